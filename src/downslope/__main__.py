@@ -1,0 +1,3 @@
+from downslope.cli import main
+
+raise SystemExit(main())

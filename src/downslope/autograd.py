@@ -1,0 +1,432 @@
+"""Reverse-mode differentiation: the backward walk, gradient modes and functional ``grad``.
+
+The walk is iterative (no recursion, so a chain of 100,000 ops is fine): a depth-first search
+gives a topological order, and the nodes are visited from the output back to the leaves, each
+node's vector-Jacobian product (VJP) rule turning its output gradient into its inputs' gradients.
+
+VJP rules are written once and run in two modes. Normally they see NumPy arrays (``ArrayRules``
+as ``xp``), which is fast. With ``create_graph=True`` they see tensors (``TensorRules``), so the
+gradient computation is itself recorded and can be differentiated again (Hessian-vector products).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+class _GradMode:
+    __slots__ = ("enabled",)
+
+    def __init__(self) -> None:
+        self.enabled = True
+
+
+_mode = _GradMode()
+
+
+class no_grad:
+    """Context manager (and decorator) that turns gradient recording off.
+
+    Example:
+        >>> import downslope as ds
+        >>> w = ds.ones(2, requires_grad=True)
+        >>> with ds.no_grad():
+        ...     y = w * 2
+        >>> y.requires_grad
+        False
+    """
+
+    def __enter__(self) -> None:
+        self._prev = _mode.enabled
+        _mode.enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        _mode.enabled = self._prev
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Context manager that turns gradient recording back on (e.g. inside ``no_grad``)."""
+
+    def __enter__(self) -> None:
+        self._prev = _mode.enabled
+        _mode.enabled = True
+
+
+@contextmanager
+def set_grad_enabled(enabled: bool) -> Iterator[None]:
+    prev = _mode.enabled
+    _mode.enabled = bool(enabled)
+    try:
+        yield
+    finally:
+        _mode.enabled = prev
+
+
+def is_grad_enabled() -> bool:
+    return _mode.enabled
+
+
+# ---------------------------------------------------------------------- rule namespaces
+def _sum_to_array(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a broadcast gradient back to the shape of the input it came from."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
+    out = g.sum(axis=axes, keepdims=True) if axes else g
+    if lead:
+        out = out.reshape(out.shape[lead:])
+    return out
+
+
+def _scatter_array(shape: tuple[int, ...], index: Any, advanced: bool, g: np.ndarray) -> np.ndarray:
+    """Zeros of ``shape`` with ``g`` added at ``index`` (repeated indices add up)."""
+    out = np.zeros(shape, dtype=g.dtype)
+    if advanced:
+        np.add.at(out, index, g)
+    else:
+        out[index] = g
+    return out
+
+
+class ArrayRules:
+    """What VJP rules call in the fast mode: plain NumPy on arrays."""
+
+    differentiable = False
+    data = staticmethod(lambda x: x)
+    sum_to = staticmethod(_sum_to_array)
+    broadcast_to = staticmethod(np.broadcast_to)
+    reshape = staticmethod(np.reshape)
+    permute = staticmethod(np.transpose)
+    swap_last = staticmethod(lambda x: np.swapaxes(x, -1, -2))
+    expand_dims = staticmethod(np.expand_dims)
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    where = staticmethod(np.where)
+    scatter = staticmethod(_scatter_array)
+    astype = staticmethod(lambda x, dtype: x.astype(dtype, copy=False))
+
+
+class TensorRules:
+    """What VJP rules call under ``create_graph=True``: differentiable tensor ops."""
+
+    differentiable = True
+
+    @staticmethod
+    def data(x: Tensor) -> np.ndarray:
+        return x.data
+
+    @staticmethod
+    def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return _ops().sum_to(g, shape)
+
+    @staticmethod
+    def broadcast_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return _ops().broadcast_to(g, shape)
+
+    @staticmethod
+    def reshape(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+        return _ops().reshape(g, shape)
+
+    @staticmethod
+    def permute(g: Tensor, axes: Sequence[int]) -> Tensor:
+        return _ops().permute(g, axes)
+
+    @staticmethod
+    def swap_last(g: Tensor) -> Tensor:
+        return _ops().transpose(g, -1, -2)
+
+    @staticmethod
+    def expand_dims(g: Tensor, axis: int) -> Tensor:
+        return _ops().unsqueeze(g, axis)
+
+    @staticmethod
+    def exp(x: Tensor) -> Tensor:
+        return _ops().exp(x)
+
+    @staticmethod
+    def log(x: Tensor) -> Tensor:
+        return _ops().log(x)
+
+    @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> Tensor:
+        return _ops().where(cond, a, b)
+
+    @staticmethod
+    def scatter(shape: tuple[int, ...], index: Any, advanced: bool, g: Tensor) -> Tensor:
+        return _ops().scatter_add(shape, index, advanced, g)
+
+    @staticmethod
+    def astype(x: Tensor, dtype: Any) -> Tensor:
+        return _ops().astype(x, dtype)
+
+
+@functools.cache
+def _ops() -> Any:
+    from . import ops
+
+    return ops
+
+
+# ---------------------------------------------------------------------- the backward walk
+def _released_vjp(*_: Any) -> Any:
+    raise RuntimeError(
+        "Trying to backward through the graph a second time: its saved values were freed after the first "
+        "backward. Pass retain_graph=True to the first backward() if you need to backpropagate twice."
+    )
+
+
+def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
+    """Nodes that require grad, each after all of its inputs (iterative depth-first search)."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in node._parents:
+            if parent.requires_grad and id(parent) not in visited:
+                stack.append((parent, False))
+    return order
+
+
+def _run_backward(
+    roots: Sequence[Tensor],
+    root_grads: Sequence[Any],
+    retain_graph: bool,
+    create_graph: bool,
+    capture: Sequence[Tensor] | None,
+) -> dict[int, Any]:
+    """Propagate ``root_grads`` from ``roots`` to every node that requires grad.
+
+    With ``capture`` (functional mode), the gradients of those tensors are returned and no
+    ``.grad`` is touched; otherwise gradients accumulate into leaves' ``.grad``.
+    """
+    from .tensor import Tensor, _wrap
+
+    xp: Any = TensorRules if create_graph else ArrayRules
+    order = _topological_order(roots)
+    grads: dict[int, Any] = {}
+    for r, g in zip(roots, root_grads):
+        grads[id(r)] = g if id(r) not in grads else grads[id(r)] + g
+    capture_ids = None if capture is None else {id(t) for t in capture}
+    captured: dict[int, Any] = {}
+    owned: set[int] = set()  # arrays already handed to a .grad, so a second holder gets a copy
+
+    with set_grad_enabled(create_graph):
+        for node in reversed(order):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if capture_ids is not None and id(node) in capture_ids:
+                captured[id(node)] = g
+            vjp = node._vjp
+            if vjp is None or node._retains_grad:
+                if capture_ids is None:
+                    _accumulate_grad(node, g, create_graph, owned, Tensor, _wrap)
+                if vjp is None:
+                    continue
+            parents = node._parents
+            if create_graph:
+                input_grads = vjp(g, node, parents, node._saved, node._needs, xp)
+            else:
+                args = tuple(p.data for p in parents)
+                input_grads = vjp(g, node.data, args, node._saved, node._needs, xp)
+            for parent, needed, pg in zip(parents, node._needs, input_grads):  # type: ignore[arg-type]
+                if not needed or pg is None:
+                    continue
+                key = id(parent)
+                prev = grads.get(key)
+                grads[key] = pg if prev is None else prev + pg
+            if not retain_graph:
+                node._vjp = _released_vjp
+                node._parents = ()
+                node._saved = None
+    return captured
+
+
+def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], Tensor: Any, wrap: Any) -> None:
+    if create_graph:
+        if not isinstance(g, Tensor):
+            g = wrap(g)
+        node.grad = g if node.grad is None else node.grad + g
+        return
+    if g.dtype != node.data.dtype:
+        g = g.astype(node.data.dtype)
+    if g.shape != node.data.shape:
+        raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {node.data.shape}")
+    existing = node.grad
+    if existing is None:
+        if g.base is not None or id(g) in owned or not g.flags.writeable or not g.flags.c_contiguous:
+            g = np.array(g, copy=True, order="C")
+        owned.add(id(g))
+        node.grad = wrap(g)
+    elif existing.requires_grad or not existing.data.flags.writeable:
+        node.grad = wrap(existing.data + g)
+    else:
+        np.add(existing.data, g, out=existing.data)
+
+
+def _check_root_grad(output: Tensor, gradient: Any) -> Any:
+    from .tensor import Tensor
+
+    if not output.requires_grad:
+        raise RuntimeError(
+            "backward(): this tensor does not require grad and has no graph; did you forget requires_grad=True "
+            "on a leaf, or compute it under no_grad()?"
+        )
+    if gradient is None:
+        if output.data.size != 1:
+            raise RuntimeError(
+                f"backward(): gradient can be implicitly created only for scalar outputs, but the output has shape "
+                f"{output.shape}; pass gradient= with that shape, or reduce the output (e.g. .sum() or .mean()) first"
+            )
+        return np.ones_like(output.data)
+    g = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
+    if g.shape != output.shape:
+        raise RuntimeError(f"backward(): gradient has shape {g.shape} but the output has shape {output.shape}")
+    return np.array(g, dtype=output.data.dtype, copy=True)
+
+
+def backward(
+    output: Tensor,
+    gradient: Any = None,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    inputs: Sequence[Tensor] | None = None,
+) -> None:
+    """Accumulate the gradient of ``output`` into the ``.grad`` of the leaves it depends on."""
+    from .tensor import _wrap
+
+    g = _check_root_grad(output, gradient)
+    if create_graph:
+        g = _wrap(g)
+    if inputs is not None:
+        captured = _run_backward([output], [g], retain_graph or create_graph, create_graph, capture=list(inputs))
+        owned: set[int] = set()
+        from .tensor import Tensor
+
+        for t in inputs:
+            if id(t) in captured:
+                _accumulate_grad(t, captured[id(t)], create_graph, owned, Tensor, _wrap)
+        return
+    _run_backward([output], [g], retain_graph or create_graph, create_graph, capture=None)
+
+
+def autograd_grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated (torch.autograd.grad)."""
+    from .tensor import Tensor, _wrap
+
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        gos: list[Any] = [None] * len(outs)
+    elif isinstance(grad_outputs, (Tensor, np.ndarray)):
+        gos = [grad_outputs]
+    else:
+        gos = list(grad_outputs)
+    if len(gos) != len(outs):
+        raise ValueError(f"grad: got {len(outs)} outputs but {len(gos)} grad_outputs")
+    for t in ins:
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError("grad: every input must be a tensor with requires_grad=True")
+    root_grads = [_check_root_grad(o, go) for o, go in zip(outs, gos)]
+    if create_graph:
+        root_grads = [_wrap(g) for g in root_grads]
+    keep = create_graph if retain_graph is None else retain_graph
+    captured = _run_backward(outs, root_grads, keep, create_graph, capture=ins)
+    result: list[Tensor | None] = []
+    for t in ins:
+        g = captured.get(id(t))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    "grad: one of the inputs was not used to compute the outputs; pass allow_unused=True to get None"
+                )
+            result.append(None)
+        else:
+            result.append(g if isinstance(g, Tensor) else _wrap(np.array(g, dtype=t.data.dtype, copy=True)))
+    return tuple(result)
+
+
+def grad(fn_or_outputs: Any, inputs: Any = None, *, argnums: int | Sequence[int] = 0, **kwargs: Any) -> Any:
+    """Gradients without touching ``.grad``, in either of two styles.
+
+    ``ds.grad(f)`` (JAX / GradientTape style) returns a function computing the gradient of the scalar
+    ``f(*args)`` with respect to the argument(s) ``argnums``. ``ds.grad(outputs, inputs)`` (PyTorch's
+    ``torch.autograd.grad``) returns the tuple of gradients of ``outputs`` with respect to ``inputs``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.grad(lambda x: (x ** 3).sum())(ds.tensor([1.0, 2.0]))
+        tensor([ 3., 12.])
+    """
+    if callable(fn_or_outputs) and inputs is None and not hasattr(fn_or_outputs, "data"):
+        return _grad_of_function(fn_or_outputs, argnums, **kwargs)
+    if inputs is None:
+        raise TypeError("grad(outputs, inputs): inputs are missing")
+    return autograd_grad(fn_or_outputs, inputs, **kwargs)
+
+
+def _grad_of_function(
+    fn: Callable[..., Any], argnums: int | Sequence[int], create_graph: bool = False
+) -> Callable[..., Any]:
+    from .tensor import Tensor, _to_array, _wrap
+
+    single = isinstance(argnums, int)
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+    @functools.wraps(fn)
+    def grad_fn(*args: Any) -> Any:
+        call_args = list(args)
+        wrt = []
+        for i in nums:
+            if i >= len(args):
+                raise TypeError(f"grad: argnums={i} but the function got {len(args)} argument(s)")
+            a = args[i]
+            arr = a.data if isinstance(a, Tensor) else _to_array(a)
+            t = _wrap(arr).requires_grad_(True)
+            call_args[i] = t
+            wrt.append(t)
+        with enable_grad():
+            out = fn(*call_args)
+        if not isinstance(out, Tensor) or out.data.size != 1:
+            shape = getattr(out, "shape", type(out).__name__)
+            raise TypeError(f"grad: the function must return a scalar tensor, got {shape}")
+        if not out.requires_grad:
+            grads: tuple[Any, ...] = tuple(_wrap(np.zeros_like(t.data)) for t in wrt)
+        else:
+            grads = autograd_grad(out, wrt, create_graph=create_graph, allow_unused=True)
+            grads = tuple(_wrap(np.zeros_like(t.data)) if g is None else g for t, g in zip(wrt, grads))
+        return grads[0] if single else grads
+
+    return grad_fn

@@ -1,0 +1,99 @@
+"""The array namespace, the dtype policy and the library's one random generator.
+
+Everything numeric goes through NumPy (``xp``); a CuPy namespace could slot in here later.
+float32 is the default for every floating tensor the library creates; float64 only when asked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+xp = np
+
+float16 = np.dtype(np.float16)
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+bool_ = np.dtype(np.bool_)
+
+_FLOAT_KINDS = "f"
+_ACCEPTED_KINDS = "fiub"  # float, signed int, unsigned int, bool
+
+_default_dtype: np.dtype = float32
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype given to floating data when none is asked for (float32 unless changed)."""
+    return _default_dtype
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """Change the default floating dtype, e.g. ``set_default_dtype("float64")``."""
+    global _default_dtype
+    resolved = as_dtype(dtype)
+    if resolved.kind not in _FLOAT_KINDS:
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {resolved}")
+    _default_dtype = resolved
+
+
+def as_dtype(dtype: Any) -> np.dtype:
+    """Resolve a dtype given as a NumPy dtype, a string, or a Python type; refuse unsupported kinds."""
+    if dtype is float:
+        return _default_dtype
+    if dtype is int:
+        return int64
+    if dtype is bool:
+        return bool_
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"unknown dtype {dtype!r}; expected e.g. 'float32', 'float64', 'int64' or 'bool'") from exc
+    if resolved.kind not in _ACCEPTED_KINDS:
+        raise TypeError(f"unsupported dtype {resolved}: downslope tensors hold floats, integers or booleans")
+    return resolved
+
+
+def is_floating(dtype: np.dtype) -> bool:
+    return dtype.kind in _FLOAT_KINDS
+
+
+# One generator for every random draw the library makes (init, dropout, shuffling, randn...).
+# manual_seed reseeds this object in place, so modules holding a reference stay in sync.
+_rng = np.random.Generator(np.random.PCG64())
+
+
+def rng() -> np.random.Generator:
+    """The library's random generator (seed it with :func:`manual_seed`)."""
+    return _rng
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed every random source downslope uses, so that a run can be repeated exactly.
+
+    Example:
+        >>> import downslope as ds
+        >>> _ = ds.manual_seed(0); a = ds.randn(3)
+        >>> _ = ds.manual_seed(0); bool((ds.randn(3).numpy() == a.numpy()).all())
+        True
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"manual_seed: expected an integer seed, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"manual_seed: expected a non-negative seed, got {seed}")
+    _rng.bit_generator.state = np.random.PCG64(int(seed)).state
+    return _rng
+
+
+def get_rng_state() -> dict[str, Any]:
+    """The generator's state as a JSON-able dict (for checkpoints)."""
+    return dict(_rng.bit_generator.state)
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore a state returned by :func:`get_rng_state`."""
+    if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
+        raise ValueError("set_rng_state: expected a state dict from get_rng_state() (bit_generator 'PCG64')")
+    _rng.bit_generator.state = state

@@ -1,0 +1,65 @@
+"""Composite ops built from the basic ones in ops.py; their gradients come from the engine.
+
+Nothing here has a backward rule of its own: each function is a short formula over basic ops,
+so its gradient (and its second derivative) is right as soon as the basic ops are.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import ops
+from .tensor import Tensor
+
+
+def var(
+    x: Any,
+    dim: Any = None,
+    keepdim: bool = False,
+    *,
+    axis: Any = None,
+    keepdims: Any = None,
+    correction: int | None = None,
+    unbiased: bool | None = None,
+    ddof: int | None = None,
+) -> Tensor:
+    """Variance over ``dim``/``axis``, dividing by N - correction.
+
+    The default correction is 1 (PyTorch's unbiased estimate); NumPy users can pass ``ddof=0``.
+    """
+    x = ops._lift(x)
+    given = [c for c in (correction, ddof) if c is not None]
+    if unbiased is not None:
+        given.append(1 if unbiased else 0)
+    if len(given) > 1:
+        raise TypeError("var/std: give only one of correction, unbiased and ddof")
+    corr = given[0] if given else 1
+    axes = ops._norm_axes(ops._pick_axis(dim, axis), x.ndim)
+    n = math.prod(x.shape[i] for i in axes) if x.ndim else 1
+    centered = x - ops.mean(x, axis=axes, keepdims=True)
+    keep = bool(keepdim or keepdims)
+    return ops.sum(centered * centered, axis=axes, keepdims=keep) / max(n - corr, 0)
+
+
+def std(x: Any, dim: Any = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
+    """Standard deviation (square root of :func:`var`, same arguments)."""
+    return ops.sqrt(var(x, dim, keepdim, **kwargs))
+
+
+def gelu(x: Any, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit: x * Phi(x); ``approximate='tanh'`` uses the tanh formula."""
+    x = ops._lift(x)
+    if approximate == "none":
+        return x * 0.5 * (1.0 + ops.erf(x * (1.0 / math.sqrt(2.0))))
+    if approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + ops.tanh(inner))
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def elu(x: Any, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, alpha (e^x - 1) otherwise."""
+    x = ops._lift(x)
+    negative = alpha * (ops.exp(ops.minimum(x, 0.0)) - 1.0)
+    return ops.where(x.data > 0, x, negative)

@@ -1,0 +1,793 @@
+"""The basic differentiable ops, each forward beside its vector-Jacobian product (VJP).
+
+Every VJP rule has the signature ``rule(g, y, args, saved, needs, xp) -> tuple of input gradients``:
+``g`` is the gradient of the output, ``y`` the output, ``args`` the inputs, ``saved`` whatever the
+forward kept, ``needs[i]`` whether input ``i`` wants a gradient, and ``xp`` the namespace of helper
+functions. In the fast mode these are NumPy arrays; under ``create_graph=True`` they are tensors and
+the rule's arithmetic is itself recorded (see autograd.py). So a rule uses operators, ``.sum``,
+``.reshape``, ``.T`` and ``xp.*`` only, and reads constant masks from ``xp.data(...)``.
+
+Broadcasting is handled once, by summing a gradient back to its input's shape (``xp.sum_to``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .tensor import Tensor, _node, _wrap
+
+_builtin_max = builtins.max
+_builtin_sum = builtins.sum
+
+
+# ---------------------------------------------------------------------- operand handling
+def _lift(x: Any, like: Tensor | None = None) -> Tensor:
+    """Make ``x`` a tensor. Python numbers and arrays adopt the floating dtype of ``like``, so
+    ``float32_tensor * 2.0`` or ``* np.float64(...)`` stays float32 (no float64 creep)."""
+    if isinstance(x, Tensor):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
+    if like is not None and like.data.dtype.kind == "f":
+        if arr.dtype != like.data.dtype:
+            arr = arr.astype(like.data.dtype)
+    elif arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
+        arr = arr.astype(backend.get_default_dtype())
+    return _wrap(arr)
+
+
+def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    if isinstance(a, Tensor):
+        b = _lift(b, a)
+    else:
+        a = _lift(a, b)
+    if a.data.dtype is not b.data.dtype and a.data.dtype != b.data.dtype:
+        # Mixed int/float tensors compute in the float dtype (PyTorch's category rule).
+        ka, kb = a.data.dtype.kind, b.data.dtype.kind
+        if ka == "f" and kb != "f":
+            b = _wrap(b.data.astype(a.data.dtype))
+        elif kb == "f" and ka != "f":
+            a = _wrap(a.data.astype(b.data.dtype))
+    return a, b  # type: ignore[return-value]
+
+
+def _pick_axis(dim: Any, axis: Any) -> Any:
+    if dim is not None and axis is not None:
+        raise TypeError("give either dim (PyTorch) or axis (NumPy), not both")
+    return axis if dim is None else dim
+
+
+def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    """Reduction axes as a sorted tuple of non-negative ints (all axes for None)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -_builtin_max(ndim, 1) <= a < _builtin_max(ndim, 1):
+            raise IndexError(f"dimension {a} is out of range for a tensor with {ndim} dimension(s)")
+        out.append(int(a) % _builtin_max(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+# ---------------------------------------------------------------------- arithmetic
+def add(a: Any, b: Any) -> Tensor:
+    a, b = _pair(a, b)
+    return _node(a.data + b.data, (a, b), _add_vjp)
+
+
+def _add_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    return (xp.sum_to(g, a.shape) if needs[0] else None, xp.sum_to(g, b.shape) if needs[1] else None)
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    a, b = _pair(a, b)
+    return _node(a.data - b.data, (a, b), _sub_vjp)
+
+
+def _sub_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    return (xp.sum_to(g, a.shape) if needs[0] else None, xp.sum_to(-g, b.shape) if needs[1] else None)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    a, b = _pair(a, b)
+    return _node(a.data * b.data, (a, b), _mul_vjp)
+
+
+def _mul_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    return (xp.sum_to(g * b, a.shape) if needs[0] else None, xp.sum_to(g * a, b.shape) if needs[1] else None)
+
+
+def div(a: Any, b: Any) -> Tensor:
+    a, b = _pair(a, b)
+    return _node(a.data / b.data, (a, b), _div_vjp)
+
+
+def _div_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    return (
+        xp.sum_to(g / b, a.shape) if needs[0] else None,
+        xp.sum_to(-g * y / b, b.shape) if needs[1] else None,
+    )
+
+
+def pow(a: Any, b: Any) -> Tensor:
+    """``a ** b``; d/da = b a^(b-1), d/db = a^b log a (0 where a == 0, as in PyTorch)."""
+    a, b = _pair(a, b)
+    return _node(np.power(a.data, b.data), (a, b), _pow_vjp)
+
+
+def _pow_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    ga = gb = None
+    if needs[0]:
+        ga = xp.sum_to(g * b * a ** (b - 1), a.shape)
+    if needs[1]:
+        a_is_zero = xp.data(a) == 0
+        gb = xp.sum_to(g * y * xp.log(xp.where(a_is_zero, 1, a)), b.shape)
+    return ga, gb
+
+
+def neg(x: Any) -> Tensor:
+    x = _lift(x)
+    return _node(-x.data, (x,), _neg_vjp)
+
+
+def _neg_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (-g,)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with NumPy's rules: 1-D operands are vectors, leading dims broadcast."""
+    a, b = _pair(a, b)
+    ad, bd = a.data, b.data
+    if ad.ndim == 0 or bd.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least one dimension, got shapes {ad.shape} and {bd.shape}")
+    k_left = ad.shape[-1]
+    k_right = bd.shape[-2] if bd.ndim > 1 else bd.shape[0]
+    if k_left != k_right:
+        raise ValueError(
+            f"matmul: shapes {ad.shape} and {bd.shape} are not aligned: the left operand's last dim ({k_left}) "
+            f"must equal the right operand's {'second-to-last' if bd.ndim > 1 else 'only'} dim ({k_right})"
+        )
+    try:
+        out = np.matmul(ad, bd)
+    except ValueError:
+        raise ValueError(f"matmul: batch dimensions of shapes {ad.shape} and {bd.shape} do not broadcast") from None
+    return _node(out, (a, b), _matmul_vjp)
+
+
+def _matmul_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    ga = gb = None
+    if a.ndim == 2 and b.ndim == 2:  # the common case, without the general reshaping
+        return (g @ b.T if needs[0] else None, a.T @ g if needs[1] else None)
+    if a.ndim == 1 and b.ndim == 1:
+        return (g * b if needs[0] else None, g * a if needs[1] else None)
+    if a.ndim == 1:  # (k) @ (..., k, n) -> (..., n)
+        g2 = xp.expand_dims(g, -2)
+        if needs[0]:
+            ga = xp.reshape(xp.sum_to(g2 @ xp.swap_last(b), (1, a.shape[0])), a.shape)
+        if needs[1]:
+            gb = xp.sum_to(xp.expand_dims(a, -1) * g2, b.shape)
+        return ga, gb
+    if b.ndim == 1:  # (..., m, k) @ (k) -> (..., m)
+        g2 = xp.expand_dims(g, -1)
+        if needs[0]:
+            ga = xp.sum_to(g2 * b, a.shape)
+        if needs[1]:
+            gb = xp.reshape(xp.sum_to(xp.swap_last(a) @ g2, (b.shape[0], 1)), b.shape)
+        return ga, gb
+    if needs[0]:
+        ga = xp.sum_to(g @ xp.swap_last(b), a.shape)
+    if needs[1]:
+        gb = xp.sum_to(xp.swap_last(a) @ g, b.shape)
+    return ga, gb
+
+
+def astype(x: Tensor, dtype: Any) -> Tensor:
+    """Cast to another dtype; the gradient is cast back."""
+    target = backend.as_dtype(dtype)
+    if x.data.dtype == target:
+        return x
+    out = _node(x.data.astype(target), (x,), _astype_vjp, x.data.dtype)
+    if out.requires_grad and target.kind != "f":
+        out.requires_grad, out._vjp, out._parents, out._needs = False, None, (), None
+    return out
+
+
+def _astype_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (xp.astype(g, saved),)
+
+
+# ---------------------------------------------------------------------- elementwise functions
+def exp(x: Any) -> Tensor:
+    x = _lift(x)
+    return _node(np.exp(x.data), (x,), _exp_vjp)
+
+
+def _exp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * y,)
+
+
+def log(x: Any) -> Tensor:
+    x = _lift(x)
+    return _node(np.log(x.data), (x,), _log_vjp)
+
+
+def _log_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g / args[0],)
+
+
+def sqrt(x: Any) -> Tensor:
+    x = _lift(x)
+    return _node(np.sqrt(x.data), (x,), _sqrt_vjp)
+
+
+def _sqrt_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g / (2 * y),)
+
+
+def abs(x: Any) -> Tensor:
+    x = _lift(x)
+    return _node(np.abs(x.data), (x,), _abs_vjp)
+
+
+def _abs_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * np.sign(xp.data(args[0])),)
+
+
+def sin(x: Any) -> Tensor:
+    x = _lift(x)
+    return _node(np.sin(x.data), (x,), _sin_vjp)
+
+
+def _sin_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * cos(args[0]) if xp.differentiable else g * np.cos(args[0]),)
+
+
+def cos(x: Any) -> Tensor:
+    x = _lift(x)
+    return _node(np.cos(x.data), (x,), _cos_vjp)
+
+
+def _cos_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (-g * sin(args[0]) if xp.differentiable else -g * np.sin(args[0]),)
+
+
+def tanh(x: Any) -> Tensor:
+    x = _lift(x)
+    return _node(np.tanh(x.data), (x,), _tanh_vjp)
+
+
+def _tanh_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * (1 - y * y),)
+
+
+def sigmoid(x: Any) -> Tensor:
+    """1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2, which never overflows."""
+    x = _lift(x)
+    d = x.data
+    out = np.tanh(d * np.asarray(0.5, d.dtype))
+    out += 1
+    out *= np.asarray(0.5, d.dtype)
+    return _node(out, (x,), _sigmoid_vjp)
+
+
+def _sigmoid_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * y * (1 - y),)
+
+
+def relu(x: Any) -> Tensor:
+    x = _lift(x)
+    return _node(np.maximum(x.data, 0), (x,), _relu_vjp)
+
+
+def _relu_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * (xp.data(y) > 0),)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
+    x = _lift(x)
+    d = x.data
+    slope = np.asarray(negative_slope, d.dtype)
+    return _node(np.where(d > 0, d, d * slope), (x,), _leaky_relu_vjp, slope)
+
+
+def _leaky_relu_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * np.where(xp.data(args[0]) > 0, np.asarray(1, saved.dtype), saved),)
+
+
+def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta, linear where beta x > threshold (PyTorch's definition)."""
+    x = _lift(x)
+    d = x.data
+    bx = d * np.asarray(beta, d.dtype)
+    soft = np.logaddexp(np.asarray(0, d.dtype), bx) / np.asarray(beta, d.dtype)
+    return _node(np.where(bx > threshold, d, soft).astype(d.dtype, copy=False), (x,), _softplus_vjp, (beta, threshold))
+
+
+def _softplus_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    beta, threshold = saved
+    x = args[0]
+    bx = xp.data(x) * beta
+    if xp.differentiable:
+        s = sigmoid(x * beta)
+    else:
+        s = np.tanh(bx * 0.5).astype(bx.dtype, copy=False) * 0.5 + 0.5
+    return (xp.where(bx > threshold, g, g * s),)
+
+
+_erf_scalar = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(x: Any) -> Tensor:
+    """The error function (exact, via math.erf per element: correct but not fast)."""
+    x = _lift(x)
+    return _node(_erf_scalar(x.data).astype(x.data.dtype), (x,), _erf_vjp)
+
+
+def _erf_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    x = args[0]
+    return (g * (2 / math.sqrt(math.pi)) * xp.exp(-(x * x)),)
+
+
+def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
+    """Clamp into [min, max]; the gradient passes where min <= x <= max (PyTorch's clamp)."""
+    x = _lift(x)
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    if min is None and max is None:
+        raise ValueError("clip: at least one of min and max must be given")
+    return _node(np.clip(x.data, min, max).astype(x.data.dtype, copy=False), (x,), _clip_vjp, (min, max))
+
+
+def _clip_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    lo, hi = saved
+    d = xp.data(args[0])
+    inside = np.ones(d.shape, dtype=bool)
+    if lo is not None:
+        inside &= d >= lo
+    if hi is not None:
+        inside &= d <= hi
+    return (g * inside,)
+
+
+clamp = clip
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum; on ties each side gets half the gradient (as in PyTorch)."""
+    a, b = _pair(a, b)
+    return _node(np.maximum(a.data, b.data), (a, b), _maximum_vjp)
+
+
+def _maximum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    da, db = xp.data(a), xp.data(b)
+    share = ((da > db) + 0.5 * (da == db)).astype(g.dtype)
+    return (
+        xp.sum_to(g * share, a.shape) if needs[0] else None,
+        xp.sum_to(g * (1 - share), b.shape) if needs[1] else None,
+    )
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum; on ties each side gets half the gradient (as in PyTorch)."""
+    a, b = _pair(a, b)
+    return _node(np.minimum(a.data, b.data), (a, b), _minimum_vjp)
+
+
+def _minimum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    da, db = xp.data(a), xp.data(b)
+    share = ((da < db) + 0.5 * (da == db)).astype(g.dtype)
+    return (
+        xp.sum_to(g * share, a.shape) if needs[0] else None,
+        xp.sum_to(g * (1 - share), b.shape) if needs[1] else None,
+    )
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """Pick from ``a`` where ``condition`` is true, else from ``b`` (all broadcast together)."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        cond = cond.astype(bool)
+    a, b = _pair(a, b)
+    return _node(np.where(cond, a.data, b.data), (a, b), _where_vjp, cond)
+
+
+def _where_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    zero = np.zeros((), dtype=xp.data(g).dtype)
+    return (
+        xp.sum_to(xp.where(saved, g, zero), a.shape) if needs[0] else None,
+        xp.sum_to(xp.where(saved, zero, g), b.shape) if needs[1] else None,
+    )
+
+
+# ---------------------------------------------------------------------- reductions
+def sum(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """Sum over ``dim``/``axis`` (all by default); ``keepdim``/``keepdims`` keeps reduced dims as 1."""
+    x = _lift(x)
+    axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
+    keep = bool(keepdim or keepdims)
+    out = x.data.sum(axis=axes, keepdims=keep)
+    return _node(np.asarray(out), (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
+
+
+def _sum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    kept, keep = saved
+    if not keep:
+        g = xp.reshape(g, kept)
+    return (xp.broadcast_to(g, args[0].shape),)
+
+
+def mean(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """Mean over ``dim``/``axis`` (all by default)."""
+    x = _lift(x)
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"mean: expected a floating tensor, got {x.dtype}; cast it with .float() first")
+    axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
+    keep = bool(keepdim or keepdims)
+    count = int(np.prod([x.shape[i] for i in axes])) if x.ndim else 1
+    out = x.data.mean(axis=axes, keepdims=keep)
+    return _node(np.asarray(out, dtype=x.data.dtype), (x,), _mean_vjp, (_kept_shape(x.shape, axes), keep, count))
+
+
+def _mean_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    kept, keep, count = saved
+    if not keep:
+        g = xp.reshape(g, kept)
+    return (xp.broadcast_to(g / count, args[0].shape),)
+
+
+def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any) -> Tensor:
+    x = _lift(x)
+    axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
+    if x.data.size == 0:
+        raise ValueError(f"max/min of an empty tensor of shape {x.shape}")
+    keep = bool(keepdim or keepdims)
+    out = fn(x.data, axis=axes, keepdims=keep)
+    return _node(np.asarray(out), (x,), _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
+
+
+def _extreme_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    """The gradient goes to the extreme element(s), shared evenly between ties (like torch.amax)."""
+    kept, keep, axes = saved
+    x = xp.data(args[0])
+    hit = x == xp.data(y).reshape(kept)
+    share = (hit / hit.sum(axis=axes, keepdims=True)).astype(x.dtype)
+    if not keep:
+        g = xp.reshape(g, kept)
+    return (g * share,)
+
+
+def max(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """Largest value over ``dim``/``axis``. Returns values only (like NumPy and torch.amax), not indices."""
+    return _extreme(x, dim, keepdim, axis, keepdims, np.max)
+
+
+def min(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """Smallest value over ``dim``/``axis``. Returns values only (like NumPy and torch.amin), not indices."""
+    return _extreme(x, dim, keepdim, axis, keepdims, np.min)
+
+
+def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """log(sum(exp(x))) over an axis, stable for large inputs (the max is subtracted first).
+
+    Fused into one op because the composite would overflow in exp before the max is subtracted.
+    """
+    x = _lift(x)
+    axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
+    keep = bool(keepdim or keepdims)
+    d = x.data
+    m = d.max(axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.exp(d - m).sum(axis=axes, keepdims=True)) + m
+    if not keep:
+        out = out.reshape([s for i, s in enumerate(d.shape) if i not in axes])
+    return _node(out.astype(d.dtype, copy=False), (x,), _logsumexp_vjp, (_kept_shape(d.shape, axes), keep))
+
+
+def _logsumexp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    kept, keep = saved
+    if not keep:
+        g = xp.reshape(g, kept)
+    return (g * xp.exp(args[0] - xp.reshape(y, kept)),)
+
+
+def softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, stable (the max is subtracted first)."""
+    x = _lift(x)
+    a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim)
+    d = x.data
+    e = np.exp(d - d.max(axis=a, keepdims=True))
+    e /= e.sum(axis=a, keepdims=True)
+    return _node(e, (x,), _softmax_vjp, a)
+
+
+def _softmax_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    gy = g * y
+    return (gy - y * gy.sum(axis=saved, keepdims=True),)
+
+
+def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
+    """x - logsumexp(x) along ``dim``, stable; fused because log(softmax) underflows to -inf."""
+    x = _lift(x)
+    a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim)
+    d = x.data
+    shifted = d - d.max(axis=a, keepdims=True)
+    out = shifted - np.log(np.exp(shifted).sum(axis=a, keepdims=True))
+    return _node(out, (x,), _log_softmax_vjp, a)
+
+
+def _log_softmax_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g - xp.exp(y) * g.sum(axis=saved, keepdims=True),)
+
+
+# ---------------------------------------------------------------------- shape ops
+def reshape(x: Any, shape: Any) -> Tensor:
+    x = _lift(x)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    try:
+        out = x.data.reshape(shape)
+    except ValueError:
+        raise ValueError(
+            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.data.size} elements) into {shape}"
+        ) from None
+    return _node(out, (x,), _reshape_vjp)
+
+
+def _reshape_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (xp.reshape(g, args[0].shape),)
+
+
+def permute(x: Any, dims: Sequence[int]) -> Tensor:
+    """Reorder dimensions: output dim i is input dim ``dims[i]``."""
+    x = _lift(x)
+    dims = tuple(int(d) % _builtin_max(x.ndim, 1) for d in dims)
+    if sorted(dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
+    return _node(x.data.transpose(dims), (x,), _permute_vjp, tuple(np.argsort(dims)))
+
+
+def _permute_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (xp.permute(g, saved),)
+
+
+def transpose(x: Any, dim0: int, dim1: int) -> Tensor:
+    """Swap two dimensions (PyTorch's transpose)."""
+    x = _lift(x)
+    dims = list(range(x.ndim))
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return permute(x, dims)
+
+
+def squeeze(x: Any, dim: Any = None) -> Tensor:
+    x = _lift(x)
+    if dim is None:
+        shape = tuple(s for s in x.shape if s != 1)
+    else:
+        axes = _norm_axes(dim, x.ndim)
+        shape = tuple(s for i, s in enumerate(x.shape) if not (i in axes and s == 1))
+    return reshape(x, shape)
+
+
+def unsqueeze(x: Any, dim: int) -> Tensor:
+    x = _lift(x)
+    if not -x.ndim - 1 <= dim <= x.ndim:
+        raise IndexError(f"unsqueeze: dim {dim} out of range for a tensor with {x.ndim} dims")
+    dim = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    x = _lift(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return reshape(x, x.shape[:s] + (int(np.prod(x.shape[s : e + 1])),) + x.shape[e + 1 :])
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    x = _lift(x)
+    shape = tuple(shape)
+    shape = tuple(x.shape[i - (len(shape) - x.ndim)] if s == -1 else s for i, s in enumerate(shape))
+    try:
+        out = np.broadcast_to(x.data, shape)
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    return _node(out, (x,), _broadcast_to_vjp)
+
+
+def _broadcast_to_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (xp.sum_to(g, args[0].shape),)
+
+
+def sum_to(x: Any, shape: tuple[int, ...]) -> Tensor:
+    """Sum ``x`` down to ``shape`` (the reverse of broadcasting)."""
+    from .autograd import _sum_to_array
+
+    x = _lift(x)
+    return _node(np.asarray(_sum_to_array(x.data, tuple(shape))), (x,), _sum_to_vjp)
+
+
+def _sum_to_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (xp.broadcast_to(g, args[0].shape),)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis (``ds.cat``)."""
+    if isinstance(tensors, Tensor) or len(tensors) == 0:
+        raise TypeError("concatenate: expected a non-empty sequence of tensors")
+    a = axis if dim is None else dim
+    ts = [_lift(t) for t in tensors]
+    try:
+        out = np.concatenate([t.data for t in ts], axis=a)
+    except ValueError:
+        raise ValueError(f"concatenate: shapes {[t.shape for t in ts]} do not match except along axis {a}") from None
+    a = a % out.ndim
+    bounds = np.cumsum([0] + [t.shape[a] for t in ts])
+    return _node(out, tuple(ts), _concatenate_vjp, (a, bounds))
+
+
+def _concatenate_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, bounds = saved
+    lead = (slice(None),) * a
+    return tuple(g[lead + (slice(int(bounds[i]), int(bounds[i + 1])),)] if needs[i] else None for i in range(len(args)))
+
+
+cat = concatenate
+
+
+def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors of equal shape along a new axis."""
+    if isinstance(tensors, Tensor) or len(tensors) == 0:
+        raise TypeError("stack: expected a non-empty sequence of tensors")
+    a = axis if dim is None else dim
+    ts = [_lift(t) for t in tensors]
+    if len({t.shape for t in ts}) != 1:
+        raise ValueError(f"stack: all tensors need the same shape, got {[t.shape for t in ts]}")
+    out = np.stack([t.data for t in ts], axis=a)
+    a = a % out.ndim
+    return _node(out, tuple(ts), _stack_vjp, a)
+
+
+def _stack_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    lead = (slice(None),) * saved
+    return tuple(g[lead + (i,)] if needs[i] else None for i in range(len(args)))
+
+
+def _normalize_index(index: Any) -> Any:
+    """Tensors become arrays, lists become integer arrays, boolean masks become integer indices."""
+    items = index if isinstance(index, tuple) else (index,)
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, Tensor):
+            item = item.data
+        elif isinstance(item, list):
+            item = np.asarray(item)
+        if isinstance(item, np.ndarray) and item.dtype == np.bool_:
+            out.extend(np.nonzero(item))
+            continue
+        if isinstance(item, np.ndarray) and item.dtype.kind not in "iu":
+            raise IndexError(f"tensors used as indices must be integer or boolean, got {item.dtype}")
+        out.append(item)
+    return tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0]
+
+
+def _is_advanced(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, np.ndarray) for i in items)
+
+
+def getitem(x: Any, index: Any) -> Tensor:
+    """Basic and integer-array indexing; the gradient is scattered back (repeats add up)."""
+    x = _lift(x)
+    idx = _normalize_index(index)
+    try:
+        out = x.data[idx]
+    except IndexError as exc:
+        raise IndexError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
+    # Basic indexing gives a view that shares memory with x, as in PyTorch.
+    return _node(np.asarray(out), (x,), _getitem_vjp, (idx, _is_advanced(idx)))
+
+
+def _getitem_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    idx, advanced = saved
+    return (xp.scatter(args[0].shape, idx, advanced, g),)
+
+
+def scatter_add(shape: tuple[int, ...], index: Any, advanced: bool, g: Tensor) -> Tensor:
+    """Zeros of ``shape`` with ``g`` added at ``index`` (the adjoint of indexing)."""
+    from .autograd import _scatter_array
+
+    g = _lift(g)
+    return _node(_scatter_array(tuple(shape), index, advanced, g.data), (g,), _scatter_add_vjp, (index,))
+
+
+def _scatter_add_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g[saved[0]],)
+
+
+def gather(x: Any, dim: int, index: Any) -> Tensor:
+    """``out[i][j] = x[i][index[i][j]]`` for dim=1 (torch.gather): pick along one axis."""
+    x = _lift(x)
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"gather: index must hold integers, got {idx.dtype}")
+    if idx.ndim != x.ndim:
+        raise ValueError(
+            f"gather: index has {idx.ndim} dims but the input has {x.ndim} (shapes {idx.shape} and {x.shape})"
+        )
+    dim = dim % x.ndim
+    grids = list(np.indices(idx.shape, sparse=True))
+    grids[dim] = idx
+    full = tuple(grids)
+    try:
+        out = x.data[full]
+    except IndexError as exc:
+        raise IndexError(f"gather: index out of range for input of shape {x.shape} along dim {dim}: {exc}") from None
+    return _node(out, (x,), _getitem_vjp, (full, True))
+
+
+_NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """Pad with PyTorch's ``pad`` (last dim first: ``(left, right, top, bottom, ...)``) or NumPy's
+    ``pad_width`` (a pair per dim). Modes: constant, reflect, replicate, circular."""
+    x = _lift(x)
+    widths = _pad_widths(pad, x.ndim)
+    if mode == "constant":
+        out = np.pad(x.data, widths, mode="constant", constant_values=value)
+        return _node(out, (x,), _pad_vjp, widths)
+    if mode not in _NUMPY_PAD_MODES:
+        raise ValueError(f"pad: unknown mode {mode!r}; expected one of constant, {', '.join(_NUMPY_PAD_MODES)}")
+    # The other modes copy input elements, so they are an integer-array index into x and get
+    # their gradient (repeats summed) from getitem.
+    axes_index = [np.pad(np.arange(n), w, mode=_NUMPY_PAD_MODES[mode]) for n, w in zip(x.shape, widths)]  # type: ignore[call-overload]
+    return getitem(x, np.ix_(*axes_index))
+
+
+def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:
+    pad = list(pad)
+    if pad and all(isinstance(p, (tuple, list)) for p in pad):
+        if len(pad) != ndim:
+            raise ValueError(
+                f"pad: NumPy-style pad_width needs one (before, after) pair per dim ({ndim}), got {len(pad)}"
+            )
+        widths = [(int(b), int(a)) for b, a in pad]
+    else:
+        if len(pad) % 2 or len(pad) // 2 > ndim:
+            raise ValueError(f"pad: expected an even number of PyTorch-style pads (at most {2 * ndim}), got {len(pad)}")
+        widths = [(0, 0)] * ndim
+        for i in range(len(pad) // 2):
+            widths[ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if any(b < 0 or a < 0 for b, a in widths):
+        raise ValueError(f"pad: negative padding is not supported, got {widths}")
+    return widths
+
+
+def _pad_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g[tuple(slice(b, b + n) for (b, _), n in zip(saved, args[0].shape))],)
