@@ -28,6 +28,7 @@ from .backend import (
     set_rng_state,
 )
 from .functional import elu, gelu, std, var
+from .errors import CheckpointError, ConfigError, DataError, DivergenceError, DownslopeError, ShapeError
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops import (
     abs,
@@ -95,6 +96,10 @@ def __getattr__(name: str) -> Any:
         from .train import fit
 
         return fit
+    if name in ("save", "load"):
+        from . import serialization
+
+        return getattr(serialization, name)
     raise AttributeError(f"module 'downslope' has no attribute {name!r}")
 
 
@@ -107,5 +112,6 @@ __all__ = [
     "sin", "cos", "tanh", "sigmoid", "relu", "leaky_relu", "gelu", "elu", "softplus", "erf", "clip", "clamp",
     "maximum", "minimum", "where", "sum", "mean", "max", "min", "var", "std", "logsumexp", "softmax",
     "log_softmax", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "flatten", "broadcast_to",
-    "sum_to", "concatenate", "cat", "stack", "getitem", "gather", "pad",
+    "sum_to", "concatenate", "cat", "stack", "getitem", "gather", "pad", "save", "load", "DownslopeError",
+    "ShapeError", "CheckpointError", "DataError", "ConfigError", "DivergenceError",
 ]  # fmt: skip
