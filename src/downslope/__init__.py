@@ -27,8 +27,8 @@ from .backend import (
     set_default_dtype,
     set_rng_state,
 )
-from .functional import elu, gelu, std, var
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError, DownslopeError, ShapeError
+from .functional import elu, gelu, std, var
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops import (
     abs,
