@@ -1,0 +1,26 @@
+"""The README's main example runs and finds the least-squares line."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_fit_line_example_matches_least_squares():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "fit_line.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    gd = re.search(r"gradient descent: slope (\S+)\s+intercept (\S+)", out)
+    ls = re.search(r"least squares\s*: slope (\S+)\s+intercept (\S+)", out)
+    assert gd and ls, out
+    assert abs(float(gd.group(1)) - float(ls.group(1))) < 1e-3
+    assert abs(float(gd.group(2)) - float(ls.group(2))) < 1e-3
+    assert abs(float(ls.group(1)) - 3.0) < 0.1  # the data's true slope
