@@ -196,19 +196,22 @@ def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
     """Nodes that require grad, each after all of its inputs (iterative depth-first search)."""
     order: list[Tensor] = []
     visited: set[int] = set()
+    visit, emit = visited.add, order.append
     stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots]
+    push, pop = stack.append, stack.pop
     while stack:
-        node, expanded = stack.pop()
+        node, expanded = pop()
         if expanded:
-            order.append(node)
+            emit(node)
             continue
-        if id(node) in visited:
+        key = id(node)
+        if key in visited:
             continue
-        visited.add(id(node))
-        stack.append((node, True))
+        visit(key)
+        push((node, True))
         for parent in node._parents:
             if parent.requires_grad and id(parent) not in visited:
-                stack.append((parent, False))
+                push((parent, False))
     return order
 
 
@@ -235,9 +238,12 @@ def _run_backward(
     captured: dict[int, Any] = {}
     owned: set[int] = set()  # arrays already handed to a .grad, so a second holder gets a copy
 
-    with set_grad_enabled(create_graph):
+    previous_mode = _mode.enabled
+    _mode.enabled = create_graph
+    pop, get = grads.pop, grads.get
+    try:
         for node in reversed(order):
-            g = grads.pop(id(node), None)
+            g = pop(id(node), None)
             if g is None:
                 continue
             if capture_ids is not None and id(node) in capture_ids:
@@ -251,19 +257,21 @@ def _run_backward(
             parents = node._parents
             if create_graph:
                 input_grads = vjp(g, node, parents, node._saved, node._needs, xp)
+            elif len(parents) == 1:
+                input_grads = vjp(g, node.data, (parents[0].data,), node._saved, node._needs, xp)
             else:
-                args = tuple(p.data for p in parents)
-                input_grads = vjp(g, node.data, args, node._saved, node._needs, xp)
+                input_grads = vjp(g, node.data, tuple([p.data for p in parents]), node._saved, node._needs, xp)
             for parent, needed, pg in zip(parents, node._needs, input_grads):  # type: ignore[arg-type]
-                if not needed or pg is None:
-                    continue
-                key = id(parent)
-                prev = grads.get(key)
-                grads[key] = pg if prev is None else prev + pg
+                if needed and pg is not None:
+                    key = id(parent)
+                    prev = get(key)
+                    grads[key] = pg if prev is None else prev + pg
             if not retain_graph:
                 node._vjp = _released_vjp
                 node._parents = ()
                 node._saved = None
+    finally:
+        _mode.enabled = previous_mode
     return captured
 
 
