@@ -1,0 +1,183 @@
+"""Datasets: indexable collections of samples.
+
+A dataset answers ``len(ds)`` and ``ds[i]`` (a tuple of per-sample arrays). The array-backed
+datasets (:class:`ArrayDataset`, :class:`TensorDataset` and :class:`Subset` of them) also expose
+``arrays`` — a tuple of NumPy arrays whose first axis indexes samples — so a DataLoader can gather a
+whole batch with one ``np.take`` per array instead of a Python loop over samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+
+
+class Dataset:
+    """Base class: subclasses define ``__len__`` and ``__getitem__`` (returning a tuple of arrays).
+
+    Example:
+        >>> import numpy as np
+        >>> class Squares(Dataset):
+        ...     def __len__(self): return 4
+        ...     def __getitem__(self, i): return (np.float32(i), np.float32(i * i))
+        >>> len(Squares()), Squares()[3]
+        (4, (np.float32(3.0), np.float32(9.0)))
+    """
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must define __len__")
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+
+def _as_sample_array(value: Any, name: str) -> np.ndarray:
+    """Apply the library's dtype policy: floating -> default float (float32), integers -> int64."""
+    if isinstance(value, Tensor):
+        arr = value.data
+    else:
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{name}: cannot turn {type(value).__name__} into an array ({exc})") from None
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: expected numeric or boolean data, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise ValueError(f"{name}: expected an array with a first axis of samples, got a scalar")
+    if arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
+        arr = arr.astype(backend.get_default_dtype())
+    elif arr.dtype.kind in "iu" and arr.dtype != backend.int64:
+        arr = arr.astype(backend.int64)
+    # Contiguous storage keeps np.take on the first axis a straight memory copy.
+    return np.ascontiguousarray(arr)
+
+
+def _check_finite(arr: np.ndarray, name: str) -> None:
+    if arr.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        location = f"row {where[0]}" + (
+            f", column {where[1:] if len(where) > 2 else where[1]}" if len(where) > 1 else ""
+        )
+        count = int(bad.sum())
+        raise ValueError(
+            f"{name}: found {count} non-finite value(s) (NaN or inf); the first is {arr[where]} at {location}. "
+            "Clean the data, or pass check_finite=False to keep them."
+        )
+
+
+class ArrayDataset(Dataset):
+    """Samples held in NumPy arrays that share their first axis: ``ArrayDataset(x, y)``.
+
+    Floating data becomes float32 (the default dtype) and integer labels int64, so a float64 array
+    from scikit-learn does not silently make training twice as slow. NaN/inf in floating data is
+    reported with its row and column unless ``check_finite=False``.
+
+    Shapes: each array is (N, ...); ``ds[i]`` is a tuple with one (...) sample per array.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = ArrayDataset(np.zeros((5, 3)), np.arange(5))
+        >>> len(ds), ds.arrays[0].dtype, ds.arrays[1].dtype
+        (5, dtype('float32'), dtype('int64'))
+    """
+
+    def __init__(self, *arrays: Any, check_finite: bool = True) -> None:
+        if not arrays:
+            raise ValueError(f"{type(self).__name__}: expected at least one array, got none")
+        converted = tuple(_as_sample_array(a, f"{type(self).__name__} array {i}") for i, a in enumerate(arrays))
+        lengths = [len(a) for a in converted]
+        if len(set(lengths)) != 1:
+            shapes = ", ".join(str(a.shape) for a in converted)
+            raise ValueError(
+                f"{type(self).__name__}: all arrays must have the same number of samples (first axis); "
+                f"got shapes {shapes}"
+            )
+        if lengths[0] == 0:
+            raise ValueError(f"{type(self).__name__}: the dataset is empty (0 samples)")
+        if check_finite:
+            for i, a in enumerate(converted):
+                _check_finite(a, f"{type(self).__name__} array {i}")
+        self.arrays: tuple[np.ndarray, ...] = converted
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+        n = len(self)
+        if not isinstance(index, (int, np.integer)):
+            raise TypeError(f"{type(self).__name__}: index must be an integer, got {type(index).__name__}")
+        if not -n <= index < n:
+            raise IndexError(f"{type(self).__name__}: index {index} out of range for {n} samples")
+        return tuple(a[index] for a in self.arrays)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{a.shape} {a.dtype}" for a in self.arrays)
+        return f"{type(self).__name__}({len(self)} samples: {shapes})"
+
+
+class TensorDataset(ArrayDataset):
+    """PyTorch's name: a dataset wrapping tensors (or arrays) that share their first dimension.
+
+    Example:
+        >>> import downslope as ds
+        >>> data = TensorDataset(ds.randn(4, 2), ds.tensor([0, 1, 0, 1]))
+        >>> [a.shape for a in data[0]]
+        [(2,), ()]
+    """
+
+
+class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices`` (what :func:`random_split` returns).
+
+    Example:
+        >>> import numpy as np
+        >>> part = Subset(ArrayDataset(np.arange(10.0)), [7, 2])
+        >>> len(part), float(part[0][0])
+        (2, 7.0)
+    """
+
+    def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray) -> None:
+        idx = np.asarray(indices)
+        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+            raise TypeError(f"Subset: expected a 1-D sequence of integer indices, got {idx.dtype} shape {idx.shape}")
+        n = len(dataset)
+        idx = idx.astype(np.int64)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"Subset: indices must lie in [0, {n}) for a dataset of {n} samples")
+        self.dataset = dataset
+        self.indices = np.where(idx < 0, idx + n, idx)
+        self._arrays: tuple[np.ndarray, ...] | None = None
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, ...] | None:
+        """The parent's arrays gathered at the indices (materialized once, on first use)."""
+        cached = self._arrays
+        if cached is None:
+            parent = getattr(self.dataset, "arrays", None)
+            if parent is None:
+                return None
+            cached = tuple(np.take(a, self.indices, axis=0) for a in parent)
+            self._arrays = cached
+        return cached
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[int(self.indices[index])]
+
+
+def dataset_arrays(dataset: Any) -> tuple[np.ndarray, ...] | None:
+    """The dataset's arrays when it is array-backed (fast path), else None."""
+    arrays = getattr(dataset, "arrays", None)
+    if isinstance(arrays, tuple) and arrays and all(isinstance(a, np.ndarray) for a in arrays):
+        return arrays
+    return None

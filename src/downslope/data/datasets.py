@@ -1,0 +1,228 @@
+"""Datasets available offline: seeded synthetic ones, scikit-learn's shipped ones, and user files.
+
+Every loader returns a :class:`Table`: features ``X`` (float32, shape (N, D)), targets ``y``
+(int64 class indices for classification, float32 (N, 1) for regression) and what the task is.
+
+Example:
+    >>> from downslope.data import datasets
+    >>> t = datasets.load("moons", n_samples=100, seed=0)
+    >>> t.X.shape, t.task, t.n_classes
+    ((100, 2), 'classification', 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+
+
+@dataclass
+class Table:
+    """Features and targets of one dataset, plus what a model needs to know about them."""
+
+    X: np.ndarray
+    y: np.ndarray
+    task: str  # "classification" or "regression"
+    name: str = "data"
+    feature_names: list[str] = field(default_factory=list)
+    target_name: str = "target"
+    class_names: list[str] = field(default_factory=list)
+    image_shape: tuple[int, ...] | None = None  # (channels, height, width) when rows are flattened images
+
+    def __post_init__(self) -> None:
+        self.X = np.ascontiguousarray(self.X, dtype=np.float32)
+        if self.X.ndim != 2:
+            raise DataError(f"{self.name}: features must be a 2-D array (samples, features), got shape {self.X.shape}")
+        if self.task == "classification":
+            self.y = np.ascontiguousarray(self.y, dtype=np.int64).reshape(-1)
+        elif self.task == "regression":
+            y = np.asarray(self.y, dtype=np.float32)
+            self.y = np.ascontiguousarray(y.reshape(len(y), -1))
+        else:
+            raise ConfigError(f"{self.name}: task must be 'classification' or 'regression', got {self.task!r}")
+        if len(self.X) != len(self.y):
+            raise DataError(f"{self.name}: {len(self.X)} feature rows but {len(self.y)} targets")
+        if not self.feature_names:
+            self.feature_names = [f"x{i}" for i in range(self.X.shape[1])]
+        if self.task == "classification" and not self.class_names:
+            self.class_names = [str(c) for c in range(self.n_classes)]
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.y.max()) + 1 if self.task == "classification" and len(self.y) else 0
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+
+# ---------------------------------------------------------------------- synthetic (seeded)
+def line(n_samples: int = 200, slope: float = 3.0, intercept: float = 2.0, noise: float = 0.5, seed: int = 0) -> Table:
+    """y = slope * x + intercept + Gaussian noise, x uniform on [-3, 3]: regression by a straight line."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, (n_samples, 1))
+    y = slope * x + intercept + noise * rng.standard_normal((n_samples, 1))
+    return Table(x, y, "regression", "line", ["x"], "y")
+
+
+def polynomial(
+    n_samples: int = 200, coefficients: tuple[float, ...] = (1.0, -2.0, 0.5), noise: float = 0.3, seed: int = 0
+) -> Table:
+    """y = c0 + c1 x + c2 x^2 + ... + noise, x uniform on [-3, 3]."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, (n_samples, 1))
+    y = sum(c * x**k for k, c in enumerate(coefficients)) + noise * rng.standard_normal((n_samples, 1))
+    return Table(x, y, "regression", "polynomial", ["x"], "y")
+
+
+def moons(n_samples: int = 400, noise: float = 0.15, seed: int = 0) -> Table:
+    """Two interleaving half circles (scikit-learn's make_moons geometry)."""
+    rng = np.random.default_rng(seed)
+    n_out = n_samples // 2
+    n_in = n_samples - n_out
+    t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n_in)
+    X = np.vstack([np.c_[np.cos(t_out), np.sin(t_out)], np.c_[1 - np.cos(t_in), 0.5 - np.sin(t_in)]])
+    y = np.r_[np.zeros(n_out), np.ones(n_in)]
+    X += noise * rng.standard_normal(X.shape)
+    order = rng.permutation(n_samples)
+    return Table(X[order], y[order], "classification", "moons")
+
+
+def circles(n_samples: int = 400, noise: float = 0.08, factor: float = 0.5, seed: int = 0) -> Table:
+    """A small circle inside a large one (two classes)."""
+    rng = np.random.default_rng(seed)
+    n_out = n_samples // 2
+    n_in = n_samples - n_out
+    t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+    t_in = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
+    X = np.vstack([np.c_[np.cos(t_out), np.sin(t_out)], factor * np.c_[np.cos(t_in), np.sin(t_in)]])
+    y = np.r_[np.zeros(n_out), np.ones(n_in)]
+    X += noise * rng.standard_normal(X.shape)
+    order = rng.permutation(n_samples)
+    return Table(X[order], y[order], "classification", "circles")
+
+
+def spirals(n_samples: int = 600, n_classes: int = 3, noise: float = 0.2, seed: int = 0) -> Table:
+    """Interleaved spiral arms, one per class (the classic CS231n toy problem)."""
+    rng = np.random.default_rng(seed)
+    per = n_samples // n_classes
+    X, y = [], []
+    for c in range(n_classes):
+        r = np.linspace(0.0, 1.0, per)
+        t = np.linspace(c * 4, (c + 1) * 4, per) + noise * rng.standard_normal(per)
+        X.append(np.c_[r * np.sin(t), r * np.cos(t)])
+        y.append(np.full(per, c))
+    Xa, ya = np.vstack(X), np.concatenate(y)
+    order = rng.permutation(len(ya))
+    return Table(Xa[order], ya[order], "classification", "spirals")
+
+
+def blobs(n_samples: int = 400, n_classes: int = 3, n_features: int = 2, spread: float = 1.0, seed: int = 0) -> Table:
+    """Gaussian clusters around random centres in [-5, 5]^d, one per class."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-5, 5, (n_classes, n_features))
+    y = rng.integers(0, n_classes, n_samples)
+    X = centres[y] + spread * rng.standard_normal((n_samples, n_features))
+    return Table(X, y, "classification", "blobs")
+
+
+def xor(n_samples: int = 400, noise: float = 0.1, seed: int = 0) -> Table:
+    """Points in the four quadrants; the class is whether x and y have the same sign (not linearly separable)."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (n_samples, 2))
+    y = (X[:, 0] * X[:, 1] < 0).astype(np.int64)
+    X = X + noise * rng.standard_normal(X.shape)
+    return Table(X, y, "classification", "xor")
+
+
+# ---------------------------------------------------------------------- scikit-learn's shipped data
+def _sklearn(name: str) -> Table:
+    try:
+        from sklearn import datasets as skd
+    except ImportError:
+        raise ImportError(f"the {name!r} dataset comes with scikit-learn: pip install 'downslope[datasets]'") from None
+    bunch = getattr(skd, f"load_{name}")()
+    task = "regression" if name == "diabetes" else "classification"
+    classes = [str(c) for c in getattr(bunch, "target_names", [])] if task == "classification" else []
+    image_shape = (1, 8, 8) if name == "digits" else None
+    return Table(
+        bunch.data,
+        bunch.target,
+        task,
+        name,
+        [str(f) for f in getattr(bunch, "feature_names", [])],
+        "target",
+        classes,
+        image_shape,
+    )
+
+
+SYNTHETIC: dict[str, Callable[..., Table]] = {
+    "line": line,
+    "polynomial": polynomial,
+    "moons": moons,
+    "circles": circles,
+    "spirals": spirals,
+    "blobs": blobs,
+    "xor": xor,
+}
+SKLEARN = ("digits", "iris", "wine", "breast_cancer", "diabetes")
+NAMES = tuple(SYNTHETIC) + SKLEARN
+
+
+def load(name: str, seed: int = 0, **options: Any) -> Table:
+    """Load a dataset by name: one of the synthetic ones (seeded) or scikit-learn's shipped ones."""
+    if name in SYNTHETIC:
+        try:
+            return SYNTHETIC[name](seed=seed, **options)
+        except TypeError as exc:
+            raise ConfigError(f"dataset {name!r}: {exc}") from None
+    if name in SKLEARN:
+        if options:
+            raise ConfigError(f"dataset {name!r} takes no options, got {sorted(options)}")
+        return _sklearn(name)
+    raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(NAMES)} (or give a .csv/.npz/.npy file)")
+
+
+class Standardizer:
+    """Zero mean, unit variance per feature, fitted on the training split only.
+
+    Constant features keep scale 1 so they do not turn into NaN.
+    """
+
+    def __init__(self) -> None:
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+
+    def fit(self, X: np.ndarray) -> Standardizer:
+        X = np.asarray(X, dtype=np.float64)
+        self.mean = X.mean(axis=0).astype(np.float32)
+        std = X.std(axis=0)
+        self.scale = np.where(std > 1e-12, std, 1.0).astype(np.float32)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        if self.mean is None or self.scale is None:
+            raise RuntimeError("Standardizer.transform before fit")
+        X = np.asarray(X, dtype=np.float32)
+        if X.shape[-1] != self.mean.shape[0]:
+            raise DataError(f"Standardizer: fitted on {self.mean.shape[0]} features, got data with {X.shape[-1]}")
+        return (X - self.mean) / self.scale
+
+    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        return self.fit(X).transform(X)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "scale": self.scale}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.mean = np.asarray(state["mean"], np.float32)
+        self.scale = np.asarray(state["scale"], np.float32)

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope.data import ArrayDataset, Dataset, Subset, TensorDataset
+
+
+def test_dtype_policy_float32_and_int64():
+    data = ArrayDataset(np.ones((4, 2), np.float64), np.arange(4, dtype=np.int32), np.zeros(4, bool))
+    assert [a.dtype for a in data.arrays] == [np.float32, np.int64, np.bool_]
+    assert all(a.flags.c_contiguous for a in data.arrays)
+
+
+def test_tensor_dataset_accepts_tensors_and_indexes_samples():
+    x = ds.tensor(np.arange(6.0).reshape(3, 2))
+    data = TensorDataset(x, ds.tensor([5, 6, 7]))
+    xi, yi = data[1]
+    np.testing.assert_array_equal(xi, [2.0, 3.0])
+    assert int(yi) == 6
+    assert len(data) == 3
+    with pytest.raises(IndexError, match="out of range for 3 samples"):
+        data[3]
+
+
+def test_mismatched_lengths_name_the_shapes():
+    with pytest.raises(ValueError, match=r"\(5, 2\).*\(4,\)"):
+        ArrayDataset(np.zeros((5, 2)), np.zeros(4))
+
+
+def test_empty_and_scalar_and_string_data_are_refused():
+    with pytest.raises(ValueError, match="empty"):
+        ArrayDataset(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="scalar"):
+        ArrayDataset(np.float32(1.0))
+    with pytest.raises(TypeError, match="numeric"):
+        ArrayDataset(np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="at least one array"):
+        ArrayDataset()
+
+
+def test_non_finite_values_are_reported_with_row_and_column():
+    x = np.zeros((6, 3))
+    x[4, 2] = np.nan
+    x[5, 0] = np.inf
+    with pytest.raises(ValueError, match=r"2 non-finite.*row 4, column 2"):
+        ArrayDataset(x)
+    assert np.isnan(ArrayDataset(x, check_finite=False).arrays[0][4, 2])
+
+
+def test_subset_gathers_parent_arrays_and_items():
+    base = ArrayDataset(np.arange(10.0).reshape(5, 2), np.arange(5))
+    part = Subset(base, [4, 0, -1])
+    assert len(part) == 3
+    np.testing.assert_array_equal(part.arrays[1], [4, 0, 4])
+    np.testing.assert_array_equal(part[0][0], [8.0, 9.0])
+    with pytest.raises(IndexError, match=r"\[0, 5\)"):
+        Subset(base, [5])
+
+
+def test_dataset_base_says_what_to_define():
+    with pytest.raises(NotImplementedError, match="__len__"):
+        len(Dataset())
