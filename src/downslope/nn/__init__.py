@@ -1,0 +1,23 @@
+"""Neural-network building blocks with PyTorch's names: Module, Parameter, layers, losses, init.
+
+Example:
+    >>> import downslope as ds
+    >>> from downslope import nn
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> model(ds.randn(2, 4)).shape
+    (2, 3)
+"""
+
+from __future__ import annotations
+
+from . import functional, init
+from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from .layers import Dropout, Embedding, Linear
+from .module import Flatten, Identity, IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, Sequential
+
+__all__ = [
+    "functional", "init",
+    "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity", "Flatten", "IncompatibleKeys",
+    "Linear", "Dropout", "Embedding",
+    "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Softplus", "SiLU",
+]  # fmt: skip

@@ -1,0 +1,210 @@
+"""Stateless versions of the layers (``downslope.nn.functional``, imported as ``F`` by habit).
+
+The hot ops get a fused forward with their own vector-Jacobian product: ``linear`` (one GEMM per
+gradient instead of a matmul, a transpose and a broadcast add) and ``dropout`` (one multiply by a
+saved scaled mask). Their rules use only operators, so they still work under ``create_graph``.
+Losses live in :mod:`downslope.nn.losses`, normalization in :mod:`downslope.nn.normalization`;
+both are re-exported here.
+
+Example:
+    >>> import downslope as ds
+    >>> import downslope.nn.functional as F
+    >>> F.relu(ds.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import backend, ops
+from ..functional import elu as _elu
+from ..functional import gelu as _gelu
+from ..tensor import Tensor, _node
+
+__all__ = [
+    "linear",
+    "dropout",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "softplus",
+    "silu",
+    "one_hot",
+]
+
+
+def _as_tensor(x: Any, fn: str) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    raise TypeError(f"{fn}: expected a Tensor, got {type(x).__name__}; wrap arrays with ds.tensor(...)")
+
+
+# ---------------------------------------------------------------------- linear
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` for ``x`` of shape (..., in), ``weight`` (out, in), ``bias`` (out,).
+
+    2-D input runs as one fused op (its VJP is one GEMM per gradient and a column sum for the
+    bias); other shapes are flattened to 2-D around it.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.linear(ds.ones(2, 3), ds.ones(4, 3), ds.zeros(4)).shape
+        (2, 4)
+    """
+    x = _as_tensor(x, "linear")
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    out_f, in_f = weight.shape
+    if x.ndim == 0 or x.shape[-1] != in_f:
+        raise ValueError(
+            f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}: "
+            f"expected the last input dim to be in_features={in_f}"
+        )
+    if bias is not None and bias.shape != (out_f,):
+        raise ValueError(f"linear: bias must have shape ({out_f},), got {bias.shape}")
+    if x.data.dtype != weight.data.dtype:
+        raise TypeError(
+            f"linear: input dtype {x.data.dtype} differs from weight dtype {weight.data.dtype}; "
+            f"cast the input (x.float()) or the module (model.double())"
+        )
+    if x.ndim == 2:
+        return _linear2d(x, weight, bias)
+    lead = x.shape[:-1]
+    out = _linear2d(ops.reshape(x, (-1, in_f)), weight, bias)
+    return ops.reshape(out, lead + (out_f,))
+
+
+def _linear2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    out = x.data @ weight.data.T
+    if bias is None:
+        return _node(out, (x, weight), _linear_vjp)
+    out += bias.data
+    return _node(out, (x, weight, bias), _linear_vjp)
+
+
+def _linear_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    x, w = args[0], args[1]
+    gx = g @ w if needs[0] else None
+    gw = g.T @ x if needs[1] else None
+    if len(args) == 2:
+        return gx, gw
+    return gx, gw, (g.sum(axis=0) if needs[2] else None)
+
+
+# ---------------------------------------------------------------------- dropout
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout),
+    so nothing changes at evaluation time. Identity when ``training`` is False or ``p == 0``.
+    The mask comes from ``downslope.backend.rng()`` (seeded by ``ds.manual_seed``).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.dropout(ds.ones(4), p=0.5, training=False)
+        tensor([1., 1., 1., 1.])
+    """
+    x = _as_tensor(x, "dropout")
+    _check_probability(p, "dropout")
+    if not training or p == 0:
+        return x
+    dtype = x.data.dtype if backend.is_floating(x.data.dtype) else backend.get_default_dtype()
+    if p == 1:
+        scale = np.zeros(x.shape, dtype=dtype)
+    else:
+        keep = backend.rng().random(x.shape, dtype=np.float32) >= np.float32(p)
+        scale = keep * np.asarray(1.0 / (1.0 - p), dtype=dtype)
+    return _node(x.data * scale, (x,), _dropout_vjp, scale)
+
+
+def _dropout_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * saved,)
+
+
+def _check_probability(p: Any, where: str) -> None:
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{where}: probability p must be a number in [0, 1], got {p!r}")
+
+
+# ---------------------------------------------------------------------- activations
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0)."""
+    return ops.relu(x)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, negative_slope * x otherwise."""
+    return ops.leaky_relu(x, negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, alpha (e^x - 1) otherwise."""
+    return _elu(x, alpha)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x) (exact, with erf) or its tanh approximation (``approximate='tanh'``)."""
+    return _gelu(x, approximate)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + e^-x), without overflow."""
+    return ops.sigmoid(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    return ops.tanh(x)
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (stable)."""
+    return ops.softmax(x, dim)
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """x - logsumexp(x) along ``dim`` (stable)."""
+    return ops.log_softmax(x, dim)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta; linear where beta x > threshold."""
+    return ops.softplus(x, beta, threshold)
+
+
+def silu(x: Tensor) -> Tensor:
+    """x * sigmoid(x) (also called swish)."""
+    return x * ops.sigmoid(x)
+
+
+# ---------------------------------------------------------------------- encodings
+def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
+    """Integer class indices of any shape -> int64 one-hot tensor with a new last dim.
+
+    ``num_classes=-1`` uses ``max(indices) + 1``.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.one_hot(ds.tensor([0, 2]), 3)
+        tensor([[1, 0, 0],
+                [0, 0, 1]])
+    """
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expected integer class indices, got dtype {idx.dtype}")
+    if idx.size and idx.min() < 0:
+        raise ValueError(f"one_hot: class indices must be non-negative, got min {int(idx.min())}")
+    n = int(idx.max()) + 1 if num_classes == -1 and idx.size else int(num_classes)
+    if idx.size and int(idx.max()) >= n:
+        raise ValueError(f"one_hot: class index {int(idx.max())} is out of range for num_classes={n}")
+    out = np.zeros(idx.shape + (n,), dtype=np.int64)
+    np.put_along_axis(out, idx[..., None].astype(np.int64), 1, axis=-1)
+    return Tensor(out)

@@ -1,0 +1,237 @@
+"""Weight initializers (PyTorch's ``torch.nn.init`` names and formulas), drawn from the library's
+one seeded generator (``downslope.backend.rng()``), so ``ds.manual_seed`` makes them repeatable.
+
+Every initializer fills its tensor in place (outside gradient recording) and returns it.
+Fans are computed as in PyTorch: for a weight of shape ``(out, in, *kernel)``,
+``fan_in = in * prod(kernel)`` and ``fan_out = out * prod(kernel)``.
+
+==================  =====================================================================
+initializer         distribution
+==================  =====================================================================
+xavier_uniform_     U(-a, a),  a = gain * sqrt(6 / (fan_in + fan_out))
+xavier_normal_      N(0, std), std = gain * sqrt(2 / (fan_in + fan_out))
+kaiming_uniform_    U(-b, b),  b = gain * sqrt(3 / fan)   (fan = fan_in or fan_out)
+kaiming_normal_     N(0, std), std = gain / sqrt(fan)
+orthogonal_         a (semi-)orthogonal matrix from the QR of a Gaussian matrix, times gain
+==================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+
+__all__ = [
+    "calculate_gain",
+    "zeros_",
+    "ones_",
+    "constant_",
+    "normal_",
+    "uniform_",
+    "trunc_normal_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+]
+
+_LINEAR_LIKE = {
+    "linear",
+    "identity",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+}
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended scale for weights feeding ``nonlinearity`` (PyTorch's table).
+
+    linear/conv/sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu sqrt(2 / (1 + slope^2))
+    (slope ``param``, default 0.01), selu 3/4.
+
+    Example:
+        >>> from downslope.nn import init
+        >>> round(init.calculate_gain("relu"), 6)
+        1.414214
+    """
+    if nonlinearity in _LINEAR_LIKE:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3.0
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (int, float)) and not isinstance(param, bool):
+            slope = float(param)
+        else:
+            raise ValueError(f"calculate_gain('leaky_relu', param): expected a number for the slope, got {param!r}")
+        return math.sqrt(2.0 / (1.0 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4.0
+    raise ValueError(
+        f"calculate_gain: unsupported nonlinearity {nonlinearity!r}; expected one of "
+        f"{sorted(_LINEAR_LIKE | {'tanh', 'relu', 'leaky_relu', 'selu'})}"
+    )
+
+
+def _check(tensor: Any, fn: str) -> Tensor:
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"init.{fn}: expected a Tensor (e.g. a layer's weight), got {type(tensor).__name__}")
+    return tensor
+
+
+def _fill(tensor: Tensor, values: Any) -> Tensor:
+    # Written into the existing array, so the Parameter object an optimizer holds stays the same.
+    if tensor.data.flags.writeable:
+        tensor.data[...] = values
+    else:
+        tensor.data = np.array(np.broadcast_to(values, tensor.shape), dtype=tensor.data.dtype)
+    return tensor
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
+    if tensor.ndim < 2:
+        raise ValueError(
+            f"fan in and fan out need a tensor with at least 2 dims (out, in, *kernel); got shape {tensor.shape}"
+        )
+    receptive = math.prod(tensor.shape[2:]) if tensor.ndim > 2 else 1
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def _fan(tensor: Tensor, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    """Fill with 0."""
+    return _fill(_check(tensor, "zeros_"), 0)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    """Fill with 1."""
+    return _fill(_check(tensor, "ones_"), 1)
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill with ``val``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.init.constant_(ds.zeros(2), 0.5)
+        tensor([0.5, 0.5])
+    """
+    return _fill(_check(tensor, "constant_"), val)
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    """Fill with samples from U(a, b)."""
+    _check(tensor, "uniform_")
+    if not a <= b:
+        raise ValueError(f"init.uniform_: expected a <= b, got a={a}, b={b}")
+    return _fill(tensor, backend.rng().uniform(a, b, tensor.shape))
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    """Fill with samples from N(mean, std^2)."""
+    _check(tensor, "normal_")
+    if std < 0:
+        raise ValueError(f"init.normal_: std must be non-negative, got {std}")
+    return _fill(tensor, backend.rng().normal(mean, std, tensor.shape))
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+    """Fill with N(mean, std^2) samples redrawn until they fall in [a, b] (absolute bounds, as in PyTorch)."""
+    _check(tensor, "trunc_normal_")
+    if not a < b:
+        raise ValueError(f"init.trunc_normal_: expected a < b, got a={a}, b={b}")
+    rng = backend.rng()
+    out = rng.normal(mean, std, tensor.shape)
+    bad = (out < a) | (out > b)
+    while bad.any():  # rejection sampling: exact, and fast unless [a, b] holds little of the mass
+        out[bad] = rng.normal(mean, std, int(bad.sum()))
+        bad = (out < a) | (out > b)
+    return _fill(tensor, out)
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)).
+
+    Example:
+        >>> import downslope as ds
+        >>> w = ds.nn.init.xavier_uniform_(ds.zeros(30, 20))
+        >>> bool(abs(w.numpy()).max() <= (6 / 50) ** 0.5)
+        True
+    """
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(_check(tensor, "xavier_uniform_"))
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return _fill(tensor, backend.rng().uniform(-bound, bound, tensor.shape))
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """Glorot normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(_check(tensor, "xavier_normal_"))
+    std = gain * math.sqrt(2.0 / (fan_in + fan_out))
+    return _fill(tensor, backend.rng().normal(0.0, std, tensor.shape))
+
+
+def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+    """He uniform: U(-b, b) with b = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a).
+
+    Example:
+        >>> import downslope as ds
+        >>> w = ds.nn.init.kaiming_uniform_(ds.zeros(64, 100), nonlinearity="relu")
+        >>> bool(abs(w.numpy()).max() <= (6 / 100) ** 0.5)
+        True
+    """
+    fan = _fan(_check(tensor, "kaiming_uniform_"), mode)
+    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
+    return _fill(tensor, backend.rng().uniform(-bound, bound, tensor.shape))
+
+
+def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+    """He normal: N(0, std^2) with std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
+    fan = _fan(_check(tensor, "kaiming_normal_"), mode)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return _fill(tensor, backend.rng().normal(0.0, std, tensor.shape))
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """A (semi-)orthogonal matrix (rows or columns orthonormal) times ``gain``; dims after the
+    first are flattened. Made from the QR decomposition of a Gaussian matrix, with the signs of
+    R's diagonal folded into Q so that the result is uniformly distributed (Haar measure).
+
+    Example:
+        >>> import numpy as np, downslope as ds
+        >>> w = ds.nn.init.orthogonal_(ds.zeros(4, 4)).numpy()
+        >>> bool(np.allclose(w @ w.T, np.eye(4), atol=1e-5))
+        True
+    """
+    _check(tensor, "orthogonal_")
+    if tensor.ndim < 2:
+        raise ValueError(f"init.orthogonal_: needs a tensor with at least 2 dims, got shape {tensor.shape}")
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows if rows else 0
+    flat = backend.rng().standard_normal((rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, (q * gain).reshape(tensor.shape))

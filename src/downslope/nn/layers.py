@@ -1,0 +1,171 @@
+"""Basic layers: Linear, Dropout and Embedding.
+
+Default initialization matches PyTorch, so a model built here starts from the same distribution
+as the same model built there:
+
+* ``Linear(in, out)``: weight and bias both ~ U(-1/sqrt(in), 1/sqrt(in)). (PyTorch writes this as
+  ``kaiming_uniform_(weight, a=sqrt(5))``, whose bound gain * sqrt(3 / fan_in) with
+  gain = sqrt(2 / (1 + 5)) is exactly 1/sqrt(in).) The bias is *not* zero: PyTorch's default.
+* ``Embedding(n, d)``: weight ~ N(0, 1); the ``padding_idx`` row is zero.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor, _node
+from . import functional as F
+from . import init
+from .module import Module, Parameter
+
+__all__ = ["Linear", "Dropout", "Embedding"]
+
+
+def _positive_int(value: Any, what: str, owner: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{owner}: {what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias``; input (..., in_features) -> output (..., out_features).
+
+    weight: (out_features, in_features), bias: (out_features,). Both start ~ U(-k, k) with
+    k = 1/sqrt(in_features), as in PyTorch.
+
+    Example:
+        >>> import downslope as ds
+        >>> layer = ds.nn.Linear(3, 2)
+        >>> layer(ds.randn(5, 3)).shape
+        (5, 2)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
+        super().__init__()
+        self.in_features = _positive_int(in_features, "in_features", "Linear")
+        self.out_features = _positive_int(out_features, "out_features", "Linear")
+        dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt))
+        if bias:
+            self.bias: Parameter | None = Parameter(np.empty((self.out_features,), dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Redraw the weights from PyTorch's default distribution (see the module docstring)."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"Linear: expected a Tensor input, got {type(x).__name__}")
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"Linear(in_features={self.in_features}, out_features={self.out_features}): "
+                f"expected input of shape (..., {self.in_features}), got {x.shape}"
+            )
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Dropout(Module):
+    """Zero each element with probability ``p`` while training, scaling the rest by 1/(1-p);
+    do nothing in eval mode. Masks come from the library's seeded generator.
+
+    Example:
+        >>> import downslope as ds
+        >>> drop = ds.nn.Dropout(0.5).eval()
+        >>> drop(ds.ones(3))
+        tensor([1., 1., 1.])
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        F._check_probability(p, "Dropout")
+        self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Embedding(Module):
+    """A lookup table: integer indices of any shape (...) -> vectors (..., embedding_dim).
+
+    weight: (num_embeddings, embedding_dim) ~ N(0, 1). The row ``padding_idx`` (if given) starts
+    at zero and never receives a gradient, as in PyTorch.
+
+    Example:
+        >>> import downslope as ds
+        >>> emb = ds.nn.Embedding(10, 4, padding_idx=0)
+        >>> emb(ds.tensor([[0, 3], [9, 1]])).shape
+        (2, 2, 4)
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None) -> None:
+        super().__init__()
+        self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "Embedding")
+        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(
+                    f"Embedding: padding_idx {padding_idx} is out of range for num_embeddings={self.num_embeddings}"
+                )
+            padding_idx = padding_idx % self.num_embeddings
+        self.padding_idx = padding_idx
+        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    def forward(self, indices: Any) -> Tensor:
+        return embedding(indices, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` picked by integer ``indices``; the gradient is scattered back (repeats add)
+    and the ``padding_idx`` row gets none.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.layers import embedding
+        >>> embedding(ds.tensor([2, 0]), ds.tensor([[0.0], [1.0], [2.0]]))
+        tensor([[2.],
+                [0.]])
+    """
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: expected integer indices, got dtype {idx.dtype}")
+    n = weight.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+        raise IndexError(f"embedding: index {bad} is out of range for a table of {n} rows (valid: 0..{n - 1})")
+    if padding_idx is not None:
+        padding_idx = padding_idx % n
+    return _node(weight.data[idx], (weight,), _embedding_vjp, (idx, padding_idx))
+
+
+def _embedding_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    idx, padding_idx = saved
+    if padding_idx is not None:
+        # Zeroing the padding rows' incoming gradient keeps that row fixed (PyTorch's rule).
+        g = g * np.expand_dims(idx != padding_idx, -1).astype(xp.data(g).dtype)
+    return (xp.scatter(args[0].shape, idx, True, g),)

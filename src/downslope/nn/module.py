@@ -1,0 +1,720 @@
+"""Module and Parameter: the containers that hold a network's weights and walk its structure.
+
+A :class:`Module` registers what is assigned to it: a :class:`Parameter` becomes a trainable
+weight, another Module becomes a child, a list or tuple of Modules becomes a :class:`ModuleList`
+child, and a tensor given to :meth:`Module.register_buffer` becomes state that is saved but not
+trained (BatchNorm's running statistics). Names follow PyTorch, so ``state_dict()`` keys
+(``"0.weight"``, ``"bn.running_mean"``) read the same as there.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple, TypeVar, overload
+
+import numpy as np
+
+from .. import backend
+from ..ops import flatten as _flatten
+from ..tensor import Tensor, _to_array
+
+__all__ = [
+    "Parameter",
+    "Module",
+    "Sequential",
+    "ModuleList",
+    "ModuleDict",
+    "Identity",
+    "Flatten",
+    "IncompatibleKeys",
+]
+
+M = TypeVar("M", bound="Module")
+
+
+class Parameter(Tensor):
+    """A tensor that a Module treats as a trainable weight (``requires_grad=True``, float32 by default).
+
+    Floating data keeps the library's default dtype (float32) unless ``dtype`` is given; integer
+    data is converted, since only floating tensors have gradients. A Tensor of the right dtype is
+    shared, not copied (as ``torch.nn.Parameter`` does).
+
+    Example:
+        >>> import downslope as ds
+        >>> p = ds.nn.Parameter([1.0, 2.0])
+        >>> p.requires_grad, p.dtype
+        (True, dtype('float32'))
+    """
+
+    def __init__(self, data: Any = None, requires_grad: bool = True, dtype: Any = None) -> None:
+        if data is None:
+            data = np.empty((0,), dtype=backend.get_default_dtype())
+        if isinstance(data, Tensor) and dtype is None and backend.is_floating(data.data.dtype):
+            arr = data.data  # share memory, like torch.nn.Parameter(tensor)
+        else:
+            arr = _to_array(data, dtype)
+            if not backend.is_floating(arr.dtype):
+                arr = arr.astype(backend.get_default_dtype())
+        super().__init__(arr, requires_grad=False)
+        self.data = arr
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class IncompatibleKeys(NamedTuple):
+    """What :meth:`Module.load_state_dict` could not match (empty lists when strict)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _count(n: int) -> str:
+    return f"{n:,}"
+
+
+class Module:
+    """Base class of every layer and model: registers parameters, buffers and child modules.
+
+    Subclasses set their parameters and children in ``__init__`` (after ``super().__init__()``)
+    and define ``forward``; calling the module calls ``forward``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> class Affine(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.scale = nn.Parameter(ds.ones(3))
+        ...         self.shift = nn.Parameter(ds.zeros(3))
+        ...     def forward(self, x):
+        ...         return x * self.scale + self.shift
+        >>> m = Affine()
+        >>> [name for name, _ in m.named_parameters()]
+        ['scale', 'shift']
+        >>> m(ds.ones(2, 3)).shape
+        (2, 3)
+    """
+
+    training: bool
+    _parameters: dict[str, Parameter | None]
+    _buffers: dict[str, Tensor | None]
+    _non_persistent: set[str]
+    _modules: dict[str, Module | None]
+
+    def __init__(self) -> None:
+        # object.__setattr__ because our __setattr__ needs these dicts to exist first.
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    # ------------------------------------------------------------------ calling
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no forward() method; subclasses of Module define it")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ registration
+    def _check_initialized(self, name: str) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"cannot assign {name!r} before Module.__init__() was called; "
+                f"call super().__init__() first in {type(self).__name__}.__init__"
+            )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        if isinstance(value, Parameter):
+            self._check_initialized(name)
+            self._forget(name, keep="_parameters")
+            self._parameters[name] = value
+            d[name] = value
+            return
+        if isinstance(value, Module):
+            self._check_initialized(name)
+            self._forget(name, keep="_modules")
+            self._modules[name] = value
+            d[name] = value
+            return
+        if (
+            isinstance(value, (list, tuple))
+            and value
+            and all(isinstance(v, Module) for v in value)
+            and "_modules" in d
+            and not isinstance(self, (ModuleList, Sequential))
+        ):
+            # A plain list of layers is registered as a ModuleList, so its parameters are found;
+            # in PyTorch they would be silently missed by parameters() and the optimizer.
+            self.__setattr__(name, ModuleList(value))
+            return
+        if "_parameters" in d:
+            if name in self._parameters:
+                if value is not None:
+                    raise TypeError(
+                        f"cannot assign {type(value).__name__} to {type(self).__name__}.{name}: it is a parameter; "
+                        "assign an nn.Parameter (or None), or change its values with `.data`"
+                    )
+                self._parameters[name] = None
+            elif name in self._buffers:
+                if value is not None and not isinstance(value, Tensor):
+                    raise TypeError(
+                        f"cannot assign {type(value).__name__} to buffer {type(self).__name__}.{name}: "
+                        "expected a Tensor or None"
+                    )
+                self._buffers[name] = value
+            elif name in self._modules:
+                if value is not None:
+                    raise TypeError(
+                        f"cannot assign {type(value).__name__} to {type(self).__name__}.{name}: it is a child module; "
+                        "assign a Module or None"
+                    )
+                self._modules[name] = None
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if "_parameters" in self.__dict__:
+            self._forget(name, keep=None)
+        object.__delattr__(self, name)
+
+    def _forget(self, name: str, keep: str | None) -> None:
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if registry != keep:
+                self.__dict__[registry].pop(name, None)
+        if keep != "_buffers":
+            self._non_persistent.discard(name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Add a parameter (or a None placeholder, e.g. a disabled bias) under ``name``."""
+        self._check_initialized(name)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"register_parameter({name!r}): expected an nn.Parameter or None, got {type(param).__name__}"
+            )
+        self._forget(name, keep="_parameters")
+        self._parameters[name] = param
+        self.__dict__[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Add state that is not trained but is saved in ``state_dict`` (unless ``persistent=False``).
+
+        Example:
+            >>> import downslope as ds
+            >>> m = ds.nn.Module()
+            >>> m.register_buffer("count", ds.zeros(1))
+            >>> list(m.state_dict())
+            ['count']
+        """
+        self._check_initialized(name)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}")
+        if "." in name or not name:
+            raise KeyError(f"register_buffer: invalid buffer name {name!r} (must be non-empty without '.')")
+        self._forget(name, keep="_buffers")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, tensor)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as a child under ``name`` (same as assigning the attribute)."""
+        self._check_initialized(name)
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module({name!r}): expected a Module or None, got {type(module).__name__}")
+        self._forget(name, keep="_modules")
+        self._modules[name] = module
+        self.__dict__[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        """The descendant named by a dotted path such as ``"encoder.0"`` ("" is the module itself)."""
+        mod: Module = self
+        if target == "":
+            return mod
+        for part in target.split("."):
+            child = mod._modules.get(part)
+            if child is None:
+                raise AttributeError(f"{type(mod).__name__} has no submodule {part!r} (looking up {target!r})")
+            mod = child
+        return mod
+
+    # ------------------------------------------------------------------ traversal
+    def named_modules(self, prefix: str = "", memo: set[int] | None = None) -> Iterator[tuple[str, Module]]:
+        """This module and every descendant, each once, with its dotted name ("" for self)."""
+        memo = set() if memo is None else memo
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        while stack:  # iterative pre-order walk, so a deep stack of layers needs no recursion
+            name, mod = stack.pop()
+            if id(mod) in memo:
+                continue
+            memo.add(id(mod))
+            yield name, mod
+            kids = [(f"{name}.{k}" if name else k, m) for k, m in mod._modules.items() if m is not None]
+            stack.extend(reversed(kids))
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen: set[int] = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs; a parameter shared by two modules is listed once."""
+        seen: set[int] = set()
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mod_name, mod in mods:
+            for name, p in mod._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every trainable tensor, in registration order (what an optimizer is given).
+
+        Example:
+            >>> from downslope import nn
+            >>> sum(p.numel() for p in nn.Linear(3, 2).parameters())
+            8
+        """
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        seen: set[int] = set()
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mod_name, mod in mods:
+            for name, b in mod._buffers.items():
+                if b is None or id(b) in seen:
+                    continue
+                seen.add(id(b))
+                yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """How many scalar weights the module holds (optionally only those with requires_grad).
+
+        Example:
+            >>> from downslope import nn
+            >>> nn.Linear(10, 5).num_parameters()
+            55
+        """
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def apply(self: M, fn: Callable[[Module], Any]) -> M:
+        """Call ``fn`` on every descendant and then on this module (e.g. a custom initializer)."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------------ modes and gradients
+    def train(self: M, mode: bool = True) -> M:
+        """Set training mode (dropout active, batch statistics) here and in every descendant."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train(mode): expected a bool, got {type(mode).__name__}")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self: M) -> M:
+        """Set evaluation mode (dropout off, running statistics); same as ``train(False)``."""
+        return self.train(False)
+
+    def requires_grad_(self: M, requires_grad: bool = True) -> M:
+        """Freeze (False) or unfreeze (True) every parameter."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients of every parameter before the next backward.
+
+        Gradients add up across ``backward()`` calls (that is how accumulation over several
+        micro-batches works), so a training step clears them first. ``set_to_none`` frees them;
+        ``set_to_none=False`` fills the existing arrays with zeros instead.
+        """
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none or p.grad.requires_grad or not p.grad.data.flags.writeable:
+                p.grad = None
+            else:
+                p.grad.data.fill(0)
+
+    # ------------------------------------------------------------------ dtype
+    def to(self: M, dtype: Any) -> M:
+        """Cast every floating parameter and buffer to ``dtype`` in place (e.g. ``"float64"``)."""
+        target = backend.as_dtype(dtype)
+        if not backend.is_floating(target):
+            raise TypeError(f"Module.to: expected a floating dtype, got {target}")
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None and p.data.dtype != target:
+                    p.data = p.data.astype(target)
+                    p.grad = None
+            for b in m._buffers.values():
+                if b is not None and backend.is_floating(b.data.dtype) and b.data.dtype != target:
+                    b.data = b.data.astype(target)
+        return self
+
+    def float(self: M) -> M:
+        return self.to(backend.float32)
+
+    def double(self: M) -> M:
+        return self.to(backend.float64)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self, prefix: str = "") -> OrderedDict[str, np.ndarray]:
+        """Every parameter and persistent buffer as ``name -> numpy array`` (copies, safe to keep).
+
+        Example:
+            >>> from downslope import nn
+            >>> sd = nn.Sequential(nn.Linear(2, 3), nn.ReLU()).state_dict()
+            >>> {k: v.shape for k, v in sd.items()}
+            {'0.weight': (3, 2), '0.bias': (3,)}
+        """
+        out: OrderedDict[str, np.ndarray] = OrderedDict()
+        for mod_name, mod in self.named_modules(prefix):
+            pre = f"{mod_name}." if mod_name else ""
+            for name, p in mod._parameters.items():
+                if p is not None:
+                    out[pre + name] = p.data.copy()
+            for name, b in mod._buffers.items():
+                if b is not None and name not in mod._non_persistent:
+                    out[pre + name] = b.data.copy()
+        return out
+
+    def _state_tensors(self) -> dict[str, Tensor]:
+        found: dict[str, Tensor] = {}
+        for mod_name, mod in self.named_modules():
+            pre = f"{mod_name}." if mod_name else ""
+            for name, p in mod._parameters.items():
+                if p is not None:
+                    found[pre + name] = p
+            for name, b in mod._buffers.items():
+                if b is not None and name not in mod._non_persistent:
+                    found[pre + name] = b
+        return found
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy values from ``state_dict`` into this module's parameters and buffers (in place).
+
+        With ``strict`` (the default) every key must match: missing or unexpected keys raise a
+        KeyError listing them. A shape mismatch always raises, naming the key and both shapes.
+        Values are cast to each parameter's dtype. Returns the missing and unexpected keys.
+
+        Example:
+            >>> from downslope import nn
+            >>> a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+            >>> b.load_state_dict(a.state_dict())
+            IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+            >>> bool((a.weight.data == b.weight.data).all())
+            True
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}")
+        own = self._state_tensors()
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            parts = [f"load_state_dict into {type(self).__name__} failed:"]
+            if missing:
+                parts.append(f"missing keys {missing}")
+            if unexpected:
+                parts.append(f"unexpected keys {unexpected}")
+            raise KeyError(" ".join(parts))
+        arrays: dict[str, np.ndarray] = {}
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if arr.shape != target.data.shape:
+                raise ValueError(
+                    f"load_state_dict into {type(self).__name__}: size mismatch for {key!r}: "
+                    f"the checkpoint has shape {arr.shape}, this module has shape {target.data.shape}"
+                )
+            arrays[key] = arr
+        # Check every key before writing any, so a failed load leaves the module unchanged.
+        for key, arr in arrays.items():
+            target = own[key]
+            if target.data.flags.writeable:
+                np.copyto(target.data, arr, casting="unsafe")
+            else:
+                target.data = np.array(arr, dtype=target.data.dtype)
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------ printing
+    def extra_repr(self) -> str:
+        """The settings shown inside this module's parentheses (override in subclasses)."""
+        return ""
+
+    def _own_param_summary(self) -> str:
+        own = [(n, p) for n, p in self._parameters.items() if p is not None]
+        if not own:
+            return ""
+        shapes = ", ".join(f"{n} {tuple(p.shape)}" for n, p in own)
+        return f"  # {_count(sum(p.numel() for _, p in own))} params: {shapes}"
+
+    def __repr__(self) -> str:
+        """PyTorch's layout, plus each leaf's parameter shapes and counts and the total.
+
+        Example:
+            >>> from downslope import nn
+            >>> print(nn.Sequential(nn.Linear(4, 3), nn.ReLU()))
+            Sequential(
+              (0): Linear(in_features=4, out_features=3, bias=True)  # 15 params: weight (3, 4), bias (3,)
+              (1): ReLU()
+            )  # 15 params in total
+        """
+        extra = self.extra_repr()
+        kids = [(n, m) for n, m in self._modules.items() if m is not None]
+        if not kids:
+            return f"{type(self).__name__}({extra}){self._own_param_summary()}"
+        lines = [f"{type(self).__name__}({extra}"]
+        own = self._own_param_summary()
+        if own:
+            lines[0] += own
+        for name, m in kids:
+            body = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(f")  # {_count(self.num_parameters())} params in total")
+        return "\n".join(lines)
+
+    def __dir__(self) -> Iterable[str]:
+        return sorted(set(super().__dir__()))
+
+    def __getstate__(self) -> Any:
+        raise TypeError(
+            "downslope modules are not pickled (pickle runs code on load); save model.state_dict() with "
+            "downslope.serialization.save instead"
+        )
+
+
+def _check_module(owner: str, value: Any) -> Module:
+    if not isinstance(value, Module):
+        raise TypeError(f"{owner}: expected Module objects, got {type(value).__name__}")
+    return value
+
+
+class Sequential(Module):
+    """Layers applied one after another; indexable, sliceable and of known length.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> len(model), type(model[1]).__name__, model(ds.randn(5, 4)).shape
+        (3, 'ReLU', (5, 2))
+    """
+
+    def __init__(self, *layers: Module | Mapping[str, Module]) -> None:
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], Mapping):
+            for name, m in layers[0].items():
+                self.add_module(str(name), _check_module("Sequential", m))
+        else:
+            for i, layer in enumerate(layers):
+                self.add_module(str(i), _check_module("Sequential", layer))
+
+    def forward(self, x: Any) -> Any:
+        for m in self._modules.values():
+            if m is not None:
+                x = m(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter([m for m in self._modules.values() if m is not None])
+
+    @overload
+    def __getitem__(self, index: int) -> Module: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequential: ...
+    def __getitem__(self, index: int | slice) -> Module:
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict((k, m) for k, m in items[index] if m is not None))
+        if not -len(items) <= index < len(items):
+            raise IndexError(f"Sequential index {index} out of range for {len(items)} layers")
+        m = items[index][1]
+        assert m is not None
+        return m
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), _check_module("Sequential.append", module))
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered (a plain Python list would hide them).
+
+    Example:
+        >>> from downslope import nn
+        >>> layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
+        >>> len(layers), len(list(layers.parameters()))
+        (3, 6)
+    """
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter([m for m in self._modules.values() if m is not None])
+
+    def _index(self, index: int) -> str:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"ModuleList index {index} out of range for {n} modules")
+        return str(index % n)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return ModuleList(list(self)[index])
+        m = self._modules[self._index(index)]
+        assert m is not None
+        return m
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        self.add_module(self._index(index), _check_module("ModuleList", module))
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self)), _check_module("ModuleList.append", module))
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        items = list(self)
+        items.insert(index, _check_module("ModuleList.insert", module))
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self.add_module(str(i), m)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleList has no forward(); iterate over it and call the modules yourself")
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters are registered, in insertion order.
+
+    Example:
+        >>> from downslope import nn
+        >>> heads = nn.ModuleDict({"a": nn.Linear(2, 1), "b": nn.Linear(2, 3)})
+        >>> list(heads.keys()), heads["b"].out_features
+        (['a', 'b'], 3)
+    """
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        m = self._modules.get(key)
+        if m is None:
+            raise KeyError(f"ModuleDict has no module {key!r}; keys are {list(self._modules)}")
+        return m
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, _check_module("ModuleDict", module))
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+        self.__dict__.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._modules))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self) -> list[str]:
+        return list(self._modules)
+
+    def values(self) -> list[Module]:
+        return [m for m in self._modules.values() if m is not None]
+
+    def items(self) -> list[tuple[str, Module]]:
+        return [(k, m) for k, m in self._modules.items() if m is not None]
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        for k, m in pairs:
+            self[str(k)] = m
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleDict has no forward(); pick a module by key and call it")
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder layer); extra arguments are accepted and ignored.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.Identity()(ds.ones(2)).shape
+        (2,)
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class Flatten(Module):
+    """Merge dims ``start_dim..end_dim`` into one (default: all but the batch dim).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.Flatten()(ds.zeros(8, 3, 4, 4)).shape
+        (8, 48)
+    """
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim <= self.start_dim and self.start_dim >= 0 and x.ndim > 0:
+            raise ValueError(f"Flatten(start_dim={self.start_dim}): input of shape {x.shape} has only {x.ndim} dim(s)")
+        return _flatten(x, self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

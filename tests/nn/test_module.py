@@ -1,0 +1,305 @@
+"""Module, Parameter and the containers: registration, traversal, modes, state dicts, repr."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope import nn
+
+
+class TwoLayer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 3)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(3, 2)
+        self.register_buffer("steps", ds.zeros(1))
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def test_parameter_is_a_float32_tensor_that_requires_grad() -> None:
+    p = nn.Parameter(np.arange(3))  # integers become floats: only floats have gradients
+    assert isinstance(p, ds.Tensor)
+    assert p.requires_grad and p.dtype == np.float32 and p.is_leaf
+    assert nn.Parameter(np.zeros(2)).dtype == np.float32  # NumPy's float64 does not creep in
+    assert nn.Parameter(ds.zeros(2, dtype="float64")).dtype == np.float64  # explicit float64 kept
+    frozen = nn.Parameter(ds.zeros(2), requires_grad=False)
+    assert not frozen.requires_grad
+
+
+def test_parameter_shares_the_tensor_it_wraps() -> None:
+    t = ds.zeros(3)
+    p = nn.Parameter(t)
+    p.data[0] = 5.0
+    assert t.data[0] == 5.0
+
+
+def test_attribute_assignment_registers_parameters_buffers_and_children() -> None:
+    m = TwoLayer()
+    assert [n for n, _ in m.named_parameters()] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    assert [n for n, _ in m.named_children()] == ["fc1", "act", "fc2"]
+    assert [n for n, _ in m.named_modules()] == ["", "fc1", "act", "fc2"]
+    assert [n for n, _ in m.named_buffers()] == ["steps"]
+    assert len(list(m.buffers())) == 1
+    assert m.num_parameters() == 4 * 3 + 3 + 3 * 2 + 2
+    assert len(list(m.parameters(recurse=False))) == 0
+
+
+def test_plain_list_of_modules_is_registered() -> None:
+    class Stack(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = [nn.Linear(2, 2), nn.Linear(2, 2)]
+
+    m = Stack()
+    assert isinstance(m.layers, nn.ModuleList)
+    assert [n for n, _ in m.named_parameters()] == [
+        "layers.0.weight",
+        "layers.0.bias",
+        "layers.1.weight",
+        "layers.1.bias",
+    ]
+
+
+def test_shared_parameters_are_listed_once() -> None:
+    shared = nn.Linear(2, 2)
+    m = nn.Sequential(shared, nn.ReLU(), shared)
+    assert len(list(m.parameters())) == 2
+    assert m.num_parameters() == 6
+
+
+def test_assigning_a_tensor_over_a_parameter_is_refused() -> None:
+    layer = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="Linear.weight: it is a parameter"):
+        layer.weight = ds.zeros(2, 2)  # type: ignore[assignment]
+    layer.bias = None
+    assert [n for n, _ in layer.named_parameters()] == ["weight"]
+
+
+def test_assignment_before_super_init_gives_a_clear_error() -> None:
+    class Broken(nn.Module):
+        def __init__(self) -> None:
+            self.w = nn.Parameter(ds.zeros(1))
+
+    with pytest.raises(AttributeError, match=r"super\(\).__init__\(\)"):
+        Broken()
+
+
+def test_delattr_unregisters() -> None:
+    m = TwoLayer()
+    del m.fc2
+    assert "fc2" not in dict(m.named_children())
+    assert not any(n.startswith("fc2") for n, _ in m.named_parameters())
+
+
+def test_train_eval_propagate_to_every_descendant() -> None:
+    m = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Dropout(0.5)))
+    assert m.eval() is m
+    assert all(not mod.training for mod in m.modules())
+    m.train()
+    assert all(mod.training for mod in m.modules())
+
+
+def test_zero_grad_set_to_none_and_in_place() -> None:
+    m = TwoLayer()
+    m(ds.randn(5, 4)).sum().backward()
+    grads = [p.grad for p in m.parameters()]
+    assert all(g is not None for g in grads)
+    m.zero_grad(set_to_none=False)
+    for p, g in zip(m.parameters(), grads):
+        assert p.grad is g and not p.grad.numpy().any()
+    m.zero_grad()
+    assert all(p.grad is None for p in m.parameters())
+
+
+def test_gradients_accumulate_until_zero_grad() -> None:
+    m = nn.Linear(3, 1)
+    x = ds.randn(4, 3)
+    m(x).sum().backward()
+    first = m.weight.grad.numpy().copy()  # type: ignore[union-attr]
+    m(x).sum().backward()
+    np.testing.assert_allclose(m.weight.grad.numpy(), 2 * first, rtol=1e-6)  # type: ignore[union-attr]
+    m.zero_grad()
+    m(x).sum().backward()
+    np.testing.assert_allclose(m.weight.grad.numpy(), first, rtol=1e-6)  # type: ignore[union-attr]
+
+
+def test_state_dict_has_parameters_and_persistent_buffers_as_copies() -> None:
+    m = TwoLayer()
+    m.register_buffer("scratch", ds.zeros(2), persistent=False)
+    sd = m.state_dict()
+    assert list(sd) == ["steps", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    assert all(isinstance(v, np.ndarray) for v in sd.values())
+    sd["fc1.weight"][...] = 7.0
+    assert not (m.fc1.weight.numpy() == 7.0).any()  # a copy, not a view
+
+
+def test_load_state_dict_round_trip_gives_identical_outputs() -> None:
+    a, b = TwoLayer(), TwoLayer()
+    a.steps.data[0] = 3.0
+    x = ds.randn(6, 4)
+    assert not np.allclose(a(x).numpy(), b(x).numpy())
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
+    assert b.steps.data[0] == 3.0
+
+
+def test_load_state_dict_keeps_the_same_parameter_objects() -> None:
+    m = nn.Linear(2, 2)
+    w = m.weight
+    m.load_state_dict({"weight": np.ones((2, 2)), "bias": np.zeros(2)})
+    assert m.weight is w and w.dtype == np.float32 and (w.numpy() == 1).all()
+
+
+def test_load_state_dict_names_missing_and_unexpected_keys() -> None:
+    m = TwoLayer()
+    sd = m.state_dict()
+    del sd["fc1.bias"]
+    sd["fc3.weight"] = np.zeros(1)
+    with pytest.raises(KeyError, match=r"missing keys \['fc1.bias'\].*unexpected keys \['fc3.weight'\]"):
+        m.load_state_dict(sd)
+    result = m.load_state_dict(sd, strict=False)
+    assert result.missing_keys == ["fc1.bias"] and result.unexpected_keys == ["fc3.weight"]
+
+
+def test_load_state_dict_shape_mismatch_names_key_and_both_shapes_and_changes_nothing() -> None:
+    m = TwoLayer()
+    before = m.state_dict()
+    sd = m.state_dict()
+    sd["fc1.bias"] = np.ones(3)
+    sd["fc2.weight"] = np.zeros((3, 2))
+    with pytest.raises(ValueError, match=r"'fc2.weight'.*\(3, 2\).*\(2, 3\)"):
+        m.load_state_dict(sd)
+    np.testing.assert_array_equal(m.fc1.bias.numpy(), before["fc1.bias"])  # type: ignore[union-attr]
+
+
+def test_load_state_dict_accepts_pytorch_state_dicts() -> None:
+    torch = pytest.importorskip("torch")
+    ref = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    ours = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    np.testing.assert_allclose(ours(ds.tensor(x)).numpy(), ref(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_repr_shows_layout_shapes_and_counts() -> None:
+    text = repr(TwoLayer())
+    assert text.splitlines() == [
+        "TwoLayer(",
+        "  (fc1): Linear(in_features=4, out_features=3, bias=True)  # 15 params: weight (3, 4), bias (3,)",
+        "  (act): ReLU()",
+        "  (fc2): Linear(in_features=3, out_features=2, bias=True)  # 8 params: weight (2, 3), bias (2,)",
+        ")  # 23 params in total",
+    ]
+
+
+def test_apply_visits_every_module_children_first() -> None:
+    m = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 2)))
+    seen: list[str] = []
+    m.apply(lambda mod: seen.append(type(mod).__name__))
+    assert seen == ["Linear", "Linear", "Sequential", "Sequential"]
+
+    def zero_linear(mod: nn.Module) -> None:
+        if isinstance(mod, nn.Linear):
+            nn.init.zeros_(mod.weight)
+
+    m.apply(zero_linear)
+    assert all(not mod.weight.numpy().any() for mod in m.modules() if isinstance(mod, nn.Linear))
+
+
+def test_requires_grad_freezes_parameters() -> None:
+    m = TwoLayer()
+    m.fc1.requires_grad_(False)
+    assert m.num_parameters(trainable_only=True) == 8
+    m(ds.randn(2, 4)).sum().backward()
+    assert m.fc1.weight.grad is None and m.fc2.weight.grad is not None
+
+
+def test_to_double_casts_parameters_and_buffers_in_place() -> None:
+    m = TwoLayer()
+    w = m.fc1.weight
+    m.double()
+    assert m.fc1.weight is w and w.dtype == np.float64 and m.steps.dtype == np.float64
+    assert m(ds.randn(2, 4, dtype="float64")).dtype == np.float64
+    ds.gradcheck(lambda x: m(x), [ds.randn(3, 4)])
+
+
+def test_sequential_indexing_slicing_len_and_iteration() -> None:
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    assert len(model) == 3
+    assert isinstance(model[-1], nn.Linear) and model[-1].out_features == 2
+    head = model[:2]
+    assert isinstance(head, nn.Sequential) and len(head) == 2 and head[0] is model[0]
+    assert [type(m).__name__ for m in model] == ["Linear", "ReLU", "Linear"]
+    with pytest.raises(IndexError, match="out of range for 3 layers"):
+        model[3]
+    x = ds.randn(3, 4)
+    np.testing.assert_allclose(model(x).numpy(), model[2](model[1](model[0](x))).numpy())
+    model.append(nn.Tanh())
+    assert len(model) == 4
+
+
+def test_sequential_from_ordered_dict_uses_names() -> None:
+    from collections import OrderedDict
+
+    model = nn.Sequential(OrderedDict([("hidden", nn.Linear(2, 3)), ("out", nn.Linear(3, 1))]))
+    assert list(model.state_dict()) == ["hidden.weight", "hidden.bias", "out.weight", "out.bias"]
+
+
+def test_containers_refuse_non_modules() -> None:
+    with pytest.raises(TypeError, match="expected Module objects, got function"):
+        nn.Sequential(lambda x: x)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got int"):
+        nn.ModuleList([1])  # type: ignore[list-item]
+
+
+def test_module_list_and_dict() -> None:
+    layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(2)])
+    layers.append(nn.Linear(2, 1))
+    layers.insert(0, nn.ReLU())
+    assert [type(m).__name__ for m in layers] == ["ReLU", "Linear", "Linear", "Linear"]
+    assert layers[-1].out_features == 1
+    assert len(list(layers.parameters())) == 6
+    heads = nn.ModuleDict({"a": nn.Linear(2, 1)})
+    heads["b"] = nn.Linear(2, 3)
+    assert "b" in heads and len(heads) == 2 and list(heads) == ["a", "b"]
+    assert [n for n, _ in heads.named_parameters()] == ["a.weight", "a.bias", "b.weight", "b.bias"]
+    with pytest.raises(KeyError, match="keys are"):
+        heads["c"]
+    del heads["a"]
+    assert list(heads.keys()) == ["b"]
+
+
+def test_identity_and_flatten() -> None:
+    x = ds.randn(2, 3, 4, 5, requires_grad=True)
+    assert nn.Identity(7, foo=1)(x) is x
+    y = nn.Flatten()(x)
+    assert y.shape == (2, 60)
+    assert nn.Flatten(1, 2)(x).shape == (2, 12, 5)
+    y.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+    with pytest.raises(ValueError, match=r"Flatten\(start_dim=1\): input of shape \(3,\)"):
+        nn.Flatten()(ds.zeros(3))
+
+
+def test_get_submodule() -> None:
+    m = nn.Sequential(nn.Sequential(nn.Linear(1, 1)))
+    assert isinstance(m.get_submodule("0.0"), nn.Linear)
+    with pytest.raises(AttributeError, match="no submodule '1'"):
+        m.get_submodule("0.1")
+
+
+def test_modules_refuse_pickle() -> None:
+    import pickle
+
+    with pytest.raises(TypeError, match="state_dict"):
+        pickle.dumps(nn.Linear(2, 2))
+
+
+def test_module_without_forward_says_so() -> None:
+    with pytest.raises(NotImplementedError, match="Module has no forward"):
+        nn.Module()(1)
