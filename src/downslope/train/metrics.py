@@ -1,0 +1,260 @@
+"""Metrics: numbers that say how good predictions are, computed from whole epochs of predictions.
+
+Every metric is ``metric(preds, target) -> float`` — predictions first, like PyTorch losses and
+torchmetrics (scikit-learn puts the truth first). Both may be Tensors or arrays. They are summaries for
+people, not differentiable losses: they run in float64 on NumPy arrays.
+
+Classification predictions may be class scores/logits ``(N, C)`` (the arg-max is the prediction),
+labels ``(N,)`` (integers), or one column of binary scores ``(N,)``/``(N, 1)`` cut at ``threshold``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, ShapeError
+from ..tensor import Tensor
+
+Metric = Callable[[Any, Any], float]
+
+
+def _array(x: Any, what: str, where: str) -> np.ndarray:
+    arr = x.data if isinstance(x, Tensor) else np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{where}: {what} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim == 0 or arr.shape[0] == 0:
+        raise ShapeError(f"{where}: {what} must hold at least one sample, got shape {arr.shape}")
+    return arr
+
+
+def _labels(preds: Any, target: Any, threshold: float, where: str) -> tuple[np.ndarray, np.ndarray]:
+    p = _array(preds, "preds", where)
+    t = _array(target, "target", where)
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if t.ndim != 1:
+        raise ShapeError(f"{where}: target must be class labels of shape (N,), got {t.shape}")
+    if p.shape[0] != t.shape[0]:
+        raise ShapeError(
+            f"{where}: preds has {p.shape[0]} samples but target has {t.shape[0]} (shapes {p.shape}, {t.shape})"
+        )
+    if p.ndim == 2 and p.shape[1] > 1:
+        return np.argmax(p, axis=1), t
+    if p.ndim == 2:
+        p = p[:, 0]
+    if p.ndim != 1:
+        raise ShapeError(f"{where}: preds must be (N, C) scores or (N,) labels/scores, got {p.shape}")
+    if p.dtype.kind == "f" and not np.all(p == np.round(p)):
+        return (p >= threshold).astype(np.int64), t  # one column of binary scores
+    return p.astype(np.int64), t
+
+
+def accuracy(preds: Any, target: Any, top_k: int = 1, threshold: float = 0.5) -> float:
+    """Fraction of samples whose class is predicted (``top_k``: the class is among the k highest scores).
+
+    Example:
+        >>> accuracy([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], [1, 0, 0])
+        0.6666666666666666
+    """
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ConfigError(f"accuracy: top_k must be a positive integer, got {top_k!r}")
+    if top_k == 1:
+        labels, t = _labels(preds, target, threshold, "accuracy")
+        return float(np.mean(labels == t))
+    p = _array(preds, "preds", "accuracy")
+    t = _array(target, "target", "accuracy").reshape(-1)
+    if p.ndim != 2 or p.shape[0] != t.shape[0]:
+        raise ShapeError(
+            f"accuracy(top_k={top_k}): expected preds (N, C) scores for target (N,), got {p.shape} and {t.shape}"
+        )
+    if top_k >= p.shape[1]:
+        return 1.0
+    top = np.argpartition(-p, top_k - 1, axis=1)[:, :top_k]
+    return float(np.mean(np.any(top == t[:, None], axis=1)))
+
+
+def _confusion_counts(preds: Any, target: Any, threshold: float, where: str) -> tuple[np.ndarray, ...]:
+    labels, t = _labels(preds, target, threshold, where)
+    classes = np.union1d(labels, t)
+    tp = np.array([np.sum((labels == c) & (t == c)) for c in classes], dtype=np.float64)
+    predicted = np.array([np.sum(labels == c) for c in classes], dtype=np.float64)
+    actual = np.array([np.sum(t == c) for c in classes], dtype=np.float64)
+    return tp, predicted, actual
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    # scikit-learn's zero_division=0: a class never predicted (or never present) scores 0.
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def _average(per_class: np.ndarray, actual: np.ndarray, average: str, where: str) -> float:
+    if average == "macro":
+        return float(per_class.mean())
+    if average == "weighted":
+        return float(np.sum(per_class * actual) / np.sum(actual))
+    raise ConfigError(f"{where}: average must be 'macro', 'weighted' or 'micro', got {average!r}")
+
+
+def precision(preds: Any, target: Any, average: str = "macro", threshold: float = 0.5) -> float:
+    """Precision TP / (TP + FP), averaged over classes ('macro' by default, 'weighted' or 'micro').
+
+    Example:
+        >>> precision([0, 1, 1, 2], [0, 1, 2, 2])
+        0.8333333333333334
+    """
+    tp, predicted, actual = _confusion_counts(preds, target, threshold, "precision")
+    if average == "micro":
+        return float(tp.sum() / predicted.sum())
+    return _average(_safe_div(tp, predicted), actual, average, "precision")
+
+
+def recall(preds: Any, target: Any, average: str = "macro", threshold: float = 0.5) -> float:
+    """Recall TP / (TP + FN), averaged over classes ('macro' by default, 'weighted' or 'micro').
+
+    Example:
+        >>> recall([0, 1, 1, 2], [0, 1, 2, 2])
+        0.8333333333333334
+    """
+    tp, predicted, actual = _confusion_counts(preds, target, threshold, "recall")
+    if average == "micro":
+        return float(tp.sum() / actual.sum())
+    return _average(_safe_div(tp, actual), actual, average, "recall")
+
+
+def f1_score(preds: Any, target: Any, average: str = "macro", threshold: float = 0.5) -> float:
+    """F1, the harmonic mean of precision and recall per class, averaged ('macro' by default).
+
+    Example:
+        >>> round(f1_score([0, 1, 1, 2], [0, 1, 2, 2]), 4)
+        0.7778
+    """
+    tp, predicted, actual = _confusion_counts(preds, target, threshold, "f1_score")
+    if average == "micro":
+        return float(2 * tp.sum() / (predicted.sum() + actual.sum()))
+    return _average(_safe_div(2 * tp, predicted + actual), actual, average, "f1_score")
+
+
+def _regression_pair(preds: Any, target: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+    p = _array(preds, "preds", where).astype(np.float64)
+    t = _array(target, "target", where).astype(np.float64)
+    if p.shape != t.shape:
+        # (N, 1) against (N,) is the same column; anything else would broadcast into nonsense.
+        if p.ndim + t.ndim == 3 and p.shape[0] == t.shape[0] and p.size == t.size:
+            p, t = p.reshape(-1), t.reshape(-1)
+        else:
+            raise ShapeError(f"{where}: preds and target must have the same shape, got {p.shape} and {t.shape}")
+    return p, t
+
+
+def mean_squared_error(preds: Any, target: Any) -> float:
+    """Mean of squared errors.
+
+    Example:
+        >>> mean_squared_error([1.0, 2.0], [1.0, 4.0])
+        2.0
+    """
+    p, t = _regression_pair(preds, target, "mean_squared_error")
+    return float(np.mean((p - t) ** 2))
+
+
+def mean_absolute_error(preds: Any, target: Any) -> float:
+    """Mean of absolute errors.
+
+    Example:
+        >>> mean_absolute_error([1.0, 2.0], [1.0, 4.0])
+        1.0
+    """
+    p, t = _regression_pair(preds, target, "mean_absolute_error")
+    return float(np.mean(np.abs(p - t)))
+
+
+def root_mean_squared_error(preds: Any, target: Any) -> float:
+    """Square root of the mean squared error (in the target's units).
+
+    Example:
+        >>> root_mean_squared_error([0.0, 0.0], [3.0, 4.0])
+        3.5355339059327378
+    """
+    return float(np.sqrt(mean_squared_error(preds, target)))
+
+
+def r2_score(preds: Any, target: Any) -> float:
+    """Coefficient of determination 1 - SS_res / SS_tot (averaged over output columns, like scikit-learn).
+
+    A constant target scores 1.0 when predicted exactly and 0.0 otherwise (scikit-learn's choice).
+
+    Example:
+        >>> r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])
+        0.7857142857142857
+    """
+    p, t = _regression_pair(preds, target, "r2_score")
+    if p.ndim == 1:
+        p, t = p[:, None], t[:, None]
+    ss_res = np.sum((t - p) ** 2, axis=0)
+    ss_tot = np.sum((t - t.mean(axis=0)) ** 2, axis=0)
+    per_output = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.where(ss_res == 0, 1.0, 0.0))
+    return float(per_output.mean())
+
+
+# Names accepted by fit(metrics=[...]); the key is also the column name in History.
+_BY_NAME: dict[str, Metric] = {
+    "accuracy": accuracy,
+    "precision": precision,
+    "recall": recall,
+    "f1": f1_score,
+    "mse": mean_squared_error,
+    "mae": mean_absolute_error,
+    "rmse": root_mean_squared_error,
+    "r2": r2_score,
+}
+_ALIASES = {
+    "acc": "accuracy",
+    "f1_score": "f1",
+    "mean_squared_error": "mse",
+    "mean_absolute_error": "mae",
+    "root_mean_squared_error": "rmse",
+    "r2_score": "r2",
+}
+
+# Larger is better for these (EarlyStopping's mode='auto' and ModelCheckpoint read this).
+HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "r2"}
+
+
+def _top_k_metric(k: int) -> Metric:
+    def top_k_accuracy(preds: Any, target: Any) -> float:
+        return accuracy(preds, target, top_k=k)
+
+    return top_k_accuracy
+
+
+def get_metric(metric: str | Metric) -> tuple[str, Metric]:
+    """Resolve a metric name ('accuracy', 'top5_accuracy', 'f1', 'mse', 'r2', ...) or a callable.
+
+    A user function ``fn(preds, target) -> float`` is named after ``fn.__name__``.
+
+    Example:
+        >>> name, fn = get_metric("acc")
+        >>> name, fn([2, 1], [2, 0])
+        ('accuracy', 0.5)
+    """
+    if callable(metric):
+        return getattr(metric, "__name__", type(metric).__name__), metric
+    if not isinstance(metric, str):
+        raise ConfigError(f"metrics: expected a metric name or a function, got {type(metric).__name__} {metric!r}")
+    key = metric.lower()
+    key = _ALIASES.get(key, key)
+    if key in _BY_NAME:
+        return key, _BY_NAME[key]
+    if key.startswith("top") and key.endswith("_accuracy") and key[3:-9].isdigit() and int(key[3:-9]) >= 1:
+        return key, _top_k_metric(int(key[3:-9]))
+    valid = sorted(_BY_NAME) + sorted(_ALIASES) + ["top<k>_accuracy"]
+    raise ConfigError(f"unknown metric {metric!r}; valid names are: {', '.join(valid)} (or pass a function)")
+
+
+def higher_is_better(name: str) -> bool:
+    """Whether a larger value of the logged quantity ``name`` (e.g. 'val_accuracy') is better."""
+    base = name[4:] if name.startswith("val_") else name
+    return base in HIGHER_IS_BETTER or (base.startswith("top") and base.endswith("_accuracy")) or "acc" in base

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope.errors import ConfigError, ShapeError
+from downslope.train import metrics as M
+
+skm = pytest.importorskip("sklearn.metrics")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_accuracy_and_top_k_match_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(size=(60, 5))
+    target = rng.integers(0, 5, size=60)
+    assert M.accuracy(scores, target) == pytest.approx(skm.accuracy_score(target, scores.argmax(1)))
+    for k in (2, 3):
+        expected = skm.top_k_accuracy_score(target, scores, k=k, labels=np.arange(5))
+        assert M.accuracy(scores, target, top_k=k) == pytest.approx(expected)
+    assert M.get_metric("top3_accuracy")[1](scores, target) == pytest.approx(
+        skm.top_k_accuracy_score(target, scores, k=3, labels=np.arange(5))
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
+def test_precision_recall_f1_match_sklearn(seed, average):
+    rng = np.random.default_rng(seed)
+    target = rng.integers(0, 4, size=40)
+    # Class 4 is predicted but never present, class 3 possibly never predicted: zero divisions happen.
+    pred = np.where(rng.random(40) < 0.6, target, rng.integers(0, 5, size=40))
+    for ours, theirs in [(M.precision, skm.precision_score), (M.recall, skm.recall_score), (M.f1_score, skm.f1_score)]:
+        expected = theirs(target, pred, average=average, zero_division=0)
+        assert ours(pred, target, average=average) == pytest.approx(expected)
+
+
+def test_binary_scores_are_thresholded_and_tensors_accepted():
+    probs = ds.tensor([[0.2], [0.7], [0.55], [0.1]])
+    target = ds.tensor([0, 1, 0, 0])
+    assert M.accuracy(probs, target) == pytest.approx(skm.accuracy_score([0, 1, 0, 0], [0, 1, 1, 0]))
+    logits = np.array([-1.0, 2.0, 0.3, -0.2])
+    assert M.accuracy(logits, [0, 1, 0, 0], threshold=0.0) == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("shape", [(30,), (30, 3)])
+def test_regression_metrics_match_sklearn(seed, shape):
+    rng = np.random.default_rng(seed)
+    target = rng.normal(size=shape)
+    pred = target + 0.3 * rng.normal(size=shape)
+    assert M.mean_squared_error(pred, target) == pytest.approx(skm.mean_squared_error(target, pred))
+    assert M.mean_absolute_error(pred, target) == pytest.approx(skm.mean_absolute_error(target, pred))
+    assert M.root_mean_squared_error(pred, target) == pytest.approx(np.sqrt(skm.mean_squared_error(target, pred)))
+    assert M.r2_score(pred, target) == pytest.approx(skm.r2_score(target, pred))
+
+
+def test_r2_constant_target_matches_sklearn():
+    target = np.full(5, 2.0)
+    assert M.r2_score(target.copy(), target) == skm.r2_score(target, target.copy())
+    assert M.r2_score(target + 1, target) == skm.r2_score(target, target + 1)
+
+
+def test_column_vs_vector_is_allowed_but_real_mismatch_is_refused():
+    pred = np.array([[1.0], [2.0], [3.0]])
+    assert M.mean_squared_error(pred, np.array([1.0, 2.0, 5.0])) == pytest.approx(4 / 3)
+    with pytest.raises(ShapeError, match=r"\(3, 2\) and \(3,\)"):
+        M.mean_squared_error(np.zeros((3, 2)), np.zeros(3))
+    with pytest.raises(ShapeError, match="4 samples but target has 3"):
+        M.accuracy(np.zeros((4, 3)), np.zeros(3, int))
+
+
+def test_metric_names_and_user_functions():
+    assert M.get_metric("ACC")[0] == "accuracy"
+
+    def my_score(preds, target):
+        return 1.0
+
+    assert M.get_metric(my_score) == ("my_score", my_score)
+    with pytest.raises(ConfigError, match="valid names are: .*accuracy"):
+        M.get_metric("acuracy")
+    assert M.higher_is_better("val_accuracy") and M.higher_is_better("r2")
+    assert not M.higher_is_better("val_loss") and not M.higher_is_better("mse")
