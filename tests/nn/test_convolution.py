@@ -1,0 +1,364 @@
+"""Convolution and pooling (downslope.nn.convolution) against PyTorch and finite differences."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import downslope as ds
+from downslope.nn import convolution as C
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+SETTINGS = settings(max_examples=25, deadline=None)
+
+
+def _randn(rng: np.random.Generator, *shape: int, dtype=np.float32) -> np.ndarray:
+    return rng.standard_normal(shape).astype(dtype)
+
+
+# ---------------------------------------------------------------------- conv2d
+@st.composite
+def conv2d_cases(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    c_in = groups * draw(st.integers(1, 3))
+    c_out = groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dh, dw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    padding = draw(
+        st.one_of(
+            st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 3)), st.sampled_from(["same", "valid"])
+        )
+    )
+    stride = (1, 1) if padding == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    min_h, min_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    h = draw(st.integers(min_h, min_h + 6))
+    w = draw(st.integers(min_w, min_w + 6))
+    n = draw(st.integers(1, 3))
+    bias = draw(st.booleans())
+    seed = draw(st.integers(0, 2**16))
+    return n, c_in, c_out, (h, w), (kh, kw), stride, padding, (dh, dw), groups, bias, seed
+
+
+@SETTINGS
+@given(conv2d_cases())
+def test_conv2d_matches_torch(check_op, case):
+    n, c_in, c_out, (h, w), (kh, kw), stride, padding, dilation, groups, bias, seed = case
+    rng = np.random.default_rng(seed)
+    arrays = [_randn(rng, n, c_in, h, w), _randn(rng, c_out, c_in // groups, kh, kw)]
+    if bias:
+        arrays.append(_randn(rng, c_out))
+    check_op(
+        lambda *a: C.conv2d(*a[:2], a[2] if bias else None, stride, padding, dilation, groups),
+        lambda *a: TF.conv2d(*a[:2], a[2] if bias else None, stride, padding, dilation, groups),
+        arrays,
+        seed=seed,
+    )
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, kwargs",
+    [
+        ((4, 3, 28, 28), (8, 3, 3, 3), dict(padding=1)),
+        ((2, 8, 13, 11), (16, 8, 5, 5), dict(stride=2, padding=2)),
+        ((2, 6, 9, 10), (6, 1, 3, 3), dict(padding="same", groups=6)),  # depthwise
+        ((3, 4, 7, 12), (6, 2, 2, 3), dict(stride=(2, 1), padding=(0, 2), dilation=(2, 3), groups=2)),
+        ((1, 2, 6, 6), (3, 2, 4, 4), dict(padding="same", dilation=1)),  # even kernel: asymmetric 'same'
+    ],
+)
+def test_conv2d_larger_cases_match_torch(check_op, shape, kernel, kwargs):
+    rng = np.random.default_rng(1)
+    arrays = [_randn(rng, *shape), _randn(rng, *kernel), _randn(rng, kernel[0])]
+    check_op(lambda x, w, b: C.conv2d(x, w, b, **kwargs), lambda x, w, b: TF.conv2d(x, w, b, **kwargs), arrays)
+
+
+def test_conv2d_output_layout_is_a_view_of_one_gemm_result():
+    # The output is the GEMM result (C_out, N*OH*OW) seen as (N, C_out, OH, OW): no copy after the GEMM.
+    y = C.conv2d(ds.randn(2, 3, 5, 5), ds.randn(4, 3, 3, 3), ds.randn(4), padding=1)
+    assert y.numpy().base is not None and y.dtype == np.float32
+
+
+def test_conv2d_gradcheck_float64():
+    rng = np.random.default_rng(2)
+    x, w, b = _randn(rng, 2, 4, 5, 6, dtype=np.float64), _randn(rng, 4, 2, 3, 2, dtype=np.float64), _randn(rng, 4)
+    ds.gradcheck(lambda x, w, b: C.conv2d(x, w, b, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2), [x, w, b])
+
+
+def test_conv2d_unbatched_input_matches_torch(check_op):
+    rng = np.random.default_rng(3)
+    check_op(lambda x, w: C.conv2d(x, w, padding=1), lambda x, w: TF.conv2d(x, w, padding=1), [
+        _randn(rng, 3, 6, 5),
+        _randn(rng, 2, 3, 3, 3),
+    ])  # fmt: skip
+
+
+def test_conv2d_float64_stays_float64(check_op):
+    rng = np.random.default_rng(4)
+    arrays = [_randn(rng, 2, 3, 6, 6, dtype=np.float64), _randn(rng, 4, 3, 3, 3, dtype=np.float64)]
+    out = check_op(lambda x, w: C.conv2d(x, w, stride=2), lambda x, w: TF.conv2d(x, w, stride=2), arrays)
+    assert out.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: C.conv2d(ds.randn(1, 3, 5, 5), ds.randn(4, 2, 3, 3)), "input has 3 channels"),
+        (lambda: C.conv2d(ds.randn(3, 5), ds.randn(4, 3, 3, 3)), "expected input of shape"),
+        (lambda: C.conv2d(ds.randn(1, 3, 2, 2), ds.randn(4, 3, 3, 3)), "smaller than the dilated kernel"),
+        (lambda: C.conv2d(ds.randn(1, 3, 5, 5), ds.randn(4, 3, 3, 3), stride=2, padding="same"), "stride 1"),
+        (lambda: C.conv2d(ds.randn(1, 3, 5, 5), ds.randn(4, 3, 3, 3), padding="full"), "'same' or 'valid'"),
+        (lambda: C.conv2d(ds.randn(1, 3, 5, 5), ds.randn(4, 3, 3, 3), ds.randn(3)), "bias of shape"),
+        (lambda: C.conv2d(ds.randn(1, 3, 5, 5), ds.randn(4, 3, 3, 3), stride=0), "stride must be >= 1"),
+        (lambda: C.conv2d(ds.randn(1, 4, 5, 5), ds.randn(3, 2, 3, 3), groups=2), "divisible by groups"),
+        (lambda: C.conv2d(ds.randn(1, 3, 5, 5).double(), ds.randn(4, 3, 3, 3)), "does not match weight dtype"),
+        (lambda: C.conv1d(ds.randn(1, 3, 5), ds.randn(4, 3, 3, 3)), "(C_out, C_in / groups, k)"),
+    ],
+)
+def test_conv_bad_arguments_raise_clear_errors(call, message):
+    with pytest.raises((ValueError, TypeError), match=_escape(message)):
+        call()
+
+
+def _escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def test_conv2d_double_backward_raises_clearly():
+    x = ds.randn(1, 2, 4, 4, requires_grad=True)
+    w = ds.randn(3, 2, 3, 3, requires_grad=True)
+    y = C.conv2d(x, w).sum()
+    with pytest.raises(RuntimeError, match="double backward"):
+        ds.grad(y, [x], create_graph=True)
+
+
+# ---------------------------------------------------------------------- conv1d
+@SETTINGS
+@given(
+    groups=st.sampled_from([1, 2]),
+    k=st.integers(1, 5),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 3),
+    padding=st.one_of(st.integers(0, 3), st.sampled_from(["same", "valid"])),
+    extra=st.integers(0, 7),
+    seed=st.integers(0, 2**16),
+)
+def test_conv1d_matches_torch(check_op, groups, k, stride, dilation, padding, extra, seed):
+    if padding == "same":
+        stride = 1
+    rng = np.random.default_rng(seed)
+    length = dilation * (k - 1) + 1 + extra
+    arrays = [_randn(rng, 2, 2 * groups, length), _randn(rng, 3 * groups, 2, k), _randn(rng, 3 * groups)]
+    check_op(
+        lambda x, w, b: C.conv1d(x, w, b, stride, padding, dilation, groups),
+        lambda x, w, b: TF.conv1d(x, w, b, stride, padding, dilation, groups),
+        arrays,
+        seed=seed,
+    )
+
+
+def test_conv1d_gradcheck_float64():
+    rng = np.random.default_rng(5)
+    x, w = _randn(rng, 2, 3, 9, dtype=np.float64), _randn(rng, 2, 3, 3, dtype=np.float64)
+    ds.gradcheck(lambda x, w: C.conv1d(x, w, stride=2, padding=2, dilation=2), [x, w])
+
+
+# ---------------------------------------------------------------------- conv modules
+def _copy_params(ours, theirs) -> None:
+    for name, p in theirs.named_parameters():
+        dict(ours.named_parameters())[name].data[...] = p.detach().numpy()
+
+
+def _compare_module(ours, theirs, x: np.ndarray, assert_close) -> None:
+    _copy_params(ours, theirs)
+    xd = ds.tensor(x, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    yd, yt = ours(xd), theirs(xt)
+    assert_close(yd.numpy(), yt.detach().numpy(), np.float32, "forward")
+    proj = np.random.default_rng(0).standard_normal(yd.shape).astype(np.float32)
+    (yd * ds.tensor(proj)).sum().backward()
+    (yt * torch.tensor(proj)).sum().backward()
+    assert_close(xd.grad.numpy(), xt.grad.numpy(), np.float32, "input gradient")
+    ours_params = dict(ours.named_parameters())
+    for name, p in theirs.named_parameters():
+        assert_close(ours_params[name].grad.numpy(), p.grad.numpy(), np.float32, f"gradient of {name}")
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding", [1, (2, 1), "same"])
+def test_conv2d_module_matches_torch(assert_close, padding_mode, padding):
+    kwargs = dict(stride=1 if padding == "same" else 2, padding=padding, padding_mode=padding_mode, groups=2)
+    ours, theirs = C.Conv2d(4, 6, (3, 2), **kwargs), torch.nn.Conv2d(4, 6, (3, 2), **kwargs)
+    _compare_module(
+        ours, theirs, np.random.default_rng(6).standard_normal((2, 4, 9, 8)).astype(np.float32), assert_close
+    )
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "circular"])
+def test_conv1d_module_matches_torch(assert_close, padding_mode):
+    kwargs = dict(padding="same", dilation=2, padding_mode=padding_mode, bias=False)
+    ours, theirs = C.Conv1d(3, 5, 4, **kwargs), torch.nn.Conv1d(3, 5, 4, **kwargs)
+    assert ours.bias is None
+    _compare_module(ours, theirs, np.random.default_rng(7).standard_normal((2, 3, 12)).astype(np.float32), assert_close)
+
+
+def test_conv_module_parameter_shapes_and_default_init_bounds():
+    ds.manual_seed(0)
+    conv = C.Conv2d(16, 64, kernel_size=(3, 5), groups=4)
+    ref = torch.nn.Conv2d(16, 64, kernel_size=(3, 5), groups=4)
+    assert conv.weight.shape == tuple(ref.weight.shape) == (64, 4, 3, 5)
+    assert conv.bias is not None and conv.bias.shape == (64,)
+    assert [n for n, _ in conv.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    bound = 1 / math.sqrt(4 * 3 * 5)  # kaiming_uniform(a=sqrt(5)) over fan_in = C_in/groups * kh * kw
+    w, b = conv.weight.numpy(), conv.bias.numpy()
+    assert w.dtype == np.float32 and np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    assert np.abs(b).max() <= bound
+    # U(-a, a) has standard deviation a / sqrt(3).
+    assert abs(w.std() - bound / math.sqrt(3)) < 0.05 * bound
+    ds.manual_seed(0)
+    again = C.Conv2d(16, 64, kernel_size=(3, 5), groups=4)
+    assert np.array_equal(again.weight.numpy(), w), "initialization must follow ds.manual_seed"
+
+
+def test_conv_module_repr_and_input_check():
+    conv = C.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+    assert repr(conv).startswith("Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)")
+    with pytest.raises(ValueError, match=_escape("expected input of shape (N, 3, H, W)")):
+        conv(ds.randn(1, 4, 8, 8))
+    with pytest.raises(ValueError, match="divisible by groups"):
+        C.Conv2d(3, 8, 3, groups=2)
+    with pytest.raises(ValueError, match="stride 1"):
+        C.Conv1d(3, 8, 3, stride=2, padding="same")
+
+
+# ---------------------------------------------------------------------- pooling
+@st.composite
+def pool_cases(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = draw(st.one_of(st.none(), st.tuples(st.integers(1, 3), st.integers(1, 3))))
+    padding = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
+    ceil_mode = draw(st.booleans())
+    h, w = draw(st.integers(kh + 2 * padding[0], 12)), draw(st.integers(kw + 2 * padding[1], 12))
+    return (kh, kw), stride, padding, ceil_mode, (h, w), draw(st.integers(0, 2**16))
+
+
+@SETTINGS
+@given(pool_cases(), st.integers(1, 2), st.booleans())
+def test_max_pool2d_matches_torch(check_op, case, dilation, with_indices):
+    kernel, stride, padding, ceil_mode, (h, w), seed = case
+    h, w = h + (dilation - 1) * (kernel[0] - 1), w + (dilation - 1) * (kernel[1] - 1)
+    x = _randn(np.random.default_rng(seed), 2, 3, h, w)
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    out = check_op(lambda x: C.max_pool2d(x, kernel, **kwargs), lambda x: TF.max_pool2d(x, kernel, **kwargs), [x])
+    if with_indices:
+        _, idx = C.max_pool2d(ds.tensor(x), kernel, return_indices=True, **kwargs)
+        _, ref = TF.max_pool2d(torch.tensor(x), kernel, return_indices=True, **kwargs)
+        assert idx.dtype == np.int64 and idx.shape == out.shape
+        np.testing.assert_array_equal(idx.numpy(), ref.numpy())
+
+
+def test_max_pool2d_ties_send_the_gradient_to_the_first_maximum_like_torch(check_op):
+    x = np.round(np.random.default_rng(8).standard_normal((2, 2, 6, 6))).astype(np.float32)  # many ties
+    check_op(lambda x: C.max_pool2d(x, 3, 1, 1), lambda x: TF.max_pool2d(x, 3, 1, 1), [x])
+
+
+def test_max_pool2d_propagates_nan_like_torch():
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 1] = np.nan
+    ours = C.max_pool2d(ds.tensor(x), 2).numpy()
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(TF.max_pool2d(torch.tensor(x), 2).numpy()))
+
+
+@SETTINGS
+@given(pool_cases(), st.booleans())
+def test_avg_pool2d_matches_torch(check_op, case, count_include_pad):
+    kernel, stride, padding, ceil_mode, (h, w), seed = case
+    x = _randn(np.random.default_rng(seed), 2, 3, h, w)
+    kwargs = dict(stride=stride, padding=padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+    check_op(lambda x: C.avg_pool2d(x, kernel, **kwargs), lambda x: TF.avg_pool2d(x, kernel, **kwargs), [x])
+
+
+def test_avg_pool2d_divisor_override_matches_torch(check_op):
+    x = _randn(np.random.default_rng(9), 1, 2, 7, 7)
+    check_op(
+        lambda x: C.avg_pool2d(x, 3, 2, 1, divisor_override=5),
+        lambda x: TF.avg_pool2d(x, 3, 2, 1, divisor_override=5),
+        [x],
+    )
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(stride=1, padding=1), dict(stride=2, padding=1, ceil_mode=True)])
+def test_pool1d_matches_torch(check_op, kwargs):
+    x = _randn(np.random.default_rng(10), 3, 4, 11)
+    check_op(lambda x: C.max_pool1d(x, 3, **kwargs), lambda x: TF.max_pool1d(x, 3, **kwargs), [x])
+    check_op(lambda x: C.max_pool1d(x, 2, dilation=2), lambda x: TF.max_pool1d(x, 2, dilation=2), [x])
+    check_op(lambda x: C.avg_pool1d(x, 3, **kwargs), lambda x: TF.avg_pool1d(x, 3, **kwargs), [x])
+    check_op(
+        lambda x: C.avg_pool1d(x[0], 3, count_include_pad=False, **kwargs),
+        lambda x: TF.avg_pool1d(x[0], 3, count_include_pad=False, **kwargs),
+        [x],
+    )
+
+
+@pytest.mark.parametrize(
+    "size, out", [((8, 8), (4, 4)), ((7, 9), (3, 4)), ((5, 5), 1), ((6, 7), (6, None)), ((4, 5), (7, 8))]
+)
+def test_adaptive_avg_pool2d_matches_torch(check_op, size, out):
+    x = _randn(np.random.default_rng(11), 2, 3, *size)
+    check_op(lambda x: C.adaptive_avg_pool2d(x, out), lambda x: TF.adaptive_avg_pool2d(x, out), [x])
+
+
+@pytest.mark.parametrize("length, out", [(10, 5), (10, 3), (7, 1), (3, 5)])
+def test_adaptive_avg_pool1d_matches_torch(check_op, length, out):
+    x = _randn(np.random.default_rng(12), 2, 3, length)
+    check_op(lambda x: C.adaptive_avg_pool1d(x, out), lambda x: TF.adaptive_avg_pool1d(x, out), [x])
+
+
+def test_pooling_gradcheck_float64():
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((1, 2, 7, 6))  # continuous values: no ties, so max pooling is differentiable
+    ds.gradcheck(lambda x: C.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True), [x])
+    ds.gradcheck(lambda x: C.avg_pool2d(x, (3, 2), stride=(2, 1), padding=1, count_include_pad=False), [x])
+    ds.gradcheck(lambda x: C.adaptive_avg_pool2d(x, (4, 5)), [x])
+
+
+def test_pool_modules_match_torch(check_op):
+    x = _randn(np.random.default_rng(14), 2, 3, 9, 8)
+    pairs = [
+        (C.MaxPool2d(3, 2, 1), torch.nn.MaxPool2d(3, 2, 1)),
+        (C.AvgPool2d(2, count_include_pad=False), torch.nn.AvgPool2d(2, count_include_pad=False)),
+        (C.AdaptiveAvgPool2d((3, 2)), torch.nn.AdaptiveAvgPool2d((3, 2))),
+    ]
+    for ours, theirs in pairs:
+        check_op(ours, theirs, [x])
+    x1 = x[:, 0]
+    for ours, theirs in [
+        (C.MaxPool1d(2), torch.nn.MaxPool1d(2)),
+        (C.AvgPool1d(3, 1), torch.nn.AvgPool1d(3, 1)),
+        (C.AdaptiveAvgPool1d(4), torch.nn.AdaptiveAvgPool1d(4)),
+    ]:
+        check_op(ours, theirs, [x1])
+    out, idx = C.MaxPool2d(2, return_indices=True)(ds.tensor(x))
+    np.testing.assert_array_equal(idx.numpy(), torch.nn.MaxPool2d(2, return_indices=True)(torch.tensor(x))[1].numpy())
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: C.max_pool2d(ds.randn(1, 1, 5, 5), 2, padding=2), "at most half of the kernel"),
+        (lambda: C.max_pool2d(ds.randn(1, 1, 2, 2), 3), "smaller than the (dilated) kernel"),
+        (lambda: C.avg_pool2d(ds.randn(5, 5), 2), "expected input of shape"),
+        (lambda: C.max_pool2d(ds.tensor(np.ones((1, 1, 4, 4), dtype=np.int64)), 2), "floating-point"),
+        (lambda: C.adaptive_avg_pool2d(ds.randn(1, 1, 4, 4), (0, 2)), "positive"),
+        (lambda: C.max_pool1d(ds.randn(1, 1, 4), (2, 2)), "kernel_size must be an int or a tuple of 1"),
+    ],
+)
+def test_pool_bad_arguments_raise_clear_errors(call, message):
+    with pytest.raises((ValueError, TypeError), match=_escape(message)):
+        call()
