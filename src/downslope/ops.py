@@ -43,11 +43,22 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     return _wrap(arr)
 
 
+def _lift_float(x: Any) -> Tensor:
+    """Like ``_lift``, but integer/bool input becomes the default float dtype (torch.exp(int) is float32);
+    NumPy would give float64, and tricks like ``x * asarray(0.5, x.dtype)`` would truncate to 0."""
+    x = _lift(x)
+    if x.data.dtype.kind != "f":
+        x = _wrap(x.data.astype(backend.get_default_dtype()))
+    return x
+
+
 def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     if isinstance(a, Tensor):
         b = _lift(b, a)
-    else:
+    elif isinstance(b, Tensor):
         a = _lift(a, b)
+    else:  # two plain values (e.g. ds.where(mask, 1.0, 0.0)): the default dtype policy applies to both
+        a, b = _lift(a), _lift(b)
     if a.data.dtype is not b.data.dtype and a.data.dtype != b.data.dtype:
         # Mixed int/float tensors compute in the float dtype (PyTorch's category rule).
         ka, kb = a.data.dtype.kind, b.data.dtype.kind
@@ -114,6 +125,8 @@ def _mul_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def div(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
+    if a.data.dtype.kind != "f" and b.data.dtype.kind != "f":
+        a, b = _lift_float(a), _lift_float(b)  # true division of integers is float32, as in torch
     return _node(a.data / b.data, (a, b), _div_vjp)
 
 
@@ -216,7 +229,7 @@ def _astype_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 # ---------------------------------------------------------------------- elementwise functions
 def exp(x: Any) -> Tensor:
-    x = _lift(x)
+    x = _lift_float(x)
     return _node(np.exp(x.data), (x,), _exp_vjp)
 
 
@@ -225,7 +238,7 @@ def _exp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 def log(x: Any) -> Tensor:
-    x = _lift(x)
+    x = _lift_float(x)
     return _node(np.log(x.data), (x,), _log_vjp)
 
 
@@ -234,7 +247,7 @@ def _log_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 def sqrt(x: Any) -> Tensor:
-    x = _lift(x)
+    x = _lift_float(x)
     return _node(np.sqrt(x.data), (x,), _sqrt_vjp)
 
 
@@ -252,7 +265,7 @@ def _abs_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 def sin(x: Any) -> Tensor:
-    x = _lift(x)
+    x = _lift_float(x)
     return _node(np.sin(x.data), (x,), _sin_vjp)
 
 
@@ -261,7 +274,7 @@ def _sin_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 def cos(x: Any) -> Tensor:
-    x = _lift(x)
+    x = _lift_float(x)
     return _node(np.cos(x.data), (x,), _cos_vjp)
 
 
@@ -270,7 +283,7 @@ def _cos_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 def tanh(x: Any) -> Tensor:
-    x = _lift(x)
+    x = _lift_float(x)
     return _node(np.tanh(x.data), (x,), _tanh_vjp)
 
 
@@ -280,7 +293,7 @@ def _tanh_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def sigmoid(x: Any) -> Tensor:
     """1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2, which never overflows."""
-    x = _lift(x)
+    x = _lift_float(x)
     d = x.data
     out = np.tanh(d * np.asarray(0.5, d.dtype))
     out += 1
@@ -302,7 +315,7 @@ def _relu_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
-    x = _lift(x)
+    x = _lift_float(x)
     d = x.data
     slope = np.asarray(negative_slope, d.dtype)
     return _node(np.where(d > 0, d, d * slope), (x,), _leaky_relu_vjp, slope)
@@ -314,7 +327,7 @@ def _leaky_relu_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-de
 
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta, linear where beta x > threshold (PyTorch's definition)."""
-    x = _lift(x)
+    x = _lift_float(x)
     d = x.data
     bx = d * np.asarray(beta, d.dtype)
     soft = np.logaddexp(np.asarray(0, d.dtype), bx) / np.asarray(beta, d.dtype)
@@ -337,8 +350,8 @@ _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 
 def erf(x: Any) -> Tensor:
     """The error function (exact, via math.erf per element: correct but not fast)."""
-    x = _lift(x)
-    return _node(_erf_scalar(x.data).astype(x.data.dtype), (x,), _erf_vjp)
+    x = _lift_float(x)
+    return _node(np.asarray(_erf_scalar(x.data), dtype=x.data.dtype), (x,), _erf_vjp)
 
 
 def _erf_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -497,7 +510,7 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
 
     Fused into one op because the composite would overflow in exp before the max is subtracted.
     """
-    x = _lift(x)
+    x = _lift_float(x)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
     keep = bool(keepdim or keepdims)
     d = x.data
@@ -518,7 +531,7 @@ def _logsumexp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def
 
 def softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``, stable (the max is subtracted first)."""
-    x = _lift(x)
+    x = _lift_float(x)
     a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim)
     d = x.data
     e = np.exp(d - d.max(axis=a, keepdims=True))
@@ -533,7 +546,7 @@ def _softmax_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """x - logsumexp(x) along ``dim``, stable; fused because log(softmax) underflows to -inf."""
-    x = _lift(x)
+    x = _lift_float(x)
     a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim)
     d = x.data
     shifted = d - d.max(axis=a, keepdims=True)
@@ -741,7 +754,7 @@ def gather(x: Any, dim: int, index: Any) -> Tensor:
             f"gather: index has {idx.ndim} dims but the input has {x.ndim} (shapes {idx.shape} and {x.shape})"
         )
     dim = dim % x.ndim
-    grids = list(np.indices(idx.shape, sparse=True))
+    grids: list[Any] = list(np.indices(idx.shape, sparse=True))
     grids[dim] = idx
     full = tuple(grids)
     try:

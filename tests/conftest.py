@@ -1,0 +1,84 @@
+"""Shared test helpers: one function compares a downslope op with its PyTorch counterpart.
+
+``check_op`` (tinygrad style) feeds the same random inputs to both libraries and compares the
+output's values, dtype and shape, then the gradients of ``(out * projection).sum()`` for a fixed
+random ``projection``. Tolerances: 1e-5 relative in float32, 1e-10 in float64, plus a tiny absolute
+floor scaled by the largest reference magnitude (values that cancel to ~0 have no relative accuracy).
+
+Tests run with --import-mode=importlib, so this module cannot be imported by name: the helpers
+are handed out as session-scoped fixtures (``check_op``, ``assert_close``), which
+hypothesis accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+import downslope as ds
+
+TOLERANCES = {np.dtype(np.float32): (1e-5, 1e-6), np.dtype(np.float64): (1e-10, 1e-12)}
+
+
+def assert_close(ours: np.ndarray, ref: np.ndarray, dtype: Any, what: str) -> None:
+    """Values agree to the dtype's relative tolerance (absolute floor scaled by max |ref|)."""
+    rtol, atol = TOLERANCES[np.dtype(dtype)]
+    ref = np.asarray(ref, dtype=np.float64)
+    scale = max(1.0, float(np.abs(ref).max(initial=0.0)))
+    np.testing.assert_allclose(np.asarray(ours, dtype=np.float64), ref, rtol=rtol, atol=atol * scale, err_msg=what)
+
+
+def check_op(
+    ds_fn: Callable[..., Any],
+    torch_fn: Callable[..., Any],
+    arrays: Sequence[np.ndarray],
+    *,
+    grad: bool = True,
+    grad_inputs: Sequence[int] | None = None,
+    seed: int = 0,
+) -> ds.Tensor:
+    """Run ``ds_fn`` and ``torch_fn`` on the same arrays; compare values, dtype, shape and gradients.
+
+    Floating arrays become inputs that require grad (all of them, or those in ``grad_inputs``);
+    integer/bool arrays are passed as plain tensors. Returns our output.
+    """
+    torch = pytest.importorskip("torch")
+    floating = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    wants = floating if grad_inputs is None else list(grad_inputs)
+    ours = [ds.tensor(a, dtype=a.dtype, requires_grad=grad and i in wants) for i, a in enumerate(arrays)]
+    theirs = [torch.tensor(a, requires_grad=grad and i in wants) for i, a in enumerate(arrays)]
+    out = ds_fn(*ours)
+    ref = torch_fn(*theirs)
+    assert out.shape == tuple(ref.shape), f"shape {out.shape} != torch {tuple(ref.shape)}"
+    ref_dtype = np.dtype(str(ref.dtype).replace("torch.", ""))
+    assert out.dtype == ref_dtype, f"dtype {out.dtype} != torch {ref_dtype}"
+    if out.dtype.kind != "f":
+        np.testing.assert_array_equal(out.numpy(), ref.detach().numpy())
+        return out
+    assert_close(out.numpy(), ref.detach().numpy(), out.dtype, "forward values")
+    if not grad or not wants:
+        return out
+    projection = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
+    (out * ds.tensor(projection, dtype=out.dtype)).sum().backward()
+    (ref * torch.tensor(projection)).sum().backward()
+    for i in wants:
+        ref_grad = theirs[i].grad
+        ref_grad = np.zeros(arrays[i].shape) if ref_grad is None else ref_grad.numpy()
+        assert ours[i].grad is not None, f"input {i} got no gradient"
+        assert ours[i].grad.shape == arrays[i].shape, f"input {i}: grad shape {ours[i].grad.shape}"
+        assert ours[i].grad.dtype == arrays[i].dtype, f"input {i}: grad dtype {ours[i].grad.dtype}"
+        assert_close(ours[i].grad.numpy(), ref_grad, arrays[i].dtype, f"gradient of input {i}")
+    return out
+
+
+@pytest.fixture(scope="session", name="check_op")
+def _check_op_fixture() -> Callable[..., Any]:
+    return check_op
+
+
+@pytest.fixture(scope="session", name="assert_close")
+def _assert_close_fixture() -> Callable[..., Any]:
+    return assert_close

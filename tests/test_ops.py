@@ -1,0 +1,684 @@
+"""Every basic op against PyTorch: values, dtype, shape and gradients, over hypothesis-drawn shapes
+(broadcasting included) in float32 and float64, plus finite-difference checks in float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import downslope as ds
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+SETTINGS = settings(max_examples=15, deadline=None, derandomize=True, database=None)
+DTYPES = st.sampled_from([np.float32, np.float64])
+SEEDS = st.integers(0, 2**32 - 1)
+SHAPES = hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4)
+NONEMPTY_SHAPES = hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=4)
+PAIRS = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, min_side=1, max_side=4)
+
+
+def uniform(seed: int, shape: tuple[int, ...], dtype: type, low: float = -2.0, high: float = 2.0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(low, high, size=shape).astype(dtype)
+
+
+def nonzero(seed: int, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """Values in +-[0.5, 2]: safe denominators."""
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(0.5, 2.0, size=shape) * rng.choice([-1.0, 1.0], size=shape)).astype(dtype)
+
+
+# ---------------------------------------------------------------------- binary arithmetic
+BINARY = {
+    "add": (lambda a, b: a + b, lambda a, b: a + b),
+    "sub": (lambda a, b: a - b, lambda a, b: a - b),
+    "mul": (lambda a, b: a * b, lambda a, b: a * b),
+    "div": (lambda a, b: a / b, lambda a, b: a / b),
+    "pow": (lambda a, b: a**b, lambda a, b: a**b),
+    "maximum": (ds.maximum, torch.maximum),
+    "minimum": (ds.minimum, torch.minimum),
+    "ds.add": (ds.add, torch.add),
+    "ds.sub": (ds.sub, torch.sub),
+    "ds.mul": (ds.mul, torch.mul),
+    "ds.div": (ds.div, torch.div),
+    "ds.pow": (ds.pow, torch.pow),
+}
+
+
+def binary_inputs(name: str, seed: int, shapes: tuple, dtype: type) -> list[np.ndarray]:
+    sa, sb = shapes
+    if name.endswith("pow"):  # positive base so that d/db = a^b log a exists
+        return [uniform(seed, sa, dtype, 0.5, 2.0), uniform(seed + 1, sb, dtype, -2.0, 2.0)]
+    if name.endswith("div"):
+        return [uniform(seed, sa, dtype), nonzero(seed + 1, sb, dtype)]
+    return [uniform(seed, sa, dtype), uniform(seed + 1, sb, dtype)]
+
+
+@pytest.mark.parametrize("name", BINARY)
+@SETTINGS
+@given(shapes=PAIRS, dtype=DTYPES, seed=SEEDS)
+def test_binary_tensor_tensor_broadcasting(check_op, name, shapes, dtype, seed):
+    ours, theirs = BINARY[name]
+    check_op(ours, theirs, binary_inputs(name, seed, shapes.input_shapes, dtype), seed=seed)
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow"])
+@pytest.mark.parametrize("scalar", [2.5, -1.5, 3, np.float64(0.75)])
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_with_python_scalar_keeps_tensor_dtype(check_op, name, scalar, side, dtype):
+    ours, theirs = BINARY[name]
+    if side == "right":
+        x = uniform(1, (3, 4), dtype, 0.5, 2.0) if name == "pow" else uniform(1, (3, 4), dtype)
+        # a float32 tensor op a python/np.float64 scalar stays float32 (no float64 creep)
+        out = check_op(lambda t: ours(t, scalar), lambda t: theirs(t, float(scalar)), [x])
+    else:
+        if name == "pow" and scalar < 0:
+            scalar = -scalar  # scalar ** x needs a positive base
+        x = nonzero(2, (3, 4), dtype) if name == "div" else uniform(2, (3, 4), dtype)
+        out = check_op(lambda t: ours(scalar, t), lambda t: theirs(float(scalar), t), [x])
+    assert out.dtype == dtype
+
+
+@pytest.mark.parametrize("exponent", [2, 3, 2.0, -1, 0.5])
+def test_pow_of_negative_base_with_integer_exponent(check_op, exponent):
+    base = nonzero(3, (5,), np.float64)
+    if exponent == 0.5:
+        base = np.abs(base)
+    check_op(lambda t: t**exponent, lambda t: t**exponent, [base])
+
+
+def test_float32_tensor_with_float64_array_stays_float32():
+    x = ds.tensor(np.ones((2, 3)), dtype="float32", requires_grad=True)
+    other = np.full((2, 3), 2.0)  # float64
+    for out in (x * other, other * x, x + other, other - x, x / other, other / x, x * np.float64(2.0)):
+        assert out.dtype == np.float32, out
+
+
+def test_integer_division_gives_default_float_like_torch(check_op):
+    a = np.array([[1, 2, 3], [4, 5, 7]])
+    b = np.array([2, 4, 3])
+    check_op(lambda x, y: x / y, lambda x, y: x / y, [a, b])
+    check_op(lambda x: x / 2, lambda x: x / 2, [a])
+    check_op(lambda x: x * 2.5, lambda x: x * 2.5, [a])
+    check_op(lambda x: x + 1, lambda x: x + 1, [a])
+
+
+# ---------------------------------------------------------------------- unary elementwise
+def _away(values: np.ndarray, kinks, gap: float = 0.05) -> np.ndarray:
+    out = values.copy()
+    for k in kinks:
+        near = np.abs(out - k) < gap
+        out[near] = k + np.where(out[near] >= k, 2 * gap, -2 * gap)
+    return out
+
+
+UNARY = {
+    "neg": (lambda t: -t, lambda t: -t, (-2, 2), ()),
+    "ds.neg": (ds.neg, torch.neg, (-2, 2), ()),
+    "exp": (ds.exp, torch.exp, (-3, 3), ()),
+    "log": (ds.log, torch.log, (0.1, 4), ()),
+    "sqrt": (ds.sqrt, torch.sqrt, (0.1, 4), ()),
+    "abs": (ds.abs, torch.abs, (-2, 2), (0.0,)),
+    "abs_builtin": (lambda t: abs(t), lambda t: abs(t), (-2, 2), (0.0,)),
+    "tanh": (ds.tanh, torch.tanh, (-3, 3), ()),
+    "sigmoid": (ds.sigmoid, torch.sigmoid, (-6, 6), ()),
+    "sin": (ds.sin, torch.sin, (-3, 3), ()),
+    "cos": (ds.cos, torch.cos, (-3, 3), ()),
+    "relu": (ds.relu, torch.relu, (-2, 2), (0.0,)),
+    "leaky_relu": (ds.leaky_relu, F.leaky_relu, (-2, 2), (0.0,)),
+    "leaky_relu_0.2": (lambda t: ds.leaky_relu(t, 0.2), lambda t: F.leaky_relu(t, 0.2), (-2, 2), (0.0,)),
+    "gelu": (ds.gelu, F.gelu, (-3, 3), ()),
+    "gelu_tanh": (lambda t: ds.gelu(t, approximate="tanh"), lambda t: F.gelu(t, approximate="tanh"), (-3, 3), ()),
+    "softplus": (ds.softplus, F.softplus, (-5, 5), ()),
+    "softplus_beta": (
+        lambda t: ds.softplus(t, beta=2.0, threshold=3.0),
+        lambda t: F.softplus(t, beta=2.0, threshold=3.0),
+        (-3, 3),
+        (1.5,),  # the switch to linear at beta*x = threshold is a kink
+    ),
+    "elu": (ds.elu, F.elu, (-3, 3), (0.0,)),
+    "elu_alpha": (lambda t: ds.elu(t, alpha=0.5), lambda t: F.elu(t, alpha=0.5), (-3, 3), (0.0,)),
+    "clip": (lambda t: ds.clip(t, -0.5, 1.0), lambda t: torch.clamp(t, -0.5, 1.0), (-2, 2), (-0.5, 1.0)),
+    "clip_min": (lambda t: t.clip(min=-0.5), lambda t: t.clip(min=-0.5), (-2, 2), (-0.5,)),
+    "clamp_max": (lambda t: t.clamp(max=0.3), lambda t: t.clamp(max=0.3), (-2, 2), (0.3,)),
+    "erf": (ds.erf, torch.erf, (-2, 2), ()),
+    "method_exp": (lambda t: t.exp(), lambda t: t.exp(), (-2, 2), ()),
+    "method_log": (lambda t: t.log(), lambda t: t.log(), (0.2, 3), ()),
+    "method_sqrt": (lambda t: t.sqrt(), lambda t: t.sqrt(), (0.2, 3), ()),
+    "method_tanh": (lambda t: t.tanh(), lambda t: t.tanh(), (-2, 2), ()),
+    "method_sigmoid": (lambda t: t.sigmoid(), lambda t: t.sigmoid(), (-2, 2), ()),
+    "method_relu": (lambda t: t.relu(), lambda t: t.relu(), (-2, 2), (0.0,)),
+}
+
+
+@pytest.mark.parametrize("name", UNARY)
+@SETTINGS
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS)
+def test_unary(check_op, name, shape, dtype, seed):
+    ours, theirs, (low, high), kinks = UNARY[name]
+    x = _away(uniform(seed, shape, np.float64, low, high), kinks).astype(dtype)
+    check_op(ours, theirs, [x], seed=seed)
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "tanh", "sigmoid", "sin", "cos", "erf"])
+def test_unary_float_function_of_integer_tensor_gives_float32(check_op, name):
+    ours, theirs, _, _ = UNARY[name]
+    check_op(ours, theirs, [np.array([1, 2, 3, 4])])
+
+
+def test_large_inputs_stay_finite(check_op):
+    x = np.array([-800.0, -30.0, 0.5, 30.0, 800.0], dtype=np.float32)
+    check_op(ds.sigmoid, torch.sigmoid, [x])
+    check_op(ds.softplus, F.softplus, [x])
+    check_op(ds.tanh, torch.tanh, [x])
+
+
+# ---------------------------------------------------------------------- where / astype
+@SETTINGS
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=4, max_side=4), dtype=DTYPES, seed=SEEDS)
+def test_where_broadcasts_condition_and_both_branches(check_op, shapes, dtype, seed):
+    sc, sa, sb = shapes.input_shapes
+    cond = np.random.default_rng(seed).random(sc) > 0.5
+    a, b = uniform(seed + 1, sa, dtype), uniform(seed + 2, sb, dtype)
+    check_op(lambda c, x, y: ds.where(c, x, y), lambda c, x, y: torch.where(c, x, y), [cond, a, b])
+
+
+def test_where_with_scalar_branches(check_op):
+    cond = np.array([[True, False, True], [False, False, True]])
+    x = uniform(0, (2, 3), np.float32)
+    check_op(lambda c, t: ds.where(c, t, 0.0), lambda c, t: torch.where(c, t, 0.0), [cond, x])
+    check_op(lambda c, t: ds.where(c, 1.5, t), lambda c, t: torch.where(c, 1.5, t), [cond, x])
+    out = ds.where(ds.tensor(cond), 1.0, -1.0)
+    np.testing.assert_array_equal(out.numpy(), np.where(cond, 1.0, -1.0))
+    assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize(("src", "dst"), [("float32", "float64"), ("float64", "float32"), ("float32", "float32")])
+def test_astype_between_floats_passes_gradient(check_op, src, dst):
+    x = uniform(0, (3, 2), np.dtype(src))
+    check_op(lambda t: t.astype(dst) * 3, lambda t: t.to(getattr(torch, dst)) * 3, [x])
+    check_op(lambda t: t.to(dst) * 3, lambda t: t.to(getattr(torch, dst)) * 3, [x])
+
+
+def test_astype_to_int_is_cut_from_graph():
+    x = ds.tensor([1.7, -2.2], requires_grad=True)
+    y = x.astype("int64")
+    assert y.dtype == np.int64 and not y.requires_grad
+    np.testing.assert_array_equal(y.numpy(), torch.tensor([1.7, -2.2]).long().numpy())
+    assert x.double().dtype == np.float64 and x.long().dtype == np.int64 and x.double().float().dtype == np.float32
+
+
+# ---------------------------------------------------------------------- matmul
+MATMUL_CASES = [
+    ((3,), (3,)),
+    ((3,), (3, 4)),
+    ((2, 3), (3,)),
+    ((2, 3), (3, 4)),
+    ((5, 2, 3), (3, 4)),
+    ((2, 3), (5, 3, 4)),
+    ((5, 2, 3), (5, 3, 4)),
+    ((5, 1, 2, 3), (4, 3, 2)),
+    ((3,), (2, 3, 4)),
+    ((2, 4, 3), (3,)),
+    ((1, 2, 3), (6, 3, 1)),
+]
+
+
+@pytest.mark.parametrize(("sa", "sb"), MATMUL_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_shapes(check_op, sa, sb, dtype):
+    a, b = uniform(1, sa, dtype), uniform(2, sb, dtype)
+    check_op(lambda x, y: x @ y, lambda x, y: x @ y, [a, b])
+    check_op(ds.matmul, torch.matmul, [a, b])
+
+
+@SETTINGS
+@given(
+    batch=hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=3),
+    m=st.integers(1, 4),
+    k=st.integers(1, 4),
+    n=st.integers(1, 4),
+    dtype=DTYPES,
+    seed=SEEDS,
+)
+def test_matmul_batched_broadcasting(check_op, batch, m, k, n, dtype, seed):
+    ba, bb = batch.input_shapes
+    a, b = uniform(seed, ba + (m, k), dtype), uniform(seed + 1, bb + (k, n), dtype)
+    check_op(lambda x, y: x @ y, lambda x, y: x @ y, [a, b], seed=seed)
+
+
+def test_matmul_with_numpy_array_on_the_left(check_op):
+    a = uniform(1, (2, 3), np.float64)
+    b = uniform(2, (3, 4), np.float32)
+    check_op(lambda y: a @ y, lambda y: torch.tensor(a, dtype=torch.float32) @ y, [b])
+
+
+def test_matmul_incompatible_shapes_names_both():
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 5\)"):
+        ds.randn(2, 3) @ ds.randn(4, 5)
+    with pytest.raises(ValueError, match=r"\(2, 2, 3\).*\(3, 3, 4\)"):
+        ds.randn(2, 2, 3) @ ds.randn(3, 3, 4)
+    with pytest.raises(ValueError, match="at least one dimension"):
+        ds.matmul(ds.randn(3), ds.tensor(2.0))
+
+
+# ---------------------------------------------------------------------- reductions
+def _dims(draw, ndim: int):
+    kind = draw(st.sampled_from(["int", "tuple"]))
+    if kind == "int":
+        return draw(st.integers(-ndim, ndim - 1))
+    dims = draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
+    return tuple(dims)
+
+
+@st.composite
+def reduction_case(draw):
+    shape = draw(NONEMPTY_SHAPES)
+    return shape, _dims(draw, len(shape)), draw(st.booleans()), draw(DTYPES), draw(SEEDS)
+
+
+def _all(shape):
+    return tuple(range(len(shape)))
+
+
+REDUCTIONS = {
+    "sum": (lambda t, d, k: t.sum(d, k), lambda t, d, k: t.sum(d, keepdim=k)),
+    "sum_axis": (lambda t, d, k: ds.sum(t, axis=d, keepdims=k), lambda t, d, k: t.sum(d, keepdim=k)),
+    "mean": (lambda t, d, k: t.mean(dim=d, keepdim=k), lambda t, d, k: t.mean(d, keepdim=k)),
+    "mean_axis": (lambda t, d, k: ds.mean(t, axis=d, keepdims=k), lambda t, d, k: t.mean(d, keepdim=k)),
+    # max/min return values only (documented): compare with torch.amax/amin
+    "max": (lambda t, d, k: t.max(d, k), lambda t, d, k: torch.amax(t, d, keepdim=k)),
+    "max_axis": (lambda t, d, k: ds.max(t, axis=d, keepdims=k), lambda t, d, k: torch.amax(t, d, keepdim=k)),
+    "min": (lambda t, d, k: t.min(dim=d, keepdim=k), lambda t, d, k: torch.amin(t, d, keepdim=k)),
+    "min_axis": (lambda t, d, k: ds.min(t, axis=d, keepdims=k), lambda t, d, k: torch.amin(t, d, keepdim=k)),
+    # var/std default to correction=1 (like torch)
+    "var": (lambda t, d, k: t.var(d, k), lambda t, d, k: t.var(d, keepdim=k)),
+    "var_ddof0": (
+        lambda t, d, k: ds.var(t, axis=d, keepdims=k, ddof=0),
+        lambda t, d, k: t.var(d, keepdim=k, correction=0),
+    ),
+    "std": (lambda t, d, k: t.std(d, keepdim=k), lambda t, d, k: t.std(d, keepdim=k)),
+    "std_correction0": (
+        lambda t, d, k: ds.std(t, axis=d, keepdims=k, correction=0),
+        lambda t, d, k: t.std(d, keepdim=k, correction=0),
+    ),
+    "logsumexp": (lambda t, d, k: t.logsumexp(d, k), lambda t, d, k: torch.logsumexp(t, d, keepdim=k)),
+    "logsumexp_axis": (
+        lambda t, d, k: ds.logsumexp(t, axis=d, keepdims=k),
+        lambda t, d, k: torch.logsumexp(t, d, keepdim=k),
+    ),
+}
+
+
+def _n_reduced(shape, dims):
+    dims = (dims,) if isinstance(dims, int) else dims
+    return int(np.prod([shape[d] for d in dims]))
+
+
+@pytest.mark.parametrize("name", REDUCTIONS)
+@SETTINGS
+@given(case=reduction_case())
+def test_reduction_over_dims(check_op, name, case):
+    shape, dims, keep, dtype, seed = case
+    if name.startswith(("var", "std")) and _n_reduced(shape, dims) < 2:
+        dims = _all(shape)  # correction=1 over one element is 0/0 in both libraries
+        if _n_reduced(shape, dims) < 2:
+            return
+    ours, theirs = REDUCTIONS[name]
+    x = uniform(seed, shape, dtype)
+    check_op(lambda t: ours(t, dims, keep), lambda t: theirs(t, dims, keep), [x], seed=seed)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "var", "std", "logsumexp"])
+@SETTINGS
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS)
+def test_reduction_over_everything(check_op, name, shape, dtype, seed):
+    if name in ("var", "std") and int(np.prod(shape)) < 2:
+        return
+    x = uniform(seed, shape, dtype)
+    all_dims = _all(shape)
+    reference = {
+        "max": lambda t: t.max(),
+        "min": lambda t: t.min(),
+        "logsumexp": lambda t: torch.logsumexp(t, all_dims) if all_dims else t,
+    }.get(name, lambda t: getattr(t, name)())
+    check_op(lambda t: getattr(t, name)(), reference, [x], seed=seed)
+
+
+def test_max_ties_share_the_gradient_like_amax(check_op):
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    check_op(lambda t: t.max(1), lambda t: torch.amax(t, 1), [x])
+    check_op(lambda t: t.min(), lambda t: torch.amin(t), [x])
+
+
+def test_logsumexp_is_stable_for_large_inputs(check_op):
+    x = np.array([[1000.0, 1000.5, -1000.0], [-5.0, 0.0, 5.0]], dtype=np.float32)
+    check_op(lambda t: t.logsumexp(1), lambda t: torch.logsumexp(t, 1), [x])
+    check_op(lambda t: ds.softmax(t, 1), lambda t: torch.softmax(t, 1), [x])
+    check_op(lambda t: ds.log_softmax(t, 1), lambda t: torch.log_softmax(t, 1), [x])
+
+
+@st.composite
+def softmax_case(draw):
+    shape = draw(NONEMPTY_SHAPES)
+    return shape, draw(st.integers(-len(shape), len(shape) - 1)), draw(DTYPES), draw(SEEDS)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "method_softmax", "method_log_softmax"])
+@SETTINGS
+@given(case=softmax_case())
+def test_softmax_family(check_op, name, case):
+    shape, dim, dtype, seed = case
+    x = uniform(seed, shape, dtype, -4, 4)
+    plain = name.removeprefix("method_")
+    if name.startswith("method"):
+        ours = lambda t: getattr(t, plain)(dim)  # noqa: E731
+    else:
+        ours = lambda t: getattr(ds, plain)(t, dim=dim)  # noqa: E731
+    check_op(ours, lambda t: getattr(torch, plain)(t, dim), [x], seed=seed)
+    check_op(lambda t: getattr(ds, plain)(t, axis=dim), lambda t: getattr(torch, plain)(t, dim), [x], seed=seed)
+
+
+def test_reduction_dim_out_of_range_is_an_index_error():
+    with pytest.raises(IndexError, match="out of range"):
+        ds.randn(2, 3).sum(2)
+
+
+# ---------------------------------------------------------------------- shape ops
+@SETTINGS
+@given(shape=SHAPES, dtype=DTYPES, seed=SEEDS, data=st.data())
+def test_reshape_flatten_and_views(check_op, shape, dtype, seed, data):
+    x = uniform(seed, shape, dtype)
+    n = x.size
+    target = data.draw(st.sampled_from([(n,), (1, n), (n, 1), (-1,), (1, -1, 1)]))
+    check_op(lambda t: t.reshape(target), lambda t: t.reshape(target), [x], seed=seed)
+    check_op(lambda t: ds.reshape(t, target), lambda t: torch.reshape(t, target), [x], seed=seed)
+    check_op(lambda t: t.view(*target), lambda t: t.reshape(*target), [x], seed=seed)
+    check_op(lambda t: t.flatten(), lambda t: t.flatten(), [x], seed=seed)
+    if x.ndim >= 2:
+        check_op(lambda t: t.flatten(1), lambda t: t.flatten(1), [x], seed=seed)
+        check_op(lambda t: ds.flatten(t, 0, -2), lambda t: torch.flatten(t, 0, -2), [x], seed=seed)
+
+
+@SETTINGS
+@given(shape=NONEMPTY_SHAPES, dtype=DTYPES, seed=SEEDS, data=st.data())
+def test_transpose_permute_T(check_op, shape, dtype, seed, data):
+    x = uniform(seed, shape, dtype)
+    nd = len(shape)
+    perm = tuple(data.draw(st.permutations(range(nd))))
+    d0, d1 = data.draw(st.integers(-nd, nd - 1)), data.draw(st.integers(-nd, nd - 1))
+    check_op(lambda t: t.permute(perm), lambda t: t.permute(perm), [x], seed=seed)
+    check_op(lambda t: t.permute(*perm), lambda t: t.permute(*perm), [x], seed=seed)
+    check_op(lambda t: ds.permute(t, perm), lambda t: torch.permute(t, perm), [x], seed=seed)
+    check_op(lambda t: t.transpose(d0, d1), lambda t: t.transpose(d0, d1), [x], seed=seed)
+    check_op(lambda t: ds.transpose(t, d0, d1), lambda t: torch.transpose(t, d0, d1), [x], seed=seed)
+    # torch's Tensor.T on >2 dims is deprecated; permute(reversed) is what it means
+    check_op(lambda t: t.T, lambda t: t.permute(*reversed(range(nd))), [x], seed=seed)
+    if nd >= 2:
+        check_op(lambda t: t.mT, lambda t: t.mT, [x], seed=seed)
+
+
+@SETTINGS
+@given(shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=3), dtype=DTYPES, seed=SEEDS, data=st.data())
+def test_squeeze_unsqueeze(check_op, shape, dtype, seed, data):
+    x = uniform(seed, shape, dtype)
+    nd = len(shape)
+    check_op(lambda t: t.squeeze(), lambda t: t.squeeze(), [x], seed=seed)
+    if nd:
+        d = data.draw(st.integers(-nd, nd - 1))
+        check_op(lambda t: t.squeeze(d), lambda t: t.squeeze(d), [x], seed=seed)
+        check_op(lambda t: ds.squeeze(t, d), lambda t: torch.squeeze(t, d), [x], seed=seed)
+    u = data.draw(st.integers(-nd - 1, nd))
+    check_op(lambda t: t.unsqueeze(u), lambda t: t.unsqueeze(u), [x], seed=seed)
+    check_op(lambda t: ds.unsqueeze(t, u), lambda t: torch.unsqueeze(t, u), [x], seed=seed)
+
+
+@st.composite
+def join_case(draw):
+    shape = list(draw(NONEMPTY_SHAPES))
+    nd = len(shape)
+    axis = draw(st.integers(-nd, nd - 1))
+    count = draw(st.integers(1, 4))
+    sizes = draw(st.lists(st.integers(1, 3), min_size=count, max_size=count))
+    return shape, axis, sizes, draw(DTYPES), draw(SEEDS)
+
+
+@SETTINGS
+@given(case=join_case())
+def test_concatenate_and_stack(check_op, case):
+    shape, axis, sizes, dtype, seed = case
+    cat_shapes = []
+    for s in sizes:
+        sh = list(shape)
+        sh[axis] = s
+        cat_shapes.append(tuple(sh))
+    parts = [uniform(seed + i, s, dtype) for i, s in enumerate(cat_shapes)]
+    check_op(lambda *ts: ds.cat(ts, axis), lambda *ts: torch.cat(ts, axis), parts, seed=seed)
+    check_op(lambda *ts: ds.concatenate(list(ts), axis=axis), lambda *ts: torch.cat(ts, axis), parts, seed=seed)
+    check_op(lambda *ts: ds.cat(ts, dim=axis), lambda *ts: torch.cat(ts, dim=axis), parts, seed=seed)
+    same = [uniform(seed + i, tuple(shape), dtype) for i in range(len(sizes))]
+    check_op(lambda *ts: ds.stack(ts, axis), lambda *ts: torch.stack(ts, axis), same, seed=seed)
+    check_op(lambda *ts: ds.stack(ts, dim=axis - 1), lambda *ts: torch.stack(ts, dim=axis - 1), same, seed=seed)
+
+
+def test_cat_of_a_tensor_needing_no_grad(check_op):
+    a, b = uniform(0, (2, 3), np.float32), uniform(1, (4, 3), np.float32)
+    check_op(lambda x, y: ds.cat([x, y]), lambda x, y: torch.cat([x, y]), [a, b], grad_inputs=[1])
+
+
+def test_expand_broadcast_to(check_op):
+    x = uniform(0, (3, 1), np.float64)
+    check_op(lambda t: t.expand(2, 3, 4), lambda t: t.expand(2, 3, 4), [x])
+    check_op(lambda t: t.expand(-1, 5), lambda t: t.expand(-1, 5), [x])
+    check_op(lambda t: ds.broadcast_to(t, (2, 3, 4)), lambda t: torch.broadcast_to(t, (2, 3, 4)), [x])
+
+
+def test_reshape_wrong_size_names_both_shapes():
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 2\)"):
+        ds.randn(2, 3).reshape(4, 2)
+
+
+# ---------------------------------------------------------------------- indexing
+def _mask(shape):
+    return np.random.default_rng(7).random(shape) > 0.4
+
+
+INDICES = {
+    "int": lambda: 1,
+    "negative int": lambda: -1,
+    "slice": lambda: slice(1, 3),
+    "step slice": lambda: (slice(None), slice(None, None, 2)),
+    "ellipsis": lambda: (Ellipsis, 1),
+    "none": lambda: (None, slice(1, None), 2),
+    "int array with repeats": lambda: np.array([0, 2, 2, 1, 0]),
+    "list with repeats": lambda: [3, 3, 0],
+    "second axis array": lambda: (slice(None), np.array([1, 1, 4])),
+    "two arrays": lambda: (np.array([0, 1, 1]), np.array([2, 2, 0])),
+    "mixed": lambda: (1, np.array([0, 0, 2]), slice(1, 3)),
+    "2-d int array": lambda: np.array([[0, 1], [1, 1]]),
+    "boolean mask": lambda: _mask((4, 5, 6)),
+    "boolean rows": lambda: np.array([True, False, True, True]),
+    "boolean then slice": lambda: (np.array([True, False, True, True]), slice(0, 2)),
+    "int and boolean": lambda: (slice(None), np.array([True, False, False, True, True])),
+}
+
+
+def _torch_index(index):
+    items = index if isinstance(index, tuple) else (index,)
+    out = tuple(torch.from_numpy(i) if isinstance(i, np.ndarray) else i for i in items)
+    return out if isinstance(index, tuple) else out[0]
+
+
+@pytest.mark.parametrize("name", INDICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_getitem(check_op, name, dtype):
+    x = uniform(3, (4, 5, 6), dtype)
+    index = INDICES[name]()
+    check_op(lambda t: t[index], lambda t: t[_torch_index(index)], [x])
+    check_op(lambda t: ds.getitem(t, index), lambda t: t[_torch_index(index)], [x])
+
+
+def test_getitem_negative_step_matches_flip(check_op):
+    # torch has no negative slice steps; x[..., ::-2] is flip then step 2
+    x = uniform(3, (4, 5, 6), np.float64)
+    check_op(lambda t: t[:, ::-1, ::-2], lambda t: torch.flip(t, [1, 2])[:, :, ::2], [x])
+
+
+def test_getitem_with_tensor_indices(check_op):
+    x = uniform(4, (5, 3), np.float32)
+    idx = ds.tensor([4, 0, 4])
+    check_op(lambda t: t[idx], lambda t: t[torch.tensor([4, 0, 4])], [x])
+    check_op(lambda t: t[t > 0], lambda t: t[t > 0], [x])
+
+
+def test_bad_index_names_the_shape():
+    with pytest.raises(IndexError, match=r"\(4, 5\)"):
+        ds.randn(4, 5)[7]
+    with pytest.raises(IndexError, match=r"\(4, 5\)"):
+        ds.randn(4, 5)[:, [0, 9]]
+    with pytest.raises(IndexError, match=r"\(4, 5\)"):
+        ds.randn(4, 5)[0, 0, 0]
+    with pytest.raises(IndexError, match="integer or boolean"):
+        ds.randn(4, 5)[np.array([0.5])]
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gather(check_op, dim, dtype):
+    x = uniform(5, (3, 4, 5), dtype)
+    rng = np.random.default_rng(dim + 10)
+    index_shape = [2, 3, 4]
+    index_shape[dim] = 6  # along dim the index may be longer than the input (repeats)
+    index = rng.integers(0, x.shape[dim], size=index_shape)
+    check_op(lambda t: t.gather(dim, ds.tensor(index)), lambda t: t.gather(dim, torch.from_numpy(index)), [x])
+    check_op(lambda t: ds.gather(t, dim, index), lambda t: torch.gather(t, dim, torch.from_numpy(index)), [x])
+
+
+def test_gather_errors():
+    with pytest.raises(ValueError, match="dims"):
+        ds.randn(3, 4).gather(1, ds.tensor([0, 1]))
+    with pytest.raises(IndexError, match=r"\(3, 4\)"):
+        ds.randn(3, 4).gather(1, ds.tensor([[0], [9], [1]]))
+
+
+# ---------------------------------------------------------------------- pad
+PAD_CASES = [
+    ((2, 3, 5), (1, 2)),
+    ((2, 3, 5), (0, 3)),
+    ((2, 3, 4, 5), (1, 2, 2, 1)),
+    ((1, 2, 3, 4, 5), (1, 1, 2, 0, 1, 2)),
+]
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize(("shape", "widths"), PAD_CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pad_torch_style(check_op, mode, shape, widths, dtype):
+    x = uniform(6, shape, dtype)
+    check_op(lambda t: ds.pad(t, widths, mode=mode), lambda t: F.pad(t, widths, mode=mode), [x])
+
+
+def test_pad_constant_value_and_numpy_style_widths(check_op):
+    x = uniform(7, (2, 3, 4), np.float32)
+    check_op(lambda t: ds.pad(t, (1, 2), value=0.5), lambda t: F.pad(t, (1, 2), value=0.5), [x])
+    numpy_widths = ((0, 0), (2, 1), (1, 3))
+    torch_widths = (1, 3, 2, 1)  # the same padding, last dim first
+    for mode in ("constant", "reflect", "replicate", "circular"):
+        check_op(
+            lambda t, m=mode: ds.pad(t, numpy_widths, mode=m), lambda t, m=mode: F.pad(t, torch_widths, mode=m), [x]
+        )
+    # the NumPy form also pads the leading dims, which torch's non-constant modes cannot: compare with np.pad
+    out = ds.pad(ds.tensor(x), ((1, 1), (0, 0), (0, 0)), mode="reflect")
+    np.testing.assert_array_equal(out.numpy(), np.pad(x, ((1, 1), (0, 0), (0, 0)), mode="reflect"))
+
+
+def test_pad_errors():
+    with pytest.raises(ValueError, match="mode"):
+        ds.pad(ds.randn(2, 3), (1, 1), mode="mirror")
+    with pytest.raises(ValueError, match="even number"):
+        ds.pad(ds.randn(2, 3), (1, 1, 1))
+    with pytest.raises(ValueError, match="one .* pair per dim"):
+        ds.pad(ds.randn(2, 3), ((1, 1),))
+
+
+# ---------------------------------------------------------------------- finite differences (float64)
+def _pos(shape, seed=0):
+    return np.random.default_rng(seed).uniform(0.5, 2.0, size=shape)
+
+
+def _sym(shape, seed=0):
+    return _away(np.random.default_rng(seed).uniform(-2.0, 2.0, size=shape), (0.0,), 0.1)
+
+
+GRADCHECK_CASES = {
+    "add broadcast": (lambda a, b: a + b, [_sym((2, 3)), _sym((3,), 1)]),
+    "sub broadcast": (lambda a, b: a - b, [_sym((2, 1)), _sym((1, 3), 1)]),
+    "mul broadcast": (lambda a, b: a * b, [_sym((2, 3)), _sym((2, 1), 1)]),
+    "div broadcast": (lambda a, b: a / b, [_sym((2, 3)), _sym((3,), 1)]),
+    "rdiv scalar": (lambda a: 2.0 / a, [_sym((4,))]),
+    "pow both": (lambda a, b: a**b, [_pos((2, 3)), _sym((3,), 1)]),
+    "rpow": (lambda a: 2.0**a, [_sym((3,))]),
+    "neg": (lambda a: -a, [_sym((3,))]),
+    "matmul 1d": (lambda a, b: a @ b, [_sym((3,)), _sym((3,), 1)]),
+    "matmul 2d": (lambda a, b: a @ b, [_sym((2, 3)), _sym((3, 2), 1)]),
+    "matmul vec-mat": (lambda a, b: a @ b, [_sym((3,)), _sym((2, 3, 2), 1)]),
+    "matmul mat-vec": (lambda a, b: a @ b, [_sym((2, 2, 3)), _sym((3,), 1)]),
+    "matmul batched": (lambda a, b: a @ b, [_sym((2, 1, 2, 3)), _sym((3, 3, 2), 1)]),
+    "exp": (ds.exp, [_sym((2, 3))]),
+    "log": (ds.log, [_pos((2, 3))]),
+    "sqrt": (ds.sqrt, [_pos((2, 3))]),
+    "abs": (ds.abs, [_sym((2, 3))]),
+    "tanh": (ds.tanh, [_sym((2, 3))]),
+    "sigmoid": (ds.sigmoid, [_sym((2, 3))]),
+    "relu": (ds.relu, [_sym((2, 3))]),
+    "leaky_relu": (lambda a: ds.leaky_relu(a, 0.1), [_sym((2, 3))]),
+    "gelu": (ds.gelu, [_sym((2, 3))]),
+    "gelu tanh": (lambda a: ds.gelu(a, approximate="tanh"), [_sym((2, 3))]),
+    "softplus": (ds.softplus, [_sym((2, 3))]),
+    "elu": (ds.elu, [_sym((2, 3))]),
+    "erf": (ds.erf, [_sym((2, 3))]),
+    "sin cos": (lambda a: ds.sin(a) * ds.cos(a), [_sym((2, 3))]),
+    "clip": (lambda a: ds.clip(a, -1.0, 1.0), [_sym((2, 3))]),
+    "maximum": (ds.maximum, [_sym((2, 3)), _sym((3,), 1)]),
+    "minimum": (ds.minimum, [_sym((2, 3)), _sym((2, 1), 1)]),
+    "where": (lambda a, b: ds.where(a.data > 0, a, b), [_sym((2, 3)), _sym((3,), 1)]),
+    "sum dim": (lambda a: a.sum(1), [_sym((2, 3))]),
+    "mean axis keepdims": (lambda a: a.mean(axis=(0, 2), keepdims=True), [_sym((2, 3, 2))]),
+    "max dim": (lambda a: a.max(0), [_sym((3, 2))]),
+    "min": (lambda a: a.min(), [_sym((3, 2))]),
+    "var": (lambda a: a.var(1), [_sym((2, 4))]),
+    "std": (lambda a: a.std(), [_sym((2, 4))]),
+    "logsumexp": (lambda a: a.logsumexp(1), [_sym((2, 4))]),
+    "softmax": (lambda a: ds.softmax(a, 0), [_sym((3, 2))]),
+    "log_softmax": (lambda a: ds.log_softmax(a, -1), [_sym((3, 2))]),
+    "reshape": (lambda a: a.reshape(3, 2), [_sym((2, 3))]),
+    "permute": (lambda a: a.permute(2, 0, 1), [_sym((2, 3, 2))]),
+    "transpose": (lambda a: a.transpose(0, 1), [_sym((2, 3))]),
+    "T": (lambda a: a.T, [_sym((2, 3))]),
+    "squeeze unsqueeze": (lambda a: a.squeeze(1).unsqueeze(0), [_sym((2, 1, 3))]),
+    "flatten": (lambda a: a.flatten(1), [_sym((2, 2, 3))]),
+    "cat": (lambda a, b: ds.cat([a, b], 1), [_sym((2, 3)), _sym((2, 1), 1)]),
+    "stack": (lambda a, b: ds.stack([a, b], 1), [_sym((2, 3)), _sym((2, 3), 1)]),
+    "getitem slice": (lambda a: a[1:, ::2], [_sym((3, 4))]),
+    "getitem repeats": (lambda a: a[[0, 2, 2, 0]], [_sym((3, 2))]),
+    "getitem bool": (lambda a: a[a.data > 0], [_sym((3, 2))]),
+    "gather": (lambda a: a.gather(1, ds.tensor([[0, 0, 2], [1, 2, 1]])), [_sym((2, 3))]),
+    "pad constant": (lambda a: ds.pad(a, (1, 2)), [_sym((2, 3))]),
+    "pad reflect": (lambda a: ds.pad(a, (2, 1), mode="reflect"), [_sym((2, 4))]),
+    "pad replicate": (lambda a: ds.pad(a, (2, 1), mode="replicate"), [_sym((2, 4))]),
+    "pad circular": (lambda a: ds.pad(a, ((1, 0), (2, 1)), mode="circular"), [_sym((2, 4))]),
+    "astype": (lambda a: (a.astype("float32").astype("float64")) * 0 + a * a, [_sym((2, 3))]),
+    "expand": (lambda a: a.expand(2, 3, 4), [_sym((3, 1))]),
+}
+
+
+@pytest.mark.parametrize("name", GRADCHECK_CASES)
+def test_gradcheck_float64(name):
+    fn, inputs = GRADCHECK_CASES[name]
+    report = ds.gradcheck(fn, [ds.tensor(a, dtype="float64") for a in inputs])
+    assert report.passed, str(report)
