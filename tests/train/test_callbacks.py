@@ -1,0 +1,241 @@
+import csv
+import math
+import warnings
+
+import pytest
+
+from downslope.errors import ConfigError, DivergenceError
+from downslope.serialization import load
+from downslope.train.callbacks import (
+    Callback,
+    CallbackList,
+    CSVLogger,
+    DivergenceGuard,
+    EarlyStopping,
+    LearningRateMonitor,
+    MaxTime,
+    ModelCheckpoint,
+    StopAtLoss,
+    StopAtTarget,
+    TerminateOnNaN,
+    TrainingState,
+)
+
+from ._scripted import WeightsByEpoch, losses, run
+
+
+# ---------------------------------------------------------------------- base
+def test_base_hooks_are_no_ops_and_stop_sets_flag_and_first_reason():
+    cb = Callback()
+    state = TrainingState()
+    cb.set_trainer(state)
+    for hook in ("on_train_begin", "on_train_end"):
+        getattr(cb, hook)({})
+    for hook in ("on_epoch_begin", "on_epoch_end", "on_batch_begin", "on_batch_end"):
+        getattr(cb, hook)(0, {})
+    assert not state.stop_training and cb.state_dict() == {}
+    cb.stop("first")
+    cb.stop("second")
+    assert state.stop_training and state.stop_reason == "first"
+
+
+def test_callback_list_refuses_non_callbacks():
+    with pytest.raises(TypeError, match="Callback instances"):
+        CallbackList([lambda: None])
+
+
+# ---------------------------------------------------------------------- EarlyStopping
+@pytest.mark.parametrize(
+    "patience, stop_index",
+    # best 0.8 at index 1; index 2, 3, 4 do not improve; index 5 would.
+    [(0, 2), (1, 2), (2, 3), (3, 4), (4, None)],
+)
+def test_early_stopping_fires_after_patience_epochs_without_improvement(patience, stop_index):
+    script = losses(1.0, 0.8, 0.9, 0.85, 0.95, 0.7, key="val_loss")
+    state, ran = run([EarlyStopping(patience=patience)], script)
+    if stop_index is None:
+        assert not state.stop_training and ran == len(script)
+    else:
+        assert state.stop_training and ran == stop_index + 1
+        assert "val_loss did not improve" in state.stop_reason and "best 0.8 at epoch 2" in state.stop_reason
+
+
+def test_early_stopping_never_stops_at_the_first_epoch():
+    state, ran = run([EarlyStopping(monitor="loss", patience=0, baseline=0.1)], losses(1.0, 0.9))
+    assert ran == 2
+
+
+def test_min_delta_counts_small_gains_as_no_improvement():
+    script = losses(1.0, 0.95, 0.93, 0.92, key="val_loss")
+    assert run([EarlyStopping(min_delta=0.1, patience=2)], script)[1] == 3
+    assert run([EarlyStopping(min_delta=0.01, patience=2)], script)[1] == 4
+
+
+def test_baseline_keeps_the_wait_running_until_beaten():
+    script = losses(0.9, 0.8, 0.85, 0.84, key="val_loss")
+    assert run([EarlyStopping(patience=2, baseline=0.5)], script)[1] == 3
+    assert run([EarlyStopping(patience=2)], script)[1] == 4
+
+
+def test_mode_auto_maximizes_accuracy():
+    script = [{"val_accuracy": a} for a in (0.5, 0.7, 0.6, 0.65, 0.69)]
+    stopper = EarlyStopping(monitor="val_accuracy", patience=2)
+    assert stopper.mode == "max"
+    assert run([stopper], script)[1] == 4 and stopper.best == 0.7
+
+
+def test_start_from_epoch_ignores_warm_up():
+    script = losses(0.1, 5.0, 4.0, 4.5, 4.6, key="val_loss")
+    state, ran = run([EarlyStopping(patience=2, start_from_epoch=1)], script)
+    assert ran == 5 and state.stop_training  # best 4.0 at index 2, stop at index 4
+
+
+@pytest.mark.parametrize("script, best", [([1.0, 0.5, 0.7, 0.9], 1), ([1.0, 0.6, 0.3, 0.4], 2)])
+def test_restore_best_weights_on_stop_and_at_natural_end(script, best):
+    model = WeightsByEpoch()
+    stopper = EarlyStopping(patience=2, restore_best_weights=True)
+    run([stopper], losses(*script, key="val_loss"), model=model)
+    assert stopper.best_epoch == best and model.w[0] == best
+
+
+def test_falls_back_to_training_loss_with_a_warning():
+    stopper = EarlyStopping(patience=1)
+    with pytest.warns(UserWarning, match="'val_loss' is not available.*'loss'"):
+        state, ran = run([stopper], losses(1.0, 1.1))
+    assert state.stop_training and ran == 2
+
+
+def test_callbacks_reset_in_on_train_begin():
+    stopper = EarlyStopping(patience=1, monitor="loss")
+    assert run([stopper], losses(1.0, 2.0))[1] == 2
+    assert run([stopper], losses(3.0, 2.0, 1.0))[1] == 3  # the old best 1.0 must be forgotten
+
+
+def test_early_stopping_state_dict_resumes_identically():
+    script = losses(1.0, 0.8, 0.9, 0.85, 0.95, key="val_loss")
+    first = EarlyStopping(patience=3)
+    run([first], script[:3])
+    second = EarlyStopping(patience=3)
+    second.on_train_begin()
+    second.load_state_dict(first.state_dict())
+    state = TrainingState()
+    second.set_trainer(state)
+    second.on_epoch_end(3, dict(script[3]))
+    assert not state.stop_training
+    second.on_epoch_end(4, dict(script[4]))
+    assert state.stop_training
+
+
+def test_bad_settings_are_explained():
+    with pytest.raises(ConfigError, match="mode must be"):
+        EarlyStopping(mode="smallest")
+    with pytest.raises(ConfigError, match="patience"):
+        EarlyStopping(patience=-1)
+
+
+# ---------------------------------------------------------------------- targets, time, NaN
+def test_stop_at_loss_fires_at_the_first_epoch_reaching_the_target():
+    state, ran = run([StopAtLoss(0.1)], losses(0.5, 0.2, 0.11, 0.1, 0.05))
+    assert ran == 4 and "loss 0.1 <= 0.1 at epoch 4" in state.stop_reason
+
+
+def test_stop_at_target_on_accuracy():
+    state, ran = run([StopAtTarget("val_accuracy", 0.95)], [{"val_accuracy": a} for a in (0.9, 0.94, 0.96)])
+    assert ran == 3 and state.stop_training
+
+
+def test_max_time_fires_on_the_epoch_that_crosses_the_limit():
+    ticks = iter([0.0, 3.0, 6.0, 9.0, 12.0, 15.0])
+    state, ran = run([MaxTime(10.0, clock=lambda: next(ticks))], losses(1, 1, 1, 1, 1))
+    assert ran == 4 and "12 s >= 10 s" in state.stop_reason
+
+
+def test_terminate_on_nan_stops_at_the_bad_batch():
+    batches = [[{"loss": 1.0}] * 3, [{"loss": 1.0}, {"loss": math.inf}, {"loss": 1.0}]]
+    state, ran = run([TerminateOnNaN()], losses(1.0, 1.0, 1.0), batch_logs=batches + [[]])
+    assert ran == 2 and state.stop_reason == "loss became inf at batch 2"
+
+
+# ---------------------------------------------------------------------- divergence
+def test_divergence_guard_names_cause_and_hint_at_the_right_epoch():
+    script = [{"loss": v, "lr": 1.0} for v in (0.41, 0.5, 3.0, 30.0, 3e8, 1e9)]
+    state, ran = run([DivergenceGuard(factor=100)], script)
+    assert ran == 5
+    assert state.stop_reason == (
+        "diverged: loss rose from 0.41 to 3e+08 in 4 epochs at lr=1; the step size is probably too large, try lr=0.1"
+    )
+
+
+def test_divergence_guard_does_not_fire_on_noise_below_the_factor():
+    script = losses(1.0, 0.5, 4.0, 0.3, 20.0, 0.2)
+    state, ran = run([DivergenceGuard(factor=100)], script)
+    assert not state.stop_training and ran == 6
+
+
+def test_divergence_guard_stops_on_a_non_finite_batch_and_reads_lr_from_the_optimizer():
+    class Opt:
+        param_groups = [{"lr": 0.5}]
+
+    batches = [[{"loss": 1.0}], [{"loss": 2.0}, {"loss": math.nan}, {"loss": 1.0}], []]
+    state, ran = run([DivergenceGuard()], losses(1.0, 1.0, 1.0), batch_logs=batches, optimizer=Opt())
+    assert ran == 2
+    assert "loss became nan at batch 2 of epoch 2 at lr=0.5" in state.stop_reason and "try lr=0.05" in state.stop_reason
+
+
+def test_divergence_guard_can_raise():
+    with pytest.raises(DivergenceError, match="became inf at epoch 2"):
+        run([DivergenceGuard(raise_error=True)], losses(1.0, math.inf))
+
+
+# ---------------------------------------------------------------------- files
+def test_model_checkpoint_best_only_keeps_the_best_epoch(tmp_path):
+    model = WeightsByEpoch()
+    path = tmp_path / "best.ckpt"
+    saver = ModelCheckpoint(path, save_best_only=True)
+    run([saver], losses(1.0, 0.4, 0.6, 0.5, key="val_loss"), model=model)
+    assert saver.best_epoch == 1
+    assert load(path)["model"]["w"][0] == 1
+
+
+def test_model_checkpoint_formats_names_and_every_n_epochs(tmp_path):
+    saver = ModelCheckpoint(tmp_path / "e{epoch:02d}-{loss:.1f}.ckpt", every_n_epochs=2)
+    run([saver], losses(1.0, 0.5, 0.25, 0.2), model=WeightsByEpoch())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e02-0.5.ckpt", "e04-0.2.ckpt"]
+    bad = ModelCheckpoint(tmp_path / "{nope}.ckpt")
+    with pytest.raises(ConfigError, match="cannot fill the file name"):
+        run([bad], losses(1.0), model=WeightsByEpoch())
+
+
+def test_csv_logger_writes_all_columns_and_appends(tmp_path):
+    path = tmp_path / "log.csv"
+    script = [{"loss": 1.0}, {"loss": 0.5, "val_loss": 0.7}]
+    run([CSVLogger(path)], script)
+    rows = list(csv.DictReader(open(path)))
+    assert rows == [
+        {"epoch": "1", "loss": "1.0", "val_loss": ""},
+        {"epoch": "2", "loss": "0.5", "val_loss": "0.7"},
+    ]
+    run([CSVLogger(path, append=True)], [{"loss": 0.25, "val_loss": 0.3}])
+    assert [r["loss"] for r in csv.DictReader(open(path))] == ["1.0", "0.5", "0.25"]
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_learning_rate_monitor_per_step_and_per_epoch():
+    class Opt:
+        param_groups = [{"lr": 0.1}, {"lr": 0.2}]
+
+    opt = Opt()
+    per_step = LearningRateMonitor("step")
+    per_epoch = LearningRateMonitor()
+    state, _ = run([per_step, per_epoch], losses(1.0, 1.0), batch_logs=[[{"loss": 1}] * 3] * 2, optimizer=opt)
+    assert len(per_step.lrs) == 6 and per_epoch.lrs == [[0.1, 0.2], [0.1, 0.2]]
+    with pytest.raises(ConfigError):
+        LearningRateMonitor("batch")
+
+
+def test_monitor_missing_warns_once_and_does_nothing():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        state, ran = run([EarlyStopping(monitor="val_f1")], losses(1.0, 2.0, 3.0))
+    assert ran == 3 and not state.stop_training
+    assert sum("'val_f1' is not in the logs" in str(w.message) for w in caught) == 1
