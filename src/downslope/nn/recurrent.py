@@ -1,0 +1,474 @@
+"""Recurrent layers: RNN, LSTM and GRU (multi-layer, optionally bidirectional) and their cells.
+
+Each time step is written with the basic ops (the fused ``linear``, sigmoid, tanh, indexing,
+stack), so backpropagation through time is simply the engine walking the unrolled graph: there is
+no hand-written recurrent gradient to get wrong.
+
+Parameter names, shapes, gate order and initialization follow PyTorch, so a ``state_dict`` copies
+across in either direction:
+
+* ``weight_ih_l{k}`` ``(G*H, input)``, ``weight_hh_l{k}`` ``(G*H, H)``, ``bias_ih_l{k}`` and
+  ``bias_hh_l{k}`` ``(G*H,)``, with ``_reverse`` appended for the backward direction; G is 1 for
+  RNN, 4 for LSTM (gates i, f, g, o) and 3 for GRU (gates r, z, n).
+* every parameter starts ~ U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's default), drawn from
+  ``downslope.backend.rng()``.
+
+The GRU's candidate uses PyTorch's form ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import backend, ops
+from ..tensor import Tensor
+from . import functional as F
+from . import init
+from .module import Module, Parameter
+
+__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
+
+State = Any  # a hidden state tensor, or (h, c) for the LSTM
+
+
+# ---------------------------------------------------------------------- one time step
+def _rnn_step(
+    x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None, act: Callable
+) -> Tensor:
+    """h' = act(W_ih x + b_ih + W_hh h + b_hh)."""
+    return act(F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh))
+
+
+def _lstm_step(
+    x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """Gates i, f, g, o from one pre-activation; c' = f*c + i*g, h' = o * tanh(c')."""
+    h, c = state
+    size = h.shape[-1]
+    gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+    s = ops.sigmoid(gates)  # one call for the three sigmoid gates (the g slice of it goes unused)
+    i, f, o = s[..., :size], s[..., size : 2 * size], s[..., 3 * size :]
+    g = ops.tanh(gates[..., 2 * size : 3 * size])
+    c = f * c + i * g
+    return o * ops.tanh(c), c
+
+
+def _gru_step(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor:
+    """r, z = sigmoid(...); n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); h' = (1 - z) n + z h."""
+    size = h.shape[-1]
+    gi = F.linear(x, w_ih, b_ih)
+    gh = F.linear(h, w_hh, b_hh)
+    rz = ops.sigmoid(gi[..., : 2 * size] + gh[..., : 2 * size])
+    r, z = rz[..., :size], rz[..., size:]
+    n = ops.tanh(gi[..., 2 * size :] + r * gh[..., 2 * size :])
+    return n + z * (h - n)
+
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _step_function(mode: str) -> Callable[..., Any]:
+    if mode == "LSTM":
+        return _lstm_step
+    if mode == "GRU":
+        return _gru_step
+    act = ops.tanh if mode == "RNN_TANH" else ops.relu
+
+    def rnn_step(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor:
+        return _rnn_step(x, h, w_ih, w_hh, b_ih, b_hh, act)
+
+    return rnn_step
+
+
+def _check_size(value: Any, what: str, owner: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{owner}: {what} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _mode_of_nonlinearity(nonlinearity: str, owner: str) -> str:
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+
+
+# ---------------------------------------------------------------------- full sequence layers
+class RNNBase(Module):
+    """Shared by RNN, LSTM and GRU: parameters, argument checks and the loop over layers and time."""
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.mode = mode
+        self.input_size = _check_size(input_size, "input_size", name)
+        self.hidden_size = _check_size(hidden_size, "hidden_size", name)
+        self.num_layers = _check_size(num_layers, "num_layers", name)
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+            raise ValueError(f"{name}: dropout must be a probability in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"{name}: dropout={dropout} acts between layers, so with num_layers=1 it does nothing",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+        gate_rows = _GATES[mode] * self.hidden_size
+        directions = 2 if self.bidirectional else 1
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else self.hidden_size * directions
+            for suffix in ("", "_reverse")[:directions]:
+                setattr(self, f"weight_ih_l{layer}{suffix}", Parameter(np.empty((gate_rows, layer_input), dtype=dt)))
+                setattr(
+                    self, f"weight_hh_l{layer}{suffix}", Parameter(np.empty((gate_rows, self.hidden_size), dtype=dt))
+                )
+                if self.bias:
+                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(np.empty((gate_rows,), dtype=dt)))
+                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(np.empty((gate_rows,), dtype=dt)))
+        self._step = _step_function(mode)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every weight and bias ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as in PyTorch."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _weights(self, layer: int, direction: int) -> tuple[Any, ...]:
+        suffix = "_reverse" if direction else ""
+        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+        found = tuple(getattr(self, f"{n}_l{layer}{suffix}") for n in names)
+        return found if self.bias else found + (None, None)
+
+    def _state_shape(self, batch: int | None) -> tuple[int, ...]:
+        lead = self.num_layers * (2 if self.bidirectional else 1)
+        return (lead, self.hidden_size) if batch is None else (lead, batch, self.hidden_size)
+
+    def _initial_states(self, hx: Any, batch: int | None, like: Tensor) -> list[Any]:
+        """One state per (layer, direction): a tensor (N, H), or an (h, c) pair for the LSTM."""
+        name = type(self).__name__
+        expected = self._state_shape(batch)
+        count = expected[0]
+        if hx is None:
+            zeros = np.zeros(expected[1:], dtype=like.dtype)
+            z = Tensor(zeros)
+            return [(z, z) if self.mode == "LSTM" else z for _ in range(count)]
+        if self.mode == "LSTM":
+            if not (isinstance(hx, tuple) and len(hx) == 2):
+                raise TypeError(f"{name}: the initial state must be a tuple (h0, c0), got {type(hx).__name__}")
+            parts = [self._checked_state(t, expected, label) for t, label in zip(hx, ("h0", "c0"))]
+            return [(parts[0][k], parts[1][k]) for k in range(count)]
+        h0 = self._checked_state(hx, expected, "h0")
+        return [h0[k] for k in range(count)]
+
+    def _checked_state(self, t: Any, expected: tuple[int, ...], label: str) -> Tensor:
+        name = type(self).__name__
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: {label} must be a Tensor, got {type(t).__name__}")
+        if t.shape != expected:
+            raise ValueError(
+                f"{name}: expected {label} of shape {expected} (num_layers * num_directions, batch, hidden_size), "
+                f"got {t.shape}"
+            )
+        return t
+
+    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
+        """Run the whole sequence; returns ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``).
+
+        Shapes (L = sequence length, D = 2 if bidirectional else 1):
+        input ``(L, N, input_size)``, or ``(N, L, input_size)`` with ``batch_first``, or unbatched
+        ``(L, input_size)``; output ``(L, N, D*hidden_size)`` (batch_first: ``(N, L, ...)``);
+        h_n and c_n ``(num_layers*D, N, hidden_size)`` (unbatched: without the N dim).
+        """
+        name = type(self).__name__
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
+        if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
+            layout = "(N, L, {0})" if self.batch_first else "(L, N, {0})"
+            raise ValueError(
+                f"{name}(input_size={self.input_size}): expected input of shape {layout.format(self.input_size)} "
+                f"or unbatched (L, {self.input_size}), got {input.shape}"
+            )
+        param_dtype = self._weights(0, 0)[0].dtype
+        if input.dtype != param_dtype:
+            raise TypeError(f"{name}: input dtype {input.dtype} does not match the parameters' dtype {param_dtype}")
+        unbatched = input.ndim == 2
+        if unbatched:
+            x = ops.unsqueeze(input, 1)
+        else:
+            x = ops.transpose(input, 0, 1) if self.batch_first else input
+        length, batch = x.shape[0], x.shape[1]
+        if length == 0:
+            raise ValueError(f"{name}: the input sequence is empty (shape {input.shape})")
+        states = self._initial_states(hx, None if unbatched else batch, x)
+        if unbatched:
+            states = [
+                tuple(ops.unsqueeze(s, 0) for s in st) if isinstance(st, tuple) else ops.unsqueeze(st, 0)
+                for st in states
+            ]
+        # The sequence as a list of (N, features) steps: each layer reads the previous layer's
+        # step tensors directly, so only the user's input and the final output are sliced/stacked.
+        steps = [x[t] for t in range(length)]
+        directions = 2 if self.bidirectional else 1
+        finals: list[Any] = []
+        for layer in range(self.num_layers):
+            per_direction = []
+            for direction in range(directions):
+                state = states[layer * directions + direction]
+                weights = self._weights(layer, direction)
+                order = range(length - 1, -1, -1) if direction else range(length)
+                outs: list[Tensor] = [None] * length  # type: ignore[list-item]
+                for t in order:
+                    state = self._step(steps[t], state, *weights)
+                    outs[t] = state[0] if isinstance(state, tuple) else state
+                per_direction.append(outs)
+                finals.append(state)
+            if directions == 2:
+                steps = [ops.concatenate([a, b], axis=-1) for a, b in zip(*per_direction)]
+            else:
+                steps = per_direction[0]
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                steps = [F.dropout(s, self.dropout, training=True) for s in steps]
+        output = ops.stack(steps, axis=1 if self.batch_first and not unbatched else 0)
+        if unbatched:
+            output = ops.squeeze(output, 1)
+        if self.mode == "LSTM":
+            h_n = ops.stack([s[0] for s in finals], axis=0)
+            c_n = ops.stack([s[1] for s in finals], axis=0)
+            if unbatched:
+                h_n, c_n = ops.squeeze(h_n, 1), ops.squeeze(c_n, 1)
+            return output, (h_n, c_n)
+        h_n = ops.stack(finals, axis=0)
+        return output, (ops.squeeze(h_n, 1) if unbatched else h_n)
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if self.mode == "RNN_RELU":
+            text += ", nonlinearity='relu'"
+        if not self.bias:
+            text += ", bias=False"
+        if self.batch_first:
+            text += ", batch_first=True"
+        if self.dropout:
+            text += f", dropout={self.dropout}"
+        if self.bidirectional:
+            text += ", bidirectional=True"
+        return text
+
+
+class RNN(RNNBase):
+    """Elman RNN: ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` with act tanh or relu.
+
+    Returns ``(output, h_n)``; see :meth:`RNNBase.forward` for shapes.
+
+    Example:
+        >>> import downslope as ds
+        >>> rnn = ds.nn.RNN(3, 5, num_layers=2, batch_first=True)
+        >>> out, h_n = rnn(ds.randn(4, 7, 3))
+        >>> out.shape, h_n.shape
+        ((4, 7, 5), (2, 4, 5))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: Any = None,
+    ) -> None:
+        mode = _mode_of_nonlinearity(nonlinearity, "RNN")
+        super().__init__(mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+
+
+class LSTM(RNNBase):
+    """Long short-term memory (gates i, f, g, o as in PyTorch); returns ``(output, (h_n, c_n))``.
+
+    Example:
+        >>> import downslope as ds
+        >>> lstm = ds.nn.LSTM(3, 5, bidirectional=True)
+        >>> out, (h_n, c_n) = lstm(ds.randn(7, 4, 3))
+        >>> out.shape, h_n.shape, c_n.shape
+        ((7, 4, 10), (2, 4, 5), (2, 4, 5))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit (gates r, z, n as in PyTorch); returns ``(output, h_n)``.
+
+    Example:
+        >>> import downslope as ds
+        >>> gru = ds.nn.GRU(3, 5)
+        >>> out, h_n = gru(ds.randn(7, 3))  # unbatched: (L, input_size)
+        >>> out.shape, h_n.shape
+        ((7, 5), (1, 5))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+
+
+# ---------------------------------------------------------------------- single-step cells
+class RNNCellBase(Module):
+    """Shared by the cells: parameters ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``."""
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool, dtype: Any) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.mode = mode
+        self.input_size = _check_size(input_size, "input_size", name)
+        self.hidden_size = _check_size(hidden_size, "hidden_size", name)
+        self.bias = bool(bias)
+        dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+        rows = _GATES[mode] * self.hidden_size
+        self.weight_ih = Parameter(np.empty((rows, self.input_size), dtype=dt))
+        self.weight_hh = Parameter(np.empty((rows, self.hidden_size), dtype=dt))
+        if self.bias:
+            self.bias_ih: Parameter | None = Parameter(np.empty((rows,), dtype=dt))
+            self.bias_hh: Parameter | None = Parameter(np.empty((rows,), dtype=dt))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self._step = _step_function(mode)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every weight and bias ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as in PyTorch."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _check(self, input: Any, hx: Any) -> tuple[Tensor, Any, bool]:
+        name = type(self).__name__
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
+        if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{name}(input_size={self.input_size}): expected input of shape (N, {self.input_size}) or "
+                f"({self.input_size},), got {input.shape}"
+            )
+        if input.dtype != self.weight_ih.dtype:
+            raise TypeError(
+                f"{name}: input dtype {input.dtype} does not match the parameters' dtype {self.weight_ih.dtype}"
+            )
+        unbatched = input.ndim == 1
+        x = ops.unsqueeze(input, 0) if unbatched else input
+        expected = (x.shape[0], self.hidden_size)
+        parts = hx if isinstance(hx, tuple) else (hx,)
+        if hx is None:
+            zeros = Tensor(np.zeros(expected, dtype=x.dtype))
+            return x, ((zeros, zeros) if self.mode == "LSTM" else zeros), unbatched
+        if self.mode == "LSTM" and not (isinstance(hx, tuple) and len(hx) == 2):
+            raise TypeError(f"{name}: the state must be a tuple (h, c), got {type(hx).__name__}")
+        checked = []
+        for t in parts:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{name}: the hidden state must be a Tensor, got {type(t).__name__}")
+            want = expected[1:] if unbatched else expected
+            if t.shape != want:
+                raise ValueError(f"{name}: expected a hidden state of shape {want}, got {t.shape}")
+            checked.append(ops.unsqueeze(t, 0) if unbatched else t)
+        return x, (tuple(checked) if self.mode == "LSTM" else checked[0]), unbatched
+
+    def forward(self, input: Tensor, hx: Any = None) -> Any:
+        x, state, unbatched = self._check(input, hx)
+        out = self._step(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        if unbatched:
+            return tuple(ops.squeeze(t, 0) for t in out) if isinstance(out, tuple) else ops.squeeze(out, 0)
+        return out
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.mode == "RNN_RELU":
+            text += ", nonlinearity='relu'"
+        return text + ("" if self.bias else ", bias=False")
+
+
+class RNNCell(RNNCellBase):
+    """One step of an Elman RNN: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.RNNCell(3, 4)(ds.randn(2, 3)).shape
+        (2, 4)
+    """
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", dtype: Any = None
+    ) -> None:
+        super().__init__(_mode_of_nonlinearity(nonlinearity, "RNNCell"), input_size, hidden_size, bias, dtype)
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step; ``forward(x, (h, c))`` returns ``(h', c')``.
+
+    Example:
+        >>> import downslope as ds
+        >>> h, c = ds.nn.LSTMCell(3, 4)(ds.randn(2, 3))
+        >>> h.shape, c.shape
+        ((2, 4), (2, 4))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = None) -> None:
+        super().__init__("LSTM", input_size, hidden_size, bias, dtype)
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step; ``forward(x, h)`` returns ``h'``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.GRUCell(3, 4)(ds.randn(3)).shape
+        (4,)
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = None) -> None:
+        super().__init__("GRU", input_size, hidden_size, bias, dtype)

@@ -1,0 +1,269 @@
+"""RNN, LSTM, GRU and their cells (downslope.nn.recurrent) against PyTorch and finite differences."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope.nn import recurrent as R
+
+torch = pytest.importorskip("torch")
+
+PAIRS = {"RNN": (R.RNN, torch.nn.RNN), "LSTM": (R.LSTM, torch.nn.LSTM), "GRU": (R.GRU, torch.nn.GRU)}
+
+
+def _copy_from_torch(ours, theirs) -> None:
+    mine = dict(ours.named_parameters())
+    assert list(mine) == [n for n, _ in theirs.named_parameters()], "parameter names/order differ from PyTorch"
+    for name, p in theirs.named_parameters():
+        assert mine[name].shape == tuple(p.shape), name
+        mine[name].data[...] = p.detach().numpy()
+
+
+def _as_tuple(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+def _run_both(kind, kwargs, x, initial, assert_close, seed=0):
+    """Same weights, input and initial state in both libraries; compare outputs, final states and the
+    gradients of the input, the initial state and every parameter."""
+    ours_cls, theirs_cls = PAIRS[kind]
+    torch.manual_seed(seed)
+    theirs = theirs_cls(**kwargs)
+    ours = ours_cls(**kwargs)
+    _copy_from_torch(ours, theirs)
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    if initial is None:
+        hd = ht = None
+    else:
+        parts_d = tuple(ds.tensor(a, requires_grad=True) for a in initial)
+        parts_t = tuple(torch.tensor(a, requires_grad=True) for a in initial)
+        hd, ht = (parts_d, parts_t) if kind == "LSTM" else (parts_d[0], parts_t[0])
+    out_d, state_d = ours(xd, hd)
+    out_t, state_t = theirs(xt, ht)
+    assert out_d.shape == tuple(out_t.shape)
+    assert_close(out_d.numpy(), out_t.detach().numpy(), np.float32, "output")
+    for a, b in zip(_as_tuple(state_d), _as_tuple(state_t)):
+        assert a.shape == tuple(b.shape)
+        assert_close(a.numpy(), b.detach().numpy(), np.float32, "final state")
+    # A loss that reaches every output: the sequence output and each final state.
+    rng = np.random.default_rng(seed)
+    proj = [rng.standard_normal(t.shape).astype(np.float32) for t in (out_d, *_as_tuple(state_d))]
+    loss_d = sum(((t * ds.tensor(p)).sum() for t, p in zip((out_d, *_as_tuple(state_d)), proj)), ds.tensor(0.0))
+    loss_t = sum((t * torch.tensor(p)).sum() for t, p in zip((out_t, *_as_tuple(state_t)), proj))
+    loss_d.backward()
+    loss_t.backward()
+    assert_close(xd.grad.numpy(), xt.grad.numpy(), np.float32, "input gradient")
+    if initial is not None:
+        for a, b in zip(_as_tuple(hd), _as_tuple(ht)):
+            assert_close(a.grad.numpy(), b.grad.numpy(), np.float32, "initial state gradient")
+    mine = dict(ours.named_parameters())
+    for name, p in theirs.named_parameters():
+        assert_close(mine[name].grad.numpy(), p.grad.numpy(), np.float32, f"gradient of {name}")
+    return ours
+
+
+CONFIGS = [
+    dict(),
+    dict(num_layers=2),
+    dict(batch_first=True, bias=False),
+    dict(bidirectional=True),
+    dict(num_layers=3, bidirectional=True, batch_first=True),
+    dict(num_layers=2, dropout=0.5),  # dropout acts in training only: compared in eval mode below
+]
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "default")
+@pytest.mark.parametrize("with_state", [False, True])
+def test_recurrent_layers_match_torch(assert_close, kind, config, with_state):
+    input_size, hidden, length, batch = 3, 5, 6, 4
+    kwargs = dict(input_size=input_size, hidden_size=hidden, **config)
+    rng = np.random.default_rng(len(config) + 7 * with_state)
+    shape = (batch, length, input_size) if config.get("batch_first") else (length, batch, input_size)
+    x = rng.standard_normal(shape).astype(np.float32)
+    layers = config.get("num_layers", 1) * (2 if config.get("bidirectional") else 1)
+    n_parts = 2 if kind == "LSTM" else 1
+    initial = [rng.standard_normal((layers, batch, hidden)).astype(np.float32) for _ in range(n_parts)]
+    if config.get("dropout"):
+        # Eval mode in both: dropout off, so the outputs must agree exactly.
+        ours_cls, theirs_cls = PAIRS[kind]
+        theirs = theirs_cls(**kwargs).eval()
+        ours = ours_cls(**kwargs).eval()
+        _copy_from_torch(ours, theirs)
+        out_d, _ = ours(ds.tensor(x))
+        out_t, _ = theirs(torch.tensor(x))
+        assert_close(out_d.numpy(), out_t.detach().numpy(), np.float32, "eval output")
+        return
+    _run_both(kind, kwargs, x, initial if with_state else None, assert_close)
+
+
+def test_relu_rnn_matches_torch(assert_close):
+    x = np.random.default_rng(1).standard_normal((5, 3, 4)).astype(np.float32)
+    kwargs = dict(input_size=4, hidden_size=6, num_layers=2, nonlinearity="relu")
+    ours_cls, theirs_cls = PAIRS["RNN"]
+    theirs, ours = theirs_cls(**kwargs), ours_cls(**kwargs)
+    _copy_from_torch(ours, theirs)
+    assert_close(ours(ds.tensor(x))[0].numpy(), theirs(torch.tensor(x))[0].detach().numpy(), np.float32, "relu RNN")
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_unbatched_input_matches_torch(assert_close, kind):
+    x = np.random.default_rng(2).standard_normal((7, 3)).astype(np.float32)
+    _run_both(kind, dict(input_size=3, hidden_size=4, num_layers=2, bidirectional=True), x, None, assert_close)
+
+
+def test_dropout_between_layers_only_in_training_and_seeded():
+    lstm = R.LSTM(3, 8, num_layers=2, dropout=0.5)
+    x = ds.randn(5, 2, 3)
+    ds.manual_seed(1)
+    a = lstm(x)[0].numpy()
+    ds.manual_seed(1)
+    b = lstm(x)[0].numpy()
+    ds.manual_seed(2)
+    c = lstm(x)[0].numpy()
+    lstm.eval()
+    d = lstm(x)[0].numpy()
+    assert np.array_equal(a, b), "the same seed gives the same dropout masks"
+    assert not np.allclose(a, c) and not np.allclose(a, d), "dropout changes the training output"
+    # The top layer's own output is never dropped: its last-step h equals h_n of the top layer.
+    lstm.train()
+    out, (h_n, _) = lstm(x)
+    np.testing.assert_array_equal(out.numpy()[-1], h_n.numpy()[-1])
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_parameter_names_shapes_and_default_init(kind):
+    ours_cls, theirs_cls = PAIRS[kind]
+    kwargs = dict(input_size=3, hidden_size=64, num_layers=2, bidirectional=True)
+    ours, theirs = ours_cls(**kwargs), theirs_cls(**kwargs)
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == [
+        (n, tuple(p.shape)) for n, p in theirs.named_parameters()
+    ]
+    bound = 1 / math.sqrt(64)
+    values = np.concatenate([p.numpy().ravel() for p in ours.parameters()])
+    assert values.dtype == np.float32
+    assert np.abs(values).max() <= bound and np.abs(values).max() > 0.99 * bound
+    assert abs(values.std() - bound / math.sqrt(3)) < 0.02 * bound  # U(-a, a) has std a / sqrt(3)
+    # state_dict keys are PyTorch's, so a torch state dict loads as it is.
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    np.testing.assert_array_equal(ours.weight_hh_l1_reverse.numpy(), theirs.weight_hh_l1_reverse.detach().numpy())
+
+
+@pytest.mark.parametrize(
+    "ours_cls, theirs_cls, kwargs",
+    [
+        (R.RNNCell, torch.nn.RNNCell, dict(nonlinearity="tanh")),
+        (R.RNNCell, torch.nn.RNNCell, dict(nonlinearity="relu", bias=False)),
+        (R.LSTMCell, torch.nn.LSTMCell, dict()),
+        (R.GRUCell, torch.nn.GRUCell, dict()),
+        (R.GRUCell, torch.nn.GRUCell, dict(bias=False)),
+    ],
+)
+@pytest.mark.parametrize("batched", [True, False])
+def test_cells_match_torch(assert_close, ours_cls, theirs_cls, kwargs, batched):
+    rng = np.random.default_rng(3)
+    theirs, ours = theirs_cls(4, 6, **kwargs), ours_cls(4, 6, **kwargs)
+    _copy_from_torch(ours, theirs)
+    lead = (3,) if batched else ()
+    x = rng.standard_normal(lead + (4,)).astype(np.float32)
+    parts = [rng.standard_normal(lead + (6,)).astype(np.float32) for _ in range(2 if ours_cls is R.LSTMCell else 1)]
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    sd = tuple(ds.tensor(p, requires_grad=True) for p in parts)
+    st = tuple(torch.tensor(p, requires_grad=True) for p in parts)
+    # Two steps, so the second one sees a state that came out of the first.
+    out_d = ours(xd, sd if len(sd) == 2 else sd[0])
+    out_d = ours(xd, out_d)
+    out_t = theirs(xt, st if len(st) == 2 else st[0])
+    out_t = theirs(xt, out_t)
+    loss_d = sum((t * t).sum() for t in _as_tuple(out_d))
+    loss_t = sum((t * t).sum() for t in _as_tuple(out_t))
+    for a, b in zip(_as_tuple(out_d), _as_tuple(out_t)):
+        assert_close(a.numpy(), b.detach().numpy(), np.float32, "cell output")
+    loss_d.backward()
+    loss_t.backward()
+    assert_close(xd.grad.numpy(), xt.grad.numpy(), np.float32, "input gradient")
+    for a, b in zip(sd, st):
+        assert_close(a.grad.numpy(), b.grad.numpy(), np.float32, "state gradient")
+    mine = dict(ours.named_parameters())
+    for name, p in theirs.named_parameters():
+        assert_close(mine[name].grad.numpy(), p.grad.numpy(), np.float32, f"gradient of {name}")
+    # Without a state the cell starts from zeros, as in PyTorch.
+    for a, b in zip(_as_tuple(ours(xd)), _as_tuple(theirs(xt))):
+        assert_close(a.numpy(), b.detach().numpy(), np.float32, "zero-state output")
+
+
+def _unrolled(step, steps: int):
+    """A function of (x, h0, [c0,] weights...) that runs ``step`` over ``steps`` time steps."""
+
+    def run(x, *rest):
+        n_state = 2 if step is R._lstm_step else 1
+        state = tuple(rest[:n_state]) if n_state == 2 else rest[0]
+        weights = rest[n_state:]
+        outs = []
+        for t in range(steps):
+            state = step(x[t], state, *weights)
+            outs.append(state[0] if isinstance(state, tuple) else state)
+        return ds.stack(outs)
+
+    return run
+
+
+@pytest.mark.parametrize("step, gates", [(R._lstm_step, 4), (R._gru_step, 3)])
+def test_backprop_through_time_gradcheck_float64(step, gates):
+    rng = np.random.default_rng(4)
+    hidden, features, batch, steps = 3, 2, 2, 4
+    x = rng.standard_normal((steps, batch, features))
+    states = [rng.standard_normal((batch, hidden)) for _ in range(2 if step is R._lstm_step else 1)]
+    weights = [
+        rng.standard_normal((gates * hidden, features)) * 0.5,
+        rng.standard_normal((gates * hidden, hidden)) * 0.5,
+        rng.standard_normal(gates * hidden) * 0.5,
+        rng.standard_normal(gates * hidden) * 0.5,
+    ]
+    ds.gradcheck(_unrolled(step, steps), [x, *states, *weights])
+
+
+def test_rnn_tanh_gradcheck_float64():
+    rng = np.random.default_rng(5)
+    step = R._step_function("RNN_TANH")
+    x, h = rng.standard_normal((3, 2, 2)), rng.standard_normal((2, 3))
+    w_ih, w_hh, b_ih = rng.standard_normal((3, 2)), rng.standard_normal((3, 3)), rng.standard_normal(3)
+    # No hidden-to-hidden bias (None), as with bias=False layers.
+    ds.gradcheck(lambda x, h, a, b, c: _unrolled(step, 3)(x, h, a, b, c, None), [x, h, w_ih, w_hh, b_ih])
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: R.LSTM(3, 5)(ds.randn(4, 2, 6)), ValueError, "expected input of shape (L, N, 3)"),
+        (lambda: R.GRU(3, 5, batch_first=True)(ds.randn(2, 4)), ValueError, "unbatched (L, 3)"),
+        (lambda: R.GRU(3, 5, num_layers=2)(ds.randn(4, 2, 3), ds.randn(1, 2, 5)), ValueError, "h0 of shape (2, 2, 5)"),
+        (lambda: R.LSTM(3, 5)(ds.randn(4, 2, 3), ds.randn(1, 2, 5)), TypeError, "tuple (h0, c0)"),
+        (lambda: R.LSTM(3, 5)(ds.randn(4, 2, 3).double()), TypeError, "does not match the parameters' dtype"),
+        (lambda: R.RNN(3, 5, nonlinearity="sigmoid"), ValueError, "'tanh' or 'relu'"),
+        (lambda: R.LSTM(3, 0), ValueError, "hidden_size must be an integer >= 1"),
+        (lambda: R.GRU(3, 5, num_layers=2, dropout=1.5), ValueError, "dropout must be a probability"),
+        (lambda: R.LSTMCell(3, 5)(ds.randn(2, 3), ds.randn(2, 5)), TypeError, "tuple (h, c)"),
+        (lambda: R.GRUCell(3, 5)(ds.randn(2, 3), ds.randn(3, 5)), ValueError, "hidden state of shape (2, 5)"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(call, error, message):
+    import re
+
+    with pytest.raises(error, match=re.escape(message)):
+        call()
+
+
+def test_dropout_with_one_layer_warns_like_torch():
+    with pytest.warns(UserWarning, match="does nothing"):
+        R.GRU(3, 5, dropout=0.2)
+
+
+def test_repr_reads_like_torch():
+    assert repr(R.LSTM(10, 20, num_layers=2, batch_first=True)).startswith(
+        "LSTM(10, 20, num_layers=2, batch_first=True)"
+    )
