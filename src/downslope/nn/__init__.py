@@ -13,11 +13,26 @@ from __future__ import annotations
 from . import functional, init
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from .layers import Dropout, Embedding, Linear
+from .losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from .module import Flatten, Identity, IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, Sequential
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 
 __all__ = [
     "functional", "init",
     "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity", "Flatten", "IncompatibleKeys",
     "Linear", "Dropout", "Embedding",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+    "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
+    "KLDivLoss",
     "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Softplus", "SiLU",
 ]  # fmt: skip

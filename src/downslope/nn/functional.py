@@ -208,3 +208,25 @@ def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
     out = np.zeros(idx.shape + (n,), dtype=np.int64)
     np.put_along_axis(out, idx[..., None].astype(np.int64), 1, axis=-1)
     return Tensor(out)
+
+
+# Losses, normalization and embedding live beside their modules; re-exported here so that
+# ``F.cross_entropy``, ``F.batch_norm`` etc. read as in PyTorch.
+from .layers import embedding  # noqa: E402
+from .losses import (  # noqa: E402
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
+from .normalization import batch_norm, layer_norm  # noqa: E402
+
+__all__ += [
+    "embedding", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss",
+    "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss", "batch_norm", "layer_norm",
+]  # fmt: skip

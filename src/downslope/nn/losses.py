@@ -1,0 +1,644 @@
+"""Loss functions, as functions (``mse_loss``) and as modules (``MSELoss``), with PyTorch's formulas.
+
+Every loss takes ``reduction``: ``'mean'`` (default), ``'sum'`` or ``'none'`` (per element).
+
+One deliberate difference from PyTorch: an elementwise loss given an input and a target of
+different shapes raises a ValueError naming both shapes. PyTorch broadcasts them with only a
+warning, so ``mse_loss`` of predictions (N, 1) against targets (N,) silently averages an (N, N)
+matrix of every prediction against every target, and training "works" towards the wrong answer.
+
+Two losses are fused into a single op with a hand-written gradient, because they are hot or
+because the composite would be unstable:
+
+* ``cross_entropy`` with class indices: log-softmax and the pick of the target's log-probability
+  in one forward; the gradient is ``(softmax - smoothed one-hot) * scale``. It supports double
+  backward (the rule is recomputed from differentiable ops under ``create_graph``).
+* ``binary_cross_entropy`` (from probabilities): logs clamped at -100 as in PyTorch, whose
+  composite gradient would be inf * 0 = nan at probabilities of exactly 0 or 1.
+* ``mse_loss`` with mean/sum reduction: one op instead of three (the common regression loss).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import backend, ops
+from ..tensor import Tensor, _node, _wrap
+from .module import Module
+
+__all__ = [
+    "mse_loss",
+    "l1_loss",
+    "huber_loss",
+    "smooth_l1_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "nll_loss",
+    "kl_div",
+    "MSELoss",
+    "L1Loss",
+    "HuberLoss",
+    "SmoothL1Loss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "KLDivLoss",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# ---------------------------------------------------------------------- argument checks
+def _check_reduction(reduction: str, fn: str, allowed: tuple[str, ...] = _REDUCTIONS) -> None:
+    if reduction not in allowed:
+        raise ValueError(f"{fn}: reduction must be one of {allowed}, got {reduction!r}")
+
+
+def _input(x: Any, fn: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}: expected the input to be a Tensor, got {type(x).__name__}")
+    if not backend.is_floating(x.data.dtype):
+        raise TypeError(f"{fn}: expected a floating-point input, got dtype {x.data.dtype}")
+    return x
+
+
+def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
+    """The target as a tensor of the input's dtype and exactly the input's shape."""
+    t = target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=like.data.dtype)
+    if t.shape != like.shape:
+        raise ValueError(
+            f"{fn}: input shape {like.shape} and target shape {t.shape} differ. Losses do not broadcast "
+            "(PyTorch would, with only a warning, and compute a wrong loss); reshape one of them, "
+            "e.g. target.reshape(input.shape) or input.squeeze(-1)"
+        )
+    if t.data.dtype != like.data.dtype:
+        t = ops.astype(t, like.data.dtype)  # a float64 or int target must not promote the loss to float64
+    return t
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return ops.mean(loss)
+    if reduction == "sum":
+        return ops.sum(loss)
+    return loss
+
+
+def _class_weight(weight: Any, n_classes: int, like: Tensor, fn: str) -> np.ndarray | None:
+    if weight is None:
+        return None
+    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    if w.shape != (n_classes,):
+        raise ValueError(f"{fn}: weight must have one entry per class, shape ({n_classes},), got {w.shape}")
+    return w.astype(like.data.dtype, copy=False)
+
+
+# ---------------------------------------------------------------------- regression losses
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean squared error: (input - target)^2, reduced. Shapes must match exactly.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.mse_loss(ds.tensor([1.0, 2.0]), ds.tensor([0.0, 4.0]))
+        tensor(2.5)
+    """
+    x = _input(input, "mse_loss")
+    _check_reduction(reduction, "mse_loss")
+    t = _float_target(target, x, "mse_loss")
+    if reduction == "none":
+        d = x - t
+        return d * d
+    diff = x.data - t.data
+    total = np.vdot(diff, diff)  # one pass, no squared temporary
+    scale = 2.0 / diff.size if reduction == "mean" else 2.0
+    value = total / diff.size if reduction == "mean" else total
+    return _node(np.asarray(value, dtype=x.data.dtype), (x, t), _mse_vjp, scale)
+
+
+def _mse_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    gd = (args[0] - args[1]) * (g * saved)
+    return (gd if needs[0] else None, -gd if needs[1] else None)
+
+
+def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean absolute error: |input - target|, reduced.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.l1_loss(ds.tensor([1.0, 2.0]), ds.tensor([0.0, 4.0]))
+        tensor(1.5)
+    """
+    x = _input(input, "l1_loss")
+    _check_reduction(reduction, "l1_loss")
+    return _reduce(ops.abs(x - _float_target(target, x, "l1_loss")), reduction)
+
+
+def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), with d = input - target.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.huber_loss(ds.tensor([0.5, 3.0]), ds.zeros(2), reduction="none")
+        tensor([0.125, 2.5  ])
+    """
+    x = _input(input, "huber_loss")
+    _check_reduction(reduction, "huber_loss")
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    d = x - _float_target(target, x, "huber_loss")
+    ad = ops.abs(d)
+    loss = ops.where(ad.data < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (Huber divided by beta; L1 when beta=0)."""
+    x = _input(input, "smooth_l1_loss")
+    _check_reduction(reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    d = x - _float_target(target, x, "smooth_l1_loss")
+    ad = ops.abs(d)
+    if beta == 0:
+        return _reduce(ad, reduction)
+    loss = ops.where(ad.data < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------------- binary classification
+def _elementwise_weight(weight: Any, like: Tensor, fn: str) -> Tensor | None:
+    if weight is None:
+        return None
+    w = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight), dtype=like.data.dtype)
+    try:
+        np.broadcast_shapes(w.shape, like.shape)
+    except ValueError:
+        raise ValueError(
+            f"{fn}: weight of shape {w.shape} does not broadcast to the input's shape {like.shape}"
+        ) from None
+    return w
+
+
+def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
+    """-(t log p + (1 - t) log(1 - p)) for probabilities ``input``; logs are clamped at -100 (as in
+    PyTorch) so p = 0 or 1 gives a finite loss. Prefer :func:`binary_cross_entropy_with_logits`.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.binary_cross_entropy(ds.tensor([0.5]), ds.tensor([1.0])).item(), 4)
+        0.6931
+    """
+    x = _input(input, "binary_cross_entropy")
+    _check_reduction(reduction, "binary_cross_entropy")
+    t = _float_target(target, x, "binary_cross_entropy")
+    p = x.data
+    if p.size and (p.min() < 0 or p.max() > 1):
+        raise ValueError(
+            "binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
+            f"[{float(p.min()):.4g}, {float(p.max()):.4g}]; for raw scores use binary_cross_entropy_with_logits"
+        )
+    with np.errstate(divide="ignore"):
+        log_p = np.maximum(np.log(p), -100)
+        log_1mp = np.maximum(np.log1p(-p), -100)
+    loss = _node(-(t.data * log_p + (1 - t.data) * log_1mp), (x, t), _bce_vjp, (log_p, log_1mp))
+    w = _elementwise_weight(weight, x, "binary_cross_entropy")
+    if w is not None:
+        loss = loss * w
+    return _reduce(loss, reduction)
+
+
+def _bce_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    x, t = args
+    log_p, log_1mp = saved
+    gx = gt = None
+    if needs[0]:
+        # PyTorch's rule: (p - t) / max(p (1 - p), 1e-12), finite at p = 0 and 1.
+        denom = (1 - x) * x
+        denom = xp.where(xp.data(denom) < 1e-12, np.asarray(1e-12, xp.data(denom).dtype), denom)
+        gx = g * (x - t) / denom
+    if needs[1]:
+        gt = g * (log_1mp - log_p)
+    return gx, gt
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor, target: Any, weight: Any = None, reduction: str = "mean", pos_weight: Any = None
+) -> Tensor:
+    """Binary cross-entropy on raw scores (logits), computed stably:
+    (1 - t) x + (1 + (pos_weight - 1) t) softplus(-x), which never takes the log of 0 or exp of
+    a large number. ``pos_weight`` (broadcast along the last dim) scales the positive term.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.binary_cross_entropy_with_logits(ds.tensor([0.0]), ds.tensor([1.0])).item(), 4)
+        0.6931
+    """
+    x = _input(input, "binary_cross_entropy_with_logits")
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    t = _float_target(target, x, "binary_cross_entropy_with_logits")
+    softplus_neg = ops.softplus(-x)  # = -log(sigmoid(x)), stable for any x
+    if pos_weight is None:
+        loss = (1 - t) * x + softplus_neg
+    else:
+        pw = _elementwise_weight(pos_weight, x, "binary_cross_entropy_with_logits (pos_weight)")
+        loss = (1 - t) * x + (1 + (pw - 1) * t) * softplus_neg
+    w = _elementwise_weight(weight, x, "binary_cross_entropy_with_logits")
+    if w is not None:
+        loss = loss * w
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------------- multi-class
+def _class_layout(x: Tensor, fn: str) -> tuple[Tensor, bool]:
+    """(N, C, d1, ...) view of the input; a 1-D input (C,) is one unbatched sample."""
+    if x.ndim == 0:
+        raise ValueError(f"{fn}: input must have a class dimension, got a scalar")
+    if x.ndim == 1:
+        return ops.reshape(x, (1, x.shape[0])), True
+    return x, False
+
+
+def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn: str) -> np.ndarray:
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    expected = x.shape[:1] + x.shape[2:]
+    if unbatched:
+        if t.shape != ():
+            raise ValueError(f"{fn}: an unbatched input of shape ({x.shape[1]},) needs a scalar target, got {t.shape}")
+        t = t.reshape(1)
+    if t.shape != expected:
+        raise ValueError(
+            f"{fn}: input of shape {x.shape} (N, C, ...) needs class-index targets of shape {expected} "
+            f"(or class probabilities of shape {x.shape}), got target shape {t.shape}"
+        )
+    n_classes = x.shape[1]
+    bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
+    if bad.any():
+        value = int(t[bad].flat[0])
+        raise IndexError(
+            f"{fn}: target class {value} is out of range for {n_classes} classes (valid: 0..{n_classes - 1})"
+        )
+    return t.astype(np.int64, copy=False)
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy of raw scores ``input`` (N, C) or (N, C, d1, ...) against class indices
+    (N,) / (N, d1, ...) or class probabilities of the input's shape; PyTorch's formula.
+
+    ``weight`` (C,) rescales each class (with 'mean', the sum is divided by the total weight of
+    the targets, as in PyTorch); targets equal to ``ignore_index`` contribute nothing;
+    ``label_smoothing`` mixes the target with the uniform distribution.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> logits = ds.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+        >>> round(F.cross_entropy(logits, ds.tensor([0, 2])).item(), 4)
+        0.6691
+    """
+    x = _input(input, "cross_entropy")
+    _check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    x2, unbatched = _class_layout(x, "cross_entropy")
+    n_classes = x2.shape[1]
+    w = _class_weight(weight, n_classes, x, "cross_entropy")
+    target_array = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if target_array.dtype.kind == "f":
+        loss = _cross_entropy_probabilities(x2, target, w, reduction, label_smoothing, unbatched)
+    else:
+        t = _index_target(target_array, x2, unbatched, ignore_index, "cross_entropy")
+        loss = _cross_entropy_indices(x2, t, w, ignore_index, reduction, label_smoothing)
+    if unbatched and reduction == "none":
+        loss = ops.reshape(loss, ())
+    return loss
+
+
+def _cross_entropy_probabilities(
+    x: Tensor, target: Any, w: np.ndarray | None, reduction: str, smoothing: float, unbatched: bool
+) -> Tensor:
+    t = target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=x.data.dtype)
+    if unbatched:
+        t = ops.reshape(t, (1,) + t.shape)
+    if t.shape != x.shape:
+        raise ValueError(
+            f"cross_entropy: class-probability targets must have the input's shape {x.shape}, got {t.shape}"
+        )
+    if t.data.dtype != x.data.dtype:
+        t = ops.astype(t, x.data.dtype)
+    n_classes = x.shape[1]
+    if smoothing > 0:
+        t = t * (1.0 - smoothing) + smoothing / n_classes
+    logp = ops.log_softmax(x, 1)
+    prod = logp * t
+    if w is not None:
+        prod = prod * _wrap(w.reshape((1, n_classes) + (1,) * (x.ndim - 2)))
+    loss = -ops.sum(prod, axis=1)
+    return _reduce(loss, reduction)  # 'mean' divides by the number of samples (and positions), not weights
+
+
+def _cross_entropy_indices(
+    x: Tensor, t: np.ndarray, w: np.ndarray | None, ignore_index: int, reduction: str, smoothing: float
+) -> Tensor:
+    d = x.data
+    n_classes = d.shape[1]
+    shifted = d - d.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=1, keepdims=True)
+    logp = shifted - np.log(total)  # log-softmax along the class axis
+    probs = exp / total  # kept for the gradient: softmax is what it needs
+    valid = t != ignore_index
+    all_valid = bool(valid.all())
+    t_safe = t if all_valid else np.where(valid, t, 0)
+    picked = np.take_along_axis(logp, t_safe[:, None], axis=1)[:, 0]  # log p of each target, (N, d1, ...)
+    dtype = d.dtype
+    w_t = np.ones(t.shape, dtype) if w is None else w[t_safe]
+    if not all_valid:
+        w_t = w_t * valid
+    per_item = -picked * w_t
+    if smoothing > 0:
+        wb = None if w is None else w.reshape((1, n_classes) + (1,) * (d.ndim - 2))
+        smooth = -(logp.sum(axis=1) if wb is None else (logp * wb).sum(axis=1))
+        if not all_valid:
+            smooth = smooth * valid
+        per_item = (1.0 - smoothing) * per_item + (smoothing / n_classes) * smooth
+    per_item = per_item.astype(dtype, copy=False)
+    if reduction == "none":
+        out = per_item
+        denom = None
+    else:
+        denom = float(w_t.sum()) if reduction == "mean" else None  # PyTorch: the targets' total weight
+        s = per_item.sum(dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, as in PyTorch
+            out = np.asarray(s / denom if denom is not None else s, dtype=dtype)
+    saved = (probs, t_safe, w, w_t, valid if not all_valid else None, smoothing, denom)
+    return _node(out, (x,), _cross_entropy_vjp, saved)
+
+
+def _cross_entropy_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    """d loss_i / d x_i = softmax(x_i) * sum_c q_ic - q_i, with q_i the (weighted, smoothed)
+    target distribution: (1 - eps) w_t onehot(t) + (eps / C) w. Without weights sum_c q_ic = 1."""
+    probs, t_safe, w, w_t, valid, smoothing, denom = saved
+    x = args[0]
+    n_classes = probs.shape[1]
+    dtype = probs.dtype
+    # s: the gradient reaching each item's loss, (N, d1, ...).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = g / denom if denom is not None else g
+    wb = None if w is None else w.reshape((1, n_classes) + (1,) * (probs.ndim - 2))
+    # Sum over classes of q: (1 - eps) w_t + eps/C * sum(w), per item (0 for ignored items).
+    if w is None and valid is None:
+        q_total: Any = None  # 1 everywhere
+    else:
+        w_sum = n_classes if w is None else float(w.sum())
+        q_total = ((1.0 - smoothing) * w_t + (smoothing / n_classes) * w_sum * (1 if valid is None else valid)).astype(
+            dtype
+        )
+    onehot_weight = ((1.0 - smoothing) * w_t).astype(dtype)  # the target class's share of q
+    if xp.differentiable:
+        # Double backward: rebuild the gradient from differentiable ops (softmax of the input).
+        p = ops.softmax(x, 1)
+        onehot = np.zeros(probs.shape, dtype)
+        np.put_along_axis(onehot, t_safe[:, None], 1, axis=1)
+        q = onehot * onehot_weight[:, None]
+        if smoothing > 0:
+            uniform = np.ones((1, n_classes) + (1,) * (probs.ndim - 2), dtype) if wb is None else wb
+            q = q + (smoothing / n_classes) * uniform * (1 if valid is None else valid[:, None])
+        pq = p if q_total is None else p * q_total[:, None]
+        s_b = s if s.ndim == 0 else ops.unsqueeze(s, 1)
+        return ((pq - q) * s_b,)
+    s_arr = np.asarray(s, dtype=dtype)
+    s_b = s_arr if s_arr.ndim == 0 else s_arr[:, None]
+    if q_total is None:
+        grad = probs * s_b
+    else:
+        grad = probs * (q_total[:, None] * s_b)
+    at_target = onehot_weight * (s_arr if s_arr.ndim else s_arr[()])
+    picked = np.take_along_axis(grad, t_safe[:, None], axis=1)
+    np.put_along_axis(grad, t_safe[:, None], picked - at_target[:, None], axis=1)
+    if smoothing > 0:
+        uniform = np.ones((1, n_classes) + (1,) * (probs.ndim - 2), dtype) if wb is None else wb
+        share = (smoothing / n_classes) * uniform * s_b
+        grad -= share if valid is None else share * valid[:, None]
+    return (grad,)
+
+
+def nll_loss(
+    input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"
+) -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at class indices ``target``:
+    -w_t input[i, t_i]; with 'mean' the sum is divided by the targets' total weight.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.nll_loss(ds.tensor([[-1.0, -2.0], [-3.0, -0.5]]), ds.tensor([0, 1]))
+        tensor(0.75)
+    """
+    x = _input(input, "nll_loss")
+    _check_reduction(reduction, "nll_loss")
+    x2, unbatched = _class_layout(x, "nll_loss")
+    n_classes = x2.shape[1]
+    w = _class_weight(weight, n_classes, x, "nll_loss")
+    t = _index_target(target, x2, unbatched, ignore_index, "nll_loss")
+    valid = t != ignore_index
+    t_safe = np.where(valid, t, 0)
+    w_t = (np.ones(t.shape, x.data.dtype) if w is None else w[t_safe]) * valid
+    picked = ops.squeeze(ops.gather(x2, 1, t_safe[:, None]), 1)
+    per_item = -picked * _wrap(w_t.astype(x.data.dtype, copy=False))
+    if reduction == "none":
+        return ops.reshape(per_item, ()) if unbatched else per_item
+    total = ops.sum(per_item)
+    return total / float(w_t.sum()) if reduction == "mean" else total
+
+
+def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Kullback-Leibler divergence with ``input`` = log q and ``target`` = p (or log p when
+    ``log_target``): pointwise p (log p - log q), 0 where p = 0. ``reduction='batchmean'`` divides
+    the sum by the batch size (the true KL per sample); 'mean' divides by the number of elements,
+    as in PyTorch.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.kl_div(ds.tensor([[0.0, 0.0]]).log_softmax(-1), ds.tensor([[0.5, 0.5]]), reduction="batchmean")
+        tensor(0.)
+    """
+    x = _input(input, "kl_div")
+    _check_reduction(reduction, "kl_div", _REDUCTIONS + ("batchmean",))
+    t = _float_target(target, x, "kl_div")
+    if log_target:
+        loss = ops.exp(t) * (t - x)
+    else:
+        positive = t.data > 0
+        safe_t = ops.where(positive, t, 1.0)  # xlogy: 0 * log 0 counts as 0
+        loss = ops.where(positive, t * (ops.log(safe_t) - x), 0.0)
+    if reduction == "batchmean":
+        return ops.sum(loss) / (x.shape[0] if x.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+# ---------------------------------------------------------------------- modules
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        _check_reduction(reduction, type(self).__name__, self._allowed)
+        self.reduction = reduction
+
+    _allowed: tuple[str, ...] = _REDUCTIONS
+    weight: Tensor | None  # a buffer in the losses that take class or element weights
+    pos_weight: Tensor | None
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+def _weight_buffer(weight: Any) -> Tensor | None:
+    if weight is None:
+        return None
+    return weight if isinstance(weight, Tensor) else Tensor(weight)  # floats become float32
+
+
+class MSELoss(_Loss):
+    """Mean squared error (see :func:`mse_loss`); shapes must match exactly.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.MSELoss()(ds.tensor([1.0, 3.0]), ds.tensor([1.0, 1.0]))
+        tensor(2.)
+    """
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return mse_loss(input, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error (see :func:`l1_loss`)."""
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return l1_loss(input, target, self.reduction)
+
+
+class HuberLoss(_Loss):
+    """Quadratic below ``delta``, linear above (see :func:`huber_loss`)."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.delta = float(delta)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return huber_loss(input, target, self.reduction, self.delta)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, delta={self.delta}"
+
+
+class SmoothL1Loss(_Loss):
+    """Huber loss divided by ``beta`` (see :func:`smooth_l1_loss`)."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.beta = float(beta)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return smooth_l1_loss(input, target, self.reduction, self.beta)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, beta={self.beta}"
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities (see :func:`binary_cross_entropy`)."""
+
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _weight_buffer(weight))
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits, stable (see :func:`binary_cross_entropy_with_logits`).
+
+    Example:
+        >>> import downslope as ds
+        >>> loss = ds.nn.BCEWithLogitsLoss(pos_weight=ds.tensor([3.0]))
+        >>> round(loss(ds.tensor([[0.0]]), ds.tensor([[1.0]])).item(), 4)
+        2.0794
+    """
+
+    def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None) -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _weight_buffer(weight))
+        self.register_buffer("pos_weight", _weight_buffer(pos_weight))
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
+
+
+class CrossEntropyLoss(_Loss):
+    """Cross-entropy of logits against class indices or probabilities (see :func:`cross_entropy`).
+
+    Example:
+        >>> import downslope as ds
+        >>> loss_fn = ds.nn.CrossEntropyLoss(label_smoothing=0.1)
+        >>> loss_fn(ds.zeros(4, 3), ds.tensor([0, 1, 2, 0])).shape
+        ()
+    """
+
+    def __init__(
+        self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0
+    ) -> None:
+        super().__init__(reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
+        self.register_buffer("weight", _weight_buffer(weight))
+        self.ignore_index = int(ignore_index)
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of log-probabilities (see :func:`nll_loss`)."""
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _weight_buffer(weight))
+        self.ignore_index = int(ignore_index)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+
+
+class KLDivLoss(_Loss):
+    """KL divergence of log-probabilities ``input`` from ``target`` (see :func:`kl_div`)."""
+
+    _allowed = _REDUCTIONS + ("batchmean",)
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
+        super().__init__(reduction)
+        self.log_target = bool(log_target)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return kl_div(input, target, self.reduction, self.log_target)

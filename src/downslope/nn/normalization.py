@@ -1,0 +1,377 @@
+"""Normalization layers: BatchNorm1d, BatchNorm2d and LayerNorm (PyTorch's formulas and defaults).
+
+Training-mode batch norm and layer norm are single fused ops: the composite (mean, subtract,
+square, mean, sqrt, divide, scale, shift) would record eight nodes and keep their temporaries,
+while the fused gradient needs only the normalized input and 1/std. Under ``create_graph`` the
+same formula is recomputed from differentiable ops, so double backward works.
+
+Defaults (as in PyTorch): ``eps=1e-5``, ``momentum=0.1``, weight (gamma) = 1, bias (beta) = 0,
+running mean 0 and running variance 1. The running variance is updated with the *unbiased*
+batch variance (divided by M - 1, M values per channel) while the batch itself is normalized with
+the biased one (divided by M); this matches PyTorch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import backend, ops
+from ..tensor import Tensor, _node
+from .module import Module, Parameter
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "layer_norm"]
+
+
+# ---------------------------------------------------------------------- batch norm
+def batch_norm(
+    x: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalize each channel (dim 1) of ``x`` (N, C, ...) over the other dims, then scale and shift.
+
+    In training (or without running statistics) the batch's mean and biased variance are used and
+    the running statistics, if given, are updated in place:
+    ``running = (1 - momentum) * running + momentum * batch_stat`` (unbiased variance).
+    Otherwise the running statistics are used.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> y = F.batch_norm(ds.tensor([[1.0], [3.0]]), None, None, training=True)
+        >>> [round(v, 3) for v in y.numpy().ravel().tolist()]
+        [-1.0, 1.0]
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"batch_norm: expected a Tensor, got {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got {x.shape}")
+    n_ch = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (n_ch,):
+            raise ValueError(f"batch_norm: {name} must have shape ({n_ch},) for input {x.shape}, got {t.shape}")
+    use_batch_stats = training or running_mean is None or running_var is None
+    bshape = (1, n_ch) + (1,) * (x.ndim - 2)
+    if not use_batch_stats:
+        assert running_mean is not None and running_var is not None
+        # Eval mode is a per-channel affine map with constant statistics: two broadcast ops.
+        inv_std = 1.0 / np.sqrt(running_var.data + np.asarray(eps, running_var.data.dtype))
+        scale: Any = inv_std.astype(x.data.dtype, copy=False)
+        shift: Any = (-running_mean.data * inv_std).astype(x.data.dtype, copy=False)
+        if weight is not None:
+            scale = weight * scale
+            shift = weight * shift
+        if bias is not None:
+            shift = bias + shift
+        return x * ops.reshape(scale, bshape) + ops.reshape(shift, bshape)
+    axes = (0,) + tuple(range(2, x.ndim))
+    count = x.data.size // n_ch
+    if count <= 1:
+        raise ValueError(
+            f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
+        )
+    d = x.data
+    mean = d.mean(axis=axes, keepdims=True)
+    xhat = d - mean
+    var = np.mean(np.square(xhat), axis=axes, keepdims=True)
+    inv_std = 1.0 / np.sqrt(var + np.asarray(eps, d.dtype))
+    xhat *= inv_std
+    if running_mean is not None and running_var is not None:
+        _update_running(running_mean, running_var, mean, var, count, momentum)
+    return _affine_node(xhat, inv_std, x, weight, bias, bshape, axes, eps, count, _batch_norm_vjp)
+
+
+def _update_running(
+    running_mean: Tensor, running_var: Tensor, mean: np.ndarray, var: np.ndarray, count: int, momentum: float
+) -> None:
+    m = np.asarray(momentum, running_mean.data.dtype)
+    unbiased = var.reshape(-1) * np.asarray(count / (count - 1), var.dtype)
+    running_mean.data *= 1 - m
+    running_mean.data += m * mean.reshape(-1)
+    running_var.data *= 1 - m
+    running_var.data += m * unbiased
+
+
+def _affine_node(
+    xhat: np.ndarray,
+    inv_std: np.ndarray,
+    x: Tensor,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    bshape: tuple[int, ...],
+    axes: tuple[int, ...],
+    eps: float,
+    count: int,
+    vjp: Any,
+) -> Tensor:
+    out = xhat if weight is None else xhat * weight.data.reshape(bshape)
+    if bias is not None:
+        out = out + bias.data.reshape(bshape)
+    elif weight is None:
+        out = xhat.copy()  # the output must not alias the saved xhat
+    parents: tuple[Tensor, ...] = (x,)
+    if weight is not None:
+        parents += (weight,)
+    if bias is not None:
+        parents += (bias,)
+    saved = (xhat, inv_std, weight is not None, bias is not None, bshape, axes, eps, count)
+    return _node(out, parents, vjp, saved)
+
+
+def _normalized_grads(g, x, w, saved, xp, stat_axes, param_axes, param_shape):  # type: ignore[no-untyped-def]
+    """Shared rule of batch and layer norm: xhat = (x - mean) / sqrt(var + eps) over ``stat_axes``,
+    y = xhat * w + b with w, b of ``param_shape`` broadcast along ``param_axes``.
+
+    dx = inv_std * (gh - mean(gh) - xhat * mean(gh * xhat)), gh = g * w (means over stat_axes).
+    """
+    xhat, inv_std, _, _, bshape, _, eps, count = saved
+    if xp.differentiable:
+        # Recompute the statistics from x with differentiable ops (double backward).
+        mean = x.mean(axis=stat_axes, keepdims=True)
+        centered = x - mean
+        var = (centered * centered).mean(axis=stat_axes, keepdims=True)
+        inv_std = (var + eps) ** -0.5
+        xhat = centered * inv_std
+    gb = g.sum(axis=param_axes)
+    gw = (g * xhat).sum(axis=param_axes)
+    gh = g if w is None else g * xp.reshape(w, bshape)
+    mean_gh = gh.mean(axis=stat_axes, keepdims=True)
+    mean_ghx = (gh * xhat).mean(axis=stat_axes, keepdims=True)
+    gx = (gh - mean_gh - xhat * mean_ghx) * inv_std
+    return gx, xp.reshape(gw, param_shape), xp.reshape(gb, param_shape)
+
+
+def _batch_norm_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    has_w, has_b, axes = saved[2], saved[3], saved[5]
+    x = args[0]
+    w = args[1] if has_w else None
+    n_ch = x.shape[1]
+    gx, gw, gb = _normalized_grads(g, x, w, saved, xp, axes, axes, (n_ch,))
+    out = [gx if needs[0] else None]
+    if has_w:
+        out.append(gw if needs[1] else None)
+    if has_b:
+        out.append(gb if needs[-1] else None)
+    return tuple(out)
+
+
+class _BatchNorm(Module):
+    _expected_dims: tuple[int, ...] = ()
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features <= 0:
+            raise ValueError(f"{type(self).__name__}: num_features must be a positive integer, got {num_features!r}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1] or None, got {momentum}")
+        if not eps > 0:
+            raise ValueError(f"{type(self).__name__}: eps must be positive, got {eps}")
+        self.num_features = int(num_features)
+        self.eps = float(eps)
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        dt = backend.get_default_dtype()
+        if affine:
+            self.weight: Parameter | None = Parameter(np.ones(self.num_features, dtype=dt))
+            self.bias: Parameter | None = Parameter(np.zeros(self.num_features, dtype=dt))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(np.zeros(self.num_features, dtype=dt)))
+            self.register_buffer("running_var", Tensor(np.ones(self.num_features, dtype=dt)))
+            self.register_buffer("num_batches_tracked", Tensor(np.zeros((), dtype=np.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    running_mean: Tensor | None
+    running_var: Tensor | None
+    num_batches_tracked: Tensor | None
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            assert self.running_mean is not None and self.running_var is not None
+            assert self.num_batches_tracked is not None
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        name = type(self).__name__
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a Tensor input, got {type(x).__name__}")
+        if x.ndim not in self._expected_dims:
+            dims = " or ".join(f"{d}-D" for d in self._expected_dims)
+            raise ValueError(f"{name}({self.num_features}): expected {dims} input (N, C, ...), got shape {x.shape}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{name}({self.num_features}): input has {x.shape[1]} channels in dim 1 (shape {x.shape}), "
+                f"expected {self.num_features}"
+            )
+        momentum = 0.0 if self.momentum is None else self.momentum
+        update = self.training and self.track_running_stats
+        if update:
+            assert self.num_batches_tracked is not None
+            self.num_batches_tracked.data += 1
+            if self.momentum is None:  # cumulative moving average, as in PyTorch
+                momentum = 1.0 / float(self.num_batches_tracked.data)
+        use_batch = self.training or not self.track_running_stats
+        return batch_norm(
+            x,
+            self.running_mean if (update or not use_batch) else None,
+            self.running_var if (update or not use_batch) else None,
+            self.weight,
+            self.bias,
+            use_batch,
+            momentum,
+            self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization of (N, C) or (N, C, L) input over all dims but C.
+
+    weight (C,) = 1, bias (C,) = 0, running_mean (C,) = 0, running_var (C,) = 1.
+
+    Example:
+        >>> import downslope as ds
+        >>> bn = ds.nn.BatchNorm1d(3)
+        >>> y = bn(ds.randn(16, 3))
+        >>> bool(abs(y.numpy().mean(0)).max() < 1e-5)
+        True
+    """
+
+    _expected_dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization of (N, C, H, W) input over N, H and W for each channel C.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.BatchNorm2d(4)(ds.randn(2, 4, 5, 5)).shape
+        (2, 4, 5, 5)
+    """
+
+    _expected_dims = (4,)
+
+
+# ---------------------------------------------------------------------- layer norm
+def layer_norm(
+    x: Tensor,
+    normalized_shape: Sequence[int] | int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalize over the last ``len(normalized_shape)`` dims (biased variance), then scale and shift.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> y = F.layer_norm(ds.tensor([[1.0, 3.0]]), (2,))
+        >>> [round(v, 3) for v in y.numpy().ravel().tolist()]
+        [-1.0, 1.0]
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"layer_norm: expected a Tensor, got {type(x).__name__}")
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.shape[x.ndim - k :] != shape or x.ndim < k:
+        raise ValueError(
+            f"layer_norm: normalized_shape {shape} must match the last {k} dim(s) of the input, got input shape {x.shape}"
+        )
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != shape:
+            raise ValueError(f"layer_norm: {name} must have shape {shape}, got {t.shape}")
+    axes = tuple(range(x.ndim - k, x.ndim))
+    d = x.data
+    mean = d.mean(axis=axes, keepdims=True)
+    xhat = d - mean
+    var = np.mean(np.square(xhat), axis=axes, keepdims=True)
+    inv_std = 1.0 / np.sqrt(var + np.asarray(eps, d.dtype))
+    xhat *= inv_std
+    bshape = shape  # weight/bias broadcast over the leading dims as they are
+    count = int(np.prod(shape))
+    return _affine_node(xhat, inv_std, x, weight, bias, bshape, axes, eps, count, _layer_norm_vjp)
+
+
+def _layer_norm_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    has_w, has_b, bshape, axes = saved[2], saved[3], saved[4], saved[5]
+    x = args[0]
+    w = args[1] if has_w else None
+    lead_axes = tuple(range(x.ndim - len(bshape)))
+    gx, gw, gb = _normalized_grads(g, x, w, saved, xp, axes, lead_axes, bshape)
+    out = [gx if needs[0] else None]
+    if has_w:
+        out.append(gw if needs[1] else None)
+    if has_b:
+        out.append(gb if needs[-1] else None)
+    return tuple(out)
+
+
+class LayerNorm(Module):
+    """Normalize each sample over its last dims ``normalized_shape``; learnable elementwise
+    weight (= 1) and bias (= 0) of that shape when ``elementwise_affine``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ln = ds.nn.LayerNorm(4)
+        >>> y = ln(ds.randn(3, 4))
+        >>> bool(abs(y.numpy().mean(-1)).max() < 1e-5)
+        True
+    """
+
+    def __init__(
+        self,
+        normalized_shape: Sequence[int] | int,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        if not shape or any(s <= 0 for s in shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")
+        self.normalized_shape = shape
+        self.eps = float(eps)
+        self.elementwise_affine = elementwise_affine
+        dt = backend.get_default_dtype()
+        if elementwise_affine:
+            self.weight: Parameter | None = Parameter(np.ones(shape, dtype=dt))
+            self.bias: Parameter | None = Parameter(np.zeros(shape, dtype=dt)) if bias else None
+            if not bias:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

@@ -1,0 +1,328 @@
+"""Every loss against PyTorch (values and gradients of input and target), its reductions and options,
+the shape-mismatch errors, and double backward through the fused cross-entropy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import downslope as ds
+import downslope.nn.functional as F
+from downslope import nn
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def compare(
+    assert_close: Any,
+    ours_fn: Any,
+    ref_fn: Any,
+    inputs: list[np.ndarray],
+    grad_of: tuple[int, ...] = (0,),
+    const: tuple[Any, ...] = (),
+) -> None:
+    """Same inputs to both; compare loss values and the gradients of ``grad_of`` inputs."""
+    ours = [ds.tensor(a, dtype=a.dtype, requires_grad=i in grad_of) for i, a in enumerate(inputs)]
+    theirs = [torch.tensor(a, requires_grad=i in grad_of) for i, a in enumerate(inputs)]
+    out = ours_fn(*ours, *const)
+    ref = ref_fn(*theirs, *const)
+    assert out.shape == tuple(ref.shape)
+    assert out.dtype == inputs[0].dtype
+    assert_close(out.numpy(), ref.detach().numpy(), out.dtype, "loss value")
+    proj = rng(9).standard_normal(out.shape).astype(out.dtype)
+    (out * ds.tensor(proj, dtype=out.dtype)).sum().backward()
+    (ref * torch.tensor(proj)).sum().backward()
+    for i in grad_of:
+        assert ours[i].grad is not None, f"input {i} got no gradient"
+        assert_close(ours[i].grad.numpy(), theirs[i].grad.numpy(), inputs[i].dtype, f"gradient of input {i}")
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    ("ours", "ref"),
+    [
+        (F.mse_loss, lambda a, b, r: TF.mse_loss(a, b, reduction=r)),
+        (F.l1_loss, lambda a, b, r: TF.l1_loss(a, b, reduction=r)),
+        (lambda a, b, r: F.huber_loss(a, b, r, delta=0.7), lambda a, b, r: TF.huber_loss(a, b, reduction=r, delta=0.7)),
+        (
+            lambda a, b, r: F.smooth_l1_loss(a, b, r, beta=0.5),
+            lambda a, b, r: TF.smooth_l1_loss(a, b, reduction=r, beta=0.5),
+        ),
+        (
+            lambda a, b, r: F.smooth_l1_loss(a, b, r, beta=0.0),
+            lambda a, b, r: TF.smooth_l1_loss(a, b, reduction=r, beta=0.0),
+        ),
+    ],
+    ids=["mse", "l1", "huber", "smooth_l1", "smooth_l1_beta0"],
+)
+def test_regression_losses_match_torch(assert_close: Any, ours: Any, ref: Any, reduction: str) -> None:
+    x = rng(1).standard_normal((7, 5)).astype(np.float32) * 2
+    y = rng(2).standard_normal((7, 5)).astype(np.float32)
+    compare(assert_close, ours, ref, [x, y], grad_of=(0, 1), const=(reduction,))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_matches_torch_including_weight(assert_close: Any, reduction: str) -> None:
+    p = rng(3).uniform(0.02, 0.98, (6, 4)).astype(np.float32)
+    t = rng(4).uniform(0, 1, (6, 4)).astype(np.float32)
+    w = rng(5).uniform(0.5, 2, (4,)).astype(np.float32)
+    compare(
+        assert_close,
+        lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction),
+        lambda a, b: TF.binary_cross_entropy(a, b, reduction=reduction),
+        [p, t],
+        grad_of=(0, 1),
+    )
+    compare(
+        assert_close,
+        lambda a, b: F.binary_cross_entropy(a, b, ds.tensor(w), reduction),
+        lambda a, b: TF.binary_cross_entropy(a, b, torch.tensor(w), reduction=reduction),
+        [p, t],
+        grad_of=(0,),
+    )
+
+
+def test_bce_is_finite_at_probabilities_zero_and_one(assert_close: Any) -> None:
+    p = np.array([0.0, 1.0, 0.0, 1.0], dtype=np.float32)
+    t = np.array([0.0, 1.0, 1.0, 0.0], dtype=np.float32)
+    compare(assert_close, F.binary_cross_entropy, TF.binary_cross_entropy, [p, t], grad_of=(0,))
+
+
+def test_bce_refuses_values_outside_zero_one() -> None:
+    with pytest.raises(ValueError, match="probabilities in \\[0, 1\\].*with_logits"):
+        F.binary_cross_entropy(ds.tensor([1.5]), ds.tensor([1.0]))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_with_logits_matches_torch_with_pos_weight_and_weight(assert_close: Any, reduction: str) -> None:
+    x = (rng(6).standard_normal((5, 3)) * 30).astype(np.float32)  # large logits: stability matters
+    t = (rng(7).uniform(0, 1, (5, 3)) > 0.5).astype(np.float32)
+    pw = np.array([0.5, 2.0, 3.0], dtype=np.float32)
+    w = rng(8).uniform(0.5, 2, (5, 1)).astype(np.float32)
+    compare(
+        assert_close,
+        lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction=reduction),
+        lambda a, b: TF.binary_cross_entropy_with_logits(a, b, reduction=reduction),
+        [x, t],
+        grad_of=(0, 1),
+    )
+    compare(
+        assert_close,
+        lambda a, b: nn.BCEWithLogitsLoss(weight=ds.tensor(w), reduction=reduction, pos_weight=ds.tensor(pw))(a, b),
+        lambda a, b: torch.nn.BCEWithLogitsLoss(torch.tensor(w), reduction=reduction, pos_weight=torch.tensor(pw))(
+            a, b
+        ),
+        [x, t],
+        grad_of=(0, 1),
+    )
+
+
+def test_bce_with_logits_extreme_logits_are_exact() -> None:
+    x = ds.tensor([1000.0, -1000.0, 1000.0, -1000.0], requires_grad=True)
+    loss = F.binary_cross_entropy_with_logits(x, ds.tensor([1.0, 0.0, 0.0, 1.0]), reduction="none")
+    np.testing.assert_array_equal(loss.numpy(), [0.0, 0.0, 1000.0, 1000.0])
+    loss.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0, -1.0])  # type: ignore[union-attr]
+
+
+CE_CASES = [
+    dict(),
+    dict(label_smoothing=0.2),
+    dict(weight=True),
+    dict(weight=True, label_smoothing=0.15),
+    dict(ignore_index=1),
+    dict(ignore_index=1, weight=True, label_smoothing=0.1),
+]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("case", CE_CASES, ids=lambda c: "-".join(c) or "plain")
+@pytest.mark.parametrize("shape", [(8, 5), (4, 5, 3), (2, 5, 3, 2), (5,)], ids=["NC", "NCd", "NCdd", "C"])
+def test_cross_entropy_with_indices_matches_torch(assert_close: Any, shape: tuple, case: dict, reduction: str) -> None:
+    x = (rng(10).standard_normal(shape) * 3).astype(np.float32)
+    n_classes = shape[0] if len(shape) == 1 else shape[1]
+    t_shape = () if len(shape) == 1 else shape[:1] + shape[2:]
+    t = rng(11).integers(0, n_classes, t_shape)
+    if len(shape) > 1 and "ignore_index" in case:
+        t.flat[0] = case["ignore_index"]  # at least one ignored target
+    w = rng(12).uniform(0.2, 3, n_classes).astype(np.float32)
+    kwargs = {k: v for k, v in case.items() if k != "weight"}
+    ours = nn.CrossEntropyLoss(weight=ds.tensor(w) if "weight" in case else None, reduction=reduction, **kwargs)
+    ref = torch.nn.CrossEntropyLoss(weight=torch.tensor(w) if "weight" in case else None, reduction=reduction, **kwargs)
+    compare(assert_close, lambda a: ours(a, ds.tensor(t)), lambda a: ref(a, torch.tensor(t)), [x])
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("shape", [(6, 4), (3, 4, 5)])
+def test_cross_entropy_with_probabilities_matches_torch(
+    assert_close: Any, shape: tuple, smoothing: float, reduction: str
+) -> None:
+    x = rng(13).standard_normal(shape).astype(np.float32)
+    p = rng(14).uniform(0, 1, shape).astype(np.float32)
+    p /= p.sum(axis=1, keepdims=True)
+    w = rng(15).uniform(0.5, 2, shape[1]).astype(np.float32)
+    compare(
+        assert_close,
+        lambda a, b: F.cross_entropy(a, b, ds.tensor(w), reduction=reduction, label_smoothing=smoothing),
+        lambda a, b: TF.cross_entropy(a, b, torch.tensor(w), reduction=reduction, label_smoothing=smoothing),
+        [x, p],
+        grad_of=(0, 1),
+    )
+
+
+def test_cross_entropy_is_stable_for_huge_logits() -> None:
+    x = ds.tensor([[1e4, 0.0, -1e4], [0.0, 1e4, 0.0]], requires_grad=True)
+    loss = F.cross_entropy(x, ds.tensor([2, 1]), reduction="none")
+    np.testing.assert_allclose(loss.numpy(), [2e4, 0.0])
+    loss.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[1, 0, -1], [0, 0, 0]], atol=1e-6)  # type: ignore[union-attr]
+
+
+def test_cross_entropy_all_targets_ignored_gives_nan_like_torch() -> None:
+    out = F.cross_entropy(ds.randn(2, 3), ds.tensor([-100, -100]))
+    ref = TF.cross_entropy(torch.randn(2, 3), torch.tensor([-100, -100]))
+    assert np.isnan(out.item()) and torch.isnan(ref)
+
+
+def test_cross_entropy_double_backward_matches_torch(assert_close: Any) -> None:
+    """Gradient-norm penalty: d/dx of |d loss/dx|^2 needs the fused op's second derivative."""
+    x = rng(16).standard_normal((4, 3)).astype(np.float64)
+    t = np.array([0, 2, 1, 2])
+    w = np.array([1.0, 2.0, 0.5])
+    ours = ds.tensor(x, dtype="float64", requires_grad=True)
+    (g,) = ds.grad(
+        F.cross_entropy(ours, ds.tensor(t), ds.tensor(w, dtype="float64"), label_smoothing=0.1),
+        [ours],
+        create_graph=True,
+    )
+    (g * g).sum().backward()
+    theirs = torch.tensor(x, requires_grad=True)
+    (tg,) = torch.autograd.grad(
+        TF.cross_entropy(theirs, torch.tensor(t), torch.tensor(w), label_smoothing=0.1), [theirs], create_graph=True
+    )
+    (tg * tg).sum().backward()
+    assert_close(g.numpy(), tg.detach().numpy(), np.float64, "first derivative")
+    assert_close(ours.grad.numpy(), theirs.grad.numpy(), np.float64, "second derivative")  # type: ignore[union-attr]
+
+
+def test_cross_entropy_gradcheck_float64() -> None:
+    t = ds.tensor([[0, 1], [2, 2]])
+    ds.gradcheck(lambda x: F.cross_entropy(x, t, label_smoothing=0.2), [ds.randn(2, 3, 2)])
+
+
+def test_cross_entropy_target_errors() -> None:
+    with pytest.raises(
+        ValueError, match=r"input of shape \(4, 3\).*targets of shape \(4,\).*got target shape \(4, 1\)"
+    ):
+        F.cross_entropy(ds.randn(4, 3), ds.tensor([[0], [1], [2], [0]]))
+    with pytest.raises(IndexError, match="target class 3 is out of range for 3 classes"):
+        F.cross_entropy(ds.randn(2, 3), ds.tensor([0, 3]))
+    with pytest.raises(ValueError, match="weight must have one entry per class"):
+        F.cross_entropy(ds.randn(2, 3), ds.tensor([0, 1]), weight=ds.ones(2))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_nll_loss_matches_torch(assert_close: Any, reduction: str) -> None:
+    x = rng(17).standard_normal((6, 4, 2)).astype(np.float32)
+    t = rng(18).integers(0, 4, (6, 2))
+    t[0, 0] = 3
+    w = rng(19).uniform(0.5, 2, 4).astype(np.float32)
+    compare(
+        assert_close,
+        lambda a: nn.NLLLoss(ds.tensor(w), ignore_index=3, reduction=reduction)(a, ds.tensor(t)),
+        lambda a: torch.nn.NLLLoss(torch.tensor(w), ignore_index=3, reduction=reduction)(a, torch.tensor(t)),
+        [x],
+    )
+
+
+def test_cross_entropy_equals_nll_of_log_softmax() -> None:
+    x = ds.randn(5, 4)
+    t = ds.tensor([0, 3, 1, 1, 2])
+    np.testing.assert_allclose(F.cross_entropy(x, t).item(), F.nll_loss(x.log_softmax(1), t).item(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("log_target", [False, True])
+@pytest.mark.parametrize("reduction", REDUCTIONS + ["batchmean"])
+def test_kl_div_matches_torch(assert_close: Any, reduction: str, log_target: bool) -> None:
+    x = np.log(rng(20).dirichlet(np.ones(4), 5)).astype(np.float32)
+    p = rng(21).dirichlet(np.ones(4), 5).astype(np.float32)
+    p[0, 1] = 0.0  # zero probabilities contribute 0 (xlogy), not nan
+    t = np.log(p + 1e-3).astype(np.float32) if log_target else p
+    compare(
+        assert_close,
+        lambda a, b: nn.KLDivLoss(reduction=reduction, log_target=log_target)(a, b),
+        lambda a, b: torch.nn.KLDivLoss(reduction=reduction, log_target=log_target)(a, b),
+        [x, t],
+        grad_of=(0, 1) if log_target else (0,),
+    )
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        nn.MSELoss(),
+        nn.L1Loss(),
+        nn.HuberLoss(),
+        nn.SmoothL1Loss(),
+        nn.BCELoss(),
+        nn.BCEWithLogitsLoss(),
+        nn.KLDivLoss(),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_mismatched_shapes_raise_instead_of_broadcasting(loss: nn.Module) -> None:
+    """PyTorch broadcasts (N, 1) against (N,) to (N, N) with a warning; we refuse (complaint 6)."""
+    with pytest.raises(ValueError, match=r"input shape \(4, 1\) and target shape \(4,\) differ"):
+        loss(ds.rand(4, 1), ds.rand(4))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    a=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    b=st.lists(st.integers(1, 4), min_size=0, max_size=3),
+)
+def test_any_shape_mismatch_raises_and_equal_shapes_work(a: list[int], b: list[int]) -> None:
+    x, y = ds.randn(*a), ds.randn(*b)
+    if tuple(a) == tuple(b):
+        assert F.mse_loss(x, y, reduction="none").shape == tuple(a)
+    else:
+        with pytest.raises(ValueError, match="differ"):
+            F.mse_loss(x, y)
+
+
+def test_bad_reduction_is_refused() -> None:
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        nn.MSELoss(reduction="avg")
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        F.cross_entropy(ds.randn(2, 3), ds.tensor([0, 1]), reduction="batchmean")
+
+
+def test_float64_target_does_not_promote_a_float32_loss() -> None:
+    out = F.mse_loss(ds.randn(3, requires_grad=True), ds.randn(3, dtype="float64"))
+    assert out.dtype == np.float32
+
+
+def test_mse_second_derivative_through_fused_rule() -> None:
+    x = ds.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    (g,) = ds.grad(F.mse_loss(x, ds.zeros(3)), [x], create_graph=True)
+    np.testing.assert_allclose(g.numpy(), 2 * x.numpy() / 3, rtol=1e-6)
+    g.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full(3, 2 / 3), rtol=1e-6)  # type: ignore[union-attr]
+
+
+def test_loss_modules_have_weight_buffers_in_state_dict() -> None:
+    loss = nn.CrossEntropyLoss(weight=[1.0, 2.0])
+    assert list(loss.state_dict()) == ["weight"] and loss.weight.dtype == np.float32  # type: ignore[union-attr]
+    assert "label_smoothing=0.0" in repr(loss)
