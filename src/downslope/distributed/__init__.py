@@ -1,0 +1,54 @@
+"""Data-parallel gradient descent over MPI: W processes, each with a shard of every batch.
+
+Each rank holds a full copy of the model. Per step, every rank computes the gradient of its own
+B samples, the gradients are averaged over ranks (one Allreduce over a flat buffer), and every rank
+applies the same update, so the copies stay identical. W ranks with batch B take the same steps as
+one process with batch W*B. See docs/distributed.md.
+
+    mpiexec -n 4 python train.py        # or: srun -n 4 python train.py
+
+    from downslope import distributed as dist
+    world = dist.init()                              # rank, world_size, is_main
+    dist.broadcast_parameters(model)                 # same start everywhere (checks the model first)
+    loader = dist.DistributedDataLoader((x, y), batch_size=32, seed=0)
+    for xb, yb in loader:
+        opt.zero_grad(); loss_fn(model(xb), yb).backward()
+        dist.allreduce_gradients(model)              # average .grad over ranks
+        opt.step()
+
+mpi4py is imported only under an MPI launcher (never by ``import downslope``); a plain ``python``
+process is a world of one and every function here is then a no-op.
+"""
+
+from .collectives import (
+    DEFAULT_BUCKET_BYTES,
+    GradientAllreducer,
+    allreduce_gradients,
+    allreduce_sum,
+    broadcast_object,
+    broadcast_optimizer_state,
+    broadcast_parameters,
+    check_same_model,
+    reduce_metrics,
+)
+from .sampler import DistributedDataLoader, DistributedSampler, epoch_permutation
+from .world import (
+    DistributedError,
+    World,
+    barrier,
+    get_world,
+    init,
+    install_fail_fast,
+    is_main,
+    launched_size,
+    rank,
+    world_size,
+)
+
+__all__ = [
+    "init", "get_world", "World", "rank", "world_size", "is_main", "barrier", "launched_size",
+    "install_fail_fast", "DistributedError", "check_same_model", "broadcast_parameters",
+    "broadcast_optimizer_state", "broadcast_object", "allreduce_gradients", "GradientAllreducer",
+    "allreduce_sum", "reduce_metrics", "DEFAULT_BUCKET_BYTES", "DistributedSampler",
+    "DistributedDataLoader", "epoch_permutation",
+]  # fmt: skip

@@ -1,0 +1,244 @@
+"""Sharding: every rank sees a disjoint part of each epoch's shuffled data.
+
+Every rank draws the *same* permutation of the N samples (seeded by ``(seed, epoch)``, so no
+communication is needed), makes it divisible by the world size W, and keeps the strided part
+``perm[rank::W]``. Batch k of rank r is then ``perm[k*W*B + r :: W][:B]``: the W ranks' k-th batches
+together are exactly the k-th batch of size ``W*B`` of a single process reading ``perm`` in order.
+That is why W processes with batch B follow the same trajectory as one process with batch W*B.
+
+Making N divisible by W (all ranks must run the same number of steps, or the Allreduce hangs):
+
+* ``drop_last=False`` (default): pad by repeating the first ``W - N % W`` samples of the
+  permutation (as ``torch.utils.data.DistributedSampler`` does); those samples count twice that epoch.
+* ``drop_last=True``: drop the last ``N % W`` samples of the permutation (different ones every epoch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..data import ArrayDataset, DataLoader, Dataset, Subset
+from ..tensor import Tensor
+from .world import DistributedError, World, get_world
+
+
+def epoch_permutation(num_samples: int, seed: int, epoch: int) -> np.ndarray:
+    """The order of the ``num_samples`` samples in ``epoch``: the same on every rank.
+
+    It is ``np.random.default_rng([seed, epoch]).permutation(num_samples)``.
+
+    Example:
+        >>> sorted(epoch_permutation(5, seed=0, epoch=0).tolist())
+        [0, 1, 2, 3, 4]
+    """
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(int(num_samples))
+
+
+def _check_nonneg_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"DistributedSampler: {name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+class DistributedSampler:
+    """The indices one rank reads in one epoch (an iterable of ints, like PyTorch's sampler).
+
+    Args:
+        num_samples: N, the size of the dataset.
+        num_replicas / rank: the world size and this rank (default: from :func:`init`).
+        shuffle: a fresh permutation each epoch (``False``: ``0..N-1`` in order).
+        seed: must be the same on every rank.
+        drop_last: drop the ``N % W`` leftover samples instead of padding (see the module doc).
+
+    Call :meth:`set_epoch` before each epoch, or every epoch repeats the first one's order
+    (:class:`DistributedDataLoader` does this for you).
+
+    Example:
+        >>> s = DistributedSampler(10, num_replicas=3, rank=1, shuffle=False)
+        >>> list(s), len(s)
+        ([1, 4, 7, 0], 4)
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        if num_replicas is None or rank is None:
+            world = get_world()
+            num_replicas = world.world_size if num_replicas is None else num_replicas
+            rank = world.rank if rank is None else rank
+        self.num_samples = _check_nonneg_int(num_samples, "num_samples")
+        self.num_replicas = _check_nonneg_int(num_replicas, "num_replicas")
+        self.rank = _check_nonneg_int(rank, "rank")
+        if self.num_replicas < 1 or self.rank >= self.num_replicas:
+            raise ValueError(
+                f"DistributedSampler: need 0 <= rank < num_replicas, got rank {rank} of {num_replicas} replicas"
+            )
+        self.seed = _check_nonneg_int(seed, "seed")
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        if self.drop_last and self.num_samples < self.num_replicas:
+            raise ValueError(
+                f"DistributedSampler: drop_last=True with {self.num_samples} samples for {self.num_replicas} "
+                f"ranks leaves every rank empty"
+            )
+        if self.num_samples == 0:
+            raise ValueError("DistributedSampler: the dataset is empty (0 samples)")
+        self.epoch = 0
+
+    @property
+    def total_size(self) -> int:
+        """Samples read per epoch by all ranks together (N rounded down or up to a multiple of W)."""
+        w = self.num_replicas
+        return (self.num_samples // w) * w if self.drop_last else -(-self.num_samples // w) * w
+
+    def __len__(self) -> int:
+        """Samples this rank reads per epoch (the same on every rank)."""
+        return self.total_size // self.num_replicas
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose permutation :meth:`indices` returns."""
+        self.epoch = _check_nonneg_int(epoch, "epoch")
+
+    def global_order(self) -> np.ndarray:
+        """All ranks' samples of this epoch, in the order a single process with batch W*B reads them."""
+        n = self.num_samples
+        order = epoch_permutation(n, self.seed, self.epoch) if self.shuffle else np.arange(n)
+        total = self.total_size
+        if total <= n:
+            return order[:total]
+        return np.resize(order, total)  # pads by repeating from the start (wraps again if N < W)
+
+    def indices(self) -> np.ndarray:
+        """This rank's indices for the current epoch."""
+        return self.global_order()[self.rank :: self.num_replicas]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices().tolist())
+
+    def __repr__(self) -> str:
+        return (
+            f"DistributedSampler({self.num_samples} samples, rank {self.rank} of {self.num_replicas}, "
+            f"{len(self)} per rank, shuffle={self.shuffle}, seed={self.seed}, drop_last={self.drop_last}, "
+            f"epoch={self.epoch})"
+        )
+
+
+class DistributedDataLoader:
+    """A DataLoader over this rank's shard; each pass over it is the next epoch.
+
+    Every rank gets ``len(self)`` batches of ``batch_size`` (the last one smaller unless
+    ``drop_last``), so all ranks take the same number of steps. The effective (global) batch is
+    ``batch_size * world_size``. Iterating advances the epoch automatically; :meth:`set_epoch`
+    jumps to an epoch (e.g. on resume).
+
+    Args:
+        dataset: a Dataset or a tuple of arrays ``(x, y)``.
+        batch_size: per-rank batch size B.
+        shuffle, seed: see :class:`DistributedSampler` (the seed must match on all ranks; checked).
+        drop_last: drop the last, smaller per-rank batch.
+        pad: pad the dataset to a multiple of the world size (default) instead of dropping samples.
+
+    Example:
+        >>> import numpy as np
+        >>> loader = DistributedDataLoader((np.arange(10.0).reshape(10, 1),), batch_size=4, shuffle=False)
+        >>> [x.shape for (x,) in loader], loader.epoch
+        ([(4, 1), (4, 1), (2, 1)], 1)
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset | Sequence[Any],
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        pad: bool = True,
+        *,
+        world: World | None = None,
+    ) -> None:
+        if isinstance(dataset, (tuple, list)):
+            dataset = ArrayDataset(*dataset)
+        if not isinstance(dataset, Dataset):
+            raise TypeError(
+                f"DistributedDataLoader: expected a Dataset or a tuple of arrays (x, y), got {type(dataset).__name__}"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(
+                f"DistributedDataLoader: batch_size must be a positive integer (per rank), got {batch_size!r}"
+            )
+        self.world = world if world is not None else get_world()
+        self.dataset: Dataset = dataset
+        self.batch_size = int(batch_size)
+        self.drop_last = bool(drop_last)
+        self.sampler = DistributedSampler(
+            len(dataset), self.world.world_size, self.world.rank, shuffle=shuffle, seed=seed, drop_last=not pad
+        )
+        if self.drop_last and len(self.sampler) < self.batch_size:
+            raise ValueError(
+                f"DistributedDataLoader: drop_last=True with per-rank batch {batch_size} > {len(self.sampler)} "
+                f"samples per rank gives no batches"
+            )
+        self._check_agreement()
+
+    def _check_agreement(self) -> None:
+        # Ranks with different data sizes or seeds would draw different permutations: the shards
+        # would overlap, or the ranks would disagree on the number of steps and hang.
+        if self.world.world_size == 1:
+            return
+        mine = f"{len(self.dataset)} samples, seed {self.sampler.seed}, shuffle {self.sampler.shuffle}, batch {self.batch_size}"
+        for other, raw in enumerate(self.world.comm.allgather_bytes(mine.encode())):
+            if raw.decode() != mine:
+                raise DistributedError(
+                    f"DistributedDataLoader: rank {self.world.rank} has {mine} but rank {other} has "
+                    f"{raw.decode()}; every rank must load the same dataset with the same seed and batch size"
+                )
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the next iteration will read."""
+        return self.sampler.epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    @property
+    def global_batch_size(self) -> int:
+        """Samples per optimizer step over all ranks: batch_size * world_size."""
+        return self.batch_size * self.world.world_size
+
+    def __len__(self) -> int:
+        """Batches (= optimizer steps) per epoch, the same on every rank."""
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        shard = Subset(self.dataset, self.sampler.indices())
+        self.sampler.set_epoch(self.sampler.epoch + 1)
+        yield from DataLoader(shard, batch_size=self.batch_size, shuffle=False, drop_last=self.drop_last)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The epoch to resume from (the permutations are a function of the seed and the epoch)."""
+        return {"epoch": self.sampler.epoch, "seed": self.sampler.seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("seed", self.sampler.seed) != self.sampler.seed:
+            raise ValueError(
+                f"DistributedDataLoader.load_state_dict: the state was saved with seed {state.get('seed')}, "
+                f"this loader uses seed {self.sampler.seed}"
+            )
+        self.set_epoch(state["epoch"])
+
+    def __repr__(self) -> str:
+        return (
+            f"DistributedDataLoader(per-rank batch {self.batch_size} x {self.world.world_size} ranks = "
+            f"{self.global_batch_size} per step, {len(self)} steps/epoch, {self.sampler!r})"
+        )

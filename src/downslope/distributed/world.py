@@ -1,0 +1,236 @@
+"""The process group: who am I (rank), how many of us (world size), and the wire between us.
+
+``init()`` reads the MPI environment. Under ``mpiexec``/``mpirun``/``srun`` it imports mpi4py (only
+then: ``import downslope`` never loads MPI) and talks over ``MPI.COMM_WORLD``. Started as a plain
+``python`` process it returns a world of one, so the same script runs with or without MPI.
+
+Only MPI's buffer methods (``Allreduce``, ``Bcast``, ``Allgatherv``) are used, on NumPy arrays:
+mpi4py's lower-case methods pickle their arguments, and nothing in downslope pickles.
+
+Fail-fast: under MPI with more than one process, ``init()`` replaces ``sys.excepthook`` so that an
+uncaught exception on any rank prints its traceback and then calls ``MPI_Abort``. Without it the
+other ranks would wait forever in their next collective and the job would hang.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import DownslopeError
+
+# Variables that the common launchers set in every process they start. Open MPI: OMPI_*;
+# PMIx (Open MPI 5, srun --mpi=pmix): PMIX_RANK; MPICH/Intel MPI (Hydra): PMI_SIZE; Slurm: SLURM_NTASKS.
+_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS")
+_LAUNCHER_VARIABLES = (*_SIZE_VARIABLES, "PMIX_RANK")
+
+
+class DistributedError(DownslopeError, RuntimeError):
+    """A problem with the process group: MPI missing, ranks that disagree, a bad collective."""
+
+
+class _SelfComm:
+    """The communicator of a world of one: every collective is the identity."""
+
+    rank = 0
+    size = 1
+
+    def allreduce_sum(self, buf: np.ndarray) -> None:
+        pass
+
+    def bcast(self, buf: np.ndarray, root: int) -> None:
+        pass
+
+    def allgather_bytes(self, data: bytes) -> list[bytes]:
+        return [data]
+
+    def bcast_bytes(self, data: bytes, root: int) -> bytes:
+        return data
+
+    def barrier(self) -> None:
+        pass
+
+    def abort(self, code: int) -> None:
+        os._exit(code)
+
+
+class _MPIComm:
+    """MPI.COMM_WORLD through mpi4py's buffer (non-pickling) methods."""
+
+    def __init__(self, mpi: Any) -> None:
+        self._mpi = mpi
+        self._comm = mpi.COMM_WORLD
+        self.rank = int(self._comm.Get_rank())
+        self.size = int(self._comm.Get_size())
+
+    def allreduce_sum(self, buf: np.ndarray) -> None:
+        # In place: no second buffer of the gradients' size is allocated per step.
+        self._comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
+
+    def bcast(self, buf: np.ndarray, root: int) -> None:
+        self._comm.Bcast(buf, root=root)
+
+    def allgather_bytes(self, data: bytes) -> list[bytes]:
+        mine = np.frombuffer(data, dtype=np.uint8)
+        lengths = np.zeros(self.size, dtype=np.int64)
+        self._comm.Allgather(np.array([mine.size], dtype=np.int64), lengths)
+        counts = [int(n) for n in lengths]
+        offsets = [int(o) for o in np.concatenate(([0], np.cumsum(lengths)[:-1]))]
+        everything = np.empty(int(lengths.sum()), dtype=np.uint8)
+        self._comm.Allgatherv(mine, [everything, counts, offsets, self._mpi.BYTE])
+        return [everything[o : o + n].tobytes() for o, n in zip(offsets, counts)]
+
+    def bcast_bytes(self, data: bytes, root: int) -> bytes:
+        length = np.array([len(data)], dtype=np.int64)
+        self._comm.Bcast(length, root=root)
+        buf = np.frombuffer(data, dtype=np.uint8).copy() if self.rank == root else np.empty(int(length[0]), np.uint8)
+        self._comm.Bcast(buf, root=root)
+        return buf.tobytes()
+
+    def barrier(self) -> None:
+        self._comm.Barrier()
+
+    def abort(self, code: int) -> None:
+        self._comm.Abort(code)
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the job.
+
+    Attributes:
+        rank: this process's index, ``0 <= rank < world_size``.
+        world_size: the number of processes training together.
+        backend: ``"mpi"`` under an MPI launcher, ``"single"`` for a plain process.
+
+    Example:
+        >>> from downslope import distributed as dist
+        >>> w = dist.init()          # a plain python process: a world of one
+        >>> w.rank, w.world_size, w.is_main
+        (0, 1, True)
+    """
+
+    rank: int
+    world_size: int
+    backend: str
+    comm: Any = field(repr=False, compare=False)
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0, the process that logs, writes checkpoints and reports."""
+        return self.rank == 0
+
+
+_world: World | None = None
+
+
+def launched_size() -> int | None:
+    """The world size the launcher announced in the environment, or None outside a launcher."""
+    for name in _SIZE_VARIABLES:
+        value = os.environ.get(name)
+        if value is not None and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+def _under_launcher() -> bool:
+    return any(name in os.environ for name in _LAUNCHER_VARIABLES)
+
+
+def init(*, fail_fast: bool = True, require_mpi: bool = False) -> World:
+    """Join the job's process group (idempotent: later calls return the same :class:`World`).
+
+    Args:
+        fail_fast: under MPI with more than one process, make an uncaught exception on any rank
+            print its traceback and abort every rank (``MPI_Abort``), instead of leaving the
+            others blocked in a collective.
+        require_mpi: raise instead of falling back to a world of one when MPI is not available.
+
+    Under a launcher that announces more than one process, a missing mpi4py is an error: running
+    N independent copies of the training would silently be wrong.
+
+    Example:
+        >>> from downslope import distributed as dist
+        >>> dist.init().world_size
+        1
+    """
+    global _world
+    if _world is not None:
+        return _world
+    announced = launched_size()
+    if _under_launcher() or require_mpi:
+        try:
+            from mpi4py import MPI
+        except ImportError as exc:
+            if require_mpi or (announced is not None and announced > 1):
+                raise DistributedError(
+                    f"downslope.distributed: this process was started by an MPI launcher as one of "
+                    f"{announced} processes, but mpi4py cannot be imported ({exc}). Install the extra: "
+                    f"pip install 'downslope[mpi]'"
+                ) from None
+        else:
+            comm = _MPIComm(MPI)
+            _world = World(rank=comm.rank, world_size=comm.size, backend="mpi", comm=comm)
+            if fail_fast and comm.size > 1:
+                install_fail_fast(_world)
+            return _world
+    _world = World(rank=0, world_size=1, backend="single", comm=_SelfComm())
+    return _world
+
+
+def get_world() -> World:
+    """The current :class:`World` (calls :func:`init` on first use)."""
+    return _world if _world is not None else init()
+
+
+def rank() -> int:
+    """This process's rank (0 outside MPI)."""
+    return get_world().rank
+
+
+def world_size() -> int:
+    """The number of processes (1 outside MPI)."""
+    return get_world().world_size
+
+
+def is_main() -> bool:
+    """True on rank 0: the one process that logs, writes files and reports."""
+    return get_world().is_main
+
+
+def barrier() -> None:
+    """Wait until every rank reaches this point."""
+    get_world().comm.barrier()
+
+
+def install_fail_fast(world: World | None = None) -> None:
+    """Make an uncaught exception on this rank abort the whole job, with the traceback shown.
+
+    The traceback is printed (and stderr flushed) before ``MPI_Abort``, so ``mpiexec`` shows the
+    error and exits non-zero within seconds instead of hanging on the ranks still waiting in a
+    collective. Installed by :func:`init` when there is more than one process.
+    """
+    world = world if world is not None else get_world()
+    previous = sys.excepthook
+    if getattr(previous, "_downslope_fail_fast", False):
+        return
+
+    def abort_all_ranks(exc_type: type[BaseException], exc: BaseException, tb: types.TracebackType | None) -> None:
+        try:
+            sys.stderr.write(
+                f"downslope.distributed: rank {world.rank} of {world.world_size} raised "
+                f"{exc_type.__name__}; aborting all ranks (MPI_Abort)\n"
+            )
+            previous(exc_type, exc, tb)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            world.comm.abort(1)
+
+    abort_all_ranks._downslope_fail_fast = True  # type: ignore[attr-defined]
+    sys.excepthook = abort_all_ranks

