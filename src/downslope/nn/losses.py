@@ -250,6 +250,7 @@ def binary_cross_entropy_with_logits(
         loss = (1 - t) * x + softplus_neg
     else:
         pw = _elementwise_weight(pos_weight, x, "binary_cross_entropy_with_logits (pos_weight)")
+        assert pw is not None
         loss = (1 - t) * x + (1 + (pw - 1) * t) * softplus_neg
     w = _elementwise_weight(weight, x, "binary_cross_entropy_with_logits")
     if w is not None:
