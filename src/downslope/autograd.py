@@ -12,8 +12,7 @@ gradient computation is itself recorded and can be differentiated again (Hessian
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,6 +43,12 @@ class no_grad:
         False
     """
 
+    def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
+        # `@ds.no_grad` without parentheses (torch allows it too) decorates fn directly.
+        if fn is not None:
+            return cls()(fn)
+        return super().__new__(cls)
+
     def __enter__(self) -> None:
         self._prev = _mode.enabled
         _mode.enabled = False
@@ -68,14 +73,40 @@ class enable_grad(no_grad):
         _mode.enabled = True
 
 
-@contextmanager
-def set_grad_enabled(enabled: bool) -> Iterator[None]:
-    prev = _mode.enabled
-    _mode.enabled = bool(enabled)
-    try:
-        yield
-    finally:
-        _mode.enabled = prev
+class set_grad_enabled:
+    """Turn gradient recording on or off: a plain call switches the mode (like torch), and as a
+    context manager (or decorator) the previous mode comes back at the end.
+
+    Example:
+        >>> import downslope as ds
+        >>> with ds.set_grad_enabled(False):
+        ...     ds.is_grad_enabled()
+        False
+        >>> ds.is_grad_enabled()
+        True
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self._prev = _mode.enabled
+        self.enabled = bool(enabled)
+        _mode.enabled = self.enabled
+
+    def __enter__(self) -> None:
+        pass  # already switched in __init__
+
+    def __exit__(self, *exc: object) -> None:
+        _mode.enabled = self._prev
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        _mode.enabled = self._prev  # used as a decorator: undo the switch made at construction
+        enabled = self.enabled
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(enabled):
+                return fn(*args, **kwargs)
+
+        return wrapper
 
 
 def is_grad_enabled() -> bool:
@@ -279,7 +310,13 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
     if create_graph:
         if not isinstance(g, Tensor):
             g = wrap(g)
-        node.grad = g if node.grad is None else node.grad + g
+        if node.grad is not None:
+            node.grad = node.grad + g
+            return
+        if id(g.data) in owned or g.data.base is not None or not g.data.flags.writeable:
+            g = g * 1  # a differentiable copy: two leaves' .grad (x + y) must not share one array
+        owned.add(id(g.data))
+        node.grad = g
         return
     if g.dtype != node.data.dtype:
         g = g.astype(node.data.dtype)

@@ -1,0 +1,506 @@
+"""The backward walk, grad modes and functional grad: second derivatives against PyTorch, and the
+behaviours users rely on (accumulation, graph release, deep graphs, no_grad, detach, retain_grad...)."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import downslope as ds
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def _rand(seed, shape, low=-1.5, high=1.5):
+    return np.random.default_rng(seed).uniform(low, high, size=shape)
+
+
+# ---------------------------------------------------------------------- second derivatives
+def _mlp(lib, x, w1, b1, w2):
+    """A small tanh network's scalar loss; ``lib`` is ds or torch (same code for both)."""
+    h = lib.tanh(x @ w1 + b1)
+    out = lib.tanh(h @ w2)
+    return (out * out).sum() / 4.0
+
+
+def test_hessian_vector_product_via_backward_create_graph_matches_torch_hvp(assert_close):
+    x = _rand(0, (4, 3))
+    params = [_rand(1, (3, 5)), _rand(2, (5,)), _rand(3, (5, 2))]
+    vs = [_rand(10 + i, p.shape) for i, p in enumerate(params)]
+
+    theirs = torch.autograd.functional.hvp(
+        lambda *ps: _mlp(torch, torch.tensor(x), *ps),
+        tuple(torch.tensor(p) for p in params),
+        tuple(torch.tensor(v) for v in vs),
+    )[1]
+
+    ours = [ds.tensor(p, dtype="float64", requires_grad=True) for p in params]
+    loss = _mlp(ds, ds.tensor(x, dtype="float64"), *ours)
+    loss.backward(create_graph=True)
+    grads = [p.grad for p in ours]
+    assert all(g is not None and g.requires_grad for g in grads)
+    for p in ours:
+        p.grad = None
+    dot = ds.stack([(g * ds.tensor(v, dtype="float64")).sum() for g, v in zip(grads, vs)]).sum()
+    dot.backward()
+    for p, ref in zip(ours, theirs):
+        assert_close(p.grad.numpy(), ref.numpy(), np.float64, "Hessian-vector product")
+
+
+def test_hessian_vector_product_via_autograd_grad(assert_close):
+    x = _rand(0, (4, 3))
+    params = [_rand(1, (3, 5)), _rand(2, (5,)), _rand(3, (5, 2))]
+    vs = [_rand(10 + i, p.shape) for i, p in enumerate(params)]
+    theirs = torch.autograd.functional.hvp(
+        lambda *ps: _mlp(torch, torch.tensor(x), *ps),
+        tuple(torch.tensor(p) for p in params),
+        tuple(torch.tensor(v) for v in vs),
+    )[1]
+    ours = [ds.tensor(p, dtype="float64", requires_grad=True) for p in params]
+    grads = ds.grad(_mlp(ds, ds.tensor(x, dtype="float64"), *ours), ours, create_graph=True)
+    dot = ds.stack([(g * ds.tensor(v, dtype="float64")).sum() for g, v in zip(grads, vs)]).sum()
+    for hv, ref in zip(ds.grad(dot, ours), theirs):
+        assert_close(hv.numpy(), ref.numpy(), np.float64, "Hessian-vector product")
+
+
+# (op on ds, op on torch, input makers): each input is a function of a seed
+def _pos(seed, shape):
+    return _rand(seed, shape, 0.5, 2.0)
+
+
+def _away0(seed, shape):
+    v = _rand(seed, shape)
+    return np.where(np.abs(v) < 0.1, 0.3, v)
+
+
+SECOND_ORDER = {
+    "exp": (ds.exp, torch.exp, [(_rand, (2, 3))]),
+    "log": (ds.log, torch.log, [(_pos, (2, 3))]),
+    "sqrt": (ds.sqrt, torch.sqrt, [(_pos, (2, 3))]),
+    "tanh": (ds.tanh, torch.tanh, [(_rand, (2, 3))]),
+    "sigmoid": (ds.sigmoid, torch.sigmoid, [(_rand, (2, 3))]),
+    "sin": (ds.sin, torch.sin, [(_rand, (2, 3))]),
+    "cos": (ds.cos, torch.cos, [(_rand, (2, 3))]),
+    "softplus": (ds.softplus, F.softplus, [(_rand, (2, 3))]),
+    "gelu": (ds.gelu, F.gelu, [(_rand, (2, 3))]),
+    "gelu tanh": (lambda t: ds.gelu(t, approximate="tanh"), lambda t: F.gelu(t, approximate="tanh"), [(_rand, (3,))]),
+    "elu": (ds.elu, F.elu, [(_away0, (2, 3))]),
+    "erf": (ds.erf, torch.erf, [(_rand, (2, 3))]),
+    "abs*x": (lambda t: ds.abs(t) * t, lambda t: torch.abs(t) * t, [(_away0, (2, 3))]),
+    "relu*x": (lambda t: ds.relu(t) * t, lambda t: torch.relu(t) * t, [(_away0, (2, 3))]),
+    "leaky_relu*x": (lambda t: ds.leaky_relu(t, 0.1) * t, lambda t: F.leaky_relu(t, 0.1) * t, [(_away0, (2, 3))]),
+    "matmul": (lambda a, b: ds.tanh(a @ b), lambda a, b: torch.tanh(a @ b), [(_rand, (2, 3)), (_rand, (3, 4))]),
+    "matmul batched": (lambda a, b: (a @ b) ** 2, lambda a, b: (a @ b) ** 2, [(_rand, (2, 2, 3)), (_rand, (3,))]),
+    "matmul vec-mat": (lambda a, b: (a @ b) ** 2, lambda a, b: (a @ b) ** 2, [(_rand, (3,)), (_rand, (2, 3, 2))]),
+    "softmax": (lambda t: ds.softmax(t, -1), lambda t: torch.softmax(t, -1), [(_rand, (2, 4))]),
+    "log_softmax": (lambda t: ds.log_softmax(t, 0), lambda t: torch.log_softmax(t, 0), [(_rand, (3, 2))]),
+    "logsumexp": (lambda t: t.logsumexp(1), lambda t: torch.logsumexp(t, 1), [(_rand, (2, 4))]),
+    "getitem": (lambda t: t[[0, 2, 2], 1:] ** 3, lambda t: t[[0, 2, 2], 1:] ** 3, [(_rand, (3, 3))]),
+    "getitem bool": (lambda t: t[t.data > 0] ** 3, lambda t: t[t > 0] ** 3, [(_rand, (3, 3))]),
+    "gather": (
+        lambda t: t.gather(1, ds.tensor([[0, 0], [2, 1]])) ** 3,
+        lambda t: t.gather(1, torch.tensor([[0, 0], [2, 1]])) ** 3,
+        [(_rand, (2, 3))],
+    ),
+    "pow": (lambda a, b: a**b, lambda a, b: a**b, [(_pos, (2, 3)), (_rand, (3,))]),
+    "pow scalar": (lambda a: a**3, lambda a: a**3, [(_rand, (2, 3))]),
+    "rpow": (lambda a: 2.0**a, lambda a: 2.0**a, [(_rand, (2, 3))]),
+    "div": (lambda a, b: a / b, lambda a, b: a / b, [(_rand, (2, 3)), (_pos, (2, 1))]),
+    "mul": (lambda a, b: a * b * a, lambda a, b: a * b * a, [(_rand, (2, 3)), (_rand, (3,))]),
+    "where": (
+        lambda a, b: ds.where(a.data > 0, a * a, b**3),
+        lambda a, b: torch.where(a > 0, a * a, b**3),
+        [(_rand, (2, 3)), (_rand, (3,))],
+    ),
+    "maximum": (
+        lambda a, b: ds.maximum(a, b) ** 2,
+        lambda a, b: torch.maximum(a, b) ** 2,
+        [(_rand, (2, 3)), (_rand, (3,))],
+    ),
+    "max dim": (lambda t: t.max(1) ** 2, lambda t: torch.amax(t, 1) ** 2, [(_rand, (2, 3))]),
+    "mean": (lambda t: t.mean(0) ** 2, lambda t: t.mean(0) ** 2, [(_rand, (2, 3))]),
+    "var": (lambda t: t.var(1), lambda t: t.var(1), [(_rand, (2, 4))]),
+    "std": (lambda t: t.std(), lambda t: t.std(), [(_rand, (2, 4))]),
+    "cat stack": (
+        lambda a, b: ds.stack([ds.cat([a, b], 0) ** 2, ds.cat([b, a], 0)], 1),
+        lambda a, b: torch.stack([torch.cat([a, b], 0) ** 2, torch.cat([b, a], 0)], 1),
+        [(_rand, (2, 3)), (_rand, (1, 3))],
+    ),
+    "pad reflect": (
+        lambda t: ds.pad(t, (2, 1), mode="reflect") ** 2,
+        lambda t: F.pad(t, (2, 1), mode="reflect") ** 2,
+        [(_rand, (2, 4))],
+    ),
+    "pad constant": (lambda t: ds.pad(t, (1, 1)) ** 3, lambda t: F.pad(t, (1, 1)) ** 3, [(_rand, (2, 4))]),
+    "reshape permute": (
+        lambda t: t.reshape(3, 2).T.exp().flatten(),
+        lambda t: t.reshape(3, 2).T.exp().flatten(),
+        [(_rand, (2, 3))],
+    ),
+    "clip": (lambda t: ds.clip(t, -0.8, 0.9) ** 2, lambda t: torch.clamp(t, -0.8, 0.9) ** 2, [(_rand, (2, 3))]),
+    "astype": (
+        lambda t: t.astype("float32").astype("float64") ** 2,
+        lambda t: t.float().double() ** 2,
+        [(_rand, (3,))],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SECOND_ORDER)
+def test_double_backward_matches_torch(assert_close, name):
+    ours_fn, theirs_fn, makers = SECOND_ORDER[name]
+    arrays = [make(i, shape) for i, (make, shape) in enumerate(makers)]
+    ours = [ds.tensor(a, dtype="float64", requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out_ours, out_theirs = ours_fn(*ours), theirs_fn(*theirs)
+    v = np.random.default_rng(99).standard_normal(out_ours.shape)
+    first = ds.grad((out_ours * ds.tensor(v, dtype="float64")).sum(), ours, create_graph=True)
+    first_t = torch.autograd.grad((out_theirs * torch.tensor(v)).sum(), theirs, create_graph=True)
+    for g, gt in zip(first, first_t):
+        assert_close(g.numpy(), gt.detach().numpy(), np.float64, "first derivative")
+    us = [np.random.default_rng(100 + i).standard_normal(a.shape) for i, a in enumerate(arrays)]
+    second = ds.stack([(g * ds.tensor(u, dtype="float64")).sum() for g, u in zip(first, us)]).sum()
+    second_t = sum((g * torch.tensor(u)).sum() for g, u in zip(first_t, us))
+    second.backward()
+    second_t.backward()
+    for i, (t, tt) in enumerate(zip(ours, theirs)):
+        ref = np.zeros(arrays[i].shape) if tt.grad is None else tt.grad.numpy()
+        got = np.zeros(arrays[i].shape) if t.grad is None else t.grad.numpy()
+        assert_close(got, ref, np.float64, f"second derivative of input {i}")
+
+
+def test_third_derivative_of_a_power():
+    x = ds.tensor(1.5, dtype="float64", requires_grad=True)
+    (d1,) = ds.grad(x**4, [x], create_graph=True)
+    (d2,) = ds.grad(d1, [x], create_graph=True)
+    (d3,) = ds.grad(d2, [x])
+    assert d1.item() == pytest.approx(4 * 1.5**3)
+    assert d2.item() == pytest.approx(12 * 1.5**2)
+    assert d3.item() == pytest.approx(24 * 1.5)
+
+
+# ---------------------------------------------------------------------- functional grad
+def test_grad_of_function_matches_torch_func_grad(assert_close):
+    def f(lib, w, x):
+        return (lib.sigmoid(x @ w) ** 2).mean()
+
+    w, x = _rand(0, (3,)), _rand(1, (5, 3))
+    ours = ds.grad(lambda w_: f(ds, w_, ds.tensor(x, dtype="float64")))(ds.tensor(w, dtype="float64"))
+    theirs = torch.func.grad(lambda w_: f(torch, w_, torch.tensor(x)))(torch.tensor(w))
+    assert_close(ours.numpy(), theirs.numpy(), np.float64, "grad(f)")
+
+    both = ds.grad(lambda w_, x_: f(ds, w_, x_), argnums=(0, 1))(
+        ds.tensor(w, dtype="float64"), ds.tensor(x, dtype="float64")
+    )
+    theirs_both = torch.func.grad(lambda w_, x_: f(torch, w_, x_), argnums=(0, 1))(torch.tensor(w), torch.tensor(x))
+    for a, b in zip(both, theirs_both):
+        assert_close(a.numpy(), b.numpy(), np.float64, "grad(f, argnums)")
+
+
+def test_grad_of_function_does_not_touch_dot_grad_and_accepts_lists():
+    w = ds.tensor([1.0, 2.0], requires_grad=True)
+    g = ds.grad(lambda v: (v * v).sum())(w)
+    assert w.grad is None
+    np.testing.assert_array_equal(g.numpy(), [2.0, 4.0])
+    assert g.dtype == np.float32
+    np.testing.assert_array_equal(ds.grad(lambda v: (v * 3.0).sum())([1.0, 5.0]).numpy(), [3.0, 3.0])
+
+
+def test_grad_of_function_errors():
+    with pytest.raises(TypeError, match="scalar"):
+        ds.grad(lambda v: v * 2)(ds.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="argnums"):
+        ds.grad(lambda v: v.sum(), argnums=1)(ds.tensor([1.0]))
+
+
+def test_grad_of_a_constant_function_is_zero():
+    g = ds.grad(lambda v: ds.tensor(3.0))(ds.tensor([1.0, 2.0]))
+    np.testing.assert_array_equal(g.numpy(), [0.0, 0.0])
+
+
+def test_autograd_grad_matches_torch_and_allow_unused():
+    a = ds.tensor([1.0, 2.0], requires_grad=True)
+    b = ds.tensor([3.0, 4.0], requires_grad=True)
+    unused = ds.tensor([5.0], requires_grad=True)
+    ga, gb = ds.autograd_grad((a * b).sum(), [a, b], retain_graph=True)
+    np.testing.assert_array_equal(ga.numpy(), [3.0, 4.0])
+    np.testing.assert_array_equal(gb.numpy(), [1.0, 2.0])
+    assert a.grad is None and b.grad is None
+    with pytest.raises(RuntimeError, match="allow_unused"):
+        ds.autograd_grad((a * b).sum(), [a, unused])
+    ga, gu = ds.autograd_grad((a * b).sum(), [a, unused], allow_unused=True)
+    assert gu is None
+    np.testing.assert_array_equal(ga.numpy(), [3.0, 4.0])
+    ta, tu = torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([5.0], requires_grad=True)
+    assert torch.autograd.grad((ta * 2).sum(), [ta, tu], allow_unused=True)[1] is None
+
+
+def test_autograd_grad_with_grad_outputs_and_several_outputs():
+    x = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y1, y2 = x * 2, x * x
+    (g,) = ds.autograd_grad([y1, y2], [x], grad_outputs=[ds.ones(3), ds.tensor([1.0, 0.0, 2.0])])
+    tx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (gt,) = torch.autograd.grad([tx * 2, tx * tx], [tx], grad_outputs=[torch.ones(3), torch.tensor([1.0, 0.0, 2.0])])
+    np.testing.assert_allclose(g.numpy(), gt.numpy())
+
+
+def test_autograd_grad_refuses_inputs_without_requires_grad():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires_grad"):
+        ds.autograd_grad((x * 2).sum(), [ds.tensor([1.0])])
+
+
+# ---------------------------------------------------------------------- accumulation and graph release
+def test_gradients_accumulate_across_two_backward_calls():
+    x = ds.tensor([1.0, -2.0], requires_grad=True)
+    (x * x).sum().backward()
+    (x * 3.0).sum().backward()
+    tx = torch.tensor([1.0, -2.0], requires_grad=True)
+    (tx * tx).sum().backward()
+    (tx * 3.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_grad_reused_tensor_accumulates_inside_one_backward():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    y = x * x
+    (y + y * x + x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.array([1, 2]) + 3 * np.array([1, 2]) ** 2 + 1)
+
+
+def test_second_backward_raises_mentioning_retain_graph():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    loss = (x.exp() * x).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        loss.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    loss = (x.exp() * x).sum()
+    loss.backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first)
+
+
+def test_graph_is_released_after_backward():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    hidden = x * 2
+    ref = weakref.ref(hidden)
+    loss = (hidden * hidden).sum()
+    del hidden
+    loss.backward()
+    gc.collect()
+    assert ref() is None, "an intermediate tensor is still alive after backward"
+    assert loss._parents == ()
+
+
+def test_chain_of_100000_ops_backpropagates_and_frees():
+    x = ds.tensor(1.0, dtype="float64", requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+    # a deep graph that was never backpropagated must be freed without a crash either
+    z = x
+    for _ in range(100_000):
+        z = z + 0.0
+    del z
+    gc.collect()
+
+
+def test_deep_graph_create_graph_and_retain():
+    x = ds.tensor(0.5, dtype="float64", requires_grad=True)
+    y = x
+    for _ in range(2000):
+        y = ds.tanh(y)
+    (g,) = ds.grad(y, [x], create_graph=True)
+    t = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    ty = t
+    for _ in range(2000):
+        ty = torch.tanh(ty)
+    (gt,) = torch.autograd.grad(ty, [t], create_graph=True)
+    assert g.item() == pytest.approx(gt.item(), rel=1e-10)
+
+
+# ---------------------------------------------------------------------- backward variants
+def test_backward_with_gradient_argument_matches_torch():
+    x = ds.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    upstream = [[0.5, -1.0], [2.0, 0.0]]
+    (x * x).backward(gradient=ds.tensor(upstream))
+    tx = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    (tx * tx).backward(gradient=torch.tensor(upstream))
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    x.grad = None
+    (x * x).backward(np.array(upstream))  # a NumPy array works too
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_backward_on_non_scalar_without_gradient_says_so():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"scalar.*\(2,\)"):
+        (x * 2).backward()
+    with pytest.raises(RuntimeError, match=r"gradient has shape \(3,\).*\(2,\)"):
+        (x * 2).backward(gradient=ds.ones(3))
+
+
+def test_backward_on_tensor_without_graph_says_so():
+    with pytest.raises(RuntimeError, match="requires_grad"):
+        ds.tensor([1.0, 2.0]).sum().backward()
+
+
+def test_backward_inputs_only_fills_those():
+    a = ds.tensor([1.0, 2.0], requires_grad=True)
+    b = ds.tensor([3.0, 4.0], requires_grad=True)
+    (a * b).sum().backward(inputs=[a])
+    np.testing.assert_array_equal(a.grad.numpy(), [3.0, 4.0])
+    assert b.grad is None
+
+
+def test_leaf_grads_are_not_aliased():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    y = ds.tensor([3.0, 4.0], requires_grad=True)
+    (x + y).sum().backward()
+    x.grad.data += 10.0  # an in-place update of one gradient (like an optimizer's) ...
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0])  # ... must not change the other
+    x2 = ds.tensor([1.0, 2.0], requires_grad=True)
+    y2 = ds.tensor([3.0, 4.0], requires_grad=True)
+    (x2 + y2).backward(gradient=ds.tensor([1.0, 2.0]))
+    x2.grad.data *= 0
+    np.testing.assert_array_equal(y2.grad.numpy(), [1.0, 2.0])
+    x3 = ds.tensor([1.0, 2.0], requires_grad=True)
+    y3 = ds.tensor([3.0, 4.0], requires_grad=True)
+    (x3 + y3).backward(gradient=ds.tensor([1.0, 2.0]), create_graph=True)
+    x3.grad.data *= 0
+    np.testing.assert_array_equal(y3.grad.numpy(), [1.0, 2.0])
+
+
+def test_leaf_grad_does_not_alias_the_upstream_gradient():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    upstream = np.array([1.0, 1.0], dtype=np.float32)
+    (x * 1.0).backward(gradient=upstream)
+    x.grad.data += 1
+    np.testing.assert_array_equal(upstream, [1.0, 1.0])
+
+
+def test_retain_grad_keeps_the_gradient_of_a_non_leaf():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3.0
+    h.retain_grad()
+    other = x * 2.0
+    (h * h).sum().backward(retain_graph=True)
+    np.testing.assert_array_equal(h.grad.numpy(), 2 * 3.0 * np.array([1.0, 2.0]))
+    assert other.grad is None
+    np.testing.assert_array_equal(x.grad.numpy(), 18.0 * np.array([1.0, 2.0]))
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        ds.tensor([1.0]).retain_grad()
+
+
+# ---------------------------------------------------------------------- grad modes
+def test_no_grad_context_and_decorator_forms():
+    w = ds.ones(2, requires_grad=True)
+    with ds.no_grad():
+        assert not (w * 2).requires_grad
+        assert not ds.is_grad_enabled()
+    assert ds.is_grad_enabled() and (w * 2).requires_grad
+
+    @ds.no_grad()
+    def called():
+        return w * 2
+
+    assert not called().requires_grad
+    assert ds.is_grad_enabled()
+
+
+def test_no_grad_bare_decorator_like_torch():
+    w = ds.ones(2, requires_grad=True)
+
+    @ds.no_grad
+    def bare():
+        return w * 2
+
+    assert not bare().requires_grad
+    assert ds.is_grad_enabled()
+
+
+def test_enable_grad_inside_no_grad():
+    w = ds.ones(2, requires_grad=True)
+    with ds.no_grad():
+        with ds.enable_grad():
+            assert (w * 2).requires_grad
+        assert not (w * 2).requires_grad
+
+        @ds.enable_grad()
+        def inner():
+            return w * 2
+
+        assert inner().requires_grad
+
+
+def test_set_grad_enabled_context_and_function_forms():
+    w = ds.ones(2, requires_grad=True)
+    with ds.set_grad_enabled(False):
+        assert not (w * 2).requires_grad
+        with ds.set_grad_enabled(True):
+            assert (w * 2).requires_grad
+    assert ds.is_grad_enabled()
+    try:
+        ds.set_grad_enabled(False)  # a plain call switches the mode, as torch.set_grad_enabled does
+        assert not ds.is_grad_enabled()
+    finally:
+        ds.set_grad_enabled(True)
+    assert ds.is_grad_enabled()
+
+
+def test_grad_mode_restored_after_an_exception():
+    with pytest.raises(ValueError):
+        with ds.no_grad():
+            raise ValueError("boom")
+    assert ds.is_grad_enabled()
+
+
+def test_detach_cuts_the_graph_and_shares_data():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.is_leaf and d.grad_fn is None
+    y = x * 2
+    assert y.grad_fn == "MulBackward" and not y.is_leaf
+    base = ds.tensor([1.0, 2.0], requires_grad=True)
+    view = base.detach()
+    with ds.no_grad():
+        view[0] = 5.0
+    assert base.numpy()[0] == 5.0
+    (x * d).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])  # no gradient through d
+
+
+def test_in_place_assignment_into_graph_tensor_is_refused():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        x[0] = 3.0
+    with ds.no_grad():
+        x[0] = 3.0
+    assert x.numpy()[0] == 3.0
+
+
+def test_requires_grad_on_integer_tensor_is_refused():
+    with pytest.raises(TypeError, match="floating"):
+        ds.tensor([1, 2], requires_grad=True)
+    with pytest.raises(TypeError, match="int64"):
+        ds.tensor([1, 2]).requires_grad_()
+    with pytest.raises(RuntimeError, match="leaf"):
+        (ds.tensor([1.0], requires_grad=True) * 2).requires_grad_(False)
+
+
+def test_integer_inputs_do_not_break_backward():
+    x = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    idx = ds.tensor([2, 0])
+    (x[idx] * ds.tensor([1, 2])).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 0.0, 1.0])
