@@ -1,0 +1,56 @@
+"""Activation modules against PyTorch: values and input gradients, with their options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope import nn
+
+torch = pytest.importorskip("torch")
+
+CASES = [
+    (nn.ReLU(), torch.nn.ReLU()),
+    (nn.LeakyReLU(), torch.nn.LeakyReLU()),
+    (nn.LeakyReLU(0.2), torch.nn.LeakyReLU(0.2)),
+    (nn.ELU(), torch.nn.ELU()),
+    (nn.ELU(0.5), torch.nn.ELU(0.5)),
+    (nn.GELU(), torch.nn.GELU()),
+    (nn.GELU("tanh"), torch.nn.GELU("tanh")),
+    (nn.Sigmoid(), torch.nn.Sigmoid()),
+    (nn.Tanh(), torch.nn.Tanh()),
+    (nn.Softmax(-1), torch.nn.Softmax(-1)),
+    (nn.Softmax(0), torch.nn.Softmax(0)),
+    (nn.LogSoftmax(-1), torch.nn.LogSoftmax(-1)),
+    (nn.LogSoftmax(1), torch.nn.LogSoftmax(1)),
+    (nn.Softplus(), torch.nn.Softplus()),
+    (nn.Softplus(beta=2.0, threshold=5.0), torch.nn.Softplus(beta=2.0, threshold=5.0)),
+    (nn.SiLU(), torch.nn.SiLU()),
+    (nn.Identity(), torch.nn.Identity()),
+]
+
+
+@pytest.mark.parametrize(("ours", "ref"), CASES, ids=lambda m: repr(m))
+def test_activation_matches_torch(check_op: Any, ours: nn.Module, ref: Any) -> None:
+    x = (np.random.default_rng(0).standard_normal((4, 3, 5)) * 4).astype(np.float32)
+    x[np.abs(x) < 1e-3] = 0.5  # away from kinks, where one-sided derivatives are a convention
+    check_op(ours, ref, [x])
+
+
+def test_softmax_default_dim_is_last_and_documented() -> None:
+    y = nn.Softmax()(ds.randn(3, 4))
+    np.testing.assert_allclose(y.numpy().sum(-1), np.ones(3), rtol=1e-6)
+
+
+def test_gelu_rejects_unknown_approximation() -> None:
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh', got 'fast'"):
+        nn.GELU("fast")
+
+
+def test_activations_have_no_parameters_and_readable_repr() -> None:
+    assert nn.LeakyReLU(0.2).num_parameters() == 0
+    assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
+    assert repr(nn.Softplus(beta=2.0)) == "Softplus(beta=2.0, threshold=20.0)"

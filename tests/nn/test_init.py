@@ -1,0 +1,122 @@
+"""Initializers: exact bounds, empirical mean/std against each formula, fans, gains, seeding."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope.nn import init
+
+torch = pytest.importorskip("torch")
+
+SHAPE = (300, 200, 3, 3)  # large: 540,000 samples; fan_in = 1800, fan_out = 2700
+FAN_IN, FAN_OUT = 200 * 9, 300 * 9
+
+
+def assert_moments(w: np.ndarray, mean: float, std: float) -> None:
+    """Sample mean within 5 standard errors; sample std within 1% of the formula."""
+    n = w.size
+    assert abs(w.mean() - mean) < 5 * std / math.sqrt(n), (w.mean(), mean)
+    assert abs(w.std() - std) < 0.01 * std, (w.std(), std)
+
+
+@pytest.mark.parametrize("gain", [1.0, 2.5])
+def test_xavier_uniform_bound_and_moments(gain: float) -> None:
+    w = init.xavier_uniform_(ds.zeros(*SHAPE), gain=gain).numpy()
+    bound = gain * math.sqrt(6 / (FAN_IN + FAN_OUT))
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.999 * bound
+    assert_moments(w, 0.0, bound / math.sqrt(3))
+
+
+def test_xavier_normal_moments() -> None:
+    w = init.xavier_normal_(ds.zeros(*SHAPE), gain=0.5).numpy()
+    assert_moments(w, 0.0, 0.5 * math.sqrt(2 / (FAN_IN + FAN_OUT)))
+
+
+@pytest.mark.parametrize("mode", ["fan_in", "fan_out"])
+@pytest.mark.parametrize(
+    ("nonlinearity", "a"), [("relu", 0.0), ("leaky_relu", 0.2), ("leaky_relu", math.sqrt(5)), ("tanh", 0.0)]
+)
+def test_kaiming_uniform_bound_and_moments(mode: str, nonlinearity: str, a: float) -> None:
+    w = init.kaiming_uniform_(ds.zeros(*SHAPE), a=a, mode=mode, nonlinearity=nonlinearity).numpy()
+    fan = FAN_IN if mode == "fan_in" else FAN_OUT
+    bound = init.calculate_gain(nonlinearity, a) * math.sqrt(3 / fan)
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.999 * bound
+    assert_moments(w, 0.0, bound / math.sqrt(3))
+
+
+@pytest.mark.parametrize("mode", ["fan_in", "fan_out"])
+def test_kaiming_normal_moments(mode: str) -> None:
+    w = init.kaiming_normal_(ds.zeros(*SHAPE), mode=mode, nonlinearity="relu").numpy()
+    fan = FAN_IN if mode == "fan_in" else FAN_OUT
+    assert_moments(w, 0.0, math.sqrt(2) / math.sqrt(fan))
+
+
+def test_kaiming_default_matches_torch_default() -> None:
+    """Same defaults as torch (a=0, fan_in, leaky_relu): the two libraries' samples have the same std."""
+    ours = init.kaiming_uniform_(ds.zeros(500, 400)).numpy()
+    ref = torch.nn.init.kaiming_uniform_(torch.empty(500, 400)).numpy()
+    assert abs(ours.std() - ref.std()) < 0.01 * ref.std()
+
+
+def test_normal_uniform_constant_zeros_ones() -> None:
+    assert_moments(init.normal_(ds.zeros(400, 500), mean=2.0, std=3.0).numpy(), 2.0, 3.0)
+    u = init.uniform_(ds.zeros(400, 500), -1.0, 3.0).numpy()
+    assert u.min() >= -1.0 and u.max() < 3.0
+    assert_moments(u, 1.0, 4 / math.sqrt(12))
+    np.testing.assert_array_equal(init.constant_(ds.zeros(3), 1.5).numpy(), [1.5, 1.5, 1.5])
+    assert not init.zeros_(ds.ones(3)).numpy().any()
+    assert (init.ones_(ds.zeros(3)).numpy() == 1).all()
+
+
+def test_trunc_normal_stays_inside_bounds() -> None:
+    w = init.trunc_normal_(ds.zeros(100_000), std=1.0, a=-1.0, b=1.5).numpy()
+    assert w.min() >= -1.0 and w.max() <= 1.5
+    # Mean of N(0,1) truncated to [-1, 1.5]: (phi(a) - phi(b)) / (Phi(b) - Phi(a)).
+    phi = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    cdf = lambda z: 0.5 * (1 + math.erf(z / math.sqrt(2)))  # noqa: E731
+    expected = (phi(-1.0) - phi(1.5)) / (cdf(1.5) - cdf(-1.0))
+    assert abs(w.mean() - expected) < 0.01
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (4, 10), (10, 4), (8, 2, 3)])
+def test_orthogonal_rows_or_columns_are_orthonormal(shape: tuple) -> None:
+    w = init.orthogonal_(ds.zeros(*shape), gain=2.0).numpy().reshape(shape[0], -1).astype(np.float64)
+    rows, cols = w.shape
+    gram = w @ w.T if rows <= cols else w.T @ w
+    np.testing.assert_allclose(gram, 4.0 * np.eye(min(rows, cols)), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "param"),
+    [("linear", None), ("conv2d", None), ("sigmoid", None), ("tanh", None), ("relu", None), ("leaky_relu", None),
+     ("leaky_relu", 0.3), ("selu", None)],
+)  # fmt: skip
+def test_calculate_gain_matches_torch(name: str, param: Any) -> None:
+    assert init.calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param), rel=1e-12)
+
+
+def test_errors_are_clear() -> None:
+    with pytest.raises(ValueError, match="unsupported nonlinearity 'swish'"):
+        init.calculate_gain("swish")
+    with pytest.raises(ValueError, match=r"at least 2 dims.*got shape \(5,\)"):
+        init.xavier_uniform_(ds.zeros(5))
+    with pytest.raises(ValueError, match="mode must be 'fan_in' or 'fan_out'"):
+        init.kaiming_normal_(ds.zeros(2, 2), mode="fan_avg")
+    with pytest.raises(TypeError, match="expected a Tensor"):
+        init.zeros_(np.zeros(2))  # type: ignore[arg-type]
+
+
+def test_initializers_work_in_place_and_follow_the_seed() -> None:
+    p = ds.nn.Parameter(ds.zeros(20, 10))
+    arr = p.data
+    ds.manual_seed(5)
+    assert init.kaiming_normal_(p) is p and p.data is arr and p.dtype == np.float32
+    first = arr.copy()
+    ds.manual_seed(5)
+    init.kaiming_normal_(p)
+    np.testing.assert_array_equal(first, p.numpy())

@@ -1,0 +1,199 @@
+"""Linear, Dropout and Embedding against PyTorch (weights copied across), default init
+distributions, dropout's mask semantics and statistics, errors, and double backward."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import downslope as ds
+import downslope.nn.functional as F
+from downslope import nn
+
+torch = pytest.importorskip("torch")
+
+
+def run_both(assert_close: Any, ours: nn.Module, ref: Any, x: np.ndarray, seed: int = 0, x_grad: bool = True) -> None:
+    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    xo = ds.tensor(x, dtype=x.dtype, requires_grad=x_grad)
+    xt = torch.tensor(x, requires_grad=x_grad)
+    out, ref_out = ours(xo), ref(xt)
+    assert out.shape == tuple(ref_out.shape) and out.dtype == x.dtype
+    assert_close(out.numpy(), ref_out.detach().numpy(), x.dtype, "output")
+    proj = np.random.default_rng(seed).standard_normal(out.shape).astype(x.dtype)
+    (out * ds.tensor(proj, dtype=x.dtype)).sum().backward()
+    (ref_out * torch.tensor(proj)).sum().backward()
+    if x_grad:
+        assert_close(xo.grad.numpy(), xt.grad.numpy(), x.dtype, "input gradient")  # type: ignore[union-attr]
+    ref_params = dict(ref.named_parameters())
+    for name, p in ours.named_parameters():
+        assert p.grad is not None and p.grad.dtype == p.dtype, name
+        assert_close(p.grad.numpy(), ref_params[name].grad.numpy(), x.dtype, f"gradient of {name}")
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape", [(7, 5), (5,), (2, 3, 5), (2, 1, 4, 5)], ids=["2d", "1d", "3d", "4d"])
+def test_linear_matches_torch(assert_close: Any, shape: tuple, bias: bool) -> None:
+    layer = nn.Linear(5, 3, bias=bias)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    run_both(assert_close, layer, torch.nn.Linear(5, 3, bias=bias), x)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    lead=st.lists(st.integers(1, 4), min_size=0, max_size=3),
+    n_in=st.integers(1, 6),
+    n_out=st.integers(1, 6),
+)
+def test_linear_any_leading_shape_matches_torch(assert_close: Any, lead: list[int], n_in: int, n_out: int) -> None:
+    x = np.random.default_rng(len(lead)).standard_normal((*lead, n_in)).astype(np.float32)
+    run_both(assert_close, nn.Linear(n_in, n_out), torch.nn.Linear(n_in, n_out), x)
+
+
+def test_linear_float64_gradcheck_and_double_backward(assert_close: Any) -> None:
+    gen = np.random.default_rng(1)
+    x, w, b = gen.standard_normal((4, 3)), gen.standard_normal((2, 3)), gen.standard_normal(2)
+    ds.gradcheck(F.linear, [x, w, b])
+    ds.gradcheck(lambda x, w: F.linear(x, w), [gen.standard_normal((2, 3, 3)), w])
+    # Hessian-vector product through the fused op (tanh makes the second derivative non-zero).
+    xo, wo = ds.tensor(x, dtype="float64", requires_grad=True), ds.tensor(w, dtype="float64", requires_grad=True)
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    go = ds.grad(F.linear(xo, wo, ds.tensor(b, dtype="float64")).tanh().sum(), [xo, wo], create_graph=True)
+    gt = torch.autograd.grad(
+        torch.nn.functional.linear(xt, wt, torch.tensor(b)).tanh().sum(), [xt, wt], create_graph=True
+    )
+    ((go[0] ** 2).sum() + (go[1] ** 2).sum()).backward()
+    ((gt[0] ** 2).sum() + (gt[1] ** 2).sum()).backward()
+    assert_close(xo.grad.numpy(), xt.grad.numpy(), np.float64, "d2/dx")  # type: ignore[union-attr]
+    assert_close(wo.grad.numpy(), wt.grad.numpy(), np.float64, "d2/dw")  # type: ignore[union-attr]
+
+
+def test_linear_default_init_matches_torch_distribution() -> None:
+    """U(-1/sqrt(in), 1/sqrt(in)) for weight and bias: exact bound, and the uniform's mean and std."""
+    ds.manual_seed(0)
+    n_in = 400
+    layer = nn.Linear(n_in, 500)
+    bound = 1 / math.sqrt(n_in)
+    w = layer.weight.numpy()
+    assert w.dtype == np.float32 and np.abs(w).max() <= bound and np.abs(w).max() > 0.999 * bound
+    assert abs(w.mean()) < 0.01 * bound
+    assert abs(w.std() - bound / math.sqrt(3)) < 0.01 * bound / math.sqrt(3)
+    b = layer.bias.numpy()  # type: ignore[union-attr]
+    assert np.abs(b).max() <= bound and np.abs(b).max() > 0.9 * bound
+    ref = torch.nn.Linear(n_in, 500).weight.detach().numpy()  # same distribution in torch
+    assert abs(ref.std() - w.std()) < 0.01 * w.std()
+
+
+def test_linear_seeded_init_is_reproducible() -> None:
+    ds.manual_seed(3)
+    a = nn.Linear(4, 4).weight.numpy().copy()
+    ds.manual_seed(3)
+    np.testing.assert_array_equal(a, nn.Linear(4, 4).weight.numpy())
+
+
+def test_linear_errors_name_the_layer_and_shapes() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"Linear\(in_features=4, out_features=2\): expected input of shape \(\.\.\., 4\), got \(3, 5\)",
+    ):
+        nn.Linear(4, 2)(ds.randn(3, 5))
+    with pytest.raises(TypeError, match="input dtype float64 differs from weight dtype float32"):
+        nn.Linear(4, 2)(ds.randn(3, 4, dtype="float64"))
+    with pytest.raises(ValueError, match="in_features must be a positive integer"):
+        nn.Linear(0, 2)
+
+
+def test_linear_output_is_float32_and_one_node() -> None:
+    x = ds.randn(8, 4, requires_grad=True)
+    y = nn.Linear(4, 3)(x)
+    assert y.dtype == np.float32
+    assert y.grad_fn == "LinearBackward" and len(y._parents) == 3
+
+
+def test_dropout_eval_is_identity_and_train_scales_kept_values() -> None:
+    drop = nn.Dropout(0.3)
+    x = ds.randn(200, 50, requires_grad=True)
+    drop.eval()
+    assert drop(x) is x
+    drop.train()
+    y = drop(x)
+    kept = y.numpy() != 0
+    np.testing.assert_allclose(y.numpy()[kept], x.numpy()[kept] / 0.7, rtol=1e-6)
+    # The gradient uses the same mask as the forward: 1/(1-p) where kept, 0 where dropped.
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), kept / 0.7, rtol=1e-6)  # type: ignore[union-attr]
+    assert y.dtype == np.float32
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_statistics(p: float) -> None:
+    """Drop fraction ~ p (binomial: within 5 standard errors) and the mean is preserved."""
+    ds.manual_seed(1)
+    n = 200_000
+    y = F.dropout(ds.ones(n), p, training=True).numpy()
+    frac = (y == 0).mean()
+    assert abs(frac - p) < 5 * math.sqrt(p * (1 - p) / n)
+    assert abs(y.mean() - 1.0) < 5 * math.sqrt(p / (1 - p) / n)
+
+
+def test_dropout_edge_probabilities_and_errors() -> None:
+    x = ds.randn(10, requires_grad=True)
+    assert F.dropout(x, 0.0) is x
+    y = F.dropout(x, 1.0)
+    assert not y.numpy().any()
+    y.sum().backward()
+    assert not x.grad.numpy().any()  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match=r"probability p must be a number in \[0, 1\], got 1.5"):
+        nn.Dropout(1.5)
+
+
+def test_dropout_masks_follow_the_library_seed() -> None:
+    ds.manual_seed(7)
+    a = F.dropout(ds.ones(100), 0.5).numpy()
+    ds.manual_seed(7)
+    np.testing.assert_array_equal(a, F.dropout(ds.ones(100), 0.5).numpy())
+
+
+def test_dropout_with_the_same_mask_matches_torch(assert_close: Any) -> None:
+    """Recover our mask, apply it in torch as x * mask / (1 - p): values and gradients agree."""
+    x = np.random.default_rng(2).standard_normal((6, 5)).astype(np.float32)
+    xo = ds.tensor(x, requires_grad=True)
+    y = F.dropout(xo, 0.4)
+    mask = torch.tensor((y.numpy() != 0).astype(np.float32))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = xt * mask / (1 - 0.4)
+    assert_close(y.numpy(), yt.detach().numpy(), np.float32, "output")
+    (y * y).sum().backward()
+    (yt * yt).sum().backward()
+    assert_close(xo.grad.numpy(), xt.grad.numpy(), np.float32, "gradient")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("padding_idx", [None, 2, -1])
+def test_embedding_matches_torch_with_repeated_indices(assert_close: Any, padding_idx: int | None) -> None:
+    ours = nn.Embedding(6, 4, padding_idx=padding_idx)
+    ref = torch.nn.Embedding(6, 4, padding_idx=padding_idx)
+    idx = np.array([[0, 2, 2], [5, 1, 2]])  # repeats: gradients must add up
+    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    out, ref_out = ours(ds.tensor(idx)), ref(torch.tensor(idx))
+    assert_close(out.numpy(), ref_out.detach().numpy(), np.float32, "output")
+    proj = np.random.default_rng(0).standard_normal(out.shape).astype(np.float32)
+    (out * ds.tensor(proj)).sum().backward()
+    (ref_out * torch.tensor(proj)).sum().backward()
+    assert_close(ours.weight.grad.numpy(), ref.weight.grad.numpy(), np.float32, "weight gradient")  # type: ignore[union-attr]
+
+
+def test_embedding_init_and_errors() -> None:
+    ds.manual_seed(0)
+    emb = nn.Embedding(1000, 64, padding_idx=3)
+    w = emb.weight.numpy()
+    assert not w[3].any()
+    assert abs(w.std() - 1.0) < 0.01 and abs(w.mean()) < 0.01  # N(0, 1)
+    with pytest.raises(IndexError, match="index 1000 is out of range for a table of 1000 rows"):
+        emb(ds.tensor([1000]))
+    with pytest.raises(TypeError, match="integer indices"):
+        emb(ds.tensor([1.0]))
