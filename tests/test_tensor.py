@@ -1,0 +1,215 @@
+"""Tensor creation, the dtype policy, conversions, factories and the errors bad input gets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import downslope as ds
+
+torch = pytest.importorskip("torch")
+
+
+# ---------------------------------------------------------------------- dtype policy
+@pytest.mark.parametrize(
+    "data",
+    [[1.0, 2.0], [[0.5], [1.5]], 1.5, np.array([1.0, 2.0]), np.float64(2.0), np.array([1.0], dtype=np.float16)],
+    ids=["list", "nested list", "python float", "float64 array", "np.float64", "float16 array"],
+)
+def test_floating_data_defaults_to_float32(data):
+    t = ds.tensor(data)
+    assert t.dtype == np.float32
+    np.testing.assert_array_equal(t.numpy(), np.asarray(data, dtype=np.float32))
+
+
+@pytest.mark.parametrize("data", [[1, 2], 3, np.array([1, 2], dtype=np.int32), np.array([1], dtype=np.uint8)])
+def test_integer_data_becomes_int64(data):
+    assert ds.tensor(data).dtype == np.int64
+
+
+def test_bool_stays_bool_and_explicit_dtype_wins():
+    assert ds.tensor([True, False]).dtype == np.bool_
+    assert ds.tensor([1.0, 2.0], dtype="float64").dtype == np.float64
+    assert ds.tensor([1, 2], dtype=ds.float32).dtype == np.float32
+    assert ds.tensor([1.5], dtype=float).dtype == np.float32
+    assert ds.tensor([1.5], dtype=int).dtype == np.int64
+
+
+def test_float32_tensor_with_python_and_numpy_scalars_stays_float32():
+    x = ds.tensor([1.0, 2.0])
+    for other in (2.0, 3, np.float64(0.5), np.float32(0.5), np.int64(2), np.array([1.0, 2.0])):
+        for out in (x * other, other * x, x + other, other - x, x / other, x**2.0):
+            assert out.dtype == np.float32, (type(other), out)
+
+
+def test_mixed_int_and_float_follow_torch_promotion():
+    cases = [
+        (lambda m: m.tensor([1, 2]) + m.tensor([0.5, 0.5]), np.float32),
+        (lambda m: m.tensor([1, 2]) * 2.5, np.float32),
+        (lambda m: m.tensor([1, 2]) * 2, np.int64),
+        (lambda m: m.tensor([1, 2]) / 2, np.float32),
+        (lambda m: m.tensor([1, 2]) * m.tensor([True, False]), np.int64),
+        (lambda m: m.tensor([1.0, 2.0], dtype=m.float64) + 1.5, np.float64),
+        (lambda m: m.tensor([1.0, 2.0], dtype=m.float64) * m.tensor([1.0, 2.0]), np.float64),
+    ]
+    for make, expected in cases:
+        ours, theirs = make(ds), make(torch)
+        assert ours.dtype == expected
+        assert str(theirs.dtype) == f"torch.{np.dtype(expected)}"
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy())
+
+
+def test_set_default_dtype_changes_new_floating_tensors():
+    previous = ds.get_default_dtype()
+    try:
+        ds.set_default_dtype("float64")
+        assert ds.tensor([1.0]).dtype == np.float64
+        assert ds.zeros(2).dtype == np.float64
+        with pytest.raises(TypeError, match="floating"):
+            ds.set_default_dtype("int64")
+    finally:
+        ds.set_default_dtype(previous)
+    assert ds.tensor([1.0]).dtype == np.float32
+
+
+# ---------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "bad",
+    ["abc", ["a", "b"], object(), [[1, 2], [3]], [1.0, None], None, {"a": 1}, 1 + 2j],
+    ids=["string", "strings", "object", "ragged", "None inside", "None", "dict", "complex"],
+)
+def test_bad_data_is_refused_with_type_error(bad):
+    with pytest.raises(TypeError, match="cannot make a tensor"):
+        ds.tensor(bad)
+
+
+def test_combining_a_tensor_with_a_string_is_refused():
+    with pytest.raises(TypeError, match="str"):
+        ds.tensor([1.0]) + "a"
+
+
+def test_unknown_dtype_is_refused():
+    with pytest.raises(TypeError, match="dtype"):
+        ds.tensor([1.0], dtype="complex64")
+    with pytest.raises(TypeError, match="dtype"):
+        ds.tensor([1.0], dtype="not-a-dtype")
+
+
+# ---------------------------------------------------------------------- copies and sharing
+def test_tensor_copies_and_from_numpy_shares():
+    a = np.array([1.0, 2.0], dtype=np.float32)
+    copied = ds.tensor(a)
+    shared = ds.from_numpy(a)
+    a[0] = 9.0
+    assert copied.numpy()[0] == 1.0
+    assert shared.numpy()[0] == 9.0
+    assert ds.from_numpy(np.zeros(2)).dtype == np.float64  # from_numpy keeps the dtype, like torch
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        ds.from_numpy([1.0])
+
+
+def test_tensor_from_tensor_copies_and_as_tensor_does_not():
+    t = ds.tensor([1.0, 2.0])
+    assert ds.as_tensor(t) is t
+    assert ds.as_tensor(t, dtype="float64").dtype == np.float64
+    c = ds.tensor(t)
+    c.data[0] = 5.0
+    assert t.numpy()[0] == 1.0
+
+
+def test_tensor_from_list_of_tensors():
+    t = ds.tensor([ds.tensor(1.0), ds.tensor(2.0)])
+    np.testing.assert_array_equal(t.numpy(), [1.0, 2.0])
+
+
+# ---------------------------------------------------------------------- factories
+def test_factories_match_torch():
+    assert ds.zeros(2, 3).shape == (2, 3) and ds.zeros((2, 3)).shape == (2, 3)
+    assert ds.ones(4).dtype == np.float32 and ds.ones(4, dtype="float64").dtype == np.float64
+    np.testing.assert_array_equal(ds.ones(2, 2).numpy(), torch.ones(2, 2).numpy())
+    np.testing.assert_array_equal(ds.full((2,), 1.5).numpy(), torch.full((2,), 1.5).numpy())
+    np.testing.assert_array_equal(ds.arange(5).numpy(), torch.arange(5).numpy())
+    assert ds.arange(5).dtype == np.int64
+    np.testing.assert_allclose(ds.arange(0, 1, 0.25).numpy(), torch.arange(0, 1, 0.25).numpy())
+    assert ds.arange(0, 1, 0.25).dtype == np.float32
+    x = ds.tensor([[1, 2], [3, 4]])
+    assert ds.zeros_like(x).dtype == np.int64 and ds.ones_like(ds.ones(2)).dtype == np.float32
+    assert ds.zeros(3, requires_grad=True).requires_grad
+    with pytest.raises(ValueError, match="shape"):
+        ds.zeros(-1)
+
+
+def test_random_factories_are_seeded_float32_and_distributed():
+    ds.manual_seed(123)
+    a, u = ds.randn(1000), ds.rand(1000)
+    ds.manual_seed(123)
+    np.testing.assert_array_equal(ds.randn(1000).numpy(), a.numpy())
+    np.testing.assert_array_equal(ds.rand(1000).numpy(), u.numpy())
+    assert a.dtype == np.float32 and u.dtype == np.float32
+    assert ds.randn(2, dtype="float64").dtype == np.float64
+    assert abs(float(a.mean())) < 0.15 and 0.85 < float(a.std()) < 1.15
+    assert 0.0 <= float(u.min()) and float(u.max()) < 1.0
+
+
+# ---------------------------------------------------------------------- python protocol
+def test_python_protocol():
+    x = ds.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert len(x) == 2 and x.size() == (2, 2) and x.size(1) == 2 and x.numel() == 4 and x.dim() == 2
+    assert x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert float(ds.tensor(2.5)) == 2.5 and int(ds.tensor(3)) == 3 and ds.tensor([7.0]).item() == 7.0
+    assert bool(ds.tensor(1.0)) and not bool(ds.tensor(0.0))
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(x)
+    with pytest.raises(ValueError, match=r"\(2, 2\)"):
+        x.item()
+    with pytest.raises(TypeError, match="0-d"):
+        len(ds.tensor(1.0))
+    assert np.asarray(x).dtype == np.float32 and np.asarray(x, dtype=np.float64).dtype == np.float64
+    assert {x: 1}[x] == 1  # hashable by identity
+
+
+def test_comparisons_give_bool_tensors_without_grad():
+    x = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    t = torch.tensor([1.0, 2.0, 3.0])
+    for op in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
+        ours = getattr(x, op)(2.0)
+        assert ours.dtype == np.bool_ and not ours.requires_grad
+        np.testing.assert_array_equal(ours.numpy(), getattr(t, op)(2.0).numpy())
+
+
+def test_argmax_argmin_match_torch():
+    a = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    x, t = ds.tensor(a), torch.tensor(a)
+    assert x.argmax().item() == t.argmax().item()
+    np.testing.assert_array_equal(x.argmax(1).numpy(), t.argmax(1).numpy())
+    np.testing.assert_array_equal(x.argmin(dim=0, keepdim=True).numpy(), t.argmin(dim=0, keepdim=True).numpy())
+    np.testing.assert_array_equal(x.argmax(axis=1).numpy(), a.argmax(axis=1))
+
+
+def test_repr_shows_dtype_and_grad_state():
+    assert repr(ds.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    assert "dtype=float64" in repr(ds.tensor([1.0], dtype="float64"))
+    assert repr(ds.tensor([1, 2])) == "tensor([1, 2])"
+    assert "requires_grad=True" in repr(ds.tensor([1.0], requires_grad=True))
+    assert "grad_fn=<MulBackward>" in repr(ds.tensor([1.0], requires_grad=True) * 2)
+
+
+def test_numpy_ufunc_on_tensor_does_not_silently_drop_the_graph():
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    out = np.ones(2) * x  # NumPy defers to Tensor.__rmul__
+    assert isinstance(out, ds.Tensor) and out.requires_grad and out.dtype == np.float32
+    with pytest.raises(TypeError):
+        np.exp(x)
+
+
+def test_shape_helpers_and_aliases():
+    x = ds.randn(2, 3, 4)
+    assert x.T.shape == (4, 3, 2) and x.mT.shape == (2, 4, 3) and x.transpose().shape == (4, 3, 2)
+    assert x.view(6, 4).shape == (6, 4) and x.reshape((4, 6)).shape == (4, 6) and x.reshape(-1).shape == (24,)
+    with pytest.raises(TypeError, match="permute"):
+        x.transpose(0, 1, 2)
+    with pytest.raises(ValueError, match="permutation"):
+        x.permute(0, 0, 1)
+    with pytest.raises(IndexError, match="unsqueeze"):
+        x.unsqueeze(5)
+    assert x.amax(1).shape == (2, 4) and x.amin().shape == ()
