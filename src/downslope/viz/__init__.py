@@ -1,0 +1,55 @@
+"""Pictures of gradient descent: loss curves, fitted lines, decision boundaries, optimizers on
+loss surfaces, and a self-contained HTML run report.
+
+matplotlib is optional (``pip install downslope[plot]``) and is imported only when a plot is
+drawn; every plot function returns the matplotlib Figure and saves it when ``save_path`` is given.
+Names are loaded on first use, so ``import downslope.viz`` is cheap.
+
+Example:
+    >>> from downslope import viz
+    >>> fig = viz.plot_loss_curves({"loss": [1.0, 0.6, 0.5], "val_loss": [1.2, 0.8, 0.9]})
+    >>> len(fig.axes)
+    1
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "plot_loss_curves": "curves",
+    "plot_learning_rate": "curves",
+    "plot_gradient_norms": "curves",
+    "plot_compare": "curves",
+    "history_to_dict": "curves",
+    "best_epoch_index": "curves",
+    "plot_regression": "regression",
+    "plot_decision_boundary": "boundary",
+    "class_probabilities": "boundary",
+    "Surface": "testfunctions",
+    "SURFACES": "testfunctions",
+    "get_surface": "testfunctions",
+    "OptimizerPath": "landscape",
+    "optimizer_paths": "landscape",
+    "default_optimizers": "landscape",
+    "plot_landscape": "landscape",
+    "animate_landscape": "landscape",
+    "write_report": "report",
+    "render_report": "report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'downslope.viz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_EXPORTS))
+
+
+__all__ = list(_EXPORTS)

@@ -1,0 +1,40 @@
+"""Calling a model on a grid of inputs for a picture: eval mode, no graph, in chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..tensor import Tensor, tensor
+
+CHUNK_ROWS = 16384  # bounds the memory of a wide model on a fine grid
+
+
+def predict_array(model: Callable[[Tensor], Any], inputs: np.ndarray, where: str) -> np.ndarray:
+    """``model(inputs)`` as a float64 array, computed under ``no_grad`` with the model in eval mode.
+
+    A model with ``training``/``train()`` (a Module) is put in eval mode for the call, so dropout and
+    batch-norm behave as at prediction time, and its previous mode is restored afterwards.
+    """
+    was_training = getattr(model, "training", None)
+    if was_training and hasattr(model, "eval"):
+        model.eval()  # type: ignore[attr-defined]
+    try:
+        outputs = []
+        with no_grad():
+            for start in range(0, len(inputs), CHUNK_ROWS):
+                out = model(tensor(inputs[start : start + CHUNK_ROWS]))
+                outputs.append(np.asarray(getattr(out, "data", out), dtype=np.float64))
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train(True)  # type: ignore[attr-defined]
+    result = np.concatenate(outputs, axis=0)
+    if result.shape[0] != len(inputs):
+        raise ValueError(
+            f"{where}: the model returned {result.shape[0]} rows for {len(inputs)} inputs "
+            f"(output shape {result.shape}); expected one output row per input row"
+        )
+    return result

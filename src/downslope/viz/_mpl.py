@@ -1,0 +1,88 @@
+"""Lazy matplotlib access shared by every plot in downslope.viz.
+
+matplotlib is an optional dependency (``pip install downslope[plot]``), so it is imported inside
+functions only: ``import downslope`` (and ``import downslope.viz``) never pays for it.
+
+Figures are made with ``matplotlib.figure.Figure`` and an Agg canvas attached by hand instead of
+``pyplot``: no global figure registry to leak memory in long runs, no GUI backend picked up from
+the user's environment, and it works headless (CI, servers) by construction.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+INSTALL_HINT = "pip install downslope[plot]"
+
+# One colour per series, in a fixed order, so the same optimizer/run keeps its colour across plots.
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+
+
+def require_matplotlib() -> Any:
+    """Import matplotlib, or raise an ImportError that says how to install it."""
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError(
+            f"downslope.viz needs matplotlib to draw plots, and it is not installed; install it with: {INSTALL_HINT}"
+        ) from exc
+    return matplotlib
+
+
+def new_figure(width: float = 7.0, height: float = 4.5) -> Figure:
+    """A blank Figure with an Agg canvas and constrained layout (labels never overlap)."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def finish(fig: Figure, save_path: str | Path | None, dpi: int = 110) -> Figure:
+    """Save ``fig`` to ``save_path`` when one is given (the format follows the suffix) and return it."""
+    if save_path is not None:
+        path = Path(save_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi)
+    return fig
+
+
+def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
+    """The figure rendered as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def as_float_array(values: Any, what: str) -> np.ndarray:
+    """A float64 NumPy array from a Tensor, array or list (plotting is not a hot path)."""
+    data = getattr(values, "data", values) if not isinstance(values, np.ndarray) else values
+    try:
+        arr = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what}: expected numbers (a Tensor, array or list), got {type(values).__name__}") from exc
+    return arr
+
+
+def color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]

@@ -1,0 +1,354 @@
+"""Curves over training time: losses and metrics with the best epoch marked, the learning rate,
+per-layer gradient norms, and several runs overlaid against epoch and against wall time.
+
+Every function takes a ``History`` (anything with ``as_dict()``, or a Keras-style ``.history``
+dict) or a plain ``{"loss": [...], "val_loss": [...], ...}`` dict, returns the matplotlib
+Figure, and saves it when ``save_path`` is given.
+
+Example:
+    >>> from downslope.viz.curves import plot_loss_curves
+    >>> fig = plot_loss_curves({"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.6, 0.7]})
+    >>> fig.axes[0].get_title()
+    'Loss'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._mpl import as_float_array, color, finish, new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+# Keys in a history that are bookkeeping, not metrics to draw as curves.
+NON_METRIC_KEYS = frozenset(
+    {"epoch", "step", "lr", "learning_rate", "time", "wall_time", "elapsed", "epoch_time", "seconds"}
+)
+# A monitored quantity whose name contains one of these is better when larger (Keras' 'auto' mode).
+HIGHER_IS_BETTER = ("acc", "r2", "auc", "f1", "precision", "recall", "score")
+# Keys holding seconds since the start of training (cumulative) and seconds per epoch.
+CUMULATIVE_TIME_KEYS = ("wall_time", "elapsed", "time")
+PER_EPOCH_TIME_KEYS = ("epoch_time", "seconds")
+
+
+def history_to_dict(history: Any) -> dict[str, list[float]]:
+    """``{key: [value per epoch]}`` from a History, a Keras-style object or a mapping.
+
+    Example:
+        >>> from downslope.viz.curves import history_to_dict
+        >>> history_to_dict({"loss": (2, 1)})
+        {'loss': [2.0, 1.0]}
+    """
+    if hasattr(history, "as_dict") and callable(history.as_dict):
+        raw = history.as_dict()
+    elif isinstance(getattr(history, "history", None), Mapping):
+        raw = history.history
+    elif isinstance(history, Mapping):
+        raw = history
+    else:
+        raise TypeError(
+            f"expected a History (with as_dict()) or a dict of per-epoch lists, got {type(history).__name__}"
+        )
+    out: dict[str, list[float]] = {}
+    for key, values in raw.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+            continue  # scalars or text (e.g. a stop reason) are not curves
+        try:
+            out[str(key)] = [float(v) if v is not None else float("nan") for v in values]
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def _epochs(hist: Mapping[str, Sequence[float]], n: int) -> np.ndarray:
+    if "epoch" in hist and len(hist["epoch"]) == n:
+        return np.asarray(hist["epoch"], dtype=np.float64)
+    return np.arange(1, n + 1, dtype=np.float64)
+
+
+def _pick_mode(monitor: str, mode: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode: expected 'auto', 'min' or 'max', got {mode!r}")
+    if mode != "auto":
+        return mode
+    return "max" if any(tag in monitor.lower() for tag in HIGHER_IS_BETTER) else "min"
+
+
+def best_epoch_index(values: Sequence[float], mode: str = "min") -> int | None:
+    """Index of the best finite value (first one on ties), or None when there is none.
+
+    Example:
+        >>> from downslope.viz.curves import best_epoch_index
+        >>> best_epoch_index([3.0, 1.0, float("nan"), 1.0, 2.0])
+        1
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(arr)
+    if not finite.any():
+        return None
+    masked = np.where(finite, arr, np.inf if mode == "min" else -np.inf)
+    return int(np.argmin(masked) if mode == "min" else np.argmax(masked))
+
+
+def _metric_names(hist: Mapping[str, Sequence[float]]) -> list[str]:
+    names: list[str] = []
+    for key in hist:
+        base = key[4:] if key.startswith("val_") else key
+        if base in NON_METRIC_KEYS or base == "loss" or base in names:
+            continue
+        names.append(base)
+    return names
+
+
+def _pretty(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def plot_loss_curves(
+    history: Any,
+    *,
+    metrics: Sequence[str] | None = None,
+    monitor: str | None = None,
+    mode: str = "auto",
+    log_scale: bool = False,
+    title: str | None = None,
+    save_path: str | Path | None = None,
+) -> Figure:
+    """Training and validation loss (and each metric) against epoch, with the best epoch marked.
+
+    Args:
+        history: a History or ``{"loss": [...], "val_loss": [...], "accuracy": [...], ...}``.
+        metrics: metric names to draw beside the loss (default: every metric in the history;
+            ``val_<name>`` is drawn with ``<name>``). Pass ``[]`` for the loss panel only.
+        monitor: the key whose best value marks the best epoch (default ``val_loss`` when present,
+            else ``loss``); the best epoch gets a dotted vertical line in every panel and a dot.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names).
+        log_scale: logarithmic y axis for the loss panel.
+    """
+    hist = history_to_dict(history)
+    if "loss" not in hist and "val_loss" not in hist:
+        raise ValueError(f"plot_loss_curves: the history has no 'loss' or 'val_loss'; its keys are {sorted(hist)}")
+    names = _metric_names(hist) if metrics is None else list(metrics)
+    for name in names:
+        if name not in hist and f"val_{name}" not in hist:
+            raise ValueError(f"plot_loss_curves: metric {name!r} is not in the history; its keys are {sorted(hist)}")
+    monitor = monitor or ("val_loss" if "val_loss" in hist else "loss")
+    if monitor not in hist:
+        raise ValueError(f"plot_loss_curves: monitor {monitor!r} is not in the history; its keys are {sorted(hist)}")
+    best = best_epoch_index(hist[monitor], _pick_mode(monitor, mode))
+
+    from matplotlib.ticker import MaxNLocator
+
+    panels = 1 + len(names)
+    fig = new_figure(width=min(5.0 * panels, 16.0), height=4.2)
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    for ax, base in zip(axes, ["loss", *names]):
+        for key, style in ((base, "-"), (f"val_{base}", "--")):
+            if key not in hist:
+                continue
+            values = np.asarray(hist[key], dtype=np.float64)
+            epochs = _epochs(hist, len(values))
+            label = "validation" if key.startswith("val_") else "training"
+            ax.plot(epochs, values, style, color=color(1 if key.startswith("val_") else 0), lw=1.8, label=label)
+            if best is not None and best < len(values) and np.isfinite(values[best]):
+                is_monitor = key == monitor
+                ax.plot(
+                    [epochs[best]],
+                    [values[best]],
+                    "o",
+                    color="black" if is_monitor else color(1 if key.startswith("val_") else 0),
+                    ms=7 if is_monitor else 5,
+                    zorder=5,
+                )
+        if best is not None:
+            epoch_value = _epochs(hist, len(hist[monitor]))[best]
+            ax.axvline(
+                epoch_value,
+                color="gray",
+                ls=":",
+                lw=1.5,
+                label=f"best epoch {epoch_value:g} ({_pretty(monitor)} {hist[monitor][best]:.4g})",
+            )
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(_pretty(base))
+        ax.set_title("Loss" if base == "loss" else _pretty(base).capitalize())
+        if base == "loss" and log_scale:
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return finish(fig, save_path)
+
+
+def plot_learning_rate(
+    history: Any,
+    *,
+    log_scale: bool | None = None,
+    x_label: str = "epoch",
+    title: str = "Learning rate",
+    save_path: str | Path | None = None,
+) -> Figure:
+    """The learning rate against epoch (or step), from a History with an ``lr`` key or a list.
+
+    ``log_scale=None`` picks a log axis when the rate spans more than a factor of 10.
+
+    Example:
+        >>> from downslope.viz.curves import plot_learning_rate
+        >>> fig = plot_learning_rate([0.1, 0.1, 0.01, 0.001])
+        >>> fig.axes[0].get_yscale()
+        'log'
+    """
+    if isinstance(history, (list, tuple, np.ndarray)):
+        rates = as_float_array(history, "plot_learning_rate")
+        x = np.arange(1, len(rates) + 1, dtype=np.float64)
+    else:
+        hist = history_to_dict(history)
+        key = next((k for k in ("lr", "learning_rate") if k in hist), None)
+        if key is None:
+            raise ValueError(f"plot_learning_rate: the history has no 'lr' key; its keys are {sorted(hist)}")
+        rates = np.asarray(hist[key], dtype=np.float64)
+        x = _epochs(hist, len(rates))
+    if rates.ndim != 1 or rates.size == 0:
+        raise ValueError(f"plot_learning_rate: expected a non-empty 1-D list of rates, got shape {rates.shape}")
+    positive = rates[np.isfinite(rates) & (rates > 0)]
+    if log_scale is None:
+        log_scale = positive.size > 0 and positive.max() / positive.min() > 10.0
+    fig = new_figure(width=6.0, height=3.8)
+    ax = fig.subplots()
+    # A rate holds for the whole epoch (or step) it is logged for, so draw it as a staircase.
+    ax.plot(x, rates, "-", color=color(2), lw=1.8, drawstyle="steps-post", marker="." if len(rates) <= 60 else None)
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("learning rate")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3, which="both")
+    return finish(fig, save_path)
+
+
+def plot_gradient_norms(
+    norms: Mapping[str, Sequence[float]],
+    *,
+    log_scale: bool = True,
+    x_label: str = "step",
+    title: str = "Gradient norm per layer",
+    save_path: str | Path | None = None,
+) -> Figure:
+    """One line per layer (or parameter): its gradient's L2 norm over training.
+
+    Example:
+        >>> from downslope.viz.curves import plot_gradient_norms
+        >>> fig = plot_gradient_norms({"0.weight": [1.0, 0.5], "2.weight": [0.1, 0.05]})
+        >>> len(fig.axes[0].lines)
+        2
+    """
+    if not isinstance(norms, Mapping) or not norms:
+        raise ValueError("plot_gradient_norms: expected a non-empty dict {layer name: [norm per step]}")
+    fig = new_figure(width=7.0, height=4.2)
+    ax = fig.subplots()
+    many = len(norms) > 10
+    if many:
+        from matplotlib import colormaps
+
+        cmap = colormaps["viridis"]
+    for i, (name, values) in enumerate(norms.items()):
+        arr = as_float_array(values, f"plot_gradient_norms[{name!r}]")
+        if arr.ndim != 1:
+            raise ValueError(f"plot_gradient_norms: norms of {name!r} must be 1-D, got shape {arr.shape}")
+        line_color = cmap(i / max(len(norms) - 1, 1)) if many else color(i)
+        ax.plot(np.arange(1, len(arr) + 1), arr, color=line_color, lw=1.4, label=str(name))
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("gradient L2 norm")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3, which="both")
+    ax.legend(fontsize=7 if many else 8, ncol=2 if many else 1, loc="best")
+    return finish(fig, save_path)
+
+
+def _wall_times(name: str, hist: Mapping[str, Sequence[float]], n: int, given: Sequence[float] | None) -> np.ndarray:
+    """Seconds since the start of training at the end of each epoch."""
+    if given is not None:
+        times = as_float_array(given, f"plot_compare times[{name!r}]")
+    elif (key := next((k for k in CUMULATIVE_TIME_KEYS if k in hist), None)) is not None:
+        times = np.asarray(hist[key], dtype=np.float64)
+    elif (key := next((k for k in PER_EPOCH_TIME_KEYS if k in hist), None)) is not None:
+        times = np.cumsum(np.asarray(hist[key], dtype=np.float64))
+    else:
+        raise ValueError(
+            f"plot_compare: run {name!r} records no time; pass times={{name: [seconds since start per epoch]}} "
+            f"or a history with one of {CUMULATIVE_TIME_KEYS + PER_EPOCH_TIME_KEYS}; its keys are {sorted(hist)}"
+        )
+    if len(times) != n:
+        raise ValueError(f"plot_compare: run {name!r} has {n} epochs of loss but {len(times)} times")
+    return times
+
+
+def plot_compare(
+    runs: Mapping[str, Any],
+    *,
+    times: Mapping[str, Sequence[float]] | None = None,
+    log_scale: bool = True,
+    title: str | None = "Training (solid) and validation (dashed) loss",
+    save_path: str | Path | None = None,
+) -> Figure:
+    """Several runs overlaid: train (solid) and validation (dashed) loss against epoch and against
+    wall time (two panels), one colour per run.
+
+    Args:
+        runs: ``{run name: History or dict}``.
+        times: ``{run name: [seconds since the start at the end of each epoch]}``; by default read
+            from the history (``wall_time``/``elapsed``/``time`` cumulative, ``epoch_time`` per epoch).
+    """
+    if not isinstance(runs, Mapping) or not runs:
+        raise ValueError("plot_compare: expected a non-empty dict {run name: history}")
+    fig = new_figure(width=12.0, height=4.5)
+    ax_epoch, ax_time = fig.subplots(1, 2)
+    for i, (name, history) in enumerate(runs.items()):
+        hist = history_to_dict(history)
+        if "loss" not in hist:
+            raise ValueError(f"plot_compare: run {name!r} has no 'loss'; its keys are {sorted(hist)}")
+        n = len(hist["loss"])
+        epochs = _epochs(hist, n)
+        seconds = _wall_times(name, hist, n, None if times is None else times.get(name))
+        for key, style in (("loss", "-"), ("val_loss", "--")):
+            if key not in hist:
+                continue
+            values = np.asarray(hist[key], dtype=np.float64)
+            label = name if key == "loss" else None
+            ax_epoch.plot(epochs, values, style, color=color(i), lw=1.6, label=label)
+            ax_time.plot(seconds, values, style, color=color(i), lw=1.6, label=label)
+    from matplotlib.ticker import MaxNLocator
+
+    ax_epoch.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax, xlabel in ((ax_epoch, "epoch"), (ax_time, "wall time (s)")):
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("loss")
+        if log_scale:
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3, which="both")
+    ax_epoch.set_title("Loss against epoch")
+    ax_time.set_title("Loss against wall time")
+    _add_style_legend(ax_epoch)
+    if title:
+        fig.suptitle(title)
+    return finish(fig, save_path)
+
+
+def _add_style_legend(ax: Axes) -> None:
+    """Legend with one entry per run colour plus what solid and dashed mean."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], color="black", ls="-"), Line2D([], [], color="black", ls="--")]
+    labels += ["training", "validation"]
+    ax.legend(handles, labels, fontsize=8)

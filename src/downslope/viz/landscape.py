@@ -1,0 +1,334 @@
+"""Optimizers racing on a 2-D loss surface: their paths over a contour plot and their loss per step.
+
+:func:`optimizer_paths` runs real downslope optimizers (``optim.SGD``, ``optim.Adam``...) on a
+2-element tensor, starting from the same point, and records every iterate; :func:`plot_landscape`
+draws the paths over the surface's contours (log-spaced levels, known minima starred) beside a
+loss-against-step panel (log scale); :func:`animate_landscape` writes the race as an animated GIF.
+
+Example:
+    >>> from downslope import optim
+    >>> from downslope.viz.landscape import optimizer_paths
+    >>> paths = optimizer_paths("quadratic", {"sgd": (optim.SGD, {"lr": 0.05})}, steps=10)
+    >>> paths["sgd"].points.shape, paths["sgd"].points[0].tolist()
+    ((11, 2), [-5.0, 2.0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..autograd import enable_grad, no_grad
+from ..tensor import Tensor, tensor
+from ._mpl import color, finish, new_figure
+from .testfunctions import Surface, get_surface
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+# An optimizer is given as (class, keyword arguments), e.g. (optim.Adam, {"lr": 0.1}), or as a
+# factory called with the list of parameters, e.g. lambda params: optim.Adam(params, lr=0.1).
+OptimizerSpec = tuple[Callable[..., Any], Mapping[str, Any]] | Callable[[list[Tensor]], Any]
+
+# A path that moves this many window-widths away from the window has diverged; stopping there
+# keeps float32 overflow (and its warnings) out of the picture.
+DIVERGENCE_WINDOWS = 1e3
+# Log-scale panels cannot show 0: gaps below this are drawn at this value.
+LOG_FLOOR = 1e-12
+
+
+@dataclass
+class OptimizerPath:
+    """One optimizer's trajectory.
+
+    Attributes:
+        name: the label given to the optimizer.
+        points: ``(steps + 1, 2)`` iterates, the start point first; NaN after a divergence.
+        losses: ``(steps + 1,)`` the function value at each iterate.
+        diverged: whether the run left the finite numbers (or went far outside the window).
+    """
+
+    name: str
+    points: np.ndarray
+    losses: np.ndarray
+    diverged: bool = False
+
+    @property
+    def final_point(self) -> np.ndarray:
+        """The last finite iterate."""
+        finite = np.isfinite(self.points).all(axis=1)
+        return self.points[finite][-1]
+
+    @property
+    def final_loss(self) -> float:
+        finite = self.losses[np.isfinite(self.losses)]
+        return float(finite[-1]) if finite.size else float("nan")
+
+
+def default_optimizers(surface: str | Surface) -> dict[str, OptimizerSpec]:
+    """A standard race for ``surface``: SGD, SGD with momentum, Nesterov, RMSprop, Adagrad, Adam,
+    with learning rates that suit the surface (``Surface.learning_rates``).
+
+    Example:
+        >>> from downslope.viz.landscape import default_optimizers
+        >>> list(default_optimizers("rosenbrock"))
+        ['SGD', 'Momentum', 'Nesterov', 'RMSprop', 'Adagrad', 'Adam']
+    """
+    from .. import optim
+
+    rates = get_surface(surface).learning_rates
+    return {
+        "SGD": (optim.SGD, {"lr": rates.get("sgd", 0.01)}),
+        "Momentum": (optim.SGD, {"lr": rates.get("momentum", 0.01), "momentum": 0.9}),
+        "Nesterov": (optim.SGD, {"lr": rates.get("momentum", 0.01), "momentum": 0.9, "nesterov": True}),
+        "RMSprop": (optim.RMSprop, {"lr": rates.get("rmsprop", 0.01)}),
+        "Adagrad": (optim.Adagrad, {"lr": rates.get("adagrad", 0.1)}),
+        "Adam": (optim.Adam, {"lr": rates.get("adam", 0.1)}),
+    }
+
+
+def _build_optimizer(name: str, spec: Any, params: list[Tensor]) -> Any:
+    if isinstance(spec, tuple):
+        if len(spec) != 2 or not callable(spec[0]) or not isinstance(spec[1], Mapping):
+            raise TypeError(
+                f"optimizer {name!r}: expected (optimizer class, {{keyword arguments}}), e.g. (optim.Adam, "
+                f"{{'lr': 0.1}}), or a factory params -> optimizer; got {spec!r}"
+            )
+        return spec[0](params, **dict(spec[1]))
+    if callable(spec):
+        return spec(params)
+    raise TypeError(f"optimizer {name!r}: expected (class, kwargs) or a callable params -> optimizer, got {spec!r}")
+
+
+def optimizer_paths(
+    surface: str | Surface,
+    optimizers: Mapping[str, Any] | None = None,
+    start: Sequence[float] | None = None,
+    steps: int = 100,
+) -> dict[str, OptimizerPath]:
+    """Run each optimizer ``steps`` times on ``surface`` from ``start`` and record its path.
+
+    Args:
+        surface: a :class:`Surface` or its name (``"rosenbrock"``...).
+        optimizers: ``{label: (optimizer class, kwargs)}`` or ``{label: factory(params)}``;
+            default :func:`default_optimizers`.
+        start: ``(x, y)``; default the surface's start point.
+        steps: number of optimizer steps.
+
+    Returns:
+        ``{label: OptimizerPath}`` with ``steps + 1`` points and losses each (the start included).
+    """
+    s = get_surface(surface)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"optimizer_paths: steps must be a non-negative integer, got {steps!r}")
+    start_xy = np.asarray(s.start if start is None else start, dtype=np.float64)
+    if start_xy.shape != (2,) or not np.isfinite(start_xy).all():
+        raise ValueError(f"optimizer_paths: start must be one finite point (x, y), got {start!r}")
+    specs = default_optimizers(s) if optimizers is None else optimizers
+    if not specs:
+        raise ValueError("optimizer_paths: no optimizers given")
+    (x0, x1), (y0, y1) = s.window
+    limit = DIVERGENCE_WINDOWS * max(x1 - x0, y1 - y0) + float(np.abs(start_xy).max())
+
+    results: dict[str, OptimizerPath] = {}
+    for name, spec in specs.items():
+        point = tensor(start_xy, requires_grad=True)  # float32, the library default
+        opt = _build_optimizer(name, spec, [point])
+        points = np.full((steps + 1, 2), np.nan)
+        losses = np.full(steps + 1, np.nan)
+        points[0] = point.data
+        diverged = False
+        with np.errstate(over="ignore", invalid="ignore"), enable_grad():
+            for k in range(steps):
+                opt.zero_grad()
+                loss = s(point)
+                losses[k] = float(loss.data)
+                loss.backward()
+                opt.step()
+                if not np.isfinite(point.data).all() or np.abs(point.data).max() > limit:
+                    diverged = True
+                    break
+                points[k + 1] = point.data
+            else:
+                with no_grad():
+                    losses[steps] = float(s(point).data)
+        if not np.isfinite(losses[np.isfinite(points).all(axis=1)]).all():
+            diverged = True
+        results[str(name)] = OptimizerPath(str(name), points, losses, diverged)
+    return results
+
+
+# ---------------------------------------------------------------------- drawing
+def _contour(ax: Axes, fig: Figure, s: Surface, grid_size: int, levels: int) -> None:
+    from matplotlib.colors import LogNorm
+
+    X, Y, Z = s.grid(grid_size)
+    if s.minimum_value is not None:
+        # Log-spaced levels of the gap to the minimum show the narrow valleys near the optimum.
+        gap = Z - s.minimum_value
+        top = float(np.nanmax(gap))
+        positive = gap[gap > 0]
+        bottom = max(float(np.percentile(positive, 0.5)) if positive.size else top * 1e-6, top * 1e-7, LOG_FLOOR)
+        gap = np.clip(gap, bottom, top)
+        lvls = np.geomspace(bottom, top, levels)
+        filled = ax.contourf(X, Y, gap, levels=lvls, norm=LogNorm(bottom, top), cmap="viridis", alpha=0.85)
+        ax.contour(X, Y, gap, levels=lvls[::2], colors="white", linewidths=0.3, alpha=0.5)
+        fig.colorbar(filled, ax=ax, label="f − f*  (log scale)", format="%.0e")
+    else:
+        filled = ax.contourf(X, Y, Z, levels=levels, cmap="coolwarm", alpha=0.85)
+        ax.contour(X, Y, Z, levels=levels, colors="white", linewidths=0.3, alpha=0.5)
+        fig.colorbar(filled, ax=ax, label="f")
+    for i, m in enumerate(s.minima):
+        ax.plot(
+            *m, "*", ms=16, color="gold", mec="black", mew=0.8, zorder=6, label="global minimum" if i == 0 else None
+        )
+    for i, p in enumerate(s.saddles):
+        ax.plot(*p, "P", ms=11, color="white", mec="black", zorder=6, label="saddle point" if i == 0 else None)
+    (x0, x1), (y0, y1) = s.window
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+
+
+def _loss_values(s: Surface, path: OptimizerPath) -> np.ndarray:
+    if s.minimum_value is None:
+        return path.losses
+    return np.maximum(path.losses - s.minimum_value, LOG_FLOOR)
+
+
+def _draw(
+    fig: Figure, s: Surface, paths: Mapping[str, OptimizerPath], grid_size: int, levels: int, upto: int | None
+) -> tuple[Axes, Axes, dict[str, tuple[Any, Any, Any]]]:
+    ax_map, ax_loss = fig.subplots(1, 2, width_ratios=[1.35, 1.0])
+    _contour(ax_map, fig, s, grid_size, levels)
+    handles: dict[str, tuple[Any, Any, Any]] = {}
+    steps = max(len(p.points) for p in paths.values()) - 1
+    for i, (name, path) in enumerate(paths.items()):
+        pts = path.points if upto is None else path.points[: upto + 1]
+        c = color(i)
+        (line,) = ax_map.plot(pts[:, 0], pts[:, 1], "-", color=c, lw=1.6, marker=".", ms=3, zorder=4)
+        ax_map.plot(*path.points[0], "o", ms=8, mfc="white", mec="black", zorder=7)
+        end = path.final_point if upto is None else pts[np.isfinite(pts).all(axis=1)][-1]
+        (end_marker,) = ax_map.plot(*end, "X", ms=10, color=c, mec="black", mew=0.8, zorder=7)
+        values = _loss_values(s, path)
+        shown = values if upto is None else values[: upto + 1]
+        # The path colours are explained once, in the loss panel's legend, with each final value.
+        label = f"{name}: f={path.final_loss:.3g}{' (diverged)' if path.diverged else ''}"
+        (loss_line,) = ax_loss.plot(np.arange(len(shown)), shown, color=c, lw=1.6, label=label)
+        handles[name] = (line, end_marker, loss_line)
+    ax_map.plot([], [], "o", ms=8, mfc="white", mec="black", label="start")
+    ax_map.plot([], [], "X", ms=9, color="gray", mec="black", label="end")
+    ax_map.legend(fontsize=8, loc="lower right", framealpha=0.85)
+    ax_map.set_title(s.title)
+    if s.minimum_value is None:
+        # Unbounded below: a symmetric log axis shows both the slow start and the runaway descent.
+        ax_loss.set_yscale("symlog", linthresh=1.0)
+        ax_loss.set_ylabel("f  (symmetric log scale)")
+    else:
+        ax_loss.set_yscale("log")
+        ax_loss.set_ylabel("f − f*  (log scale)")
+        finite = np.concatenate([_loss_values(s, p) for p in paths.values()])
+        finite = finite[np.isfinite(finite)]
+        if finite.size:
+            ax_loss.set_ylim(max(finite.min() * 0.5, LOG_FLOOR), finite.max() * 2.0)
+    ax_loss.set_xlim(0, max(steps, 1))
+    ax_loss.set_xlabel("step")
+    ax_loss.set_title("Loss per step")
+    ax_loss.grid(True, alpha=0.3, which="both")
+    ax_loss.legend(fontsize=8, loc="best")
+    return ax_map, ax_loss, handles
+
+
+def _as_paths(paths: Mapping[str, OptimizerPath]) -> Mapping[str, OptimizerPath]:
+    if not isinstance(paths, Mapping) or not paths:
+        raise ValueError("expected a non-empty dict {name: OptimizerPath} as returned by optimizer_paths()")
+    for name, path in paths.items():
+        if not isinstance(path, OptimizerPath):
+            raise TypeError(
+                f"path {name!r}: expected an OptimizerPath from optimizer_paths(), got {type(path).__name__}"
+            )
+    return paths
+
+
+def plot_landscape(
+    surface: str | Surface,
+    paths: Mapping[str, OptimizerPath],
+    *,
+    grid_size: int = 200,
+    levels: int = 30,
+    title: str | None = None,
+    save_path: str | Path | None = None,
+    gif_path: str | Path | None = None,
+) -> Figure:
+    """Contours of ``surface`` with every optimizer's path (start ``o``, end ``X``, minima ``*``)
+    and, beside it, each optimizer's ``f - f*`` against step on a log scale (``f`` on a linear scale
+    for the saddle, which has no minimum).
+
+    ``gif_path`` also writes the animation (see :func:`animate_landscape`).
+
+    Example:
+        >>> from downslope import optim
+        >>> from downslope.viz.landscape import optimizer_paths, plot_landscape
+        >>> paths = optimizer_paths("beale", {"adam": (optim.Adam, {"lr": 0.05})}, steps=20)
+        >>> fig = plot_landscape("beale", paths, grid_size=40)
+        >>> [ax.get_title() for ax in fig.axes[:2]]
+        ['Beale function', 'Loss per step']
+    """
+    s = get_surface(surface)
+    _as_paths(paths)
+    fig = new_figure(width=13.0, height=5.4)
+    _draw(fig, s, paths, grid_size, levels, upto=None)
+    steps = max(len(p.points) for p in paths.values()) - 1
+    start = next(iter(paths.values())).points[0]
+    fig.suptitle(title or f"{len(paths)} optimizers, {steps} steps from ({start[0]:g}, {start[1]:g})")
+    finish(fig, save_path)
+    if gif_path is not None:
+        animate_landscape(s, paths, gif_path)
+    return fig
+
+
+def animate_landscape(
+    surface: str | Surface,
+    paths: Mapping[str, OptimizerPath],
+    gif_path: str | Path,
+    *,
+    fps: int = 12,
+    max_frames: int = 60,
+    dpi: int = 60,
+    grid_size: int = 120,
+) -> Path:
+    """Write the race as an animated GIF (matplotlib's PillowWriter): the paths grow step by step.
+
+    At most ``max_frames`` frames are written (steps are subsampled evenly, the last step always
+    shown), which keeps the file small.
+    """
+    from matplotlib.animation import PillowWriter
+
+    s = get_surface(surface)
+    _as_paths(paths)
+    steps = max(len(p.points) for p in paths.values()) - 1
+    frames = np.unique(np.linspace(0, steps, min(max_frames, steps + 1)).round().astype(int))
+    fig = new_figure(width=11.0, height=4.6)
+    _, _, handles = _draw(fig, s, paths, grid_size, 25, upto=0)
+    title = fig.suptitle("")
+    out = Path(gif_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = PillowWriter(fps=fps)
+    with writer.saving(fig, str(out), dpi):
+        for k in frames:
+            for name, (line, end_marker, loss_line) in handles.items():
+                pts = paths[name].points[: k + 1]
+                line.set_data(pts[:, 0], pts[:, 1])
+                finite = pts[np.isfinite(pts).all(axis=1)]
+                end_marker.set_data([finite[-1, 0]], [finite[-1, 1]])
+                values = _loss_values(s, paths[name])[: k + 1]
+                loss_line.set_data(np.arange(len(values)), values)
+            title.set_text(f"step {k} of {steps}")
+            writer.grab_frame()
+    return out
