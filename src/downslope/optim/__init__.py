@@ -1,0 +1,33 @@
+"""Optimizers, learning-rate schedules and gradient clipping.
+
+The update rules are small composable transforms (``optim.transforms``: ``scale_by_adam``,
+``trace``, ``add_decayed_weights``, ``scale_by_lr``... joined by ``chain``, in the manner of Optax);
+the PyTorch-named classes are thin wrappers that keep param groups and state dicts, and any chain
+can be wrapped with ``Optimizer.from_transform``.
+
+Example:
+    >>> import downslope as ds
+    >>> from downslope import optim
+    >>> w = ds.tensor([2.0], requires_grad=True)
+    >>> opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    >>> sched = optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
+    >>> for _ in range(20):
+    ...     opt.zero_grad(); (w * w).sum().backward(); opt.step(); sched.step()
+    >>> sched.get_last_lr()
+    [0.025]
+"""
+
+from __future__ import annotations
+
+from . import lr_scheduler, transforms
+from .adam import Adam, Adamax, AdamW, Lion, NAdam, RAdam
+from .adaptive import Adadelta, Adagrad, RMSprop
+from .clip import clip_grad_norm_, clip_grad_value_
+from .lbfgs import LBFGS
+from .optimizer import Optimizer, required
+from .sgd import GD, SGD
+
+__all__ = [
+    "Optimizer", "required", "GD", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam",
+    "RAdam", "Lion", "LBFGS", "clip_grad_norm_", "clip_grad_value_", "lr_scheduler", "transforms",
+]  # fmt: skip

@@ -1,0 +1,375 @@
+"""The Adam family (Adam, AdamW, Adamax, NAdam, RAdam) and Lion, with PyTorch's names and defaults.
+
+Weight decay is L2 regularisation (added to the gradient before the moments) unless
+``decoupled_weight_decay`` is set (AdamW's rule ``p <- p - lr * wd * p`` beside the Adam step).
+AdamW's default ``weight_decay=1e-2`` is PyTorch's (Optax uses 1e-4): we follow PyTorch so that
+scripts carry over unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import transforms as T
+from .optimizer import Optimizer, check_betas, check_nonnegative, reject_unknown_options
+from .transforms import StepContext, from_group
+
+
+def _weight_decay(decoupled: bool) -> T.GradientTransformation:
+    """Add ``wd * p`` to the updates when the group's ``decoupled_weight_decay`` equals ``decoupled``."""
+    inner = T.add_decayed_weights(from_group("weight_decay"))
+
+    def update(g: np.ndarray, state: Any, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, Any]:
+        if bool(ctx.group.get("decoupled_weight_decay", False)) == decoupled:
+            return inner.update(g, state, params, ctx)
+        return g, state
+
+    return T.GradientTransformation(inner.init, update)
+
+
+def _adam_like_chain(core: T.GradientTransformation) -> T.GradientTransformation:
+    return T.chain(
+        T.negate_if(from_group("maximize")),
+        _weight_decay(decoupled=False),
+        core,
+        _weight_decay(decoupled=True),
+        T.scale_by_lr(from_group("lr")),
+    )
+
+
+class _AdamBase(Optimizer):
+    def _check_group(self, group: dict[str, Any]) -> None:
+        name = type(self).__name__
+        check_nonnegative(name, "lr", group["lr"])
+        check_nonnegative(name, "eps", group["eps"])
+        check_nonnegative(name, "weight_decay", group["weight_decay"])
+        check_betas(name, group["betas"])
+
+
+class Adam(_AdamBase):
+    """Adam (Kingma & Ba, 2015), with AMSGrad (``amsgrad=True``) and optional decoupled weight decay.
+
+    PyTorch's defaults: ``lr=1e-3``, ``betas=(0.9, 0.999)``, ``eps=1e-8``, ``weight_decay=0``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = optim.Adam([w], lr=0.1)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> w
+        tensor([ 0.9, -0.9], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        flat: bool = True,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown_options(type(self), unknown)
+        defaults = {
+            "lr": lr,
+            "betas": tuple(betas) if isinstance(betas, list) else betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": amsgrad,
+            "maximize": maximize,
+            "decoupled_weight_decay": decoupled_weight_decay,
+        }
+        super().__init__(
+            params,
+            defaults,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            error_if_nonfinite=error_if_nonfinite,
+            flat=flat,
+        )
+
+    def _make_transform(self) -> T.GradientTransformation:
+        return _adam_like_chain(
+            T.scale_by_adam(from_group("betas", 0), from_group("betas", 1), from_group("eps"), from_group("amsgrad"))
+        )
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019): ``p <- p - lr * (adam_step + wd * p)``.
+
+    ``weight_decay`` defaults to 1e-2 as in PyTorch (Optax's adamw uses 1e-4).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0], requires_grad=True)
+        >>> opt = optim.AdamW([w], lr=0.1, weight_decay=0.5)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> w   # 1 - 0.1 * (1 + 0.5 * 1)
+        tensor([0.85], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        flat: bool = True,
+        **unknown: Any,
+    ) -> None:
+        if "decoupled_weight_decay" in unknown:
+            raise TypeError("AdamW: weight decay is always decoupled; use Adam(decoupled_weight_decay=...) to choose")
+        reject_unknown_options(type(self), unknown)
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            error_if_nonfinite=error_if_nonfinite,
+            flat=flat,
+        )
+
+
+class Adamax(_AdamBase):
+    """Adamax (Kingma & Ba, 2015, section 7): Adam with the infinity norm in place of the RMS.
+
+    PyTorch's defaults: ``lr=2e-3``, ``betas=(0.9, 0.999)``, ``eps=1e-8``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0], requires_grad=True)
+        >>> opt = optim.Adamax([w], lr=0.1, eps=0.0)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> w
+        tensor([0.9], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        flat: bool = True,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown_options(type(self), unknown)
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
+        super().__init__(
+            params,
+            defaults,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            error_if_nonfinite=error_if_nonfinite,
+            flat=flat,
+        )
+
+    def _make_transform(self) -> T.GradientTransformation:
+        return _adam_like_chain(T.scale_by_adamax(from_group("betas", 0), from_group("betas", 1), from_group("eps")))
+
+
+class NAdam(_AdamBase):
+    """NAdam (Dozat, 2016): Adam with Nesterov momentum and PyTorch's momentum schedule
+    (``momentum_decay=4e-3``); ``decoupled_weight_decay=True`` gives NAdamW.
+
+    PyTorch's defaults: ``lr=2e-3``, ``betas=(0.9, 0.999)``, ``eps=1e-8``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0], requires_grad=True)
+        >>> opt = optim.NAdam([w], lr=0.1)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> bool(0.8 < w.item() < 0.95)
+        True
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        maximize: bool = False,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        flat: bool = True,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown_options(type(self), unknown)
+        defaults = {
+            "lr": lr,
+            "betas": tuple(betas),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "momentum_decay": momentum_decay,
+            "decoupled_weight_decay": decoupled_weight_decay,
+            "maximize": maximize,
+        }
+        super().__init__(
+            params,
+            defaults,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            error_if_nonfinite=error_if_nonfinite,
+            flat=flat,
+        )
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        check_nonnegative("NAdam", "momentum_decay", group["momentum_decay"])
+
+    def _make_transform(self) -> T.GradientTransformation:
+        return _adam_like_chain(
+            T.scale_by_nadam(
+                from_group("betas", 0), from_group("betas", 1), from_group("eps"), from_group("momentum_decay")
+            )
+        )
+
+
+class RAdam(_AdamBase):
+    """RAdam (Liu et al., 2020): Adam with the variance of its adaptive step rectified; plain
+    momentum SGD for the first steps (while ``rho_t <= 5``). ``decoupled_weight_decay=True`` gives RAdamW.
+
+    PyTorch's defaults: ``lr=1e-3``, ``betas=(0.9, 0.999)``, ``eps=1e-8``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0], requires_grad=True)
+        >>> opt = optim.RAdam([w], lr=0.1)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> w   # first steps are un-adapted: 1 - 0.1 * 2
+        tensor([0.8], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled_weight_decay: bool = False,
+        *,
+        maximize: bool = False,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        flat: bool = True,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown_options(type(self), unknown)
+        defaults = {
+            "lr": lr,
+            "betas": tuple(betas),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "decoupled_weight_decay": decoupled_weight_decay,
+            "maximize": maximize,
+        }
+        super().__init__(
+            params,
+            defaults,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            error_if_nonfinite=error_if_nonfinite,
+            flat=flat,
+        )
+
+    def _make_transform(self) -> T.GradientTransformation:
+        return _adam_like_chain(T.scale_by_radam(from_group("betas", 0), from_group("betas", 1), from_group("eps")))
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al., 2023): the sign of an interpolated momentum, with decoupled weight decay::
+
+        p <- p - lr * (sign(b1 m + (1 - b1) g) + wd * p);   m <- b2 m + (1 - b2) g
+
+    PyTorch has no Lion; defaults follow the paper and Optax: ``betas=(0.9, 0.99)``, ``lr=1e-4``
+    (3-10x smaller than AdamW's, as the paper advises), ``weight_decay=0``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0, -2.0], requires_grad=True)
+        >>> opt = optim.Lion([w], lr=0.1)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> w
+        tensor([ 0.9, -1.9], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        flat: bool = True,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown_options(type(self), unknown)
+        defaults = {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay, "maximize": maximize}
+        super().__init__(
+            params,
+            defaults,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            error_if_nonfinite=error_if_nonfinite,
+            flat=flat,
+        )
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_nonnegative("Lion", "lr", group["lr"])
+        check_nonnegative("Lion", "weight_decay", group["weight_decay"])
+        check_betas("Lion", group["betas"])
+
+    def _make_transform(self) -> T.GradientTransformation:
+        return T.chain(
+            T.negate_if(from_group("maximize")),
+            T.scale_by_lion(from_group("betas", 0), from_group("betas", 1)),
+            T.add_decayed_weights(from_group("weight_decay")),
+            T.scale_by_lr(from_group("lr")),
+        )

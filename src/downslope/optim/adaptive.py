@@ -1,0 +1,202 @@
+"""Per-coordinate adaptive step sizes: Adagrad, RMSprop, Adadelta (PyTorch's names and defaults)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import transforms as T
+from .optimizer import Optimizer, check_nonnegative, check_unit_interval, reject_unknown_options
+from .transforms import from_group
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al., 2011): ``sum += g**2; p -= lr / (1 + (t-1) lr_decay) * g / (sqrt(sum) + eps)``.
+
+    PyTorch's defaults: ``lr=1e-2``, ``initial_accumulator_value=0``, ``eps=1e-10``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0, -3.0], requires_grad=True)
+        >>> opt = optim.Adagrad([w], lr=0.5)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> w   # the first step has length lr in every coordinate
+        tensor([ 0.5, -2.5], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        flat: bool = True,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown_options(type(self), unknown)
+        check_nonnegative("Adagrad", "initial_accumulator_value", initial_accumulator_value)
+        self._initial_accumulator_value = float(initial_accumulator_value)
+        defaults = {
+            "lr": lr,
+            "lr_decay": lr_decay,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "initial_accumulator_value": initial_accumulator_value,
+            "maximize": maximize,
+        }
+        super().__init__(
+            params,
+            defaults,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            error_if_nonfinite=error_if_nonfinite,
+            flat=flat,
+        )
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        for key in ("lr", "lr_decay", "weight_decay", "eps"):
+            check_nonnegative("Adagrad", key, group[key])
+        if group["initial_accumulator_value"] != self._initial_accumulator_value:
+            raise ValueError(
+                "Adagrad: initial_accumulator_value is fixed when the optimizer is built "
+                f"({self._initial_accumulator_value}); a group asked for {group['initial_accumulator_value']!r}"
+            )
+
+    def _make_transform(self) -> T.GradientTransformation:
+        return T.chain(
+            T.negate_if(from_group("maximize")),
+            T.add_decayed_weights(from_group("weight_decay")),
+            T.scale_by_adagrad(from_group("lr_decay"), self._initial_accumulator_value, from_group("eps")),
+            T.scale_by_lr(from_group("lr")),
+        )
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton, 2012), PyTorch's form: divide by a running RMS of the gradient, optionally
+    centered (by a running mean) and with heavy-ball momentum on the scaled step::
+
+        v = alpha v + (1 - alpha) g**2;  avg = sqrt(v - mean_g**2 if centered else v) + eps
+        buf = momentum * buf + g / avg;  p -= lr * buf        (p -= lr * g / avg without momentum)
+
+    PyTorch's defaults: ``lr=1e-2``, ``alpha=0.99``, ``eps=1e-8``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0], requires_grad=True)
+        >>> opt = optim.RMSprop([w], lr=0.01, alpha=0.0, eps=0.0)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> w   # with alpha=0, g / sqrt(g**2) = 1
+        tensor([0.99], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        flat: bool = True,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown_options(type(self), unknown)
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "alpha": alpha,
+            "eps": eps,
+            "centered": centered,
+            "weight_decay": weight_decay,
+            "maximize": maximize,
+        }
+        super().__init__(
+            params,
+            defaults,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            error_if_nonfinite=error_if_nonfinite,
+            flat=flat,
+        )
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        for key in ("lr", "eps", "momentum", "weight_decay"):
+            check_nonnegative("RMSprop", key, group[key])
+        check_unit_interval("RMSprop", "alpha", group["alpha"], closed_right=True)
+
+    def _make_transform(self) -> T.GradientTransformation:
+        return T.chain(
+            T.negate_if(from_group("maximize")),
+            T.add_decayed_weights(from_group("weight_decay")),
+            T.scale_by_rms(from_group("alpha"), from_group("eps"), from_group("centered")),
+            T.trace(from_group("momentum")),
+            T.scale_by_lr(from_group("lr")),
+        )
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler, 2012): step ``sqrt(u + eps) / sqrt(v + eps) * g`` from running averages of
+    squared gradients (v) and squared steps (u), scaled by ``lr`` (PyTorch's default 1.0).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0], requires_grad=True)
+        >>> opt = optim.Adadelta([w], rho=0.0, eps=1.0)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> w   # v = 4, delta = sqrt(0 + 1) / sqrt(4 + 1) * 2
+        tensor([0.1056], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        flat: bool = True,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown_options(type(self), unknown)
+        defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
+        super().__init__(
+            params,
+            defaults,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            error_if_nonfinite=error_if_nonfinite,
+            flat=flat,
+        )
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        for key in ("lr", "eps", "weight_decay"):
+            check_nonnegative("Adadelta", key, group[key])
+        check_unit_interval("Adadelta", "rho", group["rho"], closed_right=True)
+
+    def _make_transform(self) -> T.GradientTransformation:
+        return T.chain(
+            T.negate_if(from_group("maximize")),
+            T.add_decayed_weights(from_group("weight_decay")),
+            T.scale_by_adadelta(from_group("rho"), from_group("eps")),
+            T.scale_by_lr(from_group("lr")),
+        )

@@ -1,0 +1,609 @@
+"""The Optimizer base: param groups, flat buffers, one chained transform, state_dict.
+
+PyTorch's interface (``param_groups`` as dicts filled from ``defaults``, ``add_param_group``,
+``zero_grad``, ``step(closure)``, ``state_dict``/``load_state_dict`` with parameters referenced by
+position) over Optax-style math (``transforms.py``).
+
+Fast path. At construction the parameters of each group (of one dtype) are copied into one
+contiguous flat buffer and each parameter's ``.data`` is re-pointed to a view of it, so the model
+sees every update without copies. A step gathers the gradients with one ``np.concatenate`` into a
+flat gradient buffer and runs each transform as a few in-place NumPy calls over the whole group.
+Parameters whose ``.grad`` is None are skipped as in PyTorch: neither they nor their state move
+(the step then works on the gathered subset). If something replaces a parameter's ``.data`` (e.g.
+loading weights by assignment), the next step notices and copies it back into the buffer.
+
+Clipping options (``clip_value=``, ``clip_norm=``) act on the gradients of all groups together,
+before anything else (maximize, weight decay, moments): first each coordinate is clipped to
+``[-clip_value, clip_value]``, then the global L2 norm is scaled down to at most ``clip_norm``,
+exactly as ``clip_grad_value_`` then ``clip_grad_norm_`` would, but without touching ``.grad``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..autograd import enable_grad, no_grad
+from ..tensor import Tensor
+from .transforms import GradientTransformation, StepContext
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required: Any = _Required()
+
+
+# ---------------------------------------------------------------------- hyperparameter checks
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def check_nonnegative(owner: str, name: str, value: Any) -> None:
+    """Raise ValueError unless ``value`` is a finite number >= 0."""
+    if not _is_number(value) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{owner}: invalid {name}={value!r}; expected a finite number >= 0")
+
+
+def check_unit_interval(owner: str, name: str, value: Any, closed_right: bool = False) -> None:
+    """Raise ValueError unless ``0 <= value < 1`` (``<= 1`` with ``closed_right``)."""
+    ok = _is_number(value) and 0.0 <= value and (value <= 1.0 if closed_right else value < 1.0)
+    if not ok:
+        interval = "[0, 1]" if closed_right else "[0, 1)"
+        raise ValueError(f"{owner}: invalid {name}={value!r}; expected a number in {interval}")
+
+
+def check_betas(owner: str, betas: Any) -> None:
+    """Raise ValueError unless ``betas`` is a pair of numbers in [0, 1)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{owner}: invalid betas={betas!r}; expected a pair (beta1, beta2) with each in [0, 1)")
+    for i, b in enumerate(betas):
+        check_unit_interval(owner, f"betas[{i}]", b)
+
+
+def reject_unknown_options(cls: type, unknown: dict[str, Any]) -> None:
+    """Raise TypeError naming unknown keyword options and listing the valid ones."""
+    if unknown:
+        valid = [p for p in inspect.signature(cls).parameters if p not in ("self", "params", "unknown")]
+        raise TypeError(
+            f"{cls.__name__} got unknown option(s) {sorted(unknown)}; valid options are: {', '.join(valid)}"
+        )
+
+
+# ---------------------------------------------------------------------- flat buffers
+def _state_slots(state: Any) -> list[dict[str, np.ndarray]]:
+    """The dicts of arrays inside a transform state (a chain's state is a tuple of them)."""
+    if isinstance(state, dict):
+        return [state]
+    if isinstance(state, tuple):
+        return [d for s in state for d in _state_slots(s)]
+    return []
+
+
+def _gather_state(state: Any, idx: np.ndarray, size: int) -> Any:
+    if isinstance(state, dict):
+        return {k: (v[idx] if isinstance(v, np.ndarray) and v.shape == (size,) else v) for k, v in state.items()}
+    if isinstance(state, tuple):
+        return tuple(_gather_state(s, idx, size) for s in state)
+    return state
+
+
+def _scatter_state(full: Any, sub: Any, idx: np.ndarray, like: np.ndarray) -> Any:
+    if isinstance(full, dict) and isinstance(sub, dict):
+        for k, v in sub.items():
+            if isinstance(v, np.ndarray) and v.shape == idx.shape:
+                target = full.get(k)
+                if target is None:
+                    target = np.zeros_like(like)
+                    full[k] = target
+                target[idx] = v
+            else:
+                full[k] = v
+        return full
+    if isinstance(full, tuple) and isinstance(sub, tuple):
+        return tuple(_scatter_state(f, s, idx, like) for f, s in zip(full, sub))
+    return sub
+
+
+class _Bucket:
+    """Parameters of one group and one dtype, stored in one flat buffer, with their state."""
+
+    def __init__(self, params: list[Tensor], transform: GradientTransformation) -> None:
+        self.params = params
+        self.shapes = [p.data.shape for p in params]
+        self.sizes = [int(p.data.size) for p in params]
+        self.offsets = np.cumsum([0, *self.sizes]).tolist()
+        self.dtype = params[0].data.dtype
+        self.flat = np.empty(self.offsets[-1], self.dtype)
+        self.views: list[np.ndarray] = []
+        for p, start, stop in zip(params, self.offsets[:-1], self.offsets[1:]):
+            self.flat[start:stop] = p.data.reshape(-1)
+            view = self.flat[start:stop].reshape(p.data.shape)
+            p.data = view
+            self.views.append(view)
+        self.grad = np.empty_like(self.flat)
+        self.state = transform.init(self.flat)
+        self.steps = np.zeros(len(params), np.int64)
+        self.count = 0
+        self.scratch: dict[Any, np.ndarray] = {}
+
+    def sync(self) -> None:
+        """Copy back any parameter whose ``.data`` was replaced (not written in place) since the last step."""
+        for i, (p, view) in enumerate(zip(self.params, self.views)):
+            if p.data is not view:
+                new = p.data
+                if new.shape != view.shape:
+                    raise RuntimeError(
+                        f"optimizer: parameter {i} of a group changed shape from {view.shape} to {new.shape} after the "
+                        "optimizer was built; build a new optimizer for the new parameters"
+                    )
+                view[...] = new
+                p.data = view
+
+    def gather_grads(self) -> tuple[np.ndarray | None, list[int] | None]:
+        """The flat gradient (all parameters, or only those with a gradient, listed in the second item)."""
+        grads = []
+        missing = False
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                missing = True
+                continue
+            if g.data.shape != self.shapes[i]:
+                raise RuntimeError(
+                    f"optimizer: parameter {i} has shape {self.shapes[i]} but its .grad has shape {g.data.shape}"
+                )
+            grads.append(g.data.reshape(-1))
+        if not missing:
+            np.concatenate(grads, out=self.grad, casting="same_kind")
+            return self.grad, None
+        if not grads:
+            return None, None
+        present = [i for i, p in enumerate(self.params) if p.grad is not None]
+        return np.concatenate(grads).astype(self.dtype, copy=False), present
+
+    def element_index(self, present: list[int]) -> np.ndarray:
+        return np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in present])
+
+    def apply(
+        self, transform: GradientTransformation, group: dict[str, Any], g: np.ndarray, present: list[int] | None
+    ) -> None:
+        if present is None:
+            self.steps += 1
+            if self.steps.min() == self.steps.max():
+                step: Any = int(self.steps[0])
+            else:
+                step = np.repeat(self.steps.astype(self.dtype), self.sizes)
+            ctx = StepContext(group, step, self.count)
+            ctx.keep_scratch(self.scratch)
+            updates, self.state = transform.update(g, self.state, self.flat, ctx)
+            self.flat += updates
+        else:
+            idx = self.element_index(present)
+            self.steps[present] += 1
+            sub_steps = self.steps[present]
+            if sub_steps.min() == sub_steps.max():
+                step = int(sub_steps[0])
+            else:
+                step = np.repeat(sub_steps.astype(self.dtype), [self.sizes[i] for i in present])
+            ctx = StepContext(group, step, self.count)
+            sub_params = self.flat[idx]
+            sub_state = _gather_state(self.state, idx, self.flat.size)
+            updates, sub_state = transform.update(g, sub_state, sub_params, ctx)
+            self.flat[idx] = sub_params + updates
+            self.state = _scatter_state(self.state, sub_state, idx, self.flat)
+        self.count += 1
+
+
+# ---------------------------------------------------------------------- the base class
+class Optimizer:
+    """Base class: param groups over flat buffers, updated by one gradient transformation.
+
+    Subclasses give their defaults, check a group's hyperparameters in ``_check_group`` and build
+    their chain in ``_make_transform``; the chain reads live hyperparameters with
+    ``transforms.from_group``. A user chain is wrapped with :meth:`from_transform`.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0, 2.0], requires_grad=True)
+        >>> opt = optim.SGD([w], lr=0.1)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> w
+        tensor([0.8, 1.6], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        defaults: dict[str, Any],
+        *,
+        transform: GradientTransformation | None = None,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        flat: bool = True,
+    ) -> None:
+        name = type(self).__name__
+        if clip_norm is not None:
+            check_nonnegative(name, "clip_norm", clip_norm)
+        if clip_value is not None:
+            check_nonnegative(name, "clip_value", clip_value)
+        self.defaults: dict[str, Any] = dict(defaults)
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
+        self.clip_value = None if clip_value is None else float(clip_value)
+        self.error_if_nonfinite = bool(error_if_nonfinite)
+        self.flat = bool(flat)
+        self._transform = transform if transform is not None else self._make_transform()
+        if not isinstance(self._transform, GradientTransformation):
+            raise TypeError(f"{name}: transform must be a GradientTransformation, got {type(self._transform).__name__}")
+        self.param_groups: list[dict[str, Any]] = []
+        self._buckets: list[list[_Bucket]] = []
+        for group in _as_groups(params, name):
+            self.add_param_group(group)
+
+    @classmethod
+    def from_transform(cls, params: Any, transform: GradientTransformation, **defaults: Any) -> Optimizer:
+        """Wrap any chain of transforms as an optimizer with param groups, state_dict and schedulers.
+
+        ``defaults`` become the group hyperparameters; give ``lr=`` and end the chain with
+        ``scale_by_lr()`` (which reads the group's live ``lr``) so that lr schedulers drive it.
+        ``clip_norm``, ``clip_value``, ``error_if_nonfinite`` and ``flat`` are optimizer options.
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import optim
+            >>> from downslope.optim import transforms as T
+            >>> w = ds.tensor([1.0, -1.0], requires_grad=True)
+            >>> opt = optim.Optimizer.from_transform([w], T.chain(T.scale_by_adam(), T.scale_by_lr()), lr=0.1)
+            >>> (w * w).sum().backward(); opt.step()
+            >>> w
+            tensor([ 0.9, -0.9], requires_grad=True)
+        """
+        options = {
+            k: defaults.pop(k) for k in ("clip_norm", "clip_value", "error_if_nonfinite", "flat") if k in defaults
+        }
+        if "lr" in defaults:
+            check_nonnegative("Optimizer.from_transform", "lr", defaults["lr"])
+        return Optimizer(params, defaults, transform=transform, **options)
+
+    # -------------------------------------------------------------- for subclasses
+    def _make_transform(self) -> GradientTransformation:
+        raise TypeError(
+            "Optimizer needs a transform: use a subclass such as optim.SGD or optim.Adam, or "
+            "optim.Optimizer.from_transform(params, transforms.chain(...), lr=...)"
+        )
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Validate a group's hyperparameters (subclasses raise ValueError with the received value)."""
+        if "lr" in group:
+            check_nonnegative(type(self).__name__, "lr", group["lr"])
+
+    # -------------------------------------------------------------- groups
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own hyperparameters (missing ones come from ``defaults``).
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import optim
+            >>> w, b = ds.ones(2, requires_grad=True), ds.zeros(1, requires_grad=True)
+            >>> opt = optim.AdamW([w], lr=1e-3)
+            >>> opt.add_param_group({"params": [b], "weight_decay": 0.0})
+            >>> [g["weight_decay"] for g in opt.param_groups]
+            [0.01, 0.0]
+        """
+        name = type(self).__name__
+        if not isinstance(param_group, dict):
+            raise TypeError(
+                f"{name}.add_param_group: expected a dict with a 'params' entry, got {type(param_group).__name__}"
+            )
+        if "params" not in param_group:
+            raise ValueError(f"{name}.add_param_group: the group has no 'params' entry (keys: {sorted(param_group)})")
+        params = _as_param_list(param_group["params"], name)
+        group = dict(param_group)
+        group["params"] = params
+        seen: set[int] = set()
+        for i, p in enumerate(params):
+            if id(p) in seen:
+                raise ValueError(f"{name}: parameter {i} of the group appears more than once; pass each parameter once")
+            seen.add(id(p))
+        for gi, other in enumerate(self.param_groups):
+            if any(id(p) in seen for p in other["params"]):
+                raise ValueError(f"{name}: some parameters of the new group already belong to param group {gi}")
+        for key, value in self.defaults.items():
+            if value is required and key not in group:
+                raise ValueError(f"{name}: parameter group didn't specify a value of required option {key!r}")
+            group.setdefault(key, value)
+        self._check_group(group)
+        self.param_groups.append(group)
+        self._buckets.append(self._make_buckets(params))
+
+    def _make_buckets(self, params: list[Tensor]) -> list[_Bucket]:
+        if not self.flat:
+            return [_Bucket([p], self._transform) for p in params]
+        by_dtype: dict[str, list[Tensor]] = {}
+        for p in params:
+            by_dtype.setdefault(p.data.dtype.str, []).append(p)
+        return [_Bucket(ps, self._transform) for ps in by_dtype.values()]
+
+    # -------------------------------------------------------------- stepping
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients: set ``.grad`` to None (default), or fill it with zeros in place.
+
+        Gradients accumulate across ``backward()`` calls until this is called (gradient accumulation).
+        """
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                elif p.grad.data.flags.writeable:
+                    p.grad.data.fill(0)
+                else:
+                    p.grad.data = np.zeros_like(p.grad.data)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; return ``closure()``'s loss if a closure is given."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        work = []
+        for group, buckets in zip(self.param_groups, self._buckets):
+            for b in buckets:
+                b.sync()
+                g, present = b.gather_grads()
+                if g is not None:
+                    work.append((group, b, g, present))
+        if work and (self.clip_value is not None or self.clip_norm is not None):
+            self._clip([w[2] for w in work])
+        with no_grad():
+            for group, b, g, present in work:
+                b.apply(self._transform, group, g, present)
+        return loss
+
+    def _clip(self, grads: list[np.ndarray]) -> None:
+        name = type(self).__name__
+        if self.error_if_nonfinite:
+            for g in grads:
+                if not np.isfinite(g).all():
+                    raise RuntimeError(
+                        f"{name}: a gradient holds NaN or inf, so clipping cannot make the step safe "
+                        "(error_if_nonfinite=True); check the loss and the learning rate"
+                    )
+        if self.clip_value is not None:
+            for g in grads:
+                np.clip(g, -self.clip_value, self.clip_value, out=g)
+        if self.clip_norm is not None:
+            total = math.sqrt(sum(float(np.dot(g, g)) for g in grads))
+            coef = self.clip_norm / (total + 1e-6)
+            if coef < 1.0:
+                for g in grads:
+                    g *= coef
+
+    # -------------------------------------------------------------- state
+    def _positions(self) -> list[tuple[int, _Bucket, int]]:
+        """(group index, bucket, index in bucket) for every parameter, in PyTorch's numbering."""
+        where: dict[int, tuple[_Bucket, int]] = {}
+        for buckets in self._buckets:
+            for b in buckets:
+                for j, p in enumerate(b.params):
+                    where[id(p)] = (b, j)
+        out = []
+        for gi, group in enumerate(self.param_groups):
+            for p in group["params"]:
+                b, j = where[id(p)]
+                out.append((gi, b, j))
+        return out
+
+    def _layouts(self) -> list[list[list[str]]]:
+        """Per group, per transform slot, the state keys in use (for naming in state_dict)."""
+        layouts = []
+        for buckets in self._buckets:
+            slots: list[list[str]] = []
+            for b in buckets:
+                for si, d in enumerate(_state_slots(b.state)):
+                    while len(slots) <= si:
+                        slots.append([])
+                    for k in d:
+                        if k not in slots[si]:
+                            slots[si].append(k)
+            layouts.append(slots)
+        return layouts
+
+    @staticmethod
+    def _names(layout: list[list[str]]) -> dict[str, tuple[int, str]]:
+        counts: dict[str, int] = {}
+        for keys in layout:
+            for k in keys:
+                counts[k] = counts.get(k, 0) + 1
+        return {(k if counts[k] == 1 else f"{k}.{si}"): (si, k) for si, keys in enumerate(layout) for k in keys}
+
+    @property
+    def state(self) -> dict[Tensor, dict[str, Any]]:
+        """Each parameter's state (views shaped like the parameter), e.g. ``opt.state[w]["exp_avg"]``."""
+        out: dict[Tensor, dict[str, Any]] = {}
+        layouts = self._layouts()
+        for gi, b, j in self._positions():
+            out[b.params[j]] = self._param_state(b, j, self._names(layouts[gi]), copy=False)
+        return out
+
+    @staticmethod
+    def _param_state(b: _Bucket, j: int, names: dict[str, tuple[int, str]], copy: bool) -> dict[str, Any]:
+        entry: dict[str, Any] = {"step": int(b.steps[j]), "count": int(b.count)}
+        slots = _state_slots(b.state)
+        start, stop = b.offsets[j], b.offsets[j + 1]
+        for name, (si, key) in names.items():
+            arr = slots[si].get(key) if si < len(slots) else None
+            if isinstance(arr, np.ndarray) and arr.shape == b.flat.shape:
+                piece = arr[start:stop].reshape(b.shapes[j])
+                entry[name] = piece.copy() if copy else piece
+        return entry
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer's state as NumPy arrays plus JSON-able values (no pickle needed).
+
+        ``state`` maps each parameter's position (numbered across groups, as in PyTorch) to its
+        step count and state arrays; ``param_groups`` holds the hyperparameters with ``params`` as
+        positions. Arrays are copies.
+        """
+        layouts = self._layouts()
+        state: dict[int, dict[str, Any]] = {}
+        for pos, (gi, b, j) in enumerate(self._positions()):
+            state[pos] = self._param_state(b, j, self._names(layouts[gi]), copy=True)
+        groups = []
+        pos = 0
+        for group in self.param_groups:
+            saved = {k: _jsonable(v) for k, v in group.items() if k != "params"}
+            saved["params"] = list(range(pos, pos + len(group["params"])))
+            pos += len(group["params"])
+            groups.append(saved)
+        return {
+            "state": state,
+            "param_groups": groups,
+            "state_layout": layouts,
+            "options": {
+                "clip_norm": self.clip_norm,
+                "clip_value": self.clip_value,
+                "error_if_nonfinite": self.error_if_nonfinite,
+            },
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a state saved by :meth:`state_dict` (possibly after a JSON round trip) into an
+        optimizer built over the same parameters in the same order."""
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
+            raise ValueError(
+                f"{name}.load_state_dict: expected a dict from state_dict() with 'state' and 'param_groups'"
+            )
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"{name}.load_state_dict: the saved state has {len(saved_groups)} param group(s), this optimizer has "
+                f"{len(self.param_groups)}"
+            )
+        for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(
+                    f"{name}.load_state_dict: param group {gi} has {len(group['params'])} parameters but the saved "
+                    f"group has {len(saved['params'])}"
+                )
+        for saved, group in zip(saved_groups, self.param_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    group[k] = _restore_like(v, group.get(k))
+        options = state_dict.get("options", {})
+        self.clip_norm = options.get("clip_norm", self.clip_norm)
+        self.clip_value = options.get("clip_value", self.clip_value)
+        self.error_if_nonfinite = options.get("error_if_nonfinite", self.error_if_nonfinite)
+        layouts = state_dict.get("state_layout") or self._layouts()
+        saved_state = {int(k): v for k, v in state_dict["state"].items()}
+        for pos, (gi, b, j) in enumerate(self._positions()):
+            entry = saved_state.get(pos)
+            if entry is None:
+                continue
+            b.steps[j] = int(entry.get("step", 0))
+            b.count = int(entry.get("count", b.count))
+            slots = _state_slots(b.state)
+            start, stop = b.offsets[j], b.offsets[j + 1]
+            for key_name, (si, key) in self._names(layouts[gi]).items():
+                if key_name not in entry:
+                    continue
+                if si >= len(slots):
+                    raise ValueError(
+                        f"{name}.load_state_dict: the saved state has a transform slot {si} this optimizer lacks"
+                    )
+                arr = np.asarray(entry[key_name])
+                if arr.size != stop - start:
+                    raise ValueError(
+                        f"{name}.load_state_dict: state {key_name!r} of parameter {pos} has {arr.size} elements, "
+                        f"the parameter has {stop - start} (shape {b.shapes[j]})"
+                    )
+                target = slots[si].get(key)
+                if target is None:
+                    target = np.zeros_like(b.flat)
+                    slots[si][key] = target
+                target[start:stop] = arr.reshape(-1)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params")
+        return "\n".join([*lines, ")"])
+
+
+# ---------------------------------------------------------------------- helpers
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        return v.item()
+    return v
+
+
+def _restore_like(v: Any, current: Any) -> Any:
+    """JSON turns tuples into lists; give hyperparameters back the type they had (betas)."""
+    if isinstance(current, tuple) and isinstance(v, list):
+        return tuple(v)
+    return v
+
+
+def _as_param_list(params: Any, owner: str) -> list[Tensor]:
+    if isinstance(params, Tensor):
+        return _as_param_list([params], owner)
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(
+            f"{owner}: parameters must be an ordered collection (list, tuple, generator), got a set: a set's order "
+            "changes between runs, so a saved optimizer state could not be matched to its parameters"
+        )
+    if isinstance(params, dict):
+        raise TypeError(
+            f"{owner}: expected an iterable of tensors, got a dict (pass a list of param-group dicts instead)"
+        )
+    try:
+        out = list(params)
+    except TypeError:
+        raise TypeError(f"{owner}: expected an iterable of tensors, got {type(params).__name__}") from None
+    for i, p in enumerate(out):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{owner}: parameter {i} is a {type(p).__name__}, expected a downslope Tensor")
+        if not p.is_leaf:
+            raise ValueError(
+                f"{owner}: parameter {i} is not a leaf tensor (it was computed from others); can't optimize it"
+            )
+        if p.data.dtype.kind != "f":
+            raise TypeError(f"{owner}: parameter {i} has dtype {p.data.dtype}; only floating tensors can be optimized")
+    return out
+
+
+def _as_groups(params: Any, owner: str) -> list[dict[str, Any]]:
+    if isinstance(params, Tensor):
+        raise TypeError(f"{owner}: params should be an iterable of Tensors or dicts, got a single Tensor; wrap it: [w]")
+    if isinstance(params, (set, frozenset)):
+        _as_param_list(params, owner)
+    if isinstance(params, dict):
+        raise TypeError(
+            f"{owner}: expected an iterable of tensors or of param-group dicts, got a dict; wrap it: [group]"
+        )
+    try:
+        items = list(params)
+    except TypeError:
+        raise TypeError(
+            f"{owner}: expected an iterable of tensors or param-group dicts, got {type(params).__name__}"
+        ) from None
+    if not items:
+        raise ValueError(f"{owner}: got an empty parameter list")
+    if all(isinstance(x, dict) for x in items):
+        return items
+    if any(isinstance(x, dict) for x in items):
+        raise TypeError(f"{owner}: params mixes tensors and param-group dicts; give either tensors or dicts")
+    return [{"params": items}]

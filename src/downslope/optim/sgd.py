@@ -1,0 +1,138 @@
+"""Plain gradient descent and SGD with momentum (PyTorch's names, arguments and defaults)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import transforms as T
+from .optimizer import Optimizer, check_nonnegative, check_unit_interval, reject_unknown_options, required
+from .transforms import from_group
+
+
+class GD(Optimizer):
+    """Gradient descent, the textbook rule ``p <- p - lr * grad`` (optionally with L2 weight decay).
+
+    Used full-batch it is "gradient descent"; on mini-batches it is SGD without momentum.
+    ``lr`` has no default on purpose: it is the one choice that matters.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> x = ds.tensor([3.0], requires_grad=True)
+        >>> opt = optim.GD([x], lr=0.25)
+        >>> for _ in range(3):
+        ...     opt.zero_grad(); (x * x).sum().backward(); opt.step()
+        >>> x   # each step halves x: x <- x - 0.25 * 2x
+        tensor([0.375], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = required,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        flat: bool = True,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown_options(type(self), unknown)
+        if lr is required:
+            raise TypeError("GD: missing the learning rate; pass lr=... (e.g. GD(params, lr=0.1))")
+        defaults = {"lr": lr, "weight_decay": weight_decay, "maximize": maximize}
+        super().__init__(
+            params,
+            defaults,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            error_if_nonfinite=error_if_nonfinite,
+            flat=flat,
+        )
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_nonnegative("GD", "lr", group["lr"])
+        check_nonnegative("GD", "weight_decay", group["weight_decay"])
+
+    def _make_transform(self) -> T.GradientTransformation:
+        return T.chain(
+            T.negate_if(from_group("maximize")),
+            T.add_decayed_weights(from_group("weight_decay")),
+            T.scale_by_lr(from_group("lr")),
+        )
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with (Nesterov) momentum, PyTorch's form::
+
+        g = grad + weight_decay * p
+        buf = g (first step);  buf = momentum * buf + (1 - dampening) * g
+        p <- p - lr * (g + momentum * buf  if nesterov else  buf)
+
+    Defaults follow PyTorch 2.x (``lr=1e-3``, no momentum).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0], requires_grad=True)
+        >>> opt = optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> for _ in range(2):
+        ...     opt.zero_grad(); (w * w).sum().backward(); opt.step()
+        >>> w   # 1 - 0.1*2 = 0.8, then buf = 0.9*2 + 1.6 = 3.4, 0.8 - 0.34
+        tensor([0.46], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        flat: bool = True,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown_options(type(self), unknown)
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": nesterov,
+            "maximize": maximize,
+        }
+        super().__init__(
+            params,
+            defaults,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            error_if_nonfinite=error_if_nonfinite,
+            flat=flat,
+        )
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_nonnegative("SGD", "lr", group["lr"])
+        check_nonnegative("SGD", "momentum", group["momentum"])
+        check_unit_interval("SGD", "dampening", group["dampening"], closed_right=True)
+        check_nonnegative("SGD", "weight_decay", group["weight_decay"])
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(
+                f"SGD: Nesterov momentum requires momentum > 0 and dampening = 0; got momentum={group['momentum']!r}, "
+                f"dampening={group['dampening']!r}"
+            )
+
+    def _make_transform(self) -> T.GradientTransformation:
+        return T.chain(
+            T.negate_if(from_group("maximize")),
+            T.add_decayed_weights(from_group("weight_decay")),
+            T.trace(from_group("momentum"), from_group("dampening"), from_group("nesterov")),
+            T.scale_by_lr(from_group("lr")),
+        )

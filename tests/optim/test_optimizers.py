@@ -1,0 +1,358 @@
+"""Each optimizer against torch.optim: 100 steps on the same small network and data.
+
+The network is built by hand from leaf tensors (two layers, tanh, MSE) so the test does not depend
+on downslope.nn. Parameters must agree to 1e-5 relative (float32) and 1e-10 (float64), measured
+per tensor as ||ours - torch|| / ||torch||.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope import optim
+
+torch = pytest.importorskip("torch")
+
+STEPS = 100
+
+
+def _init(dtype: str) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    shapes = [(5, 16), (16,), (16, 3), (3,)]
+    params = [rng.normal(0, 0.5, s).astype(dtype) for s in shapes]
+    x = rng.normal(size=(32, 5)).astype(dtype)
+    y = rng.normal(size=(32, 3)).astype(dtype)
+    return params, x, y
+
+
+def _ours_loss(p: list[ds.Tensor], x: ds.Tensor, y: ds.Tensor) -> ds.Tensor:
+    h = (x @ p[0] + p[1]).tanh()
+    out = h @ p[2] + p[3]
+    return ((out - y) ** 2).mean()
+
+
+def _torch_loss(p, x, y):  # type: ignore[no-untyped-def]
+    h = torch.tanh(x @ p[0] + p[1])
+    out = h @ p[2] + p[3]
+    return ((out - y) ** 2).mean()
+
+
+def run_both(
+    ours_cls, torch_cls, kwargs, torch_kwargs=None, dtype="float32", steps=STEPS, groups=False, torch_clip=None
+):  # type: ignore[no-untyped-def]
+    """Train the same net with both libraries; return the two lists of final parameter arrays."""
+    init, x, y = _init(dtype)
+    tdtype = torch.float32 if dtype == "float32" else torch.float64
+    ours = [ds.tensor(a, dtype=dtype, requires_grad=True) for a in init]
+    theirs = [torch.tensor(a, dtype=tdtype, requires_grad=True) for a in init]
+    if groups:  # second group: the biases, with their own lr and no weight decay
+        extra = {"lr": kwargs.get("lr", 1e-3) * 0.5, "weight_decay": 0.0}
+        opt = ours_cls([{"params": [ours[0], ours[2]]}, {"params": [ours[1], ours[3]], **extra}], **kwargs)
+        topt = torch_cls(
+            [{"params": [theirs[0], theirs[2]]}, {"params": [theirs[1], theirs[3]], **extra}],
+            **(torch_kwargs if torch_kwargs is not None else kwargs),
+        )
+    else:
+        opt = ours_cls(ours, **kwargs)
+        topt = torch_cls(theirs, **(torch_kwargs if torch_kwargs is not None else kwargs))
+    dx, dy = ds.tensor(x, dtype=dtype), ds.tensor(y, dtype=dtype)
+    tx, ty = torch.tensor(x, dtype=tdtype), torch.tensor(y, dtype=tdtype)
+    for _ in range(steps):
+        opt.zero_grad()
+        _ours_loss(ours, dx, dy).backward()
+        opt.step()
+        topt.zero_grad()
+        _torch_loss(theirs, tx, ty).backward()
+        if torch_clip is not None:
+            torch_clip(theirs)
+        topt.step()
+    return [p.numpy() for p in ours], [t.detach().numpy() for t in theirs]
+
+
+def assert_close(ours, theirs, dtype):  # type: ignore[no-untyped-def]
+    tol = 1e-5 if dtype == "float32" else 1e-10
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        assert a.dtype == np.dtype(dtype), f"parameter {i} changed dtype to {a.dtype}"
+        rel = np.linalg.norm(a.astype(np.float64) - b) / np.linalg.norm(b)
+        assert rel <= tol, f"parameter {i}: relative difference {rel:.3g} > {tol}"
+        assert not np.allclose(a, _init(dtype)[0][i]), "the parameters did not move"
+
+
+CASES = [
+    ("SGD", {"lr": 0.05}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-2}),
+    ("SGD", {"lr": 0.05, "momentum": 0.5, "dampening": 0.3, "maximize": False}),
+    ("Adagrad", {"lr": 0.05}),
+    ("Adagrad", {"lr": 0.05, "lr_decay": 1e-2, "initial_accumulator_value": 0.1, "weight_decay": 1e-2}),
+    ("RMSprop", {"lr": 1e-2}),
+    ("RMSprop", {"lr": 1e-3, "centered": True, "momentum": 0.9}),
+    ("RMSprop", {"lr": 1e-3, "alpha": 0.9, "weight_decay": 1e-2, "momentum": 0.5}),
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.8, "weight_decay": 1e-2}),
+    ("Adam", {"lr": 1e-2}),
+    ("Adam", {"lr": 1e-2, "amsgrad": True, "weight_decay": 1e-2}),
+    ("Adam", {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-6, "decoupled_weight_decay": True, "weight_decay": 0.1}),
+    ("AdamW", {"lr": 1e-2}),
+    ("AdamW", {"lr": 1e-2, "amsgrad": True, "weight_decay": 0.1}),
+    ("Adamax", {"lr": 1e-2}),
+    ("Adamax", {"lr": 1e-2, "weight_decay": 1e-2, "betas": (0.8, 0.99)}),
+    ("NAdam", {"lr": 1e-2}),
+    ("NAdam", {"lr": 1e-2, "weight_decay": 1e-2, "momentum_decay": 1e-2}),
+    ("NAdam", {"lr": 1e-2, "weight_decay": 1e-1, "decoupled_weight_decay": True}),
+    ("RAdam", {"lr": 1e-2}),
+    ("RAdam", {"lr": 1e-2, "weight_decay": 1e-2}),
+    ("RAdam", {"lr": 1e-2, "weight_decay": 1e-1, "decoupled_weight_decay": True}),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("name", "kwargs"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def test_matches_torch(name, kwargs, dtype):  # type: ignore[no-untyped-def]
+    if dtype == "float64":
+        # torch keeps NAdam's mu_product in the default dtype; make it float64 like the parameters
+        old = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+    try:
+        ours, theirs = run_both(getattr(optim, name), getattr(torch.optim, name), kwargs, dtype=dtype)
+    finally:
+        if dtype == "float64":
+            torch.set_default_dtype(old)
+    assert_close(ours, theirs, dtype)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_maximize_matches_torch(name):  # type: ignore[no-untyped-def]
+    kwargs = {"lr": 1e-3, "maximize": True, "weight_decay": 1e-2}
+    if name == "SGD":
+        kwargs["momentum"] = 0.9
+    ours, theirs = run_both(getattr(optim, name), getattr(torch.optim, name), kwargs, steps=30)
+    assert_close(ours, theirs, "float32")
+
+
+@pytest.mark.parametrize("name", ["SGD", "AdamW", "Adagrad"])
+def test_param_groups_match_torch(name):  # type: ignore[no-untyped-def]
+    kwargs = {"lr": 0.02, "weight_decay": 1e-2}
+    ours, theirs = run_both(getattr(optim, name), getattr(torch.optim, name), kwargs, groups=True)
+    assert_close(ours, theirs, "float32")
+
+
+def test_gd_is_sgd_without_momentum():
+    ours, theirs = run_both(optim.GD, torch.optim.SGD, {"lr": 0.05, "weight_decay": 1e-3})
+    assert_close(ours, theirs, "float32")
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_per_parameter_path_matches_flat_path(flat):  # type: ignore[no-untyped-def]
+    ours, theirs = run_both(
+        lambda p, **k: optim.Adam(p, flat=flat, **k), torch.optim.Adam, {"lr": 1e-2, "weight_decay": 1e-3}
+    )
+    assert_close(ours, theirs, "float32")
+
+
+def _lion_reference(params, grads_fn, steps, lr, betas, wd):  # type: ignore[no-untyped-def]
+    """Lion written from the paper's Algorithm 2 in torch (torch.optim has no Lion)."""
+    m = [torch.zeros_like(p) for p in params]
+    for _ in range(steps):
+        grads = grads_fn(params)
+        with torch.no_grad():
+            for p, g, mi in zip(params, grads, m):
+                c = betas[0] * mi + (1 - betas[0]) * g
+                p.sub_(lr * (torch.sign(c) + wd * p))
+                mi.mul_(betas[1]).add_((1 - betas[1]) * g)
+    return params
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kwargs", [{"lr": 1e-3}, {"lr": 3e-3, "betas": (0.95, 0.98), "weight_decay": 0.1}])
+def test_lion_matches_paper(kwargs, dtype):  # type: ignore[no-untyped-def]
+    init, x, y = _init(dtype)
+    tdtype = torch.float32 if dtype == "float32" else torch.float64
+    ours = [ds.tensor(a, dtype=dtype, requires_grad=True) for a in init]
+    opt = optim.Lion(ours, **kwargs)
+    dx, dy = ds.tensor(x, dtype=dtype), ds.tensor(y, dtype=dtype)
+    for _ in range(STEPS):
+        opt.zero_grad()
+        _ours_loss(ours, dx, dy).backward()
+        opt.step()
+    tx, ty = torch.tensor(x, dtype=tdtype), torch.tensor(y, dtype=tdtype)
+
+    def grads_fn(ps):  # type: ignore[no-untyped-def]
+        ps = [p.detach().requires_grad_(True) for p in ps]
+        return torch.autograd.grad(_torch_loss(ps, tx, ty), ps)
+
+    theirs = [torch.tensor(a, dtype=tdtype) for a in init]
+    _lion_reference(
+        theirs, grads_fn, STEPS, kwargs["lr"], kwargs.get("betas", (0.9, 0.99)), kwargs.get("weight_decay", 0.0)
+    )
+    assert_close([p.numpy() for p in ours], [t.numpy() for t in theirs], dtype)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam", "RAdam"])
+def test_defaults_match_torch(name):  # type: ignore[no-untyped-def]
+    import inspect
+
+    ours = inspect.signature(getattr(optim, name).__init__).parameters
+    theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
+    for key, p in theirs.items():
+        if key in ("self", "params", "foreach", "capturable", "differentiable", "fused"):
+            continue
+        assert key in ours, f"{name} lacks torch's option {key!r}"
+        assert ours[key].default == p.default, f"{name}.{key}: default {ours[key].default!r}, torch {p.default!r}"
+
+
+def test_clip_norm_option_matches_clip_grad_norm():
+    def clip(ps):  # type: ignore[no-untyped-def]
+        torch.nn.utils.clip_grad_norm_(ps, 0.05)
+
+    ours, theirs = run_both(
+        lambda p, **k: optim.SGD(p, clip_norm=0.05, **k), torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}, torch_clip=clip
+    )
+    assert_close(ours, theirs, "float32")
+
+
+def test_clip_value_option_matches_clip_grad_value():
+    def clip(ps):  # type: ignore[no-untyped-def]
+        torch.nn.utils.clip_grad_value_(ps, 0.01)
+
+    ours, theirs = run_both(
+        lambda p, **k: optim.Adam(p, clip_value=0.01, **k), torch.optim.Adam, {"lr": 1e-2}, torch_clip=clip
+    )
+    assert_close(ours, theirs, "float32")
+
+
+def test_clip_option_leaves_grad_untouched():
+    w = ds.tensor([3.0, 4.0], requires_grad=True)
+    opt = optim.SGD([w], lr=1.0, clip_norm=1.0)
+    (w * w).sum().backward()
+    opt.step()
+    np.testing.assert_allclose(w.grad.numpy(), [6.0, 8.0])
+    np.testing.assert_allclose(w.numpy(), [3.0 - 0.6, 4.0 - 0.8], rtol=1e-5)
+
+
+def test_nonfinite_gradient_raises_when_asked():
+    w = ds.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.Adam([w], clip_norm=1.0, error_if_nonfinite=True)
+    (w * w).sum().backward()
+    w.grad.data[0] = np.nan
+    with pytest.raises(RuntimeError, match="NaN or inf"):
+        opt.step()
+    np.testing.assert_array_equal(w.numpy(), [1.0, 2.0])
+
+
+def test_param_without_grad_is_skipped_like_torch():
+    """A parameter whose .grad is None neither moves nor advances its state (PyTorch semantics)."""
+    init, x, y = _init("float32")
+    ours = [ds.tensor(a, requires_grad=True) for a in init]
+    theirs = [torch.tensor(a, requires_grad=True) for a in init]
+    opt = optim.Adam(ours, lr=1e-2)
+    topt = torch.optim.Adam(theirs, lr=1e-2)
+    dx, dy = ds.tensor(x), ds.tensor(y)
+    tx, ty = torch.tensor(x), torch.tensor(y)
+    for step in range(40):
+        opt.zero_grad()
+        topt.zero_grad()
+        _ours_loss(ours, dx, dy).backward()
+        _torch_loss(theirs, tx, ty).backward()
+        if step % 3 == 0:  # the last bias misses some steps
+            ours[3].grad = None
+            theirs[3].grad = None
+        opt.step()
+        topt.step()
+    assert opt.state[ours[3]]["step"] == int(topt.state[theirs[3]]["step"]) == 26
+    assert_close([p.numpy() for p in ours], [t.detach().numpy() for t in theirs], "float32")
+
+
+def test_model_sees_updates_without_copies():
+    w = ds.tensor([[1.0, 2.0]], requires_grad=True)
+    b = ds.tensor([0.5], requires_grad=True)
+    data_before = w.data
+    opt = optim.SGD([w, b], lr=0.1)
+    assert w.data.base is not None and w.data.base is b.data.base  # views of one flat buffer
+    (w.sum() + b.sum()).backward()
+    opt.step()
+    np.testing.assert_allclose(w.numpy(), [[0.9, 1.9]])
+    np.testing.assert_allclose(data_before, [[1.0, 2.0]])  # the old array is no longer the parameter
+
+
+def test_replaced_data_is_picked_up():
+    w = ds.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.5)
+    w.data = np.array([10.0, 20.0], np.float32)  # e.g. weights loaded by assignment
+    (w * w).sum().backward()
+    opt.step()
+    np.testing.assert_allclose(w.numpy(), [0.0, 0.0])
+
+
+def test_closure_returns_loss():
+    w = ds.tensor([1.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+
+    def closure():  # type: ignore[no-untyped-def]
+        opt.zero_grad()
+        loss = (w * w).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert float(loss) == 1.0
+    np.testing.assert_allclose(w.numpy(), [0.8])
+
+
+def test_zero_grad_set_to_none_false_keeps_zeroed_buffer():
+    w = ds.tensor([1.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    (w * w).sum().backward()
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(w.grad.numpy(), [0.0])
+    opt.zero_grad()
+    assert w.grad is None
+
+
+def test_gradients_accumulate_until_zero_grad():
+    w = ds.tensor([1.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    for _ in range(2):
+        (w * w).sum().backward()  # two micro-batches: grad 2 + 2
+    opt.step()
+    np.testing.assert_allclose(w.numpy(), [1.0 - 0.1 * 4.0])
+
+
+def test_float32_stays_float32():
+    w = ds.tensor(np.ones((3, 3)), requires_grad=True)
+    opt = optim.NAdam([w], lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+    assert w.dtype == np.float32
+    for v in opt.state[w].values():
+        if isinstance(v, np.ndarray):
+            assert v.dtype == np.float32
+
+
+def test_from_transform_wraps_a_user_chain():
+    T = optim.transforms
+    init, x, y = _init("float32")
+    ours = [ds.tensor(a, requires_grad=True) for a in init]
+    chain = T.chain(T.clip_by_global_norm(1.0), T.trace(0.9, nesterov=True), T.scale_by_lr())
+    opt = optim.Optimizer.from_transform(ours, chain, lr=0.05)
+
+    def clip(ps):  # type: ignore[no-untyped-def]
+        torch.nn.utils.clip_grad_norm_(ps, 1.0)
+
+    theirs = [torch.tensor(a, requires_grad=True) for a in init]
+    topt = torch.optim.SGD(theirs, lr=0.05, momentum=0.9, nesterov=True)
+    dx, dy = ds.tensor(x), ds.tensor(y)
+    tx, ty = torch.tensor(x), torch.tensor(y)
+    for _ in range(50):
+        opt.zero_grad()
+        _ours_loss(ours, dx, dy).backward()
+        opt.step()
+        topt.zero_grad()
+        _torch_loss(theirs, tx, ty).backward()
+        clip(theirs)
+        topt.step()
+    assert_close([p.numpy() for p in ours], [t.detach().numpy() for t in theirs], "float32")
