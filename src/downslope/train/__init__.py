@@ -1,5 +1,26 @@
-"""Training: metrics (more arrives with the fit loop)."""
+"""Training: the fit loop, evaluation, callbacks (stopping rules, checkpoints, loggers) and metrics.
 
+Example:
+    >>> from downslope import train
+    >>> stopper = train.EarlyStopping(patience=10, restore_best_weights=True)
+"""
+
+from .callbacks import (
+    Callback,
+    CallbackList,
+    CSVLogger,
+    DivergenceGuard,
+    EarlyStopping,
+    LearningRateMonitor,
+    MaxTime,
+    ModelCheckpoint,
+    StopAtLoss,
+    StopAtTarget,
+    TerminateOnNaN,
+    TrainingState,
+)
+from .fit import evaluate, fit, predict, train_step
+from .history import History
 from .metrics import (
     accuracy,
     f1_score,
@@ -11,8 +32,27 @@ from .metrics import (
     recall,
     root_mean_squared_error,
 )
+from .progress import ProgressBar
 
 __all__ = [
+    "fit",
+    "evaluate",
+    "predict",
+    "train_step",
+    "History",
+    "Callback",
+    "CallbackList",
+    "TrainingState",
+    "EarlyStopping",
+    "StopAtLoss",
+    "StopAtTarget",
+    "MaxTime",
+    "TerminateOnNaN",
+    "DivergenceGuard",
+    "ModelCheckpoint",
+    "CSVLogger",
+    "LearningRateMonitor",
+    "ProgressBar",
     "accuracy",
     "precision",
     "recall",

@@ -1,0 +1,549 @@
+"""The training loop: ``fit`` repeats forward, loss, backward and update until a stopping rule fires.
+
+It reads straight through (Keras' shape): a separate :func:`train_step` does one update and
+returns a ``logs`` dict; ``fit`` wraps it in epochs, validation, schedulers, callbacks and
+checkpoints. :func:`evaluate` and :func:`predict` run a model without recording gradients.
+
+One epoch::
+
+    for x, y in loader:                 # full batch / stochastic / mini-batch, see DataLoader
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)     # forward
+        loss.backward()                 # gradients into each parameter's .grad
+        optimizer.step()                # one update
+    validate -> step the scheduler -> callbacks (may stop) -> history -> checkpoint
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..autograd import no_grad
+from ..data.dataset import ArrayDataset, Dataset, dataset_arrays
+from ..data.loader import DataLoader
+from ..data.split import train_test_split
+from ..errors import CheckpointError, ConfigError
+from ..tensor import Tensor, _wrap
+from .callbacks import (
+    Callback,
+    CallbackList,
+    DivergenceGuard,
+    Logs,
+    ModelCheckpoint,
+    TrainingState,
+    as_callback_list,
+)
+from .history import History
+from .metrics import Metric, get_metric
+from .progress import ProgressBar
+
+CHECKPOINT_KIND = "downslope-training-state"
+_UNSET: Any = object()
+# Schedulers that PyTorch steps after every batch rather than every epoch.
+_PER_BATCH_SCHEDULERS = {"OneCycleLR", "CyclicLR"}
+
+
+# ---------------------------------------------------------------------- one update
+def train_step(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, x: Tensor, y: Tensor) -> Logs:
+    """One gradient-descent update on a batch; returns ``{'loss': float, 'outputs': array}``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn, optim
+        >>> model = nn.Linear(1, 1); opt = optim.SGD(model.parameters(), lr=0.1)
+        >>> logs = train_step(model, nn.MSELoss(), opt, ds.ones(4, 1), ds.zeros(4, 1))
+        >>> sorted(logs)
+        ['loss', 'outputs']
+    """
+    optimizer.zero_grad()
+    outputs = model(x)
+    loss = loss_fn(outputs, y)
+    loss.backward()
+    optimizer.step()
+    return {"loss": float(loss.item()), "outputs": outputs.data}
+
+
+# ---------------------------------------------------------------------- data plumbing
+def _as_dataset(data: Any, where: str) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (tuple, list)):
+        if len(data) != 2:
+            raise ConfigError(f"{where}: expected (inputs, targets), got a {type(data).__name__} of {len(data)} items")
+        return ArrayDataset(*data)
+    raise ConfigError(
+        f"{where}: expected a DataLoader, a Dataset or a tuple (inputs, targets), got {type(data).__name__}"
+    )
+
+
+def _as_loader(data: Any, batch_size: Any, shuffle: bool, seed: int | None, where: str) -> DataLoader:
+    if isinstance(data, DataLoader):
+        return data
+    return DataLoader(_as_dataset(data, where), batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+def _split_validation(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
+        raise ConfigError(f"fit: validation_split must be a fraction in (0, 1), got {fraction!r}")
+    arrays = dataset_arrays(dataset)
+    if arrays is None:
+        raise ConfigError("fit: validation_split needs array data; pass validation=... for other datasets")
+    parts = train_test_split(*arrays, test_size=float(fraction), seed=seed)
+    train = ArrayDataset(*parts[0::2], check_finite=False)
+    val = ArrayDataset(*parts[1::2], check_finite=False)
+    return train, val
+
+
+def _unpack(batch: Sequence[Tensor], where: str) -> tuple[Tensor, Tensor]:
+    if len(batch) != 2:
+        raise ConfigError(f"{where}: expected batches of (inputs, targets), got {len(batch)} field(s)")
+    return batch[0], batch[1]
+
+
+@contextmanager
+def _mode(model: Any, training: bool) -> Iterator[None]:
+    """Switch train/eval mode and restore the previous one afterwards."""
+    previous = getattr(model, "training", None)
+    if hasattr(model, "train"):
+        model.train(training)
+    try:
+        yield
+    finally:
+        if previous is not None and hasattr(model, "train"):
+            model.train(previous)
+
+
+def _resolve_metrics(metrics: Sequence[str | Metric] | None) -> list[tuple[str, Metric]]:
+    if metrics is None:
+        return []
+    if isinstance(metrics, str) or callable(metrics):
+        metrics = [metrics]
+    resolved = [get_metric(m) for m in metrics]
+    names = [n for n, _ in resolved]
+    if len(set(names)) != len(names) or "loss" in names:
+        raise ConfigError(f"fit: metric names must be distinct and not 'loss', got {names}")
+    return resolved
+
+
+def _score(metrics: list[tuple[str, Metric]], outputs: list[np.ndarray], targets: list[np.ndarray]) -> Logs:
+    if not metrics or not outputs:
+        return {}
+    preds, target = np.concatenate(outputs), np.concatenate(targets)
+    return {name: float(fn(preds, target)) for name, fn in metrics}
+
+
+# ---------------------------------------------------------------------- evaluation
+def _evaluate_loader(model: Any, loss_fn: Any, loader: DataLoader, metrics: list[tuple[str, Metric]]) -> Logs:
+    total, count = 0.0, 0
+    outputs: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
+    with no_grad(), _mode(model, False):
+        for batch in loader:
+            x, y = _unpack(batch, "evaluate")
+            out = model(x)
+            n = len(x)
+            # Mean-reduced batch losses weighted by batch size give the mean over all samples.
+            total += float(loss_fn(out, y).item()) * n
+            count += n
+            if metrics:
+                outputs.append(out.data)
+                targets.append(y.data)
+    return {"loss": total / count, **_score(metrics, outputs, targets)}
+
+
+def evaluate(
+    model: Any,
+    loss_fn: Callable[..., Tensor],
+    data: Any,
+    batch_size: int | str | None = 1024,
+    metrics: Sequence[str | Metric] | None = None,
+) -> Logs:
+    """Loss (mean over samples) and metrics of ``model`` on ``data``, in eval mode, without gradients.
+
+    The model's previous train/eval mode is restored afterwards.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope import nn
+        >>> model = nn.Linear(2, 1)
+        >>> logs = evaluate(model, nn.MSELoss(), (np.zeros((5, 2)), np.zeros((5, 1))), metrics=["mae"])
+        >>> sorted(logs)
+        ['loss', 'mae']
+    """
+    loader = _as_loader(data, batch_size, False, None, "evaluate")
+    return _evaluate_loader(model, loss_fn, loader, _resolve_metrics(metrics))
+
+
+def predict(model: Any, x: Any, batch_size: int | str | None = 1024) -> Tensor:
+    """The model's outputs for inputs ``x`` (array, Tensor, Dataset or DataLoader), in batches.
+
+    Runs in eval mode without recording gradients; restores the previous mode afterwards.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope import nn
+        >>> predict(nn.Linear(3, 2), np.ones((10, 3)), batch_size=4).shape
+        (10, 2)
+    """
+    if isinstance(x, DataLoader):
+        loader = x
+    elif isinstance(x, Dataset):
+        loader = DataLoader(x, batch_size=batch_size)
+    else:
+        loader = DataLoader(ArrayDataset(x), batch_size=batch_size)
+    chunks: list[np.ndarray] = []
+    with no_grad(), _mode(model, False):
+        for batch in loader:
+            chunks.append(model(batch[0]).data)
+    return _wrap(chunks[0] if len(chunks) == 1 else np.concatenate(chunks))
+
+
+# ---------------------------------------------------------------------- the loop's helpers
+class _RecordHistory(Callback):
+    """Appends each epoch's logs to the History (placed after user callbacks, before checkpoints)."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        self.history.append(epoch, logs or {})
+
+
+class _Interrupt:
+    """SIGINT/SIGTERM: the first one finishes the epoch, saves and stops; a second one aborts at once."""
+
+    def __init__(self, state: TrainingState) -> None:
+        self.state = state
+        self.received: str | None = None
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            self.restore()
+            raise KeyboardInterrupt(f"second {name}: training aborted")
+        # Stopping mid-epoch would leave a state no checkpoint can resume exactly: finish the epoch.
+        self.received = name
+
+    def __enter__(self) -> _Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()
+
+
+def _scheduler_per_batch(scheduler: Any, interval: str) -> bool:
+    if interval not in ("auto", "epoch", "batch"):
+        raise ConfigError(f"fit: scheduler_interval must be 'auto', 'epoch' or 'batch', got {interval!r}")
+    if interval == "auto":
+        return type(scheduler).__name__ in _PER_BATCH_SCHEDULERS
+    return interval == "batch"
+
+
+def _is_plateau(scheduler: Any) -> bool:
+    return "Plateau" in type(scheduler).__name__
+
+
+def _current_lr(optimizer: Any) -> float | None:
+    groups = getattr(optimizer, "param_groups", None)
+    return float(groups[0]["lr"]) if groups else None
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"fit: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _resolve_seed(seed: int | None) -> int:
+    if seed is None:
+        return int(backend.rng().integers(0, 2**63 - 1))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"fit: seed must be a non-negative integer or None, got {seed!r}")
+    return int(seed)
+
+
+def _checkpoint_path(path: str | Path) -> Path:
+    p = Path(path)
+    return p / "last.ckpt" if p.is_dir() else p
+
+
+# ---------------------------------------------------------------------- fit
+def fit(
+    model: Any,
+    loss_fn: Callable[..., Tensor],
+    optimizer: Any,
+    train: Any,
+    validation: Any = None,
+    *,
+    validation_split: float | None = None,
+    epochs: int = 10,
+    batch_size: Any = _UNSET,
+    metrics: Sequence[str | Metric] | None = None,
+    callbacks: Sequence[Callback] | CallbackList | None = None,
+    scheduler: Any = None,
+    scheduler_interval: str = "auto",
+    verbose: int = 0,
+    shuffle: bool = True,
+    seed: int | None = None,
+    resume_from: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> History:
+    """Train ``model`` by gradient descent on ``train``; returns the per-epoch :class:`History`.
+
+    Args:
+        model: a callable Module (``model(x)`` gives outputs; ``train()``/``eval()`` switch modes).
+        loss_fn: ``loss_fn(outputs, targets)`` -> scalar Tensor (mean over the batch).
+        optimizer: updates the model's parameters (``zero_grad()``, ``step()``, ``param_groups``).
+        train: ``(x, y)`` arrays, a Dataset, or a DataLoader (then batch_size/shuffle are its own).
+        validation: held-out ``(x, y)``/Dataset/DataLoader, scored after every epoch; its
+            numbers are logged with a ``val_`` prefix. Or ``validation_split=0.1``: a seeded
+            random fraction of ``train`` is held out instead.
+        epochs: the largest number of epochs (a callback may stop sooner).
+        batch_size: ``None``/``"full"`` full-batch GD, ``1`` stochastic GD, ``B`` mini-batch (32).
+        metrics: names ('accuracy', 'f1', 'mae', 'r2', 'top5_accuracy', ...) or ``fn(preds, target)``;
+            training metrics are computed from the outputs seen during the epoch (train mode).
+        callbacks: e.g. ``[EarlyStopping(patience=10), ModelCheckpoint("best.ckpt")]``. A
+            DivergenceGuard that stops on NaN/inf losses is added unless you pass one.
+        scheduler: an lr scheduler, stepped once per epoch (after validation) — per batch for
+            OneCycleLR/CyclicLR, or as ``scheduler_interval`` says. ReduceLROnPlateau is given
+            ``val_loss`` (``loss`` without validation, or its own ``monitor`` attribute).
+        verbose: 0 silent, 1 progress bar on a terminal (epoch lines otherwise), 2 epoch lines.
+        shuffle: reshuffle the training data every epoch.
+        seed: seeds the shuffling and ``validation_split`` (drawn from the library generator if None).
+        resume_from: a checkpoint file (or a directory holding ``last.ckpt``) written by this loop;
+            training continues where it stopped, exactly as if it had not been interrupted.
+        checkpoint_dir: save ``last.ckpt`` there after every epoch (and on Ctrl-C/SIGTERM).
+
+    Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the rate the epoch was trained with),
+    ``epoch_time`` (seconds) and ``time`` (seconds since training began).
+
+    Ctrl-C (or SIGTERM) finishes the current epoch, saves a checkpoint (with ``checkpoint_dir``) and
+    returns; a second Ctrl-C aborts at once.
+
+    Example:
+        >>> import numpy as np, downslope as ds
+        >>> from downslope import nn, optim
+        >>> _ = ds.manual_seed(0)
+        >>> x = np.linspace(-1, 1, 20).reshape(-1, 1); y = 3 * x + 1
+        >>> model = nn.Linear(1, 1)
+        >>> history = ds.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.5), (x, y),
+        ...                  epochs=200, batch_size=None)
+        >>> round(model.weight.item(), 3), round(model.bias.item(), 3), len(history)
+        (3.0, 1.0, 200)
+    """
+    epochs = _check_positive_int("epochs", epochs)
+    if validation is not None and validation_split is not None:
+        raise ConfigError("fit: pass either validation=... or validation_split=..., not both")
+    checkpoint = None
+    if resume_from is not None:
+        checkpoint = _read_checkpoint(resume_from)
+        seed = checkpoint["seed"]
+    seed = _resolve_seed(seed)
+    if isinstance(train, DataLoader):
+        if batch_size is not _UNSET:
+            raise ConfigError("fit: train is a DataLoader, so give batch_size to the DataLoader, not to fit")
+        loader = train
+    else:
+        dataset = _as_dataset(train, "fit(train=...)")
+        if validation_split is not None:
+            dataset, validation = _split_validation(dataset, validation_split, seed)
+        loader = DataLoader(dataset, batch_size=32 if batch_size is _UNSET else batch_size, shuffle=shuffle, seed=seed)
+    val_loader = None
+    if validation is not None:
+        val_loader = _as_loader(validation, 1024, False, None, "fit(validation=...)")
+    metric_fns = _resolve_metrics(metrics)
+    per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
+
+    history = History()
+    state = TrainingState(
+        model,
+        optimizer,
+        scheduler,
+        history,
+        params={"epochs": epochs, "steps": len(loader), "batch_size": loader.batch_size, "method": loader.method},
+    )
+    user = list(as_callback_list(callbacks))
+    if not any(isinstance(cb, DivergenceGuard) for cb in user):
+        user.append(DivergenceGuard(factor=math.inf))  # NaN/inf losses stop training with a clear message
+    # Checkpoints go last, after the history is recorded, so a saved state includes the whole epoch.
+    savers = [cb for cb in user if isinstance(cb, ModelCheckpoint)]
+    ordered: list[Callback] = [cb for cb in user if not isinstance(cb, ModelCheckpoint)]
+    ordered.append(_RecordHistory(history))
+    ordered.extend(savers)
+    if checkpoint_dir is not None:
+        ordered.append(ModelCheckpoint(Path(checkpoint_dir) / "last.ckpt"))
+    if verbose:
+        ordered.append(ProgressBar(verbose=verbose))
+    cbs = CallbackList(ordered)
+    cbs.set_trainer(state)
+
+    completed = 0
+
+    def checkpoint_state() -> dict[str, Any]:
+        return {
+            "kind": CHECKPOINT_KIND,
+            "epoch": state.epoch + 1,
+            "seed": seed,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "train_loader": loader.state_dict(),
+            "rng": backend.get_rng_state(),
+            "history": history.state_dict(),
+            "callbacks": cbs.state_dict(),
+            "stop_reason": state.stop_reason,
+        }
+
+    state.checkpoint_state = checkpoint_state
+
+    cbs.on_train_begin({})
+    if checkpoint is not None:
+        completed = _restore(checkpoint, model, optimizer, scheduler, loader, history, cbs, resume_from)
+    # "time" continues from the checkpoint's clock when resuming.
+    started = time.perf_counter() - (history["time"][-1] if "time" in history and len(history) else 0.0)
+    logs: Logs = {}
+    with _Interrupt(state) as interrupt:
+        for epoch in range(completed, epochs):
+            state.epoch = epoch
+            epoch_start = time.perf_counter()
+            lr = _current_lr(optimizer)
+            logs = _run_epoch(
+                epoch,
+                model,
+                loss_fn,
+                optimizer,
+                loader,
+                metric_fns,
+                cbs,
+                state,
+                scheduler if per_batch_schedule else None,
+            )
+            if val_loader is not None:
+                logs.update(
+                    {f"val_{k}": v for k, v in _evaluate_loader(model, loss_fn, val_loader, metric_fns).items()}
+                )
+            if lr is not None:
+                logs["lr"] = lr
+            if scheduler is not None and not per_batch_schedule:
+                _step_scheduler(scheduler, logs)
+            now = time.perf_counter()
+            logs["epoch_time"] = now - epoch_start
+            logs["time"] = now - started
+            if interrupt.received is not None:
+                state.stop_training = True
+                state.stop_reason = f"interrupted by {interrupt.received}: finished epoch {epoch + 1} and stopped"
+            cbs.on_epoch_end(epoch, logs)
+            if state.stop_training:
+                break
+    history.stop_reason = state.stop_reason
+    cbs.on_train_end(logs)
+    return history
+
+
+def _run_epoch(
+    epoch: int,
+    model: Any,
+    loss_fn: Any,
+    optimizer: Any,
+    loader: DataLoader,
+    metrics: list[tuple[str, Metric]],
+    cbs: CallbackList,
+    state: TrainingState,
+    batch_scheduler: Any,
+) -> Logs:
+    cbs.on_epoch_begin(epoch, {})
+    total, count = 0.0, 0
+    outputs: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
+    with _mode(model, True):
+        for i, batch in enumerate(loader):
+            x, y = _unpack(batch, "fit")
+            n = len(x)
+            cbs.on_batch_begin(i, {"size": n})
+            step_logs = train_step(model, loss_fn, optimizer, x, y)
+            if batch_scheduler is not None:
+                batch_scheduler.step()
+            total += step_logs["loss"] * n
+            count += n
+            if metrics:
+                outputs.append(step_logs["outputs"])
+                targets.append(y.data)
+            cbs.on_batch_end(i, {"loss": step_logs["loss"], "size": n})
+            if state.stop_training:  # a callback asked to stop (e.g. the loss became NaN)
+                break
+    return {"loss": total / max(count, 1), **_score(metrics, outputs, targets)}
+
+
+def _step_scheduler(scheduler: Any, logs: Logs) -> None:
+    if _is_plateau(scheduler):
+        monitor = getattr(scheduler, "monitor", None) or ("val_loss" if "val_loss" in logs else "loss")
+        if monitor not in logs:
+            raise ConfigError(f"fit: ReduceLROnPlateau monitors {monitor!r}, which is not logged ({', '.join(logs)})")
+        scheduler.step(logs[monitor])
+    else:
+        scheduler.step()
+
+
+# ---------------------------------------------------------------------- checkpoints
+def _read_checkpoint(path: str | Path) -> dict[str, Any]:
+    from ..serialization import load
+
+    state = load(_checkpoint_path(path))
+    if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
+        raise CheckpointError(
+            f"fit(resume_from={str(path)!r}): not a training checkpoint (written by fit's checkpoint_dir or "
+            "ModelCheckpoint without save_weights_only)"
+        )
+    return state
+
+
+def _restore(
+    ckpt: dict[str, Any],
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    loader: DataLoader,
+    history: History,
+    cbs: CallbackList,
+    path: Any,
+) -> int:
+    where = f"fit(resume_from={str(path)!r})"
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{where}: the checkpoint's model does not fit this model: {exc}") from None
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if (ckpt["scheduler"] is None) != (scheduler is None):
+        raise CheckpointError(
+            f"{where}: the checkpoint {'has no' if ckpt['scheduler'] is None else 'has a'} scheduler state, "
+            f"but this run {'has a' if scheduler is not None else 'has no'} scheduler"
+        )
+    if scheduler is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    loader.load_state_dict(ckpt["train_loader"])
+    backend.set_rng_state(ckpt["rng"])
+    history.load_state_dict(ckpt["history"])
+    cbs.load_state_dict(ckpt["callbacks"])
+    return int(ckpt["epoch"])
+
+
+__all__ = ["fit", "train_step", "evaluate", "predict"]

@@ -1,0 +1,115 @@
+"""History: what happened in each epoch of a fit (losses, metrics, learning rate, time)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from .metrics import higher_is_better
+
+
+class History:
+    """Per-epoch records of a training run: ``history["val_loss"]`` is a list with one value per epoch.
+
+    ``epoch`` numbers count from 1, as the progress output and the CSV do. An epoch lacking a
+    key that others have (say, a metric added late) holds None there. ``stop_reason`` says why
+    training ended early (None when it ran all its epochs).
+
+    Example:
+        >>> h = History()
+        >>> h.append(0, {"loss": 1.0, "val_loss": 1.2}); h.append(1, {"loss": 0.5, "val_loss": 0.9})
+        >>> h["val_loss"], h.best_epoch, len(h)
+        ([1.2, 0.9], 2, 2)
+    """
+
+    def __init__(self) -> None:
+        self.epochs: list[int] = []
+        self.history: dict[str, list[Any]] = {}
+        self.stop_reason: str | None = None
+
+    def append(self, epoch: int, logs: dict[str, Any]) -> None:
+        """Record the logs of the 0-based ``epoch``."""
+        n = len(self.epochs)
+        self.epochs.append(int(epoch) + 1)
+        for key, value in logs.items():
+            if not isinstance(value, (int, float)) and not hasattr(value, "item"):
+                continue
+            column = self.history.setdefault(key, [None] * n)
+            column.append(float(value))
+        for column in self.history.values():
+            if len(column) < n + 1:
+                column.append(None)
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def __getitem__(self, key: str) -> list[Any]:
+        if key == "epoch":
+            return list(self.epochs)
+        try:
+            return self.history[key]
+        except KeyError:
+            raise KeyError(f"History has no {key!r}; recorded: {', '.join(self.keys())}") from None
+
+    def __contains__(self, key: object) -> bool:
+        return key == "epoch" or key in self.history
+
+    def keys(self) -> list[str]:
+        return ["epoch", *self.history]
+
+    def as_dict(self) -> dict[str, list[Any]]:
+        """``{"epoch": [1, 2, ...], "loss": [...], ...}`` (copies)."""
+        return {"epoch": list(self.epochs), **{k: list(v) for k, v in self.history.items()}}
+
+    def best(self, monitor: str | None = None, mode: str = "auto") -> tuple[int | None, float | None]:
+        """``(epoch number, value)`` of the best epoch by ``monitor`` ('val_loss' if recorded, else 'loss')."""
+        if monitor is None:
+            monitor = "val_loss" if "val_loss" in self.history else "loss"
+        values = self.history.get(monitor, [])
+        maximize = higher_is_better(monitor) if mode == "auto" else mode == "max"
+        best_i: int | None = None
+        for i, v in enumerate(values):
+            if v is None or not math.isfinite(v):
+                continue
+            if best_i is None or (v > values[best_i] if maximize else v < values[best_i]):
+                best_i = i
+        if best_i is None:
+            return None, None
+        return self.epochs[best_i], values[best_i]
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The number (from 1) of the epoch with the lowest val_loss (or loss, without validation)."""
+        return self.best()[0]
+
+    def to_csv(self, path: str | Path | None = None) -> str:
+        """The table as CSV text; also written (atomically) to ``path`` when given."""
+        columns = self.keys()
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        table = self.as_dict()
+        for i in range(len(self.epochs)):
+            writer.writerow(["" if table[c][i] is None else repr(table[c][i]) for c in columns])
+        text = buffer.getvalue()
+        if path is not None:
+            from ..serialization import atomic_write_bytes
+
+            atomic_write_bytes(path, text.encode())
+        return text
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epochs": list(self.epochs), "history": self.as_dict(), "stop_reason": self.stop_reason}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epochs = [int(e) for e in state["epochs"]]
+        self.history = {k: list(v) for k, v in state["history"].items() if k != "epoch"}
+        self.stop_reason = state.get("stop_reason")
+
+    def __repr__(self) -> str:
+        last = {k: v[-1] for k, v in self.history.items() if v}
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if v is not None)
+        return f"History({len(self)} epochs; last: {shown})"

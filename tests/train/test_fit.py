@@ -1,0 +1,325 @@
+import math
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope import nn, optim
+from downslope.errors import CheckpointError, ConfigError
+from downslope.train import (
+    Callback,
+    DivergenceGuard,
+    EarlyStopping,
+    History,
+    StopAtLoss,
+    evaluate,
+    fit,
+    predict,
+)
+
+
+def _regression(n=64, noise=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    y = x @ np.array([[1.5], [-2.0], [0.5]]) + 0.7 + noise * rng.normal(size=(n, 1))
+    return x, y
+
+
+def _least_squares(x, y):
+    design = np.hstack([x, np.ones((len(x), 1))])
+    return np.linalg.lstsq(design, y, rcond=None)[0].ravel()
+
+
+def _weights(model):
+    return np.concatenate([model.weight.data.ravel(), model.bias.data.ravel()])
+
+
+class CountUpdates(Callback):
+    def on_train_begin(self, logs=None):
+        self.per_epoch = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.per_epoch.append(0)
+
+    def on_batch_end(self, batch, logs=None):
+        self.per_epoch[-1] += 1
+
+
+class RecordWeights(Callback):
+    def on_train_begin(self, logs=None):
+        self.states = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.states.append(self.model.state_dict())
+
+
+# ---------------------------------------------------------------------- the three batch modes
+@pytest.mark.parametrize(
+    "batch_size, lr, epochs, noise, updates",
+    [
+        (None, 0.5, 300, 0.1, 1),  # full-batch GD, noisy data: the least-squares fit
+        (1, 0.02, 40, 0.0, 64),  # stochastic GD: exact data, so the noise of SGD vanishes at the solution
+        (16, 0.1, 150, 0.0, 4),  # mini-batch
+    ],
+)
+def test_linear_regression_reaches_least_squares(batch_size, lr, epochs, noise, updates):
+    x, y = _regression(noise=noise)
+    ds.manual_seed(0)
+    model = nn.Linear(3, 1)
+    counter = CountUpdates()
+    history = fit(
+        model, nn.MSELoss(), optim.SGD(model.parameters(), lr=lr), (x, y),
+        epochs=epochs, batch_size=batch_size, callbacks=[counter], seed=0,
+    )  # fmt: skip
+    np.testing.assert_allclose(_weights(model), _least_squares(x, y), atol=1e-4)
+    assert counter.per_epoch == [updates] * epochs
+    assert len(history) == epochs and history.stop_reason is None
+
+
+def test_mini_batch_counts_round_up_and_drop_last_rounds_down():
+    x, y = _regression(n=50)
+    model = nn.Linear(3, 1)
+    counter = CountUpdates()
+    fit(
+        model,
+        nn.MSELoss(),
+        optim.SGD(model.parameters(), lr=0.01),
+        (x, y),
+        epochs=2,
+        batch_size=16,
+        callbacks=[counter],
+    )
+    assert counter.per_epoch == [4, 4]
+    loader = ds.data.DataLoader((x, y), batch_size=16, drop_last=True, shuffle=True, seed=0)
+    fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), loader, epochs=2, callbacks=[counter])
+    assert counter.per_epoch == [3, 3]
+
+
+# ---------------------------------------------------------------------- logs, history, validation
+def test_history_records_losses_metrics_validation_lr_and_time(tmp_path):
+    x, y = _regression(n=80)
+    ds.manual_seed(1)
+    model = nn.Linear(3, 1)
+    history = fit(
+        model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y),
+        validation_split=0.25, epochs=3, batch_size=10, metrics=["mae", "r2"], seed=3,
+    )  # fmt: skip
+    assert history.keys() == ["epoch", "loss", "mae", "r2", "val_loss", "val_mae", "val_r2", "lr", "epoch_time", "time"]
+    assert history["epoch"] == [1, 2, 3] and history["lr"] == [0.1, 0.1, 0.1]
+    assert all(t > 0 for t in history["epoch_time"]) and history["time"] == sorted(history["time"])
+    assert history.best_epoch == 1 + int(np.argmin(history["val_loss"]))
+    text = history.to_csv(tmp_path / "h.csv")
+    assert open(tmp_path / "h.csv").read() == text and text.splitlines()[0].startswith("epoch,loss,mae")
+
+
+def test_validation_loss_equals_evaluate_after_training():
+    x, y = _regression(n=60)
+    xv, yv = _regression(n=30, seed=9)
+    model = nn.Linear(3, 1)
+    history = fit(
+        model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.05), (x, y), (xv, yv), epochs=2, metrics=["mse"]
+    )
+    pred = model.weight.data.astype(np.float64) @ xv.T.astype(np.float32).astype(np.float64)
+    direct = np.mean((pred.T + model.bias.data - yv.astype(np.float32)) ** 2)
+    assert history["val_loss"][-1] == pytest.approx(direct, rel=1e-5)
+    assert history["val_mse"][-1] == pytest.approx(direct, rel=1e-5)
+    assert evaluate(model, nn.MSELoss(), (xv, yv), batch_size=7)["loss"] == pytest.approx(direct, rel=1e-5)
+
+
+def test_evaluate_and_predict_use_eval_mode_no_grad_and_restore_the_mode():
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.5), nn.Linear(16, 2))
+    x = np.random.default_rng(0).normal(size=(9, 4))
+    model.train()
+    a = predict(model, x, batch_size=4)
+    b = predict(model, x, batch_size=None)
+    assert model.training and not a.requires_grad
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)  # dropout off: deterministic
+    model.eval()
+    evaluate(model, nn.CrossEntropyLoss(), (x, np.zeros(9, int)))
+    assert not model.training
+
+
+# ---------------------------------------------------------------------- stopping rules inside fit
+def _keras_stop_epoch(values, patience, min_delta=0.0):
+    """Reference rule (Keras 3, mode min): index of the epoch where training stops, or None."""
+    best, wait = None, 0
+    for epoch, v in enumerate(values):
+        wait += 1
+        if best is None or v + min_delta < best:
+            best, wait = v, 0
+            continue
+        if wait >= patience and epoch > 0:
+            return epoch
+    return None
+
+
+def test_early_stopping_in_fit_stops_at_the_right_epoch_and_not_before():
+    x, y = _regression(n=64)
+    ds.manual_seed(0)
+    model = nn.Linear(3, 1)
+    history = fit(
+        model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.05), (x, y),
+        epochs=500, batch_size=8, seed=0, callbacks=[EarlyStopping(monitor="loss", min_delta=1e-4, patience=3)],
+    )  # fmt: skip
+    stop = _keras_stop_epoch(history["loss"], patience=3, min_delta=1e-4)
+    assert stop is not None and len(history) == stop + 1 < 500
+    assert "early stopping" in history.stop_reason
+
+
+def test_max_epochs_runs_exactly_that_many():
+    x, y = _regression()
+    model = nn.Linear(3, 1)
+    history = fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), epochs=7)
+    assert len(history) == 7 and history.stop_reason is None
+
+
+def test_stop_at_loss_fires_at_the_first_epoch_below_target():
+    x, y = _regression(noise=0.0)
+    model = nn.Linear(3, 1)
+    history = fit(
+        model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y),
+        epochs=300, batch_size=None, callbacks=[StopAtLoss(1e-3)],
+    )  # fmt: skip
+    losses = history["loss"]
+    assert losses[-1] <= 1e-3 and all(v > 1e-3 for v in losses[:-1]) and len(losses) < 300
+
+
+def test_divergence_is_caught_at_the_right_epoch_with_a_hint():
+    x, y = _regression()
+    ds.manual_seed(0)
+    model = nn.Linear(3, 1)
+    history = fit(
+        model, nn.MSELoss(), optim.SGD(model.parameters(), lr=3.0), (x, y),
+        epochs=100, batch_size=None, callbacks=[DivergenceGuard(factor=100)],
+    )  # fmt: skip
+    losses = history["loss"]
+    first = next(i for i in range(1, len(losses)) if losses[i] > 100 * min(losses[:i]))
+    assert len(losses) == first + 1
+    assert "diverged: loss rose from" in history.stop_reason and "at lr=3; " in history.stop_reason
+    assert "try lr=0.3" in history.stop_reason
+
+
+def test_non_finite_loss_stops_by_default():
+    x, y = _regression()
+    model = nn.Linear(3, 1)
+    history = fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=50.0), (x, y), epochs=500, batch_size=None)
+    assert len(history) < 500 and "diverged: loss became" in history.stop_reason
+    assert not math.isfinite(history["loss"][-1])
+
+
+def test_restore_best_weights_loads_the_best_epochs_weights():
+    x, y = _regression(n=40, noise=1.0, seed=1)
+    xv, yv = _regression(n=40, noise=1.0, seed=2)
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 1))
+    recorder = RecordWeights()
+    stopper = EarlyStopping(patience=5, restore_best_weights=True)
+    history = fit(
+        model, nn.MSELoss(), optim.Adam(model.parameters(), lr=0.03), (x, y), (xv, yv),
+        epochs=60, batch_size=8, callbacks=[recorder, stopper], seed=0,
+    )  # fmt: skip
+    best = int(np.argmin(history["val_loss"]))
+    assert stopper.best_epoch == best and best < len(history) - 1
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, recorder.states[best][key])
+
+
+# ---------------------------------------------------------------------- checkpoints and resume
+def _step_lr():
+    step_lr = getattr(optim.lr_scheduler, "StepLR", None)
+    if step_lr is None:
+        pytest.skip("optim.lr_scheduler.StepLR has not landed yet")
+    return step_lr
+
+
+def _resume_setup():
+    _step_lr()
+    ds.manual_seed(123)
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 1))
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    return model, opt, sched
+
+
+class InterruptAt(Callback):
+    """Sends SIGINT to this process in the middle of epoch ``epoch`` (0-based)."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        if self.trainer.epoch == self.epoch and batch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
+    x, y = _regression(n=40)
+    xv, yv = _regression(n=20, seed=5)
+    kwargs = dict(epochs=6, batch_size=8, metrics=["mae"])
+
+    model, opt, sched = _resume_setup()
+    full = fit(
+        model, nn.MSELoss(), opt, (x, y), (xv, yv), scheduler=sched, callbacks=[EarlyStopping(patience=50)], **kwargs
+    )
+    expected = model.state_dict()
+
+    model, opt, sched = _resume_setup()
+    part = fit(
+        model, nn.MSELoss(), opt, (x, y), (xv, yv), scheduler=sched,
+        callbacks=[EarlyStopping(patience=50), InterruptAt(2)], checkpoint_dir=tmp_path, **kwargs,
+    )  # fmt: skip
+    assert len(part) == 3 and "interrupted by SIGINT: finished epoch 3" in part.stop_reason
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    ds.manual_seed(999)  # a different start: everything must come from the checkpoint
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 1))
+    opt = optim.Adam(model.parameters(), lr=0.5)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    resumed = fit(
+        model, nn.MSELoss(), opt, (x, y), (xv, yv), scheduler=sched,
+        callbacks=[EarlyStopping(patience=50), Callback()], resume_from=tmp_path, **kwargs,
+    )  # fmt: skip
+    for key, value in expected.items():
+        np.testing.assert_array_equal(model.state_dict()[key], value)
+    for key in ("loss", "val_loss", "mae", "val_mae", "lr"):
+        assert resumed[key] == full[key], key
+    assert resumed.stop_reason is None
+
+
+def test_resume_refuses_a_wrong_model_or_file(tmp_path):
+    x, y = _regression(n=20)
+    model = nn.Linear(3, 1)
+    fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), epochs=1, checkpoint_dir=tmp_path)
+    other = nn.Linear(3, 2)
+    with pytest.raises(CheckpointError, match=r"does not fit this model.*weight"):
+        fit(other, nn.MSELoss(), optim.SGD(other.parameters(), lr=0.01), (x, y), epochs=2, resume_from=tmp_path)
+    ds.save({"model": model.state_dict()}, tmp_path / "weights.ckpt")
+    with pytest.raises(CheckpointError, match="not a training checkpoint"):
+        fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), resume_from=tmp_path / "weights.ckpt")
+
+
+# ---------------------------------------------------------------------- bad input
+def test_bad_arguments_are_explained():
+    x, y = _regression(n=10)
+    model = nn.Linear(3, 1)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ConfigError, match="epochs must be a positive integer, got 0"):
+        fit(model, nn.MSELoss(), opt, (x, y), epochs=0)
+    with pytest.raises(ConfigError, match="either validation"):
+        fit(model, nn.MSELoss(), opt, (x, y), (x, y), validation_split=0.2)
+    with pytest.raises(ConfigError, match="unknown metric 'acuracy'"):
+        fit(model, nn.MSELoss(), opt, (x, y), metrics=["acuracy"])
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        fit(model, nn.MSELoss(), opt, (x, y), batch_size=0)
+    with pytest.raises(ConfigError, match="expected a DataLoader, a Dataset or a tuple"):
+        fit(model, nn.MSELoss(), opt, x)
+    loader = ds.data.DataLoader((x, y), batch_size=2)
+    with pytest.raises(ConfigError, match="give batch_size to the DataLoader"):
+        fit(model, nn.MSELoss(), opt, loader, batch_size=4)
+
+
+def test_fit_is_reachable_from_the_top_level():
+    assert ds.fit is fit and isinstance(History(), History)
