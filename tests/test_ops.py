@@ -171,6 +171,23 @@ def test_unary_float_function_of_integer_tensor_gives_float32(check_op, name):
     check_op(ours, theirs, [np.array([1, 2, 3, 4])])
 
 
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [("sigmoid", -40, 40), ("softplus", -40, 40), ("elu", -1e-3, 1e-3), ("exp", -40, 40), ("gelu", -1e-3, 1e-3)],
+)
+def test_relative_precision_of_tiny_outputs_in_float32(name, low, high):
+    # no absolute floor here: sigmoid(-30) ~ 1e-13 must be right to 1e-5 relative (log(sigmoid) must not be -inf)
+    ours_fn, theirs_fn, _, _ = UNARY[name]
+    x = np.concatenate([np.linspace(low, high, 101), [-1e-6, 1e-6]]).astype(np.float32)
+    x = x[x != 0]
+    ours, theirs = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, ref = ours_fn(ours), theirs_fn(theirs)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-5, atol=0)
+    out.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=0)
+
+
 def test_large_inputs_stay_finite(check_op):
     x = np.array([-800.0, -30.0, 0.5, 30.0, 800.0], dtype=np.float32)
     check_op(ds.sigmoid, torch.sigmoid, [x])

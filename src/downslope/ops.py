@@ -237,6 +237,16 @@ def _exp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     return (g * y,)
 
 
+def expm1(x: Any) -> Tensor:
+    """e^x - 1, accurate for small x (where exp(x) - 1 cancels to a few correct digits)."""
+    x = _lift_float(x)
+    return _node(np.expm1(x.data), (x,), _expm1_vjp)
+
+
+def _expm1_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * (y + 1),)
+
+
 def log(x: Any) -> Tensor:
     x = _lift_float(x)
     return _node(np.log(x.data), (x,), _log_vjp)
@@ -291,14 +301,17 @@ def _tanh_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     return (g * (1 - y * y),)
 
 
+def _sigmoid_array(d: np.ndarray) -> np.ndarray:
+    # e^-|x| never overflows, and e^x / (1 + e^x) on the negative side keeps full relative precision
+    # there ((1 + tanh(x/2)) / 2 cancels to 0 in float32 near x = -17, so log(sigmoid(x)) became -inf).
+    e = np.exp(-np.abs(d))
+    return np.where(d >= 0, np.ones((), d.dtype), e) / (1 + e)
+
+
 def sigmoid(x: Any) -> Tensor:
-    """1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2, which never overflows."""
+    """1 / (1 + e^-x), computed stably: it never overflows and keeps relative precision for x << 0."""
     x = _lift_float(x)
-    d = x.data
-    out = np.tanh(d * np.asarray(0.5, d.dtype))
-    out += 1
-    out *= np.asarray(0.5, d.dtype)
-    return _node(out, (x,), _sigmoid_vjp)
+    return _node(_sigmoid_array(x.data), (x,), _sigmoid_vjp)
 
 
 def _sigmoid_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -341,7 +354,7 @@ def _softplus_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     if xp.differentiable:
         s = sigmoid(x * beta)
     else:
-        s = np.tanh(bx * 0.5).astype(bx.dtype, copy=False) * 0.5 + 0.5
+        s = _sigmoid_array(bx)
     return (xp.where(bx > threshold, g, g * s),)
 
 

@@ -1,0 +1,109 @@
+"""Composite ops (var, std, gelu, elu) against PyTorch: their argument conventions, and gradients
+(first and second order) that come from the basic ops they are built from."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import downslope as ds
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+X = np.random.default_rng(0).uniform(-2, 2, size=(3, 4, 5))
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (lambda t: ds.var(t), lambda t: torch.var(t)),  # correction=1 by default, like torch
+        (lambda t: ds.var(t, 1), lambda t: torch.var(t, 1)),
+        (lambda t: ds.var(t, (0, 2), True), lambda t: torch.var(t, (0, 2), keepdim=True)),
+        (lambda t: ds.var(t, axis=-1, keepdims=True, ddof=0), lambda t: torch.var(t, -1, keepdim=True, correction=0)),
+        (lambda t: ds.var(t, 0, unbiased=False), lambda t: torch.var(t, 0, unbiased=False)),
+        (lambda t: ds.var(t, 2, correction=2), lambda t: torch.var(t, 2, correction=2)),
+        (lambda t: t.var(1, keepdim=True), lambda t: t.var(1, keepdim=True)),
+        (lambda t: ds.std(t), lambda t: torch.std(t)),
+        (lambda t: ds.std(t, (1, 2)), lambda t: torch.std(t, (1, 2))),
+        (lambda t: t.std(0, True, correction=0), lambda t: t.std(0, keepdim=True, correction=0)),
+        (lambda t: ds.std(t, axis=1, ddof=1), lambda t: torch.std(t, 1)),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_var_std_conventions(check_op, ours, theirs, dtype):
+    check_op(ours, theirs, [X.astype(dtype)])
+
+
+def test_var_matches_numpy_with_ddof():
+    np.testing.assert_allclose(ds.var(ds.tensor(X, dtype="float64"), axis=1, ddof=0).numpy(), X.var(axis=1))
+    np.testing.assert_allclose(
+        ds.std(ds.tensor(X, dtype="float64"), axis=(0, 1), ddof=1).numpy(), X.std(axis=(0, 1), ddof=1)
+    )
+
+
+def test_var_of_one_element_with_correction_is_nan_like_torch():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(ds.var(ds.tensor([1.0])).item()) and np.isnan(torch.var(torch.tensor([1.0])).item())
+
+
+def test_var_refuses_two_corrections():
+    with pytest.raises(TypeError, match="only one"):
+        ds.var(ds.tensor([1.0, 2.0]), ddof=0, correction=1)
+    with pytest.raises(TypeError, match="only one"):
+        ds.std(ds.tensor([1.0, 2.0]), unbiased=True, ddof=1)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (ds.gelu, F.gelu),
+        (lambda t: ds.gelu(t, approximate="tanh"), lambda t: F.gelu(t, approximate="tanh")),
+        (ds.elu, F.elu),
+        (lambda t: ds.elu(t, alpha=1.7), lambda t: F.elu(t, alpha=1.7)),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_elu(check_op, ours, theirs, dtype):
+    x = np.where(np.abs(X) < 0.05, 0.3, X)  # elu's second derivative jumps at 0
+    check_op(ours, theirs, [x.astype(dtype)])
+
+
+def test_gelu_refuses_unknown_approximation():
+    with pytest.raises(ValueError, match="approximate"):
+        ds.gelu(ds.tensor([1.0]), approximate="fast")
+
+
+@pytest.mark.parametrize("name", ["var", "std", "gelu", "gelu_tanh", "elu"])
+def test_composites_second_derivative_matches_torch(assert_close, name):
+    fns = {
+        "var": (lambda t: ds.var(t, 1), lambda t: torch.var(t, 1)),
+        "std": (lambda t: ds.std(t, 0), lambda t: torch.std(t, 0)),
+        "gelu": (ds.gelu, F.gelu),
+        "gelu_tanh": (lambda t: ds.gelu(t, approximate="tanh"), lambda t: F.gelu(t, approximate="tanh")),
+        "elu": (ds.elu, F.elu),
+    }
+    ours_fn, theirs_fn = fns[name]
+    x = np.where(np.abs(X[0]) < 0.05, 0.3, X[0])
+    ours, theirs = ds.tensor(x, dtype="float64", requires_grad=True), torch.tensor(x, requires_grad=True)
+    (g,) = ds.grad(ours_fn(ours).sum(), [ours], create_graph=True)
+    (gt,) = torch.autograd.grad(theirs_fn(theirs).sum(), [theirs], create_graph=True)
+    (g * g).sum().backward()
+    (gt * gt).sum().backward()
+    assert_close(ours.grad.numpy(), theirs.grad.numpy(), np.float64, "second derivative")
+
+
+@pytest.mark.parametrize("name", ["var", "std", "gelu", "gelu_tanh", "elu"])
+def test_composites_gradcheck(name):
+    fns = {
+        "var": lambda t: ds.var(t, 1, keepdim=True),
+        "std": lambda t: ds.std(t, axis=0, ddof=0),
+        "gelu": ds.gelu,
+        "gelu_tanh": lambda t: ds.gelu(t, approximate="tanh"),
+        "elu": lambda t: ds.elu(t, alpha=0.5),
+    }
+    x = np.where(np.abs(X[0]) < 0.05, 0.3, X[0])
+    assert ds.gradcheck(fns[name], [ds.tensor(x, dtype="float64")]).passed
