@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 WORKER = Path(__file__).with_name("mpi_worker.py")
@@ -75,3 +76,14 @@ def worker() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def two_process_results(run_mpi: Callable[..., Launch]) -> list[dict[str, np.ndarray]]:
+    """Everything mpi_worker.py's "train" mode saved, per rank (one launch shared by the test files)."""
+    launch = run_mpi("train", n=2)
+    assert launch.returncode == 0, launch.output
+    assert not (launch.out_dir / "written_by_rank1.ckpt").exists(), "rank 1 wrote a checkpoint"
+    results = [dict(np.load(launch.out_dir / f"rank{r}.npz", allow_pickle=False)) for r in range(2)]
+    results[0]["_rank0_checkpoint_written"] = np.array((launch.out_dir / "written_by_rank0.ckpt").exists())
+    return results

@@ -16,6 +16,9 @@ import numpy as np
 import downslope as ds
 from downslope import distributed as dist
 from downslope import nn
+from downslope.optim import SGD, Adam
+from downslope.train import EarlyStopping, ModelCheckpoint
+from downslope.train.callbacks import Callback
 
 N_SAMPLES, N_FEATURES, N_OUT = 44, 5, 3
 PER_RANK_BATCH, EPOCHS, DATA_SEED, ORDER_SEED, MODEL_SEED = 4, 3, 0, 7, 100
@@ -32,48 +35,7 @@ def make_model(hidden: int = 16) -> nn.Module:
     return nn.Sequential(nn.Linear(N_FEATURES, hidden), nn.Tanh(), nn.Linear(hidden, N_OUT))
 
 
-class _HandSGD:
-    """SGD with momentum, written out (stand-in until downslope.optim lands)."""
-
-    def __init__(self, params: list[Any], lr: float, momentum: float) -> None:
-        self.params, self.lr, self.momentum = params, np.float32(lr), np.float32(momentum)
-        self.buf = [np.zeros_like(p.data) for p in params]
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    def step(self) -> None:
-        for p, b in zip(self.params, self.buf):
-            b *= self.momentum
-            b += p.grad.data
-            p.data -= self.lr * b
-
-
-class _HandAdam(_HandSGD):
-    def __init__(self, params: list[Any], lr: float) -> None:
-        super().__init__(params, lr, 0.0)
-        self.m = [np.zeros_like(p.data) for p in params]
-        self.v = [np.zeros_like(p.data) for p in params]
-        self.t = 0
-
-    def step(self) -> None:
-        self.t += 1
-        b1, b2, eps = np.float32(0.9), np.float32(0.999), np.float32(1e-8)
-        for p, m, v in zip(self.params, self.m, self.v):
-            g = p.grad.data
-            m[...] = b1 * m + (1 - b1) * g
-            v[...] = b2 * v + (1 - b2) * g * g
-            mhat = m / (1 - b1**self.t)
-            vhat = v / (1 - b2**self.t)
-            p.data -= self.lr * mhat / (np.sqrt(vhat) + eps)
-
-
 def make_optimizer(name: str, params: list[Any]) -> Any:
-    try:
-        from downslope.optim import SGD, Adam
-    except ImportError:
-        return _HandSGD(params, 0.1, 0.9) if name == "sgd" else _HandAdam(params, 0.01)
     if name == "sgd":
         return SGD(params, lr=0.1, momentum=0.9)
     return Adam(params, lr=0.01)
@@ -81,6 +43,19 @@ def make_optimizer(name: str, params: list[Any]) -> Any:
 
 def mse(out: ds.Tensor, y: ds.Tensor) -> ds.Tensor:
     return ((out - y) ** 2).mean()
+
+
+N_VAL = 13  # odd: the two ranks score 7 and 6 validation samples
+
+
+def make_validation() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(DATA_SEED + 1)
+    x = rng.standard_normal((N_VAL, N_FEATURES)).astype(np.float32)
+    return x, np.tanh(x).astype(np.float32)[:, :N_OUT]
+
+
+def fit_kwargs() -> dict[str, Any]:
+    return {"validation": make_validation(), "epochs": EPOCHS, "metrics": ["mae"], "seed": ORDER_SEED}
 
 
 def train(model: nn.Module, opt: Any, batches: Any, reduce_gradients: bool, bucket_bytes: int | None = None) -> None:
@@ -114,12 +89,61 @@ def distributed_training(name: str, bucket_bytes: int | None = None) -> dict[str
     model = make_model()
     dist.broadcast_parameters(model)
     opt = make_optimizer(name, list(model.parameters()))
-    if hasattr(opt, "state_dict"):
-        dist.broadcast_optimizer_state(opt)
+    dist.broadcast_optimizer_state(opt)
     loader = dist.DistributedDataLoader((x, y), batch_size=PER_RANK_BATCH, seed=ORDER_SEED)
     for _ in range(EPOCHS):
         train(model, opt, loader, reduce_gradients=True, bucket_bytes=bucket_bytes)
     return model.state_dict()
+
+
+def wrapped_training() -> dict[str, np.ndarray]:
+    """Adam through DistributedOptimizer (the path fit takes): must equal allreduce_gradients + Adam."""
+    x, y = make_data()
+    ds.manual_seed(MODEL_SEED)
+    model = make_model()
+    opt = dist.DistributedOptimizer(make_optimizer("adam", list(model.parameters())))
+    loader = dist.DistributedDataLoader((x, y), batch_size=PER_RANK_BATCH, seed=ORDER_SEED)
+    for _ in range(EPOCHS):
+        train(model, opt, loader, reduce_gradients=False)
+    return model.state_dict()
+
+
+def optimizer_state_broadcast() -> dict[str, np.ndarray]:
+    """Rank 0 alone takes two Adam steps; the broadcast must give rank 1 the same weights and moments."""
+    world = dist.get_world()
+    ds.manual_seed(MODEL_SEED + world.rank)
+    model = make_model()
+    opt = make_optimizer("adam", list(model.parameters()))
+    if world.rank == 0:
+        x, y = make_data()
+        train(model, opt, [(ds.tensor(x), ds.tensor(y))] * 2, reduce_gradients=False)
+    dist.broadcast_parameters(model)
+    dist.broadcast_optimizer_state(opt)
+    flat: dict[str, np.ndarray] = {}
+    for index, slot in opt.state_dict()["state"].items():
+        for name, value in slot.items():
+            flat[f"{index}/{name}"] = np.asarray(value)
+    return {**model.state_dict(), **flat}
+
+
+def fit_training(out: Path) -> tuple[dict[str, np.ndarray], Any]:
+    world = dist.get_world()
+    x, y = make_data()
+    ds.manual_seed(MODEL_SEED + world.rank)
+    model = make_model()
+    opt = make_optimizer("adam", list(model.parameters()))
+    callbacks = [
+        EarlyStopping(monitor="val_loss", patience=100),
+        ModelCheckpoint(out / f"written_by_rank{world.rank}.ckpt"),
+    ]
+    history = dist.fit(model, nn.MSELoss(), opt, (x, y), batch_size=PER_RANK_BATCH, callbacks=callbacks, **fit_kwargs())
+    return model.state_dict(), history
+
+
+class StopOnRankOne(Callback):
+    def on_batch_end(self, batch: int, logs: Any = None) -> None:
+        if dist.rank() == 1 and batch == 2:
+            self.stop("rank one had enough")
 
 
 def main(mode: str, out: Path) -> None:
@@ -131,6 +155,15 @@ def main(mode: str, out: Path) -> None:
                 arrays[f"{name}/{key}"] = value
         for key, value in distributed_training("sgd", bucket_bytes=64).items():  # 16 floats per bucket
             arrays[f"bucketed_sgd/{key}"] = value
+        for key, value in wrapped_training().items():
+            arrays[f"wrapped_adam/{key}"] = value
+        for key, value in optimizer_state_broadcast().items():
+            arrays[f"optstate/{key}"] = value
+        params, history = fit_training(out)
+        for key, value in params.items():
+            arrays[f"fit/{key}"] = value
+        for key in ("loss", "val_loss", "val_mae"):
+            arrays[f"history/{key}"] = np.array(history[key])
         metrics = dist.reduce_metrics({"loss": float(world.rank + 1) * 3}, count=world.rank + 2)
         arrays["metrics/loss"] = np.array(metrics["loss"])
         np.savez(out / f"rank{world.rank}.npz", **arrays)
@@ -140,6 +173,20 @@ def main(mode: str, out: Path) -> None:
         time.sleep(0.2)
         dist.allreduce_sum(np.ones(3))  # rank 0 waits here for a partner that will never come
         time.sleep(120)
+    elif mode == "stop":
+        x, y = make_data()
+        model = make_model()
+        history = dist.fit(
+            model,
+            nn.MSELoss(),
+            make_optimizer("sgd", list(model.parameters())),
+            (x, y),
+            batch_size=PER_RANK_BATCH,
+            epochs=EPOCHS,
+            callbacks=[StopOnRankOne()],
+            seed=0,
+        )
+        (out / f"stop{world.rank}.txt").write_text(f"{len(history)}|{history.stop_reason}")
     elif mode == "mismatch":
         dist.broadcast_parameters(make_model(hidden=16 if world.rank == 0 else 17))
     else:

@@ -17,13 +17,6 @@ from downslope.distributed.world import _SelfComm
 RTOL = 1e-5  # float32
 
 
-@pytest.fixture(scope="module")
-def two_process_results(run_mpi: Any) -> list[dict[str, np.ndarray]]:
-    launch = run_mpi("train", n=2)
-    assert launch.returncode == 0, launch.output
-    return [dict(np.load(launch.out_dir / f"rank{r}.npz", allow_pickle=False)) for r in range(2)]
-
-
 def _close(ours: np.ndarray, ref: np.ndarray, what: str) -> None:
     scale = max(1.0, float(np.abs(ref).max()))
     np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=1e-6 * scale, err_msg=what)
@@ -51,6 +44,18 @@ def test_small_buckets_give_the_same_result(two_process_results: list[dict[str, 
     for key in keys:
         bucketed = two_process_results[0]["bucketed_" + key]
         np.testing.assert_array_equal(bucketed, two_process_results[0][key])
+
+
+def test_optimizer_state_broadcast_gives_rank_1_the_moments_of_rank_0(
+    two_process_results: list[dict[str, np.ndarray]],
+) -> None:
+    keys = [k for k in two_process_results[0] if k.startswith("optstate/")]
+    assert any(k.endswith("exp_avg_sq") for k in keys), keys
+    for key in keys:
+        value = two_process_results[0][key]
+        np.testing.assert_array_equal(two_process_results[1][key], value, key)
+        if key.endswith(("exp_avg", "exp_avg_sq")):
+            assert np.abs(value).sum() > 0, f"{key}: rank 0 took steps, so its moments are not zero"
 
 
 def test_metrics_are_reduced_as_sum_over_count(two_process_results: list[dict[str, np.ndarray]]) -> None:

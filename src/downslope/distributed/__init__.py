@@ -8,6 +8,10 @@ one process with batch W*B. See docs/distributed.md.
     mpiexec -n 4 python train.py        # or: srun -n 4 python train.py
 
     from downslope import distributed as dist
+    history = dist.fit(model, loss_fn, opt, (x, y), batch_size=32, epochs=10)   # ds.fit's arguments
+
+or, by hand:
+
     world = dist.init()                              # rank, world_size, is_main
     dist.broadcast_parameters(model)                 # same start everywhere (checks the model first)
     loader = dist.DistributedDataLoader((x, y), batch_size=32, seed=0)
@@ -31,7 +35,9 @@ from .collectives import (
     check_same_model,
     reduce_metrics,
 )
+from .optimizer import DistributedOptimizer
 from .sampler import DistributedDataLoader, DistributedSampler, epoch_permutation
+from .training import LinearScalingRule, fit, linear_scaling_factor
 from .world import (
     DistributedError,
     World,
@@ -50,5 +56,6 @@ __all__ = [
     "install_fail_fast", "DistributedError", "check_same_model", "broadcast_parameters",
     "broadcast_optimizer_state", "broadcast_object", "allreduce_gradients", "GradientAllreducer",
     "allreduce_sum", "reduce_metrics", "DEFAULT_BUCKET_BYTES", "DistributedSampler",
-    "DistributedDataLoader", "epoch_permutation",
+    "DistributedDataLoader", "epoch_permutation", "DistributedOptimizer", "fit", "LinearScalingRule",
+    "linear_scaling_factor",
 ]  # fmt: skip

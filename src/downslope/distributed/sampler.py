@@ -132,8 +132,10 @@ class DistributedSampler:
         )
 
 
-class DistributedDataLoader:
+class DistributedDataLoader(DataLoader):
     """A DataLoader over this rank's shard; each pass over it is the next epoch.
+
+    A :class:`~downslope.data.DataLoader` subclass, so it can be given to ``fit`` as ``train``.
 
     Every rank gets ``len(self)`` batches of ``batch_size`` (the last one smaller unless
     ``drop_last``), so all ranks take the same number of steps. The effective (global) batch is
@@ -176,17 +178,19 @@ class DistributedDataLoader:
                 f"DistributedDataLoader: batch_size must be a positive integer (per rank), got {batch_size!r}"
             )
         self.world = world if world is not None else get_world()
-        self.dataset: Dataset = dataset
-        self.batch_size = int(batch_size)
-        self.drop_last = bool(drop_last)
         self.sampler = DistributedSampler(
             len(dataset), self.world.world_size, self.world.rank, shuffle=shuffle, seed=seed, drop_last=not pad
         )
-        if self.drop_last and len(self.sampler) < self.batch_size:
+        if drop_last and len(self.sampler) < batch_size:
             raise ValueError(
                 f"DistributedDataLoader: drop_last=True with per-rank batch {batch_size} > {len(self.sampler)} "
                 f"samples per rank gives no batches"
             )
+        # The base class holds the dataset and the flags; it never shuffles (the sampler does).
+        super().__init__(
+            dataset, batch_size=min(int(batch_size), len(self.sampler)), shuffle=False, drop_last=drop_last
+        )
+        self.shuffle = self.sampler.shuffle
         self._check_agreement()
 
     def _check_agreement(self) -> None:
@@ -201,6 +205,15 @@ class DistributedDataLoader:
                     f"DistributedDataLoader: rank {self.world.rank} has {mine} but rank {other} has "
                     f"{raw.decode()}; every rank must load the same dataset with the same seed and batch size"
                 )
+
+    @property
+    def method(self) -> str:
+        """The kind of gradient descent, judged by the global batch (all ranks together)."""
+        if self.global_batch_size >= self.num_samples:
+            return "full-batch gradient descent"
+        if self.global_batch_size == 1:
+            return "stochastic gradient descent"
+        return "mini-batch gradient descent"
 
     @property
     def epoch(self) -> int:
@@ -221,15 +234,20 @@ class DistributedDataLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        shard = Subset(self.dataset, self.sampler.indices())
+        dataset: Any = self.dataset  # a Dataset: __init__ wrapped arrays and refused anything else
+        shard = Subset(dataset, self.sampler.indices())
         self.sampler.set_epoch(self.sampler.epoch + 1)
         yield from DataLoader(shard, batch_size=self.batch_size, shuffle=False, drop_last=self.drop_last)
 
     def state_dict(self) -> dict[str, Any]:
         """The epoch to resume from (the permutations are a function of the seed and the epoch)."""
-        return {"epoch": self.sampler.epoch, "seed": self.sampler.seed}
+        return {"epoch": self.sampler.epoch, "seed": self.sampler.seed, "world_size": self.world.world_size}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or "epoch" not in state:
+            raise ValueError(
+                f"DistributedDataLoader.load_state_dict: expected a dict with 'epoch' (from state_dict()), got {state!r}"
+            )
         if state.get("seed", self.sampler.seed) != self.sampler.seed:
             raise ValueError(
                 f"DistributedDataLoader.load_state_dict: the state was saved with seed {state.get('seed')}, "

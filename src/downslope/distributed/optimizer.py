@@ -1,0 +1,112 @@
+"""DistributedOptimizer: any optimizer, with gradients averaged over ranks before each step.
+
+Wrapping the optimizer (the Horovod pattern) is what lets an unmodified loop — ``fit``, or a
+hand-written ``zero_grad(); backward(); step()`` — train data-parallel: ``step()`` first averages
+``.grad`` over all ranks, then runs the wrapped optimizer's update, identically on every rank.
+Everything else (``param_groups``, ``state_dict``, ``zero_grad``, schedulers holding the inner
+optimizer) is the wrapped optimizer's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor, _wrap
+from .collectives import DEFAULT_BUCKET_BYTES, GradientAllreducer, allreduce_sum, check_same_model
+from .world import World, get_world
+
+
+class DistributedOptimizer:
+    """``optimizer`` whose :meth:`step` averages gradients over all ranks first.
+
+    Args:
+        optimizer: e.g. ``optim.Adam(model.parameters())``, built the same way on every rank.
+        bucket_bytes: Allreduce bucket size (25 MB: a small model needs a single Allreduce).
+
+    A closure (``step(closure)``, as L-BFGS uses) is wrapped too: after each evaluation its
+    gradients are averaged and the loss it returns is the mean over ranks, so line searches agree.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn, optim, distributed as dist
+        >>> model = nn.Linear(2, 1)
+        >>> opt = dist.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.1))
+        >>> opt.zero_grad(); model(ds.ones(3, 2)).sum().backward(); opt.step()
+        >>> opt.param_groups[0]["lr"]
+        0.1
+    """
+
+    def __init__(self, optimizer: Any, *, world: World | None = None, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> None:
+        if isinstance(optimizer, DistributedOptimizer):
+            raise TypeError("DistributedOptimizer: this optimizer is already wrapped")
+        if not hasattr(optimizer, "param_groups") or not callable(getattr(optimizer, "step", None)):
+            raise TypeError(
+                f"DistributedOptimizer: expected an optimizer with param_groups and step(), got {type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        self.world = world if world is not None else get_world()
+        self.bucket_bytes = int(bucket_bytes)
+        self._reducer: GradientAllreducer | None = None
+        self._reducer_key: tuple[int, ...] = ()
+
+    def _params(self) -> list[Tensor]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    @property
+    def reducer(self) -> GradientAllreducer:
+        """The gradient averager, rebuilt (after a model check) if the parameter groups changed."""
+        params = self._params()
+        key = tuple(map(id, params))
+        if self._reducer is None or key != self._reducer_key:
+            check_same_model(params, self.world, what="optimizer's parameter list")
+            self._reducer = GradientAllreducer(params, world=self.world, bucket_bytes=self.bucket_bytes)
+            self._reducer_key = key
+        return self._reducer
+
+    def synchronize(self) -> None:
+        """Average the gradients now (``step`` does this; call it to inspect or clip them yourself)."""
+        self.reducer.reduce()
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Average gradients over ranks, then take the wrapped optimizer's step."""
+        if closure is None:
+            self.synchronize()
+            return self.optimizer.step()
+
+        def averaged_closure() -> Any:
+            loss = closure()
+            self.synchronize()
+            if loss is None or self.world.world_size == 1:
+                return loss
+            value = np.asarray(loss.data if isinstance(loss, Tensor) else loss, dtype=np.float64)
+            mean = allreduce_sum(value, world=self.world) / self.world.world_size
+            if isinstance(loss, Tensor):
+                return _wrap(mean.astype(loss.dtype))
+            return float(mean)
+
+        return self.optimizer.step(averaged_closure)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none)
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.optimizer.param_groups  # type: ignore[no-any-return]
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.optimizer.state_dict()  # type: ignore[no-any-return]
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state_dict)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes not defined here: the wrapped optimizer's (state, defaults...).
+        if name == "optimizer":
+            raise AttributeError(name)
+        return getattr(self.optimizer, name)
+
+    def __repr__(self) -> str:
+        return f"DistributedOptimizer({self.optimizer!r}, world_size={self.world.world_size})"

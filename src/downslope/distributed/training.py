@@ -1,0 +1,322 @@
+"""``distributed.fit``: :func:`downslope.train.fit`, data-parallel over the ranks of an MPI job.
+
+The same call as ``ds.fit``, launched with ``mpiexec -n W python script.py``. Around the ordinary
+loop it adds:
+
+* the training data sharded by a :class:`DistributedDataLoader` (``batch_size`` is **per rank**:
+  the effective batch of one update is ``batch_size * W``);
+* the optimizer wrapped in a :class:`DistributedOptimizer` (gradients averaged before each step);
+* rank 0's parameters and optimizer state broadcast at the start (after a same-model check);
+* validation split across ranks and its numbers combined (sum of ``loss * count`` and ``count``);
+  the epoch's training loss averaged over ranks; so every rank logs the same ``loss``/``val_*``;
+* stopping agreed on: if any rank's callback stops (divergence, time limit...), all stop at the
+  same batch, so no rank is left waiting in an Allreduce;
+* only rank 0 prints, writes checkpoints (``checkpoint_dir``, ``ModelCheckpoint``) and CSV logs;
+* optionally the linear scaling rule with warm-up (``lr_scaling="linear"``, ``warmup_steps``).
+
+In a plain process (world of one) it is ``ds.fit`` with the sharding loader.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..data import ArrayDataset, DataLoader, Dataset, Subset, train_test_split
+from ..data.dataset import dataset_arrays
+from ..errors import ConfigError
+from ..train.callbacks import Callback, CallbackList, CSVLogger, DivergenceGuard, Logs, ModelCheckpoint
+from .collectives import (
+    DEFAULT_BUCKET_BYTES,
+    allreduce_sum,
+    broadcast_object,
+    broadcast_optimizer_state,
+    broadcast_parameters,
+)
+from .optimizer import DistributedOptimizer
+from .sampler import DistributedDataLoader
+from .world import DistributedError, World, get_world
+
+# Metrics that are means over samples: the mean over all samples is the count-weighted mean of the
+# ranks' values. Others (precision, recall, F1, RMSE, R^2) are not; see _shardable.
+_SAMPLE_MEAN_METRICS = re.compile(r"^(loss|accuracy|top\d+_accuracy|mse|mae)$")
+_NOT_REDUCED = {"lr", "time", "epoch_time"}
+# Callbacks that only write (files, the terminal): they run on rank 0 alone.
+_WRITERS: tuple[type, ...] = (ModelCheckpoint, CSVLogger)
+
+
+def linear_scaling_factor(step: int, world_size: int, warmup_steps: int = 0) -> float:
+    """The learning-rate multiplier of the linear scaling rule at update ``step`` (0-based).
+
+    With W ranks the batch of one update is W times larger, so the rule multiplies the learning
+    rate tuned for one process by W (Goyal et al. 2017). ``warmup_steps`` ramps the multiplier
+    linearly from 1 to W over that many updates, which avoids the early instability of a large rate.
+
+    Example:
+        >>> [linear_scaling_factor(s, world_size=4, warmup_steps=3) for s in range(4)]
+        [2.0, 3.0, 4.0, 4.0]
+    """
+    if warmup_steps <= 0 or step + 1 >= warmup_steps:
+        return float(world_size)
+    return 1.0 + (world_size - 1) * (step + 1) / warmup_steps
+
+
+class LinearScalingRule(Callback):
+    """Multiply every group's learning rate by :func:`linear_scaling_factor` during each update.
+
+    The rate is scaled just before the update and restored just after, so a scheduler keeps
+    computing the unscaled rate and the logged ``lr`` is the unscaled (single-process) one.
+    """
+
+    def __init__(self, world_size: int, warmup_steps: int = 0) -> None:
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, (int, np.integer)) or warmup_steps < 0:
+            raise ConfigError(f"LinearScalingRule: warmup_steps must be an integer >= 0, got {warmup_steps!r}")
+        self.world_size = int(world_size)
+        self.warmup_steps = int(warmup_steps)
+        self._saved: list[float] = []
+
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        step = self.trainer.epoch * int(self.trainer.params.get("steps", 0)) + batch
+        factor = linear_scaling_factor(step, self.world_size, self.warmup_steps)
+        groups = self.trainer.optimizer.param_groups
+        self._saved = [g["lr"] for g in groups]
+        for g in groups:
+            g["lr"] = g["lr"] * factor
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        for g, lr in zip(self.trainer.optimizer.param_groups, self._saved):
+            g["lr"] = lr
+
+
+class _AverageLogsAcrossRanks(Callback):
+    """First callback of the epoch end: replace each rank's numbers by the global ones, so that
+    EarlyStopping, schedulers, the History and checkpoints agree on every rank."""
+
+    def __init__(self, world: World, val_count: int | None) -> None:
+        self.world = world
+        self.val_count = val_count  # this rank's validation samples; None: every rank saw all of them
+        self._names: list[str] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        if logs is None or self.world.world_size == 1:
+            return
+        train_keys = sorted(k for k, v in logs.items() if _reducible(k, v) and not k.startswith("val_"))
+        val_keys = sorted(k for k, v in logs.items() if _reducible(k, v) and k.startswith("val_"))
+        if self.val_count is None:
+            val_keys = []  # identical on every rank already
+        names = train_keys + val_keys
+        if names != self._names:  # checked once (and whenever the logged keys change)
+            _check_same_names(names, self.world)
+            self._names = names
+        n_val = float(self.val_count or 0)
+        values = [float(logs[k]) for k in train_keys] + [float(logs[k]) * n_val for k in val_keys] + [1.0, n_val]
+        totals = allreduce_sum(values, world=self.world)
+        ranks, val_total = totals[-2], totals[-1]
+        for i, k in enumerate(train_keys):
+            logs[k] = float(totals[i] / ranks)  # every rank trained on the same number of samples
+        for j, k in enumerate(val_keys, start=len(train_keys)):
+            logs[k] = float(totals[j] / val_total)
+
+
+def _reducible(key: str, value: Any) -> bool:
+    return key not in _NOT_REDUCED and isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
+def _check_same_names(names: list[str], world: World) -> None:
+    mine = ",".join(names).encode()
+    for other, theirs in enumerate(world.comm.allgather_bytes(mine)):
+        if theirs != mine:
+            raise DistributedError(
+                f"distributed.fit: rank {world.rank} logged {names} but rank {other} logged "
+                f"{theirs.decode().split(',')}; every rank must compute the same metrics"
+            )
+
+
+class _AgreeOnStopping(Callback):
+    """Last user callback: if any rank wants to stop, every rank stops at the same point."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def _agree(self, include_interrupts: bool) -> None:
+        state = self.trainer
+        interrupted = bool(getattr(state, "stop_reason_is_interrupt", lambda: False)())
+        wants = state.stop_training and (include_interrupts or not interrupted)
+        if self.world.world_size == 1:
+            return
+        if allreduce_sum([1.0 if wants else 0.0], world=self.world)[0] == 0:
+            return
+        reasons = self.world.comm.allgather_bytes((state.stop_reason or "").encode() if wants else b"")
+        first = next(r for r, reason in enumerate(reasons) if reason)
+        reason = f"{reasons[first].decode()} (on rank {first})"
+        state.stop_training = True
+        if not wants or (interrupted and not include_interrupts):
+            state.stop_reason = reason  # a batch-level stop must win over a pending Ctrl-C
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        self._agree(include_interrupts=False)
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        self._agree(include_interrupts=True)
+
+
+def _shardable(metrics: Sequence[Any] | None) -> bool:
+    if metrics is None:
+        return True
+    if isinstance(metrics, str) or callable(metrics):
+        metrics = [metrics]
+    from ..train.metrics import get_metric
+
+    return all(_SAMPLE_MEAN_METRICS.match(get_metric(m)[0]) for m in metrics)
+
+
+def _as_dataset(data: Any, where: str) -> Dataset:
+    if isinstance(data, DataLoader):
+        raise ConfigError(
+            f"distributed.fit: {where} must be arrays (x, y) or a Dataset, not a DataLoader: each rank's share "
+            "is cut from the whole data set (give batch_size to fit; it is per rank)"
+        )
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return ArrayDataset(*data)
+    raise ConfigError(f"distributed.fit: {where} must be (inputs, targets) or a Dataset, got {type(data).__name__}")
+
+
+def fit(
+    model: Any,
+    loss_fn: Callable[..., Any],
+    optimizer: Any,
+    train: Any,
+    validation: Any = None,
+    *,
+    batch_size: int | str | None = 32,
+    epochs: int = 10,
+    validation_split: float | None = None,
+    metrics: Sequence[Any] | None = None,
+    callbacks: Sequence[Callback] | None = None,
+    verbose: int = 0,
+    shuffle: bool = True,
+    seed: int | None = None,
+    checkpoint_dir: Any = None,
+    pad: bool = True,
+    drop_last: bool = False,
+    lr_scaling: str | None = None,
+    warmup_steps: int = 0,
+    bucket_bytes: int | None = None,
+    **fit_options: Any,
+) -> Any:
+    """Train data-parallel over the MPI job's ranks; the arguments are those of ``ds.fit``, plus:
+
+    Args:
+        batch_size: samples **per rank** per update; the effective batch is ``batch_size * W``.
+            ``None``/``"full"``: each rank's whole share (full-batch gradient descent).
+        pad / drop_last: make the data divisible by W by repeating a few samples (default) or by
+            dropping the leftovers; ``drop_last`` also drops each rank's last, smaller batch.
+        lr_scaling: ``"linear"`` multiplies the learning rate by W (the batch is W times larger),
+            ramped up over ``warmup_steps`` updates; ``None`` (default) leaves it as given, which
+            reproduces a single process with batch ``batch_size * W`` exactly.
+        bucket_bytes: gradient Allreduce bucket size (default 25 MB).
+        **fit_options: passed to ``ds.fit`` (scheduler, scheduler_interval, resume_from...).
+            ``resume_from`` must be readable by every rank (a shared file system).
+
+    Returns the History on every rank (rank 0's is the one to report; its ``loss`` and ``val_*``
+    values are the global ones on every rank).
+
+    Validation is split across the ranks when every metric is a mean over samples (loss,
+    accuracy, top-k accuracy, MSE, MAE), so its cost is shared; with precision/recall/F1/RMSE/R^2
+    each rank scores the whole validation set, which keeps those exact. Training metrics are the
+    mean of the ranks' values (exact for the sample-mean metrics, an approximation for the others).
+
+    Example:
+        >>> import numpy as np, downslope as ds
+        >>> from downslope import nn, optim, distributed as dist
+        >>> _ = ds.manual_seed(0)
+        >>> x = np.linspace(-1, 1, 32).reshape(-1, 1); y = 2 * x - 1
+        >>> model = nn.Linear(1, 1)
+        >>> h = dist.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.5), (x, y),
+        ...              batch_size=None, epochs=100, seed=0)
+        >>> round(model.weight.item(), 3), round(model.bias.item(), 3)
+        (2.0, -1.0)
+    """
+    from ..train import fit as single_process_fit
+
+    world = get_world()
+    if seed is None and fit_options.get("resume_from") is not None:
+        from ..train.fit import _read_checkpoint
+
+        seed = int(_read_checkpoint(fit_options["resume_from"])["seed"])  # the shards of the interrupted run
+    if seed is None:
+        seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+    seed = int(broadcast_object({"seed": int(seed)}, world=world)["seed"])  # rank 0's seed everywhere
+
+    dataset = _as_dataset(train, "train")
+    if validation is not None and validation_split is not None:
+        raise ConfigError("distributed.fit: pass either validation=... or validation_split=..., not both")
+    if validation_split is not None:
+        arrays = dataset_arrays(dataset)
+        if arrays is None:
+            raise ConfigError("distributed.fit: validation_split needs array data; pass validation=... instead")
+        parts = train_test_split(*arrays, test_size=float(validation_split), seed=seed)
+        dataset, validation = ArrayDataset(*parts[0::2]), ArrayDataset(*parts[1::2])
+    per_rank = len(dataset) // world.world_size if pad is False else -(-len(dataset) // world.world_size)
+    if batch_size is None or (isinstance(batch_size, str) and batch_size.lower() == "full"):
+        rank_batch = max(1, per_rank)
+    elif isinstance(batch_size, str):
+        raise ConfigError(f"distributed.fit: batch_size must be a positive integer, None or 'full', got {batch_size!r}")
+    else:
+        rank_batch = batch_size
+    loader = DistributedDataLoader(
+        dataset, batch_size=rank_batch, shuffle=shuffle, seed=seed, drop_last=drop_last, pad=pad, world=world
+    )
+
+    val_loader, val_count = None, None
+    if validation is not None:
+        val_set = _as_dataset(validation, "validation")
+        val_batch = min(1024, loader.batch_size * 8)
+        if _shardable(metrics) and len(val_set) >= world.world_size and world.world_size > 1:
+            # rank r scores samples r, r+W, ...: no padding, so no sample is counted twice
+            share = Subset(val_set, np.arange(world.rank, len(val_set), world.world_size))
+            val_loader, val_count = DataLoader(share, batch_size=val_batch), len(share)
+        else:
+            val_loader = DataLoader(val_set, batch_size=val_batch)
+
+    dopt = optimizer if isinstance(optimizer, DistributedOptimizer) else None
+    if dopt is None:
+        dopt = DistributedOptimizer(optimizer, world=world, bucket_bytes=bucket_bytes or DEFAULT_BUCKET_BYTES)
+    broadcast_parameters(model, world=world)
+    broadcast_optimizer_state(dopt.optimizer, world=world)
+
+    user = list(callbacks.callbacks if isinstance(callbacks, CallbackList) else (callbacks or []))
+    if not world.is_main:
+        user = [cb for cb in user if not isinstance(cb, _WRITERS)]
+    if not any(isinstance(cb, DivergenceGuard) for cb in user):
+        user.append(DivergenceGuard(factor=math.inf))  # ds.fit's default, placed before the agreement
+    ordered: list[Callback] = [_AverageLogsAcrossRanks(world, val_count)]
+    if lr_scaling is not None:
+        if lr_scaling != "linear":
+            raise ConfigError(f"distributed.fit: lr_scaling must be None or 'linear', got {lr_scaling!r}")
+        ordered.append(LinearScalingRule(world.world_size, warmup_steps))
+    elif warmup_steps:
+        raise ConfigError("distributed.fit: warmup_steps needs lr_scaling='linear'")
+    ordered += user
+    ordered.append(_AgreeOnStopping(world))
+
+    return single_process_fit(
+        model,
+        loss_fn,
+        dopt,
+        loader,
+        validation=val_loader,
+        epochs=epochs,
+        metrics=metrics,
+        callbacks=ordered,
+        verbose=verbose if world.is_main else 0,
+        seed=seed,
+        checkpoint_dir=checkpoint_dir if world.is_main else None,
+        **fit_options,
+    )
