@@ -1,0 +1,66 @@
+"""ds.gradcheck: passes correct gradients, catches wrong or missing ones, and explains itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope.tensor import _node
+
+
+def _square_with_wrong_gradient(x):
+    return _node(x.data**2, (x,), lambda g, y, args, saved, needs, xp: (g * 3 * args[0],))
+
+
+def test_passes_for_correct_gradients_of_several_inputs_and_non_scalar_output():
+    a, b = ds.randn(3, 2), ds.randn(2, 4)
+    report = ds.gradcheck(lambda x, y: ds.tanh(x @ y) * 2.0, [a, b])
+    assert report.passed
+    assert [r.index for r in report.inputs] == [0, 1]
+    assert all(r.max_abs_error < 1e-7 for r in report.inputs)
+    assert "passed" in str(report)
+
+
+def test_catches_a_wrong_vector_jacobian_product():
+    x = ds.tensor([0.5, -1.0, 2.0])
+    with pytest.raises(ds.GradcheckError, match="input 0"):
+        ds.gradcheck(_square_with_wrong_gradient, [x])
+    report = ds.gradcheck(lambda t: _square_with_wrong_gradient(t).sum(), [x], raise_exception=False)
+    assert not report.passed and "FAILED" in str(report)
+    # of sum(x^2) the analytic gradient is 3x, the true one 2x: the largest error is |x| at the element 2.0
+    assert report.inputs[0].max_abs_error == pytest.approx(2.0, rel=1e-6)
+    assert report.inputs[0].worst_element == (2,)
+
+
+def test_catches_a_missing_gradient():
+    report = ds.gradcheck(lambda x: x.detach() * x, [ds.tensor([1.0, 2.0])], raise_exception=False)
+    assert not report.passed
+
+
+def test_function_that_ignores_its_input_passes_with_zero_gradient():
+    assert ds.gradcheck(lambda x: ds.tensor(1.0, dtype="float64") + 0 * x.sum(), [ds.randn(2)]).passed
+
+
+def test_integer_inputs_are_passed_through_and_callers_inputs_untouched():
+    x = ds.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    idx = ds.tensor([[2, 0], [1, 1]])
+    before = x.numpy().copy()
+    report = ds.gradcheck(lambda t, i: t.gather(1, i) ** 2, [x, idx])
+    assert report.passed and [r.index for r in report.inputs] == [0]
+    np.testing.assert_array_equal(x.numpy(), before)
+    assert x.dtype == np.float32 and x.grad is None
+
+
+def test_accepts_numpy_arrays_and_a_single_tensor():
+    assert ds.gradcheck(lambda t: t.exp().sum(), np.array([0.1, 0.2])).passed
+    assert ds.gradcheck(lambda t: t.sin(), ds.randn(3)).passed
+
+
+def test_errors_say_what_is_wrong():
+    with pytest.raises(ValueError, match="floating"):
+        ds.gradcheck(lambda i: i * 2, [ds.tensor([1, 2])])
+    with pytest.raises(TypeError, match="must return a tensor"):
+        ds.gradcheck(lambda t: 3.0, [ds.randn(2)])
+    with pytest.raises(TypeError, match="float32"):
+        ds.gradcheck(lambda t: t.astype("float32"), [ds.randn(2)])
