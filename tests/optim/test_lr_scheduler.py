@@ -1,0 +1,201 @@
+"""Every scheduler against torch.optim.lr_scheduler: the same lr (and momentum) sequence for 200 steps."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope import optim
+from downslope.optim import lr_scheduler as ours_ls
+
+torch = pytest.importorskip("torch")
+torch_ls = torch.optim.lr_scheduler
+
+STEPS = 200
+
+
+def _opts(kind="SGD", groups=1, **kwargs):  # type: ignore[no-untyped-def]
+    ours_params = [{"params": [ds.zeros(2, requires_grad=True)], "lr": 0.1 * (i + 1)} for i in range(groups)]
+    torch_params = [{"params": [torch.zeros(2, requires_grad=True)], "lr": 0.1 * (i + 1)} for i in range(groups)]
+    return getattr(optim, kind)(ours_params, **kwargs), getattr(torch.optim, kind)(torch_params, **kwargs)
+
+
+def _sequences(opt, sched, steps, metric=None):  # type: ignore[no-untyped-def]
+    lrs, moms = [], []
+    for i in range(steps):
+        opt.step()
+        if metric is None:
+            sched.step()
+        else:
+            sched.step(metric(i))
+        lrs.append(list(sched.get_last_lr()))
+        g = opt.param_groups[0]
+        moms.append(g["betas"][0] if "betas" in g else g.get("momentum", 0.0))
+    return np.array(lrs, dtype=np.float64), np.array(moms, dtype=np.float64)
+
+
+def _make(name, opt, kwargs):  # type: ignore[no-untyped-def]
+    return getattr(ours_ls if isinstance(opt, optim.Optimizer) else torch_ls, name)(opt, **kwargs)
+
+
+CASES = [
+    ("LambdaLR", {"lr_lambda": lambda e: 0.97**e + 0.01 * (e % 7)}, {}),
+    ("MultiplicativeLR", {"lr_lambda": lambda e: 0.99 if e % 3 else 1.01}, {}),
+    ("StepLR", {"step_size": 30, "gamma": 0.5}, {}),
+    ("MultiStepLR", {"milestones": [20, 50, 50, 120], "gamma": 0.3}, {}),
+    ("ConstantLR", {"factor": 0.25, "total_iters": 40}, {}),
+    ("LinearLR", {"start_factor": 0.1, "end_factor": 0.9, "total_iters": 60}, {}),
+    ("ExponentialLR", {"gamma": 0.98}, {}),
+    ("PolynomialLR", {"total_iters": 150, "power": 2.0}, {}),
+    ("CosineAnnealingLR", {"T_max": 30, "eta_min": 0.001}, {}),
+    ("CosineAnnealingLR", {"T_max": 200}, {}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 10, "T_mult": 2, "eta_min": 1e-4}, {}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 17}, {}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 15}, {"momentum": 0.9}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 10, "step_size_down": 25, "mode": "triangular2"}, {"momentum": 0.9}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 20, "mode": "exp_range", "gamma": 0.99, "cycle_momentum": False}, {}),
+    ("OneCycleLR", {"max_lr": 0.5, "total_steps": 200}, {"momentum": 0.9}),
+    ("OneCycleLR", {"max_lr": [0.5, 0.2], "total_steps": 210, "anneal_strategy": "linear", "three_phase": True}, {"momentum": 0.9, "groups": 2}),
+    ("OneCycleLR", {"max_lr": 0.01, "epochs": 10, "steps_per_epoch": 20, "pct_start": 0.25, "div_factor": 10.0}, {"kind": "Adam"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "kwargs", "opt_kwargs"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_same_sequence_as_torch(name, kwargs, opt_kwargs):  # type: ignore[no-untyped-def]
+    opt_kwargs = dict(opt_kwargs)
+    kind, groups = opt_kwargs.pop("kind", "SGD"), opt_kwargs.pop("groups", 1)
+    opt, topt = _opts(kind, groups, **opt_kwargs)
+    sched, tsched = _make(name, opt, kwargs), _make(name, topt, kwargs)
+    assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+    lrs, moms = _sequences(opt, sched, STEPS)
+    tlrs, tmoms = _sequences(topt, tsched, STEPS)
+    np.testing.assert_allclose(lrs, tlrs, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(moms, tmoms, rtol=1e-12, atol=0)
+    assert sched.last_epoch == tsched.last_epoch
+
+
+def test_sequential_and_chained_match_torch():
+    for build in ("sequential", "chained"):
+        opt, topt = _opts()
+        pairs = []
+        for o, mod in ((opt, ours_ls), (topt, torch_ls)):
+            warm = mod.LinearLR(o, start_factor=0.1, total_iters=10)
+            decay = mod.CosineAnnealingLR(o, T_max=90) if build == "sequential" else mod.ExponentialLR(o, gamma=0.99)
+            if build == "sequential":
+                s = mod.SequentialLR(o, [warm, decay, mod.StepLR(o, step_size=20, gamma=0.5)], milestones=[10, 100])
+            else:
+                s = mod.ChainedScheduler([warm, decay])
+            pairs.append(s)
+        lrs, _ = _sequences(opt, pairs[0], STEPS)
+        tlrs, _ = _sequences(topt, pairs[1], STEPS)
+        np.testing.assert_allclose(lrs, tlrs, rtol=1e-12, atol=0, err_msg=build)
+
+
+def _plateau_metric(i: int) -> float:
+    # improves, plateaus (tiny relative gains below the threshold), improves again, noisy plateau
+    if i < 20:
+        return 10.0 - 0.3 * i
+    if i < 60:
+        return 4.3 - 1e-6 * (i - 20)
+    if i < 80:
+        return 4.3 - 0.05 * (i - 60)
+    return 3.3 + 0.01 * math.sin(i)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"patience": 3, "factor": 0.5, "cooldown": 2},
+        {"patience": 2, "threshold": 0.01, "threshold_mode": "abs", "min_lr": 0.02},
+        {"mode": "max", "patience": 4, "factor": 0.7},
+    ],
+)
+def test_plateau_matches_torch_for_positive_metrics(kwargs):  # type: ignore[no-untyped-def]
+    sign = -1.0 if kwargs.get("mode") == "max" else 1.0
+    opt, topt = _opts()
+    sched = ours_ls.ReduceLROnPlateau(opt, **kwargs)
+    tsched = torch_ls.ReduceLROnPlateau(topt, **kwargs)
+    metric = (lambda i: 1.0 / _plateau_metric(i)) if sign < 0 else _plateau_metric
+    lrs, _ = _sequences(opt, sched, STEPS, metric)
+    tlrs, _ = _sequences(topt, tsched, STEPS, metric)
+    np.testing.assert_allclose(lrs, tlrs, rtol=1e-12, atol=0)
+    assert lrs[-1, 0] < lrs[0, 0], "the test sequence should trigger reductions"
+
+
+def test_plateau_negative_metric_uses_abs_best():
+    """A metric that gets slightly WORSE each epoch must count as a plateau, also below zero.
+
+    With best = -10, torch's rule best * (1 - 1e-4) = -9.999 counts -9.9995 (worse) as better
+    and never reduces; the |best| rule requires a < -10.001.
+    """
+    opt, topt = _opts()
+    sched = ours_ls.ReduceLROnPlateau(opt, patience=2)
+    tsched = torch_ls.ReduceLROnPlateau(topt, patience=2)
+    values = [-10.0 + 0.0001 * i for i in range(10)]  # slowly worsening
+    for v in values:
+        sched.step(v)
+        tsched.step(v)
+    assert tsched.get_last_lr() == [0.1]  # torch is fooled by the sign
+    # epoch 1 sets best; every later epoch is bad, so with patience 2 the lr drops at epochs 4, 7, 10
+    assert sched.get_last_lr()[0] == pytest.approx(0.1 * 0.1**3)
+    # and a real improvement of a negative metric is still recognised
+    opt2, _ = _opts()
+    s2 = ours_ls.ReduceLROnPlateau(opt2, patience=1)
+    for v in [-1.0, -2.0, -3.0, -4.0, -5.0]:
+        s2.step(v)
+    assert s2.get_last_lr() == [0.1] and s2.best == -5.0
+
+
+def test_plateau_is_a_scheduler_with_the_same_interface():
+    opt, _ = _opts()
+    sched = ours_ls.ReduceLROnPlateau(opt)
+    assert isinstance(sched, ours_ls.LRScheduler)
+    assert sched.get_last_lr() == [0.1]
+    sd = json.loads(json.dumps(sched.state_dict()))
+    assert sd["patience"] == 10 and sd["factor"] == 0.1 and sd["threshold"] == 1e-4 and sd["min_lrs"] == [0.0]
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("StepLR", {"step_size": 0}),
+        ("CosineAnnealingLR", {"T_max": 0}),
+        ("LinearLR", {"start_factor": 0.0}),
+        ("ConstantLR", {"factor": 2.0}),
+        ("OneCycleLR", {"max_lr": 0.1}),
+        ("OneCycleLR", {"max_lr": 0.1, "total_steps": 10, "pct_start": 1.5}),
+        ("CyclicLR", {"base_lr": 0.1, "max_lr": 1.0, "mode": "zigzag"}),
+        ("ReduceLROnPlateau", {"factor": 1.0}),
+        ("ReduceLROnPlateau", {"mode": "up"}),
+        ("CosineAnnealingWarmRestarts", {"T_0": -1}),
+    ],
+)
+def test_bad_arguments_raise(name, kwargs):  # type: ignore[no-untyped-def]
+    opt, _ = _opts()
+    with pytest.raises(ValueError, match=name):
+        getattr(ours_ls, name)(opt, **kwargs)
+
+
+def test_cycle_momentum_needs_momentum():
+    opt = optim.Adagrad([ds.zeros(1, requires_grad=True)])
+    with pytest.raises(ValueError, match="cycle_momentum"):
+        ours_ls.OneCycleLR(opt, max_lr=0.1, total_steps=10)
+
+
+def test_scheduler_drives_the_optimizer_step():
+    """The lr a scheduler writes is the one the next optimizer step uses."""
+    w = ds.tensor([1.0], requires_grad=True)
+    opt = optim.SGD([w], lr=1.0)
+    sched = ours_ls.StepLR(opt, step_size=1, gamma=0.5)
+    for lr in [1.0, 0.5, 0.25]:
+        before = w.item()
+        opt.zero_grad()
+        w.sum().backward()  # gradient 1
+        opt.step()
+        assert before - w.item() == pytest.approx(lr)
+        sched.step()
