@@ -269,10 +269,16 @@ def test_max_pool2d_ties_send_the_gradient_to_the_first_maximum_like_torch(check
 
 
 def test_max_pool2d_propagates_nan_like_torch():
-    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
-    x[0, 0, 1, 1] = np.nan
-    ours = C.max_pool2d(ds.tensor(x), 2).numpy()
-    np.testing.assert_array_equal(np.isnan(ours), np.isnan(TF.max_pool2d(torch.tensor(x), 2).numpy()))
+    x = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4)
+    x[0, 0, 0, 1] = x[0, 0, 1, 1] = x[0, 1, 2, 2] = np.nan  # two NaNs share a window: the last one wins
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours, idx = C.max_pool2d(xd, 2, return_indices=True)
+    ref, ref_idx = TF.max_pool2d(xt, 2, return_indices=True)
+    np.testing.assert_array_equal(ours.numpy(), ref.detach().numpy())  # NaNs compare equal here
+    np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
+    ours.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
 
 
 @SETTINGS

@@ -339,6 +339,41 @@ def _offset_view(a: np.ndarray, p: int, q: int, geometry: Any) -> np.ndarray:
     return a[:, :, p * dh : p * dh + sh * (oh - 1) + 1 : sh, q * dw : q * dw + sw * (ow - 1) + 1 : sw]
 
 
+def _windows_view(a: np.ndarray, k: Any, geometry: Any, writeable: bool = False) -> np.ndarray:
+    """A (kh, kw, N, C, OH, OW) strided view of padded ``a``: element [p, q] is the offset-(p, q) block."""
+    (sh, sw), (dh, dw), (oh, ow) = geometry
+    s_n, s_c, s_h, s_w = a.strides
+    shape = (k[0], k[1], a.shape[0], a.shape[1], oh, ow)
+    return as_strided(a, shape, (s_h * dh, s_w * dw, s_n, s_c, s_h * sh, s_w * sw), writeable=writeable)
+
+
+def _stacked_windows(a: np.ndarray, k: Any, geometry: Any) -> np.ndarray:
+    """Every window element as one contiguous (kh*kw, N, C, OH, OW) array.
+
+    One strided copy; after it each kernel offset is a contiguous block, so the reductions that
+    follow run over long rows. (Working on the strided blocks directly pays NumPy's per-row
+    overhead on every op, which dominates on small feature maps.)
+    """
+    view = _windows_view(a, k, geometry)
+    return np.ascontiguousarray(view).reshape((k[0] * k[1],) + view.shape[2:])
+
+
+def _scatter_windows(grad: np.ndarray, padded_shape: tuple[int, ...], k: Any, geometry: Any) -> np.ndarray:
+    """The adjoint of :func:`_stacked_windows`: each window element's gradient added back to where
+    it was read from. ``grad`` is (kh*kw, N, C, OH, OW), possibly a broadcast view."""
+    (sh, sw), (dh, dw), _ = geometry
+    out = np.zeros(padded_shape, dtype=grad.dtype)
+    if sh >= dh * (k[0] - 1) + 1 and sw >= dw * (k[1] - 1) + 1:
+        # Windows do not overlap: every input element is written at most once, so one strided copy.
+        view = _windows_view(out, k, geometry, writeable=True)
+        view[...] = grad.reshape(view.shape)
+    else:
+        for offset in range(k[0] * k[1]):
+            block = _offset_view(out, offset // k[1], offset % k[1], geometry)
+            block += grad[offset]
+    return out
+
+
 def max_pool2d(
     input: Tensor,
     kernel_size: IntOr2,
@@ -415,41 +450,49 @@ def _max_pool2d(
     pads = (p[0], p[0] + extra_h, p[1], p[1] + extra_w)
     xp = _pad_zeros(x.data, pads, fill=-np.inf)
     geometry = (s, d, (oh, ow))
-    out = np.array(_offset_view(xp, 0, 0, geometry))
+    stacked = _stacked_windows(xp, k, geometry)
+    out = stacked.max(axis=0)  # NaN propagates, as in PyTorch
     track = return_indices or (is_grad_enabled() and x.requires_grad)
-    # Which kernel offset won each window; only kept when a gradient or the indices are wanted.
-    winner = np.zeros(out.shape, dtype=np.int16 if k[0] * k[1] < 2**15 else np.int32) if track else None
-    better = np.empty(out.shape, dtype=bool)
-    nan = np.empty(out.shape, dtype=bool)
-    for offset in range(1, k[0] * k[1]):
-        cand = _offset_view(xp, offset // k[1], offset % k[1], geometry)
-        # Strictly greater keeps the first maximum; a NaN wins and then stays (PyTorch's rule).
-        np.greater(cand, out, out=better)
-        np.logical_or(better, np.isnan(cand, out=nan), out=better)
-        np.copyto(out, cand, where=better)
-        if winner is not None:
-            np.copyto(winner, offset, where=better)
-    saved = (winner, pads, k, geometry)
-    result = _node(out, (x,), _max_pool2d_vjp, saved)
+    first = _first_max_mask(stacked, out) if track else None
+    result = _node(out, (x,), _max_pool2d_vjp, (first, pads, k, geometry))
     if not return_indices:
         return result, None
-    assert winner is not None
+    assert first is not None
+    offsets = np.arange(k[0] * k[1], dtype=np.int64).reshape(-1, 1, 1, 1, 1)
+    winner = (first * offsets).sum(axis=0)  # exactly one True per window
     rows = np.arange(oh)[:, None] * s[0] - p[0] + (winner // k[1]) * d[0]
     cols = np.arange(ow) * s[1] - p[1] + (winner % k[1]) * d[1]
-    return result, _wrap((rows * w + cols).astype(np.int64))
+    return result, _wrap(rows * w + cols)
+
+
+def _first_max_mask(stacked: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Boolean (kh*kw, N, C, OH, OW): True at the one element of each window that gets the gradient.
+
+    PyTorch's rule: the first maximum in scan order (ties are common after a ReLU), or, in a
+    window holding NaN, the last NaN.
+    """
+    mask = stacked == out
+    taken = mask[0].copy()
+    for offset in range(1, len(mask)):
+        np.greater(mask[offset], taken, out=mask[offset])  # for booleans a > b is "a and not b"
+        np.logical_or(taken, mask[offset], out=taken)
+    nan_windows = np.isnan(out)
+    if nan_windows.any():
+        mask[:, nan_windows] = False
+        seen = np.zeros(out.shape, dtype=bool)
+        for offset in range(len(mask) - 1, -1, -1):
+            last = np.isnan(stacked[offset]) & nan_windows & ~seen
+            mask[offset] |= last
+            seen |= last
+    return mask
 
 
 def _max_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     if xp.differentiable:
         raise RuntimeError("max_pool: double backward (create_graph=True) through max pooling is not supported")
-    winner, (top, bottom, left, right), k, geometry = saved
+    first, (top, bottom, left, right), k, geometry = saved
     n, c, h, w = args[0].shape
-    gxp = np.zeros((n, c, h + top + bottom, w + left + right), dtype=g.dtype)
-    hit = np.empty(g.shape, dtype=bool)
-    for offset in range(k[0] * k[1]):
-        block = _offset_view(gxp, offset // k[1], offset % k[1], geometry)
-        np.equal(winner, offset, out=hit)
-        np.add(block, g, out=block, where=hit)
+    gxp = _scatter_windows(first * g, (n, c, h + top + bottom, w + left + right), k, geometry)
     return (gxp[:, :, top : top + h, left : left + w],)
 
 
@@ -526,9 +569,7 @@ def _avg_pool2d(
     pads = (p[0], p[0] + extra_h, p[1], p[1] + extra_w)
     xp = _pad_zeros(x.data, pads)
     geometry = (s, (1, 1), (oh, ow))
-    out = np.array(_offset_view(xp, 0, 0, geometry))
-    for offset in range(1, k[0] * k[1]):
-        out += _offset_view(xp, offset // k[1], offset % k[1], geometry)
+    out = _stacked_windows(xp, k, geometry).sum(axis=0)
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or divisor_override == 0:
             raise ValueError(f"{where}: divisor_override must be a non-zero int, got {divisor_override!r}")
@@ -547,10 +588,8 @@ def _avg_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-de
     scale, (top, bottom, left, right), k, geometry = saved
     n, c, h, w = args[0].shape
     share = g * scale
-    gxp = np.zeros((n, c, h + top + bottom, w + left + right), dtype=share.dtype)
-    for offset in range(k[0] * k[1]):
-        block = _offset_view(gxp, offset // k[1], offset % k[1], geometry)
-        block += share
+    grad = np.broadcast_to(share, (k[0] * k[1],) + share.shape)
+    gxp = _scatter_windows(grad, (n, c, h + top + bottom, w + left + right), k, geometry)
     return (gxp[:, :, top : top + h, left : left + w],)
 
 
