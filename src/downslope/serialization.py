@@ -76,7 +76,9 @@ def _digest(data: bytes) -> str:
 
 def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    # Not np.ascontiguousarray alone: it turns a 0-d array (e.g. BatchNorm's num_batches_tracked) into shape (1,).
+    array = array if array.flags.c_contiguous else np.ascontiguousarray(array)
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
     return buffer.getvalue()
 
 
