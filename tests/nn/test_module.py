@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -303,3 +305,22 @@ def test_modules_refuse_pickle() -> None:
 def test_module_without_forward_says_so() -> None:
     with pytest.raises(NotImplementedError, match="Module has no forward"):
         nn.Module()(1)
+
+
+def test_state_dict_round_trips_through_the_checkpoint_format(tmp_path: Any) -> None:
+    """model -> state_dict -> save (arrays + JSON, no pickle) -> load -> load_state_dict -> same outputs."""
+    serialization = pytest.importorskip("downslope.serialization")
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
+    model(ds.randn(16, 4))  # a training step moves the running statistics away from their defaults
+    model.eval()
+    path = tmp_path / "model.ckpt"
+    serialization.save(model.state_dict(), path)
+    ds.manual_seed(1)
+    restored = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3)).eval()
+    loaded = serialization.load(path)
+    assert list(loaded) == list(model.state_dict())
+    restored.load_state_dict(loaded)
+    x = ds.randn(5, 4)
+    np.testing.assert_array_equal(restored(x).numpy(), model(x).numpy())
+    assert int(restored[1].num_batches_tracked.item()) == 1  # type: ignore[union-attr]

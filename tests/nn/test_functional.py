@@ -1,0 +1,100 @@
+"""nn.functional: the stateless forms against torch.nn.functional, and its re-exports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import downslope as ds
+import downslope.nn.functional as F
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+def x_array(shape: tuple = (4, 6), seed: int = 0) -> np.ndarray:
+    x = (np.random.default_rng(seed).standard_normal(shape) * 3).astype(np.float32)
+    x[np.abs(x) < 1e-3] = 0.5
+    return x
+
+
+@pytest.mark.parametrize(
+    ("ours", "ref"),
+    [
+        (F.relu, TF.relu),
+        (lambda x: F.leaky_relu(x, 0.1), lambda x: TF.leaky_relu(x, 0.1)),
+        (lambda x: F.elu(x, 2.0), lambda x: TF.elu(x, 2.0)),
+        (F.gelu, TF.gelu),
+        (lambda x: F.gelu(x, approximate="tanh"), lambda x: TF.gelu(x, approximate="tanh")),
+        (F.sigmoid, torch.sigmoid),
+        (F.tanh, torch.tanh),
+        (lambda x: F.softmax(x, 0), lambda x: TF.softmax(x, 0)),
+        (lambda x: F.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1)),
+        (lambda x: F.softplus(x, 0.5, 3.0), lambda x: TF.softplus(x, 0.5, 3.0)),
+        (F.silu, TF.silu),
+        (lambda x: F.dropout(x, 0.5, training=False), lambda x: TF.dropout(x, 0.5, training=False)),
+    ],
+    ids=["relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "sigmoid", "tanh", "softmax", "log_softmax", "softplus",
+         "silu", "dropout_eval"],
+)  # fmt: skip
+def test_elementwise_functions_match_torch(check_op: Any, ours: Any, ref: Any) -> None:
+    check_op(ours, ref, [x_array()])
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (2, 4, 3)])
+def test_linear_matches_torch(check_op: Any, shape: tuple) -> None:
+    w = x_array((4, 3), 1)
+    b = x_array((4,), 2)
+    check_op(F.linear, TF.linear, [x_array(shape), w, b])
+    check_op(F.linear, TF.linear, [x_array(shape), w])
+
+
+def test_linear_shape_errors() -> None:
+    with pytest.raises(ValueError, match=r"input of shape \(2, 5\) does not fit weight of shape \(4, 3\)"):
+        F.linear(ds.randn(2, 5), ds.randn(4, 3))
+    with pytest.raises(ValueError, match=r"bias must have shape \(4,\), got \(3,\)"):
+        F.linear(ds.randn(2, 3), ds.randn(4, 3), ds.randn(3))
+
+
+def test_embedding_matches_torch(check_op: Any) -> None:
+    idx = np.array([[1, 0, 1], [3, 3, 2]])
+    check_op(lambda w, i: F.embedding(i, w), lambda w, i: TF.embedding(i, w), [x_array((4, 5)), idx])
+
+
+def test_one_hot_matches_torch() -> None:
+    idx = np.array([[0, 3], [2, 1]])
+    np.testing.assert_array_equal(F.one_hot(ds.tensor(idx), 5).numpy(), TF.one_hot(torch.tensor(idx), 5).numpy())
+    np.testing.assert_array_equal(F.one_hot(ds.tensor(idx)).numpy(), TF.one_hot(torch.tensor(idx)).numpy())
+    with pytest.raises(ValueError, match="class index 3 is out of range for num_classes=3"):
+        F.one_hot(ds.tensor([3]), 3)
+
+
+def test_batch_norm_eval_with_affine_matches_torch(check_op: Any) -> None:
+    rm = x_array((3,), 3)
+    rv = np.abs(x_array((3,), 4)) + 0.1
+    check_op(
+        lambda x, w, b: F.batch_norm(x, ds.tensor(rm), ds.tensor(rv), w, b, training=False),
+        lambda x, w, b: TF.batch_norm(x, torch.tensor(rm), torch.tensor(rv), w, b, training=False),
+        [x_array((4, 3, 2)), x_array((3,), 5), x_array((3,), 6)],
+    )
+
+
+def test_layer_norm_matches_torch(check_op: Any) -> None:
+    check_op(
+        lambda x, w, b: F.layer_norm(x, (3, 2), w, b),
+        lambda x, w, b: TF.layer_norm(x, (3, 2), w, b),
+        [x_array((4, 3, 2)), x_array((3, 2), 7), x_array((3, 2), 8)],
+    )
+
+
+def test_losses_are_reexported() -> None:
+    for name in ["mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "binary_cross_entropy",
+                 "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss", "kl_div"]:  # fmt: skip
+        assert callable(getattr(F, name)) and name in F.__all__
+
+
+def test_functions_refuse_non_tensors() -> None:
+    with pytest.raises(TypeError, match="linear: expected a Tensor, got ndarray"):
+        F.linear(np.zeros((2, 3)), ds.randn(4, 3))  # type: ignore[arg-type]
