@@ -303,32 +303,58 @@ def animate_landscape(
     dpi: int = 60,
     grid_size: int = 120,
 ) -> Path:
-    """Write the race as an animated GIF (matplotlib's PillowWriter): the paths grow step by step.
+    """Write the race as an animated GIF: the paths grow step by step.
 
     At most ``max_frames`` frames are written (steps are subsampled evenly, the last step always
-    shown), which keeps the file small.
+    shown), which keeps the file small. The contours are drawn once; each frame redraws only the
+    paths over that saved background (blitting), then Pillow (which ships with matplotlib) writes
+    the GIF, as matplotlib's PillowWriter does but without a full redraw per frame.
     """
-    from matplotlib.animation import PillowWriter
+    from PIL import Image
 
     s = get_surface(surface)
     _as_paths(paths)
+    if fps <= 0 or max_frames < 1:
+        raise ValueError(
+            f"animate_landscape: fps and max_frames must be positive, got fps={fps}, max_frames={max_frames}"
+        )
     steps = max(len(p.points) for p in paths.values()) - 1
     frames = np.unique(np.linspace(0, steps, min(max_frames, steps + 1)).round().astype(int))
     fig = new_figure(width=11.0, height=4.6)
-    _, _, handles = _draw(fig, s, paths, grid_size, 25, upto=0)
-    title = fig.suptitle("")
+    fig.set_dpi(dpi)
+    _, _, handles = _draw(fig, s, paths, grid_size, 25, upto=None)
+    title = fig.suptitle(f"step {steps} of {steps}")
+    moving = [title] + [artist for trio in handles.values() for artist in trio]
+    canvas = fig.canvas
+    canvas.draw()  # lays the figure out once, with the full paths so the axes' limits fit them
+    fig.set_layout_engine("none")  # freeze that layout for every frame
+    for artist in moving:
+        artist.set_visible(False)
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)  # type: ignore[attr-defined]
+    for artist in moving:
+        artist.set_visible(True)
+
+    images = []
+    for k in frames:
+        canvas.restore_region(background)  # type: ignore[attr-defined]
+        for name, (line, end_marker, loss_line) in handles.items():
+            pts = paths[name].points[: k + 1]
+            line.set_data(pts[:, 0], pts[:, 1])
+            finite = pts[np.isfinite(pts).all(axis=1)]
+            end_marker.set_data([finite[-1, 0]], [finite[-1, 1]])
+            values = _loss_values(s, paths[name])[: k + 1]
+            loss_line.set_data(np.arange(len(values)), values)
+        title.set_text(f"step {k} of {steps}")
+        for artist in moving:
+            fig.draw_artist(artist)
+        rgba = np.asarray(canvas.buffer_rgba())  # type: ignore[attr-defined]
+        images.append(Image.fromarray(rgba[..., :3].copy()))
+    # One palette for all frames, taken from the last (fullest) one: no flicker between frames, and
+    # mapping to a fixed palette is much cheaper than choosing a new palette per frame.
+    palette = images[-1].quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+    frames_p = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     out = Path(gif_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    writer = PillowWriter(fps=fps)
-    with writer.saving(fig, str(out), dpi):
-        for k in frames:
-            for name, (line, end_marker, loss_line) in handles.items():
-                pts = paths[name].points[: k + 1]
-                line.set_data(pts[:, 0], pts[:, 1])
-                finite = pts[np.isfinite(pts).all(axis=1)]
-                end_marker.set_data([finite[-1, 0]], [finite[-1, 1]])
-                values = _loss_values(s, paths[name])[: k + 1]
-                loss_line.set_data(np.arange(len(values)), values)
-            title.set_text(f"step {k} of {steps}")
-            writer.grab_frame()
+    frames_p[0].save(out, save_all=True, append_images=frames_p[1:], duration=int(1000 / fps), loop=0)
     return out

@@ -1,0 +1,145 @@
+"""Optimizer paths on the test functions (against closed forms and PyTorch's optimizers) and the
+landscape figure and GIF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from downslope import optim
+from downslope.viz.landscape import (
+    OptimizerPath,
+    animate_landscape,
+    default_optimizers,
+    optimizer_paths,
+    plot_landscape,
+)
+from downslope.viz.testfunctions import get_surface
+
+pytest.importorskip("matplotlib")
+
+
+def test_sgd_on_quadratic_matches_closed_form() -> None:
+    # f = (x^2 + 20 y^2)/2: one SGD step multiplies x by (1 - lr) and y by (1 - 20 lr).
+    lr, steps = 0.07, 30
+    path = optimizer_paths("quadratic", {"sgd": (optim.SGD, {"lr": lr})}, start=(-5.0, 2.0), steps=steps)["sgd"]
+    k = np.arange(steps + 1)
+    expected = np.stack([-5.0 * (1 - lr) ** k, 2.0 * (1 - 20 * lr) ** k], axis=1)
+    np.testing.assert_allclose(path.points, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(path.losses, 0.5 * (expected[:, 0] ** 2 + 20 * expected[:, 1] ** 2), rtol=2e-5)
+    assert not path.diverged
+
+
+def test_paths_start_at_start_and_losses_match_points() -> None:
+    paths = optimizer_paths("himmelblau", default_optimizers("himmelblau"), start=(0.5, -1.0), steps=25)
+    assert list(paths) == ["SGD", "Momentum", "Nesterov", "RMSprop", "Adagrad", "Adam"]
+    surface = get_surface("himmelblau")
+    for path in paths.values():
+        assert path.points.shape == (26, 2) and path.losses.shape == (26,)
+        np.testing.assert_array_equal(path.points[0], [0.5, -1.0])
+        # float32 loss: rounding error up to a few ulps of the largest term (|f| ~ 200 here).
+        expected = surface.value(path.points[:, 0], path.points[:, 1])
+        np.testing.assert_allclose(path.losses, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+
+
+def test_adam_on_quadratic_ends_near_minimum() -> None:
+    path = optimizer_paths("quadratic", {"adam": (optim.Adam, {"lr": 0.1})}, steps=200)["adam"]
+    assert np.abs(path.final_point).max() < 1e-3
+    assert path.final_loss < 1e-6
+    assert path.losses[0] == pytest.approx(get_surface("quadratic").value(-5.0, 2.0))
+
+
+def test_paths_match_pytorch_optimizers() -> None:
+    torch = pytest.importorskip("torch")
+
+    def rosenbrock(p):  # written again in torch, independently
+        return (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+
+    cases = {
+        "momentum": (optim.SGD, torch.optim.SGD, {"lr": 1e-3, "momentum": 0.9}),
+        "nesterov": (optim.SGD, torch.optim.SGD, {"lr": 1e-3, "momentum": 0.9, "nesterov": True}),
+        "adam": (optim.Adam, torch.optim.Adam, {"lr": 0.05}),
+        "rmsprop": (optim.RMSprop, torch.optim.RMSprop, {"lr": 0.01}),
+    }
+    ours = optimizer_paths("rosenbrock", {k: (c[0], c[2]) for k, c in cases.items()}, start=(-1.5, 2.0), steps=40)
+    for name, (_, torch_cls, kwargs) in cases.items():
+        p = torch.tensor([-1.5, 2.0], requires_grad=True)
+        opt = torch_cls([p], **kwargs)
+        ref = [p.detach().numpy().copy()]
+        for _ in range(40):
+            opt.zero_grad()
+            rosenbrock(p).backward()
+            opt.step()
+            ref.append(p.detach().numpy().copy())
+        np.testing.assert_allclose(ours[name].points, np.array(ref), rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_divergence_is_flagged_and_stops() -> None:
+    # lr * curvature = 0.2 * 20 = 4 > 2: plain gradient descent blows up along y.
+    path = optimizer_paths("quadratic", {"sgd": (optim.SGD, {"lr": 0.2})}, steps=200)["sgd"]
+    assert path.diverged
+    finite = np.isfinite(path.points).all(axis=1)
+    assert finite[0] and not finite[-1]
+    assert np.isfinite(path.final_point).all() and np.isfinite(path.final_loss)
+
+
+def test_factory_spec_and_bad_specs() -> None:
+    paths = optimizer_paths("beale", {"adam": lambda params: optim.Adam(params, lr=0.05)}, steps=3)
+    assert paths["adam"].points.shape == (4, 2)
+    with pytest.raises(TypeError, match="optimizer 'x'"):
+        optimizer_paths("beale", {"x": (optim.Adam,)}, steps=3)
+    with pytest.raises(ValueError, match="start must be one finite point"):
+        optimizer_paths("beale", {"adam": (optim.Adam, {})}, start=(1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match="steps"):
+        optimizer_paths("beale", {"adam": (optim.Adam, {})}, steps=-1)
+
+
+def test_landscape_figure_contents(tmp_path: Path) -> None:
+    paths = optimizer_paths("himmelblau", default_optimizers("himmelblau"), steps=20)
+    out = tmp_path / "land.png"
+    fig = plot_landscape("himmelblau", paths, grid_size=40, save_path=out)
+    assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    ax_map, ax_loss = fig.axes[0], fig.axes[1]
+    assert ax_map.get_xlabel() == "x" and ax_map.get_ylabel() == "y"
+    assert ax_loss.get_xlabel() == "step" and ax_loss.get_yscale() == "log"
+    assert len(fig.axes) == 3  # map, loss panel, colour bar
+    # Per optimizer: the path, a start marker and an end marker; plus 4 minima stars and 2 legend keys.
+    assert len(ax_map.lines) == 3 * len(paths) + 4 + 2
+    stars = [line for line in ax_map.lines if line.get_marker() == "*"]
+    np.testing.assert_allclose(
+        sorted((s.get_xdata()[0], s.get_ydata()[0]) for s in stars), sorted(get_surface("himmelblau").minima)
+    )
+    assert len(ax_loss.lines) == len(paths)
+    first_path = ax_map.lines[len(stars)]  # minima are drawn first, then each path's line and markers
+    np.testing.assert_allclose(first_path.get_xydata(), paths["SGD"].points)
+    legend = [t.get_text() for t in ax_loss.get_legend().get_texts()]
+    assert legend[0].startswith("SGD: f=")
+    assert ax_map.get_xlim() == (-5.0, 5.0)
+
+
+def test_saddle_uses_symlog_and_marks_saddle() -> None:
+    paths = optimizer_paths("saddle", {"sgd": (optim.SGD, {"lr": 0.05})}, steps=10)
+    fig = plot_landscape("saddle", paths, grid_size=30)
+    assert fig.axes[1].get_yscale() == "symlog"
+    assert any(line.get_marker() == "P" for line in fig.axes[0].lines)
+
+
+def test_gif_is_written(tmp_path: Path) -> None:
+    from PIL import Image
+
+    paths = optimizer_paths("beale", {"adam": (optim.Adam, {"lr": 0.05}), "sgd": (optim.SGD, {"lr": 0.01})}, steps=12)
+    out = animate_landscape("beale", paths, tmp_path / "race.gif", max_frames=5, grid_size=30, dpi=40)
+    data = out.read_bytes()
+    assert data[:6] in (b"GIF89a", b"GIF87a")
+    with Image.open(out) as im:
+        assert im.n_frames == 5
+
+
+def test_plot_landscape_refuses_wrong_paths() -> None:
+    with pytest.raises(TypeError, match="OptimizerPath"):
+        plot_landscape("beale", {"a": np.zeros((3, 2))})  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="non-empty"):
+        plot_landscape("beale", {})
+    assert OptimizerPath("a", np.zeros((1, 2)), np.zeros(1)).final_loss == 0.0
