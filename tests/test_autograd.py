@@ -3,7 +3,9 @@ behaviours users rely on (accumulation, graph release, deep graphs, no_grad, det
 
 from __future__ import annotations
 
+import doctest
 import gc
+import importlib
 import weakref
 
 import numpy as np
@@ -504,3 +506,10 @@ def test_integer_inputs_do_not_break_backward():
     idx = ds.tensor([2, 0])
     (x[idx] * ds.tensor([1, 2])).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("module", ["downslope.autograd"])
+def test_docstring_examples_run(module):
+    # pytest also collects them (--doctest-modules over src/downslope); this keeps them checked in this file's run
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import json
 
 import numpy as np
@@ -70,3 +72,10 @@ def test_default_dtype_is_float32_and_is_floating():
     assert backend.get_default_dtype() == np.float32
     assert backend.is_floating(np.dtype(np.float16)) and not backend.is_floating(np.dtype(np.int64))
     assert ds.float32 == np.float32 and ds.int64 == np.int64 and ds.bool_ == np.bool_
+
+
+@pytest.mark.parametrize("module", ["downslope.backend"])
+def test_docstring_examples_run(module):
+    # pytest also collects them (--doctest-modules over src/downslope); this keeps them checked in this file's run
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

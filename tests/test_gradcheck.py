@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
+
 import numpy as np
 import pytest
 
@@ -64,3 +67,10 @@ def test_errors_say_what_is_wrong():
         ds.gradcheck(lambda t: 3.0, [ds.randn(2)])
     with pytest.raises(TypeError, match="float32"):
         ds.gradcheck(lambda t: t.astype("float32"), [ds.randn(2)])
+
+
+@pytest.mark.parametrize("module", ["downslope.gradcheck"])
+def test_docstring_examples_run(module):
+    # pytest also collects them (--doctest-modules over src/downslope); this keeps them checked in this file's run
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
+
 import numpy as np
 import pytest
 
@@ -213,3 +216,10 @@ def test_shape_helpers_and_aliases():
     with pytest.raises(IndexError, match="unsqueeze"):
         x.unsqueeze(5)
     assert x.amax(1).shape == (2, 4) and x.amin().shape == ()
+
+
+@pytest.mark.parametrize("module", ["downslope.tensor", "downslope"])
+def test_docstring_examples_run(module):
+    # pytest also collects them (--doctest-modules over src/downslope); this keeps them checked in this file's run
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
