@@ -98,3 +98,32 @@ def test_losses_are_reexported() -> None:
 def test_functions_refuse_non_tensors() -> None:
     with pytest.raises(TypeError, match="linear: expected a Tensor, got ndarray"):
         F.linear(np.zeros((2, 3)), ds.randn(4, 3))  # type: ignore[arg-type]
+
+
+def test_fused_float32_gelu_against_the_exact_formula() -> None:
+    """x Phi(x) and its derivative Phi(x) + x phi(x), with Phi from math.erfc in float64."""
+    import math
+
+    x = np.linspace(-8, 10, 20001).astype(np.float32)
+    x64 = x.astype(np.float64)
+    cdf = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x64])
+    exact = x64 * cdf
+    exact_grad = cdf + x64 * np.exp(-x64 * x64 / 2) / math.sqrt(2 * math.pi)
+    xt = ds.tensor(x, requires_grad=True)
+    y = F.gelu(xt)
+    assert y.dtype == np.float32 and y.grad_fn == "GeluBackward"  # the fused float32 path
+    y.sum().backward()
+    nonzero = exact != 0
+    assert (np.abs(y.numpy() - exact)[nonzero] / np.abs(exact[nonzero])).max() < 1e-5
+    np.testing.assert_allclose(xt.grad.numpy(), exact_grad, rtol=1e-5, atol=1e-7)  # type: ignore[union-attr]
+
+
+def test_gelu_double_backward_uses_the_exact_form(assert_close: Any) -> None:
+    x = np.array([-2.0, -0.5, 0.3, 1.7], dtype=np.float32)
+    xo = ds.tensor(x, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    (go,) = ds.grad(F.gelu(xo).sum(), [xo], create_graph=True)
+    (gt,) = torch.autograd.grad(TF.gelu(xt).sum(), [xt], create_graph=True)
+    go.sum().backward()
+    gt.sum().backward()
+    assert_close(xo.grad.numpy(), xt.grad.numpy(), np.float32, "second derivative")  # type: ignore[union-attr]

