@@ -358,3 +358,92 @@ def animate_landscape(
     out.parent.mkdir(parents=True, exist_ok=True)
     frames_p[0].save(out, save_all=True, append_images=frames_p[1:], duration=int(1000 / fps), loop=0)
     return out
+
+
+# ---------------------------------------------------------------------- by name (the CLI's entry)
+# optimizer name -> (optim class name, key into Surface.learning_rates or None, fixed options)
+NAMED_OPTIMIZERS: dict[str, tuple[str, str | None, dict[str, Any]]] = {
+    "gd": ("GD", "sgd", {}),
+    "sgd": ("SGD", "sgd", {}),
+    "momentum": ("SGD", "momentum", {"momentum": 0.9}),
+    "nesterov": ("SGD", "momentum", {"momentum": 0.9, "nesterov": True}),
+    "adagrad": ("Adagrad", "adagrad", {}),
+    "rmsprop": ("RMSprop", "rmsprop", {}),
+    "adadelta": ("Adadelta", None, {}),  # its lr multiplies a unit-corrected step; 1.0 is the norm
+    "adam": ("Adam", "adam", {}),
+    "adamw": ("AdamW", "adam", {}),
+    "adamax": ("Adamax", "adam", {}),
+    "nadam": ("NAdam", "adam", {}),
+    "radam": ("RAdam", "adam", {}),
+    "lion": ("Lion", "adam", {}),  # the Lion paper uses a rate 3-10x below Adam's
+}
+
+
+def named_optimizers(surface: str | Surface, names: Sequence[str], lr: float | None = None) -> dict[str, OptimizerSpec]:
+    """``{name: (optim class, kwargs)}`` for optimizer names as the CLI spells them.
+
+    Each gets the surface's suggested learning rate for its family unless ``lr`` is given.
+
+    Example:
+        >>> from downslope.viz.landscape import named_optimizers
+        >>> named_optimizers("quadratic", ["nesterov"])["nesterov"][1]
+        {'lr': 0.01, 'momentum': 0.9, 'nesterov': True}
+    """
+    from .. import optim
+
+    rates = get_surface(surface).learning_rates
+    specs: dict[str, OptimizerSpec] = {}
+    for raw in names:
+        name = raw.strip().lower()
+        if name not in NAMED_OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {raw!r}; choose one of: {', '.join(NAMED_OPTIMIZERS)}")
+        class_name, family, fixed = NAMED_OPTIMIZERS[name]
+        if lr is not None:
+            rate = float(lr)
+        elif family is None:
+            rate = 1.0
+        else:
+            rate = rates.get(family, 0.01) / (10.0 if name == "lion" else 1.0)
+        specs[name] = (getattr(optim, class_name), {"lr": rate, **fixed})
+    return specs
+
+
+def run_landscape(
+    function: str | Surface,
+    optimizers: Sequence[str],
+    *,
+    lr: float | None = None,
+    steps: int = 300,
+    start: Sequence[float] | None = None,
+    out_dir: str | Path = ".",
+    gif: bool = False,
+) -> list[str]:
+    """Race the named optimizers on ``function`` and write ``landscape.png``, ``paths.csv`` (and
+    ``landscape.gif``) to ``out_dir``. Returns one summary line per optimizer and per file written.
+    """
+    s = get_surface(function)
+    specs = named_optimizers(s, optimizers, lr)
+    paths = optimizer_paths(s, specs, start=start, steps=steps)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / "landscape.png"
+    gif_path = out / "landscape.gif" if gif else None
+    plot_landscape(s, paths, save_path=png, gif_path=gif_path)
+    csv_path = out / "paths.csv"
+    rows = ["optimizer,lr,step,x,y,f"]
+    for name, path in paths.items():
+        rate = specs[name][1]["lr"]  # type: ignore[index]
+        for k, ((x, y), f) in enumerate(zip(path.points, path.losses)):
+            if np.isfinite(x) and np.isfinite(y):
+                rows.append(f"{name},{rate:g},{k},{x:.9g},{y:.9g},{f:.9g}")
+    csv_path.write_text("\n".join(rows) + "\n")
+
+    lines = []
+    width = max(len(n) for n in paths)
+    for name, path in paths.items():
+        x, y = path.final_point
+        rate = specs[name][1]["lr"]  # type: ignore[index]
+        status = "diverged" if path.diverged else f"f = {path.final_loss:.4g}"
+        lines.append(f"{name:<{width}}  lr {rate:<7g} {status:<16} at ({x:.4g}, {y:.4g})")
+    lines += [f"written: {png}", f"written: {csv_path}"] + ([f"written: {gif_path}"] if gif_path else [])
+    return lines

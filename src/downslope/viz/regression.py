@@ -83,3 +83,7 @@ def plot_regression(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9)
     return finish(fig, save_path)
+
+
+# The name the command line uses.
+plot_regression_fit = plot_regression

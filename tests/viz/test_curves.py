@@ -1,0 +1,140 @@
+"""Loss/metric curves with the best epoch, learning-rate and gradient-norm curves, and the
+two-panel comparison of runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from downslope.viz.curves import (
+    best_epoch_index,
+    history_to_dict,
+    plot_compare,
+    plot_gradient_norms,
+    plot_learning_rate,
+    plot_loss_curves,
+)
+
+pytest.importorskip("matplotlib")
+
+PNG = b"\x89PNG\r\n\x1a\n"
+LOSS = [2.0, 1.0, 0.6, 0.5, 0.45, 0.4]
+VAL = [2.1, 1.2, 0.8, 0.75, 0.9, 1.1]  # best validation loss at epoch 4
+
+
+def _real_history():
+    from downslope.train.history import History
+
+    h = History()
+    for i, (lo, va) in enumerate(zip(LOSS, VAL)):
+        h.append(i, {"loss": lo, "val_loss": va, "accuracy": 1 - lo / 4, "val_accuracy": 1 - va / 4, "lr": 0.1,
+                     "epoch_time": 0.5, "time": 0.5 * (i + 1)})  # fmt: skip
+    return h
+
+
+def _vline_x(ax) -> float:
+    """x of the (single) vertical best-epoch line of an axes."""
+    verticals = [
+        line for line in ax.lines if len(set(np.atleast_1d(line.get_xdata()))) == 1 and line.get_linestyle() == ":"
+    ]
+    assert len(verticals) == 1
+    return float(np.atleast_1d(verticals[0].get_xdata())[0])
+
+
+def test_best_epoch_marked_in_every_panel(tmp_path: Path) -> None:
+    out = tmp_path / "curves.png"
+    fig = plot_loss_curves(_real_history(), save_path=out)
+    assert out.read_bytes().startswith(PNG)
+    assert [ax.get_title() for ax in fig.axes] == ["Loss", "Accuracy"]  # time, lr, epoch are not metrics
+    for ax in fig.axes:
+        assert _vline_x(ax) == 4.0
+        assert ax.get_xlabel() == "epoch"
+    loss_ax = fig.axes[0]
+    # The monitored value gets a black dot at (best epoch, best value).
+    dots = [line for line in loss_ax.lines if line.get_marker() == "o" and line.get_color() == "black"]
+    assert [tuple(d.get_xydata()[0]) for d in dots] == [(4.0, 0.75)]
+    labels = [t.get_text() for t in loss_ax.get_legend().get_texts()]
+    assert labels == ["training", "validation", "best epoch 4 (val loss 0.75)"]
+    train_line = loss_ax.lines[0]
+    np.testing.assert_allclose(train_line.get_xydata(), np.c_[np.arange(1, 7), LOSS])
+
+
+def test_monitor_modes_and_log_scale() -> None:
+    hist = {"loss": LOSS, "val_loss": VAL, "val_accuracy": [0.1, 0.5, 0.9, 0.3, 0.2, 0.2]}
+    fig = plot_loss_curves(hist, monitor="val_accuracy", log_scale=True)
+    assert _vline_x(fig.axes[0]) == 3.0  # accuracy: higher is better
+    assert fig.axes[0].get_yscale() == "log"
+    fig = plot_loss_curves(hist, monitor="val_accuracy", mode="min", metrics=[])
+    assert len(fig.axes) == 1 and _vline_x(fig.axes[0]) == 1.0  # smallest accuracy, as asked
+    fig = plot_loss_curves({"loss": LOSS})
+    assert _vline_x(fig.axes[0]) == 6.0  # no validation: the training loss decides
+
+
+def test_history_inputs() -> None:
+    class KerasLike:
+        history = {"loss": [1, 2]}
+
+    assert history_to_dict(KerasLike()) == {"loss": [1.0, 2.0]}
+    d = history_to_dict({"loss": [1.0, None], "note": "text"})
+    assert list(d) == ["loss"] and np.isnan(d["loss"][1])
+    assert history_to_dict(_real_history())["epoch"] == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(TypeError, match="History"):
+        history_to_dict([1, 2, 3])
+    with pytest.raises(ValueError, match="no 'loss'"):
+        plot_loss_curves({"accuracy": [1.0]})
+    with pytest.raises(ValueError, match="metric 'f1'"):
+        plot_loss_curves({"loss": LOSS}, metrics=["f1"])
+    with pytest.raises(ValueError, match="mode"):
+        plot_loss_curves({"loss": LOSS}, mode="best")
+
+
+def test_best_epoch_index_skips_non_finite() -> None:
+    assert best_epoch_index([np.nan, 3.0, 1.0, np.inf]) == 2
+    assert best_epoch_index([1.0, 3.0, 2.0], "max") == 1
+    assert best_epoch_index([np.nan]) is None
+
+
+def test_learning_rate_curve(tmp_path: Path) -> None:
+    rates = [0.1] * 3 + [0.01] * 3 + [0.001] * 3
+    fig = plot_learning_rate({"lr": rates, "loss": [1.0] * 9}, save_path=tmp_path / "lr.png")
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "learning rate"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), rates)
+    assert plot_learning_rate([0.1, 0.05]).axes[0].get_yscale() == "linear"
+    with pytest.raises(ValueError, match="no 'lr'"):
+        plot_learning_rate({"loss": [1.0]})
+
+
+def test_gradient_norms() -> None:
+    norms = {"0.weight": [1.0, 0.5, 0.25], "0.bias": [0.1, 0.05, 0.02]}
+    ax = plot_gradient_norms(norms).axes[0]
+    assert [line.get_label() for line in ax.lines] == ["0.weight", "0.bias"]
+    np.testing.assert_allclose(ax.lines[1].get_xydata(), [[1, 0.1], [2, 0.05], [3, 0.02]])
+    assert ax.get_yscale() == "log"
+    many = {f"layer{i}": [1.0, 0.5] for i in range(12)}
+    assert len(plot_gradient_norms(many).axes[0].lines) == 12
+    with pytest.raises(ValueError, match="non-empty"):
+        plot_gradient_norms({})
+
+
+def test_compare_against_epoch_and_wall_time(tmp_path: Path) -> None:
+    runs = {"sgd": _real_history(), "adam": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "epoch_time": [2.0, 3.0]}}
+    fig = plot_compare(runs, save_path=tmp_path / "cmp.png")
+    ax_epoch, ax_time = fig.axes
+    assert ax_epoch.get_xlabel() == "epoch" and ax_time.get_xlabel() == "wall time (s)"
+    assert len(ax_epoch.lines) == len(ax_time.lines) == 4  # train + validation per run
+    # sgd: cumulative 'time' used as it is; adam: per-epoch times summed.
+    np.testing.assert_allclose(ax_time.lines[0].get_xdata(), [0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
+    np.testing.assert_allclose(ax_time.lines[2].get_xdata(), [2.0, 5.0])
+    np.testing.assert_allclose(ax_epoch.lines[3].get_ydata(), [1.1, 0.7])
+    assert ax_time.lines[2].get_color() == ax_epoch.lines[2].get_color() != ax_epoch.lines[0].get_color()
+    legend = [t.get_text() for t in ax_epoch.get_legend().get_texts()]
+    assert legend == ["sgd", "adam", "training", "validation"]
+    fig = plot_compare({"a": {"loss": [1.0, 0.5]}}, times={"a": [1.0, 2.0]})
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_xdata(), [1.0, 2.0])
+    with pytest.raises(ValueError, match="records no time"):
+        plot_compare({"a": {"loss": [1.0]}})
+    with pytest.raises(ValueError, match="1 epochs of loss but 2 times"):
+        plot_compare({"a": {"loss": [1.0]}}, times={"a": [1.0, 2.0]})

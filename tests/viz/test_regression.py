@@ -1,0 +1,53 @@
+"""The fitted-line plot: the red curve is the model on an even grid (eval mode, no graph)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope import nn
+from downslope.viz.regression import plot_regression, plot_regression_fit
+
+pytest.importorskip("matplotlib")
+
+
+def test_red_line_is_the_model_on_a_grid(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 3, size=(40, 1)).astype(np.float32)
+    y = 2 * x[:, 0] - 1 + rng.normal(0, 0.1, 40)
+    _ = ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 1), nn.Dropout(0.5))
+    model.train()
+    fig = plot_regression(model, x, y, grid_points=50, save_path=tmp_path / "fit.png")
+    assert (tmp_path / "fit.png").read_bytes().startswith(b"\x89PNG")
+    assert model.training, "the model's mode is restored after plotting"
+    ax = fig.axes[0]
+    red = ax.lines[0]
+    assert red.get_color() == "red"
+    gx, gy = red.get_xdata(), red.get_ydata()
+    assert len(gx) == 50 and gx[0] < x.min() and gx[-1] > x.max()
+    # Dropout is off in eval mode, so the line is exactly w * x + b.
+    w, b = float(model[0].weight.data[0, 0]), float(model[0].bias.data[0])
+    np.testing.assert_allclose(gy, w * gx + b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), np.c_[x[:, 0], y])
+    assert ax.get_xlabel() == "x" and ax.get_ylabel() == "y" and ax.get_legend() is not None
+
+
+def test_plain_callable_true_function_and_alias() -> None:
+    x = np.linspace(0, 1, 10)
+    fig = plot_regression_fit(lambda t: t * t, x, x**2, true_function=lambda g: g**2)
+    model_line, true_line = fig.axes[0].lines
+    np.testing.assert_allclose(model_line.get_ydata(), true_line.get_ydata(), rtol=1e-6, atol=1e-7)
+
+
+def test_bad_shapes_are_explained() -> None:
+    x = np.linspace(0, 1, 10)
+    with pytest.raises(ValueError, match=r"one feature per sample.*\(10, 2\)"):
+        plot_regression(lambda t: t, np.zeros((10, 2)), x)
+    with pytest.raises(ValueError, match="x has 10 samples but y has 9"):
+        plot_regression(lambda t: t, x, x[:9])
+    with pytest.raises(ValueError, match="one output per input"):
+        plot_regression(lambda t: ds.cat([t, t], dim=1), x, x)
