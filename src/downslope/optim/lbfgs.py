@@ -1,4 +1,405 @@
-"""placeholder"""
+"""L-BFGS with an optional strong-Wolfe line search: a NumPy port of ``torch.optim.LBFGS``.
+
+The logic (two-loop recursion, history update when ``y.s > 1e-10``, first step length
+``min(1, 1/|g|_1) * lr``, stopping rules, cubic-interpolation line search from minFunc) follows
+PyTorch's implementation line by line, so the iterates agree with it. All parameters live in
+one flat buffer (the optimizer's fast path), which is exactly the vector L-BFGS works on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..autograd import enable_grad
+from . import transforms as T
+from .optimizer import Optimizer, check_nonnegative, reject_unknown_options
 
 
-class LBFGS: ...
+def _cubic_interpolate(
+    x1: Any, f1: Any, g1: Any, x2: Any, f2: Any, g2: Any, bounds: tuple[Any, Any] | None = None
+) -> Any:
+    """Minimiser of the cubic through (x1, f1, g1) and (x2, f2, g2), clamped to ``bounds``."""
+    if bounds is not None:
+        xmin_bound, xmax_bound = bounds
+    else:
+        xmin_bound, xmax_bound = (x1, x2) if x1 <= x2 else (x2, x1)
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    d2_square = d1**2 - g1 * g2
+    if d2_square >= 0:
+        d2 = np.sqrt(d2_square)
+        if x1 <= x2:
+            min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+        else:
+            min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+        return min(max(min_pos, xmin_bound), xmax_bound)
+    return (xmin_bound + xmax_bound) / 2.0
+
+
+def _strong_wolfe(
+    obj_func: Callable[[np.ndarray, Any, np.ndarray], tuple[float, np.ndarray]],
+    x: np.ndarray,
+    t: Any,
+    d: np.ndarray,
+    f: float,
+    g: np.ndarray,
+    gtd: Any,
+    c1: float = 1e-4,
+    c2: float = 0.9,
+    tolerance_change: float = 1e-9,
+    max_ls: int = 25,
+) -> tuple[float, np.ndarray, Any, int]:
+    """Find a step ``t`` along ``d`` satisfying the strong Wolfe conditions (bracket, then zoom)."""
+    d_norm = np.abs(d).max()
+    g = g.copy()
+    f_new, g_new = obj_func(x, t, d)
+    ls_func_evals = 1
+    gtd_new = g_new.dot(d)
+    t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
+    done = False
+    ls_iter = 0
+    bracket: list[Any] = []
+    bracket_f: list[Any] = []
+    bracket_g: list[np.ndarray] = []
+    bracket_gtd: list[Any] = []
+    while ls_iter < max_ls:
+        if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            bracket, bracket_f, bracket_g = [t], [f_new], [g_new]
+            done = True
+            break
+        if gtd_new >= 0:
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
+            break
+        # extrapolate
+        min_step = t + 0.01 * (t - t_prev)
+        max_step = t * 10
+        tmp = t
+        t = _cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(min_step, max_step))
+        t_prev, f_prev, g_prev, gtd_prev = tmp, f_new, g_new.copy(), gtd_new
+        f_new, g_new = obj_func(x, t, d)
+        ls_func_evals += 1
+        gtd_new = g_new.dot(d)
+        ls_iter += 1
+    if ls_iter == max_ls:  # reached the maximum number of line-search iterations
+        bracket, bracket_f, bracket_g = [0, t], [f, f_new], [g, g_new]
+
+    # zoom: shrink the bracket until a point satisfies the strong Wolfe conditions
+    insuf_progress = False
+    low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
+    while not done and ls_iter < max_ls:
+        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+            break
+        t = _cubic_interpolate(bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1], bracket_gtd[1])
+        # too close to a bracket end and no progress last time: move away by 10% of the bracket
+        eps = 0.1 * (max(bracket) - min(bracket))
+        if min(max(bracket) - t, t - min(bracket)) < eps:
+            if insuf_progress or t >= max(bracket) or t <= min(bracket):
+                t = max(bracket) - eps if abs(t - max(bracket)) < abs(t - min(bracket)) else min(bracket) + eps
+                insuf_progress = False
+            else:
+                insuf_progress = True
+        else:
+            insuf_progress = False
+        f_new, g_new = obj_func(x, t, d)
+        ls_func_evals += 1
+        gtd_new = g_new.dot(d)
+        ls_iter += 1
+        if f_new > (f + c1 * t * gtd) or f_new >= bracket_f[low_pos]:
+            bracket[high_pos], bracket_f[high_pos] = t, f_new
+            bracket_g[high_pos], bracket_gtd[high_pos] = g_new.copy(), gtd_new
+            low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True
+            elif gtd_new * (bracket[high_pos] - bracket[low_pos]) >= 0:
+                bracket[high_pos], bracket_f[high_pos] = bracket[low_pos], bracket_f[low_pos]
+                bracket_g[high_pos], bracket_gtd[high_pos] = bracket_g[low_pos], bracket_gtd[low_pos]
+            bracket[low_pos], bracket_f[low_pos] = t, f_new
+            bracket_g[low_pos], bracket_gtd[low_pos] = g_new.copy(), gtd_new
+    return bracket_f[low_pos], bracket_g[low_pos], bracket[low_pos], ls_func_evals
+
+
+class LBFGS(Optimizer):
+    """Limited-memory BFGS (Nocedal, 1980; Liu & Nocedal, 1989), PyTorch's interface and logic.
+
+    ``step(closure)`` runs up to ``max_iter`` iterations (``max_eval`` function evaluations); the
+    closure must zero the gradients, compute the loss, call ``backward()`` and return the loss.
+    ``line_search_fn='strong_wolfe'`` enables the line search; without it the step is ``lr``.
+    One param group only. ``clip_norm``/``clip_value`` clip every gradient L-BFGS reads.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> x = ds.tensor([3.0, -2.0], requires_grad=True)
+        >>> opt = optim.LBFGS([x], line_search_fn="strong_wolfe")
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = ((x - ds.tensor([1.0, 2.0])) ** 2).sum()
+        ...     loss.backward()
+        ...     return loss
+        >>> _ = opt.step(closure)
+        >>> [round(v, 4) for v in x.tolist()]
+        [1.0, 2.0]
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1,
+        max_iter: int = 20,
+        max_eval: int | None = None,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 1e-9,
+        history_size: int = 100,
+        line_search_fn: str | None = None,
+        *,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        error_if_nonfinite: bool = False,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown_options(type(self), unknown)
+        if max_eval is None:
+            max_eval = max_iter * 5 // 4
+        defaults = {
+            "lr": lr,
+            "max_iter": max_iter,
+            "max_eval": max_eval,
+            "tolerance_grad": tolerance_grad,
+            "tolerance_change": tolerance_change,
+            "history_size": history_size,
+            "line_search_fn": line_search_fn,
+        }
+        super().__init__(
+            params,
+            defaults,
+            transform=T.identity(),
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            error_if_nonfinite=error_if_nonfinite,
+        )
+        if len(self.param_groups) != 1:
+            raise ValueError(
+                "LBFGS doesn't support per-parameter options (parameter groups); pass one list of parameters"
+            )
+        if len(self._buckets[0]) != 1:
+            raise ValueError("LBFGS needs all parameters in one dtype (it works on one flat vector)")
+        self._lbfgs: dict[str, Any] = {"func_evals": 0, "n_iter": 0}
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_nonnegative("LBFGS", "lr", group["lr"])
+        check_nonnegative("LBFGS", "tolerance_grad", group["tolerance_grad"])
+        check_nonnegative("LBFGS", "tolerance_change", group["tolerance_change"])
+        for key in ("max_iter", "max_eval", "history_size"):
+            v = group[key]
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"LBFGS: invalid {key}={v!r}; expected a positive integer")
+        if group["line_search_fn"] not in (None, "strong_wolfe"):
+            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {group['line_search_fn']!r}")
+
+    @property
+    def _bucket(self) -> Any:
+        return self._buckets[0][0]
+
+    def _gather_flat_grad(self) -> np.ndarray:
+        b = self._bucket
+        views = [
+            np.zeros(p.data.size, b.dtype) if p.grad is None else p.grad.data.reshape(-1).astype(b.dtype, copy=False)
+            for p in b.params
+        ]
+        flat = np.concatenate(views)
+        if self.clip_value is not None or self.clip_norm is not None:
+            self._clip([flat])
+        return flat
+
+    def _add_grad(self, step_size: Any, update: np.ndarray) -> None:
+        flat = self._bucket.flat
+        flat += step_size * update
+
+    def _directional_evaluate(
+        self, closure: Callable[[], Any], x: np.ndarray, t: Any, d: np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        self._add_grad(t, d)
+        loss = float(closure())
+        flat_grad = self._gather_flat_grad()
+        self._bucket.flat[...] = x
+        return loss, flat_grad
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # noqa: C901 (a faithful port)
+        """Run one L-BFGS "step" (up to ``max_iter`` iterations); returns the first loss."""
+        if closure is None:
+            raise TypeError("LBFGS.step needs a closure that re-evaluates the model and returns the loss")
+        self._bucket.sync()
+        group = self.param_groups[0]
+        lr = group["lr"]
+        max_iter, max_eval = group["max_iter"], group["max_eval"]
+        tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
+        line_search_fn, history_size = group["line_search_fn"], group["history_size"]
+        state = self._lbfgs
+
+        def evaluate() -> Any:
+            with enable_grad():
+                return closure()
+
+        orig_loss = evaluate()
+        loss = float(orig_loss)
+        current_evals = 1
+        state["func_evals"] += 1
+        flat_grad = self._gather_flat_grad()
+        if np.abs(flat_grad).max() <= tolerance_grad:
+            return orig_loss
+
+        d = state.get("d")
+        t = state.get("t")
+        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
+        H_diag = state.get("H_diag")
+        prev_flat_grad, prev_loss = state.get("prev_flat_grad"), state.get("prev_loss")
+
+        n_iter = 0
+        while n_iter < max_iter:
+            n_iter += 1
+            state["n_iter"] += 1
+            # compute the direction
+            if state["n_iter"] == 1:
+                d = -flat_grad
+                old_dirs, old_stps, ro = [], [], []
+                H_diag = 1
+            else:
+                assert old_dirs is not None and old_stps is not None and ro is not None and d is not None
+                y = flat_grad - prev_flat_grad
+                s = d * t
+                ys = y.dot(s)
+                if ys > 1e-10:  # update the memory
+                    if len(old_dirs) == history_size:
+                        old_dirs.pop(0)
+                        old_stps.pop(0)
+                        ro.pop(0)
+                    old_dirs.append(y)
+                    old_stps.append(s)
+                    ro.append(1.0 / ys)
+                    H_diag = ys / y.dot(y)
+                # two-loop recursion: d = -H g
+                num_old = len(old_dirs)
+                if "al" not in state:
+                    state["al"] = [None] * history_size
+                al = state["al"]
+                q = -flat_grad
+                for i in range(num_old - 1, -1, -1):
+                    al[i] = old_stps[i].dot(q) * ro[i]
+                    q += -al[i] * old_dirs[i]
+                d = r = q * H_diag
+                for i in range(num_old):
+                    be_i = old_dirs[i].dot(r) * ro[i]
+                    r += (al[i] - be_i) * old_stps[i]
+
+            prev_flat_grad = flat_grad.copy()
+            prev_loss = loss
+            # step length: the first step is scaled down to at most lr / |g|_1 (PyTorch, minFunc)
+            if state["n_iter"] == 1:
+                t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr
+            else:
+                t = lr
+            gtd = flat_grad.dot(d)
+            if gtd > -tolerance_change:  # not a descent direction
+                break
+
+            ls_func_evals = 0
+            if line_search_fn is not None:
+                x_init = self._bucket.flat.copy()
+
+                def obj_func(x: np.ndarray, t: Any, d: np.ndarray) -> tuple[float, np.ndarray]:
+                    return self._directional_evaluate(evaluate, x, t, d)
+
+                loss, flat_grad, t, ls_func_evals = _strong_wolfe(
+                    obj_func, x_init, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals
+                )
+                self._add_grad(t, d)
+                opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+            else:
+                self._add_grad(t, d)
+                opt_cond = False
+                if n_iter != max_iter:
+                    # re-evaluate unless this is the last iteration (the caller will evaluate again)
+                    loss = float(evaluate())
+                    flat_grad = self._gather_flat_grad()
+                    opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                    ls_func_evals = 1
+            current_evals += ls_func_evals
+            state["func_evals"] += ls_func_evals
+
+            # stopping rules
+            if n_iter == max_iter or current_evals >= max_eval or opt_cond:
+                break
+            if np.abs(d * t).max() <= tolerance_change:
+                break
+            if abs(loss - prev_loss) < tolerance_change:
+                break
+
+        state.update(
+            d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
+            prev_flat_grad=prev_flat_grad, prev_loss=prev_loss,
+        )  # fmt: skip
+        self._bucket.steps += 1
+        return orig_loss
+
+    # -------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Adds the L-BFGS memory (directions, steps, curvature pairs) as arrays and numbers."""
+        sd = super().state_dict()
+        s = self._lbfgs
+        n = self._bucket.flat.size
+        dtype = self._bucket.dtype
+        saved: dict[str, Any] = {"func_evals": s["func_evals"], "n_iter": s["n_iter"]}
+        for key in ("d", "prev_flat_grad"):
+            if s.get(key) is not None:
+                saved[key] = s[key].copy()
+        for key in ("t", "H_diag", "prev_loss"):
+            if s.get(key) is not None:
+                saved[key] = _scalar_out(s[key])
+        if s.get("old_dirs") is not None:
+            saved["old_dirs"] = np.array(s["old_dirs"], dtype).reshape(-1, n)
+            saved["old_stps"] = np.array(s["old_stps"], dtype).reshape(-1, n)
+            saved["ro"] = np.array(s["ro"], dtype)
+        if s.get("al") is not None:
+            saved["al"] = np.array([np.nan if a is None else a for a in s["al"]], dtype)
+        sd["lbfgs"] = saved
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        saved = state_dict.get("lbfgs", {})
+        s: dict[str, Any] = {"func_evals": int(saved.get("func_evals", 0)), "n_iter": int(saved.get("n_iter", 0))}
+        for key in ("d", "prev_flat_grad"):
+            if key in saved:
+                s[key] = np.array(saved[key], dtype=self._bucket.dtype)
+        for key in ("t", "H_diag", "prev_loss"):
+            if key in saved:
+                s[key] = _scalar_in(saved[key])
+        if "old_dirs" in saved:
+            s["old_dirs"] = list(np.array(saved["old_dirs"], self._bucket.dtype))
+            s["old_stps"] = list(np.array(saved["old_stps"], self._bucket.dtype))
+            s["ro"] = list(np.array(saved["ro"], self._bucket.dtype))
+        if "al" in saved:
+            s["al"] = [None if math.isnan(a) else a for a in np.array(saved["al"], self._bucket.dtype)]
+        self._lbfgs = s
+
+
+def _scalar_out(v: Any) -> Any:
+    """NumPy scalars are kept as 0-d arrays (their dtype matters for the arithmetic), Python numbers as is."""
+    if isinstance(v, np.generic):
+        return np.array(v)
+    return v
+
+
+def _scalar_in(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return v[()]
+    return v

@@ -380,7 +380,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_i = T_0
         self.T_mult = T_mult
         self.eta_min = eta_min
-        self.T_cur = last_epoch
+        self.T_cur: float = last_epoch
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -557,6 +557,8 @@ class OneCycleLR(LRScheduler):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy
         n = self.total_steps
+        # each phase: [end step, lr key at start, lr key at end, momentum key at start, at end]
+        self._phases: list[list[Any]]
         if three_phase:
             self._phases = [
                 [float(pct_start * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"],
