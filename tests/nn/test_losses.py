@@ -45,6 +45,7 @@ def compare(
     (ref * torch.tensor(proj)).sum().backward()
     for i in grad_of:
         assert ours[i].grad is not None, f"input {i} got no gradient"
+        assert ours[i].grad.dtype == inputs[i].dtype, f"input {i}: gradient dtype {ours[i].grad.dtype}"
         assert_close(ours[i].grad.numpy(), theirs[i].grad.numpy(), inputs[i].dtype, f"gradient of input {i}")
 
 
