@@ -70,6 +70,7 @@ def worker(args: argparse.Namespace) -> None:
     seen = sum(epoch() for _ in range(args.epochs))
     dist.barrier()
     seconds = time.perf_counter() - started
+    in_allreduce = opt.reducer.seconds
     # The Allreduce alone, ranks lined up by a barrier first: the communication cost itself, without
     # the time a rank waits in it for a slower partner (which allreduce_share includes).
     reps, pure = 20, 0.0
@@ -78,7 +79,7 @@ def worker(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         opt.synchronize()
         pure += time.perf_counter() - t0
-    totals = dist.allreduce_sum([seen, opt.reducer.seconds, pure / reps])
+    totals = dist.allreduce_sum([seen, in_allreduce, pure / reps])
     if world.is_main:
         params = sum(p.numel() for p in model.parameters())
         print(
