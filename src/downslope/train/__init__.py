@@ -21,6 +21,7 @@ from .callbacks import (
 )
 from .fit import evaluate, fit, predict, train_step
 from .history import History
+from .lr_find import LRFinderResult, lr_find
 from .metrics import (
     accuracy,
     f1_score,
@@ -40,6 +41,8 @@ __all__ = [
     "predict",
     "train_step",
     "History",
+    "lr_find",
+    "LRFinderResult",
     "Callback",
     "CallbackList",
     "TrainingState",

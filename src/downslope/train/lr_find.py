@@ -1,0 +1,189 @@
+"""The learning-rate range test: raise the learning rate exponentially over a few batches, watch the loss.
+
+The loss first barely moves (rate too small), then falls fastest, then blows up (rate too large).
+A good learning rate is where it falls fastest; :func:`lr_find` suggests the rate at the steepest
+descent of the smoothed loss. Afterwards the model, the optimizer (state and learning rates), the
+gradients and the library's random generator are put back exactly as they were, so running the
+test does not change the training that follows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..data.loader import DataLoader
+from ..errors import ConfigError
+from .fit import _as_loader, _mode, _unpack, train_step
+
+
+@dataclass
+class LRFinderResult:
+    """What the range test saw: ``lrs[i]`` was used for the update whose loss is ``raw_losses[i]``.
+
+    ``losses`` are the smoothed (exponential moving average, bias-corrected) losses that decide when
+    to stop; ``suggestion`` is the rate where the loss falls fastest per decade of learning rate,
+    judged by lines fitted through centred windows of the raw losses (None when too short to tell).
+    """
+
+    lrs: list[float]
+    losses: list[float]
+    raw_losses: list[float]
+    suggestion: float | None
+    stop_reason: str
+
+    def plot(self, ax: Any = None, save_path: str | Path | None = None) -> Any:
+        """Loss against learning rate (log scale), the suggestion marked; returns the matplotlib Axes."""
+        if ax is None:
+            from matplotlib.figure import Figure
+
+            ax = Figure(figsize=(6, 4)).add_subplot()
+        ax.plot(self.lrs, self.losses, label="smoothed loss")
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("loss")
+        if self.suggestion is not None:
+            ax.axvline(self.suggestion, color="red", linestyle="--", label=f"suggestion {self.suggestion:.2g}")
+        ax.legend()
+        if save_path is not None:
+            ax.figure.savefig(save_path, dpi=120, bbox_inches="tight")
+        return ax
+
+
+def _local_slopes(x: np.ndarray, y: np.ndarray, half: int) -> np.ndarray:
+    """Slope of a least-squares line through each point's centred neighbourhood (window 2*half+1).
+
+    Fitting a line through many batch losses damps their noise far better than differencing
+    a smoothed curve, and a centred window does not lag behind the sweep the way a running average
+    does (a lagging curve puts its steepest point at too large a learning rate).
+    """
+    slopes = np.empty(len(x))
+    for i in range(len(x)):
+        lo, hi = max(0, i - half), min(len(x), i + half + 1)
+        xs, ys = x[lo:hi] - x[lo:hi].mean(), y[lo:hi] - y[lo:hi].mean()
+        slopes[i] = (xs @ ys) / (xs @ xs)
+    return slopes
+
+
+def _suggest(lrs: list[float], raw: list[float], skip_start: int, skip_end: int) -> float | None:
+    n = len(raw)
+    if n < 3:
+        return None
+    if n - skip_start - skip_end < 3:
+        skip_start, skip_end = 0, 0
+    half = max(1, n // 20)
+    log_lr = np.log10(np.asarray(lrs, dtype=np.float64))
+    losses = np.asarray(raw, dtype=np.float64)
+    slopes = _local_slopes(log_lr, losses, half)[skip_start : n - skip_end]
+    # Only the way down counts: past the lowest (locally averaged) loss, a fall after a blow-up is
+    # not progress.
+    level = np.convolve(losses, np.ones(2 * half + 1) / (2 * half + 1), mode="same")[skip_start : n - skip_end]
+    bottom = int(np.argmin(level)) + 1
+    return float(10 ** log_lr[skip_start + int(np.argmin(slopes[:bottom]))])
+
+
+def lr_find(
+    model: Any,
+    loss_fn: Any,
+    optimizer: Any,
+    data: Any,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_iter: int = 100,
+    batch_size: int | str | None = 64,
+    smooth: float = 0.98,
+    diverge_factor: float = 4.0,
+    skip_start: int = 10,
+    skip_end: int = 5,
+) -> LRFinderResult:
+    """Learning-rate range test (fastai's defaults: 1e-7 to 10 over 100 updates, stop on divergence).
+
+    Every parameter group gets the same rate, raised geometrically from ``start_lr`` to ``end_lr``;
+    the test stops early when the smoothed loss exceeds ``diverge_factor`` times its best, or turns
+    NaN/inf. ``data`` is ``(x, y)``, a Dataset or a DataLoader (cycled if shorter than ``num_iter``).
+    Model, optimizer, gradients and random state are restored exactly afterwards.
+
+    Example:
+        >>> import numpy as np, downslope as ds
+        >>> from downslope import nn, optim
+        >>> _ = ds.manual_seed(0)
+        >>> x = np.random.default_rng(0).normal(size=(256, 2)); y = x @ np.array([[2.0], [-1.0]])
+        >>> model = nn.Linear(2, 1); opt = optim.SGD(model.parameters(), lr=0.1)
+        >>> before = model.weight.numpy().copy()
+        >>> result = lr_find(model, nn.MSELoss(), opt, (x, y), num_iter=50)
+        >>> 1e-3 < result.suggestion < 2.0, bool((model.weight.numpy() == before).all()), opt.param_groups[0]["lr"]
+        (True, True, 0.1)
+    """
+    for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
+        if not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+            raise ConfigError(f"lr_find: {name} must be a positive number, got {value!r}")
+    if end_lr <= start_lr:
+        raise ConfigError(f"lr_find: end_lr ({end_lr}) must be larger than start_lr ({start_lr})")
+    if isinstance(num_iter, bool) or not isinstance(num_iter, int) or num_iter < 2:
+        raise ConfigError(f"lr_find: num_iter must be an integer >= 2, got {num_iter!r}")
+    if not 0.0 <= smooth < 1.0:
+        raise ConfigError(f"lr_find: smooth must lie in [0, 1), got {smooth!r}")
+
+    saved_model = model.state_dict()
+    saved_optimizer = optimizer.state_dict()
+    saved_rng = backend.get_rng_state()
+    params = list(model.parameters())
+    saved_grads = [None if p.grad is None else p.grad.data.copy() for p in params]
+    saved_lrs = [g["lr"] for g in optimizer.param_groups]
+    try:
+        loader = data if isinstance(data, DataLoader) else _as_loader(data, batch_size, True, None, "lr_find")
+        lrs: list[float] = []
+        raw: list[float] = []
+        smoothed: list[float] = []
+        stop_reason = f"swept {num_iter} learning rates from {start_lr:g} to {end_lr:g}"
+        average, best = 0.0, math.inf
+        ratio = end_lr / start_lr
+        batches = iter(loader)
+        with _mode(model, True):
+            for i in range(num_iter):
+                lr = start_lr * ratio ** (i / (num_iter - 1))
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    batches = iter(loader)
+                    batch = next(batches)
+                x, y = _unpack(batch, "lr_find")
+                loss = train_step(model, loss_fn, optimizer, x, y)["loss"]
+                lrs.append(lr)
+                raw.append(loss)
+                if not math.isfinite(loss):
+                    smoothed.append(loss)
+                    stop_reason = f"stopped at lr={lr:.3g}: the loss became {loss}"
+                    break
+                average = smooth * average + (1 - smooth) * loss
+                value = average / (1 - smooth ** (i + 1))
+                smoothed.append(value)
+                best = min(best, value)
+                if i > 0 and value > diverge_factor * best:
+                    stop_reason = f"stopped at lr={lr:.3g}: the smoothed loss rose above {diverge_factor:g}x its best"
+                    break
+        finite = [(r, v) for r, v in zip(lrs, raw) if math.isfinite(v)]
+        suggestion = _suggest([r for r, _ in finite], [v for _, v in finite], skip_start, skip_end)
+        return LRFinderResult(lrs, smoothed, raw, suggestion, stop_reason)
+    finally:
+        model.load_state_dict(saved_model)
+        optimizer.load_state_dict(saved_optimizer)
+        for group, lr in zip(optimizer.param_groups, saved_lrs):
+            group["lr"] = lr
+        for p, g in zip(params, saved_grads):
+            if g is None:
+                p.grad = None
+            elif p.grad is not None and p.grad.data.shape == g.shape:
+                np.copyto(p.grad.data, g)
+            else:
+                from ..tensor import _wrap
+
+                p.grad = _wrap(g)
+        backend.set_rng_state(saved_rng)

@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope import backend, nn, optim
+from downslope.errors import ConfigError
+from downslope.train import fit
+from downslope.train.lr_find import lr_find
+
+
+def _data(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    y = (x @ rng.normal(size=(4, 3))).argmax(1)
+    return x, y
+
+
+def _setup():
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3))
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    return model, opt
+
+
+def _assert_same_tree(a, b, where="state"):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_same_tree(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (u, v) in enumerate(zip(a, b)):
+            _assert_same_tree(u, v, f"{where}[{i}]")
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=where)
+        assert a.dtype == b.dtype, where
+    else:
+        assert a == b, where
+
+
+def test_lr_find_restores_model_optimizer_grads_and_rng_exactly():
+    x, y = _data()
+    model, opt = _setup()
+    fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=1, batch_size=64)  # non-trivial Adam state
+    loss = nn.CrossEntropyLoss()(model(ds.tensor(x[:8])), ds.tensor(y[:8]))
+    loss.backward()  # leave gradients in place: they must survive too
+    model.eval()
+    before = (model.state_dict(), opt.state_dict(), backend.get_rng_state())
+    grads = [p.grad.numpy().copy() for p in model.parameters()]
+
+    result = lr_find(model, nn.CrossEntropyLoss(), opt, (x, y), num_iter=60)
+
+    assert len(result.lrs) > 10
+    _assert_same_tree(before[0], model.state_dict(), "model")
+    _assert_same_tree(before[1], opt.state_dict(), "optimizer")
+    assert before[2] == backend.get_rng_state()
+    for g, p in zip(grads, model.parameters()):
+        np.testing.assert_array_equal(g, p.grad.numpy())
+    assert not model.training
+
+
+def test_training_after_lr_find_is_identical_to_training_without_it():
+    x, y = _data()
+    model_a, opt_a = _setup()
+    fit(model_a, nn.CrossEntropyLoss(), opt_a, (x, y), epochs=2, batch_size=32)
+    model_b, opt_b = _setup()
+    lr_find(model_b, nn.CrossEntropyLoss(), opt_b, (x, y), num_iter=30)
+    fit(model_b, nn.CrossEntropyLoss(), opt_b, (x, y), epochs=2, batch_size=32)
+    _assert_same_tree(model_a.state_dict(), model_b.state_dict())
+
+
+@pytest.mark.parametrize("batch_size", [None, 32])
+def test_sweep_is_geometric_stops_on_divergence_and_suggests_a_stable_rate(batch_size):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(512, 3)) * np.array([1.0, 2.0, 0.5])
+    y = x @ np.array([[1.0], [-1.0], [2.0]]) + 0.1 * rng.normal(size=(512, 1))
+    ds.manual_seed(0)
+    model = nn.Linear(3, 1)
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    result = lr_find(model, nn.MSELoss(), opt, (x, y), num_iter=100, batch_size=batch_size)
+    np.testing.assert_allclose(result.lrs, np.geomspace(1e-7, 10, 100)[: len(result.lrs)], rtol=1e-9)
+    assert len(result.lrs) < 100 and result.stop_reason.startswith("stopped at")
+    # GD on MSE diverges above 2 / (largest eigenvalue of the Hessian 2/N [x 1]^T [x 1]).
+    design = np.hstack([x, np.ones((512, 1))])
+    hessian_max = np.linalg.eigvalsh(2 * design.T @ design / 512).max()
+    assert 1e-3 < result.suggestion < 2 / hessian_max
+    assert opt.param_groups[0]["lr"] == 0.01
+
+
+def test_bad_settings_are_explained():
+    model, opt = _setup()
+    with pytest.raises(ConfigError, match="end_lr"):
+        lr_find(model, nn.CrossEntropyLoss(), opt, _data(), start_lr=1.0, end_lr=0.1)
+    with pytest.raises(ConfigError, match="num_iter"):
+        lr_find(model, nn.CrossEntropyLoss(), opt, _data(), num_iter=1)
+
+
+def test_plot_marks_the_suggestion(tmp_path):
+    pytest.importorskip("matplotlib")
+    x, y = _data()
+    model, opt = _setup()
+    result = lr_find(model, nn.CrossEntropyLoss(), opt, (x, y), num_iter=40)
+    ax = result.plot(save_path=tmp_path / "lr.png")
+    assert (tmp_path / "lr.png").stat().st_size > 0 and ax.get_xscale() == "log"
