@@ -72,6 +72,11 @@ def test_gelu_elu(check_op, ours, theirs, dtype):
     check_op(ours, theirs, [x.astype(dtype)])
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_elu_gradient_at_zero_matches_torch(check_op, alpha):
+    check_op(lambda t: ds.elu(t, alpha), lambda t: F.elu(t, alpha), [np.array([0.0, -0.0, 1.0, -1.0])])
+
+
 def test_gelu_refuses_unknown_approximation():
     with pytest.raises(ValueError, match="approximate"):
         ds.gelu(ds.tensor([1.0]), approximate="fast")

@@ -92,6 +92,12 @@ def test_pow_of_negative_base_with_integer_exponent(check_op, exponent):
     check_op(lambda t: t**exponent, lambda t: t**exponent, [base])
 
 
+def test_pow_with_zero_exponent_has_zero_gradient_at_zero_base(check_op):
+    x = np.array([0.0, 1.5, -2.0])
+    check_op(lambda t: t**0, lambda t: t**0, [x])
+    check_op(lambda t, e: t**e, lambda t, e: t**e, [np.array([0.0, 0.0, 2.0]), np.array([0.0, 2.0, 0.0])])
+
+
 def test_float32_tensor_with_float64_array_stays_float32():
     x = ds.tensor(np.ones((2, 3)), dtype="float32", requires_grad=True)
     other = np.full((2, 3), 2.0)  # float64
@@ -367,6 +373,13 @@ def test_reduction_over_everything(check_op, name, shape, dtype, seed):
     check_op(lambda t: getattr(t, name)(), reference, [x], seed=seed)
 
 
+@pytest.mark.parametrize("dim", [0, -1])
+@pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin", "logsumexp", "softmax", "log_softmax"])
+def test_reductions_of_a_0d_tensor_accept_dim_0_and_minus_1(check_op, name, dim):
+    ours = {"amax": lambda t: t.max(dim), "amin": lambda t: t.min(dim)}.get(name, lambda t: getattr(t, name)(dim))
+    check_op(ours, lambda t: getattr(t, name)(dim), [np.array(1.5)])
+
+
 def test_max_ties_share_the_gradient_like_amax(check_op):
     x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
     check_op(lambda t: t.max(1), lambda t: torch.amax(t, 1), [x])
@@ -581,6 +594,8 @@ def test_gather_errors():
         ds.randn(3, 4).gather(1, ds.tensor([0, 1]))
     with pytest.raises(IndexError, match=r"\(3, 4\)"):
         ds.randn(3, 4).gather(1, ds.tensor([[0], [9], [1]]))
+    with pytest.raises(IndexError, match=r"\[0, 4\)"):  # torch refuses -1 too; NumPy would wrap it around
+        ds.randn(3, 4).gather(1, ds.tensor([[0], [-1], [1]]))
 
 
 # ---------------------------------------------------------------------- pad

@@ -61,5 +61,6 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
 def elu(x: Any, alpha: float = 1.0) -> Tensor:
     """x for x > 0, alpha (e^x - 1) otherwise."""
     x = ops._lift(x)
-    negative = alpha * ops.expm1(ops.minimum(x, 0.0))  # expm1: exp(x) - 1 loses digits near 0
+    # clip, not minimum: at x = 0 the gradient is alpha (as in torch), where minimum's tie would halve it
+    negative = alpha * ops.expm1(ops.clip(x, None, 0.0))  # expm1: exp(x) - 1 loses digits near 0
     return ops.where(x.data > 0, x, negative)

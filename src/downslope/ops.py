@@ -85,7 +85,8 @@ def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
         if not -_builtin_max(ndim, 1) <= a < _builtin_max(ndim, 1):
             raise IndexError(f"dimension {a} is out of range for a tensor with {ndim} dimension(s)")
         out.append(int(a) % _builtin_max(ndim, 1))
-    return tuple(sorted(set(out)))
+    # A 0-d tensor accepts dim 0 or -1 (as in torch) and has no axis to reduce.
+    return tuple(sorted(set(out))) if ndim else ()
 
 
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
@@ -148,7 +149,10 @@ def _pow_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     a, b = args
     ga = gb = None
     if needs[0]:
-        ga = xp.sum_to(g * b * a ** (b - 1), a.shape)
+        ga = g * b * a ** (b - 1)
+        if (xp.data(b) == 0).any():  # d/da a^0 is 0, also at a = 0 where 0 * 0^-1 would be nan (torch too)
+            ga = xp.where(xp.data(b) == 0, 0, ga)
+        ga = xp.sum_to(ga, a.shape)
     if needs[1]:
         a_is_zero = xp.data(a) == 0
         gb = xp.sum_to(g * y * xp.log(xp.where(a_is_zero, 1, a)), b.shape)
@@ -767,6 +771,11 @@ def gather(x: Any, dim: int, index: Any) -> Tensor:
             f"gather: index has {idx.ndim} dims but the input has {x.ndim} (shapes {idx.shape} and {x.shape})"
         )
     dim = dim % x.ndim
+    if idx.size and (idx.min() < 0 or idx.max() >= x.shape[dim]):  # NumPy would wrap -1 around silently
+        raise IndexError(
+            f"gather: index values must lie in [0, {x.shape[dim]}) for input of shape {x.shape} along dim {dim}; "
+            f"got values from {idx.min()} to {idx.max()}"
+        )
     grids: list[Any] = list(np.indices(idx.shape, sparse=True))
     grids[dim] = idx
     full = tuple(grids)
