@@ -359,22 +359,26 @@ def _cross_entropy_indices(
     d = x.data
     n_classes = d.shape[1]
     shifted = d - d.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    total = exp.sum(axis=1, keepdims=True)
-    logp = shifted - np.log(total)  # log-softmax along the class axis
-    probs = exp / total  # kept for the gradient: softmax is what it needs
+    probs = np.exp(shifted)
+    total = probs.sum(axis=1, keepdims=True)
+    log_total = np.log(total)[:, 0]  # log p_c = shifted_c - log_total: no full log-softmax array needed
+    probs /= total  # softmax, kept for the gradient
     valid = t != ignore_index
     all_valid = bool(valid.all())
     t_safe = t if all_valid else np.where(valid, t, 0)
-    picked = np.take_along_axis(logp, t_safe[:, None], axis=1)[:, 0]  # log p of each target, (N, d1, ...)
+    picked = np.take_along_axis(shifted, t_safe[:, None], axis=1)[:, 0] - log_total  # log p of each target
     dtype = d.dtype
     w_t = np.ones(t.shape, dtype) if w is None else w[t_safe]
     if not all_valid:
         w_t = w_t * valid
     per_item = -picked * w_t
     if smoothing > 0:
-        wb = None if w is None else w.reshape((1, n_classes) + (1,) * (d.ndim - 2))
-        smooth = -(logp.sum(axis=1) if wb is None else (logp * wb).sum(axis=1))
+        # -sum_c w_c log p_c = -(sum_c w_c shifted_c) + log_total * sum_c w_c
+        if w is None:
+            smooth = log_total * n_classes - shifted.sum(axis=1)
+        else:
+            wb = w.reshape((1, n_classes) + (1,) * (d.ndim - 2))
+            smooth = log_total * w.sum() - (shifted * wb).sum(axis=1)
         if not all_valid:
             smooth = smooth * valid
         per_item = (1.0 - smoothing) * per_item + (smoothing / n_classes) * smooth
