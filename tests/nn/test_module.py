@@ -324,3 +324,22 @@ def test_state_dict_round_trips_through_the_checkpoint_format(tmp_path: Any) -> 
     x = ds.randn(5, 4)
     np.testing.assert_array_equal(restored(x).numpy(), model(x).numpy())
     assert int(restored[1].num_batches_tracked.item()) == 1  # type: ignore[union-attr]
+
+
+def test_parameter_list_and_dict_register_their_parameters() -> None:
+    class Steps(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scales = nn.ParameterList([ds.ones(2), nn.Parameter(ds.zeros(2))])
+            self.extra = nn.ParameterDict({"shift": np.zeros(2)})
+
+    m = Steps()
+    assert [n for n, _ in m.named_parameters()] == ["scales.0", "scales.1", "extra.shift"]
+    assert all(isinstance(p, nn.Parameter) and p.dtype == np.float32 for p in m.parameters())
+    m.scales.append(ds.ones(1))
+    assert len(m.scales) == 3 and m.scales[-1].shape == (1,)
+    assert "shift" in m.extra and list(m.extra.keys()) == ["shift"]
+    with pytest.raises(IndexError, match="out of range for 3 parameters"):
+        m.scales[3]
+    with pytest.raises(KeyError, match="keys are \\['shift'\\]"):
+        m.extra["scale"]

@@ -24,12 +24,24 @@ from .losses import (
     NLLLoss,
     SmoothL1Loss,
 )
-from .module import Flatten, Identity, IncompatibleKeys, Module, ModuleDict, ModuleList, Parameter, Sequential
+from .module import (
+    Flatten,
+    Identity,
+    IncompatibleKeys,
+    Module,
+    ModuleDict,
+    ModuleList,
+    Parameter,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+)
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 
 __all__ = [
     "functional", "init",
-    "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Identity", "Flatten", "IncompatibleKeys",
+    "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
+    "Identity", "Flatten", "IncompatibleKeys",
     "Linear", "Dropout", "Embedding",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm",
     "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",

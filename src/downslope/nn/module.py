@@ -25,6 +25,8 @@ __all__ = [
     "Sequential",
     "ModuleList",
     "ModuleDict",
+    "ParameterList",
+    "ParameterDict",
     "Identity",
     "Flatten",
     "IncompatibleKeys",
@@ -679,6 +681,104 @@ class ModuleDict(Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ModuleDict has no forward(); pick a module by key and call it")
+
+
+class ParameterList(Module):
+    """A list of parameters, registered under the names "0", "1", ... (e.g. one weight per step).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> ps = nn.ParameterList([nn.Parameter(ds.zeros(2)) for _ in range(3)])
+        >>> len(ps), [name for name, _ in ps.named_parameters()]
+        (3, ['0', '1', '2'])
+    """
+
+    def __init__(self, values: Iterable[Any] | None = None) -> None:
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter([p for p in self._parameters.values() if p is not None])
+
+    def __getitem__(self, index: int) -> Parameter:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"ParameterList index {index} out of range for {n} parameters")
+        p = self._parameters[str(index % n)]
+        assert p is not None
+        return p
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"ParameterList index {index} out of range for {n} parameters")
+        self.register_parameter(str(index % n), value if isinstance(value, Parameter) else Parameter(value))
+
+    def append(self, value: Any) -> ParameterList:
+        """Add a parameter (a tensor or array is wrapped in a Parameter)."""
+        self.register_parameter(str(len(self)), value if isinstance(value, Parameter) else Parameter(value))
+        return self
+
+    def extend(self, values: Iterable[Any]) -> ParameterList:
+        for v in values:
+            self.append(v)
+        return self
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ParameterList has no forward(); use its parameters in your own module's forward")
+
+
+class ParameterDict(Module):
+    """A dict of parameters, registered under their keys, in insertion order.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> pd = nn.ParameterDict({"scale": nn.Parameter(ds.ones(1))})
+        >>> list(pd.state_dict())
+        ['scale']
+    """
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        if values is not None:
+            for k, v in values.items():
+                self[k] = v
+
+    def __getitem__(self, key: str) -> Parameter:
+        p = self._parameters.get(key)
+        if p is None:
+            raise KeyError(f"ParameterDict has no parameter {key!r}; keys are {list(self._parameters)}")
+        return p
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.register_parameter(str(key), value if isinstance(value, Parameter) else Parameter(value))
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._parameters))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._parameters
+
+    def keys(self) -> list[str]:
+        return list(self._parameters)
+
+    def values(self) -> list[Parameter]:
+        return [p for p in self._parameters.values() if p is not None]
+
+    def items(self) -> list[tuple[str, Parameter]]:
+        return [(k, p) for k, p in self._parameters.items() if p is not None]
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ParameterDict has no forward(); use its parameters in your own module's forward")
 
 
 class Identity(Module):
