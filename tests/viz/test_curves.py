@@ -138,3 +138,11 @@ def test_compare_against_epoch_and_wall_time(tmp_path: Path) -> None:
         plot_compare({"a": {"loss": [1.0]}})
     with pytest.raises(ValueError, match="1 epochs of loss but 2 times"):
         plot_compare({"a": {"loss": [1.0]}}, times={"a": [1.0, 2.0]})
+
+
+def test_log_scale_auto_and_metric_titles() -> None:
+    fig = plot_loss_curves({"loss": [100.0, 10.0, 1.0], "val_mae": [3.0, 2.0, 1.0], "r2": [0.1, 0.5, 0.9]})
+    assert fig.axes[0].get_yscale() == "log"  # spans a factor of 100
+    assert [ax.get_title() for ax in fig.axes] == ["Loss", "MAE", "R²"]
+    assert plot_loss_curves({"loss": [1.0, 0.5, 0.1]}).axes[0].get_yscale() == "linear"
+    assert plot_loss_curves({"loss": [1.0, 0.5]}, log_scale=True).axes[0].get_yscale() == "log"

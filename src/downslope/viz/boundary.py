@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._model import predict_array
-from ._mpl import as_float_array, color, finish, new_figure
+from ._mpl import as_float_array, color, finish, new_figure, require_matplotlib
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -79,6 +79,7 @@ def plot_decision_boundary(
             shades by P(class 1) for a binary model (with a colour bar), or blends the class colours
             by their probabilities for more classes. The 0.5 / argmax boundary is drawn in black.
     """
+    require_matplotlib()
     if show not in ("class", "probability"):
         raise ValueError(f"show: expected 'class' or 'probability', got {show!r}")
     xs = as_float_array(x, "plot_decision_boundary x")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._mpl import as_float_array, color, finish, new_figure
+from ._mpl import as_float_array, color, finish, new_figure, require_matplotlib
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -106,8 +106,16 @@ def _metric_names(hist: Mapping[str, Sequence[float]]) -> list[str]:
     return names
 
 
+ACRONYMS = {"mae": "MAE", "mse": "MSE", "rmse": "RMSE", "r2": "R²", "f1": "F1", "auc": "AUC"}
+
+
 def _pretty(name: str) -> str:
-    return name.replace("_", " ")
+    return " ".join(ACRONYMS.get(word, word) for word in name.split("_"))
+
+
+def _panel_title(name: str) -> str:
+    text = _pretty(name)
+    return text[:1].upper() + text[1:]
 
 
 def plot_loss_curves(
@@ -116,7 +124,7 @@ def plot_loss_curves(
     metrics: Sequence[str] | None = None,
     monitor: str | None = None,
     mode: str = "auto",
-    log_scale: bool = False,
+    log_scale: bool | None = None,
     title: str | None = None,
     save_path: str | Path | None = None,
 ) -> Figure:
@@ -129,8 +137,10 @@ def plot_loss_curves(
         monitor: the key whose best value marks the best epoch (default ``val_loss`` when present,
             else ``loss``); the best epoch gets a dotted vertical line in every panel and a dot.
         mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names).
-        log_scale: logarithmic y axis for the loss panel.
+        log_scale: logarithmic y axis for the loss panel; None (default) picks it when the
+            losses are positive and span more than a factor of 50.
     """
+    require_matplotlib()
     hist = history_to_dict(history)
     if "loss" not in hist and "val_loss" not in hist:
         raise ValueError(f"plot_loss_curves: the history has no 'loss' or 'val_loss'; its keys are {sorted(hist)}")
@@ -142,6 +152,10 @@ def plot_loss_curves(
     if monitor not in hist:
         raise ValueError(f"plot_loss_curves: monitor {monitor!r} is not in the history; its keys are {sorted(hist)}")
     best = best_epoch_index(hist[monitor], _pick_mode(monitor, mode))
+    if log_scale is None:
+        losses = np.array([v for k in ("loss", "val_loss") for v in hist.get(k, [])], dtype=np.float64)
+        losses = losses[np.isfinite(losses)]
+        log_scale = bool(losses.size and losses.min() > 0 and losses.max() / losses.min() > 50.0)
 
     from matplotlib.ticker import MaxNLocator
 
@@ -178,7 +192,7 @@ def plot_loss_curves(
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(_pretty(base))
-        ax.set_title("Loss" if base == "loss" else _pretty(base).capitalize())
+        ax.set_title(_panel_title(base))
         if base == "loss" and log_scale:
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)

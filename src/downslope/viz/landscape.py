@@ -24,7 +24,7 @@ import numpy as np
 
 from ..autograd import enable_grad, no_grad
 from ..tensor import Tensor, tensor
-from ._mpl import color, finish, new_figure
+from ._mpl import color, finish, new_figure, require_matplotlib
 from .testfunctions import Surface, get_surface
 
 if TYPE_CHECKING:
@@ -310,6 +310,7 @@ def animate_landscape(
     paths over that saved background (blitting), then Pillow (which ships with matplotlib) writes
     the GIF, as matplotlib's PillowWriter does but without a full redraw per frame.
     """
+    require_matplotlib()  # Pillow comes with matplotlib
     from PIL import Image
 
     s = get_surface(surface)

@@ -1,0 +1,44 @@
+"""downslope.viz loads matplotlib only when a picture is drawn, and says how to install it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def test_importing_viz_does_not_import_matplotlib() -> None:
+    code = (
+        "import sys, downslope, downslope.viz, downslope.viz.curves, downslope.viz.landscape, "
+        "downslope.viz.report, downslope.viz.boundary, downslope.viz.regression\n"
+        "from downslope.viz import get_surface, optimizer_paths\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'\n"
+        "from downslope import viz; viz.plot_loss_curves({'loss': [1.0, 0.5]})\n"
+        "assert 'matplotlib' in sys.modules\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot (global state, GUI backends) was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_missing_matplotlib_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from downslope.viz import _mpl
+    from downslope.viz.curves import plot_loss_curves
+
+    # None in sys.modules makes `import matplotlib` raise ImportError, as when it is not installed.
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"pip install downslope\[plot\]"):
+        _mpl.require_matplotlib()
+    with pytest.raises(ImportError, match=r"pip install downslope\[plot\]"):
+        plot_loss_curves({"loss": [1.0]})
+
+
+def test_lazy_names() -> None:
+    from downslope import viz
+
+    assert callable(viz.plot_landscape) and "write_report" in dir(viz)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        viz.nope  # noqa: B018
