@@ -328,3 +328,32 @@ def test_loss_modules_have_weight_buffers_in_state_dict() -> None:
     loss = nn.CrossEntropyLoss(weight=[1.0, 2.0])
     assert list(loss.state_dict()) == ["weight"] and loss.weight.dtype == np.float32  # type: ignore[union-attr]
     assert "label_smoothing=0.0" in repr(loss)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 5),
+    c=st.integers(1, 6),
+    extra=st.lists(st.integers(1, 3), min_size=0, max_size=2),
+    smoothing=st.sampled_from([0.0, 0.25]),
+    weighted=st.booleans(),
+    reduction=st.sampled_from(REDUCTIONS),
+    seed=st.integers(0, 2**16),
+)
+def test_cross_entropy_property_against_torch(
+    assert_close: Any, n: int, c: int, extra: list[int], smoothing: float, weighted: bool, reduction: str, seed: int
+) -> None:
+    gen = rng(seed)
+    x = (gen.standard_normal((n, c, *extra)) * 4).astype(np.float32)
+    t = gen.integers(0, c, (n, *extra))
+    w = gen.uniform(0.1, 2, c).astype(np.float32) if weighted else None
+    compare(
+        assert_close,
+        lambda a: F.cross_entropy(
+            a, ds.tensor(t), None if w is None else ds.tensor(w), reduction=reduction, label_smoothing=smoothing
+        ),
+        lambda a: TF.cross_entropy(
+            a, torch.tensor(t), None if w is None else torch.tensor(w), reduction=reduction, label_smoothing=smoothing
+        ),
+        [x],
+    )

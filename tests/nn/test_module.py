@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import downslope as ds
 from downslope import nn
@@ -343,3 +345,24 @@ def test_parameter_list_and_dict_register_their_parameters() -> None:
         m.scales[3]
     with pytest.raises(KeyError, match="keys are \\['shift'\\]"):
         m.extra["scale"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(widths=st.lists(st.integers(1, 6), min_size=2, max_size=5), seed=st.integers(0, 1000))
+def test_state_dict_round_trip_property(widths: list[int], seed: int) -> None:
+    """Any MLP: a fresh model loaded from another's state_dict computes the same function."""
+
+    def build() -> nn.Sequential:
+        layers: list[nn.Module] = []
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.Linear(a, b), nn.LayerNorm(b), nn.Tanh()]
+        return nn.Sequential(*layers)
+
+    ds.manual_seed(seed)
+    a = build()
+    ds.manual_seed(seed + 1)
+    b = build()
+    b.load_state_dict(a.state_dict())
+    x = ds.randn(3, widths[0])
+    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
+    assert b.num_parameters() == sum(w1 * w2 + w2 + 2 * w2 for w1, w2 in zip(widths, widths[1:]))
