@@ -164,7 +164,7 @@ def _plots(result: Any, out: Path) -> tuple[dict[str, Path], list[str]]:
             from .viz import regression
 
             figures["Fitted line"] = out / "fit.png"
-            regression.plot_regression_fit(result.model, data.X_train, data.y_train, save_path=figures["Fitted line"])
+            regression.plot_regression(result.model, data.X_train, data.y_train, save_path=figures["Fitted line"])
         elif data.task == "classification" and data.n_features == 2:
             from .viz import boundary
 

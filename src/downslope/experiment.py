@@ -261,6 +261,27 @@ def apply_preprocess(X: np.ndarray, preprocess: dict[str, Any]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- model, loss, optimizer
+def _image_model_class() -> Any:
+    from . import nn
+
+    class ImageModel(nn.Module):
+        """Rows of flattened pixels (N, C*H*W) reshaped to images (N, C, H, W) for a CNN body."""
+
+        def __init__(self, image_shape: tuple[int, ...], body: Any) -> None:
+            super().__init__()
+            self.image_shape = tuple(image_shape)
+            self.body = body
+
+        def forward(self, x: Any) -> Any:
+            return self.body(x.reshape((x.shape[0],) + self.image_shape))
+
+    return ImageModel
+
+
+def ImageModel(image_shape: tuple[int, ...], body: Any) -> Any:  # noqa: N802 - reads like a class
+    return _image_model_class()(image_shape, body)
+
+
 def build_model(cfg: dict[str, Any], n_features: int, n_outputs: int, image_shape: tuple[int, ...] | None) -> Any:
     from . import nn
 
@@ -281,7 +302,6 @@ def build_model(cfg: dict[str, Any], n_features: int, n_outputs: int, image_shap
                 f"model 'cnn' needs image data (e.g. digits); {cfg['data']!r} is tabular: use model 'mlp'"
             )
         channels, height, width = image_shape
-        layers.append(nn.Unflatten(1, image_shape)) if hasattr(nn, "Unflatten") else None
         c_in = channels
         for c_out in cfg["channels"]:
             layers += [nn.Conv2d(c_in, c_out, 3, padding=1), act(), nn.MaxPool2d(2)]
@@ -303,7 +323,8 @@ def build_model(cfg: dict[str, Any], n_features: int, n_outputs: int, image_shap
             layers.append(nn.Dropout(cfg["dropout"]))
         n_in = width_
     layers.append(nn.Linear(n_in, n_outputs))
-    return nn.Sequential(*layers)
+    body = nn.Sequential(*layers)
+    return ImageModel(image_shape, body) if cfg["model"] == "cnn" else body
 
 
 def build_loss(cfg: dict[str, Any], task: str) -> Any:

@@ -1,0 +1,283 @@
+"""The `downslope` command end to end on small data: files written, numbers sane, errors one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from downslope.cli import main
+
+pytest.importorskip("matplotlib")
+
+
+def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "downslope", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
+def test_help_lists_every_subcommand():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for cmd in ("train", "evaluate", "predict", "compare", "landscape", "lr-find"):
+        assert cmd in out.stdout
+    sub = run_cli("train", "--help")
+    assert sub.returncode == 0 and "--batch-size" in sub.stdout and "full-batch" in sub.stdout
+
+
+def test_train_regression_line_writes_the_run_directory(tmp_path):
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "--data",
+            "line",
+            "--model",
+            "linear",
+            "--optimizer",
+            "gd",
+            "--lr",
+            "0.1",
+            "--batch-size",
+            "full",
+            "--epochs",
+            "300",
+            "--patience",
+            "0",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    for name in ("config.toml", "history.csv", "metrics.json", "model.ds", "report.html", "curves.png", "fit.png"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_r2"] > 0.95  # the line data has noise 0.5 around slope 3 on [-3, 3]
+    assert metrics["epochs"] == 300
+    history = (out / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch") and len(history) == 301
+
+
+def test_train_classification_then_evaluate_and_predict(tmp_path, capsys):
+    out = tmp_path / "moons"
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "moons",
+                "--hidden",
+                "32,32",
+                "--epochs",
+                "60",
+                "--lr",
+                "0.01",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.9
+    assert (out / "boundary.png").is_file()
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert abs(evaluated["accuracy"] - metrics["test_accuracy"]) < 1e-9  # same split, same model
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-1, 2, (5, 2))
+    csv_in = tmp_path / "in.csv"
+    csv_in.write_text("x0,x1\n" + "\n".join(f"{a},{b}" for a, b in points) + "\n")
+    np.savez(tmp_path / "in.npz", X=points, y=np.zeros(5, np.int64))
+    preds = tmp_path / "preds.csv"
+    assert main(["predict", str(out), "--data", str(tmp_path / "in.npz"), "--out", str(preds)]) == 0
+    lines = preds.read_text().splitlines()
+    assert lines[0] == "prediction,p_0,p_1" and len(lines) == 6
+    probs = np.array([[float(v) for v in line.split(",")[1:]] for line in lines[1:]])
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+
+
+def test_csv_training_with_a_named_target_and_categorical_column(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = []
+    for _ in range(200):
+        colour = rng.choice(["red", "blue"])
+        size = rng.normal()
+        label = "big" if size + (colour == "red") > 0.5 else "small"
+        rows.append(f"{label},{size:.4f},{colour}")
+    data = tmp_path / "shapes.csv"
+    data.write_text("label,size,colour\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "csvrun"
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--target",
+                "label",
+                "--hidden",
+                "16",
+                "--epochs",
+                "80",
+                "--lr",
+                "0.02",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.85
+    new = tmp_path / "new.csv"
+    new.write_text("colour,size\nred,2.0\nblue,-2.0\n")
+    preds = tmp_path / "p.csv"
+    assert main(["predict", str(out), "--data", str(new), "--out", str(preds)]) == 0
+    assert [line.split(",")[0] for line in preds.read_text().splitlines()[1:]] == ["big", "small"]
+
+
+def test_config_file_with_flag_override(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('data = "blobs"\n[model]\nhidden = [8]\n[training]\nepochs = 3\noptimizer = "sgd"\nlr = 0.5\n')
+    out = tmp_path / "cfgrun"
+    assert main(["train", "--config", str(cfg), "--lr", "0.05", "--out", str(out), "--quiet"]) == 0
+    written = (out / "config.toml").read_text()
+    assert (
+        'optimizer = "sgd"' in written
+        and "lr = 0.05" in written
+        and "hidden = [8]" in written
+        and "epochs = 3" in written
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--optimizer", "adamm"], "unknown optimizer 'adamm'; choose one of: gd, sgd"),
+        (["train", "--data", "nope.csv"], "no such file"),
+        (["train", "--data", "mnist"], "unknown dataset 'mnist'"),
+        (["train", "--batch-size", "-3"], "batch_size"),
+        (["train", "--epochs", "0"], "epochs must be >= 1"),
+        (["train", "--lr", "-1"], "lr must be >= 0"),
+        (["evaluate", "no_such_run"], "not a run directory"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, args, message):
+    result = run_cli(*args, "--out", str(tmp_path / "x")) if args[0] == "train" else run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_malformed_csv_and_toml_say_where(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,y\n1,2,0\n1,2\n")
+    result = run_cli("train", "--data", str(bad), "--out", str(tmp_path / "r"))
+    assert result.returncode == 2 and "bad.csv:3: expected 3 fields" in result.stderr
+    toml = tmp_path / "bad.toml"
+    toml.write_text("epochs = = 3\n")
+    result = run_cli("train", "--config", str(toml))
+    assert result.returncode == 2 and "bad.toml" in result.stderr and "line 1" in result.stderr
+    toml.write_text("epoch = 3\n")
+    result = run_cli("train", "--config", str(toml))
+    assert result.returncode == 2 and "unknown setting(s) ['epoch']" in result.stderr
+
+
+def test_compare_runs_every_optimizer_from_the_same_start(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    code = main(
+        [
+            "compare",
+            "--data",
+            "blobs",
+            "--hidden",
+            "8",
+            "--epochs",
+            "5",
+            "--patience",
+            "0",
+            "--optimizers",
+            "sgd,adam",
+            "--lrs",
+            "0.01,0.1",
+            "--target-loss",
+            "0.5",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    rows = (out / "compare.csv").read_text().splitlines()
+    assert rows[0].startswith(
+        "run,final_loss,final_val_loss,test_metric,epochs,epochs_to_target,seconds_to_target,diverged"
+    )
+    assert [r.split(",")[0] for r in rows[1:]] == ["sgd lr=0.01", "sgd lr=0.1", "adam lr=0.01", "adam lr=0.1"]
+    assert (out / "compare.png").is_file()
+    printed = capsys.readouterr().out
+    assert "sgd lr=0.1" in printed and "diverged" in printed
+    # the larger SGD step makes more progress in 5 epochs from the same initial weights
+    loss = {r.split(",")[0]: float(r.split(",")[1]) for r in rows[1:]}
+    assert loss["sgd lr=0.1"] < loss["sgd lr=0.01"]
+
+
+def test_compare_batch_modes(tmp_path):
+    out = tmp_path / "modes"
+    assert (
+        main(
+            [
+                "compare",
+                "--data",
+                "line",
+                "--model",
+                "linear",
+                "--epochs",
+                "3",
+                "--patience",
+                "0",
+                "--optimizers",
+                "sgd",
+                "--lrs",
+                "0.01",
+                "--batch-sizes",
+                "full,1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    rows = (out / "compare.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == ["sgd lr=0.01 batch=full", "sgd lr=0.01 batch=1"]
+    # stochastic GD makes ~140 updates per epoch against full-batch's one: far lower loss after 3 epochs
+    assert float(rows[1].split(",")[1]) < float(rows[0].split(",")[1])
+
+
+def test_landscape_writes_paths_plot(tmp_path, capsys):
+    out = tmp_path / "land"
+    assert (
+        main(["landscape", "--function", "quadratic", "--optimizers", "sgd,adam", "--steps", "50", "--out", str(out)])
+        == 0
+    )
+    assert any(p.suffix == ".png" for p in out.iterdir())
+    assert main(["landscape", "--optimizers", "sgd,bogus", "--out", str(out)]) == 2
+    assert "unknown optimizer 'bogus'" in capsys.readouterr().err
+
+
+def test_lr_find_suggests_a_rate_and_plots(tmp_path, capsys):
+    out = tmp_path / "lr"
+    assert main(["lr-find", "--data", "blobs", "--hidden", "8", "--num-iter", "40", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    suggestion = float(printed.split("suggested learning rate: ")[1].split()[0])
+    assert 1e-7 <= suggestion <= 10
+    assert (out / "lr_find.png").is_file()
