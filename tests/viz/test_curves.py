@@ -146,3 +146,41 @@ def test_log_scale_auto_and_metric_titles() -> None:
     assert [ax.get_title() for ax in fig.axes] == ["Loss", "MAE", "R²"]
     assert plot_loss_curves({"loss": [1.0, 0.5, 0.1]}).axes[0].get_yscale() == "linear"
     assert plot_loss_curves({"loss": [1.0, 0.5]}, log_scale=True).axes[0].get_yscale() == "log"
+
+
+def test_gradient_norms_from_real_diagnostics_callback() -> None:
+    import downslope as ds
+    from downslope import nn, optim
+    from downslope.train.diagnostics import GradientDiagnostics
+
+    _ = ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
+    diag = GradientDiagnostics(warn=False)
+    x = np.random.default_rng(0).normal(size=(16, 2))
+    ds.fit(
+        model,
+        nn.MSELoss(),
+        optim.SGD(model.parameters(), lr=0.05),
+        (x, x[:, :1] * 2),
+        epochs=3,
+        callbacks=[diag],
+        verbose=0,
+    )
+    fig = plot_gradient_norms(diag)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "gradient L2 norm"
+    assert sorted(line.get_label() for line in ax.lines) == ["0.bias", "0.weight", "2.bias", "2.weight"]
+    line = next(li for li in ax.lines if li.get_label() == "2.weight")
+    np.testing.assert_allclose(line.get_ydata(), [r["grad_norm"]["2.weight"] for r in diag.history])
+    ratio_ax = plot_gradient_norms(diag.history, key="update_ratio").axes[0]
+    assert ratio_ax.get_ylabel() == "update-to-weight ratio"
+
+
+def test_per_layer_series_fills_gaps() -> None:
+    from downslope.viz.curves import per_layer_series
+
+    out = per_layer_series([{"grad_norm": {"a": 1.0}}, {"grad_norm": {"a": 2.0, "b": 3.0}}, {"grad_norm": {"b": 4.0}}])
+    assert out["a"][:2] == [1.0, 2.0] and np.isnan(out["a"][2])
+    assert np.isnan(out["b"][0]) and out["b"][1:] == [3.0, 4.0]
+    with pytest.raises(TypeError, match="per-epoch dicts"):
+        per_layer_series(5)

@@ -24,7 +24,9 @@ _EXPORTS = {
     "plot_compare": "curves",
     "history_to_dict": "curves",
     "best_epoch_index": "curves",
+    "per_layer_series": "curves",
     "plot_regression": "regression",
+    "plot_regression_fit": "regression",
     "plot_decision_boundary": "boundary",
     "class_probabilities": "boundary",
     "Surface": "testfunctions",
@@ -35,6 +37,8 @@ _EXPORTS = {
     "default_optimizers": "landscape",
     "plot_landscape": "landscape",
     "animate_landscape": "landscape",
+    "named_optimizers": "landscape",
+    "run_landscape": "landscape",
     "write_report": "report",
     "render_report": "report",
 }

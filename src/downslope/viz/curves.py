@@ -248,15 +248,54 @@ def plot_learning_rate(
     return finish(fig, save_path)
 
 
+def per_layer_series(source: Any, key: str = "grad_norm") -> dict[str, list[float]]:
+    """``{layer name: [value per record]}`` from per-epoch records.
+
+    ``source`` is either that dict already, a list of per-epoch dicts such as
+    ``[{"grad_norm": {"0.weight": 1.2, ...}, ...}, ...]``, or an object holding such a list in
+    ``.history`` (``train.GradientDiagnostics``); ``key`` picks the quantity in each record.
+
+    Example:
+        >>> from downslope.viz.curves import per_layer_series
+        >>> per_layer_series([{"grad_norm": {"w": 1.0}}, {"grad_norm": {"w": 0.5}}])
+        {'w': [1.0, 0.5]}
+    """
+    records = getattr(source, "history", source)
+    if isinstance(records, Mapping):
+        return {str(k): list(v) for k, v in records.items()}
+    if not isinstance(records, Sequence) or not all(isinstance(r, Mapping) for r in records):
+        raise TypeError(
+            "expected {layer name: [values]}, a list of per-epoch dicts, or GradientDiagnostics; "
+            f"got {type(source).__name__}"
+        )
+    series: dict[str, list[float]] = {}
+    for i, record in enumerate(records):
+        values = record.get(key, {})
+        if not isinstance(values, Mapping):
+            raise TypeError(f"record {i}: {key!r} should be a dict {{layer name: value}}, got {type(values).__name__}")
+        for name, value in values.items():
+            # A layer missing from earlier records gets NaN there (a gap in its line).
+            series.setdefault(str(name), [float("nan")] * i).append(float(value))
+        for column in series.values():
+            if len(column) < i + 1:
+                column.append(float("nan"))
+    return series
+
+
 def plot_gradient_norms(
-    norms: Mapping[str, Sequence[float]],
+    norms: Any,
     *,
+    key: str = "grad_norm",
     log_scale: bool = True,
-    x_label: str = "step",
-    title: str = "Gradient norm per layer",
+    x_label: str | None = None,
+    title: str | None = None,
     save_path: str | Path | None = None,
 ) -> Figure:
     """One line per layer (or parameter): its gradient's L2 norm over training.
+
+    ``norms`` is ``{name: [norm per step]}``, or the per-epoch records of
+    ``train.GradientDiagnostics`` (the callback itself, or its ``history`` list); ``key`` then picks
+    ``"grad_norm"`` (default) or ``"update_ratio"``.
 
     Example:
         >>> from downslope.viz.curves import plot_gradient_norms
@@ -264,26 +303,30 @@ def plot_gradient_norms(
         >>> len(fig.axes[0].lines)
         2
     """
-    if not isinstance(norms, Mapping) or not norms:
+    require_matplotlib()
+    from_records = not isinstance(getattr(norms, "history", norms), Mapping)
+    series = per_layer_series(norms, key)
+    if not series:
         raise ValueError("plot_gradient_norms: expected a non-empty dict {layer name: [norm per step]}")
     fig = new_figure(width=7.0, height=4.2)
     ax = fig.subplots()
-    many = len(norms) > 10
+    many = len(series) > 10
     if many:
         from matplotlib import colormaps
 
         cmap = colormaps["viridis"]
-    for i, (name, values) in enumerate(norms.items()):
+    for i, (name, values) in enumerate(series.items()):
         arr = as_float_array(values, f"plot_gradient_norms[{name!r}]")
         if arr.ndim != 1:
-            raise ValueError(f"plot_gradient_norms: norms of {name!r} must be 1-D, got shape {arr.shape}")
-        line_color = cmap(i / max(len(norms) - 1, 1)) if many else color(i)
+            raise ValueError(f"plot_gradient_norms: values of {name!r} must be 1-D, got shape {arr.shape}")
+        line_color = cmap(i / max(len(series) - 1, 1)) if many else color(i)
         ax.plot(np.arange(1, len(arr) + 1), arr, color=line_color, lw=1.4, label=str(name))
     if log_scale:
         ax.set_yscale("log")
-    ax.set_xlabel(x_label)
-    ax.set_ylabel("gradient L2 norm")
-    ax.set_title(title)
+    quantity = "update-to-weight ratio" if key == "update_ratio" else "gradient L2 norm"
+    ax.set_xlabel(x_label or ("epoch" if from_records else "step"))
+    ax.set_ylabel(quantity)
+    ax.set_title(title or f"{quantity[:1].upper()}{quantity[1:]} per layer")
     ax.grid(True, alpha=0.3, which="both")
     ax.legend(fontsize=7 if many else 8, ncol=2 if many else 1, loc="best")
     return finish(fig, save_path)

@@ -5,18 +5,18 @@ gives its gradient for free; it carries the known global minima (from the optimi
 literature), the minimum value, a plotting window and a default start point from which the
 optimizers have something interesting to do.
 
-=============  ===========================================  =====================================
-name           formula                                      global minima (value)
-=============  ===========================================  =====================================
-quadratic      (x^2 + 20 y^2) / 2 (condition number 20)     (0, 0) (0)
-rosenbrock     (1 - x)^2 + 100 (y - x^2)^2                  (1, 1) (0)
-beale          (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2       (3, 0.5) (0)
+=============  ================================================  ==============================
+name           formula                                           global minima (value)
+=============  ================================================  ==============================
+quadratic      (x^2 + 20 y^2) / 2 (condition number 20)          (0, 0) (0)
+rosenbrock     (1 - x)^2 + 100 (y - x^2)^2                       (1, 1) (0)
+beale          (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2            (3, 0.5) (0)
                + (2.625 - x + xy^3)^2
-himmelblau     (x^2 + y - 11)^2 + (x + y^2 - 7)^2           four points (0)
-saddle         x^2 - y^2                                    none (saddle point at the origin)
-rastrigin      20 + sum(t^2 - 10 cos(2 pi t)), t in {x, y}  (0, 0) (0), many local minima
-camel          (4 - 2.1x^2 + x^4/3) x^2 + xy + (4y^2 - 4) y^2  (+-0.08984, -+0.71266) (-1.03163)
-=============  ===========================================  =====================================
+himmelblau     (x^2 + y - 11)^2 + (x + y^2 - 7)^2                four points (0)
+saddle         x^2 - y^2                                         none (saddle at the origin)
+rastrigin      20 + sum(t^2 - 10 cos(2 pi t)), t in {x, y}       (0, 0) (0); many local minima
+camel          (4 - 2.1x^2 + x^4/3) x^2 + xy + (4y^2 - 4) y^2    (+-0.0898, -+0.7127) (-1.0316)
+=============  ================================================  ==============================
 
 Example:
     >>> import downslope as ds
