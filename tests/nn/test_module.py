@@ -297,11 +297,20 @@ def test_get_submodule() -> None:
         m.get_submodule("0.1")
 
 
-def test_modules_refuse_pickle() -> None:
-    import pickle
+def test_deepcopy_gives_an_independent_model() -> None:
+    """copy.deepcopy is how callbacks keep best weights; the copy must not share arrays or graph."""
+    import copy
 
-    with pytest.raises(TypeError, match="state_dict"):
-        pickle.dumps(nn.Linear(2, 2))
+    m = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    m(ds.randn(4, 3)).sum().backward()
+    c = copy.deepcopy(m)
+    assert isinstance(c[0].weight, nn.Parameter) and c[0].weight.requires_grad
+    np.testing.assert_array_equal(c[0].weight.numpy(), m[0].weight.numpy())
+    c[0].weight.data[...] = 0
+    c[1].running_mean.data[...] = 5  # type: ignore[union-attr]
+    assert m[0].weight.numpy().any() and not (m[1].running_mean.numpy() == 5).any()  # type: ignore[union-attr]
+    assert [n for n, _ in c.named_parameters()] == [n for n, _ in m.named_parameters()]
+    c(ds.randn(4, 3)).sum().backward()  # the copy trains on its own
 
 
 def test_module_without_forward_says_so() -> None:

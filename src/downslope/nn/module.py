@@ -507,12 +507,6 @@ class Module:
     def __dir__(self) -> Iterable[str]:
         return sorted(set(super().__dir__()))
 
-    def __getstate__(self) -> Any:
-        raise TypeError(
-            "downslope modules are not pickled (pickle runs code on load); save model.state_dict() with "
-            "downslope.serialization.save instead"
-        )
-
 
 def _check_module(owner: str, value: Any) -> Module:
     if not isinstance(value, Module):
