@@ -228,15 +228,7 @@ def test_restore_best_weights_loads_the_best_epochs_weights():
 
 
 # ---------------------------------------------------------------------- checkpoints and resume
-def _step_lr():
-    step_lr = getattr(optim.lr_scheduler, "StepLR", None)
-    if step_lr is None:
-        pytest.skip("optim.lr_scheduler.StepLR has not landed yet")
-    return step_lr
-
-
 def _resume_setup():
-    _step_lr()
     ds.manual_seed(123)
     model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 1))
     opt = optim.Adam(model.parameters(), lr=0.01)
@@ -323,3 +315,37 @@ def test_bad_arguments_are_explained():
 
 def test_fit_is_reachable_from_the_top_level():
     assert ds.fit is fit and isinstance(History(), History)
+
+
+# ---------------------------------------------------------------------- schedulers
+def _lr_sequence(make_scheduler, steps, metrics=None):
+    """The lr before each step of a standalone scheduler over a throwaway optimizer."""
+    opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=0.1)
+    sched = make_scheduler(opt)
+    seq = []
+    for i in range(steps):
+        seq.append(opt.param_groups[0]["lr"])
+        sched.step(metrics[i]) if metrics is not None else sched.step()
+    return seq
+
+
+def test_reduce_lr_on_plateau_is_given_the_validation_loss():
+    x, y = _regression(n=64, noise=0.5)
+    xv, yv = _regression(n=32, noise=0.5, seed=4)
+    ds.manual_seed(0)
+    model = nn.Linear(3, 1)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    make = lambda o: optim.lr_scheduler.ReduceLROnPlateau(o, patience=1, factor=0.5)  # noqa: E731
+    history = fit(model, nn.MSELoss(), opt, (x, y), (xv, yv), epochs=25, batch_size=16, scheduler=make(opt), seed=0)
+    assert history["lr"] == _lr_sequence(make, 25, history["val_loss"])
+    assert min(history["lr"]) < 0.1  # it did reduce
+
+
+def test_one_cycle_steps_per_batch():
+    x, y = _regression(n=40)
+    model = nn.Linear(3, 1)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    make = lambda o: optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, epochs=3, steps_per_epoch=5)  # noqa: E731
+    monitor = ds.train.LearningRateMonitor("step")
+    fit(model, nn.MSELoss(), opt, (x, y), epochs=3, batch_size=8, scheduler=make(opt), callbacks=[monitor])
+    assert [r[0] for r in monitor.lrs] == _lr_sequence(make, 15)

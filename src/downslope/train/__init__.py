@@ -19,6 +19,7 @@ from .callbacks import (
     TerminateOnNaN,
     TrainingState,
 )
+from .diagnostics import GradientDiagnostics
 from .fit import evaluate, fit, predict, train_step
 from .history import History
 from .lr_find import LRFinderResult, lr_find
@@ -56,6 +57,7 @@ __all__ = [
     "CSVLogger",
     "LearningRateMonitor",
     "ProgressBar",
+    "GradientDiagnostics",
     "accuracy",
     "precision",
     "recall",

@@ -301,7 +301,7 @@ def fit(
     callbacks: Sequence[Callback] | CallbackList | None = None,
     scheduler: Any = None,
     scheduler_interval: str = "auto",
-    verbose: int = 0,
+    verbose: int = 1,
     shuffle: bool = True,
     seed: int | None = None,
     resume_from: str | Path | None = None,

@@ -1,0 +1,222 @@
+"""GradientDiagnostics: is every layer learning? Gradient norms, update sizes and dead ReLUs, per epoch.
+
+Three numbers per layer, averaged over an epoch's (sampled) batches:
+
+- the gradient norm ``||dL/dw||``: near zero means the layer has stopped learning (vanishing
+  gradients); huge means updates may overshoot (exploding gradients);
+- the update-to-weight ratio ``||w_after - w_before|| / ||w_before||``: about 1e-3 per step is a
+  common healthy value; far above it the learning rate is probably too high, far below too low;
+- the fraction of dead ReLU units: units whose output was zero for every sample the epoch showed
+  them. A dead unit passes no gradient and will not recover by itself.
+
+Problems are reported as warnings in plain words, once per layer and kind per run.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from .callbacks import Callback, Logs
+
+
+def _norm(a: np.ndarray) -> float:
+    # float64 accumulation: float32 sums of many squares lose digits (and overflow sooner).
+    flat = a.reshape(-1).astype(np.float64, copy=False)
+    return float(math.sqrt(flat @ flat))
+
+
+class GradientDiagnostics(Callback):
+    """Per-layer gradient norms, update-to-weight ratios and dead-ReLU fractions, with plain warnings.
+
+    Args:
+        every_n_batches: measure one batch in this many (measuring copies the weights first).
+        vanishing / exploding: gradient-norm thresholds for the warnings.
+        ratio_low / ratio_high: update-to-weight ratio thresholds for the warnings.
+        dead_fraction: warn when more than this fraction of a ReLU layer's units is dead.
+        warn: emit warnings (the numbers are recorded either way).
+
+    After each epoch ``self.history`` gains a dict with ``grad_norm``, ``update_ratio`` (both
+    ``{parameter name: value}``) and ``dead_relu`` (``{module name: fraction}``); ``logs`` gains
+    ``grad_norm``, the mean global gradient norm of the epoch.
+
+    Example:
+        >>> import numpy as np, downslope as ds
+        >>> from downslope import nn, optim
+        >>> _ = ds.manual_seed(0)
+        >>> model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
+        >>> diag = GradientDiagnostics()
+        >>> _ = ds.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01),
+        ...            (np.ones((8, 2)), np.zeros((8, 1))), epochs=1, callbacks=[diag])
+        >>> sorted(diag.history[0]["grad_norm"])
+        ['0.bias', '0.weight', '2.bias', '2.weight']
+    """
+
+    def __init__(
+        self,
+        every_n_batches: int = 1,
+        vanishing: float = 1e-7,
+        exploding: float = 1e3,
+        ratio_low: float = 1e-7,
+        ratio_high: float = 1e-1,
+        dead_fraction: float = 0.5,
+        warn: bool = True,
+    ) -> None:
+        if isinstance(every_n_batches, bool) or not isinstance(every_n_batches, int) or every_n_batches < 1:
+            raise ConfigError(
+                f"GradientDiagnostics: every_n_batches must be a positive integer, got {every_n_batches!r}"
+            )
+        self.every_n_batches = every_n_batches
+        self.vanishing = vanishing
+        self.exploding = exploding
+        self.ratio_low = ratio_low
+        self.ratio_high = ratio_high
+        self.dead_fraction = dead_fraction
+        self.warn = warn
+        self.history: list[dict[str, dict[str, float]]] = []
+        self._wrapped: list[Any] = []
+        self._recording = False
+
+    # ------------------------------------------------------------------ setup
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.history = []
+        self._warned: set[tuple[str, str]] = set()
+        self._params = list(self.model.named_parameters()) if hasattr(self.model, "named_parameters") else []
+        self._reset_epoch()
+        self._wrap_relus()
+
+    def _wrap_relus(self) -> None:
+        from ..nn.activation import ReLU
+
+        self._wrapped = []
+        self._active: dict[str, np.ndarray] = {}
+        if not hasattr(self.model, "named_modules"):
+            return
+        for name, module in self.model.named_modules():
+            if isinstance(module, ReLU):
+                original = module.forward
+                object.__setattr__(module, "forward", self._watch(name or type(module).__name__, original))
+                self._wrapped.append(module)
+
+    def _watch(self, name: str, forward: Callable[..., Any]) -> Callable[..., Any]:
+        def watched(x: Any) -> Any:
+            out = forward(x)
+            if self._recording:
+                data = out.data
+                # A unit is a feature (last axis of 2-D outputs) or a channel (axis 1 of images).
+                axes = tuple(i for i in range(data.ndim) if i != (1 if data.ndim > 1 else 0))
+                fired = np.any(data > 0, axis=axes) if axes else data > 0
+                seen = self._active.get(name)
+                self._active[name] = fired if seen is None or seen.shape != fired.shape else (seen | fired)
+            return out
+
+        return watched
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        for module in self._wrapped:
+            module.__dict__.pop("forward", None)
+        self._wrapped = []
+
+    def _reset_epoch(self) -> None:
+        self._grad_sums: dict[str, float] = {}
+        self._ratio_sums: dict[str, float] = {}
+        self._global_sum = 0.0
+        self._count = 0
+        self._active = {}
+        self._before: dict[str, np.ndarray] | None = None
+
+    # ------------------------------------------------------------------ measuring
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        self._reset_epoch()
+
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        if batch % self.every_n_batches == 0:
+            self._before = {name: p.data.copy() for name, p in self._params}
+            self._recording = True
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        self._recording = False
+        if self._before is None:
+            return
+        total = 0.0
+        for name, p in self._params:
+            grad = 0.0 if p.grad is None else _norm(p.grad.data)
+            total += grad * grad
+            before = self._before[name]
+            size = _norm(before)
+            change = _norm(p.data.astype(np.float64) - before)
+            ratio = change / size if size > 0 else (0.0 if change == 0 else math.inf)
+            self._grad_sums[name] = self._grad_sums.get(name, 0.0) + grad
+            self._ratio_sums[name] = self._ratio_sums.get(name, 0.0) + ratio
+        self._global_sum += math.sqrt(total)
+        self._count += 1
+        self._before = None
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        if self._count == 0:
+            return
+        grads = {k: v / self._count for k, v in self._grad_sums.items()}
+        ratios = {k: v / self._count for k, v in self._ratio_sums.items()}
+        dead = {k: float(1.0 - v.mean()) for k, v in self._active.items() if v.size}
+        self.history.append({"grad_norm": grads, "update_ratio": ratios, "dead_relu": dead})
+        if logs is not None:
+            logs["grad_norm"] = self._global_sum / self._count
+        if self.warn:
+            self._explain(epoch, grads, ratios, dead)
+
+    # ------------------------------------------------------------------ plain words
+    def _say(self, kind: str, name: str, message: str) -> None:
+        if (kind, name) in self._warned:
+            return
+        self._warned.add((kind, name))
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    def _explain(self, epoch: int, grads: dict[str, float], ratios: dict[str, float], dead: dict[str, float]) -> None:
+        when = f"in epoch {epoch + 1}"
+        for name, g in grads.items():
+            if not math.isfinite(g):
+                self._say("nonfinite", name, f"gradients of {name!r} are not finite {when}: training has diverged")
+            elif g < self.vanishing:
+                self._say(
+                    "vanishing",
+                    name,
+                    f"gradients of {name!r} are vanishingly small {when} (mean norm {g:.1e}), so this layer has "
+                    "almost stopped learning; saturated sigmoid/tanh units, a deep stack without normalization or "
+                    "a too-small initialization are the usual causes",
+                )
+            elif g > self.exploding:
+                self._say(
+                    "exploding",
+                    name,
+                    f"gradients of {name!r} are very large {when} (mean norm {g:.1e}), so updates may overshoot; "
+                    "lower the learning rate or clip gradients (e.g. the optimizer's clip_norm=1.0)",
+                )
+        for name, r in ratios.items():
+            if r > self.ratio_high:
+                self._say(
+                    "ratio_high",
+                    name,
+                    f"each update changes {name!r} by {r:.0%} of its size {when}; about 0.1% is typical, so the "
+                    "learning rate is probably too high",
+                )
+            elif 0 < r < self.ratio_low:
+                self._say(
+                    "ratio_low",
+                    name,
+                    f"each update changes {name!r} by only {r:.1e} of its size {when}; about 1e-3 is typical, so "
+                    "the learning rate is probably too low",
+                )
+        for name, fraction in dead.items():
+            if fraction > self.dead_fraction:
+                self._say(
+                    "dead",
+                    name,
+                    f"{fraction:.0%} of the units after ReLU {name!r} never fired {when} (dead ReLUs pass no "
+                    "gradient and do not recover); lower the learning rate, check the initialization, or try "
+                    "LeakyReLU",
+                )
