@@ -105,6 +105,14 @@ def test_float32_tensor_with_float64_array_stays_float32():
         assert out.dtype == np.float32, out
 
 
+@pytest.mark.parametrize("op", [ds.add, ds.sub, ds.mul, ds.div, ds.pow, ds.maximum, ds.minimum])
+def test_binary_ops_with_shapes_that_do_not_broadcast_name_the_op_and_both_shapes(op):
+    with pytest.raises(ValueError, match=rf"{op.__name__}: shapes \(3, 4\) and \(3,\) do not broadcast"):
+        op(ds.randn(3, 4), ds.randn(3))
+    with pytest.raises(ValueError, match=r"where: shapes \(2,\) and \(3,\)"):
+        ds.where(ds.randn(2) > 0, ds.randn(3), 1.0)
+
+
 def test_integer_division_gives_default_float_like_torch(check_op):
     a = np.array([[1, 2, 3], [4, 5, 7]])
     b = np.array([2, 4, 3])
@@ -714,3 +722,51 @@ def test_gradcheck_float64(name):
     fn, inputs = GRADCHECK_CASES[name]
     report = ds.gradcheck(fn, [ds.tensor(a, dtype="float64") for a in inputs])
     assert report.passed, str(report)
+
+
+# ---------------------------------------------------------------------- float32 stays float32 in backward
+FLOAT32_GRAPHS = {
+    "arithmetic": lambda x, w: (x + w) * w / (w + 3.0) - x**w + 2.0**x + x**2.5,
+    "matmul": lambda x, w: ((x @ w)[:, None] @ w[None, :]).sum(1) + w @ x.T,
+    "elementwise": lambda x, w: x.exp() + x.log() + x.sqrt() + abs(x) + x.tanh() + x.sigmoid() + x.relu() + x.sin(),
+    "activations": lambda x, w: (
+        ds.leaky_relu(x) + ds.gelu(x) + ds.gelu(x, "tanh") + ds.softplus(x, 2.0) + ds.elu(x - 1)
+    ),
+    "selection": lambda x, w: x.clip(0.6, 1.5) + ds.maximum(x, w) + ds.minimum(x, w) + ds.where(x.data > 1, x, w),
+    "reductions": lambda x, w: x.sum(1) + x.mean(1) + x.max(1) + x.var(1) + x.std(1) + x.logsumexp(1) + x.min(1),
+    "softmax": lambda x, w: x.softmax(1) + x.log_softmax(0) + ds.erf(x),
+    "shapes": lambda x, w: ds.cat([x[[0, 0, 2]], ds.pad(x, (1, 1))[:, 1:-1], ds.pad(x, (2, 0), mode="reflect")[:, :4]]),
+    "gather stack": lambda x, w: ds.stack([x.gather(1, ds.tensor([[0, 1, 1, 3]] * 3)), x.T.T]).flatten(),
+}
+
+
+@pytest.mark.parametrize("name", FLOAT32_GRAPHS)
+def test_backward_rules_keep_float32(name):
+    """Every VJP in a float32 graph returns float32 (no float64 creep hidden by the final cast to .grad)."""
+    from downslope.autograd import ArrayRules
+
+    x = ds.tensor(np.random.default_rng(0).uniform(0.5, 2.0, (3, 4)), requires_grad=True)
+    w = ds.tensor(np.random.default_rng(1).uniform(0.5, 2.0, (4,)), requires_grad=True)
+    out = FLOAT32_GRAPHS[name](x, w)
+    assert out.dtype == np.float32
+    stack, seen = [out], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or node._vjp is None:
+            continue
+        seen.add(id(node))
+        args = tuple(p.data for p in node._parents)
+        grads = node._vjp(np.ones_like(node.data), node.data, args, node._saved, node._needs, ArrayRules)
+        for parent, g in zip(node._parents, grads):
+            assert g is None or np.asarray(g).dtype == np.float32, f"{node.grad_fn} gave {np.asarray(g).dtype}"
+            stack.append(parent)
+
+
+def test_check_op_helper_catches_wrong_values_dtypes_and_gradients(check_op):
+    x = uniform(0, (3,), np.float32)
+    with pytest.raises(AssertionError, match="forward"):
+        check_op(lambda t: t * 1.0001, lambda t: t, [x])
+    with pytest.raises(AssertionError, match="dtype"):
+        check_op(lambda t: t.double(), lambda t: t, [x])
+    with pytest.raises(AssertionError, match="gradient of input 0"):
+        check_op(lambda t: t * 0 + t.detach(), lambda t: t, [x])  # right values, gradient 0 instead of 1

@@ -69,6 +69,20 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     return a, b  # type: ignore[return-value]
 
 
+def _elementwise(fn: Any, name: str, *operands: Tensor) -> np.ndarray:
+    """``fn`` on the operands' arrays; shapes that do not broadcast get an error naming the op and the shapes."""
+    arrays = [t.data for t in operands]
+    try:
+        return fn(*arrays)
+    except ValueError:
+        try:
+            np.broadcast_shapes(*(a.shape for a in arrays))
+        except ValueError:
+            shapes = " and ".join(str(a.shape) for a in arrays)
+            raise ValueError(f"{name}: shapes {shapes} do not broadcast together") from None
+        raise
+
+
 def _pick_axis(dim: Any, axis: Any) -> Any:
     if dim is not None and axis is not None:
         raise TypeError("give either dim (PyTorch) or axis (NumPy), not both")
@@ -96,7 +110,7 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...
 # ---------------------------------------------------------------------- arithmetic
 def add(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
-    return _node(a.data + b.data, (a, b), _add_vjp)
+    return _node(_elementwise(np.add, "add", a, b), (a, b), _add_vjp)
 
 
 def _add_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -106,7 +120,7 @@ def _add_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def sub(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
-    return _node(a.data - b.data, (a, b), _sub_vjp)
+    return _node(_elementwise(np.subtract, "sub", a, b), (a, b), _sub_vjp)
 
 
 def _sub_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -116,7 +130,7 @@ def _sub_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def mul(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
-    return _node(a.data * b.data, (a, b), _mul_vjp)
+    return _node(_elementwise(np.multiply, "mul", a, b), (a, b), _mul_vjp)
 
 
 def _mul_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -128,7 +142,7 @@ def div(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
     if a.data.dtype.kind != "f" and b.data.dtype.kind != "f":
         a, b = _lift_float(a), _lift_float(b)  # true division of integers is float32, as in torch
-    return _node(a.data / b.data, (a, b), _div_vjp)
+    return _node(_elementwise(np.true_divide, "div", a, b), (a, b), _div_vjp)
 
 
 def _div_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -142,7 +156,7 @@ def _div_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def pow(a: Any, b: Any) -> Tensor:
     """``a ** b``; d/da = b a^(b-1), d/db = a^b log a (0 where a == 0, as in PyTorch)."""
     a, b = _pair(a, b)
-    return _node(np.power(a.data, b.data), (a, b), _pow_vjp)
+    return _node(_elementwise(np.power, "pow", a, b), (a, b), _pow_vjp)
 
 
 def _pow_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -408,7 +422,7 @@ clamp = clip
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum; on ties each side gets half the gradient (as in PyTorch)."""
     a, b = _pair(a, b)
-    return _node(np.maximum(a.data, b.data), (a, b), _maximum_vjp)
+    return _node(_elementwise(np.maximum, "maximum", a, b), (a, b), _maximum_vjp)
 
 
 def _maximum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -424,7 +438,7 @@ def _maximum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum; on ties each side gets half the gradient (as in PyTorch)."""
     a, b = _pair(a, b)
-    return _node(np.minimum(a.data, b.data), (a, b), _minimum_vjp)
+    return _node(_elementwise(np.minimum, "minimum", a, b), (a, b), _minimum_vjp)
 
 
 def _minimum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -443,7 +457,8 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)
     a, b = _pair(a, b)
-    return _node(np.where(cond, a.data, b.data), (a, b), _where_vjp, cond)
+    out = _elementwise(np.where, "where", _wrap(cond), a, b)
+    return _node(out, (a, b), _where_vjp, cond)
 
 
 def _where_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
