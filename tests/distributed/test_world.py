@@ -41,6 +41,22 @@ def test_launcher_of_one_without_mpi4py_falls_back(monkeypatch: pytest.MonkeyPat
     assert world.init().world_size == 1
 
 
+def test_srun_without_mpi_wiring_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(world, "_world", None)
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "8")
+    with pytest.raises(DistributedError, match=r"srun started 8 tasks.*srun --mpi=pmix"):
+        world.init()
+
+
+def test_sbatch_script_batch_step_is_a_world_of_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(world, "_world", None)
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    monkeypatch.setenv("SLURM_STEP_ID", "4294967294")  # Slurm's batch step
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "1")
+    assert world.init().world_size == 1
+
+
 class _RecordingComm(_SelfComm):
     size = 2
 

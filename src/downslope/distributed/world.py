@@ -25,9 +25,11 @@ import numpy as np
 from ..errors import DownslopeError
 
 # Variables that the common launchers set in every process they start. Open MPI: OMPI_*;
-# PMIx (Open MPI 5, srun --mpi=pmix): PMIX_RANK; MPICH/Intel MPI (Hydra): PMI_SIZE; Slurm: SLURM_NTASKS.
-_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS")
-_LAUNCHER_VARIABLES = (*_SIZE_VARIABLES, "PMIX_RANK")
+# PMIx (Open MPI 5, srun --mpi=pmix): PMIX_RANK; MPICH/Intel MPI (Hydra) and srun --mpi=pmi2: PMI_*.
+# Not SLURM_NTASKS: a plain `python` inside an sbatch script has it too.
+_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MPI_LOCALNRANKS")
+_LAUNCHER_VARIABLES = (*_SIZE_VARIABLES, "PMIX_RANK", "PMI_RANK")
+_SLURM_BATCH_STEP = 4294967290  # step ids from here up are Slurm's batch/extern/interactive steps
 
 
 class DistributedError(DownslopeError, RuntimeError):
@@ -175,12 +177,32 @@ def init(*, fail_fast: bool = True, require_mpi: bool = False) -> World:
                 ) from None
         else:
             comm = _MPIComm(MPI)
+            tasks = _srun_tasks()
+            if comm.size == 1 and tasks > 1:
+                raise DistributedError(
+                    f"downslope.distributed: srun started {tasks} tasks but MPI sees a world of 1 in each; "
+                    f"use srun --mpi=pmix (or --mpi=pmi2) so that MPI can connect them"
+                )
             _world = World(rank=comm.rank, world_size=comm.size, backend="mpi", comm=comm)
             if fail_fast and comm.size > 1:
                 install_fail_fast(_world)
             return _world
+    tasks = _srun_tasks()
+    if tasks > 1:
+        raise DistributedError(
+            f"downslope.distributed: srun started {tasks} tasks, but this process found no MPI wiring (no PMIx/PMI "
+            f"variables), so each task would train alone. Launch with srun --mpi=pmix (or --mpi=pmi2), or mpiexec."
+        )
     _world = World(rank=0, world_size=1, backend="single", comm=_SelfComm())
     return _world
+
+
+def _srun_tasks() -> int:
+    """The number of tasks of the Slurm job step this process belongs to (0 outside an srun step)."""
+    step, tasks = os.environ.get("SLURM_STEP_ID", ""), os.environ.get("SLURM_STEP_NUM_TASKS", "")
+    if not (step.isdigit() and tasks.isdigit()) or int(step) >= _SLURM_BATCH_STEP:
+        return 0
+    return int(tasks)
 
 
 def get_world() -> World:
