@@ -3,6 +3,7 @@ import pytest
 
 import downslope as ds
 from downslope.data import ArrayDataset, Dataset, Subset, TensorDataset
+from downslope.errors import DataError, ShapeError
 
 
 def test_dtype_policy_float32_and_int64():
@@ -23,12 +24,12 @@ def test_tensor_dataset_accepts_tensors_and_indexes_samples():
 
 
 def test_mismatched_lengths_name_the_shapes():
-    with pytest.raises(ValueError, match=r"\(5, 2\).*\(4,\)"):
+    with pytest.raises(ShapeError, match=r"\(5, 2\).*\(4,\)"):
         ArrayDataset(np.zeros((5, 2)), np.zeros(4))
 
 
 def test_empty_and_scalar_and_string_data_are_refused():
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(DataError, match="empty"):
         ArrayDataset(np.zeros((0, 3)))
     with pytest.raises(ValueError, match="scalar"):
         ArrayDataset(np.float32(1.0))
@@ -42,7 +43,7 @@ def test_non_finite_values_are_reported_with_row_and_column():
     x = np.zeros((6, 3))
     x[4, 2] = np.nan
     x[5, 0] = np.inf
-    with pytest.raises(ValueError, match=r"2 non-finite.*row 4, column 2"):
+    with pytest.raises(DataError, match=r"2 non-finite.*row 4, column 2"):
         ArrayDataset(x)
     assert np.isnan(ArrayDataset(x, check_finite=False).arrays[0][4, 2])
 

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import downslope as ds
 from downslope.data import ArrayDataset, DataLoader, Dataset
+from downslope.errors import CheckpointError, ConfigError
 
 
 def _xy(n=10, d=3):
@@ -36,7 +37,7 @@ def test_batch_modes_and_updates_per_epoch(batch_size, drop_last, updates, metho
 @given(n=st.integers(1, 40), bs=st.integers(1, 45), drop_last=st.booleans(), shuffle=st.booleans())
 def test_every_sample_once_per_epoch(n, bs, drop_last, shuffle):
     if drop_last and bs > n:
-        with pytest.raises(ValueError, match="no batches"):
+        with pytest.raises(ConfigError, match="no batches"):
             DataLoader(_xy(n), batch_size=bs, drop_last=drop_last)
         return
     loader = DataLoader(_xy(n), batch_size=bs, shuffle=shuffle, drop_last=drop_last, seed=1)
@@ -120,7 +121,7 @@ def test_generic_dataset_batches_equal_the_fast_path():
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "half"])
 def test_bad_batch_size_is_explained(bad):
-    with pytest.raises((ValueError, TypeError), match="batch_size"):
+    with pytest.raises((ConfigError, TypeError), match="batch_size"):
         DataLoader(_xy(), batch_size=bad)
 
 
@@ -129,5 +130,5 @@ def test_bad_dataset_and_seed_are_explained():
         DataLoader(42)
     with pytest.raises(ValueError, match="seed"):
         DataLoader(_xy(), shuffle=True, seed=-3)
-    with pytest.raises(ValueError, match="does not shuffle"):
+    with pytest.raises(CheckpointError, match="does not shuffle"):
         DataLoader(_xy()).load_state_dict(DataLoader(_xy(), shuffle=True, seed=0).state_dict())

@@ -3,6 +3,7 @@ import pytest
 
 import downslope as ds
 from downslope.data import ArrayDataset, random_split, train_test_split
+from downslope.errors import ConfigError, DataError, ShapeError
 
 
 @pytest.mark.parametrize("n, fractions", [(10, [0.3, 0.3, 0.4]), (7, [0.5, 0.5]), (101, [0.8, 0.1, 0.1])])
@@ -20,7 +21,7 @@ def test_random_split_is_a_partition_and_seeded():
     assert sorted(values.tolist()) == list(range(50))
     again = random_split(data, [20, 20, 10], seed=3)
     assert all(np.array_equal(p.indices, q.indices) for p, q in zip(parts, again))
-    with pytest.raises(ValueError, match="sum to 49"):
+    with pytest.raises(ConfigError, match="sum to 49"):
         random_split(data, [20, 20, 9])
 
 
@@ -45,7 +46,7 @@ def test_stratified_split_keeps_class_proportions():
     for k in range(3):
         ideal = (y == k).sum() * 50 / 200
         assert abs((y_te == k).sum() - ideal) < 1
-    with pytest.raises(ValueError, match="only 1"):
+    with pytest.raises(DataError, match="only 1"):
         train_test_split(x[:4], np.array([0, 0, 1, 2]), stratify=np.array([0, 0, 1, 2]))
 
 
@@ -57,7 +58,7 @@ def test_tensors_come_back_as_tensors_and_no_shuffle_keeps_order():
 
 
 def test_bad_sizes_are_explained():
-    with pytest.raises(ValueError, match=r"test_size as a fraction"):
+    with pytest.raises(ConfigError, match=r"test_size as a fraction"):
         train_test_split(np.arange(10), test_size=1.5)
-    with pytest.raises(ValueError, match="same number of samples"):
+    with pytest.raises(ShapeError, match="same number of samples"):
         train_test_split(np.arange(10), np.arange(9))

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..errors import DataError, ShapeError
 from ..tensor import Tensor
 
 
@@ -48,7 +49,7 @@ def _as_sample_array(value: Any, name: str) -> np.ndarray:
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name}: expected numeric or boolean data, got dtype {arr.dtype}")
     if arr.ndim == 0:
-        raise ValueError(f"{name}: expected an array with a first axis of samples, got a scalar")
+        raise ShapeError(f"{name}: expected an array with a first axis of samples, got a scalar")
     if arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
         arr = arr.astype(backend.get_default_dtype())
     elif arr.dtype.kind in "iu" and arr.dtype != backend.int64:
@@ -67,7 +68,7 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
             f", column {where[1:] if len(where) > 2 else where[1]}" if len(where) > 1 else ""
         )
         count = int(bad.sum())
-        raise ValueError(
+        raise DataError(
             f"{name}: found {count} non-finite value(s) (NaN or inf); the first is {arr[where]} at {location}. "
             "Clean the data, or pass check_finite=False to keep them."
         )
@@ -91,17 +92,17 @@ class ArrayDataset(Dataset):
 
     def __init__(self, *arrays: Any, check_finite: bool = True) -> None:
         if not arrays:
-            raise ValueError(f"{type(self).__name__}: expected at least one array, got none")
+            raise DataError(f"{type(self).__name__}: expected at least one array, got none")
         converted = tuple(_as_sample_array(a, f"{type(self).__name__} array {i}") for i, a in enumerate(arrays))
         lengths = [len(a) for a in converted]
         if len(set(lengths)) != 1:
             shapes = ", ".join(str(a.shape) for a in converted)
-            raise ValueError(
+            raise ShapeError(
                 f"{type(self).__name__}: all arrays must have the same number of samples (first axis); "
                 f"got shapes {shapes}"
             )
         if lengths[0] == 0:
-            raise ValueError(f"{type(self).__name__}: the dataset is empty (0 samples)")
+            raise DataError(f"{type(self).__name__}: the dataset is empty (0 samples)")
         if check_finite:
             for i, a in enumerate(converted):
                 _check_finite(a, f"{type(self).__name__} array {i}")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..errors import CheckpointError, ConfigError, DataError, ShapeError
 from ..tensor import Tensor, _wrap
 from .dataset import ArrayDataset, Dataset, _as_sample_array, dataset_arrays
 
@@ -35,14 +36,14 @@ def _resolve_batch_size(batch_size: Any, n: int) -> int:
             f"DataLoader: batch_size must be a positive integer, None or 'full' (full batch); got {batch_size!r}"
         )
     if batch_size <= 0:
-        raise ValueError(f"DataLoader: batch_size must be >= 1 (or None/'full' for full batch); got {batch_size}")
+        raise ConfigError(f"DataLoader: batch_size must be >= 1 (or None/'full' for full batch); got {batch_size}")
     return int(batch_size)
 
 
 def _new_generator(seed: int | None, generator: np.random.Generator | None) -> np.random.Generator:
     if generator is not None:
         if seed is not None:
-            raise ValueError("DataLoader: pass either seed or generator, not both")
+            raise ConfigError("DataLoader: pass either seed or generator, not both")
         if not isinstance(generator, np.random.Generator):
             raise TypeError(f"DataLoader: generator must be a numpy.random.Generator, got {type(generator).__name__}")
         return generator
@@ -50,7 +51,7 @@ def _new_generator(seed: int | None, generator: np.random.Generator | None) -> n
         # Derived from the library generator, so ds.manual_seed(...) also fixes the shuffling order.
         seed = int(backend.rng().integers(0, 2**63 - 1))
     elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"DataLoader: seed must be a non-negative integer, got {seed!r}")
+        raise ConfigError(f"DataLoader: seed must be a non-negative integer, got {seed!r}")
     return np.random.Generator(np.random.PCG64(int(seed)))
 
 
@@ -97,14 +98,14 @@ class DataLoader:
             )
         n = len(dataset)
         if n == 0:
-            raise ValueError("DataLoader: the dataset is empty (0 samples)")
+            raise DataError("DataLoader: the dataset is empty (0 samples)")
         self.dataset = dataset
         self.num_samples = n
         requested = _resolve_batch_size(batch_size, n)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         if self.drop_last and requested > n:
-            raise ValueError(f"DataLoader: drop_last=True with batch_size {batch_size} > {n} samples gives no batches")
+            raise ConfigError(f"DataLoader: drop_last=True with batch_size {batch_size} > {n} samples gives no batches")
         self.batch_size = min(requested, n)
         self.generator = _new_generator(seed, generator) if self.shuffle else None
         self._arrays = dataset_arrays(dataset)
@@ -164,7 +165,7 @@ class DataLoader:
             try:
                 stacked = np.stack([np.asarray(s[k].data if isinstance(s[k], Tensor) else s[k]) for s in samples])
             except ValueError as exc:
-                raise ValueError(
+                raise ShapeError(
                     f"DataLoader: samples of field {k} have different shapes and cannot form a batch ({exc})"
                 ) from None
             fields.append(_wrap(_as_sample_array(stacked, f"DataLoader field {k}")))
@@ -185,13 +186,13 @@ class DataLoader:
         if gen_state is None:
             return
         if self.generator is None:
-            raise ValueError(
+            raise CheckpointError(
                 "DataLoader.load_state_dict: the state has a shuffling generator but this loader does not shuffle"
             )
         try:
             self.generator.bit_generator.state = _rng_state_from_json(gen_state)
         except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(f"DataLoader.load_state_dict: not a generator state ({exc})") from None
+            raise CheckpointError(f"DataLoader.load_state_dict: not a generator state ({exc})") from None
 
     def __repr__(self) -> str:
         return (

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..errors import ConfigError, DataError, ShapeError
 from ..tensor import Tensor, _wrap
 from .dataset import Dataset, Subset
 
@@ -17,7 +18,7 @@ def _generator(seed: int | None, where: str) -> np.random.Generator:
     if seed is None:
         return backend.rng()
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{where}: seed must be a non-negative integer or None, got {seed!r}")
+        raise ConfigError(f"{where}: seed must be a non-negative integer or None, got {seed!r}")
     return np.random.Generator(np.random.PCG64(int(seed)))
 
 
@@ -37,11 +38,11 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float], seed: int | N
     """
     n = len(dataset)
     if len(lengths) == 0:
-        raise ValueError("random_split: expected at least one length, got none")
+        raise ConfigError("random_split: expected at least one length, got none")
     if any(isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) for x in lengths):
         raise TypeError(f"random_split: lengths must be numbers, got {list(lengths)!r}")
     if any(x < 0 for x in lengths):
-        raise ValueError(f"random_split: lengths must be non-negative, got {list(lengths)}")
+        raise ConfigError(f"random_split: lengths must be non-negative, got {list(lengths)}")
     all_fractions = all(0 <= x <= 1 for x in lengths) and math.isclose(sum(lengths), 1.0) and sum(lengths) != n
     if all_fractions:
         counts = [int(math.floor(n * f)) for f in lengths]
@@ -49,12 +50,12 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float], seed: int | N
             counts[i % len(counts)] += 1
     else:
         if any(isinstance(x, (float, np.floating)) and not float(x).is_integer() for x in lengths):
-            raise ValueError(
+            raise ConfigError(
                 f"random_split: fractional lengths must sum to 1, got {list(lengths)} (sum {sum(lengths)})"
             )
         counts = [int(x) for x in lengths]
         if sum(counts) != n:
-            raise ValueError(f"random_split: lengths {counts} sum to {sum(counts)}, but the dataset has {n} samples")
+            raise ConfigError(f"random_split: lengths {counts} sum to {sum(counts)}, but the dataset has {n} samples")
     order = _generator(seed, "random_split").permutation(n)
     bounds = np.cumsum([0, *counts])
     return [Subset(dataset, order[bounds[i] : bounds[i + 1]]) for i in range(len(counts))]
@@ -67,10 +68,10 @@ def _split_size(value: Any, n: int, name: str) -> int | None:
         raise TypeError(f"train_test_split: {name} must be a fraction in (0, 1) or a sample count, got {value!r}")
     if isinstance(value, (float, np.floating)):
         if not 0.0 < value < 1.0:
-            raise ValueError(f"train_test_split: {name} as a fraction must lie in (0, 1), got {value}")
+            raise ConfigError(f"train_test_split: {name} as a fraction must lie in (0, 1), got {value}")
         return int(math.ceil(value * n)) if name == "test_size" else int(math.floor(value * n))
     if not 0 < value < n:
-        raise ValueError(f"train_test_split: {name} as a count must lie in [1, {n - 1}] for {n} samples, got {value}")
+        raise ConfigError(f"train_test_split: {name} as a count must lie in [1, {n - 1}] for {n} samples, got {value}")
     return int(value)
 
 
@@ -79,7 +80,7 @@ def _stratified_test_indices(labels: np.ndarray, n_test: int, rng: np.random.Gen
     classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     if counts.min() < 2:
         lonely = classes[np.argmin(counts)]
-        raise ValueError(
+        raise DataError(
             f"train_test_split: stratify needs at least 2 samples of every class; class {lonely!r} has only 1"
         )
     ideal = counts * (n_test / len(labels))
@@ -115,17 +116,17 @@ def train_test_split(
         ((8, 2), (2, 2), [0, 1])
     """
     if not arrays:
-        raise ValueError("train_test_split: expected at least one array, got none")
+        raise DataError("train_test_split: expected at least one array, got none")
     datas = [a.data if isinstance(a, Tensor) else np.asarray(a) for a in arrays]
     if any(d.ndim == 0 for d in datas):
-        raise ValueError("train_test_split: expected arrays with a first axis of samples, got a scalar")
+        raise ShapeError("train_test_split: expected arrays with a first axis of samples, got a scalar")
     n = len(datas[0])
     if any(len(d) != n for d in datas):
-        raise ValueError(
+        raise ShapeError(
             f"train_test_split: all arrays must have the same number of samples; got shapes {[d.shape for d in datas]}"
         )
     if n < 2:
-        raise ValueError(f"train_test_split: need at least 2 samples to split, got {n}")
+        raise DataError(f"train_test_split: need at least 2 samples to split, got {n}")
     n_test = _split_size(test_size, n, "test_size")
     n_train = _split_size(train_size, n, "train_size")
     if n_test is None:
@@ -133,17 +134,17 @@ def train_test_split(
     if n_train is None:
         n_train = n - n_test
     if n_train + n_test > n or n_train < 1 or n_test < 1:
-        raise ValueError(
+        raise ConfigError(
             f"train_test_split: train_size {n_train} + test_size {n_test} samples do not fit in {n} samples "
             "(each part needs at least one)"
         )
     rng = _generator(seed, "train_test_split")
     if stratify is not None:
         if not shuffle:
-            raise ValueError("train_test_split: stratify requires shuffle=True")
+            raise ConfigError("train_test_split: stratify requires shuffle=True")
         labels = stratify.data if isinstance(stratify, Tensor) else np.asarray(stratify)
         if labels.shape != (n,):
-            raise ValueError(
+            raise ShapeError(
                 f"train_test_split: stratify must be {n} class labels, shape ({n},); got shape {labels.shape}"
             )
         test_idx = _stratified_test_indices(labels, n_test, rng)
