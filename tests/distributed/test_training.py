@@ -123,3 +123,22 @@ def test_a_dataloader_is_refused_with_the_reason() -> None:
 def test_which_validation_metrics_can_be_sharded() -> None:
     assert _shardable(None) and _shardable(["accuracy", "mae", "top3_accuracy", "mse"])
     assert not _shardable(["accuracy", "f1"]) and not _shardable("r2")
+
+
+def test_resume_continues_exactly(tmp_path: Any) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40, 3)).astype(np.float32)
+    y = np.sin(x[:, :1]).astype(np.float32)
+
+    def run(epochs: int, **options: Any) -> tuple[np.ndarray, list[float]]:
+        ds.manual_seed(2)
+        model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+        opt = optim.Adam(model.parameters(), lr=0.01)
+        history = dist.fit(model, nn.MSELoss(), opt, (x, y), batch_size=8, epochs=epochs, **options)
+        return model[0].weight.numpy().copy(), history["loss"]
+
+    straight_w, straight_loss = run(4, seed=5)
+    run(2, seed=5, checkpoint_dir=tmp_path)
+    resumed_w, resumed_loss = run(4, resume_from=tmp_path)  # the seed comes from the checkpoint
+    np.testing.assert_array_equal(resumed_w, straight_w)
+    assert resumed_loss == straight_loss
