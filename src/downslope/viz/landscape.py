@@ -173,12 +173,14 @@ def _contour(ax: Axes, fig: Figure, s: Surface, grid_size: int, levels: int) -> 
         gap = Z - s.minimum_value
         top = float(np.nanmax(gap))
         positive = gap[gap > 0]
-        bottom = max(float(np.percentile(positive, 0.5)) if positive.size else top * 1e-6, top * 1e-7, LOG_FLOOR)
+        # From the lowest value the grid sees (so the global well stands out from local ones), but
+        # at most 6 decades below the top so the levels stay visible.
+        bottom = max(float(positive.min()) if positive.size else top * 1e-6, top * 1e-6, LOG_FLOOR)
         gap = np.clip(gap, bottom, top)
         lvls = np.geomspace(bottom, top, levels)
         filled = ax.contourf(X, Y, gap, levels=lvls, norm=LogNorm(bottom, top), cmap="viridis", alpha=0.85)
         ax.contour(X, Y, gap, levels=lvls[::2], colors="white", linewidths=0.3, alpha=0.5)
-        fig.colorbar(filled, ax=ax, label="f − f*  (log scale)", format="%.0e")
+        fig.colorbar(filled, ax=ax, label="f − f*  (contour levels, log scale)", format="%.0e")
     else:
         filled = ax.contourf(X, Y, Z, levels=levels, cmap="coolwarm", alpha=0.85)
         ax.contour(X, Y, Z, levels=levels, colors="white", linewidths=0.3, alpha=0.5)
