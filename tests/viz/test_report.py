@@ -142,3 +142,18 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     magenta = np.all(np.abs(pixels - [255, 0, 255]) < 8, axis=1).sum()
     assert magenta > 30_000, magenta
     assert len(np.unique(pixels, axis=0)) > 50  # text and the other plots rendered too
+
+
+def test_real_history_table(tmp_path: Path) -> None:
+    from downslope.train.history import History
+
+    h = History()
+    for i, (lo, va) in enumerate([(1.0, 1.2), (0.5, 0.7), (0.4, 0.9)]):
+        h.append(i, {"loss": lo, "val_loss": va})
+    text = write_report(tmp_path / "r.html", {}, h, {}, "done").read_text(encoding="utf-8")
+    parser = _Collector()
+    parser.feed(text)
+    headers = [d for d in parser.text if d in ("epoch", "loss", "val_loss")]
+    assert headers == ["epoch", "loss", "val_loss"]  # one epoch column, not two
+    assert "0.7 (epoch 2)" in " ".join(parser.text)
+    assert text.count('<tr class="best"><td class="num">2</td><td class="num">0.5</td><td class="num">0.7</td>') == 1

@@ -164,8 +164,10 @@ def render_report(
         _card("stopping reason", stop_reason),
         _card("epochs run", n_epochs),
     ]
+    epoch_numbers = hist.get("epoch") or list(range(1, n_epochs + 1))
     if best is not None and monitor is not None:
-        parts.append(_card(f"best {monitor.replace('_', ' ')}", f"{_fmt(hist[monitor][best])} (epoch {best + 1})"))
+        best_epoch = _fmt(epoch_numbers[best]) if best < len(epoch_numbers) else best + 1
+        parts.append(_card(f"best {monitor.replace('_', ' ')}", f"{_fmt(hist[monitor][best])} (epoch {best_epoch})"))
     parts.append("</div></section>")
 
     parts.append('<section id="metrics"><h2>Final metrics</h2>')
@@ -198,8 +200,12 @@ def render_report(
     parts.append("</section>")
 
     if hist and n_epochs:
-        keys = list(hist)
-        rows_h = [[i + 1] + [hist[k][i] if i < len(hist[k]) else "" for k in keys] for i in range(n_epochs)]
+        keys = [k for k in hist if k != "epoch"]
+        rows_h = [
+            [epoch_numbers[i] if i < len(epoch_numbers) else i + 1]
+            + [hist[k][i] if i < len(hist[k]) else "" for k in keys]
+            for i in range(n_epochs)
+        ]
         table = _table(["epoch", *keys], rows_h, best_row=best)
         parts.append('<section id="history"><h2>History</h2>')
         if n_epochs > HISTORY_ROWS_OPEN:
