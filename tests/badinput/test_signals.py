@@ -1,0 +1,67 @@
+"""SIGTERM/SIGINT in the middle of training: the epoch finishes, a checkpoint is saved, the process
+exits cleanly, and resuming from that checkpoint continues the run."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import downslope as ds
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, numpy as np, downslope as ds
+    from downslope import nn, optim
+    from downslope.train import Callback
+
+    class Announce(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            print("epoch", epoch, flush=True)
+
+    ds.manual_seed(0)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 20)).astype(np.float32)
+    y = (X[:, :1] * 2 + 1).astype(np.float32)
+    model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 1))
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    resume = sys.argv[2] if len(sys.argv) > 2 else None
+    history = ds.fit(model, nn.MSELoss(), opt, (X, y), epochs=int(sys.argv[3]) if len(sys.argv) > 3 else 100000,
+                     batch_size=32, callbacks=[Announce()], checkpoint_dir=sys.argv[1], resume_from=resume,
+                     verbose=0, seed=0)
+    print("STOP", history.stop_reason, len(history), flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_a_checkpoint_and_exits_cleanly(tmp_path, sig):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    ckpt_dir = tmp_path / "ckpt"
+    ckpt_dir.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(ckpt_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("epoch")  # training is under way
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    stop_line = [line for line in out.splitlines() if line.startswith("STOP")]
+    assert stop_line and sig.name in stop_line[0], out
+    epochs_done = int(stop_line[0].split()[-1])
+    state = ds.load(ckpt_dir / "last.ckpt")
+    assert state  # the checkpoint is complete and verified
+    # Resume for two more epochs: the run continues from where it stopped.
+    resumed = subprocess.run(
+        [sys.executable, str(script), str(ckpt_dir), str(ckpt_dir / "last.ckpt"), str(epochs_done + 2)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "STOP" in resumed.stdout and resumed.stdout.strip().splitlines()[-1].split()[-1] == str(epochs_done + 2)
