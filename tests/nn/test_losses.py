@@ -228,6 +228,8 @@ def test_cross_entropy_target_errors() -> None:
         ValueError, match=r"input of shape \(4, 3\).*targets of shape \(4,\).*got target shape \(4, 1\)"
     ):
         F.cross_entropy(ds.randn(4, 3), ds.tensor([[0], [1], [2], [0]]))
+    with pytest.raises(ValueError, match=r"floating-point target is read as class probabilities.*target.long\(\)"):
+        F.cross_entropy(ds.randn(4, 3), ds.tensor([0.0, 1.0, 2.0, 0.0]))
     with pytest.raises(IndexError, match="target class 3 is out of range for 3 classes"):
         F.cross_entropy(ds.randn(2, 3), ds.tensor([0, 3]))
     with pytest.raises(ValueError, match="weight must have one entry per class"):

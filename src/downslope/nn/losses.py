@@ -338,7 +338,8 @@ def _cross_entropy_probabilities(
         t = ops.reshape(t, (1,) + t.shape)
     if t.shape != x.shape:
         raise ValueError(
-            f"cross_entropy: class-probability targets must have the input's shape {x.shape}, got {t.shape}"
+            f"cross_entropy: a floating-point target is read as class probabilities and must have the input's "
+            f"shape {x.shape}, got {t.shape}; for class indices pass an integer target (e.g. target.long())"
         )
     if t.data.dtype != x.data.dtype:
         t = ops.astype(t, x.data.dtype)
