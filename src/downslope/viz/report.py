@@ -164,7 +164,7 @@ def render_report(
         _card("stopping reason", stop_reason),
         _card("epochs run", n_epochs),
     ]
-    epoch_numbers = hist.get("epoch") or list(range(1, n_epochs + 1))
+    epoch_numbers: list[Any] = hist.get("epoch") or list(range(1, n_epochs + 1))
     if best is not None and monitor is not None:
         best_epoch = _fmt(epoch_numbers[best]) if best < len(epoch_numbers) else best + 1
         parts.append(_card(f"best {monitor.replace('_', ' ')}", f"{_fmt(hist[monitor][best])} (epoch {best_epoch})"))
@@ -201,7 +201,7 @@ def render_report(
 
     if hist and n_epochs:
         keys = [k for k in hist if k != "epoch"]
-        rows_h = [
+        rows_h: list[list[Any]] = [
             [epoch_numbers[i] if i < len(epoch_numbers) else i + 1]
             + [hist[k][i] if i < len(hist[k]) else "" for k in keys]
             for i in range(n_epochs)
