@@ -25,7 +25,7 @@ Example:
     >>> params = np.array([1.0, -2.0], dtype=np.float32)
     >>> state = adam.init(params)
     >>> updates, state = adam.update(np.array([0.5, -0.5], np.float32), state, params, T.StepContext({}, 1, 0))
-    >>> updates  # Adam's first step moves each coordinate by lr against the sign of its gradient
+    >>> updates.round(6)  # Adam's first step moves each coordinate by lr against its gradient's sign
     array([-0.1,  0.1], dtype=float32)
 """
 
