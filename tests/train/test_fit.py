@@ -349,3 +349,21 @@ def test_one_cycle_steps_per_batch():
     monitor = ds.train.LearningRateMonitor("step")
     fit(model, nn.MSELoss(), opt, (x, y), epochs=3, batch_size=8, scheduler=make(opt), callbacks=[monitor])
     assert [r[0] for r in monitor.lrs] == _lr_sequence(make, 15)
+
+
+def test_a_second_interrupt_aborts_at_once_and_restores_the_handlers(tmp_path):
+    class InterruptTwice(Callback):
+        def on_batch_end(self, batch, logs=None):
+            if self.trainer.epoch == 1 and batch in (0, 1):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    x, y = _regression(n=40)
+    model = nn.Linear(3, 1)
+    with pytest.raises(KeyboardInterrupt, match="second SIGINT"):
+        fit(
+            model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y),
+            epochs=5, batch_size=8, callbacks=[InterruptTwice()], checkpoint_dir=tmp_path,
+        )  # fmt: skip
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert ds.load(tmp_path / "last.ckpt")["epoch"] == 1  # the last finished epoch's checkpoint is intact

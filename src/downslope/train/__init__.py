@@ -35,6 +35,7 @@ from .metrics import (
     root_mean_squared_error,
 )
 from .progress import ProgressBar
+from .tensorboard import TensorBoard
 
 __all__ = [
     "fit",
@@ -58,6 +59,7 @@ __all__ = [
     "LearningRateMonitor",
     "ProgressBar",
     "GradientDiagnostics",
+    "TensorBoard",
     "accuracy",
     "precision",
     "recall",
