@@ -356,3 +356,85 @@ def test_from_transform_wraps_a_user_chain():
         clip(theirs)
         topt.step()
     assert_close([p.numpy() for p in ours], [t.detach().numpy() for t in theirs], "float32")
+
+
+ALL = ["GD", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion", "LBFGS"]
+
+
+def _w():  # type: ignore[no-untyped-def]
+    return [ds.zeros(2, requires_grad=True)]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_negative_lr_is_refused_with_the_value(name):  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=r"lr=-0\.5"):
+        getattr(optim, name)(_w(), lr=-0.5)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_unknown_option_lists_the_valid_ones(name):  # type: ignore[no-untyped-def]
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['lerning_rate'\].*valid options are: lr"):
+        getattr(optim, name)(_w(), lr=0.1, lerning_rate=0.1)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion"])
+@pytest.mark.parametrize("betas", [(1.0, 0.9), (0.9, 1.0), (-0.1, 0.9), (0.9,), "0.9"])
+def test_betas_outside_unit_interval_are_refused(name, betas):  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="betas"):
+        getattr(optim, name)(_w(), betas=betas)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "match"),
+    [
+        ("Adam", {"eps": -1e-8}, "eps=-1e-08"),
+        ("Adam", {"weight_decay": -0.1}, "weight_decay=-0.1"),
+        ("SGD", {"momentum": -0.9}, "momentum=-0.9"),
+        ("SGD", {"nesterov": True}, "Nesterov"),
+        ("SGD", {"nesterov": True, "momentum": 0.9, "dampening": 0.1}, "dampening=0.1"),
+        ("RMSprop", {"alpha": 1.5}, "alpha=1.5"),
+        ("Adadelta", {"rho": 1.1}, "rho=1.1"),
+        ("Adagrad", {"lr_decay": -1.0}, "lr_decay=-1.0"),
+        ("NAdam", {"momentum_decay": -1.0}, "momentum_decay=-1.0"),
+        ("LBFGS", {"history_size": 0}, "history_size=0"),
+        ("Adam", {"lr": float("nan")}, "lr=nan"),
+        ("Adam", {"clip_norm": -1.0}, "clip_norm=-1.0"),
+    ],
+)
+def test_bad_hyperparameters_raise_clear_errors(name, kwargs, match):  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=match):
+        getattr(optim, name)(_w(), **kwargs)
+
+
+def test_bad_param_groups_raise():
+    w = ds.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match=r"lr=-1"):
+        optim.SGD([{"params": [w], "lr": -1}])
+    opt = optim.Adam([w])
+    with pytest.raises(ValueError, match="already belong"):
+        opt.add_param_group({"params": [w]})
+    with pytest.raises(ValueError, match="betas"):
+        opt.add_param_group({"params": [ds.zeros(1, requires_grad=True)], "betas": (0.9, 2.0)})
+
+
+def test_bad_parameter_collections_raise():
+    w = ds.zeros(2, requires_grad=True)
+    with pytest.raises(TypeError, match="set"):
+        optim.Adam({w})
+    with pytest.raises(ValueError, match="more than once"):
+        optim.Adam([w, w])
+    with pytest.raises(ValueError, match="empty"):
+        optim.Adam([])
+    with pytest.raises(TypeError, match="single Tensor"):
+        optim.Adam(w)
+    with pytest.raises(TypeError, match="ndarray"):
+        optim.Adam([np.zeros(2)])
+    with pytest.raises(ValueError, match="leaf"):
+        optim.Adam([w * 2])
+    with pytest.raises(TypeError, match="lr"):
+        optim.GD([w])
+
+
+def test_base_optimizer_needs_a_transform():
+    with pytest.raises(TypeError, match="from_transform"):
+        optim.Optimizer([ds.zeros(1, requires_grad=True)], {"lr": 0.1})

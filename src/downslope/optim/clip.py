@@ -71,8 +71,9 @@ def clip_grad_norm_(
         )
     coef = float(max_norm) / (total + 1e-6)
     if coef < 1.0:
-        for g in grads:
-            g *= coef
+        with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in PyTorch: the caller asked for no error
+            for g in grads:
+                g *= coef
     return Tensor(np.asarray(total, dtype=dtype), dtype=dtype)
 
 

@@ -1,0 +1,82 @@
+"""clip_grad_norm_ / clip_grad_value_ against torch.nn.utils, and their properties."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import downslope as ds
+from downslope.optim import clip_grad_norm_, clip_grad_value_
+
+torch = pytest.importorskip("torch")
+
+
+def _pair(shapes, seed=0, scale=1.0):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    grads = [(rng.normal(size=s) * scale).astype(np.float32) for s in shapes]
+    ours = [ds.zeros(*s, requires_grad=True) for s in shapes]
+    theirs = [torch.zeros(s, requires_grad=True) for s in shapes]
+    for p, t, g in zip(ours, theirs, grads):
+        p.grad = ds.tensor(g)
+        t.grad = torch.tensor(g)
+    return ours, theirs
+
+
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, math.inf])
+@pytest.mark.parametrize("max_norm", [0.1, 1e6])
+def test_clip_grad_norm_matches_torch(norm_type, max_norm):  # type: ignore[no-untyped-def]
+    ours, theirs = _pair([(3, 4), (4,), (2, 2, 2)])
+    total = clip_grad_norm_(ours, max_norm, norm_type=norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type=norm_type)
+    assert float(total) == pytest.approx(float(ttotal), rel=1e-6)
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_clip_grad_value_matches_torch():
+    ours, theirs = _pair([(5, 3), (7,)], scale=3.0)
+    clip_grad_value_(ours, 0.5)
+    torch.nn.utils.clip_grad_value_(theirs, 0.5)
+    for p, t in zip(ours, theirs):
+        np.testing.assert_array_equal(p.grad.numpy(), t.grad.numpy())
+
+
+def test_nonfinite_norm():
+    ours, _ = _pair([(3,)])
+    ours[0].grad.data[1] = np.inf
+    with pytest.raises(RuntimeError, match="non|inf"):
+        clip_grad_norm_(ours, 1.0, error_if_nonfinite=True)
+    assert math.isinf(float(clip_grad_norm_(ours, 1.0)))  # without the flag: torch's behaviour
+
+
+def test_params_without_grad_are_ignored_and_bad_args_refused():
+    w = ds.zeros(3, requires_grad=True)
+    assert float(clip_grad_norm_([w], 1.0)) == 0.0
+    with pytest.raises(ValueError, match="max_norm"):
+        clip_grad_norm_([w], -1.0)
+    with pytest.raises(ValueError, match="clip_value"):
+        clip_grad_value_([w], -1.0)
+    with pytest.raises(TypeError, match="Tensor"):
+        clip_grad_norm_([np.zeros(3)], 1.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shapes=st.lists(st.lists(st.integers(1, 4), min_size=0, max_size=3).map(tuple), min_size=1, max_size=4),
+    max_norm=st.floats(1e-3, 10.0),
+    scale=st.floats(1e-3, 100.0),
+)
+def test_clipped_norm_never_exceeds_max_and_direction_is_kept(shapes, max_norm, scale):  # type: ignore[no-untyped-def]
+    ours, _ = _pair(shapes, seed=1, scale=scale)
+    before = np.concatenate([p.grad.numpy().ravel().astype(np.float64) for p in ours])
+    total = float(clip_grad_norm_(ours, max_norm))
+    after = np.concatenate([p.grad.numpy().ravel().astype(np.float64) for p in ours])
+    assert total == pytest.approx(np.linalg.norm(before), rel=1e-5)
+    assert np.linalg.norm(after) <= max_norm * (1 + 1e-5) or total <= max_norm
+    if np.linalg.norm(before) > 0:
+        cos = after @ before / (np.linalg.norm(after) * np.linalg.norm(before))
+        assert cos == pytest.approx(1.0, abs=1e-5)
