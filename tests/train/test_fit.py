@@ -247,20 +247,31 @@ class InterruptAt(Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
+@pytest.mark.parametrize("split", [False, True])
+def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, split):
     x, y = _regression(n=40)
     xv, yv = _regression(n=20, seed=5)
     kwargs = dict(epochs=6, batch_size=8, metrics=["mae"])
+    if split:  # the held-out part is drawn with a seed from the library generator: it must be the same
+        kwargs["validation_split"] = 0.25
+        xv = yv = None
 
     model, opt, sched = _resume_setup()
     full = fit(
-        model, nn.MSELoss(), opt, (x, y), (xv, yv), scheduler=sched, callbacks=[EarlyStopping(patience=50)], **kwargs
+        model,
+        nn.MSELoss(),
+        opt,
+        (x, y),
+        None if split else (xv, yv),
+        scheduler=sched,
+        callbacks=[EarlyStopping(patience=50)],
+        **kwargs,
     )
     expected = model.state_dict()
 
     model, opt, sched = _resume_setup()
     part = fit(
-        model, nn.MSELoss(), opt, (x, y), (xv, yv), scheduler=sched,
+        model, nn.MSELoss(), opt, (x, y), None if split else (xv, yv), scheduler=sched,
         callbacks=[EarlyStopping(patience=50), InterruptAt(2)], checkpoint_dir=tmp_path, **kwargs,
     )  # fmt: skip
     assert len(part) == 3 and "interrupted by SIGINT: finished epoch 3" in part.stop_reason
@@ -271,7 +282,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
     opt = optim.Adam(model.parameters(), lr=0.5)
     sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     resumed = fit(
-        model, nn.MSELoss(), opt, (x, y), (xv, yv), scheduler=sched,
+        model, nn.MSELoss(), opt, (x, y), None if split else (xv, yv), scheduler=sched,
         callbacks=[EarlyStopping(patience=50), Callback()], resume_from=tmp_path, **kwargs,
     )  # fmt: skip
     for key, value in expected.items():
@@ -367,3 +378,11 @@ def test_a_second_interrupt_aborts_at_once_and_restores_the_handlers(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     assert ds.load(tmp_path / "last.ckpt")["epoch"] == 1  # the last finished epoch's checkpoint is intact
+
+
+def test_sum_reduced_losses_are_logged_per_sample():
+    x, y = _regression(n=30)
+    model = nn.Linear(3, 1)
+    mean_logs = evaluate(model, nn.MSELoss(), (x, y), batch_size=7)
+    sum_logs = evaluate(model, nn.MSELoss(reduction="sum"), (x, y), batch_size=7)
+    assert sum_logs["loss"] == pytest.approx(mean_logs["loss"], rel=1e-5)

@@ -123,6 +123,14 @@ def _mode(model: Any, training: bool) -> Iterator[None]:
             model.train(previous)
 
 
+def _loss_weight(loss_fn: Any, n: int) -> int:
+    """Weight of a batch loss in the epoch's per-sample mean.
+
+    A mean-reduced batch loss counts ``n`` times; a sum-reduced one already adds up its samples.
+    """
+    return 1 if getattr(loss_fn, "reduction", "mean") == "sum" else n
+
+
 def _resolve_metrics(metrics: Sequence[str | Metric] | None) -> list[tuple[str, Metric]]:
     if metrics is None:
         return []
@@ -152,8 +160,7 @@ def _evaluate_loader(model: Any, loss_fn: Any, loader: DataLoader, metrics: list
             x, y = _unpack(batch, "evaluate")
             out = model(x)
             n = len(x)
-            # Mean-reduced batch losses weighted by batch size give the mean over all samples.
-            total += float(loss_fn(out, y).item()) * n
+            total += float(loss_fn(out, y).item()) * _loss_weight(loss_fn, n)
             count += n
             if metrics:
                 outputs.append(out.data)
@@ -311,9 +318,11 @@ def fit(
 
     Args:
         model: a callable Module (``model(x)`` gives outputs; ``train()``/``eval()`` switch modes).
-        loss_fn: ``loss_fn(outputs, targets)`` -> scalar Tensor (mean over the batch).
+        loss_fn: ``loss_fn(outputs, targets)`` -> scalar Tensor. The logged loss is the mean over
+            samples: batch means are weighted by batch size (a ``reduction='sum'`` loss is summed).
         optimizer: updates the model's parameters (``zero_grad()``, ``step()``, ``param_groups``).
         train: ``(x, y)`` arrays, a Dataset, or a DataLoader (then batch_size/shuffle are its own).
+            Arrays are checked for NaN/inf (pass ``ArrayDataset(x, y, check_finite=False)`` to skip).
         validation: held-out ``(x, y)``/Dataset/DataLoader, scored after every epoch; its
             numbers are logged with a ``val_`` prefix. Or ``validation_split=0.1``: a seeded
             random fraction of ``train`` is held out instead.
@@ -482,7 +491,7 @@ def _run_epoch(
             step_logs = train_step(model, loss_fn, optimizer, x, y)
             if batch_scheduler is not None:
                 batch_scheduler.step()
-            total += step_logs["loss"] * n
+            total += step_logs["loss"] * _loss_weight(loss_fn, n)
             count += n
             if metrics:
                 outputs.append(step_logs["outputs"])
