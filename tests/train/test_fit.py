@@ -264,7 +264,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, split):
         (x, y),
         None if split else (xv, yv),
         scheduler=sched,
-        callbacks=[EarlyStopping(patience=50)],
+        callbacks=[EarlyStopping(patience=50, restore_best_weights=True)],
         **kwargs,
     )
     expected = model.state_dict()
@@ -272,7 +272,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, split):
     model, opt, sched = _resume_setup()
     part = fit(
         model, nn.MSELoss(), opt, (x, y), None if split else (xv, yv), scheduler=sched,
-        callbacks=[EarlyStopping(patience=50), InterruptAt(2)], checkpoint_dir=tmp_path, **kwargs,
+        callbacks=[EarlyStopping(patience=50, restore_best_weights=True), InterruptAt(2)], checkpoint_dir=tmp_path, **kwargs,
     )  # fmt: skip
     assert len(part) == 3 and "interrupted by SIGINT: finished epoch 3" in part.stop_reason
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -283,7 +283,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, split):
     sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     resumed = fit(
         model, nn.MSELoss(), opt, (x, y), None if split else (xv, yv), scheduler=sched,
-        callbacks=[EarlyStopping(patience=50), Callback()], resume_from=tmp_path, **kwargs,
+        callbacks=[EarlyStopping(patience=50, restore_best_weights=True), Callback()], resume_from=tmp_path, **kwargs,
     )  # fmt: skip
     for key, value in expected.items():
         np.testing.assert_array_equal(model.state_dict()[key], value)
