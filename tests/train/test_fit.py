@@ -386,3 +386,11 @@ def test_sum_reduced_losses_are_logged_per_sample():
     mean_logs = evaluate(model, nn.MSELoss(), (x, y), batch_size=7)
     sum_logs = evaluate(model, nn.MSELoss(reduction="sum"), (x, y), batch_size=7)
     assert sum_logs["loss"] == pytest.approx(mean_logs["loss"], rel=1e-5)
+
+
+def test_an_error_inside_a_step_says_where_it_happened():
+    x, y = _regression(n=20)
+    model = nn.Linear(3, 2)  # two outputs for one target column: the loss refuses
+    with pytest.raises(ValueError) as info:
+        fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=1, batch_size=8)
+    assert "(in fit: epoch 1, batch 1; inputs (8, 3), targets (8, 1))" in getattr(info.value, "__notes__", [""])[0]

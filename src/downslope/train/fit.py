@@ -488,7 +488,13 @@ def _run_epoch(
             x, y = _unpack(batch, "fit")
             n = len(x)
             cbs.on_batch_begin(i, {"size": n})
-            step_logs = train_step(model, loss_fn, optimizer, x, y)
+            try:
+                step_logs = train_step(model, loss_fn, optimizer, x, y)
+            except Exception as exc:
+                # Say where in training it happened, without changing the exception's type.
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {x.shape}, targets {y.shape})")
+                raise
             if batch_scheduler is not None:
                 batch_scheduler.step()
             total += step_logs["loss"] * _loss_weight(loss_fn, n)
