@@ -52,7 +52,7 @@ class GradientDiagnostics(Callback):
         >>> model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
         >>> diag = GradientDiagnostics()
         >>> _ = ds.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01),
-        ...            (np.ones((8, 2)), np.zeros((8, 1))), epochs=1, callbacks=[diag])
+        ...            (np.ones((8, 2)), np.zeros((8, 1))), epochs=1, callbacks=[diag], verbose=0)
         >>> sorted(diag.history[0]["grad_norm"])
         ['0.bias', '0.weight', '2.bias', '2.weight']
     """

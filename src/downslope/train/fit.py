@@ -355,7 +355,7 @@ def fit(
         >>> x = np.linspace(-1, 1, 20).reshape(-1, 1); y = 3 * x + 1
         >>> model = nn.Linear(1, 1)
         >>> history = ds.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.5), (x, y),
-        ...                  epochs=200, batch_size=None)
+        ...                  epochs=200, batch_size=None, verbose=0)
         >>> round(model.weight.item(), 3), round(model.bias.item(), 3), len(history)
         (3.0, 1.0, 200)
     """
