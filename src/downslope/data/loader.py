@@ -65,7 +65,7 @@ class DataLoader:
         shuffle: reshuffle the sample order at the start of every epoch. A full batch is never
             permuted: the order of samples does not change its (mean) gradient.
         drop_last: drop the last, smaller batch.
-        seed / generator: the loader's own ``numpy.random.Generator``. Without either, the seed is
+        seed / generator: the loader's own ``numpy.random.Generator`` for shuffling. Without either, the seed is
             drawn from the library generator (:func:`downslope.manual_seed` fixes it).
 
     Array-backed datasets are gathered with one ``np.take`` per array into contiguous arrays
