@@ -163,9 +163,11 @@ def _pow_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     a, b = args
     ga = gb = None
     if needs[0]:
-        ga = g * b * a ** (b - 1)
-        if (xp.data(b) == 0).any():  # d/da a^0 is 0, also at a = 0 where 0 * 0^-1 would be nan (torch too)
-            ga = xp.where(xp.data(b) == 0, 0, ga)
+        b_is_zero = xp.data(b) == 0
+        if b_is_zero.any():  # d/da a^0 is 0, also at a = 0 where 0 * 0^-1 would be nan (torch gives 0)
+            ga = xp.where(b_is_zero, 0, g * b * xp.where(b_is_zero, 1, a) ** (b - 1))
+        else:
+            ga = g * b * a ** (b - 1)
         ga = xp.sum_to(ga, a.shape)
     if needs[1]:
         a_is_zero = xp.data(a) == 0
