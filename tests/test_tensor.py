@@ -130,7 +130,11 @@ def test_factories_match_torch():
     assert ds.zeros(2, 3).shape == (2, 3) and ds.zeros((2, 3)).shape == (2, 3)
     assert ds.ones(4).dtype == np.float32 and ds.ones(4, dtype="float64").dtype == np.float64
     np.testing.assert_array_equal(ds.ones(2, 2).numpy(), torch.ones(2, 2).numpy())
-    np.testing.assert_array_equal(ds.full((2,), 1.5).numpy(), torch.full((2,), 1.5).numpy())
+    for fill in (1.5, 3, True):
+        ours, theirs = ds.full((2,), fill), torch.full((2,), fill)
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+        assert str(theirs.dtype) == f"torch.{ours.dtype}"
+    assert ds.full((2,), 3, dtype="float64").dtype == np.float64
     np.testing.assert_array_equal(ds.arange(5).numpy(), torch.arange(5).numpy())
     assert ds.arange(5).dtype == np.int64
     np.testing.assert_allclose(ds.arange(0, 1, 0.25).numpy(), torch.arange(0, 1, 0.25).numpy())

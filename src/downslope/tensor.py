@@ -527,6 +527,19 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 
 def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor filled with ``fill_value``; its dtype follows the value, as in torch.full
+    (``ds.full((2,), 3)`` is int64, ``ds.full((2,), 0.5)`` float32).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.full((2, 2), 0.5)
+        tensor([[0.5, 0.5],
+                [0.5, 0.5]])
+    """
+    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
+        dtype = backend.bool_
+    elif dtype is None and isinstance(fill_value, (int, np.integer)):
+        dtype = backend.int64
     return from_numpy(np.full(_shape_arg((shape,)), fill_value, _float_dtype(dtype)), requires_grad)
 
 
