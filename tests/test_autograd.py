@@ -10,6 +10,9 @@ import weakref
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import downslope as ds
 
@@ -525,3 +528,32 @@ def test_docstring_examples_run(module):
     # pytest also collects them (--doctest-modules over src/downslope); this keeps them checked in this file's run
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+BROADCAST_SECOND_ORDER = {
+    "add": lambda a, b: (a + b) ** 2,
+    "sub": lambda a, b: (a - b) ** 3,
+    "mul": lambda a, b: a * b * b,
+    "div": lambda a, b: a / (b * b + 1.0),
+    "pow": lambda a, b: (a * a + 0.5) ** b,
+    "outer product via indexing": lambda a, b: (a[..., None] * b[..., None, :]).sum(-1) ** 2,
+}
+
+
+@pytest.mark.parametrize("name", BROADCAST_SECOND_ORDER)
+@settings(max_examples=10, deadline=None, derandomize=True, database=None)
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3), seed=st.integers(0, 1000))
+def test_double_backward_with_broadcasting_matches_torch(assert_close, name, shapes, seed):
+    fn = BROADCAST_SECOND_ORDER[name]
+    if name.startswith("outer") and () in shapes.input_shapes:
+        return  # [..., None, :] needs a dimension to slice
+    arrays = [_rand(seed + i, s) for i, s in enumerate(shapes.input_shapes)]
+    ours = [ds.tensor(a, dtype="float64", requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    first = ds.grad(fn(*ours).sum(), ours, create_graph=True)
+    first_t = torch.autograd.grad(fn(*theirs).sum(), theirs, create_graph=True)
+    ds.stack([(g * g).sum() for g in first]).sum().backward()
+    sum((g * g).sum() for g in first_t).backward()
+    for t, tt in zip(ours, theirs):
+        assert t.grad.shape == tuple(tt.grad.shape)
+        assert_close(t.grad.numpy(), tt.grad.numpy(), np.float64, "second derivative with broadcasting")
