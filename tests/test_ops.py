@@ -585,6 +585,17 @@ def test_bad_index_names_the_shape():
         ds.randn(4, 5)[np.array([0.5])]
 
 
+@pytest.mark.parametrize("length", [3, 5])
+def test_boolean_mask_of_the_wrong_length_is_refused_like_torch(length):
+    mask = np.arange(length) % 2 == 0  # its nonzero() form, [0, 2(, 4)], would index a (4,) tensor silently
+    with pytest.raises(IndexError):
+        torch.zeros(4)[torch.from_numpy(mask)]
+    with pytest.raises(IndexError, match=r"shape \(4,\)"):
+        ds.randn(4)[mask]
+    with pytest.raises(IndexError, match=r"shape \(4, 2\)"):
+        ds.randn(4, 2)[ds.tensor(mask)]
+
+
 @pytest.mark.parametrize("dim", [0, 1, -1])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gather(check_op, dim, dtype):

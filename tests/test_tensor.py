@@ -227,3 +227,20 @@ def test_docstring_examples_run(module):
     # pytest also collects them (--doctest-modules over src/downslope); this keeps them checked in this file's run
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_setitem_under_no_grad_matches_torch_and_bad_assignments_name_the_shape():
+    ours, theirs = ds.zeros(4, 3), torch.zeros(4, 3)
+    mask = np.array([True, False, True, False])
+    for index, value in [((1, 2), 5.0), (slice(0, 2), 1.5), (mask, -1.0), ([0, 3], 2.0), ((slice(None), 0), 7.0)]:
+        ours[index] = value
+        theirs[torch.from_numpy(index) if isinstance(index, np.ndarray) else index] = value
+    ours[ds.tensor([False, True, False, False])] = ds.tensor([9.0, 8.0, 7.0])
+    theirs[torch.tensor([False, True, False, False])] = torch.tensor([9.0, 8.0, 7.0])
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    with pytest.raises(IndexError, match=r"shape \(4, 3\)"):
+        ours[np.array([True, False])] = 1.0  # a mask of the wrong length
+    with pytest.raises(ValueError, match=r"shape \(2,\).*shape \(4, 3\)"):
+        ours[0] = ds.ones(2)
+    with pytest.raises(IndexError, match=r"shape \(4, 3\)"):
+        ours[9] = 1.0

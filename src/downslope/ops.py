@@ -725,8 +725,9 @@ def _stack_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     return tuple(g[lead + (i,)] if needs[i] else None for i in range(len(args)))
 
 
-def _normalize_index(index: Any) -> Any:
-    """Tensors become arrays, lists become integer arrays, boolean masks become integer indices."""
+def _normalize_index(index: Any, keep_masks: bool = False) -> Any:
+    """Tensors become arrays, lists become integer arrays, boolean masks become integer indices
+    (unless ``keep_masks``: applied as masks, NumPy checks that their shape fits)."""
     items = index if isinstance(index, tuple) else (index,)
     out: list[Any] = []
     for item in items:
@@ -734,10 +735,10 @@ def _normalize_index(index: Any) -> Any:
             item = item.data
         elif isinstance(item, list):
             item = np.asarray(item)
-        if isinstance(item, np.ndarray) and item.dtype == np.bool_:
+        if isinstance(item, np.ndarray) and item.dtype == np.bool_ and not keep_masks:
             out.extend(np.nonzero(item))
             continue
-        if isinstance(item, np.ndarray) and item.dtype.kind not in "iu":
+        if isinstance(item, np.ndarray) and item.dtype.kind not in "iub":
             raise IndexError(f"tensors used as indices must be integer or boolean, got {item.dtype}")
         out.append(item)
     return tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0]
@@ -751,11 +752,16 @@ def _is_advanced(index: Any) -> bool:
 def getitem(x: Any, index: Any) -> Tensor:
     """Basic and integer-array indexing; the gradient is scattered back (repeats add up)."""
     x = _lift(x)
-    idx = _normalize_index(index)
+    idx = _normalize_index(index, keep_masks=True)
     try:
+        # Masks are applied as masks so that NumPy checks their shape: their nonzero() form (used by
+        # the backward) would silently accept a mask of the wrong length.
         out = x.data[idx]
     except IndexError as exc:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
+    items = idx if isinstance(idx, tuple) else (idx,)
+    if any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in items):
+        idx = _normalize_index(index)
     # Basic indexing gives a view that shares memory with x, as in PyTorch.
     return _node(np.asarray(out), (x,), _getitem_vjp, (idx, _is_advanced(idx)))
 

@@ -270,7 +270,13 @@ class Tensor:
                 "in-place assignment into a tensor that takes part in gradient recording would corrupt the graph; "
                 "wrap it in `with ds.no_grad():` or build a new tensor (e.g. ds.where)"
             )
-        self.data[_ops._normalize_index(index)] = _data_of(value)
+        try:
+            self.data[_ops._normalize_index(index, keep_masks=True)] = _data_of(value)
+        except (IndexError, ValueError) as exc:
+            value_shape = getattr(value, "shape", ())
+            raise type(exc)(
+                f"cannot assign a value of shape {value_shape} at index {index!r} of a tensor of shape {self.shape}: {exc}"
+            ) from None
 
     # ------------------------------------------------------------------ elementwise
     def exp(self) -> Tensor:
