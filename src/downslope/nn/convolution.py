@@ -363,14 +363,15 @@ def _scatter_windows(grad: np.ndarray, padded_shape: tuple[int, ...], k: Any, ge
     it was read from. ``grad`` is (kh*kw, N, C, OH, OW), possibly a broadcast view."""
     (sh, sw), (dh, dw), _ = geometry
     out = np.zeros(padded_shape, dtype=grad.dtype)
-    if sh >= dh * (k[0] - 1) + 1 and sw >= dw * (k[1] - 1) + 1:
-        # Windows do not overlap: every input element is written at most once, so one strided copy.
-        view = _windows_view(out, k, geometry, writeable=True)
-        view[...] = grad.reshape(view.shape)
-    else:
-        for offset in range(k[0] * k[1]):
-            block = _offset_view(out, offset // k[1], offset % k[1], geometry)
+    # One pass per kernel offset, each over a whole (N, C, OH, OW) block. (A single assignment into
+    # the 6-D strided windows view is 3-4x slower: NumPy then runs its inner loop over the kernel.)
+    overlapping = sh < dh * (k[0] - 1) + 1 or sw < dw * (k[1] - 1) + 1
+    for offset in range(k[0] * k[1]):
+        block = _offset_view(out, offset // k[1], offset % k[1], geometry)
+        if overlapping:
             block += grad[offset]
+        else:  # every input element belongs to at most one window: a plain copy
+            block[...] = grad[offset]
     return out
 
 
