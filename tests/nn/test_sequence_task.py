@@ -14,7 +14,6 @@ import pytest
 import downslope as ds
 import downslope.nn.functional as F
 from downslope import nn
-from downslope.nn.recurrent import GRU, LSTM
 
 
 class _Adam:
@@ -60,7 +59,7 @@ def _cross_entropy(logits: ds.Tensor, labels: ds.Tensor) -> ds.Tensor:
     return -ds.gather(ds.log_softmax(logits, dim=1), 1, labels.numpy()[:, None]).mean()
 
 
-@pytest.mark.parametrize("layer", [LSTM, GRU])
+@pytest.mark.parametrize("layer", [nn.LSTM, nn.GRU])
 def test_learns_parity_of_four_bits(layer):
     ds.manual_seed(0)
     bits = (np.arange(16)[:, None] >> np.arange(4)) & 1  # all 16 sequences
@@ -79,7 +78,7 @@ def test_learns_parity_of_four_bits(layer):
     assert accuracy == 1.0, f"{layer.__name__}: parity accuracy {accuracy} (final loss {loss.item():.4f})"
 
 
-@pytest.mark.parametrize("layer", [LSTM, GRU])
+@pytest.mark.parametrize("layer", [nn.LSTM, nn.GRU])
 def test_learns_the_sum_of_a_sequence(layer):
     ds.manual_seed(1)
     rng = np.random.default_rng(1)

@@ -14,7 +14,6 @@ import pytest
 import downslope as ds
 import downslope.nn.functional as F
 from downslope import nn
-from downslope.nn.convolution import Conv2d, MaxPool2d
 
 
 def _cross_entropy(logits: ds.Tensor, labels: ds.Tensor) -> ds.Tensor:
@@ -57,9 +56,9 @@ def test_cnn_reaches_95_percent_on_digits():
     )
     ds.manual_seed(0)
     model = nn.Sequential(
-        Conv2d(1, 16, kernel_size=3, padding=1),
+        nn.Conv2d(1, 16, kernel_size=3, padding=1),
         nn.ReLU(),
-        MaxPool2d(2),
+        nn.MaxPool2d(2),
         nn.Flatten(),
         nn.Linear(16 * 4 * 4, 10),
     )

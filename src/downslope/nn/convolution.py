@@ -658,7 +658,7 @@ def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
         >>> import downslope as ds
         >>> from downslope.nn.functional import adaptive_avg_pool1d
         >>> adaptive_avg_pool1d(ds.tensor([[[1.0, 2.0, 3.0, 4.0, 5.0]]]), 2)
-        tensor([[[2. , 4.5]]])
+        tensor([[[2., 4.]]])
     """
     where = "adaptive_avg_pool1d"
     x = _as_tensor(input, where)
