@@ -516,6 +516,26 @@ def test_expand_broadcast_to(check_op):
     check_op(lambda t: ds.broadcast_to(t, (2, 3, 4)), lambda t: torch.broadcast_to(t, (2, 3, 4)), [x])
 
 
+@pytest.mark.parametrize(
+    ("name", "call"),
+    [
+        ("permute", lambda x: x.permute(0, 3)),  # 3 % 2 would silently mean 1
+        ("transpose", lambda x: x.transpose(0, 2)),
+        ("flatten", lambda x: x.flatten(2)),
+        ("gather", lambda x: x.gather(-3, (ds if isinstance(x, ds.Tensor) else torch).tensor([[0]]))),
+        ("concatenate", lambda x: ds.cat([x, x], 2)),
+        ("stack", lambda x: ds.stack([x, x], -4)),
+        ("squeeze", lambda x: x.squeeze(2)),
+        ("softmax", lambda x: x.softmax(2)),
+    ],
+)
+def test_dimension_out_of_range_is_refused_like_torch(name, call):
+    with pytest.raises(IndexError):
+        call(torch.zeros(2, 3))
+    with pytest.raises(IndexError, match="out of range"):
+        call(ds.randn(2, 3))
+
+
 def test_reshape_wrong_size_names_both_shapes():
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 2\)"):
         ds.randn(2, 3).reshape(4, 2)

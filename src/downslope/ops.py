@@ -103,6 +103,14 @@ def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(set(out))) if ndim else ()
 
 
+def _dim(d: int, ndim: int, op: str) -> int:
+    """``d`` in [-ndim, ndim) as a non-negative int; NumPy-style wrapping of other values would be silent."""
+    n = _builtin_max(ndim, 1)
+    if not -n <= d < n:
+        raise IndexError(f"{op}: dimension {d} is out of range for a tensor with {ndim} dimension(s)")
+    return int(d) % n
+
+
 def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
@@ -612,7 +620,7 @@ def _reshape_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def permute(x: Any, dims: Sequence[int]) -> Tensor:
     """Reorder dimensions: output dim i is input dim ``dims[i]``."""
     x = _lift(x)
-    dims = tuple(int(d) % _builtin_max(x.ndim, 1) for d in dims)
+    dims = tuple(_dim(d, x.ndim, "permute") for d in dims)
     if sorted(dims) != list(range(x.ndim)):
         raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
     return _node(x.data.transpose(dims), (x,), _permute_vjp, tuple(np.argsort(dims)))
@@ -626,6 +634,7 @@ def transpose(x: Any, dim0: int, dim1: int) -> Tensor:
     """Swap two dimensions (PyTorch's transpose)."""
     x = _lift(x)
     dims = list(range(x.ndim))
+    dim0, dim1 = _dim(dim0, x.ndim, "transpose"), _dim(dim1, x.ndim, "transpose")
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return permute(x, dims)
 
@@ -652,7 +661,7 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     x = _lift(x)
     if x.ndim == 0:
         return reshape(x, (1,))
-    s, e = start_dim % x.ndim, end_dim % x.ndim
+    s, e = _dim(start_dim, x.ndim, "flatten"), _dim(end_dim, x.ndim, "flatten")
     return reshape(x, x.shape[:s] + (int(np.prod(x.shape[s : e + 1])),) + x.shape[e + 1 :])
 
 
@@ -689,11 +698,11 @@ def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None
         raise TypeError("concatenate: expected a non-empty sequence of tensors")
     a = axis if dim is None else dim
     ts = [_lift(t) for t in tensors]
+    a = _dim(a, ts[0].ndim, "concatenate")
     try:
         out = np.concatenate([t.data for t in ts], axis=a)
     except ValueError:
         raise ValueError(f"concatenate: shapes {[t.shape for t in ts]} do not match except along axis {a}") from None
-    a = a % out.ndim
     bounds = np.cumsum([0] + [t.shape[a] for t in ts])
     return _node(out, tuple(ts), _concatenate_vjp, (a, bounds))
 
@@ -715,8 +724,8 @@ def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> T
     ts = [_lift(t) for t in tensors]
     if len({t.shape for t in ts}) != 1:
         raise ValueError(f"stack: all tensors need the same shape, got {[t.shape for t in ts]}")
+    a = _dim(a, ts[0].ndim + 1, "stack")
     out = np.stack([t.data for t in ts], axis=a)
-    a = a % out.ndim
     return _node(out, tuple(ts), _stack_vjp, a)
 
 
@@ -793,7 +802,7 @@ def gather(x: Any, dim: int, index: Any) -> Tensor:
         raise ValueError(
             f"gather: index has {idx.ndim} dims but the input has {x.ndim} (shapes {idx.shape} and {x.shape})"
         )
-    dim = dim % x.ndim
+    dim = _dim(dim, x.ndim, "gather")
     if idx.size and (idx.min() < 0 or idx.max() >= x.shape[dim]):  # NumPy would wrap -1 around silently
         raise IndexError(
             f"gather: index values must lie in [0, {x.shape[dim]}) for input of shape {x.shape} along dim {dim}; "
