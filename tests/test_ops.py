@@ -536,6 +536,15 @@ def test_dimension_out_of_range_is_refused_like_torch(name, call):
         call(ds.randn(2, 3))
 
 
+def test_expand_refuses_minus_one_in_a_new_leading_dim_like_torch():
+    with pytest.raises(RuntimeError):
+        torch.zeros(3).expand(-1, 3)
+    with pytest.raises(ValueError, match=r"leading.*\(-1, 3\).*\(3,\)"):
+        ds.zeros(3).expand(-1, 3)  # used to read x.shape[-1] and give (3, 3)
+    with pytest.raises(ValueError, match=r"\(3,\) to \(2,\)"):
+        ds.zeros(3).expand(2)
+
+
 def test_reshape_wrong_size_names_both_shapes():
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 2\)"):
         ds.randn(2, 3).reshape(4, 2)

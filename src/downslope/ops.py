@@ -668,7 +668,12 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 def broadcast_to(x: Any, shape: Any) -> Tensor:
     x = _lift(x)
     shape = tuple(shape)
-    shape = tuple(x.shape[i - (len(shape) - x.ndim)] if s == -1 else s for i, s in enumerate(shape))
+    lead = len(shape) - x.ndim
+    if any(s == -1 for s in shape[: _builtin_max(lead, 0)]):  # x.shape[negative] would silently pick a wrong dim
+        raise ValueError(
+            f"broadcast_to: -1 (keep the size) is not allowed in a new leading dim; got {shape} for {x.shape}"
+        )
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     try:
         out = np.broadcast_to(x.data, shape)
     except ValueError:
