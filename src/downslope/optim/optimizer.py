@@ -138,6 +138,11 @@ class _Bucket:
         for i, (p, view) in enumerate(zip(self.params, self.views)):
             if p.data is not view:
                 new = p.data
+                if new.dtype != view.dtype:
+                    raise RuntimeError(
+                        f"optimizer: parameter {i} of a group changed dtype from {view.dtype} to {new.dtype} after the "
+                        "optimizer was built; convert the model before building the optimizer"
+                    )
                 if new.shape != view.shape:
                     raise RuntimeError(
                         f"optimizer: parameter {i} of a group changed shape from {view.shape} to {new.shape} after the "
