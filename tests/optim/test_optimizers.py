@@ -471,3 +471,14 @@ def test_flat_buffers_equal_per_parameter_loop(name, shapes, masks):  # type: ig
     for a, b in zip(*runs):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
     assert steps == [sum(m[i % 4] for m in masks) for i in range(len(shapes))]
+
+
+def test_adagrad_group_initial_accumulator_value_closed_form():
+    a, b = ds.ones(3, requires_grad=True), ds.ones(2, requires_grad=True)
+    opt = optim.Adagrad(
+        [{"params": [a]}, {"params": [b], "initial_accumulator_value": 3.0}], lr=0.1, initial_accumulator_value=0.5
+    )
+    ((a * a).sum() + (b * b).sum()).backward()  # gradient 2 everywhere
+    opt.step()
+    np.testing.assert_allclose(a.numpy(), 1 - 0.1 * 2 / np.sqrt(0.5 + 4), rtol=1e-6)
+    np.testing.assert_allclose(b.numpy(), 1 - 0.1 * 2 / np.sqrt(3.0 + 4), rtol=1e-6)

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from . import transforms as T
-from .optimizer import Optimizer, check_nonnegative, check_unit_interval, reject_unknown_options
+from .optimizer import Optimizer, _state_slots, check_nonnegative, check_unit_interval, reject_unknown_options
 from .transforms import from_group
 
 
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al., 2011): ``sum += g**2; p -= lr / (1 + (t-1) lr_decay) * g / (sqrt(sum) + eps)``.
 
-    PyTorch's defaults: ``lr=1e-2``, ``initial_accumulator_value=0``, ``eps=1e-10``.
+    PyTorch's defaults: ``lr=1e-2``, ``initial_accumulator_value=0``, ``eps=1e-10``. A param group
+    may set its own ``initial_accumulator_value`` (PyTorch ignores a group's value and uses the
+    constructor's for every group).
 
     Example:
         >>> import downslope as ds
@@ -41,8 +43,6 @@ class Adagrad(Optimizer):
         **unknown: Any,
     ) -> None:
         reject_unknown_options(type(self), unknown)
-        check_nonnegative("Adagrad", "initial_accumulator_value", initial_accumulator_value)
-        self._initial_accumulator_value = float(initial_accumulator_value)
         defaults = {
             "lr": lr,
             "lr_decay": lr_decay,
@@ -61,19 +61,23 @@ class Adagrad(Optimizer):
         )
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        for key in ("lr", "lr_decay", "weight_decay", "eps"):
+        for key in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
             check_nonnegative("Adagrad", key, group[key])
-        if group["initial_accumulator_value"] != self._initial_accumulator_value:
-            raise ValueError(
-                "Adagrad: initial_accumulator_value is fixed when the optimizer is built "
-                f"({self._initial_accumulator_value}); a group asked for {group['initial_accumulator_value']!r}"
-            )
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        # each group starts its sums at its own initial_accumulator_value (the transform's init cannot see groups)
+        value = self.param_groups[-1]["initial_accumulator_value"]
+        for bucket in self._buckets[-1]:
+            for slot in _state_slots(bucket.state):
+                if "sum" in slot:
+                    slot["sum"].fill(value)
 
     def _make_transform(self) -> T.GradientTransformation:
         return T.chain(
             T.negate_if(from_group("maximize")),
             T.add_decayed_weights(from_group("weight_decay")),
-            T.scale_by_adagrad(from_group("lr_decay"), self._initial_accumulator_value, from_group("eps")),
+            T.scale_by_adagrad(from_group("lr_decay"), 0.0, from_group("eps")),
             T.scale_by_lr(from_group("lr")),
         )
 
