@@ -175,6 +175,17 @@ def test_python_protocol():
     assert {x: 1}[x] == 1  # hashable by identity
 
 
+def test_np_array_copies_like_for_torch_and_np_asarray_shares():
+    ours, theirs = ds.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])
+    for t in (ours, theirs):
+        np.array(t)[0] = 5.0
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert ours.numpy()[0] == 1.0
+    np.asarray(ours)[1] = 7.0  # asarray may share, as documented for .numpy()
+    assert ours.numpy()[1] == 7.0
+    assert np.array(ours, dtype=np.float64).dtype == np.float64
+
+
 def test_comparisons_give_bool_tensors_without_grad():
     x = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
     t = torch.tensor([1.0, 2.0, 3.0])
