@@ -77,6 +77,17 @@ def test_conv2d_larger_cases_match_torch(check_op, shape, kernel, kwargs):
     check_op(lambda x, w, b: C.conv2d(x, w, b, **kwargs), lambda x, w, b: TF.conv2d(x, w, b, **kwargs), arrays)
 
 
+def test_conv2d_with_frozen_weights_gives_only_the_input_gradient(check_op):
+    rng = np.random.default_rng(15)
+    arrays = [_randn(rng, 2, 4, 7, 6), _randn(rng, 6, 2, 3, 3), _randn(rng, 6)]
+    check_op(
+        lambda x, w, b: C.conv2d(x, w, b, stride=2, padding=1, groups=2),
+        lambda x, w, b: TF.conv2d(x, w, b, stride=2, padding=1, groups=2),
+        arrays,
+        grad_inputs=[0],
+    )
+
+
 def test_conv2d_output_layout_is_a_view_of_one_gemm_result():
     # The output is the GEMM result (C_out, N*OH*OW) seen as (N, C_out, OH, OW): no copy after the GEMM.
     y = C.conv2d(ds.randn(2, 3, 5, 5), ds.randn(4, 3, 3, 3), ds.randn(4), padding=1)

@@ -230,7 +230,8 @@ def _conv2d(
         parents = (x, w, b)
     geometry = (st, pads, dil, groups, (oh, ow))
     out, cols = _conv2d_forward(x.data, w.data, None if bias is None else parents[2].data, geometry)
-    return _node(out, parents, _conv2d_vjp, (cols, geometry))
+    # cols are only needed for the weight gradient; drop them early when there is none to compute.
+    return _node(out, parents, _conv2d_vjp, (cols if w.requires_grad else None, geometry))
 
 
 def _pad_zeros(x: np.ndarray, pads: tuple[int, int, int, int], fill: float = 0.0) -> np.ndarray:
