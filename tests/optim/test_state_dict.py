@@ -214,3 +214,29 @@ def test_load_refuses_a_mismatched_state() -> None:
     sd["state"][0]["exp_avg"] = np.zeros(5, np.float32)
     with pytest.raises(ValueError, match="elements"):
         optim.Adam(_params()).load_state_dict(sd)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.5),
+        lambda p: optim.Adam(p, lr=1e-2, amsgrad=True),
+        lambda p: optim.RMSprop(p, lr=1e-2, centered=True, momentum=0.9),
+    ],
+)
+def test_loading_an_earlier_state_forgets_later_state(make: Any) -> None:
+    """Restore the state saved before a trial run (what an lr finder does): state created during
+    the trial (momentum buffers, AMSGrad's running max) must not leak into the real run."""
+    params = _params()
+    opt = make(params)
+    start = [p.numpy().copy() for p in params]
+    saved = load(*save(opt.state_dict()))
+    _train(opt, None, params, 5, 0, False)  # the trial
+    for p, s in zip(params, start):
+        p.data[...] = s
+    opt.load_state_dict(saved)
+    _train(opt, None, params, 6, 0, False)
+    fresh_params = _params()
+    _train(make(fresh_params), None, fresh_params, 6, 0, False)
+    for a, b in zip(params, fresh_params):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

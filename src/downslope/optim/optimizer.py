@@ -509,7 +509,16 @@ class Optimizer:
         self.clip_norm = options.get("clip_norm", self.clip_norm)
         self.clip_value = options.get("clip_value", self.clip_value)
         self.error_if_nonfinite = options.get("error_if_nonfinite", self.error_if_nonfinite)
-        layouts = state_dict.get("state_layout") or self._layouts()
+        saved_layouts = state_dict.get("state_layout")
+        layouts = saved_layouts or self._layouts()
+        if saved_layouts is not None:
+            # state created since the save (e.g. a momentum buffer or AMSGrad's max) must not survive
+            for buckets, layout in zip(self._buckets, saved_layouts):
+                for b in buckets:
+                    for si, slot in enumerate(_state_slots(b.state)):
+                        keep = set(layout[si]) if si < len(layout) else set()
+                        for key in [k for k in slot if k not in keep]:
+                            del slot[key]
         saved_state = {int(k): v for k, v in state_dict["state"].items()}
         for pos, (gi, b, j) in enumerate(self._positions()):
             entry = saved_state.get(pos)
