@@ -45,6 +45,7 @@ def _run_both(kind, kwargs, x, initial, assert_close, seed=0):
     out_d, state_d = ours(xd, hd)
     out_t, state_t = theirs(xt, ht)
     assert out_d.shape == tuple(out_t.shape)
+    assert out_d.dtype == np.float32, "float32 in, float32 out"
     assert_close(out_d.numpy(), out_t.detach().numpy(), np.float32, "output")
     for a, b in zip(_as_tuple(state_d), _as_tuple(state_t)):
         assert a.shape == tuple(b.shape)
@@ -56,6 +57,7 @@ def _run_both(kind, kwargs, x, initial, assert_close, seed=0):
     loss_t = sum((t * torch.tensor(p)).sum() for t, p in zip((out_t, *_as_tuple(state_t)), proj))
     loss_d.backward()
     loss_t.backward()
+    assert xd.grad.dtype == np.float32
     assert_close(xd.grad.numpy(), xt.grad.numpy(), np.float32, "input gradient")
     if initial is not None:
         for a, b in zip(_as_tuple(hd), _as_tuple(ht)):
