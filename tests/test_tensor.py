@@ -186,6 +186,18 @@ def test_np_array_copies_like_for_torch_and_np_asarray_shares():
     assert np.array(ours, dtype=np.float64).dtype == np.float64
 
 
+def test_iteration_gives_rows_with_gradients_and_refuses_0d():
+    x = ds.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    rows = list(x)
+    assert len(rows) == 2 and rows[1].shape == (2,)
+    (rows[0] * 2 + rows[1]).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[2.0, 2.0], [1.0, 1.0]])
+    with pytest.raises(TypeError):
+        list(torch.tensor(1.0))
+    with pytest.raises(TypeError, match="0-d"):
+        list(ds.tensor(1.0))
+
+
 def test_comparisons_give_bool_tensors_without_grad():
     x = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
     t = torch.tensor([1.0, 2.0, 3.0])
