@@ -14,7 +14,11 @@ How the convolution is computed (one idea, no loop over pixels):
 
 The convolution is one fused op with its own VJP (the composite of indexing and matmul ops would
 materialise one gradient array per kernel offset). Its rule is NumPy-only, so double backward
-through a convolution raises a clear error. Pooling loops over kernel offsets the same way.
+through a convolution raises a clear error.
+
+Pooling copies the windows once into a contiguous ``(kh*kw, N, C, OH, OW)`` array and reduces over
+its first axis (long contiguous rows, which matters on small feature maps); its backward scatters
+per kernel offset. Max pooling keeps a boolean mask of each window's winner for the gradient.
 """
 
 from __future__ import annotations
