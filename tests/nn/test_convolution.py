@@ -88,6 +88,17 @@ def test_conv2d_with_frozen_weights_gives_only_the_input_gradient(check_op):
     )
 
 
+def test_conv_and_pool_read_non_contiguous_inputs(check_op):
+    # im2col reads through the input's own strides, so transposed views need no copy and no care.
+    rng = np.random.default_rng(16)
+    arrays = [_randn(rng, 7, 2, 3, 6), _randn(rng, 4, 3, 3, 2)]  # input stored as (W, N, C, H)
+    check_op(
+        lambda x, w: C.max_pool2d(C.conv2d(x.permute(1, 2, 3, 0), w, padding=1), 2),
+        lambda x, w: TF.max_pool2d(TF.conv2d(x.permute(1, 2, 3, 0), w, padding=1), 2),
+        arrays,
+    )
+
+
 def test_conv2d_output_layout_is_a_view_of_one_gemm_result():
     # The output is the GEMM result (C_out, N*OH*OW) seen as (N, C_out, OH, OW): no copy after the GEMM.
     y = C.conv2d(ds.randn(2, 3, 5, 5), ds.randn(4, 3, 3, 3), ds.randn(4), padding=1)
