@@ -3,7 +3,9 @@
 The update rules are small composable transforms (``optim.transforms``: ``scale_by_adam``,
 ``trace``, ``add_decayed_weights``, ``scale_by_lr``... joined by ``chain``, in the manner of Optax);
 the PyTorch-named classes are thin wrappers that keep param groups and state dicts, and any chain
-can be wrapped with ``Optimizer.from_transform``.
+can be wrapped with ``Optimizer.from_transform``. Learning-rate schedules come two ways: PyTorch's
+scheduler objects (``optim.lr_scheduler``) that write ``param_groups[i]['lr']``, and Optax's pure
+functions of the step (``optim.schedules``) for ``transforms.scale_by_lr``.
 
 Example:
     >>> import downslope as ds
@@ -19,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from . import lr_scheduler, transforms
+from . import lr_scheduler, schedules, transforms
 from .adam import Adam, Adamax, AdamW, Lion, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
 from .clip import clip_grad_norm_, clip_grad_value_
@@ -29,5 +31,5 @@ from .sgd import GD, SGD
 
 __all__ = [
     "Optimizer", "required", "GD", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam",
-    "RAdam", "Lion", "LBFGS", "clip_grad_norm_", "clip_grad_value_", "lr_scheduler", "transforms",
+    "RAdam", "Lion", "LBFGS", "clip_grad_norm_", "clip_grad_value_", "lr_scheduler", "schedules", "transforms",
 ]  # fmt: skip
