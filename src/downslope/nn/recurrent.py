@@ -153,6 +153,9 @@ class RNNBase(Module):
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
 
+    def flatten_parameters(self) -> None:
+        """Does nothing: PyTorch uses it to pack weights for cuDNN; kept so that ported code runs."""
+
     def _weights(self, layer: int, direction: int) -> tuple[Any, ...]:
         suffix = "_reverse" if direction else ""
         names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
