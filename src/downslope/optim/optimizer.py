@@ -130,6 +130,7 @@ class _Bucket:
         self.grad = np.empty_like(self.flat)
         self.state = transform.init(self.flat)
         self.steps = np.zeros(len(params), np.int64)
+        self.uniform = True  # every parameter has taken the same number of steps (the usual case)
         self.count = 0
         self.scratch: dict[Any, np.ndarray] = {}
 
@@ -181,7 +182,9 @@ class _Bucket:
     ) -> None:
         if present is None:
             self.steps += 1
-            if self.steps.min() == self.steps.max():
+            if not self.uniform:  # only after some parameter missed a step: have they caught up?
+                self.uniform = bool((self.steps == self.steps[0]).all())
+            if self.uniform:
                 step: Any = int(self.steps[0])
             else:
                 step = np.repeat(self.steps.astype(self.dtype), self.sizes)
@@ -192,6 +195,7 @@ class _Bucket:
         else:
             idx = self.element_index(present)
             self.steps[present] += 1
+            self.uniform = False
             sub_steps = self.steps[present]
             if sub_steps.min() == sub_steps.max():
                 step = int(sub_steps[0])
@@ -525,6 +529,7 @@ class Optimizer:
             if entry is None:
                 continue
             b.steps[j] = int(entry.get("step", 0))
+            b.uniform = False  # recomputed at the next step
             b.count = int(entry.get("count", b.count))
             slots = _state_slots(b.state)
             start, stop = b.offsets[j], b.offsets[j + 1]
