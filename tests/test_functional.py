@@ -21,14 +21,19 @@ X = np.random.default_rng(0).uniform(-2, 2, size=(3, 4, 5))
     [
         (lambda t: ds.var(t), lambda t: torch.var(t)),  # correction=1 by default, like torch
         (lambda t: ds.var(t, 1), lambda t: torch.var(t, 1)),
-        (lambda t: ds.var(t, (0, 2), True), lambda t: torch.var(t, (0, 2), keepdim=True)),
+        (lambda t: ds.var(t, (0, 2), keepdim=True), lambda t: torch.var(t, (0, 2), keepdim=True)),
+        # positional order is torch's (dim, unbiased, keepdim): a bool second argument is `unbiased`
+        (lambda t: t.var(1, False), lambda t: t.var(1, False)),
+        (lambda t: ds.var(t, 0, True, True), lambda t: torch.var(t, 0, True, True)),
+        (lambda t: t.std(2, False, True), lambda t: t.std(2, False, True)),
+        (lambda t: ds.std(t, (0, 1), False), lambda t: torch.std(t, (0, 1), False)),
         (lambda t: ds.var(t, axis=-1, keepdims=True, ddof=0), lambda t: torch.var(t, -1, keepdim=True, correction=0)),
         (lambda t: ds.var(t, 0, unbiased=False), lambda t: torch.var(t, 0, unbiased=False)),
         (lambda t: ds.var(t, 2, correction=2), lambda t: torch.var(t, 2, correction=2)),
         (lambda t: t.var(1, keepdim=True), lambda t: t.var(1, keepdim=True)),
         (lambda t: ds.std(t), lambda t: torch.std(t)),
         (lambda t: ds.std(t, (1, 2)), lambda t: torch.std(t, (1, 2))),
-        (lambda t: t.std(0, True, correction=0), lambda t: t.std(0, keepdim=True, correction=0)),
+        (lambda t: t.std(0, keepdim=True, correction=0), lambda t: t.std(0, keepdim=True, correction=0)),
         (lambda t: ds.std(t, axis=1, ddof=1), lambda t: torch.std(t, 1)),
     ],
 )

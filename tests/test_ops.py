@@ -328,7 +328,7 @@ REDUCTIONS = {
     "min": (lambda t, d, k: t.min(dim=d, keepdim=k), lambda t, d, k: torch.amin(t, d, keepdim=k)),
     "min_axis": (lambda t, d, k: ds.min(t, axis=d, keepdims=k), lambda t, d, k: torch.amin(t, d, keepdim=k)),
     # var/std default to correction=1 (like torch)
-    "var": (lambda t, d, k: t.var(d, k), lambda t, d, k: t.var(d, keepdim=k)),
+    "var": (lambda t, d, k: t.var(d, keepdim=k), lambda t, d, k: t.var(d, keepdim=k)),
     "var_ddof0": (
         lambda t, d, k: ds.var(t, axis=d, keepdims=k, ddof=0),
         lambda t, d, k: t.var(d, keepdim=k, correction=0),
@@ -734,7 +734,7 @@ GRADCHECK_CASES = {
     "max axis keepdims": (lambda a: ds.max(a, axis=(0, 2), keepdims=True), [_sym((3, 2, 2))]),
     "min dim keepdim": (lambda a: a.min(1, keepdim=True), [_sym((3, 2))]),
     "var axis keepdims": (lambda a: ds.var(a, axis=0, keepdims=True), [_sym((3, 2))]),
-    "std dim keepdim ddof0": (lambda a: a.std(1, True, ddof=0), [_sym((3, 2))]),
+    "std dim keepdim ddof0": (lambda a: a.std(1, keepdim=True, ddof=0), [_sym((3, 2))]),
     "sum axis tuple": (lambda a: ds.sum(a, axis=(0, 1)), [_sym((3, 2, 2))]),
     "min": (lambda a: a.min(), [_sym((3, 2))]),
     "var": (lambda a: a.var(1), [_sym((2, 4))]),

@@ -16,17 +16,24 @@ from .tensor import Tensor
 def var(
     x: Any,
     dim: Any = None,
+    unbiased: bool | None = None,
     keepdim: bool = False,
     *,
     axis: Any = None,
     keepdims: Any = None,
     correction: int | None = None,
-    unbiased: bool | None = None,
     ddof: int | None = None,
 ) -> Tensor:
     """Variance over ``dim``/``axis``, dividing by N - correction.
 
     The default correction is 1 (PyTorch's unbiased estimate); NumPy users can pass ``ddof=0``.
+    Positional arguments follow torch.var: ``x.var(1, False)`` is the biased variance over dim 1
+    (pass ``keepdim=`` by name).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.tensor([1.0, 2.0, 4.0, 5.0]).var(0, False)
+        tensor(2.5)
     """
     x = ops._lift(x)
     given = [c for c in (correction, ddof) if c is not None]
@@ -42,9 +49,9 @@ def var(
     return ops.sum(centered * centered, axis=axes, keepdims=keep) / max(n - corr, 0)
 
 
-def std(x: Any, dim: Any = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
-    """Standard deviation (square root of :func:`var`, same arguments)."""
-    return ops.sqrt(var(x, dim, keepdim, **kwargs))
+def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
+    """Standard deviation (square root of :func:`var`, same arguments, torch's positional order)."""
+    return ops.sqrt(var(x, dim, unbiased, keepdim, **kwargs))
 
 
 def gelu(x: Any, approximate: str = "none") -> Tensor:

@@ -335,11 +335,12 @@ class Tensor:
     amax = max
     amin = min
 
-    def var(self, dim: Any = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
-        return _functional.var(self, dim, keepdim, **kwargs)
+    # torch's positional order: var(dim, unbiased, keepdim); x.var(1, False) is the biased variance
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
+        return _functional.var(self, dim, unbiased, keepdim, **kwargs)
 
-    def std(self, dim: Any = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
-        return _functional.std(self, dim, keepdim, **kwargs)
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
+        return _functional.std(self, dim, unbiased, keepdim, **kwargs)
 
     def logsumexp(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
         return _ops.logsumexp(self, dim, keepdim, axis=axis, keepdims=keepdims)
