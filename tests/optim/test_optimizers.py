@@ -482,3 +482,13 @@ def test_adagrad_group_initial_accumulator_value_closed_form():
     opt.step()
     np.testing.assert_allclose(a.numpy(), 1 - 0.1 * 2 / np.sqrt(0.5 + 4), rtol=1e-6)
     np.testing.assert_allclose(b.numpy(), 1 - 0.1 * 2 / np.sqrt(3.0 + 4), rtol=1e-6)
+
+
+def test_named_parameters_are_accepted_and_named_in_the_state_dict():
+    w, b = ds.ones(2, requires_grad=True), ds.zeros(1, requires_grad=True)
+    opt = optim.SGD([("layer.weight", w), ("layer.bias", b)], lr=0.1)
+    assert opt.param_groups[0]["params"][0] is w and opt.param_groups[0]["params"][1] is b
+    assert opt.state_dict()["param_groups"][0]["param_names"] == ["layer.weight", "layer.bias"]
+    (w.sum() + b.sum()).backward()
+    opt.step()
+    np.testing.assert_allclose(w.numpy(), [0.9, 0.9])

@@ -314,9 +314,18 @@ class Optimizer:
             )
         if "params" not in param_group:
             raise ValueError(f"{name}.add_param_group: the group has no 'params' entry (keys: {sorted(param_group)})")
-        params = _as_param_list(param_group["params"], name)
+        raw = param_group["params"]
+        names = None
+        if not isinstance(raw, (Tensor, set, frozenset, dict)) and hasattr(raw, "__iter__"):
+            raw = list(raw)
+            if raw and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) for x in raw):
+                names = [x[0] for x in raw]  # model.named_parameters(), as PyTorch accepts
+                raw = [x[1] for x in raw]
+        params = _as_param_list(raw, name)
         group = dict(param_group)
         group["params"] = params
+        if names is not None:
+            group["param_names"] = names
         seen: set[int] = set()
         for i, p in enumerate(params):
             if id(p) in seen:
@@ -621,6 +630,8 @@ def _as_groups(params: Any, owner: str) -> list[dict[str, Any]]:
         ) from None
     if not items:
         raise ValueError(f"{owner}: got an empty parameter list")
+    if all(isinstance(x, tuple) for x in items):
+        return [{"params": items}]
     if all(isinstance(x, dict) for x in items):
         return items
     if any(isinstance(x, dict) for x in items):
