@@ -388,6 +388,12 @@ def test_reductions_of_a_0d_tensor_accept_dim_0_and_minus_1(check_op, name, dim)
     check_op(ours, lambda t: getattr(t, name)(dim), [np.array(1.5)])
 
 
+def test_max_min_of_two_tensors_are_elementwise_like_torch(check_op):
+    a, b = uniform(0, (2, 3), np.float32), uniform(1, (3,), np.float32)
+    check_op(lambda x, y: x.max(y), lambda x, y: x.max(y), [a, b])
+    check_op(lambda x, y: ds.min(x, y), lambda x, y: torch.min(x, y), [a, b])
+
+
 def test_max_ties_share_the_gradient_like_amax(check_op):
     x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
     check_op(lambda t: t.max(1), lambda t: torch.amax(t, 1), [x])

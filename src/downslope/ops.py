@@ -538,12 +538,18 @@ def _extreme_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 def max(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
-    """Largest value over ``dim``/``axis``. Returns values only (like NumPy and torch.amax), not indices."""
+    """Largest value over ``dim``/``axis``. Returns values only (like NumPy and torch.amax), not indices.
+    ``max(a, b)`` with a tensor ``b`` is the elementwise :func:`maximum`, as in torch."""
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
     return _extreme(x, dim, keepdim, axis, keepdims, np.max)
 
 
 def min(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
-    """Smallest value over ``dim``/``axis``. Returns values only (like NumPy and torch.amin), not indices."""
+    """Smallest value over ``dim``/``axis``. Returns values only (like NumPy and torch.amin), not indices.
+    ``min(a, b)`` with a tensor ``b`` is the elementwise :func:`minimum`, as in torch."""
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
     return _extreme(x, dim, keepdim, axis, keepdims, np.min)
 
 
