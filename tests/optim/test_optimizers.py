@@ -492,3 +492,20 @@ def test_named_parameters_are_accepted_and_named_in_the_state_dict():
     (w.sum() + b.sum()).backward()
     opt.step()
     np.testing.assert_allclose(w.numpy(), [0.9, 0.9])
+
+
+def test_error_if_nonfinite_without_clipping_fails_fast_and_changes_nothing():
+    w = ds.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.SGD([w], lr=0.1, momentum=0.9, error_if_nonfinite=True)
+    (w * w).sum().backward()
+    opt.step()
+    after_one = w.numpy().copy()
+    buf = opt.state[w]["momentum_buffer"].copy()
+    opt.zero_grad()
+    (w * w).sum().backward()
+    w.grad.data[1] = np.inf
+    with pytest.raises(RuntimeError, match="NaN or inf"):
+        opt.step()
+    np.testing.assert_array_equal(w.numpy(), after_one)
+    np.testing.assert_array_equal(opt.state[w]["momentum_buffer"], buf)
+    assert opt.state[w]["step"] == 1

@@ -16,6 +16,8 @@ Clipping options (``clip_value=``, ``clip_norm=``) act on the gradients of all g
 before anything else (maximize, weight decay, moments): first each coordinate is clipped to
 ``[-clip_value, clip_value]``, then the global L2 norm is scaled down to at most ``clip_norm``,
 exactly as ``clip_grad_value_`` then ``clip_grad_norm_`` would, but without touching ``.grad``.
+With ``error_if_nonfinite=True`` a step whose gradients hold NaN or inf raises before any
+parameter or state changes (with or without clipping): failing fast beats a silently broken run.
 """
 
 from __future__ import annotations
@@ -380,7 +382,7 @@ class Optimizer:
                 g, present = b.gather_grads()
                 if g is not None:
                     work.append((group, b, g, present))
-        if work and (self.clip_value is not None or self.clip_norm is not None):
+        if work and (self.clip_value is not None or self.clip_norm is not None or self.error_if_nonfinite):
             self._clip([w[2] for w in work])
         with no_grad():
             for group, b, g, present in work:
