@@ -174,7 +174,19 @@ def _lambdas(owner: str, optimizer: Optimizer, lr_lambda: Any) -> list[Callable[
 
 
 class MultiplicativeLR(LRScheduler):
-    """``lr = lr * lr_lambda(epoch)`` at every step after the first."""
+    """``lr = lr * lr_lambda(epoch)`` at every step after the first.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.MultiplicativeLR(opt, lambda epoch: 0.9)
+        >>> lrs = []
+        >>> for _ in range(2):
+        ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+        >>> lrs
+        [0.9, 0.81]
+    """
 
     _excluded_state = ("optimizer", "lr_lambdas")
 
@@ -195,7 +207,19 @@ class MultiplicativeLR(LRScheduler):
 
 
 class StepLR(LRScheduler):
-    """Multiply the lr by ``gamma`` every ``step_size`` epochs."""
+    """Multiply the lr by ``gamma`` every ``step_size`` epochs.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+        >>> lrs = []
+        >>> for _ in range(4):
+        ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+        >>> lrs
+        [1.0, 0.5, 0.5, 0.25]
+    """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
         if not isinstance(step_size, int) or step_size <= 0:
@@ -231,7 +255,19 @@ class MultiStepLR(LRScheduler):
 
 
 class ConstantLR(LRScheduler):
-    """Multiply the lr by ``factor`` for the first ``total_iters`` epochs."""
+    """Multiply the lr by ``factor`` for the first ``total_iters`` epochs.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.ConstantLR(opt, factor=0.5, total_iters=2)
+        >>> lrs = []
+        >>> for _ in range(3):
+        ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+        >>> lrs
+        [0.5, 1.0, 1.0]
+    """
 
     def __init__(
         self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1
@@ -295,7 +331,19 @@ class LinearLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """Multiply the lr by ``gamma`` every epoch."""
+    """Multiply the lr by ``gamma`` every epoch.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+        >>> lrs = []
+        >>> for _ in range(3):
+        ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+        >>> lrs
+        [0.5, 0.25, 0.125]
+    """
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = gamma
@@ -308,7 +356,19 @@ class ExponentialLR(LRScheduler):
 
 
 class PolynomialLR(LRScheduler):
-    """Decay the lr to 0 over ``total_iters`` epochs as ``(1 - t / total_iters) ** power``."""
+    """Decay the lr to 0 over ``total_iters`` epochs as ``(1 - t / total_iters) ** power``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.PolynomialLR(opt, total_iters=4, power=1.0)
+        >>> lrs = []
+        >>> for _ in range(4):
+        ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+        >>> lrs
+        [0.75, 0.5, 0.25, 0.0]
+    """
 
     def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None:
         if not isinstance(total_iters, int) or total_iters <= 0:
@@ -367,7 +427,19 @@ class CosineAnnealingLR(LRScheduler):
 
 class CosineAnnealingWarmRestarts(LRScheduler):
     """Cosine annealing with warm restarts (SGDR): the first cycle lasts ``T_0`` epochs, each next
-    one ``T_mult`` times longer."""
+    one ``T_mult`` times longer.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2)
+        >>> lrs = []
+        >>> for _ in range(4):
+        ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+        >>> lrs
+        [0.5, 1.0, 0.5, 1.0]
+    """
 
     def __init__(
         self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1
@@ -437,7 +509,19 @@ def _momentum_kind(owner: str, optimizer: Optimizer) -> bool:
 class CyclicLR(LRScheduler):
     """Cyclical learning rates (Smith, 2017) between ``base_lr`` and ``max_lr``, stepped per batch;
     modes ``triangular``, ``triangular2`` and ``exp_range``. With ``cycle_momentum`` the momentum
-    (or Adam's beta1) cycles inversely between ``max_momentum`` and ``base_momentum``."""
+    (or Adam's beta1) cycles inversely between ``max_momentum`` and ``base_momentum``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=1.0, momentum=0.9)
+        >>> sched = optim.lr_scheduler.CyclicLR(opt, base_lr=0.1, max_lr=1.0, step_size_up=2)
+        >>> lrs = []
+        >>> for _ in range(4):
+        ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+        >>> lrs
+        [0.55, 1.0, 0.55, 0.1]
+    """
 
     _excluded_state = ("optimizer", "scale_fn_custom")
 
@@ -519,7 +603,19 @@ class OneCycleLR(LRScheduler):
     """The 1cycle policy (Smith & Topin, 2018), stepped per batch: the lr rises from
     ``max_lr / div_factor`` to ``max_lr`` over ``pct_start`` of the steps, then anneals (cos or
     linear) to ``initial_lr / final_div_factor``; momentum moves the opposite way.
-    ``three_phase`` adds a symmetric descent before the final annealing (fastai's variant)."""
+    ``three_phase`` adds a symmetric descent before the final annealing (fastai's variant).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=1.0, momentum=0.9)
+        >>> sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10)
+        >>> lrs = []
+        >>> for _ in range(3):
+        ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+        >>> lrs
+        [0.52, 1.0, 0.9505]
+    """
 
     def __init__(
         self,
@@ -614,7 +710,20 @@ class OneCycleLR(LRScheduler):
 
 class SequentialLR(LRScheduler):
     """Run ``schedulers`` one after another, switching at the epochs in ``milestones``
-    (e.g. LinearLR warm-up, then CosineAnnealingLR)."""
+    (e.g. LinearLR warm-up, then CosineAnnealingLR).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.SequentialLR(
+        ...     opt, [optim.lr_scheduler.ConstantLR(opt, 0.1, total_iters=2), optim.lr_scheduler.ExponentialLR(opt, 0.5)], [2])
+        >>> lrs = []
+        >>> for _ in range(4):
+        ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+        >>> lrs
+        [0.1, 1.0, 0.5, 0.25]
+    """
 
     _excluded_state = ("optimizer", "_schedulers")
 
@@ -710,7 +819,20 @@ def _check_children(owner: str, optimizer: Optimizer, schedulers: Sequence[Any])
 
 
 class ChainedScheduler(LRScheduler):
-    """Step several schedulers together at every step (their effects multiply)."""
+    """Step several schedulers together at every step (their effects multiply).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.ChainedScheduler(
+        ...     [optim.lr_scheduler.ConstantLR(opt, 0.1, total_iters=2), optim.lr_scheduler.ExponentialLR(opt, 0.5)])
+        >>> lrs = []
+        >>> for _ in range(3):
+        ...     opt.step(); sched.step(); lrs.append(round(sched.get_last_lr()[0], 4))
+        >>> lrs
+        [0.05, 0.25, 0.125]
+    """
 
     _excluded_state = ("optimizer", "_schedulers")
 
