@@ -159,9 +159,36 @@ def _is_scalar_step(step: Any) -> bool:
     return isinstance(step, (int, np.integer))
 
 
+def update_once(
+    transform: GradientTransformation,
+    grads: Any,
+    params: Any = None,
+    *,
+    step: int = 1,
+    group: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """The updates a transform makes from ``grads`` on its first call (to see what a rule does).
+
+    Example:
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_lr(0.1), [1.0, -2.0])
+        array([-0.1,  0.2])
+    """
+    g = np.array(grads, dtype=np.float64 if not isinstance(grads, np.ndarray) else grads.dtype)
+    p = np.zeros_like(g) if params is None else np.asarray(params, dtype=g.dtype)
+    updates, _ = transform.update(g, transform.init(p), p, StepContext(group or {}, step, step - 1))
+    return updates
+
+
 # ---------------------------------------------------------------------- simple transforms
 def scale(factor: Any) -> GradientTransformation:
-    """Multiply the updates by ``factor`` (a number, schedule or ``from_group``)."""
+    """Multiply the updates by ``factor`` (a number, schedule or ``from_group``).
+
+    Example:
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale(2.0), [1.0, -2.0])
+        array([ 2., -4.])
+    """
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         f = hyper(factor, ctx)
@@ -177,6 +204,12 @@ def scale_by_lr(lr: Any = from_group("lr")) -> GradientTransformation:
 
     ``lr`` is a float, a schedule (a pure function of the update count, Optax style) or, by default,
     ``from_group("lr")``: the live learning rate of the param group, which lr schedulers change.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_lr(0.1), [1.0, -2.0])
+        array([-0.1,  0.2])
     """
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
@@ -187,7 +220,13 @@ def scale_by_lr(lr: Any = from_group("lr")) -> GradientTransformation:
 
 
 def negate_if(flag: Any) -> GradientTransformation:
-    """Flip the gradient's sign when ``flag`` is true (PyTorch's ``maximize``)."""
+    """Flip the gradient's sign when ``flag`` is true (PyTorch's ``maximize``).
+
+    Example:
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.negate_if(True), [1.0, -2.0])
+        array([-1.,  2.])
+    """
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         if hyper(flag, ctx):
@@ -202,6 +241,12 @@ def add_decayed_weights(weight_decay: Any) -> GradientTransformation:
 
     Before the moments it is L2 regularisation (PyTorch's ``weight_decay`` in SGD/Adam); after them
     and before ``scale_by_lr`` it is decoupled weight decay (AdamW: ``p -= lr * wd * p``).
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.add_decayed_weights(0.5), [1.0, -2.0], params=[2.0, 2.0])
+        array([ 2., -1.])
     """
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
@@ -216,7 +261,13 @@ def add_decayed_weights(weight_decay: Any) -> GradientTransformation:
 
 
 def clip(max_delta: Any) -> GradientTransformation:
-    """Clip every coordinate of the updates into ``[-max_delta, max_delta]``."""
+    """Clip every coordinate of the updates into ``[-max_delta, max_delta]``.
+
+    Example:
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.clip(1.5), [1.0, -2.0])
+        array([ 1. , -1.5])
+    """
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         m = hyper(max_delta, ctx)
@@ -228,7 +279,13 @@ def clip(max_delta: Any) -> GradientTransformation:
 
 def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
     """Rescale the updates so their L2 norm is at most ``max_norm`` (PyTorch's coefficient
-    ``max_norm / (norm + 1e-6)``, applied only when it is below 1)."""
+    ``max_norm / (norm + 1e-6)``, applied only when it is below 1).
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.clip_by_global_norm(1.0), [3.0, 4.0]).round(6)
+        array([0.6, 0.8])
+    """
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         m = hyper(max_norm, ctx)
@@ -250,6 +307,12 @@ def trace(momentum: Any, dampening: Any = 0.0, nesterov: Any = False) -> Gradien
         update = g + momentum * buf  if nesterov else  buf
 
     No buffer is kept while ``momentum`` is 0 (it may be switched on later by a scheduler).
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.trace(0.9, nesterov=True), [1.0, -2.0])  # first step: g + 0.9 * g
+        array([ 1.9, -3.8])
     """
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
@@ -287,9 +350,15 @@ def trace(momentum: Any, dampening: Any = 0.0, nesterov: Any = False) -> Gradien
 def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, amsgrad: Any = False) -> GradientTransformation:
     """Adam (Kingma & Ba, 2015), with AMSGrad's running maximum of ``v`` when ``amsgrad``::
 
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g**2
-    update = (m / (1 - b1**t)) / (sqrt(v) / sqrt(1 - b2**t) + eps)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        update = (m / (1 - b1**t)) / (sqrt(v) / sqrt(1 - b2**t) + eps)
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_adam(), [1.0, -2.0]).round(6)  # bias-corrected: g / |g|
+        array([ 1., -1.])
     """
 
     def init(params: np.ndarray) -> dict[str, np.ndarray]:
@@ -332,9 +401,15 @@ def _lerp_(acc: np.ndarray, g: np.ndarray, weight: float, tmp: np.ndarray) -> No
 def scale_by_rms(alpha: Any = 0.99, eps: Any = 1e-8, centered: Any = False) -> GradientTransformation:
     """RMSprop (Hinton, 2012), PyTorch's form; ``centered`` divides by an estimate of the variance::
 
-    v = alpha * v + (1 - alpha) * g**2
-    avg = sqrt(v - mean_g**2) if centered else sqrt(v)      (mean_g = EMA of g)
-    update = g / (avg + eps)
+        v = alpha * v + (1 - alpha) * g**2
+        avg = sqrt(v - mean_g**2) if centered else sqrt(v)      (mean_g = EMA of g)
+        update = g / (avg + eps)
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_rms(alpha=0.99), [1.0, -2.0]).round(4)  # g / (0.1 |g|)
+        array([ 10., -10.])
     """
 
     def init(params: np.ndarray) -> dict[str, np.ndarray]:
@@ -368,8 +443,14 @@ def scale_by_adagrad(
 ) -> GradientTransformation:
     """Adagrad (Duchi et al., 2011), PyTorch's form::
 
-    sum += g**2
-    update = g / (sqrt(sum) + eps) / (1 + (t - 1) * lr_decay)
+        sum += g**2
+        update = g / (sqrt(sum) + eps) / (1 + (t - 1) * lr_decay)
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_adagrad(), [1.0, -2.0]).round(6)
+        array([ 1., -1.])
     """
 
     def init(params: np.ndarray) -> dict[str, np.ndarray]:
@@ -394,10 +475,16 @@ def scale_by_adagrad(
 def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation:
     """Adadelta (Zeiler, 2012)::
 
-    v = rho * v + (1 - rho) * g**2
-    delta = sqrt(u + eps) / sqrt(v + eps) * g
-    u = rho * u + (1 - rho) * delta**2
-    update = delta
+        v = rho * v + (1 - rho) * g**2
+        delta = sqrt(u + eps) / sqrt(v + eps) * g
+        u = rho * u + (1 - rho) * delta**2
+        update = delta
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_adadelta(), [1.0, -2.0]).round(4)  # tiny first steps
+        array([ 0.0032, -0.0032])
     """
 
     def init(params: np.ndarray) -> dict[str, np.ndarray]:
@@ -430,9 +517,15 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
 def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
     """Adamax, Adam with the infinity norm (Kingma & Ba, 2015, section 7)::
 
-    m = b1 * m + (1 - b1) * g
-    u = max(b2 * u, |g| + eps)
-    update = m / u / (1 - b1**t)
+        m = b1 * m + (1 - b1) * g
+        u = max(b2 * u, |g| + eps)
+        update = m / u / (1 - b1**t)
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_adamax(), [1.0, -2.0]).round(6)
+        array([ 1., -1.])
     """
 
     def init(params: np.ndarray) -> dict[str, np.ndarray]:
@@ -467,6 +560,12 @@ def scale_by_nadam(
 
     ``mu_product`` (the running product) is kept per element so that parameters that skip steps
     keep their own product, like PyTorch's per-parameter state.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> np.sign(T.update_once(T.scale_by_nadam(), [1.0, -2.0]))
+        array([ 1., -1.])
     """
 
     def init(params: np.ndarray) -> dict[str, np.ndarray]:
@@ -518,6 +617,12 @@ def scale_by_radam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientT
         update = m_hat * r_t * sqrt(1 - b2**t) / (sqrt(v) + eps)   if rho_t > 5
                  m_hat                                              otherwise
         r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_radam(), [1.0, -2.0])  # step 1: plain (bias-corrected) momentum
+        array([ 1., -2.])
     """
 
     def init(params: np.ndarray) -> dict[str, np.ndarray]:
@@ -563,8 +668,14 @@ def scale_by_radam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientT
 def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99) -> GradientTransformation:
     """Lion (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms")::
 
-    update = sign(b1 * m + (1 - b1) * g)
-    m = b2 * m + (1 - b2) * g
+        update = sign(b1 * m + (1 - b1) * g)
+        m = b2 * m + (1 - b2) * g
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_lion(), [0.3, -2.0])
+        array([ 1., -1.])
     """
 
     def init(params: np.ndarray) -> dict[str, np.ndarray]:
@@ -589,7 +700,13 @@ def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99) -> GradientTransformation:
 
 
 def identity() -> GradientTransformation:
-    """Leave the updates unchanged (a placeholder in a chain)."""
+    """Leave the updates unchanged (a placeholder in a chain).
+
+    Example:
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.identity(), [1.0, -2.0])
+        array([ 1., -2.])
+    """
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         return g, state
