@@ -199,3 +199,17 @@ def test_scheduler_drives_the_optimizer_step():
         opt.step()
         assert before - w.item() == pytest.approx(lr)
         sched.step()
+
+
+def test_scheduler_refuses_a_non_optimizer_but_accepts_a_wrapper():
+    with pytest.raises(TypeError, match="expected a downslope optimizer"):
+        ours_ls.StepLR(object(), step_size=1)  # type: ignore[arg-type]
+    inner, _ = _opts()
+
+    class Wrapper:  # e.g. a data-parallel wrapper that exposes the inner optimizer's groups
+        def __init__(self, opt):  # type: ignore[no-untyped-def]
+            self.param_groups, self.defaults = opt.param_groups, opt.defaults
+
+    sched = ours_ls.ExponentialLR(Wrapper(inner), gamma=0.5)  # type: ignore[arg-type]
+    sched.step()
+    assert inner.param_groups[0]["lr"] == pytest.approx(0.05)

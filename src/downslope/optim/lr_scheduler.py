@@ -56,8 +56,15 @@ def _group_lrs(optimizer: Optimizer) -> list[float]:
 
 
 def _check_optimizer(owner: str, optimizer: Any) -> None:
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"{owner}: expected a downslope optimizer, got {type(optimizer).__name__}")
+    # duck-typed so that wrappers exposing the inner optimizer's groups (DistributedOptimizer) work too
+    if isinstance(optimizer, Optimizer):
+        return
+    if not isinstance(getattr(optimizer, "param_groups", None), list) or not isinstance(
+        getattr(optimizer, "defaults", None), dict
+    ):
+        raise TypeError(
+            f"{owner}: expected a downslope optimizer (with param_groups and defaults), got {type(optimizer).__name__}"
+        )
 
 
 class LRScheduler:
