@@ -82,3 +82,20 @@ def test_bad_inputs_are_explained() -> None:
         plot_decision_boundary(lambda t: t, x, [0, 0.5, 0, 1])
     with pytest.raises(ValueError, match="show"):
         plot_decision_boundary(lambda t: t, x, [0, 1, 0, 1], show="both")
+
+
+def test_probabilities_are_distributions_property() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import arrays
+
+    @settings(max_examples=25, deadline=None)
+    @given(arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 5)), elements=st.floats(-50, 50)))
+    def check(logits: np.ndarray) -> None:
+        p = class_probabilities(logits)
+        assert p.shape == (logits.shape[0], max(logits.shape[1], 2))
+        assert np.all(p >= 0) and np.allclose(p.sum(axis=1), 1.0)
+        if logits.shape[1] > 1:  # the most likely class is the largest logit
+            assert np.all(logits[np.arange(len(p)), p.argmax(axis=1)] == logits.max(axis=1))
+
+    check()
