@@ -175,6 +175,7 @@ def test_python_protocol():
     assert {x: 1}[x] == 1  # hashable by identity
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")  # torch's, not ours
 def test_np_array_copies_like_for_torch_and_np_asarray_shares():
     ours, theirs = ds.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])
     for t in (ours, theirs):
