@@ -69,18 +69,22 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     return a, b  # type: ignore[return-value]
 
 
-def _elementwise(fn: Any, name: str, *operands: Tensor) -> np.ndarray:
-    """``fn`` on the operands' arrays; shapes that do not broadcast get an error naming the op and the shapes."""
-    arrays = [t.data for t in operands]
+def _elementwise(fn: Any, name: str, a: Tensor, b: Tensor) -> np.ndarray:
+    """``fn(a.data, b.data)``; shapes that do not broadcast get an error naming the op and the shapes
+    (kept to one call and a try, which cost nothing on the hot path)."""
     try:
-        return fn(*arrays)
+        return fn(a.data, b.data)
     except ValueError:
-        try:
-            np.broadcast_shapes(*(a.shape for a in arrays))
-        except ValueError:
-            shapes = " and ".join(str(a.shape) for a in arrays)
-            raise ValueError(f"{name}: shapes {shapes} do not broadcast together") from None
+        _check_broadcast(name, a.data, b.data)
         raise
+
+
+def _check_broadcast(name: str, *arrays: np.ndarray) -> None:
+    try:
+        np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError:
+        shapes = " and ".join(str(a.shape) for a in arrays)
+        raise ValueError(f"{name}: shapes {shapes} do not broadcast together") from None
 
 
 def _pick_axis(dim: Any, axis: Any) -> Any:
@@ -467,7 +471,11 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)
     a, b = _pair(a, b)
-    out = _elementwise(np.where, "where", _wrap(cond), a, b)
+    try:
+        out = np.where(cond, a.data, b.data)
+    except ValueError:
+        _check_broadcast("where", cond, a.data, b.data)
+        raise
     return _node(out, (a, b), _where_vjp, cond)
 
 
@@ -779,11 +787,15 @@ def getitem(x: Any, index: Any) -> Tensor:
         out = x.data[idx]
     except IndexError as exc:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
-    items = idx if isinstance(idx, tuple) else (idx,)
-    if any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in items):
+    advanced = _is_advanced(idx)
+    if advanced and any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in _index_items(idx)):
         idx = _normalize_index(index)
     # Basic indexing gives a view that shares memory with x, as in PyTorch.
-    return _node(np.asarray(out), (x,), _getitem_vjp, (idx, _is_advanced(idx)))
+    return _node(np.asarray(out), (x,), _getitem_vjp, (idx, advanced))
+
+
+def _index_items(idx: Any) -> tuple[Any, ...]:
+    return idx if isinstance(idx, tuple) else (idx,)
 
 
 def _getitem_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
