@@ -46,6 +46,8 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
 def _lift_float(x: Any) -> Tensor:
     """Like ``_lift``, but integer/bool input becomes the default float dtype (torch.exp(int) is float32);
     NumPy would give float64, and tricks like ``x * asarray(0.5, x.dtype)`` would truncate to 0."""
+    if isinstance(x, Tensor) and x.data.dtype.kind == "f":
+        return x  # the common case, first
     x = _lift(x)
     if x.data.dtype.kind != "f":
         x = _wrap(x.data.astype(backend.get_default_dtype()))
