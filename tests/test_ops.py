@@ -161,6 +161,7 @@ UNARY = {
     "clip_min": (lambda t: t.clip(min=-0.5), lambda t: t.clip(min=-0.5), (-2, 2), (-0.5,)),
     "clamp_max": (lambda t: t.clamp(max=0.3), lambda t: t.clamp(max=0.3), (-2, 2), (0.3,)),
     "erf": (ds.erf, torch.erf, (-2, 2), ()),
+    "expm1": (ds.ops.expm1, torch.expm1, (-2, 2), ()),
     "method_exp": (lambda t: t.exp(), lambda t: t.exp(), (-2, 2), ()),
     "method_log": (lambda t: t.log(), lambda t: t.log(), (0.2, 3), ()),
     "method_sqrt": (lambda t: t.sqrt(), lambda t: t.sqrt(), (0.2, 3), ()),
@@ -187,7 +188,14 @@ def test_unary_float_function_of_integer_tensor_gives_float32(check_op, name):
 
 @pytest.mark.parametrize(
     ("name", "low", "high"),
-    [("sigmoid", -40, 40), ("softplus", -40, 40), ("elu", -1e-3, 1e-3), ("exp", -40, 40), ("gelu", -1e-3, 1e-3)],
+    [
+        ("sigmoid", -40, 40),
+        ("softplus", -40, 40),
+        ("elu", -1e-3, 1e-3),
+        ("exp", -40, 40),
+        ("gelu", -1e-3, 1e-3),
+        ("expm1", -1e-3, 1e-3),
+    ],
 )
 def test_relative_precision_of_tiny_outputs_in_float32(name, low, high):
     # no absolute floor here: sigmoid(-30) ~ 1e-13 must be right to 1e-5 relative (log(sigmoid) must not be -inf)
@@ -549,6 +557,15 @@ def test_expand_refuses_minus_one_in_a_new_leading_dim_like_torch():
         ds.zeros(3).expand(-1, 3)  # used to read x.shape[-1] and give (3, 3)
     with pytest.raises(ValueError, match=r"\(3,\) to \(2,\)"):
         ds.zeros(3).expand(2)
+
+
+@SETTINGS
+@given(shapes=PAIRS, dtype=DTYPES, seed=SEEDS)
+def test_sum_to_reverses_broadcasting(check_op, shapes, dtype, seed):
+    small, other = shapes.input_shapes
+    big = np.broadcast_shapes(small, other)
+    x = uniform(seed, big, dtype)
+    check_op(lambda t: ds.sum_to(t, small), lambda t: t.sum_to_size(small) if small else t.sum(), [x], seed=seed)
 
 
 def test_reshape_wrong_size_names_both_shapes():
