@@ -156,6 +156,11 @@ def test_random_factories_are_seeded_float32_and_distributed():
     assert ds.randn(2, dtype="float64").dtype == np.float64
     assert abs(float(a.mean())) < 0.15 and 0.85 < float(a.std()) < 1.15
     assert 0.0 <= float(u.min()) and float(u.max()) < 1.0
+    for factory, torch_factory in ((ds.randn, torch.randn), (ds.rand, torch.rand)):
+        with pytest.raises(RuntimeError):
+            torch_factory(3, dtype=torch.int64)
+        with pytest.raises(TypeError, match="floating"):
+            factory(3, dtype="int64")  # would silently truncate the samples
 
 
 # ---------------------------------------------------------------------- python protocol

@@ -531,6 +531,13 @@ def _float_dtype(dtype: Any) -> np.dtype:
     return backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
 
 
+def _random_dtype(dtype: Any, name: str) -> np.dtype:
+    resolved = _float_dtype(dtype)
+    if resolved.kind != "f":  # casting the samples would silently truncate them to integers
+        raise TypeError(f"{name}: expected a floating dtype, got {resolved}")
+    return resolved
+
+
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros, e.g. ``ds.zeros(2, 3)``."""
     return from_numpy(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad)
@@ -568,13 +575,13 @@ def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
 
 def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the library's seeded generator."""
-    arr = backend.rng().standard_normal(_shape_arg(shape), dtype=np.float64).astype(_float_dtype(dtype))
+    arr = backend.rng().standard_normal(_shape_arg(shape), dtype=np.float64).astype(_random_dtype(dtype, "randn"))
     return from_numpy(arr, requires_grad)
 
 
 def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples on [0, 1) from the library's seeded generator."""
-    arr = backend.rng().random(_shape_arg(shape), dtype=np.float64).astype(_float_dtype(dtype))
+    arr = backend.rng().random(_shape_arg(shape), dtype=np.float64).astype(_random_dtype(dtype, "rand"))
     return from_numpy(arr, requires_grad)
 
 
