@@ -206,6 +206,18 @@ def test_grad_of_function_matches_torch_func_grad(assert_close):
         assert_close(a.numpy(), b.numpy(), np.float64, "grad(f, argnums)")
 
 
+def test_grad_of_grad_composes_like_torch_func(assert_close):
+    def f(lib, x):
+        return (lib.tanh(x) * x**2).sum()
+
+    x = _rand(4, (3,))
+    ours = ds.grad(lambda v: ds.grad(lambda u: f(ds, u))(v).sum())(ds.tensor(x, dtype="float64"))
+    theirs = torch.func.grad(lambda v: torch.func.grad(lambda u: f(torch, u))(v).sum())(torch.tensor(x))
+    assert_close(ours.numpy(), theirs.numpy(), np.float64, "grad of grad")
+    third = ds.grad(ds.grad(ds.grad(lambda v: v**3)))(ds.tensor(2.0, dtype="float64"))
+    assert third.item() == pytest.approx(6.0)
+
+
 def test_grad_of_function_does_not_touch_dot_grad_and_accepts_lists():
     w = ds.tensor([1.0, 2.0], requires_grad=True)
     g = ds.grad(lambda v: (v * v).sum())(w)

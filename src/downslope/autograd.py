@@ -427,7 +427,9 @@ def grad(fn_or_outputs: Any, inputs: Any = None, *, argnums: int | Sequence[int]
     """Gradients without touching ``.grad``, in either of two styles.
 
     ``ds.grad(f)`` (JAX / GradientTape style) returns a function computing the gradient of the scalar
-    ``f(*args)`` with respect to the argument(s) ``argnums``. ``ds.grad(outputs, inputs)`` (PyTorch's
+    ``f(*args)`` with respect to the argument(s) ``argnums``; it composes (``ds.grad(ds.grad(f))``
+    is the second derivative), and an argument that already requires grad gets a differentiable
+    gradient. ``ds.grad(outputs, inputs)`` (PyTorch's
     ``torch.autograd.grad``) returns the tuple of gradients of ``outputs`` with respect to ``inputs``.
 
     Example:
@@ -454,12 +456,18 @@ def _grad_of_function(
     def grad_fn(*args: Any) -> Any:
         call_args = list(args)
         wrt = []
+        nested = False
         for i in nums:
             if i >= len(args):
                 raise TypeError(f"grad: argnums={i} but the function got {len(args)} argument(s)")
             a = args[i]
-            arr = a.data if isinstance(a, Tensor) else _to_array(a)
-            t = _wrap(arr).requires_grad_(True)
+            if isinstance(a, Tensor) and a.requires_grad and _mode.enabled:
+                # Already part of a recorded computation (e.g. ds.grad(ds.grad(f))): differentiate through
+                # a itself and record the gradient's graph, or the outer gradient would silently be 0.
+                t, nested = a, True
+            else:
+                arr = a.data if isinstance(a, Tensor) else _to_array(a)
+                t = _wrap(arr).requires_grad_(True)
             call_args[i] = t
             wrt.append(t)
         with enable_grad():
@@ -470,7 +478,7 @@ def _grad_of_function(
         if not out.requires_grad:
             grads: tuple[Any, ...] = tuple(_wrap(np.zeros_like(t.data)) for t in wrt)
         else:
-            grads = autograd_grad(out, wrt, create_graph=create_graph, allow_unused=True)
+            grads = autograd_grad(out, wrt, create_graph=create_graph or nested, allow_unused=True)
             grads = tuple(_wrap(np.zeros_like(t.data)) if g is None else g for t, g in zip(wrt, grads))
         return grads[0] if single else grads
 
