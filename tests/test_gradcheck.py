@@ -74,3 +74,11 @@ def test_docstring_examples_run(module):
     # pytest also collects them (--doctest-modules over src/downslope); this keeps them checked in this file's run
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_checks_second_derivatives_through_a_gradient_function():
+    # gradcheck of x -> grad f(x) compares the Hessian-vector products with finite differences of grad f
+    def loss(w):
+        return (ds.tanh(w @ ds.tensor([[0.5, -1.0], [2.0, 0.3]], dtype="float64")) ** 2).sum()
+
+    assert ds.gradcheck(ds.grad(loss), [ds.randn(3, 2)]).passed
