@@ -613,6 +613,53 @@ def test_getitem(check_op, name, dtype):
     check_op(lambda t: ds.getitem(t, index), lambda t: t[_torch_index(index)], [x])
 
 
+@SETTINGS
+@given(shape=NONEMPTY_SHAPES, dtype=DTYPES, seed=SEEDS, data=st.data())
+def test_getitem_random_shapes(check_op, shape, dtype, seed, data):
+    x = uniform(seed, shape, dtype)
+    n0 = shape[0]
+    rows = np.array(data.draw(st.lists(st.integers(-n0, n0 - 1), min_size=1, max_size=6)))  # repeats likely
+    mask = np.random.default_rng(seed).random(shape) > 0.5
+    start = data.draw(st.integers(0, n0 - 1))
+    for index in (rows, mask, slice(start, None), (slice(None, None, 2),) + (0,) * (len(shape) - 1)):
+        check_op(lambda t, i=index: t[i], lambda t, i=index: t[_torch_index(i)], [x], seed=seed)
+
+
+@st.composite
+def gather_case(draw):
+    shape = draw(NONEMPTY_SHAPES)
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    index_shape = [draw(st.integers(1, s)) for s in shape]
+    index_shape[dim] = draw(st.integers(1, 5))
+    return shape, dim, tuple(index_shape), draw(DTYPES), draw(SEEDS)
+
+
+@SETTINGS
+@given(case=gather_case())
+def test_gather_random_shapes(check_op, case):
+    shape, dim, index_shape, dtype, seed = case
+    x = uniform(seed, shape, dtype)
+    index = np.random.default_rng(seed).integers(0, shape[dim], size=index_shape)
+    check_op(
+        lambda t: t.gather(dim, ds.tensor(index)), lambda t: t.gather(dim, torch.from_numpy(index)), [x], seed=seed
+    )
+
+
+@SETTINGS
+@given(
+    shape=hnp.array_shapes(min_dims=3, max_dims=3, min_side=2, max_side=5),
+    mode=st.sampled_from(["constant", "reflect", "replicate", "circular"]),
+    dtype=DTYPES,
+    seed=SEEDS,
+    data=st.data(),
+)
+def test_pad_random_shapes_and_widths(check_op, shape, mode, dtype, seed, data):
+    x = uniform(seed, shape, dtype)
+    limit = shape[-1] - 1 if mode in ("reflect", "circular") else 4  # torch's limits for those modes
+    widths = (data.draw(st.integers(0, limit)), data.draw(st.integers(0, limit)))
+    check_op(lambda t: ds.pad(t, widths, mode=mode), lambda t: F.pad(t, widths, mode=mode), [x], seed=seed)
+
+
 def test_getitem_negative_step_matches_flip(check_op):
     # torch has no negative slice steps; x[..., ::-2] is flip then step 2
     x = uniform(3, (4, 5, 6), np.float64)
