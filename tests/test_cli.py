@@ -281,3 +281,36 @@ def test_lr_find_suggests_a_rate_and_plots(tmp_path, capsys):
     suggestion = float(printed.split("suggested learning rate: ")[1].split()[0])
     assert 1e-7 <= suggestion <= 10
     assert (out / "lr_find.png").is_file()
+
+
+def test_train_under_mpiexec_writes_one_run(tmp_path):
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    launcher = str(mpiexec) if mpiexec.exists() else shutil.which("mpiexec")
+    if launcher is None or importlib.util.find_spec("mpi4py") is None:
+        pytest.skip("mpiexec or mpi4py missing (pip install 'downslope[mpi]')")
+    out = tmp_path / "mpi"
+    cmd = [launcher, "--allow-run-as-root", "--oversubscribe", "-n", "2", sys.executable, "-m", "downslope", "train"]
+    cmd += [
+        "--data",
+        "blobs",
+        "--hidden",
+        "8",
+        "--epochs",
+        "4",
+        "--patience",
+        "0",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("run written to") == 1  # rank 0 only
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 4 and 0 <= metrics["test_accuracy"] <= 1

@@ -277,6 +277,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(cfg["out"]) if cfg["out"] else _default_out(cfg)
     cfg["out"] = str(out)
     result = run_training(cfg)
+    from .distributed import launched_size
+
+    if (launched_size() or 1) > 1:
+        from .distributed import is_main
+
+        if not is_main():
+            return 0  # under mpiexec only rank 0 writes the run and reports
     _write_run(result, out)
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()}
     print(f"stopped: {result.stop_reason}")

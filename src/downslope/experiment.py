@@ -442,9 +442,18 @@ def run_training(
 ) -> RunResult:
     """Train once as ``cfg`` says; ``initial_state`` makes several runs start from identical weights."""
     from . import backend
+    from .distributed import launched_size
     from .train import callbacks as cb
     from .train import fit
 
+    world_size = launched_size() or 1
+    if world_size > 1:  # started by mpiexec/srun: data-parallel over the job's ranks
+        from . import distributed as dist
+
+        dist.init()
+        fit_fn: Any = dist.fit
+    else:
+        fit_fn = fit
     backend.manual_seed(cfg["seed"])
     data = prepare(cfg) if data is None else data
     model = build_model(cfg, data.n_features, data.n_outputs, data.image_shape)
@@ -453,7 +462,8 @@ def run_training(
     loss_fn = build_loss(cfg, data.task)
     optimizer = build_optimizer(cfg, model.parameters())
     bs = batch_size_of(cfg)
-    steps = math.ceil(len(data.X_train) / bs) if bs else 1
+    # batch_size is per process: an update sees batch_size * world_size samples (see docs/distributed.md)
+    steps = math.ceil(len(data.X_train) / (bs * world_size)) if bs else 1
     scheduler = build_scheduler(cfg, optimizer, steps)
     has_val = data.X_val is not None
     callbacks: list[Any] = [cb.DivergenceGuard()]
@@ -471,7 +481,7 @@ def run_training(
     metrics = ["accuracy"] if data.task == "classification" else ["mae"]
     validation = (data.X_val, data.y_val) if has_val else None
     start = time.perf_counter()
-    history = fit(
+    history = fit_fn(
         model,
         loss_fn,
         optimizer,
