@@ -10,7 +10,7 @@ y = 3.0 * x + 2.0 + 0.3 * ds.randn(200, 1)  # true slope 3, intercept 2, noise 0
 w = ds.zeros(1, 1, requires_grad=True)
 b = ds.zeros(1, requires_grad=True)
 lr = 0.1
-for step in range(500):
+for _ in range(500):
     loss = ((x @ w + b - y) ** 2).mean()  # mean squared error
     w.grad = b.grad = None  # clear, or gradients accumulate
     loss.backward()  # d loss / d w and d loss / d b

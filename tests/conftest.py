@@ -82,3 +82,20 @@ def _check_op_fixture() -> Callable[..., Any]:
 @pytest.fixture(scope="session", name="assert_close")
 def _assert_close_fixture() -> Callable[..., Any]:
     return assert_close
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One BLAS thread and one torch thread: on a 2-core machine their spinning thread pools make
+    small GEMMs many times slower (and timings erratic) when anything else is running."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass

@@ -273,3 +273,12 @@ def test_setitem_under_no_grad_matches_torch_and_bad_assignments_name_the_shape(
         ours[0] = ds.ones(2)
     with pytest.raises(IndexError, match=r"shape \(4, 3\)"):
         ours[9] = 1.0
+
+
+def test_to_accepts_the_cpu_device_and_refuses_others():
+    x = ds.tensor([1.0, 2.0])
+    assert x.to("cpu") is x
+    assert x.to("float64").dtype == np.float64
+    assert x.to(ds.float64, device="cpu").dtype == np.float64
+    with pytest.raises(RuntimeError, match="CPU only"):
+        x.to("cuda")

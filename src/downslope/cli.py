@@ -174,9 +174,6 @@ def _plots(result: Any, out: Path) -> tuple[dict[str, Path], list[str]]:
             )
     except ImportError as exc:
         notes.append(f"some plots skipped: {exc}")
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
     return {k: v for k, v in figures.items() if v.exists()}, notes
 
 

@@ -324,7 +324,7 @@ def build_model(cfg: dict[str, Any], n_features: int, n_outputs: int, image_shap
         n_in = width_
     layers.append(nn.Linear(n_in, n_outputs))
     body = nn.Sequential(*layers)
-    return ImageModel(image_shape, body) if cfg["model"] == "cnn" else body
+    return ImageModel(image_shape, body) if image_shape is not None and cfg["model"] == "cnn" else body
 
 
 def build_loss(cfg: dict[str, Any], task: str) -> Any:

@@ -192,8 +192,16 @@ class Tensor:
     def astype(self, dtype: Any) -> Tensor:
         return _ops.astype(self, dtype)
 
-    def to(self, dtype: Any) -> Tensor:
-        return _ops.astype(self, dtype)
+    def to(self, dtype: Any = None, device: Any = None) -> Tensor:
+        """Cast to ``dtype``. Devices: downslope runs on the CPU, so ``"cpu"`` is accepted (and
+        ignored) to keep ported PyTorch code working; any other device is refused."""
+        for target in (dtype, device):
+            if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda", "mps"):
+                if target.split(":")[0] != "cpu":
+                    raise RuntimeError(f"to({target!r}): downslope runs on the CPU only")
+                if target is dtype:
+                    dtype = None
+        return self if dtype is None else _ops.astype(self, dtype)
 
     def float(self) -> Tensor:
         return _ops.astype(self, backend.float32)
