@@ -156,9 +156,12 @@ def _plots(result: Any, out: Path) -> tuple[dict[str, Path], list[str]]:
         figures["Loss and metrics"] = out / "curves.png"
         curves.plot_loss_curves(result.history, save_path=figures["Loss and metrics"])
         hist = result.history.as_dict()
-        if hist.get("lr"):
+        if len(set(hist.get("lr") or [])) > 1:  # a constant rate needs no picture
             figures["Learning rate"] = out / "lr.png"
             curves.plot_learning_rate(result.history, save_path=figures["Learning rate"])
+        if result.gradients is not None and result.gradients.history:
+            figures["Gradient norm per layer"] = out / "grad_norms.png"
+            curves.plot_gradient_norms(result.gradients, x_label="epoch", save_path=figures["Gradient norm per layer"])
         data = result.data
         if data.task == "regression" and data.n_features == 1:
             from .viz import regression
@@ -212,7 +215,7 @@ def _write_run(result: Any, out: Path) -> None:
             metrics=metrics,
             stop_reason=result.stop_reason,
             figures=figures,
-            diagnostics=notes,
+            diagnostics=result.diagnostics + notes,
         )
     except ImportError as exc:
         print(f"downslope: report skipped ({exc})", file=sys.stderr)

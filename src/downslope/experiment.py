@@ -411,6 +411,8 @@ class RunResult:
     model: Any
     data: Prepared
     out_dir: Path | None = None
+    diagnostics: list[str] = field(default_factory=list)  # plain-words warnings from training
+    gradients: Any = None  # the GradientDiagnostics callback (per-layer norms per epoch)
 
 
 def test_metrics(model: Any, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -477,24 +479,32 @@ def run_training(
         callbacks.append(cb.StopAtLoss(cfg["target_loss"], monitor="val_loss" if has_val else "loss"))
     if cfg["max_time"] > 0:
         callbacks.append(cb.MaxTime(cfg["max_time"]))
+    from .train.diagnostics import GradientDiagnostics
+
+    gradients = GradientDiagnostics(every_n_batches=10)
+    callbacks.append(gradients)
     callbacks += extra_callbacks or []
     metrics = ["accuracy"] if data.task == "classification" else ["mae"]
     validation = (data.X_val, data.y_val) if has_val else None
     start = time.perf_counter()
-    history = fit_fn(
-        model,
-        loss_fn,
-        optimizer,
-        (data.X_train, data.y_train),
-        validation=validation,
-        epochs=cfg["epochs"],
-        batch_size=bs,
-        metrics=metrics,
-        callbacks=callbacks,
-        scheduler=scheduler,
-        verbose=cfg["verbose"],
-        seed=cfg["seed"],
-    )
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:  # kept for the report, shown once below
+        warnings.simplefilter("always", RuntimeWarning)
+        history = fit_fn(
+            model,
+            loss_fn,
+            optimizer,
+            (data.X_train, data.y_train),
+            validation=validation,
+            epochs=cfg["epochs"],
+            batch_size=bs,
+            metrics=metrics,
+            callbacks=callbacks,
+            scheduler=scheduler,
+            verbose=cfg["verbose"],
+            seed=cfg["seed"],
+        )
     seconds = time.perf_counter() - start
     results = {"test_" + k: v for k, v in test_metrics(model, data, data.X_test, data.y_test).items()}
     final = {k: (v[-1] if v else None) for k, v in history.as_dict().items() if isinstance(v, list)}
@@ -502,4 +512,8 @@ def run_training(
     results["epochs"] = len(history.as_dict().get("loss", []))
     results["seconds"] = round(seconds, 3)
     stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
-    return RunResult(cfg, history, results, stop_reason, seconds, model, data)
+    notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)))
+    if cfg["verbose"]:
+        for note in notes:
+            print(f"warning: {note}")
+    return RunResult(cfg, history, results, stop_reason, seconds, model, data, diagnostics=notes, gradients=gradients)
