@@ -54,7 +54,16 @@ def test_train_regression_line_writes_the_run_directory(tmp_path):
         ]
     )
     assert code == 0
-    for name in ("config.toml", "history.csv", "metrics.json", "model.ds", "report.html", "curves.png", "fit.png", "grad_norms.png"):
+    for name in (
+        "config.toml",
+        "history.csv",
+        "metrics.json",
+        "model.ds",
+        "report.html",
+        "curves.png",
+        "fit.png",
+        "grad_norms.png",
+    ):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_r2"] > 0.95  # the line data has noise 0.5 around slope 3 on [-3, 3]
