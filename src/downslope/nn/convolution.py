@@ -689,14 +689,14 @@ class _ConvNd(Module):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: Any,
-        stride: Any,
-        padding: Any,
-        dilation: Any,
-        groups: int,
-        bias: bool,
-        padding_mode: str,
-        dtype: Any,
+        kernel_size: IntOr2,
+        stride: IntOr2 = 1,
+        padding: Padding2 = 0,
+        dilation: IntOr2 = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        dtype: Any = None,
     ) -> None:
         super().__init__()
         name, n = type(self).__name__, self._spatial
@@ -800,26 +800,9 @@ class Conv2d(_ConvNd):
 
     _spatial = 2
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntOr2,
-        stride: IntOr2 = 1,
-        padding: Padding2 = 0,
-        dilation: IntOr2 = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, dtype
-        )
-
     def forward(self, x: Tensor) -> Tensor:
         x = self._check_input(x)
-        if self.padding_mode != "zeros":
+        if self.padding_mode != "zeros":  # padded by mode first, then a plain convolution
             return conv2d(self._mode_padded(x), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
@@ -838,26 +821,9 @@ class Conv1d(_ConvNd):
 
     _spatial = 1
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntOr2,
-        stride: IntOr2 = 1,
-        padding: Padding2 = 0,
-        dilation: IntOr2 = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, dtype
-        )
-
     def forward(self, x: Tensor) -> Tensor:
         x = self._check_input(x)
-        if self.padding_mode != "zeros":
+        if self.padding_mode != "zeros":  # padded by mode first, then a plain convolution
             return conv1d(self._mode_padded(x), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
