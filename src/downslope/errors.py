@@ -25,3 +25,26 @@ class ConfigError(DownslopeError, ValueError):
 
 class DivergenceError(DownslopeError, FloatingPointError):
     """Training diverged (non-finite or exploding loss)."""
+
+
+class ArgumentError(DownslopeError, ValueError):
+    """An argument with a value that cannot work (the message names it, the value and the range)."""
+
+
+class ArgumentTypeError(DownslopeError, TypeError):
+    """An argument of the wrong type or dtype."""
+
+
+class OutOfRangeError(DownslopeError, IndexError):
+    """An index, dimension or class id outside its valid range."""
+
+
+class StateError(DownslopeError, RuntimeError):
+    """An operation that the current state does not allow (e.g. backward twice through a freed graph)."""
+
+
+class StateDictError(DownslopeError, KeyError):
+    """A state dict with missing or unexpected keys."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ArgumentError, ConfigError
 
 DEFAULTS: dict[str, Any] = {
     # data
@@ -101,25 +101,25 @@ def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, A
                     value = [int(v) for v in value.split(",") if v.strip()] if value.strip() else []
                 value = [int(v) for v in value]
                 if any(v <= 0 for v in value):
-                    raise ValueError("sizes must be positive")
+                    raise ArgumentError("sizes must be positive")
             elif key == "batch_size":
                 value = str(value).strip().lower()
                 if value not in ("full", "none") and (not value.isdigit() or int(value) <= 0):
-                    raise ValueError("expected a positive integer or 'full'")
+                    raise ArgumentError("expected a positive integer or 'full'")
             elif isinstance(default, bool):
                 if isinstance(value, str):
                     if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                        raise ValueError("expected true or false")
+                        raise ArgumentError("expected true or false")
                     value = value.lower() in ("true", "1", "yes")
                 value = bool(value)
             elif isinstance(default, int):
                 if isinstance(value, float) and not value.is_integer():
-                    raise ValueError("expected an integer")
+                    raise ArgumentError("expected an integer")
                 value = int(value)
             elif isinstance(default, float):
                 value = float(value)
                 if not math.isfinite(value):
-                    raise ValueError("expected a finite number")
+                    raise ArgumentError("expected a finite number")
             else:
                 value = str(value)
         except (TypeError, ValueError) as exc:

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from . import ops
+from .errors import ArgumentError, ArgumentTypeError
 from .tensor import Tensor
 
 
@@ -40,7 +41,7 @@ def var(
     if unbiased is not None:
         given.append(1 if unbiased else 0)
     if len(given) > 1:
-        raise TypeError("var/std: give only one of correction, unbiased and ddof")
+        raise ArgumentTypeError("var/std: give only one of correction, unbiased and ddof")
     corr = given[0] if given else 1
     axes = ops._norm_axes(ops._pick_axis(dim, axis), x.ndim)
     n = math.prod(x.shape[i] for i in axes) if x.ndim else 1
@@ -62,7 +63,7 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
     if approximate == "tanh":
         inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
         return 0.5 * x * (1.0 + ops.tanh(inner))
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 def elu(x: Any, alpha: float = 1.0) -> Tensor:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .autograd import autograd_grad, enable_grad
+from .errors import ArgumentError, ArgumentTypeError
 from .tensor import Tensor, _to_array, _wrap
 
 
@@ -79,14 +80,14 @@ def gradcheck(
         else:
             args.append(x)
     if not wrt:
-        raise ValueError("gradcheck: none of the inputs is a floating tensor to differentiate")
+        raise ArgumentError("gradcheck: none of the inputs is a floating tensor to differentiate")
 
     with enable_grad():
         out = f(*args)
     if not isinstance(out, Tensor):
-        raise TypeError(f"gradcheck: f must return a tensor, got {type(out).__name__}")
+        raise ArgumentTypeError(f"gradcheck: f must return a tensor, got {type(out).__name__}")
     if out.dtype != np.float64:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"gradcheck: f returned {out.dtype} from float64 inputs; something in f casts to lower precision"
         )
     projection = np.random.default_rng(seed).standard_normal(out.shape) if out.data.size > 1 else np.ones(out.shape)

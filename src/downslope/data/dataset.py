@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..errors import DataError, ShapeError
+from ..errors import ArgumentTypeError, DataError, OutOfRangeError, ShapeError
 from ..tensor import Tensor
 
 
@@ -45,9 +45,9 @@ def _as_sample_array(value: Any, name: str) -> np.ndarray:
         try:
             arr = np.asarray(value)
         except (ValueError, TypeError) as exc:
-            raise TypeError(f"{name}: cannot turn {type(value).__name__} into an array ({exc})") from None
+            raise ArgumentTypeError(f"{name}: cannot turn {type(value).__name__} into an array ({exc})") from None
     if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{name}: expected numeric or boolean data, got dtype {arr.dtype}")
+        raise ArgumentTypeError(f"{name}: expected numeric or boolean data, got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise ShapeError(f"{name}: expected an array with a first axis of samples, got a scalar")
     if arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
@@ -114,9 +114,9 @@ class ArrayDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
         n = len(self)
         if not isinstance(index, (int, np.integer)):
-            raise TypeError(f"{type(self).__name__}: index must be an integer, got {type(index).__name__}")
+            raise ArgumentTypeError(f"{type(self).__name__}: index must be an integer, got {type(index).__name__}")
         if not -n <= index < n:
-            raise IndexError(f"{type(self).__name__}: index {index} out of range for {n} samples")
+            raise OutOfRangeError(f"{type(self).__name__}: index {index} out of range for {n} samples")
         return tuple(a[index] for a in self.arrays)
 
     def __repr__(self) -> str:
@@ -148,11 +148,13 @@ class Subset(Dataset):
     def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray) -> None:
         idx = np.asarray(indices)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-            raise TypeError(f"Subset: expected a 1-D sequence of integer indices, got {idx.dtype} shape {idx.shape}")
+            raise ArgumentTypeError(
+                f"Subset: expected a 1-D sequence of integer indices, got {idx.dtype} shape {idx.shape}"
+            )
         n = len(dataset)
         idx = idx.astype(np.int64)
         if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"Subset: indices must lie in [0, {n}) for a dataset of {n} samples")
+            raise OutOfRangeError(f"Subset: indices must lie in [0, {n}) for a dataset of {n} samples")
         self.dataset = dataset
         self.indices = np.where(idx < 0, idx + n, idx)
         self._arrays: tuple[np.ndarray, ...] | None = None

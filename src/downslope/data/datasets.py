@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, StateError
 
 
 @dataclass
@@ -211,7 +211,7 @@ class Standardizer:
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         if self.mean is None or self.scale is None:
-            raise RuntimeError("Standardizer.transform before fit")
+            raise StateError("Standardizer.transform before fit")
         X = np.asarray(X, dtype=np.float32)
         if X.shape[-1] != self.mean.shape[0]:
             raise DataError(f"Standardizer: fitted on {self.mean.shape[0]} features, got data with {X.shape[-1]}")

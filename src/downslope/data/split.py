@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..errors import ConfigError, DataError, ShapeError
+from ..errors import ArgumentTypeError, ConfigError, DataError, ShapeError
 from ..tensor import Tensor, _wrap
 from .dataset import Dataset, Subset
 
@@ -40,7 +40,7 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float], seed: int | N
     if len(lengths) == 0:
         raise ConfigError("random_split: expected at least one length, got none")
     if any(isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) for x in lengths):
-        raise TypeError(f"random_split: lengths must be numbers, got {list(lengths)!r}")
+        raise ArgumentTypeError(f"random_split: lengths must be numbers, got {list(lengths)!r}")
     if any(x < 0 for x in lengths):
         raise ConfigError(f"random_split: lengths must be non-negative, got {list(lengths)}")
     all_fractions = all(0 <= x <= 1 for x in lengths) and math.isclose(sum(lengths), 1.0) and sum(lengths) != n
@@ -65,7 +65,9 @@ def _split_size(value: Any, n: int, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"train_test_split: {name} must be a fraction in (0, 1) or a sample count, got {value!r}")
+        raise ArgumentTypeError(
+            f"train_test_split: {name} must be a fraction in (0, 1) or a sample count, got {value!r}"
+        )
     if isinstance(value, (float, np.floating)):
         if not 0.0 < value < 1.0:
             raise ConfigError(f"train_test_split: {name} as a fraction must lie in (0, 1), got {value}")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentError, ArgumentTypeError
 from ..serialization import _decode, _encode
 from ..tensor import Tensor, _wrap
 from .world import DistributedError, World, get_world
@@ -43,7 +44,9 @@ def named_tensors(source: Any, *, buffers: bool = True) -> NamedTensors:
         items = [(f"param[{i}]", t) for i, t in enumerate(source)]
     for name, t in items:
         if not isinstance(t, Tensor):
-            raise TypeError(f"downslope.distributed: {name} is a {type(t).__name__}, expected a Tensor/Parameter")
+            raise ArgumentTypeError(
+                f"downslope.distributed: {name} is a {type(t).__name__}, expected a Tensor/Parameter"
+            )
     return items
 
 
@@ -148,7 +151,7 @@ def _by_dtype(tensors: Sequence[Tensor]) -> dict[np.dtype, list[Tensor]]:
 
 def _check_root(root: int, world: World) -> None:
     if isinstance(root, bool) or not isinstance(root, (int, np.integer)) or not 0 <= root < world.world_size:
-        raise ValueError(f"downslope.distributed: root must be a rank in [0, {world.world_size}), got {root!r}")
+        raise ArgumentError(f"downslope.distributed: root must be a rank in [0, {world.world_size}), got {root!r}")
 
 
 def broadcast_object(obj: Any, root: int = 0, *, world: World | None = None) -> Any:
@@ -189,7 +192,7 @@ def broadcast_optimizer_state(optimizer: Any, root: int = 0, *, world: World | N
     """
     world = world if world is not None else get_world()
     if not (hasattr(optimizer, "state_dict") and hasattr(optimizer, "load_state_dict")):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"broadcast_optimizer_state: expected an optimizer with state_dict()/load_state_dict(), "
             f"got {type(optimizer).__name__}"
         )
@@ -222,11 +225,11 @@ class GradientAllreducer:
     ) -> None:
         self.world = world if world is not None else get_world()
         if bucket_bytes <= 0:
-            raise ValueError(f"GradientAllreducer: bucket_bytes must be positive, got {bucket_bytes}")
+            raise ArgumentError(f"GradientAllreducer: bucket_bytes must be positive, got {bucket_bytes}")
         named = named_tensors(params, buffers=False)
         self.params = [t for _, t in named if t.requires_grad]
         if not self.params:
-            raise ValueError("GradientAllreducer: none of the given tensors requires grad; nothing to average")
+            raise ArgumentError("GradientAllreducer: none of the given tensors requires grad; nothing to average")
         self.bucket_bytes = int(bucket_bytes)
         # One flat buffer per dtype; the first also carries one "has a gradient" flag per parameter
         # at its end, so the flags ride in the same Allreduce instead of costing one of their own.
@@ -355,5 +358,5 @@ def reduce_metrics(sums: Mapping[str, float], count: float, *, world: World | No
                 )
     totals = allreduce_sum([float(sums[n]) for n in names] + [float(count)], world=world)
     if totals[-1] <= 0:
-        raise ValueError(f"reduce_metrics: the total count over all ranks is {totals[-1]}; nothing to average")
+        raise ArgumentError(f"reduce_metrics: the total count over all ranks is {totals[-1]}; nothing to average")
     return {name: float(totals[i] / totals[-1]) for i, name in enumerate(names)}

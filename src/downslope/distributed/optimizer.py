@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentTypeError
 from ..tensor import Tensor, _wrap
 from .collectives import DEFAULT_BUCKET_BYTES, GradientAllreducer, allreduce_sum, check_same_model
 from .world import World, get_world
@@ -41,9 +42,9 @@ class DistributedOptimizer:
 
     def __init__(self, optimizer: Any, *, world: World | None = None, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> None:
         if isinstance(optimizer, DistributedOptimizer):
-            raise TypeError("DistributedOptimizer: this optimizer is already wrapped")
+            raise ArgumentTypeError("DistributedOptimizer: this optimizer is already wrapped")
         if not hasattr(optimizer, "param_groups") or not callable(getattr(optimizer, "step", None)):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"DistributedOptimizer: expected an optimizer with param_groups and step(), got {type(optimizer).__name__}"
             )
         self.optimizer = optimizer

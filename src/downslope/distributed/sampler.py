@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..data import ArrayDataset, DataLoader, Dataset, Subset
+from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
 from .world import DistributedError, World, get_world
 
@@ -39,7 +40,7 @@ def epoch_permutation(num_samples: int, seed: int, epoch: int) -> np.ndarray:
 
 def _check_nonneg_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"DistributedSampler: {name} must be a non-negative integer, got {value!r}")
+        raise ArgumentError(f"DistributedSampler: {name} must be a non-negative integer, got {value!r}")
     return int(value)
 
 
@@ -79,19 +80,19 @@ class DistributedSampler:
         self.num_replicas = _check_nonneg_int(num_replicas, "num_replicas")
         self.rank = _check_nonneg_int(rank, "rank")
         if self.num_replicas < 1 or self.rank >= self.num_replicas:
-            raise ValueError(
+            raise ArgumentError(
                 f"DistributedSampler: need 0 <= rank < num_replicas, got rank {rank} of {num_replicas} replicas"
             )
         self.seed = _check_nonneg_int(seed, "seed")
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         if self.drop_last and self.num_samples < self.num_replicas:
-            raise ValueError(
+            raise ArgumentError(
                 f"DistributedSampler: drop_last=True with {self.num_samples} samples for {self.num_replicas} "
                 f"ranks leaves every rank empty"
             )
         if self.num_samples == 0:
-            raise ValueError("DistributedSampler: the dataset is empty (0 samples)")
+            raise ArgumentError("DistributedSampler: the dataset is empty (0 samples)")
         self.epoch = 0
 
     @property
@@ -170,11 +171,11 @@ class DistributedDataLoader(DataLoader):
         if isinstance(dataset, (tuple, list)):
             dataset = ArrayDataset(*dataset)
         if not isinstance(dataset, Dataset):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"DistributedDataLoader: expected a Dataset or a tuple of arrays (x, y), got {type(dataset).__name__}"
             )
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"DistributedDataLoader: batch_size must be a positive integer (per rank), got {batch_size!r}"
             )
         self.world = world if world is not None else get_world()
@@ -182,7 +183,7 @@ class DistributedDataLoader(DataLoader):
             len(dataset), self.world.world_size, self.world.rank, shuffle=shuffle, seed=seed, drop_last=not pad
         )
         if drop_last and len(self.sampler) < batch_size:
-            raise ValueError(
+            raise ArgumentError(
                 f"DistributedDataLoader: drop_last=True with per-rank batch {batch_size} > {len(self.sampler)} "
                 f"samples per rank gives no batches"
             )
@@ -245,11 +246,11 @@ class DistributedDataLoader(DataLoader):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not isinstance(state, dict) or "epoch" not in state:
-            raise ValueError(
+            raise ArgumentError(
                 f"DistributedDataLoader.load_state_dict: expected a dict with 'epoch' (from state_dict()), got {state!r}"
             )
         if state.get("seed", self.sampler.seed) != self.sampler.seed:
-            raise ValueError(
+            raise ArgumentError(
                 f"DistributedDataLoader.load_state_dict: the state was saved with seed {state.get('seed')}, "
                 f"this loader uses seed {self.sampler.seed}"
             )

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
+from ..errors import ArgumentError, ArgumentTypeError
 from ..functional import elu as _elu
 from ..functional import gelu as _gelu
 from ..tensor import Tensor, _node
@@ -44,7 +45,7 @@ __all__ = [
 def _as_tensor(x: Any, fn: str) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    raise TypeError(f"{fn}: expected a Tensor, got {type(x).__name__}; wrap arrays with ds.tensor(...)")
+    raise ArgumentTypeError(f"{fn}: expected a Tensor, got {type(x).__name__}; wrap arrays with ds.tensor(...)")
 
 
 # ---------------------------------------------------------------------- linear
@@ -62,17 +63,17 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """
     x = _as_tensor(x, "linear")
     if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+        raise ArgumentError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     out_f, in_f = weight.shape
     if x.ndim == 0 or x.shape[-1] != in_f:
-        raise ValueError(
+        raise ArgumentError(
             f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}: "
             f"expected the last input dim to be in_features={in_f}"
         )
     if bias is not None and bias.shape != (out_f,):
-        raise ValueError(f"linear: bias must have shape ({out_f},), got {bias.shape}")
+        raise ArgumentError(f"linear: bias must have shape ({out_f},), got {bias.shape}")
     if x.data.dtype != weight.data.dtype:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"linear: input dtype {x.data.dtype} differs from weight dtype {weight.data.dtype}; "
             f"cast the input (x.float()) or the module (model.double())"
         )
@@ -131,7 +132,7 @@ def _dropout_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def _check_probability(p: Any, where: str) -> None:
     if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"{where}: probability p must be a number in [0, 1], got {p!r}")
+        raise ArgumentError(f"{where}: probability p must be a number in [0, 1], got {p!r}")
 
 
 # ---------------------------------------------------------------------- activations
@@ -249,12 +250,12 @@ def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
     """
     idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: expected integer class indices, got dtype {idx.dtype}")
+        raise ArgumentTypeError(f"one_hot: expected integer class indices, got dtype {idx.dtype}")
     if idx.size and idx.min() < 0:
-        raise ValueError(f"one_hot: class indices must be non-negative, got min {int(idx.min())}")
+        raise ArgumentError(f"one_hot: class indices must be non-negative, got min {int(idx.min())}")
     n = int(idx.max()) + 1 if num_classes == -1 and idx.size else int(num_classes)
     if idx.size and int(idx.max()) >= n:
-        raise ValueError(f"one_hot: class index {int(idx.max())} is out of range for num_classes={n}")
+        raise ArgumentError(f"one_hot: class index {int(idx.max())} is out of range for num_classes={n}")
     out = np.zeros(idx.shape + (n,), dtype=np.int64)
     np.put_along_axis(out, idx[..., None].astype(np.int64), 1, axis=-1)
     return Tensor(out)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
 
 __all__ = [
@@ -77,11 +78,11 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         elif isinstance(param, (int, float)) and not isinstance(param, bool):
             slope = float(param)
         else:
-            raise ValueError(f"calculate_gain('leaky_relu', param): expected a number for the slope, got {param!r}")
+            raise ArgumentError(f"calculate_gain('leaky_relu', param): expected a number for the slope, got {param!r}")
         return math.sqrt(2.0 / (1.0 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4.0
-    raise ValueError(
+    raise ArgumentError(
         f"calculate_gain: unsupported nonlinearity {nonlinearity!r}; expected one of "
         f"{sorted(_LINEAR_LIKE | {'tanh', 'relu', 'leaky_relu', 'selu'})}"
     )
@@ -89,7 +90,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 def _check(tensor: Any, fn: str) -> Tensor:
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"init.{fn}: expected a Tensor (e.g. a layer's weight), got {type(tensor).__name__}")
+        raise ArgumentTypeError(f"init.{fn}: expected a Tensor (e.g. a layer's weight), got {type(tensor).__name__}")
     return tensor
 
 
@@ -104,7 +105,7 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
 
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     if tensor.ndim < 2:
-        raise ValueError(
+        raise ArgumentError(
             f"fan in and fan out need a tensor with at least 2 dims (out, in, *kernel); got shape {tensor.shape}"
         )
     receptive = math.prod(tensor.shape[2:]) if tensor.ndim > 2 else 1
@@ -113,7 +114,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 
 def _fan(tensor: Tensor, mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+        raise ArgumentError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 
@@ -143,7 +144,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with samples from U(a, b)."""
     _check(tensor, "uniform_")
     if not a <= b:
-        raise ValueError(f"init.uniform_: expected a <= b, got a={a}, b={b}")
+        raise ArgumentError(f"init.uniform_: expected a <= b, got a={a}, b={b}")
     return _fill(tensor, backend.rng().uniform(a, b, tensor.shape))
 
 
@@ -151,7 +152,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with samples from N(mean, std^2)."""
     _check(tensor, "normal_")
     if std < 0:
-        raise ValueError(f"init.normal_: std must be non-negative, got {std}")
+        raise ArgumentError(f"init.normal_: std must be non-negative, got {std}")
     return _fill(tensor, backend.rng().normal(mean, std, tensor.shape))
 
 
@@ -159,7 +160,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     """Fill with N(mean, std^2) samples redrawn until they fall in [a, b] (absolute bounds, as in PyTorch)."""
     _check(tensor, "trunc_normal_")
     if not a < b:
-        raise ValueError(f"init.trunc_normal_: expected a < b, got a={a}, b={b}")
+        raise ArgumentError(f"init.trunc_normal_: expected a < b, got a={a}, b={b}")
     rng = backend.rng()
     out = rng.normal(mean, std, tensor.shape)
     bad = (out < a) | (out > b)
@@ -224,7 +225,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """
     _check(tensor, "orthogonal_")
     if tensor.ndim < 2:
-        raise ValueError(f"init.orthogonal_: needs a tensor with at least 2 dims, got shape {tensor.shape}")
+        raise ArgumentError(f"init.orthogonal_: needs a tensor with at least 2 dims, got shape {tensor.shape}")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows if rows else 0
     flat = backend.rng().standard_normal((rows, cols))

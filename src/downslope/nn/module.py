@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, TypeVar, overload
 import numpy as np
 
 from .. import backend
+from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, StateDictError
 from ..ops import flatten as _flatten
 from ..tensor import Tensor, _to_array
 
@@ -158,21 +159,21 @@ class Module:
         if "_parameters" in d:
             if name in self._parameters:
                 if value is not None:
-                    raise TypeError(
+                    raise ArgumentTypeError(
                         f"cannot assign {type(value).__name__} to {type(self).__name__}.{name}: it is a parameter; "
                         "assign an nn.Parameter (or None), or change its values with `.data`"
                     )
                 self._parameters[name] = None
             elif name in self._buffers:
                 if value is not None and not isinstance(value, Tensor):
-                    raise TypeError(
+                    raise ArgumentTypeError(
                         f"cannot assign {type(value).__name__} to buffer {type(self).__name__}.{name}: "
                         "expected a Tensor or None"
                     )
                 self._buffers[name] = value
             elif name in self._modules:
                 if value is not None:
-                    raise TypeError(
+                    raise ArgumentTypeError(
                         f"cannot assign {type(value).__name__} to {type(self).__name__}.{name}: it is a child module; "
                         "assign a Module or None"
                     )
@@ -195,7 +196,7 @@ class Module:
         """Add a parameter (or a None placeholder, e.g. a disabled bias) under ``name``."""
         self._check_initialized(name)
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"register_parameter({name!r}): expected an nn.Parameter or None, got {type(param).__name__}"
             )
         self._forget(name, keep="_parameters")
@@ -214,9 +215,11 @@ class Module:
         """
         self._check_initialized(name)
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}")
+            raise ArgumentTypeError(
+                f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}"
+            )
         if "." in name or not name:
-            raise KeyError(f"register_buffer: invalid buffer name {name!r} (must be non-empty without '.')")
+            raise StateDictError(f"register_buffer: invalid buffer name {name!r} (must be non-empty without '.')")
         self._forget(name, keep="_buffers")
         self._buffers[name] = tensor
         if persistent:
@@ -229,7 +232,7 @@ class Module:
         """Register ``module`` as a child under ``name`` (same as assigning the attribute)."""
         self._check_initialized(name)
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"add_module({name!r}): expected a Module or None, got {type(module).__name__}")
+            raise ArgumentTypeError(f"add_module({name!r}): expected a Module or None, got {type(module).__name__}")
         self._forget(name, keep="_modules")
         self._modules[name] = module
         self.__dict__[name] = module
@@ -334,7 +337,7 @@ class Module:
     def train(self: M, mode: bool = True) -> M:
         """Set training mode (dropout active, batch statistics) here and in every descendant."""
         if not isinstance(mode, bool):
-            raise TypeError(f"train(mode): expected a bool, got {type(mode).__name__}")
+            raise ArgumentTypeError(f"train(mode): expected a bool, got {type(mode).__name__}")
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
@@ -369,7 +372,7 @@ class Module:
         """Cast every floating parameter and buffer to ``dtype`` in place (e.g. ``"float64"``)."""
         target = backend.as_dtype(dtype)
         if not backend.is_floating(target):
-            raise TypeError(f"Module.to: expected a floating dtype, got {target}")
+            raise ArgumentTypeError(f"Module.to: expected a floating dtype, got {target}")
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None and p.data.dtype != target:
@@ -435,7 +438,9 @@ class Module:
             True
         """
         if not isinstance(state_dict, Mapping):
-            raise TypeError(f"load_state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}")
+            raise ArgumentTypeError(
+                f"load_state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}"
+            )
         own = self._state_tensors()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -445,7 +450,7 @@ class Module:
                 parts.append(f"missing keys {missing}")
             if unexpected:
                 parts.append(f"unexpected keys {unexpected}")
-            raise KeyError(" ".join(parts))
+            raise StateDictError(" ".join(parts))
         arrays: dict[str, np.ndarray] = {}
         for key, target in own.items():
             if key not in state_dict:
@@ -453,7 +458,7 @@ class Module:
             value = state_dict[key]
             arr = value.data if isinstance(value, Tensor) else np.asarray(value)
             if arr.shape != target.data.shape:
-                raise ValueError(
+                raise ArgumentError(
                     f"load_state_dict into {type(self).__name__}: size mismatch for {key!r}: "
                     f"the checkpoint has shape {arr.shape}, this module has shape {target.data.shape}"
                 )
@@ -510,7 +515,7 @@ class Module:
 
 def _check_module(owner: str, value: Any) -> Module:
     if not isinstance(value, Module):
-        raise TypeError(f"{owner}: expected Module objects, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{owner}: expected Module objects, got {type(value).__name__}")
     return value
 
 
@@ -555,7 +560,7 @@ class Sequential(Module):
         if isinstance(index, slice):
             return Sequential(OrderedDict((k, m) for k, m in items[index] if m is not None))
         if not -len(items) <= index < len(items):
-            raise IndexError(f"Sequential index {index} out of range for {len(items)} layers")
+            raise OutOfRangeError(f"Sequential index {index} out of range for {len(items)} layers")
         m = items[index][1]
         assert m is not None
         return m
@@ -589,7 +594,7 @@ class ModuleList(Module):
     def _index(self, index: int) -> str:
         n = len(self)
         if not -n <= index < n:
-            raise IndexError(f"ModuleList index {index} out of range for {n} modules")
+            raise OutOfRangeError(f"ModuleList index {index} out of range for {n} modules")
         return str(index % n)
 
     def __getitem__(self, index: int | slice) -> Any:
@@ -640,7 +645,7 @@ class ModuleDict(Module):
     def __getitem__(self, key: str) -> Module:
         m = self._modules.get(key)
         if m is None:
-            raise KeyError(f"ModuleDict has no module {key!r}; keys are {list(self._modules)}")
+            raise StateDictError(f"ModuleDict has no module {key!r}; keys are {list(self._modules)}")
         return m
 
     def __setitem__(self, key: str, module: Module) -> None:
@@ -702,7 +707,7 @@ class ParameterList(Module):
     def __getitem__(self, index: int) -> Parameter:
         n = len(self)
         if not -n <= index < n:
-            raise IndexError(f"ParameterList index {index} out of range for {n} parameters")
+            raise OutOfRangeError(f"ParameterList index {index} out of range for {n} parameters")
         p = self._parameters[str(index % n)]
         assert p is not None
         return p
@@ -710,7 +715,7 @@ class ParameterList(Module):
     def __setitem__(self, index: int, value: Any) -> None:
         n = len(self)
         if not -n <= index < n:
-            raise IndexError(f"ParameterList index {index} out of range for {n} parameters")
+            raise OutOfRangeError(f"ParameterList index {index} out of range for {n} parameters")
         self.register_parameter(str(index % n), value if isinstance(value, Parameter) else Parameter(value))
 
     def append(self, value: Any) -> ParameterList:
@@ -747,7 +752,7 @@ class ParameterDict(Module):
     def __getitem__(self, key: str) -> Parameter:
         p = self._parameters.get(key)
         if p is None:
-            raise KeyError(f"ParameterDict has no parameter {key!r}; keys are {list(self._parameters)}")
+            raise StateDictError(f"ParameterDict has no parameter {key!r}; keys are {list(self._parameters)}")
         return p
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -807,7 +812,9 @@ class Flatten(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim <= self.start_dim and self.start_dim >= 0 and x.ndim > 0:
-            raise ValueError(f"Flatten(start_dim={self.start_dim}): input of shape {x.shape} has only {x.ndim} dim(s)")
+            raise ArgumentError(
+                f"Flatten(start_dim={self.start_dim}): input of shape {x.shape} has only {x.ndim} dim(s)"
+            )
         return _flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
+from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor, _node
 from .module import Module, Parameter
 
@@ -51,13 +52,13 @@ def batch_norm(
         [-1.0, 1.0]
     """
     if not isinstance(x, Tensor):
-        raise TypeError(f"batch_norm: expected a Tensor, got {type(x).__name__}")
+        raise ArgumentTypeError(f"batch_norm: expected a Tensor, got {type(x).__name__}")
     if x.ndim < 2:
-        raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got {x.shape}")
+        raise ArgumentError(f"batch_norm: expected input of shape (N, C, ...), got {x.shape}")
     n_ch = x.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and t.shape != (n_ch,):
-            raise ValueError(f"batch_norm: {name} must have shape ({n_ch},) for input {x.shape}, got {t.shape}")
+            raise ArgumentError(f"batch_norm: {name} must have shape ({n_ch},) for input {x.shape}, got {t.shape}")
     use_batch_stats = training or running_mean is None or running_var is None
     bshape = (1, n_ch) + (1,) * (x.ndim - 2)
     if not use_batch_stats:
@@ -75,7 +76,7 @@ def batch_norm(
     axes = (0,) + tuple(range(2, x.ndim))
     count = x.data.size // n_ch
     if count <= 1:
-        raise ValueError(
+        raise ArgumentError(
             f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
         )
     d = x.data
@@ -176,11 +177,11 @@ class _BatchNorm(Module):
     ) -> None:
         super().__init__()
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features <= 0:
-            raise ValueError(f"{type(self).__name__}: num_features must be a positive integer, got {num_features!r}")
+            raise ArgumentError(f"{type(self).__name__}: num_features must be a positive integer, got {num_features!r}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1] or None, got {momentum}")
+            raise ArgumentError(f"{type(self).__name__}: momentum must be in [0, 1] or None, got {momentum}")
         if not eps > 0:
-            raise ValueError(f"{type(self).__name__}: eps must be positive, got {eps}")
+            raise ArgumentError(f"{type(self).__name__}: eps must be positive, got {eps}")
         self.num_features = int(num_features)
         self.eps = float(eps)
         self.momentum = momentum
@@ -217,12 +218,12 @@ class _BatchNorm(Module):
     def forward(self, x: Tensor) -> Tensor:
         name = type(self).__name__
         if not isinstance(x, Tensor):
-            raise TypeError(f"{name}: expected a Tensor input, got {type(x).__name__}")
+            raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(x).__name__}")
         if x.ndim not in self._expected_dims:
             dims = " or ".join(f"{d}-D" for d in self._expected_dims)
-            raise ValueError(f"{name}({self.num_features}): expected {dims} input (N, C, ...), got shape {x.shape}")
+            raise ArgumentError(f"{name}({self.num_features}): expected {dims} input (N, C, ...), got shape {x.shape}")
         if x.shape[1] != self.num_features:
-            raise ValueError(
+            raise ArgumentError(
                 f"{name}({self.num_features}): input has {x.shape[1]} channels in dim 1 (shape {x.shape}), "
                 f"expected {self.num_features}"
             )
@@ -298,16 +299,16 @@ def layer_norm(
         [-1.0, 1.0]
     """
     if not isinstance(x, Tensor):
-        raise TypeError(f"layer_norm: expected a Tensor, got {type(x).__name__}")
+        raise ArgumentTypeError(f"layer_norm: expected a Tensor, got {type(x).__name__}")
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or x.shape[x.ndim - k :] != shape or x.ndim < k:
-        raise ValueError(
+        raise ArgumentError(
             f"layer_norm: normalized_shape {shape} must match the last {k} dim(s) of the input, got input shape {x.shape}"
         )
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.shape != shape:
-            raise ValueError(f"layer_norm: {name} must have shape {shape}, got {t.shape}")
+            raise ArgumentError(f"layer_norm: {name} must have shape {shape}, got {t.shape}")
     axes = tuple(range(x.ndim - k, x.ndim))
     d = x.data
     mean = d.mean(axis=axes, keepdims=True)
@@ -356,7 +357,7 @@ class LayerNorm(Module):
         super().__init__()
         shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
         if not shape or any(s <= 0 for s in shape):
-            raise ValueError(f"LayerNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")
+            raise ArgumentError(f"LayerNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")
         self.normalized_shape = shape
         self.eps = float(eps)
         self.elementwise_affine = elementwise_affine

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
+from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -87,13 +88,13 @@ def _step_function(mode: str) -> Callable[..., Any]:
 
 def _check_size(value: Any, what: str, owner: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{owner}: {what} must be an integer >= {minimum}, got {value!r}")
+        raise ArgumentError(f"{owner}: {what} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
 def _mode_of_nonlinearity(nonlinearity: str, owner: str) -> str:
     if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        raise ArgumentError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     return "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
 
 
@@ -122,7 +123,7 @@ class RNNBase(Module):
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
-            raise ValueError(f"{name}: dropout must be a probability in [0, 1], got {dropout!r}")
+            raise ArgumentError(f"{name}: dropout must be a probability in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"{name}: dropout={dropout} acts between layers, so with num_layers=1 it does nothing",
@@ -177,7 +178,7 @@ class RNNBase(Module):
             return [(z, z) if self.mode == "LSTM" else z for _ in range(count)]
         if self.mode == "LSTM":
             if not (isinstance(hx, tuple) and len(hx) == 2):
-                raise TypeError(f"{name}: the initial state must be a tuple (h0, c0), got {type(hx).__name__}")
+                raise ArgumentTypeError(f"{name}: the initial state must be a tuple (h0, c0), got {type(hx).__name__}")
             parts = [self._checked_state(t, expected, label) for t, label in zip(hx, ("h0", "c0"))]
             return [(parts[0][k], parts[1][k]) for k in range(count)]
         h0 = self._checked_state(hx, expected, "h0")
@@ -186,9 +187,9 @@ class RNNBase(Module):
     def _checked_state(self, t: Any, expected: tuple[int, ...], label: str) -> Tensor:
         name = type(self).__name__
         if not isinstance(t, Tensor):
-            raise TypeError(f"{name}: {label} must be a Tensor, got {type(t).__name__}")
+            raise ArgumentTypeError(f"{name}: {label} must be a Tensor, got {type(t).__name__}")
         if t.shape != expected:
-            raise ValueError(
+            raise ArgumentError(
                 f"{name}: expected {label} of shape {expected} (num_layers * num_directions, batch, hidden_size), "
                 f"got {t.shape}"
             )
@@ -204,16 +205,18 @@ class RNNBase(Module):
         """
         name = type(self).__name__
         if not isinstance(input, Tensor):
-            raise TypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
+            raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
             layout = "(N, L, {0})" if self.batch_first else "(L, N, {0})"
-            raise ValueError(
+            raise ArgumentError(
                 f"{name}(input_size={self.input_size}): expected input of shape {layout.format(self.input_size)} "
                 f"or unbatched (L, {self.input_size}), got {input.shape}"
             )
         param_dtype = self._weights(0, 0)[0].dtype
         if input.dtype != param_dtype:
-            raise TypeError(f"{name}: input dtype {input.dtype} does not match the parameters' dtype {param_dtype}")
+            raise ArgumentTypeError(
+                f"{name}: input dtype {input.dtype} does not match the parameters' dtype {param_dtype}"
+            )
         unbatched = input.ndim == 2
         if unbatched:
             x = ops.unsqueeze(input, 1)
@@ -221,7 +224,7 @@ class RNNBase(Module):
             x = ops.transpose(input, 0, 1) if self.batch_first else input
         length, batch = x.shape[0], x.shape[1]
         if length == 0:
-            raise ValueError(f"{name}: the input sequence is empty (shape {input.shape})")
+            raise ArgumentError(f"{name}: the input sequence is empty (shape {input.shape})")
         states = self._initial_states(hx, None if unbatched else batch, x)
         if unbatched:
             states = [
@@ -392,14 +395,14 @@ class RNNCellBase(Module):
     def _check(self, input: Any, hx: Any) -> tuple[Tensor, Any, bool]:
         name = type(self).__name__
         if not isinstance(input, Tensor):
-            raise TypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
+            raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
-            raise ValueError(
+            raise ArgumentError(
                 f"{name}(input_size={self.input_size}): expected input of shape (N, {self.input_size}) or "
                 f"({self.input_size},), got {input.shape}"
             )
         if input.dtype != self.weight_ih.dtype:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{name}: input dtype {input.dtype} does not match the parameters' dtype {self.weight_ih.dtype}"
             )
         unbatched = input.ndim == 1
@@ -410,14 +413,14 @@ class RNNCellBase(Module):
             zeros = Tensor(np.zeros(expected, dtype=x.dtype))
             return x, ((zeros, zeros) if self.mode == "LSTM" else zeros), unbatched
         if self.mode == "LSTM" and not (isinstance(hx, tuple) and len(hx) == 2):
-            raise TypeError(f"{name}: the state must be a tuple (h, c), got {type(hx).__name__}")
+            raise ArgumentTypeError(f"{name}: the state must be a tuple (h, c), got {type(hx).__name__}")
         checked = []
         for t in parts:
             if not isinstance(t, Tensor):
-                raise TypeError(f"{name}: the hidden state must be a Tensor, got {type(t).__name__}")
+                raise ArgumentTypeError(f"{name}: the hidden state must be a Tensor, got {type(t).__name__}")
             want = expected[1:] if unbatched else expected
             if t.shape != want:
-                raise ValueError(f"{name}: expected a hidden state of shape {want}, got {t.shape}")
+                raise ArgumentError(f"{name}: expected a hidden state of shape {want}, got {t.shape}")
             checked.append(ops.unsqueeze(t, 0) if unbatched else t)
         return x, (tuple(checked) if self.mode == "LSTM" else checked[0]), unbatched
 

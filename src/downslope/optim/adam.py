@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentTypeError
 from . import transforms as T
 from .optimizer import Optimizer, check_betas, check_nonnegative, reject_unknown_options
 from .transforms import StepContext, from_group
@@ -137,7 +138,9 @@ class AdamW(Adam):
         **unknown: Any,
     ) -> None:
         if "decoupled_weight_decay" in unknown:
-            raise TypeError("AdamW: weight decay is always decoupled; use Adam(decoupled_weight_decay=...) to choose")
+            raise ArgumentTypeError(
+                "AdamW: weight decay is always decoupled; use Adam(decoupled_weight_decay=...) to choose"
+            )
         reject_unknown_options(type(self), unknown)
         super().__init__(
             params,

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentError, ArgumentTypeError, StateError
 from ..tensor import Tensor
 
 
@@ -21,7 +22,7 @@ def _grads(parameters: Any, owner: str) -> list[np.ndarray]:
     out = []
     for i, p in enumerate(parameters):
         if not isinstance(p, Tensor):
-            raise TypeError(f"{owner}: item {i} is a {type(p).__name__}, expected a Tensor")
+            raise ArgumentTypeError(f"{owner}: item {i} is a {type(p).__name__}, expected a Tensor")
         if p.grad is not None:
             out.append(p.grad.data)
     return out
@@ -51,9 +52,9 @@ def clip_grad_norm_(
     """
     norm_type = float(norm_type)
     if not _number(max_norm) or max_norm < 0:
-        raise ValueError(f"clip_grad_norm_: expected max_norm >= 0, got {max_norm!r}")
+        raise ArgumentError(f"clip_grad_norm_: expected max_norm >= 0, got {max_norm!r}")
     if not (norm_type > 0 or math.isinf(norm_type)):
-        raise ValueError(f"clip_grad_norm_: expected norm_type > 0 or inf, got {norm_type!r}")
+        raise ArgumentError(f"clip_grad_norm_: expected norm_type > 0 or inf, got {norm_type!r}")
     grads = _grads(parameters, "clip_grad_norm_")
     if not grads:
         return Tensor(0.0)
@@ -65,7 +66,7 @@ def clip_grad_norm_(
         norms = [np.linalg.norm(g.reshape(-1), ord=norm_type) for g in grads]
         total = float(np.linalg.norm(np.stack(norms).astype(dtype), ord=norm_type))
     if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(
+        raise StateError(
             f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}, so they cannot be "
             "clipped; set error_if_nonfinite=False to clip anyway (the result will be NaN)"
         )
@@ -89,7 +90,7 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
         tensor([ 1. , -0.2])
     """
     if not _number(clip_value) or clip_value < 0:
-        raise ValueError(f"clip_grad_value_: expected clip_value >= 0, got {clip_value!r}")
+        raise ArgumentError(f"clip_grad_value_: expected clip_value >= 0, got {clip_value!r}")
     for g in _grads(parameters, "clip_grad_value_"):
         np.clip(g, -clip_value, clip_value, out=g)
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import enable_grad
+from ..errors import ArgumentError, ArgumentTypeError
 from . import transforms as T
 from .optimizer import Optimizer, check_nonnegative, reject_unknown_options
 
@@ -187,11 +188,11 @@ class LBFGS(Optimizer):
             error_if_nonfinite=error_if_nonfinite,
         )
         if len(self.param_groups) != 1:
-            raise ValueError(
+            raise ArgumentError(
                 "LBFGS doesn't support per-parameter options (parameter groups); pass one list of parameters"
             )
         if len(self._buckets[0]) != 1:
-            raise ValueError("LBFGS needs all parameters in one dtype (it works on one flat vector)")
+            raise ArgumentError("LBFGS needs all parameters in one dtype (it works on one flat vector)")
         self._lbfgs: dict[str, Any] = {"func_evals": 0, "n_iter": 0}
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -201,9 +202,11 @@ class LBFGS(Optimizer):
         for key in ("max_iter", "max_eval", "history_size"):
             v = group[key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"LBFGS: invalid {key}={v!r}; expected a positive integer")
+                raise ArgumentError(f"LBFGS: invalid {key}={v!r}; expected a positive integer")
         if group["line_search_fn"] not in (None, "strong_wolfe"):
-            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {group['line_search_fn']!r}")
+            raise ArgumentError(
+                f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {group['line_search_fn']!r}"
+            )
 
     @property
     def _bucket(self) -> Any:
@@ -236,7 +239,7 @@ class LBFGS(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # noqa: C901 (a faithful port)
         """Run one L-BFGS "step" (up to ``max_iter`` iterations); returns the first loss."""
         if closure is None:
-            raise TypeError("LBFGS.step needs a closure that re-evaluates the model and returns the loss")
+            raise ArgumentTypeError("LBFGS.step needs a closure that re-evaluates the model and returns the loss")
         self._bucket.sync()
         group = self.param_groups[0]
         lr = group["lr"]

@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from ..errors import ArgumentError, ArgumentTypeError, StateDictError, StateError
 from .optimizer import Optimizer
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
 def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         if len(value) != len(optimizer.param_groups):
-            raise ValueError(
+            raise ArgumentError(
                 f"{name} must have one value per param group: got {len(value)} values for "
                 f"{len(optimizer.param_groups)} groups"
             )
@@ -62,7 +63,7 @@ def _check_optimizer(owner: str, optimizer: Any) -> None:
     if not isinstance(getattr(optimizer, "param_groups", None), list) or not isinstance(
         getattr(optimizer, "defaults", None), dict
     ):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{owner}: expected a downslope optimizer (with param_groups and defaults), got {type(optimizer).__name__}"
         )
 
@@ -85,7 +86,7 @@ class LRScheduler:
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
-                    raise KeyError(
+                    raise StateDictError(
                         f"{type(self).__name__}: param_groups[{i}] has no 'initial_lr' but last_epoch={last_epoch}; "
                         "to resume, load the optimizer's state_dict first (or start with last_epoch=-1)"
                     )
@@ -173,10 +174,12 @@ class LambdaLR(LRScheduler):
 def _lambdas(owner: str, optimizer: Optimizer, lr_lambda: Any) -> list[Callable[[int], float]]:
     fns = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * len(optimizer.param_groups)
     if len(fns) != len(optimizer.param_groups):
-        raise ValueError(f"{owner}: expected {len(optimizer.param_groups)} lr_lambdas (one per group), got {len(fns)}")
+        raise ArgumentError(
+            f"{owner}: expected {len(optimizer.param_groups)} lr_lambdas (one per group), got {len(fns)}"
+        )
     for fn in fns:
         if not callable(fn):
-            raise TypeError(f"{owner}: lr_lambda should be a function, got {type(fn).__name__}")
+            raise ArgumentTypeError(f"{owner}: lr_lambda should be a function, got {type(fn).__name__}")
     return fns
 
 
@@ -230,7 +233,7 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
         if not isinstance(step_size, int) or step_size <= 0:
-            raise ValueError(f"StepLR: expected a positive integer step_size, got {step_size!r}")
+            raise ArgumentError(f"StepLR: expected a positive integer step_size, got {step_size!r}")
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -280,7 +283,7 @@ class ConstantLR(LRScheduler):
         self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1
     ) -> None:
         if not 0 <= factor <= 1.0:
-            raise ValueError(f"ConstantLR: expected factor in [0, 1], got {factor!r}")
+            raise ArgumentError(f"ConstantLR: expected factor in [0, 1], got {factor!r}")
         self.factor = factor
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
@@ -318,9 +321,9 @@ class LinearLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         if not 0 < start_factor <= 1.0:
-            raise ValueError(f"LinearLR: expected start_factor in (0, 1], got {start_factor!r}")
+            raise ArgumentError(f"LinearLR: expected start_factor in (0, 1], got {start_factor!r}")
         if not 0 <= end_factor <= 1.0:
-            raise ValueError(f"LinearLR: expected end_factor in [0, 1], got {end_factor!r}")
+            raise ArgumentError(f"LinearLR: expected end_factor in [0, 1], got {end_factor!r}")
         self.start_factor = start_factor
         self.end_factor = end_factor
         self.total_iters = total_iters
@@ -379,7 +382,7 @@ class PolynomialLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None:
         if not isinstance(total_iters, int) or total_iters <= 0:
-            raise ValueError(f"PolynomialLR: expected a positive integer total_iters, got {total_iters!r}")
+            raise ArgumentError(f"PolynomialLR: expected a positive integer total_iters, got {total_iters!r}")
         self.total_iters = total_iters
         self.power = power
         super().__init__(optimizer, last_epoch)
@@ -410,7 +413,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
         if not isinstance(T_max, int) or T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR: expected a positive integer T_max, got {T_max!r}")
+            raise ArgumentError(f"CosineAnnealingLR: expected a positive integer T_max, got {T_max!r}")
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
@@ -452,9 +455,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1
     ) -> None:
         if not isinstance(T_0, int) or T_0 <= 0:
-            raise ValueError(f"CosineAnnealingWarmRestarts: expected a positive integer T_0, got {T_0!r}")
+            raise ArgumentError(f"CosineAnnealingWarmRestarts: expected a positive integer T_0, got {T_0!r}")
         if not isinstance(T_mult, int) or T_mult < 1:
-            raise ValueError(f"CosineAnnealingWarmRestarts: expected an integer T_mult >= 1, got {T_mult!r}")
+            raise ArgumentError(f"CosineAnnealingWarmRestarts: expected an integer T_mult >= 1, got {T_mult!r}")
         self.T_0 = T_0
         self.T_i = T_0
         self.T_mult = T_mult
@@ -481,7 +484,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 self.T_i = self.T_i * self.T_mult
         else:
             if epoch < 0:
-                raise ValueError(f"CosineAnnealingWarmRestarts: expected a non-negative epoch, got {epoch}")
+                raise ArgumentError(f"CosineAnnealingWarmRestarts: expected a non-negative epoch, got {epoch}")
             if epoch >= self.T_0:
                 if self.T_mult == 1:
                     self.T_cur = epoch % self.T_0
@@ -506,7 +509,7 @@ def _set_momentum(group: dict[str, Any], use_beta1: bool, momentum: float) -> No
 def _momentum_kind(owner: str, optimizer: Optimizer) -> bool:
     """True when the optimizer's momentum is beta1 (Adam family), False for ``momentum``."""
     if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-        raise ValueError(
+        raise ArgumentError(
             f"{owner}: cycle_momentum=True needs an optimizer with 'momentum' or 'betas' "
             f"({type(optimizer).__name__} has neither); pass cycle_momentum=False"
         )
@@ -557,17 +560,17 @@ class CyclicLR(LRScheduler):
         up = float(step_size_up)
         down = float(step_size_down) if step_size_down is not None else up
         if up <= 0 or down <= 0:
-            raise ValueError(
+            raise ArgumentError(
                 f"CyclicLR: expected positive step sizes, got step_size_up={step_size_up!r}, step_size_down={step_size_down!r}"
             )
         self.total_size = up + down
         self.step_ratio = up / self.total_size
         if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
-            raise ValueError(
+            raise ArgumentError(
                 f"CyclicLR: mode must be 'triangular', 'triangular2' or 'exp_range' (or give scale_fn), got {mode!r}"
             )
         if scale_mode not in ("cycle", "iterations"):
-            raise ValueError(f"CyclicLR: scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+            raise ArgumentError(f"CyclicLR: scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
         self.mode = mode
         self.gamma = gamma
         self.scale_fn_custom = scale_fn
@@ -644,20 +647,20 @@ class OneCycleLR(LRScheduler):
         _check_optimizer("OneCycleLR", optimizer)
         if total_steps is not None:
             if not isinstance(total_steps, int) or total_steps <= 0:
-                raise ValueError(f"OneCycleLR: expected a positive integer total_steps, got {total_steps!r}")
+                raise ArgumentError(f"OneCycleLR: expected a positive integer total_steps, got {total_steps!r}")
             self.total_steps = total_steps
         elif epochs is not None and steps_per_epoch is not None:
             if not isinstance(epochs, int) or epochs <= 0:
-                raise ValueError(f"OneCycleLR: expected a positive integer epochs, got {epochs!r}")
+                raise ArgumentError(f"OneCycleLR: expected a positive integer epochs, got {epochs!r}")
             if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
-                raise ValueError(f"OneCycleLR: expected a positive integer steps_per_epoch, got {steps_per_epoch!r}")
+                raise ArgumentError(f"OneCycleLR: expected a positive integer steps_per_epoch, got {steps_per_epoch!r}")
             self.total_steps = epochs * steps_per_epoch
         else:
-            raise ValueError("OneCycleLR: give total_steps, or both epochs and steps_per_epoch")
+            raise ArgumentError("OneCycleLR: give total_steps, or both epochs and steps_per_epoch")
         if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
-            raise ValueError(f"OneCycleLR: expected a float pct_start in [0, 1], got {pct_start!r}")
+            raise ArgumentError(f"OneCycleLR: expected a float pct_start in [0, 1], got {pct_start!r}")
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+            raise ArgumentError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy
         n = self.total_steps
         # each phase: [end step, lr key at start, lr key at end, momentum key at start, at end]
@@ -699,7 +702,7 @@ class OneCycleLR(LRScheduler):
     def get_lr(self) -> list[float]:
         step = self.last_epoch
         if step > self.total_steps:
-            raise ValueError(f"OneCycleLR: tried to step {step} times; total_steps is {self.total_steps}")
+            raise ArgumentError(f"OneCycleLR: tried to step {step} times; total_steps is {self.total_steps}")
         lrs = []
         for group in self.optimizer.param_groups:
             start_step = 0.0
@@ -740,7 +743,7 @@ class SequentialLR(LRScheduler):
         _check_optimizer("SequentialLR", optimizer)
         _check_children("SequentialLR", optimizer, schedulers)
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"SequentialLR: expected {len(schedulers) - 1} milestones for {len(schedulers)} schedulers, "
                 f"got {len(milestones)}"
             )
@@ -815,14 +818,16 @@ def _closed_form(s: LRScheduler) -> list[float]:
 
 def _check_children(owner: str, optimizer: Optimizer, schedulers: Sequence[Any]) -> None:
     if len(schedulers) < 1:
-        raise ValueError(f"{owner}: expected at least one scheduler")
+        raise ArgumentError(f"{owner}: expected at least one scheduler")
     for i, s in enumerate(schedulers):
         if not isinstance(s, LRScheduler):
-            raise TypeError(f"{owner}: item {i} is a {type(s).__name__}, expected an LRScheduler")
+            raise ArgumentTypeError(f"{owner}: item {i} is a {type(s).__name__}, expected an LRScheduler")
         if isinstance(s, ReduceLROnPlateau):
-            raise ValueError(f"{owner}: ReduceLROnPlateau (item {i}) needs a metric at each step and cannot be chained")
+            raise ArgumentError(
+                f"{owner}: ReduceLROnPlateau (item {i}) needs a metric at each step and cannot be chained"
+            )
         if s.optimizer is not optimizer:
-            raise ValueError(f"{owner}: scheduler {i} ({type(s).__name__}) belongs to a different optimizer")
+            raise ArgumentError(f"{owner}: scheduler {i} ({type(s).__name__}) belongs to a different optimizer")
 
 
 class ChainedScheduler(LRScheduler):
@@ -845,7 +850,7 @@ class ChainedScheduler(LRScheduler):
 
     def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None) -> None:
         if len(schedulers) < 1:
-            raise ValueError("ChainedScheduler: expected at least one scheduler")
+            raise ArgumentError("ChainedScheduler: expected at least one scheduler")
         optimizer = optimizer or schedulers[0].optimizer
         _check_children("ChainedScheduler", optimizer, schedulers)
         self._schedulers = list(schedulers)
@@ -906,15 +911,15 @@ class ReduceLROnPlateau(LRScheduler):
     ) -> None:
         _check_optimizer("ReduceLROnPlateau", optimizer)
         if not 0 <= factor < 1.0:
-            raise ValueError(f"ReduceLROnPlateau: expected factor in [0, 1), got {factor!r}")
+            raise ArgumentError(f"ReduceLROnPlateau: expected factor in [0, 1), got {factor!r}")
         if mode not in ("min", "max"):
-            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+            raise ArgumentError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+            raise ArgumentError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
         if not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"ReduceLROnPlateau: expected an integer patience >= 0, got {patience!r}")
+            raise ArgumentError(f"ReduceLROnPlateau: expected an integer patience >= 0, got {patience!r}")
         if threshold < 0:
-            raise ValueError(f"ReduceLROnPlateau: expected threshold >= 0, got {threshold!r}")
+            raise ArgumentError(f"ReduceLROnPlateau: expected threshold >= 0, got {threshold!r}")
         self.optimizer = optimizer
         self.factor = factor
         self.min_lrs = _per_group("min_lr", optimizer, min_lr)
@@ -948,10 +953,10 @@ class ReduceLROnPlateau(LRScheduler):
     def step(self, metrics: Any = None) -> None:  # type: ignore[override]
         """Record this epoch's metric (a number or 0-d tensor) and reduce the lr on a plateau."""
         if metrics is None:
-            raise TypeError("ReduceLROnPlateau.step: pass the monitored metric, e.g. sched.step(val_loss)")
+            raise ArgumentTypeError("ReduceLROnPlateau.step: pass the monitored metric, e.g. sched.step(val_loss)")
         current = float(metrics)
         if math.isnan(current):
-            raise ValueError("ReduceLROnPlateau.step: the metric is NaN; training has probably diverged")
+            raise ArgumentError("ReduceLROnPlateau.step: the metric is NaN; training has probably diverged")
         self._step_count += 1
         self.last_epoch += 1
         if self.is_better(current, self.best):
@@ -970,7 +975,7 @@ class ReduceLROnPlateau(LRScheduler):
 
     def _reduce_lr(self) -> None:
         if len(self.min_lrs) != len(self.optimizer.param_groups):
-            raise RuntimeError(
+            raise StateError(
                 f"ReduceLROnPlateau: the optimizer now has {len(self.optimizer.param_groups)} param groups but min_lr "
                 f"has {len(self.min_lrs)} values; set scheduler.min_lrs to one value per group"
             )

@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+from ..errors import ArgumentError
+
 Schedule = Callable[[int], float]
 
 __all__ = [
@@ -55,7 +57,7 @@ def piecewise_constant_schedule(init_value: float, boundaries_and_scales: dict[i
     """``init_value`` times every scale whose boundary has been reached (PyTorch: MultiStepLR)."""
     items = sorted((boundaries_and_scales or {}).items())
     if any(scale < 0 for _, scale in items):
-        raise ValueError(f"piecewise_constant_schedule: scales must be >= 0, got {dict(items)}")
+        raise ArgumentError(f"piecewise_constant_schedule: scales must be >= 0, got {dict(items)}")
 
     def schedule(count: int) -> float:
         value = init_value
@@ -100,7 +102,7 @@ def cosine_decay_schedule(init_value: float, decay_steps: int, alpha: float = 0.
     """Cosine decay from ``init_value`` to ``alpha * init_value`` over ``decay_steps``, then flat
     (PyTorch: CosineAnnealingLR with ``eta_min = alpha * init_value`` for the first half-period)."""
     if not decay_steps > 0:
-        raise ValueError(f"cosine_decay_schedule: expected decay_steps > 0, got {decay_steps!r}")
+        raise ArgumentError(f"cosine_decay_schedule: expected decay_steps > 0, got {decay_steps!r}")
 
     def schedule(count: int) -> float:
         t = min(count, decay_steps)
@@ -114,7 +116,7 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
     """Switch to ``schedules[i + 1]`` at ``boundaries[i]``; each starts counting from 0 there
     (PyTorch: SequentialLR)."""
     if len(boundaries) != len(schedules) - 1:
-        raise ValueError(f"join_schedules: expected {len(schedules) - 1} boundaries, got {len(boundaries)}")
+        raise ArgumentError(f"join_schedules: expected {len(schedules) - 1} boundaries, got {len(boundaries)}")
 
     def schedule(count: int) -> float:
         value = schedules[0](count)

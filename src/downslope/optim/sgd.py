@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ArgumentError, ArgumentTypeError
 from . import transforms as T
 from .optimizer import Optimizer, check_nonnegative, check_unit_interval, reject_unknown_options, required
 from .transforms import from_group
@@ -41,7 +42,7 @@ class GD(Optimizer):
     ) -> None:
         reject_unknown_options(type(self), unknown)
         if lr is required:
-            raise TypeError("GD: missing the learning rate; pass lr=... (e.g. GD(params, lr=0.1))")
+            raise ArgumentTypeError("GD: missing the learning rate; pass lr=... (e.g. GD(params, lr=0.1))")
         defaults = {"lr": lr, "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(
             params,
@@ -124,7 +125,7 @@ class SGD(Optimizer):
         check_unit_interval("SGD", "dampening", group["dampening"], closed_right=True)
         check_nonnegative("SGD", "weight_decay", group["weight_decay"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError(
+            raise ArgumentError(
                 f"SGD: Nesterov momentum requires momentum > 0 and dampening = 0; got momentum={group['momentum']!r}, "
                 f"dampening={group['dampening']!r}"
             )

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DivergenceError
+from ..errors import ArgumentTypeError, ConfigError, DivergenceError
 from .metrics import higher_is_better
 
 Logs = dict[str, Any]
@@ -139,7 +139,7 @@ class CallbackList(Callback):
         self.callbacks: list[Callback] = []
         for cb in callbacks or []:
             if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks: expected Callback instances, got {type(cb).__name__} {cb!r}")
+                raise ArgumentTypeError(f"callbacks: expected Callback instances, got {type(cb).__name__} {cb!r}")
             self.callbacks.append(cb)
 
     def __len__(self) -> int:
@@ -749,5 +749,5 @@ def as_callback_list(callbacks: Sequence[Callback] | CallbackList | None) -> Cal
     if isinstance(callbacks, CallbackList):
         return callbacks
     if callbacks is not None and not isinstance(callbacks, (list, tuple)):
-        raise TypeError(f"callbacks: expected a list of Callback objects, got {type(callbacks).__name__}")
+        raise ArgumentTypeError(f"callbacks: expected a list of Callback objects, got {type(callbacks).__name__}")
     return CallbackList(callbacks)

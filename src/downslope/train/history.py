@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..errors import StateDictError
 from .metrics import higher_is_better
 
 
@@ -52,7 +53,7 @@ class History:
         try:
             return self.history[key]
         except KeyError:
-            raise KeyError(f"History has no {key!r}; recorded: {', '.join(self.keys())}") from None
+            raise StateDictError(f"History has no {key!r}; recorded: {', '.join(self.keys())}") from None
 
     def __contains__(self, key: object) -> bool:
         return key == "epoch" or key in self.history

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ArgumentTypeError, ConfigError, ShapeError
 from ..tensor import Tensor
 
 Metric = Callable[[Any, Any], float]
@@ -24,7 +24,7 @@ Metric = Callable[[Any, Any], float]
 def _array(x: Any, what: str, where: str) -> np.ndarray:
     arr = x.data if isinstance(x, Tensor) else np.asarray(x)
     if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{where}: {what} must be numeric, got dtype {arr.dtype}")
+        raise ArgumentTypeError(f"{where}: {what} must be numeric, got dtype {arr.dtype}")
     if arr.ndim == 0 or arr.shape[0] == 0:
         raise ShapeError(f"{where}: {what} must hold at least one sample, got shape {arr.shape}")
     return arr

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import no_grad
+from ..errors import ArgumentError
 from ..tensor import Tensor, tensor
 
 CHUNK_ROWS = 16384  # bounds the memory of a wide model on a fine grid
@@ -33,7 +34,7 @@ def predict_array(model: Callable[[Tensor], Any], inputs: np.ndarray, where: str
             model.train(True)  # type: ignore[attr-defined]
     result = np.concatenate(outputs, axis=0)
     if result.shape[0] != len(inputs):
-        raise ValueError(
+        raise ArgumentError(
             f"{where}: the model returned {result.shape[0]} rows for {len(inputs)} inputs "
             f"(output shape {result.shape}); expected one output row per input row"
         )

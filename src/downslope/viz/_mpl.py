@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import ArgumentTypeError
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -80,7 +82,9 @@ def as_float_array(values: Any, what: str) -> np.ndarray:
     try:
         arr = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what}: expected numbers (a Tensor, array or list), got {type(values).__name__}") from exc
+        raise ArgumentTypeError(
+            f"{what}: expected numbers (a Tensor, array or list), got {type(values).__name__}"
+        ) from exc
     return arr
 
 

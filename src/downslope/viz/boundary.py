@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import ArgumentError
 from ._model import predict_array
 from ._mpl import as_float_array, color, finish, new_figure, require_matplotlib
 
@@ -39,7 +40,7 @@ def class_probabilities(outputs: np.ndarray, output: str = "logits") -> np.ndarr
         [[0.5, 0.5]]
     """
     if output not in ("logits", "probabilities"):
-        raise ValueError(f"output: expected 'logits' or 'probabilities', got {output!r}")
+        raise ArgumentError(f"output: expected 'logits' or 'probabilities', got {output!r}")
     out = np.asarray(outputs, dtype=np.float64)
     if out.ndim == 2 and out.shape[1] == 1:
         out = out[:, 0]
@@ -47,7 +48,7 @@ def class_probabilities(outputs: np.ndarray, output: str = "logits") -> np.ndarr
         p1 = 1.0 / (1.0 + np.exp(-out)) if output == "logits" else out
         return np.stack([1.0 - p1, p1], axis=1)
     if out.ndim != 2:
-        raise ValueError(f"expected model outputs of shape (M,), (M, 1) or (M, C); got {out.shape}")
+        raise ArgumentError(f"expected model outputs of shape (M,), (M, 1) or (M, C); got {out.shape}")
     if output == "probabilities":
         return out
     shifted = out - out.max(axis=1, keepdims=True)  # stable softmax
@@ -81,15 +82,15 @@ def plot_decision_boundary(
     """
     require_matplotlib()
     if show not in ("class", "probability"):
-        raise ValueError(f"show: expected 'class' or 'probability', got {show!r}")
+        raise ArgumentError(f"show: expected 'class' or 'probability', got {show!r}")
     xs = as_float_array(x, "plot_decision_boundary x")
     if xs.ndim != 2 or xs.shape[1] != 2:
-        raise ValueError(f"plot_decision_boundary: x must have shape (N, 2) (two features); got {xs.shape}")
+        raise ArgumentError(f"plot_decision_boundary: x must have shape (N, 2) (two features); got {xs.shape}")
     labels = as_float_array(y, "plot_decision_boundary y").reshape(-1)
     if len(labels) != len(xs):
-        raise ValueError(f"plot_decision_boundary: x has {len(xs)} samples but y has {len(labels)}")
+        raise ArgumentError(f"plot_decision_boundary: x has {len(xs)} samples but y has {len(labels)}")
     if not np.all(labels == np.round(labels)) or (labels < 0).any():
-        raise ValueError("plot_decision_boundary: y must hold non-negative integer class labels")
+        raise ArgumentError("plot_decision_boundary: y must hold non-negative integer class labels")
     labels_int = labels.astype(np.int64)
 
     pad_x = 0.1 * max(np.ptp(xs[:, 0]), 1e-9)
@@ -101,7 +102,7 @@ def plot_decision_boundary(
     probs = class_probabilities(predict_array(model, grid, "plot_decision_boundary"), output)
     n_classes = probs.shape[1]
     if labels_int.max(initial=0) >= n_classes:
-        raise ValueError(
+        raise ArgumentError(
             f"plot_decision_boundary: y has class {labels_int.max()} but the model outputs {n_classes} classes"
         )
     predicted = probs.argmax(axis=1).reshape(X.shape)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import ArgumentError, ArgumentTypeError
 from ._mpl import as_float_array, color, finish, new_figure, require_matplotlib
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def history_to_dict(history: Any) -> dict[str, list[float]]:
     elif isinstance(history, Mapping):
         raw = history
     else:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"expected a History (with as_dict()) or a dict of per-epoch lists, got {type(history).__name__}"
         )
     out: dict[str, list[float]] = {}
@@ -74,7 +75,7 @@ def _epochs(hist: Mapping[str, Sequence[float]], n: int) -> np.ndarray:
 
 def _pick_mode(monitor: str, mode: str) -> str:
     if mode not in ("auto", "min", "max"):
-        raise ValueError(f"mode: expected 'auto', 'min' or 'max', got {mode!r}")
+        raise ArgumentError(f"mode: expected 'auto', 'min' or 'max', got {mode!r}")
     if mode != "auto":
         return mode
     return "max" if any(tag in monitor.lower() for tag in HIGHER_IS_BETTER) else "min"
@@ -143,14 +144,14 @@ def plot_loss_curves(
     require_matplotlib()
     hist = history_to_dict(history)
     if "loss" not in hist and "val_loss" not in hist:
-        raise ValueError(f"plot_loss_curves: the history has no 'loss' or 'val_loss'; its keys are {sorted(hist)}")
+        raise ArgumentError(f"plot_loss_curves: the history has no 'loss' or 'val_loss'; its keys are {sorted(hist)}")
     names = _metric_names(hist) if metrics is None else list(metrics)
     for name in names:
         if name not in hist and f"val_{name}" not in hist:
-            raise ValueError(f"plot_loss_curves: metric {name!r} is not in the history; its keys are {sorted(hist)}")
+            raise ArgumentError(f"plot_loss_curves: metric {name!r} is not in the history; its keys are {sorted(hist)}")
     monitor = monitor or ("val_loss" if "val_loss" in hist else "loss")
     if monitor not in hist:
-        raise ValueError(f"plot_loss_curves: monitor {monitor!r} is not in the history; its keys are {sorted(hist)}")
+        raise ArgumentError(f"plot_loss_curves: monitor {monitor!r} is not in the history; its keys are {sorted(hist)}")
     best = best_epoch_index(hist[monitor], _pick_mode(monitor, mode))
     if log_scale is None:
         losses = np.array([v for k in ("loss", "val_loss") for v in hist.get(k, [])], dtype=np.float64)
@@ -227,11 +228,11 @@ def plot_learning_rate(
         hist = history_to_dict(history)
         key = next((k for k in ("lr", "learning_rate") if k in hist), None)
         if key is None:
-            raise ValueError(f"plot_learning_rate: the history has no 'lr' key; its keys are {sorted(hist)}")
+            raise ArgumentError(f"plot_learning_rate: the history has no 'lr' key; its keys are {sorted(hist)}")
         rates = np.asarray(hist[key], dtype=np.float64)
         x = _epochs(hist, len(rates))
     if rates.ndim != 1 or rates.size == 0:
-        raise ValueError(f"plot_learning_rate: expected a non-empty 1-D list of rates, got shape {rates.shape}")
+        raise ArgumentError(f"plot_learning_rate: expected a non-empty 1-D list of rates, got shape {rates.shape}")
     positive = rates[np.isfinite(rates) & (rates > 0)]
     if log_scale is None:
         log_scale = positive.size > 0 and positive.max() / positive.min() > 10.0
@@ -264,7 +265,7 @@ def per_layer_series(source: Any, key: str = "grad_norm") -> dict[str, list[floa
     if isinstance(records, Mapping):
         return {str(k): list(v) for k, v in records.items()}
     if not isinstance(records, Sequence) or not all(isinstance(r, Mapping) for r in records):
-        raise TypeError(
+        raise ArgumentTypeError(
             "expected {layer name: [values]}, a list of per-epoch dicts, or GradientDiagnostics; "
             f"got {type(source).__name__}"
         )
@@ -272,7 +273,9 @@ def per_layer_series(source: Any, key: str = "grad_norm") -> dict[str, list[floa
     for i, record in enumerate(records):
         values = record.get(key, {})
         if not isinstance(values, Mapping):
-            raise TypeError(f"record {i}: {key!r} should be a dict {{layer name: value}}, got {type(values).__name__}")
+            raise ArgumentTypeError(
+                f"record {i}: {key!r} should be a dict {{layer name: value}}, got {type(values).__name__}"
+            )
         for name, value in values.items():
             # A layer missing from earlier records gets NaN there (a gap in its line).
             series.setdefault(str(name), [float("nan")] * i).append(float(value))
@@ -307,7 +310,7 @@ def plot_gradient_norms(
     from_records = not isinstance(getattr(norms, "history", norms), Mapping)
     series = per_layer_series(norms, key)
     if not series:
-        raise ValueError("plot_gradient_norms: expected a non-empty dict {layer name: [norm per step]}")
+        raise ArgumentError("plot_gradient_norms: expected a non-empty dict {layer name: [norm per step]}")
     fig = new_figure(width=7.0, height=4.2)
     ax = fig.subplots()
     many = len(series) > 10
@@ -318,7 +321,7 @@ def plot_gradient_norms(
     for i, (name, values) in enumerate(series.items()):
         arr = as_float_array(values, f"plot_gradient_norms[{name!r}]")
         if arr.ndim != 1:
-            raise ValueError(f"plot_gradient_norms: values of {name!r} must be 1-D, got shape {arr.shape}")
+            raise ArgumentError(f"plot_gradient_norms: values of {name!r} must be 1-D, got shape {arr.shape}")
         line_color = cmap(i / max(len(series) - 1, 1)) if many else color(i)
         ax.plot(np.arange(1, len(arr) + 1), arr, color=line_color, lw=1.4, label=str(name))
     if log_scale:
@@ -341,12 +344,12 @@ def _wall_times(name: str, hist: Mapping[str, Sequence[float]], n: int, given: S
     elif (key := next((k for k in PER_EPOCH_TIME_KEYS if k in hist), None)) is not None:
         times = np.cumsum(np.asarray(hist[key], dtype=np.float64))
     else:
-        raise ValueError(
+        raise ArgumentError(
             f"plot_compare: run {name!r} records no time; pass times={{name: [seconds since start per epoch]}} "
             f"or a history with one of {CUMULATIVE_TIME_KEYS + PER_EPOCH_TIME_KEYS}; its keys are {sorted(hist)}"
         )
     if len(times) != n:
-        raise ValueError(f"plot_compare: run {name!r} has {n} epochs of loss but {len(times)} times")
+        raise ArgumentError(f"plot_compare: run {name!r} has {n} epochs of loss but {len(times)} times")
     return times
 
 
@@ -367,13 +370,13 @@ def plot_compare(
             from the history (``wall_time``/``elapsed``/``time`` cumulative, ``epoch_time`` per epoch).
     """
     if not isinstance(runs, Mapping) or not runs:
-        raise ValueError("plot_compare: expected a non-empty dict {run name: history}")
+        raise ArgumentError("plot_compare: expected a non-empty dict {run name: history}")
     fig = new_figure(width=12.0, height=4.5)
     ax_epoch, ax_time = fig.subplots(1, 2)
     for i, (name, history) in enumerate(runs.items()):
         hist = history_to_dict(history)
         if "loss" not in hist:
-            raise ValueError(f"plot_compare: run {name!r} has no 'loss'; its keys are {sorted(hist)}")
+            raise ArgumentError(f"plot_compare: run {name!r} has no 'loss'; its keys are {sorted(hist)}")
         n = len(hist["loss"])
         epochs = _epochs(hist, n)
         seconds = _wall_times(name, hist, n, None if times is None else times.get(name))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..autograd import enable_grad, no_grad
+from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor, tensor
 from ._mpl import color, finish, new_figure, require_matplotlib
 from .testfunctions import Surface, get_surface
@@ -95,14 +96,16 @@ def default_optimizers(surface: str | Surface) -> dict[str, OptimizerSpec]:
 def _build_optimizer(name: str, spec: Any, params: list[Tensor]) -> Any:
     if isinstance(spec, tuple):
         if len(spec) != 2 or not callable(spec[0]) or not isinstance(spec[1], Mapping):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"optimizer {name!r}: expected (optimizer class, {{keyword arguments}}), e.g. (optim.Adam, "
                 f"{{'lr': 0.1}}), or a factory params -> optimizer; got {spec!r}"
             )
         return spec[0](params, **dict(spec[1]))
     if callable(spec):
         return spec(params)
-    raise TypeError(f"optimizer {name!r}: expected (class, kwargs) or a callable params -> optimizer, got {spec!r}")
+    raise ArgumentTypeError(
+        f"optimizer {name!r}: expected (class, kwargs) or a callable params -> optimizer, got {spec!r}"
+    )
 
 
 def optimizer_paths(
@@ -125,13 +128,13 @@ def optimizer_paths(
     """
     s = get_surface(surface)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"optimizer_paths: steps must be a non-negative integer, got {steps!r}")
+        raise ArgumentError(f"optimizer_paths: steps must be a non-negative integer, got {steps!r}")
     start_xy = np.asarray(s.start if start is None else start, dtype=np.float64)
     if start_xy.shape != (2,) or not np.isfinite(start_xy).all():
-        raise ValueError(f"optimizer_paths: start must be one finite point (x, y), got {start!r}")
+        raise ArgumentError(f"optimizer_paths: start must be one finite point (x, y), got {start!r}")
     specs = default_optimizers(s) if optimizers is None else optimizers
     if not specs:
-        raise ValueError("optimizer_paths: no optimizers given")
+        raise ArgumentError("optimizer_paths: no optimizers given")
     (x0, x1), (y0, y1) = s.window
     limit = DIVERGENCE_WINDOWS * max(x1 - x0, y1 - y0) + float(np.abs(start_xy).max())
 
@@ -249,10 +252,10 @@ def _draw(
 
 def _as_paths(paths: Mapping[str, OptimizerPath]) -> Mapping[str, OptimizerPath]:
     if not isinstance(paths, Mapping) or not paths:
-        raise ValueError("expected a non-empty dict {name: OptimizerPath} as returned by optimizer_paths()")
+        raise ArgumentError("expected a non-empty dict {name: OptimizerPath} as returned by optimizer_paths()")
     for name, path in paths.items():
         if not isinstance(path, OptimizerPath):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"path {name!r}: expected an OptimizerPath from optimizer_paths(), got {type(path).__name__}"
             )
     return paths
@@ -318,7 +321,7 @@ def animate_landscape(
     s = get_surface(surface)
     _as_paths(paths)
     if fps <= 0 or max_frames < 1:
-        raise ValueError(
+        raise ArgumentError(
             f"animate_landscape: fps and max_frames must be positive, got fps={fps}, max_frames={max_frames}"
         )
     steps = max(len(p.points) for p in paths.values()) - 1
@@ -399,7 +402,7 @@ def named_optimizers(surface: str | Surface, names: Sequence[str], lr: float | N
     for raw in names:
         name = raw.strip().lower()
         if name not in NAMED_OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {raw!r}; choose one of: {', '.join(NAMED_OPTIMIZERS)}")
+            raise ArgumentError(f"unknown optimizer {raw!r}; choose one of: {', '.join(NAMED_OPTIMIZERS)}")
         class_name, family, fixed = NAMED_OPTIMIZERS[name]
         if lr is not None:
             rate = float(lr)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import ArgumentError
 from ._model import predict_array
 from ._mpl import as_float_array, color, finish, new_figure
 
@@ -31,7 +32,7 @@ def _column(values: Any, what: str) -> np.ndarray:
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
-        raise ValueError(f"{what}: expected one feature per sample, shape (N,) or (N, 1); got shape {arr.shape}")
+        raise ArgumentError(f"{what}: expected one feature per sample, shape (N,) or (N, 1); got shape {arr.shape}")
     return arr
 
 
@@ -58,15 +59,15 @@ def plot_regression(
     xs = _column(x, "plot_regression x")
     ys = _column(y, "plot_regression y")
     if len(xs) != len(ys):
-        raise ValueError(f"plot_regression: x has {len(xs)} samples but y has {len(ys)}")
+        raise ArgumentError(f"plot_regression: x has {len(xs)} samples but y has {len(ys)}")
     if grid_points < 2:
-        raise ValueError(f"plot_regression: grid_points must be at least 2, got {grid_points}")
+        raise ArgumentError(f"plot_regression: grid_points must be at least 2, got {grid_points}")
     lo, hi = float(np.nanmin(xs)), float(np.nanmax(xs))
     pad = 0.05 * (hi - lo if hi > lo else 1.0)
     grid = np.linspace(lo - pad, hi + pad, grid_points)
     pred = predict_array(model, grid[:, None].astype(np.float32), "plot_regression")
     if pred.size != grid_points:
-        raise ValueError(
+        raise ArgumentError(
             f"plot_regression: the model must give one output per input; got shape {pred.shape} "
             f"for {grid_points} inputs"
         )

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import ArgumentError, ArgumentTypeError
 from .curves import best_epoch_index, history_to_dict
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -108,12 +109,14 @@ def _png_of(name: str, figure: Any) -> bytes:
             raise FileNotFoundError(f"write_report: figure {name!r}: no file at {path}")
         data = path.read_bytes()
     else:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"write_report: figure {name!r} must be a matplotlib Figure, PNG bytes or a path to a .png file, "
             f"got {type(figure).__name__}"
         )
     if not data.startswith(PNG_SIGNATURE):
-        raise ValueError(f"write_report: figure {name!r} is not a PNG image (it does not start with the PNG signature)")
+        raise ArgumentError(
+            f"write_report: figure {name!r} is not a PNG image (it does not start with the PNG signature)"
+        )
     return data
 
 
@@ -145,9 +148,9 @@ def render_report(
 ) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     if not isinstance(config, Mapping):
-        raise TypeError(f"write_report: config must be a dict, got {type(config).__name__}")
+        raise ArgumentTypeError(f"write_report: config must be a dict, got {type(config).__name__}")
     if not isinstance(metrics, Mapping):
-        raise TypeError(f"write_report: metrics must be a dict, got {type(metrics).__name__}")
+        raise ArgumentTypeError(f"write_report: metrics must be a dict, got {type(metrics).__name__}")
     hist = history_to_dict(history) if history is not None else {}
     n_epochs = max((len(v) for v in hist.values()), default=0)
     monitor = "val_loss" if "val_loss" in hist else ("loss" if "loss" in hist else None)

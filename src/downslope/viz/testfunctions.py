@@ -39,6 +39,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd import enable_grad, no_grad
+from ..errors import ArgumentError
 from ..tensor import Tensor, tensor
 
 Point = tuple[float, float]
@@ -76,7 +77,7 @@ class Surface:
         """``f`` at ``point``: a tensor (or array/list) whose last dimension has size 2 -> ``f`` per point."""
         p = point if isinstance(point, Tensor) else tensor(point)
         if p.ndim == 0 or p.shape[-1] != 2:
-            raise ValueError(
+            raise ArgumentError(
                 f"Surface '{self.name}': expected a point with last dimension 2 (x, y), got shape {p.shape}"
             )
         return self.formula(p[..., 0], p[..., 1])
@@ -92,7 +93,7 @@ class Surface:
         with enable_grad():
             p = tensor(point, dtype="float64", requires_grad=True)
             if p.shape != (2,):
-                raise ValueError(f"Surface '{self.name}'.gradient: expected one point (x, y), got shape {p.shape}")
+                raise ArgumentError(f"Surface '{self.name}'.gradient: expected one point (x, y), got shape {p.shape}")
             self(p).backward()
         assert p.grad is not None
         return np.asarray(p.grad.data)
@@ -229,5 +230,5 @@ def get_surface(name: str | Surface) -> Surface:
         return name
     key = str(name).strip().lower()
     if key not in SURFACES:
-        raise ValueError(f"unknown test function {name!r}; expected one of: {', '.join(SURFACES)}")
+        raise ArgumentError(f"unknown test function {name!r}; expected one of: {', '.join(SURFACES)}")
     return SURFACES[key]
