@@ -69,6 +69,26 @@ def test_plain_list_of_modules_is_registered() -> None:
     ]
 
 
+def test_plain_dict_of_modules_is_registered() -> None:
+    class Heads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.heads = {"cls": nn.Linear(2, 3), "reg": nn.Linear(2, 1)}
+
+    m = Heads()
+    assert isinstance(m.heads, nn.ModuleDict)
+    assert [n for n, _ in m.named_parameters()] == [
+        "heads.cls.weight",
+        "heads.cls.bias",
+        "heads.reg.weight",
+        "heads.reg.bias",
+    ]
+    assert m.num_parameters() == 3 * 2 + 3 + 1 * 2 + 1
+    # a dict that is not all modules (e.g. a config) stays a plain dict
+    m.config = {"width": 3, "act": nn.ReLU()}
+    assert type(m.config) is dict and "config" not in dict(m.named_children())
+
+
 def test_shared_parameters_are_listed_once() -> None:
     shared = nn.Linear(2, 2)
     m = nn.Sequential(shared, nn.ReLU(), shared)

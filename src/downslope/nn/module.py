@@ -2,8 +2,9 @@
 
 A :class:`Module` registers what is assigned to it: a :class:`Parameter` becomes a trainable
 weight, another Module becomes a child, a list or tuple of Modules becomes a :class:`ModuleList`
-child, and a tensor given to :meth:`Module.register_buffer` becomes state that is saved but not
-trained (BatchNorm's running statistics). Names follow PyTorch, so ``state_dict()`` keys
+child and a dict of Modules a :class:`ModuleDict` child, and a tensor given to
+:meth:`Module.register_buffer` becomes state that is saved but not trained (BatchNorm's running
+statistics). Names follow PyTorch, so ``state_dict()`` keys
 (``"0.weight"``, ``"bn.running_mean"``) read the same as there.
 """
 
@@ -155,6 +156,16 @@ class Module:
             # A plain list of layers is registered as a ModuleList, so its parameters are found;
             # in PyTorch they would be silently missed by parameters() and the optimizer.
             self.__setattr__(name, ModuleList(value))
+            return
+        if (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(k, str) and isinstance(v, Module) for k, v in value.items())
+            and "_modules" in d
+            and not isinstance(self, ModuleDict)
+        ):
+            # Likewise a plain dict of layers becomes a ModuleDict (keys become the names).
+            self.__setattr__(name, ModuleDict(value))
             return
         if "_parameters" in d:
             if name in self._parameters:
