@@ -218,6 +218,43 @@ def test_cross_entropy_double_backward_matches_torch(assert_close: Any) -> None:
     assert_close(ours.grad.numpy(), theirs.grad.numpy(), np.float64, "second derivative")  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_fused_common_case_matches_torch_to_second_order(assert_close: Any, reduction: str) -> None:
+    """(N, C) logits, class indices, no weights/smoothing/ignored targets: the fused fast path."""
+    x = rng(17).standard_normal((6, 4)) * 3
+    t = np.array([0, 3, 1, 2, 3, 0])
+    ours = ds.tensor(x, dtype="float64", requires_grad=True)
+    (g,) = ds.grad(F.cross_entropy(ours, ds.tensor(t), reduction=reduction), [ours], create_graph=True)
+    (g * g).sum().backward()
+    theirs = torch.tensor(x, requires_grad=True)
+    (tg,) = torch.autograd.grad(
+        TF.cross_entropy(theirs, torch.tensor(t), reduction=reduction), [theirs], create_graph=True
+    )
+    (tg * tg).sum().backward()
+    assert_close(g.numpy(), tg.detach().numpy(), np.float64, "first derivative")
+    assert_close(ours.grad.numpy(), theirs.grad.numpy(), np.float64, "second derivative")  # type: ignore[union-attr]
+    ds.gradcheck(lambda a: F.cross_entropy(a, ds.tensor(t), reduction=reduction), [ds.randn(6, 4)])
+
+
+def test_cross_entropy_fused_common_case_is_stable_and_float32() -> None:
+    x = ds.tensor([[1e4, 0.0, -1e4], [0.0, 1e4, 0.0]], requires_grad=True)
+    loss = F.cross_entropy(x, ds.tensor([2, 1]))
+    assert loss.dtype == np.float32
+    np.testing.assert_allclose(loss.item(), 1e4)
+    loss.backward()
+    assert x.grad is not None and x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), [[0.5, 0, -0.5], [0, 0, 0]], atol=1e-6)
+
+
+def test_cross_entropy_ignore_index_inside_class_range_still_ignores() -> None:
+    """ignore_index=0 is a valid class number: those targets must be skipped, not scored."""
+    x = rng(18).standard_normal((4, 3)).astype(np.float32)
+    t = np.array([0, 1, 2, 0])
+    ours = F.cross_entropy(ds.tensor(x), ds.tensor(t), ignore_index=0).item()
+    ref = TF.cross_entropy(torch.tensor(x), torch.tensor(t), ignore_index=0).item()
+    np.testing.assert_allclose(ours, ref, rtol=1e-6)
+
+
 def test_cross_entropy_gradcheck_float64() -> None:
     t = ds.tensor([[0, 1], [2, 2]])
     ds.gradcheck(lambda x: F.cross_entropy(x, t, label_smoothing=0.2), [ds.randn(2, 3, 2)])

@@ -322,12 +322,57 @@ def cross_entropy(
     target_array = target.data if isinstance(target, Tensor) else np.asarray(target)
     if target_array.dtype.kind == "f":
         loss = _cross_entropy_probabilities(x2, target, w, reduction, label_smoothing, unbatched)
+    elif (
+        w is None
+        and label_smoothing == 0
+        and reduction != "none"
+        and x2.ndim == 2
+        and target_array.shape == (x2.shape[0],)
+        and _plain_targets(target_array, n_classes, ignore_index)
+    ):
+        loss = _cross_entropy_plain(x2, target_array, reduction)
     else:
         t = _index_target(target_array, x2, unbatched, ignore_index, "cross_entropy")
         loss = _cross_entropy_indices(x2, t, w, ignore_index, reduction, label_smoothing)
     if unbatched and reduction == "none":
         loss = ops.reshape(loss, ())
     return loss
+
+
+def _plain_targets(t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
+    """True when every target is a valid class index and none can be ``ignore_index`` (two reductions)."""
+    if t.dtype.kind not in "iu" or t.size == 0 or 0 <= ignore_index < n_classes:
+        return False
+    return bool(t.min() >= 0) and bool(t.max() < n_classes)
+
+
+# The training loop's common case, (N, C) logits, class indices, no weights, no smoothing, nothing
+# ignored, fused into one node: the general path's masks and weight arrays cost more than the
+# arithmetic at small batch sizes (issue 7's per-step profile).
+def _cross_entropy_plain(x: Tensor, t: np.ndarray, reduction: str) -> Tensor:
+    """-log softmax(x)[i, t_i], summed or averaged over the batch."""
+    d = x.data
+    rows = np.arange(d.shape[0])
+    shifted = d - d.max(axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    total = probs.sum(axis=1, keepdims=True)
+    s = np.log(total).sum(dtype=np.float64) - shifted[rows, t].sum(dtype=np.float64)
+    scale = 1.0 / d.shape[0] if reduction == "mean" else 1.0
+    probs /= total  # softmax, kept for the gradient
+    return _node(np.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (probs, rows, t, scale))
+
+
+def _cross_entropy_plain_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    """d loss / d x = (softmax(x) - onehot(t)) * scale * g."""
+    probs, rows, t, scale = saved
+    if xp.differentiable:
+        onehot = np.zeros(probs.shape, probs.dtype)
+        onehot[rows, t] = 1
+        return ((ops.softmax(args[0], 1) - _wrap(onehot)) * (g * scale),)
+    gs = float(g) * scale
+    grad = probs * gs
+    grad[rows, t] -= gs
+    return (grad,)
 
 
 def _cross_entropy_probabilities(
