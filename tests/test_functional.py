@@ -55,6 +55,33 @@ def test_var_of_one_element_with_correction_is_nan_like_torch():
         assert np.isnan(ds.var(ds.tensor([1.0])).item()) and np.isnan(torch.var(torch.tensor([1.0])).item())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_std_of_constant_slices_has_zero_gradient_like_torch(check_op, assert_close, dtype):
+    """sqrt'(0) is infinite: differentiating sqrt(var) naively gives 0 * inf = NaN; torch gives 0."""
+    x = np.array([[1.5, 1.5, 1.5, 1.5], [1.0, 2.0, -1.0, 0.5], [-3.0, -3.0, -3.0, -3.0]], dtype=dtype)
+    check_op(lambda t: t.std(1), lambda t: t.std(1), [x])
+    check_op(lambda t: ds.std(t, axis=1, keepdims=True, ddof=0), lambda t: t.std(1, keepdim=True, correction=0), [x])
+    check_op(lambda t: t[0].std(), lambda t: t[0].std(), [x])
+    # second derivative (a gradient penalty) stays finite and matches too
+    ours = ds.tensor(x, dtype=dtype, requires_grad=True)
+    (g,) = ds.grad(ours.std(1).sum(), [ours], create_graph=True)
+    (g * g).sum().backward()
+    theirs = torch.tensor(x, requires_grad=True)
+    (tg,) = torch.autograd.grad(theirs.std(1).sum(), [theirs], create_graph=True)
+    (tg * tg).sum().backward()
+    assert_close(ours.grad.numpy(), theirs.grad.numpy(), dtype, "second derivative")
+
+
+def test_std_keeps_nan_for_nan_input_like_torch():
+    data = [[1.0, float("nan")], [2.0, 2.0]]
+    x, t = ds.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+    out, ref = x.std(1), t.std(1)
+    np.testing.assert_array_equal(out.numpy(), ref.detach().numpy())  # equal_nan: [nan, 0]
+    out.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
 def test_var_refuses_two_corrections():
     with pytest.raises(TypeError, match="only one"):
         ds.var(ds.tensor([1.0, 2.0]), ddof=0, correction=1)

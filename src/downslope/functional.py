@@ -51,8 +51,23 @@ def var(
 
 
 def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
-    """Standard deviation (square root of :func:`var`, same arguments, torch's positional order)."""
-    return ops.sqrt(var(x, dim, unbiased, keepdim, **kwargs))
+    """Standard deviation (square root of :func:`var`, same arguments, torch's positional order).
+
+    Where the deviation is 0 (constant input) the gradient is 0, as in PyTorch, not the 0 * inf =
+    NaN that differentiating sqrt at 0 would give.
+
+    Example:
+        >>> import downslope as ds
+        >>> x = ds.tensor([2.0, 2.0, 2.0], requires_grad=True)
+        >>> x.std().backward()
+        >>> x.grad
+        tensor([0., 0., 0.])
+    """
+    v = var(x, dim, unbiased, keepdim, **kwargs)
+    zero = v.data == 0  # not `v > 0`: a NaN variance must stay NaN
+    if not zero.any():
+        return ops.sqrt(v)
+    return ops.where(zero, 0.0, ops.sqrt(ops.where(zero, 1.0, v)))
 
 
 def gelu(x: Any, approximate: str = "none") -> Tensor:
