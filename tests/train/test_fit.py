@@ -13,6 +13,7 @@ from downslope.train import (
     DivergenceGuard,
     EarlyStopping,
     History,
+    ModelCheckpoint,
     StopAtLoss,
     evaluate,
     fit,
@@ -302,6 +303,61 @@ def test_resume_refuses_a_wrong_model_or_file(tmp_path):
     ds.save({"model": model.state_dict()}, tmp_path / "weights.ckpt")
     with pytest.raises(CheckpointError, match="not a training checkpoint"):
         fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), resume_from=tmp_path / "weights.ckpt")
+
+
+def test_model_checkpoint_keeps_best_and_last_and_last_resumes_bit_identically(tmp_path):
+    x, y = _regression(n=40, noise=1.0)
+    xv, yv = _regression(n=20, noise=1.0, seed=5)
+    kwargs = dict(batch_size=8, metrics=["mae"])
+
+    model, opt, sched = _resume_setup()
+    full = fit(model, nn.MSELoss(), opt, (x, y), (xv, yv), epochs=6, scheduler=sched, **kwargs)
+    expected = model.state_dict()
+
+    model, opt, sched = _resume_setup()
+    best = ModelCheckpoint(tmp_path / "best.ckpt", save_best_only=True)
+    last = ModelCheckpoint(tmp_path / "last.ckpt")
+    part = fit(model, nn.MSELoss(), opt, (x, y), (xv, yv), epochs=3, scheduler=sched, callbacks=[best, last], **kwargs)
+    assert ds.load(tmp_path / "last.ckpt")["epoch"] == 3
+    assert ds.load(tmp_path / "best.ckpt")["epoch"] == part.best_epoch == best.best_epoch + 1
+    np.testing.assert_array_equal(
+        ds.load(tmp_path / "best.ckpt")["history"]["history"]["val_loss"], part["val_loss"][: part.best_epoch]
+    )
+
+    ds.manual_seed(7)  # a different start: everything must come from the checkpoint
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 1))
+    opt = optim.Adam(model.parameters(), lr=0.5)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    resumed = fit(
+        model, nn.MSELoss(), opt, (x, y), (xv, yv), epochs=6, scheduler=sched,
+        resume_from=tmp_path / "last.ckpt", **kwargs,
+    )  # fmt: skip
+    for key, value in expected.items():
+        np.testing.assert_array_equal(model.state_dict()[key], value)
+    for key in ("loss", "val_loss", "mae", "lr"):
+        assert resumed[key] == full[key], key
+
+
+def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    x, y = _regression(n=20)
+    model = nn.Linear(3, 1)
+    real_replace, calls = os.replace, []
+
+    def crash_on_second_save(src, dst):  # type: ignore[no-untyped-def]
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("disk full (simulated)")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_second_save)
+    with pytest.raises(OSError, match="disk full"):
+        fit(
+            model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y),
+            epochs=3, callbacks=[ModelCheckpoint(tmp_path / "last.ckpt")], verbose=0,
+        )  # fmt: skip
+    monkeypatch.undo()
+    assert ds.load(tmp_path / "last.ckpt")["epoch"] == 1  # the first epoch's file, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # no temporary file left
 
 
 # ---------------------------------------------------------------------- bad input
