@@ -217,6 +217,28 @@ def test_large_inputs_stay_finite(check_op):
     check_op(ds.tanh, torch.tanh, [x])
 
 
+@SETTINGS
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=4), dtype=DTYPES, seed=SEEDS)
+def test_clip_with_tensor_bounds_broadcasts_and_ties_go_to_x_like_torch(check_op, shapes, dtype, seed):
+    _, slo, shi = shapes.input_shapes
+    sx = shapes.result_shape  # (torch's clamp backward fails when the bounds are bigger than x)
+    rng = np.random.default_rng(seed)
+    # values on a coarse grid so that x often equals a bound exactly (ties), and lo > hi happens too;
+    # but not lo == hi, where torch gives no bound any gradient and downslope gives it to one of them
+    x, lo, hi = (rng.integers(-3, 4, size=s).astype(dtype) / 2 for s in (sx, slo, shi))
+    hi = (hi + 0.25 * (np.broadcast_to(lo, np.broadcast_shapes(lo.shape, hi.shape)) == hi)).astype(dtype)
+    check_op(lambda a, b, c: ds.clip(a, b, c), lambda a, b, c: torch.clamp(a, b, c), [x, lo, hi], seed=seed)
+    check_op(lambda a, b: a.clip(min=b), lambda a, b: a.clip(min=b), [x, lo], seed=seed)
+    check_op(
+        lambda a, c: ds.clamp(a, 0.5, c), lambda a, c: torch.clamp(a, torch.tensor(0.5, dtype=a.dtype), c), [x, hi]
+    )
+
+
+def test_clip_with_tensor_bounds_that_do_not_broadcast_names_the_shapes():
+    with pytest.raises(ValueError, match=r"clip: shapes \(3, 4\) and \(3,\) do not broadcast"):
+        ds.clip(ds.randn(3, 4), ds.randn(3))
+
+
 # ---------------------------------------------------------------------- where / astype
 @SETTINGS
 @given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=4, max_side=4), dtype=DTYPES, seed=SEEDS)

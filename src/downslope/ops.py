@@ -410,11 +410,13 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     """Clamp into [min, max]; the gradient passes where min <= x <= max (PyTorch's clamp)."""
     x = _lift(x)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # where, not maximum/minimum: on a tie x keeps the whole gradient (torch's clamp), not half
+        _check_broadcast("clip", *(np.asarray(getattr(v, "data", v)) for v in (x, min, max) if v is not None))
         out = x
         if min is not None:
-            out = maximum(out, min)
+            out = where(x.data < (min.data if isinstance(min, Tensor) else min), min, out)
         if max is not None:
-            out = minimum(out, max)
+            out = where(out.data > (max.data if isinstance(max, Tensor) else max), max, out)
         return out
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
