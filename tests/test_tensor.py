@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -84,6 +85,29 @@ def test_set_default_dtype_changes_new_floating_tensors():
 def test_bad_data_is_refused_with_type_error(bad):
     with pytest.raises(TypeError, match="cannot make a tensor"):
         ds.tensor(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.array(["a", "b"]), np.array([b"x"]), np.array([1, 2], dtype=object), np.array(["2020-01-01"], dtype="M8[D]")],
+    ids=["str array", "bytes array", "object array", "datetime array"],
+)
+def test_numpy_arrays_of_strings_objects_or_dates_are_refused(bad):
+    with pytest.raises(TypeError, match=re.escape(f"data of dtype {bad.dtype}")):
+        ds.tensor(bad)
+
+
+@pytest.mark.parametrize("dtype", [str, "U3", object, "object", bytes])
+def test_string_and_object_dtypes_are_refused_at_creation(dtype):
+    for make in (
+        lambda: ds.tensor([1, 2], dtype=dtype),
+        lambda: ds.zeros(2, dtype=dtype),
+        lambda: ds.ones(2, dtype=dtype),
+    ):
+        with pytest.raises(TypeError, match="unsupported dtype .*floats, integers or booleans"):
+            make()
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        ds.tensor([1.0]).astype(dtype)
 
 
 def test_combining_a_tensor_with_a_string_is_refused():
