@@ -1,7 +1,7 @@
 """Reverse-mode differentiation: the backward walk, gradient modes and functional ``grad``.
 
-The walk is iterative (no recursion, so a chain of 100,000 ops is fine): a depth-first search
-gives a topological order, and the nodes are visited from the output back to the leaves, each
+The walk is iterative (no recursion, so a chain of 100,000 ops is fine): the ops' creation order
+is a topological order, and the nodes are visited from the output back to the leaves, each
 node's vector-Jacobian product (VJP) rule turning its output gradient into its inputs' gradients.
 
 VJP rules are written once and run in two modes. Normally they see NumPy arrays (``ArrayRules``
@@ -12,6 +12,7 @@ gradient computation is itself recorded and can be differentiated again (Hessian
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -223,27 +224,27 @@ def _released_vjp(*_: Any) -> Any:
     )
 
 
+_creation_order = operator.attrgetter("_seq")
+
+
 def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
-    """Nodes that require grad, each after all of its inputs (iterative depth-first search)."""
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    visit, emit = visited.add, order.append
-    stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots]
+    """Nodes that require grad and lead to ``roots``, each after all of its inputs.
+
+    Every recorded op carries a creation number (``_seq``, leaves 0) and an op's inputs exist before
+    it, so sorting the reachable nodes by that number is a topological order: one iterative sweep to
+    collect them (no recursion) and a sort, cheaper than a depth-first search with post-order marks.
+    """
+    found: dict[int, Tensor] = {id(r): r for r in roots}
+    stack = list(found.values())
     push, pop = stack.append, stack.pop
     while stack:
-        node, expanded = pop()
-        if expanded:
-            emit(node)
-            continue
-        key = id(node)
-        if key in visited:
-            continue
-        visit(key)
-        push((node, True))
-        for parent in node._parents:
-            if parent.requires_grad and id(parent) not in visited:
-                push((parent, False))
-    return order
+        for parent in pop()._parents:
+            if parent.requires_grad:
+                key = id(parent)
+                if key not in found:
+                    found[key] = parent
+                    push(parent)
+    return sorted(found.values(), key=_creation_order)
 
 
 def _run_backward(
@@ -258,8 +259,7 @@ def _run_backward(
     With ``capture`` (functional mode), the gradients of those tensors are returned and no
     ``.grad`` is touched; otherwise gradients accumulate into leaves' ``.grad``.
     """
-    from .tensor import Tensor, _wrap
-
+    Tensor, _wrap = _tensor_api()
     xp: Any = TensorRules if create_graph else ArrayRules
     order = _topological_order(roots)
     grads: dict[int, Any] = {}
@@ -334,9 +334,16 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
         np.add(existing.data, g, out=existing.data)
 
 
-def _check_root_grad(output: Tensor, gradient: Any) -> Any:
-    from .tensor import Tensor
+@functools.cache
+def _tensor_api() -> tuple[Any, Any]:
+    """(Tensor, _wrap), imported once: tensor.py imports this module, so not at the top."""
+    from .tensor import Tensor, _wrap
 
+    return Tensor, _wrap
+
+
+def _check_root_grad(output: Tensor, gradient: Any) -> Any:
+    Tensor = _tensor_api()[0]
     if not output.requires_grad:
         raise RuntimeError(
             "backward(): this tensor does not require grad and has no graph; did you forget requires_grad=True "
@@ -348,7 +355,7 @@ def _check_root_grad(output: Tensor, gradient: Any) -> Any:
                 f"backward(): gradient can be implicitly created only for scalar outputs, but the output has shape "
                 f"{output.shape}; pass gradient= with that shape, or reduce the output (e.g. .sum() or .mean()) first"
             )
-        return np.ones_like(output.data)
+        return np.ones(output.data.shape, output.data.dtype)
     g = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
     if g.shape != output.shape:
         raise RuntimeError(f"backward(): gradient has shape {g.shape} but the output has shape {output.shape}")
@@ -363,16 +370,13 @@ def backward(
     inputs: Sequence[Tensor] | None = None,
 ) -> None:
     """Accumulate the gradient of ``output`` into the ``.grad`` of the leaves it depends on."""
-    from .tensor import _wrap
-
+    Tensor, _wrap = _tensor_api()
     g = _check_root_grad(output, gradient)
     if create_graph:
         g = _wrap(g)
     if inputs is not None:
         captured = _run_backward([output], [g], retain_graph or create_graph, create_graph, capture=list(inputs))
         owned: set[int] = set()
-        from .tensor import Tensor
-
         for t in inputs:
             if id(t) in captured:
                 _accumulate_grad(t, captured[id(t)], create_graph, owned, Tensor, _wrap)

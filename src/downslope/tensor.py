@@ -7,6 +7,7 @@ itself is the graph node, so there is no separate node object to allocate per op
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ class Tensor:
         "_saved",
         "_needs",
         "_retains_grad",
+        "_seq",
         "__weakref__",
     )
 
@@ -58,6 +60,7 @@ class Tensor:
         self._saved: Any = None
         self._needs: tuple[bool, ...] | None = None
         self._retains_grad = False
+        self._seq = 0  # leaves sort before every recorded op (see _node)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -456,7 +459,13 @@ def _wrap(arr: np.ndarray) -> Tensor:
     t._saved = None
     t._needs = None
     t._retains_grad = False
+    t._seq = 0
     return t
+
+
+# Recorded ops are numbered in creation order. An op's inputs exist before it does, so sorting a
+# graph's nodes by this number is a topological order: backward needs no depth-first search.
+_op_counter = itertools.count(1)
 
 
 def _node(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: Callable[..., Any], saved: Any = None) -> Tensor:
@@ -473,7 +482,9 @@ def _node(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: Callable[..., Any],
             t._parents = parents
             t._vjp = vjp
             t._needs = needs
+            t._seq = next(_op_counter)
             return t
+    t._seq = 0
     t.requires_grad = False
     t._parents = ()
     t._vjp = None
