@@ -20,13 +20,40 @@ def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
+COMMANDS = ("train", "evaluate", "predict", "compare", "landscape", "lr-find")
+
+
 def test_help_lists_every_subcommand():
     out = run_cli("--help")
     assert out.returncode == 0
-    for cmd in ("train", "evaluate", "predict", "compare", "landscape", "lr-find"):
+    for cmd in COMMANDS:
         assert cmd in out.stdout
     sub = run_cli("train", "--help")
     assert sub.returncode == 0 and "--batch-size" in sub.stdout and "full-batch" in sub.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_has_a_description_and_every_flag_a_help_text(command, capsys):
+    from downslope.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    assert sub.description and len(sub.description) > 40, command
+    undocumented = [a.option_strings or a.dest for a in sub._actions if not a.help]
+    assert not undocumented, f"{command}: flags without help: {undocumented}"
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert f"usage: downslope {command}" in capsys.readouterr().out
+
+
+def test_landscape_help_names_every_test_function(capsys):
+    from downslope.viz.testfunctions import SURFACES
+
+    with pytest.raises(SystemExit):
+        main(["landscape", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in SURFACES:
+        assert name in text, name
 
 
 def test_train_regression_line_writes_the_run_directory(tmp_path):
@@ -177,10 +204,25 @@ def test_config_file_with_flag_override(tmp_path):
         (["train", "--epochs", "0"], "epochs must be >= 1"),
         (["train", "--lr", "-1"], "lr must be >= 0"),
         (["evaluate", "no_such_run"], "not a run directory"),
+        (["train", "--bogus"], "unrecognized arguments: --bogus (see 'downslope train --help')"),
+        (["train", "--lr", "abc"], "argument --lr: invalid float value: 'abc'"),
+        (["train", "--activation", "swish"], "invalid choice: 'swish' (choose from 'relu'"),
+        (["nosuchcommand"], "invalid choice: 'nosuchcommand' (choose from 'train'"),
+        (["train", "--config", "missing.toml"], "no such config file: missing.toml"),
+        (["compare", "--optimizers", "sgd,adamm"], "unknown optimizer 'adamm'; choose one of: gd, sgd"),
+        (["compare", "--lrs", "0.1,fast"], "--lrs: expected comma-separated numbers"),
+        (["compare", "--optimizers", ","], "--optimizers: expected comma-separated optimizer names"),
+        (["landscape", "--optimizers", "sgd,bogus"], "unknown optimizer 'bogus'; choose one of: gd, sgd"),
+        (["landscape", "--function", "nope"], "expected one of: quadratic, rosenbrock, beale, himmelblau, saddle"),
+        (["landscape", "--lr", "-1"], "invalid lr=-1.0"),
+        (["landscape", "--start", "1,x"], "--start expects two numbers"),
+        (["lr-find", "--num-iter", "1"], "num_iter must be an integer >= 2"),
+        (["predict", "no_such_run", "--data", "x.csv", "--out", "p.csv"], "not a run directory"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, args, message):
-    result = run_cli(*args, "--out", str(tmp_path / "x")) if args[0] == "train" else run_cli(*args)
+    needs_out = args[0] in ("train", "compare", "landscape", "lr-find")
+    result = run_cli(*args, "--out", str(tmp_path / "x"), cwd=tmp_path) if needs_out else run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -192,6 +234,11 @@ def test_malformed_csv_and_toml_say_where(tmp_path):
     bad.write_text("a,b,y\n1,2,0\n1,2\n")
     result = run_cli("train", "--data", str(bad), "--out", str(tmp_path / "r"))
     assert result.returncode == 2 and "bad.csv:3: expected 3 fields" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    bad.write_text("a,b,y\n1,2,0\n1,,1\n3,4,1\n")
+    result = run_cli("train", "--data", str(bad), "--out", str(tmp_path / "r"))
+    assert result.returncode == 2 and "bad.csv:3:2 (column 'b'): missing value" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     toml = tmp_path / "bad.toml"
     toml.write_text("epochs = = 3\n")
     result = run_cli("train", "--config", str(toml))
@@ -292,34 +339,55 @@ def test_lr_find_suggests_a_rate_and_plots(tmp_path, capsys):
     assert (out / "lr_find.png").is_file()
 
 
-def test_train_under_mpiexec_writes_one_run(tmp_path):
+def test_mpiexec_train_runs_the_same_config_data_parallel(tmp_path):
+    """`mpiexec -n 2 downslope train --config run.toml` against `downslope train --config run.toml`.
+
+    With a full batch the two runs must take the same updates (each rank averages the gradient of its
+    half, the Allreduce averages the halves), so the saved models agree to float32 rounding.
+    """
     import importlib.util
+    import os
     import shutil
     from pathlib import Path
+
+    from downslope import serialization
+    from downslope.experiment import normalize_config, prepare
 
     mpiexec = Path(sys.executable).parent / "mpiexec"
     launcher = str(mpiexec) if mpiexec.exists() else shutil.which("mpiexec")
     if launcher is None or importlib.util.find_spec("mpi4py") is None:
         pytest.skip("mpiexec or mpi4py missing (pip install 'downslope[mpi]')")
-    out = tmp_path / "mpi"
-    cmd = [launcher, "--allow-run-as-root", "--oversubscribe", "-n", "2", sys.executable, "-m", "downslope", "train"]
-    cmd += [
-        "--data",
-        "blobs",
-        "--hidden",
-        "8",
-        "--epochs",
-        "4",
-        "--patience",
-        "0",
-        "--batch-size",
-        "16",
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
+    script = Path(sys.executable).parent / "downslope"  # the installed console script
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "downslope"]
+    config = tmp_path / "run.toml"
+    settings = 'data = "blobs"\nhidden = [8]\noptimizer = "adam"\nlr = 0.05\nbatch_size = "full"\n'
+    config.write_text(settings + "epochs = 5\npatience = 0\nseed = 3\nverbose = 0\n")
+    # an even training set: the two halves are exact, no sample is repeated to pad
+    assert len(prepare(normalize_config({"data": "blobs", "seed": 3}, "test")).X_train) % 2 == 0
+
+    single, multi = tmp_path / "single", tmp_path / "mpi"
+    assert main(["train", "--config", str(config), "--out", str(single)]) == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "PMI_", "PRTE_"))}
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    cmd = [launcher, "--allow-run-as-root", "--oversubscribe", "-n", "2", *command, "train"]
+    result = subprocess.run(
+        [*cmd, "--config", str(config), "--out", str(multi)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("run written to") == 1  # rank 0 only
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == 4 and 0 <= metrics["test_accuracy"] <= 1
+
+    one = json.loads((single / "metrics.json").read_text())
+    two = json.loads((multi / "metrics.json").read_text())
+    assert (one["processes"], two["processes"]) == (1, 2)
+    assert two["epochs"] == one["epochs"] == 5
+    assert two["test_accuracy"] == one["test_accuracy"]
+    assert two["final_loss"] == pytest.approx(one["final_loss"], rel=1e-5)
+    assert two["final_val_loss"] == pytest.approx(one["final_val_loss"], rel=1e-5)
+    weights_one = serialization.load(single / "model.ds")["model"]
+    weights_two = serialization.load(multi / "model.ds")["model"]
+    for key, ref in weights_one.items():
+        np.testing.assert_allclose(weights_two[key], ref, rtol=1e-5, atol=1e-6, err_msg=key)
+    # the same settings were used (only the output directory differs)
+    assert (multi / "config.toml").read_text().replace(str(multi), "") == (single / "config.toml").read_text().replace(
+        str(single), ""
+    )

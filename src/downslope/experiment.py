@@ -444,7 +444,7 @@ def run_training(
 ) -> RunResult:
     """Train once as ``cfg`` says; ``initial_state`` makes several runs start from identical weights."""
     from . import backend
-    from .distributed import launched_size
+    from .distributed import is_main, launched_size
     from .train import callbacks as cb
     from .train import fit
 
@@ -511,9 +511,11 @@ def run_training(
     results.update({"final_" + k: v for k, v in final.items() if k in ("loss", "val_loss")})
     results["epochs"] = len(history.as_dict().get("loss", []))
     results["seconds"] = round(seconds, 3)
+    # batch_size in the config is per process: the run must say how many processes shared an update
+    results["processes"] = world_size
     stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
     notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)))
-    if cfg["verbose"]:
+    if cfg["verbose"] and (world_size == 1 or is_main()):  # under mpiexec: rank 0 only
         for note in notes:
             print(f"warning: {note}")
     return RunResult(cfg, history, results, stop_reason, seconds, model, data, diagnostics=notes, gradients=gradients)

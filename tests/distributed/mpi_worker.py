@@ -17,7 +17,7 @@ import downslope as ds
 from downslope import distributed as dist
 from downslope import nn
 from downslope.optim import SGD, Adam
-from downslope.train import EarlyStopping, ModelCheckpoint
+from downslope.train import CSVLogger, EarlyStopping, ModelCheckpoint
 from downslope.train.callbacks import Callback
 
 N_SAMPLES, N_FEATURES, N_OUT = 44, 5, 3
@@ -135,8 +135,19 @@ def fit_training(out: Path) -> tuple[dict[str, np.ndarray], Any]:
     callbacks = [
         EarlyStopping(monitor="val_loss", patience=100),
         ModelCheckpoint(out / f"written_by_rank{world.rank}.ckpt"),
+        CSVLogger(out / f"written_by_rank{world.rank}.csv"),
     ]
-    history = dist.fit(model, nn.MSELoss(), opt, (x, y), batch_size=PER_RANK_BATCH, callbacks=callbacks, **fit_kwargs())
+    history = dist.fit(
+        model,
+        nn.MSELoss(),
+        opt,
+        (x, y),
+        batch_size=PER_RANK_BATCH,
+        callbacks=callbacks,
+        checkpoint_dir=out / f"written_by_rank{world.rank}",
+        verbose=1,  # printed by rank 0 only
+        **fit_kwargs(),
+    )
     return model.state_dict(), history
 
 
