@@ -106,10 +106,7 @@ def test_recurrent_layers_match_torch(assert_close, kind, config, with_state):
 def test_relu_rnn_matches_torch(assert_close):
     x = np.random.default_rng(1).standard_normal((5, 3, 4)).astype(np.float32)
     kwargs = dict(input_size=4, hidden_size=6, num_layers=2, nonlinearity="relu")
-    ours_cls, theirs_cls = PAIRS["RNN"]
-    theirs, ours = theirs_cls(**kwargs), ours_cls(**kwargs)
-    _copy_from_torch(ours, theirs)
-    assert_close(ours(ds.tensor(x))[0].numpy(), theirs(torch.tensor(x))[0].detach().numpy(), np.float32, "relu RNN")
+    _run_both("RNN", kwargs, x, None, assert_close)  # outputs, states and every gradient
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
