@@ -120,3 +120,16 @@ def test_initializers_work_in_place_and_follow_the_seed() -> None:
     ds.manual_seed(5)
     init.kaiming_normal_(p)
     np.testing.assert_array_equal(first, p.numpy())
+
+
+@pytest.mark.parametrize("shape", [(400, 300), (96, 40, 5), (32, 16, 3, 3)], ids=["linear", "conv1d", "conv2d"])
+def test_uniform_bounds_use_torch_fans_for_every_layer_shape(shape: tuple) -> None:
+    """The fans (and so the exact bounds) agree with torch's for Linear, Conv1d and Conv2d weights."""
+    fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
+    for w, bound in [
+        (init.xavier_uniform_(ds.zeros(*shape)), math.sqrt(6 / (fan_in + fan_out))),
+        (init.kaiming_uniform_(ds.zeros(*shape), nonlinearity="relu"), math.sqrt(2) * math.sqrt(3 / fan_in)),
+        (init.kaiming_uniform_(ds.zeros(*shape), mode="fan_out", nonlinearity="relu"), math.sqrt(6 / fan_out)),
+    ]:
+        top = float(np.abs(w.numpy()).max())
+        assert top <= bound and top > 0.99 * bound, (top, bound)
