@@ -151,6 +151,12 @@ def fit_training(out: Path) -> tuple[dict[str, np.ndarray], Any]:
     return model.state_dict(), history
 
 
+class RaiseOnRankOne(Callback):
+    def on_batch_end(self, batch: int, logs: Any = None) -> None:
+        if dist.rank() == 1 and batch == 2:
+            raise ValueError("deliberate failure on rank 1 inside fit")
+
+
 class StopOnRankOne(Callback):
     def on_batch_end(self, batch: int, logs: Any = None) -> None:
         if dist.rank() == 1 and batch == 2:
@@ -184,6 +190,11 @@ def main(mode: str, out: Path) -> None:
         time.sleep(0.2)
         dist.allreduce_sum(np.ones(3))  # rank 0 waits here for a partner that will never come
         time.sleep(120)
+    elif mode == "raise_in_fit":  # rank 0 is in the gradient Allreduce of the next step when rank 1 raises
+        x, y = make_data()
+        model = make_model()
+        opt = make_optimizer("adam", list(model.parameters()))
+        dist.fit(model, nn.MSELoss(), opt, (x, y), batch_size=PER_RANK_BATCH, epochs=50, callbacks=[RaiseOnRankOne()])
     elif mode == "stop":
         x, y = make_data()
         model = make_model()

@@ -80,10 +80,12 @@ def test_fail_fast_prints_the_traceback_then_aborts(monkeypatch: pytest.MonkeyPa
     assert "rank 1 of 2 raised KeyError; aborting all ranks" in capsys.readouterr().err
 
 
-def test_a_rank_that_raises_ends_the_job_within_seconds(run_mpi: Any) -> None:
+@pytest.mark.parametrize("mode", ["raise", "raise_in_fit"])
+def test_a_rank_that_raises_ends_the_job_within_seconds(run_mpi: Any, mode: str) -> None:
     # Without fail-fast, rank 0 would wait in its Allreduce forever (run_mpi fails after 90 s).
-    launch = run_mpi("raise", n=2)
+    launch = run_mpi(mode, n=2)
     assert launch.returncode != 0
     assert "ValueError: deliberate failure on rank 1" in launch.output
+    assert "Traceback" in launch.output
     assert "rank 1 of 2 raised ValueError" in launch.output
     assert launch.seconds < 30, f"took {launch.seconds:.1f} s"
