@@ -269,6 +269,13 @@ def test_cross_entropy_target_errors() -> None:
         F.cross_entropy(ds.randn(4, 3), ds.tensor([0.0, 1.0, 2.0, 0.0]))
     with pytest.raises(IndexError, match="target class 3 is out of range for 3 classes"):
         F.cross_entropy(ds.randn(2, 3), ds.tensor([0, 3]))
+    probabilities = ds.softmax(ds.randn(2, 3), 1)
+    with pytest.raises(RuntimeError, match="ignore_index is not supported for floating point target"):
+        TF.cross_entropy(torch.randn(2, 3), torch.tensor(probabilities.numpy()), ignore_index=1)
+    with pytest.raises(ValueError, match="ignore_index=1 applies to class-index targets"):
+        F.cross_entropy(ds.randn(2, 3), probabilities, ignore_index=1)
+    with pytest.raises(ValueError, match="ignore_index=0 applies to class-index targets"):
+        nn.CrossEntropyLoss(ignore_index=0)(ds.randn(2, 3), probabilities)
     with pytest.raises(ValueError, match="weight must have one entry per class"):
         F.cross_entropy(ds.randn(2, 3), ds.tensor([0, 1]), weight=ds.ones(2))
 

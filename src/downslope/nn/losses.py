@@ -321,6 +321,12 @@ def cross_entropy(
     w = _class_weight(weight, n_classes, x, "cross_entropy")
     target_array = target.data if isinstance(target, Tensor) else np.asarray(target)
     if target_array.dtype.kind == "f":
+        if ignore_index >= 0:  # torch refuses it too: with probabilities there is no class to ignore
+            raise ValueError(
+                f"cross_entropy: ignore_index={ignore_index} applies to class-index targets, but the target is "
+                f"floating-point (class probabilities, dtype {target_array.dtype}); drop ignore_index or pass "
+                "integer class indices"
+            )
         loss = _cross_entropy_probabilities(x2, target, w, reduction, label_smoothing, unbatched)
     elif (
         w is None
