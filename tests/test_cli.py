@@ -391,3 +391,121 @@ def test_mpiexec_train_runs_the_same_config_data_parallel(tmp_path):
     assert (multi / "config.toml").read_text().replace(str(multi), "") == (single / "config.toml").read_text().replace(
         str(single), ""
     )
+
+
+def _csv_rows(path):
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    return [dict(zip(header, line.split(","))) for line in lines[1:]]
+
+
+def test_compare_table_numbers_match_the_recorded_histories(tmp_path):
+    """epochs/seconds to the target loss are read off each run's own history; a too-large rate diverges."""
+    out = tmp_path / "cmp"
+    args = ["compare", "--data", "line", "--model", "linear", "--batch-size", "full", "--epochs", "30"]
+    args += ["--patience", "0", "--optimizers", "gd,adam", "--lrs", "0.1,5", "--target-loss", "2.0"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    table = {r["run"]: r for r in _csv_rows(out / "compare.csv")}
+    assert list(table) == ["gd lr=0.1", "gd lr=5", "adam lr=0.1", "adam lr=5"]
+    history: dict[str, list[dict[str, str]]] = {}
+    for row in _csv_rows(out / "histories.csv"):
+        history.setdefault(row["run"], []).append(row)
+    assert table["gd lr=5"]["diverged"] == "True"  # 5 is far above 2/L for this least-squares problem
+    assert table["gd lr=0.1"]["diverged"] == "False"
+    reached_somewhere = False
+    for name, row in table.items():
+        rows = history[name]
+        assert int(row["epochs"]) == len(rows)
+        assert float(row["final_loss"]) == pytest.approx(float(rows[-1]["loss"]), rel=1e-5)
+        times = [float(r["time"]) for r in rows]
+        assert all(b > a for a, b in zip(times, times[1:]))  # seconds since start, growing
+        below = [int(r["epoch"]) for r in rows if float(r["val_loss"]) <= 2.0]
+        if not below:
+            assert row["epochs_to_target"] == "" and row["seconds_to_target"] == ""
+            continue
+        reached_somewhere = True
+        assert int(row["epochs_to_target"]) == below[0]
+        assert float(row["seconds_to_target"]) == pytest.approx(times[below[0] - 1], rel=1e-5)
+        assert float(row["seconds_to_target"]) <= times[-1]
+    assert reached_somewhere and table["gd lr=0.1"]["epochs_to_target"] != ""
+    # both panels (against epoch and against wall time) are drawn side by side
+    from PIL import Image
+
+    with Image.open(out / "compare.png") as im:
+        assert im.width > 1.8 * im.height
+
+
+LANDSCAPES = ["quadratic", "rosenbrock", "beale", "himmelblau", "saddle", "rastrigin", "camel"]
+
+
+def test_every_test_function_is_covered():
+    from downslope.viz.testfunctions import SURFACES
+
+    assert sorted(SURFACES) == sorted(LANDSCAPES)
+
+
+@pytest.mark.parametrize("function", LANDSCAPES)
+def test_landscape_paths_on_every_test_function(tmp_path, function):
+    from downslope.viz.testfunctions import SURFACES
+
+    surface = SURFACES[function]
+    out = tmp_path / function
+    steps = 25
+    assert (
+        main(
+            ["landscape", "--function", function, "--optimizers", "sgd,adam", "--steps", str(steps), "--out", str(out)]
+        )
+        == 0
+    )
+    assert (out / "landscape.png").stat().st_size > 10_000
+    rows = _csv_rows(out / "paths.csv")
+    for name in ("sgd", "adam"):
+        path = [r for r in rows if r["optimizer"] == name]
+        assert [int(r["step"]) for r in path] == list(range(steps + 1))
+        xy = np.array([[float(r["x"]), float(r["y"])] for r in path])
+        f = np.array([float(r["f"]) for r in path])
+        np.testing.assert_allclose(xy[0], surface.start)
+        np.testing.assert_allclose(f, surface.value(xy[:, 0], xy[:, 1]), rtol=1e-5, atol=1e-5)
+        assert f[-1] < f[0]  # every optimizer makes progress from the default start at its default rate
+    # the first plain SGD step is exactly start - lr * gradient(start)
+    sgd = [r for r in rows if r["optimizer"] == "sgd"]
+    lr = float(sgd[0]["lr"])
+    expected = np.asarray(surface.start) - lr * surface.gradient(surface.start)
+    np.testing.assert_allclose([float(sgd[1]["x"]), float(sgd[1]["y"])], expected, rtol=1e-5)
+
+
+def test_landscape_gif_is_animated(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "gif"
+    assert main(["landscape", "--function", "himmelblau", "--steps", "30", "--gif", "--out", str(out)]) == 0
+    with Image.open(out / "landscape.gif") as im:
+        assert im.format == "GIF" and getattr(im, "n_frames", 1) > 5
+
+
+def test_evaluate_and_predict_on_files(tmp_path, capsys):
+    """A regression run evaluated on a CSV (same numbers as computed here) and predicting a CSV."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-2, 2, (300, 2))
+    y = 1.5 * x[:, 0] - 2 * x[:, 1] + 0.5
+    data = tmp_path / "plane.csv"
+    data.write_text("u,v,z\n" + "\n".join(f"{a:.6f},{b:.6f},{c:.6f}" for (a, b), c in zip(x, y)) + "\n")
+    out = tmp_path / "plane"
+    args = ["train", "--data", str(data), "--target", "z", "--model", "linear", "--optimizer", "gd"]
+    args += ["--lr", "0.3", "--batch-size", "full", "--epochs", "200", "--patience", "0"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    new = tmp_path / "new.csv"
+    new.write_text("v,u\n0,0\n1,1\n-1,2\n")  # columns in another order than in training
+    preds = tmp_path / "preds.csv"
+    assert main(["predict", str(out), "--data", str(new), "--out", str(preds)]) == 0
+    lines = preds.read_text().splitlines()
+    assert lines[0] == "prediction"
+    got = np.array([float(v) for v in lines[1:]])
+    np.testing.assert_allclose(got, [0.5, 0.0, 5.5], atol=0.05)  # the plane z = 1.5u - 2v + 0.5
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data", str(data)]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluated["r2"] > 0.999
+    missing = tmp_path / "nothing.csv"
+    assert main(["predict", str(out), "--data", str(missing), "--out", str(preds)]) == 2
+    assert "nothing.csv" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 EXAMPLES = """examples:
   downslope train                                   digits classification with an MLP (< 1 minute)
@@ -25,6 +25,13 @@ EXAMPLES = """examples:
   downslope evaluate runs/digits-adam --data digits
   downslope predict runs/digits-adam --data new.csv --out preds.csv
 """
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what was wrong and where to read more), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def _add_training_flags(p: argparse.ArgumentParser) -> None:
@@ -70,7 +77,10 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from .experiment import CHOICES
+    from .viz.testfunctions import SURFACES
+
+    parser = _Parser(
         prog="downslope",
         description="Train neural networks by gradient descent and see what the optimizer does.",
         epilog=EXAMPLES,
@@ -78,17 +88,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.set_defaults(_subparsers=sub.choices)
     p = sub.add_parser(
         "train",
         help="train a model and write a run directory with a report",
         description="Train a model from a dataset or file; write config, history, metrics, checkpoint, plots and report.html.",
     )
     _add_training_flags(p)
-    p = sub.add_parser("evaluate", help="metrics of a trained run on a dataset or file")
+    p = sub.add_parser(
+        "evaluate",
+        help="metrics of a trained run on a dataset or file",
+        description="Load RUN/model.ds and print its metrics as one JSON line, on --data or on the run's own test split.",
+    )
     p.add_argument("run", help="run directory written by 'downslope train'")
     p.add_argument("--data", help="dataset name or file (default: the run's own test split)")
     p.add_argument("--target", help="target column of a CSV")
-    p = sub.add_parser("predict", help="predictions of a trained run for a CSV/NPZ/NPY file")
+    p = sub.add_parser(
+        "predict",
+        help="predictions of a trained run for a CSV/NPZ/NPY file",
+        description="Predict with RUN/model.ds; the features are preprocessed as in training. Classification "
+        "writes the predicted class and one probability column per class; regression the predicted value.",
+    )
     p.add_argument("run", help="run directory written by 'downslope train'")
     p.add_argument(
         "--data", required=True, help="input file (a CSV with the training columns; the target column may be absent)"
@@ -97,28 +117,48 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "compare",
         help="the same task and initialization trained with several optimizers, learning rates or batch sizes",
+        description="Train every combination of --optimizers x --lrs x --batch-sizes on the same data, split, "
+        "initial weights and seed. Writes compare.png (losses against epoch and against wall time), "
+        "compare.csv (final metrics, epochs and seconds to --target-loss, diverged) and histories.csv.",
     )
     _add_training_flags(p)
-    p.add_argument("--optimizers", help="comma-separated optimizer names [sgd,momentum,rmsprop,adam]")
+    p.add_argument(
+        "--optimizers", help=f"comma-separated, from: {', '.join(CHOICES['optimizer'])} [sgd,momentum,rmsprop,adam]"
+    )
     p.add_argument("--lrs", help="comma-separated learning rates (each optimizer runs with each)")
     p.add_argument("--batch-sizes", help="comma-separated batch sizes, e.g. full,32,1")
-    p = sub.add_parser("landscape", help="optimizers' paths on 2-D test functions, over contour plots")
+    p = sub.add_parser(
+        "landscape",
+        help="optimizers' paths on 2-D test functions, over contour plots",
+        description="Race optimizers on a 2-D test function; write landscape.png (paths over contours and a "
+        "loss-per-step panel), paths.csv and, with --gif, an animation.",
+    )
     p.add_argument(
         "--function",
         default="rosenbrock",
-        help="quadratic, rosenbrock, beale, himmelblau, saddle, rastrigin, ... [rosenbrock]",
+        help=f"test function: {', '.join(f'{k} ({v.title})' for k, v in SURFACES.items())} [rosenbrock]",
     )
-    p.add_argument("--optimizers", default="sgd,momentum,rmsprop,adam", help="comma-separated optimizer names")
+    p.add_argument(
+        "--optimizers",
+        default="sgd,momentum,rmsprop,adam",
+        help=f"comma-separated, from: {', '.join(CHOICES['optimizer'])} [sgd,momentum,rmsprop,adam]",
+    )
     p.add_argument("--lr", type=float, default=0.0, help="one learning rate for all (default: a per-optimizer choice)")
     p.add_argument("--steps", type=int, default=300, help="number of steps [300]")
     p.add_argument("--start", help="start point x,y (default: the function's)")
     p.add_argument("--gif", action="store_true", help="also write an animated GIF")
     p.add_argument("--out", default="", help="output directory [runs/landscape-<function>]")
-    p = sub.add_parser("lr-find", help="learning-rate range test with a plot and a suggestion")
+    p = sub.add_parser(
+        "lr-find",
+        help="learning-rate range test with a plot and a suggestion",
+        description="Raise the learning rate geometrically from --start-lr to --end-lr over --num-iter "
+        "mini-batches (stopping early if the loss diverges); plot loss against rate and suggest one. "
+        "The model is freshly initialized; nothing is trained for real.",
+    )
     _add_training_flags(p)
-    p.add_argument("--start-lr", type=float, default=1e-7)
-    p.add_argument("--end-lr", type=float, default=10.0)
-    p.add_argument("--num-iter", type=int, default=100)
+    p.add_argument("--start-lr", type=float, default=1e-7, help="first learning rate tried [1e-7]")
+    p.add_argument("--end-lr", type=float, default=10.0, help="last learning rate tried [10]")
+    p.add_argument("--num-iter", type=int, default=100, help="number of mini-batches (one rate each) [100]")
     return parser
 
 
@@ -185,7 +225,7 @@ def _write_run(result: Any, out: Path) -> None:
     from .experiment import to_toml
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.toml").write_text(to_toml(result.cfg))
+    serialization.atomic_write_bytes(out / "config.toml", to_toml(result.cfg).encode())
     result.history.to_csv(out / "history.csv")
     metrics = dict(result.metrics, stop_reason=result.stop_reason)
     serialization.atomic_write_bytes(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
@@ -352,11 +392,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .errors import ConfigError
     from .experiment import build_model, normalize_config, prepare, run_training
+    from .serialization import atomic_write_bytes
 
     base = _config_from_args(args)
     optimizers = [o.strip() for o in (args.optimizers or "sgd,momentum,rmsprop,adam").split(",") if o.strip()]
-    lrs = [float(v) for v in args.lrs.split(",")] if args.lrs else [base["lr"]]
+    if not optimizers:
+        raise ConfigError(f"--optimizers: expected comma-separated optimizer names, got {args.optimizers!r}")
+    lrs = [base["lr"]]
+    if args.lrs:
+        try:
+            lrs = [float(v) for v in args.lrs.split(",")]
+        except ValueError:
+            raise ConfigError(f"--lrs: expected comma-separated numbers such as 0.01,0.1, got {args.lrs!r}") from None
     batches = [b.strip() for b in args.batch_sizes.split(",")] if args.batch_sizes else [base["batch_size"]]
+    # Every combination's settings are checked before anything is trained.
+    plan = []
+    for opt in optimizers:
+        for lr in lrs:
+            for bs in batches:
+                name = f"{opt} lr={lr:g}" if lr else opt
+                if len(batches) > 1:
+                    name += f" batch={bs}"
+                cfg = normalize_config(dict(base, optimizer=opt, lr=lr, batch_size=bs, target_loss=0.0), "compare")
+                plan.append((name, cfg))
     out = Path(base["out"]) if base["out"] else _default_out(base, "compare-")
     data = prepare(base)
     from . import backend
@@ -366,43 +424,41 @@ def cmd_compare(args: argparse.Namespace) -> int:
     runs: dict[str, Any] = {}
     rows = []
     target = base["target_loss"]
-    for opt in optimizers:
-        for lr in lrs:
-            for bs in batches:
-                name = f"{opt} lr={lr:g}" if lr else opt
-                if len(batches) > 1:
-                    name += f" batch={bs}"
-                try:
-                    cfg = normalize_config(dict(base, optimizer=opt, lr=lr, batch_size=bs, target_loss=0.0), "compare")
-                except ConfigError:
-                    raise
-                result = run_training(cfg, data=data, initial_state=init)
-                hist = result.history.as_dict()
-                runs[name] = result.history
-                monitor = hist.get("val_loss") or hist.get("loss")
-                reached = next((i + 1 for i, v in enumerate(monitor) if v <= target), None) if target else None
-                elapsed = hist.get("time") or []
-                seconds_to = sum(elapsed[:reached]) if reached and elapsed else None
-                diverged = "diverg" in result.stop_reason.lower() or "nan" in result.stop_reason.lower()
-                metric = next((v for k, v in result.metrics.items() if k.startswith("test_")), None)
-                rows.append(
-                    (
-                        name,
-                        result.metrics.get("final_loss"),
-                        result.metrics.get("final_val_loss"),
-                        metric,
-                        result.metrics["epochs"],
-                        reached,
-                        seconds_to,
-                        diverged,
-                    )
-                )
+    for name, cfg in plan:
+        result = run_training(cfg, data=data, initial_state=init)
+        hist = result.history.as_dict()
+        runs[name] = result.history
+        monitor = hist.get("val_loss") or hist.get("loss")
+        reached = next((i + 1 for i, v in enumerate(monitor) if v <= target), None) if target else None
+        elapsed = hist.get("time") or []  # seconds since training began, at the end of each epoch
+        seconds_to = elapsed[reached - 1] if reached and elapsed else None
+        diverged = "diverg" in result.stop_reason.lower() or "nan" in result.stop_reason.lower()
+        metric = next((v for k, v in result.metrics.items() if k.startswith("test_")), None)
+        rows.append(
+            (
+                name,
+                result.metrics.get("final_loss"),
+                result.metrics.get("final_val_loss"),
+                metric,
+                result.metrics["epochs"],
+                reached,
+                seconds_to,
+                diverged,
+            )
+        )
     out.mkdir(parents=True, exist_ok=True)
     header = "run,final_loss,final_val_loss,test_metric,epochs,epochs_to_target,seconds_to_target,diverged"
     csv_lines = [header] + [
         ",".join("" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in r) for r in rows
     ]
-    (out / "compare.csv").write_text("\n".join(csv_lines) + "\n")
+    atomic_write_bytes(out / "compare.csv", ("\n".join(csv_lines) + "\n").encode())
+    long = ["run,epoch,loss,val_loss,time"]
+    for name, history in runs.items():
+        h = history.as_dict()
+        for i, loss in enumerate(h["loss"]):
+            cells = [h.get(k, [None] * (i + 1))[i] for k in ("val_loss", "time")]
+            long.append(",".join([name, str(i + 1), repr(loss)] + ["" if c is None else repr(c) for c in cells]))
+    atomic_write_bytes(out / "histories.csv", ("\n".join(long) + "\n").encode())
     try:
         from .viz.curves import plot_compare
 
@@ -416,7 +472,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(
             f"{r[0]:<{width}}  {fmt(r[1], 10)}  {fmt(r[2], 8)}  {fmt(r[3], 11)}  {fmt(r[4], 6)}  {fmt(r[5], 9)}  {fmt(r[6], 7)}  {'yes' if r[7] else 'no':>8}"
         )
-    print(f"written: {out}/compare.csv, {out}/compare.png")
+    print(f"written: {out}/compare.csv, {out}/histories.csv, {out}/compare.png")
     return 0
 
 
@@ -489,7 +545,10 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # name the subcommand whose help lists the valid flags
+        where = args._subparsers.get(args.command, parser) if args.command else parser
+        where.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.version:
         from . import __version__
 
@@ -502,7 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except (DownslopeError, FileNotFoundError) as exc:
+    except (DownslopeError, ValueError, OSError) as exc:  # bad input or an unwritable/unreadable path
         print(f"downslope {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
