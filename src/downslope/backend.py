@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ArgumentError, ArgumentTypeError
+
 xp = np
 
 float16 = np.dtype(np.float16)
@@ -35,7 +37,7 @@ def set_default_dtype(dtype: Any) -> None:
     global _default_dtype
     resolved = as_dtype(dtype)
     if resolved.kind not in _FLOAT_KINDS:
-        raise TypeError(f"set_default_dtype: expected a floating dtype, got {resolved}")
+        raise ArgumentTypeError(f"set_default_dtype: expected a floating dtype, got {resolved}")
     _default_dtype = resolved
 
 
@@ -50,9 +52,11 @@ def as_dtype(dtype: Any) -> np.dtype:
     try:
         resolved = np.dtype(dtype)
     except TypeError as exc:
-        raise TypeError(f"unknown dtype {dtype!r}; expected e.g. 'float32', 'float64', 'int64' or 'bool'") from exc
+        raise ArgumentTypeError(
+            f"unknown dtype {dtype!r}; expected e.g. 'float32', 'float64', 'int64' or 'bool'"
+        ) from exc
     if resolved.kind not in _ACCEPTED_KINDS:
-        raise TypeError(f"unsupported dtype {resolved}: downslope tensors hold floats, integers or booleans")
+        raise ArgumentTypeError(f"unsupported dtype {resolved}: downslope tensors hold floats, integers or booleans")
     return resolved
 
 
@@ -80,9 +84,9 @@ def manual_seed(seed: int) -> np.random.Generator:
         True
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"manual_seed: expected an integer seed, got {type(seed).__name__} {seed!r}")
+        raise ArgumentTypeError(f"manual_seed: expected an integer seed, got {type(seed).__name__} {seed!r}")
     if seed < 0:
-        raise ValueError(f"manual_seed: expected a non-negative seed, got {seed}")
+        raise ArgumentError(f"manual_seed: expected a non-negative seed, got {seed}")
     _rng.bit_generator.state = np.random.PCG64(int(seed)).state
     return _rng
 
@@ -95,5 +99,5 @@ def get_rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore a state returned by :func:`get_rng_state`."""
     if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
-        raise ValueError("set_rng_state: expected a state dict from get_rng_state() (bit_generator 'PCG64')")
+        raise ArgumentError("set_rng_state: expected a state dict from get_rng_state() (bit_generator 'PCG64')")
     _rng.bit_generator.state = state
