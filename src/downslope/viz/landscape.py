@@ -442,7 +442,9 @@ def run_landscape(
         for k, ((x, y), f) in enumerate(zip(path.points, path.losses)):
             if np.isfinite(x) and np.isfinite(y):
                 rows.append(f"{name},{rate:g},{k},{x:.9g},{y:.9g},{f:.9g}")
-    csv_path.write_text("\n".join(rows) + "\n")
+    from ..serialization import atomic_write_bytes
+
+    atomic_write_bytes(csv_path, ("\n".join(rows) + "\n").encode())
 
     lines = []
     width = max(len(n) for n in paths)
