@@ -151,6 +151,22 @@ def fit_training(out: Path) -> tuple[dict[str, np.ndarray], Any]:
     return model.state_dict(), history
 
 
+SCALED_LR, WARMUP_STEPS = 0.05, 4
+
+
+def fit_linear_scaling() -> tuple[dict[str, np.ndarray], Any]:
+    """Plain SGD through dist.fit with the linear scaling rule and warm-up (2 epochs = 12 updates)."""
+    x, y = make_data()
+    ds.manual_seed(MODEL_SEED)
+    model = make_model()
+    opt = SGD(model.parameters(), lr=SCALED_LR)
+    history = dist.fit(
+        model, nn.MSELoss(), opt, (x, y), batch_size=PER_RANK_BATCH, epochs=2, seed=ORDER_SEED,
+        lr_scaling="linear", warmup_steps=WARMUP_STEPS,
+    )  # fmt: skip
+    return model.state_dict(), history
+
+
 class RaiseOnRankOne(Callback):
     def on_batch_end(self, batch: int, logs: Any = None) -> None:
         if dist.rank() == 1 and batch == 2:
@@ -181,6 +197,10 @@ def main(mode: str, out: Path) -> None:
             arrays[f"fit/{key}"] = value
         for key in ("loss", "val_loss", "val_mae"):
             arrays[f"history/{key}"] = np.array(history[key])
+        params, history = fit_linear_scaling()
+        for key, value in params.items():
+            arrays[f"lr_scaling/{key}"] = value
+        arrays["lr_scaling_history/lr"] = np.array(history["lr"])
         metrics = dist.reduce_metrics({"loss": float(world.rank + 1) * 3}, count=world.rank + 2)
         arrays["metrics/loss"] = np.array(metrics["loss"])
         np.savez(out / f"rank{world.rank}.npz", **arrays)

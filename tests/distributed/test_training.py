@@ -85,6 +85,34 @@ def test_linear_scaling_factor_ramps_from_one_to_w() -> None:
     assert linear_scaling_factor(0, 8) == 8.0
 
 
+def test_linear_scaling_on_two_ranks_matches_one_process_with_the_scaled_rate(
+    two_process_results: list[dict[str, np.ndarray]], worker: ModuleType
+) -> None:
+    # 2 ranks, batch B, rate lr scaled by the rule = 1 process, batch 2B, rate lr * factor(step) by hand
+    x, y = worker.make_data()
+    ds.manual_seed(worker.MODEL_SEED)
+    model = worker.make_model()
+    opt = optim.SGD(model.parameters(), lr=worker.SCALED_LR)
+    loader = dist.DistributedDataLoader(
+        (x, y), batch_size=2 * worker.PER_RANK_BATCH, seed=worker.ORDER_SEED, world=_one_process()
+    )
+    step = 0
+    for _ in range(2):
+        for xb, yb in loader:
+            opt.param_groups[0]["lr"] = worker.SCALED_LR * linear_scaling_factor(step, 2, worker.WARMUP_STEPS)
+            opt.zero_grad()
+            nn.MSELoss()(model(xb), yb).backward()
+            opt.step()
+            step += 1
+    assert step > worker.WARMUP_STEPS  # the ramp and the full factor were both used
+    for key, ref in model.state_dict().items():
+        for rank in range(2):
+            ours = two_process_results[rank][f"lr_scaling/{key}"]
+            np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=1e-6 * max(1.0, np.abs(ref).max()), err_msg=key)
+    # the logged rate is the unscaled one
+    np.testing.assert_array_equal(two_process_results[0]["lr_scaling_history/lr"], [worker.SCALED_LR] * 2)
+
+
 def test_linear_scaling_rule_scales_only_during_the_update() -> None:
     class Opt:
         param_groups = [{"lr": 0.1}, {"lr": 0.01}]
