@@ -403,3 +403,31 @@ def test_cross_entropy_property_against_torch(
         ),
         [x],
     )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    ("ours", "ref"),
+    [
+        (F.mse_loss, TF.mse_loss),
+        (F.l1_loss, TF.l1_loss),
+        (F.huber_loss, TF.huber_loss),
+        (F.smooth_l1_loss, TF.smooth_l1_loss),
+        (F.binary_cross_entropy, TF.binary_cross_entropy),
+        (F.binary_cross_entropy_with_logits, TF.binary_cross_entropy_with_logits),
+        (F.kl_div, TF.kl_div),
+        (F.cross_entropy, TF.cross_entropy),
+    ],
+    ids=["mse", "l1", "huber", "smooth_l1", "bce", "bce_logits", "kl_div", "cross_entropy_probabilities"],
+)
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_empty_batch_gives_what_torch_gives(ours: Any, ref: Any, reduction: str) -> None:
+    """'mean' of nothing is NaN, 'sum' is 0, 'none' is empty; no ZeroDivisionError from inside a loss."""
+    x, t = np.zeros((0, 3), np.float32), np.full((0, 3), 0.5, np.float32)
+    xo = ds.tensor(x, requires_grad=True)
+    out = ours(xo, ds.tensor(t), reduction=reduction)
+    expected = ref(torch.tensor(x), torch.tensor(t), reduction=reduction).numpy()
+    assert out.shape == expected.shape
+    np.testing.assert_array_equal(out.numpy(), expected)  # NaN equals NaN here
+    out.sum().backward()
+    assert xo.grad is not None and xo.grad.shape == (0, 3)

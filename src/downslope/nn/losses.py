@@ -115,8 +115,9 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
         return d * d
     diff = x.data - t.data
     total = np.vdot(diff, diff)  # one pass, no squared temporary
-    scale = 2.0 / diff.size if reduction == "mean" else 2.0
-    value = total / diff.size if reduction == "mean" else total
+    n = diff.size or np.nan  # the mean of an empty batch is NaN (as in torch), not a ZeroDivisionError
+    scale = 2.0 / n if reduction == "mean" else 2.0
+    value = total / n if reduction == "mean" else total
     return _node(np.asarray(value, dtype=x.data.dtype), (x, t), _mse_vjp, scale)
 
 
