@@ -294,6 +294,15 @@ def test_nll_loss_matches_torch(assert_close: Any, reduction: str) -> None:
     )
 
 
+def test_nll_loss_refuses_float_targets_and_wrong_shapes() -> None:
+    with pytest.raises(RuntimeError):
+        TF.nll_loss(torch.randn(3, 3), torch.tensor([0.5, 1.0, 2.0]))
+    with pytest.raises(TypeError, match="nll_loss: target must hold integer class indices, got dtype float32"):
+        F.nll_loss(ds.randn(3, 3), ds.tensor([0.5, 1.0, 2.0]))  # 0.5 used to be read as class 0
+    with pytest.raises(ValueError, match=r"targets of shape \(3,\) got target shape \(3, 3\)$"):
+        F.nll_loss(ds.randn(3, 3), ds.tensor(np.zeros((3, 3), np.int64)))  # no mention of probabilities
+
+
 def test_cross_entropy_equals_nll_of_log_softmax() -> None:
     x = ds.randn(5, 4)
     t = ds.tensor([0, 3, 1, 1, 2])

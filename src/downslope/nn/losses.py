@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
+from ..errors import ArgumentTypeError
 from ..tensor import Tensor, _node, _wrap
 from .module import Module
 
@@ -271,6 +272,8 @@ def _class_layout(x: Tensor, fn: str) -> tuple[Tensor, bool]:
 
 def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn: str) -> np.ndarray:
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iub":  # a float 0.5 would silently become class 0
+        raise ArgumentTypeError(f"{fn}: target must hold integer class indices, got dtype {t.dtype}")
     expected = x.shape[:1] + x.shape[2:]
     if unbatched:
         if t.shape != ():
@@ -279,7 +282,8 @@ def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn
     if t.shape != expected:
         raise ValueError(
             f"{fn}: input of shape {x.shape} (N, C, ...) needs class-index targets of shape {expected} "
-            f"(or class probabilities of shape {x.shape}), got target shape {t.shape}"
+            + (f"(or class probabilities of shape {x.shape}), " if fn == "cross_entropy" else "")
+            + f"got target shape {t.shape}"
         )
     n_classes = x.shape[1]
     bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
