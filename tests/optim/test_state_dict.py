@@ -217,6 +217,22 @@ def test_load_refuses_a_mismatched_state() -> None:
 
 
 @pytest.mark.parametrize(
+    ("saved", "loading"),
+    [("Adam", "SGD"), ("SGD", "Adam"), ("Adagrad", "RMSprop"), ("RMSprop", "Adadelta"), ("SGD", "LBFGS")],
+)
+def test_load_refuses_another_optimizers_state(saved: str, loading: str) -> None:
+    """Adam's state loaded into SGD would silently set SGD's lr to Adam's and drop its momentum."""
+    params = _params()
+    src = getattr(optim, saved)(params, lr=0.01)
+    _train(src, None, params, 2, 0, False)
+    target = getattr(optim, loading)(_params(), lr=0.5)
+    before = dict(target.state_dict()["param_groups"][0])
+    with pytest.raises(ValueError, match=rf"{loading}.load_state_dict: saved param group 0 lacks {loading}'s option"):
+        target.load_state_dict(src.state_dict())
+    assert target.state_dict()["param_groups"][0] == before  # refused before changing anything
+
+
+@pytest.mark.parametrize(
     "make",
     [
         lambda p: optim.SGD(p, lr=0.05, momentum=0.9, dampening=0.5),

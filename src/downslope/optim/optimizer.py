@@ -516,6 +516,12 @@ class Optimizer:
                     f"{name}.load_state_dict: param group {gi} has {len(group['params'])} parameters but the saved "
                     f"group has {len(saved['params'])}"
                 )
+            missing = [k for k in self.defaults if k not in saved]
+            if missing:  # e.g. Adam's state loaded into SGD: it would silently take Adam's lr and drop momentum
+                raise ValueError(
+                    f"{name}.load_state_dict: saved param group {gi} lacks {name}'s option(s) {missing}; "
+                    f"was it saved by a different optimizer? (saved options: {sorted(k for k in saved if k != 'params')})"
+                )
         for saved, group in zip(saved_groups, self.param_groups):
             for k, v in saved.items():
                 if k != "params":
