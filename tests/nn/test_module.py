@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -355,6 +356,46 @@ def test_state_dict_round_trips_through_the_checkpoint_format(tmp_path: Any) -> 
     x = ds.randn(5, 4)
     np.testing.assert_array_equal(restored(x).numpy(), model(x).numpy())
     assert int(restored[1].num_batches_tracked.item()) == 1  # type: ignore[union-attr]
+
+
+def test_every_layer_state_round_trips_through_the_checkpoint_format(tmp_path: Any) -> None:
+    """Every layer with parameters or buffers: the same keys, dtypes and values come back from disk."""
+    serialization = pytest.importorskip("downslope.serialization")
+    ds.manual_seed(0)
+    layers = {
+        "linear": nn.Linear(3, 4),
+        "conv1d": nn.Conv1d(2, 4, 3, groups=2),
+        "conv2d": nn.Conv2d(2, 3, 3, bias=False),
+        "bn1d": nn.BatchNorm1d(4),
+        "bn2d": nn.BatchNorm2d(3, momentum=None),
+        "ln": nn.LayerNorm((2, 3)),
+        "emb": nn.Embedding(7, 3, padding_idx=0),
+        "rnn": nn.RNN(3, 4, num_layers=2),
+        "lstm": nn.LSTM(3, 4, batch_first=True, bidirectional=True),
+        "gru": nn.GRU(3, 4, num_layers=2, batch_first=True),
+    }
+    model = nn.ModuleDict(layers)
+    model["bn1d"](ds.randn(8, 4))  # move the running statistics and the int64 step counters
+    model["bn2d"](ds.randn(2, 3, 4, 4))
+    saved = model.state_dict()
+    path = tmp_path / "layers.ds"
+    serialization.save(saved, path)
+    ds.manual_seed(1)
+    restored = nn.ModuleDict({name: copy.deepcopy(layer) for name, layer in layers.items()})
+    for t in [*restored.parameters(), *restored.buffers()]:
+        t.data[...] = 0  # nothing of the original survives except through the file
+    restored.load_state_dict(serialization.load(path))
+    back = restored.state_dict()
+    assert list(back) == list(saved)
+    for key, value in saved.items():
+        assert back[key].dtype == value.dtype, key
+        np.testing.assert_array_equal(back[key], value, err_msg=key)
+    assert back["bn1d.num_batches_tracked"].dtype == np.int64
+    x = ds.randn(2, 5, 3)
+    restored.eval()
+    model.eval()
+    for name in ("lstm", "gru"):
+        np.testing.assert_array_equal(restored[name](x)[0].numpy(), model[name](x)[0].numpy())
 
 
 def test_parameter_list_and_dict_register_their_parameters() -> None:
