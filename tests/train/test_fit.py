@@ -300,6 +300,8 @@ def test_resume_refuses_a_wrong_model_or_file(tmp_path):
     other = nn.Linear(3, 2)
     with pytest.raises(CheckpointError, match=r"does not fit this model.*weight"):
         fit(other, nn.MSELoss(), optim.SGD(other.parameters(), lr=0.01), (x, y), epochs=2, resume_from=tmp_path)
+    with pytest.raises(CheckpointError, match=r"optimizer state does not fit this optimizer.*different optimizer"):
+        fit(model, nn.MSELoss(), optim.Adam(model.parameters()), (x, y), epochs=2, resume_from=tmp_path)
     ds.save({"model": model.state_dict()}, tmp_path / "weights.ckpt")
     with pytest.raises(CheckpointError, match="not a training checkpoint"):
         fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), resume_from=tmp_path / "weights.ckpt")

@@ -546,7 +546,10 @@ def _restore(
         model.load_state_dict(ckpt["model"])
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{where}: the checkpoint's model does not fit this model: {exc}") from None
-    optimizer.load_state_dict(ckpt["optimizer"])
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{where}: the checkpoint's optimizer state does not fit this optimizer: {exc}") from None
     if (ckpt["scheduler"] is None) != (scheduler is None):
         raise CheckpointError(
             f"{where}: the checkpoint {'has no' if ckpt['scheduler'] is None else 'has a'} scheduler state, "
