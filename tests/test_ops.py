@@ -817,6 +817,10 @@ GRADCHECK_CASES = {
     "erf": (ds.erf, [_sym((2, 3))]),
     "sin cos": (lambda a: ds.sin(a) * ds.cos(a), [_sym((2, 3))]),
     "clip": (lambda a: ds.clip(a, -1.0, 1.0), [_sym((2, 3))]),
+    "clip tensor bounds": (
+        lambda a, lo, hi: ds.clip(a, lo, hi),
+        [_sym((2, 3)), _sym((3,), 1) - 1, _sym((2, 1), 2) + 1],
+    ),
     "maximum": (ds.maximum, [_sym((2, 3)), _sym((3,), 1)]),
     "minimum": (ds.minimum, [_sym((2, 3)), _sym((2, 1), 1)]),
     "where": (lambda a, b: ds.where(a.data > 0, a, b), [_sym((2, 3)), _sym((3,), 1)]),
