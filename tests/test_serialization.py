@@ -115,3 +115,18 @@ def test_atomic_write_keeps_old_file_when_the_write_fails(tmp_path, monkeypatch)
         atomic_write_bytes(path, b"new")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]  # no temp file left behind
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    """Not mkstemp's private 0600: the mode open() would give (0666 less the umask)."""
+    import os
+    import stat
+
+    from downslope.serialization import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "m.json", b"{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644

@@ -13,7 +13,10 @@ TUTORIAL = Path(__file__).resolve().parents[1] / "docs" / "tutorial.md"
 def test_tutorial_snippets_run(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     monkeypatch.chdir(tmp_path)
-    blocks = re.findall(r"```python\n(.*?)```", TUTORIAL.read_text(), flags=re.S)
+    text = TUTORIAL.read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    # every fenced block is Python, so none escapes this test
+    assert len(re.findall(r"^```", text, flags=re.M)) == 2 * len(blocks)
     assert len(blocks) >= 8
     namespace: dict = {"__name__": "tutorial"}
     for i, block in enumerate(blocks):

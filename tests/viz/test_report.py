@@ -144,6 +144,59 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert len(np.unique(pixels, axis=0)) > 50  # text and the other plots rendered too
 
 
+PROBE = (
+    "<script>window.addEventListener('load', () => document.body.setAttribute('data-images', "
+    "[...document.images].map(i => i.complete && i.naturalWidth > 0 ? i.naturalWidth + 'x' + i.naturalHeight "
+    ": 'BROKEN').join(' ')));</script>"
+)
+
+
+def _chromium(tmp_path: Path, page: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr", "--v=0", *extra, page.resolve().as_uri(),
+        ],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium is not installed")
+def test_every_image_of_a_real_run_report_loads_in_chromium(tmp_path: Path) -> None:
+    """A report written by `downslope train` (curves, learning rate, gradient norms, decision boundary):
+    no console message, and every <img> decodes at the size of its embedded PNG."""
+    from PIL import Image
+
+    from downslope.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "--data", "moons", "--hidden", "8", "--epochs", "4", "--schedule", "cosine", "--patience", "0"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    report = out / "report.html"
+    result = _chromium(tmp_path, report, "--dump-dom")
+    console = [line for line in result.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, console
+    # The report has no script; a copy with a load-time probe reports each image's decoded size.
+    text = report.read_text(encoding="utf-8")
+    assert "<script" not in text
+    probe = tmp_path / "probe.html"
+    probe.write_text(text.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    result = _chromium(tmp_path, probe, "--dump-dom")
+    assert 'data-images="' in result.stdout, result.stderr[-2000:]
+    loaded = result.stdout.split('data-images="', 1)[1].split('"', 1)[0].split()
+    parser = _Collector()
+    parser.feed(text)
+    expected = []
+    for tag, attrs in parser.tags:
+        if tag == "img":
+            data = base64.b64decode((attrs["src"] or "").split(",", 1)[1])
+            with Image.open(io.BytesIO(data)) as im:
+                expected.append(f"{im.width}x{im.height}")
+    assert len(expected) == 4  # loss/metric curves, learning rate, gradient norms, decision boundary
+    assert loaded == expected
+
+
 def test_real_history_table(tmp_path: Path) -> None:
     from downslope.train.history import History
 
