@@ -2,6 +2,11 @@
 
     python benchmarks/distributed_scaling.py            # launches mpiexec -n 1 and -n 2 itself
     python benchmarks/distributed_scaling.py --quick    # a few seconds per run
+    python benchmarks/distributed_scaling.py --repeat 5 # 5 rounds, then the medians
+
+On a machine shared with other work the 2-process numbers swing widely (a rank that loses its core
+stalls its partner in the Allreduce), so every run prints the 1-minute load average and "busy", the
+number of other processes that wanted a CPU just before it started, and ``--repeat`` reports medians.
 
 Weak scaling (the data-parallel case): each rank keeps the per-rank batch B, so W ranks update with
 W*B samples per step. Throughput is training samples per second over all ranks; the efficiency is
@@ -17,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -109,6 +115,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64, help="per-rank batch size")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of all process counts; medians at the end")
     args = parser.parse_args()
     if args.quick:
         args.samples, args.epochs = 4096, 1
@@ -124,27 +131,71 @@ def main() -> None:
         f"MLP {args.features}-{args.hidden}-{args.hidden}-10, {args.samples} samples, per-rank batch {args.batch}, "
         f"{args.epochs} epoch(s), 1 BLAS thread per process, {os.cpu_count()} CPU cores on this machine"
     )
-    results = {}
-    for n in args.processes:
-        cmd = [*_mpiexec(), "-n", str(n), sys.executable, __file__, "--worker", *forwarded]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if done.returncode != 0:
-            raise SystemExit(f"mpiexec -n {n} failed:\n{done.stdout}\n{done.stderr}")
-        results[n] = json.loads(done.stdout.strip().splitlines()[-1])
-    base = results[min(results)]["samples_per_second"] / min(results)
-    print(
-        f"{'processes':>9} {'global batch':>12} {'samples/s':>10} {'speed-up':>8} {'efficiency':>10} {'allreduce':>9} {'step ms':>8} {'Allreduce ms':>12}"
+    header = (
+        f"{'processes':>9} {'global batch':>12} {'samples/s':>10} {'speed-up':>8} {'efficiency':>10} "
+        f"{'allreduce':>9} {'step ms':>8} {'Allreduce ms':>12} {'load 1 min':>10} {'busy':>5}"
     )
-    for n, r in results.items():
-        speedup = r["samples_per_second"] / (base * min(results))
-        print(
-            f"{n:>9} {n * args.batch:>12} {r['samples_per_second']:>10.0f} {speedup:>8.2f} "
-            f"{r['samples_per_second'] / (n * base):>10.0%} {r['allreduce_share']:>9.1%} {r['step_ms']:>8.2f} "
-            f"{r['allreduce_ms']:>12.3f}"
-        )
-    first = next(iter(results.values()))
-    print(f"({first['parameters']} parameters = {first['parameters'] * 4 / 1e6:.1f} MB of float32 gradients, "
-          f"{first['buckets']} Allreduce bucket(s) per step)")  # fmt: skip
+    rounds: list[dict[int, dict[str, float]]] = []
+    for r in range(max(1, args.repeat)):
+        results = {}
+        for n in args.processes:
+            load, busy = os.getloadavg()[0], _other_runnable()
+            cmd = [*_mpiexec(), "-n", str(n), sys.executable, __file__, "--worker", *forwarded]
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                raise SystemExit(f"mpiexec -n {n} failed:\n{done.stdout}\n{done.stderr}")
+            results[n] = {**json.loads(done.stdout.strip().splitlines()[-1]), "load": load, "busy": busy}
+        base = results[min(results)]["samples_per_second"] / min(results)
+        for n, res in results.items():
+            res["speedup"] = res["samples_per_second"] / (base * min(results))
+            res["efficiency"] = res["samples_per_second"] / (n * base)
+        rounds.append(results)
+        if args.repeat > 1:
+            print(f"round {r + 1}:")
+        print(header)
+        for n, res in results.items():
+            print(_row(n, args.batch, res))
+    if len(rounds) > 1:
+        print(f"medians of {len(rounds)} rounds (efficiency: median of each round's ratio):")
+        print(header)
+        for n in args.processes:
+            keys = (
+                "samples_per_second",
+                "speedup",
+                "efficiency",
+                "allreduce_share",
+                "step_ms",
+                "allreduce_ms",
+                "load",
+                "busy",
+            )
+            med = {k: statistics.median(rd[n][k] for rd in rounds) for k in keys}
+            print(_row(n, args.batch, med))
+    first = rounds[0][args.processes[0]]
+    print(f"({first['parameters']:.0f} parameters = {first['parameters'] * 4 / 1e6:.1f} MB of float32 gradients, "
+          f"{first['buckets']:.0f} Allreduce bucket(s) per step)")  # fmt: skip
+
+
+def _row(n: int, batch: int, r: dict[str, float]) -> str:
+    return (
+        f"{n:>9} {n * batch:>12} {r['samples_per_second']:>10.0f} {r['speedup']:>8.2f} {r['efficiency']:>10.0%} "
+        f"{r['allreduce_share']:>9.1%} {r['step_ms']:>8.2f} {r['allreduce_ms']:>12.3f} {r['load']:>10.2f} {r['busy']:>5.1f}"
+    )
+
+
+def _other_runnable(samples: int = 10) -> float:
+    """Other processes wanting a CPU just before a run: median over 0.5 s of the running count in
+    /proc/loadavg, less this one (nan where there is no /proc). The 1-minute load average also
+    counts this benchmark's own previous run."""
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/loadavg") as f:
+                counts.append(int(f.read().split()[3].split("/")[0]) - 1)
+        except OSError:
+            return float("nan")
+        time.sleep(0.05)
+    return float(statistics.median(counts))
 
 
 if __name__ == "__main__":
