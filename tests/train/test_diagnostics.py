@@ -55,25 +55,55 @@ def test_grad_norms_update_ratios_and_dead_units_match_pytorch():
     assert "forward" not in model[1].__dict__  # the ReLU is left as it was
 
 
-def test_plain_word_warnings_for_dead_units_and_a_too_large_step():
+def _warnings_of(model, lr, x, y, diag=None, epochs=3):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=lr), (x, y), epochs=epochs,
+            callbacks=[diag or GradientDiagnostics()], verbose=0)  # fmt: skip
+    return [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+def test_plain_word_warnings_for_dead_units():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 1))
     model = _net()
     model[0].bias.data[:] = -100.0  # every unit dead
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fit(
-            model,
-            nn.MSELoss(),
-            optim.SGD(model.parameters(), lr=5.0),
-            (x, y),
-            epochs=3,
-            callbacks=[GradientDiagnostics()],
-        )
-    text = [str(w.message) for w in caught]
+    text = _warnings_of(model, 5.0, x, y)
     assert any("100% of the units after ReLU '1' never fired in epoch 1" in t for t in text)
-    assert any("learning rate is probably too high" in t for t in text)
     assert sum("never fired" in t for t in text) == 1  # once per run, not once per epoch
+
+
+def test_plain_word_warnings_for_too_large_and_too_small_steps():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 1))
+    text = _warnings_of(_net(), 3.0, x, y)
+    assert any("each update changes '0.weight' by" in t and "learning rate is probably too high" in t for t in text)
+    text = _warnings_of(_net(), 1e-6, x, y, diag=GradientDiagnostics(ratio_low=1e-4))
+    assert any("changes '0.weight' by only" in t and "learning rate is probably too low" in t for t in text)
+    assert not any("too high" in t for t in text)
+
+
+def test_exploding_gradients_are_named_with_a_remedy():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(16, 3)) * 1e4, rng.normal(size=(16, 1)) * 1e4
+    text = _warnings_of(_net(), 1e-12, x, y, epochs=1)
+    assert any("gradients of '0.weight' are very large in epoch 1" in t and "clip_norm" in t for t in text)
+
+
+def test_a_zero_initialized_bias_is_no_false_alarm():
+    """A fresh zero bias has no relative change (its size is 0); it once gave 'changes by inf%'."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3))
+    y = x @ np.ones((3, 1))
+    model = _net()
+    for layer in (model[0], model[2]):
+        layer.bias.data[:] = 0.0
+    diag = GradientDiagnostics()
+    text = _warnings_of(model, 0.01, x, y, diag=diag, epochs=2)
+    assert text == []
+    ratios = diag.history[0]["update_ratio"]
+    assert all(np.isfinite(list(ratios.values())))  # full batch: the bias is zero only before the first step
+    assert 0 < ratios["0.weight"] < 0.1
 
 
 def test_vanishing_gradients_are_named():

@@ -43,7 +43,10 @@ class GradientDiagnostics(Callback):
 
     After each epoch ``self.history`` gains a dict with ``grad_norm``, ``update_ratio`` (both
     ``{parameter name: value}``) and ``dead_relu`` (``{module name: fraction}``); ``logs`` gains
-    ``grad_norm``, the mean global gradient norm of the epoch.
+    ``grad_norm``, the mean global gradient norm of the epoch. An update ratio averages the batches
+    where the parameter was not all zeros (NaN if it always was, as a fresh zero bias is); the
+    learning-rate warnings from it are given for weight matrices and kernels only, since biases and
+    normalization parameters start at 0 or 1 and their relative change says little about the rate.
 
     Example:
         >>> import numpy as np, downslope as ds
@@ -87,6 +90,7 @@ class GradientDiagnostics(Callback):
         self.history = []
         self._warned: set[tuple[str, str]] = set()
         self._params = list(self.model.named_parameters()) if hasattr(self.model, "named_parameters") else []
+        self._matrices = {name for name, p in self._params if p.ndim >= 2}
         self._reset_epoch()
         self._wrap_relus()
 
@@ -125,6 +129,7 @@ class GradientDiagnostics(Callback):
     def _reset_epoch(self) -> None:
         self._grad_sums: dict[str, float] = {}
         self._ratio_sums: dict[str, float] = {}
+        self._ratio_counts: dict[str, int] = {}
         self._global_sum = 0.0
         self._count = 0
         self._active = {}
@@ -150,9 +155,10 @@ class GradientDiagnostics(Callback):
             before = self._before[name]
             size = _norm(before)
             change = _norm(p.data.astype(np.float64) - before)
-            ratio = change / size if size > 0 else (0.0 if change == 0 else math.inf)
             self._grad_sums[name] = self._grad_sums.get(name, 0.0) + grad
-            self._ratio_sums[name] = self._ratio_sums.get(name, 0.0) + ratio
+            if size > 0:  # the ratio of a parameter that is all zeros (a fresh bias) is undefined: skip it
+                self._ratio_sums[name] = self._ratio_sums.get(name, 0.0) + change / size
+                self._ratio_counts[name] = self._ratio_counts.get(name, 0) + 1
         self._global_sum += math.sqrt(total)
         self._count += 1
         self._before = None
@@ -161,7 +167,9 @@ class GradientDiagnostics(Callback):
         if self._count == 0:
             return
         grads = {k: v / self._count for k, v in self._grad_sums.items()}
-        ratios = {k: v / self._count for k, v in self._ratio_sums.items()}
+        ratios = {
+            k: self._ratio_sums[k] / self._ratio_counts[k] if k in self._ratio_counts else math.nan for k in grads
+        }
         dead = {k: float(1.0 - v.mean()) for k, v in self._active.items() if v.size}
         self.history.append({"grad_norm": grads, "update_ratio": ratios, "dead_relu": dead})
         if logs is not None:
@@ -197,6 +205,8 @@ class GradientDiagnostics(Callback):
                     "lower the learning rate or clip gradients (e.g. the optimizer's clip_norm=1.0)",
                 )
         for name, r in ratios.items():
+            if name not in self._matrices:
+                continue  # biases and norm parameters start at 0 or 1: their relative change says little about lr
             if r > self.ratio_high:
                 self._say(
                     "ratio_high",
