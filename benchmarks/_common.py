@@ -1,10 +1,14 @@
-"""Shared helpers for the benchmark scripts: timing medians and the BLAS report."""
+"""Shared helpers for the benchmark scripts: timing medians, the BLAS report, and the same MLP
+training step written for each peer (downslope, PyTorch, scikit-learn, hand-written NumPy)."""
 
 from __future__ import annotations
 
 import statistics
 import time
+import warnings
 from collections.abc import Callable
+
+import numpy as np
 
 
 def median_time(fn: Callable[[], object], repeats: int, inner: int) -> float:
@@ -33,3 +37,225 @@ def blas_report() -> str:
                 f"threads={info.get('num_threads')} ({info.get('prefix')})"
             )
     return "BLAS: " + ("; ".join(parts) if parts else "none found")
+
+
+# ---------------------------------------------------------------------- training-step peers
+# Every training benchmark runs the same network (Linear layers with ReLU between them, softmax
+# cross-entropy, Adam) in each library from the same initial weights and on the same batches.
+# A peer is a function that runs a list of (x, y) batches, one update each.
+
+Batches = list[tuple[np.ndarray, np.ndarray]]
+
+
+class Peer:
+    """A named contender: ``run(batches)`` performs one training step per batch."""
+
+    def __init__(self, name: str, run: Callable[[Batches], object]) -> None:
+        self.name = name
+        self.run = run
+
+
+def set_threads(n: int) -> str:
+    """Give NumPy's BLAS and torch the same number of threads; return what was set, in words."""
+    try:  # torch (and scikit-learn, via SciPy) load BLAS libraries of their own: load them first
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+    try:
+        import sklearn.neural_network  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:
+        pass
+    return f"{n} thread(s) for NumPy's BLAS and for torch"
+
+
+def init_mlp(sizes: list[int], rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(weight (out, in), bias (out,)) per layer, float32, PyTorch's default Linear initialisation."""
+    layers = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1.0 / np.sqrt(fan_in)
+        w = rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32)
+        b = rng.uniform(-bound, bound, fan_out).astype(np.float32)
+        layers.append((w, b))
+    return layers
+
+
+def time_per_step(peers: list[Peer], batches: Batches, pieces: int) -> dict[str, float]:
+    """Median seconds per step of each peer, the peers taking turns.
+
+    ``batches`` is cut into ``pieces`` consecutive slices; each slice is run by every peer in turn
+    (after one warm-up slice each), so a burst of load from other jobs on a shared machine hits
+    all peers alike, and the median over slices discards the bursts. Every peer still trains on
+    the same batches in the same order.
+    """
+    size = max(1, len(batches) // pieces)
+    slices = [batches[i : i + size] for i in range(0, len(batches) - size + 1, size)]
+    for peer in peers:
+        peer.run(slices[0])
+    samples: dict[str, list[float]] = {peer.name: [] for peer in peers}
+    for piece in slices:
+        for peer in peers:
+            start = time.perf_counter()
+            peer.run(piece)
+            samples[peer.name].append((time.perf_counter() - start) / len(piece))
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def print_table(results: dict[str, float], unit: str, scale: float, reference: str) -> None:
+    """One line per peer: time per step and the reference peer's time divided by it."""
+    ref = results[reference]
+    width = max(len(name) for name in results)
+    for name, t in results.items():
+        print(f"  {name:<{width}}  {t * scale:10.1f} {unit}   {reference}/{name} = {ref / t:5.2f}")
+
+
+def downslope_mlp(layers: list[tuple[np.ndarray, np.ndarray]], lr: float) -> Callable[[Batches], object]:
+    import downslope as ds
+    from downslope import nn, optim
+
+    modules: list[nn.Module] = []
+    for i, (w, b) in enumerate(layers):
+        linear = nn.Linear(w.shape[1], w.shape[0])
+        linear.weight.data[...] = w
+        linear.bias.data[...] = b
+        modules += [linear] if i == len(layers) - 1 else [linear, nn.ReLU()]
+    model = nn.Sequential(*modules)
+    loss_fn = nn.CrossEntropyLoss()
+    opt = optim.Adam(model.parameters(), lr=lr)
+
+    def run(batches: Batches) -> None:
+        for x, y in batches:
+            opt.zero_grad()
+            loss = loss_fn(model(ds.from_numpy(x)), ds.from_numpy(y))
+            loss.backward()
+            opt.step()
+
+    return run
+
+
+def torch_mlp(layers: list[tuple[np.ndarray, np.ndarray]], lr: float) -> Callable[[Batches], object]:
+    import torch
+
+    modules: list[torch.nn.Module] = []
+    for i, (w, b) in enumerate(layers):
+        linear = torch.nn.Linear(w.shape[1], w.shape[0])
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(w))
+            linear.bias.copy_(torch.from_numpy(b))
+        modules += [linear] if i == len(layers) - 1 else [linear, torch.nn.ReLU()]
+    model = torch.nn.Sequential(*modules)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def run(batches: Batches) -> None:
+        for x, y in batches:
+            opt.zero_grad()
+            loss = loss_fn(model(torch.from_numpy(x)), torch.from_numpy(y))
+            loss.backward()
+            opt.step()
+
+    return run
+
+
+def sklearn_mlp(layers: list[tuple[np.ndarray, np.ndarray]], lr: float, classes: int) -> Callable[[Batches], object]:
+    """scikit-learn's MLPClassifier (solver adam, no L2) trained by ``partial_fit`` over the batches,
+    concatenated into one call with ``batch_size`` equal to ours and no shuffling, so that its own
+    mini-batch loop (not its per-call input checks) is what gets timed."""
+    from sklearn.neural_network import MLPClassifier
+
+    model: MLPClassifier | None = None
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def run(batches: Batches) -> None:
+        nonlocal model
+        key = id(batches)
+        if key not in cache:
+            cache[key] = (np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches]))
+        x, y = cache[key]
+        if model is None:
+            model = MLPClassifier(
+                hidden_layer_sizes=tuple(w.shape[0] for w, _ in layers[:-1]),
+                solver="adam",
+                learning_rate_init=lr,
+                alpha=0.0,
+                batch_size=len(batches[0][0]),
+                shuffle=False,
+            )
+            with warnings.catch_warnings():  # one sample to build the layers: batch_size gets clipped
+                warnings.simplefilter("ignore")
+                model.partial_fit(x[:1], y[:1], classes=np.arange(classes))
+            model.coefs_ = [np.ascontiguousarray(w.T) for w, _ in layers]
+            model.intercepts_ = [b.copy() for _, b in layers]
+        model.partial_fit(x, y)
+
+    return run
+
+
+def numpy_mlp(layers: list[tuple[np.ndarray, np.ndarray]], lr: float) -> Callable[[Batches], object]:
+    """A hand-written NumPy forward/backward/Adam loop: the floor for any NumPy engine.
+
+    Parameters, gradients and Adam's moments live in flat float32 buffers (each weight a view), so
+    the update is a handful of vectorised calls, and the GEMMs write straight into the gradient views.
+    """
+    shapes = [s for w, b in layers for s in (w.shape, b.shape)]
+    sizes = [int(np.prod(s)) for s in shapes]
+    flat_p = np.concatenate([a.ravel() for w, b in layers for a in (w, b)]).astype(np.float32)
+    flat_g, m, v = np.zeros_like(flat_p), np.zeros_like(flat_p), np.zeros_like(flat_p)
+    tmp = np.zeros_like(flat_p)
+    offsets = np.cumsum([0] + sizes)
+    params = [flat_p[o : o + n].reshape(s) for o, n, s in zip(offsets, sizes, shapes)]
+    grads = [flat_g[o : o + n].reshape(s) for o, n, s in zip(offsets, sizes, shapes)]
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    t = 0
+
+    def step(x: np.ndarray, y: np.ndarray) -> None:
+        nonlocal t, flat_p, m, v, tmp
+        acts = [x]
+        h = x
+        n_layers = len(params) // 2
+        for i in range(n_layers):
+            h = h @ params[2 * i].T
+            h += params[2 * i + 1]
+            if i < n_layers - 1:
+                np.maximum(h, 0, out=h)
+                acts.append(h)
+        # softmax cross-entropy, mean over the batch
+        h -= h.max(axis=1, keepdims=True)
+        np.exp(h, out=h)
+        h /= h.sum(axis=1, keepdims=True)
+        h[np.arange(len(y)), y] -= 1
+        h *= 1.0 / len(y)
+        g = h
+        for i in range(n_layers - 1, -1, -1):
+            np.matmul(g.T, acts[i], out=grads[2 * i])
+            np.sum(g, axis=0, out=grads[2 * i + 1])
+            if i:
+                g = g @ params[2 * i]
+                g *= acts[i] > 0
+        t += 1
+        m *= b1
+        m += (1 - b1) * flat_g
+        v *= b2
+        np.multiply(flat_g, flat_g, out=tmp)
+        tmp *= 1 - b2
+        v += tmp
+        step_size = lr / (1 - b1**t)
+        np.sqrt(v, out=tmp)
+        tmp *= 1.0 / np.sqrt(1 - b2**t)
+        tmp += eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        flat_p -= tmp
+
+    def run(batches: Batches) -> None:
+        for x, y in batches:
+            step(x, y)
+
+    return run

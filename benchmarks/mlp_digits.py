@@ -1,0 +1,86 @@
+"""Training step of an MLP 64-64-10 on scikit-learn's digits, batch 32, Adam: per-op overhead.
+
+At this size every GEMM is a few microseconds, so the time per step is almost all Python and
+library overhead (graph bookkeeping, optimizer loops). Peers, in one process run on the same data,
+initial weights and batch order: downslope, PyTorch eager (when installed), scikit-learn's
+MLPClassifier (``partial_fit`` per batch, when installed) and a hand-written NumPy
+forward/backward/Adam loop (the floor for any NumPy engine).
+
+Target (issue 7): downslope's microseconds per step <= 0.40x PyTorch's.
+Run: python benchmarks/mlp_digits.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import (  # noqa: E402
+    Peer,
+    blas_report,
+    downslope_mlp,
+    init_mlp,
+    numpy_mlp,
+    print_table,
+    set_threads,
+    sklearn_mlp,
+    time_per_step,
+    torch_mlp,
+)
+
+SIZES = [64, 64, 10]
+BATCH = 32
+
+
+def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from sklearn.datasets import load_digits
+
+        x, y = load_digits(return_X_y=True)
+        return (x / 16.0).astype(np.float32), y.astype(np.int64)
+    except ImportError:  # same shapes, synthetic values: the per-step cost does not depend on them
+        rng = np.random.default_rng(0)
+        return rng.random((1797, 64), dtype=np.float32), rng.integers(0, 10, 1797)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a few steps only (CI smoke test, no timing claims)")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads for every peer (default 1)")
+    args = parser.parse_args()
+    threads = set_threads(args.threads)
+    pieces, steps = (3, 30) if args.quick else (40, 4000)
+    x, y = load_digits_arrays()
+    rng = np.random.default_rng(0)
+    batches = [rng.choice(len(x), BATCH, replace=False) for _ in range(steps)]
+    batch_data = [(np.ascontiguousarray(x[i]), y[i]) for i in batches]
+    params = init_mlp(SIZES, np.random.default_rng(1))
+
+    print(blas_report() + "; " + threads)
+    print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, Adam(lr=1e-3): microseconds per training step")
+    print(f"(median over {pieces} turns of {steps // pieces} steps each; forward, loss, backward and update)")
+    peers = [
+        Peer("downslope", downslope_mlp(params, lr=1e-3)),
+        Peer("numpy (hand-written)", numpy_mlp(params, lr=1e-3)),
+    ]
+    try:
+        peers.append(Peer("torch", torch_mlp(params, lr=1e-3)))
+    except ImportError:
+        print("torch: not installed, skipped")
+    try:
+        peers.append(Peer("sklearn MLPClassifier", sklearn_mlp(params, lr=1e-3, classes=SIZES[-1])))
+    except ImportError:
+        print("scikit-learn: not installed, skipped")
+    results = time_per_step(peers, batch_data, pieces)
+    print_table(results, unit="us", scale=1e6, reference="downslope")
+    if "torch" in results:
+        ratio = results["downslope"] / results["torch"]
+        print(f"target: downslope/torch <= 0.40 -> {ratio:.2f} ({'met' if ratio <= 0.40 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()

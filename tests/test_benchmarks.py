@@ -1,0 +1,47 @@
+"""The benchmark scripts run end to end in quick mode (a smoke test: no timing is asserted).
+
+Each script must print its BLAS line, a line per peer and, where issue 7 sets one, its target line;
+a script that crashes or stops printing them fails here rather than when someone wants numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run_quick(script: str) -> str:
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=BENCHMARKS.parent,
+    )
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("mlp_digits.py", ["BLAS:", "downslope", "numpy (hand-written)", "target: downslope/torch <= 0.40"]),
+        ("mlp_large.py", ["BLAS:", "s/epoch", "GEMM roofline", "8 GEMMs alone", "target: downslope/numpy <= 1.10"]),
+        ("cnn_digits.py", ["BLAS:", "downslope", "target: downslope/torch <= 1.00"]),
+        ("core_mlp.py", ["BLAS:", "downslope/numpy"]),
+        ("startup_memory.py", ["import downslope", "downslope --help", "peak memory"]),
+    ],
+)
+def test_benchmark_runs_in_quick_mode(script: str, expected: list[str]) -> None:
+    pytest.importorskip("torch")
+    out = run_quick(script)
+    for text in expected:
+        assert text in out, f"{script} --quick did not print {text!r}:\n{out}"
