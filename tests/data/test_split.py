@@ -46,7 +46,7 @@ def test_stratified_split_keeps_class_proportions():
     for k in range(3):
         ideal = (y == k).sum() * 50 / 200
         assert abs((y_te == k).sum() - ideal) < 1
-    with pytest.raises(DataError, match="only 1"):
+    with pytest.raises(DataError, match="class 1 has only 1"):
         train_test_split(x[:4], np.array([0, 0, 1, 2]), stratify=np.array([0, 0, 1, 2]))
 
 

@@ -81,7 +81,7 @@ def _stratified_test_indices(labels: np.ndarray, n_test: int, rng: np.random.Gen
     """Pick test samples so that each class keeps (as nearly as whole samples allow) its share."""
     classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     if counts.min() < 2:
-        lonely = classes[np.argmin(counts)]
+        lonely = classes[np.argmin(counts)].item()  # a plain value: the message shows 0, not np.int64(0)
         raise DataError(
             f"train_test_split: stratify needs at least 2 samples of every class; class {lonely!r} has only 1"
         )
