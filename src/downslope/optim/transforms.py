@@ -382,10 +382,11 @@ def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, amsgrad: Any 
             np.sqrt(vmax, out=tmp)
         else:
             np.sqrt(v, out=tmp)
-        tmp /= bc2_sqrt
-        tmp += e
+        # (m / bc1) / (sqrt(v) / bc2_sqrt + eps) rearranged as (bc2_sqrt / bc1) * m / (sqrt(v) + eps * bc2_sqrt):
+        # the same number, one pass over the buffers fewer (the step is memory-bound on large models).
+        tmp += e * bc2_sqrt
         np.divide(m, tmp, out=g)
-        g /= bc1
+        g *= bc2_sqrt / bc1
         return g, state
 
     return GradientTransformation(init, update)
