@@ -339,24 +339,34 @@ def test_lr_find_suggests_a_rate_and_plots(tmp_path, capsys):
     assert (out / "lr_find.png").is_file()
 
 
+def _mpiexec_command(n: int) -> tuple[list[str], dict[str, str]]:
+    """``mpiexec -n n`` (Open MPI's flags for root and for more processes than cores) and its env."""
+    import importlib.util
+    import os
+    import shutil
+    from pathlib import Path
+
+    beside_python = Path(sys.executable).parent / "mpiexec"
+    launcher = str(beside_python) if beside_python.exists() else shutil.which("mpiexec")
+    if launcher is None or importlib.util.find_spec("mpi4py") is None:
+        pytest.skip("mpiexec or mpi4py missing (pip install 'downslope[mpi]')")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "PMI_", "PRTE_"))}
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    return [launcher, "--allow-run-as-root", "--oversubscribe", "-n", str(n)], env
+
+
 def test_mpiexec_train_runs_the_same_config_data_parallel(tmp_path):
     """`mpiexec -n 2 downslope train --config run.toml` against `downslope train --config run.toml`.
 
     With a full batch the two runs must take the same updates (each rank averages the gradient of its
     half, the Allreduce averages the halves), so the saved models agree to float32 rounding.
     """
-    import importlib.util
-    import os
-    import shutil
     from pathlib import Path
 
     from downslope import serialization
     from downslope.experiment import normalize_config, prepare
 
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    launcher = str(mpiexec) if mpiexec.exists() else shutil.which("mpiexec")
-    if launcher is None or importlib.util.find_spec("mpi4py") is None:
-        pytest.skip("mpiexec or mpi4py missing (pip install 'downslope[mpi]')")
+    mpiexec, env = _mpiexec_command(2)
     script = Path(sys.executable).parent / "downslope"  # the installed console script
     command = [str(script)] if script.exists() else [sys.executable, "-m", "downslope"]
     config = tmp_path / "run.toml"
@@ -367,9 +377,7 @@ def test_mpiexec_train_runs_the_same_config_data_parallel(tmp_path):
 
     single, multi = tmp_path / "single", tmp_path / "mpi"
     assert main(["train", "--config", str(config), "--out", str(single)]) == 0
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "PMI_", "PRTE_"))}
-    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    cmd = [launcher, "--allow-run-as-root", "--oversubscribe", "-n", "2", *command, "train"]
+    cmd = [*mpiexec, *command, "train"]
     result = subprocess.run(
         [*cmd, "--config", str(config), "--out", str(multi)], capture_output=True, text=True, timeout=120, env=env
     )
@@ -509,3 +517,33 @@ def test_evaluate_and_predict_on_files(tmp_path, capsys):
     missing = tmp_path / "nothing.csv"
     assert main(["predict", str(out), "--data", str(missing), "--out", str(preds)]) == 2
     assert "nothing.csv" in capsys.readouterr().err
+
+
+def test_mpiexec_train_error_on_one_rank_ends_the_job(tmp_path):
+    # The command turns an error into a message and exit status 2, which bypasses the fail-fast
+    # hook; without ending the job, rank 0 would wait for rank 1 in a collective forever.
+    import time
+
+    mpiexec, env = _mpiexec_command(2)
+    config = tmp_path / "run.toml"
+    config.write_text('data = "blobs"\nhidden = [4]\nepochs = 2\nbatch_size = "full"\nverbose = 0\n')
+    code = (
+        "import sys, downslope.experiment as e, downslope.distributed as d; real = e.prepare\n"
+        "def prepare(cfg):\n"
+        "    if d.rank() == 1: raise OSError('data.csv: no such file on this node')\n"
+        "    return real(cfg)\n"
+        "e.prepare = prepare\n"
+        "from downslope.cli import main\n"
+        f"raise SystemExit(main(['train', '--config', {str(config)!r}, '--out', {str(tmp_path / 'run')!r}]))\n"
+    )
+    started = time.monotonic()
+    try:
+        result = subprocess.run(
+            [*mpiexec, sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"mpiexec hung after an error on rank 1:\n{exc.stdout}\n{exc.stderr}")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "downslope train: error: data.csv: no such file on this node" in result.stderr
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "run").exists()

@@ -563,7 +563,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (DownslopeError, ValueError, OSError) as exc:  # bad input or an unwritable/unreadable path
         print(f"downslope {args.command}: error: {exc}", file=sys.stderr)
+        _end_mpi_job(2)
         return 2
     except KeyboardInterrupt:
         print(f"downslope {args.command}: interrupted", file=sys.stderr)
+        _end_mpi_job(130)
         return 130
+
+
+def _end_mpi_job(code: int) -> None:
+    """Under mpiexec, a rank that stops with an error ends every rank (the others would wait for it
+    in a collective forever); nothing happens in a plain process."""
+    from .distributed import end_job_on_error
+
+    end_job_on_error(code)

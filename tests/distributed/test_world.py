@@ -89,3 +89,20 @@ def test_a_rank_that_raises_ends_the_job_within_seconds(run_mpi: Any, mode: str)
     assert "Traceback" in launch.output
     assert "rank 1 of 2 raised ValueError" in launch.output
     assert launch.seconds < 30, f"took {launch.seconds:.1f} s"
+
+
+def test_end_job_on_error_aborts_a_multi_process_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    comm = _RecordingComm()
+    monkeypatch.setattr(world, "_world", World(rank=1, world_size=2, backend="fake", comm=comm))
+    world.end_job_on_error(2)
+    assert comm.aborted == [2]
+
+
+def test_end_job_on_error_does_nothing_in_a_world_of_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    comm = _RecordingComm()
+    comm.size = 1
+    monkeypatch.setattr(world, "_world", World(rank=0, world_size=1, backend="fake", comm=comm))
+    world.end_job_on_error(2)
+    monkeypatch.setattr(world, "_world", None)
+    world.end_job_on_error(2)  # not started by a launcher: returns without joining anything
+    assert comm.aborted == [] and world._world is None

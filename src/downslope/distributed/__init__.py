@@ -42,6 +42,7 @@ from .world import (
     DistributedError,
     World,
     barrier,
+    end_job_on_error,
     get_world,
     init,
     install_fail_fast,
@@ -53,7 +54,7 @@ from .world import (
 
 __all__ = [
     "init", "get_world", "World", "rank", "world_size", "is_main", "barrier", "launched_size",
-    "install_fail_fast", "DistributedError", "check_same_model", "broadcast_parameters",
+    "install_fail_fast", "end_job_on_error", "DistributedError", "check_same_model", "broadcast_parameters",
     "broadcast_optimizer_state", "broadcast_object", "allreduce_gradients", "GradientAllreducer",
     "allreduce_sum", "reduce_metrics", "DEFAULT_BUCKET_BYTES", "DistributedSampler",
     "DistributedDataLoader", "epoch_permutation", "DistributedOptimizer", "fit", "LinearScalingRule",

@@ -256,3 +256,27 @@ def install_fail_fast(world: World | None = None) -> None:
 
     abort_all_ranks._downslope_fail_fast = True  # type: ignore[attr-defined]
     sys.excepthook = abort_all_ranks
+
+
+def end_job_on_error(code: int) -> None:
+    """End every rank of a multi-process MPI job now, with exit status ``code`` (``MPI_Abort``).
+
+    For a rank that has handled an error itself (printed a message and is about to exit non-zero,
+    as the ``downslope`` command does): an exit that is not an uncaught exception bypasses the
+    fail-fast hook, and the other ranks, waiting for this one in a collective, would hang. Joins the
+    MPI job first if this process has not yet. A no-op in a world of one (then simply exit).
+
+    Example:
+        >>> from downslope import distributed as dist
+        >>> dist.end_job_on_error(2)     # a plain process: nothing happens
+    """
+    if _world is None and (launched_size() or 1) <= 1:
+        return
+    try:
+        world = get_world()
+    except DownslopeError:
+        return  # no MPI to abort through: the launcher sees this process exit non-zero
+    if world.world_size > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        world.comm.abort(int(code))
