@@ -64,6 +64,18 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
+        if isinstance(x, Tensor):
+            # The usual call, a (batch, in_features) tensor of the weight's dtype, goes straight to the
+            # fused op; every other case gets the full checks and messages below (issue 7: per-op overhead).
+            w, b, d = self.weight.data, self.bias, x.data
+            if (
+                d.ndim == 2
+                and d.shape[1] == w.shape[1]
+                and d.dtype == w.dtype
+                and w.ndim == 2
+                and (b is None or b.data.shape == w.shape[:1])
+            ):
+                return F._linear2d(x, self.weight, b)
         if not isinstance(x, Tensor):
             raise TypeError(f"Linear: expected a Tensor input, got {type(x).__name__}")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
