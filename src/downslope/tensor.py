@@ -15,6 +15,7 @@ import numpy as np
 
 from . import backend
 from .autograd import _mode
+from .autograd import backward as _backward
 
 Shape = tuple[int, ...]
 
@@ -187,9 +188,7 @@ class Tensor:
         freed afterwards unless ``retain_graph``; ``create_graph`` makes the gradients
         differentiable (for Hessian-vector products).
         """
-        from .autograd import backward
-
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+        _backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     # ------------------------------------------------------------------ conversions
     def astype(self, dtype: Any) -> Tensor:
