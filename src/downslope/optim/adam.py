@@ -326,8 +326,9 @@ class Lion(Optimizer):
 
         p <- p - lr * (sign(b1 m + (1 - b1) g) + wd * p);   m <- b2 m + (1 - b2) g
 
-    PyTorch has no Lion; defaults follow the paper and Optax: ``betas=(0.9, 0.99)``, ``lr=1e-4``
-    (3-10x smaller than AdamW's, as the paper advises), ``weight_decay=0``.
+    PyTorch has no Lion; defaults follow the paper's reference implementation: ``betas=(0.9, 0.99)``,
+    ``lr=1e-4`` (3-10x smaller than AdamW's, as the paper advises) and ``weight_decay=0`` (Optax's
+    lion uses the same betas but ``weight_decay=1e-3``).
 
     Example:
         >>> import downslope as ds
