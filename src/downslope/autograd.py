@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .errors import ArgumentError, ArgumentTypeError, StateError
+
 if TYPE_CHECKING:
     from .tensor import Tensor
 
@@ -218,7 +220,7 @@ def _ops() -> Any:
 
 # ---------------------------------------------------------------------- the backward walk
 def _released_vjp(*_: Any) -> Any:
-    raise RuntimeError(
+    raise StateError(
         "Trying to backward through the graph a second time: its saved values were freed after the first "
         "backward. Pass retain_graph=True to the first backward() if you need to backpropagate twice."
     )
@@ -321,7 +323,7 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
     if g.dtype != node.data.dtype:
         g = g.astype(node.data.dtype)
     if g.shape != node.data.shape:
-        raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {node.data.shape}")
+        raise StateError(f"internal error: gradient of shape {g.shape} for a tensor of shape {node.data.shape}")
     existing = node.grad
     if existing is None:
         if g.base is not None or id(g) in owned or not g.flags.writeable or not g.flags.c_contiguous:
@@ -345,20 +347,20 @@ def _tensor_api() -> tuple[Any, Any]:
 def _check_root_grad(output: Tensor, gradient: Any) -> Any:
     Tensor = _tensor_api()[0]
     if not output.requires_grad:
-        raise RuntimeError(
+        raise StateError(
             "backward(): this tensor does not require grad and has no graph; did you forget requires_grad=True "
             "on a leaf, or compute it under no_grad()?"
         )
     if gradient is None:
         if output.data.size != 1:
-            raise RuntimeError(
+            raise StateError(
                 f"backward(): gradient can be implicitly created only for scalar outputs, but the output has shape "
                 f"{output.shape}; pass gradient= with that shape, or reduce the output (e.g. .sum() or .mean()) first"
             )
         return np.ones(output.data.shape, output.data.dtype)
     g = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
     if g.shape != output.shape:
-        raise RuntimeError(f"backward(): gradient has shape {g.shape} but the output has shape {output.shape}")
+        raise StateError(f"backward(): gradient has shape {g.shape} but the output has shape {output.shape}")
     return np.array(g, dtype=output.data.dtype, copy=True)
 
 
@@ -404,10 +406,10 @@ def autograd_grad(
     else:
         gos = list(grad_outputs)
     if len(gos) != len(outs):
-        raise ValueError(f"grad: got {len(outs)} outputs but {len(gos)} grad_outputs")
+        raise ArgumentError(f"grad: got {len(outs)} outputs but {len(gos)} grad_outputs")
     for t in ins:
         if not isinstance(t, Tensor) or not t.requires_grad:
-            raise RuntimeError("grad: every input must be a tensor with requires_grad=True")
+            raise StateError("grad: every input must be a tensor with requires_grad=True")
     root_grads = [_check_root_grad(o, go) for o, go in zip(outs, gos)]
     if create_graph:
         root_grads = [_wrap(g) for g in root_grads]
@@ -418,7 +420,7 @@ def autograd_grad(
         g = captured.get(id(t))
         if g is None:
             if not allow_unused:
-                raise RuntimeError(
+                raise StateError(
                     "grad: one of the inputs was not used to compute the outputs; pass allow_unused=True to get None"
                 )
             result.append(None)
@@ -444,7 +446,7 @@ def grad(fn_or_outputs: Any, inputs: Any = None, *, argnums: int | Sequence[int]
     if callable(fn_or_outputs) and inputs is None and not hasattr(fn_or_outputs, "data"):
         return _grad_of_function(fn_or_outputs, argnums, **kwargs)
     if inputs is None:
-        raise TypeError("grad(outputs, inputs): inputs are missing")
+        raise ArgumentTypeError("grad(outputs, inputs): inputs are missing")
     return autograd_grad(fn_or_outputs, inputs, **kwargs)
 
 
@@ -463,7 +465,7 @@ def _grad_of_function(
         nested = False
         for i in nums:
             if i >= len(args):
-                raise TypeError(f"grad: argnums={i} but the function got {len(args)} argument(s)")
+                raise ArgumentTypeError(f"grad: argnums={i} but the function got {len(args)} argument(s)")
             a = args[i]
             if isinstance(a, Tensor) and a.requires_grad and _mode.enabled:
                 # Already part of a recorded computation (e.g. ds.grad(ds.grad(f))): differentiate through
@@ -478,7 +480,7 @@ def _grad_of_function(
             out = fn(*call_args)
         if not isinstance(out, Tensor) or out.data.size != 1:
             shape = getattr(out, "shape", type(out).__name__)
-            raise TypeError(f"grad: the function must return a scalar tensor, got {shape}")
+            raise ArgumentTypeError(f"grad: the function must return a scalar tensor, got {shape}")
         if not out.requires_grad:
             grads: tuple[Any, ...] = tuple(_wrap(np.zeros_like(t.data)) for t in wrt)
         else:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
+from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from .tensor import Tensor, _node, _wrap
 
 _builtin_max = builtins.max
@@ -34,7 +35,7 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
         return x
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
-        raise TypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
+        raise ArgumentTypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
     if like is not None and like.data.dtype.kind == "f":
         if arr.dtype != like.data.dtype:
             arr = arr.astype(like.data.dtype)
@@ -86,12 +87,12 @@ def _check_broadcast(name: str, *arrays: np.ndarray) -> None:
         np.broadcast_shapes(*(a.shape for a in arrays))
     except ValueError:
         shapes = " and ".join(str(a.shape) for a in arrays)
-        raise ValueError(f"{name}: shapes {shapes} do not broadcast together") from None
+        raise ShapeError(f"{name}: shapes {shapes} do not broadcast together") from None
 
 
 def _pick_axis(dim: Any, axis: Any) -> Any:
     if dim is not None and axis is not None:
-        raise TypeError("give either dim (PyTorch) or axis (NumPy), not both")
+        raise ArgumentTypeError("give either dim (PyTorch) or axis (NumPy), not both")
     return axis if dim is None else dim
 
 
@@ -103,7 +104,7 @@ def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     out = []
     for a in axes:
         if not -_builtin_max(ndim, 1) <= a < _builtin_max(ndim, 1):
-            raise IndexError(f"dimension {a} is out of range for a tensor with {ndim} dimension(s)")
+            raise OutOfRangeError(f"dimension {a} is out of range for a tensor with {ndim} dimension(s)")
         out.append(int(a) % _builtin_max(ndim, 1))
     # A 0-d tensor accepts dim 0 or -1 (as in torch) and has no axis to reduce.
     return tuple(sorted(set(out))) if ndim else ()
@@ -113,7 +114,7 @@ def _dim(d: int, ndim: int, op: str) -> int:
     """``d`` in [-ndim, ndim) as a non-negative int; NumPy-style wrapping of other values would be silent."""
     n = _builtin_max(ndim, 1)
     if not -n <= d < n:
-        raise IndexError(f"{op}: dimension {d} is out of range for a tensor with {ndim} dimension(s)")
+        raise OutOfRangeError(f"{op}: dimension {d} is out of range for a tensor with {ndim} dimension(s)")
     return int(d) % n
 
 
@@ -203,18 +204,18 @@ def matmul(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
     ad, bd = a.data, b.data
     if ad.ndim == 0 or bd.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least one dimension, got shapes {ad.shape} and {bd.shape}")
+        raise ShapeError(f"matmul: both operands need at least one dimension, got shapes {ad.shape} and {bd.shape}")
     k_left = ad.shape[-1]
     k_right = bd.shape[-2] if bd.ndim > 1 else bd.shape[0]
     if k_left != k_right:
-        raise ValueError(
+        raise ShapeError(
             f"matmul: shapes {ad.shape} and {bd.shape} are not aligned: the left operand's last dim ({k_left}) "
             f"must equal the right operand's {'second-to-last' if bd.ndim > 1 else 'only'} dim ({k_right})"
         )
     try:
         out = np.matmul(ad, bd)
     except ValueError:
-        raise ValueError(f"matmul: batch dimensions of shapes {ad.shape} and {bd.shape} do not broadcast") from None
+        raise ShapeError(f"matmul: batch dimensions of shapes {ad.shape} and {bd.shape} do not broadcast") from None
     return _node(out, (a, b), _matmul_vjp)
 
 
@@ -419,7 +420,7 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
             out = where(out.data > (max.data if isinstance(max, Tensor) else max), max, out)
         return out
     if min is None and max is None:
-        raise ValueError("clip: at least one of min and max must be given")
+        raise ArgumentError("clip: at least one of min and max must be given")
     return _node(np.clip(x.data, min, max).astype(x.data.dtype, copy=False), (x,), _clip_vjp, (min, max))
 
 
@@ -513,7 +514,7 @@ def mean(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, ke
     """Mean over ``dim``/``axis`` (all by default)."""
     x = _lift(x)
     if x.data.dtype.kind != "f":
-        raise TypeError(f"mean: expected a floating tensor, got {x.dtype}; cast it with .float() first")
+        raise ArgumentTypeError(f"mean: expected a floating tensor, got {x.dtype}; cast it with .float() first")
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
     keep = bool(keepdim or keepdims)
     count = int(np.prod([x.shape[i] for i in axes])) if x.ndim else 1
@@ -532,7 +533,7 @@ def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any)
     x = _lift(x)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
     if x.data.size == 0:
-        raise ValueError(f"max/min of an empty tensor of shape {x.shape}")
+        raise ShapeError(f"max/min of an empty tensor of shape {x.shape}")
     keep = bool(keepdim or keepdims)
     out = fn(x.data, axis=axes, keepdims=keep)
     return _node(np.asarray(out), (x,), _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
@@ -625,7 +626,7 @@ def reshape(x: Any, shape: Any) -> Tensor:
     try:
         out = x.data.reshape(shape)
     except ValueError:
-        raise ValueError(
+        raise ShapeError(
             f"reshape: cannot reshape a tensor of shape {x.shape} ({x.data.size} elements) into {shape}"
         ) from None
     return _node(out, (x,), _reshape_vjp)
@@ -640,7 +641,7 @@ def permute(x: Any, dims: Sequence[int]) -> Tensor:
     x = _lift(x)
     dims = tuple(_dim(d, x.ndim, "permute") for d in dims)
     if sorted(dims) != list(range(x.ndim)):
-        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
+        raise ArgumentError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
     return _node(x.data.transpose(dims), (x,), _permute_vjp, tuple(np.argsort(dims)))
 
 
@@ -670,7 +671,7 @@ def squeeze(x: Any, dim: Any = None) -> Tensor:
 def unsqueeze(x: Any, dim: int) -> Tensor:
     x = _lift(x)
     if not -x.ndim - 1 <= dim <= x.ndim:
-        raise IndexError(f"unsqueeze: dim {dim} out of range for a tensor with {x.ndim} dims")
+        raise OutOfRangeError(f"unsqueeze: dim {dim} out of range for a tensor with {x.ndim} dims")
     dim = dim % (x.ndim + 1)
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
@@ -688,14 +689,14 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
     shape = tuple(shape)
     lead = len(shape) - x.ndim
     if any(s == -1 for s in shape[: _builtin_max(lead, 0)]):  # x.shape[negative] would silently pick a wrong dim
-        raise ValueError(
+        raise ShapeError(
             f"broadcast_to: -1 (keep the size) is not allowed in a new leading dim; got {shape} for {x.shape}"
         )
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     try:
         out = np.broadcast_to(x.data, shape)
     except ValueError:
-        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+        raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
     return _node(out, (x,), _broadcast_to_vjp)
 
 
@@ -718,14 +719,14 @@ def _sum_to_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
     """Join tensors along an existing axis (``ds.cat``)."""
     if isinstance(tensors, Tensor) or len(tensors) == 0:
-        raise TypeError("concatenate: expected a non-empty sequence of tensors")
+        raise ArgumentTypeError("concatenate: expected a non-empty sequence of tensors")
     a = axis if dim is None else dim
     ts = [_lift(t) for t in tensors]
     a = _dim(a, ts[0].ndim, "concatenate")
     try:
         out = np.concatenate([t.data for t in ts], axis=a)
     except ValueError:
-        raise ValueError(f"concatenate: shapes {[t.shape for t in ts]} do not match except along axis {a}") from None
+        raise ShapeError(f"concatenate: shapes {[t.shape for t in ts]} do not match except along axis {a}") from None
     bounds = np.cumsum([0] + [t.shape[a] for t in ts])
     return _node(out, tuple(ts), _concatenate_vjp, (a, bounds))
 
@@ -742,11 +743,11 @@ cat = concatenate
 def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
     """Join tensors of equal shape along a new axis."""
     if isinstance(tensors, Tensor) or len(tensors) == 0:
-        raise TypeError("stack: expected a non-empty sequence of tensors")
+        raise ArgumentTypeError("stack: expected a non-empty sequence of tensors")
     a = axis if dim is None else dim
     ts = [_lift(t) for t in tensors]
     if len({t.shape for t in ts}) != 1:
-        raise ValueError(f"stack: all tensors need the same shape, got {[t.shape for t in ts]}")
+        raise ShapeError(f"stack: all tensors need the same shape, got {[t.shape for t in ts]}")
     a = _dim(a, ts[0].ndim + 1, "stack")
     out = np.stack([t.data for t in ts], axis=a)
     return _node(out, tuple(ts), _stack_vjp, a)
@@ -771,7 +772,7 @@ def _normalize_index(index: Any, keep_masks: bool = False) -> Any:
             out.extend(np.nonzero(item))
             continue
         if isinstance(item, np.ndarray) and item.dtype.kind not in "iub":
-            raise IndexError(f"tensors used as indices must be integer or boolean, got {item.dtype}")
+            raise OutOfRangeError(f"tensors used as indices must be integer or boolean, got {item.dtype}")
         out.append(item)
     return tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0]
 
@@ -790,7 +791,7 @@ def getitem(x: Any, index: Any) -> Tensor:
         # the backward) would silently accept a mask of the wrong length.
         out = x.data[idx]
     except IndexError as exc:
-        raise IndexError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
+        raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
     advanced = _is_advanced(idx)
     if advanced and any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in _index_items(idx)):
         idx = _normalize_index(index)
@@ -824,14 +825,14 @@ def gather(x: Any, dim: int, index: Any) -> Tensor:
     x = _lift(x)
     idx = index.data if isinstance(index, Tensor) else np.asarray(index)
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"gather: index must hold integers, got {idx.dtype}")
+        raise ArgumentTypeError(f"gather: index must hold integers, got {idx.dtype}")
     if idx.ndim != x.ndim:
-        raise ValueError(
+        raise ShapeError(
             f"gather: index has {idx.ndim} dims but the input has {x.ndim} (shapes {idx.shape} and {x.shape})"
         )
     dim = _dim(dim, x.ndim, "gather")
     if idx.size and (idx.min() < 0 or idx.max() >= x.shape[dim]):  # NumPy would wrap -1 around silently
-        raise IndexError(
+        raise OutOfRangeError(
             f"gather: index values must lie in [0, {x.shape[dim]}) for input of shape {x.shape} along dim {dim}; "
             f"got values from {idx.min()} to {idx.max()}"
         )
@@ -841,7 +842,9 @@ def gather(x: Any, dim: int, index: Any) -> Tensor:
     try:
         out = x.data[full]
     except IndexError as exc:
-        raise IndexError(f"gather: index out of range for input of shape {x.shape} along dim {dim}: {exc}") from None
+        raise OutOfRangeError(
+            f"gather: index out of range for input of shape {x.shape} along dim {dim}: {exc}"
+        ) from None
     return _node(out, (x,), _getitem_vjp, (full, True))
 
 
@@ -857,7 +860,7 @@ def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) 
         out = np.pad(x.data, widths, mode="constant", constant_values=value)
         return _node(out, (x,), _pad_vjp, widths)
     if mode not in _NUMPY_PAD_MODES:
-        raise ValueError(f"pad: unknown mode {mode!r}; expected one of constant, {', '.join(_NUMPY_PAD_MODES)}")
+        raise ArgumentError(f"pad: unknown mode {mode!r}; expected one of constant, {', '.join(_NUMPY_PAD_MODES)}")
     # The other modes copy input elements, so they are an integer-array index into x and get
     # their gradient (repeats summed) from getitem.
     axes_index = [np.pad(np.arange(n), w, mode=_NUMPY_PAD_MODES[mode]) for n, w in zip(x.shape, widths)]  # type: ignore[call-overload]
@@ -868,18 +871,20 @@ def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:
     pad = list(pad)
     if pad and all(isinstance(p, (tuple, list)) for p in pad):
         if len(pad) != ndim:
-            raise ValueError(
+            raise ArgumentError(
                 f"pad: NumPy-style pad_width needs one (before, after) pair per dim ({ndim}), got {len(pad)}"
             )
         widths = [(int(b), int(a)) for b, a in pad]
     else:
         if len(pad) % 2 or len(pad) // 2 > ndim:
-            raise ValueError(f"pad: expected an even number of PyTorch-style pads (at most {2 * ndim}), got {len(pad)}")
+            raise ArgumentError(
+                f"pad: expected an even number of PyTorch-style pads (at most {2 * ndim}), got {len(pad)}"
+            )
         widths = [(0, 0)] * ndim
         for i in range(len(pad) // 2):
             widths[ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
     if any(b < 0 or a < 0 for b, a in widths):
-        raise ValueError(f"pad: negative padding is not supported, got {widths}")
+        raise ArgumentError(f"pad: negative padding is not supported, got {widths}")
     return widths
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from . import backend
 from .autograd import _mode
 from .autograd import backward as _backward
+from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
 
 Shape = tuple[int, ...]
 
@@ -92,13 +93,15 @@ class Tensor:
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise ArgumentTypeError("len() of a 0-d tensor: it has no length (shape ()); use .numel() or .item()")
         return len(self.data)
 
     def __iter__(self) -> Iterator[Tensor]:
         # Without this, Python iterates via __getitem__ until IndexError: a 0-d tensor would give [].
         if self.data.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
+            raise ArgumentTypeError(
+                "iteration over a 0-d tensor: it has no elements to iterate (shape ()); use .item()"
+            )
         return (self[i] for i in range(len(self.data)))
 
     @property
@@ -114,16 +117,18 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and not backend.is_floating(self.data.dtype):
-            raise TypeError(f"only floating-point tensors can require gradients; this tensor is {self.data.dtype}")
+            raise ArgumentTypeError(
+                f"only floating-point tensors can require gradients; this tensor is {self.data.dtype}"
+            )
         if not requires_grad and self._vjp is not None:
-            raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; use .detach() instead")
+            raise StateError("requires_grad_(False) is only allowed on leaf tensors; use .detach() instead")
         self.requires_grad = bool(requires_grad)
         return self
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
         if not self.requires_grad:
-            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+            raise StateError("retain_grad() on a tensor that does not require grad")
         self._retains_grad = True
 
     def detach(self) -> Tensor:
@@ -132,7 +137,7 @@ class Tensor:
 
     def item(self) -> Any:
         if self.data.size != 1:
-            raise ValueError(
+            raise ShapeError(
                 f"item(): only one-element tensors can be converted to Python scalars; shape is {self.shape}"
             )
         return self.data.item()
@@ -157,7 +162,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise RuntimeError(f"the truth value of a tensor with {self.data.size} elements is ambiguous")
+            raise StateError(f"the truth value of a tensor with {self.data.size} elements is ambiguous")
         return bool(self.data)
 
     def __hash__(self) -> int:
@@ -200,7 +205,7 @@ class Tensor:
         for target in (dtype, device):
             if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda", "mps"):
                 if target.split(":")[0] != "cpu":
-                    raise RuntimeError(f"to({target!r}): downslope runs on the CPU only")
+                    raise StateError(f"to({target!r}): downslope runs on the CPU only")
                 if target is dtype:
                     dtype = None
         return self if dtype is None else _ops.astype(self, dtype)
@@ -284,7 +289,7 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         if _mode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-            raise RuntimeError(
+            raise StateError(
                 "in-place assignment into a tensor that takes part in gradient recording would corrupt the graph; "
                 "wrap it in `with ds.no_grad():` or build a new tensor (e.g. ds.where)"
             )
@@ -292,7 +297,8 @@ class Tensor:
             self.data[_ops._normalize_index(index, keep_masks=True)] = _data_of(value)
         except (IndexError, ValueError) as exc:
             value_shape = getattr(value, "shape", ())
-            raise type(exc)(
+            kind = OutOfRangeError if isinstance(exc, IndexError) else ShapeError
+            raise kind(
                 f"cannot assign a value of shape {value_shape} at index {index!r} of a tensor of shape {self.shape}: {exc}"
             ) from None
 
@@ -380,7 +386,9 @@ class Tensor:
         if len(dims) == 0:
             return _ops.permute(self, tuple(reversed(range(self.ndim))))
         if len(dims) != 2:
-            raise TypeError(f"transpose expects two dims to swap (PyTorch semantics); got {dims}; use permute for more")
+            raise ArgumentTypeError(
+                f"transpose expects two dims to swap (PyTorch semantics); got {dims}; use permute for more"
+            )
         return _ops.transpose(self, dims[0], dims[1])
 
     def permute(self, *dims: Any) -> Tensor:
@@ -426,9 +434,9 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
         try:
             arr = np.asarray(data)
         except (ValueError, TypeError) as exc:
-            raise TypeError(f"cannot make a tensor from {type(data).__name__}: {exc}") from None
+            raise ArgumentTypeError(f"cannot make a tensor from {type(data).__name__}: {exc}") from None
     if arr.dtype.kind not in "fiub":
-        raise TypeError(
+        raise ArgumentTypeError(
             f"cannot make a tensor from data of dtype {arr.dtype} ({type(data).__name__}); "
             "expected numbers or booleans (ragged lists and strings are not tensors)"
         )
@@ -520,9 +528,9 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     """Wrap an array without copying it (its dtype is kept)."""
     if not isinstance(array, np.ndarray):
-        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+        raise ArgumentTypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
     if array.dtype.kind not in "fiub":
-        raise TypeError(f"from_numpy: unsupported dtype {array.dtype}")
+        raise ArgumentTypeError(f"from_numpy: unsupported dtype {array.dtype}")
     t = _wrap(array)
     if requires_grad:
         t.requires_grad_(True)
@@ -541,7 +549,7 @@ def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
         shape = tuple(shape[0])
     for s in shape:
         if not isinstance(s, (int, np.integer)) or s < 0:
-            raise ValueError(f"expected a shape of non-negative integers, got {shape}")
+            raise ArgumentError(f"expected a shape of non-negative integers, got {shape}")
     return tuple(int(s) for s in shape)
 
 
@@ -552,7 +560,7 @@ def _float_dtype(dtype: Any) -> np.dtype:
 def _random_dtype(dtype: Any, name: str) -> np.dtype:
     resolved = _float_dtype(dtype)
     if resolved.kind != "f":  # casting the samples would silently truncate them to integers
-        raise TypeError(f"{name}: expected a floating dtype, got {resolved}")
+        raise ArgumentTypeError(f"{name}: expected a floating dtype, got {resolved}")
     return resolved
 
 
