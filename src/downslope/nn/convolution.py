@@ -32,6 +32,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .. import backend, ops
 from ..autograd import is_grad_enabled
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, _node, _wrap
 from . import init
 from .module import Module, Parameter
@@ -67,9 +68,9 @@ def _tuple(value: Any, n: int, name: str, where: str, minimum: int = 1) -> tuple
     elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == n:
         out = tuple(int(v) for v in value)
     else:
-        raise TypeError(f"{where}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+        raise ArgumentTypeError(f"{where}: {name} must be an int or a tuple of {n} ints, got {value!r}")
     if any(v < minimum for v in out):
-        raise ValueError(f"{where}: {name} must be >= {minimum}, got {value!r}")
+        raise ArgumentError(f"{where}: {name} must be >= {minimum}, got {value!r}")
     return out
 
 
@@ -78,7 +79,7 @@ def _as_tensor(x: Any, where: str) -> Tensor:
         return x
     if isinstance(x, np.ndarray):
         return ops._lift(x)
-    raise TypeError(f"{where}: expected a Tensor, got {type(x).__name__}")
+    raise ArgumentTypeError(f"{where}: expected a Tensor, got {type(x).__name__}")
 
 
 def _batched(x: Tensor, spatial: int, where: str) -> tuple[Tensor, bool]:
@@ -88,12 +89,12 @@ def _batched(x: Tensor, spatial: int, where: str) -> tuple[Tensor, bool]:
     if x.ndim == spatial + 1:
         return ops.unsqueeze(x, 0), True
     dims = "(N, C, L) or (C, L)" if spatial == 1 else "(N, C, H, W) or (C, H, W)"
-    raise ValueError(f"{where}: expected input of shape {dims}, got shape {x.shape}")
+    raise ShapeError(f"{where}: expected input of shape {dims}, got shape {x.shape}")
 
 
 def _check_floating(x: Tensor, where: str) -> None:
     if x.data.dtype.kind != "f":
-        raise TypeError(f"{where}: expected a floating-point input, got {x.dtype}; cast it with .float() first")
+        raise ArgumentTypeError(f"{where}: expected a floating-point input, got {x.dtype}; cast it with .float() first")
 
 
 def _conv_pads(
@@ -105,14 +106,14 @@ def _conv_pads(
             return (0, 0, 0, 0)
         if padding == "same":
             if stride != (1, 1):
-                raise ValueError(f"{where}: padding='same' needs stride 1 (as in PyTorch), got stride {stride}")
+                raise ArgumentError(f"{where}: padding='same' needs stride 1 (as in PyTorch), got stride {stride}")
             pads = []
             for k, d in zip(kernel, dilation):
                 total = d * (k - 1)
                 # An odd total puts the extra row/column after the input, as PyTorch does.
                 pads += [total // 2, total - total // 2]
             return (pads[0], pads[1], pads[2], pads[3])
-        raise ValueError(f"{where}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+        raise ArgumentError(f"{where}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
     ph, pw = _tuple(padding, 2, "padding", where, minimum=0)
     return (ph, ph, pw, pw)
 
@@ -177,7 +178,7 @@ def conv1d(
     w = _as_tensor(weight, where)
     x, unbatched = _batched(x, 1, where)
     if w.ndim != 3:
-        raise ValueError(f"{where}: expected weight of shape (C_out, C_in / groups, k), got {w.shape}")
+        raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, k), got {w.shape}")
     (s,) = _tuple(stride, 1, "stride", where)
     (d,) = _tuple(dilation, 1, "dilation", where)
     p: Any = padding if isinstance(padding, str) else (0, _tuple(padding, 1, "padding", where, minimum=0)[0])
@@ -199,19 +200,19 @@ def _conv2d(
     """Validate the arguments of a batched 2-D convolution, then run the fused op."""
     _check_floating(x, where)
     if w.ndim != 4:
-        raise ValueError(f"{where}: expected weight of shape (C_out, C_in / groups, kh, kw), got {w.shape}")
+        raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, kh, kw), got {w.shape}")
     if w.dtype != x.dtype:
-        raise TypeError(f"{where}: input dtype {x.dtype} does not match weight dtype {w.dtype}")
+        raise ArgumentTypeError(f"{where}: input dtype {x.dtype} does not match weight dtype {w.dtype}")
     st = _tuple(stride, 2, "stride", where)
     dil = _tuple(dilation, 2, "dilation", where)
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{where}: groups must be a positive int, got {groups!r}")
+        raise ArgumentError(f"{where}: groups must be a positive int, got {groups!r}")
     c_out, c_per_group, kh, kw = w.shape
     n, c_in, h, wd = x.shape
     if c_out % groups:
-        raise ValueError(f"{where}: out_channels ({c_out}) must be divisible by groups ({groups})")
+        raise ArgumentError(f"{where}: out_channels ({c_out}) must be divisible by groups ({groups})")
     if c_per_group * groups != c_in:
-        raise ValueError(
+        raise ShapeError(
             f"{where}: input has {c_in} channels but the weight {w.shape} with groups={groups} expects "
             f"{c_per_group * groups} (input shape {x.shape})"
         )
@@ -220,7 +221,7 @@ def _conv2d(
     oh = (hp - dil[0] * (kh - 1) - 1) // st[0] + 1
     ow = (wp - dil[1] * (kw - 1) - 1) // st[1] + 1
     if oh < 1 or ow < 1:
-        raise ValueError(
+        raise ShapeError(
             f"{where}: the (padded) input {hp}x{wp} is smaller than the dilated kernel "
             f"{dil[0] * (kh - 1) + 1}x{dil[1] * (kw - 1) + 1} (input shape {x.shape}, weight shape {w.shape})"
         )
@@ -228,9 +229,9 @@ def _conv2d(
     if bias is not None:
         b = _as_tensor(bias, where)
         if b.shape != (c_out,):
-            raise ValueError(f"{where}: expected bias of shape ({c_out},), got {b.shape}")
+            raise ShapeError(f"{where}: expected bias of shape ({c_out},), got {b.shape}")
         if b.dtype != x.dtype:
-            raise TypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
+            raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
         parents = (x, w, b)
     geometry = (st, pads, dil, groups, (oh, ow))
     out, cols = _conv2d_forward(x.data, w.data, None if bias is None else parents[2].data, geometry)
@@ -272,7 +273,7 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
 
 def _conv2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     if xp.differentiable:
-        raise RuntimeError(
+        raise StateError(
             "conv2d/conv1d: double backward (create_graph=True) through a convolution is not supported; "
             "its gradient rule is a fused NumPy kernel"
         )
@@ -307,13 +308,13 @@ def _pool_geometry(
 ) -> tuple[int, int]:
     """(output length, extra padding after the input that ceil_mode's last window needs)."""
     if pad * 2 > kernel:
-        raise ValueError(
+        raise ArgumentError(
             f"{where}: padding should be at most half of the kernel size, got padding {pad} and kernel {kernel}"
         )
     span = dilation * (kernel - 1) + 1
     numer = size + 2 * pad - span
     if numer < 0:
-        raise ValueError(
+        raise ShapeError(
             f"{where}: the (padded) input length {size + 2 * pad} is smaller than the (dilated) kernel {span}"
         )
     out = (-(-numer // stride) if ceil_mode else numer // stride) + 1
@@ -495,7 +496,7 @@ def _first_max_mask(stacked: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 def _max_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     if xp.differentiable:
-        raise RuntimeError("max_pool: double backward (create_graph=True) through max pooling is not supported")
+        raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")
     first, (top, bottom, left, right), k, geometry = saved
     n, c, h, w = args[0].shape
     gxp = _scatter_windows(first * g, (n, c, h + top + bottom, w + left + right), k, geometry)
@@ -578,7 +579,7 @@ def _avg_pool2d(
     out = _stacked_windows(xp, k, geometry).sum(axis=0)
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or divisor_override == 0:
-            raise ValueError(f"{where}: divisor_override must be a non-zero int, got {divisor_override!r}")
+            raise ArgumentError(f"{where}: divisor_override must be a non-zero int, got {divisor_override!r}")
         scale = np.asarray(1.0 / divisor_override, dtype=out.dtype)
     else:
         rows = _avg_divisor(h, k[0], s[0], p[0], oh, count_include_pad)
@@ -590,7 +591,7 @@ def _avg_pool2d(
 
 def _avg_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     if xp.differentiable:
-        raise RuntimeError("avg_pool: double backward (create_graph=True) through average pooling is not supported")
+        raise StateError("avg_pool: double backward (create_graph=True) through average pooling is not supported")
     scale, (top, bottom, left, right), k, geometry = saved
     n, c, h, w = args[0].shape
     share = g * scale
@@ -616,10 +617,12 @@ def _adaptive_sizes(output_size: Any, sizes: tuple[int, ...], where: str) -> tup
     elif isinstance(output_size, Sequence) and len(output_size) == n:
         raw = tuple(output_size)
     else:
-        raise TypeError(f"{where}: output_size must be an int or a tuple of {n} ints (or None), got {output_size!r}")
+        raise ArgumentTypeError(
+            f"{where}: output_size must be an int or a tuple of {n} ints (or None), got {output_size!r}"
+        )
     out = tuple(s if o is None else int(o) for o, s in zip(raw, sizes))
     if any(o < 1 for o in out):
-        raise ValueError(f"{where}: output_size must be positive, got {output_size!r}")
+        raise ArgumentError(f"{where}: output_size must be positive, got {output_size!r}")
     return out
 
 
@@ -704,7 +707,7 @@ class _ConvNd(Module):
         self.out_channels = _positive(out_channels, "out_channels", name)
         self.groups = _positive(groups, "groups", name)
         if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(
+            raise ArgumentError(
                 f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible "
                 f"by groups ({groups})"
             )
@@ -713,14 +716,14 @@ class _ConvNd(Module):
         self.dilation = _tuple(dilation, n, "dilation", name)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(f"{name}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+                raise ArgumentError(f"{name}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
             if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError(f"{name}: padding='same' needs stride 1 (as in PyTorch), got stride {self.stride}")
+                raise ArgumentError(f"{name}: padding='same' needs stride 1 (as in PyTorch), got stride {self.stride}")
             self.padding: Any = padding
         else:
             self.padding = _tuple(padding, n, "padding", name, minimum=0)
         if padding_mode not in _PADDING_MODES:
-            raise ValueError(f"{name}: padding_mode must be one of {sorted(_PADDING_MODES)}, got {padding_mode!r}")
+            raise ArgumentError(f"{name}: padding_mode must be one of {sorted(_PADDING_MODES)}, got {padding_mode!r}")
         self.padding_mode = padding_mode
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
@@ -743,10 +746,10 @@ class _ConvNd(Module):
     def _check_input(self, x: Any) -> Tensor:
         name, n = type(self).__name__, self._spatial
         if not isinstance(x, Tensor):
-            raise TypeError(f"{name}: expected a Tensor input, got {type(x).__name__}")
+            raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(x).__name__}")
         if x.ndim not in (n + 1, n + 2) or x.shape[-n - 1] != self.in_channels:
             dims = "L" if n == 1 else "H, W"
-            raise ValueError(
+            raise ShapeError(
                 f"{name}({self.in_channels}, {self.out_channels}): expected input of shape "
                 f"(N, {self.in_channels}, {dims}) or ({self.in_channels}, {dims}), got {x.shape}"
             )
@@ -830,7 +833,7 @@ class Conv1d(_ConvNd):
 
 def _positive(value: Any, what: str, owner: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{owner}: {what} must be a positive integer, got {value!r}")
+        raise ArgumentError(f"{owner}: {what} must be a positive integer, got {value!r}")
     return int(value)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, _node
 from . import functional as F
 from . import init
@@ -27,7 +28,7 @@ __all__ = ["Linear", "Dropout", "Embedding"]
 
 def _positive_int(value: Any, what: str, owner: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{owner}: {what} must be a positive integer, got {value!r}")
+        raise ArgumentError(f"{owner}: {what} must be a positive integer, got {value!r}")
     return int(value)
 
 
@@ -77,9 +78,9 @@ class Linear(Module):
             ):
                 return F._linear2d(x, self.weight, b)
         if not isinstance(x, Tensor):
-            raise TypeError(f"Linear: expected a Tensor input, got {type(x).__name__}")
+            raise ArgumentTypeError(f"Linear: expected a Tensor input, got {type(x).__name__}")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(
+            raise ShapeError(
                 f"Linear(in_features={self.in_features}, out_features={self.out_features}): "
                 f"expected input of shape (..., {self.in_features}), got {x.shape}"
             )
@@ -131,7 +132,7 @@ class Embedding(Module):
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None:
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
-                raise ValueError(
+                raise ArgumentError(
                     f"Embedding: padding_idx {padding_idx} is out of range for num_embeddings={self.num_embeddings}"
                 )
             padding_idx = padding_idx % self.num_embeddings
@@ -165,11 +166,11 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
     """
     idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"embedding: expected integer indices, got dtype {idx.dtype}")
+        raise ArgumentTypeError(f"embedding: expected integer indices, got dtype {idx.dtype}")
     n = weight.shape[0]
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
-        raise IndexError(f"embedding: index {bad} is out of range for a table of {n} rows (valid: 0..{n - 1})")
+        raise OutOfRangeError(f"embedding: index {bad} is out of range for a table of {n} rows (valid: 0..{n - 1})")
     if padding_idx is not None:
         padding_idx = padding_idx % n
     return _node(weight.data[idx], (weight,), _embedding_vjp, (idx, padding_idx))

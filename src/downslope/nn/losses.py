@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, _node, _wrap
 from .module import Module
 
@@ -56,14 +56,14 @@ _REDUCTIONS = ("mean", "sum", "none")
 # ---------------------------------------------------------------------- argument checks
 def _check_reduction(reduction: str, fn: str, allowed: tuple[str, ...] = _REDUCTIONS) -> None:
     if reduction not in allowed:
-        raise ValueError(f"{fn}: reduction must be one of {allowed}, got {reduction!r}")
+        raise ArgumentError(f"{fn}: reduction must be one of {allowed}, got {reduction!r}")
 
 
 def _input(x: Any, fn: str) -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{fn}: expected the input to be a Tensor, got {type(x).__name__}")
+        raise ArgumentTypeError(f"{fn}: expected the input to be a Tensor, got {type(x).__name__}")
     if not backend.is_floating(x.data.dtype):
-        raise TypeError(f"{fn}: expected a floating-point input, got dtype {x.data.dtype}")
+        raise ArgumentTypeError(f"{fn}: expected a floating-point input, got dtype {x.data.dtype}")
     return x
 
 
@@ -71,7 +71,7 @@ def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
     """The target as a tensor of the input's dtype and exactly the input's shape."""
     t = target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=like.data.dtype)
     if t.shape != like.shape:
-        raise ValueError(
+        raise ShapeError(
             f"{fn}: input shape {like.shape} and target shape {t.shape} differ. Losses do not broadcast "
             "(PyTorch would, with only a warning, and compute a wrong loss); reshape one of them, "
             "e.g. target.reshape(input.shape) or input.squeeze(-1)"
@@ -94,7 +94,7 @@ def _class_weight(weight: Any, n_classes: int, like: Tensor, fn: str) -> np.ndar
         return None
     w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
     if w.shape != (n_classes,):
-        raise ValueError(f"{fn}: weight must have one entry per class, shape ({n_classes},), got {w.shape}")
+        raise ShapeError(f"{fn}: weight must have one entry per class, shape ({n_classes},), got {w.shape}")
     return w.astype(like.data.dtype, copy=False)
 
 
@@ -153,7 +153,7 @@ def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float
     x = _input(input, "huber_loss")
     _check_reduction(reduction, "huber_loss")
     if not delta > 0:
-        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+        raise ArgumentError(f"huber_loss: delta must be positive, got {delta}")
     d = x - _float_target(target, x, "huber_loss")
     ad = ops.abs(d)
     loss = ops.where(ad.data < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
@@ -165,7 +165,7 @@ def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: fl
     x = _input(input, "smooth_l1_loss")
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
-        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+        raise ArgumentError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     d = x - _float_target(target, x, "smooth_l1_loss")
     ad = ops.abs(d)
     if beta == 0:
@@ -182,7 +182,7 @@ def _elementwise_weight(weight: Any, like: Tensor, fn: str) -> Tensor | None:
     try:
         np.broadcast_shapes(w.shape, like.shape)
     except ValueError:
-        raise ValueError(
+        raise ShapeError(
             f"{fn}: weight of shape {w.shape} does not broadcast to the input's shape {like.shape}"
         ) from None
     return w
@@ -203,7 +203,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
     t = _float_target(target, x, "binary_cross_entropy")
     p = x.data
     if p.size and (p.min() < 0 or p.max() > 1):
-        raise ValueError(
+        raise ArgumentError(
             "binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
             f"[{float(p.min()):.4g}, {float(p.max()):.4g}]; for raw scores use binary_cross_entropy_with_logits"
         )
@@ -264,7 +264,7 @@ def binary_cross_entropy_with_logits(
 def _class_layout(x: Tensor, fn: str) -> tuple[Tensor, bool]:
     """(N, C, d1, ...) view of the input; a 1-D input (C,) is one unbatched sample."""
     if x.ndim == 0:
-        raise ValueError(f"{fn}: input must have a class dimension, got a scalar")
+        raise ShapeError(f"{fn}: input must have a class dimension, got a scalar")
     if x.ndim == 1:
         return ops.reshape(x, (1, x.shape[0])), True
     return x, False
@@ -277,10 +277,10 @@ def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn
     expected = x.shape[:1] + x.shape[2:]
     if unbatched:
         if t.shape != ():
-            raise ValueError(f"{fn}: an unbatched input of shape ({x.shape[1]},) needs a scalar target, got {t.shape}")
+            raise ShapeError(f"{fn}: an unbatched input of shape ({x.shape[1]},) needs a scalar target, got {t.shape}")
         t = t.reshape(1)
     if t.shape != expected:
-        raise ValueError(
+        raise ShapeError(
             f"{fn}: input of shape {x.shape} (N, C, ...) needs class-index targets of shape {expected} "
             + (f"(or class probabilities of shape {x.shape}), " if fn == "cross_entropy" else "")
             + f"got target shape {t.shape}"
@@ -289,7 +289,7 @@ def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn
     bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
     if bad.any():
         value = int(t[bad].flat[0])
-        raise IndexError(
+        raise OutOfRangeError(
             f"{fn}: target class {value} is out of range for {n_classes} classes (valid: 0..{n_classes - 1})"
         )
     return t.astype(np.int64, copy=False)
@@ -320,14 +320,14 @@ def cross_entropy(
     x = _input(input, "cross_entropy")
     _check_reduction(reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise ArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     x2, unbatched = _class_layout(x, "cross_entropy")
     n_classes = x2.shape[1]
     w = _class_weight(weight, n_classes, x, "cross_entropy")
     target_array = target.data if isinstance(target, Tensor) else np.asarray(target)
     if target_array.dtype.kind == "f":
         if ignore_index >= 0:  # torch refuses it too: with probabilities there is no class to ignore
-            raise ValueError(
+            raise ArgumentError(
                 f"cross_entropy: ignore_index={ignore_index} applies to class-index targets, but the target is "
                 f"floating-point (class probabilities, dtype {target_array.dtype}); drop ignore_index or pass "
                 "integer class indices"
@@ -393,7 +393,7 @@ def _cross_entropy_probabilities(
     if unbatched:
         t = ops.reshape(t, (1,) + t.shape)
     if t.shape != x.shape:
-        raise ValueError(
+        raise ShapeError(
             f"cross_entropy: a floating-point target is read as class probabilities and must have the input's "
             f"shape {x.shape}, got {t.shape}; for class indices pass an integer target (e.g. target.long())"
         )
@@ -669,7 +669,7 @@ class CrossEntropyLoss(_Loss):
     ) -> None:
         super().__init__(reduction)
         if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
+            raise ArgumentError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
         self.register_buffer("weight", _weight_buffer(weight))
         self.ignore_index = int(ignore_index)
         self.label_smoothing = float(label_smoothing)
