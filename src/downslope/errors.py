@@ -44,7 +44,7 @@ class StateError(DownslopeError, RuntimeError):
 
 
 class StateDictError(DownslopeError, KeyError):
-    """A state dict with missing or unexpected keys."""
+    """A state dict (or an optimizer's param group) with missing or unexpected keys."""
 
     def __str__(self) -> str:  # KeyError would show the message in quotes
         return str(self.args[0]) if self.args else ""

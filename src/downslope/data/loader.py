@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..errors import CheckpointError, ConfigError, DataError, ShapeError
+from ..errors import ArgumentTypeError, CheckpointError, ConfigError, DataError, ShapeError
 from ..tensor import Tensor, _wrap
 from .dataset import ArrayDataset, Dataset, _as_sample_array, dataset_arrays
 
@@ -32,7 +32,7 @@ def _resolve_batch_size(batch_size: Any, n: int) -> int:
     if batch_size is None or (isinstance(batch_size, str) and batch_size.lower() == "full"):
         return n
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"DataLoader: batch_size must be a positive integer, None or 'full' (full batch); got {batch_size!r}"
         )
     if batch_size <= 0:
@@ -45,7 +45,9 @@ def _new_generator(seed: int | None, generator: np.random.Generator | None) -> n
         if seed is not None:
             raise ConfigError("DataLoader: pass either seed or generator, not both")
         if not isinstance(generator, np.random.Generator):
-            raise TypeError(f"DataLoader: generator must be a numpy.random.Generator, got {type(generator).__name__}")
+            raise ArgumentTypeError(
+                f"DataLoader: generator must be a numpy.random.Generator, got {type(generator).__name__}"
+            )
         return generator
     if seed is None:
         # Derived from the library generator, so ds.manual_seed(...) also fixes the shuffling order.
@@ -92,7 +94,7 @@ class DataLoader:
         if isinstance(dataset, (tuple, list)):
             dataset = ArrayDataset(*dataset)
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"DataLoader: expected a Dataset (with __len__ and __getitem__) or a tuple of arrays, "
                 f"got {type(dataset).__name__}"
             )
@@ -181,7 +183,7 @@ class DataLoader:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not isinstance(state, dict):
-            raise TypeError(f"DataLoader.load_state_dict: expected a dict, got {type(state).__name__}")
+            raise ArgumentTypeError(f"DataLoader.load_state_dict: expected a dict, got {type(state).__name__}")
         gen_state = state.get("generator")
         if gen_state is None:
             return

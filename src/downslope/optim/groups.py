@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
 
 __all__ = ["weight_decay_groups"]
@@ -54,31 +55,33 @@ def weight_decay_groups(
     """
     where = "weight_decay_groups"
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)):
-        raise TypeError(f"{where}: weight_decay must be a number, got {type(weight_decay).__name__}")
+        raise ArgumentTypeError(f"{where}: weight_decay must be a number, got {type(weight_decay).__name__}")
     if not math.isfinite(weight_decay) or weight_decay < 0:
-        raise ValueError(f"{where}: invalid weight_decay={weight_decay!r}; expected a finite number >= 0")
+        raise ArgumentError(f"{where}: invalid weight_decay={weight_decay!r}; expected a finite number >= 0")
     if isinstance(max_ndim_without_decay, bool) or not isinstance(max_ndim_without_decay, int):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{where}: max_ndim_without_decay must be an integer, got {type(max_ndim_without_decay).__name__}"
         )
     if isinstance(no_decay, str):
-        raise TypeError(f"{where}: no_decay must be a collection of names, got the string {no_decay!r}")
+        raise ArgumentTypeError(f"{where}: no_decay must be a collection of names, got the string {no_decay!r}")
     skip = tuple(no_decay)
     named = model.named_parameters() if hasattr(model, "named_parameters") else model
     decay: list[tuple[str, Tensor]] = []
     keep: list[tuple[str, Tensor]] = []
     for i, item in enumerate(named):
         if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
-            raise TypeError(f"{where}: expected a Module or (name, Tensor) pairs; item {i} is {type(item).__name__}")
+            raise ArgumentTypeError(
+                f"{where}: expected a Module or (name, Tensor) pairs; item {i} is {type(item).__name__}"
+            )
         name, param = item
         if not isinstance(param, Tensor):
-            raise TypeError(f"{where}: parameter {name!r} is a {type(param).__name__}, not a Tensor")
+            raise ArgumentTypeError(f"{where}: parameter {name!r} is a {type(param).__name__}, not a Tensor")
         if not param.requires_grad:
             continue
         exempt = param.ndim <= max_ndim_without_decay or any(name == s or name.endswith("." + s) for s in skip)
         (keep if exempt else decay).append((name, param))
     if not decay and not keep:
-        raise ValueError(f"{where}: the model has no trainable parameters")
+        raise ArgumentError(f"{where}: the model has no trainable parameters")
     groups: list[dict[str, Any]] = []
     if decay:
         groups.append({"params": decay, "weight_decay": float(weight_decay)})

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import enable_grad, no_grad
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor
 from .transforms import GradientTransformation, StepContext
 
@@ -50,7 +51,7 @@ def _is_number(v: Any) -> bool:
 def check_nonnegative(owner: str, name: str, value: Any) -> None:
     """Raise ValueError unless ``value`` is a finite number >= 0."""
     if not _is_number(value) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{owner}: invalid {name}={value!r}; expected a finite number >= 0")
+        raise ArgumentError(f"{owner}: invalid {name}={value!r}; expected a finite number >= 0")
 
 
 def check_unit_interval(owner: str, name: str, value: Any, closed_right: bool = False) -> None:
@@ -58,13 +59,13 @@ def check_unit_interval(owner: str, name: str, value: Any, closed_right: bool = 
     ok = _is_number(value) and 0.0 <= value and (value <= 1.0 if closed_right else value < 1.0)
     if not ok:
         interval = "[0, 1]" if closed_right else "[0, 1)"
-        raise ValueError(f"{owner}: invalid {name}={value!r}; expected a number in {interval}")
+        raise ArgumentError(f"{owner}: invalid {name}={value!r}; expected a number in {interval}")
 
 
 def check_betas(owner: str, betas: Any) -> None:
     """Raise ValueError unless ``betas`` is a pair of numbers in [0, 1)."""
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"{owner}: invalid betas={betas!r}; expected a pair (beta1, beta2) with each in [0, 1)")
+        raise ArgumentError(f"{owner}: invalid betas={betas!r}; expected a pair (beta1, beta2) with each in [0, 1)")
     for i, b in enumerate(betas):
         check_unit_interval(owner, f"betas[{i}]", b)
 
@@ -73,7 +74,7 @@ def reject_unknown_options(cls: type, unknown: dict[str, Any]) -> None:
     """Raise TypeError naming unknown keyword options and listing the valid ones."""
     if unknown:
         valid = [p for p in inspect.signature(cls).parameters if p not in ("self", "params", "unknown")]
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{cls.__name__} got unknown option(s) {sorted(unknown)}; valid options are: {', '.join(valid)}"
         )
 
@@ -142,12 +143,12 @@ class _Bucket:
             if p.data is not view:
                 new = p.data
                 if new.dtype != view.dtype:
-                    raise RuntimeError(
+                    raise StateError(
                         f"optimizer: parameter {i} of a group changed dtype from {view.dtype} to {new.dtype} after the "
                         "optimizer was built; convert the model before building the optimizer"
                     )
                 if new.shape != view.shape:
-                    raise RuntimeError(
+                    raise StateError(
                         f"optimizer: parameter {i} of a group changed shape from {view.shape} to {new.shape} after the "
                         "optimizer was built; build a new optimizer for the new parameters"
                     )
@@ -164,7 +165,7 @@ class _Bucket:
                 missing = True
                 continue
             if g.data.shape != self.shapes[i]:
-                raise RuntimeError(
+                raise StateError(
                     f"optimizer: parameter {i} has shape {self.shapes[i]} but its .grad has shape {g.data.shape}"
                 )
             grads.append(g.data.reshape(-1))
@@ -253,7 +254,9 @@ class Optimizer:
         self.flat = bool(flat)
         self._transform = transform if transform is not None else self._make_transform()
         if not isinstance(self._transform, GradientTransformation):
-            raise TypeError(f"{name}: transform must be a GradientTransformation, got {type(self._transform).__name__}")
+            raise ArgumentTypeError(
+                f"{name}: transform must be a GradientTransformation, got {type(self._transform).__name__}"
+            )
         self.param_groups: list[dict[str, Any]] = []
         self._buckets: list[list[_Bucket]] = []
         for group in _as_groups(params, name):
@@ -286,13 +289,13 @@ class Optimizer:
 
     # -------------------------------------------------------------- for subclasses
     def _make_transform(self) -> GradientTransformation:
-        raise TypeError(
+        raise ArgumentTypeError(
             "Optimizer needs a transform: use a subclass such as optim.SGD or optim.Adam, or "
             "optim.Optimizer.from_transform(params, transforms.chain(...), lr=...)"
         )
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        """Validate a group's hyperparameters (subclasses raise ValueError with the received value)."""
+        """Validate a group's hyperparameters (subclasses raise ArgumentError, a ValueError, with the received value)."""
         if "lr" in group:
             check_nonnegative(type(self).__name__, "lr", group["lr"])
 
@@ -311,11 +314,13 @@ class Optimizer:
         """
         name = type(self).__name__
         if not isinstance(param_group, dict):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{name}.add_param_group: expected a dict with a 'params' entry, got {type(param_group).__name__}"
             )
         if "params" not in param_group:
-            raise ValueError(f"{name}.add_param_group: the group has no 'params' entry (keys: {sorted(param_group)})")
+            raise ArgumentError(
+                f"{name}.add_param_group: the group has no 'params' entry (keys: {sorted(param_group)})"
+            )
         raw = param_group["params"]
         names = None
         if not isinstance(raw, (Tensor, set, frozenset, dict)) and hasattr(raw, "__iter__"):
@@ -331,14 +336,16 @@ class Optimizer:
         seen: set[int] = set()
         for i, p in enumerate(params):
             if id(p) in seen:
-                raise ValueError(f"{name}: parameter {i} of the group appears more than once; pass each parameter once")
+                raise ArgumentError(
+                    f"{name}: parameter {i} of the group appears more than once; pass each parameter once"
+                )
             seen.add(id(p))
         for gi, other in enumerate(self.param_groups):
             if any(id(p) in seen for p in other["params"]):
-                raise ValueError(f"{name}: some parameters of the new group already belong to param group {gi}")
+                raise ArgumentError(f"{name}: some parameters of the new group already belong to param group {gi}")
         for key, value in self.defaults.items():
             if value is required and key not in group:
-                raise ValueError(f"{name}: parameter group didn't specify a value of required option {key!r}")
+                raise ArgumentError(f"{name}: parameter group didn't specify a value of required option {key!r}")
             group.setdefault(key, value)
         self._check_group(group)
         self.param_groups.append(group)
@@ -394,7 +401,7 @@ class Optimizer:
         if self.error_if_nonfinite:
             for g in grads:
                 if not np.isfinite(g).all():
-                    raise RuntimeError(
+                    raise StateError(
                         f"{name}: a gradient holds NaN or inf, so clipping cannot make the step safe "
                         "(error_if_nonfinite=True); check the loss and the learning rate"
                     )
@@ -501,24 +508,24 @@ class Optimizer:
         optimizer built over the same parameters in the same order."""
         name = type(self).__name__
         if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
-            raise ValueError(
+            raise ArgumentError(
                 f"{name}.load_state_dict: expected a dict from state_dict() with 'state' and 'param_groups'"
             )
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(
+            raise ArgumentError(
                 f"{name}.load_state_dict: the saved state has {len(saved_groups)} param group(s), this optimizer has "
                 f"{len(self.param_groups)}"
             )
         for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
             if len(saved["params"]) != len(group["params"]):
-                raise ValueError(
+                raise ArgumentError(
                     f"{name}.load_state_dict: param group {gi} has {len(group['params'])} parameters but the saved "
                     f"group has {len(saved['params'])}"
                 )
             missing = [k for k in self.defaults if k not in saved]
             if missing:  # e.g. Adam's state loaded into SGD: it would silently take Adam's lr and drop momentum
-                raise ValueError(
+                raise ArgumentError(
                     f"{name}.load_state_dict: saved param group {gi} lacks {name}'s option(s) {missing}; "
                     f"was it saved by a different optimizer? (saved options: {sorted(k for k in saved if k != 'params')})"
                 )
@@ -554,12 +561,12 @@ class Optimizer:
                 if key_name not in entry:
                     continue
                 if si >= len(slots):
-                    raise ValueError(
+                    raise ArgumentError(
                         f"{name}.load_state_dict: the saved state has a transform slot {si} this optimizer lacks"
                     )
                 arr = np.asarray(entry[key_name])
                 if arr.size != stop - start:
-                    raise ValueError(
+                    raise ShapeError(
                         f"{name}.load_state_dict: state {key_name!r} of parameter {pos} has {arr.size} elements, "
                         f"the parameter has {stop - start} (shape {b.shapes[j]})"
                     )
@@ -597,51 +604,55 @@ def _as_param_list(params: Any, owner: str) -> list[Tensor]:
     if isinstance(params, Tensor):
         return _as_param_list([params], owner)
     if isinstance(params, (set, frozenset)):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{owner}: parameters must be an ordered collection (list, tuple, generator), got a set: a set's order "
             "changes between runs, so a saved optimizer state could not be matched to its parameters"
         )
     if isinstance(params, dict):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{owner}: expected an iterable of tensors, got a dict (pass a list of param-group dicts instead)"
         )
     try:
         out = list(params)
     except TypeError:
-        raise TypeError(f"{owner}: expected an iterable of tensors, got {type(params).__name__}") from None
+        raise ArgumentTypeError(f"{owner}: expected an iterable of tensors, got {type(params).__name__}") from None
     for i, p in enumerate(out):
         if not isinstance(p, Tensor):
-            raise TypeError(f"{owner}: parameter {i} is a {type(p).__name__}, expected a downslope Tensor")
+            raise ArgumentTypeError(f"{owner}: parameter {i} is a {type(p).__name__}, expected a downslope Tensor")
         if not p.is_leaf:
-            raise ValueError(
+            raise ArgumentError(
                 f"{owner}: parameter {i} is not a leaf tensor (it was computed from others); can't optimize it"
             )
         if p.data.dtype.kind != "f":
-            raise TypeError(f"{owner}: parameter {i} has dtype {p.data.dtype}; only floating tensors can be optimized")
+            raise ArgumentTypeError(
+                f"{owner}: parameter {i} has dtype {p.data.dtype}; only floating tensors can be optimized"
+            )
     return out
 
 
 def _as_groups(params: Any, owner: str) -> list[dict[str, Any]]:
     if isinstance(params, Tensor):
-        raise TypeError(f"{owner}: params should be an iterable of Tensors or dicts, got a single Tensor; wrap it: [w]")
+        raise ArgumentTypeError(
+            f"{owner}: params should be an iterable of Tensors or dicts, got a single Tensor; wrap it: [w]"
+        )
     if isinstance(params, (set, frozenset)):
         _as_param_list(params, owner)
     if isinstance(params, dict):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{owner}: expected an iterable of tensors or of param-group dicts, got a dict; wrap it: [group]"
         )
     try:
         items = list(params)
     except TypeError:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{owner}: expected an iterable of tensors or param-group dicts, got {type(params).__name__}"
         ) from None
     if not items:
-        raise ValueError(f"{owner}: got an empty parameter list")
+        raise ArgumentError(f"{owner}: got an empty parameter list")
     if all(isinstance(x, tuple) for x in items):
         return [{"params": items}]
     if all(isinstance(x, dict) for x in items):
         return items
     if any(isinstance(x, dict) for x in items):
-        raise TypeError(f"{owner}: params mixes tensors and param-group dicts; give either tensors or dicts")
+        raise ArgumentTypeError(f"{owner}: params mixes tensors and param-group dicts; give either tensors or dicts")
     return [{"params": items}]

@@ -37,6 +37,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..errors import ArgumentTypeError, StateDictError
+
 State = Any  # a dict of flat arrays, or a tuple of those for a chain
 Schedule = Callable[[int], float]
 
@@ -93,7 +95,7 @@ def hyper(value: Any, ctx: StepContext) -> Any:
         try:
             v = ctx.group[value.key]
         except KeyError:
-            raise KeyError(
+            raise StateDictError(
                 f"the transform reads hyperparameter {value.key!r} from the param group, but the group has "
                 f"only {sorted(k for k in ctx.group if k != 'params')}; pass it to the optimizer (e.g. "
                 f"{value.key}=...)"
@@ -132,7 +134,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """
     for i, t in enumerate(transforms):
         if not isinstance(t, GradientTransformation):
-            raise TypeError(f"chain: argument {i} is a {type(t).__name__}, expected a GradientTransformation")
+            raise ArgumentTypeError(f"chain: argument {i} is a {type(t).__name__}, expected a GradientTransformation")
 
     def init(params: np.ndarray) -> tuple[Any, ...]:
         return tuple(t.init(params) for t in transforms)
