@@ -1,0 +1,65 @@
+"""downslope.errors: every error type derives from a built-in, and the package raises no bare built-in
+ValueError/TypeError/IndexError/RuntimeError/KeyError on purpose."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+import downslope as ds
+from downslope import errors
+from downslope.errors import DownslopeError, StateDictError
+
+PACKAGE = Path(ds.__file__).parent
+# Built-ins that must be raised as one of downslope's subclasses. Left out on purpose: AttributeError
+# (the attribute protocol), NotImplementedError, ImportError and OSError subclasses.
+CONVERTED = {"ValueError", "TypeError", "IndexError", "RuntimeError", "KeyError"}
+ERROR_TYPES = [c for _, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, DownslopeError)]
+
+
+@pytest.mark.parametrize("cls", [c for c in ERROR_TYPES if c is not DownslopeError], ids=lambda c: c.__name__)
+def test_each_error_type_is_also_a_builtin(cls):
+    builtins = [b for b in cls.__mro__ if b.__module__ == "builtins" and b not in (Exception, BaseException, object)]
+    assert builtins, f"{cls.__name__} derives from no built-in exception besides Exception"
+
+
+def _builtin_raises(source: str) -> list[tuple[int, str]]:
+    """(line, name) of each `raise ValueError(...)` / `raise KeyError` style statement in the source."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(target, ast.Name) and target.id in CONVERTED:
+                found.append((node.lineno, target.id))
+    return sorted(found)
+
+
+def test_no_bare_builtin_raises_in_package():
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line}: raise {name}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for line, name in _builtin_raises(path.read_text())
+    ]
+    assert not found, "use the matching downslope.errors type:\n" + "\n".join(found)
+
+
+def test_scan_finds_builtin_raises():
+    # The scan above can fail: it spots a bare built-in raise with or without a call, and lets the
+    # library's own types and the protocol ones (AttributeError) through.
+    source = (
+        "def f(x):\n"
+        "    if x == 1:\n        raise ValueError('x')\n"
+        "    if x == 2:\n        raise ShapeError('x')\n"
+        "    if x == 3:\n        raise AttributeError('x')\n"
+        "    raise KeyError\n"
+    )
+    assert _builtin_raises(source) == [(3, "ValueError"), (8, "KeyError")]
+
+
+def test_state_dict_error_message_is_not_quoted():
+    exc = StateDictError("missing key 'bias'")
+    assert str(exc) == "missing key 'bias'"
+    assert isinstance(exc, KeyError)
