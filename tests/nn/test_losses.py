@@ -440,3 +440,11 @@ def test_empty_batch_gives_what_torch_gives(ours: Any, ref: Any, reduction: str)
     np.testing.assert_array_equal(out.numpy(), expected)  # NaN equals NaN here
     out.sum().backward()
     assert xo.grad is not None and xo.grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("fn", [F.cross_entropy, F.nll_loss])
+def test_class_index_losses_refuse_boolean_targets_like_torch(fn: Any) -> None:
+    with pytest.raises(TypeError, match=r"integer class indices, got dtype bool.*target.long\(\)"):
+        fn(ds.randn(2, 3), ds.tensor([True, False]))
+    with pytest.raises(RuntimeError):  # torch: "expected target dtype to be Long or Byte, but got Bool"
+        getattr(TF, fn.__name__)(torch.randn(2, 3), torch.tensor([True, False]))

@@ -272,8 +272,11 @@ def _class_layout(x: Tensor, fn: str) -> tuple[Tensor, bool]:
 
 def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn: str) -> np.ndarray:
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
-    if t.dtype.kind not in "iub":  # a float 0.5 would silently become class 0
-        raise ArgumentTypeError(f"{fn}: target must hold integer class indices, got dtype {t.dtype}")
+    if t.dtype.kind not in "iu":  # a float 0.5 would silently become class 0; True class 1 (torch refuses both)
+        raise ArgumentTypeError(
+            f"{fn}: target must hold integer class indices, got dtype {t.dtype}"
+            + ("; convert a boolean mask with target.long()" if t.dtype.kind == "b" else "")
+        )
     expected = x.shape[:1] + x.shape[2:]
     if unbatched:
         if t.shape != ():
