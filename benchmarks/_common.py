@@ -7,6 +7,7 @@ import statistics
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,35 @@ class Peer:
     def __init__(self, name: str, run: Callable[[Batches], object]) -> None:
         self.name = name
         self.run = run
+
+
+def add_peer(peers: list[Peer], name: str, make: Callable[[], Callable[[Batches], object]]) -> None:
+    """Append the peer that ``make()`` builds, or say it is skipped when its library is not installed."""
+    try:
+        peers.append(Peer(name, make()))
+    except ImportError:
+        print(f"{name}: not installed, skipped")
+
+
+def print_target(results: dict[str, float], peer: str, limit: float) -> None:
+    """The line that says whether downslope's time / ``peer``'s time is within issue 7's ``limit``."""
+    if peer in results:
+        ratio = results["downslope"] / results[peer]
+        verdict = "met" if ratio <= limit else "NOT met"
+        print(f"target: downslope/{peer.split()[0]} <= {limit:.2f} -> {ratio:.2f} ({verdict})")
+
+
+def parse_args(doc: str | None, quick_help: str, parser_hook: Callable[[Any], None] | None = None) -> tuple[Any, str]:
+    """The flags every benchmark takes (--quick, --threads); sets the threads; returns (args, threads line)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads for every peer (default 1)")
+    if parser_hook is not None:
+        parser_hook(parser)
+    args = parser.parse_args()
+    return args, set_threads(args.threads)
 
 
 def set_threads(n: int) -> str:

@@ -8,14 +8,13 @@ Run: python benchmarks/cnn_digits.py [--quick]
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import Batches, Peer, blas_report, print_table, set_threads, time_per_step  # noqa: E402
+from _common import Batches, Peer, add_peer, blas_report, parse_args, print_table, print_target, time_per_step  # noqa: E402
 from mlp_digits import load_digits_arrays  # noqa: E402
 
 CHANNELS = 16
@@ -80,11 +79,7 @@ def torch_cnn(w: dict[str, np.ndarray]):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a few steps only (CI smoke test, no timing claims)")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads for every peer (default 1)")
-    args = parser.parse_args()
-    threads = set_threads(args.threads)
+    args, threads = parse_args(__doc__, "a few steps only (CI smoke test, no timing claims)")
     pieces, steps = (3, 15) if args.quick else (30, 1500)
     x, y = load_digits_arrays()
     x = x.reshape(-1, 1, 8, 8)
@@ -96,15 +91,10 @@ def main() -> None:
     print(blas_report() + "; " + threads)
     print(f"CNN Conv2d(1,{CHANNELS},3,pad 1)-ReLU-MaxPool(2)-Linear on 8x8 digits, batch {BATCH}, Adam: us per step")
     peers = [Peer("downslope", downslope_cnn(weights))]
-    try:
-        peers.append(Peer("torch", torch_cnn(weights)))
-    except ImportError:
-        print("torch: not installed, skipped")
+    add_peer(peers, "torch", lambda: torch_cnn(weights))
     results = time_per_step(peers, batches, pieces)
     print_table(results, unit="us", scale=1e6, reference="downslope")
-    if "torch" in results:
-        ratio = results["downslope"] / results["torch"]
-        print(f"target: downslope/torch <= 1.00 -> {ratio:.2f} ({'met' if ratio <= 1.0 else 'NOT met'})")
+    print_target(results, "torch", 1.00)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Run: python benchmarks/mlp_digits.py [--quick]
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -21,12 +20,14 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import (  # noqa: E402
     Peer,
+    add_peer,
     blas_report,
     downslope_mlp,
     init_mlp,
     numpy_mlp,
+    parse_args,
     print_table,
-    set_threads,
+    print_target,
     sklearn_mlp,
     time_per_step,
     torch_mlp,
@@ -48,11 +49,7 @@ def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a few steps only (CI smoke test, no timing claims)")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads for every peer (default 1)")
-    args = parser.parse_args()
-    threads = set_threads(args.threads)
+    args, threads = parse_args(__doc__, "a few steps only (CI smoke test, no timing claims)")
     pieces, steps = (3, 30) if args.quick else (40, 4000)
     x, y = load_digits_arrays()
     rng = np.random.default_rng(0)
@@ -67,19 +64,11 @@ def main() -> None:
         Peer("downslope", downslope_mlp(params, lr=1e-3)),
         Peer("numpy (hand-written)", numpy_mlp(params, lr=1e-3)),
     ]
-    try:
-        peers.append(Peer("torch", torch_mlp(params, lr=1e-3)))
-    except ImportError:
-        print("torch: not installed, skipped")
-    try:
-        peers.append(Peer("sklearn MLPClassifier", sklearn_mlp(params, lr=1e-3, classes=SIZES[-1])))
-    except ImportError:
-        print("scikit-learn: not installed, skipped")
+    add_peer(peers, "torch", lambda: torch_mlp(params, lr=1e-3))
+    add_peer(peers, "sklearn MLPClassifier", lambda: sklearn_mlp(params, lr=1e-3, classes=SIZES[-1]))
     results = time_per_step(peers, batch_data, pieces)
     print_table(results, unit="us", scale=1e6, reference="downslope")
-    if "torch" in results:
-        ratio = results["downslope"] / results["torch"]
-        print(f"target: downslope/torch <= 0.40 -> {ratio:.2f} ({'met' if ratio <= 0.40 else 'NOT met'})")
+    print_target(results, "torch", 0.40)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Run: python benchmarks/mlp_large.py [--quick]
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -24,12 +23,14 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import (  # noqa: E402
     Peer,
+    add_peer,
     blas_report,
     downslope_mlp,
     init_mlp,
     median_time,
     numpy_mlp,
-    set_threads,
+    parse_args,
+    print_target,
     sklearn_mlp,
     time_per_step,
     torch_mlp,
@@ -90,12 +91,11 @@ def gemm_floor(sizes: list[int], batch: int, repeats: int) -> tuple[float, float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a small slice of an epoch (CI smoke test)")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads for every peer (default 1)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs each peer trains (timed in turns)")
-    args = parser.parse_args()
-    threads = set_threads(args.threads)
+    args, threads = parse_args(
+        __doc__,
+        "a small slice of an epoch (CI smoke test)",
+        lambda p: p.add_argument("--epochs", type=int, default=3, help="epochs each peer trains (timed in turns)"),
+    )
     n = 2_000 if args.quick else 50_000
     epochs = 1 if args.quick else args.epochs
     x, y = make_classification(n, SIZES[0], SIZES[-1], seed=0)
@@ -116,14 +116,8 @@ def main() -> None:
         Peer("downslope", downslope_mlp(layers, lr=1e-3)),
         Peer("numpy (hand-written)", numpy_mlp(layers, lr=1e-3)),
     ]
-    try:
-        peers.append(Peer("torch", torch_mlp(layers, lr=1e-3)))
-    except ImportError:
-        print("torch: not installed, skipped")
-    try:
-        peers.append(Peer("sklearn MLPClassifier", sklearn_mlp(layers, lr=1e-3, classes=SIZES[-1])))
-    except ImportError:
-        print("scikit-learn: not installed, skipped")
+    add_peer(peers, "torch", lambda: torch_mlp(layers, lr=1e-3))
+    add_peer(peers, "sklearn MLPClassifier", lambda: sklearn_mlp(layers, lr=1e-3, classes=SIZES[-1]))
 
     peak = gemm_flops_per_second(3 if args.quick else 5)
     flops = step_flops(SIZES, BATCH) * len(batches)
@@ -141,12 +135,8 @@ def main() -> None:
     if t_torch is not None:
         line += f", torch {t_torch * 1e3:.2f} ms (NumPy's BLAS / torch's = {t_np / t_torch:.2f})"
     print(line + f"; per step above: downslope {results['downslope'] / len(batches) * 1e3:.2f} ms")
-    for name, limit in (("torch", 0.80), ("numpy (hand-written)", 1.10)):
-        if name in results:
-            ratio = results["downslope"] / results[name]
-            print(
-                f"target: downslope/{name.split()[0]} <= {limit:.2f} -> {ratio:.2f} ({'met' if ratio <= limit else 'NOT met'})"
-            )
+    print_target(results, "torch", 0.80)
+    print_target(results, "numpy (hand-written)", 1.10)
 
 
 if __name__ == "__main__":
