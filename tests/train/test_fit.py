@@ -13,6 +13,7 @@ from downslope.train import (
     DivergenceGuard,
     EarlyStopping,
     History,
+    LearningRateMonitor,
     ModelCheckpoint,
     StopAtLoss,
     evaluate,
@@ -291,6 +292,24 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, split):
     for key in ("loss", "val_loss", "mae", "val_mae", "lr"):
         assert resumed[key] == full[key], key
     assert resumed.stop_reason is None
+
+
+@pytest.mark.parametrize("interval", ["epoch", "step"])
+def test_learning_rate_monitor_series_survives_a_resume(tmp_path, interval):
+    x, y = _regression(n=40)
+    kwargs = dict(epochs=5, batch_size=8)
+    model, opt, sched = _resume_setup()
+    full = LearningRateMonitor(interval)
+    fit(model, nn.MSELoss(), opt, (x, y), scheduler=sched, callbacks=[full], **kwargs)
+
+    model, opt, sched = _resume_setup()
+    fit(model, nn.MSELoss(), opt, (x, y), scheduler=sched, callbacks=[LearningRateMonitor(interval), InterruptAt(2)],
+        checkpoint_dir=tmp_path, **kwargs)  # fmt: skip
+    model, opt, sched = _resume_setup()
+    resumed = LearningRateMonitor(interval)
+    fit(model, nn.MSELoss(), opt, (x, y), scheduler=sched, callbacks=[resumed], resume_from=tmp_path, **kwargs)
+    assert len(set(r[0] for r in full.lrs)) > 1  # StepLR changed the rate: the series has something to lose
+    assert resumed.lrs == full.lrs
 
 
 def test_resume_refuses_a_wrong_model_or_file(tmp_path):
