@@ -232,6 +232,20 @@ def test_load_refuses_another_optimizers_state(saved: str, loading: str) -> None
     assert target.state_dict()["param_groups"][0] == before  # refused before changing anything
 
 
+@pytest.mark.parametrize(("saved", "loading"), [("Adam", "Lion"), ("Adam", "AdamW"), ("AdamW", "Adam")])
+def test_load_refuses_a_state_saved_by_another_optimizer_class(saved: str, loading: str) -> None:
+    """Adam's groups hold every option Lion has (lr, betas, weight_decay...), so only the saved class name
+    tells them apart; Lion would otherwise take Adam's lr and read its exp_avg as momentum."""
+    params = _params()
+    src = getattr(optim, saved)(params, lr=0.01)
+    _train(src, None, params, 2, 0, False)
+    target = getattr(optim, loading)(_params(), lr=0.5)
+    before = dict(target.state_dict()["param_groups"][0])
+    with pytest.raises(ValueError, match=rf"{loading}.load_state_dict: the state was saved by {saved}, not {loading}"):
+        target.load_state_dict(src.state_dict())
+    assert target.state_dict()["param_groups"][0] == before  # refused before changing anything
+
+
 @pytest.mark.parametrize(
     "make",
     [

@@ -493,6 +493,7 @@ class Optimizer:
             pos += len(group["params"])
             groups.append(saved)
         return {
+            "optimizer": type(self).__name__,
             "state": state,
             "param_groups": groups,
             "state_layout": layouts,
@@ -529,6 +530,12 @@ class Optimizer:
                     f"{name}.load_state_dict: saved param group {gi} lacks {name}'s option(s) {missing}; "
                     f"was it saved by a different optimizer? (saved options: {sorted(k for k in saved if k != 'params')})"
                 )
+        saved_by = state_dict.get("optimizer")
+        if saved_by is not None and saved_by != name:  # Adam's moments fed to Lion would pass the option check
+            raise ArgumentError(
+                f"{name}.load_state_dict: the state was saved by {saved_by}, not {name}; build a {saved_by} to "
+                "resume it, or start this optimizer from fresh state"
+            )
         for saved, group in zip(saved_groups, self.param_groups):
             for k, v in saved.items():
                 if k != "params":
