@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 
@@ -547,3 +548,21 @@ def test_mpiexec_train_error_on_one_rank_ends_the_job(tmp_path):
     assert "downslope train: error: data.csv: no such file on this node" in result.stderr
     assert time.monotonic() - started < 30
     assert not (tmp_path / "run").exists()
+
+
+def test_compare_without_a_target_uses_the_median_of_the_runs_best_losses(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["compare", "--data", "line", "--model", "linear", "--batch-size", "full", "--epochs", "15"]
+    args += ["--patience", "0", "--optimizers", "gd,momentum,adam", "--lrs", "0.05"]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    best: dict[str, float] = {}
+    for row in _csv_rows(out / "histories.csv"):
+        best[row["run"]] = min(best.get(row["run"], float("inf")), float(row["val_loss"]))
+    target = statistics.median(best.values())
+    assert f"target loss {target:.4g} (the median of the runs' best losses" in printed
+    table = {r["run"]: r for r in _csv_rows(out / "compare.csv")}
+    reached = [name for name, row in table.items() if row["epochs_to_target"]]
+    assert len(reached) >= 2  # the median is reached by at least half of the runs
+    for name in table:
+        assert (name in reached) == (best[name] <= target)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -179,9 +181,9 @@ def _config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return normalize_config(raw, source)
 
 
-def _default_out(cfg: dict[str, Any], kind: str = "") -> Path:
-    stem = Path(cfg["data"]).stem
-    return Path("runs") / f"{kind}{stem}-{cfg['optimizer']}-{time.strftime('%Y%m%d-%H%M%S')}"
+def _default_out(cfg: dict[str, Any], kind: str = "", with_optimizer: bool = True) -> Path:
+    stem = Path(cfg["data"]).stem + (f"-{cfg['optimizer']}" if with_optimizer else "")
+    return Path("runs") / f"{kind}{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _plots(result: Any, out: Path) -> tuple[dict[str, Path], list[str]]:
@@ -415,20 +417,34 @@ def cmd_compare(args: argparse.Namespace) -> int:
                     name += f" batch={bs}"
                 cfg = normalize_config(dict(base, optimizer=opt, lr=lr, batch_size=bs, target_loss=0.0), "compare")
                 plan.append((name, cfg))
-    out = Path(base["out"]) if base["out"] else _default_out(base, "compare-")
+    out = Path(base["out"]) if base["out"] else _default_out(base, "compare-", with_optimizer=False)
     data = prepare(base)
     from . import backend
 
     backend.manual_seed(base["seed"])
     init = build_model(base, data.n_features, data.n_outputs, data.image_shape).state_dict()  # one init for all runs
     runs: dict[str, Any] = {}
-    rows = []
-    target = base["target_loss"]
+    results = []
     for name, cfg in plan:
-        result = run_training(cfg, data=data, initial_state=init)
-        hist = result.history.as_dict()
+        result = run_training(dict(cfg, verbose=0), data=data, initial_state=init)  # one table, not N logs
         runs[name] = result.history
-        monitor = hist.get("val_loss") or hist.get("loss")
+        results.append((name, result))
+        if base["verbose"]:
+            for note in result.diagnostics:
+                print(f"{name}: warning: {note}")
+    monitored = {name: r.history.as_dict().get("val_loss") or r.history.as_dict().get("loss") for name, r in results}
+    target = base["target_loss"]
+    target_origin = "--target-loss"
+    if not target:
+        # Without a target, take the median of the runs' best losses: the table then ranks how fast the
+        # better half of the runs gets there (epochs and seconds), which is what compare is for.
+        best = [min(v for v in m if math.isfinite(v)) for m in monitored.values() if any(math.isfinite(v) for v in m)]
+        target = float(statistics.median(best)) if best else 0.0
+        target_origin = "the median of the runs' best losses; set --target-loss to choose"
+    rows = []
+    for name, result in results:
+        hist = result.history.as_dict()
+        monitor = monitored[name]
         reached = next((i + 1 for i, v in enumerate(monitor) if v <= target), None) if target else None
         elapsed = hist.get("time") or []  # seconds since training began, at the end of each epoch
         seconds_to = elapsed[reached - 1] if reached and elapsed else None
@@ -466,6 +482,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"downslope: plot skipped ({exc})", file=sys.stderr)
     width = max(len(r[0]) for r in rows)
+    if target:
+        print(f"target loss {target:.4g} ({target_origin})")
     print(f"{'run':<{width}}  final loss  val loss  test metric  epochs  to target  seconds  diverged")
     for r in rows:
         fmt = lambda v, w: f"{v:>{w}.4g}" if isinstance(v, float) else f"{'-' if v is None else v!s:>{w}}"  # noqa: E731
