@@ -121,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the same task and initialization trained with several optimizers, learning rates or batch sizes",
         description="Train every combination of --optimizers x --lrs x --batch-sizes on the same data, split, "
         "initial weights and seed. Writes compare.png (losses against epoch and against wall time), "
-        "compare.csv (final metrics, epochs and seconds to --target-loss, diverged) and histories.csv.",
+        "compare.csv (final metrics, epochs and seconds to --target-loss, diverged) and histories.csv. "
+        "Without --target-loss the target is the median of the runs' best (validation) losses.",
     )
     _add_training_flags(p)
     p.add_argument(
