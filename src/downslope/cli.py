@@ -479,7 +479,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         from .viz.curves import plot_compare
 
-        plot_compare(runs, save_path=out / "compare.png")
+        plot_compare(runs, target=target or None, save_path=out / "compare.png")
     except ImportError as exc:
         print(f"downslope: plot skipped ({exc})", file=sys.stderr)
     width = max(len(r[0]) for r in rows)

@@ -134,6 +134,10 @@ def test_compare_against_epoch_and_wall_time(tmp_path: Path) -> None:
     assert legend == ["sgd", "adam", "training", "validation"]
     fig = plot_compare({"a": {"loss": [1.0, 0.5]}}, times={"a": [1.0, 2.0]})
     np.testing.assert_allclose(fig.axes[1].lines[0].get_xdata(), [1.0, 2.0])
+    fig = plot_compare({"a": {"loss": [1.0, 0.5]}}, times={"a": [1.0, 2.0]}, target=0.7)
+    for ax in fig.axes:  # the target is a horizontal line at 0.7 on both panels
+        assert [tuple(line.get_ydata()) for line in ax.lines[1:]] == [(0.7, 0.7)]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "target 0.7", "training", "validation"]
     with pytest.raises(ValueError, match="records no time"):
         plot_compare({"a": {"loss": [1.0]}})
     with pytest.raises(ValueError, match="1 epochs of loss but 2 times"):

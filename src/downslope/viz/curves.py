@@ -359,6 +359,7 @@ def plot_compare(
     times: Mapping[str, Sequence[float]] | None = None,
     log_scale: bool = True,
     title: str | None = "Training (solid) and validation (dashed) loss",
+    target: float | None = None,
     save_path: str | Path | None = None,
 ) -> Figure:
     """Several runs overlaid: train (solid) and validation (dashed) loss against epoch and against
@@ -368,6 +369,8 @@ def plot_compare(
         runs: ``{run name: History or dict}``.
         times: ``{run name: [seconds since the start at the end of each epoch]}``; by default read
             from the history (``wall_time``/``elapsed``/``time`` cumulative, ``epoch_time`` per epoch).
+        target: a target loss, drawn as a dotted grey line on both panels (what "epochs/seconds to
+            target" in ``downslope compare``'s table are measured against).
     """
     if not isinstance(runs, Mapping) or not runs:
         raise ArgumentError("plot_compare: expected a non-empty dict {run name: history}")
@@ -389,6 +392,9 @@ def plot_compare(
             ax_time.plot(seconds, values, style, color=color(i), lw=1.6, label=label)
     from matplotlib.ticker import MaxNLocator
 
+    if target is not None:
+        for ax in (ax_epoch, ax_time):
+            ax.axhline(target, color="0.4", ls=":", lw=1.2, label=f"target {target:.3g}" if ax is ax_epoch else None)
     ax_epoch.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax, xlabel in ((ax_epoch, "epoch"), (ax_time, "wall time (s)")):
         ax.set_xlabel(xlabel)
