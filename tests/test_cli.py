@@ -566,3 +566,23 @@ def test_compare_without_a_target_uses_the_median_of_the_runs_best_losses(tmp_pa
     assert len(reached) >= 2  # the median is reached by at least half of the runs
     for name in table:
         assert (name in reached) == (best[name] <= target)
+
+
+def test_the_fitted_line_is_drawn_in_the_data_units_not_the_standardized_ones():
+    import downslope as ds
+    from downslope.cli import _in_data_units
+    from downslope.data import datasets
+    from downslope.experiment import normalize_config, prepare
+
+    data = prepare(normalize_config({"data": "line", "seed": 0}, "test"))
+    raw = datasets.load("line", seed=0).X
+    x_raw, model_raw = _in_data_units(data, lambda t: t * 2.0)
+    assert abs(float(np.mean(data.X_train))) < 1e-5  # what the model was trained on: standardized
+    gaps = np.abs(x_raw[:, :1] - raw[:, 0][None, :]).min(axis=1)
+    assert gaps.max() < 1e-5  # every plotted x is one of the dataset's own x values
+    assert x_raw.min() >= -3 and x_raw.max() <= 3 and x_raw.max() - x_raw.min() > 5  # uniform on [-3, 3]
+    # the wrapped model standardizes its input first: at a raw point it gives the model's value there
+    state = data.preprocess["standardizer"]
+    point = ds.tensor([[1.5]])
+    expected = (1.5 - float(state["mean"][0])) / float(state["scale"][0]) * 2.0
+    np.testing.assert_allclose(model_raw(point).numpy(), [[expected]], rtol=1e-5)

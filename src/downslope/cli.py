@@ -187,6 +187,16 @@ def _default_out(cfg: dict[str, Any], kind: str = "", with_optimizer: bool = Tru
     return Path("runs") / f"{kind}{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _in_data_units(data: Any, model: Any) -> tuple[Any, Any]:
+    """The training inputs in the data's own units and the model as a function of them: the model
+    was trained on standardized inputs, but a learner wants the fitted line over the raw x axis."""
+    state = data.preprocess.get("standardizer")
+    if not state:
+        return data.X_train, model
+    mean, scale = state["mean"], state["scale"]
+    return data.X_train * scale + mean, lambda x: model((x - mean) / scale)
+
+
 def _plots(result: Any, out: Path) -> tuple[dict[str, Path], list[str]]:
     """Draw the run's pictures; return them and notes on any that could not be drawn."""
     notes: list[str] = []
@@ -210,7 +220,11 @@ def _plots(result: Any, out: Path) -> tuple[dict[str, Path], list[str]]:
             from .viz import regression
 
             figures["Fitted line"] = out / "fit.png"
-            regression.plot_regression(result.model, data.X_train, data.y_train, save_path=figures["Fitted line"])
+            x_raw, model_raw = _in_data_units(data, result.model)
+            x_label = data.feature_names[0] if data.feature_names else "x"
+            regression.plot_regression(
+                model_raw, x_raw, data.y_train, x_label=x_label, save_path=figures["Fitted line"]
+            )
         elif data.task == "classification" and data.n_features == 2:
             from .viz import boundary
 
