@@ -24,3 +24,12 @@ def test_fit_line_example_matches_least_squares():
     assert abs(float(gd.group(1)) - float(ls.group(1))) < 1e-3
     assert abs(float(gd.group(2)) - float(ls.group(2))) < 1e-3
     assert abs(float(ls.group(1)) - 3.0) < 0.1  # the data's true slope
+
+
+def test_every_python_block_in_the_readme_runs():
+    """The README is what a newcomer copies first: each ```python block must run as written."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert len(blocks) >= 2
+    for i, code in enumerate(blocks):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert done.returncode == 0, f"README python block {i} failed:\n{code}\n{done.stderr}"

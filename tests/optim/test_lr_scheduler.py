@@ -213,3 +213,15 @@ def test_scheduler_refuses_a_non_optimizer_but_accepts_a_wrapper():
     sched = ours_ls.ExponentialLR(Wrapper(inner), gamma=0.5)  # type: ignore[arg-type]
     sched.step()
     assert inner.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
+def test_optimizer_get_lr_follows_the_scheduler_per_group() -> None:
+    a, b = ds.zeros(2, requires_grad=True), ds.zeros(2, requires_grad=True)
+    opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
+    sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+    assert opt.get_lr() == [0.1, 1.0]
+    for _ in range(3):
+        opt.step()
+        sched.step()
+        assert opt.get_lr() == sched.get_last_lr()
+    assert opt.get_lr() == pytest.approx([0.0125, 0.125])

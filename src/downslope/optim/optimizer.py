@@ -359,6 +359,20 @@ class Optimizer:
             by_dtype.setdefault(p.data.dtype.str, []).append(p)
         return [_Bucket(ps, self._transform) for ps in by_dtype.values()]
 
+    def get_lr(self) -> list[float]:
+        """The learning rate each param group will use at the next step, for logging (what a
+        scheduler has set; the same list as its ``get_last_lr()``).
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import optim
+            >>> opt = optim.SGD([ds.zeros(2, requires_grad=True)], lr=0.1)
+            >>> sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+            >>> opt.step(); sched.step(); opt.get_lr()
+            [0.05]
+        """
+        return [float(group["lr"]) for group in self.param_groups]
+
     # -------------------------------------------------------------- stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: set ``.grad`` to None (default), or fill it with zeros in place.
