@@ -438,16 +438,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     backend.manual_seed(base["seed"])
     init = build_model(base, data.n_features, data.n_outputs, data.image_shape).state_dict()  # one init for all runs
-    runs: dict[str, Any] = {}
     results = []
     for name, cfg in plan:
         result = run_training(dict(cfg, verbose=0), data=data, initial_state=init)  # one table, not N logs
-        runs[name] = result.history
         results.append((name, result))
         if base["verbose"]:
             for note in result.diagnostics:
                 print(f"{name}: warning: {note}")
-    monitored = {name: r.history.as_dict().get("val_loss") or r.history.as_dict().get("loss") for name, r in results}
+    runs = {name: result.history for name, result in results}
+    hists = {name: history.as_dict() for name, history in runs.items()}
+    monitored = {name: h.get("val_loss") or h.get("loss") for name, h in hists.items()}
     target = base["target_loss"]
     target_origin = "--target-loss"
     if not target:
@@ -458,10 +458,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         target_origin = "the median of the runs' best losses; set --target-loss to choose"
     rows = []
     for name, result in results:
-        hist = result.history.as_dict()
         monitor = monitored[name]
         reached = next((i + 1 for i, v in enumerate(monitor) if v <= target), None) if target else None
-        elapsed = hist.get("time") or []  # seconds since training began, at the end of each epoch
+        elapsed = hists[name].get("time") or []  # seconds since training began, at the end of each epoch
         seconds_to = elapsed[reached - 1] if reached and elapsed else None
         diverged = "diverg" in result.stop_reason.lower() or "nan" in result.stop_reason.lower()
         metric = next((v for k, v in result.metrics.items() if k.startswith("test_")), None)
@@ -484,8 +483,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     ]
     atomic_write_bytes(out / "compare.csv", ("\n".join(csv_lines) + "\n").encode())
     long = ["run,epoch,loss,val_loss,time"]
-    for name, history in runs.items():
-        h = history.as_dict()
+    for name, h in hists.items():
         for i, loss in enumerate(h["loss"]):
             cells = [h.get(k, [None] * (i + 1))[i] for k in ("val_loss", "time")]
             long.append(",".join([name, str(i + 1), repr(loss)] + ["" if c is None else repr(c) for c in cells]))
