@@ -153,8 +153,8 @@ def downslope_mlp(layers: list[tuple[np.ndarray, np.ndarray]], lr: float) -> Cal
     modules: list[nn.Module] = []
     for i, (w, b) in enumerate(layers):
         linear = nn.Linear(w.shape[1], w.shape[0])
-        linear.weight.data[...] = w
-        linear.bias.data[...] = b
+        linear.weight.array[...] = w
+        linear.bias.array[...] = b
         modules += [linear] if i == len(layers) - 1 else [linear, nn.ReLU()]
     model = nn.Sequential(*modules)
     loss_fn = nn.CrossEntropyLoss()

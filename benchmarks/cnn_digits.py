@@ -40,7 +40,7 @@ def downslope_cnn(w: dict[str, np.ndarray]):  # type: ignore[no-untyped-def]
         nn.Conv2d(1, CHANNELS, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(CHANNELS * 16, 10)
     )
     for p, key in zip(model.parameters(), ("conv_w", "conv_b", "fc_w", "fc_b")):
-        p.data[...] = w[key]
+        p.array[...] = w[key]
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.Adam(model.parameters(), lr=1e-3)
 

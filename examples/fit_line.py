@@ -15,8 +15,8 @@ for _ in range(500):
     w.grad = b.grad = None  # clear, or gradients accumulate
     loss.backward()  # d loss / d w and d loss / d b
     with ds.no_grad():
-        w.data -= lr * w.grad.data  # step against the gradient
-        b.data -= lr * b.grad.data
+        w.array -= lr * w.grad.array  # step against the gradient
+        b.array -= lr * b.grad.array
 A = np.hstack([x.numpy(), np.ones((200, 1), np.float32)])
 (slope, intercept), *_ = np.linalg.lstsq(A, y.numpy()[:, 0], rcond=None)
 print(f"gradient descent: slope {w.item():.4f}  intercept {b.item():.4f}  (final MSE {loss.item():.4f})")

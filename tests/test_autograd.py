@@ -105,7 +105,7 @@ SECOND_ORDER = {
     "log_softmax": (lambda t: ds.log_softmax(t, 0), lambda t: torch.log_softmax(t, 0), [(_rand, (3, 2))]),
     "logsumexp": (lambda t: t.logsumexp(1), lambda t: torch.logsumexp(t, 1), [(_rand, (2, 4))]),
     "getitem": (lambda t: t[[0, 2, 2], 1:] ** 3, lambda t: t[[0, 2, 2], 1:] ** 3, [(_rand, (3, 3))]),
-    "getitem bool": (lambda t: t[t.data > 0] ** 3, lambda t: t[t > 0] ** 3, [(_rand, (3, 3))]),
+    "getitem bool": (lambda t: t[t.array > 0] ** 3, lambda t: t[t > 0] ** 3, [(_rand, (3, 3))]),
     "gather": (
         lambda t: t.gather(1, ds.tensor([[0, 0], [2, 1]])) ** 3,
         lambda t: t.gather(1, torch.tensor([[0, 0], [2, 1]])) ** 3,
@@ -117,7 +117,7 @@ SECOND_ORDER = {
     "div": (lambda a, b: a / b, lambda a, b: a / b, [(_rand, (2, 3)), (_pos, (2, 1))]),
     "mul": (lambda a, b: a * b * a, lambda a, b: a * b * a, [(_rand, (2, 3)), (_rand, (3,))]),
     "where": (
-        lambda a, b: ds.where(a.data > 0, a * a, b**3),
+        lambda a, b: ds.where(a.array > 0, a * a, b**3),
         lambda a, b: torch.where(a > 0, a * a, b**3),
         [(_rand, (2, 3)), (_rand, (3,))],
     ),
@@ -385,17 +385,17 @@ def test_leaf_grads_are_not_aliased():
     x = ds.tensor([1.0, 2.0], requires_grad=True)
     y = ds.tensor([3.0, 4.0], requires_grad=True)
     (x + y).sum().backward()
-    x.grad.data += 10.0  # an in-place update of one gradient (like an optimizer's) ...
+    x.grad.array += 10.0  # an in-place update of one gradient (like an optimizer's) ...
     np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0])  # ... must not change the other
     x2 = ds.tensor([1.0, 2.0], requires_grad=True)
     y2 = ds.tensor([3.0, 4.0], requires_grad=True)
     (x2 + y2).backward(gradient=ds.tensor([1.0, 2.0]))
-    x2.grad.data *= 0
+    x2.grad.array *= 0
     np.testing.assert_array_equal(y2.grad.numpy(), [1.0, 2.0])
     x3 = ds.tensor([1.0, 2.0], requires_grad=True)
     y3 = ds.tensor([3.0, 4.0], requires_grad=True)
     (x3 + y3).backward(gradient=ds.tensor([1.0, 2.0]), create_graph=True)
-    x3.grad.data *= 0
+    x3.grad.array *= 0
     np.testing.assert_array_equal(y3.grad.numpy(), [1.0, 2.0])
 
 
@@ -403,7 +403,7 @@ def test_leaf_grad_does_not_alias_the_upstream_gradient():
     x = ds.tensor([1.0, 2.0], requires_grad=True)
     upstream = np.array([1.0, 1.0], dtype=np.float32)
     (x * 1.0).backward(gradient=upstream)
-    x.grad.data += 1
+    x.grad.array += 1
     np.testing.assert_array_equal(upstream, [1.0, 1.0])
 
 

@@ -13,7 +13,7 @@ from downslope.tensor import _node
 
 
 def _square_with_wrong_gradient(x):
-    return _node(x.data**2, (x,), lambda g, y, args, saved, needs, xp: (g * 3 * args[0],))
+    return _node(x.array**2, (x,), lambda g, y, args, saved, needs, xp: (g * 3 * args[0],))
 
 
 def test_passes_for_correct_gradients_of_several_inputs_and_non_scalar_output():

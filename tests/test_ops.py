@@ -823,7 +823,7 @@ GRADCHECK_CASES = {
     ),
     "maximum": (ds.maximum, [_sym((2, 3)), _sym((3,), 1)]),
     "minimum": (ds.minimum, [_sym((2, 3)), _sym((2, 1), 1)]),
-    "where": (lambda a, b: ds.where(a.data > 0, a, b), [_sym((2, 3)), _sym((3,), 1)]),
+    "where": (lambda a, b: ds.where(a.array > 0, a, b), [_sym((2, 3)), _sym((3,), 1)]),
     "sum dim": (lambda a: a.sum(1), [_sym((2, 3))]),
     "mean axis keepdims": (lambda a: a.mean(axis=(0, 2), keepdims=True), [_sym((2, 3, 2))]),
     "max dim": (lambda a: a.max(0), [_sym((3, 2))]),
@@ -848,7 +848,7 @@ GRADCHECK_CASES = {
     "stack": (lambda a, b: ds.stack([a, b], 1), [_sym((2, 3)), _sym((2, 3), 1)]),
     "getitem slice": (lambda a: a[1:, ::2], [_sym((3, 4))]),
     "getitem repeats": (lambda a: a[[0, 2, 2, 0]], [_sym((3, 2))]),
-    "getitem bool": (lambda a: a[a.data > 0], [_sym((3, 2))]),
+    "getitem bool": (lambda a: a[a.array > 0], [_sym((3, 2))]),
     "gather": (lambda a: a.gather(1, ds.tensor([[0, 0, 2], [1, 2, 1]])), [_sym((2, 3))]),
     "pad constant": (lambda a: ds.pad(a, (1, 2)), [_sym((2, 3))]),
     "pad reflect": (lambda a: ds.pad(a, (2, 1), mode="reflect"), [_sym((2, 4))]),
@@ -874,7 +874,7 @@ FLOAT32_GRAPHS = {
     "activations": lambda x, w: (
         ds.leaky_relu(x) + ds.gelu(x) + ds.gelu(x, "tanh") + ds.softplus(x, 2.0) + ds.elu(x - 1)
     ),
-    "selection": lambda x, w: x.clip(0.6, 1.5) + ds.maximum(x, w) + ds.minimum(x, w) + ds.where(x.data > 1, x, w),
+    "selection": lambda x, w: x.clip(0.6, 1.5) + ds.maximum(x, w) + ds.minimum(x, w) + ds.where(x.array > 1, x, w),
     "reductions": lambda x, w: x.sum(1) + x.mean(1) + x.max(1) + x.var(1) + x.std(1) + x.logsumexp(1) + x.min(1),
     "softmax": lambda x, w: x.softmax(1) + x.log_softmax(0) + ds.erf(x),
     "shapes": lambda x, w: ds.cat([x[[0, 0, 2]], ds.pad(x, (1, 1))[:, 1:-1], ds.pad(x, (2, 0), mode="reflect")[:, :4]]),
@@ -897,8 +897,8 @@ def test_backward_rules_keep_float32(name):
         if id(node) in seen or node._vjp is None:
             continue
         seen.add(id(node))
-        args = tuple(p.data for p in node._parents)
-        grads = node._vjp(np.ones_like(node.data), node.data, args, node._saved, node._needs, ArrayRules)
+        args = tuple(p.array for p in node._parents)
+        grads = node._vjp(np.ones_like(node.array), node.array, args, node._saved, node._needs, ArrayRules)
         for parent, g in zip(node._parents, grads):
             assert g is None or np.asarray(g).dtype == np.float32, f"{node.grad_fn} gave {np.asarray(g).dtype}"
             stack.append(parent)

@@ -140,7 +140,7 @@ def test_tensor_from_tensor_copies_and_as_tensor_does_not():
     assert ds.as_tensor(t) is t
     assert ds.as_tensor(t, dtype="float64").dtype == np.float64
     c = ds.tensor(t)
-    c.data[0] = 5.0
+    c.array[0] = 5.0
     assert t.numpy()[0] == 1.0
 
 

@@ -164,7 +164,7 @@ class TensorRules:
 
     @staticmethod
     def data(x: Tensor) -> np.ndarray:
-        return x.data
+        return x.array
 
     @staticmethod
     def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
@@ -291,9 +291,9 @@ def _run_backward(
             if create_graph:
                 input_grads = vjp(g, node, parents, node._saved, node._needs, xp)
             elif len(parents) == 1:
-                input_grads = vjp(g, node.data, (parents[0].data,), node._saved, node._needs, xp)
+                input_grads = vjp(g, node.array, (parents[0].array,), node._saved, node._needs, xp)
             else:
-                input_grads = vjp(g, node.data, tuple([p.data for p in parents]), node._saved, node._needs, xp)
+                input_grads = vjp(g, node.array, tuple([p.array for p in parents]), node._saved, node._needs, xp)
             for parent, needed, pg in zip(parents, node._needs, input_grads):  # type: ignore[arg-type]
                 if needed and pg is not None:
                     key = id(parent)
@@ -315,25 +315,25 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
         if node.grad is not None:
             node.grad = node.grad + g
             return
-        if id(g.data) in owned or g.data.base is not None or not g.data.flags.writeable:
+        if id(g.array) in owned or g.array.base is not None or not g.array.flags.writeable:
             g = g * 1  # a differentiable copy: two leaves' .grad (x + y) must not share one array
-        owned.add(id(g.data))
+        owned.add(id(g.array))
         node.grad = g
         return
-    if g.dtype != node.data.dtype:
-        g = g.astype(node.data.dtype)
-    if g.shape != node.data.shape:
-        raise StateError(f"internal error: gradient of shape {g.shape} for a tensor of shape {node.data.shape}")
+    if g.dtype != node.array.dtype:
+        g = g.astype(node.array.dtype)
+    if g.shape != node.array.shape:
+        raise StateError(f"internal error: gradient of shape {g.shape} for a tensor of shape {node.array.shape}")
     existing = node.grad
     if existing is None:
         if g.base is not None or id(g) in owned or not g.flags.writeable or not g.flags.c_contiguous:
             g = np.array(g, copy=True, order="C")
         owned.add(id(g))
         node.grad = wrap(g)
-    elif existing.requires_grad or not existing.data.flags.writeable:
-        node.grad = wrap(existing.data + g)
+    elif existing.requires_grad or not existing.array.flags.writeable:
+        node.grad = wrap(existing.array + g)
     else:
-        np.add(existing.data, g, out=existing.data)
+        np.add(existing.array, g, out=existing.array)
 
 
 @functools.cache
@@ -352,16 +352,16 @@ def _check_root_grad(output: Tensor, gradient: Any) -> Any:
             "on a leaf, or compute it under no_grad()?"
         )
     if gradient is None:
-        if output.data.size != 1:
+        if output.array.size != 1:
             raise StateError(
                 f"backward(): gradient can be implicitly created only for scalar outputs, but the output has shape "
                 f"{output.shape}; pass gradient= with that shape, or reduce the output (e.g. .sum() or .mean()) first"
             )
-        return np.ones(output.data.shape, output.data.dtype)
-    g = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
+        return np.ones(output.array.shape, output.array.dtype)
+    g = gradient.array if isinstance(gradient, Tensor) else np.asarray(gradient)
     if g.shape != output.shape:
         raise StateError(f"backward(): gradient has shape {g.shape} but the output has shape {output.shape}")
-    return np.array(g, dtype=output.data.dtype, copy=True)
+    return np.array(g, dtype=output.array.dtype, copy=True)
 
 
 def backward(
@@ -425,7 +425,7 @@ def autograd_grad(
                 )
             result.append(None)
         else:
-            result.append(g if isinstance(g, Tensor) else _wrap(np.array(g, dtype=t.data.dtype, copy=True)))
+            result.append(g if isinstance(g, Tensor) else _wrap(np.array(g, dtype=t.array.dtype, copy=True)))
     return tuple(result)
 
 
@@ -443,7 +443,7 @@ def grad(fn_or_outputs: Any, inputs: Any = None, *, argnums: int | Sequence[int]
         >>> ds.grad(lambda x: (x ** 3).sum())(ds.tensor([1.0, 2.0]))
         tensor([ 3., 12.])
     """
-    if callable(fn_or_outputs) and inputs is None and not hasattr(fn_or_outputs, "data"):
+    if callable(fn_or_outputs) and inputs is None and not hasattr(fn_or_outputs, "array"):
         return _grad_of_function(fn_or_outputs, argnums, **kwargs)
     if inputs is None:
         raise ArgumentTypeError("grad(outputs, inputs): inputs are missing")
@@ -472,20 +472,20 @@ def _grad_of_function(
                 # a itself and record the gradient's graph, or the outer gradient would silently be 0.
                 t, nested = a, True
             else:
-                arr = a.data if isinstance(a, Tensor) else _to_array(a)
+                arr = a.array if isinstance(a, Tensor) else _to_array(a)
                 t = _wrap(arr).requires_grad_(True)
             call_args[i] = t
             wrt.append(t)
         with enable_grad():
             out = fn(*call_args)
-        if not isinstance(out, Tensor) or out.data.size != 1:
+        if not isinstance(out, Tensor) or out.array.size != 1:
             shape = getattr(out, "shape", type(out).__name__)
             raise ArgumentTypeError(f"grad: the function must return a scalar tensor, got {shape}")
         if not out.requires_grad:
-            grads: tuple[Any, ...] = tuple(_wrap(np.zeros_like(t.data)) for t in wrt)
+            grads: tuple[Any, ...] = tuple(_wrap(np.zeros_like(t.array)) for t in wrt)
         else:
             grads = autograd_grad(out, wrt, create_graph=create_graph or nested, allow_unused=True)
-            grads = tuple(_wrap(np.zeros_like(t.data)) if g is None else g for t, g in zip(wrt, grads))
+            grads = tuple(_wrap(np.zeros_like(t.array)) if g is None else g for t, g in zip(wrt, grads))
         return grads[0] if single else grads
 
     return grad_fn

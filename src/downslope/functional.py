@@ -64,7 +64,7 @@ def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = F
         tensor([0., 0., 0.])
     """
     v = var(x, dim, unbiased, keepdim, **kwargs)
-    zero = v.data == 0  # not `v > 0`: a NaN variance must stay NaN
+    zero = v.array == 0  # not `v > 0`: a NaN variance must stay NaN
     if not zero.any():
         return ops.sqrt(v)
     return ops.where(zero, 0.0, ops.sqrt(ops.where(zero, 1.0, v)))
@@ -86,4 +86,4 @@ def elu(x: Any, alpha: float = 1.0) -> Tensor:
     x = ops._lift(x)
     # clip, not minimum: at x = 0 the gradient is alpha (as in torch), where minimum's tie would halve it
     negative = alpha * ops.expm1(ops.clip(x, None, 0.0))  # expm1: exp(x) - 1 loses digits near 0
-    return ops.where(x.data > 0, x, negative)
+    return ops.where(x.array > 0, x, negative)

@@ -73,7 +73,7 @@ def gradcheck(
     args: list[Any] = []
     wrt: list[int] = []
     for i, x in enumerate(inputs):
-        arr = x.data if isinstance(x, Tensor) else (_to_array(x) if not isinstance(x, (int, float, str)) else None)
+        arr = x.array if isinstance(x, Tensor) else (_to_array(x) if not isinstance(x, (int, float, str)) else None)
         if arr is not None and arr.dtype.kind == "f":
             args.append(_wrap(np.array(arr, dtype=np.float64)).requires_grad_(True))
             wrt.append(i)
@@ -90,12 +90,12 @@ def gradcheck(
         raise ArgumentTypeError(
             f"gradcheck: f returned {out.dtype} from float64 inputs; something in f casts to lower precision"
         )
-    projection = np.random.default_rng(seed).standard_normal(out.shape) if out.data.size > 1 else np.ones(out.shape)
+    projection = np.random.default_rng(seed).standard_normal(out.shape) if out.array.size > 1 else np.ones(out.shape)
 
     def objective() -> float:
         with enable_grad():
             value = f(*args)
-        return float((value.data * projection).sum())
+        return float((value.array * projection).sum())
 
     if out.requires_grad:
         analytic = autograd_grad([out], [args[i] for i in wrt], grad_outputs=[projection], allow_unused=True)
@@ -105,8 +105,8 @@ def gradcheck(
     report = GradcheckReport()
     for k, i in enumerate(wrt):
         x = args[i]
-        numeric = np.zeros_like(x.data)
-        flat = x.data.reshape(-1)
+        numeric = np.zeros_like(x.array)
+        flat = x.array.reshape(-1)
         num_flat = numeric.reshape(-1)
         for j in range(flat.size):
             orig = flat[j]
@@ -116,7 +116,7 @@ def gradcheck(
             minus = objective()
             flat[j] = orig
             num_flat[j] = (plus - minus) / (2 * eps)
-        a = np.zeros_like(numeric) if analytic[k] is None else analytic[k].data  # type: ignore[union-attr]
+        a = np.zeros_like(numeric) if analytic[k] is None else analytic[k].array  # type: ignore[union-attr]
         err = np.abs(a - numeric)
         rel = err / np.maximum(np.abs(numeric), 1e-12)
         bad = err > atol + rtol * np.abs(numeric)

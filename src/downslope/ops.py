@@ -36,9 +36,9 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
         raise ArgumentTypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
-    if like is not None and like.data.dtype.kind == "f":
-        if arr.dtype != like.data.dtype:
-            arr = arr.astype(like.data.dtype)
+    if like is not None and like.array.dtype.kind == "f":
+        if arr.dtype != like.array.dtype:
+            arr = arr.astype(like.array.dtype)
     elif arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
         arr = arr.astype(backend.get_default_dtype())
     return _wrap(arr)
@@ -47,11 +47,11 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
 def _lift_float(x: Any) -> Tensor:
     """Like ``_lift``, but integer/bool input becomes the default float dtype (torch.exp(int) is float32);
     NumPy would give float64, and tricks like ``x * asarray(0.5, x.dtype)`` would truncate to 0."""
-    if isinstance(x, Tensor) and x.data.dtype.kind == "f":
+    if isinstance(x, Tensor) and x.array.dtype.kind == "f":
         return x  # the common case, first
     x = _lift(x)
-    if x.data.dtype.kind != "f":
-        x = _wrap(x.data.astype(backend.get_default_dtype()))
+    if x.array.dtype.kind != "f":
+        x = _wrap(x.array.astype(backend.get_default_dtype()))
     return x
 
 
@@ -62,23 +62,23 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
         a = _lift(a, b)
     else:  # two plain values (e.g. ds.where(mask, 1.0, 0.0)): the default dtype policy applies to both
         a, b = _lift(a), _lift(b)
-    if a.data.dtype is not b.data.dtype and a.data.dtype != b.data.dtype:
+    if a.array.dtype is not b.array.dtype and a.array.dtype != b.array.dtype:
         # Mixed int/float tensors compute in the float dtype (PyTorch's category rule).
-        ka, kb = a.data.dtype.kind, b.data.dtype.kind
+        ka, kb = a.array.dtype.kind, b.array.dtype.kind
         if ka == "f" and kb != "f":
-            b = _wrap(b.data.astype(a.data.dtype))
+            b = _wrap(b.array.astype(a.array.dtype))
         elif kb == "f" and ka != "f":
-            a = _wrap(a.data.astype(b.data.dtype))
+            a = _wrap(a.array.astype(b.array.dtype))
     return a, b  # type: ignore[return-value]
 
 
 def _elementwise(fn: Any, name: str, a: Tensor, b: Tensor) -> np.ndarray:
-    """``fn(a.data, b.data)``; shapes that do not broadcast get an error naming the op and the shapes
+    """``fn(a.array, b.array)``; shapes that do not broadcast get an error naming the op and the shapes
     (kept to one call and a try, which cost nothing on the hot path)."""
     try:
-        return fn(a.data, b.data)
+        return fn(a.array, b.array)
     except ValueError:
-        _check_broadcast(name, a.data, b.data)
+        _check_broadcast(name, a.array, b.array)
         raise
 
 
@@ -155,7 +155,7 @@ def _mul_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def div(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
-    if a.data.dtype.kind != "f" and b.data.dtype.kind != "f":
+    if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
         a, b = _lift_float(a), _lift_float(b)  # true division of integers is float32, as in torch
     return _node(_elementwise(np.true_divide, "div", a, b), (a, b), _div_vjp)
 
@@ -192,7 +192,7 @@ def _pow_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def neg(x: Any) -> Tensor:
     x = _lift(x)
-    return _node(-x.data, (x,), _neg_vjp)
+    return _node(-x.array, (x,), _neg_vjp)
 
 
 def _neg_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -202,7 +202,7 @@ def _neg_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product with NumPy's rules: 1-D operands are vectors, leading dims broadcast."""
     a, b = _pair(a, b)
-    ad, bd = a.data, b.data
+    ad, bd = a.array, b.array
     if ad.ndim == 0 or bd.ndim == 0:
         raise ShapeError(f"matmul: both operands need at least one dimension, got shapes {ad.shape} and {bd.shape}")
     k_left = ad.shape[-1]
@@ -250,9 +250,9 @@ def _matmul_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def astype(x: Tensor, dtype: Any) -> Tensor:
     """Cast to another dtype; the gradient is cast back."""
     target = backend.as_dtype(dtype)
-    if x.data.dtype == target:
+    if x.array.dtype == target:
         return x
-    out = _node(x.data.astype(target), (x,), _astype_vjp, x.data.dtype)
+    out = _node(x.array.astype(target), (x,), _astype_vjp, x.array.dtype)
     if out.requires_grad and target.kind != "f":
         out.requires_grad, out._vjp, out._parents, out._needs = False, None, (), None
     return out
@@ -265,7 +265,7 @@ def _astype_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------- elementwise functions
 def exp(x: Any) -> Tensor:
     x = _lift_float(x)
-    return _node(np.exp(x.data), (x,), _exp_vjp)
+    return _node(np.exp(x.array), (x,), _exp_vjp)
 
 
 def _exp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -275,7 +275,7 @@ def _exp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def expm1(x: Any) -> Tensor:
     """e^x - 1, accurate for small x (where exp(x) - 1 cancels to a few correct digits)."""
     x = _lift_float(x)
-    return _node(np.expm1(x.data), (x,), _expm1_vjp)
+    return _node(np.expm1(x.array), (x,), _expm1_vjp)
 
 
 def _expm1_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -284,7 +284,7 @@ def _expm1_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def log(x: Any) -> Tensor:
     x = _lift_float(x)
-    return _node(np.log(x.data), (x,), _log_vjp)
+    return _node(np.log(x.array), (x,), _log_vjp)
 
 
 def _log_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -293,7 +293,7 @@ def _log_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def sqrt(x: Any) -> Tensor:
     x = _lift_float(x)
-    return _node(np.sqrt(x.data), (x,), _sqrt_vjp)
+    return _node(np.sqrt(x.array), (x,), _sqrt_vjp)
 
 
 def _sqrt_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -302,7 +302,7 @@ def _sqrt_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def abs(x: Any) -> Tensor:
     x = _lift(x)
-    return _node(np.abs(x.data), (x,), _abs_vjp)
+    return _node(np.abs(x.array), (x,), _abs_vjp)
 
 
 def _abs_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -311,7 +311,7 @@ def _abs_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def sin(x: Any) -> Tensor:
     x = _lift_float(x)
-    return _node(np.sin(x.data), (x,), _sin_vjp)
+    return _node(np.sin(x.array), (x,), _sin_vjp)
 
 
 def _sin_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -320,7 +320,7 @@ def _sin_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def cos(x: Any) -> Tensor:
     x = _lift_float(x)
-    return _node(np.cos(x.data), (x,), _cos_vjp)
+    return _node(np.cos(x.array), (x,), _cos_vjp)
 
 
 def _cos_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -329,7 +329,7 @@ def _cos_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def tanh(x: Any) -> Tensor:
     x = _lift_float(x)
-    return _node(np.tanh(x.data), (x,), _tanh_vjp)
+    return _node(np.tanh(x.array), (x,), _tanh_vjp)
 
 
 def _tanh_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -346,7 +346,7 @@ def _sigmoid_array(d: np.ndarray) -> np.ndarray:
 def sigmoid(x: Any) -> Tensor:
     """1 / (1 + e^-x), computed stably: it never overflows and keeps relative precision for x << 0."""
     x = _lift_float(x)
-    return _node(_sigmoid_array(x.data), (x,), _sigmoid_vjp)
+    return _node(_sigmoid_array(x.array), (x,), _sigmoid_vjp)
 
 
 def _sigmoid_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -355,7 +355,7 @@ def _sigmoid_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def relu(x: Any) -> Tensor:
     x = _lift(x)
-    return _node(np.maximum(x.data, 0), (x,), _relu_vjp)
+    return _node(np.maximum(x.array, 0), (x,), _relu_vjp)
 
 
 def _relu_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -364,7 +364,7 @@ def _relu_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
     x = _lift_float(x)
-    d = x.data
+    d = x.array
     slope = np.asarray(negative_slope, d.dtype)
     return _node(np.where(d > 0, d, d * slope), (x,), _leaky_relu_vjp, slope)
 
@@ -376,7 +376,7 @@ def _leaky_relu_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-de
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta, linear where beta x > threshold (PyTorch's definition)."""
     x = _lift_float(x)
-    d = x.data
+    d = x.array
     bx = d * np.asarray(beta, d.dtype)
     soft = np.logaddexp(np.asarray(0, d.dtype), bx) / np.asarray(beta, d.dtype)
     return _node(np.where(bx > threshold, d, soft).astype(d.dtype, copy=False), (x,), _softplus_vjp, (beta, threshold))
@@ -399,7 +399,7 @@ _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 def erf(x: Any) -> Tensor:
     """The error function (exact, via math.erf per element: correct but not fast)."""
     x = _lift_float(x)
-    return _node(np.asarray(_erf_scalar(x.data), dtype=x.data.dtype), (x,), _erf_vjp)
+    return _node(np.asarray(_erf_scalar(x.array), dtype=x.array.dtype), (x,), _erf_vjp)
 
 
 def _erf_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -412,16 +412,16 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     x = _lift(x)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         # where, not maximum/minimum: on a tie x keeps the whole gradient (torch's clamp), not half
-        _check_broadcast("clip", *(np.asarray(getattr(v, "data", v)) for v in (x, min, max) if v is not None))
+        _check_broadcast("clip", *(np.asarray(getattr(v, "array", v)) for v in (x, min, max) if v is not None))
         out = x
         if min is not None:
-            out = where(x.data < (min.data if isinstance(min, Tensor) else min), min, out)
+            out = where(x.array < (min.array if isinstance(min, Tensor) else min), min, out)
         if max is not None:
-            out = where(out.data > (max.data if isinstance(max, Tensor) else max), max, out)
+            out = where(out.array > (max.array if isinstance(max, Tensor) else max), max, out)
         return out
     if min is None and max is None:
         raise ArgumentError("clip: at least one of min and max must be given")
-    return _node(np.clip(x.data, min, max).astype(x.data.dtype, copy=False), (x,), _clip_vjp, (min, max))
+    return _node(np.clip(x.array, min, max).astype(x.array.dtype, copy=False), (x,), _clip_vjp, (min, max))
 
 
 def _clip_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -472,14 +472,14 @@ def _minimum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Pick from ``a`` where ``condition`` is true, else from ``b`` (all broadcast together)."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)
     a, b = _pair(a, b)
     try:
-        out = np.where(cond, a.data, b.data)
+        out = np.where(cond, a.array, b.array)
     except ValueError:
-        _check_broadcast("where", cond, a.data, b.data)
+        _check_broadcast("where", cond, a.array, b.array)
         raise
     return _node(out, (a, b), _where_vjp, cond)
 
@@ -499,7 +499,7 @@ def sum(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, kee
     x = _lift(x)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
     keep = bool(keepdim or keepdims)
-    out = x.data.sum(axis=axes, keepdims=keep)
+    out = x.array.sum(axis=axes, keepdims=keep)
     return _node(np.asarray(out), (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
 
 
@@ -513,13 +513,13 @@ def _sum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def mean(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
     """Mean over ``dim``/``axis`` (all by default)."""
     x = _lift(x)
-    if x.data.dtype.kind != "f":
+    if x.array.dtype.kind != "f":
         raise ArgumentTypeError(f"mean: expected a floating tensor, got {x.dtype}; cast it with .float() first")
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
     keep = bool(keepdim or keepdims)
     count = int(np.prod([x.shape[i] for i in axes])) if x.ndim else 1
-    out = x.data.mean(axis=axes, keepdims=keep)
-    return _node(np.asarray(out, dtype=x.data.dtype), (x,), _mean_vjp, (_kept_shape(x.shape, axes), keep, count))
+    out = x.array.mean(axis=axes, keepdims=keep)
+    return _node(np.asarray(out, dtype=x.array.dtype), (x,), _mean_vjp, (_kept_shape(x.shape, axes), keep, count))
 
 
 def _mean_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -532,10 +532,10 @@ def _mean_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any) -> Tensor:
     x = _lift(x)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
-    if x.data.size == 0:
+    if x.array.size == 0:
         raise ShapeError(f"max/min of an empty tensor of shape {x.shape}")
     keep = bool(keepdim or keepdims)
-    out = fn(x.data, axis=axes, keepdims=keep)
+    out = fn(x.array, axis=axes, keepdims=keep)
     return _node(np.asarray(out), (x,), _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
 
 
@@ -574,7 +574,7 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
     x = _lift_float(x)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
     keep = bool(keepdim or keepdims)
-    d = x.data
+    d = x.array
     m = d.max(axis=axes, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     out = np.log(np.exp(d - m).sum(axis=axes, keepdims=True)) + m
@@ -594,7 +594,7 @@ def softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``, stable (the max is subtracted first)."""
     x = _lift_float(x)
     a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim)
-    d = x.data
+    d = x.array
     e = np.exp(d - d.max(axis=a, keepdims=True))
     e /= e.sum(axis=a, keepdims=True)
     return _node(e, (x,), _softmax_vjp, a)
@@ -609,7 +609,7 @@ def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """x - logsumexp(x) along ``dim``, stable; fused because log(softmax) underflows to -inf."""
     x = _lift_float(x)
     a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim)
-    d = x.data
+    d = x.array
     shifted = d - d.max(axis=a, keepdims=True)
     out = shifted - np.log(np.exp(shifted).sum(axis=a, keepdims=True))
     return _node(out, (x,), _log_softmax_vjp, a)
@@ -624,10 +624,10 @@ def reshape(x: Any, shape: Any) -> Tensor:
     x = _lift(x)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     try:
-        out = x.data.reshape(shape)
+        out = x.array.reshape(shape)
     except ValueError:
         raise ShapeError(
-            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.data.size} elements) into {shape}"
+            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.array.size} elements) into {shape}"
         ) from None
     return _node(out, (x,), _reshape_vjp)
 
@@ -642,7 +642,7 @@ def permute(x: Any, dims: Sequence[int]) -> Tensor:
     dims = tuple(_dim(d, x.ndim, "permute") for d in dims)
     if sorted(dims) != list(range(x.ndim)):
         raise ArgumentError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
-    return _node(x.data.transpose(dims), (x,), _permute_vjp, tuple(np.argsort(dims)))
+    return _node(x.array.transpose(dims), (x,), _permute_vjp, tuple(np.argsort(dims)))
 
 
 def _permute_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -694,7 +694,7 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
         )
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     try:
-        out = np.broadcast_to(x.data, shape)
+        out = np.broadcast_to(x.array, shape)
     except ValueError:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
     return _node(out, (x,), _broadcast_to_vjp)
@@ -709,7 +709,7 @@ def sum_to(x: Any, shape: tuple[int, ...]) -> Tensor:
     from .autograd import _sum_to_array
 
     x = _lift(x)
-    return _node(np.asarray(_sum_to_array(x.data, tuple(shape))), (x,), _sum_to_vjp)
+    return _node(np.asarray(_sum_to_array(x.array, tuple(shape))), (x,), _sum_to_vjp)
 
 
 def _sum_to_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -724,7 +724,7 @@ def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None
     ts = [_lift(t) for t in tensors]
     a = _dim(a, ts[0].ndim, "concatenate")
     try:
-        out = np.concatenate([t.data for t in ts], axis=a)
+        out = np.concatenate([t.array for t in ts], axis=a)
     except ValueError:
         raise ShapeError(f"concatenate: shapes {[t.shape for t in ts]} do not match except along axis {a}") from None
     bounds = np.cumsum([0] + [t.shape[a] for t in ts])
@@ -749,7 +749,7 @@ def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> T
     if len({t.shape for t in ts}) != 1:
         raise ShapeError(f"stack: all tensors need the same shape, got {[t.shape for t in ts]}")
     a = _dim(a, ts[0].ndim + 1, "stack")
-    out = np.stack([t.data for t in ts], axis=a)
+    out = np.stack([t.array for t in ts], axis=a)
     return _node(out, tuple(ts), _stack_vjp, a)
 
 
@@ -765,7 +765,7 @@ def _normalize_index(index: Any, keep_masks: bool = False) -> Any:
     out: list[Any] = []
     for item in items:
         if isinstance(item, Tensor):
-            item = item.data
+            item = item.array
         elif isinstance(item, list):
             item = np.asarray(item)
         if isinstance(item, np.ndarray) and item.dtype == np.bool_ and not keep_masks:
@@ -789,7 +789,7 @@ def getitem(x: Any, index: Any) -> Tensor:
     try:
         # Masks are applied as masks so that NumPy checks their shape: their nonzero() form (used by
         # the backward) would silently accept a mask of the wrong length.
-        out = x.data[idx]
+        out = x.array[idx]
     except IndexError as exc:
         raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
     advanced = _is_advanced(idx)
@@ -813,7 +813,7 @@ def scatter_add(shape: tuple[int, ...], index: Any, advanced: bool, g: Tensor) -
     from .autograd import _scatter_array
 
     g = _lift(g)
-    return _node(_scatter_array(tuple(shape), index, advanced, g.data), (g,), _scatter_add_vjp, (index,))
+    return _node(_scatter_array(tuple(shape), index, advanced, g.array), (g,), _scatter_add_vjp, (index,))
 
 
 def _scatter_add_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -823,7 +823,7 @@ def _scatter_add_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-d
 def gather(x: Any, dim: int, index: Any) -> Tensor:
     """``out[i][j] = x[i][index[i][j]]`` for dim=1 (torch.gather): pick along one axis."""
     x = _lift(x)
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"gather: index must hold integers, got {idx.dtype}")
     if idx.ndim != x.ndim:
@@ -840,7 +840,7 @@ def gather(x: Any, dim: int, index: Any) -> Tensor:
     grids[dim] = idx
     full = tuple(grids)
     try:
-        out = x.data[full]
+        out = x.array[full]
     except IndexError as exc:
         raise OutOfRangeError(
             f"gather: index out of range for input of shape {x.shape} along dim {dim}: {exc}"
@@ -857,7 +857,7 @@ def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) 
     x = _lift(x)
     widths = _pad_widths(pad, x.ndim)
     if mode == "constant":
-        out = np.pad(x.data, widths, mode="constant", constant_values=value)
+        out = np.pad(x.array, widths, mode="constant", constant_values=value)
         return _node(out, (x,), _pad_vjp, widths)
     if mode not in _NUMPY_PAD_MODES:
         raise ArgumentError(f"pad: unknown mode {mode!r}; expected one of constant, {', '.join(_NUMPY_PAD_MODES)}")

@@ -29,7 +29,7 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
     from .tensor import Tensor
 
     if isinstance(obj, Tensor):
-        obj = obj.data
+        obj = obj.array
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in "fiub":
             raise CheckpointError(f"save: {where} is an array of dtype {obj.dtype}; only numeric arrays can be saved")

@@ -33,7 +33,7 @@ class Tensor:
     """
 
     __slots__ = (
-        "data",
+        "array",
         "grad",
         "requires_grad",
         "_parents",
@@ -49,12 +49,12 @@ class Tensor:
     # converting the tensor to an array and silently dropping the gradient.
     __array_ufunc__ = None
 
-    data: np.ndarray
+    array: np.ndarray  # the values; ``.data`` is PyTorch's view of them as a graph-free Tensor
     grad: Tensor | None
     requires_grad: bool
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        self.data = _to_array(data, dtype)
+        self.array = _to_array(data, dtype)
         self.grad = None
         self.requires_grad = False
         self._parents: tuple[Tensor, ...] = ()
@@ -68,41 +68,57 @@ class Tensor:
 
     # ------------------------------------------------------------------ basics
     @property
+    def data(self) -> Tensor:
+        """The same storage as a Tensor outside the graph (PyTorch's ``.data``).
+
+        Writing into it (``p.data.add_(...)``, ``p.data[0] = 1``) changes this tensor's values, and
+        ``p.data = other`` replaces them; neither is seen by autograd. ``.array`` is the NumPy array.
+        """
+        return _wrap(self.array)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        new = value.array if isinstance(value, Tensor) else np.asarray(value)
+        if new.dtype.kind not in "fiub":
+            raise ArgumentTypeError(f".data = ...: expected numbers or booleans, got dtype {new.dtype}")
+        self.array = new
+
+    @property
     def shape(self) -> Shape:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     def size(self, dim: int | None = None) -> Any:
         """The shape (PyTorch's ``size()``), or the length of one dimension."""
         if dim is None:
-            return self.data.shape
-        return self.data.shape[dim]
+            return self.array.shape
+        return self.array.shape[dim]
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise ArgumentTypeError("len() of a 0-d tensor: it has no length (shape ()); use .numel() or .item()")
-        return len(self.data)
+        return len(self.array)
 
     def __iter__(self) -> Iterator[Tensor]:
         # Without this, Python iterates via __getitem__ until IndexError: a 0-d tensor would give [].
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise ArgumentTypeError(
                 "iteration over a 0-d tensor: it has no elements to iterate (shape ()); use .item()"
             )
-        return (self[i] for i in range(len(self.data)))
+        return (self[i] for i in range(len(self.array)))
 
     @property
     def is_leaf(self) -> bool:
@@ -116,9 +132,9 @@ class Tensor:
         return _rule_name(self._vjp)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and not backend.is_floating(self.data.dtype):
+        if requires_grad and not backend.is_floating(self.array.dtype):
             raise ArgumentTypeError(
-                f"only floating-point tensors can require gradients; this tensor is {self.data.dtype}"
+                f"only floating-point tensors can require gradients; this tensor is {self.array.dtype}"
             )
         if not requires_grad and self._vjp is not None:
             raise StateError("requires_grad_(False) is only allowed on leaf tensors; use .detach() instead")
@@ -133,26 +149,26 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory, like PyTorch)."""
-        return _wrap(self.data)
+        return _wrap(self.array)
 
     def item(self) -> Any:
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ShapeError(
                 f"item(): only one-element tensors can be converted to Python scalars; shape is {self.shape}"
             )
-        return self.data.item()
+        return self.array.item()
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""
-        return self.data
+        return self.array
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self.array.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if copy:  # np.array(t) asks for a copy; handing out self.data would let it write into the tensor
-            return np.array(self.data, dtype=dtype, copy=True)
-        return self.data if dtype is None else self.data.astype(dtype)
+        if copy:  # np.array(t) asks for a copy; handing out self.array would let it write into the tensor
+            return np.array(self.array, dtype=dtype, copy=True)
+        return self.array if dtype is None else self.array.astype(dtype)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -161,18 +177,18 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
-            raise StateError(f"the truth value of a tensor with {self.data.size} elements is ambiguous")
-        return bool(self.data)
+        if self.array.size != 1:
+            raise StateError(f"the truth value of a tensor with {self.array.size} elements is ambiguous")
+        return bool(self.array)
 
     def __hash__(self) -> int:
         return id(self)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        body = np.array2string(self.array, separator=", ", prefix="tensor(", precision=4)
         extras = []
-        if self.data.dtype != backend.get_default_dtype() and not (self.data.dtype == backend.int64):
-            extras.append(f"dtype={self.data.dtype}")
+        if self.array.dtype != backend.get_default_dtype() and not (self.array.dtype == backend.int64):
+            extras.append(f"dtype={self.array.dtype}")
         if self._vjp is not None:
             extras.append(f"grad_fn=<{self.grad_fn}>")
         elif self.requires_grad:
@@ -267,22 +283,22 @@ class Tensor:
 
     # Comparisons give boolean tensors outside the graph (they have no gradient).
     def __lt__(self, other: Any) -> Tensor:
-        return _wrap(self.data < _data_of(other))
+        return _wrap(self.array < _data_of(other))
 
     def __le__(self, other: Any) -> Tensor:
-        return _wrap(self.data <= _data_of(other))
+        return _wrap(self.array <= _data_of(other))
 
     def __gt__(self, other: Any) -> Tensor:
-        return _wrap(self.data > _data_of(other))
+        return _wrap(self.array > _data_of(other))
 
     def __ge__(self, other: Any) -> Tensor:
-        return _wrap(self.data >= _data_of(other))
+        return _wrap(self.array >= _data_of(other))
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _wrap(self.data == _data_of(other))
+        return _wrap(self.array == _data_of(other))
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _wrap(self.data != _data_of(other))
+        return _wrap(self.array != _data_of(other))
 
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
@@ -294,7 +310,7 @@ class Tensor:
                 "wrap it in `with ds.no_grad():` or build a new tensor (e.g. ds.where)"
             )
         try:
-            self.data[_ops._normalize_index(index, keep_masks=True)] = _data_of(value)
+            self.array[_ops._normalize_index(index, keep_masks=True)] = _data_of(value)
         except (IndexError, ValueError) as exc:
             value_shape = getattr(value, "shape", ())
             kind = OutOfRangeError if isinstance(exc, IndexError) else ShapeError
@@ -369,11 +385,11 @@ class Tensor:
 
     def argmax(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> Tensor:
         a = _ops._pick_axis(dim, axis)
-        return _wrap(np.argmax(self.data, axis=a, keepdims=keepdim if a is not None else False))
+        return _wrap(np.argmax(self.array, axis=a, keepdims=keepdim if a is not None else False))
 
     def argmin(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> Tensor:
         a = _ops._pick_axis(dim, axis)
-        return _wrap(np.argmin(self.data, axis=a, keepdims=keepdim if a is not None else False))
+        return _wrap(np.argmin(self.array, axis=a, keepdims=keepdim if a is not None else False))
 
     # ------------------------------------------------------------------ shapes
     def reshape(self, *shape: Any) -> Tensor:
@@ -427,7 +443,7 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     Integers stay int64 (class indices), booleans stay bool. Strings and objects are refused.
     """
     if isinstance(data, Tensor):
-        arr = data.data
+        arr = data.array
     elif isinstance(data, np.ndarray):
         arr = data
     else:
@@ -458,7 +474,7 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
 def _wrap(arr: np.ndarray) -> Tensor:
     """A constant (leaf, no grad) tensor around an existing array, without checks or copies."""
     t = Tensor.__new__(Tensor)
-    t.data = arr
+    t.array = arr
     t.grad = None
     t.requires_grad = False
     t._parents = ()
@@ -478,7 +494,7 @@ _op_counter = itertools.count(1)
 def _node(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: Callable[..., Any], saved: Any = None) -> Tensor:
     """The output of an op: records the graph when grad mode is on and an input requires grad."""
     t = Tensor.__new__(Tensor)
-    t.data = arr
+    t.array = arr
     t.grad = None
     t._saved = saved
     t._retains_grad = False
@@ -501,7 +517,7 @@ def _node(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: Callable[..., Any],
 
 
 def _data_of(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
+    return x.array if isinstance(x, Tensor) else x
 
 
 def _rule_name(vjp: Callable[..., Any]) -> str:

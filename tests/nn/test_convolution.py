@@ -194,7 +194,7 @@ def test_conv1d_gradcheck_float64():
 # ---------------------------------------------------------------------- conv modules
 def _copy_params(ours, theirs) -> None:
     for name, p in theirs.named_parameters():
-        dict(ours.named_parameters())[name].data[...] = p.detach().numpy()
+        dict(ours.named_parameters())[name].array[...] = p.detach().numpy()
 
 
 def _compare_module(ours, theirs, x: np.ndarray, assert_close) -> None:

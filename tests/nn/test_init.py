@@ -113,9 +113,9 @@ def test_errors_are_clear() -> None:
 
 def test_initializers_work_in_place_and_follow_the_seed() -> None:
     p = ds.nn.Parameter(ds.zeros(20, 10))
-    arr = p.data
+    arr = p.array
     ds.manual_seed(5)
-    assert init.kaiming_normal_(p) is p and p.data is arr and p.dtype == np.float32
+    assert init.kaiming_normal_(p) is p and p.array is arr and p.dtype == np.float32
     first = arr.copy()
     ds.manual_seed(5)
     init.kaiming_normal_(p)

@@ -39,8 +39,8 @@ def test_parameter_is_a_float32_tensor_that_requires_grad() -> None:
 def test_parameter_shares_the_tensor_it_wraps() -> None:
     t = ds.zeros(3)
     p = nn.Parameter(t)
-    p.data[0] = 5.0
-    assert t.data[0] == 5.0
+    p.array[0] = 5.0
+    assert t.array[0] == 5.0
 
 
 def test_attribute_assignment_registers_parameters_buffers_and_children() -> None:
@@ -165,12 +165,12 @@ def test_state_dict_has_parameters_and_persistent_buffers_as_copies() -> None:
 
 def test_load_state_dict_round_trip_gives_identical_outputs() -> None:
     a, b = TwoLayer(), TwoLayer()
-    a.steps.data[0] = 3.0
+    a.steps.array[0] = 3.0
     x = ds.randn(6, 4)
     assert not np.allclose(a(x).numpy(), b(x).numpy())
     b.load_state_dict(a.state_dict())
     np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
-    assert b.steps.data[0] == 3.0
+    assert b.steps.array[0] == 3.0
 
 
 def test_load_state_dict_keeps_the_same_parameter_objects() -> None:
@@ -327,8 +327,8 @@ def test_deepcopy_gives_an_independent_model() -> None:
     c = copy.deepcopy(m)
     assert isinstance(c[0].weight, nn.Parameter) and c[0].weight.requires_grad
     np.testing.assert_array_equal(c[0].weight.numpy(), m[0].weight.numpy())
-    c[0].weight.data[...] = 0
-    c[1].running_mean.data[...] = 5  # type: ignore[union-attr]
+    c[0].weight.array[...] = 0
+    c[1].running_mean.array[...] = 5  # type: ignore[union-attr]
     assert m[0].weight.numpy().any() and not (m[1].running_mean.numpy() == 5).any()  # type: ignore[union-attr]
     assert [n for n, _ in c.named_parameters()] == [n for n, _ in m.named_parameters()]
     c(ds.randn(4, 3)).sum().backward()  # the copy trains on its own
@@ -383,7 +383,7 @@ def test_every_layer_state_round_trips_through_the_checkpoint_format(tmp_path: A
     ds.manual_seed(1)
     restored = nn.ModuleDict({name: copy.deepcopy(layer) for name, layer in layers.items()})
     for t in [*restored.parameters(), *restored.buffers()]:
-        t.data[...] = 0  # nothing of the original survives except through the file
+        t.array[...] = 0  # nothing of the original survives except through the file
     restored.load_state_dict(serialization.load(path))
     back = restored.state_dict()
     assert list(back) == list(saved)

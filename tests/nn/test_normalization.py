@@ -70,8 +70,8 @@ def test_batch_norm_matches_torch_in_train_then_eval(
     ours = ours_cls(shape[1], **options)
     ref = ref_cls(shape[1], **options)
     if ours.weight is not None:  # non-trivial affine parameters
-        ours.weight.data[...] = np.linspace(0.5, 2.0, shape[1])
-        ours.bias.data[...] = np.linspace(-1.0, 1.0, shape[1])
+        ours.weight.array[...] = np.linspace(0.5, 2.0, shape[1])
+        ours.bias.array[...] = np.linspace(-1.0, 1.0, shape[1])
     copy_into_torch(ours, ref)
     gen = np.random.default_rng(1)
     for step in range(3):  # several steps: the running statistics must track torch's exactly
@@ -116,8 +116,8 @@ def test_functional_batch_norm_matches_torch(assert_close: Any) -> None:
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_gradcheck_and_double_backward(assert_close: Any, training: bool) -> None:
     bn = nn.BatchNorm1d(3).double()
-    bn.weight.data[...] = [0.5, 1.5, -2.0]  # type: ignore[union-attr]
-    bn.running_var.data[...] = [0.5, 2.0, 1.0]  # type: ignore[union-attr]
+    bn.weight.array[...] = [0.5, 1.5, -2.0]  # type: ignore[union-attr]
+    bn.running_var.array[...] = [0.5, 2.0, 1.0]  # type: ignore[union-attr]
     bn.train(training)
     if training:
         bn.track_running_stats = False  # finite differences must not move the running stats
@@ -149,7 +149,7 @@ def test_layer_norm_matches_torch(assert_close: Any, normalized_shape: Any, shap
     ref = torch.nn.LayerNorm(normalized_shape, **options)
     gen = np.random.default_rng(4)
     for p in ours.parameters():
-        p.data[...] = gen.standard_normal(p.shape)
+        p.array[...] = gen.standard_normal(p.shape)
     copy_into_torch(ours, ref)
     x = (gen.standard_normal(shape) * 2 + 1).astype(np.float32)
     run_both(assert_close, ours, ref, x)

@@ -20,7 +20,7 @@ def _copy_from_torch(ours, theirs) -> None:
     assert list(mine) == [n for n, _ in theirs.named_parameters()], "parameter names/order differ from PyTorch"
     for name, p in theirs.named_parameters():
         assert mine[name].shape == tuple(p.shape), name
-        mine[name].data[...] = p.detach().numpy()
+        mine[name].array[...] = p.detach().numpy()
 
 
 def _as_tuple(state):

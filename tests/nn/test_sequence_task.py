@@ -3,7 +3,7 @@
 * parity of 4 bits (the label depends on every step, so the state must carry information);
 * the sum of a sequence of 6 numbers (regression, checked on sequences never seen in training).
 
-The optimizer is a few lines of Adam written here on ``p.data`` / ``p.grad.data``.
+The optimizer is a few lines of Adam written here on ``p.array`` / ``p.grad.array``.
 """
 
 from __future__ import annotations
@@ -21,21 +21,21 @@ class _Adam:
 
     def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
         self.params, self.lr, self.betas, self.eps, self.t = list(params), lr, betas, eps, 0
-        self.m = [np.zeros_like(p.data) for p in self.params]
-        self.v = [np.zeros_like(p.data) for p in self.params]
+        self.m = [np.zeros_like(p.array) for p in self.params]
+        self.v = [np.zeros_like(p.array) for p in self.params]
 
     def step(self) -> None:
         self.t += 1
         b1, b2 = self.betas
         for p, m, v in zip(self.params, self.m, self.v):
-            g = p.grad.data
+            g = p.grad.array
             m *= b1
             m += (1 - b1) * g
             v *= b2
             v += (1 - b2) * g * g
             m_hat = m / (1 - b1**self.t)
             v_hat = v / (1 - b2**self.t)
-            p.data -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.data.dtype)
+            p.array -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.array.dtype)
 
 
 class _SequenceModel(nn.Module):

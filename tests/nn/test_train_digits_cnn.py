@@ -1,6 +1,6 @@
 """End to end: a small CNN (Conv2d-ReLU-MaxPool-Linear) learns scikit-learn's 8x8 digits.
 
-The optimizer is a few lines of Adam written here on ``p.data`` / ``p.grad.data`` (downslope.optim
+The optimizer is a few lines of Adam written here on ``p.array`` / ``p.grad.array`` (downslope.optim
 is tested on its own), so this test depends only on the layers, the loss and backpropagation.
 """
 
@@ -29,21 +29,21 @@ class _Adam:
 
     def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
         self.params, self.lr, self.betas, self.eps, self.t = list(params), lr, betas, eps, 0
-        self.m = [np.zeros_like(p.data) for p in self.params]
-        self.v = [np.zeros_like(p.data) for p in self.params]
+        self.m = [np.zeros_like(p.array) for p in self.params]
+        self.v = [np.zeros_like(p.array) for p in self.params]
 
     def step(self) -> None:
         self.t += 1
         b1, b2 = self.betas
         for p, m, v in zip(self.params, self.m, self.v):
-            g = p.grad.data
+            g = p.grad.array
             m *= b1
             m += (1 - b1) * g
             v *= b2
             v += (1 - b2) * g * g
             m_hat = m / (1 - b1**self.t)
             v_hat = v / (1 - b2**self.t)
-            p.data -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.data.dtype)
+            p.array -= (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(p.array.dtype)
 
 
 def test_cnn_reaches_95_percent_on_digits():

@@ -1,7 +1,7 @@
 """End to end: an MLP with BatchNorm1d and Dropout learns scikit-learn's digits to >= 95% test accuracy.
 
 No optimizer package is used (downslope.optim is a later layer): a ten-line Adam below updates
-``p.data`` from ``p.grad.data``, which is all a training step needs from the nn layer.
+``p.array`` from ``p.grad.array``, which is all a training step needs from the nn layer.
 """
 
 from __future__ import annotations
@@ -38,22 +38,22 @@ class TinyAdam:
 
     def __init__(self, params: list[nn.Parameter], lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999) -> None:
         self.params, self.lr, self.b1, self.b2, self.t = params, lr, b1, b2, 0
-        self.m = [np.zeros_like(p.data) for p in params]
-        self.v = [np.zeros_like(p.data) for p in params]
+        self.m = [np.zeros_like(p.array) for p in params]
+        self.v = [np.zeros_like(p.array) for p in params]
 
     def step(self) -> None:
         self.t += 1
         for p, m, v in zip(self.params, self.m, self.v):
             if p.grad is None:
                 continue
-            g = p.grad.data
+            g = p.grad.array
             m *= self.b1
             m += (1 - self.b1) * g
             v *= self.b2
             v += (1 - self.b2) * g * g
             m_hat = m / (1 - self.b1**self.t)
             v_hat = v / (1 - self.b2**self.t)
-            p.data -= (self.lr * m_hat / (np.sqrt(v_hat) + 1e-8)).astype(p.data.dtype)
+            p.array -= (self.lr * m_hat / (np.sqrt(v_hat) + 1e-8)).astype(p.array.dtype)
 
 
 def test_mlp_with_batchnorm_and_dropout_learns_digits() -> None:

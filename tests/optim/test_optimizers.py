@@ -267,7 +267,7 @@ def test_nonfinite_gradient_raises_when_asked():
     w = ds.tensor([1.0, 2.0], requires_grad=True)
     opt = optim.Adam([w], clip_norm=1.0, error_if_nonfinite=True)
     (w * w).sum().backward()
-    w.grad.data[0] = np.nan
+    w.grad.array[0] = np.nan
     with pytest.raises(RuntimeError, match="NaN or inf"):
         opt.step()
     np.testing.assert_array_equal(w.numpy(), [1.0, 2.0])
@@ -299,9 +299,9 @@ def test_param_without_grad_is_skipped_like_torch():
 def test_model_sees_updates_without_copies():
     w = ds.tensor([[1.0, 2.0]], requires_grad=True)
     b = ds.tensor([0.5], requires_grad=True)
-    data_before = w.data
+    data_before = w.array
     opt = optim.SGD([w, b], lr=0.1)
-    assert w.data.base is not None and w.data.base is b.data.base  # views of one flat buffer
+    assert w.array.base is not None and w.array.base is b.array.base  # views of one flat buffer
     (w.sum() + b.sum()).backward()
     opt.step()
     np.testing.assert_allclose(w.numpy(), [[0.9, 1.9]])
@@ -311,7 +311,7 @@ def test_model_sees_updates_without_copies():
 def test_replaced_data_is_picked_up():
     w = ds.tensor([1.0, 2.0], requires_grad=True)
     opt = optim.SGD([w], lr=0.5)
-    w.data = np.array([10.0, 20.0], np.float32)  # e.g. weights loaded by assignment
+    w.array = np.array([10.0, 20.0], np.float32)  # e.g. weights loaded by assignment
     (w * w).sum().backward()
     opt.step()
     np.testing.assert_allclose(w.numpy(), [0.0, 0.0])
@@ -532,7 +532,7 @@ def test_error_if_nonfinite_without_clipping_fails_fast_and_changes_nothing():
     buf = opt.state[w]["momentum_buffer"].copy()
     opt.zero_grad()
     (w * w).sum().backward()
-    w.grad.data[1] = np.inf
+    w.grad.array[1] = np.inf
     with pytest.raises(RuntimeError, match="NaN or inf"):
         opt.step()
     np.testing.assert_array_equal(w.numpy(), after_one)

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 def _net():
     ds.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 1))
-    model[0].bias.data[:2] = -100.0  # two units that can never fire
+    model[0].bias.array[:2] = -100.0  # two units that can never fire
     return model
 
 
@@ -22,7 +22,7 @@ def _torch_copy(model):
     ref = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.ReLU(), torch.nn.Linear(6, 1))
     with torch.no_grad():
         for (_, p), q in zip(model.named_parameters(), ref.parameters()):
-            q.copy_(torch.from_numpy(p.data.copy()))
+            q.copy_(torch.from_numpy(p.array.copy()))
     return ref
 
 
@@ -67,7 +67,7 @@ def test_plain_word_warnings_for_dead_units():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 1))
     model = _net()
-    model[0].bias.data[:] = -100.0  # every unit dead
+    model[0].bias.array[:] = -100.0  # every unit dead
     text = _warnings_of(model, 5.0, x, y)
     assert any("100% of the units after ReLU '1' never fired in epoch 1" in t for t in text)
     assert sum("never fired" in t for t in text) == 1  # once per run, not once per epoch
@@ -97,7 +97,7 @@ def test_a_zero_initialized_bias_is_no_false_alarm():
     y = x @ np.ones((3, 1))
     model = _net()
     for layer in (model[0], model[2]):
-        layer.bias.data[:] = 0.0
+        layer.bias.array[:] = 0.0
     diag = GradientDiagnostics()
     text = _warnings_of(model, 0.01, x, y, diag=diag, epochs=2)
     assert text == []
@@ -112,7 +112,7 @@ def test_vanishing_gradients_are_named():
     ds.manual_seed(0)
     model = nn.Sequential(*[m for _ in range(6) for m in (nn.Linear(3, 3), nn.Sigmoid())], nn.Linear(3, 1))
     for p in model.parameters():
-        p.data *= 1e-3
+        p.array *= 1e-3
     with pytest.warns(RuntimeWarning, match=r"gradients of '0.weight' are vanishingly small"):
         fit(
             model,

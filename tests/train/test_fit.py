@@ -35,7 +35,7 @@ def _least_squares(x, y):
 
 
 def _weights(model):
-    return np.concatenate([model.weight.data.ravel(), model.bias.data.ravel()])
+    return np.concatenate([model.weight.array.ravel(), model.bias.array.ravel()])
 
 
 class CountUpdates(Callback):
@@ -123,8 +123,8 @@ def test_validation_loss_equals_evaluate_after_training():
     history = fit(
         model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.05), (x, y), (xv, yv), epochs=2, metrics=["mse"]
     )
-    pred = model.weight.data.astype(np.float64) @ xv.T.astype(np.float32).astype(np.float64)
-    direct = np.mean((pred.T + model.bias.data - yv.astype(np.float32)) ** 2)
+    pred = model.weight.array.astype(np.float64) @ xv.T.astype(np.float32).astype(np.float64)
+    direct = np.mean((pred.T + model.bias.array - yv.astype(np.float32)) ** 2)
     assert history["val_loss"][-1] == pytest.approx(direct, rel=1e-5)
     assert history["val_mse"][-1] == pytest.approx(direct, rel=1e-5)
     assert evaluate(model, nn.MSELoss(), (xv, yv), batch_size=7)["loss"] == pytest.approx(direct, rel=1e-5)

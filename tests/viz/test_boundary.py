@@ -56,18 +56,18 @@ def test_multiclass_regions_with_a_module() -> None:
 
     layer = nn.Linear(2, 3)
     with ds.no_grad():
-        layer.weight.data[...] = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]], dtype=np.float32)
-        layer.bias.data[...] = 0.0
+        layer.weight.array[...] = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]], dtype=np.float32)
+        layer.bias.array[...] = 0.0
     rng = np.random.default_rng(1)
     x = rng.normal(size=(90, 2))
-    y = np.argmax(x @ layer.weight.data.T, axis=1)
+    y = np.argmax(x @ layer.weight.array.T, axis=1)
     for show in ("class", "probability"):
         fig = plot_decision_boundary(layer, x, y, grid_points=50, show=show, class_names=["a", "b", "c"])
         ax = fig.axes[0]
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c"]
         v = _boundary_vertices(ax)
         # Every boundary vertex lies (within a grid cell) where two scores tie for the maximum.
-        scores = np.sort(v @ layer.weight.data.T.astype(np.float64), axis=1)
+        scores = np.sort(v @ layer.weight.array.T.astype(np.float64), axis=1)
         cell = 2 * (np.ptp(x, axis=0).max() * 1.2) / 49
         assert np.all(scores[:, -1] - scores[:, -2] < cell)
 

@@ -30,7 +30,7 @@ def test_red_line_is_the_model_on_a_grid(tmp_path: Path) -> None:
     gx, gy = red.get_xdata(), red.get_ydata()
     assert len(gx) == 50 and gx[0] < x.min() and gx[-1] > x.max()
     # Dropout is off in eval mode, so the line is exactly w * x + b.
-    w, b = float(model[0].weight.data[0, 0]), float(model[0].bias.data[0])
+    w, b = float(model[0].weight.array[0, 0]), float(model[0].bias.array[0])
     np.testing.assert_allclose(gy, w * gx + b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ax.collections[0].get_offsets(), np.c_[x[:, 0], y])
     assert ax.get_xlabel() == "x" and ax.get_ylabel() == "y" and ax.get_legend() is not None

@@ -40,7 +40,7 @@ class Dataset:
 def _as_sample_array(value: Any, name: str) -> np.ndarray:
     """Apply the library's dtype policy: floating -> default float (float32), integers -> int64."""
     if isinstance(value, Tensor):
-        arr = value.data
+        arr = value.array
     else:
         try:
             arr = np.asarray(value)

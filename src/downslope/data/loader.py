@@ -165,7 +165,7 @@ class DataLoader:
         fields = []
         for k in range(width):
             try:
-                stacked = np.stack([np.asarray(s[k].data if isinstance(s[k], Tensor) else s[k]) for s in samples])
+                stacked = np.stack([np.asarray(s[k].array if isinstance(s[k], Tensor) else s[k]) for s in samples])
             except ValueError as exc:
                 raise ShapeError(
                     f"DataLoader: samples of field {k} have different shapes and cannot form a batch ({exc})"

@@ -119,7 +119,7 @@ def train_test_split(
     """
     if not arrays:
         raise DataError("train_test_split: expected at least one array, got none")
-    datas = [a.data if isinstance(a, Tensor) else np.asarray(a) for a in arrays]
+    datas = [a.array if isinstance(a, Tensor) else np.asarray(a) for a in arrays]
     if any(d.ndim == 0 for d in datas):
         raise ShapeError("train_test_split: expected arrays with a first axis of samples, got a scalar")
     n = len(datas[0])
@@ -144,7 +144,7 @@ def train_test_split(
     if stratify is not None:
         if not shuffle:
             raise ConfigError("train_test_split: stratify requires shuffle=True")
-        labels = stratify.data if isinstance(stratify, Tensor) else np.asarray(stratify)
+        labels = stratify.array if isinstance(stratify, Tensor) else np.asarray(stratify)
         if labels.shape != (n,):
             raise ShapeError(
                 f"train_test_split: stratify must be {n} class labels, shape ({n},); got shape {labels.shape}"

@@ -125,27 +125,27 @@ def broadcast_parameters(
         return
     tensors = [t for _, t in named_tensors(model_or_params)]
     for dtype, group in _by_dtype(tensors).items():
-        flat = np.empty(sum(t.data.size for t in group), dtype=dtype)
+        flat = np.empty(sum(t.array.size for t in group), dtype=dtype)
         offset = 0
         for t in group:
-            flat[offset : offset + t.data.size] = t.data.reshape(-1)
-            offset += t.data.size
+            flat[offset : offset + t.array.size] = t.array.reshape(-1)
+            offset += t.array.size
         for start, end in _chunks(flat.size, flat.itemsize, bucket_bytes):
             world.comm.bcast(flat[start:end], root)
         offset = 0
         for t in group:
-            value = flat[offset : offset + t.data.size].reshape(t.data.shape)
-            if t.data.flags.writeable:
-                np.copyto(t.data, value)
+            value = flat[offset : offset + t.array.size].reshape(t.array.shape)
+            if t.array.flags.writeable:
+                np.copyto(t.array, value)
             else:
-                t.data = value.copy()
-            offset += t.data.size
+                t.array = value.copy()
+            offset += t.array.size
 
 
 def _by_dtype(tensors: Sequence[Tensor]) -> dict[np.dtype, list[Tensor]]:
     groups: dict[np.dtype, list[Tensor]] = {}
     for t in tensors:
-        groups.setdefault(t.data.dtype, []).append(t)
+        groups.setdefault(t.array.dtype, []).append(t)
     return groups
 
 
@@ -238,7 +238,7 @@ class GradientAllreducer:
             slots, offset = [], 0
             for t in group:
                 slots.append((offset, t))
-                offset += t.data.size
+                offset += t.array.size
             flat = np.zeros(offset + (len(self.params) if i == 0 else 0), dtype=dtype)
             self._groups.append((flat, slots, offset))
         self._flag_index = {id(t): k for k, t in enumerate(self.params)}
@@ -260,7 +260,7 @@ class GradientAllreducer:
         flags = first_flat[first_end:]
         for flat, slots, _ in self._groups:
             for offset, t in slots:
-                part = flat[offset : offset + t.data.size]
+                part = flat[offset : offset + t.array.size]
                 grad = t.grad
                 if grad is None:
                     part.fill(0)
@@ -270,7 +270,7 @@ class GradientAllreducer:
                         raise DistributedError(
                             f"allreduce_gradients: a gradient of shape {grad.shape} for a parameter of shape {t.shape}"
                         )
-                    part[...] = grad.data.reshape(-1)
+                    part[...] = grad.array.reshape(-1)
                     flags[self._flag_index[id(t)]] = 1
             for start, end in _chunks(flat.size, flat.itemsize, self.bucket_bytes):
                 comm.allreduce_sum(flat[start:end])
@@ -281,12 +281,12 @@ class GradientAllreducer:
             for offset, t in slots:
                 if flags[self._flag_index[id(t)]] == 0:
                     continue  # no rank had a gradient: leave None, as a single process would
-                mean = flat[offset : offset + t.data.size].reshape(t.data.shape)
+                mean = flat[offset : offset + t.array.size].reshape(t.array.shape)
                 grad = t.grad
-                if grad is None or grad.requires_grad or not grad.data.flags.writeable:
+                if grad is None or grad.requires_grad or not grad.array.flags.writeable:
                     t.grad = _wrap(mean.copy())
                 else:
-                    np.copyto(grad.data, mean)
+                    np.copyto(grad.array, mean)
         self.seconds += time.perf_counter() - started
         self.calls += 1
 

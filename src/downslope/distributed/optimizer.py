@@ -82,7 +82,7 @@ class DistributedOptimizer:
             self.synchronize()
             if loss is None or self.world.world_size == 1:
                 return loss
-            value = np.asarray(loss.data if isinstance(loss, Tensor) else loss, dtype=np.float64)
+            value = np.asarray(loss.array if isinstance(loss, Tensor) else loss, dtype=np.float64)
             mean = allreduce_sum(value, world=self.world) / self.world.world_size
             if isinstance(loss, Tensor):
                 return _wrap(mean.astype(loss.dtype))

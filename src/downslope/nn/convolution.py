@@ -93,7 +93,7 @@ def _batched(x: Tensor, spatial: int, where: str) -> tuple[Tensor, bool]:
 
 
 def _check_floating(x: Tensor, where: str) -> None:
-    if x.data.dtype.kind != "f":
+    if x.array.dtype.kind != "f":
         raise ArgumentTypeError(f"{where}: expected a floating-point input, got {x.dtype}; cast it with .float() first")
 
 
@@ -234,7 +234,7 @@ def _conv2d(
             raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
         parents = (x, w, b)
     geometry = (st, pads, dil, groups, (oh, ow))
-    out, cols = _conv2d_forward(x.data, w.data, None if bias is None else parents[2].data, geometry)
+    out, cols = _conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry)
     # cols are only needed for the weight gradient; drop them early when there is none to compute.
     return _node(out, parents, _conv2d_vjp, (cols if w.requires_grad else None, geometry))
 
@@ -410,7 +410,7 @@ def max_pool2d(
     out, indices = _max_pool2d(x, k, s, p, d, ceil_mode, return_indices, where)
     if unbatched:
         out = ops.squeeze(out, 0)
-        indices = None if indices is None else _wrap(indices.data[0])
+        indices = None if indices is None else _wrap(indices.array[0])
     return (out, indices) if return_indices else out
 
 
@@ -441,10 +441,10 @@ def max_pool1d(
     )
     out = ops.squeeze(out, 2)
     if indices is not None:
-        indices = _wrap(indices.data[:, :, 0])
+        indices = _wrap(indices.array[:, :, 0])
     if unbatched:
         out = ops.squeeze(out, 0)
-        indices = None if indices is None else _wrap(indices.data[0])
+        indices = None if indices is None else _wrap(indices.array[0])
     return (out, indices) if return_indices else out
 
 
@@ -455,7 +455,7 @@ def _max_pool2d(
     oh, extra_h = _pool_geometry(h, k[0], s[0], p[0], d[0], ceil_mode, where)
     ow, extra_w = _pool_geometry(w, k[1], s[1], p[1], d[1], ceil_mode, where)
     pads = (p[0], p[0] + extra_h, p[1], p[1] + extra_w)
-    xp = _pad_zeros(x.data, pads, fill=-np.inf)
+    xp = _pad_zeros(x.array, pads, fill=-np.inf)
     geometry = (s, d, (oh, ow))
     stacked = _stacked_windows(xp, k, geometry)
     out = stacked.max(axis=0)  # NaN propagates, as in PyTorch
@@ -574,7 +574,7 @@ def _avg_pool2d(
     oh, extra_h = _pool_geometry(h, k[0], s[0], p[0], 1, ceil_mode, where)
     ow, extra_w = _pool_geometry(w, k[1], s[1], p[1], 1, ceil_mode, where)
     pads = (p[0], p[0] + extra_h, p[1], p[1] + extra_w)
-    xp = _pad_zeros(x.data, pads)
+    xp = _pad_zeros(x.array, pads)
     geometry = (s, (1, 1), (oh, ow))
     out = _stacked_windows(xp, k, geometry).sum(axis=0)
     if divisor_override is not None:

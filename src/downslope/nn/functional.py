@@ -72,9 +72,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         )
     if bias is not None and bias.shape != (out_f,):
         raise ArgumentError(f"linear: bias must have shape ({out_f},), got {bias.shape}")
-    if x.data.dtype != weight.data.dtype:
+    if x.array.dtype != weight.array.dtype:
         raise ArgumentTypeError(
-            f"linear: input dtype {x.data.dtype} differs from weight dtype {weight.data.dtype}; "
+            f"linear: input dtype {x.array.dtype} differs from weight dtype {weight.array.dtype}; "
             f"cast the input (x.float()) or the module (model.double())"
         )
     if x.ndim == 2:
@@ -85,10 +85,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def _linear2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    out = x.data @ weight.data.T
+    out = x.array @ weight.array.T
     if bias is None:
         return _node(out, (x, weight), _linear_vjp)
-    out += bias.data
+    out += bias.array
     return _node(out, (x, weight, bias), _linear_vjp)
 
 
@@ -117,13 +117,13 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     _check_probability(p, "dropout")
     if not training or p == 0:
         return x
-    dtype = x.data.dtype if backend.is_floating(x.data.dtype) else backend.get_default_dtype()
+    dtype = x.array.dtype if backend.is_floating(x.array.dtype) else backend.get_default_dtype()
     if p == 1:
         scale = np.zeros(x.shape, dtype=dtype)
     else:
         keep = backend.rng().random(x.shape, dtype=np.float32) >= np.float32(p)
         scale = keep * np.asarray(1.0 / (1.0 - p), dtype=dtype)
-    return _node(x.data * scale, (x,), _dropout_vjp, scale)
+    return _node(x.array * scale, (x,), _dropout_vjp, scale)
 
 
 def _dropout_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -167,9 +167,9 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         [-0.1587, 0.0, 0.8413]
     """
     x = _as_tensor(x, "gelu")
-    if approximate != "none" or x.data.dtype != np.float32:
+    if approximate != "none" or x.array.dtype != np.float32:
         return _gelu(x, approximate)
-    d = x.data
+    d = x.array
     cdf = _erfc(d * np.float32(-_SQRT1_2))
     cdf *= np.float32(0.5)  # Phi(x) = erfc(-x / sqrt 2) / 2, accurate in both tails
     return _node(d * cdf, (x,), _gelu_vjp, cdf)
@@ -248,7 +248,7 @@ def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
         tensor([[1, 0, 0],
                 [0, 0, 1]])
     """
-    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    idx = indices.array if isinstance(indices, Tensor) else np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"one_hot: expected integer class indices, got dtype {idx.dtype}")
     if idx.size and idx.min() < 0:

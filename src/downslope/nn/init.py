@@ -96,10 +96,10 @@ def _check(tensor: Any, fn: str) -> Tensor:
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     # Written into the existing array, so the Parameter object an optimizer holds stays the same.
-    if tensor.data.flags.writeable:
-        tensor.data[...] = values
+    if tensor.array.flags.writeable:
+        tensor.array[...] = values
     else:
-        tensor.data = np.array(np.broadcast_to(values, tensor.shape), dtype=tensor.data.dtype)
+        tensor.array = np.array(np.broadcast_to(values, tensor.shape), dtype=tensor.array.dtype)
     return tensor
 
 

@@ -68,13 +68,13 @@ class Linear(Module):
         if isinstance(x, Tensor):
             # The usual call, a (batch, in_features) tensor of the weight's dtype, goes straight to the
             # fused op; every other case gets the full checks and messages below (issue 7: per-op overhead).
-            w, b, d = self.weight.data, self.bias, x.data
+            w, b, d = self.weight.array, self.bias, x.array
             if (
                 d.ndim == 2
                 and d.shape[1] == w.shape[1]
                 and d.dtype == w.dtype
                 and w.ndim == 2
-                and (b is None or b.data.shape == w.shape[:1])
+                and (b is None or b.array.shape == w.shape[:1])
             ):
                 return F._linear2d(x, self.weight, b)
         if not isinstance(x, Tensor):
@@ -143,7 +143,7 @@ class Embedding(Module):
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight.array[self.padding_idx] = 0
 
     def forward(self, indices: Any) -> Tensor:
         return embedding(indices, self.weight, self.padding_idx)
@@ -164,7 +164,7 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
         tensor([[2.],
                 [0.]])
     """
-    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    idx = indices.array if isinstance(indices, Tensor) else np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"embedding: expected integer indices, got dtype {idx.dtype}")
     n = weight.shape[0]
@@ -173,7 +173,7 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
         raise OutOfRangeError(f"embedding: index {bad} is out of range for a table of {n} rows (valid: 0..{n - 1})")
     if padding_idx is not None:
         padding_idx = padding_idx % n
-    return _node(weight.data[idx], (weight,), _embedding_vjp, (idx, padding_idx))
+    return _node(weight.array[idx], (weight,), _embedding_vjp, (idx, padding_idx))
 
 
 def _embedding_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]

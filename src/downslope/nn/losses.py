@@ -62,22 +62,22 @@ def _check_reduction(reduction: str, fn: str, allowed: tuple[str, ...] = _REDUCT
 def _input(x: Any, fn: str) -> Tensor:
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"{fn}: expected the input to be a Tensor, got {type(x).__name__}")
-    if not backend.is_floating(x.data.dtype):
-        raise ArgumentTypeError(f"{fn}: expected a floating-point input, got dtype {x.data.dtype}")
+    if not backend.is_floating(x.array.dtype):
+        raise ArgumentTypeError(f"{fn}: expected a floating-point input, got dtype {x.array.dtype}")
     return x
 
 
 def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
     """The target as a tensor of the input's dtype and exactly the input's shape."""
-    t = target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=like.data.dtype)
+    t = target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=like.array.dtype)
     if t.shape != like.shape:
         raise ShapeError(
             f"{fn}: input shape {like.shape} and target shape {t.shape} differ. Losses do not broadcast "
             "(PyTorch would, with only a warning, and compute a wrong loss); reshape one of them, "
             "e.g. target.reshape(input.shape) or input.squeeze(-1)"
         )
-    if t.data.dtype != like.data.dtype:
-        t = ops.astype(t, like.data.dtype)  # a float64 or int target must not promote the loss to float64
+    if t.array.dtype != like.array.dtype:
+        t = ops.astype(t, like.array.dtype)  # a float64 or int target must not promote the loss to float64
     return t
 
 
@@ -92,10 +92,10 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def _class_weight(weight: Any, n_classes: int, like: Tensor, fn: str) -> np.ndarray | None:
     if weight is None:
         return None
-    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    w = weight.array if isinstance(weight, Tensor) else np.asarray(weight)
     if w.shape != (n_classes,):
         raise ShapeError(f"{fn}: weight must have one entry per class, shape ({n_classes},), got {w.shape}")
-    return w.astype(like.data.dtype, copy=False)
+    return w.astype(like.array.dtype, copy=False)
 
 
 # ---------------------------------------------------------------------- regression losses
@@ -114,12 +114,12 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     if reduction == "none":
         d = x - t
         return d * d
-    diff = x.data - t.data
+    diff = x.array - t.array
     total = np.vdot(diff, diff)  # one pass, no squared temporary
     n = diff.size or np.nan  # the mean of an empty batch is NaN (as in torch), not a ZeroDivisionError
     scale = 2.0 / n if reduction == "mean" else 2.0
     value = total / n if reduction == "mean" else total
-    return _node(np.asarray(value, dtype=x.data.dtype), (x, t), _mse_vjp, scale)
+    return _node(np.asarray(value, dtype=x.array.dtype), (x, t), _mse_vjp, scale)
 
 
 def _mse_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -156,7 +156,7 @@ def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float
         raise ArgumentError(f"huber_loss: delta must be positive, got {delta}")
     d = x - _float_target(target, x, "huber_loss")
     ad = ops.abs(d)
-    loss = ops.where(ad.data < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
+    loss = ops.where(ad.array < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
     return _reduce(loss, reduction)
 
 
@@ -170,7 +170,7 @@ def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: fl
     ad = ops.abs(d)
     if beta == 0:
         return _reduce(ad, reduction)
-    loss = ops.where(ad.data < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
+    loss = ops.where(ad.array < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
     return _reduce(loss, reduction)
 
 
@@ -178,7 +178,7 @@ def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: fl
 def _elementwise_weight(weight: Any, like: Tensor, fn: str) -> Tensor | None:
     if weight is None:
         return None
-    w = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight), dtype=like.data.dtype)
+    w = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight), dtype=like.array.dtype)
     try:
         np.broadcast_shapes(w.shape, like.shape)
     except ValueError:
@@ -201,7 +201,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
     x = _input(input, "binary_cross_entropy")
     _check_reduction(reduction, "binary_cross_entropy")
     t = _float_target(target, x, "binary_cross_entropy")
-    p = x.data
+    p = x.array
     if p.size and (p.min() < 0 or p.max() > 1):
         raise ArgumentError(
             "binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
@@ -210,7 +210,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), -100)
         log_1mp = np.maximum(np.log1p(-p), -100)
-    loss = _node(-(t.data * log_p + (1 - t.data) * log_1mp), (x, t), _bce_vjp, (log_p, log_1mp))
+    loss = _node(-(t.array * log_p + (1 - t.array) * log_1mp), (x, t), _bce_vjp, (log_p, log_1mp))
     w = _elementwise_weight(weight, x, "binary_cross_entropy")
     if w is not None:
         loss = loss * w
@@ -271,7 +271,7 @@ def _class_layout(x: Tensor, fn: str) -> tuple[Tensor, bool]:
 
 
 def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn: str) -> np.ndarray:
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":  # a float 0.5 would silently become class 0; True class 1 (torch refuses both)
         raise ArgumentTypeError(
             f"{fn}: target must hold integer class indices, got dtype {t.dtype}"
@@ -327,7 +327,7 @@ def cross_entropy(
     x2, unbatched = _class_layout(x, "cross_entropy")
     n_classes = x2.shape[1]
     w = _class_weight(weight, n_classes, x, "cross_entropy")
-    target_array = target.data if isinstance(target, Tensor) else np.asarray(target)
+    target_array = target.array if isinstance(target, Tensor) else np.asarray(target)
     if target_array.dtype.kind == "f":
         if ignore_index >= 0:  # torch refuses it too: with probabilities there is no class to ignore
             raise ArgumentError(
@@ -365,7 +365,7 @@ def _plain_targets(t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
 # arithmetic at small batch sizes (issue 7's per-step profile).
 def _cross_entropy_plain(x: Tensor, t: np.ndarray, reduction: str) -> Tensor:
     """-log softmax(x)[i, t_i], summed or averaged over the batch."""
-    d = x.data
+    d = x.array
     rows = np.arange(d.shape[0])
     shifted = d - d.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
@@ -392,7 +392,7 @@ def _cross_entropy_plain_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-u
 def _cross_entropy_probabilities(
     x: Tensor, target: Any, w: np.ndarray | None, reduction: str, smoothing: float, unbatched: bool
 ) -> Tensor:
-    t = target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=x.data.dtype)
+    t = target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=x.array.dtype)
     if unbatched:
         t = ops.reshape(t, (1,) + t.shape)
     if t.shape != x.shape:
@@ -400,8 +400,8 @@ def _cross_entropy_probabilities(
             f"cross_entropy: a floating-point target is read as class probabilities and must have the input's "
             f"shape {x.shape}, got {t.shape}; for class indices pass an integer target (e.g. target.long())"
         )
-    if t.data.dtype != x.data.dtype:
-        t = ops.astype(t, x.data.dtype)
+    if t.array.dtype != x.array.dtype:
+        t = ops.astype(t, x.array.dtype)
     n_classes = x.shape[1]
     if smoothing > 0:
         t = t * (1.0 - smoothing) + smoothing / n_classes
@@ -416,7 +416,7 @@ def _cross_entropy_probabilities(
 def _cross_entropy_indices(
     x: Tensor, t: np.ndarray, w: np.ndarray | None, ignore_index: int, reduction: str, smoothing: float
 ) -> Tensor:
-    d = x.data
+    d = x.array
     n_classes = d.shape[1]
     shifted = d - d.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
@@ -523,9 +523,9 @@ def nll_loss(
     t = _index_target(target, x2, unbatched, ignore_index, "nll_loss")
     valid = t != ignore_index
     t_safe = np.where(valid, t, 0)
-    w_t = (np.ones(t.shape, x.data.dtype) if w is None else w[t_safe]) * valid
+    w_t = (np.ones(t.shape, x.array.dtype) if w is None else w[t_safe]) * valid
     picked = ops.squeeze(ops.gather(x2, 1, t_safe[:, None]), 1)
-    per_item = -picked * _wrap(w_t.astype(x.data.dtype, copy=False))
+    per_item = -picked * _wrap(w_t.astype(x.array.dtype, copy=False))
     if reduction == "none":
         return ops.reshape(per_item, ()) if unbatched else per_item
     total = ops.sum(per_item)
@@ -550,7 +550,7 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
     if log_target:
         loss = ops.exp(t) * (t - x)
     else:
-        positive = t.data > 0
+        positive = t.array > 0
         safe_t = ops.where(positive, t, 1.0)  # xlogy: 0 * log 0 counts as 0
         loss = ops.where(positive, t * (ops.log(safe_t) - x), 0.0)
     if reduction == "batchmean":

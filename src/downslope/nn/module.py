@@ -54,14 +54,14 @@ class Parameter(Tensor):
     def __init__(self, data: Any = None, requires_grad: bool = True, dtype: Any = None) -> None:
         if data is None:
             data = np.empty((0,), dtype=backend.get_default_dtype())
-        if isinstance(data, Tensor) and dtype is None and backend.is_floating(data.data.dtype):
-            arr = data.data  # share memory, like torch.nn.Parameter(tensor)
+        if isinstance(data, Tensor) and dtype is None and backend.is_floating(data.array.dtype):
+            arr = data.array  # share memory, like torch.nn.Parameter(tensor)
         else:
             arr = _to_array(data, dtype)
             if not backend.is_floating(arr.dtype):
                 arr = arr.astype(backend.get_default_dtype())
         super().__init__(arr, requires_grad=False)
-        self.data = arr
+        self.array = arr
         if requires_grad:
             self.requires_grad_(True)
 
@@ -373,10 +373,10 @@ class Module:
         for p in self.parameters():
             if p.grad is None:
                 continue
-            if set_to_none or p.grad.requires_grad or not p.grad.data.flags.writeable:
+            if set_to_none or p.grad.requires_grad or not p.grad.array.flags.writeable:
                 p.grad = None
             else:
-                p.grad.data.fill(0)
+                p.grad.array.fill(0)
 
     # ------------------------------------------------------------------ dtype
     def to(self: M, dtype: Any) -> M:
@@ -386,12 +386,12 @@ class Module:
             raise ArgumentTypeError(f"Module.to: expected a floating dtype, got {target}")
         for m in self.modules():
             for p in m._parameters.values():
-                if p is not None and p.data.dtype != target:
-                    p.data = p.data.astype(target)
+                if p is not None and p.array.dtype != target:
+                    p.array = p.array.astype(target)
                     p.grad = None
             for b in m._buffers.values():
-                if b is not None and backend.is_floating(b.data.dtype) and b.data.dtype != target:
-                    b.data = b.data.astype(target)
+                if b is not None and backend.is_floating(b.array.dtype) and b.array.dtype != target:
+                    b.array = b.array.astype(target)
         return self
 
     def float(self: M) -> M:
@@ -415,10 +415,10 @@ class Module:
             pre = f"{mod_name}." if mod_name else ""
             for name, p in mod._parameters.items():
                 if p is not None:
-                    out[pre + name] = p.data.copy()
+                    out[pre + name] = p.array.copy()
             for name, b in mod._buffers.items():
                 if b is not None and name not in mod._non_persistent:
-                    out[pre + name] = b.data.copy()
+                    out[pre + name] = b.array.copy()
         return out
 
     def _state_tensors(self) -> dict[str, Tensor]:
@@ -445,7 +445,7 @@ class Module:
             >>> a, b = nn.Linear(2, 2), nn.Linear(2, 2)
             >>> b.load_state_dict(a.state_dict())
             IncompatibleKeys(missing_keys=[], unexpected_keys=[])
-            >>> bool((a.weight.data == b.weight.data).all())
+            >>> bool((a.weight.array == b.weight.array).all())
             True
         """
         if not isinstance(state_dict, Mapping):
@@ -467,20 +467,20 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            arr = value.data if isinstance(value, Tensor) else np.asarray(value)
-            if arr.shape != target.data.shape:
+            arr = value.array if isinstance(value, Tensor) else np.asarray(value)
+            if arr.shape != target.array.shape:
                 raise ArgumentError(
                     f"load_state_dict into {type(self).__name__}: size mismatch for {key!r}: "
-                    f"the checkpoint has shape {arr.shape}, this module has shape {target.data.shape}"
+                    f"the checkpoint has shape {arr.shape}, this module has shape {target.array.shape}"
                 )
             arrays[key] = arr
         # Check every key before writing any, so a failed load leaves the module unchanged.
         for key, arr in arrays.items():
             target = own[key]
-            if target.data.flags.writeable:
-                np.copyto(target.data, arr, casting="unsafe")
+            if target.array.flags.writeable:
+                np.copyto(target.array, arr, casting="unsafe")
             else:
-                target.data = np.array(arr, dtype=target.data.dtype)
+                target.array = np.array(arr, dtype=target.array.dtype)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing

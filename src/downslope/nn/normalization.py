@@ -64,9 +64,9 @@ def batch_norm(
     if not use_batch_stats:
         assert running_mean is not None and running_var is not None
         # Eval mode is a per-channel affine map with constant statistics: two broadcast ops.
-        inv_std = 1.0 / np.sqrt(running_var.data + np.asarray(eps, running_var.data.dtype))
-        scale: Any = inv_std.astype(x.data.dtype, copy=False)
-        shift: Any = (-running_mean.data * inv_std).astype(x.data.dtype, copy=False)
+        inv_std = 1.0 / np.sqrt(running_var.array + np.asarray(eps, running_var.array.dtype))
+        scale: Any = inv_std.astype(x.array.dtype, copy=False)
+        shift: Any = (-running_mean.array * inv_std).astype(x.array.dtype, copy=False)
         if weight is not None:
             scale = weight * scale
             shift = weight * shift
@@ -74,12 +74,12 @@ def batch_norm(
             shift = bias + shift
         return x * ops.reshape(scale, bshape) + ops.reshape(shift, bshape)
     axes = (0,) + tuple(range(2, x.ndim))
-    count = x.data.size // n_ch
+    count = x.array.size // n_ch
     if count <= 1:
         raise ArgumentError(
             f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
         )
-    d = x.data
+    d = x.array
     mean = d.mean(axis=axes, keepdims=True)
     xhat = d - mean
     var = np.mean(np.square(xhat), axis=axes, keepdims=True)
@@ -93,12 +93,12 @@ def batch_norm(
 def _update_running(
     running_mean: Tensor, running_var: Tensor, mean: np.ndarray, var: np.ndarray, count: int, momentum: float
 ) -> None:
-    m = np.asarray(momentum, running_mean.data.dtype)
+    m = np.asarray(momentum, running_mean.array.dtype)
     unbiased = var.reshape(-1) * np.asarray(count / (count - 1), var.dtype)
-    running_mean.data *= 1 - m
-    running_mean.data += m * mean.reshape(-1)
-    running_var.data *= 1 - m
-    running_var.data += m * unbiased
+    running_mean.array *= 1 - m
+    running_mean.array += m * mean.reshape(-1)
+    running_var.array *= 1 - m
+    running_var.array += m * unbiased
 
 
 def _affine_node(
@@ -113,9 +113,9 @@ def _affine_node(
     count: int,
     vjp: Any,
 ) -> Tensor:
-    out = xhat if weight is None else xhat * weight.data.reshape(bshape)
+    out = xhat if weight is None else xhat * weight.array.reshape(bshape)
     if bias is not None:
-        out = out + bias.data.reshape(bshape)
+        out = out + bias.array.reshape(bshape)
     elif weight is None:
         out = xhat.copy()  # the output must not alias the saved xhat
     parents: tuple[Tensor, ...] = (x,)
@@ -211,9 +211,9 @@ class _BatchNorm(Module):
         if self.track_running_stats:
             assert self.running_mean is not None and self.running_var is not None
             assert self.num_batches_tracked is not None
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean.array[...] = 0
+            self.running_var.array[...] = 1
+            self.num_batches_tracked.array[...] = 0
 
     def forward(self, x: Tensor) -> Tensor:
         name = type(self).__name__
@@ -231,9 +231,9 @@ class _BatchNorm(Module):
         update = self.training and self.track_running_stats
         if update:
             assert self.num_batches_tracked is not None
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.array += 1
             if self.momentum is None:  # cumulative moving average, as in PyTorch
-                momentum = 1.0 / float(self.num_batches_tracked.data)
+                momentum = 1.0 / float(self.num_batches_tracked.array)
         use_batch = self.training or not self.track_running_stats
         return batch_norm(
             x,
@@ -310,7 +310,7 @@ def layer_norm(
         if t is not None and t.shape != shape:
             raise ArgumentError(f"layer_norm: {name} must have shape {shape}, got {t.shape}")
     axes = tuple(range(x.ndim - k, x.ndim))
-    d = x.data
+    d = x.array
     mean = d.mean(axis=axes, keepdims=True)
     xhat = d - mean
     var = np.mean(np.square(xhat), axis=axes, keepdims=True)

@@ -24,7 +24,7 @@ def _grads(parameters: Any, owner: str) -> list[np.ndarray]:
         if not isinstance(p, Tensor):
             raise ArgumentTypeError(f"{owner}: item {i} is a {type(p).__name__}, expected a Tensor")
         if p.grad is not None:
-            out.append(p.grad.data)
+            out.append(p.grad.array)
     return out
 
 

@@ -215,7 +215,7 @@ class LBFGS(Optimizer):
     def _gather_flat_grad(self) -> np.ndarray:
         b = self._bucket
         views = [
-            np.zeros(p.data.size, b.dtype) if p.grad is None else p.grad.data.reshape(-1).astype(b.dtype, copy=False)
+            np.zeros(p.array.size, b.dtype) if p.grad is None else p.grad.array.reshape(-1).astype(b.dtype, copy=False)
             for p in b.params
         ]
         flat = np.concatenate(views)

@@ -119,16 +119,16 @@ class _Bucket:
 
     def __init__(self, params: list[Tensor], transform: GradientTransformation) -> None:
         self.params = params
-        self.shapes = [p.data.shape for p in params]
-        self.sizes = [int(p.data.size) for p in params]
+        self.shapes = [p.array.shape for p in params]
+        self.sizes = [int(p.array.size) for p in params]
         self.offsets = np.cumsum([0, *self.sizes]).tolist()
-        self.dtype = params[0].data.dtype
+        self.dtype = params[0].array.dtype
         self.flat = np.empty(self.offsets[-1], self.dtype)
         self.views: list[np.ndarray] = []
         for p, start, stop in zip(params, self.offsets[:-1], self.offsets[1:]):
-            self.flat[start:stop] = p.data.reshape(-1)
-            view = self.flat[start:stop].reshape(p.data.shape)
-            p.data = view
+            self.flat[start:stop] = p.array.reshape(-1)
+            view = self.flat[start:stop].reshape(p.array.shape)
+            p.array = view
             self.views.append(view)
         self.grad = np.empty_like(self.flat)
         self.state = transform.init(self.flat)
@@ -140,8 +140,8 @@ class _Bucket:
     def sync(self) -> None:
         """Copy back any parameter whose ``.data`` was replaced (not written in place) since the last step."""
         for i, (p, view) in enumerate(zip(self.params, self.views)):
-            if p.data is not view:
-                new = p.data
+            if p.array is not view:
+                new = p.array
                 if new.dtype != view.dtype:
                     raise StateError(
                         f"optimizer: parameter {i} of a group changed dtype from {view.dtype} to {new.dtype} after the "
@@ -153,7 +153,7 @@ class _Bucket:
                         "optimizer was built; build a new optimizer for the new parameters"
                     )
                 view[...] = new
-                p.data = view
+                p.array = view
 
     def gather_grads(self) -> tuple[np.ndarray | None, list[int] | None]:
         """The flat gradient (all parameters, or only those with a gradient, listed in the second item)."""
@@ -164,11 +164,11 @@ class _Bucket:
             if g is None:
                 missing = True
                 continue
-            if g.data.shape != self.shapes[i]:
+            if g.array.shape != self.shapes[i]:
                 raise StateError(
-                    f"optimizer: parameter {i} has shape {self.shapes[i]} but its .grad has shape {g.data.shape}"
+                    f"optimizer: parameter {i} has shape {self.shapes[i]} but its .grad has shape {g.array.shape}"
                 )
-            grads.append(g.data.reshape(-1))
+            grads.append(g.array.reshape(-1))
         if not missing:
             np.concatenate(grads, out=self.grad, casting="same_kind")
             return self.grad, None
@@ -356,7 +356,7 @@ class Optimizer:
             return [_Bucket([p], self._transform) for p in params]
         by_dtype: dict[str, list[Tensor]] = {}
         for p in params:
-            by_dtype.setdefault(p.data.dtype.str, []).append(p)
+            by_dtype.setdefault(p.array.dtype.str, []).append(p)
         return [_Bucket(ps, self._transform) for ps in by_dtype.values()]
 
     def get_lr(self) -> list[float]:
@@ -385,10 +385,10 @@ class Optimizer:
                     continue
                 if set_to_none:
                     p.grad = None
-                elif p.grad.data.flags.writeable:
-                    p.grad.data.fill(0)
+                elif p.grad.array.flags.writeable:
+                    p.grad.array.fill(0)
                 else:
-                    p.grad.data = np.zeros_like(p.grad.data)
+                    p.grad.array = np.zeros_like(p.grad.array)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()``'s loss if a closure is given."""
@@ -644,9 +644,9 @@ def _as_param_list(params: Any, owner: str) -> list[Tensor]:
             raise ArgumentError(
                 f"{owner}: parameter {i} is not a leaf tensor (it was computed from others); can't optimize it"
             )
-        if p.data.dtype.kind != "f":
+        if p.array.dtype.kind != "f":
             raise ArgumentTypeError(
-                f"{owner}: parameter {i} has dtype {p.data.dtype}; only floating tensors can be optimized"
+                f"{owner}: parameter {i} has dtype {p.array.dtype}; only floating tensors can be optimized"
             )
     return out
 

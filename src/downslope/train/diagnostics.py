@@ -111,7 +111,7 @@ class GradientDiagnostics(Callback):
         def watched(x: Any) -> Any:
             out = forward(x)
             if self._recording:
-                data = out.data
+                data = out.array
                 # A unit is a feature (last axis of 2-D outputs) or a channel (axis 1 of images).
                 axes = tuple(i for i in range(data.ndim) if i != (1 if data.ndim > 1 else 0))
                 fired = np.any(data > 0, axis=axes) if axes else data > 0
@@ -141,7 +141,7 @@ class GradientDiagnostics(Callback):
 
     def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         if batch % self.every_n_batches == 0:
-            self._before = {name: p.data.copy() for name, p in self._params}
+            self._before = {name: p.array.copy() for name, p in self._params}
             self._recording = True
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
@@ -150,11 +150,11 @@ class GradientDiagnostics(Callback):
             return
         total = 0.0
         for name, p in self._params:
-            grad = 0.0 if p.grad is None else _norm(p.grad.data)
+            grad = 0.0 if p.grad is None else _norm(p.grad.array)
             total += grad * grad
             before = self._before[name]
             size = _norm(before)
-            change = _norm(p.data.astype(np.float64) - before)
+            change = _norm(p.array.astype(np.float64) - before)
             self._grad_sums[name] = self._grad_sums.get(name, 0.0) + grad
             if size > 0:  # the ratio of a parameter that is all zeros (a fresh bias) is undefined: skip it
                 self._ratio_sums[name] = self._ratio_sums.get(name, 0.0) + change / size

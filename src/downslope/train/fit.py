@@ -70,7 +70,7 @@ def train_step(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, x: Te
     loss = loss_fn(outputs, y)
     loss.backward()
     optimizer.step()
-    return {"loss": float(loss.item()), "outputs": outputs.data}
+    return {"loss": float(loss.item()), "outputs": outputs.array}
 
 
 # ---------------------------------------------------------------------- data plumbing
@@ -163,8 +163,8 @@ def _evaluate_loader(model: Any, loss_fn: Any, loader: DataLoader, metrics: list
             total += float(loss_fn(out, y).item()) * _loss_weight(loss_fn, n)
             count += n
             if metrics:
-                outputs.append(out.data)
-                targets.append(y.data)
+                outputs.append(out.array)
+                targets.append(y.array)
     return {"loss": total / count, **_score(metrics, outputs, targets)}
 
 
@@ -211,7 +211,7 @@ def predict(model: Any, x: Any, batch_size: int | str | None = 1024) -> Tensor:
     chunks: list[np.ndarray] = []
     with no_grad(), _mode(model, False):
         for batch in loader:
-            chunks.append(model(batch[0]).data)
+            chunks.append(model(batch[0]).array)
     return _wrap(chunks[0] if len(chunks) == 1 else np.concatenate(chunks))
 
 
@@ -501,7 +501,7 @@ def _run_epoch(
             count += n
             if metrics:
                 outputs.append(step_logs["outputs"])
-                targets.append(y.data)
+                targets.append(y.array)
             cbs.on_batch_end(i, {"loss": step_logs["loss"], "size": n})
             if state.stop_training:  # a callback asked to stop (e.g. the loss became NaN)
                 break

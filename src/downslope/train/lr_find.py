@@ -133,7 +133,7 @@ def lr_find(
     saved_optimizer = optimizer.state_dict()
     saved_rng = backend.get_rng_state()
     params = list(model.parameters())
-    saved_grads = [None if p.grad is None else p.grad.data.copy() for p in params]
+    saved_grads = [None if p.grad is None else p.grad.array.copy() for p in params]
     saved_lrs = [g["lr"] for g in optimizer.param_groups]
     try:
         loader = data if isinstance(data, DataLoader) else _as_loader(data, batch_size, True, None, "lr_find")
@@ -180,8 +180,8 @@ def lr_find(
         for p, g in zip(params, saved_grads):
             if g is None:
                 p.grad = None
-            elif p.grad is not None and p.grad.data.shape == g.shape:
-                np.copyto(p.grad.data, g)
+            elif p.grad is not None and p.grad.array.shape == g.shape:
+                np.copyto(p.grad.array, g)
             else:
                 from ..tensor import _wrap
 

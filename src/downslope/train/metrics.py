@@ -22,7 +22,7 @@ Metric = Callable[[Any, Any], float]
 
 
 def _array(x: Any, what: str, where: str) -> np.ndarray:
-    arr = x.data if isinstance(x, Tensor) else np.asarray(x)
+    arr = x.array if isinstance(x, Tensor) else np.asarray(x)
     if arr.dtype.kind not in "fiub":
         raise ArgumentTypeError(f"{where}: {what} must be numeric, got dtype {arr.dtype}")
     if arr.ndim == 0 or arr.shape[0] == 0:

@@ -28,7 +28,7 @@ def predict_array(model: Callable[[Tensor], Any], inputs: np.ndarray, where: str
         with no_grad():
             for start in range(0, len(inputs), CHUNK_ROWS):
                 out = model(tensor(inputs[start : start + CHUNK_ROWS]))
-                outputs.append(np.asarray(getattr(out, "data", out), dtype=np.float64))
+                outputs.append(np.asarray(getattr(out, "array", out), dtype=np.float64))
     finally:
         if was_training and hasattr(model, "train"):
             model.train(True)  # type: ignore[attr-defined]

@@ -78,7 +78,7 @@ def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
 
 def as_float_array(values: Any, what: str) -> np.ndarray:
     """A float64 NumPy array from a Tensor, array or list (plotting is not a hot path)."""
-    data = getattr(values, "data", values) if not isinstance(values, np.ndarray) else values
+    data = getattr(values, "array", values) if not isinstance(values, np.ndarray) else values
     try:
         arr = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as exc:

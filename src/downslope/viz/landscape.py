@@ -144,22 +144,22 @@ def optimizer_paths(
         opt = _build_optimizer(name, spec, [point])
         points = np.full((steps + 1, 2), np.nan)
         losses = np.full(steps + 1, np.nan)
-        points[0] = point.data
+        points[0] = point.array
         diverged = False
         with np.errstate(over="ignore", invalid="ignore"), enable_grad():
             for k in range(steps):
                 opt.zero_grad()
                 loss = s(point)
-                losses[k] = float(loss.data)
+                losses[k] = float(loss.array)
                 loss.backward()
                 opt.step()
-                if not np.isfinite(point.data).all() or np.abs(point.data).max() > limit:
+                if not np.isfinite(point.array).all() or np.abs(point.array).max() > limit:
                     diverged = True
                     break
-                points[k + 1] = point.data
+                points[k + 1] = point.array
             else:
                 with no_grad():
-                    losses[steps] = float(s(point).data)
+                    losses[steps] = float(s(point).array)
         if not np.isfinite(losses[np.isfinite(points).all(axis=1)]).all():
             diverged = True
         results[str(name)] = OptimizerPath(str(name), points, losses, diverged)

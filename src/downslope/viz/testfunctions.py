@@ -86,7 +86,7 @@ class Surface:
         """``f`` evaluated elementwise on arrays ``x`` and ``y`` (float64, no graph recorded)."""
         with no_grad():
             out = self.formula(tensor(x, dtype="float64"), tensor(y, dtype="float64"))
-        return np.asarray(out.data, dtype=np.float64)
+        return np.asarray(out.array, dtype=np.float64)
 
     def gradient(self, point: Sequence[float] | np.ndarray) -> np.ndarray:
         """The gradient ``(df/dx, df/dy)`` at one point, by backpropagation in float64."""
@@ -96,7 +96,7 @@ class Surface:
                 raise ArgumentError(f"Surface '{self.name}'.gradient: expected one point (x, y), got shape {p.shape}")
             self(p).backward()
         assert p.grad is not None
-        return np.asarray(p.grad.data)
+        return np.asarray(p.grad.array)
 
     def grid(self, size: int = 200, window: Window | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(X, Y, Z)`` on a ``size x size`` grid over the window (for contour plots)."""
