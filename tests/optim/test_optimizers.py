@@ -408,6 +408,38 @@ def test_unknown_option_lists_the_valid_ones(name):  # type: ignore[no-untyped-d
         getattr(optim, name)(_w(), lr=0.1, lerning_rate=0.1)
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_every_shared_option_is_accepted(name):  # type: ignore[no-untyped-def]
+    opt = getattr(optim, name)(_w(), lr=0.1, clip_norm=1.0, clip_value=2.0, error_if_nonfinite=True)
+    assert (opt.clip_norm, opt.clip_value, opt.error_if_nonfinite) == (1.0, 2.0, True)
+
+
+@pytest.mark.slow
+def test_a_misspelt_option_is_a_type_error_that_mypy_reports(tmp_path):  # type: ignore[no-untyped-def]
+    import pathlib
+    import subprocess
+    import sys
+
+    pytest.importorskip("mypy")
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import downslope as ds\nfrom downslope import optim\n"
+        "w = ds.zeros(2, requires_grad=True)\n"
+        "optim.Adam([w], lr=0.1, clip_norm=1.0)\n"  # a shared option: fine
+        "optim.Adam([w], lrr=0.1)\n"
+    )
+    src = pathlib.Path(ds.__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental", "--follow-imports=silent", str(probe)],
+        capture_output=True,
+        text=True,
+        env={"MYPYPATH": str(src), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
+    assert 'probe.py:5: error: Unexpected keyword argument "lrr"' in done.stdout, done.stdout
+    assert "probe.py:4" not in done.stdout, done.stdout
+
+
 @pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion"])
 @pytest.mark.parametrize("betas", [(1.0, 0.9), (0.9, 1.0), (-0.1, 0.9), (0.9,), "0.9"])
 def test_betas_outside_unit_interval_are_refused(name, betas):  # type: ignore[no-untyped-def]

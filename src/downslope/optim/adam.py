@@ -8,13 +8,16 @@ scripts carry over unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 from ..errors import ArgumentTypeError
 from . import transforms as T
-from .optimizer import Optimizer, check_betas, check_nonnegative, reject_unknown_options
+from .optimizer import Optimizer, OptimizerOptions, check_betas, check_nonnegative
 from .transforms import StepContext, from_group
 
 
@@ -75,13 +78,8 @@ class Adam(_AdamBase):
         *,
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        flat: bool = True,
-        **unknown: Any,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
-        reject_unknown_options(type(self), unknown)
         defaults = {
             "lr": lr,
             "betas": tuple(betas) if isinstance(betas, list) else betas,
@@ -94,10 +92,7 @@ class Adam(_AdamBase):
         super().__init__(
             params,
             defaults,
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            error_if_nonfinite=error_if_nonfinite,
-            flat=flat,
+            **options,
         )
 
     def _make_transform(self) -> T.GradientTransformation:
@@ -131,17 +126,12 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        flat: bool = True,
-        **unknown: Any,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
-        if "decoupled_weight_decay" in unknown:
+        if "decoupled_weight_decay" in options:
             raise ArgumentTypeError(
                 "AdamW: weight decay is always decoupled; use Adam(decoupled_weight_decay=...) to choose"
             )
-        reject_unknown_options(type(self), unknown)
         super().__init__(
             params,
             lr,
@@ -151,10 +141,7 @@ class AdamW(Adam):
             amsgrad,
             maximize=maximize,
             decoupled_weight_decay=True,
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            error_if_nonfinite=error_if_nonfinite,
-            flat=flat,
+            **options,
         )
 
 
@@ -182,21 +169,13 @@ class Adamax(_AdamBase):
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        flat: bool = True,
-        **unknown: Any,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
-        reject_unknown_options(type(self), unknown)
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(
             params,
             defaults,
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            error_if_nonfinite=error_if_nonfinite,
-            flat=flat,
+            **options,
         )
 
     def _make_transform(self) -> T.GradientTransformation:
@@ -230,13 +209,8 @@ class NAdam(_AdamBase):
         decoupled_weight_decay: bool = False,
         *,
         maximize: bool = False,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        flat: bool = True,
-        **unknown: Any,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
-        reject_unknown_options(type(self), unknown)
         defaults = {
             "lr": lr,
             "betas": tuple(betas),
@@ -249,10 +223,7 @@ class NAdam(_AdamBase):
         super().__init__(
             params,
             defaults,
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            error_if_nonfinite=error_if_nonfinite,
-            flat=flat,
+            **options,
         )
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -293,13 +264,8 @@ class RAdam(_AdamBase):
         decoupled_weight_decay: bool = False,
         *,
         maximize: bool = False,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        flat: bool = True,
-        **unknown: Any,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
-        reject_unknown_options(type(self), unknown)
         defaults = {
             "lr": lr,
             "betas": tuple(betas),
@@ -311,10 +277,7 @@ class RAdam(_AdamBase):
         super().__init__(
             params,
             defaults,
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            error_if_nonfinite=error_if_nonfinite,
-            flat=flat,
+            **options,
         )
 
     def _make_transform(self) -> T.GradientTransformation:
@@ -348,21 +311,13 @@ class Lion(Optimizer):
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        flat: bool = True,
-        **unknown: Any,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
-        reject_unknown_options(type(self), unknown)
         defaults = {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(
             params,
             defaults,
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            error_if_nonfinite=error_if_nonfinite,
-            flat=flat,
+            **options,
         )
 
     def _check_group(self, group: dict[str, Any]) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 from . import transforms as T
-from .optimizer import Optimizer, _state_slots, check_nonnegative, check_unit_interval, reject_unknown_options
+from .optimizer import Optimizer, OptimizerOptions, _state_slots, check_nonnegative, check_unit_interval
 from .transforms import from_group
 
 
@@ -36,13 +39,8 @@ class Adagrad(Optimizer):
         eps: float = 1e-10,
         *,
         maximize: bool = False,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        flat: bool = True,
-        **unknown: Any,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
-        reject_unknown_options(type(self), unknown)
         defaults = {
             "lr": lr,
             "lr_decay": lr_decay,
@@ -54,10 +52,7 @@ class Adagrad(Optimizer):
         super().__init__(
             params,
             defaults,
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            error_if_nonfinite=error_if_nonfinite,
-            flat=flat,
+            **options,
         )
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -112,13 +107,8 @@ class RMSprop(Optimizer):
         centered: bool = False,
         *,
         maximize: bool = False,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        flat: bool = True,
-        **unknown: Any,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
-        reject_unknown_options(type(self), unknown)
         defaults = {
             "lr": lr,
             "momentum": momentum,
@@ -131,10 +121,7 @@ class RMSprop(Optimizer):
         super().__init__(
             params,
             defaults,
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            error_if_nonfinite=error_if_nonfinite,
-            flat=flat,
+            **options,
         )
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -175,21 +162,13 @@ class Adadelta(Optimizer):
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        flat: bool = True,
-        **unknown: Any,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
-        reject_unknown_options(type(self), unknown)
         defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(
             params,
             defaults,
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            error_if_nonfinite=error_if_nonfinite,
-            flat=flat,
+            **options,
         )
 
     def _check_group(self, group: dict[str, Any]) -> None:

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..autograd import enable_grad
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 from ..errors import ArgumentError, ArgumentTypeError
 from . import transforms as T
-from .optimizer import Optimizer, check_nonnegative, reject_unknown_options
+from .optimizer import Optimizer, OptimizerOptions, check_nonnegative
 
 
 def _cubic_interpolate(
@@ -161,13 +165,10 @@ class LBFGS(Optimizer):
         tolerance_change: float = 1e-9,
         history_size: int = 100,
         line_search_fn: str | None = None,
-        *,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        **unknown: Any,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
-        reject_unknown_options(type(self), unknown)
+        if not options.get("flat", True):
+            raise ArgumentError("LBFGS: flat=False is not available; L-BFGS works on one flat vector of all parameters")
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         defaults = {
@@ -183,9 +184,7 @@ class LBFGS(Optimizer):
             params,
             defaults,
             transform=T.identity(),
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            error_if_nonfinite=error_if_nonfinite,
+            **options,
         )
         if len(self.param_groups) != 1:
             raise ArgumentError(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from ..autograd import enable_grad, no_grad
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor
 from .transforms import GradientTransformation, StepContext
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class _Required:
@@ -70,12 +73,28 @@ def check_betas(owner: str, betas: Any) -> None:
         check_unit_interval(owner, f"betas[{i}]", b)
 
 
-def reject_unknown_options(cls: type, unknown: dict[str, Any]) -> None:
+class OptimizerOptions(TypedDict, total=False):
+    """Options every optimizer takes besides its own hyperparameters (keyword-only).
+
+    ``clip_value``/``clip_norm`` clip all groups' gradients before the update (see the module
+    docstring), ``error_if_nonfinite`` raises on NaN/inf gradients before anything changes, and
+    ``flat=False`` runs the transforms per parameter instead of over flat buffers.
+    """
+
+    clip_norm: float | None
+    clip_value: float | None
+    error_if_nonfinite: bool
+    flat: bool
+
+
+def _reject_unknown_options(cls: type, options: dict[str, Any]) -> None:
     """Raise TypeError naming unknown keyword options and listing the valid ones."""
+    unknown = sorted(set(options) - set(OptimizerOptions.__annotations__))
     if unknown:
-        valid = [p for p in inspect.signature(cls).parameters if p not in ("self", "params", "unknown")]
+        own = [p for p in inspect.signature(cls).parameters if p not in ("self", "params", "options")]
+        valid = own + [o for o in OptimizerOptions.__annotations__ if o not in own]
         raise ArgumentTypeError(
-            f"{cls.__name__} got unknown option(s) {sorted(unknown)}; valid options are: {', '.join(valid)}"
+            f"{cls.__name__} got unknown option(s) {unknown}; valid options are: {', '.join(valid)}"
         )
 
 
@@ -237,12 +256,12 @@ class Optimizer:
         defaults: dict[str, Any],
         *,
         transform: GradientTransformation | None = None,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        flat: bool = True,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
         name = type(self).__name__
+        _reject_unknown_options(type(self), dict(options))
+        clip_norm = options.get("clip_norm")
+        clip_value = options.get("clip_value")
         if clip_norm is not None:
             check_nonnegative(name, "clip_norm", clip_norm)
         if clip_value is not None:
@@ -250,8 +269,8 @@ class Optimizer:
         self.defaults: dict[str, Any] = dict(defaults)
         self.clip_norm = None if clip_norm is None else float(clip_norm)
         self.clip_value = None if clip_value is None else float(clip_value)
-        self.error_if_nonfinite = bool(error_if_nonfinite)
-        self.flat = bool(flat)
+        self.error_if_nonfinite = bool(options.get("error_if_nonfinite", False))
+        self.flat = bool(options.get("flat", True))
         self._transform = transform if transform is not None else self._make_transform()
         if not isinstance(self._transform, GradientTransformation):
             raise ArgumentTypeError(

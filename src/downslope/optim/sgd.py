@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 from ..errors import ArgumentError, ArgumentTypeError
 from . import transforms as T
-from .optimizer import Optimizer, check_nonnegative, check_unit_interval, reject_unknown_options, required
+from .optimizer import Optimizer, OptimizerOptions, check_nonnegative, check_unit_interval, required
 from .transforms import from_group
 
 
@@ -34,23 +37,15 @@ class GD(Optimizer):
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        flat: bool = True,
-        **unknown: Any,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
-        reject_unknown_options(type(self), unknown)
         if lr is required:
             raise ArgumentTypeError("GD: missing the learning rate; pass lr=... (e.g. GD(params, lr=0.1))")
         defaults = {"lr": lr, "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(
             params,
             defaults,
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            error_if_nonfinite=error_if_nonfinite,
-            flat=flat,
+            **options,
         )
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -95,13 +90,8 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        error_if_nonfinite: bool = False,
-        flat: bool = True,
-        **unknown: Any,
+        **options: Unpack[OptimizerOptions],
     ) -> None:
-        reject_unknown_options(type(self), unknown)
         defaults = {
             "lr": lr,
             "momentum": momentum,
@@ -113,10 +103,7 @@ class SGD(Optimizer):
         super().__init__(
             params,
             defaults,
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            error_if_nonfinite=error_if_nonfinite,
-            flat=flat,
+            **options,
         )
 
     def _check_group(self, group: dict[str, Any]) -> None:
