@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError, StateError
 from ..tensor import Tensor
+from .transforms import global_norm, scale_to_max_norm_
 
 
 def _grads(parameters: Any, owner: str) -> list[np.ndarray]:
@@ -59,22 +60,13 @@ def clip_grad_norm_(
     if not grads:
         return Tensor(0.0)
     dtype = grads[0].dtype
-    if math.isinf(norm_type):
-        norms = [np.max(np.abs(g)) if g.size else np.zeros((), g.dtype) for g in grads]
-        total = float(np.max(np.stack(norms)))
-    else:
-        norms = [np.linalg.norm(g.reshape(-1), ord=norm_type) for g in grads]
-        total = float(np.linalg.norm(np.stack(norms).astype(dtype), ord=norm_type))
+    total = global_norm(grads, norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise StateError(
             f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}, so they cannot be "
             "clipped; set error_if_nonfinite=False to clip anyway (the result will be NaN)"
         )
-    coef = float(max_norm) / (total + 1e-6)
-    if coef < 1.0:
-        with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in PyTorch: the caller asked for no error
-            for g in grads:
-                g *= coef
+    scale_to_max_norm_(grads, float(max_norm), total)
     return Tensor(np.asarray(total, dtype=dtype), dtype=dtype)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from ..autograd import enable_grad, no_grad
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor
-from .transforms import GradientTransformation, StepContext
+from .transforms import GradientTransformation, StepContext, global_norm, scale_to_max_norm_
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -442,11 +442,7 @@ class Optimizer:
             for g in grads:
                 np.clip(g, -self.clip_value, self.clip_value, out=g)
         if self.clip_norm is not None:
-            total = math.sqrt(sum(float(np.dot(g, g)) for g in grads))
-            coef = self.clip_norm / (total + 1e-6)
-            if coef < 1.0:
-                for g in grads:
-                    g *= coef
+            scale_to_max_norm_(grads, self.clip_norm, global_norm(grads))
 
     # -------------------------------------------------------------- state
     def _positions(self) -> list[tuple[int, _Bucket, int]]:
