@@ -395,10 +395,7 @@ def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, amsgrad: Any 
         m, v = state["exp_avg"], state["exp_avg_sq"]
         tmp = ctx.scratch(g, 1)
         _lerp_(m, g, 1 - beta1, tmp)
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - beta2
-        v *= beta2
-        v += tmp
+        _ema_of_square_(v, g, beta2, tmp)
         t = ctx.step
         bc1 = 1 - beta1**t
         bc2_sqrt = (1 - beta2**t) ** 0.5
@@ -416,6 +413,15 @@ def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, amsgrad: Any 
         return g, state
 
     return GradientTransformation(init, update)
+
+
+def _ema_of_square_(acc: np.ndarray, g: np.ndarray, decay: float, tmp: np.ndarray) -> None:
+    """acc = decay * acc + (1 - decay) * g**2: the moving average of squared gradients that Adam,
+    RMSprop, Adadelta, NAdam and RAdam share (``tmp`` is scratch of g's shape)."""
+    np.multiply(g, g, out=tmp)
+    tmp *= 1 - decay
+    acc *= decay
+    acc += tmp
 
 
 def _lerp_(acc: np.ndarray, g: np.ndarray, weight: float, tmp: np.ndarray) -> None:
@@ -446,10 +452,7 @@ def scale_by_rms(alpha: Any = 0.99, eps: Any = 1e-8, centered: Any = False) -> G
         a, e = hyper(alpha, ctx), hyper(eps, ctx)
         v = state["square_avg"]
         tmp = ctx.scratch(g, 1)
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - a
-        v *= a
-        v += tmp
+        _ema_of_square_(v, g, a, tmp)
         if hyper(centered, ctx):
             mean_g = _zeros_if_missing(state, "grad_avg", v)
             _lerp_(mean_g, g, 1 - a, tmp)
@@ -521,10 +524,7 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
         r, e = hyper(rho, ctx), hyper(eps, ctx)
         v, u = state["square_avg"], state["acc_delta"]
         tmp = ctx.scratch(g, 1)
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - r
-        v *= r
-        v += tmp
+        _ema_of_square_(v, g, r, tmp)
         std = ctx.scratch(g, 2)
         np.add(v, e, out=std)
         np.sqrt(std, out=std)
@@ -532,10 +532,7 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
         np.sqrt(tmp, out=tmp)
         tmp /= std
         g *= tmp  # g is now delta
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - r
-        u *= r
-        u += tmp
+        _ema_of_square_(u, g, r, tmp)
         return g, state
 
     return GradientTransformation(init, update)
@@ -611,10 +608,7 @@ def scale_by_nadam(
         mu_prod *= mu
         tmp = ctx.scratch(g, 1)
         _lerp_(m, g, 1 - beta1, tmp)
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - beta2
-        v *= beta2
-        v += tmp
+        _ema_of_square_(v, g, beta2, tmp)
         denom = ctx.scratch(g, 2)
         np.divide(v, 1 - beta2**t, out=denom)
         np.sqrt(denom, out=denom)
@@ -660,10 +654,7 @@ def scale_by_radam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientT
         m, v = state["exp_avg"], state["exp_avg_sq"]
         tmp = ctx.scratch(g, 1)
         _lerp_(m, g, 1 - beta1, tmp)
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - beta2
-        v *= beta2
-        v += tmp
+        _ema_of_square_(v, g, beta2, tmp)
         t = ctx.step
         bc1 = 1 - beta1**t
         bc2 = 1 - beta2**t
