@@ -471,3 +471,39 @@ def test_an_error_inside_a_step_says_where_it_happened():
     with pytest.raises(ValueError) as info:
         fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=1, batch_size=8)
     assert "(in fit: epoch 1, batch 1; inputs (8, 3), targets (8, 1))" in getattr(info.value, "__notes__", [""])[0]
+
+
+def test_a_scheduler_says_itself_whether_it_steps_per_batch_or_needs_a_metric():
+    """fit asks the scheduler (steps_per_batch, needs_metric), so a user's own scheduler class works
+    like the built-in ones without a name fit has to know."""
+
+    class Counting(optim.lr_scheduler.LRScheduler):
+        steps_per_batch = True
+
+        def get_lr(self):
+            return [group["lr"] for group in self.optimizer.param_groups]
+
+    class Watching(optim.lr_scheduler.LRScheduler):
+        needs_metric = True
+
+        def __init__(self, optimizer):
+            self.seen = []
+            super().__init__(optimizer)
+
+        def step(self, metric=None):
+            if metric is not None:
+                self.seen.append(metric)
+            super().step()
+
+        def get_lr(self):
+            return [group["lr"] for group in self.optimizer.param_groups]
+
+    x, y = np.ones((8, 1), np.float32), np.ones((8, 1), np.float32)
+    model = nn.Linear(1, 1)
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    per_batch = Counting(opt)
+    fit(model, nn.MSELoss(), opt, (x, y), epochs=3, batch_size=2, scheduler=per_batch, verbose=0)
+    assert per_batch.last_epoch == 3 * 4  # 4 batches a epoch, stepped after each
+    watching = Watching(opt)
+    history = fit(model, nn.MSELoss(), opt, (x, y), epochs=3, batch_size=2, scheduler=watching, verbose=0)
+    assert watching.seen == pytest.approx(history["loss"])

@@ -56,6 +56,11 @@ def _group_lrs(optimizer: Optimizer) -> list[float]:
     return [group["lr"] for group in optimizer.param_groups]
 
 
+def _cosine(start: float, end: float, fraction: float) -> float:
+    """From ``start`` (fraction 0) to ``end`` (fraction 1) along half a cosine wave (SGDR's annealing)."""
+    return end + (start - end) * (1 + math.cos(math.pi * fraction)) / 2
+
+
 def _check_optimizer(owner: str, optimizer: Any) -> None:
     # duck-typed so that wrappers exposing the inner optimizer's groups (DistributedOptimizer) work too
     if isinstance(optimizer, Optimizer):
@@ -76,6 +81,10 @@ class LRScheduler:
     """
 
     _excluded_state: tuple[str, ...] = ("optimizer",)
+    #: stepped once per batch rather than once per epoch (the fit loop reads this)
+    steps_per_batch: bool = False
+    #: ``step(metric)`` needs the monitored value (the fit loop passes it)
+    needs_metric: bool = False
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         _check_optimizer(type(self).__name__, optimizer)
@@ -104,6 +113,11 @@ class LRScheduler:
 
     def get_lr(self) -> list[float]:
         raise NotImplementedError
+
+    def _get_closed_form_lr(self) -> list[float]:
+        """The lr at ``last_epoch`` from the schedule's formula (PyTorch's name); schedules that
+        have no closed form use their recursive rule."""
+        return self.get_lr()
 
     def get_last_lr(self) -> list[float]:
         """The learning rate of each param group after the last ``step()`` (for logging)."""
@@ -238,6 +252,9 @@ class StepLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
+    def _get_closed_form_lr(self) -> list[float]:
+        return [b * self.gamma ** (self.last_epoch // self.step_size) for b in self.base_lrs]
+
     def get_lr(self) -> list[float]:
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return _group_lrs(self.optimizer)
@@ -253,6 +270,10 @@ class MultiStepLR(LRScheduler):
         self.milestones = Counter(milestones)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
+
+    def _get_closed_form_lr(self) -> list[float]:
+        milestones = sorted(self.milestones.elements())
+        return [b * self.gamma ** bisect_right(milestones, self.last_epoch) for b in self.base_lrs]
 
     def get_lr(self) -> list[float]:
         if self.last_epoch not in self.milestones:
@@ -287,6 +308,10 @@ class ConstantLR(LRScheduler):
         self.factor = factor
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
+
+    def _get_closed_form_lr(self) -> list[float]:
+        after = self.last_epoch >= self.total_iters
+        return [b * (self.factor + after * (1 - self.factor)) for b in self.base_lrs]
 
     def get_lr(self) -> list[float]:
         if self.last_epoch == 0:
@@ -329,6 +354,10 @@ class LinearLR(LRScheduler):
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
 
+    def _get_closed_form_lr(self) -> list[float]:
+        fraction = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [b * (self.start_factor + (self.end_factor - self.start_factor) * fraction) for b in self.base_lrs]
+
     def get_lr(self) -> list[float]:
         if self.last_epoch == 0:
             return [g["lr"] * self.start_factor for g in self.optimizer.param_groups]
@@ -359,6 +388,9 @@ class ExponentialLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
+    def _get_closed_form_lr(self) -> list[float]:
+        return [b * self.gamma**self.last_epoch for b in self.base_lrs]
+
     def get_lr(self) -> list[float]:
         if self._is_initial:
             return _group_lrs(self.optimizer)
@@ -386,6 +418,11 @@ class PolynomialLR(LRScheduler):
         self.total_iters = total_iters
         self.power = power
         super().__init__(optimizer, last_epoch)
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return [
+            b * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power for b in self.base_lrs
+        ]
 
     def get_lr(self) -> list[float]:
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -418,13 +455,16 @@ class CosineAnnealingLR(LRScheduler):
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
 
+    def _get_closed_form_lr(self) -> list[float]:
+        return [_cosine(b, self.eta_min, self.last_epoch / self.T_max) for b in self.base_lrs]
+
     def get_lr(self) -> list[float]:
         groups = self.optimizer.param_groups
         t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return _group_lrs(self.optimizer)
         if self._step_count == 1 and t > 0:
-            return [eta_min + (base - eta_min) * (1 + math.cos(t * math.pi / T)) / 2 for base in self.base_lrs]
+            return self._get_closed_form_lr()
         if (t - 1 - T) % (2 * T) == 0:
             return [
                 g["lr"] + (base - eta_min) * (1 - math.cos(math.pi / T)) / 2 for base, g in zip(self.base_lrs, groups)
@@ -466,10 +506,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        return [
-            self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
-            for base in self.base_lrs
-        ]
+        return [_cosine(base, self.eta_min, self.T_cur / self.T_i) for base in self.base_lrs]
 
     def step(self, epoch: float | None = None) -> None:
         """Advance one epoch, or jump to a (fractional) ``epoch``, e.g. ``epoch + i / iters`` per batch."""
@@ -534,6 +571,8 @@ class CyclicLR(LRScheduler):
     """
 
     _excluded_state = ("optimizer", "scale_fn_custom")
+
+    steps_per_batch = True
 
     def __init__(
         self,
@@ -627,6 +666,8 @@ class OneCycleLR(LRScheduler):
         [0.52, 1.0, 0.9505]
     """
 
+    steps_per_batch = True
+
     def __init__(
         self,
         optimizer: Optimizer,
@@ -696,7 +737,7 @@ class OneCycleLR(LRScheduler):
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
         if self.anneal_strategy == "cos":
-            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+            return _cosine(start, end, pct)
         return (end - start) * pct + start
 
     def get_lr(self) -> list[float]:
@@ -766,7 +807,7 @@ class SequentialLR(LRScheduler):
         if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
             # the next scheduler starts from its epoch 0 (PyTorch's _update_lr(0): closed form where it has one)
             scheduler.last_epoch = 0
-            scheduler._apply(_closed_form(scheduler))
+            scheduler._apply(scheduler._get_closed_form_lr())
         else:
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
@@ -792,39 +833,15 @@ def _undo(s: Any) -> None:
         s.last_epoch -= 1
 
 
-def _closed_form(s: LRScheduler) -> list[float]:
-    """The lr at ``s.last_epoch`` from the formula, as PyTorch's ``_get_closed_form_lr``."""
-    t = s.last_epoch
-    if isinstance(s, StepLR):
-        return [b * s.gamma ** (t // s.step_size) for b in s.base_lrs]
-    if isinstance(s, MultiStepLR):
-        ms = sorted(s.milestones.elements())
-        return [b * s.gamma ** bisect_right(ms, t) for b in s.base_lrs]
-    if isinstance(s, ConstantLR):
-        return [b * (s.factor + (t >= s.total_iters) * (1 - s.factor)) for b in s.base_lrs]
-    if isinstance(s, LinearLR):
-        return [
-            b * (s.start_factor + (s.end_factor - s.start_factor) * min(s.total_iters, t) / s.total_iters)
-            for b in s.base_lrs
-        ]
-    if isinstance(s, ExponentialLR):
-        return [b * s.gamma**t for b in s.base_lrs]
-    if isinstance(s, PolynomialLR):
-        return [b * (1.0 - min(s.total_iters, t) / s.total_iters) ** s.power for b in s.base_lrs]
-    if isinstance(s, CosineAnnealingLR):
-        return [s.eta_min + (b - s.eta_min) * (1 + math.cos(math.pi * t / s.T_max)) / 2 for b in s.base_lrs]
-    return s.get_lr()
-
-
 def _check_children(owner: str, optimizer: Optimizer, schedulers: Sequence[Any]) -> None:
     if len(schedulers) < 1:
         raise ArgumentError(f"{owner}: expected at least one scheduler")
     for i, s in enumerate(schedulers):
         if not isinstance(s, LRScheduler):
             raise ArgumentTypeError(f"{owner}: item {i} is a {type(s).__name__}, expected an LRScheduler")
-        if isinstance(s, ReduceLROnPlateau):
+        if s.needs_metric:
             raise ArgumentError(
-                f"{owner}: ReduceLROnPlateau (item {i}) needs a metric at each step and cannot be chained"
+                f"{owner}: {type(s).__name__} (item {i}) needs a metric at each step and cannot be chained"
             )
         if s.optimizer is not optimizer:
             raise ArgumentError(f"{owner}: scheduler {i} ({type(s).__name__}) belongs to a different optimizer")
@@ -896,6 +913,8 @@ class ReduceLROnPlateau(LRScheduler):
         >>> sched.get_last_lr()
         [0.1]
     """
+
+    needs_metric = True
 
     def __init__(
         self,

@@ -50,7 +50,6 @@ from .progress import ProgressBar
 CHECKPOINT_KIND = "downslope-training-state"
 _UNSET: Any = object()
 # Schedulers that PyTorch steps after every batch rather than every epoch.
-_PER_BATCH_SCHEDULERS = {"OneCycleLR", "CyclicLR"}
 
 
 # ---------------------------------------------------------------------- one update
@@ -261,12 +260,12 @@ def _scheduler_per_batch(scheduler: Any, interval: str) -> bool:
     if interval not in ("auto", "epoch", "batch"):
         raise ConfigError(f"fit: scheduler_interval must be 'auto', 'epoch' or 'batch', got {interval!r}")
     if interval == "auto":
-        return type(scheduler).__name__ in _PER_BATCH_SCHEDULERS
+        return bool(getattr(scheduler, "steps_per_batch", False))
     return interval == "batch"
 
 
 def _is_plateau(scheduler: Any) -> bool:
-    return "Plateau" in type(scheduler).__name__
+    return bool(getattr(scheduler, "needs_metric", False))
 
 
 def _current_lr(optimizer: Any) -> float | None:
