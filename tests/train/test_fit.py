@@ -507,3 +507,55 @@ def test_a_scheduler_says_itself_whether_it_steps_per_batch_or_needs_a_metric():
     watching = Watching(opt)
     history = fit(model, nn.MSELoss(), opt, (x, y), epochs=3, batch_size=2, scheduler=watching, verbose=0)
     assert watching.seen == pytest.approx(history["loss"])
+
+
+@pytest.mark.parametrize(
+    ("make_callback", "lr", "kind"),
+    [
+        (lambda: None, 0.01, "max_epochs"),
+        (lambda: EarlyStopping(monitor="loss", patience=1, min_delta=1e9), 0.01, "early_stopping"),
+        (lambda: StopAtLoss(1e9), 0.01, "target"),
+        (lambda: DivergenceGuard(), 1e6, "diverged"),
+    ],
+)
+def test_history_records_why_training_stopped_as_a_kind(make_callback, lr, kind):
+    ds.manual_seed(0)
+    x = np.linspace(-1, 1, 32, dtype=np.float32)[:, None]
+    model = nn.Linear(1, 1)
+    opt = optim.SGD(model.parameters(), lr=lr)
+    callback = make_callback()
+    history = fit(
+        model,
+        nn.MSELoss(),
+        opt,
+        (x, 3 * x),
+        epochs=5,
+        batch_size=4,
+        callbacks=[callback] if callback else [],
+        verbose=0,
+    )
+    assert history.stop_kind == kind
+    assert history.diverged == (kind == "diverged")
+    assert (history.stop_reason is None) == (kind == "max_epochs")
+    restored = History()
+    restored.load_state_dict(history.state_dict())
+    assert restored.stop_kind == kind
+
+
+def test_a_user_callback_names_a_stop_kind_from_the_list():
+    class Stopper(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.stop("enough", kind="no such kind")
+
+    x = np.ones((4, 1), np.float32)
+    model = nn.Linear(1, 1)
+    with pytest.raises(ValueError, match="kind must be one of max_epochs, early_stopping"):
+        fit(
+            model,
+            nn.MSELoss(),
+            optim.SGD(model.parameters(), lr=0.1),
+            (x, x),
+            epochs=2,
+            callbacks=[Stopper()],
+            verbose=0,
+        )

@@ -21,7 +21,7 @@ from .callbacks import (
 )
 from .diagnostics import GradientDiagnostics
 from .fit import evaluate, fit, predict, train_step
-from .history import History
+from .history import STOP_KINDS, History
 from .lr_find import LRFinderResult, lr_find
 from .metrics import (
     accuracy,
@@ -43,6 +43,7 @@ __all__ = [
     "predict",
     "train_step",
     "History",
+    "STOP_KINDS",
     "lr_find",
     "LRFinderResult",
     "Callback",

@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentTypeError, ConfigError, DivergenceError
+from ..errors import ArgumentError, ArgumentTypeError, ConfigError, DivergenceError
+from .history import STOP_KINDS
 from .metrics import higher_is_better
 
 Logs = dict[str, Any]
@@ -63,6 +64,7 @@ class TrainingState:
         self.epoch = 0
         self.stop_training = False
         self.stop_reason: str | None = None
+        self.stop_kind: str | None = None
         self.checkpoint_state: Callable[[], dict[str, Any]] | None = None
 
     def current_lr(self) -> float | None:
@@ -94,11 +96,17 @@ class Callback:
     def model(self) -> Any:
         return self.trainer.model
 
-    def stop(self, reason: str) -> None:
-        """Ask the loop to stop after the current batch; ``reason`` ends up in ``History.stop_reason``."""
+    def stop(self, reason: str, kind: str = "callback") -> None:
+        """Ask the loop to stop after the current batch; ``reason`` (words) ends up in
+        ``History.stop_reason`` and ``kind`` (one of ``history.STOP_KINDS``) in ``History.stop_kind``."""
+        if kind not in STOP_KINDS:
+            raise ArgumentError(
+                f"{type(self).__name__}.stop: kind must be one of {', '.join(STOP_KINDS)}; got {kind!r}"
+            )
         self.trainer.stop_training = True
         if self.trainer.stop_reason is None:
             self.trainer.stop_reason = reason
+            self.trainer.stop_kind = kind
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         """Called once before the first epoch. Reset per-run state here."""
@@ -334,7 +342,8 @@ class EarlyStopping(Callback):
             best = "none" if self.best is None else _fmt(self.best)
             self.stop(
                 f"early stopping: {self._monitor.key} did not improve for {self.wait} epoch"
-                f"{'s' if self.wait != 1 else ''} (best {best} at epoch {self.best_epoch + 1})"
+                f"{'s' if self.wait != 1 else ''} (best {best} at epoch {self.best_epoch + 1})",
+                "early_stopping",
             )
 
     def on_train_end(self, logs: Logs | None = None) -> None:
@@ -391,7 +400,8 @@ class StopAtTarget(Callback):
         if reached:
             sign = "<=" if self.mode == "min" else ">="
             self.stop(
-                f"target reached: {self._monitor.key} {_fmt(value)} {sign} {_fmt(self.target)} at epoch {epoch + 1}"
+                f"target reached: {self._monitor.key} {_fmt(value)} {sign} {_fmt(self.target)} at epoch {epoch + 1}",
+                "target",
             )
 
 
@@ -439,7 +449,7 @@ class MaxTime(Callback):
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         elapsed = self.clock() - self.start
         if elapsed >= self.seconds:
-            self.stop(f"time limit: {_fmt(elapsed)} s >= {_fmt(self.seconds)} s after epoch {epoch + 1}")
+            self.stop(f"time limit: {_fmt(elapsed)} s >= {_fmt(self.seconds)} s after epoch {epoch + 1}", "time_limit")
 
 
 class TerminateOnNaN(Callback):
@@ -454,7 +464,7 @@ class TerminateOnNaN(Callback):
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            self.stop(f"loss became {float(loss)} at batch {batch + 1}")
+            self.stop(f"loss became {float(loss)} at batch {batch + 1}", "diverged")
 
 
 class DivergenceGuard(Callback):
@@ -501,7 +511,7 @@ class DivergenceGuard(Callback):
         self.diverged_epoch = epoch
         if self.raise_error:
             raise DivergenceError(message)
-        self.stop(message)
+        self.stop(message, "diverged")
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         if self.monitor != "loss":

@@ -419,6 +419,7 @@ def fit(
             "history": history.state_dict(),
             "callbacks": cbs.state_dict(),
             "stop_reason": state.stop_reason,
+            "stop_kind": state.stop_kind,
         }
 
     state.checkpoint_state = checkpoint_state
@@ -459,10 +460,12 @@ def fit(
             if interrupt.received is not None:
                 state.stop_training = True
                 state.stop_reason = f"interrupted by {interrupt.received}: finished epoch {epoch + 1} and stopped"
+                state.stop_kind = "interrupted"
             cbs.on_epoch_end(epoch, logs)
             if state.stop_training:
                 break
     history.stop_reason = state.stop_reason
+    history.stop_kind = state.stop_kind or "max_epochs"
     cbs.on_train_end(logs)
     return history
 

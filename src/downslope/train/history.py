@@ -11,13 +11,19 @@ from typing import Any
 from ..errors import StateDictError
 from .metrics import higher_is_better
 
+#: Why a fit ended, as ``History.stop_kind``: it ran all its epochs, a callback's rule fired
+#: (EarlyStopping, StopAtTarget/StopAtLoss, MaxTime), the loss diverged (DivergenceGuard,
+#: TerminateOnNaN), a signal interrupted it, or a user callback called ``stop`` without a kind.
+STOP_KINDS = ("max_epochs", "early_stopping", "target", "time_limit", "diverged", "interrupted", "callback")
+
 
 class History:
     """Per-epoch records of a training run: ``history["val_loss"]`` is a list with one value per epoch.
 
     ``epoch`` numbers count from 1, as the progress output and the CSV do. An epoch lacking a
     key that others have (say, a metric added late) holds None there. ``stop_reason`` says why
-    training ended early (None when it ran all its epochs).
+    training ended early, in words (None when it ran all its epochs); ``stop_kind`` says the same
+    as one of :data:`STOP_KINDS`, for programs to test (``history.diverged`` reads it).
 
     Example:
         >>> h = History()
@@ -30,6 +36,12 @@ class History:
         self.epochs: list[int] = []
         self.history: dict[str, list[Any]] = {}
         self.stop_reason: str | None = None
+        self.stop_kind: str = "max_epochs"
+
+    @property
+    def diverged(self) -> bool:
+        """Whether training was stopped because the loss diverged (NaN/inf, or far above its best)."""
+        return self.stop_kind == "diverged"
 
     def append(self, epoch: int, logs: dict[str, Any]) -> None:
         """Record the logs of the 0-based ``epoch``."""
@@ -103,12 +115,18 @@ class History:
         return text
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epochs": list(self.epochs), "history": self.as_dict(), "stop_reason": self.stop_reason}
+        return {
+            "epochs": list(self.epochs),
+            "history": self.as_dict(),
+            "stop_reason": self.stop_reason,
+            "stop_kind": self.stop_kind,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epochs = [int(e) for e in state["epochs"]]
         self.history = {k: list(v) for k, v in state["history"].items() if k != "epoch"}
         self.stop_reason = state.get("stop_reason")
+        self.stop_kind = state.get("stop_kind") or "max_epochs"
 
     def __repr__(self) -> str:
         last = {k: v[-1] for k, v in self.history.items() if v}
