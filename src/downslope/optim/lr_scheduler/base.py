@@ -1,0 +1,126 @@
+"""The scheduler base class and the helpers every schedule shares."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from ...errors import ArgumentError, ArgumentTypeError, StateDictError
+from ..optimizer import Optimizer
+
+
+def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(optimizer.param_groups):
+            raise ArgumentError(
+                f"{name} must have one value per param group: got {len(value)} values for "
+                f"{len(optimizer.param_groups)} groups"
+            )
+        return list(value)
+    return [value] * len(optimizer.param_groups)
+
+
+def _group_lrs(optimizer: Optimizer) -> list[float]:
+    return [group["lr"] for group in optimizer.param_groups]
+
+
+def _cosine(start: float, end: float, fraction: float) -> float:
+    """From ``start`` (fraction 0) to ``end`` (fraction 1) along half a cosine wave (SGDR's annealing)."""
+    return end + (start - end) * (1 + math.cos(math.pi * fraction)) / 2
+
+
+def _check_optimizer(owner: str, optimizer: Any) -> None:
+    # duck-typed so that wrappers exposing the inner optimizer's groups (DistributedOptimizer) work too
+    if isinstance(optimizer, Optimizer):
+        return
+    if not isinstance(getattr(optimizer, "param_groups", None), list) or not isinstance(
+        getattr(optimizer, "defaults", None), dict
+    ):
+        raise ArgumentTypeError(
+            f"{owner}: expected a downslope optimizer (with param_groups and defaults), got {type(optimizer).__name__}"
+        )
+
+
+class LRScheduler:
+    """Base class: ``step()`` advances ``last_epoch`` and writes ``get_lr()`` into the param groups.
+
+    Subclasses implement ``get_lr()``. Construction performs the initial step (epoch 0), as in
+    PyTorch, and records ``initial_lr`` in each param group.
+    """
+
+    _excluded_state: tuple[str, ...] = ("optimizer",)
+    #: stepped once per batch rather than once per epoch (the fit loop reads this)
+    steps_per_batch: bool = False
+    #: ``step(metric)`` needs the monitored value (the fit loop passes it)
+    needs_metric: bool = False
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+        _check_optimizer(type(self).__name__, optimizer)
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+        else:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise StateDictError(
+                        f"{type(self).__name__}: param_groups[{i}] has no 'initial_lr' but last_epoch={last_epoch}; "
+                        "to resume, load the optimizer's state_dict first (or start with last_epoch=-1)"
+                    )
+        self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        self._step_count = 0
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
+
+    def get_lr(self) -> list[float]:
+        raise NotImplementedError
+
+    def _get_closed_form_lr(self) -> list[float]:
+        """The lr at ``last_epoch`` from the schedule's formula (PyTorch's name); schedules that
+        have no closed form use their recursive rule."""
+        return self.get_lr()
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rate of each param group after the last ``step()`` (for logging)."""
+        return self._last_lr
+
+    def step(self) -> None:
+        """Advance one epoch (or one batch, for per-batch schedules) and update the learning rates."""
+        self._step_count += 1
+        self.last_epoch += 1
+        self._apply(self.get_lr())
+
+    def _apply(self, values: list[float]) -> None:
+        for group, lr in zip(self.optimizer.param_groups, values):
+            group["lr"] = lr
+        self._last_lr = _group_lrs(self.optimizer)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every attribute but the optimizer and functions, as JSON-able values."""
+        return {k: _jsonable(v) for k, v in self.__dict__.items() if k not in self._excluded_state and not callable(v)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore attributes saved by :meth:`state_dict`."""
+        for k, v in state_dict.items():
+            current = self.__dict__.get(k)
+            self.__dict__[k] = tuple(v) if isinstance(current, tuple) and isinstance(v, list) else v
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Counter):
+        return sorted(v.elements())
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    return v

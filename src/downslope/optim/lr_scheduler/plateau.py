@@ -1,0 +1,123 @@
+"""ReduceLROnPlateau: lower the rate when a monitored metric stops improving."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ...errors import ArgumentError, ArgumentTypeError, StateError
+from ..optimizer import Optimizer
+from .base import LRScheduler, _check_optimizer, _group_lrs, _per_group
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply the lr by ``factor`` when a metric has stopped improving for ``patience`` epochs.
+
+    ``step(metric)`` once per epoch. An epoch improves on ``best`` when (min mode) the metric is
+    below ``best - threshold * |best|`` (``threshold_mode='rel'``) or ``best - threshold``
+    (``'abs'``); max mode mirrors this. After a reduction, ``cooldown`` epochs pass before bad epochs
+    count again. The lr never goes below ``min_lr``, and changes smaller than ``eps`` are skipped.
+
+    Unlike PyTorch's ``best * (1 - threshold)``, the relative threshold uses ``|best|`` so that a
+    negative metric is handled correctly (see the module docstring).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=1.0)
+        >>> sched = optim.lr_scheduler.ReduceLROnPlateau(opt, patience=1)
+        >>> for loss in [1.0, 0.9, 0.95, 0.95]:
+        ...     sched.step(loss)
+        >>> sched.get_last_lr()
+        [0.1]
+    """
+
+    needs_metric = True
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float | list[float] = 0.0,
+        eps: float = 1e-8,
+    ) -> None:
+        _check_optimizer("ReduceLROnPlateau", optimizer)
+        if not 0 <= factor < 1.0:
+            raise ArgumentError(f"ReduceLROnPlateau: expected factor in [0, 1), got {factor!r}")
+        if mode not in ("min", "max"):
+            raise ArgumentError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ArgumentError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        if not isinstance(patience, int) or patience < 0:
+            raise ArgumentError(f"ReduceLROnPlateau: expected an integer patience >= 0, got {patience!r}")
+        if threshold < 0:
+            raise ArgumentError(f"ReduceLROnPlateau: expected threshold >= 0, got {threshold!r}")
+        self.optimizer = optimizer
+        self.factor = factor
+        self.min_lrs = _per_group("min_lr", optimizer, min_lr)
+        self.patience = patience
+        self.cooldown = cooldown
+        self.eps = eps
+        self.mode = mode
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+        self.last_epoch = 0
+        self._step_count = 0
+        self._last_lr = _group_lrs(optimizer)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
+
+    @property
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def is_better(self, a: float, best: float) -> bool:
+        """Whether metric ``a`` improves on ``best`` by more than the threshold."""
+        if math.isinf(best):
+            return a < best if self.mode == "min" else a > best
+        margin = self.threshold * abs(best) if self.threshold_mode == "rel" else self.threshold
+        return a < best - margin if self.mode == "min" else a > best + margin
+
+    def step(self, metrics: Any = None) -> None:  # type: ignore[override]
+        """Record this epoch's metric (a number or 0-d tensor) and reduce the lr on a plateau."""
+        if metrics is None:
+            raise ArgumentTypeError("ReduceLROnPlateau.step: pass the monitored metric, e.g. sched.step(val_loss)")
+        current = float(metrics)
+        if math.isnan(current):
+            raise ArgumentError("ReduceLROnPlateau.step: the metric is NaN; training has probably diverged")
+        self._step_count += 1
+        self.last_epoch += 1
+        if self.is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr()
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = _group_lrs(self.optimizer)
+
+    def _reduce_lr(self) -> None:
+        if len(self.min_lrs) != len(self.optimizer.param_groups):
+            raise StateError(
+                f"ReduceLROnPlateau: the optimizer now has {len(self.optimizer.param_groups)} param groups but min_lr "
+                f"has {len(self.min_lrs)} values; set scheduler.min_lrs to one value per group"
+            )
+        for i, group in enumerate(self.optimizer.param_groups):
+            old_lr = float(group["lr"])
+            new_lr = max(old_lr * self.factor, self.min_lrs[i])
+            if old_lr - new_lr > self.eps:
+                group["lr"] = new_lr
