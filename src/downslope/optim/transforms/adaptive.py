@@ -1,0 +1,360 @@
+"""Adaptive per-coordinate scalings: Adam, RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam, Lion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import (
+    GradientTransformation,
+    State,
+    StepContext,
+    _is_scalar_step,
+    _zeros_if_missing,
+    hyper,
+)
+
+
+def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, amsgrad: Any = False) -> GradientTransformation:
+    """Adam (Kingma & Ba, 2015), with AMSGrad's running maximum of ``v`` when ``amsgrad``::
+
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        update = (m / (1 - b1**t)) / (sqrt(v) / sqrt(1 - b2**t) + eps)
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_adam(), [1.0, -2.0]).round(6)  # bias-corrected: g / |g|
+        array([ 1., -1.])
+    """
+
+    def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"exp_avg": np.zeros_like(params), "exp_avg_sq": np.zeros_like(params)}
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        beta1, beta2, e = hyper(b1, ctx), hyper(b2, ctx), hyper(eps, ctx)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        tmp = ctx.scratch(g, 1)
+        _lerp_(m, g, 1 - beta1, tmp)
+        _ema_of_square_(v, g, beta2, tmp)
+        t = ctx.step
+        bc1 = 1 - beta1**t
+        bc2_sqrt = (1 - beta2**t) ** 0.5
+        if hyper(amsgrad, ctx):
+            vmax = _zeros_if_missing(state, "max_exp_avg_sq", v)
+            np.maximum(vmax, v, out=vmax)
+            np.sqrt(vmax, out=tmp)
+        else:
+            np.sqrt(v, out=tmp)
+        # (m / bc1) / (sqrt(v) / bc2_sqrt + eps) rearranged as (bc2_sqrt / bc1) * m / (sqrt(v) + eps * bc2_sqrt):
+        # the same number, one pass over the buffers fewer (the step is memory-bound on large models).
+        tmp += e * bc2_sqrt
+        np.divide(m, tmp, out=g)
+        g *= bc2_sqrt / bc1
+        return g, state
+
+    return GradientTransformation(init, update)
+
+
+def _ema_of_square_(acc: np.ndarray, g: np.ndarray, decay: float, tmp: np.ndarray) -> None:
+    """acc = decay * acc + (1 - decay) * g**2: the moving average of squared gradients that Adam,
+    RMSprop, Adadelta, NAdam and RAdam share (``tmp`` is scratch of g's shape)."""
+    np.multiply(g, g, out=tmp)
+    tmp *= 1 - decay
+    acc *= decay
+    acc += tmp
+
+
+def _lerp_(acc: np.ndarray, g: np.ndarray, weight: float, tmp: np.ndarray) -> None:
+    """acc += weight * (g - acc), PyTorch's ``lerp_`` (an exponential moving average)."""
+    np.subtract(g, acc, out=tmp)
+    tmp *= weight
+    acc += tmp
+
+
+def scale_by_rms(alpha: Any = 0.99, eps: Any = 1e-8, centered: Any = False) -> GradientTransformation:
+    """RMSprop (Hinton, 2012), PyTorch's form; ``centered`` divides by an estimate of the variance::
+
+        v = alpha * v + (1 - alpha) * g**2
+        avg = sqrt(v - mean_g**2) if centered else sqrt(v)      (mean_g = EMA of g)
+        update = g / (avg + eps)
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_rms(alpha=0.99), [1.0, -2.0]).round(4)  # g / (0.1 |g|)
+        array([ 10., -10.])
+    """
+
+    def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"square_avg": np.zeros_like(params)}
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        a, e = hyper(alpha, ctx), hyper(eps, ctx)
+        v = state["square_avg"]
+        tmp = ctx.scratch(g, 1)
+        _ema_of_square_(v, g, a, tmp)
+        if hyper(centered, ctx):
+            mean_g = _zeros_if_missing(state, "grad_avg", v)
+            _lerp_(mean_g, g, 1 - a, tmp)
+            np.multiply(mean_g, mean_g, out=tmp)
+            np.subtract(v, tmp, out=tmp)
+            np.sqrt(tmp, out=tmp)
+        else:
+            np.sqrt(v, out=tmp)
+        tmp += e
+        g /= tmp
+        return g, state
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_adagrad(
+    lr_decay: Any = 0.0, initial_accumulator_value: Any = 0.0, eps: Any = 1e-10
+) -> GradientTransformation:
+    """Adagrad (Duchi et al., 2011), PyTorch's form::
+
+        sum += g**2
+        update = g / (sqrt(sum) + eps) / (1 + (t - 1) * lr_decay)
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_adagrad(), [1.0, -2.0]).round(6)
+        array([ 1., -1.])
+    """
+
+    def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"sum": np.full_like(params, initial_accumulator_value)}
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        decay, e = hyper(lr_decay, ctx), hyper(eps, ctx)
+        acc = state["sum"]
+        tmp = ctx.scratch(g, 1)
+        np.multiply(g, g, out=tmp)
+        acc += tmp
+        np.sqrt(acc, out=tmp)
+        tmp += e
+        g /= tmp
+        if decay != 0:
+            g /= 1 + (ctx.step - 1) * decay
+        return g, state
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation:
+    """Adadelta (Zeiler, 2012)::
+
+        v = rho * v + (1 - rho) * g**2
+        delta = sqrt(u + eps) / sqrt(v + eps) * g
+        u = rho * u + (1 - rho) * delta**2
+        update = delta
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_adadelta(), [1.0, -2.0]).round(4)  # tiny first steps
+        array([ 0.0032, -0.0032])
+    """
+
+    def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"square_avg": np.zeros_like(params), "acc_delta": np.zeros_like(params)}
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        r, e = hyper(rho, ctx), hyper(eps, ctx)
+        v, u = state["square_avg"], state["acc_delta"]
+        tmp = ctx.scratch(g, 1)
+        _ema_of_square_(v, g, r, tmp)
+        std = ctx.scratch(g, 2)
+        np.add(v, e, out=std)
+        np.sqrt(std, out=std)
+        np.add(u, e, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        tmp /= std
+        g *= tmp  # g is now delta
+        _ema_of_square_(u, g, r, tmp)
+        return g, state
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
+    """Adamax, Adam with the infinity norm (Kingma & Ba, 2015, section 7)::
+
+        m = b1 * m + (1 - b1) * g
+        u = max(b2 * u, |g| + eps)
+        update = m / u / (1 - b1**t)
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_adamax(), [1.0, -2.0]).round(6)
+        array([ 1., -1.])
+    """
+
+    def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"exp_avg": np.zeros_like(params), "exp_inf": np.zeros_like(params)}
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        beta1, beta2, e = hyper(b1, ctx), hyper(b2, ctx), hyper(eps, ctx)
+        m, u = state["exp_avg"], state["exp_inf"]
+        tmp = ctx.scratch(g, 1)
+        _lerp_(m, g, 1 - beta1, tmp)
+        np.abs(g, out=tmp)
+        tmp += e
+        u *= beta2
+        np.maximum(u, tmp, out=u)
+        np.divide(m, u, out=g)
+        g /= 1 - beta1**ctx.step
+        return g, state
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_nadam(
+    b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, momentum_decay: Any = 4e-3
+) -> GradientTransformation:
+    """NAdam (Dozat, 2016), PyTorch's form with the momentum schedule
+    ``mu_t = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))``::
+
+        m = b1 * m + (1 - b1) * g;   v = b2 * v + (1 - b2) * g**2
+        denom = sqrt(v / (1 - b2**t)) + eps
+        update = (1 - mu_t) / (1 - prod(mu_1..mu_t)) * g / denom
+               + mu_{t+1} / (1 - prod(mu_1..mu_{t+1})) * m / denom
+
+    ``mu_product`` (the running product) is kept per element so that parameters that skip steps
+    keep their own product, like PyTorch's per-parameter state.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> np.sign(T.update_once(T.scale_by_nadam(), [1.0, -2.0]))
+        array([ 1., -1.])
+    """
+
+    def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            "exp_avg": np.zeros_like(params),
+            "exp_avg_sq": np.zeros_like(params),
+            "mu_product": np.ones_like(params),
+        }
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        beta1, beta2, e, psi = hyper(b1, ctx), hyper(b2, ctx), hyper(eps, ctx), hyper(momentum_decay, ctx)
+        m, v, mu_prod = state["exp_avg"], state["exp_avg_sq"], state["mu_product"]
+        t = ctx.step
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
+        mu_prod *= mu
+        tmp = ctx.scratch(g, 1)
+        _lerp_(m, g, 1 - beta1, tmp)
+        _ema_of_square_(v, g, beta2, tmp)
+        denom = ctx.scratch(g, 2)
+        np.divide(v, 1 - beta2**t, out=denom)
+        np.sqrt(denom, out=denom)
+        denom += e
+        # coefficient arrays (one value per parameter, repeated over its elements)
+        c_grad = ctx.scratch(g, 3)
+        np.subtract(1.0, mu_prod, out=c_grad)
+        np.divide(1.0 - mu, c_grad, out=c_grad)
+        np.multiply(mu_prod, mu_next, out=tmp)
+        np.subtract(1.0, tmp, out=tmp)
+        np.divide(mu_next, tmp, out=tmp)  # c_m
+        tmp *= m
+        g *= c_grad
+        g += tmp
+        g /= denom
+        return g, state
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_radam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
+    """RAdam (Liu et al., 2020): Adam whose adaptive term is switched on, and rectified, only once
+    the variance of the adaptive learning rate is tractable (``rho_t > 5``)::
+
+        rho_inf = 2 / (1 - b2) - 1;   rho_t = rho_inf - 2 t b2**t / (1 - b2**t)
+        m_hat = m / (1 - b1**t)
+        update = m_hat * r_t * sqrt(1 - b2**t) / (sqrt(v) + eps)   if rho_t > 5
+                 m_hat                                              otherwise
+        r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_radam(), [1.0, -2.0])  # step 1: plain (bias-corrected) momentum
+        array([ 1., -2.])
+    """
+
+    def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"exp_avg": np.zeros_like(params), "exp_avg_sq": np.zeros_like(params)}
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        beta1, beta2, e = hyper(b1, ctx), hyper(b2, ctx), hyper(eps, ctx)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        tmp = ctx.scratch(g, 1)
+        _lerp_(m, g, 1 - beta1, tmp)
+        _ema_of_square_(v, g, beta2, tmp)
+        t = ctx.step
+        bc1 = 1 - beta1**t
+        bc2 = 1 - beta2**t
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * (beta2**t) / bc2
+        np.divide(m, bc1, out=g)
+        if _is_scalar_step(t):
+            if rho_t > 5.0:
+                rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+                np.sqrt(v, out=tmp)
+                tmp += e
+                np.divide(bc2**0.5, tmp, out=tmp)
+                g *= tmp
+                g *= rect
+            return g, state
+        ok = rho_t > 5.0
+        safe_rho = np.where(ok, rho_t, 5.0)  # rect is only defined where rho_t > 5
+        rect = np.sqrt((safe_rho - 4) * (safe_rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * safe_rho))
+        np.sqrt(v, out=tmp)
+        tmp += e
+        np.divide(np.sqrt(bc2), tmp, out=tmp)
+        tmp *= rect
+        g *= np.where(ok, tmp, 1.0).astype(g.dtype, copy=False)
+        return g, state
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99) -> GradientTransformation:
+    """Lion (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms")::
+
+        update = sign(b1 * m + (1 - b1) * g)
+        m = b2 * m + (1 - b2) * g
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_lion(), [0.3, -2.0])
+        array([ 1., -1.])
+    """
+
+    def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"exp_avg": np.zeros_like(params)}
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        beta1, beta2 = hyper(b1, ctx), hyper(b2, ctx)
+        m = state["exp_avg"]
+        tmp = ctx.scratch(g, 1)
+        np.multiply(m, beta1, out=tmp)
+        c = ctx.scratch(g, 2)
+        np.multiply(g, 1 - beta1, out=c)
+        c += tmp
+        # m <- b2 m + (1 - b2) g, computed before g is overwritten by the sign
+        np.multiply(g, 1 - beta2, out=tmp)
+        m *= beta2
+        m += tmp
+        np.sign(c, out=g)
+        return g, state
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,169 @@
+"""The plumbing every transform shares: StepContext, from_group/hyper, GradientTransformation,
+chain, identity and update_once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ...errors import ArgumentTypeError, StateDictError
+
+State = Any  # a dict of flat arrays, or a tuple of those for a chain
+Schedule = Callable[[int], float]
+
+
+# ---------------------------------------------------------------------- plumbing
+class StepContext:
+    """What a transform may read besides gradients, state and parameters.
+
+    Attributes:
+        group: the param group's hyperparameters (``{'lr': ..., 'betas': ...}``).
+        step: the step count of each parameter after this update (1 on the first update). An
+            ``int`` when every parameter being updated has taken the same number of steps (the
+            usual case); otherwise a float array with one entry per element of ``grads``.
+        count: how many updates this set of parameters had received before this one (Optax's
+            ``count``; a schedule is evaluated at it).
+    """
+
+    __slots__ = ("group", "step", "count", "_scratch")
+
+    def __init__(self, group: dict[str, Any], step: Any, count: int) -> None:
+        self.group = group
+        self.step = step
+        self.count = count
+        self._scratch: dict[tuple[int, int, str], np.ndarray] = {}
+
+    def scratch(self, like: np.ndarray, slot: int = 0) -> np.ndarray:
+        """A reusable temporary array shaped like ``like`` (contents undefined)."""
+        key = (slot, like.size, like.dtype.str)
+        buf = self._scratch.get(key)
+        if buf is None:
+            buf = np.empty_like(like)
+            self._scratch[key] = buf
+        return buf
+
+    def keep_scratch(self, store: dict[tuple[int, int, str], np.ndarray]) -> None:
+        """Reuse the temporaries of an earlier step (the optimizer keeps one store per buffer)."""
+        self._scratch = store
+
+
+@dataclass(frozen=True)
+class from_group:
+    """A hyperparameter read from the optimizer's param group at each step.
+
+    ``from_group("lr")`` reads ``group["lr"]``; ``from_group("betas", 0)`` reads ``group["betas"][0]``.
+    """
+
+    key: str
+    index: int | None = None
+
+
+def hyper(value: Any, ctx: StepContext) -> Any:
+    """Resolve a hyperparameter: a number, ``from_group(...)``, or a schedule of ``ctx.count``."""
+    if isinstance(value, from_group):
+        try:
+            v = ctx.group[value.key]
+        except KeyError:
+            raise StateDictError(
+                f"the transform reads hyperparameter {value.key!r} from the param group, but the group has "
+                f"only {sorted(k for k in ctx.group if k != 'params')}; pass it to the optimizer (e.g. "
+                f"{value.key}=...)"
+            ) from None
+        if value.index is not None:
+            v = v[value.index]
+    elif callable(value):
+        v = value(ctx.count)
+    else:
+        v = value
+    # Python scalars keep float32 arrays float32 (NumPy's weak scalar rule); np.float64 would not.
+    if isinstance(v, (np.floating, np.integer)):
+        v = v.item()
+    return v
+
+
+class GradientTransformation(NamedTuple):
+    """``init(params) -> state`` and ``update(grads, state, params, ctx) -> (updates, state)``."""
+
+    init: Callable[[np.ndarray], State]
+    update: Callable[[np.ndarray, State, np.ndarray, StepContext], tuple[np.ndarray, State]]
+
+
+def _no_state(params: np.ndarray) -> dict[str, np.ndarray]:
+    return {}
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Apply transforms one after the other; the state is the tuple of their states.
+
+    Example:
+        >>> from downslope.optim import transforms as T
+        >>> sgd_momentum = T.chain(T.trace(0.9), T.scale_by_lr(0.01))
+        >>> len(sgd_momentum.init(np.zeros(3, np.float32)))
+        2
+    """
+    for i, t in enumerate(transforms):
+        if not isinstance(t, GradientTransformation):
+            raise ArgumentTypeError(f"chain: argument {i} is a {type(t).__name__}, expected a GradientTransformation")
+
+    def init(params: np.ndarray) -> tuple[Any, ...]:
+        return tuple(t.init(params) for t in transforms)
+
+    def update(grads: np.ndarray, state: Any, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, Any]:
+        new_states = []
+        for t, s in zip(transforms, state):
+            grads, s = t.update(grads, s, params, ctx)
+            new_states.append(s)
+        return grads, tuple(new_states)
+
+    return GradientTransformation(init, update)
+
+
+def _zeros_if_missing(state: dict[str, np.ndarray], key: str, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    buf = state.get(key)
+    if buf is None:
+        buf = np.full_like(like, fill)
+        state[key] = buf
+    return buf
+
+
+def _is_scalar_step(step: Any) -> bool:
+    return isinstance(step, (int, np.integer))
+
+
+def update_once(
+    transform: GradientTransformation,
+    grads: Any,
+    params: Any = None,
+    *,
+    step: int = 1,
+    group: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """The updates a transform makes from ``grads`` on its first call (to see what a rule does).
+
+    Example:
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_lr(0.1), [1.0, -2.0])
+        array([-0.1,  0.2])
+    """
+    g = np.array(grads, dtype=np.float64 if not isinstance(grads, np.ndarray) else grads.dtype)
+    p = np.zeros_like(g) if params is None else np.asarray(params, dtype=g.dtype)
+    updates, _ = transform.update(g, transform.init(p), p, StepContext(group or {}, step, step - 1))
+    return updates
+
+
+def identity() -> GradientTransformation:
+    """Leave the updates unchanged (a placeholder in a chain).
+
+    Example:
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.identity(), [1.0, -2.0])
+        array([ 1., -2.])
+    """
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        return g, state
+
+    return GradientTransformation(_no_state, update)

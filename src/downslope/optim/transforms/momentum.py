@@ -1,0 +1,63 @@
+"""Heavy-ball and Nesterov momentum (PyTorch's SGD form)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import (
+    GradientTransformation,
+    State,
+    StepContext,
+    _is_scalar_step,
+    _no_state,
+    hyper,
+)
+
+
+def trace(momentum: Any, dampening: Any = 0.0, nesterov: Any = False) -> GradientTransformation:
+    """Heavy-ball momentum, PyTorch's SGD form::
+
+        buf = g                               (first step)
+        buf = momentum * buf + (1 - dampening) * g
+        update = g + momentum * buf  if nesterov else  buf
+
+    No buffer is kept while ``momentum`` is 0 (it may be switched on later by a scheduler).
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.trace(0.9, nesterov=True), [1.0, -2.0])  # first step: g + 0.9 * g
+        array([ 1.9, -3.8])
+    """
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        mu = hyper(momentum, ctx)
+        if mu == 0:
+            return g, state
+        damp = hyper(dampening, ctx)
+        buf = state.get("momentum_buffer")
+        step = ctx.step
+        if buf is None:
+            buf = g.copy()
+            state["momentum_buffer"] = buf
+        elif _is_scalar_step(step) and step == 1:
+            buf[...] = g
+        else:
+            tmp = ctx.scratch(g, 1)
+            np.multiply(g, 1 - damp, out=tmp)
+            buf *= mu
+            buf += tmp
+            if not _is_scalar_step(step):  # parameters on their first step start from g
+                first = step == 1
+                buf[first] = g[first]
+        if hyper(nesterov, ctx):
+            tmp = ctx.scratch(g, 1)
+            np.multiply(buf, mu, out=tmp)
+            g += tmp
+        else:
+            g[...] = buf
+        return g, state
+
+    return GradientTransformation(_no_state, update)
