@@ -44,7 +44,7 @@ from ..nn import layers, module, normalization, recurrent
 from ..nn.module import Module
 from ..tensor import Tensor
 
-__all__ = ["export", "to_model", "register_emitter", "EMITTERS", "OP_EMITTERS", "MIN_OPSET"]
+__all__ = ["export", "to_model", "trace", "register_emitter", "supported_layers", "supported_ops", "EMITTERS", "OP_EMITTERS", "MIN_OPSET"]
 
 MIN_OPSET = 17  # LayerNormalization is an ONNX op from opset 17 on
 _INT64_MAX = np.iinfo(np.int64).max
@@ -694,41 +694,21 @@ def _run_model(model: Callable[..., Any], inputs: list[Tensor]) -> list[np.ndarr
     return [np.asarray(o.array) for o in _flat(out)]
 
 
-def to_model(
-    model: Module,
-    example_input: Any,
-    input_names: Sequence[str] | None = None,
-    output_names: Sequence[str] | None = None,
-    dynamic_batch: bool = True,
-    opset: int = MIN_OPSET,
-) -> Any:
-    """The ``onnx.ModelProto`` of ``model`` (see :func:`export`, which also checks and writes it).
+def trace(g: GraphBuilder, model: Module, inputs: list[Tensor], names: Sequence[str]) -> tuple[list[str], list[Tensor]]:
+    """Run ``model`` on ``inputs`` (bound to the graph values ``names``) in evaluation mode, writing
+    its nodes into ``g``; return the graph names of its outputs and the output tensors.
 
     Example:
-        >>> import downslope as ds
-        >>> proto = ds.onnx.to_model(ds.nn.Linear(3, 2), ds.randn(4, 3))  # doctest: +SKIP
+        >>> names, outs = trace(graph, model, [ds.randn(2, 4)], ["input"])  # doctest: +SKIP
     """
-    import onnx
-
     if not isinstance(model, Module):
         raise ArgumentError(f"ONNX export: expected an nn.Module, got {type(model).__name__}")
-    if opset < MIN_OPSET:
-        raise ArgumentError(f"ONNX export: opset must be at least {MIN_OPSET}, got {opset}")
-    inputs = _as_inputs(example_input)
-    in_names = list(input_names) if input_names is not None else (
-        ["input"] if len(inputs) == 1 else [f"input_{i}" for i in range(len(inputs))]
-    )  # fmt: skip
-    if len(in_names) != len(inputs):
-        raise ArgumentError(f"ONNX export: {len(inputs)} example inputs but {len(in_names)} input_names")
-    g = GraphBuilder(opset, dynamic_batch)
-    for n in in_names:
-        g.reserve(n)
     tracer = _Tracer(g)
-    for t, n in zip(inputs, in_names):
+    inputs = [Tensor(t.array.copy()) for t in inputs]
+    for t, n in zip(inputs, names):
         if t.array.dtype.kind == "f":
             t.requires_grad = True  # every op on the input then records itself, so it can be traced
         tracer.bind(t, n)
-
     modes = {id(m): m.training for m in model.modules()}
     original = Module.__call__
 
@@ -747,33 +727,69 @@ def to_model(
         Module.__call__ = original  # type: ignore[method-assign]
         for m in model.modules():
             m.training = modes[id(m)]
+    return internal, outs
+
+
+def value_info(name: str, arr: np.ndarray, dynamic: set[int]) -> Any:
+    """An ONNX input/output declaration: ``arr``'s dtype and shape, with the dims in ``dynamic`` free."""
+    from onnx import helper as h
+
+    shape = [("batch" if i in dynamic else int(s)) for i, s in enumerate(arr.shape)]
+    return h.make_tensor_value_info(name, h.np_dtype_to_tensor_dtype(arr.dtype), shape)
+
+
+def finish(g: GraphBuilder, name: str, inputs: list[Any], outputs: list[tuple[str, str, Any]]) -> Any:
+    """The ModelProto of ``g``: ``outputs`` are (internal value, output name, value_info) triples."""
+    import onnx
+
+    h = onnx.helper
+    for src, dst, _ in outputs:
+        g.reserve(dst)
+        g.nodes.append(h.make_node("Identity", [src], [dst], name=g.fresh("output_node")))
+    nodes, initializers = _prune(g.nodes, g.initializers, [dst for _, dst, _ in outputs])
+    graph = h.make_graph(nodes, name, inputs, [info for _, _, info in outputs], initializers)
+    opsets = [h.make_opsetid("", g.opset)] + [h.make_opsetid(d, 3 if d == "ai.onnx.ml" else 1) for d in sorted(g.domains)]
+    proto = h.make_model(graph, opset_imports=opsets, producer_name="downslope")
+    proto.ir_version = h.find_min_ir_version_for(opsets)
+    return proto
+
+
+def to_model(
+    model: Module,
+    example_input: Any,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    dynamic_batch: bool = True,
+    opset: int = MIN_OPSET,
+) -> Any:
+    """The ``onnx.ModelProto`` of ``model`` (see :func:`export`, which also checks and writes it).
+
+    Example:
+        >>> import downslope as ds
+        >>> proto = ds.onnx.to_model(ds.nn.Linear(3, 2), ds.randn(4, 3))  # doctest: +SKIP
+    """
+    if opset < MIN_OPSET:
+        raise ArgumentError(f"ONNX export: opset must be at least {MIN_OPSET}, got {opset}")
+    inputs = _as_inputs(example_input)
+    in_names = list(input_names) if input_names is not None else (
+        ["input"] if len(inputs) == 1 else [f"input_{i}" for i in range(len(inputs))]
+    )  # fmt: skip
+    if len(in_names) != len(inputs):
+        raise ArgumentError(f"ONNX export: {len(inputs)} example inputs but {len(in_names)} input_names")
+    g = GraphBuilder(opset, dynamic_batch)
+    for n in in_names:
+        g.reserve(n)
+    internal, outs = trace(g, model, inputs, in_names)
     out_names = list(output_names) if output_names is not None else (
         ["output"] if len(outs) == 1 else [f"output_{i}" for i in range(len(outs))]
     )  # fmt: skip
     if len(out_names) != len(outs):
         raise ArgumentError(f"ONNX export: the model returns {len(outs)} tensors but {len(out_names)} output_names")
-    for n in out_names:
-        g.reserve(n)
-    for src, dst in zip(internal, out_names):
-        g.nodes.append(onnx.helper.make_node("Identity", [src], [dst], name=g.fresh("output_node")))
     # Output dims that follow the batch size: those that change when the model sees another batch.
-    changed = _batch_dims(model, inputs, [o.array.shape for o in outs]) if dynamic_batch else None
-    h = onnx.helper
-
-    def value_info(name: str, arr: np.ndarray, dynamic: set[int]) -> Any:
-        shape = [("batch" if i in dynamic else int(s)) for i, s in enumerate(arr.shape)]
-        return h.make_tensor_value_info(name, h.np_dtype_to_tensor_dtype(arr.dtype), shape)
-
+    changed = _batch_dims(model, inputs, [o.array.shape for o in outs]) if dynamic_batch else [set()] * len(outs)
     graph_inputs = [value_info(n, t.array, {0} if dynamic_batch and t.ndim else set()) for n, t in zip(in_names, inputs)]
-    graph_outputs = [
-        value_info(n, o.array, changed[i] if changed is not None else set()) for i, (n, o) in enumerate(zip(out_names, outs))
-    ]
-    nodes, initializers = _prune(g.nodes, g.initializers, out_names)
-    graph = h.make_graph(nodes, type(model).__name__, graph_inputs, graph_outputs, initializers)
-    opsets = [h.make_opsetid("", opset)] + [h.make_opsetid(d, 3 if d == "ai.onnx.ml" else 1) for d in sorted(g.domains)]
-    proto = h.make_model(graph, opset_imports=opsets, producer_name="downslope")
-    proto.ir_version = h.find_min_ir_version_for(opsets)
-    return proto
+    outputs = [(src, dst, value_info(dst, o.array, c)) for src, dst, o, c in zip(internal, out_names, outs, changed)]
+    return finish(g, type(model).__name__, graph_inputs, outputs)
 
 
 def _batch_dims(model: Module, inputs: list[Tensor], shapes: list[tuple[int, ...]]) -> list[set[int]]:
@@ -840,22 +856,21 @@ def run_onnx(proto: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(o) for o in session.run(None, feeds)]
 
 
-def verify(
-    proto: Any, expect: Callable[[list[Tensor]], list[np.ndarray]], inputs: list[Tensor], where: str = "ONNX export"
-) -> None:
-    """Run ``proto`` on ``inputs`` and raise ExportError unless its outputs match ``expect(inputs)``.
+def verify(proto: Any, feeds: dict[str, np.ndarray], expected: Sequence[np.ndarray], where: str = "ONNX export") -> None:
+    """Run ``proto`` on ``feeds`` and raise ExportError unless its outputs match ``expected``.
 
     Example:
-        >>> verify(proto, lambda xs: [model(*xs).numpy()], [ds.randn(5, 3)])  # doctest: +SKIP
+        >>> verify(proto, {"input": x}, [model(ds.tensor(x)).numpy()])  # doctest: +SKIP
     """
-    expected = expect(inputs)
-    names = [i.name for i in proto.graph.input]
-    got = run_onnx(proto, {n: t.array for n, t in zip(names, inputs)})
+    got = run_onnx(proto, feeds)
     for name, e, o in zip([o.name for o in proto.graph.output], expected, got):
         e = np.asarray(e)
-        same = e.shape == o.shape and (
-            np.array_equal(e, o) if e.dtype.kind not in "fc" else np.allclose(o, e, rtol=1e-3, atol=1e-3 * (1 + np.abs(e).max(initial=0)))
-        )
+        if e.shape != o.shape:
+            same = False
+        elif e.dtype.kind in "fc":
+            same = bool(np.allclose(o, e, rtol=1e-3, atol=1e-3 * (1 + np.abs(e).max(initial=0))))
+        else:
+            same = bool(np.array_equal(e.astype(o.dtype) if e.dtype != o.dtype else e, o))
         if not same:
             raise ExportError(
                 f"{where}: the exported graph's output {name!r} differs from the model's on a second batch "
@@ -897,7 +912,8 @@ def export(
     if check:
         inputs = _as_inputs(example_input)
         second = _other_batch(inputs, np.random.default_rng(1)) if dynamic_batch else inputs
-        verify(proto, lambda xs: _run_model(_evaluating(model), xs), second)
+        feeds = {i.name: t.array for i, t in zip(proto.graph.input, second)}
+        verify(proto, feeds, _run_model(_evaluating(model), second))
     onnx.save_model(proto, os.fspath(path))
     return proto
 
