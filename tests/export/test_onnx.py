@@ -151,7 +151,9 @@ def _trained_bn(bn: nn.Module, x: np.ndarray) -> nn.Module:
 def test_batchnorm(affine: bool, tmp_path: Path) -> None:
     check(_trained_bn(nn.BatchNorm1d(5, affine=affine), randn(8, 5)), randn(3, 5), randn(6, 5), tmp_path)
     check(_trained_bn(nn.BatchNorm1d(5), randn(8, 5, 4)), randn(3, 5, 4), randn(6, 5, 4), tmp_path)
-    check(_trained_bn(nn.BatchNorm2d(3, affine=affine), randn(4, 3, 5, 5)), randn(2, 3, 5, 5), randn(5, 3, 5, 5), tmp_path)
+    check(
+        _trained_bn(nn.BatchNorm2d(3, affine=affine), randn(4, 3, 5, 5)), randn(2, 3, 5, 5), randn(5, 3, 5, 5), tmp_path
+    )
 
 
 def test_batchnorm_without_running_stats_is_refused(tmp_path: Path) -> None:
@@ -297,3 +299,29 @@ def test_unsupported_layer_options_are_refused(tmp_path: Path) -> None:
         ds.onnx.export(nn.Conv1d(2, 2, 3), ds.randn(2, 5), tmp_path / "m.onnx")
     with pytest.raises(ExportError, match="LSTMCell"):
         ds.onnx.export(nn.LSTMCell(2, 3), ds.randn(4, 2), tmp_path / "m.onnx")
+
+
+class BatchSized(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        return self.fc(x) + ds.zeros(x.shape[0], 2)  # a constant of the example's batch size
+
+
+def test_shape_frozen_at_the_example_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="second batch"):
+        ds.onnx.export(BatchSized(), ds.randn(2, 3), tmp_path / "m.onnx")
+
+
+def test_reference_evaluator_checks_without_onnxruntime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails: onnx's reference evaluator runs the check
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(12, 2))
+    ds.onnx.export(model, ds.randn(2, 2, 8), tmp_path / "m.onnx")
+    ds.onnx.export(LSTMClassifier(), ds.randn(2, 5, 3), tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match="differs from the model's"):
+        ds.onnx.export(FromNumpy(), ds.randn(2, 3), tmp_path / "m.onnx")

@@ -197,7 +197,10 @@ def test_cli_regression_with_scaled_target(tmp_path: Path) -> None:
     run = _train(tmp_path, "reg", "--data", str(data), "--target", "price", "--hidden", "8")
     state = serialization.load(run / "model.ds")
     if "target_scaler" not in state["preprocess"]:  # written by hand where training does not scale targets yet
-        state["preprocess"]["target_scaler"] = {"mean": np.asarray([3.8e5], np.float32), "scale": np.asarray([3e4], np.float32)}
+        state["preprocess"]["target_scaler"] = {
+            "mean": np.asarray([3.8e5], np.float32),
+            "scale": np.asarray([3e4], np.float32),
+        }
         serialization.save(state, run / "model.ds")
     proto, _ = _export(run, tmp_path)
     model, state = cli._load_run(str(run))

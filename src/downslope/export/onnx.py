@@ -44,7 +44,17 @@ from ..nn import layers, module, normalization, recurrent
 from ..nn.module import Module
 from ..tensor import Tensor
 
-__all__ = ["export", "to_model", "trace", "register_emitter", "supported_layers", "supported_ops", "EMITTERS", "OP_EMITTERS", "MIN_OPSET"]
+__all__ = [
+    "export",
+    "to_model",
+    "trace",
+    "register_emitter",
+    "supported_layers",
+    "supported_ops",
+    "EMITTERS",
+    "OP_EMITTERS",
+    "MIN_OPSET",
+]
 
 MIN_OPSET = 17  # LayerNormalization is an ONNX op from opset 17 on
 _INT64_MAX = np.iinfo(np.int64).max
@@ -90,12 +100,16 @@ class GraphBuilder:
     def ints(self, values: Sequence[int], hint: str = "shape") -> str:
         return self.const(np.asarray(list(values), dtype=np.int64), hint)
 
-    def node(self, op: str, inputs: Sequence[str], hint: str | None = None, n_out: int = 1, domain: str = "", **attrs: Any) -> Any:
+    def node(
+        self, op: str, inputs: Sequence[str], hint: str | None = None, n_out: int = 1, domain: str = "", **attrs: Any
+    ) -> Any:
         outs = [self.fresh(f"{hint or op.lower()}") for _ in range(n_out)]
         if domain:
             self.domains.add(domain)
         self.nodes.append(
-            self.onnx.helper.make_node(op, list(inputs), outs, name=self.fresh(f"{op}_node"), domain=domain or None, **attrs)
+            self.onnx.helper.make_node(
+                op, list(inputs), outs, name=self.fresh(f"{op}_node"), domain=domain or None, **attrs
+            )
         )
         return outs[0] if n_out == 1 else outs
 
@@ -128,7 +142,7 @@ def _emitter_for(m: Module) -> Emitter | None:
         fn = EMITTERS.get(cls)
         if fn is not None:
             # A subclass that writes its own forward computes something else: trace it instead.
-            return fn if type(m).forward is cls.forward else None
+            return fn if type(m).forward is getattr(cls, "forward", None) else None
     return None
 
 
@@ -225,12 +239,10 @@ def _log_softmax(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
 def _flatten(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
     start = m.start_dim % xt.ndim
     end = m.end_dim % xt.ndim
-    if end == xt.ndim - 1 and start > 0:
-        if start == 1:
-            return g.node("Flatten", [x], "flatten", axis=1)
+    if start == 1 and end == xt.ndim - 1:
+        return g.node("Flatten", [x], "flatten", axis=1)
+    # 0 copies a leading dim and -1 takes the merged ones, so any batch size (dim 0) still fits.
     shape = [0] * start + [-1] + list(out.shape[start + 1 :])
-    if start == 0 and g.dynamic_batch and end < xt.ndim - 1:
-        pass  # -1 absorbs the batch dim: still right for any batch size
     return g.node("Reshape", [x, g.ints(shape)], "flatten")
 
 
@@ -513,7 +525,8 @@ def _getitem_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tenso
             start = item.start if item.start is not None else (0 if step > 0 else -1)
             stop = item.stop if item.stop is not None else (_INT64_MAX if step > 0 else _INT64_MIN)
             y = g.node(
-                "Slice", [y, g.ints([start], "starts"), g.ints([stop], "ends"), g.ints([axis], "axes"), g.ints([step], "steps")]
+                "Slice",
+                [y, g.ints([start], "starts"), g.ints([stop], "ends"), g.ints([axis], "axes"), g.ints([step], "steps")],
             )
             axis += 1
         elif isinstance(item, (int, np.integer)):
@@ -684,7 +697,9 @@ def _as_inputs(example_input: Any) -> list[Tensor]:
         elif isinstance(item, np.ndarray):
             out.append(Tensor(item.copy()))
         else:
-            raise ArgumentError(f"ONNX export: example_input must be a Tensor or NumPy array, got {type(item).__name__}")
+            raise ArgumentError(
+                f"ONNX export: example_input must be a Tensor or NumPy array, got {type(item).__name__}"
+            )
     return out
 
 
@@ -748,7 +763,9 @@ def finish(g: GraphBuilder, name: str, inputs: list[Any], outputs: list[tuple[st
         g.nodes.append(h.make_node("Identity", [src], [dst], name=g.fresh("output_node")))
     nodes, initializers = _prune(g.nodes, g.initializers, [dst for _, dst, _ in outputs])
     graph = h.make_graph(nodes, name, inputs, [info for _, _, info in outputs], initializers)
-    opsets = [h.make_opsetid("", g.opset)] + [h.make_opsetid(d, 3 if d == "ai.onnx.ml" else 1) for d in sorted(g.domains)]
+    opsets = [h.make_opsetid("", g.opset)] + [
+        h.make_opsetid(d, 3 if d == "ai.onnx.ml" else 1) for d in sorted(g.domains)
+    ]
     proto = h.make_model(graph, opset_imports=opsets, producer_name="downslope")
     proto.ir_version = h.find_min_ir_version_for(opsets)
     return proto
@@ -787,7 +804,9 @@ def to_model(
         raise ArgumentError(f"ONNX export: the model returns {len(outs)} tensors but {len(out_names)} output_names")
     # Output dims that follow the batch size: those that change when the model sees another batch.
     changed = _batch_dims(model, inputs, [o.array.shape for o in outs]) if dynamic_batch else [set()] * len(outs)
-    graph_inputs = [value_info(n, t.array, {0} if dynamic_batch and t.ndim else set()) for n, t in zip(in_names, inputs)]
+    graph_inputs = [
+        value_info(n, t.array, {0} if dynamic_batch and t.ndim else set()) for n, t in zip(in_names, inputs)
+    ]
     outputs = [(src, dst, value_info(dst, o.array, c)) for src, dst, o, c in zip(internal, out_names, outs, changed)]
     return finish(g, type(model).__name__, graph_inputs, outputs)
 
@@ -856,13 +875,21 @@ def run_onnx(proto: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(o) for o in session.run(None, feeds)]
 
 
-def verify(proto: Any, feeds: dict[str, np.ndarray], expected: Sequence[np.ndarray], where: str = "ONNX export") -> None:
+def verify(
+    proto: Any, feeds: dict[str, np.ndarray], expected: Sequence[np.ndarray], where: str = "ONNX export"
+) -> None:
     """Run ``proto`` on ``feeds`` and raise ExportError unless its outputs match ``expected``.
 
     Example:
         >>> verify(proto, {"input": x}, [model(ds.tensor(x)).numpy()])  # doctest: +SKIP
     """
-    got = run_onnx(proto, feeds)
+    try:
+        got = run_onnx(proto, feeds)
+    except Exception as exc:  # the runtime's own error types; e.g. a shape frozen at the example's batch size
+        raise ExportError(
+            f"{where}: the exported graph fails on a second batch of another size ({type(exc).__name__}: {exc}); "
+            f"the forward probably builds a tensor from the example's sizes or values"
+        ) from None
     for name, e, o in zip([o.name for o in proto.graph.output], expected, got):
         e = np.asarray(e)
         if e.shape != o.shape:
@@ -916,4 +943,3 @@ def export(
         verify(proto, feeds, _run_model(_evaluating(model), second))
     onnx.save_model(proto, os.fspath(path))
     return proto
-

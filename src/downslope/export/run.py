@@ -93,19 +93,29 @@ def run_to_onnx(model: Any, state: dict[str, Any], opset: int = ox.MIN_OPSET) ->
         index = g.node("ArgMax", [out], "class_index", axis=1, keepdims=0)
         names = state.get("class_names") or []
         if names:
-            label = g.node("Gather", [g.const(np.array(names, dtype=object), "class_names"), index], "label_name", axis=0)
+            label = g.node(
+                "Gather", [g.const(np.array(names, dtype=object), "class_names"), index], "label_name", axis=0
+            )
             label_type = onnx.TensorProto.STRING
         else:
             label, label_type = index, onnx.TensorProto.INT64
         outputs = [
             (label, "label", h.make_tensor_value_info("label", label_type, ["batch"])),
-            (probs, "probabilities", h.make_tensor_value_info("probabilities", onnx.TensorProto.FLOAT, ["batch", n_out])),
+            (
+                probs,
+                "probabilities",
+                h.make_tensor_value_info("probabilities", onnx.TensorProto.FLOAT, ["batch", n_out]),
+            ),
         ]
     else:
         target = _standardizer(state, "target_scaler")
         if target is not None:  # back to the target's own units
-            out = g.node("Add", [g.node("Mul", [out, g.const(target[1], "target_scale")]), g.const(target[0], "target_mean")])
-        outputs = [(out, "prediction", h.make_tensor_value_info("prediction", onnx.TensorProto.FLOAT, ["batch", n_out]))]
+            out = g.node(
+                "Add", [g.node("Mul", [out, g.const(target[1], "target_scale")]), g.const(target[0], "target_mean")]
+            )
+        outputs = [
+            (out, "prediction", h.make_tensor_value_info("prediction", onnx.TensorProto.FLOAT, ["batch", n_out]))
+        ]
     proto = ox.finish(g, "downslope_run", inputs, outputs)
     onnx.checker.check_model(proto, full_check=True)
     return proto
@@ -126,7 +136,10 @@ def reference_outputs(model: Any, state: dict[str, Any], feeds: dict[str, np.nda
         enc = TabularEncoder.from_state_dict(encoder)
         cols = enc.columns
         n = len(feeds[cols[0]])
-        rows = [[str(feeds[c][r, 0]) if c in enc.categories else repr(float(feeds[c][r, 0])) for c in cols] for r in range(n)]
+        rows = [
+            [str(feeds[c][r, 0]) if c in enc.categories else repr(float(feeds[c][r, 0])) for c in cols]
+            for r in range(n)
+        ]
         X = enc.encode_features(cols, rows, "ONNX check")
     else:
         X = feeds["features"]
@@ -205,6 +218,8 @@ def export_run(
         from .safetensors import save_safetensors
 
         weights = state["model"]
-        save_safetensors(weights, safetensors_path, metadata={"downslope_config": json.dumps(state["config"], default=str)})
+        save_safetensors(
+            weights, safetensors_path, metadata={"downslope_config": json.dumps(state["config"], default=str)}
+        )
         lines.append(f"wrote the weights of {os.fspath(run)} ({len(weights)} arrays) to {os.fspath(safetensors_path)}")
     return lines
