@@ -560,8 +560,38 @@ def _astype_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor
     return g.node("Cast", ins, "cast", to=g.onnx.helper.np_dtype_to_tensor_dtype(t.array.dtype))
 
 
+def _reduced_axes(x: Tensor, t: Tensor, dynamic: bool) -> list[int]:
+    """The axes a sum/mean reduced, from the input shape and the saved kept shape (reduced dims as 1).
+    A size-1 dim may or may not have been reduced (same values either way); when the output lost
+    dims, the ones needed are taken from the last size-1 dims, the batch dim last."""
+    kept, keep = t._saved[0], t._saved[1]
+    axes = [i for i, (a, k) in enumerate(zip(x.shape, kept)) if k == 1 and a != 1]
+    if not keep:
+        missing = x.ndim - len(axes) - t.ndim
+        ones = [i for i, (a, k) in enumerate(zip(x.shape, kept)) if a == 1 and k == 1]
+        ones = sorted(ones, key=lambda i: (i == 0 and dynamic, -i))
+        axes = sorted(axes + ones[:missing])
+    return axes
+
+
+def _reduce_op(op: str) -> OpEmitter:
+    def emit(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+        x = parents[0]
+        axes = _reduced_axes(x, t, g.dynamic_batch)
+        keep = int(bool(t._saved[1]))
+        if not axes:
+            return g.node("Identity", ins, op.lower())
+        if op == "ReduceSum" or g.opset >= 18:  # axes became an input: ReduceSum in opset 13, the rest in 18
+            return g.node(op, [ins[0], g.ints(axes, "axes")], op.lower(), keepdims=keep)
+        return g.node(op, ins, op.lower(), axes=axes, keepdims=keep)
+
+    return emit
+
+
 OP_EMITTERS.update(
     {
+        "_sum_vjp": _reduce_op("ReduceSum"),
+        "_mean_vjp": _reduce_op("ReduceMean"),
         "_reshape_vjp": _reshape_op,
         "_permute_vjp": _permute_op,
         "_getitem_vjp": _getitem_op,
@@ -618,6 +648,7 @@ class _Tracer:
             emit = OP_EMITTERS.get(rule_name)
             if emit is None:
                 op = rule_name.strip("_").removesuffix("_vjp")
+                op = {"extreme": "max/min"}.get(op, op)
                 raise ExportError(
                     f"ONNX export: {self._culprit()}.forward uses the tensor operation {op!r}, which the exporter "
                     f"cannot translate (supported layers: {', '.join(supported_layers())}; supported tensor ops: "
