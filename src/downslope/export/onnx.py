@@ -89,7 +89,7 @@ class GraphBuilder:
 
     def reserve(self, name: str) -> None:
         if name in self._used:
-            raise ArgumentError(f"ONNX export: the value name {name!r} is used twice; give unique input/output names")
+            raise ArgumentError(f"ONNX export: two inputs or outputs are named {name!r}; ONNX needs unique names")
         self._used.add(name)
 
     def const(self, array: Any, hint: str = "const") -> str:
@@ -785,12 +785,12 @@ def value_info(name: str, arr: np.ndarray, dynamic: set[int]) -> Any:
 
 
 def finish(g: GraphBuilder, name: str, inputs: list[Any], outputs: list[tuple[str, str, Any]]) -> Any:
-    """The ModelProto of ``g``: ``outputs`` are (internal value, output name, value_info) triples."""
+    """The ModelProto of ``g``: ``outputs`` are (internal value, output name, value_info) triples;
+    each output name must have been reserved in ``g`` (or made by ``g.fresh``) before tracing."""
     import onnx
 
     h = onnx.helper
-    for src, dst, _ in outputs:
-        g.reserve(dst)
+    for src, dst, _ in outputs:  # the output names were reserved (or made fresh) by the caller
         g.nodes.append(h.make_node("Identity", [src], [dst], name=g.fresh("output_node")))
     nodes, initializers = _prune(g.nodes, g.initializers, [dst for _, dst, _ in outputs])
     graph = h.make_graph(nodes, name, inputs, [info for _, _, info in outputs], initializers)
@@ -825,12 +825,13 @@ def to_model(
     if len(in_names) != len(inputs):
         raise ArgumentError(f"ONNX export: {len(inputs)} example inputs but {len(in_names)} input_names")
     g = GraphBuilder(opset, dynamic_batch)
-    for n in in_names:
+    for n in in_names + list(output_names or []):  # before tracing, so that no internal value takes them
         g.reserve(n)
     internal, outs = trace(g, model, inputs, in_names)
-    out_names = list(output_names) if output_names is not None else (
-        ["output"] if len(outs) == 1 else [f"output_{i}" for i in range(len(outs))]
-    )  # fmt: skip
+    if output_names is None:
+        out_names = [g.fresh("output")] if len(outs) == 1 else [g.fresh(f"output_{i}") for i in range(len(outs))]
+    else:
+        out_names = list(output_names)
     if len(out_names) != len(outs):
         raise ArgumentError(f"ONNX export: the model returns {len(outs)} tensors but {len(out_names)} output_names")
     # Output dims that follow the batch size: those that change when the model sees another batch.

@@ -62,10 +62,13 @@ def run_to_onnx(model: Any, state: dict[str, Any], opset: int = ox.MIN_OPSET) ->
     n_features = int(state["n_features"])
     inputs: list[Any] = []
     encoder = _encoder(state)
+    classify = state["task"] == "classification"
+    for name in ["label", "probabilities"] if classify else ["prediction"]:
+        g.reserve(name)
     if encoder is not None:
         parts = []
         for col in encoder["columns"]:
-            g.reserve(col)
+            g.reserve(col)  # a feature column named like an output is refused here, by name
             cats = encoder["categories"].get(col)
             if cats is None:
                 inputs.append(h.make_tensor_value_info(col, onnx.TensorProto.FLOAT, ["batch", 1]))
@@ -88,7 +91,7 @@ def run_to_onnx(model: Any, state: dict[str, Any], opset: int = ox.MIN_OPSET) ->
     example = Tensor(np.zeros((2, n_features), np.float32))
     (out,), _ = ox.trace(g, model, [example], [x])
     n_out = int(state["n_outputs"])
-    if state["task"] == "classification":
+    if classify:
         probs = g.node("Softmax", [out], "probs", axis=1)
         index = g.node("ArgMax", [out], "class_index", axis=1, keepdims=0)
         names = state.get("class_names") or []
