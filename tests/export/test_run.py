@@ -71,8 +71,8 @@ def _encode(feeds: dict[str, np.ndarray], state: dict[str, Any]) -> np.ndarray:
     color = feeds["color"][:, 0]
     onehot = np.stack([color == c for c in ["blue", "green", "red"]], axis=1).astype(np.float32)
     X = np.concatenate([feeds["age"], onehot, feeds["income"]], axis=1)
-    sc = state["preprocess"]["standardizer"]
-    return (X - sc["mean"]) / sc["scale"]
+    sc = state["preprocess"].get("standardizer")
+    return (X - sc["mean"]) / sc["scale"] if sc else X
 
 
 def _model_for(state: dict[str, Any]) -> nn.Module:
@@ -83,8 +83,11 @@ def _model_for(state: dict[str, Any]) -> nn.Module:
     return model.eval()
 
 
-def test_classification_with_a_text_column() -> None:
+@pytest.mark.parametrize("standardize", [True, False])
+def test_classification_with_a_text_column(standardize: bool) -> None:
     state = _tabular_state("classification", 2)
+    if not standardize:  # a run trained with --no-standardize
+        del state["preprocess"]["standardizer"]
     model = _model_for(state)
     proto = run_to_onnx(model, state)
     assert [i.name for i in proto.graph.input] == ["age", "color", "income"]
