@@ -243,12 +243,24 @@ class Reductions(nn.Module):
         return y - y.sum(-1, keepdim=True) / 2 + out.unsqueeze(1).sum((1, 2))[:, :2]
 
 
+class Indexing(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 5)
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        y = self.fc(x)
+        z = y[:, 2:, None] + y[..., :1, None] * y[:, ::-2][:, -3:, None]
+        return ds.cat([z, y[:, -2:-5:-1].unsqueeze(-1)], dim=1).permute(0, 2, 1).reshape(x.shape[0], -1)
+
+
 def test_user_modules(tmp_path: Path) -> None:
     ds.manual_seed(1)
     check(LSTMClassifier(), randn(2, 5, 3), randn(7, 5, 3), tmp_path)
     check(_trained_bn_in(Residual()), randn(2, 3, 6, 6), randn(3, 3, 6, 6), tmp_path)
     check(Chain(), randn(2, 2, 10), randn(1, 2, 10), tmp_path)
     check(Reductions(), randn(3, 5, 3), randn(4, 5, 3), tmp_path)
+    check(Indexing(), randn(2, 3), randn(6, 3), tmp_path)
     check(Reductions(), randn(1, 5, 3), randn(4, 5, 3), tmp_path)  # a batch of one: size-1 dims everywhere
 
 

@@ -529,6 +529,8 @@ def _getitem_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tenso
                 [y, g.ints([start], "starts"), g.ints([stop], "ends"), g.ints([axis], "axes"), g.ints([step], "steps")],
             )
             axis += 1
+        elif isinstance(item, (bool, np.bool_)):
+            raise ExportError("ONNX export: indexing with True/False is not supported; use slices and integers")
         elif isinstance(item, (int, np.integer)):
             if axis == 0 and g.dynamic_batch:
                 raise ExportError("ONNX export: indexing the batch dim 0 with an integer is not supported")
