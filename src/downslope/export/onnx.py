@@ -61,6 +61,19 @@ _INT64_MAX = np.iinfo(np.int64).max
 _INT64_MIN = np.iinfo(np.int64).min
 
 
+def require_onnx() -> Any:
+    """The ``onnx`` package, or an ImportError that says how to install it.
+
+    Example:
+        >>> onnx = require_onnx()  # doctest: +SKIP
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("ONNX export needs the 'onnx' package: pip install 'downslope[onnx]'") from None
+    return onnx
+
+
 # ---------------------------------------------------------------------- graph builder
 class GraphBuilder:
     """Nodes and constants of the ONNX graph being written; unique value names.
@@ -69,9 +82,7 @@ class GraphBuilder:
     """
 
     def __init__(self, opset: int, dynamic_batch: bool) -> None:
-        import onnx
-
-        self.onnx = onnx
+        self.onnx = require_onnx()
         self.opset = opset
         self.dynamic_batch = dynamic_batch
         self.nodes: list[Any] = []
@@ -780,8 +791,7 @@ def trace(g: GraphBuilder, model: Module, inputs: list[Tensor], names: Sequence[
 
 def value_info(name: str, arr: np.ndarray, dynamic: set[int]) -> Any:
     """An ONNX input/output declaration: ``arr``'s dtype and shape, with the dims in ``dynamic`` free."""
-    from onnx import helper as h
-
+    h = require_onnx().helper
     shape = [("batch" if i in dynamic else int(s)) for i, s in enumerate(arr.shape)]
     return h.make_tensor_value_info(name, h.np_dtype_to_tensor_dtype(arr.dtype), shape)
 
@@ -789,8 +799,7 @@ def value_info(name: str, arr: np.ndarray, dynamic: set[int]) -> Any:
 def finish(g: GraphBuilder, name: str, inputs: list[Any], outputs: list[tuple[str, str, Any]]) -> Any:
     """The ModelProto of ``g``: ``outputs`` are (internal value, output name, value_info) triples;
     each output name must have been reserved in ``g`` (or made by ``g.fresh``) before tracing."""
-    import onnx
-
+    onnx = require_onnx()
     h = onnx.helper
     for src, dst, _ in outputs:  # the output names were reserved (or made fresh) by the caller
         g.nodes.append(h.make_node("Identity", [src], [dst], name=g.fresh("output_node")))
@@ -966,8 +975,7 @@ def export(
         >>> [i.name for i in proto.graph.input]  # doctest: +SKIP
         ['input']
     """
-    import onnx
-
+    onnx = require_onnx()
     proto = to_model(model, example_input, input_names, output_names, dynamic_batch, opset)
     onnx.checker.check_model(proto, full_check=True)
     if check:

@@ -55,8 +55,7 @@ def run_to_onnx(model: Any, state: dict[str, Any], opset: int = ox.MIN_OPSET) ->
     Example:
         >>> proto = run_to_onnx(*_load_run("runs/digits-adam"))  # doctest: +SKIP
     """
-    import onnx
-
+    onnx = ox.require_onnx()
     h = onnx.helper
     g = ox.GraphBuilder(opset, dynamic_batch=True)
     n_features = int(state["n_features"])
@@ -207,8 +206,7 @@ def export_run(
     model, state = _load_run(os.fspath(run))
     lines = []
     if onnx_path is not None:
-        import onnx
-
+        onnx = ox.require_onnx()
         proto = run_to_onnx(model, state)
         feeds = sample_feeds(state, 7)
         ox.verify(proto, feeds, reference_outputs(model, state, feeds), where=f"export {run}")
