@@ -964,7 +964,8 @@ def export(
     ``example_input`` (a Tensor or array, or a tuple of them for several inputs) fixes every input
     dim except dim 0, which stays free (any batch size) when ``dynamic_batch``. The model is
     exported in evaluation semantics (Dropout off, BatchNorm's running statistics). The graph
-    passes ``onnx.checker.check_model``; with ``check`` it is also run on a second batch and must
+    passes ``onnx.checker.check_model``; with ``check`` it is also run on a second batch (of another size;
+    the example itself when not ``dynamic_batch``) and must
     reproduce the model's outputs (see the module docstring). Raises
     :class:`~downslope.errors.ExportError` naming any layer or op it cannot translate.
 
