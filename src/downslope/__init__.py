@@ -100,6 +100,15 @@ def __getattr__(name: str) -> Any:
         from . import serialization
 
         return getattr(serialization, name)
+    if name == "onnx":  # the ONNX exporter; imports the optional `onnx` package only when it runs
+        from .export import onnx
+
+        globals()[name] = onnx
+        return onnx
+    if name in ("save_safetensors", "load_safetensors"):
+        from .export import safetensors
+
+        return getattr(safetensors, name)
     raise AttributeError(f"module 'downslope' has no attribute {name!r}")
 
 
@@ -112,6 +121,6 @@ __all__ = [
     "sin", "cos", "tanh", "sigmoid", "relu", "leaky_relu", "gelu", "elu", "softplus", "erf", "clip", "clamp",
     "maximum", "minimum", "where", "sum", "mean", "max", "min", "var", "std", "logsumexp", "softmax",
     "log_softmax", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "flatten", "broadcast_to",
-    "sum_to", "concatenate", "cat", "stack", "getitem", "gather", "pad", "save", "load", "DownslopeError",
+    "sum_to", "concatenate", "cat", "stack", "getitem", "gather", "pad", "save", "load", "save_safetensors", "load_safetensors", "onnx", "DownslopeError",
     "ShapeError", "CheckpointError", "DataError", "ConfigError", "DivergenceError",
 ]  # fmt: skip

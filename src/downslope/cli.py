@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   downslope lr-find --data digits
   downslope evaluate runs/digits-adam --data digits
   downslope predict runs/digits-adam --data new.csv --out preds.csv
+  downslope export runs/digits-adam --onnx digits.onnx --safetensors digits.safetensors
 """
 
 
@@ -162,6 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start-lr", type=float, default=1e-7, help="first learning rate tried [1e-7]")
     p.add_argument("--end-lr", type=float, default=10.0, help="last learning rate tried [10]")
     p.add_argument("--num-iter", type=int, default=100, help="number of mini-batches (one rate each) [100]")
+    p = sub.add_parser(
+        "export",
+        help="a trained run as ONNX (with its preprocessing) and/or safetensors weights",
+        description="Write RUN as an ONNX graph that takes the raw feature columns and returns predictions in the "
+        "data's own units (needs the onnx extra), and/or its weights as safetensors under PyTorch's names.",
+    )
+    p.add_argument("run", help="run directory written by 'downslope train'")
+    p.add_argument("--onnx", metavar="PATH", help="where to write the ONNX model")
+    p.add_argument("--safetensors", metavar="PATH", help="where to write the weights")
     return parser
 
 
@@ -563,6 +573,14 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export.run import export_run
+
+    for line in export_run(args.run, onnx_path=args.onnx, safetensors_path=args.safetensors):
+        print(line)
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
@@ -570,6 +588,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "landscape": cmd_landscape,
     "lr-find": cmd_lr_find,
+    "export": cmd_export,
 }
 
 

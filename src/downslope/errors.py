@@ -48,3 +48,7 @@ class StateDictError(DownslopeError, KeyError):
 
     def __str__(self) -> str:  # KeyError would show the message in quotes
         return str(self.args[0]) if self.args else ""
+
+
+class ExportError(DownslopeError, ValueError):
+    """A model (or a layer or op in it) that cannot be written to an exchange format such as ONNX."""

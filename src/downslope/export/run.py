@@ -1,0 +1,226 @@
+"""Export a run of the ``downslope`` command (``RUN/model.ds``) as ONNX and/or safetensors.
+
+The ONNX graph is the whole prediction path, so a deployment needs nothing but ONNX Runtime:
+
+* inputs: for a CSV run, one input per feature column, named after the column: ``float32 (N, 1)``
+  for a numeric column, ``string (N, 1)`` for a text column (one-hot encoded in the graph with
+  ``ai.onnx.ml.OneHotEncoder``; a category not seen in training is an error, as in ``predict``).
+  Other runs (built-in datasets, NPZ/NPY files) take one ``float32 (N, n_features)`` input named
+  ``features`` (for image data: the flattened pixels, as in training).
+* the feature standardization of training (``(x - mean) / scale``), then the model;
+* outputs, in the data's own units: ``label`` (the class name, or its index when classes have no
+  names) and ``probabilities`` (N, classes) for classification; ``prediction`` (N, outputs) for
+  regression, with the target scaling of training undone (``y * scale + mean``) when the run
+  scaled its target.
+
+The weights file (``--safetensors``) holds the model's state_dict under PyTorch's key names, with
+the run's config as JSON in the file's metadata.
+
+Example:
+    >>> from downslope.export.run import export_run
+    >>> export_run("runs/digits-adam", onnx_path="digits.onnx")  # doctest: +SKIP
+    ['wrote runs/digits-adam as ONNX to digits.onnx (inputs: features; outputs: label, probabilities)']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..tensor import Tensor
+from . import onnx as ox
+
+__all__ = ["export_run", "run_to_onnx"]
+
+
+def _encoder(state: dict[str, Any]) -> dict[str, Any] | None:
+    enc = (state.get("preprocess") or {}).get("encoder")
+    return enc if enc else None
+
+
+def _standardizer(state: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    found = (state.get("preprocess") or {}).get(key)
+    if not found:
+        return None
+    return np.asarray(found["mean"], np.float32), np.asarray(found["scale"], np.float32)
+
+
+def run_to_onnx(model: Any, state: dict[str, Any], opset: int = ox.MIN_OPSET) -> Any:
+    """The ONNX ModelProto of a loaded run (``model, state = cli._load_run(RUN)``); see the module docstring.
+
+    Example:
+        >>> proto = run_to_onnx(*_load_run("runs/digits-adam"))  # doctest: +SKIP
+    """
+    onnx = ox.require_onnx()
+    h = onnx.helper
+    g = ox.GraphBuilder(opset, dynamic_batch=True)
+    n_features = int(state["n_features"])
+    inputs: list[Any] = []
+    encoder = _encoder(state)
+    classify = state["task"] == "classification"
+    for name in ["label", "probabilities"] if classify else ["prediction"]:
+        g.reserve(name)
+    if encoder is not None:
+        parts = []
+        for col in encoder["columns"]:
+            g.reserve(col)  # a feature column named like an output is refused here, by name
+            cats = encoder["categories"].get(col)
+            if cats is None:
+                inputs.append(h.make_tensor_value_info(col, onnx.TensorProto.FLOAT, ["batch", 1]))
+                parts.append(col)
+            else:
+                inputs.append(h.make_tensor_value_info(col, onnx.TensorProto.STRING, ["batch", 1]))
+                # zeros=0: a category unseen in training is an error, as in `downslope predict`.
+                hot = g.node("OneHotEncoder", [col], "onehot", domain="ai.onnx.ml", cats_strings=list(cats), zeros=0)
+                hot = g.node("Reshape", [hot, g.ints([0, -1])], "onehot")
+                parts.append(g.node("Cast", [hot], "onehot", to=onnx.TensorProto.FLOAT))
+        x = parts[0] if len(parts) == 1 else g.node("Concat", parts, "features", axis=1)
+    else:
+        g.reserve("features")
+        inputs.append(h.make_tensor_value_info("features", onnx.TensorProto.FLOAT, ["batch", n_features]))
+        x = "features"
+    scaler = _standardizer(state, "standardizer")
+    if scaler is not None:
+        x = g.node("Sub", [x, g.const(scaler[0], "feature_mean")])
+        x = g.node("Div", [x, g.const(scaler[1], "feature_scale")], "standardized")
+    example = Tensor(np.zeros((2, n_features), np.float32))
+    (out,), _ = ox.trace(g, model, [example], [x])
+    n_out = int(state["n_outputs"])
+    if classify:
+        probs = g.node("Softmax", [out], "probs", axis=1)
+        index = g.node("ArgMax", [out], "class_index", axis=1, keepdims=0)
+        names = state.get("class_names") or []
+        if names:
+            label = g.node(
+                "Gather", [g.const(np.array(names, dtype=object), "class_names"), index], "label_name", axis=0
+            )
+            label_type = onnx.TensorProto.STRING
+        else:
+            label, label_type = index, onnx.TensorProto.INT64
+        outputs = [
+            (label, "label", h.make_tensor_value_info("label", label_type, ["batch"])),
+            (
+                probs,
+                "probabilities",
+                h.make_tensor_value_info("probabilities", onnx.TensorProto.FLOAT, ["batch", n_out]),
+            ),
+        ]
+    else:
+        target = _standardizer(state, "target_scaler")
+        if target is not None:  # back to the target's own units
+            out = g.node(
+                "Add", [g.node("Mul", [out, g.const(target[1], "target_scale")]), g.const(target[0], "target_mean")]
+            )
+        outputs = [
+            (out, "prediction", h.make_tensor_value_info("prediction", onnx.TensorProto.FLOAT, ["batch", n_out]))
+        ]
+    proto = ox.finish(g, "downslope_run", inputs, outputs)
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def reference_outputs(model: Any, state: dict[str, Any], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """What ``downslope predict`` computes for ``feeds`` (the ONNX inputs), as the ONNX outputs.
+
+    Example:
+        >>> label, probs = reference_outputs(model, state, {"features": X})  # doctest: +SKIP
+    """
+    from ..autograd import no_grad
+    from ..data.tabular import TabularEncoder
+    from ..experiment import apply_preprocess
+
+    encoder = _encoder(state)
+    if encoder is not None:
+        enc = TabularEncoder.from_state_dict(encoder)
+        cols = enc.columns
+        n = len(feeds[cols[0]])
+        rows = [
+            [str(feeds[c][r, 0]) if c in enc.categories else repr(float(feeds[c][r, 0])) for c in cols]
+            for r in range(n)
+        ]
+        X = enc.encode_features(cols, rows, "ONNX check")
+    else:
+        X = feeds["features"]
+    X = apply_preprocess(np.asarray(X), state["preprocess"])
+    with no_grad():
+        out = model(Tensor(np.asarray(X, np.float32))).array
+    if state["task"] == "classification":
+        shifted = np.exp(out - out.max(axis=1, keepdims=True))
+        probs = shifted / shifted.sum(axis=1, keepdims=True)
+        index = out.argmax(axis=1)
+        names = state.get("class_names") or []
+        label = np.array(names, dtype=object)[index] if names else index.astype(np.int64)
+        return [label, probs]
+    target = _standardizer(state, "target_scaler")
+    return [out * target[1] + target[0] if target is not None else out]
+
+
+def sample_feeds(state: dict[str, Any], n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random raw inputs for a run's ONNX graph: numbers around the training data, known categories.
+
+    Example:
+        >>> feeds = sample_feeds(state, 5)  # doctest: +SKIP
+    """
+    rng = np.random.default_rng(seed)
+    scaler = _standardizer(state, "standardizer")
+    n_features = int(state["n_features"])
+    mean, scale = scaler if scaler is not None else (np.zeros(n_features, np.float32), np.ones(n_features, np.float32))
+    encoder = _encoder(state)
+    if encoder is None:
+        return {"features": (mean + scale * rng.standard_normal((n, n_features))).astype(np.float32)}
+    feeds: dict[str, np.ndarray] = {}
+    position = 0
+    for col in encoder["columns"]:
+        cats = encoder["categories"].get(col)
+        if cats is None:
+            value = mean[position] + scale[position] * rng.standard_normal((n, 1))
+            feeds[col] = value.astype(np.float32)
+            position += 1
+        else:
+            feeds[col] = np.array(rng.choice(cats, size=(n, 1)), dtype=object)
+            position += len(cats)
+    return feeds
+
+
+def export_run(
+    run: str | os.PathLike[str], onnx_path: str | os.PathLike[str] | None = None,
+    safetensors_path: str | os.PathLike[str] | None = None,
+) -> list[str]:  # fmt: skip
+    """Write the run's ONNX graph and/or safetensors weights; return one line per file written.
+
+    The ONNX graph is checked (``onnx.checker``) and run on random inputs against downslope's own
+    prediction path before it is written.
+
+    Example:
+        >>> export_run("runs/iris-adam", safetensors_path="iris.safetensors")  # doctest: +SKIP
+        ['wrote the weights of runs/iris-adam (4 arrays) to iris.safetensors']
+    """
+    from ..cli import _load_run
+
+    if onnx_path is None and safetensors_path is None:
+        raise ConfigError("export: nothing to write; give --onnx PATH and/or --safetensors PATH")
+    model, state = _load_run(os.fspath(run))
+    lines = []
+    if onnx_path is not None:
+        onnx = ox.require_onnx()
+        proto = run_to_onnx(model, state)
+        feeds = sample_feeds(state, 7)
+        ox.verify(proto, feeds, reference_outputs(model, state, feeds), where=f"export {run}")
+        onnx.save_model(proto, os.fspath(onnx_path))
+        lines.append(
+            f"wrote {os.fspath(run)} as ONNX to {os.fspath(onnx_path)} (inputs: "
+            f"{', '.join(i.name for i in proto.graph.input)}; outputs: {', '.join(o.name for o in proto.graph.output)})"
+        )
+    if safetensors_path is not None:
+        from .safetensors import save_safetensors
+
+        weights = state["model"]
+        save_safetensors(
+            weights, safetensors_path, metadata={"downslope_config": json.dumps(state["config"], default=str)}
+        )
+        lines.append(f"wrote the weights of {os.fspath(run)} ({len(weights)} arrays) to {os.fspath(safetensors_path)}")
+    return lines

@@ -1,0 +1,354 @@
+"""ONNX export: every layer type, containers, user Modules and traced tensor ops, run in ONNX Runtime
+and compared with downslope's own outputs (float32, 1e-5) on a batch size not seen at export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import downslope as ds  # noqa: E402
+from downslope import nn  # noqa: E402
+from downslope.errors import ExportError  # noqa: E402
+from downslope.export.onnx import EMITTERS  # noqa: E402
+
+
+def _outputs(value: Any) -> list[np.ndarray]:
+    if isinstance(value, (tuple, list)):
+        return [a for v in value for a in _outputs(v)]
+    return [value.numpy()]
+
+
+def run_session(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return [np.asarray(o) for o in session.run(None, feeds)]
+
+
+def check(model: nn.Module, example: np.ndarray, other: np.ndarray, tmp_path: Path, **kwargs: Any) -> Any:
+    """Export with ``example``; ONNX Runtime on ``other`` (another batch size) must match the model."""
+    path = tmp_path / "model.onnx"
+    modes = [m.training for m in model.modules()]
+    proto = ds.onnx.export(model, ds.tensor(example), path, **kwargs)
+    assert [m.training for m in model.modules()] == modes  # exported in eval semantics, mode restored
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    assert proto.opset_import[0].version >= 17
+    model.eval()
+    with ds.no_grad():
+        expected = _outputs(model(ds.tensor(other)))
+    got = run_session(path, {proto.graph.input[0].name: other})
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape and g.dtype == e.dtype
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
+    return proto
+
+
+def randn(*shape: int) -> np.ndarray:
+    return np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+
+
+ELEMENTWISE = [
+    nn.ReLU(), nn.LeakyReLU(0.2), nn.ELU(0.7), nn.GELU(), nn.GELU("tanh"), nn.Sigmoid(), nn.Tanh(),
+    nn.Softmax(dim=1), nn.LogSoftmax(dim=-1), nn.Softplus(), nn.Softplus(beta=2.0, threshold=3.0), nn.SiLU(),
+    nn.Identity(), nn.Dropout(0.5),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("layer", ELEMENTWISE, ids=lambda m: repr(m))
+def test_activations_and_dropout(layer: nn.Module, tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Linear(5, 6), layer)
+    model.train()  # exported in evaluation semantics whatever the mode
+    x = randn(3, 5) * 4
+    check(model, x, randn(7, 5) * 4, tmp_path)
+
+
+def test_every_activation_module_is_covered() -> None:
+    names = [n for n in nn.activation.__all__ if isinstance(getattr(nn, n, None), type)]
+    missing = [n for n in names if getattr(nn, n) not in EMITTERS]
+    assert not missing
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (2, 4, 5)])
+def test_linear(shape: tuple[int, ...], tmp_path: Path) -> None:
+    check(nn.Linear(5, 3), randn(*shape), randn(*((6,) + shape[1:])), tmp_path)
+    check(nn.Linear(5, 3, bias=False), randn(*shape), randn(*((6,) + shape[1:])), tmp_path)
+
+
+@pytest.mark.parametrize("start_dim,end_dim", [(1, -1), (2, -1), (1, 2), (0, -1)])
+def test_flatten(start_dim: int, end_dim: int, tmp_path: Path) -> None:
+    check(nn.Flatten(start_dim, end_dim), randn(2, 3, 4, 5), randn(5, 3, 4, 5), tmp_path)
+
+
+CONV2D = [
+    dict(kernel_size=3),
+    dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 2)),
+    dict(kernel_size=3, padding="same", dilation=2),
+    dict(kernel_size=4, padding="same"),
+    dict(kernel_size=3, padding="valid", bias=False),
+    dict(kernel_size=3, groups=2, dilation=(2, 1), stride=2),
+    dict(kernel_size=3, padding=1, padding_mode="reflect"),
+    dict(kernel_size=3, padding=2, padding_mode="replicate"),
+]
+
+
+@pytest.mark.parametrize("kwargs", CONV2D, ids=str)
+def test_conv2d(kwargs: dict[str, Any], tmp_path: Path) -> None:
+    check(nn.Conv2d(4, 6, **kwargs), randn(2, 4, 9, 8), randn(3, 4, 9, 8), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(kernel_size=3), dict(kernel_size=5, stride=2, padding=2, dilation=1), dict(kernel_size=2, padding="same"),
+     dict(kernel_size=3, groups=4, dilation=3), dict(kernel_size=3, padding=1, padding_mode="replicate")],
+    ids=str,
+)  # fmt: skip
+def test_conv1d(kwargs: dict[str, Any], tmp_path: Path) -> None:
+    check(nn.Conv1d(4, 8, **kwargs), randn(2, 4, 17), randn(5, 4, 17), tmp_path)
+
+
+POOLS = [
+    nn.MaxPool2d(2), nn.MaxPool2d(3, stride=2, padding=1), nn.MaxPool2d((2, 3), stride=1, dilation=2),
+    nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.AvgPool2d(2), nn.AvgPool2d(3, stride=2, padding=1),
+    nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), nn.AvgPool2d(3, stride=2, ceil_mode=True),
+    nn.AvgPool2d(2, divisor_override=3), nn.AdaptiveAvgPool2d(1), nn.AdaptiveAvgPool2d((3, 2)),
+    nn.AdaptiveAvgPool2d((4, 9)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=repr)
+def test_pool2d(pool: nn.Module, tmp_path: Path) -> None:
+    check(pool, randn(2, 3, 9, 9), randn(4, 3, 9, 9), tmp_path)
+
+
+POOLS1D = [
+    nn.MaxPool1d(2), nn.MaxPool1d(3, stride=2, padding=1, dilation=2), nn.MaxPool1d(4, stride=3, ceil_mode=True),
+    nn.AvgPool1d(3), nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False), nn.AdaptiveAvgPool1d(1),
+    nn.AdaptiveAvgPool1d(4),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("pool", POOLS1D, ids=repr)
+def test_pool1d(pool: nn.Module, tmp_path: Path) -> None:
+    check(pool, randn(2, 3, 11), randn(5, 3, 11), tmp_path)
+
+
+def _trained_bn(bn: nn.Module, x: np.ndarray) -> nn.Module:
+    bn.train()
+    for _ in range(3):
+        bn(ds.tensor(x * 3 + 1))
+    if bn.weight is not None:
+        bn.weight.array[...] = np.linspace(0.5, 2, bn.num_features)
+        bn.bias.array[...] = np.linspace(-1, 1, bn.num_features)
+    return bn
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm(affine: bool, tmp_path: Path) -> None:
+    check(_trained_bn(nn.BatchNorm1d(5, affine=affine), randn(8, 5)), randn(3, 5), randn(6, 5), tmp_path)
+    check(_trained_bn(nn.BatchNorm1d(5), randn(8, 5, 4)), randn(3, 5, 4), randn(6, 5, 4), tmp_path)
+    check(
+        _trained_bn(nn.BatchNorm2d(3, affine=affine), randn(4, 3, 5, 5)), randn(2, 3, 5, 5), randn(5, 3, 5, 5), tmp_path
+    )
+
+
+def test_batchnorm_without_running_stats_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="track_running_stats=False"):
+        ds.onnx.export(nn.BatchNorm1d(3, track_running_stats=False), ds.randn(4, 3), tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(elementwise_affine=False), dict(bias=False)], ids=str)
+def test_layernorm(kwargs: dict[str, Any], tmp_path: Path) -> None:
+    ln = nn.LayerNorm(6, **kwargs)
+    if ln.weight is not None:
+        ln.weight.array[...] = np.linspace(0.5, 2, 6)
+    check(ln, randn(3, 6), randn(5, 6), tmp_path)
+    check(nn.LayerNorm((4, 6), **kwargs), randn(2, 4, 6), randn(3, 4, 6), tmp_path)
+
+
+def test_embedding(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Embedding(10, 4, padding_idx=0), nn.Flatten(), nn.Linear(12, 2))
+    rng = np.random.default_rng(0)
+    check(model, rng.integers(0, 10, (2, 3)), rng.integers(0, 10, (5, 3)), tmp_path)
+
+
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(), dict(batch_first=True), dict(num_layers=2, bidirectional=True), dict(num_layers=3, batch_first=True, bias=False),
+     dict(bidirectional=True, batch_first=True)],
+    ids=str,
+)  # fmt: skip
+def test_recurrent(cls: type, kwargs: dict[str, Any], tmp_path: Path) -> None:
+    ds.manual_seed(0)
+    layer = cls(4, 5, **kwargs)
+    # Dim 0 is the batch with batch_first, the time otherwise: either way it is free in the export.
+    check(layer, randn(3, 2, 4), randn(6, 2, 4), tmp_path)
+
+
+def test_rnn_relu(tmp_path: Path) -> None:
+    check(nn.RNN(4, 5, nonlinearity="relu", num_layers=2, batch_first=True), randn(3, 6, 4), randn(5, 6, 4), tmp_path)
+
+
+class LSTMClassifier(nn.Module):
+    """The usual sequence classifier: last time step of an LSTM, then a Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(3, 8, num_layers=2, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1])
+
+
+class Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        y = self.bn(self.conv(x)).relu() + x * 0.5
+        return self.fc(self.pool(y).flatten(1))
+
+
+class Chain(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv1d(2, 4, 3), nn.Tanh(), nn.MaxPool1d(2))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * 4, 3), nn.LogSoftmax(dim=1))
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        return self.head(self.body(x))
+
+
+class Reductions(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.GRU(3, 4, batch_first=True)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        out, _ = self.rnn(x)
+        pooled = out.mean(1)  # mean over time
+        y = self.fc(pooled)
+        return y - y.sum(-1, keepdim=True) / 2 + out.unsqueeze(1).sum((1, 2))[:, :2]
+
+
+class Indexing(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 5)
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        y = self.fc(x)
+        z = y[:, 2:, None] + y[..., :1, None] * y[:, ::-2][:, -3:, None]
+        return ds.cat([z, y[:, -2:-5:-1].unsqueeze(-1)], dim=1).permute(0, 2, 1).reshape(x.shape[0], -1)
+
+
+def test_user_modules(tmp_path: Path) -> None:
+    ds.manual_seed(1)
+    check(LSTMClassifier(), randn(2, 5, 3), randn(7, 5, 3), tmp_path)
+    check(_trained_bn_in(Residual()), randn(2, 3, 6, 6), randn(3, 3, 6, 6), tmp_path)
+    check(Chain(), randn(2, 2, 10), randn(1, 2, 10), tmp_path)
+    check(Reductions(), randn(3, 5, 3), randn(4, 5, 3), tmp_path)
+    check(Indexing(), randn(2, 3), randn(6, 3), tmp_path)
+    check(Reductions(), randn(1, 5, 3), randn(4, 5, 3), tmp_path)  # a batch of one: size-1 dims everywhere
+
+
+def _trained_bn_in(model: nn.Module) -> nn.Module:
+    model.train()
+    model(ds.randn(8, 3, 6, 6))
+    return model.eval()
+
+
+def test_names_and_fixed_batch(tmp_path: Path) -> None:
+    proto = check(nn.Linear(3, 2), randn(4, 3), randn(4, 3), tmp_path, input_names=["x"], output_names=["y"],
+                  dynamic_batch=False)  # fmt: skip
+    assert [i.name for i in proto.graph.input] == ["x"] and [o.name for o in proto.graph.output] == ["y"]
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 4
+
+
+class Unsupported(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        return self.fc(x).max(1)
+
+
+class FromNumpy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        return self.fc(ds.tensor(np.abs(x.numpy())))  # leaves the graph: a frozen value
+
+
+class InPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.fc2 = nn.Linear(3, 1)
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        h = self.fc(x)
+        h.array[...] *= 2
+        return self.fc2(h)
+
+
+def test_untranslatable_forward_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match=r"Unsupported\.forward uses the tensor operation 'max/min'"):
+        ds.onnx.export(Unsupported(), ds.randn(2, 3), tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match="differs from the model's"):
+        ds.onnx.export(FromNumpy(), ds.randn(2, 3), tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match="in place"):
+        ds.onnx.export(InPlace(), ds.randn(2, 3), tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_unsupported_layer_options_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="circular"):
+        ds.onnx.export(nn.Conv1d(2, 2, 3, padding=1, padding_mode="circular"), ds.randn(2, 2, 5), tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match="return_indices"):
+        ds.onnx.export(nn.MaxPool2d(2, return_indices=True), ds.randn(1, 1, 4, 4), tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match="batched"):
+        ds.onnx.export(nn.Conv1d(2, 2, 3), ds.randn(2, 5), tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match="LSTMCell"):
+        ds.onnx.export(nn.LSTMCell(2, 3), ds.randn(4, 2), tmp_path / "m.onnx")
+
+
+class BatchSized(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        return self.fc(x) + ds.zeros(x.shape[0], 2)  # a constant of the example's batch size
+
+
+def test_shape_frozen_at_the_example_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="second batch"):
+        ds.onnx.export(BatchSized(), ds.randn(2, 3), tmp_path / "m.onnx")
+
+
+def test_reference_evaluator_checks_without_onnxruntime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails: onnx's reference evaluator runs the check
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(12, 2))
+    ds.onnx.export(model, ds.randn(2, 2, 8), tmp_path / "m.onnx")
+    ds.onnx.export(LSTMClassifier(), ds.randn(2, 5, 3), tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match="differs from the model's"):
+        ds.onnx.export(FromNumpy(), ds.randn(2, 3), tmp_path / "m.onnx")
