@@ -48,7 +48,17 @@ from .metrics import Metric, get_metric
 from .progress import ProgressBar
 
 CHECKPOINT_KIND = "downslope-training-state"
-_UNSET: Any = object()
+
+
+class _DefaultBatchSize(int):
+    """fit's default batch size (32), told apart from an explicit ``batch_size=32`` (which a DataLoader
+    refuses); it shows as ``32`` in ``help(fit)``."""
+
+    def __repr__(self) -> str:
+        return "32"
+
+
+_UNSET: Any = _DefaultBatchSize(32)
 # Schedulers that PyTorch steps after every batch rather than every epoch.
 _PER_BATCH_SCHEDULERS = {"OneCycleLR", "CyclicLR"}
 
@@ -303,7 +313,7 @@ def fit(
     *,
     validation_split: float | None = None,
     epochs: int = 10,
-    batch_size: Any = _UNSET,
+    batch_size: int | str | None = _UNSET,
     metrics: Sequence[str | Metric] | None = None,
     callbacks: Sequence[Callback] | CallbackList | None = None,
     scheduler: Any = None,
@@ -368,14 +378,19 @@ def fit(
         seed = checkpoint["seed"]
     seed = _resolve_seed(seed)
     if isinstance(train, DataLoader):
-        if batch_size is not _UNSET:
+        if type(batch_size) is not _DefaultBatchSize:
             raise ConfigError("fit: train is a DataLoader, so give batch_size to the DataLoader, not to fit")
         loader = train
     else:
         dataset = _as_dataset(train, "fit(train=...)")
         if validation_split is not None:
             dataset, validation = _split_validation(dataset, validation_split, seed)
-        loader = DataLoader(dataset, batch_size=32 if batch_size is _UNSET else batch_size, shuffle=shuffle, seed=seed)
+        loader = DataLoader(
+            dataset,
+            batch_size=int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size,
+            shuffle=shuffle,
+            seed=seed,
+        )
     val_loader = None
     if validation is not None:
         val_loader = _as_loader(validation, 1024, False, None, "fit(validation=...)")
