@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,6 +27,34 @@ EXAMPLES = """examples:
   downslope evaluate runs/digits-adam --data digits
   downslope predict runs/digits-adam --data new.csv --out preds.csv
 """
+
+
+TRAIN_EPILOG = """run directory:
+  The run is written in runs/.<name>.partial/ (status.json says "running"; checkpoint.ckpt is
+  rewritten after every epoch) and appears as runs/<name>/ in one rename once every file is written
+  (status.json then says "complete" or "diverged"). A killed or interrupted run stays in the
+  .partial directory: 'downslope train --resume runs/<name>' continues it exactly where it stopped.
+
+exit status:
+  0    the run is complete
+  2    bad input, or the run directory cannot be written (found before training starts)
+  3    training diverged (loss NaN/inf or exploding); the run directory and its report are kept
+  130  interrupted (Ctrl-C/SIGTERM); the run is kept, resumable with --resume
+"""
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("run directory")
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run at --out (as a whole, in one step, once the new run is complete)",
+    )
+    g.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue an unfinished (killed or interrupted) run from its last checkpoint, with its own settings",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,7 +102,9 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-time", type=float, help="stop after this many seconds")
     g.add_argument("--seed", type=int, help="one seed for splits, initialization, shuffling and dropout [0]")
     g = p.add_argument_group("output")
-    g.add_argument("--out", help="run directory [runs/<data>-<optimizer>-<time>]")
+    g.add_argument(
+        "--out", help="run directory, refused if it exists and is not empty [runs/<data>-<optimizer>-<time>-<id>]"
+    )
     g.add_argument("--quiet", dest="verbose", action="store_const", const=0, help="no progress output")
 
 
@@ -95,8 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a model and write a run directory with a report",
         description="Train a model from a dataset or file; write config, history, metrics, checkpoint, plots and report.html.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_training_flags(p)
+    _add_run_flags(p)
     p = sub.add_parser(
         "evaluate",
         help="metrics of a trained run on a dataset or file",
@@ -150,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=300, help="number of steps [300]")
     p.add_argument("--start", help="start point x,y (default: the function's)")
     p.add_argument("--gif", action="store_true", help="also write an animated GIF")
-    p.add_argument("--out", default="", help="output directory [runs/landscape-<function>]")
+    p.add_argument(
+        "--out", default="", help="output directory, refused if not empty [runs/landscape-<function>-<time>-<id>]"
+    )
     p = sub.add_parser(
         "lr-find",
         help="learning-rate range test with a plot and a suggestion",
@@ -182,9 +217,15 @@ def _config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return normalize_config(raw, source)
 
 
+def _default_stem(cfg: dict[str, Any], kind: str = "", with_optimizer: bool = True) -> str:
+    return kind + Path(cfg["data"]).stem + (f"-{cfg['optimizer']}" if with_optimizer else "")
+
+
 def _default_out(cfg: dict[str, Any], kind: str = "", with_optimizer: bool = True) -> Path:
-    stem = Path(cfg["data"]).stem + (f"-{cfg['optimizer']}" if with_optimizer else "")
-    return Path("runs") / f"{kind}{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``runs/<kind><data>[-<optimizer>]-<time>-<random id>``: unique even for runs started in the same second."""
+    from .runs import unique_name
+
+    return Path("runs") / unique_name(_default_stem(cfg, kind, with_optimizer))
 
 
 def _in_data_units(data: Any, model: Any) -> tuple[Any, Any]:
@@ -197,102 +238,93 @@ def _in_data_units(data: Any, model: Any) -> tuple[Any, Any]:
     return data.X_train * scale + mean, lambda x: model((x - mean) / scale)
 
 
-def _plots(result: Any, out: Path) -> tuple[dict[str, Path], list[str]]:
-    """Draw the run's pictures; return them and notes on any that could not be drawn."""
+def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
+    """Draw the run's pictures into the run's (staging) directory; return them and notes on any that
+    could not be drawn. Each PNG is rendered in memory and written like every other file of the run:
+    replaced atomically, never through a symlink that stands at its name."""
     notes: list[str] = []
     figures: dict[str, Path] = {}
     try:
         from .viz import curves
+        from .viz._mpl import png_bytes
     except ImportError as exc:  # pragma: no cover - matplotlib missing
         return figures, [f"plots skipped: {exc}"]
+
+    def save(caption: str, name: str, fig: Any) -> None:
+        run.write_bytes(name, png_bytes(fig, dpi=110))
+        figures[caption] = run.path(name)
+
     try:
-        figures["Loss and metrics"] = out / "curves.png"
-        curves.plot_loss_curves(result.history, save_path=figures["Loss and metrics"])
+        save("Loss and metrics", "curves.png", curves.plot_loss_curves(result.history))
         hist = result.history.as_dict()
         if len(set(hist.get("lr") or [])) > 1:  # a constant rate needs no picture
-            figures["Learning rate"] = out / "lr.png"
-            curves.plot_learning_rate(result.history, save_path=figures["Learning rate"])
+            save("Learning rate", "lr.png", curves.plot_learning_rate(result.history))
         if result.gradients is not None and result.gradients.history:
-            figures["Gradient norm per layer"] = out / "grad_norms.png"
-            curves.plot_gradient_norms(result.gradients, x_label="epoch", save_path=figures["Gradient norm per layer"])
+            save(
+                "Gradient norm per layer",
+                "grad_norms.png",
+                curves.plot_gradient_norms(result.gradients, x_label="epoch"),
+            )
         data = result.data
         if data.task == "regression" and data.n_features == 1:
             from .viz import regression
 
-            figures["Fitted line"] = out / "fit.png"
             x_raw, model_raw = _in_data_units(data, result.model)
             x_label = data.feature_names[0] if data.feature_names else "x"
-            regression.plot_regression(
-                model_raw, x_raw, data.y_train, x_label=x_label, save_path=figures["Fitted line"]
-            )
+            save("Fitted line", "fit.png", regression.plot_regression(model_raw, x_raw, data.y_train, x_label=x_label))
         elif data.task == "classification" and data.n_features == 2:
             from .viz import boundary
 
-            figures["Decision boundary"] = out / "boundary.png"
-            boundary.plot_decision_boundary(
-                result.model, data.X_train, data.y_train, save_path=figures["Decision boundary"]
+            save(
+                "Decision boundary",
+                "boundary.png",
+                boundary.plot_decision_boundary(result.model, data.X_train, data.y_train),
             )
     except ImportError as exc:
         notes.append(f"some plots skipped: {exc}")
-    return {k: v for k, v in figures.items() if v.exists()}, notes
+    return figures, notes
 
 
-def _write_run(result: Any, out: Path) -> None:
+def _run_state(result: Any) -> dict[str, Any]:
+    """What model.ds holds: the weights and everything needed to use them (see experiment.run_state)."""
+    from .experiment import run_state
+
+    return run_state(result)
+
+
+def _write_run(result: Any, run: Any) -> dict[str, Any]:
+    """Write every result file of a finished training into the run's staging directory (each one
+    atomically); the caller then publishes the run. Returns the metrics as written."""
     from . import serialization
     from .experiment import to_toml
+    from .runs import json_bytes
 
-    out.mkdir(parents=True, exist_ok=True)
-    serialization.atomic_write_bytes(out / "config.toml", to_toml(result.cfg).encode())
-    result.history.to_csv(out / "history.csv")
+    run.write_text("config.toml", to_toml(result.cfg))
+    run.write_text("history.csv", result.history.to_csv())
     metrics = dict(result.metrics, stop_reason=result.stop_reason)
-    serialization.atomic_write_bytes(out / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode())
-    data = result.data
-    serialization.save(
-        {
-            "model": result.model.state_dict(),
-            "config": result.cfg,
-            "task": data.task,
-            "n_features": data.n_features,
-            "n_outputs": data.n_outputs,
-            "image_shape": list(data.image_shape) if data.image_shape else None,
-            "class_names": data.class_names,
-            "feature_names": data.feature_names,
-            "preprocess": data.preprocess,
-        },
-        out / "model.ds",
-    )
-    figures, notes = _plots(result, out)
+    run.write_bytes("metrics.json", json_bytes(metrics))  # NaN/inf of a diverged run become null
+    serialization.save(_run_state(result), run.path("model.ds"))
+    figures, notes = _plots(result, run)
     try:
-        from .viz.report import write_report
+        from .viz.report import render_report
 
-        write_report(
-            out / "report.html",
-            config=result.cfg,
-            history=result.history,
-            metrics=metrics,
-            stop_reason=result.stop_reason,
-            figures=figures,
-            diagnostics=result.diagnostics + notes,
+        html = render_report(
+            result.cfg, result.history, metrics, result.stop_reason, figures, result.diagnostics + notes
         )
+        run.write_text("report.html", html)
     except ImportError as exc:
         print(f"downslope: report skipped ({exc})", file=sys.stderr)
+    return metrics
 
 
 def _load_run(run: str) -> tuple[Any, dict[str, Any]]:
-    from . import serialization
-    from .errors import ConfigError
-    from .experiment import build_model
+    """The model and saved state of a complete run; an unfinished, interrupted, diverged or foreign
+    directory is refused in one line (runs.check_complete) before anything is read."""
+    from . import experiment, serialization
+    from .runs import check_complete
 
-    path = Path(run) / "model.ds"
-    if not path.is_file():
-        raise ConfigError(f"{run}: not a run directory (no model.ds); train one with 'downslope train --out {run}'")
-    state = serialization.load(path)
-    cfg = state["config"]
-    shape = tuple(state["image_shape"]) if state["image_shape"] else None
-    model = build_model(cfg, state["n_features"], state["n_outputs"], shape)
-    model.load_state_dict(state["model"])
-    model.eval()
-    return model, state
+    path = check_complete(run) / "model.ds"
+    return experiment.model_from_state(serialization.load(path), str(path))
 
 
 def _features_for(state: dict[str, Any], data: str, target: str | None, need_target: bool) -> tuple[Any, Any]:
@@ -327,25 +359,141 @@ def _features_for(state: dict[str, Any], data: str, target: str | None, need_tar
 
 
 # ---------------------------------------------------------------------- subcommands
-def cmd_train(args: argparse.Namespace) -> int:
-    from .experiment import run_training
+def _is_divergence(stop_reason: str) -> bool:
+    """Whether training stopped because it diverged (the training loop's DivergenceGuard says 'diverged: ...')."""
+    return stop_reason.lower().startswith("diverged")
+
+
+def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """The settings of a new run and its reserved run directory (found writable before any training).
+
+    An ``out`` that comes from a --config file (e.g. a copied runs/X/config.toml) is used only when
+    nothing is there yet: repeating a run never writes over the run it came from.
+    """
+    from . import runs
+    from .experiment import to_toml
 
     cfg = _config_from_args(args)
-    out = Path(cfg["out"]) if cfg["out"] else _default_out(cfg)
-    cfg["out"] = str(out)
-    result = run_training(cfg)
+    out: Path | None = Path(args.out) if args.out else None
+    if out is None and cfg["out"]:
+        candidate = Path(cfg["out"])
+        taken = os.path.lexists(candidate) and (not candidate.is_dir() or any(candidate.iterdir()))
+        if taken or os.path.lexists(runs.staging_path(candidate)):
+            if cfg["verbose"]:
+                print(f"note: {args.config} names out = {str(candidate)!r}, which exists; writing a new run instead")
+        else:
+            out = candidate
+    run = runs.reserve(out, parent="runs", stem=_default_stem(cfg), overwrite=args.overwrite)
+    cfg["out"] = str(run.final)
+    try:
+        run.write_text(runs.CONFIG_FILE, to_toml(cfg))
+    except BaseException:
+        run.discard()
+        raise
+    return cfg, run
+
+
+def _resumed_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """The stored settings and the run directory of an unfinished run, taken over by this process."""
+    from . import runs
+    from .errors import ConfigError
+    from .experiment import DEFAULTS, load_toml, normalize_config
+
+    given = [f"--{k.replace('_', '-')}" for k in DEFAULTS if k != "verbose" and getattr(args, k, None) is not None]
+    if given or args.config or args.overwrite:
+        extra = given + (["--config"] if args.config else []) + (["--overwrite"] if args.overwrite else [])
+        raise ConfigError(
+            f"--resume continues a run with its own stored settings; drop {', '.join(extra)} "
+            "(or start a new run without --resume)"
+        )
+    run = runs.resume(args.resume)
+    try:
+        cfg = normalize_config(load_toml(run.path(runs.CONFIG_FILE)), str(run.path(runs.CONFIG_FILE)))
+    except BaseException:
+        run.leave(runs.INTERRUPTED)
+        raise
+    if args.verbose is not None:
+        cfg["verbose"] = args.verbose
+    return cfg, run
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import runs
     from .distributed import launched_size
+    from .errors import ConfigError
+    from .experiment import run_training
+    from .train.callbacks import ModelCheckpoint
 
-    if (launched_size() or 1) > 1:
-        from .distributed import is_main
+    writer = True
+    if (launched_size() or 1) > 1:  # under mpiexec only rank 0 writes the run and reports
+        from . import distributed as dist
 
-        if not is_main():
-            return 0  # under mpiexec only rank 0 writes the run and reports
-    _write_run(result, out)
-    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.metrics.items()}
-    print(f"stopped: {result.stop_reason}")
+        dist.init()
+        writer = dist.is_main()
+        if args.resume:
+            raise ConfigError(
+                "--resume: continue the run without mpiexec (resuming a data-parallel run is not supported)"
+            )
+    if not writer:
+        cfg, run = _config_from_args(args), None
+    elif args.resume:
+        cfg, run = _resumed_config(args)
+    else:
+        cfg, run = _train_config(args)
+    options: dict[str, Any] = {}
+    if run is not None:
+        # A full training checkpoint in the run's directory after every epoch (written atomically):
+        # what --resume continues from after a kill.
+        options["extra_callbacks"] = [ModelCheckpoint(run.checkpoint)]
+        if args.resume and run.checkpoint.is_file():
+            options["resume_from"] = run.checkpoint
+        if cfg["verbose"]:
+            print(f"writing the run to {run.staging}/ (it becomes {run.final}/ when complete)")
+    try:
+        result = run_training(cfg, **options)
+    except BaseException:
+        if run is not None:
+            if args.resume or run.checkpoint.is_file():
+                run.leave(runs.INTERRUPTED)  # resumable: the checkpoint holds every finished epoch
+            else:
+                run.discard()  # nothing was trained: leave nothing behind
+        raise
+    if run is None:
+        return 0
+    if result.stop_reason.startswith("interrupted"):  # SIGINT/SIGTERM: the epoch was finished and saved
+        run.leave(runs.INTERRUPTED)
+        print(
+            f"downslope train: {result.stop_reason}; the run is kept in {run.staging}/: "
+            f"continue it with 'downslope train --resume {run.final}'",
+            file=sys.stderr,
+        )
+        return runs.EXIT_INTERRUPTED
+    diverged = _is_divergence(result.stop_reason)
+    try:
+        metrics = _write_run(result, run)
+        run.publish(runs.DIVERGED if diverged else runs.COMPLETE)
+    except OSError as exc:  # e.g. the disk is full: no file of the run is lost or mixed with another run's
+        run.leave(runs.INTERRUPTED)
+        raise ConfigError(
+            f"could not write the run ({exc.strerror or exc}: {exc.filename or run.staging}); the trained state is "
+            f"kept in {run.staging}/: make room and continue with 'downslope train --resume {run.final}'"
+        ) from None
+    except BaseException:
+        run.leave(runs.INTERRUPTED)
+        raise
+    out = run.final
+    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
+    if not cfg["verbose"]:  # the progress output has already said why training stopped
+        print(f"stopped: {result.stop_reason}")
     print("test metrics: " + ", ".join(f"{k}={v}" for k, v in shown.items() if k.startswith("test_")))
     print(f"run written to {out}/ (report.html, metrics.json, history.csv, model.ds, config.toml)")
+    if diverged:
+        print(
+            f"downslope train: training diverged ({result.stop_reason}); the run and its report are in {out}/ "
+            f"(status diverged, exit status {runs.EXIT_DIVERGED})",
+            file=sys.stderr,
+        )
+        return runs.EXIT_DIVERGED
     return 0
 
 
@@ -377,12 +525,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (also through another relative path, a symlink or a hard link)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet): compare where they would point
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_predictions_path(out: str, data: str) -> None:
+    from .errors import ConfigError
+
+    if _same_file(out, data):
+        raise ConfigError(
+            f"predict: --out {out} is the input file --data {data}; writing there would destroy the input, "
+            "choose another --out"
+        )
+    if os.path.isdir(out):
+        raise ConfigError(f"predict: --out {out} is a directory; give a file name such as {out}/predictions.csv")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .serialization import atomic_write_bytes
     from .train import predict
 
+    _check_predictions_path(args.out, args.data)
     model, state = _load_run(args.run)
     X, _ = _features_for(state, args.data, None, need_target=False)
     out = predict(model, X)
@@ -524,11 +693,24 @@ def cmd_landscape(args: argparse.Namespace) -> int:
             raise ConfigError(f"--start expects two numbers 'x,y', got {args.start!r}") from None
         if len(start) != 2:
             raise ConfigError(f"--start expects two numbers 'x,y', got {args.start!r}")
-    out = Path(args.out) if args.out else Path("runs") / f"landscape-{args.function}"
-    out.mkdir(parents=True, exist_ok=True)
-    written = landscape.run_landscape(
-        args.function, names, lr=args.lr or None, steps=args.steps, start=start, out_dir=out, gif=args.gif
-    )
+        if not all(math.isfinite(v) and abs(v) <= 1e150 for v in start):
+            raise ConfigError(f"--start expects two finite numbers of magnitude <= 1e150, got {args.start!r}")
+    from . import runs
+    from .viz.testfunctions import get_surface
+
+    get_surface(args.function)  # an unknown name is refused before any directory is made
+
+    # named like every run directory: unique, reserved before the work, published complete
+    run = runs.reserve(Path(args.out) if args.out else None, parent="runs", stem=f"landscape-{args.function}")
+    try:
+        written = landscape.run_landscape(
+            args.function, names, lr=args.lr or None, steps=args.steps, start=start, out_dir=run.staging, gif=args.gif
+        )
+        run.publish(runs.COMPLETE)
+    except BaseException:
+        run.discard()
+        raise
+    written = [line.replace(str(run.staging), str(run.final)) for line in written]
     for line in written:
         print(line)
     return 0
