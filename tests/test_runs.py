@@ -406,3 +406,31 @@ def test_resume_refuses_other_settings_and_finished_runs(tmp_path, capsys, no_pl
     assert "already complete" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path / "none")]) == 2
     assert "no unfinished run" in capsys.readouterr().err
+
+
+def test_resume_after_the_last_checkpoint_of_an_early_stopped_run_does_not_train_on(tmp_path, monkeypatch, no_plots):
+    from downslope.train import callbacks
+
+    args = ["--data", "iris", "--hidden", "8", "--epochs", "300", "--patience", "1", "--lr", "0.05", "--quiet"]
+    assert main(["train", *args, "--out", str(tmp_path / "straight")]) == 0
+    real = callbacks.ModelCheckpoint.on_epoch_end
+
+    def die_after_the_final_checkpoint(self, epoch, logs=None):
+        real(self, epoch, logs)
+        if self.trainer.stop_training:
+            raise SystemExit(137)  # killed after the checkpoint, before any result file was written
+
+    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", die_after_the_final_checkpoint)
+    with pytest.raises(SystemExit):
+        main(["train", *args, "--out", str(tmp_path / "killed")])
+    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", real)
+    checkpoint = serialization.load(runs.staging_path(tmp_path / "killed") / "checkpoint.ckpt")
+    assert checkpoint["finished"] and checkpoint["stop_reason"].startswith("early stopping")
+    assert main(["train", "--resume", str(tmp_path / "killed"), "--quiet"]) == 0
+    want = strict_json((tmp_path / "straight" / "metrics.json").read_text())
+    got = strict_json((tmp_path / "killed" / "metrics.json").read_text())
+    assert got["epochs"] == want["epochs"] < 300 and got["stop_reason"] == want["stop_reason"]
+    w_got = serialization.load(tmp_path / "killed" / "model.ds")["model"]
+    w_want = serialization.load(tmp_path / "straight" / "model.ds")["model"]
+    for key in w_want:  # the best epoch's weights, restored at the end in both
+        np.testing.assert_array_equal(w_got[key], w_want[key], err_msg=key)

@@ -421,6 +421,7 @@ def fit(
     cbs.set_trainer(state)
 
     completed = 0
+    signalled = False  # stopped by SIGINT/SIGTERM: such a stop is resumable, a stopping rule's is final
 
     def checkpoint_state() -> dict[str, Any]:
         return {
@@ -435,6 +436,8 @@ def fit(
             "history": history.state_dict(),
             "callbacks": cbs.state_dict(),
             "stop_reason": state.stop_reason,
+            # A stopping rule fired (early stopping, a target, divergence): resuming must not train on.
+            "finished": bool(state.stop_training) and not signalled,
         }
 
     state.checkpoint_state = checkpoint_state
@@ -442,6 +445,10 @@ def fit(
     cbs.on_train_begin({})
     if checkpoint is not None:
         completed = _restore(checkpoint, model, optimizer, scheduler, loader, history, cbs, resume_from)
+        if checkpoint.get("finished"):  # saved at the epoch where training stopped: nothing left to train
+            state.stop_training = True
+            state.stop_reason = checkpoint.get("stop_reason")
+            completed = epochs
     # "time" continues from the checkpoint's clock when resuming.
     started = time.perf_counter() - (history["time"][-1] if "time" in history and len(history) else 0.0)
     logs: Logs = {}
@@ -473,6 +480,7 @@ def fit(
             logs["epoch_time"] = now - epoch_start
             logs["time"] = now - started
             if interrupt.received is not None:
+                signalled = True
                 state.stop_training = True
                 state.stop_reason = f"interrupted by {interrupt.received}: finished epoch {epoch + 1} and stopped"
             cbs.on_epoch_end(epoch, logs)
