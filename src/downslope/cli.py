@@ -65,6 +65,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_training_flags(p: argparse.ArgumentParser) -> None:
+    from .data.tabular import TASK_RULE
     from .experiment import CHOICES
 
     g = p.add_argument_group("data")
@@ -74,7 +75,31 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         help="dataset name (digits, iris, wine, breast_cancer, diabetes, line, polynomial, moons, circles, spirals, blobs, xor) or a .csv/.npz/.npy file [digits]",
     )
     g.add_argument("--target", help="target column of a CSV (default: the last column)")
-    g.add_argument("--task", choices=CHOICES["task"], help="classification or regression (default: inferred)")
+    g.add_argument(
+        "--task",
+        choices=CHOICES["task"],
+        help=f"classification or regression [auto: inferred from a file's labels: {TASK_RULE}]",
+    )
+    g.add_argument(
+        "--missing",
+        choices=CHOICES["missing"],
+        help="missing values in a file (empty, NA, nan, ?): error, drop the rows, or fill them with the training "
+        "split's mean/median/most_frequent (text columns: most frequent category); kept for predict [error]",
+    )
+    g.add_argument("--drop", help="CSV columns to leave out, e.g. id,name")
+    g.add_argument(
+        "--max-categories",
+        type=int,
+        help="a CSV text column with more distinct values is refused (one-hot would explode) [100]",
+    )
+    g.add_argument(
+        "--no-scale-target",
+        dest="scale_target",
+        action="store_const",
+        const=False,
+        help="regression: train on the raw target (by default it is standardized on the training split, so the "
+        "logged loss is in standardized units; predictions and metrics are always in the data's units)",
+    )
     g.add_argument("--test-split", type=float, help="fraction held out for the final test [0.2]")
     g.add_argument("--val-split", type=float, help="fraction used for validation [0.15]")
     g.add_argument(
@@ -231,11 +256,15 @@ def _default_out(cfg: dict[str, Any], kind: str = "", with_optimizer: bool = Tru
 def _in_data_units(data: Any, model: Any) -> tuple[Any, Any]:
     """The training inputs in the data's own units and the model as a function of them: the model
     was trained on standardized inputs, but a learner wants the fitted line over the raw x axis."""
-    state = data.preprocess.get("standardizer")
+    from .experiment import data_units
+
+    pre = data.preprocess
+    raw_model = model if not pre.get("target_scaler") else (lambda x: data_units(model(x), pre))
+    state = pre.get("standardizer")
     if not state:
-        return data.X_train, model
+        return data.X_train, raw_model
     mean, scale = state["mean"], state["scale"]
-    return data.X_train * scale + mean, lambda x: model((x - mean) / scale)
+    return data.X_train * scale + mean, lambda x: raw_model((x - mean) / scale)
 
 
 def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
@@ -327,35 +356,63 @@ def _load_run(run: str) -> tuple[Any, dict[str, Any]]:
     return experiment.model_from_state(serialization.load(path), str(path))
 
 
-def _features_for(state: dict[str, Any], data: str, target: str | None, need_target: bool) -> tuple[Any, Any]:
-    """Features (preprocessed like training) and targets (or None) of a file or named dataset."""
+def _raw_features(state: dict[str, Any], data: str, target: str | None, need_target: bool) -> tuple[Any, Any]:
+    """Features of a file or named dataset encoded as in training but not yet filled or scaled, and
+    its targets (class indices of the run's classes, or values in the data's units; None if absent).
+
+    Features-only input works for every model: a CSV (header optional) or NPY with exactly the
+    model's number of feature columns, or an NPZ without ``y``."""
     import numpy as np
 
-    from .data.tabular import TabularEncoder, read_arrays, read_rows
+    from .data import datasets
+    from .data.tabular import TabularEncoder, class_key, read_features, read_rows
     from .errors import DataError
-    from .experiment import apply_preprocess, load_table
+    from .experiment import is_file_source
 
     pre = state["preprocess"]
+    classes = list(state["class_names"]) if state["task"] == "classification" else None
     if pre.get("encoder") and data.lower().endswith(".csv"):
         encoder = TabularEncoder.from_state_dict(pre["encoder"])
         header, rows = read_rows(data)
         X = encoder.encode_features(header, rows, data)
+        name = target or encoder.target
         y = None
-        if encoder.target in header:
-            j = header.index(encoder.target)
+        if name in header:
+            j = header.index(name)
             y = encoder.encode_target([r[j] for r in rows], data, j)
         elif need_target:
-            raise DataError(f"{data}: no target column {encoder.target!r} to evaluate against")
-    elif data.lower().endswith((".npz", ".npy")):
-        table = read_arrays(data)
-        X, y = table.X, table.y
-    else:
-        cfg = dict(state["config"], data=data, target=target or state["config"]["target"])
-        table, _ = load_table(cfg)
-        X, y = table.X, table.y
-    if X.shape[1] != state["n_features"]:
-        raise DataError(f"{data}: {X.shape[1]} features, but the model was trained on {state['n_features']}")
-    return apply_preprocess(np.asarray(X), pre), y
+            raise DataError(f"{data}: no target column {name!r} to evaluate against; columns are {header}")
+        return X, y
+    if is_file_source(data):
+        X, raw = read_features(data, int(state["n_features"]))
+        if raw is None:
+            if need_target:
+                raise DataError(f"{data}: no targets to evaluate against (features only)")
+            return X, None
+        if classes is None:
+            return X, np.asarray(raw, dtype=np.float32).reshape(len(raw), -1)
+        lookup = {c: i for i, c in enumerate(classes)}
+        keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in np.asarray(raw).reshape(-1).tolist()]
+        unknown = [k for k in keys if k not in lookup]
+        if unknown:
+            raise DataError(f"{data}: label {unknown[0]!r} is not one of the model's classes {classes}")
+        return X, np.array([lookup[k] for k in keys], dtype=np.int64)
+    if pre.get("encoder"):
+        raise DataError(f"{data}: the model was trained on CSV columns {pre['encoder']['columns']}; give a .csv")
+    table = datasets.load(data, seed=int(state["config"]["seed"]))
+    if state["task"] != table.task:
+        raise DataError(f"{data}: a {table.task} dataset, but the model does {state['task']}")
+    if table.n_features != int(state["n_features"]):
+        raise DataError(f"{data}: {table.n_features} features, but the model takes {state['n_features']}")
+    return table.X, table.y
+
+
+def _features_for(state: dict[str, Any], data: str, target: str | None, need_target: bool) -> tuple[Any, Any]:
+    """Features (preprocessed like training) and targets (or None) of a file or named dataset."""
+    from .experiment import apply_preprocess
+
+    X, y = _raw_features(state, data, target, need_target)
+    return apply_preprocess(X, state["preprocess"], data), y
 
 
 # ---------------------------------------------------------------------- subcommands
@@ -498,16 +555,42 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Metrics of a run on its own test split (the default) or on --data, in the data's units."""
     import numpy as np
 
-    from .experiment import Prepared, prepare, test_metrics
+    from .errors import ConfigError, DataError
+    from .experiment import Prepared, apply_preprocess, row_hashes, test_metrics
 
     model, state = _load_run(args.run)
-    if args.data:
-        X, y = _features_for(state, args.data, args.target, need_target=True)
+    split = state.get("split") or {}
+    source = str(state["config"]["data"])
+    if not args.data:
+        if "test_indices" not in split:
+            raise ConfigError(f"{args.run}: the run does not record its test split; name the data with --data")
+        X, y = _raw_features(state, source, None, need_target=True)
+        n = int(split["n_rows"])
+        if len(X) != n:
+            raise DataError(
+                f"{source}: {len(X)} rows now but {n} when {args.run} was trained, so its test split is lost; "
+                "score the file as a whole with --data"
+            )
+        rows = np.asarray(split["test_indices"], dtype=np.int64)
+        X, y = X[rows], y[rows]
+        where = f"the run's test split: {len(rows)} of the {n} rows of {source} (seed {split['seed']})"
+        print(f"evaluate: {where}", file=sys.stderr)
     else:
-        data = prepare(state["config"])
-        X, y = data.X_test, data.y_test
+        X, y = _raw_features(state, args.data, args.target, need_target=True)
+        print(f"evaluate: all {len(X)} rows of {args.data}", file=sys.stderr)
+        if "train_row_hashes" in split and len(X):
+            seen = int(np.isin(row_hashes(X), np.asarray(split["train_row_hashes"])).sum())
+            if seen:
+                print(
+                    f"evaluate: warning: {seen} of these {len(X)} rows were used to train the run (training or "
+                    "validation split), so these metrics are optimistic; leave out --data to score the run's "
+                    "own test split",
+                    file=sys.stderr,
+                )
+    X = apply_preprocess(X, state["preprocess"], args.data or source)
     info = Prepared(
         np.zeros((0, 1)),
         np.zeros(0),
@@ -519,9 +602,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         state["n_features"],
         state["n_outputs"],
         "eval",
+        preprocess=state["preprocess"],
     )
     metrics = test_metrics(model, info, X, y)
-    print(json.dumps({k: round(v, 6) for k, v in metrics.items()}))
+    print(json.dumps({k: round(v, 6) for k, v in metrics.items()} | {"rows": len(X)}))
     return 0
 
 
@@ -548,6 +632,7 @@ def _check_predictions_path(out: str, data: str) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .experiment import data_units
     from .serialization import atomic_write_bytes
     from .train import predict
 
@@ -555,7 +640,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model, state = _load_run(args.run)
     X, _ = _features_for(state, args.data, None, need_target=False)
     out = predict(model, X)
-    preds = np.asarray(out.numpy() if hasattr(out, "numpy") else out)
+    preds = data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), state["preprocess"])
     lines = []
     if state["task"] == "classification":
         names = state["class_names"] or [str(i) for i in range(state["n_outputs"])]

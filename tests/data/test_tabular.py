@@ -34,11 +34,11 @@ def test_task_inference(tmp_path):
 
 
 def test_missing_value_is_reported_with_file_line_and_column(tmp_path):
-    p = write(tmp_path, "a,b,y\n1,2,0\n3,,1\n")
-    with pytest.raises(DataError, match=r"d\.csv:3:2 \(column 'b'\): missing value"):
+    p = write(tmp_path, "a,b,y\n1,2,0\n3,,1\n4,5,1\n")
+    with pytest.raises(DataError, match=r"d\.csv:3:2 \(column 'b'\): missing value; choose what to do with --missing"):
         read_csv(p)
     table, _ = read_csv(p, missing="drop")
-    assert len(table) == 1
+    assert len(table) == 2
 
 
 def test_malformed_files_fail_with_one_clear_line(tmp_path):
