@@ -276,7 +276,7 @@ def test_compare_runs_every_optimizer_from_the_same_start(tmp_path, capsys):
     assert code == 0
     rows = (out / "compare.csv").read_text().splitlines()
     assert rows[0].startswith(
-        "run,final_loss,final_val_loss,test_metric,epochs,epochs_to_target,seconds_to_target,diverged"
+        "run,final_loss,final_val_loss,test_accuracy,epochs,epochs_to_target,seconds_to_target,diverged"
     )
     assert [r.split(",")[0] for r in rows[1:]] == ["sgd lr=0.01", "sgd lr=0.1", "adam lr=0.01", "adam lr=0.1"]
     assert (out / "compare.png").is_file()

@@ -662,7 +662,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .errors import ConfigError
-    from .experiment import build_model, normalize_config, prepare, run_training
+    from .experiment import build_loss, build_model, normalize_config, prepare, run_training
     from .serialization import atomic_write_bytes
 
     base = _config_from_args(args)
@@ -692,11 +692,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     backend.manual_seed(base["seed"])
     init = build_model(base, data.n_features, data.n_outputs, data.image_shape).state_dict()  # one init for all runs
+    from .train.callbacks import is_divergence
+
+    loss_name = build_loss(base, data.task).__class__.__name__
+    loss_unit = {"CrossEntropyLoss": "cross-entropy", "MSELoss": "MSE", "L1Loss": "L1", "HuberLoss": "Huber"}.get(
+        loss_name, loss_name
+    )
+    if data.preprocess.get("target_scaler"):
+        loss_unit += ", std. target"
+    metric_key = "test_accuracy" if data.task == "classification" else "test_r2"
+    if base["verbose"]:
+        print(f"compare: {len(plan)} runs on {data.name}, same split, initial weights and seed", flush=True)
     results = []
-    for name, cfg in plan:
+    for i, (name, cfg) in enumerate(plan, 1):
         result = run_training(dict(cfg, verbose=0), data=data, initial_state=init)  # one table, not N logs
         results.append((name, result))
         if base["verbose"]:
+            final = result.metrics.get("final_val_loss", result.metrics.get("final_loss"))
+            state = "diverged" if is_divergence(result.stop_reason) else f"final loss {final:.4g}"
+            print(
+                f"[{i}/{len(plan)}] {name}: {result.metrics['epochs']} epochs in {result.seconds:.1f} s, {state}",
+                flush=True,
+            )
             for note in result.diagnostics:
                 print(f"{name}: warning: {note}")
     runs = {name: result.history for name, result in results}
@@ -716,8 +733,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         reached = next((i + 1 for i, v in enumerate(monitor) if v <= target), None) if target else None
         elapsed = hists[name].get("time") or []  # seconds since training began, at the end of each epoch
         seconds_to = elapsed[reached - 1] if reached and elapsed else None
-        diverged = "diverg" in result.stop_reason.lower() or "nan" in result.stop_reason.lower()
-        metric = next((v for k, v in result.metrics.items() if k.startswith("test_")), None)
+        diverged = is_divergence(result.stop_reason)  # the training loop's DivergenceGuard decided
+        metric = result.metrics.get(metric_key)
         rows.append(
             (
                 name,
@@ -731,7 +748,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             )
         )
     out.mkdir(parents=True, exist_ok=True)
-    header = "run,final_loss,final_val_loss,test_metric,epochs,epochs_to_target,seconds_to_target,diverged"
+    header = f"run,final_loss,final_val_loss,{metric_key},epochs,epochs_to_target,seconds_to_target,diverged"
     csv_lines = [header] + [
         ",".join("" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in r) for r in rows
     ]
@@ -751,12 +768,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
     width = max(len(r[0]) for r in rows)
     if target:
         print(f"target loss {target:.4g} ({target_origin})")
-    print(f"{'run':<{width}}  final loss  val loss  test metric  epochs  to target  seconds  diverged")
+    metric_label = "test accuracy" if data.task == "classification" else "test R^2"
+    labels = [
+        f"final loss ({loss_unit})",
+        f"val loss ({loss_unit})",
+        metric_label,
+        "epochs",
+        "to target (epochs)",
+        "to target (s)",
+        "diverged",
+    ]
+    widths = [max(len(label), 8) for label in labels]
+    print(f"{'run':<{width}}  " + "  ".join(f"{label:>{w}}" for label, w in zip(labels, widths)))
     for r in rows:
-        fmt = lambda v, w: f"{v:>{w}.4g}" if isinstance(v, float) else f"{'-' if v is None else v!s:>{w}}"  # noqa: E731
-        print(
-            f"{r[0]:<{width}}  {fmt(r[1], 10)}  {fmt(r[2], 8)}  {fmt(r[3], 11)}  {fmt(r[4], 6)}  {fmt(r[5], 9)}  {fmt(r[6], 7)}  {'yes' if r[7] else 'no':>8}"
-        )
+        cells = [f"{v:.4g}" if isinstance(v, float) else "-" if v is None else str(v) for v in r[1:7]]
+        cells.append("yes" if r[7] else "no")
+        print(f"{r[0]:<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
+    print(
+        "diverged: the training loop's divergence guard stopped the run (loss NaN/inf, or 100x above its best, "
+        "the first batch's loss included)"
+    )
     print(f"written: {out}/compare.csv, {out}/histories.csv, {out}/compare.png")
     return 0
 
@@ -802,8 +833,8 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
-    from . import backend
-    from .experiment import batch_size_of, build_loss, build_model, build_optimizer, prepare
+    from . import backend, runs
+    from .experiment import batch_size_of, build_loss, build_model, build_optimizer, model_targets, prepare
     from .train import lr_find
 
     cfg = _config_from_args(args)
@@ -815,19 +846,53 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         model,
         build_loss(cfg, data.task),
         optimizer,
-        (data.X_train, data.y_train),
+        (data.X_train, model_targets(data.y_train, data.preprocess)),
         start_lr=args.start_lr,
         end_lr=args.end_lr,
         num_iter=args.num_iter,
         batch_size=batch_size_of(cfg) or 64,
     )
-    out = Path(cfg["out"]) if cfg["out"] else _default_out(cfg, "lr-find-")
-    out.mkdir(parents=True, exist_ok=True)
-    if hasattr(result, "plot"):
-        result.plot(save_path=out / "lr_find.png")
-    print(f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the smoothed loss)")
-    print(f"written: {out}/lr_find.png")
+    run = runs.reserve(Path(cfg["out"]) if cfg["out"] else None, parent="runs", stem=_default_stem(cfg, "lr-find-"))
+    try:
+        try:
+            run.write_bytes("lr_find.png", _lr_find_png(result, cfg))
+        except ImportError as exc:  # pragma: no cover - matplotlib missing
+            print(f"downslope: plot skipped ({exc})", file=sys.stderr)
+        run.publish(runs.COMPLETE)
+    except BaseException:
+        run.discard()
+        raise
+    if result.suggestion is None:
+        print("no suggestion: the sweep was too short to judge (raise --num-iter)")
+    else:
+        print(f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the smoothed loss)")
+    print(f"written: {run.final}/lr_find.png")
     return 0
+
+
+def _lr_find_png(result: Any, cfg: dict[str, Any]) -> bytes:
+    """The range test's plot as PNG bytes: titled, loss on a log axis clipped above the starting losses
+    so the final divergence spike does not flatten the part of the curve that matters."""
+    import io
+
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    ax = Figure(figsize=(6, 4)).add_subplot()
+    result.plot(ax=ax)
+    losses = np.asarray(result.losses, dtype=np.float64)
+    finite = losses[np.isfinite(losses) & (losses > 0)]
+    if len(finite):
+        lowest = int(np.nanargmin(np.where(np.isfinite(losses) & (losses > 0), losses, np.inf)))
+        before = losses[: lowest + 1]
+        top = float(np.nanmax(before[np.isfinite(before)])) * 1.5
+        ax.set_yscale("log")
+        ax.set_ylim(float(finite.min()) / 1.5, top)
+    ax.set_ylabel("smoothed loss (log scale)")
+    ax.set_title(f"learning-rate range test: {Path(str(cfg['data'])).stem}, {cfg['optimizer']}")
+    buffer = io.BytesIO()
+    ax.figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    return buffer.getvalue()
 
 
 COMMANDS = {
