@@ -84,3 +84,72 @@ def test_killed_writer_always_leaves_a_loadable_checkpoint(tmp_path):
             (tmp_path / name).unlink()
     assert kills == 12 and mid_write == 6
     print(f"kill -9: {kills} kills, {mid_write} placed during a checkpoint write, every last checkpoint loaded")
+
+
+# ---------------------------------------------------------------------- a whole `downslope train`
+TRAIN = ["--data", "blobs", "--hidden", "16", "--batch-size", "16", "--epochs", "24", "--patience", "0", "--seed", "7"]
+
+
+def _downslope(*args: str, cwd) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "downslope", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
+
+
+@pytest.mark.slow
+def test_train_killed_ten_times_then_resumed_equals_an_uninterrupted_run(tmp_path):
+    """kill -9 at random points of `downslope train` (during start-up, mid-epoch, mid-checkpoint,
+    while the results are written), ten times, resuming in between; the finished run's weights
+    and losses equal those of a run that was never interrupted, bit for bit."""
+    from downslope import runs, serialization
+
+    straight = _downslope("train", *TRAIN, "--quiet", "--out", str(tmp_path / "straight"), cwd=tmp_path)
+    assert straight.wait(timeout=300) == 0
+    out = tmp_path / "killed"
+    rng = np.random.default_rng(13)
+    # Where to kill: after a random epoch line (then a random few milliseconds more), moving forward
+    # through the run; the last kill waits for the final epoch, so it lands while the files are written.
+    targets = sorted(int(v) for v in rng.choice(np.arange(0, 24), size=9, replace=False)) + [24]
+    kills = 0
+    for target in targets:
+        if runs.read_status(out) is not None:
+            break  # it finished before the kill landed
+        args = (
+            ("train", "--resume", str(out)) if runs.staging_path(out).exists() else ("train", *TRAIN, "--out", str(out))
+        )
+        proc = _downslope(*args, cwd=tmp_path)
+        assert proc.stdout is not None
+        epoch = 0
+        while epoch < target:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("Epoch "):
+                epoch = int(line.split()[1].split("/")[0])
+        time.sleep(float(rng.uniform(0.0, 0.03)))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        kills += 1
+        if runs.staging_path(out).exists():  # whatever was on disk is a loadable checkpoint or none
+            ckpt = runs.staging_path(out) / "checkpoint.ckpt"
+            if ckpt.exists():
+                assert serialization.load(ckpt)["epoch"] >= 1
+    assert kills >= 8
+    if runs.read_status(out) is None:
+        final = _downslope("train", "--resume", str(out), "--quiet", cwd=tmp_path)
+        assert final.wait(timeout=300) == 0
+    assert runs.check_complete(out)
+    got = serialization.load(out / "model.ds")["model"]
+    want = serialization.load(tmp_path / "straight" / "model.ds")["model"]
+    assert got.keys() == want.keys()
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    loss = [row.split(",")[1] for row in (out / "history.csv").read_text().splitlines()]
+    assert loss == [row.split(",")[1] for row in (tmp_path / "straight" / "history.csv").read_text().splitlines()]
+    print(f"train killed {kills} times at epochs {targets[:kills]}; resumed run equals the uninterrupted one")
