@@ -434,3 +434,55 @@ def test_resume_after_the_last_checkpoint_of_an_early_stopped_run_does_not_train
     w_want = serialization.load(tmp_path / "straight" / "model.ds")["model"]
     for key in w_want:  # the best epoch's weights, restored at the end in both
         np.testing.assert_array_equal(w_got[key], w_want[key], err_msg=key)
+
+
+@pytest.mark.slow
+def test_eight_runs_started_together_are_each_complete_or_refused_in_one_line(tmp_path):
+    """Four processes want the same --out, four take default names, all started at once: one of the
+    four gets the shared directory, the other three are refused (non-zero, one line on stderr), and
+    every run directory holds the files of exactly one run (each process trains with its own seed,
+    so a mix would show)."""
+    from downslope.experiment import load_toml, normalize_config
+
+    shared = tmp_path / "shared"
+    tiny = ["train", "--data", "blobs", "--hidden", "8", "--epochs", "2", "--patience", "0", "--quiet"]
+    procs = []
+    for seed in range(8):
+        args = [*tiny, "--seed", str(seed)] + (["--out", str(shared)] if seed % 2 == 0 else [])
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "downslope", *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=tmp_path,
+            )
+        )
+    results = [(seed, p.returncode, out, err) for seed, p in enumerate(procs) for out, err in [p.communicate(300)]]
+    winners = [seed for seed, code, _, _ in results if code == 0 and seed % 2 == 0]
+    assert len(winners) == 1, results
+    for seed, code, _, err in results:
+        if seed % 2:
+            assert code == 0, err  # a default name is always free
+        elif seed not in winners:
+            assert code != 0 and err.count("\n") == 1 and f"--out {shared}" in err, err
+    made = sorted((tmp_path / "runs").iterdir()) + [shared]
+    assert len(made) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "shared"]  # no staging directory left
+    assert [p.name for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")] == []
+    seeds = []
+    for run in made:
+        runs.check_complete(run)
+        config = normalize_config(load_toml(run / "config.toml"), "test")
+        state = serialization.load(run / "model.ds")
+        assert normalize_config(state["config"], "test") == config, run  # its config is its model's config
+        assert config["out"] == str(run) if run == shared else config["out"] == f"runs/{run.name}"
+        checkpoint = serialization.load(run / "checkpoint.ckpt")
+        assert checkpoint["epoch"] == 2
+        for key, value in state["model"].items():  # the model is the one its own training produced
+            np.testing.assert_array_equal(value, checkpoint["model"][key], err_msg=f"{run.name}: {key}")
+        metrics = strict_json((run / "metrics.json").read_text())
+        assert metrics["epochs"] == 2
+        seeds.append(config["seed"])
+    assert sorted(seeds) == sorted([1, 3, 5, 7, winners[0]])
+    assert normalize_config(load_toml(shared / "config.toml"), "test")["seed"] == winners[0]
