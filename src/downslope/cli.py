@@ -416,11 +416,6 @@ def _features_for(state: dict[str, Any], data: str, target: str | None, need_tar
 
 
 # ---------------------------------------------------------------------- subcommands
-def _is_divergence(stop_reason: str) -> bool:
-    """Whether training stopped because it diverged (the training loop's DivergenceGuard says 'diverged: ...')."""
-    return stop_reason.lower().startswith("diverged")
-
-
 def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     """The settings of a new run and its reserved run directory (found writable before any training).
 
@@ -525,7 +520,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return runs.EXIT_INTERRUPTED
-    diverged = _is_divergence(result.stop_reason)
+    from .train.callbacks import is_divergence
+
+    diverged = is_divergence(result.stop_reason)
     try:
         metrics = _write_run(result, run)
         run.publish(runs.DIVERGED if diverged else runs.COMPLETE)
