@@ -868,10 +868,18 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
 
 def _lr_find_png(result: Any, cfg: dict[str, Any]) -> bytes:
-    """The range test's plot as PNG bytes: titled, loss on a log axis clipped above the starting losses
-    so the final divergence spike does not flatten the part of the curve that matters."""
+    """The range test's plot (:func:`_lr_find_axes`) as PNG bytes."""
     import io
 
+    ax = _lr_find_axes(result, cfg)
+    buffer = io.BytesIO()
+    ax.figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _lr_find_axes(result: Any, cfg: dict[str, Any]) -> Any:
+    """The range test's plot: titled, loss on a log axis clipped above the losses up to the lowest one,
+    so the final divergence spike does not flatten the part of the curve that matters."""
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -887,9 +895,7 @@ def _lr_find_png(result: Any, cfg: dict[str, Any]) -> bytes:
         ax.set_ylim(float(finite.min()) / 1.5, top)
     ax.set_ylabel("smoothed loss (log scale)")
     ax.set_title(f"learning-rate range test: {Path(str(cfg['data'])).stem}, {cfg['optimizer']}")
-    buffer = io.BytesIO()
-    ax.figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    return buffer.getvalue()
+    return ax
 
 
 COMMANDS = {
