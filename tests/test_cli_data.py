@@ -322,3 +322,83 @@ def test_the_stop_message_is_printed_once(tmp_path, capsys):
 def test_help_of_fit_shows_its_default_batch_size():
     text = pydoc.plain(pydoc.render_doc(ds.fit))
     assert "object at 0x" not in text and "batch_size: 'int | str | None' = 32," in text
+
+
+# ---------------------------------------------------------------------- against scikit-learn, default flags
+def _split_rows(run):
+    state = serialization.load(run / "model.ds")
+    test = np.asarray(state["split"]["test_indices"])
+    return np.setdiff1d(np.arange(int(state["split"]["n_rows"])), test), test
+
+
+@pytest.mark.slow
+def test_regression_csv_in_the_1e5_range_matches_scikit_learns_pipeline(tmp_path):
+    pytest.importorskip("sklearn")
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.metrics import r2_score
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = houses(tmp_path / "houses.csv", n=300)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--target", "price", "--out", str(run), "--quiet"]) == 0
+    ours = json.loads((run / "metrics.json").read_text())["test_r2"]
+    table = np.loadtxt(data, delimiter=",", skiprows=1)
+    X, y = table[:, :-1], table[:, -1]
+    train, test = _split_rows(run)
+    mlp = MLPRegressor(
+        hidden_layer_sizes=(128, 64), batch_size=64, early_stopping=True, validation_fraction=0.1875, random_state=0
+    )
+    reference = make_pipeline(StandardScaler(), TransformedTargetRegressor(mlp, transformer=StandardScaler()))
+    reference.fit(X[train], y[train])
+    theirs = r2_score(y[test], reference.predict(X[test]))
+    print(f"R^2 downslope {ours:.4f}, scikit-learn {theirs:.4f}")
+    assert theirs > 0.8 and ours >= theirs - 0.02
+
+
+def _classes_csv(path, labels, n=2000, seed=1, missing=0.0):
+    """Four features, overlapping Gaussian classes (so neither model scores 100%), labels as given."""
+    rng = np.random.default_rng(seed)
+    k = rng.integers(0, len(labels), n)
+    centres = rng.normal(scale=1.2, size=(len(labels), 4))
+    X = centres[k] + rng.normal(size=(n, 4))
+    X[:, 3] = X[:, 0] * X[:, 1] + 0.3 * rng.normal(size=n)  # something nonlinear
+    cells = [[f"{v:.4f}" for v in x] for x in X]
+    for r in range(n):
+        if rng.random() < missing:
+            cells[r][int(rng.integers(0, 4))] = ""
+    return write_csv(path, ["f1", "f2", "f3", "f4", "label"], [c + [labels[j]] for c, j in zip(cells, k)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("labels", "missing"),
+    [(["setosa", "versicolor", "virginica"], 0.0), (["1", "2"], 0.0), (["a", "b", "c"], 0.1)],
+    ids=["string-labels", "labels-1-2", "missing-mean"],
+)
+def test_classification_csv_matches_scikit_learns_pipeline(tmp_path, labels, missing):
+    pytest.importorskip("sklearn")
+    from sklearn.impute import SimpleImputer
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = _classes_csv(tmp_path / "d.csv", labels, missing=missing)
+    run = tmp_path / "run"
+    flags = ["--missing", "mean"] if missing else []
+    assert main(["train", "--data", str(data), "--out", str(run), "--quiet", *flags]) == 0
+    ours = json.loads((run / "metrics.json").read_text())["test_accuracy"]
+    assert serialization.load(run / "model.ds")["n_outputs"] == len(labels)
+    table = np.genfromtxt(data, delimiter=",", skip_header=1, dtype=str)
+    X = np.array([[float(v) if v else np.nan for v in row[:-1]] for row in table])
+    y = table[:, -1]
+    train, test = _split_rows(run)
+    mlp = MLPClassifier(
+        hidden_layer_sizes=(128, 64), batch_size=64, early_stopping=True, validation_fraction=0.1875, random_state=0
+    )
+    reference = make_pipeline(SimpleImputer(strategy="mean"), StandardScaler(), mlp)
+    reference.fit(X[train], y[train])
+    theirs = float((reference.predict(X[test]) == y[test]).mean())
+    print(f"accuracy downslope {ours:.4f}, scikit-learn {theirs:.4f}")
+    assert ours >= theirs - 0.01
