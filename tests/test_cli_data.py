@@ -402,3 +402,35 @@ def test_classification_csv_matches_scikit_learns_pipeline(tmp_path, labels, mis
     theirs = float((reference.predict(X[test]) == y[test]).mean())
     print(f"accuracy downslope {ours:.4f}, scikit-learn {theirs:.4f}")
     assert ours >= theirs - 0.01
+
+
+# ---------------------------------------------------------------------- the README's own-CSV workflow
+def test_the_readmes_own_csv_commands_run_as_written(tmp_path, monkeypatch, capsys):
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Your own CSV", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)  # type: ignore[union-attr]
+    commands = [shlex.split(line) for line in block.splitlines() if line.strip()]
+    assert [c[:2] for c in commands] == [["downslope", "train"], ["downslope", "evaluate"], ["downslope", "predict"]]
+    monkeypatch.chdir(tmp_path)
+    houses(tmp_path / "houses.csv")
+    table = (tmp_path / "houses.csv").read_text().splitlines()
+    # new rows: the feature columns only
+    (tmp_path / "new_houses.csv").write_text("\n".join(",".join(r.split(",")[:-1]) for r in table[:6]) + "\n")
+    for command in commands:
+        assert main([*command[1:], *(["--epochs", "20", "--quiet"] if command[1] == "train" else [])]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert json.loads(printed[-1])["rows"] == 40  # evaluate scored the run's 40 test rows
+    assert len((tmp_path / "predictions.csv").read_text().splitlines()) == 6
+
+
+def test_the_readme_says_how_to_get_the_cpu_wheel_of_torch():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert 'pip install -e ".[plot,datasets]" && downslope train' in readme
+    assert 'pip install -e ".[test]" && python -m pytest' in readme
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in readme
