@@ -434,3 +434,17 @@ def test_the_readme_says_how_to_get_the_cpu_wheel_of_torch():
     assert 'pip install -e ".[plot,datasets]" && downslope train' in readme
     assert 'pip install -e ".[test]" && python -m pytest' in readme
     assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in readme
+
+
+def test_missing_drop_is_kept_by_the_run_evaluate_lines_up_and_predict_refuses_a_gap(tmp_path, capsys):
+    data = blobs_csv(tmp_path / "d.csv", ["a", "b"], missing=0.1)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--missing", "drop", "--out", str(run), *FAST]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    captured = capsys.readouterr()
+    stored = json.loads((run / "metrics.json").read_text())
+    assert json.loads(captured.out)["accuracy"] == pytest.approx(stored["test_accuracy"], abs=1e-6)
+    new = write_csv(tmp_path / "new.csv", ["x1", "x2"], [["", "1.0"]])
+    assert main(["predict", str(run), "--data", str(new), "--out", str(tmp_path / "p.csv")]) == 2
+    assert "missing value at row 0" in one_line_error(capsys)

@@ -374,15 +374,21 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
     if pre.get("encoder") and data.lower().endswith(".csv"):
         encoder = TabularEncoder.from_state_dict(pre["encoder"])
         header, rows = read_rows(data)
-        X = encoder.encode_features(header, rows, data)
         name = target or encoder.target
         y = None
         if name in header:
             j = header.index(name)
+            if encoder.missing != "error":  # as in training: rows without a target are left out
+                kept = [r for r in rows if not _is_missing(r[j])]
+                if len(kept) < len(rows):
+                    rows = _keep_lines(rows, kept)
+            X = encoder.encode_features(header, rows, data)
             y = encoder.encode_target([r[j] for r in rows], data, j)
         elif need_target:
             raise DataError(f"{data}: no target column {name!r} to evaluate against; columns are {header}")
-        return X, y
+        else:
+            X = encoder.encode_features(header, rows, data)
+        return _drop_missing_rows(state, X, y, need_target)
     if is_file_source(data):
         X, raw = read_features(data, int(state["n_features"]))
         if raw is None:
@@ -390,13 +396,13 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
                 raise DataError(f"{data}: no targets to evaluate against (features only)")
             return X, None
         if classes is None:
-            return X, np.asarray(raw, dtype=np.float32).reshape(len(raw), -1)
+            return _drop_missing_rows(state, X, np.asarray(raw, dtype=np.float32).reshape(len(raw), -1), need_target)
         lookup = {c: i for i, c in enumerate(classes)}
         keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in np.asarray(raw).reshape(-1).tolist()]
         unknown = [k for k in keys if k not in lookup]
         if unknown:
             raise DataError(f"{data}: label {unknown[0]!r} is not one of the model's classes {classes}")
-        return X, np.array([lookup[k] for k in keys], dtype=np.int64)
+        return _drop_missing_rows(state, X, np.array([lookup[k] for k in keys], dtype=np.int64), need_target)
     if pre.get("encoder"):
         raise DataError(f"{data}: the model was trained on CSV columns {pre['encoder']['columns']}; give a .csv")
     table = datasets.load(data, seed=int(state["config"]["seed"]))
@@ -405,6 +411,35 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
     if table.n_features != int(state["n_features"]):
         raise DataError(f"{data}: {table.n_features} features, but the model takes {state['n_features']}")
     return table.X, table.y
+
+
+def _is_missing(value: str) -> bool:
+    from .data.tabular import MISSING
+
+    return value.strip().lower() in MISSING
+
+
+def _keep_lines(rows: Any, kept: list[list[str]]) -> Any:
+    """``kept`` (a subset of ``rows``, in order) remembering each row's file line, as ``rows`` do."""
+    from .data.tabular import _Rows
+
+    lines = getattr(rows, "lines", None)
+    out = _Rows(kept)
+    if lines is not None:
+        where = {id(r): line for r, line in zip(rows, lines)}
+        out.lines = [where[id(r)] for r in kept]
+    return out
+
+
+def _drop_missing_rows(state: dict[str, Any], X: Any, y: Any, need_target: bool) -> tuple[Any, Any]:
+    """For scoring, a run trained with ``--missing drop`` leaves out rows with a missing value, as in
+    training (so its stored test rows line up); predict keeps every row (and refuses missing values)."""
+    import numpy as np
+
+    if not need_target or state["config"].get("missing") != "drop":
+        return X, y
+    keep = ~np.isnan(np.asarray(X, dtype=np.float64)).any(axis=1)
+    return X[keep], (y[keep] if y is not None else None)
 
 
 def _features_for(state: dict[str, Any], data: str, target: str | None, need_target: bool) -> tuple[Any, Any]:
