@@ -158,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "evaluate",
         help="metrics of a trained run on a dataset or file",
-        description="Load RUN/model.ds and print its metrics as one JSON line, on --data or on the run's own test split.",
+        description="Load RUN/model.ds and print its metrics (in the data's units) as one JSON line: on the run's "
+        "own test split (its rows are stored in the run), or on every row of --data, with a warning when some of "
+        "them were used in training.",
     )
     p.add_argument("run", help="run directory written by 'downslope train'")
     p.add_argument("--data", help="dataset name or file (default: the run's own test split)")
@@ -171,7 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run", help="run directory written by 'downslope train'")
     p.add_argument(
-        "--data", required=True, help="input file (a CSV with the training columns; the target column may be absent)"
+        "--data",
+        required=True,
+        help="input: a CSV with the training columns (the target column may be absent), or features only "
+        "(a CSV, with or without a header, or .npy with one column per feature; an .npz with X) for any model",
     )
     p.add_argument("--out", required=True, help="where to write the predictions CSV")
     p = sub.add_parser(
