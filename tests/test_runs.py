@@ -486,3 +486,29 @@ def test_eight_runs_started_together_are_each_complete_or_refused_in_one_line(tm
         seeds.append(config["seed"])
     assert sorted(seeds) == sorted([1, 3, 5, 7, winners[0]])
     assert normalize_config(load_toml(shared / "config.toml"), "test")["seed"] == winners[0]
+
+
+@pytest.mark.slow
+def test_sigterm_keeps_the_run_resumable_and_exits_130(tmp_path):
+    import signal
+
+    out = tmp_path / "r"
+    args = ["train", "--data", "blobs", "--hidden", "8", "--epochs", "100000", "--patience", "0", "--quiet"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "downslope", *args, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    checkpoint = runs.staging_path(out) / "checkpoint.ckpt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists():  # the first epoch is done and saved
+        assert proc.poll() is None and time.monotonic() < deadline, "training ended before its first epoch"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == runs.EXIT_INTERRUPTED == 130
+    assert err.count("\n") == 1 and "SIGTERM" in err and f"--resume {out}" in err, err
+    assert runs.read_status(runs.staging_path(out))["status"] == runs.INTERRUPTED and not out.exists()
+    assert serialization.load(checkpoint)["epoch"] >= 1
+    assert main(["evaluate", str(out)]) == 2  # not complete: refused
