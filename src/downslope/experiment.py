@@ -236,7 +236,13 @@ def load_table(cfg: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def row_hashes(X: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each row's float32 values (FNV-1a over 32-bit words): equal rows, equal hashes."""
+    """A 64-bit hash of each row's float32 values (FNV-1a over 32-bit words): equal rows, equal hashes.
+
+    Example:
+        >>> h = row_hashes(np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]]))
+        >>> bool(h[0] == h[2]), bool(h[0] == h[1])
+        (True, False)
+    """
     words = np.ascontiguousarray(X, dtype=np.float32).reshape(len(X), -1).view(np.uint32).astype(np.uint64)
     h = np.full(len(X), 14695981039346656037, dtype=np.uint64)
     prime = np.uint64(1099511628211)
@@ -355,7 +361,13 @@ def model_targets(y: np.ndarray, preprocess: dict[str, Any]) -> np.ndarray:
 
 
 def data_units(outputs: np.ndarray, preprocess: dict[str, Any]) -> np.ndarray:
-    """Model outputs back in the data's units (undoes the target standardization)."""
+    """Model outputs back in the data's units (undoes the target standardization).
+
+    Example:
+        >>> pre = {"target_scaler": {"mean": np.array([1e5]), "scale": np.array([2e4])}}
+        >>> data_units(np.array([[0.5]]), pre).tolist(), model_targets(np.array([[1.1e5]]), pre).tolist()
+        ([[110000.0]], [[0.5]])
+    """
     state = preprocess.get("target_scaler")
     if not state:
         return outputs

@@ -100,7 +100,12 @@ def infer_task(labels: Any) -> tuple[str, str]:
 
 
 def sorted_classes(keys: Any) -> list[str]:
-    """Distinct class names in LabelEncoder order: numerically when all are numbers, else as text."""
+    """Distinct class names in LabelEncoder order: numerically when all are numbers, else as text.
+
+    Example:
+        >>> sorted_classes(["10", "9", "10"]), sorted_classes(["b", "a"])
+        (['9', '10'], ['a', 'b'])
+    """
     distinct = set(keys)
     if all(_as_float(k) is not None for k in distinct):
         return sorted(distinct, key=lambda k: float(k))
@@ -502,7 +507,12 @@ def _load_npz_or_npy(p: Path, need_y: bool = True) -> tuple[np.ndarray, np.ndarr
 
 
 def check_features(X: np.ndarray, where: str, missing: str = "error") -> np.ndarray:
-    """Numeric features as float32; inf or float32 overflow is an error, NaN too unless ``missing`` fills it."""
+    """Numeric features as a 2-D array; inf or float32 overflow is an error, NaN too unless ``missing`` fills it.
+
+    Example:
+        >>> check_features(np.array([[1.0, 2.0]]), "x.npy").shape
+        (1, 2)
+    """
     if X.dtype.kind not in "fiub":
         raise DataError(f"{where}: features must be numeric, got dtype {X.dtype}")
     X = X.reshape(len(X), -1) if X.ndim != 2 else X
