@@ -346,48 +346,74 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
                 "choose another --out"
             )
     staging = staging_path(final)
+    # The staging directory is made complete first (locked, with its status marker) under a private
+    # name, then renamed to the staging name, which fails if that name exists: whoever finds the
+    # staging name taken finds it locked (a live run) or free (a dead one), never half made.
+    import tempfile
+
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.mkdir(staging)
-    except FileExistsError:
-        if not staging.is_dir():
-            raise ConfigError(f"--out {final}: {staging} is in the way (a file); remove it") from None
-        if _is_locked(staging):
-            raise StateError(
-                f"--out {final}: another downslope process is writing a run there now; choose another --out"
-            ) from None
-        if not overwrite:
-            status = (read_status(staging) or {}).get("status", "unknown")
-            raise _Taken(
-                f"--out {final}: an unfinished run is there (status {status}, in {staging}); continue it with "
-                f"'downslope train --resume {final}', or pass --overwrite to start over"
-            ) from None
-        shutil.rmtree(staging)
-        try:
-            os.mkdir(staging)
-        except FileExistsError:
-            raise StateError(
-                f"--out {final}: another downslope process took it just now; choose another --out"
-            ) from None
+        private = Path(tempfile.mkdtemp(prefix=f".{final.name}.reserving-", dir=final.parent))
+        os.chmod(private, 0o777 & ~_umask())  # mkdtemp's 0700 would make the run private
     except OSError as exc:
         raise ConfigError(
             f"--out {final}: cannot create a run directory there ({exc.strerror or exc}); choose a writable --out"
         ) from None
-    lock = _try_lock(staging)
-    if lock is None:  # pragma: no cover - someone locked the directory we just created
-        raise StateError(f"--out {final}: another downslope process took it just now; choose another --out")
-    run = Run(final, staging, lock, overwrite)
+    run = Run(final, private, _try_lock(private), overwrite)
     try:
-        # Someone may have published a run under the final name between the check above and our mkdir.
+        run.set_status(RUNNING)  # also proves the directory is writable before any work is done
+        _claim(run, staging)
+        # Someone may have published a run under the final name before our rename.
         if not overwrite and final.is_dir() and any(final.iterdir()):
             raise _Taken(f"--out {final}: holds a run; pass --overwrite to replace it, or choose another --out")
-        run.set_status(RUNNING)  # also proves the directory is writable before any work is done
     except BaseException as exc:
         run.discard()
         if isinstance(exc, OSError):
             raise ConfigError(f"--out {final}: cannot write there ({exc.strerror or exc})") from None
         raise
     return run
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _claim(run: Run, staging: Path) -> None:
+    """Rename ``run``'s private directory to ``staging``; take over a dead run there only with overwrite."""
+    import errno
+
+    final = run.final
+    for _ in range(3):
+        try:
+            os.rename(run.staging, staging)
+            run.staging = staging
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                raise
+        if not staging.is_dir():
+            raise ConfigError(f"--out {final}: {staging} is in the way (not a directory); remove it")
+        held = _try_lock(staging)
+        if held is None:
+            raise StateError(
+                f"--out {final}: another downslope process is writing a run there now; choose another --out"
+            )
+        try:
+            if not run.overwrite:
+                status = (read_status(staging) or {}).get("status", "unknown")
+                raise _Taken(
+                    f"--out {final}: an unfinished run is there (status {status}, in {staging}); continue it with "
+                    f"'downslope train --resume {final}', or pass --overwrite to start over"
+                )
+            # A dead run, and we hold its lock: move it out of the way, then delete it.
+            trash = staging.parent / f".{final.name}.discarded-{secrets.token_hex(3)}"
+            os.rename(staging, trash)
+        finally:
+            os.close(held)
+        shutil.rmtree(trash, ignore_errors=True)
+    raise StateError(f"--out {final}: another downslope process took it just now; choose another --out")
 
 
 def resume(run: str | os.PathLike[str]) -> Run:
