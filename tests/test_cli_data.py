@@ -75,6 +75,7 @@ def test_regression_target_is_standardized_on_the_training_split_and_outputs_are
     assert float(scaler["scale"][0]) == pytest.approx(float(y[train_rows].std()), rel=0.25)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_r2"] > 0.5 and metrics["test_rmse"] > 100  # rmse in dollars, not in standard units
+    assert metrics["loss_units"].startswith("standardized target")  # the logged loss says its units
     cfg = tomllib.loads((run / "config.toml").read_text())
     assert cfg["scale_target"] is True
     capsys.readouterr()

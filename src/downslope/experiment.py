@@ -629,6 +629,11 @@ def run_training(
     results = {"test_" + k: v for k, v in test_metrics(model, data, data.X_test, data.y_test).items()}
     final = {k: (v[-1] if v else None) for k, v in history.as_dict().items() if isinstance(v, list)}
     results.update({"final_" + k: v for k, v in final.items() if k in ("loss", "val_loss")})
+    scaler = data.preprocess.get("target_scaler")
+    if scaler:  # the logged losses are not in the data's units: say in which they are
+        mean = ", ".join(f"{v:.6g}" for v in np.ravel(scaler["mean"]))
+        std = ", ".join(f"{v:.6g}" for v in np.ravel(scaler["scale"]))
+        results["loss_units"] = f"standardized target (training split mean {mean}, standard deviation {std})"
     results["epochs"] = len(history.as_dict().get("loss", []))
     results["seconds"] = round(seconds, 3)
     # batch_size in the config is per process: the run must say how many processes shared an update
