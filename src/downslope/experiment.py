@@ -626,7 +626,7 @@ def run_training(
             resume_from=resume_from,
         )
     seconds = time.perf_counter() - start
-    results = {"test_" + k: v for k, v in test_metrics(model, data, data.X_test, data.y_test).items()}
+    results: dict[str, Any] = {"test_" + k: v for k, v in test_metrics(model, data, data.X_test, data.y_test).items()}
     final = {k: (v[-1] if v else None) for k, v in history.as_dict().items() if isinstance(v, list)}
     results.update({"final_" + k: v for k, v in final.items() if k in ("loss", "val_loss")})
     scaler = data.preprocess.get("target_scaler")
