@@ -276,7 +276,7 @@ def test_compare_runs_every_optimizer_from_the_same_start(tmp_path, capsys):
     assert code == 0
     rows = (out / "compare.csv").read_text().splitlines()
     assert rows[0].startswith(
-        "run,final_loss,final_val_loss,test_metric,epochs,epochs_to_target,seconds_to_target,diverged"
+        "run,final_loss,final_val_loss,test_accuracy,epochs,epochs_to_target,seconds_to_target,diverged"
     )
     assert [r.split(",")[0] for r in rows[1:]] == ["sgd lr=0.01", "sgd lr=0.1", "adam lr=0.01", "adam lr=0.1"]
     assert (out / "compare.png").is_file()
@@ -581,8 +581,10 @@ def test_the_fitted_line_is_drawn_in_the_data_units_not_the_standardized_ones():
     gaps = np.abs(x_raw[:, :1] - raw[:, 0][None, :]).min(axis=1)
     assert gaps.max() < 1e-5  # every plotted x is one of the dataset's own x values
     assert x_raw.min() >= -3 and x_raw.max() <= 3 and x_raw.max() - x_raw.min() > 5  # uniform on [-3, 3]
-    # the wrapped model standardizes its input first: at a raw point it gives the model's value there
-    state = data.preprocess["standardizer"]
+    # the wrapped model standardizes its input first and gives its output in the target's units (the
+    # model itself predicts the standardized target)
+    state, target = data.preprocess["standardizer"], data.preprocess["target_scaler"]
     point = ds.tensor([[1.5]])
     expected = (1.5 - float(state["mean"][0])) / float(state["scale"][0]) * 2.0
+    expected = expected * float(target["scale"][0]) + float(target["mean"][0])
     np.testing.assert_allclose(model_raw(point).numpy(), [[expected]], rtol=1e-5)

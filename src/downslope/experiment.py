@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "test_split": 0.2,
     "val_split": 0.15,
     "standardize": True,
+    "scale_target": True,  # regression: standardize the target on the training split (undone for outputs)
+    "missing": "error",  # files: error | drop | mean | median | most_frequent
+    "drop": [],  # CSV columns to leave out
+    "max_categories": 100,  # CSV: text columns with more distinct values are refused
     # model
     "model": "mlp",
     "hidden": [128, 64],
@@ -51,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
+    "missing": ("error", "drop", "mean", "median", "most_frequent"),
     "task": ("auto", "classification", "regression"),
     "model": ("mlp", "cnn", "linear"),
     "activation": ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu"),
@@ -102,6 +107,12 @@ def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, A
                 value = [int(v) for v in value]
                 if any(v <= 0 for v in value):
                     raise ArgumentError("sizes must be positive")
+            elif key == "drop":
+                if isinstance(value, str):
+                    value = value.split(",")
+                if not isinstance(value, (list, tuple)):
+                    raise ArgumentError("expected column names, e.g. id,name")
+                value = [str(v).strip() for v in value if str(v).strip()]
             elif key == "batch_size":
                 value = str(value).strip().lower()
                 if value not in ("full", "none") and (not value.isdigit() or int(value) <= 0):
@@ -133,6 +144,8 @@ def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, A
         raise ConfigError(f"{source}: dropout must be in [0, 1), got {cfg['dropout']}")
     if cfg["epochs"] < 1:
         raise ConfigError(f"{source}: epochs must be >= 1, got {cfg['epochs']}")
+    if cfg["max_categories"] < 1:
+        raise ConfigError(f"{source}: max_categories must be >= 1, got {cfg['max_categories']}")
     for key in ("test_split", "val_split"):
         if not 0 <= cfg[key] < 1:
             raise ConfigError(f"{source}: {key} must be a fraction in [0, 1), got {cfg[key]}")
@@ -186,6 +199,16 @@ class Prepared:
     feature_names: list[str] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)
     preprocess: dict[str, Any] = field(default_factory=dict)
+    # which rows of the source went where: n_rows, seed, test/val fractions, test_indices, and a hash
+    # of every training/validation row's features (to tell when other data overlaps training)
+    split: dict[str, Any] = field(default_factory=dict)
+    task_reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    target_name: str = ""
+
+
+def is_file_source(source: str) -> bool:
+    return Path(source).suffix.lower() in (".csv", ".npz", ".npy")
 
 
 def load_table(cfg: dict[str, Any]) -> tuple[Any, Any]:
@@ -194,17 +217,48 @@ def load_table(cfg: dict[str, Any]) -> tuple[Any, Any]:
 
     source = cfg["data"]
     task = None if cfg["task"] == "auto" else cfg["task"]
-    if Path(source).suffix.lower() in (".csv", ".npz", ".npy"):
-        return read_table(source, target=cfg["target"] or None, task=task)
+    if is_file_source(source):
+        return read_table(
+            source,
+            target=cfg["target"] or None,
+            task=task,
+            missing=cfg.get("missing", "error"),
+            drop=cfg.get("drop") or None,
+            max_categories=cfg.get("max_categories", 100),
+        )
+    if cfg.get("drop"):
+        raise ConfigError(f"--drop names columns of a CSV file; {source!r} is a built-in dataset")
     table = datasets.load(source, seed=cfg["seed"])
+    table.task_reason = "built-in dataset"
     if task is not None and task != table.task:
         raise ConfigError(f"dataset {source!r} is a {table.task} task, but task={task!r} was asked for")
     return table, None
 
 
+def row_hashes(X: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's float32 values (FNV-1a over 32-bit words): equal rows, equal hashes.
+
+    Example:
+        >>> h = row_hashes(np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]]))
+        >>> bool(h[0] == h[2]), bool(h[0] == h[1])
+        (True, False)
+    """
+    words = np.ascontiguousarray(X, dtype=np.float32).reshape(len(X), -1).view(np.uint32).astype(np.uint64)
+    h = np.full(len(X), 14695981039346656037, dtype=np.uint64)
+    prime = np.uint64(1099511628211)
+    with np.errstate(over="ignore"):
+        for j in range(words.shape[1]):
+            h = (h ^ words[:, j]) * prime
+    return h
+
+
 def prepare(cfg: dict[str, Any]) -> Prepared:
+    """Load the data, split it (seeded; stratified for classes) and fit the preprocessing on the
+    training split only: imputer (``missing``), feature standardizer, and for regression the target
+    standardizer. Targets stay in the data's units here; :func:`model_targets` scales them."""
     from .data import train_test_split
     from .data.datasets import Standardizer
+    from .data.tabular import IMPUTE, Imputer
 
     table, encoder = load_table(cfg)
     classify = table.task == "classification"
@@ -212,25 +266,45 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
     if len(X) < 10:
         raise ConfigError(f"{table.name}: only {len(X)} samples; need at least 10 to split into train/validation/test")
     stratify = y if classify and np.bincount(y).min() >= 2 else None
-    X_rest, X_test, y_rest, y_test = train_test_split(
-        X, y, test_size=cfg["test_split"] or 0.2, stratify=stratify, seed=cfg["seed"]
+    index = np.arange(len(X))
+    i_rest, i_test, y_rest, _ = train_test_split(
+        index, y, test_size=cfg["test_split"] or 0.2, stratify=stratify, seed=cfg["seed"]
     )
-    X_val = y_val = None
+    i_val = None
     if cfg["val_split"] > 0:
         strat_rest = y_rest if stratify is not None and np.bincount(y_rest).min() >= 2 else None
         frac = cfg["val_split"] / (1 - (cfg["test_split"] or 0.2))
-        X_train, X_val, y_train, y_val = train_test_split(
-            X_rest, y_rest, test_size=frac, stratify=strat_rest, seed=cfg["seed"] + 1
+        i_train, i_val, _, _ = train_test_split(
+            i_rest, y_rest, test_size=frac, stratify=strat_rest, seed=cfg["seed"] + 1
         )
     else:
-        X_train, y_train = X_rest, y_rest
+        i_train = i_rest
+    X_train, y_train, X_test, y_test = X[i_train], y[i_train], X[i_test], y[i_test]
+    X_val = X[i_val] if i_val is not None else None
+    y_val = y[i_val] if i_val is not None else None
+    seen = i_train if i_val is None else np.concatenate([i_train, i_val])
+    split = {
+        "n_rows": len(X),
+        "seed": cfg["seed"],
+        "test_split": cfg["test_split"] or 0.2,
+        "val_split": cfg["val_split"],
+        "test_indices": np.asarray(i_test, dtype=np.int64),
+        "train_row_hashes": row_hashes(X[seen]),
+    }
     preprocess: dict[str, Any] = {"encoder": encoder.state_dict() if encoder is not None else None}
+    if cfg.get("missing", "error") in IMPUTE:
+        imputer = Imputer(cfg["missing"]).fit(X_train, encoder.blocks() if encoder is not None else None)
+        X_train, X_test = imputer.transform(X_train), imputer.transform(X_test)
+        X_val = imputer.transform(X_val) if X_val is not None else None
+        preprocess["imputer"] = imputer.state_dict()
     if cfg["standardize"]:
         scaler = Standardizer().fit(X_train)  # training split only: no peeking at validation/test
         X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
         if X_val is not None:
             X_val = scaler.transform(X_val)
         preprocess["standardizer"] = scaler.state_dict()
+    if not classify and cfg.get("scale_target", True):
+        preprocess["target_scaler"] = Standardizer().fit(y_train).state_dict()
     n_outputs = table.n_classes if classify else table.y.shape[1]
     return Prepared(
         X_train,
@@ -247,17 +321,57 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         table.feature_names,
         table.class_names,
         preprocess,
+        split,
+        table.task_reason,
+        list(table.notes),
+        table.target_name,
     )
 
 
-def apply_preprocess(X: np.ndarray, preprocess: dict[str, Any]) -> np.ndarray:
+def apply_preprocess(X: np.ndarray, preprocess: dict[str, Any], where: str = "data") -> np.ndarray:
+    """Raw features -> model inputs, as in training: fill missing values, then standardize."""
     from .data.datasets import Standardizer
+    from .data.tabular import Imputer
+    from .errors import DataError
 
+    X = np.asarray(X, dtype=np.float32)
+    if preprocess.get("imputer"):
+        X = Imputer.from_state_dict(preprocess["imputer"]).transform(X)
+    elif np.isnan(X).any():
+        r, c = np.argwhere(np.isnan(X))[0]
+        raise DataError(
+            f"{where}: missing value at row {r}, feature {c}; the model was trained without filling missing "
+            "values (train with --missing mean|median|most_frequent to have them filled)"
+        )
     if preprocess.get("standardizer"):
         scaler = Standardizer()
         scaler.load_state_dict(preprocess["standardizer"])
         return scaler.transform(X)
-    return np.asarray(X, dtype=np.float32)
+    return X
+
+
+def model_targets(y: np.ndarray, preprocess: dict[str, Any]) -> np.ndarray:
+    """Targets in the units the model is trained on (standardized for regression by default)."""
+    state = preprocess.get("target_scaler")
+    if not state:
+        return y
+    return (
+        (np.asarray(y, np.float32) - np.asarray(state["mean"], np.float32)) / np.asarray(state["scale"], np.float32)
+    ).astype(np.float32)
+
+
+def data_units(outputs: np.ndarray, preprocess: dict[str, Any]) -> np.ndarray:
+    """Model outputs back in the data's units (undoes the target standardization).
+
+    Example:
+        >>> pre = {"target_scaler": {"mean": np.array([1e5]), "scale": np.array([2e4])}}
+        >>> data_units(np.array([[0.5]]), pre).tolist(), model_targets(np.array([[1.1e5]]), pre).tolist()
+        ([[110000.0]], [[0.5]])
+    """
+    state = preprocess.get("target_scaler")
+    if not state:
+        return outputs
+    return outputs * np.asarray(state["scale"], np.float32) + np.asarray(state["mean"], np.float32)
 
 
 # ---------------------------------------------------------------------- model, loss, optimizer
@@ -285,6 +399,8 @@ def ImageModel(image_shape: tuple[int, ...], body: Any) -> Any:  # noqa: N802 - 
 def build_model(cfg: dict[str, Any], n_features: int, n_outputs: int, image_shape: tuple[int, ...] | None) -> Any:
     from . import nn
 
+    if cfg["model"] == "linear":
+        return nn.Sequential(nn.Linear(n_features, n_outputs))
     act = {
         "relu": nn.ReLU,
         "tanh": nn.Tanh,
@@ -294,8 +410,6 @@ def build_model(cfg: dict[str, Any], n_features: int, n_outputs: int, image_shap
         "elu": nn.ELU,
     }[cfg["activation"]]
     layers: list[Any] = []
-    if cfg["model"] == "linear":
-        return nn.Sequential(nn.Linear(n_features, n_outputs))
     if cfg["model"] == "cnn":
         if image_shape is None:
             raise ConfigError(
@@ -416,6 +530,7 @@ class RunResult:
 
 
 def test_metrics(model: Any, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Metrics of ``model`` on preprocessed features ``X`` and targets ``y`` in the data's units."""
     from .train import metrics as m
     from .train import predict
 
@@ -428,6 +543,7 @@ def test_metrics(model: Any, data: Prepared, X: np.ndarray, y: np.ndarray) -> di
             "precision_macro": float(m.precision(preds, y)),
             "recall_macro": float(m.recall(preds, y)),
         }
+    preds = data_units(preds, data.preprocess)  # metrics in the data's own units
     return {
         "mse": float(m.mean_squared_error(preds, y)),
         "rmse": float(m.root_mean_squared_error(preds, y)),
@@ -441,6 +557,7 @@ def run_training(
     data: Prepared | None = None,
     initial_state: dict[str, Any] | None = None,
     extra_callbacks: list[Any] | None = None,
+    resume_from: str | Path | None = None,
 ) -> RunResult:
     """Train once as ``cfg`` says; ``initial_state`` makes several runs start from identical weights."""
     from . import backend
@@ -463,6 +580,7 @@ def run_training(
         model.load_state_dict(initial_state)
     loss_fn = build_loss(cfg, data.task)
     optimizer = build_optimizer(cfg, model.parameters())
+    optimizer_lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
     bs = batch_size_of(cfg)
     # batch_size is per process: an update sees batch_size * world_size samples (see docs/distributed.md)
     steps = math.ceil(len(data.X_train) / (bs * world_size)) if bs else 1
@@ -485,7 +603,8 @@ def run_training(
     callbacks.append(gradients)
     callbacks += extra_callbacks or []
     metrics = ["accuracy"] if data.task == "classification" else ["mae"]
-    validation = (data.X_val, data.y_val) if has_val else None
+    pre = data.preprocess
+    validation = (data.X_val, model_targets(data.y_val, pre)) if data.y_val is not None else None
     start = time.perf_counter()
     import warnings
 
@@ -495,7 +614,7 @@ def run_training(
             model,
             loss_fn,
             optimizer,
-            (data.X_train, data.y_train),
+            (data.X_train, model_targets(data.y_train, pre)),
             validation=validation,
             epochs=cfg["epochs"],
             batch_size=bs,
@@ -504,18 +623,150 @@ def run_training(
             scheduler=scheduler,
             verbose=cfg["verbose"],
             seed=cfg["seed"],
+            resume_from=resume_from,
         )
     seconds = time.perf_counter() - start
-    results = {"test_" + k: v for k, v in test_metrics(model, data, data.X_test, data.y_test).items()}
+    results: dict[str, Any] = {"test_" + k: v for k, v in test_metrics(model, data, data.X_test, data.y_test).items()}
     final = {k: (v[-1] if v else None) for k, v in history.as_dict().items() if isinstance(v, list)}
     results.update({"final_" + k: v for k, v in final.items() if k in ("loss", "val_loss")})
+    scaler = data.preprocess.get("target_scaler")
+    if scaler:  # the logged losses are not in the data's units: say in which they are
+        mean = ", ".join(f"{v:.6g}" for v in np.ravel(scaler["mean"]))
+        std = ", ".join(f"{v:.6g}" for v in np.ravel(scaler["scale"]))
+        results["loss_units"] = f"standardized target (training split mean {mean}, standard deviation {std})"
     results["epochs"] = len(history.as_dict().get("loss", []))
     results["seconds"] = round(seconds, 3)
     # batch_size in the config is per process: the run must say how many processes shared an update
     results["processes"] = world_size
     stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
     notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)))
+    scale_note = _target_scale_note(data, history)
+    if scale_note:  # the loss is large because of the target's units: learning-rate advice would mislead
+        notes = [scale_note] + [n for n in notes if "learning rate" not in n]
+    notes = list(data.notes) + notes
     if cfg["verbose"] and (world_size == 1 or is_main()):  # under mpiexec: rank 0 only
         for note in notes:
             print(f"warning: {note}")
-    return RunResult(cfg, history, results, stop_reason, seconds, model, data, diagnostics=notes, gradients=gradients)
+    used = resolved_config(cfg, data, optimizer_lr, loss_fn)
+    return RunResult(used, history, results, stop_reason, seconds, model, data, diagnostics=notes, gradients=gradients)
+
+
+def _target_scale_note(data: Prepared, history: Any) -> str:
+    """Plain words when a regression loss is large because the target is in large units."""
+    if data.task != "regression" or data.preprocess.get("target_scaler"):
+        return ""
+    std = float(np.asarray(data.y_train, np.float64).std())
+    losses = [v for v in history.as_dict().get("loss", []) if v is not None and math.isfinite(v)]
+    if std < 100 or (losses and min(losses) < 1e3):
+        return ""
+    return (
+        f"the target is in large units (standard deviation {std:.3g}), so the mean squared error is of order "
+        f"{std**2:.1g} and its gradients are huge: the loss is large because of the target's scale, not the "
+        "learning rate. Standardize the target (the default: drop --no-scale-target)"
+    )
+
+
+def resolved_config(cfg: dict[str, Any], data: Prepared, lr: float | None, loss_fn: Any) -> dict[str, Any]:
+    """The settings a run actually used, for config.toml and the report: defaults resolved (the
+    learning rate, momentum, task, loss, target column) and settings that do not apply left out
+    (e.g. ``channels`` for an MLP, ``momentum`` for Adam). Loading it repeats the run."""
+    used = dict(cfg)
+    used["task"] = data.task
+    used["loss"] = {"CrossEntropyLoss": "cross_entropy", "MSELoss": "mse", "L1Loss": "l1", "HuberLoss": "huber"}.get(
+        type(loss_fn).__name__, cfg["loss"]
+    )
+    if lr is not None:
+        used["lr"] = float(lr)
+    name = cfg["optimizer"]
+    if name in ("momentum", "nesterov"):
+        used["momentum"] = cfg["momentum"] or 0.9
+    elif name not in ("sgd", "rmsprop"):
+        used.pop("momentum", None)
+    if cfg["model"] != "cnn":
+        used.pop("channels", None)
+    if cfg["model"] == "linear":
+        for key in ("hidden", "activation", "dropout", "batchnorm"):
+            used.pop(key, None)
+    for key in ("clip_norm", "target_loss", "max_time"):  # 0 means off
+        if not used.get(key):
+            used.pop(key, None)
+    if data.task != "regression":
+        used.pop("scale_target", None)
+    file_source = is_file_source(cfg["data"])
+    if file_source and cfg["data"].lower().endswith(".csv"):
+        used["target"] = data.target_name or cfg["target"]
+        if not used.get("drop"):
+            used.pop("drop", None)
+    else:
+        for key in ("target", "drop", "max_categories"):
+            used.pop(key, None)
+    if not file_source:
+        used.pop("missing", None)
+    used.pop("verbose", None)
+    return used
+
+
+def run_state(result: RunResult) -> dict[str, Any]:
+    """What a run directory's ``model.ds`` holds: weights, the settings used, what the data looked like
+    (task, sizes, class and feature names), the fitted preprocessing (``encoder``, ``imputer``,
+    ``standardizer``, ``target_scaler``, each a plain state dict) and the split (test rows' indices,
+    hashes of the training rows)."""
+    data = result.data
+    return {
+        "model": result.model.state_dict(),
+        "config": result.cfg,
+        "task": data.task,
+        "n_features": data.n_features,
+        "n_outputs": data.n_outputs,
+        "image_shape": list(data.image_shape) if data.image_shape else None,
+        "class_names": data.class_names,
+        "feature_names": data.feature_names,
+        "preprocess": data.preprocess,
+        "split": data.split,
+    }
+
+
+_ARCHITECTURE = {
+    "mlp": ("hidden", "activation", "dropout", "batchnorm"),
+    "cnn": ("hidden", "activation", "dropout", "batchnorm", "channels"),
+    "linear": (),
+}
+
+
+def model_from_state(state: Any, where: str) -> tuple[Any, dict[str, Any]]:
+    """The trained model of a run's loaded ``model.ds`` and its state, checked: a training checkpoint
+    or a file missing what the model needs is a one-line :class:`ConfigError` naming ``where``."""
+    from .train.fit import CHECKPOINT_KIND
+
+    if not isinstance(state, dict):
+        raise ConfigError(f"{where}: not a run's model file (expected a dict of arrays and settings)")
+    if state.get("kind") == CHECKPOINT_KIND:
+        raise ConfigError(
+            f"{where}: this is a training checkpoint of fit (epoch {state.get('epoch')}), not a run's model file; "
+            "evaluate and predict take a run directory written by 'downslope train'"
+        )
+    lacking = [k for k in ("model", "config", "task", "n_features", "n_outputs") if k not in state]
+    if lacking:
+        raise ConfigError(f"{where}: not a run's model file; it lacks {lacking} (written by 'downslope train'?)")
+    raw = state["config"]
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the stored config is not a table of settings")
+    kind = raw.get("model", DEFAULTS["model"])
+    needed = [k for k in ("model", *_ARCHITECTURE.get(kind, ())) if k not in raw]
+    if needed:
+        raise ConfigError(
+            f"{where}: the stored config lacks {needed}, which the model's architecture needs; retrain the run"
+        )
+    cfg = normalize_config(raw, f"{where} (stored config)")
+    state = dict(state, config=cfg)
+    state.setdefault("preprocess", {})
+    state.setdefault("class_names", [])
+    state.setdefault("image_shape", None)
+    state.setdefault("split", {})
+    if state["task"] not in ("classification", "regression"):
+        raise ConfigError(f"{where}: unknown task {state['task']!r}")
+    shape = tuple(state["image_shape"]) if state["image_shape"] else None
+    model = build_model(cfg, int(state["n_features"]), int(state["n_outputs"]), shape)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state

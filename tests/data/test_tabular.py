@@ -34,11 +34,11 @@ def test_task_inference(tmp_path):
 
 
 def test_missing_value_is_reported_with_file_line_and_column(tmp_path):
-    p = write(tmp_path, "a,b,y\n1,2,0\n3,,1\n")
-    with pytest.raises(DataError, match=r"d\.csv:3:2 \(column 'b'\): missing value"):
+    p = write(tmp_path, "a,b,y\n1,2,0\n3,,1\n4,5,1\n")
+    with pytest.raises(DataError, match=r"d\.csv:3:2 \(column 'b'\): missing value; choose what to do with --missing"):
         read_csv(p)
     table, _ = read_csv(p, missing="drop")
-    assert len(table) == 1
+    assert len(table) == 2
 
 
 def test_malformed_files_fail_with_one_clear_line(tmp_path):
@@ -94,3 +94,92 @@ def test_npz_and_npy(tmp_path):
         read_arrays(tmp_path / "nan.npz")
     with pytest.raises(DataError, match="unsupported file type"):
         read_table(tmp_path / "d.txt")
+
+
+def test_class_names_follow_label_encoder_semantics(tmp_path):
+    from downslope.data.tabular import class_key, sorted_classes
+
+    assert [class_key(v) for v in ("1", "1.0", " 01 ", 2.5, "cat")] == ["1", "1", "1", "2.5", "cat"]
+    assert sorted_classes(["10", "9", "1"]) == ["1", "9", "10"]  # numbers sorted as numbers
+    table, enc = read_csv(write(tmp_path, "x,y\n1,2\n2,1.0\n3,2.0\n4,1\n"))
+    assert enc.classes == ["1", "2"] and table.y.tolist() == [1, 0, 1, 0]
+    with pytest.raises(DataError, match="single class"):
+        read_csv(write(tmp_path, "x,y\n1,a\n2,a\n", "one.csv"))
+
+
+@pytest.mark.parametrize(
+    ("labels", "task"),
+    [
+        (["a", "b"], "classification"),
+        ([str(i % 25) for i in range(300)], "classification"),  # 25 integer classes, 12 rows each
+        ([str(i) for i in range(300)], "regression"),  # every row its own integer: a quantity
+        (["0.5", "1", "2"], "regression"),
+        ([str(i % 3) for i in range(3)], "classification"),
+    ],
+)
+def test_task_rule(labels, task):
+    from downslope.data.tabular import infer_task
+
+    assert infer_task(labels)[0] == task
+
+
+def test_stray_word_high_cardinality_and_overflow_say_where_and_what_to_do(tmp_path):
+    with pytest.raises(DataError, match=r"d\.csv:3:1 \(column 'a'\): expected a number, got 'oops'.*--drop a"):
+        read_csv(write(tmp_path, "a,y\n1,0\noops,1\n3,0\n4,1\n"))
+    ids = "\n".join(f"id{i},{i % 2}" for i in range(30))
+    with pytest.raises(DataError, match=r"column 'k' is text with 30 distinct values.*--drop k"):
+        read_csv(write(tmp_path, "k,y\n" + ids + "\n", "ids.csv"), max_categories=20)
+    table, enc = read_csv(
+        write(tmp_path, "k,a,y\n" + "\n".join(f"id{i},{i},{i % 2}" for i in range(30)), "d2.csv"), drop=["k"]
+    )
+    assert enc.columns == ["a"] and enc.dropped == ["k"]
+    with pytest.raises(DataError, match=r"big\.csv:2:1 \(column 'a'\): '1e39' overflows float32.*--drop a"):
+        read_csv(write(tmp_path, "a,y\n1e39,0\n1,1\n", "big.csv"))
+
+
+def test_imputer_fills_with_training_statistics_and_categories_with_the_most_frequent():
+    from downslope.data.tabular import Imputer
+
+    X = np.array([[1.0, 1, 0], [np.nan, 0, 1], [3.0, 0, 1], [8.0, np.nan, np.nan]], dtype=np.float32)
+    blocks = [(0, 1, False), (1, 3, True)]
+    for strategy, number in (("mean", 4.0), ("median", 3.0), ("most_frequent", 1.0)):
+        imp = Imputer(strategy).fit(X, blocks)
+        np.testing.assert_array_equal(imp.fill, [number, 0, 1])  # category 2 of 2 is the most frequent
+        again = Imputer.from_state_dict(imp.state_dict())
+        np.testing.assert_array_equal(again.transform(X)[[1, 3]], [[number, 0, 1], [8, 0, 1]])
+
+
+def test_missing_values_become_nan_for_an_imputer(tmp_path):
+    table, enc = read_csv(write(tmp_path, "a,c,y\n1,u,0\n,v,1\n3,,0\n4,u,\n"), missing="mean")
+    assert len(table) == 3 and table.notes  # the row without a target is dropped, and said so
+    assert np.isnan(table.X[1, 0]) and np.isnan(table.X[2, 1:]).all()
+
+
+def test_npz_errors_and_labels(tmp_path):
+    X = np.arange(12, dtype=np.float64).reshape(6, 2)
+    np.savez(tmp_path / "ok.npz", X=X, y=np.array(["b", "a", "b", "a", "a", "b"]))
+    t = read_arrays(tmp_path / "ok.npz")
+    assert t.class_names == ["a", "b"] and t.y.tolist() == [1, 0, 1, 0, 0, 1]
+    np.savez(tmp_path / "big.npz", X=X, y=np.array([0, 1e9] * 3))
+    t = read_arrays(tmp_path / "big.npz")
+    assert t.n_classes == 2 and t.class_names == ["0", "1000000000"]
+    raw = (tmp_path / "ok.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(raw[: len(raw) - 40])
+    with pytest.raises(DataError, match="truncated"):
+        read_arrays(tmp_path / "cut.npz")
+    np.savez(tmp_path / "over.npz", X=np.array([[1e39, 0.0]] * 6), y=np.arange(6) % 2)
+    with pytest.raises(DataError, match="row 0, column 0 overflows float32"):
+        read_arrays(tmp_path / "over.npz")
+
+
+def test_read_features_takes_features_only_or_features_and_target(tmp_path):
+    from downslope.data.tabular import read_features
+
+    (tmp_path / "h.csv").write_text("a,b\n1,2\n3,4\n")
+    (tmp_path / "n.csv").write_text("1,2,0\n3,4,1\n")
+    X, y = read_features(tmp_path / "h.csv", 2)
+    assert X.tolist() == [[1, 2], [3, 4]] and y is None
+    X, y = read_features(tmp_path / "n.csv", 2)
+    assert X.tolist() == [[1, 2], [3, 4]] and y.tolist() == [0, 1]
+    with pytest.raises(DataError, match="3 columns, but the model takes 5 features"):
+        read_features(tmp_path / "n.csv", 5)

@@ -19,6 +19,7 @@ from downslope.train.callbacks import (
     StopAtTarget,
     TerminateOnNaN,
     TrainingState,
+    is_divergence,
 )
 
 from ._scripted import WeightsByEpoch, losses, run
@@ -180,6 +181,14 @@ def test_divergence_guard_stops_on_a_non_finite_batch_and_reads_lr_from_the_opti
     state, ran = run([DivergenceGuard()], losses(1.0, 1.0, 1.0), batch_logs=batches, optimizer=Opt())
     assert ran == 2
     assert "loss became nan at batch 2 of epoch 2 at lr=0.5" in state.stop_reason and "try lr=0.05" in state.stop_reason
+
+
+def test_divergence_guard_counts_the_loss_before_the_first_update():
+    # the first batch's loss is 2.3; the first epoch averages 5000 and later epochs come down again
+    batches = [[{"loss": 2.3}, {"loss": 9000.0}], [{"loss": 900.0}], [{"loss": 20.0}]]
+    state, ran = run([DivergenceGuard(factor=100)], losses(5000.0, 900.0, 20.0), batch_logs=batches)
+    assert ran == 1 and state.stop_reason.startswith("diverged: loss rose from 2.3 to 5e+03 in 1 epoch")
+    assert is_divergence(state.stop_reason) and not is_divergence("early stopping: ...") and not is_divergence(None)
 
 
 def test_divergence_guard_can_raise():

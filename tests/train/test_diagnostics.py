@@ -122,3 +122,34 @@ def test_vanishing_gradients_are_named():
             epochs=1,
             callbacks=[GradientDiagnostics()],
         )
+
+
+def test_a_resumed_fit_keeps_the_whole_per_layer_record(tmp_path):
+    """Its record is part of fit's checkpoint, so a resumed run's report shows every epoch."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (x @ np.ones((3, 1))).astype(np.float32)
+
+    def run(epochs, **kwargs):
+        model = _net()
+        diag = GradientDiagnostics(warn=False)
+        opt = optim.SGD(model.parameters(), lr=0.01)
+        fit(
+            model,
+            nn.MSELoss(),
+            opt,
+            (x, y),
+            epochs=epochs,
+            batch_size=16,
+            callbacks=[diag],
+            verbose=0,
+            seed=0,
+            **kwargs,
+        )
+        return diag
+
+    straight = run(4)
+    run(2, checkpoint_dir=tmp_path)
+    resumed = run(4, resume_from=tmp_path / "last.ckpt")
+    assert len(resumed.history) == 4
+    assert resumed.history == straight.history

@@ -33,6 +33,8 @@ class Table:
     target_name: str = "target"
     class_names: list[str] = field(default_factory=list)
     image_shape: tuple[int, ...] | None = None  # (channels, height, width) when rows are flattened images
+    task_reason: str = ""  # why the task is what it is (inferred from the labels, or given)
+    notes: list[str] = field(default_factory=list)  # what reading changed, e.g. rows dropped for missing values
 
     def __post_init__(self) -> None:
         self.X = np.ascontiguousarray(self.X, dtype=np.float32)

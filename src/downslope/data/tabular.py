@@ -1,5 +1,19 @@
 """User files: CSV (header row, target column by name, categorical columns one-hot) and NPZ/NPY.
 
+The semantics follow scikit-learn's encoders and imputers:
+
+- A column is numeric when most of its values are numbers; a stray word in it is an error that names
+  the file, line, column and value (it is never silently turned into categories).
+- Text columns are one-hot encoded (``OneHotEncoder``); one with more than ``max_categories``
+  distinct values (an id or free text) is refused: leave it out with ``drop=[...]``.
+- Missing values (empty, ``NA``, ``nan``, ``?``, ...) are an error unless ``missing`` says otherwise:
+  ``drop`` drops the rows, ``mean``/``median``/``most_frequent`` fill them (``SimpleImputer``; the fill
+  values are fitted on the training split by :class:`Imputer`; a text column always gets its most
+  frequent category).
+- Class labels are the distinct target values mapped to 0..K-1 in sorted order (``LabelEncoder``);
+  numeric labels are compared as numbers, so ``1`` and ``1.0`` are one class named ``1``.
+- The task is inferred by :data:`TASK_RULE` unless given.
+
 Problems are reported with where they are: ``file:line:column``, e.g.
 ``data.csv:14:3 (column 'age'): missing value``. No pickle is ever loaded.
 
@@ -18,6 +32,8 @@ from __future__ import annotations
 import csv
 import math
 import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +43,15 @@ from ..errors import ConfigError, DataError
 from .datasets import Table
 
 MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
+MISSING_STRATEGIES = ("error", "drop", "mean", "median", "most_frequent")
+IMPUTE = ("mean", "median", "most_frequent")
+MAX_CATEGORIES = 100
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+TASK_RULE = (
+    "text labels -> classification; numeric labels -> regression, unless every value is an integer and "
+    "there are at most 20 distinct values, or at most 100 with at least 5 rows per value on average "
+    "(then classification)"
+)
 
 
 def _is_missing(value: str) -> bool:
@@ -40,20 +65,84 @@ def _as_float(value: str) -> float | None:
         return None
 
 
+def class_key(value: Any) -> str:
+    """A label's class name: numbers compare as numbers (``1``, ``1.0`` and ``01`` are class ``1``).
+
+    Example:
+        >>> class_key("1.0"), class_key(2.5), class_key(" cat ")
+        ('1', '2.5', 'cat')
+    """
+    text = str(value).strip()
+    number = _as_float(text)
+    if number is None or not math.isfinite(number):
+        return text
+    return str(int(number)) if number.is_integer() and abs(number) < 2**63 else repr(number)
+
+
+def infer_task(labels: Any) -> tuple[str, str]:
+    """``(task, reason)`` for a target column, by :data:`TASK_RULE`.
+
+    Example:
+        >>> infer_task(["1", "2", "1"])[0], infer_task(["0.5", "1.7"])[0], infer_task(["a", "b"])[0]
+        ('classification', 'regression', 'classification')
+    """
+    values = [str(v) for v in labels]
+    numbers = [_as_float(v) for v in values]
+    if any(n is None for n in numbers):
+        return "classification", "the target holds text"
+    distinct = {n for n in numbers if n is not None}
+    k, n = len(distinct), len(values)
+    if not all(math.isfinite(v) and v.is_integer() for v in distinct):
+        return "regression", "the target holds non-integer numbers"
+    if k <= 20 or (k <= 100 and n >= 5 * k):
+        return "classification", f"the target holds {k} distinct integers in {n} rows"
+    return "regression", f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
+
+
+def sorted_classes(keys: Any) -> list[str]:
+    """Distinct class names in LabelEncoder order: numerically when all are numbers, else as text.
+
+    Example:
+        >>> sorted_classes(["10", "9", "10"]), sorted_classes(["b", "a"])
+        (['9', '10'], ['a', 'b'])
+    """
+    distinct = set(keys)
+    if all(_as_float(k) is not None for k in distinct):
+        return sorted(distinct, key=lambda k: float(k))
+    return sorted(distinct)
+
+
+def _one_class_error(source: str, column: str, name: str, n: int) -> DataError:
+    return DataError(
+        f"{source}: the target {column!r} holds a single class ({name!r}) in all {n} rows; a classifier needs "
+        "at least 2 classes (for a numeric target use --task regression)"
+    )
+
+
 class TabularEncoder:
     """How CSV columns become model inputs: numeric columns as they are, categorical ones one-hot.
 
     It is fitted on the training file and reused for prediction files, so the columns line up.
+    Missing values become NaN when ``missing`` is a filling strategy (an :class:`Imputer` fills them).
     """
 
     def __init__(
-        self, columns: list[str], target: str | None, categories: dict[str, list[str]], task: str, classes: list[str]
+        self,
+        columns: list[str],
+        target: str | None,
+        categories: dict[str, list[str]],
+        task: str,
+        classes: list[str],
+        missing: str = "error",
+        dropped: list[str] | None = None,
     ):
         self.columns = columns  # feature columns in file order (target excluded)
         self.target = target
         self.categories = categories  # categorical column -> sorted category values
         self.task = task
         self.classes = classes  # class labels for classification targets (index = class id)
+        self.missing = missing
+        self.dropped = list(dropped or [])
 
     @property
     def feature_names(self) -> list[str]:
@@ -65,6 +154,15 @@ class TabularEncoder:
                 names.append(col)
         return names
 
+    def blocks(self) -> list[tuple[int, int, bool]]:
+        """``(start, stop, categorical)`` of each column's features (a one-hot block or one number)."""
+        out, at = [], 0
+        for col in self.columns:
+            width = len(self.categories[col]) if col in self.categories else 1
+            out.append((at, at + width, col in self.categories))
+            at += width
+        return out
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "columns": self.columns,
@@ -72,6 +170,8 @@ class TabularEncoder:
             "categories": self.categories,
             "task": self.task,
             "classes": self.classes,
+            "missing": self.missing,
+            "dropped": self.dropped,
         }
 
     @classmethod
@@ -82,10 +182,24 @@ class TabularEncoder:
             {k: list(v) for k, v in state["categories"].items()},
             state["task"],
             list(state["classes"]),
+            str(state.get("missing", "error")),
+            list(state.get("dropped", [])),
         )
 
+    def _missing(self, where: str) -> DataError:
+        if self.missing == "error":
+            return DataError(
+                f"{where}: missing value; choose what to do with --missing drop|mean|median|most_frequent "
+                "(default: error)"
+            )
+        return DataError(f"{where}: missing value")
+
     def encode_features(self, header: list[str], rows: list[list[str]], source: str, first_line: int = 2) -> np.ndarray:
-        """Feature matrix for ``rows`` (a header naming at least this encoder's columns)."""
+        """Feature matrix for ``rows`` (a header naming at least this encoder's columns).
+
+        A missing value is an error when the encoder's ``missing`` is ``error``, else NaN (in every
+        feature of a categorical column).
+        """
         missing_cols = [c for c in self.columns if c not in header]
         if missing_cols:
             raise DataError(
@@ -94,50 +208,143 @@ class TabularEncoder:
         width = len(self.feature_names)
         X = np.zeros((len(rows), width), dtype=np.float32)
         position = {c: header.index(c) for c in self.columns}
+        lines = _line_numbers(rows, first_line)
         for r, row in enumerate(rows):
             out = 0
             for col in self.columns:
                 j = position[col]
                 value = row[j]
-                where = f"{source}:{first_line + r}:{j + 1} (column {col!r})"
+                where = f"{source}:{lines[r]}:{j + 1} (column {col!r})"
+                size = len(self.categories[col]) if col in self.categories else 1
                 if _is_missing(value):
-                    raise DataError(f"{where}: missing value")
+                    if self.missing == "error":
+                        raise self._missing(where)
+                    X[r, out : out + size] = np.nan
+                    out += size
+                    continue
                 if col in self.categories:
                     cats = self.categories[col]
                     if value not in cats:
                         raise DataError(f"{where}: category {value!r} was not seen in training; known: {cats}")
                     X[r, out + cats.index(value)] = 1.0
-                    out += len(cats)
                 else:
                     number = _as_float(value)
                     if number is None:
-                        raise DataError(f"{where}: expected a number, got {value!r}")
+                        raise DataError(
+                            f"{where}: expected a number, got {value!r} (the column is numeric); fix the value, "
+                            f"leave the cell empty and choose --missing, or leave the column out with --drop {col}"
+                        )
                     if not math.isfinite(number):
                         raise DataError(f"{where}: non-finite value {value!r}")
+                    if abs(number) > FLOAT32_MAX:
+                        raise DataError(
+                            f"{where}: {value!r} overflows float32 (largest {FLOAT32_MAX:.4g}), which downslope "
+                            f"computes in; rescale the column in the file (other units) or leave it out "
+                            f"with --drop {col}"
+                        )
                     X[r, out] = number
-                    out += 1
+                out += size
         return X
 
     def encode_target(self, values: list[str], source: str, column_index: int, first_line: int = 2) -> np.ndarray:
+        lines = _line_numbers(values, first_line)
         if self.task == "classification":
             lookup = {c: i for i, c in enumerate(self.classes)}
             out = np.empty(len(values), dtype=np.int64)
             for r, v in enumerate(values):
-                if v not in lookup:
+                key = class_key(v)
+                if key not in lookup:
                     raise DataError(
-                        f"{source}:{first_line + r}:{column_index + 1} (column {self.target!r}): unknown class {v!r}; known: {self.classes}"
+                        f"{source}:{lines[r]}:{column_index + 1} (column {self.target!r}): unknown class {v!r}; "
+                        f"known: {self.classes}"
                     )
-                out[r] = lookup[v]
+                out[r] = lookup[key]
             return out
         y = np.empty((len(values), 1), dtype=np.float32)
         for r, v in enumerate(values):
+            where = f"{source}:{lines[r]}:{column_index + 1} (column {self.target!r})"
             number = _as_float(v)
             if number is None or not math.isfinite(number):
+                raise DataError(f"{where}: expected a finite number, got {v!r}")
+            if abs(number) > FLOAT32_MAX:
                 raise DataError(
-                    f"{source}:{first_line + r}:{column_index + 1} (column {self.target!r}): expected a finite number, got {v!r}"
+                    f"{where}: target {v!r} overflows float32 (largest {FLOAT32_MAX:.4g}), which downslope computes "
+                    "in; rescale the target column in the file (other units)"
                 )
             y[r, 0] = number
         return y
+
+
+def _line_numbers(rows: Any, first_line: int) -> list[int]:
+    """File line of each row: rows read by :func:`read_rows` remember theirs (blank lines are skipped)."""
+    found = getattr(rows, "lines", None)
+    if found is not None and len(found) == len(rows):
+        return list(found)
+    return list(range(first_line, first_line + len(rows)))
+
+
+class _Rows(list):  # type: ignore[type-arg]
+    """Rows of a CSV that remember the file line each one came from."""
+
+    lines: list[int]
+
+
+class Imputer:
+    """Fills NaN features with values fitted on the training rows (scikit-learn's SimpleImputer).
+
+    ``strategy`` is ``mean``, ``median`` or ``most_frequent`` for numeric features; a one-hot block
+    (``blocks`` from :meth:`TabularEncoder.blocks`) is filled with its most frequent category.
+
+    Example:
+        >>> import numpy as np
+        >>> imp = Imputer("median").fit(np.array([[1.0], [np.nan], [3.0], [10.0]]))
+        >>> imp.transform(np.array([[np.nan]])).tolist()
+        [[3.0]]
+    """
+
+    def __init__(self, strategy: str = "mean") -> None:
+        if strategy not in IMPUTE:
+            raise ConfigError(f"Imputer: strategy must be one of {', '.join(IMPUTE)}, got {strategy!r}")
+        self.strategy = strategy
+        self.fill: np.ndarray | None = None
+
+    def fit(self, X: np.ndarray, blocks: list[tuple[int, int, bool]] | None = None) -> Imputer:
+        X = np.asarray(X, dtype=np.float64)
+        blocks = blocks or [(j, j + 1, False) for j in range(X.shape[1])]
+        fill = np.zeros(X.shape[1], dtype=np.float32)
+        for start, stop, categorical in blocks:
+            part = X[:, start:stop]
+            seen = part[~np.isnan(part).any(axis=1)]
+            if len(seen) == 0:
+                continue  # nothing seen in training: 0 (no category / the standardized mean)
+            if categorical:
+                fill[start + int(np.argmax(seen.sum(axis=0)))] = 1.0
+            elif self.strategy == "mean":
+                fill[start] = seen.mean()
+            elif self.strategy == "median":
+                fill[start] = np.median(seen)
+            else:
+                values, counts = np.unique(seen, return_counts=True)
+                fill[start] = values[np.argmax(counts)]  # ties: the smallest value, as scikit-learn
+        self.fill = fill
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        if self.fill is None:
+            raise ConfigError("Imputer.transform before fit")
+        X = np.array(X, dtype=np.float32)
+        rows, cols = np.nonzero(np.isnan(X))
+        X[rows, cols] = self.fill[cols]
+        return X
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "fill": self.fill}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> Imputer:
+        imp = cls(str(state["strategy"]))
+        imp.fill = np.asarray(state["fill"], dtype=np.float32)
+        return imp
 
 
 def read_rows(path: str | os.PathLike[str], delimiter: str = ",") -> tuple[list[str], list[list[str]]]:
@@ -154,7 +361,8 @@ def read_rows(path: str | os.PathLike[str], delimiter: str = ",") -> tuple[list[
                 raise DataError(f"{p}: the file is empty (expected a header row)") from None
             if len(set(header)) != len(header) or any(h == "" for h in header):
                 raise DataError(f"{p}:1: the header needs unique, non-empty column names, got {header}")
-            rows = []
+            rows = _Rows()
+            rows.lines = []
             for row in reader:
                 if not row or all(not v.strip() for v in row):
                     continue  # blank lines
@@ -163,6 +371,7 @@ def read_rows(path: str | os.PathLike[str], delimiter: str = ",") -> tuple[list[
                         f"{p}:{reader.line_num}: expected {len(header)} fields (as in the header), got {len(row)}"
                     )
                 rows.append([v.strip() for v in row])
+                rows.lines.append(reader.line_num)
     except UnicodeDecodeError as exc:
         raise DataError(f"{p}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
@@ -172,14 +381,9 @@ def read_rows(path: str | os.PathLike[str], delimiter: str = ",") -> tuple[list[
     return header, rows
 
 
-def _infer_task(values: list[str]) -> str:
-    numbers = [_as_float(v) for v in values]
-    if any(n is None for n in numbers):
-        return "classification"
-    unique = {n for n in numbers if n is not None}
-    if all(float(n).is_integer() for n in unique) and len(unique) <= 20:
-        return "classification"
-    return "regression"
+def _check_options(missing: str, where: str) -> None:
+    if missing not in MISSING_STRATEGIES:
+        raise ConfigError(f"{where}: missing must be one of {', '.join(MISSING_STRATEGIES)}, got {missing!r}")
 
 
 def read_csv(
@@ -189,99 +393,270 @@ def read_csv(
     categorical: list[str] | None = None,
     missing: str = "error",
     delimiter: str = ",",
+    drop: list[str] | None = None,
+    max_categories: int = MAX_CATEGORIES,
 ) -> tuple[Table, TabularEncoder]:
     """Read a CSV with a header row into a :class:`Table` and the encoder that made it.
 
-    ``target`` names the target column (default: the last one). Columns holding text are one-hot
-    encoded (``categorical`` forces it). ``task`` is inferred when not given: text or few integer
-    values -> classification, otherwise regression. ``missing='error'`` reports the first missing
-    value by file, line and column; ``missing='drop'`` drops such rows.
+    ``target`` names the target column (default: the last one); ``drop`` names columns to leave out.
+    Columns whose values are mostly text are one-hot encoded (``categorical`` forces it); a text
+    column with more than ``max_categories`` distinct values is refused. ``task`` is inferred by
+    :data:`TASK_RULE` when not given. ``missing``: ``error`` reports the first missing value by file,
+    line and column; ``drop`` drops such rows; ``mean``/``median``/``most_frequent`` leave NaN for an
+    :class:`Imputer` fitted on the training split (rows whose target is missing are dropped).
     """
-    if missing not in ("error", "drop"):
-        raise ConfigError(f"read_csv: missing must be 'error' or 'drop', got {missing!r}")
+    _check_options(missing, "read_csv")
     header, rows = read_rows(path, delimiter)
     source = str(path)
-    target = header[-1] if target is None else target
+    notes: list[str] = []
+    dropped = [d.strip() for d in (drop or []) if d.strip()]
+    unknown = [d for d in dropped if d not in header]
+    if unknown:
+        raise ConfigError(f"{source}: --drop names column(s) {unknown} that the file lacks; columns are {header}")
+    target = ([h for h in header if h not in dropped] or header)[-1] if target is None else target
     if target not in header:
         raise DataError(f"{source}: no target column {target!r}; columns are {header}")
+    if target in dropped:
+        raise ConfigError(f"{source}: the target column {target!r} cannot be dropped")
     t_idx = header.index(target)
-    if missing == "drop":
-        rows = [r for r in rows if not any(_is_missing(v) for v in r)]
-        if not rows:
-            raise DataError(f"{source}: every row has a missing value")
-    columns = [h for h in header if h != target]
+    columns = [h for h in header if h != target and h not in dropped]
+    used = [header.index(c) for c in columns] + [t_idx]
+    lines = _line_numbers(rows, 2)
+    keep = list(range(len(rows)))
+    if missing != "error":
+        keep = [
+            r
+            for r in keep
+            if not (_is_missing(rows[r][t_idx]) or (missing == "drop" and any(_is_missing(rows[r][j]) for j in used)))
+        ]
+        if len(keep) < len(rows):
+            what = "a missing value" if missing == "drop" else "a missing target"
+            notes.append(f"{source}: dropped {len(rows) - len(keep)} of {len(rows)} rows with {what}")
+        if not keep:
+            raise DataError(f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}")
+    kept = _Rows(rows[r] for r in keep)
+    kept.lines = [lines[r] for r in keep]
+    rows = kept
     categories: dict[str, list[str]] = {}
     forced = set(categorical or [])
-    unknown = forced - set(columns)
-    if unknown:
-        raise ConfigError(f"read_csv: categorical column(s) {sorted(unknown)} not in the file's features {columns}")
+    unknown_cat = forced - set(columns)
+    if unknown_cat:
+        raise ConfigError(f"read_csv: categorical column(s) {sorted(unknown_cat)} not in the file's features {columns}")
     for col in columns:
         j = header.index(col)
         values = [r[j] for r in rows if not _is_missing(r[j])]
-        if col in forced or any(_as_float(v) is None for v in values):
-            categories[col] = sorted(set(values))
+        texts = [v for v in values if _as_float(v) is None]
+        if col not in forced and len(texts) * 2 <= len(values):
+            continue  # a numeric column (a stray word in it is reported when the rows are encoded)
+        distinct = sorted(set(values))
+        if len(distinct) > max_categories:
+            raise DataError(
+                f"{source}: column {col!r} is text with {len(distinct)} distinct values in {len(values)} rows "
+                f"(an id or free text?); one-hot encoding would make {len(distinct)} features. Leave it out with "
+                f"--drop {col} (or allow it with --max-categories {len(distinct)})"
+            )
+        categories[col] = distinct
     target_values = [r[t_idx] for r in rows]
     for r, v in enumerate(target_values):
         if _is_missing(v):
-            raise DataError(f"{source}:{r + 2}:{t_idx + 1} (column {target!r}): missing target value")
-    task = _infer_task(target_values) if task is None else task
+            raise DataError(
+                f"{source}:{rows.lines[r]}:{t_idx + 1} (column {target!r}): missing target value; "
+                "--missing drop (or mean/median/most_frequent) drops such rows"
+            )
+    reason = "given"
+    if task is None:
+        task, reason = infer_task(target_values)
     if task not in ("classification", "regression"):
         raise ConfigError(f"read_csv: task must be 'classification' or 'regression', got {task!r}")
     classes: list[str] = []
     if task == "classification":
-        numeric = all(_as_float(v) is not None for v in target_values)
-        classes = sorted(set(target_values), key=(lambda v: float(v)) if numeric else str)
-    encoder = TabularEncoder(columns, target, categories, task, classes)
+        classes = sorted_classes(class_key(v) for v in target_values)
+        if len(classes) < 2:
+            raise _one_class_error(source, target, classes[0], len(target_values))
+    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped)
     X = encoder.encode_features(header, rows, source)
     y = encoder.encode_target(target_values, source, t_idx)
     name = Path(path).stem
-    return Table(X, y, task, name, encoder.feature_names, target, classes), encoder
+    table = Table(X, y, task, name, encoder.feature_names, target, classes)
+    table.notes = notes
+    table.task_reason = reason
+    return table, encoder
 
 
-def read_arrays(path: str | os.PathLike[str], task: str | None = None) -> Table:
-    """Read ``.npz`` (arrays ``X`` and ``y``) or ``.npy`` (last column is the target). No pickle."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"no such file: {p}")
+def _load_npz_or_npy(p: Path, need_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         loaded = np.load(p, allow_pickle=False)
     except ValueError as exc:
         raise DataError(f"{p}: cannot read ({exc}); object arrays and pickles are refused") from None
-    except OSError as exc:
-        raise DataError(f"{p}: not a NumPy file ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{p}: not a readable NumPy file ({type(exc).__name__}: {exc}); is it truncated?") from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            keys = set(loaded.files)
-            if not {"X", "y"} <= keys:
-                raise DataError(f"{p}: an .npz needs arrays named 'X' and 'y', found {sorted(keys)}")
-            X, y = loaded["X"], loaded["y"]
-    else:
-        if loaded.ndim != 2 or loaded.shape[1] < 2:
-            raise DataError(f"{p}: an .npy needs a 2-D array whose last column is the target, got shape {loaded.shape}")
-        X, y = loaded[:, :-1], loaded[:, -1]
+        try:
+            with loaded:
+                keys = set(loaded.files)
+                if not ({"X", "y"} <= keys if need_y else "X" in keys):
+                    raise DataError(f"{p}: an .npz needs arrays named 'X' and 'y', found {sorted(keys)}")
+                return loaded["X"], (loaded["y"] if "y" in keys else None)
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise DataError(f"{p}: a damaged .npz archive ({type(exc).__name__}: {exc}); is it truncated?") from None
+        except ValueError as exc:
+            raise DataError(f"{p}: cannot read ({exc}); object arrays and pickles are refused") from None
+    if loaded.ndim != 2 or loaded.shape[1] < 2:
+        raise DataError(f"{p}: an .npy needs a 2-D array whose last column is the target, got shape {loaded.shape}")
+    return loaded[:, :-1], loaded[:, -1]
+
+
+def check_features(X: np.ndarray, where: str, missing: str = "error") -> np.ndarray:
+    """Numeric features as a 2-D array; inf or float32 overflow is an error, NaN too unless ``missing`` fills it.
+
+    Example:
+        >>> check_features(np.array([[1.0, 2.0]]), "x.npy").shape
+        (1, 2)
+    """
     if X.dtype.kind not in "fiub":
-        raise DataError(f"{p}: features must be numeric, got dtype {X.dtype}")
+        raise DataError(f"{where}: features must be numeric, got dtype {X.dtype}")
     X = X.reshape(len(X), -1) if X.ndim != 2 else X
-    bad = np.argwhere(~np.isfinite(np.asarray(X, dtype=np.float64)))
+    wide = np.asarray(X, dtype=np.float64)
+    nan = np.isnan(wide)
+    bad = np.argwhere(nan | np.isinf(wide)) if missing == "error" else np.argwhere(np.isinf(wide))
     if len(bad):
         r, c = bad[0]
-        raise DataError(f"{p}: non-finite feature value at row {r}, column {c} ({len(bad)} in all)")
-    if task is None:
-        task = (
-            "classification"
-            if y.dtype.kind in "iub" or (y.ndim == 1 and np.all(np.mod(y, 1) == 0) and len(np.unique(y)) <= 20)
-            else "regression"
+        hint = "; choose what to do with --missing drop|mean|median|most_frequent" if nan[r, c] else ""
+        raise DataError(f"{where}: non-finite feature value at row {r}, column {c} ({len(bad)} in all){hint}")
+    big = np.argwhere(np.abs(np.nan_to_num(wide)) > FLOAT32_MAX)
+    if len(big):
+        r, c = big[0]
+        raise DataError(
+            f"{where}: feature value {wide[r, c]:g} at row {r}, column {c} overflows float32 (largest "
+            f"{FLOAT32_MAX:.4g}), which downslope computes in; rescale that column before saving the file"
         )
-    return Table(X, y, task, p.stem)
+    return X
+
+
+def read_arrays(
+    path: str | os.PathLike[str], task: str | None = None, missing: str = "error", classes: list[str] | None = None
+) -> Table:
+    """Read ``.npz`` (arrays ``X`` and ``y``) or ``.npy`` (last column is the target). No pickle.
+
+    Labels follow the same rules as a CSV's (:data:`TASK_RULE`, LabelEncoder classes, text labels
+    allowed); ``classes`` maps labels to a trained model's classes instead of finding them anew.
+    NaN features are kept for an :class:`Imputer` when ``missing`` is a filling strategy; rows
+    holding NaN are dropped with ``missing='drop'``.
+    """
+    _check_options(missing, "read_arrays")
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"no such file: {p}")
+    X, y = _load_npz_or_npy(p)
+    assert y is not None
+    if len(X) != len(y):
+        raise DataError(f"{p}: X has {len(X)} rows but y has {len(y)}")
+    X = check_features(X, str(p), missing)
+    notes: list[str] = []
+    if y.dtype.kind not in "fiubUS":
+        raise DataError(f"{p}: labels y must be numbers or text, got dtype {y.dtype}")
+    if missing == "drop":
+        keep = ~np.isnan(np.asarray(X, dtype=np.float64)).any(axis=1)
+        if not keep.all():
+            notes.append(f"{p}: dropped {int((~keep).sum())} of {len(X)} rows with a missing value")
+            X, y = X[keep], y[keep]
+        if not len(X):
+            raise DataError(f"{p}: every row has a missing value")
+    labels = y.reshape(-1).tolist() if (y.ndim == 1 or y.shape[1:] == (1,)) else None
+    reason = "given"
+    if classes is not None:
+        task = "classification"
+    elif task is None:
+        if labels is None:
+            task, reason = "regression", "y has several columns"
+        elif y.dtype.kind == "b":
+            task, reason = "classification", "y is boolean"
+        else:
+            task, reason = infer_task(labels)
+    if task == "classification":
+        if labels is None:
+            raise DataError(f"{p}: classification needs one label per row, got y of shape {y.shape}")
+        keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in labels]
+        if classes is None:
+            classes = sorted_classes(keys)
+            if len(classes) < 2:
+                raise _one_class_error(str(p), "y", classes[0], len(keys))
+        lookup = {c: i for i, c in enumerate(classes)}
+        unknown = [k for k in keys if k not in lookup]
+        if unknown:
+            raise DataError(f"{p}: label {unknown[0]!r} is not one of the model's classes {classes}")
+        table = Table(X, np.array([lookup[k] for k in keys], dtype=np.int64), task, p.stem, class_names=list(classes))
+    else:
+        if y.dtype.kind not in "fiub":
+            raise DataError(f"{p}: regression needs numeric targets y, got dtype {y.dtype}")
+        wide = np.asarray(y, dtype=np.float64)
+        if not np.isfinite(wide).all() or (np.abs(wide) > FLOAT32_MAX).any():
+            r = int(np.argwhere(~np.isfinite(wide) | (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX))[0][0])
+            raise DataError(
+                f"{p}: target at row {r} is {wide.reshape(len(wide), -1)[r].tolist()}: not a finite float32 "
+                f"(largest {FLOAT32_MAX:.4g}); rescale y"
+            )
+        table = Table(X, y, task, p.stem)
+    table.notes = notes
+    table.task_reason = reason
+    return table
+
+
+def read_features(path: str | os.PathLike[str], n_features: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Raw features of a file for a model with ``n_features`` inputs, plus the last column when the
+    file has one more (a target). CSV (with or without a header row), NPY or NPZ (``X``, ``y`` optional)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"no such file: {p}")
+    suffix = p.suffix.lower()
+    if suffix == ".npz":
+        X, y = _load_npz_or_npy(p, need_y=False)
+        return check_features(X, str(p), "mean"), y
+    if suffix == ".npy":
+        try:
+            loaded = np.load(p, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataError(f"{p}: not a readable NumPy array ({exc}); object arrays and pickles are refused") from None
+        data = loaded.reshape(-1, 1) if loaded.ndim == 1 else loaded
+        data = check_features(data, str(p), "mean")
+    elif suffix == ".csv":
+        header, rows = read_rows(p)
+        if all(_as_float(h) is not None for h in header):  # no header row: the first line is data
+            rows = [header] + rows
+        data = np.empty((len(rows), len(rows[0])), dtype=np.float64)
+        lines = _line_numbers(rows, 1)
+        for r, row in enumerate(rows):
+            for j, v in enumerate(row):
+                number = np.nan if _is_missing(v) else _as_float(v)
+                if number is None:
+                    raise DataError(f"{p}:{lines[r]}:{j + 1}: expected a number, got {v!r}")
+                data[r, j] = number
+        data = check_features(data, str(p), "mean")
+    else:
+        raise DataError(f"{p}: unsupported file type {suffix!r}; expected .csv, .npz or .npy")
+    if data.shape[1] == n_features:
+        return data, None
+    if data.shape[1] == n_features + 1:
+        return data[:, :-1], data[:, -1]
+    raise DataError(
+        f"{p}: {data.shape[1]} columns, but the model takes {n_features} features (or {n_features} plus a target)"
+    )
 
 
 def read_table(
-    path: str | os.PathLike[str], target: str | None = None, task: str | None = None
+    path: str | os.PathLike[str],
+    target: str | None = None,
+    task: str | None = None,
+    missing: str = "error",
+    drop: list[str] | None = None,
+    max_categories: int = MAX_CATEGORIES,
 ) -> tuple[Table, TabularEncoder | None]:
     """Read any supported file by its extension: .csv, .npz or .npy."""
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
-        return read_csv(path, target=target, task=task)
+        return read_csv(path, target=target, task=task, missing=missing, drop=drop, max_categories=max_categories)
     if suffix in (".npz", ".npy"):
-        return read_arrays(path, task=task), None
+        if drop:
+            raise ConfigError(f"{path}: --drop names CSV columns; an {suffix} file has none")
+        return read_arrays(path, task=task, missing=missing), None
     raise DataError(f"{path}: unsupported file type {suffix!r}; expected .csv, .npz or .npy")

@@ -207,6 +207,16 @@ def _resolve_mode(mode: str, monitor: str, where: str) -> str:
     return mode
 
 
+def is_divergence(stop_reason: str | None) -> bool:
+    """Whether a run's stop reason is :class:`DivergenceGuard`'s verdict (the one rule for "diverged").
+
+    Example:
+        >>> is_divergence("diverged: loss rose from 2.3 to 1.4e+03 in 1 epoch at lr=0.1; ..."), is_divergence(None)
+        (True, False)
+    """
+    return bool(stop_reason) and str(stop_reason).startswith("diverged")
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
@@ -468,7 +478,8 @@ class TerminateOnNaN(Callback):
 
 
 class DivergenceGuard(Callback):
-    """Stop (or raise) when training diverges: the loss turns NaN/inf, or grows ``factor`` times above its best.
+    """Stop (or raise) when training diverges: the loss turns NaN/inf, or grows ``factor`` times above its best
+    (the first batch's loss, taken before any update, counts as a best).
 
     The message names what happened and what to try, e.g. ``loss rose from 0.41 to 3e+08 in 3 epochs
     at lr=1; try lr=0.1``. Non-finite batch losses stop training at once; growth is judged per epoch.
@@ -517,6 +528,10 @@ class DivergenceGuard(Callback):
         if self.monitor != "loss":
             return
         loss = (logs or {}).get("loss")
+        if loss is not None and self.best is None and math.isfinite(float(loss)):
+            # The first batch's loss is the loss before any update: a run whose epoch loss climbs
+            # `factor` times above it diverged, even if it later comes down again.
+            self.best, self.best_epoch = float(loss), -1
         if loss is not None and not math.isfinite(float(loss)):
             at, hint = self._lr_text(logs)
             epoch = self.trainer.epoch if hasattr(self, "trainer") else 0

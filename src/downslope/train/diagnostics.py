@@ -177,6 +177,15 @@ class GradientDiagnostics(Callback):
         if self.warn:
             self._explain(epoch, grads, ratios, dead)
 
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The per-epoch record and the warnings already given, so a resumed run reports as an uninterrupted one."""
+        return {"history": self.history, "warned": [list(k) for k in sorted(self._warned)]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = [dict(epoch) for epoch in state["history"]]
+        self._warned = {(str(kind), str(name)) for kind, name in state["warned"]}
+
     # ------------------------------------------------------------------ plain words
     def _say(self, kind: str, name: str, message: str) -> None:
         if (kind, name) in self._warned:

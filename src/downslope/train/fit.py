@@ -48,8 +48,17 @@ from .metrics import Metric, get_metric
 from .progress import ProgressBar
 
 CHECKPOINT_KIND = "downslope-training-state"
-_UNSET: Any = object()
-# Schedulers that PyTorch steps after every batch rather than every epoch.
+
+
+class _DefaultBatchSize(int):
+    """fit's default batch size (32), told apart from an explicit ``batch_size=32`` (which a DataLoader
+    refuses); it shows as ``32`` in ``help(fit)``."""
+
+    def __repr__(self) -> str:
+        return "32"
+
+
+_UNSET: Any = _DefaultBatchSize(32)
 
 
 # ---------------------------------------------------------------------- one update
@@ -302,7 +311,7 @@ def fit(
     *,
     validation_split: float | None = None,
     epochs: int = 10,
-    batch_size: Any = _UNSET,
+    batch_size: int | str | None = _UNSET,
     metrics: Sequence[str | Metric] | None = None,
     callbacks: Sequence[Callback] | CallbackList | None = None,
     scheduler: Any = None,
@@ -367,14 +376,19 @@ def fit(
         seed = checkpoint["seed"]
     seed = _resolve_seed(seed)
     if isinstance(train, DataLoader):
-        if batch_size is not _UNSET:
+        if type(batch_size) is not _DefaultBatchSize:
             raise ConfigError("fit: train is a DataLoader, so give batch_size to the DataLoader, not to fit")
         loader = train
     else:
         dataset = _as_dataset(train, "fit(train=...)")
         if validation_split is not None:
             dataset, validation = _split_validation(dataset, validation_split, seed)
-        loader = DataLoader(dataset, batch_size=32 if batch_size is _UNSET else batch_size, shuffle=shuffle, seed=seed)
+        loader = DataLoader(
+            dataset,
+            batch_size=int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size,
+            shuffle=shuffle,
+            seed=seed,
+        )
     val_loader = None
     if validation is not None:
         val_loader = _as_loader(validation, 1024, False, None, "fit(validation=...)")
@@ -405,6 +419,7 @@ def fit(
     cbs.set_trainer(state)
 
     completed = 0
+    signalled = False  # stopped by SIGINT/SIGTERM: such a stop is resumable, a stopping rule's is final
 
     def checkpoint_state() -> dict[str, Any]:
         return {
@@ -420,6 +435,8 @@ def fit(
             "callbacks": cbs.state_dict(),
             "stop_reason": state.stop_reason,
             "stop_kind": state.stop_kind,
+            # A stopping rule fired (early stopping, a target, divergence): resuming must not train on.
+            "finished": bool(state.stop_training) and not signalled,
         }
 
     state.checkpoint_state = checkpoint_state
@@ -427,6 +444,10 @@ def fit(
     cbs.on_train_begin({})
     if checkpoint is not None:
         completed = _restore(checkpoint, model, optimizer, scheduler, loader, history, cbs, resume_from)
+        if checkpoint.get("finished"):  # saved at the epoch where training stopped: nothing left to train
+            state.stop_training = True
+            state.stop_reason = checkpoint.get("stop_reason")
+            completed = epochs
     # "time" continues from the checkpoint's clock when resuming.
     started = time.perf_counter() - (history["time"][-1] if "time" in history and len(history) else 0.0)
     logs: Logs = {}
@@ -458,6 +479,7 @@ def fit(
             logs["epoch_time"] = now - epoch_start
             logs["time"] = now - started
             if interrupt.received is not None:
+                signalled = True
                 state.stop_training = True
                 state.stop_reason = f"interrupted by {interrupt.received}: finished epoch {epoch + 1} and stopped"
                 state.stop_kind = "interrupted"

@@ -1,0 +1,506 @@
+"""Run directories on disk: reserved atomically, written in a staging directory, published in one rename.
+
+A run of ``downslope train`` goes through these states::
+
+    reserve(out)   ->  <parent>/.<name>.partial/          created with an exclusive mkdir and held
+                        status.json {"status": "running"}  with a lock (flock) while the process lives
+                        config.toml, checkpoint.ckpt       checkpoint rewritten after every epoch
+    publish()      ->  every result file written, then status.json {"status": "complete"|"diverged"}
+                        LAST, then one rename: .<name>.partial -> <name>
+                        (--overwrite: the old and the new directory are exchanged in one step)
+    interrupted    ->  the staging directory stays, status "interrupted" (or "running" after a kill -9,
+                        when nothing could be written); ``downslope train --resume <name>`` continues it
+
+So a reader never sees a half-written or mixed run under the final name: the name appears (or is
+replaced) only when everything is in place, and :func:`check_complete` refuses anything whose status
+marker is not "complete". Every file is replaced atomically (a temporary file, fsync, rename), and a
+file replaced this way never writes through a symlink that stood at its name.
+
+The exclusive mkdir of the staging name is the reservation: two processes that want the same
+``--out`` cannot both get it, and one whose process died (kill -9) leaves its staging directory
+unlocked, which is how ``--resume`` tells a dead run from a live one.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> run = reserve(root / "demo")
+    >>> run.write_text("notes.txt", "hello")
+    >>> run.publish(COMPLETE)
+    >>> sorted(p.name for p in (root / "demo").iterdir())
+    ['notes.txt', 'status.json']
+    >>> check_complete(root / "demo") == root / "demo"
+    True
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import math
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, StateError
+
+STATUS_FILE = "status.json"
+CHECKPOINT_FILE = "checkpoint.ckpt"
+CONFIG_FILE = "config.toml"
+RUNNING, COMPLETE, DIVERGED, INTERRUPTED = "running", "complete", "diverged", "interrupted"
+STATUSES = (RUNNING, COMPLETE, DIVERGED, INTERRUPTED)
+# Exit statuses of ``downslope train`` besides 0 (complete) and 2 (bad input or an unwritable path).
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+_STAGING_SUFFIX = ".partial"
+
+
+# ---------------------------------------------------------------------- files
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` atomically with ``data`` (a symlink at ``path`` is replaced, never followed).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+        >>> write_bytes(p, b"x"); p.read_bytes()
+        b'x'
+    """
+    from . import serialization
+
+    serialization.atomic_write_bytes(path, data)
+
+
+def json_bytes(obj: Any) -> bytes:
+    """``obj`` as indented JSON, with NaN and infinities written as ``null`` (JSON has no such numbers).
+
+    Example:
+        >>> json_bytes({"loss": float("nan"), "epochs": 3})
+        b'{\\n  "loss": null,\\n  "epochs": 3\\n}\\n'
+    """
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return (json.dumps(clean(obj), indent=2, allow_nan=False) + "\n").encode()
+
+
+def staging_path(final: str | os.PathLike[str]) -> Path:
+    """Where the run that will be published as ``final`` is written meanwhile: ``.<name>.partial`` beside it.
+
+    Example:
+        >>> staging_path("runs/digits-adam").as_posix()
+        'runs/.digits-adam.partial'
+    """
+    p = Path(final)
+    return p.parent / f".{p.name}{_STAGING_SUFFIX}"
+
+
+def _final_of_staging(path: Path) -> Path | None:
+    name = path.name
+    if name.startswith(".") and name.endswith(_STAGING_SUFFIX) and len(name) > 1 + len(_STAGING_SUFFIX):
+        return path.parent / name[1 : -len(_STAGING_SUFFIX)]
+    return None
+
+
+def unique_name(stem: str) -> str:
+    """``<stem>-<YYYYmmdd-HHMMSS>-<4 hex digits>``: the time for people, the random suffix for uniqueness.
+
+    Example:
+        >>> len(unique_name("digits-adam").split("-"))
+        5
+    """
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The status marker of a run or staging directory, or None when there is none (or it is unreadable)."""
+    try:
+        status = json.loads((Path(run_dir) / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return status if isinstance(status, dict) and status.get("status") in STATUSES else None
+
+
+# ---------------------------------------------------------------------- locking
+def _try_lock(path: Path) -> int | None:
+    """An exclusive lock on directory ``path`` (a descriptor to keep open), or None if another process holds it.
+
+    The lock dies with its process, kill -9 included: a staging directory whose lock is free belongs
+    to nobody. Without fcntl (Windows) the descriptor is returned unlocked.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _is_locked(path: Path) -> bool:
+    try:
+        fd = _try_lock(path)
+    except OSError:
+        return False
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directory entries in one atomic step (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (38, 22, 95):  # ENOSYS, EINVAL, EOPNOTSUPP: the kernel or file system cannot exchange
+        return False
+    raise OSError(errno, os.strerror(errno), str(a))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _is_replaceable(path: Path) -> bool:
+    """Whether --overwrite may replace ``path`` as a whole: an empty directory or a downslope run."""
+    return not any(path.iterdir()) or (path / STATUS_FILE).is_file() or (path / "model.ds").is_file()
+
+
+# ---------------------------------------------------------------------- a run being written
+class Run:
+    """A reserved run: ``final`` is the name it will have, ``staging`` where it is written meanwhile.
+
+    Hold it only in the process that reserved (or resumed) it; :meth:`publish` makes it appear under
+    ``final``, :meth:`leave` keeps it resumable, :meth:`discard` removes it.
+    """
+
+    def __init__(self, final: Path, staging: Path, lock_fd: int | None, overwrite: bool) -> None:
+        self.final = final
+        self.staging = staging
+        self._lock_fd = lock_fd
+        self.overwrite = overwrite
+
+    @property
+    def checkpoint(self) -> Path:
+        """The per-epoch training checkpoint inside the staging directory."""
+        return self.staging / CHECKPOINT_FILE
+
+    def path(self, name: str) -> Path:
+        return self.staging / name
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        write_bytes(self.staging / name, data)
+
+    def write_text(self, name: str, text: str) -> None:
+        write_bytes(self.staging / name, text.encode())
+
+    def write_with(self, name: str, render: Callable[[Path], object]) -> None:
+        """Let ``render(tmp_path)`` write a file, then move it to ``name`` atomically (for writers that want a path)."""
+        import tempfile
+
+        target = self.staging / name
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=self.staging)
+        os.close(fd)
+        try:
+            render(Path(tmp))
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def set_status(self, status: str, **extra: Any) -> None:
+        """Write the status marker (atomically) in the staging directory."""
+        record = {"status": status, "pid": os.getpid(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
+        write_bytes(self.staging / STATUS_FILE, json_bytes(record))
+
+    def publish(self, status: str = COMPLETE) -> None:
+        """Write the final status marker last and give the run its final name in one rename.
+
+        Raises:
+            StateError: the final name was taken meanwhile (the run stays in its staging directory).
+        """
+        if status not in (COMPLETE, DIVERGED):
+            raise ConfigError(f"publish: a published run is complete or diverged, got status {status!r}")
+        files = sorted(p.name for p in self.staging.iterdir() if not p.name.startswith(".") and p.is_file())
+        self.set_status(status, files=sorted(set(files) | {STATUS_FILE}))
+        _fsync_dir(self.staging)
+        final = self.final
+        if final.is_dir() and any(final.iterdir()):
+            if not self.overwrite:
+                raise StateError(f"{final}: appeared meanwhile, so the run was left in {self.staging}")
+            if not _exchange(self.staging, final):
+                old = final.parent / f".{final.name}.old-{secrets.token_hex(3)}"
+                os.rename(final, old)
+                os.rename(self.staging, final)
+            else:
+                old = self.staging  # after the exchange the staging name holds the replaced run
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            try:
+                os.rename(self.staging, final)  # replaces an empty directory, atomically
+            except OSError as exc:
+                raise StateError(
+                    f"{final}: cannot publish the run there ({exc.strerror}); it was left in {self.staging}"
+                ) from None
+        _fsync_dir(final.parent)
+        self._unlock()
+
+    def leave(self, status: str = INTERRUPTED) -> None:
+        """Keep the unfinished run in its staging directory, resumable, marked ``status``."""
+        try:
+            self.set_status(status)
+        except OSError:
+            pass  # e.g. the disk is full: the marker still says running, which --resume accepts too
+        self._unlock()
+
+    def discard(self) -> None:
+        """Remove the staging directory (nothing worth keeping was written)."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def reserve(
+    out: str | os.PathLike[str] | None = None,
+    *,
+    parent: str | os.PathLike[str] = "runs",
+    stem: str = "run",
+    overwrite: bool = False,
+) -> Run:
+    """Reserve a run directory before any work is done: ``out``, or a new unique ``parent/stem-<time>-<suffix>``.
+
+    Everything that can make the run unwritable is found here, before training: ``out`` is a file,
+    a directory that is not empty (without ``overwrite``), a directory another run is writing, or a
+    place where no directory can be created.
+
+    Raises:
+        ConfigError: ``out`` cannot be used, in one line that says why and what to do.
+        StateError: another process is writing a run to ``out`` right now.
+    """
+    if out is not None:
+        return _reserve_at(Path(out), overwrite)
+    base = Path(parent)
+    for _ in range(100):
+        try:
+            return _reserve_at(base / unique_name(stem), False)
+        except _Taken:
+            continue
+    raise StateError(f"{base}: no free run name for {stem!r} after 100 tries")  # pragma: no cover
+
+
+class _Taken(ConfigError):
+    """The name is in use (a run or a staging directory is there)."""
+
+
+def _reserve_at(final: Path, overwrite: bool) -> Run:
+    if str(final) in ("", ".", "..") or final.name in ("", ".", ".."):
+        raise ConfigError(f"--out {str(final)!r}: expected a directory name, such as runs/my-run")
+    if os.path.lexists(final) and not final.is_dir():
+        raise ConfigError(f"--out {final}: exists and is not a directory; choose another --out")
+    if final.is_dir():
+        try:
+            taken = any(final.iterdir())
+        except OSError as exc:
+            raise ConfigError(f"--out {final}: cannot be read ({exc.strerror})") from None
+        if taken and not overwrite:
+            what = "holds a run" if (final / STATUS_FILE).is_file() else "is not empty"
+            raise _Taken(f"--out {final}: {what}; pass --overwrite to replace it, or choose another --out")
+        if taken and not _is_replaceable(final):
+            raise ConfigError(
+                f"--out {final}: is not a downslope run directory, so --overwrite will not replace it; "
+                "choose another --out"
+            )
+    staging = staging_path(final)
+    # The staging directory is made complete first (locked, with its status marker) under a private
+    # name, then renamed to the staging name, which fails if that name exists: whoever finds the
+    # staging name taken finds it locked (a live run) or free (a dead one), never half made.
+    import tempfile
+
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        private = Path(tempfile.mkdtemp(prefix=f".{final.name}.reserving-", dir=final.parent))
+        os.chmod(private, 0o777 & ~_umask())  # mkdtemp's 0700 would make the run private
+    except OSError as exc:
+        raise ConfigError(
+            f"--out {final}: cannot create a run directory there ({exc.strerror or exc}); choose a writable --out"
+        ) from None
+    run = Run(final, private, _try_lock(private), overwrite)
+    try:
+        run.set_status(RUNNING)  # also proves the directory is writable before any work is done
+        _claim(run, staging)
+        # Someone may have published a run under the final name before our rename.
+        if not overwrite and final.is_dir() and any(final.iterdir()):
+            raise _Taken(f"--out {final}: holds a run; pass --overwrite to replace it, or choose another --out")
+    except BaseException as exc:
+        run.discard()
+        if isinstance(exc, OSError):
+            raise ConfigError(f"--out {final}: cannot write there ({exc.strerror or exc})") from None
+        raise
+    return run
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _claim(run: Run, staging: Path) -> None:
+    """Rename ``run``'s private directory to ``staging``; take over a dead run there only with overwrite."""
+    import errno
+
+    final = run.final
+    for _ in range(3):
+        try:
+            os.rename(run.staging, staging)
+            run.staging = staging
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                raise
+        if not staging.is_dir():
+            raise ConfigError(f"--out {final}: {staging} is in the way (not a directory); remove it")
+        held = _try_lock(staging)
+        if held is None:
+            raise StateError(
+                f"--out {final}: another downslope process is writing a run there now; choose another --out"
+            )
+        try:
+            if not run.overwrite:
+                status = (read_status(staging) or {}).get("status", "unknown")
+                raise _Taken(
+                    f"--out {final}: an unfinished run is there (status {status}, in {staging}); continue it with "
+                    f"'downslope train --resume {final}', or pass --overwrite to start over"
+                )
+            # A dead run, and we hold its lock: move it out of the way, then delete it.
+            trash = staging.parent / f".{final.name}.discarded-{secrets.token_hex(3)}"
+            os.rename(staging, trash)
+        finally:
+            os.close(held)
+        shutil.rmtree(trash, ignore_errors=True)
+    raise StateError(f"--out {final}: another downslope process took it just now; choose another --out")
+
+
+def resume(run: str | os.PathLike[str]) -> Run:
+    """Take over an unfinished run (by its final name or its staging directory) to continue it.
+
+    Raises:
+        ConfigError: there is no unfinished run at ``run`` (it is complete, or was never started).
+        StateError: the run's process is still alive.
+    """
+    given = Path(run)
+    final = _final_of_staging(given)
+    if final is not None:
+        staging = given
+    else:
+        final, staging = given, staging_path(given)
+    if not staging.is_dir():
+        status = (read_status(final) or {}).get("status")
+        if status in (COMPLETE, DIVERGED):
+            raise ConfigError(f"--resume {run}: the run is already {status}; there is nothing to continue")
+        raise ConfigError(f"--resume {run}: no unfinished run there (looked for {staging})")
+    lock = _try_lock(staging)
+    if lock is None:
+        raise StateError(f"--resume {run}: the run is still being written by a live downslope process")
+    out = Run(final, staging, lock, overwrite=final.is_dir() and _is_replaceable(final))
+    if not (staging / CONFIG_FILE).is_file():
+        out.discard()
+        raise ConfigError(f"--resume {run}: the run was stopped before it wrote its config.toml; start it again")
+    out.set_status(RUNNING, resumed=True)
+    return out
+
+
+# ---------------------------------------------------------------------- readers
+def check_complete(run: str | os.PathLike[str]) -> Path:
+    """The directory of a complete run, or a one-line error saying why ``run`` cannot be read.
+
+    evaluate, predict, compare and export call this before they read anything: an unfinished,
+    interrupted, diverged or foreign directory is refused, never half-read.
+
+    Example:
+        >>> check_complete("no/such/run")
+        Traceback (most recent call last):
+        ...
+        downslope.errors.ConfigError: no/such/run: not a run directory; train one with 'downslope train --out no/such/run'
+    """
+    path = Path(run)
+    final = _final_of_staging(path)
+    staging = path if final is not None else staging_path(path)
+    if staging.is_dir() and (final is not None or not (path / STATUS_FILE).is_file()):
+        status = (read_status(staging) or {}).get("status", RUNNING)
+        live = "being written now" if _is_locked(staging) else f"unfinished (status {status})"
+        raise StateError(
+            f"{run}: the run is {live}, not complete; continue it with 'downslope train --resume {final or path}'"
+        )
+    if not path.is_dir():
+        raise ConfigError(f"{run}: not a run directory; train one with 'downslope train --out {run}'")
+    status = read_status(path)
+    if status is None:
+        if (path / "model.ds").is_file():
+            raise ConfigError(
+                f"{run}: no {STATUS_FILE} completion marker (a run written by an older downslope, or not "
+                "complete); train it again"
+            )
+        raise ConfigError(f"{run}: not a run directory; train one with 'downslope train --out {run}'")
+    if status["status"] != COMPLETE:
+        why = {
+            DIVERGED: "diverged (see its report.html); its model is not fit for use",
+            RUNNING: f"not complete (status running); continue it with 'downslope train --resume {run}'",
+            INTERRUPTED: f"not complete (interrupted); continue it with 'downslope train --resume {run}'",
+        }[status["status"]]
+        raise StateError(f"{run}: the run {why}")
+    missing = [name for name in status.get("files", []) if not (path / name).is_file()]
+    if missing:
+        raise StateError(f"{run}: the run is damaged: {', '.join(missing)} missing")
+    return path
+
+
+__all__ = [
+    "Run",
+    "reserve",
+    "resume",
+    "check_complete",
+    "read_status",
+    "staging_path",
+    "unique_name",
+    "write_bytes",
+    "json_bytes",
+    "STATUSES",
+    "EXIT_DIVERGED",
+    "EXIT_INTERRUPTED",
+]

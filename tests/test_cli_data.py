@@ -1,0 +1,453 @@
+"""A stranger's CSV through the real command line: targets in their own units, columns read with
+scikit-learn's semantics (stray words, id columns, missing values, labels), evaluate/predict on the
+right rows, and settings recorded as used. Each test runs ``downslope.cli.main`` in-process."""
+
+from __future__ import annotations
+
+import json
+import pydoc
+
+import numpy as np
+import pytest
+import tomllib
+
+import downslope as ds
+from downslope import serialization
+from downslope.cli import main
+
+pytest.importorskip("matplotlib")
+
+FAST = ["--hidden", "16", "--epochs", "5", "--patience", "0", "--quiet"]
+
+
+def write_csv(path, header, rows):
+    path.write_text(",".join(header) + "\n" + "\n".join(",".join(str(v) for v in r) for r in rows) + "\n")
+    return path
+
+
+def houses(path, n=200, seed=0):
+    """Prices around 2.5e5 from four features (a smooth function plus noise)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    price = 2.5e5 + 6e4 * X[:, 0] - 3e4 * X[:, 1] ** 2 + 2e4 * np.sin(2 * X[:, 2]) + 5e3 * rng.normal(size=n)
+    rows = [[f"{v:.5f}" for v in x] + [f"{p:.2f}"] for x, p in zip(X, price)]
+    return write_csv(path, ["a", "b", "c", "d", "price"], rows)
+
+
+def blobs_csv(path, labels, n=200, seed=0, missing=0.0):
+    """Two features; the class (named by ``labels``) is which of len(labels) Gaussian blobs a row came from."""
+    rng = np.random.default_rng(seed)
+    k = rng.integers(0, len(labels), n)
+    centres = rng.uniform(-4, 4, (len(labels), 2))
+    X = centres[k] + rng.normal(size=(n, 2))
+    cells = [[f"{v:.4f}" for v in x] for x in X]
+    for r in range(n):
+        if rng.random() < missing:
+            cells[r][int(rng.integers(0, 2))] = ""
+    return write_csv(path, ["x1", "x2", "label"], [c + [labels[j]] for c, j in zip(cells, k)])
+
+
+def err(capsys) -> str:
+    text = capsys.readouterr().err.strip()
+    return text
+
+
+def one_line_error(capsys) -> str:
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+# ---------------------------------------------------------------------- regression target
+def test_regression_target_is_standardized_on_the_training_split_and_outputs_are_in_its_units(tmp_path, capsys):
+    data = houses(tmp_path / "houses.csv")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--target", "price", "--out", str(run), *FAST, "--epochs", "40"]) == 0
+    state = serialization.load(run / "model.ds")
+    scaler = state["preprocess"]["target_scaler"]
+    assert set(scaler) == {"mean", "scale"}  # Standardizer.state_dict()'s format
+    y = np.loadtxt(data, delimiter=",", skiprows=1)[:, -1]
+    test = np.asarray(state["split"]["test_indices"])
+    train_rows = np.setdiff1d(np.arange(len(y)), test)
+    # fitted on training rows only: it differs from the whole column's mean, lies within the training rows'
+    assert float(scaler["mean"][0]) != pytest.approx(float(y.mean()), rel=1e-7)
+    assert y[train_rows].min() < float(scaler["mean"][0]) < y[train_rows].max()
+    assert float(scaler["scale"][0]) == pytest.approx(float(y[train_rows].std()), rel=0.25)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test_r2"] > 0.5 and metrics["test_rmse"] > 100  # rmse in dollars, not in standard units
+    assert metrics["loss_units"].startswith("standardized target")  # the logged loss says its units
+    cfg = tomllib.loads((run / "config.toml").read_text())
+    assert cfg["scale_target"] is True
+    capsys.readouterr()
+    assert main(["predict", str(run), "--data", str(data), "--out", str(tmp_path / "p.csv")]) == 0
+    preds = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1)
+    assert abs(preds.mean() - y.mean()) < 0.2 * y.std()  # in the data's units
+    assert np.corrcoef(preds, y)[0, 1] > 0.7
+
+
+def test_no_scale_target_turns_it_off_and_the_advice_names_the_targets_scale(tmp_path, capsys):
+    data = houses(tmp_path / "houses.csv")
+    run = tmp_path / "raw"
+    args = ["train", "--data", str(data), "--out", str(run), "--no-scale-target", "--hidden", "16", "--epochs", "5"]
+    assert main([*args, "--patience", "0"]) in (0, 3)
+    printed = capsys.readouterr().out
+    assert "target_scaler" not in serialization.load(run / "model.ds")["preprocess"]
+    assert "because of the target's scale" in printed and "--no-scale-target" in printed
+    assert "lower the learning rate" not in printed
+    assert tomllib.loads((run / "config.toml").read_text())["scale_target"] is False
+
+
+# ---------------------------------------------------------------------- reading columns
+def test_a_stray_word_in_a_numeric_column_names_file_line_column_and_value(tmp_path, capsys):
+    rows = [[i, i * 2.0, i % 2] for i in range(20)]
+    rows[6][1] = "oops"
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "y"], rows)
+    assert main(["train", "--data", str(data), *FAST]) == 2
+    line = one_line_error(capsys)
+    assert "d.csv:8:2 (column 'b')" in line and "'oops'" in line
+
+
+def test_an_id_like_text_column_is_refused_by_default_and_drop_leaves_it_out(tmp_path, capsys):
+    rows = [[f"user{i:04d}", i % 7, i % 3, i % 2] for i in range(150)]
+    data = write_csv(tmp_path / "d.csv", ["id", "a", "b", "y"], rows)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r0"), *FAST]) == 2
+    line = one_line_error(capsys)
+    assert "column 'id'" in line and "150 distinct values" in line and "--drop id" in line
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--drop", "id", "--out", str(run), *FAST]) == 0
+    state = serialization.load(run / "model.ds")
+    assert state["feature_names"] == ["a", "b"] and state["n_features"] == 2
+    assert tomllib.loads((run / "config.toml").read_text())["drop"] == ["id"]
+
+
+def test_missing_values_error_names_the_option_and_mean_fills_them_at_training_and_prediction(tmp_path, capsys):
+    data = blobs_csv(tmp_path / "d.csv", ["a", "b"], missing=0.1)
+    assert main(["train", "--data", str(data), *FAST]) == 2
+    assert "--missing" in one_line_error(capsys)
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--missing", "mean", "--val-split", "0", "--out", str(run), *FAST]
+    assert main(args) == 0
+    state = serialization.load(run / "model.ds")
+    imputer = state["preprocess"]["imputer"]
+    assert imputer["strategy"] == "mean"
+    # the fill values are the training rows' means (all rows but the test split: no validation split here)
+    table = np.genfromtxt(data, delimiter=",", skip_header=1, usecols=(0, 1))
+    test = np.asarray(state["split"]["test_indices"])
+    train = np.setdiff1d(np.arange(len(table)), test)
+    np.testing.assert_allclose(imputer["fill"], np.nanmean(table[train], axis=0), rtol=1e-4)
+    assert tomllib.loads((run / "config.toml").read_text())["missing"] == "mean"
+    new = write_csv(tmp_path / "new.csv", ["x1", "x2"], [["", "1.0"], ["0.5", "NA"]])
+    assert main(["predict", str(run), "--data", str(new), "--out", str(tmp_path / "p.csv")]) == 0
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 3
+
+
+def test_labels_are_distinct_values_numbers_compared_as_numbers(tmp_path, capsys):
+    labels = ["1", "2.0", "1.0", "2"]
+    data = blobs_csv(tmp_path / "d.csv", labels)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), *FAST]) == 0
+    state = serialization.load(run / "model.ds")
+    assert state["n_outputs"] == 2 and state["class_names"] == ["1", "2"]  # not 3 outputs with an empty class 0
+    assert main(["predict", str(run), "--data", str(data), "--out", str(tmp_path / "p.csv")]) == 0
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert lines[0] == "prediction,p_1,p_2" and {row.split(",")[0] for row in lines[1:]} <= {"1", "2"}
+
+
+def test_string_labels_and_a_single_class(tmp_path, capsys):
+    run = tmp_path / "run"
+    data = blobs_csv(tmp_path / "s.csv", ["cat", "dog", "emu"])
+    assert main(["train", "--data", str(data), "--out", str(run), *FAST]) == 0
+    assert serialization.load(run / "model.ds")["class_names"] == ["cat", "dog", "emu"]
+    one = blobs_csv(tmp_path / "one.csv", ["same"])
+    capsys.readouterr()
+    assert main(["train", "--data", str(one), *FAST]) == 2
+    line = one_line_error(capsys)
+    assert "single class ('same')" in line
+
+
+def test_25_integer_labels_are_classes_by_the_documented_rule_and_task_overrides(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    rows = [[f"{v:.3f}", int(k)] for v, k in zip(rng.normal(size=300), rng.integers(0, 25, 300))]
+    data = write_csv(tmp_path / "d.csv", ["x", "y"], rows)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), *FAST]) == 0
+    assert tomllib.loads((run / "config.toml").read_text())["task"] == "classification"
+    assert serialization.load(run / "model.ds")["n_outputs"] == 25
+    forced = tmp_path / "reg"
+    assert main(["train", "--data", str(data), "--task", "regression", "--out", str(forced), *FAST]) == 0
+    assert tomllib.loads((forced / "config.toml").read_text())["task"] == "regression"
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "at most 100 with at least 5 rows per value" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_value_overflowing_float32_says_what_where_and_what_to_do(tmp_path, capsys):
+    rows = [[i, i % 2] for i in range(20)]
+    rows[3][0] = "1e39"
+    data = write_csv(tmp_path / "d.csv", ["big", "y"], rows)
+    assert main(["train", "--data", str(data), *FAST]) == 2
+    line = one_line_error(capsys)
+    assert "d.csv:5:1 (column 'big')" in line and "overflows float32" in line and "--drop big" in line
+    assert "check_finite" not in line
+
+
+# ---------------------------------------------------------------------- NPZ files
+def test_npz_truncated_string_labels_and_huge_label_values(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    np.savez(tmp_path / "good.npz", X=X, y=(X[:, 0] > 0).astype(np.int64))
+    whole = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 2])
+    assert main(["train", "--data", str(tmp_path / "cut.npz"), *FAST]) == 2
+    assert "truncated" in one_line_error(capsys)
+    np.savez(tmp_path / "words.npz", X=X, y=np.where(X[:, 0] > 0, "up", "down"))
+    run = tmp_path / "words"
+    assert main(["train", "--data", str(tmp_path / "words.npz"), "--out", str(run), *FAST]) == 0
+    assert serialization.load(run / "model.ds")["class_names"] == ["down", "up"]
+    np.savez(tmp_path / "big.npz", X=X, y=np.where(X[:, 0] > 0, 1e9, 0.0))
+    run = tmp_path / "big"
+    assert main(["train", "--data", str(tmp_path / "big.npz"), "--out", str(run), *FAST]) == 0
+    state = serialization.load(run / "model.ds")
+    assert state["n_outputs"] == 2 and state["class_names"] == ["0", "1000000000"]
+
+
+def test_landscape_start_far_out_is_one_line(tmp_path, capsys):
+    code = main(["landscape", "--start", "1e300,1e300", "--steps", "3", "--out", str(tmp_path / "l")])
+    assert code == 2
+    assert "--start" in one_line_error(capsys)
+
+
+# ---------------------------------------------------------------------- evaluate and predict
+@pytest.fixture(scope="module")
+def moons_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "moons"
+    assert main(["train", "--data", "moons", "--out", str(run), *FAST]) == 0
+    return run
+
+
+def test_evaluate_defaults_to_the_runs_own_test_split_and_says_so(moons_run, capsys):
+    capsys.readouterr()
+    assert main(["evaluate", str(moons_run)]) == 0
+    captured = capsys.readouterr()
+    metrics = json.loads(captured.out)
+    stored = json.loads((moons_run / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(stored["test_accuracy"], abs=1e-6)
+    assert metrics["rows"] == 80 and "the run's test split: 80 of the 400 rows of moons" in captured.err
+
+
+def test_evaluate_on_other_data_says_which_rows_and_warns_about_overlap(moons_run, capsys):
+    capsys.readouterr()
+    assert main(["evaluate", str(moons_run), "--data", "moons"]) == 0
+    err = capsys.readouterr().err
+    assert "all 400 rows of moons" in err and "320 of these 400 rows were used to train the run" in err
+
+
+def test_predict_takes_features_only_files_for_a_builtin_dataset_model(moons_run, tmp_path, capsys):
+    X = ds.data.datasets.load("moons", seed=0).X[:5]
+    np.save(tmp_path / "x.npy", X)
+    write_csv(tmp_path / "h.csv", ["u", "v"], X.tolist())
+    (tmp_path / "n.csv").write_text("\n".join(f"{a},{b}" for a, b in X.tolist()) + "\n")
+    outs = []
+    for name in ("x.npy", "h.csv", "n.csv"):
+        out = tmp_path / f"{name}.pred.csv"
+        assert main(["predict", str(moons_run), "--data", str(tmp_path / name), "--out", str(out)]) == 0
+        outs.append(out.read_text())
+        assert len(outs[-1].splitlines()) == 6
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_config_records_the_values_used_and_leaves_out_what_does_not_apply(moons_run):
+    cfg = tomllib.loads((moons_run / "config.toml").read_text())
+    assert cfg["lr"] == pytest.approx(0.001) and cfg["optimizer"] == "adam"
+    assert cfg["task"] == "classification" and cfg["loss"] == "cross_entropy"
+    for absent in ("channels", "momentum", "clip_norm", "target_loss", "max_time", "scale_target", "missing"):
+        assert absent not in cfg, absent
+    report = (moons_run / "report.html").read_text()
+    assert "channels" not in report
+
+
+def test_evaluate_refuses_a_stored_config_without_a_key_or_a_fit_checkpoint_in_one_line(moons_run, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(moons_run, broken)
+    state = serialization.load(broken / "model.ds")
+    del state["config"]["hidden"]
+    serialization.save(state, broken / "model.ds")
+    capsys.readouterr()
+    assert main(["evaluate", str(broken)]) == 2
+    assert "lacks ['hidden']" in one_line_error(capsys)
+    serialization.save({"kind": "downslope-training-state", "epoch": 3, "model": state["model"]}, broken / "model.ds")
+    assert main(["evaluate", str(broken)]) == 2
+    assert "training checkpoint" in one_line_error(capsys)
+
+
+# ---------------------------------------------------------------------- compare, lr-find, fit
+def test_compare_prints_progress_per_run_and_labels_every_column(tmp_path, capsys):
+    args = ["compare", "--data", "blobs", "--hidden", "8", "--epochs", "3", "--patience", "0"]
+    assert main([*args, "--optimizers", "sgd,adam", "--out", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "[1/2] sgd" in out and "[2/2] adam" in out
+    assert "final loss (cross-entropy)" in out and "to target (s)" in out and "test accuracy" in out
+
+
+@pytest.mark.slow
+def test_compare_calls_a_run_diverged_by_the_training_loops_rule(tmp_path, capsys):
+    # RMSprop at lr=5 sends the digits loss from about 2.3 to tens of thousands in the first epoch and
+    # then down to hundreds: it diverged, though its loss never rose 100x above a previous epoch's
+    args = ["compare", "--data", "digits", "--hidden", "16", "--epochs", "4", "--patience", "0", "--quiet"]
+    assert main([*args, "--optimizers", "rmsprop", "--lrs", "0.01,5", "--out", str(tmp_path / "c")]) == 0
+    rows = {r.split(",")[0]: r.split(",") for r in (tmp_path / "c" / "compare.csv").read_text().splitlines()[1:]}
+    assert rows["rmsprop lr=5"][-1] == "True" and rows["rmsprop lr=0.01"][-1] == "False"
+
+
+def test_lr_find_plot_has_a_title_and_a_clipped_log_loss_axis():
+    from downslope.cli import _lr_find_axes
+    from downslope.train.lr_find import LRFinderResult
+
+    lrs = list(np.geomspace(1e-5, 10, 40))
+    losses = [2.3] * 20 + [2.3 - 0.1 * i for i in range(10)] + [10.0**i for i in range(10)]  # a final spike
+    result = LRFinderResult(lrs, losses, losses, suggestion=1e-3, stop_reason="the loss diverged")
+    ax = _lr_find_axes(result, {"data": "digits", "optimizer": "adam"})
+    assert "digits" in ax.get_title() and ax.get_yscale() == "log"
+    assert ax.get_ylim()[1] < 10  # the spike to 1e9 is clipped off
+
+
+def test_the_stop_message_is_printed_once(tmp_path, capsys):
+    args = ["train", "--data", "moons", "--hidden", "8", "--epochs", "300", "--patience", "1", "--lr", "0.05"]
+    assert main([*args, "--out", str(tmp_path / "r")]) == 0
+    captured = capsys.readouterr()
+    assert (captured.out + captured.err).lower().count("early stopping: val_loss did not improve") == 1
+    assert main([*args, "--out", str(tmp_path / "q"), "--quiet"]) == 0
+    assert capsys.readouterr().out.lower().count("early stopping: val_loss did not improve") == 1
+
+
+def test_help_of_fit_shows_its_default_batch_size():
+    text = pydoc.plain(pydoc.render_doc(ds.fit))
+    assert "object at 0x" not in text and "batch_size: 'int | str | None' = 32," in text
+
+
+# ---------------------------------------------------------------------- against scikit-learn, default flags
+def _split_rows(run):
+    state = serialization.load(run / "model.ds")
+    test = np.asarray(state["split"]["test_indices"])
+    return np.setdiff1d(np.arange(int(state["split"]["n_rows"])), test), test
+
+
+@pytest.mark.slow
+def test_regression_csv_in_the_1e5_range_matches_scikit_learns_pipeline(tmp_path):
+    pytest.importorskip("sklearn")
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.metrics import r2_score
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = houses(tmp_path / "houses.csv", n=300)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--target", "price", "--out", str(run), "--quiet"]) == 0
+    ours = json.loads((run / "metrics.json").read_text())["test_r2"]
+    table = np.loadtxt(data, delimiter=",", skiprows=1)
+    X, y = table[:, :-1], table[:, -1]
+    train, test = _split_rows(run)
+    mlp = MLPRegressor(
+        hidden_layer_sizes=(128, 64), batch_size=64, early_stopping=True, validation_fraction=0.1875, random_state=0
+    )
+    reference = make_pipeline(StandardScaler(), TransformedTargetRegressor(mlp, transformer=StandardScaler()))
+    reference.fit(X[train], y[train])
+    theirs = r2_score(y[test], reference.predict(X[test]))
+    print(f"R^2 downslope {ours:.4f}, scikit-learn {theirs:.4f}")
+    assert theirs > 0.8 and ours >= theirs - 0.02
+
+
+def _classes_csv(path, labels, n=2000, seed=1, missing=0.0):
+    """Four features, overlapping Gaussian classes (so neither model scores 100%), labels as given."""
+    rng = np.random.default_rng(seed)
+    k = rng.integers(0, len(labels), n)
+    centres = rng.normal(scale=1.2, size=(len(labels), 4))
+    X = centres[k] + rng.normal(size=(n, 4))
+    X[:, 3] = X[:, 0] * X[:, 1] + 0.3 * rng.normal(size=n)  # something nonlinear
+    cells = [[f"{v:.4f}" for v in x] for x in X]
+    for r in range(n):
+        if rng.random() < missing:
+            cells[r][int(rng.integers(0, 4))] = ""
+    return write_csv(path, ["f1", "f2", "f3", "f4", "label"], [c + [labels[j]] for c, j in zip(cells, k)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("labels", "missing"),
+    [(["setosa", "versicolor", "virginica"], 0.0), (["1", "2"], 0.0), (["a", "b", "c"], 0.1)],
+    ids=["string-labels", "labels-1-2", "missing-mean"],
+)
+def test_classification_csv_matches_scikit_learns_pipeline(tmp_path, labels, missing):
+    pytest.importorskip("sklearn")
+    from sklearn.impute import SimpleImputer
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = _classes_csv(tmp_path / "d.csv", labels, missing=missing)
+    run = tmp_path / "run"
+    flags = ["--missing", "mean"] if missing else []
+    assert main(["train", "--data", str(data), "--out", str(run), "--quiet", *flags]) == 0
+    ours = json.loads((run / "metrics.json").read_text())["test_accuracy"]
+    assert serialization.load(run / "model.ds")["n_outputs"] == len(labels)
+    table = np.genfromtxt(data, delimiter=",", skip_header=1, dtype=str)
+    X = np.array([[float(v) if v else np.nan for v in row[:-1]] for row in table])
+    y = table[:, -1]
+    train, test = _split_rows(run)
+    mlp = MLPClassifier(
+        hidden_layer_sizes=(128, 64), batch_size=64, early_stopping=True, validation_fraction=0.1875, random_state=0
+    )
+    reference = make_pipeline(SimpleImputer(strategy="mean"), StandardScaler(), mlp)
+    reference.fit(X[train], y[train])
+    theirs = float((reference.predict(X[test]) == y[test]).mean())
+    print(f"accuracy downslope {ours:.4f}, scikit-learn {theirs:.4f}")
+    assert ours >= theirs - 0.01
+
+
+# ---------------------------------------------------------------------- the README's own-CSV workflow
+def test_the_readmes_own_csv_commands_run_as_written(tmp_path, monkeypatch, capsys):
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Your own CSV", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)  # type: ignore[union-attr]
+    commands = [shlex.split(line) for line in block.splitlines() if line.strip()]
+    assert [c[:2] for c in commands] == [["downslope", "train"], ["downslope", "evaluate"], ["downslope", "predict"]]
+    monkeypatch.chdir(tmp_path)
+    houses(tmp_path / "houses.csv")
+    table = (tmp_path / "houses.csv").read_text().splitlines()
+    # new rows: the feature columns only
+    (tmp_path / "new_houses.csv").write_text("\n".join(",".join(r.split(",")[:-1]) for r in table[:6]) + "\n")
+    for command in commands:
+        assert main([*command[1:], *(["--epochs", "20", "--quiet"] if command[1] == "train" else [])]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert json.loads(printed[-1])["rows"] == 40  # evaluate scored the run's 40 test rows
+    assert len((tmp_path / "predictions.csv").read_text().splitlines()) == 6
+
+
+def test_the_readme_says_how_to_get_the_cpu_wheel_of_torch():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert 'pip install -e ".[plot,datasets]" && downslope train' in readme
+    assert 'pip install -e ".[test]" && python -m pytest' in readme
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in readme
+
+
+def test_missing_drop_is_kept_by_the_run_evaluate_lines_up_and_predict_refuses_a_gap(tmp_path, capsys):
+    data = blobs_csv(tmp_path / "d.csv", ["a", "b"], missing=0.1)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--missing", "drop", "--out", str(run), *FAST]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    captured = capsys.readouterr()
+    stored = json.loads((run / "metrics.json").read_text())
+    assert json.loads(captured.out)["accuracy"] == pytest.approx(stored["test_accuracy"], abs=1e-6)
+    new = write_csv(tmp_path / "new.csv", ["x1", "x2"], [["", "1.0"]])
+    assert main(["predict", str(run), "--data", str(new), "--out", str(tmp_path / "p.csv")]) == 2
+    assert "missing value at row 0" in one_line_error(capsys)

@@ -1,0 +1,79 @@
+"""One run from a flat config: the settings it records reproduce it, and the preprocessing it fits
+(imputer, standardizer, target scaler) comes from the training split only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from downslope.errors import ConfigError
+from downslope.experiment import (
+    data_units,
+    model_from_state,
+    model_targets,
+    normalize_config,
+    prepare,
+    row_hashes,
+    run_state,
+    run_training,
+    to_toml,
+)
+
+
+def tiny(**extra):
+    return normalize_config({"data": "line", "hidden": [4], "epochs": 3, "patience": 0, "verbose": 0, **extra})
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"optimizer": "momentum"}, {"optimizer": "sgd", "lr": 0.05}, {"model": "linear"}, {"scale_target": False}],
+)
+def test_the_recorded_config_is_what_was_used_and_repeats_the_run(extra):
+    import tomllib
+
+    first = run_training(tiny(**extra))
+    used = first.cfg
+    assert used["lr"] > 0 and "verbose" not in used and "channels" not in used
+    if extra.get("optimizer") == "momentum":
+        assert used["momentum"] == 0.9
+    if extra.get("model") == "linear":
+        assert "hidden" not in used and "activation" not in used
+    again = run_training(normalize_config(dict(tomllib.loads(to_toml(used)), verbose=0)))
+    assert again.cfg == used
+    for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_target_scaler_comes_from_the_training_rows_and_round_trips():
+    data = prepare(tiny())
+    state = data.preprocess["target_scaler"]
+    np.testing.assert_allclose(state["mean"], data.y_train.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(state["scale"], data.y_train.std(axis=0), rtol=1e-4)
+    scaled = model_targets(data.y_test, data.preprocess)
+    np.testing.assert_allclose(data_units(scaled, data.preprocess), data.y_test, rtol=1e-5, atol=1e-5)
+    assert "target_scaler" not in prepare(tiny(scale_target=False)).preprocess
+    assert "target_scaler" not in prepare(tiny(data="moons")).preprocess  # classification: labels are not scaled
+
+
+def test_split_is_stored_and_training_rows_are_recognised_by_hash():
+    from downslope.data import datasets
+
+    data = prepare(tiny(data="moons"))
+    X = datasets.load("moons", seed=0).X
+    test = data.split["test_indices"]
+    assert data.split["n_rows"] == len(X) and len(test) == len(data.X_test)
+    seen = np.isin(row_hashes(X), data.split["train_row_hashes"])
+    assert not seen[test].any() and seen.sum() == len(X) - len(test)
+
+
+def test_model_from_state_refuses_checkpoints_and_incomplete_files_in_one_line():
+    result = run_training(tiny())
+    state = run_state(result)
+    model, checked = model_from_state(state, "run/model.ds")
+    assert checked["config"]["hidden"] == [4]
+    with pytest.raises(ConfigError, match="training checkpoint"):
+        model_from_state({"kind": "downslope-training-state", "epoch": 2}, "x.ckpt")
+    with pytest.raises(ConfigError, match=r"lacks \['n_outputs'\]"):
+        model_from_state({k: v for k, v in state.items() if k != "n_outputs"}, "run/model.ds")
+    with pytest.raises(ConfigError, match=r"stored config lacks \['activation'\]"):
+        model_from_state(dict(state, config={k: v for k, v in state["config"].items() if k != "activation"}), "m")
