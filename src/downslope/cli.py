@@ -562,7 +562,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise
     if run is None:
         return 0
-    if result.stop_reason.startswith("interrupted"):  # SIGINT/SIGTERM: the epoch was finished and saved
+    if result.history.stop_kind == "interrupted":  # SIGINT/SIGTERM: the epoch was finished and saved
         run.leave(runs.INTERRUPTED)
         print(
             f"downslope train: {result.stop_reason}; the run is kept in {run.staging}/: "
@@ -570,9 +570,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return runs.EXIT_INTERRUPTED
-    from .train.callbacks import is_divergence
-
-    diverged = is_divergence(result.stop_reason)
+    diverged = result.history.diverged  # the training loop's divergence rules decided (History.stop_kind)
     try:
         metrics = _write_run(result, run)
         run.publish(runs.DIVERGED if diverged else runs.COMPLETE)
@@ -739,8 +737,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     backend.manual_seed(base["seed"])
     init = build_model(base, data.n_features, data.n_outputs, data.image_shape).state_dict()  # one init for all runs
-    from .train.callbacks import is_divergence
-
     loss_name = build_loss(base, data.task).__class__.__name__
     loss_unit = {"CrossEntropyLoss": "cross-entropy", "MSELoss": "MSE", "L1Loss": "L1", "HuberLoss": "Huber"}.get(
         loss_name, loss_name
@@ -756,7 +752,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         results.append((name, result))
         if base["verbose"]:
             final = result.metrics.get("final_val_loss", result.metrics.get("final_loss"))
-            state = "diverged" if is_divergence(result.stop_reason) else f"final loss {final:.4g}"
+            state = "diverged" if result.history.diverged else f"final loss {final:.4g}"
             print(
                 f"[{i}/{len(plan)}] {name}: {result.metrics['epochs']} epochs in {result.seconds:.1f} s, {state}",
                 flush=True,
@@ -780,7 +776,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         reached = next((i + 1 for i, v in enumerate(monitor) if v <= target), None) if target else None
         elapsed = hists[name].get("time") or []  # seconds since training began, at the end of each epoch
         seconds_to = elapsed[reached - 1] if reached and elapsed else None
-        diverged = is_divergence(result.stop_reason)  # the training loop's DivergenceGuard decided
+        diverged = result.history.diverged  # the training loop's DivergenceGuard decided
         metric = result.metrics.get(metric_key)
         rows.append(
             (

@@ -207,16 +207,6 @@ def _resolve_mode(mode: str, monitor: str, where: str) -> str:
     return mode
 
 
-def is_divergence(stop_reason: str | None) -> bool:
-    """Whether a run's stop reason is :class:`DivergenceGuard`'s verdict (the one rule for "diverged").
-
-    Example:
-        >>> is_divergence("diverged: loss rose from 2.3 to 1.4e+03 in 1 epoch at lr=0.1; ..."), is_divergence(None)
-        (True, False)
-    """
-    return bool(stop_reason) and str(stop_reason).startswith("diverged")
-
-
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
