@@ -68,9 +68,7 @@ def scaled_dot_product_attention(
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor):
-            raise ArgumentTypeError(
-                f"scaled_dot_product_attention: {name} must be a Tensor, got {type(t).__name__}"
-            )
+            raise ArgumentTypeError(f"scaled_dot_product_attention: {name} must be a Tensor, got {type(t).__name__}")
         if t.ndim < 2:
             raise ShapeError(f"scaled_dot_product_attention: {name} needs shape (..., seq, features), got {t.shape}")
         if not backend.is_floating(t.array.dtype):
@@ -253,6 +251,8 @@ def _sdpa_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     ds_ *= p
     if len(args) > 3 and needs[3]:
         gm = xp.sum_to(ds_, args[3].shape)
+        if gm is ds_:
+            gm = ds_.copy()  # ds_ is scaled in place below
     ds_ *= np.asarray(scale, dtype)
     if needs[0]:
         gq = xp.sum_to(np.matmul(ds_, k), q.shape)
@@ -295,3 +295,333 @@ def _safe_softmax(s: Tensor) -> Tensor:
         s = ops.where(dead, 0.0, s)
         return ops.where(dead, 0.0, ops.softmax(s, -1))
     return ops.softmax(s, -1)
+
+
+# ---------------------------------------------------------------------- masks for the modules
+def _canonical_mask(mask: Any, name: str, dtype: np.dtype) -> Tensor | None:
+    """A module's mask as an additive float tensor: boolean True (masked out) becomes -inf, False 0;
+    float masks pass unchanged (PyTorch's rule for MultiheadAttention and the Transformer layers)."""
+    if mask is None:
+        return None
+    t = mask if isinstance(mask, Tensor) else _wrap(np.asarray(mask))
+    kind = t.array.dtype.kind
+    if kind == "b":
+        return _wrap(np.where(t.array, np.asarray(-np.inf, dtype), np.asarray(0, dtype)))
+    if kind != "f":
+        raise ArgumentTypeError(
+            f"{name}: only boolean and floating-point masks are supported, got dtype {t.array.dtype}"
+        )
+    return t if t.array.dtype == dtype else ops.astype(t, dtype)
+
+
+def _pad_last(mask: Tensor | None) -> Tensor | None:
+    """One more key column that takes part (0 in an additive mask): for bias_k/bias_v and add_zero_attn."""
+    if mask is None:
+        return None
+    return ops.pad(mask, (0, 1))
+
+
+# ---------------------------------------------------------------------- the module
+class MultiheadAttention(Module):
+    """Multi-head attention with PyTorch's parameters, masks and numbers.
+
+    ``out = concat_h(attention(q W_q^h, k W_k^h, v W_v^h)) W_o``. Inputs are (L, N, E) query and
+    (S, N, kdim) / (S, N, vdim) key and value, or (N, L, E) with ``batch_first=True``, or unbatched
+    (L, E). ``key_padding_mask`` (N, S) and ``attn_mask`` (L, S) or (N*num_heads, L, S): boolean
+    True means *masked out*, float masks are added to the scores. Returns ``(output, weights)``;
+    weights (N, L, S) averaged over heads (or (N, num_heads, L, S)), None when ``need_weights`` is
+    False, which is the fast path (one fused attention op).
+
+    Parameters carry PyTorch's names, so state dicts move both ways: ``in_proj_weight``
+    (3E, E) or ``q_proj_weight``/``k_proj_weight``/``v_proj_weight`` when kdim/vdim differ from E,
+    ``in_proj_bias`` (3E,), ``bias_k``/``bias_v`` (1, 1, E), ``out_proj.weight``/``out_proj.bias``.
+    Initialization as PyTorch: Xavier-uniform projections, zero biases, Xavier-normal bias_k/bias_v.
+
+    Example:
+        >>> import downslope as ds
+        >>> mha = ds.nn.MultiheadAttention(16, 4, batch_first=True)
+        >>> x = ds.randn(2, 5, 16)
+        >>> out, weights = mha(x, x, x)
+        >>> out.shape, weights.shape
+        ((2, 5, 16), (2, 5, 5))
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = False,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        for what, n in (("embed_dim", embed_dim), ("num_heads", num_heads), ("kdim", kdim), ("vdim", vdim)):
+            if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0):
+                raise ArgumentError(f"MultiheadAttention: {what} must be a positive integer, got {n!r}")
+        if embed_dim % num_heads:
+            raise ArgumentError(
+                f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
+            )
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ArgumentError(f"MultiheadAttention: dropout must be a probability in [0, 1), got {dropout!r}")
+        self.embed_dim = int(embed_dim)
+        self.kdim = int(kdim) if kdim is not None else self.embed_dim
+        self.vdim = int(vdim) if vdim is not None else self.embed_dim
+        self._qkv_same_embed_dim = self.kdim == self.embed_dim and self.vdim == self.embed_dim
+        self.num_heads = int(num_heads)
+        self.dropout = float(dropout)
+        self.batch_first = bool(batch_first)
+        self.head_dim = self.embed_dim // self.num_heads
+        self.add_zero_attn = bool(add_zero_attn)
+        dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+        e = self.embed_dim
+        if not self._qkv_same_embed_dim:
+            self.q_proj_weight: Parameter | None = Parameter(np.empty((e, e), dtype=dt))
+            self.k_proj_weight: Parameter | None = Parameter(np.empty((e, self.kdim), dtype=dt))
+            self.v_proj_weight: Parameter | None = Parameter(np.empty((e, self.vdim), dtype=dt))
+            self.register_parameter("in_proj_weight", None)
+        else:
+            self.in_proj_weight: Parameter | None = Parameter(np.empty((3 * e, e), dtype=dt))
+            self.register_parameter("q_proj_weight", None)
+            self.register_parameter("k_proj_weight", None)
+            self.register_parameter("v_proj_weight", None)
+        if bias:
+            self.in_proj_bias: Parameter | None = Parameter(np.empty((3 * e,), dtype=dt))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(e, e, bias=bias, dtype=dt)
+        if add_bias_kv:
+            self.bias_k: Parameter | None = Parameter(np.empty((1, 1, e), dtype=dt))
+            self.bias_v: Parameter | None = Parameter(np.empty((1, 1, e), dtype=dt))
+        else:
+            self.bias_k = self.bias_v = None
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)  # type: ignore[arg-type]
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w)  # type: ignore[arg-type]
+        if self.in_proj_bias is not None:
+            init.constant_(self.in_proj_bias, 0.0)
+            init.constant_(self.out_proj.bias, 0.0)  # type: ignore[arg-type]
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+        if self.bias_v is not None:
+            init.xavier_normal_(self.bias_v)
+
+    def extra_repr(self) -> str:
+        extra = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+        if not self._qkv_same_embed_dim:
+            extra += f", kdim={self.kdim}, vdim={self.vdim}"
+        if self.dropout:
+            extra += f", dropout={self.dropout}"
+        if self.batch_first:
+            extra += ", batch_first=True"
+        return extra
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        batched = self._check_shapes(query, key, value, key_padding_mask, attn_mask)
+        e, h, d = self.embed_dim, self.num_heads, self.head_dim
+        dtype = query.array.dtype
+        self_attention = query is key and key is value
+        kv_shared = key is value
+        # Internally batch first: (N, L, E).
+        if not batched:
+            q_in, k_in, v_in = (ops.unsqueeze(t, 0) for t in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = _as_mask_tensor(key_padding_mask)
+                key_padding_mask = ops.unsqueeze(key_padding_mask, 0)
+        elif not self.batch_first:
+            q_in, k_in, v_in = (ops.transpose(t, 0, 1) for t in (query, key, value))
+        else:
+            q_in, k_in, v_in = query, key, value
+        n, tgt_len, src_len = q_in.shape[0], q_in.shape[1], k_in.shape[1]
+
+        kpm = _canonical_mask(key_padding_mask, "MultiheadAttention key_padding_mask", dtype)
+        if is_causal and attn_mask is None:
+            raise ArgumentError(
+                "MultiheadAttention: is_causal=True is a hint that attn_mask is causal and needs that mask; "
+                "make one with nn.Transformer.generate_square_subsequent_mask(L)"
+            )
+        use_causal = False
+        mask: Tensor | None = None
+        if is_causal and kpm is None and not need_weights:
+            use_causal = True  # the fused op applies the causal mask itself (as PyTorch's SDPA hint)
+        else:
+            mask = _canonical_mask(attn_mask, "MultiheadAttention attn_mask", dtype)
+        if mask is not None:
+            if mask.ndim == 2:
+                if mask.shape != (tgt_len, src_len):
+                    raise ShapeError(
+                        f"MultiheadAttention: the 2-D attn_mask has shape {mask.shape}, expected (L, S) = "
+                        f"{(tgt_len, src_len)}"
+                    )
+            elif mask.shape != (n * h, tgt_len, src_len):
+                raise ShapeError(
+                    f"MultiheadAttention: the 3-D attn_mask has shape {mask.shape}, expected (N*num_heads, L, S) = "
+                    f"{(n * h, tgt_len, src_len)}"
+                )
+            else:
+                mask = ops.reshape(mask, (n, h, tgt_len, src_len))
+
+        q, k, v = self._in_projection(q_in, k_in, v_in, self_attention, kv_shared)
+        if self.bias_k is not None and self.bias_v is not None:
+            k = ops.cat([k, ops.broadcast_to(self.bias_k, (n, 1, e))], dim=1)
+            v = ops.cat([v, ops.broadcast_to(self.bias_v, (n, 1, e))], dim=1)
+            mask, kpm = _pad_last(mask), _pad_last(kpm)
+        # (N, L, E) -> (N, H, L, D)
+        q = ops.permute(ops.reshape(q, (n, tgt_len, h, d)), (0, 2, 1, 3))
+        k = ops.permute(ops.reshape(k, (n, k.shape[1], h, d)), (0, 2, 1, 3))
+        v = ops.permute(ops.reshape(v, (n, v.shape[1], h, d)), (0, 2, 1, 3))
+        if self.add_zero_attn:
+            zeros = _wrap(np.zeros((n, h, 1, d), dtype=dtype))
+            k = ops.cat([k, zeros], dim=2)
+            v = ops.cat([v, zeros], dim=2)
+            mask, kpm = _pad_last(mask), _pad_last(kpm)
+        s_len = k.shape[2]
+        if kpm is not None:
+            if kpm.shape != (n, s_len):
+                raise ShapeError(
+                    f"MultiheadAttention: key_padding_mask has shape {kpm.shape}, expected (N, S) = "
+                    f"{(n, s_len - int(self.add_zero_attn) - int(self.bias_k is not None))}"
+                )
+            kpm4 = ops.reshape(kpm, (n, 1, 1, s_len))
+            mask = kpm4 if mask is None else mask + kpm4
+        dropout_p = self.dropout if self.training else 0.0
+
+        weights: Tensor | None = None
+        if need_weights:
+            scores = ops.matmul(q * math.sqrt(1.0 / d), ops.transpose(k, -1, -2))
+            if mask is not None:
+                scores = scores + mask
+            probs = ops.softmax(scores, -1)
+            if dropout_p > 0:
+                from .functional import dropout
+
+                probs = dropout(probs, dropout_p)
+            attn = ops.matmul(probs, v)
+            weights = ops.mean(probs, dim=1) if average_attn_weights else probs
+        else:
+            attn = scaled_dot_product_attention(q, k, v, mask, dropout_p, is_causal=use_causal)
+        out = ops.reshape(ops.permute(attn, (0, 2, 1, 3)), (n, tgt_len, e))
+        out = self.out_proj(out)
+        if not batched:
+            out = ops.squeeze(out, 0)
+            if weights is not None:
+                weights = ops.squeeze(weights, 0)
+        elif not self.batch_first:
+            out = ops.transpose(out, 0, 1)
+        return out, weights
+
+    def _in_projection(
+        self, q_in: Tensor, k_in: Tensor, v_in: Tensor, self_attention: bool, kv_shared: bool
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The query, key and value projections (N, *, E), as PyTorch groups them: one GEMM for
+        self-attention, two when key is value, three otherwise."""
+        from .functional import linear
+
+        e = self.embed_dim
+        b = self.in_proj_bias
+        if not self._qkv_same_embed_dim:
+            bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e : 2 * e], b[2 * e :])
+            return (
+                linear(q_in, self.q_proj_weight, bq),  # type: ignore[arg-type]
+                linear(k_in, self.k_proj_weight, bk),  # type: ignore[arg-type]
+                linear(v_in, self.v_proj_weight, bv),  # type: ignore[arg-type]
+            )
+        w = self.in_proj_weight
+        assert w is not None
+        if self_attention:
+            proj = linear(q_in, w, b)
+            return proj[..., :e], proj[..., e : 2 * e], proj[..., 2 * e :]
+        if kv_shared:
+            q = linear(q_in, w[:e], None if b is None else b[:e])
+            kv = linear(k_in, w[e:], None if b is None else b[e:])
+            return q, kv[..., :e], kv[..., e:]
+        return (
+            linear(q_in, w[:e], None if b is None else b[:e]),
+            linear(k_in, w[e : 2 * e], None if b is None else b[e : 2 * e]),
+            linear(v_in, w[2 * e :], None if b is None else b[2 * e :]),
+        )
+
+    def _check_shapes(self, query: Any, key: Any, value: Any, key_padding_mask: Any, attn_mask: Any) -> bool:
+        """True for batched (3-D) input, False for unbatched (2-D); errors name what was expected."""
+        for name, t in (("query", query), ("key", key), ("value", value)):
+            if not isinstance(t, Tensor):
+                raise ArgumentTypeError(f"MultiheadAttention: {name} must be a Tensor, got {type(t).__name__}")
+        kpm_dim = None if key_padding_mask is None else np.ndim(_data(key_padding_mask))
+        mask_dim = None if attn_mask is None else np.ndim(_data(attn_mask))
+        if query.ndim == 3:
+            batched = True
+            if key.ndim != 3 or value.ndim != 3:
+                raise ShapeError(
+                    f"MultiheadAttention: for batched (3-D) query, key and value must be 3-D too; got key "
+                    f"{key.shape} and value {value.shape}"
+                )
+            if kpm_dim is not None and kpm_dim != 2:
+                raise ShapeError(
+                    f"MultiheadAttention: for batched input, key_padding_mask must be 2-D (N, S), got {kpm_dim}-D"
+                )
+        elif query.ndim == 2:
+            batched = False
+            if key.ndim != 2 or value.ndim != 2:
+                raise ShapeError(
+                    f"MultiheadAttention: for unbatched (2-D) query, key and value must be 2-D too; got key "
+                    f"{key.shape} and value {value.shape}"
+                )
+            if kpm_dim is not None and kpm_dim != 1:
+                raise ShapeError(
+                    f"MultiheadAttention: for unbatched input, key_padding_mask must be 1-D (S,), got {kpm_dim}-D"
+                )
+        else:
+            raise ShapeError(
+                f"MultiheadAttention: query must be 2-D (unbatched) or 3-D (batched), got shape {query.shape}"
+            )
+        if mask_dim is not None and mask_dim not in (2, 3):
+            raise ShapeError(f"MultiheadAttention: attn_mask must be 2-D or 3-D, got {mask_dim}-D")
+        if query.shape[-1] != self.embed_dim:
+            raise ShapeError(
+                f"MultiheadAttention(embed_dim={self.embed_dim}): query has {query.shape[-1]} features (shape {query.shape})"
+            )
+        if key.shape[-1] != self.kdim or value.shape[-1] != self.vdim:
+            raise ShapeError(
+                f"MultiheadAttention(kdim={self.kdim}, vdim={self.vdim}): got key {key.shape} and value {value.shape}"
+            )
+        seq_key, seq_value = key.shape[:-1], value.shape[:-1]
+        if seq_key != seq_value:
+            raise ShapeError(
+                f"MultiheadAttention: key {key.shape} and value {value.shape} differ in sequence/batch dims"
+            )
+        batch_axis = 0 if self.batch_first else 1
+        if batched and query.shape[batch_axis] != key.shape[batch_axis]:
+            raise ShapeError(
+                f"MultiheadAttention(batch_first={self.batch_first}): query {query.shape} and key {key.shape} "
+                "have different batch sizes"
+            )
+        return batched
+
+
+def _data(x: Any) -> Any:
+    return x.array if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _as_mask_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else _wrap(np.asarray(x))
