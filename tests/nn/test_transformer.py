@@ -1,0 +1,217 @@
+"""Transformer layers (downslope.nn.transformer) against PyTorch: outputs and the gradients of the
+inputs and of every parameter, weights copied from PyTorch by state_dict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope import nn
+from downslope.errors import ArgumentError, ShapeError
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched", "ignore:enable_nested_tensor")
+
+KINDS = ["encoder_layer", "decoder_layer", "encoder", "decoder", "transformer"]
+
+
+def _load_from_torch(ours, theirs):
+    sd = theirs.state_dict()
+    assert list(ours.state_dict()) == list(sd), "state-dict keys/order differ from PyTorch"
+    ours.load_state_dict({name: t.detach().numpy() for name, t in sd.items()})
+
+
+def _case(seed):
+    rng = np.random.default_rng(seed)
+    nhead = int(rng.choice([1, 2, 4]))
+    layer = dict(
+        d_model=nhead * int(rng.integers(2, 5)),
+        nhead=nhead,
+        dim_feedforward=int(rng.integers(3, 12)),
+        activation=str(rng.choice(["relu", "gelu"])),
+        batch_first=bool(seed % 2),  # every combination of the two layouts and the two norm placements
+        norm_first=bool(seed // 2 % 2),
+        bias=bool(rng.random() > 0.2),
+        layer_norm_eps=float(rng.choice([1e-5, 1e-3])),
+    )
+    masks = dict(
+        src_mask=str(rng.choice(["none", "bool", "float", "causal"])),
+        src_kpm=str(rng.choice(["none", "bool", "float"])),
+        tgt_mask=str(rng.choice(["none", "bool", "causal"])),
+        tgt_kpm=str(rng.choice(["none", "bool"])),
+        memory_mask=str(rng.choice(["none", "bool", "float"])),
+        memory_kpm=str(rng.choice(["none", "bool"])),
+    )
+    if seed == 3:  # causal masks without padding: the fused op applies the causal mask from the hint
+        masks.update(src_mask="causal", src_kpm="none", tgt_mask="causal", tgt_kpm="none")
+    n, S, T = int(rng.integers(1, 4)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    batched = rng.random() > 0.15
+    return layer, masks, n, S, T, batched
+
+
+def _mask(kind, rng, L, S, dtype):
+    if kind == "none":
+        return None
+    if kind == "causal":
+        return np.triu(np.full((L, S), -np.inf, dtype=dtype), k=1)
+    m = rng.random((L, S)) > 0.6
+    m[:, 0] = False  # every query keeps one key
+    return m if kind == "bool" else np.where(m, -np.inf, rng.standard_normal((L, S))).astype(dtype)
+
+
+def _kpm(kind, rng, n, S, batched, dtype):
+    if kind == "none":
+        return None
+    m = rng.random((n, S)) > 0.6
+    m[:, 0] = False
+    if kind == "float":
+        m = np.where(m, -np.inf, 0.0).astype(dtype)
+    return m if batched else m[0]
+
+
+def _build(kind, layer, lib, dropout):
+    mod = lib.nn
+    kw = dict(layer, dropout=dropout)
+    if kind == "encoder_layer":
+        return mod.TransformerEncoderLayer(**kw)
+    if kind == "decoder_layer":
+        return mod.TransformerDecoderLayer(**kw)
+    if kind == "encoder":
+        norm = mod.LayerNorm(layer["d_model"])
+        return mod.TransformerEncoder(mod.TransformerEncoderLayer(**kw), num_layers=2, norm=norm)
+    if kind == "decoder":
+        return mod.TransformerDecoder(mod.TransformerDecoderLayer(**kw), num_layers=2)
+    kw.pop("activation")
+    return mod.Transformer(num_encoder_layers=2, num_decoder_layers=1, activation=layer["activation"], **kw)
+
+
+def _inputs(kind, masks, rng, n, S, T, batched, layer, dtype):
+    d = layer["d_model"]
+
+    def seq(length):
+        if not batched:
+            return rng.standard_normal((length, d)).astype(dtype)
+        shape = (n, length, d) if layer["batch_first"] else (length, n, d)
+        return rng.standard_normal(shape).astype(dtype)
+
+    src_mask = _mask(masks["src_mask"], rng, S, S, dtype)
+    src_kpm = _kpm(masks["src_kpm"], rng, n, S, batched, dtype)
+    tgt_mask = _mask(masks["tgt_mask"], rng, T, T, dtype)
+    tgt_kpm = _kpm(masks["tgt_kpm"], rng, n, T, batched, dtype)
+    mem_mask = _mask(masks["memory_mask"], rng, T, S, dtype)
+    mem_kpm = _kpm(masks["memory_kpm"], rng, n, S, batched, dtype)
+    if kind == "encoder_layer":
+        return [seq(S)], dict(src_mask=src_mask, src_key_padding_mask=src_kpm)
+    if kind == "encoder":
+        return [seq(S)], dict(mask=src_mask, src_key_padding_mask=src_kpm)
+    dec = dict(tgt_mask=tgt_mask, memory_mask=mem_mask, tgt_key_padding_mask=tgt_kpm, memory_key_padding_mask=mem_kpm)
+    if kind in ("decoder_layer", "decoder"):
+        if masks["tgt_mask"] == "causal":
+            dec["tgt_is_causal"] = True
+        return [seq(T), seq(S)], dec
+    return [seq(S), seq(T)], dict(dec, src_mask=src_mask, src_key_padding_mask=src_kpm)
+
+
+def _compare(kind, seed, dtype, training, assert_close):
+    layer, masks, n, S, T, batched = _case(seed)
+    if kind == "transformer" and not batched:
+        batched = True  # torch's Transformer.forward reads the batch size from 3-D src only
+    rng = np.random.default_rng(500 + seed)
+    dropout = 0.0 if training else 0.2  # in eval mode dropout must do nothing
+    torch.manual_seed(seed)
+    theirs = _build(kind, layer, torch, dropout)
+    ours = _build(kind, layer, ds, dropout)
+    if dtype == np.float64:
+        theirs.double()
+        ours.double()
+    _load_from_torch(ours, theirs)
+    theirs.train(training)
+    ours.train(training)
+    arrays, mask_kw = _inputs(kind, masks, rng, n, S, T, batched, layer, dtype)
+    ours_in = [ds.tensor(a, dtype=dtype, requires_grad=True) for a in arrays]
+    theirs_in = [torch.tensor(a, requires_grad=True) for a in arrays]
+    ours_kw = {k: (ds.tensor(v, dtype=v.dtype) if isinstance(v, np.ndarray) else v) for k, v in mask_kw.items()}
+    theirs_kw = {k: (torch.tensor(v) if isinstance(v, np.ndarray) else v) for k, v in mask_kw.items()}
+    out = ours(*ours_in, **ours_kw)
+    ref = theirs(*theirs_in, **theirs_kw)
+    what = f"{kind} case {seed}: {layer} {masks} n={n} S={S} T={T} batched={batched}"
+    assert out.shape == tuple(ref.shape), what
+    assert out.dtype == dtype
+    assert_close(out.numpy(), ref.detach().numpy(), dtype, "output " + what)
+    proj = rng.standard_normal(out.shape).astype(dtype)
+    (out * ds.tensor(proj, dtype=dtype)).sum().backward()
+    (ref * torch.tensor(proj)).sum().backward()
+    for i, (a, b) in enumerate(zip(ours_in, theirs_in)):
+        assert_close(a.grad.numpy(), b.grad.numpy(), dtype, f"gradient of input {i} " + what)
+    mine = dict(ours.named_parameters())
+    assert list(mine) == [name for name, _ in theirs.named_parameters()]
+    for name, p in theirs.named_parameters():
+        assert_close(mine[name].grad.numpy(), p.grad.numpy(), dtype, f"gradient of {name} " + what)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("kind", KINDS)
+def test_matches_torch(kind, seed, dtype, training, assert_close):
+    _compare(kind, seed, dtype, training, assert_close)
+
+
+def test_generate_square_subsequent_mask_is_torchs():
+    for sz in (0, 1, 5):
+        ours = nn.Transformer.generate_square_subsequent_mask(sz).numpy()
+        np.testing.assert_array_equal(ours, torch.nn.Transformer.generate_square_subsequent_mask(sz).numpy())
+        assert ours.dtype == np.float32
+    assert nn.Transformer.generate_square_subsequent_mask(2, dtype="float64").dtype == np.float64
+
+
+def test_causal_hint_gives_the_masked_result():
+    """is_causal=True lets the fused op apply the mask itself; the numbers are those of the mask."""
+    ds.manual_seed(0)
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), 2)
+    x = ds.randn(3, 6, 8)
+    mask = nn.Transformer.generate_square_subsequent_mask(6)
+    a = enc(x, mask=mask).numpy()  # detected as causal
+    b = enc(x, mask=mask, is_causal=False).numpy()  # the mask itself
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # position 0 depends on itself only
+    x2 = x.numpy().copy()
+    x2[:, 1:] += 1.0
+    np.testing.assert_allclose(enc(ds.tensor(x2), mask=mask).numpy()[:, 0], a[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_custom_activation_and_custom_encoder():
+    layer = nn.TransformerEncoderLayer(8, 2, 16, activation=lambda t: t * 0.5, dropout=0.0)
+    t_layer = torch.nn.TransformerEncoderLayer(8, 2, 16, activation=lambda t: t * 0.5, dropout=0.0)
+    _load_from_torch(layer, t_layer)
+    x = np.random.default_rng(0).standard_normal((4, 2, 8)).astype(np.float32)
+    np.testing.assert_allclose(layer(ds.tensor(x)).numpy(), t_layer(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 1)
+    model = nn.Transformer(8, 2, custom_encoder=enc, num_decoder_layers=1, dim_feedforward=16)
+    assert model.encoder is enc
+    assert model(ds.randn(5, 2, 8), ds.randn(3, 2, 8)).shape == (3, 2, 8)
+
+
+def test_transformer_init_is_xavier_and_layers_are_independent_copies():
+    ds.manual_seed(0)
+    model = nn.Transformer(d_model=32, nhead=4, num_encoder_layers=2, num_decoder_layers=1, dim_feedforward=64)
+    w = model.encoder.layers[0].linear1.weight.numpy()
+    assert np.abs(w).max() <= (6 / (32 + 64)) ** 0.5
+    a, b = model.encoder.layers[0], model.encoder.layers[1]
+    assert a.linear1.weight is not b.linear1.weight
+    assert model.state_dict().keys() == torch.nn.Transformer(32, 4, 2, 1, 64).state_dict().keys()
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(ArgumentError, match="activation"):
+        nn.TransformerEncoderLayer(8, 2, activation="tanh")
+    with pytest.raises(ArgumentError, match="divisible"):
+        nn.TransformerEncoderLayer(10, 3)
+    model = nn.Transformer(8, 2, 1, 1, 16)
+    with pytest.raises(ShapeError, match="batch size"):
+        model(ds.randn(4, 2, 8), ds.randn(3, 5, 8))
+    with pytest.raises(ShapeError, match="d_model"):
+        model(ds.randn(4, 2, 6), ds.randn(3, 2, 6))
+    with pytest.raises(ArgumentError, match="num_layers"):
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2), 0)
