@@ -293,3 +293,70 @@ def test_two_layer_encoder_learns_to_reverse_sequences():
     with ds.no_grad():
         accuracy = (model.eval()(ds.tensor(test)).numpy().argmax(-1) == test[:, ::-1]).mean()
     assert accuracy >= 0.99, f"token accuracy {accuracy:.4f}"
+
+
+def _markov_text(rng, vocab, n):
+    """Tokens from a random second-order Markov chain: predictable in part, so the loss has a floor."""
+    table = rng.dirichlet(np.full(vocab, 0.1), size=(vocab, vocab))
+    out = [0, 1]
+    for _ in range(n - 2):
+        out.append(int(rng.choice(vocab, p=table[out[-2], out[-1]])))
+    return np.array(out, dtype=np.int64)
+
+
+@pytest.mark.slow
+def test_tiny_causal_language_model_reaches_torchs_validation_loss():
+    """The same causal LM in both libraries (weights copied by state_dict, the same batches, Adam):
+    the validation losses after training agree within 2%."""
+    vocab, window, d_model = 12, 16, 32
+    rng = np.random.default_rng(0)
+    ids = _markov_text(rng, vocab, 6000)
+    starts = np.arange(len(ids) - window - 1)
+    x = np.stack([ids[s : s + window] for s in starts])
+    y = np.stack([ids[s + 1 : s + window + 1] for s in starts])
+    split = int(0.85 * len(x))
+    batches = [rng.choice(split, 32, replace=False) for _ in range(300)]
+
+    def build(lib):
+        m = lib.nn.Module()
+        m.embed = lib.nn.Embedding(vocab, d_model)
+        m.position = lib.nn.Embedding(window, d_model)
+        layer = lib.nn.TransformerEncoderLayer(d_model, 4, 64, dropout=0.0, batch_first=True, norm_first=True)
+        m.encoder = lib.nn.TransformerEncoder(layer, 2)
+        m.head = lib.nn.Linear(d_model, vocab)
+        return m
+
+    def logits(lib, m, tokens):
+        mask = lib.nn.Transformer.generate_square_subsequent_mask(window)
+        h = m.embed(tokens) + m.position(lib.arange(window))
+        return m.head(m.encoder(h, mask=mask, is_causal=True)).reshape(-1, vocab)
+
+    torch.manual_seed(0)
+    theirs = build(torch)
+    ours = build(ds)
+    _load_from_torch(ours, theirs)
+    opt_t = torch.optim.Adam(theirs.parameters(), lr=3e-3)
+    opt_d = ds.optim.Adam(ours.parameters(), lr=3e-3)
+    for idx in batches:
+        loss_t = torch.nn.functional.cross_entropy(
+            logits(torch, theirs, torch.tensor(x[idx])), torch.tensor(y[idx]).reshape(-1)
+        )
+        opt_t.zero_grad()
+        loss_t.backward()
+        opt_t.step()
+        loss_d = ds.nn.functional.cross_entropy(logits(ds, ours, ds.tensor(x[idx])), ds.tensor(y[idx]).reshape(-1))
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+    with torch.no_grad():
+        val_t = torch.nn.functional.cross_entropy(
+            logits(torch, theirs, torch.tensor(x[split:])), torch.tensor(y[split:]).reshape(-1)
+        ).item()
+    with ds.no_grad():
+        val_d = ds.nn.functional.cross_entropy(
+            logits(ds, ours, ds.tensor(x[split:])), ds.tensor(y[split:]).reshape(-1)
+        ).item()
+    first = np.log(vocab)
+    assert val_t < 0.7 * first, f"the reference did not learn: {val_t:.4f}"
+    print(f"validation loss: downslope {val_d:.4f}, torch {val_t:.4f}")
+    assert abs(val_d - val_t) <= 0.02 * val_t, f"validation loss {val_d:.4f} vs torch {val_t:.4f}"
