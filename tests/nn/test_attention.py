@@ -318,3 +318,26 @@ def test_multihead_attention_errors_name_the_problem():
         mha(x, x, x, attn_mask=ds.zeros(2, 3))
     with pytest.raises(ShapeError, match="key_padding_mask"):
         mha(x, x, x, key_padding_mask=ds.tensor(np.zeros((2, 5), dtype=bool)))
+
+
+@pytest.mark.parametrize("dropout_p", [0.0, 0.2])
+def test_sdpa_keeps_probabilities_only_and_backward_needs_one_more_matrix(dropout_p):
+    """What the node saves: P (float) and, with dropout, a one-byte keep mask. Backward allocates one
+    more (L, S) matrix per head at a time beside them (the composite of basic ops needs four)."""
+    import tracemalloc
+
+    q, k, v = (ds.randn(1, 2, 512, 8, requires_grad=True) for _ in range(3))
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+    saved = [a for a in out._saved if isinstance(a, np.ndarray)]
+    expected = [((1, 2, 512, 512), np.float32)] + ([((1, 2, 512, 512), np.bool_)] if dropout_p else [])
+    assert [(a.shape, a.dtype) for a in saved] == expected
+    loss = out.sum()
+    probs_bytes = 2 * 512 * 512 * 4
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        loss.backward()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.25 * probs_bytes, f"backward allocated {peak / probs_bytes:.2f} x the probabilities"
