@@ -92,7 +92,7 @@ def scaled_dot_product_attention(
     if is_causal and attn_mask is not None:
         raise ArgumentError(
             "scaled_dot_product_attention: give either attn_mask or is_causal=True, not both "
-            "(PyTorch raises here too); fold the causal part into the mask instead"
+            "(PyTorch documents this as an error); fold the causal part into the mask instead"
         )
     if isinstance(dropout_p, bool) or not isinstance(dropout_p, (int, float)) or not 0.0 <= dropout_p < 1.0:
         raise ArgumentError(f"scaled_dot_product_attention: dropout_p must be a number in [0, 1), got {dropout_p!r}")
@@ -116,7 +116,13 @@ def scaled_dot_product_attention(
 
     mask_kind, mask = _prepare_mask(attn_mask, query, q, group)
     L, S = q.shape[-2], k.shape[-2]
-    batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    try:
+        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise ShapeError(
+            f"scaled_dot_product_attention: the leading (batch, head) dims of query {query.shape}, key {key.shape} "
+            f"and value {value.shape} do not broadcast together"
+        ) from None
     score_shape = batch + (L, S)
     if mask is not None:
         try:
@@ -126,10 +132,9 @@ def scaled_dot_product_attention(
                 f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not broadcast to the "
                 f"scores' shape {score_shape} (..., L, S)"
             ) from None
-    if score_shape[-2:] != (L, S):
+    if mask is not None and score_shape[-2:] != (L, S):
         raise ShapeError(
-            f"scaled_dot_product_attention: attn_mask of shape {mask.shape if mask is not None else None} "  # type: ignore[union-attr]
-            f"would change the scores' (L, S) = {(L, S)}"
+            f"scaled_dot_product_attention: attn_mask of shape {mask.shape} would change the scores' (L, S) = {(L, S)}"
         )
 
     blocked = None
@@ -178,8 +183,6 @@ def _prepare_mask(attn_mask: Any, query: Tensor, q: Tensor, group: int) -> tuple
                 f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not fit {query.shape[-3]} heads"
             ) from None
         mask = ops.reshape(mask, mask.shape[:-3] + (q.shape[-4], group) + mask.shape[-2:])
-    elif group > 1 and mask.ndim == 2:
-        pass  # (L, S) broadcasts as it is
     return mask_kind, mask
 
 
