@@ -360,3 +360,24 @@ def test_tiny_causal_language_model_reaches_torchs_validation_loss():
     assert val_t < 0.7 * first, f"the reference did not learn: {val_t:.4f}"
     print(f"validation loss: downslope {val_d:.4f}, torch {val_t:.4f}")
     assert abs(val_d - val_t) <= 0.02 * val_t, f"validation loss {val_d:.4f} vs torch {val_t:.4f}"
+
+
+def test_subclassing_transformer_as_pytorch_examples_do():
+    """pytorch/examples' word_language_model subclasses nn.Transformer, replaces its decoder by a
+    Linear read-out and runs the encoder alone with a log(tril(ones)) mask."""
+
+    class TransformerModel(nn.Transformer):
+        def __init__(self, ntoken, ninp, nhead, nhid, nlayers):
+            super().__init__(d_model=ninp, nhead=nhead, dim_feedforward=nhid, num_encoder_layers=nlayers)
+            self.input_emb = nn.Embedding(ntoken, ninp)
+            self.decoder = nn.Linear(ninp, ntoken)
+
+        def forward(self, src):
+            mask = ds.tensor(np.log(np.tril(np.ones((src.shape[0], src.shape[0]), dtype=np.float32))))
+            return self.decoder(self.encoder(self.input_emb(src), mask=mask))
+
+    with np.errstate(divide="ignore"):
+        model = TransformerModel(ntoken=11, ninp=8, nhead=2, nhid=16, nlayers=2)
+        out = model(ds.tensor(np.random.default_rng(0).integers(0, 11, (5, 3))))
+    assert out.shape == (5, 3, 11)
+    assert not any(k.startswith("decoder.layers") for k in model.state_dict())

@@ -298,7 +298,7 @@ class TransformerEncoder(Module):
         dtype = src.array.dtype
         src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", dtype)
         mask = _canonical_mask(mask, "mask", dtype)
-        batch_first = getattr(self.layers[0], "batch_first", False)
+        batch_first = bool(getattr(getattr(self.layers[0], "self_attn", None), "batch_first", False))
         causal = _detect_is_causal_mask(mask, is_causal, _seq_len(src, batch_first))
         out = src
         for layer in self.layers:
