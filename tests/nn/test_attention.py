@@ -341,3 +341,26 @@ def test_sdpa_keeps_probabilities_only_and_backward_needs_one_more_matrix(dropou
     finally:
         tracemalloc.stop()
     assert peak < 1.25 * probs_bytes, f"backward allocated {peak / probs_bytes:.2f} x the probabilities"
+
+
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_packed_self_attention_gradcheck_first_and_second_order(is_causal):
+    """The node MultiheadAttention uses for self-attention takes the packed (3, N, H, L, D) projection."""
+    from downslope.nn.attention import _packed_self_attention
+
+    rng = np.random.default_rng(0)
+    qkv = ds.tensor(rng.standard_normal((3, 2, 2, 4, 3)), dtype="float64", requires_grad=True)
+    mask = None if is_causal else ds.tensor(rng.standard_normal((2, 1, 1, 4)), dtype="float64")
+
+    def f(qkv):
+        return _packed_self_attention(qkv, mask, 0.0, is_causal)
+
+    ds.gradcheck(f, [qkv])
+    unpacked = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask, is_causal=is_causal)
+    np.testing.assert_allclose(f(qkv).numpy(), unpacked.numpy(), rtol=1e-12)
+
+    def grad_norm(qkv):
+        (g,) = ds.grad((f(qkv) ** 2).sum(), [qkv], create_graph=True)
+        return (g * g).sum()
+
+    ds.gradcheck(grad_norm, [qkv])

@@ -115,15 +115,44 @@ def scaled_dot_product_attention(
         v = ops.reshape(v, v.shape[:-2] + (1,) + v.shape[-2:])
 
     mask_kind, mask = _prepare_mask(attn_mask, query, q, group)
-    L, S = q.shape[-2], k.shape[-2]
     try:
-        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+        np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     except ValueError:
         raise ShapeError(
             f"scaled_dot_product_attention: the leading (batch, head) dims of query {query.shape}, key {key.shape} "
             f"and value {value.shape} do not broadcast together"
         ) from None
-    score_shape = batch + (L, S)
+    result = _attention_node((q, k, v), q.array, k.array, v.array, mask_kind, mask, is_causal, scale, dropout_p)
+    if group > 1:
+        result = ops.reshape(result, query.shape[:-1] + (value.shape[-1],))
+    return result
+
+
+def _packed_self_attention(qkv: Tensor, mask: Tensor | None, dropout_p: float, is_causal: bool) -> Tensor:
+    """Attention of ``qkv[0]`` over ``qkv[1]``, ``qkv[2]`` for a packed (3, N, H, L, D) projection, as one
+    node whose input gradient is one (3, N, H, L, D) array: taking q, k and v out by indexing would
+    scatter each gradient into a zero array of the full packed shape and add the three up.
+    ``mask`` is an additive float mask broadcasting to (N, H, L, L), or None."""
+    d = qkv.array
+    mask_kind = None if mask is None else "float"
+    scale = 1.0 / math.sqrt(d.shape[-1])
+    return _attention_node((qkv,), d[0], d[1], d[2], mask_kind, mask, is_causal, scale, dropout_p)
+
+
+def _attention_node(
+    inputs: tuple[Tensor, ...],
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    mask_kind: str | None,
+    mask: Tensor | None,
+    is_causal: bool,
+    scale: float,
+    dropout_p: float,
+) -> Tensor:
+    """The fused node: ``inputs`` are (q, k, v) or (packed qkv,), the arrays their values."""
+    L, S = q.shape[-2], k.shape[-2]
+    score_shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2]) + (L, S)
     if mask is not None:
         try:
             score_shape = np.broadcast_shapes(score_shape, mask.shape)
@@ -132,29 +161,24 @@ def scaled_dot_product_attention(
                 f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not broadcast to the "
                 f"scores' shape {score_shape} (..., L, S)"
             ) from None
-    if mask is not None and score_shape[-2:] != (L, S):
-        raise ShapeError(
-            f"scaled_dot_product_attention: attn_mask of shape {mask.shape} would change the scores' (L, S) = {(L, S)}"
-        )
-
+        if score_shape[-2:] != (L, S):
+            raise ShapeError(
+                f"scaled_dot_product_attention: attn_mask of shape {mask.shape} would change the scores' (L, S) = "
+                f"{(L, S)}"
+            )
     blocked = None
     if mask_kind == "bool":
         blocked = ~mask.array  # type: ignore[union-attr]
     elif is_causal:
         blocked = np.triu(np.ones((L, S), dtype=bool), k=1)
-    p_arr, keep, out = _attention_forward(
-        q.array, k.array, v.array, mask.array if mask_kind == "float" else None, blocked,  # type: ignore[union-attr]
-        score_shape, scale, float(dropout_p),
-    )  # fmt: skip
-    parents: tuple[Tensor, ...] = (q, k, v)
+    float_mask = mask.array if mask_kind == "float" else None  # type: ignore[union-attr]
+    p_arr, keep, out = _attention_forward(q, k, v, float_mask, blocked, score_shape, scale, float(dropout_p))
+    parents = inputs
     if mask_kind == "float" and mask is not None and mask.requires_grad:
         parents += (mask,)
-    const_mask = mask.array if mask_kind == "float" and len(parents) == 3 else None  # type: ignore[union-attr]
-    saved = (p_arr, keep, float(dropout_p), scale, blocked, const_mask)
-    result = _node(out, parents, _sdpa_vjp, saved)
-    if group > 1:
-        result = ops.reshape(result, query.shape[:-1] + (value.shape[-1],))
-    return result
+    const_mask = float_mask if len(parents) == len(inputs) else None
+    saved = (p_arr, keep, float(dropout_p), scale, blocked, const_mask, len(inputs) == 1)
+    return _node(out, parents, _sdpa_vjp, saved)
 
 
 def _prepare_mask(attn_mask: Any, query: Tensor, q: Tensor, group: int) -> tuple[str | None, Tensor | None]:
@@ -225,25 +249,47 @@ def _attention_forward(
 
 
 def _sdpa_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    packed = saved[6]
+    n_in = 1 if packed else 3
+    mask_arg = args[n_in] if len(args) > n_in else None
+    need_mask = mask_arg is not None and needs[n_in]
+    need_q, need_k, need_v = (needs[0],) * 3 if packed else needs[:3]
     if xp.differentiable:
-        return _sdpa_vjp_differentiable(g, args, saved, needs, xp)
+        q, k, v = (args[0][0], args[0][1], args[0][2]) if packed else args[:3]
+        gq, gk, gv, gm = _sdpa_grads_differentiable(
+            g, q, k, v, mask_arg, saved, (need_q, need_k, need_v, need_mask), xp
+        )
+        grads = (ops.stack([gq, gk, gv]),) if packed else (gq, gk, gv)
+        return grads + (() if mask_arg is None else (gm,))
+    q, k, v = (args[0][0], args[0][1], args[0][2]) if packed else args[:3]
+    # For a packed input the three gradients are written straight into one array of its shape.
+    buf = np.empty(args[0].shape, g.dtype) if packed else None
+    gq, gk, gv, gm = _sdpa_grads(g, y, q, k, v, mask_arg, saved, (need_q, need_k, need_v, need_mask), xp, buf)
+    grads = (buf,) if packed else (gq, gk, gv)
+    return grads + (() if mask_arg is None else (gm,))
+
+
+def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):  # type: ignore[no-untyped-def]
+    """NumPy rule: dV = Pd^T g; dS = P * (dP - rowsum(g * out)), dP = (g v^T) * keep; dQ = dS k * scale,
+    dK = dS^T q * scale (see the module docstring). ``buf`` (3, ...) receives dQ, dK, dV when given."""
     p, keep, dropout_p, scale = saved[:4]
-    q, k, v = args[0], args[1], args[2]
+    need_q, need_k, need_v, need_mask = needs
     dtype = p.dtype
     gq = gk = gv = gm = None
     keep_scale = None if keep is None else np.asarray(1.0 / (1.0 - dropout_p), dtype)
-    if needs[2]:
+    if need_v:
         if keep is None:
-            gv = np.matmul(np.swapaxes(p, -1, -2), g)
+            pd = p
         else:
             pd = p * keep
             pd *= keep_scale
-            gv = np.matmul(np.swapaxes(pd, -1, -2), g)
-            del pd
-        gv = xp.sum_to(gv, v.shape)
-    if not (needs[0] or needs[1] or (len(args) > 3 and needs[3])):
-        return gq, gk, gv, *(() if len(args) == 3 else (None,))
-    # dS = P * (dP - rowsum(P * dP)), with rowsum(P * dP) = rowsum(g * out) (see the module docstring)
+        if buf is not None:
+            gv = np.matmul(np.swapaxes(pd, -1, -2), g, out=buf[2])
+        else:
+            gv = xp.sum_to(np.matmul(np.swapaxes(pd, -1, -2), g), v.shape)
+        del pd
+    if not (need_q or need_k or need_mask):
+        return gq, gk, gv, gm
     ds_ = np.matmul(g, np.swapaxes(v, -1, -2))
     if ds_.shape != p.shape:
         ds_ = np.array(np.broadcast_to(ds_, p.shape))
@@ -252,43 +298,45 @@ def _sdpa_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
         ds_ *= keep_scale
     ds_ -= (g * y).sum(axis=-1, keepdims=True)
     ds_ *= p
-    if len(args) > 3 and needs[3]:
-        gm = xp.sum_to(ds_, args[3].shape)
+    if need_mask:
+        gm = xp.sum_to(ds_, mask_arg.shape)
         if gm is ds_:
             gm = ds_.copy()  # ds_ is scaled in place below
     ds_ *= np.asarray(scale, dtype)
-    if needs[0]:
-        gq = xp.sum_to(np.matmul(ds_, k), q.shape)
-    if needs[1]:
-        gk = xp.sum_to(np.matmul(np.swapaxes(ds_, -1, -2), q), k.shape)
-    if len(args) > 3:
+    if buf is not None:
+        gq = np.matmul(ds_, k, out=buf[0])
+        gk = np.matmul(np.swapaxes(ds_, -1, -2), q, out=buf[1])
         return gq, gk, gv, gm
-    return gq, gk, gv
+    if need_q:
+        gq = xp.sum_to(np.matmul(ds_, k), q.shape)
+    if need_k:
+        gk = xp.sum_to(np.matmul(np.swapaxes(ds_, -1, -2), q), k.shape)
+    return gq, gk, gv, gm
 
 
-def _sdpa_vjp_differentiable(g, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _sdpa_grads_differentiable(g, q, k, v, mask_arg, saved, needs, xp):  # type: ignore[no-untyped-def]
     """The same rule from differentiable ops, P recomputed from q and k (for create_graph)."""
-    _, keep, dropout_p, scale, blocked, const_mask = saved
-    q, k, v = args[0], args[1], args[2]
+    _, keep, dropout_p, scale, blocked, const_mask, _ = saved
+    need_q, need_k, need_v, need_mask = needs
     s = ops.matmul(q, xp.swap_last(k)) * scale
-    if len(args) > 3:
-        s = s + args[3]
+    if mask_arg is not None:
+        s = s + mask_arg
     elif const_mask is not None:
         s = s + const_mask
     if blocked is not None:
         s = ops.where(blocked, -np.inf, s)
     p = _safe_softmax(s)
-    pd = p if keep is None else p * (keep * (1.0 / (1.0 - dropout_p))).astype(xp.data(p).dtype)
-    gv = xp.sum_to(xp.swap_last(pd) @ g, v.shape) if needs[2] else None
+    dtype = xp.data(p).dtype
+    pd = p if keep is None else p * (keep * (1.0 / (1.0 - dropout_p))).astype(dtype)
+    gv = xp.sum_to(xp.swap_last(pd) @ g, v.shape) if need_v else None
     dp = g @ xp.swap_last(v)
     if keep is not None:
-        dp = dp * (keep * (1.0 / (1.0 - dropout_p))).astype(xp.data(p).dtype)
+        dp = dp * (keep * (1.0 / (1.0 - dropout_p))).astype(dtype)
     ds_ = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
-    gq = xp.sum_to((ds_ @ k) * scale, q.shape) if needs[0] else None
-    gk = xp.sum_to((xp.swap_last(ds_) @ q) * scale, k.shape) if needs[1] else None
-    if len(args) > 3:
-        return gq, gk, gv, (xp.sum_to(ds_, args[3].shape) if needs[3] else None)
-    return gq, gk, gv
+    gq = xp.sum_to((ds_ @ k) * scale, q.shape) if need_q else None
+    gk = xp.sum_to((xp.swap_last(ds_) @ q) * scale, k.shape) if need_k else None
+    gm = xp.sum_to(ds_, mask_arg.shape) if need_mask else None
+    return gq, gk, gv, gm
 
 
 def _safe_softmax(s: Tensor) -> Tensor:
@@ -485,6 +533,69 @@ class MultiheadAttention(Module):
             else:
                 mask = ops.reshape(mask, (n, h, tgt_len, src_len))
 
+        dropout_p = self.dropout if self.training else 0.0
+        packed = (
+            self_attention
+            and not need_weights
+            and self._qkv_same_embed_dim
+            and self.bias_k is None
+            and not self.add_zero_attn
+        )
+        if packed:
+            # Self-attention's hot path (the Transformer layers): one GEMM for q, k and v, split into
+            # heads by a reshape and a transpose, and a fused node that takes the packed result whole.
+            from .functional import linear
+
+            proj = linear(q_in, self.in_proj_weight, self.in_proj_bias)  # type: ignore[arg-type]
+            qkv = ops.permute(ops.reshape(proj, (n, tgt_len, 3, h, d)), (2, 0, 3, 1, 4))  # (3, N, H, L, D)
+            mask = self._merge_padding(mask, kpm, n, tgt_len)
+            attn = _packed_self_attention(qkv, mask, dropout_p, use_causal)
+            weights: Tensor | None = None
+        else:
+            attn, weights = self._attention(
+                q_in, k_in, v_in, mask, kpm, self_attention, kv_shared, need_weights, average_attn_weights,
+                use_causal, dropout_p,
+            )  # fmt: skip
+        out = ops.reshape(ops.permute(attn, (0, 2, 1, 3)), (n, tgt_len, e))
+        out = self.out_proj(out)
+        if not batched:
+            out = ops.squeeze(out, 0)
+            if weights is not None:
+                weights = ops.squeeze(weights, 0)
+        elif not self.batch_first:
+            out = ops.transpose(out, 0, 1)
+        return out, weights
+
+    def _merge_padding(self, mask: Tensor | None, kpm: Tensor | None, n: int, s_len: int) -> Tensor | None:
+        """The attention mask plus the key padding mask, broadcast as (N, 1, 1, S)."""
+        if kpm is None:
+            return mask
+        if kpm.shape != (n, s_len):
+            extra = int(self.add_zero_attn) + int(self.bias_k is not None)
+            raise ShapeError(
+                f"MultiheadAttention: key_padding_mask has shape {kpm.shape[:1] + (kpm.shape[1] - extra,)}, "
+                f"expected (N, S) = {(n, s_len - extra)}"
+            )
+        kpm4 = ops.reshape(kpm, (n, 1, 1, s_len))
+        return kpm4 if mask is None else mask + kpm4
+
+    def _attention(
+        self,
+        q_in: Tensor,
+        k_in: Tensor,
+        v_in: Tensor,
+        mask: Tensor | None,
+        kpm: Tensor | None,
+        self_attention: bool,
+        kv_shared: bool,
+        need_weights: bool,
+        average_attn_weights: bool,
+        use_causal: bool,
+        dropout_p: float,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Projections, bias_k/bias_v, heads, zero attention and attention: (N, H, L, D) and the weights."""
+        n, tgt_len = q_in.shape[0], q_in.shape[1]
+        e, h, d = self.embed_dim, self.num_heads, self.head_dim
         q, k, v = self._in_projection(q_in, k_in, v_in, self_attention, kv_shared)
         if self.bias_k is not None and self.bias_v is not None:
             k = ops.cat([k, ops.broadcast_to(self.bias_k, (n, 1, e))], dim=1)
@@ -495,44 +606,24 @@ class MultiheadAttention(Module):
         k = ops.permute(ops.reshape(k, (n, k.shape[1], h, d)), (0, 2, 1, 3))
         v = ops.permute(ops.reshape(v, (n, v.shape[1], h, d)), (0, 2, 1, 3))
         if self.add_zero_attn:
-            zeros = _wrap(np.zeros((n, h, 1, d), dtype=dtype))
+            zeros = _wrap(np.zeros((n, h, 1, d), dtype=q.array.dtype))
             k = ops.cat([k, zeros], dim=2)
             v = ops.cat([v, zeros], dim=2)
             mask, kpm = _pad_last(mask), _pad_last(kpm)
-        s_len = k.shape[2]
-        if kpm is not None:
-            if kpm.shape != (n, s_len):
-                raise ShapeError(
-                    f"MultiheadAttention: key_padding_mask has shape {kpm.shape}, expected (N, S) = "
-                    f"{(n, s_len - int(self.add_zero_attn) - int(self.bias_k is not None))}"
-                )
-            kpm4 = ops.reshape(kpm, (n, 1, 1, s_len))
-            mask = kpm4 if mask is None else mask + kpm4
-        dropout_p = self.dropout if self.training else 0.0
+        mask = self._merge_padding(mask, kpm, n, k.shape[2])
+        if not need_weights:
+            return scaled_dot_product_attention(q, k, v, mask, dropout_p, is_causal=use_causal), None
+        # The weights are returned as part of the graph, so this path is built from basic ops.
+        scores = ops.matmul(q * math.sqrt(1.0 / d), ops.transpose(k, -1, -2))
+        if mask is not None:
+            scores = scores + mask
+        probs = ops.softmax(scores, -1)
+        if dropout_p > 0:
+            from .functional import dropout
 
-        weights: Tensor | None = None
-        if need_weights:
-            scores = ops.matmul(q * math.sqrt(1.0 / d), ops.transpose(k, -1, -2))
-            if mask is not None:
-                scores = scores + mask
-            probs = ops.softmax(scores, -1)
-            if dropout_p > 0:
-                from .functional import dropout
-
-                probs = dropout(probs, dropout_p)
-            attn = ops.matmul(probs, v)
-            weights = ops.mean(probs, dim=1) if average_attn_weights else probs
-        else:
-            attn = scaled_dot_product_attention(q, k, v, mask, dropout_p, is_causal=use_causal)
-        out = ops.reshape(ops.permute(attn, (0, 2, 1, 3)), (n, tgt_len, e))
-        out = self.out_proj(out)
-        if not batched:
-            out = ops.squeeze(out, 0)
-            if weights is not None:
-                weights = ops.squeeze(weights, 0)
-        elif not self.batch_first:
-            out = ops.transpose(out, 0, 1)
-        return out, weights
+            probs = dropout(probs, dropout_p)
+        weights = ops.mean(probs, dim=1) if average_attn_weights else probs
+        return ops.matmul(probs, v), weights
 
     def _in_projection(
         self, q_in: Tensor, k_in: Tensor, v_in: Tensor, self_attention: bool, kv_shared: bool
