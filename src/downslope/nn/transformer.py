@@ -273,6 +273,7 @@ def _check_layers(num_layers: Any, owner: str) -> int:
 
 class TransformerEncoder(Module):
     """A stack of ``num_layers`` copies of ``encoder_layer`` (independent weights), then ``norm``.
+    ``enable_nested_tensor`` and ``mask_check`` are accepted and have no effect (see the module docstring).
 
     Example:
         >>> import downslope as ds
@@ -282,7 +283,16 @@ class TransformerEncoder(Module):
         (3, 6, 16)
     """
 
-    def __init__(self, encoder_layer: Module, num_layers: int, norm: Module | None = None) -> None:
+    def __init__(
+        self,
+        encoder_layer: Module,
+        num_layers: int,
+        norm: Module | None = None,
+        enable_nested_tensor: bool = True,
+        mask_check: bool = True,
+    ) -> None:
+        # enable_nested_tensor and mask_check steer PyTorch's nested-tensor fast path, which has no
+        # counterpart here; they are accepted so that PyTorch code runs unchanged.
         super().__init__()
         self.layers = _clones(encoder_layer, _check_layers(num_layers, "TransformerEncoder"))
         self.num_layers = len(self.layers)
