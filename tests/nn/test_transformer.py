@@ -381,3 +381,17 @@ def test_subclassing_transformer_as_pytorch_examples_do():
         out = model(ds.tensor(np.random.default_rng(0).integers(0, 11, (5, 3))))
     assert out.shape == (5, 3, 11)
     assert not any(k.startswith("decoder.layers") for k in model.state_dict())
+
+
+def test_arrays_instead_of_tensors_are_refused_with_a_message():
+    from downslope.errors import ArgumentTypeError
+
+    x = np.zeros((3, 2, 8), dtype=np.float32)
+    for module, args in (
+        (nn.TransformerEncoderLayer(8, 2, 16), (x,)),
+        (nn.TransformerDecoderLayer(8, 2, 16), (ds.tensor(x), x)),
+        (nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 1), (x,)),
+        (nn.Transformer(8, 2, 1, 1, 16), (x, ds.tensor(x))),
+    ):
+        with pytest.raises(ArgumentTypeError, match="must be a Tensor"):
+            module(*args)

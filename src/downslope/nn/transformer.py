@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, _wrap
 from . import functional as F
 from . import init
@@ -60,6 +60,16 @@ def generate_square_subsequent_mask(sz: int, dtype: Any = None) -> Tensor:
         raise ArgumentError(f"generate_square_subsequent_mask: sz must be a non-negative integer, got {sz!r}")
     dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
     return _wrap(np.triu(np.full((sz, sz), -np.inf, dtype=dt), k=1))
+
+
+def _check_tensors(owner: str, **inputs: Any) -> np.dtype:
+    """The inputs must be tensors; returns the first one's dtype."""
+    for name, t in inputs.items():
+        if not isinstance(t, Tensor):
+            raise ArgumentTypeError(
+                f"{owner}: {name} must be a Tensor, got {type(t).__name__}; wrap arrays with ds.tensor(...)"
+            )
+    return next(iter(inputs.values())).array.dtype
 
 
 def _get_activation(activation: str | Callable[[Tensor], Tensor], owner: str) -> Callable[[Tensor], Tensor]:
@@ -153,7 +163,7 @@ class TransformerEncoderLayer(Module):
         src_key_padding_mask: Tensor | None = None,
         is_causal: bool = False,
     ) -> Tensor:
-        dtype = src.array.dtype
+        dtype = _check_tensors(type(self).__name__, src=src)
         src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", dtype)
         src_mask = _canonical_mask(src_mask, "src_mask", dtype)
         x = src
@@ -234,6 +244,7 @@ class TransformerDecoderLayer(Module):
         tgt_is_causal: bool = False,
         memory_is_causal: bool = False,
     ) -> Tensor:
+        _check_tensors(type(self).__name__, tgt=tgt, memory=memory)
         x = tgt
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
@@ -305,7 +316,7 @@ class TransformerEncoder(Module):
         src_key_padding_mask: Tensor | None = None,
         is_causal: bool | None = None,
     ) -> Tensor:
-        dtype = src.array.dtype
+        dtype = _check_tensors(type(self).__name__, src=src)
         src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", dtype)
         mask = _canonical_mask(mask, "mask", dtype)
         batch_first = bool(getattr(getattr(self.layers[0], "self_attn", None), "batch_first", False))
@@ -346,6 +357,7 @@ class TransformerDecoder(Module):
         tgt_is_causal: bool | None = None,
         memory_is_causal: bool = False,
     ) -> Tensor:
+        _check_tensors(type(self).__name__, tgt=tgt, memory=memory)
         first = self.layers[0]
         batch_first = bool(getattr(getattr(first, "self_attn", None), "batch_first", False))
         causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal, _seq_len(tgt, batch_first))
@@ -442,6 +454,7 @@ class Transformer(Module):
         tgt_is_causal: bool | None = None,
         memory_is_causal: bool = False,
     ) -> Tensor:
+        _check_tensors(type(self).__name__, src=src, tgt=tgt)
         batched = src.ndim == 3
         axis = 0 if self.batch_first else 1
         if batched and (tgt.ndim != 3 or src.shape[axis] != tgt.shape[axis]):
