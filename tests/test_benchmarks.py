@@ -45,3 +45,11 @@ def test_benchmark_runs_in_quick_mode(script: str, expected: list[str]) -> None:
     out = run_quick(script)
     for text in expected:
         assert text in out, f"{script} --quick did not print {text!r}:\n{out}"
+
+
+@pytest.mark.slow
+def test_transformer_benchmark_runs_in_quick_mode() -> None:
+    pytest.importorskip("torch")
+    out = run_quick("transformer.py")
+    for text in ["BLAS:", "TransformerEncoder 2 layers", "downslope", "torch", "target: downslope/torch <= 1.00"]:
+        assert text in out, f"transformer.py --quick did not print {text!r}:\n{out}"

@@ -298,3 +298,8 @@ __all__ += [
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
 ]  # fmt: skip
+
+# Attention lives in attention.py beside MultiheadAttention.
+from .attention import scaled_dot_product_attention  # noqa: E402
+
+__all__ += ["scaled_dot_product_attention"]

@@ -1,0 +1,124 @@
+"""Training step of a TransformerEncoder: 2 layers, d_model 128, 4 heads, feed-forward 512,
+sequence 64, batch 32 (batch_first, dropout 0.1 as PyTorch's default), a linear read-out of every
+position and mean-squared error to a random target, Adam (lr=1e-3).
+
+Peers, in one process on the same initial weights (copied by state_dict) and the same batches:
+downslope and PyTorch eager. Target: downslope's time per step <= 1.0x PyTorch's.
+Run: python benchmarks/transformer.py [--quick] [--threads N] [--dropout P]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import Batches, Peer, add_peer, blas_report, parse_args, print_table, print_target, time_per_step  # noqa: E402
+
+LAYERS, D_MODEL, HEADS, FF, SEQ, BATCH = 2, 128, 4, 512, 64, 32
+
+
+def torch_model(dropout: float):  # type: ignore[no-untyped-def]
+    import torch
+
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(D_MODEL, HEADS, FF, dropout=dropout, batch_first=True)
+    return torch.nn.Sequential(torch.nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False)), torch.nn.Linear(
+        D_MODEL, D_MODEL
+    )
+
+
+def initial_state(dropout: float) -> dict[str, np.ndarray]:
+    """PyTorch's initialization when torch is installed (so both start alike), downslope's otherwise."""
+    try:
+        enc, head = torch_model(dropout)
+        state = {f"enc.{k}": v.detach().numpy().copy() for k, v in enc.state_dict().items()}
+        state.update({f"head.{k}": v.detach().numpy().copy() for k, v in head.state_dict().items()})
+        return state
+    except ImportError:
+        import downslope as ds
+
+        ds.manual_seed(0)
+        model = downslope_model(dropout)
+        return model.state_dict()
+
+
+def downslope_model(dropout: float):  # type: ignore[no-untyped-def]
+    from downslope import nn
+
+    layer = nn.TransformerEncoderLayer(D_MODEL, HEADS, FF, dropout=dropout, batch_first=True)
+    model = nn.Module()
+    model.enc = nn.Sequential(nn.TransformerEncoder(layer, LAYERS))
+    model.head = nn.Linear(D_MODEL, D_MODEL)
+    return model
+
+
+def downslope_step(state: dict[str, np.ndarray], dropout: float):  # type: ignore[no-untyped-def]
+    import downslope as ds
+    from downslope import nn, optim
+
+    model = downslope_model(dropout)
+    model.load_state_dict(state)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.MSELoss()
+
+    def run(batches: Batches) -> None:
+        for x, y in batches:
+            opt.zero_grad()
+            loss_fn(model.head(model.enc(ds.from_numpy(x))), ds.from_numpy(y)).backward()
+            opt.step()
+
+    return run
+
+
+def torch_step(state: dict[str, np.ndarray], dropout: float):  # type: ignore[no-untyped-def]
+    import torch
+
+    enc, head = torch_model(dropout)
+    enc.load_state_dict({k[4:]: torch.tensor(v) for k, v in state.items() if k.startswith("enc.")})
+    head.load_state_dict({k[5:]: torch.tensor(v) for k, v in state.items() if k.startswith("head.")})
+    params = list(enc.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    loss_fn = torch.nn.MSELoss()
+    enc.train()
+
+    def run(batches: Batches) -> None:
+        for x, y in batches:
+            opt.zero_grad()
+            loss_fn(head(enc(torch.from_numpy(x))), torch.from_numpy(y)).backward()
+            opt.step()
+
+    return run
+
+
+def main() -> None:
+    def hook(parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--dropout", type=float, default=0.1, help="dropout of the layers (default 0.1)")
+
+    args, threads = parse_args(__doc__, "a few steps only (CI smoke test, no timing claims)", hook)
+    pieces, steps = (2, 4) if args.quick else (15, 90)
+    rng = np.random.default_rng(0)
+    batches = [
+        (
+            rng.standard_normal((BATCH, SEQ, D_MODEL)).astype(np.float32),
+            rng.standard_normal((BATCH, SEQ, D_MODEL)).astype(np.float32),
+        )
+        for _ in range(steps)
+    ]
+    state = initial_state(args.dropout)
+    print(blas_report() + "; " + threads)
+    print(
+        f"TransformerEncoder {LAYERS} layers, d_model {D_MODEL}, {HEADS} heads, ff {FF}, seq {SEQ}, batch {BATCH}, "
+        f"dropout {args.dropout}, Adam: ms per training step"
+    )
+    peers = [Peer("downslope", downslope_step(state, args.dropout))]
+    add_peer(peers, "torch", lambda: torch_step(state, args.dropout))
+    results = time_per_step(peers, batches, pieces)
+    print_table(results, unit="ms", scale=1e3, reference="downslope")
+    print_target(results, "torch", 1.00)
+
+
+if __name__ == "__main__":
+    main()

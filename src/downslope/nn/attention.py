@@ -1,0 +1,721 @@
+"""Attention: ``scaled_dot_product_attention`` as one fused op, and ``MultiheadAttention``.
+
+Scaled dot-product attention is ``softmax(q @ k^T * scale + mask) @ v``. Built from basic ops it
+would record five nodes and keep their temporaries (the scores, the softmax, the dropped softmax);
+fused, it keeps only the softmax probabilities P (and the dropout mask, one byte per entry).
+The backward works from P alone, using the identity (FlashAttention's)
+
+    sum_j P_ij dP_ij = sum_j Pd_ij (g_i . v_j) = g_i . out_i          (Pd = dropped P, out = Pd @ v)
+
+so that the softmax's row sums come from the output and the output gradient, not from a second
+(L, S) matrix: beside the saved P, one (L, S) matrix per head is alive at a time (dP, turned into
+the score gradient in place). Under ``create_graph`` the rule is recomputed from differentiable
+ops, so attention can be differentiated twice.
+
+Masks follow PyTorch: in ``scaled_dot_product_attention`` a boolean mask says which keys *take
+part* (True) and a float mask is added to the scores; in ``MultiheadAttention`` and the
+Transformer layers a boolean mask says which positions are *masked out* (True), as there.
+A query row whose keys are all masked out attends to nothing and gives zeros (PyTorch's
+"safe softmax" in its fused kernels); the ``need_weights=True`` path of ``MultiheadAttention``
+returns NaN for such rows, as PyTorch's does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import backend, ops
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..tensor import Tensor, _node, _wrap
+from . import init
+from .layers import Linear
+from .module import Module, Parameter
+
+__all__ = ["scaled_dot_product_attention", "MultiheadAttention"]
+
+
+# ---------------------------------------------------------------------- the fused op
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | np.ndarray | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
+    """``softmax(query @ key^T * scale + mask) @ value``, one fused op (PyTorch's function).
+
+    Shapes: query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); leading
+    dims broadcast. ``attn_mask`` broadcasts to (..., L, S): boolean (True = the key takes part)
+    or float (added to the scores; a float mask that requires grad gets a gradient).
+    ``is_causal`` masks key j > query i (top-left aligned, as PyTorch); it cannot be combined with
+    ``attn_mask``. ``scale`` defaults to 1/sqrt(E). ``dropout_p`` drops attention probabilities
+    with the library's seeded generator; like PyTorch's function it applies whenever ``dropout_p >
+    0`` (pass 0 in evaluation). ``enable_gqa``: key/value may have fewer heads (dim -3) than the
+    query; query head h uses key/value head h // (Hq / Hk).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> q = k = v = ds.randn(2, 4, 5, 8)
+        >>> F.scaled_dot_product_attention(q, k, v, is_causal=True).shape
+        (2, 4, 5, 8)
+    """
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, Tensor):
+            raise ArgumentTypeError(f"scaled_dot_product_attention: {name} must be a Tensor, got {type(t).__name__}")
+        if t.ndim < 2:
+            raise ShapeError(f"scaled_dot_product_attention: {name} needs shape (..., seq, features), got {t.shape}")
+        if not backend.is_floating(t.array.dtype):
+            raise ArgumentTypeError(
+                f"scaled_dot_product_attention: {name} must be floating point, got dtype {t.array.dtype}"
+            )
+    if not (query.array.dtype == key.array.dtype == value.array.dtype):
+        raise ArgumentTypeError(
+            f"scaled_dot_product_attention: query, key and value must share a dtype, got "
+            f"{query.array.dtype}, {key.array.dtype} and {value.array.dtype}"
+        )
+    if query.shape[-1] != key.shape[-1]:
+        raise ShapeError(
+            f"scaled_dot_product_attention: query's last dim ({query.shape}) must equal key's ({key.shape})"
+        )
+    if key.shape[-2] != value.shape[-2]:
+        raise ShapeError(
+            f"scaled_dot_product_attention: key {key.shape} and value {value.shape} need the same sequence "
+            "length (dim -2)"
+        )
+    if is_causal and attn_mask is not None:
+        raise ArgumentError(
+            "scaled_dot_product_attention: give either attn_mask or is_causal=True, not both "
+            "(PyTorch documents this as an error); fold the causal part into the mask instead"
+        )
+    if isinstance(dropout_p, bool) or not isinstance(dropout_p, (int, float)) or not 0.0 <= dropout_p < 1.0:
+        raise ArgumentError(f"scaled_dot_product_attention: dropout_p must be a number in [0, 1), got {dropout_p!r}")
+    group = 1
+    if enable_gqa and query.ndim >= 3 and key.ndim >= 3 and query.shape[-3] != key.shape[-3]:
+        hq, hk = query.shape[-3], key.shape[-3]
+        if hq % hk or value.shape[-3] != hk:
+            raise ShapeError(
+                f"scaled_dot_product_attention(enable_gqa=True): the query's heads ({hq}, shape {query.shape}) must "
+                f"be a multiple of the key's and value's ({hk} and {value.shape[-3]})"
+            )
+        group = hq // hk
+    e = query.shape[-1]
+    scale = 1.0 / math.sqrt(e) if scale is None else float(scale)
+
+    q, k, v = query, key, value
+    if group > 1:  # (..., Hk*G, L, E) -> (..., Hk, G, L, E); key/value (..., Hk, 1, S, E) broadcast over G
+        q = ops.reshape(q, q.shape[:-3] + (q.shape[-3] // group, group) + q.shape[-2:])
+        k = ops.reshape(k, k.shape[:-2] + (1,) + k.shape[-2:])
+        v = ops.reshape(v, v.shape[:-2] + (1,) + v.shape[-2:])
+
+    mask_kind, mask = _prepare_mask(attn_mask, query, q, group)
+    try:
+        np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise ShapeError(
+            f"scaled_dot_product_attention: the leading (batch, head) dims of query {query.shape}, key {key.shape} "
+            f"and value {value.shape} do not broadcast together"
+        ) from None
+    result = _attention_node((q, k, v), q.array, k.array, v.array, mask_kind, mask, is_causal, scale, dropout_p)
+    if group > 1:
+        result = ops.reshape(result, query.shape[:-1] + (value.shape[-1],))
+    return result
+
+
+def _packed_self_attention(qkv: Tensor, mask: Tensor | None, dropout_p: float, is_causal: bool) -> Tensor:
+    """Attention of ``qkv[0]`` over ``qkv[1]``, ``qkv[2]`` for a packed (3, N, H, L, D) projection, as one
+    node whose input gradient is one (3, N, H, L, D) array: taking q, k and v out by indexing would
+    scatter each gradient into a zero array of the full packed shape and add the three up.
+    ``mask`` is an additive float mask broadcasting to (N, H, L, L), or None."""
+    d = qkv.array
+    mask_kind = None if mask is None else "float"
+    scale = 1.0 / math.sqrt(d.shape[-1])
+    return _attention_node((qkv,), d[0], d[1], d[2], mask_kind, mask, is_causal, scale, dropout_p)
+
+
+def _attention_node(
+    inputs: tuple[Tensor, ...],
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    mask_kind: str | None,
+    mask: Tensor | None,
+    is_causal: bool,
+    scale: float,
+    dropout_p: float,
+) -> Tensor:
+    """The fused node: ``inputs`` are (q, k, v) or (packed qkv,), the arrays their values."""
+    L, S = q.shape[-2], k.shape[-2]
+    score_shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2]) + (L, S)
+    if mask is not None:
+        try:
+            score_shape = np.broadcast_shapes(score_shape, mask.shape)
+        except ValueError:
+            raise ShapeError(
+                f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not broadcast to the "
+                f"scores' shape {score_shape} (..., L, S)"
+            ) from None
+        if score_shape[-2:] != (L, S):
+            raise ShapeError(
+                f"scaled_dot_product_attention: attn_mask of shape {mask.shape} would change the scores' (L, S) = "
+                f"{(L, S)}"
+            )
+    blocked = None
+    if mask_kind == "bool":
+        blocked = ~mask.array  # type: ignore[union-attr]
+    elif is_causal:
+        blocked = np.triu(np.ones((L, S), dtype=bool), k=1)
+    float_mask = mask.array if mask_kind == "float" else None  # type: ignore[union-attr]
+    p_arr, keep, out = _attention_forward(q, k, v, float_mask, blocked, score_shape, scale, float(dropout_p))
+    parents = inputs
+    if mask_kind == "float" and mask is not None and mask.requires_grad:
+        parents += (mask,)
+    const_mask = float_mask if len(parents) == len(inputs) else None
+    saved = (p_arr, keep, float(dropout_p), scale, blocked, const_mask, len(inputs) == 1)
+    return _node(out, parents, _sdpa_vjp, saved)
+
+
+def _prepare_mask(attn_mask: Any, query: Tensor, q: Tensor, group: int) -> tuple[str | None, Tensor | None]:
+    """('bool' | 'float' | None, the mask as a Tensor, reshaped for grouped heads)."""
+    if attn_mask is None:
+        return None, None
+    mask = attn_mask if isinstance(attn_mask, Tensor) else _wrap(np.asarray(attn_mask))
+    kind = mask.array.dtype.kind
+    if kind == "b":
+        mask_kind = "bool"
+    elif kind == "f":
+        mask_kind = "float"
+        if mask.array.dtype != query.array.dtype:
+            mask = ops.astype(mask, query.array.dtype)
+    else:
+        raise ArgumentTypeError(
+            f"scaled_dot_product_attention: attn_mask must be boolean or floating point, got dtype {mask.array.dtype}"
+        )
+    if group > 1 and mask.ndim >= 3:
+        # Broadcast the head dim to the query's heads, then split it like the query's.
+        full = mask.shape[:-3] + (query.shape[-3],) + mask.shape[-2:]
+        try:
+            mask = ops.broadcast_to(mask, full)
+        except ShapeError:
+            raise ShapeError(
+                f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not fit {query.shape[-3]} heads"
+            ) from None
+        mask = ops.reshape(mask, mask.shape[:-3] + (q.shape[-4], group) + mask.shape[-2:])
+    return mask_kind, mask
+
+
+def _attention_forward(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    float_mask: np.ndarray | None,
+    blocked: np.ndarray | None,
+    score_shape: tuple[int, ...],
+    scale: float,
+    dropout_p: float,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(P, keep mask or None, output): the probabilities are computed in place in one buffer."""
+    dtype = q.dtype
+    s = np.matmul(q, np.swapaxes(k, -1, -2))
+    if s.shape != score_shape:
+        s = np.array(np.broadcast_to(s, score_shape))  # a mask with more batch dims than q and k
+    s *= np.asarray(scale, dtype)
+    if float_mask is not None:
+        s += float_mask
+    if blocked is not None:
+        np.copyto(s, np.asarray(-np.inf, dtype), where=blocked)
+    m = s.max(axis=-1, keepdims=True)
+    m[~np.isfinite(m)] = 0  # a row masked out entirely: every score is -inf (its probabilities become 0 below)
+    s -= m
+    np.exp(s, out=s)
+    z = s.sum(axis=-1, keepdims=True)
+    z[z == 0] = 1
+    s /= z
+    keep = None
+    if dropout_p > 0:
+        keep = backend.rng().random(score_shape, dtype=np.float32) >= np.float32(dropout_p)
+        pd = s * keep
+        pd *= np.asarray(1.0 / (1.0 - dropout_p), dtype)
+        out = np.matmul(pd, v)
+    else:
+        out = np.matmul(s, v)
+    return s, keep, out
+
+
+def _sdpa_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    packed = saved[6]
+    n_in = 1 if packed else 3
+    mask_arg = args[n_in] if len(args) > n_in else None
+    need_mask = mask_arg is not None and needs[n_in]
+    need_q, need_k, need_v = (needs[0],) * 3 if packed else needs[:3]
+    if xp.differentiable:
+        q, k, v = (args[0][0], args[0][1], args[0][2]) if packed else args[:3]
+        gq, gk, gv, gm = _sdpa_grads_differentiable(
+            g, q, k, v, mask_arg, saved, (need_q, need_k, need_v, need_mask), xp
+        )
+        grads = (ops.stack([gq, gk, gv]),) if packed else (gq, gk, gv)
+        return grads + (() if mask_arg is None else (gm,))
+    q, k, v = (args[0][0], args[0][1], args[0][2]) if packed else args[:3]
+    # For a packed input the three gradients are written straight into one array of its shape.
+    buf = np.empty(args[0].shape, g.dtype) if packed else None
+    gq, gk, gv, gm = _sdpa_grads(g, y, q, k, v, mask_arg, saved, (need_q, need_k, need_v, need_mask), xp, buf)
+    grads = (buf,) if packed else (gq, gk, gv)
+    return grads + (() if mask_arg is None else (gm,))
+
+
+def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):  # type: ignore[no-untyped-def]
+    """NumPy rule: dV = Pd^T g; dS = P * (dP - rowsum(g * out)), dP = (g v^T) * keep; dQ = dS k * scale,
+    dK = dS^T q * scale (see the module docstring). ``buf`` (3, ...) receives dQ, dK, dV when given."""
+    p, keep, dropout_p, scale = saved[:4]
+    need_q, need_k, need_v, need_mask = needs
+    dtype = p.dtype
+    gq = gk = gv = gm = None
+    keep_scale = None if keep is None else np.asarray(1.0 / (1.0 - dropout_p), dtype)
+    if need_v:
+        if keep is None:
+            pd = p
+        else:
+            pd = p * keep
+            pd *= keep_scale
+        if buf is not None:
+            gv = np.matmul(np.swapaxes(pd, -1, -2), g, out=buf[2])
+        else:
+            gv = xp.sum_to(np.matmul(np.swapaxes(pd, -1, -2), g), v.shape)
+        del pd
+    if not (need_q or need_k or need_mask):
+        return gq, gk, gv, gm
+    ds_ = np.matmul(g, np.swapaxes(v, -1, -2))
+    if ds_.shape != p.shape:
+        ds_ = np.array(np.broadcast_to(ds_, p.shape))
+    if keep is not None:
+        ds_ *= keep
+        ds_ *= keep_scale
+    ds_ -= (g * y).sum(axis=-1, keepdims=True)
+    ds_ *= p
+    if need_mask:
+        gm = xp.sum_to(ds_, mask_arg.shape)
+        if gm is ds_:
+            gm = ds_.copy()  # ds_ is scaled in place below
+    ds_ *= np.asarray(scale, dtype)
+    if buf is not None:
+        gq = np.matmul(ds_, k, out=buf[0])
+        gk = np.matmul(np.swapaxes(ds_, -1, -2), q, out=buf[1])
+        return gq, gk, gv, gm
+    if need_q:
+        gq = xp.sum_to(np.matmul(ds_, k), q.shape)
+    if need_k:
+        gk = xp.sum_to(np.matmul(np.swapaxes(ds_, -1, -2), q), k.shape)
+    return gq, gk, gv, gm
+
+
+def _sdpa_grads_differentiable(g, q, k, v, mask_arg, saved, needs, xp):  # type: ignore[no-untyped-def]
+    """The same rule from differentiable ops, P recomputed from q and k (for create_graph)."""
+    _, keep, dropout_p, scale, blocked, const_mask, _ = saved
+    need_q, need_k, need_v, need_mask = needs
+    s = ops.matmul(q, xp.swap_last(k)) * scale
+    if mask_arg is not None:
+        s = s + mask_arg
+    elif const_mask is not None:
+        s = s + const_mask
+    if blocked is not None:
+        s = ops.where(blocked, -np.inf, s)
+    p = _safe_softmax(s)
+    dtype = xp.data(p).dtype
+    pd = p if keep is None else p * (keep * (1.0 / (1.0 - dropout_p))).astype(dtype)
+    gv = xp.sum_to(xp.swap_last(pd) @ g, v.shape) if need_v else None
+    dp = g @ xp.swap_last(v)
+    if keep is not None:
+        dp = dp * (keep * (1.0 / (1.0 - dropout_p))).astype(dtype)
+    ds_ = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+    gq = xp.sum_to((ds_ @ k) * scale, q.shape) if need_q else None
+    gk = xp.sum_to((xp.swap_last(ds_) @ q) * scale, k.shape) if need_k else None
+    gm = xp.sum_to(ds_, mask_arg.shape) if need_mask else None
+    return gq, gk, gv, gm
+
+
+def _safe_softmax(s: Tensor) -> Tensor:
+    """Softmax over the last dim whose fully masked rows (all -inf) are zeros, from differentiable ops."""
+    dead = np.isneginf(s.array).all(axis=-1, keepdims=True)
+    if dead.any():
+        s = ops.where(dead, 0.0, s)
+        return ops.where(dead, 0.0, ops.softmax(s, -1))
+    return ops.softmax(s, -1)
+
+
+# ---------------------------------------------------------------------- masks for the modules
+def _canonical_mask(mask: Any, name: str, dtype: np.dtype) -> Tensor | None:
+    """A module's mask as an additive float tensor: boolean True (masked out) becomes -inf, False 0;
+    float masks pass unchanged (PyTorch's rule for MultiheadAttention and the Transformer layers)."""
+    if mask is None:
+        return None
+    t = mask if isinstance(mask, Tensor) else _wrap(np.asarray(mask))
+    kind = t.array.dtype.kind
+    if kind == "b":
+        return _wrap(np.where(t.array, np.asarray(-np.inf, dtype), np.asarray(0, dtype)))
+    if kind != "f":
+        raise ArgumentTypeError(
+            f"{name}: only boolean and floating-point masks are supported, got dtype {t.array.dtype}"
+        )
+    return t if t.array.dtype == dtype else ops.astype(t, dtype)
+
+
+def _pad_last(mask: Tensor | None) -> Tensor | None:
+    """One more key column that takes part (0 in an additive mask): for bias_k/bias_v and add_zero_attn."""
+    if mask is None:
+        return None
+    return ops.pad(mask, (0, 1))
+
+
+# ---------------------------------------------------------------------- the module
+class MultiheadAttention(Module):
+    """Multi-head attention with PyTorch's parameters, masks and numbers.
+
+    ``out = concat_h(attention(q W_q^h, k W_k^h, v W_v^h)) W_o``. Inputs are (L, N, E) query and
+    (S, N, kdim) / (S, N, vdim) key and value, or (N, L, E) with ``batch_first=True``, or unbatched
+    (L, E). ``key_padding_mask`` (N, S) and ``attn_mask`` (L, S) or (N*num_heads, L, S): boolean
+    True means *masked out*, float masks are added to the scores. Returns ``(output, weights)``;
+    weights (N, L, S) averaged over heads (or (N, num_heads, L, S)), None when ``need_weights`` is
+    False, which is the fast path (one fused attention op).
+
+    Parameters carry PyTorch's names, so state dicts move both ways: ``in_proj_weight``
+    (3E, E) or ``q_proj_weight``/``k_proj_weight``/``v_proj_weight`` when kdim/vdim differ from E,
+    ``in_proj_bias`` (3E,), ``bias_k``/``bias_v`` (1, 1, E), ``out_proj.weight``/``out_proj.bias``.
+    Initialization as PyTorch: Xavier-uniform projections, zero biases, Xavier-normal bias_k/bias_v.
+
+    Example:
+        >>> import downslope as ds
+        >>> mha = ds.nn.MultiheadAttention(16, 4, batch_first=True)
+        >>> x = ds.randn(2, 5, 16)
+        >>> out, weights = mha(x, x, x)
+        >>> out.shape, weights.shape
+        ((2, 5, 16), (2, 5, 5))
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = False,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        for what, n in (("embed_dim", embed_dim), ("num_heads", num_heads), ("kdim", kdim), ("vdim", vdim)):
+            if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0):
+                raise ArgumentError(f"MultiheadAttention: {what} must be a positive integer, got {n!r}")
+        if embed_dim % num_heads:
+            raise ArgumentError(
+                f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
+            )
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ArgumentError(f"MultiheadAttention: dropout must be a probability in [0, 1), got {dropout!r}")
+        self.embed_dim = int(embed_dim)
+        self.kdim = int(kdim) if kdim is not None else self.embed_dim
+        self.vdim = int(vdim) if vdim is not None else self.embed_dim
+        self._qkv_same_embed_dim = self.kdim == self.embed_dim and self.vdim == self.embed_dim
+        self.num_heads = int(num_heads)
+        self.dropout = float(dropout)
+        self.batch_first = bool(batch_first)
+        self.head_dim = self.embed_dim // self.num_heads
+        self.add_zero_attn = bool(add_zero_attn)
+        dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+        e = self.embed_dim
+        if not self._qkv_same_embed_dim:
+            self.q_proj_weight: Parameter | None = Parameter(np.empty((e, e), dtype=dt))
+            self.k_proj_weight: Parameter | None = Parameter(np.empty((e, self.kdim), dtype=dt))
+            self.v_proj_weight: Parameter | None = Parameter(np.empty((e, self.vdim), dtype=dt))
+            self.register_parameter("in_proj_weight", None)
+        else:
+            self.in_proj_weight: Parameter | None = Parameter(np.empty((3 * e, e), dtype=dt))
+            self.register_parameter("q_proj_weight", None)
+            self.register_parameter("k_proj_weight", None)
+            self.register_parameter("v_proj_weight", None)
+        if bias:
+            self.in_proj_bias: Parameter | None = Parameter(np.empty((3 * e,), dtype=dt))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(e, e, bias=bias, dtype=dt)
+        if add_bias_kv:
+            self.bias_k: Parameter | None = Parameter(np.empty((1, 1, e), dtype=dt))
+            self.bias_v: Parameter | None = Parameter(np.empty((1, 1, e), dtype=dt))
+        else:
+            self.bias_k = self.bias_v = None
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)  # type: ignore[arg-type]
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w)  # type: ignore[arg-type]
+        if self.in_proj_bias is not None:
+            init.constant_(self.in_proj_bias, 0.0)
+            init.constant_(self.out_proj.bias, 0.0)  # type: ignore[arg-type]
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+        if self.bias_v is not None:
+            init.xavier_normal_(self.bias_v)
+
+    def extra_repr(self) -> str:
+        extra = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+        if not self._qkv_same_embed_dim:
+            extra += f", kdim={self.kdim}, vdim={self.vdim}"
+        if self.dropout:
+            extra += f", dropout={self.dropout}"
+        if self.batch_first:
+            extra += ", batch_first=True"
+        return extra
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        batched = self._check_shapes(query, key, value, key_padding_mask, attn_mask)
+        e, h, d = self.embed_dim, self.num_heads, self.head_dim
+        dtype = query.array.dtype
+        self_attention = query is key and key is value
+        kv_shared = key is value
+        # Internally batch first: (N, L, E).
+        if not batched:
+            q_in, k_in, v_in = (ops.unsqueeze(t, 0) for t in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = _as_mask_tensor(key_padding_mask)
+                key_padding_mask = ops.unsqueeze(key_padding_mask, 0)
+        elif not self.batch_first:
+            q_in, k_in, v_in = (ops.transpose(t, 0, 1) for t in (query, key, value))
+        else:
+            q_in, k_in, v_in = query, key, value
+        n, tgt_len, src_len = q_in.shape[0], q_in.shape[1], k_in.shape[1]
+
+        kpm = _canonical_mask(key_padding_mask, "MultiheadAttention key_padding_mask", dtype)
+        if is_causal and attn_mask is None:
+            raise ArgumentError(
+                "MultiheadAttention: is_causal=True is a hint that attn_mask is causal and needs that mask; "
+                "make one with nn.Transformer.generate_square_subsequent_mask(L)"
+            )
+        use_causal = False
+        mask: Tensor | None = None
+        if is_causal and kpm is None and not need_weights:
+            use_causal = True  # the fused op applies the causal mask itself (as PyTorch's SDPA hint)
+        else:
+            mask = _canonical_mask(attn_mask, "MultiheadAttention attn_mask", dtype)
+        if mask is not None:
+            if mask.ndim == 2:
+                if mask.shape != (tgt_len, src_len):
+                    raise ShapeError(
+                        f"MultiheadAttention: the 2-D attn_mask has shape {mask.shape}, expected (L, S) = "
+                        f"{(tgt_len, src_len)}"
+                    )
+            elif mask.shape != (n * h, tgt_len, src_len):
+                raise ShapeError(
+                    f"MultiheadAttention: the 3-D attn_mask has shape {mask.shape}, expected (N*num_heads, L, S) = "
+                    f"{(n * h, tgt_len, src_len)}"
+                )
+            else:
+                mask = ops.reshape(mask, (n, h, tgt_len, src_len))
+
+        dropout_p = self.dropout if self.training else 0.0
+        packed = (
+            self_attention
+            and not need_weights
+            and self._qkv_same_embed_dim
+            and self.bias_k is None
+            and not self.add_zero_attn
+        )
+        if packed:
+            # Self-attention's hot path (the Transformer layers): one GEMM for q, k and v, split into
+            # heads by a reshape and a transpose, and a fused node that takes the packed result whole.
+            from .functional import linear
+
+            proj = linear(q_in, self.in_proj_weight, self.in_proj_bias)  # type: ignore[arg-type]
+            qkv = ops.permute(ops.reshape(proj, (n, tgt_len, 3, h, d)), (2, 0, 3, 1, 4))  # (3, N, H, L, D)
+            mask = self._merge_padding(mask, kpm, n, tgt_len)
+            attn = _packed_self_attention(qkv, mask, dropout_p, use_causal)
+            weights: Tensor | None = None
+        else:
+            attn, weights = self._attention(
+                q_in, k_in, v_in, mask, kpm, self_attention, kv_shared, need_weights, average_attn_weights,
+                use_causal, dropout_p,
+            )  # fmt: skip
+        out = ops.reshape(ops.permute(attn, (0, 2, 1, 3)), (n, tgt_len, e))
+        out = self.out_proj(out)
+        if not batched:
+            out = ops.squeeze(out, 0)
+            if weights is not None:
+                weights = ops.squeeze(weights, 0)
+        elif not self.batch_first:
+            out = ops.transpose(out, 0, 1)
+        return out, weights
+
+    def _merge_padding(self, mask: Tensor | None, kpm: Tensor | None, n: int, s_len: int) -> Tensor | None:
+        """The attention mask plus the key padding mask, broadcast as (N, 1, 1, S)."""
+        if kpm is None:
+            return mask
+        if kpm.shape != (n, s_len):
+            extra = int(self.add_zero_attn) + int(self.bias_k is not None)
+            raise ShapeError(
+                f"MultiheadAttention: key_padding_mask has shape {kpm.shape[:1] + (kpm.shape[1] - extra,)}, "
+                f"expected (N, S) = {(n, s_len - extra)}"
+            )
+        kpm4 = ops.reshape(kpm, (n, 1, 1, s_len))
+        return kpm4 if mask is None else mask + kpm4
+
+    def _attention(
+        self,
+        q_in: Tensor,
+        k_in: Tensor,
+        v_in: Tensor,
+        mask: Tensor | None,
+        kpm: Tensor | None,
+        self_attention: bool,
+        kv_shared: bool,
+        need_weights: bool,
+        average_attn_weights: bool,
+        use_causal: bool,
+        dropout_p: float,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Projections, bias_k/bias_v, heads, zero attention and attention: (N, H, L, D) and the weights."""
+        n, tgt_len = q_in.shape[0], q_in.shape[1]
+        e, h, d = self.embed_dim, self.num_heads, self.head_dim
+        q, k, v = self._in_projection(q_in, k_in, v_in, self_attention, kv_shared)
+        if self.bias_k is not None and self.bias_v is not None:
+            k = ops.cat([k, ops.broadcast_to(self.bias_k, (n, 1, e))], dim=1)
+            v = ops.cat([v, ops.broadcast_to(self.bias_v, (n, 1, e))], dim=1)
+            mask, kpm = _pad_last(mask), _pad_last(kpm)
+        # (N, L, E) -> (N, H, L, D)
+        q = ops.permute(ops.reshape(q, (n, tgt_len, h, d)), (0, 2, 1, 3))
+        k = ops.permute(ops.reshape(k, (n, k.shape[1], h, d)), (0, 2, 1, 3))
+        v = ops.permute(ops.reshape(v, (n, v.shape[1], h, d)), (0, 2, 1, 3))
+        if self.add_zero_attn:
+            zeros = _wrap(np.zeros((n, h, 1, d), dtype=q.array.dtype))
+            k = ops.cat([k, zeros], dim=2)
+            v = ops.cat([v, zeros], dim=2)
+            mask, kpm = _pad_last(mask), _pad_last(kpm)
+        mask = self._merge_padding(mask, kpm, n, k.shape[2])
+        if not need_weights:
+            return scaled_dot_product_attention(q, k, v, mask, dropout_p, is_causal=use_causal), None
+        # The weights are returned as part of the graph, so this path is built from basic ops.
+        scores = ops.matmul(q * math.sqrt(1.0 / d), ops.transpose(k, -1, -2))
+        if mask is not None:
+            scores = scores + mask
+        probs = ops.softmax(scores, -1)
+        if dropout_p > 0:
+            from .functional import dropout
+
+            probs = dropout(probs, dropout_p)
+        weights = ops.mean(probs, dim=1) if average_attn_weights else probs
+        return ops.matmul(probs, v), weights
+
+    def _in_projection(
+        self, q_in: Tensor, k_in: Tensor, v_in: Tensor, self_attention: bool, kv_shared: bool
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The query, key and value projections (N, *, E), as PyTorch groups them: one GEMM for
+        self-attention, two when key is value, three otherwise."""
+        from .functional import linear
+
+        e = self.embed_dim
+        b = self.in_proj_bias
+        if not self._qkv_same_embed_dim:
+            bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e : 2 * e], b[2 * e :])
+            return (
+                linear(q_in, self.q_proj_weight, bq),  # type: ignore[arg-type]
+                linear(k_in, self.k_proj_weight, bk),  # type: ignore[arg-type]
+                linear(v_in, self.v_proj_weight, bv),  # type: ignore[arg-type]
+            )
+        w = self.in_proj_weight
+        assert w is not None
+        if self_attention:
+            proj = linear(q_in, w, b)
+            return proj[..., :e], proj[..., e : 2 * e], proj[..., 2 * e :]
+        if kv_shared:
+            q = linear(q_in, w[:e], None if b is None else b[:e])
+            kv = linear(k_in, w[e:], None if b is None else b[e:])
+            return q, kv[..., :e], kv[..., e:]
+        return (
+            linear(q_in, w[:e], None if b is None else b[:e]),
+            linear(k_in, w[e : 2 * e], None if b is None else b[e : 2 * e]),
+            linear(v_in, w[2 * e :], None if b is None else b[2 * e :]),
+        )
+
+    def _check_shapes(self, query: Any, key: Any, value: Any, key_padding_mask: Any, attn_mask: Any) -> bool:
+        """True for batched (3-D) input, False for unbatched (2-D); errors name what was expected."""
+        for name, t in (("query", query), ("key", key), ("value", value)):
+            if not isinstance(t, Tensor):
+                raise ArgumentTypeError(f"MultiheadAttention: {name} must be a Tensor, got {type(t).__name__}")
+        kpm_dim = None if key_padding_mask is None else np.ndim(_data(key_padding_mask))
+        mask_dim = None if attn_mask is None else np.ndim(_data(attn_mask))
+        if query.ndim == 3:
+            batched = True
+            if key.ndim != 3 or value.ndim != 3:
+                raise ShapeError(
+                    f"MultiheadAttention: for batched (3-D) query, key and value must be 3-D too; got key "
+                    f"{key.shape} and value {value.shape}"
+                )
+            if kpm_dim is not None and kpm_dim != 2:
+                raise ShapeError(
+                    f"MultiheadAttention: for batched input, key_padding_mask must be 2-D (N, S), got {kpm_dim}-D"
+                )
+        elif query.ndim == 2:
+            batched = False
+            if key.ndim != 2 or value.ndim != 2:
+                raise ShapeError(
+                    f"MultiheadAttention: for unbatched (2-D) query, key and value must be 2-D too; got key "
+                    f"{key.shape} and value {value.shape}"
+                )
+            if kpm_dim is not None and kpm_dim != 1:
+                raise ShapeError(
+                    f"MultiheadAttention: for unbatched input, key_padding_mask must be 1-D (S,), got {kpm_dim}-D"
+                )
+        else:
+            raise ShapeError(
+                f"MultiheadAttention: query must be 2-D (unbatched) or 3-D (batched), got shape {query.shape}"
+            )
+        if mask_dim is not None and mask_dim not in (2, 3):
+            raise ShapeError(f"MultiheadAttention: attn_mask must be 2-D or 3-D, got {mask_dim}-D")
+        if query.shape[-1] != self.embed_dim:
+            raise ShapeError(
+                f"MultiheadAttention(embed_dim={self.embed_dim}): query has {query.shape[-1]} features (shape {query.shape})"
+            )
+        if key.shape[-1] != self.kdim or value.shape[-1] != self.vdim:
+            raise ShapeError(
+                f"MultiheadAttention(kdim={self.kdim}, vdim={self.vdim}): got key {key.shape} and value {value.shape}"
+            )
+        seq_key, seq_value = key.shape[:-1], value.shape[:-1]
+        if seq_key != seq_value:
+            raise ShapeError(
+                f"MultiheadAttention: key {key.shape} and value {value.shape} differ in sequence/batch dims"
+            )
+        batch_axis = 0 if self.batch_first else 1
+        if batched and query.shape[batch_axis] != key.shape[batch_axis]:
+            raise ShapeError(
+                f"MultiheadAttention(batch_first={self.batch_first}): query {query.shape} and key {key.shape} "
+                "have different batch sizes"
+            )
+        return batched
+
+
+def _data(x: Any) -> Any:
+    return x.array if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _as_mask_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else _wrap(np.asarray(x))

@@ -1,0 +1,366 @@
+"""scaled_dot_product_attention and MultiheadAttention (downslope.nn.attention) against PyTorch,
+finite differences and double backward."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import downslope as ds
+import downslope.nn.functional as F
+from downslope import nn
+from downslope.errors import ArgumentError, ShapeError
+
+torch = pytest.importorskip("torch")
+# PyTorch warns when a boolean key_padding_mask meets a float attn_mask (both are still supported).
+pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched")
+
+
+# ---------------------------------------------------------------------- the fused op
+def _sdpa_case(rng, dtype, q_shape, k_shape, v_shape, mask=None, assert_close=None, **kwargs):
+    arrays = [rng.standard_normal(s).astype(dtype) for s in (q_shape, k_shape, v_shape)]
+    ours = [ds.tensor(a, dtype=dtype, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    m_ours = m_theirs = None
+    if mask is not None:
+        is_float = mask.dtype.kind == "f"
+        m_ours = ds.tensor(mask, dtype=mask.dtype, requires_grad=is_float)
+        m_theirs = torch.tensor(mask, requires_grad=is_float)
+    out = F.scaled_dot_product_attention(*ours, attn_mask=m_ours, **kwargs)
+    ref = torch.nn.functional.scaled_dot_product_attention(*theirs, attn_mask=m_theirs, **kwargs)
+    assert out.shape == tuple(ref.shape) and out.dtype == dtype
+    if not kwargs.get("enable_gqa"):  # grouped heads add a reshape on each side
+        assert out.grad_fn == "SdpaBackward", "attention must be one node"
+    assert_close(out.numpy(), ref.detach().numpy(), dtype, "output")
+    proj = rng.standard_normal(out.shape).astype(dtype)
+    (out * ds.tensor(proj, dtype=dtype)).sum().backward()
+    (ref * torch.tensor(proj)).sum().backward()
+    for name, a, b in zip("qkv", ours, theirs):
+        assert_close(a.grad.numpy(), b.grad.numpy(), dtype, f"gradient of {name}")
+    if mask is not None and mask.dtype.kind == "f":
+        assert_close(m_ours.grad.numpy(), m_theirs.grad.numpy(), dtype, "gradient of the float mask")
+
+
+SDPA_CASES = [
+    dict(q_shape=(2, 3, 5, 4), k_shape=(2, 3, 6, 4), v_shape=(2, 3, 6, 7)),
+    dict(q_shape=(2, 3, 5, 4), k_shape=(2, 3, 5, 4), v_shape=(2, 3, 5, 4), is_causal=True),
+    dict(q_shape=(2, 3, 4, 4), k_shape=(2, 3, 7, 4), v_shape=(2, 3, 7, 2), is_causal=True),  # L != S
+    dict(q_shape=(2, 3, 5, 4), k_shape=(2, 3, 6, 4), v_shape=(2, 3, 6, 7), mask="bool2d"),
+    dict(q_shape=(2, 3, 5, 4), k_shape=(2, 3, 6, 4), v_shape=(2, 3, 6, 7), mask="float3d"),
+    dict(q_shape=(3, 5, 4), k_shape=(3, 6, 4), v_shape=(3, 6, 7), mask="float_full", scale=0.3),
+    dict(q_shape=(5, 4), k_shape=(6, 4), v_shape=(6, 3)),
+    dict(q_shape=(2, 1, 5, 4), k_shape=(1, 3, 6, 4), v_shape=(2, 3, 6, 4)),  # batch dims broadcast
+    dict(q_shape=(2, 4, 5, 4), k_shape=(2, 2, 6, 4), v_shape=(2, 2, 6, 3), enable_gqa=True, mask="bool_heads"),
+]
+
+
+def _make_mask(kind, rng, q_shape, k_shape, dtype):
+    L, S = q_shape[-2], k_shape[-2]
+    if kind is None:
+        return None
+    if kind == "bool2d":
+        return rng.random((L, S)) > 0.4
+    if kind == "bool_heads":
+        return rng.random((q_shape[-3], L, S)) > 0.4
+    if kind == "float3d":
+        return rng.standard_normal((q_shape[-3], 1, S)).astype(dtype)
+    return rng.standard_normal(q_shape[:-1] + (S,)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", range(len(SDPA_CASES)))
+def test_sdpa_matches_torch(case, dtype, assert_close):
+    rng = np.random.default_rng(case)
+    kwargs = dict(SDPA_CASES[case])
+    mask = _make_mask(kwargs.pop("mask", None), rng, kwargs["q_shape"], kwargs["k_shape"], dtype)
+    _sdpa_case(rng, dtype, mask=mask, assert_close=assert_close, **kwargs)
+
+
+def test_sdpa_fully_masked_rows_give_zeros_as_torch(assert_close):
+    rng = np.random.default_rng(1)
+    mask = rng.random((5, 6)) > 0.3
+    mask[1] = False  # query 1 may attend to nothing
+    _sdpa_case(rng, np.float64, (2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 7), mask=mask, assert_close=assert_close)
+    fmask = np.zeros((5, 6))
+    fmask[2] = -np.inf
+    _sdpa_case(rng, np.float64, (2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 7), mask=fmask, assert_close=assert_close)
+
+
+def _three(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return [ds.tensor(rng.standard_normal(shape), dtype="float64", requires_grad=True) for _ in range(3)]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(), dict(is_causal=True), dict(attn_mask=np.array([[True, False, True], [True, True, False]]), scale=0.7)],
+)
+def test_sdpa_gradcheck(kwargs):
+    q = ds.tensor(np.random.default_rng(0).standard_normal((2, 2, 4)), requires_grad=True, dtype="float64")
+    k, v = _three((2, 3, 4), seed=1)[:2]
+    mask = kwargs.pop("attn_mask", None)
+    m = None if mask is None else ds.tensor(mask)
+    ds.gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=m, **kwargs), [q, k, v])
+
+
+def test_sdpa_gradcheck_with_dropout_and_float_mask():
+    q, k, v = _three((2, 3, 4))
+    mask = ds.tensor(np.random.default_rng(2).standard_normal((3, 3)), dtype="float64", requires_grad=True)
+
+    def f(q, k, v, mask):
+        ds.manual_seed(3)  # the same dropout mask at every evaluation
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.3)
+
+    ds.gradcheck(f, [q, k, v, mask])
+
+
+def test_sdpa_double_backward_matches_finite_differences():
+    q, k, v = _three((2, 3, 4))
+
+    def grad_norm(q, k, v):
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        gq, gk, gv = ds.grad((out * out).sum(), [q, k, v], create_graph=True)
+        return (gq * gq).sum() + (gk * gk).sum() + (gv * gv).sum()
+
+    ds.gradcheck(grad_norm, [q, k, v])
+
+
+def test_sdpa_dropout_uses_the_seeded_generator_and_keeps_expectation():
+    q, k, v = (ds.randn(4, 8, 16) for _ in range(3))
+    ds.manual_seed(5)
+    a = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
+    ds.manual_seed(5)
+    b = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, F.scaled_dot_product_attention(q, k, v).numpy())
+    # Inverted dropout: averaging many draws approaches the undropped output.
+    mean = np.mean([F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy() for _ in range(400)], axis=0)
+    ref = F.scaled_dot_product_attention(q, k, v).numpy()
+    assert np.abs(mean - ref).mean() < 0.1 * np.abs(ref).mean()
+
+
+def test_sdpa_refuses_bad_arguments():
+    q = ds.randn(2, 3, 4)
+    with pytest.raises(ArgumentError, match="attn_mask or is_causal"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=ds.ones(3, 3), is_causal=True)
+    with pytest.raises(ShapeError, match="last dim"):
+        F.scaled_dot_product_attention(q, ds.randn(2, 3, 5), q)
+    with pytest.raises(ShapeError, match="does not broadcast"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=ds.ones(4, 3))
+    with pytest.raises(ArgumentError, match="dropout_p"):
+        F.scaled_dot_product_attention(q, q, q, dropout_p=1.5)
+
+
+# ---------------------------------------------------------------------- MultiheadAttention
+def _load_from_torch(ours, theirs):
+    sd = theirs.state_dict()
+    assert list(ours.state_dict()) == list(sd), "state-dict keys/order differ from PyTorch"
+    ours.load_state_dict({name: t.detach().numpy() for name, t in sd.items()})
+
+
+def _mha_case(seed):
+    """A random configuration: shapes, layout, projection sharing, masks and options."""
+    rng = np.random.default_rng(seed)
+    heads = int(rng.choice([1, 2, 4]))
+    embed = heads * int(rng.integers(2, 5))
+    cfg = dict(
+        embed_dim=embed,
+        num_heads=heads,
+        batch_first=bool(rng.integers(2)),
+        bias=bool(rng.random() > 0.2),
+        add_bias_kv=bool(rng.random() > 0.7),
+        add_zero_attn=bool(rng.random() > 0.7),
+    )
+    sharing = str(rng.choice(["self", "kv", "separate", "kdim"]))
+    if sharing == "kdim":
+        cfg.update(kdim=int(rng.integers(2, 7)), vdim=int(rng.integers(2, 7)))
+    call = dict(
+        need_weights=bool(rng.integers(2)),
+        average_attn_weights=bool(rng.integers(2)),
+        attn_mask=str(rng.choice(["none", "bool2d", "float2d", "float3d", "causal"])),
+        key_padding_mask=str(rng.choice(["none", "bool", "float"])),
+    )
+    n, L = int(rng.integers(1, 4)), int(rng.integers(1, 6))
+    S = L if sharing == "self" or call["attn_mask"] == "causal" else int(rng.integers(1, 6))
+    batched = rng.random() > 0.15
+    return cfg, call, sharing, n, L, S, batched
+
+
+def _masks(call, rng, n, heads, L, S, batched, dtype):
+    out = {}
+    kind = call["attn_mask"]
+    if kind == "bool2d":
+        m = rng.random((L, S)) > 0.6
+        m[:, 0] = False  # every query keeps one key
+        out["attn_mask"] = m
+    elif kind == "float2d":
+        out["attn_mask"] = rng.standard_normal((L, S)).astype(dtype)
+    elif kind == "float3d":
+        out["attn_mask"] = rng.standard_normal(((n if batched else 1) * heads, L, S)).astype(dtype)
+    elif kind == "causal":
+        out["attn_mask"] = np.triu(np.full((L, S), -np.inf, dtype=dtype), k=1)
+        out["is_causal"] = True
+    kpm = call["key_padding_mask"]
+    if kpm != "none":
+        m = rng.random((n, S)) > 0.6
+        m[:, 0] = False
+        if kpm == "float":
+            m = np.where(m, -np.inf, rng.standard_normal((n, S))).astype(dtype)
+        out["key_padding_mask"] = m if batched else m[0]
+    return out
+
+
+def _compare_mha(seed, dtype, training, assert_close):
+    cfg, call, sharing, n, L, S, batched = _mha_case(seed)
+    rng = np.random.default_rng(1000 + seed)
+    torch.manual_seed(seed)
+    theirs = torch.nn.MultiheadAttention(**cfg)
+    ours = nn.MultiheadAttention(**cfg)
+    if dtype == np.float64:
+        theirs.double()
+        ours.double()
+    _load_from_torch(ours, theirs)
+    theirs.train(training)
+    ours.train(training)
+    e, kdim, vdim = cfg["embed_dim"], cfg.get("kdim", cfg["embed_dim"]), cfg.get("vdim", cfg["embed_dim"])
+
+    def shape(seq, feat):
+        if not batched:
+            return (seq, feat)
+        return (n, seq, feat) if cfg["batch_first"] else (seq, n, feat)
+
+    q_arr = rng.standard_normal(shape(L, e)).astype(dtype)
+    arrays = {"q": q_arr}
+    if sharing != "self":
+        arrays["k"] = rng.standard_normal(shape(S, kdim)).astype(dtype)
+        if sharing != "kv":
+            arrays["v"] = rng.standard_normal(shape(S, vdim)).astype(dtype)
+    ours_in = {k: ds.tensor(a, dtype=dtype, requires_grad=True) for k, a in arrays.items()}
+    theirs_in = {k: torch.tensor(a, requires_grad=True) for k, a in arrays.items()}
+
+    def qkv(d):
+        q = d["q"]
+        k = d.get("k", q)
+        return q, k, d.get("v", k)
+
+    masks = _masks(call, rng, n, cfg["num_heads"], L, S, batched, dtype)
+    kw = dict(need_weights=call["need_weights"], average_attn_weights=call["average_attn_weights"])
+    ours_masks = {k: (ds.tensor(v, dtype=v.dtype) if isinstance(v, np.ndarray) else v) for k, v in masks.items()}
+    theirs_masks = {k: (torch.tensor(v) if isinstance(v, np.ndarray) else v) for k, v in masks.items()}
+    out, w = ours(*qkv(ours_in), **kw, **ours_masks)
+    ref, w_ref = theirs(*qkv(theirs_in), **kw, **theirs_masks)
+    what = f"case {seed}: {cfg} {call} {sharing} n={n} L={L} S={S} batched={batched}"
+    assert out.shape == tuple(ref.shape), what
+    assert_close(out.numpy(), ref.detach().numpy(), dtype, "output " + what)
+    assert (w is None) == (w_ref is None), what
+    proj = rng.standard_normal(out.shape).astype(dtype)
+    loss, loss_ref = (out * ds.tensor(proj, dtype=dtype)).sum(), (ref * torch.tensor(proj)).sum()
+    if w is not None:
+        assert w.shape == tuple(w_ref.shape), what
+        assert_close(w.numpy(), w_ref.detach().numpy(), dtype, "weights " + what)
+        proj_w = rng.standard_normal(w.shape).astype(dtype)
+        loss = loss + (w * ds.tensor(proj_w, dtype=dtype)).sum()
+        loss_ref = loss_ref + (w_ref * torch.tensor(proj_w)).sum()
+    loss.backward()
+    loss_ref.backward()
+    for k in arrays:
+        assert_close(ours_in[k].grad.numpy(), theirs_in[k].grad.numpy(), dtype, f"gradient of {k} " + what)
+    mine = dict(ours.named_parameters())
+    for name, p in theirs.named_parameters():
+        assert_close(mine[name].grad.numpy(), p.grad.numpy(), dtype, f"gradient of {name} " + what)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", range(24))
+def test_multihead_attention_matches_torch(seed, dtype, training, assert_close):
+    _compare_mha(seed, dtype, training, assert_close)
+
+
+def test_multihead_attention_parameter_names_and_init_follow_torch():
+    m = nn.MultiheadAttention(8, 2, kdim=5, vdim=6, add_bias_kv=True)
+    t = torch.nn.MultiheadAttention(8, 2, kdim=5, vdim=6, add_bias_kv=True)
+    assert [n for n, _ in m.named_parameters()] == [n for n, _ in t.named_parameters()]
+    assert {k: v.shape for k, v in m.state_dict().items()} == {k: tuple(v.shape) for k, v in t.state_dict().items()}
+    ds.manual_seed(0)
+    big = nn.MultiheadAttention(64, 4)
+    bound = (6 / (64 + 3 * 64)) ** 0.5  # Xavier-uniform over the (3E, E) packed weight, as torch
+    w = big.in_proj_weight.numpy()
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    assert not big.in_proj_bias.numpy().any() and not big.out_proj.bias.numpy().any()
+    # and the state dict goes back into torch
+    t2 = torch.nn.MultiheadAttention(64, 4)
+    t2.load_state_dict({k: torch.tensor(v) for k, v in big.state_dict().items()})
+
+
+def test_multihead_attention_dropout_in_train_only():
+    mha = nn.MultiheadAttention(8, 2, dropout=0.5, batch_first=True)
+    x = ds.randn(2, 4, 8)
+    ds.manual_seed(0)
+    a = mha(x, x, x, need_weights=False)[0].numpy()
+    mha.eval()
+    b = mha(x, x, x, need_weights=False)[0].numpy()
+    c = mha(x, x, x)[0].numpy()
+    assert not np.allclose(a, b)
+    np.testing.assert_allclose(b, c, rtol=1e-5, atol=1e-6)
+
+
+def test_multihead_attention_errors_name_the_problem():
+    mha = nn.MultiheadAttention(8, 2)
+    x = ds.randn(3, 2, 8)
+    with pytest.raises(ArgumentError, match="divisible"):
+        nn.MultiheadAttention(10, 3)
+    with pytest.raises(ShapeError, match="embed_dim=8"):
+        mha(ds.randn(3, 2, 6), x, x)
+    with pytest.raises(ArgumentError, match="is_causal"):
+        mha(x, x, x, is_causal=True)
+    with pytest.raises(ShapeError, match=r"\(L, S\)"):
+        mha(x, x, x, attn_mask=ds.zeros(2, 3))
+    with pytest.raises(ShapeError, match="key_padding_mask"):
+        mha(x, x, x, key_padding_mask=ds.tensor(np.zeros((2, 5), dtype=bool)))
+
+
+@pytest.mark.parametrize("dropout_p", [0.0, 0.2])
+def test_sdpa_keeps_probabilities_only_and_backward_needs_one_more_matrix(dropout_p):
+    """What the node saves: P (float) and, with dropout, a one-byte keep mask. Backward allocates one
+    more (L, S) matrix per head at a time beside them (the composite of basic ops needs four)."""
+    import tracemalloc
+
+    q, k, v = (ds.randn(1, 2, 512, 8, requires_grad=True) for _ in range(3))
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+    saved = [a for a in out._saved if isinstance(a, np.ndarray)]
+    expected = [((1, 2, 512, 512), np.float32)] + ([((1, 2, 512, 512), np.bool_)] if dropout_p else [])
+    assert [(a.shape, a.dtype) for a in saved] == expected
+    loss = out.sum()
+    probs_bytes = 2 * 512 * 512 * 4
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        loss.backward()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.25 * probs_bytes, f"backward allocated {peak / probs_bytes:.2f} x the probabilities"
+
+
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_packed_self_attention_gradcheck_first_and_second_order(is_causal):
+    """The node MultiheadAttention uses for self-attention takes the packed (3, N, H, L, D) projection."""
+    from downslope.nn.attention import _packed_self_attention
+
+    rng = np.random.default_rng(0)
+    qkv = ds.tensor(rng.standard_normal((3, 2, 2, 4, 3)), dtype="float64", requires_grad=True)
+    mask = None if is_causal else ds.tensor(rng.standard_normal((2, 1, 1, 4)), dtype="float64")
+
+    def f(qkv):
+        return _packed_self_attention(qkv, mask, 0.0, is_causal)
+
+    ds.gradcheck(f, [qkv])
+    unpacked = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask, is_causal=is_causal)
+    np.testing.assert_allclose(f(qkv).numpy(), unpacked.numpy(), rtol=1e-12)
+
+    def grad_norm(qkv):
+        (g,) = ds.grad((f(qkv) ** 2).sum(), [qkv], create_graph=True)
+        return (g * g).sum()
+
+    ds.gradcheck(grad_norm, [qkv])
