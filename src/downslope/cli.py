@@ -280,6 +280,7 @@ def _write_run(result: Any, out: Path) -> None:
 
 def _load_run(run: str) -> tuple[Any, dict[str, Any]]:
     from . import serialization
+    from .checkpoint_checks import check_run_state
     from .errors import ConfigError
     from .experiment import build_model
 
@@ -287,6 +288,7 @@ def _load_run(run: str) -> tuple[Any, dict[str, Any]]:
     if not path.is_file():
         raise ConfigError(f"{run}: not a run directory (no model.ds); train one with 'downslope train --out {run}'")
     state = serialization.load(path)
+    check_run_state(state, str(path))  # config and array shapes agree before any layer is allocated
     cfg = state["config"]
     shape = tuple(state["image_shape"]) if state["image_shape"] else None
     model = build_model(cfg, state["n_features"], state["n_outputs"], shape)
