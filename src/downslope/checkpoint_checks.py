@@ -117,9 +117,8 @@ def check_run_state(state: Any, where: str = "model.ds") -> None:
     try:
         cfg = normalize_config(state["config"], f"{where}: stored config")
     except (ConfigError, ArithmeticError) as exc:  # int(inf) in a width is an OverflowError
-        raise CheckpointError(
-            f"{where}: stored config: {exc}" if isinstance(exc, ArithmeticError) else str(exc)
-        ) from None
+        message = str(exc)
+        raise CheckpointError(message if message.startswith(where) else f"{where}: stored config: {message}") from None
     if state["task"] not in _TASKS:
         raise CheckpointError(f"{where}: task must be one of {_TASKS}, the file has {state['task']!r}")
     n_features = _positive_int(state["n_features"], "n_features", where)

@@ -35,7 +35,7 @@ _TAGS = ("__array__", "__tuple__", "__items__")
 MAX_TOTAL_BYTES = 64 * 2**30  # the sum of all members' sizes
 MAX_META_BYTES = 256 * 2**20  # meta.json: the nested structure (JSON parsing costs a multiple of this)
 MAX_NPY_HEADER_BYTES = 65536
-_CHUNK = 8 * 2**20
+_CHUNK = 2**20
 # dtypes an array in a checkpoint may have: plain numbers, little-endian or single-byte. Never
 # object (pickle), complex, strings, structured records, datetimes.
 _ALLOWED_DTYPES = frozenset(
