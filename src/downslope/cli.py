@@ -409,10 +409,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from .distributed import refuse_multi_process
     from .errors import ConfigError
     from .experiment import build_model, normalize_config, prepare, run_training
     from .serialization import atomic_write_bytes
 
+    refuse_multi_process("downslope compare")  # no data-parallel form: one line under mpiexec
     base = _config_from_args(args)
     optimizers = [o.strip() for o in (args.optimizers or "sgd,momentum,rmsprop,adam").split(",") if o.strip()]
     if not optimizers:
@@ -538,9 +540,11 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
     from . import backend
+    from .distributed import refuse_multi_process
     from .experiment import batch_size_of, build_loss, build_model, build_optimizer, prepare
     from .train import lr_find
 
+    refuse_multi_process("downslope lr-find")  # no data-parallel form: one line under mpiexec
     cfg = _config_from_args(args)
     backend.manual_seed(cfg["seed"])
     data = prepare(cfg)

@@ -6,7 +6,7 @@ join), the same schedule, loss and optimizer (or the copies of the model silentl
 :func:`check_same_config` compares a whole configuration across ranks before anything is trained:
 one collective exchanges a SHA-256 of each rank's canonical JSON; only when the digests differ is
 the JSON itself gathered, to name the keys that differ and their values on each rank. Every rank
-reaches the same verdict, so every rank raises the same one-line :class:`DistributedError`.
+reaches the same verdict, so every rank raises the same one-line :class:`DisagreementError`.
 
 :func:`parameters_digest` and :func:`make_parameters_identical` serve the end of training: a
 callback that only one rank ran (say, EarlyStopping restoring its best weights) may leave that
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .world import DistributedError, World, get_world
+from .world import DisagreementError, World, get_world
 
 
 def plain(value: Any) -> Any:
@@ -70,7 +70,7 @@ def check_same_config(
     world: World | None = None,
     ignore: tuple[str, ...] = (),
 ) -> None:
-    """Raise :class:`DistributedError` on every rank unless all ranks pass the same ``config``.
+    """Raise :class:`DisagreementError` on every rank unless all ranks pass the same ``config``.
 
     ``config`` is a flat mapping of setting name to value (values are compared as :func:`plain`
     data); keys in ``ignore`` are left out. The message names every key that differs with its value
@@ -100,7 +100,7 @@ def check_same_config(
             others = ", ".join(f"{_short(values[r])} on rank {r}" for r in differing[:3])
             more = f" (and {len(differing) - 3} more ranks)" if len(differing) > 3 else ""
             parts.append(f"{key} is {_short(reference.get(key, '<not set>'))} on rank 0 but {others}{more}")
-    raise DistributedError(
+    raise DisagreementError(
         f"the ranks disagree on the {what} (checked before training): {'; '.join(parts)}. "
         f"Start every rank with the same settings and data."
     )

@@ -41,7 +41,7 @@ from .collectives import (
 )
 from .optimizer import DistributedOptimizer
 from .sampler import DistributedDataLoader
-from .world import DistributedError, World, get_world
+from .world import DisagreementError, World, get_world
 
 # Metrics that are means over samples: the mean over all samples is the count-weighted mean of the
 # ranks' values. Others (precision, recall, F1, RMSE, R^2) are not; see _shardable.
@@ -131,7 +131,7 @@ def _check_same_names(names: list[str], world: World) -> None:
     mine = ",".join(names).encode()
     for other, theirs in enumerate(world.comm.allgather_bytes(mine)):
         if theirs != mine:
-            raise DistributedError(
+            raise DisagreementError(
                 f"distributed.fit: rank {world.rank} logged {names} but rank {other} logged "
                 f"{theirs.decode().split(',')}; every rank must compute the same metrics"
             )
