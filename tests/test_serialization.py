@@ -291,6 +291,10 @@ def _crafted_files(tmp):
         "reference to an array not in the file": lambda: _craft(tmp / "ref.ds", {"a0": good}, tree={"__array__": "a9"}),
         "malformed tag": lambda: _craft(tmp / "tag.ds", {"a0": good}, tree={"x": {"__tuple__": 5}}),
         "unknown format version": lambda: _craft(tmp / "v99.ds", {"a0": good}, version=99),
+        # Parsed in full before its version is refused: 100 000 empty dicts from 400 KB of JSON stay cheap.
+        "meta.json packed with containers": lambda: _craft(
+            tmp / "dicts.ds", {"a0": good}, tree=[{}] * 100_000 + [{"__array__": "a0"}], version=99
+        ),
     }
 
 
@@ -324,6 +328,17 @@ def test_crafted_checkpoints_fail_fast_in_bounded_memory_writing_nothing(tmp_pat
     assert seconds < BOUND_SECONDS, f"{case}: {seconds:.2f} s"
     assert peak < BOUND_BYTES, f"{case}: {peak / 2**20:.0f} MB allocated"
     assert (sorted(os.listdir(tmp_path)), sorted(os.listdir("."))) == before
+
+
+def test_a_zip_announcing_too_many_members_is_refused_before_they_are_listed(tmp_path, monkeypatch):
+    from downslope import serialization
+
+    path = _craft(tmp_path / "many.ds", {f"a{i}": _npy_header("<f4", (0,)) for i in range(20)})
+    assert len(ds.load(path)) == 20
+    monkeypatch.setattr(serialization, "MAX_MEMBERS", 10)
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", None)  # listing the members would fail
+    with pytest.raises(ds.CheckpointError, match="announces 22 members, more than the limit of 10"):
+        ds.load(path)
 
 
 def test_the_reasons_are_named(tmp_path):

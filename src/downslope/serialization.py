@@ -33,7 +33,8 @@ _TAGS = ("__array__", "__tuple__", "__items__")
 # Limits of the reader (see docs/security.md). The total is checked against the zip's central
 # directory before any member is read; each member's size is then verified while it is streamed.
 MAX_TOTAL_BYTES = 64 * 2**30  # the sum of all members' sizes
-MAX_META_BYTES = 256 * 2**20  # meta.json: the nested structure (JSON parsing costs a multiple of this)
+MAX_META_BYTES = 64 * 2**20  # meta.json: the nested structure (parsed JSON costs up to ~30x its size)
+MAX_MEMBERS = 200_000  # the zip's entries (each costs ~500 bytes to list, before any other check)
 MAX_NPY_HEADER_BYTES = 65536
 _CHUNK = 2**20
 # dtypes an array in a checkpoint may have: plain numbers, little-endian or single-byte. Never
@@ -239,6 +240,7 @@ def _read_checkpoint(source: Any, name: str) -> Any:
     """
     try:
         file_size = _source_size(source)
+        _check_member_count(source, name)
         with zipfile.ZipFile(source, "r") as archive:
             infos = archive.infolist()
             _check_directory(infos, file_size, name)
@@ -290,6 +292,27 @@ def _read_checkpoint(source: Any, name: str) -> Any:
         raise CheckpointError(
             f"load: {name} is not a readable downslope checkpoint ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def _check_member_count(source: Any, name: str) -> None:
+    """Refuse a zip announcing more than :data:`MAX_MEMBERS` entries before zipfile lists them all.
+
+    Reads only the end-of-central-directory record (zipfile's own reader of it, which handles zip64).
+    """
+    opened = open(source, "rb") if isinstance(source, (str, os.PathLike)) else None
+    handle = opened if opened is not None else source
+    try:
+        position = handle.tell()
+        end = zipfile._EndRecData(handle)  # type: ignore[attr-defined]
+        handle.seek(position)
+    finally:
+        if opened is not None:
+            opened.close()
+    count = int(end[zipfile._ECD_ENTRIES_TOTAL]) if end is not None else 0  # type: ignore[attr-defined]
+    if count > MAX_MEMBERS:
+        raise CheckpointError(
+            f"load: {name} announces {count} members, more than the limit of {MAX_MEMBERS}; refused before listing them"
+        )
 
 
 def _check_directory(infos: list[zipfile.ZipInfo], file_size: int, name: str) -> None:
