@@ -447,13 +447,24 @@ def _same(a, b) -> bool:
     return a == b
 
 
-@pytest.mark.slow  # about 10 s: 500 generated structures
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(value=_VALUES)
-def test_any_nested_value_round_trips_exactly(tmp_path, value):
+def _round_trip(tmp_path, value):
     from unittest import mock
 
     path = tmp_path / "value.ds"
     with mock.patch("os.fsync"):  # durability is tested above; 500 fsyncs would dominate the run
         ds.save(value, path)
     assert _same(ds.load(path), value)
+
+
+@pytest.mark.slow  # about 10 s: 500 generated structures
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=_VALUES)
+def test_any_nested_value_round_trips_exactly(tmp_path, value):
+    _round_trip(tmp_path, value)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=_VALUES)
+def test_nested_values_round_trip_exactly_quick(tmp_path, value):
+    """The same property on fewer examples, for the everyday (not slow) run."""
+    _round_trip(tmp_path, value)
