@@ -247,11 +247,12 @@ def _read_checkpoint(source: Any, name: str) -> Any:
             members = {info.filename: info for info in infos}
             if "meta.json" not in members or "meta.sha256" not in members:
                 raise CheckpointError(f"load: {name} is not a downslope checkpoint (meta.json missing)")
-            if members["meta.json"].file_size > MAX_META_BYTES or members["meta.sha256"].file_size > 64:
-                raise CheckpointError(
-                    f"load: {name}: meta.json declares {members['meta.json'].file_size} bytes, more than the "
-                    f"limit of {MAX_META_BYTES}"
-                )
+            for member, limit in (("meta.json", MAX_META_BYTES), ("meta.sha256", 64)):
+                if members[member].file_size > limit:
+                    raise CheckpointError(
+                        f"load: {name}: {member} declares {members[member].file_size} bytes, more than the "
+                        f"limit of {limit}"
+                    )
             meta_bytes = _read_member(archive, members["meta.json"], name)
             if _read_member(archive, members["meta.sha256"], name).decode() != _digest(meta_bytes):
                 raise CheckpointError(f"load: {name} is corrupted (meta.json checksum mismatch)")
