@@ -243,3 +243,48 @@ def test_sigint_to_one_rank_stops_both_cleanly_with_a_checkpoint(mpiexec: list[s
     assert checkpoint["epoch"] == e0 and checkpoint["stop_reason"] == r0
     for key in p0:
         np.testing.assert_array_equal(checkpoint["model"][key], p0[key], err_msg=key)
+
+
+class _PartnerComm:
+    """Rank 0 of two: the partner's contributions to each Allreduce and Allgather are scripted."""
+
+    rank, size = 0, 2
+
+    def __init__(self, sums: list[list[float]], gathers: list[bytes]) -> None:
+        self.sums, self.gathers = sums, gathers
+
+    def allreduce_sum(self, buf: np.ndarray) -> None:
+        buf += np.asarray(self.sums.pop(0))
+
+    def allgather_bytes(self, data: bytes) -> list[bytes]:
+        return [data, self.gathers.pop(0)]
+
+
+def _agreement(comm: _PartnerComm, epochs: int) -> Any:
+    from downslope.distributed.training import _AgreeOnStopping
+    from downslope.train.callbacks import TrainingState
+
+    callback = _AgreeOnStopping(World(rank=0, world_size=2, backend="mpi", comm=comm))
+    callback.set_trainer(TrainingState(params={"epochs": epochs}))
+    return callback
+
+
+def test_a_rank_at_its_epoch_limit_stops_the_others() -> None:
+    # This rank was given 5 epochs, the partner 3: after epoch 3 the partner is at its limit.
+    callback = _agreement(_PartnerComm(sums=[[0.0, 1.0]], gathers=[]), epochs=5)
+    callback.on_epoch_end(2)
+    assert callback.trainer.stop_training
+    assert "1 of 2 ranks reached their epoch limit" in callback.trainer.stop_reason
+
+
+def test_a_stop_on_the_partner_is_taken_with_its_reason() -> None:
+    callback = _agreement(_PartnerComm(sums=[[1.0, 0.0]], gathers=[b"time limit"]), epochs=5)
+    callback.on_batch_end(0)
+    assert callback.trainer.stop_training and callback.trainer.stop_reason == "time limit (on rank 1)"
+    assert callback.decider == 1
+
+
+def test_no_stop_when_every_rank_ends_together() -> None:
+    callback = _agreement(_PartnerComm(sums=[[0.0, 1.0]], gathers=[]), epochs=3)
+    callback.on_epoch_end(2)  # both at their last epoch: the loop ends by itself, no stop reason
+    assert not callback.trainer.stop_training and callback.trainer.stop_reason is None
