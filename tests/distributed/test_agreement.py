@@ -82,6 +82,11 @@ def test_refuse_multi_process_reads_only_the_launchers_environment(monkeypatch: 
         dist.refuse_multi_process("downslope compare")
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")
     dist.refuse_multi_process("downslope compare")
+    monkeypatch.delenv("OMPI_COMM_WORLD_SIZE")
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "4")
+    with pytest.raises(dist.DistributedError, match="started 4"):
+        dist.refuse_multi_process("downslope lr-find")
 
 
 # ---------------------------------------------------------------------- under mpiexec

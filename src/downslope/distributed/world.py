@@ -281,8 +281,8 @@ def refuse_multi_process(what: str) -> None:
         >>> from downslope import distributed as dist
         >>> dist.refuse_multi_process("downslope compare")   # a plain process: nothing happens
     """
-    size = launched_size()
-    if size is not None and size > 1:
+    size = launched_size() or _srun_tasks()  # srun --mpi=pmix may announce no size variable
+    if size > 1:
         raise DisagreementError(
             f"{what} runs in one process only, but an MPI launcher started {size}; run it without mpiexec/srun "
             f"(data-parallel training is 'downslope train' under mpiexec)"
