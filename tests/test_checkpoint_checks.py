@@ -108,6 +108,11 @@ def test_an_untouched_run_passes_and_its_config_is_normalized(tmp_path):
         (lambda s: s["model"].update({"0.weight": [[1.0]] * 4}), "must map parameter names to arrays"),
         (lambda s: s["model"].pop("2.bias"), "missing ['2.bias']"),
         (lambda s: s["config"].update(hidden=[float("inf")]), "stored config"),
+        (
+            lambda s: s["preprocess"].update(standardizer={"mean": np.zeros((10**6, 1)), "scale": np.ones(1)}),
+            "standardizer's mean must be 1 floats (one per feature), the file has shape (1000000, 1) float64",
+        ),
+        (lambda s: s["preprocess"].update(standardizer={"mean": np.zeros(1)}), "scale must be 1 floats"),
     ],
 )
 def test_malformed_run_states_are_refused(tmp_path, edit, fragment):

@@ -86,7 +86,8 @@ def check_run_state(state: Any, where: str = "model.ds") -> None:
     """Refuse a stored run whose config or arrays do not describe one consistent model.
 
     Checks, in order and without allocating anything the size of a layer: the entries the run
-    needs are present with the right types; the stored config passes
+    needs are present with the right types (a standardizer's mean and scale hold one float per
+    feature); the stored config passes
     :func:`~downslope.experiment.normalize_config` (``state["config"]`` is replaced by the
     normalized config, so what is built is exactly what was checked); the parameter shapes that
     config implies equal the stored arrays' shapes, key by key. Raises :class:`CheckpointError`
@@ -137,6 +138,16 @@ def check_run_state(state: Any, where: str = "model.ds") -> None:
             )
     if not isinstance(state["preprocess"], dict):
         raise CheckpointError(f"{where}: preprocess must be a table, the file has {type(state['preprocess']).__name__}")
+    scaler = state["preprocess"].get("standardizer")
+    if scaler:  # applied to every input row: a mean of another shape would broadcast to a huge array
+        for key in ("mean", "scale"):
+            value = scaler.get(key) if isinstance(scaler, dict) else None
+            if not isinstance(value, np.ndarray) or value.shape != (n_features,) or value.dtype.kind != "f":
+                got = f"shape {value.shape} {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+                raise CheckpointError(
+                    f"{where}: the stored standardizer's {key} must be {n_features} floats (one per feature), "
+                    f"the file has {got}"
+                )
     arrays = state["model"]
     if not isinstance(arrays, dict) or not all(
         isinstance(k, str) and isinstance(v, np.ndarray) for k, v in arrays.items()
