@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import io
+import math
 import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import downslope as ds
 from downslope.serialization import atomic_write_bytes
@@ -130,3 +135,336 @@ def test_atomic_write_gives_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644
+
+
+# ---------------------------------------------------------------------- crafted files
+# Each file below is built by hand to attack the reader. Loading each must fail with a
+# CheckpointError in under a second and 100 MB of allocations (tracemalloc sees NumPy's buffers
+# too), and write nothing.
+BOUND_SECONDS, BOUND_BYTES = 1.0, 100 * 2**20
+
+
+def _npy_header(descr: str, shape: tuple, fortran: bool = False) -> bytes:
+    """A valid .npy version 1.0 header declaring ``descr`` and ``shape`` (no data)."""
+    header = repr({"descr": descr, "fortran_order": fortran, "shape": shape}).encode()
+    pad = 64 - (10 + len(header) + 1) % 64
+    header += b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+
+
+def _craft(path, blobs, *, tree=None, version=1, compress=zipfile.ZIP_STORED, extra=(), checksums=None):
+    """A checkpoint with the given array members (name -> bytes), checksums that match them.
+
+    Version 1 by default: both versions share the container and every check below, and version 1
+    is what older readers accepted too."""
+    import hashlib
+    import json
+
+    digests = {k: hashlib.sha256(b).hexdigest() for k, b in blobs.items()} if checksums is None else checksums
+    meta = json.dumps(
+        {
+            "format": "downslope-checkpoint",
+            "version": version,
+            "tree": tree if tree is not None else {k: {"__array__": k} for k in blobs},
+            "checksums": digests,
+        }
+    ).encode()
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("meta.json", meta)
+        z.writestr("meta.sha256", hashlib.sha256(meta).hexdigest())
+        for k, b in blobs.items():
+            z.writestr(zipfile.ZipInfo(f"{k}.npy"), b, compress_type=compress)
+        for name, data in extra:
+            with pytest.warns(UserWarning, match="Duplicate"):
+                z.writestr(name, data)
+    return path
+
+
+@functools.cache
+def _deflated_zeros(megabytes):
+    import zlib
+
+    header = _npy_header("<f4", (megabytes * 2**20 // 4,))
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = bytes(2**20)
+    blob = b"".join([packer.compress(header)] + [packer.compress(chunk) for _ in range(megabytes)] + [packer.flush()])
+    return header, blob
+
+
+def _deflate_bomb(path, megabytes=160, lie=False):
+    """An array member of ``megabytes`` MB of zeros deflated to about 1/1000 of that; with ``lie``,
+    its headers declare 64 bytes instead."""
+    header, blob = _deflated_zeros(megabytes)
+    _craft(path, {}, tree={"__array__": "a0"}, checksums={"a0": "0" * 64})
+    declared = 64 if lie else len(header) + megabytes * 2**20
+    return _splice_member(path, "a0.npy", blob, zipfile.ZIP_DEFLATED, declared)
+
+
+def _splice_member(path, name, payload, method, declared):
+    """Rewrite ``path`` so member ``name`` holds ``payload`` (already encoded by ``method``) and its
+    headers declare ``declared`` uncompressed bytes: how an attacker writes a zip by hand."""
+    import struct
+    import zlib
+
+    with zipfile.ZipFile(path) as z:
+        others = [(i, z.read(i.filename)) for i in z.infolist() if i.filename != name]
+    out = bytearray()
+    central = bytearray()
+    entries = [(i.filename, data, zipfile.ZIP_STORED, len(data), zlib.crc32(data)) for i, data in others]
+    entries.append((name, payload, method, declared, 0))
+    for fname, data, meth, size, crc in entries:
+        offset = len(out)
+        encoded = fname.encode()
+        out += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, meth, 0, 0, crc, len(data), size, len(encoded), 0)
+        out += encoded + data
+        central += struct.pack(
+            "<4s6H3L5H2L",
+            b"PK\x01\x02",
+            20,
+            20,
+            0,
+            meth,
+            0,
+            0,
+            crc,
+            len(data),
+            size,
+            len(encoded),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
+        )
+        central += encoded
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), len(central), len(out), 0)
+    path.write_bytes(bytes(out + central + end))
+    return path
+
+
+def _with_central_size(path, name, size):
+    """Patch the central directory so ``name`` declares ``size`` bytes (both sizes): a lying header."""
+    import struct
+
+    raw = bytearray(path.read_bytes())
+    start = raw.find(b"PK\x01\x02")
+    while raw[start + 46 : start + 46 + len(name)] != name.encode():
+        start = raw.find(b"PK\x01\x02", start + 1)
+        assert start >= 0, name
+    struct.pack_into("<2L", raw, start + 20, size, size)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def _crafted_files(tmp):
+    f32 = np.arange(10, dtype=np.float32)
+    good = _npy_header("<f4", (10,)) + f32.tobytes()
+    return {
+        "deflate bomb (honest sizes)": lambda: _deflate_bomb(tmp / "bomb.ds"),
+        "deflate bomb (lying sizes)": lambda: _deflate_bomb(tmp / "bomb_lie.ds", lie=True),
+        "central directory declares 4 GB": lambda: _with_central_size(
+            _craft(tmp / "big.ds", {"a0": good}), "a0.npy", 2**32 - 1
+        ),
+        "central directory declares fewer bytes": lambda: _with_central_size(
+            _craft(tmp / "small.ds", {"a0": good}), "a0.npy", len(good) - 8
+        ),
+        "huge declared shape": lambda: _craft(tmp / "shape.ds", {"a0": _npy_header("<f4", (2**40,)) + f32.tobytes()}),
+        "huge 2-d shape": lambda: _craft(tmp / "shape2.ds", {"a0": _npy_header("<f8", (300000, 300000)) + bytes(64)}),
+        "shape x dtype larger than the data": lambda: _craft(
+            tmp / "short.ds", {"a0": _npy_header("<f8", (10,)) + f32.tobytes()}
+        ),
+        "shape x dtype smaller than the data": lambda: _craft(
+            tmp / "long.ds", {"a0": _npy_header("<f4", (5,)) + f32.tobytes()}
+        ),
+        "object dtype (pickle)": lambda: _craft(tmp / "obj.ds", {"a0": _npy_header("|O", (1,)) + bytes(8)}),
+        "complex dtype": lambda: _craft(tmp / "cplx.ds", {"a0": _npy_header("<c8", (10,)) + bytes(80)}),
+        "string dtype": lambda: _craft(tmp / "str.ds", {"a0": _npy_header("<U4", (10,)) + bytes(160)}),
+        "big-endian dtype": lambda: _craft(tmp / "be.ds", {"a0": _npy_header(">f4", (10,)) + bytes(40)}),
+        "record dtype": lambda: _craft(tmp / "rec.ds", {"a0": _npy_header("[('x', '<f4')]", (10,)) + bytes(40)}),
+        "duplicate member": lambda: _craft(tmp / "dup.ds", {"a0": good}, extra=[("a0.npy", good)]),
+        "extra member": lambda: (
+            _craft(tmp / "extra.ds", {"a0": good}, tree={"w": {"__array__": "a0"}})
+            and _add_member(tmp / "extra.ds", "payload.py", b"import os\n")
+        ),
+        "missing member": lambda: _craft(tmp / "missing.ds", {"a0": good}, checksums={"a0": "0" * 64, "a1": "0" * 64}),
+        "reference to an array not in the file": lambda: _craft(tmp / "ref.ds", {"a0": good}, tree={"__array__": "a9"}),
+        "malformed tag": lambda: _craft(tmp / "tag.ds", {"a0": good}, tree={"x": {"__tuple__": 5}}),
+        "unknown format version": lambda: _craft(tmp / "v99.ds", {"a0": good}, version=99),
+        # Parsed in full before its version is refused: 100 000 empty dicts from 400 KB of JSON stay cheap.
+        "meta.json packed with containers": lambda: _craft(
+            tmp / "dicts.ds", {"a0": good}, tree=[{}] * 100_000 + [{"__array__": "a0"}], version=99
+        ),
+    }
+
+
+def _add_member(path, name, data):
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr(name, data)
+    return path
+
+
+CRAFTED = list(_crafted_files(__import__("pathlib").Path(".")))
+
+
+@pytest.mark.parametrize("case", CRAFTED)
+def test_crafted_checkpoints_fail_fast_in_bounded_memory_writing_nothing(tmp_path, case):
+    import os
+    import time
+    import tracemalloc
+
+    path = _crafted_files(tmp_path)[case]()
+    before = sorted(os.listdir(tmp_path)), sorted(os.listdir("."))
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ds.CheckpointError, match=path.name) as info:
+            ds.load(path)
+        seconds = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "\n" not in str(info.value)
+    assert seconds < BOUND_SECONDS, f"{case}: {seconds:.2f} s"
+    assert peak < BOUND_BYTES, f"{case}: {peak / 2**20:.0f} MB allocated"
+    assert (sorted(os.listdir(tmp_path)), sorted(os.listdir("."))) == before
+
+
+def test_a_zip_announcing_too_many_members_is_refused_before_they_are_listed(tmp_path, monkeypatch):
+    from downslope import serialization
+
+    path = _craft(tmp_path / "many.ds", {f"a{i}": _npy_header("<f4", (0,)) for i in range(20)})
+    assert len(ds.load(path)) == 20
+    monkeypatch.setattr(serialization, "MAX_MEMBERS", 10)
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", None)  # listing the members would fail
+    with pytest.raises(ds.CheckpointError, match="announces 22 members, more than the limit of 10"):
+        ds.load(path)
+
+
+def test_the_reasons_are_named(tmp_path):
+    files = _crafted_files(tmp_path)
+    expected = {
+        "deflate bomb (honest sizes)": "is compressed",
+        "deflate bomb (lying sizes)": "is compressed",
+        "central directory declares 4 GB": "refused before reading",
+        "huge declared shape": "refused before allocating",
+        "object dtype (pickle)": "never object arrays (pickle)",
+        "complex dtype": "'<c8'",
+        "duplicate member": "duplicate member(s) ['a0.npy']",
+        "extra member": "['payload.py']",
+        "missing member": "['a1.npy'] missing",
+        "unknown format version": "format version 99; this downslope reads versions 1, 2",
+    }
+    for case, fragment in expected.items():
+        with pytest.raises(ds.CheckpointError) as info:
+            ds.load(files[case]())
+        assert fragment in str(info.value), (case, str(info.value))
+
+
+def test_arrays_stream_into_one_buffer_of_their_own_size(tmp_path):
+    import tracemalloc
+
+    big = np.arange(4 * 2**20, dtype=np.float32)  # 16 MB
+    ds.save({"w": big}, tmp_path / "big.ds")
+    tracemalloc.start()
+    try:
+        loaded = ds.load(tmp_path / "big.ds")["w"]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(loaded, big)
+    assert peak < 1.25 * big.nbytes  # the array plus one 1 MB read chunk, not two copies of it
+
+
+def test_fortran_ordered_members_load(tmp_path):
+    a = np.asfortranarray(np.arange(6, dtype=np.float64).reshape(2, 3))
+    raw = _npy_header("<f8", (2, 3), fortran=True) + a.tobytes(order="F")
+    loaded = ds.load(_craft(tmp_path / "f.ds", {"a0": raw}, tree={"__array__": "a0"}))
+    np.testing.assert_array_equal(loaded, a)
+
+
+def test_files_of_format_version_1_still_load(tmp_path):
+    """Version 1 wrote user keys verbatim; its files still read as they did."""
+    raw = _npy_header("<f4", (10,)) + np.arange(10, dtype=np.float32).tobytes()
+    tree = {"w": {"__array__": "a0"}, "pair": {"__tuple__": [1, "two"]}, "state": {"__items__": [[0, 3]]}}
+    loaded = ds.load(_craft(tmp_path / "v1.ds", {"a0": raw}, tree=tree, version=1))
+    np.testing.assert_array_equal(loaded["w"], np.arange(10, dtype=np.float32))
+    assert loaded["pair"] == (1, "two") and loaded["state"] == {0: 3}
+
+
+# ---------------------------------------------------------------------- exact round trips
+def test_a_key_that_looks_like_a_type_tag_round_trips(tmp_path):
+    for value in (
+        {"n": {"__tuple__": [1, 2], "other": 1}},
+        {"n": {"__tuple__": [1, 2]}},
+        {"__array__": "a0"},
+        {"__items__": [[1, 2]], "___x": 3, "__": 4, "_": 5},
+    ):
+        ds.save(value, tmp_path / "k.ds")
+        assert ds.load(tmp_path / "k.ds") == value
+
+
+_TAG_LIKE_KEYS = st.sampled_from(["__tuple__", "__array__", "__items__", "___tuple__", "__", "___", "_", "", "__x"])
+_DTYPES = st.sampled_from(["bool", "int8", "int16", "int32", "int64", "uint8", "uint32", "uint64"] + ["float16", "float32", "float64"])  # fmt: skip
+
+
+@st.composite
+def _arrays(draw):
+    dtype = np.dtype(draw(_DTYPES))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+    return draw(hnp.arrays(dtype, shape))  # floats include nan, inf and -0.0
+
+
+_LEAVES = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text() | _arrays()
+)
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.lists(children, max_size=4).map(tuple)
+        | st.dictionaries(st.text() | _TAG_LIKE_KEYS, children, max_size=4)
+        | st.dictionaries(st.integers() | st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def _same(a, b) -> bool:
+    """Exactly equal: same types all the way down, nan == nan, -0.0 != 0.0, arrays by dtype and bits."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b) or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return (
+            list(a) == list(b) and all(type(k) is type(j) for k, j in zip(a, b)) and all(_same(a[k], b[k]) for k in a)
+        )
+    return a == b
+
+
+def _round_trip(tmp_path, value):
+    from unittest import mock
+
+    path = tmp_path / "value.ds"
+    with mock.patch("os.fsync"):  # durability is tested above; 500 fsyncs would dominate the run
+        ds.save(value, path)
+    assert _same(ds.load(path), value)
+
+
+@pytest.mark.slow  # about 10 s: 500 generated structures
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=_VALUES)
+def test_any_nested_value_round_trips_exactly(tmp_path, value):
+    _round_trip(tmp_path, value)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=_VALUES)
+def test_nested_values_round_trip_exactly_quick(tmp_path, value):
+    """The same property on fewer examples, for the everyday (not slow) run."""
+    _round_trip(tmp_path, value)

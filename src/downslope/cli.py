@@ -365,10 +365,13 @@ def _load_run(run: str) -> tuple[Any, dict[str, Any]]:
     """The model and saved state of a complete run; an unfinished, interrupted, diverged or foreign
     directory is refused in one line (runs.check_complete) before anything is read."""
     from . import experiment, serialization
+    from .checkpoint_checks import check_run_state
     from .runs import check_complete
 
     path = check_complete(run) / "model.ds"
-    return experiment.model_from_state(serialization.load(path), str(path))
+    state = serialization.load(path)
+    check_run_state(state, str(path))  # config and array shapes agree before any layer is allocated
+    return experiment.model_from_state(state, str(path))
 
 
 def _raw_features(state: dict[str, Any], data: str, target: str | None, need_target: bool) -> tuple[Any, Any]:
@@ -706,10 +709,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from .distributed import refuse_multi_process
     from .errors import ConfigError
     from .experiment import build_loss, build_model, normalize_config, prepare, run_training
     from .serialization import atomic_write_bytes
 
+    refuse_multi_process("downslope compare")  # no data-parallel form: one line under mpiexec
     base = _config_from_args(args)
     optimizers = [o.strip() for o in (args.optimizers or "sgd,momentum,rmsprop,adam").split(",") if o.strip()]
     if not optimizers:
@@ -877,9 +882,11 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
     from . import backend, runs
+    from .distributed import refuse_multi_process
     from .experiment import batch_size_of, build_loss, build_model, build_optimizer, model_targets, prepare
     from .train import lr_find
 
+    refuse_multi_process("downslope lr-find")  # no data-parallel form: one line under mpiexec
     cfg = _config_from_args(args)
     backend.manual_seed(cfg["seed"])
     data = prepare(cfg)

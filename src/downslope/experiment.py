@@ -570,6 +570,7 @@ def run_training(
         from . import distributed as dist
 
         dist.init()
+        dist.check_same_config(cfg, ignore=("out", "verbose"))  # only rank 0 writes and prints
         fit_fn: Any = dist.fit
     else:
         fit_fn = fit

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -22,7 +23,35 @@ import numpy as np
 from .errors import CheckpointError
 
 FORMAT = "downslope-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+# Version 1 wrote a user's dict key such as "__tuple__" verbatim, so a dict holding it came back as a
+# tuple. Version 2 escapes user keys that start with "__" (one more "_" in front), so the type tags
+# below are the only keys of the form "__<letter>..." and every structure round-trips exactly.
+_TAGS = ("__array__", "__tuple__", "__items__")
+
+# Limits of the reader (see docs/security.md). The total is checked against the zip's central
+# directory before any member is read; each member's size is then verified while it is streamed.
+MAX_TOTAL_BYTES = 64 * 2**30  # the sum of all members' sizes
+MAX_META_BYTES = 64 * 2**20  # meta.json: the nested structure (parsed JSON costs up to ~30x its size)
+MAX_MEMBERS = 200_000  # the zip's entries (each costs ~500 bytes to list, before any other check)
+MAX_NPY_HEADER_BYTES = 65536
+_CHUNK = 2**20
+# dtypes an array in a checkpoint may have: plain numbers, little-endian or single-byte. Never
+# object (pickle), complex, strings, structured records, datetimes.
+_ALLOWED_DTYPES = frozenset(
+    np.dtype(name).newbyteorder("<") if np.dtype(name).itemsize > 1 else np.dtype(name)
+    for name in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+    + ("float16", "float32", "float64")
+)
+
+
+def _escape(key: str) -> str:
+    return "_" + key if key.startswith("__") else key
+
+
+def _unescape(key: str) -> str:
+    return key[1:] if key.startswith("___") else key
 
 
 def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
@@ -33,6 +62,8 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in "fiub":
             raise CheckpointError(f"save: {where} is an array of dtype {obj.dtype}; only numeric arrays can be saved")
+        if obj.dtype.byteorder == ">":  # stored little-endian: the reader accepts nothing else
+            obj = obj.astype(obj.dtype.newbyteorder("<"))
         key = f"a{len(arrays)}"
         arrays[key] = obj
         return {"__array__": key}
@@ -41,8 +72,8 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     if isinstance(obj, dict):
-        if all(isinstance(k, str) for k in obj) and "__array__" not in obj:
-            return {k: _encode(v, arrays, f"{where}[{k!r}]") for k, v in obj.items()}
+        if all(isinstance(k, str) for k in obj):
+            return {_escape(k): _encode(v, arrays, f"{where}[{k!r}]") for k, v in obj.items()}
         for k in obj:
             if not isinstance(k, (str, int)):
                 raise CheckpointError(f"save: {where} has a key of type {type(k).__name__}; keys must be str or int")
@@ -56,18 +87,48 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
     )
 
 
-def _decode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+class _Malformed(CheckpointError):
+    """meta.json's structure is not one :func:`_encode` can write (the message says where)."""
+
+
+def _decode(obj: Any, arrays: dict[str, np.ndarray], version: int = VERSION, where: str = "state") -> Any:
+    """The inverse of :func:`_encode`; ``version`` 1 reads the old, unescaped keys.
+
+    Raises :class:`_Malformed` for a structure no writer produces (a tag with a value of the wrong
+    kind, a reference to an array that is not in the file), naming where in the tree it is.
+    """
     if isinstance(obj, list):
-        return [_decode(v, arrays) for v in obj]
-    if isinstance(obj, dict):
-        if "__array__" in obj:
-            return arrays[obj["__array__"]]
-        if "__tuple__" in obj:
-            return tuple(_decode(v, arrays) for v in obj["__tuple__"])
-        if "__items__" in obj:
-            return {k: _decode(v, arrays) for k, v in obj["__items__"]}
-        return {k: _decode(v, arrays) for k, v in obj.items()}
-    return obj
+        return [_decode(v, arrays, version, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if not isinstance(obj, dict):
+        return obj
+    tagged = next((t for t in _TAGS if t in obj), None) if version == 1 else None
+    if version != 1 and len(obj) == 1 and next(iter(obj)) in _TAGS:
+        tagged = next(iter(obj))
+    if tagged == "__array__":
+        key = obj[tagged]
+        if not isinstance(key, str) or key not in arrays:
+            raise _Malformed(f"{where} refers to array {key!r}, which the file does not hold")
+        return arrays[key]
+    if tagged == "__tuple__":
+        items = obj[tagged]
+        if not isinstance(items, list):
+            raise _Malformed(f"{where} is a tuple whose items are a {type(items).__name__}, not a list")
+        return tuple(_decode(v, arrays, version, f"{where}[{i}]") for i, v in enumerate(items))
+    if tagged == "__items__":
+        pairs = obj[tagged]
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], (str, int)) for p in pairs
+        ):
+            raise _Malformed(f"{where} is a dict with non-string keys whose items are not [key, value] pairs")
+        return {k: _decode(v, arrays, version, f"{where}[{k!r}]") for k, v in pairs}
+    if version == 1:
+        return {k: _decode(v, arrays, version, f"{where}[{k!r}]") for k, v in obj.items()}
+    out = {}
+    for k, v in obj.items():
+        if k.startswith("__") and not k.startswith("___"):
+            raise _Malformed(f"{where} has the key {k!r}, which is neither a type tag alone nor an escaped key")
+        out[_unescape(k)] = _decode(v, arrays, version, f"{where}[{_unescape(k)!r}]")
+    return out
 
 
 def _digest(data: bytes) -> str:
@@ -145,36 +206,193 @@ def save(state: Any, path: str | os.PathLike[str]) -> None:
 
 
 def load(path: str | os.PathLike[str]) -> Any:
-    """Load what :func:`save` wrote, verifying every checksum. Never unpickles anything."""
+    """Load what :func:`save` wrote, verifying every checksum. Never unpickles anything.
+
+    A crafted or damaged file fails with a :class:`CheckpointError` before anything large is
+    allocated: sizes are checked against the file's own size and verified while reading, and only
+    plain numeric dtypes are accepted (see docs/security.md for what loading does and does not
+    guarantee).
+    """
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"load: no checkpoint file at {p}")
+    return _read_checkpoint(p, str(p))
+
+
+def _source_size(source: Any) -> int:
+    if isinstance(source, (str, os.PathLike)):
+        return os.path.getsize(source)
+    position = source.tell()
+    size = source.seek(0, io.SEEK_END)
+    source.seek(position)
+    return int(size)
+
+
+def _read_checkpoint(source: Any, name: str) -> Any:
+    """Read a checkpoint from ``source`` (a path or a seekable binary file), ``name`` for messages.
+
+    Order of the checks, each before the step it protects: the zip's central directory (names,
+    duplicates, compression, declared sizes against the file's size and :data:`MAX_TOTAL_BYTES`);
+    meta.json (size, its checksum, format and version, which arrays exist); then each array's npy
+    header (dtype, shape, and shape x itemsize against the member's size) before its buffer is
+    allocated; its bytes are streamed into that buffer while they are hashed, and a member holding
+    more or fewer bytes than declared is refused.
+    """
     try:
-        with zipfile.ZipFile(p, "r") as archive:
-            names = set(archive.namelist())
-            if "meta.json" not in names or "meta.sha256" not in names:
-                raise CheckpointError(f"load: {p} is not a downslope checkpoint (meta.json missing)")
-            meta_bytes = archive.read("meta.json")
-            if archive.read("meta.sha256").decode() != _digest(meta_bytes):
-                raise CheckpointError(f"load: {p} is corrupted (meta.json checksum mismatch)")
+        file_size = _source_size(source)
+        _check_member_count(source, name)
+        with zipfile.ZipFile(source, "r") as archive:
+            infos = archive.infolist()
+            _check_directory(infos, file_size, name)
+            members = {info.filename: info for info in infos}
+            if "meta.json" not in members or "meta.sha256" not in members:
+                raise CheckpointError(f"load: {name} is not a downslope checkpoint (meta.json missing)")
+            for member, limit in (("meta.json", MAX_META_BYTES), ("meta.sha256", 64)):
+                if members[member].file_size > limit:
+                    raise CheckpointError(
+                        f"load: {name}: {member} declares {members[member].file_size} bytes, more than the "
+                        f"limit of {limit}"
+                    )
+            meta_bytes = _read_member(archive, members["meta.json"], name)
+            if _read_member(archive, members["meta.sha256"], name).decode() != _digest(meta_bytes):
+                raise CheckpointError(f"load: {name} is corrupted (meta.json checksum mismatch)")
             meta = json.loads(meta_bytes)
-            if meta.get("format") != FORMAT:
-                raise CheckpointError(f"load: {p} has format {meta.get('format')!r}, expected {FORMAT!r}")
-            if meta.get("version") != VERSION:
-                raise CheckpointError(f"load: {p} has version {meta.get('version')}, this downslope reads {VERSION}")
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                found = meta.get("format") if isinstance(meta, dict) else None
+                raise CheckpointError(f"load: {name} has format {found!r}, expected {FORMAT!r}")
+            version = meta.get("version")
+            if type(version) is not int or version not in READABLE_VERSIONS:
+                raise CheckpointError(
+                    f"load: {name} has format version {version!r}; this downslope reads versions "
+                    f"{', '.join(map(str, READABLE_VERSIONS))} (a newer downslope wrote it?)"
+                )
+            checksums = meta.get("checksums")
+            if not isinstance(checksums, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in checksums.items()
+            ):
+                raise CheckpointError(f"load: {name}: meta.json's checksums are not a map of array name -> digest")
+            expected = {"meta.json", "meta.sha256"} | {f"{key}.npy" for key in checksums}
+            missing = sorted(expected - set(members))
+            if missing:
+                raise CheckpointError(f"load: {name} is truncated (array member(s) {missing} missing)")
+            extra = sorted(set(members) - expected)
+            if extra:
+                raise CheckpointError(
+                    f"load: {name} holds member(s) {extra[:5]} that meta.json does not list; refused "
+                    f"(a downslope checkpoint holds only meta.json, meta.sha256 and its arrays)"
+                )
             arrays: dict[str, np.ndarray] = {}
-            for key, digest in meta["checksums"].items():
-                entry = f"{key}.npy"
-                if entry not in names:
-                    raise CheckpointError(f"load: {p} is truncated (array {key} missing)")
-                blob = archive.read(entry)
-                if _digest(blob) != digest:
-                    raise CheckpointError(f"load: {p} is corrupted (checksum mismatch in array {key})")
-                arrays[key] = np.lib.format.read_array(io.BytesIO(blob), allow_pickle=False)
-            return _decode(meta["tree"], arrays)
+            for key, digest in checksums.items():
+                arrays[key] = _read_array(archive, members[f"{key}.npy"], digest, name)
+            return _decode(meta["tree"], arrays, int(version), "state")
+    except _Malformed as exc:
+        raise CheckpointError(f"load: {name} is malformed: {exc}") from None
     except CheckpointError:
         raise
     except Exception as exc:  # any parse failure of a damaged file (zipfile raises many kinds) is corruption
         raise CheckpointError(
-            f"load: {p} is not a readable downslope checkpoint ({type(exc).__name__}: {exc})"
+            f"load: {name} is not a readable downslope checkpoint ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def _check_member_count(source: Any, name: str) -> None:
+    """Refuse a zip announcing more than :data:`MAX_MEMBERS` entries before zipfile lists them all.
+
+    Reads only the end-of-central-directory record (zipfile's own reader of it, which handles zip64).
+    """
+    opened = open(source, "rb") if isinstance(source, (str, os.PathLike)) else None
+    handle = opened if opened is not None else source
+    try:
+        position = handle.tell()
+        end = zipfile._EndRecData(handle)  # type: ignore[attr-defined]
+        handle.seek(position)
+    finally:
+        if opened is not None:
+            opened.close()
+    count = int(end[zipfile._ECD_ENTRIES_TOTAL]) if end is not None else 0  # type: ignore[attr-defined]
+    if count > MAX_MEMBERS:
+        raise CheckpointError(
+            f"load: {name} announces {count} members, more than the limit of {MAX_MEMBERS}; refused before listing them"
+        )
+
+
+def _check_directory(infos: list[zipfile.ZipInfo], file_size: int, name: str) -> None:
+    """Refuse, from the central directory alone, what could cost memory or time before reading."""
+    names = [info.filename for info in infos]
+    if len(set(names)) != len(names):
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        raise CheckpointError(f"load: {name} holds duplicate member(s) {duplicated[:5]}; refused")
+    total = 0
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise CheckpointError(
+                f"load: {name}: member {info.filename!r} is compressed (zip method {info.compress_type}); "
+                f"downslope checkpoints store every member uncompressed, so this file was not written by ds.save"
+            )
+        if info.compress_size != info.file_size:
+            raise CheckpointError(
+                f"load: {name}: member {info.filename!r} declares {info.file_size} bytes stored in "
+                f"{info.compress_size}; an uncompressed member must have equal sizes (lying zip header)"
+            )
+        total += info.file_size
+    # Uncompressed members cannot hold more than the file itself: this bounds all that follows.
+    if total > file_size or total > MAX_TOTAL_BYTES:
+        raise CheckpointError(
+            f"load: {name}: its members declare {total} bytes in all, but the file has {file_size} bytes "
+            f"(limit {MAX_TOTAL_BYTES}); refused before reading (lying zip headers or overlapping members)"
+        )
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:
+    """A small member's bytes, verified to be exactly as many as the central directory declares."""
+    with archive.open(info) as handle:
+        data = handle.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise CheckpointError(
+            f"load: {name}: member {info.filename!r} holds {len(data)} bytes, its header declares {info.file_size}"
+        )
+    return data
+
+
+def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, digest: str, name: str) -> np.ndarray:
+    where = f"load: {name}: array member {info.filename!r}"
+    hasher = hashlib.sha256()
+    with archive.open(info) as handle:
+        head = handle.read(min(info.file_size, MAX_NPY_HEADER_BYTES))
+        stream = io.BytesIO(head)
+        try:
+            major, _minor = np.lib.format.read_magic(stream)
+            reader = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, fortran_order, dtype = reader(stream, max_header_size=MAX_NPY_HEADER_BYTES)
+        except Exception as exc:  # a malformed header (numpy raises ValueError with its reason)
+            raise CheckpointError(f"{where} has no valid .npy header ({exc})") from None
+        if dtype not in _ALLOWED_DTYPES:
+            raise CheckpointError(
+                f"{where} has dtype {dtype.str!r}; a checkpoint holds only bool, integer and float arrays "
+                f"(little-endian), never object arrays (pickle), complex, string or record arrays"
+            )
+        if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise CheckpointError(f"{where} declares the shape {shape!r}")
+        header_len = stream.tell()
+        count = math.prod(shape)
+        if header_len + count * dtype.itemsize != info.file_size:
+            raise CheckpointError(
+                f"{where} declares shape {shape} of {dtype} ({count * dtype.itemsize} bytes), but the member "
+                f"holds {info.file_size - header_len} bytes of data; refused before allocating"
+            )
+        hasher.update(head)
+        flat = np.empty(count, dtype=dtype)
+        view = memoryview(flat.view(np.uint8))  # type: ignore[arg-type]  # numpy stubs lack Buffer
+        filled = len(head) - header_len
+        view[:filled] = head[header_len:]
+        while filled < len(view):
+            got = handle.readinto(view[filled : filled + _CHUNK])  # type: ignore[attr-defined]
+            if not got:
+                raise CheckpointError(f"{where} ends after {header_len + filled} of {info.file_size} bytes")
+            hasher.update(view[filled : filled + got])
+            filled += got
+        if handle.read(1):
+            raise CheckpointError(f"{where} holds more bytes than its header declares")
+    if hasher.hexdigest() != digest:
+        raise CheckpointError(f"load: {name} is corrupted (checksum mismatch in {info.filename})")
+    return flat.reshape(shape, order="F" if fortran_order else "C")

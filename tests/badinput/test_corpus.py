@@ -86,6 +86,16 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         lambda: _model().load_state_dict({"weight": np.zeros((1, 2)), "bias": np.zeros(1), "extra": np.zeros(1)}),
         "extra",
     ),
+    (
+        "state_dict complex",
+        lambda: _model().load_state_dict({"weight": np.zeros((1, 2), np.complex64), "bias": np.zeros(1)}),
+        "'weight' has dtype complex64",
+    ),
+    (
+        "state_dict nan",
+        lambda: _model().load_state_dict({"weight": np.zeros((1, 2)), "bias": np.array([np.nan])}),
+        "'bias' holds 1 NaN/infinite value(s)",
+    ),
     ("batchnorm features", lambda: nn.BatchNorm1d(3)(ds.zeros(4, 5)), "3"),
     ("embedding index", lambda: nn.Embedding(5, 2)(ds.tensor([7])), "7"),
     # optimizers and schedules

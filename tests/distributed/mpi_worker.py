@@ -179,6 +179,54 @@ class StopOnRankOne(Callback):
             self.stop("rank one had enough")
 
 
+class AnnounceAndPace(Callback):
+    """Write this rank's pid once training runs (so a test can signal it); pace the epochs."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if epoch == 1:
+            (self.out / f"pid{dist.rank()}").write_text(str(__import__("os").getpid()))
+        time.sleep(0.02)
+
+
+def save_outcome(out: Path, model: nn.Module, history: Any) -> None:
+    arrays = {f"param/{k}": v for k, v in model.state_dict().items()}
+    arrays["epochs"] = np.array(len(history))
+    np.savez(out / f"rank{dist.rank()}.npz", **arrays)
+    (out / f"reason{dist.rank()}.txt").write_text(str(history.stop_reason))
+
+
+def early_stop_on_one_rank(out: Path) -> None:
+    """EarlyStopping only on rank 1 (patience 1, an improvement must beat 1e9: it stops after epoch 2
+    and restores epoch 1's weights there). Both ranks must stop after epoch 2 with equal weights."""
+    x, y = make_data()
+    ds.manual_seed(MODEL_SEED)
+    model = make_model()
+    callbacks = [EarlyStopping(monitor="loss", patience=1, min_delta=1e9, restore_best_weights=True)]
+    history = dist.fit(
+        model, nn.MSELoss(), make_optimizer("adam", list(model.parameters())), (x, y),
+        batch_size=PER_RANK_BATCH, epochs=6, seed=ORDER_SEED, callbacks=callbacks if dist.rank() == 1 else [],
+    )  # fmt: skip
+    save_outcome(out, model, history)
+    if dist.rank() == 1:  # what rank 1's own view restored
+        np.savez(out / "restored.npz", **{k: v for k, v in callbacks[0].best_weights.items()})
+
+
+def interrupted(out: Path) -> None:
+    """Trains for up to 100 000 paced epochs until the test sends SIGINT to rank 1."""
+    x, y = make_data()
+    ds.manual_seed(MODEL_SEED)
+    model = make_model()
+    history = dist.fit(
+        model, nn.MSELoss(), make_optimizer("adam", list(model.parameters())), (x, y),
+        batch_size=PER_RANK_BATCH, epochs=100_000, seed=ORDER_SEED, callbacks=[AnnounceAndPace(out)],
+        checkpoint_dir=out / "ckpt",
+    )  # fmt: skip
+    save_outcome(out, model, history)
+
+
 def main(mode: str, out: Path) -> None:
     world = dist.init()
     if mode == "train":
@@ -229,6 +277,19 @@ def main(mode: str, out: Path) -> None:
             seed=0,
         )
         (out / f"stop{world.rank}.txt").write_text(f"{len(history)}|{history.stop_reason}")
+    elif mode == "early_stop_on_one_rank":
+        early_stop_on_one_rank(out)
+    elif mode == "interrupted":
+        interrupted(out)
+    elif mode == "different_epochs":  # the library call with different settings per rank
+        x, y = make_data()
+        model = make_model()
+        dist.fit(model, nn.MSELoss(), make_optimizer("sgd", list(model.parameters())), (x, y), epochs=3 + world.rank)
+    elif mode == "different_data":
+        x, y = make_data()
+        x[0, 0] += world.rank  # one value differs on rank 1
+        model = make_model()
+        dist.fit(model, nn.MSELoss(), make_optimizer("sgd", list(model.parameters())), (x, y), epochs=2)
     elif mode == "mismatch":
         dist.broadcast_parameters(make_model(hidden=16 if world.rank == 0 else 17))
     else:

@@ -169,3 +169,20 @@ def test_resume_continues_exactly(tmp_path: Any) -> None:
     resumed_w, resumed_loss = run(4, resume_from=tmp_path)  # the seed comes from the checkpoint
     np.testing.assert_array_equal(resumed_w, straight_w)
     assert resumed_loss == straight_loss
+
+
+def test_without_a_seed_the_shuffling_follows_manual_seed() -> None:
+    """seed=None draws the data order's seed from the library's generator: ds.manual_seed repeats a run."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 3)).astype(np.float32)
+    y = np.sin(x[:, :1]).astype(np.float32)
+
+    def run(manual_seed: int) -> np.ndarray:
+        ds.manual_seed(manual_seed)
+        model = nn.Linear(3, 1)
+        dist.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), batch_size=4, epochs=2)
+        return model.weight.numpy().copy()
+
+    first, again, other = run(5), run(5), run(6)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)

@@ -24,6 +24,7 @@ mpi4py is imported only under an MPI launcher (never by ``import downslope``); a
 process is a world of one and every function here is then a no-op.
 """
 
+from .agreement import check_same_config, make_parameters_identical
 from .collectives import (
     DEFAULT_BUCKET_BYTES,
     GradientAllreducer,
@@ -39,6 +40,7 @@ from .optimizer import DistributedOptimizer
 from .sampler import DistributedDataLoader, DistributedSampler, epoch_permutation
 from .training import LinearScalingRule, fit, linear_scaling_factor
 from .world import (
+    DisagreementError,
     DistributedError,
     World,
     barrier,
@@ -49,12 +51,15 @@ from .world import (
     is_main,
     launched_size,
     rank,
+    refuse_multi_process,
     world_size,
 )
 
 __all__ = [
     "init", "get_world", "World", "rank", "world_size", "is_main", "barrier", "launched_size",
-    "install_fail_fast", "end_job_on_error", "DistributedError", "check_same_model", "broadcast_parameters",
+    "install_fail_fast", "end_job_on_error", "refuse_multi_process", "DistributedError",
+    "DisagreementError", "check_same_model",
+    "check_same_config", "make_parameters_identical", "broadcast_parameters",
     "broadcast_optimizer_state", "broadcast_object", "allreduce_gradients", "GradientAllreducer",
     "allreduce_sum", "reduce_metrics", "DEFAULT_BUCKET_BYTES", "DistributedSampler",
     "DistributedDataLoader", "epoch_permutation", "DistributedOptimizer", "fit", "LinearScalingRule",

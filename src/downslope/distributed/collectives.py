@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import ArgumentError, ArgumentTypeError
 from ..serialization import _decode, _encode
 from ..tensor import Tensor, _wrap
-from .world import DistributedError, World, get_world
+from .world import DisagreementError, DistributedError, World, get_world
 
 DEFAULT_BUCKET_BYTES = 25 * 2**20
 
@@ -84,7 +84,7 @@ def check_same_model(model_or_params: Any, world: World | None = None, *, what: 
             ref = reference[position] if position < len(reference) else None
             got = theirs[position] if position < len(theirs) else None
             if ref != got:
-                raise DistributedError(
+                raise DisagreementError(
                     f"the {what} differs across ranks (checked before training starts): tensor #{position} is "
                     f"{_describe(ref)} on rank 0 but {_describe(got)} on rank {other_rank} "
                     f"(rank 0 has {len(reference)} tensors, rank {other_rank} has {len(theirs)}). "
@@ -352,7 +352,7 @@ def reduce_metrics(sums: Mapping[str, float], count: float, *, world: World | No
         everyone = world.comm.allgather_bytes(json.dumps(names).encode())
         for other, raw in enumerate(everyone):
             if json.loads(raw) != names:
-                raise DistributedError(
+                raise DisagreementError(
                     f"reduce_metrics: rank {world.rank} reports metrics {names} but rank {other} reports "
                     f"{json.loads(raw)}; every rank must reduce the same metrics"
                 )

@@ -23,7 +23,7 @@ import numpy as np
 from ..data import ArrayDataset, DataLoader, Dataset, Subset
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
-from .world import DistributedError, World, get_world
+from .world import DisagreementError, World, get_world
 
 
 def epoch_permutation(num_samples: int, seed: int, epoch: int) -> np.ndarray:
@@ -202,7 +202,7 @@ class DistributedDataLoader(DataLoader):
         mine = f"{len(self.dataset)} samples, seed {self.sampler.seed}, shuffle {self.sampler.shuffle}, batch {self.batch_size}"
         for other, raw in enumerate(self.world.comm.allgather_bytes(mine.encode())):
             if raw.decode() != mine:
-                raise DistributedError(
+                raise DisagreementError(
                     f"DistributedDataLoader: rank {self.world.rank} has {mine} but rank {other} has "
                     f"{raw.decode()}; every rank must load the same dataset with the same seed and batch size"
                 )

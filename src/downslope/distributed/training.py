@@ -26,10 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..data import ArrayDataset, DataLoader, Dataset, Subset, train_test_split
 from ..data.dataset import dataset_arrays
 from ..errors import ConfigError
 from ..train.callbacks import Callback, CallbackList, CSVLogger, DivergenceGuard, Logs, ModelCheckpoint
+from .agreement import array_digest, check_same_config, make_parameters_identical, plain
 from .collectives import (
     DEFAULT_BUCKET_BYTES,
     allreduce_sum,
@@ -39,7 +41,7 @@ from .collectives import (
 )
 from .optimizer import DistributedOptimizer
 from .sampler import DistributedDataLoader
-from .world import DistributedError, World, get_world
+from .world import DisagreementError, World, get_world
 
 # Metrics that are means over samples: the mean over all samples is the count-weighted mean of the
 # ranks' values. Others (precision, recall, F1, RMSE, R^2) are not; see _shardable.
@@ -99,7 +101,6 @@ class _AverageLogsAcrossRanks(Callback):
     def __init__(self, world: World, val_count: int | None) -> None:
         self.world = world
         self.val_count = val_count  # this rank's validation samples; None: every rank saw all of them
-        self._names: list[str] | None = None
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if logs is None or self.world.world_size == 1:
@@ -109,9 +110,9 @@ class _AverageLogsAcrossRanks(Callback):
         if self.val_count is None:
             val_keys = []  # identical on every rank already
         names = train_keys + val_keys
-        if names != self._names:  # checked once (and whenever the logged keys change)
-            _check_same_names(names, self.world)
-            self._names = names
+        # Checked every epoch, not only when this rank's keys change: whether to call a collective
+        # must never be one rank's own decision (the others would be in the Allreduce below).
+        _check_same_names(names, self.world)
         n_val = float(self.val_count or 0)
         values = [float(logs[k]) for k in train_keys] + [float(logs[k]) * n_val for k in val_keys] + [1.0, n_val]
         totals = allreduce_sum(values, world=self.world)
@@ -130,38 +131,120 @@ def _check_same_names(names: list[str], world: World) -> None:
     mine = ",".join(names).encode()
     for other, theirs in enumerate(world.comm.allgather_bytes(mine)):
         if theirs != mine:
-            raise DistributedError(
+            raise DisagreementError(
                 f"distributed.fit: rank {world.rank} logged {names} but rank {other} logged "
                 f"{theirs.decode().split(',')}; every rank must compute the same metrics"
             )
 
 
 class _AgreeOnStopping(Callback):
-    """Last user callback: if any rank wants to stop, every rank stops at the same point."""
+    """Last user callback: if any rank wants to stop, every rank stops at the same point.
+
+    Whatever a rank decides alone is agreed on here with one small Allreduce per batch and per
+    epoch: a stop asked for by a callback (divergence guard, time limit, stop-at-loss, early
+    stopping on that rank's view), SIGINT/SIGTERM received by that rank (at the epoch's end, where
+    the loop honours it), and reaching its own epoch limit. At the end of training, parameters that
+    differ across ranks (a callback only one rank ran, such as EarlyStopping restoring its best
+    weights) are made identical, taken from the rank whose decision ended training.
+    """
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self.decider: int | None = None  # the first rank that asked to stop
 
-    def _agree(self, include_interrupts: bool) -> None:
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.decider = None
+
+    def _agree(self, last_epoch: bool = False) -> None:
         state = self.trainer
-        interrupted = bool(getattr(state, "stop_reason_is_interrupt", lambda: False)())
-        wants = state.stop_training and (include_interrupts or not interrupted)
         if self.world.world_size == 1:
             return
-        if allreduce_sum([1.0 if wants else 0.0], world=self.world)[0] == 0:
+        wants = state.stop_training
+        wanted, at_limit = allreduce_sum([1.0 if wants else 0.0, 1.0 if last_epoch else 0.0], world=self.world)
+        if wanted == 0:
+            if 0 < at_limit < self.world.world_size:  # epochs differ across ranks: stop with the first
+                state.stop_training = True
+                state.stop_reason = state.stop_reason or (
+                    f"stopped with the other ranks: {int(at_limit)} of {self.world.world_size} ranks reached "
+                    f"their epoch limit here (the ranks were given different numbers of epochs)"
+                )
             return
-        reasons = self.world.comm.allgather_bytes((state.stop_reason or "").encode() if wants else b"")
+        reasons = self.world.comm.allgather_bytes((state.stop_reason or "stop").encode() if wants else b"")
         first = next(r for r, reason in enumerate(reasons) if reason)
-        reason = f"{reasons[first].decode()} (on rank {first})"
+        self.decider = first if self.decider is None else self.decider
         state.stop_training = True
-        if not wants or (interrupted and not include_interrupts):
-            state.stop_reason = reason  # a batch-level stop must win over a pending Ctrl-C
+        if not wants:
+            state.stop_reason = f"{reasons[first].decode()} (on rank {first})"
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        self._agree(include_interrupts=False)
+        self._agree()
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
-        self._agree(include_interrupts=True)
+        epochs = self.trainer.params.get("epochs")
+        self._agree(last_epoch=epochs is not None and epoch + 1 >= int(epochs))
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        model = self.trainer.model
+        if self.world.world_size > 1 and model is not None:
+            make_parameters_identical(model, root=self.decider or 0, world=self.world)
+
+
+def _fit_settings(
+    dataset: Dataset,
+    validation: Any,
+    optimizer: Any,
+    epochs: Any,
+    batch_size: Any,
+    validation_split: Any,
+    metrics: Any,
+    shuffle: bool,
+    seed: Any,
+    pad: bool,
+    drop_last: bool,
+    lr_scaling: Any,
+    warmup_steps: Any,
+    fit_options: dict[str, Any],
+) -> dict[str, Any]:
+    """Everything that decides how many steps a rank takes and what each step computes.
+
+    Not compared: callbacks (a rank may log on its own; what they decide is agreed on during
+    training), ``verbose`` and ``checkpoint_dir`` (rank 0 alone prints and writes).
+    """
+    inner = optimizer.optimizer if isinstance(optimizer, DistributedOptimizer) else optimizer
+    groups = [{k: v for k, v in g.items() if k != "params"} for g in getattr(inner, "param_groups", [])]
+    scheduler: Any = fit_options.get("scheduler")
+
+    def data(d: Any) -> Any:
+        if isinstance(d, Dataset):
+            arrays, n = dataset_arrays(d), len(d)
+        elif isinstance(d, (tuple, list)) and d:
+            arrays = tuple(np.asarray(a.array if hasattr(a, "array") else a) for a in d)
+            n = len(arrays[0])
+        else:
+            return plain(d)
+        return f"{n} samples, " + (f"sha256 {array_digest(*arrays)[:16]}" if arrays else "not array-backed")
+
+    return {
+        "training data": data(dataset),
+        "validation data": data(validation),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "validation_split": validation_split,
+        "metrics": [m if isinstance(m, str) else getattr(m, "__name__", type(m).__name__) for m in metrics or []]
+        if not isinstance(metrics, str)
+        else metrics,
+        "shuffle": shuffle,
+        "seed": seed,
+        "pad": pad,
+        "drop_last": drop_last,
+        "lr_scaling": lr_scaling,
+        "warmup_steps": warmup_steps,
+        "optimizer": type(inner).__name__,
+        "optimizer settings": groups,
+        "scheduler": None if scheduler is None else type(scheduler).__name__,
+        "scheduler settings": scheduler.state_dict() if hasattr(scheduler, "state_dict") else None,
+        **{f"fit option {k}": v for k, v in fit_options.items() if k != "scheduler"},
+    }
 
 
 def _shardable(metrics: Sequence[Any] | None) -> bool:
@@ -246,15 +329,24 @@ def fit(
     from ..train import fit as single_process_fit
 
     world = get_world()
+    dataset = _as_dataset(train, "train")
+    if world.world_size > 1:  # before anything else: a rank trained differently would hang or drift
+        check_same_config(
+            _fit_settings(
+                dataset, validation, optimizer, epochs, batch_size, validation_split, metrics, shuffle, seed, pad,
+                drop_last, lr_scaling, warmup_steps, fit_options,
+            ),
+            what="settings of distributed.fit",
+            world=world,
+        )  # fmt: skip
     if seed is None and fit_options.get("resume_from") is not None:
         from ..train.fit import _read_checkpoint
 
         seed = int(_read_checkpoint(fit_options["resume_from"])["seed"])  # the shards of the interrupted run
-    if seed is None:
-        seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+    if seed is None:  # the library's generator, so ds.manual_seed makes the run reproducible
+        seed = int(backend.rng().integers(0, 2**31 - 1))
     seed = int(broadcast_object({"seed": int(seed)}, world=world)["seed"])  # rank 0's seed everywhere
 
-    dataset = _as_dataset(train, "train")
     if validation is not None and validation_split is not None:
         raise ConfigError("distributed.fit: pass either validation=... or validation_split=..., not both")
     if validation_split is not None:

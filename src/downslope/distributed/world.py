@@ -36,6 +36,15 @@ class DistributedError(DownslopeError, RuntimeError):
     """A problem with the process group: MPI missing, ranks that disagree, a bad collective."""
 
 
+class DisagreementError(DistributedError):
+    """The ranks disagree (settings, data, model, logged metrics), found by a collective check.
+
+    Every rank reaches the same verdict from the same gathered data and raises this error, so no
+    rank is left waiting in a collective: the job ends without ``MPI_Abort``, which would kill the
+    other ranks before their message reaches the terminal.
+    """
+
+
 class _SelfComm:
     """The communicator of a world of one: every collective is the identity."""
 
@@ -243,6 +252,9 @@ def install_fail_fast(world: World | None = None) -> None:
         return
 
     def abort_all_ranks(exc_type: type[BaseException], exc: BaseException, tb: types.TracebackType | None) -> None:
+        if isinstance(exc, DisagreementError):  # raised on every rank: each exits on its own
+            previous(exc_type, exc, tb)
+            return
         try:
             sys.stderr.write(
                 f"downslope.distributed: rank {world.rank} of {world.world_size} raised "
@@ -258,19 +270,41 @@ def install_fail_fast(world: World | None = None) -> None:
     sys.excepthook = abort_all_ranks
 
 
+def refuse_multi_process(what: str) -> None:
+    """Raise :class:`DistributedError` if this process is one of several started by an MPI launcher.
+
+    For work that has no data-parallel form (the ``downslope compare`` and ``lr-find`` commands):
+    run under ``mpiexec -n W`` it would do the same work W times, and its collectives would not
+    line up. Reads only the launcher's environment, so it never joins or waits on the other ranks.
+
+    Example:
+        >>> from downslope import distributed as dist
+        >>> dist.refuse_multi_process("downslope compare")   # a plain process: nothing happens
+    """
+    size = launched_size() or _srun_tasks()  # srun --mpi=pmix may announce no size variable
+    if size > 1:
+        raise DisagreementError(
+            f"{what} runs in one process only, but an MPI launcher started {size}; run it without mpiexec/srun "
+            f"(data-parallel training is 'downslope train' under mpiexec)"
+        )
+
+
 def end_job_on_error(code: int) -> None:
     """End every rank of a multi-process MPI job now, with exit status ``code`` (``MPI_Abort``).
 
     For a rank that has handled an error itself (printed a message and is about to exit non-zero,
     as the ``downslope`` command does): an exit that is not an uncaught exception bypasses the
     fail-fast hook, and the other ranks, waiting for this one in a collective, would hang. Joins the
-    MPI job first if this process has not yet. A no-op in a world of one (then simply exit).
+    MPI job first if this process has not yet. A no-op in a world of one (then simply exit), and
+    while handling a :class:`DisagreementError`, which every rank raised alike.
 
     Example:
         >>> from downslope import distributed as dist
         >>> dist.end_job_on_error(2)     # a plain process: nothing happens
     """
     if _world is None and (launched_size() or 1) <= 1:
+        return
+    if isinstance(sys.exc_info()[1], DisagreementError):  # every rank raised it: none waits for another
         return
     try:
         world = get_world()

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, TypeVar, overload
 import numpy as np
 
 from .. import backend
-from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, StateDictError
+from ..errors import ArgumentError, ArgumentTypeError, CheckpointError, OutOfRangeError, StateDictError
 from ..ops import flatten as _flatten
 from ..tensor import Tensor, _to_array
 
@@ -433,12 +433,20 @@ class Module:
                     found[pre + name] = b
         return found
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, *, allow_nonfinite: bool = False
+    ) -> IncompatibleKeys:
         """Copy values from ``state_dict`` into this module's parameters and buffers (in place).
 
         With ``strict`` (the default) every key must match: missing or unexpected keys raise a
         KeyError listing them. A shape mismatch always raises, naming the key and both shapes.
         Values are cast to each parameter's dtype. Returns the missing and unexpected keys.
+
+        Only real numbers are accepted: a complex, object or string array raises
+        :class:`CheckpointError` naming the key (casting would silently drop the imaginary part).
+        NaN or infinite values raise :class:`CheckpointError` naming the key too, since a model
+        that computes NaN is never what was meant, unless ``allow_nonfinite=True`` (e.g. to
+        inspect the weights of a run that diverged). Nothing is written unless every key passes.
 
         Example:
             >>> from downslope import nn
@@ -468,10 +476,21 @@ class Module:
                 continue
             value = state_dict[key]
             arr = value.array if isinstance(value, Tensor) else np.asarray(value)
+            if arr.dtype.kind not in "biuf":
+                raise CheckpointError(
+                    f"load_state_dict into {type(self).__name__}: {key!r} has dtype {arr.dtype}; expected real "
+                    f"numbers (bool, integer or float) to cast to {target.array.dtype}"
+                )
             if arr.shape != target.array.shape:
                 raise ArgumentError(
                     f"load_state_dict into {type(self).__name__}: size mismatch for {key!r}: "
                     f"the checkpoint has shape {arr.shape}, this module has shape {target.array.shape}"
+                )
+            if not allow_nonfinite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+                raise CheckpointError(
+                    f"load_state_dict into {type(self).__name__}: {key!r} holds {bad} NaN/infinite value(s) "
+                    f"of {arr.size}; pass allow_nonfinite=True to load it anyway"
                 )
             arrays[key] = arr
         # Check every key before writing any, so a failed load leaves the module unchanged.

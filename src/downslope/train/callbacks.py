@@ -350,7 +350,12 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose:
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
-            self.model.load_state_dict(self.best_weights)
+            from ..nn import Module
+
+            if isinstance(self.model, Module):  # its own snapshot: an epoch that diverged may hold NaN
+                self.model.load_state_dict(self.best_weights, allow_nonfinite=True)
+            else:
+                self.model.load_state_dict(self.best_weights)
 
     def state_dict(self) -> dict[str, Any]:
         return {

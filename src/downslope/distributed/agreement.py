@@ -1,0 +1,134 @@
+"""Ranks that must agree: on the settings before training, and on the parameters after it.
+
+Data-parallel training is only correct when every rank runs the same program on the same data:
+the same number of epochs and steps (or one rank waits forever in an Allreduce the others never
+join), the same schedule, loss and optimizer (or the copies of the model silently drift apart).
+:func:`check_same_config` compares a whole configuration across ranks before anything is trained:
+one collective exchanges a SHA-256 of each rank's canonical JSON; only when the digests differ is
+the JSON itself gathered, to name the keys that differ and their values on each rank. Every rank
+reaches the same verdict, so every rank raises the same one-line :class:`DisagreementError`.
+
+:func:`parameters_digest` and :func:`make_parameters_identical` serve the end of training: a
+callback that only one rank ran (say, EarlyStopping restoring its best weights) may leave that
+rank's parameters different from the others'.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .world import DisagreementError, World, get_world
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON-able data for comparison: arrays become a digest of dtype, shape and bytes,
+    objects of other types their type name (so a callable's memory address never differs).
+
+    Example:
+        >>> plain({"betas": (0.9, 0.999), "lr": 0.1, "fn": len})
+        {'betas': [0.9, 0.999], 'lr': 0.1, 'fn': 'builtin_function_or_method'}
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, np.generic):
+        return plain(value.item())
+    if isinstance(value, np.ndarray):
+        return "array " + array_digest(value)
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    return type(value).__name__
+
+
+def array_digest(*arrays: np.ndarray) -> str:
+    """SHA-256 of the arrays' dtypes, shapes and contents (a fingerprint of a data set)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_same_config(
+    config: Mapping[str, Any],
+    *,
+    what: str = "configuration",
+    world: World | None = None,
+    ignore: tuple[str, ...] = (),
+) -> None:
+    """Raise :class:`DisagreementError` on every rank unless all ranks pass the same ``config``.
+
+    ``config`` is a flat mapping of setting name to value (values are compared as :func:`plain`
+    data); keys in ``ignore`` are left out. The message names every key that differs with its value
+    on each rank that differs from rank 0, on one line, e.g. ``the ranks disagree on the
+    configuration: epochs is 3 on rank 0 but 5 on rank 1``.
+
+    Example:
+        >>> from downslope import distributed as dist
+        >>> dist.check_same_config({"epochs": 3, "lr": 0.1})   # a world of one always agrees
+    """
+    world = world if world is not None else get_world()
+    if world.world_size == 1:
+        return
+    mine = json.dumps({str(k): plain(v) for k, v in config.items() if k not in ignore}, sort_keys=True).encode()
+    digests = world.comm.allgather_bytes(hashlib.sha256(mine).digest())
+    if all(d == digests[0] for d in digests):
+        return
+    # The digests differ on every rank's view alike, so this second exchange is collective too.
+    everyone = [json.loads(raw) for raw in world.comm.allgather_bytes(mine)]
+    reference = everyone[0]
+    keys = sorted({k for settings in everyone for k in settings})
+    parts = []
+    for key in keys:
+        values = [settings.get(key, "<not set>") for settings in everyone]
+        differing = [r for r, v in enumerate(values) if v != values[0]]
+        if differing:
+            others = ", ".join(f"{_short(values[r])} on rank {r}" for r in differing[:3])
+            more = f" (and {len(differing) - 3} more ranks)" if len(differing) > 3 else ""
+            parts.append(f"{key} is {_short(reference.get(key, '<not set>'))} on rank 0 but {others}{more}")
+    raise DisagreementError(
+        f"the ranks disagree on the {what} (checked before training): {'; '.join(parts)}. "
+        f"Start every rank with the same settings and data."
+    )
+
+
+def parameters_digest(model: Any) -> bytes:
+    """SHA-256 over a model's parameters and buffers (names, dtypes, shapes and values)."""
+    from .collectives import named_tensors
+
+    h = hashlib.sha256()
+    for name, t in named_tensors(model):
+        h.update(name.encode())
+        h.update(array_digest(t.array).encode())
+    return h.digest()
+
+
+def make_parameters_identical(model: Any, root: int = 0, *, world: World | None = None) -> bool:
+    """If the ranks' parameters differ, copy rank ``root``'s to every rank; return whether they differed.
+
+    One small allgather of digests when they already agree (every rank decides alike from it).
+    """
+    from .collectives import broadcast_parameters
+
+    world = world if world is not None else get_world()
+    if world.world_size == 1:
+        return False
+    digests = world.comm.allgather_bytes(parameters_digest(model))
+    if all(d == digests[0] for d in digests):
+        return False
+    broadcast_parameters(model, root=root, world=world)
+    return True

@@ -1,0 +1,58 @@
+"""Module.load_state_dict refuses values no model should take: complex numbers (casting would drop
+the imaginary part) and NaN/inf (unless asked for), naming the key, and leaves the module as it was."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope import nn
+
+
+def _pair():
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    return model, {k: v.copy() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("0.weight", np.ones((2, 3), np.complex64), "'0.weight' has dtype complex64"),
+        ("0.bias", np.array(["a", "b"]), "'0.bias' has dtype <U1"),
+        ("0.bias", np.array([1.0, None], dtype=object), "'0.bias' has dtype object"),
+        ("0.weight", np.full((2, 3), np.nan, np.float32), "'0.weight' holds 6 NaN/infinite value(s) of 6"),
+        ("0.bias", np.array([1.0, np.inf]), "'0.bias' holds 1 NaN/infinite value(s)"),
+        ("1.running_var", np.array([1.0, -np.inf], np.float32), "'1.running_var' holds 1"),
+    ],
+)
+def test_refused_values_name_the_key_and_change_nothing(key, value, fragment):
+    model, state = _pair()
+    bad = dict(state, **{key: value})
+    with pytest.raises(ds.CheckpointError) as info:
+        model.load_state_dict(bad)
+    assert fragment in str(info.value)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, state[k])
+
+
+def test_nonfinite_values_load_when_asked_for():
+    model, state = _pair()
+    state["0.weight"][0, 0] = np.nan
+    model.load_state_dict(state, allow_nonfinite=True)
+    assert np.isnan(model[0].weight.array[0, 0])
+
+
+def test_complex_values_are_refused_even_when_nonfinite_values_are_allowed():
+    model, state = _pair()
+    state["0.bias"] = state["0.bias"].astype(np.complex128)
+    with pytest.raises(ds.CheckpointError, match="complex128"):
+        model.load_state_dict(state, allow_nonfinite=True)
+
+
+def test_integer_and_bool_values_still_cast():
+    model, state = _pair()
+    state["0.bias"] = np.array([1, 2], dtype=np.int64)
+    model.load_state_dict(state)
+    np.testing.assert_array_equal(model[0].bias.array, np.array([1.0, 2.0], np.float32))
