@@ -280,12 +280,14 @@ def test_a_rank_at_its_epoch_limit_stops_the_others() -> None:
     callback.on_epoch_end(2)
     assert callback.trainer.stop_training
     assert "1 of 2 ranks reached their epoch limit" in callback.trainer.stop_reason
+    assert callback.trainer.stop_kind == "max_epochs"
 
 
-def test_a_stop_on_the_partner_is_taken_with_its_reason() -> None:
-    callback = _agreement(_PartnerComm(sums=[[1.0, 0.0]], gathers=[b"time limit"]), epochs=5)
+def test_a_stop_on_the_partner_is_taken_with_its_reason_and_kind() -> None:
+    callback = _agreement(_PartnerComm(sums=[[1.0, 0.0]], gathers=[b"time_limit\ntime limit"]), epochs=5)
     callback.on_batch_end(0)
     assert callback.trainer.stop_training and callback.trainer.stop_reason == "time limit (on rank 1)"
+    assert callback.trainer.stop_kind == "time_limit"
     assert callback.decider == 1
 
 

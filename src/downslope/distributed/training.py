@@ -168,13 +168,18 @@ class _AgreeOnStopping(Callback):
                     f"stopped with the other ranks: {int(at_limit)} of {self.world.world_size} ranks reached "
                     f"their epoch limit here (the ranks were given different numbers of epochs)"
                 )
+                state.stop_kind = state.stop_kind or "max_epochs"
             return
-        reasons = self.world.comm.allgather_bytes((state.stop_reason or "stop").encode() if wants else b"")
+        # each rank's (kind, reason), so every rank records the same History.stop_kind as the decider
+        mine = f"{state.stop_kind or 'callback'}\n{state.stop_reason or 'stop'}".encode() if wants else b""
+        reasons = self.world.comm.allgather_bytes(mine)
         first = next(r for r, reason in enumerate(reasons) if reason)
         self.decider = first if self.decider is None else self.decider
         state.stop_training = True
         if not wants:
-            state.stop_reason = f"{reasons[first].decode()} (on rank {first})"
+            kind, _, reason = reasons[first].decode().partition("\n")
+            state.stop_reason = f"{reason} (on rank {first})"
+            state.stop_kind = kind
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         self._agree()
