@@ -34,7 +34,7 @@ from .. import backend, ops
 from ..autograd import is_grad_enabled
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, _node, _wrap
-from . import init
+from . import _workspace, init
 from .module import Module, Parameter
 
 IntOr2 = int | tuple[int, ...]
@@ -234,41 +234,84 @@ def _conv2d(
             raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
         parents = (x, w, b)
     geometry = (st, pads, dil, groups, (oh, ow))
-    out, cols = _conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry)
-    # cols are only needed for the weight gradient; drop them early when there is none to compute.
-    return _node(out, parents, _conv2d_vjp, (cols if w.requires_grad else None, geometry))
+    keep = w.requires_grad and is_grad_enabled()
+    out, cols = _conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry, keep)
+    return _node(out, parents, _conv2d_vjp, (cols, geometry))
 
 
-def _pad_zeros(x: np.ndarray, pads: tuple[int, int, int, int], fill: float = 0.0) -> np.ndarray:
-    """``x`` (N, C, H, W) inside a border of ``fill``; ``x`` itself when there is no border."""
-    top, bottom, left, right = pads
+def _channel_major(a: np.ndarray) -> bool:
+    """Whether (N, C, H, W) ``a`` is laid out as (C, N, H, W) in memory (what a convolution returns)."""
+    return a.ndim == 4 and a.shape[0] > 1 and a.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
+def _borrow_padded(x: np.ndarray, pads: tuple[int, int, int, int], fill: float = 0.0) -> tuple[np.ndarray, bool]:
+    """``x`` inside a border of ``fill`` in a borrowed workspace array laid out like ``x`` (N-major or
+    C-major); ``(x, False)`` when there is no border, else ``(padded, True)`` (give it back)."""
     if not any(pads):
-        return x
+        return x, False
+    top, bottom, left, right = pads
     n, c, h, w = x.shape
-    out = np.full((n, c, h + top + bottom, w + left + right), fill, dtype=x.dtype)
+    hp, wp = h + top + bottom, w + left + right
+    if _channel_major(x):
+        out = _workspace.take((c, n, hp, wp), x.dtype).transpose(1, 0, 2, 3)
+    else:
+        out = _workspace.take((n, c, hp, wp), x.dtype)
+    out[:, :, :top] = fill
+    out[:, :, top + h :] = fill
+    out[:, :, top : top + h, :left] = fill
+    out[:, :, top : top + h, left + w :] = fill
     out[:, :, top : top + h, left : left + w] = x
-    return out
+    return out, True
 
 
-def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> tuple[np.ndarray, np.ndarray]:
-    (sh, sw), pads, (dh, dw), groups, (oh, ow) = geometry
+def _give_padded(padded: np.ndarray, borrowed: bool) -> None:
+    if borrowed:
+        _workspace.give(padded.base if padded.base is not None else padded)
+
+
+def _im2col(x: np.ndarray, kernel: tuple[int, int], geometry: Any) -> np.ndarray:
+    """The borrowed (C*kh*kw, N*OH*OW) matrix of every receptive field of (N, C, H, W) ``x``.
+
+    Rows (c, p, q), columns (n, i, j): the long (n, i, j) axis is innermost, so both this one copy
+    and the GEMMs that read it run over contiguous memory. Give it back when done.
+    """
+    (sh, sw), pads, (dh, dw), _, (oh, ow) = geometry
+    kh, kw = kernel
     n, c = x.shape[:2]
-    c_out, c_per_group, kh, kw = w.shape
-    xp = _pad_zeros(x, pads)
+    xp, borrowed = _borrow_padded(x, pads)
     s_n, s_c, s_h, s_w = xp.strides
     # Every receptive field as a view (no copy): windows[n, c, i, j, p, q] = xp[n, c, i*sh + p*dh, j*sw + q*dw].
     windows = as_strided(
         xp, (n, c, oh, ow, kh, kw), (s_n, s_c, s_h * sh, s_w * sw, s_h * dh, s_w * dw), writeable=False
     )
-    # The one im2col copy: rows (c, p, q), columns (n, i, j); the long (n, i, j) axis is innermost,
-    # which makes both the copy and the GEMM run over contiguous memory.
-    cols = np.ascontiguousarray(windows.transpose(1, 4, 5, 0, 2, 3)).reshape(groups, c_per_group * kh * kw, n * oh * ow)
-    w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
-    out = np.matmul(w_mat[0], cols[0]) if groups == 1 else np.matmul(w_mat, cols).reshape(c_out, n * oh * ow)
+    cols = _workspace.take((c * kh * kw, n * oh * ow), x.dtype)
+    np.copyto(cols.reshape(c, kh, kw, n, oh, ow), windows.transpose(1, 4, 5, 0, 2, 3))
+    _give_padded(xp, borrowed)
+    return cols
+
+
+def _conv2d_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any, keep: bool
+) -> tuple[np.ndarray, _workspace.Lease | None]:
+    """The output and, when ``keep``, the im2col matrix leased for the weight gradient."""
+    groups, (oh, ow) = geometry[3], geometry[4]
+    n = x.shape[0]
+    c_out, c_per_group, kh, kw = w.shape
+    cols = _im2col(x, (kh, kw), geometry)
+    k = c_per_group * kh * kw
+    if groups == 1:
+        out = np.matmul(w.reshape(c_out, k), cols)
+    else:
+        grouped = cols.reshape(groups, k, n * oh * ow)
+        out = np.matmul(w.reshape(groups, c_out // groups, k), grouped).reshape(c_out, n * oh * ow)
+    lease = _workspace.Lease(cols) if keep else None
+    if not keep:
+        _workspace.give(cols)
     if b is not None:
         out += b[:, None]
-    # (C_out, N, OH, OW) memory seen as (N, C_out, OH, OW): a view, no copy.
-    return out.reshape(c_out, n, oh, ow).transpose(1, 0, 2, 3), cols
+    # (C_out, N, OH, OW) memory seen as (N, C_out, OH, OW): a view, no copy. The next layers
+    # (batch norm, ReLU, pooling, the next convolution) keep this channel-major layout.
+    return out.reshape(c_out, n, oh, ow).transpose(1, 0, 2, 3), lease
 
 
 def _conv2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -277,28 +320,46 @@ def _conv2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
             "conv2d/conv1d: double backward (create_graph=True) through a convolution is not supported; "
             "its gradient rule is a fused NumPy kernel"
         )
-    cols, ((sh, sw), pads, (dh, dw), groups, (oh, ow)) = saved
+    lease, geometry = saved
+    (sh, sw), pads, (dh, dw), groups, (oh, ow) = geometry
     x, w = args[0], args[1]
     n, c, h, wd = x.shape
     c_out, c_per_group, kh, kw = w.shape
-    # The output gradient as (groups, C_out / groups, N*OH*OW), matching the forward GEMM.
-    g_mat = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, c_out // groups, n * oh * ow)
+    # The output gradient as (groups, C_out / groups, N*OH*OW), matching the forward GEMM; a view
+    # when it arrives channel-major (as the layers after a convolution pass it back).
+    g_t = g.transpose(1, 0, 2, 3)
+    g_buffer = None
+    if not g_t.flags.c_contiguous:
+        g_buffer = _workspace.take(g_t.shape, g.dtype)
+        np.copyto(g_buffer, g_t)
+        g_t = g_buffer
+    g_mat = g_t.reshape(groups, c_out // groups, n * oh * ow)
     gx = gw = gb = None
     if needs[1]:
-        gw = np.matmul(g_mat, cols.transpose(0, 2, 1)).reshape(w.shape)
+        # The forward pass's im2col matrix (leased from the workspace, which gets it back when this
+        # node is freed), or rebuilt if the forward pass did not keep it.
+        cols = lease.array if lease is not None else _im2col(x, (kh, kw), geometry)
+        gw = np.matmul(g_mat, cols.reshape(groups, -1, n * oh * ow).transpose(0, 2, 1)).reshape(w.shape)
+        if lease is None:
+            _workspace.give(cols)
     if len(args) > 2 and needs[2]:
         gb = g_mat.reshape(c_out, -1).sum(axis=1)
     if needs[0]:
         w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
-        g_cols = np.matmul(w_mat.transpose(0, 2, 1), g_mat).reshape(c, kh, kw, n, oh, ow)
+        g_cols = _workspace.take((groups, c_per_group * kh * kw, n * oh * ow), g.dtype)
+        np.matmul(w_mat.transpose(0, 2, 1), g_mat, out=g_cols)
+        blocks = g_cols.reshape(c, kh, kw, n, oh, ow)
         top, bottom, left, right = pads
-        # col2im: add each kernel offset's block back where it was read from (kh*kw steps).
-        gxp = np.zeros((c, n, h + top + bottom, wd + left + right), dtype=g_cols.dtype)
+        # GEMM, then fold: add each kernel offset's block back where it was read from (kh*kw
+        # strided adds of whole (C, N, OH, OW) blocks; the result is channel-major like the output).
+        gxp = np.zeros((c, n, h + top + bottom, wd + left + right), dtype=g.dtype)
         for p in range(kh):
             rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
             for q in range(kw):
-                gxp[:, :, rows, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += g_cols[:, p, q]
+                gxp[:, :, rows, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += blocks[:, p, q]
+        _workspace.give(g_cols)
         gx = gxp[:, :, top : top + h, left : left + wd].transpose(1, 0, 2, 3)
+    _workspace.give(g_buffer)
     return (gx, gw, gb) if len(args) > 2 else (gx, gw)
 
 
@@ -361,17 +422,22 @@ def _stacked_windows(a: np.ndarray, k: Any, geometry: Any) -> np.ndarray:
     overhead on every op, which dominates on small feature maps.)
     """
     view = _windows_view(a, k, geometry)
-    return np.ascontiguousarray(view).reshape((k[0] * k[1],) + view.shape[2:])
+    out = _workspace.take((k[0] * k[1],) + view.shape[2:], a.dtype)  # borrowed: give it back
+    np.copyto(out.reshape(view.shape), view)
+    return out
 
 
 def _scatter_windows(grad: np.ndarray, padded_shape: tuple[int, ...], k: Any, geometry: Any) -> np.ndarray:
     """The adjoint of :func:`_stacked_windows`: each window element's gradient added back to where
     it was read from. ``grad`` is (kh*kw, N, C, OH, OW), possibly a broadcast view."""
-    (sh, sw), (dh, dw), _ = geometry
-    out = np.zeros(padded_shape, dtype=grad.dtype)
+    (sh, sw), (dh, dw), (oh, ow) = geometry
+    overlapping = sh < dh * (k[0] - 1) + 1 or sw < dw * (k[1] - 1) + 1
+    # Windows that tile the (padded) input exactly (stride == kernel, e.g. 2x2 pooling of an even
+    # map) write every element once: no zero fill needed.
+    tiles = (sh, sw) == tuple(k) and (dh, dw) == (1, 1) and padded_shape[2:] == (oh * sh, ow * sw)
+    out = np.empty(padded_shape, dtype=grad.dtype) if tiles else np.zeros(padded_shape, dtype=grad.dtype)
     # One pass per kernel offset, each over a whole (N, C, OH, OW) block. (A single assignment into
     # the 6-D strided windows view is 3-4x slower: NumPy then runs its inner loop over the kernel.)
-    overlapping = sh < dh * (k[0] - 1) + 1 or sw < dw * (k[1] - 1) + 1
     for offset in range(k[0] * k[1]):
         block = _offset_view(out, offset // k[1], offset % k[1], geometry)
         if overlapping:
@@ -455,13 +521,19 @@ def _max_pool2d(
     oh, extra_h = _pool_geometry(h, k[0], s[0], p[0], d[0], ceil_mode, where)
     ow, extra_w = _pool_geometry(w, k[1], s[1], p[1], d[1], ceil_mode, where)
     pads = (p[0], p[0] + extra_h, p[1], p[1] + extra_w)
-    xp = _pad_zeros(x.array, pads, fill=-np.inf)
+    # Pooling treats N and C alike, so a channel-major input (a convolution's output) is pooled as
+    # the (C, N, H, W) array it is in memory, and the result keeps that layout.
+    swap = _channel_major(x.array)
+    native = x.array.transpose(1, 0, 2, 3) if swap else x.array
+    xp, borrowed = _borrow_padded(native, pads, fill=-np.inf)
     geometry = (s, d, (oh, ow))
     stacked = _stacked_windows(xp, k, geometry)
+    _give_padded(xp, borrowed)
     out = stacked.max(axis=0)  # NaN propagates, as in PyTorch
     track = return_indices or (is_grad_enabled() and x.requires_grad)
     first = _first_max_mask(stacked, out) if track else None
-    result = _node(out, (x,), _max_pool2d_vjp, (first, pads, k, geometry))
+    _workspace.give(stacked)
+    result = _node(_swap01(out, swap), (x,), _max_pool2d_vjp, (first, pads, k, geometry, swap))
     if not return_indices:
         return result, None
     assert first is not None
@@ -469,7 +541,12 @@ def _max_pool2d(
     winner = (first * offsets).sum(axis=0)  # exactly one True per window
     rows = np.arange(oh)[:, None] * s[0] - p[0] + (winner // k[1]) * d[0]
     cols = np.arange(ow) * s[1] - p[1] + (winner % k[1]) * d[1]
-    return result, _wrap(rows * w + cols)
+    return result, _wrap(np.ascontiguousarray(_swap01(rows * w + cols, swap)))
+
+
+def _swap01(a: np.ndarray, swap: bool) -> np.ndarray:
+    """``a`` with its first two axes swapped (a view) when ``swap``."""
+    return a.transpose(1, 0, 2, 3) if swap else a
 
 
 def _first_max_mask(stacked: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -497,10 +574,13 @@ def _first_max_mask(stacked: np.ndarray, out: np.ndarray) -> np.ndarray:
 def _max_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     if xp.differentiable:
         raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")
-    first, (top, bottom, left, right), k, geometry = saved
-    n, c, h, w = args[0].shape
-    gxp = _scatter_windows(first * g, (n, c, h + top + bottom, w + left + right), k, geometry)
-    return (gxp[:, :, top : top + h, left : left + w],)
+    first, (top, bottom, left, right), k, geometry, swap = saved
+    a, b, h, w = _swap01(args[0], swap).shape
+    grad = _workspace.take(first.shape, g.dtype)
+    np.multiply(first, _swap01(g, swap), out=grad)
+    gxp = _scatter_windows(grad, (a, b, h + top + bottom, w + left + right), k, geometry)
+    _workspace.give(grad)
+    return (_swap01(gxp[:, :, top : top + h, left : left + w], swap),)
 
 
 def _avg_divisor(size: int, kernel: int, stride: int, pad: int, out: int, count_include_pad: bool) -> np.ndarray:
@@ -574,9 +654,13 @@ def _avg_pool2d(
     oh, extra_h = _pool_geometry(h, k[0], s[0], p[0], 1, ceil_mode, where)
     ow, extra_w = _pool_geometry(w, k[1], s[1], p[1], 1, ceil_mode, where)
     pads = (p[0], p[0] + extra_h, p[1], p[1] + extra_w)
-    xp = _pad_zeros(x.array, pads)
+    swap = _channel_major(x.array)  # pooled in its memory layout, as in max pooling
+    xp, borrowed = _borrow_padded(_swap01(x.array, swap), pads)
     geometry = (s, (1, 1), (oh, ow))
-    out = _stacked_windows(xp, k, geometry).sum(axis=0)
+    stacked = _stacked_windows(xp, k, geometry)
+    _give_padded(xp, borrowed)
+    out = stacked.sum(axis=0)
+    _workspace.give(stacked)
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or divisor_override == 0:
             raise ArgumentError(f"{where}: divisor_override must be a non-zero int, got {divisor_override!r}")
@@ -586,18 +670,18 @@ def _avg_pool2d(
         cols = _avg_divisor(w, k[1], s[1], p[1], ow, count_include_pad)
         scale = (1.0 / (rows[:, None] * cols[None, :])).astype(out.dtype)
     out *= scale
-    return _node(out, (x,), _avg_pool2d_vjp, (scale, pads, k, geometry))
+    return _node(_swap01(out, swap), (x,), _avg_pool2d_vjp, (scale, pads, k, geometry, swap))
 
 
 def _avg_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     if xp.differentiable:
         raise StateError("avg_pool: double backward (create_graph=True) through average pooling is not supported")
-    scale, (top, bottom, left, right), k, geometry = saved
-    n, c, h, w = args[0].shape
-    share = g * scale
+    scale, (top, bottom, left, right), k, geometry, swap = saved
+    a, b, h, w = _swap01(args[0], swap).shape
+    share = _swap01(g, swap) * scale
     grad = np.broadcast_to(share, (k[0] * k[1],) + share.shape)
-    gxp = _scatter_windows(grad, (n, c, h + top + bottom, w + left + right), k, geometry)
-    return (gxp[:, :, top : top + h, left : left + w],)
+    gxp = _scatter_windows(grad, (a, b, h + top + bottom, w + left + right), k, geometry)
+    return (_swap01(gxp[:, :, top : top + h, left : left + w], swap),)
 
 
 def _adaptive_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:
