@@ -37,6 +37,7 @@ import numpy as np
 
 from ..errors import StateError
 from ..tensor import Tensor, _node
+from . import _workspace
 
 __all__ = ["rnn_sequence"]
 
@@ -92,13 +93,14 @@ def _gate_scale(sigmoid_gates: tuple[int, ...], gates: int, size: int, dtype: An
 
 
 def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, scale: np.ndarray | None) -> np.ndarray:
-    """``x @ (scale * W_ih).T + scale * bias`` for all time steps in one GEMM: (L, N, rows)."""
+    """``x @ (scale * W_ih).T + scale * bias`` for all time steps in one GEMM: a borrowed (L, N, rows)."""
     length, batch, features = x.shape
     w = w_ih if scale is None else w_ih * scale[:, None]
-    out = np.matmul(x.reshape(length * batch, features), w.T)
+    out = _workspace.take((length, batch, w.shape[0]), x.dtype)
+    np.matmul(x.reshape(length * batch, features), w.T, out=out.reshape(length * batch, -1))
     if bias is not None:
         out += bias if scale is None else bias * scale
-    return out.reshape(length, batch, -1)
+    return out
 
 
 # ---------------------------------------------------------------------- LSTM
@@ -113,9 +115,9 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped
     shift = (1 - scale).astype(dt)  # sigmoid(a) = tanh(a/2) * 0.5 + 0.5; tanh gates: * 1 + 0
     packed = np.empty((length + 2, batch, size), dtype=dt)
     packed[0] = h0
-    cells = np.empty((length + 1, batch, size), dtype=dt)
+    cells = _workspace.take((length + 1, batch, size), dt)
     cells[0] = c0
-    tanh_c = np.empty((length, batch, size), dtype=dt)
+    tanh_c = _workspace.take((length, batch, size), dt)
     rec = np.empty((batch, 4 * size), dtype=dt)
     ig = np.empty((batch, size), dtype=dt)
     for t in range(length):
@@ -132,18 +134,19 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped
         np.tanh(c, out=tanh_c[t])
         np.multiply(g[:, 3 * size :], tanh_c[t], out=packed[t + 1])
     packed[length + 1] = cells[length]
-    return packed, (gates, cells, tanh_c)
+    # Kept for the backward pass, leased: the workspace gets them back when the node is freed.
+    return packed, tuple(_workspace.Lease(a) for a in (gates, cells, tanh_c))
 
 
 def _lstm_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
-    gates, cells, tanh_c = saved
+    gates, cells, tanh_c = (lease.array for lease in saved)
     length, batch, rows = gates.shape
     size = rows // 4
     g4 = gates.reshape(length, batch, 4, size)
     i, f, g, o = g4[:, :, 0], g4[:, :, 1], g4[:, :, 2], g4[:, :, 3]
     # Per-step factors, all steps at once: dG_i = dc * g i (1-i), dG_f = dc * c_prev f (1-f),
     # dG_g = dc * i (1-g^2), dG_o = dh * tanh(c) o (1-o); and dc gets dh * o (1-tanh(c)^2).
-    factors = np.empty((length, batch, 4, size), dtype=gates.dtype)
+    factors = _workspace.take((length, batch, 4, size), gates.dtype)
     fi, ff, fg, fo = factors[:, :, 0], factors[:, :, 1], factors[:, :, 2], factors[:, :, 3]
     np.subtract(1, i, out=fi)
     fi *= i
@@ -157,10 +160,11 @@ def _lstm_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
     np.subtract(1, o, out=fo)
     fo *= o
     fo *= tanh_c
-    to_cell = np.multiply(tanh_c, tanh_c)
+    to_cell = _workspace.take(tanh_c.shape, gates.dtype)
+    np.multiply(tanh_c, tanh_c, out=to_cell)
     np.subtract(1, to_cell, out=to_cell)
     to_cell *= o
-    dgates = np.empty_like(gates)
+    dgates = _workspace.take(gates.shape, gates.dtype)
     d4 = dgates.reshape(length, batch, 4, size)
     dh = np.empty((batch, size), dtype=gates.dtype)
     tmp = np.empty_like(dh)
@@ -174,7 +178,8 @@ def _lstm_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
         np.multiply(dh, fo[t], out=d4[t, :, 3])
         dc *= f[t]
         np.matmul(dgates[t], w_hh, out=dh_next)
-    return dgates, dgates, dh_next, dc
+    _workspace.give(factors, to_cell)
+    return dgates, dgates, dh_next, dc, (dgates,)
 
 
 # ---------------------------------------------------------------------- GRU
@@ -188,7 +193,7 @@ def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped-def]
     b_hh_s = None if b_hh is None else b_hh * scale
     packed = np.empty((length + 1, batch, size), dtype=dt)
     packed[0] = h0
-    hn = np.empty((length, batch, size), dtype=dt)  # W_hn h + b_hn, which the gradient of r needs
+    hn = _workspace.take((length, batch, size), dt)  # W_hn h + b_hn, which the gradient of r needs
     rec = np.empty((batch, 3 * size), dtype=dt)
     for t in range(length):
         a = acts[t]
@@ -210,22 +215,25 @@ def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped-def]
         np.subtract(h, n, out=out)
         out *= rz[:, size:]
         out += n
-    return packed, (acts, hn)
+    return packed, (_workspace.Lease(acts), _workspace.Lease(hn))
 
 
 def _gru_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
-    acts, hn = saved
+    acts, hn = (lease.array for lease in saved)
     length, batch, rows = acts.shape
     size = rows // 3
     a3 = acts.reshape(length, batch, 3, size)
     r, z, n = a3[:, :, 0], a3[:, :, 1], a3[:, :, 2]
     # With dh the gradient reaching h_t: dn_pre = dh (1-z)(1-n^2) =: dh * fn; dr_pre = dh * fn hn r(1-r);
     # dz_pre = dh (h_prev - n) z(1-z); d(W_hn h + b_hn) = dh * fn r; dh_prev = dGh @ W_hh + dh z.
-    fn = np.multiply(n, n)
+    dt = acts.dtype
+    fn = _workspace.take(n.shape, dt)
+    np.multiply(n, n, out=fn)
     np.subtract(1, fn, out=fn)
-    one_minus_z = np.subtract(1, z)
+    one_minus_z = _workspace.take(z.shape, dt)
+    np.subtract(1, z, out=one_minus_z)
     fn *= one_minus_z
-    factors = np.empty((length, batch, 3, size), dtype=acts.dtype)
+    factors = _workspace.take((length, batch, 3, size), dt)
     fr, fz, fh = factors[:, :, 0], factors[:, :, 1], factors[:, :, 2]
     np.subtract(1, r, out=fr)
     fr *= r
@@ -235,9 +243,9 @@ def _gru_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
     np.subtract(packed[:length], n, out=one_minus_z)
     fz *= one_minus_z
     np.multiply(fn, r, out=fh)
-    dgh = np.empty_like(acts)  # gradient of the recurrent pre-activations (r, z, W_hn h + b_hn)
+    dgh = _workspace.take(acts.shape, dt)  # gradient of the recurrent pre-activations (r, z, W_hn h + b_hn)
     d3 = dgh.reshape(length, batch, 3, size)
-    dgi_n = np.empty((length, batch, size), dtype=acts.dtype)
+    dgi_n = _workspace.take((length, batch, size), dt)
     dh = np.empty((batch, size), dtype=acts.dtype)
     tmp = np.empty_like(dh)
     dh_next = np.zeros_like(dh)
@@ -248,9 +256,11 @@ def _gru_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
         np.matmul(dgh[t], w_hh, out=dh_next)
         np.multiply(dh, z[t], out=tmp)
         dh_next += tmp
-    dgi = dgh.copy()  # the input pre-activations share r and z; their n part is dn_pre
+    dgi = _workspace.take(acts.shape, dt)  # the input pre-activations share r and z; their n part is dn_pre
+    np.copyto(dgi, dgh)
     dgi.reshape(length, batch, 3, size)[:, :, 2] = dgi_n
-    return dgi, dgh, dh_next, None
+    _workspace.give(fn, one_minus_z, factors, dgi_n)
+    return dgi, dgh, dh_next, None, (dgi, dgh)
 
 
 # ---------------------------------------------------------------------- Elman RNN
@@ -270,6 +280,7 @@ def _rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu):  # type: ignore[no-untype
             np.maximum(out, 0, out=out)
         else:
             np.tanh(out, out=out)
+    _workspace.give(pre)
     return packed, (relu,)
 
 
@@ -277,19 +288,21 @@ def _rnn_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
     (relu,) = saved
     length = packed.shape[0] - 1
     hs = packed[1:]
+    slope = _workspace.take(hs.shape, hs.dtype)
     if relu:
-        slope = (hs > 0).astype(hs.dtype)
+        np.greater(hs, 0, out=slope)
     else:
-        slope = np.multiply(hs, hs)
+        np.multiply(hs, hs, out=slope)
         np.subtract(1, slope, out=slope)
-    dpre = np.empty_like(hs)
+    dpre = _workspace.take(hs.shape, hs.dtype)
     dh = np.empty(hs.shape[1:], dtype=hs.dtype)
     dh_next = np.zeros_like(dh)
     for t in range(length - 1, -1, -1):
         np.add(dp[t + 1], dh_next, out=dh)
         np.multiply(dh, slope[t], out=dpre[t])
         np.matmul(dpre[t], w_hh, out=dh_next)
-    return dpre, dpre, dh_next, None
+    _workspace.give(slope)
+    return dpre, dpre, dh_next, None, (dpre,)
 
 
 _BACKWARD = {"LSTM": _lstm_backward, "GRU": _gru_backward, "RNN_TANH": _rnn_backward, "RNN_RELU": _rnn_backward}
@@ -305,7 +318,8 @@ def _rnn_sequence_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-
         )
     lstm = mode == "LSTM"
     w_ih, w_hh = args[3 if lstm else 2], args[4 if lstm else 3]
-    dgi, dgh, dh0, dc0 = _BACKWARD[mode](g, y, state, w_hh)
+    # The per-step gradients of the pre-activations (borrowed; given back below).
+    dgi, dgh, dh0, dc0, borrowed = _BACKWARD[mode](g, y, state, w_hh)
     length, batch, rows = dgi.shape
     flat_i = dgi.reshape(length * batch, rows)
     flat_h = dgh.reshape(length * batch, rows)
@@ -322,4 +336,5 @@ def _rnn_sequence_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-
     if has_bias:
         grads.append(flat_i.sum(axis=0) if needs[k + 2] else None)
         grads.append(flat_h.sum(axis=0) if needs[k + 3] else None)
+    _workspace.give(*borrowed)
     return tuple(grads)
