@@ -121,7 +121,10 @@ def _batch_norm_channels(
     rows = _channel_rows(d)
     count = rows.shape[1]
     mean = rows.mean(axis=1)
-    xhat = rows - mean[:, None]
+    # xhat is kept for the backward pass in a leased workspace array (given back with the node).
+    xhat = _workspace.take(rows.shape, d.dtype)
+    lease = _workspace.Lease(xhat)
+    np.subtract(rows, mean[:, None], out=xhat)
     sq = _workspace.take(xhat.shape, d.dtype)
     np.multiply(xhat, xhat, out=sq)
     var = sq.sum(axis=1) / np.asarray(count, d.dtype)
@@ -144,7 +147,7 @@ def _batch_norm_channels(
     axes = (0,) + tuple(range(2, d.ndim))
     # The first eight entries are what the composite rule (double backward) reads.
     generic = (xhat.reshape(cm_shape).swapaxes(0, 1), inv_std.reshape(bshape), weight is not None, bias is not None)
-    saved = generic + (bshape, axes, eps, count, xhat, inv_std)
+    saved = generic + (bshape, axes, eps, count, xhat, inv_std, lease)
     return _node(out.reshape(cm_shape).swapaxes(0, 1), parents, _batch_norm_channels_vjp, saved)
 
 
