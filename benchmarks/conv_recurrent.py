@@ -258,6 +258,7 @@ def main() -> None:
         parser.add_argument("--workload", choices=WORKLOADS + ("all",), default="all")
         parser.add_argument("--profile", action="store_true", help="also print a cProfile of downslope's step")
         parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+        parser.add_argument("--total-steps", type=int, default=250, help="training steps per peer (default 250)")
         parser.add_argument("--rss-child", choices=("downslope", "torch"), help=argparse_hidden())
         parser.add_argument("--steps", type=int, default=10, help=argparse_hidden())
 
@@ -267,7 +268,7 @@ def main() -> None:
         return
     import platform
 
-    pieces, steps = (2, 4) if args.quick else (25, 250)
+    pieces, steps = (2, 4) if args.quick else (25, max(25, args.total_steps))
     print(blas_report() + "; " + threads)
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     print(f"CPU: {cpu} ({os.cpu_count()} cores, {platform.machine()}); load average {os.getloadavg()[0]:.2f}")

@@ -454,3 +454,15 @@ def test_conv2d_retained_graph_gives_the_same_gradients_twice():
     w.grad = None
     loss.backward()
     np.testing.assert_array_equal(w.grad.numpy(), first)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2000])
+@pytest.mark.parametrize("groups, stride, padding", [(1, 1, 1), (2, 2, (0, 2))])
+def test_conv2d_over_batch_chunks_matches_torch(check_op, monkeypatch, chunk_bytes, groups, stride, padding):
+    """Large batches run in chunks of the batch (bounded im2col memory); a tiny chunk budget makes
+    these small cases run one image (or a few) at a time, uneven last chunk included."""
+    monkeypatch.setattr(C, "CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(10)
+    arrays = [_randn(rng, 7, 4, 6, 5), _randn(rng, 6, 4 // groups, 3, 2), _randn(rng, 6)]
+    kwargs = dict(stride=stride, padding=padding, groups=groups)
+    check_op(lambda x, w, b: C.conv2d(x, w, b, **kwargs), lambda x, w, b: TF.conv2d(x, w, b, **kwargs), arrays)

@@ -3,37 +3,62 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from downslope.nn import _workspace
 
 
-def test_given_arrays_are_handed_out_again_by_shape_and_dtype():
+@pytest.fixture(autouse=True)
+def empty_workspace():
     _workspace.clear()
-    a = _workspace.take((3, 5), np.float32)
+    yield
+    _workspace.clear()
+
+
+def _shares(a: np.ndarray, b: np.ndarray) -> bool:
+    return np.shares_memory(a, b)
+
+
+def test_a_given_block_is_handed_out_again_for_any_shape_and_dtype_that_fits():
+    a = _workspace.take((4, 6), np.float32)  # 96 bytes
     _workspace.give(a)
-    assert _workspace.take((3, 5), np.float64) is not a, "another dtype gets another array"
-    assert _workspace.take((5, 3), np.float32) is not a, "another shape gets another array"
-    assert _workspace.take((3, 5), np.float32) is a
-    assert _workspace.take((3, 5), np.float32) is not a, "an array is handed out once per give"
+    b = _workspace.take((12,), np.float64)  # 96 bytes: the same block, another view
+    assert _shares(a, b) and b.shape == (12,) and b.dtype == np.float64 and b.flags.c_contiguous
+    c = _workspace.take((4, 6), np.float32)
+    assert not _shares(b, c), "a block is handed out once per give"
+
+
+def test_blocks_much_larger_than_asked_are_not_used():
+    big = _workspace.take((1000,), np.float32)
+    _workspace.give(big)
+    small = _workspace.take((10,), np.float32)
+    assert not _shares(big, small)
+    assert _shares(_workspace.take((600,), np.float32), big), "within twice the size: reused"
+
+
+def test_a_view_gives_back_its_whole_block():
+    a = _workspace.take((3, 8), np.float32)
+    _workspace.give(a.T[1:])
+    assert _shares(_workspace.take((3, 8), np.float32), a)
 
 
 def test_a_lease_gives_its_array_back_when_released():
-    _workspace.clear()
     a = _workspace.take((4,), np.float32)
     lease = _workspace.Lease(a)
-    assert _workspace.take((4,), np.float32) is not a
+    assert not _shares(_workspace.take((4,), np.float32), a)
     del lease
-    assert _workspace.take((4,), np.float32) is a
+    assert _shares(_workspace.take((4,), np.float32), a)
 
 
-def test_kept_arrays_are_bounded(monkeypatch):
-    _workspace.clear()
+def test_kept_blocks_are_bounded(monkeypatch):
     monkeypatch.setattr(_workspace, "LIMIT_BYTES", 100)
     big = _workspace.take((50,), np.float32)  # 200 bytes: over the limit, not kept
     _workspace.give(big)
-    assert _workspace.take((50,), np.float32) is not big
-    small = [_workspace.take((2,), np.float32) for _ in range(3)]
-    _workspace.give(*small)
-    kept = {id(_workspace.take((2,), np.float32)) for _ in range(3)}
-    assert len(kept & {id(s) for s in small}) == _workspace.PER_SHAPE
-    _workspace.clear()
+    assert not _shares(_workspace.take((50,), np.float32), big)
+    monkeypatch.setattr(_workspace, "LIMIT_BYTES", 10**6)
+    monkeypatch.setattr(_workspace, "MAX_KEPT", 2)
+    blocks = [_workspace.take((n,), np.float32) for n in (10, 20, 30)]
+    _workspace.give(*blocks)  # only the two larger ones are kept
+    assert _shares(_workspace.take((18,), np.float32), blocks[1])
+    assert _shares(_workspace.take((28,), np.float32), blocks[2])
+    assert not _shares(_workspace.take((10,), np.float32), blocks[0])

@@ -19,15 +19,18 @@ from typing import Any
 import numpy as np
 
 LIMIT_BYTES = 256 * 2**20
-PER_SHAPE = 2
+MAX_KEPT = 8
 
-_free: dict[tuple[tuple[int, ...], Any], list[np.ndarray]] = {}
+# Kept blocks are raw byte buffers, handed out as views of any shape and dtype that fits (best
+# fit, at most twice the size asked for), so that the backward pass reuses the blocks that the
+# forward pass's temporaries used instead of holding both.
+_free: list[np.ndarray] = []
 _held = 0
 _lock = threading.Lock()
 
 
 def take(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """An uninitialised C-contiguous array of ``shape`` and ``dtype`` (a kept one when there is one).
+    """An uninitialised C-contiguous array of ``shape`` and ``dtype`` (a kept block when one fits).
 
     Example:
         >>> import numpy as np
@@ -38,31 +41,51 @@ def take(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         >>> _workspace.give(a)
     """
     global _held
-    key = (tuple(shape), np.dtype(dtype))
+    dt = np.dtype(dtype)
+    nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
+    block = None
     with _lock:
-        stack = _free.get(key)
-        if stack:
-            out = stack.pop()
-            _held -= out.nbytes
-            return out
-    return np.empty(shape, dtype=dtype)
+        best = -1
+        for i, b in enumerate(_free):
+            if nbytes <= b.nbytes <= 2 * nbytes and (best < 0 or b.nbytes < _free[best].nbytes):
+                best = i
+        if best >= 0:
+            block = _free.pop(best)
+            _held -= block.nbytes
+    if block is None:
+        block = np.empty(nbytes, dtype=np.uint8)
+    return block[:nbytes].view(dt).reshape(shape)
+
+
+def _block_of(a: np.ndarray) -> np.ndarray:
+    while a.base is not None and isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
 
 
 def give(*arrays: np.ndarray | None) -> None:
-    """Return arrays obtained from :func:`take` that nothing references any more."""
+    """Return arrays obtained from :func:`take` (or views of them) that nothing references any more."""
     global _held
     with _lock:
         for a in arrays:
             if a is None:
                 continue
-            stack = _free.setdefault((a.shape, a.dtype), [])
-            if len(stack) < PER_SHAPE and _held + a.nbytes <= LIMIT_BYTES:
-                stack.append(a)
-                _held += a.nbytes
+            block = _block_of(a)
+            if any(block is b for b in _free):
+                continue
+            if _held + block.nbytes > LIMIT_BYTES:
+                continue
+            if len(_free) >= MAX_KEPT:  # keep the larger blocks
+                smallest = min(range(len(_free)), key=lambda i: _free[i].nbytes)
+                if _free[smallest].nbytes >= block.nbytes:
+                    continue
+                _held -= _free.pop(smallest).nbytes
+            _free.append(block)
+            _held += block.nbytes
 
 
 def clear() -> None:
-    """Drop every kept array (their memory goes back to the allocator)."""
+    """Drop every kept block (its memory goes back to the allocator)."""
     global _held
     with _lock:
         _free.clear()

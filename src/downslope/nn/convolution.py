@@ -234,9 +234,8 @@ def _conv2d(
             raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
         parents = (x, w, b)
     geometry = (st, pads, dil, groups, (oh, ow))
-    keep = w.requires_grad and is_grad_enabled()
-    out, cols = _conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry, keep)
-    return _node(out, parents, _conv2d_vjp, (cols, geometry))
+    out = _conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry)
+    return _node(out, parents, _conv2d_vjp, geometry)
 
 
 def _channel_major(a: np.ndarray) -> bool:
@@ -266,14 +265,27 @@ def _borrow_padded(x: np.ndarray, pads: tuple[int, int, int, int], fill: float =
 
 def _give_padded(padded: np.ndarray, borrowed: bool) -> None:
     if borrowed:
-        _workspace.give(padded.base if padded.base is not None else padded)
+        _workspace.give(padded)
 
 
-def _im2col(x: np.ndarray, kernel: tuple[int, int], geometry: Any) -> np.ndarray:
-    """The borrowed (C*kh*kw, N*OH*OW) matrix of every receptive field of (N, C, H, W) ``x``.
+# Bytes of im2col columns built at a time. The convolution runs over chunks of the batch so that
+# neither the im2col matrix nor the input-gradient columns are ever built whole (tens of MB each
+# for a CIFAR-sized layer): peak memory stays near the activations', and a chunk's columns are
+# still in cache when its GEMM reads them.
+CHUNK_BYTES = 4 * 2**20
+
+
+def _batch_chunks(n: int, per_image: int) -> list[tuple[int, int]]:
+    """Consecutive (start, stop) ranges of the batch, each with at most CHUNK_BYTES of columns."""
+    size = max(1, min(n, CHUNK_BYTES // max(1, per_image)))
+    return [(start, min(n, start + size)) for start in range(0, n, size)]
+
+
+def _im2col(x: np.ndarray, kernel: tuple[int, int], geometry: Any, out: np.ndarray) -> np.ndarray:
+    """Fill ``out`` (C*kh*kw, N*OH*OW) with every receptive field of (N, C, H, W) ``x``; return it.
 
     Rows (c, p, q), columns (n, i, j): the long (n, i, j) axis is innermost, so both this one copy
-    and the GEMMs that read it run over contiguous memory. Give it back when done.
+    and the GEMMs that read it run over contiguous memory.
     """
     (sh, sw), pads, (dh, dw), _, (oh, ow) = geometry
     kh, kw = kernel
@@ -284,34 +296,32 @@ def _im2col(x: np.ndarray, kernel: tuple[int, int], geometry: Any) -> np.ndarray
     windows = as_strided(
         xp, (n, c, oh, ow, kh, kw), (s_n, s_c, s_h * sh, s_w * sw, s_h * dh, s_w * dw), writeable=False
     )
-    cols = _workspace.take((c * kh * kw, n * oh * ow), x.dtype)
-    np.copyto(cols.reshape(c, kh, kw, n, oh, ow), windows.transpose(1, 4, 5, 0, 2, 3))
+    np.copyto(out.reshape(c, kh, kw, n, oh, ow), windows.transpose(1, 4, 5, 0, 2, 3))
     _give_padded(xp, borrowed)
-    return cols
+    return out
 
 
-def _conv2d_forward(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any, keep: bool
-) -> tuple[np.ndarray, _workspace.Lease | None]:
-    """The output and, when ``keep``, the im2col matrix leased for the weight gradient."""
+def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> np.ndarray:
     groups, (oh, ow) = geometry[3], geometry[4]
     n = x.shape[0]
     c_out, c_per_group, kh, kw = w.shape
-    cols = _im2col(x, (kh, kw), geometry)
     k = c_per_group * kh * kw
-    if groups == 1:
-        out = np.matmul(w.reshape(c_out, k), cols)
-    else:
-        grouped = cols.reshape(groups, k, n * oh * ow)
-        out = np.matmul(w.reshape(groups, c_out // groups, k), grouped).reshape(c_out, n * oh * ow)
-    lease = _workspace.Lease(cols) if keep else None
-    if not keep:
-        _workspace.give(cols)
+    pixels = oh * ow
+    out = np.empty((groups, c_out // groups, n * pixels), dtype=x.dtype)
+    w_mat = w.reshape(groups, c_out // groups, k)
+    chunks = _batch_chunks(n, groups * k * pixels * x.dtype.itemsize)
+    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype)
+    for start, stop in chunks:
+        cols = _im2col(x[start:stop], (kh, kw), geometry, buffer[: groups * k * (stop - start) * pixels])
+        # One GEMM per chunk, written straight into the chunk's columns of the output.
+        np.matmul(w_mat, cols.reshape(groups, k, -1), out=out[:, :, start * pixels : stop * pixels])
+    _workspace.give(buffer)
+    out = out.reshape(c_out, n * pixels)
     if b is not None:
         out += b[:, None]
     # (C_out, N, OH, OW) memory seen as (N, C_out, OH, OW): a view, no copy. The next layers
     # (batch norm, ReLU, pooling, the next convolution) keep this channel-major layout.
-    return out.reshape(c_out, n, oh, ow).transpose(1, 0, 2, 3), lease
+    return out.reshape(c_out, n, oh, ow).transpose(1, 0, 2, 3)
 
 
 def _conv2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -320,11 +330,13 @@ def _conv2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
             "conv2d/conv1d: double backward (create_graph=True) through a convolution is not supported; "
             "its gradient rule is a fused NumPy kernel"
         )
-    lease, geometry = saved
+    geometry = saved
     (sh, sw), pads, (dh, dw), groups, (oh, ow) = geometry
     x, w = args[0], args[1]
     n, c, h, wd = x.shape
     c_out, c_per_group, kh, kw = w.shape
+    k = c_per_group * kh * kw
+    pixels = oh * ow
     # The output gradient as (groups, C_out / groups, N*OH*OW), matching the forward GEMM; a view
     # when it arrives channel-major (as the layers after a convolution pass it back).
     g_t = g.transpose(1, 0, 2, 3)
@@ -333,33 +345,37 @@ def _conv2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
         g_buffer = _workspace.take(g_t.shape, g.dtype)
         np.copyto(g_buffer, g_t)
         g_t = g_buffer
-    g_mat = g_t.reshape(groups, c_out // groups, n * oh * ow)
-    gx = gw = gb = None
-    if needs[1]:
-        # The forward pass's im2col matrix (leased from the workspace, which gets it back when this
-        # node is freed), or rebuilt if the forward pass did not keep it.
-        cols = lease.array if lease is not None else _im2col(x, (kh, kw), geometry)
-        gw = np.matmul(g_mat, cols.reshape(groups, -1, n * oh * ow).transpose(0, 2, 1)).reshape(w.shape)
-        if lease is None:
-            _workspace.give(cols)
-    if len(args) > 2 and needs[2]:
-        gb = g_mat.reshape(c_out, -1).sum(axis=1)
+    g_mat = g_t.reshape(groups, c_out // groups, n * pixels)
+    w_mat = w.reshape(groups, c_out // groups, k)
+    gb = g_mat.reshape(c_out, -1).sum(axis=1) if len(args) > 2 and needs[2] else None
+    gw = np.zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
+    gxp = None
+    top, bottom, left, right = pads
     if needs[0]:
-        w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
-        g_cols = _workspace.take((groups, c_per_group * kh * kw, n * oh * ow), g.dtype)
-        np.matmul(w_mat.transpose(0, 2, 1), g_mat, out=g_cols)
-        blocks = g_cols.reshape(c, kh, kw, n, oh, ow)
-        top, bottom, left, right = pads
-        # GEMM, then fold: add each kernel offset's block back where it was read from (kh*kw
-        # strided adds of whole (C, N, OH, OW) blocks; the result is channel-major like the output).
+        # Channel-major, like the output: the previous layers pass it on in that layout.
         gxp = np.zeros((c, n, h + top + bottom, wd + left + right), dtype=g.dtype)
-        for p in range(kh):
-            rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
-            for q in range(kw):
-                gxp[:, :, rows, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += blocks[:, p, q]
-        _workspace.give(g_cols)
-        gx = gxp[:, :, top : top + h, left : left + wd].transpose(1, 0, 2, 3)
-    _workspace.give(g_buffer)
+    chunks = _batch_chunks(n, groups * k * pixels * g.dtype.itemsize)
+    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype)
+    for start, stop in chunks:
+        g_chunk = g_mat[:, :, start * pixels : stop * pixels]
+        cols = buffer[: groups * k * (stop - start) * pixels].reshape(groups, k, -1)
+        if gw is not None:
+            # The chunk's im2col columns are rebuilt rather than kept from the forward pass.
+            _im2col(x[start:stop], (kh, kw), geometry, cols)
+            gw += np.matmul(g_chunk, cols.transpose(0, 2, 1))
+        if gxp is not None:
+            # GEMM, then fold: each kernel offset's block is added back where it was read from
+            # (kh*kw strided adds of whole (C, chunk, OH, OW) blocks, no scatter).
+            np.matmul(w_mat.transpose(0, 2, 1), g_chunk, out=cols)
+            blocks = cols.reshape(c, kh, kw, stop - start, oh, ow)
+            target = gxp[:, start:stop]
+            for p in range(kh):
+                rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
+                for q in range(kw):
+                    target[:, :, rows, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += blocks[:, p, q]
+    _workspace.give(buffer, g_buffer)
+    gx = None if gxp is None else gxp[:, :, top : top + h, left : left + wd].transpose(1, 0, 2, 3)
+    gw = None if gw is None else gw.reshape(w.shape)
     return (gx, gw, gb) if len(args) > 2 else (gx, gw)
 
 
