@@ -281,23 +281,42 @@ def _batch_chunks(n: int, per_image: int) -> list[tuple[int, int]]:
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
+def _valid_range(size: int, out: int, stride: int, offset: int) -> tuple[int, int]:
+    """The output positions [lo, hi) whose input index ``i*stride + offset`` lies in [0, size)."""
+    lo = max(0, -(offset // stride))  # the first i with i*stride + offset >= 0
+    hi = min(out, (size - 1 - offset) // stride + 1) if size - 1 - offset >= 0 else 0
+    return lo, max(lo, hi)
+
+
 def _im2col(x: np.ndarray, kernel: tuple[int, int], geometry: Any, out: np.ndarray) -> np.ndarray:
     """Fill ``out`` (C*kh*kw, N*OH*OW) with every receptive field of (N, C, H, W) ``x``; return it.
 
-    Rows (c, p, q), columns (n, i, j): the long (n, i, j) axis is innermost, so both this one copy
-    and the GEMMs that read it run over contiguous memory.
+    Rows (c, p, q), columns (n, i, j): the long (n, i, j) axis is innermost, so the GEMMs that
+    read it run over contiguous memory. Built per kernel offset (p, q): one strided copy of the
+    input pixels that offset reads, and zeros where it reads the zero padding (no padded copy of
+    the input is made).
     """
-    (sh, sw), pads, (dh, dw), _, (oh, ow) = geometry
+    (sh, sw), (top, _, left, _), (dh, dw), _, (oh, ow) = geometry
     kh, kw = kernel
-    n, c = x.shape[:2]
-    xp, borrowed = _borrow_padded(x, pads)
-    s_n, s_c, s_h, s_w = xp.strides
-    # Every receptive field as a view (no copy): windows[n, c, i, j, p, q] = xp[n, c, i*sh + p*dh, j*sw + q*dw].
-    windows = as_strided(
-        xp, (n, c, oh, ow, kh, kw), (s_n, s_c, s_h * sh, s_w * sw, s_h * dh, s_w * dw), writeable=False
-    )
-    np.copyto(out.reshape(c, kh, kw, n, oh, ow), windows.transpose(1, 4, 5, 0, 2, 3))
-    _give_padded(xp, borrowed)
+    n, c, h, w = x.shape
+    blocks = out.reshape(c, kh, kw, n, oh, ow)
+    source = x.transpose(1, 0, 2, 3)
+    for p in range(kh):
+        r0, r1 = _valid_range(h, oh, sh, p * dh - top)
+        for q in range(kw):
+            c0, c1 = _valid_range(w, ow, sw, q * dw - left)
+            block = blocks[:, p, q]
+            if r0 >= r1 or c0 >= c1:
+                block[...] = 0
+                continue
+            block[:, :, :r0] = 0
+            block[:, :, r1:] = 0
+            block[:, :, r0:r1, :c0] = 0
+            block[:, :, r0:r1, c1:] = 0
+            y0, x0 = r0 * sh + p * dh - top, c0 * sw + q * dw - left
+            block[:, :, r0:r1, c0:c1] = source[
+                :, :, y0 : y0 + sh * (r1 - r0 - 1) + 1 : sh, x0 : x0 + sw * (c1 - c0 - 1) + 1 : sw
+            ]
     return out
 
 
