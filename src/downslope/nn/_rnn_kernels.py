@@ -334,7 +334,11 @@ def _rnn_sequence_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-
     grads.append(np.matmul(flat_i.T, x.reshape(length * batch, -1)) if needs[k] else None)
     grads.append(np.matmul(flat_h.T, y[:length].reshape(length * batch, -1)) if needs[k + 1] else None)
     if has_bias:
-        grads.append(flat_i.sum(axis=0) if needs[k + 2] else None)
-        grads.append(flat_h.sum(axis=0) if needs[k + 3] else None)
+        db_i = flat_i.sum(axis=0) if needs[k + 2] or (dgi is dgh and needs[k + 3]) else None
+        grads.append(db_i if needs[k + 2] else None)
+        if needs[k + 3]:  # the LSTM's and RNN's two biases get the same gradient: one sum
+            grads.append(db_i.copy() if dgi is dgh and db_i is not None else flat_h.sum(axis=0))
+        else:
+            grads.append(None)
     _workspace.give(*borrowed)
     return tuple(grads)
