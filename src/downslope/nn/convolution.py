@@ -5,20 +5,29 @@ Shapes follow PyTorch: 2-D ops take ``(N, C, H, W)`` (or unbatched ``(C, H, W)``
 
 How the convolution is computed (one idea, no loop over pixels):
 
-* im2col: a strided *view* of the (padded) input holds every receptive field
-  (``as_strided``, no copy); one copy lays it out as ``cols`` of shape ``(C*kh*kw, N*OH*OW)``.
+* im2col: the columns ``cols`` of shape ``(C*kh*kw, n*OH*OW)`` hold every receptive field, built
+  per kernel offset by one strided copy of the input (zeros where the offset reads the padding).
 * forward: ONE matrix product ``W (O, C*kh*kw) @ cols`` (a batched product over groups).
 * backward: the weight gradient is one matrix product ``g @ cols.T``; the input gradient is one
-  matrix product ``W.T @ g`` followed by col2im, a scatter-add back onto the input that loops over
-  the kh*kw kernel offsets only, each step adding a whole strided block.
+  matrix product ``W.T @ g`` followed by a fold: each kernel offset's block is added back where it
+  was read from (kh*kw strided adds of whole blocks, no scatter).
+* The batch runs in chunks (``CHUNK_BYTES`` of columns at a time, one GEMM per chunk and pass),
+  so that the im2col matrix and the input-gradient columns are never built whole; the backward
+  pass rebuilds each chunk's columns instead of keeping them from the forward pass. Peak memory
+  then stays near the activations', and the chunk's columns are still in cache for its GEMM.
+* Layout: the output is the GEMM's ``(C_out, N, OH, OW)`` memory seen as ``(N, C_out, OH, OW)``
+  (a view). Pooling and batch norm keep that channel-major layout, and the gradients flow back in
+  it, so no layer in a conv-BN-ReLU-pool stack transposes its data.
+* Scratch arrays (columns, copies of the gradient, stacked pooling windows) are borrowed from
+  ``_workspace`` and reused from step to step.
 
 The convolution is one fused op with its own VJP (the composite of indexing and matmul ops would
 materialise one gradient array per kernel offset). Its rule is NumPy-only, so double backward
 through a convolution raises a clear error.
 
 Pooling copies the windows once into a contiguous ``(kh*kw, N, C, OH, OW)`` array and reduces over
-its first axis (long contiguous rows, which matters on small feature maps); its backward scatters
-per kernel offset. Max pooling keeps a boolean mask of each window's winner for the gradient.
+its first axis (long contiguous rows, which matters on small feature maps); its backward writes
+back per kernel offset. Max pooling keeps a boolean mask of each window's winner for the gradient.
 """
 
 from __future__ import annotations
