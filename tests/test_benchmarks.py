@@ -37,6 +37,12 @@ def run_quick(script: str) -> str:
         ("mlp_large.py", ["BLAS:", "s/epoch", "GEMM roofline", "8 GEMMs alone", "target: downslope/numpy <= 1.10"]),
         ("cnn_digits.py", ["BLAS:", "downslope", "target: downslope/torch <= 1.00"]),
         ("core_mlp.py", ["BLAS:", "downslope/numpy"]),
+        pytest.param(
+            "conv_recurrent.py",
+            ["BLAS:", "CPU:", "load average", "target: cnn_mnist", "target: cnn_cifar", "target: lstm", "target: gru"]
+            + ["peak memory: cnn_mnist", "peak memory: cnn_cifar"],
+            marks=pytest.mark.slow,
+        ),
         ("startup_memory.py", ["import downslope", "downslope --help", "peak memory"]),
     ],
 )

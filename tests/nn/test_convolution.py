@@ -390,3 +390,79 @@ def test_pool_modules_match_torch(check_op):
 def test_pool_bad_arguments_raise_clear_errors(call, message):
     with pytest.raises((ValueError, TypeError), match=_escape(message)):
         call()
+
+
+# ---------------------------------------------------------------------- layers chained (channel-major)
+def test_cnn_block_chain_matches_torch(assert_close):
+    """Conv -> BatchNorm -> ReLU -> MaxPool -> Conv -> AvgPool -> Flatten -> Linear: a convolution
+    returns channel-major (C, N, H, W) memory and the layers after it keep that layout (pooling,
+    batch norm, the next convolution), while the gradient flows back through the same layouts."""
+    rng = np.random.default_rng(7)
+    x = _randn(rng, 5, 3, 10, 10)
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.BatchNorm2d(6), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(6, 4, 3, padding=1, bias=False), torch.nn.AvgPool2d(2, ceil_mode=True),
+        torch.nn.Flatten(), torch.nn.Linear(36, 3),
+    )  # fmt: skip
+    ours = ds.nn.Sequential(
+        ds.nn.Conv2d(3, 6, 3, padding=1), ds.nn.BatchNorm2d(6), ds.nn.ReLU(), ds.nn.MaxPool2d(2),
+        ds.nn.Conv2d(6, 4, 3, padding=1, bias=False), ds.nn.AvgPool2d(2, ceil_mode=True),
+        ds.nn.Flatten(), ds.nn.Linear(36, 3),
+    )  # fmt: skip
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    for step in range(2):  # the second step runs on workspace buffers the first one gave back
+        out_d, out_t = ours(xd), theirs(xt)
+        assert_close(out_d.numpy(), out_t.detach().numpy(), np.float32, f"output, step {step}")
+        proj = rng.standard_normal(out_d.shape).astype(np.float32)
+        (out_d * ds.tensor(proj)).sum().backward()
+        (out_t * torch.tensor(proj)).sum().backward()
+        assert_close(xd.grad.numpy(), xt.grad.numpy(), np.float32, f"input gradient, step {step}")
+        mine = dict(ours.named_parameters())
+        for name, p in theirs.named_parameters():
+            assert_close(mine[name].grad.numpy(), p.grad.numpy(), np.float32, f"{name}.grad, step {step}")
+        xd.grad = None
+        xt.grad = None
+        ours.zero_grad()
+        theirs.zero_grad()
+
+
+def test_max_pool_indices_of_a_channel_major_input_match_torch():
+    rng = np.random.default_rng(8)
+    x, w = _randn(rng, 3, 2, 6, 6), _randn(rng, 4, 2, 3, 3)
+    y = C.conv2d(ds.tensor(x), ds.tensor(w), padding=1)
+    assert not y.array.flags.c_contiguous, "a convolution's output is channel-major"
+    out, idx = C.max_pool2d(y, 2, return_indices=True)
+    ref, ref_idx = TF.max_pool2d(TF.conv2d(torch.tensor(x), torch.tensor(w), padding=1), 2, return_indices=True)
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
+
+
+def test_conv2d_retained_graph_gives_the_same_gradients_twice():
+    """The im2col matrix kept for the weight gradient is leased from the workspace: a graph kept
+    with retain_graph=True must still read it intact on the second backward pass."""
+    rng = np.random.default_rng(9)
+    x = ds.tensor(_randn(rng, 2, 3, 7, 7))
+    w = ds.tensor(_randn(rng, 4, 3, 3, 3), requires_grad=True)
+    loss = (C.conv2d(x, w, padding=1) ** 2).sum()
+    loss.backward(retain_graph=True)
+    first = w.grad.numpy().copy()
+    # Other convolutions of the same shapes borrow and give back workspace arrays in between.
+    for _ in range(2):
+        (C.conv2d(ds.tensor(_randn(rng, 2, 3, 7, 7)), w, padding=1) ** 2).sum().backward()
+    w.grad = None
+    loss.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), first)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2000])
+@pytest.mark.parametrize("groups, stride, padding", [(1, 1, 1), (2, 2, (0, 2))])
+def test_conv2d_over_batch_chunks_matches_torch(check_op, monkeypatch, chunk_bytes, groups, stride, padding):
+    """Large batches run in chunks of the batch (bounded im2col memory); a tiny chunk budget makes
+    these small cases run one image (or a few) at a time, uneven last chunk included."""
+    monkeypatch.setattr(C, "CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(10)
+    arrays = [_randn(rng, 7, 4, 6, 5), _randn(rng, 6, 4 // groups, 3, 2), _randn(rng, 6)]
+    kwargs = dict(stride=stride, padding=padding, groups=groups)
+    check_op(lambda x, w, b: C.conv2d(x, w, b, **kwargs), lambda x, w, b: TF.conv2d(x, w, b, **kwargs), arrays)

@@ -5,20 +5,29 @@ Shapes follow PyTorch: 2-D ops take ``(N, C, H, W)`` (or unbatched ``(C, H, W)``
 
 How the convolution is computed (one idea, no loop over pixels):
 
-* im2col: a strided *view* of the (padded) input holds every receptive field
-  (``as_strided``, no copy); one copy lays it out as ``cols`` of shape ``(C*kh*kw, N*OH*OW)``.
+* im2col: the columns ``cols`` of shape ``(C*kh*kw, n*OH*OW)`` hold every receptive field, built
+  per kernel offset by one strided copy of the input (zeros where the offset reads the padding).
 * forward: ONE matrix product ``W (O, C*kh*kw) @ cols`` (a batched product over groups).
 * backward: the weight gradient is one matrix product ``g @ cols.T``; the input gradient is one
-  matrix product ``W.T @ g`` followed by col2im, a scatter-add back onto the input that loops over
-  the kh*kw kernel offsets only, each step adding a whole strided block.
+  matrix product ``W.T @ g`` followed by a fold: each kernel offset's block is added back where it
+  was read from (kh*kw strided adds of whole blocks, no scatter).
+* The batch runs in chunks (``CHUNK_BYTES`` of columns at a time, one GEMM per chunk and pass),
+  so that the im2col matrix and the input-gradient columns are never built whole; the backward
+  pass rebuilds each chunk's columns instead of keeping them from the forward pass. Peak memory
+  then stays near the activations', and the chunk's columns are still in cache for its GEMM.
+* Layout: the output is the GEMM's ``(C_out, N, OH, OW)`` memory seen as ``(N, C_out, OH, OW)``
+  (a view). Pooling and batch norm keep that channel-major layout, and the gradients flow back in
+  it, so no layer in a conv-BN-ReLU-pool stack transposes its data.
+* Scratch arrays (columns, copies of the gradient, stacked pooling windows) are borrowed from
+  ``_workspace`` and reused from step to step.
 
 The convolution is one fused op with its own VJP (the composite of indexing and matmul ops would
 materialise one gradient array per kernel offset). Its rule is NumPy-only, so double backward
 through a convolution raises a clear error.
 
 Pooling copies the windows once into a contiguous ``(kh*kw, N, C, OH, OW)`` array and reduces over
-its first axis (long contiguous rows, which matters on small feature maps); its backward scatters
-per kernel offset. Max pooling keeps a boolean mask of each window's winner for the gradient.
+its first axis (long contiguous rows, which matters on small feature maps); its backward writes
+back per kernel offset. Max pooling keeps a boolean mask of each window's winner for the gradient.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from .. import backend, ops
 from ..autograd import is_grad_enabled
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, _node, _wrap
-from . import init
+from . import _workspace, init
 from .module import Module, Parameter
 
 IntOr2 = int | tuple[int, ...]
@@ -234,41 +243,113 @@ def _conv2d(
             raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
         parents = (x, w, b)
     geometry = (st, pads, dil, groups, (oh, ow))
-    out, cols = _conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry)
-    # cols are only needed for the weight gradient; drop them early when there is none to compute.
-    return _node(out, parents, _conv2d_vjp, (cols if w.requires_grad else None, geometry))
+    out = _conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry)
+    return _node(out, parents, _conv2d_vjp, geometry)
 
 
-def _pad_zeros(x: np.ndarray, pads: tuple[int, int, int, int], fill: float = 0.0) -> np.ndarray:
-    """``x`` (N, C, H, W) inside a border of ``fill``; ``x`` itself when there is no border."""
-    top, bottom, left, right = pads
+def _channel_major(a: np.ndarray) -> bool:
+    """Whether (N, C, H, W) ``a`` is laid out as (C, N, H, W) in memory (what a convolution returns)."""
+    return a.ndim == 4 and a.shape[0] > 1 and a.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
+def _borrow_padded(x: np.ndarray, pads: tuple[int, int, int, int], fill: float = 0.0) -> tuple[np.ndarray, bool]:
+    """``x`` inside a border of ``fill`` in a borrowed workspace array laid out like ``x`` (N-major or
+    C-major); ``(x, False)`` when there is no border, else ``(padded, True)`` (give it back)."""
     if not any(pads):
-        return x
+        return x, False
+    top, bottom, left, right = pads
     n, c, h, w = x.shape
-    out = np.full((n, c, h + top + bottom, w + left + right), fill, dtype=x.dtype)
+    hp, wp = h + top + bottom, w + left + right
+    if _channel_major(x):
+        out = _workspace.take((c, n, hp, wp), x.dtype).transpose(1, 0, 2, 3)
+    else:
+        out = _workspace.take((n, c, hp, wp), x.dtype)
+    out[:, :, :top] = fill
+    out[:, :, top + h :] = fill
+    out[:, :, top : top + h, :left] = fill
+    out[:, :, top : top + h, left + w :] = fill
     out[:, :, top : top + h, left : left + w] = x
+    return out, True
+
+
+def _give_padded(padded: np.ndarray, borrowed: bool) -> None:
+    if borrowed:
+        _workspace.give(padded)
+
+
+# Bytes of im2col columns built at a time. The convolution runs over chunks of the batch so that
+# neither the im2col matrix nor the input-gradient columns are ever built whole (tens of MB each
+# for a CIFAR-sized layer): peak memory stays near the activations', and a chunk's columns are
+# still in cache when its GEMM reads them.
+CHUNK_BYTES = 4 * 2**20
+
+
+def _batch_chunks(n: int, per_image: int) -> list[tuple[int, int]]:
+    """Consecutive (start, stop) ranges of the batch, each with at most CHUNK_BYTES of columns."""
+    size = max(1, min(n, CHUNK_BYTES // max(1, per_image)))
+    return [(start, min(n, start + size)) for start in range(0, n, size)]
+
+
+def _valid_range(size: int, out: int, stride: int, offset: int) -> tuple[int, int]:
+    """The output positions [lo, hi) whose input index ``i*stride + offset`` lies in [0, size)."""
+    lo = max(0, -(offset // stride))  # the first i with i*stride + offset >= 0
+    hi = min(out, (size - 1 - offset) // stride + 1) if size - 1 - offset >= 0 else 0
+    return lo, max(lo, hi)
+
+
+def _im2col(x: np.ndarray, kernel: tuple[int, int], geometry: Any, out: np.ndarray) -> np.ndarray:
+    """Fill ``out`` (C*kh*kw, N*OH*OW) with every receptive field of (N, C, H, W) ``x``; return it.
+
+    Rows (c, p, q), columns (n, i, j): the long (n, i, j) axis is innermost, so the GEMMs that
+    read it run over contiguous memory. Built per kernel offset (p, q): one strided copy of the
+    input pixels that offset reads, and zeros where it reads the zero padding (no padded copy of
+    the input is made).
+    """
+    (sh, sw), (top, _, left, _), (dh, dw), _, (oh, ow) = geometry
+    kh, kw = kernel
+    n, c, h, w = x.shape
+    blocks = out.reshape(c, kh, kw, n, oh, ow)
+    source = x.transpose(1, 0, 2, 3)
+    for p in range(kh):
+        r0, r1 = _valid_range(h, oh, sh, p * dh - top)
+        for q in range(kw):
+            c0, c1 = _valid_range(w, ow, sw, q * dw - left)
+            block = blocks[:, p, q]
+            if r0 >= r1 or c0 >= c1:
+                block[...] = 0
+                continue
+            block[:, :, :r0] = 0
+            block[:, :, r1:] = 0
+            block[:, :, r0:r1, :c0] = 0
+            block[:, :, r0:r1, c1:] = 0
+            y0, x0 = r0 * sh + p * dh - top, c0 * sw + q * dw - left
+            block[:, :, r0:r1, c0:c1] = source[
+                :, :, y0 : y0 + sh * (r1 - r0 - 1) + 1 : sh, x0 : x0 + sw * (c1 - c0 - 1) + 1 : sw
+            ]
     return out
 
 
-def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> tuple[np.ndarray, np.ndarray]:
-    (sh, sw), pads, (dh, dw), groups, (oh, ow) = geometry
-    n, c = x.shape[:2]
+def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> np.ndarray:
+    groups, (oh, ow) = geometry[3], geometry[4]
+    n = x.shape[0]
     c_out, c_per_group, kh, kw = w.shape
-    xp = _pad_zeros(x, pads)
-    s_n, s_c, s_h, s_w = xp.strides
-    # Every receptive field as a view (no copy): windows[n, c, i, j, p, q] = xp[n, c, i*sh + p*dh, j*sw + q*dw].
-    windows = as_strided(
-        xp, (n, c, oh, ow, kh, kw), (s_n, s_c, s_h * sh, s_w * sw, s_h * dh, s_w * dw), writeable=False
-    )
-    # The one im2col copy: rows (c, p, q), columns (n, i, j); the long (n, i, j) axis is innermost,
-    # which makes both the copy and the GEMM run over contiguous memory.
-    cols = np.ascontiguousarray(windows.transpose(1, 4, 5, 0, 2, 3)).reshape(groups, c_per_group * kh * kw, n * oh * ow)
-    w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
-    out = np.matmul(w_mat[0], cols[0]) if groups == 1 else np.matmul(w_mat, cols).reshape(c_out, n * oh * ow)
+    k = c_per_group * kh * kw
+    pixels = oh * ow
+    out = np.empty((groups, c_out // groups, n * pixels), dtype=x.dtype)
+    w_mat = w.reshape(groups, c_out // groups, k)
+    chunks = _batch_chunks(n, groups * k * pixels * x.dtype.itemsize)
+    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype)
+    for start, stop in chunks:
+        cols = _im2col(x[start:stop], (kh, kw), geometry, buffer[: groups * k * (stop - start) * pixels])
+        # One GEMM per chunk, written straight into the chunk's columns of the output.
+        np.matmul(w_mat, cols.reshape(groups, k, -1), out=out[:, :, start * pixels : stop * pixels])
+    _workspace.give(buffer)
+    out = out.reshape(c_out, n * pixels)
     if b is not None:
         out += b[:, None]
-    # (C_out, N, OH, OW) memory seen as (N, C_out, OH, OW): a view, no copy.
-    return out.reshape(c_out, n, oh, ow).transpose(1, 0, 2, 3), cols
+    # (C_out, N, OH, OW) memory seen as (N, C_out, OH, OW): a view, no copy. The next layers
+    # (batch norm, ReLU, pooling, the next convolution) keep this channel-major layout.
+    return out.reshape(c_out, n, oh, ow).transpose(1, 0, 2, 3)
 
 
 def _conv2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -277,28 +358,52 @@ def _conv2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
             "conv2d/conv1d: double backward (create_graph=True) through a convolution is not supported; "
             "its gradient rule is a fused NumPy kernel"
         )
-    cols, ((sh, sw), pads, (dh, dw), groups, (oh, ow)) = saved
+    geometry = saved
+    (sh, sw), pads, (dh, dw), groups, (oh, ow) = geometry
     x, w = args[0], args[1]
     n, c, h, wd = x.shape
     c_out, c_per_group, kh, kw = w.shape
-    # The output gradient as (groups, C_out / groups, N*OH*OW), matching the forward GEMM.
-    g_mat = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, c_out // groups, n * oh * ow)
-    gx = gw = gb = None
-    if needs[1]:
-        gw = np.matmul(g_mat, cols.transpose(0, 2, 1)).reshape(w.shape)
-    if len(args) > 2 and needs[2]:
-        gb = g_mat.reshape(c_out, -1).sum(axis=1)
+    k = c_per_group * kh * kw
+    pixels = oh * ow
+    # The output gradient as (groups, C_out / groups, N*OH*OW), matching the forward GEMM; a view
+    # when it arrives channel-major (as the layers after a convolution pass it back).
+    g_t = g.transpose(1, 0, 2, 3)
+    g_buffer = None
+    if not g_t.flags.c_contiguous:
+        g_buffer = _workspace.take(g_t.shape, g.dtype)
+        np.copyto(g_buffer, g_t)
+        g_t = g_buffer
+    g_mat = g_t.reshape(groups, c_out // groups, n * pixels)
+    w_mat = w.reshape(groups, c_out // groups, k)
+    gb = g_mat.reshape(c_out, -1).sum(axis=1) if len(args) > 2 and needs[2] else None
+    gw = np.zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
+    gxp = None
+    top, bottom, left, right = pads
     if needs[0]:
-        w_mat = w.reshape(groups, c_out // groups, c_per_group * kh * kw)
-        g_cols = np.matmul(w_mat.transpose(0, 2, 1), g_mat).reshape(c, kh, kw, n, oh, ow)
-        top, bottom, left, right = pads
-        # col2im: add each kernel offset's block back where it was read from (kh*kw steps).
-        gxp = np.zeros((c, n, h + top + bottom, wd + left + right), dtype=g_cols.dtype)
-        for p in range(kh):
-            rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
-            for q in range(kw):
-                gxp[:, :, rows, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += g_cols[:, p, q]
-        gx = gxp[:, :, top : top + h, left : left + wd].transpose(1, 0, 2, 3)
+        # Channel-major, like the output: the previous layers pass it on in that layout.
+        gxp = np.zeros((c, n, h + top + bottom, wd + left + right), dtype=g.dtype)
+    chunks = _batch_chunks(n, groups * k * pixels * g.dtype.itemsize)
+    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype)
+    for start, stop in chunks:
+        g_chunk = g_mat[:, :, start * pixels : stop * pixels]
+        cols = buffer[: groups * k * (stop - start) * pixels].reshape(groups, k, -1)
+        if gw is not None:
+            # The chunk's im2col columns are rebuilt rather than kept from the forward pass.
+            _im2col(x[start:stop], (kh, kw), geometry, cols)
+            gw += np.matmul(g_chunk, cols.transpose(0, 2, 1))
+        if gxp is not None:
+            # GEMM, then fold: each kernel offset's block is added back where it was read from
+            # (kh*kw strided adds of whole (C, chunk, OH, OW) blocks, no scatter).
+            np.matmul(w_mat.transpose(0, 2, 1), g_chunk, out=cols)
+            blocks = cols.reshape(c, kh, kw, stop - start, oh, ow)
+            target = gxp[:, start:stop]
+            for p in range(kh):
+                rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
+                for q in range(kw):
+                    target[:, :, rows, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += blocks[:, p, q]
+    _workspace.give(buffer, g_buffer)
+    gx = None if gxp is None else gxp[:, :, top : top + h, left : left + wd].transpose(1, 0, 2, 3)
+    gw = None if gw is None else gw.reshape(w.shape)
     return (gx, gw, gb) if len(args) > 2 else (gx, gw)
 
 
@@ -361,17 +466,22 @@ def _stacked_windows(a: np.ndarray, k: Any, geometry: Any) -> np.ndarray:
     overhead on every op, which dominates on small feature maps.)
     """
     view = _windows_view(a, k, geometry)
-    return np.ascontiguousarray(view).reshape((k[0] * k[1],) + view.shape[2:])
+    out = _workspace.take((k[0] * k[1],) + view.shape[2:], a.dtype)  # borrowed: give it back
+    np.copyto(out.reshape(view.shape), view)
+    return out
 
 
 def _scatter_windows(grad: np.ndarray, padded_shape: tuple[int, ...], k: Any, geometry: Any) -> np.ndarray:
     """The adjoint of :func:`_stacked_windows`: each window element's gradient added back to where
     it was read from. ``grad`` is (kh*kw, N, C, OH, OW), possibly a broadcast view."""
-    (sh, sw), (dh, dw), _ = geometry
-    out = np.zeros(padded_shape, dtype=grad.dtype)
+    (sh, sw), (dh, dw), (oh, ow) = geometry
+    overlapping = sh < dh * (k[0] - 1) + 1 or sw < dw * (k[1] - 1) + 1
+    # Windows that tile the (padded) input exactly (stride == kernel, e.g. 2x2 pooling of an even
+    # map) write every element once: no zero fill needed.
+    tiles = (sh, sw) == tuple(k) and (dh, dw) == (1, 1) and padded_shape[2:] == (oh * sh, ow * sw)
+    out = np.empty(padded_shape, dtype=grad.dtype) if tiles else np.zeros(padded_shape, dtype=grad.dtype)
     # One pass per kernel offset, each over a whole (N, C, OH, OW) block. (A single assignment into
     # the 6-D strided windows view is 3-4x slower: NumPy then runs its inner loop over the kernel.)
-    overlapping = sh < dh * (k[0] - 1) + 1 or sw < dw * (k[1] - 1) + 1
     for offset in range(k[0] * k[1]):
         block = _offset_view(out, offset // k[1], offset % k[1], geometry)
         if overlapping:
@@ -455,13 +565,19 @@ def _max_pool2d(
     oh, extra_h = _pool_geometry(h, k[0], s[0], p[0], d[0], ceil_mode, where)
     ow, extra_w = _pool_geometry(w, k[1], s[1], p[1], d[1], ceil_mode, where)
     pads = (p[0], p[0] + extra_h, p[1], p[1] + extra_w)
-    xp = _pad_zeros(x.array, pads, fill=-np.inf)
+    # Pooling treats N and C alike, so a channel-major input (a convolution's output) is pooled as
+    # the (C, N, H, W) array it is in memory, and the result keeps that layout.
+    swap = _channel_major(x.array)
+    native = x.array.transpose(1, 0, 2, 3) if swap else x.array
+    xp, borrowed = _borrow_padded(native, pads, fill=-np.inf)
     geometry = (s, d, (oh, ow))
     stacked = _stacked_windows(xp, k, geometry)
+    _give_padded(xp, borrowed)
     out = stacked.max(axis=0)  # NaN propagates, as in PyTorch
     track = return_indices or (is_grad_enabled() and x.requires_grad)
     first = _first_max_mask(stacked, out) if track else None
-    result = _node(out, (x,), _max_pool2d_vjp, (first, pads, k, geometry))
+    _workspace.give(stacked)
+    result = _node(_swap01(out, swap), (x,), _max_pool2d_vjp, (first, pads, k, geometry, swap))
     if not return_indices:
         return result, None
     assert first is not None
@@ -469,7 +585,12 @@ def _max_pool2d(
     winner = (first * offsets).sum(axis=0)  # exactly one True per window
     rows = np.arange(oh)[:, None] * s[0] - p[0] + (winner // k[1]) * d[0]
     cols = np.arange(ow) * s[1] - p[1] + (winner % k[1]) * d[1]
-    return result, _wrap(rows * w + cols)
+    return result, _wrap(np.ascontiguousarray(_swap01(rows * w + cols, swap)))
+
+
+def _swap01(a: np.ndarray, swap: bool) -> np.ndarray:
+    """``a`` with its first two axes swapped (a view) when ``swap``."""
+    return a.transpose(1, 0, 2, 3) if swap else a
 
 
 def _first_max_mask(stacked: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -497,10 +618,13 @@ def _first_max_mask(stacked: np.ndarray, out: np.ndarray) -> np.ndarray:
 def _max_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     if xp.differentiable:
         raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")
-    first, (top, bottom, left, right), k, geometry = saved
-    n, c, h, w = args[0].shape
-    gxp = _scatter_windows(first * g, (n, c, h + top + bottom, w + left + right), k, geometry)
-    return (gxp[:, :, top : top + h, left : left + w],)
+    first, (top, bottom, left, right), k, geometry, swap = saved
+    a, b, h, w = _swap01(args[0], swap).shape
+    grad = _workspace.take(first.shape, g.dtype)
+    np.multiply(first, _swap01(g, swap), out=grad)
+    gxp = _scatter_windows(grad, (a, b, h + top + bottom, w + left + right), k, geometry)
+    _workspace.give(grad)
+    return (_swap01(gxp[:, :, top : top + h, left : left + w], swap),)
 
 
 def _avg_divisor(size: int, kernel: int, stride: int, pad: int, out: int, count_include_pad: bool) -> np.ndarray:
@@ -574,9 +698,13 @@ def _avg_pool2d(
     oh, extra_h = _pool_geometry(h, k[0], s[0], p[0], 1, ceil_mode, where)
     ow, extra_w = _pool_geometry(w, k[1], s[1], p[1], 1, ceil_mode, where)
     pads = (p[0], p[0] + extra_h, p[1], p[1] + extra_w)
-    xp = _pad_zeros(x.array, pads)
+    swap = _channel_major(x.array)  # pooled in its memory layout, as in max pooling
+    xp, borrowed = _borrow_padded(_swap01(x.array, swap), pads)
     geometry = (s, (1, 1), (oh, ow))
-    out = _stacked_windows(xp, k, geometry).sum(axis=0)
+    stacked = _stacked_windows(xp, k, geometry)
+    _give_padded(xp, borrowed)
+    out = stacked.sum(axis=0)
+    _workspace.give(stacked)
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or divisor_override == 0:
             raise ArgumentError(f"{where}: divisor_override must be a non-zero int, got {divisor_override!r}")
@@ -586,18 +714,18 @@ def _avg_pool2d(
         cols = _avg_divisor(w, k[1], s[1], p[1], ow, count_include_pad)
         scale = (1.0 / (rows[:, None] * cols[None, :])).astype(out.dtype)
     out *= scale
-    return _node(out, (x,), _avg_pool2d_vjp, (scale, pads, k, geometry))
+    return _node(_swap01(out, swap), (x,), _avg_pool2d_vjp, (scale, pads, k, geometry, swap))
 
 
 def _avg_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     if xp.differentiable:
         raise StateError("avg_pool: double backward (create_graph=True) through average pooling is not supported")
-    scale, (top, bottom, left, right), k, geometry = saved
-    n, c, h, w = args[0].shape
-    share = g * scale
+    scale, (top, bottom, left, right), k, geometry, swap = saved
+    a, b, h, w = _swap01(args[0], swap).shape
+    share = _swap01(g, swap) * scale
     grad = np.broadcast_to(share, (k[0] * k[1],) + share.shape)
-    gxp = _scatter_windows(grad, (n, c, h + top + bottom, w + left + right), k, geometry)
-    return (gxp[:, :, top : top + h, left : left + w],)
+    gxp = _scatter_windows(grad, (a, b, h + top + bottom, w + left + right), k, geometry)
+    return (_swap01(gxp[:, :, top : top + h, left : left + w], swap),)
 
 
 def _adaptive_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:

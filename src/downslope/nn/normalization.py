@@ -21,6 +21,7 @@ import numpy as np
 from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor, _node
+from . import _workspace
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "layer_norm"]
@@ -79,6 +80,8 @@ def batch_norm(
         raise ArgumentError(
             f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
         )
+    if x.ndim >= 3:
+        return _batch_norm_channels(x, running_mean, running_var, weight, bias, momentum, eps)
     d = x.array
     mean = d.mean(axis=axes, keepdims=True)
     xhat = d - mean
@@ -88,6 +91,92 @@ def batch_norm(
     if running_mean is not None and running_var is not None:
         _update_running(running_mean, running_var, mean, var, count, momentum)
     return _affine_node(xhat, inv_std, x, weight, bias, bshape, axes, eps, count, _batch_norm_vjp)
+
+
+def _channel_rows(a: np.ndarray) -> np.ndarray:
+    """(N, C, ...) ``a`` as a (C, N*...) matrix: a view when ``a`` is channel-major in memory (as a
+    convolution's output is), else one transposing copy."""
+    return a.swapaxes(0, 1).reshape(a.shape[1], -1)
+
+
+def _batch_norm_channels(
+    x: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    momentum: float,
+    eps: float,
+) -> Tensor:
+    """Training-mode batch norm of (N, C, spatial...) input, fused and row-wise.
+
+    Each channel's values are one contiguous row of a (C, M) matrix, so every statistic is a
+    reduction along rows and every per-channel factor broadcasts along them; the output keeps the
+    channel-major layout (N, C, ...) over (C, N, ...) memory that the layers around it use.
+    Backward (two row sums and three passes):
+    ``dx = a * (g - sum(g)/M - xhat * sum(g * xhat)/M)`` with ``a = weight / std`` per channel.
+    """
+    d = x.array
+    n_ch = d.shape[1]
+    rows = _channel_rows(d)
+    count = rows.shape[1]
+    mean = rows.mean(axis=1)
+    # xhat is kept for the backward pass in a leased workspace array (given back with the node).
+    xhat = _workspace.take(rows.shape, d.dtype)
+    lease = _workspace.Lease(xhat)
+    np.subtract(rows, mean[:, None], out=xhat)
+    sq = _workspace.take(xhat.shape, d.dtype)
+    np.multiply(xhat, xhat, out=sq)
+    var = sq.sum(axis=1) / np.asarray(count, d.dtype)
+    _workspace.give(sq)
+    inv_std = 1.0 / np.sqrt(var + np.asarray(eps, d.dtype))
+    xhat *= inv_std[:, None]
+    if running_mean is not None and running_var is not None:
+        _update_running(running_mean, running_var, mean, var, count, momentum)
+    if weight is None:
+        out = xhat.copy()  # the output must not alias the saved xhat
+    else:
+        out = xhat * weight.array[:, None]
+    if bias is not None:
+        out += bias.array[:, None]
+    cm_shape = (n_ch, d.shape[0]) + d.shape[2:]
+    parents: tuple[Tensor, ...] = (x,)
+    parents += (weight,) if weight is not None else ()
+    parents += (bias,) if bias is not None else ()
+    bshape = (1, n_ch) + (1,) * (d.ndim - 2)
+    axes = (0,) + tuple(range(2, d.ndim))
+    # The first eight entries are what the composite rule (double backward) reads.
+    generic = (xhat.reshape(cm_shape).swapaxes(0, 1), inv_std.reshape(bshape), weight is not None, bias is not None)
+    saved = generic + (bshape, axes, eps, count, xhat, inv_std, lease)
+    return _node(out.reshape(cm_shape).swapaxes(0, 1), parents, _batch_norm_channels_vjp, saved)
+
+
+def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    if xp.differentiable:  # double backward: the composite rule, recorded
+        return _batch_norm_vjp(g, y, args, saved[:8], needs, xp)
+    has_w, has_b, count, xhat, inv_std = saved[2], saved[3], saved[7], saved[8], saved[9]
+    x = args[0]
+    g_rows = _channel_rows(g)
+    gb = g_rows.sum(axis=1)
+    tmp = _workspace.take(xhat.shape, xhat.dtype)
+    np.multiply(g_rows, xhat, out=tmp)
+    gw = tmp.sum(axis=1)
+    gx = None
+    if needs[0]:
+        a = inv_std * args[1].reshape(-1) if has_w else inv_std
+        m = np.asarray(count, xhat.dtype)
+        gx_rows = g_rows * a[:, None]
+        np.multiply(xhat, (-a * gw / m)[:, None], out=tmp)
+        gx_rows += tmp
+        gx_rows += (-a * gb / m)[:, None]
+        gx = gx_rows.reshape((x.shape[1], x.shape[0]) + x.shape[2:]).swapaxes(0, 1)
+    _workspace.give(tmp)
+    out = [gx]
+    if has_w:
+        out.append(gw if needs[1] else None)
+    if has_b:
+        out.append(gb if needs[-1] else None)
+    return tuple(out)
 
 
 def _update_running(

@@ -1,8 +1,11 @@
 """Recurrent layers: RNN, LSTM and GRU (multi-layer, optionally bidirectional) and their cells.
 
-Each time step is written with the basic ops (the fused ``linear``, sigmoid, tanh, indexing,
-stack), so backpropagation through time is simply the engine walking the unrolled graph: there is
-no hand-written recurrent gradient to get wrong.
+The sequence layers run each (layer, direction) as ONE fused op over the whole sequence, with
+its backward through time written by hand (``_rnn_kernels``: one GEMM for the input projection of
+all steps, one recurrent GEMM and one fused gate computation per step); it is checked against
+PyTorch and by finite differences. The ``*Cell`` layers are written with the basic ops (the fused
+``linear``, sigmoid, tanh, indexing), so a Python loop over a cell is the engine walking the
+unrolled graph, double backward included.
 
 Parameter names, shapes, gate order and initialization follow PyTorch, so a ``state_dict`` copies
 across in either direction:
@@ -30,6 +33,7 @@ from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
 from . import functional as F
 from . import init
+from ._rnn_kernels import rnn_sequence
 from .module import Module, Parameter
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
@@ -231,33 +235,30 @@ class RNNBase(Module):
                 tuple(ops.unsqueeze(s, 0) for s in st) if isinstance(st, tuple) else ops.unsqueeze(st, 0)
                 for st in states
             ]
-        # The sequence as a list of (N, features) steps: each layer reads the previous layer's
-        # step tensors directly, so only the user's input and the final output are sliced/stacked.
-        steps = [x[t] for t in range(length)]
+        # Each (layer, direction) is ONE fused op over the whole sequence (see _rnn_kernels); its
+        # packed result holds [h0, h_1..h_L] (and c_L for the LSTM) in processing order.
         directions = 2 if self.bidirectional else 1
+        lstm = self.mode == "LSTM"
         finals: list[Any] = []
         for layer in range(self.num_layers):
             per_direction = []
             for direction in range(directions):
                 state = states[layer * directions + direction]
-                weights = self._weights(layer, direction)
-                order = range(length - 1, -1, -1) if direction else range(length)
-                outs: list[Tensor] = [None] * length  # type: ignore[list-item]
-                for t in order:
-                    state = self._step(steps[t], state, *weights)
-                    outs[t] = state[0] if isinstance(state, tuple) else state
-                per_direction.append(outs)
-                finals.append(state)
-            if directions == 2:
-                steps = [ops.concatenate([a, b], axis=-1) for a, b in zip(*per_direction)]
-            else:
-                steps = per_direction[0]
+                h0, c0 = state if lstm else (state, None)
+                w_ih, w_hh, b_ih, b_hh = self._weights(layer, direction)
+                packed = rnn_sequence(self.mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=bool(direction))
+                # The backward direction ran from the last step to the first: reverse it back.
+                per_direction.append(packed[length:0:-1] if direction else packed[1 : length + 1])
+                finals.append((packed[length], packed[length + 1]) if lstm else packed[length])
+            x = ops.concatenate(per_direction, axis=-1) if directions == 2 else per_direction[0]
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                steps = [F.dropout(s, self.dropout, training=True) for s in steps]
-        output = ops.stack(steps, axis=1 if self.batch_first and not unbatched else 0)
+                x = F.dropout(x, self.dropout, training=True)
+        output = x
         if unbatched:
             output = ops.squeeze(output, 1)
-        if self.mode == "LSTM":
+        elif self.batch_first:
+            output = ops.transpose(output, 0, 1)
+        if lstm:
             h_n = ops.stack([s[0] for s in finals], axis=0)
             c_n = ops.stack([s[1] for s in finals], axis=0)
             if unbatched:

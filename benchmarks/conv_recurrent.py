@@ -1,0 +1,313 @@
+"""Training steps of the convolutional and recurrent nets people train after an MLP, side by side.
+
+Workloads (``--workload``, default all), each one training step per batch of synthetic data:
+
+* ``cnn_mnist``: 1x28x28 input, Conv2d(1,32,3,pad 1)-ReLU-MaxPool2d(2)-Conv2d(32,64,3,pad 1)-ReLU-
+  MaxPool2d(2)-Flatten-Linear(3136,128)-ReLU-Linear(128,10), batch 64, Adam (lr 1e-3).
+* ``cnn_cifar``: 3x32x32 input, Conv2d(3,32,3,pad 1)-BatchNorm2d-ReLU-MaxPool2d(2)-Conv2d(32,64,3,pad 1)-
+  BatchNorm2d-ReLU-MaxPool2d(2)-Flatten-Linear(4096,10), batch 64, SGD (lr 0.01, momentum 0.9).
+* ``lstm`` / ``gru``: LSTM(32, 128) / GRU(32, 128) over 50 steps, batch 32, the last step's output
+  -> Linear(128, 10), Adam (lr 1e-3).
+
+Peers (downslope, PyTorch eager) run in one process from the same initial weights on the same
+batches in the same order, taking turns on slices of the work (medians over slices). Targets:
+downslope's ms per step <= 0.9x PyTorch's with one thread each, <= 1.0x with two (``--threads 2``).
+For the CNNs the peak resident memory of a step is measured too, each peer in a fresh process
+(only its own library imported): the rise of the RSS high-water mark over the RSS after setup,
+over a few steps. Target: downslope's <= PyTorch's.
+
+``--profile`` adds the downslope step's cProfile (the functions with the most own time).
+Run: python benchmarks/conv_recurrent.py [--quick] [--threads N] [--workload NAME] [--profile]
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import Batches, Peer, blas_report, parse_args  # noqa: E402
+
+WORKLOADS = ("cnn_mnist", "cnn_cifar", "lstm", "gru")
+BATCH = {"cnn_mnist": 64, "cnn_cifar": 64, "lstm": 32, "gru": 32}
+SEQ, FEATURES, HIDDEN = 50, 32, 128
+
+
+def make_batches(workload: str, steps: int, seed: int = 0) -> Batches:
+    """Synthetic float32 inputs and int64 labels (10 classes), the same for every peer."""
+    rng = np.random.default_rng(seed)
+    shape = {
+        "cnn_mnist": (BATCH[workload], 1, 28, 28),
+        "cnn_cifar": (BATCH[workload], 3, 32, 32),
+        "lstm": (SEQ, BATCH[workload], FEATURES),
+        "gru": (SEQ, BATCH[workload], FEATURES),
+    }[workload]
+    return [
+        (rng.standard_normal(shape).astype(np.float32), rng.integers(0, 10, BATCH[workload]).astype(np.int64))
+        for _ in range(steps)
+    ]
+
+
+# ---------------------------------------------------------------------- models, one per library
+def torch_model(workload: str) -> tuple[Any, Callable[[Any], Any], Any]:
+    """(model, forward(x) -> logits, optimizer) in PyTorch; its initial weights are the reference."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    if workload == "cnn_mnist":
+        model = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10),
+        )  # fmt: skip
+        return model, model, torch.optim.Adam(model.parameters(), lr=1e-3)
+    if workload == "cnn_cifar":
+        model = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(4096, 10),
+        )  # fmt: skip
+        return model, model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rnn = (nn.LSTM if workload == "lstm" else nn.GRU)(FEATURES, HIDDEN)
+    head = nn.Linear(HIDDEN, 10)
+    model = nn.ModuleDict({"rnn": rnn, "head": head})
+
+    def forward(x: Any) -> Any:
+        return head(rnn(x)[0][-1])
+
+    return model, forward, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def downslope_model(workload: str, state: dict[str, np.ndarray]) -> tuple[Any, Callable[[Any], Any], Any]:
+    """The same model in downslope, its parameters copied from ``state`` (PyTorch's names)."""
+    from downslope import nn, optim
+
+    if workload == "cnn_mnist":
+        model = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10),
+        )  # fmt: skip
+        forward: Callable[[Any], Any] = model
+    elif workload == "cnn_cifar":
+        model = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(4096, 10),
+        )  # fmt: skip
+        forward = model
+    else:
+        rnn = (nn.LSTM if workload == "lstm" else nn.GRU)(FEATURES, HIDDEN)
+        head = nn.Linear(HIDDEN, 10)
+        model = nn.ModuleDict({"rnn": rnn, "head": head})
+
+        def forward(x: Any) -> Any:
+            return head(rnn(x)[0][-1])
+
+    model.load_state_dict({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, strict=False)
+    if workload == "cnn_cifar":
+        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    else:
+        opt = optim.Adam(model.parameters(), lr=1e-3)
+    return model, forward, opt
+
+
+def reference_state(workload: str) -> dict[str, np.ndarray]:
+    model = torch_model(workload)[0]
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def downslope_peer(workload: str, state: dict[str, np.ndarray]) -> Callable[[Batches], object]:
+    import downslope as ds
+    from downslope import nn
+
+    _, forward, opt = downslope_model(workload, state)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def run(batches: Batches) -> None:
+        for x, y in batches:
+            opt.zero_grad()
+            loss_fn(forward(ds.from_numpy(x)), ds.from_numpy(y)).backward()
+            opt.step()
+
+    return run
+
+
+def torch_peer(workload: str, state: dict[str, np.ndarray]) -> Callable[[Batches], object]:
+    import torch
+
+    model, forward, opt = torch_model(workload)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def run(batches: Batches) -> None:
+        for x, y in batches:
+            opt.zero_grad()
+            loss_fn(forward(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+            opt.step()
+
+    return run
+
+
+# ---------------------------------------------------------------------- timing
+def time_peers(peers: list[Peer], batches: Batches, pieces: int) -> dict[str, dict[str, float]]:
+    """Per peer, medians over slices of the batches (the peers taking turns on each slice, after
+    one warm-up slice each) of: wall ms per step, CPU ms per step (this process, all threads),
+    and minor page faults per step (memory the allocator had returned to the system and touches
+    again). On a shared machine the CPU time is the steadier measure of the work done."""
+    import resource
+    import statistics
+    import time
+
+    size = max(1, len(batches) // pieces)
+    slices = [batches[i : i + size] for i in range(0, len(batches) - size + 1, size)]
+    for peer in peers:
+        peer.run(slices[0])
+    samples: dict[str, dict[str, list[float]]] = {p.name: {"wall": [], "cpu": [], "faults": []} for p in peers}
+    for piece in slices:
+        for peer in peers:
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            cpu, wall = time.process_time(), time.perf_counter()
+            peer.run(piece)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+            got = samples[peer.name]
+            got["wall"].append(wall / len(piece) * 1e3)
+            got["cpu"].append(cpu / len(piece) * 1e3)
+            got["faults"].append(faults / len(piece))
+    return {name: {k: statistics.median(v) for k, v in got.items()} for name, got in samples.items()}
+
+
+# ---------------------------------------------------------------------- peak memory, fresh process
+def _rss_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_child(workload: str, peer: str, steps: int, threads: int) -> None:
+    """Run in a fresh process: build one peer, run ``steps`` steps, print baseline and peak RSS (kB)."""
+    if peer == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    state = np.load(os.environ["DOWNSLOPE_BENCH_STATE"])
+    state = {k: state[k] for k in state.files}
+    batches = make_batches(workload, steps)
+    run = downslope_peer(workload, state) if peer == "downslope" else torch_peer(workload, state)
+    base = _rss_kb("VmRSS")
+    run(batches)
+    print(base, _rss_kb("VmHWM"))
+
+
+def peak_memory(
+    workload: str, state: dict[str, np.ndarray], steps: int, threads: int
+) -> dict[str, tuple[float, float]]:
+    """Per peer: (MB the RSS high-water mark rose during the steps, peak RSS MB)."""
+    import tempfile
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "state.npz")
+        np.savez(path, **state)
+        for peer in ("downslope", "torch"):
+            env = dict(os.environ, DOWNSLOPE_BENCH_STATE=path)
+            cmd = [sys.executable, __file__, "--rss-child", peer, "--workload", workload, "--threads", str(threads)]
+            done = subprocess.run(cmd + ["--steps", str(steps)], capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                raise RuntimeError(f"memory run of {peer} failed:\n{done.stderr}")
+            base, peak = (int(v) for v in done.stdout.split()[-2:])
+            out[peer] = ((peak - base) / 1024, peak / 1024)
+    return out
+
+
+def profile_step(workload: str, state: dict[str, np.ndarray], batches: Batches, top: int = 18) -> None:
+    """cProfile of downslope's steps: the functions with the most own time."""
+    import cProfile
+    import pstats
+
+    run = downslope_peer(workload, state)
+    run(batches[:2])
+    prof = cProfile.Profile()
+    prof.enable()
+    run(batches)
+    prof.disable()
+    print(f"  profile of {len(batches)} downslope steps (own time, top {top}):")
+    stats = pstats.Stats(prof)
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # type: ignore[attr-defined]
+    for (file, line, name), (_, calls, tottime, cumtime, _) in rows:
+        where = f"{os.path.basename(file)}:{line}({name})"
+        print(
+            f"    {tottime / len(batches) * 1e3:7.2f} ms/step own  {cumtime / len(batches) * 1e3:7.2f} cum  {calls:6d}  {where}"
+        )
+
+
+def main() -> None:
+    def hook(parser: Any) -> None:
+        parser.add_argument("--workload", choices=WORKLOADS + ("all",), default="all")
+        parser.add_argument("--profile", action="store_true", help="also print a cProfile of downslope's step")
+        parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+        parser.add_argument("--total-steps", type=int, default=250, help="training steps per peer (default 250)")
+        parser.add_argument("--rss-child", choices=("downslope", "torch"), help=argparse_hidden())
+        parser.add_argument("--steps", type=int, default=10, help=argparse_hidden())
+
+    args, threads = parse_args(__doc__, "a few steps only (CI smoke test, no timing claims)", hook)
+    if args.rss_child:
+        rss_child(args.workload, args.rss_child, args.steps, args.threads)
+        return
+    import platform
+
+    pieces, steps = (2, 4) if args.quick else (25, max(25, args.total_steps))
+    print(blas_report() + "; " + threads)
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    print(f"CPU: {cpu} ({os.cpu_count()} cores, {platform.machine()}); load average {os.getloadavg()[0]:.2f}")
+    limit = 0.9 if args.threads == 1 else 1.0
+    for workload in WORKLOADS if args.workload == "all" else (args.workload,):
+        state = reference_state(workload)
+        batches = make_batches(workload, steps)
+        print(f"{workload}: ms per training step (batch {BATCH[workload]})")
+        # torch is needed anyway: its initialisation is the reference weights.
+        peers = [Peer("downslope", downslope_peer(workload, state)), Peer("torch", torch_peer(workload, state))]
+        results = time_peers(peers, batches, pieces)
+        for name, r in results.items():
+            print(
+                f"  {name:<10} {r['wall']:8.2f} ms wall  {r['cpu']:8.2f} ms CPU  {r['faults']:7.0f} page faults per step"
+            )
+        ratio = results["downslope"]["wall"] / results["torch"]["wall"]
+        cpu_ratio = results["downslope"]["cpu"] / results["torch"]["cpu"]
+        print(
+            f"target: {workload} downslope/torch <= {limit:.2f} -> {ratio:.2f} wall, {cpu_ratio:.2f} CPU "
+            f"({'met' if ratio <= limit else 'NOT met'})"
+        )
+        if workload.startswith("cnn") and not args.no_memory:
+            mem = peak_memory(workload, state, 3 if args.quick else 10, args.threads)
+            (d_rise, d_peak), (t_rise, t_peak) = mem["downslope"], mem["torch"]
+            verdict = "met" if d_rise <= t_rise else "NOT met"
+            print(
+                f"peak memory: {workload} RSS rise during the steps downslope {d_rise:.1f} MB vs torch {t_rise:.1f} MB "
+                f"(peak RSS {d_peak:.0f} vs {t_peak:.0f} MB): {verdict}"
+            )
+        if args.profile:
+            profile_step(workload, state, batches[: 3 if args.quick else 30])
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+def argparse_hidden() -> Any:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    main()

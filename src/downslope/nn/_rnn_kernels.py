@@ -1,0 +1,344 @@
+"""Fused recurrent kernels: one direction of one RNN/LSTM/GRU layer over a whole sequence as ONE op.
+
+Unrolled into basic ops, a 50-step LSTM records ~20 graph nodes per step, and each node's
+gradient rule allocates its own temporaries; the Python overhead then costs more than the
+arithmetic. Here the sequence is one node:
+
+* forward: the input projection of every time step is ONE matrix product ``X (L*N, I) @ W_ih.T``;
+  per step there is only the recurrent product ``h @ W_hh.T`` and one fused gate computation,
+  written into preallocated ``(L, N, ...)`` buffers (no allocation inside the loop);
+* backward through time, in the same node: the per-step derivative factors of the gates are
+  computed for all steps at once (long vectorised passes), so that each step's loop body is the
+  recurrent product ``dG @ W_hh`` and two or three multiply-adds; the weight gradients are then
+  ONE matrix product each over all steps (``dG.T @ H_prev`` and ``dG.T @ X``).
+
+The sigmoid gates use ``sigmoid(a) = (1 + tanh(a / 2)) / 2``: the rows of the weights and biases
+that feed sigmoid gates are halved once per call (exact in floating point), so a single ``tanh``
+over all gates plus one multiply-add gives every gate.
+
+The node's value packs what the layer returns (``L`` = sequence length, steps in processing
+order, which is reversed time for the backward direction of a bidirectional layer):
+``packed[0] = h0``, ``packed[1:L+1] = h_1..h_L`` and, for the LSTM, ``packed[L+1] = c_L``. The
+layer reads the output sequence, ``h_n`` and ``c_n`` from it by slicing.
+
+The gradient rule is NumPy code (not recorded), so double backward (``create_graph=True``)
+through a recurrent layer raises a clear error; the ``*Cell`` layers are written with basic ops
+and support it.
+
+Gate order and formulas follow PyTorch: LSTM (i, f, g, o), GRU (r, z, n) with
+``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`` and ``h' = (1 - z) * n + z * h``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import StateError
+from ..tensor import Tensor, _node
+from . import _workspace
+
+__all__ = ["rnn_sequence"]
+
+
+def rnn_sequence(
+    mode: str,
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None,
+    b_hh: Tensor | None,
+    reverse: bool = False,
+) -> Tensor:
+    """Run one direction of a recurrent layer over ``x`` (L, N, I); returns the packed states.
+
+    ``mode`` is ``"LSTM"``, ``"GRU"``, ``"RNN_TANH"`` or ``"RNN_RELU"``; ``h0`` (and ``c0`` for the
+    LSTM) is ``(N, H)``; weights and biases have PyTorch's shapes. The result has shape
+    ``(L + 2, N, H)`` for the LSTM and ``(L + 1, N, H)`` otherwise (see the module docstring).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn._rnn_kernels import rnn_sequence
+        >>> w_ih, w_hh = ds.ones(4, 2) * 0.1, ds.ones(4, 4) * 0.1
+        >>> packed = rnn_sequence("RNN_TANH", ds.ones(3, 1, 2), ds.zeros(1, 4), None, w_ih, w_hh, None, None)
+        >>> packed.shape
+        (4, 1, 4)
+    """
+    parents: tuple[Tensor, ...] = (x, h0) + ((c0,) if c0 is not None else ()) + (w_ih, w_hh)
+    has_bias = b_ih is not None and b_hh is not None
+    if has_bias:
+        assert b_ih is not None and b_hh is not None
+        parents += (b_ih, b_hh)
+    xa = x.array[::-1] if reverse else x.array
+    bi = b_ih.array if has_bias and b_ih is not None else None
+    bh = b_hh.array if has_bias and b_hh is not None else None
+    if mode == "LSTM":
+        assert c0 is not None
+        packed, saved = _lstm_forward(xa, h0.array, c0.array, w_ih.array, w_hh.array, bi, bh)
+    elif mode == "GRU":
+        packed, saved = _gru_forward(xa, h0.array, w_ih.array, w_hh.array, bi, bh)
+    else:
+        packed, saved = _rnn_forward(xa, h0.array, w_ih.array, w_hh.array, bi, bh, relu=mode == "RNN_RELU")
+    return _node(packed, parents, _rnn_sequence_vjp, (mode, reverse, has_bias, xa, saved))
+
+
+def _gate_scale(sigmoid_gates: tuple[int, ...], gates: int, size: int, dtype: Any) -> np.ndarray:
+    """(gates*size,) factors: 0.5 for rows feeding a sigmoid gate, 1 for the others."""
+    scale = np.ones((gates, size), dtype=dtype)
+    scale[list(sigmoid_gates)] = 0.5
+    return scale.reshape(-1)
+
+
+def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, scale: np.ndarray | None) -> np.ndarray:
+    """``x @ (scale * W_ih).T + scale * bias`` for all time steps in one GEMM: a borrowed (L, N, rows)."""
+    length, batch, features = x.shape
+    w = w_ih if scale is None else w_ih * scale[:, None]
+    out = _workspace.take((length, batch, w.shape[0]), x.dtype)
+    np.matmul(x.reshape(length * batch, features), w.T, out=out.reshape(length * batch, -1))
+    if bias is not None:
+        out += bias if scale is None else bias * scale
+    return out
+
+
+# ---------------------------------------------------------------------- LSTM
+def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped-def]
+    length, batch, _ = x.shape
+    size = h0.shape[-1]
+    dt = x.dtype
+    scale = _gate_scale((0, 1, 3), 4, size, dt)  # i, f, o are sigmoid gates; g is tanh
+    bias = None if b_ih is None else b_ih + b_hh
+    gates = _input_projection(x, w_ih, bias, scale)  # becomes the gate activations, step by step
+    w_hh_t = (w_hh * scale[:, None]).T
+    shift = (1 - scale).astype(dt)  # sigmoid(a) = tanh(a/2) * 0.5 + 0.5; tanh gates: * 1 + 0
+    packed = np.empty((length + 2, batch, size), dtype=dt)
+    packed[0] = h0
+    cells = _workspace.take((length + 1, batch, size), dt)
+    cells[0] = c0
+    tanh_c = _workspace.take((length, batch, size), dt)
+    rec = np.empty((batch, 4 * size), dtype=dt)
+    ig = np.empty((batch, size), dtype=dt)
+    for t in range(length):
+        g = gates[t]
+        np.matmul(packed[t], w_hh_t, out=rec)
+        g += rec
+        np.tanh(g, out=g)
+        g *= scale
+        g += shift
+        c = cells[t + 1]
+        np.multiply(g[:, size : 2 * size], cells[t], out=c)
+        np.multiply(g[:, :size], g[:, 2 * size : 3 * size], out=ig)
+        c += ig
+        np.tanh(c, out=tanh_c[t])
+        np.multiply(g[:, 3 * size :], tanh_c[t], out=packed[t + 1])
+    packed[length + 1] = cells[length]
+    # Kept for the backward pass, leased: the workspace gets them back when the node is freed.
+    return packed, tuple(_workspace.Lease(a) for a in (gates, cells, tanh_c))
+
+
+def _lstm_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
+    gates, cells, tanh_c = (lease.array for lease in saved)
+    length, batch, rows = gates.shape
+    size = rows // 4
+    g4 = gates.reshape(length, batch, 4, size)
+    i, f, g, o = g4[:, :, 0], g4[:, :, 1], g4[:, :, 2], g4[:, :, 3]
+    # Per-step factors, all steps at once: dG_i = dc * g i (1-i), dG_f = dc * c_prev f (1-f),
+    # dG_g = dc * i (1-g^2), dG_o = dh * tanh(c) o (1-o); and dc gets dh * o (1-tanh(c)^2).
+    factors = _workspace.take((length, batch, 4, size), gates.dtype)
+    fi, ff, fg, fo = factors[:, :, 0], factors[:, :, 1], factors[:, :, 2], factors[:, :, 3]
+    np.subtract(1, i, out=fi)
+    fi *= i
+    fi *= g
+    np.subtract(1, f, out=ff)
+    ff *= f
+    ff *= cells[:length]
+    np.multiply(g, g, out=fg)
+    np.subtract(1, fg, out=fg)
+    fg *= i
+    np.subtract(1, o, out=fo)
+    fo *= o
+    fo *= tanh_c
+    to_cell = _workspace.take(tanh_c.shape, gates.dtype)
+    np.multiply(tanh_c, tanh_c, out=to_cell)
+    np.subtract(1, to_cell, out=to_cell)
+    to_cell *= o
+    dgates = _workspace.take(gates.shape, gates.dtype)
+    d4 = dgates.reshape(length, batch, 4, size)
+    dh = np.empty((batch, size), dtype=gates.dtype)
+    tmp = np.empty_like(dh)
+    dc = dp[length + 1].copy()
+    dh_next = np.zeros_like(dh)
+    for t in range(length - 1, -1, -1):
+        np.add(dp[t + 1], dh_next, out=dh)
+        np.multiply(dh, to_cell[t], out=tmp)
+        dc += tmp
+        np.multiply(dc[:, None, :], factors[t, :, :3], out=d4[t, :, :3])
+        np.multiply(dh, fo[t], out=d4[t, :, 3])
+        dc *= f[t]
+        np.matmul(dgates[t], w_hh, out=dh_next)
+    _workspace.give(factors, to_cell)
+    return dgates, dgates, dh_next, dc, (dgates,)
+
+
+# ---------------------------------------------------------------------- GRU
+def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped-def]
+    length, batch, _ = x.shape
+    size = h0.shape[-1]
+    dt = x.dtype
+    scale = _gate_scale((0, 1), 3, size, dt)  # r, z are sigmoid gates; n is tanh
+    acts = _input_projection(x, w_ih, b_ih, scale)  # becomes r, z, n step by step
+    w_hh_t = (w_hh * scale[:, None]).T
+    b_hh_s = None if b_hh is None else b_hh * scale
+    packed = np.empty((length + 1, batch, size), dtype=dt)
+    packed[0] = h0
+    hn = _workspace.take((length, batch, size), dt)  # W_hn h + b_hn, which the gradient of r needs
+    rec = np.empty((batch, 3 * size), dtype=dt)
+    for t in range(length):
+        a = acts[t]
+        h = packed[t]
+        np.matmul(h, w_hh_t, out=rec)
+        if b_hh_s is not None:
+            rec += b_hh_s
+        rz = a[:, : 2 * size]
+        rz += rec[:, : 2 * size]
+        np.tanh(rz, out=rz)
+        rz *= 0.5
+        rz += 0.5
+        n = a[:, 2 * size :]
+        np.multiply(rz[:, :size], rec[:, 2 * size :], out=hn[t])
+        n += hn[t]
+        np.tanh(n, out=n)
+        hn[t] = rec[:, 2 * size :]
+        out = packed[t + 1]
+        np.subtract(h, n, out=out)
+        out *= rz[:, size:]
+        out += n
+    return packed, (_workspace.Lease(acts), _workspace.Lease(hn))
+
+
+def _gru_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
+    acts, hn = (lease.array for lease in saved)
+    length, batch, rows = acts.shape
+    size = rows // 3
+    a3 = acts.reshape(length, batch, 3, size)
+    r, z, n = a3[:, :, 0], a3[:, :, 1], a3[:, :, 2]
+    # With dh the gradient reaching h_t: dn_pre = dh (1-z)(1-n^2) =: dh * fn; dr_pre = dh * fn hn r(1-r);
+    # dz_pre = dh (h_prev - n) z(1-z); d(W_hn h + b_hn) = dh * fn r; dh_prev = dGh @ W_hh + dh z.
+    dt = acts.dtype
+    fn = _workspace.take(n.shape, dt)
+    np.multiply(n, n, out=fn)
+    np.subtract(1, fn, out=fn)
+    one_minus_z = _workspace.take(z.shape, dt)
+    np.subtract(1, z, out=one_minus_z)
+    fn *= one_minus_z
+    factors = _workspace.take((length, batch, 3, size), dt)
+    fr, fz, fh = factors[:, :, 0], factors[:, :, 1], factors[:, :, 2]
+    np.subtract(1, r, out=fr)
+    fr *= r
+    fr *= hn
+    fr *= fn
+    np.multiply(z, one_minus_z, out=fz)
+    np.subtract(packed[:length], n, out=one_minus_z)
+    fz *= one_minus_z
+    np.multiply(fn, r, out=fh)
+    dgh = _workspace.take(acts.shape, dt)  # gradient of the recurrent pre-activations (r, z, W_hn h + b_hn)
+    d3 = dgh.reshape(length, batch, 3, size)
+    dgi_n = _workspace.take((length, batch, size), dt)
+    dh = np.empty((batch, size), dtype=acts.dtype)
+    tmp = np.empty_like(dh)
+    dh_next = np.zeros_like(dh)
+    for t in range(length - 1, -1, -1):
+        np.add(dp[t + 1], dh_next, out=dh)
+        np.multiply(dh[:, None, :], factors[t], out=d3[t])
+        np.multiply(dh, fn[t], out=dgi_n[t])
+        np.matmul(dgh[t], w_hh, out=dh_next)
+        np.multiply(dh, z[t], out=tmp)
+        dh_next += tmp
+    dgi = _workspace.take(acts.shape, dt)  # the input pre-activations share r and z; their n part is dn_pre
+    np.copyto(dgi, dgh)
+    dgi.reshape(length, batch, 3, size)[:, :, 2] = dgi_n
+    _workspace.give(fn, one_minus_z, factors, dgi_n)
+    return dgi, dgh, dh_next, None, (dgi, dgh)
+
+
+# ---------------------------------------------------------------------- Elman RNN
+def _rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu):  # type: ignore[no-untyped-def]
+    length, batch, _ = x.shape
+    size = h0.shape[-1]
+    pre = _input_projection(x, w_ih, None if b_ih is None else b_ih + b_hh, None)
+    packed = np.empty((length + 1, batch, size), dtype=x.dtype)
+    packed[0] = h0
+    rec = np.empty((batch, size), dtype=x.dtype)
+    w_hh_t = w_hh.T
+    for t in range(length):
+        out = packed[t + 1]
+        np.matmul(packed[t], w_hh_t, out=rec)
+        np.add(pre[t], rec, out=out)
+        if relu:
+            np.maximum(out, 0, out=out)
+        else:
+            np.tanh(out, out=out)
+    _workspace.give(pre)
+    return packed, (relu,)
+
+
+def _rnn_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
+    (relu,) = saved
+    length = packed.shape[0] - 1
+    hs = packed[1:]
+    slope = _workspace.take(hs.shape, hs.dtype)
+    if relu:
+        np.greater(hs, 0, out=slope)
+    else:
+        np.multiply(hs, hs, out=slope)
+        np.subtract(1, slope, out=slope)
+    dpre = _workspace.take(hs.shape, hs.dtype)
+    dh = np.empty(hs.shape[1:], dtype=hs.dtype)
+    dh_next = np.zeros_like(dh)
+    for t in range(length - 1, -1, -1):
+        np.add(dp[t + 1], dh_next, out=dh)
+        np.multiply(dh, slope[t], out=dpre[t])
+        np.matmul(dpre[t], w_hh, out=dh_next)
+    _workspace.give(slope)
+    return dpre, dpre, dh_next, None, (dpre,)
+
+
+_BACKWARD = {"LSTM": _lstm_backward, "GRU": _gru_backward, "RNN_TANH": _rnn_backward, "RNN_RELU": _rnn_backward}
+
+
+def _rnn_sequence_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    mode, reverse, has_bias, x, state = saved
+    if xp.differentiable:
+        raise StateError(
+            f"nn.{mode.split('_')[0]}: double backward (create_graph=True) through a recurrent layer is not "
+            "supported: its backward through time is one fused NumPy kernel. Step an RNNCell/LSTMCell/GRUCell "
+            "in a loop instead, whose ops support it."
+        )
+    lstm = mode == "LSTM"
+    w_ih, w_hh = args[3 if lstm else 2], args[4 if lstm else 3]
+    # The per-step gradients of the pre-activations (borrowed; given back below).
+    dgi, dgh, dh0, dc0, borrowed = _BACKWARD[mode](g, y, state, w_hh)
+    length, batch, rows = dgi.shape
+    flat_i = dgi.reshape(length * batch, rows)
+    flat_h = dgh.reshape(length * batch, rows)
+    dh0 += g[0]  # packed[0] is h0 itself
+    grads: list[Any] = [None, dh0 if needs[1] else None] + ([dc0 if needs[2] else None] if lstm else [])
+    k = len(grads)
+    dx = None
+    if needs[0]:
+        dx = np.matmul(flat_i, w_ih).reshape(x.shape)
+        dx = dx[::-1] if reverse else dx
+    grads[0] = dx
+    grads.append(np.matmul(flat_i.T, x.reshape(length * batch, -1)) if needs[k] else None)
+    grads.append(np.matmul(flat_h.T, y[:length].reshape(length * batch, -1)) if needs[k + 1] else None)
+    if has_bias:
+        db_i = flat_i.sum(axis=0) if needs[k + 2] or (dgi is dgh and needs[k + 3]) else None
+        grads.append(db_i if needs[k + 2] else None)
+        if needs[k + 3]:  # the LSTM's and RNN's two biases get the same gradient: one sum
+            grads.append(db_i.copy() if dgi is dgh and db_i is not None else flat_h.sum(axis=0))
+        else:
+            grads.append(None)
+    _workspace.give(*borrowed)
+    return tuple(grads)

@@ -1,0 +1,69 @@
+"""The fused recurrent sequence op (downslope.nn._rnn_kernels) by finite differences in float64.
+
+The layers built on it are compared with PyTorch in test_recurrent.py; here every input of the op
+(sequence, initial states, weights, biases) gets a finite-difference check, in both directions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope.errors import StateError
+from downslope.nn._rnn_kernels import rnn_sequence
+
+GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+def _inputs(mode: str, bias: bool, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    hidden, features, batch, steps = 3, 2, 2, 4
+    rows = GATES[mode] * hidden
+    arrays = [rng.standard_normal((steps, batch, features)), rng.standard_normal((batch, hidden))]
+    if mode == "LSTM":
+        arrays.append(rng.standard_normal((batch, hidden)))
+    arrays += [rng.standard_normal((rows, features)) * 0.6, rng.standard_normal((rows, hidden)) * 0.6]
+    if bias:
+        arrays += [rng.standard_normal(rows) * 0.5, rng.standard_normal(rows) * 0.5]
+    return arrays
+
+
+def _op(mode: str, bias: bool, reverse: bool):  # type: ignore[no-untyped-def]
+    def run(*args):  # type: ignore[no-untyped-def]
+        x, h0 = args[0], args[1]
+        c0 = args[2] if mode == "LSTM" else None
+        rest = args[3:] if mode == "LSTM" else args[2:]
+        w_ih, w_hh = rest[0], rest[1]
+        b_ih, b_hh = (rest[2], rest[3]) if bias else (None, None)
+        return rnn_sequence(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=reverse)
+
+    return run
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_sequence_gradcheck_float64(mode, reverse, bias):
+    ds.gradcheck(_op(mode, bias, reverse), _inputs(mode, bias))
+
+
+def test_packed_layout_and_reverse_direction():
+    arrays = [a.astype(np.float32) for a in _inputs("LSTM", True, seed=1)]
+    t = [ds.tensor(a) for a in arrays]
+    packed = rnn_sequence("LSTM", t[0], t[1], t[2], t[3], t[4], t[5], t[6], reverse=False)
+    steps = arrays[0].shape[0]
+    assert packed.shape == (steps + 2,) + arrays[1].shape
+    np.testing.assert_array_equal(packed.numpy()[0], arrays[1])  # packed[0] is h0
+    # The reverse direction is the forward one run over the time-reversed sequence.
+    flipped = ds.tensor(np.ascontiguousarray(arrays[0][::-1]))
+    backwards = rnn_sequence("LSTM", t[0], t[1], t[2], t[3], t[4], t[5], t[6], reverse=True)
+    forwards = rnn_sequence("LSTM", flipped, t[1], t[2], t[3], t[4], t[5], t[6], reverse=False)
+    np.testing.assert_allclose(backwards.numpy(), forwards.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_double_backward_through_the_fused_op_raises_a_clear_error():
+    tensors = [ds.tensor(a, requires_grad=True) for a in _inputs("GRU", True)]
+    packed = rnn_sequence("GRU", tensors[0], tensors[1], None, *tensors[2:], reverse=False)
+    with pytest.raises(StateError, match="double backward"):
+        ds.grad((packed * packed).sum(), tensors[3], create_graph=True)

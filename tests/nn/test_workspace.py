@@ -1,0 +1,64 @@
+"""Scratch arrays reused across steps (downslope.nn._workspace)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from downslope.nn import _workspace
+
+
+@pytest.fixture(autouse=True)
+def empty_workspace():
+    _workspace.clear()
+    yield
+    _workspace.clear()
+
+
+def _shares(a: np.ndarray, b: np.ndarray) -> bool:
+    return np.shares_memory(a, b)
+
+
+def test_a_given_block_is_handed_out_again_for_any_shape_and_dtype_that_fits():
+    a = _workspace.take((4, 6), np.float32)  # 96 bytes
+    _workspace.give(a)
+    b = _workspace.take((12,), np.float64)  # 96 bytes: the same block, another view
+    assert _shares(a, b) and b.shape == (12,) and b.dtype == np.float64 and b.flags.c_contiguous
+    c = _workspace.take((4, 6), np.float32)
+    assert not _shares(b, c), "a block is handed out once per give"
+
+
+def test_blocks_much_larger_than_asked_are_not_used():
+    big = _workspace.take((1000,), np.float32)
+    _workspace.give(big)
+    small = _workspace.take((10,), np.float32)
+    assert not _shares(big, small)
+    assert _shares(_workspace.take((600,), np.float32), big), "within twice the size: reused"
+
+
+def test_a_view_gives_back_its_whole_block():
+    a = _workspace.take((3, 8), np.float32)
+    _workspace.give(a.T[1:])
+    assert _shares(_workspace.take((3, 8), np.float32), a)
+
+
+def test_a_lease_gives_its_array_back_when_released():
+    a = _workspace.take((4,), np.float32)
+    lease = _workspace.Lease(a)
+    assert not _shares(_workspace.take((4,), np.float32), a)
+    del lease
+    assert _shares(_workspace.take((4,), np.float32), a)
+
+
+def test_kept_blocks_are_bounded(monkeypatch):
+    monkeypatch.setattr(_workspace, "LIMIT_BYTES", 100)
+    big = _workspace.take((50,), np.float32)  # 200 bytes: over the limit, not kept
+    _workspace.give(big)
+    assert not _shares(_workspace.take((50,), np.float32), big)
+    monkeypatch.setattr(_workspace, "LIMIT_BYTES", 10**6)
+    monkeypatch.setattr(_workspace, "MAX_KEPT", 2)
+    blocks = [_workspace.take((n,), np.float32) for n in (10, 20, 30)]
+    _workspace.give(*blocks)  # only the two larger ones are kept
+    assert _shares(_workspace.take((18,), np.float32), blocks[1])
+    assert _shares(_workspace.take((28,), np.float32), blocks[2])
+    assert not _shares(_workspace.take((10,), np.float32), blocks[0])
