@@ -11,7 +11,25 @@ from ..optimizer import Optimizer
 from .base import LRScheduler, _check_optimizer, _group_lrs
 
 
-class SequentialLR(LRScheduler):
+class _OfSchedulers(LRScheduler):
+    """A schedule made of other schedules: its state holds each child's state."""
+
+    _schedulers: list[LRScheduler]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        children = state.pop("_schedulers")
+        super().load_state_dict(state)
+        for s, sd in zip(self._schedulers, children):
+            s.load_state_dict(sd)
+
+
+class SequentialLR(_OfSchedulers):
     """Run ``schedulers`` one after another, switching at the epochs in ``milestones``
     (e.g. LinearLR warm-up, then CosineAnnealingLR).
 
@@ -64,18 +82,6 @@ class SequentialLR(LRScheduler):
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
 
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state = dict(state_dict)
-        children = state.pop("_schedulers")
-        super().load_state_dict(state)
-        for s, sd in zip(self._schedulers, children):
-            s.load_state_dict(sd)
-
 
 def _undo(s: Any) -> None:
     if hasattr(s, "_schedulers"):
@@ -99,7 +105,7 @@ def _check_children(owner: str, optimizer: Optimizer, schedulers: Sequence[Any])
             raise ArgumentError(f"{owner}: scheduler {i} ({type(s).__name__}) belongs to a different optimizer")
 
 
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_OfSchedulers):
     """Step several schedulers together at every step (their effects multiply).
 
     Example:
@@ -130,15 +136,3 @@ class ChainedScheduler(LRScheduler):
         for s in self._schedulers:
             s.step()
         self._last_lr = _group_lrs(self.optimizer)
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state = dict(state_dict)
-        children = state.pop("_schedulers")
-        super().load_state_dict(state)
-        for s, sd in zip(self._schedulers, children):
-            s.load_state_dict(sd)
