@@ -20,7 +20,6 @@ In a plain process (world of one) it is ``ds.fit`` with the sharding loader.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,9 +42,6 @@ from .optimizer import DistributedOptimizer
 from .sampler import DistributedDataLoader
 from .world import DisagreementError, World, get_world
 
-# Metrics that are means over samples: the mean over all samples is the count-weighted mean of the
-# ranks' values. Others (precision, recall, F1, RMSE, R^2) are not; see _shardable.
-_SAMPLE_MEAN_METRICS = re.compile(r"^(loss|accuracy|top\d+_accuracy|mse|mae)$")
 _NOT_REDUCED = {"lr", "time", "epoch_time"}
 # Callbacks that only write (files, the terminal): they run on rank 0 alone.
 _WRITERS: tuple[type, ...] = (ModelCheckpoint, CSVLogger)
@@ -253,13 +249,12 @@ def _fit_settings(
 
 
 def _shardable(metrics: Sequence[Any] | None) -> bool:
-    if metrics is None:
-        return True
-    if isinstance(metrics, str) or callable(metrics):
-        metrics = [metrics]
-    from ..train.metrics import get_metric
+    """Whether validation can be split across ranks: the loss and every metric are means over
+    samples (``Metric.sample_mean``), so the mean over all samples is the count-weighted mean of the
+    ranks' values. Precision, recall, F1, RMSE and R^2 are not."""
+    from ..train.fit import resolve_metrics
 
-    return all(_SAMPLE_MEAN_METRICS.match(get_metric(m)[0]) for m in metrics)
+    return all(m.sample_mean for m in resolve_metrics(metrics))
 
 
 def _as_dataset(data: Any, where: str) -> Dataset:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError, ConfigError, DivergenceError
 from .history import STOP_KINDS
-from .metrics import higher_is_better
+from .metrics import Metric, greater_is_better
 
 Logs = dict[str, Any]
 
@@ -43,6 +43,8 @@ class TrainingState:
         model, optimizer, scheduler: the objects being trained (None where absent).
         history: the :class:`~downslope.train.history.History` being recorded.
         params: facts about the run: ``epochs``, ``steps`` (updates per epoch), ``batch_size``.
+        metrics: the Metric objects fit computes, by name (monitors with ``mode='auto'`` read
+            their ``greater_is_better``).
         epoch: the 0-based index of the current epoch.
         stop_training / stop_reason: set by :meth:`Callback.stop`.
         checkpoint_state: a function returning the full, resumable training state (set by fit).
@@ -55,12 +57,14 @@ class TrainingState:
         scheduler: Any = None,
         history: Any = None,
         params: dict[str, Any] | None = None,
+        metrics: Iterable[Metric] = (),
     ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.history = history
         self.params: dict[str, Any] = dict(params or {})
+        self.metrics: dict[str, Metric] = {m.name: m for m in metrics}
         self.epoch = 0
         self.stop_training = False
         self.stop_reason: str | None = None
@@ -199,11 +203,19 @@ class CallbackList(Callback):
 
 
 # ---------------------------------------------------------------------- monitoring helpers
-def _resolve_mode(mode: str, monitor: str, where: str) -> str:
+def _resolve_mode(mode: str, monitor: str, where: str, callback: Callback | None = None) -> str:
+    """'min' or 'max' for ``mode``; 'auto' asks the monitored metric which way is better.
+
+    With a trainer (from ``on_train_begin`` on), the metrics fit computes decide; before that, or
+    for a name fit does not compute, the built-in metric of that name; the loss and anything that
+    is not a metric are minimized (see :func:`~downslope.train.metrics.greater_is_better`).
+    """
     if mode not in ("auto", "min", "max"):
         raise ConfigError(f"{where}: mode must be 'auto', 'min' or 'max', got {mode!r}")
     if mode == "auto":
-        return "max" if higher_is_better(monitor) else "min"
+        trainer = getattr(callback, "trainer", None)
+        metrics = trainer.metrics if trainer is not None else None
+        return "max" if greater_is_better(monitor, metrics) else "min"
     return mode
 
 
@@ -257,7 +269,9 @@ class EarlyStopping(Callback):
         patience: epochs without improvement before stopping. As in Keras, training stops at the
             end of the ``patience``-th epoch in a row without improvement (0 and 1 both stop at the
             first such epoch), and never at the first epoch.
-        mode: 'min', 'max' or 'auto' (max for accuracy-like names, min otherwise).
+        mode: 'min', 'max' or 'auto': the monitored metric's ``greater_is_better`` decides (max
+            for 'val_accuracy', min for 'val_loss'; see :func:`~downslope.train.metrics.greater_is_better`),
+            read again at ``on_train_begin`` from the metrics fit computes.
         baseline: training stops unless the monitored value beats this within ``patience`` epochs.
         restore_best_weights: at the end of training — early stop or not — load the weights of
             the best epoch.
@@ -305,6 +319,7 @@ class EarlyStopping(Callback):
         self.on_train_begin()
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.mode = _resolve_mode(self.mode_requested, self.monitor, "EarlyStopping", self)
         self.wait = 0
         self.stopped_epoch = 0
         self.best: float | None = None
@@ -391,10 +406,12 @@ class StopAtTarget(Callback):
             raise ConfigError(f"StopAtTarget: target must be a finite number, got {target!r}")
         self.monitor = monitor
         self.target = float(target)
+        self.mode_requested = mode
         self.mode = _resolve_mode(mode, monitor, type(self).__name__)
         self._monitor = _Monitor(monitor, type(self).__name__)
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.mode = _resolve_mode(self.mode_requested, self.monitor, type(self).__name__, self)
         self._monitor.reset()
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
@@ -602,6 +619,7 @@ class ModelCheckpoint(Callback):
             raise ConfigError(f"ModelCheckpoint: every_n_epochs must be a positive integer, got {every_n_epochs!r}")
         self.filepath = str(filepath)
         self.monitor = monitor
+        self.mode_requested = mode
         self.mode = _resolve_mode(mode, monitor, "ModelCheckpoint")
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
@@ -611,6 +629,7 @@ class ModelCheckpoint(Callback):
         self.on_train_begin()
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.mode = _resolve_mode(self.mode_requested, self.monitor, "ModelCheckpoint", self)
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.last_saved: str | None = None

@@ -44,7 +44,7 @@ from .callbacks import (
     as_callback_list,
 )
 from .history import History
-from .metrics import Metric, get_metric
+from .metrics import Metric, MetricFn, as_metric
 from .progress import ProgressBar
 
 CHECKPOINT_KIND = "downslope-training-state"
@@ -139,27 +139,33 @@ def _loss_weight(loss_fn: Any, n: int) -> int:
     return 1 if getattr(loss_fn, "reduction", "mean") == "sum" else n
 
 
-def _resolve_metrics(metrics: Sequence[str | Metric] | None) -> list[tuple[str, Metric]]:
+def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None) -> list[Metric]:
+    """fit's ``metrics`` argument as Metric objects (one name or function, or a list of them).
+
+    Example:
+        >>> [m.name for m in resolve_metrics(["acc", "mse"])]
+        ['accuracy', 'mse']
+    """
     if metrics is None:
         return []
     if isinstance(metrics, str) or callable(metrics):
         metrics = [metrics]
-    resolved = [get_metric(m) for m in metrics]
-    names = [n for n, _ in resolved]
+    resolved = [as_metric(m) for m in metrics]
+    names = [m.name for m in resolved]
     if len(set(names)) != len(names) or "loss" in names:
         raise ConfigError(f"fit: metric names must be distinct and not 'loss', got {names}")
     return resolved
 
 
-def _score(metrics: list[tuple[str, Metric]], outputs: list[np.ndarray], targets: list[np.ndarray]) -> Logs:
+def _score(metrics: list[Metric], outputs: list[np.ndarray], targets: list[np.ndarray]) -> Logs:
     if not metrics or not outputs:
         return {}
     preds, target = np.concatenate(outputs), np.concatenate(targets)
-    return {name: float(fn(preds, target)) for name, fn in metrics}
+    return {m.name: float(m(preds, target)) for m in metrics}
 
 
 # ---------------------------------------------------------------------- evaluation
-def _evaluate_loader(model: Any, loss_fn: Any, loader: DataLoader, metrics: list[tuple[str, Metric]]) -> Logs:
+def _evaluate_loader(model: Any, loss_fn: Any, loader: DataLoader, metrics: list[Metric]) -> Logs:
     total, count = 0.0, 0
     outputs: list[np.ndarray] = []
     targets: list[np.ndarray] = []
@@ -181,7 +187,7 @@ def evaluate(
     loss_fn: Callable[..., Tensor],
     data: Any,
     batch_size: int | str | None = 1024,
-    metrics: Sequence[str | Metric] | None = None,
+    metrics: Sequence[str | MetricFn] | None = None,
 ) -> Logs:
     """Loss (mean over samples) and metrics of ``model`` on ``data``, in eval mode, without gradients.
 
@@ -196,7 +202,7 @@ def evaluate(
         ['loss', 'mae']
     """
     loader = _as_loader(data, batch_size, False, None, "evaluate")
-    return _evaluate_loader(model, loss_fn, loader, _resolve_metrics(metrics))
+    return _evaluate_loader(model, loss_fn, loader, resolve_metrics(metrics))
 
 
 def predict(model: Any, x: Any, batch_size: int | str | None = 1024) -> Tensor:
@@ -312,7 +318,7 @@ def fit(
     validation_split: float | None = None,
     epochs: int = 10,
     batch_size: int | str | None = _UNSET,
-    metrics: Sequence[str | Metric] | None = None,
+    metrics: Sequence[str | MetricFn] | None = None,
     callbacks: Sequence[Callback] | CallbackList | None = None,
     scheduler: Any = None,
     scheduler_interval: str = "auto",
@@ -336,8 +342,10 @@ def fit(
             random fraction of ``train`` is held out instead.
         epochs: the largest number of epochs (a callback may stop sooner).
         batch_size: ``None``/``"full"`` full-batch GD, ``1`` stochastic GD, ``B`` mini-batch (32).
-        metrics: names ('accuracy', 'f1', 'mae', 'r2', 'top5_accuracy', ...) or ``fn(preds, target)``;
-            training metrics are computed from the outputs seen during the epoch (train mode).
+        metrics: names ('accuracy', 'f1', 'mae', 'r2', 'top5_accuracy', ...), ``fn(preds, target)``
+            or ``Metric(fn, greater_is_better=True)``; training metrics are computed from the
+            outputs seen during the epoch (train mode). Callbacks monitoring a metric with
+            ``mode='auto'`` take its direction from the Metric (a plain function: smaller is better).
         callbacks: e.g. ``[EarlyStopping(patience=10), ModelCheckpoint("best.ckpt")]``. A
             DivergenceGuard that stops on NaN/inf losses is added unless you pass one.
         scheduler: an lr scheduler, stepped once per epoch (after validation) — per batch for
@@ -392,16 +400,18 @@ def fit(
     val_loader = None
     if validation is not None:
         val_loader = _as_loader(validation, 1024, False, None, "fit(validation=...)")
-    metric_fns = _resolve_metrics(metrics)
+    metric_fns = resolve_metrics(metrics)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
 
-    history = History()
+    # Monitors with mode='auto' and History.best read each metric's direction from these.
+    history = History(metrics=metric_fns)
     state = TrainingState(
         model,
         optimizer,
         scheduler,
         history,
         params={"epochs": epochs, "steps": len(loader), "batch_size": loader.batch_size, "method": loader.method},
+        metrics=metric_fns,
     )
     user = list(as_callback_list(callbacks))
     if not any(isinstance(cb, DivergenceGuard) for cb in user):
@@ -498,7 +508,7 @@ def _run_epoch(
     loss_fn: Any,
     optimizer: Any,
     loader: DataLoader,
-    metrics: list[tuple[str, Metric]],
+    metrics: list[Metric],
     cbs: CallbackList,
     state: TrainingState,
     batch_scheduler: Any,
