@@ -252,7 +252,7 @@ def _shardable(metrics: Sequence[Any] | None) -> bool:
     """Whether validation can be split across ranks: the loss and every metric are means over
     samples (``Metric.sample_mean``), so the mean over all samples is the count-weighted mean of the
     ranks' values. Precision, recall, F1, RMSE and R^2 are not."""
-    from ..train.fit import resolve_metrics
+    from ..train.evaluation import resolve_metrics
 
     return all(m.sample_mean for m in resolve_metrics(metrics))
 
@@ -340,9 +340,9 @@ def fit(
             world=world,
         )  # fmt: skip
     if seed is None and fit_options.get("resume_from") is not None:
-        from ..train.fit import _read_checkpoint
+        from ..train.resume import read_checkpoint
 
-        seed = int(_read_checkpoint(fit_options["resume_from"])["seed"])  # the shards of the interrupted run
+        seed = int(read_checkpoint(fit_options["resume_from"])["seed"])  # the shards of the interrupted run
     if seed is None:  # the library's generator, so ds.manual_seed makes the run reproducible
         seed = int(backend.rng().integers(0, 2**31 - 1))
     seed = int(broadcast_object({"seed": int(seed)}, world=world)["seed"])  # rank 0's seed everywhere

@@ -20,20 +20,16 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import backend
-from ..autograd import no_grad
-from ..data.dataset import ArrayDataset, Dataset, dataset_arrays
 from ..data.loader import DataLoader
-from ..data.split import train_test_split
-from ..errors import CheckpointError, ConfigError
-from ..tensor import Tensor, _wrap
+from ..errors import ConfigError
+from ..tensor import Tensor
 from .callbacks import (
     Callback,
     CallbackList,
@@ -43,11 +39,12 @@ from .callbacks import (
     TrainingState,
     as_callback_list,
 )
+from .evaluation import evaluate, evaluate_loader, loss_weight, model_mode, predict, resolve_metrics, score
 from .history import History
-from .metrics import Metric, MetricFn, as_metric
+from .inputs import as_dataset, as_loader, resolve_seed, split_validation, unpack_batch
+from .metrics import Metric, MetricFn
 from .progress import ProgressBar
-
-CHECKPOINT_KIND = "downslope-training-state"
+from .resume import CHECKPOINT_KIND, read_checkpoint, restore
 
 
 class _DefaultBatchSize(int):
@@ -79,154 +76,6 @@ def train_step(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, x: Te
     loss.backward()
     optimizer.step()
     return {"loss": float(loss.item()), "outputs": outputs.array}
-
-
-# ---------------------------------------------------------------------- data plumbing
-def _as_dataset(data: Any, where: str) -> Dataset:
-    if isinstance(data, Dataset):
-        return data
-    if isinstance(data, (tuple, list)):
-        if len(data) != 2:
-            raise ConfigError(f"{where}: expected (inputs, targets), got a {type(data).__name__} of {len(data)} items")
-        return ArrayDataset(*data)
-    raise ConfigError(
-        f"{where}: expected a DataLoader, a Dataset or a tuple (inputs, targets), got {type(data).__name__}"
-    )
-
-
-def _as_loader(data: Any, batch_size: Any, shuffle: bool, seed: int | None, where: str) -> DataLoader:
-    if isinstance(data, DataLoader):
-        return data
-    return DataLoader(_as_dataset(data, where), batch_size=batch_size, shuffle=shuffle, seed=seed)
-
-
-def _split_validation(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
-        raise ConfigError(f"fit: validation_split must be a fraction in (0, 1), got {fraction!r}")
-    arrays = dataset_arrays(dataset)
-    if arrays is None:
-        raise ConfigError("fit: validation_split needs array data; pass validation=... for other datasets")
-    parts = train_test_split(*arrays, test_size=float(fraction), seed=seed)
-    train = ArrayDataset(*parts[0::2], check_finite=False)
-    val = ArrayDataset(*parts[1::2], check_finite=False)
-    return train, val
-
-
-def _unpack(batch: Sequence[Tensor], where: str) -> tuple[Tensor, Tensor]:
-    if len(batch) != 2:
-        raise ConfigError(f"{where}: expected batches of (inputs, targets), got {len(batch)} field(s)")
-    return batch[0], batch[1]
-
-
-@contextmanager
-def _mode(model: Any, training: bool) -> Iterator[None]:
-    """Switch train/eval mode and restore the previous one afterwards."""
-    previous = getattr(model, "training", None)
-    if hasattr(model, "train"):
-        model.train(training)
-    try:
-        yield
-    finally:
-        if previous is not None and hasattr(model, "train"):
-            model.train(previous)
-
-
-def _loss_weight(loss_fn: Any, n: int) -> int:
-    """Weight of a batch loss in the epoch's per-sample mean.
-
-    A mean-reduced batch loss counts ``n`` times; a sum-reduced one already adds up its samples.
-    """
-    return 1 if getattr(loss_fn, "reduction", "mean") == "sum" else n
-
-
-def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None) -> list[Metric]:
-    """fit's ``metrics`` argument as Metric objects (one name or function, or a list of them).
-
-    Example:
-        >>> [m.name for m in resolve_metrics(["acc", "mse"])]
-        ['accuracy', 'mse']
-    """
-    if metrics is None:
-        return []
-    if isinstance(metrics, str) or callable(metrics):
-        metrics = [metrics]
-    resolved = [as_metric(m) for m in metrics]
-    names = [m.name for m in resolved]
-    if len(set(names)) != len(names) or "loss" in names:
-        raise ConfigError(f"fit: metric names must be distinct and not 'loss', got {names}")
-    return resolved
-
-
-def _score(metrics: list[Metric], outputs: list[np.ndarray], targets: list[np.ndarray]) -> Logs:
-    if not metrics or not outputs:
-        return {}
-    preds, target = np.concatenate(outputs), np.concatenate(targets)
-    return {m.name: float(m(preds, target)) for m in metrics}
-
-
-# ---------------------------------------------------------------------- evaluation
-def _evaluate_loader(model: Any, loss_fn: Any, loader: DataLoader, metrics: list[Metric]) -> Logs:
-    total, count = 0.0, 0
-    outputs: list[np.ndarray] = []
-    targets: list[np.ndarray] = []
-    with no_grad(), _mode(model, False):
-        for batch in loader:
-            x, y = _unpack(batch, "evaluate")
-            out = model(x)
-            n = len(x)
-            total += float(loss_fn(out, y).item()) * _loss_weight(loss_fn, n)
-            count += n
-            if metrics:
-                outputs.append(out.array)
-                targets.append(y.array)
-    return {"loss": total / count, **_score(metrics, outputs, targets)}
-
-
-def evaluate(
-    model: Any,
-    loss_fn: Callable[..., Tensor],
-    data: Any,
-    batch_size: int | str | None = 1024,
-    metrics: Sequence[str | MetricFn] | None = None,
-) -> Logs:
-    """Loss (mean over samples) and metrics of ``model`` on ``data``, in eval mode, without gradients.
-
-    The model's previous train/eval mode is restored afterwards.
-
-    Example:
-        >>> import numpy as np
-        >>> from downslope import nn
-        >>> model = nn.Linear(2, 1)
-        >>> logs = evaluate(model, nn.MSELoss(), (np.zeros((5, 2)), np.zeros((5, 1))), metrics=["mae"])
-        >>> sorted(logs)
-        ['loss', 'mae']
-    """
-    loader = _as_loader(data, batch_size, False, None, "evaluate")
-    return _evaluate_loader(model, loss_fn, loader, resolve_metrics(metrics))
-
-
-def predict(model: Any, x: Any, batch_size: int | str | None = 1024) -> Tensor:
-    """The model's outputs for inputs ``x`` (array, Tensor, Dataset or DataLoader), in batches.
-
-    Runs in eval mode without recording gradients; restores the previous mode afterwards.
-
-    Example:
-        >>> import numpy as np
-        >>> from downslope import nn
-        >>> predict(nn.Linear(3, 2), np.ones((10, 3)), batch_size=4).shape
-        (10, 2)
-    """
-    if isinstance(x, DataLoader):
-        loader = x
-    elif isinstance(x, Dataset):
-        loader = DataLoader(x, batch_size=batch_size)
-    else:
-        loader = DataLoader(ArrayDataset(x), batch_size=batch_size)
-    chunks: list[np.ndarray] = []
-    with no_grad(), _mode(model, False):
-        for batch in loader:
-            chunks.append(model(batch[0]).array)
-    return _wrap(chunks[0] if len(chunks) == 1 else np.concatenate(chunks))
 
 
 # ---------------------------------------------------------------------- the loop's helpers
@@ -292,19 +141,6 @@ def _check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigError(f"fit: {name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-def _resolve_seed(seed: int | None) -> int:
-    if seed is None:
-        return int(backend.rng().integers(0, 2**63 - 1))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"fit: seed must be a non-negative integer or None, got {seed!r}")
-    return int(seed)
-
-
-def _checkpoint_path(path: str | Path) -> Path:
-    p = Path(path)
-    return p / "last.ckpt" if p.is_dir() else p
 
 
 # ---------------------------------------------------------------------- fit
@@ -380,17 +216,17 @@ def fit(
         raise ConfigError("fit: pass either validation=... or validation_split=..., not both")
     checkpoint = None
     if resume_from is not None:
-        checkpoint = _read_checkpoint(resume_from)
+        checkpoint = read_checkpoint(resume_from)
         seed = checkpoint["seed"]
-    seed = _resolve_seed(seed)
+    seed = resolve_seed(seed)
     if isinstance(train, DataLoader):
         if type(batch_size) is not _DefaultBatchSize:
             raise ConfigError("fit: train is a DataLoader, so give batch_size to the DataLoader, not to fit")
         loader = train
     else:
-        dataset = _as_dataset(train, "fit(train=...)")
+        dataset = as_dataset(train, "fit(train=...)")
         if validation_split is not None:
-            dataset, validation = _split_validation(dataset, validation_split, seed)
+            dataset, validation = split_validation(dataset, validation_split, seed)
         loader = DataLoader(
             dataset,
             batch_size=int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size,
@@ -399,7 +235,7 @@ def fit(
         )
     val_loader = None
     if validation is not None:
-        val_loader = _as_loader(validation, 1024, False, None, "fit(validation=...)")
+        val_loader = as_loader(validation, 1024, False, None, "fit(validation=...)")
     metric_fns = resolve_metrics(metrics)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
 
@@ -453,7 +289,7 @@ def fit(
 
     cbs.on_train_begin({})
     if checkpoint is not None:
-        completed = _restore(checkpoint, model, optimizer, scheduler, loader, history, cbs, resume_from)
+        completed = restore(checkpoint, model, optimizer, scheduler, loader, history, cbs, resume_from)
         if checkpoint.get("finished"):  # saved at the epoch where training stopped: nothing left to train
             state.stop_training = True
             state.stop_reason = checkpoint.get("stop_reason")
@@ -478,9 +314,7 @@ def fit(
                 scheduler if per_batch_schedule else None,
             )
             if val_loader is not None:
-                logs.update(
-                    {f"val_{k}": v for k, v in _evaluate_loader(model, loss_fn, val_loader, metric_fns).items()}
-                )
+                logs.update({f"val_{k}": v for k, v in evaluate_loader(model, loss_fn, val_loader, metric_fns).items()})
             if lr is not None:
                 logs["lr"] = lr
             if scheduler is not None and not per_batch_schedule:
@@ -517,9 +351,9 @@ def _run_epoch(
     total, count = 0.0, 0
     outputs: list[np.ndarray] = []
     targets: list[np.ndarray] = []
-    with _mode(model, True):
+    with model_mode(model, True):
         for i, batch in enumerate(loader):
-            x, y = _unpack(batch, "fit")
+            x, y = unpack_batch(batch, "fit")
             n = len(x)
             cbs.on_batch_begin(i, {"size": n})
             try:
@@ -531,7 +365,7 @@ def _run_epoch(
                 raise
             if batch_scheduler is not None:
                 batch_scheduler.step()
-            total += step_logs["loss"] * _loss_weight(loss_fn, n)
+            total += step_logs["loss"] * loss_weight(loss_fn, n)
             count += n
             if metrics:
                 outputs.append(step_logs["outputs"])
@@ -539,7 +373,7 @@ def _run_epoch(
             cbs.on_batch_end(i, {"loss": step_logs["loss"], "size": n})
             if state.stop_training:  # a callback asked to stop (e.g. the loss became NaN)
                 break
-    return {"loss": total / max(count, 1), **_score(metrics, outputs, targets)}
+    return {"loss": total / max(count, 1), **score(metrics, outputs, targets)}
 
 
 def _step_scheduler(scheduler: Any, logs: Logs) -> None:
@@ -552,50 +386,4 @@ def _step_scheduler(scheduler: Any, logs: Logs) -> None:
         scheduler.step()
 
 
-# ---------------------------------------------------------------------- checkpoints
-def _read_checkpoint(path: str | Path) -> dict[str, Any]:
-    from ..serialization import load
-
-    state = load(_checkpoint_path(path))
-    if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
-        raise CheckpointError(
-            f"fit(resume_from={str(path)!r}): not a training checkpoint (written by fit's checkpoint_dir or "
-            "ModelCheckpoint without save_weights_only)"
-        )
-    return state
-
-
-def _restore(
-    ckpt: dict[str, Any],
-    model: Any,
-    optimizer: Any,
-    scheduler: Any,
-    loader: DataLoader,
-    history: History,
-    cbs: CallbackList,
-    path: Any,
-) -> int:
-    where = f"fit(resume_from={str(path)!r})"
-    try:
-        model.load_state_dict(ckpt["model"])
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{where}: the checkpoint's model does not fit this model: {exc}") from None
-    try:
-        optimizer.load_state_dict(ckpt["optimizer"])
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{where}: the checkpoint's optimizer state does not fit this optimizer: {exc}") from None
-    if (ckpt["scheduler"] is None) != (scheduler is None):
-        raise CheckpointError(
-            f"{where}: the checkpoint {'has no' if ckpt['scheduler'] is None else 'has a'} scheduler state, "
-            f"but this run {'has a' if scheduler is not None else 'has no'} scheduler"
-        )
-    if scheduler is not None:
-        scheduler.load_state_dict(ckpt["scheduler"])
-    loader.load_state_dict(ckpt["train_loader"])
-    backend.set_rng_state(ckpt["rng"])
-    history.load_state_dict(ckpt["history"])
-    cbs.load_state_dict(ckpt["callbacks"])
-    return int(ckpt["epoch"])
-
-
-__all__ = ["fit", "train_step", "evaluate", "predict"]
+__all__ = ["fit", "train_step", "evaluate", "predict", "CHECKPOINT_KIND"]
