@@ -601,7 +601,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .errors import ConfigError, DataError
-    from .experiment import Prepared, apply_preprocess, row_hashes, test_metrics
+    from .experiment import Prepared, apply_preprocess, row_hashes, score_model
 
     model, state = _load_run(args.run)
     split = state.get("split") or {}
@@ -646,7 +646,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "eval",
         preprocess=state["preprocess"],
     )
-    metrics = test_metrics(model, info, X, y)
+    metrics = score_model(model, info, X, y)
     print(json.dumps({k: round(v, 6) for k, v in metrics.items()} | {"rows": len(X)}))
     return 0
 

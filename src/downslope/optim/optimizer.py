@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -378,7 +379,7 @@ class Optimizer:
             by_dtype.setdefault(p.array.dtype.str, []).append(p)
         return [_Bucket(ps, self._transform) for ps in by_dtype.values()]
 
-    def get_lr(self) -> list[float]:
+    def current_lrs(self) -> list[float]:
         """The learning rate each param group will use at the next step, for logging (what a
         scheduler has set; the same list as its ``get_last_lr()``).
 
@@ -387,10 +388,20 @@ class Optimizer:
             >>> from downslope import optim
             >>> opt = optim.SGD([ds.zeros(2, requires_grad=True)], lr=0.1)
             >>> sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-            >>> opt.step(); sched.step(); opt.get_lr()
+            >>> opt.step(); sched.step(); opt.current_lrs()
             [0.05]
         """
         return [float(group["lr"]) for group in self.param_groups]
+
+    def get_lr(self) -> list[float]:
+        """Deprecated name of :meth:`current_lrs` (PyTorch's ``get_lr`` is a scheduler's formula for
+        the next rate, which this is not)."""
+        warnings.warn(
+            "Optimizer.get_lr() is deprecated; use Optimizer.current_lrs() (the rates the next step uses)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.current_lrs()
 
     # -------------------------------------------------------------- stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
