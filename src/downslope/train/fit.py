@@ -219,23 +219,7 @@ def fit(
         checkpoint = read_checkpoint(resume_from)
         seed = checkpoint["seed"]
     seed = resolve_seed(seed)
-    if isinstance(train, DataLoader):
-        if type(batch_size) is not _DefaultBatchSize:
-            raise ConfigError("fit: train is a DataLoader, so give batch_size to the DataLoader, not to fit")
-        loader = train
-    else:
-        dataset = as_dataset(train, "fit(train=...)")
-        if validation_split is not None:
-            dataset, validation = split_validation(dataset, validation_split, seed)
-        loader = DataLoader(
-            dataset,
-            batch_size=int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size,
-            shuffle=shuffle,
-            seed=seed,
-        )
-    val_loader = None
-    if validation is not None:
-        val_loader = as_loader(validation, 1024, False, None, "fit(validation=...)")
+    loader, val_loader = _loaders(train, validation, validation_split, batch_size, shuffle, seed)
     metric_fns = resolve_metrics(metrics)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
 
@@ -249,19 +233,7 @@ def fit(
         params={"epochs": epochs, "steps": len(loader), "batch_size": loader.batch_size, "method": loader.method},
         metrics=metric_fns,
     )
-    user = list(as_callback_list(callbacks))
-    if not any(isinstance(cb, DivergenceGuard) for cb in user):
-        user.append(DivergenceGuard(factor=math.inf))  # NaN/inf losses stop training with a clear message
-    # Checkpoints go last, after the history is recorded, so a saved state includes the whole epoch.
-    savers = [cb for cb in user if isinstance(cb, ModelCheckpoint)]
-    ordered: list[Callback] = [cb for cb in user if not isinstance(cb, ModelCheckpoint)]
-    ordered.append(_RecordHistory(history))
-    ordered.extend(savers)
-    if checkpoint_dir is not None:
-        ordered.append(ModelCheckpoint(Path(checkpoint_dir) / "last.ckpt"))
-    if verbose:
-        ordered.append(ProgressBar(verbose=verbose))
-    cbs = CallbackList(ordered)
+    cbs = _callback_list(callbacks, history, checkpoint_dir, verbose)
     cbs.set_trainer(state)
 
     completed = 0
@@ -293,6 +265,7 @@ def fit(
         if checkpoint.get("finished"):  # saved at the epoch where training stopped: nothing left to train
             state.stop_training = True
             state.stop_reason = checkpoint.get("stop_reason")
+            state.stop_kind = checkpoint.get("stop_kind")
             completed = epochs
     # "time" continues from the checkpoint's clock when resuming.
     started = time.perf_counter() - (history["time"][-1] if "time" in history and len(history) else 0.0)
@@ -334,6 +307,48 @@ def fit(
     history.stop_kind = state.stop_kind or "max_epochs"
     cbs.on_train_end(logs)
     return history
+
+
+def _loaders(
+    train: Any, validation: Any, validation_split: float | None, batch_size: Any, shuffle: bool, seed: int
+) -> tuple[DataLoader, DataLoader | None]:
+    """fit's training loader (``train`` itself when it is a DataLoader) and validation loader (or None)."""
+    if isinstance(train, DataLoader):
+        if type(batch_size) is not _DefaultBatchSize:
+            raise ConfigError("fit: train is a DataLoader, so give batch_size to the DataLoader, not to fit")
+        loader = train
+    else:
+        dataset = as_dataset(train, "fit(train=...)")
+        if validation_split is not None:
+            dataset, validation = split_validation(dataset, validation_split, seed)
+        loader = DataLoader(
+            dataset,
+            batch_size=int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size,
+            shuffle=shuffle,
+            seed=seed,
+        )
+    if validation is None:
+        return loader, None
+    return loader, as_loader(validation, 1024, False, None, "fit(validation=...)")
+
+
+def _callback_list(
+    callbacks: Sequence[Callback] | CallbackList | None, history: History, checkpoint_dir: Any, verbose: int
+) -> CallbackList:
+    """The user's callbacks, a DivergenceGuard unless they brought one, the History's recorder, then
+    checkpoints (so a saved state includes the whole epoch), then the progress output."""
+    user = list(as_callback_list(callbacks))
+    if not any(isinstance(cb, DivergenceGuard) for cb in user):
+        user.append(DivergenceGuard(factor=math.inf))  # NaN/inf losses stop training with a clear message
+    savers = [cb for cb in user if isinstance(cb, ModelCheckpoint)]
+    ordered: list[Callback] = [cb for cb in user if not isinstance(cb, ModelCheckpoint)]
+    ordered.append(_RecordHistory(history))
+    ordered.extend(savers)
+    if checkpoint_dir is not None:
+        ordered.append(ModelCheckpoint(Path(checkpoint_dir) / "last.ckpt"))
+    if verbose:
+        ordered.append(ProgressBar(verbose=verbose))
+    return CallbackList(ordered)
 
 
 def _run_epoch(
