@@ -8,7 +8,8 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 from . import transforms as T
-from .optimizer import Optimizer, OptimizerOptions, _state_slots, check_nonnegative, check_unit_interval
+from .buckets import state_slots
+from .optimizer import Optimizer, OptimizerOptions, check_nonnegative, check_unit_interval
 from .transforms import from_group
 
 
@@ -60,7 +61,7 @@ class Adagrad(Optimizer):
         # each group starts its sums at its own initial_accumulator_value (the transform's init cannot see groups)
         value = self.param_groups[-1]["initial_accumulator_value"]
         for bucket in self._buckets[-1]:
-            for slot in _state_slots(bucket.state):
+            for slot in state_slots(bucket.state):
                 if "sum" in slot:
                     slot["sum"].fill(value)
 
