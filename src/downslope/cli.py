@@ -362,16 +362,10 @@ def _write_run(result: Any, run: Any) -> dict[str, Any]:
 
 
 def _load_run(run: str) -> tuple[Any, dict[str, Any]]:
-    """The model and saved state of a complete run; an unfinished, interrupted, diverged or foreign
-    directory is refused in one line (runs.check_complete) before anything is read."""
-    from . import experiment, serialization
-    from .checkpoint_checks import check_run_state
-    from .runs import check_complete
+    """The model and saved state of a complete run (:func:`downslope.runs.load_run`)."""
+    from .runs import load_run
 
-    path = check_complete(run) / "model.ds"
-    state = serialization.load(path)
-    check_run_state(state, str(path))  # config and array shapes agree before any layer is allocated
-    return experiment.model_from_state(state, str(path))
+    return load_run(run)
 
 
 def _raw_features(state: dict[str, Any], data: str, target: str | None, need_target: bool) -> tuple[Any, Any]:
@@ -607,7 +601,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .errors import ConfigError, DataError
-    from .experiment import Prepared, apply_preprocess, row_hashes, test_metrics
+    from .experiment import Prepared, apply_preprocess, row_hashes, score_model
 
     model, state = _load_run(args.run)
     split = state.get("split") or {}
@@ -652,7 +646,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "eval",
         preprocess=state["preprocess"],
     )
-    metrics = test_metrics(model, info, X, y)
+    metrics = score_model(model, info, X, y)
     print(json.dumps({k: round(v, 6) for k, v in metrics.items()} | {"rows": len(X)}))
     return 0
 

@@ -529,7 +529,7 @@ class RunResult:
     gradients: Any = None  # the GradientDiagnostics callback (per-layer norms per epoch)
 
 
-def test_metrics(model: Any, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def score_model(model: Any, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Metrics of ``model`` on preprocessed features ``X`` and targets ``y`` in the data's units."""
     from .train import metrics as m
     from .train import predict
@@ -627,7 +627,7 @@ def run_training(
             resume_from=resume_from,
         )
     seconds = time.perf_counter() - start
-    results: dict[str, Any] = {"test_" + k: v for k, v in test_metrics(model, data, data.X_test, data.y_test).items()}
+    results: dict[str, Any] = {"test_" + k: v for k, v in score_model(model, data, data.X_test, data.y_test).items()}
     final = {k: (v[-1] if v else None) for k, v in history.as_dict().items() if isinstance(v, list)}
     results.update({"final_" + k: v for k, v in final.items() if k in ("loss", "val_loss")})
     scaler = data.preprocess.get("target_scaler")

@@ -504,3 +504,22 @@ __all__ = [
     "EXIT_DIVERGED",
     "EXIT_INTERRUPTED",
 ]
+
+
+def load_run(run: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """The model and saved state (``model.ds``) of a complete run, for ``evaluate``, ``predict`` and ``export``.
+
+    An unfinished, interrupted, diverged or foreign directory is refused in one line
+    (:func:`check_complete`) before anything is read; the stored config is checked against its
+    arrays before any layer is built.
+
+    Example:
+        >>> model, state = load_run("runs/iris-adam")  # doctest: +SKIP
+    """
+    from . import experiment, serialization
+    from .checkpoint_checks import check_run_state
+
+    path = check_complete(run) / "model.ds"
+    state = serialization.load(path)
+    check_run_state(state, str(path))  # config and array shapes agree before any layer is allocated
+    return experiment.model_from_state(state, str(path))

@@ -54,7 +54,22 @@ def _unescape(key: str) -> str:
     return key[1:] if key.startswith("___") else key
 
 
-def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
+def encode_tree(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
+    """``obj`` (nested dicts, lists, tuples, numbers, strings, arrays, Tensors) as a JSON-able tree.
+
+    Each array goes into ``arrays`` under a fresh key and is replaced by ``{"__array__": key}``;
+    :func:`save` writes the tree as meta.json beside the arrays, and distributed training sends
+    it between ranks. ``where`` names the object in errors.
+
+    Example:
+        >>> import numpy as np
+        >>> arrays = {}
+        >>> tree = encode_tree({"w": np.zeros(2), "step": (3,)}, arrays, "state")
+        >>> tree, list(arrays)
+        ({'w': {'__array__': 'a0'}, 'step': {'__tuple__': [3]}}, ['a0'])
+        >>> decode_tree(tree, arrays)["step"]
+        (3,)
+    """
     from .tensor import Tensor
 
     if isinstance(obj, Tensor):
@@ -73,32 +88,32 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
         return obj
     if isinstance(obj, dict):
         if all(isinstance(k, str) for k in obj):
-            return {_escape(k): _encode(v, arrays, f"{where}[{k!r}]") for k, v in obj.items()}
+            return {_escape(k): encode_tree(v, arrays, f"{where}[{k!r}]") for k, v in obj.items()}
         for k in obj:
             if not isinstance(k, (str, int)):
                 raise CheckpointError(f"save: {where} has a key of type {type(k).__name__}; keys must be str or int")
-        return {"__items__": [[k, _encode(v, arrays, f"{where}[{k!r}]")] for k, v in obj.items()]}
+        return {"__items__": [[k, encode_tree(v, arrays, f"{where}[{k!r}]")] for k, v in obj.items()]}
     if isinstance(obj, tuple):
-        return {"__tuple__": [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+        return {"__tuple__": [encode_tree(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
     if isinstance(obj, list):
-        return [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
+        return [encode_tree(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
     raise CheckpointError(
         f"save: {where} is a {type(obj).__name__}; only arrays, numbers, strings, lists and dicts can be saved"
     )
 
 
 class _Malformed(CheckpointError):
-    """meta.json's structure is not one :func:`_encode` can write (the message says where)."""
+    """meta.json's structure is not one :func:`encode_tree` can write (the message says where)."""
 
 
-def _decode(obj: Any, arrays: dict[str, np.ndarray], version: int = VERSION, where: str = "state") -> Any:
-    """The inverse of :func:`_encode`; ``version`` 1 reads the old, unescaped keys.
+def decode_tree(obj: Any, arrays: dict[str, np.ndarray], version: int = VERSION, where: str = "state") -> Any:
+    """The inverse of :func:`encode_tree`; ``version`` 1 reads the old, unescaped keys.
 
     Raises :class:`_Malformed` for a structure no writer produces (a tag with a value of the wrong
     kind, a reference to an array that is not in the file), naming where in the tree it is.
     """
     if isinstance(obj, list):
-        return [_decode(v, arrays, version, f"{where}[{i}]") for i, v in enumerate(obj)]
+        return [decode_tree(v, arrays, version, f"{where}[{i}]") for i, v in enumerate(obj)]
     if not isinstance(obj, dict):
         return obj
     tagged = next((t for t in _TAGS if t in obj), None) if version == 1 else None
@@ -113,21 +128,21 @@ def _decode(obj: Any, arrays: dict[str, np.ndarray], version: int = VERSION, whe
         items = obj[tagged]
         if not isinstance(items, list):
             raise _Malformed(f"{where} is a tuple whose items are a {type(items).__name__}, not a list")
-        return tuple(_decode(v, arrays, version, f"{where}[{i}]") for i, v in enumerate(items))
+        return tuple(decode_tree(v, arrays, version, f"{where}[{i}]") for i, v in enumerate(items))
     if tagged == "__items__":
         pairs = obj[tagged]
         if not isinstance(pairs, list) or not all(
             isinstance(p, list) and len(p) == 2 and isinstance(p[0], (str, int)) for p in pairs
         ):
             raise _Malformed(f"{where} is a dict with non-string keys whose items are not [key, value] pairs")
-        return {k: _decode(v, arrays, version, f"{where}[{k!r}]") for k, v in pairs}
+        return {k: decode_tree(v, arrays, version, f"{where}[{k!r}]") for k, v in pairs}
     if version == 1:
-        return {k: _decode(v, arrays, version, f"{where}[{k!r}]") for k, v in obj.items()}
+        return {k: decode_tree(v, arrays, version, f"{where}[{k!r}]") for k, v in obj.items()}
     out = {}
     for k, v in obj.items():
         if k.startswith("__") and not k.startswith("___"):
             raise _Malformed(f"{where} has the key {k!r}, which is neither a type tag alone nor an escaped key")
-        out[_unescape(k)] = _decode(v, arrays, version, f"{where}[{_unescape(k)!r}]")
+        out[_unescape(k)] = decode_tree(v, arrays, version, f"{where}[{_unescape(k)!r}]")
     return out
 
 
@@ -187,7 +202,7 @@ def save(state: Any, path: str | os.PathLike[str]) -> None:
         3
     """
     arrays: dict[str, np.ndarray] = {}
-    tree = _encode(state, arrays, "state")
+    tree = encode_tree(state, arrays, "state")
     blobs = {key: _npy_bytes(arr) for key, arr in arrays.items()}
     meta = {
         "format": FORMAT,
@@ -284,7 +299,7 @@ def _read_checkpoint(source: Any, name: str) -> Any:
             arrays: dict[str, np.ndarray] = {}
             for key, digest in checksums.items():
                 arrays[key] = _read_array(archive, members[f"{key}.npy"], digest, name)
-            return _decode(meta["tree"], arrays, int(version), "state")
+            return decode_tree(meta["tree"], arrays, int(version), "state")
     except _Malformed as exc:
         raise CheckpointError(f"load: {name} is malformed: {exc}") from None
     except CheckpointError:

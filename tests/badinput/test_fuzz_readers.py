@@ -112,7 +112,7 @@ def _checkpoint_bytes() -> bytes:
     from downslope import serialization
 
     arrays: dict = {}
-    tree = serialization._encode(state, arrays, "state")
+    tree = serialization.encode_tree(state, arrays, "state")
     blobs = {k: serialization._npy_bytes(a) for k, a in arrays.items()}
     import json
 

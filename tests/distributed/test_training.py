@@ -151,6 +151,12 @@ def test_which_validation_metrics_can_be_sharded() -> None:
     assert _shardable(None) and _shardable(["accuracy", "mae", "top3_accuracy", "mse"])
     assert not _shardable(["accuracy", "f1"]) and not _shardable("r2")
 
+    def hits(preds: Any, target: Any) -> float:
+        return 1.0
+
+    # A user's function is sharded only when its Metric says it is a mean over samples.
+    assert not _shardable([hits]) and _shardable(["mse", ds.train.Metric(hits, sample_mean=True)])
+
 
 def test_resume_continues_exactly(tmp_path: Any) -> None:
     rng = np.random.default_rng(1)

@@ -14,7 +14,7 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("safetensors")
 
 import downslope as ds  # noqa: E402
-from downslope import cli, nn, serialization  # noqa: E402
+from downslope import cli, nn, runs, serialization  # noqa: E402
 from downslope.errors import ConfigError  # noqa: E402
 from downslope.experiment import DEFAULTS, build_model  # noqa: E402
 from downslope.export.run import run_to_onnx, sample_feeds  # noqa: E402
@@ -185,7 +185,7 @@ def test_cli_tabular_classification(tmp_path: Path) -> None:
     run = _train(tmp_path, "cls", "--data", str(data), "--target", "label", "--hidden", "8", "--batchnorm")
     proto, weights = _export(run, tmp_path)
     assert [i.name for i in proto.graph.input] == ["age", "color", "income"]
-    model, state = cli._load_run(str(run))
+    model, state = runs.load_run(str(run))
     assert set(weights) == set(state["model"])
     X, _ = cli._features_for(state, str(data), None, need_target=False)  # what `downslope predict` feeds
     got = run_session(proto, _csv_feeds(data, ["age", "color", "income"], {"color"}))
@@ -206,7 +206,7 @@ def test_cli_regression_with_scaled_target(tmp_path: Path) -> None:
         }
         serialization.save(state, run / "model.ds")
     proto, _ = _export(run, tmp_path)
-    model, state = cli._load_run(str(run))
+    model, state = runs.load_run(str(run))
     X, _ = cli._features_for(state, str(data), None, need_target=False)
     scaler = state["preprocess"]["target_scaler"]
     expected = model_out(model, X) * np.asarray(scaler["scale"], np.float32) + np.asarray(scaler["mean"], np.float32)
@@ -218,7 +218,7 @@ def test_cli_digits_cnn(tmp_path: Path) -> None:
     pytest.importorskip("sklearn")
     run = _train(tmp_path, "digits", "--data", "digits", "--model", "cnn", "--channels", "4", "--hidden", "16")
     proto, weights = _export(run, tmp_path)
-    model, state = cli._load_run(str(run))
+    model, state = runs.load_run(str(run))
     np.testing.assert_array_equal(weights["body.0.weight"], state["model"]["body.0.weight"])
     X, _ = cli._features_for(state, "digits", None, need_target=False)
     raw = serialization.load(run / "model.ds")["preprocess"]["standardizer"]

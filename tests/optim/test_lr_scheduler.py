@@ -215,13 +215,15 @@ def test_scheduler_refuses_a_non_optimizer_but_accepts_a_wrapper():
     assert inner.param_groups[0]["lr"] == pytest.approx(0.05)
 
 
-def test_optimizer_get_lr_follows_the_scheduler_per_group() -> None:
+def test_optimizer_current_lrs_follows_the_scheduler_per_group() -> None:
     a, b = ds.zeros(2, requires_grad=True), ds.zeros(2, requires_grad=True)
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
     sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
-    assert opt.get_lr() == [0.1, 1.0]
+    assert opt.current_lrs() == [0.1, 1.0]
     for _ in range(3):
         opt.step()
         sched.step()
-        assert opt.get_lr() == sched.get_last_lr()
-    assert opt.get_lr() == pytest.approx([0.0125, 0.125])
+        assert opt.current_lrs() == sched.get_last_lr()
+    assert opt.current_lrs() == pytest.approx([0.0125, 0.125])
+    with pytest.warns(DeprecationWarning, match=r"use Optimizer.current_lrs\(\)"):
+        assert opt.get_lr() == opt.current_lrs()  # the old name, kept for existing code

@@ -1,5 +1,6 @@
 import csv
 import math
+import os
 import warnings
 
 import pytest
@@ -82,6 +83,33 @@ def test_mode_auto_maximizes_accuracy():
     stopper = EarlyStopping(monitor="val_accuracy", patience=2)
     assert stopper.mode == "max"
     assert run([stopper], script)[1] == 4 and stopper.best == 0.7
+
+
+def test_mode_auto_takes_the_direction_from_the_metrics_fit_computes():
+    import numpy as np
+
+    import downslope as ds
+    from downslope import nn, optim
+    from downslope.train import Metric
+
+    def hits(preds, target):
+        return float(np.mean(np.abs(np.asarray(preds) - np.asarray(target)) < 0.5))
+
+    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(-1, 1)
+    for metric, expected in ((Metric(hits, greater_is_better=True), "max"), (hits, "min")):
+        stopper = EarlyStopping(monitor="val_hits", patience=100)
+        saver = ModelCheckpoint(os.devnull, monitor="val_hits", save_best_only=True)
+        target = StopAtTarget("val_hits", 2.0)
+        assert stopper.mode == saver.mode == target.mode == "min"  # no trainer yet: 'hits' is no built-in metric
+        model = nn.Linear(1, 1)
+        history = ds.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, 2 * x), (x, 2 * x),
+                         epochs=2, metrics=[metric], callbacks=[stopper, target], verbose=0, seed=0)  # fmt: skip
+        saver.set_trainer(TrainingState(metrics=[ds.train.as_metric(metric)]))
+        saver.on_train_begin()
+        assert stopper.mode == target.mode == saver.mode == expected
+        values = history["val_hits"]
+        best = max(values) if expected == "max" else min(values)
+        assert history.best("val_hits")[1] == best
 
 
 def test_start_from_epoch_ignores_warm_up():

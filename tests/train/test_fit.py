@@ -326,6 +326,17 @@ def test_resume_refuses_a_wrong_model_or_file(tmp_path):
         fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), resume_from=tmp_path / "weights.ckpt")
 
 
+def test_resuming_a_run_that_a_stopping_rule_ended_keeps_its_stop_kind(tmp_path):
+    x, y = _regression(n=20)
+    model = nn.Linear(3, 1)
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    first = fit(model, nn.MSELoss(), opt, (x, y), epochs=5, callbacks=[StopAtLoss(1e9)], checkpoint_dir=tmp_path,
+                verbose=0)  # fmt: skip
+    assert len(first) == 1 and first.stop_kind == "target"
+    again = fit(model, nn.MSELoss(), opt, (x, y), epochs=5, resume_from=tmp_path, verbose=0)
+    assert len(again) == 1 and again.stop_reason == first.stop_reason and again.stop_kind == "target"
+
+
 def test_model_checkpoint_keeps_best_and_last_and_last_resumes_bit_identically(tmp_path):
     x, y = _regression(n=40, noise=1.0)
     xv, yv = _regression(n=20, noise=1.0, seed=5)

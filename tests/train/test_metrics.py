@@ -75,8 +75,43 @@ def test_metric_names_and_user_functions():
     def my_score(preds, target):
         return 1.0
 
-    assert M.get_metric(my_score) == ("my_score", my_score)
+    name, wrapped = M.get_metric(my_score)
+    assert name == "my_score" and wrapped.fn is my_score and wrapped([0], [1]) == 1.0
     with pytest.raises(ConfigError, match="valid names are: .*accuracy"):
         M.get_metric("acuracy")
-    assert M.higher_is_better("val_accuracy") and M.higher_is_better("r2")
-    assert not M.higher_is_better("val_loss") and not M.higher_is_better("mse")
+
+
+def test_metric_objects_carry_direction_and_whether_they_are_sample_means():
+    facts = {
+        name: (M.as_metric(name).greater_is_better, M.as_metric(name).sample_mean)
+        for name in ("accuracy", "top3_accuracy", "precision", "recall", "f1", "mse", "mae", "rmse", "r2")
+    }
+    assert facts == {
+        "accuracy": (True, True),
+        "top3_accuracy": (True, True),
+        "precision": (True, False),
+        "recall": (True, False),
+        "f1": (True, False),
+        "mse": (False, True),
+        "mae": (False, True),
+        "rmse": (False, False),
+        "r2": (True, False),
+    }
+    assert M.as_metric("top3_accuracy").name == "top3_accuracy"
+    with pytest.raises(TypeError, match="fn must be a function"):
+        M.Metric(0.5)  # type: ignore[arg-type]
+
+
+def test_greater_is_better_reads_the_metric_not_its_name():
+    assert M.greater_is_better("val_accuracy") and M.greater_is_better("r2") and M.greater_is_better("top5_accuracy")
+    assert not M.greater_is_better("val_loss") and not M.greater_is_better("mse")
+    # A name that is not a metric (the loss, a learning rate, a user's column) is minimized.
+    assert not M.greater_is_better("lr") and not M.greater_is_better("val_balanced_acc")
+
+    def balanced_acc(preds, target):
+        return 1.0
+
+    declared = {"balanced_acc": M.Metric(balanced_acc, greater_is_better=True)}
+    assert M.greater_is_better("val_balanced_acc", declared)
+    # The metrics a fit computes take precedence over a built-in of the same name.
+    assert not M.greater_is_better("accuracy", {"accuracy": M.Metric(balanced_acc, "accuracy")})

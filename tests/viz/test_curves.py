@@ -72,6 +72,21 @@ def test_monitor_modes_and_log_scale() -> None:
     assert _vline_x(fig.axes[0]) == 6.0  # no validation: the training loss decides
 
 
+def test_auto_mode_reads_the_direction_of_a_historys_metrics() -> None:
+    from downslope.train import Metric
+    from downslope.train.history import History
+
+    def errors(preds, target):
+        return 0.0
+
+    values = [0.1, 0.5, 0.9, 0.3, 0.2, 0.2]
+    for metric, best in ((Metric(errors, "accuracy"), 1.0), (Metric(errors, "accuracy", greater_is_better=True), 3.0)):
+        h = History(metrics=[metric])  # a metric named like an accuracy that says smaller is better, then larger
+        for i, v in enumerate(values):
+            h.append(i, {"loss": 1.0, "val_accuracy": v})
+        assert _vline_x(plot_loss_curves(h, monitor="val_accuracy", metrics=[]).axes[0]) == best
+
+
 def test_history_inputs() -> None:
     class KerasLike:
         history = {"loss": [1, 2]}

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError
-from ..serialization import _decode, _encode
+from ..serialization import decode_tree, encode_tree
 from ..tensor import Tensor, _wrap
 from .world import DisagreementError, DistributedError, World, get_world
 
@@ -172,7 +172,7 @@ def broadcast_object(obj: Any, root: int = 0, *, world: World | None = None) -> 
     header = b""
     arrays: dict[str, np.ndarray] = {}
     if world.rank == root:
-        meta = _encode(obj, arrays, "broadcast_object")
+        meta = encode_tree(obj, arrays, "broadcast_object")
         specs = {key: [str(a.dtype), list(a.shape)] for key, a in arrays.items()}
         header = json.dumps({"meta": meta, "arrays": specs}).encode()
     received = json.loads(world.comm.bcast_bytes(header, root))
@@ -181,7 +181,7 @@ def broadcast_object(obj: Any, root: int = 0, *, world: World | None = None) -> 
         buf = np.ascontiguousarray(arrays[key]).copy() if world.rank == root else np.empty(shape, dtype=dtype)
         world.comm.bcast(buf.reshape(-1), root)
         out[key] = buf
-    return _decode(received["meta"], out)
+    return decode_tree(received["meta"], out)
 
 
 def broadcast_optimizer_state(optimizer: Any, root: int = 0, *, world: World | None = None) -> None:

@@ -95,10 +95,10 @@ class DistributedOptimizer:
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
-        return self.optimizer.param_groups  # type: ignore[no-any-return]
+        return self.optimizer.param_groups
 
     def state_dict(self) -> dict[str, Any]:
-        return self.optimizer.state_dict()  # type: ignore[no-any-return]
+        return self.optimizer.state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state_dict)

@@ -20,7 +20,6 @@ In a plain process (world of one) it is ``ds.fit`` with the sharding loader.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,9 +42,6 @@ from .optimizer import DistributedOptimizer
 from .sampler import DistributedDataLoader
 from .world import DisagreementError, World, get_world
 
-# Metrics that are means over samples: the mean over all samples is the count-weighted mean of the
-# ranks' values. Others (precision, recall, F1, RMSE, R^2) are not; see _shardable.
-_SAMPLE_MEAN_METRICS = re.compile(r"^(loss|accuracy|top\d+_accuracy|mse|mae)$")
 _NOT_REDUCED = {"lr", "time", "epoch_time"}
 # Callbacks that only write (files, the terminal): they run on rank 0 alone.
 _WRITERS: tuple[type, ...] = (ModelCheckpoint, CSVLogger)
@@ -253,13 +249,12 @@ def _fit_settings(
 
 
 def _shardable(metrics: Sequence[Any] | None) -> bool:
-    if metrics is None:
-        return True
-    if isinstance(metrics, str) or callable(metrics):
-        metrics = [metrics]
-    from ..train.metrics import get_metric
+    """Whether validation can be split across ranks: the loss and every metric are means over
+    samples (``Metric.sample_mean``), so the mean over all samples is the count-weighted mean of the
+    ranks' values. Precision, recall, F1, RMSE and R^2 are not."""
+    from ..train.evaluation import resolve_metrics
 
-    return all(_SAMPLE_MEAN_METRICS.match(get_metric(m)[0]) for m in metrics)
+    return all(m.sample_mean for m in resolve_metrics(metrics))
 
 
 def _as_dataset(data: Any, where: str) -> Dataset:
@@ -273,6 +268,41 @@ def _as_dataset(data: Any, where: str) -> Dataset:
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return ArrayDataset(*data)
     raise ConfigError(f"distributed.fit: {where} must be (inputs, targets) or a Dataset, got {type(data).__name__}")
+
+
+def _validation_loader(
+    validation: Any, metrics: Any, batch_size: int, world: World
+) -> tuple[DataLoader | None, int | None]:
+    """This rank's validation loader and its number of samples (None: every rank scores all of them)."""
+    if validation is None:
+        return None, None
+    val_set = _as_dataset(validation, "validation")
+    val_batch = min(1024, batch_size * 8)
+    if _shardable(metrics) and len(val_set) >= world.world_size and world.world_size > 1:
+        # rank r scores samples r, r+W, ...: no padding, so no sample is counted twice
+        share = Subset(val_set, np.arange(world.rank, len(val_set), world.world_size))
+        return DataLoader(share, batch_size=val_batch), len(share)
+    return DataLoader(val_set, batch_size=val_batch), None
+
+
+def _rank_callbacks(
+    callbacks: Any, world: World, val_count: int | None, lr_scaling: str | None, warmup_steps: int
+) -> list[Callback]:
+    """The callbacks of this rank, in order: logs averaged across ranks first, the linear scaling
+    rule, the user's (writers on rank 0 only; a DivergenceGuard unless given), the agreement last."""
+    user = list(callbacks.callbacks if isinstance(callbacks, CallbackList) else (callbacks or []))
+    if not world.is_main:
+        user = [cb for cb in user if not isinstance(cb, _WRITERS)]
+    if not any(isinstance(cb, DivergenceGuard) for cb in user):
+        user.append(DivergenceGuard(factor=math.inf))  # ds.fit's default, placed before the agreement
+    ordered: list[Callback] = [_AverageLogsAcrossRanks(world, val_count)]
+    if lr_scaling is not None:
+        if lr_scaling != "linear":
+            raise ConfigError(f"distributed.fit: lr_scaling must be None or 'linear', got {lr_scaling!r}")
+        ordered.append(LinearScalingRule(world.world_size, warmup_steps))
+    elif warmup_steps:
+        raise ConfigError("distributed.fit: warmup_steps needs lr_scaling='linear'")
+    return [*ordered, *user, _AgreeOnStopping(world)]
 
 
 def fit(
@@ -345,9 +375,9 @@ def fit(
             world=world,
         )  # fmt: skip
     if seed is None and fit_options.get("resume_from") is not None:
-        from ..train.fit import _read_checkpoint
+        from ..train.resume import read_checkpoint
 
-        seed = int(_read_checkpoint(fit_options["resume_from"])["seed"])  # the shards of the interrupted run
+        seed = int(read_checkpoint(fit_options["resume_from"])["seed"])  # the shards of the interrupted run
     if seed is None:  # the library's generator, so ds.manual_seed makes the run reproducible
         seed = int(backend.rng().integers(0, 2**31 - 1))
     seed = int(broadcast_object({"seed": int(seed)}, world=world)["seed"])  # rank 0's seed everywhere
@@ -371,16 +401,7 @@ def fit(
         dataset, batch_size=rank_batch, shuffle=shuffle, seed=seed, drop_last=drop_last, pad=pad, world=world
     )
 
-    val_loader, val_count = None, None
-    if validation is not None:
-        val_set = _as_dataset(validation, "validation")
-        val_batch = min(1024, loader.batch_size * 8)
-        if _shardable(metrics) and len(val_set) >= world.world_size and world.world_size > 1:
-            # rank r scores samples r, r+W, ...: no padding, so no sample is counted twice
-            share = Subset(val_set, np.arange(world.rank, len(val_set), world.world_size))
-            val_loader, val_count = DataLoader(share, batch_size=val_batch), len(share)
-        else:
-            val_loader = DataLoader(val_set, batch_size=val_batch)
+    val_loader, val_count = _validation_loader(validation, metrics, loader.batch_size, world)
 
     dopt = optimizer if isinstance(optimizer, DistributedOptimizer) else None
     if dopt is None:
@@ -388,20 +409,7 @@ def fit(
     broadcast_parameters(model, world=world)
     broadcast_optimizer_state(dopt.optimizer, world=world)
 
-    user = list(callbacks.callbacks if isinstance(callbacks, CallbackList) else (callbacks or []))
-    if not world.is_main:
-        user = [cb for cb in user if not isinstance(cb, _WRITERS)]
-    if not any(isinstance(cb, DivergenceGuard) for cb in user):
-        user.append(DivergenceGuard(factor=math.inf))  # ds.fit's default, placed before the agreement
-    ordered: list[Callback] = [_AverageLogsAcrossRanks(world, val_count)]
-    if lr_scaling is not None:
-        if lr_scaling != "linear":
-            raise ConfigError(f"distributed.fit: lr_scaling must be None or 'linear', got {lr_scaling!r}")
-        ordered.append(LinearScalingRule(world.world_size, warmup_steps))
-    elif warmup_steps:
-        raise ConfigError("distributed.fit: warmup_steps needs lr_scaling='linear'")
-    ordered += user
-    ordered.append(_AgreeOnStopping(world))
+    ordered = _rank_callbacks(callbacks, world, val_count, lr_scaling, warmup_steps)
 
     return single_process_fit(
         model,

@@ -50,10 +50,10 @@ def _standardizer(state: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarr
 
 
 def run_to_onnx(model: Any, state: dict[str, Any], opset: int = ox.MIN_OPSET) -> Any:
-    """The ONNX ModelProto of a loaded run (``model, state = cli._load_run(RUN)``); see the module docstring.
+    """The ONNX ModelProto of a loaded run (``model, state = runs.load_run(RUN)``); see the module docstring.
 
     Example:
-        >>> proto = run_to_onnx(*_load_run("runs/digits-adam"))  # doctest: +SKIP
+        >>> proto = run_to_onnx(*load_run("runs/digits-adam"))  # doctest: +SKIP
     """
     onnx = ox.require_onnx()
     h = onnx.helper
@@ -199,11 +199,11 @@ def export_run(
         >>> export_run("runs/iris-adam", safetensors_path="iris.safetensors")  # doctest: +SKIP
         ['wrote the weights of runs/iris-adam (4 arrays) to iris.safetensors']
     """
-    from ..cli import _load_run
+    from ..runs import load_run
 
     if onnx_path is None and safetensors_path is None:
         raise ConfigError("export: nothing to write; give --onnx PATH and/or --safetensors PATH")
-    model, state = _load_run(os.fspath(run))
+    model, state = load_run(os.fspath(run))
     lines = []
     if onnx_path is not None:
         onnx = ox.require_onnx()

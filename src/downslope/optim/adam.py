@@ -89,11 +89,7 @@ class Adam(_AdamBase):
             "maximize": maximize,
             "decoupled_weight_decay": decoupled_weight_decay,
         }
-        super().__init__(
-            params,
-            defaults,
-            **options,
-        )
+        super().__init__(params, defaults, **options)
 
     def _make_transform(self) -> T.GradientTransformation:
         return _adam_like_chain(
@@ -172,11 +168,7 @@ class Adamax(_AdamBase):
         **options: Unpack[OptimizerOptions],
     ) -> None:
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
-        super().__init__(
-            params,
-            defaults,
-            **options,
-        )
+        super().__init__(params, defaults, **options)
 
     def _make_transform(self) -> T.GradientTransformation:
         return _adam_like_chain(T.scale_by_adamax(from_group("betas", 0), from_group("betas", 1), from_group("eps")))
@@ -220,11 +212,7 @@ class NAdam(_AdamBase):
             "decoupled_weight_decay": decoupled_weight_decay,
             "maximize": maximize,
         }
-        super().__init__(
-            params,
-            defaults,
-            **options,
-        )
+        super().__init__(params, defaults, **options)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
@@ -274,11 +262,7 @@ class RAdam(_AdamBase):
             "decoupled_weight_decay": decoupled_weight_decay,
             "maximize": maximize,
         }
-        super().__init__(
-            params,
-            defaults,
-            **options,
-        )
+        super().__init__(params, defaults, **options)
 
     def _make_transform(self) -> T.GradientTransformation:
         return _adam_like_chain(T.scale_by_radam(from_group("betas", 0), from_group("betas", 1), from_group("eps")))
@@ -314,11 +298,7 @@ class Lion(Optimizer):
         **options: Unpack[OptimizerOptions],
     ) -> None:
         defaults = {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay, "maximize": maximize}
-        super().__init__(
-            params,
-            defaults,
-            **options,
-        )
+        super().__init__(params, defaults, **options)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         check_nonnegative("Lion", "lr", group["lr"])

@@ -8,7 +8,8 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 from . import transforms as T
-from .optimizer import Optimizer, OptimizerOptions, _state_slots, check_nonnegative, check_unit_interval
+from .buckets import state_slots
+from .optimizer import Optimizer, OptimizerOptions, check_nonnegative, check_unit_interval
 from .transforms import from_group
 
 
@@ -49,11 +50,7 @@ class Adagrad(Optimizer):
             "initial_accumulator_value": initial_accumulator_value,
             "maximize": maximize,
         }
-        super().__init__(
-            params,
-            defaults,
-            **options,
-        )
+        super().__init__(params, defaults, **options)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         for key in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
@@ -64,7 +61,7 @@ class Adagrad(Optimizer):
         # each group starts its sums at its own initial_accumulator_value (the transform's init cannot see groups)
         value = self.param_groups[-1]["initial_accumulator_value"]
         for bucket in self._buckets[-1]:
-            for slot in _state_slots(bucket.state):
+            for slot in state_slots(bucket.state):
                 if "sum" in slot:
                     slot["sum"].fill(value)
 
@@ -118,11 +115,7 @@ class RMSprop(Optimizer):
             "weight_decay": weight_decay,
             "maximize": maximize,
         }
-        super().__init__(
-            params,
-            defaults,
-            **options,
-        )
+        super().__init__(params, defaults, **options)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         for key in ("lr", "eps", "momentum", "weight_decay"):
@@ -165,11 +158,7 @@ class Adadelta(Optimizer):
         **options: Unpack[OptimizerOptions],
     ) -> None:
         defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
-        super().__init__(
-            params,
-            defaults,
-            **options,
-        )
+        super().__init__(params, defaults, **options)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         for key in ("lr", "eps", "weight_decay"):

@@ -132,6 +132,46 @@ def _strong_wolfe(
     return bracket_f[low_pos], bracket_g[low_pos], bracket[low_pos], ls_func_evals
 
 
+def _direction(
+    flat_grad: np.ndarray,
+    prev_flat_grad: np.ndarray,
+    step: np.ndarray,
+    memory: tuple[list[Any], list[Any], list[Any]],
+    H_diag: Any,
+    history_size: int,
+    al: list[Any],
+) -> tuple[np.ndarray, Any]:
+    """The next L-BFGS direction ``-H g`` and the new diagonal scale (as PyTorch computes them).
+
+    The curvature pair of the last ``step`` (and the change of gradient it caused) enters the memory
+    ``(old_dirs, old_stps, ro)`` -- updated in place, the oldest pair dropped beyond
+    ``history_size`` -- when it is positive; then the two-loop recursion applies the inverse
+    Hessian estimate to the gradient. ``al`` is scratch of ``history_size`` entries.
+    """
+    old_dirs, old_stps, ro = memory
+    y = flat_grad - prev_flat_grad
+    ys = y.dot(step)
+    if ys > 1e-10:  # update the memory
+        if len(old_dirs) == history_size:
+            old_dirs.pop(0)
+            old_stps.pop(0)
+            ro.pop(0)
+        old_dirs.append(y)
+        old_stps.append(step)
+        ro.append(1.0 / ys)
+        H_diag = ys / y.dot(y)
+    num_old = len(old_dirs)
+    q = -flat_grad
+    for i in range(num_old - 1, -1, -1):
+        al[i] = old_stps[i].dot(q) * ro[i]
+        q += -al[i] * old_dirs[i]
+    d = r = q * H_diag
+    for i in range(num_old):
+        be_i = old_dirs[i].dot(r) * ro[i]
+        r += (al[i] - be_i) * old_stps[i]
+    return d, H_diag
+
+
 class LBFGS(Optimizer):
     """Limited-memory BFGS (Nocedal, 1980; Liu & Nocedal, 1989), PyTorch's interface and logic.
 
@@ -276,31 +316,11 @@ class LBFGS(Optimizer):
                 H_diag = 1
             else:
                 assert old_dirs is not None and old_stps is not None and ro is not None and d is not None
-                y = flat_grad - prev_flat_grad
-                s = d * t
-                ys = y.dot(s)
-                if ys > 1e-10:  # update the memory
-                    if len(old_dirs) == history_size:
-                        old_dirs.pop(0)
-                        old_stps.pop(0)
-                        ro.pop(0)
-                    old_dirs.append(y)
-                    old_stps.append(s)
-                    ro.append(1.0 / ys)
-                    H_diag = ys / y.dot(y)
-                # two-loop recursion: d = -H g
-                num_old = len(old_dirs)
+                assert prev_flat_grad is not None
                 if "al" not in state:
                     state["al"] = [None] * history_size
-                al = state["al"]
-                q = -flat_grad
-                for i in range(num_old - 1, -1, -1):
-                    al[i] = old_stps[i].dot(q) * ro[i]
-                    q += -al[i] * old_dirs[i]
-                d = r = q * H_diag
-                for i in range(num_old):
-                    be_i = old_dirs[i].dot(r) * ro[i]
-                    r += (al[i] - be_i) * old_stps[i]
+                memory = (old_dirs, old_stps, ro)
+                d, H_diag = _direction(flat_grad, prev_flat_grad, d * t, memory, H_diag, history_size, state["al"])
 
             prev_flat_grad = flat_grad.copy()
             prev_loss = loss

@@ -2,9 +2,9 @@
 
 PyTorch's interface (``param_groups`` as dicts filled from ``defaults``, ``add_param_group``,
 ``zero_grad``, ``step(closure)``, ``state_dict``/``load_state_dict`` with parameters referenced by
-position) over Optax-style math (``transforms.py``).
+position) over Optax-style math (``transforms/``).
 
-Fast path. At construction the parameters of each group (of one dtype) are copied into one
+Fast path (the buffers live in ``buckets.py``). At construction the parameters of each group (of one dtype) are copied into one
 contiguous flat buffer and each parameter's ``.data`` is re-pointed to a view of it, so the model
 sees every update without copies. A step gathers the gradients with one ``np.concatenate`` into a
 flat gradient buffer and runs each transform as a few in-place NumPy calls over the whole group.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -32,7 +33,8 @@ import numpy as np
 from ..autograd import enable_grad, no_grad
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor
-from .transforms import GradientTransformation, StepContext, global_norm, scale_to_max_norm_
+from .buckets import FlatBucket, state_slots
+from .transforms import GradientTransformation, global_norm, scale_to_max_norm_
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -98,140 +100,6 @@ def _reject_unknown_options(cls: type, options: dict[str, Any]) -> None:
         )
 
 
-# ---------------------------------------------------------------------- flat buffers
-def _state_slots(state: Any) -> list[dict[str, np.ndarray]]:
-    """The dicts of arrays inside a transform state (a chain's state is a tuple of them)."""
-    if isinstance(state, dict):
-        return [state]
-    if isinstance(state, tuple):
-        return [d for s in state for d in _state_slots(s)]
-    return []
-
-
-def _gather_state(state: Any, idx: np.ndarray, size: int) -> Any:
-    if isinstance(state, dict):
-        return {k: (v[idx] if isinstance(v, np.ndarray) and v.shape == (size,) else v) for k, v in state.items()}
-    if isinstance(state, tuple):
-        return tuple(_gather_state(s, idx, size) for s in state)
-    return state
-
-
-def _scatter_state(full: Any, sub: Any, idx: np.ndarray, like: np.ndarray) -> Any:
-    if isinstance(full, dict) and isinstance(sub, dict):
-        for k, v in sub.items():
-            if isinstance(v, np.ndarray) and v.shape == idx.shape:
-                target = full.get(k)
-                if target is None:
-                    target = np.zeros_like(like)
-                    full[k] = target
-                target[idx] = v
-            else:
-                full[k] = v
-        return full
-    if isinstance(full, tuple) and isinstance(sub, tuple):
-        return tuple(_scatter_state(f, s, idx, like) for f, s in zip(full, sub))
-    return sub
-
-
-class _Bucket:
-    """Parameters of one group and one dtype, stored in one flat buffer, with their state."""
-
-    def __init__(self, params: list[Tensor], transform: GradientTransformation) -> None:
-        self.params = params
-        self.shapes = [p.array.shape for p in params]
-        self.sizes = [int(p.array.size) for p in params]
-        self.offsets = np.cumsum([0, *self.sizes]).tolist()
-        self.dtype = params[0].array.dtype
-        self.flat = np.empty(self.offsets[-1], self.dtype)
-        self.views: list[np.ndarray] = []
-        for p, start, stop in zip(params, self.offsets[:-1], self.offsets[1:]):
-            self.flat[start:stop] = p.array.reshape(-1)
-            view = self.flat[start:stop].reshape(p.array.shape)
-            p.array = view
-            self.views.append(view)
-        self.grad = np.empty_like(self.flat)
-        self.state = transform.init(self.flat)
-        self.steps = np.zeros(len(params), np.int64)
-        self.uniform = True  # every parameter has taken the same number of steps (the usual case)
-        self.count = 0
-        self.scratch: dict[Any, np.ndarray] = {}
-
-    def sync(self) -> None:
-        """Copy back any parameter whose ``.data`` was replaced (not written in place) since the last step."""
-        for i, (p, view) in enumerate(zip(self.params, self.views)):
-            if p.array is not view:
-                new = p.array
-                if new.dtype != view.dtype:
-                    raise StateError(
-                        f"optimizer: parameter {i} of a group changed dtype from {view.dtype} to {new.dtype} after the "
-                        "optimizer was built; convert the model before building the optimizer"
-                    )
-                if new.shape != view.shape:
-                    raise StateError(
-                        f"optimizer: parameter {i} of a group changed shape from {view.shape} to {new.shape} after the "
-                        "optimizer was built; build a new optimizer for the new parameters"
-                    )
-                view[...] = new
-                p.array = view
-
-    def gather_grads(self) -> tuple[np.ndarray | None, list[int] | None]:
-        """The flat gradient (all parameters, or only those with a gradient, listed in the second item)."""
-        grads = []
-        missing = False
-        for i, p in enumerate(self.params):
-            g = p.grad
-            if g is None:
-                missing = True
-                continue
-            if g.array.shape != self.shapes[i]:
-                raise StateError(
-                    f"optimizer: parameter {i} has shape {self.shapes[i]} but its .grad has shape {g.array.shape}"
-                )
-            grads.append(g.array.reshape(-1))
-        if not missing:
-            np.concatenate(grads, out=self.grad, casting="same_kind")
-            return self.grad, None
-        if not grads:
-            return None, None
-        present = [i for i, p in enumerate(self.params) if p.grad is not None]
-        return np.concatenate(grads).astype(self.dtype, copy=False), present
-
-    def element_index(self, present: list[int]) -> np.ndarray:
-        return np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in present])
-
-    def apply(
-        self, transform: GradientTransformation, group: dict[str, Any], g: np.ndarray, present: list[int] | None
-    ) -> None:
-        if present is None:
-            self.steps += 1
-            if not self.uniform:  # only after some parameter missed a step: have they caught up?
-                self.uniform = bool((self.steps == self.steps[0]).all())
-            if self.uniform:
-                step: Any = int(self.steps[0])
-            else:
-                step = np.repeat(self.steps.astype(self.dtype), self.sizes)
-            ctx = StepContext(group, step, self.count)
-            ctx.keep_scratch(self.scratch)
-            updates, self.state = transform.update(g, self.state, self.flat, ctx)
-            self.flat += updates
-        else:
-            idx = self.element_index(present)
-            self.steps[present] += 1
-            self.uniform = False
-            sub_steps = self.steps[present]
-            if sub_steps.min() == sub_steps.max():
-                step = int(sub_steps[0])
-            else:
-                step = np.repeat(sub_steps.astype(self.dtype), [self.sizes[i] for i in present])
-            ctx = StepContext(group, step, self.count)
-            sub_params = self.flat[idx]
-            sub_state = _gather_state(self.state, idx, self.flat.size)
-            updates, sub_state = transform.update(g, sub_state, sub_params, ctx)
-            self.flat[idx] = sub_params + updates
-            self.state = _scatter_state(self.state, sub_state, idx, self.flat)
-        self.count += 1
-
-
 # ---------------------------------------------------------------------- the base class
 class Optimizer:
     """Base class: param groups over flat buffers, updated by one gradient transformation.
@@ -277,7 +145,7 @@ class Optimizer:
                 f"{name}: transform must be a GradientTransformation, got {type(self._transform).__name__}"
             )
         self.param_groups: list[dict[str, Any]] = []
-        self._buckets: list[list[_Bucket]] = []
+        self._buckets: list[list[FlatBucket]] = []
         for group in _as_groups(params, name):
             self.add_param_group(group)
 
@@ -370,15 +238,15 @@ class Optimizer:
         self.param_groups.append(group)
         self._buckets.append(self._make_buckets(params))
 
-    def _make_buckets(self, params: list[Tensor]) -> list[_Bucket]:
+    def _make_buckets(self, params: list[Tensor]) -> list[FlatBucket]:
         if not self.flat:
-            return [_Bucket([p], self._transform) for p in params]
+            return [FlatBucket([p], self._transform) for p in params]
         by_dtype: dict[str, list[Tensor]] = {}
         for p in params:
             by_dtype.setdefault(p.array.dtype.str, []).append(p)
-        return [_Bucket(ps, self._transform) for ps in by_dtype.values()]
+        return [FlatBucket(ps, self._transform) for ps in by_dtype.values()]
 
-    def get_lr(self) -> list[float]:
+    def current_lrs(self) -> list[float]:
         """The learning rate each param group will use at the next step, for logging (what a
         scheduler has set; the same list as its ``get_last_lr()``).
 
@@ -387,10 +255,20 @@ class Optimizer:
             >>> from downslope import optim
             >>> opt = optim.SGD([ds.zeros(2, requires_grad=True)], lr=0.1)
             >>> sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-            >>> opt.step(); sched.step(); opt.get_lr()
+            >>> opt.step(); sched.step(); opt.current_lrs()
             [0.05]
         """
         return [float(group["lr"]) for group in self.param_groups]
+
+    def get_lr(self) -> list[float]:
+        """Deprecated name of :meth:`current_lrs` (PyTorch's ``get_lr`` is a scheduler's formula for
+        the next rate, which this is not)."""
+        warnings.warn(
+            "Optimizer.get_lr() is deprecated; use Optimizer.current_lrs() (the rates the next step uses)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.current_lrs()
 
     # -------------------------------------------------------------- stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -445,9 +323,9 @@ class Optimizer:
             scale_to_max_norm_(grads, self.clip_norm, global_norm(grads))
 
     # -------------------------------------------------------------- state
-    def _positions(self) -> list[tuple[int, _Bucket, int]]:
+    def _positions(self) -> list[tuple[int, FlatBucket, int]]:
         """(group index, bucket, index in bucket) for every parameter, in PyTorch's numbering."""
-        where: dict[int, tuple[_Bucket, int]] = {}
+        where: dict[int, tuple[FlatBucket, int]] = {}
         for buckets in self._buckets:
             for b in buckets:
                 for j, p in enumerate(b.params):
@@ -465,7 +343,7 @@ class Optimizer:
         for buckets in self._buckets:
             slots: list[list[str]] = []
             for b in buckets:
-                for si, d in enumerate(_state_slots(b.state)):
+                for si, d in enumerate(state_slots(b.state)):
                     while len(slots) <= si:
                         slots.append([])
                     for k in d:
@@ -492,9 +370,9 @@ class Optimizer:
         return out
 
     @staticmethod
-    def _param_state(b: _Bucket, j: int, names: dict[str, tuple[int, str]], copy: bool) -> dict[str, Any]:
+    def _param_state(b: FlatBucket, j: int, names: dict[str, tuple[int, str]], copy: bool) -> dict[str, Any]:
         entry: dict[str, Any] = {"step": int(b.steps[j]), "count": int(b.count)}
-        slots = _state_slots(b.state)
+        slots = state_slots(b.state)
         start, stop = b.offsets[j], b.offsets[j + 1]
         for name, (si, key) in names.items():
             arr = slots[si].get(key) if si < len(slots) else None
@@ -579,7 +457,7 @@ class Optimizer:
             # state created since the save (e.g. a momentum buffer or AMSGrad's max) must not survive
             for buckets, layout in zip(self._buckets, saved_layouts):
                 for b in buckets:
-                    for si, slot in enumerate(_state_slots(b.state)):
+                    for si, slot in enumerate(state_slots(b.state)):
                         keep = set(layout[si]) if si < len(layout) else set()
                         for key in [k for k in slot if k not in keep]:
                             del slot[key]
@@ -591,7 +469,7 @@ class Optimizer:
             b.steps[j] = int(entry.get("step", 0))
             b.uniform = False  # recomputed at the next step
             b.count = int(entry.get("count", b.count))
-            slots = _state_slots(b.state)
+            slots = state_slots(b.state)
             start, stop = b.offsets[j], b.offsets[j + 1]
             for key_name, (si, key) in self._names(layouts[gi]).items():
                 if key_name not in entry:

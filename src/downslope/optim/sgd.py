@@ -42,11 +42,7 @@ class GD(Optimizer):
         if lr is required:
             raise ArgumentTypeError("GD: missing the learning rate; pass lr=... (e.g. GD(params, lr=0.1))")
         defaults = {"lr": lr, "weight_decay": weight_decay, "maximize": maximize}
-        super().__init__(
-            params,
-            defaults,
-            **options,
-        )
+        super().__init__(params, defaults, **options)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         check_nonnegative("GD", "lr", group["lr"])
@@ -100,11 +96,7 @@ class SGD(Optimizer):
             "nesterov": nesterov,
             "maximize": maximize,
         }
-        super().__init__(
-            params,
-            defaults,
-            **options,
-        )
+        super().__init__(params, defaults, **options)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         check_nonnegative("SGD", "lr", group["lr"])

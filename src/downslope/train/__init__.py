@@ -24,9 +24,12 @@ from .fit import evaluate, fit, predict, train_step
 from .history import STOP_KINDS, History
 from .lr_find import LRFinderResult, lr_find
 from .metrics import (
+    Metric,
     accuracy,
+    as_metric,
     f1_score,
     get_metric,
+    greater_is_better,
     mean_absolute_error,
     mean_squared_error,
     precision,
@@ -70,4 +73,7 @@ __all__ = [
     "root_mean_squared_error",
     "r2_score",
     "get_metric",
+    "as_metric",
+    "greater_is_better",
+    "Metric",
 ]

@@ -20,20 +20,16 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import backend
-from ..autograd import no_grad
-from ..data.dataset import ArrayDataset, Dataset, dataset_arrays
 from ..data.loader import DataLoader
-from ..data.split import train_test_split
-from ..errors import CheckpointError, ConfigError
-from ..tensor import Tensor, _wrap
+from ..errors import ConfigError
+from ..tensor import Tensor
 from .callbacks import (
     Callback,
     CallbackList,
@@ -43,11 +39,12 @@ from .callbacks import (
     TrainingState,
     as_callback_list,
 )
+from .evaluation import evaluate, evaluate_loader, loss_weight, model_mode, predict, resolve_metrics, score
 from .history import History
-from .metrics import Metric, get_metric
+from .inputs import as_dataset, as_loader, resolve_seed, split_validation, unpack_batch
+from .metrics import Metric, MetricFn
 from .progress import ProgressBar
-
-CHECKPOINT_KIND = "downslope-training-state"
+from .resume import CHECKPOINT_KIND, read_checkpoint, restore
 
 
 class _DefaultBatchSize(int):
@@ -79,148 +76,6 @@ def train_step(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, x: Te
     loss.backward()
     optimizer.step()
     return {"loss": float(loss.item()), "outputs": outputs.array}
-
-
-# ---------------------------------------------------------------------- data plumbing
-def _as_dataset(data: Any, where: str) -> Dataset:
-    if isinstance(data, Dataset):
-        return data
-    if isinstance(data, (tuple, list)):
-        if len(data) != 2:
-            raise ConfigError(f"{where}: expected (inputs, targets), got a {type(data).__name__} of {len(data)} items")
-        return ArrayDataset(*data)
-    raise ConfigError(
-        f"{where}: expected a DataLoader, a Dataset or a tuple (inputs, targets), got {type(data).__name__}"
-    )
-
-
-def _as_loader(data: Any, batch_size: Any, shuffle: bool, seed: int | None, where: str) -> DataLoader:
-    if isinstance(data, DataLoader):
-        return data
-    return DataLoader(_as_dataset(data, where), batch_size=batch_size, shuffle=shuffle, seed=seed)
-
-
-def _split_validation(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
-        raise ConfigError(f"fit: validation_split must be a fraction in (0, 1), got {fraction!r}")
-    arrays = dataset_arrays(dataset)
-    if arrays is None:
-        raise ConfigError("fit: validation_split needs array data; pass validation=... for other datasets")
-    parts = train_test_split(*arrays, test_size=float(fraction), seed=seed)
-    train = ArrayDataset(*parts[0::2], check_finite=False)
-    val = ArrayDataset(*parts[1::2], check_finite=False)
-    return train, val
-
-
-def _unpack(batch: Sequence[Tensor], where: str) -> tuple[Tensor, Tensor]:
-    if len(batch) != 2:
-        raise ConfigError(f"{where}: expected batches of (inputs, targets), got {len(batch)} field(s)")
-    return batch[0], batch[1]
-
-
-@contextmanager
-def _mode(model: Any, training: bool) -> Iterator[None]:
-    """Switch train/eval mode and restore the previous one afterwards."""
-    previous = getattr(model, "training", None)
-    if hasattr(model, "train"):
-        model.train(training)
-    try:
-        yield
-    finally:
-        if previous is not None and hasattr(model, "train"):
-            model.train(previous)
-
-
-def _loss_weight(loss_fn: Any, n: int) -> int:
-    """Weight of a batch loss in the epoch's per-sample mean.
-
-    A mean-reduced batch loss counts ``n`` times; a sum-reduced one already adds up its samples.
-    """
-    return 1 if getattr(loss_fn, "reduction", "mean") == "sum" else n
-
-
-def _resolve_metrics(metrics: Sequence[str | Metric] | None) -> list[tuple[str, Metric]]:
-    if metrics is None:
-        return []
-    if isinstance(metrics, str) or callable(metrics):
-        metrics = [metrics]
-    resolved = [get_metric(m) for m in metrics]
-    names = [n for n, _ in resolved]
-    if len(set(names)) != len(names) or "loss" in names:
-        raise ConfigError(f"fit: metric names must be distinct and not 'loss', got {names}")
-    return resolved
-
-
-def _score(metrics: list[tuple[str, Metric]], outputs: list[np.ndarray], targets: list[np.ndarray]) -> Logs:
-    if not metrics or not outputs:
-        return {}
-    preds, target = np.concatenate(outputs), np.concatenate(targets)
-    return {name: float(fn(preds, target)) for name, fn in metrics}
-
-
-# ---------------------------------------------------------------------- evaluation
-def _evaluate_loader(model: Any, loss_fn: Any, loader: DataLoader, metrics: list[tuple[str, Metric]]) -> Logs:
-    total, count = 0.0, 0
-    outputs: list[np.ndarray] = []
-    targets: list[np.ndarray] = []
-    with no_grad(), _mode(model, False):
-        for batch in loader:
-            x, y = _unpack(batch, "evaluate")
-            out = model(x)
-            n = len(x)
-            total += float(loss_fn(out, y).item()) * _loss_weight(loss_fn, n)
-            count += n
-            if metrics:
-                outputs.append(out.array)
-                targets.append(y.array)
-    return {"loss": total / count, **_score(metrics, outputs, targets)}
-
-
-def evaluate(
-    model: Any,
-    loss_fn: Callable[..., Tensor],
-    data: Any,
-    batch_size: int | str | None = 1024,
-    metrics: Sequence[str | Metric] | None = None,
-) -> Logs:
-    """Loss (mean over samples) and metrics of ``model`` on ``data``, in eval mode, without gradients.
-
-    The model's previous train/eval mode is restored afterwards.
-
-    Example:
-        >>> import numpy as np
-        >>> from downslope import nn
-        >>> model = nn.Linear(2, 1)
-        >>> logs = evaluate(model, nn.MSELoss(), (np.zeros((5, 2)), np.zeros((5, 1))), metrics=["mae"])
-        >>> sorted(logs)
-        ['loss', 'mae']
-    """
-    loader = _as_loader(data, batch_size, False, None, "evaluate")
-    return _evaluate_loader(model, loss_fn, loader, _resolve_metrics(metrics))
-
-
-def predict(model: Any, x: Any, batch_size: int | str | None = 1024) -> Tensor:
-    """The model's outputs for inputs ``x`` (array, Tensor, Dataset or DataLoader), in batches.
-
-    Runs in eval mode without recording gradients; restores the previous mode afterwards.
-
-    Example:
-        >>> import numpy as np
-        >>> from downslope import nn
-        >>> predict(nn.Linear(3, 2), np.ones((10, 3)), batch_size=4).shape
-        (10, 2)
-    """
-    if isinstance(x, DataLoader):
-        loader = x
-    elif isinstance(x, Dataset):
-        loader = DataLoader(x, batch_size=batch_size)
-    else:
-        loader = DataLoader(ArrayDataset(x), batch_size=batch_size)
-    chunks: list[np.ndarray] = []
-    with no_grad(), _mode(model, False):
-        for batch in loader:
-            chunks.append(model(batch[0]).array)
-    return _wrap(chunks[0] if len(chunks) == 1 else np.concatenate(chunks))
 
 
 # ---------------------------------------------------------------------- the loop's helpers
@@ -288,19 +143,6 @@ def _check_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
-def _resolve_seed(seed: int | None) -> int:
-    if seed is None:
-        return int(backend.rng().integers(0, 2**63 - 1))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"fit: seed must be a non-negative integer or None, got {seed!r}")
-    return int(seed)
-
-
-def _checkpoint_path(path: str | Path) -> Path:
-    p = Path(path)
-    return p / "last.ckpt" if p.is_dir() else p
-
-
 # ---------------------------------------------------------------------- fit
 def fit(
     model: Any,
@@ -312,7 +154,7 @@ def fit(
     validation_split: float | None = None,
     epochs: int = 10,
     batch_size: int | str | None = _UNSET,
-    metrics: Sequence[str | Metric] | None = None,
+    metrics: Sequence[str | MetricFn] | None = None,
     callbacks: Sequence[Callback] | CallbackList | None = None,
     scheduler: Any = None,
     scheduler_interval: str = "auto",
@@ -336,8 +178,10 @@ def fit(
             random fraction of ``train`` is held out instead.
         epochs: the largest number of epochs (a callback may stop sooner).
         batch_size: ``None``/``"full"`` full-batch GD, ``1`` stochastic GD, ``B`` mini-batch (32).
-        metrics: names ('accuracy', 'f1', 'mae', 'r2', 'top5_accuracy', ...) or ``fn(preds, target)``;
-            training metrics are computed from the outputs seen during the epoch (train mode).
+        metrics: names ('accuracy', 'f1', 'mae', 'r2', 'top5_accuracy', ...), ``fn(preds, target)``
+            or ``Metric(fn, greater_is_better=True)``; training metrics are computed from the
+            outputs seen during the epoch (train mode). Callbacks monitoring a metric with
+            ``mode='auto'`` take its direction from the Metric (a plain function: smaller is better).
         callbacks: e.g. ``[EarlyStopping(patience=10), ModelCheckpoint("best.ckpt")]``. A
             DivergenceGuard that stops on NaN/inf losses is added unless you pass one.
         scheduler: an lr scheduler, stepped once per epoch (after validation) — per batch for
@@ -372,50 +216,24 @@ def fit(
         raise ConfigError("fit: pass either validation=... or validation_split=..., not both")
     checkpoint = None
     if resume_from is not None:
-        checkpoint = _read_checkpoint(resume_from)
+        checkpoint = read_checkpoint(resume_from)
         seed = checkpoint["seed"]
-    seed = _resolve_seed(seed)
-    if isinstance(train, DataLoader):
-        if type(batch_size) is not _DefaultBatchSize:
-            raise ConfigError("fit: train is a DataLoader, so give batch_size to the DataLoader, not to fit")
-        loader = train
-    else:
-        dataset = _as_dataset(train, "fit(train=...)")
-        if validation_split is not None:
-            dataset, validation = _split_validation(dataset, validation_split, seed)
-        loader = DataLoader(
-            dataset,
-            batch_size=int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size,
-            shuffle=shuffle,
-            seed=seed,
-        )
-    val_loader = None
-    if validation is not None:
-        val_loader = _as_loader(validation, 1024, False, None, "fit(validation=...)")
-    metric_fns = _resolve_metrics(metrics)
+    seed = resolve_seed(seed)
+    loader, val_loader = _loaders(train, validation, validation_split, batch_size, shuffle, seed)
+    metric_fns = resolve_metrics(metrics)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
 
-    history = History()
+    # Monitors with mode='auto' and History.best read each metric's direction from these.
+    history = History(metrics=metric_fns)
     state = TrainingState(
         model,
         optimizer,
         scheduler,
         history,
         params={"epochs": epochs, "steps": len(loader), "batch_size": loader.batch_size, "method": loader.method},
+        metrics=metric_fns,
     )
-    user = list(as_callback_list(callbacks))
-    if not any(isinstance(cb, DivergenceGuard) for cb in user):
-        user.append(DivergenceGuard(factor=math.inf))  # NaN/inf losses stop training with a clear message
-    # Checkpoints go last, after the history is recorded, so a saved state includes the whole epoch.
-    savers = [cb for cb in user if isinstance(cb, ModelCheckpoint)]
-    ordered: list[Callback] = [cb for cb in user if not isinstance(cb, ModelCheckpoint)]
-    ordered.append(_RecordHistory(history))
-    ordered.extend(savers)
-    if checkpoint_dir is not None:
-        ordered.append(ModelCheckpoint(Path(checkpoint_dir) / "last.ckpt"))
-    if verbose:
-        ordered.append(ProgressBar(verbose=verbose))
-    cbs = CallbackList(ordered)
+    cbs = _callback_list(callbacks, history, checkpoint_dir, verbose)
     cbs.set_trainer(state)
 
     completed = 0
@@ -443,10 +261,11 @@ def fit(
 
     cbs.on_train_begin({})
     if checkpoint is not None:
-        completed = _restore(checkpoint, model, optimizer, scheduler, loader, history, cbs, resume_from)
+        completed = restore(checkpoint, model, optimizer, scheduler, loader, history, cbs, resume_from)
         if checkpoint.get("finished"):  # saved at the epoch where training stopped: nothing left to train
             state.stop_training = True
             state.stop_reason = checkpoint.get("stop_reason")
+            state.stop_kind = checkpoint.get("stop_kind")
             completed = epochs
     # "time" continues from the checkpoint's clock when resuming.
     started = time.perf_counter() - (history["time"][-1] if "time" in history and len(history) else 0.0)
@@ -468,9 +287,7 @@ def fit(
                 scheduler if per_batch_schedule else None,
             )
             if val_loader is not None:
-                logs.update(
-                    {f"val_{k}": v for k, v in _evaluate_loader(model, loss_fn, val_loader, metric_fns).items()}
-                )
+                logs.update({f"val_{k}": v for k, v in evaluate_loader(model, loss_fn, val_loader, metric_fns).items()})
             if lr is not None:
                 logs["lr"] = lr
             if scheduler is not None and not per_batch_schedule:
@@ -492,13 +309,55 @@ def fit(
     return history
 
 
+def _loaders(
+    train: Any, validation: Any, validation_split: float | None, batch_size: Any, shuffle: bool, seed: int
+) -> tuple[DataLoader, DataLoader | None]:
+    """fit's training loader (``train`` itself when it is a DataLoader) and validation loader (or None)."""
+    if isinstance(train, DataLoader):
+        if type(batch_size) is not _DefaultBatchSize:
+            raise ConfigError("fit: train is a DataLoader, so give batch_size to the DataLoader, not to fit")
+        loader = train
+    else:
+        dataset = as_dataset(train, "fit(train=...)")
+        if validation_split is not None:
+            dataset, validation = split_validation(dataset, validation_split, seed)
+        loader = DataLoader(
+            dataset,
+            batch_size=int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size,
+            shuffle=shuffle,
+            seed=seed,
+        )
+    if validation is None:
+        return loader, None
+    return loader, as_loader(validation, 1024, False, None, "fit(validation=...)")
+
+
+def _callback_list(
+    callbacks: Sequence[Callback] | CallbackList | None, history: History, checkpoint_dir: Any, verbose: int
+) -> CallbackList:
+    """The user's callbacks, a DivergenceGuard unless they brought one, the History's recorder, then
+    checkpoints (so a saved state includes the whole epoch), then the progress output."""
+    user = list(as_callback_list(callbacks))
+    if not any(isinstance(cb, DivergenceGuard) for cb in user):
+        user.append(DivergenceGuard(factor=math.inf))  # NaN/inf losses stop training with a clear message
+    savers = [cb for cb in user if isinstance(cb, ModelCheckpoint)]
+    ordered: list[Callback] = [cb for cb in user if not isinstance(cb, ModelCheckpoint)]
+    ordered.append(_RecordHistory(history))
+    ordered.extend(savers)
+    if checkpoint_dir is not None:
+        ordered.append(ModelCheckpoint(Path(checkpoint_dir) / "last.ckpt"))
+    if verbose:
+        ordered.append(ProgressBar(verbose=verbose))
+    return CallbackList(ordered)
+
+
 def _run_epoch(
     epoch: int,
     model: Any,
     loss_fn: Any,
     optimizer: Any,
     loader: DataLoader,
-    metrics: list[tuple[str, Metric]],
+    metrics: list[Metric],
     cbs: CallbackList,
     state: TrainingState,
     batch_scheduler: Any,
@@ -507,9 +366,9 @@ def _run_epoch(
     total, count = 0.0, 0
     outputs: list[np.ndarray] = []
     targets: list[np.ndarray] = []
-    with _mode(model, True):
+    with model_mode(model, True):
         for i, batch in enumerate(loader):
-            x, y = _unpack(batch, "fit")
+            x, y = unpack_batch(batch, "fit")
             n = len(x)
             cbs.on_batch_begin(i, {"size": n})
             try:
@@ -521,7 +380,7 @@ def _run_epoch(
                 raise
             if batch_scheduler is not None:
                 batch_scheduler.step()
-            total += step_logs["loss"] * _loss_weight(loss_fn, n)
+            total += step_logs["loss"] * loss_weight(loss_fn, n)
             count += n
             if metrics:
                 outputs.append(step_logs["outputs"])
@@ -529,7 +388,7 @@ def _run_epoch(
             cbs.on_batch_end(i, {"loss": step_logs["loss"], "size": n})
             if state.stop_training:  # a callback asked to stop (e.g. the loss became NaN)
                 break
-    return {"loss": total / max(count, 1), **_score(metrics, outputs, targets)}
+    return {"loss": total / max(count, 1), **score(metrics, outputs, targets)}
 
 
 def _step_scheduler(scheduler: Any, logs: Logs) -> None:
@@ -542,50 +401,4 @@ def _step_scheduler(scheduler: Any, logs: Logs) -> None:
         scheduler.step()
 
 
-# ---------------------------------------------------------------------- checkpoints
-def _read_checkpoint(path: str | Path) -> dict[str, Any]:
-    from ..serialization import load
-
-    state = load(_checkpoint_path(path))
-    if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
-        raise CheckpointError(
-            f"fit(resume_from={str(path)!r}): not a training checkpoint (written by fit's checkpoint_dir or "
-            "ModelCheckpoint without save_weights_only)"
-        )
-    return state
-
-
-def _restore(
-    ckpt: dict[str, Any],
-    model: Any,
-    optimizer: Any,
-    scheduler: Any,
-    loader: DataLoader,
-    history: History,
-    cbs: CallbackList,
-    path: Any,
-) -> int:
-    where = f"fit(resume_from={str(path)!r})"
-    try:
-        model.load_state_dict(ckpt["model"])
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{where}: the checkpoint's model does not fit this model: {exc}") from None
-    try:
-        optimizer.load_state_dict(ckpt["optimizer"])
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{where}: the checkpoint's optimizer state does not fit this optimizer: {exc}") from None
-    if (ckpt["scheduler"] is None) != (scheduler is None):
-        raise CheckpointError(
-            f"{where}: the checkpoint {'has no' if ckpt['scheduler'] is None else 'has a'} scheduler state, "
-            f"but this run {'has a' if scheduler is not None else 'has no'} scheduler"
-        )
-    if scheduler is not None:
-        scheduler.load_state_dict(ckpt["scheduler"])
-    loader.load_state_dict(ckpt["train_loader"])
-    backend.set_rng_state(ckpt["rng"])
-    history.load_state_dict(ckpt["history"])
-    cbs.load_state_dict(ckpt["callbacks"])
-    return int(ckpt["epoch"])
-
-
-__all__ = ["fit", "train_step", "evaluate", "predict"]
+__all__ = ["fit", "train_step", "evaluate", "predict", "CHECKPOINT_KIND"]

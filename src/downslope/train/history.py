@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import StateDictError
-from .metrics import higher_is_better
+from .metrics import Metric, greater_is_better
 
 #: Why a fit ended, as ``History.stop_kind``: it ran all its epochs, a callback's rule fired
 #: (EarlyStopping, StopAtTarget/StopAtLoss, MaxTime), the loss diverged (DivergenceGuard,
@@ -20,7 +21,8 @@ STOP_KINDS = ("max_epochs", "early_stopping", "target", "time_limit", "diverged"
 class History:
     """Per-epoch records of a training run: ``history["val_loss"]`` is a list with one value per epoch.
 
-    ``epoch`` numbers count from 1, as the progress output and the CSV do. An epoch lacking a
+    ``epoch`` numbers count from 1, as the progress output and the CSV do. ``metrics`` (fit passes
+    the Metric objects it computes) say which way each metric is better, for :meth:`best`. An epoch lacking a
     key that others have (say, a metric added late) holds None there. ``stop_reason`` says why
     training ended early, in words (None when it ran all its epochs); ``stop_kind`` says the same
     as one of :data:`STOP_KINDS`, for programs to test (``history.diverged`` reads it).
@@ -32,7 +34,8 @@ class History:
         ([1.2, 0.9], 2, 2)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Iterable[Metric] = ()) -> None:
+        self.metrics: dict[str, Metric] = {m.name: m for m in metrics}
         self.epochs: list[int] = []
         self.history: dict[str, list[Any]] = {}
         self.stop_reason: str | None = None
@@ -78,11 +81,15 @@ class History:
         return {"epoch": list(self.epochs), **{k: list(v) for k, v in self.history.items()}}
 
     def best(self, monitor: str | None = None, mode: str = "auto") -> tuple[int | None, float | None]:
-        """``(epoch number, value)`` of the best epoch by ``monitor`` ('val_loss' if recorded, else 'loss')."""
+        """``(epoch number, value)`` of the best epoch by ``monitor`` ('val_loss' if recorded, else 'loss').
+
+        ``mode='auto'`` maximizes a metric whose Metric says ``greater_is_better`` (see
+        :func:`~downslope.train.metrics.greater_is_better`) and minimizes anything else.
+        """
         if monitor is None:
             monitor = "val_loss" if "val_loss" in self.history else "loss"
         values = self.history.get(monitor, [])
-        maximize = higher_is_better(monitor) if mode == "auto" else mode == "max"
+        maximize = greater_is_better(monitor, self.metrics) if mode == "auto" else mode == "max"
         best_i: int | None = None
         for i, v in enumerate(values):
             if v is None or not math.isfinite(v):

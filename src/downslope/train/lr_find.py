@@ -19,7 +19,9 @@ import numpy as np
 from .. import backend
 from ..data.loader import DataLoader
 from ..errors import ConfigError
-from .fit import _as_loader, _mode, _unpack, train_step
+from .evaluation import model_mode
+from .fit import train_step
+from .inputs import as_loader, unpack_batch
 
 
 @dataclass
@@ -136,7 +138,7 @@ def lr_find(
     saved_grads = [None if p.grad is None else p.grad.array.copy() for p in params]
     saved_lrs = [g["lr"] for g in optimizer.param_groups]
     try:
-        loader = data if isinstance(data, DataLoader) else _as_loader(data, batch_size, True, None, "lr_find")
+        loader = data if isinstance(data, DataLoader) else as_loader(data, batch_size, True, None, "lr_find")
         lrs: list[float] = []
         raw: list[float] = []
         smoothed: list[float] = []
@@ -144,7 +146,7 @@ def lr_find(
         average, best = 0.0, math.inf
         ratio = end_lr / start_lr
         batches = iter(loader)
-        with _mode(model, True):
+        with model_mode(model, True):
             for i in range(num_iter):
                 lr = start_lr * ratio ** (i / (num_iter - 1))
                 for group in optimizer.param_groups:
@@ -154,7 +156,7 @@ def lr_find(
                 except StopIteration:
                     batches = iter(loader)
                     batch = next(batches)
-                x, y = _unpack(batch, "lr_find")
+                x, y = unpack_batch(batch, "lr_find")
                 loss = train_step(model, loss_fn, optimizer, x, y)["loss"]
                 lrs.append(lr)
                 raw.append(loss)

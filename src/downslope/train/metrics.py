@@ -10,7 +10,7 @@ labels ``(N,)`` (integers), or one column of binary scores ``(N,)``/``(N, 1)`` c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,53 @@ import numpy as np
 from ..errors import ArgumentTypeError, ConfigError, ShapeError
 from ..tensor import Tensor
 
-Metric = Callable[[Any, Any], float]
+MetricFn = Callable[[Any, Any], float]
+
+
+class Metric:
+    """A metric function with the facts the training loop needs about it.
+
+    Args:
+        fn: ``fn(preds, target) -> float``.
+        name: the column name in the logs and History (default ``fn.__name__``).
+        greater_is_better: whether a larger value is better. EarlyStopping, ModelCheckpoint,
+            StopAtTarget (``mode='auto'``) and ``History.best`` read it to know which way is best.
+        sample_mean: whether the value is a mean over samples (accuracy, MSE, MAE...), so the mean
+            over a whole data set is the count-weighted mean of its parts' values; distributed
+            training relies on it to split validation across ranks.
+
+    The built-in metrics (``get_metric("accuracy")``...) are Metric objects. Wrap a function of
+    your own to say that larger is better (a plain function counts as smaller-is-better, like a loss).
+
+    Example:
+        >>> import numpy as np
+        >>> def hits(preds, target): return float(np.sum(np.asarray(preds) == np.asarray(target)))
+        >>> m = Metric(hits, greater_is_better=True)
+        >>> m.name, m.greater_is_better, m([1, 2], [1, 0])
+        ('hits', True, 1.0)
+    """
+
+    def __init__(
+        self,
+        fn: MetricFn,
+        name: str | None = None,
+        *,
+        greater_is_better: bool = False,
+        sample_mean: bool = False,
+    ) -> None:
+        if not callable(fn):
+            raise ArgumentTypeError(f"Metric: fn must be a function fn(preds, target), got {type(fn).__name__}")
+        self.fn = fn
+        self.name = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
+        self.greater_is_better = bool(greater_is_better)
+        self.sample_mean = bool(sample_mean)
+        self.__name__ = self.name
+
+    def __call__(self, preds: Any, target: Any) -> float:
+        return self.fn(preds, target)
+
+    def __repr__(self) -> str:
+        return f"Metric({self.name!r}, greater_is_better={self.greater_is_better}, sample_mean={self.sample_mean})"
 
 
 def _array(x: Any, what: str, where: str) -> np.ndarray:
@@ -200,15 +246,19 @@ def r2_score(preds: Any, target: Any) -> float:
 
 
 # Names accepted by fit(metrics=[...]); the key is also the column name in History.
+def _builtin(fn: MetricFn, name: str, greater_is_better: bool, sample_mean: bool) -> Metric:
+    return Metric(fn, name, greater_is_better=greater_is_better, sample_mean=sample_mean)
+
+
 _BY_NAME: dict[str, Metric] = {
-    "accuracy": accuracy,
-    "precision": precision,
-    "recall": recall,
-    "f1": f1_score,
-    "mse": mean_squared_error,
-    "mae": mean_absolute_error,
-    "rmse": root_mean_squared_error,
-    "r2": r2_score,
+    "accuracy": _builtin(accuracy, "accuracy", greater_is_better=True, sample_mean=True),
+    "precision": _builtin(precision, "precision", greater_is_better=True, sample_mean=False),
+    "recall": _builtin(recall, "recall", greater_is_better=True, sample_mean=False),
+    "f1": _builtin(f1_score, "f1", greater_is_better=True, sample_mean=False),
+    "mse": _builtin(mean_squared_error, "mse", greater_is_better=False, sample_mean=True),
+    "mae": _builtin(mean_absolute_error, "mae", greater_is_better=False, sample_mean=True),
+    "rmse": _builtin(root_mean_squared_error, "rmse", greater_is_better=False, sample_mean=False),
+    "r2": _builtin(r2_score, "r2", greater_is_better=True, sample_mean=False),
 }
 _ALIASES = {
     "acc": "accuracy",
@@ -219,42 +269,76 @@ _ALIASES = {
     "r2_score": "r2",
 }
 
-# Larger is better for these (EarlyStopping's mode='auto' and ModelCheckpoint read this).
-HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "r2"}
-
 
 def _top_k_metric(k: int) -> Metric:
     def top_k_accuracy(preds: Any, target: Any) -> float:
         return accuracy(preds, target, top_k=k)
 
-    return top_k_accuracy
+    return _builtin(top_k_accuracy, f"top{k}_accuracy", greater_is_better=True, sample_mean=True)
 
 
-def get_metric(metric: str | Metric) -> tuple[str, Metric]:
-    """Resolve a metric name ('accuracy', 'top5_accuracy', 'f1', 'mse', 'r2', ...) or a callable.
+def _lookup(name: str) -> Metric | None:
+    """The built-in metric called ``name`` (any case, aliases, ``top<k>_accuracy``), or None."""
+    key = name.lower()
+    key = _ALIASES.get(key, key)
+    if key in _BY_NAME:
+        return _BY_NAME[key]
+    if key.startswith("top") and key.endswith("_accuracy") and key[3:-9].isdigit() and int(key[3:-9]) >= 1:
+        return _top_k_metric(int(key[3:-9]))
+    return None
 
-    A user function ``fn(preds, target) -> float`` is named after ``fn.__name__``.
+
+def as_metric(metric: str | MetricFn | Metric) -> Metric:
+    """Resolve a metric name ('accuracy', 'top5_accuracy', 'f1', 'mse', 'r2', ...) or a function to a Metric.
+
+    A Metric is returned as is; a plain function ``fn(preds, target) -> float`` becomes
+    ``Metric(fn)`` (named after ``fn.__name__``, smaller is better, not a per-sample mean).
+
+    Example:
+        >>> m = as_metric("acc")
+        >>> m.name, m.greater_is_better, m([2, 1], [2, 0])
+        ('accuracy', True, 0.5)
+    """
+    if isinstance(metric, Metric):
+        return metric
+    if callable(metric):
+        return Metric(metric)
+    if not isinstance(metric, str):
+        raise ConfigError(f"metrics: expected a metric name or a function, got {type(metric).__name__} {metric!r}")
+    found = _lookup(metric)
+    if found is None:
+        valid = sorted(_BY_NAME) + sorted(_ALIASES) + ["top<k>_accuracy"]
+        raise ConfigError(f"unknown metric {metric!r}; valid names are: {', '.join(valid)} (or pass a function)")
+    return found
+
+
+def get_metric(metric: str | MetricFn | Metric) -> tuple[str, Metric]:
+    """``(name, metric)`` for a metric name or function: :func:`as_metric` with its name beside it.
 
     Example:
         >>> name, fn = get_metric("acc")
         >>> name, fn([2, 1], [2, 0])
         ('accuracy', 0.5)
     """
-    if callable(metric):
-        return getattr(metric, "__name__", type(metric).__name__), metric
-    if not isinstance(metric, str):
-        raise ConfigError(f"metrics: expected a metric name or a function, got {type(metric).__name__} {metric!r}")
-    key = metric.lower()
-    key = _ALIASES.get(key, key)
-    if key in _BY_NAME:
-        return key, _BY_NAME[key]
-    if key.startswith("top") and key.endswith("_accuracy") and key[3:-9].isdigit() and int(key[3:-9]) >= 1:
-        return key, _top_k_metric(int(key[3:-9]))
-    valid = sorted(_BY_NAME) + sorted(_ALIASES) + ["top<k>_accuracy"]
-    raise ConfigError(f"unknown metric {metric!r}; valid names are: {', '.join(valid)} (or pass a function)")
+    found = as_metric(metric)
+    return found.name, found
 
 
-def higher_is_better(name: str) -> bool:
-    """Whether a larger value of the logged quantity ``name`` (e.g. 'val_accuracy') is better."""
-    base = name[4:] if name.startswith("val_") else name
-    return base in HIGHER_IS_BETTER or (base.startswith("top") and base.endswith("_accuracy")) or "acc" in base
+def greater_is_better(monitor: str, metrics: Mapping[str, Metric] | None = None) -> bool:
+    """Whether a larger value of the logged quantity ``monitor`` (e.g. 'val_accuracy') is better.
+
+    The ``val_`` prefix is ignored. The answer comes from the metric of that name in ``metrics``
+    (those a fit computes), else from the built-in metric of that name; anything else -- the loss,
+    and names that are not metrics -- is better when smaller.
+
+    Example:
+        >>> greater_is_better("val_accuracy"), greater_is_better("val_loss"), greater_is_better("mse")
+        (True, False, False)
+    """
+    base = monitor[4:] if monitor.startswith("val_") else monitor
+    if metrics is not None and base in metrics:
+        return metrics[base].greater_is_better
+    if base == "loss":
+        return False
+    found = _lookup(base)
+    return found is not None and found.greater_is_better

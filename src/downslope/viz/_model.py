@@ -22,7 +22,7 @@ def predict_array(model: Callable[[Tensor], Any], inputs: np.ndarray, where: str
     """
     was_training = getattr(model, "training", None)
     if was_training and hasattr(model, "eval"):
-        model.eval()  # type: ignore[attr-defined]
+        model.eval()
     try:
         outputs = []
         with no_grad():
@@ -31,7 +31,7 @@ def predict_array(model: Callable[[Tensor], Any], inputs: np.ndarray, where: str
                 outputs.append(np.asarray(getattr(out, "array", out), dtype=np.float64))
     finally:
         if was_training and hasattr(model, "train"):
-            model.train(True)  # type: ignore[attr-defined]
+            model.train(True)
     result = np.concatenate(outputs, axis=0)
     if result.shape[0] != len(inputs):
         raise ArgumentError(

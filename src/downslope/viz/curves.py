@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 NON_METRIC_KEYS = frozenset(
     {"epoch", "step", "lr", "learning_rate", "time", "wall_time", "elapsed", "epoch_time", "seconds"}
 )
-# A monitored quantity whose name contains one of these is better when larger (Keras' 'auto' mode).
+# For a history that carries no Metric objects (a dict, a Keras History, a column no metric made):
+# a monitored quantity whose name contains one of these is better when larger.
 HIGHER_IS_BETTER = ("acc", "r2", "auc", "f1", "precision", "recall", "score")
 # Keys holding seconds since the start of training (cumulative) and seconds per epoch.
 CUMULATIVE_TIME_KEYS = ("wall_time", "elapsed", "time")
@@ -73,11 +74,15 @@ def _epochs(hist: Mapping[str, Sequence[float]], n: int) -> np.ndarray:
     return np.arange(1, n + 1, dtype=np.float64)
 
 
-def _pick_mode(monitor: str, mode: str) -> str:
+def _pick_mode(monitor: str, mode: str, history: Any = None) -> str:
     if mode not in ("auto", "min", "max"):
         raise ArgumentError(f"mode: expected 'auto', 'min' or 'max', got {mode!r}")
     if mode != "auto":
         return mode
+    metrics = getattr(history, "metrics", None)  # a downslope History knows its metrics' directions
+    base = monitor[4:] if monitor.startswith("val_") else monitor
+    if isinstance(metrics, Mapping) and base in metrics:
+        return "max" if metrics[base].greater_is_better else "min"
     return "max" if any(tag in monitor.lower() for tag in HIGHER_IS_BETTER) else "min"
 
 
@@ -137,7 +142,8 @@ def plot_loss_curves(
             ``val_<name>`` is drawn with ``<name>``). Pass ``[]`` for the loss panel only.
         monitor: the key whose best value marks the best epoch (default ``val_loss`` when present,
             else ``loss``); the best epoch gets a dotted vertical line in every panel and a dot.
-        mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names).
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (a downslope History's Metric says which way is
+            better; for other histories, max for accuracy-like names).
         log_scale: logarithmic y axis for the loss panel; None (default) picks it when the
             losses are positive and span more than a factor of 50.
     """
@@ -152,7 +158,7 @@ def plot_loss_curves(
     monitor = monitor or ("val_loss" if "val_loss" in hist else "loss")
     if monitor not in hist:
         raise ArgumentError(f"plot_loss_curves: monitor {monitor!r} is not in the history; its keys are {sorted(hist)}")
-    best = best_epoch_index(hist[monitor], _pick_mode(monitor, mode))
+    best = best_epoch_index(hist[monitor], _pick_mode(monitor, mode, history))
     if log_scale is None:
         losses = np.array([v for k in ("loss", "val_loss") for v in hist.get(k, [])], dtype=np.float64)
         losses = losses[np.isfinite(losses)]

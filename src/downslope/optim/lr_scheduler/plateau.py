@@ -87,7 +87,7 @@ class ReduceLROnPlateau(LRScheduler):
         margin = self.threshold * abs(best) if self.threshold_mode == "rel" else self.threshold
         return a < best - margin if self.mode == "min" else a > best + margin
 
-    def step(self, metrics: Any = None) -> None:  # type: ignore[override]
+    def step(self, metrics: Any = None) -> None:
         """Record this epoch's metric (a number or 0-d tensor) and reduce the lr on a plateau."""
         if metrics is None:
             raise ArgumentTypeError("ReduceLROnPlateau.step: pass the monitored metric, e.g. sched.step(val_loss)")

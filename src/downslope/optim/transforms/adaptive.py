@@ -30,15 +30,13 @@ def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, amsgrad: Any 
         array([ 1., -1.])
     """
 
-    def init(params: np.ndarray) -> dict[str, np.ndarray]:
-        return {"exp_avg": np.zeros_like(params), "exp_avg_sq": np.zeros_like(params)}
+    init = _zero_moments
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         beta1, beta2, e = hyper(b1, ctx), hyper(b2, ctx), hyper(eps, ctx)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         tmp = ctx.scratch(g, 1)
-        _lerp_(m, g, 1 - beta1, tmp)
-        _ema_of_square_(v, g, beta2, tmp)
+        _update_moments_(m, v, g, beta1, beta2, tmp)
         t = ctx.step
         bc1 = 1 - beta1**t
         bc2_sqrt = (1 - beta2**t) ** 0.5
@@ -56,6 +54,18 @@ def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, amsgrad: Any 
         return g, state
 
     return GradientTransformation(init, update)
+
+
+def _zero_moments(params: np.ndarray) -> dict[str, np.ndarray]:
+    """Adam's two moving averages (of the gradient and of its square), zero before the first step."""
+    return {"exp_avg": np.zeros_like(params), "exp_avg_sq": np.zeros_like(params)}
+
+
+def _update_moments_(m: np.ndarray, v: np.ndarray, g: np.ndarray, beta1: float, beta2: float, tmp: np.ndarray) -> None:
+    """One step of Adam's moving averages in place (Adam, NAdam and RAdam): ``m`` of the gradient
+    with weight ``beta1``, ``v`` of its square with weight ``beta2``."""
+    _lerp_(m, g, 1 - beta1, tmp)
+    _ema_of_square_(v, g, beta2, tmp)
 
 
 def _ema_of_square_(acc: np.ndarray, g: np.ndarray, decay: float, tmp: np.ndarray) -> None:
@@ -250,8 +260,7 @@ def scale_by_nadam(
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
         mu_prod *= mu
         tmp = ctx.scratch(g, 1)
-        _lerp_(m, g, 1 - beta1, tmp)
-        _ema_of_square_(v, g, beta2, tmp)
+        _update_moments_(m, v, g, beta1, beta2, tmp)
         denom = ctx.scratch(g, 2)
         np.divide(v, 1 - beta2**t, out=denom)
         np.sqrt(denom, out=denom)
@@ -289,15 +298,13 @@ def scale_by_radam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientT
         array([ 1., -2.])
     """
 
-    def init(params: np.ndarray) -> dict[str, np.ndarray]:
-        return {"exp_avg": np.zeros_like(params), "exp_avg_sq": np.zeros_like(params)}
+    init = _zero_moments
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         beta1, beta2, e = hyper(b1, ctx), hyper(b2, ctx), hyper(eps, ctx)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         tmp = ctx.scratch(g, 1)
-        _lerp_(m, g, 1 - beta1, tmp)
-        _ema_of_square_(v, g, beta2, tmp)
+        _update_moments_(m, v, g, beta1, beta2, tmp)
         t = ctx.step
         bc1 = 1 - beta1**t
         bc2 = 1 - beta2**t

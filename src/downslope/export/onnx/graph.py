@@ -1,0 +1,120 @@
+"""The ONNX graph being written (:class:`GraphBuilder`) and the table of layer emitters (``EMITTERS``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ...errors import ArgumentError, ExportError
+from ...nn.module import Module
+from ...tensor import Tensor
+
+MIN_OPSET = 17  # LayerNormalization is an ONNX op from opset 17 on
+
+
+def require_onnx() -> Any:
+    """The ``onnx`` package, or an ImportError that says how to install it.
+
+    Example:
+        >>> onnx = require_onnx()  # doctest: +SKIP
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("ONNX export needs the 'onnx' package: pip install 'downslope[onnx]'") from None
+    return onnx
+
+
+# ---------------------------------------------------------------------- graph builder
+class GraphBuilder:
+    """Nodes and constants of the ONNX graph being written; unique value names.
+
+    Emitters call :meth:`node` and :meth:`const` and return the names of their outputs.
+    """
+
+    def __init__(self, opset: int, dynamic_batch: bool) -> None:
+        self.onnx = require_onnx()
+        self.opset = opset
+        self.dynamic_batch = dynamic_batch
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.domains: set[str] = set()
+        self._used: set[str] = set()
+
+    def fresh(self, hint: str) -> str:
+        base = hint.replace(" ", "_") or "v"
+        name, i = base, 1
+        while name in self._used:
+            name, i = f"{base}_{i}", i + 1
+        self._used.add(name)
+        return name
+
+    def reserve(self, name: str) -> None:
+        if name in self._used:
+            raise ArgumentError(f"ONNX export: two inputs or outputs are named {name!r}; ONNX needs unique names")
+        self._used.add(name)
+
+    def const(self, array: Any, hint: str = "const") -> str:
+        name = self.fresh(hint)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.array(array, order="C"), name))
+        return name
+
+    def ints(self, values: Sequence[int], hint: str = "shape") -> str:
+        return self.const(np.asarray(list(values), dtype=np.int64), hint)
+
+    def node(
+        self, op: str, inputs: Sequence[str], hint: str | None = None, n_out: int = 1, domain: str = "", **attrs: Any
+    ) -> Any:
+        outs = [self.fresh(f"{hint or op.lower()}") for _ in range(n_out)]
+        if domain:
+            self.domains.add(domain)
+        self.nodes.append(
+            self.onnx.helper.make_node(
+                op, list(inputs), outs, name=self.fresh(f"{op}_node"), domain=domain or None, **attrs
+            )
+        )
+        return outs[0] if n_out == 1 else outs
+
+
+Emitter = Callable[[GraphBuilder, Any, str, Tensor, Any], Any]
+EMITTERS: dict[type, Emitter] = {}
+
+
+def register_emitter(*layer_types: type) -> Callable[[Emitter], Emitter]:
+    """Decorator: ``fn(graph, layer, input_name, input_tensor, output) -> output name(s)`` writes the
+    ONNX nodes of ``layer_types``. A subclass is covered only if it keeps the registered ``forward``.
+
+    Example:
+        >>> from downslope.export.onnx import EMITTERS
+        >>> from downslope import nn
+        >>> nn.Linear in EMITTERS and nn.LSTM in EMITTERS
+        True
+    """
+
+    def decorate(fn: Emitter) -> Emitter:
+        for t in layer_types:
+            EMITTERS[t] = fn
+        return fn
+
+    return decorate
+
+
+def emitter_for(m: Module) -> Emitter | None:
+    """The table's emitter for ``m``'s class (or a base class whose ``forward`` it keeps), or None."""
+    for cls in type(m).__mro__:
+        fn = EMITTERS.get(cls)
+        if fn is not None:
+            # A subclass that writes its own forward computes something else: trace it instead.
+            return fn if type(m).forward is getattr(cls, "forward", None) else None
+    return None
+
+
+def check_batched(x: Tensor, ndim: int, layer: Any) -> None:
+    """Refuse an unbatched input where ``layer``'s ONNX op needs ``ndim`` dims (batch first)."""
+    if x.ndim != ndim:
+        raise ExportError(
+            f"ONNX export: {type(layer).__name__} expects a batched input of {ndim} dims here, got shape {x.shape}; "
+            f"export with a batched example input"
+        )

@@ -1,0 +1,325 @@
+"""One emitter per layer class: the ONNX nodes of Linear, the activations, Conv/Pool, the norms,
+Embedding and the recurrent layers, registered in ``EMITTERS`` when this module is imported."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ...errors import ExportError
+from ...nn import activation as act
+from ...nn import convolution as conv
+from ...nn import layers, module, normalization, recurrent
+from ...tensor import Tensor
+from .graph import Emitter, GraphBuilder, check_batched, register_emitter
+
+
+@register_emitter(layers.Linear)
+def _linear(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    w = m.weight.array
+    if xt.ndim == 2:
+        inputs = [x, g.const(w, "weight")] + ([g.const(m.bias.array, "bias")] if m.bias is not None else [])
+        return g.node("Gemm", inputs, "linear", transB=1)
+    y = g.node("MatMul", [x, g.const(np.ascontiguousarray(w.T), "weight_t")], "matmul")
+    return g.node("Add", [y, g.const(m.bias.array, "bias")], "linear") if m.bias is not None else y
+
+
+@register_emitter(module.Identity, layers.Dropout)
+def _identity(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return x  # Dropout in evaluation semantics is the identity
+
+
+def _simple(op: str, **attrs: Any) -> Emitter:
+    def emit(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+        return g.node(op, [x], op.lower(), **attrs)
+
+    return emit
+
+
+register_emitter(act.ReLU)(_simple("Relu"))
+register_emitter(act.Sigmoid)(_simple("Sigmoid"))
+register_emitter(act.Tanh)(_simple("Tanh"))
+
+
+@register_emitter(act.LeakyReLU)
+def _leaky_relu(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return g.node("LeakyRelu", [x], "leaky_relu", alpha=float(m.negative_slope))
+
+
+@register_emitter(act.ELU)
+def _elu(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return g.node("Elu", [x], "elu", alpha=float(m.alpha))
+
+
+def _scalar(g: GraphBuilder, value: float, like: Tensor) -> str:
+    return g.const(np.asarray(value, dtype=like.array.dtype), "c")
+
+
+@register_emitter(act.GELU)
+def _gelu(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    # Written out: the Gelu op only exists from opset 20 on.
+    half = g.node("Mul", [x, _scalar(g, 0.5, xt)], "half_x")
+    if m.approximate == "tanh":
+        cube = g.node("Mul", [g.node("Mul", [x, x]), x], "x_cubed")
+        inner = g.node("Add", [x, g.node("Mul", [cube, _scalar(g, 0.044715, xt)])])
+        t = g.node("Tanh", [g.node("Mul", [inner, _scalar(g, math.sqrt(2.0 / math.pi), xt)])])
+    else:
+        t = g.node("Erf", [g.node("Mul", [x, _scalar(g, 1.0 / math.sqrt(2.0), xt)])])
+    return g.node("Mul", [half, g.node("Add", [t, _scalar(g, 1.0, xt)])], "gelu")
+
+
+@register_emitter(act.SiLU)
+def _silu(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return g.node("Mul", [x, g.node("Sigmoid", [x])], "silu")
+
+
+@register_emitter(act.Softplus)
+def _softplus(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    # PyTorch's rule: log(1 + exp(beta x)) / beta, and x itself where beta x > threshold.
+    bx = g.node("Mul", [x, _scalar(g, m.beta, xt)]) if m.beta != 1.0 else x
+    soft = g.node("Softplus", [bx])
+    if m.beta != 1.0:
+        soft = g.node("Div", [soft, _scalar(g, m.beta, xt)])
+    linear = g.node("Greater", [bx, _scalar(g, m.threshold, xt)])
+    return g.node("Where", [linear, x, soft], "softplus")
+
+
+@register_emitter(act.Softmax)
+def _softmax(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return g.node("Softmax", [x], "softmax", axis=int(m.dim))
+
+
+@register_emitter(act.LogSoftmax)
+def _log_softmax(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return g.node("LogSoftmax", [x], "log_softmax", axis=int(m.dim))
+
+
+@register_emitter(module.Flatten)
+def _flatten(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    start = m.start_dim % xt.ndim
+    end = m.end_dim % xt.ndim
+    if start == 1 and end == xt.ndim - 1:
+        return g.node("Flatten", [x], "flatten", axis=1)
+    # 0 copies a leading dim and -1 takes the merged ones, so any batch size (dim 0) still fits.
+    shape = [0] * start + [-1] + list(out.shape[start + 1 :])
+    return g.node("Reshape", [x, g.ints(shape)], "flatten")
+
+
+def _conv_pads(m: Any) -> list[int]:
+    n = len(m.kernel_size)
+    if isinstance(m.padding, str):
+        if m.padding == "valid":
+            return [0] * (2 * n)
+        before, after = [], []
+        for k, d in zip(m.kernel_size, m.dilation):
+            total = d * (k - 1)
+            before.append(total // 2)  # an odd total puts the extra one after the input, as PyTorch does
+            after.append(total - total // 2)
+        return before + after
+    return list(m.padding) * 2
+
+
+@register_emitter(conv.Conv1d, conv.Conv2d)
+def _conv(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    n = len(m.kernel_size)
+    check_batched(xt, n + 2, m)
+    pads = _conv_pads(m)
+    if m.padding_mode != "zeros":
+        mode = {"reflect": "reflect", "replicate": "edge"}.get(m.padding_mode)
+        if mode is None:
+            raise ExportError(
+                f"ONNX export: {type(m).__name__}(padding_mode={m.padding_mode!r}) is not supported "
+                f"(supported: 'zeros', 'reflect', 'replicate')"
+            )
+        full = [0, 0] + pads[:n] + [0, 0] + pads[n:]
+        x = g.node("Pad", [x, g.ints(full, "pads")], "padded", mode=mode)
+        pads = [0] * (2 * n)
+    inputs = [x, g.const(m.weight.array, "weight")] + ([g.const(m.bias.array, "bias")] if m.bias is not None else [])
+    return g.node(
+        "Conv",
+        inputs,
+        "conv",
+        kernel_shape=list(m.kernel_size),
+        strides=list(m.stride),
+        pads=pads,
+        dilations=list(m.dilation),
+        group=int(m.groups),
+    )
+
+
+def _ntuple(value: Any, n: int) -> list[int]:
+    if isinstance(value, (int, np.integer)):
+        return [int(value)] * n
+    return [int(v) for v in value]
+
+
+@register_emitter(conv.MaxPool1d, conv.MaxPool2d)
+def _max_pool(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    n = 1 if isinstance(m, conv.MaxPool1d) else 2
+    check_batched(xt, n + 2, m)
+    if m.return_indices:
+        raise ExportError(f"ONNX export: {type(m).__name__}(return_indices=True) is not supported")
+    pads = _ntuple(m.padding, n)
+    return g.node(
+        "MaxPool",
+        [x],
+        "max_pool",
+        kernel_shape=_ntuple(m.kernel_size, n),
+        strides=_ntuple(m.stride, n),
+        pads=pads + pads,
+        dilations=_ntuple(m.dilation, n),
+        ceil_mode=int(bool(m.ceil_mode)),
+    )
+
+
+@register_emitter(conv.AvgPool1d, conv.AvgPool2d)
+def _avg_pool(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    n = 1 if isinstance(m, conv.AvgPool1d) else 2
+    check_batched(xt, n + 2, m)
+    kernel, pads = _ntuple(m.kernel_size, n), _ntuple(m.padding, n)
+    divisor = getattr(m, "divisor_override", None)
+    if m.ceil_mode and (divisor is not None or any(pads)):
+        # The divisor of a window that runs past the padded input differs between PyTorch and ONNX.
+        raise ExportError(
+            f"ONNX export: {type(m).__name__}(ceil_mode=True) with padding or divisor_override is not supported"
+        )
+    y = g.node(
+        "AveragePool",
+        [x],
+        "avg_pool",
+        kernel_shape=kernel,
+        strides=_ntuple(m.stride, n),
+        pads=pads + pads,
+        ceil_mode=int(bool(m.ceil_mode)),
+        count_include_pad=int(bool(m.count_include_pad) or divisor is not None),
+    )
+    if divisor is not None:  # every window is full here: the sum is the mean times the window size
+        y = g.node("Mul", [y, _scalar(g, math.prod(kernel) / divisor, xt)], "avg_pool")
+    return y
+
+
+def _adaptive_matrix(size: int, out: int, dtype: Any) -> np.ndarray:
+    """(size, out): column i averages x[floor(i*size/out) : ceil((i+1)*size/out)] (PyTorch's windows)."""
+    i = np.arange(out)
+    start = (i * size) // out
+    end = -((-(i + 1) * size) // out)
+    j = np.arange(size)
+    inside = (j >= start[:, None]) & (j < end[:, None])
+    return np.ascontiguousarray((inside / (end - start)[:, None]).T.astype(dtype))
+
+
+@register_emitter(conv.AdaptiveAvgPool1d, conv.AdaptiveAvgPool2d)
+def _adaptive_avg_pool(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    n = 1 if isinstance(m, conv.AdaptiveAvgPool1d) else 2
+    check_batched(xt, n + 2, m)
+    sizes, outs = xt.shape[2:], out.shape[2:]
+    if all(o == 1 for o in outs):
+        return g.node("GlobalAveragePool", [x], "avg_pool")
+    dtype = xt.array.dtype
+    # Separable: average the last axis with a matrix, then (for 2-D) the height as the last axis of the transpose.
+    y = x if outs[-1] == sizes[-1] else g.node("MatMul", [x, g.const(_adaptive_matrix(sizes[-1], outs[-1], dtype))])
+    if n == 2 and outs[0] != sizes[0]:
+        t = g.node("Transpose", [y], perm=[0, 1, 3, 2])
+        t = g.node("MatMul", [t, g.const(_adaptive_matrix(sizes[0], outs[0], dtype))])
+        y = g.node("Transpose", [t], "avg_pool", perm=[0, 1, 3, 2])
+    return y
+
+
+@register_emitter(normalization.BatchNorm1d, normalization.BatchNorm2d)
+def _batch_norm(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    if m.running_mean is None or m.running_var is None:
+        raise ExportError(
+            f"ONNX export: {type(m).__name__}(track_running_stats=False) normalizes with each batch's own "
+            f"statistics even in evaluation; only layers with running statistics can be exported"
+        )
+    c = m.num_features
+    dtype = m.running_mean.array.dtype
+    scale = m.weight.array if m.weight is not None else np.ones(c, dtype)
+    bias = m.bias.array if m.bias is not None else np.zeros(c, dtype)
+    return g.node(
+        "BatchNormalization",
+        [x, g.const(scale, "bn_scale"), g.const(bias, "bn_bias"), g.const(m.running_mean.array, "running_mean"),
+         g.const(m.running_var.array, "running_var")],
+        "batch_norm",
+        epsilon=float(m.eps),
+    )  # fmt: skip
+
+
+@register_emitter(normalization.LayerNorm)
+def _layer_norm(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    shape = tuple(m.normalized_shape)
+    dtype = xt.array.dtype
+    scale = m.weight.array if m.weight is not None else np.ones(shape, dtype)
+    inputs = [x, g.const(scale, "ln_scale")]
+    if m.bias is not None:
+        inputs.append(g.const(m.bias.array, "ln_bias"))
+    return g.node("LayerNormalization", inputs, "layer_norm", axis=-len(shape), epsilon=float(m.eps))
+
+
+@register_emitter(layers.Embedding)
+def _embedding(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return g.node("Gather", [g.const(m.weight.array, "embedding"), x], "embedding", axis=0)
+
+
+# PyTorch stacks the gates as (i, f, g, o) for LSTM and (r, z, n) for GRU; ONNX as (i, o, f, c) and (z, r, h).
+_RNN_OPS = {
+    "LSTM": ("LSTM", 4, [0, 3, 1, 2]),
+    "GRU": ("GRU", 3, [1, 0, 2]),
+    "RNN_TANH": ("RNN", 1, [0]),
+    "RNN_RELU": ("RNN", 1, [0]),
+}
+
+
+def _reorder(w: np.ndarray, order: list[int]) -> np.ndarray:
+    chunks = np.split(w, len(order), axis=0)
+    return np.concatenate([chunks[i] for i in order], axis=0)
+
+
+@register_emitter(recurrent.RNN, recurrent.LSTM, recurrent.GRU)
+def _rnn(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> Any:
+    check_batched(xt, 3, m)
+    op, _, order = _RNN_OPS[m.mode]
+    h = m.hidden_size
+    directions = 2 if m.bidirectional else 1
+    seq = g.node("Transpose", [x], "time_major", perm=[1, 0, 2]) if m.batch_first else x
+    finals_h: list[str] = []
+    finals_c: list[str] = []
+    for layer in range(m.num_layers):
+        ws, rs, bs = [], [], []
+        for d in range(directions):
+            suffix = f"_l{layer}" + ("_reverse" if d else "")
+            ws.append(_reorder(getattr(m, "weight_ih" + suffix).array, order))
+            rs.append(_reorder(getattr(m, "weight_hh" + suffix).array, order))
+            if m.bias:
+                b_ih = _reorder(getattr(m, "bias_ih" + suffix).array, order)
+                b_hh = _reorder(getattr(m, "bias_hh" + suffix).array, order)
+                bs.append(np.concatenate([b_ih, b_hh]))
+            else:
+                bs.append(np.zeros(2 * ws[-1].shape[0], ws[-1].dtype))
+        attrs: dict[str, Any] = {"hidden_size": h, "direction": "bidirectional" if directions == 2 else "forward"}
+        if op == "GRU":
+            attrs["linear_before_reset"] = 1  # PyTorch applies the reset gate after the hidden matmul
+        if op == "RNN":
+            attrs["activations"] = ["Relu" if m.mode == "RNN_RELU" else "Tanh"] * directions
+        n_out = 3 if op == "LSTM" else 2
+        outs = g.node(
+            op,
+            [seq, g.const(np.stack(ws), "W"), g.const(np.stack(rs), "R"), g.const(np.stack(bs), "B")],
+            op.lower(),
+            n_out=n_out,
+            **attrs,
+        )
+        # Y is (L, D, N, H); the next layer (and PyTorch's output) wants (L, N, D*H).
+        y = g.node("Transpose", [outs[0]], perm=[0, 2, 1, 3])
+        seq = g.node("Reshape", [y, g.ints([0, 0, -1])], "rnn_out")
+        finals_h.append(outs[1])
+        if op == "LSTM":
+            finals_c.append(outs[2])
+    output = g.node("Transpose", [seq], "rnn_out", perm=[1, 0, 2]) if m.batch_first else seq
+    h_n = finals_h[0] if len(finals_h) == 1 else g.node("Concat", finals_h, "h_n", axis=0)
+    if op == "LSTM":
+        c_n = finals_c[0] if len(finals_c) == 1 else g.node("Concat", finals_c, "c_n", axis=0)
+        return output, (h_n, c_n)
+    return output, h_n

@@ -1,0 +1,214 @@
+"""From a traced graph to a checked ONNX model: declarations, the ModelProto, the second-batch check, export."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ...errors import ArgumentError, ExportError
+from ...nn.module import Module
+from ...tensor import Tensor
+from .graph import MIN_OPSET, GraphBuilder, require_onnx
+from .tracing import as_inputs, run_model, trace
+
+
+def value_info(name: str, arr: np.ndarray, dynamic: set[int]) -> Any:
+    """An ONNX input/output declaration: ``arr``'s dtype and shape, with the dims in ``dynamic`` free."""
+    h = require_onnx().helper
+    shape = [("batch" if i in dynamic else int(s)) for i, s in enumerate(arr.shape)]
+    return h.make_tensor_value_info(name, h.np_dtype_to_tensor_dtype(arr.dtype), shape)
+
+
+def finish(g: GraphBuilder, name: str, inputs: list[Any], outputs: list[tuple[str, str, Any]]) -> Any:
+    """The ModelProto of ``g``: ``outputs`` are (internal value, output name, value_info) triples;
+    each output name must have been reserved in ``g`` (or made by ``g.fresh``) before tracing."""
+    onnx = require_onnx()
+    h = onnx.helper
+    for src, dst, _ in outputs:  # the output names were reserved (or made fresh) by the caller
+        g.nodes.append(h.make_node("Identity", [src], [dst], name=g.fresh("output_node")))
+    nodes, initializers = _prune(g.nodes, g.initializers, [dst for _, dst, _ in outputs])
+    graph = h.make_graph(nodes, name, inputs, [info for _, _, info in outputs], initializers)
+    opsets = [h.make_opsetid("", g.opset)] + [
+        h.make_opsetid(d, 3 if d == "ai.onnx.ml" else 1) for d in sorted(g.domains)
+    ]
+    proto = h.make_model(graph, opset_imports=opsets, producer_name="downslope")
+    proto.ir_version = h.find_min_ir_version_for(opsets)
+    return proto
+
+
+def to_model(
+    model: Module,
+    example_input: Any,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    dynamic_batch: bool = True,
+    opset: int = MIN_OPSET,
+) -> Any:
+    """The ``onnx.ModelProto`` of ``model`` (see :func:`export`, which also checks and writes it).
+
+    Example:
+        >>> import downslope as ds
+        >>> proto = ds.onnx.to_model(ds.nn.Linear(3, 2), ds.randn(4, 3))  # doctest: +SKIP
+    """
+    if opset < MIN_OPSET:
+        raise ArgumentError(f"ONNX export: opset must be at least {MIN_OPSET}, got {opset}")
+    inputs = as_inputs(example_input)
+    in_names = list(input_names) if input_names is not None else (
+        ["input"] if len(inputs) == 1 else [f"input_{i}" for i in range(len(inputs))]
+    )  # fmt: skip
+    if len(in_names) != len(inputs):
+        raise ArgumentError(f"ONNX export: {len(inputs)} example inputs but {len(in_names)} input_names")
+    g = GraphBuilder(opset, dynamic_batch)
+    for n in in_names + list(output_names or []):  # before tracing, so that no internal value takes them
+        g.reserve(n)
+    internal, outs = trace(g, model, inputs, in_names)
+    if output_names is None:
+        out_names = [g.fresh("output")] if len(outs) == 1 else [g.fresh(f"output_{i}") for i in range(len(outs))]
+    else:
+        out_names = list(output_names)
+    if len(out_names) != len(outs):
+        raise ArgumentError(f"ONNX export: the model returns {len(outs)} tensors but {len(out_names)} output_names")
+    # Output dims that follow the batch size: those that change when the model sees another batch.
+    changed = _batch_dims(model, inputs, [o.array.shape for o in outs]) if dynamic_batch else [set()] * len(outs)
+    graph_inputs = [
+        value_info(n, t.array, {0} if dynamic_batch and t.ndim else set()) for n, t in zip(in_names, inputs)
+    ]
+    outputs = [(src, dst, value_info(dst, o.array, c)) for src, dst, o, c in zip(internal, out_names, outs, changed)]
+    return finish(g, type(model).__name__, graph_inputs, outputs)
+
+
+def _batch_dims(model: Module, inputs: list[Tensor], shapes: list[tuple[int, ...]]) -> list[set[int]]:
+    other = _other_batch(inputs, np.random.default_rng(0))
+    with_other = run_model(_evaluating(model), other)
+    return [{i for i, (a, b) in enumerate(zip(s, o.shape)) if a != b} for s, o in zip(shapes, with_other)]
+
+
+class _evaluating:  # noqa: N801 - used like a function
+    """Calls ``model`` in eval mode and restores each submodule's mode afterwards."""
+
+    def __init__(self, model: Module) -> None:
+        self.model = model
+
+    def __call__(self, *args: Any) -> Any:
+        modes = {id(m): m.training for m in self.model.modules()}
+        self.model.eval()
+        try:
+            return self.model(*args)
+        finally:
+            for m in self.model.modules():
+                m.training = modes[id(m)]
+
+
+def _other_batch(inputs: list[Tensor], rng: np.random.Generator) -> list[Tensor]:
+    """Rows of the example resampled to a batch one larger; floating values also get a little noise."""
+    out = []
+    n = inputs[0].shape[0] if inputs[0].ndim else 1
+    rows = rng.integers(0, n, size=n + 1)
+    for t in inputs:
+        a = t.array[rows] if t.ndim else t.array
+        if a.dtype.kind == "f":
+            a = a + (0.1 * (np.std(a) + 1e-3) * rng.standard_normal(a.shape)).astype(a.dtype)
+        out.append(Tensor(np.ascontiguousarray(a)))
+    return out
+
+
+def _prune(nodes: list[Any], initializers: list[Any], outputs: list[str]) -> tuple[list[Any], list[Any]]:
+    """Only the nodes (and constants) that the outputs depend on, in their original order."""
+    needed = set(outputs)
+    keep = []
+    for node in reversed(nodes):
+        if any(o in needed for o in node.output):
+            keep.append(node)
+            needed.update(i for i in node.input if i)
+    return list(reversed(keep)), [t for t in initializers if t.name in needed]
+
+
+def run_onnx(proto: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Outputs of an ONNX model: ONNX Runtime if installed, else ``onnx``'s reference evaluator.
+
+    Example:
+        >>> outs = run_onnx(proto, {"input": x})  # doctest: +SKIP
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        from onnx.reference import ReferenceEvaluator
+
+        return [np.asarray(o) for o in ReferenceEvaluator(proto).run(None, feeds)]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return [np.asarray(o) for o in session.run(None, feeds)]
+
+
+def verify(
+    proto: Any, feeds: dict[str, np.ndarray], expected: Sequence[np.ndarray], where: str = "ONNX export"
+) -> None:
+    """Run ``proto`` on ``feeds`` and raise ExportError unless its outputs match ``expected``.
+
+    Example:
+        >>> verify(proto, {"input": x}, [model(ds.tensor(x)).numpy()])  # doctest: +SKIP
+    """
+    try:
+        got = run_onnx(proto, feeds)
+    except Exception as exc:  # the runtime's own error types; e.g. a shape frozen at the example's batch size
+        raise ExportError(
+            f"{where}: the exported graph fails on a second batch of another size ({type(exc).__name__}: {exc}); "
+            f"the forward probably builds a tensor from the example's sizes or values"
+        ) from None
+    for name, e, o in zip([o.name for o in proto.graph.output], expected, got):
+        e = np.asarray(e)
+        if e.shape != o.shape:
+            same = False
+        elif e.dtype.kind in "fc":
+            same = bool(np.allclose(o, e, rtol=1e-3, atol=1e-3 * (1 + np.abs(e).max(initial=0))))
+        else:
+            same = bool(np.array_equal(e.astype(o.dtype) if e.dtype != o.dtype else e, o))
+        if not same:
+            raise ExportError(
+                f"{where}: the exported graph's output {name!r} differs from the model's on a second batch "
+                f"(shape {o.shape} vs {e.shape}); the forward probably depends on the values or the batch size "
+                f"in a way the trace cannot see"
+            )
+
+
+def export(
+    model: Module,
+    example_input: Any,
+    path: str | os.PathLike[str],
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    dynamic_batch: bool = True,
+    opset: int = MIN_OPSET,
+    check: bool = True,
+) -> Any:
+    """Write ``model`` as an ONNX file at ``path``; return the ``onnx.ModelProto``.
+
+    ``example_input`` (a Tensor or array, or a tuple of them for several inputs) fixes every input
+    dim except dim 0, which stays free (any batch size) when ``dynamic_batch``. The model is
+    exported in evaluation semantics (Dropout off, BatchNorm's running statistics). The graph
+    passes ``onnx.checker.check_model``; with ``check`` it is also run on a second batch (of another size;
+    the example itself when not ``dynamic_batch``) and must
+    reproduce the model's outputs (see the module docstring). Raises
+    :class:`~downslope.errors.ExportError` naming any layer or op it cannot translate.
+
+    Example:
+        >>> import downslope as ds
+        >>> model = ds.nn.Sequential(ds.nn.Linear(4, 8), ds.nn.ReLU(), ds.nn.Linear(8, 3))
+        >>> proto = ds.onnx.export(model, ds.randn(2, 4), "model.onnx")  # doctest: +SKIP
+        >>> [i.name for i in proto.graph.input]  # doctest: +SKIP
+        ['input']
+    """
+    onnx = require_onnx()
+    proto = to_model(model, example_input, input_names, output_names, dynamic_batch, opset)
+    onnx.checker.check_model(proto, full_check=True)
+    if check:
+        inputs = as_inputs(example_input)
+        second = _other_batch(inputs, np.random.default_rng(1)) if dynamic_batch else inputs
+        feeds = {i.name: t.array for i, t in zip(proto.graph.input, second)}
+        verify(proto, feeds, run_model(_evaluating(model), second))
+    onnx.save_model(proto, os.fspath(path))
+    return proto

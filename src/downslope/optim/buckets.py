@@ -1,0 +1,149 @@
+"""Flat buffers: the parameters of one group and one dtype copied into one contiguous array.
+
+Each parameter's ``.data`` is re-pointed to a view of the buffer, so the model sees every update
+without copies; a step gathers the gradients with one ``np.concatenate`` and runs the group's
+transform over the whole buffer (or over the gathered subset of parameters that have a gradient).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import StateError
+from ..tensor import Tensor
+from .transforms import GradientTransformation, StepContext
+
+
+def state_slots(state: Any) -> list[dict[str, np.ndarray]]:
+    """The dicts of arrays inside a transform state (a chain's state is a tuple of them)."""
+    if isinstance(state, dict):
+        return [state]
+    if isinstance(state, tuple):
+        return [d for s in state for d in state_slots(s)]
+    return []
+
+
+def _gather_state(state: Any, idx: np.ndarray, size: int) -> Any:
+    if isinstance(state, dict):
+        return {k: (v[idx] if isinstance(v, np.ndarray) and v.shape == (size,) else v) for k, v in state.items()}
+    if isinstance(state, tuple):
+        return tuple(_gather_state(s, idx, size) for s in state)
+    return state
+
+
+def _scatter_state(full: Any, sub: Any, idx: np.ndarray, like: np.ndarray) -> Any:
+    if isinstance(full, dict) and isinstance(sub, dict):
+        for k, v in sub.items():
+            if isinstance(v, np.ndarray) and v.shape == idx.shape:
+                target = full.get(k)
+                if target is None:
+                    target = np.zeros_like(like)
+                    full[k] = target
+                target[idx] = v
+            else:
+                full[k] = v
+        return full
+    if isinstance(full, tuple) and isinstance(sub, tuple):
+        return tuple(_scatter_state(f, s, idx, like) for f, s in zip(full, sub))
+    return sub
+
+
+class FlatBucket:
+    """Parameters of one group and one dtype, stored in one flat buffer, with their state."""
+
+    def __init__(self, params: list[Tensor], transform: GradientTransformation) -> None:
+        self.params = params
+        self.shapes = [p.array.shape for p in params]
+        self.sizes = [int(p.array.size) for p in params]
+        self.offsets = np.cumsum([0, *self.sizes]).tolist()
+        self.dtype = params[0].array.dtype
+        self.flat = np.empty(self.offsets[-1], self.dtype)
+        self.views: list[np.ndarray] = []
+        for p, start, stop in zip(params, self.offsets[:-1], self.offsets[1:]):
+            self.flat[start:stop] = p.array.reshape(-1)
+            view = self.flat[start:stop].reshape(p.array.shape)
+            p.array = view
+            self.views.append(view)
+        self.grad = np.empty_like(self.flat)
+        self.state = transform.init(self.flat)
+        self.steps = np.zeros(len(params), np.int64)
+        self.uniform = True  # every parameter has taken the same number of steps (the usual case)
+        self.count = 0
+        self.scratch: dict[Any, np.ndarray] = {}
+
+    def sync(self) -> None:
+        """Copy back any parameter whose ``.data`` was replaced (not written in place) since the last step."""
+        for i, (p, view) in enumerate(zip(self.params, self.views)):
+            if p.array is not view:
+                new = p.array
+                if new.dtype != view.dtype:
+                    raise StateError(
+                        f"optimizer: parameter {i} of a group changed dtype from {view.dtype} to {new.dtype} after the "
+                        "optimizer was built; convert the model before building the optimizer"
+                    )
+                if new.shape != view.shape:
+                    raise StateError(
+                        f"optimizer: parameter {i} of a group changed shape from {view.shape} to {new.shape} after the "
+                        "optimizer was built; build a new optimizer for the new parameters"
+                    )
+                view[...] = new
+                p.array = view
+
+    def gather_grads(self) -> tuple[np.ndarray | None, list[int] | None]:
+        """The flat gradient (all parameters, or only those with a gradient, listed in the second item)."""
+        grads = []
+        missing = False
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                missing = True
+                continue
+            if g.array.shape != self.shapes[i]:
+                raise StateError(
+                    f"optimizer: parameter {i} has shape {self.shapes[i]} but its .grad has shape {g.array.shape}"
+                )
+            grads.append(g.array.reshape(-1))
+        if not missing:
+            np.concatenate(grads, out=self.grad, casting="same_kind")
+            return self.grad, None
+        if not grads:
+            return None, None
+        present = [i for i, p in enumerate(self.params) if p.grad is not None]
+        return np.concatenate(grads).astype(self.dtype, copy=False), present
+
+    def element_index(self, present: list[int]) -> np.ndarray:
+        return np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in present])
+
+    def apply(
+        self, transform: GradientTransformation, group: dict[str, Any], g: np.ndarray, present: list[int] | None
+    ) -> None:
+        if present is None:
+            self.steps += 1
+            if not self.uniform:  # only after some parameter missed a step: have they caught up?
+                self.uniform = bool((self.steps == self.steps[0]).all())
+            if self.uniform:
+                step: Any = int(self.steps[0])
+            else:
+                step = np.repeat(self.steps.astype(self.dtype), self.sizes)
+            ctx = StepContext(group, step, self.count)
+            ctx.keep_scratch(self.scratch)
+            updates, self.state = transform.update(g, self.state, self.flat, ctx)
+            self.flat += updates
+        else:
+            idx = self.element_index(present)
+            self.steps[present] += 1
+            self.uniform = False
+            sub_steps = self.steps[present]
+            if sub_steps.min() == sub_steps.max():
+                step = int(sub_steps[0])
+            else:
+                step = np.repeat(sub_steps.astype(self.dtype), [self.sizes[i] for i in present])
+            ctx = StepContext(group, step, self.count)
+            sub_params = self.flat[idx]
+            sub_state = _gather_state(self.state, idx, self.flat.size)
+            updates, sub_state = transform.update(g, sub_state, sub_params, ctx)
+            self.flat[idx] = sub_params + updates
+            self.state = _scatter_state(self.state, sub_state, idx, self.flat)
+        self.count += 1

@@ -1,0 +1,188 @@
+"""The callback protocol: :class:`Callback` (every hook a no-op), :class:`CallbackList`, and
+:class:`TrainingState`, what a callback sees of the run (``self.trainer``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from ...errors import ArgumentError, ArgumentTypeError
+from ..history import STOP_KINDS
+from ..metrics import Metric
+
+Logs = dict[str, Any]
+
+
+class TrainingState:
+    """What callbacks see of a training run (``callback.trainer``); ``fit`` fills it.
+
+    Attributes:
+        model, optimizer, scheduler: the objects being trained (None where absent).
+        history: the :class:`~downslope.train.history.History` being recorded.
+        params: facts about the run: ``epochs``, ``steps`` (updates per epoch), ``batch_size``.
+        metrics: the Metric objects fit computes, by name (monitors with ``mode='auto'`` read
+            their ``greater_is_better``).
+        epoch: the 0-based index of the current epoch.
+        stop_training / stop_reason: set by :meth:`Callback.stop`.
+        checkpoint_state: a function returning the full, resumable training state (set by fit).
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        optimizer: Any = None,
+        scheduler: Any = None,
+        history: Any = None,
+        params: dict[str, Any] | None = None,
+        metrics: Iterable[Metric] = (),
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.history = history
+        self.params: dict[str, Any] = dict(params or {})
+        self.metrics: dict[str, Metric] = {m.name: m for m in metrics}
+        self.epoch = 0
+        self.stop_training = False
+        self.stop_reason: str | None = None
+        self.stop_kind: str | None = None
+        self.checkpoint_state: Callable[[], dict[str, Any]] | None = None
+
+    def current_lr(self) -> float | None:
+        """The first parameter group's learning rate, if there is an optimizer."""
+        groups = getattr(self.optimizer, "param_groups", None)
+        if groups:
+            return float(groups[0]["lr"])
+        return None
+
+
+class Callback:
+    """Base class: every hook is a documented no-op; override the ones you need.
+
+    Example:
+        >>> class PrintLoss(Callback):
+        ...     def on_epoch_end(self, epoch, logs=None):
+        ...         print(f"epoch {epoch + 1}: loss {logs['loss']:.2f}")
+        >>> cb = PrintLoss(); cb.set_trainer(TrainingState())
+        >>> cb.on_epoch_end(0, {"loss": 0.5})
+        epoch 1: loss 0.50
+    """
+
+    trainer: TrainingState
+
+    def set_trainer(self, trainer: TrainingState) -> None:
+        self.trainer = trainer
+
+    @property
+    def model(self) -> Any:
+        return self.trainer.model
+
+    def stop(self, reason: str, kind: str = "callback") -> None:
+        """Ask the loop to stop after the current batch; ``reason`` (words) ends up in
+        ``History.stop_reason`` and ``kind`` (one of ``history.STOP_KINDS``) in ``History.stop_kind``."""
+        if kind not in STOP_KINDS:
+            raise ArgumentError(
+                f"{type(self).__name__}.stop: kind must be one of {', '.join(STOP_KINDS)}; got {kind!r}"
+            )
+        self.trainer.stop_training = True
+        if self.trainer.stop_reason is None:
+            self.trainer.stop_reason = reason
+            self.trainer.stop_kind = kind
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        """Called once before the first epoch. Reset per-run state here."""
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        """Called once after the last epoch (also after an early stop or a Ctrl-C)."""
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        """Called at the start of epoch ``epoch`` (0-based)."""
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        """Called after an epoch's training and validation; ``logs`` holds its numbers."""
+
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        """Called before the update on batch ``batch`` of the epoch."""
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        """Called after the update on batch ``batch``; ``logs['loss']`` is the batch loss."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to put in a checkpoint so that a resumed run behaves as an uninterrupted one."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+class CallbackList(Callback):
+    """Calls each hook on a list of callbacks, in order.
+
+    Example:
+        >>> cbs = CallbackList([Callback(), Callback()])
+        >>> len(cbs)
+        2
+    """
+
+    def __init__(self, callbacks: Iterable[Callback] | None = None) -> None:
+        self.callbacks: list[Callback] = []
+        for cb in callbacks or []:
+            if not isinstance(cb, Callback):
+                raise ArgumentTypeError(f"callbacks: expected Callback instances, got {type(cb).__name__} {cb!r}")
+            self.callbacks.append(cb)
+
+    def __len__(self) -> int:
+        return len(self.callbacks)
+
+    def __iter__(self) -> Any:
+        return iter(self.callbacks)
+
+    def append(self, callback: Callback) -> None:
+        self.callbacks.append(callback)
+
+    def set_trainer(self, trainer: TrainingState) -> None:
+        self.trainer = trainer
+        for cb in self.callbacks:
+            cb.set_trainer(trainer)
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_train_begin(logs)
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_train_end(logs)
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_batch_begin(batch, logs)
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        for cb in self.callbacks:
+            cb.on_batch_end(batch, logs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {f"{i}:{type(cb).__name__}": cb.state_dict() for i, cb in enumerate(self.callbacks)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for i, cb in enumerate(self.callbacks):
+            key = f"{i}:{type(cb).__name__}"
+            if key in state:
+                cb.load_state_dict(state[key])
+
+
+def as_callback_list(callbacks: Sequence[Callback] | CallbackList | None) -> CallbackList:
+    """fit's ``callbacks`` argument (None, a list or tuple of Callbacks, or a CallbackList) as a CallbackList."""
+    if isinstance(callbacks, CallbackList):
+        return callbacks
+    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+        raise ArgumentTypeError(f"callbacks: expected a list of Callback objects, got {type(callbacks).__name__}")
+    return CallbackList(callbacks)

@@ -1,0 +1,341 @@
+"""Stopping rules: stop when the monitored quantity stops improving (:class:`EarlyStopping`), reaches a
+target, the time runs out, or the loss diverges (:class:`DivergenceGuard`, :class:`TerminateOnNaN`)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ...errors import ConfigError, DivergenceError
+from .base import Callback, Logs, TrainingState  # noqa: F401  (TrainingState: the examples use it)
+from .monitoring import Monitor, fmt, resolve_mode
+
+
+class EarlyStopping(Callback):
+    """Stop when a monitored quantity has stopped improving (Keras 3 semantics and defaults).
+
+    Args:
+        monitor: the logged quantity to watch ('val_loss'; falls back to 'loss', with a warning,
+            when there is no validation data).
+        min_delta: an improvement must beat the best value by more than this.
+        patience: epochs without improvement before stopping. As in Keras, training stops at the
+            end of the ``patience``-th epoch in a row without improvement (0 and 1 both stop at the
+            first such epoch), and never at the first epoch.
+        mode: 'min', 'max' or 'auto': the monitored metric's ``greater_is_better`` decides (max
+            for 'val_accuracy', min for 'val_loss'; see :func:`~downslope.train.metrics.greater_is_better`),
+            read again at ``on_train_begin`` from the metrics fit computes.
+        baseline: training stops unless the monitored value beats this within ``patience`` epochs.
+        restore_best_weights: at the end of training — early stop or not — load the weights of
+            the best epoch.
+        start_from_epoch: epochs of warm-up during which improvement is not tracked.
+
+    ``stopped_epoch`` and ``best_epoch`` are 0-based epoch indices.
+
+    Example:
+        >>> stopper = EarlyStopping(monitor="loss", patience=1)
+        >>> state = TrainingState(); stopper.set_trainer(state); stopper.on_train_begin()
+        >>> for epoch, loss in enumerate([1.0, 0.5, 0.6, 0.7]):
+        ...     stopper.on_epoch_end(epoch, {"loss": loss})
+        ...     if state.stop_training: break
+        >>> epoch, state.stop_reason
+        (2, 'early stopping: loss did not improve for 1 epoch (best 0.5 at epoch 2)')
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        verbose: int = 0,
+        mode: str = "auto",
+        baseline: float | None = None,
+        restore_best_weights: bool = False,
+        start_from_epoch: int = 0,
+    ) -> None:
+        if not isinstance(patience, int) or patience < 0:
+            raise ConfigError(f"EarlyStopping: patience must be a non-negative integer, got {patience!r}")
+        if not isinstance(start_from_epoch, int) or start_from_epoch < 0:
+            raise ConfigError(
+                f"EarlyStopping: start_from_epoch must be a non-negative integer, got {start_from_epoch!r}"
+            )
+        self.monitor = monitor
+        self.min_delta = abs(float(min_delta))
+        self.patience = patience
+        self.verbose = verbose
+        self.mode_requested = mode
+        self.mode = resolve_mode(mode, monitor, "EarlyStopping")
+        self.baseline = baseline
+        self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
+        self._monitor = Monitor(monitor, "EarlyStopping")
+        self.on_train_begin()
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.mode = resolve_mode(self.mode_requested, self.monitor, "EarlyStopping", self)
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best: float | None = None
+        self.best_weights: dict[str, np.ndarray] | None = None
+        self.best_epoch = 0
+        self._monitor.reset()
+
+    def _is_improvement(self, value: float, reference: float | None) -> bool:
+        if reference is None:
+            return True
+        if self.mode == "min":
+            return value + self.min_delta < reference
+        return value - self.min_delta > reference
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        current = self._monitor.read(logs)
+        if current is None or epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            # Until something improves, the first tracked epoch's weights are the best we have.
+            self.best_weights = self.model.state_dict()
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.state_dict()
+            # The wait restarts only when the value beats both the previous best and the baseline.
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            best = "none" if self.best is None else fmt(self.best)
+            self.stop(
+                f"early stopping: {self._monitor.key} did not improve for {self.wait} epoch"
+                f"{'s' if self.wait != 1 else ''} (best {best} at epoch {self.best_epoch + 1})",
+                "early_stopping",
+            )
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            from ...nn import Module
+
+            if isinstance(self.model, Module):  # its own snapshot: an epoch that diverged may hold NaN
+                self.model.load_state_dict(self.best_weights, allow_nonfinite=True)
+            else:
+                self.model.load_state_dict(self.best_weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "best_weights": self.best_weights,
+            "monitor_key": self._monitor.key,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.wait = int(state["wait"])
+        self.stopped_epoch = int(state["stopped_epoch"])
+        self.best = None if state["best"] is None else float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+        self.best_weights = None if state["best_weights"] is None else dict(state["best_weights"])
+        self._monitor.key = str(state["monitor_key"])
+
+
+class StopAtTarget(Callback):
+    """Stop as soon as a monitored quantity reaches a target (e.g. val_accuracy >= 0.98).
+
+    Example:
+        >>> rule = StopAtTarget("val_accuracy", 0.9)
+        >>> state = TrainingState(); rule.set_trainer(state); rule.on_train_begin()
+        >>> rule.on_epoch_end(4, {"val_accuracy": 0.93}); state.stop_reason
+        'target reached: val_accuracy 0.93 >= 0.9 at epoch 5'
+    """
+
+    def __init__(self, monitor: str, target: float, mode: str = "auto") -> None:
+        if not isinstance(target, (int, float)) or not math.isfinite(target):
+            raise ConfigError(f"StopAtTarget: target must be a finite number, got {target!r}")
+        self.monitor = monitor
+        self.target = float(target)
+        self.mode_requested = mode
+        self.mode = resolve_mode(mode, monitor, type(self).__name__)
+        self._monitor = Monitor(monitor, type(self).__name__)
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.mode = resolve_mode(self.mode_requested, self.monitor, type(self).__name__, self)
+        self._monitor.reset()
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        value = self._monitor.read(logs)
+        if value is None:
+            return
+        reached = value <= self.target if self.mode == "min" else value >= self.target
+        if reached:
+            sign = "<=" if self.mode == "min" else ">="
+            self.stop(
+                f"target reached: {self._monitor.key} {fmt(value)} {sign} {fmt(self.target)} at epoch {epoch + 1}",
+                "target",
+            )
+
+
+class StopAtLoss(StopAtTarget):
+    """Stop once the loss is at or below ``target`` (``monitor`` may be 'val_loss').
+
+    Example:
+        >>> rule = StopAtLoss(0.01)
+        >>> state = TrainingState(); rule.set_trainer(state); rule.on_train_begin()
+        >>> rule.on_epoch_end(0, {"loss": 0.02}); state.stop_training
+        False
+        >>> rule.on_epoch_end(1, {"loss": 0.009}); state.stop_training
+        True
+    """
+
+    def __init__(self, target: float, monitor: str = "loss") -> None:
+        super().__init__(monitor, target, mode="min")
+
+
+class MaxTime(Callback):
+    """Stop at the end of the first epoch that finishes after ``seconds`` of training.
+
+    ``clock`` is the time source (``time.monotonic``), replaceable in tests.
+
+    Example:
+        >>> ticks = iter([0.0, 5.0, 12.0])
+        >>> rule = MaxTime(10, clock=lambda: next(ticks))
+        >>> state = TrainingState(); rule.set_trainer(state); rule.on_train_begin()
+        >>> rule.on_epoch_end(0, {}); state.stop_training
+        False
+        >>> rule.on_epoch_end(1, {}); state.stop_reason
+        'time limit: 12 s >= 10 s after epoch 2'
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if not isinstance(seconds, (int, float)) or not seconds > 0:
+            raise ConfigError(f"MaxTime: seconds must be a positive number, got {seconds!r}")
+        self.seconds = float(seconds)
+        self.clock = clock
+        self.start = 0.0
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.start = self.clock()
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        elapsed = self.clock() - self.start
+        if elapsed >= self.seconds:
+            self.stop(f"time limit: {fmt(elapsed)} s >= {fmt(self.seconds)} s after epoch {epoch + 1}", "time_limit")
+
+
+class TerminateOnNaN(Callback):
+    """Stop at the first batch whose loss is NaN or infinite.
+
+    Example:
+        >>> rule = TerminateOnNaN(); state = TrainingState(); rule.set_trainer(state)
+        >>> rule.on_batch_end(7, {"loss": float("nan")}); state.stop_reason
+        'loss became nan at batch 8'
+    """
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.stop(f"loss became {float(loss)} at batch {batch + 1}", "diverged")
+
+
+class DivergenceGuard(Callback):
+    """Stop (or raise) when training diverges: the loss turns NaN/inf, or grows ``factor`` times above its best
+    (the first batch's loss, taken before any update, counts as a best).
+
+    The message names what happened and what to try, e.g. ``loss rose from 0.41 to 3e+08 in 3 epochs
+    at lr=1; try lr=0.1``. Non-finite batch losses stop training at once; growth is judged per epoch.
+
+    Args:
+        monitor: the quantity to watch ('loss').
+        factor: how many times above its best the value may grow before it counts as divergence.
+        raise_error: raise :class:`~downslope.errors.DivergenceError` instead of stopping quietly.
+
+    Example:
+        >>> guard = DivergenceGuard(); state = TrainingState(); guard.set_trainer(state); guard.on_train_begin()
+        >>> for epoch, loss in enumerate([0.41, 2.0, 30.0, 3e8]):
+        ...     guard.on_epoch_end(epoch, {"loss": loss, "lr": 1.0})
+        >>> state.stop_reason
+        'diverged: loss rose from 0.41 to 3e+08 in 3 epochs at lr=1; the step size is probably too large, try lr=0.1'
+    """
+
+    def __init__(self, monitor: str = "loss", factor: float = 100.0, raise_error: bool = False) -> None:
+        if not isinstance(factor, (int, float)) or not factor > 1:
+            raise ConfigError(f"DivergenceGuard: factor must be a number > 1, got {factor!r}")
+        self.monitor = monitor
+        self.factor = float(factor)
+        self.raise_error = raise_error
+        self.on_train_begin()
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.diverged_epoch: int | None = None
+
+    def _lr_text(self, logs: Logs | None) -> tuple[str, str]:
+        lr = (logs or {}).get("lr")
+        if lr is None and hasattr(self, "trainer"):
+            lr = self.trainer.current_lr()
+        if lr is None:
+            return "", "try a smaller learning rate"
+        return f" at lr={float(lr):g}", f"try lr={float(lr) / 10:g}"
+
+    def _diverge(self, epoch: int, message: str) -> None:
+        self.diverged_epoch = epoch
+        if self.raise_error:
+            raise DivergenceError(message)
+        self.stop(message, "diverged")
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        if self.monitor != "loss":
+            return
+        loss = (logs or {}).get("loss")
+        if loss is not None and self.best is None and math.isfinite(float(loss)):
+            # The first batch's loss is the loss before any update: a run whose epoch loss climbs
+            # `factor` times above it diverged, even if it later comes down again.
+            self.best, self.best_epoch = float(loss), -1
+        if loss is not None and not math.isfinite(float(loss)):
+            at, hint = self._lr_text(logs)
+            epoch = self.trainer.epoch if hasattr(self, "trainer") else 0
+            self._diverge(
+                epoch,
+                f"diverged: loss became {float(loss)} at batch {batch + 1} of epoch {epoch + 1}{at}; "
+                f"the step size is probably too large (or the data holds extreme values), {hint}",
+            )
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        at, hint = self._lr_text(logs)
+        if not math.isfinite(value):
+            self._diverge(
+                epoch,
+                f"diverged: {self.monitor} became {value} at epoch {epoch + 1}{at}; "
+                f"the step size is probably too large (or the data holds extreme values), {hint}",
+            )
+            return
+        if self.best is None or value < self.best:
+            self.best, self.best_epoch = value, epoch
+            return
+        if value > self.factor * max(self.best, 1e-12):
+            span = epoch - self.best_epoch
+            self._diverge(
+                epoch,
+                f"diverged: {self.monitor} rose from {fmt(self.best)} to {value:.3g} in {span} epoch"
+                f"{'s' if span != 1 else ''}{at}; the step size is probably too large, {hint}",
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = None if state["best"] is None else float(state["best"])
+        self.best_epoch = int(state["best_epoch"])

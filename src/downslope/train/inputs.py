@@ -1,0 +1,99 @@
+"""What ``fit``, ``evaluate``, ``lr_find`` and ``distributed.fit`` accept as data, turned into loaders.
+
+``(x, y)`` arrays, a Dataset or a DataLoader become a DataLoader; ``validation_split`` holds out a
+seeded random fraction; every batch must be ``(inputs, targets)``; a seed of None is drawn from
+the library's generator, so ``ds.manual_seed`` makes a run reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..data.dataset import ArrayDataset, Dataset, dataset_arrays
+from ..data.loader import DataLoader
+from ..data.split import train_test_split
+from ..errors import ConfigError
+from ..tensor import Tensor
+
+
+def as_dataset(data: Any, where: str) -> Dataset:
+    """A Dataset as is, or ``(inputs, targets)`` as an :class:`ArrayDataset`; ``where`` names the caller in errors.
+
+    Example:
+        >>> len(as_dataset(([[1.0], [2.0]], [0, 1]), "fit(train=...)"))
+        2
+    """
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (tuple, list)):
+        if len(data) != 2:
+            raise ConfigError(f"{where}: expected (inputs, targets), got a {type(data).__name__} of {len(data)} items")
+        return ArrayDataset(*data)
+    raise ConfigError(
+        f"{where}: expected a DataLoader, a Dataset or a tuple (inputs, targets), got {type(data).__name__}"
+    )
+
+
+def as_loader(data: Any, batch_size: Any, shuffle: bool, seed: int | None, where: str) -> DataLoader:
+    """A DataLoader as is; anything :func:`as_dataset` takes, in a new DataLoader.
+
+    Example:
+        >>> as_loader(([[1.0], [2.0], [3.0]], [0, 1, 0]), 2, False, None, "evaluate").batch_size
+        2
+    """
+    if isinstance(data, DataLoader):
+        return data
+    return DataLoader(as_dataset(data, where), batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+def split_validation(dataset: Dataset, fraction: float, seed: int, where: str = "fit") -> tuple[Dataset, Dataset]:
+    """``(train, validation)``: a seeded random ``fraction`` of an array-backed dataset held out.
+
+    Example:
+        >>> import numpy as np
+        >>> train, val = split_validation(ArrayDataset(np.zeros((10, 2)), np.zeros(10)), 0.2, seed=0)
+        >>> len(train), len(val)
+        (8, 2)
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
+        raise ConfigError(f"{where}: validation_split must be a fraction in (0, 1), got {fraction!r}")
+    arrays = dataset_arrays(dataset)
+    if arrays is None:
+        raise ConfigError(f"{where}: validation_split needs array data; pass validation=... for other datasets")
+    parts = train_test_split(*arrays, test_size=float(fraction), seed=seed)
+    train = ArrayDataset(*parts[0::2], check_finite=False)
+    val = ArrayDataset(*parts[1::2], check_finite=False)
+    return train, val
+
+
+def unpack_batch(batch: Sequence[Tensor], where: str) -> tuple[Tensor, Tensor]:
+    """``(inputs, targets)`` of a batch; any other number of fields is a ConfigError naming ``where``.
+
+    Example:
+        >>> unpack_batch((1, 2), "fit")
+        (1, 2)
+    """
+    if len(batch) != 2:
+        raise ConfigError(f"{where}: expected batches of (inputs, targets), got {len(batch)} field(s)")
+    return batch[0], batch[1]
+
+
+def resolve_seed(seed: int | None, where: str = "fit") -> int:
+    """``seed`` checked, or one drawn from the library's generator when None (``ds.manual_seed`` fixes it).
+
+    Example:
+        >>> resolve_seed(7)
+        7
+    """
+    if seed is None:
+        return int(backend.rng().integers(0, 2**63 - 1))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"{where}: seed must be a non-negative integer or None, got {seed!r}")
+    return int(seed)
+
+
+__all__ = ["as_dataset", "as_loader", "split_validation", "unpack_batch", "resolve_seed"]
