@@ -13,6 +13,7 @@ import downslope as ds
 from downslope.checkpoint_checks import check_run_state, expected_parameter_shapes
 from downslope.cli import main
 from downslope.experiment import build_model, normalize_config
+from downslope.runs import COMPLETE, reserve
 
 
 @pytest.mark.parametrize(
@@ -38,8 +39,7 @@ def _run_dir(tmp_path, **config_changes):
     cfg = normalize_config({"data": "line", "hidden": [4], "verbose": 0})
     ds.manual_seed(0)
     model = build_model(cfg, 1, 1, None)
-    run = tmp_path / "run"
-    run.mkdir()
+    run = reserve(tmp_path / "run")
     state = {
         "model": model.state_dict(),
         "config": dict(cfg, **config_changes),
@@ -51,8 +51,9 @@ def _run_dir(tmp_path, **config_changes):
         "feature_names": ["x"],
         "preprocess": {"encoder": None},
     }
-    ds.save(state, run / "model.ds")
-    return run
+    ds.save(state, run.staging / "model.ds")
+    run.publish(COMPLETE)
+    return run.final
 
 
 @pytest.mark.parametrize(

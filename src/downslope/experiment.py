@@ -758,14 +758,19 @@ def model_from_state(state: Any, where: str) -> tuple[Any, dict[str, Any]]:
         raise ConfigError(
             f"{where}: the stored config lacks {needed}, which the model's architecture needs; retrain the run"
         )
-    cfg = normalize_config(raw, f"{where} (stored config)")
-    state = dict(state, config=cfg)
+    from .checkpoint_checks import check_run_state
+
+    state = dict(state)
     state.setdefault("preprocess", {})
     state.setdefault("class_names", [])
     state.setdefault("image_shape", None)
     state.setdefault("split", {})
     if state["task"] not in ("classification", "regression"):
         raise ConfigError(f"{where}: unknown task {state['task']!r}")
+    # the stored config passes the user-config validation (and is replaced by its normalized form) and
+    # the parameter shapes it implies match the stored arrays, before any layer is allocated
+    check_run_state(state, where)
+    cfg = state["config"]
     shape = tuple(state["image_shape"]) if state["image_shape"] else None
     model = build_model(cfg, int(state["n_features"]), int(state["n_outputs"]), shape)
     model.load_state_dict(state["model"])
