@@ -1,7 +1,10 @@
 """Data: datasets, the DataLoader (full batch / stochastic / mini-batch) and train/test splits."""
 
-from .dataset import ArrayDataset, Dataset, Subset, TensorDataset
-from .loader import DataLoader
+from .dataset import ArrayDataset, ConcatDataset, Dataset, Subset, TensorDataset
+from .loader import DataLoader, default_collate
 from .split import random_split, train_test_split
 
-__all__ = ["Dataset", "ArrayDataset", "TensorDataset", "Subset", "DataLoader", "random_split", "train_test_split"]
+__all__ = [
+    "Dataset", "ArrayDataset", "TensorDataset", "Subset", "ConcatDataset", "DataLoader", "default_collate",
+    "random_split", "train_test_split",
+]  # fmt: skip

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import ArgumentTypeError, DataError, OutOfRangeError, ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
 
 
 class Dataset:
@@ -127,12 +127,30 @@ class ArrayDataset(Dataset):
 class TensorDataset(ArrayDataset):
     """PyTorch's name: a dataset wrapping tensors (or arrays) that share their first dimension.
 
+    As in PyTorch, indexing returns a tuple of Tensors: ``data[i]`` one sample per tensor,
+    ``data[:10]`` (a slice, a list or a tensor of indices) a batch per tensor.
+
     Example:
         >>> import downslope as ds
         >>> data = TensorDataset(ds.randn(4, 2), ds.tensor([0, 1, 0, 1]))
-        >>> [a.shape for a in data[0]]
-        [(2,), ()]
+        >>> [a.shape for a in data[0]], [a.shape for a in data[:3]]
+        ([(2,), ()], [(3, 2), (3,)])
     """
+
+    @property
+    def tensors(self) -> tuple[Tensor, ...]:
+        """The wrapped data as Tensors sharing the dataset's storage (PyTorch's attribute)."""
+        return tuple(_wrap(a) for a in self.arrays)
+
+    def __getitem__(self, index: Any) -> tuple[Tensor, ...]:  # type: ignore[override]
+        if isinstance(index, Tensor):
+            index = index.array
+        if isinstance(index, (slice, list, np.ndarray)):
+            try:
+                return tuple(_wrap(a[index]) for a in self.arrays)
+            except IndexError as exc:
+                raise OutOfRangeError(f"{type(self).__name__}: bad index for {len(self)} samples ({exc})") from None
+        return tuple(_wrap(np.asarray(a)) for a in super().__getitem__(index))
 
 
 class Subset(Dataset):
@@ -176,6 +194,37 @@ class Subset(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         return self.dataset[int(self.indices[index])]
+
+
+class ConcatDataset(Dataset):
+    """The samples of several datasets one after another (PyTorch's ``ConcatDataset``).
+
+    Example:
+        >>> import numpy as np
+        >>> both = ConcatDataset([ArrayDataset(np.zeros(3)), ArrayDataset(np.ones(2))])
+        >>> len(both), float(both[3][0])
+        (5, 1.0)
+    """
+
+    def __init__(self, datasets: Sequence[Dataset]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise DataError("ConcatDataset: expected at least one dataset, got none")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return int(self.cumulative_sizes[-1])
+
+    def __getitem__(self, index: int) -> Any:
+        n = len(self)
+        if not isinstance(index, (int, np.integer)):
+            raise ArgumentTypeError(f"ConcatDataset: index must be an integer, got {type(index).__name__}")
+        if not -n <= index < n:
+            raise OutOfRangeError(f"ConcatDataset: index {index} out of range for {n} samples")
+        index = int(index) % n
+        k = int(np.searchsorted(self.cumulative_sizes, index, side="right"))
+        start = self.cumulative_sizes[k - 1] if k else 0
+        return self.datasets[k][index - start]
 
 
 def dataset_arrays(dataset: Any) -> tuple[np.ndarray, ...] | None:

@@ -15,7 +15,7 @@ The batch size names the flavour of gradient descent:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -90,7 +90,19 @@ class DataLoader:
         drop_last: bool = False,
         seed: int | None = None,
         generator: np.random.Generator | None = None,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        **ignored: Any,
     ) -> None:
+        # num_workers / pin_memory / persistent_workers / prefetch_factor / timeout only tune how PyTorch
+        # moves batches to a GPU or across worker processes; batches here are gathered in this process.
+        unknown = set(ignored) - _IGNORED_OPTIONS
+        if unknown:
+            raise ArgumentTypeError(
+                f"DataLoader: unexpected keyword argument(s) {sorted(unknown)}; "
+                f"accepted and ignored (PyTorch worker/device tuning): {sorted(_IGNORED_OPTIONS)}"
+            )
         if isinstance(dataset, (tuple, list)):
             dataset = ArrayDataset(*dataset)
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
@@ -110,7 +122,8 @@ class DataLoader:
             raise ConfigError(f"DataLoader: drop_last=True with batch_size {batch_size} > {n} samples gives no batches")
         self.batch_size = min(requested, n)
         self.generator = _new_generator(seed, generator) if self.shuffle else None
-        self._arrays = dataset_arrays(dataset)
+        self.collate_fn = collate_fn
+        self._arrays = dataset_arrays(dataset) if collate_fn is None else None
 
     # ------------------------------------------------------------------ what kind of descent
     @property
@@ -134,7 +147,7 @@ class DataLoader:
             return None
         return self.generator.permutation(self.num_samples)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+    def __iter__(self) -> Iterator[Any]:
         order = self._order()
         bs, n = self.batch_size, self.num_samples
         stop_at = len(self) * bs
@@ -145,33 +158,23 @@ class DataLoader:
             else:
                 yield self._gather(order[start:end])
 
-    def _slice(self, start: int, end: int) -> tuple[Tensor, ...]:
+    def _slice(self, start: int, end: int) -> Any:
         if self._arrays is not None:
             return tuple(_wrap(a[start:end]) for a in self._arrays)
         return self._collate(np.arange(start, end))
 
-    def _gather(self, idx: np.ndarray) -> tuple[Tensor, ...]:
+    def _gather(self, idx: np.ndarray) -> Any:
         if self._arrays is not None:
             return tuple(_wrap(np.take(a, idx, axis=0)) for a in self._arrays)
         return self._collate(idx)
 
-    def _collate(self, idx: np.ndarray) -> tuple[Tensor, ...]:
+    def _collate(self, idx: np.ndarray) -> Any:
         samples = [self.dataset[int(i)] for i in idx]
-        first = samples[0]
-        if not isinstance(first, (tuple, list)):
-            samples = [(s,) for s in samples]
-            first = samples[0]
-        width = len(first)
-        fields = []
-        for k in range(width):
-            try:
-                stacked = np.stack([np.asarray(s[k].array if isinstance(s[k], Tensor) else s[k]) for s in samples])
-            except ValueError as exc:
-                raise ShapeError(
-                    f"DataLoader: samples of field {k} have different shapes and cannot form a batch ({exc})"
-                ) from None
-            fields.append(_wrap(_as_sample_array(stacked, f"DataLoader field {k}")))
-        return tuple(fields)
+        if self.collate_fn is not None:
+            return self.collate_fn(samples)
+        if not isinstance(samples[0], (tuple, list)):
+            return default_collate(samples)  # a dataset of single tensors or dicts: batches as PyTorch's
+        return tuple(_stack_field([s[k] for s in samples], f"field {k}") for k in range(len(samples[0])))
 
     # ------------------------------------------------------------------ exact resume
     def state_dict(self) -> dict[str, Any]:
@@ -201,6 +204,42 @@ class DataLoader:
             f"DataLoader({self.num_samples} samples, batch_size={self.batch_size} ({self.method}), "
             f"{len(self)} updates/epoch, shuffle={self.shuffle}, drop_last={self.drop_last})"
         )
+
+
+_IGNORED_OPTIONS = {"persistent_workers", "prefetch_factor", "timeout", "worker_init_fn", "multiprocessing_context"}
+
+
+def _stack_field(values: list[Any], where: str) -> Tensor:
+    try:
+        stacked = np.stack([np.asarray(v.array if isinstance(v, Tensor) else v) for v in values])
+    except ValueError as exc:
+        raise ShapeError(
+            f"DataLoader: samples of {where} have different shapes and cannot form a batch ({exc})"
+        ) from None
+    return _wrap(_as_sample_array(stacked, f"DataLoader {where}"))
+
+
+def default_collate(samples: list[Any]) -> Any:
+    """Stack a list of samples into a batch, as PyTorch's ``default_collate``: tensors, arrays and
+    numbers become one Tensor with a new first axis; tuples and lists are collated field by field
+    (a list back), dicts key by key (a dict back); strings stay a list.
+
+    Example:
+        >>> import downslope as ds
+        >>> batch = default_collate([{"x": ds.zeros(2), "y": 1}, {"x": ds.ones(2), "y": 0}])
+        >>> batch["x"].shape, batch["y"].tolist()
+        ((2, 2), [1, 0])
+    """
+    if not isinstance(samples, (list, tuple)) or not samples:
+        raise DataError(f"default_collate: expected a non-empty list of samples, got {samples!r:.80}")
+    first = samples[0]
+    if isinstance(first, str):
+        return list(samples)
+    if isinstance(first, dict):
+        return {key: default_collate([s[key] for s in samples]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return [default_collate([s[k] for s in samples]) for k in range(len(first))]
+    return _stack_field(list(samples), "the batch")
 
 
 def _rng_state_to_json(state: dict[str, Any]) -> dict[str, Any]:

@@ -22,12 +22,18 @@ def _generator(seed: int | None, where: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(int(seed)))
 
 
-def random_split(dataset: Dataset, lengths: Sequence[int | float], seed: int | None = None) -> list[Subset]:
+def random_split(
+    dataset: Dataset,
+    lengths: Sequence[int | float],
+    seed: int | None = None,
+    generator: np.random.Generator | None = None,
+) -> list[Subset]:
     """Split a dataset into non-overlapping random subsets of the given lengths.
 
     ``lengths`` are sample counts summing to ``len(dataset)``, or fractions summing to 1 (counts are
     floored, and the remainder handed out one by one from the first subset on, as PyTorch does).
-    Without a seed the library generator is used (:func:`downslope.manual_seed` fixes it).
+    Without a seed the library generator is used (:func:`downslope.manual_seed` fixes it);
+    ``generator`` (a ``numpy.random.Generator``) draws the order instead, in PyTorch's spelling.
 
     Example:
         >>> import numpy as np
@@ -56,7 +62,16 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float], seed: int | N
         counts = [int(x) for x in lengths]
         if sum(counts) != n:
             raise ConfigError(f"random_split: lengths {counts} sum to {sum(counts)}, but the dataset has {n} samples")
-    order = _generator(seed, "random_split").permutation(n)
+    if generator is not None:
+        if seed is not None or not isinstance(generator, np.random.Generator):
+            raise ArgumentTypeError(
+                f"random_split: generator must be a numpy.random.Generator (and no seed beside it), "
+                f"got {type(generator).__name__}"
+            )
+        rng = generator
+    else:
+        rng = _generator(seed, "random_split")
+    order = rng.permutation(n)
     bounds = np.cumsum([0, *counts])
     return [Subset(dataset, order[bounds[i] : bounds[i + 1]]) for i in range(len(counts))]
 
