@@ -127,3 +127,75 @@ def test_gelu_double_backward_uses_the_exact_form(assert_close: Any) -> None:
     go.sum().backward()
     gt.sum().backward()
     assert_close(xo.grad.numpy(), xt.grad.numpy(), np.float32, "second derivative")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("ours", "ref"),
+    [
+        (F.relu6, TF.relu6),
+        (lambda x: F.hardtanh(x, -2.0, 1.5), lambda x: TF.hardtanh(x, -2.0, 1.5)),
+        (F.selu, TF.selu),
+        (lambda x: F.celu(x, 0.7), lambda x: TF.celu(x, 0.7)),
+        (F.logsigmoid, TF.logsigmoid),
+        (F.softsign, TF.softsign),
+        (F.tanhshrink, TF.tanhshrink),
+        (F.mish, TF.mish),
+        (F.hardsigmoid, TF.hardsigmoid),
+        (F.hardswish, TF.hardswish),
+        (lambda x: F.threshold(x, 0.3, -1.0), lambda x: TF.threshold(x, 0.3, -1.0)),
+        (lambda x: F.softmin(x, 1), lambda x: TF.softmin(x, 1)),
+        (lambda x: F.glu(x, 1), lambda x: TF.glu(x, 1)),
+        (lambda x: F.normalize(x, dim=1), lambda x: TF.normalize(x, dim=1)),
+        (lambda x: F.normalize(x, p=1, dim=0), lambda x: TF.normalize(x, p=1, dim=0)),
+        (lambda x: F.pad(x, (1, 2, 0, 1), value=0.5), lambda x: TF.pad(x, (1, 2, 0, 1), value=0.5)),
+        (lambda x: F.pad(x, (2, 1), mode="replicate"), lambda x: TF.pad(x, (2, 1), mode="replicate")),
+        (lambda x: F.relu(x, inplace=False), lambda x: TF.relu(x, inplace=False)),
+    ],
+    ids=["relu6", "hardtanh", "selu", "celu", "logsigmoid", "softsign", "tanhshrink", "mish", "hardsigmoid",
+         "hardswish", "threshold", "softmin", "glu", "normalize", "normalize_p1", "pad", "pad_replicate", "relu_kw"],
+)  # fmt: skip
+def test_more_activations_match_torch(check_op: Any, ours: Any, ref: Any) -> None:
+    check_op(ours, ref, [x_array()])
+
+
+def test_prelu_similarity_and_distance_match_torch(check_op: Any) -> None:
+    check_op(F.prelu, TF.prelu, [x_array((3, 4, 2)), x_array((4,), 1)])
+    check_op(F.prelu, TF.prelu, [x_array((3, 4)), np.array([0.25], np.float32)])
+    check_op(F.cosine_similarity, TF.cosine_similarity, [x_array((4, 6), 1), x_array((4, 6), 2)])
+    check_op(
+        lambda a, b: F.cosine_similarity(a, b, dim=0), lambda a, b: TF.cosine_similarity(a, b, dim=0),
+        [x_array((4, 6), 1), x_array((4, 6), 2)],
+    )  # fmt: skip
+    check_op(F.pairwise_distance, TF.pairwise_distance, [x_array((4, 6), 1), x_array((4, 6), 2)])
+
+
+@pytest.mark.parametrize(
+    ("fn", "shape", "channel_axes"),
+    [(F.dropout1d, (3, 5, 7), 2), (F.dropout1d, (5, 7), 1), (F.dropout2d, (3, 5, 4, 4), 2),
+     (F.dropout2d, (3, 5, 7), 2), (F.dropout3d, (2, 5, 2, 3, 3), 2), (F.dropout3d, (5, 2, 3, 3), 1)],
+)  # fmt: skip
+def test_channel_dropout_zeroes_whole_channels_with_torchs_layouts(fn: Any, shape: tuple, channel_axes: int) -> None:
+    # Same layout rule as torch: within a channel every element is kept (scaled by 2) or zeroed together.
+    ds.manual_seed(0)
+    x = ds.ones(*shape, requires_grad=True)
+    y = fn(x, 0.5)
+    per_channel = y.numpy().reshape(int(np.prod(shape[:channel_axes])), -1)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0}
+    assert all(len(np.unique(row)) == 1 for row in per_channel)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), y.numpy())
+    with torch.no_grad():
+        theirs = getattr(TF, fn.__name__)(torch.ones(shape), 0.5).numpy().reshape(per_channel.shape[0], -1)
+    assert all(len(np.unique(row)) == 1 for row in theirs)
+    np.testing.assert_array_equal(fn(x, 0.5, training=False).numpy(), np.ones(shape, np.float32))
+
+
+def test_channel_dropout_is_seeded_and_checks_rank() -> None:
+    ds.manual_seed(3)
+    a = F.dropout2d(ds.ones(8, 16, 2, 2), 0.3).numpy()
+    ds.manual_seed(3)
+    b = F.dropout2d(ds.ones(8, 16, 2, 2), 0.3).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert 0.5 < (a != 0).mean() < 0.9
+    with pytest.raises(ValueError, match=r"dropout1d: expected a 2-D \(C, ...\) or 3-D"):
+        F.dropout1d(ds.ones(2, 3, 4, 5))

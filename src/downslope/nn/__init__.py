@@ -10,8 +10,35 @@ Example:
 
 from __future__ import annotations
 
-from . import functional, init
-from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from . import functional, init, utils
+from .activation import (
+    CELU,
+    ELU,
+    GELU,
+    GLU,
+    SELU,
+    CosineSimilarity,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    PairwiseDistance,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmin,
+    Softplus,
+    Softsign,
+    Tanh,
+    Tanhshrink,
+    Threshold,
+)
 from .convolution import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -22,7 +49,7 @@ from .convolution import (
     MaxPool1d,
     MaxPool2d,
 )
-from .layers import Dropout, Embedding, Linear
+from .layers import Dropout, Dropout1d, Dropout2d, Dropout3d, Embedding, Linear
 from .losses import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -50,14 +77,16 @@ from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
-    "functional", "init",
+    "functional", "init", "utils",
     "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
     "Identity", "Flatten", "IncompatibleKeys",
-    "Linear", "Dropout", "Embedding",
+    "Linear", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Embedding",
     "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm",
     "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
     "KLDivLoss",
     "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Softplus", "SiLU",
+    "ReLU6", "Hardtanh", "SELU", "CELU", "Mish", "Softsign", "Softmin", "LogSigmoid", "Tanhshrink", "Hardsigmoid",
+    "Hardswish", "Threshold", "GLU", "PReLU", "CosineSimilarity", "PairwiseDistance",
 ]  # fmt: skip

@@ -39,6 +39,27 @@ __all__ = [
     "softplus",
     "silu",
     "one_hot",
+    "softmin",
+    "relu6",
+    "hardtanh",
+    "selu",
+    "celu",
+    "logsigmoid",
+    "softsign",
+    "tanhshrink",
+    "mish",
+    "hardsigmoid",
+    "hardswish",
+    "threshold",
+    "glu",
+    "prelu",
+    "normalize",
+    "cosine_similarity",
+    "pairwise_distance",
+    "pad",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
 ]
 
 
@@ -102,10 +123,11 @@ def _linear_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 # ---------------------------------------------------------------------- dropout
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout),
     so nothing changes at evaluation time. Identity when ``training`` is False or ``p == 0``.
-    The mask comes from ``downslope.backend.rng()`` (seeded by ``ds.manual_seed``).
+    The mask comes from ``downslope.backend.rng()`` (seeded by ``ds.manual_seed``). ``inplace`` is
+    accepted for PyTorch's signature; the result is always a new tensor (see the module docstring).
 
     Example:
         >>> import downslope as ds
@@ -136,17 +158,17 @@ def _check_probability(p: Any, where: str) -> None:
 
 
 # ---------------------------------------------------------------------- activations
-def relu(x: Tensor) -> Tensor:
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
     return ops.relu(x)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
     return ops.leaky_relu(x, negative_slope)
 
 
-def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha (e^x - 1) otherwise."""
     return _elu(x, alpha)
 
@@ -215,14 +237,24 @@ def tanh(x: Tensor) -> Tensor:
     return ops.tanh(x)
 
 
-def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``dim`` (stable)."""
-    return ops.softmax(x, dim)
+def softmax(x: Tensor, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (stable); ``dtype`` casts the input first, as in PyTorch."""
+    return ops.softmax(_cast(x, dtype), dim)
 
 
-def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """x - logsumexp(x) along ``dim`` (stable)."""
-    return ops.log_softmax(x, dim)
+def log_softmax(x: Tensor, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """x - logsumexp(x) along ``dim`` (stable); ``dtype`` casts the input first."""
+    return ops.log_softmax(_cast(x, dtype), dim)
+
+
+def softmin(x: Tensor, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """softmax(-x) along ``dim``."""
+    return ops.softmax(-_cast(x, dtype), dim)
+
+
+def _cast(x: Tensor, dtype: Any) -> Tensor:
+    x = _as_tensor(x, "softmax")
+    return x if dtype is None else x.to(dtype)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -233,6 +265,203 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 def silu(x: Tensor) -> Tensor:
     """x * sigmoid(x) (also called swish)."""
     return x * ops.sigmoid(x)
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6)."""
+    return ops.clip(x, 0.0, 6.0)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clamped into [min_val, max_val]."""
+    return ops.clip(x, min_val, max_val)
+
+
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+
+
+def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalizing constants (alpha 1.6733, scale 1.0507)."""
+    return _elu(x, _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha (e^(x/alpha) - 1) otherwise."""
+    return _elu(x / alpha, 1.0) * alpha
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), without overflow."""
+    return -ops.softplus(-_as_tensor(x, "logsigmoid"))
+
+
+def softsign(x: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return x / (ops.abs(x) + 1.0)
+
+
+def tanhshrink(x: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    return x - ops.tanh(x)
+
+
+def mish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    return x * ops.tanh(ops.softplus(x))
+
+
+def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+    """clamp(x / 6 + 1/2, 0, 1): a piecewise-linear sigmoid."""
+    return ops.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x * hardsigmoid(x)."""
+    return x * hardsigmoid(x)
+
+
+def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else ``value``."""
+    x = _as_tensor(x, "threshold")
+    return ops.where(x.array > threshold, x, np.asarray(value, dtype=x.array.dtype))
+
+
+def glu(x: Tensor, dim: int = -1) -> Tensor:
+    """Gated linear unit: split ``dim`` into halves a, b and return a * sigmoid(b).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.glu(ds.tensor([[2.0, 0.0]])).tolist()
+        [[1.0]]
+    """
+    x = _as_tensor(x, "glu")
+    axis = dim % x.ndim if x.ndim else 0
+    if x.ndim == 0 or x.shape[axis] % 2:
+        raise ArgumentError(f"glu: dim {dim} must have an even size, got shape {x.shape}")
+    half = x.shape[axis] // 2
+    lead = (slice(None),) * axis
+    return x[lead + (slice(0, half),)] * ops.sigmoid(x[lead + (slice(half, None),)])
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """x for x > 0, weight * x otherwise; ``weight`` has one slope or one per channel (dim 1)."""
+    x = _as_tensor(x, "prelu")
+    w = weight
+    if w.numel() > 1:
+        if x.ndim < 2 or x.shape[1] != w.numel():
+            raise ArgumentError(f"prelu: {w.numel()} slopes do not match the channel dim of input shape {x.shape}")
+        w = ops.reshape(w, (w.numel(),) + (1,) * (x.ndim - 2))
+    return ops.where(x.array > 0, x, x * w)
+
+
+def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p, eps) along ``dim`` (unit vectors).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.normalize(ds.tensor([[3.0, 4.0]])).tolist()
+        [[0.6000000238418579, 0.800000011920929]]
+    """
+    x = _as_tensor(x, "normalize")
+    return x / ops.clip(_norm(x, p, dim, keepdim=True), eps, None)
+
+
+def _norm(x: Tensor, p: float, dim: int, keepdim: bool) -> Tensor:
+    if p == 2:
+        return ops.sqrt(ops.sum(x * x, dim, keepdim=keepdim))
+    if p == 1:
+        return ops.sum(ops.abs(x), dim, keepdim=keepdim)
+    return ops.sum(ops.abs(x) ** p, dim, keepdim=keepdim) ** (1.0 / p)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Cosine of the angle between x1 and x2 along ``dim``: x1.x2 / (max(|x1|, eps) max(|x2|, eps)).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.cosine_similarity(ds.tensor([[1.0, 0.0]]), ds.tensor([[1.0, 1.0]])).tolist()
+        [0.7071067690849304]
+    """
+    n1 = ops.clip(_norm(x1, 2, dim, keepdim=False), eps, None)
+    n2 = ops.clip(_norm(x2, 2, dim, keepdim=False), eps, None)
+    return ops.sum(x1 * x2, dim) / (n1 * n2)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last dim."""
+    return _norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
+
+
+def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad the last dims: ``pad`` is (left, right[, top, bottom, ...]), last dim first. Modes:
+    constant (``value``, default 0), reflect, replicate, circular.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.pad(ds.ones(1, 2), (1, 0)).tolist()
+        [[0.0, 1.0, 1.0]]
+    """
+    return ops.pad(input, pad, mode, 0.0 if value is None else value)
+
+
+# ---------------------------------------------------------------------- channel dropout
+def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool, where: str) -> Tensor:
+    # One draw per channel (and sample), broadcast over the spatial dims: whole feature maps are
+    # zeroed, as adjacent pixels are too correlated for element-wise dropout to regularize.
+    _check_probability(p, where)
+    if not training or p == 0:
+        return x
+    lead = 2 if batched else 1
+    mask_shape = x.shape[:lead] + (1,) * (x.ndim - lead)
+    dtype = x.array.dtype if backend.is_floating(x.array.dtype) else backend.get_default_dtype()
+    if p == 1:
+        scale = np.zeros(mask_shape, dtype=dtype)
+    else:
+        keep = backend.rng().random(mask_shape, dtype=np.float32) >= np.float32(p)
+        scale = keep * np.asarray(1.0 / (1.0 - p), dtype=dtype)
+    return _node(x.array * scale, (x,), _dropout_vjp, scale)
+
+
+def _channel_dims(x: Tensor, spatial: int, where: str, legacy_batched: bool = False) -> bool:
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ArgumentError(
+            f"{where}: expected a {spatial + 1}-D (C, ...) or {spatial + 2}-D (N, C, ...) input, got shape {x.shape}"
+        )
+    return x.ndim == spatial + 2 or legacy_batched
+
+
+def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) or (C, L) input with probability ``p``; scale the rest by 1/(1-p).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> y = F.dropout1d(ds.ones(1, 4, 3), 0.5)
+        >>> sorted({tuple(row) for row in y[0].tolist()} - {(0.0, 0.0, 0.0), (2.0, 2.0, 2.0)})
+        []
+    """
+    x = _as_tensor(x, "dropout1d")
+    return _feature_dropout(x, p, training, _channel_dims(x, 1, "dropout1d"), "dropout1d")
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) input with probability ``p``; scale the rest by 1/(1-p).
+
+    A 3-D input is read as (N, C, L), as PyTorch does (with a warning there) for backward compatibility.
+    """
+    x = _as_tensor(x, "dropout2d")
+    return _feature_dropout(x, p, training, _channel_dims(x, 2, "dropout2d", legacy_batched=True), "dropout2d")
+
+
+def dropout3d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability ``p``."""
+    x = _as_tensor(x, "dropout3d")
+    return _feature_dropout(x, p, training, _channel_dims(x, 3, "dropout3d"), "dropout3d")
 
 
 # ---------------------------------------------------------------------- encodings

@@ -101,16 +101,58 @@ class Dropout(Module):
         tensor([1., 1., 1.])
     """
 
-    def __init__(self, p: float = 0.5) -> None:
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        F._check_probability(p, "Dropout")
+        F._check_probability(p, type(self).__name__)
         self.p = float(p)
+        self.inplace = bool(inplace)  # PyTorch's memory option; the output is always a new tensor
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Dropout1d(Dropout):
+    """Zero whole channels of (N, C, L) or (C, L) input with probability ``p`` while training
+    (scaling the rest by 1/(1-p)): neighbouring positions of a channel are dropped together.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.Dropout1d(0.5).eval()(ds.ones(1, 2, 3)).shape
+        (1, 2, 3)
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout1d(x, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    """Zero whole feature maps of (N, C, H, W) input with probability ``p`` while training.
+    A 3-D input is read as (N, C, L), as PyTorch does.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.Dropout2d(0.25).eval()(ds.ones(1, 2, 3, 3)).shape
+        (1, 2, 3, 3)
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
+
+
+class Dropout3d(Dropout):
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability ``p`` while training.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.Dropout3d(0.25).eval()(ds.ones(2, 2, 2, 2)).shape
+        (2, 2, 2, 2)
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout3d(x, self.p, self.training)
 
 
 class Embedding(Module):

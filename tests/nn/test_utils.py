@@ -1,4 +1,4 @@
-"""clip_grad_norm_ / clip_grad_value_ against torch.nn.utils, and their properties."""
+"""nn.utils: clip_grad_norm_ / clip_grad_value_ against torch.nn.utils (and their properties), parameters_to_vector."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import downslope as ds
-from downslope.optim import clip_grad_norm_, clip_grad_value_
+from downslope.nn.utils import clip_grad_norm_, clip_grad_value_, parameters_to_vector, vector_to_parameters
 
 torch = pytest.importorskip("torch")
 
@@ -80,3 +80,40 @@ def test_clipped_norm_never_exceeds_max_and_direction_is_kept(shapes, max_norm, 
     if np.linalg.norm(before) > 0:
         cos = after @ before / (np.linalg.norm(after) * np.linalg.norm(before))
         assert cos == pytest.approx(1.0, abs=1e-5)
+
+
+def test_optim_and_nn_utils_share_one_clipping_rule():
+    import downslope.optim
+
+    assert downslope.optim.clip_grad_norm_ is ds.nn.utils.clip_grad_norm_
+    assert downslope.optim.clip_grad_value_ is ds.nn.utils.clip_grad_value_
+
+
+def test_foreach_is_accepted():
+    ours, theirs = _pair([(3, 4)], seed=3, scale=5.0)
+    total = clip_grad_norm_(ours, 1.0, foreach=True)
+    ttotal = torch.nn.utils.clip_grad_norm_(theirs, 1.0, foreach=True)
+    np.testing.assert_allclose(float(total), float(ttotal), rtol=1e-6)
+    clip_grad_value_(ours, 0.01, foreach=False)
+    torch.nn.utils.clip_grad_value_(theirs, 0.01, foreach=False)
+    np.testing.assert_allclose(ours[0].grad.numpy(), theirs[0].grad.numpy(), rtol=1e-6)
+
+
+def test_parameters_to_vector_and_back_match_torch():
+    model = ds.nn.Sequential(ds.nn.Linear(3, 4), ds.nn.Linear(4, 2))
+    tmodel = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    tmodel.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    vec = parameters_to_vector(model.parameters())
+    tvec = torch.nn.utils.parameters_to_vector(tmodel.parameters())
+    np.testing.assert_array_equal(vec.numpy(), tvec.detach().numpy())
+    (vec * vec).sum().backward()  # differentiable, as in torch
+    np.testing.assert_allclose(model[0].weight.grad.numpy(), 2 * model[0].weight.numpy(), rtol=1e-6)
+    new = np.arange(vec.numel(), dtype=np.float32)
+    first = model[0].weight
+    vector_to_parameters(ds.tensor(new), model.parameters())
+    torch.nn.utils.vector_to_parameters(torch.tensor(new), tmodel.parameters())
+    assert model[0].weight is first  # written in place: an optimizer holding it sees the new values
+    for (name, p), tp in zip(model.named_parameters(), tmodel.parameters()):
+        np.testing.assert_array_equal(p.numpy(), tp.detach().numpy(), err_msg=name)
+    with pytest.raises(ValueError, match=r"1-D vector of 26 values.*got shape \(3,\)"):
+        vector_to_parameters(ds.zeros(3), model.parameters())

@@ -1,0 +1,164 @@
+"""PyTorch's ``torch.nn.utils``: gradient clipping over parameters' ``.grad`` (``clip_grad_norm_``,
+``clip_grad_value_``) and flattening parameters to one vector and back (``parameters_to_vector``,
+``vector_to_parameters``).
+
+The same clipping is available as optimizer options (``clip_norm=``, ``clip_value=``), which leave
+``.grad`` untouched; ``downslope.optim`` re-exports these functions.
+
+Example:
+    >>> from downslope import nn
+    >>> model = nn.Linear(3, 2)
+    >>> nn.utils.parameters_to_vector(model.parameters()).shape
+    (8,)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
+from ..tensor import Tensor
+
+
+def _grads(parameters: Any, owner: str) -> list[np.ndarray]:
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    if isinstance(parameters, (set, frozenset)):
+        parameters = list(parameters)  # the order does not matter for a norm
+    out = []
+    for i, p in enumerate(parameters):
+        if not isinstance(p, Tensor):
+            raise ArgumentTypeError(f"{owner}: item {i} is a {type(p).__name__}, expected a Tensor")
+        if p.grad is not None:
+            out.append(p.grad.array)
+    return out
+
+
+def clip_grad_norm_(
+    parameters: Tensor | Iterable[Tensor],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """Scale the gradients in place so that their total norm is at most ``max_norm``.
+
+    The total norm is that of all gradients concatenated into one vector (``norm_type`` may be
+    ``inf``). As in PyTorch, gradients are multiplied by ``max_norm / (total_norm + 1e-6)`` when
+    that is below 1. Returns the total norm *before* clipping (a 0-d tensor). ``foreach`` (PyTorch's
+    choice of kernel) is accepted and has no effect.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.utils import clip_grad_norm_
+        >>> w = ds.tensor([3.0, 4.0], requires_grad=True)
+        >>> (w * w).sum().backward()        # grad = [6, 8], norm 10
+        >>> float(clip_grad_norm_([w], max_norm=1.0))
+        10.0
+        >>> w.grad
+        tensor([0.6, 0.8])
+    """
+    norm_type = float(norm_type)
+    if not _number(max_norm) or max_norm < 0:
+        raise ArgumentError(f"clip_grad_norm_: expected max_norm >= 0, got {max_norm!r}")
+    if not (norm_type > 0 or math.isinf(norm_type)):
+        raise ArgumentError(f"clip_grad_norm_: expected norm_type > 0 or inf, got {norm_type!r}")
+    grads = _grads(parameters, "clip_grad_norm_")
+    if not grads:
+        return Tensor(0.0)
+    dtype = grads[0].dtype
+    if math.isinf(norm_type):
+        norms = [np.max(np.abs(g)) if g.size else np.zeros((), g.dtype) for g in grads]
+        total = float(np.max(np.stack(norms)))
+    else:
+        norms = [np.linalg.norm(g.reshape(-1), ord=norm_type) for g in grads]
+        total = float(np.linalg.norm(np.stack(norms).astype(dtype), ord=norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise StateError(
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}, so they cannot be "
+            "clipped; set error_if_nonfinite=False to clip anyway (the result will be NaN)"
+        )
+    coef = float(max_norm) / (total + 1e-6)
+    if coef < 1.0:
+        with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in PyTorch: the caller asked for no error
+            for g in grads:
+                g *= coef
+    return Tensor(np.asarray(total, dtype=dtype), dtype=dtype)
+
+
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, foreach: bool | None = None) -> None:
+    """Clip every gradient coordinate into ``[-clip_value, clip_value]`` in place.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.utils import clip_grad_value_
+        >>> w = ds.tensor([3.0, -0.1], requires_grad=True)
+        >>> (w * w).sum().backward()
+        >>> clip_grad_value_([w], 1.0); w.grad
+        tensor([ 1. , -0.2])
+    """
+    if not _number(clip_value) or clip_value < 0:
+        raise ArgumentError(f"clip_grad_value_: expected clip_value >= 0, got {clip_value!r}")
+    for g in _grads(parameters, "clip_grad_value_"):
+        np.clip(g, -clip_value, clip_value, out=g)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def _parameter_list(parameters: Any, owner: str) -> list[Tensor]:
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    out = list(parameters)
+    for i, p in enumerate(out):
+        if not isinstance(p, Tensor):
+            raise ArgumentTypeError(f"{owner}: item {i} is a {type(p).__name__}, expected a Tensor")
+    return out
+
+
+def parameters_to_vector(parameters: Tensor | Iterable[Tensor]) -> Tensor:
+    """All parameters flattened and concatenated into one 1-D tensor (differentiable, as in PyTorch).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.utils import parameters_to_vector
+        >>> parameters_to_vector([ds.ones(2, 2), ds.zeros(1)])
+        tensor([1., 1., 1., 1., 0.])
+    """
+    params = _parameter_list(parameters, "parameters_to_vector")
+    if not params:
+        raise ArgumentError("parameters_to_vector: expected at least one parameter, got none")
+    return ops.cat([ops.reshape(p, (-1,)) for p in params], 0)
+
+
+def vector_to_parameters(vec: Tensor, parameters: Tensor | Iterable[Tensor]) -> None:
+    """Copy consecutive slices of the 1-D ``vec`` into the parameters' values, in place.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.utils import vector_to_parameters
+        >>> a, b = ds.zeros(2), ds.zeros(1)
+        >>> vector_to_parameters(ds.tensor([1.0, 2.0, 3.0]), [a, b]); a, b
+        (tensor([1., 2.]), tensor([3.]))
+    """
+    if not isinstance(vec, Tensor):
+        raise ArgumentTypeError(f"vector_to_parameters: expected vec to be a Tensor, got {type(vec).__name__}")
+    params = _parameter_list(parameters, "vector_to_parameters")
+    total = sum(p.numel() for p in params)
+    if vec.ndim != 1 or vec.numel() != total:
+        raise ShapeError(
+            f"vector_to_parameters: expected a 1-D vector of {total} values (the parameters' total size), "
+            f"got shape {vec.shape}"
+        )
+    offset = 0
+    for p in params:
+        n = p.numel()
+        # Written into the existing storage, so an optimizer's flat buffer that views it sees the change.
+        p.array[...] = vec.array[offset : offset + n].reshape(p.shape)
+        offset += n
