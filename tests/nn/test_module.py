@@ -436,3 +436,24 @@ def test_state_dict_round_trip_property(widths: list[int], seed: int) -> None:
     x = ds.randn(3, widths[0])
     np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
     assert b.num_parameters() == sum(w1 * w2 + w2 + 2 * w2 for w1, w2 in zip(widths, widths[1:]))
+
+
+def test_to_takes_pytorchs_device_and_dtype_signatures() -> None:
+    from downslope.device import device
+    from downslope.errors import StateError
+
+    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    weight = m[0].weight
+    assert m.to("cpu") is m and m.to(device("cpu")) is m and m.cpu() is m
+    assert m.to("cpu", ds.float64)[0].weight.dtype == np.float64
+    assert m.to(dtype=ds.float32, device="cpu", non_blocking=True)[1].running_mean.dtype == np.float32
+    assert m.to(ds.zeros(1, dtype=ds.float64))[1].weight.dtype == np.float64
+    assert m.type(ds.float32)[0].weight.dtype == np.float32 and m.half()[0].weight.dtype == np.float16
+    assert m.float()[0].weight is weight  # cast in place: an optimizer built earlier still holds it
+    for move in (lambda: m.cuda(), lambda: m.to("cuda"), lambda: m.to(device("mps")), lambda: m.to(0)):
+        with pytest.raises(StateError, match="not available; downslope computes on the CPU"):
+            move()
+    with pytest.raises(TypeError, match="expected a floating dtype, got int64"):
+        m.to(ds.int64)
+    with pytest.raises(TypeError, match=r"keywords \['devic'\]"):
+        m.to(devic="cpu")

@@ -318,14 +318,15 @@ class PReLU(Module):
         super().__init__()
         from .module import Parameter
 
-        self.num_parameters = int(num_parameters)
-        self.weight = Parameter(np.full((self.num_parameters,), init, dtype=backend.get_default_dtype()))
+        # PyTorch keeps the count as ``num_parameters``; here that name is Module's weight-count method.
+        self.num_slopes = int(num_parameters)
+        self.weight = Parameter(np.full((self.num_slopes,), init, dtype=backend.get_default_dtype()))
 
     def forward(self, x: Tensor) -> Tensor:
         return F.prelu(x, self.weight)
 
     def extra_repr(self) -> str:
-        return f"num_parameters={self.num_parameters}"
+        return f"num_parameters={self.num_slopes}"
 
 
 class CosineSimilarity(Module):

@@ -253,7 +253,8 @@ def eye_(tensor: Tensor) -> Tensor:
     _check(tensor, "eye_")
     if tensor.ndim != 2:
         raise ArgumentError(f"init.eye_: expected a 2-D tensor, got shape {tensor.shape}")
-    return _fill(tensor, np.eye(*tensor.shape))
+    rows, cols = tensor.shape
+    return _fill(tensor, np.eye(rows, cols))
 
 
 def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:

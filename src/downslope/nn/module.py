@@ -379,11 +379,49 @@ class Module:
                 p.grad.array.fill(0)
 
     # ------------------------------------------------------------------ dtype
-    def to(self: M, dtype: Any) -> M:
-        """Cast every floating parameter and buffer to ``dtype`` in place (e.g. ``"float64"``)."""
+    def to(self: M, *args: Any, **kwargs: Any) -> M:
+        """Cast every floating parameter and buffer in place, with PyTorch's signatures:
+        ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)`` (its dtype),
+        ``to(device=..., dtype=..., non_blocking=...)``.
+
+        downslope computes on the CPU: the CPU device is accepted (nothing moves), any other
+        device (``"cuda"``, ``ds.device("mps")``) is refused with a one-line error.
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import nn
+            >>> nn.Linear(2, 2).to("cpu").to(ds.float64).weight.dtype
+            dtype('float64')
+        """
+        from ..device import check_cpu, is_device_like
+
+        where = f"{type(self).__name__}.to"
+        unknown = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format", "copy"}
+        if unknown or len(args) > 3:
+            raise ArgumentTypeError(
+                f"{where}: expected to(device), to(dtype), to(device, dtype) or to(tensor) with keywords "
+                f"device/dtype/non_blocking, got {len(args)} positional argument(s) and keywords {sorted(kwargs)}"
+            )
+        device, dtype = kwargs.get("device"), kwargs.get("dtype")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.array.dtype
+            elif is_device_like(arg) or (isinstance(arg, int) and not isinstance(arg, bool)):
+                device = arg
+            elif isinstance(arg, bool):
+                continue  # to(device, dtype, non_blocking) given positionally
+            else:
+                dtype = arg
+        if device is not None:
+            check_cpu(device, where)
+        if dtype is not None:
+            self._cast(dtype, where)
+        return self
+
+    def _cast(self: M, dtype: Any, where: str) -> M:
         target = backend.as_dtype(dtype)
         if not backend.is_floating(target):
-            raise ArgumentTypeError(f"Module.to: expected a floating dtype, got {target}")
+            raise ArgumentTypeError(f"{where}: expected a floating dtype, got {target}")
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None and p.array.dtype != target:
@@ -394,11 +432,32 @@ class Module:
                     b.array = b.array.astype(target)
         return self
 
+    def cpu(self: M) -> M:
+        """The module itself: its weights already live in host memory (NumPy arrays)."""
+        return self
+
+    def cuda(self: M, device: Any = None) -> M:
+        """Refused: downslope computes on the CPU only (``torch.cuda.is_available()`` is False here)."""
+        from ..device import check_cpu
+
+        check_cpu("cuda" if device is None else device, f"{type(self).__name__}.cuda")
+        return self
+
+    def type(self: M, dst_type: Any) -> M:
+        """Cast every floating parameter and buffer to ``dst_type`` (a dtype)."""
+        return self._cast(dst_type, f"{type(self).__name__}.type")
+
     def float(self: M) -> M:
-        return self.to(backend.float32)
+        """Cast floating parameters and buffers to float32."""
+        return self._cast(backend.float32, f"{type(self).__name__}.float")
 
     def double(self: M) -> M:
-        return self.to(backend.float64)
+        """Cast floating parameters and buffers to float64."""
+        return self._cast(backend.float64, f"{type(self).__name__}.double")
+
+    def half(self: M) -> M:
+        """Cast floating parameters and buffers to float16."""
+        return self._cast(backend.float16, f"{type(self).__name__}.half")
 
     # ------------------------------------------------------------------ state
     def state_dict(self, prefix: str = "") -> OrderedDict[str, np.ndarray]:
