@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import downslope as ds
+from downslope.errors import CheckpointError
 from downslope.serialization import atomic_write_bytes
 
 
@@ -130,3 +131,46 @@ def test_atomic_write_gives_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644
+
+
+def test_save_and_load_through_file_objects(tmp_path):
+    import io
+
+    state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "step": 4, "names": ["a", "b"]}
+    buffer = io.BytesIO()
+    ds.save(state, buffer)
+    buffer.seek(0)
+    back = ds.load(buffer, map_location="cpu", weights_only=True)
+    np.testing.assert_array_equal(back["w"], state["w"])
+    assert back["step"] == 4 and back["names"] == ["a", "b"]
+    path = tmp_path / "ckpt.pt"
+    with open(path, "wb") as f:
+        ds.save(state, f)
+    with open(path, "rb") as f:
+        np.testing.assert_array_equal(ds.load(f, map_location=lambda storage, loc: storage)["w"], state["w"])
+    assert ds.load(str(path), weights_only=False)["step"] == 4  # never unpickles, whatever the flag says
+
+
+def test_a_whole_module_or_optimizer_is_refused_in_one_line(tmp_path):
+    import io
+
+    model = ds.nn.Linear(2, 2)
+    for obj in (model, ds.optim.SGD(model.parameters(), lr=0.1)):
+        with pytest.raises(CheckpointError, match=r"cannot save a whole \w+.*pickle.*state_dict\(\)") as info:
+            ds.save(obj, io.BytesIO())
+        assert "\n" not in str(info.value)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_load_refuses_another_device_and_reports_a_damaged_buffer():
+    import io
+
+    from downslope.errors import StateError
+
+    buffer = io.BytesIO()
+    ds.save({"a": 1}, buffer)
+    buffer.seek(0)
+    with pytest.raises(StateError, match="'cuda' is not available"):
+        ds.load(buffer, map_location="cuda")
+    with pytest.raises(CheckpointError, match="BytesIO given is not a readable downslope checkpoint"):
+        ds.load(io.BytesIO(b"not a zip"))

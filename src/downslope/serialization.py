@@ -15,7 +15,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -115,8 +115,13 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         pass
 
 
-def save(state: Any, path: str | os.PathLike[str]) -> None:
-    """Save a nested structure of arrays, tensors, numbers, strings, lists and dicts to ``path``.
+def save(state: Any, path: str | os.PathLike[str] | BinaryIO, **torch_options: Any) -> None:
+    """Save a nested structure of arrays, tensors, numbers, strings, lists and dicts to ``path``
+    (a file name, written atomically, or a binary file object such as ``io.BytesIO``).
+
+    A whole Module or Optimizer is refused: PyTorch pickles it, and downslope never loads pickle;
+    save its ``state_dict()`` instead. PyTorch's pickle options (``pickle_module``, ...) are accepted
+    and have no effect.
 
     Example:
         >>> import numpy as np, tempfile, os, downslope as ds
@@ -125,6 +130,11 @@ def save(state: Any, path: str | os.PathLike[str]) -> None:
         >>> ds.load(p)["epoch"]
         3
     """
+    if callable(getattr(state, "state_dict", None)):
+        raise CheckpointError(
+            f"save: cannot save a whole {type(state).__name__}, as that would need pickle, which downslope never "
+            "loads; save its state_dict() instead and load it into a newly built object with load_state_dict()"
+        )
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(state, arrays, "state")
     blobs = {key: _npy_bytes(arr) for key, arr in arrays.items()}
@@ -141,16 +151,38 @@ def save(state: Any, path: str | os.PathLike[str]) -> None:
         archive.writestr("meta.sha256", _digest(meta_bytes))
         for key, blob in blobs.items():
             archive.writestr(f"{key}.npy", blob)
-    atomic_write_bytes(path, buffer.getvalue())
+    if hasattr(path, "write"):
+        path.write(buffer.getvalue())  # type: ignore[union-attr]
+        return
+    atomic_write_bytes(path, buffer.getvalue())  # type: ignore[arg-type]
 
 
-def load(path: str | os.PathLike[str]) -> Any:
-    """Load what :func:`save` wrote, verifying every checksum. Never unpickles anything."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"load: no checkpoint file at {p}")
+def load(
+    path: str | os.PathLike[str] | BinaryIO,
+    map_location: Any = None,
+    weights_only: bool | None = None,
+    **torch_options: Any,
+) -> Any:
+    """Load what :func:`save` wrote (from a file name or a binary file object), verifying every
+    checksum. Never unpickles anything, so every load is what PyTorch calls ``weights_only``.
+
+    ``map_location`` may name the CPU (or be a function or dict, as in PyTorch; arrays always load
+    into host memory); another device is refused. PyTorch's pickle options are accepted and ignored.
+    """
+    if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
+        from .device import check_cpu
+
+        check_cpu(map_location, "load(map_location=...)")
+    source: Any
+    if hasattr(path, "read"):
+        p: Any = getattr(path, "name", None) or f"the {type(path).__name__} given"
+        source = io.BytesIO(path.read())  # type: ignore[union-attr]
+    else:
+        p = source = Path(path)  # type: ignore[arg-type]
+        if not p.is_file():
+            raise CheckpointError(f"load: no checkpoint file at {p}")
     try:
-        with zipfile.ZipFile(p, "r") as archive:
+        with zipfile.ZipFile(source, "r") as archive:
             names = set(archive.namelist())
             if "meta.json" not in names or "meta.sha256" not in names:
                 raise CheckpointError(f"load: {p} is not a downslope checkpoint (meta.json missing)")
