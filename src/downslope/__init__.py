@@ -27,6 +27,7 @@ from .backend import (
     set_default_dtype,
     set_rng_state,
 )
+from .device import accelerator, backends, cuda, device
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError, DownslopeError, ShapeError
 from .functional import elu, gelu, std, var
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
@@ -81,7 +82,7 @@ from .tensor import Tensor, arange, as_tensor, from_numpy, full, ones, ones_like
 
 __version__ = "0.1.0"
 
-_LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli"}
+_LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils"}
 
 
 def __getattr__(name: str) -> Any:
@@ -113,5 +114,6 @@ __all__ = [
     "maximum", "minimum", "where", "sum", "mean", "max", "min", "var", "std", "logsumexp", "softmax",
     "log_softmax", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "flatten", "broadcast_to",
     "sum_to", "concatenate", "cat", "stack", "getitem", "gather", "pad", "save", "load", "DownslopeError",
-    "ShapeError", "CheckpointError", "DataError", "ConfigError", "DivergenceError",
+    "ShapeError", "CheckpointError", "DataError", "ConfigError", "DivergenceError", "device", "cuda",
+    "accelerator", "backends",
 ]  # fmt: skip

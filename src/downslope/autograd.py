@@ -34,6 +34,22 @@ class _GradMode:
 _mode = _GradMode()
 
 
+class _InplaceClock:
+    """The creation number (see ``Tensor._seq``) of the latest in-place write, 0 if there was none.
+
+    Backward checks a node's inputs for in-place changes only when this is later than the node,
+    so graphs that no in-place op touched cost one comparison per node.
+    """
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last = 0
+
+
+_inplace_clock = _InplaceClock()
+
+
 class no_grad:
     """Context manager (and decorator) that turns gradient recording off.
 
@@ -240,13 +256,35 @@ def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
     stack = list(found.values())
     push, pop = stack.append, stack.pop
     while stack:
-        for parent in pop()._parents:
+        node = pop()
+        parents = node._parents
+        seq = node._seq
+        for parent in parents:
+            if parent._seq > seq:  # rebased by an in-place op after this node used it
+                parents = node._parents = _histories_at(parents, seq)
+                break
+        for parent in parents:
             if parent.requires_grad:
                 key = id(parent)
                 if key not in found:
                     found[key] = parent
                     push(parent)
     return sorted(found.values(), key=_creation_order)
+
+
+def _histories_at(parents: tuple[Tensor, ...], seq: int) -> tuple[Tensor, ...]:
+    """Each parent as it was when op number ``seq`` used it.
+
+    An in-place op recorded on a tensor ``t`` moves t's previous history to a new tensor object
+    (``t._prior``) and makes ``t`` the op's output, so an op that used ``t`` before the write must
+    follow ``_prior`` back to the history it saw (PyTorch's nodes hold that history directly).
+    """
+    out = []
+    for p in parents:
+        while p._seq > seq:
+            p = p._prior
+        out.append(p)
+    return tuple(out)
 
 
 def _run_backward(
@@ -274,6 +312,7 @@ def _run_backward(
     previous_mode = _mode.enabled
     _mode.enabled = create_graph
     pop, get = grads.pop, grads.get
+    last_inplace = _inplace_clock.last
     try:
         for node in reversed(order):
             g = pop(id(node), None)
@@ -287,6 +326,8 @@ def _run_backward(
                     _accumulate_grad(node, g, create_graph, owned, Tensor, _wrap)
                 if vjp is None:
                     continue
+            if node._seq < last_inplace:
+                _check_versions(node)
             parents = node._parents
             if create_graph:
                 input_grads = vjp(g, node, parents, node._saved, node._needs, xp)
@@ -306,6 +347,92 @@ def _run_backward(
     finally:
         _mode.enabled = previous_mode
     return captured
+
+
+# ---------------------------------------------------------------------- in-place checks
+def _version_at(vc: list[int], seq: int) -> int:
+    """A counter's version when op number ``seq`` was recorded (``vc`` = [version, seqs of recent writes])."""
+    return vc[0] - _builtin_sum(1 for s in vc[1:] if s > seq)
+
+
+_builtin_sum = sum
+
+
+def _changed_after(t: Tensor, seq: int) -> bool:
+    vc = t._vc
+    return vc is not None and len(vc) > 1 and vc[-1] > seq
+
+
+def _check_versions(node: Tensor) -> None:
+    """Refuse to run a node's rule on values (or through inputs) that an in-place op changed since.
+
+    Two cases. An input object that was rebased by an in-place op after this node used it (its
+    ``_seq`` is newer) now stands for the in-place result, so its gradient would flow through the
+    wrong history: always an error (stricter than PyTorch, never silently wrong). An input (or the
+    node's own output) whose storage was written after the node was recorded is an error when the
+    rule reads values (PyTorch's saved-tensor version check).
+    """
+    seq = node._seq
+    rule = node._vjp
+    for i, p in enumerate(node._parents):
+        if p._seq > seq or (_changed_after(p, seq) and _reads_input(rule, i, node._needs)):
+            raise StateError(_modified_message(p, seq, f"input {i} of {_rule_label(rule)}"))
+    if _changed_after(node, seq) and _reads_output(rule):
+        raise StateError(_modified_message(node, seq, f"output 0 of {_rule_label(rule)}"))
+
+
+def _rule_label(rule: Any) -> str:
+    from .tensor import _rule_name
+
+    return _rule_name(rule)
+
+
+def _modified_message(t: Tensor, seq: int, role: str) -> str:
+    vc = t._vc or [0]
+    return (
+        "one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"[{t.array.dtype} tensor of shape {tuple(t.array.shape)}], which is {role}, is at version {vc[0]}; "
+        f"expected version {_version_at(vc, seq)} instead. Hint: the in-place op ran after the tensor was used "
+        "by a recorded op; write it out of place (y = y + 1 instead of y += 1) or .clone() the tensor first."
+    )
+
+
+def _reads_input(rule: Any, i: int, needs: Any) -> bool:
+    """Whether a rule reads input ``i``'s values. Rules say so with ``reads_inputs``: True (all, the
+    default), False (shapes only), a tuple of indices, or "others" (input i is read when another input
+    wants a gradient, as in a product)."""
+    reads = getattr(rule, "reads_inputs", True)
+    if reads is True or reads is False:
+        return reads
+    if reads == "others":
+        return needs is None or any(n for j, n in enumerate(needs) if j != i)
+    return i in reads
+
+
+@functools.cache
+def _reads_output(rule: Any) -> bool:
+    """Whether a rule reads its output ``y`` (the second parameter), found from its bytecode.
+
+    A rule may say so itself (``reads_output = False``); anything that cannot be inspected counts as
+    reading it.
+    """
+    declared = getattr(rule, "reads_output", None)
+    if declared is not None:
+        return bool(declared)
+    code = getattr(rule, "__code__", None)
+    if code is None or code.co_argcount < 2:
+        return True
+    name = code.co_varnames[1]
+    if name in code.co_cellvars:
+        return True
+    import dis
+
+    for ins in dis.get_instructions(code):
+        if ins.opname.startswith("LOAD"):
+            value = ins.argval
+            if value == name or (isinstance(value, tuple) and name in value):
+                return True
+    return False
 
 
 def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], Tensor: Any, wrap: Any) -> None:

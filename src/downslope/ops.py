@@ -21,7 +21,7 @@ import numpy as np
 
 from . import backend
 from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
-from .tensor import Tensor, _node, _wrap
+from .tensor import Tensor, _alias, _node, _wrap
 
 _builtin_max = builtins.max
 _builtin_sum = builtins.sum
@@ -245,6 +245,16 @@ def _matmul_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     if needs[1]:
         gb = xp.sum_to(xp.swap_last(a) @ g, b.shape)
     return ga, gb
+
+
+def clone(x: Any) -> Tensor:
+    """A copy with its own storage (the gradient passes through unchanged)."""
+    x = _lift(x)
+    return _node(x.array.copy(), (x,), _clone_vjp)
+
+
+def _clone_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g,)
 
 
 def astype(x: Tensor, dtype: Any) -> Tensor:
@@ -629,7 +639,7 @@ def reshape(x: Any, shape: Any) -> Tensor:
         raise ShapeError(
             f"reshape: cannot reshape a tensor of shape {x.shape} ({x.array.size} elements) into {shape}"
         ) from None
-    return _node(out, (x,), _reshape_vjp)
+    return _alias(_node(out, (x,), _reshape_vjp), x)
 
 
 def _reshape_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -642,7 +652,7 @@ def permute(x: Any, dims: Sequence[int]) -> Tensor:
     dims = tuple(_dim(d, x.ndim, "permute") for d in dims)
     if sorted(dims) != list(range(x.ndim)):
         raise ArgumentError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
-    return _node(x.array.transpose(dims), (x,), _permute_vjp, tuple(np.argsort(dims)))
+    return _alias(_node(x.array.transpose(dims), (x,), _permute_vjp, tuple(np.argsort(dims))), x)
 
 
 def _permute_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -697,7 +707,7 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
         out = np.broadcast_to(x.array, shape)
     except ValueError:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
-    return _node(out, (x,), _broadcast_to_vjp)
+    return _alias(_node(out, (x,), _broadcast_to_vjp), x)
 
 
 def _broadcast_to_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -795,8 +805,9 @@ def getitem(x: Any, index: Any) -> Tensor:
     advanced = _is_advanced(idx)
     if advanced and any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in _index_items(idx)):
         idx = _normalize_index(index)
-    # Basic indexing gives a view that shares memory with x, as in PyTorch.
-    return _node(np.asarray(out), (x,), _getitem_vjp, (idx, advanced))
+    # Basic indexing gives a view that shares memory (and the version counter) with x, as in PyTorch.
+    result = _node(np.asarray(out), (x,), _getitem_vjp, (idx, advanced))
+    return result if advanced else _alias(result, x)
 
 
 def _index_items(idx: Any) -> tuple[Any, ...]:
@@ -890,3 +901,57 @@ def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:
 
 def _pad_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     return (g[tuple(slice(b, b + n) for (b, _), n in zip(saved, args[0].shape))],)
+
+
+def index_put(x: Any, index: Any, value: Any) -> Tensor:
+    """A copy of ``x`` with ``value`` assigned at ``index`` (the recorded form of ``x[index] = value``):
+    the overwritten elements get no gradient, ``value`` gets the gradient of the elements it fills."""
+    x = _lift(x)
+    value = _lift(value, x)
+    idx = _normalize_index(index, keep_masks=True)
+    out = x.array.copy()
+    try:
+        out[idx] = value.array
+    except IndexError as exc:
+        raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
+    except ValueError as exc:
+        raise ShapeError(
+            f"cannot assign a value of shape {value.shape} at index {index!r} of a tensor of shape {x.shape}: {exc}"
+        ) from None
+    return _node(out, (x, value), _index_put_vjp, idx)
+
+
+def _index_put_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    x, v = args
+    gx = gv = None
+    if needs[0]:
+        written = np.zeros(x.shape, dtype=bool)
+        written[saved] = True
+        gx = xp.where(written, np.zeros((), dtype=xp.data(g).dtype), g)
+    if needs[1]:
+        gi = g[saved]
+        if gi.ndim < v.ndim:  # NumPy lets a value with extra leading 1s fill a smaller slot
+            gi = xp.reshape(gi, (1,) * (v.ndim - gi.ndim) + tuple(gi.shape))
+        gv = xp.sum_to(gi, v.shape)
+    return gx, gv
+
+
+# Rules that use only their inputs' shapes, not their values: an in-place write to an input after
+# the op was recorded does not invalidate them (autograd._check_versions).
+for _rule in (
+    _add_vjp, _sub_vjp, _neg_vjp, _astype_vjp, _where_vjp, _sum_vjp, _mean_vjp, _reshape_vjp, _permute_vjp,
+    _broadcast_to_vjp, _sum_to_vjp, _concatenate_vjp, _stack_vjp, _getitem_vjp, _scatter_add_vjp, _pad_vjp,
+    _index_put_vjp, _clone_vjp,
+):  # fmt: skip
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+# Rules that read only their output (and g): their inputs may be overwritten after the op.
+for _rule in (_exp_vjp, _expm1_vjp, _sqrt_vjp, _tanh_vjp, _sigmoid_vjp, _relu_vjp, _softmax_vjp, _log_softmax_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+_mul_vjp.reads_inputs = _matmul_vjp.reads_inputs = "others"  # type: ignore[attr-defined]
+_div_vjp.reads_inputs = (1,)  # type: ignore[attr-defined]  # g / b and -g * y / b: never a
+
+# Rules of ops whose output shares the input's storage (an in-place write through it would
+# change the input behind its history's back).
+_VIEW_RULES = frozenset((_reshape_vjp, _permute_vjp, _broadcast_to_vjp, _getitem_vjp))

@@ -7,6 +7,7 @@ itself is the graph node, so there is no separate node object to allocate per op
 
 from __future__ import annotations
 
+import builtins
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -14,8 +15,12 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .autograd import _mode
+from .autograd import _inplace_clock, _mode
 from .autograd import backward as _backward
+from .device import CPU as _CPU
+from .device import check_cpu as _check_cpu
+from .device import device as _Device
+from .device import is_device_like as _is_device_like
 from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
 
 Shape = tuple[int, ...]
@@ -42,6 +47,8 @@ class Tensor:
         "_needs",
         "_retains_grad",
         "_seq",
+        "_vc",
+        "_prior",  # set only on a tensor rebased by an in-place op: its previous history (a tensor)
         "__weakref__",
     )
 
@@ -52,6 +59,7 @@ class Tensor:
     array: np.ndarray  # the values; ``.data`` is PyTorch's view of them as a graph-free Tensor
     grad: Tensor | None
     requires_grad: bool
+    _prior: Tensor
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.array = _to_array(data, dtype)
@@ -63,6 +71,7 @@ class Tensor:
         self._needs: tuple[bool, ...] | None = None
         self._retains_grad = False
         self._seq = 0  # leaves sort before every recorded op (see _node)
+        self._vc: list[int] | None = None  # version counter, made on the first in-place write (see _bump)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -82,6 +91,7 @@ class Tensor:
         if new.dtype.kind not in "fiub":
             raise ArgumentTypeError(f".data = ...: expected numbers or booleans, got dtype {new.dtype}")
         self.array = new
+        _bump(self)  # ops recorded earlier read self.array at backward: they must not see the new values
 
     @property
     def shape(self) -> Shape:
@@ -148,8 +158,11 @@ class Tensor:
         self._retains_grad = True
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph (shares memory, like PyTorch)."""
-        return _wrap(self.array)
+        """The same data, cut from the graph (shares memory and the version counter, like PyTorch;
+        ``.data`` shares memory only)."""
+        t = _wrap(self.array)
+        t._vc = _version_counter(self)
+        return t
 
     def item(self) -> Any:
         if self.array.size != 1:
@@ -215,16 +228,57 @@ class Tensor:
     def astype(self, dtype: Any) -> Tensor:
         return _ops.astype(self, dtype)
 
-    def to(self, dtype: Any = None, device: Any = None) -> Tensor:
-        """Cast to ``dtype``. Devices: downslope runs on the CPU, so ``"cpu"`` is accepted (and
-        ignored) to keep ported PyTorch code working; any other device is refused."""
-        for target in (dtype, device):
-            if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda", "mps"):
-                if target.split(":")[0] != "cpu":
-                    raise StateError(f"to({target!r}): downslope runs on the CPU only")
-                if target is dtype:
-                    dtype = None
-        return self if dtype is None else _ops.astype(self, dtype)
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Cast and/or move, with torch's signatures: ``to(dtype)``, ``to(device, dtype=None)``,
+        ``to(other_tensor)``, keywords ``device=``, ``dtype=``, ``copy=``, ``non_blocking=``.
+
+        downslope computes on the CPU, so the CPU device (``"cpu"``, ``ds.device("cpu")``) is
+        accepted and changes nothing; any other device is refused. Returns ``self`` when nothing
+        changes (unless ``copy=True``), as in torch.
+
+        Example:
+            >>> import downslope as ds
+            >>> ds.tensor([1, 2]).to("cpu", ds.float64).dtype
+            dtype('float64')
+        """
+        dtype = kwargs.pop("dtype", None)
+        target_device = kwargs.pop("device", None)
+        copy = bool(kwargs.pop("copy", False))
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
+        if kwargs:
+            raise ArgumentTypeError(f"to(): unexpected keyword argument(s) {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.array.dtype
+            elif _is_device_like(a) or (isinstance(a, int) and not isinstance(a, bool)):
+                target_device = a
+            elif isinstance(a, bool):
+                continue  # torch's positional non_blocking / copy flags
+            else:
+                dtype = a
+        if target_device is not None:
+            _check_cpu(target_device, "to()")
+        out = self if dtype is None else _ops.astype(self, dtype)
+        return _ops.clone(out) if copy and out is self else out
+
+    def cpu(self) -> Tensor:
+        """This tensor (it is already on the CPU)."""
+        return self
+
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> Tensor:
+        """Refused: downslope computes on the CPU (``ds.cuda.is_available()`` is False)."""
+        _check_cpu("cuda" if device is None else device, "cuda()")
+        return self
+
+    @property
+    def device(self) -> _Device:
+        """Where the values live: always the CPU (``ds.device('cpu')``)."""
+        return _CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
 
     def float(self) -> Tensor:
         return _ops.astype(self, backend.float32)
@@ -272,6 +326,13 @@ class Tensor:
     def __rmatmul__(self, other: Any) -> Tensor:
         return _ops.matmul(other, self)
 
+    def pow(self, exponent: Any) -> Tensor:
+        return _ops.pow(self, exponent)
+
+    def clone(self) -> Tensor:
+        """A copy with its own storage; gradients flow back to this tensor (torch.clone)."""
+        return _ops.clone(self)
+
     def __neg__(self) -> Tensor:
         return _ops.neg(self)
 
@@ -304,19 +365,199 @@ class Tensor:
         return _ops.getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
+        """``t[index] = value``, in place. While gradients are recorded and ``t`` or ``value`` requires
+        grad, ``t`` becomes the output of the assignment (the overwritten part gets no gradient and
+        ``value`` gets the gradient of the part it fills), as in PyTorch."""
         if _mode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-            raise StateError(
-                "in-place assignment into a tensor that takes part in gradient recording would corrupt the graph; "
-                "wrap it in `with ds.no_grad():` or build a new tensor (e.g. ds.where)"
-            )
+            _inplace_recorded(self, "__setitem__", lambda src: _ops.index_put(src, index, value))
+            return
         try:
             self.array[_ops._normalize_index(index, keep_masks=True)] = _data_of(value)
         except (IndexError, ValueError) as exc:
+            if not self.array.flags.writeable:
+                raise StateError(_READ_ONLY_MESSAGE.format(op="__setitem__")) from None
             value_shape = getattr(value, "shape", ())
             kind = OutOfRangeError if isinstance(exc, IndexError) else ShapeError
             raise kind(
                 f"cannot assign a value of shape {value_shape} at index {index!r} of a tensor of shape {self.shape}: {exc}"
             ) from None
+        _bump(self)
+
+    # ------------------------------------------------------------------ in place
+    # Each op writes into this tensor's array (so anything sharing the storage, such as an optimizer's
+    # flat buffer, sees the change), bumps the version counter and returns the tensor itself.
+    # See _inplace_ufunc / _inplace_recorded below for the rules on gradients.
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's storage has seen (PyTorch's ``_version``)."""
+        vc = self._vc
+        return 0 if vc is None else vc[0]
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return _inplace_ufunc(self, np.add, other, _ops.add, "add_")
+
+    def __isub__(self, other: Any) -> Tensor:
+        return _inplace_ufunc(self, np.subtract, other, _ops.sub, "sub_")
+
+    def __imul__(self, other: Any) -> Tensor:
+        return _inplace_ufunc(self, np.multiply, other, _ops.mul, "mul_", _mul_reads_self(other))
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_")
+
+    def __ipow__(self, other: Any) -> Tensor:
+        return _inplace_ufunc(self, np.power, other, _ops.pow, "pow_", True)
+
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self += alpha * other`` in place.
+
+        Example:
+            >>> import downslope as ds
+            >>> x = ds.zeros(2)
+            >>> x.add_(ds.ones(2), alpha=3)
+            tensor([3., 3.])
+        """
+        return _inplace_ufunc(self, np.add, _scaled(other, alpha), _ops.add, "add_")
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self -= alpha * other`` in place."""
+        return _inplace_ufunc(self, np.subtract, _scaled(other, alpha), _ops.sub, "sub_")
+
+    def mul_(self, other: Any) -> Tensor:
+        """``self *= other`` in place."""
+        return _inplace_ufunc(self, np.multiply, other, _ops.mul, "mul_", _mul_reads_self(other))
+
+    def div_(self, other: Any) -> Tensor:
+        """``self /= other`` in place."""
+        return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_")
+
+    def pow_(self, exponent: Any) -> Tensor:
+        """``self **= exponent`` in place."""
+        return _inplace_ufunc(self, np.power, exponent, _ops.pow, "pow_", True)
+
+    def neg_(self) -> Tensor:
+        return _inplace_unary(self, np.negative, _ops.neg, "neg_")
+
+    def abs_(self) -> Tensor:
+        return _inplace_unary(self, np.abs, _ops.abs, "abs_", True)
+
+    def exp_(self) -> Tensor:
+        return _inplace_unary(self, np.exp, _ops.exp, "exp_")
+
+    def log_(self) -> Tensor:
+        return _inplace_unary(self, np.log, _ops.log, "log_", True)
+
+    def sqrt_(self) -> Tensor:
+        return _inplace_unary(self, np.sqrt, _ops.sqrt, "sqrt_")
+
+    def sin_(self) -> Tensor:
+        return _inplace_unary(self, np.sin, _ops.sin, "sin_", True)
+
+    def cos_(self) -> Tensor:
+        return _inplace_unary(self, np.cos, _ops.cos, "cos_", True)
+
+    def tanh_(self) -> Tensor:
+        return _inplace_unary(self, np.tanh, _ops.tanh, "tanh_")
+
+    def sigmoid_(self) -> Tensor:
+        return _inplace_unary(self, _sigmoid_into, _ops.sigmoid, "sigmoid_")
+
+    def relu_(self) -> Tensor:
+        return _inplace_unary(self, _relu_into, _ops.relu, "relu_")
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        """Clamp into [min, max] in place."""
+        if not _records(self, min, max):
+            if min is None and max is None:
+                raise ArgumentError("clamp_: at least one of min and max must be given")
+            _check_writable(self, "clamp_")
+            np.clip(self.array, _data_of(min), _data_of(max), out=self.array)
+            _bump(self)
+            return self
+        return _inplace_recorded(self, "clamp_", lambda src: _ops.clip(src, min, max), reads_self=True)
+
+    clip_ = clamp_
+
+    def zero_(self) -> Tensor:
+        """Set every element to 0 in place (``p.grad.zero_()``)."""
+        return self.fill_(0)
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value`` in place."""
+        if not _records(self, value):
+            _check_writable(self, "fill_")
+            self.array[...] = _data_of(value)
+            _bump(self)
+            return self
+        return _inplace_recorded(self, "fill_", lambda src: _ops.where(True, value, src))
+
+    def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
+        """Copy ``src`` (broadcast to this shape, cast to this dtype) into this tensor, in place."""
+        if not _records(self, src):
+            _check_writable(self, "copy_")
+            try:
+                np.copyto(self.array, _data_of(src), casting="unsafe")
+            except ValueError:
+                raise ShapeError(
+                    f"copy_: the source of shape {np.shape(_data_of(src))} does not broadcast to {self.shape}"
+                ) from None
+            _bump(self)
+            return self
+        return _inplace_recorded(
+            self, "copy_", lambda dst: _ops.where(True, _ops.astype(_ops._lift(src), dst.dtype), dst)
+        )
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        """Set the elements where ``mask`` is true to ``value``, in place."""
+        m = _bool_mask(mask, "masked_fill_")
+        if not _records(self, value):
+            _check_writable(self, "masked_fill_")
+            try:
+                np.copyto(self.array, _data_of(value), where=np.broadcast_to(m, self.shape), casting="unsafe")
+            except ValueError:
+                raise ShapeError(f"masked_fill_: mask of shape {m.shape} does not broadcast to {self.shape}") from None
+            _bump(self)
+            return self
+        return _inplace_recorded(self, "masked_fill_", lambda src: _ops.where(m, value, src))
+
+    def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        """``self += value * tensor1 * tensor2`` in place."""
+        return self.add_(_ops.mul(tensor1, tensor2), alpha=value)
+
+    def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        """``self += value * tensor1 / tensor2`` in place."""
+        return self.add_(_ops.div(tensor1, tensor2), alpha=value)
+
+    def lerp_(self, end: Any, weight: Any) -> Tensor:
+        """``self += weight * (end - self)`` in place."""
+        if not _records(self, end, weight):
+            return self.add_(_ops.mul(_ops.sub(end, self), weight))
+        reads = isinstance(weight, Tensor) and weight.requires_grad
+        return _inplace_recorded(
+            self, "lerp_", lambda src: _ops.add(src, _ops.mul(_ops.sub(end, src), weight)), reads_self=reads
+        )
+
+    def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0) -> Tensor:
+        """Fill with uniform samples on [a, b) from the library's seeded generator (``ds.manual_seed``)."""
+        samples = backend.rng().random(self.shape, dtype=np.float64) * (b - a) + a
+        return self._fill_random(samples, "uniform_")
+
+    def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0) -> Tensor:
+        """Fill with normal samples N(mean, std^2) from the library's seeded generator (``ds.manual_seed``).
+
+        Example:
+            >>> import downslope as ds
+            >>> w = ds.zeros(2, 3)
+            >>> _ = ds.manual_seed(0); w.data.normal_(0, 0.02).shape
+            (2, 3)
+        """
+        samples = backend.rng().standard_normal(self.shape, dtype=np.float64) * std + mean
+        return self._fill_random(samples, "normal_")
+
+    def _fill_random(self, samples: np.ndarray, op: str) -> Tensor:
+        if not backend.is_floating(self.array.dtype):
+            raise ArgumentTypeError(f"{op}: expected a floating tensor, got {self.array.dtype}")
+        return self.copy_(samples.astype(self.array.dtype))
 
     # ------------------------------------------------------------------ elementwise
     def exp(self) -> Tensor:
@@ -483,6 +724,7 @@ def _wrap(arr: np.ndarray) -> Tensor:
     t._needs = None
     t._retains_grad = False
     t._seq = 0
+    t._vc = None
     return t
 
 
@@ -498,6 +740,7 @@ def _node(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: Callable[..., Any],
     t.grad = None
     t._saved = saved
     t._retains_grad = False
+    t._vc = None
     if _mode.enabled:
         needs = tuple(p.requires_grad for p in parents)
         if True in needs:
@@ -513,6 +756,193 @@ def _node(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: Callable[..., Any],
     t._vjp = None
     t._needs = None
     t._saved = None
+    return t
+
+
+# ---------------------------------------------------------------------- in-place machinery
+# A version counter is a list [version, seq of a recent write, ...] (the last writes' creation
+# numbers, so that backward can tell whether a write came after an op used the tensor). Tensors
+# sharing storage (views, detach(), the old history kept by a rebase) share one list.
+_RECENT_WRITES = 32
+
+_LEAF_MESSAGE = (
+    "a leaf Variable that requires grad is being used in an in-place operation. "
+    "(Update parameters inside `with ds.no_grad():`, or write through .data.)"
+)
+_READ_ONLY_MESSAGE = (
+    "{op}: unsupported operation: more than one element of the written-to tensor refers to a single memory "
+    "location (it is a broadcast or read-only view). Please clone() the tensor before performing the operation."
+)
+
+
+def _version_counter(t: Tensor) -> list[int]:
+    vc = t._vc
+    if vc is None:
+        vc = t._vc = [0]
+    return vc
+
+
+def _bump(t: Tensor) -> None:
+    """Record an in-place write to ``t``'s storage: version + 1, stamped with a fresh creation number."""
+    vc = t._vc
+    if vc is None:
+        vc = t._vc = [0]
+    vc[0] += 1
+    seq = next(_op_counter)
+    vc.append(seq)
+    if len(vc) > _RECENT_WRITES + 1:
+        del vc[1]
+    _inplace_clock.last = seq
+
+
+def _alias(out: Tensor, x: Tensor) -> Tensor:
+    """Let a view ``out`` of ``x`` share x's version counter (a write through either changes both)."""
+    base = out.array.base
+    if base is not None and (base is x.array or base is x.array.base):
+        out._vc = _version_counter(x)
+    return out
+
+
+def _records(t: Tensor, *operands: Any) -> bool:
+    """Whether an in-place op on ``t`` with these operands must be recorded for autograd."""
+    if not _mode.enabled:
+        return False
+    if t.requires_grad:
+        return True
+    return any(isinstance(o, Tensor) and o.requires_grad for o in operands)
+
+
+def _check_writable(t: Tensor, op: str) -> None:
+    if not t.array.flags.writeable:
+        raise StateError(_READ_ONLY_MESSAGE.format(op=op))
+
+
+def _scaled(other: Any, alpha: Any) -> Any:
+    if isinstance(alpha, Tensor):
+        alpha = alpha.item()
+    if alpha == 1:
+        return other
+    return _ops.mul(other, alpha) if isinstance(other, Tensor) else np.multiply(other, alpha)
+
+
+def _mul_reads_self(other: Any) -> bool:
+    # x.mul_(w): w's gradient is g * (x before the write), so the old values must be kept.
+    return isinstance(other, Tensor) and other.requires_grad
+
+
+def _inplace_ufunc(
+    t: Tensor, ufunc: Any, other: Any, op: Callable[..., Tensor], name: str, reads_self: bool = False
+) -> Tensor:
+    """``t = ufunc(t, other)`` written into t's array (no temporary when nothing is recorded)."""
+    if _records(t, other):
+        return _inplace_recorded(t, name, lambda src: op(src, other), reads_self)
+    arr = t.array
+    try:
+        ufunc(arr, other.array if isinstance(other, Tensor) else other, out=arr, casting="same_kind")
+    except TypeError:
+        result = np.result_type(arr, _data_of(other))
+        raise ArgumentTypeError(
+            f"{name}: result type {result} can't be cast to the desired output type {arr.dtype} "
+            "(an in-place op keeps the tensor's dtype)"
+        ) from None
+    except ValueError as exc:
+        if not arr.flags.writeable:
+            raise StateError(_READ_ONLY_MESSAGE.format(op=name)) from None
+        raise ShapeError(
+            f"{name}: the operand of shape {np.shape(_data_of(other))} does not broadcast to the tensor's shape "
+            f"{arr.shape} (an in-place op cannot change the shape): {exc}"
+        ) from None
+    _bump(t)
+    return t
+
+
+def _inplace_unary(t: Tensor, ufunc: Any, op: Callable[..., Tensor], name: str, reads_self: bool = False) -> Tensor:
+    if _records(t):
+        return _inplace_recorded(t, name, op, reads_self)
+    _check_writable(t, name)
+    arr = t.array
+    if not backend.is_floating(arr.dtype) and ufunc not in (np.negative, np.abs, _relu_into):
+        raise ArgumentTypeError(
+            f"{name}: result type {backend.get_default_dtype()} can't be cast to the desired output type {arr.dtype} "
+            "(an in-place op keeps the tensor's dtype)"
+        )
+    ufunc(arr, out=arr)
+    _bump(t)
+    return t
+
+
+def _sigmoid_into(arr: np.ndarray, out: np.ndarray) -> None:
+    out[...] = _ops._sigmoid_array(arr)
+
+
+def _relu_into(arr: np.ndarray, out: np.ndarray) -> None:
+    np.maximum(arr, 0, out=out)
+
+
+def _bool_mask(mask: Any, op: str) -> np.ndarray:
+    m = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise ArgumentTypeError(f"{op}: expected a boolean mask, got dtype {m.dtype}")
+    return m
+
+
+def _is_view_in_graph(t: Tensor) -> bool:
+    """Whether ``t`` was made by a view op from a tensor that requires grad (sharing its storage)."""
+    if t._vjp is None or t._vjp not in _ops._VIEW_RULES:
+        return False
+    return any(p.requires_grad and np.may_share_memory(t.array, p.array) for p in t._parents)
+
+
+def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], reads_self: bool = False) -> Tensor:
+    """An in-place op while gradients are recorded: ``t`` becomes the op's output (its history is rebased).
+
+    ``t``'s previous history moves to a new tensor object (the "ghost", sharing storage and version
+    counter), the op is recorded as ``compute(ghost)``, its values are copied into ``t``'s array and
+    ``t`` takes over the new node. Ops whose rule needs the values from before the write
+    (``reads_self``) give the ghost a copy of them. Consumers recorded earlier still point at ``t``,
+    whose creation number is now newer than theirs: backward follows ``t._prior`` back to the
+    history they used (autograd._histories_at).
+    """
+    if t._vjp is None and t.requires_grad:
+        raise StateError(_LEAF_MESSAGE)
+    if _is_view_in_graph(t):
+        raise StateError(
+            f"{name}: in-place operation on a view of a tensor that requires grad (made by {t.grad_fn}); "
+            "downslope cannot update the base tensor's history. Use an out-of-place op, or .clone() the view first."
+        )
+    _check_writable(t, name)
+    ghost = Tensor.__new__(Tensor)
+    ghost.array = t.array.copy() if reads_self else t.array
+    ghost.grad = None
+    ghost.requires_grad = t.requires_grad
+    ghost._parents, ghost._vjp, ghost._saved, ghost._needs = t._parents, t._vjp, t._saved, t._needs
+    ghost._retains_grad = False
+    ghost._seq = t._seq
+    # A copy keeps the old values for good (PyTorch saves such an op's input the same way), so it has
+    # a counter of its own; a ghost sharing the storage shares the counter and sees later writes.
+    ghost._vc = None if reads_self else _version_counter(t)
+    result = compute(ghost)
+    if result.shape != t.shape:
+        raise ShapeError(
+            f"{name}: the result has shape {result.shape} but the tensor has shape {t.shape} "
+            "(an in-place op cannot change the shape)"
+        )
+    if not np.can_cast(result.array.dtype, t.array.dtype, casting="same_kind") and name != "copy_":
+        raise ArgumentTypeError(
+            f"{name}: result type {result.array.dtype} can't be cast to the desired output type {t.array.dtype} "
+            "(an in-place op keeps the tensor's dtype)"
+        )
+    np.copyto(t.array, result.array, casting="unsafe")
+    _bump(t)
+    if result._vjp is None:  # nothing to record after all (e.g. every input was cut from the graph)
+        return t
+    prior = getattr(t, "_prior", None)
+    if prior is not None:
+        ghost._prior = prior
+    t._prior = ghost
+    t.requires_grad = True
+    t._parents, t._vjp, t._saved, t._needs = result._parents, result._vjp, result._saved, result._needs
+    t._seq = next(_op_counter)  # newer than the write, so t's own rule sees its values as current
     return t
 
 
