@@ -34,6 +34,8 @@ from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops import (
     abs,
     add,
+    amax,
+    amin,
     broadcast_to,
     cat,
     clamp,
@@ -111,7 +113,7 @@ __all__ = [
     "set_rng_state", "get_default_dtype", "set_default_dtype", "float16", "float32", "float64", "int32",
     "int64", "bool_", "add", "sub", "mul", "div", "pow", "neg", "matmul", "exp", "log", "sqrt", "abs",
     "sin", "cos", "tanh", "sigmoid", "relu", "leaky_relu", "gelu", "elu", "softplus", "erf", "clip", "clamp",
-    "maximum", "minimum", "where", "sum", "mean", "max", "min", "var", "std", "logsumexp", "softmax",
+    "maximum", "minimum", "where", "sum", "mean", "max", "min", "amax", "amin", "var", "std", "logsumexp", "softmax",
     "log_softmax", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "flatten", "broadcast_to",
     "sum_to", "concatenate", "cat", "stack", "getitem", "gather", "pad", "save", "load", "DownslopeError",
     "ShapeError", "CheckpointError", "DataError", "ConfigError", "DivergenceError", "device", "cuda",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
 
@@ -560,19 +561,80 @@ def _extreme_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     return (g * share,)
 
 
-def max(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
-    """Largest value over ``dim``/``axis``. Returns values only (like NumPy and torch.amax), not indices.
-    ``max(a, b)`` with a tensor ``b`` is the elementwise :func:`maximum`, as in torch."""
+class return_types:  # noqa: N801  (torch.return_types)
+    """Named tuples that reductions with indices return, as in ``torch.return_types``."""
+
+    max = namedtuple("max", ["values", "indices"])
+    min = namedtuple("min", ["values", "indices"])
+    sort = namedtuple("sort", ["values", "indices"])
+    topk = namedtuple("topk", ["values", "indices"])
+    kthvalue = namedtuple("kthvalue", ["values", "indices"])
+    median = namedtuple("median", ["values", "indices"])
+
+
+def _take_along(x: Tensor, idx: np.ndarray, dim: int) -> Tensor:
+    """``x`` picked at ``idx`` along ``dim`` (idx has x's ndim); the gradient is scattered back."""
+    grids: list[Any] = list(np.indices(idx.shape, sparse=True))
+    grids[dim] = idx
+    full = tuple(grids)
+    return _node(x.array[full], (x,), _getitem_vjp, (full, True))
+
+
+def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) -> Any:
+    x = _lift(x)
+    if not isinstance(dim, (int, np.integer)):
+        raise ArgumentTypeError(f"{name}(dim): dim must be one integer, got {dim!r}; use a{name}(dim=...) for several")
+    d = _dim(dim, x.ndim, name)
+    if x.array.size == 0:
+        raise ShapeError(f"{name}(dim={dim}) of an empty tensor of shape {x.shape}")
+    if x.ndim == 0:
+        return getattr(return_types, name)(_node(x.array.copy(), (x,), _clone_vjp), _wrap(np.zeros((), np.int64)))
+    idx = arg(x.array, axis=d, keepdims=True)
+    values = _take_along(x, idx, d)
+    if not keepdim:
+        values = squeeze(values, d)
+        idx = idx.squeeze(d)
+    return getattr(return_types, name)(values, _wrap(idx.astype(np.int64, copy=False)))
+
+
+def max(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+    """The largest value, as in torch.max: ``max(x)`` is a 0-d tensor (ties share the gradient);
+    ``max(x, dim)`` is the named tuple ``(values, indices)`` (the gradient goes to the index); for
+    the values over several dims use :func:`amax`. ``max(a, b)`` with a tensor ``b`` is the
+    elementwise :func:`maximum`.
+
+    Example:
+        >>> import downslope as ds
+        >>> values, indices = ds.tensor([[1.0, 5.0], [7.0, 2.0]]).max(1)
+        >>> values, indices
+        (tensor([5., 7.]), tensor([1, 0]))
+    """
     if isinstance(dim, Tensor):
         return maximum(x, dim)
+    d = _pick_axis(dim, axis)
+    if d is None:
+        return _extreme(x, None, False, None, None, np.max)
+    return _extreme_with_indices(x, d, bool(keepdim or keepdims), np.argmax, "max")
+
+
+def min(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+    """The smallest value, as in torch.min: a 0-d tensor, or ``(values, indices)`` along ``dim``;
+    ``min(a, b)`` with a tensor ``b`` is the elementwise :func:`minimum`."""
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    d = _pick_axis(dim, axis)
+    if d is None:
+        return _extreme(x, None, False, None, None, np.min)
+    return _extreme_with_indices(x, d, bool(keepdim or keepdims), np.argmin, "min")
+
+
+def amax(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """Largest values over one or several dims (values only; ties share the gradient, as torch.amax)."""
     return _extreme(x, dim, keepdim, axis, keepdims, np.max)
 
 
-def min(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
-    """Smallest value over ``dim``/``axis``. Returns values only (like NumPy and torch.amin), not indices.
-    ``min(a, b)`` with a tensor ``b`` is the elementwise :func:`minimum`, as in torch."""
-    if isinstance(dim, Tensor):
-        return minimum(x, dim)
+def amin(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """Smallest values over one or several dims (values only, as torch.amin)."""
     return _extreme(x, dim, keepdim, axis, keepdims, np.min)
 
 

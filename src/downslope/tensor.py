@@ -599,14 +599,19 @@ class Tensor:
     def mean(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
         return _ops.mean(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def max(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    def max(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+        """A 0-d tensor, or ``(values, indices)`` along ``dim`` (torch.max); values over dims: amax."""
         return _ops.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    def min(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+        """A 0-d tensor, or ``(values, indices)`` along ``dim`` (torch.min); values over dims: amin."""
         return _ops.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    amax = max
-    amin = min
+    def amax(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+        return _ops.amax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amin(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+        return _ops.amin(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     # torch's positional order: var(dim, unbiased, keepdim); x.var(1, False) is the biased variance
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
