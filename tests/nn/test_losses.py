@@ -448,3 +448,66 @@ def test_class_index_losses_refuse_boolean_targets_like_torch(fn: Any) -> None:
         fn(ds.randn(2, 3), ds.tensor([True, False]))
     with pytest.raises(RuntimeError):  # torch: "expected target dtype to be Long or Byte, but got Bool"
         getattr(TF, fn.__name__)(torch.randn(2, 3), torch.tensor([True, False]))
+
+
+def _arr(shape: tuple, seed: int, scale: float = 1.0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)
+
+
+_SIGNS = np.where(np.random.default_rng(9).random(6) > 0.5, 1.0, -1.0).astype(np.float32)
+_MORE_LOSSES = [
+    ("margin_ranking", lambda a, b: F.margin_ranking_loss(a, b, ds.tensor(_SIGNS), 0.3),
+     lambda a, b: TF.margin_ranking_loss(a, b, torch.tensor(_SIGNS), 0.3), [(6,), (6,)]),
+    ("hinge_embedding", lambda a: F.hinge_embedding_loss(a, ds.tensor(_SIGNS), 0.8, reduction="sum"),
+     lambda a: TF.hinge_embedding_loss(a, torch.tensor(_SIGNS), 0.8, reduction="sum"), [(6,)]),
+    ("soft_margin", lambda a: F.soft_margin_loss(a, ds.tensor(_SIGNS)),
+     lambda a: TF.soft_margin_loss(a, torch.tensor(_SIGNS)), [(6,)]),
+    ("multilabel_soft_margin", lambda a, y: F.multilabel_soft_margin_loss(a, y),
+     lambda a, y: TF.multilabel_soft_margin_loss(a, y), [(4, 6), (4, 6)]),
+    ("cosine_embedding", lambda a, b: F.cosine_embedding_loss(a, b, ds.tensor(_SIGNS), 0.1),
+     lambda a, b: TF.cosine_embedding_loss(a, b, torch.tensor(_SIGNS), 0.1), [(6, 5), (6, 5)]),
+    ("triplet", lambda a, p, n: F.triplet_margin_loss(a, p, n), lambda a, p, n: TF.triplet_margin_loss(a, p, n),
+     [(6, 5), (6, 5), (6, 5)]),
+    ("triplet_p1_swap", lambda a, p, n: F.triplet_margin_loss(a, p, n, 0.5, 1.0, swap=True),
+     lambda a, p, n: TF.triplet_margin_loss(a, p, n, 0.5, 1.0, swap=True), [(6, 5), (6, 5), (6, 5)]),
+    ("poisson_log", lambda a, y: F.poisson_nll_loss(a, y), lambda a, y: TF.poisson_nll_loss(a, y), [(4, 6), (4, 6)]),
+    ("gaussian", lambda a, y, v: F.gaussian_nll_loss(a, y, v * v, full=True),
+     lambda a, y, v: TF.gaussian_nll_loss(a, y, v * v, full=True), [(4, 6), (4, 6), (4, 6)]),
+    ("gaussian_var_per_row", lambda a, y, v: F.gaussian_nll_loss(a, y, v * v),
+     lambda a, y, v: TF.gaussian_nll_loss(a, y, v * v), [(4, 6), (4, 6), (4,)]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "ours", "ref", "shapes"), _MORE_LOSSES, ids=[c[0] for c in _MORE_LOSSES])
+def test_margin_embedding_and_likelihood_losses_match_torch(check_op: Any, name, ours, ref, shapes) -> None:
+    arrays = [_arr(s, i) for i, s in enumerate(shapes)]
+    if name.startswith("multilabel"):
+        arrays[1] = (arrays[1] > 0).astype(np.float32)
+    if name.startswith("poisson"):
+        arrays[1] = np.abs(np.round(arrays[1] * 3))
+    check_op(ours, ref, arrays)
+
+
+def test_poisson_full_and_linear_input_match_torch() -> None:
+    x = np.abs(_arr((3, 4), 1)) + 0.1
+    y = np.round(np.abs(_arr((3, 4), 2)) * 4).astype(np.float32)
+    ours = F.poisson_nll_loss(ds.tensor(x), ds.tensor(y), log_input=False, full=True)
+    ref = TF.poisson_nll_loss(torch.tensor(x), torch.tensor(y), log_input=False, full=True)
+    np.testing.assert_allclose(ours.item(), ref.item(), rtol=1e-5)
+
+
+def test_loss_modules_wrap_the_functions() -> None:
+    a, b = _arr((6, 5), 1), _arr((6, 5), 2)
+    pairs = [
+        (nn.CosineEmbeddingLoss(0.2), torch.nn.CosineEmbeddingLoss(0.2), (a, b, _SIGNS)),
+        (nn.MarginRankingLoss(0.1), torch.nn.MarginRankingLoss(0.1), (a[:, 0], b[:, 0], _SIGNS)),
+        (nn.TripletMarginLoss(swap=True), torch.nn.TripletMarginLoss(swap=True), (a, b, a[::-1].copy())),
+        (nn.SoftMarginLoss(), torch.nn.SoftMarginLoss(), (a[:, 0], _SIGNS)),
+        (nn.HingeEmbeddingLoss(), torch.nn.HingeEmbeddingLoss(), (a[:, 0], _SIGNS)),
+        (nn.MultiLabelSoftMarginLoss(), torch.nn.MultiLabelSoftMarginLoss(), (a, (b > 0).astype(np.float32))),
+        (nn.PoissonNLLLoss(), torch.nn.PoissonNLLLoss(), (a, np.abs(b))),
+        (nn.GaussianNLLLoss(), torch.nn.GaussianNLLLoss(), (a, b, np.abs(a) + 0.5)),
+    ]
+    for ours, ref, args in pairs:
+        got = ours(*[ds.tensor(x) for x in args]).item()
+        np.testing.assert_allclose(got, ref(*[torch.tensor(x) for x in args]).item(), rtol=1e-5, err_msg=repr(ours))

@@ -504,11 +504,23 @@ from .losses import (  # noqa: E402
     nll_loss,
     smooth_l1_loss,
 )
+from .losses import (  # noqa: E402
+    cosine_embedding_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
 from .normalization import batch_norm, layer_norm  # noqa: E402
 
 __all__ += [
     "embedding", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss",
     "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss", "batch_norm", "layer_norm",
+    "cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss", "margin_ranking_loss",
+    "multilabel_soft_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss",
 ]  # fmt: skip
 
 # Convolution and pooling live in convolution.py beside their modules.

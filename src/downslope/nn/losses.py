@@ -707,3 +707,243 @@ class KLDivLoss(_Loss):
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return kl_div(input, target, self.reduction, self.log_target)
+
+
+# ---------------------------------------------------------------------- margin, embedding and likelihood losses
+# Composites of basic ops (their gradients come from those ops): they are rarely on a hot path.
+def _as_input_tensor(x: Any, like: Tensor) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(np.asarray(x), dtype=like.array.dtype)
+
+
+def margin_ranking_loss(
+    input1: Tensor, input2: Tensor, target: Any, margin: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """max(0, -y (x1 - x2) + margin) with y = 1 (x1 should rank higher) or -1.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.margin_ranking_loss(ds.tensor([1.0, 0.0]), ds.tensor([0.0, 1.0]), ds.tensor([1.0, 1.0]), 0.5).item()
+        0.75
+    """
+    _check_reduction(reduction, "margin_ranking_loss")
+    x1, x2 = _input(input1, "margin_ranking_loss"), _input(input2, "margin_ranking_loss")
+    y = _as_input_tensor(target, x1)
+    return _reduce(ops.relu(-y * (x1 - x2) + margin), reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target: Any, margin: float = 1.0, reduction: str = "mean") -> Tensor:
+    """x where y = 1, max(0, margin - x) where y = -1 (x usually a distance)."""
+    _check_reduction(reduction, "hinge_embedding_loss")
+    x = _input(input, "hinge_embedding_loss")
+    y = _as_input_tensor(target, x)
+    positive = ops.where(y.array == 1, x, np.zeros((), x.array.dtype))
+    negative = ops.where(y.array == -1, ops.relu(margin - x), np.zeros((), x.array.dtype))
+    return _reduce(positive + negative, reduction)
+
+
+def soft_margin_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-y x)) elementwise, y in {1, -1} (two-class logistic loss)."""
+    _check_reduction(reduction, "soft_margin_loss")
+    x = _input(input, "soft_margin_loss")
+    return _reduce(ops.softplus(-_float_target(target, x, "soft_margin_loss") * x), reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of logits averaged over the C labels of each (N, C) sample.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.multilabel_soft_margin_loss(ds.zeros(1, 2), ds.tensor([[1.0, 0.0]])).item(), 4)
+        0.6931
+    """
+    _check_reduction(reduction, "multilabel_soft_margin_loss")
+    x = _input(input, "multilabel_soft_margin_loss")
+    y = _float_target(target, x, "multilabel_soft_margin_loss")
+    loss = -(y * -ops.softplus(-x) + (1.0 - y) * -ops.softplus(x))
+    if weight is not None:
+        loss = loss * _as_input_tensor(weight, x)
+    return _reduce(ops.mean(loss, -1), reduction)
+
+
+def cosine_embedding_loss(
+    input1: Tensor, input2: Tensor, target: Any, margin: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (cosine along dim 1)."""
+    _check_reduction(reduction, "cosine_embedding_loss")
+    x1, x2 = _input(input1, "cosine_embedding_loss"), _input(input2, "cosine_embedding_loss")
+    y = _as_input_tensor(target, x1)
+    dim = x1.ndim - 1
+    eps = 1e-12  # PyTorch's: keeps the norms of all-zero rows away from 0
+    cos = ops.sum(x1 * x2, dim) / ops.sqrt((ops.sum(x1 * x1, dim) + eps) * (ops.sum(x2 * x2, dim) + eps))
+    zero = np.zeros((), x1.array.dtype)
+    loss = ops.where(y.array == 1, 1.0 - cos, zero) + ops.where(y.array == -1, ops.relu(cos - margin), zero)
+    return _reduce(loss, reduction)
+
+
+def _distance(a: Tensor, b: Tensor, p: float, eps: float) -> Tensor:
+    d = a - b + eps
+    if p == 2:
+        return ops.sqrt(ops.sum(d * d, -1))
+    return ops.sum(ops.abs(d) ** p, -1) ** (1.0 / p)
+
+
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """max(0, d(a, p) - d(a, n) + margin), d the p-norm distance (``swap`` uses min(d(a, n), d(p, n)))."""
+    _check_reduction(reduction, "triplet_margin_loss")
+    a = _input(anchor, "triplet_margin_loss")
+    d_pos = _distance(a, positive, p, eps)
+    d_neg = _distance(a, negative, p, eps)
+    if swap:
+        d_neg = ops.minimum(d_neg, _distance(positive, negative, p, eps))
+    return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
+
+
+def poisson_nll_loss(
+    input: Tensor,
+    target: Any,
+    log_input: bool = True,
+    full: bool = False,
+    eps: float = 1e-8,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of a Poisson target: exp(x) - y x (log_input) or x - y log(x + eps);
+    ``full`` adds Stirling's approximation of log(y!) where y > 1."""
+    _check_reduction(reduction, "poisson_nll_loss")
+    x = _input(input, "poisson_nll_loss")
+    y = _float_target(target, x, "poisson_nll_loss")
+    loss = ops.exp(x) - y * x if log_input else x - y * ops.log(x + eps)
+    if full:
+        t = y.array
+        safe = np.where(t > 1, t, 1.0)
+        stirling = np.where(t > 1, safe * np.log(safe) - safe + 0.5 * np.log(2 * np.pi * safe), 0.0)
+        loss = loss + stirling.astype(x.array.dtype)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(
+    input: Tensor, target: Any, var: Any, full: bool = False, eps: float = 1e-6, reduction: str = "mean"
+) -> Tensor:
+    """Negative log-likelihood of a Gaussian target: (log(var) + (x - y)^2 / var) / 2, with var
+    clamped below at ``eps`` (the clamp passes the gradient through, as in PyTorch); ``full`` adds
+    log(2 pi) / 2. ``var`` has the input's shape, or lacks (or has size 1 in) its last dim."""
+    _check_reduction(reduction, "gaussian_nll_loss")
+    x = _input(input, "gaussian_nll_loss")
+    y = _float_target(target, x, "gaussian_nll_loss")
+    v = _as_input_tensor(var, x)
+    if v.shape != x.shape and v.shape == x.shape[:-1]:
+        v = ops.unsqueeze(v, -1)
+    if v.ndim != x.ndim or any(a not in (b, 1) for a, b in zip(v.shape, x.shape)):
+        raise ShapeError(f"gaussian_nll_loss: var shape {v.shape} does not fit input shape {x.shape}")
+    if np.any(v.array < 0):
+        raise ArgumentError("gaussian_nll_loss: var has negative entries")
+    floor = np.maximum(v.array, eps) - v.array  # added as a constant, so the gradient reaches var unchanged
+    v = v + floor.astype(x.array.dtype)
+    loss = 0.5 * (ops.log(v) + (x - y) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * float(np.log(2 * np.pi))
+    return _reduce(loss, reduction)
+
+
+class MarginRankingLoss(_Loss):
+    """See :func:`margin_ranking_loss`."""
+
+    def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin = float(margin)
+
+    def forward(self, input1: Tensor, input2: Tensor, target: Any) -> Tensor:
+        return margin_ranking_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class HingeEmbeddingLoss(_Loss):
+    """See :func:`hinge_embedding_loss`."""
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin = float(margin)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return hinge_embedding_loss(input, target, self.margin, self.reduction)
+
+
+class SoftMarginLoss(_Loss):
+    """See :func:`soft_margin_loss`."""
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return soft_margin_loss(input, target, self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_Loss):
+    """See :func:`multilabel_soft_margin_loss`."""
+
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _weight_buffer(weight))
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return multilabel_soft_margin_loss(input, target, self.weight, self.reduction)
+
+
+class CosineEmbeddingLoss(_Loss):
+    """See :func:`cosine_embedding_loss`."""
+
+    def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin = float(margin)
+
+    def forward(self, input1: Tensor, input2: Tensor, target: Any) -> Tensor:
+        return cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """See :func:`triplet_margin_loss`."""
+
+    def __init__(
+        self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False, reduction: str = "mean"
+    ) -> None:
+        super().__init__(reduction)
+        self.margin, self.p, self.eps, self.swap = float(margin), float(p), float(eps), bool(swap)
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
+
+
+class PoissonNLLLoss(_Loss):
+    """See :func:`poisson_nll_loss`."""
+
+    def __init__(self, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.log_input, self.full, self.eps = bool(log_input), bool(full), float(eps)
+
+    def forward(self, log_input: Tensor, target: Any) -> Tensor:
+        return poisson_nll_loss(log_input, target, self.log_input, self.full, self.eps, self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """See :func:`gaussian_nll_loss`."""
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.full, self.eps = bool(full), float(eps)
+
+    def forward(self, input: Tensor, target: Any, var: Any) -> Tensor:
+        return gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
+
+
+__all__ += [
+    "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
+    "cosine_embedding_loss", "triplet_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "MarginRankingLoss",
+    "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
+    "PoissonNLLLoss", "GaussianNLLLoss",
+]  # fmt: skip
