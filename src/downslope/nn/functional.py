@@ -496,21 +496,19 @@ from .layers import embedding  # noqa: E402
 from .losses import (  # noqa: E402
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
+    cosine_embedding_loss,
     cross_entropy,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
     huber_loss,
     kl_div,
     l1_loss,
-    mse_loss,
-    nll_loss,
-    smooth_l1_loss,
-)
-from .losses import (  # noqa: E402
-    cosine_embedding_loss,
-    gaussian_nll_loss,
-    hinge_embedding_loss,
     margin_ranking_loss,
+    mse_loss,
     multilabel_soft_margin_loss,
+    nll_loss,
     poisson_nll_loss,
+    smooth_l1_loss,
     soft_margin_loss,
     triplet_margin_loss,
 )
