@@ -616,3 +616,213 @@ def _grad_of_function(
         return grads[0] if single else grads
 
     return grad_fn
+
+
+# ---------------------------------------------------------------------- custom functions
+class FunctionCtx:
+    """The ``ctx`` a custom :class:`Function` receives: it carries what forward leaves for backward.
+
+    ``save_for_backward(*tensors)`` keeps tensors (checked against in-place changes when read back
+    through ``saved_tensors``); ``needs_input_grad`` says, per forward argument, whether it wants a
+    gradient; other attributes (``ctx.constant = ...``) may be set freely.
+    """
+
+    def __init__(self) -> None:
+        self._saved: tuple[tuple[Any, int], ...] = ()
+        self.needs_input_grad: tuple[bool, ...] = ()
+        self._non_differentiable: set[int] = set()
+        self.materialize_grads = True
+
+    def save_for_backward(self, *tensors: Any) -> None:
+        self._saved = tuple((t, getattr(t, "_version", 0)) for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        out = []
+        for i, (t, version) in enumerate(self._saved):
+            if t is not None and getattr(t, "_version", 0) != version:
+                raise StateError(
+                    "one of the variables needed for gradient computation has been modified by an inplace operation: "
+                    f"[{t.array.dtype} tensor of shape {tuple(t.array.shape)}], which is saved tensor {i} of a custom "
+                    f"Function, is at version {t._version}; expected version {version} instead."
+                )
+            out.append(t)
+        return tuple(out)
+
+    def mark_non_differentiable(self, *outputs: Any) -> None:
+        self._non_differentiable.update(id(o) for o in outputs)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors: Any) -> None:
+        raise StateError(
+            "mark_dirty: custom Functions that modify their inputs in place are not supported; return a new tensor"
+        )
+
+
+class Function:
+    """A custom differentiable op, as ``torch.autograd.Function``: subclass it with static
+    ``forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)`` (one gradient, or None, per forward
+    argument), and call ``MyFunction.apply(*args)``. forward runs without recording; backward gets
+    the output gradients as tensors. (``forward(*args)`` plus ``setup_context(ctx, inputs, output)``
+    works too.) Under ``create_graph=True`` backward is recorded, so it can be differentiated again
+    when it is written with tensor ops.
+
+    Example:
+        >>> import downslope as ds
+        >>> class Cube(ds.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x ** 3
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         (x,) = ctx.saved_tensors
+        ...         return grad * 3 * x ** 2
+        >>> x = ds.tensor([1.0, 2.0], requires_grad=True)
+        >>> Cube.apply(x).sum().backward()
+        >>> x.grad
+        tensor([ 3., 12.])
+    """
+
+    @staticmethod
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("a custom Function must define a static forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx: Any, *grad_outputs: Any) -> Any:
+        raise NotImplementedError("a custom Function must define a static backward(ctx, *grad_outputs)")
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        raise NotImplementedError
+
+    # torch also offers vjp as the name of backward
+    vjp = backward
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise StateError(
+            f"{type(self).__name__}: custom Functions are not instantiated; call {type(self).__name__}.apply(...)"
+        )
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        Tensor, _wrap = _tensor_api()
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        separate_setup = cls.setup_context is not Function.setup_context
+        with no_grad():
+            if separate_setup:
+                outputs = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, outputs)
+            else:
+                outputs = cls.forward(ctx, *args, **kwargs)
+        if not (_mode.enabled and any(ctx.needs_input_grad)):
+            return outputs
+        single = isinstance(outputs, Tensor)
+        outs = [outputs] if single else list(outputs)
+        inputs = {id(a) for a in args if isinstance(a, Tensor)}
+        for i, o in enumerate(outs):  # an input handed back must not have its own history overwritten
+            if isinstance(o, Tensor) and id(o) in inputs:
+                outs[i] = _wrap(o.array)
+        differentiable = [
+            i
+            for i, o in enumerate(outs)
+            if isinstance(o, Tensor) and o.array.dtype.kind == "f" and id(o) not in ctx._non_differentiable
+            and id(outputs if single else o) not in ctx._non_differentiable
+        ]  # fmt: skip
+        positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
+        parents = tuple(args[i] for i in positions)
+        slots = [(o.shape, o.dtype, i in differentiable) if isinstance(o, Tensor) else None for i, o in enumerate(outs)]
+        info = (cls, ctx, positions, len(args), slots)
+        if len(differentiable) == 1 and len(outs) == 1:
+            _adopt(outs[0], parents, _function_vjp, info)
+        elif differentiable:
+            arrays = [outs[i].array.reshape(-1) for i in differentiable]
+            joint = _make_node(np.concatenate(arrays).astype(np.result_type(*arrays)), parents, _function_vjp, info)
+            offset = 0
+            for i, a in zip(differentiable, arrays):
+                _adopt(outs[i], (joint,), _unpack_vjp, (offset, a.size, joint.array.size))
+                offset += a.size
+        return outs[0] if single else type(outputs)(outs) if isinstance(outputs, tuple) else outs
+
+
+def _make_node(arr: Any, parents: tuple[Any, ...], rule: Any, saved: Any) -> Any:
+    from .tensor import _node
+
+    return _node(arr, parents, rule, saved)
+
+
+def _adopt(t: Any, parents: tuple[Any, ...], rule: Any, saved: Any) -> None:
+    """Make the tensor that forward returned the recorded output (so tensors saved in ctx are it)."""
+    node = _make_node(t.array, parents, rule, saved)
+    if not node.requires_grad:
+        return
+    t.requires_grad = True
+    t._parents, t._vjp, t._saved, t._needs, t._seq = node._parents, node._vjp, node._saved, node._needs, node._seq
+
+
+def _function_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    cls, ctx, positions, n_args, slots = saved
+    Tensor, _wrap = _tensor_api()
+    grads_out: list[Any] = []
+    offset = 0
+    for slot in slots:  # one gradient per output; zeros (or None) for those that have none
+        if slot is None:
+            grads_out.append(None)
+        elif not slot[2]:
+            grads_out.append(_wrap(np.zeros(slot[0], slot[1])) if ctx.materialize_grads else None)
+        elif len(slots) == 1:
+            grads_out.append(g)
+        else:
+            size = int(np.prod(slot[0]))
+            grads_out.append(xp.reshape(g[offset : offset + size], slot[0]))
+            offset += size
+    grads_out = [x if x is None or isinstance(x, Tensor) else _wrap(x) for x in grads_out]
+    result = cls.backward(ctx, *grads_out)
+    grads = result if isinstance(result, (tuple, list)) else (result,)
+    if len(grads) != n_args:
+        raise ArgumentError(
+            f"{cls.__name__}.backward returned {len(grads)} gradient(s); expected one per forward argument "
+            f"({n_args}), with None for arguments that need none"
+        )
+    out = []
+    for k, pos in enumerate(positions):
+        gr = grads[pos]
+        if gr is None or not needs[k]:
+            out.append(None)
+            continue
+        parent = args[k]
+        if not isinstance(gr, Tensor):
+            gr = _wrap(np.asarray(gr))
+        if tuple(gr.shape) != tuple(parent.shape):
+            raise ArgumentError(
+                f"{cls.__name__}.backward: the gradient for argument {pos} has shape {tuple(gr.shape)}, but that "
+                f"argument has shape {tuple(parent.shape)}"
+            )
+        if xp.differentiable:
+            out.append(gr)
+        else:
+            out.append(gr.array.astype(parent.dtype, copy=False))
+    return tuple(out)
+
+
+def _unpack_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    offset, size, total = saved
+    return (xp.scatter((total,), slice(offset, offset + size), False, xp.reshape(g, (size,))),)
+
+
+# Custom Functions read what ctx saved (checked by saved_tensors), never the raw inputs or outputs.
+_function_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_function_vjp.reads_output = False  # type: ignore[attr-defined]
+_unpack_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> Any:  # noqa: N802
+    """Old PyTorch's ``Variable(tensor, requires_grad=...)``: today simply a tensor (shared, not copied)."""
+    Tensor, _wrap = _tensor_api()
+    t = data if isinstance(data, Tensor) else _wrap(np.asarray(data))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t

@@ -584,7 +584,7 @@ def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) 
     x = _lift(x)
     if not isinstance(dim, (int, np.integer)):
         raise ArgumentTypeError(f"{name}(dim): dim must be one integer, got {dim!r}; use a{name}(dim=...) for several")
-    d = _dim(dim, x.ndim, name)
+    d = _dim(int(dim), x.ndim, name)
     if x.array.size == 0:
         raise ShapeError(f"{name}(dim={dim}) of an empty tensor of shape {x.shape}")
     if x.ndim == 0:
