@@ -2,9 +2,18 @@
 
 from .dataset import ArrayDataset, ConcatDataset, Dataset, Subset, TensorDataset
 from .loader import DataLoader, default_collate
+from .sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 from .split import random_split, train_test_split
 
 __all__ = [
     "Dataset", "ArrayDataset", "TensorDataset", "Subset", "ConcatDataset", "DataLoader", "default_collate",
-    "random_split", "train_test_split",
+    "random_split", "train_test_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
+    "WeightedRandomSampler", "BatchSampler",
 ]  # fmt: skip

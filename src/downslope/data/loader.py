@@ -15,7 +15,7 @@ The batch size names the flavour of gradient descent:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,9 @@ class DataLoader:
         drop_last: drop the last, smaller batch.
         seed / generator: the loader's own ``numpy.random.Generator`` for shuffling. Without either, the seed is
             drawn from the library generator (:func:`downslope.manual_seed` fixes it).
+        sampler / batch_sampler: PyTorch's ways to choose the order (an iterable of indices, see
+            :mod:`downslope.data.sampler`) or the batches themselves (an iterable of index lists).
+        collate_fn: turns a list of samples into a batch (default :func:`default_collate` rules).
 
     Array-backed datasets are gathered with one ``np.take`` per array into contiguous arrays
     (slices, without a copy, when not shuffling); other datasets are indexed sample by sample.
@@ -91,6 +94,8 @@ class DataLoader:
         seed: int | None = None,
         generator: np.random.Generator | None = None,
         collate_fn: Callable[[list[Any]], Any] | None = None,
+        sampler: Iterable[int] | None = None,
+        batch_sampler: Iterable[Sequence[int]] | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
         **ignored: Any,
@@ -121,6 +126,14 @@ class DataLoader:
         if self.drop_last and requested > n:
             raise ConfigError(f"DataLoader: drop_last=True with batch_size {batch_size} > {n} samples gives no batches")
         self.batch_size = min(requested, n)
+        if sampler is not None and self.shuffle:
+            raise ConfigError("DataLoader: sampler decides the order, so it cannot be combined with shuffle=True")
+        if batch_sampler is not None and (sampler is not None or self.shuffle or self.drop_last or batch_size != 1):
+            raise ConfigError(
+                "DataLoader: batch_sampler decides the batches, so leave batch_size, shuffle, sampler and drop_last "
+                "at their defaults"
+            )
+        self.sampler, self.batch_sampler = sampler, batch_sampler
         self.generator = _new_generator(seed, generator) if self.shuffle else None
         self.collate_fn = collate_fn
         self._arrays = dataset_arrays(dataset) if collate_fn is None else None
@@ -137,21 +150,31 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Batches (= parameter updates) per epoch."""
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)  # type: ignore[arg-type]
+        n = self.num_samples if self.sampler is None else len(self.sampler)  # type: ignore[arg-type]
         if self.drop_last:
-            return self.num_samples // self.batch_size
-        return -(-self.num_samples // self.batch_size)
+            return n // self.batch_size
+        return -(-n // self.batch_size)
 
     # ------------------------------------------------------------------ iteration
     def _order(self) -> np.ndarray | None:
+        if self.sampler is not None:
+            return np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
         if self.generator is None or self.batch_size >= self.num_samples:
             return None
         return self.generator.permutation(self.num_samples)
 
     def __iter__(self) -> Iterator[Any]:
+        if self.batch_sampler is not None:
+            for indices in self.batch_sampler:
+                yield self._gather(np.asarray(list(indices), dtype=np.int64))
+            return
         order = self._order()
-        bs, n = self.batch_size, self.num_samples
-        stop_at = len(self) * bs
-        for start in range(0, min(stop_at, n), bs):
+        bs = self.batch_size
+        n = self.num_samples if order is None else len(order)
+        stop_at = (n // bs) * bs if self.drop_last else n
+        for start in range(0, stop_at, bs):
             end = min(start + bs, n)
             if order is None:
                 yield self._slice(start, end)

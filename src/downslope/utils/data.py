@@ -15,11 +15,17 @@ from __future__ import annotations
 
 from ..data import (
     ArrayDataset,
+    BatchSampler,
     ConcatDataset,
     DataLoader,
     Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
     Subset,
+    SubsetRandomSampler,
     TensorDataset,
+    WeightedRandomSampler,
     default_collate,
     random_split,
     train_test_split,
@@ -27,5 +33,6 @@ from ..data import (
 
 __all__ = [
     "Dataset", "ArrayDataset", "TensorDataset", "Subset", "ConcatDataset", "DataLoader", "default_collate",
-    "random_split", "train_test_split",
+    "random_split", "train_test_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
+    "WeightedRandomSampler", "BatchSampler",
 ]  # fmt: skip
