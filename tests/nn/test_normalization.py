@@ -181,3 +181,31 @@ def test_normalization_layers_stay_float32() -> None:
     assert nn.BatchNorm1d(3)(x).dtype == np.float32
     assert nn.BatchNorm1d(3).eval()(x).dtype == np.float32
     assert nn.LayerNorm(3)(x).dtype == np.float32
+
+
+@pytest.mark.parametrize(("groups", "shape"), [(2, (3, 4, 5)), (1, (2, 6, 3, 3)), (6, (2, 6, 4)), (3, (1, 6, 2, 2))])
+def test_group_norm_matches_torch(check_op: Any, groups: int, shape: tuple) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    w, b = rng.standard_normal((2, shape[1])).astype(np.float32)
+    check_op(
+        lambda x, w, b: F.group_norm(x, groups, w, b),
+        lambda x, w, b: torch.nn.functional.group_norm(x, groups, w, b),
+        [x, w, b],
+    )
+    check_op(lambda x: nn.GroupNorm(groups, shape[1])(x), torch.nn.GroupNorm(groups, shape[1]), [x])
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "channels"),
+    [("InstanceNorm1d", (3, 4, 6), 4), ("InstanceNorm1d", (4, 6), 4), ("InstanceNorm2d", (2, 3, 4, 5), 3),
+     ("InstanceNorm2d", (3, 4, 5), 3)],
+)  # fmt: skip
+def test_instance_norm_matches_torch(check_op: Any, name: str, shape: tuple, channels: int) -> None:
+    torch = pytest.importorskip("torch")
+    x = (np.random.default_rng(1).standard_normal(shape) * 2 - 1).astype(np.float32)
+    check_op(getattr(nn, name)(channels), getattr(torch.nn, name)(channels), [x])
+    check_op(getattr(nn, name)(channels, affine=True), getattr(torch.nn, name)(channels, affine=True), [x])
+    with pytest.raises(ValueError, match="track_running_stats=True is not supported"):
+        getattr(nn, name)(channels, track_running_stats=True)

@@ -512,13 +512,14 @@ from .losses import (  # noqa: E402
     soft_margin_loss,
     triplet_margin_loss,
 )
-from .normalization import batch_norm, layer_norm  # noqa: E402
+from .normalization import batch_norm, group_norm, instance_norm, layer_norm  # noqa: E402
 
 __all__ += [
     "embedding", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss",
     "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss", "batch_norm", "layer_norm",
     "cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss", "margin_ranking_loss",
-    "multilabel_soft_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss",
+    "multilabel_soft_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss", "group_norm",
+    "instance_norm",
 ]  # fmt: skip
 
 # Convolution and pooling live in convolution.py beside their modules.
