@@ -88,3 +88,14 @@ def test_similarity_modules_match_torch() -> None:
     np.testing.assert_allclose(got, torch.nn.CosineSimilarity(dim=1)(torch.tensor(a), torch.tensor(b)), rtol=1e-5)
     got = nn.PairwiseDistance(p=1.0)(ds.tensor(a), ds.tensor(b)).numpy()
     np.testing.assert_allclose(got, torch.nn.PairwiseDistance(p=1.0)(torch.tensor(a), torch.tensor(b)), rtol=1e-5)
+
+
+def test_shrink_softmax2d_and_unflatten_match_torch(check_op: Any) -> None:
+    x = (np.random.default_rng(3).standard_normal((2, 3, 4, 5)) * 2).astype(np.float32)
+    x[np.abs(np.abs(x) - 0.5) < 1e-3] = 1.0
+    check_op(nn.Softshrink(), torch.nn.Softshrink(), [x])
+    check_op(nn.Hardshrink(0.7), torch.nn.Hardshrink(0.7), [x])
+    check_op(nn.Softmax2d(), torch.nn.Softmax2d(), [x])
+    check_op(nn.Softmax2d(), torch.nn.Softmax2d(), [x[0]])
+    check_op(nn.Unflatten(-1, (5, 1)), torch.nn.Unflatten(-1, (5, 1)), [x])
+    check_op(nn.Unflatten(1, (1, 3)), torch.nn.Unflatten(1, (1, 3)), [x])

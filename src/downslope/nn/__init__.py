@@ -18,6 +18,7 @@ from .activation import (
     GLU,
     SELU,
     CosineSimilarity,
+    Hardshrink,
     Hardsigmoid,
     Hardswish,
     Hardtanh,
@@ -32,8 +33,10 @@ from .activation import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softmax2d,
     Softmin,
     Softplus,
+    Softshrink,
     Softsign,
     Tanh,
     Tanhshrink,
@@ -80,6 +83,19 @@ from .module import (
     ParameterDict,
     ParameterList,
     Sequential,
+    Unflatten,
+)
+from .padding import (
+    CircularPad1d,
+    CircularPad2d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ZeroPad1d,
+    ZeroPad2d,
 )
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
@@ -87,7 +103,9 @@ from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 __all__ = [
     "functional", "init", "utils",
     "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
-    "Identity", "Flatten", "IncompatibleKeys",
+    "Identity", "Flatten", "Unflatten", "IncompatibleKeys",
+    "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d",
+    "ReplicationPad2d", "CircularPad1d", "CircularPad2d", "Softshrink", "Hardshrink", "Softmax2d",
     "Linear", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Embedding",
     "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",

@@ -45,6 +45,9 @@ __all__ = [
     "PReLU",
     "CosineSimilarity",
     "PairwiseDistance",
+    "Softshrink",
+    "Hardshrink",
+    "Softmax2d",
 ]
 
 
@@ -349,3 +352,34 @@ class PairwiseDistance(Module):
 
     def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
         return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+class Softshrink(Module):
+    """x - lambd where x > lambd, x + lambd where x < -lambd, 0 between (default lambd 0.5)."""
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = float(lambd)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softshrink(x, self.lambd)
+
+
+class Hardshrink(Module):
+    """x where |x| > lambd, 0 elsewhere (default lambd 0.5)."""
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = float(lambd)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardshrink(x, self.lambd)
+
+
+class Softmax2d(Module):
+    """Softmax over the channels (dim -3) of (N, C, H, W) or (C, H, W) input."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in (3, 4):
+            raise ArgumentError(f"Softmax2d: expected a 3-D or 4-D input, got shape {x.shape}")
+        return F.softmax(x, -3)

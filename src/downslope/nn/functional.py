@@ -51,6 +51,8 @@ __all__ = [
     "hardsigmoid",
     "hardswish",
     "threshold",
+    "softshrink",
+    "hardshrink",
     "glu",
     "prelu",
     "normalize",
@@ -325,6 +327,19 @@ def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) 
     """x where x > threshold, else ``value``."""
     x = _as_tensor(x, "threshold")
     return ops.where(x.array > threshold, x, np.asarray(value, dtype=x.array.dtype))
+
+
+def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    x = _as_tensor(x, "softshrink")
+    zero = np.zeros((), x.array.dtype)
+    return ops.where(x.array > lambd, x - lambd, ops.where(x.array < -lambd, x + lambd, zero))
+
+
+def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, 0 elsewhere."""
+    x = _as_tensor(x, "hardshrink")
+    return ops.where(np.abs(x.array) > lambd, x, np.zeros((), x.array.dtype))
 
 
 def glu(x: Tensor, dim: int = -1) -> Tensor:

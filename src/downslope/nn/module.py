@@ -31,6 +31,7 @@ __all__ = [
     "ParameterDict",
     "Identity",
     "Flatten",
+    "Unflatten",
     "IncompatibleKeys",
 ]
 
@@ -889,3 +890,27 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split dim ``dim`` into ``unflattened_size`` (the inverse of :class:`Flatten`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.Unflatten(1, (2, 5))(ds.zeros(3, 10)).shape
+        (3, 2, 5)
+    """
+
+    def __init__(self, dim: int, unflattened_size: Iterable[int]) -> None:
+        super().__init__()
+        self.dim = dim
+        self.unflattened_size = tuple(int(s) for s in unflattened_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        from ..ops import reshape
+
+        d = self.dim % x.ndim if x.ndim else 0
+        return reshape(x, x.shape[:d] + self.unflattened_size + x.shape[d + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
