@@ -85,6 +85,7 @@ from .module import (
     Sequential,
     Unflatten,
 )
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm
 from .padding import (
     CircularPad1d,
     CircularPad2d,
@@ -97,7 +98,6 @@ from .padding import (
     ZeroPad1d,
     ZeroPad2d,
 )
-from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
