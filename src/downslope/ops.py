@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
 from .tensor import Tensor, _alias, _node, _wrap
 
 _builtin_max = builtins.max
+_builtin_any = builtins.any
+_builtin_all = builtins.all
 _builtin_sum = builtins.sum
 
 
@@ -760,7 +762,7 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
     x = _lift(x)
     shape = tuple(shape)
     lead = len(shape) - x.ndim
-    if any(s == -1 for s in shape[: _builtin_max(lead, 0)]):  # x.shape[negative] would silently pick a wrong dim
+    if _builtin_any(s == -1 for s in shape[: _builtin_max(lead, 0)]):  # x.shape[negative] would silently pick a wrong dim
         raise ShapeError(
             f"broadcast_to: -1 (keep the size) is not allowed in a new leading dim; got {shape} for {x.shape}"
         )
@@ -851,7 +853,7 @@ def _normalize_index(index: Any, keep_masks: bool = False) -> Any:
 
 def _is_advanced(index: Any) -> bool:
     items = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(i, np.ndarray) for i in items)
+    return _builtin_any(isinstance(i, np.ndarray) for i in items)
 
 
 def getitem(x: Any, index: Any) -> Tensor:
@@ -865,7 +867,7 @@ def getitem(x: Any, index: Any) -> Tensor:
     except IndexError as exc:
         raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
     advanced = _is_advanced(idx)
-    if advanced and any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in _index_items(idx)):
+    if advanced and _builtin_any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in _index_items(idx)):
         idx = _normalize_index(index)
     # Basic indexing gives a view that shares memory (and the version counter) with x, as in PyTorch.
     result = _node(np.asarray(out), (x,), _getitem_vjp, (idx, advanced))
@@ -942,7 +944,7 @@ def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) 
 
 def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:
     pad = list(pad)
-    if pad and all(isinstance(p, (tuple, list)) for p in pad):
+    if pad and _builtin_all(isinstance(p, (tuple, list)) for p in pad):
         if len(pad) != ndim:
             raise ArgumentError(
                 f"pad: NumPy-style pad_width needs one (before, after) pair per dim ({ndim}), got {len(pad)}"
@@ -956,7 +958,7 @@ def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:
         widths = [(0, 0)] * ndim
         for i in range(len(pad) // 2):
             widths[ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    if any(b < 0 or a < 0 for b, a in widths):
+    if _builtin_any(b < 0 or a < 0 for b, a in widths):
         raise ArgumentError(f"pad: negative padding is not supported, got {widths}")
     return widths
 
@@ -1017,3 +1019,423 @@ _div_vjp.reads_inputs = (1,)  # type: ignore[attr-defined]  # g / b and -g * y /
 # Rules of ops whose output shares the input's storage (an in-place write through it would
 # change the input behind its history's back).
 _VIEW_RULES = frozenset((_reshape_vjp, _permute_vjp, _broadcast_to_vjp, _getitem_vjp))
+
+
+# ---------------------------------------------------------------------- more of torch's everyday ops
+def log1p(x: Any) -> Tensor:
+    """log(1 + x), accurate for small x."""
+    x = _lift_float(x)
+    return _node(np.log1p(x.array), (x,), _log1p_vjp)
+
+
+def _log1p_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g / (args[0] + 1),)
+
+
+def rsqrt(x: Any) -> Tensor:
+    """1 / sqrt(x)."""
+    x = _lift_float(x)
+    return _node(1 / np.sqrt(x.array), (x,), _rsqrt_vjp)
+
+
+def _rsqrt_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * (y * y * y) * -0.5,)
+
+
+def _stepwise(fn: Any, x: Any) -> Tensor:
+    """A piecewise-constant op (floor, sign...): its gradient is 0 everywhere, as in torch."""
+    x = _lift(x)
+    out = fn(x.array)
+    if x.array.dtype.kind != "f":
+        return _wrap(out)
+    return _node(out.astype(x.array.dtype, copy=False), (x,), _zero_vjp)
+
+
+def _zero_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * 0,)
+
+
+def sign(x: Any) -> Tensor:
+    return _stepwise(np.sign, x)
+
+
+def floor(x: Any) -> Tensor:
+    return _stepwise(np.floor, x)
+
+
+def ceil(x: Any) -> Tensor:
+    return _stepwise(np.ceil, x)
+
+
+def trunc(x: Any) -> Tensor:
+    return _stepwise(np.trunc, x)
+
+
+def round(x: Any, decimals: int = 0) -> Tensor:
+    """Round half to even (as torch and NumPy do); the gradient is 0."""
+    return _stepwise(lambda a: np.round(a, decimals), x)
+
+
+def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running sum along ``dim``; the gradient is the reversed running sum of the output gradient."""
+    x = _lift(x)
+    if dtype is not None:
+        x = astype(x, dtype)
+    d = _dim(dim, x.ndim, "cumsum")
+    if x.ndim == 0:
+        return clone(x)
+    out = np.cumsum(x.array, axis=d)
+    if x.array.dtype.kind in "b":
+        out = out.astype(backend.int64)
+    return _node(out, (x,), _cumsum_vjp, d)
+
+
+def _cumsum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    rev = (slice(None),) * saved + (slice(None, None, -1),)
+    flipped = g[rev]
+    summed = cumsum(flipped, saved) if xp.differentiable else np.cumsum(flipped, axis=saved)
+    return (summed[rev],)
+
+
+def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Product over one dim (or all); exact gradients also where inputs are 0 (products of the others)."""
+    x = _lift(x)
+    if dtype is not None:
+        x = astype(x, dtype)
+    if dim is None:
+        flat = reshape(x, (-1,))
+        return reshape(prod(flat, 0), ()) if x.array.size else _wrap(np.ones((), x.array.dtype))
+    d = _dim(dim, x.ndim, "prod")
+    if x.ndim == 0:
+        return clone(x)
+    out = np.prod(x.array, axis=d, keepdims=bool(keepdim))
+    if x.array.dtype.kind != "f":
+        return _wrap(out.astype(backend.int64))
+    return _node(out, (x,), _prod_vjp, (d, bool(keepdim)))
+
+
+def _prod_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    if xp.differentiable:
+        raise StateError("prod: double backward (create_graph=True) is not supported")
+    d, keep = saved
+    a = args[0]
+    # The product of the other elements = exclusive running products from the left and the right.
+    n = a.shape[d]
+    ones_shape = list(a.shape)
+    ones_shape[d] = 1
+    one = np.ones(ones_shape, a.dtype)
+    left = np.concatenate([one, np.cumprod(a, axis=d).take(range(n - 1), axis=d)], axis=d) if n else one[:0]
+    rev = (slice(None),) * d + (slice(None, None, -1),)
+    right_rev = np.cumprod(a[rev], axis=d)
+    right = np.concatenate([one, right_rev.take(range(n - 1), axis=d)], axis=d)[rev] if n else one[:0]
+    if not keep:
+        g = np.expand_dims(g, d)
+    return (g * left * right,)
+
+
+def _sorted(x: Any, dim: int, descending: bool, stable: bool) -> tuple[Tensor, np.ndarray, int]:
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "sort")
+    if x.ndim == 0:
+        return x, np.zeros((), np.int64), 0
+    key = -x.array if descending and x.array.dtype.kind != "b" else x.array
+    idx = np.argsort(key, axis=d, kind="stable" if stable or descending else None)
+    if descending and x.array.dtype.kind == "b":
+        idx = np.flip(np.argsort(x.array, axis=d, kind="stable"), axis=d)
+    return x, idx, d
+
+
+def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+    """``(values, indices)`` sorted along ``dim`` (torch.sort); the gradient goes back to each value's place."""
+    x, idx, d = _sorted(x, dim, descending, stable)
+    if x.ndim == 0:
+        return return_types.sort(clone(x), _wrap(idx))
+    return return_types.sort(_take_along(x, idx, d), _wrap(idx.astype(np.int64)))
+
+
+def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The indices that sort ``x`` along ``dim``."""
+    return _wrap(_sorted(x, dim, descending, stable)[1].astype(np.int64))
+
+
+def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+    """``(values, indices)`` of the k largest (or smallest) along ``dim`` (torch.topk)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise OutOfRangeError(f"topk: k={k} is out of range for dimension {d} of size {n}")
+    _, idx, d = _sorted(x, d, largest, True)
+    if x.ndim == 0:
+        return return_types.topk(clone(x), _wrap(idx))
+    idx = idx.take(range(k), axis=d)
+    return return_types.topk(_take_along(x, idx, d), _wrap(idx.astype(np.int64)))
+
+
+def flip(x: Any, dims: Any) -> Tensor:
+    """Reverse the order along ``dims``."""
+    x = _lift(x)
+    axes = _norm_axes(dims, x.ndim)
+    index = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))
+    return getitem(x, index)
+
+
+def repeat(x: Any, *sizes: Any) -> Tensor:
+    """Tile ``x`` (torch's ``Tensor.repeat``): ``sizes`` repeats per dim, extra leading dims allowed."""
+    x = _lift(x)
+    reps = tuple(sizes[0]) if len(sizes) == 1 and not isinstance(sizes[0], (int, np.integer)) else sizes
+    if len(reps) < x.ndim:
+        raise ArgumentError(
+            f"repeat: the number of repeats ({len(reps)}) can not be smaller than the number of dims ({x.ndim})"
+        )
+    lead = len(reps) - x.ndim
+    x = reshape(x, (1,) * lead + x.shape)
+    grids = np.ix_(*[np.tile(np.arange(n), int(r)) for n, r in zip(x.shape, reps)])
+    return getitem(x, grids)
+
+
+def index_select(x: Any, dim: int, index: Any) -> Tensor:
+    """The slices ``index`` along ``dim`` (repeats allowed; their gradients add up)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_select")
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    return getitem(x, (slice(None),) * d + (idx,))
+
+
+def _data_of_index(index: Any) -> Any:
+    return index.array if isinstance(index, Tensor) else index
+
+
+def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
+    """``x`` with ``value`` where ``mask`` is true (out of place)."""
+    x = _lift(x)
+    return where(mask, _lift(value, x), x)
+
+
+def tril(x: Any, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims (the rest set to 0)."""
+    x = _lift(x)
+    keep = np.tril(np.ones(x.shape[-2:], dtype=bool), diagonal)
+    return where(keep, x, np.zeros((), x.array.dtype))
+
+
+def triu(x: Any, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims (the rest set to 0)."""
+    x = _lift(x)
+    keep = np.triu(np.ones(x.shape[-2:], dtype=bool), diagonal)
+    return where(keep, x, np.zeros((), x.array.dtype))
+
+
+def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the listed sizes."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "split")
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ArgumentError(f"split: split_size must be positive, got {size}")
+        bounds = list(range(0, n, size)) + [n]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if _builtin_sum(sizes) != n:
+            raise ShapeError(f"split: sizes {sizes} add up to {_builtin_sum(sizes)}, but dim {d} has size {n}")
+        bounds = [0] + list(np.cumsum(sizes))
+    lead = (slice(None),) * d
+    return tuple(getitem(x, lead + (slice(int(a), int(b)),)) for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """``chunks`` pieces of equal size along ``dim`` (the last may be smaller, as in torch)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "chunk")
+    if chunks <= 0:
+        raise ArgumentError(f"chunk: chunks must be positive, got {chunks}")
+    n = x.shape[d]
+    return split(x, _builtin_max(1, -(-n // chunks)), d)
+
+
+def narrow(x: Any, dim: int, start: int, length: int) -> Tensor:
+    """``length`` elements from ``start`` along ``dim`` (a view)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "narrow")
+    start = int(start.item() if isinstance(start, Tensor) else start)
+    n = x.shape[d]
+    if start < 0:
+        start += n
+    if not (0 <= start and length >= 0 and start + length <= n):
+        raise OutOfRangeError(f"narrow: start {start} + length {length} exceeds dimension {d} of size {n}")
+    return getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def unbind(x: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """The slices along ``dim``, with that dim removed."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "unbind")
+    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+
+
+def mm(a: Any, b: Any) -> Tensor:
+    """Matrix product of two 2-D tensors (torch.mm: no broadcasting, no vectors)."""
+    a, b = _pair(a, b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ShapeError(f"mm: expected two 2-D tensors, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def bmm(a: Any, b: Any) -> Tensor:
+    """Batched matrix product of two 3-D tensors with the same batch size (torch.bmm)."""
+    a, b = _pair(a, b)
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise ShapeError(f"bmm: expected 3-D tensors with the same batch size, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def mv(a: Any, v: Any) -> Tensor:
+    """Matrix-vector product (torch.mv)."""
+    a, v = _pair(a, v)
+    if a.ndim != 2 or v.ndim != 1:
+        raise ShapeError(f"mv: expected a 2-D and a 1-D tensor, got shapes {a.shape} and {v.shape}")
+    return matmul(a, v)
+
+
+def dot(a: Any, b: Any) -> Tensor:
+    """Inner product of two 1-D tensors (torch.dot)."""
+    a, b = _pair(a, b)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ShapeError(f"dot: expected two 1-D tensors, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def outer(a: Any, b: Any) -> Tensor:
+    """Outer product of two 1-D tensors."""
+    a, b = _pair(a, b)
+    return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+
+
+def t(x: Any) -> Tensor:
+    """Transpose a tensor of at most 2 dims (torch.t)."""
+    x = _lift(x)
+    if x.ndim > 2:
+        raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but got shape {x.shape}; use transpose(d0, d1)")
+    return permute(x, tuple(reversed(range(x.ndim))))
+
+
+_log1p_vjp.reads_inputs = True  # type: ignore[attr-defined]
+for _rule in (_rsqrt_vjp, _zero_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- torch's function forms of tensor methods
+def eq(a: Any, b: Any) -> Tensor:
+    return _lift(a).eq(b)
+
+
+def ne(a: Any, b: Any) -> Tensor:
+    return _lift(a).ne(b)
+
+
+def lt(a: Any, b: Any) -> Tensor:
+    return _lift(a).lt(b)
+
+
+def le(a: Any, b: Any) -> Tensor:
+    return _lift(a).le(b)
+
+
+def gt(a: Any, b: Any) -> Tensor:
+    return _lift(a).gt(b)
+
+
+def ge(a: Any, b: Any) -> Tensor:
+    return _lift(a).ge(b)
+
+
+def equal(a: Any, b: Any) -> bool:
+    return _lift(a).equal(b)
+
+
+def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    return _lift(a).allclose(b, rtol, atol, equal_nan)
+
+
+def isclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    return _lift(a).isclose(b, rtol, atol, equal_nan)
+
+
+def isnan(x: Any) -> Tensor:
+    return _lift(x).isnan()
+
+
+def isinf(x: Any) -> Tensor:
+    return _lift(x).isinf()
+
+
+def isfinite(x: Any) -> Tensor:
+    return _lift(x).isfinite()
+
+
+def logical_not(x: Any) -> Tensor:
+    return _lift(x).logical_not()
+
+
+def logical_and(a: Any, b: Any) -> Tensor:
+    return _lift(a).logical_and(b)
+
+
+def logical_or(a: Any, b: Any) -> Tensor:
+    return _lift(a).logical_or(b)
+
+
+def argmax(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Index of the largest value (over everything, flattened, or along ``dim``)."""
+    return _lift(x).argmax(dim, keepdim)
+
+
+def argmin(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Index of the smallest value (over everything, flattened, or along ``dim``)."""
+    return _lift(x).argmin(dim, keepdim)
+
+
+def all(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return _lift(x).all(dim, keepdim)
+
+
+def any(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return _lift(x).any(dim, keepdim)
+
+
+def numel(x: Any) -> int:
+    return _lift(x).numel()
+
+
+def is_floating_point(x: Any) -> bool:
+    return _lift(x).is_floating_point()
+
+
+def tile(x: Any, dims: Any) -> Tensor:
+    return _lift(x).tile(dims)
+
+
+def unique(
+    x: Any, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim: Any = None
+) -> Any:
+    return _lift(x).unique(sorted, return_inverse, return_counts, dim)
+
+
+def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Tensor:
+    return _lift(x).bincount(weights, minlength)
+
+
+def hstack(tensors: Sequence[Any]) -> Tensor:
+    """Join along dim 1 (dim 0 for 1-D tensors)."""
+    ts = [_lift(t) for t in tensors]
+    return concatenate(ts, 0 if ts and ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors: Sequence[Any]) -> Tensor:
+    """Join along dim 0 (1-D tensors become rows)."""
+    return concatenate([reshape(_lift(t), (1, -1)) if _lift(t).ndim == 1 else t for t in tensors], 0)
+
+
+concat = concatenate

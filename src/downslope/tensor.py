@@ -679,6 +679,374 @@ class Tensor:
     def gather(self, dim: int, index: Any) -> Tensor:
         return _ops.gather(self, dim, index)
 
+    # ------------------------------------------------------------------ the rest of torch's everyday methods
+    def int(self) -> Tensor:
+        return _ops.astype(self, backend.int32)
+
+    def half(self) -> Tensor:
+        return _ops.astype(self, backend.float16)
+
+    def bool(self) -> Tensor:
+        return _ops.astype(self, backend.bool_)
+
+    def type(self, dtype: Any = None, non_blocking: builtins.bool = False) -> Any:
+        """With no argument, torch's type string (``'torch.FloatTensor'``); otherwise cast to ``dtype``
+        (a dtype, or a string such as ``'torch.LongTensor'``)."""
+        if dtype is None:
+            return "torch." + _TYPE_NAMES.get(self.array.dtype.name, self.array.dtype.name)
+        if isinstance(dtype, str) and dtype.startswith("torch."):
+            names = {v: k for k, v in _TYPE_NAMES.items()}
+            if dtype[6:] not in names:
+                raise ArgumentTypeError(f"type(): unknown tensor type {dtype!r}; expected e.g. 'torch.FloatTensor'")
+            dtype = names[dtype[6:]]
+        return _ops.astype(self, dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return _ops.astype(self, other.array.dtype)
+
+    def is_floating_point(self) -> builtins.bool:
+        return backend.is_floating(self.array.dtype)
+
+    def element_size(self) -> builtins.int:
+        return builtins.int(self.array.itemsize)
+
+    @property
+    def itemsize(self) -> builtins.int:
+        return builtins.int(self.array.itemsize)
+
+    @property
+    def nbytes(self) -> builtins.int:
+        return builtins.int(self.array.nbytes)
+
+    def nelement(self) -> builtins.int:
+        return builtins.int(self.array.size)
+
+    def ndimension(self) -> builtins.int:
+        return self.array.ndim
+
+    def __index__(self) -> builtins.int:
+        if self.array.size != 1 or self.array.dtype.kind not in "iub":
+            raise ArgumentTypeError(
+                f"only integer tensors of a single element can be converted to an index; this one is "
+                f"{self.array.dtype} of shape {self.shape}"
+            )
+        return builtins.int(self.array.reshape(()).item())
+
+    def __format__(self, spec: str) -> str:
+        if self.array.ndim == 0:
+            return format(self.array.item(), spec)
+        if spec:
+            raise ArgumentTypeError(
+                f"format spec {spec!r} applies to 0-d tensors only; this one has shape {self.shape}"
+            )
+        return str(self)
+
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        """Itself when its array is C-contiguous, else a contiguous copy (gradients pass through)."""
+        return self if self.array.flags.c_contiguous else _ops.clone(self)
+
+    def is_contiguous(self, memory_format: Any = None) -> builtins.bool:
+        return builtins.bool(self.array.flags.c_contiguous)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return _ops.reshape(self, other.shape)
+
+    reshape_as = view_as
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return _ops.broadcast_to(self, other.shape)
+
+    def new_zeros(
+        self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+    ) -> Tensor:
+        return zeros(
+            *size, dtype=self.array.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad
+        )
+
+    def new_ones(
+        self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+    ) -> Tensor:
+        return ones(
+            *size, dtype=self.array.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad
+        )
+
+    new_empty = new_zeros
+
+    def new_full(
+        self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+    ) -> Tensor:
+        d = self.array.dtype if dtype is None else dtype
+        return full(size, fill_value, dtype=d, device=device, requires_grad=requires_grad)
+
+    def new_tensor(
+        self, data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+    ) -> Tensor:
+        return tensor(
+            data, dtype=self.array.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad
+        )
+
+    def mm(self, other: Any) -> Tensor:
+        return _ops.mm(self, other)
+
+    def bmm(self, other: Any) -> Tensor:
+        return _ops.bmm(self, other)
+
+    def matmul(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def mv(self, vec: Any) -> Tensor:
+        return _ops.mv(self, vec)
+
+    def dot(self, other: Any) -> Tensor:
+        return _ops.dot(self, other)
+
+    def outer(self, other: Any) -> Tensor:
+        return _ops.outer(self, other)
+
+    def t(self) -> Tensor:
+        return _ops.t(self)
+
+    def split(self, split_size: Any, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        return _ops.split(self, split_size, dim)
+
+    def chunk(self, chunks: builtins.int, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        return _ops.chunk(self, chunks, dim)
+
+    def narrow(self, dim: builtins.int, start: Any, length: builtins.int) -> Tensor:
+        return _ops.narrow(self, dim, start, length)
+
+    def unbind(self, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        return _ops.unbind(self, dim)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return _ops.repeat(self, *sizes)
+
+    def tile(self, *dims: Any) -> Tensor:
+        reps = tuple(dims[0]) if len(dims) == 1 and not isinstance(dims[0], (builtins.int, np.integer)) else dims
+        return _ops.repeat(self, (1,) * (self.ndim - len(reps)) + tuple(reps))
+
+    def flip(self, *dims: Any) -> Tensor:
+        return _ops.flip(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], builtins.int) else dims)
+
+    def index_select(self, dim: builtins.int, index: Any) -> Tensor:
+        return _ops.index_select(self, dim, index)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return _ops.masked_fill(self, mask, value)
+
+    def tril(self, diagonal: builtins.int = 0) -> Tensor:
+        return _ops.tril(self, diagonal)
+
+    def triu(self, diagonal: builtins.int = 0) -> Tensor:
+        return _ops.triu(self, diagonal)
+
+    def sort(self, dim: builtins.int = -1, descending: builtins.bool = False, stable: builtins.bool = False) -> Any:
+        return _ops.sort(self, dim, descending, stable)
+
+    def argsort(
+        self, dim: builtins.int = -1, descending: builtins.bool = False, stable: builtins.bool = False
+    ) -> Tensor:
+        return _ops.argsort(self, dim, descending, stable)
+
+    def topk(
+        self, k: builtins.int, dim: builtins.int = -1, largest: builtins.bool = True, sorted: builtins.bool = True
+    ) -> Any:
+        return _ops.topk(self, k, dim, largest, sorted)
+
+    def cumsum(self, dim: builtins.int, *, dtype: Any = None) -> Tensor:
+        return _ops.cumsum(self, dim, dtype=dtype)
+
+    def prod(self, dim: Any = None, keepdim: builtins.bool = False, *, dtype: Any = None) -> Tensor:
+        return _ops.prod(self, dim, keepdim, dtype=dtype)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: builtins.bool = False, dtype: Any = None) -> Tensor:
+        return _functional.norm(self, p, dim, keepdim, dtype)
+
+    def all(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
+        return _wrap(np.asarray(np.all(self.array, axis=dim, keepdims=keepdim)))
+
+    def any(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
+        return _wrap(np.asarray(np.any(self.array, axis=dim, keepdims=keepdim)))
+
+    def log1p(self) -> Tensor:
+        return _ops.log1p(self)
+
+    def expm1(self) -> Tensor:
+        return _ops.expm1(self)
+
+    def rsqrt(self) -> Tensor:
+        return _ops.rsqrt(self)
+
+    def square(self) -> Tensor:
+        return _functional.square(self)
+
+    def reciprocal(self) -> Tensor:
+        return _functional.reciprocal(self)
+
+    def neg(self) -> Tensor:
+        return _ops.neg(self)
+
+    negative = neg
+
+    def sign(self) -> Tensor:
+        return _ops.sign(self)
+
+    def floor(self) -> Tensor:
+        return _ops.floor(self)
+
+    def ceil(self) -> Tensor:
+        return _ops.ceil(self)
+
+    def round(self, decimals: builtins.int = 0) -> Tensor:
+        return _ops.round(self, decimals)
+
+    def trunc(self) -> Tensor:
+        return _ops.trunc(self)
+
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return _ops.add(self, _scaled(other, alpha))
+
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return _ops.sub(self, _scaled(other, alpha))
+
+    subtract = sub
+
+    def mul(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    multiply = mul
+
+    def div(self, other: Any) -> Tensor:
+        return _ops.div(self, other)
+
+    divide = div
+    true_divide = div
+
+    def maximum(self, other: Any) -> Tensor:
+        return _ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return _ops.minimum(self, other)
+
+    def lerp(self, end: Any, weight: Any) -> Tensor:
+        return _functional.lerp(self, end, weight)
+
+    def addcmul(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return _functional.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return _functional.addcdiv(self, tensor1, tensor2, value=value)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        return _ops.where(condition, self, other)
+
+    def leaky_relu(self, negative_slope: builtins.float = 0.01) -> Tensor:
+        return _ops.leaky_relu(self, negative_slope)
+
+    # Comparisons by name (no gradient, like the operators)
+    def eq(self, other: Any) -> Tensor:
+        return self.__eq__(other)
+
+    def ne(self, other: Any) -> Tensor:
+        return self.__ne__(other)
+
+    def lt(self, other: Any) -> Tensor:
+        return self.__lt__(other)
+
+    def le(self, other: Any) -> Tensor:
+        return self.__le__(other)
+
+    def gt(self, other: Any) -> Tensor:
+        return self.__gt__(other)
+
+    def ge(self, other: Any) -> Tensor:
+        return self.__ge__(other)
+
+    greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+    def equal(self, other: Any) -> builtins.bool:
+        """True when both have the same shape and values (torch.equal)."""
+        o = _data_of(other)
+        return builtins.bool(np.shape(o) == self.shape and np.array_equal(self.array, o))
+
+    def allclose(
+        self, other: Any, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8, equal_nan: builtins.bool = False
+    ) -> builtins.bool:
+        return builtins.bool(np.allclose(self.array, _data_of(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def isclose(
+        self, other: Any, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8, equal_nan: builtins.bool = False
+    ) -> Tensor:
+        return _wrap(np.isclose(self.array, _data_of(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def isnan(self) -> Tensor:
+        return _wrap(np.isnan(self.array))
+
+    def isinf(self) -> Tensor:
+        return _wrap(np.isinf(self.array))
+
+    def isfinite(self) -> Tensor:
+        return _wrap(np.isfinite(self.array))
+
+    def logical_not(self) -> Tensor:
+        return _wrap(np.logical_not(self.array))
+
+    def logical_and(self, other: Any) -> Tensor:
+        return _wrap(np.logical_and(self.array, _data_of(other)))
+
+    def logical_or(self, other: Any) -> Tensor:
+        return _wrap(np.logical_or(self.array, _data_of(other)))
+
+    def __invert__(self) -> Tensor:
+        if self.array.dtype.kind not in "iub":
+            raise ArgumentTypeError(f"~ (bitwise not) needs an integer or boolean tensor, got {self.array.dtype}")
+        return _wrap(np.invert(self.array))
+
+    def __and__(self, other: Any) -> Tensor:
+        return _wrap(np.bitwise_and(self.array, _data_of(other)))
+
+    def __or__(self, other: Any) -> Tensor:
+        return _wrap(np.bitwise_or(self.array, _data_of(other)))
+
+    def __xor__(self, other: Any) -> Tensor:
+        return _wrap(np.bitwise_xor(self.array, _data_of(other)))
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return _wrap(np.floor_divide(self.array, _data_of(other)))
+
+    def __mod__(self, other: Any) -> Tensor:
+        return _wrap(np.mod(self.array, _data_of(other)))
+
+    def bincount(self, weights: Any = None, minlength: builtins.int = 0) -> Tensor:
+        return _wrap(np.bincount(self.array, None if weights is None else _data_of(weights), minlength))
+
+    def unique(
+        self,
+        sorted: builtins.bool = True,
+        return_inverse: builtins.bool = False,
+        return_counts: builtins.bool = False,
+        dim: Any = None,
+    ) -> Any:
+        out = np.unique(self.array, return_inverse=return_inverse, return_counts=return_counts, axis=dim)  # type: ignore[call-overload]
+        if isinstance(out, tuple):
+            return tuple(_wrap(np.asarray(o)) for o in out)
+        return _wrap(out)
+
+
+_TYPE_NAMES = {
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "float16": "HalfTensor",
+    "int64": "LongTensor",
+    "int32": "IntTensor",
+    "int16": "ShortTensor",
+    "int8": "CharTensor",
+    "uint8": "ByteTensor",
+    "bool": "BoolTensor",
+}
+
 
 # ---------------------------------------------------------------------- construction helpers
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -963,16 +1331,23 @@ def _rule_name(vjp: Callable[..., Any]) -> str:
 
 
 # ---------------------------------------------------------------------- public factories
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def _on_cpu(device: Any, where: str) -> None:
+    if device is not None:
+        _check_cpu(device, where)
+
+
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
     """Make a tensor from a list, a scalar, an array or another tensor (data is copied).
 
-    Floating data becomes float32 unless ``dtype`` is given (e.g. ``dtype=ds.float64``).
+    Floating data becomes float32 unless ``dtype`` is given (e.g. ``dtype=ds.float64``);
+    ``device`` may name the CPU (anything else is refused).
 
     Example:
         >>> import downslope as ds
         >>> ds.tensor([[1, 2], [3, 4]], dtype="float32").shape
         (2, 2)
     """
+    _on_cpu(device, "tensor()")
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
@@ -988,11 +1363,17 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     return t
 
 
-def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Return ``data`` itself when it is already a tensor (of the asked dtype), else a new tensor."""
+    _on_cpu(device, "as_tensor()")
     if isinstance(data, Tensor) and (dtype is None or data.dtype == backend.as_dtype(dtype)):
         return data
     return Tensor(data, dtype=dtype)
+
+
+def is_tensor(obj: Any) -> bool:
+    """Whether ``obj`` is a downslope Tensor (torch.is_tensor)."""
+    return isinstance(obj, Tensor)
 
 
 def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
@@ -1015,17 +1396,37 @@ def _random_dtype(dtype: Any, name: str) -> np.dtype:
     return resolved
 
 
-def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def _made(arr: np.ndarray, requires_grad: bool, device: Any, where: str) -> Tensor:
+    _on_cpu(device, where)
+    return from_numpy(arr, requires_grad)
+
+
+def zeros(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
     """A tensor of zeros, e.g. ``ds.zeros(2, 3)``."""
-    return from_numpy(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad)
+    return _made(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad, device, "zeros()")
 
 
-def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
     """A tensor of ones, e.g. ``ds.ones(2, 3)``."""
-    return from_numpy(np.ones(_shape_arg(shape), _float_dtype(dtype)), requires_grad)
+    return _made(np.ones(_shape_arg(shape), _float_dtype(dtype)), requires_grad, device, "ones()")
 
 
-def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+    """A tensor to be filled (zeros here: NumPy's uninitialised memory would make runs irreproducible)."""
+    return _made(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad, device, "empty()")
+
+
+def _fill_dtype(fill_value: Any, dtype: Any) -> np.dtype:
+    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
+        return backend.bool_
+    if dtype is None and isinstance(fill_value, (int, np.integer)):
+        return backend.int64
+    return _float_dtype(dtype)
+
+
+def full(
+    shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any
+) -> Tensor:
     """A tensor filled with ``fill_value``; its dtype follows the value, as in torch.full
     (``ds.full((2,), 3)`` is int64, ``ds.full((2,), 0.5)`` float32).
 
@@ -1035,35 +1436,116 @@ def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool =
         tensor([[0.5, 0.5],
                 [0.5, 0.5]])
     """
-    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
-        dtype = backend.bool_
-    elif dtype is None and isinstance(fill_value, (int, np.integer)):
-        dtype = backend.int64
-    return from_numpy(np.full(_shape_arg((shape,)), fill_value, _float_dtype(dtype)), requires_grad)
+    value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
+    arr = np.full(_shape_arg((shape,)), value, _fill_dtype(value, dtype))
+    return _made(arr, requires_grad, device, "full()")
 
 
-def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return from_numpy(np.zeros_like(_data_of(t)), requires_grad)
+def _like_dtype(t: Any, dtype: Any) -> np.dtype:
+    return np.asarray(_data_of(t)).dtype if dtype is None else backend.as_dtype(dtype)
 
 
-def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return from_numpy(np.ones_like(_data_of(t)), requires_grad)
+def zeros_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+    """Zeros with ``t``'s shape and dtype (or ``dtype``)."""
+    return _made(np.zeros(np.shape(_data_of(t)), _like_dtype(t, dtype)), requires_grad, device, "zeros_like()")
 
 
-def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+    """Ones with ``t``'s shape and dtype (or ``dtype``)."""
+    return _made(np.ones(np.shape(_data_of(t)), _like_dtype(t, dtype)), requires_grad, device, "ones_like()")
+
+
+def empty_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+    """A tensor to be filled, with ``t``'s shape and dtype (zeros, see :func:`empty`)."""
+    return zeros_like(t, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(
+    t: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any
+) -> Tensor:
+    """``fill_value`` everywhere, with ``t``'s shape and dtype (or ``dtype``)."""
+    arr = np.full(np.shape(_data_of(t)), _data_of(fill_value), _like_dtype(t, dtype))
+    return _made(arr, requires_grad, device, "full_like()")
+
+
+def randn(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
     """Standard normal samples from the library's seeded generator."""
     arr = backend.rng().standard_normal(_shape_arg(shape), dtype=np.float64).astype(_random_dtype(dtype, "randn"))
-    return from_numpy(arr, requires_grad)
+    return _made(arr, requires_grad, device, "randn()")
 
 
-def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def rand(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
     """Uniform samples on [0, 1) from the library's seeded generator."""
     arr = backend.rng().random(_shape_arg(shape), dtype=np.float64).astype(_random_dtype(dtype, "rand"))
-    return from_numpy(arr, requires_grad)
+    return _made(arr, requires_grad, device, "rand()")
 
 
-def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
+def randn_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+    """Standard normal samples with ``t``'s shape (and floating dtype)."""
+    return randn(np.shape(_data_of(t)), dtype=_like_dtype(t, dtype), device=device, requires_grad=requires_grad)
+
+
+def rand_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+    """Uniform samples on [0, 1) with ``t``'s shape (and floating dtype)."""
+    return rand(np.shape(_data_of(t)), dtype=_like_dtype(t, dtype), device=device, requires_grad=requires_grad)
+
+
+def randint(low: int, high: Any = None, size: Any = None, *, dtype: Any = None, device: Any = None, **_: Any) -> Tensor:
+    """Integers uniform on [low, high) (``randint(high, size)`` or ``randint(low, high, size)``), int64."""
+    if size is None:
+        if high is None:
+            raise ArgumentTypeError("randint: expected randint(high, size) or randint(low, high, size)")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    shape = _shape_arg((size,)) if not isinstance(size, (int, np.integer)) else (int(size),)
+    arr = backend.rng().integers(int(low), int(high), shape, dtype=np.int64)
+    return _made(arr.astype(backend.int64 if dtype is None else backend.as_dtype(dtype)), False, device, "randint()")
+
+
+def randint_like(t: Any, low: int, high: Any = None, **kwargs: Any) -> Tensor:
+    """Integers uniform on [low, high) with ``t``'s shape (and dtype)."""
+    kwargs.setdefault("dtype", _like_dtype(t, None))
+    return randint(low, high, np.shape(_data_of(t)), **kwargs)
+
+
+def randperm(n: int, *, dtype: Any = None, device: Any = None, **_: Any) -> Tensor:
+    """A random permutation of 0..n-1 (int64) from the library's seeded generator."""
+    arr = backend.rng().permutation(int(n))
+    return _made(arr.astype(backend.int64 if dtype is None else backend.as_dtype(dtype)), False, device, "randperm()")
+
+
+def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor:
+    """Samples of N(mean, std^2); ``mean``/``std`` may be tensors (broadcast), or floats with ``size``."""
+    shape = np.broadcast_shapes(np.shape(_data_of(mean)), np.shape(_data_of(std)))
+    if size is not None:
+        shape = _shape_arg((size,)) if not isinstance(size, (int, np.integer)) else (int(size),)
+    dtype = kwargs.get("dtype") or (_data_of(mean).dtype if isinstance(mean, Tensor) else None)
+    z = backend.rng().standard_normal(shape, dtype=np.float64)
+    arr = (z * np.asarray(_data_of(std), np.float64) + np.asarray(_data_of(mean), np.float64)).astype(
+        _random_dtype(dtype, "normal")
+    )
+    return _made(arr, bool(kwargs.get("requires_grad", False)), kwargs.get("device"), "normal()")
+
+
+def bernoulli(p: Any, **_: Any) -> Tensor:
+    """1 with probability ``p`` (a tensor of probabilities), else 0, in ``p``'s dtype."""
+    probs = np.asarray(_data_of(p))
+    arr = (backend.rng().random(probs.shape) < probs).astype(probs.dtype if probs.dtype.kind == "f" else np.float32)
+    return from_numpy(arr)
+
+
+def arange(
+    start: Any,
+    end: Any = None,
+    step: Any = 1,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    **_: Any,
+) -> Tensor:
     """Evenly spaced values in [start, end); integers unless a float is involved or asked for."""
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if end is None:
         start, end = 0, start
     arr = np.arange(start, end, step)
@@ -1073,7 +1555,38 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
         arr = arr.astype(backend.get_default_dtype())
     else:
         arr = arr.astype(backend.int64)
-    return from_numpy(arr)
+    return _made(arr, requires_grad, device, "arange()")
+
+
+def linspace(
+    start: Any, end: Any, steps: int, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any
+) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32 by default).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linspace(0, 1, 5)
+        tensor([0.  , 0.25, 0.5 , 0.75, 1.  ])
+    """
+    arr = np.linspace(_data_of(start), _data_of(end), int(steps), dtype=np.float64)
+    return _made(arr.astype(_float_dtype(dtype)), requires_grad, device, "linspace()")
+
+
+def logspace(
+    start: Any, end: Any, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None, **kw: Any
+) -> Tensor:
+    """``base ** linspace(start, end, steps)`` (float32 by default)."""
+    arr = np.logspace(_data_of(start), _data_of(end), int(steps), base=base, dtype=np.float64)
+    return _made(arr.astype(_float_dtype(dtype)), bool(kw.get("requires_grad", False)), device, "logspace()")
+
+
+def eye(
+    n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any
+) -> Tensor:
+    """The n x m identity matrix (m = n by default)."""
+    return _made(
+        np.eye(int(n), None if m is None else int(m), dtype=_float_dtype(dtype)), requires_grad, device, "eye()"
+    )
 
 
 from . import functional as _functional  # noqa: E402  (the ops need Tensor defined first)
