@@ -18,6 +18,7 @@ def test_module_path_and_names_are_the_data_packages_objects():
     assert Dataset is downslope.data.Dataset and Subset is downslope.data.Subset
     assert random_split is downslope.data.random_split and ConcatDataset is downslope.data.ConcatDataset
     assert module.default_collate is downslope.data.default_collate
+    assert ds.utils.data.DataLoader is DataLoader  # the attribute path, as in torch.utils.data.DataLoader
 
 
 def test_tensor_dataset_indexing_matches_torch():

@@ -1,11 +1,11 @@
 """The variational autoencoder of PyTorch's examples (vae/main.py) on random binary images:
-reparameterization with randn_like, BCE + KL divergence loss summed over the batch, Adam."""
+reparameterization with randn_like, BCE + KL divergence loss summed over the batch, Adam, and the
+example's ``torch.utils.data.DataLoader`` spelled as an attribute path."""
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn, optim
-from torch.utils.data import DataLoader, TensorDataset
 
 
 class VAE(nn.Module):
@@ -52,7 +52,9 @@ def build():
 def train(model, stochastic=False):
     rng = np.random.default_rng(0)
     images = (rng.random((128, 1, 28, 28)) < 0.3).astype(np.float32)
-    train_loader = DataLoader(TensorDataset(torch.tensor(images), torch.zeros(128)), batch_size=32, shuffle=stochastic)
+    train_loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.tensor(images), torch.zeros(128)), batch_size=32, shuffle=stochastic
+    )
     if not stochastic:
         model.noise = torch.tensor(rng.standard_normal((32, 8)).astype(np.float32))
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
