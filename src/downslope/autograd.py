@@ -41,10 +41,11 @@ class _InplaceClock:
     so graphs that no in-place op touched cost one comparison per node.
     """
 
-    __slots__ = ("last",)
+    __slots__ = ("last", "rebased")
 
     def __init__(self) -> None:
         self.last = 0
+        self.rebased = 0  # the same for the latest in-place op that was recorded (a rebase, see tensor.py)
 
 
 _inplace_clock = _InplaceClock()
@@ -255,14 +256,12 @@ def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
     found: dict[int, Tensor] = {id(r): r for r in roots}
     stack = list(found.values())
     push, pop = stack.append, stack.pop
+    rebased = _inplace_clock.rebased
     while stack:
         node = pop()
         parents = node._parents
-        seq = node._seq
-        for parent in parents:
-            if parent._seq > seq:  # rebased by an in-place op after this node used it
-                parents = node._parents = _histories_at(parents, seq)
-                break
+        if node._seq < rebased:  # an input may have been rebased by an in-place op after this node used it
+            parents = node._parents = _histories_at(parents, node._seq)
         for parent in parents:
             if parent.requires_grad:
                 key = id(parent)
@@ -279,6 +278,8 @@ def _histories_at(parents: tuple[Tensor, ...], seq: int) -> tuple[Tensor, ...]:
     (``t._prior``) and makes ``t`` the op's output, so an op that used ``t`` before the write must
     follow ``_prior`` back to the history it saw (PyTorch's nodes hold that history directly).
     """
+    if not any(p._seq > seq for p in parents):
+        return parents
     out = []
     for p in parents:
         while p._seq > seq:

@@ -1316,6 +1316,7 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
     t.requires_grad = True
     t._parents, t._vjp, t._saved, t._needs = result._parents, result._vjp, result._saved, result._needs
     t._seq = next(_op_counter)  # newer than the write, so t's own rule sees its values as current
+    _inplace_clock.rebased = t._seq
     return t
 
 
