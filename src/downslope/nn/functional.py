@@ -538,6 +538,7 @@ __all__ += [
 ]  # fmt: skip
 
 # Convolution and pooling live in convolution.py beside their modules.
+from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402
 from .convolution import (  # noqa: E402
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -550,6 +551,7 @@ from .convolution import (  # noqa: E402
 )
 
 __all__ += [
+    "conv_transpose1d", "conv_transpose2d",
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
 ]  # fmt: skip
