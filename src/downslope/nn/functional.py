@@ -549,9 +549,10 @@ from .convolution import (  # noqa: E402
     max_pool1d,
     max_pool2d,
 )
+from .upsampling import interpolate, upsample  # noqa: E402
 
 __all__ += [
-    "conv_transpose1d", "conv_transpose2d",
+    "conv_transpose1d", "conv_transpose2d", "interpolate", "upsample",
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
 ]  # fmt: skip
