@@ -64,6 +64,17 @@ CASES = {
     "itruediv": (lambda t, m: t.__itruediv__(4.0), False),
     "ipow": (lambda t, m: t.__ipow__(3), False),
     "setitem": (lambda t, m: t.__setitem__((slice(None), 1), 7.0) or t, False),
+    "floor_": (lambda t, m: t.floor_(), False),
+    "ceil_": (lambda t, m: t.ceil_(), False),
+    "round_": (lambda t, m: t.round_(), False),
+    "trunc_": (lambda t, m: t.trunc_(), False),
+    "sign_": (lambda t, m: t.sign_(), False),
+    "reciprocal_": (lambda t, m: t.reciprocal_(), True),
+    "square_": (lambda t, m: t.square_(), False),
+    "scatter_": (lambda t, m: t.scatter_(1, m.tensor([[2], [0], [3]]), 5.0), False),
+    "scatter_src": (lambda t, m: t.scatter_(0, m.tensor([[2, 0, 1, 1]]), _T(m, B)), False),
+    "scatter_add_": (lambda t, m: t.scatter_add_(1, m.tensor([[1, 1], [0, 3], [2, 2]]), _T(m, B)), False),
+    "index_fill_": (lambda t, m: t.index_fill_(1, m.tensor([0, 2]), -3.0), False),
 }
 
 
@@ -190,6 +201,11 @@ GRAPH_CASES = {
     "fill_graph_tensor": lambda lib, x, w: ((y := x * w).fill_(2.0) * w + y).sum(),
     "copy_from_graph": lambda lib, x, w: (lib.zeros(3, 4, dtype=lib.float64).copy_(x * w) * x).sum(),
     "lerp_weight_tensor": lambda lib, x, w: ((x * 1).lerp_(w, x.sigmoid())).sum(),
+    "scatter_into_buffer": lambda lib, x, w: (
+        lib.zeros(3, 4, dtype=lib.float64).scatter_(1, lib.tensor([[1, 0], [3, 3], [2, 0]]), (x * w)[:, :2]) ** 2
+    ).sum(),
+    "scatter_add_graph": lambda lib, x, w: ((x * 1).scatter_add_(0, lib.tensor([[2, 0, 1, 1]]), w[:1]) * x).sum(),
+    "index_fill_graph": lambda lib, x, w: ((x * w).index_fill_(1, lib.tensor([1, 3]), 0.5) * w).sum(),
 }
 
 

@@ -97,6 +97,26 @@ GRAD_CASES = {
     "vstack": (lambda a, b: ds.vstack([a, b]), lambda a, b: torch.vstack([a, b]), [(4,), (2, 4)]),
     "concat": (lambda a, b: ds.concat([a, b], dim=1), lambda a, b: torch.concat([a, b], dim=1), [(3, 2), (3, 1)]),
     "where_method": (lambda a, b: a.where(a > 0, b), lambda a, b: a.where(a > 0, b), [(3, 4), (3, 4)]),
+    "scatter": (
+        lambda a, b: a.scatter(1, ds.tensor([[2, 0], [1, 1], [0, 3]]), b),
+        lambda a, b: a.scatter(1, torch.tensor([[2, 0], [1, 1], [0, 3]]), b),
+        [(3, 4), (3, 2)],
+    ),
+    "scatter_value": (
+        lambda a: ds.scatter(a, 0, ds.tensor([[1, 2, 0, 1]]), value=2.5),
+        lambda a: torch.scatter(a, 0, torch.tensor([[1, 2, 0, 1]]), value=2.5),
+        [(3, 4)],
+    ),
+    "scatter_add": (
+        lambda a, b: a.scatter_add(1, ds.tensor([[2, 2], [1, 1], [0, 3]]), b),
+        lambda a, b: a.scatter_add(1, torch.tensor([[2, 2], [1, 1], [0, 3]]), b),
+        [(3, 4), (3, 2)],
+    ),
+    "index_fill": (
+        lambda a: a.index_fill(0, ds.tensor([0, 2]), -1.0),
+        lambda a: a.index_fill(0, torch.tensor([0, 2]), -1.0),
+        [(3, 4)],
+    ),
 }
 
 

@@ -116,6 +116,8 @@ from .ops import (
     return_types,
     round,
     rsqrt,
+    scatter,
+    scatter_add,
     sigmoid,
     sign,
     sin,
@@ -230,5 +232,5 @@ __all__ = [
     "unbind", "unique", "vstack", "bernoulli", "empty", "empty_like", "eye", "full_like", "is_tensor",
     "linspace", "logspace", "normal", "rand_like", "randint", "randint_like", "randn_like", "randperm", "dtype",
     "float", "double", "half", "long", "int", "short", "bool", "inference_mode", "subtract", "multiply",
-    "divide", "true_divide", "negative", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
+    "divide", "true_divide", "negative", "scatter", "scatter_add", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
 ]  # fmt: skip

@@ -221,7 +221,7 @@ class TensorRules:
 
     @staticmethod
     def scatter(shape: tuple[int, ...], index: Any, advanced: bool, g: Tensor) -> Tensor:
-        return _ops().scatter_add(shape, index, advanced, g)
+        return _ops().scatter_into_zeros(shape, index, advanced, g)
 
     @staticmethod
     def astype(x: Tensor, dtype: Any) -> Tensor:

@@ -762,7 +762,9 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
     x = _lift(x)
     shape = tuple(shape)
     lead = len(shape) - x.ndim
-    if _builtin_any(s == -1 for s in shape[: _builtin_max(lead, 0)]):  # x.shape[negative] would silently pick a wrong dim
+    if _builtin_any(
+        s == -1 for s in shape[: _builtin_max(lead, 0)]
+    ):  # x.shape[negative] would silently pick a wrong dim
         raise ShapeError(
             f"broadcast_to: -1 (keep the size) is not allowed in a new leading dim; got {shape} for {x.shape}"
         )
@@ -883,7 +885,7 @@ def _getitem_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     return (xp.scatter(args[0].shape, idx, advanced, g),)
 
 
-def scatter_add(shape: tuple[int, ...], index: Any, advanced: bool, g: Tensor) -> Tensor:
+def scatter_into_zeros(shape: tuple[int, ...], index: Any, advanced: bool, g: Tensor) -> Tensor:
     """Zeros of ``shape`` with ``g`` added at ``index`` (the adjoint of indexing)."""
     from .autograd import _scatter_array
 
@@ -1439,3 +1441,63 @@ def vstack(tensors: Sequence[Any]) -> Tensor:
 
 
 concat = concatenate
+
+
+def _scatter_index(x: Tensor, dim: int, index: Any, op: str) -> tuple[Any, tuple[int, ...]]:
+    """The full advanced index that ``scatter``/``gather`` along ``dim`` address (checked to lie inside x)."""
+    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"{op}: index must hold integers, got {idx.dtype}")
+    if idx.ndim != x.ndim:
+        raise ShapeError(f"{op}: index has {idx.ndim} dims but the tensor has {x.ndim} (shapes {idx.shape}, {x.shape})")
+    d = _dim(dim, x.ndim, op)
+    if idx.size and (idx.min() < 0 or idx.max() >= x.shape[d]):
+        raise OutOfRangeError(
+            f"{op}: index values must lie in [0, {x.shape[d]}) along dim {d}; got {idx.min()}..{idx.max()}"
+        )
+    grids: list[Any] = list(np.indices(idx.shape, sparse=True))
+    grids[d] = idx
+    return tuple(grids), idx.shape
+
+
+def _scatter_source(src: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    value = _lift(src, like)
+    if value.ndim and value.shape != shape:  # torch reads only the part of src that the index covers
+        value = getitem(value, tuple(slice(0, n) for n in shape))
+    return value
+
+
+def scatter(x: Any, dim: int, index: Any, src: Any = None, *, value: Any = None, reduce: Any = None) -> Tensor:
+    """A copy of ``x`` with ``src`` (or ``value``) written at ``index`` along ``dim`` (torch.scatter):
+    ``out[i][index[i][j]] = src[i][j]`` for dim=1. One-hot: ``zeros(n, C).scatter(1, y[:, None], 1.0)``."""
+    if reduce is not None:
+        raise ArgumentError("scatter: reduce= is not supported; use scatter_add for sums")
+    x = _lift(x)
+    full, shape = _scatter_index(x, dim, index, "scatter")
+    return index_put(x, full, _scatter_source(value if src is None else src, shape, x))
+
+
+def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
+    """A copy of ``x`` with ``src`` added at ``index`` along ``dim`` (repeated indices add up)."""
+    x = _lift(x)
+    full, shape = _scatter_index(x, dim, index, "scatter_add")
+    value = _scatter_source(src, shape, x)
+    out = x.array.copy()
+    np.add.at(out, full, np.broadcast_to(value.array, shape))
+    return _node(out, (x, value), _scatter_add_into_vjp, full)
+
+
+def _scatter_add_into_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    x, v = args
+    return (g if needs[0] else None, xp.sum_to(g[saved], v.shape) if needs[1] else None)
+
+
+def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
+    """A copy of ``x`` with the slices ``index`` along ``dim`` set to ``value``."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_fill")
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    return index_put(x, (slice(None),) * d + (idx,), value)
+
+
+_scatter_add_into_vjp.reads_inputs = False  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ import numpy as np
 from . import backend
 from .autograd import _inplace_clock, _mode
 from .autograd import backward as _backward
+from .autograd import no_grad as _no_grad
 from .device import CPU as _CPU
 from .device import check_cpu as _check_cpu
 from .device import device as _Device
@@ -537,6 +538,60 @@ class Tensor:
             self, "lerp_", lambda src: _ops.add(src, _ops.mul(_ops.sub(end, src), weight)), reads_self=reads
         )
 
+    def floor_(self) -> Tensor:
+        return _inplace_unary(self, np.floor, _ops.floor, "floor_")
+
+    def ceil_(self) -> Tensor:
+        return _inplace_unary(self, np.ceil, _ops.ceil, "ceil_")
+
+    def round_(self) -> Tensor:
+        return _inplace_unary(self, np.round, _ops.round, "round_")
+
+    def trunc_(self) -> Tensor:
+        return _inplace_unary(self, np.trunc, _ops.trunc, "trunc_")
+
+    def sign_(self) -> Tensor:
+        return _inplace_unary(self, np.sign, _ops.sign, "sign_")
+
+    def reciprocal_(self) -> Tensor:
+        return _inplace_unary(self, np.reciprocal, _functional.reciprocal, "reciprocal_", True)
+
+    def square_(self) -> Tensor:
+        return _inplace_unary(self, np.square, _functional.square, "square_", True)
+
+    def scatter_(self, dim: Any, index: Any, src: Any = None, *, value: Any = None, reduce: Any = None) -> Tensor:
+        """Write ``src`` (or ``value``) at ``index`` along ``dim``, in place (torch's scatter_).
+
+        Example:
+            >>> import downslope as ds
+            >>> ds.zeros(2, 3).scatter_(1, ds.tensor([[2], [0]]), 1.0)
+            tensor([[0., 0., 1.],
+                    [1., 0., 0.]])
+        """
+        source = value if src is None else src
+        if reduce == "add":
+            return self.scatter_add_(dim, index, source)
+        return self._inplace_via("scatter_", lambda t: _ops.scatter(t, dim, index, source, reduce=reduce), source)
+
+    def scatter_add_(self, dim: Any, index: Any, src: Any) -> Tensor:
+        """Add ``src`` at ``index`` along ``dim``, in place (repeated indices add up)."""
+        return self._inplace_via("scatter_add_", lambda t: _ops.scatter_add(t, dim, index, src), src)
+
+    def index_fill_(self, dim: Any, index: Any, value: Any) -> Tensor:
+        """Set the slices ``index`` along ``dim`` to ``value``, in place."""
+        return self._inplace_via("index_fill_", lambda t: _ops.index_fill(t, dim, index, value), value)
+
+    def _inplace_via(self, name: str, op: Callable[[Tensor], Tensor], operand: Any) -> Tensor:
+        """An in-place op computed out of place then copied in (for ops without a NumPy in-place form)."""
+        if _records(self, operand):
+            return _inplace_recorded(self, name, op)
+        _check_writable(self, name)
+        with _no_grad():
+            result = op(self)
+        np.copyto(self.array, result.array, casting="unsafe")
+        _bump(self)
+        return self
+
     def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0) -> Tensor:
         """Fill with uniform samples on [a, b) from the library's seeded generator (``ds.manual_seed``)."""
         samples = backend.rng().random(self.shape, dtype=np.float64) * (b - a) + a
@@ -827,6 +882,15 @@ class Tensor:
 
     def flip(self, *dims: Any) -> Tensor:
         return _ops.flip(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], builtins.int) else dims)
+
+    def scatter(self, dim: builtins.int, index: Any, src: Any = None, *, value: Any = None) -> Tensor:
+        return _ops.scatter(self, dim, index, src, value=value)
+
+    def scatter_add(self, dim: builtins.int, index: Any, src: Any) -> Tensor:
+        return _ops.scatter_add(self, dim, index, src)
+
+    def index_fill(self, dim: builtins.int, index: Any, value: Any) -> Tensor:
+        return _ops.index_fill(self, dim, index, value)
 
     def index_select(self, dim: builtins.int, index: Any) -> Tensor:
         return _ops.index_select(self, dim, index)
