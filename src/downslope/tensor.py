@@ -62,7 +62,18 @@ class Tensor:
     requires_grad: bool
     _prior: Tensor
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+    def __init__(self, data: Any = None, *sizes: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        if data is None or sizes:
+            # torch's legacy constructor: Tensor() is empty, Tensor(rows, cols, ...) a tensor of that shape
+            # (zeros here; torch leaves it uninitialised), e.g. nn.Parameter(torch.Tensor(out, in)).
+            shape = () if data is None else (data, *sizes)
+            if data is None and not sizes:
+                shape = (0,)
+            if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape):
+                raise ArgumentTypeError(
+                    f"Tensor(...): expected data, or integer sizes such as Tensor(3, 4); got {(data, *sizes)!r}"
+                )
+            data = np.zeros(tuple(builtins.int(s) for s in shape), backend.get_default_dtype())
         self.array = _to_array(data, dtype)
         self.grad = None
         self.requires_grad = False
@@ -1413,7 +1424,10 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
         (2, 2)
     """
     _on_cpu(device, "tensor()")
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    t = _wrap(_to_array(data, dtype))  # not Tensor(data): Tensor(None) / Tensor(3, 4) are torch's legacy forms
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
 
 
 def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
