@@ -76,3 +76,52 @@ def test_concat_dataset_and_random_split_with_a_generator():
     again = downslope.data.random_split(both, [3, 2], generator=np.random.default_rng(0))
     assert [list(p.indices) for p in parts] == [list(p.indices) for p in again]
     assert sorted(np.concatenate([p.indices for p in parts]).tolist()) == [0, 1, 2, 3, 4]
+
+
+def _stream_classes(base):
+    class Squares(base):
+        def __init__(self, n):
+            self.n = n
+
+        def __iter__(self):
+            for i in range(self.n):
+                yield (np.full(2, float(i * i), np.float32), i)
+
+    class Sized(Squares):
+        def __len__(self):
+            return self.n
+
+    return Squares, Sized
+
+
+def test_iterable_datasets_batch_like_torch():
+    torch = pytest.importorskip("torch")
+    from downslope.utils.data import ChainDataset, DataLoader, IterableDataset
+
+    ours, theirs = _stream_classes(IterableDataset), _stream_classes(torch.utils.data.IterableDataset)
+    for drop_last in (False, True):
+        got = list(DataLoader(ours[0](7), batch_size=3, drop_last=drop_last))
+        want = list(torch.utils.data.DataLoader(theirs[0](7), batch_size=3, drop_last=drop_last))
+        assert len(got) == len(want)
+        for (gx, gy), (wx, wy) in zip(got, want):
+            np.testing.assert_array_equal(gx.numpy(), wx.numpy())
+            np.testing.assert_array_equal(gy.numpy(), wy.numpy())
+    assert len(DataLoader(ours[1](7), batch_size=3)) == len(torch.utils.data.DataLoader(theirs[1](7), batch_size=3))
+    with pytest.raises(TypeError):
+        len(DataLoader(ours[0](7), batch_size=3))
+    chained = DataLoader(ChainDataset([ours[1](2), ours[1](3)]), batch_size=5)
+    assert [y.tolist() for _, y in chained] == [[0, 1, 0, 1, 2]] and len(chained) == 1
+    with pytest.raises(ValueError, match="own order"):
+        DataLoader(ours[0](3), shuffle=True)
+
+
+def test_stack_dataset_default_convert_and_worker_info():
+    from downslope.utils.data import ArrayDataset, DataLoader, StackDataset, default_convert, get_worker_info
+
+    stacked = StackDataset(x=ArrayDataset(np.zeros((4, 3))), y=ArrayDataset(np.arange(4)))
+    batch = next(iter(DataLoader(stacked, batch_size=4)))
+    assert batch["x"][0].shape == (4, 3) and batch["y"][0].tolist() == [0, 1, 2, 3]
+    assert isinstance(default_convert([np.ones(2)])[0], ds.Tensor) and default_convert("text") == "text"
+    assert get_worker_info() is None
+    with pytest.raises(ValueError, match="same length"):
+        StackDataset(ArrayDataset(np.zeros(2)), ArrayDataset(np.zeros(3)))

@@ -8,7 +8,7 @@ whole batch with one ``np.take`` per array instead of a Python loop over samples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,83 @@ class Dataset:
 
     def __getitem__(self, index: int) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+
+class IterableDataset(Dataset):
+    """A stream of samples: subclasses define ``__iter__`` (and may define ``__len__``). A DataLoader
+    batches the samples in the order the stream yields them.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.data import DataLoader
+        >>> class Counting(IterableDataset):
+        ...     def __iter__(self):
+        ...         return iter(ds.tensor([float(i)]) for i in range(5))
+        >>> [b.shape for b in DataLoader(Counting(), batch_size=2)]
+        [(2, 1), (2, 1), (1, 1)]
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __len__(self) -> int:
+        # A TypeError, as len() of an object without a length gives, so list() and length hints work.
+        raise ArgumentTypeError(f"{type(self).__name__} is a stream without a known length (define __len__)")
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} is a stream: iterate over it instead of indexing")
+
+
+class ChainDataset(IterableDataset):
+    """Several IterableDatasets one after another.
+
+    Example:
+        >>> class Two(IterableDataset):
+        ...     def __iter__(self):
+        ...         return iter([1, 2])
+        >>> list(ChainDataset([Two(), Two()]))
+        [1, 2, 1, 2]
+    """
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+
+    def __iter__(self) -> Iterator[Any]:
+        for d in self.datasets:
+            yield from d
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)
+
+
+class StackDataset(Dataset):
+    """Datasets of the same length side by side: sample ``i`` is a tuple (positional datasets) or a
+    dict (keyword datasets) of each dataset's sample ``i``.
+
+    Example:
+        >>> import numpy as np
+        >>> both = StackDataset(image=ArrayDataset(np.zeros((3, 2))), label=ArrayDataset(np.arange(3)))
+        >>> sorted(both[1])
+        ['image', 'label']
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if bool(args) == bool(kwargs):
+            raise ArgumentTypeError("StackDataset: give the datasets either all positionally or all by keyword")
+        parts = list(args) if args else list(kwargs.values())
+        lengths = {len(d) for d in parts}
+        if len(lengths) != 1:
+            raise ShapeError(f"StackDataset: the datasets must have the same length, got lengths {sorted(lengths)}")
+        self.datasets: Any = tuple(args) if args else dict(kwargs)
+        self._length = lengths.pop()
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int) -> Any:
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
 
 
 def _as_sample_array(value: Any, name: str) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 from .. import backend
 from ..errors import ArgumentTypeError, CheckpointError, ConfigError, DataError, ShapeError
 from ..tensor import Tensor, _wrap
-from .dataset import ArrayDataset, Dataset, _as_sample_array, dataset_arrays
+from .dataset import ArrayDataset, Dataset, IterableDataset, _as_sample_array, dataset_arrays
 
 BatchSize = int | str | None
 
@@ -108,6 +108,9 @@ class DataLoader:
                 f"DataLoader: unexpected keyword argument(s) {sorted(unknown)}; "
                 f"accepted and ignored (PyTorch worker/device tuning): {sorted(_IGNORED_OPTIONS)}"
             )
+        if isinstance(dataset, IterableDataset):
+            self._init_stream(dataset, batch_size, shuffle, drop_last, collate_fn, sampler, batch_sampler)
+            return
         if isinstance(dataset, (tuple, list)):
             dataset = ArrayDataset(*dataset)
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
@@ -138,6 +141,47 @@ class DataLoader:
         self.collate_fn = collate_fn
         self._arrays = dataset_arrays(dataset) if collate_fn is None else None
 
+    _stream = False  # True over an IterableDataset: samples arrive in the dataset's own order
+
+    def _init_stream(
+        self,
+        dataset: IterableDataset,
+        batch_size: Any,
+        shuffle: bool,
+        drop_last: bool,
+        collate_fn: Callable[[list[Any]], Any] | None,
+        sampler: Any,
+        batch_sampler: Any,
+    ) -> None:
+        if shuffle or sampler is not None or batch_sampler is not None:
+            raise ConfigError(
+                "DataLoader: an IterableDataset yields samples in its own order, so shuffle, sampler and "
+                "batch_sampler cannot be used with it"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ArgumentTypeError(
+                f"DataLoader: batch_size over an IterableDataset must be a positive integer, got {batch_size!r}"
+            )
+        self.dataset, self._stream = dataset, True
+        try:
+            self.num_samples = len(dataset)
+        except TypeError:
+            self.num_samples = 0  # not known in advance
+        self.batch_size, self.shuffle, self.drop_last = int(batch_size), False, bool(drop_last)
+        self.sampler, self.batch_sampler, self.generator = None, None, None
+        self.collate_fn, self._arrays = collate_fn, None
+
+    def _iter_stream(self) -> Iterator[Any]:
+        collate = self.collate_fn or _collate_samples
+        batch: list[Any] = []
+        for sample in self.dataset:  # type: ignore[union-attr]
+            batch.append(sample)
+            if len(batch) == self.batch_size:
+                yield collate(batch)
+                batch = []
+        if batch and not self.drop_last:
+            yield collate(batch)
+
     # ------------------------------------------------------------------ what kind of descent
     @property
     def method(self) -> str:
@@ -150,6 +194,9 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Batches (= parameter updates) per epoch."""
+        if self._stream:
+            len(self.dataset)  # raises for a stream without a length, as PyTorch's loader does
+            return self.num_samples // self.batch_size if self.drop_last else -(-self.num_samples // self.batch_size)
         if self.batch_sampler is not None:
             return len(self.batch_sampler)  # type: ignore[arg-type]
         n = self.num_samples if self.sampler is None else len(self.sampler)  # type: ignore[arg-type]
@@ -166,6 +213,9 @@ class DataLoader:
         return self.generator.permutation(self.num_samples)
 
     def __iter__(self) -> Iterator[Any]:
+        if self._stream:
+            yield from self._iter_stream()
+            return
         if self.batch_sampler is not None:
             for indices in self.batch_sampler:
                 yield self._gather(np.asarray(list(indices), dtype=np.int64))
@@ -195,9 +245,7 @@ class DataLoader:
         samples = [self.dataset[int(i)] for i in idx]
         if self.collate_fn is not None:
             return self.collate_fn(samples)
-        if not isinstance(samples[0], (tuple, list)):
-            return default_collate(samples)  # a dataset of single tensors or dicts: batches as PyTorch's
-        return tuple(_stack_field([s[k] for s in samples], f"field {k}") for k in range(len(samples[0])))
+        return _collate_samples(samples)
 
     # ------------------------------------------------------------------ exact resume
     def state_dict(self) -> dict[str, Any]:
@@ -240,6 +288,37 @@ def _stack_field(values: list[Any], where: str) -> Tensor:
             f"DataLoader: samples of {where} have different shapes and cannot form a batch ({exc})"
         ) from None
     return _wrap(_as_sample_array(stacked, f"DataLoader {where}"))
+
+
+def _collate_samples(samples: list[Any]) -> Any:
+    if not isinstance(samples[0], (tuple, list)):
+        return default_collate(samples)  # a dataset of single tensors or dicts: batches as PyTorch's
+    return tuple(_stack_field([s[k] for s in samples], f"field {k}") for k in range(len(samples[0])))
+
+
+def default_convert(data: Any) -> Any:
+    """PyTorch's conversion used when batching is off: NumPy arrays become Tensors, containers are
+    converted element by element, anything else is returned as it is.
+
+    Example:
+        >>> import numpy as np
+        >>> default_convert({"x": np.zeros(2)})["x"].shape
+        (2,)
+    """
+    if isinstance(data, np.ndarray) and data.dtype.kind in "fiub":
+        return _wrap(data)
+    if isinstance(data, dict):
+        return {k: default_convert(v) for k, v in data.items()}
+    if isinstance(data, tuple):
+        return tuple(default_convert(v) for v in data)
+    if isinstance(data, list):
+        return [default_convert(v) for v in data]
+    return data
+
+
+def get_worker_info() -> None:
+    """Always None: batches are gathered in the calling process (there are no worker processes)."""
+    return None
 
 
 def default_collate(samples: list[Any]) -> Any:
