@@ -197,3 +197,39 @@ def test_embedding_init_and_errors() -> None:
         emb(ds.tensor([1000]))
     with pytest.raises(TypeError, match="integer indices"):
         emb(ds.tensor([1.0]))
+
+
+def test_bilinear_matches_torch(check_op: Any) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((5, 3)).astype(np.float32), rng.standard_normal((5, 4)).astype(np.float32)
+    w, b = rng.standard_normal((2, 3, 4)).astype(np.float32), rng.standard_normal(2).astype(np.float32)
+    check_op(F.bilinear, torch.nn.functional.bilinear, [x1, x2, w, b])
+    check_op(F.bilinear, torch.nn.functional.bilinear, [x1[None], x2[None], w])
+    layer = nn.Bilinear(3, 4, 2)
+    assert layer.weight.shape == (2, 3, 4) and np.abs(layer.weight.numpy()).max() <= 1 / np.sqrt(3)
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 3, 2), (12, 2, 3)])
+def test_pixel_and_channel_shuffles_match_torch(check_op: Any, shape: tuple) -> None:
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    check_op(lambda x: F.pixel_shuffle(x, 2), lambda x: torch.nn.functional.pixel_shuffle(x, 2), [x])
+    check_op(lambda x: F.pixel_unshuffle(x, 1), lambda x: torch.nn.functional.pixel_unshuffle(x, 1), [x])
+    y = np.random.default_rng(2).standard_normal((2, 3, 4, 6)).astype(np.float32)
+    check_op(nn.PixelUnshuffle(2), torch.nn.PixelUnshuffle(2), [y])
+    check_op(nn.PixelShuffle(2), torch.nn.PixelShuffle(2), [x])
+    check_op(nn.ChannelShuffle(2), torch.nn.ChannelShuffle(2), [np.ascontiguousarray(y[:, :2])])
+
+
+def test_embedding_from_pretrained_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    table = np.arange(12, dtype=np.float32).reshape(4, 3)
+    ours = nn.Embedding.from_pretrained(ds.tensor(table), padding_idx=1)
+    theirs = torch.nn.Embedding.from_pretrained(torch.tensor(table), padding_idx=1)
+    idx = np.array([[1, 3], [0, 1]])
+    np.testing.assert_array_equal(ours(ds.tensor(idx)).numpy(), theirs(torch.tensor(idx)).numpy())
+    assert not ours.weight.requires_grad and ours.padding_idx == theirs.padding_idx
+    assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
+    with pytest.raises(ValueError, match="max_norm"):
+        F.embedding(ds.tensor([0]), ds.ones(2, 2), max_norm=1.0)

@@ -209,3 +209,27 @@ def test_instance_norm_matches_torch(check_op: Any, name: str, shape: tuple, cha
     check_op(getattr(nn, name)(channels, affine=True), getattr(torch.nn, name)(channels, affine=True), [x])
     with pytest.raises(ValueError, match="track_running_stats=True is not supported"):
         getattr(nn, name)(channels, track_running_stats=True)
+
+
+@pytest.mark.parametrize(("shape", "norm_shape"), [((3, 5), (5,)), ((2, 3, 4), (3, 4))])
+def test_rms_norm_matches_torch(check_op: Any, shape: tuple, norm_shape: tuple) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(norm_shape).astype(np.float32)
+    check_op(
+        lambda x, w: F.rms_norm(x, norm_shape, w), lambda x, w: torch.nn.functional.rms_norm(x, norm_shape, w), [x, w]
+    )
+    check_op(
+        lambda x: F.rms_norm(x, norm_shape, eps=1e-3),
+        lambda x: torch.nn.functional.rms_norm(x, norm_shape, eps=1e-3),
+        [x],
+    )
+    check_op(nn.RMSNorm(norm_shape), torch.nn.RMSNorm(norm_shape), [x])
+
+
+def test_batch_norm_3d_matches_torch(check_op: Any) -> None:
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(4).standard_normal((2, 3, 2, 3, 4)).astype(np.float32)
+    check_op(nn.BatchNorm3d(3), torch.nn.BatchNorm3d(3), [x])
+    with pytest.raises(ValueError, match="5-D"):
+        nn.BatchNorm3d(3)(ds.ones(2, 3, 4))

@@ -53,7 +53,18 @@ from .convolution import (
     MaxPool1d,
     MaxPool2d,
 )
-from .layers import Dropout, Dropout1d, Dropout2d, Dropout3d, Embedding, Linear
+from .layers import (
+    Bilinear,
+    ChannelShuffle,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    Embedding,
+    Linear,
+    PixelShuffle,
+    PixelUnshuffle,
+)
 from .losses import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -86,7 +97,16 @@ from .module import (
     Sequential,
     Unflatten,
 )
-from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d, InstanceNorm2d, LayerNorm
+from .normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    LayerNorm,
+    RMSNorm,
+)
 from .padding import (
     CircularPad1d,
     CircularPad2d,
@@ -111,7 +131,8 @@ __all__ = [
     "Linear", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Embedding",
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
-    "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
+    "Bilinear", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle",
     "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
     "KLDivLoss", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss",
     "CosineEmbeddingLoss", "TripletMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss",

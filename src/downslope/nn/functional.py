@@ -507,7 +507,7 @@ def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
 
 # Losses, normalization and embedding live beside their modules; re-exported here so that
 # ``F.cross_entropy``, ``F.batch_norm`` etc. read as in PyTorch.
-from .layers import embedding  # noqa: E402
+from .layers import bilinear, channel_shuffle, embedding, pixel_shuffle, pixel_unshuffle  # noqa: E402
 from .losses import (  # noqa: E402
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -527,14 +527,14 @@ from .losses import (  # noqa: E402
     soft_margin_loss,
     triplet_margin_loss,
 )
-from .normalization import batch_norm, group_norm, instance_norm, layer_norm  # noqa: E402
+from .normalization import batch_norm, group_norm, instance_norm, layer_norm, rms_norm  # noqa: E402
 
 __all__ += [
     "embedding", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss",
     "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss", "batch_norm", "layer_norm",
     "cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "multilabel_soft_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss", "group_norm",
-    "instance_norm",
+    "instance_norm", "rms_norm", "bilinear", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
 ]  # fmt: skip
 
 # Convolution and pooling live in convolution.py beside their modules.

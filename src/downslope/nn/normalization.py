@@ -281,6 +281,18 @@ class BatchNorm2d(_BatchNorm):
     _expected_dims = (4,)
 
 
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization of (N, C, D, H, W) input over N, D, H and W for each channel C.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.BatchNorm3d(2)(ds.randn(2, 2, 3, 3, 3)).shape
+        (2, 2, 3, 3, 3)
+    """
+
+    _expected_dims = (5,)
+
+
 # ---------------------------------------------------------------------- layer norm
 def layer_norm(
     x: Tensor,
@@ -531,3 +543,61 @@ class InstanceNorm2d(_InstanceNorm):
 
 
 __all__ += ["group_norm", "GroupNorm", "instance_norm", "InstanceNorm1d", "InstanceNorm2d"]
+
+
+# ---------------------------------------------------------------------- RMS norm
+def rms_norm(
+    x: Tensor, normalized_shape: Sequence[int] | int, weight: Tensor | None = None, eps: float | None = None
+) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the last ``len(normalized_shape)`` dims, times ``weight``.
+    ``eps=None`` uses the dtype's machine epsilon, as PyTorch does.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> [round(v, 4) for v in F.rms_norm(ds.tensor([[3.0, 4.0]]), (2,)).numpy().ravel().tolist()]
+        [0.8485, 1.1314]
+    """
+    if not isinstance(x, Tensor):
+        raise ArgumentTypeError(f"rms_norm: expected a Tensor, got {type(x).__name__}")
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
+        raise ArgumentError(f"rms_norm: normalized_shape {shape} must match the last {k} dim(s) of input {x.shape}")
+    e = float(np.finfo(x.array.dtype).eps) if eps is None else float(eps)
+    axes = tuple(range(x.ndim - k, x.ndim))
+    y = x / ops.sqrt(ops.mean(x * x, axes, keepdim=True) + e)
+    return y if weight is None else y * weight
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalization over the last dims ``normalized_shape`` with a learnable
+    elementwise weight (= 1) when ``elementwise_affine`` (see :func:`rms_norm`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.RMSNorm(4)(ds.randn(2, 4)).shape
+        (2, 4)
+    """
+
+    def __init__(
+        self, normalized_shape: Sequence[int] | int, eps: float | None = None, elementwise_affine: bool = True
+    ) -> None:
+        super().__init__()
+        shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        if not shape or any(s <= 0 for s in shape):
+            raise ArgumentError(f"RMSNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        if elementwise_affine:
+            self.weight: Parameter | None = Parameter(np.ones(shape, dtype=backend.get_default_dtype()))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+__all__ += ["BatchNorm3d", "rms_norm", "RMSNorm"]
