@@ -30,6 +30,7 @@ NAMESPACES = {
     "torch": "downslope",
     "torch.Tensor": "downslope.Tensor",
     "torch.nn": "downslope.nn",
+    "torch.nn.Module": "downslope.nn.Module",
     "torch.nn.functional": "downslope.nn.functional",
     "torch.optim": "downslope.optim",
     "torch.utils.data": "downslope.utils.data",
@@ -64,6 +65,11 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.random_": _RANDOM,
     "torch.Tensor.exponential_": _RANDOM,
     "torch.nn.Module": "state_dict() values are NumPy arrays (copies); to()/cuda() accept only the CPU",
+    "torch.nn.Module.state_dict": "values are NumPy arrays (copies), not Tensors; load_state_dict takes both",
+    "torch.nn.Module.to": "only the CPU device; casts floating parameters and buffers in place",
+    "torch.nn.Module.cuda": "refused with a one-line error: downslope computes on the CPU",
+    "torch.nn.Module.register_forward_hook": "with_kwargs=True is refused; always_call is ignored",
+    "torch.nn.Module.register_forward_pre_hook": "with_kwargs=True is refused",
     "torch.nn.PReLU": "the slope count is kept as num_slopes (num_parameters is Module's weight-count method)",
     "torch.nn.Softmax": "dim defaults to -1 instead of being guessed from the input's rank",
     "torch.nn.LogSoftmax": "dim defaults to -1 instead of being guessed from the input's rank",
@@ -140,6 +146,11 @@ REASONS: list[tuple[str, str]] = [
     (r"Lazy", "lazy (shape-inferring) modules are not implemented"),
     (r"Transformer|MultiheadAttention|attention", "attention layers are not implemented yet"),
     (
+        r"backward_hook|backward_pre_hook|state_dict_pre_hook|state_dict_post_hook|extra_state|to_empty|^ipu$|^xpu$"
+        r"|^mtia$|^compile$|dump_patches|T_destination|call_super_init",
+        "Module machinery for backward hooks, custom state or other devices: not implemented",
+    ),
+    (
         r"3d$|3D$|conv_transpose|ConvTranspose|Fold|fold$|unfold|grid_sample|affine_grid|interpolate|[Uu]psampl"
         r"|pixel_|Pixel|ChannelShuffle|channel_shuffle",
         "this convolution or resampling layer is not implemented yet",
@@ -160,6 +171,8 @@ def downslope_object(namespace: str) -> Any:
     path = NAMESPACES[namespace]
     if path == "downslope.Tensor":
         return importlib.import_module("downslope").Tensor
+    if path == "downslope.nn.Module":
+        return importlib.import_module("downslope.nn").Module
     return importlib.import_module(path)
 
 
@@ -178,7 +191,8 @@ def torch_names(namespace: str) -> list[str]:
     elif namespace == "torch.utils.data":
         names = list(importlib.import_module("torch.utils.data").__all__)
     else:
-        obj = torch.Tensor if namespace == "torch.Tensor" else importlib.import_module(namespace)
+        classes = {"torch.Tensor": torch.Tensor, "torch.nn.Module": torch.nn.Module}
+        obj = classes[namespace] if namespace in classes else importlib.import_module(namespace)
         names = [n for n in dir(obj) if not n.startswith("_")]
         if namespace in ("torch.nn.functional", "torch.nn"):
             # Drop what the module merely imports (typing helpers, math, warnings, torch itself).
@@ -255,7 +269,7 @@ def render() -> str:
         "`tests/compat/test_table.py` checks that every name marked supported or differs exists in downslope "
         "and that this file is up to date.",
         "",
-        "Namespaces: all of `torch.__all__`, the public attributes of `torch.Tensor`, `torch.nn`, "
+        "Namespaces: all of `torch.__all__`, the public attributes of `torch.Tensor`, `torch.nn`, `torch.nn.Module`, "
         "`torch.nn.functional` (what the module defines, not what it imports) and `torch.optim`, and "
         "`torch.utils.data.__all__`. *supported*: same name, same behaviour within float32 rounding. "
         "*differs*: the name exists, with the difference noted. *not supported*: grouped by reason.",

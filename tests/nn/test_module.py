@@ -457,3 +457,40 @@ def test_to_takes_pytorchs_device_and_dtype_signatures() -> None:
         m.to(ds.int64)
     with pytest.raises(TypeError, match=r"keywords \['devic'\]"):
         m.to(devic="cpu")
+
+
+def test_forward_hooks_run_in_torchs_order_and_can_replace_values() -> None:
+    torch = pytest.importorskip("torch")
+    calls: dict[str, list[str]] = {"ours": [], "theirs": []}
+
+    def attach(layer: Any, log: list[str]) -> list[Any]:
+        return [
+            layer.register_forward_pre_hook(lambda m, args: log.append("pre") or (args[0] * 2,)),
+            layer.register_forward_hook(lambda m, args, out: log.append("post") or out + 1),
+            layer.register_forward_hook(lambda m, args, out: log.append("first"), prepend=True),
+        ]
+
+    ours, theirs = nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    handles = attach(ours, calls["ours"]), attach(theirs, calls["theirs"])
+    x = np.array([[1.0, -2.0]], np.float32)
+    np.testing.assert_allclose(ours(ds.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-6)
+    assert calls["ours"] == calls["theirs"] == ["pre", "first", "post"]
+    for h in handles[0]:
+        h.remove()
+    with ours.register_forward_hook(lambda m, args, out: calls["ours"].append("ctx")):
+        ours(ds.tensor(x))
+    ours(ds.tensor(x))
+    assert calls["ours"][3:] == ["ctx"]
+    np.testing.assert_allclose(ours(ds.tensor(x)).numpy(), x @ ours.weight.numpy().T + ours.bias.numpy(), rtol=1e-6)
+
+
+def test_get_parameter_buffer_and_set_submodule() -> None:
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    assert model.get_parameter("0.weight") is model[0].weight
+    assert model.get_buffer("1.running_mean") is model[1].running_mean
+    head = nn.Linear(3, 5)
+    model.set_submodule("0", head)
+    assert model[0] is head
+    with pytest.raises(AttributeError, match="no parameter '0.nothing'"):
+        model.get_parameter("0.nothing")

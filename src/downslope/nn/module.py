@@ -33,6 +33,7 @@ __all__ = [
     "Flatten",
     "Unflatten",
     "IncompatibleKeys",
+    "RemovableHandle",
 ]
 
 M = TypeVar("M", bound="Module")
@@ -68,6 +69,27 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+class RemovableHandle:
+    """What a ``register_*_hook`` call returns: ``handle.remove()`` unregisters the hook (also as a
+    context manager)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 class IncompatibleKeys(NamedTuple):
@@ -123,7 +145,73 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward() method; subclasses of Module define it")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_hooks")
+        if not hooks:
+            return self.forward(*args, **kwargs)
+        for hook in list(hooks["forward_pre"].values()):
+            changed = hook(self, args)
+            if changed is not None:
+                args = changed if isinstance(changed, tuple) else (changed,)
+        output = self.forward(*args, **kwargs)
+        for hook in list(hooks["forward"].values()):
+            changed = hook(self, args, output)
+            if changed is not None:
+                output = changed
+        return output
+
+    def _add_hook(self, kind: str, hook: Callable[..., Any], prepend: bool) -> RemovableHandle:
+        if not callable(hook):
+            raise ArgumentTypeError(f"{type(self).__name__}.register_{kind}_hook: expected a callable, got {hook!r}")
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            hooks = {"forward_pre": OrderedDict(), "forward": OrderedDict()}
+            object.__setattr__(self, "_hooks", hooks)
+        handle = RemovableHandle(hooks[kind])
+        hooks[kind][handle.id] = hook
+        if prepend:
+            hooks[kind].move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_pre_hook(
+        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, args)`` before every forward; a non-None result replaces the positional args.
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import nn
+            >>> layer = nn.Identity()
+            >>> handle = layer.register_forward_pre_hook(lambda m, args: (args[0] * 2,))
+            >>> layer(ds.tensor([1.0])), handle.remove(), layer(ds.tensor([1.0]))
+            (tensor([2.]), None, tensor([1.]))
+        """
+        if with_kwargs:
+            raise ArgumentError("register_forward_pre_hook: with_kwargs=True is not supported")
+        return self._add_hook("forward_pre", hook, prepend)
+
+    def register_forward_hook(
+        self,
+        hook: Callable[..., Any],
+        *,
+        prepend: bool = False,
+        with_kwargs: bool = False,
+        always_call: bool = False,
+    ) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after every forward (e.g. to record activations); a
+        non-None result replaces the output. Returns a handle whose ``remove()`` unregisters it.
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import nn
+            >>> seen = []
+            >>> model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+            >>> handle = model[0].register_forward_hook(lambda m, args, out: seen.append(out.shape))
+            >>> _ = model(ds.randn(4, 3)); seen
+            [(4, 2)]
+        """
+        if with_kwargs:
+            raise ArgumentError("register_forward_hook: with_kwargs=True is not supported")
+        return self._add_hook("forward", hook, prepend)
 
     # ------------------------------------------------------------------ registration
     def _check_initialized(self, name: str) -> None:
@@ -250,6 +338,30 @@ class Module:
         self.__dict__[name] = module
 
     register_module = add_module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter named by a dotted path such as ``"encoder.0.weight"``."""
+        module_path, _, name = target.rpartition(".")
+        param = self.get_submodule(module_path)._parameters.get(name)
+        if param is None:
+            raise AttributeError(f"{type(self).__name__} has no parameter {target!r}")
+        return param
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer named by a dotted path such as ``"bn.running_mean"``."""
+        module_path, _, name = target.rpartition(".")
+        buf = self.get_submodule(module_path)._buffers.get(name)
+        if buf is None:
+            raise AttributeError(f"{type(self).__name__} has no buffer {target!r}")
+        return buf
+
+    def set_submodule(self, target: str, module: Module) -> None:
+        """Replace the descendant named by a dotted path (e.g. swap a classifier head)."""
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if name not in parent._modules:
+            raise AttributeError(f"{type(parent).__name__} has no submodule {name!r} (setting {target!r})")
+        setattr(parent, name, module)
 
     def get_submodule(self, target: str) -> Module:
         """The descendant named by a dotted path such as ``"encoder.0"`` ("" is the module itself)."""
