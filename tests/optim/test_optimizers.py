@@ -107,6 +107,9 @@ CASES = [
     ("RAdam", {"lr": 1e-2}),
     ("RAdam", {"lr": 1e-2, "weight_decay": 1e-2}),
     ("RAdam", {"lr": 1e-2, "weight_decay": 1e-1, "decoupled_weight_decay": True}),
+    ("Rprop", {"lr": 1e-2}),
+    ("Rprop", {"lr": 5e-2, "etas": (0.3, 1.5), "step_sizes": (1e-4, 0.2)}),
+    ("Rprop", {"lr": 1e-3, "maximize": True}),
 ]
 
 
@@ -389,7 +392,21 @@ def test_from_transform_wraps_a_user_chain():
     assert_close([p.numpy() for p in ours], [t.detach().numpy() for t in theirs], "float32")
 
 
-ALL = ["GD", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion", "LBFGS"]
+ALL = [
+    "GD",
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adadelta",
+    "Rprop",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "Lion",
+    "LBFGS",
+]
 
 
 def _w():  # type: ignore[no-untyped-def]

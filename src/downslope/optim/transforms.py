@@ -517,6 +517,48 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
     return GradientTransformation(init, update)
 
 
+def scale_by_rprop(
+    lr: Any = from_group("lr"), etas: Any = (0.5, 1.2), step_sizes: Any = (1e-6, 50.0)
+) -> GradientTransformation:
+    """Rprop (Riedmiller and Braun, 1993), PyTorch's form: every coordinate has its own step size,
+    started at ``lr``, multiplied by eta+ while its gradient keeps its sign and by eta- when the
+    sign flips (then that step is skipped and the gradient forgotten), kept within ``step_sizes``::
+
+        s = clamp(s * (eta+ if g * g_prev > 0 else eta- if g * g_prev < 0 else 1), min, max)
+        g = 0 where the sign flipped;  update = -sign(g) * s;  g_prev = g
+
+    Example:
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_rprop(0.1), [3.0, -0.5])  # the first step: lr in each coordinate
+        array([-0.1,  0.1])
+    """
+
+    def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"prev": np.zeros_like(params), "step_size": np.zeros_like(params)}
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        (eta_minus, eta_plus), (low, high) = hyper(etas, ctx), hyper(step_sizes, ctx)
+        prev, size = state["prev"], state["step_size"]
+        first = ctx.step == 1
+        if _is_scalar_step(ctx.step):
+            if first:
+                size.fill(hyper(lr, ctx))
+        else:
+            size[first] = hyper(lr, ctx)
+        agreement = np.sign(g * prev)
+        factor = np.where(agreement > 0, eta_plus, np.where(agreement < 0, eta_minus, 1.0)).astype(g.dtype)
+        size *= factor
+        np.clip(size, low, high, out=size)
+        g[agreement < 0] = 0
+        prev[...] = g
+        np.sign(g, out=g)
+        g *= size
+        np.negative(g, out=g)
+        return g, state
+
+    return GradientTransformation(init, update)
+
+
 def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
     """Adamax, Adam with the infinity norm (Kingma & Ba, 2015, section 7)::
 
