@@ -200,6 +200,7 @@ GRAPH_CASES = {
     "residual_iadd": lambda lib, x, w: _residual(lib, x, w),
     "fill_graph_tensor": lambda lib, x, w: ((y := x * w).fill_(2.0) * w + y).sum(),
     "copy_from_graph": lambda lib, x, w: (lib.zeros(3, 4, dtype=lib.float64).copy_(x * w) * x).sum(),
+    "operand_is_self": lambda lib, x, w: ((y := x * w).add_(y).mul_(2) * x).sum(),
     "lerp_weight_tensor": lambda lib, x, w: ((x * 1).lerp_(w, x.sigmoid())).sum(),
     "scatter_into_buffer": lambda lib, x, w: (
         lib.zeros(3, 4, dtype=lib.float64).scatter_(1, lib.tensor([[1, 0], [3, 3], [2, 0]]), (x * w)[:, :2]) ** 2
@@ -346,3 +347,12 @@ def test_seeded_initializers_fill_in_place():
     ds.manual_seed(4)
     np.testing.assert_allclose(w.numpy(), (ds.rand(4, 5) * 5 - 2).numpy(), rtol=1e-6)
     assert w.numpy().min() >= -2 and w.numpy().max() < 3
+
+
+def test_operand_that_is_the_tensor_itself_uses_its_old_value():
+    # torch refuses y.mul_(y) here (y is saved and modified); downslope keeps the old y and gets d(y^2)
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1
+    y.mul_(y)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])

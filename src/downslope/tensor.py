@@ -1283,7 +1283,8 @@ def _inplace_ufunc(
 ) -> Tensor:
     """``t = ufunc(t, other)`` written into t's array (no temporary when nothing is recorded)."""
     if _records(t, other):
-        return _inplace_recorded(t, name, lambda src: op(src, other), reads_self)
+        # x.mul_(x): the operand is the old x too (t itself would become its own parent)
+        return _inplace_recorded(t, name, lambda src: op(src, src if other is t else other), reads_self)
     arr = t.array
     try:
         ufunc(arr, other.array if isinstance(other, Tensor) else other, out=arr, casting="same_kind")
