@@ -336,3 +336,12 @@ def test_bad_arguments_are_refused_with_clear_errors():
         x.topk(5)
     with pytest.raises(ValueError, match="repeat"):
         x.repeat(2)
+
+
+def test_factories_take_size_keyword_and_ignore_only_layout_options():
+    for lib in (ds, torch):
+        assert tuple(lib.zeros(size=(2, 3)).shape) == (2, 3)
+        assert tuple(lib.ones(2, pin_memory=False).shape) == (2,)
+        assert tuple(lib.randn(size=(4,)).shape) == (4,)
+    with pytest.raises(TypeError):
+        ds.zeros(2, out=ds.zeros(2))  # not silently ignored

@@ -8,6 +8,7 @@ itself is the graph node, so there is no separate node object to allocate per op
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -1408,12 +1409,27 @@ def _rule_name(vjp: Callable[..., Any]) -> str:
 
 
 # ---------------------------------------------------------------------- public factories
+# Keywords of torch's factories that mean nothing on NumPy; accepted and ignored so ported calls work.
+_IGNORED_OPTIONS = frozenset({"layout", "pin_memory", "memory_format", "non_blocking"})
+
+
+def _torch_options(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    @functools.wraps(fn)
+    def factory(*args: Any, **kwargs: Any) -> Tensor:
+        for key in _IGNORED_OPTIONS.intersection(kwargs):
+            del kwargs[key]
+        return fn(*args, **kwargs)
+
+    return factory
+
+
 def _on_cpu(device: Any, where: str) -> None:
     if device is not None:
         _check_cpu(device, where)
 
 
-def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+@_torch_options
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Make a tensor from a list, a scalar, an array or another tensor (data is copied).
 
     Floating data becomes float32 unless ``dtype`` is given (e.g. ``dtype=ds.float64``);
@@ -1481,19 +1497,28 @@ def _made(arr: np.ndarray, requires_grad: bool, device: Any, where: str) -> Tens
     return from_numpy(arr, requires_grad)
 
 
-def zeros(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+@_torch_options
+def zeros(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros, e.g. ``ds.zeros(2, 3)``."""
-    return _made(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad, device, "zeros()")
+    return _made(
+        np.zeros(_shape_arg(shape if size is None else (size,)), _float_dtype(dtype)), requires_grad, device, "zeros()"
+    )
 
 
-def ones(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+@_torch_options
+def ones(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones, e.g. ``ds.ones(2, 3)``."""
-    return _made(np.ones(_shape_arg(shape), _float_dtype(dtype)), requires_grad, device, "ones()")
+    return _made(
+        np.ones(_shape_arg(shape if size is None else (size,)), _float_dtype(dtype)), requires_grad, device, "ones()"
+    )
 
 
-def empty(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+@_torch_options
+def empty(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor to be filled (zeros here: NumPy's uninitialised memory would make runs irreproducible)."""
-    return _made(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad, device, "empty()")
+    return _made(
+        np.zeros(_shape_arg(shape if size is None else (size,)), _float_dtype(dtype)), requires_grad, device, "empty()"
+    )
 
 
 def _fill_dtype(fill_value: Any, dtype: Any) -> np.dtype:
@@ -1504,9 +1529,8 @@ def _fill_dtype(fill_value: Any, dtype: Any) -> np.dtype:
     return _float_dtype(dtype)
 
 
-def full(
-    shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any
-) -> Tensor:
+@_torch_options
+def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value``; its dtype follows the value, as in torch.full
     (``ds.full((2,), 3)`` is int64, ``ds.full((2,), 0.5)`` float32).
 
@@ -1525,52 +1549,67 @@ def _like_dtype(t: Any, dtype: Any) -> np.dtype:
     return np.asarray(_data_of(t)).dtype if dtype is None else backend.as_dtype(dtype)
 
 
-def zeros_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+@_torch_options
+def zeros_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with ``t``'s shape and dtype (or ``dtype``)."""
     return _made(np.zeros(np.shape(_data_of(t)), _like_dtype(t, dtype)), requires_grad, device, "zeros_like()")
 
 
-def ones_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+@_torch_options
+def ones_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with ``t``'s shape and dtype (or ``dtype``)."""
     return _made(np.ones(np.shape(_data_of(t)), _like_dtype(t, dtype)), requires_grad, device, "ones_like()")
 
 
-def empty_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+@_torch_options
+def empty_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor to be filled, with ``t``'s shape and dtype (zeros, see :func:`empty`)."""
     return zeros_like(t, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def full_like(
-    t: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any
-) -> Tensor:
+@_torch_options
+def full_like(t: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """``fill_value`` everywhere, with ``t``'s shape and dtype (or ``dtype``)."""
     arr = np.full(np.shape(_data_of(t)), _data_of(fill_value), _like_dtype(t, dtype))
     return _made(arr, requires_grad, device, "full_like()")
 
 
-def randn(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+@_torch_options
+def randn(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the library's seeded generator."""
-    arr = backend.rng().standard_normal(_shape_arg(shape), dtype=np.float64).astype(_random_dtype(dtype, "randn"))
+    arr = (
+        backend.rng()
+        .standard_normal(_shape_arg(shape if size is None else (size,)), dtype=np.float64)
+        .astype(_random_dtype(dtype, "randn"))
+    )
     return _made(arr, requires_grad, device, "randn()")
 
 
-def rand(*shape: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+@_torch_options
+def rand(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples on [0, 1) from the library's seeded generator."""
-    arr = backend.rng().random(_shape_arg(shape), dtype=np.float64).astype(_random_dtype(dtype, "rand"))
+    arr = (
+        backend.rng()
+        .random(_shape_arg(shape if size is None else (size,)), dtype=np.float64)
+        .astype(_random_dtype(dtype, "rand"))
+    )
     return _made(arr, requires_grad, device, "rand()")
 
 
-def randn_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+@_torch_options
+def randn_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples with ``t``'s shape (and floating dtype)."""
     return randn(np.shape(_data_of(t)), dtype=_like_dtype(t, dtype), device=device, requires_grad=requires_grad)
 
 
-def rand_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any) -> Tensor:
+@_torch_options
+def rand_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples on [0, 1) with ``t``'s shape (and floating dtype)."""
     return rand(np.shape(_data_of(t)), dtype=_like_dtype(t, dtype), device=device, requires_grad=requires_grad)
 
 
-def randint(low: int, high: Any = None, size: Any = None, *, dtype: Any = None, device: Any = None, **_: Any) -> Tensor:
+@_torch_options
+def randint(low: int, high: Any = None, size: Any = None, *, dtype: Any = None, device: Any = None) -> Tensor:
     """Integers uniform on [low, high) (``randint(high, size)`` or ``randint(low, high, size)``), int64."""
     if size is None:
         if high is None:
@@ -1589,32 +1628,45 @@ def randint_like(t: Any, low: int, high: Any = None, **kwargs: Any) -> Tensor:
     return randint(low, high, np.shape(_data_of(t)), **kwargs)
 
 
-def randperm(n: int, *, dtype: Any = None, device: Any = None, **_: Any) -> Tensor:
+@_torch_options
+def randperm(n: int, *, dtype: Any = None, device: Any = None) -> Tensor:
     """A random permutation of 0..n-1 (int64) from the library's seeded generator."""
     arr = backend.rng().permutation(int(n))
     return _made(arr.astype(backend.int64 if dtype is None else backend.as_dtype(dtype)), False, device, "randperm()")
 
 
-def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, **kwargs: Any) -> Tensor:
+@_torch_options
+def normal(
+    mean: Any = 0.0,
+    std: Any = 1.0,
+    size: Any = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Samples of N(mean, std^2); ``mean``/``std`` may be tensors (broadcast), or floats with ``size``."""
     shape = np.broadcast_shapes(np.shape(_data_of(mean)), np.shape(_data_of(std)))
     if size is not None:
         shape = _shape_arg((size,)) if not isinstance(size, (int, np.integer)) else (int(size),)
-    dtype = kwargs.get("dtype") or (_data_of(mean).dtype if isinstance(mean, Tensor) else None)
+    if dtype is None and isinstance(mean, Tensor):
+        dtype = mean.array.dtype
     z = backend.rng().standard_normal(shape, dtype=np.float64)
     arr = (z * np.asarray(_data_of(std), np.float64) + np.asarray(_data_of(mean), np.float64)).astype(
         _random_dtype(dtype, "normal")
     )
-    return _made(arr, bool(kwargs.get("requires_grad", False)), kwargs.get("device"), "normal()")
+    return _made(arr, requires_grad, device, "normal()")
 
 
-def bernoulli(p: Any, **_: Any) -> Tensor:
+@_torch_options
+def bernoulli(p: Any) -> Tensor:
     """1 with probability ``p`` (a tensor of probabilities), else 0, in ``p``'s dtype."""
     probs = np.asarray(_data_of(p))
     arr = (backend.rng().random(probs.shape) < probs).astype(probs.dtype if probs.dtype.kind == "f" else np.float32)
     return from_numpy(arr)
 
 
+@_torch_options
 def arange(
     start: Any,
     end: Any = None,
@@ -1622,7 +1674,6 @@ def arange(
     dtype: Any = None,
     device: Any = None,
     requires_grad: bool = False,
-    **_: Any,
 ) -> Tensor:
     """Evenly spaced values in [start, end); integers unless a float is involved or asked for."""
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
@@ -1638,8 +1689,9 @@ def arange(
     return _made(arr, requires_grad, device, "arange()")
 
 
+@_torch_options
 def linspace(
-    start: Any, end: Any, steps: int, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any
+    start: Any, end: Any, steps: int, dtype: Any = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32 by default).
 
@@ -1652,17 +1704,23 @@ def linspace(
     return _made(arr.astype(_float_dtype(dtype)), requires_grad, device, "linspace()")
 
 
+@_torch_options
 def logspace(
-    start: Any, end: Any, steps: int, base: float = 10.0, dtype: Any = None, device: Any = None, **kw: Any
+    start: Any,
+    end: Any,
+    steps: int,
+    base: float = 10.0,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
 ) -> Tensor:
     """``base ** linspace(start, end, steps)`` (float32 by default)."""
     arr = np.logspace(_data_of(start), _data_of(end), int(steps), base=base, dtype=np.float64)
-    return _made(arr.astype(_float_dtype(dtype)), bool(kw.get("requires_grad", False)), device, "logspace()")
+    return _made(arr.astype(_float_dtype(dtype)), requires_grad, device, "logspace()")
 
 
-def eye(
-    n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False, **_: Any
-) -> Tensor:
+@_torch_options
+def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """The n x m identity matrix (m = n by default)."""
     return _made(
         np.eye(int(n), None if m is None else int(m), dtype=_float_dtype(dtype)), requires_grad, device, "eye()"
