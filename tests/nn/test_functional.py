@@ -9,6 +9,7 @@ import pytest
 
 import downslope as ds
 import downslope.nn.functional as F
+from downslope import nn
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -199,3 +200,45 @@ def test_channel_dropout_is_seeded_and_checks_rank() -> None:
     assert 0.5 < (a != 0).mean() < 0.9
     with pytest.raises(ValueError, match=r"dropout1d: expected a 2-D \(C, ...\) or 3-D"):
         F.dropout1d(ds.ones(2, 3, 4, 5))
+
+
+def test_alpha_dropout_keeps_selu_statistics_and_is_seeded() -> None:
+    ds.manual_seed(0)
+    x = ds.randn(200_000)
+    for fn, p in ((F.alpha_dropout, 0.2), (F.alpha_dropout, 0.5)):
+        y = fn(x, p, training=True).numpy()
+        assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.02
+        values, counts = np.unique(y, return_counts=True)
+        assert abs(counts.max() / y.size - p) < 0.01  # every dropped unit takes one and the same value
+        np.testing.assert_array_equal(fn(x, p, training=False).numpy(), x.numpy())
+    # torch's value for dropped units with p=0.5: a * (-alpha') + b
+    torch.manual_seed(0)
+    t = TF.alpha_dropout(torch.zeros(1000), 0.5, training=True)
+    ours = F.alpha_dropout(ds.zeros(1000), 0.5, training=True).numpy()
+    np.testing.assert_allclose(sorted(set(np.round(ours, 5))), sorted(set(np.round(t.numpy(), 5))), rtol=1e-5)
+    channels = F.feature_alpha_dropout(ds.zeros(4, 8, 3), 0.5, training=True).numpy()
+    assert all(len(np.unique(row)) == 1 for row in channels.reshape(32, 3))
+
+
+def test_rrelu_matches_torch_in_eval_and_stays_in_bounds_in_training(check_op: Any) -> None:
+    x = x_array()
+    check_op(lambda x: F.rrelu(x, 0.1, 0.3), lambda x: TF.rrelu(x, 0.1, 0.3), [x])
+    check_op(nn.RReLU(0.2, 0.25).eval(), torch.nn.RReLU(0.2, 0.25).eval(), [x])
+    y = F.rrelu(ds.tensor(x), 0.1, 0.3, training=True).numpy()
+    neg = x < 0
+    np.testing.assert_array_equal(y[~neg], x[~neg])
+    slopes = y[neg] / x[neg]
+    assert slopes.min() >= 0.1 - 1e-6 and slopes.max() <= 0.3 + 1e-6 and slopes.std() > 0.03
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_multi_margin_loss_matches_torch(check_op: Any, p: int) -> None:
+    x = x_array((5, 4))
+    y = np.array([0, 3, 1, 1, 2])
+    w = np.array([0.5, 1.0, 2.0, 1.5], np.float32)
+    check_op(lambda x: F.multi_margin_loss(x, ds.tensor(y), p=p, margin=0.7),
+             lambda x: TF.multi_margin_loss(x, torch.tensor(y), p=p, margin=0.7), [x])  # fmt: skip
+    check_op(lambda x: F.multi_margin_loss(x, ds.tensor(y), weight=ds.tensor(w), reduction="sum"),
+             lambda x: TF.multi_margin_loss(x, torch.tensor(y), weight=torch.tensor(w), reduction="sum"), [x])  # fmt: skip
+    got = nn.MultiMarginLoss(reduction="none")(ds.tensor(x[0]), ds.tensor(3)).numpy()
+    np.testing.assert_allclose(got, torch.nn.MultiMarginLoss(reduction="none")(torch.tensor(x[0]), torch.tensor(3)))

@@ -48,6 +48,7 @@ __all__ = [
     "Softshrink",
     "Hardshrink",
     "Softmax2d",
+    "RReLU",
 ]
 
 
@@ -383,3 +384,18 @@ class Softmax2d(Module):
         if x.ndim not in (3, 4):
             raise ArgumentError(f"Softmax2d: expected a 3-D or 4-D input, got shape {x.shape}")
         return F.softmax(x, -3)
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU (see :func:`F.rrelu`): random negative slopes while training, their mean
+    (lower + upper) / 2 in eval mode."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False) -> None:
+        super().__init__()
+        self.lower, self.upper, self.inplace = float(lower), float(upper), bool(inplace)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rrelu(x, self.lower, self.upper, self.training)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}"

@@ -62,6 +62,9 @@ __all__ = [
     "dropout1d",
     "dropout2d",
     "dropout3d",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+    "rrelu",
 ]
 
 
@@ -479,6 +482,66 @@ def dropout3d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = 
     return _feature_dropout(x, p, training, _channel_dims(x, 3, "dropout3d"), "dropout3d")
 
 
+# ---------------------------------------------------------------------- self-normalizing dropout and random slopes
+_SELU_NEG_SATURATION = 1.7580993408473766  # scale * alpha of SELU: where dropped units are set
+
+
+def _alpha_dropout(x: Tensor, p: float, training: bool, mask_shape: tuple[int, ...], where: str) -> Tensor:
+    # Dropped units take SELU's negative saturation value and the result is rescaled (a x + b) so
+    # that zero-mean, unit-variance inputs keep their mean and variance (PyTorch's formula).
+    _check_probability(p, where)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    keep = (backend.rng().random(mask_shape, dtype=np.float32) >= np.float32(p)).astype(x.array.dtype)
+    a = 1.0 / np.sqrt((_SELU_NEG_SATURATION**2 * p + 1) * (1 - p))
+    shift = (keep - 1.0) * (_SELU_NEG_SATURATION * a) + _SELU_NEG_SATURATION * a * p
+    return x * (keep * a).astype(x.array.dtype) + shift.astype(x.array.dtype)
+
+
+def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """Dropout for SELU networks: dropped elements are set to SELU's saturation value and the output
+    is rescaled to keep the mean and variance. Identity unless ``training``.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.alpha_dropout(ds.ones(3), 0.5, training=False)
+        tensor([1., 1., 1.])
+    """
+    x = _as_tensor(x, "alpha_dropout")
+    return _alpha_dropout(x, p, training, x.shape, "alpha_dropout")
+
+
+def feature_alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """:func:`alpha_dropout` of whole channels of (N, C, ...) input."""
+    x = _as_tensor(x, "feature_alpha_dropout")
+    return _alpha_dropout(x, p, training, x.shape[:2] + (1,) * (x.ndim - 2), "feature_alpha_dropout")
+
+
+def rrelu(
+    x: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False
+) -> Tensor:
+    """Randomized leaky ReLU: negative inputs are scaled by a slope drawn from U(lower, upper) per
+    element while training, by (lower + upper) / 2 otherwise.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.rrelu(ds.tensor([-3.0, 2.0]), 0.2, 0.4)
+        tensor([-0.9,  2. ])
+    """
+    x = _as_tensor(x, "rrelu")
+    if not 0 <= lower <= upper:
+        raise ArgumentError(f"rrelu: expected 0 <= lower <= upper, got lower={lower}, upper={upper}")
+    if training:
+        slope = backend.rng().uniform(lower, upper, x.shape).astype(x.array.dtype)
+    else:
+        slope = np.asarray((lower + upper) / 2, dtype=x.array.dtype)
+    return ops.where(x.array >= 0, x, x * slope)
+
+
 # ---------------------------------------------------------------------- encodings
 def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
     """Integer class indices of any shape -> int64 one-hot tensor with a new last dim.
@@ -520,6 +583,7 @@ from .losses import (  # noqa: E402
     l1_loss,
     margin_ranking_loss,
     mse_loss,
+    multi_margin_loss,
     multilabel_soft_margin_loss,
     nll_loss,
     poisson_nll_loss,
@@ -533,7 +597,7 @@ __all__ += [
     "embedding", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss",
     "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss", "batch_norm", "layer_norm",
     "cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss", "margin_ranking_loss",
-    "multilabel_soft_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss", "group_norm",
+    "multilabel_soft_margin_loss", "multi_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss", "group_norm",
     "instance_norm", "rms_norm", "bilinear", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
 ]  # fmt: skip
 
@@ -549,10 +613,12 @@ from .convolution import (  # noqa: E402
     max_pool1d,
     max_pool2d,
 )
+from .pooling_extra import adaptive_max_pool1d, adaptive_max_pool2d, lp_pool1d, lp_pool2d  # noqa: E402
 from .upsampling import interpolate, upsample  # noqa: E402
 
 __all__ += [
-    "conv_transpose1d", "conv_transpose2d", "interpolate", "upsample",
+    "conv_transpose1d", "conv_transpose2d", "interpolate", "upsample", "adaptive_max_pool1d", "adaptive_max_pool2d",
+    "lp_pool1d", "lp_pool2d",
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
 ]  # fmt: skip

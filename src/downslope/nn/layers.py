@@ -114,6 +114,26 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
+class AlphaDropout(Dropout):
+    """Dropout for SELU networks (see :func:`F.alpha_dropout`): keeps zero mean and unit variance.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.AlphaDropout(0.2).eval()(ds.ones(2))
+        tensor([1., 1.])
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.alpha_dropout(x, self.p, self.training)
+
+
+class FeatureAlphaDropout(Dropout):
+    """:class:`AlphaDropout` of whole channels."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.feature_alpha_dropout(x, self.p, self.training)
+
+
 class Dropout1d(Dropout):
     """Zero whole channels of (N, C, L) or (C, L) input with probability ``p`` while training
     (scaling the rest by 1/(1-p)): neighbouring positions of a channel are dropped together.

@@ -855,6 +855,63 @@ def gaussian_nll_loss(
     return _reduce(loss, reduction)
 
 
+def multi_margin_loss(
+    input: Tensor,
+    target: Any,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: Any = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Multi-class hinge loss: for each sample, sum over classes i != y of
+    max(0, margin - x[y] + x[i])**p (times weight[y]), divided by the number of classes C.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.multi_margin_loss(ds.tensor([[0.1, 0.2, 0.4, 0.8]]), ds.tensor([3])).item(), 4)
+        0.325
+    """
+    _check_reduction(reduction, "multi_margin_loss")
+    if p not in (1, 2):
+        raise ArgumentError(f"multi_margin_loss: p must be 1 or 2, got {p!r}")
+    x = _input(input, "multi_margin_loss")
+    unbatched = x.ndim == 1
+    if unbatched:
+        x = ops.unsqueeze(x, 0)
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
+    t = t.reshape(-1).astype(np.int64)
+    n, c = x.shape
+    if t.shape != (n,) or (t.size and (t.min() < 0 or t.max() >= c)):
+        raise ShapeError(f"multi_margin_loss: expected {n} class indices in [0, {c}), got {t.tolist()}")
+    picked = ops.unsqueeze(x[np.arange(n), t], 1)
+    hinge = ops.relu(margin - picked + x)
+    if p == 2:
+        hinge = hinge * hinge
+    others = np.ones((n, c), dtype=x.array.dtype)
+    others[np.arange(n), t] = 0  # the target class itself does not count
+    per_class = hinge * others
+    if weight is not None:
+        w = weight.array if isinstance(weight, Tensor) else np.asarray(weight)
+        per_class = per_class * w.astype(x.array.dtype)[t][:, None]
+    loss = ops.sum(per_class, 1) / float(c)
+    if unbatched and reduction == "none":
+        return ops.squeeze(loss, 0)
+    return _reduce(loss, reduction)
+
+
+class MultiMarginLoss(_Loss):
+    """See :func:`multi_margin_loss`."""
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.p, self.margin = p, float(margin)
+        self.register_buffer("weight", _weight_buffer(weight))
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return multi_margin_loss(input, target, self.p, self.margin, self.weight, self.reduction)
+
+
 class MarginRankingLoss(_Loss):
     """See :func:`margin_ranking_loss`."""
 
@@ -945,5 +1002,5 @@ __all__ += [
     "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
     "cosine_embedding_loss", "triplet_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "MarginRankingLoss",
     "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
-    "PoissonNLLLoss", "GaussianNLLLoss",
+    "PoissonNLLLoss", "GaussianNLLLoss", "multi_margin_loss", "MultiMarginLoss",
 ]  # fmt: skip
