@@ -112,6 +112,27 @@ GRAD_CASES = {
         lambda a, b: a.scatter_add(1, torch.tensor([[2, 2], [1, 1], [0, 3]]), b),
         [(3, 4), (3, 2)],
     ),
+    "einsum_matmul": (
+        lambda a, b: ds.einsum("ij,jk->ik", a, b),
+        lambda a, b: torch.einsum("ij,jk->ik", a, b),
+        [(3, 4), (4, 2)],
+    ),
+    "einsum_batched": (
+        lambda a, b: ds.einsum("bij,bkj->bik", a, b),
+        lambda a, b: torch.einsum("bij,bkj->bik", a, b),
+        [(2, 3, 4), (2, 5, 4)],
+    ),
+    "einsum_implicit_sum": (
+        lambda a, b: ds.einsum("ij,j", a, b),
+        lambda a, b: torch.einsum("ij,j", a, b),
+        [(3, 4), (4,)],
+    ),
+    "einsum_reduce_own_index": (lambda a: ds.einsum("ij->", a), lambda a: torch.einsum("ij->", a), [(3, 4)]),
+    "einsum_outer_list": (
+        lambda a, b: ds.einsum("i,j->ji", [a, b]),
+        lambda a, b: torch.einsum("i,j->ji", [a, b]),
+        [(3,), (2,)],
+    ),
     "index_fill": (
         lambda a: a.index_fill(0, ds.tensor([0, 2]), -1.0),
         lambda a: a.index_fill(0, torch.tensor([0, 2]), -1.0),
@@ -128,7 +149,9 @@ def test_op_matches_torch_values_and_gradients(check_op, name, dtype):
 
 
 @pytest.mark.parametrize(
-    "name", ["prod_dim", "prod_all", "cumsum", "sort", "topk", "repeat", "flip", "norm", "norm_p3", "rsqrt", "log1p"]
+    "name",
+    ["prod_dim", "prod_all", "cumsum", "sort", "topk", "repeat", "flip", "norm", "norm_p3", "rsqrt", "log1p"]
+    + ["einsum_batched", "einsum_reduce_own_index"],
 )
 def test_op_passes_gradcheck(name):
     ours, _, shapes = GRAD_CASES[name]
@@ -345,3 +368,21 @@ def test_factories_take_size_keyword_and_ignore_only_layout_options():
         assert tuple(lib.randn(size=(4,)).shape) == (4,)
     with pytest.raises(TypeError):
         ds.zeros(2, out=ds.zeros(2))  # not silently ignored
+
+
+def test_einsum_double_backward_and_refusals():
+    a = ds.tensor(_u(1, (3, 4)), dtype="float64", requires_grad=True)
+    b = ds.tensor(_u(2, (4,)), dtype="float64", requires_grad=True)
+    (ga,) = ds.autograd_grad(ds.einsum("ij,j->i", a, b).pow(2).sum(), a, create_graph=True)
+    ga.sum().backward()
+    at, bt = torch.tensor(a.numpy(), requires_grad=True), torch.tensor(b.numpy(), requires_grad=True)
+    (gt,) = torch.autograd.grad(torch.einsum("ij,j->i", at, bt).pow(2).sum(), at, create_graph=True)
+    gt.sum().backward()
+    np.testing.assert_allclose(b.grad.numpy(), bt.grad.numpy(), rtol=1e-10)
+    with pytest.raises(ValueError, match="diagonal"):
+        ds.einsum("ii->i", ds.zeros(2, 2))
+    with pytest.raises(ValueError, match="not supported"):
+        ds.einsum("...i->i", ds.zeros(2, 2))
+    with pytest.raises(ValueError, match="operand 0 has 2 dims"):
+        ds.einsum("ijk->i", ds.zeros(2, 2))
+    assert ds.zeros(2, 3).shape == ds.Size([2, 3])

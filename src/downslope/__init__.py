@@ -63,6 +63,7 @@ from .ops import (
     cumsum,
     div,
     dot,
+    einsum,
     eq,
     equal,
     erf,
@@ -187,6 +188,7 @@ inference_mode = no_grad  # torch.inference_mode: no recording (no separate infe
 subtract, multiply, divide, true_divide, negative = sub, mul, div, div, neg
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 absolute = abs
+Size = tuple  # torch.Size: shapes are tuples here
 
 __version__ = "0.1.0"
 
@@ -232,5 +234,5 @@ __all__ = [
     "unbind", "unique", "vstack", "bernoulli", "empty", "empty_like", "eye", "full_like", "is_tensor",
     "linspace", "logspace", "normal", "rand_like", "randint", "randint_like", "randn_like", "randperm", "dtype",
     "float", "double", "half", "long", "int", "short", "bool", "inference_mode", "subtract", "multiply",
-    "divide", "true_divide", "negative", "scatter", "scatter_add", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
+    "divide", "true_divide", "negative", "scatter", "scatter_add", "einsum", "Size", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
 ]  # fmt: skip

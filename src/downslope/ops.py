@@ -1501,3 +1501,69 @@ def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
 
 
 _scatter_add_into_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Einstein summation (torch.einsum / np.einsum), e.g. ``einsum("bij,bjk->bik", a, b)``.
+
+    The gradient of each operand is again an einsum (of the output gradient with the other operands).
+    Not supported: ``...`` and an index repeated within one operand (a diagonal).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.einsum("i,i->", ds.tensor([1.0, 2.0]), ds.tensor([3.0, 4.0]))
+        tensor(11.)
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    ts = [_lift(o) for o in operands]
+    eq = equation.replace(" ", "")
+    if "..." in eq:
+        raise ArgumentError(f"einsum: '...' is not supported (equation {equation!r}); name every dimension")
+    lhs, arrow, out = eq.partition("->")
+    subs = lhs.split(",")
+    if not arrow:  # implicit output: the indices that appear once, in alphabetical order
+        out = "".join(sorted(c for c in set(lhs) if c != "," and lhs.count(c) == 1))
+    if len(subs) != len(ts):
+        raise ArgumentError(f"einsum: {equation!r} names {len(subs)} operand(s) but {len(ts)} were given")
+    for k, (sub, t) in enumerate(zip(subs, ts)):
+        if len(sub) != t.ndim:
+            raise ShapeError(f"einsum: operand {k} has {t.ndim} dims (shape {t.shape}) but {sub!r} names {len(sub)}")
+        if len(set(sub)) != len(sub):
+            raise ArgumentError(f"einsum: an index repeated within one operand ({sub!r}, a diagonal) is not supported")
+    kinds = {t.array.dtype for t in ts}
+    if len(kinds) > 1:
+        common = np.result_type(*kinds)
+        ts = [t if t.array.dtype == common else astype(t, common) for t in ts]
+    try:
+        arr = np.einsum(f"{lhs}->{out}", *[t.array for t in ts], optimize=len(ts) > 2)
+    except ValueError as exc:
+        raise ShapeError(f"einsum {equation!r}: {exc} (shapes {[t.shape for t in ts]})") from None
+    return _node(np.asarray(arr), tuple(ts), _einsum_vjp, (subs, out))
+
+
+def _einsum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    subs, out = saved
+    grads = []
+    for i, sub in enumerate(subs):
+        if not needs[i]:
+            grads.append(None)
+            continue
+        terms, operands = [out], [g]
+        for j, (s, a) in enumerate(zip(subs, args)):
+            if j != i:
+                terms.append(s)
+                operands.append(a)
+        seen = set("".join(terms))
+        missing = "".join(c for c in sub if c not in seen)
+        if missing:  # indices summed within operand i alone: its gradient is constant along them
+            sizes = tuple(args[i].shape[sub.index(c)] for c in missing)
+            terms.append(missing)
+            ones = np.ones(sizes, dtype=xp.data(g).dtype)
+            operands.append(_wrap(ones) if xp.differentiable else ones)
+        spec = ",".join(terms) + "->" + sub
+        grads.append(einsum(spec, *operands) if xp.differentiable else np.einsum(spec, *operands))
+    return tuple(grads)
+
+
+_einsum_vjp.reads_inputs = "others"  # type: ignore[attr-defined]
