@@ -242,3 +242,47 @@ def test_multi_margin_loss_matches_torch(check_op: Any, p: int) -> None:
              lambda x: TF.multi_margin_loss(x, torch.tensor(y), weight=torch.tensor(w), reduction="sum"), [x])  # fmt: skip
     got = nn.MultiMarginLoss(reduction="none")(ds.tensor(x[0]), ds.tensor(3)).numpy()
     np.testing.assert_allclose(got, torch.nn.MultiMarginLoss(reduction="none")(torch.tensor(x[0]), torch.tensor(3)))
+
+
+def test_local_response_norm_pdist_and_old_names_match_torch(check_op: Any) -> None:
+    x = x_array((2, 5, 3, 3))
+    for size in (1, 2, 3, 4):
+        check_op(
+            lambda x, size=size: F.local_response_norm(x, size, 1e-2, 0.75, 2.0),
+            lambda x, size=size: TF.local_response_norm(x, size, 1e-2, 0.75, 2.0),
+            [x],
+        )
+    check_op(nn.LocalResponseNorm(3), torch.nn.LocalResponseNorm(3), [x[:, :, 0]])
+    check_op(F.pdist, TF.pdist, [x_array((5, 3))])
+    check_op(lambda x: F.pdist(x, 1.0), lambda x: TF.pdist(x, 1.0), [x_array((4, 3))])
+    check_op(lambda x: F.upsample_nearest(x, scale_factor=2), lambda x: TF.upsample_nearest(x, scale_factor=2), [x])
+    check_op(lambda x: F.upsample_bilinear(x, size=(4, 5)), lambda x: TF.upsample_bilinear(x, size=(4, 5)), [x])
+    out, idx = F.max_pool2d_with_indices(ds.tensor(x), 2)
+    tout, tidx = TF.max_pool2d_with_indices(torch.tensor(x), 2)
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+
+
+def test_gumbel_softmax_samples_the_categorical_distribution() -> None:
+    ds.manual_seed(1)
+    logits = ds.tensor(np.log(np.array([[0.2, 0.5, 0.3]] * 4000, np.float32)), requires_grad=True)
+    hard = F.gumbel_softmax(logits, tau=0.5, hard=True)
+    assert set(np.unique(hard.numpy())) == {0.0, 1.0} and np.all(hard.numpy().sum(-1) == 1)
+    np.testing.assert_allclose(hard.numpy().mean(0), [0.2, 0.5, 0.3], atol=0.03)
+    (hard * ds.tensor([1.0, 2.0, 3.0])).sum().backward()  # straight through: the soft sample's gradient
+    assert np.abs(logits.grad.numpy()).sum() > 0
+    soft = F.gumbel_softmax(ds.zeros(3, 4), tau=2.0)
+    np.testing.assert_allclose(soft.numpy().sum(-1), 1.0, rtol=1e-6)
+
+
+def test_triplet_margin_with_distance_loss_matches_torch(check_op: Any) -> None:
+    a, p, n = x_array((4, 5), 1), x_array((4, 5), 2), x_array((4, 5), 3)
+    check_op(F.triplet_margin_with_distance_loss, TF.triplet_margin_with_distance_loss, [a, p, n])
+    check_op(
+        lambda a, p, n: F.triplet_margin_with_distance_loss(
+            a, p, n, distance_function=lambda u, v: 1.0 - F.cosine_similarity(u, v), margin=0.5, swap=True
+        ),
+        lambda a, p, n: TF.triplet_margin_with_distance_loss(
+            a, p, n, distance_function=lambda u, v: 1.0 - TF.cosine_similarity(u, v), margin=0.5, swap=True
+        ),
+        [a, p, n],
+    )

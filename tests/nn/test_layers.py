@@ -233,3 +233,41 @@ def test_embedding_from_pretrained_matches_torch() -> None:
     assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
     with pytest.raises(ValueError, match="max_norm"):
         F.embedding(ds.tensor([0]), ds.ones(2, 2), max_norm=1.0)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_matches_torch(check_op: Any, mode: str) -> None:
+    torch = pytest.importorskip("torch")
+    table = np.random.default_rng(5).standard_normal((10, 4)).astype(np.float32)
+    flat, offsets = np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 3, 3, 5])  # bag 1 is empty
+    check_op(
+        lambda w: F.embedding_bag(ds.tensor(flat), w, ds.tensor(offsets), mode=mode),
+        lambda w: torch.nn.functional.embedding_bag(torch.tensor(flat), w, torch.tensor(offsets), mode=mode),
+        [table],
+    )
+    rows = np.array([[1, 2, 0], [4, 4, 9]])
+    check_op(
+        lambda w: F.embedding_bag(ds.tensor(rows), w, mode=mode, padding_idx=0),
+        lambda w: torch.nn.functional.embedding_bag(torch.tensor(rows), w, mode=mode, padding_idx=0),
+        [table],
+    )
+    if mode == "sum":
+        psw = np.random.default_rng(6).standard_normal(flat.size).astype(np.float32)
+        check_op(
+            lambda w, s: F.embedding_bag(ds.tensor(flat), w, ds.tensor(offsets), mode="sum", per_sample_weights=s),
+            lambda w, s: torch.nn.functional.embedding_bag(
+                torch.tensor(flat), w, torch.tensor(offsets), mode="sum", per_sample_weights=s
+            ),
+            [table, psw],
+        )
+
+
+def test_embedding_bag_module_is_the_text_classification_tutorials_layer() -> None:
+    torch = pytest.importorskip("torch")
+    ours, theirs = nn.EmbeddingBag(10, 4, mode="mean"), torch.nn.EmbeddingBag(10, 4, mode="mean")
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    text, offsets = np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 2, 6])
+    got = ours(ds.tensor(text), ds.tensor(offsets)).numpy()
+    np.testing.assert_allclose(got, theirs(torch.tensor(text), torch.tensor(offsets)).detach().numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="needs offsets"):
+        ours(ds.tensor(text))

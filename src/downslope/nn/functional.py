@@ -51,6 +51,8 @@ __all__ = [
     "hardsigmoid",
     "hardswish",
     "threshold",
+    "gumbel_softmax",
+    "pdist",
     "softshrink",
     "hardshrink",
     "glu",
@@ -345,6 +347,48 @@ def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
     return ops.where(np.abs(x.array) > lambd, x, np.zeros((), x.array.dtype))
 
 
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    """A differentiable sample from the categorical distribution of ``logits``: softmax((logits + g) / tau)
+    with Gumbel noise g; ``hard=True`` returns the one-hot argmax whose gradient is the soft sample's
+    (straight-through estimator).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> y = F.gumbel_softmax(ds.zeros(2, 3), hard=True)
+        >>> y.sum(-1).tolist()
+        [1.0, 1.0]
+    """
+    logits = _as_tensor(logits, "gumbel_softmax")
+    gumbels = -np.log(backend.rng().exponential(1.0, logits.shape)).astype(logits.array.dtype)
+    soft = ops.softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return soft
+    winner = np.argmax(soft.array, axis=dim)
+    one_hot_ = np.zeros_like(soft.array)
+    np.put_along_axis(one_hot_, np.expand_dims(winner, dim), 1.0, axis=dim)
+    return soft + (one_hot_ - soft.array)  # the values of the one-hot, the gradient of the soft sample
+
+
+def pdist(x: Tensor, p: float = 2.0) -> Tensor:
+    """The p-norm distances between all pairs of rows of (N, M) ``x``: the upper triangle, row by row.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.pdist(ds.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])).tolist()
+        [5.0, 1.0, 4.242640495300293]
+    """
+    x = _as_tensor(x, "pdist")
+    if x.ndim != 2:
+        raise ArgumentError(f"pdist: expected a 2-D (N, M) input, got shape {x.shape}")
+    i, j = np.triu_indices(x.shape[0], 1)
+    d = x[i] - x[j]
+    if p == 2:
+        return ops.sqrt(ops.sum(d * d, 1))
+    return ops.sum(ops.abs(d) ** p, 1) ** (1.0 / p)
+
+
 def glu(x: Tensor, dim: int = -1) -> Tensor:
     """Gated linear unit: split ``dim`` into halves a, b and return a * sigmoid(b).
 
@@ -570,7 +614,14 @@ def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
 
 # Losses, normalization and embedding live beside their modules; re-exported here so that
 # ``F.cross_entropy``, ``F.batch_norm`` etc. read as in PyTorch.
-from .layers import bilinear, channel_shuffle, embedding, pixel_shuffle, pixel_unshuffle  # noqa: E402
+from .layers import (  # noqa: E402
+    bilinear,
+    channel_shuffle,
+    embedding,
+    embedding_bag,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
 from .losses import (  # noqa: E402
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -590,15 +641,17 @@ from .losses import (  # noqa: E402
     smooth_l1_loss,
     soft_margin_loss,
     triplet_margin_loss,
+    triplet_margin_with_distance_loss,
 )
-from .normalization import batch_norm, group_norm, instance_norm, layer_norm, rms_norm  # noqa: E402
+from .normalization import batch_norm, group_norm, instance_norm, layer_norm, local_response_norm, rms_norm  # noqa: E402
 
 __all__ += [
     "embedding", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss",
     "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss", "batch_norm", "layer_norm",
     "cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss", "margin_ranking_loss",
-    "multilabel_soft_margin_loss", "multi_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss", "group_norm",
-    "instance_norm", "rms_norm", "bilinear", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
+    "multilabel_soft_margin_loss", "multi_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss",
+    "triplet_margin_with_distance_loss", "group_norm",
+    "instance_norm", "rms_norm", "embedding_bag", "local_response_norm", "bilinear", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
 ]  # fmt: skip
 
 # Convolution and pooling live in convolution.py beside their modules.
@@ -614,11 +667,24 @@ from .convolution import (  # noqa: E402
     max_pool2d,
 )
 from .pooling_extra import adaptive_max_pool1d, adaptive_max_pool2d, lp_pool1d, lp_pool2d  # noqa: E402
-from .upsampling import interpolate, upsample  # noqa: E402
+from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: E402
 
 __all__ += [
     "conv_transpose1d", "conv_transpose2d", "interpolate", "upsample", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "lp_pool1d", "lp_pool2d",
+    "lp_pool1d", "lp_pool2d", "upsample_nearest", "upsample_bilinear", "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
 ]  # fmt: skip
+
+
+def max_pool2d_with_indices(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                            ceil_mode: bool = False, return_indices: bool = True) -> Any:  # fmt: skip
+    """:func:`max_pool2d` returning ``(values, indices)`` (PyTorch's explicit name)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def max_pool1d_with_indices(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                            ceil_mode: bool = False, return_indices: bool = True) -> Any:  # fmt: skip
+    """:func:`max_pool1d` returning ``(values, indices)`` (PyTorch's explicit name)."""
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)

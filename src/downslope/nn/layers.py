@@ -402,3 +402,123 @@ class ChannelShuffle(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return channel_shuffle(x, self.groups)
+
+
+# ---------------------------------------------------------------------- bags of embeddings
+def embedding_bag(
+    input: Any,
+    weight: Tensor,
+    offsets: Any = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    mode: str = "mean",
+    sparse: bool = False,
+    per_sample_weights: Tensor | None = None,
+    include_last_offset: bool = False,
+    padding_idx: int | None = None,
+) -> Tensor:
+    """Sum, mean or max of the embeddings of each bag of indices, without materializing the
+    per-bag lists: ``input`` is 2-D (one bag per row) or 1-D with ``offsets`` (bag starts).
+
+    Shapes: out ``(bags, embedding_dim)``. ``per_sample_weights`` (same shape as ``input``) scales
+    each embedding before a ``sum``. Indices equal to ``padding_idx`` are left out of their bag.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> table = ds.tensor([[1.0], [2.0], [4.0]])
+        >>> F.embedding_bag(ds.tensor([0, 1, 2]), table, ds.tensor([0, 2]), mode="sum")
+        tensor([[3.],
+                [4.]])
+    """
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise ArgumentError("embedding_bag: max_norm, scale_grad_by_freq and sparse are not supported")
+    if mode not in ("sum", "mean", "max"):
+        raise ArgumentError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    idx = np.asarray(input.array if isinstance(input, Tensor) else input)
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ArgumentError("embedding_bag: offsets go with 1-D input; a 2-D input is one bag per row")
+        bags, length = idx.shape
+        starts = np.arange(bags) * length
+        idx = idx.reshape(-1)
+    elif idx.ndim == 1:
+        if offsets is None:
+            raise ArgumentError("embedding_bag: a 1-D input needs offsets (the start of each bag)")
+        starts = np.asarray(offsets.array if isinstance(offsets, Tensor) else offsets, dtype=np.int64).reshape(-1)
+        if include_last_offset:
+            starts = starts[:-1]
+        if starts.size and (starts[0] != 0 or np.any(np.diff(starts) < 0) or starts[-1] > idx.size):
+            raise ArgumentError(f"embedding_bag: offsets must start at 0 and not decrease, got {starts.tolist()}")
+    else:
+        raise ShapeError(f"embedding_bag: expected 1-D or 2-D indices, got shape {idx.shape}")
+    if per_sample_weights is not None and mode != "sum":
+        raise ArgumentError("embedding_bag: per_sample_weights need mode='sum'")
+    rows = embedding(idx, weight)
+    ends = np.append(starts[1:], idx.size)
+    bag_of = np.repeat(np.arange(len(starts)), ends - starts)  # the bag each index belongs to
+    keep = np.ones(idx.size, dtype=bool) if padding_idx is None else idx != padding_idx % weight.shape[0]
+    if mode == "max":
+        parts = []
+        empty = Tensor(np.zeros(weight.shape[1], dtype=weight.array.dtype))  # PyTorch gives an empty bag zeros
+        for start, end in zip(starts, ends):
+            members = np.flatnonzero(keep[start:end]) + start
+            parts.append(ops.amax(rows[members], 0) if members.size else empty)
+        return ops.stack(parts, 0) if parts else ops.reshape(rows[:0], (0, weight.shape[1]))
+    # sum / mean: one (bags, n) matrix product gathers every bag at once
+    mix = np.zeros((len(starts), idx.size), dtype=weight.array.dtype)
+    mix[bag_of[keep], np.flatnonzero(keep)] = 1.0
+    if mode == "mean":
+        counts = mix.sum(axis=1, keepdims=True)
+        mix = np.divide(mix, counts, out=np.zeros_like(mix), where=counts > 0)
+    if per_sample_weights is not None:
+        rows = rows * ops.reshape(per_sample_weights, (-1, 1))
+    return ops.matmul(Tensor(mix), rows)
+
+
+class EmbeddingBag(Module):
+    """Sums, means or maxima of bags of embeddings (see :func:`F.embedding_bag`), as in the text
+    classification tutorial: ``EmbeddingBag(vocab, dim)(tokens, offsets)``.
+
+    Example:
+        >>> import downslope as ds
+        >>> bag = ds.nn.EmbeddingBag(10, 3, mode="mean")
+        >>> bag(ds.tensor([1, 2, 4, 5, 4]), ds.tensor([0, 2])).shape
+        (2, 3)
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        mode: str = "mean",
+        sparse: bool = False,
+        _weight: Any = None,
+        include_last_offset: bool = False,
+        padding_idx: int | None = None,
+    ) -> None:
+        super().__init__()
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise ArgumentError("EmbeddingBag: max_norm, scale_grad_by_freq and sparse are not supported")
+        if mode not in ("sum", "mean", "max"):
+            raise ArgumentError(f"EmbeddingBag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+        self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "EmbeddingBag")
+        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "EmbeddingBag")
+        self.mode, self.include_last_offset, self.padding_idx = mode, include_last_offset, padding_idx
+        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
+        init.normal_(self.weight)
+        if padding_idx is not None:
+            self.weight.array[padding_idx] = 0
+
+    def forward(self, input: Any, offsets: Any = None, per_sample_weights: Tensor | None = None) -> Tensor:
+        return embedding_bag(
+            input, self.weight, offsets, mode=self.mode, per_sample_weights=per_sample_weights,
+            include_last_offset=self.include_last_offset, padding_idx=self.padding_idx,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}"

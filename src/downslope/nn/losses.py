@@ -912,6 +912,41 @@ class MultiMarginLoss(_Loss):
         return multi_margin_loss(input, target, self.p, self.margin, self.weight, self.reduction)
 
 
+def triplet_margin_with_distance_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    *,
+    distance_function: Any = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """:func:`triplet_margin_loss` with any ``distance_function(a, b)`` (default: pairwise Euclidean)."""
+    _check_reduction(reduction, "triplet_margin_with_distance_loss")
+    dist = distance_function if distance_function is not None else (lambda a, b: _distance(a, b, 2.0, 1e-6))
+    d_pos, d_neg = dist(anchor, positive), dist(anchor, negative)
+    if swap:
+        d_neg = ops.minimum(d_neg, dist(positive, negative))
+    return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """See :func:`triplet_margin_with_distance_loss`."""
+
+    def __init__(
+        self, *, distance_function: Any = None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"
+    ) -> None:
+        super().__init__(reduction)
+        self.distance_function, self.margin, self.swap = distance_function, float(margin), bool(swap)
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return triplet_margin_with_distance_loss(
+            anchor, positive, negative, distance_function=self.distance_function, margin=self.margin,
+            swap=self.swap, reduction=self.reduction,
+        )  # fmt: skip
+
+
 class MarginRankingLoss(_Loss):
     """See :func:`margin_ranking_loss`."""
 
@@ -1002,5 +1037,6 @@ __all__ += [
     "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
     "cosine_embedding_loss", "triplet_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "MarginRankingLoss",
     "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
-    "PoissonNLLLoss", "GaussianNLLLoss", "multi_margin_loss", "MultiMarginLoss",
+    "PoissonNLLLoss", "GaussianNLLLoss", "multi_margin_loss", "MultiMarginLoss", "triplet_margin_with_distance_loss",
+    "TripletMarginWithDistanceLoss",
 ]  # fmt: skip

@@ -601,3 +601,45 @@ class RMSNorm(Module):
 
 
 __all__ += ["BatchNorm3d", "rms_norm", "RMSNorm"]
+
+
+# ---------------------------------------------------------------------- local response norm
+def local_response_norm(x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+    """AlexNet's normalization across channels: x / (k + alpha * mean of x^2 over ``size``
+    neighbouring channels) ** beta, the window centred on each channel and zero-padded.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.local_response_norm(ds.ones(1, 3, 1), 1, alpha=1.0, beta=1.0, k=1.0).tolist()
+        [[[0.5], [0.5], [0.5]]]
+    """
+    if not isinstance(x, Tensor) or x.ndim < 3:
+        raise ArgumentError(
+            f"local_response_norm: expected a (N, C, ...) Tensor with 3+ dims, got {getattr(x, 'shape', x)}"
+        )
+    c = x.shape[1]
+    sq = ops.unsqueeze(x * x, 1)  # (N, 1, C, ...)
+    pad = [0, 0] * (x.ndim - 2) + [size // 2, (size - 1) // 2]
+    padded = ops.squeeze(ops.pad(sq, tuple(pad)), 1)
+    window = padded[:, 0:c]
+    for j in range(1, size):
+        window = window + padded[:, j : j + c]
+    return x / (window * (alpha / size) + k) ** beta
+
+
+class LocalResponseNorm(Module):
+    """See :func:`local_response_norm`."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+__all__ += ["local_response_norm", "LocalResponseNorm"]

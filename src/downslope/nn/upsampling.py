@@ -29,7 +29,10 @@ from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor
 from .module import Module
 
-__all__ = ["interpolate", "upsample", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
+__all__ = [
+    "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "Upsample", "UpsamplingNearest2d",
+    "UpsamplingBilinear2d",
+]  # fmt: skip
 
 _MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2}
 
@@ -113,6 +116,16 @@ def upsample(
 ) -> Tensor:
     """PyTorch's older name for :func:`interpolate`."""
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:
+    """PyTorch's older name for nearest-neighbour :func:`interpolate`."""
+    return interpolate(input, size, scale_factor, "nearest")
+
+
+def upsample_bilinear(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:
+    """PyTorch's older name for bilinear :func:`interpolate` with ``align_corners=True``."""
+    return interpolate(input, size, scale_factor, "bilinear", align_corners=True)
 
 
 class Upsample(Module):
