@@ -61,7 +61,8 @@ class DataLoader:
     """Iterate over a dataset in batches; each batch is a tuple of Tensors ``(x, y, ...)``.
 
     Args:
-        dataset: a :class:`Dataset`, or a tuple of arrays ``(x, y)`` (wrapped in an ArrayDataset).
+        dataset: a :class:`Dataset` (or any sequence of samples, such as a list of ``(label, text)``
+            pairs, as in PyTorch), or a tuple of arrays ``(x, y)`` (wrapped in an ArrayDataset).
         batch_size: ``None``/``"full"`` (full batch), ``1`` (stochastic) or ``B`` (mini-batch).
             Like PyTorch the default is 1; a batch size above N is clipped to N.
         shuffle: reshuffle the sample order at the start of every epoch. A full batch is never
@@ -111,8 +112,8 @@ class DataLoader:
         if isinstance(dataset, IterableDataset):
             self._init_stream(dataset, batch_size, shuffle, drop_last, collate_fn, sampler, batch_sampler)
             return
-        if isinstance(dataset, (tuple, list)):
-            dataset = ArrayDataset(*dataset)
+        if isinstance(dataset, tuple) and _looks_like_arrays(dataset):
+            dataset = ArrayDataset(*dataset)  # (x, y): downslope's shorthand for an ArrayDataset
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise ArgumentTypeError(
                 f"DataLoader: expected a Dataset (with __len__ and __getitem__) or a tuple of arrays, "
@@ -290,10 +291,27 @@ def _stack_field(values: list[Any], where: str) -> Tensor:
     return _wrap(_as_sample_array(stacked, f"DataLoader {where}"))
 
 
+def _looks_like_arrays(items: tuple[Any, ...]) -> bool:
+    """Whether a tuple is (x, y, ...) arrays sharing their first axis, rather than a tuple of samples."""
+    lengths = set()
+    for item in items:
+        arr = item.array if isinstance(item, Tensor) else item
+        if not isinstance(arr, np.ndarray) or arr.ndim == 0:
+            return False
+        lengths.add(len(arr))
+    return len(lengths) == 1
+
+
 def _collate_samples(samples: list[Any]) -> Any:
     if not isinstance(samples[0], (tuple, list)):
         return default_collate(samples)  # a dataset of single tensors or dicts: batches as PyTorch's
-    return tuple(_stack_field([s[k] for s in samples], f"field {k}") for k in range(len(samples[0])))
+    return tuple(_collate_field([s[k] for s in samples], f"field {k}") for k in range(len(samples[0])))
+
+
+def _collate_field(values: list[Any], where: str) -> Any:
+    if isinstance(values[0], (str, dict, tuple, list)):
+        return default_collate(values)
+    return _stack_field(values, where)
 
 
 def default_convert(data: Any) -> Any:
