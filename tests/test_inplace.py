@@ -75,6 +75,14 @@ CASES = {
     "scatter_src": (lambda t, m: t.scatter_(0, m.tensor([[2, 0, 1, 1]]), _T(m, B)), False),
     "scatter_add_": (lambda t, m: t.scatter_add_(1, m.tensor([[1, 1], [0, 3], [2, 2]]), _T(m, B)), False),
     "index_fill_": (lambda t, m: t.index_fill_(1, m.tensor([0, 2]), -3.0), False),
+    "tan_": (lambda t, m: t.tan_(), False),
+    "atan2_": (lambda t, m: t.atan2_(_T(m, B)), False),
+    "clamp_min_": (lambda t, m: t.clamp_min_(0.2), False),
+    "eq_": (lambda t, m: t.ge_(0.0), False),
+    "logical_not_": (lambda t, m: t.logical_not_(), False),
+    "index_add_": (lambda t, m: t.index_add_(0, m.tensor([2, 0, 2]), _T(m, B)), False),
+    "subtract_": (lambda t, m: t.subtract_(_T(m, B)), False),
+    "nan_to_num_": (lambda t, m: t.nan_to_num_(posinf=3.0), False),
 }
 
 
@@ -200,6 +208,7 @@ GRAPH_CASES = {
     "residual_iadd": lambda lib, x, w: _residual(lib, x, w),
     "fill_graph_tensor": lambda lib, x, w: ((y := x * w).fill_(2.0) * w + y).sum(),
     "copy_from_graph": lambda lib, x, w: (lib.zeros(3, 4, dtype=lib.float64).copy_(x * w) * x).sum(),
+    "generic_in_place_forms": lambda lib, x, w: ((x * 1).atan2_(w).add_(1) * x).sum() + (x * w).hypot_(x).sum(),
     "operand_is_self": lambda lib, x, w: ((y := x * w).add_(y).mul_(2) * x).sum(),
     "lerp_weight_tensor": lambda lib, x, w: ((x * 1).lerp_(w, x.sigmoid())).sum(),
     "scatter_into_buffer": lambda lib, x, w: (

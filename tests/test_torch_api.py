@@ -133,6 +133,145 @@ GRAD_CASES = {
         lambda a, b: torch.einsum("i,j->ji", [a, b]),
         [(3,), (2,)],
     ),
+    # elementwise math
+    "tan": (lambda a: (a * 0.5).tan(), lambda a: (a * 0.5).tan(), [(3, 4)]),
+    "sinh_cosh": (lambda a: ds.sinh(a) + a.cosh(), lambda a: torch.sinh(a) + a.cosh(), [(3, 4)]),
+    "asin_acos_atan": (
+        lambda a: (a * 0.4).asin() + ds.acos(a * 0.4) + a.atan(),
+        lambda a: (a * 0.4).asin() + torch.acos(a * 0.4) + a.atan(),
+        [(3, 4)],
+    ),
+    "asinh_acosh_atanh": (
+        lambda a: a.asinh() + (a.abs() + 1.1).acosh() + ds.atanh(a * 0.4),
+        lambda a: a.asinh() + (a.abs() + 1.1).acosh() + torch.atanh(a * 0.4),
+        [(3, 4)],
+    ),
+    "arc_aliases": (lambda a: ds.arcsin(a * 0.3) + a.arctan(), lambda a: torch.arcsin(a * 0.3) + a.arctan(), [(3,)]),
+    "log2_log10_exp2": (
+        lambda a: (a.abs() + 0.1).log2() + ds.log10(a.abs() + 0.1) + a.exp2(),
+        lambda a: (a.abs() + 0.1).log2() + torch.log10(a.abs() + 0.1) + a.exp2(),
+        [(3, 4)],
+    ),
+    "erfc_logit": (
+        lambda a: a.erfc() + (a * 0.2 + 0.5).logit(),
+        lambda a: a.erfc() + (a * 0.2 + 0.5).logit(),
+        [(3, 4)],
+    ),
+    "deg2rad_frac": (
+        lambda a: a.deg2rad() + ds.rad2deg(a) + a.frac(),
+        lambda a: a.deg2rad() + torch.rad2deg(a) + a.frac(),
+        [(3, 4)],
+    ),
+    "sinc": (lambda a: ds.sinc(a), lambda a: torch.sinc(a), [(3, 4)]),
+    "atan2": (lambda a, b: ds.atan2(a, b), lambda a, b: torch.atan2(a, b), [(3, 4), (4,)]),
+    "hypot": (lambda a, b: a.hypot(b), lambda a, b: a.hypot(b), [(3, 4), (3, 4)]),
+    "logaddexp": (lambda a, b: ds.logaddexp(a, b), lambda a, b: torch.logaddexp(a, b), [(3, 4), (3, 4)]),
+    "xlogy": (lambda a, b: ds.xlogy(a, b.abs() + 0.1), lambda a, b: torch.xlogy(a, b.abs() + 0.1), [(3, 4), (3, 4)]),
+    "fmod_remainder": (
+        lambda a, b: ds.fmod(a, b.abs() + 0.5) + a.remainder(b.abs() + 0.5),
+        lambda a, b: torch.fmod(a, b.abs() + 0.5) + a.remainder(b.abs() + 0.5),
+        [(3, 4), (3, 4)],
+    ),
+    "copysign": (lambda a: ds.copysign(a, -1.0), lambda a: torch.copysign(a, -1.0), [(3, 4)]),
+    "fmax_fmin": (
+        lambda a, b: ds.fmax(a, b) * ds.fmin(a, b),
+        lambda a, b: torch.fmax(a, b) * torch.fmin(a, b),
+        [(3, 4), (3, 4)],
+    ),
+    "clamp_min_max": (
+        lambda a: a.clamp_min(-0.5) * ds.clamp_max(a, 0.5),
+        lambda a: a.clamp_min(-0.5) * torch.clamp_max(a, 0.5),
+        [(3, 4)],
+    ),
+    "float_power": (lambda a: ds.float_power(a.abs(), 1.5), lambda a: torch.float_power(a.abs(), 1.5), [(3,)]),
+    # shapes and indexing
+    "movedim": (lambda a: a.movedim(0, -1), lambda a: a.movedim(0, -1), [(2, 3, 4)]),
+    "moveaxis_pair": (
+        lambda a: ds.moveaxis(a, (0, 1), (2, 0)),
+        lambda a: torch.moveaxis(a, (0, 1), (2, 0)),
+        [(2, 3, 4)],
+    ),
+    "swapaxes_ravel": (lambda a: a.swapaxes(0, 2).ravel(), lambda a: a.swapaxes(0, 2).ravel(), [(2, 3, 4)]),
+    "roll": (lambda a: a.roll((1, -2), (0, 1)), lambda a: a.roll((1, -2), (0, 1)), [(3, 4)]),
+    "roll_flat": (lambda a: ds.roll(a, 5), lambda a: torch.roll(a, 5), [(3, 4)]),
+    "diff": (
+        lambda a: a.diff(dim=1) + ds.diff(a, 2, 1).sum(),
+        lambda a: a.diff(dim=1)[:, :] + torch.diff(a, 2, 1).sum(),
+        [(3, 4)],
+    ),
+    "diagonal": (lambda a: a.diagonal(1), lambda a: a.diagonal(1), [(3, 4)]),
+    "diagonal_negative": (lambda a: ds.diagonal(a, -1, 1, 2), lambda a: torch.diagonal(a, -1, 1, 2), [(2, 3, 4)]),
+    "diag_vector": (lambda a: ds.diag(a, -1), lambda a: torch.diag(a, -1), [(3,)]),
+    "diag_matrix_trace": (lambda a: a.diag() * a.trace(), lambda a: a.diag() * a.trace(), [(3, 3)]),
+    "take": (lambda a: a.take(ds.tensor([0, 5, 5, 11])), lambda a: a.take(torch.tensor([0, 5, 5, 11])), [(3, 4)]),
+    "take_along_dim": (
+        lambda a: ds.take_along_dim(a, a.argsort(1), 1),
+        lambda a: torch.take_along_dim(a, a.argsort(1), 1),
+        [(3, 4)],
+    ),
+    "tensor_split": (lambda a: a.tensor_split(3, 1)[0] * 2, lambda a: a.tensor_split(3, 1)[0] * 2, [(3, 4)]),
+    "hsplit_indices": (lambda a: ds.hsplit(a, [1, 3])[1], lambda a: torch.hsplit(a, [1, 3])[1], [(3, 4)]),
+    "repeat_interleave": (lambda a: a.repeat_interleave(2, 0), lambda a: a.repeat_interleave(2, 0), [(3, 4)]),
+    "repeat_interleave_flat": (
+        lambda a: ds.repeat_interleave(a, ds.tensor([1, 0, 3])),
+        lambda a: torch.repeat_interleave(a, torch.tensor([1, 0, 3])),
+        [(3,)],
+    ),
+    "unflatten_select": (
+        lambda a: a.unflatten(1, (2, 2)).select(2, 1),
+        lambda a: a.unflatten(1, (2, 2)).select(2, 1),
+        [(3, 4)],
+    ),
+    "index_add": (
+        lambda a, b: a.index_add(0, ds.tensor([2, 0, 2]), b, alpha=2),
+        lambda a, b: a.index_add(0, torch.tensor([2, 0, 2]), b, alpha=2),
+        [(3, 4), (3, 4)],
+    ),
+    "index_copy": (
+        lambda a, b: a.index_copy(1, ds.tensor([3, 0]), b),
+        lambda a, b: a.index_copy(1, torch.tensor([3, 0]), b),
+        [(3, 4), (3, 2)],
+    ),
+    "cross": (lambda a, b: ds.cross(a, b, dim=1), lambda a, b: torch.cross(a, b, dim=1), [(4, 3), (4, 3)]),
+    "inner": (lambda a, b: ds.inner(a, b), lambda a, b: torch.inner(a, b), [(3, 4), (2, 4)]),
+    "addmm": (
+        lambda a, b: ds.addmm(a, b, b.t(), beta=0.5, alpha=2),
+        lambda a, b: torch.addmm(a, b, b.t(), beta=0.5, alpha=2),
+        [(3, 3), (3, 4)],
+    ),
+    "addmv_addr": (
+        lambda a, b: ds.addmv(a, b, b[0]) + ds.addr(b, a, b[0])[:, 0],
+        lambda a, b: torch.addmv(a, b, b[0]) + torch.addr(b, a, b[0])[:, 0],
+        [(3,), (3, 4)],
+    ),
+    "baddbmm_addbmm": (
+        lambda a, b: ds.baddbmm(a, b, b.transpose(1, 2)).sum(0) + ds.addbmm(a[0], b, b.transpose(1, 2)),
+        lambda a, b: torch.baddbmm(a, b, b.transpose(1, 2)).sum(0) + torch.addbmm(a[0], b, b.transpose(1, 2)),
+        [(2, 3, 3), (2, 3, 4)],
+    ),
+    "kthvalue": (lambda a: a.kthvalue(2, 1).values, lambda a: a.kthvalue(2, 1).values, [(3, 4)]),
+    "median": (lambda a: a.median(0).values + a.median(), lambda a: a.median(0).values + a.median(), [(3, 4)]),
+    "nansum_nanmean": (lambda a: a.nansum(1) + ds.nanmean(a), lambda a: a.nansum(1) + torch.nanmean(a), [(3, 4)]),
+    "meshgrid": (
+        lambda a, b: (lambda g: g[0] * g[1])(ds.meshgrid(a, b, indexing="ij")),
+        lambda a, b: (lambda g: g[0] * g[1])(torch.meshgrid(a, b, indexing="ij")),
+        [(3,), (4,)],
+    ),
+    "meshgrid_xy": (
+        lambda a, b: (lambda g: g[0] * 2 + g[1])(ds.meshgrid(a, b, indexing="xy")),
+        lambda a, b: (lambda g: g[0] * 2 + g[1])(torch.meshgrid(a, b, indexing="xy")),
+        [(3,), (4,)],
+    ),
+    "broadcast_tensors": (
+        lambda a, b: (lambda t: t[0] * t[1])(ds.broadcast_tensors(a, b)),
+        lambda a, b: (lambda t: t[0] * t[1])(torch.broadcast_tensors(a, b)),
+        [(3, 1), (4,)],
+    ),
+    "column_stack_dstack": (
+        lambda a, b: ds.column_stack([a, b]).sum() + ds.dstack([a, b]),
+        lambda a, b: torch.column_stack([a, b]).sum() + torch.dstack([a, b]),
+        [(3,), (3,)],
+    ),
     "index_fill": (
         lambda a: a.index_fill(0, ds.tensor([0, 2]), -1.0),
         lambda a: a.index_fill(0, torch.tensor([0, 2]), -1.0),
@@ -386,3 +525,46 @@ def test_einsum_double_backward_and_refusals():
     with pytest.raises(ValueError, match="operand 0 has 2 dims"):
         ds.einsum("ijk->i", ds.zeros(2, 2))
     assert ds.zeros(2, 3).shape == ds.Size([2, 3])
+
+
+def test_less_common_results_match_torch():
+    x = np.array([[0.0, -1.5, 2.0], [np.nan, np.inf, -np.inf]])
+    for fn in [
+        lambda m, t: m.nonzero(m.tensor([[0, 1], [2, 0]])),
+        lambda m, t: m.nonzero(m.tensor([0, 3, 0, 4]), as_tuple=True),
+        lambda m, t: m.argwhere(m.tensor([[0, 1], [2, 0]])),
+        lambda m, t: (m.count_nonzero(m.tensor([[0, 1], [2, 0]])), m.count_nonzero(m.tensor([[0, 1], [2, 0]]), dim=1)),
+        lambda m, t: (m.signbit(t), m.isneginf(t), m.isposinf(t)),
+        lambda m, t: m.nan_to_num(t),
+        lambda m, t: m.nan_to_num(t, nan=1.0, posinf=9.0, neginf=-9.0),
+        lambda m, t: (m.nansum(t[0]), m.nanmean(m.tensor([1.0, np.nan, 3.0], dtype=m.float64))),
+        lambda m, t: tuple(m.aminmax(m.tensor([[1, 5], [0, 2]]), dim=1)),
+        lambda m, t: m.heaviside(t[0], m.tensor(0.5, dtype=m.float64)),
+        lambda m, t: (m.floor_divide(m.tensor([7, -7]), 2), m.logical_xor(t[0] > 0, t[0] < 2)),
+        lambda m, t: (m.atleast_1d(m.tensor(1.0)), m.atleast_2d(m.tensor([1.0, 2.0]))),
+        lambda m, t: (m.vsplit(m.zeros(4, 2), 2)[1], m.dsplit(m.zeros(1, 2, 4), 2)[0]),
+        lambda m, t: (m.pi, m.e, m.inf, m.finfo(m.float32).eps, m.iinfo(m.int64).max),
+        lambda m, t: (m.typename(m.zeros(1)), m.scalar_tensor(2), m.asarray([1, 2]), m.detach(m.ones(2))),
+    ]:
+        _same(fn(ds, ds.tensor(x, dtype="float64")), fn(torch, torch.tensor(x)))
+
+
+def test_multinomial_is_seeded_and_draws_from_the_rows():
+    probs = [[0.0, 1.0, 0.0], [0.2, 0.3, 0.5]]
+    ds.manual_seed(1)
+    a = ds.multinomial(ds.tensor(probs), 4, replacement=True)
+    ds.manual_seed(1)
+    b = ds.tensor(probs).multinomial(4, replacement=True)
+    assert a.shape == tuple(torch.multinomial(torch.tensor(probs), 4, replacement=True).shape) == (2, 4)
+    assert a.dtype == np.int64 and a.tolist() == b.tolist()
+    assert a[0].tolist() == [1, 1, 1, 1]
+    assert sorted(ds.multinomial(ds.tensor([1.0, 1.0, 1.0]), 3).tolist()) == [0, 1, 2]
+    with pytest.raises(ValueError, match="without replacement"):
+        ds.multinomial(ds.tensor([1.0, 0.0]), 2)
+
+
+def test_seed_and_initial_seed():
+    ds.manual_seed(5)
+    assert ds.initial_seed() == 5
+    s = ds.seed()
+    assert ds.initial_seed() == s and isinstance(s, int)

@@ -90,8 +90,25 @@ def manual_seed(seed: int) -> np.random.Generator:
         raise ArgumentTypeError(f"manual_seed: expected an integer seed, got {type(seed).__name__} {seed!r}")
     if seed < 0:
         raise ArgumentError(f"manual_seed: expected a non-negative seed, got {seed}")
+    global _initial_seed
     _rng.bit_generator.state = np.random.PCG64(int(seed)).state
+    _initial_seed = int(seed)
     return _rng
+
+
+_initial_seed: int | None = None
+
+
+def initial_seed() -> int | None:
+    """The seed last given to :func:`manual_seed` (or :func:`seed`); None before any."""
+    return _initial_seed
+
+
+def seed() -> int:
+    """Seed the generator from the operating system's entropy and return the seed used."""
+    value = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] % (2**63))
+    manual_seed(value)
+    return value
 
 
 def get_rng_state() -> dict[str, Any]:

@@ -572,6 +572,7 @@ class return_types:  # noqa: N801  (torch.return_types)
     topk = namedtuple("topk", ["values", "indices"])
     kthvalue = namedtuple("kthvalue", ["values", "indices"])
     median = namedtuple("median", ["values", "indices"])
+    aminmax = namedtuple("aminmax", ["min", "max"])
 
 
 def _take_along(x: Tensor, idx: np.ndarray, dim: int) -> Tensor:
@@ -1567,3 +1568,683 @@ def _einsum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 _einsum_vjp.reads_inputs = "others"  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- elementwise math, from a table
+class _ArrayMath:
+    """What a derivative in the table below calls in the fast mode (NumPy)."""
+
+    sqrt, sinh, cosh, exp, log, sin, cos = np.sqrt, np.sinh, np.cosh, np.exp, np.log, np.sin, np.cos
+
+
+class _TensorMath:
+    """The same names as recorded tensor ops (for create_graph=True)."""
+
+    sqrt, exp, log, sin, cos = (staticmethod(f) for f in (sqrt, exp, log, sin, cos))
+
+    @staticmethod
+    def sinh(x: Any) -> Tensor:
+        return sinh(x)
+
+    @staticmethod
+    def cosh(x: Any) -> Tensor:
+        return cosh(x)
+
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+# name: (forward on arrays, derivative dy/dx as a function of (x, y, m) with m = _ArrayMath or _TensorMath)
+_UNARY: dict[str, tuple[Any, Any]] = {
+    "tan": (np.tan, lambda x, y, m: 1 + y * y),
+    "sinh": (np.sinh, lambda x, y, m: m.cosh(x)),
+    "cosh": (np.cosh, lambda x, y, m: m.sinh(x)),
+    "asin": (np.arcsin, lambda x, y, m: 1 / m.sqrt(1 - x * x)),
+    "acos": (np.arccos, lambda x, y, m: -1 / m.sqrt(1 - x * x)),
+    "atan": (np.arctan, lambda x, y, m: 1 / (1 + x * x)),
+    "asinh": (np.arcsinh, lambda x, y, m: 1 / m.sqrt(x * x + 1)),
+    "acosh": (np.arccosh, lambda x, y, m: 1 / m.sqrt(x * x - 1)),
+    "atanh": (np.arctanh, lambda x, y, m: 1 / (1 - x * x)),
+    "log2": (np.log2, lambda x, y, m: 1 / (x * _LN2)),
+    "log10": (np.log10, lambda x, y, m: 1 / (x * _LN10)),
+    "exp2": (np.exp2, lambda x, y, m: y * _LN2),
+    "erfc": (
+        lambda a: 1 - np.asarray(_erf_scalar(a), dtype=a.dtype),
+        lambda x, y, m: m.exp(-(x * x)) * (-2 / math.sqrt(math.pi)),
+    ),
+    "logit": (lambda a: np.log(a / (1 - a)), lambda x, y, m: 1 / (x * (1 - x))),
+    "deg2rad": (np.deg2rad, lambda x, y, m: math.pi / 180),
+    "rad2deg": (np.rad2deg, lambda x, y, m: 180 / math.pi),
+    "frac": (lambda a: a - np.trunc(a), lambda x, y, m: 1),
+    "sinc": (
+        lambda a: np.sinc(a),
+        lambda x, y, m: _sinc_derivative(x, y, m),
+    ),
+}
+
+
+def _sinc_derivative(x: Any, y: Any, m: Any) -> Any:
+    # d/dx sin(pi x)/(pi x) = (cos(pi x) - sinc(x)) / x, and 0 at x = 0
+    data = x if m is _ArrayMath else x.array
+    at_zero = data == 0
+    safe = where(at_zero, 1.0, x) if m is _TensorMath else np.where(at_zero, 1, x)
+    d = (m.cos(math.pi * safe) - y) / safe
+    return where(at_zero, 0.0, d) if m is _TensorMath else np.where(at_zero, 0, d)
+
+
+def _unary_table_op(name: str) -> Any:
+    forward, derivative = _UNARY[name]
+
+    def op(x: Any) -> Tensor:
+        x = _lift_float(x)
+        return _node(np.asarray(forward(x.array)).astype(x.array.dtype, copy=False), (x,), rule, name)
+
+    def rule(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+        d = derivative(args[0], y, _TensorMath if xp.differentiable else _ArrayMath)
+        return (g * d,)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {name} (torch.{name}), with its gradient."
+    rule.__name__ = f"_{name}_vjp"
+    return op
+
+
+tan = _unary_table_op("tan")
+sinh = _unary_table_op("sinh")
+cosh = _unary_table_op("cosh")
+asin = _unary_table_op("asin")
+acos = _unary_table_op("acos")
+atan = _unary_table_op("atan")
+asinh = _unary_table_op("asinh")
+acosh = _unary_table_op("acosh")
+atanh = _unary_table_op("atanh")
+log2 = _unary_table_op("log2")
+log10 = _unary_table_op("log10")
+exp2 = _unary_table_op("exp2")
+erfc = _unary_table_op("erfc")
+logit = _unary_table_op("logit")
+deg2rad = _unary_table_op("deg2rad")
+rad2deg = _unary_table_op("rad2deg")
+frac = _unary_table_op("frac")
+sinc = _unary_table_op("sinc")
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+
+def atan2(a: Any, b: Any) -> Tensor:
+    """The angle of (b, a): atan(a / b) in the right quadrant."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    return _node(np.arctan2(a.array, b.array), (a, b), _atan2_vjp)
+
+
+def _atan2_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    r2 = a * a + b * b
+    return (xp.sum_to(g * b / r2, a.shape) if needs[0] else None, xp.sum_to(-g * a / r2, b.shape) if needs[1] else None)
+
+
+arctan2 = atan2
+
+
+def hypot(a: Any, b: Any) -> Tensor:
+    """sqrt(a^2 + b^2) elementwise."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    return _node(np.hypot(a.array, b.array), (a, b), _hypot_vjp)
+
+
+def _hypot_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    return (xp.sum_to(g * a / y, a.shape) if needs[0] else None, xp.sum_to(g * b / y, b.shape) if needs[1] else None)
+
+
+def logaddexp(a: Any, b: Any) -> Tensor:
+    """log(e^a + e^b), stable."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    return _node(np.logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
+
+
+def _logaddexp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    return (
+        xp.sum_to(g * xp.exp(a - y), a.shape) if needs[0] else None,
+        xp.sum_to(g * xp.exp(b - y), b.shape) if needs[1] else None,
+    )
+
+
+def xlogy(a: Any, b: Any) -> Tensor:
+    """a * log(b), 0 where a == 0 (also at b == 0)."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    zero = a.array == 0
+    return where(zero, 0.0, a * log(where(zero, 1.0, b)))
+
+
+def float_power(a: Any, b: Any) -> Tensor:
+    """a ** b in float64 (torch.float_power)."""
+    return pow(astype(_lift_float(a), np.float64), astype(_lift_float(b), np.float64))
+
+
+def fmod(a: Any, b: Any) -> Tensor:
+    """Remainder with the sign of the dividend (C's fmod); the gradient w.r.t. a is 1."""
+    a, b = _pair(a, b)
+    return sub(a, mul(trunc(div(a, b)) if a.array.dtype.kind == "f" else _wrap(np.trunc(a.array / b.array)), b))
+
+
+def remainder(a: Any, b: Any) -> Tensor:
+    """Remainder with the sign of the divisor (Python's %); the gradient w.r.t. a is 1."""
+    a, b = _pair(a, b)
+    if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
+        return _wrap(np.mod(a.array, b.array))
+    return sub(a, mul(floor(div(a, b)), b))
+
+
+def floor_divide(a: Any, b: Any) -> Tensor:
+    """floor(a / b) (no gradient, like torch)."""
+    a, b = _pair(a, b)
+    return _wrap(np.floor_divide(a.array, b.array))
+
+
+def copysign(a: Any, b: Any) -> Tensor:
+    """|a| with the sign of b."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    return where(np.signbit(b.array), -abs(a), abs(a))
+
+
+def heaviside(x: Any, values: Any) -> Tensor:
+    """0 where x < 0, ``values`` where x == 0, 1 where x > 0 (no gradient)."""
+    x, v = _pair(x, values)
+    return _wrap(np.heaviside(x.array, v.array).astype(x.array.dtype, copy=False))
+
+
+def fmax(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum that ignores NaN (the gradient goes to the value chosen)."""
+    a, b = _pair(a, b)
+    take_a = (a.array >= b.array) | np.isnan(b.array)
+    return where(take_a, a, b)
+
+
+def fmin(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum that ignores NaN."""
+    a, b = _pair(a, b)
+    take_a = (a.array <= b.array) | np.isnan(b.array)
+    return where(take_a, a, b)
+
+
+def clamp_min(x: Any, min: Any) -> Tensor:
+    return clip(x, min, None)
+
+
+def clamp_max(x: Any, max: Any) -> Tensor:
+    return clip(x, None, max)
+
+
+def nan_to_num(x: Any, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Tensor:
+    """NaN, +inf and -inf replaced by finite values (the gradient passes where x was finite)."""
+    x = _lift(x)
+    d = x.array
+    if d.dtype.kind != "f":
+        return x
+    info = np.finfo(d.dtype)
+    out = np.nan_to_num(
+        d, nan=nan, posinf=info.max if posinf is None else posinf, neginf=info.min if neginf is None else neginf
+    )
+    return where(np.isfinite(d), x, _wrap(out.astype(d.dtype, copy=False)))
+
+
+for _rule in (_atan2_vjp, _hypot_vjp):
+    _rule.reads_inputs = True  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- shapes, indexing and reductions, continued
+def movedim(x: Any, source: Any, destination: Any) -> Tensor:
+    """Move dims ``source`` to positions ``destination`` (the others keep their order)."""
+    x = _lift(x)
+    src = [source] if isinstance(source, (int, np.integer)) else list(source)
+    dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
+    if len(src) != len(dst):
+        raise ArgumentError(f"movedim: {len(src)} source dim(s) but {len(dst)} destination(s)")
+    moved = [_dim(int(s_), x.ndim, "movedim") for s_ in src]
+    target = [-1] * x.ndim
+    for s_, d_ in zip(moved, dst):
+        target[_dim(int(d_), x.ndim, "movedim")] = s_
+    rest = iter([d for d in range(x.ndim) if d not in moved])
+    return permute(x, [t_ if t_ >= 0 else next(rest) for t_ in target])
+
+
+moveaxis = movedim
+
+
+def swapaxes(x: Any, axis0: int, axis1: int) -> Tensor:
+    return transpose(x, axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def ravel(x: Any) -> Tensor:
+    return reshape(x, (-1,))
+
+
+def roll(x: Any, shifts: Any, dims: Any = None) -> Tensor:
+    """Shift elements along ``dims`` (wrapping around); without dims the flattened tensor is rolled."""
+    x = _lift(x)
+    if dims is None:
+        return reshape(roll(reshape(x, (-1,)), shifts, 0), x.shape)
+    shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    index: list[Any] = [slice(None)] * x.ndim
+    for s_, d_ in zip(shifts, dims):
+        d = _dim(d_, x.ndim, "roll")
+        index[d] = (np.arange(x.shape[d]) - int(s_)) % _builtin_max(x.shape[d], 1)
+    return getitem(x, np.ix_(*[np.arange(n) if isinstance(i, slice) else i for i, n in zip(index, x.shape)]))
+
+
+def diff(x: Any, n: int = 1, dim: int = -1) -> Tensor:
+    """Differences of neighbours along ``dim`` (n times)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "diff")
+    for _ in range(n):
+        lead = (slice(None),) * d
+        x = sub(getitem(x, lead + (slice(1, None),)), getitem(x, lead + (slice(None, -1),)))
+    return x
+
+
+def diagonal(x: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The diagonal of the (dim1, dim2) planes, as the last dim."""
+    x = _lift(x)
+    d1, d2 = _dim(dim1, x.ndim, "diagonal"), _dim(dim2, x.ndim, "diagonal")
+    x = movedim(x, (d1, d2), (-2, -1))
+    rows, cols = x.shape[-2], x.shape[-1]
+    start_r, start_c = (0, offset) if offset >= 0 else (-offset, 0)
+    n = _builtin_max(0, builtins.min(rows - start_r, cols - start_c))
+    i = np.arange(n)
+    return getitem(x, (Ellipsis, i + start_r, i + start_c))
+
+
+def diag(x: Any, diagonal_: int = 0) -> Tensor:
+    """A 1-D tensor becomes a square matrix with it on a diagonal; a matrix gives its diagonal."""
+    x = _lift(x)
+    if x.ndim == 2:
+        return diagonal(x, diagonal_)
+    if x.ndim != 1:
+        raise ShapeError(f"diag: expected a 1-D or 2-D tensor, got shape {x.shape}")
+    n = x.shape[0] + builtins.abs(diagonal_)
+    i = np.arange(x.shape[0])
+    r, c = (i, i + diagonal_) if diagonal_ >= 0 else (i - diagonal_, i)
+    return index_put(_wrap(np.zeros((n, n), x.array.dtype)), (r, c), x)
+
+
+def trace(x: Any) -> Tensor:
+    """Sum of the main diagonal of a matrix."""
+    return sum(diagonal(x))
+
+
+def take(x: Any, index: Any) -> Tensor:
+    """Elements of the flattened tensor at ``index`` (the result has index's shape)."""
+    return getitem(reshape(x, (-1,)), np.asarray(_data_of_index(index)))
+
+
+def take_along_dim(x: Any, indices: Any, dim: Any = None) -> Tensor:
+    """``x`` picked at ``indices`` along ``dim`` (torch.take_along_dim; like gather with broadcasting)."""
+    x = _lift(x)
+    idx = np.asarray(_data_of_index(indices))
+    if dim is None:
+        return take(x, idx.reshape(-1))
+    d = _dim(dim, x.ndim, "take_along_dim")
+    shape = list(
+        np.broadcast_shapes(
+            tuple(1 if i == d else s for i, s in enumerate(x.shape)),
+            tuple(1 if i == d else s for i, s in enumerate(idx.shape)),
+        )
+    )
+    idx = np.broadcast_to(idx, shape[:d] + [idx.shape[d]] + shape[d + 1 :])
+    x = broadcast_to(x, shape[:d] + [x.shape[d]] + shape[d + 1 :])
+    return _take_along(x, idx, d)
+
+
+def nonzero(x: Any, as_tuple: bool = False) -> Any:
+    """Indices of the non-zero elements: an (n, ndim) int64 tensor, or a tuple of index tensors."""
+    idx = np.nonzero(_lift(x).array)
+    if as_tuple:
+        return tuple(_wrap(i.astype(np.int64)) for i in idx)
+    return _wrap(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
+
+
+def argwhere(x: Any) -> Tensor:
+    return nonzero(x)
+
+
+def count_nonzero(x: Any, dim: Any = None) -> Tensor:
+    return _wrap(np.asarray(np.count_nonzero(_lift(x).array, axis=dim), dtype=np.int64))
+
+
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids (``indexing='ij'`` by default, as torch; 'xy' swaps the first two)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    ts = [reshape(_lift(t), (-1,)) for t in tensors]
+    if indexing not in ("ij", "xy"):
+        raise ArgumentError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    shape = [t.shape[0] for t in ts]
+    if indexing == "xy" and len(ts) >= 2:
+        shape[0], shape[1] = shape[1], shape[0]
+    out = []
+    for k, t in enumerate(ts):
+        axis = (1 - k if k < 2 else k) if indexing == "xy" and len(ts) >= 2 else k
+        view = [1] * len(ts)
+        view[axis] = t.shape[0]
+        out.append(broadcast_to(reshape(t, view), shape))
+    return tuple(out)
+
+
+def broadcast_tensors(*tensors: Any) -> tuple[Tensor, ...]:
+    ts = [_lift(t) for t in tensors]
+    shape = np.broadcast_shapes(*(t.shape for t in ts))
+    return tuple(broadcast_to(t, shape) for t in ts)
+
+
+def atleast_1d(x: Any) -> Tensor:
+    x = _lift(x)
+    return reshape(x, (1,)) if x.ndim == 0 else x
+
+
+def atleast_2d(x: Any) -> Tensor:
+    x = _lift(x)
+    return reshape(x, (1,) * (2 - x.ndim) + x.shape) if x.ndim < 2 else x
+
+
+def column_stack(tensors: Sequence[Any]) -> Tensor:
+    return concatenate([reshape(_lift(t), (-1, 1)) if _lift(t).ndim < 2 else t for t in tensors], 1)
+
+
+def dstack(tensors: Sequence[Any]) -> Tensor:
+    ts = [_lift(t) for t in tensors]
+    ts = [reshape(t, (1, -1, 1)) if t.ndim == 1 else unsqueeze(t, -1) if t.ndim == 2 else t for t in ts]
+    return concatenate(ts, 2)
+
+
+def tensor_split(x: Any, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split into n nearly equal parts (the first ones one longer), or at the given indices."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "tensor_split")
+    n = x.shape[d]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+        bounds = [0] + list(np.cumsum(sizes))
+    else:
+        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
+    lead = (slice(None),) * d
+    return tuple(getitem(x, lead + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def hsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
+    x = _lift(x)
+    return tensor_split(x, sections, 1 if x.ndim > 1 else 0)
+
+
+def vsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
+    return tensor_split(x, sections, 0)
+
+
+def dsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
+    return tensor_split(x, sections, 2)
+
+
+def repeat_interleave(x: Any, repeats: Any, dim: Any = None) -> Tensor:
+    """Each element (or slice along ``dim``) repeated ``repeats`` times in a row."""
+    x = _lift(x)
+    if dim is None:
+        x, dim = reshape(x, (-1,)), 0
+    d = _dim(dim, x.ndim, "repeat_interleave")
+    reps = np.asarray(_data_of_index(repeats))
+    idx = np.repeat(np.arange(x.shape[d]), reps)
+    return getitem(x, (slice(None),) * d + (idx,))
+
+
+def unflatten(x: Any, dim: int, sizes: Sequence[int]) -> Tensor:
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "unflatten")
+    return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1 :])
+
+
+def select(x: Any, dim: int, index: int) -> Tensor:
+    """The slice ``index`` along ``dim`` (that dim removed)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "select")
+    return getitem(x, (slice(None),) * d + (int(index),))
+
+
+def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+    """A copy of ``x`` with the slices of ``source`` added at ``index`` along ``dim`` (repeats add up)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_add")
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    src = _lift(source, x)
+    if alpha != 1:
+        src = mul(src, alpha)
+    full: Any = (slice(None),) * d + (idx,)
+    out = x.array.copy()
+    np.add.at(out, full, src.array)
+    return _node(out, (x, src), _scatter_add_into_vjp, full)
+
+
+def index_copy(x: Any, dim: int, index: Any, source: Any) -> Tensor:
+    """A copy of ``x`` with the slices of ``source`` written at ``index`` along ``dim``."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_copy")
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    return index_put(x, (slice(None),) * d + (idx,), source)
+
+
+def cross(a: Any, b: Any, dim: Any = None) -> Tensor:
+    """The cross product of 3-vectors along ``dim`` (the first dim of size 3 by default)."""
+    a, b = _pair(a, b)
+    if dim is None:
+        dim = next((i for i, s in enumerate(a.shape) if s == 3), None)
+        if dim is None:
+            raise ShapeError(f"cross: no dimension of size 3 in shape {a.shape}")
+    d = _dim(dim, a.ndim, "cross")
+    a0, a1, a2 = (select(a, d, i) for i in range(3))
+    b0, b1, b2 = (select(b, d, i) for i in range(3))
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
+
+
+def inner(a: Any, b: Any) -> Tensor:
+    """Sum over the last dims of a and b (torch.inner)."""
+    a, b = _pair(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        return mul(a, b)
+    return matmul(a, b) if b.ndim == 1 else matmul(a, transpose(b, -1, -2) if b.ndim > 1 else b)
+
+
+def vdot(a: Any, b: Any) -> Tensor:
+    return dot(a, b)
+
+
+ger = outer
+
+
+def addmm(x: Any, m1: Any, m2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    """beta * x + alpha * (m1 @ m2)."""
+    return add(mul(x, beta) if beta != 1 else x, mul(mm(m1, m2), alpha) if alpha != 1 else mm(m1, m2))
+
+
+def addmv(x: Any, m: Any, v: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    return add(mul(x, beta) if beta != 1 else x, mul(mv(m, v), alpha) if alpha != 1 else mv(m, v))
+
+
+def baddbmm(x: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    return add(mul(x, beta) if beta != 1 else x, mul(bmm(b1, b2), alpha) if alpha != 1 else bmm(b1, b2))
+
+
+def addbmm(x: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    prods = sum(bmm(b1, b2), 0)
+    return add(mul(x, beta) if beta != 1 else x, mul(prods, alpha) if alpha != 1 else prods)
+
+
+def addr(x: Any, v1: Any, v2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    return add(mul(x, beta) if beta != 1 else x, mul(outer(v1, v2), alpha) if alpha != 1 else outer(v1, v2))
+
+
+def kthvalue(x: Any, k: int, dim: int = -1, keepdim: bool = False) -> Any:
+    """``(values, indices)`` of the k-th smallest along ``dim`` (k from 1)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "kthvalue")
+    n = x.shape[d] if x.ndim else 1
+    if not 1 <= k <= n:
+        raise OutOfRangeError(f"kthvalue: k={k} is out of range for dimension {d} of size {n}")
+    _, idx, d = _sorted(x, d, False, True)
+    idx = idx.take([k - 1], axis=d) if x.ndim else idx
+    values = _take_along(x, idx, d) if x.ndim else clone(x)
+    if not keepdim and x.ndim:
+        values, idx = squeeze(values, d), idx.squeeze(d)
+    return return_types.kthvalue(values, _wrap(np.asarray(idx, np.int64)))
+
+
+def median(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    """The lower median (torch's): a 0-d tensor, or ``(values, indices)`` along ``dim``."""
+    x = _lift(x)
+    if dim is None:
+        flat = reshape(x, (-1,))
+        return kthvalue(flat, (flat.shape[0] + 1) // 2, 0).values
+    d = _dim(dim, x.ndim, "median")
+    r = kthvalue(x, (x.shape[d] + 1) // 2 if x.ndim else 1, d, keepdim)
+    return return_types.median(r.values, r.indices)
+
+
+def aminmax(x: Any, *, dim: Any = None, keepdim: bool = False) -> Any:
+    return return_types.aminmax(amin(x, dim, keepdim), amax(x, dim, keepdim))
+
+
+def var_mean(
+    x: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any
+) -> tuple[Tensor, Tensor]:
+    from .functional import var as _var
+
+    return _var(x, dim, unbiased, keepdim, **kwargs), mean(x, dim, keepdim)
+
+
+def std_mean(
+    x: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any
+) -> tuple[Tensor, Tensor]:
+    from .functional import std as _std
+
+    return _std(x, dim, unbiased, keepdim, **kwargs), mean(x, dim, keepdim)
+
+
+def nansum(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    x = _lift(x)
+    return sum(where(np.isnan(x.array), 0.0, x) if x.array.dtype.kind == "f" else x, dim, keepdim)
+
+
+def nanmean(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    x = _lift_float(x)
+    valid = ~np.isnan(x.array)
+    count = np.sum(valid, axis=dim, keepdims=keepdim)
+    return div(nansum(x, dim, keepdim), _wrap(np.asarray(count, x.array.dtype)))
+
+
+def signbit(x: Any) -> Tensor:
+    return _wrap(np.signbit(_lift(x).array))
+
+
+def isneginf(x: Any) -> Tensor:
+    return _wrap(np.isneginf(_lift(x).array))
+
+
+def isposinf(x: Any) -> Tensor:
+    return _wrap(np.isposinf(_lift(x).array))
+
+
+def logical_xor(a: Any, b: Any) -> Tensor:
+    return _wrap(np.logical_xor(_lift(a).array, _data_of_index(b)))
+
+
+def multinomial(probs: Any, num_samples: int, replacement: bool = False) -> Tensor:
+    """Indices drawn from each row's (unnormalised) probabilities, from the library's seeded generator."""
+    p = np.asarray(_lift(probs).array, np.float64)
+    rows = p.reshape(-1, p.shape[-1]) if p.ndim else p.reshape(1, 1)
+    if (rows < 0).any() or not np.isfinite(rows).all():
+        raise ArgumentError("multinomial: probabilities must be finite and non-negative")
+    rng = backend.rng()
+    out = []
+    for row in rows:
+        total = row.sum()
+        if total <= 0:
+            raise ArgumentError("multinomial: each row needs a positive sum of probabilities")
+        if not replacement and num_samples > np.count_nonzero(row):
+            raise ArgumentError(f"multinomial: cannot draw {num_samples} samples without replacement from this row")
+        out.append(rng.choice(row.size, size=num_samples, replace=replacement, p=row / total))
+    result = np.asarray(out, np.int64)
+    return _wrap(result.reshape(p.shape[:-1] + (num_samples,)) if p.ndim > 1 else result.reshape(num_samples))
+
+
+# ---------------------------------------------------------------------- Tensor methods for the ops above
+def _as_method(fn: Any) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
+_METHODS = {
+    **{
+        n: globals()[n]
+        for n in (
+            "tan sinh cosh asin acos atan asinh acosh atanh arcsin arccos arctan arcsinh arccosh arctanh log2 log10 "
+            "exp2 erfc erf logit deg2rad rad2deg frac sinc atan2 arctan2 hypot logaddexp xlogy float_power fmod "
+            "remainder floor_divide copysign heaviside fmax fmin clamp_min clamp_max nan_to_num movedim moveaxis "
+            "swapaxes swapdims ravel roll diff diagonal diag trace take take_along_dim nonzero argwhere count_nonzero "
+            "tensor_split hsplit vsplit dsplit repeat_interleave unflatten select index_add index_copy cross inner "
+            "vdot ger addmm addmv baddbmm addbmm addr kthvalue median aminmax nansum nanmean signbit isneginf "
+            "isposinf logical_xor multinomial softplus"
+        ).split()
+    },
+    "absolute": abs,
+    "fix": trunc,
+    "sgn": sign,
+}
+for _name, _fn in _METHODS.items():
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _as_method(_fn))
+
+
+def _positive(self: Tensor) -> Tensor:
+    return self
+
+
+Tensor.positive = _positive  # type: ignore[attr-defined]
+
+# In-place forms of out-of-place methods: computed out of place, then written into the tensor's array
+# (recorded like every in-place op when gradients are). The ones with a NumPy in-place form are in tensor.py.
+_NO_GRAD_RESULTS = {"eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal"}
+_NO_GRAD_RESULTS |= {"logical_and", "logical_or", "logical_not", "logical_xor", "heaviside", "floor_divide"}
+
+
+def _inplace_form(name: str) -> Any:
+    keep_kind = name not in _NO_GRAD_RESULTS
+
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        operands = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+        return self._inplace_via(
+            name + "_",
+            lambda t: getattr(t, name)(*[t if a is self else a for a in args], **kwargs),
+            *operands,
+            reads_self=True,
+            keep_kind=keep_kind,
+        )
+
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place :meth:`{name}` (writes into this tensor and returns it)."
+    return method
+
+
+for _name in (
+    "tan sinh cosh asin acos atan asinh acosh atanh arcsin arccos arctan arcsinh arccosh arctanh log2 log10 exp2 erfc "
+    "erf logit deg2rad rad2deg frac sinc atan2 arctan2 hypot logaddexp xlogy fmod remainder floor_divide copysign "
+    "heaviside clamp_min clamp_max nan_to_num fix absolute sgn negative expm1 log1p rsqrt tril triu cumsum "
+    "eq ne lt le gt ge greater greater_equal less less_equal not_equal logical_and logical_or logical_not "
+    "logical_xor index_add index_copy subtract multiply divide true_divide"
+).split():
+    if not hasattr(Tensor, _name + "_"):
+        setattr(Tensor, _name + "_", _inplace_form(_name))

@@ -593,14 +593,36 @@ class Tensor:
         """Set the slices ``index`` along ``dim`` to ``value``, in place."""
         return self._inplace_via("index_fill_", lambda t: _ops.index_fill(t, dim, index, value), value)
 
-    def _inplace_via(self, name: str, op: Callable[[Tensor], Tensor], operand: Any) -> Tensor:
-        """An in-place op computed out of place then copied in (for ops without a NumPy in-place form)."""
-        if _records(self, operand):
-            return _inplace_recorded(self, name, op)
+    def _inplace_via(
+        self,
+        name: str,
+        op: Callable[[Tensor], Tensor],
+        *operands: Any,
+        reads_self: builtins.bool = False,
+        keep_kind: builtins.bool = False,
+    ) -> Tensor:
+        """An in-place op computed out of place then copied in (for ops without a NumPy in-place form).
+
+        ``keep_kind`` refuses a result that this tensor's dtype cannot hold (a float result into an integer
+        tensor), as torch does; comparisons and fills cast freely.
+        """
+        if _records(self, *operands):
+            return _inplace_recorded(self, name, op, reads_self)
         _check_writable(self, name)
         with _no_grad():
             result = op(self)
-        np.copyto(self.array, result.array, casting="unsafe")
+        if keep_kind and not np.can_cast(result.array.dtype, self.array.dtype, casting="same_kind"):
+            raise ArgumentTypeError(
+                f"{name}: result type {result.array.dtype} can't be cast to the desired output type {self.array.dtype} "
+                "(an in-place op keeps the tensor's dtype)"
+            )
+        try:
+            np.copyto(self.array, result.array, casting="unsafe")
+        except ValueError:
+            raise ShapeError(
+                f"{name}: the result has shape {result.shape} but the tensor has shape {self.shape} "
+                "(an in-place op cannot change the shape)"
+            ) from None
         _bump(self)
         return self
 
