@@ -706,3 +706,24 @@ def test_custom_function_with_setup_context_and_no_grad():
         assert not Square.apply(x).requires_grad
     Square.apply(x).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, -6.0])
+
+
+def test_register_hook_sees_and_replaces_gradients_like_torch():
+    results = []
+    for lib in (ds, torch):
+        x = lib.tensor([1.0, -2.0, 3.0], requires_grad=True)
+        seen = []
+        h = x * 2
+        h.register_hook(seen.append)  # observe a non-leaf's gradient
+        handle = x.register_hook(lambda g: g.clamp(-1.0, 1.0))  # replace the leaf's gradient
+        (h * h).sum().backward()
+        results.append((seen[0], x.grad.numpy().copy()))
+        handle.remove()
+        x.grad = None
+        (x * 5).sum().backward()
+        results.append((x.grad.numpy().copy(),))
+    np.testing.assert_allclose(results[0][0].numpy(), results[2][0].numpy())
+    np.testing.assert_allclose(results[0][1], results[2][1])
+    np.testing.assert_allclose(results[1][0], results[3][0])  # removed: the raw gradient again
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        ds.zeros(2).register_hook(lambda g: g)

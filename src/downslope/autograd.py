@@ -41,11 +41,12 @@ class _InplaceClock:
     so graphs that no in-place op touched cost one comparison per node.
     """
 
-    __slots__ = ("last", "rebased")
+    __slots__ = ("last", "rebased", "hooks")
 
     def __init__(self) -> None:
         self.last = 0
         self.rebased = 0  # the same for the latest in-place op that was recorded (a rebase, see tensor.py)
+        self.hooks = 0  # how many gradient hooks are registered (Tensor.register_hook); 0 skips the lookup
 
 
 _inplace_clock = _InplaceClock()
@@ -314,11 +315,14 @@ def _run_backward(
     _mode.enabled = create_graph
     pop, get = grads.pop, grads.get
     last_inplace = _inplace_clock.last
+    hooks_on = _inplace_clock.hooks > 0
     try:
         for node in reversed(order):
             g = pop(id(node), None)
             if g is None:
                 continue
+            if hooks_on and getattr(node, "_hooks", None):
+                g = _run_hooks(node, g, create_graph)
             if capture_ids is not None and id(node) in capture_ids:
                 captured[id(node)] = g
             vjp = node._vjp
@@ -348,6 +352,31 @@ def _run_backward(
     finally:
         _mode.enabled = previous_mode
     return captured
+
+
+def _run_hooks(node: Tensor, g: Any, create_graph: bool) -> Any:
+    """Call the tensor's gradient hooks in order; a hook that returns a tensor replaces the gradient."""
+    Tensor, _wrap = _tensor_api()
+    for hook in list(node._hooks.values()):
+        result = hook(g if isinstance(g, Tensor) else _wrap(g))
+        if result is None:
+            continue
+        new = result if create_graph else (result.array if isinstance(result, Tensor) else np.asarray(result))
+        if tuple(new.shape) != tuple(node.shape):
+            raise StateError(f"a gradient hook returned shape {tuple(new.shape)} for a tensor of shape {node.shape}")
+        g = new
+    return g
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: dict[int, Any], key: int) -> None:
+        self._hooks, self._key = hooks, key
+
+    def remove(self) -> None:
+        if self._hooks.pop(self._key, None) is not None:
+            _inplace_clock.hooks -= 1
 
 
 # ---------------------------------------------------------------------- in-place checks

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
+from .autograd import RemovableHandle as _RemovableHandle
 from .autograd import _inplace_clock, _mode
 from .autograd import backward as _backward
 from .autograd import no_grad as _no_grad
@@ -51,6 +52,7 @@ class Tensor:
         "_seq",
         "_vc",
         "_prior",  # set only on a tensor rebased by an in-place op: its previous history (a tensor)
+        "_hooks",  # set only by register_hook: {key: hook}
         "__weakref__",
     )
 
@@ -62,6 +64,7 @@ class Tensor:
     grad: Tensor | None
     requires_grad: bool
     _prior: Tensor
+    _hooks: dict[builtins.int, Any]
 
     def __init__(self, data: Any = None, *sizes: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if data is None or sizes:
@@ -169,6 +172,33 @@ class Tensor:
         if not self.requires_grad:
             raise StateError("retain_grad() on a tensor that does not require grad")
         self._retains_grad = True
+
+    def register_hook(self, hook: Callable[[Tensor], Any]) -> Any:
+        """Call ``hook(grad)`` when this tensor's gradient is computed during backward; a returned
+        tensor replaces the gradient (e.g. to clip it). Returns a handle with ``remove()``.
+
+        Example:
+            >>> import downslope as ds
+            >>> x = ds.tensor([1.0, 2.0], requires_grad=True)
+            >>> _ = x.register_hook(lambda g: g * 10)
+            >>> (x * x).sum().backward()
+            >>> x.grad
+            tensor([20., 40.])
+        """
+        if not self.requires_grad:
+            raise StateError("cannot register a hook on a tensor that doesn't require gradient")
+        hooks = getattr(self, "_hooks", None)
+        if hooks is None:
+            hooks = self._hooks = {}
+        key = next(_op_counter)
+        hooks[key] = hook
+        _inplace_clock.hooks += 1
+        return _RemovableHandle(hooks, key)
+
+    @property
+    def retains_grad(self) -> builtins.bool:
+        """Whether retain_grad() was called on this non-leaf tensor."""
+        return self._vjp is not None and self._retains_grad
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory and the version counter, like PyTorch;
