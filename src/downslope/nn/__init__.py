@@ -129,6 +129,7 @@ from .padding import (
 from .pooling_extra import AdaptiveMaxPool1d, AdaptiveMaxPool2d, LPPool1d, LPPool2d
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+from .utils import rnn as _rnn  # noqa: F401  (nn.utils.rnn as an attribute path)
 
 __all__ = [
     "functional", "init", "utils",

@@ -31,6 +31,7 @@ from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module, Parameter
+from .utils.rnn import PackedSequence
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -195,7 +196,7 @@ class RNNBase(Module):
             )
         return t
 
-    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
+    def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:
         """Run the whole sequence; returns ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``).
 
         Shapes (L = sequence length, D = 2 if bidirectional else 1):
@@ -204,6 +205,9 @@ class RNNBase(Module):
         h_n and c_n ``(num_layers*D, N, hidden_size)`` (unbatched: without the N dim).
         """
         name = type(self).__name__
+        packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            input = ops.transpose(packed.padded, 0, 1) if self.batch_first else packed.padded
         if not isinstance(input, Tensor):
             raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
@@ -234,6 +238,9 @@ class RNNBase(Module):
         # The sequence as a list of (N, features) steps: each layer reads the previous layer's
         # step tensors directly, so only the user's input and the final output are sliced/stacked.
         steps = [x[t] for t in range(length)]
+        # Packed sequences: a sequence's state stops changing after its last element (and the reverse
+        # direction starts there); its outputs past the end are zero.
+        running = None if packed is None else packed.step_mask(x.dtype) > 0
         directions = 2 if self.bidirectional else 1
         finals: list[Any] = []
         for layer in range(self.num_layers):
@@ -244,8 +251,16 @@ class RNNBase(Module):
                 order = range(length - 1, -1, -1) if direction else range(length)
                 outs: list[Tensor] = [None] * length  # type: ignore[list-item]
                 for t in order:
-                    state = self._step(steps[t], state, *weights)
-                    outs[t] = state[0] if isinstance(state, tuple) else state
+                    new = self._step(steps[t], state, *weights)
+                    if running is not None:
+                        keep = running[t]
+                        if isinstance(new, tuple):
+                            new = tuple(ops.where(keep, a, b) for a, b in zip(new, state))
+                        else:
+                            new = ops.where(keep, new, state)
+                    state = new
+                    h = state[0] if isinstance(state, tuple) else state
+                    outs[t] = h if running is None else ops.where(running[t], h, np.zeros((), h.dtype))
                 per_direction.append(outs)
                 finals.append(state)
             if directions == 2:
@@ -254,7 +269,9 @@ class RNNBase(Module):
                 steps = per_direction[0]
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 steps = [F.dropout(s, self.dropout, training=True) for s in steps]
-        output = ops.stack(steps, axis=1 if self.batch_first and not unbatched else 0)
+        output: Any = ops.stack(steps, axis=1 if self.batch_first and not unbatched and packed is None else 0)
+        if packed is not None:
+            output = PackedSequence(output, packed.lengths)
         if unbatched:
             output = ops.squeeze(output, 1)
         if self.mode == "LSTM":

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
-from ..tensor import Tensor
+from ... import ops
+from ...errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
+from ...tensor import Tensor
+from . import rnn as rnn  # torch.nn.utils.rnn as an attribute path
 
 
 def _grads(parameters: Any, owner: str) -> list[np.ndarray]:
