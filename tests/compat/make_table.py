@@ -32,6 +32,7 @@ NAMESPACES = {
     "torch.nn": "downslope.nn",
     "torch.nn.Module": "downslope.nn.Module",
     "torch.nn.functional": "downslope.nn.functional",
+    "torch.nn.init": "downslope.nn.init",
     "torch.optim": "downslope.optim",
     "torch.utils.data": "downslope.utils.data",
 }
@@ -195,16 +196,20 @@ def torch_names(namespace: str) -> list[str]:
         classes = {"torch.Tensor": torch.Tensor, "torch.nn.Module": torch.nn.Module}
         obj = classes[namespace] if namespace in classes else importlib.import_module(namespace)
         names = [n for n in dir(obj) if not n.startswith("_")]
-        if namespace in ("torch.nn.functional", "torch.nn"):
+        if namespace in ("torch.nn.functional", "torch.nn", "torch.nn.init"):
             # Drop what the module merely imports (typing helpers, math, warnings, torch itself).
-            names = [
-                n
-                for n in names
-                if inspect.ismodule(getattr(obj, n))
-                and getattr(obj, n).__name__.startswith("torch.nn")
-                or getattr(getattr(obj, n), "__module__", "").startswith("torch")
-            ]
+            names = [n for n in names if _defined_in_torch_nn(getattr(obj, n))]
     return sorted(set(names), key=lambda n: (n.lower(), n))
+
+
+def _defined_in_torch_nn(value: Any) -> bool:
+    """A submodule of torch.nn, or a function/class of torch (not torch.Tensor or a typing helper)."""
+    if inspect.ismodule(value):
+        return bool(value.__name__.startswith("torch.nn"))
+    module = getattr(value, "__module__", None) or ""
+    if inspect.isclass(value):
+        return bool(module.startswith("torch.nn"))
+    return bool(module.startswith("torch"))
 
 
 def _is_runtime_type(namespace: str, name: str) -> bool:
@@ -271,7 +276,7 @@ def render() -> str:
         "and that this file is up to date.",
         "",
         "Namespaces: all of `torch.__all__`, the public attributes of `torch.Tensor`, `torch.nn`, `torch.nn.Module`, "
-        "`torch.nn.functional` (what the module defines, not what it imports) and `torch.optim`, and "
+        "`torch.nn.functional` and `torch.nn.init` (what the modules define, not what they import) and `torch.optim`, and "
         "`torch.utils.data.__all__`. *supported*: same name, same behaviour within float32 rounding. "
         "*differs*: the name exists, with the difference noted. *not supported*: grouped by reason.",
         "",

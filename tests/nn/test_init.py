@@ -155,3 +155,13 @@ def test_sparse_zeroes_the_asked_share_of_each_column() -> None:
     assert 0.2 < w[w != 0].std() < 0.9
     with pytest.raises(ValueError, match="eye_: expected a 2-D tensor"):
         init.eye_(ds.zeros(2, 2, 2))
+
+
+def test_deprecated_names_without_underscore_warn_and_fill_in_place() -> None:
+    w = ds.zeros(3, 4)
+    with pytest.warns(FutureWarning, match="xavier_uniform is deprecated in favor of nn.init.xavier_uniform_"):
+        out = init.xavier_uniform(w)
+    assert out is w and np.abs(w.numpy()).max() > 0
+    with pytest.warns(FutureWarning):
+        init.constant(w, 0.5)
+    np.testing.assert_array_equal(w.numpy(), np.full((3, 4), 0.5, np.float32))

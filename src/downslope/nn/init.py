@@ -19,6 +19,7 @@ orthogonal_         a (semi-)orthogonal matrix from the QR of a Gaussian matrix,
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -304,3 +305,29 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
     for j in range(cols):
         values[rng.permutation(rows)[:zeros], j] = 0.0
     return _fill(tensor, values)
+
+
+def _deprecated(new: Any) -> Any:
+    # PyTorch kept the pre-0.4 names (without the trailing underscore) with a FutureWarning.
+    def old(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn(
+            f"nn.init.{new.__name__[:-1]} is deprecated in favor of nn.init.{new.__name__}", FutureWarning, stacklevel=2
+        )
+        return new(*args, **kwargs)
+
+    old.__name__ = new.__name__[:-1]
+    old.__doc__ = f"Deprecated name of :func:`{new.__name__}` (PyTorch's, kept for old code)."
+    return old
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)
