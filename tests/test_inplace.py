@@ -365,3 +365,13 @@ def test_operand_that_is_the_tensor_itself_uses_its_old_value():
     y.mul_(y)
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_in_place_op_without_gradient_on_a_graph_tensor_cuts_it_from_the_graph():
+    x = ds.tensor([1.0, -2.0], requires_grad=True)
+    y = x * 3
+    z = y * x  # used before: keeps y's old history
+    y.ge_(0)  # y now holds 1/0 and has no gradient (a step function)
+    assert not y.requires_grad and y.tolist() == [1.0, 0.0]
+    (z.sum() + (y * x).sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), 6 * np.array([1.0, -2.0]) + [1.0, 0.0])

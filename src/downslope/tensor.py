@@ -1436,13 +1436,12 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
         )
     np.copyto(t.array, result.array, casting="unsafe")
     _bump(t)
-    if result._vjp is None:  # nothing to record after all (e.g. every input was cut from the graph)
-        return t
     prior = getattr(t, "_prior", None)
     if prior is not None:
         ghost._prior = prior
     t._prior = ghost
-    t.requires_grad = True
+    # A result with no history (a comparison such as ge_, which has no gradient) leaves t a constant.
+    t.requires_grad = result.requires_grad
     t._parents, t._vjp, t._saved, t._needs = result._parents, result._vjp, result._saved, result._needs
     t._seq = next(_op_counter)  # newer than the write, so t's own rule sees its values as current
     _inplace_clock.rebased = t._seq
