@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from . import lr_scheduler, schedules, transforms
+from . import lr_scheduler, schedules, swa_utils, transforms
 from .adam import Adam, Adamax, AdamW, Lion, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop, Rprop
 from .clip import clip_grad_norm_, clip_grad_value_
@@ -32,6 +32,6 @@ from .sgd import GD, SGD
 
 __all__ = [
     "Optimizer", "required", "GD", "SGD", "Adagrad", "RMSprop", "Adadelta", "Rprop", "Adam", "AdamW", "Adamax", "NAdam",
-    "RAdam", "Lion", "LBFGS", "clip_grad_norm_", "clip_grad_value_", "weight_decay_groups", "lr_scheduler",
+    "RAdam", "Lion", "LBFGS", "clip_grad_norm_", "clip_grad_value_", "weight_decay_groups", "lr_scheduler", "swa_utils",
     "schedules", "transforms",
 ]  # fmt: skip
