@@ -375,3 +375,126 @@ def test_in_place_op_without_gradient_on_a_graph_tensor_cuts_it_from_the_graph()
     assert not y.requires_grad and y.tolist() == [1.0, 0.0]
     (z.sum() + (y * x).sum()).backward()
     np.testing.assert_allclose(x.grad.numpy(), 6 * np.array([1.0, -2.0]) + [1.0, 0.0])
+
+
+# ---------------------------------------------------------------------- never silently wrong
+_OUT_OF_PLACE = ["mul", "add", "sigmoid", "tanh", "exp", "view", "scale"]
+_IN_PLACE = ["add_", "mul_", "mul_const", "sigmoid_", "tanh_", "exp_", "relu_", "clamp_", "zero_", "setitem", "copy_"]
+
+
+def _random_program(seed, steps=8):
+    rng = np.random.default_rng(seed)
+    program = []
+    pool_size = 2  # x and w
+    for _ in range(steps):
+        kind = rng.choice(_OUT_OF_PLACE + _IN_PLACE)
+        i, j = (int(k) for k in rng.integers(0, pool_size, 2))
+        program.append((str(kind), i, j))
+        if kind in _OUT_OF_PLACE:
+            pool_size += 1
+    weights = rng.standard_normal(pool_size)
+    return program, weights
+
+
+def _run_program(lib, program, weights, x, w):
+    pool = [x, w]
+    for kind, i, j in program:
+        a, b = pool[i], pool[j]
+        if kind == "mul":
+            pool.append(a * b)
+        elif kind == "add":
+            pool.append(a + b)
+        elif kind == "sigmoid":
+            pool.append(a.sigmoid())
+        elif kind == "tanh":
+            pool.append(a.tanh())
+        elif kind == "exp":
+            pool.append((a * 0.3).exp())
+        elif kind == "view":
+            pool.append(a.reshape(3, 1).reshape(3))
+        elif kind == "scale":
+            pool.append(a * 1.5)
+        elif i < 2:
+            continue  # in-place writes only on intermediate tensors (leaves would be refused, as in torch)
+        elif kind == "add_":
+            a.add_(b)
+        elif kind == "mul_":
+            a.mul_(b)
+        elif kind == "mul_const":
+            a.mul_(0.7)
+        elif kind in ("sigmoid_", "tanh_", "relu_", "zero_"):
+            getattr(a, kind)()
+        elif kind == "exp_":
+            a.mul_(0.3).exp_()
+        elif kind == "clamp_":
+            a.clamp_(-0.8, 0.9)
+        elif kind == "setitem":
+            a[1] = b[0] * 2
+        elif kind == "copy_":
+            a.copy_(b * 0.5)
+    return sum(float(c) * p.sum() for c, p in zip(weights, pool))
+
+
+def _torch_gradients(program, weights, x0, w0):
+    x, w = (torch.tensor(a, requires_grad=True) for a in (x0, w0))
+    try:
+        _run_program(torch, program, weights, x, w).backward()
+    except RuntimeError:
+        return None
+    return [np.zeros(3) if t.grad is None else t.grad.numpy() for t in (x, w)]
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_random_programs_with_in_place_ops_are_right_or_refused(block):
+    # Any program of in-place and ordinary ops either raises a clear error (at backward or at the
+    # in-place op) or gives the gradient that finite differences give: never a silently wrong one.
+    # Where PyTorch runs it too, the gradients agree; downslope rarely refuses what PyTorch runs.
+    rng = np.random.default_rng(100 + block)
+    ran = stricter = 0
+    for seed in range(block * 60, block * 60 + 60):
+        program, weights = _random_program(seed)
+        x0, w0 = rng.uniform(0.2, 1.0, 3), rng.uniform(-1.0, -0.2, 3)
+        x = ds.tensor(x0, dtype="float64", requires_grad=True)
+        w = ds.tensor(w0, dtype="float64", requires_grad=True)
+        reference = _torch_gradients(program, weights, x0, w0)
+        try:
+            _run_program(ds, program, weights, x, w).backward()
+        except RuntimeError as exc:
+            assert "inplace" in str(exc) or "in-place" in str(exc), str(exc)
+            stricter += reference is not None
+            continue
+        ran += 1
+        ours = [np.zeros(3) if t.grad is None else t.grad.numpy() for t in (x, w)]
+        if reference is not None:
+            for a, b in zip(ours, reference):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=f"program {seed}: {program}")
+
+        def value(xa, wa, program=program, weights=weights):
+            with ds.no_grad():
+                xs, ws = ds.tensor(xa, dtype="float64"), ds.tensor(wa, dtype="float64")
+                return float(_run_program(ds, program, weights, xs, ws))
+
+        eps = 1e-6
+        for k in range(3):
+            step = np.eye(3)[k] * eps
+            dx = (value(x0 + step, w0) - value(x0 - step, w0)) / (2 * eps)
+            dw = (value(x0, w0 + step) - value(x0, w0 - step)) / (2 * eps)
+            np.testing.assert_allclose([ours[0][k], ours[1][k]], [dx, dw], rtol=1e-5, atol=1e-6, err_msg=str(program))
+    assert ran >= 15  # a good share runs (the test would pass vacuously if everything were refused)
+    assert stricter <= 3
+
+
+def test_view_used_after_a_write_to_its_base_is_refused_and_before_is_fine():
+    x = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2
+    v = y[0:2].reshape(2, 1)  # a view of a view
+    y.mul_(3)  # v now shows 6x, but its history says 2x
+    with pytest.raises(RuntimeError, match="view was used after an in-place write to its base"):
+        (v * 1).sum().backward()
+    for lib in (ds, torch):  # used before the write: its gradient is that of the old values
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = x * 2
+        s = y[0:2].sum()
+        y.mul_(3)
+        (s + y.sum()).backward()
+        np.testing.assert_allclose(x.grad.numpy(), [8.0, 8.0, 6.0])

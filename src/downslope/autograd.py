@@ -261,8 +261,10 @@ def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
     while stack:
         node = pop()
         parents = node._parents
-        if node._seq < rebased:  # an input may have been rebased by an in-place op after this node used it
-            parents = node._parents = _histories_at(parents, node._seq)
+        if rebased:
+            if node._seq < rebased:  # an input may have been rebased by an in-place op after this node used it
+                parents = node._parents = _histories_at(parents, node._seq)
+            _check_stale_views(parents, node._seq)
         for parent in parents:
             if parent.requires_grad:
                 key = id(parent)
@@ -281,12 +283,37 @@ def _histories_at(parents: tuple[Tensor, ...], seq: int) -> tuple[Tensor, ...]:
     """
     if not any(p._seq > seq for p in parents):
         return parents
-    out = []
-    for p in parents:
-        while p._seq > seq:
-            p = p._prior
-        out.append(p)
-    return tuple(out)
+    return tuple(_version_at_seq(p, seq) for p in parents)
+
+
+def _version_at_seq(t: Tensor, seq: int) -> Tensor:
+    while t._seq > seq:
+        t = t._prior
+    return t
+
+
+def _check_stale_views(parents: tuple[Tensor, ...], seq: int) -> None:
+    """Refuse a view whose base was rebased by an in-place op between the view's creation and its use.
+
+    Such a view shows the base's new values while its history still points at the old ones (PyTorch
+    rebuilds the view's history; downslope raises the in-place error instead of a wrong gradient).
+    """
+    view_rules = _ops()._VIEW_RULES
+    for v in parents:
+        while v._vjp in view_rules and v._parents:
+            base = v._parents[0]
+            if not np.may_share_memory(v.array, base.array):
+                break
+            q = base
+            while q._seq > v._seq:
+                if q._seq < seq:
+                    raise StateError(
+                        _modified_message(q, v._seq, f"the base of a view ({_rule_label(v._vjp)})")
+                        + " (the view was used after an in-place write to its base; downslope does not rebuild "
+                        "a view's history: take the view after the write)"
+                    )
+                q = q._prior
+            v = q
 
 
 def _run_backward(
