@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import ArgumentTypeError, CheckpointError, ConfigError, DataError, ShapeError
+from ..generator import as_numpy_generator
 from ..tensor import Tensor, _wrap
 from .dataset import ArrayDataset, Dataset, IterableDataset, _as_sample_array, dataset_arrays
 
@@ -40,15 +41,11 @@ def _resolve_batch_size(batch_size: Any, n: int) -> int:
     return int(batch_size)
 
 
-def _new_generator(seed: int | None, generator: np.random.Generator | None) -> np.random.Generator:
+def _new_generator(seed: int | None, generator: Any) -> np.random.Generator:
     if generator is not None:
         if seed is not None:
             raise ConfigError("DataLoader: pass either seed or generator, not both")
-        if not isinstance(generator, np.random.Generator):
-            raise ArgumentTypeError(
-                f"DataLoader: generator must be a numpy.random.Generator, got {type(generator).__name__}"
-            )
-        return generator
+        return as_numpy_generator(generator, "DataLoader")
     if seed is None:
         # Derived from the library generator, so ds.manual_seed(...) also fixes the shuffling order.
         seed = int(backend.rng().integers(0, 2**63 - 1))
@@ -68,7 +65,8 @@ class DataLoader:
         shuffle: reshuffle the sample order at the start of every epoch. A full batch is never
             permuted: the order of samples does not change its (mean) gradient.
         drop_last: drop the last, smaller batch.
-        seed / generator: the loader's own ``numpy.random.Generator`` for shuffling. Without either, the seed is
+        seed / generator: the loader's own random stream for shuffling (a :class:`downslope.Generator`,
+            as ``torch.Generator`` in PyTorch, or a ``numpy.random.Generator``). Without either, the seed is
             drawn from the library generator (:func:`downslope.manual_seed` fixes it).
         sampler / batch_sampler: PyTorch's ways to choose the order (an iterable of indices, see
             :mod:`downslope.data.sampler`) or the batches themselves (an iterable of index lists).
@@ -93,7 +91,7 @@ class DataLoader:
         shuffle: bool = False,
         drop_last: bool = False,
         seed: int | None = None,
-        generator: np.random.Generator | None = None,
+        generator: Any = None,
         collate_fn: Callable[[list[Any]], Any] | None = None,
         sampler: Iterable[int] | None = None,
         batch_sampler: Iterable[Sequence[int]] | None = None,

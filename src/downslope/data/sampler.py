@@ -1,7 +1,8 @@
 """Samplers (PyTorch's names): the order in which a DataLoader visits a dataset's indices.
 
 A sampler is any iterable of indices with a length; a batch sampler yields lists of indices.
-Random samplers draw from their own ``numpy.random.Generator`` (``generator=``) or, without one,
+Random samplers draw from their own stream (``generator=``: a :class:`downslope.Generator` or a
+``numpy.random.Generator``) or, without one,
 from the library generator, so :func:`downslope.manual_seed` fixes their order.
 
 Example:
@@ -21,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..errors import ArgumentError, ArgumentTypeError, ConfigError
+from ..errors import ArgumentError, ConfigError
+from ..generator import as_numpy_generator
 
 __all__ = [
     "Sampler",
@@ -36,9 +38,7 @@ __all__ = [
 def _rng(generator: Any, owner: str) -> np.random.Generator:
     if generator is None:
         return backend.rng()
-    if not isinstance(generator, np.random.Generator):
-        raise ArgumentTypeError(f"{owner}: generator must be a numpy.random.Generator, got {type(generator).__name__}")
-    return generator
+    return as_numpy_generator(generator, owner)
 
 
 class Sampler:

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import ArgumentTypeError, ConfigError, DataError, ShapeError
+from ..generator import as_numpy_generator
 from ..tensor import Tensor, _wrap
 from .dataset import Dataset, Subset
 
@@ -26,14 +27,15 @@ def random_split(
     dataset: Dataset,
     lengths: Sequence[int | float],
     seed: int | None = None,
-    generator: np.random.Generator | None = None,
+    generator: Any = None,
 ) -> list[Subset]:
     """Split a dataset into non-overlapping random subsets of the given lengths.
 
     ``lengths`` are sample counts summing to ``len(dataset)``, or fractions summing to 1 (counts are
     floored, and the remainder handed out one by one from the first subset on, as PyTorch does).
     Without a seed the library generator is used (:func:`downslope.manual_seed` fixes it);
-    ``generator`` (a ``numpy.random.Generator``) draws the order instead, in PyTorch's spelling.
+    ``generator`` (a :class:`downslope.Generator`, as ``torch.Generator().manual_seed(42)`` in PyTorch,
+    or a ``numpy.random.Generator``) draws the order instead.
 
     Example:
         >>> import numpy as np
@@ -63,12 +65,9 @@ def random_split(
         if sum(counts) != n:
             raise ConfigError(f"random_split: lengths {counts} sum to {sum(counts)}, but the dataset has {n} samples")
     if generator is not None:
-        if seed is not None or not isinstance(generator, np.random.Generator):
-            raise ArgumentTypeError(
-                f"random_split: generator must be a numpy.random.Generator (and no seed beside it), "
-                f"got {type(generator).__name__}"
-            )
-        rng = generator
+        if seed is not None:
+            raise ConfigError("random_split: pass either seed or generator, not both")
+        rng = as_numpy_generator(generator, "random_split")
     else:
         rng = _generator(seed, "random_split")
     order = rng.permutation(n)
