@@ -272,6 +272,29 @@ GRAD_CASES = {
         lambda a, b: torch.column_stack([a, b]).sum() + torch.dstack([a, b]),
         [(3,), (3,)],
     ),
+    "cumprod": (lambda a: a.cumprod(1), lambda a: a.cumprod(1), [(3, 4)]),
+    "cummax_cummin": (
+        lambda a: a.cummax(1).values + ds.cummin(a, 0).values,
+        lambda a: a.cummax(1).values + torch.cummin(a, 0).values,
+        [(3, 4)],
+    ),
+    "logcumsumexp": (lambda a: a.logcumsumexp(1), lambda a: a.logcumsumexp(1), [(3, 4)]),
+    "masked_select": (lambda a: a.masked_select(a > 0), lambda a: a.masked_select(a > 0), [(3, 4)]),
+    "masked_scatter": (
+        lambda a, b: a.masked_scatter(a > 0, b),
+        lambda a, b: a.masked_scatter(a > 0, b),
+        [(3, 4), (3, 4)],
+    ),
+    "put_accumulate": (
+        lambda a, b: a.put(ds.tensor([0, 5, 5]), b, accumulate=True),
+        lambda a, b: a.put(torch.tensor([0, 5, 5]), b, accumulate=True),
+        [(3, 4), (3,)],
+    ),
+    "index_put_accumulate": (
+        lambda a, b: a.index_put((ds.tensor([0, 2, 0]), ds.tensor([1, 1, 1])), b, accumulate=True),
+        lambda a, b: a.index_put((torch.tensor([0, 2, 0]), torch.tensor([1, 1, 1])), b, accumulate=True),
+        [(3, 4), (3,)],
+    ),
     "index_fill": (
         lambda a: a.index_fill(0, ds.tensor([0, 2]), -1.0),
         lambda a: a.index_fill(0, torch.tensor([0, 2]), -1.0),
@@ -568,3 +591,58 @@ def test_seed_and_initial_seed():
     assert ds.initial_seed() == 5
     s = ds.seed()
     assert ds.initial_seed() == s and isinstance(s, int)
+
+
+def test_cumprod_gradient_with_zeros_matches_torch(check_op):
+    x = np.array([[2.0, 0.0, 3.0, 0.5], [0.0, 0.0, 1.5, 2.0]])
+    check_op(lambda a: a.cumprod(1), lambda a: a.cumprod(1), [x])
+    check_op(lambda a: a.cumprod(0), lambda a: a.cumprod(0), [x])
+    _same(ds.tensor([[1, 3], [2, 1]]).cummax(0), torch.tensor([[1, 3], [2, 1]]).cummax(0))
+
+
+def test_tensor_utilities_match_torch():
+    x = np.array([[1.0, -2.0, 3.0], [4.0, 5.0, -6.0]])
+    for fn in [
+        lambda m, t: (t.byte(), t.char(), t.short(), t.mH, t.H, t.adjoint()),
+        lambda m, t: (t.is_signed(), t.byte().is_signed(), t[0, 0].is_nonzero(), t.is_same_size(t * 2)),
+        lambda m, t: t.clone().fill_diagonal_(9.0),
+        lambda m, t: m.zeros(7, 3).fill_diagonal_(1.0, wrap=True),
+        lambda m, t: t.clone().apply_(lambda v: v * 10 + 1) if m is ds else (t.clone() * 10 + 1),
+        lambda m, t: t.clone().t_(),
+        lambda m, t: t.clone().transpose_(0, 1).unsqueeze_(0).squeeze_(0),
+        lambda m, t: t.clone().masked_scatter_(t > 0, m.zeros(6, dtype=m.float64)),
+        lambda m, t: t.clone().put_(m.tensor([1, 4]), m.tensor([7.0, 8.0], dtype=m.float64)),
+        lambda m, t: t.clone().index_put_((m.tensor([1]), m.tensor([2])), m.tensor(0.0, dtype=m.float64)),
+        lambda m, t: t.clone().cumprod_(0),
+    ]:
+        _same(fn(ds, ds.tensor(x, dtype="float64")), fn(torch, torch.tensor(x)))
+    y = ds.tensor(x)
+    y.map_(ds.tensor([1.0, 2.0, 3.0]), lambda a, b: a * b)
+    assert y.tolist() == [[1.0, -4.0, 9.0], [4.0, 10.0, -18.0]]
+    with pytest.raises(RuntimeError, match="requires grad"):
+        ds.zeros(2, 2, requires_grad=True).t_()
+
+
+@pytest.mark.parametrize(
+    "fill",
+    [
+        lambda t: t.bernoulli_(0.3),
+        lambda t: t.exponential_(2.0),
+        lambda t: t.log_normal_(0.0, 0.5),
+        lambda t: t.cauchy_(),
+        lambda t: t.geometric_(0.5),
+        lambda t: t.random_(0, 10),
+        lambda t: t.random_(5),
+    ],
+)
+def test_random_fills_are_in_place_seeded_and_in_range(fill):
+    ref = fill(torch.zeros(200, dtype=torch.float64))
+    t = ds.zeros(200, dtype="float64")
+    arr = t.array
+    ds.manual_seed(3)
+    fill(t)
+    ds.manual_seed(3)
+    again = fill(ds.zeros(200, dtype="float64"))
+    assert t.array is arr and t.tolist() == again.tolist()
+    assert (t.numpy().min() >= 0) == (ref.numpy().min() >= 0)
+    assert (t.numpy() == np.round(t.numpy())).all() == (ref.numpy() == np.round(ref.numpy())).all()

@@ -573,6 +573,8 @@ class return_types:  # noqa: N801  (torch.return_types)
     kthvalue = namedtuple("kthvalue", ["values", "indices"])
     median = namedtuple("median", ["values", "indices"])
     aminmax = namedtuple("aminmax", ["min", "max"])
+    cummax = namedtuple("cummax", ["values", "indices"])
+    cummin = namedtuple("cummin", ["values", "indices"])
 
 
 def _take_along(x: Tensor, idx: np.ndarray, dim: int) -> Tensor:
@@ -2246,5 +2248,120 @@ for _name in (
     "eq ne lt le gt ge greater greater_equal less less_equal not_equal logical_and logical_or logical_not "
     "logical_xor index_add index_copy subtract multiply divide true_divide"
 ).split():
+    if not hasattr(Tensor, _name + "_"):
+        setattr(Tensor, _name + "_", _inplace_form(_name))
+
+
+# ---------------------------------------------------------------------- running reductions, masks, flat indices
+def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running product along ``dim`` (exact gradients, also where inputs are 0)."""
+    x = _lift(x)
+    if dtype is not None:
+        x = astype(x, dtype)
+    d = _dim(dim, x.ndim, "cumprod")
+    if x.ndim == 0:
+        return clone(x)
+    out = np.cumprod(x.array, axis=d)
+    if x.array.dtype.kind != "f":
+        return _wrap(out.astype(np.int64))
+    return _node(out, (x,), _cumprod_vjp, d)
+
+
+def _cumprod_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    if xp.differentiable:
+        raise StateError("cumprod: double backward (create_graph=True) is not supported")
+    d = saved
+    x = np.moveaxis(args[0], d, -1)
+    gm, ym = np.moveaxis(g, d, -1), np.moveaxis(y, d, -1)
+    if (x != 0).all():  # d y_k / d x_i = y_k / x_i for i <= k
+        rev = np.cumsum((gm * ym)[..., ::-1], axis=-1)[..., ::-1]
+        return (np.moveaxis(rev / x, -1, d),)
+    n = x.shape[-1]
+    out = np.zeros_like(x)
+    for i in range(n):  # products of the others, without dividing by a zero
+        others = x.copy()
+        others[..., i] = 1
+        out[..., i] = (gm[..., i:] * np.cumprod(others, axis=-1)[..., i:]).sum(-1)
+    return (np.moveaxis(out, -1, d),)
+
+
+def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
+    x = _lift(x)
+    d = _dim(dim, x.ndim, name)
+    if x.ndim == 0:
+        return getattr(return_types, name)(clone(x), _wrap(np.zeros((), np.int64)))
+    a = np.moveaxis(x.array, d, -1)
+    idx = np.zeros(a.shape, np.int64)
+    best = a[..., 0].copy()
+    for k in range(1, a.shape[-1]):
+        take = better(a[..., k], best) | (a[..., k] == best) | np.isnan(a[..., k])
+        best = np.where(take, a[..., k], best)
+        idx[..., k] = np.where(take, k, idx[..., k - 1])
+    idx = np.moveaxis(idx, -1, d)
+    return getattr(return_types, name)(_take_along(x, idx, d), _wrap(idx))
+
+
+def cummax(x: Any, dim: int) -> Any:
+    """``(values, indices)`` of the running maximum along ``dim`` (the gradient goes to the index)."""
+    return _running_extreme(x, dim, "cummax", np.greater)
+
+
+def cummin(x: Any, dim: int) -> Any:
+    """``(values, indices)`` of the running minimum along ``dim``."""
+    return _running_extreme(x, dim, "cummin", np.less)
+
+
+def logcumsumexp(x: Any, dim: int) -> Tensor:
+    """log(cumsum(exp(x))) along ``dim``, stable (shifted by the maximum)."""
+    x = _lift_float(x)
+    d = _dim(dim, x.ndim, "logcumsumexp")
+    m = _wrap(np.max(x.array, axis=d, keepdims=True)) if x.ndim else _wrap(x.array)
+    return add(log(cumsum(exp(sub(x, m)), d)), m)
+
+
+def masked_select(x: Any, mask: Any) -> Tensor:
+    """The elements where ``mask`` (broadcast to x's shape) is true, as a 1-D tensor."""
+    x = _lift(x)
+    m = np.broadcast_to(np.asarray(mask.array if isinstance(mask, Tensor) else mask, dtype=bool), x.shape)
+    return getitem(x, np.nonzero(m))
+
+
+def masked_scatter(x: Any, mask: Any, source: Any) -> Tensor:
+    """``x`` with the elements where ``mask`` is true replaced, in order, by the first ones of ``source``."""
+    x = _lift(x)
+    m = np.broadcast_to(np.asarray(mask.array if isinstance(mask, Tensor) else mask, dtype=bool), x.shape)
+    count = int(m.sum())
+    src = reshape(_lift(source, x), (-1,))
+    return index_put(x, np.nonzero(m), getitem(src, slice(0, count)))
+
+
+def put(x: Any, index: Any, source: Any, accumulate: bool = False) -> Tensor:
+    """``x`` (seen flat) with ``source`` written (or added) at the flat ``index``."""
+    x = _lift(x)
+    flat = reshape(x, (-1,))
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    src = reshape(_lift(source, x), (-1,))
+    out = index_add(flat, 0, idx, src) if accumulate else index_put(flat, idx, src)
+    return reshape(out, x.shape)
+
+
+def index_put_op(x: Any, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+    """torch's ``index_put``: ``x`` with ``values`` at the tuple of index tensors ``indices``."""
+    x = _lift(x)
+    idx = tuple(np.asarray(_data_of_index(i)) for i in indices)
+    if not accumulate:
+        return index_put(x, idx, values)
+    v = _lift(values, x)
+    out = x.array.copy()
+    shape = out[idx].shape
+    np.add.at(out, idx, np.broadcast_to(v.array, shape))
+    return _node(out, (x, v), _scatter_add_into_vjp, idx)
+
+
+for _name in ("cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter", "put"):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _as_method(globals()[_name]))
+Tensor.index_put = _as_method(index_put_op)  # type: ignore[attr-defined]
+for _name in ("cumprod", "masked_scatter", "put", "index_put"):
     if not hasattr(Tensor, _name + "_"):
         setattr(Tensor, _name + "_", _inplace_form(_name))

@@ -656,6 +656,111 @@ class Tensor:
         _bump(self)
         return self
 
+    def bernoulli_(self, p: Any = 0.5) -> Tensor:
+        """Fill with 1 (probability ``p``) or 0, from the library's seeded generator."""
+        draws = backend.rng().random(self.shape) < np.broadcast_to(_data_of(p), self.shape)
+        return self.copy_(draws.astype(self.array.dtype))
+
+    def exponential_(self, lambd: builtins.float = 1.0) -> Tensor:
+        return self._fill_random(backend.rng().exponential(1.0 / lambd, self.shape), "exponential_")
+
+    def log_normal_(self, mean: builtins.float = 1.0, std: builtins.float = 2.0) -> Tensor:
+        return self._fill_random(backend.rng().lognormal(mean, std, self.shape), "log_normal_")
+
+    def cauchy_(self, median: builtins.float = 0.0, sigma: builtins.float = 1.0) -> Tensor:
+        return self._fill_random(median + sigma * backend.rng().standard_cauchy(self.shape), "cauchy_")
+
+    def geometric_(self, p: builtins.float) -> Tensor:
+        return self.copy_(backend.rng().geometric(p, self.shape).astype(self.array.dtype))
+
+    def random_(self, low: builtins.int = 0, high: Any = None) -> Tensor:
+        """Fill with integers uniform on [low, high) (``random_(high)`` for [0, high))."""
+        if high is None:
+            low, high = 0, (low if low else 2 ** min(53, 8 * self.array.itemsize - 1))
+        return self.copy_(backend.rng().integers(low, high, self.shape).astype(self.array.dtype))
+
+    def fill_diagonal_(self, fill_value: Any, wrap: builtins.bool = False) -> Tensor:
+        """Set the main diagonal (of a matrix, or of all dims for equal sizes) to ``fill_value``."""
+        n = builtins.min(self.shape) if self.ndim else 0
+        index: Any = tuple(np.arange(n) for _ in range(self.ndim))
+        if wrap and self.ndim == 2 and self.shape[0] > self.shape[1] + 1:
+            # torch's wrap: the diagonal restarts every cols + 1 rows (NumPy's fill_diagonal(wrap=True))
+            flat = np.arange(0, self.array.size, self.shape[1] + 1)
+            index = np.unravel_index(flat, self.shape)
+        return self._inplace_via("fill_diagonal_", lambda t: _ops.index_put(t, index, fill_value), fill_value)
+
+    def apply_(self, fn: Callable[[Any], Any]) -> Tensor:
+        """Replace each element by ``fn(element)`` (a Python loop, slow; not for tensors in the graph)."""
+        if _records(self):
+            raise StateError("apply_: not differentiable; use it on tensors that do not require grad (or .data)")
+        _check_writable(self, "apply_")
+        for i in np.ndindex(self.shape):
+            self.array[i] = fn(self.array[i].item())
+        _bump(self)
+        return self
+
+    def map_(self, other: Any, fn: Callable[[Any, Any], Any]) -> Tensor:
+        """Replace each element a by ``fn(a, b)`` with b from ``other`` (broadcast); slow, no gradient."""
+        if _records(self, other):
+            raise StateError("map_: not differentiable; use it on tensors that do not require grad (or .data)")
+        _check_writable(self, "map_")
+        b = np.broadcast_to(_data_of(other), self.shape)
+        for i in np.ndindex(self.shape):
+            self.array[i] = fn(self.array[i].item(), b[i].item())
+        _bump(self)
+        return self
+
+    def _reshape_in_place(self, name: str, view: np.ndarray) -> Tensor:
+        if _records(self):
+            raise StateError(f"{name}: not supported on a tensor that requires grad; use the out-of-place form")
+        self.array = view
+        return self
+
+    def t_(self) -> Tensor:
+        return self._reshape_in_place("t_", _ops.t(_wrap(self.array)).array)
+
+    def transpose_(self, dim0: builtins.int, dim1: builtins.int) -> Tensor:
+        return self._reshape_in_place("transpose_", _ops.transpose(_wrap(self.array), dim0, dim1).array)
+
+    swapaxes_ = swapdims_ = transpose_
+
+    def squeeze_(self, dim: Any = None) -> Tensor:
+        return self._reshape_in_place("squeeze_", _ops.squeeze(_wrap(self.array), dim).array)
+
+    def unsqueeze_(self, dim: builtins.int) -> Tensor:
+        return self._reshape_in_place("unsqueeze_", _ops.unsqueeze(_wrap(self.array), dim).array)
+
+    def byte(self) -> Tensor:
+        return _ops.astype(self, np.uint8)
+
+    def char(self) -> Tensor:
+        return _ops.astype(self, np.int8)
+
+    def short(self) -> Tensor:
+        return _ops.astype(self, np.int16)
+
+    @property
+    def mH(self) -> Tensor:  # noqa: N802  (real tensors: the conjugate is the tensor itself)
+        return _ops.transpose(self, -2, -1)
+
+    @property
+    def H(self) -> Tensor:  # noqa: N802
+        return _ops.t(self)
+
+    def adjoint(self) -> Tensor:
+        return _ops.transpose(self, -2, -1)
+
+    def is_signed(self) -> builtins.bool:
+        return self.array.dtype.kind in "fi"
+
+    def is_nonzero(self) -> builtins.bool:
+        if self.array.size != 1:
+            raise StateError(f"is_nonzero: the tensor has {self.array.size} elements; expected one")
+        return builtins.bool(self.array.reshape(()).item() != 0)
+
+    def is_same_size(self, other: Tensor) -> builtins.bool:
+        return self.shape == other.shape
+
     def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0) -> Tensor:
         """Fill with uniform samples on [a, b) from the library's seeded generator (``ds.manual_seed``)."""
         samples = backend.rng().random(self.shape, dtype=np.float64) * (b - a) + a
