@@ -498,3 +498,19 @@ def test_view_used_after_a_write_to_its_base_is_refused_and_before_is_fine():
         y.mul_(3)
         (s + y.sum()).backward()
         np.testing.assert_allclose(x.grad.numpy(), [8.0, 8.0, 6.0])
+
+
+def test_zero_d_results_of_numpy_arithmetic_can_be_written_in_place():
+    # 0-d results hold NumPy scalars (read-only); the seq2seq tutorial's `loss = 0; loss += criterion(...)`
+    for lib in (ds, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        loss = 0
+        for k in range(3):
+            loss += (x * (k + 1)).sum()
+        loss.backward()
+        np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
+    total = ds.tensor([1.0, 2.0]).sum()
+    total += 1
+    total.mul_(2)
+    total[()] = total * 2
+    assert total.item() == 16.0

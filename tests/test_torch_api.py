@@ -646,3 +646,25 @@ def test_random_fills_are_in_place_seeded_and_in_range(fill):
     assert t.array is arr and t.tolist() == again.tolist()
     assert (t.numpy().min() >= 0) == (ref.numpy().min() >= 0)
     assert (t.numpy() == np.round(t.numpy())).all() == (ref.numpy() == np.round(ref.numpy())).all()
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda g: ds.randn(4, generator=g),
+        lambda g: ds.rand(2, 2, generator=g),
+        lambda g: ds.randint(0, 9, (5,), generator=g),
+        lambda g: ds.randperm(6, generator=g),
+        lambda g: ds.normal(0.0, 1.0, size=(3,), generator=g),
+        lambda g: ds.zeros(3).normal_(generator=g),
+        lambda g: ds.zeros(3).uniform_(-1, 1, generator=g),
+        lambda g: ds.multinomial(ds.tensor([0.2, 0.3, 0.5]), 4, True, generator=g),
+    ],
+)
+def test_generator_keyword_draws_from_that_generator(draw):
+    a = draw(ds.Generator().manual_seed(11))
+    ds.manual_seed(0)
+    state = ds.get_rng_state()
+    b = draw(ds.Generator().manual_seed(11))
+    assert a.tolist() == b.tolist()
+    assert ds.get_rng_state() == state  # the library's own generator was not used

@@ -39,6 +39,7 @@ from .backend import (
 from .device import accelerator, backends, cuda, device
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError, DownslopeError, ShapeError
 from .functional import addcdiv, addcmul, elu, gelu, lerp, norm, reciprocal, square, std, var
+from .generator import Generator
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops import (  # torch's less everyday functions
     abs,
@@ -361,5 +362,5 @@ __all__ = [
     "result_type", "promote_types", "can_cast", "typename", "scalar_tensor", "asarray", "detach", "initial_seed",
 "acos", "acosh", "addbmm", "addmm", "addmv", "addr", "aminmax", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argwhere", "asin", "asinh", "atan", "atan2", "atanh", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "copysign", "cosh", "count_nonzero", "cross", "deg2rad", "diag", "diagonal", "diff", "dsplit", "dstack", "erfc", "exp2", "float_power", "floor_divide", "fmax", "fmin", "fmod", "frac", "ger", "heaviside", "hsplit", "hypot", "index_add", "index_copy", "index_fill", "inner", "isneginf", "isposinf", "kthvalue", "log10", "log2", "logaddexp", "logical_xor", "logit", "median", "meshgrid", "moveaxis", "movedim", "multinomial", "nan_to_num", "nanmean", "nansum", "nonzero", "rad2deg", "ravel", "remainder", "repeat_interleave", "roll", "select", "signbit", "sinc", "sinh", "swapaxes", "swapdims", "take", "take_along_dim", "tan", "tensor_split", "trace", "unflatten", "vdot", "vsplit", "xlogy",
 "cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter",
-    "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
+"Generator",     "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
 ]  # fmt: skip

@@ -121,3 +121,21 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
         raise ArgumentError("set_rng_state: expected a state dict from get_rng_state() (bit_generator 'PCG64')")
     _rng.bit_generator.state = state
+
+
+class use_generator:  # noqa: N801  (used like a function: `with use_generator(g):`)
+    """Within the block, :func:`rng` is ``generator`` (a numpy.random.Generator): how a torch-style
+    ``generator=`` argument reaches the code that draws. Not thread-safe, like the default generator."""
+
+    def __init__(self, generator: np.random.Generator | None) -> None:
+        self.generator = generator
+
+    def __enter__(self) -> None:
+        global _rng
+        self._saved = _rng
+        if self.generator is not None:
+            _rng = self.generator
+
+    def __exit__(self, *exc: object) -> None:
+        global _rng
+        _rng = self._saved

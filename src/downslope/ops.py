@@ -2160,8 +2160,14 @@ def logical_xor(a: Any, b: Any) -> Tensor:
     return _wrap(np.logical_xor(_lift(a).array, _data_of_index(b)))
 
 
-def multinomial(probs: Any, num_samples: int, replacement: bool = False) -> Tensor:
-    """Indices drawn from each row's (unnormalised) probabilities, from the library's seeded generator."""
+def multinomial(probs: Any, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
+    """Indices drawn from each row's (unnormalised) probabilities, from the library's seeded generator
+    (or ``generator``)."""
+    if generator is not None:
+        from .generator import as_numpy_generator
+
+        with backend.use_generator(as_numpy_generator(generator, "multinomial")):
+            return multinomial(probs, num_samples, replacement)
     p = np.asarray(_lift(probs).array, np.float64)
     rows = p.reshape(-1, p.shape[-1]) if p.ndim else p.reshape(1, 1)
     if (rows < 0).any() or not np.isfinite(rows).all():

@@ -25,8 +25,28 @@ from .device import check_cpu as _check_cpu
 from .device import device as _Device
 from .device import is_device_like as _is_device_like
 from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
+from .generator import as_numpy_generator as _as_numpy_generator
 
 Shape = tuple[int, ...]
+
+
+# Keywords of torch's factories that mean nothing on NumPy; accepted and ignored so ported calls work.
+_IGNORED_OPTIONS = frozenset({"layout", "pin_memory", "memory_format", "non_blocking"})
+
+
+def _torch_options(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """Accept torch's no-op keywords, and ``generator=`` (a ds.Generator or NumPy Generator) for draws."""
+
+    @functools.wraps(fn)
+    def factory(*args: Any, generator: Any = None, **kwargs: Any) -> Tensor:
+        for key in _IGNORED_OPTIONS.intersection(kwargs):
+            del kwargs[key]
+        if generator is None:
+            return fn(*args, **kwargs)
+        with backend.use_generator(_as_numpy_generator(generator, fn.__name__)):
+            return fn(*args, **kwargs)
+
+    return factory
 
 
 class Tensor:
@@ -411,7 +431,7 @@ class Tensor:
         """``t[index] = value``, in place. While gradients are recorded and ``t`` or ``value`` requires
         grad, ``t`` becomes the output of the assignment (the overwritten part gets no gradient and
         ``value`` gets the gradient of the part it fills), as in PyTorch."""
-        if _mode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+        if _records(self, value):
             _inplace_recorded(self, "__setitem__", lambda src: _ops.index_put(src, index, value))
             return
         try:
@@ -656,23 +676,29 @@ class Tensor:
         _bump(self)
         return self
 
+    @_torch_options
     def bernoulli_(self, p: Any = 0.5) -> Tensor:
         """Fill with 1 (probability ``p``) or 0, from the library's seeded generator."""
         draws = backend.rng().random(self.shape) < np.broadcast_to(_data_of(p), self.shape)
         return self.copy_(draws.astype(self.array.dtype))
 
+    @_torch_options
     def exponential_(self, lambd: builtins.float = 1.0) -> Tensor:
         return self._fill_random(backend.rng().exponential(1.0 / lambd, self.shape), "exponential_")
 
+    @_torch_options
     def log_normal_(self, mean: builtins.float = 1.0, std: builtins.float = 2.0) -> Tensor:
         return self._fill_random(backend.rng().lognormal(mean, std, self.shape), "log_normal_")
 
+    @_torch_options
     def cauchy_(self, median: builtins.float = 0.0, sigma: builtins.float = 1.0) -> Tensor:
         return self._fill_random(median + sigma * backend.rng().standard_cauchy(self.shape), "cauchy_")
 
+    @_torch_options
     def geometric_(self, p: builtins.float) -> Tensor:
         return self.copy_(backend.rng().geometric(p, self.shape).astype(self.array.dtype))
 
+    @_torch_options
     def random_(self, low: builtins.int = 0, high: Any = None) -> Tensor:
         """Fill with integers uniform on [low, high) (``random_(high)`` for [0, high))."""
         if high is None:
@@ -761,11 +787,13 @@ class Tensor:
     def is_same_size(self, other: Tensor) -> builtins.bool:
         return self.shape == other.shape
 
+    @_torch_options
     def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0) -> Tensor:
         """Fill with uniform samples on [a, b) from the library's seeded generator (``ds.manual_seed``)."""
         samples = backend.rng().random(self.shape, dtype=np.float64) * (b - a) + a
         return self._fill_random(samples, "uniform_")
 
+    @_torch_options
     def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0) -> Tensor:
         """Fill with normal samples N(mean, std^2) from the library's seeded generator (``ds.manual_seed``).
 
@@ -1410,7 +1438,13 @@ def _alias(out: Tensor, x: Tensor) -> Tensor:
 
 
 def _records(t: Tensor, *operands: Any) -> bool:
-    """Whether an in-place op on ``t`` with these operands must be recorded for autograd."""
+    """Whether an in-place op on ``t`` with these operands must be recorded for autograd.
+
+    Every in-place op asks this first, so it also readies ``t`` for writing: a 0-d result of NumPy
+    arithmetic is a read-only NumPy scalar, which becomes a 0-d array (nothing else shares a scalar).
+    """
+    if isinstance(t.array, np.generic):
+        t.array = np.array(t.array)
     if not _mode.enabled:
         return False
     if t.requires_grad:
@@ -1565,18 +1599,6 @@ def _rule_name(vjp: Callable[..., Any]) -> str:
 
 
 # ---------------------------------------------------------------------- public factories
-# Keywords of torch's factories that mean nothing on NumPy; accepted and ignored so ported calls work.
-_IGNORED_OPTIONS = frozenset({"layout", "pin_memory", "memory_format", "non_blocking"})
-
-
-def _torch_options(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
-    @functools.wraps(fn)
-    def factory(*args: Any, **kwargs: Any) -> Tensor:
-        for key in _IGNORED_OPTIONS.intersection(kwargs):
-            del kwargs[key]
-        return fn(*args, **kwargs)
-
-    return factory
 
 
 def _on_cpu(device: Any, where: str) -> None:
