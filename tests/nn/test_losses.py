@@ -511,3 +511,23 @@ def test_loss_modules_wrap_the_functions() -> None:
     for ours, ref, args in pairs:
         got = ours(*[ds.tensor(x) for x in args]).item()
         np.testing.assert_allclose(got, ref(*[torch.tensor(x) for x in args]).item(), rtol=1e-5, err_msg=repr(ours))
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [{"size_average": False}, {"reduce": False}, {"size_average": True}, {"size_average": False, "reduce": True}],
+)
+def test_legacy_size_average_and_reduce_flags_match_torch(flags: dict) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.random((4, 3)).astype(np.float32), rng.random((4, 3)).astype(np.float32)
+    cases = [("binary_cross_entropy", "BCELoss"), ("mse_loss", "MSELoss"), ("l1_loss", "L1Loss")]
+    for fn, cls in cases:
+        got = getattr(F, fn)(ds.tensor(x), ds.tensor(y), **flags).numpy()
+        want = getattr(TF, fn)(torch.tensor(x), torch.tensor(y), **flags).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=fn)
+        assert getattr(nn, cls)(**flags).reduction == getattr(torch.nn, cls)(**flags).reduction
+    labels = np.array([0, 2, 1, 2])
+    got = F.cross_entropy(ds.tensor(x), ds.tensor(labels), **flags).numpy()
+    np.testing.assert_allclose(got, TF.cross_entropy(torch.tensor(x), torch.tensor(labels), **flags).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="not both"):
+        F.mse_loss(ds.tensor(x), ds.tensor(y), reduction="sum", **flags)

@@ -494,3 +494,46 @@ def test_get_parameter_buffer_and_set_submodule() -> None:
     assert model[0] is head
     with pytest.raises(AttributeError, match="no parameter '0.nothing'"):
         model.get_parameter("0.nothing")
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [(lambda **kw: nn.Linear(2, 3, **kw), "weight"), (lambda **kw: nn.Conv2d(1, 2, 3, **kw), "weight"),
+     (lambda **kw: nn.LSTM(2, 3, **kw), "weight_ih_l0"), (lambda **kw: nn.BatchNorm1d(3, **kw), "running_mean"),
+     (lambda **kw: nn.LayerNorm(3, **kw), "weight"), (lambda **kw: nn.Embedding(4, 2, **kw), "weight"),
+     (lambda **kw: nn.GRU(2, 3, **kw), "weight_hh_l0"), (lambda **kw: nn.ConvTranspose2d(1, 2, 3, **kw), "weight")],
+)  # fmt: skip
+def test_layers_take_torchs_device_and_dtype_keywords(make: Any, name: str) -> None:
+    from downslope.errors import StateError
+
+    assert getattr(make(device="cpu"), name).dtype == np.float32
+    assert getattr(make(device=None, dtype=ds.float64), name).dtype == np.float64
+    with pytest.raises(StateError, match="'cuda' is not available"):
+        make(device="cuda")
+
+
+def test_user_modules_keep_their_own_signature() -> None:
+    class Net(nn.Module):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.fc = nn.Linear(2, width)
+
+    with pytest.raises(TypeError, match="device"):
+        Net(3, device="cpu")  # type: ignore[call-arg]
+
+
+def test_module_methods_take_torchs_keywords() -> None:
+    torch = pytest.importorskip("torch")
+    shared = nn.Linear(2, 2)
+    ours = nn.Sequential(shared, nn.ReLU(), shared)
+    t_shared = torch.nn.Linear(2, 2)
+    theirs = torch.nn.Sequential(t_shared, torch.nn.ReLU(), t_shared)
+    for method in ("named_parameters", "named_modules"):
+        for flag in (True, False):
+            got = [n for n, _ in getattr(ours, method)(remove_duplicate=flag)]
+            assert got == [n for n, _ in getattr(theirs, method)(remove_duplicate=flag)], (method, flag)
+    kept = ours.state_dict(keep_vars=True)
+    assert kept["0.weight"] is shared.weight and list(kept) == list(theirs.state_dict())
+    target: dict = {}
+    assert ours.state_dict(destination=target, prefix="model.") is target and "model.0.bias" in target
+    assert ours.load_state_dict(ours.state_dict(), strict=True, assign=False).missing_keys == []

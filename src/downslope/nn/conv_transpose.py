@@ -175,9 +175,9 @@ class _ConvTransposeNd(Module):
         self.dilation = _tuple(dilation, n, "dilation", name)
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dt))
+        self.weight = Parameter(np.empty(shape, dtype=dt), dtype=dt)
         if bias:
-            self.bias: Parameter | None = Parameter(np.empty((self.out_channels,), dtype=dt))
+            self.bias: Parameter | None = Parameter(np.empty((self.out_channels,), dtype=dt), dtype=dt)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

@@ -50,9 +50,9 @@ class Linear(Module):
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt))
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt), dtype=dt)
         if bias:
-            self.bias: Parameter | None = Parameter(np.empty((self.out_features,), dtype=dt))
+            self.bias: Parameter | None = Parameter(np.empty((self.out_features,), dtype=dt), dtype=dt)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -311,10 +311,10 @@ class Bilinear(Module):
         self.out_features = _positive_int(out_features, "out_features", "Bilinear")
         dt = backend.get_default_dtype()
         bound = 1.0 / np.sqrt(self.in1_features)
-        self.weight = Parameter(np.empty((self.out_features, self.in1_features, self.in2_features), dtype=dt))
+        self.weight = Parameter(np.empty((self.out_features, self.in1_features, self.in2_features), dtype=dt), dtype=dt)
         init.uniform_(self.weight, -bound, bound)
         if bias:
-            self.bias: Parameter | None = Parameter(np.empty((self.out_features,), dtype=dt))
+            self.bias: Parameter | None = Parameter(np.empty((self.out_features,), dtype=dt), dtype=dt)
             init.uniform_(self.bias, -bound, bound)
         else:
             self.register_parameter("bias", None)

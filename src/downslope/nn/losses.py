@@ -20,6 +20,7 @@ because the composite would be unstable:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -558,8 +559,37 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
     return _reduce(loss, reduction)
 
 
+# ---------------------------------------------------------------------- PyTorch's legacy reduction flags
+def _legacy_reduction_name(size_average: bool | None, reduce: bool | None) -> str:
+    """PyTorch's mapping of the pre-1.0 flags: reduce=False -> 'none', else size_average=False -> 'sum'."""
+    if reduce is not None and not reduce:
+        return "none"
+    return "sum" if size_average is not None and not size_average else "mean"
+
+
+def _legacy_reduction(fn: Any) -> Any:
+    """Accept ``size_average=`` / ``reduce=`` (old code: ``F.binary_cross_entropy(x, y, size_average=False)``)
+    and turn them into ``reduction``, as PyTorch still does (with a deprecation warning there)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, size_average: bool | None = None, reduce: bool | None = None, **kwargs: Any) -> Any:
+        if size_average is not None or reduce is not None:
+            if "reduction" in kwargs:
+                raise ArgumentError(f"{fn.__name__}: give reduction, or the legacy size_average/reduce, not both")
+            kwargs["reduction"] = _legacy_reduction_name(size_average, reduce)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
 # ---------------------------------------------------------------------- modules
 class _Loss(Module):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            setattr(cls, "__init__", _legacy_reduction(init))  # noqa: B010
+
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         _check_reduction(reduction, type(self).__name__, self._allowed)
@@ -571,6 +601,9 @@ class _Loss(Module):
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
+
+
+setattr(_Loss, "__init__", _legacy_reduction(_Loss.__init__))  # noqa: B010  (its subclasses are wrapped above)
 
 
 def _weight_buffer(weight: Any) -> Tensor | None:
@@ -1040,3 +1073,7 @@ __all__ += [
     "PoissonNLLLoss", "GaussianNLLLoss", "multi_margin_loss", "MultiMarginLoss", "triplet_margin_with_distance_loss",
     "TripletMarginWithDistanceLoss",
 ]  # fmt: skip
+
+
+for _name in [n for n in __all__ if n[0].islower()]:
+    globals()[_name] = _legacy_reduction(globals()[_name])

@@ -10,6 +10,8 @@ statistics). Names follow PyTorch, so ``state_dict()`` keys
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar, overload
@@ -69,6 +71,40 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+def _accept_factory_kwargs(cls: type) -> None:
+    """Give a layer class PyTorch's ``device=`` and ``dtype=`` constructor keywords.
+
+    Every ``torch.nn`` layer takes them (``nn.Linear(4, 2, device=device)``). Here ``device`` may
+    only name the CPU, and ``dtype`` casts the new layer's floating parameters and buffers; a class
+    whose ``__init__`` already takes one of them keeps handling it. Only downslope's own layers are
+    wrapped: a user's Module subclass keeps exactly the signature its author wrote.
+    """
+    init = cls.__dict__.get("__init__")
+    if init is None or not cls.__module__.startswith("downslope.") or getattr(init, "_factory_kwargs", False):
+        return
+    params = inspect.signature(init).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    takes_device, takes_dtype = "device" in params, "dtype" in params
+    if takes_device and takes_dtype:
+        return
+
+    @functools.wraps(init)
+    def __init__(self: Module, *args: Any, **kwargs: Any) -> None:
+        device = None if takes_device else kwargs.pop("device", None)
+        dtype = None if takes_dtype else kwargs.pop("dtype", None)
+        if device is not None:
+            from ..device import check_cpu
+
+            check_cpu(device, type(self).__name__)
+        init(self, *args, **kwargs)
+        if dtype is not None:
+            self._cast(dtype, type(self).__name__)
+
+    __init__._factory_kwargs = True  # type: ignore[attr-defined]
+    setattr(cls, "__init__", __init__)  # noqa: B010
 
 
 class RemovableHandle:
@@ -131,6 +167,10 @@ class Module:
     _buffers: dict[str, Tensor | None]
     _non_persistent: set[str]
     _modules: dict[str, Module | None]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _accept_factory_kwargs(cls)
 
     def __init__(self) -> None:
         # object.__setattr__ because our __setattr__ needs these dicts to exist first.
@@ -376,13 +416,16 @@ class Module:
         return mod
 
     # ------------------------------------------------------------------ traversal
-    def named_modules(self, prefix: str = "", memo: set[int] | None = None) -> Iterator[tuple[str, Module]]:
-        """This module and every descendant, each once, with its dotted name ("" for self)."""
+    def named_modules(
+        self, prefix: str = "", memo: set[int] | None = None, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """This module and every descendant, each once (every time with ``remove_duplicate=False``),
+        with its dotted name ("" for self)."""
         memo = set() if memo is None else memo
         stack: list[tuple[str, Module]] = [(prefix, self)]
         while stack:  # iterative pre-order walk, so a deep stack of layers needs no recursion
             name, mod = stack.pop()
-            if id(mod) in memo:
+            if remove_duplicate and id(mod) in memo:
                 continue
             memo.add(id(mod))
             yield name, mod
@@ -404,13 +447,16 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter) pairs; a parameter shared by two modules is listed once."""
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs; a parameter shared by two modules is listed once (under
+        each of its names with ``remove_duplicate=False``)."""
         seen: set[int] = set()
-        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        mods = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else iter([(prefix, self)])
         for mod_name, mod in mods:
             for name, p in mod._parameters.items():
-                if p is None or id(p) in seen:
+                if p is None or (remove_duplicate and id(p) in seen):
                     continue
                 seen.add(id(p))
                 yield (f"{mod_name}.{name}" if mod_name else name), p
@@ -426,12 +472,14 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
         seen: set[int] = set()
-        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        mods = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else iter([(prefix, self)])
         for mod_name, mod in mods:
             for name, b in mod._buffers.items():
-                if b is None or id(b) in seen:
+                if b is None or (remove_duplicate and id(b) in seen):
                     continue
                 seen.add(id(b))
                 yield (f"{mod_name}.{name}" if mod_name else name), b
@@ -573,8 +621,13 @@ class Module:
         return self._cast(backend.float16, f"{type(self).__name__}.half")
 
     # ------------------------------------------------------------------ state
-    def state_dict(self, prefix: str = "") -> OrderedDict[str, np.ndarray]:
+    def state_dict(
+        self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False
+    ) -> OrderedDict[str, Any]:
         """Every parameter and persistent buffer as ``name -> numpy array`` (copies, safe to keep).
+
+        PyTorch's keywords: ``keep_vars=True`` gives the Parameter and buffer Tensors themselves;
+        ``destination`` is a dict to fill (and return); ``prefix`` is put before every key.
 
         Example:
             >>> from downslope import nn
@@ -582,20 +635,27 @@ class Module:
             >>> {k: v.shape for k, v in sd.items()}
             {'0.weight': (3, 2), '0.bias': (3,)}
         """
-        out: OrderedDict[str, np.ndarray] = OrderedDict()
-        for mod_name, mod in self.named_modules(prefix):
-            pre = f"{mod_name}." if mod_name else ""
+        if args:  # PyTorch's old positional form: state_dict(destination, prefix, keep_vars)
+            if len(args) > 3 or destination is not None:
+                raise ArgumentTypeError("state_dict: expected at most (destination, prefix, keep_vars)")
+            destination, *rest = args
+            prefix = rest[0] if rest else prefix
+            keep_vars = rest[1] if len(rest) > 1 else keep_vars
+        out: Any = OrderedDict() if destination is None else destination
+        # A module registered under two names is saved under both, as PyTorch does.
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
+            pre = prefix + (f"{mod_name}." if mod_name else "")  # PyTorch's prefix ends with its own dot
             for name, p in mod._parameters.items():
                 if p is not None:
-                    out[pre + name] = p.array.copy()
+                    out[pre + name] = p if keep_vars else p.array.copy()
             for name, b in mod._buffers.items():
                 if b is not None and name not in mod._non_persistent:
-                    out[pre + name] = b.array.copy()
+                    out[pre + name] = b if keep_vars else b.array.copy()
         return out
 
     def _state_tensors(self) -> dict[str, Tensor]:
         found: dict[str, Tensor] = {}
-        for mod_name, mod in self.named_modules():
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
             pre = f"{mod_name}." if mod_name else ""
             for name, p in mod._parameters.items():
                 if p is not None:
@@ -605,12 +665,16 @@ class Module:
                     found[pre + name] = b
         return found
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> IncompatibleKeys:
         """Copy values from ``state_dict`` into this module's parameters and buffers (in place).
 
         With ``strict`` (the default) every key must match: missing or unexpected keys raise a
         KeyError listing them. A shape mismatch always raises, naming the key and both shapes.
         Values are cast to each parameter's dtype. Returns the missing and unexpected keys.
+        ``assign`` (PyTorch's option to adopt the given tensors) is accepted; values are always
+        copied, so optimizers holding the parameters keep seeing them.
 
         Example:
             >>> from downslope import nn

@@ -189,8 +189,8 @@ class _BatchNorm(Module):
         self.track_running_stats = track_running_stats
         dt = backend.get_default_dtype()
         if affine:
-            self.weight: Parameter | None = Parameter(np.ones(self.num_features, dtype=dt))
-            self.bias: Parameter | None = Parameter(np.zeros(self.num_features, dtype=dt))
+            self.weight: Parameter | None = Parameter(np.ones(self.num_features, dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(np.zeros(self.num_features, dtype=dt), dtype=dt)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -375,8 +375,8 @@ class LayerNorm(Module):
         self.elementwise_affine = elementwise_affine
         dt = backend.get_default_dtype()
         if elementwise_affine:
-            self.weight: Parameter | None = Parameter(np.ones(shape, dtype=dt))
-            self.bias: Parameter | None = Parameter(np.zeros(shape, dtype=dt)) if bias else None
+            self.weight: Parameter | None = Parameter(np.ones(shape, dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(np.zeros(shape, dtype=dt), dtype=dt) if bias else None
             if not bias:
                 self.register_parameter("bias", None)
         else:
@@ -442,8 +442,8 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, float(eps), affine
         dt = backend.get_default_dtype()
         if affine:
-            self.weight: Parameter | None = Parameter(np.ones(num_channels, dtype=dt))
-            self.bias: Parameter | None = Parameter(np.zeros(num_channels, dtype=dt))
+            self.weight: Parameter | None = Parameter(np.ones(num_channels, dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(np.zeros(num_channels, dtype=dt), dtype=dt)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -498,8 +498,8 @@ class _InstanceNorm(Module):
         self.num_features, self.eps, self.momentum, self.affine = num_features, float(eps), momentum, affine
         dt = backend.get_default_dtype()
         if affine:
-            self.weight: Parameter | None = Parameter(np.ones(num_features, dtype=dt))
-            self.bias: Parameter | None = Parameter(np.zeros(num_features, dtype=dt))
+            self.weight: Parameter | None = Parameter(np.ones(num_features, dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(np.zeros(num_features, dtype=dt), dtype=dt)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)

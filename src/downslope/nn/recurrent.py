@@ -139,13 +139,19 @@ class RNNBase(Module):
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else self.hidden_size * directions
             for suffix in ("", "_reverse")[:directions]:
-                setattr(self, f"weight_ih_l{layer}{suffix}", Parameter(np.empty((gate_rows, layer_input), dtype=dt)))
                 setattr(
-                    self, f"weight_hh_l{layer}{suffix}", Parameter(np.empty((gate_rows, self.hidden_size), dtype=dt))
+                    self,
+                    f"weight_ih_l{layer}{suffix}",
+                    Parameter(np.empty((gate_rows, layer_input), dtype=dt), dtype=dt),
+                )
+                setattr(
+                    self,
+                    f"weight_hh_l{layer}{suffix}",
+                    Parameter(np.empty((gate_rows, self.hidden_size), dtype=dt), dtype=dt),
                 )
                 if self.bias:
-                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(np.empty((gate_rows,), dtype=dt)))
-                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(np.empty((gate_rows,), dtype=dt)))
+                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(np.empty((gate_rows,), dtype=dt), dtype=dt))
+                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(np.empty((gate_rows,), dtype=dt), dtype=dt))
         self._step = _step_function(mode)
         self.reset_parameters()
 
@@ -392,11 +398,11 @@ class RNNCellBase(Module):
         self.bias = bool(bias)
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         rows = _GATES[mode] * self.hidden_size
-        self.weight_ih = Parameter(np.empty((rows, self.input_size), dtype=dt))
-        self.weight_hh = Parameter(np.empty((rows, self.hidden_size), dtype=dt))
+        self.weight_ih = Parameter(np.empty((rows, self.input_size), dtype=dt), dtype=dt)
+        self.weight_hh = Parameter(np.empty((rows, self.hidden_size), dtype=dt), dtype=dt)
         if self.bias:
-            self.bias_ih: Parameter | None = Parameter(np.empty((rows,), dtype=dt))
-            self.bias_hh: Parameter | None = Parameter(np.empty((rows,), dtype=dt))
+            self.bias_ih: Parameter | None = Parameter(np.empty((rows,), dtype=dt), dtype=dt)
+            self.bias_hh: Parameter | None = Parameter(np.empty((rows,), dtype=dt), dtype=dt)
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
