@@ -264,7 +264,7 @@ def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
         if rebased:
             if node._seq < rebased:  # an input may have been rebased by an in-place op after this node used it
                 parents = node._parents = _histories_at(parents, node._seq)
-            _check_stale_views(parents, node._seq)
+            parents = node._parents = _current_views(parents, node._seq)
         for parent in parents:
             if parent.requires_grad:
                 key = id(parent)
@@ -292,28 +292,49 @@ def _version_at_seq(t: Tensor, seq: int) -> Tensor:
     return t
 
 
-def _check_stale_views(parents: tuple[Tensor, ...], seq: int) -> None:
-    """Refuse a view whose base was rebased by an in-place op between the view's creation and its use.
+def _version_before(t: Tensor, seq: float) -> Tensor:
+    """The history ``t`` had just before op number ``seq`` (an in-place op's own number included)."""
+    while t._seq >= seq and t._seq:
+        t = t._prior
+    return t
 
-    Such a view shows the base's new values while its history still points at the old ones (PyTorch
-    rebuilds the view's history; downslope raises the in-place error instead of a wrong gradient).
+
+def _current_views(parents: tuple[Tensor, ...], seq: int) -> tuple[Tensor, ...]:
+    """Parents that are views, as they were when op number ``seq`` used them.
+
+    A view shows its base's storage, so a write to the base (an in-place op, which rebases the base)
+    changes the view's values too; its recorded history (a view of the old base) no longer describes
+    them. An op that used the view after such a write gets a fresh view node of the base's history
+    at that time (PyTorch regenerates the view's grad_fn the same way).
     """
     view_rules = _ops()._VIEW_RULES
-    for v in parents:
-        while v._vjp in view_rules and v._parents:
-            base = v._parents[0]
-            if not np.may_share_memory(v.array, base.array):
-                break
-            q = base
-            while q._seq > v._seq:
-                if q._seq < seq:
-                    raise StateError(
-                        _modified_message(q, v._seq, f"the base of a view ({_rule_label(v._vjp)})")
-                        + " (the view was used after an in-place write to its base; downslope does not rebuild "
-                        "a view's history: take the view after the write)"
-                    )
-                q = q._prior
-            v = q
+    if not any(p._vjp in view_rules for p in parents):
+        return parents
+    fresh = tuple(_view_at(p, seq, 1) for p in parents)
+    return parents if all(a is b for a, b in zip(fresh, parents)) else fresh
+
+
+def _view_at(v: Tensor, seq: int, depth: int) -> Tensor:
+    """``v`` (a view) with a history that matches its values as op number ``seq`` saw them."""
+    if v._vjp not in _ops()._VIEW_RULES or not v._parents:
+        return v
+    base = v._parents[0]
+    base = getattr(base, "_next", base)  # the live tensor, if base is a history an in-place op moved aside
+    if not np.may_share_memory(v.array, base.array):
+        return v  # a copy (reshape of a non-contiguous tensor): its values are its own
+    then = _version_before(base, v._seq)
+    now = _view_at(_version_before(base, seq), seq, depth + 1)
+    if now is then:
+        return v
+    Tensor, _wrap = _tensor_api()
+    fresh = Tensor.__new__(Tensor)
+    fresh.array, fresh.grad, fresh.requires_grad = v.array, None, True
+    fresh._parents, fresh._vjp, fresh._saved, fresh._needs = (now,), v._vjp, v._saved, (True,)
+    fresh._retains_grad, fresh._vc = False, v._vc
+    # between the op that used it (seq) and everything before (integers <= seq - 1); a view of a view
+    # made here (depth + 1) comes earlier, as its base
+    fresh._seq = seq - 1 + 0.5**depth
+    return fresh
 
 
 def _run_backward(

@@ -1024,6 +1024,7 @@ _div_vjp.reads_inputs = (1,)  # type: ignore[attr-defined]  # g / b and -g * y /
 # Rules of ops whose output shares the input's storage (an in-place write through it would
 # change the input behind its history's back).
 _VIEW_RULES = frozenset((_reshape_vjp, _permute_vjp, _broadcast_to_vjp, _getitem_vjp))
+_WRITABLE_VIEW_RULES = frozenset((_reshape_vjp, _permute_vjp, _getitem_vjp))  # broadcast views are read-only
 
 
 # ---------------------------------------------------------------------- more of torch's everyday ops

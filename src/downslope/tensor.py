@@ -73,6 +73,7 @@ class Tensor:
         "_vc",
         "_prior",  # set only on a tensor rebased by an in-place op: its previous history (a tensor)
         "_hooks",  # set only by register_hook: {key: hook}
+        "_next",  # set only on the history an in-place op moved aside: the live tensor it came from
         "__weakref__",
     )
 
@@ -84,6 +85,7 @@ class Tensor:
     grad: Tensor | None
     requires_grad: bool
     _prior: Tensor
+    _next: Tensor
     _hooks: dict[builtins.int, Any]
 
     def __init__(self, data: Any = None, *sizes: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -1529,7 +1531,7 @@ def _bool_mask(mask: Any, op: str) -> np.ndarray:
 
 def _is_view_in_graph(t: Tensor) -> bool:
     """Whether ``t`` was made by a view op from a tensor that requires grad (sharing its storage)."""
-    if t._vjp is None or t._vjp not in _ops._VIEW_RULES:
+    if t._vjp is None or t._vjp not in _ops._WRITABLE_VIEW_RULES or not t._parents:
         return False
     return any(p.requires_grad and np.may_share_memory(t.array, p.array) for p in t._parents)
 
@@ -1546,12 +1548,20 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
     """
     if t._vjp is None and t.requires_grad:
         raise StateError(_LEAF_MESSAGE)
-    if _is_view_in_graph(t):
-        raise StateError(
-            f"{name}: in-place operation on a view of a tensor that requires grad (made by {t.grad_fn}); "
-            "downslope cannot update the base tensor's history. Use an out-of-place op, or .clone() the view first."
-        )
     _check_writable(t, name)
+    if _is_view_in_graph(t):
+        return _inplace_on_view(t, name, compute, reads_self)
+    ghost = _ghost(t, reads_self)
+    result = compute(ghost)
+    _check_result(t, result, name)
+    np.copyto(t.array, result.array, casting="unsafe")
+    _bump(t)
+    _adopt(t, ghost, result)
+    return t
+
+
+def _ghost(t: Tensor, reads_self: bool) -> Tensor:
+    """A new tensor object holding t's current history (and storage, or a copy of its values)."""
     ghost = Tensor.__new__(Tensor)
     ghost.array = t.array.copy() if reads_self else t.array
     ghost.grad = None
@@ -1562,7 +1572,10 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
     # A copy keeps the old values for good (PyTorch saves such an op's input the same way), so it has
     # a counter of its own; a ghost sharing the storage shares the counter and sees later writes.
     ghost._vc = None if reads_self else _version_counter(t)
-    result = compute(ghost)
+    return ghost
+
+
+def _check_result(t: Tensor, result: Tensor, name: str) -> None:
     if result.shape != t.shape:
         raise ShapeError(
             f"{name}: the result has shape {result.shape} but the tensor has shape {t.shape} "
@@ -1573,17 +1586,53 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
             f"{name}: result type {result.array.dtype} can't be cast to the desired output type {t.array.dtype} "
             "(an in-place op keeps the tensor's dtype)"
         )
-    np.copyto(t.array, result.array, casting="unsafe")
-    _bump(t)
+
+
+def _adopt(t: Tensor, ghost: Tensor, result: Tensor) -> None:
+    """Make ``t`` stand for ``result``'s history, ``ghost`` keeping the one it had (see _inplace_recorded)."""
     prior = getattr(t, "_prior", None)
     if prior is not None:
         ghost._prior = prior
     t._prior = ghost
+    ghost._next = t
     # A result with no history (a comparison such as ge_, which has no gradient) leaves t a constant.
     t.requires_grad = result.requires_grad
     t._parents, t._vjp, t._saved, t._needs = result._parents, result._vjp, result._saved, result._needs
     t._seq = next(_op_counter)  # newer than the write, so t's own rule sees its values as current
     _inplace_clock.rebased = t._seq
+
+
+def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], reads_self: bool) -> Tensor:
+    """An in-place op on a view ``t`` of a tensor in the graph (``h[i] += v``, ``h[:, 0].mul_(2)``).
+
+    The new values are written into the base through the base's own recorded in-place op (an
+    index_put / copy, which rebases the base), and ``t`` becomes a fresh view of the new base, so
+    both histories describe their values (PyTorch's CopySlices does the same job).
+    """
+    base = t._parents[0]
+    if base._vjp is None and base.requires_grad:
+        raise StateError(
+            "a view of a leaf Variable that requires grad is being used in an in-place operation. "
+            "(Update parameters inside `with ds.no_grad():`, or write through .data.)"
+        )
+    rule, saved = t._vjp, t._saved
+    ghost = _ghost(t, reads_self)
+    result = compute(ghost)
+    _check_result(t, result, name)
+    if rule is _ops._getitem_vjp:
+        base[saved[0]] = result  # recorded: base becomes index_put(old base, index, result)
+    elif rule is _ops._reshape_vjp:
+        base.copy_(_ops.reshape(result, base.shape))
+    else:  # a permutation of the base
+        base.copy_(_ops.permute(result, saved))
+    view = (
+        _ops.getitem(base, saved[0])
+        if rule is _ops._getitem_vjp
+        else _ops.reshape(base, t.shape)
+        if rule is _ops._reshape_vjp
+        else _ops.permute(base, tuple(np.argsort(saved)))
+    )
+    _adopt(t, ghost, view)
     return t
 
 
