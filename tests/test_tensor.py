@@ -320,3 +320,15 @@ def test_legacy_constructor_with_sizes_as_in_old_pytorch_code():
     assert w.shape == (2, 3) and w.requires_grad
     with pytest.raises(TypeError, match="integer sizes"):
         ds.Tensor(2, 3.5)
+
+
+def test_legacy_typed_constructors_as_in_old_pytorch_code():
+    torch = pytest.importorskip("torch")
+    for name in ("FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "ByteTensor", "BoolTensor"):
+        for args in [([1, 0, 2],), (2, 3)]:
+            ours, theirs = getattr(ds, name)(*args), getattr(torch, name)(*args)
+            assert ours.shape == tuple(theirs.shape)
+            assert ours.dtype == np.dtype(str(theirs.dtype).replace("torch.", ""))
+            if len(args) == 1:
+                assert ours.tolist() == theirs.tolist()
+    assert ds.Tensor([1, 2]).dtype == torch.Tensor([1, 2]).numpy().dtype == np.float32

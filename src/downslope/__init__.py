@@ -314,6 +314,27 @@ def detach(t: Tensor) -> Tensor:
     return t.detach()
 
 
+def _typed(name: str, dt: Any) -> Any:
+    def make(*args: Any) -> Tensor:
+        t = args[0] if len(args) == 1 and isinstance(args[0], Tensor) else Tensor(*args)
+        return t.to(dt)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = f"Old PyTorch's torch.{name}(data or sizes): a {dt} tensor (use ds.tensor(..., dtype=) in new code)."
+    return make
+
+
+FloatTensor = _typed("FloatTensor", float32)
+DoubleTensor = _typed("DoubleTensor", float64)
+HalfTensor = _typed("HalfTensor", float16)
+LongTensor = _typed("LongTensor", int64)
+IntTensor = _typed("IntTensor", int32)
+ShortTensor = _typed("ShortTensor", int16)
+CharTensor = _typed("CharTensor", int8)
+ByteTensor = _typed("ByteTensor", uint8)
+BoolTensor = _typed("BoolTensor", bool_)
+
+
 __version__ = "0.1.0"
 
 _LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils"}
@@ -362,5 +383,5 @@ __all__ = [
     "result_type", "promote_types", "can_cast", "typename", "scalar_tensor", "asarray", "detach", "initial_seed",
 "acos", "acosh", "addbmm", "addmm", "addmv", "addr", "aminmax", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argwhere", "asin", "asinh", "atan", "atan2", "atanh", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "copysign", "cosh", "count_nonzero", "cross", "deg2rad", "diag", "diagonal", "diff", "dsplit", "dstack", "erfc", "exp2", "float_power", "floor_divide", "fmax", "fmin", "fmod", "frac", "ger", "heaviside", "hsplit", "hypot", "index_add", "index_copy", "index_fill", "inner", "isneginf", "isposinf", "kthvalue", "log10", "log2", "logaddexp", "logical_xor", "logit", "median", "meshgrid", "moveaxis", "movedim", "multinomial", "nan_to_num", "nanmean", "nansum", "nonzero", "rad2deg", "ravel", "remainder", "repeat_interleave", "roll", "select", "signbit", "sinc", "sinh", "swapaxes", "swapdims", "take", "take_along_dim", "tan", "tensor_split", "trace", "unflatten", "vdot", "vsplit", "xlogy",
 "cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter",
-"Generator",     "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
+"Generator", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",     "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
 ]  # fmt: skip

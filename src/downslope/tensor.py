@@ -100,6 +100,8 @@ class Tensor:
                     f"Tensor(...): expected data, or integer sizes such as Tensor(3, 4); got {(data, *sizes)!r}"
                 )
             data = np.zeros(tuple(builtins.int(s) for s in shape), backend.get_default_dtype())
+        elif dtype is None and isinstance(data, (list, tuple)):
+            dtype = backend.get_default_dtype()  # torch.Tensor([1, 2]) is float, unlike torch.tensor([1, 2])
         self.array = _to_array(data, dtype)
         self.grad = None
         self.requires_grad = False
