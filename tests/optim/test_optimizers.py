@@ -110,6 +110,9 @@ CASES = [
     ("Rprop", {"lr": 1e-2}),
     ("Rprop", {"lr": 5e-2, "etas": (0.3, 1.5), "step_sizes": (1e-4, 0.2)}),
     ("Rprop", {"lr": 1e-3, "maximize": True}),
+    ("ASGD", {"lr": 5e-2}),
+    ("ASGD", {"lr": 5e-2, "lambd": 1e-2, "alpha": 0.5, "t0": 2, "weight_decay": 1e-2}),
+    ("ASGD", {"lr": 1e-3, "maximize": True, "t0": 0}),
 ]
 
 
@@ -555,3 +558,18 @@ def test_error_if_nonfinite_without_clipping_fails_fast_and_changes_nothing():
     np.testing.assert_array_equal(w.numpy(), after_one)
     np.testing.assert_array_equal(opt.state[w]["momentum_buffer"], buf)
     assert opt.state[w]["step"] == 1
+
+
+def test_asgd_keeps_torchs_parameter_average() -> None:
+    rng = np.random.default_rng(4)
+    w0 = rng.standard_normal(6).astype(np.float32)
+    w, tw = ds.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    opt = optim.ASGD([w], lr=0.05, t0=3, lambd=1e-3)
+    topt = torch.optim.ASGD([tw], lr=0.05, t0=3, lambd=1e-3)
+    for _ in range(8):
+        opt.zero_grad(), topt.zero_grad()
+        ((w - 1.0) ** 4).sum().backward()
+        ((tw - 1.0) ** 4).sum().backward()
+        opt.step(), topt.step()
+    np.testing.assert_allclose(opt.state[w]["ax"], topt.state[tw]["ax"].numpy(), rtol=1e-5)
+    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-5)

@@ -28,10 +28,10 @@ from .clip import clip_grad_norm_, clip_grad_value_
 from .groups import weight_decay_groups
 from .lbfgs import LBFGS
 from .optimizer import Optimizer, required
-from .sgd import GD, SGD
+from .sgd import ASGD, GD, SGD
 
 __all__ = [
-    "Optimizer", "required", "GD", "SGD", "Adagrad", "RMSprop", "Adadelta", "Rprop", "Adam", "AdamW", "Adamax", "NAdam",
+    "Optimizer", "required", "GD", "SGD", "Adagrad", "RMSprop", "Adadelta", "Rprop", "ASGD", "Adam", "AdamW", "Adamax", "NAdam",
     "RAdam", "Lion", "LBFGS", "clip_grad_norm_", "clip_grad_value_", "weight_decay_groups", "lr_scheduler", "swa_utils",
     "schedules", "transforms",
 ]  # fmt: skip

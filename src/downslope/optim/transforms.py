@@ -559,6 +559,50 @@ def scale_by_rprop(
     return GradientTransformation(init, update)
 
 
+def scale_by_asgd(
+    lr: Any = from_group("lr"), lambd: Any = 1e-4, alpha: Any = 0.75, t0: Any = 1e6
+) -> GradientTransformation:
+    """Averaged SGD (Polyak and Juditsky, 1992), PyTorch's form: a decaying step size ``eta`` and a
+    running average ``ax`` of the parameters (kept in the state; it does not change the updates)::
+
+        update = -eta * (g + lambd * p)
+        ax += (p_new - ax) * mu
+        eta = lr / (1 + lambd * lr * t) ** alpha;  mu = 1 / max(1, t - t0)
+
+    Example:
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_asgd(0.1, lambd=0.0), [1.0, -2.0])
+        array([-0.1,  0.2])
+    """
+
+    def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"eta": np.zeros_like(params), "mu": np.ones_like(params), "ax": np.zeros_like(params)}
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        rate, decay, power, start = hyper(lr, ctx), hyper(lambd, ctx), hyper(alpha, ctx), hyper(t0, ctx)
+        eta, mu, ax = state["eta"], state["mu"], state["ax"]
+        if _is_scalar_step(ctx.step):
+            if ctx.step == 1:
+                eta.fill(rate)
+        else:
+            eta[ctx.step == 1] = rate
+        tmp = ctx.scratch(g, 1)
+        np.multiply(params, decay, out=tmp)
+        g += tmp
+        g *= eta
+        np.negative(g, out=g)  # g is now the update
+        np.add(params, g, out=tmp)  # the new parameters
+        tmp -= ax
+        tmp *= mu
+        ax += tmp
+        step = np.asarray(ctx.step, dtype=np.float64)
+        eta[...] = rate / (1 + decay * rate * step) ** power
+        mu[...] = 1.0 / np.maximum(1.0, step - start)
+        return g, state
+
+    return GradientTransformation(init, update)
+
+
 def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> GradientTransformation:
     """Adamax, Adam with the infinity norm (Kingma & Ba, 2015, section 7)::
 
