@@ -54,6 +54,7 @@ from .convolution import (
     MaxPool1d,
     MaxPool2d,
 )
+from .fold import Fold, Unfold
 from .layers import (
     AlphaDropout,
     Bilinear,
@@ -142,7 +143,7 @@ __all__ = [
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
     "Bilinear", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "AlphaDropout", "FeatureAlphaDropout", "RReLU",
-    "MultiMarginLoss", "EmbeddingBag", "LocalResponseNorm", "TripletMarginWithDistanceLoss", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "LPPool1d", "LPPool2d",
+    "MultiMarginLoss", "EmbeddingBag", "LocalResponseNorm", "TripletMarginWithDistanceLoss", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "LPPool1d", "LPPool2d", "Fold", "Unfold",
     "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
     "KLDivLoss", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss",
     "CosineEmbeddingLoss", "TripletMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss",

@@ -666,13 +666,14 @@ from .convolution import (  # noqa: E402
     max_pool1d,
     max_pool2d,
 )
+from .fold import fold, unfold  # noqa: E402
 from .pooling_extra import adaptive_max_pool1d, adaptive_max_pool2d, lp_pool1d, lp_pool2d  # noqa: E402
 from .sampling import affine_grid, grid_sample  # noqa: E402
 from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: E402
 
 __all__ += [
     "conv_transpose1d", "conv_transpose2d", "interpolate", "upsample", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "lp_pool1d", "lp_pool2d", "affine_grid", "grid_sample", "upsample_nearest", "upsample_bilinear", "max_pool1d_with_indices",
+    "lp_pool1d", "lp_pool2d", "affine_grid", "grid_sample", "fold", "unfold", "upsample_nearest", "upsample_bilinear", "max_pool1d_with_indices",
     "max_pool2d_with_indices",
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
