@@ -117,3 +117,35 @@ def test_parameters_to_vector_and_back_match_torch():
         np.testing.assert_array_equal(p.numpy(), tp.detach().numpy(), err_msg=name)
     with pytest.raises(ValueError, match=r"1-D vector of 26 values.*got shape \(3,\)"):
         vector_to_parameters(ds.zeros(3), model.parameters())
+
+
+@pytest.mark.parametrize(("make", "dim"), [("linear", 0), ("conv", 0), ("conv", 1), ("linear", None)])
+def test_weight_norm_matches_torch(make: str, dim) -> None:  # type: ignore[no-untyped-def]
+    if make == "linear":
+        ours, theirs = ds.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+        x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    else:
+        ours, theirs = ds.nn.Conv2d(2, 3, 3), torch.nn.Conv2d(2, 3, 3)
+        x = np.random.default_rng(0).standard_normal((2, 2, 5, 5)).astype(np.float32)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    ds.nn.utils.weight_norm(ours, dim=dim)
+    torch.nn.utils.weight_norm(theirs, dim=dim)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for _ in range(2):  # the weight is recomputed from g and v before every forward
+        out, tout = ours(ds.tensor(x)), theirs(torch.tensor(x))
+        np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6)
+        (out**2).sum().backward()
+        (tout**2).sum().backward()
+        for name in ("weight_g", "weight_v"):
+            np.testing.assert_allclose(
+                getattr(ours, name).grad.numpy(), getattr(theirs, name).grad.numpy(), rtol=1e-4, atol=1e-5
+            )
+        with torch.no_grad():
+            theirs.weight_g.mul_(1.5)
+        ours.weight_g.array[...] *= 1.5
+    ds.nn.utils.remove_weight_norm(ours)
+    torch.nn.utils.remove_weight_norm(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="is not weight-normalized"):
+        ds.nn.utils.remove_weight_norm(ours)

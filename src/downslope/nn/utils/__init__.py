@@ -163,3 +163,70 @@ def vector_to_parameters(vec: Tensor, parameters: Tensor | Iterable[Tensor]) -> 
         # Written into the existing storage, so an optimizer's flat buffer that views it sees the change.
         p.array[...] = vec.array[offset : offset + n].reshape(p.shape)
         offset += n
+
+
+# ---------------------------------------------------------------------- weight normalization
+def _norm_except_dim(v: Tensor, dim: int | None) -> Tensor:
+    """The 2-norm of ``v`` over every dim but ``dim``, keeping dims (over all of them for None)."""
+    if dim is None:
+        return ops.sqrt(ops.sum(v * v))
+    dim = dim % v.ndim
+    axes = tuple(a for a in range(v.ndim) if a != dim)
+    return ops.sqrt(ops.sum(v * v, axes, keepdim=True))
+
+
+def weight_norm(module: Any, name: str = "weight", dim: int | None = 0) -> Any:
+    """Reparameterize ``module.<name>`` as ``g * v / ||v||`` (Salimans and Kingma, 2016): the
+    parameter is replaced by ``<name>_g`` (the norms) and ``<name>_v`` (the direction), and the
+    weight is recomputed from them before every forward. PyTorch's older API, still common.
+
+    Example:
+        >>> from downslope import nn
+        >>> layer = nn.utils.weight_norm(nn.Linear(3, 2))
+        >>> [n for n, _ in layer.named_parameters()]
+        ['bias', 'weight_g', 'weight_v']
+    """
+    from ..module import Parameter
+
+    weight = module._parameters.get(name)
+    if weight is None:
+        raise ArgumentError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
+    if name in getattr(module, "_weight_norm", {}):
+        raise ArgumentError(f"weight_norm: {name!r} of {type(module).__name__} is already weight-normalized")
+    delattr(module, name)
+    g = Parameter(_norm_except_dim(weight.detach(), dim).array.copy(), dtype=weight.dtype)
+    v = Parameter(weight.array.copy(), dtype=weight.dtype)
+    module.register_parameter(name + "_g", g)
+    module.register_parameter(name + "_v", v)
+
+    def recompute(mod: Any, args: Any) -> None:
+        object.__setattr__(
+            mod,
+            name,
+            mod._parameters[name + "_g"]
+            * (mod._parameters[name + "_v"] / _norm_except_dim(mod._parameters[name + "_v"], dim)),
+        )
+
+    recompute(module, ())
+    handle = module.register_forward_pre_hook(recompute)
+    hooks = module.__dict__.setdefault("_weight_norm", {})
+    hooks[name] = (handle, dim)
+    return module
+
+
+def remove_weight_norm(module: Any, name: str = "weight") -> Any:
+    """Undo :func:`weight_norm`: ``<name>`` becomes an ordinary parameter with the current value."""
+    from ..module import Parameter
+
+    hooks = module.__dict__.get("_weight_norm", {})
+    if name not in hooks:
+        raise ArgumentError(f"remove_weight_norm: {name!r} of {type(module).__name__} is not weight-normalized")
+    handle, dim = hooks.pop(name)
+    handle.remove()
+    g, v = module._parameters[name + "_g"], module._parameters[name + "_v"]
+    value = (g * (v / _norm_except_dim(v, dim))).array.copy()
+    delattr(module, name + "_g")
+    delattr(module, name + "_v")
+    module.__dict__.pop(name, None)
+    module.register_parameter(name, Parameter(value, dtype=value.dtype))
+    return module
