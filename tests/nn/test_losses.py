@@ -531,3 +531,20 @@ def test_legacy_size_average_and_reduce_flags_match_torch(flags: dict) -> None:
     np.testing.assert_allclose(got, TF.cross_entropy(torch.tensor(x), torch.tensor(labels), **flags).numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="not both"):
         F.mse_loss(ds.tensor(x), ds.tensor(y), reduction="sum", **flags)
+
+
+def test_multilabel_margin_loss_matches_torch(check_op: Any) -> None:
+    x = _arr((3, 5), 7)
+    y = np.array([[3, 0, -1, 1, 2], [1, 2, 3, 4, 0], [-1, 0, 0, 0, 0]])
+    for reduction in ("mean", "sum", "none"):
+        check_op(
+            lambda x, r=reduction: F.multilabel_margin_loss(x, ds.tensor(y), reduction=r),
+            lambda x, r=reduction: TF.multilabel_margin_loss(x, torch.tensor(y), reduction=r),
+            [x],
+        )
+    assert nn.MultiLabelMarginLoss()(ds.tensor(x), ds.tensor(y)).item() == pytest.approx(
+        torch.nn.MultiLabelMarginLoss()(torch.tensor(x), torch.tensor(y)).item(), rel=1e-6
+    )
+    logp = np.log(np.full((2, 3, 2, 2), 1 / 3, np.float32))
+    target = np.zeros((2, 2, 2), np.int64)
+    np.testing.assert_allclose(nn.NLLLoss2d()(ds.tensor(logp), ds.tensor(target)).item(), np.log(3), rtol=1e-6)

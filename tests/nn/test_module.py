@@ -537,3 +537,24 @@ def test_module_methods_take_torchs_keywords() -> None:
     target: dict = {}
     assert ours.state_dict(destination=target, prefix="model.") is target and "model.0.bias" in target
     assert ours.load_state_dict(ours.state_dict(), strict=True, assign=False).missing_keys == []
+
+
+def test_buffer_assignment_registers_a_buffer_like_torch() -> None:
+    torch = pytest.importorskip("torch")
+
+    class Ours(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps = nn.Buffer(ds.zeros(()))
+            self.scratch = nn.Buffer(ds.ones(2), persistent=False)
+
+    class Theirs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps = torch.nn.Buffer(torch.zeros(()))
+            self.scratch = torch.nn.Buffer(torch.ones(2), persistent=False)
+
+    ours, theirs = Ours(), Theirs()
+    assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()]
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["steps"]
+    assert not ours.steps.requires_grad and list(ours.parameters()) == []

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import downslope as ds
 import downslope.nn.functional as F
 from downslope import nn
 
@@ -39,3 +40,25 @@ def test_lp_pool_matches_torch(check_op: Any, p: float, k: Any, s: Any) -> None:
 def test_return_indices_is_refused() -> None:
     with pytest.raises(ValueError, match="return_indices=True is not supported"):
         nn.AdaptiveMaxPool2d(2, return_indices=True)
+
+
+@pytest.mark.parametrize(("k", "s", "p", "shape"), [(2, None, 0, (2, 3, 6, 8)), (3, 2, 1, (1, 2, 7, 7))])
+def test_max_unpool2d_matches_torch(check_op: Any, k: int, s: Any, p: int, shape: tuple) -> None:
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    pooled, idx = TF.max_pool2d(torch.tensor(x), k, s, p, return_indices=True)
+    ours_idx = ds.tensor(idx.numpy())
+    check_op(
+        lambda v: F.max_unpool2d(v, ours_idx, k, s, p, output_size=shape[2:]),
+        lambda v: TF.max_unpool2d(v, idx, k, s, p, output_size=shape[2:]),
+        [pooled.numpy()],
+    )
+    check_op(lambda v: nn.MaxUnpool2d(k, s, p)(v, ours_idx), lambda v: torch.nn.MaxUnpool2d(k, s, p)(v, idx),
+             [pooled.numpy()])  # fmt: skip
+
+
+def test_max_unpool1d_round_trips_max_pool1d(check_op: Any) -> None:
+    x = np.random.default_rng(5).standard_normal((2, 3, 8)).astype(np.float32)
+    pooled, idx = TF.max_pool1d(torch.tensor(x), 2, return_indices=True)
+    check_op(
+        lambda v: F.max_unpool1d(v, ds.tensor(idx.numpy()), 2), lambda v: TF.max_unpool1d(v, idx, 2), [pooled.numpy()]
+    )

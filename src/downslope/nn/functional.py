@@ -635,6 +635,7 @@ from .losses import (  # noqa: E402
     margin_ranking_loss,
     mse_loss,
     multi_margin_loss,
+    multilabel_margin_loss,
     multilabel_soft_margin_loss,
     nll_loss,
     poisson_nll_loss,
@@ -649,7 +650,7 @@ __all__ += [
     "embedding", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss",
     "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss", "batch_norm", "layer_norm",
     "cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss", "margin_ranking_loss",
-    "multilabel_soft_margin_loss", "multi_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss",
+    "multilabel_soft_margin_loss", "multi_margin_loss", "multilabel_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss",
     "triplet_margin_with_distance_loss", "group_norm",
     "instance_norm", "rms_norm", "embedding_bag", "local_response_norm", "bilinear", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
 ]  # fmt: skip
@@ -667,13 +668,20 @@ from .convolution import (  # noqa: E402
     max_pool2d,
 )
 from .fold import fold, unfold  # noqa: E402
-from .pooling_extra import adaptive_max_pool1d, adaptive_max_pool2d, lp_pool1d, lp_pool2d  # noqa: E402
+from .pooling_extra import (  # noqa: E402
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    lp_pool1d,
+    lp_pool2d,
+    max_unpool1d,
+    max_unpool2d,
+)
 from .sampling import affine_grid, grid_sample  # noqa: E402
 from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: E402
 
 __all__ += [
     "conv_transpose1d", "conv_transpose2d", "interpolate", "upsample", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "lp_pool1d", "lp_pool2d", "affine_grid", "grid_sample", "fold", "unfold", "upsample_nearest", "upsample_bilinear", "max_pool1d_with_indices",
+    "lp_pool1d", "lp_pool2d", "affine_grid", "grid_sample", "fold", "unfold", "max_unpool1d", "max_unpool2d", "upsample_nearest", "upsample_bilinear", "max_pool1d_with_indices",
     "max_pool2d_with_indices",
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",

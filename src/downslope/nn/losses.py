@@ -933,6 +933,58 @@ def multi_margin_loss(
     return _reduce(loss, reduction)
 
 
+def multilabel_margin_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Multi-label hinge loss: ``target`` (N, C) lists each sample's classes, ended by the first -1;
+    the loss sums max(0, 1 - (x[j] - x[i])) over its classes j and the other classes i, divided by C.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.multilabel_margin_loss(ds.tensor([[0.1, 0.2, 0.4, 0.8]]), ds.tensor([[3, 0, -1, 1]])).item(), 4)
+        0.85
+    """
+    _check_reduction(reduction, "multilabel_margin_loss")
+    x = _input(input, "multilabel_margin_loss")
+    unbatched = x.ndim == 1
+    if unbatched:
+        x = ops.unsqueeze(x, 0)
+    t = np.asarray(target.array if isinstance(target, Tensor) else target, dtype=np.int64).reshape(x.shape)
+    n, c = x.shape
+    is_target = np.zeros((n, c), dtype=bool)
+    for row in range(n):
+        listed = t[row]
+        ends = np.flatnonzero(listed < 0)
+        listed = listed[: ends[0]] if ends.size else listed
+        if listed.size and (listed.min() < 0 or listed.max() >= c):
+            raise ShapeError(f"multilabel_margin_loss: class indices must lie in [0, {c}), got {listed.tolist()}")
+        is_target[row, listed] = True
+    pairs = (is_target[:, :, None] & ~is_target[:, None, :]).astype(x.array.dtype)  # (N, j target, i other)
+    hinge = ops.relu(1.0 - (ops.unsqueeze(x, 2) - ops.unsqueeze(x, 1)))
+    loss = ops.sum(hinge * pairs, (1, 2)) / float(c)
+    if unbatched and reduction == "none":
+        return ops.squeeze(loss, 0)
+    return _reduce(loss, reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    """See :func:`multilabel_margin_loss`."""
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return multilabel_margin_loss(input, target, self.reduction)
+
+
+class NLLLoss2d(_Loss):
+    """PyTorch's deprecated name for :class:`NLLLoss` on (N, C, H, W) input."""
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _weight_buffer(weight))
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
 class MultiMarginLoss(_Loss):
     """See :func:`multi_margin_loss`."""
 
@@ -1070,7 +1122,7 @@ __all__ += [
     "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
     "cosine_embedding_loss", "triplet_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "MarginRankingLoss",
     "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
-    "PoissonNLLLoss", "GaussianNLLLoss", "multi_margin_loss", "MultiMarginLoss", "triplet_margin_with_distance_loss",
+    "PoissonNLLLoss", "GaussianNLLLoss", "multi_margin_loss", "MultiMarginLoss", "multilabel_margin_loss", "MultiLabelMarginLoss", "NLLLoss2d", "triplet_margin_with_distance_loss",
     "TripletMarginWithDistanceLoss",
 ]  # fmt: skip
 

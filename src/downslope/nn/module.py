@@ -21,7 +21,7 @@ import numpy as np
 from .. import backend
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, StateDictError
 from ..ops import flatten as _flatten
-from ..tensor import Tensor, _to_array
+from ..tensor import Tensor, _to_array, _wrap
 
 __all__ = [
     "Parameter",
@@ -36,6 +36,7 @@ __all__ = [
     "Unflatten",
     "IncompatibleKeys",
     "RemovableHandle",
+    "Buffer",
 ]
 
 M = TypeVar("M", bound="Module")
@@ -126,6 +127,30 @@ class RemovableHandle:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+class Buffer(Tensor):
+    """Marks a tensor as a buffer when assigned to a Module attribute (PyTorch's ``nn.Buffer``):
+    ``self.steps = nn.Buffer(ds.zeros(()))`` is ``self.register_buffer("steps", ds.zeros(()))``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> class Counter(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.count = nn.Buffer(ds.zeros(()), persistent=False)
+        >>> [n for n, _ in Counter().named_buffers()], list(Counter().state_dict())
+        (['count'], [])
+    """
+
+    def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
+        if data is None:
+            data = np.empty((0,), backend.get_default_dtype())
+        arr = data.array if isinstance(data, Tensor) else _to_array(data)
+        super().__init__(arr, requires_grad=False)
+        self.array = arr
+        self.persistent = persistent
 
 
 class IncompatibleKeys(NamedTuple):
@@ -263,6 +288,10 @@ class Module:
 
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
+        if isinstance(value, Buffer):
+            self._check_initialized(name)
+            self.register_buffer(name, _wrap(value.array), persistent=value.persistent)
+            return
         if isinstance(value, Parameter):
             self._check_initialized(name)
             self._forget(name, keep="_parameters")

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import ops
-from ..errors import ArgumentError
-from ..tensor import Tensor
+from ..errors import ArgumentError, ShapeError
+from ..tensor import Tensor, _node
 from .convolution import _adaptive_sizes, _as_tensor, _batched, _check_floating, avg_pool1d, avg_pool2d
 from .module import Module
 
 __all__ = [
     "adaptive_max_pool1d", "adaptive_max_pool2d", "lp_pool1d", "lp_pool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-    "LPPool1d", "LPPool2d",
+    "LPPool1d", "LPPool2d", "max_unpool1d", "max_unpool2d", "MaxUnpool1d", "MaxUnpool2d",
 ]  # fmt: skip
 
 
@@ -143,3 +145,82 @@ class LPPool1d(LPPool2d):
 
     def forward(self, x: Tensor) -> Tensor:
         return lp_pool1d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+# ---------------------------------------------------------------------- max unpooling
+def _unpool_size(x: Tensor, k: Any, s: Any, p: Any, output_size: Any, spatial: int, where: str) -> tuple[int, ...]:
+    if output_size is not None:
+        size = tuple(int(v) for v in output_size)[-spatial:]
+        if len(size) != spatial:
+            raise ArgumentError(f"{where}: output_size {output_size} has too few dims")
+        return size
+    return tuple((n - 1) * st - 2 * pd + kk for n, kk, st, pd in zip(x.shape[-spatial:], k, s, p))
+
+
+def _max_unpool(x: Tensor, indices: Any, size: tuple[int, ...], where: str) -> Tensor:
+    idx = np.asarray(indices.array if isinstance(indices, Tensor) else indices, dtype=np.int64)
+    if idx.shape != x.shape:
+        raise ShapeError(f"{where}: indices of shape {idx.shape} do not match the input {x.shape}")
+    lead = x.shape[: x.ndim - len(size)]
+    flat_out = int(np.prod(size))
+    if idx.size and (idx.min() < 0 or idx.max() >= flat_out):
+        raise ArgumentError(f"{where}: an index is outside the output of size {size}")
+    rows = idx.reshape(-1, int(np.prod(x.shape[len(lead) :])))  # one row of indices per (N, C)
+    out = np.zeros((rows.shape[0], flat_out), dtype=x.array.dtype)
+    np.put_along_axis(out, rows, x.array.reshape(rows.shape), axis=1)
+    return _node(out.reshape(lead + size), (x,), _max_unpool_vjp, rows)
+
+
+def _max_unpool_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    rows = saved
+    gathered = g.reshape(rows.shape[0], -1)[np.arange(rows.shape[0])[:, None], rows]
+    return (gathered.reshape(args[0].shape),)
+
+
+def max_unpool2d(
+    input: Tensor, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None
+) -> Tensor:
+    """Put each value back at the position ``max_pool2d(..., return_indices=True)`` took it from;
+    every other position is zero.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> x = ds.tensor([[[[1.0, 5.0], [3.0, 2.0]]]])
+        >>> out, idx = F.max_pool2d(x, 2, return_indices=True)
+        >>> F.max_unpool2d(out, idx, 2)
+        tensor([[[[0., 5.],
+                  [0., 0.]]]])
+    """
+    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    s = k if stride is None else ((stride, stride) if isinstance(stride, int) else tuple(stride))
+    p = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    return _max_unpool(input, indices, _unpool_size(input, k, s, p, output_size, 2, "max_unpool2d"), "max_unpool2d")
+
+
+def max_unpool1d(
+    input: Tensor, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None
+) -> Tensor:
+    """1-D :func:`max_unpool2d`: the inverse of ``max_pool1d(..., return_indices=True)``."""
+    k = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
+    s = k if stride is None else ((stride,) if isinstance(stride, int) else tuple(stride))
+    p = (padding,) if isinstance(padding, int) else tuple(padding)
+    return _max_unpool(input, indices, _unpool_size(input, k, s, p, output_size, 1, "max_unpool1d"), "max_unpool1d")
+
+
+class MaxUnpool2d(Module):
+    """See :func:`max_unpool2d`."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, input: Tensor, indices: Any, output_size: Any = None) -> Tensor:
+        return max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    """See :func:`max_unpool1d`."""
+
+    def forward(self, input: Tensor, indices: Any, output_size: Any = None) -> Tensor:
+        return max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
