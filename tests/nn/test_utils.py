@@ -149,3 +149,35 @@ def test_weight_norm_matches_torch(make: str, dim) -> None:  # type: ignore[no-u
     np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="is not weight-normalized"):
         ds.nn.utils.remove_weight_norm(ours)
+
+
+@pytest.mark.parametrize("make", ["linear", "conv", "conv_transpose"])
+def test_spectral_norm_matches_torch(make: str) -> None:
+    rng = np.random.default_rng(1)
+    if make == "linear":
+        ours, theirs, x = ds.nn.Linear(4, 3), torch.nn.Linear(4, 3), rng.standard_normal((5, 4))
+    elif make == "conv":
+        ours, theirs, x = ds.nn.Conv2d(2, 3, 3), torch.nn.Conv2d(2, 3, 3), rng.standard_normal((2, 2, 5, 5))
+    else:
+        ours, theirs = ds.nn.ConvTranspose2d(2, 3, 3), torch.nn.ConvTranspose2d(2, 3, 3)
+        x = rng.standard_normal((2, 2, 4, 4))
+    x = x.astype(np.float32)
+    ds.nn.utils.spectral_norm(ours)
+    torch.nn.utils.spectral_norm(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})  # same u, v start
+    for _ in range(3):  # each training forward runs one power iteration
+        out, tout = ours(ds.tensor(x)), theirs(torch.tensor(x))
+        np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-4, atol=1e-5)
+        (out**2).sum().backward()
+        (tout**2).sum().backward()
+    np.testing.assert_allclose(ours.weight_orig.grad.numpy(), theirs.weight_orig.grad.numpy(), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(ours.weight_u.numpy(), theirs.weight_u.numpy(), rtol=1e-4, atol=1e-6)
+    ours.eval(), theirs.eval()
+    np.testing.assert_allclose(
+        ours(ds.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-5
+    )
+    ds.nn.utils.remove_spectral_norm(ours)
+    torch.nn.utils.remove_spectral_norm(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-4, atol=1e-6)

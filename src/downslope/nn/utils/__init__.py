@@ -230,3 +230,77 @@ def remove_weight_norm(module: Any, name: str = "weight") -> Any:
     module.__dict__.pop(name, None)
     module.register_parameter(name, Parameter(value, dtype=value.dtype))
     return module
+
+
+# ---------------------------------------------------------------------- spectral normalization
+def _normalize(a: np.ndarray, eps: float) -> np.ndarray:
+    return a / max(float(np.linalg.norm(a)), eps)
+
+
+def spectral_norm(
+    module: Any, name: str = "weight", n_power_iterations: int = 1, eps: float = 1e-12, dim: int | None = None
+) -> Any:
+    """Divide ``module.<name>`` by its largest singular value (Miyato et al., 2018), estimated by
+    ``n_power_iterations`` steps of power iteration per training forward (PyTorch's older API):
+    the parameter becomes ``<name>_orig`` and the buffers ``<name>_u``, ``<name>_v`` hold the
+    singular-vector estimates (random at first; ``ds.manual_seed`` fixes them).
+
+    Example:
+        >>> from downslope import nn
+        >>> layer = nn.utils.spectral_norm(nn.Linear(3, 2))
+        >>> [n for n, _ in layer.named_parameters()], [n for n, _ in layer.named_buffers()]
+        (['bias', 'weight_orig'], ['weight_u', 'weight_v'])
+    """
+    from ... import backend
+    from ..module import Parameter
+
+    weight = module._parameters.get(name)
+    if weight is None:
+        raise ArgumentError(f"spectral_norm: {type(module).__name__} has no parameter {name!r}")
+    if n_power_iterations <= 0:
+        raise ArgumentError(f"spectral_norm: expected n_power_iterations > 0, got {n_power_iterations}")
+    if dim is None:
+        dim = 1 if type(module).__name__.startswith("ConvTranspose") else 0
+    order = (dim, *[d for d in range(weight.ndim) if d != dim])
+    height = weight.shape[dim]
+    width = weight.numel() // height
+    rng = backend.rng()
+    u = _normalize(rng.standard_normal(height).astype(weight.dtype), eps)
+    v = _normalize(rng.standard_normal(width).astype(weight.dtype), eps)
+    delattr(module, name)
+    module.register_parameter(name + "_orig", Parameter(weight.array, dtype=weight.dtype))
+    module.register_buffer(name + "_u", Tensor(u))
+    module.register_buffer(name + "_v", Tensor(v))
+
+    def recompute(mod: Any, args: Any) -> None:
+        w = mod._parameters[name + "_orig"]
+        u_buf, v_buf = mod._buffers[name + "_u"], mod._buffers[name + "_v"]
+        matrix = w.array.transpose(order).reshape(height, -1)
+        if mod.training:  # power iteration, outside the graph, updating the buffers in place
+            for _ in range(n_power_iterations):
+                v_buf.array[...] = _normalize(matrix.T @ u_buf.array, eps)
+                u_buf.array[...] = _normalize(matrix @ v_buf.array, eps)
+        w_mat = ops.reshape(ops.permute(w, order), (height, -1))
+        sigma = ops.sum(ops.matmul(w_mat, Tensor(v_buf.array.copy())) * Tensor(u_buf.array.copy()))
+        object.__setattr__(mod, name, w / sigma)
+
+    recompute(module, ())
+    handle = module.register_forward_pre_hook(recompute)
+    module.__dict__.setdefault("_spectral_norm", {})[name] = handle
+    return module
+
+
+def remove_spectral_norm(module: Any, name: str = "weight") -> Any:
+    """Undo :func:`spectral_norm`: ``<name>`` becomes an ordinary parameter holding the normalized weight."""
+    from ..module import Parameter
+
+    hooks = module.__dict__.get("_spectral_norm", {})
+    if name not in hooks:
+        raise ArgumentError(f"remove_spectral_norm: {name!r} of {type(module).__name__} is not spectrally normalized")
+    hooks.pop(name).remove()
+    value = module.__dict__.pop(name).array.copy()
+    delattr(module, name + "_orig")
+    delattr(module, name + "_u")
+    delattr(module, name + "_v")
+    module.register_parameter(name, Parameter(value, dtype=value.dtype))
+    return module
