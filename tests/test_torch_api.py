@@ -668,3 +668,11 @@ def test_generator_keyword_draws_from_that_generator(draw):
     b = draw(ds.Generator().manual_seed(11))
     assert a.tolist() == b.tolist()
     assert ds.get_rng_state() == state  # the library's own generator was not used
+
+
+def test_python_protocols_contains_round_reversed():
+    for lib in (ds, torch):
+        t = lib.tensor([1.0, 2.5, 3.0])
+        assert 2.5 in t and 4.0 not in t
+        assert reversed(t).tolist() == [3.0, 2.5, 1.0]
+    assert round(ds.tensor(2.567), 1).item() == pytest.approx(2.6)  # torch has no __round__

@@ -988,6 +988,17 @@ class Tensor:
             )
         return builtins.int(self.array.reshape(()).item())
 
+    def __contains__(self, element: Any) -> builtins.bool:
+        """``value in t``: whether any element equals ``value`` (torch's semantics)."""
+        return builtins.bool((self.array == _data_of(element)).any())
+
+    def __round__(self, ndigits: Any = None) -> Tensor:
+        return _ops.round(self, 0 if ndigits is None else ndigits)
+
+    def __reversed__(self) -> Tensor:
+        """The tensor flipped along dim 0 (as torch's ``reversed(t)``)."""
+        return self if self.ndim == 0 else _ops.flip(self, 0)
+
     def __format__(self, spec: str) -> str:
         if self.array.ndim == 0:
             return format(self.array.item(), spec)
