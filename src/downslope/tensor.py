@@ -1704,7 +1704,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     _on_cpu(device, "as_tensor()")
     if isinstance(data, Tensor) and (dtype is None or data.dtype == backend.as_dtype(dtype)):
         return data
-    return Tensor(data, dtype=dtype)
+    return _wrap(_to_array(data, dtype))
 
 
 def is_tensor(obj: Any) -> bool:
