@@ -727,3 +727,17 @@ def test_register_hook_sees_and_replaces_gradients_like_torch():
     np.testing.assert_allclose(results[1][0], results[3][0])  # removed: the raw gradient again
     with pytest.raises(RuntimeError, match="doesn't require gradient"):
         ds.zeros(2).register_hook(lambda g: g)
+
+
+def test_autograd_grad_with_torchs_keywords():
+    results = []
+    for lib in (ds, torch):
+        x = lib.tensor([[1.0, 2.0], [3.0, -1.0]], requires_grad=True)
+        y = (x**3).sum(1, keepdim=True)
+        (g,) = lib.autograd.grad(
+            outputs=y, inputs=x, grad_outputs=lib.ones(2, 1), create_graph=True, retain_graph=True, only_inputs=True
+        )
+        (g.norm(2, dim=1) ** 2).sum().backward()
+        results.append((g.detach().numpy().copy(), x.grad.numpy().copy()))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5)

@@ -634,7 +634,14 @@ def autograd_grad(
     return tuple(result)
 
 
-def grad(fn_or_outputs: Any, inputs: Any = None, *, argnums: int | Sequence[int] = 0, **kwargs: Any) -> Any:
+def grad(
+    fn_or_outputs: Any = None,
+    inputs: Any = None,
+    *,
+    argnums: int | Sequence[int] = 0,
+    outputs: Any = None,
+    **kwargs: Any,
+) -> Any:
     """Gradients without touching ``.grad``, in either of two styles.
 
     ``ds.grad(f)`` (JAX / GradientTape style) returns a function computing the gradient of the scalar
@@ -648,10 +655,17 @@ def grad(fn_or_outputs: Any, inputs: Any = None, *, argnums: int | Sequence[int]
         >>> ds.grad(lambda x: (x ** 3).sum())(ds.tensor([1.0, 2.0]))
         tensor([ 3., 12.])
     """
+    if outputs is not None:  # torch.autograd.grad(outputs=..., inputs=...)
+        if fn_or_outputs is not None:
+            raise ArgumentTypeError("grad: outputs given twice (positionally and as outputs=)")
+        fn_or_outputs = outputs
+    if fn_or_outputs is None:
+        raise ArgumentTypeError("grad(outputs, inputs): outputs are missing")
     if callable(fn_or_outputs) and inputs is None and not hasattr(fn_or_outputs, "array"):
         return _grad_of_function(fn_or_outputs, argnums, **kwargs)
     if inputs is None:
         raise ArgumentTypeError("grad(outputs, inputs): inputs are missing")
+    kwargs.pop("only_inputs", None)  # deprecated in torch and always true
     return autograd_grad(fn_or_outputs, inputs, **kwargs)
 
 
