@@ -735,7 +735,13 @@ def test_autograd_grad_with_torchs_keywords():
         x = lib.tensor([[1.0, 2.0], [3.0, -1.0]], requires_grad=True)
         y = (x**3).sum(1, keepdim=True)
         (g,) = lib.autograd.grad(
-            outputs=y, inputs=x, grad_outputs=lib.ones(2, 1), create_graph=True, retain_graph=True, only_inputs=True
+            outputs=y,
+            inputs=x,
+            grad_outputs=lib.ones(2, 1),
+            create_graph=True,
+            retain_graph=True,
+            only_inputs=True,
+            is_grads_batched=False,
         )
         (g.norm(2, dim=1) ** 2).sum().backward()
         results.append((g.detach().numpy().copy(), x.grad.numpy().copy()))

@@ -666,6 +666,8 @@ def grad(
     if inputs is None:
         raise ArgumentTypeError("grad(outputs, inputs): inputs are missing")
     kwargs.pop("only_inputs", None)  # deprecated in torch and always true
+    if kwargs.pop("is_grads_batched", False):
+        raise ArgumentError("grad: is_grads_batched=True (vmap over grad_outputs) is not supported")
     return autograd_grad(fn_or_outputs, inputs, **kwargs)
 
 
