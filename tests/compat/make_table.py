@@ -33,6 +33,8 @@ NAMESPACES = {
     "torch.nn.Module": "downslope.nn.Module",
     "torch.nn.functional": "downslope.nn.functional",
     "torch.nn.init": "downslope.nn.init",
+    "torch.nn.utils": "downslope.nn.utils",
+    "torch.nn.utils.rnn": "downslope.nn.utils.rnn",
     "torch.optim": "downslope.optim",
     "torch.utils.data": "downslope.utils.data",
 }
@@ -89,6 +91,10 @@ DIFFERS: dict[str, str] = {
     "torch.nn.Module.cuda": "refused with a one-line error: downslope computes on the CPU",
     "torch.nn.Module.register_forward_hook": "with_kwargs=True is refused; always_call is ignored",
     "torch.nn.Module.register_forward_pre_hook": "with_kwargs=True is refused",
+    "torch.nn.utils.skip_init": "the module is initialized as usual (cheap on the CPU)",
+    "torch.nn.utils.rnn.PackedSequence": "keeps the padded tensor and the lengths; data and batch_sizes are computed "
+    "on request in PyTorch's packed layout",
+    "torch.nn.utils.spectral_norm": "u and v start from downslope's random generator (load a state_dict to match)",
     "torch.nn.PReLU": "the slope count is kept as num_slopes (num_parameters is Module's weight-count method)",
     "torch.nn.Softmax": "dim defaults to -1 instead of being guessed from the input's rank",
     "torch.nn.LogSoftmax": "dim defaults to -1 instead of being guessed from the input's rank",
@@ -128,7 +134,7 @@ REASONS: list[tuple[str, str]] = [
     (r"complex|conj|real|imag|angle|polar|cfloat|cdouble|chalf|resolve_neg", "complex numbers are not supported"),
     (r"fft|stft", "Fourier transforms are not implemented"),
     (
-        r"linalg|cholesky|svd|qr|eig|^lu_|^lu$|solve|inverse|pinverse|det$|slogdet|lstsq|triangular|ormqr|geqrf"
+        r"linalg|cholesky|svd|qr|(^|_)eig|^lu_|^lu$|solve|inverse|pinverse|det$|slogdet|lstsq|triangular|ormqr|geqrf"
         r"|householder|matrix_exp|matrix_power|logdet|lobpcg|pca_",
         "linear algebra beyond matmul is not implemented yet (NumPy's numpy.linalg covers it on arrays)",
     ),
@@ -153,7 +159,8 @@ REASONS: list[tuple[str, str]] = [
     ),
     (
         r"torch_function|dispatch|BroadcastingList|assert_int_or_pair|ScalingType|SwizzleType|factory_kwargs"
-        r"|^Container$|^common_types$|^modules$|^parameter$|^grad$|_DatasetKind",
+        r"|^Container$|^common_types$|^modules$|^parameter$|^grad$|_DatasetKind|^bind$|^copy_method_params$"
+        r"|^invert_permutation$|^PackedSequence_$",
         "PyTorch-internal helper: nothing for user code to call",
     ),
     (r"named|rename|refine_names|align_to|align_as|^names$", "named tensors are not supported"),
@@ -180,6 +187,14 @@ REASONS: list[tuple[str, str]] = [
         r"|_C$|^classes$|^types$|^testing$|^backends$|^utils$|^random$|^version$|^return_types$|^serialization$"
         r"|^special$|^signal$|^monitor$|^multiprocessing$|^futures$|^mtia$|^amp$|^hub$|^quasirandom$|^contrib$",
         "PyTorch runtime machinery with no counterpart in a NumPy library",
+    ),
+    (
+        r"^(clip_grad|convert_parameters|fusion|memory_format|init)$",
+        "one of PyTorch's implementation files (its public functions are listed by name)",
+    ),
+    (
+        r"^(parametrize|parametrizations|stateless)$",
+        "not implemented yet: use weight_norm / spectral_norm, or a Module that computes its weight in forward",
     ),
     (r"[a-z0-9]_$", "in-place variant not implemented yet: use the out-of-place form (x = f(x))"),
 ]
@@ -214,7 +229,7 @@ def torch_names(namespace: str) -> list[str]:
         classes = {"torch.Tensor": torch.Tensor, "torch.nn.Module": torch.nn.Module}
         obj = classes[namespace] if namespace in classes else importlib.import_module(namespace)
         names = [n for n in dir(obj) if not n.startswith("_")]
-        if namespace in ("torch.nn.functional", "torch.nn", "torch.nn.init"):
+        if namespace in ("torch.nn.functional", "torch.nn", "torch.nn.init", "torch.nn.utils", "torch.nn.utils.rnn"):
             # Drop what the module merely imports (typing helpers, math, warnings, torch itself).
             names = [n for n in names if _defined_in_torch_nn(getattr(obj, n))]
     return sorted(set(names), key=lambda n: (n.lower(), n))
@@ -294,7 +309,8 @@ def render() -> str:
         "and that this file is up to date.",
         "",
         "Namespaces: all of `torch.__all__`, the public attributes of `torch.Tensor`, `torch.nn`, `torch.nn.Module`, "
-        "`torch.nn.functional` and `torch.nn.init` (what the modules define, not what they import) and `torch.optim`, and "
+        "`torch.nn.functional`, `torch.nn.init`, `torch.nn.utils` and `torch.nn.utils.rnn` (what the modules "
+        "define, not what they import) and `torch.optim`, and "
         "`torch.utils.data.__all__`. *supported*: same name, same behaviour within float32 rounding. "
         "*differs*: the name exists, with the difference noted. *not supported*: grouped by reason.",
         "",

@@ -181,3 +181,52 @@ def test_spectral_norm_matches_torch(make: str) -> None:
     torch.nn.utils.remove_spectral_norm(theirs)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_get_total_norm_and_clip_grads_with_norm_match_torch() -> None:
+    ours, theirs = _pair([(3, 4), (5,)], seed=8, scale=3.0)
+    for norm_type in (2.0, 1.0, math.inf):
+        got = ds.nn.utils.get_total_norm([p.grad for p in ours], norm_type)
+        want = torch.nn.utils.get_total_norm([t.grad for t in theirs], norm_type)
+        np.testing.assert_allclose(float(got), float(want), rtol=1e-6)
+    total = ds.nn.utils.get_total_norm([p.grad for p in ours])
+    ds.nn.utils.clip_grads_with_norm_(ours, 1.0, total)
+    torch.nn.utils.clip_grads_with_norm_(theirs, 1.0, torch.nn.utils.get_total_norm([t.grad for t in theirs]))
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-6)
+    with pytest.warns(FutureWarning, match="clip_grad_norm_"):
+        ds.nn.utils.clip_grad_norm(ours, 0.5)
+
+
+@pytest.mark.parametrize("kind", ["conv", "conv_nobias", "linear", "conv_transpose"])
+def test_fuse_bn_eval_matches_torch(kind: str) -> None:
+    rng = np.random.default_rng(2)
+    if kind.startswith("conv_t"):
+        layer, t_layer = ds.nn.ConvTranspose2d(2, 3, 3), torch.nn.ConvTranspose2d(2, 3, 3)
+        bn, t_bn, x = ds.nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3), rng.standard_normal((2, 2, 4, 4))
+    elif kind.startswith("conv"):
+        bias = kind == "conv"
+        layer, t_layer = ds.nn.Conv2d(2, 3, 3, bias=bias), torch.nn.Conv2d(2, 3, 3, bias=bias)
+        bn, t_bn, x = ds.nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3), rng.standard_normal((2, 2, 5, 5))
+    else:
+        layer, t_layer = ds.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+        bn, t_bn, x = ds.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3), rng.standard_normal((5, 4))
+    layer.load_state_dict({k: v.detach().numpy() for k, v in t_layer.state_dict().items()})
+    with torch.no_grad():  # non-trivial running statistics and affine parameters
+        t_bn.running_mean.copy_(torch.tensor(np.linspace(-1, 1, 3), dtype=torch.float32))
+        t_bn.running_var.fill_(2.0)
+        t_bn.weight.fill_(1.5)
+        t_bn.bias.fill_(0.25)
+    bn.load_state_dict({k: v.detach().numpy() for k, v in t_bn.state_dict().items()})
+    layer.eval(), bn.eval(), t_layer.eval(), t_bn.eval()
+    x = x.astype(np.float32)
+    if kind == "linear":
+        fused, t_fused = ds.nn.utils.fuse_linear_bn_eval(layer, bn), torch.nn.utils.fuse_linear_bn_eval(t_layer, t_bn)
+    else:
+        transpose = kind == "conv_transpose"
+        fused = ds.nn.utils.fuse_conv_bn_eval(layer, bn, transpose=transpose)
+        t_fused = torch.nn.utils.fuse_conv_bn_eval(t_layer, t_bn, transpose=transpose)
+    np.testing.assert_allclose(
+        fused(ds.tensor(x)).numpy(), t_fused(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(fused(ds.tensor(x)).numpy(), bn(layer(ds.tensor(x))).numpy(), rtol=1e-5, atol=1e-5)

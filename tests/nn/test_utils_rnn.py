@@ -14,6 +14,7 @@ from downslope.nn.utils.rnn import (
     pack_sequence,
     pad_packed_sequence,
     pad_sequence,
+    unpack_sequence,
     unpad_sequence,
 )
 
@@ -82,3 +83,13 @@ def test_packed_layout_and_errors_match_torch() -> None:
     np.testing.assert_array_equal(padded.numpy(), t_padded.numpy())
     with pytest.raises(ValueError, match="not sorted in decreasing order"):
         pack_padded_sequence(ds.zeros(3, 2, 1), [1, 3])
+
+
+def test_unpack_sequence_inverts_pack_sequence_like_torch() -> None:
+    seqs = _seqs([4, 2, 3])
+    ours = [t.numpy() for t in unpack_sequence(pack_sequence([ds.tensor(s) for s in seqs], enforce_sorted=False))]
+    theirs = [
+        t.numpy() for t in TR.unpack_sequence(TR.pack_sequence([torch.tensor(s) for s in seqs], enforce_sorted=False))
+    ]
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)

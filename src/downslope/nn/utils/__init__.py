@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -64,32 +65,142 @@ def clip_grad_norm_(
         >>> w.grad
         tensor([0.6, 0.8])
     """
-    norm_type = float(norm_type)
     if not _number(max_norm) or max_norm < 0:
         raise ArgumentError(f"clip_grad_norm_: expected max_norm >= 0, got {max_norm!r}")
-    if not (norm_type > 0 or math.isinf(norm_type)):
-        raise ArgumentError(f"clip_grad_norm_: expected norm_type > 0 or inf, got {norm_type!r}")
     grads = _grads(parameters, "clip_grad_norm_")
     if not grads:
         return Tensor(0.0)
-    dtype = grads[0].dtype
+    total = _total_norm(grads, norm_type, error_if_nonfinite, "clip_grad_norm_")
+    _scale_to_norm(grads, float(max_norm), float(total))
+    return total
+
+
+def _total_norm(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool, where: str) -> Tensor:
+    """The norm of all arrays concatenated into one vector (``norm_type`` may be inf), as a 0-d tensor."""
+    norm_type = float(norm_type)
+    if not (norm_type > 0 or math.isinf(norm_type)):
+        raise ArgumentError(f"{where}: expected norm_type > 0 or inf, got {norm_type!r}")
+    dtype = arrays[0].dtype
     if math.isinf(norm_type):
-        norms = [np.max(np.abs(g)) if g.size else np.zeros((), g.dtype) for g in grads]
+        norms = [np.max(np.abs(g)) if g.size else np.zeros((), g.dtype) for g in arrays]
         total = float(np.max(np.stack(norms)))
     else:
-        norms = [np.linalg.norm(g.reshape(-1), ord=norm_type) for g in grads]
+        norms = [np.linalg.norm(g.reshape(-1), ord=norm_type) for g in arrays]
         total = float(np.linalg.norm(np.stack(norms).astype(dtype), ord=norm_type))
     if error_if_nonfinite and not math.isfinite(total):
         raise StateError(
-            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}, so they cannot be "
+            f"{where}: the total norm of order {norm_type} of the gradients is {total}, so they cannot be "
             "clipped; set error_if_nonfinite=False to clip anyway (the result will be NaN)"
         )
-    coef = float(max_norm) / (total + 1e-6)
+    return Tensor(np.asarray(total, dtype=dtype), dtype=dtype)
+
+
+def _scale_to_norm(grads: list[np.ndarray], max_norm: float, total: float) -> None:
+    # PyTorch's rule: multiply by max_norm / (total + 1e-6) when that is below 1.
+    coef = max_norm / (total + 1e-6)
     if coef < 1.0:
         with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in PyTorch: the caller asked for no error
             for g in grads:
                 g *= coef
-    return Tensor(np.asarray(total, dtype=dtype), dtype=dtype)
+
+
+def get_total_norm(
+    tensors: Tensor | Iterable[Tensor],
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """The norm of the given tensors taken together (PyTorch's ``get_total_norm``).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.utils import get_total_norm
+        >>> float(get_total_norm([ds.tensor([3.0]), ds.tensor([4.0])]))
+        5.0
+    """
+    arrays = [t.array for t in _parameter_list(tensors, "get_total_norm")]
+    if not arrays:
+        return Tensor(0.0)
+    return _total_norm(arrays, norm_type, error_if_nonfinite, "get_total_norm")
+
+
+def clip_grads_with_norm_(
+    parameters: Tensor | Iterable[Tensor], max_norm: float, total_norm: Any, foreach: bool | None = None
+) -> None:
+    """Scale the gradients by ``max_norm / (total_norm + 1e-6)`` when that is below 1 (the second
+    half of :func:`clip_grad_norm_`, with a total norm computed elsewhere)."""
+    if not _number(max_norm) or max_norm < 0:
+        raise ArgumentError(f"clip_grads_with_norm_: expected max_norm >= 0, got {max_norm!r}")
+    _scale_to_norm(_grads(parameters, "clip_grads_with_norm_"), float(max_norm), float(total_norm))
+
+
+def clip_grad_norm(
+    parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:  # fmt: skip
+    """PyTorch's deprecated name of :func:`clip_grad_norm_`."""
+    warnings.warn(
+        "nn.utils.clip_grad_norm is deprecated in favor of nn.utils.clip_grad_norm_", FutureWarning, stacklevel=2
+    )
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
+
+
+def skip_init(module_cls: Any, *args: Any, **kwargs: Any) -> Any:
+    """Build ``module_cls(*args, **kwargs)``; PyTorch skips the initialization, here it runs (cheap on the CPU)."""
+    return module_cls(*args, **kwargs)
+
+
+def fuse_conv_bn_weights(
+    conv_w: Tensor, conv_b: Tensor | None, bn_rm: Tensor, bn_rv: Tensor, bn_eps: float, bn_w: Tensor | None,
+    bn_b: Tensor | None, transpose: bool = False,
+) -> tuple[Any, Any]:  # fmt: skip
+    """Fold an eval-mode BatchNorm into the preceding convolution's weight and bias (returns Parameters)."""
+    from ..module import Parameter
+
+    w, rm, rv = conv_w.array, bn_rm.array, bn_rv.array
+    b = np.zeros_like(rm) if conv_b is None else conv_b.array
+    gamma = np.ones_like(rm) if bn_w is None else bn_w.array
+    beta = np.zeros_like(rm) if bn_b is None else bn_b.array
+    scale = gamma / np.sqrt(rv + bn_eps)
+    shape = [1] * w.ndim
+    shape[1 if transpose else 0] = -1
+    fused_w = (w * scale.reshape(shape)).astype(w.dtype)
+    fused_b = ((b - rm) * scale + beta).astype(w.dtype)
+    return Parameter(fused_w, conv_w.requires_grad, dtype=w.dtype), Parameter(
+        fused_b, conv_w.requires_grad, dtype=w.dtype
+    )
+
+
+def fuse_linear_bn_weights(
+    linear_w: Tensor, linear_b: Tensor | None, bn_rm: Tensor, bn_rv: Tensor, bn_eps: float, bn_w: Tensor, bn_b: Tensor
+) -> tuple[Any, Any]:
+    """Fold an eval-mode BatchNorm1d into the preceding Linear layer's weight and bias."""
+    return fuse_conv_bn_weights(linear_w, linear_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b)
+
+
+def fuse_conv_bn_eval(conv: Any, bn: Any, transpose: bool = False) -> Any:
+    """A copy of the (eval-mode) ``conv`` with the following ``bn`` folded in."""
+    return _fuse_eval(conv, bn, transpose, "fuse_conv_bn_eval")
+
+
+def fuse_linear_bn_eval(linear: Any, bn: Any) -> Any:
+    """A copy of the (eval-mode) ``linear`` with the following ``bn`` folded in."""
+    return _fuse_eval(linear, bn, False, "fuse_linear_bn_eval")
+
+
+def _fuse_eval(layer: Any, bn: Any, transpose: bool, where: str) -> Any:
+    import copy
+
+    if layer.training or bn.training:
+        raise StateError(f"{where}: fusing is only for evaluation; call .eval() on both modules first")
+    fused = copy.deepcopy(layer)
+    if bn.running_mean is None:
+        raise ArgumentError(f"{where}: the BatchNorm keeps no running statistics (track_running_stats=False)")
+    w, b = fuse_conv_bn_weights(layer.weight, layer.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias,
+                                transpose)  # fmt: skip
+    fused.weight = w
+    fused.bias = b
+    return fused
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, foreach: bool | None = None) -> None:

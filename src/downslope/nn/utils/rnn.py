@@ -30,7 +30,7 @@ from ...errors import ArgumentError, ArgumentTypeError, ShapeError
 from ...tensor import Tensor
 
 __all__ = ["PackedSequence", "pad_sequence", "pack_padded_sequence", "pad_packed_sequence", "pack_sequence",
-           "unpad_sequence"]  # fmt: skip
+           "unpad_sequence", "unpack_sequence"]  # fmt: skip
 
 
 class PackedSequence:
@@ -152,6 +152,19 @@ def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> P
     """Pack a list of (L_i, *) tensors (pad, then mark their lengths)."""
     lengths = [s.shape[0] for s in sequences]
     return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
+
+
+def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
+    """The inverse of :func:`pack_sequence`: the list of (L_i, *) tensors.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.utils.rnn import pack_sequence, unpack_sequence
+        >>> [t.shape for t in unpack_sequence(pack_sequence([ds.ones(3, 2), ds.ones(1, 2)]))]
+        [(3, 2), (1, 2)]
+    """
+    padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
+    return [padded[i, : int(n)] for i, n in enumerate(lengths.tolist())]
 
 
 def unpad_sequence(padded_sequences: Tensor, lengths: Any, batch_first: bool = False) -> list[Tensor]:
