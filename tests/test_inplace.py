@@ -535,3 +535,18 @@ def test_zero_d_results_of_numpy_arithmetic_can_be_written_in_place():
     total.mul_(2)
     total[()] = total * 2
     assert total.item() == 16.0
+
+
+def test_recorded_write_into_storage_shared_outside_the_graph_is_refused():
+    # torch would give the buffer (and its views) the write's history; here they have none to update
+    w = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    buf = ds.zeros(3)
+    view = buf.reshape(3)
+    with pytest.raises(RuntimeError, match="shares its storage"):
+        view.add_(w)
+    with pytest.raises(RuntimeError, match="shares its storage"):
+        buf.add_(w)
+    del view
+    buf.add_(w)  # nothing else sees the storage now: recorded as usual
+    (buf * buf).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [2.0, 4.0, 6.0])

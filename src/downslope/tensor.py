@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import functools
 import itertools
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -1542,6 +1543,17 @@ def _bool_mask(mask: Any, op: str) -> np.ndarray:
     return m
 
 
+def _storage_is_shared(t: Tensor) -> bool:
+    """Whether ``t``'s array is a view, or has other references (views of it, other tensors over it).
+
+    A tensor outside the graph has no record of the views taken from it, so this counts references:
+    the array's own slot, the local name and getrefcount's argument are 3. (A 0-d result of NumPy
+    arithmetic materialized by _records owns its array too.)
+    """
+    arr = t.array
+    return arr.base is not None or sys.getrefcount(arr) > 3
+
+
 def _is_view_in_graph(t: Tensor) -> bool:
     """Whether ``t`` was made by a view op from a tensor that requires grad (sharing its storage)."""
     if t._vjp is None or t._vjp not in _ops._WRITABLE_VIEW_RULES or not t._parents:
@@ -1562,6 +1574,13 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
     if t._vjp is None and t.requires_grad:
         raise StateError(_LEAF_MESSAGE)
     _check_writable(t, name)
+    if t._vjp is None and _storage_is_shared(t):
+        raise StateError(
+            f"{name}: an in-place op with an operand that requires grad, on a tensor outside the graph that shares "
+            "its storage with other tensors (it is a view, or has views): they would show the new values but not "
+            "carry their gradient. Write into the tensor that owns the storage (e.g. buf[i] = ..., which is "
+            "recorded), or .clone() first."
+        )
     if _is_view_in_graph(t):
         return _inplace_on_view(t, name, compute, reads_self)
     ghost = _ghost(t, reads_self)
