@@ -106,9 +106,10 @@ DIFFERS: dict[str, str] = {
     "torch.nn.functional.dropout1d": _RANDOM + "; " + _INPLACE_FLAG,
     "torch.nn.functional.dropout2d": _RANDOM + "; " + _INPLACE_FLAG,
     "torch.nn.functional.dropout3d": _RANDOM + "; " + _INPLACE_FLAG,
-    "torch.utils.data.DataLoader": "one process (num_workers, pin_memory accepted and ignored); no sampler or "
-    "batch_sampler; generator= is a numpy.random.Generator; batches of tuple samples are tuples",
-    "torch.utils.data.random_split": "generator= is a numpy.random.Generator (or seed=)",
+    "torch.utils.data.DataLoader": "one process (num_workers, pin_memory accepted and ignored); batch_size=None "
+    "means one full batch (PyTorch: no batching); generator= takes a Generator or a numpy.random.Generator; "
+    "batches of tuple samples are tuples (PyTorch: lists)",
+    "torch.utils.data.random_split": "the order drawn for a seed differs from PyTorch's (downslope's generator)",
     "torch.utils.data.TensorDataset": "floating data becomes float32 and integers int64 (the library's dtype policy)",
 }
 for _name in ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Hardtanh", "Hardsigmoid",
