@@ -643,3 +643,18 @@ class LocalResponseNorm(Module):
 
 
 __all__ += ["local_response_norm", "LocalResponseNorm"]
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Normalize each channel of each (N, C, D, H, W) or (C, D, H, W) sample over D, H and W.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.InstanceNorm3d(2)(ds.randn(1, 2, 3, 3, 3)).shape
+        (1, 2, 3, 3, 3)
+    """
+
+    _spatial = 3
+
+
+__all__ += ["InstanceNorm3d"]

@@ -21,7 +21,8 @@ from .module import Module
 
 __all__ = [
     "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d",
-    "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d",
+    "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d", "ZeroPad3d", "ConstantPad3d",
+    "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d",
 ]  # fmt: skip
 
 
@@ -105,3 +106,33 @@ class CircularPad2d(CircularPad1d):
     """Pad the last two dims by wrapping around."""
 
     _dims = 2
+
+
+class ZeroPad3d(_PadNd):
+    """Pad the last three dims with zeros."""
+
+    _dims = 3
+
+
+class ConstantPad3d(ConstantPad1d):
+    """Pad the last three dims with ``value``."""
+
+    _dims = 3
+
+
+class ReflectionPad3d(ReflectionPad1d):
+    """Pad the last three dims with their reflection."""
+
+    _dims = 3
+
+
+class ReplicationPad3d(ReplicationPad1d):
+    """Pad the last three dims by repeating their edge values."""
+
+    _dims = 3
+
+
+class CircularPad3d(CircularPad1d):
+    """Pad the last three dims by wrapping around."""
+
+    _dims = 3
