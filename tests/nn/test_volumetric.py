@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import downslope as ds
 import downslope.nn.functional as F
 from downslope import nn
 
@@ -48,3 +49,26 @@ def test_conv3d_module_and_unbatched_input_match_torch(check_op: Any) -> None:
 def test_volumetric_pooling_norm_and_padding_match_torch(check_op: Any, ours: Any, ref: Any) -> None:
     x = np.random.default_rng(2).standard_normal((2, 3, 5, 6, 7)).astype(np.float32)
     check_op(ours, ref, [x])
+
+
+@pytest.mark.parametrize(
+    ("k", "s", "p", "op", "d", "g"), [(3, 2, 1, 1, 1, 1), (2, (1, 2, 3), 0, 0, 1, 2), (3, 1, 2, 0, 2, 1)]
+)
+def test_conv_transpose3d_matches_torch(check_op: Any, k: int, s: Any, p: int, op: int, d: int, g: int) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4, 3, 4, 3)).astype(np.float32)
+    w = rng.standard_normal((4, 6 // g, k, k, k)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    check_op(
+        lambda x, w, b: F.conv_transpose3d(x, w, b, s, p, op, g, d),
+        lambda x, w, b: TF.conv_transpose3d(x, w, b, s, p, op, g, d),
+        [x, w, b],
+    )
+    ours, theirs = (
+        nn.ConvTranspose3d(4, 6, k, s, p, op, g, dilation=d),
+        torch.nn.ConvTranspose3d(4, 6, k, s, p, op, g, dilation=d),
+    )
+    ours.load_state_dict({key: v.detach().numpy() for key, v in theirs.state_dict().items()})
+    np.testing.assert_allclose(
+        ours(ds.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-5
+    )

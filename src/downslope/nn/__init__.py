@@ -140,7 +140,7 @@ from .pooling_extra import AdaptiveMaxPool1d, AdaptiveMaxPool2d, LPPool1d, LPPoo
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from .utils import rnn as _rnn  # noqa: F401  (nn.utils.rnn as an attribute path)
-from .volumetric import AdaptiveAvgPool3d, AvgPool3d, Conv3d, MaxPool3d
+from .volumetric import AdaptiveAvgPool3d, AvgPool3d, Conv3d, ConvTranspose3d, MaxPool3d
 
 __all__ = [
     "functional", "init", "utils",
@@ -153,7 +153,7 @@ __all__ = [
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
     "Bilinear", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "AlphaDropout", "FeatureAlphaDropout", "RReLU",
-    "MultiMarginLoss", "EmbeddingBag", "LocalResponseNorm", "TripletMarginWithDistanceLoss", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "LPPool1d", "LPPool2d", "Fold", "Unfold", "MaxUnpool1d", "MaxUnpool2d", "MultiLabelMarginLoss", "NLLLoss2d", "Buffer", "RNNBase", "RNNCellBase", "Conv3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "InstanceNorm3d",
+    "MultiMarginLoss", "EmbeddingBag", "LocalResponseNorm", "TripletMarginWithDistanceLoss", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "LPPool1d", "LPPool2d", "Fold", "Unfold", "MaxUnpool1d", "MaxUnpool2d", "MultiLabelMarginLoss", "NLLLoss2d", "Buffer", "RNNBase", "RNNCellBase", "Conv3d", "ConvTranspose3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "InstanceNorm3d",
     "ZeroPad3d", "ConstantPad3d", "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d",
     "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
     "KLDivLoss", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss",

@@ -678,11 +678,11 @@ from .pooling_extra import (  # noqa: E402
 )
 from .sampling import affine_grid, grid_sample  # noqa: E402
 from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: E402
-from .volumetric import adaptive_avg_pool3d, avg_pool3d, conv3d, max_pool3d  # noqa: E402
+from .volumetric import adaptive_avg_pool3d, avg_pool3d, conv3d, conv_transpose3d, max_pool3d  # noqa: E402
 
 __all__ += [
     "conv_transpose1d", "conv_transpose2d", "interpolate", "upsample", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "lp_pool1d", "lp_pool2d", "affine_grid", "grid_sample", "fold", "unfold", "max_unpool1d", "max_unpool2d", "conv3d", "max_pool3d", "avg_pool3d",
+    "lp_pool1d", "lp_pool2d", "affine_grid", "grid_sample", "fold", "unfold", "max_unpool1d", "max_unpool2d", "conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d",
     "adaptive_avg_pool3d", "upsample_nearest", "upsample_bilinear", "max_pool1d_with_indices",
     "max_pool2d_with_indices",
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",

@@ -28,8 +28,8 @@ from .convolution import _as_tensor, _check_floating, _conv2d, _positive, _tuple
 from .convolution import max_pool2d as _max_pool2d_fn
 from .module import Module, Parameter
 
-__all__ = ["conv3d", "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "Conv3d", "MaxPool3d", "AvgPool3d",
-           "AdaptiveAvgPool3d"]  # fmt: skip
+__all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "Conv3d",
+           "ConvTranspose3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d"]  # fmt: skip
 
 
 def _batched3d(x: Tensor, where: str) -> tuple[Tensor, bool]:
@@ -227,3 +227,99 @@ class AdaptiveAvgPool3d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return adaptive_avg_pool3d(x, self.output_size)
+
+
+def conv_transpose3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> Tensor:
+    """3-D transposed convolution, as :func:`conv_transpose2d`: zeros inserted between voxels, full
+    padding, then :func:`conv3d` with the kernel flipped and its channel axes swapped per group.
+    Weight (C_in, C_out / groups, kd, kh, kw)."""
+    where = "conv_transpose3d"
+    x, unbatched = _batched3d(_as_tensor(input, where), where)
+    _check_floating(x, where)
+    w = _as_tensor(weight, where)
+    if w.ndim != 5:
+        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, kd, kh, kw), got {w.shape}")
+    s = _tuple(stride, 3, "stride", where)
+    p = _tuple(padding, 3, "padding", where, minimum=0)
+    op = _tuple(output_padding, 3, "output_padding", where, minimum=0)
+    d = _tuple(dilation, 3, "dilation", where)
+    c_in, c_out_g, *k = w.shape
+    n, c = x.shape[:2]
+    if c != c_in or c_in % groups:
+        raise ShapeError(f"{where}: input has {c} channels but the weight {w.shape} expects {c_in}")
+    if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
+        raise ArgumentError(f"{where}: output_padding {op} must be smaller than stride {s} or dilation {d}")
+    if any(si > 1 for si in s):
+        depth, h, wd = x.shape[2:]
+        spread = ops.reshape(x, (n, c, depth, 1, h, 1, wd, 1))
+        spread = ops.pad(spread, (0, s[2] - 1, 0, 0, 0, s[1] - 1, 0, 0, 0, s[0] - 1))
+        x = ops.reshape(spread, (n, c, depth * s[0], h * s[1], wd * s[2]))
+        x = x[:, :, : (depth - 1) * s[0] + 1, : (h - 1) * s[1] + 1, : (wd - 1) * s[2] + 1]
+    before = [di * (ki - 1) - pi for di, ki, pi in zip(d, k, p)]
+    after = [b + o for b, o in zip(before, op)]
+    if any(v < 0 for v in before + after):
+        crop = tuple(slice(max(-b, 0), x.shape[2 + i] - max(-a, 0)) for i, (b, a) in enumerate(zip(before, after)))
+        x = x[(slice(None), slice(None), *crop)]
+    widths = []
+    for b, a in reversed(list(zip(before, after))):
+        widths += [max(b, 0), max(a, 0)]
+    if any(widths):
+        x = ops.pad(x, tuple(widths))
+    wt = ops.permute(ops.reshape(w, (groups, c_in // groups, c_out_g, *k)), (0, 2, 1, 3, 4, 5))
+    wt = ops.reshape(wt, (groups * c_out_g, c_in // groups, *k))[:, :, ::-1, ::-1, ::-1]
+    out = conv3d(x, wt, bias, 1, 0, d, groups)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+class ConvTranspose3d(Module):
+    """3-D transposed convolution layer (see :func:`conv_transpose3d`), PyTorch's initialization."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
+        padding_mode: str = "zeros",
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if padding_mode != "zeros":
+            raise ArgumentError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.in_channels = _positive(in_channels, "in_channels", name)
+        self.out_channels = _positive(out_channels, "out_channels", name)
+        self.groups = _positive(groups, "groups", name)
+        self.kernel_size = _tuple(kernel_size, 3, "kernel_size", name)
+        self.stride = _tuple(stride, 3, "stride", name)
+        self.padding = _tuple(padding, 3, "padding", name, minimum=0)
+        self.output_padding = _tuple(output_padding, 3, "output_padding", name, minimum=0)
+        self.dilation = _tuple(dilation, 3, "dilation", name)
+        dt = backend.get_default_dtype()
+        shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
+        self.weight = Parameter(np.empty(shape, dtype=dt), dtype=dt)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if bias:
+            bound = 1.0 / math.sqrt(shape[1] * math.prod(self.kernel_size))
+            self.bias: Parameter | None = Parameter(np.empty((self.out_channels,), dtype=dt), dtype=dt)
+            init.uniform_(self.bias, -bound, bound)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return conv_transpose3d(
+            x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+        )
