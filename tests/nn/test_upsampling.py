@@ -53,3 +53,13 @@ def test_interpolate_errors_are_clear() -> None:
         F.interpolate(ds.ones(1, 1, 4), size=8, mode="bilinear")
     with pytest.raises(ValueError, match="mode must be one of"):
         F.interpolate(ds.ones(1, 1, 4, 4), size=8, mode="bicubic")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"scale_factor": 2, "mode": "trilinear", "align_corners": False}, {"size": (3, 5, 4), "mode": "trilinear",
+     "align_corners": True}, {"scale_factor": (1, 2, 2), "mode": "nearest"}],
+)  # fmt: skip
+def test_volumetric_interpolation_matches_torch(check_op: Any, kwargs: dict) -> None:
+    x = np.random.default_rng(2).standard_normal((1, 2, 2, 3, 4)).astype(np.float32)
+    check_op(lambda x: F.interpolate(x, **kwargs), lambda x: torch.nn.functional.interpolate(x, **kwargs), [x])

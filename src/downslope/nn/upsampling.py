@@ -1,7 +1,7 @@
 """Resizing feature maps: ``F.interpolate`` and ``nn.Upsample`` with PyTorch's modes and index rules.
 
-Modes: ``nearest`` and ``nearest-exact`` (a gather of source pixels), ``linear`` (3-D input) and
-``bilinear`` (4-D input), separable blends of the two neighbouring source pixels along each resized
+Modes: ``nearest`` and ``nearest-exact`` (a gather of source pixels), ``linear`` (3-D input),
+``bilinear`` (4-D input) and ``trilinear`` (5-D input), separable blends of the two neighbouring source pixels along each resized
 dim. All are built from indexing and arithmetic ops, so their gradients come from those ops.
 
 Where a source coordinate comes from (``scale`` = in/out, or 1/scale_factor when a scale factor is
@@ -34,7 +34,7 @@ __all__ = [
     "UpsamplingBilinear2d",
 ]  # fmt: skip
 
-_MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2}
+_MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2, "trilinear": 3}
 
 
 def _sizes(x: Tensor, size: Any, scale_factor: Any, spatial: int) -> tuple[list[int], list[float | None]]:
@@ -69,7 +69,7 @@ def interpolate(
     recompute_scale_factor: bool | None = None,
     antialias: bool = False,
 ) -> Tensor:
-    """Resize the spatial dims of ``input`` (N, C, L) or (N, C, H, W) to ``size`` or by ``scale_factor``.
+    """Resize the spatial dims of ``input`` (N, C, L), (N, C, H, W) or (N, C, D, H, W) to ``size`` or by ``scale_factor``.
 
     Example:
         >>> import downslope as ds
@@ -84,7 +84,7 @@ def interpolate(
     if antialias:
         raise ArgumentError("interpolate: antialias=True is not supported")
     spatial = input.ndim - 2
-    if spatial not in (1, 2) or (_MODES[mode] is not None and _MODES[mode] != spatial):
+    if spatial not in (1, 2, 3) or (_MODES[mode] is not None and _MODES[mode] != spatial):
         raise ShapeError(f"interpolate: mode {mode!r} does not fit an input of shape {input.shape}")
     if _MODES[mode] is None and align_corners is not None:
         raise ArgumentError("interpolate: align_corners only applies to the linear modes")
