@@ -573,3 +573,9 @@ def test_asgd_keeps_torchs_parameter_average() -> None:
         opt.step(), topt.step()
     np.testing.assert_allclose(opt.state[w]["ax"], topt.state[tw]["ax"].numpy(), rtol=1e-5)
     np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_pytorchs_kernel_options_are_accepted(name):  # type: ignore[no-untyped-def]
+    opt = getattr(optim, name)(_w(), lr=0.1, foreach=None, fused=False, capturable=False, differentiable=False)
+    assert opt.param_groups[0]["lr"] == 0.1

@@ -70,8 +70,15 @@ def check_betas(owner: str, betas: Any) -> None:
         check_unit_interval(owner, f"betas[{i}]", b)
 
 
+# PyTorch's choices of kernel (multi-tensor, fused, CUDA-graph capturable, differentiable step): they
+# change how PyTorch runs an update, not the update, so they are accepted and have no effect here.
+KERNEL_OPTIONS = frozenset({"foreach", "fused", "capturable", "differentiable"})
+
+
 def reject_unknown_options(cls: type, unknown: dict[str, Any]) -> None:
-    """Raise TypeError naming unknown keyword options and listing the valid ones."""
+    """Raise TypeError naming unknown keyword options and listing the valid ones (PyTorch's kernel
+    choices ``foreach``/``fused``/``capturable``/``differentiable`` are accepted and ignored)."""
+    unknown = {k: v for k, v in unknown.items() if k not in KERNEL_OPTIONS}
     if unknown:
         valid = [p for p in inspect.signature(cls).parameters if p not in ("self", "params", "unknown")]
         raise ArgumentTypeError(
