@@ -41,12 +41,15 @@ class _InplaceClock:
     so graphs that no in-place op touched cost one comparison per node.
     """
 
-    __slots__ = ("last", "rebased", "hooks")
+    __slots__ = ("last", "rebased", "hooks", "taints")
 
     def __init__(self) -> None:
         self.last = 0
         self.rebased = 0  # the same for the latest in-place op that was recorded (a rebase, see tensor.py)
         self.hooks = 0  # how many gradient hooks are registered (Tensor.register_hook); 0 skips the lookup
+        # [version counter, seq, seq cleared or None]: storage that a recorded in-place op wrote while tensors
+        # outside the graph (a buffer, its views) share it; they show values whose gradient they do not carry
+        self.taints: list[list[Any]] = []
 
 
 _inplace_clock = _InplaceClock()
@@ -258,9 +261,12 @@ def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
     stack = list(found.values())
     push, pop = stack.append, stack.pop
     rebased = _inplace_clock.rebased
+    taints = _inplace_clock.taints
     while stack:
         node = pop()
         parents = node._parents
+        if taints:
+            _check_taints(node, parents, taints)
         if rebased:
             if node._seq < rebased:  # an input may have been rebased by an in-place op after this node used it
                 parents = node._parents = _histories_at(parents, node._seq)
@@ -272,6 +278,24 @@ def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
                     found[key] = parent
                     push(parent)
     return sorted(found.values(), key=_creation_order)
+
+
+def _check_taints(node: Tensor, parents: tuple[Tensor, ...], taints: list[list[Any]]) -> None:
+    """Refuse an op that read, from a tensor outside the graph, values a recorded in-place op wrote
+    into its storage (through a view or the buffer itself): their gradient would be lost."""
+    seq = node._seq
+    for p in parents:
+        vc = p._vc
+        if p.requires_grad or vc is None:
+            continue
+        for taint_vc, written, cleared in taints:
+            if taint_vc is vc and written < seq and (cleared is None or seq < cleared):
+                raise StateError(
+                    f"{_rule_label(node._vjp)} used a tensor outside the graph (shape {tuple(p.array.shape)}) whose "
+                    "storage a recorded in-place op wrote through another tensor (a view of the same buffer, or the "
+                    "buffer itself): the values it shows would get no gradient. Use the tensor that was written "
+                    "(or write into the buffer with buf[i] = value, which records the buffer too)."
+                )
 
 
 def _histories_at(parents: tuple[Tensor, ...], seq: int) -> tuple[Tensor, ...]:

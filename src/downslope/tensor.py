@@ -437,6 +437,13 @@ class Tensor:
         grad, ``t`` becomes the output of the assignment (the overwritten part gets no gradient and
         ``value`` gets the gradient of the part it fills), as in PyTorch."""
         if _records(self, value):
+            if isinstance(value, Tensor) and value._vc is not None and value._vc is self._vc:
+                # buf[i] = view_of_buf (the second half of `buf[i] += w`): the buffer takes the written values
+                # back with their history, so the taint recorded when the view was written ends here
+                cleared = next(_op_counter)
+                for taint in _inplace_clock.taints:
+                    if taint[0] is self._vc and taint[2] is None:
+                        taint[2] = cleared
             _inplace_recorded(self, "__setitem__", lambda src: _ops.index_put(src, index, value))
             return
         try:
@@ -1574,7 +1581,8 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
     if t._vjp is None and t.requires_grad:
         raise StateError(_LEAF_MESSAGE)
     _check_writable(t, name)
-    if t._vjp is None and _storage_is_shared(t):
+    shared = t._vjp is None and _storage_is_shared(t)
+    if shared and t._vc is None:  # shared by means downslope does not track (NumPy views, from_numpy)
         raise StateError(
             f"{name}: an in-place op with an operand that requires grad, on a tensor outside the graph that shares "
             "its storage with other tensors (it is a view, or has views): they would show the new values but not "
@@ -1589,6 +1597,14 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
     np.copyto(t.array, result.array, casting="unsafe")
     _bump(t)
     _adopt(t, ghost, result)
+    if shared and t._vc is not None:
+        # Other tensors outside the graph (the buffer t views, or views of t) now show values written with a
+        # gradient they do not carry: backward refuses ops that read them after this (autograd._check_taints),
+        # unless the buffer takes the values back with buf[i] = t (Python's `buf[i] += w` does), see __setitem__.
+        taints = _inplace_clock.taints
+        taints.append([t._vc, t._seq, None])
+        if len(taints) > 256:
+            del taints[: len(taints) - 256]
     return t
 
 
