@@ -23,6 +23,11 @@ CASES_2D = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _seed_torch() -> None:
+    torch.manual_seed(0)  # PyTorch's layers initialize at random: the same weights on every run
+
+
 @pytest.mark.parametrize(("cin", "cout", "g", "k", "s", "p", "op", "d", "hw"), CASES_2D)
 def test_conv_transpose2d_matches_torch(check_op: Any, cin, cout, g, k, s, p, op, d, hw) -> None:
     rng = np.random.default_rng(0)

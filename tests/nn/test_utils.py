@@ -15,6 +15,11 @@ from downslope.nn.utils import clip_grad_norm_, clip_grad_value_, parameters_to_
 torch = pytest.importorskip("torch")
 
 
+@pytest.fixture(autouse=True)
+def _seed_torch() -> None:
+    torch.manual_seed(0)  # PyTorch's layers initialize at random: the same weights on every run
+
+
 def _pair(shapes, seed=0, scale=1.0):  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(seed)
     grads = [(rng.normal(size=s) * scale).astype(np.float32) for s in shapes]

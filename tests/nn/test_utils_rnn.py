@@ -22,6 +22,11 @@ torch = pytest.importorskip("torch")
 TR = torch.nn.utils.rnn
 
 
+@pytest.fixture(autouse=True)
+def _seed_torch() -> None:
+    torch.manual_seed(0)  # PyTorch's layers initialize at random: the same weights on every run
+
+
 def _seqs(lengths, features=3, seed=0):
     rng = np.random.default_rng(seed)
     return [rng.standard_normal((n, features)).astype(np.float32) for n in lengths]

@@ -15,6 +15,11 @@ torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 
+@pytest.fixture(autouse=True)
+def _seed_torch() -> None:
+    torch.manual_seed(0)  # PyTorch's layers initialize at random: the same weights on every run
+
+
 @pytest.mark.parametrize(
     ("k", "s", "p", "d", "g"), [(3, 1, 1, 1, 1), ((2, 3, 3), (2, 1, 2), (1, 0, 1), 1, 2), (3, 2, 0, (2, 1, 1), 1)]
 )

