@@ -95,6 +95,9 @@ DIFFERS: dict[str, str] = {
     "torch.nn.utils.rnn.PackedSequence": "keeps the padded tensor and the lengths; data and batch_sizes are computed "
     "on request in PyTorch's packed layout",
     "torch.nn.utils.spectral_norm": "u and v start from downslope's random generator (load a state_dict to match)",
+    "torch.nn.utils.parametrizations": "weight_norm and spectral_norm (not orthogonal); the weight is recomputed "
+    "before each forward, not on each attribute access",
+    "torch.nn.utils.parametrize": "is_parametrized and remove_parametrizations for those two; no register_parametrization",
     "torch.nn.PReLU": "the slope count is kept as num_slopes (num_parameters is Module's weight-count method)",
     "torch.nn.Softmax": "dim defaults to -1 instead of being guessed from the input's rank",
     "torch.nn.LogSoftmax": "dim defaults to -1 instead of being guessed from the input's rank",

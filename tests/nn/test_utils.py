@@ -235,3 +235,33 @@ def test_fuse_bn_eval_matches_torch(kind: str) -> None:
         fused(ds.tensor(x)).numpy(), t_fused(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5
     )
     np.testing.assert_allclose(fused(ds.tensor(x)).numpy(), bn(layer(ds.tensor(x))).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["weight_norm", "spectral_norm"])
+@pytest.mark.parametrize("layer", ["linear", "conv"])
+def test_parametrizations_match_torch(kind: str, layer: str) -> None:
+    from downslope.nn.utils import parametrizations, parametrize
+
+    rng = np.random.default_rng(3)
+    if layer == "linear":
+        ours, theirs, x = ds.nn.Linear(4, 3), torch.nn.Linear(4, 3), rng.standard_normal((5, 4))
+    else:
+        ours, theirs, x = ds.nn.Conv2d(2, 3, 3), torch.nn.Conv2d(2, 3, 3), rng.standard_normal((2, 2, 5, 5))
+    x = x.astype(np.float32)
+    getattr(parametrizations, kind)(ours)
+    getattr(torch.nn.utils.parametrizations, kind)(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    for _ in range(3):
+        out, tout = ours(ds.tensor(x)), theirs(torch.tensor(x))
+        np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-4, atol=1e-5)
+        (out**2).sum().backward()
+        (tout**2).sum().backward()
+    for (name, p), (_, t) in zip(ours.named_parameters(), theirs.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-3, atol=1e-4, err_msg=name)
+    assert parametrize.is_parametrized(ours, "weight") and not parametrize.is_parametrized(ours, "bias")
+    parametrize.remove_parametrizations(ours, "weight")
+    torch.nn.utils.parametrize.remove_parametrizations(theirs, "weight")
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["bias", "weight"]
+    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-4, atol=1e-5)

@@ -24,7 +24,9 @@ import numpy as np
 from ... import ops
 from ...errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ...tensor import Tensor
-from . import rnn as rnn  # torch.nn.utils.rnn as an attribute path
+from . import parametrizations as parametrizations  # PyTorch's attribute paths
+from . import parametrize as parametrize
+from . import rnn as rnn
 
 
 def _grads(parameters: Any, owner: str) -> list[np.ndarray]:
