@@ -548,3 +548,41 @@ def test_multilabel_margin_loss_matches_torch(check_op: Any) -> None:
     logp = np.log(np.full((2, 3, 2, 2), 1 / 3, np.float32))
     target = np.zeros((2, 2, 2), np.int64)
     np.testing.assert_allclose(nn.NLLLoss2d()(ds.tensor(logp), ds.tensor(target)).item(), np.log(3), rtol=1e-6)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("flat_targets", [False, True])
+def test_ctc_loss_matches_torch(reduction: str, flat_targets: bool) -> None:
+    rng = np.random.default_rng(11)
+    steps, batch, classes = 12, 4, 5
+    x = rng.standard_normal((steps, batch, classes)).astype(np.float32)
+    targets = np.array([[1, 1, 2, 0], [3, 4, 3, 4], [2, 0, 0, 0], [1, 2, 3, 4]])  # repeated labels need a blank between
+    target_lengths = np.array([3, 4, 1, 4])
+    input_lengths = np.array([12, 10, 5, 12])
+    tg = np.concatenate([targets[i, : target_lengths[i]] for i in range(batch)]) if flat_targets else targets
+    tx = torch.tensor(x, requires_grad=True)
+    want = TF.ctc_loss(tx.log_softmax(2), torch.tensor(tg), torch.tensor(input_lengths), torch.tensor(target_lengths),
+                       reduction=reduction)  # fmt: skip
+    dx = ds.tensor(x, requires_grad=True)
+    got = F.ctc_loss(dx.log_softmax(2), ds.tensor(tg), ds.tensor(input_lengths), ds.tensor(target_lengths),
+                     reduction=reduction)  # fmt: skip
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-5)
+    (want.sum() if reduction == "none" else want).backward()
+    (got.sum() if reduction == "none" else got).backward()
+    np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_ctc_loss_on_log_probs_directly_and_impossible_alignments_match_torch() -> None:
+    rng = np.random.default_rng(12)
+    lp = np.log(rng.dirichlet(np.ones(4), size=(6, 2))).astype(np.float32)
+    targets, in_len, tg_len = np.array([[1, 1, 1], [2, 3, 0]]), np.array([4, 6]), np.array([3, 2])
+    for zero_infinity in (False, True):
+        t_lp, d_lp = torch.tensor(lp, requires_grad=True), ds.tensor(lp, requires_grad=True)
+        want = TF.ctc_loss(t_lp, torch.tensor(targets), torch.tensor(in_len), torch.tensor(tg_len), reduction="none",
+                           zero_infinity=zero_infinity)  # fmt: skip
+        got = nn.CTCLoss(reduction="none", zero_infinity=zero_infinity)(d_lp, targets, in_len, tg_len)
+        np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-5)  # inf where 4 steps cannot hold 1_1_1
+        if zero_infinity:
+            want.sum().backward()
+            got.sum().backward()
+            np.testing.assert_allclose(d_lp.grad.numpy(), t_lp.grad.numpy(), rtol=1e-4, atol=1e-6)
