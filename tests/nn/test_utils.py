@@ -265,3 +265,31 @@ def test_parametrizations_match_torch(kind: str, layer: str) -> None:
     torch.nn.utils.parametrize.remove_parametrizations(theirs, "weight")
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["bias", "weight"]
     np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_functional_call_matches_torch_for_a_maml_inner_step() -> None:
+    from downslope.nn.utils.stateless import functional_call
+
+    ours = ds.nn.Sequential(ds.nn.Linear(3, 4), ds.nn.Tanh(), ds.nn.Linear(4, 1))
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(4).standard_normal((6, 3)).astype(np.float32)
+    y = x.sum(1, keepdims=True)
+
+    def meta_loss(lib, model, functional, X, Y):  # type: ignore[no-untyped-def]
+        params = dict(model.named_parameters())
+        inner = ((functional(model, params, (X,)) - Y) ** 2).mean()
+        grads = lib.autograd.grad(inner, list(params.values()), create_graph=True)
+        fast = {k: v - 0.1 * g for (k, v), g in zip(params.items(), grads)}
+        return ((functional(model, fast, (X,)) - Y) ** 2).mean()
+
+    got = meta_loss(ds, ours, functional_call, ds.tensor(x), ds.tensor(y))
+    want = meta_loss(torch, theirs, torch.func.functional_call, torch.tensor(x), torch.tensor(y))
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-5)
+    got.backward()
+    want.backward()
+    for p, t in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-6)
+    assert isinstance(ours[0].weight, ds.nn.Parameter)  # the module is unchanged afterwards
+    with pytest.raises(ValueError, match="no parameters or buffers"):
+        functional_call(ours, {"0.wieght": ds.zeros(4, 3)}, (ds.tensor(x),))

@@ -27,6 +27,7 @@ from ...tensor import Tensor
 from . import parametrizations as parametrizations  # PyTorch's attribute paths
 from . import parametrize as parametrize
 from . import rnn as rnn
+from . import stateless as stateless
 
 
 def _grads(parameters: Any, owner: str) -> list[np.ndarray]:
