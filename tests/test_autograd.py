@@ -126,7 +126,8 @@ SECOND_ORDER = {
         lambda a, b: torch.maximum(a, b) ** 2,
         [(_rand, (2, 3)), (_rand, (3,))],
     ),
-    "max dim": (lambda t: t.max(1) ** 2, lambda t: torch.amax(t, 1) ** 2, [(_rand, (2, 3))]),
+    "max dim": (lambda t: t.max(1).values ** 2, lambda t: t.max(1).values ** 2, [(_rand, (2, 3))]),
+    "amax dim": (lambda t: t.amax(1) ** 2, lambda t: torch.amax(t, 1) ** 2, [(_rand, (2, 3))]),
     "mean": (lambda t: t.mean(0) ** 2, lambda t: t.mean(0) ** 2, [(_rand, (2, 3))]),
     "var": (lambda t: t.var(1), lambda t: t.var(1), [(_rand, (2, 4))]),
     "std": (lambda t: t.std(), lambda t: t.std(), [(_rand, (2, 4))]),
@@ -569,3 +570,180 @@ def test_double_backward_with_broadcasting_matches_torch(assert_close, name, sha
     for t, tt in zip(ours, theirs):
         assert t.grad.shape == tuple(tt.grad.shape)
         assert_close(t.grad.numpy(), tt.grad.numpy(), np.float64, "second derivative with broadcasting")
+
+
+# ---------------------------------------------------------------------- custom autograd.Function
+def _legendre(lib):
+    class LegendrePolynomial3(lib.autograd.Function):
+        """PyTorch's tutorial example: P3(x) = (5x^3 - 3x) / 2 with a hand-written backward."""
+
+        @staticmethod
+        def forward(ctx, input):
+            ctx.save_for_backward(input)
+            return 0.5 * (5 * input**3 - 3 * input)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (input,) = ctx.saved_tensors
+            return grad_output * 1.5 * (5 * input**2 - 1)
+
+    return LegendrePolynomial3
+
+
+def _tutorial_fit(lib, steps=200):
+    # The tutorial's training loop (polynomial_custom_function.py), shortened, in float64.
+    x = lib.tensor(np.linspace(-np.pi, np.pi, 500), dtype=lib.float64)
+    y = lib.sin(x)
+    a, b, c, d = (lib.tensor(v, dtype=lib.float64, requires_grad=True) for v in (0.0, -1.0, 0.0, 0.3))
+    P3 = _legendre(lib)
+    for _ in range(steps):
+        y_pred = a + b * P3.apply(c + d * x)
+        loss = (y_pred - y).pow(2).sum()
+        loss.backward()
+        with lib.no_grad():
+            for p in (a, b, c, d):
+                p -= 5e-6 * p.grad
+                p.grad = None
+    return [loss.item()] + [p.item() for p in (a, b, c, d)]
+
+
+def test_custom_function_tutorial_matches_torch():
+    np.testing.assert_allclose(_tutorial_fit(ds), _tutorial_fit(torch), rtol=1e-9, atol=1e-15)
+
+
+def test_custom_function_gradient_passes_gradcheck_and_double_backward():
+    P3 = _legendre(ds)
+    ds.gradcheck(lambda x: P3.apply(x).sum(), (np.linspace(-1, 1, 7),))
+    x = ds.tensor([0.3, -0.7], dtype="float64", requires_grad=True)
+    (g,) = ds.autograd_grad(P3.apply(x).sum(), x, create_graph=True)
+    g.sum().backward()  # d2/dx2 P3 = 15 x, through the recorded backward
+    np.testing.assert_allclose(x.grad.numpy(), 15 * x.numpy(), rtol=1e-12)
+
+
+def _scale_and_split(lib):
+    class ScaleSplit(lib.autograd.Function):
+        """Two outputs, a non-tensor argument and a non-differentiable integer output."""
+
+        @staticmethod
+        def forward(ctx, x, w, factor):
+            ctx.factor = factor
+            ctx.save_for_backward(x, w)
+            idx = (x > 0).long()
+            ctx.mark_non_differentiable(idx)
+            return x * w * factor, (x + w).exp(), idx
+
+        @staticmethod
+        def backward(ctx, g1, g2, g_idx):
+            x, w = ctx.saved_tensors
+            e = (x + w).exp()
+            gx = g1 * w * ctx.factor + g2 * e if ctx.needs_input_grad[0] else None
+            gw = g1 * x * ctx.factor + g2 * e if ctx.needs_input_grad[1] else None
+            return gx, gw, None
+
+    return ScaleSplit
+
+
+@pytest.mark.parametrize("w_requires_grad", [True, False])
+def test_custom_function_with_several_outputs_matches_torch(w_requires_grad):
+    xs, ws = np.array([[0.5, -1.0], [2.0, 0.1]]), np.array([[0.3, 0.2], [-0.4, 1.0]])
+    results = []
+    for lib in (ds, torch):
+        x = lib.tensor(xs, dtype=lib.float64, requires_grad=True)
+        w = lib.tensor(ws, dtype=lib.float64, requires_grad=w_requires_grad)
+        a, b, idx = _scale_and_split(lib).apply(x, w, 3.0)
+        assert not idx.requires_grad and a.requires_grad
+        ((a * a).sum() + b.sum() * 2).backward()
+        results.append((x.grad.numpy().copy(), None if w.grad is None else w.grad.numpy().copy(), idx.numpy()))
+    for ours, ref in zip(*results):
+        if ref is None:
+            assert ours is None
+        else:
+            np.testing.assert_allclose(ours, ref, rtol=1e-12)
+
+
+def test_custom_function_checks_its_saved_tensors_and_gradient_count():
+    P3 = _legendre(ds)
+    x = ds.tensor([0.5, 1.0], requires_grad=True)
+    h = x * 1
+    y = P3.apply(h)
+    with ds.no_grad():
+        h.add_(1)
+    with pytest.raises(RuntimeError, match="is at version 1; expected version 0 instead"):
+        y.sum().backward()
+
+    class TooFew(ds.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a * b
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    with pytest.raises(ValueError, match="expected one per forward argument"):
+        TooFew.apply(x, x).sum().backward()
+    with pytest.raises(RuntimeError, match="apply"):
+        TooFew()
+
+
+def test_custom_function_with_setup_context_and_no_grad():
+    class Square(ds.autograd.Function):
+        @staticmethod
+        def forward(x):
+            return x * x
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0])
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * g * x
+
+    x = ds.tensor([1.0, -3.0], requires_grad=True)
+    with ds.no_grad():
+        assert not Square.apply(x).requires_grad
+    Square.apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, -6.0])
+
+
+def test_register_hook_sees_and_replaces_gradients_like_torch():
+    results = []
+    for lib in (ds, torch):
+        x = lib.tensor([1.0, -2.0, 3.0], requires_grad=True)
+        seen = []
+        h = x * 2
+        h.register_hook(seen.append)  # observe a non-leaf's gradient
+        handle = x.register_hook(lambda g: g.clamp(-1.0, 1.0))  # replace the leaf's gradient
+        (h * h).sum().backward()
+        results.append((seen[0], x.grad.numpy().copy()))
+        handle.remove()
+        x.grad = None
+        (x * 5).sum().backward()
+        results.append((x.grad.numpy().copy(),))
+    np.testing.assert_allclose(results[0][0].numpy(), results[2][0].numpy())
+    np.testing.assert_allclose(results[0][1], results[2][1])
+    np.testing.assert_allclose(results[1][0], results[3][0])  # removed: the raw gradient again
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        ds.zeros(2).register_hook(lambda g: g)
+
+
+def test_autograd_grad_with_torchs_keywords():
+    results = []
+    for lib in (ds, torch):
+        x = lib.tensor([[1.0, 2.0], [3.0, -1.0]], requires_grad=True)
+        y = (x**3).sum(1, keepdim=True)
+        (g,) = lib.autograd.grad(
+            outputs=y,
+            inputs=x,
+            grad_outputs=lib.ones(2, 1),
+            create_graph=True,
+            retain_graph=True,
+            only_inputs=True,
+            is_grads_batched=False,
+        )
+        (g.norm(2, dim=1) ** 2).sum().backward()
+        results.append((g.detach().numpy().copy(), x.grad.numpy().copy()))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5)

@@ -352,11 +352,11 @@ REDUCTIONS = {
     "sum_axis": (lambda t, d, k: ds.sum(t, axis=d, keepdims=k), lambda t, d, k: t.sum(d, keepdim=k)),
     "mean": (lambda t, d, k: t.mean(dim=d, keepdim=k), lambda t, d, k: t.mean(d, keepdim=k)),
     "mean_axis": (lambda t, d, k: ds.mean(t, axis=d, keepdims=k), lambda t, d, k: t.mean(d, keepdim=k)),
-    # max/min return values only (documented): compare with torch.amax/amin
-    "max": (lambda t, d, k: t.max(d, k), lambda t, d, k: torch.amax(t, d, keepdim=k)),
-    "max_axis": (lambda t, d, k: ds.max(t, axis=d, keepdims=k), lambda t, d, k: torch.amax(t, d, keepdim=k)),
-    "min": (lambda t, d, k: t.min(dim=d, keepdim=k), lambda t, d, k: torch.amin(t, d, keepdim=k)),
-    "min_axis": (lambda t, d, k: ds.min(t, axis=d, keepdims=k), lambda t, d, k: torch.amin(t, d, keepdim=k)),
+    # values only, over one or several dims (ties share the gradient)
+    "amax": (lambda t, d, k: t.amax(d, k), lambda t, d, k: torch.amax(t, d, keepdim=k)),
+    "amax_axis": (lambda t, d, k: ds.amax(t, axis=d, keepdims=k), lambda t, d, k: torch.amax(t, d, keepdim=k)),
+    "amin": (lambda t, d, k: t.amin(dim=d, keepdim=k), lambda t, d, k: torch.amin(t, d, keepdim=k)),
+    "amin_axis": (lambda t, d, k: ds.amin(t, axis=d, keepdims=k), lambda t, d, k: torch.amin(t, d, keepdim=k)),
     # var/std default to correction=1 (like torch)
     "var": (lambda t, d, k: t.var(d, keepdim=k), lambda t, d, k: t.var(d, keepdim=k)),
     "var_ddof0": (
@@ -414,8 +414,9 @@ def test_reduction_over_everything(check_op, name, shape, dtype, seed):
 @pytest.mark.parametrize("dim", [0, -1])
 @pytest.mark.parametrize("name", ["sum", "mean", "amax", "amin", "logsumexp", "softmax", "log_softmax"])
 def test_reductions_of_a_0d_tensor_accept_dim_0_and_minus_1(check_op, name, dim):
-    ours = {"amax": lambda t: t.max(dim), "amin": lambda t: t.min(dim)}.get(name, lambda t: getattr(t, name)(dim))
-    check_op(ours, lambda t: getattr(t, name)(dim), [np.array(1.5)])
+    check_op(lambda t: getattr(t, name)(dim), lambda t: getattr(t, name)(dim), [np.array(1.5)])
+    if name in ("amax", "amin"):
+        check_op(lambda t: t.max(dim).values, lambda t: t.max(dim).values, [np.array(1.5)])
 
 
 def test_max_min_of_two_tensors_are_elementwise_like_torch(check_op):
@@ -424,10 +425,39 @@ def test_max_min_of_two_tensors_are_elementwise_like_torch(check_op):
     check_op(lambda x, y: ds.min(x, y), lambda x, y: torch.min(x, y), [a, b])
 
 
-def test_max_ties_share_the_gradient_like_amax(check_op):
+def test_amax_ties_share_the_gradient(check_op):
     x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
-    check_op(lambda t: t.max(1), lambda t: torch.amax(t, 1), [x])
+    check_op(lambda t: t.amax(1), lambda t: torch.amax(t, 1), [x])
     check_op(lambda t: t.min(), lambda t: torch.amin(t), [x])
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_max_min_along_a_dim_return_values_and_indices_like_torch(check_op, name, dim, keepdim):
+    x = uniform(3, (4, 5), np.float64)
+    check_op(
+        lambda t: getattr(t, name)(dim, keepdim).values,
+        lambda t: getattr(t, name)(dim, keepdim).values,
+        [x],
+    )
+    ours = getattr(ds, name)(ds.tensor(x), dim=dim, keepdim=keepdim)
+    theirs = getattr(torch, name)(torch.tensor(x), dim=dim, keepdim=keepdim)
+    values, indices = ours  # unpacks like torch.return_types
+    assert type(ours).__name__ == name and ours.indices is indices and ours[0] is values
+    np.testing.assert_array_equal(indices.numpy(), theirs.indices.numpy())
+    assert indices.dtype == np.int64
+
+
+def test_max_along_a_dim_sends_the_gradient_to_the_index_only_like_torch(check_op):
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [np.nan, 0.0, 1.0]])
+    check_op(lambda t: t.max(1).values, lambda t: t.max(1).values, [x[:2]])
+    check_op(lambda t: t.min(0).values, lambda t: t.min(0).values, [x[:2]])
+    ours, theirs = ds.tensor(x).max(1), torch.tensor(x).max(1)
+    np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())  # NaN wins, as in torch
+    assert np.isnan(ours.values.numpy()[2])
+    with pytest.raises(TypeError, match="amax"):
+        ds.tensor(x).max((0, 1))
 
 
 def test_logsumexp_is_stable_for_large_inputs(check_op):
@@ -826,9 +856,9 @@ GRADCHECK_CASES = {
     "where": (lambda a, b: ds.where(a.array > 0, a, b), [_sym((2, 3)), _sym((3,), 1)]),
     "sum dim": (lambda a: a.sum(1), [_sym((2, 3))]),
     "mean axis keepdims": (lambda a: a.mean(axis=(0, 2), keepdims=True), [_sym((2, 3, 2))]),
-    "max dim": (lambda a: a.max(0), [_sym((3, 2))]),
-    "max axis keepdims": (lambda a: ds.max(a, axis=(0, 2), keepdims=True), [_sym((3, 2, 2))]),
-    "min dim keepdim": (lambda a: a.min(1, keepdim=True), [_sym((3, 2))]),
+    "max dim": (lambda a: a.max(0).values, [_sym((3, 2))]),
+    "amax axis keepdims": (lambda a: ds.amax(a, axis=(0, 2), keepdims=True), [_sym((3, 2, 2))]),
+    "min dim keepdim": (lambda a: a.min(1, keepdim=True).values, [_sym((3, 2))]),
     "var axis keepdims": (lambda a: ds.var(a, axis=0, keepdims=True), [_sym((3, 2))]),
     "std dim keepdim ddof0": (lambda a: a.std(1, keepdim=True, ddof=0), [_sym((3, 2))]),
     "sum axis tuple": (lambda a: ds.sum(a, axis=(0, 1)), [_sym((3, 2, 2))]),

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import downslope as ds
+from downslope.errors import CheckpointError
 from downslope.serialization import atomic_write_bytes
 
 
@@ -468,3 +469,46 @@ def test_any_nested_value_round_trips_exactly(tmp_path, value):
 def test_nested_values_round_trip_exactly_quick(tmp_path, value):
     """The same property on fewer examples, for the everyday (not slow) run."""
     _round_trip(tmp_path, value)
+
+
+def test_save_and_load_through_file_objects(tmp_path):
+    import io
+
+    state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "step": 4, "names": ["a", "b"]}
+    buffer = io.BytesIO()
+    ds.save(state, buffer)
+    buffer.seek(0)
+    back = ds.load(buffer, map_location="cpu", weights_only=True)
+    np.testing.assert_array_equal(back["w"], state["w"])
+    assert back["step"] == 4 and back["names"] == ["a", "b"]
+    path = tmp_path / "ckpt.pt"
+    with open(path, "wb") as f:
+        ds.save(state, f)
+    with open(path, "rb") as f:
+        np.testing.assert_array_equal(ds.load(f, map_location=lambda storage, loc: storage)["w"], state["w"])
+    assert ds.load(str(path), weights_only=False)["step"] == 4  # never unpickles, whatever the flag says
+
+
+def test_a_whole_module_or_optimizer_is_refused_in_one_line(tmp_path):
+    import io
+
+    model = ds.nn.Linear(2, 2)
+    for obj in (model, ds.optim.SGD(model.parameters(), lr=0.1)):
+        with pytest.raises(CheckpointError, match=r"cannot save a whole \w+.*pickle.*state_dict\(\)") as info:
+            ds.save(obj, io.BytesIO())
+        assert "\n" not in str(info.value)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_load_refuses_another_device_and_reports_a_damaged_buffer():
+    import io
+
+    from downslope.errors import StateError
+
+    buffer = io.BytesIO()
+    ds.save({"a": 1}, buffer)
+    buffer.seek(0)
+    with pytest.raises(StateError, match="'cuda' is not available"):
+        ds.load(buffer, map_location="cuda")
+    with pytest.raises(CheckpointError, match="BytesIO given is not a readable downslope checkpoint"):
+        ds.load(io.BytesIO(b"not a zip"))

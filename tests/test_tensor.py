@@ -306,3 +306,29 @@ def test_to_accepts_the_cpu_device_and_refuses_others():
     assert x.to(ds.float64, device="cpu").dtype == np.float64
     with pytest.raises(RuntimeError, match="CPU only"):
         x.to("cuda")
+
+
+def test_legacy_constructor_with_sizes_as_in_old_pytorch_code():
+    torch = pytest.importorskip("torch")
+    for args in [(3, 4), (2, 1, 5)]:
+        ours, theirs = ds.Tensor(*args), torch.Tensor(*args)
+        assert ours.shape == tuple(theirs.shape) and ours.dtype == np.float32
+        assert not ours.numpy().any()  # zeros (torch leaves the memory uninitialised)
+    assert ds.Tensor().shape == tuple(torch.Tensor().shape) == (0,)
+    assert ds.Tensor([1.5, 2.0]).tolist() == [1.5, 2.0]
+    w = ds.nn.Parameter(ds.Tensor(2, 3))
+    assert w.shape == (2, 3) and w.requires_grad
+    with pytest.raises(TypeError, match="integer sizes"):
+        ds.Tensor(2, 3.5)
+
+
+def test_legacy_typed_constructors_as_in_old_pytorch_code():
+    torch = pytest.importorskip("torch")
+    for name in ("FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "ByteTensor", "BoolTensor"):
+        for args in [([1, 0, 2],), (2, 3)]:
+            ours, theirs = getattr(ds, name)(*args), getattr(torch, name)(*args)
+            assert ours.shape == tuple(theirs.shape)
+            assert ours.dtype == np.dtype(str(theirs.dtype).replace("torch.", ""))
+            if len(args) == 1:
+                assert ours.tolist() == theirs.tolist()
+    assert ds.Tensor([1, 2]).dtype == torch.Tensor([1, 2]).numpy().dtype == np.float32

@@ -11,8 +11,12 @@ Example:
 
 from __future__ import annotations
 
+import math as _math
 from typing import Any
 
+import numpy as _np
+
+from . import autograd
 from .autograd import autograd_grad, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (
     bool_,
@@ -21,67 +25,319 @@ from .backend import (
     float64,
     get_default_dtype,
     get_rng_state,
+    initial_seed,
+    int8,
+    int16,
     int32,
     int64,
     manual_seed,
+    seed,
     set_default_dtype,
     set_rng_state,
+    uint8,
 )
+from .device import accelerator, backends, cuda, device
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError, DownslopeError, ShapeError
-from .functional import elu, gelu, std, var
+from .functional import addcdiv, addcmul, elu, gelu, lerp, norm, reciprocal, square, std, var
+from .generator import Generator
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
-from .ops import (
+from .ops import (  # torch's less everyday functions
     abs,
+    acos,
+    acosh,
     add,
+    addbmm,
+    addmm,
+    addmv,
+    addr,
+    all,
+    allclose,
+    amax,
+    amin,
+    aminmax,
+    any,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    argmax,
+    argmin,
+    argsort,
+    argwhere,
+    asin,
+    asinh,
+    atan,
+    atan2,
+    atanh,
+    atleast_1d,
+    atleast_2d,
+    baddbmm,
+    bincount,
+    bmm,
+    broadcast_tensors,
     broadcast_to,
     cat,
+    ceil,
+    chunk,
     clamp,
+    clamp_max,
+    clamp_min,
     clip,
+    clone,
+    column_stack,
+    concat,
     concatenate,
+    copysign,
     cos,
+    cosh,
+    count_nonzero,
+    cross,
+    cummax,
+    cummin,
+    cumprod,
+    cumsum,
+    deg2rad,
+    diag,
+    diagonal,
+    diff,
     div,
+    dot,
+    dsplit,
+    dstack,
+    einsum,
+    eq,
+    equal,
     erf,
+    erfc,
     exp,
+    exp2,
+    expm1,
     flatten,
+    flip,
+    float_power,
+    floor,
+    floor_divide,
+    fmax,
+    fmin,
+    fmod,
+    frac,
     gather,
+    ge,
+    ger,
     getitem,
+    gt,
+    heaviside,
+    hsplit,
+    hstack,
+    hypot,
+    index_add,
+    index_copy,
+    index_fill,
+    index_select,
+    inner,
+    is_floating_point,
+    isclose,
+    isfinite,
+    isinf,
+    isnan,
+    isneginf,
+    isposinf,
+    kthvalue,
+    le,
     leaky_relu,
     log,
+    log1p,
+    log2,
+    log10,
     log_softmax,
+    logaddexp,
+    logcumsumexp,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    logit,
     logsumexp,
+    lt,
+    masked_fill,
+    masked_scatter,
+    masked_select,
     matmul,
     max,
     maximum,
     mean,
+    median,
+    meshgrid,
     min,
     minimum,
+    mm,
+    moveaxis,
+    movedim,
     mul,
+    multinomial,
+    mv,
+    nan_to_num,
+    nanmean,
+    nansum,
+    narrow,
+    ne,
     neg,
+    nonzero,
+    numel,
+    outer,
     pad,
     permute,
     pow,
+    prod,
+    rad2deg,
+    ravel,
     relu,
+    remainder,
+    repeat_interleave,
     reshape,
+    return_types,
+    roll,
+    round,
+    rsqrt,
+    scatter,
+    scatter_add,
+    select,
     sigmoid,
+    sign,
+    signbit,
     sin,
+    sinc,
+    sinh,
     softmax,
     softplus,
+    sort,
+    split,
     sqrt,
     squeeze,
     stack,
     sub,
     sum,
     sum_to,
+    swapaxes,
+    swapdims,
+    t,
+    take,
+    take_along_dim,
+    tan,
     tanh,
+    tensor_split,
+    tile,
+    topk,
+    trace,
     transpose,
+    tril,
+    triu,
+    trunc,
+    unbind,
+    unflatten,
+    unique,
     unsqueeze,
+    vdot,
+    vsplit,
+    vstack,
     where,
+    xlogy,
 )
-from .tensor import Tensor, arange, as_tensor, from_numpy, full, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from .tensor import (
+    Tensor,
+    arange,
+    as_tensor,
+    bernoulli,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    is_tensor,
+    linspace,
+    logspace,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
+
+# PyTorch's dtype names (NumPy dtypes underneath): ds.float is float32, ds.long is int64, ...
+dtype = _np.dtype  # isinstance(ds.float32, ds.dtype)
+float = float32  # noqa: A001
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001
+short = int16
+bool = bool_  # noqa: A001
+inference_mode = no_grad  # torch.inference_mode: no recording (no separate inference tensors here)
+subtract, multiply, divide, true_divide, negative = sub, mul, div, div, neg
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+absolute = abs
+Size = tuple  # torch.Size: shapes are tuples here
+pi, e, inf, nan, newaxis = _math.pi, _math.e, _math.inf, _math.nan, None
+finfo, iinfo, result_type, promote_types, can_cast = (
+    _np.finfo,
+    _np.iinfo,
+    _np.result_type,
+    _np.promote_types,
+    _np.can_cast,
+)
+asarray = as_tensor
+
+
+def scalar_tensor(value: Any, dtype: Any = None, **options: Any) -> Tensor:
+    """A 0-d tensor holding ``value`` (float32 unless ``dtype`` says otherwise)."""
+    return tensor(value, dtype=float32 if dtype is None else dtype, **options)
+
+
+def typename(obj: Any) -> str:
+    """torch.typename: 'torch.FloatTensor' for a float32 tensor, else the type's name."""
+    return obj.type() if isinstance(obj, Tensor) else type(obj).__name__
+
+
+def detach(t: Tensor) -> Tensor:
+    return t.detach()
+
+
+def _typed(name: str, dt: Any) -> Any:
+    def make(*args: Any) -> Tensor:
+        t = args[0] if len(args) == 1 and isinstance(args[0], Tensor) else Tensor(*args)
+        return t.to(dt)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = f"Old PyTorch's torch.{name}(data or sizes): a {dt} tensor (use ds.tensor(..., dtype=) in new code)."
+    return make
+
+
+FloatTensor = _typed("FloatTensor", float32)
+DoubleTensor = _typed("DoubleTensor", float64)
+HalfTensor = _typed("HalfTensor", float16)
+LongTensor = _typed("LongTensor", int64)
+IntTensor = _typed("IntTensor", int32)
+ShortTensor = _typed("ShortTensor", int16)
+CharTensor = _typed("CharTensor", int8)
+ByteTensor = _typed("ByteTensor", uint8)
+BoolTensor = _typed("BoolTensor", bool_)
+
 
 __version__ = "0.1.0"
 
-_LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli"}
+_LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils"}
 
 
 def __getattr__(name: str) -> Any:
@@ -119,8 +375,22 @@ __all__ = [
     "set_rng_state", "get_default_dtype", "set_default_dtype", "float16", "float32", "float64", "int32",
     "int64", "bool_", "add", "sub", "mul", "div", "pow", "neg", "matmul", "exp", "log", "sqrt", "abs",
     "sin", "cos", "tanh", "sigmoid", "relu", "leaky_relu", "gelu", "elu", "softplus", "erf", "clip", "clamp",
-    "maximum", "minimum", "where", "sum", "mean", "max", "min", "var", "std", "logsumexp", "softmax",
+    "maximum", "minimum", "where", "sum", "mean", "max", "min", "amax", "amin", "var", "std", "logsumexp", "softmax",
     "log_softmax", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "flatten", "broadcast_to",
     "sum_to", "concatenate", "cat", "stack", "getitem", "gather", "pad", "save", "load", "save_safetensors", "load_safetensors", "onnx", "DownslopeError",
-    "ShapeError", "CheckpointError", "DataError", "ConfigError", "DivergenceError",
+    "ShapeError", "CheckpointError", "DataError", "ConfigError", "DivergenceError", "device", "cuda",
+    "accelerator", "backends", "autograd", "int8", "int16", "uint8", "addcdiv", "addcmul", "lerp", "norm",
+    "reciprocal", "square", "all", "allclose", "any", "argmax", "argmin", "argsort", "bincount", "bmm", "ceil",
+    "chunk", "clone", "concat", "cumsum", "dot", "eq", "equal", "expm1", "flip", "floor", "ge", "gt", "hstack",
+    "index_select", "is_floating_point", "isclose", "isfinite", "isinf", "isnan", "le", "log1p", "logical_and",
+    "logical_not", "logical_or", "lt", "masked_fill", "mm", "mv", "narrow", "ne", "numel", "outer", "prod",
+    "return_types", "round", "rsqrt", "sign", "sort", "split", "t", "tile", "topk", "tril", "triu", "trunc",
+    "unbind", "unique", "vstack", "bernoulli", "empty", "empty_like", "eye", "full_like", "is_tensor",
+    "linspace", "logspace", "normal", "rand_like", "randint", "randint_like", "randn_like", "randperm", "dtype",
+    "float", "double", "half", "long", "int", "short", "bool", "inference_mode", "subtract", "multiply",
+    "divide", "true_divide", "negative", "scatter", "scatter_add", "einsum", "Size", "pi", "e", "inf", "nan", "newaxis", "finfo", "iinfo",
+    "result_type", "promote_types", "can_cast", "typename", "scalar_tensor", "asarray", "detach", "initial_seed",
+"acos", "acosh", "addbmm", "addmm", "addmv", "addr", "aminmax", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argwhere", "asin", "asinh", "atan", "atan2", "atanh", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "copysign", "cosh", "count_nonzero", "cross", "deg2rad", "diag", "diagonal", "diff", "dsplit", "dstack", "erfc", "exp2", "float_power", "floor_divide", "fmax", "fmin", "fmod", "frac", "ger", "heaviside", "hsplit", "hypot", "index_add", "index_copy", "index_fill", "inner", "isneginf", "isposinf", "kthvalue", "log10", "log2", "logaddexp", "logical_xor", "logit", "median", "meshgrid", "moveaxis", "movedim", "multinomial", "nan_to_num", "nanmean", "nansum", "nonzero", "rad2deg", "ravel", "remainder", "repeat_interleave", "roll", "select", "signbit", "sinc", "sinh", "swapaxes", "swapdims", "take", "take_along_dim", "tan", "tensor_split", "trace", "unflatten", "vdot", "vsplit", "xlogy",
+"cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter",
+"Generator", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",     "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
 ]  # fmt: skip

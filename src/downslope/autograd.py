@@ -34,6 +34,27 @@ class _GradMode:
 _mode = _GradMode()
 
 
+class _InplaceClock:
+    """The creation number (see ``Tensor._seq``) of the latest in-place write, 0 if there was none.
+
+    Backward checks a node's inputs for in-place changes only when this is later than the node,
+    so graphs that no in-place op touched cost one comparison per node.
+    """
+
+    __slots__ = ("last", "rebased", "hooks", "taints")
+
+    def __init__(self) -> None:
+        self.last = 0
+        self.rebased = 0  # the same for the latest in-place op that was recorded (a rebase, see tensor.py)
+        self.hooks = 0  # how many gradient hooks are registered (Tensor.register_hook); 0 skips the lookup
+        # [version counter, seq, seq cleared or None]: storage that a recorded in-place op wrote while tensors
+        # outside the graph (a buffer, its views) share it; they show values whose gradient they do not carry
+        self.taints: list[list[Any]] = []
+
+
+_inplace_clock = _InplaceClock()
+
+
 class no_grad:
     """Context manager (and decorator) that turns gradient recording off.
 
@@ -204,7 +225,7 @@ class TensorRules:
 
     @staticmethod
     def scatter(shape: tuple[int, ...], index: Any, advanced: bool, g: Tensor) -> Tensor:
-        return _ops().scatter_add(shape, index, advanced, g)
+        return _ops().scatter_into_zeros(shape, index, advanced, g)
 
     @staticmethod
     def astype(x: Tensor, dtype: Any) -> Tensor:
@@ -239,14 +260,105 @@ def _topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
     found: dict[int, Tensor] = {id(r): r for r in roots}
     stack = list(found.values())
     push, pop = stack.append, stack.pop
+    rebased = _inplace_clock.rebased
+    taints = _inplace_clock.taints
     while stack:
-        for parent in pop()._parents:
+        node = pop()
+        parents = node._parents
+        if taints:
+            _check_taints(node, parents, taints)
+        if rebased:
+            if node._seq < rebased:  # an input may have been rebased by an in-place op after this node used it
+                parents = node._parents = _histories_at(parents, node._seq)
+            parents = node._parents = _current_views(parents, node._seq)
+        for parent in parents:
             if parent.requires_grad:
                 key = id(parent)
                 if key not in found:
                     found[key] = parent
                     push(parent)
     return sorted(found.values(), key=_creation_order)
+
+
+def _check_taints(node: Tensor, parents: tuple[Tensor, ...], taints: list[list[Any]]) -> None:
+    """Refuse an op that read, from a tensor outside the graph, values a recorded in-place op wrote
+    into its storage (through a view or the buffer itself): their gradient would be lost."""
+    seq = node._seq
+    for p in parents:
+        vc = p._vc
+        if p.requires_grad or vc is None:
+            continue
+        for taint_vc, written, cleared in taints:
+            if taint_vc is vc and written < seq and (cleared is None or seq < cleared):
+                raise StateError(
+                    f"{_rule_label(node._vjp)} used a tensor outside the graph (shape {tuple(p.array.shape)}) whose "
+                    "storage a recorded in-place op wrote through another tensor (a view of the same buffer, or the "
+                    "buffer itself): the values it shows would get no gradient. Use the tensor that was written "
+                    "(or write into the buffer with buf[i] = value, which records the buffer too)."
+                )
+
+
+def _histories_at(parents: tuple[Tensor, ...], seq: int) -> tuple[Tensor, ...]:
+    """Each parent as it was when op number ``seq`` used it.
+
+    An in-place op recorded on a tensor ``t`` moves t's previous history to a new tensor object
+    (``t._prior``) and makes ``t`` the op's output, so an op that used ``t`` before the write must
+    follow ``_prior`` back to the history it saw (PyTorch's nodes hold that history directly).
+    """
+    if not any(p._seq > seq for p in parents):
+        return parents
+    return tuple(_version_at_seq(p, seq) for p in parents)
+
+
+def _version_at_seq(t: Tensor, seq: int) -> Tensor:
+    while t._seq > seq:
+        t = t._prior
+    return t
+
+
+def _version_before(t: Tensor, seq: float) -> Tensor:
+    """The history ``t`` had just before op number ``seq`` (an in-place op's own number included)."""
+    while t._seq >= seq and t._seq:
+        t = t._prior
+    return t
+
+
+def _current_views(parents: tuple[Tensor, ...], seq: int) -> tuple[Tensor, ...]:
+    """Parents that are views, as they were when op number ``seq`` used them.
+
+    A view shows its base's storage, so a write to the base (an in-place op, which rebases the base)
+    changes the view's values too; its recorded history (a view of the old base) no longer describes
+    them. An op that used the view after such a write gets a fresh view node of the base's history
+    at that time (PyTorch regenerates the view's grad_fn the same way).
+    """
+    view_rules = _ops()._VIEW_RULES
+    if not any(p._vjp in view_rules for p in parents):
+        return parents
+    fresh = tuple(_view_at(p, seq, 1) for p in parents)
+    return parents if all(a is b for a, b in zip(fresh, parents)) else fresh
+
+
+def _view_at(v: Tensor, seq: int, depth: int) -> Tensor:
+    """``v`` (a view) with a history that matches its values as op number ``seq`` saw them."""
+    if v._vjp not in _ops()._VIEW_RULES or not v._parents:
+        return v
+    base = v._parents[0]
+    base = getattr(base, "_next", base)  # the live tensor, if base is a history an in-place op moved aside
+    if not np.may_share_memory(v.array, base.array):
+        return v  # a copy (reshape of a non-contiguous tensor): its values are its own
+    then = _version_before(base, v._seq)
+    now = _view_at(_version_before(base, seq), seq, depth + 1)
+    if now is then:
+        return v
+    Tensor, _wrap = _tensor_api()
+    fresh = Tensor.__new__(Tensor)
+    fresh.array, fresh.grad, fresh.requires_grad = v.array, None, True
+    fresh._parents, fresh._vjp, fresh._saved, fresh._needs = (now,), v._vjp, v._saved, (True,)
+    fresh._retains_grad, fresh._vc = False, v._vc
+    # between the op that used it (seq) and everything before (integers <= seq - 1); a view of a view
+    # made here (depth + 1) comes earlier, as its base
+    fresh._seq = seq - 1 + 0.5**depth
+    return fresh
 
 
 def _run_backward(
@@ -274,11 +386,15 @@ def _run_backward(
     previous_mode = _mode.enabled
     _mode.enabled = create_graph
     pop, get = grads.pop, grads.get
+    last_inplace = _inplace_clock.last
+    hooks_on = _inplace_clock.hooks > 0
     try:
         for node in reversed(order):
             g = pop(id(node), None)
             if g is None:
                 continue
+            if hooks_on and getattr(node, "_hooks", None):
+                g = _run_hooks(node, g, create_graph)
             if capture_ids is not None and id(node) in capture_ids:
                 captured[id(node)] = g
             vjp = node._vjp
@@ -287,6 +403,8 @@ def _run_backward(
                     _accumulate_grad(node, g, create_graph, owned, Tensor, _wrap)
                 if vjp is None:
                     continue
+            if node._seq < last_inplace:
+                _check_versions(node)
             parents = node._parents
             if create_graph:
                 input_grads = vjp(g, node, parents, node._saved, node._needs, xp)
@@ -306,6 +424,117 @@ def _run_backward(
     finally:
         _mode.enabled = previous_mode
     return captured
+
+
+def _run_hooks(node: Tensor, g: Any, create_graph: bool) -> Any:
+    """Call the tensor's gradient hooks in order; a hook that returns a tensor replaces the gradient."""
+    Tensor, _wrap = _tensor_api()
+    for hook in list(node._hooks.values()):
+        result = hook(g if isinstance(g, Tensor) else _wrap(g))
+        if result is None:
+            continue
+        new = result if create_graph else (result.array if isinstance(result, Tensor) else np.asarray(result))
+        if tuple(new.shape) != tuple(node.shape):
+            raise StateError(f"a gradient hook returned shape {tuple(new.shape)} for a tensor of shape {node.shape}")
+        g = new
+    return g
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: dict[int, Any], key: int) -> None:
+        self._hooks, self._key = hooks, key
+
+    def remove(self) -> None:
+        if self._hooks.pop(self._key, None) is not None:
+            _inplace_clock.hooks -= 1
+
+
+# ---------------------------------------------------------------------- in-place checks
+def _version_at(vc: list[int], seq: int) -> int:
+    """A counter's version when op number ``seq`` was recorded (``vc`` = [version, seqs of recent writes])."""
+    return vc[0] - _builtin_sum(1 for s in vc[1:] if s > seq)
+
+
+_builtin_sum = sum
+
+
+def _changed_after(t: Tensor, seq: int) -> bool:
+    vc = t._vc
+    return vc is not None and len(vc) > 1 and vc[-1] > seq
+
+
+def _check_versions(node: Tensor) -> None:
+    """Refuse to run a node's rule on values (or through inputs) that an in-place op changed since.
+
+    Two cases. An input object that was rebased by an in-place op after this node used it (its
+    ``_seq`` is newer) now stands for the in-place result, so its gradient would flow through the
+    wrong history: always an error (stricter than PyTorch, never silently wrong). An input (or the
+    node's own output) whose storage was written after the node was recorded is an error when the
+    rule reads values (PyTorch's saved-tensor version check).
+    """
+    seq = node._seq
+    rule = node._vjp
+    for i, p in enumerate(node._parents):
+        if p._seq > seq or (_changed_after(p, seq) and _reads_input(rule, i, node._needs)):
+            raise StateError(_modified_message(p, seq, f"input {i} of {_rule_label(rule)}"))
+    if _changed_after(node, seq) and _reads_output(rule):
+        raise StateError(_modified_message(node, seq, f"output 0 of {_rule_label(rule)}"))
+
+
+def _rule_label(rule: Any) -> str:
+    from .tensor import _rule_name
+
+    return _rule_name(rule)
+
+
+def _modified_message(t: Tensor, seq: int, role: str) -> str:
+    vc = t._vc or [0]
+    return (
+        "one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"[{t.array.dtype} tensor of shape {tuple(t.array.shape)}], which is {role}, is at version {vc[0]}; "
+        f"expected version {_version_at(vc, seq)} instead. Hint: the in-place op ran after the tensor was used "
+        "by a recorded op; write it out of place (y = y + 1 instead of y += 1) or .clone() the tensor first."
+    )
+
+
+def _reads_input(rule: Any, i: int, needs: Any) -> bool:
+    """Whether a rule reads input ``i``'s values. Rules say so with ``reads_inputs``: True (all, the
+    default), False (shapes only), a tuple of indices, or "others" (input i is read when another input
+    wants a gradient, as in a product)."""
+    reads = getattr(rule, "reads_inputs", True)
+    if reads is True or reads is False:
+        return reads
+    if reads == "others":
+        return needs is None or any(n for j, n in enumerate(needs) if j != i)
+    return i in reads
+
+
+@functools.cache
+def _reads_output(rule: Any) -> bool:
+    """Whether a rule reads its output ``y`` (the second parameter), found from its bytecode.
+
+    A rule may say so itself (``reads_output = False``); anything that cannot be inspected counts as
+    reading it.
+    """
+    declared = getattr(rule, "reads_output", None)
+    if declared is not None:
+        return bool(declared)
+    code = getattr(rule, "__code__", None)
+    if code is None or code.co_argcount < 2:
+        return True
+    name = code.co_varnames[1]
+    if name in code.co_cellvars:
+        return True
+    import dis
+
+    for ins in dis.get_instructions(code):
+        if ins.opname.startswith("LOAD"):
+            value = ins.argval
+            if value == name or (isinstance(value, tuple) and name in value):
+                return True
+    return False
 
 
 def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], Tensor: Any, wrap: Any) -> None:
@@ -429,7 +658,14 @@ def autograd_grad(
     return tuple(result)
 
 
-def grad(fn_or_outputs: Any, inputs: Any = None, *, argnums: int | Sequence[int] = 0, **kwargs: Any) -> Any:
+def grad(
+    fn_or_outputs: Any = None,
+    inputs: Any = None,
+    *,
+    argnums: int | Sequence[int] = 0,
+    outputs: Any = None,
+    **kwargs: Any,
+) -> Any:
     """Gradients without touching ``.grad``, in either of two styles.
 
     ``ds.grad(f)`` (JAX / GradientTape style) returns a function computing the gradient of the scalar
@@ -443,10 +679,19 @@ def grad(fn_or_outputs: Any, inputs: Any = None, *, argnums: int | Sequence[int]
         >>> ds.grad(lambda x: (x ** 3).sum())(ds.tensor([1.0, 2.0]))
         tensor([ 3., 12.])
     """
+    if outputs is not None:  # torch.autograd.grad(outputs=..., inputs=...)
+        if fn_or_outputs is not None:
+            raise ArgumentTypeError("grad: outputs given twice (positionally and as outputs=)")
+        fn_or_outputs = outputs
+    if fn_or_outputs is None:
+        raise ArgumentTypeError("grad(outputs, inputs): outputs are missing")
     if callable(fn_or_outputs) and inputs is None and not hasattr(fn_or_outputs, "array"):
         return _grad_of_function(fn_or_outputs, argnums, **kwargs)
     if inputs is None:
         raise ArgumentTypeError("grad(outputs, inputs): inputs are missing")
+    kwargs.pop("only_inputs", None)  # deprecated in torch and always true
+    if kwargs.pop("is_grads_batched", False):
+        raise ArgumentError("grad: is_grads_batched=True (vmap over grad_outputs) is not supported")
     return autograd_grad(fn_or_outputs, inputs, **kwargs)
 
 
@@ -489,3 +734,213 @@ def _grad_of_function(
         return grads[0] if single else grads
 
     return grad_fn
+
+
+# ---------------------------------------------------------------------- custom functions
+class FunctionCtx:
+    """The ``ctx`` a custom :class:`Function` receives: it carries what forward leaves for backward.
+
+    ``save_for_backward(*tensors)`` keeps tensors (checked against in-place changes when read back
+    through ``saved_tensors``); ``needs_input_grad`` says, per forward argument, whether it wants a
+    gradient; other attributes (``ctx.constant = ...``) may be set freely.
+    """
+
+    def __init__(self) -> None:
+        self._saved: tuple[tuple[Any, int], ...] = ()
+        self.needs_input_grad: tuple[bool, ...] = ()
+        self._non_differentiable: set[int] = set()
+        self.materialize_grads = True
+
+    def save_for_backward(self, *tensors: Any) -> None:
+        self._saved = tuple((t, getattr(t, "_version", 0)) for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        out = []
+        for i, (t, version) in enumerate(self._saved):
+            if t is not None and getattr(t, "_version", 0) != version:
+                raise StateError(
+                    "one of the variables needed for gradient computation has been modified by an inplace operation: "
+                    f"[{t.array.dtype} tensor of shape {tuple(t.array.shape)}], which is saved tensor {i} of a custom "
+                    f"Function, is at version {t._version}; expected version {version} instead."
+                )
+            out.append(t)
+        return tuple(out)
+
+    def mark_non_differentiable(self, *outputs: Any) -> None:
+        self._non_differentiable.update(id(o) for o in outputs)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors: Any) -> None:
+        raise StateError(
+            "mark_dirty: custom Functions that modify their inputs in place are not supported; return a new tensor"
+        )
+
+
+class Function:
+    """A custom differentiable op, as ``torch.autograd.Function``: subclass it with static
+    ``forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)`` (one gradient, or None, per forward
+    argument), and call ``MyFunction.apply(*args)``. forward runs without recording; backward gets
+    the output gradients as tensors. (``forward(*args)`` plus ``setup_context(ctx, inputs, output)``
+    works too.) Under ``create_graph=True`` backward is recorded, so it can be differentiated again
+    when it is written with tensor ops.
+
+    Example:
+        >>> import downslope as ds
+        >>> class Cube(ds.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x ** 3
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         (x,) = ctx.saved_tensors
+        ...         return grad * 3 * x ** 2
+        >>> x = ds.tensor([1.0, 2.0], requires_grad=True)
+        >>> Cube.apply(x).sum().backward()
+        >>> x.grad
+        tensor([ 3., 12.])
+    """
+
+    @staticmethod
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("a custom Function must define a static forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx: Any, *grad_outputs: Any) -> Any:
+        raise NotImplementedError("a custom Function must define a static backward(ctx, *grad_outputs)")
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        raise NotImplementedError
+
+    # torch also offers vjp as the name of backward
+    vjp = backward
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise StateError(
+            f"{type(self).__name__}: custom Functions are not instantiated; call {type(self).__name__}.apply(...)"
+        )
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        Tensor, _wrap = _tensor_api()
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        separate_setup = cls.setup_context is not Function.setup_context
+        with no_grad():
+            if separate_setup:
+                outputs = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, outputs)
+            else:
+                outputs = cls.forward(ctx, *args, **kwargs)
+        if not (_mode.enabled and any(ctx.needs_input_grad)):
+            return outputs
+        single = isinstance(outputs, Tensor)
+        outs = [outputs] if single else list(outputs)
+        inputs = {id(a) for a in args if isinstance(a, Tensor)}
+        for i, o in enumerate(outs):  # an input handed back must not have its own history overwritten
+            if isinstance(o, Tensor) and id(o) in inputs:
+                outs[i] = _wrap(o.array)
+        differentiable = [
+            i
+            for i, o in enumerate(outs)
+            if isinstance(o, Tensor) and o.array.dtype.kind == "f" and id(o) not in ctx._non_differentiable
+            and id(outputs if single else o) not in ctx._non_differentiable
+        ]  # fmt: skip
+        positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
+        parents = tuple(args[i] for i in positions)
+        slots = [(o.shape, o.dtype, i in differentiable) if isinstance(o, Tensor) else None for i, o in enumerate(outs)]
+        info = (cls, ctx, positions, len(args), slots)
+        if len(differentiable) == 1 and len(outs) == 1:
+            _adopt(outs[0], parents, _function_vjp, info)
+        elif differentiable:
+            arrays = [outs[i].array.reshape(-1) for i in differentiable]
+            joint = _make_node(np.concatenate(arrays).astype(np.result_type(*arrays)), parents, _function_vjp, info)
+            offset = 0
+            for i, a in zip(differentiable, arrays):
+                _adopt(outs[i], (joint,), _unpack_vjp, (offset, a.size, joint.array.size))
+                offset += a.size
+        return outs[0] if single else type(outputs)(outs) if isinstance(outputs, tuple) else outs
+
+
+def _make_node(arr: Any, parents: tuple[Any, ...], rule: Any, saved: Any) -> Any:
+    from .tensor import _node
+
+    return _node(arr, parents, rule, saved)
+
+
+def _adopt(t: Any, parents: tuple[Any, ...], rule: Any, saved: Any) -> None:
+    """Make the tensor that forward returned the recorded output (so tensors saved in ctx are it)."""
+    node = _make_node(t.array, parents, rule, saved)
+    if not node.requires_grad:
+        return
+    t.requires_grad = True
+    t._parents, t._vjp, t._saved, t._needs, t._seq = node._parents, node._vjp, node._saved, node._needs, node._seq
+
+
+def _function_vjp(g, y, args, saved, needs, xp):
+    cls, ctx, positions, n_args, slots = saved
+    Tensor, _wrap = _tensor_api()
+    grads_out: list[Any] = []
+    offset = 0
+    for slot in slots:  # one gradient per output; zeros (or None) for those that have none
+        if slot is None:
+            grads_out.append(None)
+        elif not slot[2]:
+            grads_out.append(_wrap(np.zeros(slot[0], slot[1])) if ctx.materialize_grads else None)
+        elif len(slots) == 1:
+            grads_out.append(g)
+        else:
+            size = int(np.prod(slot[0]))
+            grads_out.append(xp.reshape(g[offset : offset + size], slot[0]))
+            offset += size
+    grads_out = [x if x is None or isinstance(x, Tensor) else _wrap(x) for x in grads_out]
+    result = cls.backward(ctx, *grads_out)
+    grads = result if isinstance(result, (tuple, list)) else (result,)
+    if len(grads) != n_args:
+        raise ArgumentError(
+            f"{cls.__name__}.backward returned {len(grads)} gradient(s); expected one per forward argument "
+            f"({n_args}), with None for arguments that need none"
+        )
+    out = []
+    for k, pos in enumerate(positions):
+        gr = grads[pos]
+        if gr is None or not needs[k]:
+            out.append(None)
+            continue
+        parent = args[k]
+        if not isinstance(gr, Tensor):
+            gr = _wrap(np.asarray(gr))
+        if tuple(gr.shape) != tuple(parent.shape):
+            raise ArgumentError(
+                f"{cls.__name__}.backward: the gradient for argument {pos} has shape {tuple(gr.shape)}, but that "
+                f"argument has shape {tuple(parent.shape)}"
+            )
+        if xp.differentiable:
+            out.append(gr)
+        else:
+            out.append(gr.array.astype(parent.dtype, copy=False))
+    return tuple(out)
+
+
+def _unpack_vjp(g, y, args, saved, needs, xp):
+    offset, size, total = saved
+    return (xp.scatter((total,), slice(offset, offset + size), False, xp.reshape(g, (size,))),)
+
+
+# Custom Functions read what ctx saved (checked by saved_tensors), never the raw inputs or outputs.
+_function_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_function_vjp.reads_output = False  # type: ignore[attr-defined]
+_unpack_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> Any:  # noqa: N802
+    """Old PyTorch's ``Variable(tensor, requires_grad=...)``: today simply a tensor (shared, not copied)."""
+    Tensor, _wrap = _tensor_api()
+    t = data if isinstance(data, Tensor) else _wrap(np.asarray(data))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t

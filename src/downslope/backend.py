@@ -17,8 +17,11 @@ xp = np
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
+int8 = np.dtype(np.int8)
+int16 = np.dtype(np.int16)
 int32 = np.dtype(np.int32)
 int64 = np.dtype(np.int64)
+uint8 = np.dtype(np.uint8)
 bool_ = np.dtype(np.bool_)
 
 _FLOAT_KINDS = "f"
@@ -87,8 +90,25 @@ def manual_seed(seed: int) -> np.random.Generator:
         raise ArgumentTypeError(f"manual_seed: expected an integer seed, got {type(seed).__name__} {seed!r}")
     if seed < 0:
         raise ArgumentError(f"manual_seed: expected a non-negative seed, got {seed}")
+    global _initial_seed
     _rng.bit_generator.state = np.random.PCG64(int(seed)).state
+    _initial_seed = int(seed)
     return _rng
+
+
+_initial_seed: int | None = None
+
+
+def initial_seed() -> int | None:
+    """The seed last given to :func:`manual_seed` (or :func:`seed`); None before any."""
+    return _initial_seed
+
+
+def seed() -> int:
+    """Seed the generator from the operating system's entropy and return the seed used."""
+    value = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] % (2**63))
+    manual_seed(value)
+    return value
 
 
 def get_rng_state() -> dict[str, Any]:
@@ -101,3 +121,21 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
         raise ArgumentError("set_rng_state: expected a state dict from get_rng_state() (bit_generator 'PCG64')")
     _rng.bit_generator.state = state
+
+
+class use_generator:  # noqa: N801  (used like a function: `with use_generator(g):`)
+    """Within the block, :func:`rng` is ``generator`` (a numpy.random.Generator): how a torch-style
+    ``generator=`` argument reaches the code that draws. Not thread-safe, like the default generator."""
+
+    def __init__(self, generator: np.random.Generator | None) -> None:
+        self.generator = generator
+
+    def __enter__(self) -> None:
+        global _rng
+        self._saved = _rng
+        if self.generator is not None:
+            _rng = self.generator
+
+    def __exit__(self, *exc: object) -> None:
+        global _rng
+        _rng = self._saved

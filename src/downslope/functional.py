@@ -87,3 +87,63 @@ def elu(x: Any, alpha: float = 1.0) -> Tensor:
     # clip, not minimum: at x = 0 the gradient is alpha (as in torch), where minimum's tie would halve it
     negative = alpha * ops.expm1(ops.clip(x, None, 0.0))  # expm1: exp(x) - 1 loses digits near 0
     return ops.where(x.array > 0, x, negative)
+
+
+def square(x: Any) -> Tensor:
+    """x * x."""
+    x = ops._lift(x)
+    return x * x
+
+
+def reciprocal(x: Any) -> Tensor:
+    """1 / x (float)."""
+    return ops.div(1.0, ops._lift_float(x))
+
+
+def norm(x: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """The vector p-norm over ``dim`` (all elements by default): p = 2 ('fro'), 1, inf, -inf, 0 or any
+    float. At a zero vector the 2-norm's gradient is 0, as in torch (not the NaN of sqrt at 0).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.tensor([3.0, 4.0]).norm()
+        tensor(5.)
+    """
+    x = ops._lift_float(x)
+    if dtype is not None:
+        x = ops.astype(x, dtype)
+    if p in ("fro", 2, 2.0, None):
+        sq = ops.sum(x * x, dim, keepdim)
+        zero = sq.array == 0
+        if not zero.any():
+            return ops.sqrt(sq)
+        return ops.where(zero, 0.0, ops.sqrt(ops.where(zero, 1.0, sq)))
+    if p == "nuc":
+        raise ArgumentError("norm: the nuclear norm is not supported; use p=2, 1, inf or a float")
+    if p in (1, 1.0):
+        return ops.sum(ops.abs(x), dim, keepdim)
+    if p == math.inf:
+        return ops.amax(ops.abs(x), dim, keepdim)
+    if p == -math.inf:
+        return ops.amin(ops.abs(x), dim, keepdim)
+    if p == 0:
+        return ops.sum(ops.astype(ops._lift(x.array != 0), x.dtype), dim, keepdim)
+    if not isinstance(p, (int, float)):
+        raise ArgumentTypeError(f"norm: p must be a number, 'fro' or inf, got {p!r}")
+    return ops.sum(ops.abs(x) ** p, dim, keepdim) ** (1.0 / p)
+
+
+def lerp(start: Any, end: Any, weight: Any) -> Tensor:
+    """start + weight * (end - start)."""
+    start = ops._lift(start)
+    return start + weight * (end - start)
+
+
+def addcmul(x: Any, tensor1: Any, tensor2: Any, *, value: float = 1) -> Tensor:
+    """x + value * tensor1 * tensor2."""
+    return x + value * ops.mul(tensor1, tensor2)
+
+
+def addcdiv(x: Any, tensor1: Any, tensor2: Any, *, value: float = 1) -> Tensor:
+    """x + value * tensor1 / tensor2."""
+    return x + value * ops.div(tensor1, tensor2)

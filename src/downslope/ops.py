@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from . import backend
-from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
-from .tensor import Tensor, _node, _wrap
+from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
+from .tensor import Tensor, _alias, _node, _wrap
 
 _builtin_max = builtins.max
+_builtin_any = builtins.any
+_builtin_all = builtins.all
 _builtin_sum = builtins.sum
 
 
@@ -245,6 +248,16 @@ def _matmul_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     if needs[1]:
         gb = xp.sum_to(xp.swap_last(a) @ g, b.shape)
     return ga, gb
+
+
+def clone(x: Any) -> Tensor:
+    """A copy with its own storage (the gradient passes through unchanged)."""
+    x = _lift(x)
+    return _node(x.array.copy(), (x,), _clone_vjp)
+
+
+def _clone_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g,)
 
 
 def astype(x: Tensor, dtype: Any) -> Tensor:
@@ -550,19 +563,83 @@ def _extreme_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     return (g * share,)
 
 
-def max(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
-    """Largest value over ``dim``/``axis``. Returns values only (like NumPy and torch.amax), not indices.
-    ``max(a, b)`` with a tensor ``b`` is the elementwise :func:`maximum`, as in torch."""
+class return_types:  # noqa: N801  (torch.return_types)
+    """Named tuples that reductions with indices return, as in ``torch.return_types``."""
+
+    max = namedtuple("max", ["values", "indices"])
+    min = namedtuple("min", ["values", "indices"])
+    sort = namedtuple("sort", ["values", "indices"])
+    topk = namedtuple("topk", ["values", "indices"])
+    kthvalue = namedtuple("kthvalue", ["values", "indices"])
+    median = namedtuple("median", ["values", "indices"])
+    aminmax = namedtuple("aminmax", ["min", "max"])
+    cummax = namedtuple("cummax", ["values", "indices"])
+    cummin = namedtuple("cummin", ["values", "indices"])
+
+
+def _take_along(x: Tensor, idx: np.ndarray, dim: int) -> Tensor:
+    """``x`` picked at ``idx`` along ``dim`` (idx has x's ndim); the gradient is scattered back."""
+    grids: list[Any] = list(np.indices(idx.shape, sparse=True))
+    grids[dim] = idx
+    full = tuple(grids)
+    return _node(x.array[full], (x,), _getitem_vjp, (full, True))
+
+
+def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) -> Any:
+    x = _lift(x)
+    if not isinstance(dim, (int, np.integer)):
+        raise ArgumentTypeError(f"{name}(dim): dim must be one integer, got {dim!r}; use a{name}(dim=...) for several")
+    d = _dim(int(dim), x.ndim, name)
+    if x.array.size == 0:
+        raise ShapeError(f"{name}(dim={dim}) of an empty tensor of shape {x.shape}")
+    if x.ndim == 0:
+        return getattr(return_types, name)(_node(x.array.copy(), (x,), _clone_vjp), _wrap(np.zeros((), np.int64)))
+    idx = arg(x.array, axis=d, keepdims=True)
+    values = _take_along(x, idx, d)
+    if not keepdim:
+        values = squeeze(values, d)
+        idx = idx.squeeze(d)
+    return getattr(return_types, name)(values, _wrap(idx.astype(np.int64, copy=False)))
+
+
+def max(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+    """The largest value, as in torch.max: ``max(x)`` is a 0-d tensor (ties share the gradient);
+    ``max(x, dim)`` is the named tuple ``(values, indices)`` (the gradient goes to the index); for
+    the values over several dims use :func:`amax`. ``max(a, b)`` with a tensor ``b`` is the
+    elementwise :func:`maximum`.
+
+    Example:
+        >>> import downslope as ds
+        >>> values, indices = ds.tensor([[1.0, 5.0], [7.0, 2.0]]).max(1)
+        >>> values, indices
+        (tensor([5., 7.]), tensor([1, 0]))
+    """
     if isinstance(dim, Tensor):
         return maximum(x, dim)
+    d = _pick_axis(dim, axis)
+    if d is None:
+        return _extreme(x, None, False, None, None, np.max)
+    return _extreme_with_indices(x, d, bool(keepdim or keepdims), np.argmax, "max")
+
+
+def min(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+    """The smallest value, as in torch.min: a 0-d tensor, or ``(values, indices)`` along ``dim``;
+    ``min(a, b)`` with a tensor ``b`` is the elementwise :func:`minimum`."""
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    d = _pick_axis(dim, axis)
+    if d is None:
+        return _extreme(x, None, False, None, None, np.min)
+    return _extreme_with_indices(x, d, bool(keepdim or keepdims), np.argmin, "min")
+
+
+def amax(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """Largest values over one or several dims (values only; ties share the gradient, as torch.amax)."""
     return _extreme(x, dim, keepdim, axis, keepdims, np.max)
 
 
-def min(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
-    """Smallest value over ``dim``/``axis``. Returns values only (like NumPy and torch.amin), not indices.
-    ``min(a, b)`` with a tensor ``b`` is the elementwise :func:`minimum`, as in torch."""
-    if isinstance(dim, Tensor):
-        return minimum(x, dim)
+def amin(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """Smallest values over one or several dims (values only, as torch.amin)."""
     return _extreme(x, dim, keepdim, axis, keepdims, np.min)
 
 
@@ -629,7 +706,7 @@ def reshape(x: Any, shape: Any) -> Tensor:
         raise ShapeError(
             f"reshape: cannot reshape a tensor of shape {x.shape} ({x.array.size} elements) into {shape}"
         ) from None
-    return _node(out, (x,), _reshape_vjp)
+    return _alias(_node(out, (x,), _reshape_vjp), x)
 
 
 def _reshape_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -642,7 +719,7 @@ def permute(x: Any, dims: Sequence[int]) -> Tensor:
     dims = tuple(_dim(d, x.ndim, "permute") for d in dims)
     if sorted(dims) != list(range(x.ndim)):
         raise ArgumentError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
-    return _node(x.array.transpose(dims), (x,), _permute_vjp, tuple(np.argsort(dims)))
+    return _alias(_node(x.array.transpose(dims), (x,), _permute_vjp, tuple(np.argsort(dims))), x)
 
 
 def _permute_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -688,7 +765,9 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
     x = _lift(x)
     shape = tuple(shape)
     lead = len(shape) - x.ndim
-    if any(s == -1 for s in shape[: _builtin_max(lead, 0)]):  # x.shape[negative] would silently pick a wrong dim
+    if _builtin_any(
+        s == -1 for s in shape[: _builtin_max(lead, 0)]
+    ):  # x.shape[negative] would silently pick a wrong dim
         raise ShapeError(
             f"broadcast_to: -1 (keep the size) is not allowed in a new leading dim; got {shape} for {x.shape}"
         )
@@ -697,7 +776,7 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
         out = np.broadcast_to(x.array, shape)
     except ValueError:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
-    return _node(out, (x,), _broadcast_to_vjp)
+    return _alias(_node(out, (x,), _broadcast_to_vjp), x)
 
 
 def _broadcast_to_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -779,7 +858,7 @@ def _normalize_index(index: Any, keep_masks: bool = False) -> Any:
 
 def _is_advanced(index: Any) -> bool:
     items = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(i, np.ndarray) for i in items)
+    return _builtin_any(isinstance(i, np.ndarray) for i in items)
 
 
 def getitem(x: Any, index: Any) -> Tensor:
@@ -793,10 +872,11 @@ def getitem(x: Any, index: Any) -> Tensor:
     except IndexError as exc:
         raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
     advanced = _is_advanced(idx)
-    if advanced and any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in _index_items(idx)):
+    if advanced and _builtin_any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in _index_items(idx)):
         idx = _normalize_index(index)
-    # Basic indexing gives a view that shares memory with x, as in PyTorch.
-    return _node(np.asarray(out), (x,), _getitem_vjp, (idx, advanced))
+    # Basic indexing gives a view that shares memory (and the version counter) with x, as in PyTorch.
+    result = _node(np.asarray(out), (x,), _getitem_vjp, (idx, advanced))
+    return result if advanced else _alias(result, x)
 
 
 def _index_items(idx: Any) -> tuple[Any, ...]:
@@ -808,7 +888,7 @@ def _getitem_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     return (xp.scatter(args[0].shape, idx, advanced, g),)
 
 
-def scatter_add(shape: tuple[int, ...], index: Any, advanced: bool, g: Tensor) -> Tensor:
+def scatter_into_zeros(shape: tuple[int, ...], index: Any, advanced: bool, g: Tensor) -> Tensor:
     """Zeros of ``shape`` with ``g`` added at ``index`` (the adjoint of indexing)."""
     from .autograd import _scatter_array
 
@@ -869,7 +949,7 @@ def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) 
 
 def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:
     pad = list(pad)
-    if pad and all(isinstance(p, (tuple, list)) for p in pad):
+    if pad and _builtin_all(isinstance(p, (tuple, list)) for p in pad):
         if len(pad) != ndim:
             raise ArgumentError(
                 f"pad: NumPy-style pad_width needs one (before, after) pair per dim ({ndim}), got {len(pad)}"
@@ -883,10 +963,1412 @@ def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:
         widths = [(0, 0)] * ndim
         for i in range(len(pad) // 2):
             widths[ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    if any(b < 0 or a < 0 for b, a in widths):
+    if _builtin_any(b < 0 or a < 0 for b, a in widths):
         raise ArgumentError(f"pad: negative padding is not supported, got {widths}")
     return widths
 
 
 def _pad_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     return (g[tuple(slice(b, b + n) for (b, _), n in zip(saved, args[0].shape))],)
+
+
+def index_put(x: Any, index: Any, value: Any) -> Tensor:
+    """A copy of ``x`` with ``value`` assigned at ``index`` (the recorded form of ``x[index] = value``):
+    the overwritten elements get no gradient, ``value`` gets the gradient of the elements it fills."""
+    x = _lift(x)
+    value = _lift(value, x)
+    idx = _normalize_index(index, keep_masks=True)
+    out = x.array.copy()
+    try:
+        out[idx] = value.array
+    except IndexError as exc:
+        raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
+    except ValueError as exc:
+        raise ShapeError(
+            f"cannot assign a value of shape {value.shape} at index {index!r} of a tensor of shape {x.shape}: {exc}"
+        ) from None
+    return _node(out, (x, value), _index_put_vjp, idx)
+
+
+def _index_put_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    x, v = args
+    gx = gv = None
+    if needs[0]:
+        written = np.zeros(x.shape, dtype=bool)
+        written[saved] = True
+        gx = xp.where(written, np.zeros((), dtype=xp.data(g).dtype), g)
+    if needs[1]:
+        gi = g[saved]
+        if gi.ndim < v.ndim:  # NumPy lets a value with extra leading 1s fill a smaller slot
+            gi = xp.reshape(gi, (1,) * (v.ndim - gi.ndim) + tuple(gi.shape))
+        gv = xp.sum_to(gi, v.shape)
+    return gx, gv
+
+
+# Rules that use only their inputs' shapes, not their values: an in-place write to an input after
+# the op was recorded does not invalidate them (autograd._check_versions).
+for _rule in (
+    _add_vjp, _sub_vjp, _neg_vjp, _astype_vjp, _where_vjp, _sum_vjp, _mean_vjp, _reshape_vjp, _permute_vjp,
+    _broadcast_to_vjp, _sum_to_vjp, _concatenate_vjp, _stack_vjp, _getitem_vjp, _scatter_add_vjp, _pad_vjp,
+    _index_put_vjp, _clone_vjp,
+):  # fmt: skip
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+# Rules that read only their output (and g): their inputs may be overwritten after the op.
+for _rule in (_exp_vjp, _expm1_vjp, _sqrt_vjp, _tanh_vjp, _sigmoid_vjp, _relu_vjp, _softmax_vjp, _log_softmax_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+_mul_vjp.reads_inputs = _matmul_vjp.reads_inputs = "others"  # type: ignore[attr-defined]
+_div_vjp.reads_inputs = (1,)  # type: ignore[attr-defined]  # g / b and -g * y / b: never a
+
+# Rules of ops whose output shares the input's storage (an in-place write through it would
+# change the input behind its history's back).
+_VIEW_RULES = frozenset((_reshape_vjp, _permute_vjp, _broadcast_to_vjp, _getitem_vjp))
+_WRITABLE_VIEW_RULES = frozenset((_reshape_vjp, _permute_vjp, _getitem_vjp))  # broadcast views are read-only
+
+
+# ---------------------------------------------------------------------- more of torch's everyday ops
+def log1p(x: Any) -> Tensor:
+    """log(1 + x), accurate for small x."""
+    x = _lift_float(x)
+    return _node(np.log1p(x.array), (x,), _log1p_vjp)
+
+
+def _log1p_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g / (args[0] + 1),)
+
+
+def rsqrt(x: Any) -> Tensor:
+    """1 / sqrt(x)."""
+    x = _lift_float(x)
+    return _node(1 / np.sqrt(x.array), (x,), _rsqrt_vjp)
+
+
+def _rsqrt_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * (y * y * y) * -0.5,)
+
+
+def _stepwise(fn: Any, x: Any) -> Tensor:
+    """A piecewise-constant op (floor, sign...): its gradient is 0 everywhere, as in torch."""
+    x = _lift(x)
+    out = fn(x.array)
+    if x.array.dtype.kind != "f":
+        return _wrap(out)
+    return _node(out.astype(x.array.dtype, copy=False), (x,), _zero_vjp)
+
+
+def _zero_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    return (g * 0,)
+
+
+def sign(x: Any) -> Tensor:
+    return _stepwise(np.sign, x)
+
+
+def floor(x: Any) -> Tensor:
+    return _stepwise(np.floor, x)
+
+
+def ceil(x: Any) -> Tensor:
+    return _stepwise(np.ceil, x)
+
+
+def trunc(x: Any) -> Tensor:
+    return _stepwise(np.trunc, x)
+
+
+def round(x: Any, decimals: int = 0) -> Tensor:
+    """Round half to even (as torch and NumPy do); the gradient is 0."""
+    return _stepwise(lambda a: np.round(a, decimals), x)
+
+
+def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running sum along ``dim``; the gradient is the reversed running sum of the output gradient."""
+    x = _lift(x)
+    if dtype is not None:
+        x = astype(x, dtype)
+    d = _dim(dim, x.ndim, "cumsum")
+    if x.ndim == 0:
+        return clone(x)
+    out = np.cumsum(x.array, axis=d)
+    if x.array.dtype.kind in "b":
+        out = out.astype(backend.int64)
+    return _node(out, (x,), _cumsum_vjp, d)
+
+
+def _cumsum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    rev = (slice(None),) * saved + (slice(None, None, -1),)
+    flipped = g[rev]
+    summed = cumsum(flipped, saved) if xp.differentiable else np.cumsum(flipped, axis=saved)
+    return (summed[rev],)
+
+
+def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Product over one dim (or all); exact gradients also where inputs are 0 (products of the others)."""
+    x = _lift(x)
+    if dtype is not None:
+        x = astype(x, dtype)
+    if dim is None:
+        flat = reshape(x, (-1,))
+        return reshape(prod(flat, 0), ()) if x.array.size else _wrap(np.ones((), x.array.dtype))
+    d = _dim(dim, x.ndim, "prod")
+    if x.ndim == 0:
+        return clone(x)
+    out = np.prod(x.array, axis=d, keepdims=bool(keepdim))
+    if x.array.dtype.kind != "f":
+        return _wrap(out.astype(backend.int64))
+    return _node(out, (x,), _prod_vjp, (d, bool(keepdim)))
+
+
+def _prod_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    if xp.differentiable:
+        raise StateError("prod: double backward (create_graph=True) is not supported")
+    d, keep = saved
+    a = args[0]
+    # The product of the other elements = exclusive running products from the left and the right.
+    n = a.shape[d]
+    ones_shape = list(a.shape)
+    ones_shape[d] = 1
+    one = np.ones(ones_shape, a.dtype)
+    left = np.concatenate([one, np.cumprod(a, axis=d).take(range(n - 1), axis=d)], axis=d) if n else one[:0]
+    rev = (slice(None),) * d + (slice(None, None, -1),)
+    right_rev = np.cumprod(a[rev], axis=d)
+    right = np.concatenate([one, right_rev.take(range(n - 1), axis=d)], axis=d)[rev] if n else one[:0]
+    if not keep:
+        g = np.expand_dims(g, d)
+    return (g * left * right,)
+
+
+def _sorted(x: Any, dim: int, descending: bool, stable: bool) -> tuple[Tensor, np.ndarray, int]:
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "sort")
+    if x.ndim == 0:
+        return x, np.zeros((), np.int64), 0
+    key = -x.array if descending and x.array.dtype.kind != "b" else x.array
+    idx = np.argsort(key, axis=d, kind="stable" if stable or descending else None)
+    if descending and x.array.dtype.kind == "b":
+        idx = np.flip(np.argsort(x.array, axis=d, kind="stable"), axis=d)
+    return x, idx, d
+
+
+def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+    """``(values, indices)`` sorted along ``dim`` (torch.sort); the gradient goes back to each value's place."""
+    x, idx, d = _sorted(x, dim, descending, stable)
+    if x.ndim == 0:
+        return return_types.sort(clone(x), _wrap(idx))
+    return return_types.sort(_take_along(x, idx, d), _wrap(idx.astype(np.int64)))
+
+
+def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The indices that sort ``x`` along ``dim``."""
+    return _wrap(_sorted(x, dim, descending, stable)[1].astype(np.int64))
+
+
+def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+    """``(values, indices)`` of the k largest (or smallest) along ``dim`` (torch.topk)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise OutOfRangeError(f"topk: k={k} is out of range for dimension {d} of size {n}")
+    _, idx, d = _sorted(x, d, largest, True)
+    if x.ndim == 0:
+        return return_types.topk(clone(x), _wrap(idx))
+    idx = idx.take(range(k), axis=d)
+    return return_types.topk(_take_along(x, idx, d), _wrap(idx.astype(np.int64)))
+
+
+def flip(x: Any, dims: Any) -> Tensor:
+    """Reverse the order along ``dims``."""
+    x = _lift(x)
+    axes = _norm_axes(dims, x.ndim)
+    index = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))
+    return getitem(x, index)
+
+
+def repeat(x: Any, *sizes: Any) -> Tensor:
+    """Tile ``x`` (torch's ``Tensor.repeat``): ``sizes`` repeats per dim, extra leading dims allowed."""
+    x = _lift(x)
+    reps = tuple(sizes[0]) if len(sizes) == 1 and not isinstance(sizes[0], (int, np.integer)) else sizes
+    if len(reps) < x.ndim:
+        raise ArgumentError(
+            f"repeat: the number of repeats ({len(reps)}) can not be smaller than the number of dims ({x.ndim})"
+        )
+    lead = len(reps) - x.ndim
+    x = reshape(x, (1,) * lead + x.shape)
+    grids = np.ix_(*[np.tile(np.arange(n), int(r)) for n, r in zip(x.shape, reps)])
+    return getitem(x, grids)
+
+
+def index_select(x: Any, dim: int, index: Any) -> Tensor:
+    """The slices ``index`` along ``dim`` (repeats allowed; their gradients add up)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_select")
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    return getitem(x, (slice(None),) * d + (idx,))
+
+
+def _data_of_index(index: Any) -> Any:
+    return index.array if isinstance(index, Tensor) else index
+
+
+def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
+    """``x`` with ``value`` where ``mask`` is true (out of place)."""
+    x = _lift(x)
+    return where(mask, _lift(value, x), x)
+
+
+def tril(x: Any, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims (the rest set to 0)."""
+    x = _lift(x)
+    keep = np.tril(np.ones(x.shape[-2:], dtype=bool), diagonal)
+    return where(keep, x, np.zeros((), x.array.dtype))
+
+
+def triu(x: Any, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims (the rest set to 0)."""
+    x = _lift(x)
+    keep = np.triu(np.ones(x.shape[-2:], dtype=bool), diagonal)
+    return where(keep, x, np.zeros((), x.array.dtype))
+
+
+def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the listed sizes."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "split")
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ArgumentError(f"split: split_size must be positive, got {size}")
+        bounds = list(range(0, n, size)) + [n]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if _builtin_sum(sizes) != n:
+            raise ShapeError(f"split: sizes {sizes} add up to {_builtin_sum(sizes)}, but dim {d} has size {n}")
+        bounds = [0] + list(np.cumsum(sizes))
+    lead = (slice(None),) * d
+    return tuple(getitem(x, lead + (slice(int(a), int(b)),)) for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """``chunks`` pieces of equal size along ``dim`` (the last may be smaller, as in torch)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "chunk")
+    if chunks <= 0:
+        raise ArgumentError(f"chunk: chunks must be positive, got {chunks}")
+    n = x.shape[d]
+    return split(x, _builtin_max(1, -(-n // chunks)), d)
+
+
+def narrow(x: Any, dim: int, start: int, length: int) -> Tensor:
+    """``length`` elements from ``start`` along ``dim`` (a view)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "narrow")
+    start = int(start.item() if isinstance(start, Tensor) else start)
+    n = x.shape[d]
+    if start < 0:
+        start += n
+    if not (0 <= start and length >= 0 and start + length <= n):
+        raise OutOfRangeError(f"narrow: start {start} + length {length} exceeds dimension {d} of size {n}")
+    return getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def unbind(x: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """The slices along ``dim``, with that dim removed."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "unbind")
+    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+
+
+def mm(a: Any, b: Any) -> Tensor:
+    """Matrix product of two 2-D tensors (torch.mm: no broadcasting, no vectors)."""
+    a, b = _pair(a, b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ShapeError(f"mm: expected two 2-D tensors, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def bmm(a: Any, b: Any) -> Tensor:
+    """Batched matrix product of two 3-D tensors with the same batch size (torch.bmm)."""
+    a, b = _pair(a, b)
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise ShapeError(f"bmm: expected 3-D tensors with the same batch size, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def mv(a: Any, v: Any) -> Tensor:
+    """Matrix-vector product (torch.mv)."""
+    a, v = _pair(a, v)
+    if a.ndim != 2 or v.ndim != 1:
+        raise ShapeError(f"mv: expected a 2-D and a 1-D tensor, got shapes {a.shape} and {v.shape}")
+    return matmul(a, v)
+
+
+def dot(a: Any, b: Any) -> Tensor:
+    """Inner product of two 1-D tensors (torch.dot)."""
+    a, b = _pair(a, b)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ShapeError(f"dot: expected two 1-D tensors, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def outer(a: Any, b: Any) -> Tensor:
+    """Outer product of two 1-D tensors."""
+    a, b = _pair(a, b)
+    return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+
+
+def t(x: Any) -> Tensor:
+    """Transpose a tensor of at most 2 dims (torch.t)."""
+    x = _lift(x)
+    if x.ndim > 2:
+        raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but got shape {x.shape}; use transpose(d0, d1)")
+    return permute(x, tuple(reversed(range(x.ndim))))
+
+
+_log1p_vjp.reads_inputs = True  # type: ignore[attr-defined]
+for _rule in (_rsqrt_vjp, _zero_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- torch's function forms of tensor methods
+def eq(a: Any, b: Any) -> Tensor:
+    return _lift(a).eq(b)
+
+
+def ne(a: Any, b: Any) -> Tensor:
+    return _lift(a).ne(b)
+
+
+def lt(a: Any, b: Any) -> Tensor:
+    return _lift(a).lt(b)
+
+
+def le(a: Any, b: Any) -> Tensor:
+    return _lift(a).le(b)
+
+
+def gt(a: Any, b: Any) -> Tensor:
+    return _lift(a).gt(b)
+
+
+def ge(a: Any, b: Any) -> Tensor:
+    return _lift(a).ge(b)
+
+
+def equal(a: Any, b: Any) -> bool:
+    return _lift(a).equal(b)
+
+
+def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    return _lift(a).allclose(b, rtol, atol, equal_nan)
+
+
+def isclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    return _lift(a).isclose(b, rtol, atol, equal_nan)
+
+
+def isnan(x: Any) -> Tensor:
+    return _lift(x).isnan()
+
+
+def isinf(x: Any) -> Tensor:
+    return _lift(x).isinf()
+
+
+def isfinite(x: Any) -> Tensor:
+    return _lift(x).isfinite()
+
+
+def logical_not(x: Any) -> Tensor:
+    return _lift(x).logical_not()
+
+
+def logical_and(a: Any, b: Any) -> Tensor:
+    return _lift(a).logical_and(b)
+
+
+def logical_or(a: Any, b: Any) -> Tensor:
+    return _lift(a).logical_or(b)
+
+
+def argmax(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Index of the largest value (over everything, flattened, or along ``dim``)."""
+    return _lift(x).argmax(dim, keepdim)
+
+
+def argmin(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Index of the smallest value (over everything, flattened, or along ``dim``)."""
+    return _lift(x).argmin(dim, keepdim)
+
+
+def all(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return _lift(x).all(dim, keepdim)
+
+
+def any(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return _lift(x).any(dim, keepdim)
+
+
+def numel(x: Any) -> int:
+    return _lift(x).numel()
+
+
+def is_floating_point(x: Any) -> bool:
+    return _lift(x).is_floating_point()
+
+
+def tile(x: Any, dims: Any) -> Tensor:
+    return _lift(x).tile(dims)
+
+
+def unique(
+    x: Any, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim: Any = None
+) -> Any:
+    return _lift(x).unique(sorted, return_inverse, return_counts, dim)
+
+
+def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Tensor:
+    return _lift(x).bincount(weights, minlength)
+
+
+def hstack(tensors: Sequence[Any]) -> Tensor:
+    """Join along dim 1 (dim 0 for 1-D tensors)."""
+    ts = [_lift(t) for t in tensors]
+    return concatenate(ts, 0 if ts and ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors: Sequence[Any]) -> Tensor:
+    """Join along dim 0 (1-D tensors become rows)."""
+    return concatenate([reshape(_lift(t), (1, -1)) if _lift(t).ndim == 1 else t for t in tensors], 0)
+
+
+concat = concatenate
+
+
+def _scatter_index(x: Tensor, dim: int, index: Any, op: str) -> tuple[Any, tuple[int, ...]]:
+    """The full advanced index that ``scatter``/``gather`` along ``dim`` address (checked to lie inside x)."""
+    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"{op}: index must hold integers, got {idx.dtype}")
+    if idx.ndim != x.ndim:
+        raise ShapeError(f"{op}: index has {idx.ndim} dims but the tensor has {x.ndim} (shapes {idx.shape}, {x.shape})")
+    d = _dim(dim, x.ndim, op)
+    if idx.size and (idx.min() < 0 or idx.max() >= x.shape[d]):
+        raise OutOfRangeError(
+            f"{op}: index values must lie in [0, {x.shape[d]}) along dim {d}; got {idx.min()}..{idx.max()}"
+        )
+    grids: list[Any] = list(np.indices(idx.shape, sparse=True))
+    grids[d] = idx
+    return tuple(grids), idx.shape
+
+
+def _scatter_source(src: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    value = _lift(src, like)
+    if value.ndim and value.shape != shape:  # torch reads only the part of src that the index covers
+        value = getitem(value, tuple(slice(0, n) for n in shape))
+    return value
+
+
+def scatter(x: Any, dim: int, index: Any, src: Any = None, *, value: Any = None, reduce: Any = None) -> Tensor:
+    """A copy of ``x`` with ``src`` (or ``value``) written at ``index`` along ``dim`` (torch.scatter):
+    ``out[i][index[i][j]] = src[i][j]`` for dim=1. One-hot: ``zeros(n, C).scatter(1, y[:, None], 1.0)``."""
+    if reduce is not None:
+        raise ArgumentError("scatter: reduce= is not supported; use scatter_add for sums")
+    x = _lift(x)
+    full, shape = _scatter_index(x, dim, index, "scatter")
+    return index_put(x, full, _scatter_source(value if src is None else src, shape, x))
+
+
+def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
+    """A copy of ``x`` with ``src`` added at ``index`` along ``dim`` (repeated indices add up)."""
+    x = _lift(x)
+    full, shape = _scatter_index(x, dim, index, "scatter_add")
+    value = _scatter_source(src, shape, x)
+    out = x.array.copy()
+    np.add.at(out, full, np.broadcast_to(value.array, shape))
+    return _node(out, (x, value), _scatter_add_into_vjp, full)
+
+
+def _scatter_add_into_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    x, v = args
+    return (g if needs[0] else None, xp.sum_to(g[saved], v.shape) if needs[1] else None)
+
+
+def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
+    """A copy of ``x`` with the slices ``index`` along ``dim`` set to ``value``."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_fill")
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    return index_put(x, (slice(None),) * d + (idx,), value)
+
+
+_scatter_add_into_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Einstein summation (torch.einsum / np.einsum), e.g. ``einsum("bij,bjk->bik", a, b)``.
+
+    The gradient of each operand is again an einsum (of the output gradient with the other operands).
+    Not supported: ``...`` and an index repeated within one operand (a diagonal).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.einsum("i,i->", ds.tensor([1.0, 2.0]), ds.tensor([3.0, 4.0]))
+        tensor(11.)
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    ts = [_lift(o) for o in operands]
+    eq = equation.replace(" ", "")
+    if "..." in eq:
+        raise ArgumentError(f"einsum: '...' is not supported (equation {equation!r}); name every dimension")
+    lhs, arrow, out = eq.partition("->")
+    subs = lhs.split(",")
+    if not arrow:  # implicit output: the indices that appear once, in alphabetical order
+        out = "".join(sorted(c for c in set(lhs) if c != "," and lhs.count(c) == 1))
+    if len(subs) != len(ts):
+        raise ArgumentError(f"einsum: {equation!r} names {len(subs)} operand(s) but {len(ts)} were given")
+    for k, (sub, t) in enumerate(zip(subs, ts)):
+        if len(sub) != t.ndim:
+            raise ShapeError(f"einsum: operand {k} has {t.ndim} dims (shape {t.shape}) but {sub!r} names {len(sub)}")
+        if len(set(sub)) != len(sub):
+            raise ArgumentError(f"einsum: an index repeated within one operand ({sub!r}, a diagonal) is not supported")
+    kinds = {t.array.dtype for t in ts}
+    if len(kinds) > 1:
+        common = np.result_type(*kinds)
+        ts = [t if t.array.dtype == common else astype(t, common) for t in ts]
+    try:
+        arr = np.einsum(f"{lhs}->{out}", *[t.array for t in ts], optimize=len(ts) > 2)
+    except ValueError as exc:
+        raise ShapeError(f"einsum {equation!r}: {exc} (shapes {[t.shape for t in ts]})") from None
+    return _node(np.asarray(arr), tuple(ts), _einsum_vjp, (subs, out))
+
+
+def _einsum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    subs, out = saved
+    grads = []
+    for i, sub in enumerate(subs):
+        if not needs[i]:
+            grads.append(None)
+            continue
+        terms, operands = [out], [g]
+        for j, (s, a) in enumerate(zip(subs, args)):
+            if j != i:
+                terms.append(s)
+                operands.append(a)
+        seen = set("".join(terms))
+        missing = "".join(c for c in sub if c not in seen)
+        if missing:  # indices summed within operand i alone: its gradient is constant along them
+            sizes = tuple(args[i].shape[sub.index(c)] for c in missing)
+            terms.append(missing)
+            ones = np.ones(sizes, dtype=xp.data(g).dtype)
+            operands.append(_wrap(ones) if xp.differentiable else ones)
+        spec = ",".join(terms) + "->" + sub
+        grads.append(einsum(spec, *operands) if xp.differentiable else np.einsum(spec, *operands))
+    return tuple(grads)
+
+
+_einsum_vjp.reads_inputs = "others"  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- elementwise math, from a table
+class _ArrayMath:
+    """What a derivative in the table below calls in the fast mode (NumPy)."""
+
+    sqrt, sinh, cosh, exp, log, sin, cos = np.sqrt, np.sinh, np.cosh, np.exp, np.log, np.sin, np.cos
+
+
+class _TensorMath:
+    """The same names as recorded tensor ops (for create_graph=True)."""
+
+    sqrt, exp, log, sin, cos = (staticmethod(f) for f in (sqrt, exp, log, sin, cos))
+
+    @staticmethod
+    def sinh(x: Any) -> Tensor:
+        return sinh(x)
+
+    @staticmethod
+    def cosh(x: Any) -> Tensor:
+        return cosh(x)
+
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+# name: (forward on arrays, derivative dy/dx as a function of (x, y, m) with m = _ArrayMath or _TensorMath)
+_UNARY: dict[str, tuple[Any, Any]] = {
+    "tan": (np.tan, lambda x, y, m: 1 + y * y),
+    "sinh": (np.sinh, lambda x, y, m: m.cosh(x)),
+    "cosh": (np.cosh, lambda x, y, m: m.sinh(x)),
+    "asin": (np.arcsin, lambda x, y, m: 1 / m.sqrt(1 - x * x)),
+    "acos": (np.arccos, lambda x, y, m: -1 / m.sqrt(1 - x * x)),
+    "atan": (np.arctan, lambda x, y, m: 1 / (1 + x * x)),
+    "asinh": (np.arcsinh, lambda x, y, m: 1 / m.sqrt(x * x + 1)),
+    "acosh": (np.arccosh, lambda x, y, m: 1 / m.sqrt(x * x - 1)),
+    "atanh": (np.arctanh, lambda x, y, m: 1 / (1 - x * x)),
+    "log2": (np.log2, lambda x, y, m: 1 / (x * _LN2)),
+    "log10": (np.log10, lambda x, y, m: 1 / (x * _LN10)),
+    "exp2": (np.exp2, lambda x, y, m: y * _LN2),
+    "erfc": (
+        lambda a: 1 - np.asarray(_erf_scalar(a), dtype=a.dtype),
+        lambda x, y, m: m.exp(-(x * x)) * (-2 / math.sqrt(math.pi)),
+    ),
+    "logit": (lambda a: np.log(a / (1 - a)), lambda x, y, m: 1 / (x * (1 - x))),
+    "deg2rad": (np.deg2rad, lambda x, y, m: math.pi / 180),
+    "rad2deg": (np.rad2deg, lambda x, y, m: 180 / math.pi),
+    "frac": (lambda a: a - np.trunc(a), lambda x, y, m: 1),
+    "sinc": (
+        lambda a: np.sinc(a),
+        lambda x, y, m: _sinc_derivative(x, y, m),
+    ),
+}
+
+
+def _sinc_derivative(x: Any, y: Any, m: Any) -> Any:
+    # d/dx sin(pi x)/(pi x) = (cos(pi x) - sinc(x)) / x, and 0 at x = 0
+    data = x if m is _ArrayMath else x.array
+    at_zero = data == 0
+    safe = where(at_zero, 1.0, x) if m is _TensorMath else np.where(at_zero, 1, x)
+    d = (m.cos(math.pi * safe) - y) / safe
+    return where(at_zero, 0.0, d) if m is _TensorMath else np.where(at_zero, 0, d)
+
+
+def _unary_table_op(name: str) -> Any:
+    forward, derivative = _UNARY[name]
+
+    def op(x: Any) -> Tensor:
+        x = _lift_float(x)
+        return _node(np.asarray(forward(x.array)).astype(x.array.dtype, copy=False), (x,), rule, name)
+
+    def rule(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+        d = derivative(args[0], y, _TensorMath if xp.differentiable else _ArrayMath)
+        return (g * d,)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {name} (torch.{name}), with its gradient."
+    rule.__name__ = f"_{name}_vjp"
+    return op
+
+
+tan = _unary_table_op("tan")
+sinh = _unary_table_op("sinh")
+cosh = _unary_table_op("cosh")
+asin = _unary_table_op("asin")
+acos = _unary_table_op("acos")
+atan = _unary_table_op("atan")
+asinh = _unary_table_op("asinh")
+acosh = _unary_table_op("acosh")
+atanh = _unary_table_op("atanh")
+log2 = _unary_table_op("log2")
+log10 = _unary_table_op("log10")
+exp2 = _unary_table_op("exp2")
+erfc = _unary_table_op("erfc")
+logit = _unary_table_op("logit")
+deg2rad = _unary_table_op("deg2rad")
+rad2deg = _unary_table_op("rad2deg")
+frac = _unary_table_op("frac")
+sinc = _unary_table_op("sinc")
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+
+def atan2(a: Any, b: Any) -> Tensor:
+    """The angle of (b, a): atan(a / b) in the right quadrant."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    return _node(np.arctan2(a.array, b.array), (a, b), _atan2_vjp)
+
+
+def _atan2_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    r2 = a * a + b * b
+    return (xp.sum_to(g * b / r2, a.shape) if needs[0] else None, xp.sum_to(-g * a / r2, b.shape) if needs[1] else None)
+
+
+arctan2 = atan2
+
+
+def hypot(a: Any, b: Any) -> Tensor:
+    """sqrt(a^2 + b^2) elementwise."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    return _node(np.hypot(a.array, b.array), (a, b), _hypot_vjp)
+
+
+def _hypot_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    return (xp.sum_to(g * a / y, a.shape) if needs[0] else None, xp.sum_to(g * b / y, b.shape) if needs[1] else None)
+
+
+def logaddexp(a: Any, b: Any) -> Tensor:
+    """log(e^a + e^b), stable."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    return _node(np.logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
+
+
+def _logaddexp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    a, b = args
+    return (
+        xp.sum_to(g * xp.exp(a - y), a.shape) if needs[0] else None,
+        xp.sum_to(g * xp.exp(b - y), b.shape) if needs[1] else None,
+    )
+
+
+def xlogy(a: Any, b: Any) -> Tensor:
+    """a * log(b), 0 where a == 0 (also at b == 0)."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    zero = a.array == 0
+    return where(zero, 0.0, a * log(where(zero, 1.0, b)))
+
+
+def float_power(a: Any, b: Any) -> Tensor:
+    """a ** b in float64 (torch.float_power)."""
+    return pow(astype(_lift_float(a), np.float64), astype(_lift_float(b), np.float64))
+
+
+def fmod(a: Any, b: Any) -> Tensor:
+    """Remainder with the sign of the dividend (C's fmod); the gradient w.r.t. a is 1."""
+    a, b = _pair(a, b)
+    return sub(a, mul(trunc(div(a, b)) if a.array.dtype.kind == "f" else _wrap(np.trunc(a.array / b.array)), b))
+
+
+def remainder(a: Any, b: Any) -> Tensor:
+    """Remainder with the sign of the divisor (Python's %); the gradient w.r.t. a is 1."""
+    a, b = _pair(a, b)
+    if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
+        return _wrap(np.mod(a.array, b.array))
+    return sub(a, mul(floor(div(a, b)), b))
+
+
+def floor_divide(a: Any, b: Any) -> Tensor:
+    """floor(a / b) (no gradient, like torch)."""
+    a, b = _pair(a, b)
+    return _wrap(np.floor_divide(a.array, b.array))
+
+
+def copysign(a: Any, b: Any) -> Tensor:
+    """|a| with the sign of b."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    return where(np.signbit(b.array), -abs(a), abs(a))
+
+
+def heaviside(x: Any, values: Any) -> Tensor:
+    """0 where x < 0, ``values`` where x == 0, 1 where x > 0 (no gradient)."""
+    x, v = _pair(x, values)
+    return _wrap(np.heaviside(x.array, v.array).astype(x.array.dtype, copy=False))
+
+
+def fmax(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum that ignores NaN (the gradient goes to the value chosen)."""
+    a, b = _pair(a, b)
+    take_a = (a.array >= b.array) | np.isnan(b.array)
+    return where(take_a, a, b)
+
+
+def fmin(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum that ignores NaN."""
+    a, b = _pair(a, b)
+    take_a = (a.array <= b.array) | np.isnan(b.array)
+    return where(take_a, a, b)
+
+
+def clamp_min(x: Any, min: Any) -> Tensor:
+    return clip(x, min, None)
+
+
+def clamp_max(x: Any, max: Any) -> Tensor:
+    return clip(x, None, max)
+
+
+def nan_to_num(x: Any, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Tensor:
+    """NaN, +inf and -inf replaced by finite values (the gradient passes where x was finite)."""
+    x = _lift(x)
+    d = x.array
+    if d.dtype.kind != "f":
+        return x
+    info = np.finfo(d.dtype)
+    out = np.nan_to_num(
+        d, nan=nan, posinf=info.max if posinf is None else posinf, neginf=info.min if neginf is None else neginf
+    )
+    return where(np.isfinite(d), x, _wrap(out.astype(d.dtype, copy=False)))
+
+
+for _rule in (_atan2_vjp, _hypot_vjp):
+    _rule.reads_inputs = True  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- shapes, indexing and reductions, continued
+def movedim(x: Any, source: Any, destination: Any) -> Tensor:
+    """Move dims ``source`` to positions ``destination`` (the others keep their order)."""
+    x = _lift(x)
+    src = [source] if isinstance(source, (int, np.integer)) else list(source)
+    dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
+    if len(src) != len(dst):
+        raise ArgumentError(f"movedim: {len(src)} source dim(s) but {len(dst)} destination(s)")
+    moved = [_dim(int(s_), x.ndim, "movedim") for s_ in src]
+    target = [-1] * x.ndim
+    for s_, d_ in zip(moved, dst):
+        target[_dim(int(d_), x.ndim, "movedim")] = s_
+    rest = iter([d for d in range(x.ndim) if d not in moved])
+    return permute(x, [t_ if t_ >= 0 else next(rest) for t_ in target])
+
+
+moveaxis = movedim
+
+
+def swapaxes(x: Any, axis0: int, axis1: int) -> Tensor:
+    return transpose(x, axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def ravel(x: Any) -> Tensor:
+    return reshape(x, (-1,))
+
+
+def roll(x: Any, shifts: Any, dims: Any = None) -> Tensor:
+    """Shift elements along ``dims`` (wrapping around); without dims the flattened tensor is rolled."""
+    x = _lift(x)
+    if dims is None:
+        return reshape(roll(reshape(x, (-1,)), shifts, 0), x.shape)
+    shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    index: list[Any] = [slice(None)] * x.ndim
+    for s_, d_ in zip(shifts, dims):
+        d = _dim(d_, x.ndim, "roll")
+        index[d] = (np.arange(x.shape[d]) - int(s_)) % _builtin_max(x.shape[d], 1)
+    return getitem(x, np.ix_(*[np.arange(n) if isinstance(i, slice) else i for i, n in zip(index, x.shape)]))
+
+
+def diff(x: Any, n: int = 1, dim: int = -1) -> Tensor:
+    """Differences of neighbours along ``dim`` (n times)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "diff")
+    for _ in range(n):
+        lead = (slice(None),) * d
+        x = sub(getitem(x, lead + (slice(1, None),)), getitem(x, lead + (slice(None, -1),)))
+    return x
+
+
+def diagonal(x: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The diagonal of the (dim1, dim2) planes, as the last dim."""
+    x = _lift(x)
+    d1, d2 = _dim(dim1, x.ndim, "diagonal"), _dim(dim2, x.ndim, "diagonal")
+    x = movedim(x, (d1, d2), (-2, -1))
+    rows, cols = x.shape[-2], x.shape[-1]
+    start_r, start_c = (0, offset) if offset >= 0 else (-offset, 0)
+    n = _builtin_max(0, builtins.min(rows - start_r, cols - start_c))
+    i = np.arange(n)
+    return getitem(x, (Ellipsis, i + start_r, i + start_c))
+
+
+def diag(x: Any, diagonal_: int = 0) -> Tensor:
+    """A 1-D tensor becomes a square matrix with it on a diagonal; a matrix gives its diagonal."""
+    x = _lift(x)
+    if x.ndim == 2:
+        return diagonal(x, diagonal_)
+    if x.ndim != 1:
+        raise ShapeError(f"diag: expected a 1-D or 2-D tensor, got shape {x.shape}")
+    n = x.shape[0] + builtins.abs(diagonal_)
+    i = np.arange(x.shape[0])
+    r, c = (i, i + diagonal_) if diagonal_ >= 0 else (i - diagonal_, i)
+    return index_put(_wrap(np.zeros((n, n), x.array.dtype)), (r, c), x)
+
+
+def trace(x: Any) -> Tensor:
+    """Sum of the main diagonal of a matrix."""
+    return sum(diagonal(x))
+
+
+def take(x: Any, index: Any) -> Tensor:
+    """Elements of the flattened tensor at ``index`` (the result has index's shape)."""
+    return getitem(reshape(x, (-1,)), np.asarray(_data_of_index(index)))
+
+
+def take_along_dim(x: Any, indices: Any, dim: Any = None) -> Tensor:
+    """``x`` picked at ``indices`` along ``dim`` (torch.take_along_dim; like gather with broadcasting)."""
+    x = _lift(x)
+    idx = np.asarray(_data_of_index(indices))
+    if dim is None:
+        return take(x, idx.reshape(-1))
+    d = _dim(dim, x.ndim, "take_along_dim")
+    shape = list(
+        np.broadcast_shapes(
+            tuple(1 if i == d else s for i, s in enumerate(x.shape)),
+            tuple(1 if i == d else s for i, s in enumerate(idx.shape)),
+        )
+    )
+    idx = np.broadcast_to(idx, shape[:d] + [idx.shape[d]] + shape[d + 1 :])
+    x = broadcast_to(x, shape[:d] + [x.shape[d]] + shape[d + 1 :])
+    return _take_along(x, idx, d)
+
+
+def nonzero(x: Any, as_tuple: bool = False) -> Any:
+    """Indices of the non-zero elements: an (n, ndim) int64 tensor, or a tuple of index tensors."""
+    idx = np.nonzero(_lift(x).array)
+    if as_tuple:
+        return tuple(_wrap(i.astype(np.int64)) for i in idx)
+    return _wrap(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
+
+
+def argwhere(x: Any) -> Tensor:
+    return nonzero(x)
+
+
+def count_nonzero(x: Any, dim: Any = None) -> Tensor:
+    return _wrap(np.asarray(np.count_nonzero(_lift(x).array, axis=dim), dtype=np.int64))
+
+
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids (``indexing='ij'`` by default, as torch; 'xy' swaps the first two)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    ts = [reshape(_lift(t), (-1,)) for t in tensors]
+    if indexing not in ("ij", "xy"):
+        raise ArgumentError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    shape = [t.shape[0] for t in ts]
+    if indexing == "xy" and len(ts) >= 2:
+        shape[0], shape[1] = shape[1], shape[0]
+    out = []
+    for k, t in enumerate(ts):
+        axis = (1 - k if k < 2 else k) if indexing == "xy" and len(ts) >= 2 else k
+        view = [1] * len(ts)
+        view[axis] = t.shape[0]
+        out.append(broadcast_to(reshape(t, view), shape))
+    return tuple(out)
+
+
+def broadcast_tensors(*tensors: Any) -> tuple[Tensor, ...]:
+    ts = [_lift(t) for t in tensors]
+    shape = np.broadcast_shapes(*(t.shape for t in ts))
+    return tuple(broadcast_to(t, shape) for t in ts)
+
+
+def atleast_1d(x: Any) -> Tensor:
+    x = _lift(x)
+    return reshape(x, (1,)) if x.ndim == 0 else x
+
+
+def atleast_2d(x: Any) -> Tensor:
+    x = _lift(x)
+    return reshape(x, (1,) * (2 - x.ndim) + x.shape) if x.ndim < 2 else x
+
+
+def column_stack(tensors: Sequence[Any]) -> Tensor:
+    return concatenate([reshape(_lift(t), (-1, 1)) if _lift(t).ndim < 2 else t for t in tensors], 1)
+
+
+def dstack(tensors: Sequence[Any]) -> Tensor:
+    ts = [_lift(t) for t in tensors]
+    ts = [reshape(t, (1, -1, 1)) if t.ndim == 1 else unsqueeze(t, -1) if t.ndim == 2 else t for t in ts]
+    return concatenate(ts, 2)
+
+
+def tensor_split(x: Any, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split into n nearly equal parts (the first ones one longer), or at the given indices."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "tensor_split")
+    n = x.shape[d]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+        bounds = [0] + list(np.cumsum(sizes))
+    else:
+        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
+    lead = (slice(None),) * d
+    return tuple(getitem(x, lead + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def hsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
+    x = _lift(x)
+    return tensor_split(x, sections, 1 if x.ndim > 1 else 0)
+
+
+def vsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
+    return tensor_split(x, sections, 0)
+
+
+def dsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
+    return tensor_split(x, sections, 2)
+
+
+def repeat_interleave(x: Any, repeats: Any, dim: Any = None) -> Tensor:
+    """Each element (or slice along ``dim``) repeated ``repeats`` times in a row."""
+    x = _lift(x)
+    if dim is None:
+        x, dim = reshape(x, (-1,)), 0
+    d = _dim(dim, x.ndim, "repeat_interleave")
+    reps = np.asarray(_data_of_index(repeats))
+    idx = np.repeat(np.arange(x.shape[d]), reps)
+    return getitem(x, (slice(None),) * d + (idx,))
+
+
+def unflatten(x: Any, dim: int, sizes: Sequence[int]) -> Tensor:
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "unflatten")
+    return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1 :])
+
+
+def select(x: Any, dim: int, index: int) -> Tensor:
+    """The slice ``index`` along ``dim`` (that dim removed)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "select")
+    return getitem(x, (slice(None),) * d + (int(index),))
+
+
+def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+    """A copy of ``x`` with the slices of ``source`` added at ``index`` along ``dim`` (repeats add up)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_add")
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    src = _lift(source, x)
+    if alpha != 1:
+        src = mul(src, alpha)
+    full: Any = (slice(None),) * d + (idx,)
+    out = x.array.copy()
+    np.add.at(out, full, src.array)
+    return _node(out, (x, src), _scatter_add_into_vjp, full)
+
+
+def index_copy(x: Any, dim: int, index: Any, source: Any) -> Tensor:
+    """A copy of ``x`` with the slices of ``source`` written at ``index`` along ``dim``."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_copy")
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    return index_put(x, (slice(None),) * d + (idx,), source)
+
+
+def cross(a: Any, b: Any, dim: Any = None) -> Tensor:
+    """The cross product of 3-vectors along ``dim`` (the first dim of size 3 by default)."""
+    a, b = _pair(a, b)
+    if dim is None:
+        dim = next((i for i, s in enumerate(a.shape) if s == 3), None)
+        if dim is None:
+            raise ShapeError(f"cross: no dimension of size 3 in shape {a.shape}")
+    d = _dim(dim, a.ndim, "cross")
+    a0, a1, a2 = (select(a, d, i) for i in range(3))
+    b0, b1, b2 = (select(b, d, i) for i in range(3))
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
+
+
+def inner(a: Any, b: Any) -> Tensor:
+    """Sum over the last dims of a and b (torch.inner)."""
+    a, b = _pair(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        return mul(a, b)
+    return matmul(a, b) if b.ndim == 1 else matmul(a, transpose(b, -1, -2) if b.ndim > 1 else b)
+
+
+def vdot(a: Any, b: Any) -> Tensor:
+    return dot(a, b)
+
+
+ger = outer
+
+
+def addmm(x: Any, m1: Any, m2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    """beta * x + alpha * (m1 @ m2)."""
+    return add(mul(x, beta) if beta != 1 else x, mul(mm(m1, m2), alpha) if alpha != 1 else mm(m1, m2))
+
+
+def addmv(x: Any, m: Any, v: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    return add(mul(x, beta) if beta != 1 else x, mul(mv(m, v), alpha) if alpha != 1 else mv(m, v))
+
+
+def baddbmm(x: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    return add(mul(x, beta) if beta != 1 else x, mul(bmm(b1, b2), alpha) if alpha != 1 else bmm(b1, b2))
+
+
+def addbmm(x: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    prods = sum(bmm(b1, b2), 0)
+    return add(mul(x, beta) if beta != 1 else x, mul(prods, alpha) if alpha != 1 else prods)
+
+
+def addr(x: Any, v1: Any, v2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+    return add(mul(x, beta) if beta != 1 else x, mul(outer(v1, v2), alpha) if alpha != 1 else outer(v1, v2))
+
+
+def kthvalue(x: Any, k: int, dim: int = -1, keepdim: bool = False) -> Any:
+    """``(values, indices)`` of the k-th smallest along ``dim`` (k from 1)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "kthvalue")
+    n = x.shape[d] if x.ndim else 1
+    if not 1 <= k <= n:
+        raise OutOfRangeError(f"kthvalue: k={k} is out of range for dimension {d} of size {n}")
+    _, idx, d = _sorted(x, d, False, True)
+    idx = idx.take([k - 1], axis=d) if x.ndim else idx
+    values = _take_along(x, idx, d) if x.ndim else clone(x)
+    if not keepdim and x.ndim:
+        values, idx = squeeze(values, d), idx.squeeze(d)
+    return return_types.kthvalue(values, _wrap(np.asarray(idx, np.int64)))
+
+
+def median(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    """The lower median (torch's): a 0-d tensor, or ``(values, indices)`` along ``dim``."""
+    x = _lift(x)
+    if dim is None:
+        flat = reshape(x, (-1,))
+        return kthvalue(flat, (flat.shape[0] + 1) // 2, 0).values
+    d = _dim(dim, x.ndim, "median")
+    r = kthvalue(x, (x.shape[d] + 1) // 2 if x.ndim else 1, d, keepdim)
+    return return_types.median(r.values, r.indices)
+
+
+def aminmax(x: Any, *, dim: Any = None, keepdim: bool = False) -> Any:
+    return return_types.aminmax(amin(x, dim, keepdim), amax(x, dim, keepdim))
+
+
+def var_mean(
+    x: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any
+) -> tuple[Tensor, Tensor]:
+    from .functional import var as _var
+
+    return _var(x, dim, unbiased, keepdim, **kwargs), mean(x, dim, keepdim)
+
+
+def std_mean(
+    x: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any
+) -> tuple[Tensor, Tensor]:
+    from .functional import std as _std
+
+    return _std(x, dim, unbiased, keepdim, **kwargs), mean(x, dim, keepdim)
+
+
+def nansum(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    x = _lift(x)
+    return sum(where(np.isnan(x.array), 0.0, x) if x.array.dtype.kind == "f" else x, dim, keepdim)
+
+
+def nanmean(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    x = _lift_float(x)
+    valid = ~np.isnan(x.array)
+    count = np.sum(valid, axis=dim, keepdims=keepdim)
+    return div(nansum(x, dim, keepdim), _wrap(np.asarray(count, x.array.dtype)))
+
+
+def signbit(x: Any) -> Tensor:
+    return _wrap(np.signbit(_lift(x).array))
+
+
+def isneginf(x: Any) -> Tensor:
+    return _wrap(np.isneginf(_lift(x).array))
+
+
+def isposinf(x: Any) -> Tensor:
+    return _wrap(np.isposinf(_lift(x).array))
+
+
+def logical_xor(a: Any, b: Any) -> Tensor:
+    return _wrap(np.logical_xor(_lift(a).array, _data_of_index(b)))
+
+
+def multinomial(probs: Any, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
+    """Indices drawn from each row's (unnormalised) probabilities, from the library's seeded generator
+    (or ``generator``)."""
+    if generator is not None:
+        from .generator import as_numpy_generator
+
+        with backend.use_generator(as_numpy_generator(generator, "multinomial")):
+            return multinomial(probs, num_samples, replacement)
+    p = np.asarray(_lift(probs).array, np.float64)
+    rows = p.reshape(-1, p.shape[-1]) if p.ndim else p.reshape(1, 1)
+    if (rows < 0).any() or not np.isfinite(rows).all():
+        raise ArgumentError("multinomial: probabilities must be finite and non-negative")
+    rng = backend.rng()
+    out = []
+    for row in rows:
+        total = row.sum()
+        if total <= 0:
+            raise ArgumentError("multinomial: each row needs a positive sum of probabilities")
+        if not replacement and num_samples > np.count_nonzero(row):
+            raise ArgumentError(f"multinomial: cannot draw {num_samples} samples without replacement from this row")
+        out.append(rng.choice(row.size, size=num_samples, replace=replacement, p=row / total))
+    result = np.asarray(out, np.int64)
+    return _wrap(result.reshape(p.shape[:-1] + (num_samples,)) if p.ndim > 1 else result.reshape(num_samples))
+
+
+# ---------------------------------------------------------------------- Tensor methods for the ops above
+def _as_method(fn: Any) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
+_METHODS = {
+    **{
+        n: globals()[n]
+        for n in (
+            "tan sinh cosh asin acos atan asinh acosh atanh arcsin arccos arctan arcsinh arccosh arctanh log2 log10 "
+            "exp2 erfc erf logit deg2rad rad2deg frac sinc atan2 arctan2 hypot logaddexp xlogy float_power fmod "
+            "remainder floor_divide copysign heaviside fmax fmin clamp_min clamp_max nan_to_num movedim moveaxis "
+            "swapaxes swapdims ravel roll diff diagonal diag trace take take_along_dim nonzero argwhere count_nonzero "
+            "tensor_split hsplit vsplit dsplit repeat_interleave unflatten select index_add index_copy cross inner "
+            "vdot ger addmm addmv baddbmm addbmm addr kthvalue median aminmax nansum nanmean signbit isneginf "
+            "isposinf logical_xor multinomial softplus"
+        ).split()
+    },
+    "absolute": abs,
+    "fix": trunc,
+    "sgn": sign,
+}
+for _name, _fn in _METHODS.items():
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _as_method(_fn))
+
+
+def _positive(self: Tensor) -> Tensor:
+    return self
+
+
+Tensor.positive = _positive  # type: ignore[attr-defined]
+
+# In-place forms of out-of-place methods: computed out of place, then written into the tensor's array
+# (recorded like every in-place op when gradients are). The ones with a NumPy in-place form are in tensor.py.
+_NO_GRAD_RESULTS = {"eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal"}
+_NO_GRAD_RESULTS |= {"logical_and", "logical_or", "logical_not", "logical_xor", "heaviside", "floor_divide"}
+
+
+def _inplace_form(name: str) -> Any:
+    keep_kind = name not in _NO_GRAD_RESULTS
+
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        operands = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+        return self._inplace_via(
+            name + "_",
+            lambda t: getattr(t, name)(*[t if a is self else a for a in args], **kwargs),
+            *operands,
+            reads_self=True,
+            keep_kind=keep_kind,
+        )
+
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place :meth:`{name}` (writes into this tensor and returns it)."
+    return method
+
+
+for _name in (
+    "tan sinh cosh asin acos atan asinh acosh atanh arcsin arccos arctan arcsinh arccosh arctanh log2 log10 exp2 erfc "
+    "erf logit deg2rad rad2deg frac sinc atan2 arctan2 hypot logaddexp xlogy fmod remainder floor_divide copysign "
+    "heaviside clamp_min clamp_max nan_to_num fix absolute sgn negative expm1 log1p rsqrt tril triu cumsum "
+    "eq ne lt le gt ge greater greater_equal less less_equal not_equal logical_and logical_or logical_not "
+    "logical_xor index_add index_copy subtract multiply divide true_divide"
+).split():
+    if not hasattr(Tensor, _name + "_"):
+        setattr(Tensor, _name + "_", _inplace_form(_name))
+
+
+# ---------------------------------------------------------------------- running reductions, masks, flat indices
+def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running product along ``dim`` (exact gradients, also where inputs are 0)."""
+    x = _lift(x)
+    if dtype is not None:
+        x = astype(x, dtype)
+    d = _dim(dim, x.ndim, "cumprod")
+    if x.ndim == 0:
+        return clone(x)
+    out = np.cumprod(x.array, axis=d)
+    if x.array.dtype.kind != "f":
+        return _wrap(out.astype(np.int64))
+    return _node(out, (x,), _cumprod_vjp, d)
+
+
+def _cumprod_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    if xp.differentiable:
+        raise StateError("cumprod: double backward (create_graph=True) is not supported")
+    d = saved
+    x = np.moveaxis(args[0], d, -1)
+    gm, ym = np.moveaxis(g, d, -1), np.moveaxis(y, d, -1)
+    if (x != 0).all():  # d y_k / d x_i = y_k / x_i for i <= k
+        rev = np.cumsum((gm * ym)[..., ::-1], axis=-1)[..., ::-1]
+        return (np.moveaxis(rev / x, -1, d),)
+    n = x.shape[-1]
+    out = np.zeros_like(x)
+    for i in range(n):  # products of the others, without dividing by a zero
+        others = x.copy()
+        others[..., i] = 1
+        out[..., i] = (gm[..., i:] * np.cumprod(others, axis=-1)[..., i:]).sum(-1)
+    return (np.moveaxis(out, -1, d),)
+
+
+def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
+    x = _lift(x)
+    d = _dim(dim, x.ndim, name)
+    if x.ndim == 0:
+        return getattr(return_types, name)(clone(x), _wrap(np.zeros((), np.int64)))
+    a = np.moveaxis(x.array, d, -1)
+    idx = np.zeros(a.shape, np.int64)
+    best = a[..., 0].copy()
+    for k in range(1, a.shape[-1]):
+        take = better(a[..., k], best) | (a[..., k] == best) | np.isnan(a[..., k])
+        best = np.where(take, a[..., k], best)
+        idx[..., k] = np.where(take, k, idx[..., k - 1])
+    idx = np.moveaxis(idx, -1, d)
+    return getattr(return_types, name)(_take_along(x, idx, d), _wrap(idx))
+
+
+def cummax(x: Any, dim: int) -> Any:
+    """``(values, indices)`` of the running maximum along ``dim`` (the gradient goes to the index)."""
+    return _running_extreme(x, dim, "cummax", np.greater)
+
+
+def cummin(x: Any, dim: int) -> Any:
+    """``(values, indices)`` of the running minimum along ``dim``."""
+    return _running_extreme(x, dim, "cummin", np.less)
+
+
+def logcumsumexp(x: Any, dim: int) -> Tensor:
+    """log(cumsum(exp(x))) along ``dim``, stable (shifted by the maximum)."""
+    x = _lift_float(x)
+    d = _dim(dim, x.ndim, "logcumsumexp")
+    m = _wrap(np.max(x.array, axis=d, keepdims=True)) if x.ndim else _wrap(x.array)
+    return add(log(cumsum(exp(sub(x, m)), d)), m)
+
+
+def masked_select(x: Any, mask: Any) -> Tensor:
+    """The elements where ``mask`` (broadcast to x's shape) is true, as a 1-D tensor."""
+    x = _lift(x)
+    m = np.broadcast_to(np.asarray(mask.array if isinstance(mask, Tensor) else mask, dtype=bool), x.shape)
+    return getitem(x, np.nonzero(m))
+
+
+def masked_scatter(x: Any, mask: Any, source: Any) -> Tensor:
+    """``x`` with the elements where ``mask`` is true replaced, in order, by the first ones of ``source``."""
+    x = _lift(x)
+    m = np.broadcast_to(np.asarray(mask.array if isinstance(mask, Tensor) else mask, dtype=bool), x.shape)
+    count = int(m.sum())
+    src = reshape(_lift(source, x), (-1,))
+    return index_put(x, np.nonzero(m), getitem(src, slice(0, count)))
+
+
+def put(x: Any, index: Any, source: Any, accumulate: bool = False) -> Tensor:
+    """``x`` (seen flat) with ``source`` written (or added) at the flat ``index``."""
+    x = _lift(x)
+    flat = reshape(x, (-1,))
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    src = reshape(_lift(source, x), (-1,))
+    out = index_add(flat, 0, idx, src) if accumulate else index_put(flat, idx, src)
+    return reshape(out, x.shape)
+
+
+def index_put_op(x: Any, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+    """torch's ``index_put``: ``x`` with ``values`` at the tuple of index tensors ``indices``."""
+    x = _lift(x)
+    idx = tuple(np.asarray(_data_of_index(i)) for i in indices)
+    if not accumulate:
+        return index_put(x, idx, values)
+    v = _lift(values, x)
+    out = x.array.copy()
+    shape = out[idx].shape
+    np.add.at(out, idx, np.broadcast_to(v.array, shape))
+    return _node(out, (x, v), _scatter_add_into_vjp, idx)
+
+
+for _name in ("cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter", "put"):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _as_method(globals()[_name]))
+Tensor.index_put = _as_method(index_put_op)  # type: ignore[attr-defined]
+for _name in ("cumprod", "masked_scatter", "put", "index_put"):
+    if not hasattr(Tensor, _name + "_"):
+        setattr(Tensor, _name + "_", _inplace_form(_name))

@@ -16,7 +16,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -191,8 +191,13 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         pass
 
 
-def save(state: Any, path: str | os.PathLike[str]) -> None:
-    """Save a nested structure of arrays, tensors, numbers, strings, lists and dicts to ``path``.
+def save(state: Any, path: str | os.PathLike[str] | BinaryIO, **torch_options: Any) -> None:
+    """Save a nested structure of arrays, tensors, numbers, strings, lists and dicts to ``path``
+    (a file name, written atomically, or a binary file object such as ``io.BytesIO``).
+
+    A whole Module or Optimizer is refused: PyTorch pickles it, and downslope never loads pickle;
+    save its ``state_dict()`` instead. PyTorch's pickle options (``pickle_module``, ...) are accepted
+    and have no effect.
 
     Example:
         >>> import numpy as np, tempfile, os, downslope as ds
@@ -201,6 +206,11 @@ def save(state: Any, path: str | os.PathLike[str]) -> None:
         >>> ds.load(p)["epoch"]
         3
     """
+    if callable(getattr(state, "state_dict", None)):
+        raise CheckpointError(
+            f"save: cannot save a whole {type(state).__name__}, as that would need pickle, which downslope never "
+            "loads; save its state_dict() instead and load it into a newly built object with load_state_dict()"
+        )
     arrays: dict[str, np.ndarray] = {}
     tree = encode_tree(state, arrays, "state")
     blobs = {key: _npy_bytes(arr) for key, arr in arrays.items()}
@@ -217,17 +227,37 @@ def save(state: Any, path: str | os.PathLike[str]) -> None:
         archive.writestr("meta.sha256", _digest(meta_bytes))
         for key, blob in blobs.items():
             archive.writestr(f"{key}.npy", blob)
+    if hasattr(path, "write"):
+        path.write(buffer.getvalue())
+        return
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load(path: str | os.PathLike[str]) -> Any:
-    """Load what :func:`save` wrote, verifying every checksum. Never unpickles anything.
+def load(
+    path: str | os.PathLike[str] | BinaryIO,
+    map_location: Any = None,
+    weights_only: bool | None = None,
+    **torch_options: Any,
+) -> Any:
+    """Load what :func:`save` wrote (from a file name or a binary file object), verifying every
+    checksum. Never unpickles anything, so every load is what PyTorch calls ``weights_only``.
 
     A crafted or damaged file fails with a :class:`CheckpointError` before anything large is
     allocated: sizes are checked against the file's own size and verified while reading, and only
     plain numeric dtypes are accepted (see docs/security.md for what loading does and does not
-    guarantee).
+    guarantee). ``map_location`` may name the CPU (or be a function or dict, as in PyTorch; arrays
+    always load into host memory); another device is refused. PyTorch's pickle options are accepted
+    and ignored.
     """
+    if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
+        from .device import check_cpu
+
+        check_cpu(map_location, "load(map_location=...)")
+    if hasattr(path, "read"):
+        name = str(getattr(path, "name", None) or f"the {type(path).__name__} given")
+        seekable = getattr(path, "seekable", lambda: False)()
+        source = path if seekable else io.BytesIO(path.read())
+        return _read_checkpoint(source, name)
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"load: no checkpoint file at {p}")

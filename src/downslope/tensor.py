@@ -7,18 +7,47 @@ itself is the graph node, so there is no separate node object to allocate per op
 
 from __future__ import annotations
 
+import builtins
+import functools
 import itertools
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import backend
-from .autograd import _mode
+from .autograd import RemovableHandle as _RemovableHandle
+from .autograd import _inplace_clock, _mode
 from .autograd import backward as _backward
+from .autograd import no_grad as _no_grad
+from .device import CPU as _CPU
+from .device import check_cpu as _check_cpu
+from .device import device as _Device
+from .device import is_device_like as _is_device_like
 from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
+from .generator import as_numpy_generator as _as_numpy_generator
 
 Shape = tuple[int, ...]
+
+
+# Keywords of torch's factories that mean nothing on NumPy; accepted and ignored so ported calls work.
+_IGNORED_OPTIONS = frozenset({"layout", "pin_memory", "memory_format", "non_blocking"})
+
+
+def _torch_options(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """Accept torch's no-op keywords, and ``generator=`` (a ds.Generator or NumPy Generator) for draws."""
+
+    @functools.wraps(fn)
+    def factory(*args: Any, generator: Any = None, **kwargs: Any) -> Tensor:
+        for key in _IGNORED_OPTIONS.intersection(kwargs):
+            del kwargs[key]
+        if generator is None:
+            return fn(*args, **kwargs)
+        with backend.use_generator(_as_numpy_generator(generator, fn.__name__)):
+            return fn(*args, **kwargs)
+
+    return factory
 
 
 class Tensor:
@@ -42,6 +71,10 @@ class Tensor:
         "_needs",
         "_retains_grad",
         "_seq",
+        "_vc",
+        "_prior",  # set only on a tensor rebased by an in-place op: its previous history (a tensor)
+        "_hooks",  # set only by register_hook: {key: hook}
+        "_next",  # set only on the history an in-place op moved aside: the live tensor it came from
         "__weakref__",
     )
 
@@ -52,8 +85,24 @@ class Tensor:
     array: np.ndarray  # the values; ``.data`` is PyTorch's view of them as a graph-free Tensor
     grad: Tensor | None
     requires_grad: bool
+    _prior: Tensor
+    _next: Tensor
+    _hooks: dict[builtins.int, Any]
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+    def __init__(self, data: Any = None, *sizes: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        if data is None or sizes:
+            # torch's legacy constructor: Tensor() is empty, Tensor(rows, cols, ...) a tensor of that shape
+            # (zeros here; torch leaves it uninitialised), e.g. nn.Parameter(torch.Tensor(out, in)).
+            shape = () if data is None else (data, *sizes)
+            if data is None and not sizes:
+                shape = (0,)
+            if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape):
+                raise ArgumentTypeError(
+                    f"Tensor(...): expected data, or integer sizes such as Tensor(3, 4); got {(data, *sizes)!r}"
+                )
+            data = np.zeros(tuple(builtins.int(s) for s in shape), backend.get_default_dtype())
+        elif dtype is None and isinstance(data, (list, tuple)):
+            dtype = backend.get_default_dtype()  # torch.Tensor([1, 2]) is float, unlike torch.tensor([1, 2])
         self.array = _to_array(data, dtype)
         self.grad = None
         self.requires_grad = False
@@ -63,6 +112,7 @@ class Tensor:
         self._needs: tuple[bool, ...] | None = None
         self._retains_grad = False
         self._seq = 0  # leaves sort before every recorded op (see _node)
+        self._vc: list[int] | None = None  # version counter, made on the first in-place write (see _bump)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -82,6 +132,7 @@ class Tensor:
         if new.dtype.kind not in "fiub":
             raise ArgumentTypeError(f".data = ...: expected numbers or booleans, got dtype {new.dtype}")
         self.array = new
+        _bump(self)  # ops recorded earlier read self.array at backward: they must not see the new values
 
     @property
     def shape(self) -> Shape:
@@ -147,9 +198,39 @@ class Tensor:
             raise StateError("retain_grad() on a tensor that does not require grad")
         self._retains_grad = True
 
+    def register_hook(self, hook: Callable[[Tensor], Any]) -> Any:
+        """Call ``hook(grad)`` when this tensor's gradient is computed during backward; a returned
+        tensor replaces the gradient (e.g. to clip it). Returns a handle with ``remove()``.
+
+        Example:
+            >>> import downslope as ds
+            >>> x = ds.tensor([1.0, 2.0], requires_grad=True)
+            >>> _ = x.register_hook(lambda g: g * 10)
+            >>> (x * x).sum().backward()
+            >>> x.grad
+            tensor([20., 40.])
+        """
+        if not self.requires_grad:
+            raise StateError("cannot register a hook on a tensor that doesn't require gradient")
+        hooks = getattr(self, "_hooks", None)
+        if hooks is None:
+            hooks = self._hooks = {}
+        key = next(_op_counter)
+        hooks[key] = hook
+        _inplace_clock.hooks += 1
+        return _RemovableHandle(hooks, key)
+
+    @property
+    def retains_grad(self) -> builtins.bool:
+        """Whether retain_grad() was called on this non-leaf tensor."""
+        return self._vjp is not None and self._retains_grad
+
     def detach(self) -> Tensor:
-        """The same data, cut from the graph (shares memory, like PyTorch)."""
-        return _wrap(self.array)
+        """The same data, cut from the graph (shares memory and the version counter, like PyTorch;
+        ``.data`` shares memory only)."""
+        t = _wrap(self.array)
+        t._vc = _version_counter(self)
+        return t
 
     def item(self) -> Any:
         if self.array.size != 1:
@@ -215,16 +296,57 @@ class Tensor:
     def astype(self, dtype: Any) -> Tensor:
         return _ops.astype(self, dtype)
 
-    def to(self, dtype: Any = None, device: Any = None) -> Tensor:
-        """Cast to ``dtype``. Devices: downslope runs on the CPU, so ``"cpu"`` is accepted (and
-        ignored) to keep ported PyTorch code working; any other device is refused."""
-        for target in (dtype, device):
-            if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda", "mps"):
-                if target.split(":")[0] != "cpu":
-                    raise StateError(f"to({target!r}): downslope runs on the CPU only")
-                if target is dtype:
-                    dtype = None
-        return self if dtype is None else _ops.astype(self, dtype)
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Cast and/or move, with torch's signatures: ``to(dtype)``, ``to(device, dtype=None)``,
+        ``to(other_tensor)``, keywords ``device=``, ``dtype=``, ``copy=``, ``non_blocking=``.
+
+        downslope computes on the CPU, so the CPU device (``"cpu"``, ``ds.device("cpu")``) is
+        accepted and changes nothing; any other device is refused. Returns ``self`` when nothing
+        changes (unless ``copy=True``), as in torch.
+
+        Example:
+            >>> import downslope as ds
+            >>> ds.tensor([1, 2]).to("cpu", ds.float64).dtype
+            dtype('float64')
+        """
+        dtype = kwargs.pop("dtype", None)
+        target_device = kwargs.pop("device", None)
+        copy = bool(kwargs.pop("copy", False))
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
+        if kwargs:
+            raise ArgumentTypeError(f"to(): unexpected keyword argument(s) {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.array.dtype
+            elif _is_device_like(a) or (isinstance(a, int) and not isinstance(a, bool)):
+                target_device = a
+            elif isinstance(a, bool):
+                continue  # torch's positional non_blocking / copy flags
+            else:
+                dtype = a
+        if target_device is not None:
+            _check_cpu(target_device, "to()")
+        out = self if dtype is None else _ops.astype(self, dtype)
+        return _ops.clone(out) if copy and out is self else out
+
+    def cpu(self) -> Tensor:
+        """This tensor (it is already on the CPU)."""
+        return self
+
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> Tensor:
+        """Refused: downslope computes on the CPU (``ds.cuda.is_available()`` is False)."""
+        _check_cpu("cuda" if device is None else device, "cuda()")
+        return self
+
+    @property
+    def device(self) -> _Device:
+        """Where the values live: always the CPU (``ds.device('cpu')``)."""
+        return _CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
 
     def float(self) -> Tensor:
         return _ops.astype(self, backend.float32)
@@ -272,6 +394,13 @@ class Tensor:
     def __rmatmul__(self, other: Any) -> Tensor:
         return _ops.matmul(other, self)
 
+    def pow(self, exponent: Any) -> Tensor:
+        return _ops.pow(self, exponent)
+
+    def clone(self) -> Tensor:
+        """A copy with its own storage; gradients flow back to this tensor (torch.clone)."""
+        return _ops.clone(self)
+
     def __neg__(self) -> Tensor:
         return _ops.neg(self)
 
@@ -304,19 +433,395 @@ class Tensor:
         return _ops.getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        if _mode.enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-            raise StateError(
-                "in-place assignment into a tensor that takes part in gradient recording would corrupt the graph; "
-                "wrap it in `with ds.no_grad():` or build a new tensor (e.g. ds.where)"
-            )
+        """``t[index] = value``, in place. While gradients are recorded and ``t`` or ``value`` requires
+        grad, ``t`` becomes the output of the assignment (the overwritten part gets no gradient and
+        ``value`` gets the gradient of the part it fills), as in PyTorch."""
+        if _records(self, value):
+            if isinstance(value, Tensor) and value._vc is not None and value._vc is self._vc:
+                # buf[i] = view_of_buf (the second half of `buf[i] += w`): the buffer takes the written values
+                # back with their history, so the taint recorded when the view was written ends here
+                cleared = next(_op_counter)
+                for taint in _inplace_clock.taints:
+                    if taint[0] is self._vc and taint[2] is None:
+                        taint[2] = cleared
+            _inplace_recorded(self, "__setitem__", lambda src: _ops.index_put(src, index, value))
+            return
         try:
             self.array[_ops._normalize_index(index, keep_masks=True)] = _data_of(value)
         except (IndexError, ValueError) as exc:
+            if not self.array.flags.writeable:
+                raise StateError(_READ_ONLY_MESSAGE.format(op="__setitem__")) from None
             value_shape = getattr(value, "shape", ())
             kind = OutOfRangeError if isinstance(exc, IndexError) else ShapeError
             raise kind(
                 f"cannot assign a value of shape {value_shape} at index {index!r} of a tensor of shape {self.shape}: {exc}"
             ) from None
+        _bump(self)
+
+    # ------------------------------------------------------------------ in place
+    # Each op writes into this tensor's array (so anything sharing the storage, such as an optimizer's
+    # flat buffer, sees the change), bumps the version counter and returns the tensor itself.
+    # See _inplace_ufunc / _inplace_recorded below for the rules on gradients.
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's storage has seen (PyTorch's ``_version``)."""
+        vc = self._vc
+        return 0 if vc is None else vc[0]
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return _inplace_ufunc(self, np.add, other, _ops.add, "add_")
+
+    def __isub__(self, other: Any) -> Tensor:
+        return _inplace_ufunc(self, np.subtract, other, _ops.sub, "sub_")
+
+    def __imul__(self, other: Any) -> Tensor:
+        return _inplace_ufunc(self, np.multiply, other, _ops.mul, "mul_", _mul_reads_self(other))
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_")
+
+    def __ipow__(self, other: Any) -> Tensor:
+        return _inplace_ufunc(self, np.power, other, _ops.pow, "pow_", True)
+
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self += alpha * other`` in place.
+
+        Example:
+            >>> import downslope as ds
+            >>> x = ds.zeros(2)
+            >>> x.add_(ds.ones(2), alpha=3)
+            tensor([3., 3.])
+        """
+        return _inplace_ufunc(self, np.add, _scaled(other, alpha), _ops.add, "add_")
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self -= alpha * other`` in place."""
+        return _inplace_ufunc(self, np.subtract, _scaled(other, alpha), _ops.sub, "sub_")
+
+    def mul_(self, other: Any) -> Tensor:
+        """``self *= other`` in place."""
+        return _inplace_ufunc(self, np.multiply, other, _ops.mul, "mul_", _mul_reads_self(other))
+
+    def div_(self, other: Any) -> Tensor:
+        """``self /= other`` in place."""
+        return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_")
+
+    def pow_(self, exponent: Any) -> Tensor:
+        """``self **= exponent`` in place."""
+        return _inplace_ufunc(self, np.power, exponent, _ops.pow, "pow_", True)
+
+    def neg_(self) -> Tensor:
+        return _inplace_unary(self, np.negative, _ops.neg, "neg_")
+
+    def abs_(self) -> Tensor:
+        return _inplace_unary(self, np.abs, _ops.abs, "abs_", True)
+
+    def exp_(self) -> Tensor:
+        return _inplace_unary(self, np.exp, _ops.exp, "exp_")
+
+    def log_(self) -> Tensor:
+        return _inplace_unary(self, np.log, _ops.log, "log_", True)
+
+    def sqrt_(self) -> Tensor:
+        return _inplace_unary(self, np.sqrt, _ops.sqrt, "sqrt_")
+
+    def sin_(self) -> Tensor:
+        return _inplace_unary(self, np.sin, _ops.sin, "sin_", True)
+
+    def cos_(self) -> Tensor:
+        return _inplace_unary(self, np.cos, _ops.cos, "cos_", True)
+
+    def tanh_(self) -> Tensor:
+        return _inplace_unary(self, np.tanh, _ops.tanh, "tanh_")
+
+    def sigmoid_(self) -> Tensor:
+        return _inplace_unary(self, _sigmoid_into, _ops.sigmoid, "sigmoid_")
+
+    def relu_(self) -> Tensor:
+        return _inplace_unary(self, _relu_into, _ops.relu, "relu_")
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        """Clamp into [min, max] in place."""
+        if not _records(self, min, max):
+            if min is None and max is None:
+                raise ArgumentError("clamp_: at least one of min and max must be given")
+            _check_writable(self, "clamp_")
+            np.clip(self.array, _data_of(min), _data_of(max), out=self.array)
+            _bump(self)
+            return self
+        return _inplace_recorded(self, "clamp_", lambda src: _ops.clip(src, min, max), reads_self=True)
+
+    clip_ = clamp_
+
+    def zero_(self) -> Tensor:
+        """Set every element to 0 in place (``p.grad.zero_()``)."""
+        return self.fill_(0)
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value`` in place."""
+        if not _records(self, value):
+            _check_writable(self, "fill_")
+            self.array[...] = _data_of(value)
+            _bump(self)
+            return self
+        return _inplace_recorded(self, "fill_", lambda src: _ops.where(True, value, src))
+
+    def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
+        """Copy ``src`` (broadcast to this shape, cast to this dtype) into this tensor, in place."""
+        if not _records(self, src):
+            _check_writable(self, "copy_")
+            try:
+                np.copyto(self.array, _data_of(src), casting="unsafe")
+            except ValueError:
+                raise ShapeError(
+                    f"copy_: the source of shape {np.shape(_data_of(src))} does not broadcast to {self.shape}"
+                ) from None
+            _bump(self)
+            return self
+        return _inplace_recorded(
+            self, "copy_", lambda dst: _ops.where(True, _ops.astype(_ops._lift(src), dst.dtype), dst)
+        )
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        """Set the elements where ``mask`` is true to ``value``, in place."""
+        m = _bool_mask(mask, "masked_fill_")
+        if not _records(self, value):
+            _check_writable(self, "masked_fill_")
+            try:
+                np.copyto(self.array, _data_of(value), where=np.broadcast_to(m, self.shape), casting="unsafe")
+            except ValueError:
+                raise ShapeError(f"masked_fill_: mask of shape {m.shape} does not broadcast to {self.shape}") from None
+            _bump(self)
+            return self
+        return _inplace_recorded(self, "masked_fill_", lambda src: _ops.where(m, value, src))
+
+    def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        """``self += value * tensor1 * tensor2`` in place."""
+        return self.add_(_ops.mul(tensor1, tensor2), alpha=value)
+
+    def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        """``self += value * tensor1 / tensor2`` in place."""
+        return self.add_(_ops.div(tensor1, tensor2), alpha=value)
+
+    def lerp_(self, end: Any, weight: Any) -> Tensor:
+        """``self += weight * (end - self)`` in place."""
+        if not _records(self, end, weight):
+            return self.add_(_ops.mul(_ops.sub(end, self), weight))
+        reads = isinstance(weight, Tensor) and weight.requires_grad
+        return _inplace_recorded(
+            self, "lerp_", lambda src: _ops.add(src, _ops.mul(_ops.sub(end, src), weight)), reads_self=reads
+        )
+
+    def floor_(self) -> Tensor:
+        return _inplace_unary(self, np.floor, _ops.floor, "floor_")
+
+    def ceil_(self) -> Tensor:
+        return _inplace_unary(self, np.ceil, _ops.ceil, "ceil_")
+
+    def round_(self) -> Tensor:
+        return _inplace_unary(self, np.round, _ops.round, "round_")
+
+    def trunc_(self) -> Tensor:
+        return _inplace_unary(self, np.trunc, _ops.trunc, "trunc_")
+
+    def sign_(self) -> Tensor:
+        return _inplace_unary(self, np.sign, _ops.sign, "sign_")
+
+    def reciprocal_(self) -> Tensor:
+        return _inplace_unary(self, np.reciprocal, _functional.reciprocal, "reciprocal_", True)
+
+    def square_(self) -> Tensor:
+        return _inplace_unary(self, np.square, _functional.square, "square_", True)
+
+    def scatter_(self, dim: Any, index: Any, src: Any = None, *, value: Any = None, reduce: Any = None) -> Tensor:
+        """Write ``src`` (or ``value``) at ``index`` along ``dim``, in place (torch's scatter_).
+
+        Example:
+            >>> import downslope as ds
+            >>> ds.zeros(2, 3).scatter_(1, ds.tensor([[2], [0]]), 1.0)
+            tensor([[0., 0., 1.],
+                    [1., 0., 0.]])
+        """
+        source = value if src is None else src
+        if reduce == "add":
+            return self.scatter_add_(dim, index, source)
+        return self._inplace_via("scatter_", lambda t: _ops.scatter(t, dim, index, source, reduce=reduce), source)
+
+    def scatter_add_(self, dim: Any, index: Any, src: Any) -> Tensor:
+        """Add ``src`` at ``index`` along ``dim``, in place (repeated indices add up)."""
+        return self._inplace_via("scatter_add_", lambda t: _ops.scatter_add(t, dim, index, src), src)
+
+    def index_fill_(self, dim: Any, index: Any, value: Any) -> Tensor:
+        """Set the slices ``index`` along ``dim`` to ``value``, in place."""
+        return self._inplace_via("index_fill_", lambda t: _ops.index_fill(t, dim, index, value), value)
+
+    def _inplace_via(
+        self,
+        name: str,
+        op: Callable[[Tensor], Tensor],
+        *operands: Any,
+        reads_self: builtins.bool = False,
+        keep_kind: builtins.bool = False,
+    ) -> Tensor:
+        """An in-place op computed out of place then copied in (for ops without a NumPy in-place form).
+
+        ``keep_kind`` refuses a result that this tensor's dtype cannot hold (a float result into an integer
+        tensor), as torch does; comparisons and fills cast freely.
+        """
+        if _records(self, *operands):
+            return _inplace_recorded(self, name, op, reads_self)
+        _check_writable(self, name)
+        with _no_grad():
+            result = op(self)
+        if keep_kind and not np.can_cast(result.array.dtype, self.array.dtype, casting="same_kind"):
+            raise ArgumentTypeError(
+                f"{name}: result type {result.array.dtype} can't be cast to the desired output type {self.array.dtype} "
+                "(an in-place op keeps the tensor's dtype)"
+            )
+        try:
+            np.copyto(self.array, result.array, casting="unsafe")
+        except ValueError:
+            raise ShapeError(
+                f"{name}: the result has shape {result.shape} but the tensor has shape {self.shape} "
+                "(an in-place op cannot change the shape)"
+            ) from None
+        _bump(self)
+        return self
+
+    @_torch_options
+    def bernoulli_(self, p: Any = 0.5) -> Tensor:
+        """Fill with 1 (probability ``p``) or 0, from the library's seeded generator."""
+        draws = backend.rng().random(self.shape) < np.broadcast_to(_data_of(p), self.shape)
+        return self.copy_(draws.astype(self.array.dtype))
+
+    @_torch_options
+    def exponential_(self, lambd: builtins.float = 1.0) -> Tensor:
+        return self._fill_random(backend.rng().exponential(1.0 / lambd, self.shape), "exponential_")
+
+    @_torch_options
+    def log_normal_(self, mean: builtins.float = 1.0, std: builtins.float = 2.0) -> Tensor:
+        return self._fill_random(backend.rng().lognormal(mean, std, self.shape), "log_normal_")
+
+    @_torch_options
+    def cauchy_(self, median: builtins.float = 0.0, sigma: builtins.float = 1.0) -> Tensor:
+        return self._fill_random(median + sigma * backend.rng().standard_cauchy(self.shape), "cauchy_")
+
+    @_torch_options
+    def geometric_(self, p: builtins.float) -> Tensor:
+        return self.copy_(backend.rng().geometric(p, self.shape).astype(self.array.dtype))
+
+    @_torch_options
+    def random_(self, low: builtins.int = 0, high: Any = None) -> Tensor:
+        """Fill with integers uniform on [low, high) (``random_(high)`` for [0, high))."""
+        if high is None:
+            low, high = 0, (low if low else 2 ** min(53, 8 * self.array.itemsize - 1))
+        return self.copy_(backend.rng().integers(low, high, self.shape).astype(self.array.dtype))
+
+    def fill_diagonal_(self, fill_value: Any, wrap: builtins.bool = False) -> Tensor:
+        """Set the main diagonal (of a matrix, or of all dims for equal sizes) to ``fill_value``."""
+        n = builtins.min(self.shape) if self.ndim else 0
+        index: Any = tuple(np.arange(n) for _ in range(self.ndim))
+        if wrap and self.ndim == 2 and self.shape[0] > self.shape[1] + 1:
+            # torch's wrap: the diagonal restarts every cols + 1 rows (NumPy's fill_diagonal(wrap=True))
+            flat = np.arange(0, self.array.size, self.shape[1] + 1)
+            index = np.unravel_index(flat, self.shape)
+        return self._inplace_via("fill_diagonal_", lambda t: _ops.index_put(t, index, fill_value), fill_value)
+
+    def apply_(self, fn: Callable[[Any], Any]) -> Tensor:
+        """Replace each element by ``fn(element)`` (a Python loop, slow; not for tensors in the graph)."""
+        if _records(self):
+            raise StateError("apply_: not differentiable; use it on tensors that do not require grad (or .data)")
+        _check_writable(self, "apply_")
+        for i in np.ndindex(self.shape):
+            self.array[i] = fn(self.array[i].item())
+        _bump(self)
+        return self
+
+    def map_(self, other: Any, fn: Callable[[Any, Any], Any]) -> Tensor:
+        """Replace each element a by ``fn(a, b)`` with b from ``other`` (broadcast); slow, no gradient."""
+        if _records(self, other):
+            raise StateError("map_: not differentiable; use it on tensors that do not require grad (or .data)")
+        _check_writable(self, "map_")
+        b = np.broadcast_to(_data_of(other), self.shape)
+        for i in np.ndindex(self.shape):
+            self.array[i] = fn(self.array[i].item(), b[i].item())
+        _bump(self)
+        return self
+
+    def _reshape_in_place(self, name: str, view: np.ndarray) -> Tensor:
+        if _records(self):
+            raise StateError(f"{name}: not supported on a tensor that requires grad; use the out-of-place form")
+        self.array = view
+        return self
+
+    def t_(self) -> Tensor:
+        return self._reshape_in_place("t_", _ops.t(_wrap(self.array)).array)
+
+    def transpose_(self, dim0: builtins.int, dim1: builtins.int) -> Tensor:
+        return self._reshape_in_place("transpose_", _ops.transpose(_wrap(self.array), dim0, dim1).array)
+
+    swapaxes_ = swapdims_ = transpose_
+
+    def squeeze_(self, dim: Any = None) -> Tensor:
+        return self._reshape_in_place("squeeze_", _ops.squeeze(_wrap(self.array), dim).array)
+
+    def unsqueeze_(self, dim: builtins.int) -> Tensor:
+        return self._reshape_in_place("unsqueeze_", _ops.unsqueeze(_wrap(self.array), dim).array)
+
+    def byte(self) -> Tensor:
+        return _ops.astype(self, np.uint8)
+
+    def char(self) -> Tensor:
+        return _ops.astype(self, np.int8)
+
+    def short(self) -> Tensor:
+        return _ops.astype(self, np.int16)
+
+    @property
+    def mH(self) -> Tensor:  # noqa: N802  (real tensors: the conjugate is the tensor itself)
+        return _ops.transpose(self, -2, -1)
+
+    @property
+    def H(self) -> Tensor:  # noqa: N802
+        return _ops.t(self)
+
+    def adjoint(self) -> Tensor:
+        return _ops.transpose(self, -2, -1)
+
+    def is_signed(self) -> builtins.bool:
+        return self.array.dtype.kind in "fi"
+
+    def is_nonzero(self) -> builtins.bool:
+        if self.array.size != 1:
+            raise StateError(f"is_nonzero: the tensor has {self.array.size} elements; expected one")
+        return builtins.bool(self.array.reshape(()).item() != 0)
+
+    def is_same_size(self, other: Tensor) -> builtins.bool:
+        return self.shape == other.shape
+
+    @_torch_options
+    def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0) -> Tensor:
+        """Fill with uniform samples on [a, b) from the library's seeded generator (``ds.manual_seed``)."""
+        samples = backend.rng().random(self.shape, dtype=np.float64) * (b - a) + a
+        return self._fill_random(samples, "uniform_")
+
+    @_torch_options
+    def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0) -> Tensor:
+        """Fill with normal samples N(mean, std^2) from the library's seeded generator (``ds.manual_seed``).
+
+        Example:
+            >>> import downslope as ds
+            >>> w = ds.zeros(2, 3)
+            >>> _ = ds.manual_seed(0); w.data.normal_(0, 0.02).shape
+            (2, 3)
+        """
+        samples = backend.rng().standard_normal(self.shape, dtype=np.float64) * std + mean
+        return self._fill_random(samples, "normal_")
+
+    def _fill_random(self, samples: np.ndarray, op: str) -> Tensor:
+        if not backend.is_floating(self.array.dtype):
+            raise ArgumentTypeError(f"{op}: expected a floating tensor, got {self.array.dtype}")
+        return self.copy_(samples.astype(self.array.dtype))
 
     # ------------------------------------------------------------------ elementwise
     def exp(self) -> Tensor:
@@ -358,14 +863,19 @@ class Tensor:
     def mean(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
         return _ops.mean(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def max(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    def max(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+        """A 0-d tensor, or ``(values, indices)`` along ``dim`` (torch.max); values over dims: amax."""
         return _ops.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    def min(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+        """A 0-d tensor, or ``(values, indices)`` along ``dim`` (torch.min); values over dims: amin."""
         return _ops.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    amax = max
-    amin = min
+    def amax(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+        return _ops.amax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amin(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+        return _ops.amin(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     # torch's positional order: var(dim, unbiased, keepdim); x.var(1, False) is the biased variance
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
@@ -433,6 +943,394 @@ class Tensor:
     def gather(self, dim: int, index: Any) -> Tensor:
         return _ops.gather(self, dim, index)
 
+    # ------------------------------------------------------------------ the rest of torch's everyday methods
+    def int(self) -> Tensor:
+        return _ops.astype(self, backend.int32)
+
+    def half(self) -> Tensor:
+        return _ops.astype(self, backend.float16)
+
+    def bool(self) -> Tensor:
+        return _ops.astype(self, backend.bool_)
+
+    def type(self, dtype: Any = None, non_blocking: builtins.bool = False) -> Any:
+        """With no argument, torch's type string (``'torch.FloatTensor'``); otherwise cast to ``dtype``
+        (a dtype, or a string such as ``'torch.LongTensor'``)."""
+        if dtype is None:
+            return "torch." + _TYPE_NAMES.get(self.array.dtype.name, self.array.dtype.name)
+        if isinstance(dtype, str) and dtype.startswith("torch."):
+            names = {v: k for k, v in _TYPE_NAMES.items()}
+            if dtype[6:] not in names:
+                raise ArgumentTypeError(f"type(): unknown tensor type {dtype!r}; expected e.g. 'torch.FloatTensor'")
+            dtype = names[dtype[6:]]
+        return _ops.astype(self, dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return _ops.astype(self, other.array.dtype)
+
+    def is_floating_point(self) -> builtins.bool:
+        return backend.is_floating(self.array.dtype)
+
+    def element_size(self) -> builtins.int:
+        return builtins.int(self.array.itemsize)
+
+    @property
+    def itemsize(self) -> builtins.int:
+        return builtins.int(self.array.itemsize)
+
+    @property
+    def nbytes(self) -> builtins.int:
+        return builtins.int(self.array.nbytes)
+
+    def nelement(self) -> builtins.int:
+        return builtins.int(self.array.size)
+
+    def ndimension(self) -> builtins.int:
+        return self.array.ndim
+
+    def __index__(self) -> builtins.int:
+        if self.array.size != 1 or self.array.dtype.kind not in "iub":
+            raise ArgumentTypeError(
+                f"only integer tensors of a single element can be converted to an index; this one is "
+                f"{self.array.dtype} of shape {self.shape}"
+            )
+        return builtins.int(self.array.reshape(()).item())
+
+    def __contains__(self, element: Any) -> builtins.bool:
+        """``value in t``: whether any element equals ``value`` (torch's semantics)."""
+        return builtins.bool((self.array == _data_of(element)).any())
+
+    def __round__(self, ndigits: Any = None) -> Tensor:
+        return _ops.round(self, 0 if ndigits is None else ndigits)
+
+    def __reversed__(self) -> Tensor:
+        """The tensor flipped along dim 0 (as torch's ``reversed(t)``)."""
+        return self if self.ndim == 0 else _ops.flip(self, 0)
+
+    def __format__(self, spec: str) -> str:
+        if self.array.ndim == 0:
+            return format(self.array.item(), spec)
+        if spec:
+            raise ArgumentTypeError(
+                f"format spec {spec!r} applies to 0-d tensors only; this one has shape {self.shape}"
+            )
+        return str(self)
+
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        """Itself when its array is C-contiguous, else a contiguous copy (gradients pass through)."""
+        return self if self.array.flags.c_contiguous else _ops.clone(self)
+
+    def is_contiguous(self, memory_format: Any = None) -> builtins.bool:
+        return builtins.bool(self.array.flags.c_contiguous)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return _ops.reshape(self, other.shape)
+
+    reshape_as = view_as
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return _ops.broadcast_to(self, other.shape)
+
+    def new_zeros(
+        self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+    ) -> Tensor:
+        return zeros(
+            *size, dtype=self.array.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad
+        )
+
+    def new_ones(
+        self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+    ) -> Tensor:
+        return ones(
+            *size, dtype=self.array.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad
+        )
+
+    new_empty = new_zeros
+
+    def new_full(
+        self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+    ) -> Tensor:
+        d = self.array.dtype if dtype is None else dtype
+        return full(size, fill_value, dtype=d, device=device, requires_grad=requires_grad)
+
+    def new_tensor(
+        self, data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+    ) -> Tensor:
+        return tensor(
+            data, dtype=self.array.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad
+        )
+
+    def mm(self, other: Any) -> Tensor:
+        return _ops.mm(self, other)
+
+    def bmm(self, other: Any) -> Tensor:
+        return _ops.bmm(self, other)
+
+    def matmul(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def mv(self, vec: Any) -> Tensor:
+        return _ops.mv(self, vec)
+
+    def dot(self, other: Any) -> Tensor:
+        return _ops.dot(self, other)
+
+    def outer(self, other: Any) -> Tensor:
+        return _ops.outer(self, other)
+
+    def t(self) -> Tensor:
+        return _ops.t(self)
+
+    def split(self, split_size: Any, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        return _ops.split(self, split_size, dim)
+
+    def chunk(self, chunks: builtins.int, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        return _ops.chunk(self, chunks, dim)
+
+    def narrow(self, dim: builtins.int, start: Any, length: builtins.int) -> Tensor:
+        return _ops.narrow(self, dim, start, length)
+
+    def unbind(self, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        return _ops.unbind(self, dim)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return _ops.repeat(self, *sizes)
+
+    def tile(self, *dims: Any) -> Tensor:
+        reps = tuple(dims[0]) if len(dims) == 1 and not isinstance(dims[0], (builtins.int, np.integer)) else dims
+        return _ops.repeat(self, (1,) * (self.ndim - len(reps)) + tuple(reps))
+
+    def flip(self, *dims: Any) -> Tensor:
+        return _ops.flip(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], builtins.int) else dims)
+
+    def scatter(self, dim: builtins.int, index: Any, src: Any = None, *, value: Any = None) -> Tensor:
+        return _ops.scatter(self, dim, index, src, value=value)
+
+    def scatter_add(self, dim: builtins.int, index: Any, src: Any) -> Tensor:
+        return _ops.scatter_add(self, dim, index, src)
+
+    def index_fill(self, dim: builtins.int, index: Any, value: Any) -> Tensor:
+        return _ops.index_fill(self, dim, index, value)
+
+    def index_select(self, dim: builtins.int, index: Any) -> Tensor:
+        return _ops.index_select(self, dim, index)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return _ops.masked_fill(self, mask, value)
+
+    def tril(self, diagonal: builtins.int = 0) -> Tensor:
+        return _ops.tril(self, diagonal)
+
+    def triu(self, diagonal: builtins.int = 0) -> Tensor:
+        return _ops.triu(self, diagonal)
+
+    def sort(self, dim: builtins.int = -1, descending: builtins.bool = False, stable: builtins.bool = False) -> Any:
+        return _ops.sort(self, dim, descending, stable)
+
+    def argsort(
+        self, dim: builtins.int = -1, descending: builtins.bool = False, stable: builtins.bool = False
+    ) -> Tensor:
+        return _ops.argsort(self, dim, descending, stable)
+
+    def topk(
+        self, k: builtins.int, dim: builtins.int = -1, largest: builtins.bool = True, sorted: builtins.bool = True
+    ) -> Any:
+        return _ops.topk(self, k, dim, largest, sorted)
+
+    def cumsum(self, dim: builtins.int, *, dtype: Any = None) -> Tensor:
+        return _ops.cumsum(self, dim, dtype=dtype)
+
+    def prod(self, dim: Any = None, keepdim: builtins.bool = False, *, dtype: Any = None) -> Tensor:
+        return _ops.prod(self, dim, keepdim, dtype=dtype)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: builtins.bool = False, dtype: Any = None) -> Tensor:
+        return _functional.norm(self, p, dim, keepdim, dtype)
+
+    def all(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
+        return _wrap(np.asarray(np.all(self.array, axis=dim, keepdims=keepdim)))
+
+    def any(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
+        return _wrap(np.asarray(np.any(self.array, axis=dim, keepdims=keepdim)))
+
+    def log1p(self) -> Tensor:
+        return _ops.log1p(self)
+
+    def expm1(self) -> Tensor:
+        return _ops.expm1(self)
+
+    def rsqrt(self) -> Tensor:
+        return _ops.rsqrt(self)
+
+    def square(self) -> Tensor:
+        return _functional.square(self)
+
+    def reciprocal(self) -> Tensor:
+        return _functional.reciprocal(self)
+
+    def neg(self) -> Tensor:
+        return _ops.neg(self)
+
+    negative = neg
+
+    def sign(self) -> Tensor:
+        return _ops.sign(self)
+
+    def floor(self) -> Tensor:
+        return _ops.floor(self)
+
+    def ceil(self) -> Tensor:
+        return _ops.ceil(self)
+
+    def round(self, decimals: builtins.int = 0) -> Tensor:
+        return _ops.round(self, decimals)
+
+    def trunc(self) -> Tensor:
+        return _ops.trunc(self)
+
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return _ops.add(self, _scaled(other, alpha))
+
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return _ops.sub(self, _scaled(other, alpha))
+
+    subtract = sub
+
+    def mul(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    multiply = mul
+
+    def div(self, other: Any) -> Tensor:
+        return _ops.div(self, other)
+
+    divide = div
+    true_divide = div
+
+    def maximum(self, other: Any) -> Tensor:
+        return _ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return _ops.minimum(self, other)
+
+    def lerp(self, end: Any, weight: Any) -> Tensor:
+        return _functional.lerp(self, end, weight)
+
+    def addcmul(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return _functional.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return _functional.addcdiv(self, tensor1, tensor2, value=value)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        return _ops.where(condition, self, other)
+
+    def leaky_relu(self, negative_slope: builtins.float = 0.01) -> Tensor:
+        return _ops.leaky_relu(self, negative_slope)
+
+    # Comparisons by name (no gradient, like the operators)
+    def eq(self, other: Any) -> Tensor:
+        return self.__eq__(other)
+
+    def ne(self, other: Any) -> Tensor:
+        return self.__ne__(other)
+
+    def lt(self, other: Any) -> Tensor:
+        return self.__lt__(other)
+
+    def le(self, other: Any) -> Tensor:
+        return self.__le__(other)
+
+    def gt(self, other: Any) -> Tensor:
+        return self.__gt__(other)
+
+    def ge(self, other: Any) -> Tensor:
+        return self.__ge__(other)
+
+    greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+    def equal(self, other: Any) -> builtins.bool:
+        """True when both have the same shape and values (torch.equal)."""
+        o = _data_of(other)
+        return builtins.bool(np.shape(o) == self.shape and np.array_equal(self.array, o))
+
+    def allclose(
+        self, other: Any, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8, equal_nan: builtins.bool = False
+    ) -> builtins.bool:
+        return builtins.bool(np.allclose(self.array, _data_of(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def isclose(
+        self, other: Any, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8, equal_nan: builtins.bool = False
+    ) -> Tensor:
+        return _wrap(np.isclose(self.array, _data_of(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def isnan(self) -> Tensor:
+        return _wrap(np.isnan(self.array))
+
+    def isinf(self) -> Tensor:
+        return _wrap(np.isinf(self.array))
+
+    def isfinite(self) -> Tensor:
+        return _wrap(np.isfinite(self.array))
+
+    def logical_not(self) -> Tensor:
+        return _wrap(np.logical_not(self.array))
+
+    def logical_and(self, other: Any) -> Tensor:
+        return _wrap(np.logical_and(self.array, _data_of(other)))
+
+    def logical_or(self, other: Any) -> Tensor:
+        return _wrap(np.logical_or(self.array, _data_of(other)))
+
+    def __invert__(self) -> Tensor:
+        if self.array.dtype.kind not in "iub":
+            raise ArgumentTypeError(f"~ (bitwise not) needs an integer or boolean tensor, got {self.array.dtype}")
+        return _wrap(np.invert(self.array))
+
+    def __and__(self, other: Any) -> Tensor:
+        return _wrap(np.bitwise_and(self.array, _data_of(other)))
+
+    def __or__(self, other: Any) -> Tensor:
+        return _wrap(np.bitwise_or(self.array, _data_of(other)))
+
+    def __xor__(self, other: Any) -> Tensor:
+        return _wrap(np.bitwise_xor(self.array, _data_of(other)))
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return _wrap(np.floor_divide(self.array, _data_of(other)))
+
+    def __mod__(self, other: Any) -> Tensor:
+        return _wrap(np.mod(self.array, _data_of(other)))
+
+    def bincount(self, weights: Any = None, minlength: builtins.int = 0) -> Tensor:
+        return _wrap(np.bincount(self.array, None if weights is None else _data_of(weights), minlength))
+
+    def unique(
+        self,
+        sorted: builtins.bool = True,
+        return_inverse: builtins.bool = False,
+        return_counts: builtins.bool = False,
+        dim: Any = None,
+    ) -> Any:
+        out = np.unique(self.array, return_inverse=return_inverse, return_counts=return_counts, axis=dim)  # type: ignore[call-overload]
+        if isinstance(out, tuple):
+            return tuple(_wrap(np.asarray(o)) for o in out)
+        return _wrap(out)
+
+
+_TYPE_NAMES = {
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "float16": "HalfTensor",
+    "int64": "LongTensor",
+    "int32": "IntTensor",
+    "int16": "ShortTensor",
+    "int8": "CharTensor",
+    "uint8": "ByteTensor",
+    "bool": "BoolTensor",
+}
+
 
 # ---------------------------------------------------------------------- construction helpers
 def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -483,6 +1381,7 @@ def _wrap(arr: np.ndarray) -> Tensor:
     t._needs = None
     t._retains_grad = False
     t._seq = 0
+    t._vc = None
     return t
 
 
@@ -498,6 +1397,7 @@ def _node(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: Callable[..., Any],
     t.grad = None
     t._saved = saved
     t._retains_grad = False
+    t._vc = None
     if _mode.enabled:
         needs = tuple(p.requires_grad for p in parents)
         if True in needs:
@@ -516,6 +1416,274 @@ def _node(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: Callable[..., Any],
     return t
 
 
+# ---------------------------------------------------------------------- in-place machinery
+# A version counter is a list [version, seq of a recent write, ...] (the last writes' creation
+# numbers, so that backward can tell whether a write came after an op used the tensor). Tensors
+# sharing storage (views, detach(), the old history kept by a rebase) share one list.
+_RECENT_WRITES = 32
+
+_LEAF_MESSAGE = (
+    "a leaf Variable that requires grad is being used in an in-place operation. "
+    "(Update parameters inside `with ds.no_grad():`, or write through .data.)"
+)
+_READ_ONLY_MESSAGE = (
+    "{op}: unsupported operation: more than one element of the written-to tensor refers to a single memory "
+    "location (it is a broadcast or read-only view). Please clone() the tensor before performing the operation."
+)
+
+
+def _version_counter(t: Tensor) -> list[int]:
+    vc = t._vc
+    if vc is None:
+        vc = t._vc = [0]
+    return vc
+
+
+def _bump(t: Tensor) -> None:
+    """Record an in-place write to ``t``'s storage: version + 1, stamped with a fresh creation number."""
+    vc = t._vc
+    if vc is None:
+        vc = t._vc = [0]
+    vc[0] += 1
+    seq = next(_op_counter)
+    vc.append(seq)
+    if len(vc) > _RECENT_WRITES + 1:
+        del vc[1]
+    _inplace_clock.last = seq
+
+
+def _alias(out: Tensor, x: Tensor) -> Tensor:
+    """Let a view ``out`` of ``x`` share x's version counter (a write through either changes both)."""
+    base = out.array.base
+    if base is not None and (base is x.array or base is x.array.base):
+        out._vc = _version_counter(x)
+    return out
+
+
+def _records(t: Tensor, *operands: Any) -> bool:
+    """Whether an in-place op on ``t`` with these operands must be recorded for autograd.
+
+    Every in-place op asks this first, so it also readies ``t`` for writing: a 0-d result of NumPy
+    arithmetic is a read-only NumPy scalar, which becomes a 0-d array (nothing else shares a scalar).
+    """
+    if isinstance(t.array, np.generic):
+        t.array = np.array(t.array)
+    if not _mode.enabled:
+        return False
+    if t.requires_grad:
+        return True
+    return any(isinstance(o, Tensor) and o.requires_grad for o in operands)
+
+
+def _check_writable(t: Tensor, op: str) -> None:
+    if not t.array.flags.writeable:
+        raise StateError(_READ_ONLY_MESSAGE.format(op=op))
+
+
+def _scaled(other: Any, alpha: Any) -> Any:
+    if isinstance(alpha, Tensor):
+        alpha = alpha.item()
+    if alpha == 1:
+        return other
+    return _ops.mul(other, alpha) if isinstance(other, Tensor) else np.multiply(other, alpha)
+
+
+def _mul_reads_self(other: Any) -> bool:
+    # x.mul_(w): w's gradient is g * (x before the write), so the old values must be kept.
+    return isinstance(other, Tensor) and other.requires_grad
+
+
+def _inplace_ufunc(
+    t: Tensor, ufunc: Any, other: Any, op: Callable[..., Tensor], name: str, reads_self: bool = False
+) -> Tensor:
+    """``t = ufunc(t, other)`` written into t's array (no temporary when nothing is recorded)."""
+    if _records(t, other):
+        # x.mul_(x): the operand is the old x too (t itself would become its own parent)
+        return _inplace_recorded(t, name, lambda src: op(src, src if other is t else other), reads_self)
+    arr = t.array
+    try:
+        ufunc(arr, other.array if isinstance(other, Tensor) else other, out=arr, casting="same_kind")
+    except TypeError:
+        result = np.result_type(arr, _data_of(other))
+        raise ArgumentTypeError(
+            f"{name}: result type {result} can't be cast to the desired output type {arr.dtype} "
+            "(an in-place op keeps the tensor's dtype)"
+        ) from None
+    except ValueError as exc:
+        if not arr.flags.writeable:
+            raise StateError(_READ_ONLY_MESSAGE.format(op=name)) from None
+        raise ShapeError(
+            f"{name}: the operand of shape {np.shape(_data_of(other))} does not broadcast to the tensor's shape "
+            f"{arr.shape} (an in-place op cannot change the shape): {exc}"
+        ) from None
+    _bump(t)
+    return t
+
+
+def _inplace_unary(t: Tensor, ufunc: Any, op: Callable[..., Tensor], name: str, reads_self: bool = False) -> Tensor:
+    if _records(t):
+        return _inplace_recorded(t, name, op, reads_self)
+    _check_writable(t, name)
+    arr = t.array
+    if not backend.is_floating(arr.dtype) and ufunc not in (np.negative, np.abs, _relu_into):
+        raise ArgumentTypeError(
+            f"{name}: result type {backend.get_default_dtype()} can't be cast to the desired output type {arr.dtype} "
+            "(an in-place op keeps the tensor's dtype)"
+        )
+    ufunc(arr, out=arr)
+    _bump(t)
+    return t
+
+
+def _sigmoid_into(arr: np.ndarray, out: np.ndarray) -> None:
+    out[...] = _ops._sigmoid_array(arr)
+
+
+def _relu_into(arr: np.ndarray, out: np.ndarray) -> None:
+    np.maximum(arr, 0, out=out)
+
+
+def _bool_mask(mask: Any, op: str) -> np.ndarray:
+    m = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise ArgumentTypeError(f"{op}: expected a boolean mask, got dtype {m.dtype}")
+    return m
+
+
+def _storage_is_shared(t: Tensor) -> bool:
+    """Whether ``t``'s array is a view, or has other references (views of it, other tensors over it).
+
+    A tensor outside the graph has no record of the views taken from it, so this counts references:
+    the array's own slot, the local name and getrefcount's argument are 3. (A 0-d result of NumPy
+    arithmetic materialized by _records owns its array too.)
+    """
+    arr = t.array
+    return arr.base is not None or sys.getrefcount(arr) > 3
+
+
+def _is_view_in_graph(t: Tensor) -> bool:
+    """Whether ``t`` was made by a view op from a tensor that requires grad (sharing its storage)."""
+    if t._vjp is None or t._vjp not in _ops._WRITABLE_VIEW_RULES or not t._parents:
+        return False
+    return any(p.requires_grad and np.may_share_memory(t.array, p.array) for p in t._parents)
+
+
+def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], reads_self: bool = False) -> Tensor:
+    """An in-place op while gradients are recorded: ``t`` becomes the op's output (its history is rebased).
+
+    ``t``'s previous history moves to a new tensor object (the "ghost", sharing storage and version
+    counter), the op is recorded as ``compute(ghost)``, its values are copied into ``t``'s array and
+    ``t`` takes over the new node. Ops whose rule needs the values from before the write
+    (``reads_self``) give the ghost a copy of them. Consumers recorded earlier still point at ``t``,
+    whose creation number is now newer than theirs: backward follows ``t._prior`` back to the
+    history they used (autograd._histories_at).
+    """
+    if t._vjp is None and t.requires_grad:
+        raise StateError(_LEAF_MESSAGE)
+    _check_writable(t, name)
+    shared = t._vjp is None and _storage_is_shared(t)
+    if shared and t._vc is None:  # shared by means downslope does not track (NumPy views, from_numpy)
+        raise StateError(
+            f"{name}: an in-place op with an operand that requires grad, on a tensor outside the graph that shares "
+            "its storage with other tensors (it is a view, or has views): they would show the new values but not "
+            "carry their gradient. Write into the tensor that owns the storage (e.g. buf[i] = ..., which is "
+            "recorded), or .clone() first."
+        )
+    if _is_view_in_graph(t):
+        return _inplace_on_view(t, name, compute, reads_self)
+    ghost = _ghost(t, reads_self)
+    result = compute(ghost)
+    _check_result(t, result, name)
+    np.copyto(t.array, result.array, casting="unsafe")
+    _bump(t)
+    _adopt(t, ghost, result)
+    if shared and t._vc is not None:
+        # Other tensors outside the graph (the buffer t views, or views of t) now show values written with a
+        # gradient they do not carry: backward refuses ops that read them after this (autograd._check_taints),
+        # unless the buffer takes the values back with buf[i] = t (Python's `buf[i] += w` does), see __setitem__.
+        taints = _inplace_clock.taints
+        taints.append([t._vc, t._seq, None])
+        if len(taints) > 256:
+            del taints[: len(taints) - 256]
+    return t
+
+
+def _ghost(t: Tensor, reads_self: bool) -> Tensor:
+    """A new tensor object holding t's current history (and storage, or a copy of its values)."""
+    ghost = Tensor.__new__(Tensor)
+    ghost.array = t.array.copy() if reads_self else t.array
+    ghost.grad = None
+    ghost.requires_grad = t.requires_grad
+    ghost._parents, ghost._vjp, ghost._saved, ghost._needs = t._parents, t._vjp, t._saved, t._needs
+    ghost._retains_grad = False
+    ghost._seq = t._seq
+    # A copy keeps the old values for good (PyTorch saves such an op's input the same way), so it has
+    # a counter of its own; a ghost sharing the storage shares the counter and sees later writes.
+    ghost._vc = None if reads_self else _version_counter(t)
+    return ghost
+
+
+def _check_result(t: Tensor, result: Tensor, name: str) -> None:
+    if result.shape != t.shape:
+        raise ShapeError(
+            f"{name}: the result has shape {result.shape} but the tensor has shape {t.shape} "
+            "(an in-place op cannot change the shape)"
+        )
+    if not np.can_cast(result.array.dtype, t.array.dtype, casting="same_kind") and name != "copy_":
+        raise ArgumentTypeError(
+            f"{name}: result type {result.array.dtype} can't be cast to the desired output type {t.array.dtype} "
+            "(an in-place op keeps the tensor's dtype)"
+        )
+
+
+def _adopt(t: Tensor, ghost: Tensor, result: Tensor) -> None:
+    """Make ``t`` stand for ``result``'s history, ``ghost`` keeping the one it had (see _inplace_recorded)."""
+    prior = getattr(t, "_prior", None)
+    if prior is not None:
+        ghost._prior = prior
+    t._prior = ghost
+    ghost._next = t
+    # A result with no history (a comparison such as ge_, which has no gradient) leaves t a constant.
+    t.requires_grad = result.requires_grad
+    t._parents, t._vjp, t._saved, t._needs = result._parents, result._vjp, result._saved, result._needs
+    t._seq = next(_op_counter)  # newer than the write, so t's own rule sees its values as current
+    _inplace_clock.rebased = t._seq
+
+
+def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], reads_self: bool) -> Tensor:
+    """An in-place op on a view ``t`` of a tensor in the graph (``h[i] += v``, ``h[:, 0].mul_(2)``).
+
+    The new values are written into the base through the base's own recorded in-place op (an
+    index_put / copy, which rebases the base), and ``t`` becomes a fresh view of the new base, so
+    both histories describe their values (PyTorch's CopySlices does the same job).
+    """
+    base = t._parents[0]
+    if base._vjp is None and base.requires_grad:
+        raise StateError(
+            "a view of a leaf Variable that requires grad is being used in an in-place operation. "
+            "(Update parameters inside `with ds.no_grad():`, or write through .data.)"
+        )
+    rule, saved = t._vjp, t._saved
+    ghost = _ghost(t, reads_self)
+    result = compute(ghost)
+    _check_result(t, result, name)
+    if rule is _ops._getitem_vjp:
+        base[saved[0]] = result  # recorded: base becomes index_put(old base, index, result)
+    elif rule is _ops._reshape_vjp:
+        base.copy_(_ops.reshape(result, base.shape))
+    else:  # a permutation of the base
+        base.copy_(_ops.permute(result, saved))
+    view = (
+        _ops.getitem(base, saved[0])
+        if rule is _ops._getitem_vjp
+        else _ops.reshape(base, t.shape)
+        if rule is _ops._reshape_vjp
+        else _ops.permute(base, tuple(np.argsort(saved)))
+    )
+    _adopt(t, ghost, view)
+    return t
+
+
 def _data_of(x: Any) -> Any:
     return x.array if isinstance(x, Tensor) else x
 
@@ -528,17 +1696,30 @@ def _rule_name(vjp: Callable[..., Any]) -> str:
 
 
 # ---------------------------------------------------------------------- public factories
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+
+
+def _on_cpu(device: Any, where: str) -> None:
+    if device is not None:
+        _check_cpu(device, where)
+
+
+@_torch_options
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Make a tensor from a list, a scalar, an array or another tensor (data is copied).
 
-    Floating data becomes float32 unless ``dtype`` is given (e.g. ``dtype=ds.float64``).
+    Floating data becomes float32 unless ``dtype`` is given (e.g. ``dtype=ds.float64``);
+    ``device`` may name the CPU (anything else is refused).
 
     Example:
         >>> import downslope as ds
         >>> ds.tensor([[1, 2], [3, 4]], dtype="float32").shape
         (2, 2)
     """
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    _on_cpu(device, "tensor()")
+    t = _wrap(_to_array(data, dtype))  # not Tensor(data): Tensor(None) / Tensor(3, 4) are torch's legacy forms
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
 
 
 def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -553,11 +1734,17 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     return t
 
 
-def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Return ``data`` itself when it is already a tensor (of the asked dtype), else a new tensor."""
+    _on_cpu(device, "as_tensor()")
     if isinstance(data, Tensor) and (dtype is None or data.dtype == backend.as_dtype(dtype)):
         return data
-    return Tensor(data, dtype=dtype)
+    return _wrap(_to_array(data, dtype))
+
+
+def is_tensor(obj: Any) -> bool:
+    """Whether ``obj`` is a downslope Tensor (torch.is_tensor)."""
+    return isinstance(obj, Tensor)
 
 
 def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
@@ -580,17 +1767,45 @@ def _random_dtype(dtype: Any, name: str) -> np.dtype:
     return resolved
 
 
-def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def _made(arr: np.ndarray, requires_grad: bool, device: Any, where: str) -> Tensor:
+    _on_cpu(device, where)
+    return from_numpy(arr, requires_grad)
+
+
+@_torch_options
+def zeros(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros, e.g. ``ds.zeros(2, 3)``."""
-    return from_numpy(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad)
+    return _made(
+        np.zeros(_shape_arg(shape if size is None else (size,)), _float_dtype(dtype)), requires_grad, device, "zeros()"
+    )
 
 
-def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+@_torch_options
+def ones(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones, e.g. ``ds.ones(2, 3)``."""
-    return from_numpy(np.ones(_shape_arg(shape), _float_dtype(dtype)), requires_grad)
+    return _made(
+        np.ones(_shape_arg(shape if size is None else (size,)), _float_dtype(dtype)), requires_grad, device, "ones()"
+    )
 
 
-def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+@_torch_options
+def empty(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor to be filled (zeros here: NumPy's uninitialised memory would make runs irreproducible)."""
+    return _made(
+        np.zeros(_shape_arg(shape if size is None else (size,)), _float_dtype(dtype)), requires_grad, device, "empty()"
+    )
+
+
+def _fill_dtype(fill_value: Any, dtype: Any) -> np.dtype:
+    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
+        return backend.bool_
+    if dtype is None and isinstance(fill_value, (int, np.integer)):
+        return backend.int64
+    return _float_dtype(dtype)
+
+
+@_torch_options
+def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value``; its dtype follows the value, as in torch.full
     (``ds.full((2,), 3)`` is int64, ``ds.full((2,), 0.5)`` float32).
 
@@ -600,35 +1815,143 @@ def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool =
         tensor([[0.5, 0.5],
                 [0.5, 0.5]])
     """
-    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
-        dtype = backend.bool_
-    elif dtype is None and isinstance(fill_value, (int, np.integer)):
-        dtype = backend.int64
-    return from_numpy(np.full(_shape_arg((shape,)), fill_value, _float_dtype(dtype)), requires_grad)
+    value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
+    arr = np.full(_shape_arg((shape,)), value, _fill_dtype(value, dtype))
+    return _made(arr, requires_grad, device, "full()")
 
 
-def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return from_numpy(np.zeros_like(_data_of(t)), requires_grad)
+def _like_dtype(t: Any, dtype: Any) -> np.dtype:
+    return np.asarray(_data_of(t)).dtype if dtype is None else backend.as_dtype(dtype)
 
 
-def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return from_numpy(np.ones_like(_data_of(t)), requires_grad)
+@_torch_options
+def zeros_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with ``t``'s shape and dtype (or ``dtype``)."""
+    return _made(np.zeros(np.shape(_data_of(t)), _like_dtype(t, dtype)), requires_grad, device, "zeros_like()")
 
 
-def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+@_torch_options
+def ones_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones with ``t``'s shape and dtype (or ``dtype``)."""
+    return _made(np.ones(np.shape(_data_of(t)), _like_dtype(t, dtype)), requires_grad, device, "ones_like()")
+
+
+@_torch_options
+def empty_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor to be filled, with ``t``'s shape and dtype (zeros, see :func:`empty`)."""
+    return zeros_like(t, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+@_torch_options
+def full_like(t: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` everywhere, with ``t``'s shape and dtype (or ``dtype``)."""
+    arr = np.full(np.shape(_data_of(t)), _data_of(fill_value), _like_dtype(t, dtype))
+    return _made(arr, requires_grad, device, "full_like()")
+
+
+@_torch_options
+def randn(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the library's seeded generator."""
-    arr = backend.rng().standard_normal(_shape_arg(shape), dtype=np.float64).astype(_random_dtype(dtype, "randn"))
-    return from_numpy(arr, requires_grad)
+    arr = (
+        backend.rng()
+        .standard_normal(_shape_arg(shape if size is None else (size,)), dtype=np.float64)
+        .astype(_random_dtype(dtype, "randn"))
+    )
+    return _made(arr, requires_grad, device, "randn()")
 
 
-def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+@_torch_options
+def rand(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples on [0, 1) from the library's seeded generator."""
-    arr = backend.rng().random(_shape_arg(shape), dtype=np.float64).astype(_random_dtype(dtype, "rand"))
-    return from_numpy(arr, requires_grad)
+    arr = (
+        backend.rng()
+        .random(_shape_arg(shape if size is None else (size,)), dtype=np.float64)
+        .astype(_random_dtype(dtype, "rand"))
+    )
+    return _made(arr, requires_grad, device, "rand()")
 
 
-def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
+@_torch_options
+def randn_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples with ``t``'s shape (and floating dtype)."""
+    return randn(np.shape(_data_of(t)), dtype=_like_dtype(t, dtype), device=device, requires_grad=requires_grad)
+
+
+@_torch_options
+def rand_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples on [0, 1) with ``t``'s shape (and floating dtype)."""
+    return rand(np.shape(_data_of(t)), dtype=_like_dtype(t, dtype), device=device, requires_grad=requires_grad)
+
+
+@_torch_options
+def randint(low: int, high: Any = None, size: Any = None, *, dtype: Any = None, device: Any = None) -> Tensor:
+    """Integers uniform on [low, high) (``randint(high, size)`` or ``randint(low, high, size)``), int64."""
+    if size is None:
+        if high is None:
+            raise ArgumentTypeError("randint: expected randint(high, size) or randint(low, high, size)")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    shape = _shape_arg((size,)) if not isinstance(size, (int, np.integer)) else (int(size),)
+    arr = backend.rng().integers(int(low), int(high), shape, dtype=np.int64)
+    return _made(arr.astype(backend.int64 if dtype is None else backend.as_dtype(dtype)), False, device, "randint()")
+
+
+def randint_like(t: Any, low: int, high: Any = None, **kwargs: Any) -> Tensor:
+    """Integers uniform on [low, high) with ``t``'s shape (and dtype)."""
+    kwargs.setdefault("dtype", _like_dtype(t, None))
+    return randint(low, high, np.shape(_data_of(t)), **kwargs)
+
+
+@_torch_options
+def randperm(n: int, *, dtype: Any = None, device: Any = None) -> Tensor:
+    """A random permutation of 0..n-1 (int64) from the library's seeded generator."""
+    arr = backend.rng().permutation(int(n))
+    return _made(arr.astype(backend.int64 if dtype is None else backend.as_dtype(dtype)), False, device, "randperm()")
+
+
+@_torch_options
+def normal(
+    mean: Any = 0.0,
+    std: Any = 1.0,
+    size: Any = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Samples of N(mean, std^2); ``mean``/``std`` may be tensors (broadcast), or floats with ``size``."""
+    shape = np.broadcast_shapes(np.shape(_data_of(mean)), np.shape(_data_of(std)))
+    if size is not None:
+        shape = _shape_arg((size,)) if not isinstance(size, (int, np.integer)) else (int(size),)
+    if dtype is None and isinstance(mean, Tensor):
+        dtype = mean.array.dtype
+    z = backend.rng().standard_normal(shape, dtype=np.float64)
+    arr = (z * np.asarray(_data_of(std), np.float64) + np.asarray(_data_of(mean), np.float64)).astype(
+        _random_dtype(dtype, "normal")
+    )
+    return _made(arr, requires_grad, device, "normal()")
+
+
+@_torch_options
+def bernoulli(p: Any) -> Tensor:
+    """1 with probability ``p`` (a tensor of probabilities), else 0, in ``p``'s dtype."""
+    probs = np.asarray(_data_of(p))
+    arr = (backend.rng().random(probs.shape) < probs).astype(probs.dtype if probs.dtype.kind == "f" else np.float32)
+    return from_numpy(arr)
+
+
+@_torch_options
+def arange(
+    start: Any,
+    end: Any = None,
+    step: Any = 1,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Evenly spaced values in [start, end); integers unless a float is involved or asked for."""
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if end is None:
         start, end = 0, start
     arr = np.arange(start, end, step)
@@ -638,7 +1961,45 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
         arr = arr.astype(backend.get_default_dtype())
     else:
         arr = arr.astype(backend.int64)
-    return from_numpy(arr)
+    return _made(arr, requires_grad, device, "arange()")
+
+
+@_torch_options
+def linspace(
+    start: Any, end: Any, steps: int, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32 by default).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linspace(0, 1, 5)
+        tensor([0.  , 0.25, 0.5 , 0.75, 1.  ])
+    """
+    arr = np.linspace(_data_of(start), _data_of(end), int(steps), dtype=np.float64)
+    return _made(arr.astype(_float_dtype(dtype)), requires_grad, device, "linspace()")
+
+
+@_torch_options
+def logspace(
+    start: Any,
+    end: Any,
+    steps: int,
+    base: float = 10.0,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``base ** linspace(start, end, steps)`` (float32 by default)."""
+    arr = np.logspace(_data_of(start), _data_of(end), int(steps), base=base, dtype=np.float64)
+    return _made(arr.astype(_float_dtype(dtype)), requires_grad, device, "logspace()")
+
+
+@_torch_options
+def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """The n x m identity matrix (m = n by default)."""
+    return _made(
+        np.eye(int(n), None if m is None else int(m), dtype=_float_dtype(dtype)), requires_grad, device, "eye()"
+    )
 
 
 from . import functional as _functional  # noqa: E402  (the ops need Tensor defined first)

@@ -132,3 +132,19 @@ def test_bad_dataset_and_seed_are_explained():
         DataLoader(_xy(), shuffle=True, seed=-3)
     with pytest.raises(CheckpointError, match="does not shuffle"):
         DataLoader(_xy()).load_state_dict(DataLoader(_xy(), shuffle=True, seed=0).state_dict())
+
+
+def test_a_list_of_samples_is_a_dataset_as_in_torch():
+    torch = pytest.importorskip("torch")
+    samples = [(i % 3, f"text {i}", np.full(2, float(i), np.float32)) for i in range(7)]
+    ours = list(DataLoader(samples, batch_size=3))
+    theirs = list(torch.utils.data.DataLoader(samples, batch_size=3))
+    assert len(ours) == len(theirs) == 3
+    for (labels, texts, xs), (tl, tt, tx) in zip(ours, theirs):
+        assert labels.tolist() == tl.tolist() and list(texts) == list(tt)
+        np.testing.assert_array_equal(xs.numpy(), tx.numpy())
+    pairs = DataLoader([(np.zeros(2), 1), (np.ones(2), 0)], batch_size=2, collate_fn=lambda b: [y for _, y in b])
+    assert list(pairs) == [[1, 0]]
+    # a tuple of equally long arrays stays downslope's (x, y) shorthand
+    x, y = next(iter(DataLoader((np.zeros((4, 2)), np.arange(4)), batch_size=4)))
+    assert x.shape == (4, 2) and y.tolist() == [0, 1, 2, 3]

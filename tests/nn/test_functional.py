@@ -9,6 +9,7 @@ import pytest
 
 import downslope as ds
 import downslope.nn.functional as F
+from downslope import nn
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -127,3 +128,161 @@ def test_gelu_double_backward_uses_the_exact_form(assert_close: Any) -> None:
     go.sum().backward()
     gt.sum().backward()
     assert_close(xo.grad.numpy(), xt.grad.numpy(), np.float32, "second derivative")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("ours", "ref"),
+    [
+        (F.relu6, TF.relu6),
+        (lambda x: F.hardtanh(x, -2.0, 1.5), lambda x: TF.hardtanh(x, -2.0, 1.5)),
+        (F.selu, TF.selu),
+        (lambda x: F.celu(x, 0.7), lambda x: TF.celu(x, 0.7)),
+        (F.logsigmoid, TF.logsigmoid),
+        (F.softsign, TF.softsign),
+        (F.tanhshrink, TF.tanhshrink),
+        (F.mish, TF.mish),
+        (F.hardsigmoid, TF.hardsigmoid),
+        (F.hardswish, TF.hardswish),
+        (lambda x: F.threshold(x, 0.3, -1.0), lambda x: TF.threshold(x, 0.3, -1.0)),
+        (lambda x: F.softmin(x, 1), lambda x: TF.softmin(x, 1)),
+        (lambda x: F.glu(x, 1), lambda x: TF.glu(x, 1)),
+        (lambda x: F.normalize(x, dim=1), lambda x: TF.normalize(x, dim=1)),
+        (lambda x: F.normalize(x, p=1, dim=0), lambda x: TF.normalize(x, p=1, dim=0)),
+        (lambda x: F.pad(x, (1, 2, 0, 1), value=0.5), lambda x: TF.pad(x, (1, 2, 0, 1), value=0.5)),
+        (lambda x: F.pad(x, (2, 1), mode="replicate"), lambda x: TF.pad(x, (2, 1), mode="replicate")),
+        (lambda x: F.relu(x, inplace=False), lambda x: TF.relu(x, inplace=False)),
+    ],
+    ids=["relu6", "hardtanh", "selu", "celu", "logsigmoid", "softsign", "tanhshrink", "mish", "hardsigmoid",
+         "hardswish", "threshold", "softmin", "glu", "normalize", "normalize_p1", "pad", "pad_replicate", "relu_kw"],
+)  # fmt: skip
+def test_more_activations_match_torch(check_op: Any, ours: Any, ref: Any) -> None:
+    check_op(ours, ref, [x_array()])
+
+
+def test_prelu_similarity_and_distance_match_torch(check_op: Any) -> None:
+    check_op(F.prelu, TF.prelu, [x_array((3, 4, 2)), x_array((4,), 1)])
+    check_op(F.prelu, TF.prelu, [x_array((3, 4)), np.array([0.25], np.float32)])
+    check_op(F.cosine_similarity, TF.cosine_similarity, [x_array((4, 6), 1), x_array((4, 6), 2)])
+    check_op(
+        lambda a, b: F.cosine_similarity(a, b, dim=0), lambda a, b: TF.cosine_similarity(a, b, dim=0),
+        [x_array((4, 6), 1), x_array((4, 6), 2)],
+    )  # fmt: skip
+    check_op(F.pairwise_distance, TF.pairwise_distance, [x_array((4, 6), 1), x_array((4, 6), 2)])
+
+
+@pytest.mark.parametrize(
+    ("fn", "shape", "channel_axes"),
+    [(F.dropout1d, (3, 5, 7), 2), (F.dropout1d, (5, 7), 1), (F.dropout2d, (3, 5, 4, 4), 2),
+     (F.dropout2d, (3, 5, 7), 2), (F.dropout3d, (2, 5, 2, 3, 3), 2), (F.dropout3d, (5, 2, 3, 3), 1)],
+)  # fmt: skip
+def test_channel_dropout_zeroes_whole_channels_with_torchs_layouts(fn: Any, shape: tuple, channel_axes: int) -> None:
+    # Same layout rule as torch: within a channel every element is kept (scaled by 2) or zeroed together.
+    ds.manual_seed(0)
+    x = ds.ones(*shape, requires_grad=True)
+    y = fn(x, 0.5)
+    per_channel = y.numpy().reshape(int(np.prod(shape[:channel_axes])), -1)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0}
+    assert all(len(np.unique(row)) == 1 for row in per_channel)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), y.numpy())
+    with torch.no_grad():
+        theirs = getattr(TF, fn.__name__)(torch.ones(shape), 0.5).numpy().reshape(per_channel.shape[0], -1)
+    assert all(len(np.unique(row)) == 1 for row in theirs)
+    np.testing.assert_array_equal(fn(x, 0.5, training=False).numpy(), np.ones(shape, np.float32))
+
+
+def test_channel_dropout_is_seeded_and_checks_rank() -> None:
+    ds.manual_seed(3)
+    a = F.dropout2d(ds.ones(8, 16, 2, 2), 0.3).numpy()
+    ds.manual_seed(3)
+    b = F.dropout2d(ds.ones(8, 16, 2, 2), 0.3).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert 0.5 < (a != 0).mean() < 0.9
+    with pytest.raises(ValueError, match=r"dropout1d: expected a 2-D \(C, ...\) or 3-D"):
+        F.dropout1d(ds.ones(2, 3, 4, 5))
+
+
+def test_alpha_dropout_keeps_selu_statistics_and_is_seeded() -> None:
+    ds.manual_seed(0)
+    x = ds.randn(200_000)
+    for fn, p in ((F.alpha_dropout, 0.2), (F.alpha_dropout, 0.5)):
+        y = fn(x, p, training=True).numpy()
+        assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.02
+        values, counts = np.unique(y, return_counts=True)
+        assert abs(counts.max() / y.size - p) < 0.01  # every dropped unit takes one and the same value
+        np.testing.assert_array_equal(fn(x, p, training=False).numpy(), x.numpy())
+    # torch's value for dropped units with p=0.5: a * (-alpha') + b
+    torch.manual_seed(0)
+    t = TF.alpha_dropout(torch.zeros(1000), 0.5, training=True)
+    ours = F.alpha_dropout(ds.zeros(1000), 0.5, training=True).numpy()
+    np.testing.assert_allclose(sorted(set(np.round(ours, 5))), sorted(set(np.round(t.numpy(), 5))), rtol=1e-5)
+    channels = F.feature_alpha_dropout(ds.zeros(4, 8, 3), 0.5, training=True).numpy()
+    assert all(len(np.unique(row)) == 1 for row in channels.reshape(32, 3))
+
+
+def test_rrelu_matches_torch_in_eval_and_stays_in_bounds_in_training(check_op: Any) -> None:
+    x = x_array()
+    check_op(lambda x: F.rrelu(x, 0.1, 0.3), lambda x: TF.rrelu(x, 0.1, 0.3), [x])
+    check_op(nn.RReLU(0.2, 0.25).eval(), torch.nn.RReLU(0.2, 0.25).eval(), [x])
+    y = F.rrelu(ds.tensor(x), 0.1, 0.3, training=True).numpy()
+    neg = x < 0
+    np.testing.assert_array_equal(y[~neg], x[~neg])
+    slopes = y[neg] / x[neg]
+    assert slopes.min() >= 0.1 - 1e-6 and slopes.max() <= 0.3 + 1e-6 and slopes.std() > 0.03
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_multi_margin_loss_matches_torch(check_op: Any, p: int) -> None:
+    x = x_array((5, 4))
+    y = np.array([0, 3, 1, 1, 2])
+    w = np.array([0.5, 1.0, 2.0, 1.5], np.float32)
+    check_op(lambda x: F.multi_margin_loss(x, ds.tensor(y), p=p, margin=0.7),
+             lambda x: TF.multi_margin_loss(x, torch.tensor(y), p=p, margin=0.7), [x])  # fmt: skip
+    check_op(lambda x: F.multi_margin_loss(x, ds.tensor(y), weight=ds.tensor(w), reduction="sum"),
+             lambda x: TF.multi_margin_loss(x, torch.tensor(y), weight=torch.tensor(w), reduction="sum"), [x])  # fmt: skip
+    got = nn.MultiMarginLoss(reduction="none")(ds.tensor(x[0]), ds.tensor(3)).numpy()
+    np.testing.assert_allclose(got, torch.nn.MultiMarginLoss(reduction="none")(torch.tensor(x[0]), torch.tensor(3)))
+
+
+def test_local_response_norm_pdist_and_old_names_match_torch(check_op: Any) -> None:
+    x = x_array((2, 5, 3, 3))
+    for size in (1, 2, 3, 4):
+        check_op(
+            lambda x, size=size: F.local_response_norm(x, size, 1e-2, 0.75, 2.0),
+            lambda x, size=size: TF.local_response_norm(x, size, 1e-2, 0.75, 2.0),
+            [x],
+        )
+    check_op(nn.LocalResponseNorm(3), torch.nn.LocalResponseNorm(3), [x[:, :, 0]])
+    check_op(F.pdist, TF.pdist, [x_array((5, 3))])
+    check_op(lambda x: F.pdist(x, 1.0), lambda x: TF.pdist(x, 1.0), [x_array((4, 3))])
+    check_op(lambda x: F.upsample_nearest(x, scale_factor=2), lambda x: TF.upsample_nearest(x, scale_factor=2), [x])
+    check_op(lambda x: F.upsample_bilinear(x, size=(4, 5)), lambda x: TF.upsample_bilinear(x, size=(4, 5)), [x])
+    out, idx = F.max_pool2d_with_indices(ds.tensor(x), 2)
+    tout, tidx = TF.max_pool2d_with_indices(torch.tensor(x), 2)
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+
+
+def test_gumbel_softmax_samples_the_categorical_distribution() -> None:
+    ds.manual_seed(1)
+    logits = ds.tensor(np.log(np.array([[0.2, 0.5, 0.3]] * 4000, np.float32)), requires_grad=True)
+    hard = F.gumbel_softmax(logits, tau=0.5, hard=True)
+    assert set(np.unique(hard.numpy())) == {0.0, 1.0} and np.all(hard.numpy().sum(-1) == 1)
+    np.testing.assert_allclose(hard.numpy().mean(0), [0.2, 0.5, 0.3], atol=0.03)
+    (hard * ds.tensor([1.0, 2.0, 3.0])).sum().backward()  # straight through: the soft sample's gradient
+    assert np.abs(logits.grad.numpy()).sum() > 0
+    soft = F.gumbel_softmax(ds.zeros(3, 4), tau=2.0)
+    np.testing.assert_allclose(soft.numpy().sum(-1), 1.0, rtol=1e-6)
+
+
+def test_triplet_margin_with_distance_loss_matches_torch(check_op: Any) -> None:
+    a, p, n = x_array((4, 5), 1), x_array((4, 5), 2), x_array((4, 5), 3)
+    check_op(F.triplet_margin_with_distance_loss, TF.triplet_margin_with_distance_loss, [a, p, n])
+    check_op(
+        lambda a, p, n: F.triplet_margin_with_distance_loss(
+            a, p, n, distance_function=lambda u, v: 1.0 - F.cosine_similarity(u, v), margin=0.5, swap=True
+        ),
+        lambda a, p, n: TF.triplet_margin_with_distance_loss(
+            a, p, n, distance_function=lambda u, v: 1.0 - TF.cosine_similarity(u, v), margin=0.5, swap=True
+        ),
+        [a, p, n],
+    )

@@ -133,3 +133,35 @@ def test_uniform_bounds_use_torch_fans_for_every_layer_shape(shape: tuple) -> No
     ]:
         top = float(np.abs(w.numpy()).max())
         assert top <= bound and top > 0.99 * bound, (top, bound)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 5), (5, 2)])
+def test_eye_matches_torch(shape: tuple) -> None:
+    torch = pytest.importorskip("torch")
+    np.testing.assert_array_equal(init.eye_(ds.zeros(*shape)).numpy(), torch.nn.init.eye_(torch.empty(shape)).numpy())
+
+
+@pytest.mark.parametrize(("shape", "groups"), [((4, 4, 3), 1), ((6, 3, 3, 3), 2), ((2, 3, 1, 3, 3), 1), ((3, 5, 3), 1)])
+def test_dirac_matches_torch(shape: tuple, groups: int) -> None:
+    torch = pytest.importorskip("torch")
+    ours = init.dirac_(ds.ones(*shape), groups).numpy()
+    np.testing.assert_array_equal(ours, torch.nn.init.dirac_(torch.ones(shape), groups).numpy())
+
+
+def test_sparse_zeroes_the_asked_share_of_each_column() -> None:
+    ds.manual_seed(0)
+    w = init.sparse_(ds.ones(20, 4), sparsity=0.25, std=0.5).numpy()
+    assert [(w[:, j] == 0).sum() for j in range(4)] == [5, 5, 5, 5]
+    assert 0.2 < w[w != 0].std() < 0.9
+    with pytest.raises(ValueError, match="eye_: expected a 2-D tensor"):
+        init.eye_(ds.zeros(2, 2, 2))
+
+
+def test_deprecated_names_without_underscore_warn_and_fill_in_place() -> None:
+    w = ds.zeros(3, 4)
+    with pytest.warns(FutureWarning, match="xavier_uniform is deprecated in favor of nn.init.xavier_uniform_"):
+        out = init.xavier_uniform(w)
+    assert out is w and np.abs(w.numpy()).max() > 0
+    with pytest.warns(FutureWarning):
+        init.constant(w, 0.5)
+    np.testing.assert_array_equal(w.numpy(), np.full((3, 4), 0.5, np.float32))

@@ -197,3 +197,77 @@ def test_embedding_init_and_errors() -> None:
         emb(ds.tensor([1000]))
     with pytest.raises(TypeError, match="integer indices"):
         emb(ds.tensor([1.0]))
+
+
+def test_bilinear_matches_torch(check_op: Any) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((5, 3)).astype(np.float32), rng.standard_normal((5, 4)).astype(np.float32)
+    w, b = rng.standard_normal((2, 3, 4)).astype(np.float32), rng.standard_normal(2).astype(np.float32)
+    check_op(F.bilinear, torch.nn.functional.bilinear, [x1, x2, w, b])
+    check_op(F.bilinear, torch.nn.functional.bilinear, [x1[None], x2[None], w])
+    layer = nn.Bilinear(3, 4, 2)
+    assert layer.weight.shape == (2, 3, 4) and np.abs(layer.weight.numpy()).max() <= 1 / np.sqrt(3)
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 3, 2), (12, 2, 3)])
+def test_pixel_and_channel_shuffles_match_torch(check_op: Any, shape: tuple) -> None:
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    check_op(lambda x: F.pixel_shuffle(x, 2), lambda x: torch.nn.functional.pixel_shuffle(x, 2), [x])
+    check_op(lambda x: F.pixel_unshuffle(x, 1), lambda x: torch.nn.functional.pixel_unshuffle(x, 1), [x])
+    y = np.random.default_rng(2).standard_normal((2, 3, 4, 6)).astype(np.float32)
+    check_op(nn.PixelUnshuffle(2), torch.nn.PixelUnshuffle(2), [y])
+    check_op(nn.PixelShuffle(2), torch.nn.PixelShuffle(2), [x])
+    check_op(nn.ChannelShuffle(2), torch.nn.ChannelShuffle(2), [np.ascontiguousarray(y[:, :2])])
+
+
+def test_embedding_from_pretrained_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    table = np.arange(12, dtype=np.float32).reshape(4, 3)
+    ours = nn.Embedding.from_pretrained(ds.tensor(table), padding_idx=1)
+    theirs = torch.nn.Embedding.from_pretrained(torch.tensor(table), padding_idx=1)
+    idx = np.array([[1, 3], [0, 1]])
+    np.testing.assert_array_equal(ours(ds.tensor(idx)).numpy(), theirs(torch.tensor(idx)).numpy())
+    assert not ours.weight.requires_grad and ours.padding_idx == theirs.padding_idx
+    assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
+    with pytest.raises(ValueError, match="max_norm"):
+        F.embedding(ds.tensor([0]), ds.ones(2, 2), max_norm=1.0)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_matches_torch(check_op: Any, mode: str) -> None:
+    torch = pytest.importorskip("torch")
+    table = np.random.default_rng(5).standard_normal((10, 4)).astype(np.float32)
+    flat, offsets = np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 3, 3, 5])  # bag 1 is empty
+    check_op(
+        lambda w: F.embedding_bag(ds.tensor(flat), w, ds.tensor(offsets), mode=mode),
+        lambda w: torch.nn.functional.embedding_bag(torch.tensor(flat), w, torch.tensor(offsets), mode=mode),
+        [table],
+    )
+    rows = np.array([[1, 2, 0], [4, 4, 9]])
+    check_op(
+        lambda w: F.embedding_bag(ds.tensor(rows), w, mode=mode, padding_idx=0),
+        lambda w: torch.nn.functional.embedding_bag(torch.tensor(rows), w, mode=mode, padding_idx=0),
+        [table],
+    )
+    if mode == "sum":
+        psw = np.random.default_rng(6).standard_normal(flat.size).astype(np.float32)
+        check_op(
+            lambda w, s: F.embedding_bag(ds.tensor(flat), w, ds.tensor(offsets), mode="sum", per_sample_weights=s),
+            lambda w, s: torch.nn.functional.embedding_bag(
+                torch.tensor(flat), w, torch.tensor(offsets), mode="sum", per_sample_weights=s
+            ),
+            [table, psw],
+        )
+
+
+def test_embedding_bag_module_is_the_text_classification_tutorials_layer() -> None:
+    torch = pytest.importorskip("torch")
+    ours, theirs = nn.EmbeddingBag(10, 4, mode="mean"), torch.nn.EmbeddingBag(10, 4, mode="mean")
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    text, offsets = np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 2, 6])
+    got = ours(ds.tensor(text), ds.tensor(offsets)).numpy()
+    np.testing.assert_allclose(got, theirs(torch.tensor(text), torch.tensor(offsets)).detach().numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="needs offsets"):
+        ours(ds.tensor(text))

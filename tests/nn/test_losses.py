@@ -448,3 +448,141 @@ def test_class_index_losses_refuse_boolean_targets_like_torch(fn: Any) -> None:
         fn(ds.randn(2, 3), ds.tensor([True, False]))
     with pytest.raises(RuntimeError):  # torch: "expected target dtype to be Long or Byte, but got Bool"
         getattr(TF, fn.__name__)(torch.randn(2, 3), torch.tensor([True, False]))
+
+
+def _arr(shape: tuple, seed: int, scale: float = 1.0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)
+
+
+_SIGNS = np.where(np.random.default_rng(9).random(6) > 0.5, 1.0, -1.0).astype(np.float32)
+_MORE_LOSSES = [
+    ("margin_ranking", lambda a, b: F.margin_ranking_loss(a, b, ds.tensor(_SIGNS), 0.3),
+     lambda a, b: TF.margin_ranking_loss(a, b, torch.tensor(_SIGNS), 0.3), [(6,), (6,)]),
+    ("hinge_embedding", lambda a: F.hinge_embedding_loss(a, ds.tensor(_SIGNS), 0.8, reduction="sum"),
+     lambda a: TF.hinge_embedding_loss(a, torch.tensor(_SIGNS), 0.8, reduction="sum"), [(6,)]),
+    ("soft_margin", lambda a: F.soft_margin_loss(a, ds.tensor(_SIGNS)),
+     lambda a: TF.soft_margin_loss(a, torch.tensor(_SIGNS)), [(6,)]),
+    ("multilabel_soft_margin", lambda a, y: F.multilabel_soft_margin_loss(a, y),
+     lambda a, y: TF.multilabel_soft_margin_loss(a, y), [(4, 6), (4, 6)]),
+    ("cosine_embedding", lambda a, b: F.cosine_embedding_loss(a, b, ds.tensor(_SIGNS), 0.1),
+     lambda a, b: TF.cosine_embedding_loss(a, b, torch.tensor(_SIGNS), 0.1), [(6, 5), (6, 5)]),
+    ("triplet", lambda a, p, n: F.triplet_margin_loss(a, p, n), lambda a, p, n: TF.triplet_margin_loss(a, p, n),
+     [(6, 5), (6, 5), (6, 5)]),
+    ("triplet_p1_swap", lambda a, p, n: F.triplet_margin_loss(a, p, n, 0.5, 1.0, swap=True),
+     lambda a, p, n: TF.triplet_margin_loss(a, p, n, 0.5, 1.0, swap=True), [(6, 5), (6, 5), (6, 5)]),
+    ("poisson_log", lambda a, y: F.poisson_nll_loss(a, y), lambda a, y: TF.poisson_nll_loss(a, y), [(4, 6), (4, 6)]),
+    ("gaussian", lambda a, y, v: F.gaussian_nll_loss(a, y, v * v, full=True),
+     lambda a, y, v: TF.gaussian_nll_loss(a, y, v * v, full=True), [(4, 6), (4, 6), (4, 6)]),
+    ("gaussian_var_per_row", lambda a, y, v: F.gaussian_nll_loss(a, y, v * v),
+     lambda a, y, v: TF.gaussian_nll_loss(a, y, v * v), [(4, 6), (4, 6), (4,)]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "ours", "ref", "shapes"), _MORE_LOSSES, ids=[c[0] for c in _MORE_LOSSES])
+def test_margin_embedding_and_likelihood_losses_match_torch(check_op: Any, name, ours, ref, shapes) -> None:
+    arrays = [_arr(s, i) for i, s in enumerate(shapes)]
+    if name.startswith("multilabel"):
+        arrays[1] = (arrays[1] > 0).astype(np.float32)
+    if name.startswith("poisson"):
+        arrays[1] = np.abs(np.round(arrays[1] * 3))
+    check_op(ours, ref, arrays)
+
+
+def test_poisson_full_and_linear_input_match_torch() -> None:
+    x = np.abs(_arr((3, 4), 1)) + 0.1
+    y = np.round(np.abs(_arr((3, 4), 2)) * 4).astype(np.float32)
+    ours = F.poisson_nll_loss(ds.tensor(x), ds.tensor(y), log_input=False, full=True)
+    ref = TF.poisson_nll_loss(torch.tensor(x), torch.tensor(y), log_input=False, full=True)
+    np.testing.assert_allclose(ours.item(), ref.item(), rtol=1e-5)
+
+
+def test_loss_modules_wrap_the_functions() -> None:
+    a, b = _arr((6, 5), 1), _arr((6, 5), 2)
+    pairs = [
+        (nn.CosineEmbeddingLoss(0.2), torch.nn.CosineEmbeddingLoss(0.2), (a, b, _SIGNS)),
+        (nn.MarginRankingLoss(0.1), torch.nn.MarginRankingLoss(0.1), (a[:, 0], b[:, 0], _SIGNS)),
+        (nn.TripletMarginLoss(swap=True), torch.nn.TripletMarginLoss(swap=True), (a, b, a[::-1].copy())),
+        (nn.SoftMarginLoss(), torch.nn.SoftMarginLoss(), (a[:, 0], _SIGNS)),
+        (nn.HingeEmbeddingLoss(), torch.nn.HingeEmbeddingLoss(), (a[:, 0], _SIGNS)),
+        (nn.MultiLabelSoftMarginLoss(), torch.nn.MultiLabelSoftMarginLoss(), (a, (b > 0).astype(np.float32))),
+        (nn.PoissonNLLLoss(), torch.nn.PoissonNLLLoss(), (a, np.abs(b))),
+        (nn.GaussianNLLLoss(), torch.nn.GaussianNLLLoss(), (a, b, np.abs(a) + 0.5)),
+    ]
+    for ours, ref, args in pairs:
+        got = ours(*[ds.tensor(x) for x in args]).item()
+        np.testing.assert_allclose(got, ref(*[torch.tensor(x) for x in args]).item(), rtol=1e-5, err_msg=repr(ours))
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [{"size_average": False}, {"reduce": False}, {"size_average": True}, {"size_average": False, "reduce": True}],
+)
+def test_legacy_size_average_and_reduce_flags_match_torch(flags: dict) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.random((4, 3)).astype(np.float32), rng.random((4, 3)).astype(np.float32)
+    cases = [("binary_cross_entropy", "BCELoss"), ("mse_loss", "MSELoss"), ("l1_loss", "L1Loss")]
+    for fn, cls in cases:
+        got = getattr(F, fn)(ds.tensor(x), ds.tensor(y), **flags).numpy()
+        want = getattr(TF, fn)(torch.tensor(x), torch.tensor(y), **flags).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=fn)
+        assert getattr(nn, cls)(**flags).reduction == getattr(torch.nn, cls)(**flags).reduction
+    labels = np.array([0, 2, 1, 2])
+    got = F.cross_entropy(ds.tensor(x), ds.tensor(labels), **flags).numpy()
+    np.testing.assert_allclose(got, TF.cross_entropy(torch.tensor(x), torch.tensor(labels), **flags).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="not both"):
+        F.mse_loss(ds.tensor(x), ds.tensor(y), reduction="sum", **flags)
+
+
+def test_multilabel_margin_loss_matches_torch(check_op: Any) -> None:
+    x = _arr((3, 5), 7)
+    y = np.array([[3, 0, -1, 1, 2], [1, 2, 3, 4, 0], [-1, 0, 0, 0, 0]])
+    for reduction in ("mean", "sum", "none"):
+        check_op(
+            lambda x, r=reduction: F.multilabel_margin_loss(x, ds.tensor(y), reduction=r),
+            lambda x, r=reduction: TF.multilabel_margin_loss(x, torch.tensor(y), reduction=r),
+            [x],
+        )
+    assert nn.MultiLabelMarginLoss()(ds.tensor(x), ds.tensor(y)).item() == pytest.approx(
+        torch.nn.MultiLabelMarginLoss()(torch.tensor(x), torch.tensor(y)).item(), rel=1e-6
+    )
+    logp = np.log(np.full((2, 3, 2, 2), 1 / 3, np.float32))
+    target = np.zeros((2, 2, 2), np.int64)
+    np.testing.assert_allclose(nn.NLLLoss2d()(ds.tensor(logp), ds.tensor(target)).item(), np.log(3), rtol=1e-6)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("flat_targets", [False, True])
+def test_ctc_loss_matches_torch(reduction: str, flat_targets: bool) -> None:
+    rng = np.random.default_rng(11)
+    steps, batch, classes = 12, 4, 5
+    x = rng.standard_normal((steps, batch, classes)).astype(np.float32)
+    targets = np.array([[1, 1, 2, 0], [3, 4, 3, 4], [2, 0, 0, 0], [1, 2, 3, 4]])  # repeated labels need a blank between
+    target_lengths = np.array([3, 4, 1, 4])
+    input_lengths = np.array([12, 10, 5, 12])
+    tg = np.concatenate([targets[i, : target_lengths[i]] for i in range(batch)]) if flat_targets else targets
+    tx = torch.tensor(x, requires_grad=True)
+    want = TF.ctc_loss(tx.log_softmax(2), torch.tensor(tg), torch.tensor(input_lengths), torch.tensor(target_lengths),
+                       reduction=reduction)  # fmt: skip
+    dx = ds.tensor(x, requires_grad=True)
+    got = F.ctc_loss(dx.log_softmax(2), ds.tensor(tg), ds.tensor(input_lengths), ds.tensor(target_lengths),
+                     reduction=reduction)  # fmt: skip
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-5)
+    (want.sum() if reduction == "none" else want).backward()
+    (got.sum() if reduction == "none" else got).backward()
+    np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_ctc_loss_on_log_probs_directly_and_impossible_alignments_match_torch() -> None:
+    rng = np.random.default_rng(12)
+    lp = np.log(rng.dirichlet(np.ones(4), size=(6, 2))).astype(np.float32)
+    targets, in_len, tg_len = np.array([[1, 1, 1], [2, 3, 0]]), np.array([4, 6]), np.array([3, 2])
+    for zero_infinity in (False, True):
+        t_lp, d_lp = torch.tensor(lp, requires_grad=True), ds.tensor(lp, requires_grad=True)
+        want = TF.ctc_loss(t_lp, torch.tensor(targets), torch.tensor(in_len), torch.tensor(tg_len), reduction="none",
+                           zero_infinity=zero_infinity)  # fmt: skip
+        got = nn.CTCLoss(reduction="none", zero_infinity=zero_infinity)(d_lp, targets, in_len, tg_len)
+        np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-5)  # inf where 4 steps cannot hold 1_1_1
+        if zero_infinity:
+            want.sum().backward()
+            got.sum().backward()
+            np.testing.assert_allclose(d_lp.grad.numpy(), t_lp.grad.numpy(), rtol=1e-4, atol=1e-6)

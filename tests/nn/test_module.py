@@ -436,3 +436,125 @@ def test_state_dict_round_trip_property(widths: list[int], seed: int) -> None:
     x = ds.randn(3, widths[0])
     np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
     assert b.num_parameters() == sum(w1 * w2 + w2 + 2 * w2 for w1, w2 in zip(widths, widths[1:]))
+
+
+def test_to_takes_pytorchs_device_and_dtype_signatures() -> None:
+    from downslope.device import device
+    from downslope.errors import StateError
+
+    m = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    weight = m[0].weight
+    assert m.to("cpu") is m and m.to(device("cpu")) is m and m.cpu() is m
+    assert m.to("cpu", ds.float64)[0].weight.dtype == np.float64
+    assert m.to(dtype=ds.float32, device="cpu", non_blocking=True)[1].running_mean.dtype == np.float32
+    assert m.to(ds.zeros(1, dtype=ds.float64))[1].weight.dtype == np.float64
+    assert m.type(ds.float32)[0].weight.dtype == np.float32 and m.half()[0].weight.dtype == np.float16
+    assert m.float()[0].weight is weight  # cast in place: an optimizer built earlier still holds it
+    for move in (lambda: m.cuda(), lambda: m.to("cuda"), lambda: m.to(device("mps")), lambda: m.to(0)):
+        with pytest.raises(StateError, match="not available; downslope computes on the CPU"):
+            move()
+    with pytest.raises(TypeError, match="expected a floating dtype, got int64"):
+        m.to(ds.int64)
+    with pytest.raises(TypeError, match=r"keywords \['devic'\]"):
+        m.to(devic="cpu")
+
+
+def test_forward_hooks_run_in_torchs_order_and_can_replace_values() -> None:
+    torch = pytest.importorskip("torch")
+    calls: dict[str, list[str]] = {"ours": [], "theirs": []}
+
+    def attach(layer: Any, log: list[str]) -> list[Any]:
+        return [
+            layer.register_forward_pre_hook(lambda m, args: log.append("pre") or (args[0] * 2,)),
+            layer.register_forward_hook(lambda m, args, out: log.append("post") or out + 1),
+            layer.register_forward_hook(lambda m, args, out: log.append("first"), prepend=True),
+        ]
+
+    ours, theirs = nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    handles = attach(ours, calls["ours"]), attach(theirs, calls["theirs"])
+    x = np.array([[1.0, -2.0]], np.float32)
+    np.testing.assert_allclose(ours(ds.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-6)
+    assert calls["ours"] == calls["theirs"] == ["pre", "first", "post"]
+    for h in handles[0]:
+        h.remove()
+    with ours.register_forward_hook(lambda m, args, out: calls["ours"].append("ctx")):
+        ours(ds.tensor(x))
+    ours(ds.tensor(x))
+    assert calls["ours"][3:] == ["ctx"]
+    np.testing.assert_allclose(ours(ds.tensor(x)).numpy(), x @ ours.weight.numpy().T + ours.bias.numpy(), rtol=1e-6)
+
+
+def test_get_parameter_buffer_and_set_submodule() -> None:
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    assert model.get_parameter("0.weight") is model[0].weight
+    assert model.get_buffer("1.running_mean") is model[1].running_mean
+    head = nn.Linear(3, 5)
+    model.set_submodule("0", head)
+    assert model[0] is head
+    with pytest.raises(AttributeError, match="no parameter '0.nothing'"):
+        model.get_parameter("0.nothing")
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [(lambda **kw: nn.Linear(2, 3, **kw), "weight"), (lambda **kw: nn.Conv2d(1, 2, 3, **kw), "weight"),
+     (lambda **kw: nn.LSTM(2, 3, **kw), "weight_ih_l0"), (lambda **kw: nn.BatchNorm1d(3, **kw), "running_mean"),
+     (lambda **kw: nn.LayerNorm(3, **kw), "weight"), (lambda **kw: nn.Embedding(4, 2, **kw), "weight"),
+     (lambda **kw: nn.GRU(2, 3, **kw), "weight_hh_l0"), (lambda **kw: nn.ConvTranspose2d(1, 2, 3, **kw), "weight")],
+)  # fmt: skip
+def test_layers_take_torchs_device_and_dtype_keywords(make: Any, name: str) -> None:
+    from downslope.errors import StateError
+
+    assert getattr(make(device="cpu"), name).dtype == np.float32
+    assert getattr(make(device=None, dtype=ds.float64), name).dtype == np.float64
+    with pytest.raises(StateError, match="'cuda' is not available"):
+        make(device="cuda")
+
+
+def test_user_modules_keep_their_own_signature() -> None:
+    class Net(nn.Module):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.fc = nn.Linear(2, width)
+
+    with pytest.raises(TypeError, match="device"):
+        Net(3, device="cpu")  # type: ignore[call-arg]
+
+
+def test_module_methods_take_torchs_keywords() -> None:
+    torch = pytest.importorskip("torch")
+    shared = nn.Linear(2, 2)
+    ours = nn.Sequential(shared, nn.ReLU(), shared)
+    t_shared = torch.nn.Linear(2, 2)
+    theirs = torch.nn.Sequential(t_shared, torch.nn.ReLU(), t_shared)
+    for method in ("named_parameters", "named_modules"):
+        for flag in (True, False):
+            got = [n for n, _ in getattr(ours, method)(remove_duplicate=flag)]
+            assert got == [n for n, _ in getattr(theirs, method)(remove_duplicate=flag)], (method, flag)
+    kept = ours.state_dict(keep_vars=True)
+    assert kept["0.weight"] is shared.weight and list(kept) == list(theirs.state_dict())
+    target: dict = {}
+    assert ours.state_dict(destination=target, prefix="model.") is target and "model.0.bias" in target
+    assert ours.load_state_dict(ours.state_dict(), strict=True, assign=False).missing_keys == []
+
+
+def test_buffer_assignment_registers_a_buffer_like_torch() -> None:
+    torch = pytest.importorskip("torch")
+
+    class Ours(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps = nn.Buffer(ds.zeros(()))
+            self.scratch = nn.Buffer(ds.ones(2), persistent=False)
+
+    class Theirs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps = torch.nn.Buffer(torch.zeros(()))
+            self.scratch = torch.nn.Buffer(torch.ones(2), persistent=False)
+
+    ours, theirs = Ours(), Theirs()
+    assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()]
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["steps"]
+    assert not ours.steps.requires_grad and list(ours.parameters()) == []

@@ -181,3 +181,55 @@ def test_normalization_layers_stay_float32() -> None:
     assert nn.BatchNorm1d(3)(x).dtype == np.float32
     assert nn.BatchNorm1d(3).eval()(x).dtype == np.float32
     assert nn.LayerNorm(3)(x).dtype == np.float32
+
+
+@pytest.mark.parametrize(("groups", "shape"), [(2, (3, 4, 5)), (1, (2, 6, 3, 3)), (6, (2, 6, 4)), (3, (1, 6, 2, 2))])
+def test_group_norm_matches_torch(check_op: Any, groups: int, shape: tuple) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    w, b = rng.standard_normal((2, shape[1])).astype(np.float32)
+    check_op(
+        lambda x, w, b: F.group_norm(x, groups, w, b),
+        lambda x, w, b: torch.nn.functional.group_norm(x, groups, w, b),
+        [x, w, b],
+    )
+    check_op(lambda x: nn.GroupNorm(groups, shape[1])(x), torch.nn.GroupNorm(groups, shape[1]), [x])
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "channels"),
+    [("InstanceNorm1d", (3, 4, 6), 4), ("InstanceNorm1d", (4, 6), 4), ("InstanceNorm2d", (2, 3, 4, 5), 3),
+     ("InstanceNorm2d", (3, 4, 5), 3)],
+)  # fmt: skip
+def test_instance_norm_matches_torch(check_op: Any, name: str, shape: tuple, channels: int) -> None:
+    torch = pytest.importorskip("torch")
+    x = (np.random.default_rng(1).standard_normal(shape) * 2 - 1).astype(np.float32)
+    check_op(getattr(nn, name)(channels), getattr(torch.nn, name)(channels), [x])
+    check_op(getattr(nn, name)(channels, affine=True), getattr(torch.nn, name)(channels, affine=True), [x])
+    with pytest.raises(ValueError, match="track_running_stats=True is not supported"):
+        getattr(nn, name)(channels, track_running_stats=True)
+
+
+@pytest.mark.parametrize(("shape", "norm_shape"), [((3, 5), (5,)), ((2, 3, 4), (3, 4))])
+def test_rms_norm_matches_torch(check_op: Any, shape: tuple, norm_shape: tuple) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(norm_shape).astype(np.float32)
+    check_op(
+        lambda x, w: F.rms_norm(x, norm_shape, w), lambda x, w: torch.nn.functional.rms_norm(x, norm_shape, w), [x, w]
+    )
+    check_op(
+        lambda x: F.rms_norm(x, norm_shape, eps=1e-3),
+        lambda x: torch.nn.functional.rms_norm(x, norm_shape, eps=1e-3),
+        [x],
+    )
+    check_op(nn.RMSNorm(norm_shape), torch.nn.RMSNorm(norm_shape), [x])
+
+
+def test_batch_norm_3d_matches_torch(check_op: Any) -> None:
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(4).standard_normal((2, 3, 2, 3, 4)).astype(np.float32)
+    check_op(nn.BatchNorm3d(3), torch.nn.BatchNorm3d(3), [x])
+    with pytest.raises(ValueError, match="5-D"):
+        nn.BatchNorm3d(3)(ds.ones(2, 3, 4))

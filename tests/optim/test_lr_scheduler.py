@@ -46,6 +46,7 @@ CASES = [
     ("LambdaLR", {"lr_lambda": lambda e: 0.97**e + 0.01 * (e % 7)}, {}),
     ("MultiplicativeLR", {"lr_lambda": lambda e: 0.99 if e % 3 else 1.01}, {}),
     ("StepLR", {"step_size": 30, "gamma": 0.5}, {}),
+    ("StepLR", {"step_size": 7.0, "gamma": 0.5}, {}),  # a float step size, as the text classification tutorial writes
     ("MultiStepLR", {"milestones": [20, 50, 50, 120], "gamma": 0.3}, {}),
     ("ConstantLR", {"factor": 0.25, "total_iters": 40}, {}),
     ("LinearLR", {"start_factor": 0.1, "end_factor": 0.9, "total_iters": 60}, {}),
@@ -164,6 +165,7 @@ def test_plateau_is_a_scheduler_with_the_same_interface():
     ("name", "kwargs"),
     [
         ("StepLR", {"step_size": 0}),
+        ("StepLR", {"step_size": 1.5}),
         ("CosineAnnealingLR", {"T_max": 0}),
         ("LinearLR", {"start_factor": 0.0}),
         ("ConstantLR", {"factor": 2.0}),

@@ -107,6 +107,12 @@ CASES = [
     ("RAdam", {"lr": 1e-2}),
     ("RAdam", {"lr": 1e-2, "weight_decay": 1e-2}),
     ("RAdam", {"lr": 1e-2, "weight_decay": 1e-1, "decoupled_weight_decay": True}),
+    ("Rprop", {"lr": 1e-2}),
+    ("Rprop", {"lr": 5e-2, "etas": (0.3, 1.5), "step_sizes": (1e-4, 0.2)}),
+    ("Rprop", {"lr": 1e-3, "maximize": True}),
+    ("ASGD", {"lr": 5e-2}),
+    ("ASGD", {"lr": 5e-2, "lambd": 1e-2, "alpha": 0.5, "t0": 2, "weight_decay": 1e-2}),
+    ("ASGD", {"lr": 1e-3, "maximize": True, "t0": 0}),
 ]
 
 
@@ -389,7 +395,21 @@ def test_from_transform_wraps_a_user_chain():
     assert_close([p.numpy() for p in ours], [t.detach().numpy() for t in theirs], "float32")
 
 
-ALL = ["GD", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion", "LBFGS"]
+ALL = [
+    "GD",
+    "SGD",
+    "Adagrad",
+    "RMSprop",
+    "Adadelta",
+    "Rprop",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "Lion",
+    "LBFGS",
+]
 
 
 def _w():  # type: ignore[no-untyped-def]
@@ -570,3 +590,24 @@ def test_error_if_nonfinite_without_clipping_fails_fast_and_changes_nothing():
     np.testing.assert_array_equal(w.numpy(), after_one)
     np.testing.assert_array_equal(opt.state[w]["momentum_buffer"], buf)
     assert opt.state[w]["step"] == 1
+
+
+def test_asgd_keeps_torchs_parameter_average() -> None:
+    rng = np.random.default_rng(4)
+    w0 = rng.standard_normal(6).astype(np.float32)
+    w, tw = ds.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    opt = optim.ASGD([w], lr=0.05, t0=3, lambd=1e-3)
+    topt = torch.optim.ASGD([tw], lr=0.05, t0=3, lambd=1e-3)
+    for _ in range(8):
+        opt.zero_grad(), topt.zero_grad()
+        ((w - 1.0) ** 4).sum().backward()
+        ((tw - 1.0) ** 4).sum().backward()
+        opt.step(), topt.step()
+    np.testing.assert_allclose(opt.state[w]["ax"], topt.state[tw]["ax"].numpy(), rtol=1e-5)
+    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_pytorchs_kernel_options_are_accepted(name):  # type: ignore[no-untyped-def]
+    opt = getattr(optim, name)(_w(), lr=0.1, foreach=None, fused=False, capturable=False, differentiable=False)
+    assert opt.param_groups[0]["lr"] == 0.1

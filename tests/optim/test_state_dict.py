@@ -92,6 +92,8 @@ OPTIMIZERS = {
     "Adagrad": lambda p: optim.Adagrad(p, lr=0.05, lr_decay=1e-3, initial_accumulator_value=0.1),
     "RMSprop": lambda p: optim.RMSprop(p, lr=1e-2, centered=True, momentum=0.5),
     "Adadelta": lambda p: optim.Adadelta(p),
+    "Rprop": lambda p: optim.Rprop(p, lr=1e-2, etas=(0.4, 1.3)),
+    "ASGD": lambda p: optim.ASGD(p, lr=1e-2, t0=3),
     "Adam": lambda p: optim.Adam(p, lr=1e-2, amsgrad=True, clip_norm=0.5),
     "AdamW": lambda p: optim.AdamW([{"params": p[::2]}, {"params": p[1::2], "weight_decay": 0.0}], lr=1e-2),
     "Adamax": lambda p: optim.Adamax(p, clip_value=0.1),

@@ -8,14 +8,14 @@ whole batch with one ``np.take`` per array instead of a Python loop over samples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import backend
 from ..errors import ArgumentTypeError, DataError, OutOfRangeError, ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
 
 
 class Dataset:
@@ -35,6 +35,83 @@ class Dataset:
 
     def __getitem__(self, index: int) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+
+class IterableDataset(Dataset):
+    """A stream of samples: subclasses define ``__iter__`` (and may define ``__len__``). A DataLoader
+    batches the samples in the order the stream yields them.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.data import DataLoader
+        >>> class Counting(IterableDataset):
+        ...     def __iter__(self):
+        ...         return iter(ds.tensor([float(i)]) for i in range(5))
+        >>> [b.shape for b in DataLoader(Counting(), batch_size=2)]
+        [(2, 1), (2, 1), (1, 1)]
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __len__(self) -> int:
+        # A TypeError, as len() of an object without a length gives, so list() and length hints work.
+        raise ArgumentTypeError(f"{type(self).__name__} is a stream without a known length (define __len__)")
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} is a stream: iterate over it instead of indexing")
+
+
+class ChainDataset(IterableDataset):
+    """Several IterableDatasets one after another.
+
+    Example:
+        >>> class Two(IterableDataset):
+        ...     def __iter__(self):
+        ...         return iter([1, 2])
+        >>> list(ChainDataset([Two(), Two()]))
+        [1, 2, 1, 2]
+    """
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+
+    def __iter__(self) -> Iterator[Any]:
+        for d in self.datasets:
+            yield from d
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)
+
+
+class StackDataset(Dataset):
+    """Datasets of the same length side by side: sample ``i`` is a tuple (positional datasets) or a
+    dict (keyword datasets) of each dataset's sample ``i``.
+
+    Example:
+        >>> import numpy as np
+        >>> both = StackDataset(image=ArrayDataset(np.zeros((3, 2))), label=ArrayDataset(np.arange(3)))
+        >>> sorted(both[1])
+        ['image', 'label']
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if bool(args) == bool(kwargs):
+            raise ArgumentTypeError("StackDataset: give the datasets either all positionally or all by keyword")
+        parts = list(args) if args else list(kwargs.values())
+        lengths = {len(d) for d in parts}
+        if len(lengths) != 1:
+            raise ShapeError(f"StackDataset: the datasets must have the same length, got lengths {sorted(lengths)}")
+        self.datasets: Any = tuple(args) if args else dict(kwargs)
+        self._length = lengths.pop()
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int) -> Any:
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
 
 
 def _as_sample_array(value: Any, name: str) -> np.ndarray:
@@ -127,12 +204,30 @@ class ArrayDataset(Dataset):
 class TensorDataset(ArrayDataset):
     """PyTorch's name: a dataset wrapping tensors (or arrays) that share their first dimension.
 
+    As in PyTorch, indexing returns a tuple of Tensors: ``data[i]`` one sample per tensor,
+    ``data[:10]`` (a slice, a list or a tensor of indices) a batch per tensor.
+
     Example:
         >>> import downslope as ds
         >>> data = TensorDataset(ds.randn(4, 2), ds.tensor([0, 1, 0, 1]))
-        >>> [a.shape for a in data[0]]
-        [(2,), ()]
+        >>> [a.shape for a in data[0]], [a.shape for a in data[:3]]
+        ([(2,), ()], [(3, 2), (3,)])
     """
+
+    @property
+    def tensors(self) -> tuple[Tensor, ...]:
+        """The wrapped data as Tensors sharing the dataset's storage (PyTorch's attribute)."""
+        return tuple(_wrap(a) for a in self.arrays)
+
+    def __getitem__(self, index: Any) -> tuple[Tensor, ...]:  # type: ignore[override]
+        if isinstance(index, Tensor):
+            index = index.array
+        if isinstance(index, (slice, list, np.ndarray)):
+            try:
+                return tuple(_wrap(a[index]) for a in self.arrays)
+            except IndexError as exc:
+                raise OutOfRangeError(f"{type(self).__name__}: bad index for {len(self)} samples ({exc})") from None
+        return tuple(_wrap(np.asarray(a)) for a in super().__getitem__(index))
 
 
 class Subset(Dataset):
@@ -176,6 +271,37 @@ class Subset(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         return self.dataset[int(self.indices[index])]
+
+
+class ConcatDataset(Dataset):
+    """The samples of several datasets one after another (PyTorch's ``ConcatDataset``).
+
+    Example:
+        >>> import numpy as np
+        >>> both = ConcatDataset([ArrayDataset(np.zeros(3)), ArrayDataset(np.ones(2))])
+        >>> len(both), float(both[3][0])
+        (5, 1.0)
+    """
+
+    def __init__(self, datasets: Sequence[Dataset]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise DataError("ConcatDataset: expected at least one dataset, got none")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return int(self.cumulative_sizes[-1])
+
+    def __getitem__(self, index: int) -> Any:
+        n = len(self)
+        if not isinstance(index, (int, np.integer)):
+            raise ArgumentTypeError(f"ConcatDataset: index must be an integer, got {type(index).__name__}")
+        if not -n <= index < n:
+            raise OutOfRangeError(f"ConcatDataset: index {index} out of range for {n} samples")
+        index = int(index) % n
+        k = int(np.searchsorted(self.cumulative_sizes, index, side="right"))
+        start = self.cumulative_sizes[k - 1] if k else 0
+        return self.datasets[k][index - start]
 
 
 def dataset_arrays(dataset: Any) -> tuple[np.ndarray, ...] | None:

@@ -15,15 +15,16 @@ The batch size names the flavour of gradient descent:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import backend
 from ..errors import ArgumentTypeError, CheckpointError, ConfigError, DataError, ShapeError
+from ..generator import as_numpy_generator
 from ..tensor import Tensor, _wrap
-from .dataset import ArrayDataset, Dataset, _as_sample_array, dataset_arrays
+from .dataset import ArrayDataset, Dataset, IterableDataset, _as_sample_array, dataset_arrays
 
 BatchSize = int | str | None
 
@@ -40,15 +41,11 @@ def _resolve_batch_size(batch_size: Any, n: int) -> int:
     return int(batch_size)
 
 
-def _new_generator(seed: int | None, generator: np.random.Generator | None) -> np.random.Generator:
+def _new_generator(seed: int | None, generator: Any) -> np.random.Generator:
     if generator is not None:
         if seed is not None:
             raise ConfigError("DataLoader: pass either seed or generator, not both")
-        if not isinstance(generator, np.random.Generator):
-            raise ArgumentTypeError(
-                f"DataLoader: generator must be a numpy.random.Generator, got {type(generator).__name__}"
-            )
-        return generator
+        return as_numpy_generator(generator, "DataLoader")
     if seed is None:
         # Derived from the library generator, so ds.manual_seed(...) also fixes the shuffling order.
         seed = int(backend.rng().integers(0, 2**63 - 1))
@@ -61,14 +58,19 @@ class DataLoader:
     """Iterate over a dataset in batches; each batch is a tuple of Tensors ``(x, y, ...)``.
 
     Args:
-        dataset: a :class:`Dataset`, or a tuple of arrays ``(x, y)`` (wrapped in an ArrayDataset).
+        dataset: a :class:`Dataset` (or any sequence of samples, such as a list of ``(label, text)``
+            pairs, as in PyTorch), or a tuple of arrays ``(x, y)`` (wrapped in an ArrayDataset).
         batch_size: ``None``/``"full"`` (full batch), ``1`` (stochastic) or ``B`` (mini-batch).
             Like PyTorch the default is 1; a batch size above N is clipped to N.
         shuffle: reshuffle the sample order at the start of every epoch. A full batch is never
             permuted: the order of samples does not change its (mean) gradient.
         drop_last: drop the last, smaller batch.
-        seed / generator: the loader's own ``numpy.random.Generator`` for shuffling. Without either, the seed is
+        seed / generator: the loader's own random stream for shuffling (a :class:`downslope.Generator`,
+            as ``torch.Generator`` in PyTorch, or a ``numpy.random.Generator``). Without either, the seed is
             drawn from the library generator (:func:`downslope.manual_seed` fixes it).
+        sampler / batch_sampler: PyTorch's ways to choose the order (an iterable of indices, see
+            :mod:`downslope.data.sampler`) or the batches themselves (an iterable of index lists).
+        collate_fn: turns a list of samples into a batch (default :func:`default_collate` rules).
 
     Array-backed datasets are gathered with one ``np.take`` per array into contiguous arrays
     (slices, without a copy, when not shuffling); other datasets are indexed sample by sample.
@@ -89,10 +91,27 @@ class DataLoader:
         shuffle: bool = False,
         drop_last: bool = False,
         seed: int | None = None,
-        generator: np.random.Generator | None = None,
+        generator: Any = None,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+        sampler: Iterable[int] | None = None,
+        batch_sampler: Iterable[Sequence[int]] | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        **ignored: Any,
     ) -> None:
-        if isinstance(dataset, (tuple, list)):
-            dataset = ArrayDataset(*dataset)
+        # num_workers / pin_memory / persistent_workers / prefetch_factor / timeout only tune how PyTorch
+        # moves batches to a GPU or across worker processes; batches here are gathered in this process.
+        unknown = set(ignored) - _IGNORED_OPTIONS
+        if unknown:
+            raise ArgumentTypeError(
+                f"DataLoader: unexpected keyword argument(s) {sorted(unknown)}; "
+                f"accepted and ignored (PyTorch worker/device tuning): {sorted(_IGNORED_OPTIONS)}"
+            )
+        if isinstance(dataset, IterableDataset):
+            self._init_stream(dataset, batch_size, shuffle, drop_last, collate_fn, sampler, batch_sampler)
+            return
+        if isinstance(dataset, tuple) and _looks_like_arrays(dataset):
+            dataset = ArrayDataset(*dataset)  # (x, y): downslope's shorthand for an ArrayDataset
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise ArgumentTypeError(
                 f"DataLoader: expected a Dataset (with __len__ and __getitem__) or a tuple of arrays, "
@@ -109,8 +128,58 @@ class DataLoader:
         if self.drop_last and requested > n:
             raise ConfigError(f"DataLoader: drop_last=True with batch_size {batch_size} > {n} samples gives no batches")
         self.batch_size = min(requested, n)
+        if sampler is not None and self.shuffle:
+            raise ConfigError("DataLoader: sampler decides the order, so it cannot be combined with shuffle=True")
+        if batch_sampler is not None and (sampler is not None or self.shuffle or self.drop_last or batch_size != 1):
+            raise ConfigError(
+                "DataLoader: batch_sampler decides the batches, so leave batch_size, shuffle, sampler and drop_last "
+                "at their defaults"
+            )
+        self.sampler, self.batch_sampler = sampler, batch_sampler
         self.generator = _new_generator(seed, generator) if self.shuffle else None
-        self._arrays = dataset_arrays(dataset)
+        self.collate_fn = collate_fn
+        self._arrays = dataset_arrays(dataset) if collate_fn is None else None
+
+    _stream = False  # True over an IterableDataset: samples arrive in the dataset's own order
+
+    def _init_stream(
+        self,
+        dataset: IterableDataset,
+        batch_size: Any,
+        shuffle: bool,
+        drop_last: bool,
+        collate_fn: Callable[[list[Any]], Any] | None,
+        sampler: Any,
+        batch_sampler: Any,
+    ) -> None:
+        if shuffle or sampler is not None or batch_sampler is not None:
+            raise ConfigError(
+                "DataLoader: an IterableDataset yields samples in its own order, so shuffle, sampler and "
+                "batch_sampler cannot be used with it"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ArgumentTypeError(
+                f"DataLoader: batch_size over an IterableDataset must be a positive integer, got {batch_size!r}"
+            )
+        self.dataset, self._stream = dataset, True
+        try:
+            self.num_samples = len(dataset)
+        except TypeError:
+            self.num_samples = 0  # not known in advance
+        self.batch_size, self.shuffle, self.drop_last = int(batch_size), False, bool(drop_last)
+        self.sampler, self.batch_sampler, self.generator = None, None, None
+        self.collate_fn, self._arrays = collate_fn, None
+
+    def _iter_stream(self) -> Iterator[Any]:
+        collate = self.collate_fn or _collate_samples
+        batch: list[Any] = []
+        for sample in self.dataset:  # type: ignore[union-attr]
+            batch.append(sample)
+            if len(batch) == self.batch_size:
+                yield collate(batch)
+                batch = []
+        if batch and not self.drop_last:
+            yield collate(batch)
 
     # ------------------------------------------------------------------ what kind of descent
     @property
@@ -124,54 +193,58 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Batches (= parameter updates) per epoch."""
+        if self._stream:
+            len(self.dataset)  # raises for a stream without a length, as PyTorch's loader does
+            return self.num_samples // self.batch_size if self.drop_last else -(-self.num_samples // self.batch_size)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)  # type: ignore[arg-type]
+        n = self.num_samples if self.sampler is None else len(self.sampler)  # type: ignore[arg-type]
         if self.drop_last:
-            return self.num_samples // self.batch_size
-        return -(-self.num_samples // self.batch_size)
+            return n // self.batch_size
+        return -(-n // self.batch_size)
 
     # ------------------------------------------------------------------ iteration
     def _order(self) -> np.ndarray | None:
+        if self.sampler is not None:
+            return np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
         if self.generator is None or self.batch_size >= self.num_samples:
             return None
         return self.generator.permutation(self.num_samples)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+    def __iter__(self) -> Iterator[Any]:
+        if self._stream:
+            yield from self._iter_stream()
+            return
+        if self.batch_sampler is not None:
+            for indices in self.batch_sampler:
+                yield self._gather(np.asarray(list(indices), dtype=np.int64))
+            return
         order = self._order()
-        bs, n = self.batch_size, self.num_samples
-        stop_at = len(self) * bs
-        for start in range(0, min(stop_at, n), bs):
+        bs = self.batch_size
+        n = self.num_samples if order is None else len(order)
+        stop_at = (n // bs) * bs if self.drop_last else n
+        for start in range(0, stop_at, bs):
             end = min(start + bs, n)
             if order is None:
                 yield self._slice(start, end)
             else:
                 yield self._gather(order[start:end])
 
-    def _slice(self, start: int, end: int) -> tuple[Tensor, ...]:
+    def _slice(self, start: int, end: int) -> Any:
         if self._arrays is not None:
             return tuple(_wrap(a[start:end]) for a in self._arrays)
         return self._collate(np.arange(start, end))
 
-    def _gather(self, idx: np.ndarray) -> tuple[Tensor, ...]:
+    def _gather(self, idx: np.ndarray) -> Any:
         if self._arrays is not None:
             return tuple(_wrap(np.take(a, idx, axis=0)) for a in self._arrays)
         return self._collate(idx)
 
-    def _collate(self, idx: np.ndarray) -> tuple[Tensor, ...]:
+    def _collate(self, idx: np.ndarray) -> Any:
         samples = [self.dataset[int(i)] for i in idx]
-        first = samples[0]
-        if not isinstance(first, (tuple, list)):
-            samples = [(s,) for s in samples]
-            first = samples[0]
-        width = len(first)
-        fields = []
-        for k in range(width):
-            try:
-                stacked = np.stack([np.asarray(s[k].array if isinstance(s[k], Tensor) else s[k]) for s in samples])
-            except ValueError as exc:
-                raise ShapeError(
-                    f"DataLoader: samples of field {k} have different shapes and cannot form a batch ({exc})"
-                ) from None
-            fields.append(_wrap(_as_sample_array(stacked, f"DataLoader field {k}")))
-        return tuple(fields)
+        if self.collate_fn is not None:
+            return self.collate_fn(samples)
+        return _collate_samples(samples)
 
     # ------------------------------------------------------------------ exact resume
     def state_dict(self) -> dict[str, Any]:
@@ -201,6 +274,90 @@ class DataLoader:
             f"DataLoader({self.num_samples} samples, batch_size={self.batch_size} ({self.method}), "
             f"{len(self)} updates/epoch, shuffle={self.shuffle}, drop_last={self.drop_last})"
         )
+
+
+_IGNORED_OPTIONS = {"persistent_workers", "prefetch_factor", "timeout", "worker_init_fn", "multiprocessing_context"}
+
+
+def _stack_field(values: list[Any], where: str) -> Tensor:
+    try:
+        stacked = np.stack([np.asarray(v.array if isinstance(v, Tensor) else v) for v in values])
+    except ValueError as exc:
+        raise ShapeError(
+            f"DataLoader: samples of {where} have different shapes and cannot form a batch ({exc})"
+        ) from None
+    return _wrap(_as_sample_array(stacked, f"DataLoader {where}"))
+
+
+def _looks_like_arrays(items: tuple[Any, ...]) -> bool:
+    """Whether a tuple is (x, y, ...) arrays sharing their first axis, rather than a tuple of samples."""
+    lengths = set()
+    for item in items:
+        arr = item.array if isinstance(item, Tensor) else item
+        if not isinstance(arr, np.ndarray) or arr.ndim == 0:
+            return False
+        lengths.add(len(arr))
+    return len(lengths) == 1
+
+
+def _collate_samples(samples: list[Any]) -> Any:
+    if not isinstance(samples[0], (tuple, list)):
+        return default_collate(samples)  # a dataset of single tensors or dicts: batches as PyTorch's
+    return tuple(_collate_field([s[k] for s in samples], f"field {k}") for k in range(len(samples[0])))
+
+
+def _collate_field(values: list[Any], where: str) -> Any:
+    if isinstance(values[0], (str, dict, tuple, list)):
+        return default_collate(values)
+    return _stack_field(values, where)
+
+
+def default_convert(data: Any) -> Any:
+    """PyTorch's conversion used when batching is off: NumPy arrays become Tensors, containers are
+    converted element by element, anything else is returned as it is.
+
+    Example:
+        >>> import numpy as np
+        >>> default_convert({"x": np.zeros(2)})["x"].shape
+        (2,)
+    """
+    if isinstance(data, np.ndarray) and data.dtype.kind in "fiub":
+        return _wrap(data)
+    if isinstance(data, dict):
+        return {k: default_convert(v) for k, v in data.items()}
+    if isinstance(data, tuple):
+        return tuple(default_convert(v) for v in data)
+    if isinstance(data, list):
+        return [default_convert(v) for v in data]
+    return data
+
+
+def get_worker_info() -> None:
+    """Always None: batches are gathered in the calling process (there are no worker processes)."""
+    return None
+
+
+def default_collate(samples: list[Any]) -> Any:
+    """Stack a list of samples into a batch, as PyTorch's ``default_collate``: tensors, arrays and
+    numbers become one Tensor with a new first axis; tuples and lists are collated field by field
+    (a list back), dicts key by key (a dict back); strings stay a list.
+
+    Example:
+        >>> import downslope as ds
+        >>> batch = default_collate([{"x": ds.zeros(2), "y": 1}, {"x": ds.ones(2), "y": 0}])
+        >>> batch["x"].shape, batch["y"].tolist()
+        ((2, 2), [1, 0])
+    """
+    if not isinstance(samples, (list, tuple)) or not samples:
+        raise DataError(f"default_collate: expected a non-empty list of samples, got {samples!r:.80}")
+    first = samples[0]
+    if isinstance(first, str):
+        return list(samples)
+    if isinstance(first, dict):
+        return {key: default_collate([s[key] for s in samples]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return [default_collate([s[k] for s in samples]) for k in range(len(first))]
+    return _stack_field(list(samples), "the batch")
 
 
 def _rng_state_to_json(state: dict[str, Any]) -> dict[str, Any]:

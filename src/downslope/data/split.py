@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import ArgumentTypeError, ConfigError, DataError, ShapeError
+from ..generator import as_numpy_generator
 from ..tensor import Tensor, _wrap
 from .dataset import Dataset, Subset
 
@@ -22,12 +23,19 @@ def _generator(seed: int | None, where: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(int(seed)))
 
 
-def random_split(dataset: Dataset, lengths: Sequence[int | float], seed: int | None = None) -> list[Subset]:
+def random_split(
+    dataset: Dataset,
+    lengths: Sequence[int | float],
+    seed: int | None = None,
+    generator: Any = None,
+) -> list[Subset]:
     """Split a dataset into non-overlapping random subsets of the given lengths.
 
     ``lengths`` are sample counts summing to ``len(dataset)``, or fractions summing to 1 (counts are
     floored, and the remainder handed out one by one from the first subset on, as PyTorch does).
-    Without a seed the library generator is used (:func:`downslope.manual_seed` fixes it).
+    Without a seed the library generator is used (:func:`downslope.manual_seed` fixes it);
+    ``generator`` (a :class:`downslope.Generator`, as ``torch.Generator().manual_seed(42)`` in PyTorch,
+    or a ``numpy.random.Generator``) draws the order instead.
 
     Example:
         >>> import numpy as np
@@ -56,7 +64,13 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float], seed: int | N
         counts = [int(x) for x in lengths]
         if sum(counts) != n:
             raise ConfigError(f"random_split: lengths {counts} sum to {sum(counts)}, but the dataset has {n} samples")
-    order = _generator(seed, "random_split").permutation(n)
+    if generator is not None:
+        if seed is not None:
+            raise ConfigError("random_split: pass either seed or generator, not both")
+        rng = as_numpy_generator(generator, "random_split")
+    else:
+        rng = _generator(seed, "random_split")
+    order = rng.permutation(n)
     bounds = np.cumsum([0, *counts])
     return [Subset(dataset, order[bounds[i] : bounds[i + 1]]) for i in range(len(counts))]
 

@@ -157,6 +157,8 @@ class DistributedDataLoader(DataLoader):
         ([(4, 1), (4, 1), (2, 1)], 1)
     """
 
+    sampler: DistributedSampler  # the base class's sampler slot, holding this rank's shard order
+
     def __init__(
         self,
         dataset: Dataset | Sequence[Any],
@@ -189,7 +191,11 @@ class DistributedDataLoader(DataLoader):
             )
         # The base class holds the dataset and the flags; it never shuffles (the sampler does).
         super().__init__(
-            dataset, batch_size=min(int(batch_size), len(self.sampler)), shuffle=False, drop_last=drop_last
+            dataset,
+            batch_size=min(int(batch_size), len(self.sampler)),
+            shuffle=False,
+            drop_last=drop_last,
+            sampler=self.sampler,
         )
         self.shuffle = self.sampler.shuffle
         self._check_agreement()

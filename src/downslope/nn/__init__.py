@@ -10,9 +10,41 @@ Example:
 
 from __future__ import annotations
 
-from . import functional, init
-from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from . import functional, init, utils
+from .activation import (
+    CELU,
+    ELU,
+    GELU,
+    GLU,
+    SELU,
+    CosineSimilarity,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    PairwiseDistance,
+    PReLU,
+    ReLU,
+    ReLU6,
+    RReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmax2d,
+    Softmin,
+    Softplus,
+    Softshrink,
+    Softsign,
+    Tanh,
+    Tanhshrink,
+    Threshold,
+)
 from .attention import MultiheadAttention
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .convolution import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -23,19 +55,48 @@ from .convolution import (
     MaxPool1d,
     MaxPool2d,
 )
-from .layers import Dropout, Embedding, Linear
+from .fold import Fold, Unfold
+from .layers import (
+    AlphaDropout,
+    Bilinear,
+    ChannelShuffle,
+    Dropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    Embedding,
+    EmbeddingBag,
+    FeatureAlphaDropout,
+    Linear,
+    PixelShuffle,
+    PixelUnshuffle,
+)
 from .losses import (
     BCELoss,
     BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
     CrossEntropyLoss,
+    CTCLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
     HuberLoss,
     KLDivLoss,
     L1Loss,
+    MarginRankingLoss,
     MSELoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
     NLLLoss,
+    NLLLoss2d,
+    PoissonNLLLoss,
     SmoothL1Loss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
 )
 from .module import (
+    Buffer,
     Flatten,
     Identity,
     IncompatibleKeys,
@@ -46,9 +107,39 @@ from .module import (
     ParameterDict,
     ParameterList,
     Sequential,
+    Unflatten,
 )
-from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
-from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LayerNorm,
+    LocalResponseNorm,
+    RMSNorm,
+)
+from .padding import (
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
+)
+from .pooling_extra import AdaptiveMaxPool1d, AdaptiveMaxPool2d, LPPool1d, LPPool2d, MaxUnpool1d, MaxUnpool2d
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .transformer import (
     Transformer,
     TransformerDecoder,
@@ -56,18 +147,29 @@ from .transformer import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
+from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+from .utils import rnn as _rnn  # noqa: F401  (nn.utils.rnn as an attribute path)
+from .volumetric import AdaptiveAvgPool3d, AvgPool3d, Conv3d, ConvTranspose3d, MaxPool3d
 
 __all__ = [
-    "functional", "init",
+    "functional", "init", "utils",
     "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
-    "Identity", "Flatten", "IncompatibleKeys",
-    "Linear", "Dropout", "Embedding",
-    "Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+    "Identity", "Flatten", "Unflatten", "IncompatibleKeys",
+    "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d",
+    "ReplicationPad2d", "CircularPad1d", "CircularPad2d", "Softshrink", "Hardshrink", "Softmax2d",
+    "Linear", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Embedding",
+    "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
-    "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "RMSNorm",
+    "Bilinear", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "AlphaDropout", "FeatureAlphaDropout", "RReLU",
+    "MultiMarginLoss", "EmbeddingBag", "LocalResponseNorm", "TripletMarginWithDistanceLoss", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "LPPool1d", "LPPool2d", "Fold", "Unfold", "MaxUnpool1d", "MaxUnpool2d", "MultiLabelMarginLoss", "NLLLoss2d", "Buffer", "CTCLoss", "RNNBase", "RNNCellBase", "Conv3d", "ConvTranspose3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "InstanceNorm3d",
+    "ZeroPad3d", "ConstantPad3d", "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d",
     "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
     "TransformerDecoderLayer",
     "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
-    "KLDivLoss",
+    "KLDivLoss", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss",
+    "CosineEmbeddingLoss", "TripletMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss",
     "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Softplus", "SiLU",
+    "ReLU6", "Hardtanh", "SELU", "CELU", "Mish", "Softsign", "Softmin", "LogSigmoid", "Tanhshrink", "Hardsigmoid",
+    "Hardswish", "Threshold", "GLU", "PReLU", "CosineSimilarity", "PairwiseDistance",
 ]  # fmt: skip

@@ -9,6 +9,9 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
+
+from .. import backend
 from ..errors import ArgumentError
 from ..tensor import Tensor
 from . import functional as F
@@ -26,11 +29,36 @@ __all__ = [
     "Softplus",
     "SiLU",
     "Identity",
+    "ReLU6",
+    "Hardtanh",
+    "SELU",
+    "CELU",
+    "Mish",
+    "Softsign",
+    "Softmin",
+    "LogSigmoid",
+    "Tanhshrink",
+    "Hardsigmoid",
+    "Hardswish",
+    "Threshold",
+    "GLU",
+    "PReLU",
+    "CosineSimilarity",
+    "PairwiseDistance",
+    "Softshrink",
+    "Hardshrink",
+    "Softmax2d",
+    "RReLU",
 ]
 
 
 class ReLU(Module):
-    """max(x, 0), elementwise."""
+    """max(x, 0), elementwise. ``inplace`` is PyTorch's memory option, accepted and without effect:
+    the output is always a new tensor."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = bool(inplace)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
@@ -39,9 +67,10 @@ class ReLU(Module):
 class LeakyReLU(Module):
     """x for x > 0, ``negative_slope * x`` otherwise (default slope 0.01)."""
 
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = float(negative_slope)
+        self.inplace = bool(inplace)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.leaky_relu(x, self.negative_slope)
@@ -53,9 +82,10 @@ class LeakyReLU(Module):
 class ELU(Module):
     """x for x > 0, ``alpha * (e^x - 1)`` otherwise (default alpha 1)."""
 
-    def __init__(self, alpha: float = 1.0) -> None:
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         self.alpha = float(alpha)
+        self.inplace = bool(inplace)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.elu(x, self.alpha)
@@ -141,5 +171,231 @@ class Softplus(Module):
 class SiLU(Module):
     """x * sigmoid(x) (swish)."""
 
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = bool(inplace)
+
     def forward(self, x: Tensor) -> Tensor:
         return F.silu(x)
+
+
+class _Elementwise(Module):
+    """An activation without options beyond PyTorch's ``inplace`` (accepted, no effect)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = bool(inplace)
+
+
+class ReLU6(_Elementwise):
+    """min(max(x, 0), 6)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu6(x)
+
+
+class SELU(_Elementwise):
+    """Self-normalizing ELU: scale * elu(x, alpha), alpha 1.6733, scale 1.0507."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.selu(x)
+
+
+class Mish(_Elementwise):
+    """x * tanh(softplus(x))."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.mish(x)
+
+
+class Hardsigmoid(_Elementwise):
+    """clamp(x / 6 + 1/2, 0, 1)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardsigmoid(x)
+
+
+class Hardswish(_Elementwise):
+    """x * hardsigmoid(x)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardswish(x)
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softsign(x)
+
+
+class LogSigmoid(Module):
+    """log(sigmoid(x)), computed without overflow."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.logsigmoid(x)
+
+
+class Tanhshrink(Module):
+    """x - tanh(x)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanhshrink(x)
+
+
+class Hardtanh(Module):
+    """x clamped into [min_val, max_val] (default [-1, 1])."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        if not min_val < max_val:
+            raise ArgumentError(f"Hardtanh: expected min_val < max_val, got {min_val} and {max_val}")
+        self.min_val, self.max_val, self.inplace = float(min_val), float(max_val), bool(inplace)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class CELU(Module):
+    """x for x > 0, alpha (e^(x/alpha) - 1) otherwise."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha, self.inplace = float(alpha), bool(inplace)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.celu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Threshold(Module):
+    """x where x > threshold, else ``value``."""
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
+        super().__init__()
+        self.threshold, self.value, self.inplace = float(threshold), float(value), bool(inplace)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.threshold(x, self.threshold, self.value)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, value={self.value}"
+
+
+class Softmin(Module):
+    """softmax(-x) along ``dim`` (default -1)."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmin(x, self.dim)
+
+
+class GLU(Module):
+    """Gated linear unit: halves a, b of ``dim`` -> a * sigmoid(b)."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.glu(x, self.dim)
+
+
+class PReLU(Module):
+    """x for x > 0, a * x otherwise, with learnable slope(s) ``a`` (one, or one per channel).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.PReLU()(ds.tensor([-4.0, 2.0]))
+        tensor([-1.,  2.], grad_fn=<WhereBackward>)
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25) -> None:
+        super().__init__()
+        from .module import Parameter
+
+        # PyTorch keeps the count as ``num_parameters``; here that name is Module's weight-count method.
+        self.num_slopes = int(num_parameters)
+        self.weight = Parameter(np.full((self.num_slopes,), init, dtype=backend.get_default_dtype()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_slopes}"
+
+
+class CosineSimilarity(Module):
+    """Cosine similarity of two inputs along ``dim`` (default 1)."""
+
+    def __init__(self, dim: int = 1, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """p-norm distance between rows of two inputs (default p=2, eps=1e-6)."""
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+class Softshrink(Module):
+    """x - lambd where x > lambd, x + lambd where x < -lambd, 0 between (default lambd 0.5)."""
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = float(lambd)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softshrink(x, self.lambd)
+
+
+class Hardshrink(Module):
+    """x where |x| > lambd, 0 elsewhere (default lambd 0.5)."""
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = float(lambd)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardshrink(x, self.lambd)
+
+
+class Softmax2d(Module):
+    """Softmax over the channels (dim -3) of (N, C, H, W) or (C, H, W) input."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in (3, 4):
+            raise ArgumentError(f"Softmax2d: expected a 3-D or 4-D input, got shape {x.shape}")
+        return F.softmax(x, -3)
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU (see :func:`F.rrelu`): random negative slopes while training, their mean
+    (lower + upper) / 2 in eval mode."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False) -> None:
+        super().__init__()
+        self.lower, self.upper, self.inplace = float(lower), float(upper), bool(inplace)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rrelu(x, self.lower, self.upper, self.training)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}"

@@ -855,9 +855,9 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dt))
+        self.weight = Parameter(np.empty(shape, dtype=dt), dtype=dt)
         if bias:
-            self.bias: Parameter | None = Parameter(np.empty((self.out_channels,), dtype=dt))
+            self.bias: Parameter | None = Parameter(np.empty((self.out_channels,), dtype=dt), dtype=dt)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

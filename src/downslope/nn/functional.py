@@ -39,6 +39,34 @@ __all__ = [
     "softplus",
     "silu",
     "one_hot",
+    "softmin",
+    "relu6",
+    "hardtanh",
+    "selu",
+    "celu",
+    "logsigmoid",
+    "softsign",
+    "tanhshrink",
+    "mish",
+    "hardsigmoid",
+    "hardswish",
+    "threshold",
+    "gumbel_softmax",
+    "pdist",
+    "softshrink",
+    "hardshrink",
+    "glu",
+    "prelu",
+    "normalize",
+    "cosine_similarity",
+    "pairwise_distance",
+    "pad",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+    "rrelu",
 ]
 
 
@@ -102,10 +130,11 @@ def _linear_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 # ---------------------------------------------------------------------- dropout
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout),
     so nothing changes at evaluation time. Identity when ``training`` is False or ``p == 0``.
-    The mask comes from ``downslope.backend.rng()`` (seeded by ``ds.manual_seed``).
+    The mask comes from ``downslope.backend.rng()`` (seeded by ``ds.manual_seed``). ``inplace`` is
+    accepted for PyTorch's signature; the result is always a new tensor (see the module docstring).
 
     Example:
         >>> import downslope as ds
@@ -136,17 +165,17 @@ def _check_probability(p: Any, where: str) -> None:
 
 
 # ---------------------------------------------------------------------- activations
-def relu(x: Tensor) -> Tensor:
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
     return ops.relu(x)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
     return ops.leaky_relu(x, negative_slope)
 
 
-def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha (e^x - 1) otherwise."""
     return _elu(x, alpha)
 
@@ -215,14 +244,24 @@ def tanh(x: Tensor) -> Tensor:
     return ops.tanh(x)
 
 
-def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``dim`` (stable)."""
-    return ops.softmax(x, dim)
+def softmax(x: Tensor, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (stable); ``dtype`` casts the input first, as in PyTorch."""
+    return ops.softmax(_cast(x, dtype), dim)
 
 
-def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """x - logsumexp(x) along ``dim`` (stable)."""
-    return ops.log_softmax(x, dim)
+def log_softmax(x: Tensor, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """x - logsumexp(x) along ``dim`` (stable); ``dtype`` casts the input first."""
+    return ops.log_softmax(_cast(x, dtype), dim)
+
+
+def softmin(x: Tensor, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """softmax(-x) along ``dim``."""
+    return ops.softmax(-_cast(x, dtype), dim)
+
+
+def _cast(x: Tensor, dtype: Any) -> Tensor:
+    x = _as_tensor(x, "softmax")
+    return x if dtype is None else x.to(dtype)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -233,6 +272,318 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 def silu(x: Tensor) -> Tensor:
     """x * sigmoid(x) (also called swish)."""
     return x * ops.sigmoid(x)
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6)."""
+    return ops.clip(x, 0.0, 6.0)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clamped into [min_val, max_val]."""
+    return ops.clip(x, min_val, max_val)
+
+
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+
+
+def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalizing constants (alpha 1.6733, scale 1.0507)."""
+    return _elu(x, _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha (e^(x/alpha) - 1) otherwise."""
+    return _elu(x / alpha, 1.0) * alpha
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), without overflow."""
+    return -ops.softplus(-_as_tensor(x, "logsigmoid"))
+
+
+def softsign(x: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return x / (ops.abs(x) + 1.0)
+
+
+def tanhshrink(x: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    return x - ops.tanh(x)
+
+
+def mish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    return x * ops.tanh(ops.softplus(x))
+
+
+def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+    """clamp(x / 6 + 1/2, 0, 1): a piecewise-linear sigmoid."""
+    return ops.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x * hardsigmoid(x)."""
+    return x * hardsigmoid(x)
+
+
+def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else ``value``."""
+    x = _as_tensor(x, "threshold")
+    return ops.where(x.array > threshold, x, np.asarray(value, dtype=x.array.dtype))
+
+
+def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    x = _as_tensor(x, "softshrink")
+    zero = np.zeros((), x.array.dtype)
+    return ops.where(x.array > lambd, x - lambd, ops.where(x.array < -lambd, x + lambd, zero))
+
+
+def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, 0 elsewhere."""
+    x = _as_tensor(x, "hardshrink")
+    return ops.where(np.abs(x.array) > lambd, x, np.zeros((), x.array.dtype))
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    """A differentiable sample from the categorical distribution of ``logits``: softmax((logits + g) / tau)
+    with Gumbel noise g; ``hard=True`` returns the one-hot argmax whose gradient is the soft sample's
+    (straight-through estimator).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> y = F.gumbel_softmax(ds.zeros(2, 3), hard=True)
+        >>> y.sum(-1).tolist()
+        [1.0, 1.0]
+    """
+    logits = _as_tensor(logits, "gumbel_softmax")
+    gumbels = -np.log(backend.rng().exponential(1.0, logits.shape)).astype(logits.array.dtype)
+    soft = ops.softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return soft
+    winner = np.argmax(soft.array, axis=dim)
+    one_hot_ = np.zeros_like(soft.array)
+    np.put_along_axis(one_hot_, np.expand_dims(winner, dim), 1.0, axis=dim)
+    return soft + (one_hot_ - soft.array)  # the values of the one-hot, the gradient of the soft sample
+
+
+def pdist(x: Tensor, p: float = 2.0) -> Tensor:
+    """The p-norm distances between all pairs of rows of (N, M) ``x``: the upper triangle, row by row.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.pdist(ds.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])).tolist()
+        [5.0, 1.0, 4.242640495300293]
+    """
+    x = _as_tensor(x, "pdist")
+    if x.ndim != 2:
+        raise ArgumentError(f"pdist: expected a 2-D (N, M) input, got shape {x.shape}")
+    i, j = np.triu_indices(x.shape[0], 1)
+    d = x[i] - x[j]
+    if p == 2:
+        return ops.sqrt(ops.sum(d * d, 1))
+    return ops.sum(ops.abs(d) ** p, 1) ** (1.0 / p)
+
+
+def glu(x: Tensor, dim: int = -1) -> Tensor:
+    """Gated linear unit: split ``dim`` into halves a, b and return a * sigmoid(b).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.glu(ds.tensor([[2.0, 0.0]])).tolist()
+        [[1.0]]
+    """
+    x = _as_tensor(x, "glu")
+    axis = dim % x.ndim if x.ndim else 0
+    if x.ndim == 0 or x.shape[axis] % 2:
+        raise ArgumentError(f"glu: dim {dim} must have an even size, got shape {x.shape}")
+    half = x.shape[axis] // 2
+    lead = (slice(None),) * axis
+    return x[lead + (slice(0, half),)] * ops.sigmoid(x[lead + (slice(half, None),)])
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """x for x > 0, weight * x otherwise; ``weight`` has one slope or one per channel (dim 1)."""
+    x = _as_tensor(x, "prelu")
+    w = weight
+    if w.numel() > 1:
+        if x.ndim < 2 or x.shape[1] != w.numel():
+            raise ArgumentError(f"prelu: {w.numel()} slopes do not match the channel dim of input shape {x.shape}")
+        w = ops.reshape(w, (w.numel(),) + (1,) * (x.ndim - 2))
+    return ops.where(x.array > 0, x, x * w)
+
+
+def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p, eps) along ``dim`` (unit vectors).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.normalize(ds.tensor([[3.0, 4.0]])).tolist()
+        [[0.6000000238418579, 0.800000011920929]]
+    """
+    x = _as_tensor(x, "normalize")
+    return x / ops.clip(_norm(x, p, dim, keepdim=True), eps, None)
+
+
+def _norm(x: Tensor, p: float, dim: int, keepdim: bool) -> Tensor:
+    if p == 2:
+        return ops.sqrt(ops.sum(x * x, dim, keepdim=keepdim))
+    if p == 1:
+        return ops.sum(ops.abs(x), dim, keepdim=keepdim)
+    return ops.sum(ops.abs(x) ** p, dim, keepdim=keepdim) ** (1.0 / p)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Cosine of the angle between x1 and x2 along ``dim``: x1.x2 / (max(|x1|, eps) max(|x2|, eps)).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.cosine_similarity(ds.tensor([[1.0, 0.0]]), ds.tensor([[1.0, 1.0]])).tolist()
+        [0.7071067690849304]
+    """
+    n1 = ops.clip(_norm(x1, 2, dim, keepdim=False), eps, None)
+    n2 = ops.clip(_norm(x2, 2, dim, keepdim=False), eps, None)
+    return ops.sum(x1 * x2, dim) / (n1 * n2)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last dim."""
+    return _norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
+
+
+def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad the last dims: ``pad`` is (left, right[, top, bottom, ...]), last dim first. Modes:
+    constant (``value``, default 0), reflect, replicate, circular.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.pad(ds.ones(1, 2), (1, 0)).tolist()
+        [[0.0, 1.0, 1.0]]
+    """
+    return ops.pad(input, pad, mode, 0.0 if value is None else value)
+
+
+# ---------------------------------------------------------------------- channel dropout
+def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool, where: str) -> Tensor:
+    # One draw per channel (and sample), broadcast over the spatial dims: whole feature maps are
+    # zeroed, as adjacent pixels are too correlated for element-wise dropout to regularize.
+    _check_probability(p, where)
+    if not training or p == 0:
+        return x
+    lead = 2 if batched else 1
+    mask_shape = x.shape[:lead] + (1,) * (x.ndim - lead)
+    dtype = x.array.dtype if backend.is_floating(x.array.dtype) else backend.get_default_dtype()
+    if p == 1:
+        scale = np.zeros(mask_shape, dtype=dtype)
+    else:
+        keep = backend.rng().random(mask_shape, dtype=np.float32) >= np.float32(p)
+        scale = keep * np.asarray(1.0 / (1.0 - p), dtype=dtype)
+    return _node(x.array * scale, (x,), _dropout_vjp, scale)
+
+
+def _channel_dims(x: Tensor, spatial: int, where: str, legacy_batched: bool = False) -> bool:
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ArgumentError(
+            f"{where}: expected a {spatial + 1}-D (C, ...) or {spatial + 2}-D (N, C, ...) input, got shape {x.shape}"
+        )
+    return x.ndim == spatial + 2 or legacy_batched
+
+
+def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) or (C, L) input with probability ``p``; scale the rest by 1/(1-p).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> y = F.dropout1d(ds.ones(1, 4, 3), 0.5)
+        >>> sorted({tuple(row) for row in y[0].tolist()} - {(0.0, 0.0, 0.0), (2.0, 2.0, 2.0)})
+        []
+    """
+    x = _as_tensor(x, "dropout1d")
+    return _feature_dropout(x, p, training, _channel_dims(x, 1, "dropout1d"), "dropout1d")
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) input with probability ``p``; scale the rest by 1/(1-p).
+
+    A 3-D input is read as (N, C, L), as PyTorch does (with a warning there) for backward compatibility.
+    """
+    x = _as_tensor(x, "dropout2d")
+    return _feature_dropout(x, p, training, _channel_dims(x, 2, "dropout2d", legacy_batched=True), "dropout2d")
+
+
+def dropout3d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability ``p``."""
+    x = _as_tensor(x, "dropout3d")
+    return _feature_dropout(x, p, training, _channel_dims(x, 3, "dropout3d"), "dropout3d")
+
+
+# ---------------------------------------------------------------------- self-normalizing dropout and random slopes
+_SELU_NEG_SATURATION = 1.7580993408473766  # scale * alpha of SELU: where dropped units are set
+
+
+def _alpha_dropout(x: Tensor, p: float, training: bool, mask_shape: tuple[int, ...], where: str) -> Tensor:
+    # Dropped units take SELU's negative saturation value and the result is rescaled (a x + b) so
+    # that zero-mean, unit-variance inputs keep their mean and variance (PyTorch's formula).
+    _check_probability(p, where)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    keep = (backend.rng().random(mask_shape, dtype=np.float32) >= np.float32(p)).astype(x.array.dtype)
+    a = 1.0 / np.sqrt((_SELU_NEG_SATURATION**2 * p + 1) * (1 - p))
+    shift = (keep - 1.0) * (_SELU_NEG_SATURATION * a) + _SELU_NEG_SATURATION * a * p
+    return x * (keep * a).astype(x.array.dtype) + shift.astype(x.array.dtype)
+
+
+def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """Dropout for SELU networks: dropped elements are set to SELU's saturation value and the output
+    is rescaled to keep the mean and variance. Identity unless ``training``.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.alpha_dropout(ds.ones(3), 0.5, training=False)
+        tensor([1., 1., 1.])
+    """
+    x = _as_tensor(x, "alpha_dropout")
+    return _alpha_dropout(x, p, training, x.shape, "alpha_dropout")
+
+
+def feature_alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """:func:`alpha_dropout` of whole channels of (N, C, ...) input."""
+    x = _as_tensor(x, "feature_alpha_dropout")
+    return _alpha_dropout(x, p, training, x.shape[:2] + (1,) * (x.ndim - 2), "feature_alpha_dropout")
+
+
+def rrelu(
+    x: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False
+) -> Tensor:
+    """Randomized leaky ReLU: negative inputs are scaled by a slope drawn from U(lower, upper) per
+    element while training, by (lower + upper) / 2 otherwise.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.rrelu(ds.tensor([-3.0, 2.0]), 0.2, 0.4)
+        tensor([-0.9,  2. ])
+    """
+    x = _as_tensor(x, "rrelu")
+    if not 0 <= lower <= upper:
+        raise ArgumentError(f"rrelu: expected 0 <= lower <= upper, got lower={lower}, upper={upper}")
+    if training:
+        slope = backend.rng().uniform(lower, upper, x.shape).astype(x.array.dtype)
+    else:
+        slope = np.asarray((lower + upper) / 2, dtype=x.array.dtype)
+    return ops.where(x.array >= 0, x, x * slope)
 
 
 # ---------------------------------------------------------------------- encodings
@@ -263,26 +614,50 @@ def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
 
 # Losses, normalization and embedding live beside their modules; re-exported here so that
 # ``F.cross_entropy``, ``F.batch_norm`` etc. read as in PyTorch.
-from .layers import embedding  # noqa: E402
+from .layers import (  # noqa: E402
+    bilinear,
+    channel_shuffle,
+    embedding,
+    embedding_bag,
+    pixel_shuffle,
+    pixel_unshuffle,
+)
 from .losses import (  # noqa: E402
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
+    cosine_embedding_loss,
     cross_entropy,
+    ctc_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
     huber_loss,
     kl_div,
     l1_loss,
+    margin_ranking_loss,
     mse_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
     nll_loss,
+    poisson_nll_loss,
     smooth_l1_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+    triplet_margin_with_distance_loss,
 )
-from .normalization import batch_norm, layer_norm  # noqa: E402
+from .normalization import batch_norm, group_norm, instance_norm, layer_norm, local_response_norm, rms_norm  # noqa: E402
 
 __all__ += [
     "embedding", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "huber_loss",
     "kl_div", "l1_loss", "mse_loss", "nll_loss", "smooth_l1_loss", "batch_norm", "layer_norm",
+    "cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss", "margin_ranking_loss",
+    "ctc_loss", "multilabel_soft_margin_loss", "multi_margin_loss", "multilabel_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss",
+    "triplet_margin_with_distance_loss", "group_norm",
+    "instance_norm", "rms_norm", "embedding_bag", "local_response_norm", "bilinear", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
 ]  # fmt: skip
 
 # Convolution and pooling live in convolution.py beside their modules.
+from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402
 from .convolution import (  # noqa: E402
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -293,11 +668,40 @@ from .convolution import (  # noqa: E402
     max_pool1d,
     max_pool2d,
 )
+from .fold import fold, unfold  # noqa: E402
+from .pooling_extra import (  # noqa: E402
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    lp_pool1d,
+    lp_pool2d,
+    max_unpool1d,
+    max_unpool2d,
+)
+from .sampling import affine_grid, grid_sample  # noqa: E402
+from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: E402
+from .volumetric import adaptive_avg_pool3d, avg_pool3d, conv3d, conv_transpose3d, max_pool3d  # noqa: E402
 
 __all__ += [
+    "conv_transpose1d", "conv_transpose2d", "interpolate", "upsample", "adaptive_max_pool1d", "adaptive_max_pool2d",
+    "lp_pool1d", "lp_pool2d", "affine_grid", "grid_sample", "fold", "unfold", "max_unpool1d", "max_unpool2d", "conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d",
+    "adaptive_avg_pool3d", "upsample_nearest", "upsample_bilinear", "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
     "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
 ]  # fmt: skip
+
+
+def max_pool2d_with_indices(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                            ceil_mode: bool = False, return_indices: bool = True) -> Any:  # fmt: skip
+    """:func:`max_pool2d` returning ``(values, indices)`` (PyTorch's explicit name)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
+
+def max_pool1d_with_indices(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                            ceil_mode: bool = False, return_indices: bool = True) -> Any:  # fmt: skip
+    """:func:`max_pool1d` returning ``(values, indices)`` (PyTorch's explicit name)."""
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+
 
 # Attention lives in attention.py beside MultiheadAttention.
 from .attention import scaled_dot_product_attention  # noqa: E402

@@ -19,6 +19,7 @@ orthogonal_         a (semi-)orthogonal matrix from the QR of a Gaussian matrix,
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,9 @@ __all__ = [
     "kaiming_uniform_",
     "kaiming_normal_",
     "orthogonal_",
+    "eye_",
+    "dirac_",
+    "sparse_",
 ]
 
 _LINEAR_LIKE = {
@@ -236,3 +240,94 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     if rows < cols:
         q = q.T
     return _fill(tensor, (q * gain).reshape(tensor.shape))
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill a 2-D tensor with the identity (ones on the main diagonal; rectangular allowed).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.init.eye_(ds.zeros(2, 3))
+        tensor([[1., 0., 0.],
+                [0., 1., 0.]])
+    """
+    _check(tensor, "eye_")
+    if tensor.ndim != 2:
+        raise ArgumentError(f"init.eye_: expected a 2-D tensor, got shape {tensor.shape}")
+    rows, cols = tensor.shape
+    return _fill(tensor, np.eye(rows, cols))
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a 3-, 4- or 5-D convolution weight (out, in, *kernel) so that the convolution passes its
+    input through: a 1 at the kernel centre linking output channel ``k`` to input channel ``k``
+    within each of ``groups`` blocks of output channels.
+
+    Example:
+        >>> import downslope as ds
+        >>> w = ds.nn.init.dirac_(ds.zeros(2, 2, 3))
+        >>> w.numpy()[:, :, 1]
+        array([[1., 0.],
+               [0., 1.]], dtype=float32)
+    """
+    _check(tensor, "dirac_")
+    if tensor.ndim not in (3, 4, 5):
+        raise ArgumentError(f"init.dirac_: expected a 3-, 4- or 5-D tensor, got shape {tensor.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or tensor.shape[0] % groups:
+        raise ArgumentError(f"init.dirac_: groups must divide the {tensor.shape[0]} output channels, got {groups!r}")
+    out_per_group = tensor.shape[0] // groups
+    values = np.zeros(tensor.shape)
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+    for g in range(groups):
+        for k in range(min(out_per_group, tensor.shape[1])):
+            values[(g * out_per_group + k, k, *centre)] = 1.0
+    return _fill(tensor, values)
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
+    """A 2-D tensor drawn from N(0, std) with a fraction ``sparsity`` of each column set to zero.
+
+    Example:
+        >>> import downslope as ds
+        >>> w = ds.nn.init.sparse_(ds.zeros(10, 3), sparsity=0.3)
+        >>> [int((w.numpy()[:, j] == 0).sum()) for j in range(3)]
+        [3, 3, 3]
+    """
+    _check(tensor, "sparse_")
+    if tensor.ndim != 2:
+        raise ArgumentError(f"init.sparse_: expected a 2-D tensor, got shape {tensor.shape}")
+    if not 0.0 <= float(sparsity) <= 1.0:
+        raise ArgumentError(f"init.sparse_: sparsity must lie in [0, 1], got {sparsity!r}")
+    rows, cols = tensor.shape
+    rng = backend.rng()
+    values = rng.normal(0.0, std, tensor.shape)
+    zeros = int(math.ceil(sparsity * rows))
+    for j in range(cols):
+        values[rng.permutation(rows)[:zeros], j] = 0.0
+    return _fill(tensor, values)
+
+
+def _deprecated(new: Any) -> Any:
+    # PyTorch kept the pre-0.4 names (without the trailing underscore) with a FutureWarning.
+    def old(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn(
+            f"nn.init.{new.__name__[:-1]} is deprecated in favor of nn.init.{new.__name__}", FutureWarning, stacklevel=2
+        )
+        return new(*args, **kwargs)
+
+    old.__name__ = new.__name__[:-1]
+    old.__doc__ = f"Deprecated name of :func:`{new.__name__}` (PyTorch's, kept for old code)."
+    return old
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)

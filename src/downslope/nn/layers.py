@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, _node
 from . import functional as F
@@ -50,9 +50,9 @@ class Linear(Module):
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt))
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt), dtype=dt)
         if bias:
-            self.bias: Parameter | None = Parameter(np.empty((self.out_features,), dtype=dt))
+            self.bias: Parameter | None = Parameter(np.empty((self.out_features,), dtype=dt), dtype=dt)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -101,16 +101,78 @@ class Dropout(Module):
         tensor([1., 1., 1.])
     """
 
-    def __init__(self, p: float = 0.5) -> None:
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        F._check_probability(p, "Dropout")
+        F._check_probability(p, type(self).__name__)
         self.p = float(p)
+        self.inplace = bool(inplace)  # PyTorch's memory option; the output is always a new tensor
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class AlphaDropout(Dropout):
+    """Dropout for SELU networks (see :func:`F.alpha_dropout`): keeps zero mean and unit variance.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.AlphaDropout(0.2).eval()(ds.ones(2))
+        tensor([1., 1.])
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.alpha_dropout(x, self.p, self.training)
+
+
+class FeatureAlphaDropout(Dropout):
+    """:class:`AlphaDropout` of whole channels."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.feature_alpha_dropout(x, self.p, self.training)
+
+
+class Dropout1d(Dropout):
+    """Zero whole channels of (N, C, L) or (C, L) input with probability ``p`` while training
+    (scaling the rest by 1/(1-p)): neighbouring positions of a channel are dropped together.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.Dropout1d(0.5).eval()(ds.ones(1, 2, 3)).shape
+        (1, 2, 3)
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout1d(x, self.p, self.training)
+
+
+class Dropout2d(Dropout):
+    """Zero whole feature maps of (N, C, H, W) input with probability ``p`` while training.
+    A 3-D input is read as (N, C, L), as PyTorch does.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.Dropout2d(0.25).eval()(ds.ones(1, 2, 3, 3)).shape
+        (1, 2, 3, 3)
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
+
+
+class Dropout3d(Dropout):
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability ``p`` while training.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.Dropout3d(0.25).eval()(ds.ones(2, 2, 2, 2)).shape
+        (2, 2, 2, 2)
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout3d(x, self.p, self.training)
 
 
 class Embedding(Module):
@@ -145,6 +207,24 @@ class Embedding(Module):
         if self.padding_idx is not None:
             self.weight.array[self.padding_idx] = 0
 
+    @classmethod
+    def from_pretrained(cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None) -> Embedding:
+        """An Embedding whose table is a copy of the 2-D ``embeddings``; ``freeze`` stops its training.
+
+        Example:
+            >>> import downslope as ds
+            >>> emb = ds.nn.Embedding.from_pretrained(ds.tensor([[1.0, 2.0], [3.0, 4.0]]))
+            >>> emb(ds.tensor([1])), emb.weight.requires_grad
+            (tensor([[3., 4.]]), False)
+        """
+        table = embeddings.array if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        if table.ndim != 2:
+            raise ArgumentError(f"Embedding.from_pretrained: expected a 2-D table, got shape {table.shape}")
+        emb = cls(table.shape[0], table.shape[1], padding_idx)
+        emb.weight.array[...] = table
+        emb.weight.requires_grad_(not freeze)
+        return emb
+
     def forward(self, indices: Any) -> Tensor:
         return embedding(indices, self.weight, self.padding_idx)
 
@@ -153,7 +233,15 @@ class Embedding(Module):
         return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
 
 
-def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+def embedding(
+    indices: Any,
+    weight: Tensor,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
     """Rows of ``weight`` picked by integer ``indices``; the gradient is scattered back (repeats add)
     and the ``padding_idx`` row gets none.
 
@@ -164,6 +252,8 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
         tensor([[2.],
                 [0.]])
     """
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise ArgumentError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
     idx = indices.array if isinstance(indices, Tensor) else np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"embedding: expected integer indices, got dtype {idx.dtype}")
@@ -182,3 +272,253 @@ def _embedding_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def
         # Zeroing the padding rows' incoming gradient keeps that row fixed (PyTorch's rule).
         g = g * np.expand_dims(idx != padding_idx, -1).astype(xp.data(g).dtype)
     return (xp.scatter(args[0].shape, idx, True, g),)
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y_k = x1 W_k x2 + b_k for ``x1`` (..., in1), ``x2`` (..., in2), ``weight`` (out, in1, in2).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.layers import bilinear
+        >>> bilinear(ds.ones(1, 2), ds.ones(1, 3), ds.ones(4, 2, 3)).tolist()
+        [[6.0, 6.0, 6.0, 6.0]]
+    """
+    if weight.ndim != 3 or input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2]:
+        raise ShapeError(
+            f"bilinear: inputs {input1.shape} and {input2.shape} do not fit weight {weight.shape} (out, in1, in2)"
+        )
+    out_f, in1, in2 = weight.shape
+    # (..., in1) @ (in1, out * in2) -> (..., out, in2), then the dot product with x2 over in2.
+    left = ops.reshape(ops.matmul(input1, ops.reshape(ops.permute(weight, (1, 0, 2)), (in1, out_f * in2))),
+                       input1.shape[:-1] + (out_f, in2))  # fmt: skip
+    y = ops.sum(left * ops.unsqueeze(input2, -2), -1)
+    return y if bias is None else y + bias
+
+
+class Bilinear(Module):
+    """y = x1^T A x2 + b per output feature; weight (out, in1, in2) and bias (out,) ~ U(-1/sqrt(in1), 1/sqrt(in1)).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.Bilinear(3, 4, 5)(ds.randn(2, 3), ds.randn(2, 4)).shape
+        (2, 5)
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True) -> None:
+        super().__init__()
+        self.in1_features = _positive_int(in1_features, "in1_features", "Bilinear")
+        self.in2_features = _positive_int(in2_features, "in2_features", "Bilinear")
+        self.out_features = _positive_int(out_features, "out_features", "Bilinear")
+        dt = backend.get_default_dtype()
+        bound = 1.0 / np.sqrt(self.in1_features)
+        self.weight = Parameter(np.empty((self.out_features, self.in1_features, self.in2_features), dtype=dt), dtype=dt)
+        init.uniform_(self.weight, -bound, bound)
+        if bias:
+            self.bias: Parameter | None = Parameter(np.empty((self.out_features,), dtype=dt), dtype=dt)
+            init.uniform_(self.bias, -bound, bound)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
+        return bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in1_features={self.in1_features}, in2_features={self.in2_features}, out_features={self.out_features}"
+
+
+# ---------------------------------------------------------------------- pixel and channel shuffles
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(..., C r^2, H, W) -> (..., C, H r, W r): channels become sub-pixel positions.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.layers import pixel_shuffle
+        >>> pixel_shuffle(ds.arange(4.0).reshape(1, 4, 1, 1), 2)[0, 0]
+        tensor([[0., 1.],
+                [2., 3.]])
+    """
+    r = int(upscale_factor)
+    *lead, c, h, w = input.shape
+    if c % (r * r):
+        raise ShapeError(f"pixel_shuffle: {c} channels are not divisible by upscale_factor^2 = {r * r}")
+    lead = list(lead)
+    x = ops.reshape(input, (*lead, c // (r * r), r, r, h, w))
+    k = len(lead)
+    x = ops.permute(x, (*range(k), k, k + 3, k + 1, k + 4, k + 2))
+    return ops.reshape(x, (*lead, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(..., C, H r, W r) -> (..., C r^2, H, W), the inverse of :func:`pixel_shuffle`."""
+    r = int(downscale_factor)
+    *lead, c, h, w = input.shape
+    if h % r or w % r:
+        raise ShapeError(f"pixel_unshuffle: height {h} and width {w} must be divisible by {r}")
+    lead = list(lead)
+    k = len(lead)
+    x = ops.reshape(input, (*lead, c, h // r, r, w // r, r))
+    x = ops.permute(x, (*range(k), k, k + 2, k + 4, k + 1, k + 3))
+    return ops.reshape(x, (*lead, c * r * r, h // r, w // r))
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """(N, g * k, ...) -> channels reordered as k groups of g (ShuffleNet's channel shuffle)."""
+    n, c = input.shape[0], input.shape[1]
+    if c % groups:
+        raise ShapeError(f"channel_shuffle: {c} channels are not divisible by groups={groups}")
+    rest = input.shape[2:]
+    x = ops.reshape(input, (n, groups, c // groups, *rest))
+    return ops.reshape(ops.transpose(x, 1, 2), (n, c, *rest))
+
+
+class PixelShuffle(Module):
+    """See :func:`pixel_shuffle`."""
+
+    def __init__(self, upscale_factor: int) -> None:
+        super().__init__()
+        self.upscale_factor = int(upscale_factor)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return pixel_shuffle(x, self.upscale_factor)
+
+
+class PixelUnshuffle(Module):
+    """See :func:`pixel_unshuffle`."""
+
+    def __init__(self, downscale_factor: int) -> None:
+        super().__init__()
+        self.downscale_factor = int(downscale_factor)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return pixel_unshuffle(x, self.downscale_factor)
+
+
+class ChannelShuffle(Module):
+    """See :func:`channel_shuffle`."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = int(groups)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return channel_shuffle(x, self.groups)
+
+
+# ---------------------------------------------------------------------- bags of embeddings
+def embedding_bag(
+    input: Any,
+    weight: Tensor,
+    offsets: Any = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    mode: str = "mean",
+    sparse: bool = False,
+    per_sample_weights: Tensor | None = None,
+    include_last_offset: bool = False,
+    padding_idx: int | None = None,
+) -> Tensor:
+    """Sum, mean or max of the embeddings of each bag of indices, without materializing the
+    per-bag lists: ``input`` is 2-D (one bag per row) or 1-D with ``offsets`` (bag starts).
+
+    Shapes: out ``(bags, embedding_dim)``. ``per_sample_weights`` (same shape as ``input``) scales
+    each embedding before a ``sum``. Indices equal to ``padding_idx`` are left out of their bag.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> table = ds.tensor([[1.0], [2.0], [4.0]])
+        >>> F.embedding_bag(ds.tensor([0, 1, 2]), table, ds.tensor([0, 2]), mode="sum")
+        tensor([[3.],
+                [4.]])
+    """
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise ArgumentError("embedding_bag: max_norm, scale_grad_by_freq and sparse are not supported")
+    if mode not in ("sum", "mean", "max"):
+        raise ArgumentError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    idx = np.asarray(input.array if isinstance(input, Tensor) else input)
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ArgumentError("embedding_bag: offsets go with 1-D input; a 2-D input is one bag per row")
+        bags, length = idx.shape
+        starts = np.arange(bags) * length
+        idx = idx.reshape(-1)
+    elif idx.ndim == 1:
+        if offsets is None:
+            raise ArgumentError("embedding_bag: a 1-D input needs offsets (the start of each bag)")
+        starts = np.asarray(offsets.array if isinstance(offsets, Tensor) else offsets, dtype=np.int64).reshape(-1)
+        if include_last_offset:
+            starts = starts[:-1]
+        if starts.size and (starts[0] != 0 or np.any(np.diff(starts) < 0) or starts[-1] > idx.size):
+            raise ArgumentError(f"embedding_bag: offsets must start at 0 and not decrease, got {starts.tolist()}")
+    else:
+        raise ShapeError(f"embedding_bag: expected 1-D or 2-D indices, got shape {idx.shape}")
+    if per_sample_weights is not None and mode != "sum":
+        raise ArgumentError("embedding_bag: per_sample_weights need mode='sum'")
+    rows = embedding(idx, weight)
+    ends = np.append(starts[1:], idx.size)
+    bag_of = np.repeat(np.arange(len(starts)), ends - starts)  # the bag each index belongs to
+    keep = np.ones(idx.size, dtype=bool) if padding_idx is None else idx != padding_idx % weight.shape[0]
+    if mode == "max":
+        parts = []
+        empty = Tensor(np.zeros(weight.shape[1], dtype=weight.array.dtype))  # PyTorch gives an empty bag zeros
+        for start, end in zip(starts, ends):
+            members = np.flatnonzero(keep[start:end]) + start
+            parts.append(ops.amax(rows[members], 0) if members.size else empty)
+        return ops.stack(parts, 0) if parts else ops.reshape(rows[:0], (0, weight.shape[1]))
+    # sum / mean: one (bags, n) matrix product gathers every bag at once
+    mix = np.zeros((len(starts), idx.size), dtype=weight.array.dtype)
+    mix[bag_of[keep], np.flatnonzero(keep)] = 1.0
+    if mode == "mean":
+        counts = mix.sum(axis=1, keepdims=True)
+        mix = np.divide(mix, counts, out=np.zeros_like(mix), where=counts > 0)
+    if per_sample_weights is not None:
+        rows = rows * ops.reshape(per_sample_weights, (-1, 1))
+    return ops.matmul(Tensor(mix), rows)
+
+
+class EmbeddingBag(Module):
+    """Sums, means or maxima of bags of embeddings (see :func:`F.embedding_bag`), as in the text
+    classification tutorial: ``EmbeddingBag(vocab, dim)(tokens, offsets)``.
+
+    Example:
+        >>> import downslope as ds
+        >>> bag = ds.nn.EmbeddingBag(10, 3, mode="mean")
+        >>> bag(ds.tensor([1, 2, 4, 5, 4]), ds.tensor([0, 2])).shape
+        (2, 3)
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        mode: str = "mean",
+        sparse: bool = False,
+        _weight: Any = None,
+        include_last_offset: bool = False,
+        padding_idx: int | None = None,
+    ) -> None:
+        super().__init__()
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise ArgumentError("EmbeddingBag: max_norm, scale_grad_by_freq and sparse are not supported")
+        if mode not in ("sum", "mean", "max"):
+            raise ArgumentError(f"EmbeddingBag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+        self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "EmbeddingBag")
+        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "EmbeddingBag")
+        self.mode, self.include_last_offset, self.padding_idx = mode, include_last_offset, padding_idx
+        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
+        init.normal_(self.weight)
+        if padding_idx is not None:
+            self.weight.array[padding_idx] = 0
+
+    def forward(self, input: Any, offsets: Any = None, per_sample_weights: Tensor | None = None) -> Tensor:
+        return embedding_bag(
+            input, self.weight, offsets, mode=self.mode, per_sample_weights=per_sample_weights,
+            include_last_offset=self.include_last_offset, padding_idx=self.padding_idx,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}"

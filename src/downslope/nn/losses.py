@@ -20,6 +20,7 @@ because the composite would be unstable:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -558,8 +559,37 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
     return _reduce(loss, reduction)
 
 
+# ---------------------------------------------------------------------- PyTorch's legacy reduction flags
+def _legacy_reduction_name(size_average: bool | None, reduce: bool | None) -> str:
+    """PyTorch's mapping of the pre-1.0 flags: reduce=False -> 'none', else size_average=False -> 'sum'."""
+    if reduce is not None and not reduce:
+        return "none"
+    return "sum" if size_average is not None and not size_average else "mean"
+
+
+def _legacy_reduction(fn: Any) -> Any:
+    """Accept ``size_average=`` / ``reduce=`` (old code: ``F.binary_cross_entropy(x, y, size_average=False)``)
+    and turn them into ``reduction``, as PyTorch still does (with a deprecation warning there)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, size_average: bool | None = None, reduce: bool | None = None, **kwargs: Any) -> Any:
+        if size_average is not None or reduce is not None:
+            if "reduction" in kwargs:
+                raise ArgumentError(f"{fn.__name__}: give reduction, or the legacy size_average/reduce, not both")
+            kwargs["reduction"] = _legacy_reduction_name(size_average, reduce)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
 # ---------------------------------------------------------------------- modules
 class _Loss(Module):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            setattr(cls, "__init__", _legacy_reduction(init))  # noqa: B010
+
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         _check_reduction(reduction, type(self).__name__, self._allowed)
@@ -571,6 +601,9 @@ class _Loss(Module):
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
+
+
+setattr(_Loss, "__init__", _legacy_reduction(_Loss.__init__))  # noqa: B010  (its subclasses are wrapped above)
 
 
 def _weight_buffer(weight: Any) -> Tensor | None:
@@ -707,3 +740,518 @@ class KLDivLoss(_Loss):
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return kl_div(input, target, self.reduction, self.log_target)
+
+
+# ---------------------------------------------------------------------- margin, embedding and likelihood losses
+# Composites of basic ops (their gradients come from those ops): they are rarely on a hot path.
+def _as_input_tensor(x: Any, like: Tensor) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(np.asarray(x), dtype=like.array.dtype)
+
+
+def margin_ranking_loss(
+    input1: Tensor, input2: Tensor, target: Any, margin: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """max(0, -y (x1 - x2) + margin) with y = 1 (x1 should rank higher) or -1.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.margin_ranking_loss(ds.tensor([1.0, 0.0]), ds.tensor([0.0, 1.0]), ds.tensor([1.0, 1.0]), 0.5).item()
+        0.75
+    """
+    _check_reduction(reduction, "margin_ranking_loss")
+    x1, x2 = _input(input1, "margin_ranking_loss"), _input(input2, "margin_ranking_loss")
+    y = _as_input_tensor(target, x1)
+    return _reduce(ops.relu(-y * (x1 - x2) + margin), reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target: Any, margin: float = 1.0, reduction: str = "mean") -> Tensor:
+    """x where y = 1, max(0, margin - x) where y = -1 (x usually a distance)."""
+    _check_reduction(reduction, "hinge_embedding_loss")
+    x = _input(input, "hinge_embedding_loss")
+    y = _as_input_tensor(target, x)
+    positive = ops.where(y.array == 1, x, np.zeros((), x.array.dtype))
+    negative = ops.where(y.array == -1, ops.relu(margin - x), np.zeros((), x.array.dtype))
+    return _reduce(positive + negative, reduction)
+
+
+def soft_margin_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-y x)) elementwise, y in {1, -1} (two-class logistic loss)."""
+    _check_reduction(reduction, "soft_margin_loss")
+    x = _input(input, "soft_margin_loss")
+    return _reduce(ops.softplus(-_float_target(target, x, "soft_margin_loss") * x), reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of logits averaged over the C labels of each (N, C) sample.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.multilabel_soft_margin_loss(ds.zeros(1, 2), ds.tensor([[1.0, 0.0]])).item(), 4)
+        0.6931
+    """
+    _check_reduction(reduction, "multilabel_soft_margin_loss")
+    x = _input(input, "multilabel_soft_margin_loss")
+    y = _float_target(target, x, "multilabel_soft_margin_loss")
+    loss = -(y * -ops.softplus(-x) + (1.0 - y) * -ops.softplus(x))
+    if weight is not None:
+        loss = loss * _as_input_tensor(weight, x)
+    return _reduce(ops.mean(loss, -1), reduction)
+
+
+def cosine_embedding_loss(
+    input1: Tensor, input2: Tensor, target: Any, margin: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (cosine along dim 1)."""
+    _check_reduction(reduction, "cosine_embedding_loss")
+    x1, x2 = _input(input1, "cosine_embedding_loss"), _input(input2, "cosine_embedding_loss")
+    y = _as_input_tensor(target, x1)
+    dim = x1.ndim - 1
+    eps = 1e-12  # PyTorch's: keeps the norms of all-zero rows away from 0
+    cos = ops.sum(x1 * x2, dim) / ops.sqrt((ops.sum(x1 * x1, dim) + eps) * (ops.sum(x2 * x2, dim) + eps))
+    zero = np.zeros((), x1.array.dtype)
+    loss = ops.where(y.array == 1, 1.0 - cos, zero) + ops.where(y.array == -1, ops.relu(cos - margin), zero)
+    return _reduce(loss, reduction)
+
+
+def _distance(a: Tensor, b: Tensor, p: float, eps: float) -> Tensor:
+    d = a - b + eps
+    if p == 2:
+        return ops.sqrt(ops.sum(d * d, -1))
+    return ops.sum(ops.abs(d) ** p, -1) ** (1.0 / p)
+
+
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """max(0, d(a, p) - d(a, n) + margin), d the p-norm distance (``swap`` uses min(d(a, n), d(p, n)))."""
+    _check_reduction(reduction, "triplet_margin_loss")
+    a = _input(anchor, "triplet_margin_loss")
+    d_pos = _distance(a, positive, p, eps)
+    d_neg = _distance(a, negative, p, eps)
+    if swap:
+        d_neg = ops.minimum(d_neg, _distance(positive, negative, p, eps))
+    return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
+
+
+def poisson_nll_loss(
+    input: Tensor,
+    target: Any,
+    log_input: bool = True,
+    full: bool = False,
+    eps: float = 1e-8,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of a Poisson target: exp(x) - y x (log_input) or x - y log(x + eps);
+    ``full`` adds Stirling's approximation of log(y!) where y > 1."""
+    _check_reduction(reduction, "poisson_nll_loss")
+    x = _input(input, "poisson_nll_loss")
+    y = _float_target(target, x, "poisson_nll_loss")
+    loss = ops.exp(x) - y * x if log_input else x - y * ops.log(x + eps)
+    if full:
+        t = y.array
+        safe = np.where(t > 1, t, 1.0)
+        stirling = np.where(t > 1, safe * np.log(safe) - safe + 0.5 * np.log(2 * np.pi * safe), 0.0)
+        loss = loss + stirling.astype(x.array.dtype)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(
+    input: Tensor, target: Any, var: Any, full: bool = False, eps: float = 1e-6, reduction: str = "mean"
+) -> Tensor:
+    """Negative log-likelihood of a Gaussian target: (log(var) + (x - y)^2 / var) / 2, with var
+    clamped below at ``eps`` (the clamp passes the gradient through, as in PyTorch); ``full`` adds
+    log(2 pi) / 2. ``var`` has the input's shape, or lacks (or has size 1 in) its last dim."""
+    _check_reduction(reduction, "gaussian_nll_loss")
+    x = _input(input, "gaussian_nll_loss")
+    y = _float_target(target, x, "gaussian_nll_loss")
+    v = _as_input_tensor(var, x)
+    if v.shape != x.shape and v.shape == x.shape[:-1]:
+        v = ops.unsqueeze(v, -1)
+    if v.ndim != x.ndim or any(a not in (b, 1) for a, b in zip(v.shape, x.shape)):
+        raise ShapeError(f"gaussian_nll_loss: var shape {v.shape} does not fit input shape {x.shape}")
+    if np.any(v.array < 0):
+        raise ArgumentError("gaussian_nll_loss: var has negative entries")
+    floor = np.maximum(v.array, eps) - v.array  # added as a constant, so the gradient reaches var unchanged
+    v = v + floor.astype(x.array.dtype)
+    loss = 0.5 * (ops.log(v) + (x - y) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * float(np.log(2 * np.pi))
+    return _reduce(loss, reduction)
+
+
+def multi_margin_loss(
+    input: Tensor,
+    target: Any,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: Any = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Multi-class hinge loss: for each sample, sum over classes i != y of
+    max(0, margin - x[y] + x[i])**p (times weight[y]), divided by the number of classes C.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.multi_margin_loss(ds.tensor([[0.1, 0.2, 0.4, 0.8]]), ds.tensor([3])).item(), 4)
+        0.325
+    """
+    _check_reduction(reduction, "multi_margin_loss")
+    if p not in (1, 2):
+        raise ArgumentError(f"multi_margin_loss: p must be 1 or 2, got {p!r}")
+    x = _input(input, "multi_margin_loss")
+    unbatched = x.ndim == 1
+    if unbatched:
+        x = ops.unsqueeze(x, 0)
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
+    t = t.reshape(-1).astype(np.int64)
+    n, c = x.shape
+    if t.shape != (n,) or (t.size and (t.min() < 0 or t.max() >= c)):
+        raise ShapeError(f"multi_margin_loss: expected {n} class indices in [0, {c}), got {t.tolist()}")
+    picked = ops.unsqueeze(x[np.arange(n), t], 1)
+    hinge = ops.relu(margin - picked + x)
+    if p == 2:
+        hinge = hinge * hinge
+    others = np.ones((n, c), dtype=x.array.dtype)
+    others[np.arange(n), t] = 0  # the target class itself does not count
+    per_class = hinge * others
+    if weight is not None:
+        w = weight.array if isinstance(weight, Tensor) else np.asarray(weight)
+        per_class = per_class * w.astype(x.array.dtype)[t][:, None]
+    loss = ops.sum(per_class, 1) / float(c)
+    if unbatched and reduction == "none":
+        return ops.squeeze(loss, 0)
+    return _reduce(loss, reduction)
+
+
+def multilabel_margin_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Multi-label hinge loss: ``target`` (N, C) lists each sample's classes, ended by the first -1;
+    the loss sums max(0, 1 - (x[j] - x[i])) over its classes j and the other classes i, divided by C.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.multilabel_margin_loss(ds.tensor([[0.1, 0.2, 0.4, 0.8]]), ds.tensor([[3, 0, -1, 1]])).item(), 4)
+        0.85
+    """
+    _check_reduction(reduction, "multilabel_margin_loss")
+    x = _input(input, "multilabel_margin_loss")
+    unbatched = x.ndim == 1
+    if unbatched:
+        x = ops.unsqueeze(x, 0)
+    t = np.asarray(target.array if isinstance(target, Tensor) else target, dtype=np.int64).reshape(x.shape)
+    n, c = x.shape
+    is_target = np.zeros((n, c), dtype=bool)
+    for row in range(n):
+        listed = t[row]
+        ends = np.flatnonzero(listed < 0)
+        listed = listed[: ends[0]] if ends.size else listed
+        if listed.size and (listed.min() < 0 or listed.max() >= c):
+            raise ShapeError(f"multilabel_margin_loss: class indices must lie in [0, {c}), got {listed.tolist()}")
+        is_target[row, listed] = True
+    pairs = (is_target[:, :, None] & ~is_target[:, None, :]).astype(x.array.dtype)  # (N, j target, i other)
+    hinge = ops.relu(1.0 - (ops.unsqueeze(x, 2) - ops.unsqueeze(x, 1)))
+    loss = ops.sum(hinge * pairs, (1, 2)) / float(c)
+    if unbatched and reduction == "none":
+        return ops.squeeze(loss, 0)
+    return _reduce(loss, reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    """See :func:`multilabel_margin_loss`."""
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return multilabel_margin_loss(input, target, self.reduction)
+
+
+class NLLLoss2d(_Loss):
+    """PyTorch's deprecated name for :class:`NLLLoss` on (N, C, H, W) input."""
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _weight_buffer(weight))
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+class MultiMarginLoss(_Loss):
+    """See :func:`multi_margin_loss`."""
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.p, self.margin = p, float(margin)
+        self.register_buffer("weight", _weight_buffer(weight))
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return multi_margin_loss(input, target, self.p, self.margin, self.weight, self.reduction)
+
+
+def triplet_margin_with_distance_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    *,
+    distance_function: Any = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """:func:`triplet_margin_loss` with any ``distance_function(a, b)`` (default: pairwise Euclidean)."""
+    _check_reduction(reduction, "triplet_margin_with_distance_loss")
+    dist = distance_function if distance_function is not None else (lambda a, b: _distance(a, b, 2.0, 1e-6))
+    d_pos, d_neg = dist(anchor, positive), dist(anchor, negative)
+    if swap:
+        d_neg = ops.minimum(d_neg, dist(positive, negative))
+    return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """See :func:`triplet_margin_with_distance_loss`."""
+
+    def __init__(
+        self, *, distance_function: Any = None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"
+    ) -> None:
+        super().__init__(reduction)
+        self.distance_function, self.margin, self.swap = distance_function, float(margin), bool(swap)
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return triplet_margin_with_distance_loss(
+            anchor, positive, negative, distance_function=self.distance_function, margin=self.margin,
+            swap=self.swap, reduction=self.reduction,
+        )  # fmt: skip
+
+
+class MarginRankingLoss(_Loss):
+    """See :func:`margin_ranking_loss`."""
+
+    def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin = float(margin)
+
+    def forward(self, input1: Tensor, input2: Tensor, target: Any) -> Tensor:
+        return margin_ranking_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class HingeEmbeddingLoss(_Loss):
+    """See :func:`hinge_embedding_loss`."""
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin = float(margin)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return hinge_embedding_loss(input, target, self.margin, self.reduction)
+
+
+class SoftMarginLoss(_Loss):
+    """See :func:`soft_margin_loss`."""
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return soft_margin_loss(input, target, self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_Loss):
+    """See :func:`multilabel_soft_margin_loss`."""
+
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _weight_buffer(weight))
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return multilabel_soft_margin_loss(input, target, self.weight, self.reduction)
+
+
+class CosineEmbeddingLoss(_Loss):
+    """See :func:`cosine_embedding_loss`."""
+
+    def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin = float(margin)
+
+    def forward(self, input1: Tensor, input2: Tensor, target: Any) -> Tensor:
+        return cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """See :func:`triplet_margin_loss`."""
+
+    def __init__(
+        self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False, reduction: str = "mean"
+    ) -> None:
+        super().__init__(reduction)
+        self.margin, self.p, self.eps, self.swap = float(margin), float(p), float(eps), bool(swap)
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
+
+
+class PoissonNLLLoss(_Loss):
+    """See :func:`poisson_nll_loss`."""
+
+    def __init__(self, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.log_input, self.full, self.eps = bool(log_input), bool(full), float(eps)
+
+    def forward(self, log_input: Tensor, target: Any) -> Tensor:
+        return poisson_nll_loss(log_input, target, self.log_input, self.full, self.eps, self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """See :func:`gaussian_nll_loss`."""
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.full, self.eps = bool(full), float(eps)
+
+    def forward(self, input: Tensor, target: Any, var: Any) -> Tensor:
+        return gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
+
+
+__all__ += [
+    "margin_ranking_loss", "hinge_embedding_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
+    "cosine_embedding_loss", "triplet_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "MarginRankingLoss",
+    "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
+    "PoissonNLLLoss", "GaussianNLLLoss", "multi_margin_loss", "MultiMarginLoss", "multilabel_margin_loss", "MultiLabelMarginLoss", "NLLLoss2d", "triplet_margin_with_distance_loss",
+    "TripletMarginWithDistanceLoss",
+]  # fmt: skip
+
+
+for _name in [n for n in __all__ if n[0].islower()]:
+    globals()[_name] = _legacy_reduction(globals()[_name])
+
+
+# ---------------------------------------------------------------------- connectionist temporal classification
+def _logsumexp(*terms: np.ndarray) -> np.ndarray:
+    stacked = np.stack(terms)
+    top = np.max(stacked, axis=0)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.where(np.isfinite(top), safe + np.log(np.sum(np.exp(stacked - safe), axis=0)), -np.inf)
+
+
+def _ctc_one(lp: np.ndarray, target: np.ndarray, blank: int) -> tuple[float, np.ndarray]:
+    """Negative log-likelihood of one target under (T, C) log-probabilities, and its gradient
+    (PyTorch's form: exp(lp) minus the posterior occupancy of each class, so a log_softmax before it
+    passes the exact gradient to the logits)."""
+    steps, classes = lp.shape
+    ext = np.full(2 * len(target) + 1, blank, dtype=np.int64)
+    ext[1::2] = target
+    n = len(ext)
+    skip = np.zeros(n, dtype=bool)  # s may come from s - 2: a label different from the one two back
+    skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])
+    alpha = np.full((steps, n), -np.inf)
+    alpha[0, 0] = lp[0, ext[0]]
+    if n > 1:
+        alpha[0, 1] = lp[0, ext[1]]
+    for t in range(1, steps):
+        prev = alpha[t - 1]
+        one = np.concatenate([[-np.inf], prev[:-1]])
+        two = np.where(skip, np.concatenate([[-np.inf, -np.inf], prev[:-2]]), -np.inf)
+        alpha[t] = _logsumexp(prev, one, two) + lp[t, ext]
+    beta = np.full((steps, n), -np.inf)
+    beta[-1, -1] = lp[-1, ext[-1]]
+    if n > 1:
+        beta[-1, -2] = lp[-1, ext[-2]]
+    skip_back = np.zeros(n, dtype=bool)
+    skip_back[:-2] = skip[2:]
+    for t in range(steps - 2, -1, -1):
+        nxt = beta[t + 1]
+        one = np.concatenate([nxt[1:], [-np.inf]])
+        two = np.where(skip_back, np.concatenate([nxt[2:], [-np.inf, -np.inf]]), -np.inf)
+        beta[t] = _logsumexp(nxt, one, two) + lp[t, ext]
+    loglik = float(_logsumexp(alpha[-1, -1], alpha[-1, -2] if n > 1 else np.array(-np.inf)))
+    occupancy = np.zeros((steps, classes))
+    if np.isfinite(loglik):
+        with np.errstate(invalid="ignore"):
+            weight = np.exp(alpha + beta - lp[:, ext] - loglik)
+        for s in range(n):
+            occupancy[:, ext[s]] += np.nan_to_num(weight[:, s])
+    return -loglik, np.exp(lp) - occupancy
+
+
+def ctc_loss(
+    log_probs: Tensor,
+    targets: Any,
+    input_lengths: Any,
+    target_lengths: Any,
+    blank: int = 0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+) -> Tensor:
+    """Connectionist temporal classification loss (Graves et al., 2006) of (T, N, C) log-probabilities
+    (``log_softmax`` output) against label sequences: ``targets`` (N, S) padded or 1-D concatenated.
+    'mean' averages each sample's loss divided by its target length, as PyTorch does.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> lp = ds.zeros(2, 1, 2).log_softmax(2)  # two steps, each class with probability 1/2
+        >>> round(F.ctc_loss(lp, ds.tensor([[1]]), [2], [1], reduction="sum").item(), 4)  # 3 paths of prob 1/4
+        0.2877
+    """
+    _check_reduction(reduction, "ctc_loss")
+    x = _input(log_probs, "ctc_loss")
+    unbatched = x.ndim == 2
+    if unbatched:
+        x = ops.unsqueeze(x, 1)
+    steps, batch, classes = x.shape
+    lp = x.array.astype(np.float64)
+    in_len = np.asarray(input_lengths.array if isinstance(input_lengths, Tensor) else input_lengths).reshape(-1)
+    tg_len = np.asarray(target_lengths.array if isinstance(target_lengths, Tensor) else target_lengths).reshape(-1)
+    tg = np.asarray(targets.array if isinstance(targets, Tensor) else targets, dtype=np.int64)
+    if in_len.shape != (batch,) or tg_len.shape != (batch,):
+        raise ShapeError(f"ctc_loss: expected {batch} input and target lengths, got {in_len.shape} and {tg_len.shape}")
+    if np.any(in_len > steps) or np.any(in_len < 0):
+        raise ArgumentError(f"ctc_loss: input_lengths must lie in [0, {steps}], got {in_len.tolist()}")
+    offsets = np.concatenate([[0], np.cumsum(tg_len)])
+    losses = np.zeros(batch)
+    grad = np.zeros_like(lp)
+    for b in range(batch):
+        label = tg[b, : tg_len[b]] if tg.ndim == 2 else tg[offsets[b] : offsets[b + 1]]
+        if np.any(label == blank) or np.any(label < 0) or np.any(label >= classes):
+            raise ArgumentError(f"ctc_loss: target labels must lie in [0, {classes}) and differ from blank={blank}")
+        t_b = int(in_len[b])
+        loss, g = _ctc_one(lp[:t_b, b], label, blank) if t_b else (np.inf, np.zeros((0, classes)))
+        if zero_infinity and not np.isfinite(loss):
+            loss, g = 0.0, np.zeros_like(g)
+        losses[b] = loss
+        grad[:t_b, b] = g
+    out = _node(losses.astype(x.array.dtype), (x,), _ctc_vjp, grad.astype(x.array.dtype))
+    if reduction == "mean":
+        return ops.mean(out / np.maximum(tg_len, 1).astype(x.array.dtype))
+    if reduction == "sum":
+        return ops.sum(out)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+def _ctc_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    if xp.differentiable:
+        raise ArgumentError("ctc_loss: double backward is not supported")
+    return (saved * g[None, :, None],)
+
+
+class CTCLoss(_Loss):
+    """See :func:`ctc_loss`; call as ``loss(log_probs, targets, input_lengths, target_lengths)``."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> None:
+        super().__init__(reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(self, log_probs: Tensor, targets: Any, input_lengths: Any, target_lengths: Any) -> Tensor:
+        return ctc_loss(
+            log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction, self.zero_infinity
+        )
+
+
+__all__ += ["ctc_loss", "CTCLoss"]

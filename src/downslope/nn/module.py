@@ -10,6 +10,8 @@ statistics). Names follow PyTorch, so ``state_dict()`` keys
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar, overload
@@ -19,7 +21,7 @@ import numpy as np
 from .. import backend
 from ..errors import ArgumentError, ArgumentTypeError, CheckpointError, OutOfRangeError, StateDictError
 from ..ops import flatten as _flatten
-from ..tensor import Tensor, _to_array
+from ..tensor import Tensor, _to_array, _wrap
 
 __all__ = [
     "Parameter",
@@ -31,7 +33,10 @@ __all__ = [
     "ParameterDict",
     "Identity",
     "Flatten",
+    "Unflatten",
     "IncompatibleKeys",
+    "RemovableHandle",
+    "Buffer",
 ]
 
 M = TypeVar("M", bound="Module")
@@ -67,6 +72,85 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+def _accept_factory_kwargs(cls: type) -> None:
+    """Give a layer class PyTorch's ``device=`` and ``dtype=`` constructor keywords.
+
+    Every ``torch.nn`` layer takes them (``nn.Linear(4, 2, device=device)``). Here ``device`` may
+    only name the CPU, and ``dtype`` casts the new layer's floating parameters and buffers; a class
+    whose ``__init__`` already takes one of them keeps handling it. Only downslope's own layers are
+    wrapped: a user's Module subclass keeps exactly the signature its author wrote.
+    """
+    init = cls.__dict__.get("__init__")
+    if init is None or not cls.__module__.startswith("downslope.") or getattr(init, "_factory_kwargs", False):
+        return
+    params = inspect.signature(init).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    takes_device, takes_dtype = "device" in params, "dtype" in params
+    if takes_device and takes_dtype:
+        return
+
+    @functools.wraps(init)
+    def __init__(self: Module, *args: Any, **kwargs: Any) -> None:
+        device = None if takes_device else kwargs.pop("device", None)
+        dtype = None if takes_dtype else kwargs.pop("dtype", None)
+        if device is not None:
+            from ..device import check_cpu
+
+            check_cpu(device, type(self).__name__)
+        init(self, *args, **kwargs)
+        if dtype is not None:
+            self._cast(dtype, type(self).__name__)
+
+    __init__._factory_kwargs = True  # type: ignore[attr-defined]
+    setattr(cls, "__init__", __init__)  # noqa: B010
+
+
+class RemovableHandle:
+    """What a ``register_*_hook`` call returns: ``handle.remove()`` unregisters the hook (also as a
+    context manager)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+class Buffer(Tensor):
+    """Marks a tensor as a buffer when assigned to a Module attribute (PyTorch's ``nn.Buffer``):
+    ``self.steps = nn.Buffer(ds.zeros(()))`` is ``self.register_buffer("steps", ds.zeros(()))``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> class Counter(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.count = nn.Buffer(ds.zeros(()), persistent=False)
+        >>> [n for n, _ in Counter().named_buffers()], list(Counter().state_dict())
+        (['count'], [])
+    """
+
+    def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
+        if data is None:
+            data = np.empty((0,), backend.get_default_dtype())
+        arr = data.array if isinstance(data, Tensor) else _to_array(data)
+        super().__init__(arr, requires_grad=False)
+        self.array = arr
+        self.persistent = persistent
 
 
 class IncompatibleKeys(NamedTuple):
@@ -109,6 +193,10 @@ class Module:
     _non_persistent: set[str]
     _modules: dict[str, Module | None]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _accept_factory_kwargs(cls)
+
     def __init__(self) -> None:
         # object.__setattr__ because our __setattr__ needs these dicts to exist first.
         object.__setattr__(self, "training", True)
@@ -122,7 +210,73 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward() method; subclasses of Module define it")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_hooks")
+        if not hooks:
+            return self.forward(*args, **kwargs)
+        for hook in list(hooks["forward_pre"].values()):
+            changed = hook(self, args)
+            if changed is not None:
+                args = changed if isinstance(changed, tuple) else (changed,)
+        output = self.forward(*args, **kwargs)
+        for hook in list(hooks["forward"].values()):
+            changed = hook(self, args, output)
+            if changed is not None:
+                output = changed
+        return output
+
+    def _add_hook(self, kind: str, hook: Callable[..., Any], prepend: bool) -> RemovableHandle:
+        if not callable(hook):
+            raise ArgumentTypeError(f"{type(self).__name__}.register_{kind}_hook: expected a callable, got {hook!r}")
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            hooks = {"forward_pre": OrderedDict(), "forward": OrderedDict()}
+            object.__setattr__(self, "_hooks", hooks)
+        handle = RemovableHandle(hooks[kind])
+        hooks[kind][handle.id] = hook
+        if prepend:
+            hooks[kind].move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_pre_hook(
+        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, args)`` before every forward; a non-None result replaces the positional args.
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import nn
+            >>> layer = nn.Identity()
+            >>> handle = layer.register_forward_pre_hook(lambda m, args: (args[0] * 2,))
+            >>> layer(ds.tensor([1.0])), handle.remove(), layer(ds.tensor([1.0]))
+            (tensor([2.]), None, tensor([1.]))
+        """
+        if with_kwargs:
+            raise ArgumentError("register_forward_pre_hook: with_kwargs=True is not supported")
+        return self._add_hook("forward_pre", hook, prepend)
+
+    def register_forward_hook(
+        self,
+        hook: Callable[..., Any],
+        *,
+        prepend: bool = False,
+        with_kwargs: bool = False,
+        always_call: bool = False,
+    ) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after every forward (e.g. to record activations); a
+        non-None result replaces the output. Returns a handle whose ``remove()`` unregisters it.
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import nn
+            >>> seen = []
+            >>> model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+            >>> handle = model[0].register_forward_hook(lambda m, args, out: seen.append(out.shape))
+            >>> _ = model(ds.randn(4, 3)); seen
+            [(4, 2)]
+        """
+        if with_kwargs:
+            raise ArgumentError("register_forward_hook: with_kwargs=True is not supported")
+        return self._add_hook("forward", hook, prepend)
 
     # ------------------------------------------------------------------ registration
     def _check_initialized(self, name: str) -> None:
@@ -134,6 +288,10 @@ class Module:
 
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
+        if isinstance(value, Buffer):
+            self._check_initialized(name)
+            self.register_buffer(name, _wrap(value.array), persistent=value.persistent)
+            return
         if isinstance(value, Parameter):
             self._check_initialized(name)
             self._forget(name, keep="_parameters")
@@ -250,6 +408,30 @@ class Module:
 
     register_module = add_module
 
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter named by a dotted path such as ``"encoder.0.weight"``."""
+        module_path, _, name = target.rpartition(".")
+        param = self.get_submodule(module_path)._parameters.get(name)
+        if param is None:
+            raise AttributeError(f"{type(self).__name__} has no parameter {target!r}")
+        return param
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer named by a dotted path such as ``"bn.running_mean"``."""
+        module_path, _, name = target.rpartition(".")
+        buf = self.get_submodule(module_path)._buffers.get(name)
+        if buf is None:
+            raise AttributeError(f"{type(self).__name__} has no buffer {target!r}")
+        return buf
+
+    def set_submodule(self, target: str, module: Module) -> None:
+        """Replace the descendant named by a dotted path (e.g. swap a classifier head)."""
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if name not in parent._modules:
+            raise AttributeError(f"{type(parent).__name__} has no submodule {name!r} (setting {target!r})")
+        setattr(parent, name, module)
+
     def get_submodule(self, target: str) -> Module:
         """The descendant named by a dotted path such as ``"encoder.0"`` ("" is the module itself)."""
         mod: Module = self
@@ -263,13 +445,16 @@ class Module:
         return mod
 
     # ------------------------------------------------------------------ traversal
-    def named_modules(self, prefix: str = "", memo: set[int] | None = None) -> Iterator[tuple[str, Module]]:
-        """This module and every descendant, each once, with its dotted name ("" for self)."""
+    def named_modules(
+        self, prefix: str = "", memo: set[int] | None = None, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """This module and every descendant, each once (every time with ``remove_duplicate=False``),
+        with its dotted name ("" for self)."""
         memo = set() if memo is None else memo
         stack: list[tuple[str, Module]] = [(prefix, self)]
         while stack:  # iterative pre-order walk, so a deep stack of layers needs no recursion
             name, mod = stack.pop()
-            if id(mod) in memo:
+            if remove_duplicate and id(mod) in memo:
                 continue
             memo.add(id(mod))
             yield name, mod
@@ -291,13 +476,16 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter) pairs; a parameter shared by two modules is listed once."""
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs; a parameter shared by two modules is listed once (under
+        each of its names with ``remove_duplicate=False``)."""
         seen: set[int] = set()
-        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        mods = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else iter([(prefix, self)])
         for mod_name, mod in mods:
             for name, p in mod._parameters.items():
-                if p is None or id(p) in seen:
+                if p is None or (remove_duplicate and id(p) in seen):
                     continue
                 seen.add(id(p))
                 yield (f"{mod_name}.{name}" if mod_name else name), p
@@ -313,12 +501,14 @@ class Module:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
         seen: set[int] = set()
-        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        mods = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else iter([(prefix, self)])
         for mod_name, mod in mods:
             for name, b in mod._buffers.items():
-                if b is None or id(b) in seen:
+                if b is None or (remove_duplicate and id(b) in seen):
                     continue
                 seen.add(id(b))
                 yield (f"{mod_name}.{name}" if mod_name else name), b
@@ -379,11 +569,49 @@ class Module:
                 p.grad.array.fill(0)
 
     # ------------------------------------------------------------------ dtype
-    def to(self: M, dtype: Any) -> M:
-        """Cast every floating parameter and buffer to ``dtype`` in place (e.g. ``"float64"``)."""
+    def to(self: M, *args: Any, **kwargs: Any) -> M:
+        """Cast every floating parameter and buffer in place, with PyTorch's signatures:
+        ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(tensor)`` (its dtype),
+        ``to(device=..., dtype=..., non_blocking=...)``.
+
+        downslope computes on the CPU: the CPU device is accepted (nothing moves), any other
+        device (``"cuda"``, ``ds.device("mps")``) is refused with a one-line error.
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import nn
+            >>> nn.Linear(2, 2).to("cpu").to(ds.float64).weight.dtype
+            dtype('float64')
+        """
+        from ..device import check_cpu, is_device_like
+
+        where = f"{type(self).__name__}.to"
+        unknown = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format", "copy"}
+        if unknown or len(args) > 3:
+            raise ArgumentTypeError(
+                f"{where}: expected to(device), to(dtype), to(device, dtype) or to(tensor) with keywords "
+                f"device/dtype/non_blocking, got {len(args)} positional argument(s) and keywords {sorted(kwargs)}"
+            )
+        device, dtype = kwargs.get("device"), kwargs.get("dtype")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.array.dtype
+            elif is_device_like(arg) or (isinstance(arg, int) and not isinstance(arg, bool)):
+                device = arg
+            elif isinstance(arg, bool):
+                continue  # to(device, dtype, non_blocking) given positionally
+            else:
+                dtype = arg
+        if device is not None:
+            check_cpu(device, where)
+        if dtype is not None:
+            self._cast(dtype, where)
+        return self
+
+    def _cast(self: M, dtype: Any, where: str) -> M:
         target = backend.as_dtype(dtype)
         if not backend.is_floating(target):
-            raise ArgumentTypeError(f"Module.to: expected a floating dtype, got {target}")
+            raise ArgumentTypeError(f"{where}: expected a floating dtype, got {target}")
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None and p.array.dtype != target:
@@ -394,15 +622,41 @@ class Module:
                     b.array = b.array.astype(target)
         return self
 
+    def cpu(self: M) -> M:
+        """The module itself: its weights already live in host memory (NumPy arrays)."""
+        return self
+
+    def cuda(self: M, device: Any = None) -> M:
+        """Refused: downslope computes on the CPU only (``torch.cuda.is_available()`` is False here)."""
+        from ..device import check_cpu
+
+        check_cpu("cuda" if device is None else device, f"{type(self).__name__}.cuda")
+        return self
+
+    def type(self: M, dst_type: Any) -> M:
+        """Cast every floating parameter and buffer to ``dst_type`` (a dtype)."""
+        return self._cast(dst_type, f"{type(self).__name__}.type")
+
     def float(self: M) -> M:
-        return self.to(backend.float32)
+        """Cast floating parameters and buffers to float32."""
+        return self._cast(backend.float32, f"{type(self).__name__}.float")
 
     def double(self: M) -> M:
-        return self.to(backend.float64)
+        """Cast floating parameters and buffers to float64."""
+        return self._cast(backend.float64, f"{type(self).__name__}.double")
+
+    def half(self: M) -> M:
+        """Cast floating parameters and buffers to float16."""
+        return self._cast(backend.float16, f"{type(self).__name__}.half")
 
     # ------------------------------------------------------------------ state
-    def state_dict(self, prefix: str = "") -> OrderedDict[str, np.ndarray]:
+    def state_dict(
+        self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False
+    ) -> OrderedDict[str, Any]:
         """Every parameter and persistent buffer as ``name -> numpy array`` (copies, safe to keep).
+
+        PyTorch's keywords: ``keep_vars=True`` gives the Parameter and buffer Tensors themselves;
+        ``destination`` is a dict to fill (and return); ``prefix`` is put before every key.
 
         Example:
             >>> from downslope import nn
@@ -410,20 +664,27 @@ class Module:
             >>> {k: v.shape for k, v in sd.items()}
             {'0.weight': (3, 2), '0.bias': (3,)}
         """
-        out: OrderedDict[str, np.ndarray] = OrderedDict()
-        for mod_name, mod in self.named_modules(prefix):
-            pre = f"{mod_name}." if mod_name else ""
+        if args:  # PyTorch's old positional form: state_dict(destination, prefix, keep_vars)
+            if len(args) > 3 or destination is not None:
+                raise ArgumentTypeError("state_dict: expected at most (destination, prefix, keep_vars)")
+            destination, *rest = args
+            prefix = rest[0] if rest else prefix
+            keep_vars = rest[1] if len(rest) > 1 else keep_vars
+        out: Any = OrderedDict() if destination is None else destination
+        # A module registered under two names is saved under both, as PyTorch does.
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
+            pre = prefix + (f"{mod_name}." if mod_name else "")  # PyTorch's prefix ends with its own dot
             for name, p in mod._parameters.items():
                 if p is not None:
-                    out[pre + name] = p.array.copy()
+                    out[pre + name] = p if keep_vars else p.array.copy()
             for name, b in mod._buffers.items():
                 if b is not None and name not in mod._non_persistent:
-                    out[pre + name] = b.array.copy()
+                    out[pre + name] = b if keep_vars else b.array.copy()
         return out
 
     def _state_tensors(self) -> dict[str, Tensor]:
         found: dict[str, Tensor] = {}
-        for mod_name, mod in self.named_modules():
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
             pre = f"{mod_name}." if mod_name else ""
             for name, p in mod._parameters.items():
                 if p is not None:
@@ -434,13 +695,15 @@ class Module:
         return found
 
     def load_state_dict(
-        self, state_dict: Mapping[str, Any], strict: bool = True, *, allow_nonfinite: bool = False
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False, *, allow_nonfinite: bool = False
     ) -> IncompatibleKeys:
         """Copy values from ``state_dict`` into this module's parameters and buffers (in place).
 
         With ``strict`` (the default) every key must match: missing or unexpected keys raise a
         KeyError listing them. A shape mismatch always raises, naming the key and both shapes.
         Values are cast to each parameter's dtype. Returns the missing and unexpected keys.
+        ``assign`` (PyTorch's option to adopt the given tensors) is accepted; values are always
+        copied, so optimizers holding the parameters keep seeing them.
 
         Only real numbers are accepted: a complex, object or string array raises
         :class:`CheckpointError` naming the key (casting would silently drop the imaginary part).
@@ -849,3 +1112,27 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split dim ``dim`` into ``unflattened_size`` (the inverse of :class:`Flatten`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.Unflatten(1, (2, 5))(ds.zeros(3, 10)).shape
+        (3, 2, 5)
+    """
+
+    def __init__(self, dim: int, unflattened_size: Iterable[int]) -> None:
+        super().__init__()
+        self.dim = dim
+        self.unflattened_size = tuple(int(s) for s in unflattened_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        from ..ops import reshape
+
+        d = self.dim % x.ndim if x.ndim else 0
+        return reshape(x, x.shape[:d] + self.unflattened_size + x.shape[d + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

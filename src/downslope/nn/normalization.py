@@ -278,8 +278,8 @@ class _BatchNorm(Module):
         self.track_running_stats = track_running_stats
         dt = backend.get_default_dtype()
         if affine:
-            self.weight: Parameter | None = Parameter(np.ones(self.num_features, dtype=dt))
-            self.bias: Parameter | None = Parameter(np.zeros(self.num_features, dtype=dt))
+            self.weight: Parameter | None = Parameter(np.ones(self.num_features, dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(np.zeros(self.num_features, dtype=dt), dtype=dt)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -370,6 +370,18 @@ class BatchNorm2d(_BatchNorm):
     _expected_dims = (4,)
 
 
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization of (N, C, D, H, W) input over N, D, H and W for each channel C.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.BatchNorm3d(2)(ds.randn(2, 2, 3, 3, 3)).shape
+        (2, 2, 3, 3, 3)
+    """
+
+    _expected_dims = (5,)
+
+
 # ---------------------------------------------------------------------- layer norm
 def layer_norm(
     x: Tensor,
@@ -452,8 +464,8 @@ class LayerNorm(Module):
         self.elementwise_affine = elementwise_affine
         dt = backend.get_default_dtype()
         if elementwise_affine:
-            self.weight: Parameter | None = Parameter(np.ones(shape, dtype=dt))
-            self.bias: Parameter | None = Parameter(np.zeros(shape, dtype=dt)) if bias else None
+            self.weight: Parameter | None = Parameter(np.ones(shape, dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(np.zeros(shape, dtype=dt), dtype=dt) if bias else None
             if not bias:
                 self.register_parameter("bias", None)
         else:
@@ -465,3 +477,273 @@ class LayerNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+# ---------------------------------------------------------------------- group and instance norm
+def group_norm(
+    x: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5
+) -> Tensor:
+    """Split the channels (dim 1) of ``x`` (N, C, ...) into ``num_groups`` groups and normalize each
+    sample's group over its channels and positions (biased variance), then scale and shift per channel.
+
+    Built from :func:`layer_norm` on the (N, groups, rest) view, so it shares that fused gradient.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> y = F.group_norm(ds.tensor([[[1.0], [3.0], [5.0], [9.0]]]), 2)
+        >>> [round(v, 3) for v in y.numpy().ravel().tolist()]
+        [-1.0, 1.0, -1.0, 1.0]
+    """
+    if not isinstance(x, Tensor):
+        raise ArgumentTypeError(f"group_norm: expected a Tensor, got {type(x).__name__}")
+    if x.ndim < 2 or isinstance(num_groups, bool) or not isinstance(num_groups, int) or num_groups < 1:
+        raise ArgumentError(
+            f"group_norm: expected (N, C, ...) input and num_groups >= 1, got {x.shape}, {num_groups!r}"
+        )
+    n, c = x.shape[0], x.shape[1]
+    if c % num_groups:
+        raise ArgumentError(f"group_norm: {c} channels cannot be split into {num_groups} groups")
+    grouped = ops.reshape(x, (n, num_groups, -1))
+    y = ops.reshape(layer_norm(grouped, (grouped.shape[-1],), None, None, eps), x.shape)
+    per_channel = (c,) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * ops.reshape(weight, per_channel)
+    if bias is not None:
+        y = y + ops.reshape(bias, per_channel)
+    return y
+
+
+class GroupNorm(Module):
+    """Normalize groups of channels per sample (see :func:`group_norm`); learnable per-channel
+    weight (= 1) and bias (= 0) when ``affine``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.GroupNorm(2, 4)(ds.randn(3, 4, 5)).shape
+        (3, 4, 5)
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True) -> None:
+        super().__init__()
+        if num_groups < 1 or num_channels % num_groups:
+            raise ArgumentError(f"GroupNorm: num_channels {num_channels} must be divisible by num_groups {num_groups}")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, float(eps), affine
+        dt = backend.get_default_dtype()
+        if affine:
+            self.weight: Parameter | None = Parameter(np.ones(num_channels, dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(np.zeros(num_channels, dtype=dt), dtype=dt)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ArgumentError(f"GroupNorm: expected input (N, {self.num_channels}, ...), got shape {x.shape}")
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+def instance_norm(
+    x: Tensor,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalize every channel of every sample over its positions: :func:`group_norm` with one
+    group per channel. Running statistics are not supported (pass none, keep ``use_input_stats``)."""
+    if running_mean is not None or running_var is not None or not use_input_stats:
+        raise ArgumentError("instance_norm: running statistics are not supported; normalize with the input's own")
+    if not isinstance(x, Tensor) or x.ndim < 3:
+        raise ArgumentError(
+            f"instance_norm: expected a (N, C, ...) Tensor with positions, got {getattr(x, 'shape', x)}"
+        )
+    return group_norm(x, x.shape[1], weight, bias, eps)
+
+
+class _InstanceNorm(Module):
+    _spatial = 1
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+    ) -> None:
+        super().__init__()
+        if track_running_stats:
+            raise ArgumentError(
+                f"{type(self).__name__}: track_running_stats=True is not supported; "
+                "each sample is normalized with its own statistics"
+            )
+        self.num_features, self.eps, self.momentum, self.affine = num_features, float(eps), momentum, affine
+        dt = backend.get_default_dtype()
+        if affine:
+            self.weight: Parameter | None = Parameter(np.ones(num_features, dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(np.zeros(num_features, dtype=dt), dtype=dt)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        unbatched = x.ndim == self._spatial + 1
+        if unbatched:
+            x = ops.unsqueeze(x, 0)
+        if x.ndim != self._spatial + 2 or x.shape[1] != self.num_features:
+            raise ArgumentError(
+                f"{type(self).__name__}: expected input (N, {self.num_features}, ...) with {self._spatial} spatial "
+                f"dim(s), got shape {x.shape}"
+            )
+        y = instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        return ops.squeeze(y, 0) if unbatched else y
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Normalize each channel of each (N, C, L) or (C, L) sample over L; no affine by default.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.InstanceNorm1d(3)(ds.randn(2, 3, 5)).shape
+        (2, 3, 5)
+    """
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Normalize each channel of each (N, C, H, W) or (C, H, W) sample over H and W; no affine by default.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.InstanceNorm2d(3)(ds.randn(2, 3, 4, 4)).shape
+        (2, 3, 4, 4)
+    """
+
+    _spatial = 2
+
+
+__all__ += ["group_norm", "GroupNorm", "instance_norm", "InstanceNorm1d", "InstanceNorm2d"]
+
+
+# ---------------------------------------------------------------------- RMS norm
+def rms_norm(
+    x: Tensor, normalized_shape: Sequence[int] | int, weight: Tensor | None = None, eps: float | None = None
+) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the last ``len(normalized_shape)`` dims, times ``weight``.
+    ``eps=None`` uses the dtype's machine epsilon, as PyTorch does.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> [round(v, 4) for v in F.rms_norm(ds.tensor([[3.0, 4.0]]), (2,)).numpy().ravel().tolist()]
+        [0.8485, 1.1314]
+    """
+    if not isinstance(x, Tensor):
+        raise ArgumentTypeError(f"rms_norm: expected a Tensor, got {type(x).__name__}")
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
+        raise ArgumentError(f"rms_norm: normalized_shape {shape} must match the last {k} dim(s) of input {x.shape}")
+    e = float(np.finfo(x.array.dtype).eps) if eps is None else float(eps)
+    axes = tuple(range(x.ndim - k, x.ndim))
+    y = x / ops.sqrt(ops.mean(x * x, axes, keepdim=True) + e)
+    return y if weight is None else y * weight
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalization over the last dims ``normalized_shape`` with a learnable
+    elementwise weight (= 1) when ``elementwise_affine`` (see :func:`rms_norm`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.RMSNorm(4)(ds.randn(2, 4)).shape
+        (2, 4)
+    """
+
+    def __init__(
+        self, normalized_shape: Sequence[int] | int, eps: float | None = None, elementwise_affine: bool = True
+    ) -> None:
+        super().__init__()
+        shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        if not shape or any(s <= 0 for s in shape):
+            raise ArgumentError(f"RMSNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        if elementwise_affine:
+            self.weight: Parameter | None = Parameter(np.ones(shape, dtype=backend.get_default_dtype()))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+__all__ += ["BatchNorm3d", "rms_norm", "RMSNorm"]
+
+
+# ---------------------------------------------------------------------- local response norm
+def local_response_norm(x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+    """AlexNet's normalization across channels: x / (k + alpha * mean of x^2 over ``size``
+    neighbouring channels) ** beta, the window centred on each channel and zero-padded.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.local_response_norm(ds.ones(1, 3, 1), 1, alpha=1.0, beta=1.0, k=1.0).tolist()
+        [[[0.5], [0.5], [0.5]]]
+    """
+    if not isinstance(x, Tensor) or x.ndim < 3:
+        raise ArgumentError(
+            f"local_response_norm: expected a (N, C, ...) Tensor with 3+ dims, got {getattr(x, 'shape', x)}"
+        )
+    c = x.shape[1]
+    sq = ops.unsqueeze(x * x, 1)  # (N, 1, C, ...)
+    pad = [0, 0] * (x.ndim - 2) + [size // 2, (size - 1) // 2]
+    padded = ops.squeeze(ops.pad(sq, tuple(pad)), 1)
+    window = padded[:, 0:c]
+    for j in range(1, size):
+        window = window + padded[:, j : j + c]
+    return x / (window * (alpha / size) + k) ** beta
+
+
+class LocalResponseNorm(Module):
+    """See :func:`local_response_norm`."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+__all__ += ["local_response_norm", "LocalResponseNorm"]
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Normalize each channel of each (N, C, D, H, W) or (C, D, H, W) sample over D, H and W.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.InstanceNorm3d(2)(ds.randn(1, 2, 3, 3, 3)).shape
+        (1, 2, 3, 3, 3)
+    """
+
+    _spatial = 3
+
+
+__all__ += ["InstanceNorm3d"]

@@ -35,6 +35,7 @@ from . import functional as F
 from . import init
 from ._rnn_kernels import rnn_sequence
 from .module import Module, Parameter
+from .utils.rnn import PackedSequence
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -142,13 +143,19 @@ class RNNBase(Module):
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else self.hidden_size * directions
             for suffix in ("", "_reverse")[:directions]:
-                setattr(self, f"weight_ih_l{layer}{suffix}", Parameter(np.empty((gate_rows, layer_input), dtype=dt)))
                 setattr(
-                    self, f"weight_hh_l{layer}{suffix}", Parameter(np.empty((gate_rows, self.hidden_size), dtype=dt))
+                    self,
+                    f"weight_ih_l{layer}{suffix}",
+                    Parameter(np.empty((gate_rows, layer_input), dtype=dt), dtype=dt),
+                )
+                setattr(
+                    self,
+                    f"weight_hh_l{layer}{suffix}",
+                    Parameter(np.empty((gate_rows, self.hidden_size), dtype=dt), dtype=dt),
                 )
                 if self.bias:
-                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(np.empty((gate_rows,), dtype=dt)))
-                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(np.empty((gate_rows,), dtype=dt)))
+                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(np.empty((gate_rows,), dtype=dt), dtype=dt))
+                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(np.empty((gate_rows,), dtype=dt), dtype=dt))
         self._step = _step_function(mode)
         self.reset_parameters()
 
@@ -199,7 +206,7 @@ class RNNBase(Module):
             )
         return t
 
-    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
+    def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:
         """Run the whole sequence; returns ``(output, h_n)`` (LSTM: ``(output, (h_n, c_n))``).
 
         Shapes (L = sequence length, D = 2 if bidirectional else 1):
@@ -208,6 +215,9 @@ class RNNBase(Module):
         h_n and c_n ``(num_layers*D, N, hidden_size)`` (unbatched: without the N dim).
         """
         name = type(self).__name__
+        packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            input = ops.transpose(packed.padded, 0, 1) if self.batch_first else packed.padded
         if not isinstance(input, Tensor):
             raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
@@ -235,28 +245,31 @@ class RNNBase(Module):
                 tuple(ops.unsqueeze(s, 0) for s in st) if isinstance(st, tuple) else ops.unsqueeze(st, 0)
                 for st in states
             ]
-        # Each (layer, direction) is ONE fused op over the whole sequence (see _rnn_kernels); its
-        # packed result holds [h0, h_1..h_L] (and c_L for the LSTM) in processing order.
         directions = 2 if self.bidirectional else 1
         lstm = self.mode == "LSTM"
         finals: list[Any] = []
-        for layer in range(self.num_layers):
-            per_direction = []
-            for direction in range(directions):
-                state = states[layer * directions + direction]
-                h0, c0 = state if lstm else (state, None)
-                w_ih, w_hh, b_ih, b_hh = self._weights(layer, direction)
-                packed = rnn_sequence(self.mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=bool(direction))
-                # The backward direction ran from the last step to the first: reverse it back.
-                per_direction.append(packed[length:0:-1] if direction else packed[1 : length + 1])
-                finals.append((packed[length], packed[length + 1]) if lstm else packed[length])
-            x = ops.concatenate(per_direction, axis=-1) if directions == 2 else per_direction[0]
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, training=True)
-        output = x
+        if packed is not None:
+            output, finals = self._run_packed(x, states, packed)
+        else:
+            # Each (layer, direction) is ONE fused op over the whole sequence (see _rnn_kernels); its
+            # result holds [h0, h_1..h_L] (and c_L for the LSTM) in processing order.
+            for layer in range(self.num_layers):
+                per_direction = []
+                for direction in range(directions):
+                    state = states[layer * directions + direction]
+                    h0, c0 = state if lstm else (state, None)
+                    w_ih, w_hh, b_ih, b_hh = self._weights(layer, direction)
+                    seq = rnn_sequence(self.mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=bool(direction))
+                    # The backward direction ran from the last step to the first: reverse it back.
+                    per_direction.append(seq[length:0:-1] if direction else seq[1 : length + 1])
+                    finals.append((seq[length], seq[length + 1]) if lstm else seq[length])
+                x = ops.concatenate(per_direction, axis=-1) if directions == 2 else per_direction[0]
+                if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                    x = F.dropout(x, self.dropout, training=True)
+            output = x
         if unbatched:
             output = ops.squeeze(output, 1)
-        elif self.batch_first:
+        elif self.batch_first and packed is None:
             output = ops.transpose(output, 0, 1)
         if lstm:
             h_n = ops.stack([s[0] for s in finals], axis=0)
@@ -266,6 +279,42 @@ class RNNBase(Module):
             return output, (h_n, c_n)
         h_n = ops.stack(finals, axis=0)
         return output, (ops.squeeze(h_n, 1) if unbatched else h_n)
+
+    def _run_packed(self, x: Tensor, states: list[Any], packed: PackedSequence) -> tuple[Any, list[Any]]:
+        """A PackedSequence step by step (time-major ``x``): a sequence's state stops changing after
+        its last element (the reverse direction starts there) and its outputs past the end are zero.
+        The fused kernel has no per-sequence lengths, so packed input takes this slower path."""
+        length = x.shape[0]
+        steps = [x[t] for t in range(length)]
+        running = packed.step_mask(x.dtype) > 0
+        directions = 2 if self.bidirectional else 1
+        finals: list[Any] = []
+        for layer in range(self.num_layers):
+            per_direction = []
+            for direction in range(directions):
+                state = states[layer * directions + direction]
+                weights = self._weights(layer, direction)
+                order = range(length - 1, -1, -1) if direction else range(length)
+                outs: list[Tensor] = [None] * length  # type: ignore[list-item]
+                for t in order:
+                    new = self._step(steps[t], state, *weights)
+                    keep = running[t]
+                    if isinstance(new, tuple):
+                        new = tuple(ops.where(keep, a, b) for a, b in zip(new, state))
+                    else:
+                        new = ops.where(keep, new, state)
+                    state = new
+                    h = state[0] if isinstance(state, tuple) else state
+                    outs[t] = ops.where(running[t], h, np.zeros((), h.dtype))
+                per_direction.append(outs)
+                finals.append(state)
+            if directions == 2:
+                steps = [ops.concatenate([a, b], axis=-1) for a, b in zip(*per_direction)]
+            else:
+                steps = per_direction[0]
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                steps = [F.dropout(s, self.dropout, training=True) for s in steps]
+        return PackedSequence(ops.stack(steps, axis=0), packed.lengths), finals
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
@@ -376,11 +425,11 @@ class RNNCellBase(Module):
         self.bias = bool(bias)
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         rows = _GATES[mode] * self.hidden_size
-        self.weight_ih = Parameter(np.empty((rows, self.input_size), dtype=dt))
-        self.weight_hh = Parameter(np.empty((rows, self.hidden_size), dtype=dt))
+        self.weight_ih = Parameter(np.empty((rows, self.input_size), dtype=dt), dtype=dt)
+        self.weight_hh = Parameter(np.empty((rows, self.hidden_size), dtype=dt), dtype=dt)
         if self.bias:
-            self.bias_ih: Parameter | None = Parameter(np.empty((rows,), dtype=dt))
-            self.bias_hh: Parameter | None = Parameter(np.empty((rows,), dtype=dt))
+            self.bias_ih: Parameter | None = Parameter(np.empty((rows,), dtype=dt), dtype=dt)
+            self.bias_hh: Parameter | None = Parameter(np.empty((rows,), dtype=dt), dtype=dt)
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)

@@ -1,4 +1,4 @@
-"""Per-coordinate adaptive step sizes: Adagrad, RMSprop, Adadelta (PyTorch's names and defaults)."""
+"""Per-coordinate adaptive step sizes: Adagrad, RMSprop, Adadelta, Rprop (PyTorch's names and defaults)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+from ..errors import ArgumentError
 from . import transforms as T
 from .buckets import state_slots
 from .optimizer import Optimizer, OptimizerOptions, check_nonnegative, check_unit_interval
@@ -171,4 +172,54 @@ class Adadelta(Optimizer):
             T.add_decayed_weights(from_group("weight_decay")),
             T.scale_by_adadelta(from_group("rho"), from_group("eps")),
             T.scale_by_lr(from_group("lr")),
+        )
+
+
+class Rprop(Optimizer):
+    """Rprop (Riedmiller and Braun, 1993): a step size per coordinate that grows by ``etas[1]`` while
+    the gradient keeps its sign and shrinks by ``etas[0]`` when it flips; only the gradient's sign is
+    used. Suited to full-batch training. PyTorch's defaults: ``lr=1e-2``, ``etas=(0.5, 1.2)``,
+    ``step_sizes=(1e-6, 50)``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0, -3.0], requires_grad=True)
+        >>> opt = optim.Rprop([w], lr=0.5)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> w   # the first step has length lr in every coordinate
+        tensor([ 0.5, -2.5], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-2,
+        etas: tuple[float, float] = (0.5, 1.2),
+        step_sizes: tuple[float, float] = (1e-6, 50.0),
+        *,
+        maximize: bool = False,
+        **options: Unpack[OptimizerOptions],
+    ) -> None:
+        defaults = {"lr": lr, "etas": tuple(etas), "step_sizes": tuple(step_sizes), "maximize": maximize}
+        super().__init__(
+            params,
+            defaults,
+            **options,
+        )
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        check_nonnegative("Rprop", "lr", group["lr"])
+        etas, sizes = group["etas"], group["step_sizes"]
+        if len(etas) != 2 or not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ArgumentError(
+                f"Rprop: invalid etas={etas!r}; expected (eta_minus, eta_plus) with 0 < eta_minus < 1 < eta_plus"
+            )
+        if len(sizes) != 2 or not 0.0 <= sizes[0] <= sizes[1]:
+            raise ArgumentError(f"Rprop: invalid step_sizes={sizes!r}; expected (min, max) with 0 <= min <= max")
+
+    def _make_transform(self) -> T.GradientTransformation:
+        return T.chain(
+            T.negate_if(from_group("maximize")),
+            T.scale_by_rprop(from_group("lr"), from_group("etas"), from_group("step_sizes")),
         )

@@ -87,6 +87,12 @@ class OptimizerOptions(TypedDict, total=False):
     clip_value: float | None
     error_if_nonfinite: bool
     flat: bool
+    # PyTorch's choices of kernel (multi-tensor, fused, CUDA-graph capturable, differentiable step):
+    # they change how PyTorch runs an update, not the update, so they are accepted and ignored here.
+    foreach: bool | None
+    fused: bool | None
+    capturable: bool
+    differentiable: bool
 
 
 def _reject_unknown_options(cls: type, options: dict[str, Any]) -> None:

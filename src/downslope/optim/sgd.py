@@ -116,3 +116,57 @@ class SGD(Optimizer):
             T.trace(from_group("momentum"), from_group("dampening"), from_group("nesterov")),
             T.scale_by_lr(from_group("lr")),
         )
+
+
+class ASGD(Optimizer):
+    """Averaged SGD (Polyak and Juditsky, 1992): SGD with a decaying step size that also keeps the
+    running average of the iterates in ``optimizer.state[p]["ax"]`` (see
+    :func:`downslope.optim.transforms.scale_by_asgd`). PyTorch's defaults: ``lr=1e-2``,
+    ``lambd=1e-4``, ``alpha=0.75``, ``t0=1e6``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> w = ds.tensor([1.0], requires_grad=True)
+        >>> opt = optim.ASGD([w], lr=0.1, lambd=0.0)
+        >>> (w * w).sum().backward(); opt.step()
+        >>> w
+        tensor([0.8], requires_grad=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-2,
+        lambd: float = 1e-4,
+        alpha: float = 0.75,
+        t0: float = 1e6,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        **options: Unpack[OptimizerOptions],
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "lambd": lambd,
+            "alpha": alpha,
+            "t0": t0,
+            "weight_decay": weight_decay,
+            "maximize": maximize,
+        }
+        super().__init__(
+            params,
+            defaults,
+            **options,
+        )
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        for key in ("lr", "lambd", "alpha", "t0", "weight_decay"):
+            check_nonnegative("ASGD", key, group[key])
+
+    def _make_transform(self) -> T.GradientTransformation:
+        return T.chain(
+            T.negate_if(from_group("maximize")),
+            T.add_decayed_weights(from_group("weight_decay")),
+            T.scale_by_asgd(from_group("lr"), from_group("lambd"), from_group("alpha"), from_group("t0")),
+        )

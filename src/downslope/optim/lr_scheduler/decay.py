@@ -101,10 +101,13 @@ class StepLR(LRScheduler):
         [1.0, 0.5, 0.5, 0.25]
     """
 
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
-        if not isinstance(step_size, int) or step_size <= 0:
+    def __init__(self, optimizer: Optimizer, step_size: int | float, gamma: float = 0.1, last_epoch: int = -1) -> None:
+        size: Any = step_size
+        if isinstance(size, float) and size.is_integer():
+            size = int(size)  # PyTorch's tutorials write StepLR(optimizer, 1.0, ...)
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
             raise ArgumentError(f"StepLR: expected a positive integer step_size, got {step_size!r}")
-        self.step_size = step_size
+        self.step_size: int = size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 

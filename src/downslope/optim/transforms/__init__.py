@@ -36,10 +36,12 @@ from .adaptive import (
     scale_by_adagrad,
     scale_by_adam,
     scale_by_adamax,
+    scale_by_asgd,
     scale_by_lion,
     scale_by_nadam,
     scale_by_radam,
     scale_by_rms,
+    scale_by_rprop,
 )
 from .base import (
     GradientTransformation,
@@ -73,6 +75,8 @@ __all__ = [
     "scale",
     "scale_by_adadelta",
     "scale_by_adagrad",
+    "scale_by_asgd",
+    "scale_by_rprop",
     "scale_by_adam",
     "scale_by_adamax",
     "scale_by_lion",

@@ -12,6 +12,7 @@ from .base import (
     StepContext,
     _is_scalar_step,
     _zeros_if_missing,
+    from_group,
     hyper,
 )
 
@@ -186,6 +187,97 @@ def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6) -> GradientTransformation
         tmp /= std
         g *= tmp  # g is now delta
         _ema_of_square_(u, g, r, tmp)
+        return g, state
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_rprop(
+    lr: Any = from_group("lr"),  # noqa: B008 - an immutable marker
+    etas: Any = (0.5, 1.2),
+    step_sizes: Any = (1e-6, 50.0),
+) -> GradientTransformation:
+    """Rprop (Riedmiller and Braun, 1993), PyTorch's form: every coordinate has its own step size,
+    started at ``lr``, multiplied by eta+ while its gradient keeps its sign and by eta- when the
+    sign flips (then that step is skipped and the gradient forgotten), kept within ``step_sizes``::
+
+        s = clamp(s * (eta+ if g * g_prev > 0 else eta- if g * g_prev < 0 else 1), min, max)
+        g = 0 where the sign flipped;  update = -sign(g) * s;  g_prev = g
+
+    Example:
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_rprop(0.1), [3.0, -0.5])  # the first step: lr in each coordinate
+        array([-0.1,  0.1])
+    """
+
+    def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"prev": np.zeros_like(params), "step_size": np.zeros_like(params)}
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        (eta_minus, eta_plus), (low, high) = hyper(etas, ctx), hyper(step_sizes, ctx)
+        prev, size = state["prev"], state["step_size"]
+        first = ctx.step == 1
+        if _is_scalar_step(ctx.step):
+            if first:
+                size.fill(hyper(lr, ctx))
+        else:
+            size[first] = hyper(lr, ctx)
+        agreement = np.sign(g * prev)
+        factor = np.where(agreement > 0, eta_plus, np.where(agreement < 0, eta_minus, 1.0)).astype(g.dtype)
+        size *= factor
+        np.clip(size, low, high, out=size)
+        g[agreement < 0] = 0
+        prev[...] = g
+        np.sign(g, out=g)
+        g *= size
+        np.negative(g, out=g)
+        return g, state
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_asgd(
+    lr: Any = from_group("lr"),  # noqa: B008 - an immutable marker
+    lambd: Any = 1e-4,
+    alpha: Any = 0.75,
+    t0: Any = 1e6,
+) -> GradientTransformation:
+    """Averaged SGD (Polyak and Juditsky, 1992), PyTorch's form: a decaying step size ``eta`` and a
+    running average ``ax`` of the parameters (kept in the state; it does not change the updates)::
+
+        update = -eta * (g + lambd * p)
+        ax += (p_new - ax) * mu
+        eta = lr / (1 + lambd * lr * t) ** alpha;  mu = 1 / max(1, t - t0)
+
+    Example:
+        >>> from downslope.optim import transforms as T
+        >>> T.update_once(T.scale_by_asgd(0.1, lambd=0.0), [1.0, -2.0])
+        array([-0.1,  0.2])
+    """
+
+    def init(params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"eta": np.zeros_like(params), "mu": np.ones_like(params), "ax": np.zeros_like(params)}
+
+    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+        rate, decay, power, start = hyper(lr, ctx), hyper(lambd, ctx), hyper(alpha, ctx), hyper(t0, ctx)
+        eta, mu, ax = state["eta"], state["mu"], state["ax"]
+        if _is_scalar_step(ctx.step):
+            if ctx.step == 1:
+                eta.fill(rate)
+        else:
+            eta[ctx.step == 1] = rate
+        tmp = ctx.scratch(g, 1)
+        np.multiply(params, decay, out=tmp)
+        g += tmp
+        g *= eta
+        np.negative(g, out=g)  # g is now the update
+        np.add(params, g, out=tmp)  # the new parameters
+        tmp -= ax
+        tmp *= mu
+        ax += tmp
+        step = np.asarray(ctx.step, dtype=np.float64)
+        eta[...] = rate / (1 + decay * rate * step) ** power
+        mu[...] = 1.0 / np.maximum(1.0, step - start)
         return g, state
 
     return GradientTransformation(init, update)

@@ -1,0 +1,200 @@
+"""Samplers (PyTorch's names): the order in which a DataLoader visits a dataset's indices.
+
+A sampler is any iterable of indices with a length; a batch sampler yields lists of indices.
+Random samplers draw from their own stream (``generator=``: a :class:`downslope.Generator` or a
+``numpy.random.Generator``) or, without one,
+from the library generator, so :func:`downslope.manual_seed` fixes their order.
+
+Example:
+    >>> import numpy as np
+    >>> from downslope.data import ArrayDataset, DataLoader, SubsetRandomSampler
+    >>> data = ArrayDataset(np.arange(10.0))
+    >>> loader = DataLoader(data, batch_size=2, sampler=SubsetRandomSampler([0, 1, 2, 3], np.random.default_rng(0)))
+    >>> sorted(float(v) for (x,) in loader for v in x.tolist())
+    [0.0, 1.0, 2.0, 3.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sized
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import ArgumentError, ConfigError
+from ..generator import as_numpy_generator
+
+__all__ = [
+    "Sampler",
+    "SequentialSampler",
+    "RandomSampler",
+    "SubsetRandomSampler",
+    "WeightedRandomSampler",
+    "BatchSampler",
+]
+
+
+def _rng(generator: Any, owner: str) -> np.random.Generator:
+    if generator is None:
+        return backend.rng()
+    return as_numpy_generator(generator, owner)
+
+
+class Sampler:
+    """Base class: subclasses define ``__iter__`` (indices) and ``__len__``."""
+
+    def __init__(self, data_source: Sized | None = None) -> None:
+        self.data_source = data_source
+
+    def __iter__(self) -> Iterator[int]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must define __len__")
+
+
+class SequentialSampler(Sampler):
+    """0, 1, ..., len(data_source) - 1.
+
+    Example:
+        >>> list(SequentialSampler(range(3)))
+        [0, 1, 2]
+    """
+
+    data_source: Sized
+
+    def __init__(self, data_source: Sized) -> None:
+        super().__init__(data_source)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self.data_source)))
+
+    def __len__(self) -> int:
+        return len(self.data_source)
+
+
+class RandomSampler(Sampler):
+    """A fresh permutation of the indices every epoch (or ``num_samples`` draws with replacement).
+
+    Example:
+        >>> import numpy as np
+        >>> sorted(RandomSampler(range(4), generator=np.random.default_rng(0)))
+        [0, 1, 2, 3]
+    """
+
+    data_source: Sized
+
+    def __init__(
+        self, data_source: Sized, replacement: bool = False, num_samples: int | None = None, generator: Any = None
+    ) -> None:
+        super().__init__(data_source)
+        self.replacement = bool(replacement)
+        self._num_samples = num_samples
+        if num_samples is not None and (
+            isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0
+        ):
+            raise ConfigError(f"RandomSampler: num_samples must be a positive integer, got {num_samples!r}")
+        self.generator = _rng(generator, "RandomSampler")
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.data_source) if self._num_samples is None else self._num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        n = len(self.data_source)
+        if self.replacement:
+            return iter(self.generator.integers(0, n, self.num_samples).tolist())
+        rounds = -(-self.num_samples // n)
+        order = np.concatenate([self.generator.permutation(n) for _ in range(rounds)])[: self.num_samples]
+        return iter(order.tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class SubsetRandomSampler(Sampler):
+    """The given indices in a fresh random order every epoch (e.g. a validation split).
+
+    Example:
+        >>> import numpy as np
+        >>> sorted(SubsetRandomSampler([5, 7, 9], np.random.default_rng(0)))
+        [5, 7, 9]
+    """
+
+    def __init__(self, indices: Iterable[int], generator: Any = None) -> None:
+        super().__init__(None)
+        self.indices = list(indices)
+        self.generator = _rng(generator, "SubsetRandomSampler")
+
+    def __iter__(self) -> Iterator[int]:
+        return iter([self.indices[i] for i in self.generator.permutation(len(self.indices))])
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """``num_samples`` indices drawn with probability proportional to ``weights`` (one per sample).
+
+    Example:
+        >>> import numpy as np
+        >>> list(WeightedRandomSampler([0.0, 1.0, 0.0], 3, generator=np.random.default_rng(0)))
+        [1, 1, 1]
+    """
+
+    def __init__(self, weights: Any, num_samples: int, replacement: bool = True, generator: Any = None) -> None:
+        super().__init__(None)
+        w = np.asarray(weights.array if hasattr(weights, "array") else weights, dtype=np.float64)
+        if w.ndim != 1 or w.size == 0 or np.any(w < 0) or not np.isfinite(w).all() or w.sum() <= 0:
+            raise ArgumentError(
+                f"WeightedRandomSampler: weights must be a 1-D sequence of non-negative finite numbers with a positive sum, "
+                f"got shape {w.shape}"
+            )
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
+            raise ConfigError(f"WeightedRandomSampler: num_samples must be a positive integer, got {num_samples!r}")
+        if not replacement and num_samples > np.count_nonzero(w):
+            raise ConfigError(
+                f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement from "
+                f"{np.count_nonzero(w)} with non-zero weight"
+            )
+        self.weights, self.num_samples, self.replacement = w, num_samples, bool(replacement)
+        self.generator = _rng(generator, "WeightedRandomSampler")
+
+    def __iter__(self) -> Iterator[int]:
+        p = self.weights / self.weights.sum()
+        drawn = self.generator.choice(len(p), size=self.num_samples, replace=self.replacement, p=p)
+        return iter(drawn.tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class BatchSampler(Sampler):
+    """Group another sampler's indices into lists of ``batch_size`` (the last one shorter unless
+    ``drop_last``).
+
+    Example:
+        >>> list(BatchSampler(SequentialSampler(range(5)), batch_size=2, drop_last=False))
+        [[0, 1], [2, 3], [4]]
+    """
+
+    def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool) -> None:
+        super().__init__(None)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ConfigError(f"BatchSampler: batch_size must be a positive integer, got {batch_size!r}")
+        self.sampler, self.batch_size, self.drop_last = sampler, batch_size, bool(drop_last)
+
+    def __iter__(self) -> Iterator[list[int]]:  # type: ignore[override]
+        batch: list[int] = []
+        for index in self.sampler:
+            batch.append(int(index))
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch and not self.drop_last:
+            yield batch
+
+    def __len__(self) -> int:
+        n = len(self.sampler)  # type: ignore[arg-type]
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)

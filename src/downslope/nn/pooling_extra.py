@@ -1,0 +1,226 @@
+"""More pooling with PyTorch's names: adaptive max pooling and power-average (LP) pooling.
+
+Both are built from existing ops (slicing, ``amax``, average pooling, powers), so their gradients
+come from those ops. Adaptive max pooling is separable: the maximum over a rectangle is the maximum
+over its rows of the maxima over its columns, so the width is pooled first, then the height.
+
+Example:
+    >>> import downslope as ds
+    >>> from downslope import nn
+    >>> nn.AdaptiveMaxPool2d(1)(ds.arange(16.0).reshape(1, 1, 4, 4))
+    tensor([[[[15.]]]])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ..errors import ArgumentError, ShapeError
+from ..tensor import Tensor, _node
+from .convolution import _adaptive_sizes, _as_tensor, _batched, _check_floating, avg_pool1d, avg_pool2d
+from .module import Module
+
+__all__ = [
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "lp_pool1d", "lp_pool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "LPPool1d", "LPPool2d", "max_unpool1d", "max_unpool2d", "MaxUnpool1d", "MaxUnpool2d",
+]  # fmt: skip
+
+
+def _adaptive_max_last(x: Tensor, out: int) -> Tensor:
+    size = x.shape[-1]
+    if out == size:
+        return x
+    if size % out == 0:  # equal, non-overlapping windows
+        return ops.amax(ops.reshape(x, x.shape[:-1] + (out, size // out)), -1)
+    windows = [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
+    return ops.stack([ops.amax(x[..., start:end], -1) for start, end in windows], -1)
+
+
+def _no_indices(return_indices: bool, where: str) -> None:
+    if return_indices:
+        raise ArgumentError(f"{where}: return_indices=True is not supported")
+
+
+def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Tensor:
+    """Max pooling to a fixed ``output_size``: output cell i covers input rows ``floor(i*H/OH)`` up to
+    ``ceil((i+1)*H/OH)`` (and likewise for columns); ``None`` keeps that size.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.adaptive_max_pool2d(ds.arange(16.0).reshape(1, 4, 4), 2)
+        tensor([[[ 5.,  7.],
+                 [13., 15.]]])
+    """
+    where = "adaptive_max_pool2d"
+    _no_indices(return_indices, where)
+    x = _as_tensor(input, where)
+    _check_floating(x, where)
+    x, unbatched = _batched(x, 2, where)
+    oh, ow = _adaptive_sizes(output_size, x.shape[2:], where)
+    out = _adaptive_max_last(x, ow)
+    out = ops.transpose(_adaptive_max_last(ops.transpose(out, 2, 3), oh), 2, 3)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False) -> Tensor:
+    """Max pooling of a ``(N, C, L)`` or ``(C, L)`` signal to length ``output_size``."""
+    where = "adaptive_max_pool1d"
+    _no_indices(return_indices, where)
+    x = _as_tensor(input, where)
+    _check_floating(x, where)
+    x, unbatched = _batched(x, 1, where)
+    (out_len,) = _adaptive_sizes(
+        output_size if not isinstance(output_size, int) else (output_size,), x.shape[2:], where
+    )
+    out = _adaptive_max_last(x, out_len)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+def _lp_finish(pooled: Tensor, norm_type: float, window: int) -> Tensor:
+    # PyTorch's formula: (sign(s) * relu(|s|) * window) ** (1/p) with s the average of x**p.
+    return (ops.sign(pooled) * ops.relu(ops.abs(pooled)) * float(window)) ** (1.0 / float(norm_type))
+
+
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:
+    """(sum over each window of x**p) ** (1/p): p=1 is sum pooling, p -> inf approaches max pooling.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.lp_pool2d(ds.full((1, 1, 2, 2), 3.0), 2, 2)
+        tensor([[[[6.]]]])
+    """
+    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    pooled = avg_pool2d(input**norm_type, k, stride, 0, ceil_mode)
+    return _lp_finish(pooled, norm_type, k[0] * k[1])
+
+
+def lp_pool1d(input: Tensor, norm_type: float, kernel_size: int, stride: Any = None, ceil_mode: bool = False) -> Tensor:
+    """1-D power-average pooling (see :func:`lp_pool2d`)."""
+    pooled = avg_pool1d(input**norm_type, kernel_size, stride, 0, ceil_mode)
+    return _lp_finish(pooled, norm_type, int(kernel_size))
+
+
+class AdaptiveMaxPool2d(Module):
+    """See :func:`adaptive_max_pool2d`; ``AdaptiveMaxPool2d(1)`` is global max pooling."""
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        _no_indices(return_indices, "AdaptiveMaxPool2d")
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return adaptive_max_pool2d(x, self.output_size)
+
+
+class AdaptiveMaxPool1d(Module):
+    """See :func:`adaptive_max_pool1d`."""
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        _no_indices(return_indices, "AdaptiveMaxPool1d")
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return adaptive_max_pool1d(x, self.output_size)
+
+
+class LPPool2d(Module):
+    """See :func:`lp_pool2d`."""
+
+    def __init__(self, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+class LPPool1d(LPPool2d):
+    """See :func:`lp_pool1d`."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return lp_pool1d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+# ---------------------------------------------------------------------- max unpooling
+def _unpool_size(x: Tensor, k: Any, s: Any, p: Any, output_size: Any, spatial: int, where: str) -> tuple[int, ...]:
+    if output_size is not None:
+        size = tuple(int(v) for v in output_size)[-spatial:]
+        if len(size) != spatial:
+            raise ArgumentError(f"{where}: output_size {output_size} has too few dims")
+        return size
+    return tuple((n - 1) * st - 2 * pd + kk for n, kk, st, pd in zip(x.shape[-spatial:], k, s, p))
+
+
+def _max_unpool(x: Tensor, indices: Any, size: tuple[int, ...], where: str) -> Tensor:
+    idx = np.asarray(indices.array if isinstance(indices, Tensor) else indices, dtype=np.int64)
+    if idx.shape != x.shape:
+        raise ShapeError(f"{where}: indices of shape {idx.shape} do not match the input {x.shape}")
+    lead = x.shape[: x.ndim - len(size)]
+    flat_out = int(np.prod(size))
+    if idx.size and (idx.min() < 0 or idx.max() >= flat_out):
+        raise ArgumentError(f"{where}: an index is outside the output of size {size}")
+    rows = idx.reshape(-1, int(np.prod(x.shape[len(lead) :])))  # one row of indices per (N, C)
+    out = np.zeros((rows.shape[0], flat_out), dtype=x.array.dtype)
+    np.put_along_axis(out, rows, x.array.reshape(rows.shape), axis=1)
+    return _node(out.reshape(lead + size), (x,), _max_unpool_vjp, rows)
+
+
+def _max_unpool_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    rows = saved
+    gathered = g.reshape(rows.shape[0], -1)[np.arange(rows.shape[0])[:, None], rows]
+    return (gathered.reshape(args[0].shape),)
+
+
+def max_unpool2d(
+    input: Tensor, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None
+) -> Tensor:
+    """Put each value back at the position ``max_pool2d(..., return_indices=True)`` took it from;
+    every other position is zero.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> x = ds.tensor([[[[1.0, 5.0], [3.0, 2.0]]]])
+        >>> out, idx = F.max_pool2d(x, 2, return_indices=True)
+        >>> F.max_unpool2d(out, idx, 2)
+        tensor([[[[0., 5.],
+                  [0., 0.]]]])
+    """
+    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    s = k if stride is None else ((stride, stride) if isinstance(stride, int) else tuple(stride))
+    p = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    return _max_unpool(input, indices, _unpool_size(input, k, s, p, output_size, 2, "max_unpool2d"), "max_unpool2d")
+
+
+def max_unpool1d(
+    input: Tensor, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None
+) -> Tensor:
+    """1-D :func:`max_unpool2d`: the inverse of ``max_pool1d(..., return_indices=True)``."""
+    k = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
+    s = k if stride is None else ((stride,) if isinstance(stride, int) else tuple(stride))
+    p = (padding,) if isinstance(padding, int) else tuple(padding)
+    return _max_unpool(input, indices, _unpool_size(input, k, s, p, output_size, 1, "max_unpool1d"), "max_unpool1d")
+
+
+class MaxUnpool2d(Module):
+    """See :func:`max_unpool2d`."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, input: Tensor, indices: Any, output_size: Any = None) -> Tensor:
+        return max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    """See :func:`max_unpool1d`."""
+
+    def forward(self, input: Tensor, indices: Any, output_size: Any = None) -> Tensor:
+        return max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding, output_size)

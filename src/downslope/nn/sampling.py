@@ -1,0 +1,103 @@
+"""Spatial sampling with PyTorch's names: ``affine_grid`` and ``grid_sample`` (the spatial
+transformer's two ops).
+
+``affine_grid`` maps the output pixel centres, in normalized coordinates [-1, 1], through a batch
+of 2x3 affine matrices. ``grid_sample`` reads the input at those (x, y) locations, blending the
+four neighbouring pixels (``bilinear``) or taking the nearest one. Both are composites of indexing
+and arithmetic ops, so gradients reach the input and the grid (hence theta).
+
+Example:
+    >>> import downslope as ds
+    >>> import downslope.nn.functional as F
+    >>> identity = ds.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    >>> image = ds.arange(4.0).reshape(1, 1, 2, 2)
+    >>> F.grid_sample(image, F.affine_grid(identity, [1, 1, 2, 2], align_corners=False), align_corners=False)
+    tensor([[[[0., 1.],
+              [2., 3.]]]])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ..errors import ArgumentError, ShapeError
+from ..tensor import Tensor
+
+__all__ = ["affine_grid", "grid_sample"]
+
+
+def _base_coords(n: int, align_corners: bool, dtype: Any) -> np.ndarray:
+    if align_corners:
+        return np.linspace(-1.0, 1.0, n).astype(dtype) if n > 1 else np.zeros(1, dtype)
+    return ((2.0 * np.arange(n) + 1.0) / n - 1.0).astype(dtype)
+
+
+def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> Tensor:
+    """Sampling locations (N, H, W, 2) for output ``size`` (N, C, H, W) under the affine maps ``theta`` (N, 2, 3)."""
+    size = tuple(int(s) for s in size)
+    if len(size) != 4:
+        raise ShapeError(f"affine_grid: only 2-D sampling is supported: size must be (N, C, H, W), got {size}")
+    n, _, h, w = size
+    if theta.shape != (n, 2, 3):
+        raise ShapeError(f"affine_grid: expected theta of shape ({n}, 2, 3), got {theta.shape}")
+    corners = bool(align_corners)
+    xs, ys = _base_coords(w, corners, theta.dtype), _base_coords(h, corners, theta.dtype)
+    base = np.stack(
+        [np.broadcast_to(xs, (h, w)), np.broadcast_to(ys[:, None], (h, w)), np.ones((h, w), theta.dtype)], -1
+    )
+    grid = ops.matmul(Tensor(base.reshape(1, h * w, 3)), ops.transpose(theta, 1, 2))  # (N, H*W, 2)
+    return ops.reshape(grid, (n, h, w, 2))
+
+
+def _unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
+    if align_corners:
+        return (coord + 1.0) * ((size - 1) / 2.0)
+    return ((coord + 1.0) * size - 1.0) / 2.0
+
+
+def grid_sample(
+    input: Tensor,
+    grid: Tensor,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    align_corners: bool | None = None,
+) -> Tensor:
+    """Sample ``input`` (N, C, H, W) at the normalized (x, y) locations of ``grid`` (N, Ho, Wo, 2).
+
+    ``mode``: bilinear or nearest; ``padding_mode``: zeros (outside reads 0) or border (clamped).
+    """
+    if mode not in ("bilinear", "nearest"):
+        raise ArgumentError(f"grid_sample: mode must be 'bilinear' or 'nearest', got {mode!r}")
+    if padding_mode not in ("zeros", "border"):
+        raise ArgumentError(f"grid_sample: padding_mode must be 'zeros' or 'border', got {padding_mode!r}")
+    if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
+        raise ShapeError(
+            f"grid_sample: expected input (N, C, H, W) and grid (N, Ho, Wo, 2), got {input.shape}, {grid.shape}"
+        )
+    corners = bool(align_corners)
+    n, c, h, w = input.shape
+    ix = _unnormalize(grid[..., 0], w, corners)
+    iy = _unnormalize(grid[..., 1], h, corners)
+    if padding_mode == "border":
+        ix, iy = ops.clip(ix, 0.0, float(w - 1)), ops.clip(iy, 0.0, float(h - 1))
+    pixels = ops.permute(input, (0, 2, 3, 1))  # (N, H, W, C): one gather per corner
+    batch = np.arange(n).reshape(n, 1, 1)
+
+    def read(yi: np.ndarray, xi: np.ndarray) -> Tensor:
+        inside = ((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)).astype(input.dtype)[..., None]
+        values = pixels[batch, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
+        return values * inside  # zeros padding: outside the image reads 0
+
+    if mode == "nearest":
+        out = read(np.rint(iy.array).astype(np.int64), np.rint(ix.array).astype(np.int64))
+    else:
+        x0, y0 = np.floor(ix.array).astype(np.int64), np.floor(iy.array).astype(np.int64)
+        wx1 = ops.unsqueeze(ix - x0.astype(input.dtype), -1)
+        wy1 = ops.unsqueeze(iy - y0.astype(input.dtype), -1)
+        wx0, wy0 = 1.0 - wx1, 1.0 - wy1
+        out = (read(y0, x0) * wx0 * wy0 + read(y0, x0 + 1) * wx1 * wy0
+               + read(y0 + 1, x0) * wx0 * wy1 + read(y0 + 1, x0 + 1) * wx1 * wy1)  # fmt: skip
+    return ops.permute(out, (0, 3, 1, 2))

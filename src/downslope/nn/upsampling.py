@@ -1,0 +1,167 @@
+"""Resizing feature maps: ``F.interpolate`` and ``nn.Upsample`` with PyTorch's modes and index rules.
+
+Modes: ``nearest`` and ``nearest-exact`` (a gather of source pixels), ``linear`` (3-D input),
+``bilinear`` (4-D input) and ``trilinear`` (5-D input), separable blends of the two neighbouring source pixels along each resized
+dim. All are built from indexing and arithmetic ops, so their gradients come from those ops.
+
+Where a source coordinate comes from (``scale`` = in/out, or 1/scale_factor when a scale factor is
+given, as PyTorch computes it):
+
+* nearest: ``floor(dst * scale)``; nearest-exact: ``floor((dst + 0.5) * scale)``;
+* linear, align_corners=False: ``(dst + 0.5) * scale - 0.5`` clamped at 0;
+* linear, align_corners=True: ``dst * (in - 1) / (out - 1)``.
+
+Example:
+    >>> import downslope as ds
+    >>> import downslope.nn.functional as F
+    >>> F.interpolate(ds.tensor([[[1.0, 2.0]]]), scale_factor=2, mode="nearest")
+    tensor([[[1., 1., 2., 2.]]])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..tensor import Tensor
+from .module import Module
+
+__all__ = [
+    "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "Upsample", "UpsamplingNearest2d",
+    "UpsamplingBilinear2d",
+]  # fmt: skip
+
+_MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2, "trilinear": 3}
+
+
+def _sizes(x: Tensor, size: Any, scale_factor: Any, spatial: int) -> tuple[list[int], list[float | None]]:
+    if (size is None) == (scale_factor is None):
+        raise ArgumentError("interpolate: give exactly one of size and scale_factor")
+    in_sizes = list(x.shape[2:])
+    if size is not None:
+        out = [int(size)] * spatial if isinstance(size, (int, np.integer)) else [int(s) for s in size]
+        if len(out) != spatial:
+            raise ShapeError(f"interpolate: size {size} has {len(out)} entries for {spatial} spatial dim(s)")
+        return out, [None] * spatial
+    if isinstance(scale_factor, (int, float, np.integer, np.floating)):
+        factors = [float(scale_factor)] * spatial
+    else:
+        factors = [float(f) for f in scale_factor]
+    if len(factors) != spatial or any(f <= 0 for f in factors):
+        raise ArgumentError(f"interpolate: scale_factor {scale_factor} must be {spatial} positive number(s)")
+    return [int(math.floor(n * f)) for n, f in zip(in_sizes, factors)], list(factors)
+
+
+def _gather(x: Tensor, axis: int, index: np.ndarray) -> Tensor:
+    key = (slice(None),) * axis + (index,)
+    return x[key]
+
+
+def interpolate(
+    input: Tensor,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Tensor:
+    """Resize the spatial dims of ``input`` (N, C, L), (N, C, H, W) or (N, C, D, H, W) to ``size`` or by ``scale_factor``.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.interpolate(ds.tensor([[[0.0, 2.0]]]), size=3, mode="linear", align_corners=True)
+        tensor([[[0., 1., 2.]]])
+    """
+    if not isinstance(input, Tensor):
+        raise ArgumentTypeError(f"interpolate: expected a Tensor, got {type(input).__name__}")
+    if mode not in _MODES:
+        raise ArgumentError(f"interpolate: mode must be one of {sorted(_MODES)} here, got {mode!r}")
+    if antialias:
+        raise ArgumentError("interpolate: antialias=True is not supported")
+    spatial = input.ndim - 2
+    if spatial not in (1, 2, 3) or (_MODES[mode] is not None and _MODES[mode] != spatial):
+        raise ShapeError(f"interpolate: mode {mode!r} does not fit an input of shape {input.shape}")
+    if _MODES[mode] is None and align_corners is not None:
+        raise ArgumentError("interpolate: align_corners only applies to the linear modes")
+    out_sizes, factors = _sizes(input, size, scale_factor, spatial)
+    x = input
+    for k, (n_in, n_out, factor) in enumerate(zip(input.shape[2:], out_sizes, factors)):
+        axis = 2 + k
+        dst = np.arange(n_out, dtype=np.float64)
+        scale = 1.0 / factor if factor is not None and not recompute_scale_factor else n_in / n_out
+        if mode in ("nearest", "nearest-exact"):
+            src = np.floor(dst * scale) if mode == "nearest" else np.floor((dst + 0.5) * scale)
+            x = _gather(x, axis, np.minimum(src, n_in - 1).astype(np.int64))
+            continue
+        if align_corners:
+            src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros_like(dst)
+        else:
+            src = np.maximum((dst + 0.5) * scale - 0.5, 0.0)
+        lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        hi = np.minimum(lo + 1, n_in - 1)
+        shape = [1] * x.ndim
+        shape[axis] = n_out
+        frac = (src - lo).astype(input.array.dtype).reshape(shape)
+        x = _gather(x, axis, lo) * (1.0 - frac) + _gather(x, axis, hi) * frac
+    return x
+
+
+def upsample(
+    input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest", align_corners: Any = None
+) -> Tensor:
+    """PyTorch's older name for :func:`interpolate`."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:
+    """PyTorch's older name for nearest-neighbour :func:`interpolate`."""
+    return interpolate(input, size, scale_factor, "nearest")
+
+
+def upsample_bilinear(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:
+    """PyTorch's older name for bilinear :func:`interpolate` with ``align_corners=True``."""
+    return interpolate(input, size, scale_factor, "bilinear", align_corners=True)
+
+
+class Upsample(Module):
+    """Resize feature maps (see :func:`interpolate`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.Upsample(scale_factor=2, mode="bilinear")(ds.randn(1, 3, 4, 5)).shape
+        (1, 3, 8, 10)
+    """
+
+    def __init__(
+        self, size: Any = None, scale_factor: Any = None, mode: str = "nearest", align_corners: bool | None = None,
+        recompute_scale_factor: bool | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners, self.recompute_scale_factor)
+
+    def extra_repr(self) -> str:
+        what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
+        return f"{what}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """Nearest-neighbour upsampling of (N, C, H, W) input."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None) -> None:
+        super().__init__(size, scale_factor, "nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """Bilinear upsampling of (N, C, H, W) input with ``align_corners=True`` (PyTorch's choice for this class)."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None) -> None:
+        super().__init__(size, scale_factor, "bilinear", align_corners=True)

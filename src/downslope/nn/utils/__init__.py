@@ -1,0 +1,433 @@
+"""PyTorch's ``torch.nn.utils``: gradient clipping over parameters' ``.grad`` (``clip_grad_norm_``,
+``clip_grad_value_``) and flattening parameters to one vector and back (``parameters_to_vector``,
+``vector_to_parameters``).
+
+The same clipping is available as optimizer options (``clip_norm=``, ``clip_value=``), which leave
+``.grad`` untouched; ``downslope.optim`` re-exports these functions.
+
+Example:
+    >>> from downslope import nn
+    >>> model = nn.Linear(3, 2)
+    >>> nn.utils.parameters_to_vector(model.parameters()).shape
+    (8,)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ... import ops
+from ...errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
+from ...tensor import Tensor
+from . import parametrizations as parametrizations  # PyTorch's attribute paths
+from . import parametrize as parametrize
+from . import rnn as rnn
+from . import stateless as stateless
+
+
+def _grads(parameters: Any, owner: str) -> list[np.ndarray]:
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    if isinstance(parameters, (set, frozenset)):
+        parameters = list(parameters)  # the order does not matter for a norm
+    out = []
+    for i, p in enumerate(parameters):
+        if not isinstance(p, Tensor):
+            raise ArgumentTypeError(f"{owner}: item {i} is a {type(p).__name__}, expected a Tensor")
+        if p.grad is not None:
+            out.append(p.grad.array)
+    return out
+
+
+def clip_grad_norm_(
+    parameters: Tensor | Iterable[Tensor],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """Scale the gradients in place so that their total norm is at most ``max_norm``.
+
+    The total norm is that of all gradients concatenated into one vector (``norm_type`` may be
+    ``inf``). As in PyTorch, gradients are multiplied by ``max_norm / (total_norm + 1e-6)`` when
+    that is below 1. Returns the total norm *before* clipping (a 0-d tensor). ``foreach`` (PyTorch's
+    choice of kernel) is accepted and has no effect.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.utils import clip_grad_norm_
+        >>> w = ds.tensor([3.0, 4.0], requires_grad=True)
+        >>> (w * w).sum().backward()        # grad = [6, 8], norm 10
+        >>> float(clip_grad_norm_([w], max_norm=1.0))
+        10.0
+        >>> w.grad
+        tensor([0.6, 0.8])
+    """
+    if not _number(max_norm) or max_norm < 0:
+        raise ArgumentError(f"clip_grad_norm_: expected max_norm >= 0, got {max_norm!r}")
+    grads = _grads(parameters, "clip_grad_norm_")
+    if not grads:
+        return Tensor(0.0)
+    total = _total_norm(grads, norm_type, error_if_nonfinite, "clip_grad_norm_")
+    scale_to_max_norm_(grads, float(max_norm), float(total))
+    return total
+
+
+def global_norm(arrays: list[np.ndarray], norm_type: float = 2.0) -> float:
+    """The norm of all ``arrays`` taken together as one vector (``norm_type`` 2, inf or any p > 0).
+
+    The one definition of "total gradient norm" behind ``clip_grad_norm_``, the optimizers'
+    ``clip_norm=`` option and ``optim.transforms.clip_by_global_norm``. The 2-norm sums per-array dot products
+    in float64, so a large float32 model does not lose precision in the sum.
+    """
+    if not arrays:
+        return 0.0
+    if norm_type == 2.0:
+        return math.sqrt(sum(float(np.dot(a.reshape(-1), a.reshape(-1))) for a in arrays))
+    if math.isinf(norm_type):
+        return max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+    per_array = [float(np.linalg.norm(a.reshape(-1), ord=norm_type)) for a in arrays]
+    return float(np.linalg.norm(np.asarray(per_array), ord=norm_type))
+
+
+def scale_to_max_norm_(arrays: list[np.ndarray], max_norm: float, total: float) -> None:
+    """Multiply ``arrays`` in place by PyTorch's clipping coefficient ``max_norm / (total + 1e-6)``
+    when it is below 1 (``total`` is their norm, from :func:`global_norm`)."""
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in PyTorch
+            for a in arrays:
+                a *= coef
+
+
+def _total_norm(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool, where: str) -> Tensor:
+    """The norm of all arrays concatenated into one vector (``norm_type`` may be inf), as a 0-d tensor."""
+    norm_type = float(norm_type)
+    if not (norm_type > 0 or math.isinf(norm_type)):
+        raise ArgumentError(f"{where}: expected norm_type > 0 or inf, got {norm_type!r}")
+    dtype = arrays[0].dtype
+    total = global_norm(arrays, norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise StateError(
+            f"{where}: the total norm of order {norm_type} of the gradients is {total}, so they cannot be "
+            "clipped; set error_if_nonfinite=False to clip anyway (the result will be NaN)"
+        )
+    return Tensor(np.asarray(total, dtype=dtype), dtype=dtype)
+
+
+def get_total_norm(
+    tensors: Tensor | Iterable[Tensor],
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """The norm of the given tensors taken together (PyTorch's ``get_total_norm``).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.utils import get_total_norm
+        >>> float(get_total_norm([ds.tensor([3.0]), ds.tensor([4.0])]))
+        5.0
+    """
+    arrays = [t.array for t in _parameter_list(tensors, "get_total_norm")]
+    if not arrays:
+        return Tensor(0.0)
+    return _total_norm(arrays, norm_type, error_if_nonfinite, "get_total_norm")
+
+
+def clip_grads_with_norm_(
+    parameters: Tensor | Iterable[Tensor], max_norm: float, total_norm: Any, foreach: bool | None = None
+) -> None:
+    """Scale the gradients by ``max_norm / (total_norm + 1e-6)`` when that is below 1 (the second
+    half of :func:`clip_grad_norm_`, with a total norm computed elsewhere)."""
+    if not _number(max_norm) or max_norm < 0:
+        raise ArgumentError(f"clip_grads_with_norm_: expected max_norm >= 0, got {max_norm!r}")
+    scale_to_max_norm_(_grads(parameters, "clip_grads_with_norm_"), float(max_norm), float(total_norm))
+
+
+def clip_grad_norm(
+    parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:  # fmt: skip
+    """PyTorch's deprecated name of :func:`clip_grad_norm_`."""
+    warnings.warn(
+        "nn.utils.clip_grad_norm is deprecated in favor of nn.utils.clip_grad_norm_", FutureWarning, stacklevel=2
+    )
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
+
+
+def skip_init(module_cls: Any, *args: Any, **kwargs: Any) -> Any:
+    """Build ``module_cls(*args, **kwargs)``; PyTorch skips the initialization, here it runs (cheap on the CPU)."""
+    return module_cls(*args, **kwargs)
+
+
+def fuse_conv_bn_weights(
+    conv_w: Tensor, conv_b: Tensor | None, bn_rm: Tensor, bn_rv: Tensor, bn_eps: float, bn_w: Tensor | None,
+    bn_b: Tensor | None, transpose: bool = False,
+) -> tuple[Any, Any]:  # fmt: skip
+    """Fold an eval-mode BatchNorm into the preceding convolution's weight and bias (returns Parameters)."""
+    from ..module import Parameter
+
+    w, rm, rv = conv_w.array, bn_rm.array, bn_rv.array
+    b = np.zeros_like(rm) if conv_b is None else conv_b.array
+    gamma = np.ones_like(rm) if bn_w is None else bn_w.array
+    beta = np.zeros_like(rm) if bn_b is None else bn_b.array
+    scale = gamma / np.sqrt(rv + bn_eps)
+    shape = [1] * w.ndim
+    shape[1 if transpose else 0] = -1
+    fused_w = (w * scale.reshape(shape)).astype(w.dtype)
+    fused_b = ((b - rm) * scale + beta).astype(w.dtype)
+    return Parameter(fused_w, conv_w.requires_grad, dtype=w.dtype), Parameter(
+        fused_b, conv_w.requires_grad, dtype=w.dtype
+    )
+
+
+def fuse_linear_bn_weights(
+    linear_w: Tensor, linear_b: Tensor | None, bn_rm: Tensor, bn_rv: Tensor, bn_eps: float, bn_w: Tensor, bn_b: Tensor
+) -> tuple[Any, Any]:
+    """Fold an eval-mode BatchNorm1d into the preceding Linear layer's weight and bias."""
+    return fuse_conv_bn_weights(linear_w, linear_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b)
+
+
+def fuse_conv_bn_eval(conv: Any, bn: Any, transpose: bool = False) -> Any:
+    """A copy of the (eval-mode) ``conv`` with the following ``bn`` folded in."""
+    return _fuse_eval(conv, bn, transpose, "fuse_conv_bn_eval")
+
+
+def fuse_linear_bn_eval(linear: Any, bn: Any) -> Any:
+    """A copy of the (eval-mode) ``linear`` with the following ``bn`` folded in."""
+    return _fuse_eval(linear, bn, False, "fuse_linear_bn_eval")
+
+
+def _fuse_eval(layer: Any, bn: Any, transpose: bool, where: str) -> Any:
+    import copy
+
+    if layer.training or bn.training:
+        raise StateError(f"{where}: fusing is only for evaluation; call .eval() on both modules first")
+    fused = copy.deepcopy(layer)
+    if bn.running_mean is None:
+        raise ArgumentError(f"{where}: the BatchNorm keeps no running statistics (track_running_stats=False)")
+    w, b = fuse_conv_bn_weights(layer.weight, layer.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias,
+                                transpose)  # fmt: skip
+    fused.weight = w
+    fused.bias = b
+    return fused
+
+
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, foreach: bool | None = None) -> None:
+    """Clip every gradient coordinate into ``[-clip_value, clip_value]`` in place.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.utils import clip_grad_value_
+        >>> w = ds.tensor([3.0, -0.1], requires_grad=True)
+        >>> (w * w).sum().backward()
+        >>> clip_grad_value_([w], 1.0); w.grad
+        tensor([ 1. , -0.2])
+    """
+    if not _number(clip_value) or clip_value < 0:
+        raise ArgumentError(f"clip_grad_value_: expected clip_value >= 0, got {clip_value!r}")
+    for g in _grads(parameters, "clip_grad_value_"):
+        np.clip(g, -clip_value, clip_value, out=g)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def _parameter_list(parameters: Any, owner: str) -> list[Tensor]:
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    out = list(parameters)
+    for i, p in enumerate(out):
+        if not isinstance(p, Tensor):
+            raise ArgumentTypeError(f"{owner}: item {i} is a {type(p).__name__}, expected a Tensor")
+    return out
+
+
+def parameters_to_vector(parameters: Tensor | Iterable[Tensor]) -> Tensor:
+    """All parameters flattened and concatenated into one 1-D tensor (differentiable, as in PyTorch).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.utils import parameters_to_vector
+        >>> parameters_to_vector([ds.ones(2, 2), ds.zeros(1)])
+        tensor([1., 1., 1., 1., 0.])
+    """
+    params = _parameter_list(parameters, "parameters_to_vector")
+    if not params:
+        raise ArgumentError("parameters_to_vector: expected at least one parameter, got none")
+    return ops.cat([ops.reshape(p, (-1,)) for p in params], 0)
+
+
+def vector_to_parameters(vec: Tensor, parameters: Tensor | Iterable[Tensor]) -> None:
+    """Copy consecutive slices of the 1-D ``vec`` into the parameters' values, in place.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.utils import vector_to_parameters
+        >>> a, b = ds.zeros(2), ds.zeros(1)
+        >>> vector_to_parameters(ds.tensor([1.0, 2.0, 3.0]), [a, b]); a, b
+        (tensor([1., 2.]), tensor([3.]))
+    """
+    if not isinstance(vec, Tensor):
+        raise ArgumentTypeError(f"vector_to_parameters: expected vec to be a Tensor, got {type(vec).__name__}")
+    params = _parameter_list(parameters, "vector_to_parameters")
+    total = sum(p.numel() for p in params)
+    if vec.ndim != 1 or vec.numel() != total:
+        raise ShapeError(
+            f"vector_to_parameters: expected a 1-D vector of {total} values (the parameters' total size), "
+            f"got shape {vec.shape}"
+        )
+    offset = 0
+    for p in params:
+        n = p.numel()
+        # Written into the existing storage, so an optimizer's flat buffer that views it sees the change.
+        p.array[...] = vec.array[offset : offset + n].reshape(p.shape)
+        offset += n
+
+
+# ---------------------------------------------------------------------- weight normalization
+def _norm_except_dim(v: Tensor, dim: int | None) -> Tensor:
+    """The 2-norm of ``v`` over every dim but ``dim``, keeping dims (over all of them for None)."""
+    if dim is None:
+        return ops.sqrt(ops.sum(v * v))
+    dim = dim % v.ndim
+    axes = tuple(a for a in range(v.ndim) if a != dim)
+    return ops.sqrt(ops.sum(v * v, axes, keepdim=True))
+
+
+def weight_norm(module: Any, name: str = "weight", dim: int | None = 0) -> Any:
+    """Reparameterize ``module.<name>`` as ``g * v / ||v||`` (Salimans and Kingma, 2016): the
+    parameter is replaced by ``<name>_g`` (the norms) and ``<name>_v`` (the direction), and the
+    weight is recomputed from them before every forward. PyTorch's older API, still common.
+
+    Example:
+        >>> from downslope import nn
+        >>> layer = nn.utils.weight_norm(nn.Linear(3, 2))
+        >>> [n for n, _ in layer.named_parameters()]
+        ['bias', 'weight_g', 'weight_v']
+    """
+    from ..module import Parameter
+
+    weight = module._parameters.get(name)
+    if weight is None:
+        raise ArgumentError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
+    if name in getattr(module, "_weight_norm", {}):
+        raise ArgumentError(f"weight_norm: {name!r} of {type(module).__name__} is already weight-normalized")
+    delattr(module, name)
+    g = Parameter(_norm_except_dim(weight.detach(), dim).array.copy(), dtype=weight.dtype)
+    v = Parameter(weight.array.copy(), dtype=weight.dtype)
+    module.register_parameter(name + "_g", g)
+    module.register_parameter(name + "_v", v)
+
+    def recompute(mod: Any, args: Any) -> None:
+        object.__setattr__(
+            mod,
+            name,
+            mod._parameters[name + "_g"]
+            * (mod._parameters[name + "_v"] / _norm_except_dim(mod._parameters[name + "_v"], dim)),
+        )
+
+    recompute(module, ())
+    handle = module.register_forward_pre_hook(recompute)
+    hooks = module.__dict__.setdefault("_weight_norm", {})
+    hooks[name] = (handle, dim)
+    return module
+
+
+def remove_weight_norm(module: Any, name: str = "weight") -> Any:
+    """Undo :func:`weight_norm`: ``<name>`` becomes an ordinary parameter with the current value."""
+    from ..module import Parameter
+
+    hooks = module.__dict__.get("_weight_norm", {})
+    if name not in hooks:
+        raise ArgumentError(f"remove_weight_norm: {name!r} of {type(module).__name__} is not weight-normalized")
+    handle, dim = hooks.pop(name)
+    handle.remove()
+    g, v = module._parameters[name + "_g"], module._parameters[name + "_v"]
+    value = (g * (v / _norm_except_dim(v, dim))).array.copy()
+    delattr(module, name + "_g")
+    delattr(module, name + "_v")
+    module.__dict__.pop(name, None)
+    module.register_parameter(name, Parameter(value, dtype=value.dtype))
+    return module
+
+
+# ---------------------------------------------------------------------- spectral normalization
+def _normalize(a: np.ndarray, eps: float) -> np.ndarray:
+    return a / max(float(np.linalg.norm(a)), eps)
+
+
+def spectral_norm(
+    module: Any, name: str = "weight", n_power_iterations: int = 1, eps: float = 1e-12, dim: int | None = None
+) -> Any:
+    """Divide ``module.<name>`` by its largest singular value (Miyato et al., 2018), estimated by
+    ``n_power_iterations`` steps of power iteration per training forward (PyTorch's older API):
+    the parameter becomes ``<name>_orig`` and the buffers ``<name>_u``, ``<name>_v`` hold the
+    singular-vector estimates (random at first; ``ds.manual_seed`` fixes them).
+
+    Example:
+        >>> from downslope import nn
+        >>> layer = nn.utils.spectral_norm(nn.Linear(3, 2))
+        >>> [n for n, _ in layer.named_parameters()], [n for n, _ in layer.named_buffers()]
+        (['bias', 'weight_orig'], ['weight_u', 'weight_v'])
+    """
+    from ... import backend
+    from ..module import Parameter
+
+    weight = module._parameters.get(name)
+    if weight is None:
+        raise ArgumentError(f"spectral_norm: {type(module).__name__} has no parameter {name!r}")
+    if n_power_iterations <= 0:
+        raise ArgumentError(f"spectral_norm: expected n_power_iterations > 0, got {n_power_iterations}")
+    if dim is None:
+        dim = 1 if type(module).__name__.startswith("ConvTranspose") else 0
+    order = (dim, *[d for d in range(weight.ndim) if d != dim])
+    height = weight.shape[dim]
+    width = weight.numel() // height
+    rng = backend.rng()
+    u = _normalize(rng.standard_normal(height).astype(weight.dtype), eps)
+    v = _normalize(rng.standard_normal(width).astype(weight.dtype), eps)
+    delattr(module, name)
+    module.register_parameter(name + "_orig", Parameter(weight.array, dtype=weight.dtype))
+    module.register_buffer(name + "_u", Tensor(u))
+    module.register_buffer(name + "_v", Tensor(v))
+
+    def recompute(mod: Any, args: Any) -> None:
+        w = mod._parameters[name + "_orig"]
+        u_buf, v_buf = mod._buffers[name + "_u"], mod._buffers[name + "_v"]
+        matrix = w.array.transpose(order).reshape(height, -1)
+        if mod.training:  # power iteration, outside the graph, updating the buffers in place
+            for _ in range(n_power_iterations):
+                v_buf.array[...] = _normalize(matrix.T @ u_buf.array, eps)
+                u_buf.array[...] = _normalize(matrix @ v_buf.array, eps)
+        w_mat = ops.reshape(ops.permute(w, order), (height, -1))
+        sigma = ops.sum(ops.matmul(w_mat, Tensor(v_buf.array.copy())) * Tensor(u_buf.array.copy()))
+        object.__setattr__(mod, name, w / sigma)
+
+    recompute(module, ())
+    handle = module.register_forward_pre_hook(recompute)
+    module.__dict__.setdefault("_spectral_norm", {})[name] = handle
+    return module
+
+
+def remove_spectral_norm(module: Any, name: str = "weight") -> Any:
+    """Undo :func:`spectral_norm`: ``<name>`` becomes an ordinary parameter holding the normalized weight."""
+    from ..module import Parameter
+
+    hooks = module.__dict__.get("_spectral_norm", {})
+    if name not in hooks:
+        raise ArgumentError(f"remove_spectral_norm: {name!r} of {type(module).__name__} is not spectrally normalized")
+    hooks.pop(name).remove()
+    value = module.__dict__.pop(name).array.copy()
+    delattr(module, name + "_orig")
+    delattr(module, name + "_u")
+    delattr(module, name + "_v")
+    module.register_parameter(name, Parameter(value, dtype=value.dtype))
+    return module

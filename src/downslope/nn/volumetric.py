@@ -1,0 +1,325 @@
+"""3-D (volumetric) layers with PyTorch's names: Conv3d, MaxPool3d, AvgPool3d, AdaptiveAvgPool3d,
+for input (N, C, D, H, W) or unbatched (C, D, H, W).
+
+They are built on the 2-D kernels: a 3-D convolution is a sum over the kernel's depth offsets of
+2-D convolutions of depth slices (the output depths folded into the batch, so there are ``kd``
+fused conv2d calls, not ``kd * D``); 3-D pooling pools each depth slice in 2-D and then reduces
+over the depth windows. Gradients come from those ops.
+
+Example:
+    >>> import downslope as ds
+    >>> from downslope import nn
+    >>> nn.Conv3d(2, 4, kernel_size=3, padding=1)(ds.randn(1, 2, 5, 6, 6)).shape
+    (1, 4, 5, 6, 6)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import backend, ops
+from ..errors import ArgumentError, ShapeError
+from ..tensor import Tensor
+from . import init
+from .convolution import _as_tensor, _check_floating, _conv2d, _positive, _tuple, adaptive_avg_pool2d, avg_pool2d
+from .convolution import max_pool2d as _max_pool2d_fn
+from .module import Module, Parameter
+
+__all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "Conv3d",
+           "ConvTranspose3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d"]  # fmt: skip
+
+
+def _batched3d(x: Tensor, where: str) -> tuple[Tensor, bool]:
+    if x.ndim not in (4, 5):
+        raise ShapeError(f"{where}: expected a (N, C, D, H, W) or (C, D, H, W) input, got shape {x.shape}")
+    return (ops.unsqueeze(x, 0), True) if x.ndim == 4 else (x, False)
+
+
+def _depth_slices(x: Tensor, start: int, count: int, step: int) -> Tensor:
+    """x[:, :, start::step][:count] with the depth folded into the batch: (N*count, C, H, W)."""
+    part = x[:, :, start : start + step * (count - 1) + 1 : step]
+    n, c, d, h, w = part.shape
+    return ops.reshape(ops.permute(part, (0, 2, 1, 3, 4)), (n * d, c, h, w))
+
+
+def _unfold_depth(y: Tensor, n: int, d: int) -> Tensor:
+    """(N*D, C, H, W) back to (N, C, D, H, W)."""
+    _, c, h, w = y.shape
+    return ops.permute(ops.reshape(y, (n, d, c, h, w)), (0, 2, 1, 3, 4))
+
+
+def conv3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Tensor:
+    """3-D cross-correlation (PyTorch's ``conv3d``); weight (C_out, C_in / groups, kd, kh, kw)."""
+    where = "conv3d"
+    x, unbatched = _batched3d(_as_tensor(input, where), where)
+    _check_floating(x, where)
+    w = _as_tensor(weight, where)
+    if w.ndim != 5:
+        raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, kd, kh, kw), got {w.shape}")
+    sd, sh, sw = _tuple(stride, 3, "stride", where)
+    pd, ph, pw = _tuple(padding, 3, "padding", where, minimum=0)
+    dd, dh, dw = _tuple(dilation, 3, "dilation", where)
+    kd = w.shape[2]
+    if pd:
+        x = ops.pad(x, (0, 0, 0, 0, pd, pd))
+    n, depth = x.shape[0], x.shape[2]
+    od = (depth - dd * (kd - 1) - 1) // sd + 1
+    if od < 1:
+        raise ShapeError(f"{where}: the (padded) depth {depth} is smaller than the dilated kernel depth")
+    total: Tensor | None = None
+    for a in range(kd):
+        slices = _depth_slices(x, a * dd, od, sd)
+        part = _conv2d(slices, w[:, :, a], bias if a == 0 else None, (sh, sw), (ph, pw), (dh, dw), groups, where)
+        total = part if total is None else total + part
+    assert total is not None
+    out = _unfold_depth(total, n, od)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+def _pool3d(x: Tensor, kernel: Any, stride: Any, padding: Any, reduce: str, where: str) -> Tensor:
+    x, unbatched = _batched3d(_as_tensor(x, where), where)
+    _check_floating(x, where)
+    kd, kh, kw = _tuple(kernel, 3, "kernel_size", where)
+    sd, sh, sw = _tuple(kernel if stride is None else stride, 3, "stride", where)
+    pd, ph, pw = _tuple(padding, 3, "padding", where, minimum=0)
+    if pd:
+        fill = -np.inf if reduce == "max" else 0.0
+        x = ops.pad(x, (0, 0, 0, 0, pd, pd), value=fill)
+    n, depth = x.shape[0], x.shape[2]
+    od = (depth - kd) // sd + 1
+    if od < 1:
+        raise ShapeError(f"{where}: the (padded) depth {depth} is smaller than the kernel depth {kd}")
+    parts = []
+    for a in range(kd):
+        slices = _depth_slices(x, a, od, sd)
+        if reduce == "max":
+            parts.append(_max_pool2d_fn(slices, (kh, kw), (sh, sw), (ph, pw)))
+        else:
+            parts.append(avg_pool2d(slices, (kh, kw), (sh, sw), (ph, pw)))
+    stacked = ops.stack(parts, 0)
+    pooled = ops.amax(stacked, 0) if reduce == "max" else ops.mean(stacked, 0)
+    out = _unfold_depth(pooled, n, od)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+def max_pool3d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:  # fmt: skip
+    """Largest value in each (kd, kh, kw) window; ``stride`` defaults to the kernel."""
+    if _tuple(dilation, 3, "dilation", "max_pool3d") != (1, 1, 1) or ceil_mode or return_indices:
+        raise ArgumentError("max_pool3d: dilation, ceil_mode and return_indices are not supported")
+    return _pool3d(input, kernel_size, stride, padding, "max", "max_pool3d")
+
+
+def avg_pool3d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:  # fmt: skip
+    """Mean of each (kd, kh, kw) window (padding counted, PyTorch's default)."""
+    if ceil_mode or not count_include_pad or divisor_override is not None:
+        raise ArgumentError("avg_pool3d: ceil_mode, count_include_pad=False and divisor_override are not supported")
+    return _pool3d(input, kernel_size, stride, padding, "mean", "avg_pool3d")
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
+    """Average pooling to a fixed (D, H, W) ``output_size`` (None keeps a size)."""
+    where = "adaptive_avg_pool3d"
+    x, unbatched = _batched3d(_as_tensor(input, where), where)
+    sizes = (output_size,) * 3 if isinstance(output_size, int) or output_size is None else tuple(output_size)
+    od, oh, ow = (s if o is None else int(o) for o, s in zip(sizes, x.shape[2:]))
+    n, c, d, h, w = x.shape
+    # the (H, W) plane of every depth slice in 2-D, then the depth as the width of a (D, 1) image
+    plane = adaptive_avg_pool2d(ops.reshape(x, (n * c, d, h, w)), (oh, ow))
+    column = ops.reshape(ops.permute(plane, (0, 2, 3, 1)), (n * c, oh * ow, 1, d))
+    pooled = adaptive_avg_pool2d(column, (1, od))
+    out = ops.permute(ops.reshape(pooled, (n, c, oh, ow, od)), (0, 1, 4, 2, 3))
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+class Conv3d(Module):
+    """3-D convolution layer (see :func:`conv3d`), initialized as PyTorch's (kaiming_uniform(a=sqrt(5)))."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if padding_mode != "zeros":
+            raise ArgumentError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.in_channels = _positive(in_channels, "in_channels", name)
+        self.out_channels = _positive(out_channels, "out_channels", name)
+        self.groups = _positive(groups, "groups", name)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ArgumentError(f"{name}: in_channels and out_channels must both be divisible by groups ({groups})")
+        self.kernel_size = _tuple(kernel_size, 3, "kernel_size", name)
+        self.stride = _tuple(stride, 3, "stride", name)
+        self.padding = _tuple(padding, 3, "padding", name, minimum=0)
+        self.dilation = _tuple(dilation, 3, "dilation", name)
+        dt = backend.get_default_dtype()
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        self.weight = Parameter(np.empty(shape, dtype=dt), dtype=dt)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if bias:
+            bound = 1.0 / math.sqrt(shape[1] * math.prod(self.kernel_size))
+            self.bias: Parameter | None = Parameter(np.empty((self.out_channels,), dtype=dt), dtype=dt)
+            init.uniform_(self.bias, -bound, bound)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class MaxPool3d(Module):
+    """See :func:`max_pool3d`."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:  # fmt: skip
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                          self.return_indices)  # fmt: skip
+
+
+class AvgPool3d(Module):
+    """See :func:`avg_pool3d`."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
+
+    def forward(self, x: Tensor) -> Tensor:
+        return avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                          self.divisor_override)  # fmt: skip
+
+
+class AdaptiveAvgPool3d(Module):
+    """See :func:`adaptive_avg_pool3d`."""
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return adaptive_avg_pool3d(x, self.output_size)
+
+
+def conv_transpose3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> Tensor:
+    """3-D transposed convolution, as :func:`conv_transpose2d`: zeros inserted between voxels, full
+    padding, then :func:`conv3d` with the kernel flipped and its channel axes swapped per group.
+    Weight (C_in, C_out / groups, kd, kh, kw)."""
+    where = "conv_transpose3d"
+    x, unbatched = _batched3d(_as_tensor(input, where), where)
+    _check_floating(x, where)
+    w = _as_tensor(weight, where)
+    if w.ndim != 5:
+        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, kd, kh, kw), got {w.shape}")
+    s = _tuple(stride, 3, "stride", where)
+    p = _tuple(padding, 3, "padding", where, minimum=0)
+    op = _tuple(output_padding, 3, "output_padding", where, minimum=0)
+    d = _tuple(dilation, 3, "dilation", where)
+    c_in, c_out_g, *k = w.shape
+    n, c = x.shape[:2]
+    if c != c_in or c_in % groups:
+        raise ShapeError(f"{where}: input has {c} channels but the weight {w.shape} expects {c_in}")
+    if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
+        raise ArgumentError(f"{where}: output_padding {op} must be smaller than stride {s} or dilation {d}")
+    if any(si > 1 for si in s):
+        depth, h, wd = x.shape[2:]
+        spread = ops.reshape(x, (n, c, depth, 1, h, 1, wd, 1))
+        spread = ops.pad(spread, (0, s[2] - 1, 0, 0, 0, s[1] - 1, 0, 0, 0, s[0] - 1))
+        x = ops.reshape(spread, (n, c, depth * s[0], h * s[1], wd * s[2]))
+        x = x[:, :, : (depth - 1) * s[0] + 1, : (h - 1) * s[1] + 1, : (wd - 1) * s[2] + 1]
+    before = [di * (ki - 1) - pi for di, ki, pi in zip(d, k, p)]
+    after = [b + o for b, o in zip(before, op)]
+    if any(v < 0 for v in before + after):
+        crop = tuple(slice(max(-b, 0), x.shape[2 + i] - max(-a, 0)) for i, (b, a) in enumerate(zip(before, after)))
+        x = x[(slice(None), slice(None), *crop)]
+    widths = []
+    for b, a in reversed(list(zip(before, after))):
+        widths += [max(b, 0), max(a, 0)]
+    if any(widths):
+        x = ops.pad(x, tuple(widths))
+    wt = ops.permute(ops.reshape(w, (groups, c_in // groups, c_out_g, *k)), (0, 2, 1, 3, 4, 5))
+    wt = ops.reshape(wt, (groups * c_out_g, c_in // groups, *k))[:, :, ::-1, ::-1, ::-1]
+    out = conv3d(x, wt, bias, 1, 0, d, groups)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+class ConvTranspose3d(Module):
+    """3-D transposed convolution layer (see :func:`conv_transpose3d`), PyTorch's initialization."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
+        padding_mode: str = "zeros",
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if padding_mode != "zeros":
+            raise ArgumentError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        self.in_channels = _positive(in_channels, "in_channels", name)
+        self.out_channels = _positive(out_channels, "out_channels", name)
+        self.groups = _positive(groups, "groups", name)
+        self.kernel_size = _tuple(kernel_size, 3, "kernel_size", name)
+        self.stride = _tuple(stride, 3, "stride", name)
+        self.padding = _tuple(padding, 3, "padding", name, minimum=0)
+        self.output_padding = _tuple(output_padding, 3, "output_padding", name, minimum=0)
+        self.dilation = _tuple(dilation, 3, "dilation", name)
+        dt = backend.get_default_dtype()
+        shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
+        self.weight = Parameter(np.empty(shape, dtype=dt), dtype=dt)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if bias:
+            bound = 1.0 / math.sqrt(shape[1] * math.prod(self.kernel_size))
+            self.bias: Parameter | None = Parameter(np.empty((self.out_channels,), dtype=dt), dtype=dt)
+            init.uniform_(self.bias, -bound, bound)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return conv_transpose3d(
+            x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+        )

@@ -1,0 +1,334 @@
+"""Generate docs/pytorch_compat.md: every public name of six PyTorch namespaces, marked supported,
+differs (how) or not supported (why) in downslope.
+
+Run ``PYTHONPATH=src python tests/compat/make_table.py`` after adding or changing a PyTorch name.
+The names come from the installed PyTorch at generation time (``torch.__all__``, the public
+attributes of ``torch.Tensor``, ``torch.nn``, ``torch.nn.functional``, ``torch.optim`` and
+``torch.utils.data.__all__``); the verdicts come from downslope itself (does it have the name?)
+and from the two tables below, maintained by hand: ``DIFFERS`` (a name downslope has, and how it
+behaves differently) and ``REASONS`` (why a family of names is absent; the first matching pattern
+wins, and a name no pattern matches is "not implemented yet").
+
+tests/compat/test_table.py checks that every name the committed table marks supported or differs
+exists in downslope (without PyTorch), and that the committed table equals this script's output.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLE = ROOT / "docs" / "pytorch_compat.md"
+
+# PyTorch namespace -> the downslope object that stands in for it.
+NAMESPACES = {
+    "torch": "downslope",
+    "torch.Tensor": "downslope.Tensor",
+    "torch.nn": "downslope.nn",
+    "torch.nn.Module": "downslope.nn.Module",
+    "torch.nn.functional": "downslope.nn.functional",
+    "torch.nn.init": "downslope.nn.init",
+    "torch.nn.utils": "downslope.nn.utils",
+    "torch.nn.utils.rnn": "downslope.nn.utils.rnn",
+    "torch.optim": "downslope.optim",
+    "torch.utils.data": "downslope.utils.data",
+}
+
+_RANDOM = "drawn from downslope's one NumPy generator (ds.manual_seed): same distribution, other numbers than PyTorch"
+_INPLACE_FLAG = "inplace= is accepted and has no effect: the result is always a new tensor"
+
+DIFFERS: dict[str, str] = {
+    "torch.save": "a zip of .npy arrays + JSON, never pickle: tensors/arrays, numbers, strings, lists, dicts; "
+    "a whole Module is refused (save its state_dict())",
+    "torch.load": "never unpickles (always what PyTorch calls weights_only); map_location may only name the CPU",
+    "torch.manual_seed": "seeds downslope's NumPy generator: the numbers differ from PyTorch's",
+    "torch.seed": "seeds downslope's NumPy generator",
+    "torch.randn": _RANDOM,
+    "torch.rand": _RANDOM,
+    "torch.randint": _RANDOM,
+    "torch.randperm": _RANDOM,
+    "torch.randn_like": _RANDOM,
+    "torch.rand_like": _RANDOM,
+    "torch.randint_like": _RANDOM,
+    "torch.normal": _RANDOM,
+    "torch.bernoulli": _RANDOM,
+    "torch.multinomial": _RANDOM,
+    "torch.Generator": "wraps a numpy.random.Generator",
+    "torch.device": "only the CPU can be used (other device types can be named, not moved to); "
+    "device('cpu') == 'cpu' is True here",
+    "torch.empty": "filled with zeros (PyTorch leaves the memory uninitialized)",
+    "torch.empty_like": "filled with zeros (PyTorch leaves the memory uninitialized)",
+    "torch.Tensor.new_empty": "filled with zeros (PyTorch leaves the memory uninitialized)",
+    "torch.Tensor": "Tensor(n) with a single int is a 0-d tensor holding n (PyTorch: an uninitialized vector of n); "
+    "an in-place op on a view of a tensor that requires grad is refused (PyTorch rebases the view's base)",
+    "torch.Tensor.dtype": "a NumPy dtype (ds.float32 == numpy.float32)",
+    "torch.dtype": "NumPy's dtype class",
+    "torch.einsum": "no '...' and no index repeated within one operand",
+    "torch.scatter": "reduce= is not supported (use scatter_add)",
+    "torch.Tensor.scatter": "reduce= is not supported (use scatter_add)",
+    "torch.Tensor.scatter_": "reduce= is not supported (use scatter_add_)",
+    "torch.result_type": "NumPy's promotion rules",
+    "torch.promote_types": "NumPy's promotion rules",
+    "torch.can_cast": "NumPy's casting rules",
+    "torch.finfo": "numpy.finfo",
+    "torch.iinfo": "numpy.iinfo",
+    "torch.initial_seed": "the seed of downslope's NumPy generator",
+    "torch.cuda": "queries only: is_available() is False, device_count() is 0",
+    "torch.Tensor.cuda": "refused with a one-line error: downslope computes on the CPU",
+    "torch.Tensor.normal_": _RANDOM,
+    "torch.Tensor.uniform_": _RANDOM,
+    "torch.Tensor.bernoulli_": _RANDOM,
+    "torch.Tensor.random_": _RANDOM,
+    "torch.Tensor.exponential_": _RANDOM,
+    "torch.nn.Module": "state_dict() values are NumPy arrays (copies); to()/cuda() accept only the CPU",
+    "torch.nn.Module.state_dict": "values are NumPy arrays (copies), not Tensors; load_state_dict takes both",
+    "torch.nn.Module.to": "only the CPU device; casts floating parameters and buffers in place",
+    "torch.nn.Module.cuda": "refused with a one-line error: downslope computes on the CPU",
+    "torch.nn.Module.register_forward_hook": "with_kwargs=True is refused; always_call is ignored",
+    "torch.nn.Module.register_forward_pre_hook": "with_kwargs=True is refused",
+    "torch.nn.utils.skip_init": "the module is initialized as usual (cheap on the CPU)",
+    "torch.nn.utils.rnn.PackedSequence": "keeps the padded tensor and the lengths; data and batch_sizes are computed "
+    "on request in PyTorch's packed layout",
+    "torch.nn.utils.spectral_norm": "u and v start from downslope's random generator (load a state_dict to match)",
+    "torch.nn.utils.parametrizations": "weight_norm and spectral_norm (not orthogonal); the weight is recomputed "
+    "before each forward, not on each attribute access",
+    "torch.nn.utils.parametrize": "is_parametrized and remove_parametrizations for those two; no register_parametrization",
+    "torch.nn.PReLU": "the slope count is kept as num_slopes (num_parameters is Module's weight-count method)",
+    "torch.nn.Softmax": "dim defaults to -1 instead of being guessed from the input's rank",
+    "torch.nn.LogSoftmax": "dim defaults to -1 instead of being guessed from the input's rank",
+    "torch.nn.Dropout": _RANDOM + "; " + _INPLACE_FLAG,
+    "torch.nn.Dropout1d": _RANDOM + "; " + _INPLACE_FLAG,
+    "torch.nn.Dropout2d": _RANDOM + "; " + _INPLACE_FLAG,
+    "torch.nn.Dropout3d": _RANDOM + "; " + _INPLACE_FLAG,
+    "torch.nn.functional.dropout": _RANDOM + "; " + _INPLACE_FLAG,
+    "torch.nn.functional.dropout1d": _RANDOM + "; " + _INPLACE_FLAG,
+    "torch.nn.functional.dropout2d": _RANDOM + "; " + _INPLACE_FLAG,
+    "torch.nn.functional.dropout3d": _RANDOM + "; " + _INPLACE_FLAG,
+    "torch.utils.data.DataLoader": "one process (num_workers, pin_memory accepted and ignored); batch_size=None "
+    "means one full batch (PyTorch: no batching); generator= takes a Generator or a numpy.random.Generator; "
+    "batches of tuple samples are tuples (PyTorch: lists)",
+    "torch.utils.data.random_split": "the order drawn for a seed differs from PyTorch's (downslope's generator)",
+    "torch.utils.data.TensorDataset": "floating data becomes float32 and integers int64 (the library's dtype policy)",
+}
+for _name in ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Hardtanh", "Hardsigmoid",
+              "Hardswish", "Threshold"):  # fmt: skip
+    DIFFERS[f"torch.nn.{_name}"] = _INPLACE_FLAG
+for _name in ("relu", "relu6", "leaky_relu", "elu", "celu", "selu", "mish", "hardtanh", "hardsigmoid", "hardswish",
+              "threshold"):  # fmt: skip
+    DIFFERS[f"torch.nn.functional.{_name}"] = _INPLACE_FLAG
+
+# Why a family of names is absent: (pattern on the name, reason); the first match wins.
+REASONS: list[tuple[str, str]] = [
+    (
+        r"cuda|cudnn|mps|xpu|hip|mkldnn|miopen|fbgemm|vulkan|mtia|xla|ipu|hpu|nccl|Stream|Event|stream|pin_memory"
+        r"|is_pinned|share_memory|accelerator|cpu_|_cpu|nnpack|xnnpack|onednn|mkl",
+        "GPU, accelerator or kernel-library specific: downslope computes on the CPU with NumPy",
+    ),
+    (r"quant|qint|quint|q_|qscheme|int_repr|fake_|observer|qat|intrinsic|qconfig", "quantization is out of scope"),
+    (
+        r"sparse|coalesce|to_dense|crow_|col_indices|ccol_|row_indices|csr|csc|bsr|bsc|_nnz"
+        r"|^indices$|^values$|smm|sspaddmm|hspmm",
+        "sparse tensors are not supported",
+    ),
+    (r"complex|conj|real|imag|angle|polar|cfloat|cdouble|chalf|resolve_neg", "complex numbers are not supported"),
+    (r"fft|stft", "Fourier transforms are not implemented"),
+    (
+        r"linalg|cholesky|svd|qr|(^|_)eig|^lu_|^lu$|solve|inverse|pinverse|det$|slogdet|lstsq|triangular|ormqr|geqrf"
+        r"|householder|matrix_exp|matrix_power|logdet|lobpcg|pca_",
+        "linear algebra beyond matmul is not implemented yet (NumPy's numpy.linalg covers it on arrays)",
+    ),
+    (
+        r"[Ss]torage|data_ptr|stride|is_contiguous|set_|resize|as_strided|unsafe|element_size|nbytes|itemsize"
+        r"|storage_offset|is_shared|untyped|dim_order|memory_format|contiguous_format|channels_last|preserve_format"
+        r"|layout|strided",
+        "storage-level API: a downslope Tensor wraps one NumPy array",
+    ),
+    (
+        r"jit|script|trace|compile|export|^fx$|dynamo|onnx|^package$|^hub$|^library$|^ops$|^overrides$|inductor"
+        r"|func$|^vmap$|functorch|^Tag$|^compiler$|sym_|Sym|guard|^cond$|while_loop|^nested$|masked|_tensor_str",
+        "PyTorch's compiler, graph-capture and extension machinery: out of scope",
+    ),
+    (
+        r"distributed|rpc|^parallel$|DataParallel|DistributedSampler|SyncBatchNorm",
+        "use downslope.distributed (data parallelism over MPI) instead",
+    ),
+    (
+        r"DataPipe|datapipe|runtime_validation|argument_validation|guaranteed_datapipes|DataChunk",
+        "DataPipes (torchdata, deprecated in PyTorch) are not supported",
+    ),
+    (
+        r"torch_function|dispatch|BroadcastingList|assert_int_or_pair|ScalingType|SwizzleType|factory_kwargs"
+        r"|^Container$|^common_types$|^modules$|^parameter$|^grad$|_DatasetKind|^bind$|^copy_method_params$"
+        r"|^invert_permutation$|^PackedSequence_$",
+        "PyTorch-internal helper: nothing for user code to call",
+    ),
+    (r"named|rename|refine_names|align_to|align_as|^names$", "named tensors are not supported"),
+    (
+        r"bfloat16|float8|uint16|uint32|uint64|^uint[1-7]$|^int[1-7]$|bits|float4|e4m3|e5m2|e8m0",
+        "dtype not available in NumPy",
+    ),
+    (r"^[A-Z][a-z]*Tensor$|^Byte|^Char|^Short|^Half", "legacy typed tensor classes: pass dtype= instead"),
+    (r"Lazy", "lazy (shape-inferring) modules are not implemented"),
+    (r"Transformer|MultiheadAttention|attention", "attention layers are not implemented yet"),
+    (
+        r"backward_hook|backward_pre_hook|state_dict_pre_hook|state_dict_post_hook|extra_state|to_empty|^ipu$|^xpu$"
+        r"|^mtia$|^compile$|dump_patches|T_destination|call_super_init",
+        "Module machinery for backward hooks, custom state or other devices: not implemented",
+    ),
+    (
+        r"3d$|3D$|conv_transpose|ConvTranspose|Fold|fold$|unfold|grid_sample|affine_grid|interpolate|[Uu]psampl"
+        r"|pixel_|Pixel|ChannelShuffle|channel_shuffle",
+        "this convolution or resampling layer is not implemented yet",
+    ),
+    (
+        r"register_|hook|_decomposition|autocast|set_flush_denormal|deterministic|warn_only|vital|profil|benchmark"
+        r"|num_threads|num_interop|get_device|set_default_device|default_device|is_inference|inference_mode"
+        r"|_C$|^classes$|^types$|^testing$|^backends$|^utils$|^random$|^version$|^return_types$|^serialization$"
+        r"|^special$|^signal$|^monitor$|^multiprocessing$|^futures$|^mtia$|^amp$|^hub$|^quasirandom$|^contrib$",
+        "PyTorch runtime machinery with no counterpart in a NumPy library",
+    ),
+    (
+        r"^(clip_grad|convert_parameters|fusion|memory_format|init)$",
+        "one of PyTorch's implementation files (its public functions are listed by name)",
+    ),
+    (
+        r"^(parametrize|parametrizations|stateless)$",
+        "not implemented yet: use weight_norm / spectral_norm, or a Module that computes its weight in forward",
+    ),
+    (r"[a-z0-9]_$", "in-place variant not implemented yet: use the out-of-place form (x = f(x))"),
+]
+DEFAULT_REASON = "not implemented yet"
+
+
+def downslope_object(namespace: str) -> Any:
+    """The downslope module or class standing in for a PyTorch namespace."""
+    path = NAMESPACES[namespace]
+    if path == "downslope.Tensor":
+        return importlib.import_module("downslope").Tensor
+    if path == "downslope.nn.Module":
+        return importlib.import_module("downslope.nn").Module
+    return importlib.import_module(path)
+
+
+def has_name(namespace: str, name: str) -> bool:
+    try:
+        return hasattr(downslope_object(namespace), name)
+    except Exception:  # a lazy attribute that fails to import is missing
+        return False
+
+
+def torch_names(namespace: str) -> list[str]:
+    """The public names of one PyTorch namespace (needs PyTorch)."""
+    torch = importlib.import_module("torch")
+    if namespace == "torch":
+        names = list(torch.__all__)
+    elif namespace == "torch.utils.data":
+        names = list(importlib.import_module("torch.utils.data").__all__)
+    else:
+        classes = {"torch.Tensor": torch.Tensor, "torch.nn.Module": torch.nn.Module}
+        obj = classes[namespace] if namespace in classes else importlib.import_module(namespace)
+        names = [n for n in dir(obj) if not n.startswith("_")]
+        if namespace in ("torch.nn.functional", "torch.nn", "torch.nn.init", "torch.nn.utils", "torch.nn.utils.rnn"):
+            # Drop what the module merely imports (typing helpers, math, warnings, torch itself).
+            names = [n for n in names if _defined_in_torch_nn(getattr(obj, n))]
+    return sorted(set(names), key=lambda n: (n.lower(), n))
+
+
+def _defined_in_torch_nn(value: Any) -> bool:
+    """A submodule of torch.nn, or a function/class of torch (not torch.Tensor or a typing helper)."""
+    if inspect.ismodule(value):
+        return bool(value.__name__.startswith("torch.nn"))
+    module = getattr(value, "__module__", None) or ""
+    if inspect.isclass(value):
+        return bool(module.startswith("torch.nn"))
+    return bool(module.startswith("torch"))
+
+
+def _is_runtime_type(namespace: str, name: str) -> bool:
+    # torch.__all__ exports the TorchScript/C++ runtime's classes (AliasDb, Block, FunctionSchema, ...).
+    if namespace != "torch":
+        return False
+    obj = getattr(importlib.import_module("torch"), name, None)
+    pybind = "pybind11" in type(obj).__module__ or "pybind11" in type(type(obj)).__module__
+    return pybind and not callable(obj) or inspect.isclass(obj) and "pybind11" in type(obj).__module__
+
+
+def verdict(namespace: str, name: str) -> tuple[str, str]:
+    qualified = f"{namespace}.{name}"
+    if has_name(namespace, name):
+        if qualified in DIFFERS:
+            return "differs", DIFFERS[qualified]
+        return "supported", ""
+    if _is_runtime_type(namespace, name):
+        return "not supported", "a TorchScript / C++ runtime type: out of scope"
+    for pattern, reason in REASONS:
+        if re.search(pattern, name):
+            return "not supported", reason
+    return "not supported", DEFAULT_REASON
+
+
+def render() -> str:
+    sections = []
+    totals = {"supported": 0, "differs": 0, "not supported": 0}
+    for namespace in NAMESPACES:
+        rows: list[str] = []
+        missing: dict[str, list[str]] = {}
+        counts = {"supported": 0, "differs": 0, "not supported": 0}
+        for name in torch_names(namespace):
+            status, note = verdict(namespace, name)
+            counts[status] += 1
+            if status == "not supported":
+                missing.setdefault(note, []).append(f"`{name}`")
+            else:
+                rows.append(f"| `{name}` | {status} | {note} |")
+        for k, v in counts.items():
+            totals[k] += v
+        text = [
+            f"## `{namespace}` (in downslope: `{NAMESPACES[namespace]}`)",
+            "",
+            f"{counts['supported']} supported, {counts['differs']} differ, {counts['not supported']} not supported.",
+            "",
+            "| name | status | how it differs |",
+            "|---|---|---|",
+            *rows,
+            "",
+            "Not supported:",
+            "",
+        ]
+        for reason in sorted(missing, key=lambda r: (-len(missing[r]), r)):
+            text.append(f"- *{reason}*: {', '.join(missing[reason])}")
+        sections.append("\n".join(text))
+    torch = importlib.import_module("torch")
+    header = [
+        "# PyTorch compatibility table",
+        "",
+        "Generated by `tests/compat/make_table.py` from PyTorch "
+        f"{torch.__version__.split('+')[0]}'s public names; do not edit by hand. "
+        "`tests/compat/test_table.py` checks that every name marked supported or differs exists in downslope "
+        "and that this file is up to date.",
+        "",
+        "Namespaces: all of `torch.__all__`, the public attributes of `torch.Tensor`, `torch.nn`, `torch.nn.Module`, "
+        "`torch.nn.functional`, `torch.nn.init`, `torch.nn.utils` and `torch.nn.utils.rnn` (what the modules "
+        "define, not what they import) and `torch.optim`, and "
+        "`torch.utils.data.__all__`. *supported*: same name, same behaviour within float32 rounding. "
+        "*differs*: the name exists, with the difference noted. *not supported*: grouped by reason.",
+        "",
+        f"In total: {totals['supported']} supported, {totals['differs']} differ, "
+        f"{totals['not supported']} not supported.",
+        "",
+    ]
+    return "\n".join(header) + "\n" + "\n\n".join(sections) + "\n"
+
+
+def main() -> None:
+    TABLE.write_text(render())
+    print(f"wrote {TABLE}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

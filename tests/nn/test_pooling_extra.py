@@ -1,0 +1,64 @@
+"""Adaptive max pooling and LP pooling against torch: values and input gradients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import downslope as ds
+import downslope.nn.functional as F
+from downslope import nn
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+@pytest.mark.parametrize(("shape", "size"), [((2, 3, 6, 8), (3, 4)), ((1, 2, 5, 7), (3, 2)), ((2, 5, 5), 1),
+                                             ((1, 2, 4, 6), (None, 4))])  # fmt: skip
+def test_adaptive_max_pool2d_matches_torch(check_op: Any, shape: tuple, size: Any) -> None:
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    check_op(lambda x: F.adaptive_max_pool2d(x, size), lambda x: TF.adaptive_max_pool2d(x, size), [x])
+    check_op(nn.AdaptiveMaxPool2d(size), torch.nn.AdaptiveMaxPool2d(size), [x])
+
+
+@pytest.mark.parametrize(("shape", "size"), [((2, 3, 8), 4), ((1, 2, 7), 3), ((3, 9), 1)])
+def test_adaptive_max_pool1d_matches_torch(check_op: Any, shape: tuple, size: int) -> None:
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    check_op(nn.AdaptiveMaxPool1d(size), torch.nn.AdaptiveMaxPool1d(size), [x])
+
+
+@pytest.mark.parametrize(("p", "k", "s"), [(2.0, 2, None), (3.0, (2, 3), 1), (1.0, 3, 2)])
+def test_lp_pool_matches_torch(check_op: Any, p: float, k: Any, s: Any) -> None:
+    x = np.abs(np.random.default_rng(2).standard_normal((2, 3, 6, 7))).astype(np.float32) + 0.1
+    check_op(lambda x: F.lp_pool2d(x, p, k, s), lambda x: TF.lp_pool2d(x, p, k, s), [x])
+    k1 = k if isinstance(k, int) else k[0]
+    check_op(nn.LPPool1d(p, k1, s), torch.nn.LPPool1d(p, k1, s), [x[:, :, 0]])
+
+
+def test_return_indices_is_refused() -> None:
+    with pytest.raises(ValueError, match="return_indices=True is not supported"):
+        nn.AdaptiveMaxPool2d(2, return_indices=True)
+
+
+@pytest.mark.parametrize(("k", "s", "p", "shape"), [(2, None, 0, (2, 3, 6, 8)), (3, 2, 1, (1, 2, 7, 7))])
+def test_max_unpool2d_matches_torch(check_op: Any, k: int, s: Any, p: int, shape: tuple) -> None:
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    pooled, idx = TF.max_pool2d(torch.tensor(x), k, s, p, return_indices=True)
+    ours_idx = ds.tensor(idx.numpy())
+    check_op(
+        lambda v: F.max_unpool2d(v, ours_idx, k, s, p, output_size=shape[2:]),
+        lambda v: TF.max_unpool2d(v, idx, k, s, p, output_size=shape[2:]),
+        [pooled.numpy()],
+    )
+    check_op(lambda v: nn.MaxUnpool2d(k, s, p)(v, ours_idx), lambda v: torch.nn.MaxUnpool2d(k, s, p)(v, idx),
+             [pooled.numpy()])  # fmt: skip
+
+
+def test_max_unpool1d_round_trips_max_pool1d(check_op: Any) -> None:
+    x = np.random.default_rng(5).standard_normal((2, 3, 8)).astype(np.float32)
+    pooled, idx = TF.max_pool1d(torch.tensor(x), 2, return_indices=True)
+    check_op(
+        lambda v: F.max_unpool1d(v, ds.tensor(idx.numpy()), 2), lambda v: TF.max_unpool1d(v, idx, 2), [pooled.numpy()]
+    )

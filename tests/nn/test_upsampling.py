@@ -1,0 +1,65 @@
+"""F.interpolate / nn.Upsample against torch: every mode, sizes and scale factors, values and gradients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import downslope as ds
+import downslope.nn.functional as F
+from downslope import nn
+
+torch = pytest.importorskip("torch")
+
+CASES = [
+    ((1, 2, 5), {"scale_factor": 2, "mode": "nearest"}),
+    ((1, 2, 5), {"size": 7, "mode": "nearest"}),
+    ((1, 2, 5), {"size": 3, "mode": "nearest-exact"}),
+    ((2, 2, 5), {"size": 9, "mode": "linear", "align_corners": False}),
+    ((2, 2, 5), {"scale_factor": 1.5, "mode": "linear", "align_corners": True}),
+    ((1, 3, 4, 5), {"scale_factor": 2, "mode": "nearest"}),
+    ((1, 3, 4, 5), {"size": (7, 3), "mode": "nearest"}),
+    ((1, 3, 4, 5), {"scale_factor": (2, 3), "mode": "bilinear", "align_corners": False}),
+    ((2, 1, 4, 5), {"size": (6, 9), "mode": "bilinear", "align_corners": True}),
+    ((2, 1, 6, 6), {"size": (4, 3), "mode": "bilinear", "align_corners": False}),
+    ((2, 1, 4, 4), {"scale_factor": 0.5, "mode": "bilinear"}),
+]
+
+
+@pytest.mark.parametrize(("shape", "kwargs"), CASES, ids=[f"{c[1]}" for c in CASES])
+def test_interpolate_matches_torch(check_op: Any, shape: tuple, kwargs: dict) -> None:
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    check_op(lambda x: F.interpolate(x, **kwargs), lambda x: torch.nn.functional.interpolate(x, **kwargs), [x])
+
+
+def test_upsample_modules_match_torch(check_op: Any) -> None:
+    x = np.random.default_rng(1).standard_normal((1, 2, 3, 4)).astype(np.float32)
+    check_op(nn.Upsample(scale_factor=2), torch.nn.Upsample(scale_factor=2), [x])
+    check_op(
+        nn.Upsample(size=(5, 5), mode="bilinear", align_corners=False),
+        torch.nn.Upsample(size=(5, 5), mode="bilinear", align_corners=False),
+        [x],
+    )
+    check_op(nn.UpsamplingNearest2d(scale_factor=3), torch.nn.UpsamplingNearest2d(scale_factor=3), [x])
+    check_op(nn.UpsamplingBilinear2d(size=(6, 7)), torch.nn.UpsamplingBilinear2d(size=(6, 7)), [x])
+
+
+def test_interpolate_errors_are_clear() -> None:
+    with pytest.raises(ValueError, match="exactly one of size and scale_factor"):
+        F.interpolate(ds.ones(1, 1, 4))
+    with pytest.raises(ValueError, match="mode 'bilinear' does not fit"):
+        F.interpolate(ds.ones(1, 1, 4), size=8, mode="bilinear")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        F.interpolate(ds.ones(1, 1, 4, 4), size=8, mode="bicubic")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"scale_factor": 2, "mode": "trilinear", "align_corners": False}, {"size": (3, 5, 4), "mode": "trilinear",
+     "align_corners": True}, {"scale_factor": (1, 2, 2), "mode": "nearest"}],
+)  # fmt: skip
+def test_volumetric_interpolation_matches_torch(check_op: Any, kwargs: dict) -> None:
+    x = np.random.default_rng(2).standard_normal((1, 2, 2, 3, 4)).astype(np.float32)
+    check_op(lambda x: F.interpolate(x, **kwargs), lambda x: torch.nn.functional.interpolate(x, **kwargs), [x])

@@ -1,0 +1,73 @@
+"""Devices: ds.device, the cuda/accelerator/backends queries, and moving tensors (CPU only), against torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import downslope as ds
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("spec", ["cpu", "cuda", "cuda:1", "mps", "meta"])
+def test_device_has_torchs_type_index_str_and_repr(spec):
+    ours, theirs = ds.device(spec), torch.device(spec)
+    assert (ours.type, ours.index, str(ours), repr(ours)) == (theirs.type, theirs.index, str(theirs), repr(theirs))
+
+
+def test_device_equality_and_construction():
+    assert ds.device("cuda", 0) == ds.device("cuda:0") and str(ds.device("cuda", 0)) == str(torch.device("cuda", 0))
+    assert ds.device("cpu") == "cpu" and ds.device("cpu") != "cuda"  # strings too (torch: False for strings)
+    assert ds.device(ds.device("cpu")) == ds.device("cpu")
+    assert len({ds.device("cpu"), ds.device("cpu")}) == 1
+    for bad in ("gpu", "cuda:x"):
+        with pytest.raises(ValueError, match="device"):
+            ds.device(bad)
+    with pytest.raises(TypeError):
+        ds.device(3.5)
+
+
+def test_no_accelerator_is_reported():
+    assert ds.cuda.is_available() is torch.cuda.is_available() is False
+    assert ds.cuda.device_count() == torch.cuda.device_count() == 0
+    assert ds.accelerator.is_available() is False and ds.accelerator.current_accelerator() is None
+    assert ds.backends.mps.is_available() is False
+    ds.cuda.manual_seed(0)
+    ds.cuda.manual_seed_all(0)  # no-ops, as in torch without CUDA
+    ds.backends.cudnn.deterministic = True
+    with pytest.raises(RuntimeError, match="CPU"):
+        ds.cuda.current_device()
+
+
+def test_usual_device_selection_idiom_gives_the_cpu():
+    dev = ds.device("cuda" if ds.cuda.is_available() else "cpu")
+    x = ds.ones(2, 3, device=dev)
+    assert x.device == dev == ds.device("cpu") and x.device.type == "cpu" and not x.is_cuda
+    assert x.to(dev) is x and x.cpu() is x and x.to("cpu:0") is x
+
+
+def test_to_takes_torchs_signatures():
+    x = ds.tensor([1.5, -2.0])
+    for args, kwargs, dtype in [
+        ((ds.float64,), {}, np.float64),
+        (("cpu", ds.int64), {}, np.int64),
+        ((), {"device": "cpu", "dtype": ds.float16}, np.float16),
+        ((ds.zeros(1, dtype="int32"),), {}, np.int32),
+        ((ds.device("cpu"),), {"non_blocking": True}, np.float32),
+    ]:
+        ours = x.to(*args, **kwargs)
+        assert ours.dtype == dtype
+    copied = x.to("cpu", copy=True)
+    assert copied is not x and not np.shares_memory(copied.numpy(), x.numpy())
+    w = ds.tensor([1.0], requires_grad=True)
+    (w.to(ds.float64) * 3).sum().backward()  # the cast is differentiable
+    assert w.grad.tolist() == [3.0]
+
+
+@pytest.mark.parametrize("move", [lambda t: t.cuda(), lambda t: t.to("cuda"), lambda t: t.to(ds.device("mps"))])
+def test_moving_to_an_accelerator_is_refused_clearly(move):
+    with pytest.raises(RuntimeError, match="not available; downslope computes on the CPU"):
+        move(ds.zeros(2))
+    with pytest.raises(RuntimeError, match="CPU"):
+        ds.zeros(2, device="cuda")
