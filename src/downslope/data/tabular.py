@@ -32,14 +32,17 @@ from __future__ import annotations
 import csv
 import math
 import os
+import sys
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from . import readers
 from .datasets import Table
 
 MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
@@ -347,14 +350,23 @@ class Imputer:
         return imp
 
 
-def read_rows(path: str | os.PathLike[str], delimiter: str = ",") -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CSV file; ragged rows and empty files are errors naming file and line."""
+def read_rows(
+    path: str | os.PathLike[str], delimiter: str = ",", progress: bool = False
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV file; ragged rows and empty files are errors naming file and line.
+
+    This is the pure-Python reader (Python's csv module); with ``progress``, a big file gets a hint
+    about the fast reader and a progress line on stderr when reading takes more than a second."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no such file: {p}")
+    hint = readers.slow_hint(p) if progress else None
+    if hint:
+        print(hint, file=sys.stderr, flush=True)
+    meter = readers.Progress(p.name, p.stat().st_size, enabled=progress)
     try:
         with open(p, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle, delimiter=delimiter)
+            reader = csv.reader(readers.counted_lines(handle, meter), delimiter=delimiter)
             try:
                 header = [h.strip() for h in next(reader)]
             except StopIteration:
@@ -378,6 +390,7 @@ def read_rows(path: str | os.PathLike[str], delimiter: str = ",") -> tuple[list[
         raise DataError(f"{p}: malformed CSV: {exc}") from None
     if not rows:
         raise DataError(f"{p}: no data rows after the header")
+    meter.done(f" ({len(rows):,} rows)")
     return header, rows
 
 
@@ -395,6 +408,7 @@ def read_csv(
     delimiter: str = ",",
     drop: list[str] | None = None,
     max_categories: int = MAX_CATEGORIES,
+    progress: bool = False,
 ) -> tuple[Table, TabularEncoder]:
     """Read a CSV with a header row into a :class:`Table` and the encoder that made it.
 
@@ -404,9 +418,29 @@ def read_csv(
     :data:`TASK_RULE` when not given. ``missing``: ``error`` reports the first missing value by file,
     line and column; ``drop`` drops such rows; ``mean``/``median``/``most_frequent`` leave NaN for an
     :class:`Imputer` fitted on the training split (rows whose target is missing are dropped).
+
+    With pyarrow installed (``pip install 'downslope[fast]'``) the file is parsed in C, column by
+    column, with the same results and the same errors; otherwise by Python's csv module. ``progress``
+    prints what is being read on stderr when it takes more than a second.
     """
     _check_options(missing, "read_csv")
-    header, rows = read_rows(path, delimiter)
+    p = Path(path)
+    if readers.fast_csv_available() and p.is_file():
+        try:
+            header = readers.csv_header(p, delimiter)
+            columns = readers.read_csv_columns(p, header, delimiter, progress=progress)
+            if not len(next(iter(columns.values())).kind):
+                raise readers.Fallback("no data rows")
+
+            def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
+                return readers.csv_rows_at(p, wanted, delimiter)
+
+            return _table_from_columns(
+                str(path), header, columns, rows_at, True, target, task, categorical, missing, drop, max_categories
+            )
+        except readers.Fallback:
+            pass  # the pure-Python reader gives the canonical answer (or error) for this file
+    header, rows = read_rows(path, delimiter, progress=progress)
     source = str(path)
     notes: list[str] = []
     dropped = [d.strip() for d in (drop or []) if d.strip()]
@@ -481,6 +515,232 @@ def read_csv(
     table.notes = notes
     table.task_reason = reason
     return table, encoder
+
+
+RowsAt = Callable[[list[int]], dict[int, tuple[int, list[str]]]]
+
+
+def _first_row(bad: np.ndarray) -> int | None:
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def _raise_at(rows_at: RowsAt, index: int, check: Callable[[int, list[str]], None], exact: bool) -> None:
+    """Reproduce the pure-Python reader's error for one data row (``check`` raises it)."""
+    found = rows_at([index]).get(index)
+    if found is not None:
+        check(*found)
+    if exact:  # the two readers disagree about this row: let the pure-Python reader decide
+        raise readers.Fallback("row not confirmed")
+    raise DataError(f"row {index + 1}: a value that cannot be read")
+
+
+def _table_from_columns(
+    source: str,
+    header: list[str],
+    cols: dict[str, readers.Column],
+    rows_at: RowsAt,
+    exact: bool,
+    target: str | None,
+    task: str | None,
+    categorical: list[str] | None,
+    missing: str,
+    drop: list[str] | None,
+    max_categories: int,
+) -> tuple[Table, TabularEncoder]:
+    """:func:`read_csv`'s rules applied column by column to the cell facts of :mod:`readers`.
+
+    Each step mirrors the row-by-row code of :func:`read_csv` and raises the same errors in the same
+    order; a message about a cell is produced by running the row-by-row encoder on that one row
+    (found again in the file), so its text is the pure-Python reader's own. With ``exact`` (CSV),
+    cases where the cell facts are not enough to be sure raise :class:`readers.Fallback`."""
+    notes: list[str] = []
+    dropped = [d.strip() for d in (drop or []) if d.strip()]
+    unknown = [d for d in dropped if d not in header]
+    if unknown:
+        raise ConfigError(f"{source}: --drop names column(s) {unknown} that the file lacks; columns are {header}")
+    target = ([h for h in header if h not in dropped] or header)[-1] if target is None else target
+    if target not in header:
+        raise DataError(f"{source}: no target column {target!r}; columns are {header}")
+    if target in dropped:
+        raise ConfigError(f"{source}: the target column {target!r} cannot be dropped")
+    t_idx = header.index(target)
+    columns = [h for h in header if h != target and h not in dropped]
+    used = columns + [target]
+    n_rows = len(cols[target].kind)
+    keep = np.arange(n_rows)
+    if missing != "error":
+        bad = cols[target].missing.copy()
+        if missing == "drop":
+            for col in used:
+                bad |= cols[col].missing
+        keep = np.flatnonzero(~bad)
+        if len(keep) < n_rows:
+            what = "a missing value" if missing == "drop" else "a missing target"
+            notes.append(f"{source}: dropped {n_rows - len(keep)} of {n_rows} rows with {what}")
+        if not len(keep):
+            raise DataError(f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}")
+        cols = {c: cols[c].take(keep) for c in used}
+    categories: dict[str, list[str]] = {}
+    forced = set(categorical or [])
+    unknown_cat = forced - set(columns)
+    if unknown_cat:
+        raise ConfigError(f"read_csv: categorical column(s) {sorted(unknown_cat)} not in the file's features {columns}")
+    for col in columns:
+        c = cols[col]
+        present = ~c.missing
+        n_values, n_texts = int(present.sum()), int((c.kind == readers.TEXT).sum())
+        if col not in forced and n_texts * 2 <= n_values:
+            continue  # a numeric column (a stray word in it is reported when the rows are encoded)
+        if c.codes is None or not c.complete:
+            if exact or n_values:
+                raise readers.Fallback("the text of some cells is needed")
+        used_codes = np.unique(c.codes[present]) if c.codes is not None else np.zeros(0, np.int64)
+        distinct = sorted(c.strings[int(k)] for k in used_codes)
+        if len(distinct) > max_categories:
+            raise DataError(
+                f"{source}: column {col!r} is text with {len(distinct)} distinct values in {n_values} rows "
+                f"(an id or free text?); one-hot encoding would make {len(distinct)} features. Leave it out with "
+                f"--drop {col} (or allow it with --max-categories {len(distinct)})"
+            )
+        categories[col] = distinct
+    t = cols[target]
+    n = len(t.kind)
+    first = _first_row(t.missing)
+    if first is not None:
+        found = rows_at([int(keep[first])]).get(int(keep[first]))
+        if found is None and exact:
+            raise readers.Fallback("row not confirmed")
+        line = found[0] if found is not None else first + 1
+        raise DataError(
+            f"{source}:{line}:{t_idx + 1} (column {target!r}): missing target value; "
+            "--missing drop (or mean/median/most_frequent) drops such rows"
+        )
+    is_text = t.kind == readers.TEXT
+    numbers = t.num
+    if exact and not is_text.all() and np.isnan(numbers[~is_text]).any():
+        raise readers.Fallback("NaN labels")  # '-nan': Python's set of floats decides the classes
+    reason = "given"
+    if task is None:
+        if is_text.any():
+            task, reason = "classification", "the target holds text"
+        else:
+            distinct_numbers = np.unique(numbers)
+            k = len(distinct_numbers)
+            if not (np.isfinite(distinct_numbers).all() and (distinct_numbers == np.round(distinct_numbers)).all()):
+                task, reason = "regression", "the target holds non-integer numbers"
+            elif k <= 20 or (k <= 100 and n >= 5 * k):
+                task, reason = "classification", f"the target holds {k} distinct integers in {n} rows"
+            else:
+                task = "regression"
+                reason = f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
+    if task not in ("classification", "regression"):
+        raise ConfigError(f"read_csv: task must be 'classification' or 'regression', got {task!r}")
+    classes: list[str] = []
+    y_index: np.ndarray | None = None
+    if task == "classification":
+        if t.codes is not None and t.complete:
+            used_codes, inverse = np.unique(t.codes, return_inverse=True)
+            keys = [class_key(t.strings[int(k)]) for k in used_codes]
+        elif not is_text.any():
+            uniq, inverse = np.unique(numbers, return_inverse=True)
+            if exact and not np.isfinite(uniq).all():
+                raise readers.Fallback("non-finite labels")  # their class name is the cell's own text
+            keys = [class_key(float(v)) for v in uniq]
+        else:
+            raise readers.Fallback("the text of some labels is needed")
+        classes = sorted_classes(keys)
+        if len(classes) < 2:
+            raise _one_class_error(source, target, classes[0], n)
+        lookup = {c: i for i, c in enumerate(classes)}
+        y_index = np.array([lookup[k] for k in keys], dtype=np.int64)[inverse.reshape(-1)]
+    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped)
+    # Features: the first bad cell in row-major order (as the row-by-row encoder meets it).
+    first_bad: int | None = None
+    for col in columns:
+        c = cols[col]
+        bad = c.missing if missing == "error" else np.zeros(n, bool)
+        if col not in categories:
+            number = c.kind == readers.NUMBER
+            with np.errstate(invalid="ignore"):
+                wrong = number & (~np.isfinite(c.num) | (np.abs(c.num) > FLOAT32_MAX))
+            bad = bad | (c.kind == readers.TEXT) | wrong
+        row = _first_row(bad)
+        if row is not None and (first_bad is None or row < first_bad):
+            first_bad = row
+    if first_bad is not None:
+        index = int(keep[first_bad])
+
+        def check_features(line: int, cells: list[str]) -> None:
+            one = _Rows([cells])
+            one.lines = [line]
+            encoder.encode_features(header, one, source)
+
+        _raise_at(rows_at, index, check_features, exact)
+    X = np.zeros((n, len(encoder.feature_names)), dtype=np.float32)
+    for (start, stop, is_categorical), col in zip(encoder.blocks(), columns):
+        c = cols[col]
+        if is_categorical:
+            assert c.codes is not None
+            position = np.full(len(c.strings), -1, dtype=np.int64)
+            for i, value in enumerate(categories[col]):
+                position[c.strings.index(value)] = i
+            rows = np.flatnonzero(~c.missing)
+            X[rows, start + position[c.codes[rows]]] = 1.0
+            X[c.missing, start:stop] = np.nan
+        else:
+            X[:, start] = np.where(c.missing, np.nan, c.num)
+    if task == "classification":
+        assert y_index is not None
+        y: np.ndarray = y_index
+    else:
+        with np.errstate(invalid="ignore"):
+            bad_y = is_text | ~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX)
+        row = _first_row(bad_y)
+        if row is not None:
+            index = int(keep[row])
+
+            def check_target(line: int, cells: list[str]) -> None:
+                encoder.encode_target([cells[t_idx]], source, t_idx, first_line=line)
+
+            _raise_at(rows_at, index, check_target, exact)
+        y = numbers.astype(np.float32).reshape(-1, 1)
+    table = Table(X, y, task, Path(source).stem, encoder.feature_names, target, classes)
+    table.notes = notes
+    table.task_reason = reason
+    return table, encoder
+
+
+def read_parquet(
+    path: str | os.PathLike[str],
+    target: str | None = None,
+    task: str | None = None,
+    missing: str = "error",
+    drop: list[str] | None = None,
+    max_categories: int = MAX_CATEGORIES,
+    progress: bool = False,
+) -> tuple[Table, TabularEncoder]:
+    """Read a Parquet file (pyarrow) with :func:`read_csv`'s semantics: target by name, text columns
+    one-hot, missing values (nulls, and text cells such as ``NA``) by ``missing``, LabelEncoder classes.
+
+    Numeric and boolean columns are taken as numbers (nulls and NaN are missing values); text
+    columns follow the CSV rules cell by cell (a numeric text column with a stray word is an error).
+    In messages, ``file:N:column`` counts rows from 1 (a Parquet file has no lines).
+    """
+    _check_options(missing, "read_parquet")
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"no such file: {p}")
+    header, columns = readers.read_parquet_columns(p, progress=progress)
+    if not len(next(iter(columns.values())).kind):
+        raise DataError(f"{p}: no data rows")
+
+    def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
+        cells = readers.parquet_rows(p, wanted, header)
+        return {r: (r + 1, row) for r, row in zip(wanted, cells)}
+
+    return _table_from_columns(
+        str(path), header, columns, rows_at, False, target, task, None, missing, drop, max_categories
+    )
 
 
 def _load_npz_or_npy(p: Path, need_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
