@@ -49,6 +49,8 @@ MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
 MISSING_STRATEGIES = ("error", "drop", "mean", "median", "most_frequent")
 IMPUTE = ("mean", "median", "most_frequent")
 MAX_CATEGORIES = 100
+# A .npy file at least this big is memory-mapped and read in batches instead of loaded whole.
+LAZY_BYTES = 256 * 2**20
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 TASK_RULE = (
     "text labels -> classification; numeric labels -> regression, unless every value is an integer and "
@@ -311,7 +313,11 @@ class Imputer:
         self.strategy = strategy
         self.fill: np.ndarray | None = None
 
-    def fit(self, X: np.ndarray, blocks: list[tuple[int, int, bool]] | None = None) -> Imputer:
+    def fit(self, X: Any, blocks: list[tuple[int, int, bool]] | None = None) -> Imputer:
+        from .memmap import is_lazy
+
+        if is_lazy(X):
+            return self._fit_lazy(X, blocks)
         X = np.asarray(X, dtype=np.float64)
         blocks = blocks or [(j, j + 1, False) for j in range(X.shape[1])]
         fill = np.zeros(X.shape[1], dtype=np.float32)
@@ -332,9 +338,43 @@ class Imputer:
         self.fill = fill
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
+    def _fit_lazy(self, X: Any, blocks: list[tuple[int, int, bool]] | None) -> Imputer:
+        """The same fill values from a memory-mapped source, in passes over chunks of rows: one for
+        means and one-hot blocks, and one per column for medians and most frequent values."""
+        width = X.shape[1]
+        blocks = blocks or [(j, j + 1, False) for j in range(width)]
+        sums = np.zeros(width)
+        counts = np.zeros(len(blocks))
+        for chunk in X.raw().chunks():
+            wide = chunk.astype(np.float64)
+            for b, (start, stop, _) in enumerate(blocks):
+                part = wide[:, start:stop]
+                seen = ~np.isnan(part).any(axis=1)
+                sums[start:stop] += part[seen].sum(axis=0)
+                counts[b] += seen.sum()
+        fill = np.zeros(width, dtype=np.float32)
+        for b, (start, stop, categorical) in enumerate(blocks):
+            if counts[b] == 0:
+                continue
+            if categorical:
+                fill[start + int(np.argmax(sums[start:stop]))] = 1.0
+            elif self.strategy == "mean":
+                fill[start] = sums[start] / counts[b]
+            else:
+                column = np.concatenate([c[:, start] for c in X.raw().chunks()]).astype(np.float64)
+                Xj = Imputer(self.strategy).fit(column.reshape(-1, 1))
+                assert Xj.fill is not None
+                fill[start] = Xj.fill[0]
+        self.fill = fill
+        return self
+
+    def transform(self, X: Any) -> Any:
+        from .memmap import is_lazy
+
         if self.fill is None:
             raise ConfigError("Imputer.transform before fit")
+        if is_lazy(X):
+            return X.filled(self.fill)
         X = np.array(X, dtype=np.float32)
         rows, cols = np.nonzero(np.isnan(X))
         X[rows, cols] = self.fill[cols]
@@ -766,6 +806,72 @@ def _load_npz_or_npy(p: Path, need_y: bool = True) -> tuple[np.ndarray, np.ndarr
     return loaded[:, :-1], loaded[:, -1]
 
 
+def _check_features_lazy(X: Any, where: str, missing: str = "error") -> None:
+    """:func:`check_features` for a memory-mapped source, in one pass over chunks (same messages)."""
+    dtype = X.base.dtype
+    if dtype.kind not in "fiub":
+        raise DataError(f"{where}: features must be numeric, got dtype {dtype}")
+    first_bad: tuple[int, int, bool] | None = None
+    first_big: tuple[int, int, float] | None = None
+    n_bad = 0
+    offset = 0
+    size = X.chunk_rows()
+    for begin in range(0, len(X), size):
+        wide = np.asarray(X.base[begin : begin + size, X.start : X.stop], dtype=np.float64)
+        nan = np.isnan(wide)
+        bad = nan | np.isinf(wide) if missing == "error" else np.isinf(wide)
+        if bad.any():
+            if first_bad is None:
+                r, c = np.argwhere(bad)[0]
+                first_bad = (offset + int(r), int(c), bool(nan[r, c]))
+            n_bad += int(bad.sum())
+        if first_big is None and first_bad is None:
+            big = np.argwhere(np.abs(np.nan_to_num(wide)) > FLOAT32_MAX)
+            if len(big):
+                r, c = big[0]
+                first_big = (offset + int(r), int(c), float(wide[r, c]))
+        offset += len(wide)
+    if first_bad is not None:
+        r, c, was_nan = first_bad
+        hint = "; choose what to do with --missing drop|mean|median|most_frequent" if was_nan else ""
+        raise DataError(f"{where}: non-finite feature value at row {r}, column {c} ({n_bad} in all){hint}")
+    if first_big is not None:
+        r, c, value = first_big
+        raise DataError(
+            f"{where}: feature value {value:g} at row {r}, column {c} overflows float32 (largest "
+            f"{FLOAT32_MAX:.4g}), which downslope computes in; rescale that column before saving the file"
+        )
+
+
+def _open_npy_lazy(p: Path) -> tuple[Any, np.ndarray]:
+    """A big ``.npy`` memory-mapped: its features as a :class:`~.memmap.RowSource`, its target column read."""
+    from .memmap import RowSource
+
+    try:
+        base = np.load(p, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(f"{p}: cannot read ({exc}); object arrays and pickles are refused") from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{p}: not a readable NumPy file ({type(exc).__name__}: {exc}); is it truncated?") from None
+    if base.ndim != 2 or base.shape[1] < 2:
+        raise DataError(f"{p}: an .npy needs a 2-D array whose last column is the target, got shape {base.shape}")
+    return RowSource(base, 0, base.shape[1] - 1), np.array(base[:, -1])
+
+
+def _label_task(y: np.ndarray) -> tuple[str, str]:
+    """:func:`infer_task` for numeric labels, on their distinct values (no Python object per row)."""
+    values = np.asarray(y, dtype=np.float64).reshape(-1)
+    distinct = np.unique(values)
+    k, n = len(distinct), len(values)
+    with np.errstate(invalid="ignore"):
+        integral = bool(np.isfinite(distinct).all() and (distinct == np.round(distinct)).all())
+    if not integral:
+        return "regression", "the target holds non-integer numbers"
+    if k <= 20 or (k <= 100 and n >= 5 * k):
+        return "classification", f"the target holds {k} distinct integers in {n} rows"
+    return "regression", f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
+
+
 def check_features(X: np.ndarray, where: str, missing: str = "error") -> np.ndarray:
     """Numeric features as a 2-D array; inf or float32 overflow is an error, NaN too unless ``missing`` fills it.
 
@@ -804,53 +910,76 @@ def read_arrays(
     holding NaN are dropped with ``missing='drop'``.
     """
     _check_options(missing, "read_arrays")
+    from .memmap import is_lazy
+
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no such file: {p}")
-    X, y = _load_npz_or_npy(p)
-    assert y is not None
-    if len(X) != len(y):
-        raise DataError(f"{p}: X has {len(X)} rows but y has {len(y)}")
-    X = check_features(X, str(p), missing)
+    X: Any
+    if p.suffix.lower() == ".npy" and p.stat().st_size >= LAZY_BYTES:
+        X, y = _open_npy_lazy(p)  # memory-mapped: batches are read from the file as training needs them
+        _check_features_lazy(X, str(p), missing)
+    else:
+        X, y = _load_npz_or_npy(p)
+        assert y is not None
+        if len(X) != len(y):
+            raise DataError(f"{p}: X has {len(X)} rows but y has {len(y)}")
+        X = check_features(X, str(p), missing)
     notes: list[str] = []
     if y.dtype.kind not in "fiubUS":
         raise DataError(f"{p}: labels y must be numbers or text, got dtype {y.dtype}")
     if missing == "drop":
-        keep = ~np.isnan(np.asarray(X, dtype=np.float64)).any(axis=1)
+        if is_lazy(X):
+            keep = np.concatenate([~np.isnan(c).any(axis=1) for c in X.chunks()])
+        else:
+            keep = ~np.isnan(np.asarray(X, dtype=np.float64)).any(axis=1)
         if not keep.all():
             notes.append(f"{p}: dropped {int((~keep).sum())} of {len(X)} rows with a missing value")
-            X, y = X[keep], y[keep]
+            X = X.subset(np.flatnonzero(keep)) if is_lazy(X) else X[keep]
+            y = y[keep]
         if not len(X):
             raise DataError(f"{p}: every row has a missing value")
-    labels = y.reshape(-1).tolist() if (y.ndim == 1 or y.shape[1:] == (1,)) else None
+    one_label = y.ndim == 1 or y.shape[1:] == (1,)
+    numeric = y.dtype.kind in "fiu"  # labels handled on their distinct values (a big file has millions)
+    labels = y.reshape(-1).tolist() if one_label and not numeric else None
     reason = "given"
     if classes is not None:
         task = "classification"
     elif task is None:
-        if labels is None:
+        if not one_label:
             task, reason = "regression", "y has several columns"
         elif y.dtype.kind == "b":
             task, reason = "classification", "y is boolean"
+        elif numeric:
+            task, reason = _label_task(y)
         else:
             task, reason = infer_task(labels)
     if task == "classification":
-        if labels is None:
+        if not one_label:
             raise DataError(f"{p}: classification needs one label per row, got y of shape {y.shape}")
-        keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in labels]
+        if numeric:
+            distinct, inverse = np.unique(np.asarray(y, dtype=np.float64).reshape(-1), return_inverse=True)
+            distinct_keys = [class_key(v) for v in distinct.tolist()]
+            inverse = inverse.reshape(-1)
+        else:
+            assert labels is not None
+            distinct_keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in labels]
+            inverse = np.arange(len(distinct_keys))
         if classes is None:
-            classes = sorted_classes(keys)
+            classes = sorted_classes(distinct_keys)
             if len(classes) < 2:
-                raise _one_class_error(str(p), "y", classes[0], len(keys))
+                raise _one_class_error(str(p), "y", classes[0], len(inverse))
         lookup = {c: i for i, c in enumerate(classes)}
-        unknown = [k for k in keys if k not in lookup]
-        if unknown:
-            raise DataError(f"{p}: label {unknown[0]!r} is not one of the model's classes {classes}")
-        table = Table(X, np.array([lookup[k] for k in keys], dtype=np.int64), task, p.stem, class_names=list(classes))
+        codes = np.array([lookup.get(k, -1) for k in distinct_keys], dtype=np.int64)[inverse]
+        if (codes < 0).any():
+            first = distinct_keys[int(inverse[int(np.argmax(codes < 0))])]
+            raise DataError(f"{p}: label {first!r} is not one of the model's classes {classes}")
+        table = Table(X, codes, task, p.stem, class_names=list(classes))
     else:
         if y.dtype.kind not in "fiub":
             raise DataError(f"{p}: regression needs numeric targets y, got dtype {y.dtype}")
         wide = np.asarray(y, dtype=np.float64)
-        if not np.isfinite(wide).all() or (np.abs(wide) > FLOAT32_MAX).any():
+        if not np.isfinite(wide).all() or (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX).any():
             r = int(np.argwhere(~np.isfinite(wide) | (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX))[0][0])
             raise DataError(
                 f"{p}: target at row {r} is {wide.reshape(len(wide), -1)[r].tolist()}: not a finite float32 "
@@ -910,13 +1039,21 @@ def read_table(
     missing: str = "error",
     drop: list[str] | None = None,
     max_categories: int = MAX_CATEGORIES,
+    progress: bool = False,
 ) -> tuple[Table, TabularEncoder | None]:
-    """Read any supported file by its extension: .csv, .npz or .npy."""
+    """Read any supported file by its extension: .csv, .parquet, .npz or .npy.
+
+    A ``.npy`` of at least :data:`LAZY_BYTES` is memory-mapped: its features stay in the file and
+    are read batch by batch (see :mod:`downslope.data.memmap`). ``progress`` says on stderr what is
+    being read when that takes more than a second."""
     suffix = Path(path).suffix.lower()
+    options = {"target": target, "task": task, "missing": missing, "drop": drop, "max_categories": max_categories}
     if suffix == ".csv":
-        return read_csv(path, target=target, task=task, missing=missing, drop=drop, max_categories=max_categories)
+        return read_csv(path, progress=progress, **options)  # type: ignore[arg-type]
+    if suffix == ".parquet":
+        return read_parquet(path, progress=progress, **options)  # type: ignore[arg-type]
     if suffix in (".npz", ".npy"):
         if drop:
             raise ConfigError(f"{path}: --drop names CSV columns; an {suffix} file has none")
         return read_arrays(path, task=task, missing=missing), None
-    raise DataError(f"{path}: unsupported file type {suffix!r}; expected .csv, .npz or .npy")
+    raise DataError(f"{path}: unsupported file type {suffix!r}; expected .csv, .parquet, .npz or .npy")
