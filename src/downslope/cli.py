@@ -271,21 +271,25 @@ def _default_out(cfg: dict[str, Any], kind: str = "", with_optimizer: bool = Tru
 def _in_data_units(data: Any, model: Any) -> tuple[Any, Any]:
     """The training inputs in the data's own units and the model as a function of them: the model
     was trained on standardized inputs, but a learner wants the fitted line over the raw x axis."""
+    import numpy as np
+
     from .experiment import data_units
 
     pre = data.preprocess
     raw_model = model if not pre.get("target_scaler") else (lambda x: data_units(model(x), pre))
     state = pre.get("standardizer")
     if not state:
-        return data.X_train, raw_model
+        return np.asarray(data.X_train), raw_model
     mean, scale = state["mean"], state["scale"]
-    return data.X_train * scale + mean, lambda x: raw_model((x - mean) / scale)
+    return np.asarray(data.X_train) * scale + mean, lambda x: raw_model((x - mean) / scale)
 
 
 def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
     """Draw the run's pictures into the run's (staging) directory; return them and notes on any that
     could not be drawn. Each PNG is rendered in memory and written like every other file of the run:
     replaced atomically, never through a symlink that stands at its name."""
+    import numpy as np
+
     notes: list[str] = []
     figures: dict[str, Path] = {}
     try:
@@ -322,7 +326,7 @@ def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
             save(
                 "Decision boundary",
                 "boundary.png",
-                boundary.plot_decision_boundary(result.model, data.X_train, data.y_train),
+                boundary.plot_decision_boundary(result.model, np.asarray(data.X_train), data.y_train),
             )
     except ImportError as exc:
         notes.append(f"some plots skipped: {exc}")
@@ -877,7 +881,15 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
     from . import backend, runs
-    from .experiment import batch_size_of, build_loss, build_model, build_optimizer, model_targets, prepare
+    from .experiment import (
+        batch_size_of,
+        build_loss,
+        build_model,
+        build_optimizer,
+        model_targets,
+        prepare,
+        training_data,
+    )
     from .train import lr_find
 
     cfg = _config_from_args(args)
@@ -889,7 +901,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         model,
         build_loss(cfg, data.task),
         optimizer,
-        (data.X_train, model_targets(data.y_train, data.preprocess)),
+        training_data(data.X_train, model_targets(data.y_train, data.preprocess)),
         start_lr=args.start_lr,
         end_lr=args.end_lr,
         num_iter=args.num_iter,
