@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import ArgumentTypeError, OutOfRangeError
 
 # Rows per chunk when streaming over a source (a few MB for typical widths).
-CHUNK_BYTES = 16 * 2**20
+CHUNK_BYTES = 4 * 2**20
 
 
 class RowSource:
@@ -141,6 +141,31 @@ class RowSource:
 
     def __repr__(self) -> str:
         return f"RowSource({len(self)} rows x {self.stop - self.start} columns of a {self.base.dtype} array)"
+
+
+_HEAP_LIMITED = False
+
+
+def return_big_blocks_to_the_system() -> None:
+    """Have glibc's malloc serve every block of 1 MB or more by its own ``mmap`` (given back on free).
+
+    By default glibc raises that threshold after a big block is freed (up to 32 MB), so the chunks
+    that streaming passes allocate and free come from the heap afterwards, and a fragmented heap
+    keeps tens of MB resident that nothing uses: a fixed threshold (``mallopt(M_MMAP_THRESHOLD)``)
+    keeps the anonymous memory of a run over a memory-mapped file to what it really holds. A no-op
+    where the C library is not glibc.
+    """
+    global _HEAP_LIMITED
+    if _HEAP_LIMITED:
+        return
+    _HEAP_LIMITED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = -3 in malloc.h
+    except (OSError, AttributeError):
+        pass
 
 
 def is_lazy(x: Any) -> bool:

@@ -468,15 +468,15 @@ def read_csv(
     if readers.fast_csv_available() and p.is_file():
         try:
             header = readers.csv_header(p, delimiter)
-            columns = readers.read_csv_columns(p, header, delimiter, progress=progress)
-            if not len(next(iter(columns.values())).kind):
+            facts = readers.read_csv_columns(p, header, delimiter, progress=progress)
+            if not len(next(iter(facts.values())).kind):
                 raise readers.Fallback("no data rows")
 
             def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
                 return readers.csv_rows_at(p, wanted, delimiter)
 
             return _table_from_columns(
-                str(path), header, columns, rows_at, True, target, task, categorical, missing, drop, max_categories
+                str(path), header, facts, rows_at, True, target, task, categorical, missing, drop, max_categories
             )
         except readers.Fallback:
             pass  # the pure-Python reader gives the canonical answer (or error) for this file
@@ -806,8 +806,9 @@ def _load_npz_or_npy(p: Path, need_y: bool = True) -> tuple[np.ndarray, np.ndarr
     return loaded[:, :-1], loaded[:, -1]
 
 
-def _check_features_lazy(X: Any, where: str, missing: str = "error") -> None:
+def _check_features_lazy(X: Any, where: str, missing: str = "error", progress: bool = False) -> None:
     """:func:`check_features` for a memory-mapped source, in one pass over chunks (same messages)."""
+    meter = readers.Progress(Path(where).name, len(X) * X.shape[1] * X.base.dtype.itemsize, enabled=progress)
     dtype = X.base.dtype
     if dtype.kind not in "fiub":
         raise DataError(f"{where}: features must be numeric, got dtype {dtype}")
@@ -831,6 +832,8 @@ def _check_features_lazy(X: Any, where: str, missing: str = "error") -> None:
                 r, c = big[0]
                 first_big = (offset + int(r), int(c), float(wide[r, c]))
         offset += len(wide)
+        meter.update(offset * wide.shape[1] * X.base.dtype.itemsize)
+    meter.done(f" ({offset:,} rows, memory-mapped)")
     if first_bad is not None:
         r, c, was_nan = first_bad
         hint = "; choose what to do with --missing drop|mean|median|most_frequent" if was_nan else ""
@@ -845,8 +848,9 @@ def _check_features_lazy(X: Any, where: str, missing: str = "error") -> None:
 
 def _open_npy_lazy(p: Path) -> tuple[Any, np.ndarray]:
     """A big ``.npy`` memory-mapped: its features as a :class:`~.memmap.RowSource`, its target column read."""
-    from .memmap import RowSource
+    from .memmap import RowSource, return_big_blocks_to_the_system
 
+    return_big_blocks_to_the_system()  # streaming passes must not leave a fragmented heap behind
     try:
         base = np.load(p, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
@@ -900,7 +904,11 @@ def check_features(X: np.ndarray, where: str, missing: str = "error") -> np.ndar
 
 
 def read_arrays(
-    path: str | os.PathLike[str], task: str | None = None, missing: str = "error", classes: list[str] | None = None
+    path: str | os.PathLike[str],
+    task: str | None = None,
+    missing: str = "error",
+    classes: list[str] | None = None,
+    progress: bool = False,
 ) -> Table:
     """Read ``.npz`` (arrays ``X`` and ``y``) or ``.npy`` (last column is the target). No pickle.
 
@@ -916,9 +924,11 @@ def read_arrays(
     if not p.is_file():
         raise DataError(f"no such file: {p}")
     X: Any
+    y: Any
+    keep: np.ndarray
     if p.suffix.lower() == ".npy" and p.stat().st_size >= LAZY_BYTES:
         X, y = _open_npy_lazy(p)  # memory-mapped: batches are read from the file as training needs them
-        _check_features_lazy(X, str(p), missing)
+        _check_features_lazy(X, str(p), missing, progress)
     else:
         X, y = _load_npz_or_npy(p)
         assert y is not None
@@ -932,7 +942,7 @@ def read_arrays(
         if is_lazy(X):
             keep = np.concatenate([~np.isnan(c).any(axis=1) for c in X.chunks()])
         else:
-            keep = ~np.isnan(np.asarray(X, dtype=np.float64)).any(axis=1)
+            keep = np.asarray(~np.isnan(np.asarray(X, dtype=np.float64)).any(axis=1))
         if not keep.all():
             notes.append(f"{p}: dropped {int((~keep).sum())} of {len(X)} rows with a missing value")
             X = X.subset(np.flatnonzero(keep)) if is_lazy(X) else X[keep]
@@ -1055,5 +1065,5 @@ def read_table(
     if suffix in (".npz", ".npy"):
         if drop:
             raise ConfigError(f"{path}: --drop names CSV columns; an {suffix} file has none")
-        return read_arrays(path, task=task, missing=missing), None
+        return read_arrays(path, task=task, missing=missing, progress=progress), None
     raise DataError(f"{path}: unsupported file type {suffix!r}; expected .csv, .parquet, .npz or .npy")
