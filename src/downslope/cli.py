@@ -73,7 +73,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", help="TOML file of settings (flags given here override it)")
     g.add_argument(
         "--data",
-        help="dataset name (digits, iris, wine, breast_cancer, diabetes, line, polynomial, moons, circles, spirals, blobs, xor) or a .csv/.npz/.npy file [digits]",
+        help="dataset name (digits, iris, wine, breast_cancer, diabetes, line, polynomial, moons, circles, spirals, blobs, xor) or a .csv/.parquet/.npz/.npy file (a big .npy is memory-mapped; install downslope[fast] for fast CSV and Parquet) [digits]",
     )
     g.add_argument("--target", help="target column of a CSV (default: the last column)")
     g.add_argument(
@@ -390,9 +390,9 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
 
     pre = state["preprocess"]
     classes = list(state["class_names"]) if state["task"] == "classification" else None
-    if pre.get("encoder") and data.lower().endswith(".csv"):
+    if pre.get("encoder") and data.lower().endswith((".csv", ".parquet")):
         encoder = TabularEncoder.from_state_dict(pre["encoder"])
-        header, rows = read_rows(data)
+        header, rows = read_rows(data) if data.lower().endswith(".csv") else _parquet_rows(data)
         name = target or encoder.target
         y = None
         if name in header:
@@ -430,6 +430,18 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
     if table.n_features != int(state["n_features"]):
         raise DataError(f"{data}: {table.n_features} features, but the model takes {state['n_features']}")
     return table.X, table.y
+
+
+def _parquet_rows(data: str) -> tuple[list[str], Any]:
+    """A Parquet file's column names and rows as text (cells as a CSV would hold them), for the encoder."""
+    from .data import readers
+    from .data.tabular import _Rows
+
+    header, columns = readers.read_parquet_columns(data)
+    n = len(next(iter(columns.values())).kind)
+    rows = _Rows(readers.parquet_rows(data, list(range(n)), header))
+    rows.lines = list(range(1, n + 1))  # messages count rows from 1, as read_parquet's do
+    return header, rows
 
 
 def _is_missing(value: str) -> bool:

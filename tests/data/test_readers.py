@@ -238,3 +238,34 @@ def test_every_csv_test_passes_on_the_pure_python_reader() -> None:
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+def test_cli_trains_evaluates_and_predicts_from_parquet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from downslope.cli import main
+
+    rng = np.random.default_rng(0)
+    size = rng.uniform(0, 3, 120)
+    colour = rng.choice(["red", "blue"], 120)
+    label = np.where(size + (colour == "red") > 2, "big", "small")
+    write_parquet(tmp_path / "t.parquet", {"size": size.tolist(), "colour": colour.tolist(), "label": label.tolist()})
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "t.parquet"), "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    assert main(["evaluate", str(out), "--data", str(tmp_path / "t.parquet")]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    write_parquet(tmp_path / "new.parquet", {"size": [0.5, 2.9], "colour": ["blue", "red"]})
+    assert main(["predict", str(out), "--data", str(tmp_path / "new.parquet"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert len((tmp_path / "p.csv").read_text().strip().splitlines()) == 3
+
+
+def test_cli_says_what_it_reads_when_reading_takes_a_while(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from downslope.cli import main
+
+    monkeypatch.setattr(readers, "PROGRESS_AFTER", 0.0)  # as if the file were big
+    path = tmp_path / "t.csv"
+    rng = np.random.default_rng(0)
+    path.write_text("x,y\n" + "".join(f"{v:.4f},{2 * v:.4f}\n" for v in rng.standard_normal(50)))
+    assert main(["train", "--data", str(path), "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "reading t.csv: " in err and "read t.csv (50 rows) in" in err

@@ -50,6 +50,8 @@ FAST_CSV = os.environ.get("DOWNSLOPE_FAST_CSV", "1") != "0"
 # Files above this size read by the pure-Python reader get a hint about the fast one.
 SLOW_HINT_BYTES = 20 * 2**20
 BLOCK_BYTES = 4 * 2**20
+# Reading says what it is doing on stderr once it has taken this many seconds.
+PROGRESS_AFTER = 1.0
 
 NUMBER, EMPTY, MISSING, TEXT = 0, 1, 2, 3
 MISSING_TOKENS = {"", "na", "nan", "n/a", "null", "none", "?"}
@@ -95,10 +97,10 @@ class Progress:
         >>> p.update(50); p.done()
     """
 
-    def __init__(self, name: str, total: int, enabled: bool = True, after: float = 1.0) -> None:
+    def __init__(self, name: str, total: int, enabled: bool = True, after: float | None = None) -> None:
         self.name, self.total, self.enabled = name, max(1, int(total)), enabled
         self.start = time.perf_counter()
-        self.next_at = self.start + after
+        self.next_at = self.start + (PROGRESS_AFTER if after is None else after)
         self.shown = False
 
     def update(self, done: int) -> None:
@@ -394,9 +396,11 @@ def parquet_rows(path: str | os.PathLike[str], wanted: list[int], header: list[s
     import pyarrow.parquet as pq
 
     table = pq.read_table(Path(path))
+    table = table.rename_columns(header)
+    every = table.to_pylist() if len(wanted) > 100 else None
     out = []
     for r in wanted:
-        row = table.slice(r, 1).to_pylist()[0]
+        row = every[r] if every is not None else table.slice(r, 1).to_pylist()[0]
         out.append(["" if row[h] is None else _text(row[h]) for h in header])
     return out
 
