@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -143,29 +144,49 @@ class RowSource:
         return f"RowSource({len(self)} rows x {self.stop - self.start} columns of a {self.base.dtype} array)"
 
 
-_HEAP_LIMITED = False
+_SMALL_THRESHOLD = 128 * 1024  # glibc's initial M_MMAP_THRESHOLD
+_LARGE_THRESHOLD = 32 * 2**20  # where glibc's own adjustment ends up on 64-bit systems
+_STREAMING_FOR_GOOD = False
 
 
-def return_big_blocks_to_the_system() -> None:
-    """Have glibc's malloc serve every block of 1 MB or more by its own ``mmap`` (given back on free).
-
-    By default glibc raises that threshold after a big block is freed (up to 32 MB), so the chunks
-    that streaming passes allocate and free come from the heap afterwards, and a fragmented heap
-    keeps tens of MB resident that nothing uses: a fixed threshold (``mallopt(M_MMAP_THRESHOLD)``)
-    keeps the anonymous memory of a run over a memory-mapped file to what it really holds. A no-op
-    where the C library is not glibc.
-    """
-    global _HEAP_LIMITED
-    if _HEAP_LIMITED:
-        return
-    _HEAP_LIMITED = True
+def _mallopt_threshold(size: int, trim: bool = False) -> None:
     try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = -3 in malloc.h
+        libc.mallopt(-3, size)  # M_MMAP_THRESHOLD is -3 in malloc.h
+        if trim:
+            libc.malloc_trim(0)
     except (OSError, AttributeError):
-        pass
+        pass  # not glibc: nothing to do
+
+
+def return_big_blocks_to_the_system() -> None:
+    """Have glibc's malloc serve every block of 128 kB or more by its own ``mmap`` (given back on
+    free), for the rest of the process: what a run over a memory-mapped file needs.
+
+    By default glibc raises that threshold after a big block is freed (up to 32 MB), so the chunks
+    that streaming passes allocate and free come from the heap afterwards, and a fragmented heap
+    keeps tens of MB resident that nothing uses: a fixed threshold (``mallopt(M_MMAP_THRESHOLD)``)
+    keeps the anonymous memory to what the process really holds. A no-op where the C library is
+    not glibc.
+    """
+    global _STREAMING_FOR_GOOD
+    _STREAMING_FOR_GOOD = True
+    _mallopt_threshold(_SMALL_THRESHOLD)
+
+
+@contextmanager
+def streaming_heap() -> Iterator[None]:
+    """:func:`return_big_blocks_to_the_system` while a file is read block by block; afterwards the
+    threshold goes to 32 MB (where glibc's own adjustment settles, so training allocations reuse
+    the heap as before) and the freed heap is given back (``malloc_trim``)."""
+    _mallopt_threshold(_SMALL_THRESHOLD)
+    try:
+        yield
+    finally:
+        if not _STREAMING_FOR_GOOD:
+            _mallopt_threshold(_LARGE_THRESHOLD, trim=True)
 
 
 def is_lazy(x: Any) -> bool:

@@ -54,6 +54,9 @@ BLOCK_BYTES = 4 * 2**20
 PROGRESS_AFTER = 1.0
 
 NUMBER, EMPTY, MISSING, TEXT = 0, 1, 2, 3
+# A number that float32 cannot hold (non-finite, or beyond its range): in columns kept as float32.
+BAD_NUMBER = 4
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 MISSING_TOKENS = {"", "na", "nan", "n/a", "null", "none", "?"}
 # A plain decimal number (after trimming ASCII spaces): Arrow and Python parse these to the same double.
 _PLAIN_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
@@ -205,9 +208,12 @@ def classify(values: list[Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 class _Builder:
-    """Accumulates one column's blocks."""
+    """Accumulates one column's blocks; numbers in float64 when ``wide`` (a target, whose exact values
+    decide classes), else in float32 (features: what the model gets) with :data:`BAD_NUMBER` marking
+    the cells that float32 cannot hold."""
 
-    def __init__(self) -> None:
+    def __init__(self, wide: bool = True) -> None:
+        self.wide = wide
         self.kinds: list[np.ndarray] = []
         self.nums: list[np.ndarray] = []
         self.codes: list[np.ndarray | None] = []
@@ -257,9 +263,16 @@ class _Builder:
             idx = part.indices.to_numpy(zero_copy_only=False)
             kind[odd] = k[idx]
             num[odd] = v[idx]
+        self.codes.append(self.code_all(arr, kind) if (kind == TEXT).any() else None)
+        self.add(kind, num)
+
+    def add(self, kind: np.ndarray, num: np.ndarray) -> None:
+        if not self.wide:
+            with np.errstate(invalid="ignore", over="ignore"):
+                kind[(kind == NUMBER) & ~(np.abs(num) <= FLOAT32_MAX)] = BAD_NUMBER
+                num = num.astype(np.float32)
         self.kinds.append(kind)
         self.nums.append(num)
-        self.codes.append(self.code_all(arr, kind) if (kind == TEXT).any() else None)
 
     def add_values(self, arr: Any) -> None:
         """A block of a typed (non-text) column, e.g. from Parquet: numbers as they are, nulls missing."""
@@ -270,18 +283,21 @@ class _Builder:
             arr = pc.cast(arr, pa.int8())
         num = np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
         kind = np.where(np.isnan(num), np.int8(MISSING), np.int8(NUMBER)).astype(np.int8)
-        self.kinds.append(kind)
-        self.nums.append(num)
         self.codes.append(None)
+        self.add(kind, num)
 
     def build(self) -> Column:
+        sizes = [len(k) for k in self.kinds]
         kind = np.concatenate(self.kinds) if self.kinds else np.zeros(0, np.int8)
+        self.kinds = []
         num = np.concatenate(self.nums) if self.nums else np.zeros(0)
+        self.nums = []  # the blocks go as soon as the column is whole: one copy at a time
         with_codes = [c is not None for c in self.codes]
         if not any(with_codes):
             return Column(kind, num, None, [], True)
         complete = all(with_codes)
-        parts = [c if c is not None else np.full(len(k), -1, np.int32) for c, k in zip(self.codes, self.kinds)]
+        parts = [c if c is not None else np.full(k, -1, np.int32) for c, k in zip(self.codes, sizes)]
+        self.codes = []
         return Column(kind, num, np.concatenate(parts), self.strings, complete)
 
 
@@ -314,9 +330,15 @@ def csv_header(path: Path, delimiter: str) -> list[str]:
 
 
 def read_csv_columns(
-    path: str | os.PathLike[str], header: list[str], delimiter: str = ",", progress: bool = False
+    path: str | os.PathLike[str],
+    header: list[str],
+    delimiter: str = ",",
+    progress: bool = False,
+    wide: set[str] | None = None,
 ) -> dict[str, Column]:
-    """Every column of a CSV (after its header row) as :class:`Column` s, blank rows left out."""
+    """Every column of a CSV (after its header row) as :class:`Column` s, blank rows left out.
+
+    Numbers are float64 in the columns named by ``wide`` (all when None), float32 in the others."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -331,17 +353,25 @@ def read_csv_columns(
     )
     meter = Progress(p.name, os.path.getsize(p), enabled=progress)
     source = CountingFile(p, meter)
-    builders = [_Builder() for _ in names]
+    builders = [_Builder(wide is None or h in wide) for h in header]
+    from .memmap import streaming_heap
+
+    # Block after block is allocated and freed: allocators that keep freed memory for reuse (Arrow's
+    # mimalloc, glibc's growing mmap threshold) would hold several times the data resident at the peak.
+    previous_pool = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
     try:
-        reader = pacsv.open_csv(
-            source, read_options=read_options, parse_options=parse_options, convert_options=convert_options
-        )
-        for batch in reader:
-            for j, builder in enumerate(builders):
-                builder.add_strings(batch.column(j))
+        with streaming_heap():
+            reader = pacsv.open_csv(
+                source, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+            )
+            for batch in reader:
+                for j, builder in enumerate(builders):
+                    builder.add_strings(batch.column(j))
     except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
         raise Fallback(f"pyarrow: {exc}") from None
     finally:
+        pa.set_memory_pool(previous_pool)
         source.close()
     columns = _drop_blank({h: b.build() for h, b in zip(header, builders)})
     n = len(next(iter(columns.values())).kind)

@@ -468,7 +468,9 @@ def read_csv(
     if readers.fast_csv_available() and p.is_file():
         try:
             header = readers.csv_header(p, delimiter)
-            facts = readers.read_csv_columns(p, header, delimiter, progress=progress)
+            named = [h for h in header if h not in (drop or [])] or header
+            wide = {target if target is not None else named[-1]}  # the target's exact values decide classes
+            facts = readers.read_csv_columns(p, header, delimiter, progress=progress, wide=wide)
             if not len(next(iter(facts.values())).kind):
                 raise readers.Fallback("no data rows")
 
@@ -645,6 +647,8 @@ def _table_from_columns(
         categories[col] = distinct
     t = cols[target]
     n = len(t.kind)
+    if t.num.dtype != np.float64 or (t.kind == readers.BAD_NUMBER).any():
+        raise readers.Fallback("the target was not read in float64")
     first = _first_row(t.missing)
     if first is not None:
         found = rows_at([int(keep[first])]).get(int(keep[first]))
@@ -702,7 +706,9 @@ def _table_from_columns(
         if col not in categories:
             number = c.kind == readers.NUMBER
             with np.errstate(invalid="ignore"):
-                wrong = number & (~np.isfinite(c.num) | (np.abs(c.num) > FLOAT32_MAX))
+                wrong = (c.kind == readers.BAD_NUMBER) | (
+                    number & (~np.isfinite(c.num) | (np.abs(c.num) > FLOAT32_MAX))
+                )
             bad = bad | (c.kind == readers.TEXT) | wrong
         row = _first_row(bad)
         if row is not None and (first_bad is None or row < first_bad):
@@ -718,7 +724,7 @@ def _table_from_columns(
         _raise_at(rows_at, index, check_features, exact)
     X = np.zeros((n, len(encoder.feature_names)), dtype=np.float32)
     for (start, stop, is_categorical), col in zip(encoder.blocks(), columns):
-        c = cols[col]
+        c = cols.pop(col) if col != target else cols[col]  # each column's facts go once encoded
         if is_categorical:
             assert c.codes is not None
             position = np.full(len(c.strings), -1, dtype=np.int64)
