@@ -227,7 +227,12 @@ def test_the_pure_python_reader_says_how_to_get_the_fast_one(
 
 @pytest.mark.slow
 def test_every_csv_test_passes_on_the_pure_python_reader() -> None:
-    files = ["tests/data/test_tabular.py", "tests/badinput/test_fuzz_readers.py", "tests/test_cli_data.py"]
+    files = [
+        "tests/data/test_tabular.py",
+        "tests/badinput/test_fuzz_readers.py",
+        "tests/test_cli_data.py",
+        "tests/test_cli.py",
+    ]
     env = dict(os.environ, DOWNSLOPE_FAST_CSV="0", PYTHONPATH=str(ROOT / "src"))
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x", "-m", "not slow", *files],
