@@ -181,3 +181,16 @@ def test_training_from_a_big_memory_mapped_npy_keeps_anonymous_memory_small(tmp_
         assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 1
     finally:
         path.unlink(missing_ok=True)
+
+
+def test_random_split_of_a_memory_mapped_dataset_stays_lazy(tmp_path: Path) -> None:
+    from downslope.data import random_split
+
+    data = np.arange(80.0, dtype=np.float32).reshape(20, 4)
+    np.save(tmp_path / "d.npy", data)
+    lazy = LazyDataset(RowSource(np.load(tmp_path / "d.npy", mmap_mode="r"), 0, 3), data[:, 3])
+    train, val = random_split(lazy, [15, 5], seed=0)
+    assert train.arrays is not None and memmap.is_lazy(train.arrays[0])
+    x, y = next(iter(DataLoader(val, batch_size=None)))
+    np.testing.assert_array_equal(x.array, data[val.indices, :3])
+    np.testing.assert_array_equal(y.array, data[val.indices, 3])

@@ -167,7 +167,10 @@ class Subset(Dataset):
             parent = getattr(self.dataset, "arrays", None)
             if parent is None:
                 return None
-            cached = tuple(np.take(a, self.indices, axis=0) for a in parent)
+            from .memmap import is_lazy
+
+            # a memory-mapped source stays lazy: a view of its rows, read batch by batch
+            cached = tuple(a.subset(self.indices) if is_lazy(a) else np.take(a, self.indices, axis=0) for a in parent)
             self._arrays = cached
         return cached
 
