@@ -274,3 +274,11 @@ def test_cli_says_what_it_reads_when_reading_takes_a_while(
     assert main(["train", "--data", str(path), "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
     err = capsys.readouterr().err
     assert "reading t.csv: " in err and "read t.csv (50 rows) in" in err
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_bad_target_names_its_file_line_after_blank_lines(tmp_path: Path, fast: bool) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("x,y\n1,0.5\n\n2,1.5\n3,inf\n")
+    got = outcome(path, fast)
+    assert got[0] == "error" and "t.csv:5:2 (column 'y'): expected a finite number, got 'inf'" in str(got[2])

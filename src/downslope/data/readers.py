@@ -274,15 +274,20 @@ class _Builder:
         self.kinds.append(kind)
         self.nums.append(num)
 
-    def add_values(self, arr: Any) -> None:
-        """A block of a typed (non-text) column, e.g. from Parquet: numbers as they are, nulls missing."""
+    def add_values(self, arr: Any, nan_is_missing: bool = True) -> None:
+        """A block of a typed (non-text) column: numbers as they are, nulls missing (and NaN, for
+        Parquet, where NaN is how missing floats are often stored; in a CSV, ``-nan`` is a number)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         if pa.types.is_boolean(arr.type):
             arr = pc.cast(arr, pa.int8())
         num = np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-        kind = np.where(np.isnan(num), np.int8(MISSING), np.int8(NUMBER)).astype(np.int8)
+        if nan_is_missing:
+            missing = np.isnan(num)
+        else:
+            missing = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        kind = np.where(missing, np.int8(MISSING), np.int8(NUMBER)).astype(np.int8)
         self.codes.append(None)
         self.add(kind, num)
 
@@ -329,6 +334,48 @@ def csv_header(path: Path, delimiter: str) -> list[str]:
     return header
 
 
+def _case_variants(word: str) -> list[str]:
+    out = [""]
+    for ch in word:
+        out = [o + c for o in out for c in dict.fromkeys((ch.lower(), ch.upper()))]
+    return out
+
+
+# The missing-value tokens in every spelling of case, as Arrow's null values for number columns
+# (Arrow matches them exactly; a padded " NA " makes Arrow fail, and the text path decides instead).
+NULL_TOKENS = sorted({v for token in MISSING_TOKENS for v in _case_variants(token)})
+
+
+class _Retry(Exception):
+    """The numeric guess for some column was wrong: read again, every column as text."""
+
+
+def _numeric_guess(path: Path, names: list[str], options: tuple[Any, Any, Any]) -> set[str]:
+    """Columns whose first block holds only plain numbers and missing-value tokens, unpadded:
+    read as float64 by Arrow directly (the fast case); others as text, cell by cell."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    read_options, parse_options, convert_options = options
+    with open(path, "rb") as handle:
+        reader = pacsv.open_csv(
+            handle, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+        )
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return set()
+    guess = set()
+    nulls = pa.array(NULL_TOKENS)
+    for j, name in enumerate(names):
+        col = batch.column(j)
+        ok = pc.or_(pc.match_substring_regex(col, _PLAIN_NUMBER), pc.is_in(col, value_set=nulls))
+        if len(col) and pc.all(ok).as_py():
+            guess.add(name)
+    return guess
+
+
 def read_csv_columns(
     path: str | os.PathLike[str],
     header: list[str],
@@ -338,7 +385,9 @@ def read_csv_columns(
 ) -> dict[str, Column]:
     """Every column of a CSV (after its header row) as :class:`Column` s, blank rows left out.
 
-    Numbers are float64 in the columns named by ``wide`` (all when None), float32 in the others."""
+    Numbers are float64 in the columns named by ``wide`` (all when None), float32 in the others.
+    Columns that look numeric are converted by Arrow as it parses; if one turns out not to be (a
+    stray word further down), the file is read again with every column as text."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -348,12 +397,10 @@ def read_csv_columns(
         column_names=names, skip_rows=1, block_size=BLOCK_BYTES, autogenerate_column_names=False
     )
     parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=True)
-    convert_options = pacsv.ConvertOptions(
+    as_text = pacsv.ConvertOptions(
         column_types={n: pa.string() for n in names}, strings_can_be_null=False, check_utf8=True
     )
     meter = Progress(p.name, os.path.getsize(p), enabled=progress)
-    source = CountingFile(p, meter)
-    builders = [_Builder(wide is None or h in wide) for h in header]
     from .memmap import streaming_heap
 
     # Block after block is allocated and freed: allocators that keep freed memory for reuse (Arrow's
@@ -362,17 +409,46 @@ def read_csv_columns(
     pa.set_memory_pool(pa.system_memory_pool())
     try:
         with streaming_heap():
-            reader = pacsv.open_csv(
-                source, read_options=read_options, parse_options=parse_options, convert_options=convert_options
-            )
-            for batch in reader:
-                for j, builder in enumerate(builders):
-                    builder.add_strings(batch.column(j))
-    except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
-        raise Fallback(f"pyarrow: {exc}") from None
+            try:
+                numeric = _numeric_guess(p, names, (read_options, parse_options, as_text))
+            except (pa.ArrowException, ValueError) as exc:
+                raise Fallback(f"pyarrow: {exc}") from None
+            for attempt in ("guess", "text"):
+                if attempt == "text":
+                    numeric = set()
+                types = {n: (pa.float64() if n in numeric else pa.string()) for n in names}
+                convert = pacsv.ConvertOptions(
+                    column_types=types, null_values=NULL_TOKENS, strings_can_be_null=False, check_utf8=True
+                )
+                builders = [_Builder(wide is None or h in wide) for h in header]
+                source = CountingFile(p, meter)
+                try:
+                    reader = pacsv.open_csv(
+                        source, read_options=read_options, parse_options=parse_options, convert_options=convert
+                    )
+                    for batch in reader:
+                        candidates = None  # rows that might be blank: every cell empty or missing
+                        for j, builder in enumerate(builders):
+                            if names[j] in numeric:
+                                builder.add_values(batch.column(j), nan_is_missing=False)
+                                empty = builder.kinds[-1] == MISSING  # '' or 'NA': cannot tell here
+                            else:
+                                builder.add_strings(batch.column(j))
+                                empty = builder.kinds[-1] == EMPTY
+                            candidates = empty if candidates is None else candidates & empty
+                        if numeric and candidates is not None and candidates.any():
+                            raise _Retry()  # is ',,' a blank line or 'NA,'? the text path knows
+                    break
+                except _Retry:
+                    continue
+                except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
+                    if numeric:
+                        continue  # e.g. a word in a column guessed numeric: read every column as text
+                    raise Fallback(f"pyarrow: {exc}") from None
+                finally:
+                    source.close()
     finally:
         pa.set_memory_pool(previous_pool)
-        source.close()
     columns = _drop_blank({h: b.build() for h, b in zip(header, builders)})
     n = len(next(iter(columns.values())).kind)
     meter.done(f" ({n:,} rows)")

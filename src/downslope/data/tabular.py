@@ -532,7 +532,8 @@ def read_csv(
                 f"--drop {col} (or allow it with --max-categories {len(distinct)})"
             )
         categories[col] = distinct
-    target_values = [r[t_idx] for r in rows]
+    target_values = _Rows(r[t_idx] for r in rows)
+    target_values.lines = rows.lines  # errors in the target name its file line (blank lines count)
     for r, v in enumerate(target_values):
         if _is_missing(v):
             raise DataError(
