@@ -291,3 +291,24 @@ def test_a_bad_target_names_its_file_line_after_blank_lines(tmp_path: Path, fast
     path.write_text("x,y\n1,0.5\n\n2,1.5\n3,inf\n")
     got = outcome(path, fast)
     assert got[0] == "error" and "t.csv:5:2 (column 'y'): expected a finite number, got 'inf'" in str(got[2])
+
+
+def test_parquet_nan_floats_are_missing_and_booleans_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    write_parquet(
+        path, {"x": [1.0, float("nan"), 3.0, 4.0], "on": [True, False, True, False], "y": [1.0, 2.0, 3.5, 4.5]}
+    )
+    with pytest.raises(DataError, match=r"t\.parquet:2:1 \(column 'x'\): missing value"):
+        read_table(path)
+    table, encoder = read_table(path, missing="median")
+    assert encoder is not None and encoder.feature_names == ["x", "on"]
+    assert np.isnan(table.X[1, 0]) and table.X[:, 1].tolist() == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_parquet_without_pyarrow_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "t.parquet"
+    write_parquet(path, {"x": [1.0, 2.0], "y": [1.0, 2.0]})
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(DataError, match=r"reading Parquet needs pyarrow: pip install 'downslope\[fast\]'"):
+        read_table(path)
