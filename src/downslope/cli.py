@@ -384,7 +384,15 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
     import numpy as np
 
     from .data import datasets
-    from .data.tabular import TabularEncoder, class_key, read_features, read_rows
+    from .data.tabular import (
+        TabularEncoder,
+        _line_numbers,
+        _Rows,
+        class_key,
+        encode_csv,
+        read_features,
+        read_rows,
+    )
     from .errors import DataError
     from .experiment import is_file_source
 
@@ -392,8 +400,11 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
     classes = list(state["class_names"]) if state["task"] == "classification" else None
     if pre.get("encoder") and data.lower().endswith((".csv", ".parquet")):
         encoder = TabularEncoder.from_state_dict(pre["encoder"])
-        header, rows = read_rows(data) if data.lower().endswith(".csv") else _parquet_rows(data)
         name = target or encoder.target
+        fast = encode_csv(data, encoder, name, True, need_target) if data.lower().endswith(".csv") else None
+        if fast is not None:
+            return _drop_missing_rows(state, fast[1], fast[2], need_target)
+        header, rows = read_rows(data) if data.lower().endswith(".csv") else _parquet_rows(data)
         y = None
         if name in header:
             j = header.index(name)
@@ -402,7 +413,9 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
                 if len(kept) < len(rows):
                     rows = _keep_lines(rows, kept)
             X = encoder.encode_features(header, rows, data)
-            y = encoder.encode_target([r[j] for r in rows], data, j)
+            values = _Rows(r[j] for r in rows)
+            values.lines = _line_numbers(rows, 2)  # errors name the file line (blank lines count)
+            y = encoder.encode_target(values, data, j)
         elif need_target:
             raise DataError(f"{data}: no target column {name!r} to evaluate against; columns are {header}")
         else:

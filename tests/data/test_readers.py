@@ -312,3 +312,50 @@ def test_parquet_without_pyarrow_says_how_to_get_it(tmp_path: Path, monkeypatch:
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(DataError, match=r"reading Parquet needs pyarrow: pip install 'downslope\[fast\]'"):
         read_table(path)
+
+
+# ---------------------------------------------------------------------- evaluate/predict: a trained encoder
+def raw_features_both(path: Path, state: dict[str, object], need_target: bool) -> list[tuple[object, ...]]:
+    from downslope.cli import _raw_features
+
+    results: list[tuple[object, ...]] = []
+    for fast in (True, False):
+        saved = readers.FAST_CSV
+        readers.FAST_CSV = fast
+        try:
+            X, y = _raw_features(state, str(path), None, need_target)
+            results.append(("ok", repr(np.asarray(X).tolist()), None if y is None else np.asarray(y).tolist()))
+        except (DataError, ConfigError) as exc:
+            results.append(("error", type(exc).__name__, str(exc)))
+        finally:
+            readers.FAST_CSV = saved
+    return results
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.lists(cells, min_size=3, max_size=3), min_size=1, max_size=8),
+    missing=st.sampled_from(["error", "mean", "drop"]),
+    task=st.sampled_from(["classification", "regression"]),
+    need_target=st.booleans(),
+    with_target=st.booleans(),
+)
+def test_evaluate_and_predict_encode_a_csv_the_same_on_both_readers(
+    tmp_path: Path, rows: list[list[str]], missing: str, task: str, need_target: bool, with_target: bool
+) -> None:
+    train = tmp_path / "train.csv"
+    train.write_text("size,colour,label\n1.5,red,1\n2.0,blue,2\n0.5,red,1\n3.0,green,2.5\n")
+    table, encoder = read_csv(train, missing=missing, task=task)
+    state = {
+        "preprocess": {"encoder": encoder.state_dict()},
+        "task": table.task,
+        "class_names": table.class_names,
+        "config": {"missing": missing, "seed": 0},
+        "n_features": table.n_features,
+    }
+    path = tmp_path / "new.csv"
+    head = "size,colour,label" if with_target else "size,colour"
+    body = [r if with_target else r[:2] for r in rows]
+    path.write_text(head + "\n" + "".join(",".join(r) + "\n" for r in body))
+    fast, slow = raw_features_both(path, state, need_target)
+    assert fast == slow

@@ -577,6 +577,157 @@ def _raise_at(rows_at: RowsAt, index: int, check: Callable[[int, list[str]], Non
     raise DataError(f"row {index + 1}: a value that cannot be read")
 
 
+def _encode_feature_columns(
+    encoder: TabularEncoder,
+    header: list[str],
+    cols: dict[str, readers.Column],
+    keep: np.ndarray,
+    rows_at: RowsAt,
+    exact: bool,
+    source: str,
+) -> np.ndarray:
+    """:meth:`TabularEncoder.encode_features` column by column: the first bad cell in row-major order
+    (as the row-by-row encoder meets it) is reported by that encoder on its row; each column's
+    facts are dropped from ``cols`` once encoded (except the target's)."""
+    n = len(keep)
+    missing = encoder.missing
+    categories = encoder.categories
+    positions: dict[str, np.ndarray] = {}
+    first_bad: int | None = None
+    for col in encoder.columns:
+        c = cols[col]
+        bad = c.missing if missing == "error" else np.zeros(n, bool)
+        if col in categories:
+            if c.codes is None or not c.complete:
+                if exact and not c.missing.all():
+                    raise readers.Fallback("the text of some cells is needed")
+                position = np.zeros(0, dtype=np.int64)
+            else:
+                known = {value: i for i, value in enumerate(categories[col])}
+                position = np.array([known.get(text, -1) for text in c.strings], dtype=np.int64)
+                present = ~c.missing
+                unseen = np.zeros(n, bool)
+                unseen[present] = position[c.codes[present]] < 0
+                bad = bad | unseen
+            positions[col] = position
+        else:
+            number = c.kind == readers.NUMBER
+            with np.errstate(invalid="ignore"):
+                wrong = (c.kind == readers.BAD_NUMBER) | (
+                    number & (~np.isfinite(c.num) | (np.abs(c.num) > FLOAT32_MAX))
+                )
+            bad = bad | (c.kind == readers.TEXT) | wrong
+        row = _first_row(bad)
+        if row is not None and (first_bad is None or row < first_bad):
+            first_bad = row
+    if first_bad is not None:
+        index = int(keep[first_bad])
+
+        def check_features(line: int, cells: list[str]) -> None:
+            one = _Rows([cells])
+            one.lines = [line]
+            encoder.encode_features(header, one, source)
+
+        _raise_at(rows_at, index, check_features, exact)
+    X = np.zeros((n, len(encoder.feature_names)), dtype=np.float32)
+    for (start, stop, is_categorical), col in zip(encoder.blocks(), encoder.columns):
+        c = cols.pop(col) if col != encoder.target else cols[col]  # each column's facts go once encoded
+        if is_categorical:
+            rows = np.flatnonzero(~c.missing)
+            if len(rows):
+                assert c.codes is not None
+                X[rows, start + positions[col][c.codes[rows]]] = 1.0
+            X[c.missing, start:stop] = np.nan
+        else:
+            X[:, start] = np.where(c.missing, np.nan, c.num)
+    return X
+
+
+def encode_csv(
+    path: str | os.PathLike[str],
+    encoder: TabularEncoder,
+    target: str | None = None,
+    progress: bool = False,
+    need_target: bool = False,
+) -> tuple[list[str], np.ndarray, np.ndarray | None] | None:
+    """A CSV encoded by a trained ``encoder`` through the fast reader: the header, the features and,
+    when the file has the target column, the targets (rows without a target left out unless the
+    encoder's ``missing`` is ``error``). None when the fast reader is not available or declines the
+    file: then ``read_rows`` with :meth:`TabularEncoder.encode_features` (same results and errors)."""
+    if not readers.fast_csv_available():
+        return None
+    p = Path(path)
+    if not p.is_file():
+        return None
+    source = str(path)
+    try:
+        header = readers.csv_header(p, ",")
+        name = target or encoder.target
+        has_target = name is not None and name in header
+        if need_target and not has_target:
+            return None  # the row-by-row path says which column is missing
+        cols = readers.read_csv_columns(p, header, ",", progress=progress, wide={str(name)} if has_target else set())
+        n_rows = len(next(iter(cols.values())).kind)
+        if not n_rows:
+            raise readers.Fallback("no data rows")
+        missing_cols = [c for c in encoder.columns if c not in header]
+        if missing_cols:
+            raise DataError(
+                f"{source}: missing column(s) {missing_cols}; the model was trained on columns {encoder.columns}"
+            )
+
+        def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
+            return readers.csv_rows_at(p, wanted, ",")
+
+        keep = np.arange(n_rows)
+        if has_target and encoder.missing != "error":
+            keep = np.flatnonzero(~cols[str(name)].missing)  # as in training: rows without a target are left out
+            cols = {c: cols[c].take(keep) for c in {*encoder.columns, str(name)}}
+        t = cols[str(name)] if has_target else None
+        X = _encode_feature_columns(encoder, header, cols, keep, rows_at, True, source)
+        if t is None:
+            return header, X, None
+        y = _encode_target_column(encoder, t, header.index(str(name)), keep, rows_at, source)
+        return header, X, y
+    except readers.Fallback:
+        return None
+
+
+def _encode_target_column(
+    encoder: TabularEncoder, t: readers.Column, t_idx: int, keep: np.ndarray, rows_at: RowsAt, source: str
+) -> np.ndarray:
+    """:meth:`TabularEncoder.encode_target` column by column (same errors, by the same encoder)."""
+    if t.num.dtype != np.float64 or (t.kind == readers.BAD_NUMBER).any():
+        raise readers.Fallback("the target was not read in float64")
+    is_text = t.kind == readers.TEXT
+    y: np.ndarray
+    if encoder.task == "classification":
+        lookup = {c: i for i, c in enumerate(encoder.classes)}
+        if t.codes is not None and t.complete and not t.missing.any():
+            distinct, inverse = np.unique(t.codes, return_inverse=True)
+            keys = [class_key(t.strings[int(k)]) for k in distinct]
+        elif not is_text.any() and not t.missing.any() and np.isfinite(t.num).all():
+            distinct, inverse = np.unique(t.num, return_inverse=True)
+            keys = [class_key(float(v)) for v in distinct]
+        else:
+            raise readers.Fallback("the text of some labels is needed")
+        y = np.array([lookup.get(k, -1) for k in keys], dtype=np.int64)[inverse.reshape(-1)]
+        bad = y < 0
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            bad = t.missing | is_text | ~np.isfinite(t.num) | (np.abs(t.num) > FLOAT32_MAX)
+            y = t.num.astype(np.float32).reshape(-1, 1)  # bad values are reported below
+    row = _first_row(bad)
+    if row is not None:
+        index = int(keep[row])
+
+        def check_target(line: int, cells: list[str]) -> None:
+            encoder.encode_target([cells[t_idx]], source, t_idx, first_line=line)
+
+        _raise_at(rows_at, index, check_target, True)
+    return y
+
+
 def _table_from_columns(
     source: str,
     header: list[str],
@@ -699,43 +850,7 @@ def _table_from_columns(
         lookup = {c: i for i, c in enumerate(classes)}
         y_index = np.array([lookup[k] for k in keys], dtype=np.int64)[inverse.reshape(-1)]
     encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped)
-    # Features: the first bad cell in row-major order (as the row-by-row encoder meets it).
-    first_bad: int | None = None
-    for col in columns:
-        c = cols[col]
-        bad = c.missing if missing == "error" else np.zeros(n, bool)
-        if col not in categories:
-            number = c.kind == readers.NUMBER
-            with np.errstate(invalid="ignore"):
-                wrong = (c.kind == readers.BAD_NUMBER) | (
-                    number & (~np.isfinite(c.num) | (np.abs(c.num) > FLOAT32_MAX))
-                )
-            bad = bad | (c.kind == readers.TEXT) | wrong
-        row = _first_row(bad)
-        if row is not None and (first_bad is None or row < first_bad):
-            first_bad = row
-    if first_bad is not None:
-        index = int(keep[first_bad])
-
-        def check_features(line: int, cells: list[str]) -> None:
-            one = _Rows([cells])
-            one.lines = [line]
-            encoder.encode_features(header, one, source)
-
-        _raise_at(rows_at, index, check_features, exact)
-    X = np.zeros((n, len(encoder.feature_names)), dtype=np.float32)
-    for (start, stop, is_categorical), col in zip(encoder.blocks(), columns):
-        c = cols.pop(col) if col != target else cols[col]  # each column's facts go once encoded
-        if is_categorical:
-            assert c.codes is not None
-            position = np.full(len(c.strings), -1, dtype=np.int64)
-            for i, value in enumerate(categories[col]):
-                position[c.strings.index(value)] = i
-            rows = np.flatnonzero(~c.missing)
-            X[rows, start + position[c.codes[rows]]] = 1.0
-            X[c.missing, start:stop] = np.nan
-        else:
-            X[:, start] = np.where(c.missing, np.nan, c.num)
+    X = _encode_feature_columns(encoder, header, cols, keep, rows_at, exact, source)
     if task == "classification":
         assert y_index is not None
         y: np.ndarray = y_index
