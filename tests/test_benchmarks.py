@@ -59,3 +59,16 @@ def test_transformer_benchmark_runs_in_quick_mode() -> None:
     out = run_quick("transformer.py")
     for text in ["BLAS:", "TransformerEncoder 2 layers", "downslope", "torch", "target: downslope/torch <= 1.00"]:
         assert text in out, f"transformer.py --quick did not print {text!r}:\n{out}"
+
+
+@pytest.mark.slow
+def test_read_tables_benchmark_runs_in_quick_mode() -> None:
+    out = run_quick("read_tables.py")
+    for text in [
+        "fast CSV parser (pyarrow) installed:",
+        "100,000 rows x 11 columns",
+        "downslope (pure Python)",
+        "numpy",
+    ]:
+        assert text in out, f"read_tables.py --quick did not print {text!r}:\n{out}"
+    assert "failed" not in out and "timed out" not in out, out

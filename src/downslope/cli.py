@@ -73,7 +73,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", help="TOML file of settings (flags given here override it)")
     g.add_argument(
         "--data",
-        help="dataset name (digits, iris, wine, breast_cancer, diabetes, line, polynomial, moons, circles, spirals, blobs, xor) or a .csv/.npz/.npy file [digits]",
+        help="dataset name (digits, iris, wine, breast_cancer, diabetes, line, polynomial, moons, circles, spirals, blobs, xor) or a .csv/.parquet/.npz/.npy file (a big .npy is memory-mapped; install downslope[fast] for fast CSV and Parquet) [digits]",
     )
     g.add_argument("--target", help="target column of a CSV (default: the last column)")
     g.add_argument(
@@ -271,21 +271,25 @@ def _default_out(cfg: dict[str, Any], kind: str = "", with_optimizer: bool = Tru
 def _in_data_units(data: Any, model: Any) -> tuple[Any, Any]:
     """The training inputs in the data's own units and the model as a function of them: the model
     was trained on standardized inputs, but a learner wants the fitted line over the raw x axis."""
+    import numpy as np
+
     from .experiment import data_units
 
     pre = data.preprocess
     raw_model = model if not pre.get("target_scaler") else (lambda x: data_units(model(x), pre))
     state = pre.get("standardizer")
     if not state:
-        return data.X_train, raw_model
+        return np.asarray(data.X_train), raw_model
     mean, scale = state["mean"], state["scale"]
-    return data.X_train * scale + mean, lambda x: raw_model((x - mean) / scale)
+    return np.asarray(data.X_train) * scale + mean, lambda x: raw_model((x - mean) / scale)
 
 
 def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
     """Draw the run's pictures into the run's (staging) directory; return them and notes on any that
     could not be drawn. Each PNG is rendered in memory and written like every other file of the run:
     replaced atomically, never through a symlink that stands at its name."""
+    import numpy as np
+
     notes: list[str] = []
     figures: dict[str, Path] = {}
     try:
@@ -322,7 +326,7 @@ def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
             save(
                 "Decision boundary",
                 "boundary.png",
-                boundary.plot_decision_boundary(result.model, data.X_train, data.y_train),
+                boundary.plot_decision_boundary(result.model, np.asarray(data.X_train), data.y_train),
             )
     except ImportError as exc:
         notes.append(f"some plots skipped: {exc}")
@@ -377,16 +381,27 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
     import numpy as np
 
     from .data import datasets
-    from .data.tabular import TabularEncoder, class_key, read_features, read_rows
+    from .data.tabular import (
+        TabularEncoder,
+        _line_numbers,
+        _Rows,
+        class_key,
+        encode_csv,
+        read_features,
+        read_rows,
+    )
     from .errors import DataError
     from .experiment import is_file_source
 
     pre = state["preprocess"]
     classes = list(state["class_names"]) if state["task"] == "classification" else None
-    if pre.get("encoder") and data.lower().endswith(".csv"):
+    if pre.get("encoder") and data.lower().endswith((".csv", ".parquet")):
         encoder = TabularEncoder.from_state_dict(pre["encoder"])
-        header, rows = read_rows(data)
         name = target or encoder.target
+        fast = encode_csv(data, encoder, name, True, need_target) if data.lower().endswith(".csv") else None
+        if fast is not None:
+            return _drop_missing_rows(state, fast[1], fast[2], need_target)
+        header, rows = read_rows(data) if data.lower().endswith(".csv") else _parquet_rows(data)
         y = None
         if name in header:
             j = header.index(name)
@@ -395,7 +410,9 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
                 if len(kept) < len(rows):
                     rows = _keep_lines(rows, kept)
             X = encoder.encode_features(header, rows, data)
-            y = encoder.encode_target([r[j] for r in rows], data, j)
+            values = _Rows(r[j] for r in rows)
+            values.lines = _line_numbers(rows, 2)  # errors name the file line (blank lines count)
+            y = encoder.encode_target(values, data, j)
         elif need_target:
             raise DataError(f"{data}: no target column {name!r} to evaluate against; columns are {header}")
         else:
@@ -423,6 +440,18 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
     if table.n_features != int(state["n_features"]):
         raise DataError(f"{data}: {table.n_features} features, but the model takes {state['n_features']}")
     return table.X, table.y
+
+
+def _parquet_rows(data: str) -> tuple[list[str], Any]:
+    """A Parquet file's column names and rows as text (cells as a CSV would hold them), for the encoder."""
+    from .data import readers
+    from .data.tabular import _Rows
+
+    header, columns = readers.read_parquet_columns(data)
+    n = len(next(iter(columns.values())).kind)
+    rows = _Rows(readers.parquet_rows(data, list(range(n)), header))
+    rows.lines = list(range(1, n + 1))  # messages count rows from 1, as read_parquet's do
+    return header, rows
 
 
 def _is_missing(value: str) -> bool:
@@ -877,7 +906,15 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 def cmd_lr_find(args: argparse.Namespace) -> int:
     from . import backend, runs
     from .distributed import refuse_multi_process
-    from .experiment import batch_size_of, build_loss, build_model, build_optimizer, model_targets, prepare
+    from .experiment import (
+        batch_size_of,
+        build_loss,
+        build_model,
+        build_optimizer,
+        model_targets,
+        prepare,
+        training_data,
+    )
     from .train import lr_find
 
     refuse_multi_process("downslope lr-find")  # no data-parallel form: one line under mpiexec
@@ -890,7 +927,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         model,
         build_loss(cfg, data.task),
         optimizer,
-        (data.X_train, model_targets(data.y_train, data.preprocess)),
+        training_data(data.X_train, model_targets(data.y_train, data.preprocess)),
         start_lr=args.start_lr,
         end_lr=args.end_lr,
         num_iter=args.num_iter,

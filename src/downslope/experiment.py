@@ -208,7 +208,7 @@ class Prepared:
 
 
 def is_file_source(source: str) -> bool:
-    return Path(source).suffix.lower() in (".csv", ".npz", ".npy")
+    return Path(source).suffix.lower() in (".csv", ".parquet", ".npz", ".npy")
 
 
 def load_table(cfg: dict[str, Any]) -> tuple[Any, Any]:
@@ -225,6 +225,7 @@ def load_table(cfg: dict[str, Any]) -> tuple[Any, Any]:
             missing=cfg.get("missing", "error"),
             drop=cfg.get("drop") or None,
             max_categories=cfg.get("max_categories", 100),
+            progress=bool(cfg.get("verbose", 1)),  # a line on stderr when reading takes more than a second
         )
     if cfg.get("drop"):
         raise ConfigError(f"--drop names columns of a CSV file; {source!r} is a built-in dataset")
@@ -250,6 +251,32 @@ def row_hashes(X: np.ndarray) -> np.ndarray:
         for j in range(words.shape[1]):
             h = (h ^ words[:, j]) * prime
     return h
+
+
+def _rows(X: Any, index: np.ndarray) -> Any:
+    """Rows of features: a copy for arrays, a lazy view for a memory-mapped source."""
+    from .data.memmap import is_lazy
+
+    return X.subset(index) if is_lazy(X) else X[index]
+
+
+def _hashes(X: Any, index: np.ndarray) -> np.ndarray:
+    """:func:`row_hashes` of the rows at ``index``, chunk by chunk for a memory-mapped source."""
+    from .data.memmap import is_lazy
+
+    if not is_lazy(X):
+        return row_hashes(X[index])
+    parts = [row_hashes(chunk) for chunk in X.raw().subset(index).chunks()]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+
+
+def training_data(X: Any, y: np.ndarray) -> Any:
+    """What fit takes for features ``X`` and targets ``y``: the arrays, or for a memory-mapped source a
+    :class:`~downslope.data.dataset.LazyDataset` (batches are read from the file, never all of it)."""
+    from .data.dataset import LazyDataset
+    from .data.memmap import is_lazy
+
+    return LazyDataset(X, y) if is_lazy(X) else (X, y)
 
 
 def prepare(cfg: dict[str, Any]) -> Prepared:
@@ -279,8 +306,8 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         )
     else:
         i_train = i_rest
-    X_train, y_train, X_test, y_test = X[i_train], y[i_train], X[i_test], y[i_test]
-    X_val = X[i_val] if i_val is not None else None
+    X_train, y_train, X_test, y_test = _rows(X, i_train), y[i_train], _rows(X, i_test), y[i_test]
+    X_val = _rows(X, i_val) if i_val is not None else None
     y_val = y[i_val] if i_val is not None else None
     seen = i_train if i_val is None else np.concatenate([i_train, i_val])
     split = {
@@ -289,8 +316,9 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         "test_split": cfg["test_split"] or 0.2,
         "val_split": cfg["val_split"],
         "test_indices": np.asarray(i_test, dtype=np.int64),
-        "train_row_hashes": row_hashes(X[seen]),
+        "train_row_hashes": _hashes(X, seen),
     }
+    del seen
     preprocess: dict[str, Any] = {"encoder": encoder.state_dict() if encoder is not None else None}
     if cfg.get("missing", "error") in IMPUTE:
         imputer = Imputer(cfg["missing"]).fit(X_train, encoder.blocks() if encoder is not None else None)
@@ -531,10 +559,12 @@ class RunResult:
 
 def score_model(model: Any, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Metrics of ``model`` on preprocessed features ``X`` and targets ``y`` in the data's units."""
+    from .data.dataset import LazyDataset
+    from .data.memmap import is_lazy
     from .train import metrics as m
     from .train import predict
 
-    out = predict(model, X)
+    out = predict(model, LazyDataset(X) if is_lazy(X) else X)
     preds = out.numpy() if hasattr(out, "numpy") else np.asarray(out)
     if data.task == "classification":
         return {
@@ -605,7 +635,9 @@ def run_training(
     callbacks += extra_callbacks or []
     metrics = ["accuracy"] if data.task == "classification" else ["mae"]
     pre = data.preprocess
-    validation = (data.X_val, model_targets(data.y_val, pre)) if data.y_val is not None else None
+    validation = None
+    if data.X_val is not None and data.y_val is not None:
+        validation = training_data(data.X_val, model_targets(data.y_val, pre))
     start = time.perf_counter()
     import warnings
 
@@ -615,7 +647,7 @@ def run_training(
             model,
             loss_fn,
             optimizer,
-            (data.X_train, model_targets(data.y_train, pre)),
+            training_data(data.X_train, model_targets(data.y_train, pre)),
             validation=validation,
             epochs=cfg["epochs"],
             batch_size=bs,

@@ -6,6 +6,7 @@ from .dataset import (
     ConcatDataset,
     Dataset,
     IterableDataset,
+    LazyDataset,
     StackDataset,
     Subset,
     TensorDataset,
@@ -22,7 +23,7 @@ from .sampler import (
 from .split import random_split, train_test_split
 
 __all__ = [
-    "Dataset", "ArrayDataset", "TensorDataset", "Subset", "ConcatDataset", "DataLoader", "default_collate",
+    "Dataset", "ArrayDataset", "TensorDataset", "LazyDataset", "Subset", "ConcatDataset", "DataLoader", "default_collate",
     "random_split", "train_test_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
     "WeightedRandomSampler", "BatchSampler", "IterableDataset", "ChainDataset", "StackDataset", "default_convert",
     "get_worker_info",

@@ -262,7 +262,10 @@ class Subset(Dataset):
             parent = getattr(self.dataset, "arrays", None)
             if parent is None:
                 return None
-            cached = tuple(np.take(a, self.indices, axis=0) for a in parent)
+            from .memmap import is_lazy
+
+            # a memory-mapped source stays lazy: a view of its rows, read batch by batch
+            cached = tuple(a.subset(self.indices) if is_lazy(a) else np.take(a, self.indices, axis=0) for a in parent)
             self._arrays = cached
         return cached
 
@@ -304,9 +307,52 @@ class ConcatDataset(Dataset):
         return self.datasets[k][index - start]
 
 
-def dataset_arrays(dataset: Any) -> tuple[np.ndarray, ...] | None:
-    """The dataset's arrays when it is array-backed (fast path), else None."""
+class LazyDataset(Dataset):
+    """Inputs read batch by batch from a memory-mapped file (a :class:`~downslope.data.memmap.RowSource`)
+    and targets in memory: a DataLoader gathers each batch from the file, never the whole of it.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.data.memmap import RowSource
+        >>> data = LazyDataset(RowSource(np.arange(12.0).reshape(4, 3), 0, 2), np.arange(4))
+        >>> len(data), data[2][0].tolist(), int(data[2][1])
+        (4, [6.0, 7.0], 2)
+    """
+
+    def __init__(self, x: Any, *others: Any) -> None:
+        from .memmap import is_lazy
+
+        if not is_lazy(x):
+            raise ArgumentTypeError(f"LazyDataset: expected a RowSource as inputs, got {type(x).__name__}")
+        converted = tuple(_as_sample_array(a, f"LazyDataset array {i + 1}") for i, a in enumerate(others))
+        if any(len(a) != len(x) for a in converted):
+            shapes = ", ".join(str(a.shape) for a in converted)
+            raise ShapeError(f"LazyDataset: inputs have {len(x)} rows but the other arrays have shapes {shapes}")
+        if len(x) == 0:
+            raise DataError("LazyDataset: the dataset is empty (0 samples)")
+        self.arrays: tuple[Any, ...] = (x, *converted)
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+        n = len(self)
+        if not isinstance(index, (int, np.integer)):
+            raise ArgumentTypeError(f"LazyDataset: index must be an integer, got {type(index).__name__}")
+        if not -n <= index < n:
+            raise OutOfRangeError(f"LazyDataset: index {index} out of range for {n} samples")
+        return tuple(a[index] for a in self.arrays)
+
+    def __repr__(self) -> str:
+        return f"LazyDataset({len(self)} samples: {self.arrays[0]!r})"
+
+
+def dataset_arrays(dataset: Any) -> tuple[Any, ...] | None:
+    """The dataset's arrays when it is array-backed (fast path), else None: NumPy arrays, or row
+    sources read lazily from a memory-mapped file (anything with ``take`` and ``shape``)."""
+    from .memmap import is_lazy
+
     arrays = getattr(dataset, "arrays", None)
-    if isinstance(arrays, tuple) and arrays and all(isinstance(a, np.ndarray) for a in arrays):
+    if isinstance(arrays, tuple) and arrays and all(isinstance(a, np.ndarray) or is_lazy(a) for a in arrays):
         return arrays
     return None

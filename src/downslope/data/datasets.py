@@ -37,7 +37,10 @@ class Table:
     notes: list[str] = field(default_factory=list)  # what reading changed, e.g. rows dropped for missing values
 
     def __post_init__(self) -> None:
-        self.X = np.ascontiguousarray(self.X, dtype=np.float32)
+        from .memmap import is_lazy
+
+        if not is_lazy(self.X):  # a RowSource (a memory-mapped file) stays on disk
+            self.X = np.ascontiguousarray(self.X, dtype=np.float32)
         if self.X.ndim != 2:
             raise DataError(f"{self.name}: features must be a 2-D array (samples, features), got shape {self.X.shape}")
         if self.task == "classification":
@@ -194,26 +197,74 @@ def load(name: str, seed: int = 0, **options: Any) -> Table:
     raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(NAMES)} (or give a .csv/.npz/.npy file)")
 
 
+def chunked_moments(chunks: Any) -> tuple[int, np.ndarray, np.ndarray]:
+    """Count, mean and sum of squared deviations per column, in one pass over chunks of rows.
+
+    Each chunk's own mean and squared deviations are computed in float64 (two passes over the
+    chunk, which sits in memory) and merged with Chan, Golub and LeVeque's pairwise update, so
+    the result does not suffer the cancellation of sum-of-squares formulas; one chunk gives exactly
+    ``X.mean(0)`` and ``X.var(0) * n``.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(1e4, 1.0, (1000, 2))
+        >>> n, mean, m2 = chunked_moments([x[:300], x[300:]])
+        >>> bool(np.allclose(mean, x.mean(0), rtol=1e-14)), bool(np.allclose(m2 / n, x.var(0), rtol=1e-10))
+        (True, True)
+    """
+    count, mean, m2 = 0, None, None
+    for chunk in chunks:
+        block = np.asarray(chunk, dtype=np.float64)
+        k = len(block)
+        if k == 0:
+            continue
+        mean_b = block.mean(axis=0)
+        m2_b = ((block - mean_b) ** 2).sum(axis=0)
+        if mean is None or m2 is None:
+            count, mean, m2 = k, mean_b, m2_b
+            continue
+        total = count + k
+        delta = mean_b - mean
+        mean = mean + delta * (k / total)
+        m2 = m2 + m2_b + delta**2 * (count * k / total)
+        count = total
+    if mean is None or m2 is None:
+        raise DataError("Standardizer: cannot fit on 0 rows")
+    return count, mean, m2
+
+
 class Standardizer:
     """Zero mean, unit variance per feature, fitted on the training split only.
 
-    Constant features keep scale 1 so they do not turn into NaN.
+    Constant features keep scale 1 so they do not turn into NaN. The statistics are computed in one
+    streaming pass over chunks of rows (float64, :func:`chunked_moments`), so a memory-mapped
+    source larger than memory is never read whole; its transform is applied batch by batch.
     """
 
     def __init__(self) -> None:
         self.mean: np.ndarray | None = None
         self.scale: np.ndarray | None = None
 
-    def fit(self, X: np.ndarray) -> Standardizer:
-        X = np.asarray(X, dtype=np.float64)
-        self.mean = X.mean(axis=0).astype(np.float32)
-        std = X.std(axis=0)
+    def fit(self, X: Any) -> Standardizer:
+        from .memmap import row_chunks
+
+        if not hasattr(X, "shape"):
+            X = np.asarray(X, dtype=np.float64)
+        count, mean, m2 = chunked_moments(row_chunks(X))
+        std = np.sqrt(m2 / count)
+        self.mean = mean.astype(np.float32)
         self.scale = np.where(std > 1e-12, std, 1.0).astype(np.float32)
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
+    def transform(self, X: Any) -> Any:
+        from .memmap import is_lazy
+
         if self.mean is None or self.scale is None:
             raise StateError("Standardizer.transform before fit")
+        if is_lazy(X):
+            if X.shape[1] != self.mean.shape[0]:
+                raise DataError(f"Standardizer: fitted on {self.mean.shape[0]} features, got data with {X.shape[1]}")
+            return X.standardized(self.mean, self.scale)
         X = np.asarray(X, dtype=np.float32)
         if X.shape[-1] != self.mean.shape[0]:
             raise DataError(f"Standardizer: fitted on {self.mean.shape[0]} features, got data with {X.shape[-1]}")

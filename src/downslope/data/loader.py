@@ -73,7 +73,10 @@ class DataLoader:
         collate_fn: turns a list of samples into a batch (default :func:`default_collate` rules).
 
     Array-backed datasets are gathered with one ``np.take`` per array into contiguous arrays
-    (slices, without a copy, when not shuffling); other datasets are indexed sample by sample.
+    (slices, without a copy, when not shuffling); a :class:`~downslope.data.dataset.LazyDataset`
+    reads each batch's rows from its memory-mapped file (so a file larger than memory trains in
+    every batch mode: a full batch is then the whole training split); other datasets are indexed
+    sample by sample.
 
     Example:
         >>> import numpy as np
@@ -237,7 +240,10 @@ class DataLoader:
 
     def _gather(self, idx: np.ndarray) -> Any:
         if self._arrays is not None:
-            return tuple(_wrap(np.take(a, idx, axis=0)) for a in self._arrays)
+            # a memory-mapped source reads just these rows (in file order) from the file
+            return tuple(
+                _wrap(np.take(a, idx, axis=0) if isinstance(a, np.ndarray) else a.take(idx)) for a in self._arrays
+            )
         return self._collate(idx)
 
     def _collate(self, idx: np.ndarray) -> Any:

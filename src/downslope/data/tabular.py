@@ -32,20 +32,25 @@ from __future__ import annotations
 import csv
 import math
 import os
+import sys
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from . import readers
 from .datasets import Table
 
 MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
 MISSING_STRATEGIES = ("error", "drop", "mean", "median", "most_frequent")
 IMPUTE = ("mean", "median", "most_frequent")
 MAX_CATEGORIES = 100
+# A .npy file at least this big is memory-mapped and read in batches instead of loaded whole.
+LAZY_BYTES = 256 * 2**20
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 TASK_RULE = (
     "text labels -> classification; numeric labels -> regression, unless every value is an integer and "
@@ -308,7 +313,11 @@ class Imputer:
         self.strategy = strategy
         self.fill: np.ndarray | None = None
 
-    def fit(self, X: np.ndarray, blocks: list[tuple[int, int, bool]] | None = None) -> Imputer:
+    def fit(self, X: Any, blocks: list[tuple[int, int, bool]] | None = None) -> Imputer:
+        from .memmap import is_lazy
+
+        if is_lazy(X):
+            return self._fit_lazy(X, blocks)
         X = np.asarray(X, dtype=np.float64)
         blocks = blocks or [(j, j + 1, False) for j in range(X.shape[1])]
         fill = np.zeros(X.shape[1], dtype=np.float32)
@@ -329,9 +338,43 @@ class Imputer:
         self.fill = fill
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
+    def _fit_lazy(self, X: Any, blocks: list[tuple[int, int, bool]] | None) -> Imputer:
+        """The same fill values from a memory-mapped source, in passes over chunks of rows: one for
+        means and one-hot blocks, and one per column for medians and most frequent values."""
+        width = X.shape[1]
+        blocks = blocks or [(j, j + 1, False) for j in range(width)]
+        sums = np.zeros(width)
+        counts = np.zeros(len(blocks))
+        for chunk in X.raw().chunks():
+            wide = chunk.astype(np.float64)
+            for b, (start, stop, _) in enumerate(blocks):
+                part = wide[:, start:stop]
+                seen = ~np.isnan(part).any(axis=1)
+                sums[start:stop] += part[seen].sum(axis=0)
+                counts[b] += seen.sum()
+        fill = np.zeros(width, dtype=np.float32)
+        for b, (start, stop, categorical) in enumerate(blocks):
+            if counts[b] == 0:
+                continue
+            if categorical:
+                fill[start + int(np.argmax(sums[start:stop]))] = 1.0
+            elif self.strategy == "mean":
+                fill[start] = sums[start] / counts[b]
+            else:
+                column = np.concatenate([c[:, start] for c in X.raw().chunks()]).astype(np.float64)
+                Xj = Imputer(self.strategy).fit(column.reshape(-1, 1))
+                assert Xj.fill is not None
+                fill[start] = Xj.fill[0]
+        self.fill = fill
+        return self
+
+    def transform(self, X: Any) -> Any:
+        from .memmap import is_lazy
+
         if self.fill is None:
             raise ConfigError("Imputer.transform before fit")
+        if is_lazy(X):
+            return X.filled(self.fill)
         X = np.array(X, dtype=np.float32)
         rows, cols = np.nonzero(np.isnan(X))
         X[rows, cols] = self.fill[cols]
@@ -347,14 +390,23 @@ class Imputer:
         return imp
 
 
-def read_rows(path: str | os.PathLike[str], delimiter: str = ",") -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CSV file; ragged rows and empty files are errors naming file and line."""
+def read_rows(
+    path: str | os.PathLike[str], delimiter: str = ",", progress: bool = False
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV file; ragged rows and empty files are errors naming file and line.
+
+    This is the pure-Python reader (Python's csv module); with ``progress``, a big file gets a hint
+    about the fast reader and a progress line on stderr when reading takes more than a second."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no such file: {p}")
+    hint = readers.slow_hint(p) if progress else None
+    if hint:
+        print(hint, file=sys.stderr, flush=True)
+    meter = readers.Progress(p.name, p.stat().st_size, enabled=progress)
     try:
         with open(p, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle, delimiter=delimiter)
+            reader = csv.reader(readers.counted_lines(handle, meter), delimiter=delimiter)
             try:
                 header = [h.strip() for h in next(reader)]
             except StopIteration:
@@ -378,6 +430,7 @@ def read_rows(path: str | os.PathLike[str], delimiter: str = ",") -> tuple[list[
         raise DataError(f"{p}: malformed CSV: {exc}") from None
     if not rows:
         raise DataError(f"{p}: no data rows after the header")
+    meter.done(f" ({len(rows):,} rows)")
     return header, rows
 
 
@@ -395,6 +448,7 @@ def read_csv(
     delimiter: str = ",",
     drop: list[str] | None = None,
     max_categories: int = MAX_CATEGORIES,
+    progress: bool = False,
 ) -> tuple[Table, TabularEncoder]:
     """Read a CSV with a header row into a :class:`Table` and the encoder that made it.
 
@@ -404,9 +458,31 @@ def read_csv(
     :data:`TASK_RULE` when not given. ``missing``: ``error`` reports the first missing value by file,
     line and column; ``drop`` drops such rows; ``mean``/``median``/``most_frequent`` leave NaN for an
     :class:`Imputer` fitted on the training split (rows whose target is missing are dropped).
+
+    With pyarrow installed (``pip install 'downslope[fast]'``) the file is parsed in C, column by
+    column, with the same results and the same errors; otherwise by Python's csv module. ``progress``
+    prints what is being read on stderr when it takes more than a second.
     """
     _check_options(missing, "read_csv")
-    header, rows = read_rows(path, delimiter)
+    p = Path(path)
+    if readers.fast_csv_available() and p.is_file():
+        try:
+            header = readers.csv_header(p, delimiter)
+            named = [h for h in header if h not in (drop or [])] or header
+            wide = {target if target is not None else named[-1]}  # the target's exact values decide classes
+            facts = readers.read_csv_columns(p, header, delimiter, progress=progress, wide=wide)
+            if not len(next(iter(facts.values())).kind):
+                raise readers.Fallback("no data rows")
+
+            def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
+                return readers.csv_rows_at(p, wanted, delimiter)
+
+            return _table_from_columns(
+                str(path), header, facts, rows_at, True, target, task, categorical, missing, drop, max_categories
+            )
+        except readers.Fallback:
+            pass  # the pure-Python reader gives the canonical answer (or error) for this file
+    header, rows = read_rows(path, delimiter, progress=progress)
     source = str(path)
     notes: list[str] = []
     dropped = [d.strip() for d in (drop or []) if d.strip()]
@@ -456,7 +532,8 @@ def read_csv(
                 f"--drop {col} (or allow it with --max-categories {len(distinct)})"
             )
         categories[col] = distinct
-    target_values = [r[t_idx] for r in rows]
+    target_values = _Rows(r[t_idx] for r in rows)
+    target_values.lines = rows.lines  # errors in the target name its file line (blank lines count)
     for r, v in enumerate(target_values):
         if _is_missing(v):
             raise DataError(
@@ -483,6 +560,351 @@ def read_csv(
     return table, encoder
 
 
+RowsAt = Callable[[list[int]], dict[int, tuple[int, list[str]]]]
+
+
+def _first_row(bad: np.ndarray) -> int | None:
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def _raise_at(rows_at: RowsAt, index: int, check: Callable[[int, list[str]], None], exact: bool) -> None:
+    """Reproduce the pure-Python reader's error for one data row (``check`` raises it)."""
+    found = rows_at([index]).get(index)
+    if found is not None:
+        check(*found)
+    if exact:  # the two readers disagree about this row: let the pure-Python reader decide
+        raise readers.Fallback("row not confirmed")
+    raise DataError(f"row {index + 1}: a value that cannot be read")
+
+
+def _encode_feature_columns(
+    encoder: TabularEncoder,
+    header: list[str],
+    cols: dict[str, readers.Column],
+    keep: np.ndarray,
+    rows_at: RowsAt,
+    exact: bool,
+    source: str,
+) -> np.ndarray:
+    """:meth:`TabularEncoder.encode_features` column by column: the first bad cell in row-major order
+    (as the row-by-row encoder meets it) is reported by that encoder on its row; each column's
+    facts are dropped from ``cols`` once encoded (except the target's)."""
+    n = len(keep)
+    missing = encoder.missing
+    categories = encoder.categories
+    positions: dict[str, np.ndarray] = {}
+    first_bad: int | None = None
+    for col in encoder.columns:
+        c = cols[col]
+        bad = c.missing if missing == "error" else np.zeros(n, bool)
+        if col in categories:
+            if c.codes is None or not c.complete:
+                if exact and not c.missing.all():
+                    raise readers.Fallback("the text of some cells is needed")
+                position = np.zeros(0, dtype=np.int64)
+            else:
+                known = {value: i for i, value in enumerate(categories[col])}
+                position = np.array([known.get(text, -1) for text in c.strings], dtype=np.int64)
+                present = ~c.missing
+                unseen = np.zeros(n, bool)
+                unseen[present] = position[c.codes[present]] < 0
+                bad = bad | unseen
+            positions[col] = position
+        else:
+            number = c.kind == readers.NUMBER
+            with np.errstate(invalid="ignore"):
+                wrong = (c.kind == readers.BAD_NUMBER) | (
+                    number & (~np.isfinite(c.num) | (np.abs(c.num) > FLOAT32_MAX))
+                )
+            bad = bad | (c.kind == readers.TEXT) | wrong
+        row = _first_row(bad)
+        if row is not None and (first_bad is None or row < first_bad):
+            first_bad = row
+    if first_bad is not None:
+        index = int(keep[first_bad])
+
+        def check_features(line: int, cells: list[str]) -> None:
+            one = _Rows([cells])
+            one.lines = [line]
+            encoder.encode_features(header, one, source)
+
+        _raise_at(rows_at, index, check_features, exact)
+    X = np.zeros((n, len(encoder.feature_names)), dtype=np.float32)
+    for (start, stop, is_categorical), col in zip(encoder.blocks(), encoder.columns):
+        c = cols.pop(col) if col != encoder.target else cols[col]  # each column's facts go once encoded
+        if is_categorical:
+            rows = np.flatnonzero(~c.missing)
+            if len(rows):
+                assert c.codes is not None
+                X[rows, start + positions[col][c.codes[rows]]] = 1.0
+            X[c.missing, start:stop] = np.nan
+        else:
+            X[:, start] = np.where(c.missing, np.nan, c.num)
+    return X
+
+
+def encode_csv(
+    path: str | os.PathLike[str],
+    encoder: TabularEncoder,
+    target: str | None = None,
+    progress: bool = False,
+    need_target: bool = False,
+) -> tuple[list[str], np.ndarray, np.ndarray | None] | None:
+    """A CSV encoded by a trained ``encoder`` through the fast reader: the header, the features and,
+    when the file has the target column, the targets (rows without a target left out unless the
+    encoder's ``missing`` is ``error``). None when the fast reader is not available or declines the
+    file: then ``read_rows`` with :meth:`TabularEncoder.encode_features` (same results and errors)."""
+    if not readers.fast_csv_available():
+        return None
+    p = Path(path)
+    if not p.is_file():
+        return None
+    source = str(path)
+    try:
+        header = readers.csv_header(p, ",")
+        name = target or encoder.target
+        has_target = name is not None and name in header
+        if need_target and not has_target:
+            return None  # the row-by-row path says which column is missing
+        cols = readers.read_csv_columns(p, header, ",", progress=progress, wide={str(name)} if has_target else set())
+        n_rows = len(next(iter(cols.values())).kind)
+        if not n_rows:
+            raise readers.Fallback("no data rows")
+        missing_cols = [c for c in encoder.columns if c not in header]
+        if missing_cols:
+            raise DataError(
+                f"{source}: missing column(s) {missing_cols}; the model was trained on columns {encoder.columns}"
+            )
+
+        def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
+            return readers.csv_rows_at(p, wanted, ",")
+
+        keep = np.arange(n_rows)
+        if has_target and encoder.missing != "error":
+            keep = np.flatnonzero(~cols[str(name)].missing)  # as in training: rows without a target are left out
+            cols = {c: cols[c].take(keep) for c in {*encoder.columns, str(name)}}
+        t = cols[str(name)] if has_target else None
+        X = _encode_feature_columns(encoder, header, cols, keep, rows_at, True, source)
+        if t is None:
+            return header, X, None
+        y = _encode_target_column(encoder, t, header.index(str(name)), keep, rows_at, source)
+        return header, X, y
+    except readers.Fallback:
+        return None
+
+
+def _encode_target_column(
+    encoder: TabularEncoder, t: readers.Column, t_idx: int, keep: np.ndarray, rows_at: RowsAt, source: str
+) -> np.ndarray:
+    """:meth:`TabularEncoder.encode_target` column by column (same errors, by the same encoder)."""
+    if t.num.dtype != np.float64 or (t.kind == readers.BAD_NUMBER).any():
+        raise readers.Fallback("the target was not read in float64")
+    is_text = t.kind == readers.TEXT
+    y: np.ndarray
+    if encoder.task == "classification":
+        lookup = {c: i for i, c in enumerate(encoder.classes)}
+        if t.codes is not None and t.complete and not t.missing.any():
+            distinct, inverse = np.unique(t.codes, return_inverse=True)
+            keys = [class_key(t.strings[int(k)]) for k in distinct]
+        elif not is_text.any() and not t.missing.any() and np.isfinite(t.num).all():
+            distinct, inverse = np.unique(t.num, return_inverse=True)
+            keys = [class_key(float(v)) for v in distinct]
+        else:
+            raise readers.Fallback("the text of some labels is needed")
+        y = np.array([lookup.get(k, -1) for k in keys], dtype=np.int64)[inverse.reshape(-1)]
+        bad = y < 0
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            bad = t.missing | is_text | ~np.isfinite(t.num) | (np.abs(t.num) > FLOAT32_MAX)
+            y = t.num.astype(np.float32).reshape(-1, 1)  # bad values are reported below
+    row = _first_row(bad)
+    if row is not None:
+        index = int(keep[row])
+
+        def check_target(line: int, cells: list[str]) -> None:
+            encoder.encode_target([cells[t_idx]], source, t_idx, first_line=line)
+
+        _raise_at(rows_at, index, check_target, True)
+    return y
+
+
+def _table_from_columns(
+    source: str,
+    header: list[str],
+    cols: dict[str, readers.Column],
+    rows_at: RowsAt,
+    exact: bool,
+    target: str | None,
+    task: str | None,
+    categorical: list[str] | None,
+    missing: str,
+    drop: list[str] | None,
+    max_categories: int,
+) -> tuple[Table, TabularEncoder]:
+    """:func:`read_csv`'s rules applied column by column to the cell facts of :mod:`readers`.
+
+    Each step mirrors the row-by-row code of :func:`read_csv` and raises the same errors in the same
+    order; a message about a cell is produced by running the row-by-row encoder on that one row
+    (found again in the file), so its text is the pure-Python reader's own. With ``exact`` (CSV),
+    cases where the cell facts are not enough to be sure raise :class:`readers.Fallback`."""
+    notes: list[str] = []
+    dropped = [d.strip() for d in (drop or []) if d.strip()]
+    unknown = [d for d in dropped if d not in header]
+    if unknown:
+        raise ConfigError(f"{source}: --drop names column(s) {unknown} that the file lacks; columns are {header}")
+    target = ([h for h in header if h not in dropped] or header)[-1] if target is None else target
+    if target not in header:
+        raise DataError(f"{source}: no target column {target!r}; columns are {header}")
+    if target in dropped:
+        raise ConfigError(f"{source}: the target column {target!r} cannot be dropped")
+    t_idx = header.index(target)
+    columns = [h for h in header if h != target and h not in dropped]
+    used = columns + [target]
+    n_rows = len(cols[target].kind)
+    keep = np.arange(n_rows)
+    if missing != "error":
+        bad = cols[target].missing.copy()
+        if missing == "drop":
+            for col in used:
+                bad |= cols[col].missing
+        keep = np.flatnonzero(~bad)
+        if len(keep) < n_rows:
+            what = "a missing value" if missing == "drop" else "a missing target"
+            notes.append(f"{source}: dropped {n_rows - len(keep)} of {n_rows} rows with {what}")
+        if not len(keep):
+            raise DataError(f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}")
+        cols = {c: cols[c].take(keep) for c in used}
+    categories: dict[str, list[str]] = {}
+    forced = set(categorical or [])
+    unknown_cat = forced - set(columns)
+    if unknown_cat:
+        raise ConfigError(f"read_csv: categorical column(s) {sorted(unknown_cat)} not in the file's features {columns}")
+    for col in columns:
+        c = cols[col]
+        present = ~c.missing
+        n_values, n_texts = int(present.sum()), int((c.kind == readers.TEXT).sum())
+        if col not in forced and n_texts * 2 <= n_values:
+            continue  # a numeric column (a stray word in it is reported when the rows are encoded)
+        if c.codes is None or not c.complete:
+            if exact or n_values:
+                raise readers.Fallback("the text of some cells is needed")
+        used_codes = np.unique(c.codes[present]) if c.codes is not None else np.zeros(0, np.int64)
+        distinct = sorted(c.strings[int(k)] for k in used_codes)
+        if len(distinct) > max_categories:
+            raise DataError(
+                f"{source}: column {col!r} is text with {len(distinct)} distinct values in {n_values} rows "
+                f"(an id or free text?); one-hot encoding would make {len(distinct)} features. Leave it out with "
+                f"--drop {col} (or allow it with --max-categories {len(distinct)})"
+            )
+        categories[col] = distinct
+    t = cols[target]
+    n = len(t.kind)
+    if t.num.dtype != np.float64 or (t.kind == readers.BAD_NUMBER).any():
+        raise readers.Fallback("the target was not read in float64")
+    first = _first_row(t.missing)
+    if first is not None:
+        found = rows_at([int(keep[first])]).get(int(keep[first]))
+        if found is None and exact:
+            raise readers.Fallback("row not confirmed")
+        line = found[0] if found is not None else first + 1
+        raise DataError(
+            f"{source}:{line}:{t_idx + 1} (column {target!r}): missing target value; "
+            "--missing drop (or mean/median/most_frequent) drops such rows"
+        )
+    is_text = t.kind == readers.TEXT
+    numbers = t.num
+    if exact and not is_text.all() and np.isnan(numbers[~is_text]).any():
+        raise readers.Fallback("NaN labels")  # '-nan': Python's set of floats decides the classes
+    reason = "given"
+    if task is None:
+        if is_text.any():
+            task, reason = "classification", "the target holds text"
+        else:
+            distinct_numbers = np.unique(numbers)
+            k = len(distinct_numbers)
+            if not (np.isfinite(distinct_numbers).all() and (distinct_numbers == np.round(distinct_numbers)).all()):
+                task, reason = "regression", "the target holds non-integer numbers"
+            elif k <= 20 or (k <= 100 and n >= 5 * k):
+                task, reason = "classification", f"the target holds {k} distinct integers in {n} rows"
+            else:
+                task = "regression"
+                reason = f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
+    if task not in ("classification", "regression"):
+        raise ConfigError(f"read_csv: task must be 'classification' or 'regression', got {task!r}")
+    classes: list[str] = []
+    y_index: np.ndarray | None = None
+    if task == "classification":
+        if t.codes is not None and t.complete:
+            used_codes, inverse = np.unique(t.codes, return_inverse=True)
+            keys = [class_key(t.strings[int(k)]) for k in used_codes]
+        elif not is_text.any():
+            uniq, inverse = np.unique(numbers, return_inverse=True)
+            if exact and not np.isfinite(uniq).all():
+                raise readers.Fallback("non-finite labels")  # their class name is the cell's own text
+            keys = [class_key(float(v)) for v in uniq]
+        else:
+            raise readers.Fallback("the text of some labels is needed")
+        classes = sorted_classes(keys)
+        if len(classes) < 2:
+            raise _one_class_error(source, target, classes[0], n)
+        lookup = {c: i for i, c in enumerate(classes)}
+        y_index = np.array([lookup[k] for k in keys], dtype=np.int64)[inverse.reshape(-1)]
+    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped)
+    X = _encode_feature_columns(encoder, header, cols, keep, rows_at, exact, source)
+    if task == "classification":
+        assert y_index is not None
+        y: np.ndarray = y_index
+    else:
+        with np.errstate(invalid="ignore"):
+            bad_y = is_text | ~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX)
+        row = _first_row(bad_y)
+        if row is not None:
+            index = int(keep[row])
+
+            def check_target(line: int, cells: list[str]) -> None:
+                encoder.encode_target([cells[t_idx]], source, t_idx, first_line=line)
+
+            _raise_at(rows_at, index, check_target, exact)
+        y = numbers.astype(np.float32).reshape(-1, 1)
+    table = Table(X, y, task, Path(source).stem, encoder.feature_names, target, classes)
+    table.notes = notes
+    table.task_reason = reason
+    return table, encoder
+
+
+def read_parquet(
+    path: str | os.PathLike[str],
+    target: str | None = None,
+    task: str | None = None,
+    missing: str = "error",
+    drop: list[str] | None = None,
+    max_categories: int = MAX_CATEGORIES,
+    progress: bool = False,
+) -> tuple[Table, TabularEncoder]:
+    """Read a Parquet file (pyarrow) with :func:`read_csv`'s semantics: target by name, text columns
+    one-hot, missing values (nulls, and text cells such as ``NA``) by ``missing``, LabelEncoder classes.
+
+    Numeric and boolean columns are taken as numbers (nulls and NaN are missing values); text
+    columns follow the CSV rules cell by cell (a numeric text column with a stray word is an error).
+    In messages, ``file:N:column`` counts rows from 1 (a Parquet file has no lines).
+    """
+    _check_options(missing, "read_parquet")
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"no such file: {p}")
+    header, columns = readers.read_parquet_columns(p, progress=progress)
+    if not len(next(iter(columns.values())).kind):
+        raise DataError(f"{p}: no data rows")
+
+    def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
+        cells = readers.parquet_rows(p, wanted, header)
+        return {r: (r + 1, row) for r, row in zip(wanted, cells)}
+
+    return _table_from_columns(
+        str(path), header, columns, rows_at, False, target, task, None, missing, drop, max_categories
+    )
+
+
 def _load_npz_or_npy(p: Path, need_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         loaded = np.load(p, allow_pickle=False)
@@ -504,6 +926,76 @@ def _load_npz_or_npy(p: Path, need_y: bool = True) -> tuple[np.ndarray, np.ndarr
     if loaded.ndim != 2 or loaded.shape[1] < 2:
         raise DataError(f"{p}: an .npy needs a 2-D array whose last column is the target, got shape {loaded.shape}")
     return loaded[:, :-1], loaded[:, -1]
+
+
+def _check_features_lazy(X: Any, where: str, missing: str = "error", progress: bool = False) -> None:
+    """:func:`check_features` for a memory-mapped source, in one pass over chunks (same messages)."""
+    meter = readers.Progress(Path(where).name, len(X) * X.shape[1] * X.base.dtype.itemsize, enabled=progress)
+    dtype = X.base.dtype
+    if dtype.kind not in "fiub":
+        raise DataError(f"{where}: features must be numeric, got dtype {dtype}")
+    first_bad: tuple[int, int, bool] | None = None
+    first_big: tuple[int, int, float] | None = None
+    n_bad = 0
+    offset = 0
+    size = X.chunk_rows()
+    for begin in range(0, len(X), size):
+        wide = np.asarray(X.base[begin : begin + size, X.start : X.stop], dtype=np.float64)
+        nan = np.isnan(wide)
+        bad = nan | np.isinf(wide) if missing == "error" else np.isinf(wide)
+        if bad.any():
+            if first_bad is None:
+                r, c = np.argwhere(bad)[0]
+                first_bad = (offset + int(r), int(c), bool(nan[r, c]))
+            n_bad += int(bad.sum())
+        if first_big is None and first_bad is None:
+            big = np.argwhere(np.abs(np.nan_to_num(wide)) > FLOAT32_MAX)
+            if len(big):
+                r, c = big[0]
+                first_big = (offset + int(r), int(c), float(wide[r, c]))
+        offset += len(wide)
+        meter.update(offset * wide.shape[1] * X.base.dtype.itemsize)
+    meter.done(f" ({offset:,} rows, memory-mapped)")
+    if first_bad is not None:
+        r, c, was_nan = first_bad
+        hint = "; choose what to do with --missing drop|mean|median|most_frequent" if was_nan else ""
+        raise DataError(f"{where}: non-finite feature value at row {r}, column {c} ({n_bad} in all){hint}")
+    if first_big is not None:
+        r, c, value = first_big
+        raise DataError(
+            f"{where}: feature value {value:g} at row {r}, column {c} overflows float32 (largest "
+            f"{FLOAT32_MAX:.4g}), which downslope computes in; rescale that column before saving the file"
+        )
+
+
+def _open_npy_lazy(p: Path) -> tuple[Any, np.ndarray]:
+    """A big ``.npy`` memory-mapped: its features as a :class:`~.memmap.RowSource`, its target column read."""
+    from .memmap import RowSource, return_big_blocks_to_the_system
+
+    return_big_blocks_to_the_system()  # streaming passes must not leave a fragmented heap behind
+    try:
+        base = np.load(p, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(f"{p}: cannot read ({exc}); object arrays and pickles are refused") from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{p}: not a readable NumPy file ({type(exc).__name__}: {exc}); is it truncated?") from None
+    if base.ndim != 2 or base.shape[1] < 2:
+        raise DataError(f"{p}: an .npy needs a 2-D array whose last column is the target, got shape {base.shape}")
+    return RowSource(base, 0, base.shape[1] - 1), np.array(base[:, -1])
+
+
+def _label_task(y: np.ndarray) -> tuple[str, str]:
+    """:func:`infer_task` for numeric labels, on their distinct values (no Python object per row)."""
+    values = np.asarray(y, dtype=np.float64).reshape(-1)
+    distinct = np.unique(values)
+    k, n = len(distinct), len(values)
+    with np.errstate(invalid="ignore"):
+        integral = bool(np.isfinite(distinct).all() and (distinct == np.round(distinct)).all())
+    if not integral:
+        return "regression", "the target holds non-integer numbers"
+    if k <= 20 or (k <= 100 and n >= 5 * k):
+        return "classification", f"the target holds {k} distinct integers in {n} rows"
+    return "regression", f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
 
 
 def check_features(X: np.ndarray, where: str, missing: str = "error") -> np.ndarray:
@@ -534,7 +1026,11 @@ def check_features(X: np.ndarray, where: str, missing: str = "error") -> np.ndar
 
 
 def read_arrays(
-    path: str | os.PathLike[str], task: str | None = None, missing: str = "error", classes: list[str] | None = None
+    path: str | os.PathLike[str],
+    task: str | None = None,
+    missing: str = "error",
+    classes: list[str] | None = None,
+    progress: bool = False,
 ) -> Table:
     """Read ``.npz`` (arrays ``X`` and ``y``) or ``.npy`` (last column is the target). No pickle.
 
@@ -544,53 +1040,78 @@ def read_arrays(
     holding NaN are dropped with ``missing='drop'``.
     """
     _check_options(missing, "read_arrays")
+    from .memmap import is_lazy
+
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no such file: {p}")
-    X, y = _load_npz_or_npy(p)
-    assert y is not None
-    if len(X) != len(y):
-        raise DataError(f"{p}: X has {len(X)} rows but y has {len(y)}")
-    X = check_features(X, str(p), missing)
+    X: Any
+    y: Any
+    keep: np.ndarray
+    if p.suffix.lower() == ".npy" and p.stat().st_size >= LAZY_BYTES:
+        X, y = _open_npy_lazy(p)  # memory-mapped: batches are read from the file as training needs them
+        _check_features_lazy(X, str(p), missing, progress)
+    else:
+        X, y = _load_npz_or_npy(p)
+        assert y is not None
+        if len(X) != len(y):
+            raise DataError(f"{p}: X has {len(X)} rows but y has {len(y)}")
+        X = check_features(X, str(p), missing)
     notes: list[str] = []
     if y.dtype.kind not in "fiubUS":
         raise DataError(f"{p}: labels y must be numbers or text, got dtype {y.dtype}")
     if missing == "drop":
-        keep = ~np.isnan(np.asarray(X, dtype=np.float64)).any(axis=1)
+        if is_lazy(X):
+            keep = np.concatenate([~np.isnan(c).any(axis=1) for c in X.chunks()])
+        else:
+            keep = np.asarray(~np.isnan(np.asarray(X, dtype=np.float64)).any(axis=1))
         if not keep.all():
             notes.append(f"{p}: dropped {int((~keep).sum())} of {len(X)} rows with a missing value")
-            X, y = X[keep], y[keep]
+            X = X.subset(np.flatnonzero(keep)) if is_lazy(X) else X[keep]
+            y = y[keep]
         if not len(X):
             raise DataError(f"{p}: every row has a missing value")
-    labels = y.reshape(-1).tolist() if (y.ndim == 1 or y.shape[1:] == (1,)) else None
+    one_label = y.ndim == 1 or y.shape[1:] == (1,)
+    numeric = y.dtype.kind in "fiu"  # labels handled on their distinct values (a big file has millions)
+    labels = y.reshape(-1).tolist() if one_label and not numeric else None
     reason = "given"
     if classes is not None:
         task = "classification"
     elif task is None:
-        if labels is None:
+        if not one_label:
             task, reason = "regression", "y has several columns"
         elif y.dtype.kind == "b":
             task, reason = "classification", "y is boolean"
+        elif numeric:
+            task, reason = _label_task(y)
         else:
             task, reason = infer_task(labels)
     if task == "classification":
-        if labels is None:
+        if not one_label:
             raise DataError(f"{p}: classification needs one label per row, got y of shape {y.shape}")
-        keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in labels]
+        if numeric:
+            distinct, inverse = np.unique(np.asarray(y, dtype=np.float64).reshape(-1), return_inverse=True)
+            distinct_keys = [class_key(v) for v in distinct.tolist()]
+            inverse = inverse.reshape(-1)
+        else:
+            assert labels is not None
+            distinct_keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in labels]
+            inverse = np.arange(len(distinct_keys))
         if classes is None:
-            classes = sorted_classes(keys)
+            classes = sorted_classes(distinct_keys)
             if len(classes) < 2:
-                raise _one_class_error(str(p), "y", classes[0], len(keys))
+                raise _one_class_error(str(p), "y", classes[0], len(inverse))
         lookup = {c: i for i, c in enumerate(classes)}
-        unknown = [k for k in keys if k not in lookup]
-        if unknown:
-            raise DataError(f"{p}: label {unknown[0]!r} is not one of the model's classes {classes}")
-        table = Table(X, np.array([lookup[k] for k in keys], dtype=np.int64), task, p.stem, class_names=list(classes))
+        codes = np.array([lookup.get(k, -1) for k in distinct_keys], dtype=np.int64)[inverse]
+        if (codes < 0).any():
+            first = distinct_keys[int(inverse[int(np.argmax(codes < 0))])]
+            raise DataError(f"{p}: label {first!r} is not one of the model's classes {classes}")
+        table = Table(X, codes, task, p.stem, class_names=list(classes))
     else:
         if y.dtype.kind not in "fiub":
             raise DataError(f"{p}: regression needs numeric targets y, got dtype {y.dtype}")
         wide = np.asarray(y, dtype=np.float64)
-        if not np.isfinite(wide).all() or (np.abs(wide) > FLOAT32_MAX).any():
+        if not np.isfinite(wide).all() or (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX).any():
             r = int(np.argwhere(~np.isfinite(wide) | (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX))[0][0])
             raise DataError(
                 f"{p}: target at row {r} is {wide.reshape(len(wide), -1)[r].tolist()}: not a finite float32 "
@@ -650,13 +1171,21 @@ def read_table(
     missing: str = "error",
     drop: list[str] | None = None,
     max_categories: int = MAX_CATEGORIES,
+    progress: bool = False,
 ) -> tuple[Table, TabularEncoder | None]:
-    """Read any supported file by its extension: .csv, .npz or .npy."""
+    """Read any supported file by its extension: .csv, .parquet, .npz or .npy.
+
+    A ``.npy`` of at least :data:`LAZY_BYTES` is memory-mapped: its features stay in the file and
+    are read batch by batch (see :mod:`downslope.data.memmap`). ``progress`` says on stderr what is
+    being read when that takes more than a second."""
     suffix = Path(path).suffix.lower()
+    options = {"target": target, "task": task, "missing": missing, "drop": drop, "max_categories": max_categories}
     if suffix == ".csv":
-        return read_csv(path, target=target, task=task, missing=missing, drop=drop, max_categories=max_categories)
+        return read_csv(path, progress=progress, **options)  # type: ignore[arg-type]
+    if suffix == ".parquet":
+        return read_parquet(path, progress=progress, **options)  # type: ignore[arg-type]
     if suffix in (".npz", ".npy"):
         if drop:
             raise ConfigError(f"{path}: --drop names CSV columns; an {suffix} file has none")
-        return read_arrays(path, task=task, missing=missing), None
-    raise DataError(f"{path}: unsupported file type {suffix!r}; expected .csv, .npz or .npy")
+        return read_arrays(path, task=task, missing=missing, progress=progress), None
+    raise DataError(f"{path}: unsupported file type {suffix!r}; expected .csv, .parquet, .npz or .npy")

@@ -1,0 +1,155 @@
+"""Reading tables: seconds and peak memory of downslope's CSV reader beside pandas, pyarrow and NumPy.
+
+The files have N rows of 10 numeric columns (``x0`` ... ``x8`` and the target ``y``) plus one text
+column (``colour``, 4 categories), N = 10^5, 10^6 (and 10^7 with ``--big``). Each reader runs in
+its own fresh process, so the peaks do not mix: it reports the wall time of the read and the peak
+resident memory (ru_maxrss) above what the process held just before reading (the interpreter and
+the imported libraries), beside the file's size.
+
+Readers:
+- ``downslope``: ``downslope.data.tabular.read_table(path, target="y")``: the whole CLI path (type
+  inference, one-hot encoding of ``colour``, float32 features), with the fast parser when installed.
+- ``downslope (pure Python)``: the same with the fast parser switched off (10^5 rows only unless
+  ``--python-all``: it is the slow fallback).
+- ``pandas``: ``pandas.read_csv`` (C parser); ``pyarrow``: ``pyarrow.csv.read_csv``; both only parse.
+- ``numpy``: ``numpy.loadtxt`` of the 10 numeric columns as float32 (it cannot read the text column).
+
+Target: downslope reads 10^6 rows in <= 3 s with a peak <= 3x the file's size.
+
+Run: python benchmarks/read_tables.py [--quick] [--big] [--python-all] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join(os.path.dirname(HERE), "src")
+COLUMNS = [f"x{i}" for i in range(9)] + ["y", "colour"]
+
+READ = """
+import json, os, resource, sys, time
+sys.path.insert(0, {src!r})
+kind, path = {kind!r}, {path!r}
+if kind.startswith("downslope"):
+    from downslope.data import tabular, readers
+    if kind == "downslope-python":
+        readers.FAST_CSV = False
+    elif readers.fast_csv_available():
+        import pyarrow.csv  # imported before the start is measured, as in the pyarrow reader's process
+    read = lambda: tabular.read_table(path, target="y")
+elif kind == "pandas":
+    import pandas
+    read = lambda: pandas.read_csv(path)
+elif kind == "pyarrow":
+    import pyarrow.csv
+    read = lambda: pyarrow.csv.read_csv(path)
+else:
+    import numpy
+    read = lambda: numpy.loadtxt(path, delimiter=",", skiprows=1, usecols=range(10), dtype=numpy.float32)
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+base = rss()
+start = time.perf_counter()
+out = read()
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"seconds": seconds, "base_kb": base, "peak_kb": peak}}))
+"""
+
+
+def write_csv(path: str, n: int, seed: int = 0) -> None:
+    """N rows x (10 numbers + 1 text column), written in chunks (NumPy's savetxt)."""
+    rng = np.random.default_rng(seed)
+    fmt = ",".join(["%.6f"] * 10) + ",c%d"
+    with open(path, "w") as handle:
+        handle.write(",".join(COLUMNS) + "\n")
+        for start in range(0, n, 200_000):
+            m = min(200_000, n - start)
+            block = np.empty((m, 11))
+            block[:, :9] = rng.standard_normal((m, 9))
+            block[:, 9] = block[:, :9] @ np.linspace(-1, 1, 9) + 0.1 * rng.standard_normal(m)
+            block[:, 10] = rng.integers(0, 4, m)
+            np.savetxt(handle, block, fmt=fmt)
+
+
+def measure(kind: str, path: str, timeout: float) -> dict[str, float] | str:
+    code = READ.format(src=SRC, kind=kind, path=path)
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return f"timed out after {timeout:.0f} s"
+    if done.returncode != 0:
+        return "failed: " + (done.stderr.strip().splitlines() or ["?"])[-1]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10^4 and 10^5 rows only (a smoke run)")
+    parser.add_argument("--big", action="store_true", help="also 10^7 rows (a ~1 GB file)")
+    parser.add_argument("--python-all", action="store_true", help="run the pure-Python fallback on every size")
+    parser.add_argument("--dir", default=None, help="where to write the CSV files (default: a temporary folder)")
+    args = parser.parse_args()
+    sizes = [10_000, 100_000] if args.quick else [100_000, 1_000_000] + ([10_000_000] if args.big else [])
+    readers = ["downslope", "downslope-python"]
+    readers += [name for name in ("pandas", "pyarrow") if installed(name)]
+    readers.append("numpy")
+    fast = installed("pyarrow")
+    print(f"fast CSV parser (pyarrow) installed: {'yes' if fast else 'no: pip install downslope[fast]'}")
+    print(f"machine: {os.cpu_count()} CPUs; each reader in a fresh process; memory = peak RSS above the start")
+    folder = args.dir or tempfile.mkdtemp(prefix="downslope-read-")
+    results: dict[tuple[str, int], dict[str, float] | str] = {}
+    try:
+        for n in sizes:
+            path = os.path.join(folder, f"table_{n}.csv")
+            write_csv(path, n)
+            size_mb = os.path.getsize(path) / 2**20
+            print(f"\n{n:>10,} rows x 11 columns: {size_mb:.1f} MB")
+            print(f"  {'reader':<26}{'seconds':>9}{'peak MB':>10}{'peak/file':>11}")
+            for kind in readers:
+                if kind == "downslope-python" and n > 100_000 and not args.python_all:
+                    print(f"  {'downslope (pure Python)':<26}  skipped (slow; --python-all runs it)")
+                    continue
+                got = measure(kind, path, timeout=max(120.0, n / 5_000))
+                results[(kind, n)] = got
+                label = "downslope (pure Python)" if kind == "downslope-python" else kind
+                if isinstance(got, str):
+                    print(f"  {label:<26}  {got}")
+                    continue
+                extra = (got["peak_kb"] - got["base_kb"]) / 1024
+                print(f"  {label:<26}{got['seconds']:>9.2f}{extra:>10.0f}{extra / size_mb:>10.2f}x")
+            os.remove(path)
+    finally:
+        if args.dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    ours = results.get(("downslope", 1_000_000))
+    if isinstance(ours, dict):
+        size_mb = None
+        print(
+            f"\ntarget: downslope reads 10^6 rows in <= 3 s and <= 3x the file's size: "
+            f"{ours['seconds']:.2f} s, {(ours['peak_kb'] - ours['base_kb']) / 1024:.0f} MB above the start"
+        )
+        del size_mb
+    else:
+        print("\ntarget: downslope reads 10^6 rows in <= 3 s and <= 3x the file's size (not measured in --quick)")
+
+
+if __name__ == "__main__":
+    main()

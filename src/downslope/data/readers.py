@@ -1,0 +1,539 @@
+"""Column-wise reading of big tables through pyarrow (the optional ``fast`` extra), with a progress line.
+
+:mod:`downslope.data.tabular` decides what a table means (types, categories, missing values,
+classes); this module only turns a file into :class:`Column` s of per-cell facts, computed in C by
+Arrow and, for the few cells that are not plain decimal numbers, by the very Python rules of the
+pure-Python reader (so both readers agree cell by cell):
+
+- ``kind``: :data:`NUMBER`, :data:`EMPTY` (blank after stripping), :data:`MISSING` (``NA``, ``nan``,
+  ``?``, ...) or :data:`TEXT`;
+- ``num``: the cell's float64 value where it is a number (NaN elsewhere);
+- ``codes``: for columns holding text, an index into ``strings`` (the stripped text) for every
+  non-missing cell, so that a text column can become categories without a Python string per row.
+
+Anything unusual that the two parsers might read differently (a header spanning lines, an Arrow
+parse error, a file that is not UTF-8) raises :class:`Fallback`, and the caller reads the file with
+the pure-Python reader instead, which gives the canonical answer or error.
+
+CSV files are read in blocks (bounded memory) and, when reading takes more than a second, a
+progress line goes to stderr.
+
+Example:
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> _ = open(p, "w").write("a,b\\n1,red\\n2.5,NA\\n")
+    >>> if fast_csv_available():
+    ...     cols = read_csv_columns(p, ["a", "b"])
+    ...     print(cols["a"].num.tolist(), cols["b"].kind.tolist())
+    ... else:
+    ...     print([1.0, 2.5], [3, 2])
+    [1.0, 2.5] [3, 2]
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Switched off by tests (and benchmarks) to exercise the pure-Python reader with pyarrow installed.
+FAST_CSV = os.environ.get("DOWNSLOPE_FAST_CSV", "1") != "0"
+# Files above this size read by the pure-Python reader get a hint about the fast one.
+SLOW_HINT_BYTES = 20 * 2**20
+BLOCK_BYTES = 4 * 2**20
+# Reading says what it is doing on stderr once it has taken this many seconds.
+PROGRESS_AFTER = 1.0
+
+NUMBER, EMPTY, MISSING, TEXT = 0, 1, 2, 3
+# A number that float32 cannot hold (non-finite, or beyond its range): in columns kept as float32.
+BAD_NUMBER = 4
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MISSING_TOKENS = {"", "na", "nan", "n/a", "null", "none", "?"}
+# A plain decimal number (after trimming ASCII spaces): Arrow and Python parse these to the same double.
+_PLAIN_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
+class Fallback(Exception):
+    """The fast reader declines this file; the pure-Python reader decides (an internal signal)."""
+
+
+def fast_csv_available() -> bool:
+    """Whether CSV and Parquet files are read through pyarrow (installed, and not switched off).
+
+    Example:
+        >>> isinstance(fast_csv_available(), bool)
+        True
+    """
+    return FAST_CSV and importlib.util.find_spec("pyarrow") is not None
+
+
+def slow_hint(path: str | os.PathLike[str]) -> str | None:
+    """A line telling how to read ``path`` faster, when it is big and pyarrow is not installed."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return None
+    if size < SLOW_HINT_BYTES or fast_csv_available():
+        return None
+    return (
+        f"reading {path} ({size / 2**20:.0f} MB) with the pure-Python CSV reader, which is slow for big files; "
+        "install the fast one with: pip install 'downslope[fast]' (pyarrow)"
+    )
+
+
+# ---------------------------------------------------------------------- progress
+class Progress:
+    """Says on stderr what is being read once it takes more than ``after`` seconds, then about
+    every second: ``reading data.csv: 45% of 930 MB (2.1 s)``. Silent for quick reads.
+
+    Example:
+        >>> p = Progress("x.csv", 100, enabled=False)
+        >>> p.update(50); p.done()
+    """
+
+    def __init__(self, name: str, total: int, enabled: bool = True, after: float | None = None) -> None:
+        self.name, self.total, self.enabled = name, max(1, int(total)), enabled
+        self.start = time.perf_counter()
+        self.next_at = self.start + (PROGRESS_AFTER if after is None else after)
+        self.shown = False
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if now < self.next_at:
+            return
+        self.next_at = now + 1.0
+        self.shown = True
+        share = min(100.0, 100.0 * done / self.total)
+        print(
+            f"reading {self.name}: {share:.0f}% of {self.total / 2**20:.0f} MB ({now - self.start:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def done(self, what: str = "") -> None:
+        if self.enabled and self.shown:
+            print(
+                f"read {self.name}{what} in {time.perf_counter() - self.start:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+class CountingFile:
+    """A binary file that reports how many bytes were read to a :class:`Progress`."""
+
+    def __init__(self, path: Path, progress: Progress) -> None:
+        self.handle = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.progress = progress
+        self.count = 0
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.count += len(data)
+        self.progress.update(self.count)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.handle.close()
+        self.closed = True
+
+
+def counted_lines(handle: Any, progress: Progress) -> Iterator[str]:
+    """The lines of a text file, telling ``progress`` the characters read so far (the pure-Python reader)."""
+    count = 0
+    for line in handle:
+        count += len(line)
+        progress.update(count)
+        yield line
+
+
+# ---------------------------------------------------------------------- columns
+@dataclass
+class Column:
+    """Per-cell facts of one column (see the module docstring)."""
+
+    kind: np.ndarray  # int8
+    num: np.ndarray  # float64
+    codes: np.ndarray | None  # int32, -1 for missing cells; None when no cell is text
+    strings: list[str] = field(default_factory=list)
+    complete: bool = True  # codes cover every non-missing cell (False: some block lacked them)
+
+    @property
+    def missing(self) -> np.ndarray:
+        return (self.kind == EMPTY) | (self.kind == MISSING)
+
+    def take(self, rows: np.ndarray) -> Column:
+        codes = self.codes[rows] if self.codes is not None else None
+        return Column(self.kind[rows], self.num[rows], codes, self.strings, self.complete)
+
+
+def classify(values: list[Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The pure-Python reader's rules for each distinct cell text: kind, number and stripped text."""
+    n = len(values)
+    kind = np.empty(n, dtype=np.int8)
+    num = np.full(n, np.nan)
+    stripped: list[str] = []
+    for i, value in enumerate(values):
+        text = "" if value is None else str(value).strip()
+        stripped.append(text)
+        if text == "":
+            kind[i] = EMPTY
+        elif text.lower() in MISSING_TOKENS:
+            kind[i] = MISSING
+        else:
+            try:
+                num[i] = float(text)
+                kind[i] = NUMBER
+            except ValueError:
+                kind[i] = TEXT
+    return kind, num, stripped
+
+
+class _Builder:
+    """Accumulates one column's blocks; numbers in float64 when ``wide`` (a target, whose exact values
+    decide classes), else in float32 (features: what the model gets) with :data:`BAD_NUMBER` marking
+    the cells that float32 cannot hold."""
+
+    def __init__(self, wide: bool = True) -> None:
+        self.wide = wide
+        self.kinds: list[np.ndarray] = []
+        self.nums: list[np.ndarray] = []
+        self.codes: list[np.ndarray | None] = []
+        self.lookup: dict[str, int] = {}
+        self.strings: list[str] = []
+
+    def code_all(self, arr: Any, kind: np.ndarray) -> np.ndarray:
+        import pyarrow as pa
+
+        encoded = arr.dictionary_encode() if isinstance(arr, pa.Array) else pa.chunked_array(arr).dictionary_encode()
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        idx = encoded.indices.to_numpy(zero_copy_only=False)
+        mapping = np.empty(len(encoded.dictionary), dtype=np.int32)
+        for i, value in enumerate(encoded.dictionary.to_pylist()):
+            text = str(value).strip()
+            code = self.lookup.get(text)
+            if code is None:
+                code = self.lookup[text] = len(self.strings)
+                self.strings.append(text)
+            mapping[i] = code
+        codes = mapping[idx]
+        codes[(kind == EMPTY) | (kind == MISSING)] = -1
+        return codes
+
+    def add_strings(self, arr: Any) -> None:
+        """A block of text cells (a pyarrow string array)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = len(arr)
+        trimmed = pc.ascii_trim_whitespace(arr)
+        try:
+            num = np.asarray(pc.cast(trimmed, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+            kind = np.zeros(n, dtype=np.int8)
+            odd = np.isnan(num)  # 'nan' is a missing value, '-nan' a (non-finite) number: Python decides
+        except pa.ArrowInvalid:
+            plain = np.asarray(pc.match_substring_regex(trimmed, _PLAIN_NUMBER).to_numpy(zero_copy_only=False), bool)
+            num = np.full(n, np.nan)
+            kind = np.zeros(n, dtype=np.int8)
+            if plain.any():
+                num[plain] = pc.cast(pc.filter(trimmed, pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
+            odd = ~plain
+        if odd.any():
+            part = pc.filter(arr, pa.array(odd)).dictionary_encode()
+            k, v, _ = classify(part.dictionary.to_pylist())
+            idx = part.indices.to_numpy(zero_copy_only=False)
+            kind[odd] = k[idx]
+            num[odd] = v[idx]
+        self.codes.append(self.code_all(arr, kind) if (kind == TEXT).any() else None)
+        self.add(kind, num)
+
+    def add(self, kind: np.ndarray, num: np.ndarray) -> None:
+        if not self.wide:
+            with np.errstate(invalid="ignore", over="ignore"):
+                kind[(kind == NUMBER) & ~(np.abs(num) <= FLOAT32_MAX)] = BAD_NUMBER
+                num = num.astype(np.float32)
+        self.kinds.append(kind)
+        self.nums.append(num)
+
+    def add_values(self, arr: Any, nan_is_missing: bool = True) -> None:
+        """A block of a typed (non-text) column: numbers as they are, nulls missing (and NaN, for
+        Parquet, where NaN is how missing floats are often stored; in a CSV, ``-nan`` is a number)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if pa.types.is_boolean(arr.type):
+            arr = pc.cast(arr, pa.int8())
+        num = np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        if nan_is_missing:
+            missing = np.isnan(num)
+        else:
+            missing = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        kind = np.where(missing, np.int8(MISSING), np.int8(NUMBER)).astype(np.int8)
+        self.codes.append(None)
+        self.add(kind, num)
+
+    def build(self) -> Column:
+        sizes = [len(k) for k in self.kinds]
+        kind = np.concatenate(self.kinds) if self.kinds else np.zeros(0, np.int8)
+        self.kinds = []
+        num = np.concatenate(self.nums) if self.nums else np.zeros(0)
+        self.nums = []  # the blocks go as soon as the column is whole: one copy at a time
+        with_codes = [c is not None for c in self.codes]
+        if not any(with_codes):
+            return Column(kind, num, None, [], True)
+        complete = all(with_codes)
+        parts = [c if c is not None else np.full(k, -1, np.int32) for c, k in zip(self.codes, sizes)]
+        self.codes = []
+        return Column(kind, num, np.concatenate(parts), self.strings, complete)
+
+
+def _drop_blank(columns: dict[str, Column]) -> dict[str, Column]:
+    """Rows whose every cell is blank are skipped, as the pure-Python reader skips them."""
+    blank: np.ndarray | None = None
+    for col in columns.values():
+        empty = col.kind == EMPTY
+        blank = empty if blank is None else (blank & empty)
+    if blank is None or not blank.any():
+        return columns
+    keep = np.flatnonzero(~blank)
+    return {name: col.take(keep) for name, col in columns.items()}
+
+
+def csv_header(path: Path, delimiter: str) -> list[str]:
+    """The header row, read by Python's csv module exactly as the pure-Python reader does; anything
+    unusual (an empty or non-UTF-8 file, a header spanning lines, bad names) is left to that reader."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = [h.strip() for h in next(reader)]
+            if reader.line_num != 1:
+                raise Fallback("the header spans lines")
+    except (StopIteration, UnicodeDecodeError, csv.Error):
+        raise Fallback("unusual header") from None
+    if not header or len(set(header)) != len(header) or any(h == "" for h in header):
+        raise Fallback("bad header")
+    return header
+
+
+def _case_variants(word: str) -> list[str]:
+    out = [""]
+    for ch in word:
+        out = [o + c for o in out for c in dict.fromkeys((ch.lower(), ch.upper()))]
+    return out
+
+
+# The missing-value tokens in every spelling of case, as Arrow's null values for number columns
+# (Arrow matches them exactly; a padded " NA " makes Arrow fail, and the text path decides instead).
+NULL_TOKENS = sorted({v for token in MISSING_TOKENS for v in _case_variants(token)})
+
+
+class _Retry(Exception):
+    """The numeric guess for some column was wrong: read again, every column as text."""
+
+
+def _numeric_guess(path: Path, names: list[str], options: tuple[Any, Any, Any]) -> set[str]:
+    """Columns whose first block holds only plain numbers and missing-value tokens, unpadded:
+    read as float64 by Arrow directly (the fast case); others as text, cell by cell."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    read_options, parse_options, convert_options = options
+    with open(path, "rb") as handle:
+        reader = pacsv.open_csv(
+            handle, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+        )
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return set()
+    guess = set()
+    nulls = pa.array(NULL_TOKENS)
+    for j, name in enumerate(names):
+        col = batch.column(j)
+        ok = pc.or_(pc.match_substring_regex(col, _PLAIN_NUMBER), pc.is_in(col, value_set=nulls))
+        if len(col) and pc.all(ok).as_py():
+            guess.add(name)
+    return guess
+
+
+def read_csv_columns(
+    path: str | os.PathLike[str],
+    header: list[str],
+    delimiter: str = ",",
+    progress: bool = False,
+    wide: set[str] | None = None,
+) -> dict[str, Column]:
+    """Every column of a CSV (after its header row) as :class:`Column` s, blank rows left out.
+
+    Numbers are float64 in the columns named by ``wide`` (all when None), float32 in the others.
+    Columns that look numeric are converted by Arrow as it parses; if one turns out not to be (a
+    stray word further down), the file is read again with every column as text."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    p = Path(path)
+    names = [f"c{i}" for i in range(len(header))]
+    read_options = pacsv.ReadOptions(
+        column_names=names, skip_rows=1, block_size=BLOCK_BYTES, autogenerate_column_names=False
+    )
+    parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=True)
+    as_text = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names}, strings_can_be_null=False, check_utf8=True
+    )
+    meter = Progress(p.name, os.path.getsize(p), enabled=progress)
+    from .memmap import streaming_heap
+
+    # Block after block is allocated and freed: allocators that keep freed memory for reuse (Arrow's
+    # mimalloc, glibc's growing mmap threshold) would hold several times the data resident at the peak.
+    previous_pool = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        with streaming_heap():
+            try:
+                numeric = _numeric_guess(p, names, (read_options, parse_options, as_text))
+            except (pa.ArrowException, ValueError) as exc:
+                raise Fallback(f"pyarrow: {exc}") from None
+            for attempt in ("guess", "text"):
+                if attempt == "text":
+                    numeric = set()
+                types = {n: (pa.float64() if n in numeric else pa.string()) for n in names}
+                convert = pacsv.ConvertOptions(
+                    column_types=types, null_values=NULL_TOKENS, strings_can_be_null=False, check_utf8=True
+                )
+                builders = [_Builder(wide is None or h in wide) for h in header]
+                source = CountingFile(p, meter)
+                try:
+                    reader = pacsv.open_csv(
+                        source, read_options=read_options, parse_options=parse_options, convert_options=convert
+                    )
+                    for batch in reader:
+                        candidates = None  # rows that might be blank: every cell empty or missing
+                        for j, builder in enumerate(builders):
+                            if names[j] in numeric:
+                                builder.add_values(batch.column(j), nan_is_missing=False)
+                                empty = builder.kinds[-1] == MISSING  # '' or 'NA': cannot tell here
+                            else:
+                                builder.add_strings(batch.column(j))
+                                empty = builder.kinds[-1] == EMPTY
+                            candidates = empty if candidates is None else candidates & empty
+                        if numeric and candidates is not None and candidates.any():
+                            raise _Retry()  # is ',,' a blank line or 'NA,'? the text path knows
+                    break
+                except _Retry:
+                    continue
+                except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError, ValueError) as exc:
+                    if numeric:
+                        continue  # e.g. a word in a column guessed numeric: read every column as text
+                    raise Fallback(f"pyarrow: {exc}") from None
+                finally:
+                    source.close()
+    finally:
+        pa.set_memory_pool(previous_pool)
+    columns = _drop_blank({h: b.build() for h, b in zip(header, builders)})
+    n = len(next(iter(columns.values())).kind)
+    meter.done(f" ({n:,} rows)")
+    return columns
+
+
+def read_parquet_columns(path: str | os.PathLike[str], progress: bool = False) -> tuple[list[str], dict[str, Column]]:
+    """The header (column names) and every column of a Parquet file, read one row group at a time."""
+    from ..errors import DataError
+
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f"{path}: reading Parquet needs pyarrow: pip install 'downslope[fast]'") from None
+    p = Path(path)
+    try:
+        handle = pq.ParquetFile(p)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{p}: not a readable Parquet file ({exc})") from None
+    header = [str(name).strip() for name in handle.schema_arrow.names]
+    if not header or len(set(header)) != len(header) or any(h == "" for h in header):
+        raise DataError(f"{p}: the columns need unique, non-empty names, got {header}")
+    meter = Progress(p.name, max(1, handle.metadata.num_rows), enabled=progress)
+    builders = [_Builder() for _ in header]
+    done = 0
+    try:
+        for group in range(handle.num_row_groups):
+            table = handle.read_row_group(group)
+            for j, builder in enumerate(builders):
+                arr = table.column(j).combine_chunks()
+                if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                    builder.add_strings(arr.fill_null(""))
+                elif pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_boolean(arr.type):
+                    builder.add_values(arr)
+                else:  # dates, decimals, ...: as the text a CSV would hold
+                    import pyarrow.compute as pc
+
+                    builder.add_strings(pc.cast(arr, pa.string()).fill_null(""))
+            done += table.num_rows
+            meter.update(done)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{p}: a damaged Parquet file ({exc})") from None
+    columns = {h: b.build() for h, b in zip(header, builders)}  # no blank lines in Parquet: every row counts
+    meter.done(f" ({done:,} rows)")
+    return header, columns
+
+
+def parquet_rows(path: str | os.PathLike[str], wanted: list[int], header: list[str]) -> list[list[str]]:
+    """The cells (as text) of the given rows of a Parquet file, for error messages."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(Path(path))
+    table = table.rename_columns(header)
+    every = table.to_pylist() if len(wanted) > 100 else None
+    out = []
+    for r in wanted:
+        row = every[r] if every is not None else table.slice(r, 1).to_pylist()[0]
+        out.append(["" if row[h] is None else _text(row[h]) for h in header])
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return str(value).strip()
+
+
+def csv_rows_at(
+    path: str | os.PathLike[str], wanted: list[int], delimiter: str = ","
+) -> dict[int, tuple[int, list[str]]]:
+    """File line and stripped cells of the given data rows (numbered as the pure-Python reader numbers
+    them: blank lines skipped), found by scanning the file with Python's csv module (for messages)."""
+    targets = set(wanted)
+    found: dict[int, tuple[int, list[str]]] = {}
+    index = 0
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        next(reader)
+        for row in reader:
+            if not row or all(not v.strip() for v in row):
+                continue
+            if index in targets:
+                found[index] = (reader.line_num, [v.strip() for v in row])
+                if len(found) == len(targets):
+                    break
+            index += 1
+    return found
