@@ -73,6 +73,58 @@ def test_every_activation_module_is_covered() -> None:
     assert not missing
 
 
+MORE_ACTIVATIONS = [
+    nn.ReLU6(), nn.Hardtanh(-0.5, 2.0), nn.SELU(), nn.CELU(0.6), nn.Mish(), nn.Softsign(), nn.Softmin(dim=1),
+    nn.LogSigmoid(), nn.Tanhshrink(), nn.Hardsigmoid(), nn.Hardswish(), nn.Threshold(0.3, -2.0),
+    nn.Softshrink(0.7), nn.Hardshrink(0.8), nn.RReLU(0.1, 0.4), nn.PReLU(), nn.PReLU(6, init=0.1),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("layer", MORE_ACTIVATIONS, ids=lambda m: repr(m))
+def test_more_activations(layer: nn.Module, tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Linear(5, 6), layer)
+    if isinstance(layer, nn.PReLU):  # learned slopes: make each one different and not the initial value
+        layer.weight.array[...] = np.linspace(-0.3, 0.6, layer.weight.numel(), dtype=np.float32)
+    model.train()  # RReLU draws random slopes while training; the export is in eval semantics
+    check(model, randn(3, 5) * 4, randn(7, 5) * 4, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [nn.GLU(), nn.GLU(dim=1), nn.PReLU(4, init=0.3), nn.Softmax2d(), nn.Softmin(dim=-3)],
+    ids=lambda m: repr(m),
+)
+def test_channel_activations(layer: nn.Module, tmp_path: Path) -> None:
+    # (N, C, H, W) input: GLU halves a chosen dim, PReLU has one slope per channel, Softmax2d normalizes C.
+    if isinstance(layer, nn.PReLU):
+        layer.weight.array[...] = np.array([-0.2, 0.1, 0.5, 0.9], dtype=np.float32)
+    check(layer, randn(2, 4, 3, 6) * 3, randn(5, 4, 3, 6) * 3, tmp_path)
+
+
+class TwoInputs(nn.Module):
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.a, self.b, self.layer = nn.Linear(5, 6), nn.Linear(5, 6), layer
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        return self.layer(self.a(x), self.b(x))
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [nn.CosineSimilarity(), nn.CosineSimilarity(dim=-1, eps=0.5), nn.PairwiseDistance(),
+     nn.PairwiseDistance(p=1.0, eps=0.1, keepdim=True), nn.PairwiseDistance(p=3.0)],
+    ids=lambda m: f"{type(m).__name__}({m.__dict__.get('dim', '')}{m.__dict__.get('norm', '')},{m.eps})",
+)  # fmt: skip
+def test_two_input_layers(layer: nn.Module, tmp_path: Path) -> None:
+    check(TwoInputs(layer), randn(3, 5), randn(7, 5), tmp_path)
+
+
+def test_cosine_similarity_eps_floor_is_exported(tmp_path: Path) -> None:
+    # Rows near zero hit the eps floor of the norms: ONNX must apply it as downslope does.
+    check(TwoInputs(nn.CosineSimilarity(eps=5.0)), randn(3, 5) * 0.1, randn(7, 5) * 0.1, tmp_path)
+
+
 @pytest.mark.parametrize("shape", [(3, 5), (2, 4, 5)])
 def test_linear(shape: tuple[int, ...], tmp_path: Path) -> None:
     check(nn.Linear(5, 3), randn(*shape), randn(*((6,) + shape[1:])), tmp_path)
@@ -283,7 +335,7 @@ class Unsupported(nn.Module):
         self.fc = nn.Linear(3, 3)
 
     def forward(self, x: ds.Tensor) -> ds.Tensor:
-        return self.fc(x).max(1)
+        return self.fc(x).amax(1)  # a reduction to the max, which the exporter does not translate
 
 
 class FromNumpy(nn.Module):

@@ -80,11 +80,14 @@ class GraphBuilder:
 
 Emitter = Callable[[GraphBuilder, Any, str, Tensor, Any], Any]
 EMITTERS: dict[type, Emitter] = {}
+INPUT_COUNTS: dict[Emitter, int] = {}  # emitters of layers called with several tensors; absent: one
 
 
-def register_emitter(*layer_types: type) -> Callable[[Emitter], Emitter]:
+def register_emitter(*layer_types: type, inputs: int = 1) -> Callable[[Emitter], Emitter]:
     """Decorator: ``fn(graph, layer, input_name, input_tensor, output) -> output name(s)`` writes the
     ONNX nodes of ``layer_types``. A subclass is covered only if it keeps the registered ``forward``.
+    With ``inputs=n > 1`` the layer is called with ``n`` tensors and ``fn`` gets lists of their names
+    and tensors.
 
     Example:
         >>> from downslope.export.onnx import EMITTERS
@@ -96,6 +99,8 @@ def register_emitter(*layer_types: type) -> Callable[[Emitter], Emitter]:
     def decorate(fn: Emitter) -> Emitter:
         for t in layer_types:
             EMITTERS[t] = fn
+        if inputs > 1:
+            INPUT_COUNTS[fn] = inputs
         return fn
 
     return decorate

@@ -96,6 +96,135 @@ def _log_softmax(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
     return g.node("LogSoftmax", [x], "log_softmax", axis=int(m.dim))
 
 
+# ---------------------------------------------------------------------- PyTorch's further activations
+def _clip(g: GraphBuilder, x: str, xt: Tensor, low: float, high: float, hint: str) -> str:
+    return g.node("Clip", [x, _scalar(g, low, xt), _scalar(g, high, xt)], hint)
+
+
+@register_emitter(act.ReLU6)
+def _relu6(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return _clip(g, x, xt, 0.0, 6.0, "relu6")
+
+
+@register_emitter(act.Hardtanh)
+def _hardtanh(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return _clip(g, x, xt, m.min_val, m.max_val, "hardtanh")
+
+
+# PyTorch's constants (ONNX's defaults differ in the last digits).
+register_emitter(act.SELU)(_simple("Selu", alpha=1.6732632423543772, gamma=1.0507009873554805))
+register_emitter(act.Softsign)(_simple("Softsign"))
+register_emitter(act.Hardsigmoid)(_simple("HardSigmoid", alpha=1.0 / 6.0, beta=0.5))
+register_emitter(act.Hardswish)(_simple("HardSwish"))
+
+
+@register_emitter(act.CELU)
+def _celu(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return g.node("Celu", [x], "celu", alpha=float(m.alpha))
+
+
+@register_emitter(act.Mish)
+def _mish(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return g.node("Mul", [x, g.node("Tanh", [g.node("Softplus", [x])])], "mish")
+
+
+@register_emitter(act.LogSigmoid)
+def _log_sigmoid(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    # -softplus(-x): no overflow for large |x|, as in downslope and PyTorch.
+    return g.node("Neg", [g.node("Softplus", [g.node("Neg", [x])])], "log_sigmoid")
+
+
+@register_emitter(act.Tanhshrink)
+def _tanhshrink(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return g.node("Sub", [x, g.node("Tanh", [x])], "tanhshrink")
+
+
+@register_emitter(act.Softmin)
+def _softmin(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return g.node("Softmax", [g.node("Neg", [x])], "softmin", axis=int(m.dim))
+
+
+@register_emitter(act.Softmax2d)
+def _softmax2d(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    return g.node("Softmax", [x], "softmax2d", axis=-3)
+
+
+@register_emitter(act.Threshold)
+def _threshold(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    keep = g.node("Greater", [x, _scalar(g, m.threshold, xt)])
+    return g.node("Where", [keep, x, _scalar(g, m.value, xt)], "threshold")
+
+
+@register_emitter(act.Softshrink)
+def _softshrink(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    lambd, neg = _scalar(g, m.lambd, xt), _scalar(g, -m.lambd, xt)
+    low = g.node("Where", [g.node("Less", [x, neg]), g.node("Add", [x, lambd]), _scalar(g, 0.0, xt)])
+    return g.node("Where", [g.node("Greater", [x, lambd]), g.node("Sub", [x, lambd]), low], "softshrink")
+
+
+@register_emitter(act.Hardshrink)
+def _hardshrink(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    keep = g.node("Greater", [g.node("Abs", [x]), _scalar(g, m.lambd, xt)])
+    return g.node("Where", [keep, x, _scalar(g, 0.0, xt)], "hardshrink")
+
+
+@register_emitter(act.RReLU)
+def _rrelu(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    # Evaluation semantics: the fixed slope (lower + upper) / 2, as PyTorch in eval mode.
+    slope = _scalar(g, (m.lower + m.upper) / 2, xt)
+    keep = g.node("GreaterOrEqual", [x, _scalar(g, 0.0, xt)])
+    return g.node("Where", [keep, x, g.node("Mul", [x, slope])], "rrelu")
+
+
+@register_emitter(act.PReLU)
+def _prelu(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    w = m.weight.array
+    if w.size > 1:
+        if xt.ndim < 2 or xt.shape[1] != w.size:
+            raise ExportError(
+                f"ONNX export: PReLU has {w.size} slopes but the input's channel dim (1) is shape {xt.shape}"
+            )
+        w = w.reshape((w.size,) + (1,) * (xt.ndim - 2))  # broadcast over the dims after the channels
+    return g.node("PRelu", [x, g.const(w, "slope")], "prelu")
+
+
+@register_emitter(act.GLU)
+def _glu(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
+    axis = int(m.dim) % xt.ndim
+    a, b = g.node("Split", [x], "glu_half", n_out=2, axis=axis)  # two equal halves (even size checked by forward)
+    return g.node("Mul", [a, g.node("Sigmoid", [b])], "glu")
+
+
+def _norm(g: GraphBuilder, d: str, xt: Tensor, p: float, axis: int, keepdim: bool) -> str:
+    """The ``p``-norm of ``d`` over ``axis``, written as downslope's ``F._norm`` computes it."""
+    axes, keep = g.ints([axis], "axes"), int(keepdim)
+    if p == 2:
+        return g.node("Sqrt", [g.node("ReduceSum", [g.node("Mul", [d, d]), axes], keepdims=keep)])
+    if p == 1:
+        return g.node("ReduceSum", [g.node("Abs", [d]), axes], keepdims=keep)
+    powered = g.node("Pow", [g.node("Abs", [d]), _scalar(g, p, xt)])
+    return g.node("Pow", [g.node("ReduceSum", [powered, axes], keepdims=keep), _scalar(g, 1.0 / p, xt)])
+
+
+@register_emitter(act.CosineSimilarity, inputs=2)
+def _cosine_similarity(g: GraphBuilder, m: Any, x: Any, xt: Any, out: Any) -> str:
+    # sum(x1 x2) / (max(|x1|, eps) max(|x2|, eps)) along dim, as torch.nn.functional.cosine_similarity.
+    (a, b), like = x, xt[0]
+    eps = _scalar(g, m.eps, like)
+    n1 = g.node("Max", [_norm(g, a, like, 2, m.dim, False), eps])
+    n2 = g.node("Max", [_norm(g, b, like, 2, m.dim, False), eps])
+    dot = g.node("ReduceSum", [g.node("Mul", [a, b]), g.ints([m.dim], "axes")], keepdims=0)
+    return g.node("Div", [dot, g.node("Mul", [n1, n2])], "cosine_similarity")
+
+
+@register_emitter(act.PairwiseDistance, inputs=2)
+def _pairwise_distance(g: GraphBuilder, m: Any, x: Any, xt: Any, out: Any) -> str:
+    # ||x1 - x2 + eps||_p over the last dim, as torch.nn.functional.pairwise_distance.
+    (a, b), like = x, xt[0]
+    d = g.node("Add", [g.node("Sub", [a, b]), _scalar(g, m.eps, like)])
+    return _norm(g, d, like, float(m.norm), -1, bool(m.keepdim))
+
+
 @register_emitter(module.Flatten)
 def _flatten(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
     start = m.start_dim % xt.ndim

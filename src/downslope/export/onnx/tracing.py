@@ -11,7 +11,7 @@ from ...autograd import enable_grad, no_grad
 from ...errors import ArgumentError, ExportError
 from ...nn.module import Module
 from ...tensor import Tensor
-from .graph import EMITTERS, GraphBuilder, emitter_for
+from .graph import EMITTERS, INPUT_COUNTS, GraphBuilder, emitter_for
 from .op_emitters import OP_EMITTERS
 
 
@@ -83,20 +83,25 @@ class _Tracer:
                 return original(m, *args, **kwargs)
             finally:
                 self.stack.pop()
-        extra = [a for a in args[1:] if a is not None] + [v for v in kwargs.values() if v is not None]
-        if not args or extra:
+        n = INPUT_COUNTS.get(emit, 1)
+        extra = [a for a in args[n:] if a is not None] + [v for v in kwargs.values() if v is not None]
+        if len(args) < n or extra:
+            expected = "a single input tensor" if n == 1 else f"{n} input tensors"
             raise ExportError(
                 f"ONNX export: {type(m).__name__} is called with {len(args)} positional and {len(kwargs)} keyword "
-                f"arguments; only a single input tensor can be exported (initial RNN states are not supported)"
+                f"arguments; only {expected} can be exported (initial RNN states are not supported)"
             )
-        x = args[0]
-        name = self.resolve(x)
+        names = [self.resolve(a) for a in args[:n]]
         self.depth += 1
         try:
             out = original(m, *args, **kwargs)
         finally:
             self.depth -= 1
-        self.bind(out, emit(self.g, m, name, x, out))
+        if n == 1:
+            self.bind(out, emit(self.g, m, names[0], args[0], out))
+        else:
+            multi: Any = emit  # a multi-input emitter takes lists of names and tensors
+            self.bind(out, multi(self.g, m, names, list(args[:n]), out))
         return out
 
 
