@@ -5,9 +5,9 @@ projected down by ``div_value`` per level.
 Example:
     >>> import downslope as ds
     >>> from downslope import nn
-    >>> asm = nn.AdaptiveLogSoftmaxWithLoss(8, 10, cutoffs=[4, 7])
-    >>> out = asm(ds.randn(5, 8), ds.tensor([0, 3, 5, 8, 9]))
-    >>> out.output.shape, asm.log_prob(ds.randn(2, 8)).shape
+    >>> asm = nn.AdaptiveLogSoftmaxWithLoss(32, 10, cutoffs=[4, 7])
+    >>> out = asm(ds.randn(5, 32), ds.tensor([0, 3, 5, 8, 9]))
+    >>> out.output.shape, asm.log_prob(ds.randn(2, 32)).shape
     ((5,), (2, 10))
 """
 
