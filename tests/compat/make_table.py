@@ -91,6 +91,7 @@ DIFFERS: dict[str, str] = {
     "torch.nn.Module.cuda": "refused with a one-line error: downslope computes on the CPU",
     "torch.nn.Module.register_forward_hook": "with_kwargs=True is refused; always_call is ignored",
     "torch.nn.Module.register_forward_pre_hook": "with_kwargs=True is refused",
+    "torch.nn.Module.register_backward_hook": "PyTorch's deprecated non-full hook; here it is the full backward hook",
     "torch.nn.utils.skip_init": "the module is initialized as usual (cheap on the CPU)",
     "torch.nn.utils.rnn.PackedSequence": "keeps the padded tensor and the lengths; data and batch_sizes are computed "
     "on request in PyTorch's packed layout",
@@ -176,7 +177,7 @@ REASONS: list[tuple[str, str]] = [
     (r"Lazy", "lazy (shape-inferring) modules are not implemented"),
     (r"Transformer|MultiheadAttention|attention", "attention layers are not implemented yet"),
     (
-        r"backward_hook|backward_pre_hook|state_dict_pre_hook|state_dict_post_hook|extra_state|to_empty|^ipu$|^xpu$"
+        r"state_dict_pre_hook|state_dict_post_hook|extra_state|to_empty|^ipu$|^xpu$"
         r"|^mtia$|^compile$|dump_patches|T_destination|call_super_init",
         "Module machinery for backward hooks, custom state or other devices: not implemented",
     ),

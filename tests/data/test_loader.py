@@ -148,3 +148,10 @@ def test_a_list_of_samples_is_a_dataset_as_in_torch():
     # a tuple of equally long arrays stays downslope's (x, y) shorthand
     x, y = next(iter(DataLoader((np.zeros((4, 2)), np.arange(4)), batch_size=4)))
     assert x.shape == (4, 2) and y.tolist() == [0, 1, 2, 3]
+
+
+def test_a_tuple_of_lists_is_still_the_x_y_shorthand():
+    x, y = next(iter(DataLoader(([[0.0, 1.0], [2.0, 3.0]], [0, 1]), batch_size=2)))
+    assert x.shape == (2, 2) and y.tolist() == [0, 1]
+    pairs = next(iter(DataLoader(((0, "a"), (1, "b")), batch_size=2)))  # a tuple of samples, as in torch
+    assert pairs[0].tolist() == [0, 1] and list(pairs[1]) == ["a", "b"]

@@ -286,3 +286,24 @@ def test_triplet_margin_with_distance_loss_matches_torch(check_op: Any) -> None:
         ),
         [a, p, n],
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("relu_", ()), ("leaky_relu_", (0.2,)), ("elu_", (0.5,)), ("celu_", (0.7,)), ("selu_", ()),
+     ("hardtanh_", (-0.5, 2.0)), ("threshold_", (0.1, -3.0))],
+)  # fmt: skip
+def test_in_place_activations_match_torch(name: str, args: tuple) -> None:
+    x0 = x_array()
+    x = ds.tensor(x0, requires_grad=True)
+    tx = torch.tensor(x0, requires_grad=True)
+    y, ty = x * 2, tx * 2
+    out, tout = getattr(F, name)(y, *args), getattr(TF, name)(ty, *args)
+    assert out is y and tout is ty
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-6)
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    want = tx.grad.numpy()
+    np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+    with pytest.raises(RuntimeError, match="leaf"):
+        getattr(F, name)(ds.tensor(x0, requires_grad=True), *args)  # as torch: in place on a leaf that requires grad

@@ -586,3 +586,24 @@ def test_ctc_loss_on_log_probs_directly_and_impossible_alignments_match_torch() 
             want.sum().backward()
             got.sum().backward()
             np.testing.assert_allclose(d_lp.grad.numpy(), t_lp.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_adaptive_log_softmax_matches_torch() -> None:
+    torch.manual_seed(0)
+    theirs = torch.nn.AdaptiveLogSoftmaxWithLoss(8, 10, cutoffs=[4, 7], div_value=2.0, head_bias=True)
+    ours = nn.AdaptiveLogSoftmaxWithLoss(8, 10, cutoffs=[4, 7], div_value=2.0, head_bias=True)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = _arr((6, 8), 3)
+    y = np.array([0, 3, 5, 8, 9, 6])
+    got, want = ours(ds.tensor(x), ds.tensor(y)), theirs(torch.tensor(x), torch.tensor(y))
+    np.testing.assert_allclose(got.output.numpy(), want.output.detach().numpy(), rtol=1e-5, atol=1e-6)
+    got.loss.backward()
+    want.loss.backward()
+    for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+    np.testing.assert_allclose(ours.log_prob(ds.tensor(x)).numpy(), theirs.log_prob(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    assert ours.predict(ds.tensor(x)).tolist() == theirs.predict(torch.tensor(x)).tolist()
+    with pytest.raises(ValueError, match="cutoffs"):
+        nn.AdaptiveLogSoftmaxWithLoss(8, 10, cutoffs=[7, 4])

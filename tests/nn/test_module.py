@@ -558,3 +558,37 @@ def test_buffer_assignment_registers_a_buffer_like_torch() -> None:
     assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()]
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["steps"]
     assert not ours.steps.requires_grad and list(ours.parameters()) == []
+
+
+def test_backward_hooks_see_and_replace_gradients_like_torch() -> None:
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    theirs = torch.nn.Linear(2, 3)
+    ours = nn.Linear(2, 3)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    logs: dict[str, list] = {"ours": [], "theirs": []}
+
+    def install(layer: Any, log: list) -> None:
+        layer.register_full_backward_pre_hook(lambda m, go: (go[0] * 2,))
+
+        def hook(m: Any, gi: tuple, go: tuple) -> Any:
+            log.append((None if gi[0] is None else gi[0].numpy().copy(), go[0].numpy().copy()))
+            return None if gi[0] is None else (gi[0] * 3,)
+
+        layer.register_full_backward_hook(hook)
+
+    install(ours, logs["ours"])
+    install(theirs, logs["theirs"])
+    x = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)
+    dx, tx = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (ours(dx) ** 2).sum().backward()
+    (theirs(tx) ** 2).sum().backward()
+    np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), rtol=1e-5)  # scaled by 2 (pre hook) and 3 (hook)
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-5)
+    ours(ds.tensor(x)).sum().backward()  # an input without gradient: the hook still runs, with None
+    theirs(torch.tensor(x)).sum().backward()
+    assert len(logs["ours"]) == len(logs["theirs"]) == 2 and logs["ours"][1][0] is None and logs["theirs"][1][0] is None
+    for (gi, go), (tgi, tgo) in zip(logs["ours"], logs["theirs"]):
+        np.testing.assert_allclose(go, tgo, rtol=1e-5)
+        if gi is not None:
+            np.testing.assert_allclose(gi, tgi, rtol=1e-5)

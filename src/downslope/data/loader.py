@@ -300,7 +300,12 @@ def _looks_like_arrays(items: tuple[Any, ...]) -> bool:
     lengths = set()
     for item in items:
         arr = item.array if isinstance(item, Tensor) else item
-        if not isinstance(arr, np.ndarray) or arr.ndim == 0:
+        if isinstance(arr, list):
+            try:
+                arr = np.asarray(arr)
+            except ValueError:  # ragged: samples, not an array
+                return False
+        if not isinstance(arr, np.ndarray) or arr.ndim == 0 or arr.dtype.kind not in "fiub":
             return False
         lengths.add(len(arr))
     return len(lengths) == 1

@@ -703,6 +703,57 @@ def max_pool1d_with_indices(input: Tensor, kernel_size: Any, stride: Any = None,
     return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
 
 
+# ---------------------------------------------------------------------- in-place activations
+def _in_place(x: Tensor, fn: Any) -> Tensor:
+    # The activation of a copy, written back into x: x keeps its identity and its version counter
+    # counts the write, and the gradient flows through the activation as in PyTorch.
+    x = _as_tensor(x, "in-place activation")
+    return x.copy_(fn(x.clone()))
+
+
+def relu_(x: Tensor) -> Tensor:
+    """:func:`relu` written into ``x`` (returns ``x``)."""
+    return _in_place(x, relu)
+
+
+def leaky_relu_(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """:func:`leaky_relu` written into ``x``."""
+    return _in_place(x, lambda t: leaky_relu(t, negative_slope))
+
+
+def elu_(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """:func:`elu` written into ``x``."""
+    return _in_place(x, lambda t: elu(t, alpha))
+
+
+def celu_(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """:func:`celu` written into ``x``."""
+    return _in_place(x, lambda t: celu(t, alpha))
+
+
+def selu_(x: Tensor) -> Tensor:
+    """:func:`selu` written into ``x``."""
+    return _in_place(x, selu)
+
+
+def hardtanh_(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """:func:`hardtanh` written into ``x``."""
+    return _in_place(x, lambda t: hardtanh(t, min_val, max_val))
+
+
+def threshold_(x: Tensor, threshold: float, value: float) -> Tensor:
+    """:func:`threshold` written into ``x``."""
+    return _in_place(x, lambda t: globals()["threshold"](t, threshold, value))
+
+
+def rrelu_(x: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    """:func:`rrelu` written into ``x``."""
+    return _in_place(x, lambda t: rrelu(t, lower, upper, training))
+
+
+__all__ += ["relu_", "leaky_relu_", "elu_", "celu_", "selu_", "hardtanh_", "threshold_", "rrelu_"]
+
+
 # Attention lives in attention.py beside MultiheadAttention.
 from .attention import scaled_dot_product_attention  # noqa: E402
 

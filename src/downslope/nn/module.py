@@ -74,6 +74,65 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+def _identity(x: Tensor) -> Tensor:
+    """A new graph node equal to ``x``: its gradient is the gradient with respect to this input."""
+    from ..ops import mul
+
+    return mul(x, 1.0)
+
+
+def _attach_backward_hooks(module: Module, hooks: dict[str, Any], args: tuple[Any, ...], output: Any) -> None:
+    """Register tensor hooks that gather grad_output and grad_input for the module's backward hooks."""
+    outputs = [o for o in (output if isinstance(output, (tuple, list)) else (output,)) if isinstance(o, Tensor)]
+    outputs = [o for o in outputs if o.requires_grad]
+    if not outputs:
+        return
+    inputs = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+    grad_output: list[Any] = [None] * len(outputs)
+    grad_input: list[Any] = [None] * len(args)
+    pending = {"outputs": len(outputs), "inputs": len(inputs)}
+
+    def call_backward_hooks() -> tuple[Any, ...]:
+        result = tuple(grad_input)
+        for hook in list(hooks["backward"].values()):
+            changed = hook(module, result, tuple(grad_output))
+            if changed is not None:
+                result = tuple(changed)
+        return result
+
+    def on_output(k: int) -> Callable[[Tensor], Any]:
+        def capture(g: Tensor) -> Any:
+            grad_output[k] = g
+            pending["outputs"] -= 1
+            replaced = None
+            if pending["outputs"] == 0:
+                for hook in list(hooks["backward_pre"].values()):
+                    changed = hook(module, tuple(grad_output))
+                    if changed is not None:
+                        grad_output[:] = list(changed)
+                        replaced = grad_output[k]
+                if not inputs:  # no input needs a gradient: PyTorch still calls the hook, with Nones
+                    call_backward_hooks()
+            return replaced
+
+        return capture
+
+    def on_input(i: int) -> Callable[[Tensor], Any]:
+        def capture(g: Tensor) -> Any:
+            grad_input[i] = g
+            pending["inputs"] -= 1
+            if pending["inputs"] == 0:
+                return call_backward_hooks()[i]
+            return None
+
+        return capture
+
+    for k, o in enumerate(outputs):
+        o.register_hook(on_output(k))
+    for i in inputs:
+        args[i].register_hook(on_input(i))
+
+
 def _accept_factory_kwargs(cls: type) -> None:
     """Give a layer class PyTorch's ``device=`` and ``dtype=`` constructor keywords.
 
@@ -217,11 +276,16 @@ class Module:
             changed = hook(self, args)
             if changed is not None:
                 args = changed if isinstance(changed, tuple) else (changed,)
+        backward = hooks["backward"] or hooks["backward_pre"]
+        if backward:
+            args = tuple(_identity(a) if isinstance(a, Tensor) and a.requires_grad else a for a in args)
         output = self.forward(*args, **kwargs)
         for hook in list(hooks["forward"].values()):
             changed = hook(self, args, output)
             if changed is not None:
                 output = changed
+        if backward:
+            _attach_backward_hooks(self, hooks, args, output)
         return output
 
     def _add_hook(self, kind: str, hook: Callable[..., Any], prepend: bool) -> RemovableHandle:
@@ -229,7 +293,8 @@ class Module:
             raise ArgumentTypeError(f"{type(self).__name__}.register_{kind}_hook: expected a callable, got {hook!r}")
         hooks = self.__dict__.get("_hooks")
         if hooks is None:
-            hooks = {"forward_pre": OrderedDict(), "forward": OrderedDict()}
+            hooks = {"forward_pre": OrderedDict(), "forward": OrderedDict(), "backward": OrderedDict(),
+                     "backward_pre": OrderedDict()}  # fmt: skip
             object.__setattr__(self, "_hooks", hooks)
         handle = RemovableHandle(hooks[kind])
         hooks[kind][handle.id] = hook
@@ -277,6 +342,31 @@ class Module:
         if with_kwargs:
             raise ArgumentError("register_forward_hook: with_kwargs=True is not supported")
         return self._add_hook("forward", hook, prepend)
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to the
+        module's tensor inputs are computed (``None`` for inputs that need none); a non-None result
+        replaces ``grad_input``. Set up at each call of the module, so register it before the forward.
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import nn
+            >>> seen = []
+            >>> layer = nn.Linear(2, 1)
+            >>> _ = layer.register_full_backward_hook(lambda m, gi, go: seen.append((gi[0].shape, go[0].shape)))
+            >>> layer(ds.randn(3, 2, requires_grad=True)).sum().backward(); seen
+            [((3, 2), (3, 1))]
+        """
+        return self._add_hook("backward", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` before the module's gradients are computed; a non-None
+        result replaces ``grad_output``."""
+        return self._add_hook("backward_pre", hook, prepend)
+
+    def register_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """PyTorch's deprecated name; it behaves as :meth:`register_full_backward_hook` here."""
+        return self._add_hook("backward", hook, False)
 
     # ------------------------------------------------------------------ registration
     def _check_initialized(self, name: str) -> None:

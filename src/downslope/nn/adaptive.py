@@ -1,0 +1,108 @@
+"""Adaptive softmax (Grave et al., 2017) with PyTorch's ``AdaptiveLogSoftmaxWithLoss``: frequent
+classes in a head softmax, rarer ones in clusters reached through the head, each cluster's input
+projected down by ``div_value`` per level.
+
+Example:
+    >>> import downslope as ds
+    >>> from downslope import nn
+    >>> asm = nn.AdaptiveLogSoftmaxWithLoss(32, 10, cutoffs=[4, 7])
+    >>> out = asm(ds.randn(5, 32), ds.tensor([0, 3, 5, 8, 9]))
+    >>> out.output.shape, asm.log_prob(ds.randn(2, 32)).shape
+    ((5,), (2, 10))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .. import ops
+from ..errors import ArgumentError, ShapeError
+from ..tensor import Tensor
+from . import functional as F
+from .layers import Linear
+from .module import Module, ModuleList, Sequential
+
+__all__ = ["AdaptiveLogSoftmaxWithLoss"]
+
+
+class _ASMoutput(NamedTuple):
+    output: Tensor
+    loss: Tensor
+
+
+class AdaptiveLogSoftmaxWithLoss(Module):
+    """``forward(input, target)`` returns ``(output, loss)``: each sample's target log-probability and
+    their negated mean. ``log_prob(input)`` gives the full (N, n_classes) log-probabilities and
+    ``predict(input)`` the most likely class."""
+
+    def __init__(
+        self, in_features: int, n_classes: int, cutoffs: Sequence[int], div_value: float = 4.0, head_bias: bool = False
+    ) -> None:
+        super().__init__()
+        cutoffs = list(cutoffs)
+        if (
+            not cutoffs
+            or cutoffs != sorted(cutoffs)
+            or min(cutoffs) <= 0
+            or max(cutoffs) > n_classes - 1
+            or len(set(cutoffs)) != len(cutoffs)
+        ):
+            raise ArgumentError(
+                f"AdaptiveLogSoftmaxWithLoss: cutoffs should be a sequence of unique, positive integers sorted in "
+                f"increasing order, each value between 1 and n_classes - 1 = {n_classes - 1}; got {cutoffs}"
+            )
+        self.in_features, self.n_classes, self.div_value, self.head_bias = in_features, n_classes, div_value, head_bias
+        self.cutoffs = cutoffs + [n_classes]
+        self.shortlist_size = self.cutoffs[0]
+        self.n_clusters = len(self.cutoffs) - 1
+        self.head_size = self.shortlist_size + self.n_clusters
+        self.head = Linear(in_features, self.head_size, bias=head_bias)
+        self.tail = ModuleList()
+        for i in range(self.n_clusters):
+            hsz = int(in_features // (div_value ** (i + 1)))
+            osz = self.cutoffs[i + 1] - self.cutoffs[i]
+            self.tail.append(Sequential(Linear(in_features, hsz, bias=False), Linear(hsz, osz, bias=False)))
+
+    def forward(self, input: Tensor, target: Any) -> _ASMoutput:
+        t = np.asarray(target.array if isinstance(target, Tensor) else target, dtype=np.int64)
+        batched = t.ndim == 1
+        if t.ndim > 1 or input.ndim != t.ndim + 1 or (batched and input.shape[0] != t.shape[0]):
+            raise ShapeError(f"AdaptiveLogSoftmaxWithLoss: input {input.shape} does not fit target shape {t.shape}")
+        x = input if batched else ops.unsqueeze(input, 0)
+        t = t.reshape(-1)
+        if t.size and (t.min() < 0 or t.max() >= self.n_classes):
+            raise ArgumentError(f"AdaptiveLogSoftmaxWithLoss: target values should be in [0, {self.n_classes - 1}]")
+        gather = t.copy()
+        output: Any = 0.0
+        for i in range(self.n_clusters):
+            low, high = self.cutoffs[i], self.cutoffs[i + 1]
+            in_cluster = (t >= low) & (t < high)
+            if not in_cluster.any():
+                continue
+            gather[in_cluster] = self.shortlist_size + i
+            rows = np.flatnonzero(in_cluster)
+            local = F.log_softmax(self.tail[i](x[rows]), dim=1)
+            picked = local[np.arange(len(rows)), t[rows] - low]  # this cluster's rows only
+            scatter = np.zeros((x.shape[0], len(rows)), dtype=x.array.dtype)
+            scatter[rows, np.arange(len(rows))] = 1.0
+            output = output + ops.matmul(Tensor(scatter), picked)
+        head = F.log_softmax(self.head(x), dim=1)
+        output = head[np.arange(x.shape[0]), gather] + output
+        loss = ops.mean(-output)
+        return _ASMoutput(output if batched else ops.squeeze(output, 0), loss)
+
+    def log_prob(self, input: Tensor) -> Tensor:
+        """The log-probabilities of every class, (N, n_classes)."""
+        head = F.log_softmax(self.head(input), dim=-1)
+        parts = [head[..., : self.shortlist_size]]
+        for i in range(self.n_clusters):
+            cluster = F.log_softmax(self.tail[i](input), dim=-1)
+            parts.append(cluster + head[..., self.shortlist_size + i : self.shortlist_size + i + 1])
+        return ops.cat(parts, -1)
+
+    def predict(self, input: Tensor) -> Tensor:
+        """The most likely class of each sample."""
+        return Tensor(np.argmax(self.log_prob(input).array, axis=-1))
