@@ -55,7 +55,25 @@ def test_a_missing_name_would_be_caught() -> None:
 
 def test_committed_table_is_up_to_date() -> None:
     pytest.importorskip("torch")
-    fresh = generator().render()
+    # Rendered in a fresh interpreter: what other tests imported or patched into torch's and
+    # downslope's namespaces must not change which names the table sees.
+    import os
+    import subprocess
+    import sys
+
+    import downslope
+
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('make_table', {str(HERE / 'make_table.py')!r})\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "sys.stdout.write(module.render())\n"
+    )
+    src = str(Path(downslope.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=src + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    fresh = done.stdout
     assert TABLE.read_text() == fresh, (
         "docs/pytorch_compat.md is stale: regenerate it with `PYTHONPATH=src python tests/compat/make_table.py`"
     )

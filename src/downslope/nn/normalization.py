@@ -179,6 +179,11 @@ def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-u
     return tuple(out)
 
 
+# The rule hands ``y`` on to the composite rule only for double backward, which does not read it
+# either: an in-place change of BatchNorm's output (ResNet's ``out += identity``) is safe, as in PyTorch.
+_batch_norm_channels_vjp.reads_output = False  # type: ignore[attr-defined]
+
+
 def _update_running(
     running_mean: Tensor, running_var: Tensor, mean: np.ndarray, var: np.ndarray, count: int, momentum: float
 ) -> None:
