@@ -61,3 +61,44 @@ def test_compare_refuses_a_training_run_and_overwrites_its_own(tmp_path):
     rows = (tmp_path / "cmp" / "compare.csv").read_text().splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == ["sgd"]
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
+
+
+@pytest.mark.slow
+def test_the_exported_onnx_graph_fills_missing_values_as_predict_does(tmp_path):
+    """A run trained with --missing mean filled NaN inputs in `predict`, but its exported ONNX graph
+    did not: ONNX Runtime returned NaN probabilities (and a label) for the same rows."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2)) * [3.0, 0.5] + [10.0, -4.0]  # far from 0, so a missing 0 would show
+    label = np.where(X[:, 0] - 10 > 6 * (X[:, 1] + 4), "up", "down")
+    cells = [[f"{a:.3f}", f"{b:.3f}", c] for (a, b), c in zip(X, label)]
+    for i in range(0, 120, 7):
+        cells[i][i % 2] = "" if i % 3 else "NA"
+    _write_csv(tmp_path / "train.csv", ["a", "b", "label"], cells)
+    train = ["train", "--data", "train.csv", "--missing", "mean", "--epochs", "20", "--out", "run", "--quiet"]
+    assert _cli(*train, cwd=tmp_path).returncode == 0
+    done = _cli("export", "run", "--onnx", "run.onnx", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+    new = [["", "-4.5"], ["13.0", ""], ["7.0", "-3.0"]]
+    _write_csv(tmp_path / "new.csv", ["a", "b"], new)
+    done = _cli("predict", "run", "--data", "new.csv", "--out", "preds.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "preds.csv").read_text().splitlines()
+    assert lines[0] == "prediction,p_down,p_up"
+    expected_labels = [r.split(",")[0] for r in lines[1:]]
+    expected_probs = np.array([[float(v) for v in r.split(",")[1:]] for r in lines[1:]])
+
+    session = ort.InferenceSession(str(tmp_path / "run.onnx"))
+    column = {k: np.array([[float(r[j]) if r[j] else np.nan] for r in new], np.float32) for j, k in enumerate("ab")}
+    got_labels, got_probs = session.run(None, column)
+    assert np.isfinite(got_probs).all()
+    assert list(got_labels) == expected_labels
+    np.testing.assert_allclose(got_probs, expected_probs, atol=1e-5)

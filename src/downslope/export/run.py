@@ -7,7 +7,9 @@ The ONNX graph is the whole prediction path, so a deployment needs nothing but O
   ``ai.onnx.ml.OneHotEncoder``; a category not seen in training is an error, as in ``predict``).
   Other runs (built-in datasets, NPZ/NPY files) take one ``float32 (N, n_features)`` input named
   ``features`` (for image data: the flattened pixels, as in training).
-* the feature standardization of training (``(x - mean) / scale``), then the model;
+* the filling of missing values (NaN) of a run trained with ``--missing mean|median|most_frequent``
+  (the training split's values, as ``predict`` fills them), the feature standardization of training
+  (``(x - mean) / scale``), then the model;
 * outputs, in the data's own units: ``label`` (the class name, or its index when classes have no
   names) and ``probabilities`` (N, classes) for classification; ``prediction`` (N, outputs) for
   regression, with the target scaling of training undone (``y * scale + mean``) when the run
@@ -83,6 +85,10 @@ def run_to_onnx(model: Any, state: dict[str, Any], opset: int = ox.MIN_OPSET) ->
         g.reserve("features")
         inputs.append(h.make_tensor_value_info("features", onnx.TensorProto.FLOAT, ["batch", n_features]))
         x = "features"
+    imputer = (state.get("preprocess") or {}).get("imputer")
+    if imputer:  # a run trained with --missing mean|median|most_frequent fills NaN inputs as predict does
+        fill = np.asarray(imputer["fill"], np.float32).reshape(1, -1)
+        x = g.node("Where", [g.node("IsNaN", [x], "missing"), g.const(fill, "fill_values"), x], "filled")
     scaler = _standardizer(state, "standardizer")
     if scaler is not None:
         x = g.node("Sub", [x, g.const(scaler[0], "feature_mean")])
@@ -170,15 +176,21 @@ def sample_feeds(state: dict[str, Any], n: int, seed: int = 0) -> dict[str, np.n
     n_features = int(state["n_features"])
     mean, scale = scaler if scaler is not None else (np.zeros(n_features, np.float32), np.ones(n_features, np.float32))
     encoder = _encoder(state)
+    fills = bool((state.get("preprocess") or {}).get("imputer"))
     if encoder is None:
-        return {"features": (mean + scale * rng.standard_normal((n, n_features))).astype(np.float32)}
+        features = (mean + scale * rng.standard_normal((n, n_features))).astype(np.float32)
+        if fills:  # one missing value per row, so the check covers the filling
+            features[np.arange(n), np.arange(n) % n_features] = np.nan
+        return {"features": features}
     feeds: dict[str, np.ndarray] = {}
     position = 0
     for col in encoder["columns"]:
         cats = encoder["categories"].get(col)
         if cats is None:
-            value = mean[position] + scale[position] * rng.standard_normal((n, 1))
-            feeds[col] = value.astype(np.float32)
+            value = (mean[position] + scale[position] * rng.standard_normal((n, 1))).astype(np.float32)
+            if fills:
+                value[position % n] = np.nan  # a missing value in each numeric column
+            feeds[col] = value
             position += 1
         else:
             feeds[col] = np.array(rng.choice(cats, size=(n, 1)), dtype=object)
