@@ -102,3 +102,30 @@ def test_the_exported_onnx_graph_fills_missing_values_as_predict_does(tmp_path):
     assert np.isfinite(got_probs).all()
     assert list(got_labels) == expected_labels
     np.testing.assert_allclose(got_probs, expected_probs, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("missing", ["error", "mean"])
+def test_predict_gives_every_row_a_prediction_when_the_target_column_is_left_empty(tmp_path, missing):
+    """The usual file of new rows keeps the target column with its cells empty (the values to predict).
+    predict refused it ("unknown class ''") or, for a run trained with --missing, silently left those
+    rows out, so the predictions no longer lined up with the input rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 2))
+    rows = [[f"{a:.3f}", f"{b:.3f}", "yes" if a + b > 0 else "no"] for a, b in X]
+    _write_csv(tmp_path / "train.csv", ["a", "b", "label"], rows)
+    train = ["train", "--data", "train.csv", "--missing", missing, "--epochs", "30", "--out", "run", "--quiet"]
+    assert _cli(*train, cwd=tmp_path).returncode == 0
+    new = [["3.0", "3.0"], ["-3.0", "-3.0"], ["2.5", "2.0"], ["-2.0", "-2.5"]]
+    _write_csv(tmp_path / "features.csv", ["a", "b"], new)
+    _write_csv(tmp_path / "blanks.csv", ["a", "b", "label"], [r + [""] for r in new])
+    _write_csv(tmp_path / "some.csv", ["a", "b", "label"], [r + [t] for r, t in zip(new, ["", "no", "", "maybe"])])
+    outputs = []
+    for name in ("features", "blanks", "some"):
+        done = _cli("predict", "run", "--data", f"{name}.csv", "--out", f"{name}.out.csv", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        outputs.append((tmp_path / f"{name}.out.csv").read_text())
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert [r.split(",")[0] for r in outputs[0].splitlines()[1:]] == ["yes", "no", "yes", "no"]

@@ -407,7 +407,9 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
         header, rows = read_rows(data)
         name = target or encoder.target
         y = None
-        if name in header:
+        # predict ignores a target column: its cells may be empty (the values to predict) or
+        # unknown, and each input row gets its prediction, in order
+        if need_target and name in header:
             j = header.index(name)
             if encoder.missing != "error":  # as in training: rows without a target are left out
                 kept = [r for r in rows if not _is_missing(r[j])]
