@@ -129,3 +129,19 @@ def test_predict_gives_every_row_a_prediction_when_the_target_column_is_left_emp
         outputs.append((tmp_path / f"{name}.out.csv").read_text())
     assert outputs[0] == outputs[1] == outputs[2]
     assert [r.split(",")[0] for r in outputs[0].splitlines()[1:]] == ["yes", "no", "yes", "no"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--data", "no-such-file.csv"],
+        ["lr-find", "--data", "moons", "--num-iter", "1"],
+        ["train", "--data", "no-such-file.csv", "--out", "a/b/run"],
+    ],
+    ids=["train", "lr-find", "nested --out"],
+)
+def test_a_refused_command_leaves_no_empty_runs_directory(tmp_path, args):
+    """A typo in a first command in a fresh directory left an empty runs/ (or the --out's parents)."""
+    done = _cli(*args, cwd=tmp_path)
+    assert done.returncode == 2 and "error" in done.stderr
+    assert list(tmp_path.iterdir()) == []

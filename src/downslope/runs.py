@@ -209,6 +209,7 @@ class Run:
         self.staging = staging
         self._lock_fd = lock_fd
         self.overwrite = overwrite
+        self.made_dirs: list[Path] = []  # the parents reserving created, innermost first (discard removes them)
 
     @property
     def checkpoint(self) -> Path:
@@ -288,6 +289,11 @@ class Run:
         """Remove the staging directory (nothing worth keeping was written)."""
         shutil.rmtree(self.staging, ignore_errors=True)
         self._unlock()
+        for made in self.made_dirs:  # a refused command leaves no empty runs/ behind
+            try:
+                made.rmdir()
+            except OSError:
+                break  # not empty (another run appeared there meanwhile), or already gone
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
@@ -352,6 +358,7 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
     import tempfile
 
     try:
+        made_dirs = [p for p in [final.parent, *final.parent.parents] if str(p) != "." and not p.exists()]
         final.parent.mkdir(parents=True, exist_ok=True)
         private = Path(tempfile.mkdtemp(prefix=f".{final.name}.reserving-", dir=final.parent))
         os.chmod(private, 0o777 & ~_umask())  # mkdtemp's 0700 would make the run private
@@ -360,6 +367,7 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
             f"--out {final}: cannot create a run directory there ({exc.strerror or exc}); choose a writable --out"
         ) from None
     run = Run(final, private, _try_lock(private), overwrite)
+    run.made_dirs = made_dirs
     try:
         run.set_status(RUNNING)  # also proves the directory is writable before any work is done
         _claim(run, staging)
