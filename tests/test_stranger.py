@@ -145,3 +145,31 @@ def test_a_refused_command_leaves_no_empty_runs_directory(tmp_path, args):
     done = _cli(*args, cwd=tmp_path)
     assert done.returncode == 2 and "error" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_predictions_csv_quotes_class_names_with_commas_and_quotes(tmp_path):
+    """Class names come from the user's data; predict wrote them unquoted, so a name with a comma
+    split its row into more fields than the header and no CSV reader could line them up."""
+    import csv
+
+    import numpy as np
+
+    names = ["blue, dark", "red", 'say "hi"']
+    x = np.random.default_rng(3).normal(size=(150, 2))
+    kinds = [names[int(a > 0.4) + int(a > -0.4)] for a, _ in x]
+    with open(tmp_path / "kinds.csv", "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["a", "b", "kind"])
+        out.writerows([f"{a:.3f}", f"{b:.3f}", k] for (a, b), k in zip(x, kinds))
+    assert (
+        _cli("train", "--data", "kinds.csv", "--epochs", "30", "--out", "run", "--quiet", cwd=tmp_path).returncode == 0
+    )
+    done = _cli("predict", "run", "--data", "kinds.csv", "--out", "preds.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "preds.csv", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    assert header == ["prediction", "p_blue, dark", "p_red", 'p_say "hi"']
+    assert len(rows) == 150 and all(len(r) == 4 for r in rows)
+    assert {r[0] for r in rows} <= set(names)
+    assert np.mean([r[0] == k for r, k in zip(rows, kinds)]) > 0.8  # the names are the model's classes, in order

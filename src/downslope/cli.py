@@ -693,6 +693,9 @@ def _check_predictions_path(out: str, data: str) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    import csv
+    import io
+
     import numpy as np
 
     from .experiment import data_units
@@ -704,21 +707,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
     X, _ = _features_for(state, args.data, None, need_target=False)
     out = predict(model, X)
     preds = data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), state["preprocess"])
-    lines = []
+    # the csv module quotes a class name holding a comma, a quote or a line break (names come from the data)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
     if state["task"] == "classification":
         names = state["class_names"] or [str(i) for i in range(state["n_outputs"])]
         shifted = preds - preds.max(axis=1, keepdims=True)
         probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
-        lines.append(",".join(["prediction"] + [f"p_{n}" for n in names]))
+        writer.writerow(["prediction"] + [f"p_{n}" for n in names])
         for row, p in zip(preds.argmax(axis=1), probs):
-            lines.append(",".join([names[row]] + [f"{v:.6g}" for v in p]))
+            writer.writerow([names[row]] + [f"{v:.6g}" for v in p])
     else:
         cols = preds.reshape(len(preds), -1)
-        lines.append(
-            ",".join(["prediction"] if cols.shape[1] == 1 else [f"prediction_{i}" for i in range(cols.shape[1])])
-        )
-        lines += [",".join(f"{v:.6g}" for v in r) for r in cols]
-    atomic_write_bytes(args.out, ("\n".join(lines) + "\n").encode())
+        writer.writerow(["prediction"] if cols.shape[1] == 1 else [f"prediction_{i}" for i in range(cols.shape[1])])
+        writer.writerows([f"{v:.6g}" for v in r] for r in cols)
+    atomic_write_bytes(args.out, text.getvalue().encode())
     print(f"wrote {len(preds)} predictions to {args.out}")
     return 0
 
