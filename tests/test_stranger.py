@@ -173,3 +173,32 @@ def test_predictions_csv_quotes_class_names_with_commas_and_quotes(tmp_path):
     assert len(rows) == 150 and all(len(r) == 4 for r in rows)
     assert {r[0] for r in rows} <= set(names)
     assert np.mean([r[0] == k for r, k in zip(rows, kinds)]) > 0.8  # the names are the model's classes, in order
+
+
+@pytest.mark.slow
+def test_predict_and_export_never_write_over_the_run_they_read(tmp_path):
+    """`predict RUN --out RUN/model.ds` and `export RUN --onnx RUN/model.ds` replaced the run's model
+    (evaluate then failed: "not a zip file"); --onnx and --safetensors naming one file kept only the
+    second; an --onnx directory or missing parent was a bare OS error."""
+    pytest.importorskip("onnx")
+    assert _cli("train", "--data", "moons", "--epochs", "1", "--out", "run", "--quiet", cwd=tmp_path).returncode == 0
+    (tmp_path / "new.csv").write_text("0.5,0.2\n")
+    record = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    refused = [
+        (["predict", "run", "--data", "new.csv", "--out", "run/model.ds"], "inside the run"),
+        (["predict", "run", "--data", "new.csv", "--out", "./run/../run/preds.csv"], "inside the run"),
+        (["export", "run", "--onnx", "run/model.ds"], "inside the run"),
+        (["export", "run", "--safetensors", "run/report.html"], "inside the run"),
+        (["export", "run", "--onnx", "m.out", "--safetensors", "./m.out"], "the same file"),
+        (["export", "run", "--onnx", "."], "is a directory"),
+    ]
+    for args, fragment in refused:
+        done = _cli(*args, cwd=tmp_path)
+        assert done.returncode == 2 and fragment in done.stderr, (args, done.stderr)
+        assert done.stderr.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == record
+    assert not (tmp_path / "m.out").exists()
+    done = _cli("export", "run", "--onnx", "deploy/model.onnx", "--safetensors", "deploy/w.safetensors", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "deploy").iterdir()) == ["model.onnx", "w.safetensors"]
+    assert _cli("evaluate", "run", cwd=tmp_path).returncode == 0

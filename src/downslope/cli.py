@@ -699,10 +699,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .experiment import data_units
+    from .runs import check_output_file
     from .serialization import atomic_write_bytes
     from .train import predict
 
     _check_predictions_path(args.out, args.data)
+    check_output_file(args.out, args.run, "--out")
     model, state = _load_run(args.run)
     X, _ = _features_for(state, args.data, None, need_target=False)
     out = predict(model, X)

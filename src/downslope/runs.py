@@ -498,8 +498,31 @@ def check_complete(run: str | os.PathLike[str]) -> Path:
     return path
 
 
+def check_output_file(path: str | os.PathLike[str], run: str | os.PathLike[str], flag: str) -> None:
+    """Refuse to write a command's output file (``flag`` names the option) over a directory or
+    inside the run directory ``run`` it reads: a run's files are its record (its model, its report),
+    and a file written among them would replace one or mix in something the run did not make.
+
+    Example:
+        >>> check_output_file("runs/r/preds.csv", "runs/r", "--out")
+        Traceback (most recent call last):
+        ...
+        downslope.errors.ConfigError: --out runs/r/preds.csv: is inside the run runs/r; a run's files are its record, so write it elsewhere (e.g. preds.csv)
+    """
+    target = os.path.realpath(path)
+    if os.path.isdir(target):
+        raise ConfigError(f"{flag} {os.fspath(path)}: is a directory; give a file name inside it")
+    where = os.path.realpath(run)
+    if os.path.commonpath([where, target]) == where:
+        raise ConfigError(
+            f"{flag} {os.fspath(path)}: is inside the run {os.fspath(run)}; a run's files are its record, so write "
+            f"it elsewhere (e.g. {os.path.basename(target)})"
+        )
+
+
 __all__ = [
     "Run",
+    "check_output_file",
     "reserve",
     "resume",
     "check_complete",

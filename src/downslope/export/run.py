@@ -212,17 +212,28 @@ def export_run(
         ['wrote the weights of runs/iris-adam (4 arrays) to iris.safetensors']
     """
     from ..cli import _load_run
+    from ..runs import check_output_file
+    from ..serialization import atomic_write_bytes
 
     if onnx_path is None and safetensors_path is None:
         raise ConfigError("export: nothing to write; give --onnx PATH and/or --safetensors PATH")
+    for flag, path in (("--onnx", onnx_path), ("--safetensors", safetensors_path)):
+        if path is not None:
+            check_output_file(path, run, flag)
+    if onnx_path is not None and safetensors_path is not None:
+        if os.path.realpath(onnx_path) == os.path.realpath(safetensors_path):
+            raise ConfigError(
+                f"export: --onnx and --safetensors are the same file {os.fspath(onnx_path)}; the second would "
+                "replace the first, give two paths"
+            )
     model, state = _load_run(os.fspath(run))
     lines = []
     if onnx_path is not None:
-        onnx = ox.require_onnx()
+        ox.require_onnx()
         proto = run_to_onnx(model, state)
         feeds = sample_feeds(state, 7)
         ox.verify(proto, feeds, reference_outputs(model, state, feeds), where=f"export {run}")
-        onnx.save_model(proto, os.fspath(onnx_path))
+        atomic_write_bytes(onnx_path, proto.SerializeToString())  # parents made, never a half-written file
         lines.append(
             f"wrote {os.fspath(run)} as ONNX to {os.fspath(onnx_path)} (inputs: "
             f"{', '.join(i.name for i in proto.graph.input)}; outputs: {', '.join(o.name for o in proto.graph.output)})"
