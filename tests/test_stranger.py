@@ -202,3 +202,18 @@ def test_predict_and_export_never_write_over_the_run_they_read(tmp_path):
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (tmp_path / "deploy").iterdir()) == ["model.onnx", "w.safetensors"]
     assert _cli("evaluate", "run", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "flags, fragment",
+    [
+        (["--test-split", "0"], "test_split must be a fraction in (0, 1), got 0.0"),
+        (["--test-split", "0.9", "--val-split", "0.2"], "test_split + val_split must leave rows to train on"),
+    ],
+)
+def test_split_fractions_that_cannot_be_honoured_are_refused(tmp_path, flags, fragment):
+    """--test-split 0 was recorded in config.toml as 0 while 20% of the rows were held out anyway;
+    fractions summing past 1 failed deep inside the splitter ("test_size ... got 2.0000000000000004")."""
+    done = _cli("train", "--data", "moons", "--epochs", "1", "--out", "run", *flags, cwd=tmp_path)
+    assert done.returncode == 2 and fragment in done.stderr, done.stderr
+    assert list(tmp_path.iterdir()) == []
