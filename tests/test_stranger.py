@@ -217,3 +217,17 @@ def test_split_fractions_that_cannot_be_honoured_are_refused(tmp_path, flags, fr
     done = _cli("train", "--data", "moons", "--epochs", "1", "--out", "run", *flags, cwd=tmp_path)
     assert done.returncode == 2 and fragment in done.stderr, done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_train_says_which_target_and_task_it_chose_for_a_file(tmp_path):
+    """Leaving out the last column (`--drop label`) silently made the next-to-last column the target:
+    nothing printed said what the run predicts. train now names the target, the task and why."""
+    rows = [[f"{i % 7}.5", ["red", "blue"][i % 2], ["yes", "no"][i % 3 == 0]] for i in range(40)]
+    _write_csv(tmp_path / "d.csv", ["size", "color", "label"], rows)
+    done = _cli("train", "--data", "d.csv", "--epochs", "1", "--out", "a", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "target: 'label' (2 classes; the target holds text), 3 features" in done.stdout
+    done = _cli("train", "--data", "d.csv", "--drop", "label", "--epochs", "1", "--out", "b", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "target: 'color' (2 classes; the target holds text), 1 feature" in done.stdout

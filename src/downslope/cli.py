@@ -541,7 +541,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from . import runs
     from .distributed import launched_size
     from .errors import ConfigError
-    from .experiment import run_training
+    from .experiment import is_file_source, run_training
     from .train.callbacks import ModelCheckpoint
 
     writer = True
@@ -605,6 +605,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
     if not cfg["verbose"]:  # the progress output has already said why training stopped
         print(f"stopped: {result.stop_reason}")
+    data = result.data
+    if is_file_source(str(cfg["data"])):  # what the reader decided about a file, so a surprise shows
+        what = f"{data.n_outputs} classes" if data.task == "classification" else "regression"
+        reason = f"; {data.task_reason}" if data.task_reason else ""
+        name = f"{data.target_name!r} " if data.target_name else ""
+        print(f"target: {name}({what}{reason}), {data.n_features} feature{'s' if data.n_features != 1 else ''}")
     print("test metrics: " + ", ".join(f"{k}={v}" for k, v in shown.items() if k.startswith("test_")))
     print(f"run written to {out}/ (report.html, metrics.json, history.csv, model.ds, config.toml)")
     if diverged:
