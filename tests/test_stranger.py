@@ -231,3 +231,31 @@ def test_train_says_which_target_and_task_it_chose_for_a_file(tmp_path):
     done = _cli("train", "--data", "d.csv", "--drop", "label", "--epochs", "1", "--out", "b", "--quiet", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "target: 'color' (2 classes; the target holds text), 1 feature" in done.stdout
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_data_file_that_changed_since_the_run_started(tmp_path):
+    """A run killed part way and resumed after its CSV was edited continued silently on other rows
+    (another split and scaling), though --resume promises to continue exactly where it stopped."""
+    import signal
+
+    import numpy as np
+
+    x = np.random.default_rng(5).normal(size=(400, 3))
+    rows = [[f"{v:.4f}" for v in r] + [str(int(r.sum() > 0))] for r in x]
+    _write_csv(tmp_path / "d.csv", ["a", "b", "c", "y"], rows)
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), PYTHONUNBUFFERED="1")
+    train = [sys.executable, "-m", "downslope", "train", "--data", "d.csv", "--epochs", "100000", "--patience", "0"]
+    proc = subprocess.Popen(
+        [*train, "--out", "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.stdout is not None
+    while not (line := proc.stdout.readline()).startswith("Epoch 2/"):
+        assert line, "train ended before its second epoch"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)  # read on, so a full pipe cannot block it
+    assert proc.returncode == 130
+    _write_csv(tmp_path / "d.csv", ["a", "b", "c", "y"], rows[:-10])  # someone edited the file meanwhile
+    done = _cli("train", "--resume", "run", "--quiet", cwd=tmp_path)
+    assert done.returncode == 2 and "d.csv changed since the run started" in done.stderr, done.stderr
+    assert (tmp_path / ".run.partial" / "checkpoint.ckpt").is_file()  # still resumable

@@ -491,7 +491,7 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     nothing is there yet: repeating a run never writes over the run it came from.
     """
     from . import runs
-    from .experiment import to_toml
+    from .experiment import is_file_source, to_toml
 
     cfg = _config_from_args(args)
     out: Path | None = Path(args.out) if args.out else None
@@ -507,6 +507,8 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     cfg["out"] = str(run.final)
     try:
         run.write_text(runs.CONFIG_FILE, to_toml(cfg))
+        if is_file_source(str(cfg["data"])) and os.path.isfile(cfg["data"]):
+            run.write_bytes(runs.DATA_FINGERPRINT_FILE, runs.json_bytes(runs.data_fingerprint(cfg["data"])))
     except BaseException:
         run.discard()
         raise
@@ -529,6 +531,7 @@ def _resumed_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     run = runs.resume(args.resume)
     try:
         cfg = normalize_config(load_toml(run.path(runs.CONFIG_FILE)), str(run.path(runs.CONFIG_FILE)))
+        runs.check_same_data(run, str(cfg["data"]))
     except BaseException:
         run.leave(runs.INTERRUPTED)
         raise

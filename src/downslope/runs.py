@@ -46,11 +46,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, StateError
+from .errors import ConfigError, DataError, StateError
 
 STATUS_FILE = "status.json"
 CHECKPOINT_FILE = "checkpoint.ckpt"
 CONFIG_FILE = "config.toml"
+# the data file's size and SHA-256 when the run started: --resume refuses a file that changed since
+DATA_FINGERPRINT_FILE = ".data-fingerprint.json"
 RUNNING, COMPLETE, DIVERGED, INTERRUPTED = "running", "complete", "diverged", "interrupted"
 STATUSES = (RUNNING, COMPLETE, DIVERGED, INTERRUPTED)
 # Exit statuses of ``downslope train`` besides 0 (complete) and 2 (bad input or an unwritable path).
@@ -496,6 +498,51 @@ def check_complete(run: str | os.PathLike[str]) -> Path:
     if missing:
         raise StateError(f"{run}: the run is damaged: {', '.join(missing)} missing")
     return path
+
+
+def data_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The size and SHA-256 of a data file (read in 1 MiB blocks).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile(suffix=".csv") as f:
+        ...     _ = f.write(b"a,b\n1,2\n"); f.flush()
+        ...     data_fingerprint(f.name)["size"]
+        8
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
+def check_same_data(run: Run, data: str) -> None:
+    """Refuse to resume ``run`` when its data file is not the one it started on (the split, the
+    scaling and the rows of every later epoch would silently differ from the run's first epochs)."""
+    stored = read_json_file(run.path(DATA_FINGERPRINT_FILE))
+    if stored is None or not os.path.isfile(data):
+        return  # a built-in dataset, a run started before fingerprints, or a missing file (said later)
+    now = data_fingerprint(data)
+    if now != {k: stored.get(k) for k in now}:
+        raise DataError(
+            f"--resume {run.final}: {data} changed since the run started ({stored.get('size')} bytes then, "
+            f"{now['size']} now, another SHA-256); continuing would train on other rows. Restore the file, or "
+            "start a new run"
+        )
+
+
+def read_json_file(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A small JSON object file, or None when it is missing or unreadable."""
+    try:
+        found = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def check_output_file(path: str | os.PathLike[str], run: str | os.PathLike[str], flag: str) -> None:
