@@ -105,16 +105,28 @@ def check_run_state(state: Any, where: str = "model.ds") -> None:
         ...
         downslope.errors.CheckpointError: model.ds: the stored config implies '0.weight' of shape (1, 2), the stored array has shape (1, 3)
     """
-    from .experiment import normalize_config
+    from .experiment import _ARCHITECTURE, DEFAULTS, normalize_config
+    from .train.fit import CHECKPOINT_KIND
 
     if not isinstance(state, dict):
         raise CheckpointError(f"{where}: not a run's model file (it holds a {type(state).__name__}, not a dict)")
+    if state.get("kind") == CHECKPOINT_KIND:
+        raise CheckpointError(
+            f"{where}: this is a training checkpoint of fit (epoch {state.get('epoch')}), not a run's model file; "
+            "evaluate and predict take a run directory written by 'downslope train'"
+        )
     needed = ("model", "config", "task", "n_features", "n_outputs", "image_shape", "preprocess")
     missing = [k for k in needed if k not in state]
     if missing:
         raise CheckpointError(f"{where}: not a run's model file (missing {missing}); write one with 'downslope train'")
     if not isinstance(state["config"], dict):
         raise CheckpointError(f"{where}: the stored config is a {type(state['config']).__name__}, expected a table")
+    kind = state["config"].get("model", DEFAULTS["model"])
+    lacking = [k for k in ("model", *_ARCHITECTURE.get(kind, ())) if k not in state["config"]]
+    if lacking:  # a default filled in here would build another architecture than the one trained
+        raise CheckpointError(
+            f"{where}: the stored config lacks {lacking}, which the model's architecture needs; retrain the run"
+        )
     try:
         cfg = normalize_config(state["config"], f"{where}: stored config")
     except (ConfigError, ArithmeticError) as exc:  # int(inf) in a width is an OverflowError

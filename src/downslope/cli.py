@@ -58,6 +58,16 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_overwrite_flag(p: argparse.ArgumentParser) -> None:
+    """``--overwrite`` for the commands that write a run directory but cannot be resumed (compare,
+    landscape, lr-find): the refusal of a taken --out names this flag, so each of them has it."""
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run at --out (as a whole, in one step, once the new one is complete)",
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (what was wrong and where to read more), exit status 2."""
 
@@ -194,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--lrs", help="comma-separated learning rates (each optimizer runs with each)")
     p.add_argument("--batch-sizes", help="comma-separated batch sizes, e.g. full,32,1")
+    _add_overwrite_flag(p)
     p = sub.add_parser(
         "landscape",
         help="optimizers' paths on 2-D test functions, over contour plots",
@@ -217,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", default="", help="output directory, refused if not empty [runs/landscape-<function>-<time>-<id>]"
     )
+    _add_overwrite_flag(p)
     p = sub.add_parser(
         "lr-find",
         help="learning-rate range test with a plot and a suggestion",
@@ -228,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start-lr", type=float, default=1e-7, help="first learning rate tried [1e-7]")
     p.add_argument("--end-lr", type=float, default=10.0, help="last learning rate tried [10]")
     p.add_argument("--num-iter", type=int, default=100, help="number of mini-batches (one rate each) [100]")
+    _add_overwrite_flag(p)
     p = sub.add_parser(
         "export",
         help="a trained run as ONNX (with its preprocessing) and/or safetensors weights",
@@ -403,7 +416,9 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
             return _drop_missing_rows(state, fast[1], fast[2], need_target)
         header, rows = read_rows(data) if data.lower().endswith(".csv") else _parquet_rows(data)
         y = None
-        if name in header:
+        # predict ignores a target column: its cells may be empty (the values to predict) or
+        # unknown, and each input row gets its prediction, in order
+        if need_target and name in header:
             j = header.index(name)
             if encoder.missing != "error":  # as in training: rows without a target are left out
                 kept = [r for r in rows if not _is_missing(r[j])]
@@ -499,7 +514,7 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     nothing is there yet: repeating a run never writes over the run it came from.
     """
     from . import runs
-    from .experiment import to_toml
+    from .experiment import is_file_source, to_toml
 
     cfg = _config_from_args(args)
     out: Path | None = Path(args.out) if args.out else None
@@ -515,6 +530,8 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     cfg["out"] = str(run.final)
     try:
         run.write_text(runs.CONFIG_FILE, to_toml(cfg))
+        if is_file_source(str(cfg["data"])) and os.path.isfile(cfg["data"]):
+            run.write_bytes(runs.DATA_FINGERPRINT_FILE, runs.json_bytes(runs.data_fingerprint(cfg["data"])))
     except BaseException:
         run.discard()
         raise
@@ -537,6 +554,7 @@ def _resumed_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     run = runs.resume(args.resume)
     try:
         cfg = normalize_config(load_toml(run.path(runs.CONFIG_FILE)), str(run.path(runs.CONFIG_FILE)))
+        runs.check_same_data(run, str(cfg["data"]))
     except BaseException:
         run.leave(runs.INTERRUPTED)
         raise
@@ -549,7 +567,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from . import runs
     from .distributed import launched_size
     from .errors import ConfigError
-    from .experiment import run_training
+    from .experiment import is_file_source, run_training
     from .train.callbacks import ModelCheckpoint
 
     writer = True
@@ -613,6 +631,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
     if not cfg["verbose"]:  # the progress output has already said why training stopped
         print(f"stopped: {result.stop_reason}")
+    data = result.data
+    if is_file_source(str(cfg["data"])):  # what the reader decided about a file, so a surprise shows
+        what = f"{data.n_outputs} classes" if data.task == "classification" else "regression"
+        reason = f"; {data.task_reason}" if data.task_reason else ""
+        name = f"{data.target_name!r} " if data.target_name else ""
+        print(f"target: {name}({what}{reason}), {data.n_features} feature{'s' if data.n_features != 1 else ''}")
     print("test metrics: " + ", ".join(f"{k}={v}" for k, v in shown.items() if k.startswith("test_")))
     print(f"run written to {out}/ (report.html, metrics.json, history.csv, model.ds, config.toml)")
     if diverged:
@@ -701,32 +725,37 @@ def _check_predictions_path(out: str, data: str) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    import csv
+    import io
+
     import numpy as np
 
     from .experiment import data_units
+    from .runs import check_output_file
     from .serialization import atomic_write_bytes
     from .train import predict
 
     _check_predictions_path(args.out, args.data)
+    check_output_file(args.out, args.run, "--out")
     model, state = _load_run(args.run)
     X, _ = _features_for(state, args.data, None, need_target=False)
     out = predict(model, X)
     preds = data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), state["preprocess"])
-    lines = []
+    # the csv module quotes a class name holding a comma, a quote or a line break (names come from the data)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
     if state["task"] == "classification":
         names = state["class_names"] or [str(i) for i in range(state["n_outputs"])]
         shifted = preds - preds.max(axis=1, keepdims=True)
         probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
-        lines.append(",".join(["prediction"] + [f"p_{n}" for n in names]))
+        writer.writerow(["prediction"] + [f"p_{n}" for n in names])
         for row, p in zip(preds.argmax(axis=1), probs):
-            lines.append(",".join([names[row]] + [f"{v:.6g}" for v in p]))
+            writer.writerow([names[row]] + [f"{v:.6g}" for v in p])
     else:
         cols = preds.reshape(len(preds), -1)
-        lines.append(
-            ",".join(["prediction"] if cols.shape[1] == 1 else [f"prediction_{i}" for i in range(cols.shape[1])])
-        )
-        lines += [",".join(f"{v:.6g}" for v in r) for r in cols]
-    atomic_write_bytes(args.out, ("\n".join(lines) + "\n").encode())
+        writer.writerow(["prediction"] if cols.shape[1] == 1 else [f"prediction_{i}" for i in range(cols.shape[1])])
+        writer.writerows([f"{v:.6g}" for v in r] for r in cols)
+    atomic_write_bytes(args.out, text.getvalue().encode())
     print(f"wrote {len(preds)} predictions to {args.out}")
     return 0
 
@@ -734,8 +763,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .distributed import refuse_multi_process
     from .errors import ConfigError
-    from .experiment import build_loss, build_model, normalize_config, prepare, run_training
-    from .serialization import atomic_write_bytes
+    from .experiment import normalize_config
 
     refuse_multi_process("downslope compare")  # no data-parallel form: one line under mpiexec
     base = _config_from_args(args)
@@ -759,7 +787,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
                     name += f" batch={bs}"
                 cfg = normalize_config(dict(base, optimizer=opt, lr=lr, batch_size=bs, target_loss=0.0), "compare")
                 plan.append((name, cfg))
-    out = Path(base["out"]) if base["out"] else _default_out(base, "compare-", with_optimizer=False)
+    from . import runs
+
+    # named like every run directory: unique, reserved before the work (a taken or non-empty --out is
+    # refused before anything is trained), published complete; never written into another run
+    run = runs.reserve(
+        Path(base["out"]) if base["out"] else None,
+        parent="runs",
+        stem=_default_stem(base, "compare-", with_optimizer=False),
+        overwrite=args.overwrite,
+    )
+    try:
+        out = _compare_into(base, plan, run)
+        run.publish(runs.COMPLETE)
+    except BaseException:
+        run.discard()
+        raise
+    print(f"written: {out}/compare.csv, {out}/histories.csv, {out}/compare.png")
+    return 0
+
+
+def _compare_into(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], run: Any) -> Path:
+    """Train every (name, config) of ``plan`` and write compare's files into ``run``'s staging directory;
+    return the directory the files will be in once the run is published."""
+    from .experiment import build_loss, build_model, prepare, run_training
+
+    out = run.final
     data = prepare(base)
     from . import backend
 
@@ -787,8 +840,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             )
             for note in result.diagnostics:
                 print(f"{name}: warning: {note}")
-    runs = {name: result.history for name, result in results}
-    hists = {name: history.as_dict() for name, history in runs.items()}
+    histories = {name: result.history for name, result in results}
+    hists = {name: history.as_dict() for name, history in histories.items()}
     monitored = {name: h.get("val_loss") or h.get("loss") for name, h in hists.items()}
     target = base["target_loss"]
     target_origin = "--target-loss"
@@ -818,22 +871,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 diverged,
             )
         )
-    out.mkdir(parents=True, exist_ok=True)
     header = f"run,final_loss,final_val_loss,{metric_key},epochs,epochs_to_target,seconds_to_target,diverged"
     csv_lines = [header] + [
         ",".join("" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in r) for r in rows
     ]
-    atomic_write_bytes(out / "compare.csv", ("\n".join(csv_lines) + "\n").encode())
+    run.write_bytes("compare.csv", ("\n".join(csv_lines) + "\n").encode())
     long = ["run,epoch,loss,val_loss,time"]
     for name, h in hists.items():
         for i, loss in enumerate(h["loss"]):
             cells = [h.get(k, [None] * (i + 1))[i] for k in ("val_loss", "time")]
             long.append(",".join([name, str(i + 1), repr(loss)] + ["" if c is None else repr(c) for c in cells]))
-    atomic_write_bytes(out / "histories.csv", ("\n".join(long) + "\n").encode())
+    run.write_bytes("histories.csv", ("\n".join(long) + "\n").encode())
     try:
         from .viz.curves import plot_compare
 
-        plot_compare(runs, target=target or None, save_path=out / "compare.png")
+        plot_compare(histories, target=target or None, save_path=run.staging / "compare.png")
     except ImportError as exc:
         print(f"downslope: plot skipped ({exc})", file=sys.stderr)
     width = max(len(r[0]) for r in rows)
@@ -859,8 +911,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "diverged: the training loop's divergence guard stopped the run (loss NaN/inf, or 100x above its best, "
         "the first batch's loss included)"
     )
-    print(f"written: {out}/compare.csv, {out}/histories.csv, {out}/compare.png")
-    return 0
+    return out
 
 
 def cmd_landscape(args: argparse.Namespace) -> int:
@@ -888,7 +939,12 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     get_surface(args.function)  # an unknown name is refused before any directory is made
 
     # named like every run directory: unique, reserved before the work, published complete
-    run = runs.reserve(Path(args.out) if args.out else None, parent="runs", stem=f"landscape-{args.function}")
+    run = runs.reserve(
+        Path(args.out) if args.out else None,
+        parent="runs",
+        stem=f"landscape-{args.function}",
+        overwrite=args.overwrite,
+    )
     try:
         written = landscape.run_landscape(
             args.function, names, lr=args.lr or None, steps=args.steps, start=start, out_dir=run.staging, gif=args.gif
@@ -919,22 +975,28 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 
     refuse_multi_process("downslope lr-find")  # no data-parallel form: one line under mpiexec
     cfg = _config_from_args(args)
-    backend.manual_seed(cfg["seed"])
-    data = prepare(cfg)
-    model = build_model(cfg, data.n_features, data.n_outputs, data.image_shape)
-    optimizer = build_optimizer(cfg, model.parameters())
-    result = lr_find(
-        model,
-        build_loss(cfg, data.task),
-        optimizer,
-        training_data(data.X_train, model_targets(data.y_train, data.preprocess)),
-        start_lr=args.start_lr,
-        end_lr=args.end_lr,
-        num_iter=args.num_iter,
-        batch_size=batch_size_of(cfg) or 64,
+    # reserved before the sweep, like every run directory: a taken --out is refused before any work
+    run = runs.reserve(
+        Path(cfg["out"]) if cfg["out"] else None,
+        parent="runs",
+        stem=_default_stem(cfg, "lr-find-"),
+        overwrite=args.overwrite,
     )
-    run = runs.reserve(Path(cfg["out"]) if cfg["out"] else None, parent="runs", stem=_default_stem(cfg, "lr-find-"))
     try:
+        backend.manual_seed(cfg["seed"])
+        data = prepare(cfg)
+        model = build_model(cfg, data.n_features, data.n_outputs, data.image_shape)
+        optimizer = build_optimizer(cfg, model.parameters())
+        result = lr_find(
+            model,
+            build_loss(cfg, data.task),
+            optimizer,
+            training_data(data.X_train, model_targets(data.y_train, data.preprocess)),
+            start_lr=args.start_lr,
+            end_lr=args.end_lr,
+            num_iter=args.num_iter,
+            batch_size=batch_size_of(cfg) or 64,
+        )
         try:
             run.write_bytes("lr_find.png", _lr_find_png(result, cfg))
         except ImportError as exc:  # pragma: no cover - matplotlib missing

@@ -146,9 +146,15 @@ def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, A
         raise ConfigError(f"{source}: epochs must be >= 1, got {cfg['epochs']}")
     if cfg["max_categories"] < 1:
         raise ConfigError(f"{source}: max_categories must be >= 1, got {cfg['max_categories']}")
-    for key in ("test_split", "val_split"):
-        if not 0 <= cfg[key] < 1:
-            raise ConfigError(f"{source}: {key} must be a fraction in [0, 1), got {cfg[key]}")
+    if not 0 < cfg["test_split"] < 1:  # the run is scored (and evaluate scores it) on its test rows
+        raise ConfigError(f"{source}: test_split must be a fraction in (0, 1), got {cfg['test_split']}")
+    if not 0 <= cfg["val_split"] < 1:
+        raise ConfigError(f"{source}: val_split must be a fraction in [0, 1), got {cfg['val_split']}")
+    if cfg["test_split"] + cfg["val_split"] >= 1:
+        raise ConfigError(
+            f"{source}: test_split + val_split must leave rows to train on (sum < 1), got "
+            f"{cfg['test_split']} + {cfg['val_split']}"
+        )
     return cfg
 
 

@@ -46,11 +46,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, StateError
+from .errors import ConfigError, DataError, StateError
 
 STATUS_FILE = "status.json"
 CHECKPOINT_FILE = "checkpoint.ckpt"
 CONFIG_FILE = "config.toml"
+# the data file's size and SHA-256 when the run started: --resume refuses a file that changed since
+DATA_FINGERPRINT_FILE = ".data-fingerprint.json"
 RUNNING, COMPLETE, DIVERGED, INTERRUPTED = "running", "complete", "diverged", "interrupted"
 STATUSES = (RUNNING, COMPLETE, DIVERGED, INTERRUPTED)
 # Exit statuses of ``downslope train`` besides 0 (complete) and 2 (bad input or an unwritable path).
@@ -209,6 +211,7 @@ class Run:
         self.staging = staging
         self._lock_fd = lock_fd
         self.overwrite = overwrite
+        self.made_dirs: list[Path] = []  # the parents reserving created, innermost first (discard removes them)
 
     @property
     def checkpoint(self) -> Path:
@@ -288,6 +291,11 @@ class Run:
         """Remove the staging directory (nothing worth keeping was written)."""
         shutil.rmtree(self.staging, ignore_errors=True)
         self._unlock()
+        for made in self.made_dirs:  # a refused command leaves no empty runs/ behind
+            try:
+                made.rmdir()
+            except OSError:
+                break  # not empty (another run appeared there meanwhile), or already gone
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
@@ -352,6 +360,7 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
     import tempfile
 
     try:
+        made_dirs = [p for p in [final.parent, *final.parent.parents] if str(p) != "." and not p.exists()]
         final.parent.mkdir(parents=True, exist_ok=True)
         private = Path(tempfile.mkdtemp(prefix=f".{final.name}.reserving-", dir=final.parent))
         os.chmod(private, 0o777 & ~_umask())  # mkdtemp's 0700 would make the run private
@@ -360,6 +369,7 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
             f"--out {final}: cannot create a run directory there ({exc.strerror or exc}); choose a writable --out"
         ) from None
     run = Run(final, private, _try_lock(private), overwrite)
+    run.made_dirs = made_dirs
     try:
         run.set_status(RUNNING)  # also proves the directory is writable before any work is done
         _claim(run, staging)
@@ -490,8 +500,76 @@ def check_complete(run: str | os.PathLike[str]) -> Path:
     return path
 
 
+def data_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The size and SHA-256 of a data file (read in 1 MiB blocks).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile(suffix=".csv") as f:
+        ...     _ = f.write(b"a,b\n1,2\n"); f.flush()
+        ...     data_fingerprint(f.name)["size"]
+        8
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
+def check_same_data(run: Run, data: str) -> None:
+    """Refuse to resume ``run`` when its data file is not the one it started on (the split, the
+    scaling and the rows of every later epoch would silently differ from the run's first epochs)."""
+    stored = read_json_file(run.path(DATA_FINGERPRINT_FILE))
+    if stored is None or not os.path.isfile(data):
+        return  # a built-in dataset, a run started before fingerprints, or a missing file (said later)
+    now = data_fingerprint(data)
+    if now != {k: stored.get(k) for k in now}:
+        raise DataError(
+            f"--resume {run.final}: {data} changed since the run started ({stored.get('size')} bytes then, "
+            f"{now['size']} now, another SHA-256); continuing would train on other rows. Restore the file, or "
+            "start a new run"
+        )
+
+
+def read_json_file(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A small JSON object file, or None when it is missing or unreadable."""
+    try:
+        found = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def check_output_file(path: str | os.PathLike[str], run: str | os.PathLike[str], flag: str) -> None:
+    """Refuse to write a command's output file (``flag`` names the option) over a directory or
+    inside the run directory ``run`` it reads: a run's files are its record (its model, its report),
+    and a file written among them would replace one or mix in something the run did not make.
+
+    Example:
+        >>> check_output_file("runs/r/preds.csv", "runs/r", "--out")
+        Traceback (most recent call last):
+        ...
+        downslope.errors.ConfigError: --out runs/r/preds.csv: is inside the run runs/r; a run's files are its record, so write it elsewhere (e.g. preds.csv)
+    """
+    target = os.path.realpath(path)
+    if os.path.isdir(target):
+        raise ConfigError(f"{flag} {os.fspath(path)}: is a directory; give a file name inside it")
+    where = os.path.realpath(run)
+    if os.path.commonpath([where, target]) == where:
+        raise ConfigError(
+            f"{flag} {os.fspath(path)}: is inside the run {os.fspath(run)}; a run's files are its record, so write "
+            f"it elsewhere (e.g. {os.path.basename(target)})"
+        )
+
+
 __all__ = [
     "Run",
+    "check_output_file",
     "reserve",
     "resume",
     "check_complete",

@@ -87,7 +87,9 @@ def test_killed_writer_always_leaves_a_loadable_checkpoint(tmp_path):
 
 
 # ---------------------------------------------------------------------- a whole `downslope train`
-TRAIN = ["--data", "blobs", "--hidden", "16", "--batch-size", "16", "--epochs", "24", "--patience", "0", "--seed", "7"]
+# Batches of 4 make each epoch long enough (tens of ms) that the test, reading the epoch lines a
+# little behind the process on a loaded machine, still kills it before it has finished all 24.
+TRAIN = ["--data", "blobs", "--hidden", "16", "--batch-size", "4", "--epochs", "24", "--patience", "0", "--seed", "7"]
 
 
 def _downslope(*args: str, cwd) -> subprocess.Popen:

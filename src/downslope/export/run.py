@@ -7,7 +7,9 @@ The ONNX graph is the whole prediction path, so a deployment needs nothing but O
   ``ai.onnx.ml.OneHotEncoder``; a category not seen in training is an error, as in ``predict``).
   Other runs (built-in datasets, NPZ/NPY files) take one ``float32 (N, n_features)`` input named
   ``features`` (for image data: the flattened pixels, as in training).
-* the feature standardization of training (``(x - mean) / scale``), then the model;
+* the filling of missing values (NaN) of a run trained with ``--missing mean|median|most_frequent``
+  (the training split's values, as ``predict`` fills them), the feature standardization of training
+  (``(x - mean) / scale``), then the model;
 * outputs, in the data's own units: ``label`` (the class name, or its index when classes have no
   names) and ``probabilities`` (N, classes) for classification; ``prediction`` (N, outputs) for
   regression, with the target scaling of training undone (``y * scale + mean``) when the run
@@ -83,6 +85,10 @@ def run_to_onnx(model: Any, state: dict[str, Any], opset: int = ox.MIN_OPSET) ->
         g.reserve("features")
         inputs.append(h.make_tensor_value_info("features", onnx.TensorProto.FLOAT, ["batch", n_features]))
         x = "features"
+    imputer = (state.get("preprocess") or {}).get("imputer")
+    if imputer:  # a run trained with --missing mean|median|most_frequent fills NaN inputs as predict does
+        fill = np.asarray(imputer["fill"], np.float32).reshape(1, -1)
+        x = g.node("Where", [g.node("IsNaN", [x], "missing"), g.const(fill, "fill_values"), x], "filled")
     scaler = _standardizer(state, "standardizer")
     if scaler is not None:
         x = g.node("Sub", [x, g.const(scaler[0], "feature_mean")])
@@ -170,15 +176,21 @@ def sample_feeds(state: dict[str, Any], n: int, seed: int = 0) -> dict[str, np.n
     n_features = int(state["n_features"])
     mean, scale = scaler if scaler is not None else (np.zeros(n_features, np.float32), np.ones(n_features, np.float32))
     encoder = _encoder(state)
+    fills = bool((state.get("preprocess") or {}).get("imputer"))
     if encoder is None:
-        return {"features": (mean + scale * rng.standard_normal((n, n_features))).astype(np.float32)}
+        features = (mean + scale * rng.standard_normal((n, n_features))).astype(np.float32)
+        if fills:  # one missing value per row, so the check covers the filling
+            features[np.arange(n), np.arange(n) % n_features] = np.nan
+        return {"features": features}
     feeds: dict[str, np.ndarray] = {}
     position = 0
     for col in encoder["columns"]:
         cats = encoder["categories"].get(col)
         if cats is None:
-            value = mean[position] + scale[position] * rng.standard_normal((n, 1))
-            feeds[col] = value.astype(np.float32)
+            value = (mean[position] + scale[position] * rng.standard_normal((n, 1))).astype(np.float32)
+            if fills:
+                value[position % n] = np.nan  # a missing value in each numeric column
+            feeds[col] = value
             position += 1
         else:
             feeds[col] = np.array(rng.choice(cats, size=(n, 1)), dtype=object)
@@ -199,18 +211,28 @@ def export_run(
         >>> export_run("runs/iris-adam", safetensors_path="iris.safetensors")  # doctest: +SKIP
         ['wrote the weights of runs/iris-adam (4 arrays) to iris.safetensors']
     """
-    from ..runs import load_run
+    from ..runs import check_output_file, load_run
+    from ..serialization import atomic_write_bytes
 
     if onnx_path is None and safetensors_path is None:
         raise ConfigError("export: nothing to write; give --onnx PATH and/or --safetensors PATH")
+    for flag, path in (("--onnx", onnx_path), ("--safetensors", safetensors_path)):
+        if path is not None:
+            check_output_file(path, run, flag)
+    if onnx_path is not None and safetensors_path is not None:
+        if os.path.realpath(onnx_path) == os.path.realpath(safetensors_path):
+            raise ConfigError(
+                f"export: --onnx and --safetensors are the same file {os.fspath(onnx_path)}; the second would "
+                "replace the first, give two paths"
+            )
     model, state = load_run(os.fspath(run))
     lines = []
     if onnx_path is not None:
-        onnx = ox.require_onnx()
+        ox.require_onnx()
         proto = run_to_onnx(model, state)
         feeds = sample_feeds(state, 7)
         ox.verify(proto, feeds, reference_outputs(model, state, feeds), where=f"export {run}")
-        onnx.save_model(proto, os.fspath(onnx_path))
+        atomic_write_bytes(onnx_path, proto.SerializeToString())  # parents made, never a half-written file
         lines.append(
             f"wrote {os.fspath(run)} as ONNX to {os.fspath(onnx_path)} (inputs: "
             f"{', '.join(i.name for i in proto.graph.input)}; outputs: {', '.join(o.name for o in proto.graph.output)})"
