@@ -663,7 +663,8 @@ def encode_csv(
     try:
         header = readers.csv_header(p, ",")
         name = target or encoder.target
-        has_target = name is not None and name in header
+        # predict ignores a target column (its cells may be empty: the values to predict)
+        has_target = need_target and name is not None and name in header
         if need_target and not has_target:
             return None  # the row-by-row path says which column is missing
         cols = readers.read_csv_columns(p, header, ",", progress=progress, wide={str(name)} if has_target else set())
