@@ -506,7 +506,7 @@ def data_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     Example:
         >>> import tempfile
         >>> with tempfile.NamedTemporaryFile(suffix=".csv") as f:
-        ...     _ = f.write(b"a,b\n1,2\n"); f.flush()
+        ...     _ = f.write(b"a,b\\n1,2\\n"); f.flush()
         ...     data_fingerprint(f.name)["size"]
         8
     """
