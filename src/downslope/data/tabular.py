@@ -434,6 +434,21 @@ def read_rows(
     return header, rows
 
 
+def _choose_columns(source: str, header: list[str], target: str | None, drop: Any) -> tuple[str, list[str], list[str]]:
+    """The target column (default: the last one not dropped), the feature columns and the dropped
+    ones, as both CSV readers choose them; an unknown or dropped target and an unknown --drop name are one-line errors."""
+    dropped = [d.strip() for d in (drop or []) if d.strip()]
+    unknown = [d for d in dropped if d not in header]
+    if unknown:
+        raise ConfigError(f"{source}: --drop names column(s) {unknown} that the file lacks; columns are {header}")
+    target = ([h for h in header if h not in dropped] or header)[-1] if target is None else target
+    if target not in header:
+        raise DataError(f"{source}: no target column {target!r}; columns are {header}")
+    if target in dropped:
+        raise ConfigError(f"{source}: the target column {target!r} cannot be dropped")
+    return target, [h for h in header if h != target and h not in dropped], dropped
+
+
 def _check_options(missing: str, where: str) -> None:
     if missing not in MISSING_STRATEGIES:
         raise ConfigError(f"{where}: missing must be one of {', '.join(MISSING_STRATEGIES)}, got {missing!r}")
@@ -485,17 +500,8 @@ def read_csv(
     header, rows = read_rows(path, delimiter, progress=progress)
     source = str(path)
     notes: list[str] = []
-    dropped = [d.strip() for d in (drop or []) if d.strip()]
-    unknown = [d for d in dropped if d not in header]
-    if unknown:
-        raise ConfigError(f"{source}: --drop names column(s) {unknown} that the file lacks; columns are {header}")
-    target = ([h for h in header if h not in dropped] or header)[-1] if target is None else target
-    if target not in header:
-        raise DataError(f"{source}: no target column {target!r}; columns are {header}")
-    if target in dropped:
-        raise ConfigError(f"{source}: the target column {target!r} cannot be dropped")
+    target, columns, dropped = _choose_columns(source, header, target, drop)
     t_idx = header.index(target)
-    columns = [h for h in header if h != target and h not in dropped]
     used = [header.index(c) for c in columns] + [t_idx]
     lines = _line_numbers(rows, 2)
     keep = list(range(len(rows)))
@@ -749,17 +755,8 @@ def _table_from_columns(
     (found again in the file), so its text is the pure-Python reader's own. With ``exact`` (CSV),
     cases where the cell facts are not enough to be sure raise :class:`readers.Fallback`."""
     notes: list[str] = []
-    dropped = [d.strip() for d in (drop or []) if d.strip()]
-    unknown = [d for d in dropped if d not in header]
-    if unknown:
-        raise ConfigError(f"{source}: --drop names column(s) {unknown} that the file lacks; columns are {header}")
-    target = ([h for h in header if h not in dropped] or header)[-1] if target is None else target
-    if target not in header:
-        raise DataError(f"{source}: no target column {target!r}; columns are {header}")
-    if target in dropped:
-        raise ConfigError(f"{source}: the target column {target!r} cannot be dropped")
+    target, columns, dropped = _choose_columns(source, header, target, drop)
     t_idx = header.index(target)
-    columns = [h for h in header if h != target and h not in dropped]
     used = columns + [target]
     n_rows = len(cols[target].kind)
     keep = np.arange(n_rows)
