@@ -24,6 +24,7 @@ from .. import backend, ops
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor
 from . import init
+from .conv_transpose import _ConvTransposeNd
 from .convolution import _as_tensor, _check_floating, _conv2d, _positive, _tuple, adaptive_avg_pool2d, avg_pool2d
 from .convolution import max_pool2d as _max_pool2d_fn
 from .module import Module, Parameter
@@ -280,44 +281,11 @@ def conv_transpose3d(
     return ops.squeeze(out, 0) if unbatched else out
 
 
-class ConvTranspose3d(Module):
-    """3-D transposed convolution layer (see :func:`conv_transpose3d`), PyTorch's initialization."""
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution layer (see :func:`conv_transpose3d`), PyTorch's initialization
+    (the constructor and parameters are the 1-D/2-D layers', with three spatial dims)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        output_padding: Any = 0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation: Any = 1,
-        padding_mode: str = "zeros",
-    ) -> None:
-        super().__init__()
-        name = type(self).__name__
-        if padding_mode != "zeros":
-            raise ArgumentError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
-        self.in_channels = _positive(in_channels, "in_channels", name)
-        self.out_channels = _positive(out_channels, "out_channels", name)
-        self.groups = _positive(groups, "groups", name)
-        self.kernel_size = _tuple(kernel_size, 3, "kernel_size", name)
-        self.stride = _tuple(stride, 3, "stride", name)
-        self.padding = _tuple(padding, 3, "padding", name, minimum=0)
-        self.output_padding = _tuple(output_padding, 3, "output_padding", name, minimum=0)
-        self.dilation = _tuple(dilation, 3, "dilation", name)
-        dt = backend.get_default_dtype()
-        shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dt), dtype=dt)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if bias:
-            bound = 1.0 / math.sqrt(shape[1] * math.prod(self.kernel_size))
-            self.bias: Parameter | None = Parameter(np.empty((self.out_channels,), dtype=dt), dtype=dt)
-            init.uniform_(self.bias, -bound, bound)
-        else:
-            self.register_parameter("bias", None)
+    _spatial = 3
 
     def forward(self, x: Tensor) -> Tensor:
         return conv_transpose3d(
