@@ -24,219 +24,33 @@ if TYPE_CHECKING:
     from .tensor import Tensor
 
 
-class _GradMode:
-    __slots__ = ("enabled",)
+from .graph import (
+    ArrayRules,
+    TensorRules,
+    _inplace_clock,
+    _mode,
+    _ops,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
-    def __init__(self) -> None:
-        self.enabled = True
-
-
-_mode = _GradMode()
-
-
-class _InplaceClock:
-    """The creation number (see ``Tensor._seq``) of the latest in-place write, 0 if there was none.
-
-    Backward checks a node's inputs for in-place changes only when this is later than the node,
-    so graphs that no in-place op touched cost one comparison per node.
-    """
-
-    __slots__ = ("last", "rebased", "hooks", "taints")
-
-    def __init__(self) -> None:
-        self.last = 0
-        self.rebased = 0  # the same for the latest in-place op that was recorded (a rebase, see tensor.py)
-        self.hooks = 0  # how many gradient hooks are registered (Tensor.register_hook); 0 skips the lookup
-        # [version counter, seq, seq cleared or None]: storage that a recorded in-place op wrote while tensors
-        # outside the graph (a buffer, its views) share it; they show values whose gradient they do not carry
-        self.taints: list[list[Any]] = []
-
-
-_inplace_clock = _InplaceClock()
-
-
-class no_grad:
-    """Context manager (and decorator) that turns gradient recording off.
-
-    Example:
-        >>> import downslope as ds
-        >>> w = ds.ones(2, requires_grad=True)
-        >>> with ds.no_grad():
-        ...     y = w * 2
-        >>> y.requires_grad
-        False
-    """
-
-    def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
-        # `@ds.no_grad` without parentheses (torch allows it too) decorates fn directly.
-        if fn is not None:
-            return cls()(fn)
-        return super().__new__(cls)
-
-    def __enter__(self) -> None:
-        self._prev = _mode.enabled
-        _mode.enabled = False
-
-    def __exit__(self, *exc: object) -> None:
-        _mode.enabled = self._prev
-
-    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self.__class__():
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class enable_grad(no_grad):
-    """Context manager that turns gradient recording back on (e.g. inside ``no_grad``)."""
-
-    def __enter__(self) -> None:
-        self._prev = _mode.enabled
-        _mode.enabled = True
-
-
-class set_grad_enabled:
-    """Turn gradient recording on or off: a plain call switches the mode (like torch), and as a
-    context manager (or decorator) the previous mode comes back at the end.
-
-    Example:
-        >>> import downslope as ds
-        >>> with ds.set_grad_enabled(False):
-        ...     ds.is_grad_enabled()
-        False
-        >>> ds.is_grad_enabled()
-        True
-    """
-
-    def __init__(self, enabled: bool) -> None:
-        self._prev = _mode.enabled
-        self.enabled = bool(enabled)
-        _mode.enabled = self.enabled
-
-    def __enter__(self) -> None:
-        pass  # already switched in __init__
-
-    def __exit__(self, *exc: object) -> None:
-        _mode.enabled = self._prev
-
-    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        _mode.enabled = self._prev  # used as a decorator: undo the switch made at construction
-        enabled = self.enabled
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(enabled):
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-def is_grad_enabled() -> bool:
-    return _mode.enabled
-
-
-# ---------------------------------------------------------------------- rule namespaces
-def _sum_to_array(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum a broadcast gradient back to the shape of the input it came from."""
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
-    out = g.sum(axis=axes, keepdims=True) if axes else g
-    if lead:
-        out = out.reshape(out.shape[lead:])
-    return out
-
-
-def _scatter_array(shape: tuple[int, ...], index: Any, advanced: bool, g: np.ndarray) -> np.ndarray:
-    """Zeros of ``shape`` with ``g`` added at ``index`` (repeated indices add up)."""
-    out = np.zeros(shape, dtype=g.dtype)
-    if advanced:
-        np.add.at(out, index, g)
-    else:
-        out[index] = g
-    return out
-
-
-class ArrayRules:
-    """What VJP rules call in the fast mode: plain NumPy on arrays."""
-
-    differentiable = False
-    data = staticmethod(lambda x: x)
-    sum_to = staticmethod(_sum_to_array)
-    broadcast_to = staticmethod(np.broadcast_to)
-    reshape = staticmethod(np.reshape)
-    permute = staticmethod(np.transpose)
-    swap_last = staticmethod(lambda x: np.swapaxes(x, -1, -2))
-    expand_dims = staticmethod(np.expand_dims)
-    exp = staticmethod(np.exp)
-    log = staticmethod(np.log)
-    where = staticmethod(np.where)
-    scatter = staticmethod(_scatter_array)
-    astype = staticmethod(lambda x, dtype: x.astype(dtype, copy=False))
-
-
-class TensorRules:
-    """What VJP rules call under ``create_graph=True``: differentiable tensor ops."""
-
-    differentiable = True
-
-    @staticmethod
-    def data(x: Tensor) -> np.ndarray:
-        return x.array
-
-    @staticmethod
-    def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
-        return _ops().sum_to(g, shape)
-
-    @staticmethod
-    def broadcast_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
-        return _ops().broadcast_to(g, shape)
-
-    @staticmethod
-    def reshape(g: Tensor, shape: tuple[int, ...]) -> Tensor:
-        return _ops().reshape(g, shape)
-
-    @staticmethod
-    def permute(g: Tensor, axes: Sequence[int]) -> Tensor:
-        return _ops().permute(g, axes)
-
-    @staticmethod
-    def swap_last(g: Tensor) -> Tensor:
-        return _ops().transpose(g, -1, -2)
-
-    @staticmethod
-    def expand_dims(g: Tensor, axis: int) -> Tensor:
-        return _ops().unsqueeze(g, axis)
-
-    @staticmethod
-    def exp(x: Tensor) -> Tensor:
-        return _ops().exp(x)
-
-    @staticmethod
-    def log(x: Tensor) -> Tensor:
-        return _ops().log(x)
-
-    @staticmethod
-    def where(cond: Any, a: Any, b: Any) -> Tensor:
-        return _ops().where(cond, a, b)
-
-    @staticmethod
-    def scatter(shape: tuple[int, ...], index: Any, advanced: bool, g: Tensor) -> Tensor:
-        return _ops().scatter_into_zeros(shape, index, advanced, g)
-
-    @staticmethod
-    def astype(x: Tensor, dtype: Any) -> Tensor:
-        return _ops().astype(x, dtype)
-
-
-@functools.cache
-def _ops() -> Any:
-    from . import ops
-
-    return ops
+__all__ = [
+    "ArrayRules",
+    "Function",
+    "FunctionCtx",
+    "RemovableHandle",
+    "TensorRules",
+    "Variable",
+    "autograd_grad",
+    "backward",
+    "enable_grad",
+    "grad",
+    "is_grad_enabled",
+    "no_grad",
+    "set_grad_enabled",
+]
 
 
 # ---------------------------------------------------------------------- the backward walk
@@ -350,7 +164,7 @@ def _view_at(v: Tensor, seq: int, depth: int) -> Tensor:
     now = _view_at(_version_before(base, seq), seq, depth + 1)
     if now is then:
         return v
-    Tensor, _wrap = _tensor_api()
+    Tensor, wrap_array = _tensor_api()
     fresh = Tensor.__new__(Tensor)
     fresh.array, fresh.grad, fresh.requires_grad = v.array, None, True
     fresh._parents, fresh._vjp, fresh._saved, fresh._needs = (now,), v._vjp, v._saved, (True,)
@@ -373,7 +187,7 @@ def _run_backward(
     With ``capture`` (functional mode), the gradients of those tensors are returned and no
     ``.grad`` is touched; otherwise gradients accumulate into leaves' ``.grad``.
     """
-    Tensor, _wrap = _tensor_api()
+    Tensor, wrap_array = _tensor_api()
     xp: Any = TensorRules if create_graph else ArrayRules
     order = _topological_order(roots)
     grads: dict[int, Any] = {}
@@ -400,7 +214,7 @@ def _run_backward(
             vjp = node._vjp
             if vjp is None or node._retains_grad:
                 if capture_ids is None:
-                    _accumulate_grad(node, g, create_graph, owned, Tensor, _wrap)
+                    _accumulate_grad(node, g, create_graph, owned, Tensor, wrap_array)
                 if vjp is None:
                     continue
             if node._seq < last_inplace:
@@ -428,9 +242,9 @@ def _run_backward(
 
 def _run_hooks(node: Tensor, g: Any, create_graph: bool) -> Any:
     """Call the tensor's gradient hooks in order; a hook that returns a tensor replaces the gradient."""
-    Tensor, _wrap = _tensor_api()
+    Tensor, wrap_array = _tensor_api()
     for hook in list(node._hooks.values()):
-        result = hook(g if isinstance(g, Tensor) else _wrap(g))
+        result = hook(g if isinstance(g, Tensor) else wrap_array(g))
         if result is None:
             continue
         new = result if create_graph else (result.array if isinstance(result, Tensor) else np.asarray(result))
@@ -567,10 +381,10 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
 
 @functools.cache
 def _tensor_api() -> tuple[Any, Any]:
-    """(Tensor, _wrap), imported once: tensor.py imports this module, so not at the top."""
-    from .tensor import Tensor, _wrap
+    """(Tensor, wrap_array), imported once: tensor.py imports this module, so not at the top."""
+    from .tensor import Tensor, wrap_array
 
-    return Tensor, _wrap
+    return Tensor, wrap_array
 
 
 def _check_root_grad(output: Tensor, gradient: Any) -> Any:
@@ -601,16 +415,16 @@ def backward(
     inputs: Sequence[Tensor] | None = None,
 ) -> None:
     """Accumulate the gradient of ``output`` into the ``.grad`` of the leaves it depends on."""
-    Tensor, _wrap = _tensor_api()
+    Tensor, wrap_array = _tensor_api()
     g = _check_root_grad(output, gradient)
     if create_graph:
-        g = _wrap(g)
+        g = wrap_array(g)
     if inputs is not None:
         captured = _run_backward([output], [g], retain_graph or create_graph, create_graph, capture=list(inputs))
         owned: set[int] = set()
         for t in inputs:
             if id(t) in captured:
-                _accumulate_grad(t, captured[id(t)], create_graph, owned, Tensor, _wrap)
+                _accumulate_grad(t, captured[id(t)], create_graph, owned, Tensor, wrap_array)
         return
     _run_backward([output], [g], retain_graph or create_graph, create_graph, capture=None)
 
@@ -624,7 +438,7 @@ def autograd_grad(
     allow_unused: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated (torch.autograd.grad)."""
-    from .tensor import Tensor, _wrap
+    from .tensor import Tensor, wrap_array
 
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
@@ -641,7 +455,7 @@ def autograd_grad(
             raise StateError("grad: every input must be a tensor with requires_grad=True")
     root_grads = [_check_root_grad(o, go) for o, go in zip(outs, gos)]
     if create_graph:
-        root_grads = [_wrap(g) for g in root_grads]
+        root_grads = [wrap_array(g) for g in root_grads]
     keep = create_graph if retain_graph is None else retain_graph
     captured = _run_backward(outs, root_grads, keep, create_graph, capture=ins)
     result: list[Tensor | None] = []
@@ -654,7 +468,7 @@ def autograd_grad(
                 )
             result.append(None)
         else:
-            result.append(g if isinstance(g, Tensor) else _wrap(np.array(g, dtype=t.array.dtype, copy=True)))
+            result.append(g if isinstance(g, Tensor) else wrap_array(np.array(g, dtype=t.array.dtype, copy=True)))
     return tuple(result)
 
 
@@ -698,7 +512,7 @@ def grad(
 def _grad_of_function(
     fn: Callable[..., Any], argnums: int | Sequence[int], create_graph: bool = False
 ) -> Callable[..., Any]:
-    from .tensor import Tensor, _to_array, _wrap
+    from .tensor import Tensor, to_array, wrap_array
 
     single = isinstance(argnums, int)
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
@@ -717,8 +531,8 @@ def _grad_of_function(
                 # a itself and record the gradient's graph, or the outer gradient would silently be 0.
                 t, nested = a, True
             else:
-                arr = a.array if isinstance(a, Tensor) else _to_array(a)
-                t = _wrap(arr).requires_grad_(True)
+                arr = a.array if isinstance(a, Tensor) else to_array(a)
+                t = wrap_array(arr).requires_grad_(True)
             call_args[i] = t
             wrt.append(t)
         with enable_grad():
@@ -727,10 +541,10 @@ def _grad_of_function(
             shape = getattr(out, "shape", type(out).__name__)
             raise ArgumentTypeError(f"grad: the function must return a scalar tensor, got {shape}")
         if not out.requires_grad:
-            grads: tuple[Any, ...] = tuple(_wrap(np.zeros_like(t.array)) for t in wrt)
+            grads: tuple[Any, ...] = tuple(wrap_array(np.zeros_like(t.array)) for t in wrt)
         else:
             grads = autograd_grad(out, wrt, create_graph=create_graph or nested, allow_unused=True)
-            grads = tuple(_wrap(np.zeros_like(t.array)) if g is None else g for t, g in zip(wrt, grads))
+            grads = tuple(wrap_array(np.zeros_like(t.array)) if g is None else g for t, g in zip(wrt, grads))
         return grads[0] if single else grads
 
     return grad_fn
@@ -826,7 +640,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
-        Tensor, _wrap = _tensor_api()
+        Tensor, wrap_array = _tensor_api()
         ctx = FunctionCtx()
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         separate_setup = cls.setup_context is not Function.setup_context
@@ -843,7 +657,7 @@ class Function:
         inputs = {id(a) for a in args if isinstance(a, Tensor)}
         for i, o in enumerate(outs):  # an input handed back must not have its own history overwritten
             if isinstance(o, Tensor) and id(o) in inputs:
-                outs[i] = _wrap(o.array)
+                outs[i] = wrap_array(o.array)
         differentiable = [
             i
             for i, o in enumerate(outs)
@@ -867,9 +681,9 @@ class Function:
 
 
 def _make_node(arr: Any, parents: tuple[Any, ...], rule: Any, saved: Any) -> Any:
-    from .tensor import _node
+    from .tensor import record_op
 
-    return _node(arr, parents, rule, saved)
+    return record_op(arr, parents, rule, saved)
 
 
 def _adopt(t: Any, parents: tuple[Any, ...], rule: Any, saved: Any) -> None:
@@ -883,21 +697,21 @@ def _adopt(t: Any, parents: tuple[Any, ...], rule: Any, saved: Any) -> None:
 
 def _function_vjp(g, y, args, saved, needs, xp):
     cls, ctx, positions, n_args, slots = saved
-    Tensor, _wrap = _tensor_api()
+    Tensor, wrap_array = _tensor_api()
     grads_out: list[Any] = []
     offset = 0
     for slot in slots:  # one gradient per output; zeros (or None) for those that have none
         if slot is None:
             grads_out.append(None)
         elif not slot[2]:
-            grads_out.append(_wrap(np.zeros(slot[0], slot[1])) if ctx.materialize_grads else None)
+            grads_out.append(wrap_array(np.zeros(slot[0], slot[1])) if ctx.materialize_grads else None)
         elif len(slots) == 1:
             grads_out.append(g)
         else:
             size = int(np.prod(slot[0]))
             grads_out.append(xp.reshape(g[offset : offset + size], slot[0]))
             offset += size
-    grads_out = [x if x is None or isinstance(x, Tensor) else _wrap(x) for x in grads_out]
+    grads_out = [x if x is None or isinstance(x, Tensor) else wrap_array(x) for x in grads_out]
     result = cls.backward(ctx, *grads_out)
     grads = result if isinstance(result, (tuple, list)) else (result,)
     if len(grads) != n_args:
@@ -913,7 +727,7 @@ def _function_vjp(g, y, args, saved, needs, xp):
             continue
         parent = args[k]
         if not isinstance(gr, Tensor):
-            gr = _wrap(np.asarray(gr))
+            gr = wrap_array(np.asarray(gr))
         if tuple(gr.shape) != tuple(parent.shape):
             raise ArgumentError(
                 f"{cls.__name__}.backward: the gradient for argument {pos} has shape {tuple(gr.shape)}, but that "
@@ -939,8 +753,8 @@ _unpack_vjp.reads_inputs = False  # type: ignore[attr-defined]
 
 def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> Any:  # noqa: N802
     """Old PyTorch's ``Variable(tensor, requires_grad=...)``: today simply a tensor (shared, not copied)."""
-    Tensor, _wrap = _tensor_api()
-    t = data if isinstance(data, Tensor) else _wrap(np.asarray(data))
+    Tensor, wrap_array = _tensor_api()
+    t = data if isinstance(data, Tensor) else wrap_array(np.asarray(data))
     if requires_grad:
         t.requires_grad_(True)
     return t

@@ -15,7 +15,7 @@ import numpy as np
 
 from .autograd import autograd_grad, enable_grad
 from .errors import ArgumentError, ArgumentTypeError
-from .tensor import Tensor, _to_array, _wrap
+from .tensor import Tensor, to_array, wrap_array
 
 
 class GradcheckError(AssertionError):
@@ -73,9 +73,9 @@ def gradcheck(
     args: list[Any] = []
     wrt: list[int] = []
     for i, x in enumerate(inputs):
-        arr = x.array if isinstance(x, Tensor) else (_to_array(x) if not isinstance(x, (int, float, str)) else None)
+        arr = x.array if isinstance(x, Tensor) else (to_array(x) if not isinstance(x, (int, float, str)) else None)
         if arr is not None and arr.dtype.kind == "f":
-            args.append(_wrap(np.array(arr, dtype=np.float64)).requires_grad_(True))
+            args.append(wrap_array(np.array(arr, dtype=np.float64)).requires_grad_(True))
             wrt.append(i)
         else:
             args.append(x)

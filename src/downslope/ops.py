@@ -22,7 +22,8 @@ import numpy as np
 
 from . import backend
 from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
-from .tensor import Tensor, _alias, _node, _wrap
+from .graph import _scatter_array, _sigmoid_array, _sum_to_array
+from .tensor import Tensor, _alias, record_op, wrap_array
 
 _builtin_max = builtins.max
 _builtin_any = builtins.any
@@ -44,7 +45,7 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
             arr = arr.astype(like.array.dtype)
     elif arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
         arr = arr.astype(backend.get_default_dtype())
-    return _wrap(arr)
+    return wrap_array(arr)
 
 
 def _lift_float(x: Any) -> Tensor:
@@ -54,7 +55,7 @@ def _lift_float(x: Any) -> Tensor:
         return x  # the common case, first
     x = _lift(x)
     if x.array.dtype.kind != "f":
-        x = _wrap(x.array.astype(backend.get_default_dtype()))
+        x = wrap_array(x.array.astype(backend.get_default_dtype()))
     return x
 
 
@@ -69,9 +70,9 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
         # Mixed int/float tensors compute in the float dtype (PyTorch's category rule).
         ka, kb = a.array.dtype.kind, b.array.dtype.kind
         if ka == "f" and kb != "f":
-            b = _wrap(b.array.astype(a.array.dtype))
+            b = wrap_array(b.array.astype(a.array.dtype))
         elif kb == "f" and ka != "f":
-            a = _wrap(a.array.astype(b.array.dtype))
+            a = wrap_array(a.array.astype(b.array.dtype))
     return a, b  # type: ignore[return-value]
 
 
@@ -128,7 +129,7 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...
 # ---------------------------------------------------------------------- arithmetic
 def add(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
-    return _node(_elementwise(np.add, "add", a, b), (a, b), _add_vjp)
+    return record_op(_elementwise(np.add, "add", a, b), (a, b), _add_vjp)
 
 
 def _add_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -138,7 +139,7 @@ def _add_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def sub(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
-    return _node(_elementwise(np.subtract, "sub", a, b), (a, b), _sub_vjp)
+    return record_op(_elementwise(np.subtract, "sub", a, b), (a, b), _sub_vjp)
 
 
 def _sub_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -148,7 +149,7 @@ def _sub_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def mul(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
-    return _node(_elementwise(np.multiply, "mul", a, b), (a, b), _mul_vjp)
+    return record_op(_elementwise(np.multiply, "mul", a, b), (a, b), _mul_vjp)
 
 
 def _mul_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -160,7 +161,7 @@ def div(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
         a, b = _lift_float(a), _lift_float(b)  # true division of integers is float32, as in torch
-    return _node(_elementwise(np.true_divide, "div", a, b), (a, b), _div_vjp)
+    return record_op(_elementwise(np.true_divide, "div", a, b), (a, b), _div_vjp)
 
 
 def _div_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -174,7 +175,7 @@ def _div_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def pow(a: Any, b: Any) -> Tensor:
     """``a ** b``; d/da = b a^(b-1), d/db = a^b log a (0 where a == 0, as in PyTorch)."""
     a, b = _pair(a, b)
-    return _node(_elementwise(np.power, "pow", a, b), (a, b), _pow_vjp)
+    return record_op(_elementwise(np.power, "pow", a, b), (a, b), _pow_vjp)
 
 
 def _pow_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -195,7 +196,7 @@ def _pow_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def neg(x: Any) -> Tensor:
     x = _lift(x)
-    return _node(-x.array, (x,), _neg_vjp)
+    return record_op(-x.array, (x,), _neg_vjp)
 
 
 def _neg_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -219,7 +220,7 @@ def matmul(a: Any, b: Any) -> Tensor:
         out = np.matmul(ad, bd)
     except ValueError:
         raise ShapeError(f"matmul: batch dimensions of shapes {ad.shape} and {bd.shape} do not broadcast") from None
-    return _node(out, (a, b), _matmul_vjp)
+    return record_op(out, (a, b), _matmul_vjp)
 
 
 def _matmul_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -253,7 +254,7 @@ def _matmul_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def clone(x: Any) -> Tensor:
     """A copy with its own storage (the gradient passes through unchanged)."""
     x = _lift(x)
-    return _node(x.array.copy(), (x,), _clone_vjp)
+    return record_op(x.array.copy(), (x,), _clone_vjp)
 
 
 def _clone_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -265,7 +266,7 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
     target = backend.as_dtype(dtype)
     if x.array.dtype == target:
         return x
-    out = _node(x.array.astype(target), (x,), _astype_vjp, x.array.dtype)
+    out = record_op(x.array.astype(target), (x,), _astype_vjp, x.array.dtype)
     if out.requires_grad and target.kind != "f":
         out.requires_grad, out._vjp, out._parents, out._needs = False, None, (), None
     return out
@@ -278,7 +279,7 @@ def _astype_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------- elementwise functions
 def exp(x: Any) -> Tensor:
     x = _lift_float(x)
-    return _node(np.exp(x.array), (x,), _exp_vjp)
+    return record_op(np.exp(x.array), (x,), _exp_vjp)
 
 
 def _exp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -288,7 +289,7 @@ def _exp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def expm1(x: Any) -> Tensor:
     """e^x - 1, accurate for small x (where exp(x) - 1 cancels to a few correct digits)."""
     x = _lift_float(x)
-    return _node(np.expm1(x.array), (x,), _expm1_vjp)
+    return record_op(np.expm1(x.array), (x,), _expm1_vjp)
 
 
 def _expm1_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -297,7 +298,7 @@ def _expm1_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def log(x: Any) -> Tensor:
     x = _lift_float(x)
-    return _node(np.log(x.array), (x,), _log_vjp)
+    return record_op(np.log(x.array), (x,), _log_vjp)
 
 
 def _log_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -306,7 +307,7 @@ def _log_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def sqrt(x: Any) -> Tensor:
     x = _lift_float(x)
-    return _node(np.sqrt(x.array), (x,), _sqrt_vjp)
+    return record_op(np.sqrt(x.array), (x,), _sqrt_vjp)
 
 
 def _sqrt_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -315,7 +316,7 @@ def _sqrt_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def abs(x: Any) -> Tensor:
     x = _lift(x)
-    return _node(np.abs(x.array), (x,), _abs_vjp)
+    return record_op(np.abs(x.array), (x,), _abs_vjp)
 
 
 def _abs_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -324,42 +325,35 @@ def _abs_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def sin(x: Any) -> Tensor:
     x = _lift_float(x)
-    return _node(np.sin(x.array), (x,), _sin_vjp)
+    return record_op(np.sin(x.array), (x,), _sin_vjp)
 
 
 def _sin_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
-    return (g * cos(args[0]) if xp.differentiable else g * np.cos(args[0]),)
+    return (g * xp.cos(args[0]),)
 
 
 def cos(x: Any) -> Tensor:
     x = _lift_float(x)
-    return _node(np.cos(x.array), (x,), _cos_vjp)
+    return record_op(np.cos(x.array), (x,), _cos_vjp)
 
 
 def _cos_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
-    return (-g * sin(args[0]) if xp.differentiable else -g * np.sin(args[0]),)
+    return (-g * xp.sin(args[0]),)
 
 
 def tanh(x: Any) -> Tensor:
     x = _lift_float(x)
-    return _node(np.tanh(x.array), (x,), _tanh_vjp)
+    return record_op(np.tanh(x.array), (x,), _tanh_vjp)
 
 
 def _tanh_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     return (g * (1 - y * y),)
 
 
-def _sigmoid_array(d: np.ndarray) -> np.ndarray:
-    # e^-|x| never overflows, and e^x / (1 + e^x) on the negative side keeps full relative precision
-    # there ((1 + tanh(x/2)) / 2 cancels to 0 in float32 near x = -17, so log(sigmoid(x)) became -inf).
-    e = np.exp(-np.abs(d))
-    return np.where(d >= 0, np.ones((), d.dtype), e) / (1 + e)
-
-
 def sigmoid(x: Any) -> Tensor:
     """1 / (1 + e^-x), computed stably: it never overflows and keeps relative precision for x << 0."""
     x = _lift_float(x)
-    return _node(_sigmoid_array(x.array), (x,), _sigmoid_vjp)
+    return record_op(_sigmoid_array(x.array), (x,), _sigmoid_vjp)
 
 
 def _sigmoid_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -368,7 +362,7 @@ def _sigmoid_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def relu(x: Any) -> Tensor:
     x = _lift(x)
-    return _node(np.maximum(x.array, 0), (x,), _relu_vjp)
+    return record_op(np.maximum(x.array, 0), (x,), _relu_vjp)
 
 
 def _relu_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -379,7 +373,7 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
     x = _lift_float(x)
     d = x.array
     slope = np.asarray(negative_slope, d.dtype)
-    return _node(np.where(d > 0, d, d * slope), (x,), _leaky_relu_vjp, slope)
+    return record_op(np.where(d > 0, d, d * slope), (x,), _leaky_relu_vjp, slope)
 
 
 def _leaky_relu_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -392,18 +386,16 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     d = x.array
     bx = d * np.asarray(beta, d.dtype)
     soft = np.logaddexp(np.asarray(0, d.dtype), bx) / np.asarray(beta, d.dtype)
-    return _node(np.where(bx > threshold, d, soft).astype(d.dtype, copy=False), (x,), _softplus_vjp, (beta, threshold))
+    return record_op(
+        np.where(bx > threshold, d, soft).astype(d.dtype, copy=False), (x,), _softplus_vjp, (beta, threshold)
+    )
 
 
 def _softplus_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     beta, threshold = saved
     x = args[0]
     bx = xp.data(x) * beta
-    if xp.differentiable:
-        s = sigmoid(x * beta)
-    else:
-        s = _sigmoid_array(bx)
-    return (xp.where(bx > threshold, g, g * s),)
+    return (xp.where(bx > threshold, g, g * xp.sigmoid(x * beta)),)
 
 
 _erf_scalar = np.frompyfunc(math.erf, 1, 1)
@@ -412,7 +404,7 @@ _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 def erf(x: Any) -> Tensor:
     """The error function (exact, via math.erf per element: correct but not fast)."""
     x = _lift_float(x)
-    return _node(np.asarray(_erf_scalar(x.array), dtype=x.array.dtype), (x,), _erf_vjp)
+    return record_op(np.asarray(_erf_scalar(x.array), dtype=x.array.dtype), (x,), _erf_vjp)
 
 
 def _erf_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -434,7 +426,7 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
         return out
     if min is None and max is None:
         raise ArgumentError("clip: at least one of min and max must be given")
-    return _node(np.clip(x.array, min, max).astype(x.array.dtype, copy=False), (x,), _clip_vjp, (min, max))
+    return record_op(np.clip(x.array, min, max).astype(x.array.dtype, copy=False), (x,), _clip_vjp, (min, max))
 
 
 def _clip_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -454,7 +446,7 @@ clamp = clip
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum; on ties each side gets half the gradient (as in PyTorch)."""
     a, b = _pair(a, b)
-    return _node(_elementwise(np.maximum, "maximum", a, b), (a, b), _maximum_vjp)
+    return record_op(_elementwise(np.maximum, "maximum", a, b), (a, b), _maximum_vjp)
 
 
 def _maximum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -470,7 +462,7 @@ def _maximum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum; on ties each side gets half the gradient (as in PyTorch)."""
     a, b = _pair(a, b)
-    return _node(_elementwise(np.minimum, "minimum", a, b), (a, b), _minimum_vjp)
+    return record_op(_elementwise(np.minimum, "minimum", a, b), (a, b), _minimum_vjp)
 
 
 def _minimum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -494,7 +486,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     except ValueError:
         _check_broadcast("where", cond, a.array, b.array)
         raise
-    return _node(out, (a, b), _where_vjp, cond)
+    return record_op(out, (a, b), _where_vjp, cond)
 
 
 def _where_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -513,7 +505,7 @@ def sum(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, kee
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
     keep = bool(keepdim or keepdims)
     out = x.array.sum(axis=axes, keepdims=keep)
-    return _node(np.asarray(out), (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
+    return record_op(np.asarray(out), (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
 
 
 def _sum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -532,7 +524,7 @@ def mean(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, ke
     keep = bool(keepdim or keepdims)
     count = int(np.prod([x.shape[i] for i in axes])) if x.ndim else 1
     out = x.array.mean(axis=axes, keepdims=keep)
-    return _node(np.asarray(out, dtype=x.array.dtype), (x,), _mean_vjp, (_kept_shape(x.shape, axes), keep, count))
+    return record_op(np.asarray(out, dtype=x.array.dtype), (x,), _mean_vjp, (_kept_shape(x.shape, axes), keep, count))
 
 
 def _mean_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -549,7 +541,7 @@ def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any)
         raise ShapeError(f"max/min of an empty tensor of shape {x.shape}")
     keep = bool(keepdim or keepdims)
     out = fn(x.array, axis=axes, keepdims=keep)
-    return _node(np.asarray(out), (x,), _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
+    return record_op(np.asarray(out), (x,), _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
 
 
 def _extreme_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -582,7 +574,7 @@ def _take_along(x: Tensor, idx: np.ndarray, dim: int) -> Tensor:
     grids: list[Any] = list(np.indices(idx.shape, sparse=True))
     grids[dim] = idx
     full = tuple(grids)
-    return _node(x.array[full], (x,), _getitem_vjp, (full, True))
+    return record_op(x.array[full], (x,), _getitem_vjp, (full, True))
 
 
 def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) -> Any:
@@ -593,13 +585,15 @@ def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) 
     if x.array.size == 0:
         raise ShapeError(f"{name}(dim={dim}) of an empty tensor of shape {x.shape}")
     if x.ndim == 0:
-        return getattr(return_types, name)(_node(x.array.copy(), (x,), _clone_vjp), _wrap(np.zeros((), np.int64)))
+        return getattr(return_types, name)(
+            record_op(x.array.copy(), (x,), _clone_vjp), wrap_array(np.zeros((), np.int64))
+        )
     idx = arg(x.array, axis=d, keepdims=True)
     values = _take_along(x, idx, d)
     if not keepdim:
         values = squeeze(values, d)
         idx = idx.squeeze(d)
-    return getattr(return_types, name)(values, _wrap(idx.astype(np.int64, copy=False)))
+    return getattr(return_types, name)(values, wrap_array(idx.astype(np.int64, copy=False)))
 
 
 def max(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
@@ -657,7 +651,7 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
     out = np.log(np.exp(d - m).sum(axis=axes, keepdims=True)) + m
     if not keep:
         out = out.reshape([s for i, s in enumerate(d.shape) if i not in axes])
-    return _node(out.astype(d.dtype, copy=False), (x,), _logsumexp_vjp, (_kept_shape(d.shape, axes), keep))
+    return record_op(out.astype(d.dtype, copy=False), (x,), _logsumexp_vjp, (_kept_shape(d.shape, axes), keep))
 
 
 def _logsumexp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -674,7 +668,7 @@ def softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
     d = x.array
     e = np.exp(d - d.max(axis=a, keepdims=True))
     e /= e.sum(axis=a, keepdims=True)
-    return _node(e, (x,), _softmax_vjp, a)
+    return record_op(e, (x,), _softmax_vjp, a)
 
 
 def _softmax_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -689,7 +683,7 @@ def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
     d = x.array
     shifted = d - d.max(axis=a, keepdims=True)
     out = shifted - np.log(np.exp(shifted).sum(axis=a, keepdims=True))
-    return _node(out, (x,), _log_softmax_vjp, a)
+    return record_op(out, (x,), _log_softmax_vjp, a)
 
 
 def _log_softmax_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -706,7 +700,7 @@ def reshape(x: Any, shape: Any) -> Tensor:
         raise ShapeError(
             f"reshape: cannot reshape a tensor of shape {x.shape} ({x.array.size} elements) into {shape}"
         ) from None
-    return _alias(_node(out, (x,), _reshape_vjp), x)
+    return _alias(record_op(out, (x,), _reshape_vjp), x)
 
 
 def _reshape_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -719,7 +713,7 @@ def permute(x: Any, dims: Sequence[int]) -> Tensor:
     dims = tuple(_dim(d, x.ndim, "permute") for d in dims)
     if sorted(dims) != list(range(x.ndim)):
         raise ArgumentError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
-    return _alias(_node(x.array.transpose(dims), (x,), _permute_vjp, tuple(np.argsort(dims))), x)
+    return _alias(record_op(x.array.transpose(dims), (x,), _permute_vjp, tuple(np.argsort(dims))), x)
 
 
 def _permute_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -776,7 +770,7 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
         out = np.broadcast_to(x.array, shape)
     except ValueError:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
-    return _alias(_node(out, (x,), _broadcast_to_vjp), x)
+    return _alias(record_op(out, (x,), _broadcast_to_vjp), x)
 
 
 def _broadcast_to_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -785,10 +779,9 @@ def _broadcast_to_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-
 
 def sum_to(x: Any, shape: tuple[int, ...]) -> Tensor:
     """Sum ``x`` down to ``shape`` (the reverse of broadcasting)."""
-    from .autograd import _sum_to_array
 
     x = _lift(x)
-    return _node(np.asarray(_sum_to_array(x.array, tuple(shape))), (x,), _sum_to_vjp)
+    return record_op(np.asarray(_sum_to_array(x.array, tuple(shape))), (x,), _sum_to_vjp)
 
 
 def _sum_to_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -807,7 +800,7 @@ def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None
     except ValueError:
         raise ShapeError(f"concatenate: shapes {[t.shape for t in ts]} do not match except along axis {a}") from None
     bounds = np.cumsum([0] + [t.shape[a] for t in ts])
-    return _node(out, tuple(ts), _concatenate_vjp, (a, bounds))
+    return record_op(out, tuple(ts), _concatenate_vjp, (a, bounds))
 
 
 def _concatenate_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -829,7 +822,7 @@ def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> T
         raise ShapeError(f"stack: all tensors need the same shape, got {[t.shape for t in ts]}")
     a = _dim(a, ts[0].ndim + 1, "stack")
     out = np.stack([t.array for t in ts], axis=a)
-    return _node(out, tuple(ts), _stack_vjp, a)
+    return record_op(out, tuple(ts), _stack_vjp, a)
 
 
 def _stack_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -875,7 +868,7 @@ def getitem(x: Any, index: Any) -> Tensor:
     if advanced and _builtin_any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in _index_items(idx)):
         idx = _normalize_index(index)
     # Basic indexing gives a view that shares memory (and the version counter) with x, as in PyTorch.
-    result = _node(np.asarray(out), (x,), _getitem_vjp, (idx, advanced))
+    result = record_op(np.asarray(out), (x,), _getitem_vjp, (idx, advanced))
     return result if advanced else _alias(result, x)
 
 
@@ -890,10 +883,9 @@ def _getitem_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 def scatter_into_zeros(shape: tuple[int, ...], index: Any, advanced: bool, g: Tensor) -> Tensor:
     """Zeros of ``shape`` with ``g`` added at ``index`` (the adjoint of indexing)."""
-    from .autograd import _scatter_array
 
     g = _lift(g)
-    return _node(_scatter_array(tuple(shape), index, advanced, g.array), (g,), _scatter_add_vjp, (index,))
+    return record_op(_scatter_array(tuple(shape), index, advanced, g.array), (g,), _scatter_add_vjp, (index,))
 
 
 def _scatter_add_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -925,7 +917,7 @@ def gather(x: Any, dim: int, index: Any) -> Tensor:
         raise OutOfRangeError(
             f"gather: index out of range for input of shape {x.shape} along dim {dim}: {exc}"
         ) from None
-    return _node(out, (x,), _getitem_vjp, (full, True))
+    return record_op(out, (x,), _getitem_vjp, (full, True))
 
 
 _NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -938,7 +930,7 @@ def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) 
     widths = _pad_widths(pad, x.ndim)
     if mode == "constant":
         out = np.pad(x.array, widths, mode="constant", constant_values=value)
-        return _node(out, (x,), _pad_vjp, widths)
+        return record_op(out, (x,), _pad_vjp, widths)
     if mode not in _NUMPY_PAD_MODES:
         raise ArgumentError(f"pad: unknown mode {mode!r}; expected one of constant, {', '.join(_NUMPY_PAD_MODES)}")
     # The other modes copy input elements, so they are an integer-array index into x and get
@@ -987,7 +979,7 @@ def index_put(x: Any, index: Any, value: Any) -> Tensor:
         raise ShapeError(
             f"cannot assign a value of shape {value.shape} at index {index!r} of a tensor of shape {x.shape}: {exc}"
         ) from None
-    return _node(out, (x, value), _index_put_vjp, idx)
+    return record_op(out, (x, value), _index_put_vjp, idx)
 
 
 def _index_put_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -1031,7 +1023,7 @@ _WRITABLE_VIEW_RULES = frozenset((_reshape_vjp, _permute_vjp, _getitem_vjp))  # 
 def log1p(x: Any) -> Tensor:
     """log(1 + x), accurate for small x."""
     x = _lift_float(x)
-    return _node(np.log1p(x.array), (x,), _log1p_vjp)
+    return record_op(np.log1p(x.array), (x,), _log1p_vjp)
 
 
 def _log1p_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -1041,7 +1033,7 @@ def _log1p_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def rsqrt(x: Any) -> Tensor:
     """1 / sqrt(x)."""
     x = _lift_float(x)
-    return _node(1 / np.sqrt(x.array), (x,), _rsqrt_vjp)
+    return record_op(1 / np.sqrt(x.array), (x,), _rsqrt_vjp)
 
 
 def _rsqrt_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -1053,8 +1045,8 @@ def _stepwise(fn: Any, x: Any) -> Tensor:
     x = _lift(x)
     out = fn(x.array)
     if x.array.dtype.kind != "f":
-        return _wrap(out)
-    return _node(out.astype(x.array.dtype, copy=False), (x,), _zero_vjp)
+        return wrap_array(out)
+    return record_op(out.astype(x.array.dtype, copy=False), (x,), _zero_vjp)
 
 
 def _zero_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -1093,13 +1085,13 @@ def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
     out = np.cumsum(x.array, axis=d)
     if x.array.dtype.kind in "b":
         out = out.astype(backend.int64)
-    return _node(out, (x,), _cumsum_vjp, d)
+    return record_op(out, (x,), _cumsum_vjp, d)
 
 
 def _cumsum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     rev = (slice(None),) * saved + (slice(None, None, -1),)
     flipped = g[rev]
-    summed = cumsum(flipped, saved) if xp.differentiable else np.cumsum(flipped, axis=saved)
+    summed = xp.cumsum(flipped, saved)
     return (summed[rev],)
 
 
@@ -1110,14 +1102,14 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
         x = astype(x, dtype)
     if dim is None:
         flat = reshape(x, (-1,))
-        return reshape(prod(flat, 0), ()) if x.array.size else _wrap(np.ones((), x.array.dtype))
+        return reshape(prod(flat, 0), ()) if x.array.size else wrap_array(np.ones((), x.array.dtype))
     d = _dim(dim, x.ndim, "prod")
     if x.ndim == 0:
         return clone(x)
     out = np.prod(x.array, axis=d, keepdims=bool(keepdim))
     if x.array.dtype.kind != "f":
-        return _wrap(out.astype(backend.int64))
-    return _node(out, (x,), _prod_vjp, (d, bool(keepdim)))
+        return wrap_array(out.astype(backend.int64))
+    return record_op(out, (x,), _prod_vjp, (d, bool(keepdim)))
 
 
 def _prod_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -1155,13 +1147,13 @@ def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) 
     """``(values, indices)`` sorted along ``dim`` (torch.sort); the gradient goes back to each value's place."""
     x, idx, d = _sorted(x, dim, descending, stable)
     if x.ndim == 0:
-        return return_types.sort(clone(x), _wrap(idx))
-    return return_types.sort(_take_along(x, idx, d), _wrap(idx.astype(np.int64)))
+        return return_types.sort(clone(x), wrap_array(idx))
+    return return_types.sort(_take_along(x, idx, d), wrap_array(idx.astype(np.int64)))
 
 
 def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
     """The indices that sort ``x`` along ``dim``."""
-    return _wrap(_sorted(x, dim, descending, stable)[1].astype(np.int64))
+    return wrap_array(_sorted(x, dim, descending, stable)[1].astype(np.int64))
 
 
 def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
@@ -1173,9 +1165,9 @@ def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = Tru
         raise OutOfRangeError(f"topk: k={k} is out of range for dimension {d} of size {n}")
     _, idx, d = _sorted(x, d, largest, True)
     if x.ndim == 0:
-        return return_types.topk(clone(x), _wrap(idx))
+        return return_types.topk(clone(x), wrap_array(idx))
     idx = idx.take(range(k), axis=d)
-    return return_types.topk(_take_along(x, idx, d), _wrap(idx.astype(np.int64)))
+    return return_types.topk(_take_along(x, idx, d), wrap_array(idx.astype(np.int64)))
 
 
 def flip(x: Any, dims: Any) -> Tensor:
@@ -1488,7 +1480,7 @@ def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
     value = _scatter_source(src, shape, x)
     out = x.array.copy()
     np.add.at(out, full, np.broadcast_to(value.array, shape))
-    return _node(out, (x, value), _scatter_add_into_vjp, full)
+    return record_op(out, (x, value), _scatter_add_into_vjp, full)
 
 
 def _scatter_add_into_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -1543,7 +1535,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
         arr = np.einsum(f"{lhs}->{out}", *[t.array for t in ts], optimize=len(ts) > 2)
     except ValueError as exc:
         raise ShapeError(f"einsum {equation!r}: {exc} (shapes {[t.shape for t in ts]})") from None
-    return _node(np.asarray(arr), tuple(ts), _einsum_vjp, (subs, out))
+    return record_op(np.asarray(arr), tuple(ts), _einsum_vjp, (subs, out))
 
 
 def _einsum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -1564,9 +1556,9 @@ def _einsum_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
             sizes = tuple(args[i].shape[sub.index(c)] for c in missing)
             terms.append(missing)
             ones = np.ones(sizes, dtype=xp.data(g).dtype)
-            operands.append(_wrap(ones) if xp.differentiable else ones)
+            operands.append(xp.constant(ones))
         spec = ",".join(terms) + "->" + sub
-        grads.append(einsum(spec, *operands) if xp.differentiable else np.einsum(spec, *operands))
+        grads.append(xp.einsum(spec, *operands))
     return tuple(grads)
 
 
@@ -1574,29 +1566,9 @@ _einsum_vjp.reads_inputs = "others"  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------- elementwise math, from a table
-class _ArrayMath:
-    """What a derivative in the table below calls in the fast mode (NumPy)."""
-
-    sqrt, sinh, cosh, exp, log, sin, cos = np.sqrt, np.sinh, np.cosh, np.exp, np.log, np.sin, np.cos
-
-
-class _TensorMath:
-    """The same names as recorded tensor ops (for create_graph=True)."""
-
-    sqrt, exp, log, sin, cos = (staticmethod(f) for f in (sqrt, exp, log, sin, cos))
-
-    @staticmethod
-    def sinh(x: Any) -> Tensor:
-        return sinh(x)
-
-    @staticmethod
-    def cosh(x: Any) -> Tensor:
-        return cosh(x)
-
-
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
-# name: (forward on arrays, derivative dy/dx as a function of (x, y, m) with m = _ArrayMath or _TensorMath)
+# name: (forward on arrays, derivative dy/dx as a function of (x, y, m) with m the rule namespace xp)
 _UNARY: dict[str, tuple[Any, Any]] = {
     "tan": (np.tan, lambda x, y, m: 1 + y * y),
     "sinh": (np.sinh, lambda x, y, m: m.cosh(x)),
@@ -1627,11 +1599,10 @@ _UNARY: dict[str, tuple[Any, Any]] = {
 
 def _sinc_derivative(x: Any, y: Any, m: Any) -> Any:
     # d/dx sin(pi x)/(pi x) = (cos(pi x) - sinc(x)) / x, and 0 at x = 0
-    data = x if m is _ArrayMath else x.array
-    at_zero = data == 0
-    safe = where(at_zero, 1.0, x) if m is _TensorMath else np.where(at_zero, 1, x)
+    at_zero = m.data(x) == 0
+    safe = m.where(at_zero, 1.0, x)
     d = (m.cos(math.pi * safe) - y) / safe
-    return where(at_zero, 0.0, d) if m is _TensorMath else np.where(at_zero, 0, d)
+    return m.where(at_zero, 0.0, d)
 
 
 def _unary_table_op(name: str) -> Any:
@@ -1639,10 +1610,10 @@ def _unary_table_op(name: str) -> Any:
 
     def op(x: Any) -> Tensor:
         x = _lift_float(x)
-        return _node(np.asarray(forward(x.array)).astype(x.array.dtype, copy=False), (x,), rule, name)
+        return record_op(np.asarray(forward(x.array)).astype(x.array.dtype, copy=False), (x,), rule, name)
 
     def rule(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
-        d = derivative(args[0], y, _TensorMath if xp.differentiable else _ArrayMath)
+        d = derivative(args[0], y, xp)
         return (g * d,)
 
     op.__name__ = op.__qualname__ = name
@@ -1675,7 +1646,7 @@ arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, aco
 def atan2(a: Any, b: Any) -> Tensor:
     """The angle of (b, a): atan(a / b) in the right quadrant."""
     a, b = _pair(_lift_float(a), _lift_float(b))
-    return _node(np.arctan2(a.array, b.array), (a, b), _atan2_vjp)
+    return record_op(np.arctan2(a.array, b.array), (a, b), _atan2_vjp)
 
 
 def _atan2_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -1690,7 +1661,7 @@ arctan2 = atan2
 def hypot(a: Any, b: Any) -> Tensor:
     """sqrt(a^2 + b^2) elementwise."""
     a, b = _pair(_lift_float(a), _lift_float(b))
-    return _node(np.hypot(a.array, b.array), (a, b), _hypot_vjp)
+    return record_op(np.hypot(a.array, b.array), (a, b), _hypot_vjp)
 
 
 def _hypot_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -1701,7 +1672,7 @@ def _hypot_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 def logaddexp(a: Any, b: Any) -> Tensor:
     """log(e^a + e^b), stable."""
     a, b = _pair(_lift_float(a), _lift_float(b))
-    return _node(np.logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
+    return record_op(np.logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
 
 
 def _logaddexp_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -1727,21 +1698,21 @@ def float_power(a: Any, b: Any) -> Tensor:
 def fmod(a: Any, b: Any) -> Tensor:
     """Remainder with the sign of the dividend (C's fmod); the gradient w.r.t. a is 1."""
     a, b = _pair(a, b)
-    return sub(a, mul(trunc(div(a, b)) if a.array.dtype.kind == "f" else _wrap(np.trunc(a.array / b.array)), b))
+    return sub(a, mul(trunc(div(a, b)) if a.array.dtype.kind == "f" else wrap_array(np.trunc(a.array / b.array)), b))
 
 
 def remainder(a: Any, b: Any) -> Tensor:
     """Remainder with the sign of the divisor (Python's %); the gradient w.r.t. a is 1."""
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
-        return _wrap(np.mod(a.array, b.array))
+        return wrap_array(np.mod(a.array, b.array))
     return sub(a, mul(floor(div(a, b)), b))
 
 
 def floor_divide(a: Any, b: Any) -> Tensor:
     """floor(a / b) (no gradient, like torch)."""
     a, b = _pair(a, b)
-    return _wrap(np.floor_divide(a.array, b.array))
+    return wrap_array(np.floor_divide(a.array, b.array))
 
 
 def copysign(a: Any, b: Any) -> Tensor:
@@ -1753,7 +1724,7 @@ def copysign(a: Any, b: Any) -> Tensor:
 def heaviside(x: Any, values: Any) -> Tensor:
     """0 where x < 0, ``values`` where x == 0, 1 where x > 0 (no gradient)."""
     x, v = _pair(x, values)
-    return _wrap(np.heaviside(x.array, v.array).astype(x.array.dtype, copy=False))
+    return wrap_array(np.heaviside(x.array, v.array).astype(x.array.dtype, copy=False))
 
 
 def fmax(a: Any, b: Any) -> Tensor:
@@ -1788,7 +1759,7 @@ def nan_to_num(x: Any, nan: float = 0.0, posinf: Any = None, neginf: Any = None)
     out = np.nan_to_num(
         d, nan=nan, posinf=info.max if posinf is None else posinf, neginf=info.min if neginf is None else neginf
     )
-    return where(np.isfinite(d), x, _wrap(out.astype(d.dtype, copy=False)))
+    return where(np.isfinite(d), x, wrap_array(out.astype(d.dtype, copy=False)))
 
 
 for _rule in (_atan2_vjp, _hypot_vjp):
@@ -1871,7 +1842,7 @@ def diag(x: Any, diagonal_: int = 0) -> Tensor:
     n = x.shape[0] + builtins.abs(diagonal_)
     i = np.arange(x.shape[0])
     r, c = (i, i + diagonal_) if diagonal_ >= 0 else (i - diagonal_, i)
-    return index_put(_wrap(np.zeros((n, n), x.array.dtype)), (r, c), x)
+    return index_put(wrap_array(np.zeros((n, n), x.array.dtype)), (r, c), x)
 
 
 def trace(x: Any) -> Tensor:
@@ -1906,8 +1877,8 @@ def nonzero(x: Any, as_tuple: bool = False) -> Any:
     """Indices of the non-zero elements: an (n, ndim) int64 tensor, or a tuple of index tensors."""
     idx = np.nonzero(_lift(x).array)
     if as_tuple:
-        return tuple(_wrap(i.astype(np.int64)) for i in idx)
-    return _wrap(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
+        return tuple(wrap_array(i.astype(np.int64)) for i in idx)
+    return wrap_array(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
 
 
 def argwhere(x: Any) -> Tensor:
@@ -1915,7 +1886,7 @@ def argwhere(x: Any) -> Tensor:
 
 
 def count_nonzero(x: Any, dim: Any = None) -> Tensor:
-    return _wrap(np.asarray(np.count_nonzero(_lift(x).array, axis=dim), dtype=np.int64))
+    return wrap_array(np.asarray(np.count_nonzero(_lift(x).array, axis=dim), dtype=np.int64))
 
 
 def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
@@ -2026,7 +1997,7 @@ def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> T
     full: Any = (slice(None),) * d + (idx,)
     out = x.array.copy()
     np.add.at(out, full, src.array)
-    return _node(out, (x, src), _scatter_add_into_vjp, full)
+    return record_op(out, (x, src), _scatter_add_into_vjp, full)
 
 
 def index_copy(x: Any, dim: int, index: Any, source: Any) -> Tensor:
@@ -2099,7 +2070,7 @@ def kthvalue(x: Any, k: int, dim: int = -1, keepdim: bool = False) -> Any:
     values = _take_along(x, idx, d) if x.ndim else clone(x)
     if not keepdim and x.ndim:
         values, idx = squeeze(values, d), idx.squeeze(d)
-    return return_types.kthvalue(values, _wrap(np.asarray(idx, np.int64)))
+    return return_types.kthvalue(values, wrap_array(np.asarray(idx, np.int64)))
 
 
 def median(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
@@ -2142,23 +2113,23 @@ def nanmean(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
     x = _lift_float(x)
     valid = ~np.isnan(x.array)
     count = np.sum(valid, axis=dim, keepdims=keepdim)
-    return div(nansum(x, dim, keepdim), _wrap(np.asarray(count, x.array.dtype)))
+    return div(nansum(x, dim, keepdim), wrap_array(np.asarray(count, x.array.dtype)))
 
 
 def signbit(x: Any) -> Tensor:
-    return _wrap(np.signbit(_lift(x).array))
+    return wrap_array(np.signbit(_lift(x).array))
 
 
 def isneginf(x: Any) -> Tensor:
-    return _wrap(np.isneginf(_lift(x).array))
+    return wrap_array(np.isneginf(_lift(x).array))
 
 
 def isposinf(x: Any) -> Tensor:
-    return _wrap(np.isposinf(_lift(x).array))
+    return wrap_array(np.isposinf(_lift(x).array))
 
 
 def logical_xor(a: Any, b: Any) -> Tensor:
-    return _wrap(np.logical_xor(_lift(a).array, _data_of_index(b)))
+    return wrap_array(np.logical_xor(_lift(a).array, _data_of_index(b)))
 
 
 def multinomial(probs: Any, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
@@ -2183,7 +2154,7 @@ def multinomial(probs: Any, num_samples: int, replacement: bool = False, *, gene
             raise ArgumentError(f"multinomial: cannot draw {num_samples} samples without replacement from this row")
         out.append(rng.choice(row.size, size=num_samples, replace=replacement, p=row / total))
     result = np.asarray(out, np.int64)
-    return _wrap(result.reshape(p.shape[:-1] + (num_samples,)) if p.ndim > 1 else result.reshape(num_samples))
+    return wrap_array(result.reshape(p.shape[:-1] + (num_samples,)) if p.ndim > 1 else result.reshape(num_samples))
 
 
 # ---------------------------------------------------------------------- Tensor methods for the ops above
@@ -2270,8 +2241,8 @@ def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
         return clone(x)
     out = np.cumprod(x.array, axis=d)
     if x.array.dtype.kind != "f":
-        return _wrap(out.astype(np.int64))
-    return _node(out, (x,), _cumprod_vjp, d)
+        return wrap_array(out.astype(np.int64))
+    return record_op(out, (x,), _cumprod_vjp, d)
 
 
 def _cumprod_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -2296,7 +2267,7 @@ def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
     x = _lift(x)
     d = _dim(dim, x.ndim, name)
     if x.ndim == 0:
-        return getattr(return_types, name)(clone(x), _wrap(np.zeros((), np.int64)))
+        return getattr(return_types, name)(clone(x), wrap_array(np.zeros((), np.int64)))
     a = np.moveaxis(x.array, d, -1)
     idx = np.zeros(a.shape, np.int64)
     best = a[..., 0].copy()
@@ -2305,7 +2276,7 @@ def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
         best = np.where(take, a[..., k], best)
         idx[..., k] = np.where(take, k, idx[..., k - 1])
     idx = np.moveaxis(idx, -1, d)
-    return getattr(return_types, name)(_take_along(x, idx, d), _wrap(idx))
+    return getattr(return_types, name)(_take_along(x, idx, d), wrap_array(idx))
 
 
 def cummax(x: Any, dim: int) -> Any:
@@ -2322,7 +2293,7 @@ def logcumsumexp(x: Any, dim: int) -> Tensor:
     """log(cumsum(exp(x))) along ``dim``, stable (shifted by the maximum)."""
     x = _lift_float(x)
     d = _dim(dim, x.ndim, "logcumsumexp")
-    m = _wrap(np.max(x.array, axis=d, keepdims=True)) if x.ndim else _wrap(x.array)
+    m = wrap_array(np.max(x.array, axis=d, keepdims=True)) if x.ndim else wrap_array(x.array)
     return add(log(cumsum(exp(sub(x, m)), d)), m)
 
 
@@ -2362,7 +2333,7 @@ def index_put_op(x: Any, indices: Any, values: Any, accumulate: bool = False) ->
     out = x.array.copy()
     shape = out[idx].shape
     np.add.at(out, idx, np.broadcast_to(v.array, shape))
-    return _node(out, (x, v), _scatter_add_into_vjp, idx)
+    return record_op(out, (x, v), _scatter_add_into_vjp, idx)
 
 
 for _name in ("cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter", "put"):

@@ -18,15 +18,15 @@ import numpy as np
 
 from . import backend
 from .autograd import RemovableHandle as _RemovableHandle
-from .autograd import _inplace_clock, _mode
 from .autograd import backward as _backward
-from .autograd import no_grad as _no_grad
 from .device import CPU as _CPU
 from .device import check_cpu as _check_cpu
 from .device import device as _Device
 from .device import is_device_like as _is_device_like
 from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
 from .generator import as_numpy_generator as _as_numpy_generator
+from .graph import VJPRule, _inplace_clock, _mode, _sigmoid_array
+from .graph import no_grad as _no_grad
 
 Shape = tuple[int, ...]
 
@@ -103,7 +103,7 @@ class Tensor:
             data = np.zeros(tuple(builtins.int(s) for s in shape), backend.get_default_dtype())
         elif dtype is None and isinstance(data, (list, tuple)):
             dtype = backend.get_default_dtype()  # torch.Tensor([1, 2]) is float, unlike torch.tensor([1, 2])
-        self.array = _to_array(data, dtype)
+        self.array = to_array(data, dtype)
         self.grad = None
         self.requires_grad = False
         self._parents: tuple[Tensor, ...] = ()
@@ -111,7 +111,7 @@ class Tensor:
         self._saved: Any = None
         self._needs: tuple[bool, ...] | None = None
         self._retains_grad = False
-        self._seq = 0  # leaves sort before every recorded op (see _node)
+        self._seq = 0  # leaves sort before every recorded op (see record_op)
         self._vc: list[int] | None = None  # version counter, made on the first in-place write (see _bump)
         if requires_grad:
             self.requires_grad_(True)
@@ -124,7 +124,7 @@ class Tensor:
         Writing into it (``p.data.add_(...)``, ``p.data[0] = 1``) changes this tensor's values, and
         ``p.data = other`` replaces them; neither is seen by autograd. ``.array`` is the NumPy array.
         """
-        return _wrap(self.array)
+        return wrap_array(self.array)
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -228,7 +228,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory and the version counter, like PyTorch;
         ``.data`` shares memory only)."""
-        t = _wrap(self.array)
+        t = wrap_array(self.array)
         t._vc = _version_counter(self)
         return t
 
@@ -412,22 +412,22 @@ class Tensor:
 
     # Comparisons give boolean tensors outside the graph (they have no gradient).
     def __lt__(self, other: Any) -> Tensor:
-        return _wrap(self.array < _data_of(other))
+        return wrap_array(self.array < _data_of(other))
 
     def __le__(self, other: Any) -> Tensor:
-        return _wrap(self.array <= _data_of(other))
+        return wrap_array(self.array <= _data_of(other))
 
     def __gt__(self, other: Any) -> Tensor:
-        return _wrap(self.array > _data_of(other))
+        return wrap_array(self.array > _data_of(other))
 
     def __ge__(self, other: Any) -> Tensor:
-        return _wrap(self.array >= _data_of(other))
+        return wrap_array(self.array >= _data_of(other))
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _wrap(self.array == _data_of(other))
+        return wrap_array(self.array == _data_of(other))
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _wrap(self.array != _data_of(other))
+        return wrap_array(self.array != _data_of(other))
 
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
@@ -755,18 +755,18 @@ class Tensor:
         return self
 
     def t_(self) -> Tensor:
-        return self._reshape_in_place("t_", _ops.t(_wrap(self.array)).array)
+        return self._reshape_in_place("t_", _ops.t(wrap_array(self.array)).array)
 
     def transpose_(self, dim0: builtins.int, dim1: builtins.int) -> Tensor:
-        return self._reshape_in_place("transpose_", _ops.transpose(_wrap(self.array), dim0, dim1).array)
+        return self._reshape_in_place("transpose_", _ops.transpose(wrap_array(self.array), dim0, dim1).array)
 
     swapaxes_ = swapdims_ = transpose_
 
     def squeeze_(self, dim: Any = None) -> Tensor:
-        return self._reshape_in_place("squeeze_", _ops.squeeze(_wrap(self.array), dim).array)
+        return self._reshape_in_place("squeeze_", _ops.squeeze(wrap_array(self.array), dim).array)
 
     def unsqueeze_(self, dim: builtins.int) -> Tensor:
-        return self._reshape_in_place("unsqueeze_", _ops.unsqueeze(_wrap(self.array), dim).array)
+        return self._reshape_in_place("unsqueeze_", _ops.unsqueeze(wrap_array(self.array), dim).array)
 
     def byte(self) -> Tensor:
         return _ops.astype(self, np.uint8)
@@ -895,11 +895,11 @@ class Tensor:
 
     def argmax(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> Tensor:
         a = _ops._pick_axis(dim, axis)
-        return _wrap(np.argmax(self.array, axis=a, keepdims=keepdim if a is not None else False))
+        return wrap_array(np.argmax(self.array, axis=a, keepdims=keepdim if a is not None else False))
 
     def argmin(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> Tensor:
         a = _ops._pick_axis(dim, axis)
-        return _wrap(np.argmin(self.array, axis=a, keepdims=keepdim if a is not None else False))
+        return wrap_array(np.argmin(self.array, axis=a, keepdims=keepdim if a is not None else False))
 
     # ------------------------------------------------------------------ shapes
     def reshape(self, *shape: Any) -> Tensor:
@@ -1147,10 +1147,10 @@ class Tensor:
         return _functional.norm(self, p, dim, keepdim, dtype)
 
     def all(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
-        return _wrap(np.asarray(np.all(self.array, axis=dim, keepdims=keepdim)))
+        return wrap_array(np.asarray(np.all(self.array, axis=dim, keepdims=keepdim)))
 
     def any(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
-        return _wrap(np.asarray(np.any(self.array, axis=dim, keepdims=keepdim)))
+        return wrap_array(np.asarray(np.any(self.array, axis=dim, keepdims=keepdim)))
 
     def log1p(self) -> Tensor:
         return _ops.log1p(self)
@@ -1261,50 +1261,50 @@ class Tensor:
     def isclose(
         self, other: Any, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8, equal_nan: builtins.bool = False
     ) -> Tensor:
-        return _wrap(np.isclose(self.array, _data_of(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+        return wrap_array(np.isclose(self.array, _data_of(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
     def isnan(self) -> Tensor:
-        return _wrap(np.isnan(self.array))
+        return wrap_array(np.isnan(self.array))
 
     def isinf(self) -> Tensor:
-        return _wrap(np.isinf(self.array))
+        return wrap_array(np.isinf(self.array))
 
     def isfinite(self) -> Tensor:
-        return _wrap(np.isfinite(self.array))
+        return wrap_array(np.isfinite(self.array))
 
     def logical_not(self) -> Tensor:
-        return _wrap(np.logical_not(self.array))
+        return wrap_array(np.logical_not(self.array))
 
     def logical_and(self, other: Any) -> Tensor:
-        return _wrap(np.logical_and(self.array, _data_of(other)))
+        return wrap_array(np.logical_and(self.array, _data_of(other)))
 
     def logical_or(self, other: Any) -> Tensor:
-        return _wrap(np.logical_or(self.array, _data_of(other)))
+        return wrap_array(np.logical_or(self.array, _data_of(other)))
 
     def __invert__(self) -> Tensor:
         if self.array.dtype.kind not in "iub":
             raise ArgumentTypeError(f"~ (bitwise not) needs an integer or boolean tensor, got {self.array.dtype}")
-        return _wrap(np.invert(self.array))
+        return wrap_array(np.invert(self.array))
 
     def __and__(self, other: Any) -> Tensor:
-        return _wrap(np.bitwise_and(self.array, _data_of(other)))
+        return wrap_array(np.bitwise_and(self.array, _data_of(other)))
 
     def __or__(self, other: Any) -> Tensor:
-        return _wrap(np.bitwise_or(self.array, _data_of(other)))
+        return wrap_array(np.bitwise_or(self.array, _data_of(other)))
 
     def __xor__(self, other: Any) -> Tensor:
-        return _wrap(np.bitwise_xor(self.array, _data_of(other)))
+        return wrap_array(np.bitwise_xor(self.array, _data_of(other)))
 
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
     def __floordiv__(self, other: Any) -> Tensor:
-        return _wrap(np.floor_divide(self.array, _data_of(other)))
+        return wrap_array(np.floor_divide(self.array, _data_of(other)))
 
     def __mod__(self, other: Any) -> Tensor:
-        return _wrap(np.mod(self.array, _data_of(other)))
+        return wrap_array(np.mod(self.array, _data_of(other)))
 
     def bincount(self, weights: Any = None, minlength: builtins.int = 0) -> Tensor:
-        return _wrap(np.bincount(self.array, None if weights is None else _data_of(weights), minlength))
+        return wrap_array(np.bincount(self.array, None if weights is None else _data_of(weights), minlength))
 
     def unique(
         self,
@@ -1315,8 +1315,8 @@ class Tensor:
     ) -> Any:
         out = np.unique(self.array, return_inverse=return_inverse, return_counts=return_counts, axis=dim)  # type: ignore[call-overload]
         if isinstance(out, tuple):
-            return tuple(_wrap(np.asarray(o)) for o in out)
-        return _wrap(out)
+            return tuple(wrap_array(np.asarray(o)) for o in out)
+        return wrap_array(out)
 
 
 _TYPE_NAMES = {
@@ -1333,12 +1333,16 @@ _TYPE_NAMES = {
 
 
 # ---------------------------------------------------------------------- construction helpers
-def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """Turn user data into an array with the library's dtype policy.
+def to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Turn user data into an array with the library's dtype policy (what ``ds.tensor`` stores).
 
     Floating input becomes the default dtype (float32) unless ``dtype`` says otherwise: NumPy and
     scikit-learn hand out float64, and silently training in float64 would be twice as slow.
     Integers stay int64 (class indices), booleans stay bool. Strings and objects are refused.
+
+    Example:
+        >>> to_array([1, 2.5]).dtype
+        dtype('float32')
     """
     if isinstance(data, Tensor):
         arr = data.array
@@ -1369,8 +1373,17 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     return arr
 
 
-def _wrap(arr: np.ndarray) -> Tensor:
-    """A constant (leaf, no grad) tensor around an existing array, without checks or copies."""
+def wrap_array(arr: np.ndarray) -> Tensor:
+    """A constant (leaf, no grad) tensor around an existing array, without checks or copies.
+
+    Ops use it for outputs that carry no gradient (integer results, masks) and rules for constant
+    operands. The array is shared, not copied, and its dtype is kept as it is.
+
+    Example:
+        >>> import numpy as np
+        >>> wrap_array(np.arange(3.0)).requires_grad
+        False
+    """
     t = Tensor.__new__(Tensor)
     t.array = arr
     t.grad = None
@@ -1390,8 +1403,23 @@ def _wrap(arr: np.ndarray) -> Tensor:
 _op_counter = itertools.count(1)
 
 
-def _node(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: Callable[..., Any], saved: Any = None) -> Tensor:
-    """The output of an op: records the graph when grad mode is on and an input requires grad."""
+def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved: Any = None) -> Tensor:
+    """The output of an op: a tensor around ``arr`` that records the op when grad mode is on and one
+    of ``parents`` requires grad (the public contract every differentiable op in every package uses).
+
+    ``parents`` are the input tensors whose gradients ``vjp`` returns, in order; ``saved`` is handed
+    to ``vjp`` as is (and freed after backward unless the graph is retained). ``vjp`` follows
+    :class:`downslope.graph.VJPRule`; see that module for the two namespaces it runs under.
+
+    Example:
+        >>> import downslope as ds, numpy as np
+        >>> def _square_vjp(g, y, args, saved, needs, xp):
+        ...     return (g * 2 * args[0],)
+        >>> x = ds.tensor([3.0], requires_grad=True)
+        >>> record_op(x.array**2, (x,), _square_vjp).sum().backward()
+        >>> x.grad
+        tensor([6.])
+    """
     t = Tensor.__new__(Tensor)
     t.array = arr
     t.grad = None
@@ -1536,7 +1564,7 @@ def _inplace_unary(t: Tensor, ufunc: Any, op: Callable[..., Tensor], name: str, 
 
 
 def _sigmoid_into(arr: np.ndarray, out: np.ndarray) -> None:
-    out[...] = _ops._sigmoid_array(arr)
+    out[...] = _sigmoid_array(arr)
 
 
 def _relu_into(arr: np.ndarray, out: np.ndarray) -> None:
@@ -1716,7 +1744,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
         (2, 2)
     """
     _on_cpu(device, "tensor()")
-    t = _wrap(_to_array(data, dtype))  # not Tensor(data): Tensor(None) / Tensor(3, 4) are torch's legacy forms
+    t = wrap_array(to_array(data, dtype))  # not Tensor(data): Tensor(None) / Tensor(3, 4) are torch's legacy forms
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -1728,7 +1756,7 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
         raise ArgumentTypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
     if array.dtype.kind not in "fiub":
         raise ArgumentTypeError(f"from_numpy: unsupported dtype {array.dtype}")
-    t = _wrap(array)
+    t = wrap_array(array)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -1739,7 +1767,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     _on_cpu(device, "as_tensor()")
     if isinstance(data, Tensor) and (dtype is None or data.dtype == backend.as_dtype(dtype)):
         return data
-    return _wrap(_to_array(data, dtype))
+    return wrap_array(to_array(data, dtype))
 
 
 def is_tensor(obj: Any) -> bool:

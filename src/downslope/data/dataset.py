@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import ArgumentTypeError, DataError, OutOfRangeError, ShapeError
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, wrap_array
 
 
 class Dataset:
@@ -217,17 +217,17 @@ class TensorDataset(ArrayDataset):
     @property
     def tensors(self) -> tuple[Tensor, ...]:
         """The wrapped data as Tensors sharing the dataset's storage (PyTorch's attribute)."""
-        return tuple(_wrap(a) for a in self.arrays)
+        return tuple(wrap_array(a) for a in self.arrays)
 
     def __getitem__(self, index: Any) -> tuple[Tensor, ...]:  # type: ignore[override]
         if isinstance(index, Tensor):
             index = index.array
         if isinstance(index, (slice, list, np.ndarray)):
             try:
-                return tuple(_wrap(a[index]) for a in self.arrays)
+                return tuple(wrap_array(a[index]) for a in self.arrays)
             except IndexError as exc:
                 raise OutOfRangeError(f"{type(self).__name__}: bad index for {len(self)} samples ({exc})") from None
-        return tuple(_wrap(np.asarray(a)) for a in super().__getitem__(index))
+        return tuple(wrap_array(np.asarray(a)) for a in super().__getitem__(index))
 
 
 class Subset(Dataset):

@@ -23,7 +23,7 @@ import numpy as np
 from .. import backend
 from ..errors import ArgumentTypeError, CheckpointError, ConfigError, DataError, ShapeError
 from ..generator import as_numpy_generator
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, wrap_array
 from .dataset import ArrayDataset, Dataset, IterableDataset, _as_sample_array, dataset_arrays
 
 BatchSize = int | str | None
@@ -235,14 +235,14 @@ class DataLoader:
 
     def _slice(self, start: int, end: int) -> Any:
         if self._arrays is not None:
-            return tuple(_wrap(a[start:end]) for a in self._arrays)
+            return tuple(wrap_array(a[start:end]) for a in self._arrays)
         return self._collate(np.arange(start, end))
 
     def _gather(self, idx: np.ndarray) -> Any:
         if self._arrays is not None:
             # a memory-mapped source reads just these rows (in file order) from the file
             return tuple(
-                _wrap(np.take(a, idx, axis=0) if isinstance(a, np.ndarray) else a.take(idx)) for a in self._arrays
+                wrap_array(np.take(a, idx, axis=0) if isinstance(a, np.ndarray) else a.take(idx)) for a in self._arrays
             )
         return self._collate(idx)
 
@@ -292,7 +292,7 @@ def _stack_field(values: list[Any], where: str) -> Tensor:
         raise ShapeError(
             f"DataLoader: samples of {where} have different shapes and cannot form a batch ({exc})"
         ) from None
-    return _wrap(_as_sample_array(stacked, f"DataLoader {where}"))
+    return wrap_array(_as_sample_array(stacked, f"DataLoader {where}"))
 
 
 def _looks_like_arrays(items: tuple[Any, ...]) -> bool:
@@ -333,7 +333,7 @@ def default_convert(data: Any) -> Any:
         (2,)
     """
     if isinstance(data, np.ndarray) and data.dtype.kind in "fiub":
-        return _wrap(data)
+        return wrap_array(data)
     if isinstance(data, dict):
         return {k: default_convert(v) for k, v in data.items()}
     if isinstance(data, tuple):

@@ -11,7 +11,7 @@ import numpy as np
 from .. import backend
 from ..errors import ArgumentTypeError, ConfigError, DataError, ShapeError
 from ..generator import as_numpy_generator
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, wrap_array
 from .dataset import Dataset, Subset
 
 
@@ -176,5 +176,5 @@ def train_test_split(
     for original, data in zip(arrays, datas):
         for idx in (train_idx, test_idx):
             part = np.take(data, idx, axis=0)
-            out.append(_wrap(part) if isinstance(original, Tensor) else part)
+            out.append(wrap_array(part) if isinstance(original, Tensor) else part)
     return out

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError
 from ..serialization import decode_tree, encode_tree
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, wrap_array
 from .world import DisagreementError, DistributedError, World, get_world
 
 DEFAULT_BUCKET_BYTES = 25 * 2**20
@@ -284,7 +284,7 @@ class GradientAllreducer:
                 mean = flat[offset : offset + t.array.size].reshape(t.array.shape)
                 grad = t.grad
                 if grad is None or grad.requires_grad or not grad.array.flags.writeable:
-                    t.grad = _wrap(mean.copy())
+                    t.grad = wrap_array(mean.copy())
                 else:
                     np.copyto(grad.array, mean)
         self.seconds += time.perf_counter() - started

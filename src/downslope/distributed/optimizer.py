@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentTypeError
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, wrap_array
 from .collectives import DEFAULT_BUCKET_BYTES, GradientAllreducer, allreduce_sum, check_same_model
 from .world import World, get_world
 
@@ -85,7 +85,7 @@ class DistributedOptimizer:
             value = np.asarray(loss.array if isinstance(loss, Tensor) else loss, dtype=np.float64)
             mean = allreduce_sum(value, world=self.world) / self.world.world_size
             if isinstance(loss, Tensor):
-                return _wrap(mean.astype(loss.dtype))
+                return wrap_array(mean.astype(loss.dtype))
             return float(mean)
 
         return self.optimizer.step(averaged_closure)

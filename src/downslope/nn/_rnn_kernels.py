@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import StateError
-from ..tensor import Tensor, _node
+from ..tensor import Tensor, record_op
 from . import _workspace
 
 __all__ = ["rnn_sequence"]
@@ -82,7 +82,7 @@ def rnn_sequence(
         packed, saved = _gru_forward(xa, h0.array, w_ih.array, w_hh.array, bi, bh)
     else:
         packed, saved = _rnn_forward(xa, h0.array, w_ih.array, w_hh.array, bi, bh, relu=mode == "RNN_RELU")
-    return _node(packed, parents, _rnn_sequence_vjp, (mode, reverse, has_bias, xa, saved))
+    return record_op(packed, parents, _rnn_sequence_vjp, (mode, reverse, has_bias, xa, saved))
 
 
 def _gate_scale(sigmoid_gates: tuple[int, ...], gates: int, size: int, dtype: Any) -> np.ndarray:

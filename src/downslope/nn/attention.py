@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
-from ..tensor import Tensor, _node, _wrap
+from ..tensor import Tensor, record_op, wrap_array
 from . import init
 from .layers import Linear
 from .module import Module, Parameter
@@ -178,14 +178,14 @@ def _attention_node(
         parents += (mask,)
     const_mask = float_mask if len(parents) == len(inputs) else None
     saved = (p_arr, keep, float(dropout_p), scale, blocked, const_mask, len(inputs) == 1)
-    return _node(out, parents, _sdpa_vjp, saved)
+    return record_op(out, parents, _sdpa_vjp, saved)
 
 
 def _prepare_mask(attn_mask: Any, query: Tensor, q: Tensor, group: int) -> tuple[str | None, Tensor | None]:
     """('bool' | 'float' | None, the mask as a Tensor, reshaped for grouped heads)."""
     if attn_mask is None:
         return None, None
-    mask = attn_mask if isinstance(attn_mask, Tensor) else _wrap(np.asarray(attn_mask))
+    mask = attn_mask if isinstance(attn_mask, Tensor) else wrap_array(np.asarray(attn_mask))
     kind = mask.array.dtype.kind
     if kind == "b":
         mask_kind = "bool"
@@ -354,10 +354,10 @@ def _canonical_mask(mask: Any, name: str, dtype: np.dtype) -> Tensor | None:
     float masks pass unchanged (PyTorch's rule for MultiheadAttention and the Transformer layers)."""
     if mask is None:
         return None
-    t = mask if isinstance(mask, Tensor) else _wrap(np.asarray(mask))
+    t = mask if isinstance(mask, Tensor) else wrap_array(np.asarray(mask))
     kind = t.array.dtype.kind
     if kind == "b":
-        return _wrap(np.where(t.array, np.asarray(-np.inf, dtype), np.asarray(0, dtype)))
+        return wrap_array(np.where(t.array, np.asarray(-np.inf, dtype), np.asarray(0, dtype)))
     if kind != "f":
         raise ArgumentTypeError(
             f"{name}: only boolean and floating-point masks are supported, got dtype {t.array.dtype}"
@@ -606,7 +606,7 @@ class MultiheadAttention(Module):
         k = ops.permute(ops.reshape(k, (n, k.shape[1], h, d)), (0, 2, 1, 3))
         v = ops.permute(ops.reshape(v, (n, v.shape[1], h, d)), (0, 2, 1, 3))
         if self.add_zero_attn:
-            zeros = _wrap(np.zeros((n, h, 1, d), dtype=q.array.dtype))
+            zeros = wrap_array(np.zeros((n, h, 1, d), dtype=q.array.dtype))
             k = ops.cat([k, zeros], dim=2)
             v = ops.cat([v, zeros], dim=2)
             mask, kpm = _pad_last(mask), _pad_last(kpm)
@@ -718,4 +718,4 @@ def _data(x: Any) -> Any:
 
 
 def _as_mask_tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else _wrap(np.asarray(x))
+    return x if isinstance(x, Tensor) else wrap_array(np.asarray(x))

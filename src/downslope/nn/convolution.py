@@ -42,7 +42,7 @@ from numpy.lib.stride_tricks import as_strided
 from .. import backend, ops
 from ..autograd import is_grad_enabled
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
-from ..tensor import Tensor, _node, _wrap
+from ..tensor import Tensor, record_op, wrap_array
 from . import _workspace, init
 from .module import Module, Parameter
 
@@ -244,7 +244,7 @@ def _conv2d(
         parents = (x, w, b)
     geometry = (st, pads, dil, groups, (oh, ow))
     out = _conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry)
-    return _node(out, parents, _conv2d_vjp, geometry)
+    return record_op(out, parents, _conv2d_vjp, geometry)
 
 
 def _channel_major(a: np.ndarray) -> bool:
@@ -520,7 +520,7 @@ def max_pool2d(
     out, indices = _max_pool2d(x, k, s, p, d, ceil_mode, return_indices, where)
     if unbatched:
         out = ops.squeeze(out, 0)
-        indices = None if indices is None else _wrap(indices.array[0])
+        indices = None if indices is None else wrap_array(indices.array[0])
     return (out, indices) if return_indices else out
 
 
@@ -551,10 +551,10 @@ def max_pool1d(
     )
     out = ops.squeeze(out, 2)
     if indices is not None:
-        indices = _wrap(indices.array[:, :, 0])
+        indices = wrap_array(indices.array[:, :, 0])
     if unbatched:
         out = ops.squeeze(out, 0)
-        indices = None if indices is None else _wrap(indices.array[0])
+        indices = None if indices is None else wrap_array(indices.array[0])
     return (out, indices) if return_indices else out
 
 
@@ -577,7 +577,7 @@ def _max_pool2d(
     track = return_indices or (is_grad_enabled() and x.requires_grad)
     first = _first_max_mask(stacked, out) if track else None
     _workspace.give(stacked)
-    result = _node(_swap01(out, swap), (x,), _max_pool2d_vjp, (first, pads, k, geometry, swap))
+    result = record_op(_swap01(out, swap), (x,), _max_pool2d_vjp, (first, pads, k, geometry, swap))
     if not return_indices:
         return result, None
     assert first is not None
@@ -585,7 +585,7 @@ def _max_pool2d(
     winner = (first * offsets).sum(axis=0)  # exactly one True per window
     rows = np.arange(oh)[:, None] * s[0] - p[0] + (winner // k[1]) * d[0]
     cols = np.arange(ow) * s[1] - p[1] + (winner % k[1]) * d[1]
-    return result, _wrap(np.ascontiguousarray(_swap01(rows * w + cols, swap)))
+    return result, wrap_array(np.ascontiguousarray(_swap01(rows * w + cols, swap)))
 
 
 def _swap01(a: np.ndarray, swap: bool) -> np.ndarray:
@@ -714,7 +714,7 @@ def _avg_pool2d(
         cols = _avg_divisor(w, k[1], s[1], p[1], ow, count_include_pad)
         scale = (1.0 / (rows[:, None] * cols[None, :])).astype(out.dtype)
     out *= scale
-    return _node(_swap01(out, swap), (x,), _avg_pool2d_vjp, (scale, pads, k, geometry, swap))
+    return record_op(_swap01(out, swap), (x,), _avg_pool2d_vjp, (scale, pads, k, geometry, swap))
 
 
 def _avg_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -761,7 +761,7 @@ def _adaptive_avg_last(x: Tensor, out: int) -> Tensor:
         return x
     if size % out == 0:  # equal, non-overlapping windows: a reshape and a mean
         return ops.mean(ops.reshape(x, x.shape[:-1] + (out, size // out)), axis=-1)
-    return ops.matmul(x, _wrap(_adaptive_matrix(size, out, x.dtype).T))
+    return ops.matmul(x, wrap_array(_adaptive_matrix(size, out, x.dtype).T))
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, ShapeError
-from ..tensor import Tensor, _node
+from ..tensor import Tensor, record_op
 from .convolution import _tuple
 from .module import Module
 
@@ -79,7 +79,7 @@ def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
     k, d, p, s = _args(kernel_size, dilation, padding, stride, where)
     rows, cols, _, _ = _block_index(x.shape[2:], k, d, p, s, where)
     out = _unfold_array(x, rows, cols, p)
-    node = _node(out[0] if unbatched else out, (input,), _unfold_vjp, (x.shape[2:], rows, cols, p, unbatched))
+    node = record_op(out[0] if unbatched else out, (input,), _unfold_vjp, (x.shape[2:], rows, cols, p, unbatched))
     return node
 
 
@@ -112,7 +112,7 @@ def fold(
             f"elements per channel for output_size {size}"
         )
     out = _fold_array(x, size, rows, cols, p)
-    return _node(out[0] if unbatched else out, (input,), _fold_vjp, (rows, cols, p, unbatched))
+    return record_op(out[0] if unbatched else out, (input,), _fold_vjp, (rows, cols, p, unbatched))
 
 
 def _fold_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]

@@ -23,7 +23,7 @@ from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError
 from ..functional import elu as _elu
 from ..functional import gelu as _gelu
-from ..tensor import Tensor, _node
+from ..tensor import Tensor, record_op
 
 __all__ = [
     "linear",
@@ -115,9 +115,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def _linear2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     out = x.array @ weight.array.T
     if bias is None:
-        return _node(out, (x, weight), _linear_vjp)
+        return record_op(out, (x, weight), _linear_vjp)
     out += bias.array
-    return _node(out, (x, weight, bias), _linear_vjp)
+    return record_op(out, (x, weight, bias), _linear_vjp)
 
 
 def _linear_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -152,7 +152,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     else:
         keep = backend.rng().random(x.shape, dtype=np.float32) >= np.float32(p)
         scale = keep * np.asarray(1.0 / (1.0 - p), dtype=dtype)
-    return _node(x.array * scale, (x,), _dropout_vjp, scale)
+    return record_op(x.array * scale, (x,), _dropout_vjp, scale)
 
 
 def _dropout_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -201,7 +201,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     d = x.array
     cdf = _erfc(d * np.float32(-_SQRT1_2))
     cdf *= np.float32(0.5)  # Phi(x) = erfc(-x / sqrt 2) / 2, accurate in both tails
-    return _node(d * cdf, (x,), _gelu_vjp, cdf)
+    return record_op(d * cdf, (x,), _gelu_vjp, cdf)
 
 
 _SQRT1_2 = 0.7071067811865476
@@ -486,7 +486,7 @@ def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool, where: 
     else:
         keep = backend.rng().random(mask_shape, dtype=np.float32) >= np.float32(p)
         scale = keep * np.asarray(1.0 / (1.0 - p), dtype=dtype)
-    return _node(x.array * scale, (x,), _dropout_vjp, scale)
+    return record_op(x.array * scale, (x,), _dropout_vjp, scale)
 
 
 def _channel_dims(x: Tensor, spatial: int, where: str, legacy_batched: bool = False) -> bool:

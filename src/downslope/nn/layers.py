@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
-from ..tensor import Tensor, _node
+from ..tensor import Tensor, record_op
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -263,7 +263,7 @@ def embedding(
         raise OutOfRangeError(f"embedding: index {bad} is out of range for a table of {n} rows (valid: 0..{n - 1})")
     if padding_idx is not None:
         padding_idx = padding_idx % n
-    return _node(weight.array[idx], (weight,), _embedding_vjp, (idx, padding_idx))
+    return record_op(weight.array[idx], (weight,), _embedding_vjp, (idx, padding_idx))
 
 
 def _embedding_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]

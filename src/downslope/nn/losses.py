@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
-from ..tensor import Tensor, _node, _wrap
+from ..tensor import Tensor, record_op, wrap_array
 from .module import Module
 
 __all__ = [
@@ -120,7 +120,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     n = diff.size or np.nan  # the mean of an empty batch is NaN (as in torch), not a ZeroDivisionError
     scale = 2.0 / n if reduction == "mean" else 2.0
     value = total / n if reduction == "mean" else total
-    return _node(np.asarray(value, dtype=x.array.dtype), (x, t), _mse_vjp, scale)
+    return record_op(np.asarray(value, dtype=x.array.dtype), (x, t), _mse_vjp, scale)
 
 
 def _mse_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -211,7 +211,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), -100)
         log_1mp = np.maximum(np.log1p(-p), -100)
-    loss = _node(-(t.array * log_p + (1 - t.array) * log_1mp), (x, t), _bce_vjp, (log_p, log_1mp))
+    loss = record_op(-(t.array * log_p + (1 - t.array) * log_1mp), (x, t), _bce_vjp, (log_p, log_1mp))
     w = _elementwise_weight(weight, x, "binary_cross_entropy")
     if w is not None:
         loss = loss * w
@@ -374,7 +374,7 @@ def _cross_entropy_plain(x: Tensor, t: np.ndarray, reduction: str) -> Tensor:
     s = np.log(total).sum(dtype=np.float64) - shifted[rows, t].sum(dtype=np.float64)
     scale = 1.0 / d.shape[0] if reduction == "mean" else 1.0
     probs /= total  # softmax, kept for the gradient
-    return _node(np.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (probs, rows, t, scale))
+    return record_op(np.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (probs, rows, t, scale))
 
 
 def _cross_entropy_plain_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -383,7 +383,7 @@ def _cross_entropy_plain_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-u
     if xp.differentiable:
         onehot = np.zeros(probs.shape, probs.dtype)
         onehot[rows, t] = 1
-        return ((ops.softmax(args[0], 1) - _wrap(onehot)) * (g * scale),)
+        return ((ops.softmax(args[0], 1) - wrap_array(onehot)) * (g * scale),)
     gs = float(g) * scale
     grad = probs * gs
     grad[rows, t] -= gs
@@ -409,7 +409,7 @@ def _cross_entropy_probabilities(
     logp = ops.log_softmax(x, 1)
     prod = logp * t
     if w is not None:
-        prod = prod * _wrap(w.reshape((1, n_classes) + (1,) * (x.ndim - 2)))
+        prod = prod * wrap_array(w.reshape((1, n_classes) + (1,) * (x.ndim - 2)))
     loss = -ops.sum(prod, axis=1)
     return _reduce(loss, reduction)  # 'mean' divides by the number of samples (and positions), not weights
 
@@ -453,7 +453,7 @@ def _cross_entropy_indices(
         with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, as in PyTorch
             out = np.asarray(s / denom if denom is not None else s, dtype=dtype)
     saved = (probs, t_safe, w, w_t, valid if not all_valid else None, smoothing, denom)
-    return _node(out, (x,), _cross_entropy_vjp, saved)
+    return record_op(out, (x,), _cross_entropy_vjp, saved)
 
 
 def _cross_entropy_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -526,7 +526,7 @@ def nll_loss(
     t_safe = np.where(valid, t, 0)
     w_t = (np.ones(t.shape, x.array.dtype) if w is None else w[t_safe]) * valid
     picked = ops.squeeze(ops.gather(x2, 1, t_safe[:, None]), 1)
-    per_item = -picked * _wrap(w_t.astype(x.array.dtype, copy=False))
+    per_item = -picked * wrap_array(w_t.astype(x.array.dtype, copy=False))
     if reduction == "none":
         return ops.reshape(per_item, ()) if unbatched else per_item
     total = ops.sum(per_item)
@@ -1227,7 +1227,7 @@ def ctc_loss(
             loss, g = 0.0, np.zeros_like(g)
         losses[b] = loss
         grad[:t_b, b] = g
-    out = _node(losses.astype(x.array.dtype), (x,), _ctc_vjp, grad.astype(x.array.dtype))
+    out = record_op(losses.astype(x.array.dtype), (x,), _ctc_vjp, grad.astype(x.array.dtype))
     if reduction == "mean":
         return ops.mean(out / np.maximum(tg_len, 1).astype(x.array.dtype))
     if reduction == "sum":

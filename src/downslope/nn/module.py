@@ -21,7 +21,7 @@ import numpy as np
 from .. import backend
 from ..errors import ArgumentError, ArgumentTypeError, CheckpointError, OutOfRangeError, StateDictError
 from ..ops import flatten as _flatten
-from ..tensor import Tensor, _to_array, _wrap
+from ..tensor import Tensor, to_array, wrap_array
 
 __all__ = [
     "Parameter",
@@ -62,7 +62,7 @@ class Parameter(Tensor):
         if isinstance(data, Tensor) and dtype is None and backend.is_floating(data.array.dtype):
             arr = data.array  # share memory, like torch.nn.Parameter(tensor)
         else:
-            arr = _to_array(data, dtype)
+            arr = to_array(data, dtype)
             if not backend.is_floating(arr.dtype):
                 arr = arr.astype(backend.get_default_dtype())
         super().__init__(arr, requires_grad=False)
@@ -206,7 +206,7 @@ class Buffer(Tensor):
     def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
         if data is None:
             data = np.empty((0,), backend.get_default_dtype())
-        arr = data.array if isinstance(data, Tensor) else _to_array(data)
+        arr = data.array if isinstance(data, Tensor) else to_array(data)
         super().__init__(arr, requires_grad=False)
         self.array = arr
         self.persistent = persistent
@@ -380,7 +380,7 @@ class Module:
         d = self.__dict__
         if isinstance(value, Buffer):
             self._check_initialized(name)
-            self.register_buffer(name, _wrap(value.array), persistent=value.persistent)
+            self.register_buffer(name, wrap_array(value.array), persistent=value.persistent)
             return
         if isinstance(value, Parameter):
             self._check_initialized(name)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError
-from ..tensor import Tensor, _node
+from ..tensor import Tensor, record_op
 from . import _workspace
 from .module import Module, Parameter
 
@@ -148,7 +148,7 @@ def _batch_norm_channels(
     # The first eight entries are what the composite rule (double backward) reads.
     generic = (xhat.reshape(cm_shape).swapaxes(0, 1), inv_std.reshape(bshape), weight is not None, bias is not None)
     saved = generic + (bshape, axes, eps, count, xhat, inv_std, lease)
-    return _node(out.reshape(cm_shape).swapaxes(0, 1), parents, _batch_norm_channels_vjp, saved)
+    return record_op(out.reshape(cm_shape).swapaxes(0, 1), parents, _batch_norm_channels_vjp, saved)
 
 
 def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -218,7 +218,7 @@ def _affine_node(
     if bias is not None:
         parents += (bias,)
     saved = (xhat, inv_std, weight is not None, bias is not None, bshape, axes, eps, count)
-    return _node(out, parents, vjp, saved)
+    return record_op(out, parents, vjp, saved)
 
 
 def _normalized_grads(g, x, w, saved, xp, stat_axes, param_axes, param_shape):  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import ops
 from ..errors import ArgumentError, ShapeError
-from ..tensor import Tensor, _node
+from ..tensor import Tensor, record_op
 from .convolution import _adaptive_sizes, _as_tensor, _batched, _check_floating, avg_pool1d, avg_pool2d
 from .module import Module
 
@@ -168,7 +168,7 @@ def _max_unpool(x: Tensor, indices: Any, size: tuple[int, ...], where: str) -> T
     rows = idx.reshape(-1, int(np.prod(x.shape[len(lead) :])))  # one row of indices per (N, C)
     out = np.zeros((rows.shape[0], flat_out), dtype=x.array.dtype)
     np.put_along_axis(out, rows, x.array.reshape(rows.shape), axis=1)
-    return _node(out.reshape(lead + size), (x,), _max_unpool_vjp, rows)
+    return record_op(out.reshape(lead + size), (x,), _max_unpool_vjp, rows)
 
 
 def _max_unpool_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]

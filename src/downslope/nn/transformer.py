@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, wrap_array
 from . import functional as F
 from . import init
 from .attention import MultiheadAttention, _canonical_mask
@@ -59,7 +59,7 @@ def generate_square_subsequent_mask(sz: int, dtype: Any = None) -> Tensor:
     if isinstance(sz, bool) or not isinstance(sz, (int, np.integer)) or sz < 0:
         raise ArgumentError(f"generate_square_subsequent_mask: sz must be a non-negative integer, got {sz!r}")
     dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
-    return _wrap(np.triu(np.full((sz, sz), -np.inf, dtype=dt), k=1))
+    return wrap_array(np.triu(np.full((sz, sz), -np.inf, dtype=dt), k=1))
 
 
 def _check_tensors(owner: str, **inputs: Any) -> np.dtype:

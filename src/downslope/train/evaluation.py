@@ -16,7 +16,7 @@ from ..autograd import no_grad
 from ..data.dataset import ArrayDataset, Dataset
 from ..data.loader import DataLoader
 from ..errors import ConfigError
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, wrap_array
 from .callbacks import Logs
 from .inputs import as_loader, unpack_batch
 from .metrics import Metric, MetricFn, as_metric
@@ -142,7 +142,7 @@ def predict(model: Any, x: Any, batch_size: int | str | None = 1024) -> Tensor:
     with no_grad(), model_mode(model, False):
         for batch in loader:
             chunks.append(model(batch[0]).array)
-    return _wrap(chunks[0] if len(chunks) == 1 else np.concatenate(chunks))
+    return wrap_array(chunks[0] if len(chunks) == 1 else np.concatenate(chunks))
 
 
 __all__ = ["evaluate", "predict", "evaluate_loader", "model_mode", "resolve_metrics", "score", "loss_weight"]

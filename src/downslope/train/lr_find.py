@@ -185,7 +185,7 @@ def lr_find(
             elif p.grad is not None and p.grad.array.shape == g.shape:
                 np.copyto(p.grad.array, g)
             else:
-                from ..tensor import _wrap
+                from ..tensor import wrap_array
 
-                p.grad = _wrap(g)
+                p.grad = wrap_array(g)
         backend.set_rng_state(saved_rng)
