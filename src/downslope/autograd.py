@@ -719,7 +719,7 @@ def _function_vjp(g, y, args, saved, needs, xp):
             f"{cls.__name__}.backward returned {len(grads)} gradient(s); expected one per forward argument "
             f"({n_args}), with None for arguments that need none"
         )
-    out = []
+    out: list[Any] = []
     for k, pos in enumerate(positions):
         gr = grads[pos]
         if gr is None or not needs[k]:

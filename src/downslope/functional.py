@@ -1,4 +1,4 @@
-"""Composite ops built from the basic ones in ops.py; their gradients come from the engine.
+"""Composite ops built from the basic ones in ops/; their gradients come from the engine.
 
 Nothing here has a backward rule of its own: each function is a short formula over basic ops,
 so its gradient (and its second derivative) is right as soon as the basic ops are.

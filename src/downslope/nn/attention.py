@@ -259,7 +259,7 @@ def _sdpa_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
         gq, gk, gv, gm = _sdpa_grads_differentiable(
             g, q, k, v, mask_arg, saved, (need_q, need_k, need_v, need_mask), xp
         )
-        grads = (ops.stack([gq, gk, gv]),) if packed else (gq, gk, gv)
+        grads: tuple[Any, ...] = (ops.stack([gq, gk, gv]),) if packed else (gq, gk, gv)
         return grads + (() if mask_arg is None else (gm,))
     q, k, v = (args[0][0], args[0][1], args[0][2]) if packed else args[:3]
     # For a packed input the three gradients are written straight into one array of its shape.

@@ -1,0 +1,235 @@
+"""Elementwise arithmetic of two tensors (add, mul, pow, maximum, atan2, fmod...), each forward beside
+its VJP rule. Broadcasting is undone once per rule with ``xp.sum_to``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor, record_op, wrap_array
+from .operands import _elementwise, _lift, _lift_float, _pair
+from .pointwise import abs, astype, floor, log, trunc, where
+
+
+def add(a: Any, b: Any) -> Tensor:
+    a, b = _pair(a, b)
+    return record_op(_elementwise(np.add, "add", a, b), (a, b), _add_vjp)
+
+
+def _add_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    return (xp.sum_to(g, a.shape) if needs[0] else None, xp.sum_to(g, b.shape) if needs[1] else None)
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    a, b = _pair(a, b)
+    return record_op(_elementwise(np.subtract, "sub", a, b), (a, b), _sub_vjp)
+
+
+def _sub_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    return (xp.sum_to(g, a.shape) if needs[0] else None, xp.sum_to(-g, b.shape) if needs[1] else None)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    a, b = _pair(a, b)
+    return record_op(_elementwise(np.multiply, "mul", a, b), (a, b), _mul_vjp)
+
+
+def _mul_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    return (xp.sum_to(g * b, a.shape) if needs[0] else None, xp.sum_to(g * a, b.shape) if needs[1] else None)
+
+
+def div(a: Any, b: Any) -> Tensor:
+    a, b = _pair(a, b)
+    if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
+        a, b = _lift_float(a), _lift_float(b)  # true division of integers is float32, as in torch
+    return record_op(_elementwise(np.true_divide, "div", a, b), (a, b), _div_vjp)
+
+
+def _div_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    return (
+        xp.sum_to(g / b, a.shape) if needs[0] else None,
+        xp.sum_to(-g * y / b, b.shape) if needs[1] else None,
+    )
+
+
+def pow(a: Any, b: Any) -> Tensor:
+    """``a ** b``; d/da = b a^(b-1), d/db = a^b log a (0 where a == 0, as in PyTorch)."""
+    a, b = _pair(a, b)
+    return record_op(_elementwise(np.power, "pow", a, b), (a, b), _pow_vjp)
+
+
+def _pow_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    ga = gb = None
+    if needs[0]:
+        b_is_zero = xp.data(b) == 0
+        if b_is_zero.any():  # d/da a^0 is 0, also at a = 0 where 0 * 0^-1 would be nan (torch gives 0)
+            ga = xp.where(b_is_zero, 0, g * b * xp.where(b_is_zero, 1, a) ** (b - 1))
+        else:
+            ga = g * b * a ** (b - 1)
+        ga = xp.sum_to(ga, a.shape)
+    if needs[1]:
+        a_is_zero = xp.data(a) == 0
+        gb = xp.sum_to(g * y * xp.log(xp.where(a_is_zero, 1, a)), b.shape)
+    return ga, gb
+
+
+def neg(x: Any) -> Tensor:
+    x = _lift(x)
+    return record_op(-x.array, (x,), _neg_vjp)
+
+
+def _neg_vjp(g, y, args, saved, needs, xp):
+    return (-g,)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum; on ties each side gets half the gradient (as in PyTorch)."""
+    a, b = _pair(a, b)
+    return record_op(_elementwise(np.maximum, "maximum", a, b), (a, b), _maximum_vjp)
+
+
+def _maximum_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    da, db = xp.data(a), xp.data(b)
+    share = ((da > db) + 0.5 * (da == db)).astype(g.dtype)
+    return (
+        xp.sum_to(g * share, a.shape) if needs[0] else None,
+        xp.sum_to(g * (1 - share), b.shape) if needs[1] else None,
+    )
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum; on ties each side gets half the gradient (as in PyTorch)."""
+    a, b = _pair(a, b)
+    return record_op(_elementwise(np.minimum, "minimum", a, b), (a, b), _minimum_vjp)
+
+
+def _minimum_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    da, db = xp.data(a), xp.data(b)
+    share = ((da < db) + 0.5 * (da == db)).astype(g.dtype)
+    return (
+        xp.sum_to(g * share, a.shape) if needs[0] else None,
+        xp.sum_to(g * (1 - share), b.shape) if needs[1] else None,
+    )
+
+
+# Rules that use only their inputs' shapes, not their values: an in-place write to an input after
+# the op was recorded does not invalidate them (autograd._check_versions).
+for _rule in (_add_vjp, _sub_vjp, _neg_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+
+_mul_vjp.reads_inputs = "others"  # type: ignore[attr-defined]
+
+
+_div_vjp.reads_inputs = (1,)  # type: ignore[attr-defined]  # g / b and -g * y / b: never a
+
+
+def atan2(a: Any, b: Any) -> Tensor:
+    """The angle of (b, a): atan(a / b) in the right quadrant."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    return record_op(np.arctan2(a.array, b.array), (a, b), _atan2_vjp)
+
+
+def _atan2_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    r2 = a * a + b * b
+    return (xp.sum_to(g * b / r2, a.shape) if needs[0] else None, xp.sum_to(-g * a / r2, b.shape) if needs[1] else None)
+
+
+arctan2 = atan2
+
+
+def hypot(a: Any, b: Any) -> Tensor:
+    """sqrt(a^2 + b^2) elementwise."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    return record_op(np.hypot(a.array, b.array), (a, b), _hypot_vjp)
+
+
+def _hypot_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    return (xp.sum_to(g * a / y, a.shape) if needs[0] else None, xp.sum_to(g * b / y, b.shape) if needs[1] else None)
+
+
+def logaddexp(a: Any, b: Any) -> Tensor:
+    """log(e^a + e^b), stable."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    return record_op(np.logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
+
+
+def _logaddexp_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    return (
+        xp.sum_to(g * xp.exp(a - y), a.shape) if needs[0] else None,
+        xp.sum_to(g * xp.exp(b - y), b.shape) if needs[1] else None,
+    )
+
+
+def xlogy(a: Any, b: Any) -> Tensor:
+    """a * log(b), 0 where a == 0 (also at b == 0)."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    zero = a.array == 0
+    return where(zero, 0.0, a * log(where(zero, 1.0, b)))
+
+
+def float_power(a: Any, b: Any) -> Tensor:
+    """a ** b in float64 (torch.float_power)."""
+    return pow(astype(_lift_float(a), np.float64), astype(_lift_float(b), np.float64))
+
+
+def fmod(a: Any, b: Any) -> Tensor:
+    """Remainder with the sign of the dividend (C's fmod); the gradient w.r.t. a is 1."""
+    a, b = _pair(a, b)
+    return sub(a, mul(trunc(div(a, b)) if a.array.dtype.kind == "f" else wrap_array(np.trunc(a.array / b.array)), b))
+
+
+def remainder(a: Any, b: Any) -> Tensor:
+    """Remainder with the sign of the divisor (Python's %); the gradient w.r.t. a is 1."""
+    a, b = _pair(a, b)
+    if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
+        return wrap_array(np.mod(a.array, b.array))
+    return sub(a, mul(floor(div(a, b)), b))
+
+
+def floor_divide(a: Any, b: Any) -> Tensor:
+    """floor(a / b) (no gradient, like torch)."""
+    a, b = _pair(a, b)
+    return wrap_array(np.floor_divide(a.array, b.array))
+
+
+def copysign(a: Any, b: Any) -> Tensor:
+    """|a| with the sign of b."""
+    a, b = _pair(_lift_float(a), _lift_float(b))
+    return where(np.signbit(b.array), -abs(a), abs(a))
+
+
+def heaviside(x: Any, values: Any) -> Tensor:
+    """0 where x < 0, ``values`` where x == 0, 1 where x > 0 (no gradient)."""
+    x, v = _pair(x, values)
+    return wrap_array(np.heaviside(x.array, v.array).astype(x.array.dtype, copy=False))
+
+
+def fmax(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum that ignores NaN (the gradient goes to the value chosen)."""
+    a, b = _pair(a, b)
+    take_a = (a.array >= b.array) | np.isnan(b.array)
+    return where(take_a, a, b)
+
+
+def fmin(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum that ignores NaN."""
+    a, b = _pair(a, b)
+    take_a = (a.array <= b.array) | np.isnan(b.array)
+    return where(take_a, a, b)
+
+
+for _rule in (_atan2_vjp, _hypot_vjp):
+    _rule.reads_inputs = True  # type: ignore[attr-defined]

@@ -1,0 +1,339 @@
+"""Reading and writing at indices: getitem, index_put, gather and scatter, masks, take; also the
+sets of view rules that the in-place checks consult.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from ..graph import _scatter_array
+from ..tensor import Tensor, _alias, record_op, wrap_array
+from .arithmetic import mul
+from .operands import _builtin_any, _data_of_index, _dim, _lift
+from .pointwise import where
+from .shape import _broadcast_to_vjp, _permute_vjp, _reshape_vjp, broadcast_to, reshape
+
+
+def _take_along(x: Tensor, idx: np.ndarray, dim: int) -> Tensor:
+    """``x`` picked at ``idx`` along ``dim`` (idx has x's ndim); the gradient is scattered back."""
+    grids: list[Any] = list(np.indices(idx.shape, sparse=True))
+    grids[dim] = idx
+    full = tuple(grids)
+    return record_op(x.array[full], (x,), _getitem_vjp, (full, True))
+
+
+def _normalize_index(index: Any, keep_masks: bool = False) -> Any:
+    """Tensors become arrays, lists become integer arrays, boolean masks become integer indices
+    (unless ``keep_masks``: applied as masks, NumPy checks that their shape fits)."""
+    items = index if isinstance(index, tuple) else (index,)
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, Tensor):
+            item = item.array
+        elif isinstance(item, list):
+            item = np.asarray(item)
+        if isinstance(item, np.ndarray) and item.dtype == np.bool_ and not keep_masks:
+            out.extend(np.nonzero(item))
+            continue
+        if isinstance(item, np.ndarray) and item.dtype.kind not in "iub":
+            raise OutOfRangeError(f"tensors used as indices must be integer or boolean, got {item.dtype}")
+        out.append(item)
+    return tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0]
+
+
+def _is_advanced(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return _builtin_any(isinstance(i, np.ndarray) for i in items)
+
+
+def getitem(x: Any, index: Any) -> Tensor:
+    """Basic and integer-array indexing; the gradient is scattered back (repeats add up)."""
+    x = _lift(x)
+    idx = _normalize_index(index, keep_masks=True)
+    try:
+        # Masks are applied as masks so that NumPy checks their shape: their nonzero() form (used by
+        # the backward) would silently accept a mask of the wrong length.
+        out = x.array[idx]
+    except IndexError as exc:
+        raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
+    advanced = _is_advanced(idx)
+    if advanced and _builtin_any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in _index_items(idx)):
+        idx = _normalize_index(index)
+    # Basic indexing gives a view that shares memory (and the version counter) with x, as in PyTorch.
+    result = record_op(np.asarray(out), (x,), _getitem_vjp, (idx, advanced))
+    return result if advanced else _alias(result, x)
+
+
+def _index_items(idx: Any) -> tuple[Any, ...]:
+    return idx if isinstance(idx, tuple) else (idx,)
+
+
+def _getitem_vjp(g, y, args, saved, needs, xp):
+    idx, advanced = saved
+    return (xp.scatter(args[0].shape, idx, advanced, g),)
+
+
+def scatter_into_zeros(shape: tuple[int, ...], index: Any, advanced: bool, g: Tensor) -> Tensor:
+    """Zeros of ``shape`` with ``g`` added at ``index`` (the adjoint of indexing)."""
+
+    g = _lift(g)
+    return record_op(_scatter_array(tuple(shape), index, advanced, g.array), (g,), _scatter_add_vjp, (index,))
+
+
+def _scatter_add_vjp(g, y, args, saved, needs, xp):
+    return (g[saved[0]],)
+
+
+def gather(x: Any, dim: int, index: Any) -> Tensor:
+    """``out[i][j] = x[i][index[i][j]]`` for dim=1 (torch.gather): pick along one axis."""
+    x = _lift(x)
+    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"gather: index must hold integers, got {idx.dtype}")
+    if idx.ndim != x.ndim:
+        raise ShapeError(
+            f"gather: index has {idx.ndim} dims but the input has {x.ndim} (shapes {idx.shape} and {x.shape})"
+        )
+    dim = _dim(dim, x.ndim, "gather")
+    if idx.size and (idx.min() < 0 or idx.max() >= x.shape[dim]):  # NumPy would wrap -1 around silently
+        raise OutOfRangeError(
+            f"gather: index values must lie in [0, {x.shape[dim]}) for input of shape {x.shape} along dim {dim}; "
+            f"got values from {idx.min()} to {idx.max()}"
+        )
+    grids: list[Any] = list(np.indices(idx.shape, sparse=True))
+    grids[dim] = idx
+    full = tuple(grids)
+    try:
+        out = x.array[full]
+    except IndexError as exc:
+        raise OutOfRangeError(
+            f"gather: index out of range for input of shape {x.shape} along dim {dim}: {exc}"
+        ) from None
+    return record_op(out, (x,), _getitem_vjp, (full, True))
+
+
+def index_put(x: Any, index: Any, value: Any) -> Tensor:
+    """A copy of ``x`` with ``value`` assigned at ``index`` (the recorded form of ``x[index] = value``):
+    the overwritten elements get no gradient, ``value`` gets the gradient of the elements it fills."""
+    x = _lift(x)
+    value = _lift(value, x)
+    idx = _normalize_index(index, keep_masks=True)
+    out = x.array.copy()
+    try:
+        out[idx] = value.array
+    except IndexError as exc:
+        raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
+    except ValueError as exc:
+        raise ShapeError(
+            f"cannot assign a value of shape {value.shape} at index {index!r} of a tensor of shape {x.shape}: {exc}"
+        ) from None
+    return record_op(out, (x, value), _index_put_vjp, idx)
+
+
+def _index_put_vjp(g, y, args, saved, needs, xp):
+    x, v = args
+    gx = gv = None
+    if needs[0]:
+        written = np.zeros(x.shape, dtype=bool)
+        written[saved] = True
+        gx = xp.where(written, np.zeros((), dtype=xp.data(g).dtype), g)
+    if needs[1]:
+        gi = g[saved]
+        if gi.ndim < v.ndim:  # NumPy lets a value with extra leading 1s fill a smaller slot
+            gi = xp.reshape(gi, (1,) * (v.ndim - gi.ndim) + tuple(gi.shape))
+        gv = xp.sum_to(gi, v.shape)
+    return gx, gv
+
+
+# Rules that use only their inputs' shapes, not their values: an in-place write to an input after
+# the op was recorded does not invalidate them (autograd._check_versions).
+for _rule in (_getitem_vjp, _scatter_add_vjp, _index_put_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+
+# Rules of ops whose output shares the input's storage (an in-place write through it would
+# change the input behind its history's back).
+_VIEW_RULES = frozenset((_reshape_vjp, _permute_vjp, _broadcast_to_vjp, _getitem_vjp))
+
+
+_WRITABLE_VIEW_RULES = frozenset((_reshape_vjp, _permute_vjp, _getitem_vjp))  # broadcast views are read-only
+
+
+def index_select(x: Any, dim: int, index: Any) -> Tensor:
+    """The slices ``index`` along ``dim`` (repeats allowed; their gradients add up)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_select")
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    return getitem(x, (slice(None),) * d + (idx,))
+
+
+def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
+    """``x`` with ``value`` where ``mask`` is true (out of place)."""
+    x = _lift(x)
+    return where(mask, _lift(value, x), x)
+
+
+def _scatter_index(x: Tensor, dim: int, index: Any, op: str) -> tuple[Any, tuple[int, ...]]:
+    """The full advanced index that ``scatter``/``gather`` along ``dim`` address (checked to lie inside x)."""
+    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"{op}: index must hold integers, got {idx.dtype}")
+    if idx.ndim != x.ndim:
+        raise ShapeError(f"{op}: index has {idx.ndim} dims but the tensor has {x.ndim} (shapes {idx.shape}, {x.shape})")
+    d = _dim(dim, x.ndim, op)
+    if idx.size and (idx.min() < 0 or idx.max() >= x.shape[d]):
+        raise OutOfRangeError(
+            f"{op}: index values must lie in [0, {x.shape[d]}) along dim {d}; got {idx.min()}..{idx.max()}"
+        )
+    grids: list[Any] = list(np.indices(idx.shape, sparse=True))
+    grids[d] = idx
+    return tuple(grids), idx.shape
+
+
+def _scatter_source(src: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    value = _lift(src, like)
+    if value.ndim and value.shape != shape:  # torch reads only the part of src that the index covers
+        value = getitem(value, tuple(slice(0, n) for n in shape))
+    return value
+
+
+def scatter(x: Any, dim: int, index: Any, src: Any = None, *, value: Any = None, reduce: Any = None) -> Tensor:
+    """A copy of ``x`` with ``src`` (or ``value``) written at ``index`` along ``dim`` (torch.scatter):
+    ``out[i][index[i][j]] = src[i][j]`` for dim=1. One-hot: ``zeros(n, C).scatter(1, y[:, None], 1.0)``."""
+    if reduce is not None:
+        raise ArgumentError("scatter: reduce= is not supported; use scatter_add for sums")
+    x = _lift(x)
+    full, shape = _scatter_index(x, dim, index, "scatter")
+    return index_put(x, full, _scatter_source(value if src is None else src, shape, x))
+
+
+def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
+    """A copy of ``x`` with ``src`` added at ``index`` along ``dim`` (repeated indices add up)."""
+    x = _lift(x)
+    full, shape = _scatter_index(x, dim, index, "scatter_add")
+    value = _scatter_source(src, shape, x)
+    out = x.array.copy()
+    np.add.at(out, full, np.broadcast_to(value.array, shape))
+    return record_op(out, (x, value), _scatter_add_into_vjp, full)
+
+
+def _scatter_add_into_vjp(g, y, args, saved, needs, xp):
+    x, v = args
+    return (g if needs[0] else None, xp.sum_to(g[saved], v.shape) if needs[1] else None)
+
+
+def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
+    """A copy of ``x`` with the slices ``index`` along ``dim`` set to ``value``."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_fill")
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    return index_put(x, (slice(None),) * d + (idx,), value)
+
+
+_scatter_add_into_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def take(x: Any, index: Any) -> Tensor:
+    """Elements of the flattened tensor at ``index`` (the result has index's shape)."""
+    return getitem(reshape(x, (-1,)), np.asarray(_data_of_index(index)))
+
+
+def take_along_dim(x: Any, indices: Any, dim: Any = None) -> Tensor:
+    """``x`` picked at ``indices`` along ``dim`` (torch.take_along_dim; like gather with broadcasting)."""
+    x = _lift(x)
+    idx = np.asarray(_data_of_index(indices))
+    if dim is None:
+        return take(x, idx.reshape(-1))
+    d = _dim(dim, x.ndim, "take_along_dim")
+    shape = list(
+        np.broadcast_shapes(
+            tuple(1 if i == d else s for i, s in enumerate(x.shape)),
+            tuple(1 if i == d else s for i, s in enumerate(idx.shape)),
+        )
+    )
+    idx = np.broadcast_to(idx, shape[:d] + [idx.shape[d]] + shape[d + 1 :])
+    x = broadcast_to(x, shape[:d] + [x.shape[d]] + shape[d + 1 :])
+    return _take_along(x, idx, d)
+
+
+def nonzero(x: Any, as_tuple: bool = False) -> Any:
+    """Indices of the non-zero elements: an (n, ndim) int64 tensor, or a tuple of index tensors."""
+    idx = np.nonzero(_lift(x).array)
+    if as_tuple:
+        return tuple(wrap_array(i.astype(np.int64)) for i in idx)
+    return wrap_array(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
+
+
+def argwhere(x: Any) -> Tensor:
+    return nonzero(x)
+
+
+def select(x: Any, dim: int, index: int) -> Tensor:
+    """The slice ``index`` along ``dim`` (that dim removed)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "select")
+    return getitem(x, (slice(None),) * d + (int(index),))
+
+
+def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+    """A copy of ``x`` with the slices of ``source`` added at ``index`` along ``dim`` (repeats add up)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_add")
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    src = _lift(source, x)
+    if alpha != 1:
+        src = mul(src, alpha)
+    full: Any = (slice(None),) * d + (idx,)
+    out = x.array.copy()
+    np.add.at(out, full, src.array)
+    return record_op(out, (x, src), _scatter_add_into_vjp, full)
+
+
+def index_copy(x: Any, dim: int, index: Any, source: Any) -> Tensor:
+    """A copy of ``x`` with the slices of ``source`` written at ``index`` along ``dim``."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_copy")
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    return index_put(x, (slice(None),) * d + (idx,), source)
+
+
+def masked_select(x: Any, mask: Any) -> Tensor:
+    """The elements where ``mask`` (broadcast to x's shape) is true, as a 1-D tensor."""
+    x = _lift(x)
+    m = np.broadcast_to(np.asarray(mask.array if isinstance(mask, Tensor) else mask, dtype=bool), x.shape)
+    return getitem(x, np.nonzero(m))
+
+
+def masked_scatter(x: Any, mask: Any, source: Any) -> Tensor:
+    """``x`` with the elements where ``mask`` is true replaced, in order, by the first ones of ``source``."""
+    x = _lift(x)
+    m = np.broadcast_to(np.asarray(mask.array if isinstance(mask, Tensor) else mask, dtype=bool), x.shape)
+    count = int(m.sum())
+    src = reshape(_lift(source, x), (-1,))
+    return index_put(x, np.nonzero(m), getitem(src, slice(0, count)))
+
+
+def put(x: Any, index: Any, source: Any, accumulate: bool = False) -> Tensor:
+    """``x`` (seen flat) with ``source`` written (or added) at the flat ``index``."""
+    x = _lift(x)
+    flat = reshape(x, (-1,))
+    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    src = reshape(_lift(source, x), (-1,))
+    out = index_add(flat, 0, idx, src) if accumulate else index_put(flat, idx, src)
+    return reshape(out, x.shape)
+
+
+def index_put_op(x: Any, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
+    """torch's ``index_put``: ``x`` with ``values`` at the tuple of index tensors ``indices``."""
+    x = _lift(x)
+    idx = tuple(np.asarray(_data_of_index(i)) for i in indices)
+    if not accumulate:
+        return index_put(x, idx, values)
+    v = _lift(values, x)
+    out = x.array.copy()
+    shape = out[idx].shape
+    np.add.at(out, idx, np.broadcast_to(v.array, shape))
+    return record_op(out, (x, v), _scatter_add_into_vjp, idx)

@@ -1,0 +1,123 @@
+"""How ops take their operands: Python numbers and arrays lifted to tensors in the operand's dtype,
+pairs promoted (PyTorch's int/float category rule), dims and axes checked.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import ArgumentTypeError, OutOfRangeError, ShapeError
+from ..tensor import Tensor, wrap_array
+
+_builtin_max = builtins.max
+
+
+_builtin_any = builtins.any
+
+
+_builtin_all = builtins.all
+
+
+_builtin_sum = builtins.sum
+
+
+def _lift(x: Any, like: Tensor | None = None) -> Tensor:
+    """Make ``x`` a tensor. Python numbers and arrays adopt the floating dtype of ``like``, so
+    ``float32_tensor * 2.0`` or ``* np.float64(...)`` stays float32 (no float64 creep)."""
+    if isinstance(x, Tensor):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise ArgumentTypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
+    if like is not None and like.array.dtype.kind == "f":
+        if arr.dtype != like.array.dtype:
+            arr = arr.astype(like.array.dtype)
+    elif arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
+        arr = arr.astype(backend.get_default_dtype())
+    return wrap_array(arr)
+
+
+def _lift_float(x: Any) -> Tensor:
+    """Like ``_lift``, but integer/bool input becomes the default float dtype (torch.exp(int) is float32);
+    NumPy would give float64, and tricks like ``x * asarray(0.5, x.dtype)`` would truncate to 0."""
+    if isinstance(x, Tensor) and x.array.dtype.kind == "f":
+        return x  # the common case, first
+    x = _lift(x)
+    if x.array.dtype.kind != "f":
+        x = wrap_array(x.array.astype(backend.get_default_dtype()))
+    return x
+
+
+def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    if isinstance(a, Tensor):
+        b = _lift(b, a)
+    elif isinstance(b, Tensor):
+        a = _lift(a, b)
+    else:  # two plain values (e.g. ds.where(mask, 1.0, 0.0)): the default dtype policy applies to both
+        a, b = _lift(a), _lift(b)
+    if a.array.dtype is not b.array.dtype and a.array.dtype != b.array.dtype:
+        # Mixed int/float tensors compute in the float dtype (PyTorch's category rule).
+        ka, kb = a.array.dtype.kind, b.array.dtype.kind
+        if ka == "f" and kb != "f":
+            b = wrap_array(b.array.astype(a.array.dtype))
+        elif kb == "f" and ka != "f":
+            a = wrap_array(a.array.astype(b.array.dtype))
+    return a, b
+
+
+def _elementwise(fn: Any, name: str, a: Tensor, b: Tensor) -> np.ndarray:
+    """``fn(a.array, b.array)``; shapes that do not broadcast get an error naming the op and the shapes
+    (kept to one call and a try, which cost nothing on the hot path)."""
+    try:
+        return fn(a.array, b.array)
+    except ValueError:
+        _check_broadcast(name, a.array, b.array)
+        raise
+
+
+def _check_broadcast(name: str, *arrays: np.ndarray) -> None:
+    try:
+        np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError:
+        shapes = " and ".join(str(a.shape) for a in arrays)
+        raise ShapeError(f"{name}: shapes {shapes} do not broadcast together") from None
+
+
+def _pick_axis(dim: Any, axis: Any) -> Any:
+    if dim is not None and axis is not None:
+        raise ArgumentTypeError("give either dim (PyTorch) or axis (NumPy), not both")
+    return axis if dim is None else dim
+
+
+def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    """Reduction axes as a sorted tuple of non-negative ints (all axes for None)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -_builtin_max(ndim, 1) <= a < _builtin_max(ndim, 1):
+            raise OutOfRangeError(f"dimension {a} is out of range for a tensor with {ndim} dimension(s)")
+        out.append(int(a) % _builtin_max(ndim, 1))
+    # A 0-d tensor accepts dim 0 or -1 (as in torch) and has no axis to reduce.
+    return tuple(sorted(set(out))) if ndim else ()
+
+
+def _dim(d: int, ndim: int, op: str) -> int:
+    """``d`` in [-ndim, ndim) as a non-negative int; NumPy-style wrapping of other values would be silent."""
+    n = _builtin_max(ndim, 1)
+    if not -n <= d < n:
+        raise OutOfRangeError(f"{op}: dimension {d} is out of range for a tensor with {ndim} dimension(s)")
+    return int(d) % n
+
+
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _data_of_index(index: Any) -> Any:
+    return index.array if isinstance(index, Tensor) else index

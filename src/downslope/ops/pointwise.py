@@ -1,0 +1,437 @@
+"""Elementwise functions of one tensor (exp, log, sin, relu, clip, rounding, the unary math table),
+each forward beside its VJP rule; also ``where``, ``clone`` and ``astype``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import ArgumentError
+from ..graph import _sigmoid_array
+from ..tensor import Tensor, record_op, wrap_array
+from .operands import _check_broadcast, _lift, _lift_float, _pair
+
+
+def clone(x: Any) -> Tensor:
+    """A copy with its own storage (the gradient passes through unchanged)."""
+    x = _lift(x)
+    return record_op(x.array.copy(), (x,), _clone_vjp)
+
+
+def _clone_vjp(g, y, args, saved, needs, xp):
+    return (g,)
+
+
+def astype(x: Tensor, dtype: Any) -> Tensor:
+    """Cast to another dtype; the gradient is cast back."""
+    target = backend.as_dtype(dtype)
+    if x.array.dtype == target:
+        return x
+    out = record_op(x.array.astype(target), (x,), _astype_vjp, x.array.dtype)
+    if out.requires_grad and target.kind != "f":
+        out.requires_grad, out._vjp, out._parents, out._needs = False, None, (), None
+    return out
+
+
+def _astype_vjp(g, y, args, saved, needs, xp):
+    return (xp.astype(g, saved),)
+
+
+def exp(x: Any) -> Tensor:
+    x = _lift_float(x)
+    return record_op(np.exp(x.array), (x,), _exp_vjp)
+
+
+def _exp_vjp(g, y, args, saved, needs, xp):
+    return (g * y,)
+
+
+def expm1(x: Any) -> Tensor:
+    """e^x - 1, accurate for small x (where exp(x) - 1 cancels to a few correct digits)."""
+    x = _lift_float(x)
+    return record_op(np.expm1(x.array), (x,), _expm1_vjp)
+
+
+def _expm1_vjp(g, y, args, saved, needs, xp):
+    return (g * (y + 1),)
+
+
+def log(x: Any) -> Tensor:
+    x = _lift_float(x)
+    return record_op(np.log(x.array), (x,), _log_vjp)
+
+
+def _log_vjp(g, y, args, saved, needs, xp):
+    return (g / args[0],)
+
+
+def sqrt(x: Any) -> Tensor:
+    x = _lift_float(x)
+    return record_op(np.sqrt(x.array), (x,), _sqrt_vjp)
+
+
+def _sqrt_vjp(g, y, args, saved, needs, xp):
+    return (g / (2 * y),)
+
+
+def abs(x: Any) -> Tensor:
+    x = _lift(x)
+    return record_op(np.abs(x.array), (x,), _abs_vjp)
+
+
+def _abs_vjp(g, y, args, saved, needs, xp):
+    return (g * np.sign(xp.data(args[0])),)
+
+
+def sin(x: Any) -> Tensor:
+    x = _lift_float(x)
+    return record_op(np.sin(x.array), (x,), _sin_vjp)
+
+
+def _sin_vjp(g, y, args, saved, needs, xp):
+    return (g * xp.cos(args[0]),)
+
+
+def cos(x: Any) -> Tensor:
+    x = _lift_float(x)
+    return record_op(np.cos(x.array), (x,), _cos_vjp)
+
+
+def _cos_vjp(g, y, args, saved, needs, xp):
+    return (-g * xp.sin(args[0]),)
+
+
+def tanh(x: Any) -> Tensor:
+    x = _lift_float(x)
+    return record_op(np.tanh(x.array), (x,), _tanh_vjp)
+
+
+def _tanh_vjp(g, y, args, saved, needs, xp):
+    return (g * (1 - y * y),)
+
+
+def sigmoid(x: Any) -> Tensor:
+    """1 / (1 + e^-x), computed stably: it never overflows and keeps relative precision for x << 0."""
+    x = _lift_float(x)
+    return record_op(_sigmoid_array(x.array), (x,), _sigmoid_vjp)
+
+
+def _sigmoid_vjp(g, y, args, saved, needs, xp):
+    return (g * y * (1 - y),)
+
+
+def relu(x: Any) -> Tensor:
+    x = _lift(x)
+    return record_op(np.maximum(x.array, 0), (x,), _relu_vjp)
+
+
+def _relu_vjp(g, y, args, saved, needs, xp):
+    return (g * (xp.data(y) > 0),)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
+    x = _lift_float(x)
+    d = x.array
+    slope = np.asarray(negative_slope, d.dtype)
+    return record_op(np.where(d > 0, d, d * slope), (x,), _leaky_relu_vjp, slope)
+
+
+def _leaky_relu_vjp(g, y, args, saved, needs, xp):
+    return (g * np.where(xp.data(args[0]) > 0, np.asarray(1, saved.dtype), saved),)
+
+
+def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta, linear where beta x > threshold (PyTorch's definition)."""
+    x = _lift_float(x)
+    d = x.array
+    bx = d * np.asarray(beta, d.dtype)
+    soft = np.logaddexp(np.asarray(0, d.dtype), bx) / np.asarray(beta, d.dtype)
+    return record_op(
+        np.where(bx > threshold, d, soft).astype(d.dtype, copy=False), (x,), _softplus_vjp, (beta, threshold)
+    )
+
+
+def _softplus_vjp(g, y, args, saved, needs, xp):
+    beta, threshold = saved
+    x = args[0]
+    bx = xp.data(x) * beta
+    return (xp.where(bx > threshold, g, g * xp.sigmoid(x * beta)),)
+
+
+_erf_scalar = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(x: Any) -> Tensor:
+    """The error function (exact, via math.erf per element: correct but not fast)."""
+    x = _lift_float(x)
+    return record_op(np.asarray(_erf_scalar(x.array), dtype=x.array.dtype), (x,), _erf_vjp)
+
+
+def _erf_vjp(g, y, args, saved, needs, xp):
+    x = args[0]
+    return (g * (2 / math.sqrt(math.pi)) * xp.exp(-(x * x)),)
+
+
+def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
+    """Clamp into [min, max]; the gradient passes where min <= x <= max (PyTorch's clamp)."""
+    x = _lift(x)
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # where, not maximum/minimum: on a tie x keeps the whole gradient (torch's clamp), not half
+        _check_broadcast("clip", *(np.asarray(getattr(v, "array", v)) for v in (x, min, max) if v is not None))
+        out = x
+        if min is not None:
+            out = where(x.array < (min.array if isinstance(min, Tensor) else min), min, out)
+        if max is not None:
+            out = where(out.array > (max.array if isinstance(max, Tensor) else max), max, out)
+        return out
+    if min is None and max is None:
+        raise ArgumentError("clip: at least one of min and max must be given")
+    return record_op(np.clip(x.array, min, max).astype(x.array.dtype, copy=False), (x,), _clip_vjp, (min, max))
+
+
+def _clip_vjp(g, y, args, saved, needs, xp):
+    lo, hi = saved
+    d = xp.data(args[0])
+    inside = np.ones(d.shape, dtype=bool)
+    if lo is not None:
+        inside &= d >= lo
+    if hi is not None:
+        inside &= d <= hi
+    return (g * inside,)
+
+
+clamp = clip
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """Pick from ``a`` where ``condition`` is true, else from ``b`` (all broadcast together)."""
+    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        cond = cond.astype(bool)
+    a, b = _pair(a, b)
+    try:
+        out = np.where(cond, a.array, b.array)
+    except ValueError:
+        _check_broadcast("where", cond, a.array, b.array)
+        raise
+    return record_op(out, (a, b), _where_vjp, cond)
+
+
+def _where_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    zero = np.zeros((), dtype=xp.data(g).dtype)
+    return (
+        xp.sum_to(xp.where(saved, g, zero), a.shape) if needs[0] else None,
+        xp.sum_to(xp.where(saved, zero, g), b.shape) if needs[1] else None,
+    )
+
+
+# Rules that use only their inputs' shapes, not their values: an in-place write to an input after
+# the op was recorded does not invalidate them (autograd._check_versions).
+for _rule in (_astype_vjp, _where_vjp, _clone_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+
+# Rules that read only their output (and g): their inputs may be overwritten after the op.
+for _rule in (_exp_vjp, _expm1_vjp, _sqrt_vjp, _tanh_vjp, _sigmoid_vjp, _relu_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def log1p(x: Any) -> Tensor:
+    """log(1 + x), accurate for small x."""
+    x = _lift_float(x)
+    return record_op(np.log1p(x.array), (x,), _log1p_vjp)
+
+
+def _log1p_vjp(g, y, args, saved, needs, xp):
+    return (g / (args[0] + 1),)
+
+
+def rsqrt(x: Any) -> Tensor:
+    """1 / sqrt(x)."""
+    x = _lift_float(x)
+    return record_op(1 / np.sqrt(x.array), (x,), _rsqrt_vjp)
+
+
+def _rsqrt_vjp(g, y, args, saved, needs, xp):
+    return (g * (y * y * y) * -0.5,)
+
+
+def _stepwise(fn: Any, x: Any) -> Tensor:
+    """A piecewise-constant op (floor, sign...): its gradient is 0 everywhere, as in torch."""
+    x = _lift(x)
+    out = fn(x.array)
+    if x.array.dtype.kind != "f":
+        return wrap_array(out)
+    return record_op(out.astype(x.array.dtype, copy=False), (x,), _zero_vjp)
+
+
+def _zero_vjp(g, y, args, saved, needs, xp):
+    return (g * 0,)
+
+
+def sign(x: Any) -> Tensor:
+    return _stepwise(np.sign, x)
+
+
+def floor(x: Any) -> Tensor:
+    return _stepwise(np.floor, x)
+
+
+def ceil(x: Any) -> Tensor:
+    return _stepwise(np.ceil, x)
+
+
+def trunc(x: Any) -> Tensor:
+    return _stepwise(np.trunc, x)
+
+
+def round(x: Any, decimals: int = 0) -> Tensor:
+    """Round half to even (as torch and NumPy do); the gradient is 0."""
+    return _stepwise(lambda a: np.round(a, decimals), x)
+
+
+_log1p_vjp.reads_inputs = True  # type: ignore[attr-defined]
+
+
+for _rule in (_rsqrt_vjp, _zero_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+
+# name: (forward on arrays, derivative dy/dx as a function of (x, y, m) with m the rule namespace xp)
+_UNARY: dict[str, tuple[Any, Any]] = {
+    "tan": (np.tan, lambda x, y, m: 1 + y * y),
+    "sinh": (np.sinh, lambda x, y, m: m.cosh(x)),
+    "cosh": (np.cosh, lambda x, y, m: m.sinh(x)),
+    "asin": (np.arcsin, lambda x, y, m: 1 / m.sqrt(1 - x * x)),
+    "acos": (np.arccos, lambda x, y, m: -1 / m.sqrt(1 - x * x)),
+    "atan": (np.arctan, lambda x, y, m: 1 / (1 + x * x)),
+    "asinh": (np.arcsinh, lambda x, y, m: 1 / m.sqrt(x * x + 1)),
+    "acosh": (np.arccosh, lambda x, y, m: 1 / m.sqrt(x * x - 1)),
+    "atanh": (np.arctanh, lambda x, y, m: 1 / (1 - x * x)),
+    "log2": (np.log2, lambda x, y, m: 1 / (x * _LN2)),
+    "log10": (np.log10, lambda x, y, m: 1 / (x * _LN10)),
+    "exp2": (np.exp2, lambda x, y, m: y * _LN2),
+    "erfc": (
+        lambda a: 1 - np.asarray(_erf_scalar(a), dtype=a.dtype),
+        lambda x, y, m: m.exp(-(x * x)) * (-2 / math.sqrt(math.pi)),
+    ),
+    "logit": (lambda a: np.log(a / (1 - a)), lambda x, y, m: 1 / (x * (1 - x))),
+    "deg2rad": (np.deg2rad, lambda x, y, m: math.pi / 180),
+    "rad2deg": (np.rad2deg, lambda x, y, m: 180 / math.pi),
+    "frac": (lambda a: a - np.trunc(a), lambda x, y, m: 1),
+    "sinc": (
+        lambda a: np.sinc(a),
+        lambda x, y, m: _sinc_derivative(x, y, m),
+    ),
+}
+
+
+def _sinc_derivative(x: Any, y: Any, m: Any) -> Any:
+    # d/dx sin(pi x)/(pi x) = (cos(pi x) - sinc(x)) / x, and 0 at x = 0
+    at_zero = m.data(x) == 0
+    safe = m.where(at_zero, 1.0, x)
+    d = (m.cos(math.pi * safe) - y) / safe
+    return m.where(at_zero, 0.0, d)
+
+
+def _unary_table_op(name: str) -> Any:
+    forward, derivative = _UNARY[name]
+
+    def op(x: Any) -> Tensor:
+        x = _lift_float(x)
+        return record_op(np.asarray(forward(x.array)).astype(x.array.dtype, copy=False), (x,), rule, name)
+
+    def rule(g, y, args, saved, needs, xp):
+        d = derivative(args[0], y, xp)
+        return (g * d,)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {name} (torch.{name}), with its gradient."
+    rule.__name__ = f"_{name}_vjp"
+    return op
+
+
+tan = _unary_table_op("tan")
+
+
+sinh = _unary_table_op("sinh")
+
+
+cosh = _unary_table_op("cosh")
+
+
+asin = _unary_table_op("asin")
+
+
+acos = _unary_table_op("acos")
+
+
+atan = _unary_table_op("atan")
+
+
+asinh = _unary_table_op("asinh")
+
+
+acosh = _unary_table_op("acosh")
+
+
+atanh = _unary_table_op("atanh")
+
+
+log2 = _unary_table_op("log2")
+
+
+log10 = _unary_table_op("log10")
+
+
+exp2 = _unary_table_op("exp2")
+
+
+erfc = _unary_table_op("erfc")
+
+
+logit = _unary_table_op("logit")
+
+
+deg2rad = _unary_table_op("deg2rad")
+
+
+rad2deg = _unary_table_op("rad2deg")
+
+
+frac = _unary_table_op("frac")
+
+
+sinc = _unary_table_op("sinc")
+
+
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+
+def clamp_min(x: Any, min: Any) -> Tensor:
+    return clip(x, min, None)
+
+
+def clamp_max(x: Any, max: Any) -> Tensor:
+    return clip(x, None, max)
+
+
+def nan_to_num(x: Any, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Tensor:
+    """NaN, +inf and -inf replaced by finite values (the gradient passes where x was finite)."""
+    x = _lift(x)
+    d = x.array
+    if d.dtype.kind != "f":
+        return x
+    info = np.finfo(d.dtype)
+    out = np.nan_to_num(
+        d, nan=nan, posinf=info.max if posinf is None else posinf, neginf=info.min if neginf is None else neginf
+    )
+    return where(np.isfinite(d), x, wrap_array(out.astype(d.dtype, copy=False)))

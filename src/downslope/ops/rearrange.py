@@ -1,0 +1,202 @@
+"""Ops built on slicing that cut, pad, flip, roll, repeat and split tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError, OutOfRangeError, ShapeError
+from ..tensor import Tensor, record_op
+from .arithmetic import sub
+from .indexing import getitem
+from .operands import _builtin_all, _builtin_any, _builtin_max, _builtin_sum, _data_of_index, _dim, _lift, _norm_axes
+from .shape import reshape
+
+_NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) -> Tensor:
+    """Pad with PyTorch's ``pad`` (last dim first: ``(left, right, top, bottom, ...)``) or NumPy's
+    ``pad_width`` (a pair per dim). Modes: constant, reflect, replicate, circular."""
+    x = _lift(x)
+    widths = _pad_widths(pad, x.ndim)
+    if mode == "constant":
+        out = np.pad(x.array, widths, mode="constant", constant_values=value)
+        return record_op(out, (x,), _pad_vjp, widths)
+    if mode not in _NUMPY_PAD_MODES:
+        raise ArgumentError(f"pad: unknown mode {mode!r}; expected one of constant, {', '.join(_NUMPY_PAD_MODES)}")
+    # The other modes copy input elements, so they are an integer-array index into x and get
+    # their gradient (repeats summed) from getitem.
+    axes_index = [np.pad(np.arange(n), w, mode=_NUMPY_PAD_MODES[mode]) for n, w in zip(x.shape, widths)]  # type: ignore[call-overload]
+    return getitem(x, np.ix_(*axes_index))
+
+
+def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:
+    pad = list(pad)
+    if pad and _builtin_all(isinstance(p, (tuple, list)) for p in pad):
+        if len(pad) != ndim:
+            raise ArgumentError(
+                f"pad: NumPy-style pad_width needs one (before, after) pair per dim ({ndim}), got {len(pad)}"
+            )
+        widths = [(int(b), int(a)) for b, a in pad]
+    else:
+        if len(pad) % 2 or len(pad) // 2 > ndim:
+            raise ArgumentError(
+                f"pad: expected an even number of PyTorch-style pads (at most {2 * ndim}), got {len(pad)}"
+            )
+        widths = [(0, 0)] * ndim
+        for i in range(len(pad) // 2):
+            widths[ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if _builtin_any(b < 0 or a < 0 for b, a in widths):
+        raise ArgumentError(f"pad: negative padding is not supported, got {widths}")
+    return widths
+
+
+def _pad_vjp(g, y, args, saved, needs, xp):
+    return (g[tuple(slice(b, b + n) for (b, _), n in zip(saved, args[0].shape))],)
+
+
+# Rules that use only their inputs' shapes, not their values: an in-place write to an input after
+# the op was recorded does not invalidate them (autograd._check_versions).
+for _rule in (_pad_vjp,):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def flip(x: Any, dims: Any) -> Tensor:
+    """Reverse the order along ``dims``."""
+    x = _lift(x)
+    axes = _norm_axes(dims, x.ndim)
+    index = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))
+    return getitem(x, index)
+
+
+def repeat(x: Any, *sizes: Any) -> Tensor:
+    """Tile ``x`` (torch's ``Tensor.repeat``): ``sizes`` repeats per dim, extra leading dims allowed."""
+    x = _lift(x)
+    reps = tuple(sizes[0]) if len(sizes) == 1 and not isinstance(sizes[0], (int, np.integer)) else sizes
+    if len(reps) < x.ndim:
+        raise ArgumentError(
+            f"repeat: the number of repeats ({len(reps)}) can not be smaller than the number of dims ({x.ndim})"
+        )
+    lead = len(reps) - x.ndim
+    x = reshape(x, (1,) * lead + x.shape)
+    grids = np.ix_(*[np.tile(np.arange(n), int(r)) for n, r in zip(x.shape, reps)])
+    return getitem(x, grids)
+
+
+def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the listed sizes."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "split")
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ArgumentError(f"split: split_size must be positive, got {size}")
+        bounds = list(range(0, n, size)) + [n]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if _builtin_sum(sizes) != n:
+            raise ShapeError(f"split: sizes {sizes} add up to {_builtin_sum(sizes)}, but dim {d} has size {n}")
+        bounds = [0] + list(np.cumsum(sizes))
+    lead = (slice(None),) * d
+    return tuple(getitem(x, lead + (slice(int(a), int(b)),)) for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """``chunks`` pieces of equal size along ``dim`` (the last may be smaller, as in torch)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "chunk")
+    if chunks <= 0:
+        raise ArgumentError(f"chunk: chunks must be positive, got {chunks}")
+    n = x.shape[d]
+    return split(x, _builtin_max(1, -(-n // chunks)), d)
+
+
+def narrow(x: Any, dim: int, start: int, length: int) -> Tensor:
+    """``length`` elements from ``start`` along ``dim`` (a view)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "narrow")
+    start = int(start.item() if isinstance(start, Tensor) else start)
+    n = x.shape[d]
+    if start < 0:
+        start += n
+    if not (0 <= start and length >= 0 and start + length <= n):
+        raise OutOfRangeError(f"narrow: start {start} + length {length} exceeds dimension {d} of size {n}")
+    return getitem(x, (slice(None),) * d + (slice(start, start + length),))
+
+
+def unbind(x: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """The slices along ``dim``, with that dim removed."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "unbind")
+    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+
+
+def tile(x: Any, dims: Any) -> Tensor:
+    return _lift(x).tile(dims)
+
+
+def roll(x: Any, shifts: Any, dims: Any = None) -> Tensor:
+    """Shift elements along ``dims`` (wrapping around); without dims the flattened tensor is rolled."""
+    x = _lift(x)
+    if dims is None:
+        return reshape(roll(reshape(x, (-1,)), shifts, 0), x.shape)
+    shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    index: list[Any] = [slice(None)] * x.ndim
+    for s_, d_ in zip(shifts, dims):
+        d = _dim(d_, x.ndim, "roll")
+        index[d] = (np.arange(x.shape[d]) - int(s_)) % _builtin_max(x.shape[d], 1)
+    return getitem(x, np.ix_(*[np.arange(n) if isinstance(i, slice) else i for i, n in zip(index, x.shape)]))
+
+
+def diff(x: Any, n: int = 1, dim: int = -1) -> Tensor:
+    """Differences of neighbours along ``dim`` (n times)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "diff")
+    for _ in range(n):
+        lead = (slice(None),) * d
+        x = sub(getitem(x, lead + (slice(1, None),)), getitem(x, lead + (slice(None, -1),)))
+    return x
+
+
+def tensor_split(x: Any, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split into n nearly equal parts (the first ones one longer), or at the given indices."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "tensor_split")
+    n = x.shape[d]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+        bounds = [0] + list(np.cumsum(sizes))
+    else:
+        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
+    lead = (slice(None),) * d
+    return tuple(getitem(x, lead + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def hsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
+    x = _lift(x)
+    return tensor_split(x, sections, 1 if x.ndim > 1 else 0)
+
+
+def vsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
+    return tensor_split(x, sections, 0)
+
+
+def dsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
+    return tensor_split(x, sections, 2)
+
+
+def repeat_interleave(x: Any, repeats: Any, dim: Any = None) -> Tensor:
+    """Each element (or slice along ``dim``) repeated ``repeats`` times in a row."""
+    x = _lift(x)
+    if dim is None:
+        x, dim = reshape(x, (-1,)), 0
+    d = _dim(dim, x.ndim, "repeat_interleave")
+    reps = np.asarray(_data_of_index(repeats))
+    idx = np.repeat(np.arange(x.shape[d]), reps)
+    return getitem(x, (slice(None),) * d + (idx,))

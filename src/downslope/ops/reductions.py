@@ -1,0 +1,311 @@
+"""Reductions (sum, mean, max/min with their tie rule, logsumexp, prod, softmax...) and their VJP rules."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import ArgumentTypeError, ShapeError, StateError
+from ..tensor import Tensor, record_op, wrap_array
+from .arithmetic import div, maximum, minimum
+from .indexing import _take_along
+from .operands import _dim, _kept_shape, _lift, _lift_float, _norm_axes, _pick_axis
+from .pointwise import _clone_vjp, astype, clone, where
+from .shape import reshape, squeeze
+
+
+def sum(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """Sum over ``dim``/``axis`` (all by default); ``keepdim``/``keepdims`` keeps reduced dims as 1."""
+    x = _lift(x)
+    axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
+    keep = bool(keepdim or keepdims)
+    out = x.array.sum(axis=axes, keepdims=keep)
+    return record_op(np.asarray(out), (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
+
+
+def _sum_vjp(g, y, args, saved, needs, xp):
+    kept, keep = saved
+    if not keep:
+        g = xp.reshape(g, kept)
+    return (xp.broadcast_to(g, args[0].shape),)
+
+
+def mean(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """Mean over ``dim``/``axis`` (all by default)."""
+    x = _lift(x)
+    if x.array.dtype.kind != "f":
+        raise ArgumentTypeError(f"mean: expected a floating tensor, got {x.dtype}; cast it with .float() first")
+    axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
+    keep = bool(keepdim or keepdims)
+    count = int(np.prod([x.shape[i] for i in axes])) if x.ndim else 1
+    out = x.array.mean(axis=axes, keepdims=keep)
+    return record_op(np.asarray(out, dtype=x.array.dtype), (x,), _mean_vjp, (_kept_shape(x.shape, axes), keep, count))
+
+
+def _mean_vjp(g, y, args, saved, needs, xp):
+    kept, keep, count = saved
+    if not keep:
+        g = xp.reshape(g, kept)
+    return (xp.broadcast_to(g / count, args[0].shape),)
+
+
+def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any) -> Tensor:
+    x = _lift(x)
+    axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
+    if x.array.size == 0:
+        raise ShapeError(f"max/min of an empty tensor of shape {x.shape}")
+    keep = bool(keepdim or keepdims)
+    out = fn(x.array, axis=axes, keepdims=keep)
+    return record_op(np.asarray(out), (x,), _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
+
+
+def _extreme_vjp(g, y, args, saved, needs, xp):
+    """The gradient goes to the extreme element(s), shared evenly between ties (like torch.amax)."""
+    kept, keep, axes = saved
+    x = xp.data(args[0])
+    hit = x == xp.data(y).reshape(kept)
+    share = (hit / hit.sum(axis=axes, keepdims=True)).astype(x.dtype)
+    if not keep:
+        g = xp.reshape(g, kept)
+    return (g * share,)
+
+
+class return_types:  # noqa: N801  (torch.return_types)
+    """Named tuples that reductions with indices return, as in ``torch.return_types``."""
+
+    max = namedtuple("max", ["values", "indices"])
+    min = namedtuple("min", ["values", "indices"])
+    sort = namedtuple("sort", ["values", "indices"])
+    topk = namedtuple("topk", ["values", "indices"])
+    kthvalue = namedtuple("kthvalue", ["values", "indices"])
+    median = namedtuple("median", ["values", "indices"])
+    aminmax = namedtuple("aminmax", ["min", "max"])
+    cummax = namedtuple("cummax", ["values", "indices"])
+    cummin = namedtuple("cummin", ["values", "indices"])
+
+
+def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) -> Any:
+    x = _lift(x)
+    if not isinstance(dim, (int, np.integer)):
+        raise ArgumentTypeError(f"{name}(dim): dim must be one integer, got {dim!r}; use a{name}(dim=...) for several")
+    d = _dim(int(dim), x.ndim, name)
+    if x.array.size == 0:
+        raise ShapeError(f"{name}(dim={dim}) of an empty tensor of shape {x.shape}")
+    if x.ndim == 0:
+        return getattr(return_types, name)(
+            record_op(x.array.copy(), (x,), _clone_vjp), wrap_array(np.zeros((), np.int64))
+        )
+    idx = arg(x.array, axis=d, keepdims=True)
+    values = _take_along(x, idx, d)
+    if not keepdim:
+        values = squeeze(values, d)
+        idx = idx.squeeze(d)
+    return getattr(return_types, name)(values, wrap_array(idx.astype(np.int64, copy=False)))
+
+
+def max(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+    """The largest value, as in torch.max: ``max(x)`` is a 0-d tensor (ties share the gradient);
+    ``max(x, dim)`` is the named tuple ``(values, indices)`` (the gradient goes to the index); for
+    the values over several dims use :func:`amax`. ``max(a, b)`` with a tensor ``b`` is the
+    elementwise :func:`maximum`.
+
+    Example:
+        >>> import downslope as ds
+        >>> values, indices = ds.tensor([[1.0, 5.0], [7.0, 2.0]]).max(1)
+        >>> values, indices
+        (tensor([5., 7.]), tensor([1, 0]))
+    """
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
+    d = _pick_axis(dim, axis)
+    if d is None:
+        return _extreme(x, None, False, None, None, np.max)
+    return _extreme_with_indices(x, d, bool(keepdim or keepdims), np.argmax, "max")
+
+
+def min(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
+    """The smallest value, as in torch.min: a 0-d tensor, or ``(values, indices)`` along ``dim``;
+    ``min(a, b)`` with a tensor ``b`` is the elementwise :func:`minimum`."""
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    d = _pick_axis(dim, axis)
+    if d is None:
+        return _extreme(x, None, False, None, None, np.min)
+    return _extreme_with_indices(x, d, bool(keepdim or keepdims), np.argmin, "min")
+
+
+def amax(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """Largest values over one or several dims (values only; ties share the gradient, as torch.amax)."""
+    return _extreme(x, dim, keepdim, axis, keepdims, np.max)
+
+
+def amin(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """Smallest values over one or several dims (values only, as torch.amin)."""
+    return _extreme(x, dim, keepdim, axis, keepdims, np.min)
+
+
+def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
+    """log(sum(exp(x))) over an axis, stable for large inputs (the max is subtracted first).
+
+    Fused into one op because the composite would overflow in exp before the max is subtracted.
+    """
+    x = _lift_float(x)
+    axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
+    keep = bool(keepdim or keepdims)
+    d = x.array
+    m = d.max(axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.exp(d - m).sum(axis=axes, keepdims=True)) + m
+    if not keep:
+        out = out.reshape([s for i, s in enumerate(d.shape) if i not in axes])
+    return record_op(out.astype(d.dtype, copy=False), (x,), _logsumexp_vjp, (_kept_shape(d.shape, axes), keep))
+
+
+def _logsumexp_vjp(g, y, args, saved, needs, xp):
+    kept, keep = saved
+    if not keep:
+        g = xp.reshape(g, kept)
+    return (g * xp.exp(args[0] - xp.reshape(y, kept)),)
+
+
+def softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, stable (the max is subtracted first)."""
+    x = _lift_float(x)
+    a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim)
+    d = x.array
+    e = np.exp(d - d.max(axis=a, keepdims=True))
+    e /= e.sum(axis=a, keepdims=True)
+    return record_op(e, (x,), _softmax_vjp, a)
+
+
+def _softmax_vjp(g, y, args, saved, needs, xp):
+    gy = g * y
+    return (gy - y * gy.sum(axis=saved, keepdims=True),)
+
+
+def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
+    """x - logsumexp(x) along ``dim``, stable; fused because log(softmax) underflows to -inf."""
+    x = _lift_float(x)
+    a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim)
+    d = x.array
+    shifted = d - d.max(axis=a, keepdims=True)
+    out = shifted - np.log(np.exp(shifted).sum(axis=a, keepdims=True))
+    return record_op(out, (x,), _log_softmax_vjp, a)
+
+
+def _log_softmax_vjp(g, y, args, saved, needs, xp):
+    return (g - xp.exp(y) * g.sum(axis=saved, keepdims=True),)
+
+
+# Rules that use only their inputs' shapes, not their values: an in-place write to an input after
+# the op was recorded does not invalidate them (autograd._check_versions).
+for _rule in (_sum_vjp, _mean_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+
+# Rules that read only their output (and g): their inputs may be overwritten after the op.
+for _rule in (_softmax_vjp, _log_softmax_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Product over one dim (or all); exact gradients also where inputs are 0 (products of the others)."""
+    x = _lift(x)
+    if dtype is not None:
+        x = astype(x, dtype)
+    if dim is None:
+        flat = reshape(x, (-1,))
+        return reshape(prod(flat, 0), ()) if x.array.size else wrap_array(np.ones((), x.array.dtype))
+    d = _dim(dim, x.ndim, "prod")
+    if x.ndim == 0:
+        return clone(x)
+    out = np.prod(x.array, axis=d, keepdims=bool(keepdim))
+    if x.array.dtype.kind != "f":
+        return wrap_array(out.astype(backend.int64))
+    return record_op(out, (x,), _prod_vjp, (d, bool(keepdim)))
+
+
+def _prod_vjp(g, y, args, saved, needs, xp):
+    if xp.differentiable:
+        raise StateError("prod: double backward (create_graph=True) is not supported")
+    d, keep = saved
+    a = args[0]
+    # The product of the other elements = exclusive running products from the left and the right.
+    n = a.shape[d]
+    ones_shape = list(a.shape)
+    ones_shape[d] = 1
+    one = np.ones(ones_shape, a.dtype)
+    left = np.concatenate([one, np.cumprod(a, axis=d).take(range(n - 1), axis=d)], axis=d) if n else one[:0]
+    rev = (slice(None),) * d + (slice(None, None, -1),)
+    right_rev = np.cumprod(a[rev], axis=d)
+    right = np.concatenate([one, right_rev.take(range(n - 1), axis=d)], axis=d)[rev] if n else one[:0]
+    if not keep:
+        g = np.expand_dims(g, d)
+    return (g * left * right,)
+
+
+def argmax(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Index of the largest value (over everything, flattened, or along ``dim``)."""
+    return _lift(x).argmax(dim, keepdim)
+
+
+def argmin(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Index of the smallest value (over everything, flattened, or along ``dim``)."""
+    return _lift(x).argmin(dim, keepdim)
+
+
+def all(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return _lift(x).all(dim, keepdim)
+
+
+def any(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return _lift(x).any(dim, keepdim)
+
+
+def unique(
+    x: Any, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim: Any = None
+) -> Any:
+    return _lift(x).unique(sorted, return_inverse, return_counts, dim)
+
+
+def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Tensor:
+    return _lift(x).bincount(weights, minlength)
+
+
+def count_nonzero(x: Any, dim: Any = None) -> Tensor:
+    return wrap_array(np.asarray(np.count_nonzero(_lift(x).array, axis=dim), dtype=np.int64))
+
+
+def aminmax(x: Any, *, dim: Any = None, keepdim: bool = False) -> Any:
+    return return_types.aminmax(amin(x, dim, keepdim), amax(x, dim, keepdim))
+
+
+def var_mean(
+    x: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any
+) -> tuple[Tensor, Tensor]:
+    from ..functional import var as _var
+
+    return _var(x, dim, unbiased, keepdim, **kwargs), mean(x, dim, keepdim)
+
+
+def std_mean(
+    x: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any
+) -> tuple[Tensor, Tensor]:
+    from ..functional import std as _std
+
+    return _std(x, dim, unbiased, keepdim, **kwargs), mean(x, dim, keepdim)
+
+
+def nansum(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    x = _lift(x)
+    return sum(where(np.isnan(x.array), 0.0, x) if x.array.dtype.kind == "f" else x, dim, keepdim)
+
+
+def nanmean(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    x = _lift_float(x)
+    valid = ~np.isnan(x.array)
+    count = np.sum(valid, axis=dim, keepdims=keepdim)
+    return div(nansum(x, dim, keepdim), wrap_array(np.asarray(count, x.array.dtype)))

@@ -1,0 +1,37 @@
+"""Sampling from a tensor of probabilities (multinomial)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import ArgumentError
+from ..tensor import Tensor, wrap_array
+from .operands import _lift
+
+
+def multinomial(probs: Any, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
+    """Indices drawn from each row's (unnormalised) probabilities, from the library's seeded generator
+    (or ``generator``)."""
+    if generator is not None:
+        from ..generator import as_numpy_generator
+
+        with backend.use_generator(as_numpy_generator(generator, "multinomial")):
+            return multinomial(probs, num_samples, replacement)
+    p = np.asarray(_lift(probs).array, np.float64)
+    rows = p.reshape(-1, p.shape[-1]) if p.ndim else p.reshape(1, 1)
+    if (rows < 0).any() or not np.isfinite(rows).all():
+        raise ArgumentError("multinomial: probabilities must be finite and non-negative")
+    rng = backend.rng()
+    out = []
+    for row in rows:
+        total = row.sum()
+        if total <= 0:
+            raise ArgumentError("multinomial: each row needs a positive sum of probabilities")
+        if not replacement and num_samples > np.count_nonzero(row):
+            raise ArgumentError(f"multinomial: cannot draw {num_samples} samples without replacement from this row")
+        out.append(rng.choice(row.size, size=num_samples, replace=replacement, p=row / total))
+    result = np.asarray(out, np.int64)
+    return wrap_array(result.reshape(p.shape[:-1] + (num_samples,)) if p.ndim > 1 else result.reshape(num_samples))

@@ -1,0 +1,103 @@
+"""Running reductions along a dim: cumsum, cumprod, cummax, cummin, logcumsumexp."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import StateError
+from ..tensor import Tensor, record_op, wrap_array
+from .arithmetic import add, sub
+from .indexing import _take_along
+from .operands import _dim, _lift, _lift_float
+from .pointwise import astype, clone, exp, log
+from .reductions import return_types
+
+
+def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running sum along ``dim``; the gradient is the reversed running sum of the output gradient."""
+    x = _lift(x)
+    if dtype is not None:
+        x = astype(x, dtype)
+    d = _dim(dim, x.ndim, "cumsum")
+    if x.ndim == 0:
+        return clone(x)
+    out = np.cumsum(x.array, axis=d)
+    if x.array.dtype.kind in "b":
+        out = out.astype(backend.int64)
+    return record_op(out, (x,), _cumsum_vjp, d)
+
+
+def _cumsum_vjp(g, y, args, saved, needs, xp):
+    rev = (slice(None),) * saved + (slice(None, None, -1),)
+    flipped = g[rev]
+    summed = xp.cumsum(flipped, saved)
+    return (summed[rev],)
+
+
+def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running product along ``dim`` (exact gradients, also where inputs are 0)."""
+    x = _lift(x)
+    if dtype is not None:
+        x = astype(x, dtype)
+    d = _dim(dim, x.ndim, "cumprod")
+    if x.ndim == 0:
+        return clone(x)
+    out = np.cumprod(x.array, axis=d)
+    if x.array.dtype.kind != "f":
+        return wrap_array(out.astype(np.int64))
+    return record_op(out, (x,), _cumprod_vjp, d)
+
+
+def _cumprod_vjp(g, y, args, saved, needs, xp):
+    if xp.differentiable:
+        raise StateError("cumprod: double backward (create_graph=True) is not supported")
+    d = saved
+    x = np.moveaxis(args[0], d, -1)
+    gm, ym = np.moveaxis(g, d, -1), np.moveaxis(y, d, -1)
+    if (x != 0).all():  # d y_k / d x_i = y_k / x_i for i <= k
+        rev = np.cumsum((gm * ym)[..., ::-1], axis=-1)[..., ::-1]
+        return (np.moveaxis(rev / x, -1, d),)
+    n = x.shape[-1]
+    out = np.zeros_like(x)
+    for i in range(n):  # products of the others, without dividing by a zero
+        others = x.copy()
+        others[..., i] = 1
+        out[..., i] = (gm[..., i:] * np.cumprod(others, axis=-1)[..., i:]).sum(-1)
+    return (np.moveaxis(out, -1, d),)
+
+
+def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
+    x = _lift(x)
+    d = _dim(dim, x.ndim, name)
+    if x.ndim == 0:
+        return getattr(return_types, name)(clone(x), wrap_array(np.zeros((), np.int64)))
+    a = np.moveaxis(x.array, d, -1)
+    idx = np.zeros(a.shape, np.int64)
+    best = a[..., 0].copy()
+    for k in range(1, a.shape[-1]):
+        take = better(a[..., k], best) | (a[..., k] == best) | np.isnan(a[..., k])
+        best = np.where(take, a[..., k], best)
+        idx[..., k] = np.where(take, k, idx[..., k - 1])
+    idx = np.moveaxis(idx, -1, d)
+    return getattr(return_types, name)(_take_along(x, idx, d), wrap_array(idx))
+
+
+def cummax(x: Any, dim: int) -> Any:
+    """``(values, indices)`` of the running maximum along ``dim`` (the gradient goes to the index)."""
+    return _running_extreme(x, dim, "cummax", np.greater)
+
+
+def cummin(x: Any, dim: int) -> Any:
+    """``(values, indices)`` of the running minimum along ``dim``."""
+    return _running_extreme(x, dim, "cummin", np.less)
+
+
+def logcumsumexp(x: Any, dim: int) -> Tensor:
+    """log(cumsum(exp(x))) along ``dim``, stable (shifted by the maximum)."""
+    x = _lift_float(x)
+    d = _dim(dim, x.ndim, "logcumsumexp")
+    m = wrap_array(np.max(x.array, axis=d, keepdims=True)) if x.ndim else wrap_array(x.array)
+    return add(log(cumsum(exp(sub(x, m)), d)), m)

@@ -1,0 +1,262 @@
+"""Ops that change a tensor's shape without changing its values: reshape, permute, squeeze, broadcast,
+concatenate and stack, and their VJP rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from ..graph import _sum_to_array
+from ..tensor import Tensor, _alias, record_op
+from .operands import _builtin_any, _builtin_max, _dim, _lift, _norm_axes
+
+
+def reshape(x: Any, shape: Any) -> Tensor:
+    x = _lift(x)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    try:
+        out = x.array.reshape(shape)
+    except ValueError:
+        raise ShapeError(
+            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.array.size} elements) into {shape}"
+        ) from None
+    return _alias(record_op(out, (x,), _reshape_vjp), x)
+
+
+def _reshape_vjp(g, y, args, saved, needs, xp):
+    return (xp.reshape(g, args[0].shape),)
+
+
+def permute(x: Any, dims: Sequence[int]) -> Tensor:
+    """Reorder dimensions: output dim i is input dim ``dims[i]``."""
+    x = _lift(x)
+    dims = tuple(_dim(d, x.ndim, "permute") for d in dims)
+    if sorted(dims) != list(range(x.ndim)):
+        raise ArgumentError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
+    return _alias(record_op(x.array.transpose(dims), (x,), _permute_vjp, tuple(np.argsort(dims))), x)
+
+
+def _permute_vjp(g, y, args, saved, needs, xp):
+    return (xp.permute(g, saved),)
+
+
+def transpose(x: Any, dim0: int, dim1: int) -> Tensor:
+    """Swap two dimensions (PyTorch's transpose)."""
+    x = _lift(x)
+    dims = list(range(x.ndim))
+    dim0, dim1 = _dim(dim0, x.ndim, "transpose"), _dim(dim1, x.ndim, "transpose")
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return permute(x, dims)
+
+
+def squeeze(x: Any, dim: Any = None) -> Tensor:
+    x = _lift(x)
+    if dim is None:
+        shape = tuple(s for s in x.shape if s != 1)
+    else:
+        axes = _norm_axes(dim, x.ndim)
+        shape = tuple(s for i, s in enumerate(x.shape) if not (i in axes and s == 1))
+    return reshape(x, shape)
+
+
+def unsqueeze(x: Any, dim: int) -> Tensor:
+    x = _lift(x)
+    if not -x.ndim - 1 <= dim <= x.ndim:
+        raise OutOfRangeError(f"unsqueeze: dim {dim} out of range for a tensor with {x.ndim} dims")
+    dim = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    x = _lift(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = _dim(start_dim, x.ndim, "flatten"), _dim(end_dim, x.ndim, "flatten")
+    return reshape(x, x.shape[:s] + (int(np.prod(x.shape[s : e + 1])),) + x.shape[e + 1 :])
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    x = _lift(x)
+    shape = tuple(shape)
+    lead = len(shape) - x.ndim
+    if _builtin_any(
+        s == -1 for s in shape[: _builtin_max(lead, 0)]
+    ):  # x.shape[negative] would silently pick a wrong dim
+        raise ShapeError(
+            f"broadcast_to: -1 (keep the size) is not allowed in a new leading dim; got {shape} for {x.shape}"
+        )
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
+    try:
+        out = np.broadcast_to(x.array, shape)
+    except ValueError:
+        raise ShapeError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    return _alias(record_op(out, (x,), _broadcast_to_vjp), x)
+
+
+def _broadcast_to_vjp(g, y, args, saved, needs, xp):
+    return (xp.sum_to(g, args[0].shape),)
+
+
+def sum_to(x: Any, shape: tuple[int, ...]) -> Tensor:
+    """Sum ``x`` down to ``shape`` (the reverse of broadcasting)."""
+
+    x = _lift(x)
+    return record_op(np.asarray(_sum_to_array(x.array, tuple(shape))), (x,), _sum_to_vjp)
+
+
+def _sum_to_vjp(g, y, args, saved, needs, xp):
+    return (xp.broadcast_to(g, args[0].shape),)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis (``ds.cat``)."""
+    if isinstance(tensors, Tensor) or len(tensors) == 0:
+        raise ArgumentTypeError("concatenate: expected a non-empty sequence of tensors")
+    a = axis if dim is None else dim
+    ts = [_lift(t) for t in tensors]
+    a = _dim(a, ts[0].ndim, "concatenate")
+    try:
+        out = np.concatenate([t.array for t in ts], axis=a)
+    except ValueError:
+        raise ShapeError(f"concatenate: shapes {[t.shape for t in ts]} do not match except along axis {a}") from None
+    bounds = np.cumsum([0] + [t.shape[a] for t in ts])
+    return record_op(out, tuple(ts), _concatenate_vjp, (a, bounds))
+
+
+def _concatenate_vjp(g, y, args, saved, needs, xp):
+    a, bounds = saved
+    lead = (slice(None),) * a
+    return tuple(g[lead + (slice(int(bounds[i]), int(bounds[i + 1])),)] if needs[i] else None for i in range(len(args)))
+
+
+cat = concatenate
+
+
+def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors of equal shape along a new axis."""
+    if isinstance(tensors, Tensor) or len(tensors) == 0:
+        raise ArgumentTypeError("stack: expected a non-empty sequence of tensors")
+    a = axis if dim is None else dim
+    ts = [_lift(t) for t in tensors]
+    if len({t.shape for t in ts}) != 1:
+        raise ShapeError(f"stack: all tensors need the same shape, got {[t.shape for t in ts]}")
+    a = _dim(a, ts[0].ndim + 1, "stack")
+    out = np.stack([t.array for t in ts], axis=a)
+    return record_op(out, tuple(ts), _stack_vjp, a)
+
+
+def _stack_vjp(g, y, args, saved, needs, xp):
+    lead = (slice(None),) * saved
+    return tuple(g[lead + (i,)] if needs[i] else None for i in range(len(args)))
+
+
+# Rules that use only their inputs' shapes, not their values: an in-place write to an input after
+# the op was recorded does not invalidate them (autograd._check_versions).
+for _rule in (_reshape_vjp, _permute_vjp, _broadcast_to_vjp, _sum_to_vjp, _concatenate_vjp, _stack_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def t(x: Any) -> Tensor:
+    """Transpose a tensor of at most 2 dims (torch.t)."""
+    x = _lift(x)
+    if x.ndim > 2:
+        raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but got shape {x.shape}; use transpose(d0, d1)")
+    return permute(x, tuple(reversed(range(x.ndim))))
+
+
+def hstack(tensors: Sequence[Any]) -> Tensor:
+    """Join along dim 1 (dim 0 for 1-D tensors)."""
+    ts = [_lift(t) for t in tensors]
+    return concatenate(ts, 0 if ts and ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors: Sequence[Any]) -> Tensor:
+    """Join along dim 0 (1-D tensors become rows)."""
+    return concatenate([reshape(_lift(t), (1, -1)) if _lift(t).ndim == 1 else t for t in tensors], 0)
+
+
+concat = concatenate
+
+
+def movedim(x: Any, source: Any, destination: Any) -> Tensor:
+    """Move dims ``source`` to positions ``destination`` (the others keep their order)."""
+    x = _lift(x)
+    src = [source] if isinstance(source, (int, np.integer)) else list(source)
+    dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
+    if len(src) != len(dst):
+        raise ArgumentError(f"movedim: {len(src)} source dim(s) but {len(dst)} destination(s)")
+    moved = [_dim(int(s_), x.ndim, "movedim") for s_ in src]
+    target = [-1] * x.ndim
+    for s_, d_ in zip(moved, dst):
+        target[_dim(int(d_), x.ndim, "movedim")] = s_
+    rest = iter([d for d in range(x.ndim) if d not in moved])
+    return permute(x, [t_ if t_ >= 0 else next(rest) for t_ in target])
+
+
+moveaxis = movedim
+
+
+def swapaxes(x: Any, axis0: int, axis1: int) -> Tensor:
+    return transpose(x, axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def ravel(x: Any) -> Tensor:
+    return reshape(x, (-1,))
+
+
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids (``indexing='ij'`` by default, as torch; 'xy' swaps the first two)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    ts = [reshape(_lift(t), (-1,)) for t in tensors]
+    if indexing not in ("ij", "xy"):
+        raise ArgumentError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    shape = [t.shape[0] for t in ts]
+    if indexing == "xy" and len(ts) >= 2:
+        shape[0], shape[1] = shape[1], shape[0]
+    out = []
+    for k, t in enumerate(ts):
+        axis = (1 - k if k < 2 else k) if indexing == "xy" and len(ts) >= 2 else k
+        view = [1] * len(ts)
+        view[axis] = t.shape[0]
+        out.append(broadcast_to(reshape(t, view), shape))
+    return tuple(out)
+
+
+def broadcast_tensors(*tensors: Any) -> tuple[Tensor, ...]:
+    ts = [_lift(t) for t in tensors]
+    shape = np.broadcast_shapes(*(t.shape for t in ts))
+    return tuple(broadcast_to(t, shape) for t in ts)
+
+
+def atleast_1d(x: Any) -> Tensor:
+    x = _lift(x)
+    return reshape(x, (1,)) if x.ndim == 0 else x
+
+
+def atleast_2d(x: Any) -> Tensor:
+    x = _lift(x)
+    return reshape(x, (1,) * (2 - x.ndim) + x.shape) if x.ndim < 2 else x
+
+
+def column_stack(tensors: Sequence[Any]) -> Tensor:
+    return concatenate([reshape(_lift(t), (-1, 1)) if _lift(t).ndim < 2 else t for t in tensors], 1)
+
+
+def dstack(tensors: Sequence[Any]) -> Tensor:
+    ts = [_lift(t) for t in tensors]
+    ts = [reshape(t, (1, -1, 1)) if t.ndim == 1 else unsqueeze(t, -1) if t.ndim == 2 else t for t in ts]
+    return concatenate(ts, 2)
+
+
+def unflatten(x: Any, dim: int, sizes: Sequence[int]) -> Tensor:
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "unflatten")
+    return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1 :])

@@ -1,0 +1,80 @@
+"""Sorting and order statistics: sort, argsort, topk, kthvalue, median."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import OutOfRangeError
+from ..tensor import Tensor, wrap_array
+from .indexing import _take_along
+from .operands import _dim, _lift
+from .pointwise import clone
+from .reductions import return_types
+from .shape import reshape, squeeze
+
+
+def _sorted(x: Any, dim: int, descending: bool, stable: bool) -> tuple[Tensor, np.ndarray, int]:
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "sort")
+    if x.ndim == 0:
+        return x, np.zeros((), np.int64), 0
+    key = -x.array if descending and x.array.dtype.kind != "b" else x.array
+    idx = np.argsort(key, axis=d, kind="stable" if stable or descending else None)
+    if descending and x.array.dtype.kind == "b":
+        idx = np.flip(np.argsort(x.array, axis=d, kind="stable"), axis=d)
+    return x, idx, d
+
+
+def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+    """``(values, indices)`` sorted along ``dim`` (torch.sort); the gradient goes back to each value's place."""
+    x, idx, d = _sorted(x, dim, descending, stable)
+    if x.ndim == 0:
+        return return_types.sort(clone(x), wrap_array(idx))
+    return return_types.sort(_take_along(x, idx, d), wrap_array(idx.astype(np.int64)))
+
+
+def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The indices that sort ``x`` along ``dim``."""
+    return wrap_array(_sorted(x, dim, descending, stable)[1].astype(np.int64))
+
+
+def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+    """``(values, indices)`` of the k largest (or smallest) along ``dim`` (torch.topk)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise OutOfRangeError(f"topk: k={k} is out of range for dimension {d} of size {n}")
+    _, idx, d = _sorted(x, d, largest, True)
+    if x.ndim == 0:
+        return return_types.topk(clone(x), wrap_array(idx))
+    idx = idx.take(range(k), axis=d)
+    return return_types.topk(_take_along(x, idx, d), wrap_array(idx.astype(np.int64)))
+
+
+def kthvalue(x: Any, k: int, dim: int = -1, keepdim: bool = False) -> Any:
+    """``(values, indices)`` of the k-th smallest along ``dim`` (k from 1)."""
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "kthvalue")
+    n = x.shape[d] if x.ndim else 1
+    if not 1 <= k <= n:
+        raise OutOfRangeError(f"kthvalue: k={k} is out of range for dimension {d} of size {n}")
+    _, idx, d = _sorted(x, d, False, True)
+    idx = idx.take([k - 1], axis=d) if x.ndim else idx
+    values = _take_along(x, idx, d) if x.ndim else clone(x)
+    if not keepdim and x.ndim:
+        values, idx = squeeze(values, d), idx.squeeze(d)
+    return return_types.kthvalue(values, wrap_array(np.asarray(idx, np.int64)))
+
+
+def median(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    """The lower median (torch's): a 0-d tensor, or ``(values, indices)`` along ``dim``."""
+    x = _lift(x)
+    if dim is None:
+        flat = reshape(x, (-1,))
+        return kthvalue(flat, (flat.shape[0] + 1) // 2, 0).values
+    d = _dim(dim, x.ndim, "median")
+    r = kthvalue(x, (x.shape[d] + 1) // 2 if x.ndim else 1, d, keepdim)
+    return return_types.median(r.values, r.indices)
