@@ -298,7 +298,7 @@ class TensorRules:
     @staticmethod
     def constant(x: np.ndarray) -> Tensor:
         """An array as a constant operand of a recorded op (a leaf tensor without grad)."""
-        return _tensor_module().wrap_array(x)
+        return _wrap_array()(x)
 
     @staticmethod
     def where(cond: Any, a: Any, b: Any) -> Tensor:
@@ -322,8 +322,8 @@ def _ops() -> Any:
 
 
 @functools.cache
-def _tensor_module() -> Any:
-    """The tensor module, imported when first needed (tensor imports this module)."""
-    from . import tensor
+def _wrap_array() -> Any:
+    """tensor.wrap_array, imported when first needed (tensor imports this module)."""
+    from .tensor import wrap_array
 
-    return tensor
+    return wrap_array

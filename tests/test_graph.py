@@ -1,0 +1,107 @@
+"""The op contract (downslope.graph): a custom op written with the public helpers, the two rule
+namespaces, and the module's place below tensor and ops in the import order."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope import graph
+from downslope.graph import ArrayRules, TensorRules, VJPRule
+from downslope.tensor import Tensor, record_op, to_array, wrap_array
+
+
+def _softsign_vjp(g: Any, y: Any, args: tuple[Any, ...], saved: Any, needs: tuple[bool, ...], xp: Any) -> tuple[Any]:
+    # d/dx x / (1 + |x|) = 1 / (1 + |x|)^2, written with operators and xp helpers only, so the same rule
+    # runs on arrays (ArrayRules) and, under create_graph, on tensors (TensorRules)
+    (x,) = args
+    d = 1 + x * xp.sign(x)
+    return (g / (d * d),)
+
+
+def softsign(x: Tensor) -> Tensor:
+    """A custom op on the public contract: forward on the array, the rule beside it."""
+    rule: VJPRule = _softsign_vjp  # the Protocol accepts a plain function with the rule's signature
+    return record_op(x.array / (1 + np.abs(x.array)), (x,), rule)
+
+
+def test_a_custom_op_records_runs_backward_and_matches_the_closed_form():
+    x = ds.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+    y = softsign(x)
+    assert y.requires_grad and y.grad_fn is not None
+    np.testing.assert_allclose(y.numpy(), x.numpy() / (1 + np.abs(x.numpy())), rtol=1e-6)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 1 / (1 + np.abs(x.numpy())) ** 2, rtol=1e-6)
+
+
+def test_a_custom_op_passes_gradcheck():
+    x = ds.tensor([-2.0, -0.5, 0.3, 1.5])
+    assert ds.gradcheck(lambda t: softsign(t) * 3.0, [x]).passed
+
+
+def test_a_custom_op_is_differentiable_twice_under_create_graph():
+    # the gradient computed with create_graph=True is itself checked against finite differences
+    def first_gradient(t: Tensor) -> Tensor:
+        (g,) = ds.autograd_grad(softsign(t).sum(), [t], create_graph=True)
+        return g
+
+    x = ds.tensor([-2.0, -0.5, 0.3, 1.5])
+    assert ds.gradcheck(first_gradient, [x]).passed
+    xs = ds.tensor([-0.5, 2.0], requires_grad=True)
+    (g,) = ds.autograd_grad(softsign(xs).sum(), [xs], create_graph=True)
+    g.sum().backward()
+    a = np.abs(xs.numpy())
+    np.testing.assert_allclose(xs.grad.numpy(), -2 * np.sign(xs.numpy()) / (1 + a) ** 3, rtol=1e-6)
+
+
+def test_an_op_records_nothing_when_no_input_wants_a_gradient_or_under_no_grad():
+    x = ds.tensor([1.0, 2.0])
+    assert not softsign(x).requires_grad
+    w = ds.tensor([1.0, 2.0], requires_grad=True)
+    with ds.no_grad():
+        assert not softsign(w).requires_grad
+
+
+def test_wrap_array_shares_the_array_and_to_array_applies_the_dtype_policy():
+    arr = np.arange(3.0)
+    t = wrap_array(arr)
+    assert t.array is arr and not t.requires_grad and t.dtype == np.float64
+    assert to_array([1, 2.5]).dtype == np.float32
+    assert to_array([1, 2]).dtype == np.int64
+
+
+def _helpers(namespace: type) -> set[str]:
+    return {n for n in vars(namespace) if not n.startswith("_")}
+
+
+def test_both_rule_namespaces_offer_the_same_helpers():
+    assert _helpers(ArrayRules) == _helpers(TensorRules)
+    assert {"sin", "cos", "sign", "sigmoid", "cumsum", "einsum", "constant"} <= _helpers(ArrayRules)
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "sign", "sqrt", "sinh", "cosh", "exp", "log", "sigmoid"])
+def test_the_tensor_namespace_computes_what_the_array_namespace_does(name):
+    arr = np.array([0.25, 1.0, 2.5], np.float32)
+    ours = getattr(TensorRules, name)(ds.tensor(arr, requires_grad=True))
+    assert ours.requires_grad  # recorded, so a rule using it can be differentiated again
+    np.testing.assert_allclose(ours.numpy(), getattr(ArrayRules, name)(arr), rtol=1e-6)
+
+
+def test_the_namespaces_agree_on_cumsum_einsum_and_constant():
+    arr = np.arange(6.0).reshape(2, 3)
+    t = ds.tensor(arr, dtype=np.float64)
+    np.testing.assert_array_equal(TensorRules.cumsum(t, 1).numpy(), ArrayRules.cumsum(arr, 1))
+    np.testing.assert_array_equal(TensorRules.einsum("ij,ij->i", t, t).numpy(), ArrayRules.einsum("ij,ij->i", arr, arr))
+    assert isinstance(TensorRules.constant(arr), Tensor) and ArrayRules.constant(arr) is arr
+
+
+def test_the_graph_module_imports_neither_tensor_nor_ops_when_it_is_imported():
+    tree = ast.parse(Path(graph.__file__).read_text())
+    top_level = [n for n in tree.body if isinstance(n, ast.ImportFrom)]  # not under `if TYPE_CHECKING:`
+    modules = {n.module for n in top_level if n.level}
+    assert not modules & {"tensor", "ops", "autograd", "functional"}, modules
