@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import StateError
 from ..tensor import Tensor
 from . import (
     arithmetic,
@@ -30,7 +31,7 @@ def _op(name: str) -> Any:
         fn = module.__dict__.get(name)
         if fn is not None:
             return fn
-    raise KeyError(name)
+    raise StateError(f"internal error: no module of downslope.ops defines an op named {name!r}")
 
 
 def _as_method(fn: Any) -> Any:
