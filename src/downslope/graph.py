@@ -42,7 +42,7 @@ class VJPRule(Protocol):
     """
 
     def __call__(
-        self, g: Any, y: Any, args: tuple[Any, ...], saved: Any, needs: tuple[bool, ...], xp: Any, /
+        self, g: Any, y: Any, args: tuple[Any, ...], saved: Any, needs: tuple[bool, ...], xp: RuleNamespace, /
     ) -> Sequence[Any]: ...
 
 
@@ -209,7 +209,7 @@ class ArrayRules:
     sinh = staticmethod(np.sinh)
     cosh = staticmethod(np.cosh)
     sign = staticmethod(np.sign)
-    sigmoid = staticmethod(lambda x: _sigmoid_array(x))
+    sigmoid = staticmethod(_sigmoid_array)
     cumsum = staticmethod(lambda x, dim: np.cumsum(x, axis=dim))
     einsum = staticmethod(np.einsum)
     constant = staticmethod(lambda x: x)
@@ -327,3 +327,7 @@ def _wrap_array() -> Any:
     from .tensor import wrap_array
 
     return wrap_array
+
+
+RuleNamespace = type[ArrayRules] | type[TensorRules]
+"""What a rule receives as ``xp``: ``ArrayRules`` in the normal backward, ``TensorRules`` under create_graph."""

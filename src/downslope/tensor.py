@@ -1412,7 +1412,7 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
     :class:`downslope.graph.VJPRule`; see that module for the two namespaces it runs under.
 
     Example:
-        >>> import downslope as ds, numpy as np
+        >>> import downslope as ds
         >>> def _square_vjp(g, y, args, saved, needs, xp):
         ...     return (g * 2 * args[0],)
         >>> x = ds.tensor([3.0], requires_grad=True)
