@@ -1,4 +1,7 @@
-"""Reverse-mode differentiation: the backward walk, gradient modes and functional ``grad``.
+"""Reverse-mode differentiation: the backward walk, functional ``grad`` and custom ``Function``s.
+
+Grad modes (``no_grad``...) and the rule namespaces live in ``graph.py`` and are re-exported here,
+where PyTorch users look for them (``torch.autograd.no_grad``).
 
 The walk is iterative (no recursion, so a chain of 100,000 ops is fine): the ops' creation order
 is a topological order, and the nodes are visited from the output back to the leaves, each
@@ -19,11 +22,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ArgumentError, ArgumentTypeError, StateError
-
-if TYPE_CHECKING:
-    from .tensor import Tensor
-
-
 from .graph import (
     ArrayRules,
     TensorRules,
@@ -35,6 +33,9 @@ from .graph import (
     no_grad,
     set_grad_enabled,
 )
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
 
 __all__ = [
     "ArrayRules",
