@@ -130,3 +130,11 @@ def _weight_buffer(weight: Any) -> Tensor | None:
 
 def _as_input_tensor(x: Any, like: Tensor) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(np.asarray(x), dtype=like.array.dtype)
+
+
+class _WeightedLoss(_Loss):
+    """A loss with an optional ``weight`` buffer (per class or per element), as PyTorch's ``_WeightedLoss``."""
+
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _weight_buffer(weight))

@@ -21,6 +21,7 @@ from ._base import (
     _Loss,
     _reduce,
     _weight_buffer,
+    _WeightedLoss,
 )
 
 
@@ -398,12 +399,8 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
     return _reduce(loss, reduction)
 
 
-class BCELoss(_Loss):
+class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities (see :func:`binary_cross_entropy`)."""
-
-    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        self.register_buffer("weight", _weight_buffer(weight))
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return binary_cross_entropy(input, target, self.weight, self.reduction)

@@ -21,6 +21,7 @@ from ._base import (
     _Loss,
     _reduce,
     _weight_buffer,
+    _WeightedLoss,
 )
 
 
@@ -253,12 +254,8 @@ class SoftMarginLoss(_Loss):
         return soft_margin_loss(input, target, self.reduction)
 
 
-class MultiLabelSoftMarginLoss(_Loss):
+class MultiLabelSoftMarginLoss(_WeightedLoss):
     """See :func:`multilabel_soft_margin_loss`."""
-
-    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        self.register_buffer("weight", _weight_buffer(weight))
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return multilabel_soft_margin_loss(input, target, self.weight, self.reduction)

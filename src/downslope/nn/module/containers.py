@@ -68,7 +68,33 @@ class Sequential(Module):
         return self
 
 
-class ModuleList(Module):
+_V = TypeVar("_V")
+
+
+class _ListView(Generic[_V]):
+    """The read side of a list of entries named "0", "1", ... (ModuleList's modules, ParameterList's
+    parameters): ``len``, iteration over the entries, and an index checked against the length."""
+
+    _kind = ""  # the container's name and what it holds, for the out-of-range message
+    _noun = ""
+
+    def _entries(self) -> dict[str, _V | None]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def __iter__(self) -> Iterator[_V]:
+        return iter([v for v in self._entries().values() if v is not None])
+
+    def _index(self, index: int) -> str:
+        n = len(self)
+        if not -n <= index < n:
+            raise OutOfRangeError(f"{self._kind} index {index} out of range for {n} {self._noun}")
+        return str(index % n)
+
+
+class ModuleList(_ListView[Module], Module):
     """A list of modules whose parameters are registered (a plain Python list would hide them).
 
     Example:
@@ -78,22 +104,15 @@ class ModuleList(Module):
         (3, 6)
     """
 
+    _kind, _noun = "ModuleList", "modules"
+
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
 
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter([m for m in self._modules.values() if m is not None])
-
-    def _index(self, index: int) -> str:
-        n = len(self)
-        if not -n <= index < n:
-            raise OutOfRangeError(f"ModuleList index {index} out of range for {n} modules")
-        return str(index % n)
+    def _entries(self) -> dict[str, Module | None]:
+        return self._modules
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
@@ -123,9 +142,6 @@ class ModuleList(Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ModuleList has no forward(); iterate over it and call the modules yourself")
-
-
-_V = TypeVar("_V")
 
 
 class _DictView(Generic[_V]):
@@ -194,7 +210,7 @@ class ModuleDict(_DictView[Module], Module):
         raise NotImplementedError("ModuleDict has no forward(); pick a module by key and call it")
 
 
-class ParameterList(Module):
+class ParameterList(_ListView[Parameter], Module):
     """A list of parameters, registered under the names "0", "1", ... (e.g. one weight per step).
 
     Example:
@@ -205,30 +221,23 @@ class ParameterList(Module):
         (3, ['0', '1', '2'])
     """
 
+    _kind, _noun = "ParameterList", "parameters"
+
     def __init__(self, values: Iterable[Any] | None = None) -> None:
         super().__init__()
         if values is not None:
             self.extend(values)
 
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[Parameter]:
-        return iter([p for p in self._parameters.values() if p is not None])
+    def _entries(self) -> dict[str, Parameter | None]:
+        return self._parameters
 
     def __getitem__(self, index: int) -> Parameter:
-        n = len(self)
-        if not -n <= index < n:
-            raise OutOfRangeError(f"ParameterList index {index} out of range for {n} parameters")
-        p = self._parameters[str(index % n)]
+        p = self._parameters[self._index(index)]
         assert p is not None
         return p
 
     def __setitem__(self, index: int, value: Any) -> None:
-        n = len(self)
-        if not -n <= index < n:
-            raise OutOfRangeError(f"ParameterList index {index} out of range for {n} parameters")
-        self.register_parameter(str(index % n), value if isinstance(value, Parameter) else Parameter(value))
+        self.register_parameter(self._index(index), value if isinstance(value, Parameter) else Parameter(value))
 
     def append(self, value: Any) -> ParameterList:
         """Add a parameter (a tensor or array is wrapped in a Parameter)."""
