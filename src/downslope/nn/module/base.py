@@ -410,14 +410,7 @@ class Module:
     ) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, parameter) pairs; a parameter shared by two modules is listed once (under
         each of its names with ``remove_duplicate=False``)."""
-        seen: set[int] = set()
-        mods = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else iter([(prefix, self)])
-        for mod_name, mod in mods:
-            for name, p in mod._parameters.items():
-                if p is None or (remove_duplicate and id(p) in seen):
-                    continue
-                seen.add(id(p))
-                yield (f"{mod_name}.{name}" if mod_name else name), p
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         """Every trainable tensor, in registration order (what an optimizer is given).
@@ -433,14 +426,18 @@ class Module:
     def named_buffers(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Tensor]]:
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def _named_members(self, kind: str, prefix: str, recurse: bool, remove_duplicate: bool) -> Iterator[Any]:
+        """(dotted name, tensor) of every module's ``_parameters`` or ``_buffers`` (PyTorch's helper)."""
         seen: set[int] = set()
         mods = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else iter([(prefix, self)])
         for mod_name, mod in mods:
-            for name, b in mod._buffers.items():
-                if b is None or (remove_duplicate and id(b) in seen):
+            for name, t in getattr(mod, kind).items():
+                if t is None or (remove_duplicate and id(t) in seen):
                     continue
-                seen.add(id(b))
-                yield (f"{mod_name}.{name}" if mod_name else name), b
+                seen.add(id(t))
+                yield (f"{mod_name}.{name}" if mod_name else name), t
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
