@@ -225,12 +225,16 @@ def triplet_margin_with_distance_loss(
     return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
 
 
-class MarginRankingLoss(_Loss):
-    """See :func:`margin_ranking_loss`."""
+class _PairMarginLoss(_Loss):
+    """A loss of two inputs and a +1/-1 target with a ``margin`` (0 by default)."""
 
     def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self.margin = float(margin)
+
+
+class MarginRankingLoss(_PairMarginLoss):
+    """See :func:`margin_ranking_loss`."""
 
     def forward(self, input1: Tensor, input2: Tensor, target: Any) -> Tensor:
         return margin_ranking_loss(input1, input2, target, self.margin, self.reduction)
@@ -261,12 +265,8 @@ class MultiLabelSoftMarginLoss(_WeightedLoss):
         return multilabel_soft_margin_loss(input, target, self.weight, self.reduction)
 
 
-class CosineEmbeddingLoss(_Loss):
+class CosineEmbeddingLoss(_PairMarginLoss):
     """See :func:`cosine_embedding_loss`."""
-
-    def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        self.margin = float(margin)
 
     def forward(self, input1: Tensor, input2: Tensor, target: Any) -> Tensor:
         return cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
