@@ -19,6 +19,11 @@ def named_state(module: Module, prefix: str = "") -> Iterator[tuple[str, Tensor]
     """Every parameter and persistent buffer under its ``state_dict`` key (``prefix`` before each).
 
     A module registered under two names appears under both, as in PyTorch.
+
+    Example:
+        >>> from downslope import nn
+        >>> [key for key, _ in named_state(nn.Sequential(nn.Linear(2, 1), nn.BatchNorm1d(1)))][:3]
+        ['0.weight', '0.bias', '1.weight']
     """
     for mod_name, mod in module.named_modules(remove_duplicate=False):
         pre = prefix + (f"{mod_name}." if mod_name else "")  # PyTorch's prefix ends with its own dot
@@ -33,7 +38,13 @@ def named_state(module: Module, prefix: str = "") -> Iterator[tuple[str, Tensor]
 def check_keys(
     where: str, own: Mapping[str, Tensor], state_dict: Mapping[str, Any], strict: bool
 ) -> tuple[list[str], list[str]]:
-    """The missing and unexpected keys of ``state_dict``; with ``strict``, any of them is an error."""
+    """The missing and unexpected keys of ``state_dict``; with ``strict``, any of them is an error.
+
+    Example:
+        >>> import numpy as np
+        >>> check_keys("load", {"w": None, "b": None}, {"w": np.zeros(1), "x": np.zeros(1)}, strict=False)
+        (['b'], ['x'])
+    """
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
     if strict and (missing or unexpected):
@@ -49,7 +60,13 @@ def check_keys(
 def checked_arrays(
     where: str, own: Mapping[str, Tensor], state_dict: Mapping[str, Any], allow_nonfinite: bool
 ) -> dict[str, np.ndarray]:
-    """The arrays to load, by key: real numbers of each target's shape, finite unless allowed."""
+    """The arrays to load, by key: real numbers of each target's shape, finite unless allowed.
+
+    Example:
+        >>> import downslope as ds
+        >>> checked_arrays("load", {"w": ds.zeros(2)}, {"w": [1, 2]}, allow_nonfinite=False)
+        {'w': array([1, 2])}
+    """
     arrays: dict[str, np.ndarray] = {}
     for key, target in own.items():
         if key not in state_dict:
@@ -77,7 +94,15 @@ def checked_arrays(
 
 def copy_into(own: Mapping[str, Tensor], arrays: Mapping[str, np.ndarray]) -> None:
     """Writes each array into its tensor in place (cast to the tensor's dtype), so optimizers holding
-    the parameters keep seeing them; a read-only array is replaced instead."""
+    the parameters keep seeing them; a read-only array is replaced instead.
+
+    Example:
+        >>> import numpy as np, downslope as ds
+        >>> w = ds.zeros(2)
+        >>> copy_into({"w": w}, {"w": np.array([1, 2])})
+        >>> w.tolist()
+        [1.0, 2.0]
+    """
     for key, arr in arrays.items():
         target = own[key]
         if target.array.flags.writeable:
