@@ -529,7 +529,7 @@ def test_mpiexec_train_error_on_one_rank_ends_the_job(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text('data = "blobs"\nhidden = [4]\nepochs = 2\nbatch_size = "full"\nverbose = 0\n')
     code = (
-        "import sys, downslope.experiment as e, downslope.distributed as d; real = e.prepare\n"
+        "import sys, downslope.experiment.run as e, downslope.distributed as d; real = e.prepare\n"
         "def prepare(cfg):\n"
         "    if d.rank() == 1: raise OSError('data.csv: no such file on this node')\n"
         "    return real(cfg)\n"

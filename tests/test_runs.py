@@ -28,9 +28,9 @@ TINY = ["--data", "iris", "--hidden", "8", "--epochs", "3", "--patience", "0", "
 @pytest.fixture
 def no_plots(monkeypatch):
     """Skip drawing (about a second per run on a busy machine) where a test is not about the plots."""
-    from downslope import cli
+    from downslope.cli import results
 
-    monkeypatch.setattr(cli, "_plots", lambda result, run: ({}, []))
+    monkeypatch.setattr(results, "_plots", lambda result, run: ({}, []))
 
 
 def train(*extra: str) -> int:

@@ -44,6 +44,9 @@ def _cubic_interpolate(
     return (xmin_bound + xmax_bound) / 2.0
 
 
+_Bracket = tuple[list[Any], list[Any], list[np.ndarray], list[Any]]  # steps, losses, gradients, slopes
+
+
 def _strong_wolfe(
     obj_func: Callable[[np.ndarray, Any, np.ndarray], tuple[float, np.ndarray]],
     x: np.ndarray,
@@ -57,32 +60,45 @@ def _strong_wolfe(
     tolerance_change: float = 1e-9,
     max_ls: int = 25,
 ) -> tuple[float, np.ndarray, Any, int]:
-    """Find a step ``t`` along ``d`` satisfying the strong Wolfe conditions (bracket, then zoom)."""
-    d_norm = np.abs(d).max()
+    """Find a step ``t`` along ``d`` satisfying the strong Wolfe conditions (bracket, then zoom).
+
+    Returns the loss, gradient and step found and the number of function evaluations.
+    """
     g = g.copy()
+    bracket, done, ls_iter, evals = _bracket_phase(obj_func, x, t, d, f, g, gtd, c1, c2, max_ls)
+    return _zoom(obj_func, x, d, f, gtd, bracket, done, ls_iter, evals, c1, c2, tolerance_change, max_ls)
+
+
+def _bracket_phase(
+    obj_func: Callable[[np.ndarray, Any, np.ndarray], tuple[float, np.ndarray]],
+    x: np.ndarray,
+    t: Any,
+    d: np.ndarray,
+    f: float,
+    g: np.ndarray,
+    gtd: Any,
+    c1: float,
+    c2: float,
+    max_ls: int,
+) -> tuple[_Bracket, bool, int, int]:
+    """Extrapolate the step until an interval is known to hold a strong-Wolfe point (or one is found).
+
+    Returns the bracket, whether its single point already satisfies the conditions, the line-search
+    iterations and the function evaluations used.
+    """
     f_new, g_new = obj_func(x, t, d)
     ls_func_evals = 1
     gtd_new = g_new.dot(d)
     t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
-    done = False
     ls_iter = 0
-    bracket: list[Any] = []
-    bracket_f: list[Any] = []
-    bracket_g: list[np.ndarray] = []
-    bracket_gtd: list[Any] = []
     while ls_iter < max_ls:
+        interval = ([t_prev, t], [f_prev, f_new], [g_prev, g_new.copy()], [gtd_prev, gtd_new])
         if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
-            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
-            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
-            break
+            return interval, False, ls_iter, ls_func_evals
         if abs(gtd_new) <= -c2 * gtd:
-            bracket, bracket_f, bracket_g = [t], [f_new], [g_new]
-            done = True
-            break
+            return ([t], [f_new], [g_new], []), True, ls_iter, ls_func_evals
         if gtd_new >= 0:
-            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
-            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
-            break
+            return interval, False, ls_iter, ls_func_evals
         # extrapolate
         min_step = t + 0.01 * (t - t_prev)
         max_step = t * 10
@@ -93,10 +109,28 @@ def _strong_wolfe(
         ls_func_evals += 1
         gtd_new = g_new.dot(d)
         ls_iter += 1
-    if ls_iter == max_ls:  # reached the maximum number of line-search iterations
-        bracket, bracket_f, bracket_g = [0, t], [f, f_new], [g, g_new]
+    # reached the maximum number of line-search iterations
+    return ([0, t], [f, f_new], [g, g_new], []), False, ls_iter, ls_func_evals
 
-    # zoom: shrink the bracket until a point satisfies the strong Wolfe conditions
+
+def _zoom(
+    obj_func: Callable[[np.ndarray, Any, np.ndarray], tuple[float, np.ndarray]],
+    x: np.ndarray,
+    d: np.ndarray,
+    f: float,
+    gtd: Any,
+    brackets: _Bracket,
+    done: bool,
+    ls_iter: int,
+    ls_func_evals: int,
+    c1: float,
+    c2: float,
+    tolerance_change: float,
+    max_ls: int,
+) -> tuple[float, np.ndarray, Any, int]:
+    """Shrink the bracket by cubic interpolation until a point satisfies the strong Wolfe conditions."""
+    bracket, bracket_f, bracket_g, bracket_gtd = brackets
+    d_norm = np.abs(d).max()
     insuf_progress = False
     low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
     while not done and ls_iter < max_ls:
@@ -275,6 +309,43 @@ class LBFGS(Optimizer):
         self._bucket.flat[...] = x
         return loss, flat_grad
 
+    def _move(
+        self,
+        evaluate: Callable[[], Any],
+        d: np.ndarray,
+        t: Any,
+        loss: float,
+        flat_grad: np.ndarray,
+        gtd: Any,
+        evals_left: int,
+        last: bool,
+    ) -> tuple[float, np.ndarray, Any, int, bool]:
+        """Moves the parameters along ``d``: by a strong-Wolfe line search from step ``t``, or by ``t``.
+
+        Returns the new loss, gradient and step length, the function evaluations spent and whether the
+        gradient is small enough to stop. A fixed step is not re-evaluated on the ``last`` iteration
+        (the caller evaluates again).
+        """
+        group = self.param_groups[0]
+        tolerance_grad = group["tolerance_grad"]
+        if group["line_search_fn"] is not None:
+            x_init = self._bucket.flat.copy()
+
+            def obj_func(x: np.ndarray, t: Any, d: np.ndarray) -> tuple[float, np.ndarray]:
+                return self._directional_evaluate(evaluate, x, t, d)
+
+            loss, flat_grad, t, ls_func_evals = _strong_wolfe(
+                obj_func, x_init, t, d, loss, flat_grad, gtd, max_ls=evals_left
+            )
+            self._add_grad(t, d)
+            return loss, flat_grad, t, ls_func_evals, bool(np.abs(flat_grad).max() <= tolerance_grad)
+        self._add_grad(t, d)
+        if last:
+            return loss, flat_grad, t, 0, False
+        loss = float(evaluate())
+        flat_grad = self._gather_flat_grad()
+        return loss, flat_grad, t, 1, bool(np.abs(flat_grad).max() <= tolerance_grad)
+
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # noqa: C901 (a faithful port)
         """Run one L-BFGS "step" (up to ``max_iter`` iterations); returns the first loss."""
         if closure is None:
@@ -284,7 +355,7 @@ class LBFGS(Optimizer):
         lr = group["lr"]
         max_iter, max_eval = group["max_iter"], group["max_eval"]
         tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
-        line_search_fn, history_size = group["line_search_fn"], group["history_size"]
+        history_size = group["history_size"]
         state = self._lbfgs
 
         def evaluate() -> Any:
@@ -333,27 +404,9 @@ class LBFGS(Optimizer):
             if gtd > -tolerance_change:  # not a descent direction
                 break
 
-            ls_func_evals = 0
-            if line_search_fn is not None:
-                x_init = self._bucket.flat.copy()
-
-                def obj_func(x: np.ndarray, t: Any, d: np.ndarray) -> tuple[float, np.ndarray]:
-                    return self._directional_evaluate(evaluate, x, t, d)
-
-                loss, flat_grad, t, ls_func_evals = _strong_wolfe(
-                    obj_func, x_init, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals
-                )
-                self._add_grad(t, d)
-                opt_cond = np.abs(flat_grad).max() <= tolerance_grad
-            else:
-                self._add_grad(t, d)
-                opt_cond = False
-                if n_iter != max_iter:
-                    # re-evaluate unless this is the last iteration (the caller will evaluate again)
-                    loss = float(evaluate())
-                    flat_grad = self._gather_flat_grad()
-                    opt_cond = np.abs(flat_grad).max() <= tolerance_grad
-                    ls_func_evals = 1
+            loss, flat_grad, t, ls_func_evals, opt_cond = self._move(
+                evaluate, d, t, loss, flat_grad, gtd, max_eval - current_evals, last=n_iter == max_iter
+            )
             current_evals += ls_func_evals
             state["func_evals"] += ls_func_evals
 

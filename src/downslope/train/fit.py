@@ -95,6 +95,7 @@ class _Interrupt:
     def __init__(self, state: TrainingState) -> None:
         self.state = state
         self.received: str | None = None
+        self.stopped = False  # training stopped for the signal: resumable, unlike a stopping rule's stop
         self.previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -104,6 +105,13 @@ class _Interrupt:
             raise KeyboardInterrupt(f"second {name}: training aborted")
         # Stopping mid-epoch would leave a state no checkpoint can resume exactly: finish the epoch.
         self.received = name
+
+    def stop_training(self, epoch: int) -> None:
+        """Stops training after ``epoch`` (0-based), which has just finished, for the signal received."""
+        self.stopped = True
+        self.state.stop_training = True
+        self.state.stop_reason = f"interrupted by {self.received}: finished epoch {epoch + 1} and stopped"
+        self.state.stop_kind = "interrupted"
 
     def __enter__(self) -> _Interrupt:
         if threading.current_thread() is threading.main_thread():
@@ -214,11 +222,8 @@ def fit(
     epochs = _check_positive_int("epochs", epochs)
     if validation is not None and validation_split is not None:
         raise ConfigError("fit: pass either validation=... or validation_split=..., not both")
-    checkpoint = None
-    if resume_from is not None:
-        checkpoint = read_checkpoint(resume_from)
-        seed = checkpoint["seed"]
-    seed = resolve_seed(seed)
+    checkpoint = read_checkpoint(resume_from) if resume_from is not None else None
+    seed = resolve_seed(checkpoint["seed"] if checkpoint is not None else seed)
     loader, val_loader = _loaders(train, validation, validation_split, batch_size, shuffle, seed)
     metric_fns = resolve_metrics(metrics)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
@@ -235,71 +240,22 @@ def fit(
     )
     cbs = _callback_list(callbacks, history, checkpoint_dir, verbose)
     cbs.set_trainer(state)
-
-    completed = 0
-    signalled = False  # stopped by SIGINT/SIGTERM: such a stop is resumable, a stopping rule's is final
-
-    def checkpoint_state() -> dict[str, Any]:
-        return {
-            "kind": CHECKPOINT_KIND,
-            "epoch": state.epoch + 1,
-            "seed": seed,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "train_loader": loader.state_dict(),
-            "rng": backend.get_rng_state(),
-            "history": history.state_dict(),
-            "callbacks": cbs.state_dict(),
-            "stop_reason": state.stop_reason,
-            "stop_kind": state.stop_kind,
-            # A stopping rule fired (early stopping, a target, divergence): resuming must not train on.
-            "finished": bool(state.stop_training) and not signalled,
-        }
-
-    state.checkpoint_state = checkpoint_state
+    interrupt = _Interrupt(state)
+    state.checkpoint_state = _checkpoint_builder(state, seed, loader, cbs, interrupt)
 
     cbs.on_train_begin({})
+    completed = 0
     if checkpoint is not None:
-        completed = restore(checkpoint, model, optimizer, scheduler, loader, history, cbs, resume_from)
-        if checkpoint.get("finished"):  # saved at the epoch where training stopped: nothing left to train
-            state.stop_training = True
-            state.stop_reason = checkpoint.get("stop_reason")
-            state.stop_kind = checkpoint.get("stop_kind")
-            completed = epochs
+        completed = _resume(checkpoint, resume_from, state, loader, cbs, epochs)
     # "time" continues from the checkpoint's clock when resuming.
     started = time.perf_counter() - (history["time"][-1] if "time" in history and len(history) else 0.0)
     logs: Logs = {}
-    with _Interrupt(state) as interrupt:
+    with interrupt:
         for epoch in range(completed, epochs):
             state.epoch = epoch
-            epoch_start = time.perf_counter()
-            lr = _current_lr(optimizer)
-            logs = _run_epoch(
-                epoch,
-                model,
-                loss_fn,
-                optimizer,
-                loader,
-                metric_fns,
-                cbs,
-                state,
-                scheduler if per_batch_schedule else None,
-            )
-            if val_loader is not None:
-                logs.update({f"val_{k}": v for k, v in evaluate_loader(model, loss_fn, val_loader, metric_fns).items()})
-            if lr is not None:
-                logs["lr"] = lr
-            if scheduler is not None and not per_batch_schedule:
-                _step_scheduler(scheduler, logs)
-            now = time.perf_counter()
-            logs["epoch_time"] = now - epoch_start
-            logs["time"] = now - started
+            logs = _train_epoch(epoch, loss_fn, loader, val_loader, metric_fns, cbs, state, per_batch_schedule, started)
             if interrupt.received is not None:
-                signalled = True
-                state.stop_training = True
-                state.stop_reason = f"interrupted by {interrupt.received}: finished epoch {epoch + 1} and stopped"
-                state.stop_kind = "interrupted"
+                interrupt.stop_training(epoch)
             cbs.on_epoch_end(epoch, logs)
             if state.stop_training:
                 break
@@ -307,6 +263,82 @@ def fit(
     history.stop_kind = state.stop_kind or "max_epochs"
     cbs.on_train_end(logs)
     return history
+
+
+def _checkpoint_builder(
+    state: TrainingState, seed: int, loader: DataLoader, cbs: CallbackList, interrupt: _Interrupt
+) -> Callable[[], dict[str, Any]]:
+    """The function that gathers fit's whole resumable state (``TrainingState.checkpoint_state``)."""
+
+    def checkpoint_state() -> dict[str, Any]:
+        scheduler = state.scheduler
+        return {
+            "kind": CHECKPOINT_KIND,
+            "epoch": state.epoch + 1,
+            "seed": seed,
+            "model": state.model.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "train_loader": loader.state_dict(),
+            "rng": backend.get_rng_state(),
+            "history": state.history.state_dict(),
+            "callbacks": cbs.state_dict(),
+            "stop_reason": state.stop_reason,
+            "stop_kind": state.stop_kind,
+            # A stopping rule fired (early stopping, a target, divergence): resuming must not train on.
+            "finished": bool(state.stop_training) and not interrupt.stopped,
+        }
+
+    return checkpoint_state
+
+
+def _resume(
+    checkpoint: dict[str, Any],
+    resume_from: str | Path | None,
+    state: TrainingState,
+    loader: DataLoader,
+    cbs: CallbackList,
+    epochs: int,
+) -> int:
+    """Restores a checkpoint into the run; returns how many epochs are already done."""
+    completed = restore(
+        checkpoint, state.model, state.optimizer, state.scheduler, loader, state.history, cbs, resume_from
+    )
+    if checkpoint.get("finished"):  # saved at the epoch where training stopped: nothing left to train
+        state.stop_training = True
+        state.stop_reason = checkpoint.get("stop_reason")
+        state.stop_kind = checkpoint.get("stop_kind")
+        completed = epochs
+    return completed
+
+
+def _train_epoch(
+    epoch: int,
+    loss_fn: Any,
+    loader: DataLoader,
+    val_loader: DataLoader | None,
+    metrics: list[Metric],
+    cbs: CallbackList,
+    state: TrainingState,
+    per_batch_schedule: bool,
+    started: float,
+) -> Logs:
+    """One epoch: the updates, validation, the epoch's scheduler step and the clocks; returns its logs."""
+    model, optimizer, scheduler = state.model, state.optimizer, state.scheduler
+    epoch_start = time.perf_counter()
+    lr = _current_lr(optimizer)
+    batch_scheduler = scheduler if per_batch_schedule else None
+    logs = _run_epoch(epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler)
+    if val_loader is not None:
+        logs.update({f"val_{k}": v for k, v in evaluate_loader(model, loss_fn, val_loader, metrics).items()})
+    if lr is not None:
+        logs["lr"] = lr
+    if scheduler is not None and not per_batch_schedule:
+        _step_scheduler(scheduler, logs)
+    now = time.perf_counter()
+    logs["epoch_time"] = now - epoch_start
+    logs["time"] = now - started
+    return logs
 
 
 def _loaders(

@@ -1,12 +1,5 @@
-"""Module and Parameter: the containers that hold a network's weights and walk its structure.
-
-A :class:`Module` registers what is assigned to it: a :class:`Parameter` becomes a trainable
-weight, another Module becomes a child, a list or tuple of Modules becomes a :class:`ModuleList`
-child and a dict of Modules a :class:`ModuleDict` child, and a tensor given to
-:meth:`Module.register_buffer` becomes state that is saved but not trained (BatchNorm's running
-statistics). Names follow PyTorch, so ``state_dict()`` keys
-(``"0.weight"``, ``"bn.running_mean"``) read the same as there.
-"""
+"""Module: registers parameters, buffers and children as they are assigned, walks the tree, runs
+hooks around ``forward``, casts, and saves and loads ``state_dict``."""
 
 from __future__ import annotations
 
@@ -14,123 +7,16 @@ import functools
 import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar
 
-import numpy as np
-
-from .. import backend
-from ..errors import ArgumentError, ArgumentTypeError, CheckpointError, OutOfRangeError, StateDictError
-from ..ops import flatten as _flatten
-from ..tensor import Tensor, to_array, wrap_array
-
-__all__ = [
-    "Parameter",
-    "Module",
-    "Sequential",
-    "ModuleList",
-    "ModuleDict",
-    "ParameterList",
-    "ParameterDict",
-    "Identity",
-    "Flatten",
-    "Unflatten",
-    "IncompatibleKeys",
-    "RemovableHandle",
-    "Buffer",
-]
+from ... import backend
+from ...errors import ArgumentError, ArgumentTypeError, StateDictError
+from ...tensor import Tensor, wrap_array
+from .hooks import RemovableHandle, _attach_backward_hooks, _identity
+from .parameter import Buffer, Parameter
+from .state import check_keys, checked_arrays, copy_into, named_state
 
 M = TypeVar("M", bound="Module")
-
-
-class Parameter(Tensor):
-    """A tensor that a Module treats as a trainable weight (``requires_grad=True``, float32 by default).
-
-    Floating data keeps the library's default dtype (float32) unless ``dtype`` is given; integer
-    data is converted, since only floating tensors have gradients. A Tensor of the right dtype is
-    shared, not copied (as ``torch.nn.Parameter`` does).
-
-    Example:
-        >>> import downslope as ds
-        >>> p = ds.nn.Parameter([1.0, 2.0])
-        >>> p.requires_grad, p.dtype
-        (True, dtype('float32'))
-    """
-
-    def __init__(self, data: Any = None, requires_grad: bool = True, dtype: Any = None) -> None:
-        if data is None:
-            data = np.empty((0,), dtype=backend.get_default_dtype())
-        if isinstance(data, Tensor) and dtype is None and backend.is_floating(data.array.dtype):
-            arr = data.array  # share memory, like torch.nn.Parameter(tensor)
-        else:
-            arr = to_array(data, dtype)
-            if not backend.is_floating(arr.dtype):
-                arr = arr.astype(backend.get_default_dtype())
-        super().__init__(arr, requires_grad=False)
-        self.array = arr
-        if requires_grad:
-            self.requires_grad_(True)
-
-    def __repr__(self) -> str:
-        return "Parameter containing:\n" + super().__repr__()
-
-
-def _identity(x: Tensor) -> Tensor:
-    """A new graph node equal to ``x``: its gradient is the gradient with respect to this input."""
-    from ..ops import mul
-
-    return mul(x, 1.0)
-
-
-def _attach_backward_hooks(module: Module, hooks: dict[str, Any], args: tuple[Any, ...], output: Any) -> None:
-    """Register tensor hooks that gather grad_output and grad_input for the module's backward hooks."""
-    outputs = [o for o in (output if isinstance(output, (tuple, list)) else (output,)) if isinstance(o, Tensor)]
-    outputs = [o for o in outputs if o.requires_grad]
-    if not outputs:
-        return
-    inputs = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
-    grad_output: list[Any] = [None] * len(outputs)
-    grad_input: list[Any] = [None] * len(args)
-    pending = {"outputs": len(outputs), "inputs": len(inputs)}
-
-    def call_backward_hooks() -> tuple[Any, ...]:
-        result = tuple(grad_input)
-        for hook in list(hooks["backward"].values()):
-            changed = hook(module, result, tuple(grad_output))
-            if changed is not None:
-                result = tuple(changed)
-        return result
-
-    def on_output(k: int) -> Callable[[Tensor], Any]:
-        def capture(g: Tensor) -> Any:
-            grad_output[k] = g
-            pending["outputs"] -= 1
-            replaced = None
-            if pending["outputs"] == 0:
-                for hook in list(hooks["backward_pre"].values()):
-                    changed = hook(module, tuple(grad_output))
-                    if changed is not None:
-                        grad_output[:] = list(changed)
-                        replaced = grad_output[k]
-                if not inputs:  # no input needs a gradient: PyTorch still calls the hook, with Nones
-                    call_backward_hooks()
-            return replaced
-
-        return capture
-
-    def on_input(i: int) -> Callable[[Tensor], Any]:
-        def capture(g: Tensor) -> Any:
-            grad_input[i] = g
-            pending["inputs"] -= 1
-            if pending["inputs"] == 0:
-                return call_backward_hooks()[i]
-            return None
-
-        return capture
-
-    for k, o in enumerate(outputs):
-        o.register_hook(on_output(k))
-    for i in inputs:
-        args[i].register_hook(on_input(i))
 
 
 def _accept_factory_kwargs(cls: type) -> None:
@@ -156,7 +42,7 @@ def _accept_factory_kwargs(cls: type) -> None:
         device = None if takes_device else kwargs.pop("device", None)
         dtype = None if takes_dtype else kwargs.pop("dtype", None)
         if device is not None:
-            from ..device import check_cpu
+            from ...device import check_cpu
 
             check_cpu(device, type(self).__name__)
         init(self, *args, **kwargs)
@@ -165,51 +51,6 @@ def _accept_factory_kwargs(cls: type) -> None:
 
     __init__._factory_kwargs = True  # type: ignore[attr-defined]
     setattr(cls, "__init__", __init__)  # noqa: B010
-
-
-class RemovableHandle:
-    """What a ``register_*_hook`` call returns: ``handle.remove()`` unregisters the hook (also as a
-    context manager)."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: dict[int, Any]) -> None:
-        self._hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
-
-
-class Buffer(Tensor):
-    """Marks a tensor as a buffer when assigned to a Module attribute (PyTorch's ``nn.Buffer``):
-    ``self.steps = nn.Buffer(ds.zeros(()))`` is ``self.register_buffer("steps", ds.zeros(()))``.
-
-    Example:
-        >>> import downslope as ds
-        >>> from downslope import nn
-        >>> class Counter(nn.Module):
-        ...     def __init__(self):
-        ...         super().__init__()
-        ...         self.count = nn.Buffer(ds.zeros(()), persistent=False)
-        >>> [n for n, _ in Counter().named_buffers()], list(Counter().state_dict())
-        (['count'], [])
-    """
-
-    def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
-        if data is None:
-            data = np.empty((0,), backend.get_default_dtype())
-        arr = data.array if isinstance(data, Tensor) else to_array(data)
-        super().__init__(arr, requires_grad=False)
-        self.array = arr
-        self.persistent = persistent
 
 
 class IncompatibleKeys(NamedTuple):
@@ -394,27 +235,11 @@ class Module:
             self._modules[name] = value
             d[name] = value
             return
-        if (
-            isinstance(value, (list, tuple))
-            and value
-            and all(isinstance(v, Module) for v in value)
-            and "_modules" in d
-            and not isinstance(self, (ModuleList, Sequential))
-        ):
-            # A plain list of layers is registered as a ModuleList, so its parameters are found;
-            # in PyTorch they would be silently missed by parameters() and the optimizer.
-            self.__setattr__(name, ModuleList(value))
-            return
-        if (
-            isinstance(value, dict)
-            and value
-            and all(isinstance(k, str) and isinstance(v, Module) for k, v in value.items())
-            and "_modules" in d
-            and not isinstance(self, ModuleDict)
-        ):
-            # Likewise a plain dict of layers becomes a ModuleDict (keys become the names).
-            self.__setattr__(name, ModuleDict(value))
-            return
+        if isinstance(value, (list, tuple, dict)) and value and "_modules" in d:
+            container = self._module_container(value)
+            if container is not None:
+                self.__setattr__(name, container)
+                return
         if "_parameters" in d:
             if name in self._parameters:
                 if value is not None:
@@ -438,6 +263,20 @@ class Module:
                     )
                 self._modules[name] = None
         object.__setattr__(self, name, value)
+
+    def _module_container(self, value: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> Module | None:
+        """A plain list (or tuple) of layers as a ModuleList and a dict of layers as a ModuleDict (keys
+        become the names), so their parameters are found; in PyTorch they would be silently missed by
+        parameters() and the optimizer. None for anything else."""
+        from .containers import ModuleDict, ModuleList, Sequential
+
+        if isinstance(value, (list, tuple)):
+            if all(isinstance(v, Module) for v in value) and not isinstance(self, (ModuleList, Sequential)):
+                return ModuleList(value)
+        elif all(isinstance(k, str) and isinstance(v, Module) for k, v in value.items()):
+            if not isinstance(self, ModuleDict):
+                return ModuleDict(value)
+        return None
 
     def __delattr__(self, name: str) -> None:
         if "_parameters" in self.__dict__:
@@ -571,14 +410,7 @@ class Module:
     ) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, parameter) pairs; a parameter shared by two modules is listed once (under
         each of its names with ``remove_duplicate=False``)."""
-        seen: set[int] = set()
-        mods = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else iter([(prefix, self)])
-        for mod_name, mod in mods:
-            for name, p in mod._parameters.items():
-                if p is None or (remove_duplicate and id(p) in seen):
-                    continue
-                seen.add(id(p))
-                yield (f"{mod_name}.{name}" if mod_name else name), p
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         """Every trainable tensor, in registration order (what an optimizer is given).
@@ -594,14 +426,18 @@ class Module:
     def named_buffers(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Tensor]]:
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def _named_members(self, kind: str, prefix: str, recurse: bool, remove_duplicate: bool) -> Iterator[Any]:
+        """(dotted name, tensor) of every module's ``_parameters`` or ``_buffers`` (PyTorch's helper)."""
         seen: set[int] = set()
         mods = self.named_modules(prefix, remove_duplicate=remove_duplicate) if recurse else iter([(prefix, self)])
         for mod_name, mod in mods:
-            for name, b in mod._buffers.items():
-                if b is None or (remove_duplicate and id(b) in seen):
+            for name, t in getattr(mod, kind).items():
+                if t is None or (remove_duplicate and id(t) in seen):
                     continue
-                seen.add(id(b))
-                yield (f"{mod_name}.{name}" if mod_name else name), b
+                seen.add(id(t))
+                yield (f"{mod_name}.{name}" if mod_name else name), t
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
@@ -673,7 +509,7 @@ class Module:
             >>> nn.Linear(2, 2).to("cpu").to(ds.float64).weight.dtype
             dtype('float64')
         """
-        from ..device import check_cpu, is_device_like
+        from ...device import check_cpu, is_device_like
 
         where = f"{type(self).__name__}.to"
         unknown = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format", "copy"}
@@ -718,7 +554,7 @@ class Module:
 
     def cuda(self: M, device: Any = None) -> M:
         """Refused: downslope computes on the CPU only (``torch.cuda.is_available()`` is False here)."""
-        from ..device import check_cpu
+        from ...device import check_cpu
 
         check_cpu("cuda" if device is None else device, f"{type(self).__name__}.cuda")
         return self
@@ -761,28 +597,12 @@ class Module:
             prefix = rest[0] if rest else prefix
             keep_vars = rest[1] if len(rest) > 1 else keep_vars
         out: Any = OrderedDict() if destination is None else destination
-        # A module registered under two names is saved under both, as PyTorch does.
-        for mod_name, mod in self.named_modules(remove_duplicate=False):
-            pre = prefix + (f"{mod_name}." if mod_name else "")  # PyTorch's prefix ends with its own dot
-            for name, p in mod._parameters.items():
-                if p is not None:
-                    out[pre + name] = p if keep_vars else p.array.copy()
-            for name, b in mod._buffers.items():
-                if b is not None and name not in mod._non_persistent:
-                    out[pre + name] = b if keep_vars else b.array.copy()
+        for key, tensor in named_state(self, prefix):
+            out[key] = tensor if keep_vars else tensor.array.copy()
         return out
 
     def _state_tensors(self) -> dict[str, Tensor]:
-        found: dict[str, Tensor] = {}
-        for mod_name, mod in self.named_modules(remove_duplicate=False):
-            pre = f"{mod_name}." if mod_name else ""
-            for name, p in mod._parameters.items():
-                if p is not None:
-                    found[pre + name] = p
-            for name, b in mod._buffers.items():
-                if b is not None and name not in mod._non_persistent:
-                    found[pre + name] = b
-        return found
+        return dict(named_state(self))
 
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False, *, allow_nonfinite: bool = False
@@ -813,46 +633,11 @@ class Module:
             raise ArgumentTypeError(
                 f"load_state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}"
             )
+        where = f"load_state_dict into {type(self).__name__}"
         own = self._state_tensors()
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        if strict and (missing or unexpected):
-            parts = [f"load_state_dict into {type(self).__name__} failed:"]
-            if missing:
-                parts.append(f"missing keys {missing}")
-            if unexpected:
-                parts.append(f"unexpected keys {unexpected}")
-            raise StateDictError(" ".join(parts))
-        arrays: dict[str, np.ndarray] = {}
-        for key, target in own.items():
-            if key not in state_dict:
-                continue
-            value = state_dict[key]
-            arr = value.array if isinstance(value, Tensor) else np.asarray(value)
-            if arr.dtype.kind not in "biuf":
-                raise CheckpointError(
-                    f"load_state_dict into {type(self).__name__}: {key!r} has dtype {arr.dtype}; expected real "
-                    f"numbers (bool, integer or float) to cast to {target.array.dtype}"
-                )
-            if arr.shape != target.array.shape:
-                raise ArgumentError(
-                    f"load_state_dict into {type(self).__name__}: size mismatch for {key!r}: "
-                    f"the checkpoint has shape {arr.shape}, this module has shape {target.array.shape}"
-                )
-            if not allow_nonfinite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
-                bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-                raise CheckpointError(
-                    f"load_state_dict into {type(self).__name__}: {key!r} holds {bad} NaN/infinite value(s) "
-                    f"of {arr.size}; pass allow_nonfinite=True to load it anyway"
-                )
-            arrays[key] = arr
+        missing, unexpected = check_keys(where, own, state_dict, strict)
         # Check every key before writing any, so a failed load leaves the module unchanged.
-        for key, arr in arrays.items():
-            target = own[key]
-            if target.array.flags.writeable:
-                np.copyto(target.array, arr, casting="unsafe")
-            else:
-                target.array = np.array(arr, dtype=target.array.dtype)
+        copy_into(own, checked_arrays(where, own, state_dict, allow_nonfinite))
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing
@@ -894,335 +679,3 @@ class Module:
 
     def __dir__(self) -> Iterable[str]:
         return sorted(set(super().__dir__()))
-
-
-def _check_module(owner: str, value: Any) -> Module:
-    if not isinstance(value, Module):
-        raise ArgumentTypeError(f"{owner}: expected Module objects, got {type(value).__name__}")
-    return value
-
-
-class Sequential(Module):
-    """Layers applied one after another; indexable, sliceable and of known length.
-
-    Example:
-        >>> import downslope as ds
-        >>> from downslope import nn
-        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-        >>> len(model), type(model[1]).__name__, model(ds.randn(5, 4)).shape
-        (3, 'ReLU', (5, 2))
-    """
-
-    def __init__(self, *layers: Module | Mapping[str, Module]) -> None:
-        super().__init__()
-        if len(layers) == 1 and isinstance(layers[0], Mapping):
-            for name, m in layers[0].items():
-                self.add_module(str(name), _check_module("Sequential", m))
-        else:
-            for i, layer in enumerate(layers):
-                self.add_module(str(i), _check_module("Sequential", layer))
-
-    def forward(self, x: Any) -> Any:
-        for m in self._modules.values():
-            if m is not None:
-                x = m(x)
-        return x
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter([m for m in self._modules.values() if m is not None])
-
-    @overload
-    def __getitem__(self, index: int) -> Module: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequential: ...
-    def __getitem__(self, index: int | slice) -> Module:
-        items = list(self._modules.items())
-        if isinstance(index, slice):
-            return Sequential(OrderedDict((k, m) for k, m in items[index] if m is not None))
-        if not -len(items) <= index < len(items):
-            raise OutOfRangeError(f"Sequential index {index} out of range for {len(items)} layers")
-        m = items[index][1]
-        assert m is not None
-        return m
-
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self)), _check_module("Sequential.append", module))
-        return self
-
-
-class ModuleList(Module):
-    """A list of modules whose parameters are registered (a plain Python list would hide them).
-
-    Example:
-        >>> from downslope import nn
-        >>> layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
-        >>> len(layers), len(list(layers.parameters()))
-        (3, 6)
-    """
-
-    def __init__(self, modules: Iterable[Module] | None = None) -> None:
-        super().__init__()
-        if modules is not None:
-            self.extend(modules)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter([m for m in self._modules.values() if m is not None])
-
-    def _index(self, index: int) -> str:
-        n = len(self)
-        if not -n <= index < n:
-            raise OutOfRangeError(f"ModuleList index {index} out of range for {n} modules")
-        return str(index % n)
-
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return ModuleList(list(self)[index])
-        m = self._modules[self._index(index)]
-        assert m is not None
-        return m
-
-    def __setitem__(self, index: int, module: Module) -> None:
-        self.add_module(self._index(index), _check_module("ModuleList", module))
-
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self)), _check_module("ModuleList.append", module))
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> ModuleList:
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index: int, module: Module) -> None:
-        items = list(self)
-        items.insert(index, _check_module("ModuleList.insert", module))
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ModuleList has no forward(); iterate over it and call the modules yourself")
-
-
-class ModuleDict(Module):
-    """A dict of modules whose parameters are registered, in insertion order.
-
-    Example:
-        >>> from downslope import nn
-        >>> heads = nn.ModuleDict({"a": nn.Linear(2, 1), "b": nn.Linear(2, 3)})
-        >>> list(heads.keys()), heads["b"].out_features
-        (['a', 'b'], 3)
-    """
-
-    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
-        super().__init__()
-        if modules is not None:
-            self.update(modules)
-
-    def __getitem__(self, key: str) -> Module:
-        m = self._modules.get(key)
-        if m is None:
-            raise StateDictError(f"ModuleDict has no module {key!r}; keys are {list(self._modules)}")
-        return m
-
-    def __setitem__(self, key: str, module: Module) -> None:
-        self.add_module(key, _check_module("ModuleDict", module))
-
-    def __delitem__(self, key: str) -> None:
-        del self._modules[key]
-        self.__dict__.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._modules))
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._modules
-
-    def keys(self) -> list[str]:
-        return list(self._modules)
-
-    def values(self) -> list[Module]:
-        return [m for m in self._modules.values() if m is not None]
-
-    def items(self) -> list[tuple[str, Module]]:
-        return [(k, m) for k, m in self._modules.items() if m is not None]
-
-    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
-        pairs = modules.items() if isinstance(modules, Mapping) else modules
-        for k, m in pairs:
-            self[str(k)] = m
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ModuleDict has no forward(); pick a module by key and call it")
-
-
-class ParameterList(Module):
-    """A list of parameters, registered under the names "0", "1", ... (e.g. one weight per step).
-
-    Example:
-        >>> import downslope as ds
-        >>> from downslope import nn
-        >>> ps = nn.ParameterList([nn.Parameter(ds.zeros(2)) for _ in range(3)])
-        >>> len(ps), [name for name, _ in ps.named_parameters()]
-        (3, ['0', '1', '2'])
-    """
-
-    def __init__(self, values: Iterable[Any] | None = None) -> None:
-        super().__init__()
-        if values is not None:
-            self.extend(values)
-
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[Parameter]:
-        return iter([p for p in self._parameters.values() if p is not None])
-
-    def __getitem__(self, index: int) -> Parameter:
-        n = len(self)
-        if not -n <= index < n:
-            raise OutOfRangeError(f"ParameterList index {index} out of range for {n} parameters")
-        p = self._parameters[str(index % n)]
-        assert p is not None
-        return p
-
-    def __setitem__(self, index: int, value: Any) -> None:
-        n = len(self)
-        if not -n <= index < n:
-            raise OutOfRangeError(f"ParameterList index {index} out of range for {n} parameters")
-        self.register_parameter(str(index % n), value if isinstance(value, Parameter) else Parameter(value))
-
-    def append(self, value: Any) -> ParameterList:
-        """Add a parameter (a tensor or array is wrapped in a Parameter)."""
-        self.register_parameter(str(len(self)), value if isinstance(value, Parameter) else Parameter(value))
-        return self
-
-    def extend(self, values: Iterable[Any]) -> ParameterList:
-        for v in values:
-            self.append(v)
-        return self
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ParameterList has no forward(); use its parameters in your own module's forward")
-
-
-class ParameterDict(Module):
-    """A dict of parameters, registered under their keys, in insertion order.
-
-    Example:
-        >>> import downslope as ds
-        >>> from downslope import nn
-        >>> pd = nn.ParameterDict({"scale": nn.Parameter(ds.ones(1))})
-        >>> list(pd.state_dict())
-        ['scale']
-    """
-
-    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
-        super().__init__()
-        if values is not None:
-            for k, v in values.items():
-                self[k] = v
-
-    def __getitem__(self, key: str) -> Parameter:
-        p = self._parameters.get(key)
-        if p is None:
-            raise StateDictError(f"ParameterDict has no parameter {key!r}; keys are {list(self._parameters)}")
-        return p
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.register_parameter(str(key), value if isinstance(value, Parameter) else Parameter(value))
-
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._parameters))
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._parameters
-
-    def keys(self) -> list[str]:
-        return list(self._parameters)
-
-    def values(self) -> list[Parameter]:
-        return [p for p in self._parameters.values() if p is not None]
-
-    def items(self) -> list[tuple[str, Parameter]]:
-        return [(k, p) for k, p in self._parameters.items() if p is not None]
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ParameterDict has no forward(); use its parameters in your own module's forward")
-
-
-class Identity(Module):
-    """Returns its input unchanged (a placeholder layer); extra arguments are accepted and ignored.
-
-    Example:
-        >>> import downslope as ds
-        >>> ds.nn.Identity()(ds.ones(2)).shape
-        (2,)
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-
-    def forward(self, x: Any) -> Any:
-        return x
-
-
-class Flatten(Module):
-    """Merge dims ``start_dim..end_dim`` into one (default: all but the batch dim).
-
-    Example:
-        >>> import downslope as ds
-        >>> ds.nn.Flatten()(ds.zeros(8, 3, 4, 4)).shape
-        (8, 48)
-    """
-
-    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
-        super().__init__()
-        self.start_dim = start_dim
-        self.end_dim = end_dim
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim <= self.start_dim and self.start_dim >= 0 and x.ndim > 0:
-            raise ArgumentError(
-                f"Flatten(start_dim={self.start_dim}): input of shape {x.shape} has only {x.ndim} dim(s)"
-            )
-        return _flatten(x, self.start_dim, self.end_dim)
-
-    def extra_repr(self) -> str:
-        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
-
-
-class Unflatten(Module):
-    """Split dim ``dim`` into ``unflattened_size`` (the inverse of :class:`Flatten`).
-
-    Example:
-        >>> import downslope as ds
-        >>> ds.nn.Unflatten(1, (2, 5))(ds.zeros(3, 10)).shape
-        (3, 2, 5)
-    """
-
-    def __init__(self, dim: int, unflattened_size: Iterable[int]) -> None:
-        super().__init__()
-        self.dim = dim
-        self.unflattened_size = tuple(int(s) for s in unflattened_size)
-
-    def forward(self, x: Tensor) -> Tensor:
-        from ..ops import reshape
-
-        d = self.dim % x.ndim if x.ndim else 0
-        return reshape(x, x.shape[:d] + self.unflattened_size + x.shape[d + 1 :])
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

@@ -1,0 +1,90 @@
+"""The ``downslope`` command: train, evaluate, predict, compare, landscape, lr-find, export.
+
+Every subcommand prints one clear line and exits with status 2 on bad input (unknown names list the
+valid ones; missing or malformed files say where), never a traceback.
+
+Modules: parser (flags and help), common (settings from flags and config files), train, results (a
+run's files), features (a run's inputs read back), use (evaluate, predict, export), compare, explore
+(landscape, lr-find). The private helpers that tests import from ``downslope.cli``
+(``_features_for``: what predict feeds a model, ``_plots``, ...) are re-exported here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from .common import _config_from_args as _config_from_args
+from .compare import cmd_compare
+from .explore import _lr_find_axes as _lr_find_axes
+from .explore import cmd_landscape, cmd_lr_find
+from .features import _features_for as _features_for
+from .features import _raw_features as _raw_features
+from .parser import EXAMPLES, TRAIN_EPILOG, build_parser
+from .results import _in_data_units as _in_data_units
+from .results import _plots as _plots
+from .train import cmd_train
+from .use import cmd_evaluate, cmd_export, cmd_predict
+
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+    "compare": cmd_compare,
+    "landscape": cmd_landscape,
+    "lr-find": cmd_lr_find,
+    "export": cmd_export,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # name the subcommand whose help lists the valid flags
+        where = args._subparsers.get(args.command, parser) if args.command else parser
+        where.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.version:
+        from .. import __version__
+
+        print(f"downslope {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help(sys.stdout)
+        return 0
+    from ..errors import DownslopeError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (DownslopeError, ValueError, OSError) as exc:  # bad input or an unwritable/unreadable path
+        print(f"downslope {args.command}: error: {exc}", file=sys.stderr)
+        _end_mpi_job(2)
+        return 2
+    except KeyboardInterrupt:
+        print(f"downslope {args.command}: interrupted", file=sys.stderr)
+        _end_mpi_job(130)
+        return 130
+
+
+def _end_mpi_job(code: int) -> None:
+    """Under mpiexec, a rank that stops with an error ends every rank (the others would wait for it
+    in a collective forever); nothing happens in a plain process."""
+    from ..distributed import end_job_on_error
+
+    end_job_on_error(code)
+
+
+__all__ = [
+    "COMMANDS",
+    "EXAMPLES",
+    "TRAIN_EPILOG",
+    "build_parser",
+    "cmd_compare",
+    "cmd_evaluate",
+    "cmd_export",
+    "cmd_landscape",
+    "cmd_lr_find",
+    "cmd_predict",
+    "cmd_train",
+    "main",
+]

@@ -1,0 +1,27 @@
+"""What several subcommands share: the settings from flags and a config file, and default run names."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def _config_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    from ..experiment import DEFAULTS, load_toml, normalize_config
+
+    raw: dict[str, Any] = {}
+    source = "command line"
+    if getattr(args, "config", None):
+        raw.update(load_toml(args.config))
+        source = f"{args.config} + command line"
+        raw = dict(normalize_config(raw, args.config))
+    for key in DEFAULTS:
+        value = getattr(args, key, None)
+        if value is not None:
+            raw[key] = value
+    return normalize_config(raw, source)
+
+
+def _default_stem(cfg: dict[str, Any], kind: str = "", with_optimizer: bool = True) -> str:
+    return kind + Path(cfg["data"]).stem + (f"-{cfg['optimizer']}" if with_optimizer else "")

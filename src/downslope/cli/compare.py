@@ -1,0 +1,194 @@
+"""``downslope compare``: several optimizers, learning rates or batch sizes on one task and initialization."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import _config_from_args, _default_stem
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .. import runs
+    from ..distributed import refuse_multi_process
+
+    refuse_multi_process("downslope compare")  # no data-parallel form: one line under mpiexec
+    base = _config_from_args(args)
+    plan = _compare_plan(args, base)
+    # named like every run directory: unique, reserved before the work (a taken or non-empty --out is
+    # refused before anything is trained), published complete; never written into another run
+    run = runs.reserve(
+        Path(base["out"]) if base["out"] else None,
+        parent="runs",
+        stem=_default_stem(base, "compare-", with_optimizer=False),
+        overwrite=args.overwrite,
+    )
+    try:
+        out = _compare_into(base, plan, run)
+        run.publish(runs.COMPLETE)
+    except BaseException:
+        run.discard()
+        raise
+    print(f"written: {out}/compare.csv, {out}/histories.csv, {out}/compare.png")
+    return 0
+
+
+def _compare_plan(args: argparse.Namespace, base: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every combination of --optimizers x --lrs x --batch-sizes as (name, config), each config
+    checked before anything is trained."""
+    from ..errors import ConfigError
+    from ..experiment import normalize_config
+
+    optimizers = [o.strip() for o in (args.optimizers or "sgd,momentum,rmsprop,adam").split(",") if o.strip()]
+    if not optimizers:
+        raise ConfigError(f"--optimizers: expected comma-separated optimizer names, got {args.optimizers!r}")
+    lrs = [base["lr"]]
+    if args.lrs:
+        try:
+            lrs = [float(v) for v in args.lrs.split(",")]
+        except ValueError:
+            raise ConfigError(f"--lrs: expected comma-separated numbers such as 0.01,0.1, got {args.lrs!r}") from None
+    batches = [b.strip() for b in args.batch_sizes.split(",")] if args.batch_sizes else [base["batch_size"]]
+    plan = []
+    for opt in optimizers:
+        for lr in lrs:
+            for bs in batches:
+                name = f"{opt} lr={lr:g}" if lr else opt
+                if len(batches) > 1:
+                    name += f" batch={bs}"
+                cfg = normalize_config(dict(base, optimizer=opt, lr=lr, batch_size=bs, target_loss=0.0), "compare")
+                plan.append((name, cfg))
+    return plan
+
+
+def _compare_into(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], run: Any) -> Path:
+    """Train every (name, config) of ``plan`` and write compare's files into ``run``'s staging directory;
+    return the directory the files will be in once the run is published."""
+    from .. import backend
+    from ..experiment import build_loss, build_model, prepare
+
+    data = prepare(base)
+    backend.manual_seed(base["seed"])
+    init = build_model(base, data.n_features, data.n_outputs, data.image_shape).state_dict()  # one init for all runs
+    loss_name = build_loss(base, data.task).__class__.__name__
+    loss_unit = {"CrossEntropyLoss": "cross-entropy", "MSELoss": "MSE", "L1Loss": "L1", "HuberLoss": "Huber"}.get(
+        loss_name, loss_name
+    )
+    if data.preprocess.get("target_scaler"):
+        loss_unit += ", std. target"
+    metric_key = "test_accuracy" if data.task == "classification" else "test_r2"
+    results = _train_all(base, plan, data, init)
+    histories = {name: result.history for name, result in results}
+    hists = {name: history.as_dict() for name, history in histories.items()}
+    monitored = {name: h.get("val_loss") or h.get("loss") for name, h in hists.items()}
+    target, target_origin = base["target_loss"], "--target-loss"
+    if not target:
+        # Without a target, take the median of the runs' best losses: the table then ranks how fast the
+        # better half of the runs gets there (epochs and seconds), which is what compare is for.
+        best = [min(v for v in m if math.isfinite(v)) for m in monitored.values() if any(math.isfinite(v) for v in m)]
+        target = float(statistics.median(best)) if best else 0.0
+        target_origin = "the median of the runs' best losses; set --target-loss to choose"
+    rows = [_compare_row(name, result, monitored[name], hists[name], target, metric_key) for name, result in results]
+    _write_compare_files(run, rows, hists, histories, metric_key, target)
+    if target:
+        print(f"target loss {target:.4g} ({target_origin})")
+    metric_label = "test accuracy" if data.task == "classification" else "test R^2"
+    _print_compare_table(rows, loss_unit, metric_label)
+    return run.final
+
+
+def _train_all(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], data: Any, init: Any) -> list[Any]:
+    """(name, result) of every run of the plan, from the same data and initial weights; one progress
+    line per run (one table, not N training logs)."""
+    from ..experiment import run_training
+
+    if base["verbose"]:
+        print(f"compare: {len(plan)} runs on {data.name}, same split, initial weights and seed", flush=True)
+    results = []
+    for i, (name, cfg) in enumerate(plan, 1):
+        result = run_training(dict(cfg, verbose=0), data=data, initial_state=init)
+        results.append((name, result))
+        if base["verbose"]:
+            final = result.metrics.get("final_val_loss", result.metrics.get("final_loss"))
+            state = "diverged" if result.history.diverged else f"final loss {final:.4g}"
+            print(
+                f"[{i}/{len(plan)}] {name}: {result.metrics['epochs']} epochs in {result.seconds:.1f} s, {state}",
+                flush=True,
+            )
+            for note in result.diagnostics:
+                print(f"{name}: warning: {note}")
+    return results
+
+
+def _compare_row(
+    name: str, result: Any, monitor: list[float], hist: dict[str, Any], target: float, metric_key: str
+) -> tuple[Any, ...]:
+    """One line of compare.csv: final losses and metric, epochs, when the target was reached, diverged."""
+    reached = next((i + 1 for i, v in enumerate(monitor) if v <= target), None) if target else None
+    elapsed = hist.get("time") or []  # seconds since training began, at the end of each epoch
+    seconds_to = elapsed[reached - 1] if reached and elapsed else None
+    return (
+        name,
+        result.metrics.get("final_loss"),
+        result.metrics.get("final_val_loss"),
+        result.metrics.get(metric_key),
+        result.metrics["epochs"],
+        reached,
+        seconds_to,
+        result.history.diverged,  # the training loop's DivergenceGuard decided
+    )
+
+
+def _write_compare_files(
+    run: Any,
+    rows: list[tuple[Any, ...]],
+    hists: dict[str, dict[str, Any]],
+    histories: dict[str, Any],
+    metric_key: str,
+    target: float,
+) -> None:
+    """compare.csv (one row a run), histories.csv (one row a run and epoch) and compare.png."""
+    header = f"run,final_loss,final_val_loss,{metric_key},epochs,epochs_to_target,seconds_to_target,diverged"
+    csv_lines = [header] + [
+        ",".join("" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in r) for r in rows
+    ]
+    run.write_bytes("compare.csv", ("\n".join(csv_lines) + "\n").encode())
+    long = ["run,epoch,loss,val_loss,time"]
+    for name, h in hists.items():
+        for i, loss in enumerate(h["loss"]):
+            cells = [h.get(k, [None] * (i + 1))[i] for k in ("val_loss", "time")]
+            long.append(",".join([name, str(i + 1), repr(loss)] + ["" if c is None else repr(c) for c in cells]))
+    run.write_bytes("histories.csv", ("\n".join(long) + "\n").encode())
+    try:
+        from ..viz.curves import plot_compare
+
+        plot_compare(histories, target=target or None, save_path=run.staging / "compare.png")
+    except ImportError as exc:
+        print(f"downslope: plot skipped ({exc})", file=sys.stderr)
+
+
+def _print_compare_table(rows: list[tuple[Any, ...]], loss_unit: str, metric_label: str) -> None:
+    width = max(len(r[0]) for r in rows)
+    labels = [
+        f"final loss ({loss_unit})",
+        f"val loss ({loss_unit})",
+        metric_label,
+        "epochs",
+        "to target (epochs)",
+        "to target (s)",
+        "diverged",
+    ]
+    widths = [max(len(label), 8) for label in labels]
+    print(f"{'run':<{width}}  " + "  ".join(f"{label:>{w}}" for label, w in zip(labels, widths)))
+    for r in rows:
+        cells = [f"{v:.4g}" if isinstance(v, float) else "-" if v is None else str(v) for v in r[1:7]]
+        cells.append("yes" if r[7] else "no")
+        print(f"{r[0]:<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
+    print(
+        "diverged: the training loop's divergence guard stopped the run (loss NaN/inf, or 100x above its best, "
+        "the first batch's loss included)"
+    )

@@ -1,0 +1,142 @@
+"""Looking at optimization itself: ``downslope landscape`` (paths on 2-D test functions) and
+``downslope lr-find`` (the learning-rate range test)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import _config_from_args, _default_stem
+
+
+def cmd_landscape(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..experiment import CHOICES
+    from ..viz import landscape
+
+    names = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    for n in names:
+        if n not in CHOICES["optimizer"]:
+            raise ConfigError(f"unknown optimizer {n!r}; choose one of: {', '.join(CHOICES['optimizer'])}")
+    start = None
+    if args.start:
+        try:
+            start = tuple(float(v) for v in args.start.split(","))
+        except ValueError:
+            raise ConfigError(f"--start expects two numbers 'x,y', got {args.start!r}") from None
+        if len(start) != 2:
+            raise ConfigError(f"--start expects two numbers 'x,y', got {args.start!r}")
+        if not all(math.isfinite(v) and abs(v) <= 1e150 for v in start):
+            raise ConfigError(f"--start expects two finite numbers of magnitude <= 1e150, got {args.start!r}")
+    from .. import runs
+    from ..viz.testfunctions import get_surface
+
+    get_surface(args.function)  # an unknown name is refused before any directory is made
+
+    # named like every run directory: unique, reserved before the work, published complete
+    run = runs.reserve(
+        Path(args.out) if args.out else None,
+        parent="runs",
+        stem=f"landscape-{args.function}",
+        overwrite=args.overwrite,
+    )
+    try:
+        written = landscape.run_landscape(
+            args.function, names, lr=args.lr or None, steps=args.steps, start=start, out_dir=run.staging, gif=args.gif
+        )
+        run.publish(runs.COMPLETE)
+    except BaseException:
+        run.discard()
+        raise
+    written = [line.replace(str(run.staging), str(run.final)) for line in written]
+    for line in written:
+        print(line)
+    return 0
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from .. import backend, runs
+    from ..distributed import refuse_multi_process
+    from ..experiment import (
+        batch_size_of,
+        build_loss,
+        build_model,
+        build_optimizer,
+        model_targets,
+        prepare,
+        training_data,
+    )
+    from ..train import lr_find
+
+    refuse_multi_process("downslope lr-find")  # no data-parallel form: one line under mpiexec
+    cfg = _config_from_args(args)
+    # reserved before the sweep, like every run directory: a taken --out is refused before any work
+    run = runs.reserve(
+        Path(cfg["out"]) if cfg["out"] else None,
+        parent="runs",
+        stem=_default_stem(cfg, "lr-find-"),
+        overwrite=args.overwrite,
+    )
+    try:
+        backend.manual_seed(cfg["seed"])
+        data = prepare(cfg)
+        model = build_model(cfg, data.n_features, data.n_outputs, data.image_shape)
+        optimizer = build_optimizer(cfg, model.parameters())
+        result = lr_find(
+            model,
+            build_loss(cfg, data.task),
+            optimizer,
+            training_data(data.X_train, model_targets(data.y_train, data.preprocess)),
+            start_lr=args.start_lr,
+            end_lr=args.end_lr,
+            num_iter=args.num_iter,
+            batch_size=batch_size_of(cfg) or 64,
+        )
+        try:
+            run.write_bytes("lr_find.png", _lr_find_png(result, cfg))
+        except ImportError as exc:  # pragma: no cover - matplotlib missing
+            print(f"downslope: plot skipped ({exc})", file=sys.stderr)
+        run.publish(runs.COMPLETE)
+    except BaseException:
+        run.discard()
+        raise
+    if result.suggestion is None:
+        print("no suggestion: the sweep was too short to judge (raise --num-iter)")
+    else:
+        print(f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the smoothed loss)")
+    print(f"written: {run.final}/lr_find.png")
+    return 0
+
+
+def _lr_find_png(result: Any, cfg: dict[str, Any]) -> bytes:
+    """The range test's plot (:func:`_lr_find_axes`) as PNG bytes."""
+    import io
+
+    ax = _lr_find_axes(result, cfg)
+    buffer = io.BytesIO()
+    ax.figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _lr_find_axes(result: Any, cfg: dict[str, Any]) -> Any:
+    """The range test's plot: titled, loss on a log axis clipped above the losses up to the lowest one,
+    so the final divergence spike does not flatten the part of the curve that matters."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    ax = Figure(figsize=(6, 4)).add_subplot()
+    result.plot(ax=ax)
+    losses = np.asarray(result.losses, dtype=np.float64)
+    finite = losses[np.isfinite(losses) & (losses > 0)]
+    if len(finite):
+        lowest = int(np.nanargmin(np.where(np.isfinite(losses) & (losses > 0), losses, np.inf)))
+        before = losses[: lowest + 1]
+        top = float(np.nanmax(before[np.isfinite(before)])) * 1.5
+        ax.set_yscale("log")
+        ax.set_ylim(float(finite.min()) / 1.5, top)
+    ax.set_ylabel("smoothed loss (log scale)")
+    ax.set_title(f"learning-rate range test: {Path(str(cfg['data'])).stem}, {cfg['optimizer']}")
+    return ax

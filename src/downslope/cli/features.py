@@ -1,0 +1,127 @@
+"""A stored run's inputs read back from a file or named dataset, encoded and scaled as in training
+(for evaluate, predict and export)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _raw_features(state: dict[str, Any], data: str, target: str | None, need_target: bool) -> tuple[Any, Any]:
+    """Features of a file or named dataset encoded as in training but not yet filled or scaled, and
+    its targets (class indices of the run's classes, or values in the data's units; None if absent).
+
+    Features-only input works for every model: a CSV (header optional) or NPY with exactly the
+    model's number of feature columns, or an NPZ without ``y``."""
+    import numpy as np
+
+    from ..data import datasets
+    from ..data.tabular import (
+        TabularEncoder,
+        _line_numbers,
+        _Rows,
+        class_key,
+        encode_csv,
+        read_features,
+        read_rows,
+    )
+    from ..errors import DataError
+    from ..experiment import is_file_source
+
+    pre = state["preprocess"]
+    classes = list(state["class_names"]) if state["task"] == "classification" else None
+    if pre.get("encoder") and data.lower().endswith((".csv", ".parquet")):
+        encoder = TabularEncoder.from_state_dict(pre["encoder"])
+        name = target or encoder.target
+        fast = encode_csv(data, encoder, name, True, need_target) if data.lower().endswith(".csv") else None
+        if fast is not None:
+            return _drop_missing_rows(state, fast[1], fast[2], need_target)
+        header, rows = read_rows(data) if data.lower().endswith(".csv") else _parquet_rows(data)
+        y = None
+        # predict ignores a target column: its cells may be empty (the values to predict) or
+        # unknown, and each input row gets its prediction, in order
+        if need_target and name in header:
+            j = header.index(name)
+            if encoder.missing != "error":  # as in training: rows without a target are left out
+                kept = [r for r in rows if not _is_missing(r[j])]
+                if len(kept) < len(rows):
+                    rows = _keep_lines(rows, kept)
+            X = encoder.encode_features(header, rows, data)
+            values = _Rows(r[j] for r in rows)
+            values.lines = _line_numbers(rows, 2)  # errors name the file line (blank lines count)
+            y = encoder.encode_target(values, data, j)
+        elif need_target:
+            raise DataError(f"{data}: no target column {name!r} to evaluate against; columns are {header}")
+        else:
+            X = encoder.encode_features(header, rows, data)
+        return _drop_missing_rows(state, X, y, need_target)
+    if is_file_source(data):
+        X, raw = read_features(data, int(state["n_features"]))
+        if raw is None:
+            if need_target:
+                raise DataError(f"{data}: no targets to evaluate against (features only)")
+            return X, None
+        if classes is None:
+            return _drop_missing_rows(state, X, np.asarray(raw, dtype=np.float32).reshape(len(raw), -1), need_target)
+        lookup = {c: i for i, c in enumerate(classes)}
+        keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in np.asarray(raw).reshape(-1).tolist()]
+        unknown = [k for k in keys if k not in lookup]
+        if unknown:
+            raise DataError(f"{data}: label {unknown[0]!r} is not one of the model's classes {classes}")
+        return _drop_missing_rows(state, X, np.array([lookup[k] for k in keys], dtype=np.int64), need_target)
+    if pre.get("encoder"):
+        raise DataError(f"{data}: the model was trained on CSV columns {pre['encoder']['columns']}; give a .csv")
+    table = datasets.load(data, seed=int(state["config"]["seed"]))
+    if state["task"] != table.task:
+        raise DataError(f"{data}: a {table.task} dataset, but the model does {state['task']}")
+    if table.n_features != int(state["n_features"]):
+        raise DataError(f"{data}: {table.n_features} features, but the model takes {state['n_features']}")
+    return table.X, table.y
+
+
+def _parquet_rows(data: str) -> tuple[list[str], Any]:
+    """A Parquet file's column names and rows as text (cells as a CSV would hold them), for the encoder."""
+    from ..data import readers
+    from ..data.tabular import _Rows
+
+    header, columns = readers.read_parquet_columns(data)
+    n = len(next(iter(columns.values())).kind)
+    rows = _Rows(readers.parquet_rows(data, list(range(n)), header))
+    rows.lines = list(range(1, n + 1))  # messages count rows from 1, as read_parquet's do
+    return header, rows
+
+
+def _is_missing(value: str) -> bool:
+    from ..data.tabular import MISSING
+
+    return value.strip().lower() in MISSING
+
+
+def _keep_lines(rows: Any, kept: list[list[str]]) -> Any:
+    """``kept`` (a subset of ``rows``, in order) remembering each row's file line, as ``rows`` do."""
+    from ..data.tabular import _Rows
+
+    lines = getattr(rows, "lines", None)
+    out = _Rows(kept)
+    if lines is not None:
+        where = {id(r): line for r, line in zip(rows, lines)}
+        out.lines = [where[id(r)] for r in kept]
+    return out
+
+
+def _drop_missing_rows(state: dict[str, Any], X: Any, y: Any, need_target: bool) -> tuple[Any, Any]:
+    """For scoring, a run trained with ``--missing drop`` leaves out rows with a missing value, as in
+    training (so its stored test rows line up); predict keeps every row (and refuses missing values)."""
+    import numpy as np
+
+    if not need_target or state["config"].get("missing") != "drop":
+        return X, y
+    keep = ~np.isnan(np.asarray(X, dtype=np.float64)).any(axis=1)
+    return X[keep], (y[keep] if y is not None else None)
+
+
+def _features_for(state: dict[str, Any], data: str, target: str | None, need_target: bool) -> tuple[Any, Any]:
+    """Features (preprocessed like training) and targets (or None) of a file or named dataset."""
+    from ..experiment import apply_preprocess
+
+    X, y = _raw_features(state, data, target, need_target)
+    return apply_preprocess(X, state["preprocess"], data), y

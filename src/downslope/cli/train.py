@@ -1,0 +1,160 @@
+"""``downslope train``: a new run, or ``--resume`` of an unfinished one, written as a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import _config_from_args, _default_stem
+from .results import _write_run
+
+
+def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """The settings of a new run and its reserved run directory (found writable before any training).
+
+    An ``out`` that comes from a --config file (e.g. a copied runs/X/config.toml) is used only when
+    nothing is there yet: repeating a run never writes over the run it came from.
+    """
+    from .. import runs
+    from ..experiment import is_file_source, to_toml
+
+    cfg = _config_from_args(args)
+    out: Path | None = Path(args.out) if args.out else None
+    if out is None and cfg["out"]:
+        candidate = Path(cfg["out"])
+        taken = os.path.lexists(candidate) and (not candidate.is_dir() or any(candidate.iterdir()))
+        if taken or os.path.lexists(runs.staging_path(candidate)):
+            if cfg["verbose"]:
+                print(f"note: {args.config} names out = {str(candidate)!r}, which exists; writing a new run instead")
+        else:
+            out = candidate
+    run = runs.reserve(out, parent="runs", stem=_default_stem(cfg), overwrite=args.overwrite)
+    cfg["out"] = str(run.final)
+    try:
+        run.write_text(runs.CONFIG_FILE, to_toml(cfg))
+        if is_file_source(str(cfg["data"])) and os.path.isfile(cfg["data"]):
+            run.write_bytes(runs.DATA_FINGERPRINT_FILE, runs.json_bytes(runs.data_fingerprint(cfg["data"])))
+    except BaseException:
+        run.discard()
+        raise
+    return cfg, run
+
+
+def _resumed_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """The stored settings and the run directory of an unfinished run, taken over by this process."""
+    from .. import runs
+    from ..errors import ConfigError
+    from ..experiment import DEFAULTS, load_toml, normalize_config
+
+    given = [f"--{k.replace('_', '-')}" for k in DEFAULTS if k != "verbose" and getattr(args, k, None) is not None]
+    if given or args.config or args.overwrite:
+        extra = given + (["--config"] if args.config else []) + (["--overwrite"] if args.overwrite else [])
+        raise ConfigError(
+            f"--resume continues a run with its own stored settings; drop {', '.join(extra)} "
+            "(or start a new run without --resume)"
+        )
+    run = runs.resume(args.resume)
+    try:
+        cfg = normalize_config(load_toml(run.path(runs.CONFIG_FILE)), str(run.path(runs.CONFIG_FILE)))
+        runs.check_same_data(run, str(cfg["data"]))
+    except BaseException:
+        run.leave(runs.INTERRUPTED)
+        raise
+    if args.verbose is not None:
+        cfg["verbose"] = args.verbose
+    return cfg, run
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .. import runs
+    from ..distributed import launched_size
+    from ..errors import ConfigError
+    from ..experiment import run_training
+    from ..train.callbacks import ModelCheckpoint
+
+    writer = True
+    if (launched_size() or 1) > 1:  # under mpiexec only rank 0 writes the run and reports
+        from .. import distributed as dist
+
+        dist.init()
+        writer = dist.is_main()
+        if args.resume:
+            raise ConfigError(
+                "--resume: continue the run without mpiexec (resuming a data-parallel run is not supported)"
+            )
+    if not writer:
+        cfg, run = _config_from_args(args), None
+    elif args.resume:
+        cfg, run = _resumed_config(args)
+    else:
+        cfg, run = _train_config(args)
+    options: dict[str, Any] = {}
+    if run is not None:
+        # A full training checkpoint in the run's directory after every epoch (written atomically):
+        # what --resume continues from after a kill.
+        options["extra_callbacks"] = [ModelCheckpoint(run.checkpoint)]
+        if args.resume and run.checkpoint.is_file():
+            options["resume_from"] = run.checkpoint
+        if cfg["verbose"]:
+            print(f"writing the run to {run.staging}/ (it becomes {run.final}/ when complete)")
+    try:
+        result = run_training(cfg, **options)
+    except BaseException:
+        if run is not None:
+            if args.resume or run.checkpoint.is_file():
+                run.leave(runs.INTERRUPTED)  # resumable: the checkpoint holds every finished epoch
+            else:
+                run.discard()  # nothing was trained: leave nothing behind
+        raise
+    if run is None:
+        return 0
+    if result.history.stop_kind == "interrupted":  # SIGINT/SIGTERM: the epoch was finished and saved
+        run.leave(runs.INTERRUPTED)
+        print(
+            f"downslope train: {result.stop_reason}; the run is kept in {run.staging}/: "
+            f"continue it with 'downslope train --resume {run.final}'",
+            file=sys.stderr,
+        )
+        return runs.EXIT_INTERRUPTED
+    diverged = result.history.diverged  # the training loop's divergence rules decided (History.stop_kind)
+    try:
+        metrics = _write_run(result, run)
+        run.publish(runs.DIVERGED if diverged else runs.COMPLETE)
+    except OSError as exc:  # e.g. the disk is full: no file of the run is lost or mixed with another run's
+        run.leave(runs.INTERRUPTED)
+        raise ConfigError(
+            f"could not write the run ({exc.strerror or exc}: {exc.filename or run.staging}); the trained state is "
+            f"kept in {run.staging}/: make room and continue with 'downslope train --resume {run.final}'"
+        ) from None
+    except BaseException:
+        run.leave(runs.INTERRUPTED)
+        raise
+    _print_summary(result, cfg, metrics, run.final)
+    if diverged:
+        print(
+            f"downslope train: training diverged ({result.stop_reason}); the run and its report are in {run.final}/ "
+            f"(status diverged, exit status {runs.EXIT_DIVERGED})",
+            file=sys.stderr,
+        )
+        return runs.EXIT_DIVERGED
+    return 0
+
+
+def _print_summary(result: Any, cfg: dict[str, Any], metrics: dict[str, Any], out: Path) -> None:
+    """What a finished run says: why it stopped, what the reader made of a file, the test metrics."""
+    from ..experiment import is_file_source
+
+    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
+    if not cfg["verbose"]:  # the progress output has already said why training stopped
+        print(f"stopped: {result.stop_reason}")
+    data = result.data
+    if is_file_source(str(cfg["data"])):  # what the reader decided about a file, so a surprise shows
+        what = f"{data.n_outputs} classes" if data.task == "classification" else "regression"
+        reason = f"; {data.task_reason}" if data.task_reason else ""
+        name = f"{data.target_name!r} " if data.target_name else ""
+        print(f"target: {name}({what}{reason}), {data.n_features} feature{'s' if data.n_features != 1 else ''}")
+    print("test metrics: " + ", ".join(f"{k}={v}" for k, v in shown.items() if k.startswith("test_")))
+    print(f"run written to {out}/ (report.html, metrics.json, history.csv, model.ds, config.toml)")

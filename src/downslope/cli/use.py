@@ -1,0 +1,130 @@
+"""Using a trained run: ``downslope evaluate``, ``predict`` and ``export``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .features import _features_for, _raw_features
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Metrics of a run on its own test split (the default) or on --data, in the data's units."""
+    import numpy as np
+
+    from ..errors import ConfigError, DataError
+    from ..experiment import Prepared, apply_preprocess, row_hashes, score_model
+    from ..runs import load_run
+
+    model, state = load_run(args.run)
+    split = state.get("split") or {}
+    source = str(state["config"]["data"])
+    if not args.data:
+        if "test_indices" not in split:
+            raise ConfigError(f"{args.run}: the run does not record its test split; name the data with --data")
+        X, y = _raw_features(state, source, None, need_target=True)
+        n = int(split["n_rows"])
+        if len(X) != n:
+            raise DataError(
+                f"{source}: {len(X)} rows now but {n} when {args.run} was trained, so its test split is lost; "
+                "score the file as a whole with --data"
+            )
+        rows = np.asarray(split["test_indices"], dtype=np.int64)
+        X, y = X[rows], y[rows]
+        where = f"the run's test split: {len(rows)} of the {n} rows of {source} (seed {split['seed']})"
+        print(f"evaluate: {where}", file=sys.stderr)
+    else:
+        X, y = _raw_features(state, args.data, args.target, need_target=True)
+        print(f"evaluate: all {len(X)} rows of {args.data}", file=sys.stderr)
+        if "train_row_hashes" in split and len(X):
+            seen = int(np.isin(row_hashes(X), np.asarray(split["train_row_hashes"])).sum())
+            if seen:
+                print(
+                    f"evaluate: warning: {seen} of these {len(X)} rows were used to train the run (training or "
+                    "validation split), so these metrics are optimistic; leave out --data to score the run's "
+                    "own test split",
+                    file=sys.stderr,
+                )
+    X = apply_preprocess(X, state["preprocess"], args.data or source)
+    info = Prepared(
+        np.zeros((0, 1)),
+        np.zeros(0),
+        None,
+        None,
+        np.zeros((0, 1)),
+        np.zeros(0),
+        state["task"],
+        state["n_features"],
+        state["n_outputs"],
+        "eval",
+        preprocess=state["preprocess"],
+    )
+    metrics = score_model(model, info, X, y)
+    print(json.dumps({k: round(v, 6) for k, v in metrics.items()} | {"rows": len(X)}))
+    return 0
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (also through another relative path, a symlink or a hard link)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet): compare where they would point
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_predictions_path(out: str, data: str) -> None:
+    from ..errors import ConfigError
+
+    if _same_file(out, data):
+        raise ConfigError(
+            f"predict: --out {out} is the input file --data {data}; writing there would destroy the input, "
+            "choose another --out"
+        )
+    if os.path.isdir(out):
+        raise ConfigError(f"predict: --out {out} is a directory; give a file name such as {out}/predictions.csv")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import csv
+    import io
+
+    import numpy as np
+
+    from ..experiment import data_units
+    from ..runs import check_output_file, load_run
+    from ..serialization import atomic_write_bytes
+    from ..train import predict
+
+    _check_predictions_path(args.out, args.data)
+    check_output_file(args.out, args.run, "--out")
+    model, state = load_run(args.run)
+    X, _ = _features_for(state, args.data, None, need_target=False)
+    out = predict(model, X)
+    preds = data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), state["preprocess"])
+    # the csv module quotes a class name holding a comma, a quote or a line break (names come from the data)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    if state["task"] == "classification":
+        names = state["class_names"] or [str(i) for i in range(state["n_outputs"])]
+        shifted = preds - preds.max(axis=1, keepdims=True)
+        probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        writer.writerow(["prediction"] + [f"p_{n}" for n in names])
+        for row, p in zip(preds.argmax(axis=1), probs):
+            writer.writerow([names[row]] + [f"{v:.6g}" for v in p])
+    else:
+        cols = preds.reshape(len(preds), -1)
+        writer.writerow(["prediction"] if cols.shape[1] == 1 else [f"prediction_{i}" for i in range(cols.shape[1])])
+        writer.writerows([f"{v:.6g}" for v in r] for r in cols)
+    atomic_write_bytes(args.out, text.getvalue().encode())
+    print(f"wrote {len(preds)} predictions to {args.out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..export.run import export_run
+
+    for line in export_run(args.run, onnx_path=args.onnx, safetensors_path=args.safetensors):
+        print(line)
+    return 0

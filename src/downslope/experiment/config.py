@@ -1,0 +1,180 @@
+"""A run's settings: defaults, valid choices, validation of a flat config, TOML in and out."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ..errors import ArgumentError, ConfigError
+
+DEFAULTS: dict[str, Any] = {
+    # data
+    "data": "digits",
+    "target": "",
+    "task": "auto",
+    "test_split": 0.2,
+    "val_split": 0.15,
+    "standardize": True,
+    "scale_target": True,  # regression: standardize the target on the training split (undone for outputs)
+    "missing": "error",  # files: error | drop | mean | median | most_frequent
+    "drop": [],  # CSV columns to leave out
+    "max_categories": 100,  # CSV: text columns with more distinct values are refused
+    # model
+    "model": "mlp",
+    "hidden": [128, 64],
+    "activation": "relu",
+    "dropout": 0.0,
+    "batchnorm": False,
+    "channels": [16],
+    # training
+    "loss": "auto",
+    "optimizer": "adam",
+    "lr": 0.0,  # 0 means: the optimizer's own default
+    "momentum": 0.0,
+    "weight_decay": 0.0,
+    "clip_norm": 0.0,
+    "schedule": "none",
+    "batch_size": "64",
+    "epochs": 100,
+    "patience": 10,
+    "target_loss": 0.0,
+    "max_time": 0.0,
+    "seed": 0,
+    "out": "",
+    "verbose": 1,
+}
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "missing": ("error", "drop", "mean", "median", "most_frequent"),
+    "task": ("auto", "classification", "regression"),
+    "model": ("mlp", "cnn", "linear"),
+    "activation": ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu"),
+    "loss": ("auto", "cross_entropy", "mse", "l1", "huber"),
+    "optimizer": (
+        "gd",
+        "sgd",
+        "momentum",
+        "nesterov",
+        "adagrad",
+        "rmsprop",
+        "adadelta",
+        "adam",
+        "adamw",
+        "adamax",
+        "nadam",
+        "radam",
+        "lion",
+    ),
+    "schedule": ("none", "step", "exponential", "cosine", "onecycle", "plateau", "warmup"),
+}
+
+
+SECTIONS = ("data", "model", "optimizer", "training", "output")
+
+
+def _check_choice(key: str, value: Any) -> None:
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(f"unknown {key} {value!r}; choose one of: {', '.join(CHOICES[key])}")
+
+
+def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Validate a flat config (sections [data], [model], ... are flattened) and fill in defaults."""
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in SECTIONS and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    unknown = sorted(set(flat) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown setting(s) {unknown}; valid settings: {', '.join(DEFAULTS)}")
+    cfg = dict(DEFAULTS)
+    for key, value in flat.items():
+        default = DEFAULTS[key]
+        try:
+            if key == "hidden" or key == "channels":
+                if isinstance(value, str):
+                    value = [int(v) for v in value.split(",") if v.strip()] if value.strip() else []
+                value = [int(v) for v in value]
+                if any(v <= 0 for v in value):
+                    raise ArgumentError("sizes must be positive")
+            elif key == "drop":
+                if isinstance(value, str):
+                    value = value.split(",")
+                if not isinstance(value, (list, tuple)):
+                    raise ArgumentError("expected column names, e.g. id,name")
+                value = [str(v).strip() for v in value if str(v).strip()]
+            elif key == "batch_size":
+                value = str(value).strip().lower()
+                if value not in ("full", "none") and (not value.isdigit() or int(value) <= 0):
+                    raise ArgumentError("expected a positive integer or 'full'")
+            elif isinstance(default, bool):
+                if isinstance(value, str):
+                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ArgumentError("expected true or false")
+                    value = value.lower() in ("true", "1", "yes")
+                value = bool(value)
+            elif isinstance(default, int):
+                if isinstance(value, float) and not value.is_integer():
+                    raise ArgumentError("expected an integer")
+                value = int(value)
+            elif isinstance(default, float):
+                value = float(value)
+                if not math.isfinite(value):
+                    raise ArgumentError("expected a finite number")
+            else:
+                value = str(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: bad value {value!r} for {key!r} ({exc})") from None
+        _check_choice(key, value)
+        cfg[key] = value
+    for key in ("lr", "momentum", "weight_decay", "clip_norm", "dropout", "target_loss", "max_time"):
+        if cfg[key] < 0:
+            raise ConfigError(f"{source}: {key} must be >= 0, got {cfg[key]}")
+    if not 0 <= cfg["dropout"] < 1:
+        raise ConfigError(f"{source}: dropout must be in [0, 1), got {cfg['dropout']}")
+    if cfg["epochs"] < 1:
+        raise ConfigError(f"{source}: epochs must be >= 1, got {cfg['epochs']}")
+    if cfg["max_categories"] < 1:
+        raise ConfigError(f"{source}: max_categories must be >= 1, got {cfg['max_categories']}")
+    if not 0 < cfg["test_split"] < 1:  # the run is scored (and evaluate scores it) on its test rows
+        raise ConfigError(f"{source}: test_split must be a fraction in (0, 1), got {cfg['test_split']}")
+    if not 0 <= cfg["val_split"] < 1:
+        raise ConfigError(f"{source}: val_split must be a fraction in [0, 1), got {cfg['val_split']}")
+    if cfg["test_split"] + cfg["val_split"] >= 1:
+        raise ConfigError(
+            f"{source}: test_split + val_split must leave rows to train on (sum < 1), got "
+            f"{cfg['test_split']} + {cfg['val_split']}"
+        )
+    return cfg
+
+
+def to_toml(cfg: dict[str, Any]) -> str:
+    """Write a flat config as TOML (strings, numbers, booleans and lists of ints only)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(str(v))
+
+    return "".join(f"{k} = {value(v)}\n" for k, v in cfg.items())
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    import tomllib
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"no such config file: {p}")
+    try:
+        with open(p, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: malformed TOML: {exc}") from None

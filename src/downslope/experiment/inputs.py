@@ -1,0 +1,233 @@
+"""A run's data: loading a table, the train/validation/test split, and the preprocessing (imputing,
+standardizing features and target) that is fitted on the training split and replayed for new data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+@dataclass
+class Prepared:
+    """The splits of one dataset, standardized with training statistics, as float32 arrays."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray | None
+    y_val: np.ndarray | None
+    X_test: np.ndarray
+    y_test: np.ndarray
+    task: str
+    n_features: int
+    n_outputs: int
+    name: str
+    image_shape: tuple[int, ...] | None = None
+    feature_names: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+    preprocess: dict[str, Any] = field(default_factory=dict)
+    # which rows of the source went where: n_rows, seed, test/val fractions, test_indices, and a hash
+    # of every training/validation row's features (to tell when other data overlaps training)
+    split: dict[str, Any] = field(default_factory=dict)
+    task_reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    target_name: str = ""
+
+
+def is_file_source(source: str) -> bool:
+    return Path(source).suffix.lower() in (".csv", ".parquet", ".npz", ".npy")
+
+
+def load_table(cfg: dict[str, Any]) -> tuple[Any, Any]:
+    from ..data import datasets
+    from ..data.tabular import read_table
+
+    source = cfg["data"]
+    task = None if cfg["task"] == "auto" else cfg["task"]
+    if is_file_source(source):
+        return read_table(
+            source,
+            target=cfg["target"] or None,
+            task=task,
+            missing=cfg.get("missing", "error"),
+            drop=cfg.get("drop") or None,
+            max_categories=cfg.get("max_categories", 100),
+            progress=bool(cfg.get("verbose", 1)),  # a line on stderr when reading takes more than a second
+        )
+    if cfg.get("drop"):
+        raise ConfigError(f"--drop names columns of a CSV file; {source!r} is a built-in dataset")
+    table = datasets.load(source, seed=cfg["seed"])
+    table.task_reason = "built-in dataset"
+    if task is not None and task != table.task:
+        raise ConfigError(f"dataset {source!r} is a {table.task} task, but task={task!r} was asked for")
+    return table, None
+
+
+def row_hashes(X: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's float32 values (FNV-1a over 32-bit words): equal rows, equal hashes.
+
+    Example:
+        >>> h = row_hashes(np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]]))
+        >>> bool(h[0] == h[2]), bool(h[0] == h[1])
+        (True, False)
+    """
+    words = np.ascontiguousarray(X, dtype=np.float32).reshape(len(X), -1).view(np.uint32).astype(np.uint64)
+    h = np.full(len(X), 14695981039346656037, dtype=np.uint64)
+    prime = np.uint64(1099511628211)
+    with np.errstate(over="ignore"):
+        for j in range(words.shape[1]):
+            h = (h ^ words[:, j]) * prime
+    return h
+
+
+def _rows(X: Any, index: np.ndarray) -> Any:
+    """Rows of features: a copy for arrays, a lazy view for a memory-mapped source."""
+    from ..data.memmap import is_lazy
+
+    return X.subset(index) if is_lazy(X) else X[index]
+
+
+def _hashes(X: Any, index: np.ndarray) -> np.ndarray:
+    """:func:`row_hashes` of the rows at ``index``, chunk by chunk for a memory-mapped source."""
+    from ..data.memmap import is_lazy
+
+    if not is_lazy(X):
+        return row_hashes(X[index])
+    parts = [row_hashes(chunk) for chunk in X.raw().subset(index).chunks()]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+
+
+def training_data(X: Any, y: np.ndarray) -> Any:
+    """What fit takes for features ``X`` and targets ``y``: the arrays, or for a memory-mapped source a
+    :class:`~downslope.data.dataset.LazyDataset` (batches are read from the file, never all of it)."""
+    from ..data.dataset import LazyDataset
+    from ..data.memmap import is_lazy
+
+    return LazyDataset(X, y) if is_lazy(X) else (X, y)
+
+
+def prepare(cfg: dict[str, Any]) -> Prepared:
+    """Load the data, split it (seeded; stratified for classes) and fit the preprocessing on the
+    training split only: imputer (``missing``), feature standardizer, and for regression the target
+    standardizer. Targets stay in the data's units here; :func:`model_targets` scales them."""
+    from ..data import train_test_split
+    from ..data.datasets import Standardizer
+    from ..data.tabular import IMPUTE, Imputer
+
+    table, encoder = load_table(cfg)
+    classify = table.task == "classification"
+    X, y = table.X, table.y
+    if len(X) < 10:
+        raise ConfigError(f"{table.name}: only {len(X)} samples; need at least 10 to split into train/validation/test")
+    stratify = y if classify and np.bincount(y).min() >= 2 else None
+    index = np.arange(len(X))
+    i_rest, i_test, y_rest, _ = train_test_split(
+        index, y, test_size=cfg["test_split"] or 0.2, stratify=stratify, seed=cfg["seed"]
+    )
+    i_val = None
+    if cfg["val_split"] > 0:
+        strat_rest = y_rest if stratify is not None and np.bincount(y_rest).min() >= 2 else None
+        frac = cfg["val_split"] / (1 - (cfg["test_split"] or 0.2))
+        i_train, i_val, _, _ = train_test_split(
+            i_rest, y_rest, test_size=frac, stratify=strat_rest, seed=cfg["seed"] + 1
+        )
+    else:
+        i_train = i_rest
+    X_train, y_train, X_test, y_test = _rows(X, i_train), y[i_train], _rows(X, i_test), y[i_test]
+    X_val = _rows(X, i_val) if i_val is not None else None
+    y_val = y[i_val] if i_val is not None else None
+    seen = i_train if i_val is None else np.concatenate([i_train, i_val])
+    split = {
+        "n_rows": len(X),
+        "seed": cfg["seed"],
+        "test_split": cfg["test_split"] or 0.2,
+        "val_split": cfg["val_split"],
+        "test_indices": np.asarray(i_test, dtype=np.int64),
+        "train_row_hashes": _hashes(X, seen),
+    }
+    del seen
+    preprocess: dict[str, Any] = {"encoder": encoder.state_dict() if encoder is not None else None}
+    if cfg.get("missing", "error") in IMPUTE:
+        imputer = Imputer(cfg["missing"]).fit(X_train, encoder.blocks() if encoder is not None else None)
+        X_train, X_test = imputer.transform(X_train), imputer.transform(X_test)
+        X_val = imputer.transform(X_val) if X_val is not None else None
+        preprocess["imputer"] = imputer.state_dict()
+    if cfg["standardize"]:
+        scaler = Standardizer().fit(X_train)  # training split only: no peeking at validation/test
+        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+        if X_val is not None:
+            X_val = scaler.transform(X_val)
+        preprocess["standardizer"] = scaler.state_dict()
+    if not classify and cfg.get("scale_target", True):
+        preprocess["target_scaler"] = Standardizer().fit(y_train).state_dict()
+    n_outputs = table.n_classes if classify else table.y.shape[1]
+    return Prepared(
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        X_test,
+        y_test,
+        table.task,
+        table.n_features,
+        n_outputs,
+        table.name,
+        table.image_shape,
+        table.feature_names,
+        table.class_names,
+        preprocess,
+        split,
+        table.task_reason,
+        list(table.notes),
+        table.target_name,
+    )
+
+
+def apply_preprocess(X: np.ndarray, preprocess: dict[str, Any], where: str = "data") -> np.ndarray:
+    """Raw features -> model inputs, as in training: fill missing values, then standardize."""
+    from ..data.datasets import Standardizer
+    from ..data.tabular import Imputer
+    from ..errors import DataError
+
+    X = np.asarray(X, dtype=np.float32)
+    if preprocess.get("imputer"):
+        X = Imputer.from_state_dict(preprocess["imputer"]).transform(X)
+    elif np.isnan(X).any():
+        r, c = np.argwhere(np.isnan(X))[0]
+        raise DataError(
+            f"{where}: missing value at row {r}, feature {c}; the model was trained without filling missing "
+            "values (train with --missing mean|median|most_frequent to have them filled)"
+        )
+    if preprocess.get("standardizer"):
+        scaler = Standardizer()
+        scaler.load_state_dict(preprocess["standardizer"])
+        return scaler.transform(X)
+    return X
+
+
+def model_targets(y: np.ndarray, preprocess: dict[str, Any]) -> np.ndarray:
+    """Targets in the units the model is trained on (standardized for regression by default)."""
+    state = preprocess.get("target_scaler")
+    if not state:
+        return y
+    return (
+        (np.asarray(y, np.float32) - np.asarray(state["mean"], np.float32)) / np.asarray(state["scale"], np.float32)
+    ).astype(np.float32)
+
+
+def data_units(outputs: np.ndarray, preprocess: dict[str, Any]) -> np.ndarray:
+    """Model outputs back in the data's units (undoes the target standardization).
+
+    Example:
+        >>> pre = {"target_scaler": {"mean": np.array([1e5]), "scale": np.array([2e4])}}
+        >>> data_units(np.array([[0.5]]), pre).tolist(), model_targets(np.array([[1.1e5]]), pre).tolist()
+        ([[110000.0]], [[0.5]])
+    """
+    state = preprocess.get("target_scaler")
+    if not state:
+        return outputs
+    return outputs * np.asarray(state["scale"], np.float32) + np.asarray(state["mean"], np.float32)

@@ -1,0 +1,300 @@
+"""The run itself: train as the config says, score the model, and the state a run directory keeps."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from .config import DEFAULTS
+from .inputs import Prepared, data_units, is_file_source, model_targets, prepare, training_data
+from .models import batch_size_of, build_loss, build_model, build_optimizer, build_scheduler
+
+
+@dataclass
+class RunResult:
+    cfg: dict[str, Any]
+    history: Any
+    metrics: dict[str, Any]
+    stop_reason: str
+    seconds: float
+    model: Any
+    data: Prepared
+    out_dir: Path | None = None
+    diagnostics: list[str] = field(default_factory=list)  # plain-words warnings from training
+    gradients: Any = None  # the GradientDiagnostics callback (per-layer norms per epoch)
+
+
+def score_model(model: Any, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Metrics of ``model`` on preprocessed features ``X`` and targets ``y`` in the data's units."""
+    from ..data.dataset import LazyDataset
+    from ..data.memmap import is_lazy
+    from ..train import metrics as m
+    from ..train import predict
+
+    out = predict(model, LazyDataset(X) if is_lazy(X) else X)
+    preds = out.numpy() if hasattr(out, "numpy") else np.asarray(out)
+    if data.task == "classification":
+        return {
+            "accuracy": float(m.accuracy(preds, y)),
+            "f1_macro": float(m.f1_score(preds, y)),
+            "precision_macro": float(m.precision(preds, y)),
+            "recall_macro": float(m.recall(preds, y)),
+        }
+    preds = data_units(preds, data.preprocess)  # metrics in the data's own units
+    return {
+        "mse": float(m.mean_squared_error(preds, y)),
+        "rmse": float(m.root_mean_squared_error(preds, y)),
+        "mae": float(m.mean_absolute_error(preds, y)),
+        "r2": float(m.r2_score(preds, y)),
+    }
+
+
+def run_training(
+    cfg: dict[str, Any],
+    data: Prepared | None = None,
+    initial_state: dict[str, Any] | None = None,
+    extra_callbacks: list[Any] | None = None,
+    resume_from: str | Path | None = None,
+) -> RunResult:
+    """Train once as ``cfg`` says; ``initial_state`` makes several runs start from identical weights."""
+    import warnings
+
+    from .. import backend
+    from ..distributed import is_main
+    from ..train.diagnostics import GradientDiagnostics
+
+    fit_fn, world_size = _fit_function(cfg)
+    backend.manual_seed(cfg["seed"])
+    data = prepare(cfg) if data is None else data
+    model = build_model(cfg, data.n_features, data.n_outputs, data.image_shape)
+    if initial_state is not None:
+        model.load_state_dict(initial_state)
+    loss_fn = build_loss(cfg, data.task)
+    optimizer = build_optimizer(cfg, model.parameters())
+    optimizer_lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
+    bs = batch_size_of(cfg)
+    # batch_size is per process: an update sees batch_size * world_size samples (see docs/distributed.md)
+    steps = math.ceil(len(data.X_train) / (bs * world_size)) if bs else 1
+    scheduler = build_scheduler(cfg, optimizer, steps)
+    gradients = GradientDiagnostics(every_n_batches=10)
+    callbacks = _stopping_rules(cfg, has_val=data.X_val is not None) + [gradients] + (extra_callbacks or [])
+    pre = data.preprocess
+    validation = None
+    if data.X_val is not None and data.y_val is not None:
+        validation = training_data(data.X_val, model_targets(data.y_val, pre))
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:  # kept for the report, shown once below
+        warnings.simplefilter("always", RuntimeWarning)
+        history = fit_fn(
+            model,
+            loss_fn,
+            optimizer,
+            training_data(data.X_train, model_targets(data.y_train, pre)),
+            validation=validation,
+            epochs=cfg["epochs"],
+            batch_size=bs,
+            metrics=["accuracy"] if data.task == "classification" else ["mae"],
+            callbacks=callbacks,
+            scheduler=scheduler,
+            verbose=cfg["verbose"],
+            seed=cfg["seed"],
+            resume_from=resume_from,
+        )
+    seconds = time.perf_counter() - start
+    results = _run_metrics(model, data, history, seconds, world_size)
+    stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
+    notes = _run_notes(data, history, caught)
+    if cfg["verbose"] and (world_size == 1 or is_main()):  # under mpiexec: rank 0 only
+        for note in notes:
+            print(f"warning: {note}")
+    used = resolved_config(cfg, data, optimizer_lr, loss_fn)
+    return RunResult(used, history, results, stop_reason, seconds, model, data, diagnostics=notes, gradients=gradients)
+
+
+def _fit_function(cfg: dict[str, Any]) -> tuple[Any, int]:
+    """``train.fit``, or ``distributed.fit`` when started by mpiexec/srun (data-parallel over the job's
+    ranks, which must agree on the settings); and the number of processes."""
+    from ..distributed import launched_size
+    from ..train import fit
+
+    world_size = launched_size() or 1
+    if world_size == 1:
+        return fit, 1
+    from .. import distributed as dist
+
+    dist.init()
+    dist.check_same_config(cfg, ignore=("out", "verbose"))  # only rank 0 writes and prints
+    return dist.fit, world_size
+
+
+def _stopping_rules(cfg: dict[str, Any], has_val: bool) -> list[Any]:
+    """The callbacks that end a run: divergence, early stopping, a target loss, a time limit."""
+    from ..train import callbacks as cb
+
+    monitor = "val_loss" if has_val else "loss"
+    callbacks: list[Any] = [cb.DivergenceGuard()]
+    if cfg["patience"] > 0:
+        callbacks.append(cb.EarlyStopping(monitor=monitor, patience=cfg["patience"], restore_best_weights=True))
+    if cfg["target_loss"] > 0:
+        callbacks.append(cb.StopAtLoss(cfg["target_loss"], monitor=monitor))
+    if cfg["max_time"] > 0:
+        callbacks.append(cb.MaxTime(cfg["max_time"]))
+    return callbacks
+
+
+def _run_metrics(model: Any, data: Prepared, history: Any, seconds: float, world_size: int) -> dict[str, Any]:
+    """metrics.json: test metrics in the data's units, final losses (and their units), epochs, time."""
+    results: dict[str, Any] = {"test_" + k: v for k, v in score_model(model, data, data.X_test, data.y_test).items()}
+    final = {k: (v[-1] if v else None) for k, v in history.as_dict().items() if isinstance(v, list)}
+    results.update({"final_" + k: v for k, v in final.items() if k in ("loss", "val_loss")})
+    scaler = data.preprocess.get("target_scaler")
+    if scaler:  # the logged losses are not in the data's units: say in which they are
+        mean = ", ".join(f"{v:.6g}" for v in np.ravel(scaler["mean"]))
+        std = ", ".join(f"{v:.6g}" for v in np.ravel(scaler["scale"]))
+        results["loss_units"] = f"standardized target (training split mean {mean}, standard deviation {std})"
+    results["epochs"] = len(history.as_dict().get("loss", []))
+    results["seconds"] = round(seconds, 3)
+    # batch_size in the config is per process: the run must say how many processes shared an update
+    results["processes"] = world_size
+    return results
+
+
+def _run_notes(data: Prepared, history: Any, caught: list[Any]) -> list[str]:
+    """Plain-words warnings for the report: the data's, then training's (each once)."""
+    notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)))
+    scale_note = _target_scale_note(data, history)
+    if scale_note:  # the loss is large because of the target's units: learning-rate advice would mislead
+        notes = [scale_note] + [n for n in notes if "learning rate" not in n]
+    return list(data.notes) + notes
+
+
+def _target_scale_note(data: Prepared, history: Any) -> str:
+    """Plain words when a regression loss is large because the target is in large units."""
+    if data.task != "regression" or data.preprocess.get("target_scaler"):
+        return ""
+    std = float(np.asarray(data.y_train, np.float64).std())
+    losses = [v for v in history.as_dict().get("loss", []) if v is not None and math.isfinite(v)]
+    if std < 100 or (losses and min(losses) < 1e3):
+        return ""
+    return (
+        f"the target is in large units (standard deviation {std:.3g}), so the mean squared error is of order "
+        f"{std**2:.1g} and its gradients are huge: the loss is large because of the target's scale, not the "
+        "learning rate. Standardize the target (the default: drop --no-scale-target)"
+    )
+
+
+def resolved_config(cfg: dict[str, Any], data: Prepared, lr: float | None, loss_fn: Any) -> dict[str, Any]:
+    """The settings a run actually used, for config.toml and the report: defaults resolved (the
+    learning rate, momentum, task, loss, target column) and settings that do not apply left out
+    (e.g. ``channels`` for an MLP, ``momentum`` for Adam). Loading it repeats the run."""
+    used = dict(cfg)
+    used["task"] = data.task
+    used["loss"] = {"CrossEntropyLoss": "cross_entropy", "MSELoss": "mse", "L1Loss": "l1", "HuberLoss": "huber"}.get(
+        type(loss_fn).__name__, cfg["loss"]
+    )
+    if lr is not None:
+        used["lr"] = float(lr)
+    name = cfg["optimizer"]
+    if name in ("momentum", "nesterov"):
+        used["momentum"] = cfg["momentum"] or 0.9
+    elif name not in ("sgd", "rmsprop"):
+        used.pop("momentum", None)
+    if cfg["model"] != "cnn":
+        used.pop("channels", None)
+    if cfg["model"] == "linear":
+        for key in ("hidden", "activation", "dropout", "batchnorm"):
+            used.pop(key, None)
+    for key in ("clip_norm", "target_loss", "max_time"):  # 0 means off
+        if not used.get(key):
+            used.pop(key, None)
+    if data.task != "regression":
+        used.pop("scale_target", None)
+    file_source = is_file_source(cfg["data"])
+    if file_source and cfg["data"].lower().endswith(".csv"):
+        used["target"] = data.target_name or cfg["target"]
+        if not used.get("drop"):
+            used.pop("drop", None)
+    else:
+        for key in ("target", "drop", "max_categories"):
+            used.pop(key, None)
+    if not file_source:
+        used.pop("missing", None)
+    used.pop("verbose", None)
+    return used
+
+
+def run_state(result: RunResult) -> dict[str, Any]:
+    """What a run directory's ``model.ds`` holds: weights, the settings used, what the data looked like
+    (task, sizes, class and feature names), the fitted preprocessing (``encoder``, ``imputer``,
+    ``standardizer``, ``target_scaler``, each a plain state dict) and the split (test rows' indices,
+    hashes of the training rows)."""
+    data = result.data
+    return {
+        "model": result.model.state_dict(),
+        "config": result.cfg,
+        "task": data.task,
+        "n_features": data.n_features,
+        "n_outputs": data.n_outputs,
+        "image_shape": list(data.image_shape) if data.image_shape else None,
+        "class_names": data.class_names,
+        "feature_names": data.feature_names,
+        "preprocess": data.preprocess,
+        "split": data.split,
+    }
+
+
+_ARCHITECTURE = {
+    "mlp": ("hidden", "activation", "dropout", "batchnorm"),
+    "cnn": ("hidden", "activation", "dropout", "batchnorm", "channels"),
+    "linear": (),
+}
+
+
+def model_from_state(state: Any, where: str) -> tuple[Any, dict[str, Any]]:
+    """The trained model of a run's loaded ``model.ds`` and its state, checked: a training checkpoint
+    or a file missing what the model needs is a one-line :class:`ConfigError` naming ``where``."""
+    from ..train.fit import CHECKPOINT_KIND
+
+    if not isinstance(state, dict):
+        raise ConfigError(f"{where}: not a run's model file (expected a dict of arrays and settings)")
+    if state.get("kind") == CHECKPOINT_KIND:
+        raise ConfigError(
+            f"{where}: this is a training checkpoint of fit (epoch {state.get('epoch')}), not a run's model file; "
+            "evaluate and predict take a run directory written by 'downslope train'"
+        )
+    lacking = [k for k in ("model", "config", "task", "n_features", "n_outputs") if k not in state]
+    if lacking:
+        raise ConfigError(f"{where}: not a run's model file; it lacks {lacking} (written by 'downslope train'?)")
+    raw = state["config"]
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the stored config is not a table of settings")
+    kind = raw.get("model", DEFAULTS["model"])
+    needed = [k for k in ("model", *_ARCHITECTURE.get(kind, ())) if k not in raw]
+    if needed:
+        raise ConfigError(
+            f"{where}: the stored config lacks {needed}, which the model's architecture needs; retrain the run"
+        )
+    from ..checkpoint_checks import check_run_state
+
+    state = dict(state)
+    state.setdefault("preprocess", {})
+    state.setdefault("class_names", [])
+    state.setdefault("image_shape", None)
+    state.setdefault("split", {})
+    if state["task"] not in ("classification", "regression"):
+        raise ConfigError(f"{where}: unknown task {state['task']!r}")
+    # the stored config passes the user-config validation (and is replaced by its normalized form) and
+    # the parameter shapes it implies match the stored arrays, before any layer is allocated
+    check_run_state(state, where)
+    cfg = state["config"]
+    shape = tuple(state["image_shape"]) if state["image_shape"] else None
+    model = build_model(cfg, int(state["n_features"]), int(state["n_outputs"]), shape)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state

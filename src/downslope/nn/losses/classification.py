@@ -1,0 +1,489 @@
+"""Classification losses: binary cross-entropy (from probabilities or logits), cross-entropy over
+classes (fused with log-softmax), negative log-likelihood and KL divergence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ... import ops
+from ...errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from ...tensor import Tensor, record_op, wrap_array
+from ._base import (
+    _REDUCTIONS,
+    _check_reduction,
+    _class_weight,
+    _elementwise_weight,
+    _float_target,
+    _input,
+    _legacy_reduction,
+    _Loss,
+    _reduce,
+    _weight_buffer,
+    _WeightedLoss,
+)
+
+
+@_legacy_reduction
+def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
+    """-(t log p + (1 - t) log(1 - p)) for probabilities ``input``; logs are clamped at -100 (as in
+    PyTorch) so p = 0 or 1 gives a finite loss. Prefer :func:`binary_cross_entropy_with_logits`.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.binary_cross_entropy(ds.tensor([0.5]), ds.tensor([1.0])).item(), 4)
+        0.6931
+    """
+    x = _input(input, "binary_cross_entropy")
+    _check_reduction(reduction, "binary_cross_entropy")
+    t = _float_target(target, x, "binary_cross_entropy")
+    p = x.array
+    if p.size and (p.min() < 0 or p.max() > 1):
+        raise ArgumentError(
+            "binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
+            f"[{float(p.min()):.4g}, {float(p.max()):.4g}]; for raw scores use binary_cross_entropy_with_logits"
+        )
+    with np.errstate(divide="ignore"):
+        log_p = np.maximum(np.log(p), -100)
+        log_1mp = np.maximum(np.log1p(-p), -100)
+    loss = record_op(-(t.array * log_p + (1 - t.array) * log_1mp), (x, t), _bce_vjp, (log_p, log_1mp))
+    w = _elementwise_weight(weight, x, "binary_cross_entropy")
+    if w is not None:
+        loss = loss * w
+    return _reduce(loss, reduction)
+
+
+def _bce_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    x, t = args
+    log_p, log_1mp = saved
+    gx = gt = None
+    if needs[0]:
+        # PyTorch's rule: (p - t) / max(p (1 - p), 1e-12), finite at p = 0 and 1.
+        denom = (1 - x) * x
+        denom = xp.where(xp.data(denom) < 1e-12, np.asarray(1e-12, xp.data(denom).dtype), denom)
+        gx = g * (x - t) / denom
+    if needs[1]:
+        gt = g * (log_1mp - log_p)
+    return gx, gt
+
+
+@_legacy_reduction
+def binary_cross_entropy_with_logits(
+    input: Tensor, target: Any, weight: Any = None, reduction: str = "mean", pos_weight: Any = None
+) -> Tensor:
+    """Binary cross-entropy on raw scores (logits), computed stably:
+    (1 - t) x + (1 + (pos_weight - 1) t) softplus(-x), which never takes the log of 0 or exp of
+    a large number. ``pos_weight`` (broadcast along the last dim) scales the positive term.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.binary_cross_entropy_with_logits(ds.tensor([0.0]), ds.tensor([1.0])).item(), 4)
+        0.6931
+    """
+    x = _input(input, "binary_cross_entropy_with_logits")
+    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    t = _float_target(target, x, "binary_cross_entropy_with_logits")
+    softplus_neg = ops.softplus(-x)  # = -log(sigmoid(x)), stable for any x
+    if pos_weight is None:
+        loss = (1 - t) * x + softplus_neg
+    else:
+        pw = _elementwise_weight(pos_weight, x, "binary_cross_entropy_with_logits (pos_weight)")
+        assert pw is not None
+        loss = (1 - t) * x + (1 + (pw - 1) * t) * softplus_neg
+    w = _elementwise_weight(weight, x, "binary_cross_entropy_with_logits")
+    if w is not None:
+        loss = loss * w
+    return _reduce(loss, reduction)
+
+
+def _class_layout(x: Tensor, fn: str) -> tuple[Tensor, bool]:
+    """(N, C, d1, ...) view of the input; a 1-D input (C,) is one unbatched sample."""
+    if x.ndim == 0:
+        raise ShapeError(f"{fn}: input must have a class dimension, got a scalar")
+    if x.ndim == 1:
+        return ops.reshape(x, (1, x.shape[0])), True
+    return x, False
+
+
+def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn: str) -> np.ndarray:
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":  # a float 0.5 would silently become class 0; True class 1 (torch refuses both)
+        raise ArgumentTypeError(
+            f"{fn}: target must hold integer class indices, got dtype {t.dtype}"
+            + ("; convert a boolean mask with target.long()" if t.dtype.kind == "b" else "")
+        )
+    expected = x.shape[:1] + x.shape[2:]
+    if unbatched:
+        if t.shape != ():
+            raise ShapeError(f"{fn}: an unbatched input of shape ({x.shape[1]},) needs a scalar target, got {t.shape}")
+        t = t.reshape(1)
+    if t.shape != expected:
+        raise ShapeError(
+            f"{fn}: input of shape {x.shape} (N, C, ...) needs class-index targets of shape {expected} "
+            + (f"(or class probabilities of shape {x.shape}), " if fn == "cross_entropy" else "")
+            + f"got target shape {t.shape}"
+        )
+    n_classes = x.shape[1]
+    bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
+    if bad.any():
+        value = int(t[bad].flat[0])
+        raise OutOfRangeError(
+            f"{fn}: target class {value} is out of range for {n_classes} classes (valid: 0..{n_classes - 1})"
+        )
+    return t.astype(np.int64, copy=False)
+
+
+@_legacy_reduction
+def cross_entropy(
+    input: Tensor,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy of raw scores ``input`` (N, C) or (N, C, d1, ...) against class indices
+    (N,) / (N, d1, ...) or class probabilities of the input's shape; PyTorch's formula.
+
+    ``weight`` (C,) rescales each class (with 'mean', the sum is divided by the total weight of
+    the targets, as in PyTorch); targets equal to ``ignore_index`` contribute nothing;
+    ``label_smoothing`` mixes the target with the uniform distribution.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> logits = ds.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+        >>> round(F.cross_entropy(logits, ds.tensor([0, 2])).item(), 4)
+        0.6691
+    """
+    x = _input(input, "cross_entropy")
+    _check_reduction(reduction, "cross_entropy")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    x2, unbatched = _class_layout(x, "cross_entropy")
+    n_classes = x2.shape[1]
+    w = _class_weight(weight, n_classes, x, "cross_entropy")
+    target_array = target.array if isinstance(target, Tensor) else np.asarray(target)
+    if target_array.dtype.kind == "f":
+        if ignore_index >= 0:  # torch refuses it too: with probabilities there is no class to ignore
+            raise ArgumentError(
+                f"cross_entropy: ignore_index={ignore_index} applies to class-index targets, but the target is "
+                f"floating-point (class probabilities, dtype {target_array.dtype}); drop ignore_index or pass "
+                "integer class indices"
+            )
+        loss = _cross_entropy_probabilities(x2, target, w, reduction, label_smoothing, unbatched)
+    elif (
+        w is None
+        and label_smoothing == 0
+        and reduction != "none"
+        and x2.ndim == 2
+        and target_array.shape == (x2.shape[0],)
+        and _plain_targets(target_array, n_classes, ignore_index)
+    ):
+        loss = _cross_entropy_plain(x2, target_array, reduction)
+    else:
+        t = _index_target(target_array, x2, unbatched, ignore_index, "cross_entropy")
+        loss = _cross_entropy_indices(x2, t, w, ignore_index, reduction, label_smoothing)
+    if unbatched and reduction == "none":
+        loss = ops.reshape(loss, ())
+    return loss
+
+
+def _plain_targets(t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
+    """True when every target is a valid class index and none can be ``ignore_index`` (two reductions)."""
+    if t.dtype.kind not in "iu" or t.size == 0 or 0 <= ignore_index < n_classes:
+        return False
+    return bool(t.min() >= 0) and bool(t.max() < n_classes)
+
+
+# The training loop's common case, (N, C) logits, class indices, no weights, no smoothing, nothing
+# ignored, fused into one node: the general path's masks and weight arrays cost more than the
+# arithmetic at small batch sizes (issue 7's per-step profile).
+def _cross_entropy_plain(x: Tensor, t: np.ndarray, reduction: str) -> Tensor:
+    """-log softmax(x)[i, t_i], summed or averaged over the batch."""
+    d = x.array
+    rows = np.arange(d.shape[0])
+    shifted = d - d.max(axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    total = probs.sum(axis=1, keepdims=True)
+    s = np.log(total).sum(dtype=np.float64) - shifted[rows, t].sum(dtype=np.float64)
+    scale = 1.0 / d.shape[0] if reduction == "mean" else 1.0
+    probs /= total  # softmax, kept for the gradient
+    return record_op(np.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (probs, rows, t, scale))
+
+
+def _cross_entropy_plain_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    """d loss / d x = (softmax(x) - onehot(t)) * scale * g."""
+    probs, rows, t, scale = saved
+    if xp.differentiable:
+        onehot = np.zeros(probs.shape, probs.dtype)
+        onehot[rows, t] = 1
+        return ((ops.softmax(args[0], 1) - wrap_array(onehot)) * (g * scale),)
+    gs = float(g) * scale
+    grad = probs * gs
+    grad[rows, t] -= gs
+    return (grad,)
+
+
+def _cross_entropy_probabilities(
+    x: Tensor, target: Any, w: np.ndarray | None, reduction: str, smoothing: float, unbatched: bool
+) -> Tensor:
+    t = target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=x.array.dtype)
+    if unbatched:
+        t = ops.reshape(t, (1,) + t.shape)
+    if t.shape != x.shape:
+        raise ShapeError(
+            f"cross_entropy: a floating-point target is read as class probabilities and must have the input's "
+            f"shape {x.shape}, got {t.shape}; for class indices pass an integer target (e.g. target.long())"
+        )
+    if t.array.dtype != x.array.dtype:
+        t = ops.astype(t, x.array.dtype)
+    n_classes = x.shape[1]
+    if smoothing > 0:
+        t = t * (1.0 - smoothing) + smoothing / n_classes
+    logp = ops.log_softmax(x, 1)
+    prod = logp * t
+    if w is not None:
+        prod = prod * wrap_array(w.reshape((1, n_classes) + (1,) * (x.ndim - 2)))
+    loss = -ops.sum(prod, axis=1)
+    return _reduce(loss, reduction)  # 'mean' divides by the number of samples (and positions), not weights
+
+
+def _cross_entropy_indices(
+    x: Tensor, t: np.ndarray, w: np.ndarray | None, ignore_index: int, reduction: str, smoothing: float
+) -> Tensor:
+    d = x.array
+    n_classes = d.shape[1]
+    shifted = d - d.max(axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    total = probs.sum(axis=1, keepdims=True)
+    log_total = np.log(total)[:, 0]  # log p_c = shifted_c - log_total: no full log-softmax array needed
+    probs /= total  # softmax, kept for the gradient
+    valid = t != ignore_index
+    all_valid = bool(valid.all())
+    t_safe = t if all_valid else np.where(valid, t, 0)
+    picked = np.take_along_axis(shifted, t_safe[:, None], axis=1)[:, 0] - log_total  # log p of each target
+    dtype = d.dtype
+    w_t = np.ones(t.shape, dtype) if w is None else w[t_safe]
+    if not all_valid:
+        w_t = w_t * valid
+    per_item = -picked * w_t
+    if smoothing > 0:
+        # -sum_c w_c log p_c = -(sum_c w_c shifted_c) + log_total * sum_c w_c
+        if w is None:
+            smooth = log_total * n_classes - shifted.sum(axis=1)
+        else:
+            wb = w.reshape((1, n_classes) + (1,) * (d.ndim - 2))
+            smooth = log_total * w.sum() - (shifted * wb).sum(axis=1)
+        if not all_valid:
+            smooth = smooth * valid
+        per_item = (1.0 - smoothing) * per_item + (smoothing / n_classes) * smooth
+    per_item = per_item.astype(dtype, copy=False)
+    if reduction == "none":
+        out = per_item
+        denom = None
+    else:
+        denom = float(w_t.sum()) if reduction == "mean" else None  # PyTorch: the targets' total weight
+        s = per_item.sum(dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, as in PyTorch
+            out = np.asarray(s / denom if denom is not None else s, dtype=dtype)
+    saved = (probs, t_safe, w, w_t, valid if not all_valid else None, smoothing, denom)
+    return record_op(out, (x,), _cross_entropy_vjp, saved)
+
+
+def _cross_entropy_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    """d loss_i / d x_i = softmax(x_i) * sum_c q_ic - q_i, with q_i the (weighted, smoothed)
+    target distribution: (1 - eps) w_t onehot(t) + (eps / C) w. Without weights sum_c q_ic = 1."""
+    probs, t_safe, w, w_t, valid, smoothing, denom = saved
+    x = args[0]
+    n_classes = probs.shape[1]
+    dtype = probs.dtype
+    # s: the gradient reaching each item's loss, (N, d1, ...).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = g / denom if denom is not None else g
+    wb = None if w is None else w.reshape((1, n_classes) + (1,) * (probs.ndim - 2))
+    # Sum over classes of q: (1 - eps) w_t + eps/C * sum(w), per item (0 for ignored items).
+    if w is None and valid is None:
+        q_total: Any = None  # 1 everywhere
+    else:
+        w_sum = n_classes if w is None else float(w.sum())
+        q_total = ((1.0 - smoothing) * w_t + (smoothing / n_classes) * w_sum * (1 if valid is None else valid)).astype(
+            dtype
+        )
+    onehot_weight = ((1.0 - smoothing) * w_t).astype(dtype)  # the target class's share of q
+    if xp.differentiable:
+        # Double backward: rebuild the gradient from differentiable ops (softmax of the input).
+        p = ops.softmax(x, 1)
+        onehot = np.zeros(probs.shape, dtype)
+        np.put_along_axis(onehot, t_safe[:, None], 1, axis=1)
+        q = onehot * onehot_weight[:, None]
+        if smoothing > 0:
+            uniform = np.ones((1, n_classes) + (1,) * (probs.ndim - 2), dtype) if wb is None else wb
+            q = q + (smoothing / n_classes) * uniform * (1 if valid is None else valid[:, None])
+        pq = p if q_total is None else p * q_total[:, None]
+        s_b = s if s.ndim == 0 else ops.unsqueeze(s, 1)
+        return ((pq - q) * s_b,)
+    s_arr = np.asarray(s, dtype=dtype)
+    s_b = s_arr if s_arr.ndim == 0 else s_arr[:, None]
+    if q_total is None:
+        grad = probs * s_b
+    else:
+        grad = probs * (q_total[:, None] * s_b)
+    at_target = onehot_weight * (s_arr if s_arr.ndim else s_arr[()])
+    picked = np.take_along_axis(grad, t_safe[:, None], axis=1)
+    np.put_along_axis(grad, t_safe[:, None], picked - at_target[:, None], axis=1)
+    if smoothing > 0:
+        uniform = np.ones((1, n_classes) + (1,) * (probs.ndim - 2), dtype) if wb is None else wb
+        share = (smoothing / n_classes) * uniform * s_b
+        grad -= share if valid is None else share * valid[:, None]
+    return (grad,)
+
+
+@_legacy_reduction
+def nll_loss(
+    input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"
+) -> Tensor:
+    """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at class indices ``target``:
+    -w_t input[i, t_i]; with 'mean' the sum is divided by the targets' total weight.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.nll_loss(ds.tensor([[-1.0, -2.0], [-3.0, -0.5]]), ds.tensor([0, 1]))
+        tensor(0.75)
+    """
+    x = _input(input, "nll_loss")
+    _check_reduction(reduction, "nll_loss")
+    x2, unbatched = _class_layout(x, "nll_loss")
+    n_classes = x2.shape[1]
+    w = _class_weight(weight, n_classes, x, "nll_loss")
+    t = _index_target(target, x2, unbatched, ignore_index, "nll_loss")
+    valid = t != ignore_index
+    t_safe = np.where(valid, t, 0)
+    w_t = (np.ones(t.shape, x.array.dtype) if w is None else w[t_safe]) * valid
+    picked = ops.squeeze(ops.gather(x2, 1, t_safe[:, None]), 1)
+    per_item = -picked * wrap_array(w_t.astype(x.array.dtype, copy=False))
+    if reduction == "none":
+        return ops.reshape(per_item, ()) if unbatched else per_item
+    total = ops.sum(per_item)
+    return total / float(w_t.sum()) if reduction == "mean" else total
+
+
+@_legacy_reduction
+def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Kullback-Leibler divergence with ``input`` = log q and ``target`` = p (or log p when
+    ``log_target``): pointwise p (log p - log q), 0 where p = 0. ``reduction='batchmean'`` divides
+    the sum by the batch size (the true KL per sample); 'mean' divides by the number of elements,
+    as in PyTorch.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.kl_div(ds.tensor([[0.0, 0.0]]).log_softmax(-1), ds.tensor([[0.5, 0.5]]), reduction="batchmean")
+        tensor(0.)
+    """
+    x = _input(input, "kl_div")
+    _check_reduction(reduction, "kl_div", _REDUCTIONS + ("batchmean",))
+    t = _float_target(target, x, "kl_div")
+    if log_target:
+        loss = ops.exp(t) * (t - x)
+    else:
+        positive = t.array > 0
+        safe_t = ops.where(positive, t, 1.0)  # xlogy: 0 * log 0 counts as 0
+        loss = ops.where(positive, t * (ops.log(safe_t) - x), 0.0)
+    if reduction == "batchmean":
+        return ops.sum(loss) / (x.shape[0] if x.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+class BCELoss(_WeightedLoss):
+    """Binary cross-entropy of probabilities (see :func:`binary_cross_entropy`)."""
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits, stable (see :func:`binary_cross_entropy_with_logits`).
+
+    Example:
+        >>> import downslope as ds
+        >>> loss = ds.nn.BCEWithLogitsLoss(pos_weight=ds.tensor([3.0]))
+        >>> round(loss(ds.tensor([[0.0]]), ds.tensor([[1.0]])).item(), 4)
+        2.0794
+    """
+
+    def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None) -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _weight_buffer(weight))
+        self.register_buffer("pos_weight", _weight_buffer(pos_weight))
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
+
+
+class CrossEntropyLoss(_Loss):
+    """Cross-entropy of logits against class indices or probabilities (see :func:`cross_entropy`).
+
+    Example:
+        >>> import downslope as ds
+        >>> loss_fn = ds.nn.CrossEntropyLoss(label_smoothing=0.1)
+        >>> loss_fn(ds.zeros(4, 3), ds.tensor([0, 1, 2, 0])).shape
+        ()
+    """
+
+    def __init__(
+        self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0
+    ) -> None:
+        super().__init__(reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ArgumentError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
+        self.register_buffer("weight", _weight_buffer(weight))
+        self.ignore_index = int(ignore_index)
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of log-probabilities (see :func:`nll_loss`)."""
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _weight_buffer(weight))
+        self.ignore_index = int(ignore_index)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+
+
+class NLLLoss2d(_Loss):
+    """PyTorch's deprecated name for :class:`NLLLoss` on (N, C, H, W) input."""
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _weight_buffer(weight))
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+class KLDivLoss(_Loss):
+    """KL divergence of log-probabilities ``input`` from ``target`` (see :func:`kl_div`)."""
+
+    _allowed = _REDUCTIONS + ("batchmean",)
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
+        super().__init__(reduction)
+        self.log_target = bool(log_target)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return kl_div(input, target, self.reduction, self.log_target)

@@ -1,0 +1,320 @@
+"""Margin, ranking and embedding losses: hinge and soft margins, multi-class/multi-label margins,
+cosine embedding and triplet losses.
+
+Composites of basic ops (their gradients come from those ops): they are rarely on a hot path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ... import ops
+from ...errors import ArgumentError, ShapeError
+from ...tensor import Tensor
+from ._base import (
+    _as_input_tensor,
+    _check_reduction,
+    _float_target,
+    _input,
+    _legacy_reduction,
+    _Loss,
+    _reduce,
+    _weight_buffer,
+    _WeightedLoss,
+)
+
+
+@_legacy_reduction
+def margin_ranking_loss(
+    input1: Tensor, input2: Tensor, target: Any, margin: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """max(0, -y (x1 - x2) + margin) with y = 1 (x1 should rank higher) or -1.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.margin_ranking_loss(ds.tensor([1.0, 0.0]), ds.tensor([0.0, 1.0]), ds.tensor([1.0, 1.0]), 0.5).item()
+        0.75
+    """
+    _check_reduction(reduction, "margin_ranking_loss")
+    x1, x2 = _input(input1, "margin_ranking_loss"), _input(input2, "margin_ranking_loss")
+    y = _as_input_tensor(target, x1)
+    return _reduce(ops.relu(-y * (x1 - x2) + margin), reduction)
+
+
+@_legacy_reduction
+def hinge_embedding_loss(input: Tensor, target: Any, margin: float = 1.0, reduction: str = "mean") -> Tensor:
+    """x where y = 1, max(0, margin - x) where y = -1 (x usually a distance)."""
+    _check_reduction(reduction, "hinge_embedding_loss")
+    x = _input(input, "hinge_embedding_loss")
+    y = _as_input_tensor(target, x)
+    positive = ops.where(y.array == 1, x, np.zeros((), x.array.dtype))
+    negative = ops.where(y.array == -1, ops.relu(margin - x), np.zeros((), x.array.dtype))
+    return _reduce(positive + negative, reduction)
+
+
+@_legacy_reduction
+def soft_margin_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-y x)) elementwise, y in {1, -1} (two-class logistic loss)."""
+    _check_reduction(reduction, "soft_margin_loss")
+    x = _input(input, "soft_margin_loss")
+    return _reduce(ops.softplus(-_float_target(target, x, "soft_margin_loss") * x), reduction)
+
+
+@_legacy_reduction
+def multilabel_soft_margin_loss(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of logits averaged over the C labels of each (N, C) sample.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.multilabel_soft_margin_loss(ds.zeros(1, 2), ds.tensor([[1.0, 0.0]])).item(), 4)
+        0.6931
+    """
+    _check_reduction(reduction, "multilabel_soft_margin_loss")
+    x = _input(input, "multilabel_soft_margin_loss")
+    y = _float_target(target, x, "multilabel_soft_margin_loss")
+    loss = -(y * -ops.softplus(-x) + (1.0 - y) * -ops.softplus(x))
+    if weight is not None:
+        loss = loss * _as_input_tensor(weight, x)
+    return _reduce(ops.mean(loss, -1), reduction)
+
+
+@_legacy_reduction
+def cosine_embedding_loss(
+    input1: Tensor, input2: Tensor, target: Any, margin: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (cosine along dim 1)."""
+    _check_reduction(reduction, "cosine_embedding_loss")
+    x1, x2 = _input(input1, "cosine_embedding_loss"), _input(input2, "cosine_embedding_loss")
+    y = _as_input_tensor(target, x1)
+    dim = x1.ndim - 1
+    eps = 1e-12  # PyTorch's: keeps the norms of all-zero rows away from 0
+    cos = ops.sum(x1 * x2, dim) / ops.sqrt((ops.sum(x1 * x1, dim) + eps) * (ops.sum(x2 * x2, dim) + eps))
+    zero = np.zeros((), x1.array.dtype)
+    loss = ops.where(y.array == 1, 1.0 - cos, zero) + ops.where(y.array == -1, ops.relu(cos - margin), zero)
+    return _reduce(loss, reduction)
+
+
+def _distance(a: Tensor, b: Tensor, p: float, eps: float) -> Tensor:
+    d = a - b + eps
+    if p == 2:
+        return ops.sqrt(ops.sum(d * d, -1))
+    return ops.sum(ops.abs(d) ** p, -1) ** (1.0 / p)
+
+
+@_legacy_reduction
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """max(0, d(a, p) - d(a, n) + margin), d the p-norm distance (``swap`` uses min(d(a, n), d(p, n)))."""
+    _check_reduction(reduction, "triplet_margin_loss")
+    a = _input(anchor, "triplet_margin_loss")
+    d_pos = _distance(a, positive, p, eps)
+    d_neg = _distance(a, negative, p, eps)
+    if swap:
+        d_neg = ops.minimum(d_neg, _distance(positive, negative, p, eps))
+    return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
+
+
+@_legacy_reduction
+def multi_margin_loss(
+    input: Tensor,
+    target: Any,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: Any = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Multi-class hinge loss: for each sample, sum over classes i != y of
+    max(0, margin - x[y] + x[i])**p (times weight[y]), divided by the number of classes C.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.multi_margin_loss(ds.tensor([[0.1, 0.2, 0.4, 0.8]]), ds.tensor([3])).item(), 4)
+        0.325
+    """
+    _check_reduction(reduction, "multi_margin_loss")
+    if p not in (1, 2):
+        raise ArgumentError(f"multi_margin_loss: p must be 1 or 2, got {p!r}")
+    x = _input(input, "multi_margin_loss")
+    unbatched = x.ndim == 1
+    if unbatched:
+        x = ops.unsqueeze(x, 0)
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
+    t = t.reshape(-1).astype(np.int64)
+    n, c = x.shape
+    if t.shape != (n,) or (t.size and (t.min() < 0 or t.max() >= c)):
+        raise ShapeError(f"multi_margin_loss: expected {n} class indices in [0, {c}), got {t.tolist()}")
+    picked = ops.unsqueeze(x[np.arange(n), t], 1)
+    hinge = ops.relu(margin - picked + x)
+    if p == 2:
+        hinge = hinge * hinge
+    others = np.ones((n, c), dtype=x.array.dtype)
+    others[np.arange(n), t] = 0  # the target class itself does not count
+    per_class = hinge * others
+    if weight is not None:
+        w = weight.array if isinstance(weight, Tensor) else np.asarray(weight)
+        per_class = per_class * w.astype(x.array.dtype)[t][:, None]
+    loss = ops.sum(per_class, 1) / float(c)
+    if unbatched and reduction == "none":
+        return ops.squeeze(loss, 0)
+    return _reduce(loss, reduction)
+
+
+@_legacy_reduction
+def multilabel_margin_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Multi-label hinge loss: ``target`` (N, C) lists each sample's classes, ended by the first -1;
+    the loss sums max(0, 1 - (x[j] - x[i])) over its classes j and the other classes i, divided by C.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.multilabel_margin_loss(ds.tensor([[0.1, 0.2, 0.4, 0.8]]), ds.tensor([[3, 0, -1, 1]])).item(), 4)
+        0.85
+    """
+    _check_reduction(reduction, "multilabel_margin_loss")
+    x = _input(input, "multilabel_margin_loss")
+    unbatched = x.ndim == 1
+    if unbatched:
+        x = ops.unsqueeze(x, 0)
+    t = np.asarray(target.array if isinstance(target, Tensor) else target, dtype=np.int64).reshape(x.shape)
+    n, c = x.shape
+    is_target = np.zeros((n, c), dtype=bool)
+    for row in range(n):
+        listed = t[row]
+        ends = np.flatnonzero(listed < 0)
+        listed = listed[: ends[0]] if ends.size else listed
+        if listed.size and (listed.min() < 0 or listed.max() >= c):
+            raise ShapeError(f"multilabel_margin_loss: class indices must lie in [0, {c}), got {listed.tolist()}")
+        is_target[row, listed] = True
+    pairs = (is_target[:, :, None] & ~is_target[:, None, :]).astype(x.array.dtype)  # (N, j target, i other)
+    hinge = ops.relu(1.0 - (ops.unsqueeze(x, 2) - ops.unsqueeze(x, 1)))
+    loss = ops.sum(hinge * pairs, (1, 2)) / float(c)
+    if unbatched and reduction == "none":
+        return ops.squeeze(loss, 0)
+    return _reduce(loss, reduction)
+
+
+@_legacy_reduction
+def triplet_margin_with_distance_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    *,
+    distance_function: Any = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """:func:`triplet_margin_loss` with any ``distance_function(a, b)`` (default: pairwise Euclidean)."""
+    _check_reduction(reduction, "triplet_margin_with_distance_loss")
+    dist = distance_function if distance_function is not None else (lambda a, b: _distance(a, b, 2.0, 1e-6))
+    d_pos, d_neg = dist(anchor, positive), dist(anchor, negative)
+    if swap:
+        d_neg = ops.minimum(d_neg, dist(positive, negative))
+    return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
+
+
+class _PairMarginLoss(_Loss):
+    """A loss of two inputs and a +1/-1 target with a ``margin`` (0 by default)."""
+
+    def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin = float(margin)
+
+
+class MarginRankingLoss(_PairMarginLoss):
+    """See :func:`margin_ranking_loss`."""
+
+    def forward(self, input1: Tensor, input2: Tensor, target: Any) -> Tensor:
+        return margin_ranking_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class HingeEmbeddingLoss(_Loss):
+    """See :func:`hinge_embedding_loss`."""
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin = float(margin)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return hinge_embedding_loss(input, target, self.margin, self.reduction)
+
+
+class SoftMarginLoss(_Loss):
+    """See :func:`soft_margin_loss`."""
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return soft_margin_loss(input, target, self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """See :func:`multilabel_soft_margin_loss`."""
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return multilabel_soft_margin_loss(input, target, self.weight, self.reduction)
+
+
+class CosineEmbeddingLoss(_PairMarginLoss):
+    """See :func:`cosine_embedding_loss`."""
+
+    def forward(self, input1: Tensor, input2: Tensor, target: Any) -> Tensor:
+        return cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    """See :func:`triplet_margin_loss`."""
+
+    def __init__(
+        self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False, reduction: str = "mean"
+    ) -> None:
+        super().__init__(reduction)
+        self.margin, self.p, self.eps, self.swap = float(margin), float(p), float(eps), bool(swap)
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
+
+
+class MultiMarginLoss(_Loss):
+    """See :func:`multi_margin_loss`."""
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.p, self.margin = p, float(margin)
+        self.register_buffer("weight", _weight_buffer(weight))
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return multi_margin_loss(input, target, self.p, self.margin, self.weight, self.reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    """See :func:`multilabel_margin_loss`."""
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return multilabel_margin_loss(input, target, self.reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """See :func:`triplet_margin_with_distance_loss`."""
+
+    def __init__(
+        self, *, distance_function: Any = None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"
+    ) -> None:
+        super().__init__(reduction)
+        self.distance_function, self.margin, self.swap = distance_function, float(margin), bool(swap)
+
+    def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
+        return triplet_margin_with_distance_loss(
+            anchor, positive, negative, distance_function=self.distance_function, margin=self.margin,
+            swap=self.swap, reduction=self.reduction,
+        )  # fmt: skip

@@ -1,0 +1,218 @@
+"""Regression losses: squared and absolute error, Huber/smooth L1, and the Poisson and Gaussian
+negative log-likelihoods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ... import ops
+from ...errors import ArgumentError, ShapeError
+from ...tensor import Tensor, record_op
+from ._base import (
+    _as_input_tensor,
+    _check_reduction,
+    _float_target,
+    _input,
+    _legacy_reduction,
+    _Loss,
+    _reduce,
+)
+
+
+@_legacy_reduction
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean squared error: (input - target)^2, reduced. Shapes must match exactly.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.mse_loss(ds.tensor([1.0, 2.0]), ds.tensor([0.0, 4.0]))
+        tensor(2.5)
+    """
+    x = _input(input, "mse_loss")
+    _check_reduction(reduction, "mse_loss")
+    t = _float_target(target, x, "mse_loss")
+    if reduction == "none":
+        d = x - t
+        return d * d
+    diff = x.array - t.array
+    total = np.vdot(diff, diff)  # one pass, no squared temporary
+    n = diff.size or np.nan  # the mean of an empty batch is NaN (as in torch), not a ZeroDivisionError
+    scale = 2.0 / n if reduction == "mean" else 2.0
+    value = total / n if reduction == "mean" else total
+    return record_op(np.asarray(value, dtype=x.array.dtype), (x, t), _mse_vjp, scale)
+
+
+def _mse_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    gd = (args[0] - args[1]) * (g * saved)
+    return (gd if needs[0] else None, -gd if needs[1] else None)
+
+
+@_legacy_reduction
+def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean absolute error: |input - target|, reduced.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.l1_loss(ds.tensor([1.0, 2.0]), ds.tensor([0.0, 4.0]))
+        tensor(1.5)
+    """
+    x = _input(input, "l1_loss")
+    _check_reduction(reduction, "l1_loss")
+    return _reduce(ops.abs(x - _float_target(target, x, "l1_loss")), reduction)
+
+
+@_legacy_reduction
+def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), with d = input - target.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.huber_loss(ds.tensor([0.5, 3.0]), ds.zeros(2), reduction="none")
+        tensor([0.125, 2.5  ])
+    """
+    x = _input(input, "huber_loss")
+    _check_reduction(reduction, "huber_loss")
+    if not delta > 0:
+        raise ArgumentError(f"huber_loss: delta must be positive, got {delta}")
+    d = x - _float_target(target, x, "huber_loss")
+    ad = ops.abs(d)
+    loss = ops.where(ad.array < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
+    return _reduce(loss, reduction)
+
+
+@_legacy_reduction
+def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (Huber divided by beta; L1 when beta=0)."""
+    x = _input(input, "smooth_l1_loss")
+    _check_reduction(reduction, "smooth_l1_loss")
+    if beta < 0:
+        raise ArgumentError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    d = x - _float_target(target, x, "smooth_l1_loss")
+    ad = ops.abs(d)
+    if beta == 0:
+        return _reduce(ad, reduction)
+    loss = ops.where(ad.array < beta, (0.5 / beta) * d * d, ad - 0.5 * beta)
+    return _reduce(loss, reduction)
+
+
+@_legacy_reduction
+def poisson_nll_loss(
+    input: Tensor,
+    target: Any,
+    log_input: bool = True,
+    full: bool = False,
+    eps: float = 1e-8,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of a Poisson target: exp(x) - y x (log_input) or x - y log(x + eps);
+    ``full`` adds Stirling's approximation of log(y!) where y > 1."""
+    _check_reduction(reduction, "poisson_nll_loss")
+    x = _input(input, "poisson_nll_loss")
+    y = _float_target(target, x, "poisson_nll_loss")
+    loss = ops.exp(x) - y * x if log_input else x - y * ops.log(x + eps)
+    if full:
+        t = y.array
+        safe = np.where(t > 1, t, 1.0)
+        stirling = np.where(t > 1, safe * np.log(safe) - safe + 0.5 * np.log(2 * np.pi * safe), 0.0)
+        loss = loss + stirling.astype(x.array.dtype)
+    return _reduce(loss, reduction)
+
+
+@_legacy_reduction
+def gaussian_nll_loss(
+    input: Tensor, target: Any, var: Any, full: bool = False, eps: float = 1e-6, reduction: str = "mean"
+) -> Tensor:
+    """Negative log-likelihood of a Gaussian target: (log(var) + (x - y)^2 / var) / 2, with var
+    clamped below at ``eps`` (the clamp passes the gradient through, as in PyTorch); ``full`` adds
+    log(2 pi) / 2. ``var`` has the input's shape, or lacks (or has size 1 in) its last dim."""
+    _check_reduction(reduction, "gaussian_nll_loss")
+    x = _input(input, "gaussian_nll_loss")
+    y = _float_target(target, x, "gaussian_nll_loss")
+    v = _as_input_tensor(var, x)
+    if v.shape != x.shape and v.shape == x.shape[:-1]:
+        v = ops.unsqueeze(v, -1)
+    if v.ndim != x.ndim or any(a not in (b, 1) for a, b in zip(v.shape, x.shape)):
+        raise ShapeError(f"gaussian_nll_loss: var shape {v.shape} does not fit input shape {x.shape}")
+    if np.any(v.array < 0):
+        raise ArgumentError("gaussian_nll_loss: var has negative entries")
+    floor = np.maximum(v.array, eps) - v.array  # added as a constant, so the gradient reaches var unchanged
+    v = v + floor.astype(x.array.dtype)
+    loss = 0.5 * (ops.log(v) + (x - y) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * float(np.log(2 * np.pi))
+    return _reduce(loss, reduction)
+
+
+class MSELoss(_Loss):
+    """Mean squared error (see :func:`mse_loss`); shapes must match exactly.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.MSELoss()(ds.tensor([1.0, 3.0]), ds.tensor([1.0, 1.0]))
+        tensor(2.)
+    """
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return mse_loss(input, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error (see :func:`l1_loss`)."""
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return l1_loss(input, target, self.reduction)
+
+
+class HuberLoss(_Loss):
+    """Quadratic below ``delta``, linear above (see :func:`huber_loss`)."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.delta = float(delta)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return huber_loss(input, target, self.reduction, self.delta)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, delta={self.delta}"
+
+
+class SmoothL1Loss(_Loss):
+    """Huber loss divided by ``beta`` (see :func:`smooth_l1_loss`)."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.beta = float(beta)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return smooth_l1_loss(input, target, self.reduction, self.beta)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, beta={self.beta}"
+
+
+class PoissonNLLLoss(_Loss):
+    """See :func:`poisson_nll_loss`."""
+
+    def __init__(self, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.log_input, self.full, self.eps = bool(log_input), bool(full), float(eps)
+
+    def forward(self, log_input: Tensor, target: Any) -> Tensor:
+        return poisson_nll_loss(log_input, target, self.log_input, self.full, self.eps, self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """See :func:`gaussian_nll_loss`."""
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.full, self.eps = bool(full), float(eps)
+
+    def forward(self, input: Tensor, target: Any, var: Any) -> Tensor:
+        return gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)

@@ -1,0 +1,286 @@
+"""Containers of modules and parameters: Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Generic, TypeVar, overload
+
+from ...errors import ArgumentTypeError, OutOfRangeError, StateDictError
+from .base import Module
+from .parameter import Parameter
+
+
+def _check_module(owner: str, value: Any) -> Module:
+    if not isinstance(value, Module):
+        raise ArgumentTypeError(f"{owner}: expected Module objects, got {type(value).__name__}")
+    return value
+
+
+class Sequential(Module):
+    """Layers applied one after another; indexable, sliceable and of known length.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> len(model), type(model[1]).__name__, model(ds.randn(5, 4)).shape
+        (3, 'ReLU', (5, 2))
+    """
+
+    def __init__(self, *layers: Module | Mapping[str, Module]) -> None:
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], Mapping):
+            for name, m in layers[0].items():
+                self.add_module(str(name), _check_module("Sequential", m))
+        else:
+            for i, layer in enumerate(layers):
+                self.add_module(str(i), _check_module("Sequential", layer))
+
+    def forward(self, x: Any) -> Any:
+        for m in self._modules.values():
+            if m is not None:
+                x = m(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter([m for m in self._modules.values() if m is not None])
+
+    @overload
+    def __getitem__(self, index: int) -> Module: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequential: ...
+    def __getitem__(self, index: int | slice) -> Module:
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict((k, m) for k, m in items[index] if m is not None))
+        if not -len(items) <= index < len(items):
+            raise OutOfRangeError(f"Sequential index {index} out of range for {len(items)} layers")
+        m = items[index][1]
+        assert m is not None
+        return m
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), _check_module("Sequential.append", module))
+        return self
+
+
+_V = TypeVar("_V")
+
+
+class _ListView(Generic[_V]):
+    """The read side of a list of entries named "0", "1", ... (ModuleList's modules, ParameterList's
+    parameters): ``len``, iteration over the entries, and an index checked against the length."""
+
+    _kind = ""  # the container's name and what it holds, for the out-of-range message
+    _noun = ""
+
+    def _entries(self) -> dict[str, _V | None]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def __iter__(self) -> Iterator[_V]:
+        return iter([v for v in self._entries().values() if v is not None])
+
+    def _index(self, index: int) -> str:
+        n = len(self)
+        if not -n <= index < n:
+            raise OutOfRangeError(f"{self._kind} index {index} out of range for {n} {self._noun}")
+        return str(index % n)
+
+
+class ModuleList(_ListView[Module], Module):
+    """A list of modules whose parameters are registered (a plain Python list would hide them).
+
+    Example:
+        >>> from downslope import nn
+        >>> layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
+        >>> len(layers), len(list(layers.parameters()))
+        (3, 6)
+    """
+
+    _kind, _noun = "ModuleList", "modules"
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def _entries(self) -> dict[str, Module | None]:
+        return self._modules
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return ModuleList(list(self)[index])
+        m = self._modules[self._index(index)]
+        assert m is not None
+        return m
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        self.add_module(self._index(index), _check_module("ModuleList", module))
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self)), _check_module("ModuleList.append", module))
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        items = list(self)
+        items.insert(index, _check_module("ModuleList.insert", module))
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self.add_module(str(i), m)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleList has no forward(); iterate over it and call the modules yourself")
+
+
+class _DictView(Generic[_V]):
+    """The read side of a dict of named entries (ModuleDict's modules, ParameterDict's parameters):
+    ``len``, iteration over keys, ``in``, ``keys``/``values``/``items`` (entries set to None are skipped)."""
+
+    def _entries(self) -> dict[str, _V | None]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._entries()))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries()
+
+    def keys(self) -> list[str]:
+        return list(self._entries())
+
+    def values(self) -> list[_V]:
+        return [v for v in self._entries().values() if v is not None]
+
+    def items(self) -> list[tuple[str, _V]]:
+        return [(k, v) for k, v in self._entries().items() if v is not None]
+
+
+class ModuleDict(_DictView[Module], Module):
+    """A dict of modules whose parameters are registered, in insertion order.
+
+    Example:
+        >>> from downslope import nn
+        >>> heads = nn.ModuleDict({"a": nn.Linear(2, 1), "b": nn.Linear(2, 3)})
+        >>> list(heads.keys()), heads["b"].out_features
+        (['a', 'b'], 3)
+    """
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def _entries(self) -> dict[str, Module | None]:
+        return self._modules
+
+    def __getitem__(self, key: str) -> Module:
+        m = self._modules.get(key)
+        if m is None:
+            raise StateDictError(f"ModuleDict has no module {key!r}; keys are {list(self._modules)}")
+        return m
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, _check_module("ModuleDict", module))
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+        self.__dict__.pop(key, None)
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        for k, m in pairs:
+            self[str(k)] = m
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleDict has no forward(); pick a module by key and call it")
+
+
+class ParameterList(_ListView[Parameter], Module):
+    """A list of parameters, registered under the names "0", "1", ... (e.g. one weight per step).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> ps = nn.ParameterList([nn.Parameter(ds.zeros(2)) for _ in range(3)])
+        >>> len(ps), [name for name, _ in ps.named_parameters()]
+        (3, ['0', '1', '2'])
+    """
+
+    _kind, _noun = "ParameterList", "parameters"
+
+    def __init__(self, values: Iterable[Any] | None = None) -> None:
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def _entries(self) -> dict[str, Parameter | None]:
+        return self._parameters
+
+    def __getitem__(self, index: int) -> Parameter:
+        p = self._parameters[self._index(index)]
+        assert p is not None
+        return p
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        self.register_parameter(self._index(index), value if isinstance(value, Parameter) else Parameter(value))
+
+    def append(self, value: Any) -> ParameterList:
+        """Add a parameter (a tensor or array is wrapped in a Parameter)."""
+        self.register_parameter(str(len(self)), value if isinstance(value, Parameter) else Parameter(value))
+        return self
+
+    def extend(self, values: Iterable[Any]) -> ParameterList:
+        for v in values:
+            self.append(v)
+        return self
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ParameterList has no forward(); use its parameters in your own module's forward")
+
+
+class ParameterDict(_DictView[Parameter], Module):
+    """A dict of parameters, registered under their keys, in insertion order.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> pd = nn.ParameterDict({"scale": nn.Parameter(ds.ones(1))})
+        >>> list(pd.state_dict())
+        ['scale']
+    """
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        if values is not None:
+            for k, v in values.items():
+                self[k] = v
+
+    def _entries(self) -> dict[str, Parameter | None]:
+        return self._parameters
+
+    def __getitem__(self, key: str) -> Parameter:
+        p = self._parameters.get(key)
+        if p is None:
+            raise StateDictError(f"ParameterDict has no parameter {key!r}; keys are {list(self._parameters)}")
+        return p
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.register_parameter(str(key), value if isinstance(value, Parameter) else Parameter(value))
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ParameterDict has no forward(); use its parameters in your own module's forward")

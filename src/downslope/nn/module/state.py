@@ -1,0 +1,111 @@
+"""A module's state: its parameters and persistent buffers by ``state_dict`` key, and the checks
+``load_state_dict`` makes before it writes anything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...errors import ArgumentError, CheckpointError, StateDictError
+from ...tensor import Tensor
+
+if TYPE_CHECKING:
+    from .base import Module
+
+
+def named_state(module: Module, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+    """Every parameter and persistent buffer under its ``state_dict`` key (``prefix`` before each).
+
+    A module registered under two names appears under both, as in PyTorch.
+
+    Example:
+        >>> from downslope import nn
+        >>> [key for key, _ in named_state(nn.Sequential(nn.Linear(2, 1), nn.BatchNorm1d(1)))][:3]
+        ['0.weight', '0.bias', '1.weight']
+    """
+    for mod_name, mod in module.named_modules(remove_duplicate=False):
+        pre = prefix + (f"{mod_name}." if mod_name else "")  # PyTorch's prefix ends with its own dot
+        for name, p in mod._parameters.items():
+            if p is not None:
+                yield pre + name, p
+        for name, b in mod._buffers.items():
+            if b is not None and name not in mod._non_persistent:
+                yield pre + name, b
+
+
+def check_keys(
+    where: str, own: Mapping[str, Tensor], state_dict: Mapping[str, Any], strict: bool
+) -> tuple[list[str], list[str]]:
+    """The missing and unexpected keys of ``state_dict``; with ``strict``, any of them is an error.
+
+    Example:
+        >>> import numpy as np
+        >>> check_keys("load", {"w": None, "b": None}, {"w": np.zeros(1), "x": np.zeros(1)}, strict=False)
+        (['b'], ['x'])
+    """
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    if strict and (missing or unexpected):
+        parts = [f"{where} failed:"]
+        if missing:
+            parts.append(f"missing keys {missing}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected}")
+        raise StateDictError(" ".join(parts))
+    return missing, unexpected
+
+
+def checked_arrays(
+    where: str, own: Mapping[str, Tensor], state_dict: Mapping[str, Any], allow_nonfinite: bool
+) -> dict[str, np.ndarray]:
+    """The arrays to load, by key: real numbers of each target's shape, finite unless allowed.
+
+    Example:
+        >>> import downslope as ds
+        >>> checked_arrays("load", {"w": ds.zeros(2)}, {"w": [1, 2]}, allow_nonfinite=False)
+        {'w': array([1, 2])}
+    """
+    arrays: dict[str, np.ndarray] = {}
+    for key, target in own.items():
+        if key not in state_dict:
+            continue
+        value = state_dict[key]
+        arr = value.array if isinstance(value, Tensor) else np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise CheckpointError(
+                f"{where}: {key!r} has dtype {arr.dtype}; expected real "
+                f"numbers (bool, integer or float) to cast to {target.array.dtype}"
+            )
+        if arr.shape != target.array.shape:
+            raise ArgumentError(
+                f"{where}: size mismatch for {key!r}: "
+                f"the checkpoint has shape {arr.shape}, this module has shape {target.array.shape}"
+            )
+        if not allow_nonfinite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            raise CheckpointError(
+                f"{where}: {key!r} holds {bad} NaN/infinite value(s) of {arr.size}; pass allow_nonfinite=True to load it anyway"
+            )
+        arrays[key] = arr
+    return arrays
+
+
+def copy_into(own: Mapping[str, Tensor], arrays: Mapping[str, np.ndarray]) -> None:
+    """Writes each array into its tensor in place (cast to the tensor's dtype), so optimizers holding
+    the parameters keep seeing them; a read-only array is replaced instead.
+
+    Example:
+        >>> import numpy as np, downslope as ds
+        >>> w = ds.zeros(2)
+        >>> copy_into({"w": w}, {"w": np.array([1, 2])})
+        >>> w.tolist()
+        [1.0, 2.0]
+    """
+    for key, arr in arrays.items():
+        target = own[key]
+        if target.array.flags.writeable:
+            np.copyto(target.array, arr, casting="unsafe")
+        else:
+            target.array = np.array(arr, dtype=target.array.dtype)
