@@ -54,6 +54,11 @@ def device_of(array: Any) -> device:
     return CPU
 
 
+def is_array(value: Any) -> bool:
+    """Whether ``value`` is an array of any device (NumPy, CuPy or the stand-in), not a scalar."""
+    return isinstance(value, (np.ndarray, StrictArray)) or type(value).__module__.startswith("cupy")
+
+
 def to_host(array: Any) -> np.ndarray:
     """A host NumPy array with ``array``'s values (the array itself when it is already one)."""
     if isinstance(array, np.ndarray):
@@ -94,4 +99,4 @@ def unavailable_message(d: device, where: str) -> str:
     )
 
 
-__all__ = ["StrictArray", "cupy_module", "device_of", "to_device", "to_host", "unavailable_message"]
+__all__ = ["StrictArray", "cupy_module", "device_of", "is_array", "to_device", "to_host", "unavailable_message"]
