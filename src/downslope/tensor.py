@@ -1053,14 +1053,20 @@ class Tensor:
         self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
         return zeros(
-            *size, dtype=self.array.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad
+            *size,
+            dtype=self.array.dtype if dtype is None else dtype,
+            device=_like_device(self, device),
+            requires_grad=requires_grad,
         )
 
     def new_ones(
         self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
         return ones(
-            *size, dtype=self.array.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad
+            *size,
+            dtype=self.array.dtype if dtype is None else dtype,
+            device=_like_device(self, device),
+            requires_grad=requires_grad,
         )
 
     new_empty = new_zeros
@@ -1069,13 +1075,16 @@ class Tensor:
         self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
         d = self.array.dtype if dtype is None else dtype
-        return full(size, fill_value, dtype=d, device=device, requires_grad=requires_grad)
+        return full(size, fill_value, dtype=d, device=_like_device(self, device), requires_grad=requires_grad)
 
     def new_tensor(
         self, data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
         return tensor(
-            data, dtype=self.array.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad
+            data,
+            dtype=self.array.dtype if dtype is None else dtype,
+            device=_like_device(self, device),
+            requires_grad=requires_grad,
         )
 
     def mm(self, other: Any) -> Tensor:

@@ -69,6 +69,9 @@ def test_like_factories_follow_their_tensors_device():
     for made in (ds.zeros_like(t), ds.ones_like(t), ds.full_like(t, 3.0), ds.randn_like(t), ds.rand_like(t)):
         assert made.device == "strict" and made.shape == (2, 2)
     assert ds.zeros_like(t, device="cpu").device == "cpu"
+    for made in (t.new_zeros(3), t.new_ones(3), t.new_empty(3), t.new_full((3,), 2.0), t.new_tensor([1.0])):
+        assert made.device == "strict"
+    assert t.new_zeros(2, device="cpu").device == "cpu"
 
 
 def test_to_cpu_and_back_is_a_copy_and_returns_self_when_nothing_moves():
