@@ -329,8 +329,8 @@ class Tensor:
         if kwargs:
             raise ArgumentTypeError(f"to(): unexpected keyword argument(s) {sorted(kwargs)}")
         for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.array.dtype
+            if isinstance(a, Tensor):  # torch: the other tensor's dtype and device
+                dtype, target_device = a.array.dtype, a.device
             elif _is_device_like(a) or (isinstance(a, int) and not isinstance(a, bool)):
                 target_device = a
             elif isinstance(a, bool):

@@ -82,6 +82,8 @@ def test_to_cpu_and_back_is_a_copy_and_returns_self_when_nothing_moves():
     assert back.device == "cpu" and not np.shares_memory(back.numpy(), t.numpy())
     assert t.cpu() is t and moved.to("cpu", ds.float64).dtype == np.float64
     assert moved.to(ds.float64).device == "strict"
+    like = t.to(ds.zeros(1, dtype=ds.float64, device="strict"))  # another tensor's dtype and device
+    assert like.device == "strict" and like.dtype == np.float64
 
 
 def test_moving_is_recorded_so_the_gradient_moves_back():
