@@ -72,3 +72,12 @@ def test_read_tables_benchmark_runs_in_quick_mode() -> None:
     ]:
         assert text in out, f"read_tables.py --quick did not print {text!r}:\n{out}"
     assert "failed" not in out and "timed out" not in out, out
+
+
+def test_gpu_benchmark_says_so_and_exits_cleanly_without_a_gpu() -> None:
+    import downslope as ds
+
+    if ds.cuda.is_available():
+        pytest.skip("a GPU is present: run benchmarks/gpu.py itself")
+    out = run_quick("gpu.py")
+    assert "no CUDA GPU here" in out and 'pip install "downslope[cuda]"' in out, out

@@ -37,7 +37,7 @@ def test_no_accelerator_is_reported():
     ds.cuda.manual_seed_all(0)  # no-ops, as in torch without CUDA
     ds.backends.cudnn.deterministic = True
     with pytest.raises(RuntimeError, match="CPU"):
-        ds.cuda.current_device()
+        ds.cuda.current_device()  # (CPU named in the message)
 
 
 def test_usual_device_selection_idiom_gives_the_cpu():
@@ -66,8 +66,10 @@ def test_to_takes_torchs_signatures():
 
 
 @pytest.mark.parametrize("move", [lambda t: t.cuda(), lambda t: t.to("cuda"), lambda t: t.to(ds.device("mps"))])
-def test_moving_to_an_accelerator_is_refused_clearly(move):
-    with pytest.raises(RuntimeError, match="not available; downslope computes on the CPU"):
+def test_moving_to_an_absent_accelerator_is_refused_clearly(move):
+    if ds.cuda.is_available():
+        pytest.skip("CuPy sees a GPU here")
+    with pytest.raises(RuntimeError, match="is not available"):
         move(ds.zeros(2))
-    with pytest.raises(RuntimeError, match="CPU"):
+    with pytest.raises(RuntimeError, match="CuPy is not installed or sees no GPU"):
         ds.zeros(2, device="cuda")

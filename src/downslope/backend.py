@@ -1,7 +1,10 @@
 """The array namespace, the dtype policy and the library's one random generator.
 
-Everything numeric goes through NumPy (``xp``); a CuPy namespace could slot in here later.
-float32 is the default for every floating tensor the library creates; float64 only when asked.
+The array namespace comes from the data, never from a global switch: :func:`namespace_of` answers
+NumPy for host arrays, CuPy for CUDA arrays and :mod:`downslope.devices.strict` for the test
+stand-in, and code that creates arrays takes ``xp = namespace_of(some_input)`` (or uses
+``np.zeros_like(x)``, which dispatches). float32 is the default for every floating tensor the
+library creates; float64 only when asked.
 """
 
 from __future__ import annotations
@@ -12,7 +15,33 @@ import numpy as np
 
 from .errors import ArgumentError, ArgumentTypeError
 
-xp = np
+xp = np  # the host namespace (code that can meet device arrays uses namespace_of instead)
+
+
+def namespace_of(array: Any) -> Any:
+    """The array module that ``array`` belongs to: ``numpy``, ``cupy``, or the strict stand-in.
+
+    Python and NumPy scalars belong to NumPy. Only the array's type is looked at (no import of CuPy).
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.backend import namespace_of
+        >>> namespace_of(np.zeros(2)) is np
+        True
+    """
+    if type(array) is np.ndarray:
+        return np
+    module = type(array).__module__
+    if module.startswith("downslope.devices"):
+        from .devices import strict
+
+        return strict
+    if module.startswith("cupy"):
+        import cupy  # type: ignore[import-not-found, unused-ignore]
+
+        return cupy
+    return np
+
 
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)

@@ -1,10 +1,11 @@
 """Devices and accelerator queries, with PyTorch's names.
 
-downslope computes on the CPU (NumPy). Ported PyTorch code still asks which device to use
+downslope computes on the CPU (NumPy) or, when CuPy is installed and sees a GPU, on CUDA devices
+(``pip install "downslope[cuda]"``). Ported PyTorch code asks which device to use
 (``torch.device("cuda" if torch.cuda.is_available() else "cpu")``) and moves tensors and modules
-there, so the names exist: :class:`device` describes a device, the ``cuda``, ``accelerator`` and
-``backends`` namespaces answer that no accelerator is present, and moving to the CPU is a no-op.
-Moving anywhere else is refused with a clear error (see ``Tensor.to``).
+there: :class:`device` describes a device, ``cuda`` answers the CUDA queries (importing CuPy only
+when asked), and :func:`resolve` turns a device argument into a usable device or a clear error.
+The ``"strict"`` device is a test stand-in for a GPU (see ``downslope/devices/strict.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from .errors import ArgumentError, ArgumentTypeError, StateError
 
 # The device types PyTorch knows; constructing any of them works (as in torch), using one other
 # than the CPU is refused where a tensor would move there.
-DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "meta", "hip", "xla", "ipu", "hpu", "mtia", "privateuseone")
+# "strict" is downslope's own: the CPU stand-in for a GPU used by the tests (downslope/devices/strict.py).
+DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "meta", "hip", "xla", "ipu", "hpu", "mtia", "privateuseone", "strict")
+USABLE_TYPES = ("cpu", "cuda", "strict")
 
 
 class device:  # noqa: N801  (PyTorch's name)
@@ -89,6 +92,33 @@ class device:  # noqa: N801  (PyTorch's name)
 
 
 CPU = device("cpu")
+STRICT = device("strict")
+
+
+def resolve(target: Any, where: str) -> device:
+    """``target`` (a device, a string or an int, read as a CUDA ordinal as torch does) as a device that
+    arrays can move to: the CPU, the strict test stand-in, or a CUDA GPU when CuPy sees one.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.device import resolve
+        >>> resolve("cpu", "to()") == ds.device("cpu")
+        True
+    """
+    if isinstance(target, int) and not isinstance(target, bool):
+        target = device("cuda", target)
+    d = target if isinstance(target, device) else device(target)
+    if d.type == "cpu":
+        return CPU
+    if d.type == "strict":
+        return STRICT
+    from .devices import cupy_module, unavailable_message
+
+    if d.type == "cuda" and cupy_module() is not None:
+        if d.index is not None and d.index >= cuda.device_count():
+            raise StateError(f"{where}: CUDA device {d.index} does not exist ({cuda.device_count()} device(s) seen)")
+        return device("cuda", 0 if d.index is None else d.index)
+    raise StateError(unavailable_message(d, where))
 
 
 def check_cpu(target: Any, where: str) -> device:
@@ -111,32 +141,44 @@ def is_device_like(value: Any) -> bool:
     return isinstance(value, str) and value.partition(":")[0] in DEVICE_TYPES
 
 
+def _cupy() -> Any:
+    from .devices import cupy_module
+
+    return cupy_module()
+
+
 class _Cuda:
-    """``ds.cuda``: PyTorch's CUDA queries, answering that no GPU is present.
+    """``ds.cuda``: PyTorch's CUDA queries, answered through CuPy (imported on the first question).
 
     Example:
         >>> import downslope as ds
-        >>> ds.cuda.is_available(), ds.cuda.device_count()
-        (False, 0)
+        >>> ds.cuda.is_available() == (ds.cuda.device_count() > 0)
+        True
     """
 
     @staticmethod
     def is_available() -> bool:
-        return False
+        """True when CuPy imports and sees at least one GPU."""
+        return _cupy() is not None
 
     @staticmethod
     def device_count() -> int:
-        return 0
+        cp = _cupy()
+        return 0 if cp is None else int(cp.cuda.runtime.getDeviceCount())
 
     @staticmethod
     def manual_seed(seed: int) -> None:
-        """A no-op, as in torch when CUDA is absent (seed the CPU with ``ds.manual_seed``)."""
+        """A no-op, as in torch without CUDA: random draws are made on the host by the generator
+        ``ds.manual_seed`` seeds, then copied to the device, so one seed covers both."""
 
     manual_seed_all = manual_seed
 
     @staticmethod
     def empty_cache() -> None:
-        """A no-op: there is no GPU memory to release."""
+        """Release CuPy's cached device memory (a no-op without CuPy)."""
+        cp = _cupy()
+        if cp is not None:
+            cp.get_default_memory_pool().free_all_blocks()
 
     @staticmethod
     def is_bf16_supported() -> bool:
@@ -144,11 +186,17 @@ class _Cuda:
 
     @staticmethod
     def current_device() -> int:
-        raise StateError("cuda.current_device(): no CUDA device; downslope computes on the CPU")
+        cp = _cupy()
+        if cp is None:
+            raise StateError("cuda.current_device(): no CUDA device (CuPy missing or no GPU); downslope uses the CPU")
+        return int(cp.cuda.Device().id)
 
     @staticmethod
     def synchronize(device: Any = None) -> None:
-        raise StateError("cuda.synchronize(): no CUDA device; downslope computes on the CPU")
+        cp = _cupy()
+        if cp is None:
+            raise StateError("cuda.synchronize(): no CUDA device (CuPy missing or no GPU); downslope uses the CPU")
+        cp.cuda.Device().synchronize()
 
 
 class _Accelerator:

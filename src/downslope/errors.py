@@ -43,6 +43,10 @@ class StateError(DownslopeError, RuntimeError):
     """An operation that the current state does not allow (e.g. backward twice through a freed graph)."""
 
 
+class DeviceError(DownslopeError, RuntimeError):
+    """Tensors on different devices (CPU, CUDA GPU) meeting in one op; the message names both devices."""
+
+
 class StateDictError(DownslopeError, KeyError):
     """A state dict (or an optimizer's param group) with missing or unexpected keys."""
 

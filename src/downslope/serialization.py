@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from .devices import is_array, to_device, to_host
 from .errors import CheckpointError
 
 FORMAT = "downslope-checkpoint"
@@ -74,6 +75,8 @@ def encode_tree(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
 
     if isinstance(obj, Tensor):
         obj = obj.array
+    if type(obj) is not np.ndarray and is_array(obj):
+        obj = to_host(obj)  # a GPU array is saved as a host array, loadable on either device
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind not in "fiub":
             raise CheckpointError(f"save: {where} is an array of dtype {obj.dtype}; only numeric arrays can be saved")
@@ -245,23 +248,39 @@ def load(
     A crafted or damaged file fails with a :class:`CheckpointError` before anything large is
     allocated: sizes are checked against the file's own size and verified while reading, and only
     plain numeric dtypes are accepted (see docs/security.md for what loading does and does not
-    guarantee). ``map_location`` may name the CPU (or be a function or dict, as in PyTorch; arrays
-    always load into host memory); another device is refused. PyTorch's pickle options are accepted
+    guarantee). Arrays load into host memory; ``map_location`` naming a device (``"cuda"``, or the
+    ``"strict"`` test stand-in) copies them there, ``"cpu"`` leaves them on the host (a function or
+    dict, as in PyTorch, is accepted and loads onto the host). PyTorch's pickle options are accepted
     and ignored.
     """
+    target = None
     if map_location is not None and not callable(map_location) and not isinstance(map_location, dict):
-        from .device import check_cpu
+        from .device import CPU, resolve
 
-        check_cpu(map_location, "load(map_location=...)")
+        target = resolve(map_location, "load(map_location=...)")
+        target = None if target == CPU else target
     if hasattr(path, "read"):
         name = str(getattr(path, "name", None) or f"the {type(path).__name__} given")
         seekable = getattr(path, "seekable", lambda: False)()
         source = path if seekable else io.BytesIO(path.read())
-        return _read_checkpoint(source, name)
+        return _onto(_read_checkpoint(source, name), target)
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"load: no checkpoint file at {p}")
-    return _read_checkpoint(p, str(p))
+    return _onto(_read_checkpoint(p, str(p)), target)
+
+
+def _onto(tree: Any, target: Any) -> Any:
+    """``tree`` with every array copied to the device ``target`` (unchanged when it is None: the host)."""
+    if target is None:
+        return tree
+    if isinstance(tree, np.ndarray):
+        return to_device(tree, target)
+    if isinstance(tree, dict):
+        return {k: _onto(v, target) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_onto(v, target) for v in tree)
+    return tree
 
 
 def _source_size(source: Any) -> int:

@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 
 from . import backend
+from . import devices as _devices
 from .autograd import RemovableHandle as _RemovableHandle
 from .autograd import backward as _backward
 from .device import CPU as _CPU
-from .device import check_cpu as _check_cpu
 from .device import device as _Device
 from .device import is_device_like as _is_device_like
-from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
+from .device import resolve as _resolve
+from .errors import ArgumentError, ArgumentTypeError, DeviceError, OutOfRangeError, ShapeError, StateError
 from .generator import as_numpy_generator as _as_numpy_generator
 from .graph import VJPRule, _inplace_clock, _mode, _sigmoid_array
 from .graph import no_grad as _no_grad
@@ -233,20 +234,29 @@ class Tensor:
         return t
 
     def item(self) -> Any:
+        """The value of a one-element tensor as a Python number (copied from the device if need be)."""
         if self.array.size != 1:
             raise ShapeError(
                 f"item(): only one-element tensors can be converted to Python scalars; shape is {self.shape}"
             )
-        return self.array.item()
+        return _devices.to_host(self.array).item()
 
     def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied)."""
+        """The underlying array (shared, not copied). A tensor on a GPU refuses, as in torch:
+        ``t.cpu().numpy()`` copies it to the host first."""
+        if type(self.array) is not np.ndarray and _devices.device_of(self.array) != _CPU:
+            raise ArgumentTypeError(
+                f"can't convert {self.device} device type tensor to numpy. "
+                "Use Tensor.cpu() to copy the tensor to host memory first."
+            )
         return self.array
 
     def tolist(self) -> Any:
-        return self.array.tolist()
+        return _devices.to_host(self.array).tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if type(self.array) is not np.ndarray:
+            self.numpy()  # refuses a device tensor with torch's message
         if copy:  # np.array(t) asks for a copy; handing out self.array would let it write into the tensor
             return np.array(self.array, dtype=dtype, copy=True)
         return self.array if dtype is None else self.array.astype(dtype)
@@ -260,14 +270,16 @@ class Tensor:
     def __bool__(self) -> bool:
         if self.array.size != 1:
             raise StateError(f"the truth value of a tensor with {self.array.size} elements is ambiguous")
-        return bool(self.array)
+        return bool(_devices.to_host(self.array))
 
     def __hash__(self) -> int:
         return id(self)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.array, separator=", ", prefix="tensor(", precision=4)
+        body = np.array2string(_devices.to_host(self.array), separator=", ", prefix="tensor(", precision=4)
         extras = []
+        if type(self.array) is not np.ndarray and self.device != _CPU:
+            extras.append(f"device='{self.device}'")
         if self.array.dtype != backend.get_default_dtype() and not (self.array.dtype == backend.int64):
             extras.append(f"dtype={self.array.dtype}")
         if self._vjp is not None:
@@ -300,8 +312,8 @@ class Tensor:
         """Cast and/or move, with torch's signatures: ``to(dtype)``, ``to(device, dtype=None)``,
         ``to(other_tensor)``, keywords ``device=``, ``dtype=``, ``copy=``, ``non_blocking=``.
 
-        downslope computes on the CPU, so the CPU device (``"cpu"``, ``ds.device("cpu")``) is
-        accepted and changes nothing; any other device is refused. Returns ``self`` when nothing
+        A device is ``"cpu"``, ``"cuda"``/``"cuda:N"`` (with CuPy and a GPU) or the test stand-in
+        ``"strict"``; moving is differentiable (the gradient moves back). Returns ``self`` when nothing
         changes (unless ``copy=True``), as in torch.
 
         Example:
@@ -317,36 +329,42 @@ class Tensor:
         if kwargs:
             raise ArgumentTypeError(f"to(): unexpected keyword argument(s) {sorted(kwargs)}")
         for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.array.dtype
+            if isinstance(a, Tensor):  # torch: the other tensor's dtype and device
+                dtype, target_device = a.array.dtype, a.device
             elif _is_device_like(a) or (isinstance(a, int) and not isinstance(a, bool)):
                 target_device = a
             elif isinstance(a, bool):
                 continue  # torch's positional non_blocking / copy flags
             else:
                 dtype = a
-        if target_device is not None:
-            _check_cpu(target_device, "to()")
-        out = self if dtype is None else _ops.astype(self, dtype)
+        out = self if target_device is None else self._moved(_resolve(target_device, "to()"))
+        if dtype is not None:
+            out = _ops.astype(out, dtype)
         return _ops.clone(out) if copy and out is self else out
 
+    def _moved(self, target: _Device) -> Tensor:
+        """This tensor on ``target`` (itself when already there); recorded, so gradients move back."""
+        arr = _devices.to_device(self.array, target)
+        if arr is self.array:
+            return self
+        return record_op(arr, (self,), _to_device_vjp, self.device)
+
     def cpu(self) -> Tensor:
-        """This tensor (it is already on the CPU)."""
-        return self
+        """This tensor in host memory (itself when it is already there)."""
+        return self if type(self.array) is np.ndarray else self._moved(_CPU)
 
     def cuda(self, device: Any = None, non_blocking: bool = False) -> Tensor:
-        """Refused: downslope computes on the CPU (``ds.cuda.is_available()`` is False)."""
-        _check_cpu("cuda" if device is None else device, "cuda()")
-        return self
+        """This tensor on a CUDA GPU (CuPy); refused with a clear error when none is available."""
+        return self._moved(_resolve("cuda" if device is None else device, "cuda()"))
 
     @property
     def device(self) -> _Device:
-        """Where the values live: always the CPU (``ds.device('cpu')``)."""
-        return _CPU
+        """Where the values live: ``ds.device('cpu')`` for NumPy arrays, ``cuda:N`` for CuPy arrays."""
+        return _CPU if type(self.array) is np.ndarray else _devices.device_of(self.array)
 
     @property
     def is_cuda(self) -> bool:
-        return False
+        return type(self.array) is not np.ndarray and self.device.type == "cuda"
 
     def float(self) -> Tensor:
         return _ops.astype(self, backend.float32)
@@ -1035,14 +1053,20 @@ class Tensor:
         self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
         return zeros(
-            *size, dtype=self.array.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad
+            *size,
+            dtype=self.array.dtype if dtype is None else dtype,
+            device=_like_device(self, device),
+            requires_grad=requires_grad,
         )
 
     def new_ones(
         self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
         return ones(
-            *size, dtype=self.array.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad
+            *size,
+            dtype=self.array.dtype if dtype is None else dtype,
+            device=_like_device(self, device),
+            requires_grad=requires_grad,
         )
 
     new_empty = new_zeros
@@ -1051,13 +1075,16 @@ class Tensor:
         self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
         d = self.array.dtype if dtype is None else dtype
-        return full(size, fill_value, dtype=d, device=device, requires_grad=requires_grad)
+        return full(size, fill_value, dtype=d, device=_like_device(self, device), requires_grad=requires_grad)
 
     def new_tensor(
         self, data: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
         return tensor(
-            data, dtype=self.array.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad
+            data,
+            dtype=self.array.dtype if dtype is None else dtype,
+            device=_like_device(self, device),
+            requires_grad=requires_grad,
         )
 
     def mm(self, other: Any) -> Tensor:
@@ -1429,6 +1456,10 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
     if _mode.enabled:
         needs = tuple(p.requires_grad for p in parents)
         if True in needs:
+            tp = type(arr)
+            for p in parents:
+                if type(p.array) is not tp:  # only then can two devices meet
+                    _check_devices(arr, parents, vjp)
             t.requires_grad = True
             t._parents = parents
             t._vjp = vjp
@@ -1716,6 +1747,25 @@ def _data_of(x: Any) -> Any:
     return x.array if isinstance(x, Tensor) else x
 
 
+def _to_device_vjp(g: Any, y: Any, args: Any, saved: Any, needs: Any, xp: Any) -> tuple[Any]:
+    """Gradient of a move between devices (Tensor.to / cpu / cuda): the gradient moves back."""
+    return (g._moved(saved) if isinstance(g, Tensor) else _devices.to_device(g, saved),)
+
+
+def _check_devices(arr: Any, parents: tuple[Tensor, ...], vjp: Any) -> None:
+    """Refuse an op whose inputs live on different devices (a 0-d host input may join, as in torch)."""
+    if vjp is _to_device_vjp:
+        return
+    here = _devices.device_of(arr)
+    for p in parents:
+        there = _devices.device_of(p.array)
+        if there != here and not (there == _CPU and p.array.ndim == 0):
+            raise DeviceError(
+                f"Expected all tensors to be on the same device, but found at least two devices, {here} and {there}! "
+                f"(op {_rule_name(vjp)})"
+            )
+
+
 def _rule_name(vjp: Callable[..., Any]) -> str:
     name = getattr(vjp, "__name__", "Op").strip("_")
     if name.endswith("_vjp"):
@@ -1726,9 +1776,11 @@ def _rule_name(vjp: Callable[..., Any]) -> str:
 # ---------------------------------------------------------------------- public factories
 
 
-def _on_cpu(device: Any, where: str) -> None:
-    if device is not None:
-        _check_cpu(device, where)
+def _placed(arr: Any, device: Any, where: str) -> Any:
+    """``arr`` moved to ``device`` (left where it is when no device is named)."""
+    if device is None:
+        return arr
+    return _devices.to_device(arr, _resolve(device, where))
 
 
 @_torch_options
@@ -1736,15 +1788,16 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     """Make a tensor from a list, a scalar, an array or another tensor (data is copied).
 
     Floating data becomes float32 unless ``dtype`` is given (e.g. ``dtype=ds.float64``);
-    ``device`` may name the CPU (anything else is refused).
+    ``device`` is ``"cpu"`` (the default for host data), ``"cuda"`` (CuPy) or ``"strict"`` (tests).
 
     Example:
         >>> import downslope as ds
         >>> ds.tensor([[1, 2], [3, 4]], dtype="float32").shape
         (2, 2)
     """
-    _on_cpu(device, "tensor()")
-    t = wrap_array(to_array(data, dtype))  # not Tensor(data): Tensor(None) / Tensor(3, 4) are torch's legacy forms
+    t = wrap_array(
+        _placed(to_array(data, dtype), device, "tensor()")
+    )  # not Tensor(data): Tensor(None) / Tensor(3, 4) are torch's legacy forms
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -1764,10 +1817,9 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """Return ``data`` itself when it is already a tensor (of the asked dtype), else a new tensor."""
-    _on_cpu(device, "as_tensor()")
     if isinstance(data, Tensor) and (dtype is None or data.dtype == backend.as_dtype(dtype)):
-        return data
-    return wrap_array(to_array(data, dtype))
+        return data if device is None else data.to(device)
+    return wrap_array(_placed(to_array(data, dtype), device, "as_tensor()"))
 
 
 def is_tensor(obj: Any) -> bool:
@@ -1796,8 +1848,20 @@ def _random_dtype(dtype: Any, name: str) -> np.dtype:
 
 
 def _made(arr: np.ndarray, requires_grad: bool, device: Any, where: str) -> Tensor:
-    _on_cpu(device, where)
-    return from_numpy(arr, requires_grad)
+    """A factory's result: made on the host (so seeded draws are the same on every device), then moved."""
+    if device is None:
+        return from_numpy(arr, requires_grad)
+    t = wrap_array(_placed(arr, device, where))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _like_device(t: Any, device: Any) -> Any:
+    """The device of a ``*_like`` factory's result: the one asked for, else ``t``'s (as in torch)."""
+    if device is None and isinstance(t, Tensor) and type(t.array) is not np.ndarray:
+        return t.device
+    return device
 
 
 @_torch_options
@@ -1849,19 +1913,24 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, req
 
 
 def _like_dtype(t: Any, dtype: Any) -> np.dtype:
-    return np.asarray(_data_of(t)).dtype if dtype is None else backend.as_dtype(dtype)
+    if dtype is not None:
+        return backend.as_dtype(dtype)
+    data = _data_of(t)
+    return data.dtype if hasattr(data, "dtype") else np.asarray(data).dtype
 
 
 @_torch_options
 def zeros_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with ``t``'s shape and dtype (or ``dtype``)."""
-    return _made(np.zeros(np.shape(_data_of(t)), _like_dtype(t, dtype)), requires_grad, device, "zeros_like()")
+    arr = np.zeros(np.shape(_data_of(t)), _like_dtype(t, dtype))
+    return _made(arr, requires_grad, _like_device(t, device), "zeros_like()")
 
 
 @_torch_options
 def ones_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with ``t``'s shape and dtype (or ``dtype``)."""
-    return _made(np.ones(np.shape(_data_of(t)), _like_dtype(t, dtype)), requires_grad, device, "ones_like()")
+    arr = np.ones(np.shape(_data_of(t)), _like_dtype(t, dtype))
+    return _made(arr, requires_grad, _like_device(t, device), "ones_like()")
 
 
 @_torch_options
@@ -1873,8 +1942,9 @@ def empty_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: boo
 @_torch_options
 def full_like(t: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """``fill_value`` everywhere, with ``t``'s shape and dtype (or ``dtype``)."""
-    arr = np.full(np.shape(_data_of(t)), _data_of(fill_value), _like_dtype(t, dtype))
-    return _made(arr, requires_grad, device, "full_like()")
+    value = _devices.to_host(fill_value.array) if isinstance(fill_value, Tensor) else fill_value
+    arr = np.full(np.shape(_data_of(t)), value, _like_dtype(t, dtype))
+    return _made(arr, requires_grad, _like_device(t, device), "full_like()")
 
 
 @_torch_options
@@ -1902,13 +1972,15 @@ def rand(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, r
 @_torch_options
 def randn_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples with ``t``'s shape (and floating dtype)."""
-    return randn(np.shape(_data_of(t)), dtype=_like_dtype(t, dtype), device=device, requires_grad=requires_grad)
+    shape, d = np.shape(_data_of(t)), _like_device(t, device)
+    return randn(shape, dtype=_like_dtype(t, dtype), device=d, requires_grad=requires_grad)
 
 
 @_torch_options
 def rand_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples on [0, 1) with ``t``'s shape (and floating dtype)."""
-    return rand(np.shape(_data_of(t)), dtype=_like_dtype(t, dtype), device=device, requires_grad=requires_grad)
+    shape, d = np.shape(_data_of(t)), _like_device(t, device)
+    return rand(shape, dtype=_like_dtype(t, dtype), device=d, requires_grad=requires_grad)
 
 
 @_torch_options

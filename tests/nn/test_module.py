@@ -451,7 +451,9 @@ def test_to_takes_pytorchs_device_and_dtype_signatures() -> None:
     assert m.type(ds.float32)[0].weight.dtype == np.float32 and m.half()[0].weight.dtype == np.float16
     assert m.float()[0].weight is weight  # cast in place: an optimizer built earlier still holds it
     for move in (lambda: m.cuda(), lambda: m.to("cuda"), lambda: m.to(device("mps")), lambda: m.to(0)):
-        with pytest.raises(StateError, match="not available; downslope computes on the CPU"):
+        if ds.cuda.is_available() and move is not None:
+            break
+        with pytest.raises(StateError, match="is not available"):
             move()
     with pytest.raises(TypeError, match="expected a floating dtype, got int64"):
         m.to(ds.int64)

@@ -41,13 +41,35 @@ def _torch_loss(p, x, y):  # type: ignore[no-untyped-def]
     return ((out - y) ** 2).mean()
 
 
+def _device_backward(ours: list[ds.Tensor], x: ds.Tensor, y: ds.Tensor) -> None:
+    """Gradients for parameters on a device, computed from a host copy of them and moved to the device.
+
+    The optimizer's step is what runs on the device here (the ops and backward are tested on devices
+    by their own tests), so the gradients need not be made there."""
+    host = [ds.tensor(p.detach().cpu().numpy(), dtype=p.dtype, requires_grad=True) for p in ours]
+    _ours_loss(host, x, y).backward()
+    for p, h in zip(ours, host):
+        p.grad = h.grad.to(p.device)
+
+
 def run_both(
-    ours_cls, torch_cls, kwargs, torch_kwargs=None, dtype="float32", steps=STEPS, groups=False, torch_clip=None
+    ours_cls,
+    torch_cls,
+    kwargs,
+    torch_kwargs=None,
+    dtype="float32",
+    steps=STEPS,
+    groups=False,
+    torch_clip=None,
+    device="cpu",
 ):  # type: ignore[no-untyped-def]
-    """Train the same net with both libraries; return the two lists of final parameter arrays."""
+    """Train the same net with both libraries; return the two lists of final parameter arrays.
+
+    ``device="strict"`` keeps our parameters, gradients and optimizer state on the strict stand-in
+    for a GPU (downslope/devices/strict.py), which refuses any host array or host conversion."""
     init, x, y = _init(dtype)
     tdtype = torch.float32 if dtype == "float32" else torch.float64
-    ours = [ds.tensor(a, dtype=dtype, requires_grad=True) for a in init]
+    ours = [ds.tensor(a, dtype=dtype, device=None if device == "cpu" else device, requires_grad=True) for a in init]
     theirs = [torch.tensor(a, dtype=tdtype, requires_grad=True) for a in init]
     if groups:  # second group: the biases, with their own lr and no weight decay
         extra = {"lr": kwargs.get("lr", 1e-3) * 0.5, "weight_decay": 0.0}
@@ -63,14 +85,18 @@ def run_both(
     tx, ty = torch.tensor(x, dtype=tdtype), torch.tensor(y, dtype=tdtype)
     for _ in range(steps):
         opt.zero_grad()
-        _ours_loss(ours, dx, dy).backward()
+        if device == "cpu":
+            _ours_loss(ours, dx, dy).backward()
+        else:
+            _device_backward(ours, dx, dy)
         opt.step()
+        assert all(p.device == device for p in ours)
         topt.zero_grad()
         _torch_loss(theirs, tx, ty).backward()
         if torch_clip is not None:
             torch_clip(theirs)
         topt.step()
-    return [p.numpy() for p in ours], [t.detach().numpy() for t in theirs]
+    return [p.detach().cpu().numpy() for p in ours], [t.detach().numpy() for t in theirs]
 
 
 def assert_close(ours, theirs, dtype):  # type: ignore[no-untyped-def]
@@ -116,15 +142,19 @@ CASES = [
 ]
 
 
+DEVICES = ["cpu", "strict"]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(("name", "kwargs"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
-def test_matches_torch(name, kwargs, dtype):  # type: ignore[no-untyped-def]
+def test_matches_torch(name, kwargs, dtype, device):  # type: ignore[no-untyped-def]
     if dtype == "float64":
         # torch keeps NAdam's mu_product in the default dtype; make it float64 like the parameters
         old = torch.get_default_dtype()
         torch.set_default_dtype(torch.float64)
     try:
-        ours, theirs = run_both(getattr(optim, name), getattr(torch.optim, name), kwargs, dtype=dtype)
+        ours, theirs = run_both(getattr(optim, name), getattr(torch.optim, name), kwargs, dtype=dtype, device=device)
     finally:
         if dtype == "float64":
             torch.set_default_dtype(old)
@@ -134,9 +164,10 @@ def test_matches_torch(name, kwargs, dtype):  # type: ignore[no-untyped-def]
 TORCH_NAMED = ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam", "RAdam"]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", TORCH_NAMED)
-def test_maximize_matches_torch(name, dtype):  # type: ignore[no-untyped-def]
+def test_maximize_matches_torch(name, dtype, device):  # type: ignore[no-untyped-def]
     # Gradient ascent on the MSE grows the loss without bound, so the lr is kept small: with large
     # steps the run blows up and both libraries' rounding differences grow exponentially.
     kwargs = {"lr": 1e-3, "maximize": True, "weight_decay": 1e-2}
@@ -151,16 +182,17 @@ def test_maximize_matches_torch(name, dtype):  # type: ignore[no-untyped-def]
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64 if dtype == "float64" else torch.float32)
     try:
-        ours, theirs = run_both(getattr(optim, name), getattr(torch.optim, name), kwargs, dtype=dtype)
+        ours, theirs = run_both(getattr(optim, name), getattr(torch.optim, name), kwargs, dtype=dtype, device=device)
     finally:
         torch.set_default_dtype(old)
     assert_close(ours, theirs, dtype)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", ["SGD", "AdamW", "Adagrad"])
-def test_param_groups_match_torch(name):  # type: ignore[no-untyped-def]
+def test_param_groups_match_torch(name, device):  # type: ignore[no-untyped-def]
     kwargs = {"lr": 0.02, "weight_decay": 1e-2}
-    ours, theirs = run_both(getattr(optim, name), getattr(torch.optim, name), kwargs, groups=True)
+    ours, theirs = run_both(getattr(optim, name), getattr(torch.optim, name), kwargs, groups=True, device=device)
     assert_close(ours, theirs, "float32")
 
 
@@ -611,3 +643,62 @@ def test_asgd_keeps_torchs_parameter_average() -> None:
 def test_pytorchs_kernel_options_are_accepted(name):  # type: ignore[no-untyped-def]
     opt = getattr(optim, name)(_w(), lr=0.1, foreach=None, fused=False, capturable=False, differentiable=False)
     assert opt.param_groups[0]["lr"] == 0.1
+
+
+def _host_gradients(params: list[ds.Tensor]) -> None:
+    """A fixed gradient rule (sin of the values), computed on the host and moved to each parameter's device."""
+    for p in params:
+        p.grad = ds.tensor(np.sin(p.detach().cpu().numpy()) + 0.1, dtype=p.dtype, device=p.device)
+
+
+@pytest.mark.parametrize("built", ["before the move", "after the move"])
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("Adam", {"lr": 1e-2, "weight_decay": 1e-2, "clip_norm": 0.5, "error_if_nonfinite": True}),
+        ("SGD", {"lr": 0.1, "momentum": 0.9, "clip_value": 0.05}),
+        ("ASGD", {"lr": 5e-2, "t0": 2}),
+    ],
+)
+def test_optimizer_on_the_strict_device_follows_model_to_and_matches_the_cpu_bit_for_bit(name, kwargs, built):
+    from downslope import nn
+
+    ds.manual_seed(0)
+    on_cpu = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2))
+    moved = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2))
+    moved.load_state_dict(on_cpu.state_dict())
+    cpu_opt = getattr(optim, name)(on_cpu.parameters(), **kwargs)
+    if built == "before the move":
+        opt = getattr(optim, name)(moved.parameters(), **kwargs)
+        moved.to("strict")
+    else:
+        opt = getattr(optim, name)(moved.to("strict").parameters(), **kwargs)
+    for step in range(6):
+        for model, o in ((on_cpu, cpu_opt), (moved, opt)):
+            o.zero_grad()
+            params = list(model.parameters())
+            _host_gradients(params if step % 3 else params[:-1])  # the last bias misses some steps
+            o.step()
+    assert all(p.device == "strict" for p in moved.parameters())
+    for a, b in zip(on_cpu.parameters(), moved.parameters()):
+        np.testing.assert_array_equal(b.detach().cpu().numpy(), a.numpy())
+    ours, reference = opt.state_dict(), cpu_opt.state_dict()
+    for pos, entry in reference["state"].items():
+        for key, value in entry.items():
+            got = ours["state"][pos][key]
+            assert type(got) is type(value)  # host arrays in the state dict, whatever the device
+            np.testing.assert_array_equal(got, value)
+    fresh = getattr(optim, name)(moved.parameters(), **kwargs)
+    fresh.load_state_dict(ours)  # host arrays load onto the device
+    for model, o in ((on_cpu, cpu_opt), (moved, fresh)):
+        o.zero_grad()
+        _host_gradients(list(model.parameters()))
+        o.step()
+    for a, b in zip(on_cpu.parameters(), moved.parameters()):
+        np.testing.assert_array_equal(b.detach().cpu().numpy(), a.numpy())
+
+
+def test_parameters_on_two_devices_in_one_group_are_refused_naming_both():
+    params = [ds.zeros(2, requires_grad=True), ds.zeros(2, device="strict", requires_grad=True)]
+    with pytest.raises(RuntimeError, match=r"different devices \(cpu, strict\)"):
+        optim.SGD(params, lr=0.1)

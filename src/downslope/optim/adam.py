@@ -26,7 +26,7 @@ def _weight_decay(decoupled: bool) -> T.GradientTransformation:
     inner = T.add_decayed_weights(from_group("weight_decay"))
 
     def update(g: np.ndarray, state: Any, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, Any]:
-        if bool(ctx.group.get("decoupled_weight_decay", False)) == decoupled:
+        if bool(ctx.group.get("decoupled_weight_decay", False)) == decoupled:  # host: a group's flag
             return inner.update(g, state, params, ctx)
         return g, state
 

@@ -3,15 +3,22 @@
 Each parameter's ``.data`` is re-pointed to a view of the buffer, so the model sees every update
 without copies; a step gathers the gradients with one ``np.concatenate`` and runs the group's
 transform over the whole buffer (or over the gathered subset of parameters that have a gradient).
+
+The buffer lives on the parameters' device (it is made with their array namespace), and follows
+them when the model moves (``model.to("cuda")`` after the optimizer was built). The per-parameter
+step counts are host bookkeeping (a few integers), never read back from the device.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 
-from ..errors import StateError
+from ..backend import namespace_of
+from ..devices import device_of, is_array, to_device
+from ..errors import DeviceError, StateError
 from ..tensor import Tensor
 from .transforms import GradientTransformation, StepContext
 
@@ -27,7 +34,7 @@ def state_slots(state: Any) -> list[dict[str, np.ndarray]]:
 
 def _gather_state(state: Any, idx: np.ndarray, size: int) -> Any:
     if isinstance(state, dict):
-        return {k: (v[idx] if isinstance(v, np.ndarray) and v.shape == (size,) else v) for k, v in state.items()}
+        return {k: (v[idx] if is_array(v) and v.shape == (size,) else v) for k, v in state.items()}
     if isinstance(state, tuple):
         return tuple(_gather_state(s, idx, size) for s in state)
     return state
@@ -36,7 +43,7 @@ def _gather_state(state: Any, idx: np.ndarray, size: int) -> Any:
 def _scatter_state(full: Any, sub: Any, idx: np.ndarray, like: np.ndarray) -> Any:
     if isinstance(full, dict) and isinstance(sub, dict):
         for k, v in sub.items():
-            if isinstance(v, np.ndarray) and v.shape == idx.shape:
+            if is_array(v) and v.shape == idx.shape:
                 target = full.get(k)
                 if target is None:
                     target = np.zeros_like(like)
@@ -50,6 +57,20 @@ def _scatter_state(full: Any, sub: Any, idx: np.ndarray, like: np.ndarray) -> An
     return sub
 
 
+def _map_arrays(state: Any, fn: Any) -> Any:
+    """``state`` (dicts and tuples of arrays and scalars) with ``fn`` applied to every array."""
+    if isinstance(state, dict):
+        return {k: (fn(v) if is_array(v) else _map_arrays(v, fn)) for k, v in state.items()}
+    if isinstance(state, tuple):
+        return tuple(_map_arrays(s, fn) for s in state)
+    return state
+
+
+def _on(like: Any, host: np.ndarray) -> Any:
+    """The host array ``host`` on ``like``'s device (the per-element step counts of an uneven step)."""
+    return host if type(like) is np.ndarray else to_device(host, device_of(like))
+
+
 class FlatBucket:
     """Parameters of one group and one dtype, stored in one flat buffer, with their state."""
 
@@ -57,9 +78,15 @@ class FlatBucket:
         self.params = params
         self.shapes = [p.array.shape for p in params]
         self.sizes = [int(p.array.size) for p in params]
-        self.offsets = np.cumsum([0, *self.sizes]).tolist()
+        self.offsets = [0, *itertools.accumulate(self.sizes)]
         self.dtype = params[0].array.dtype
-        self.flat = np.empty(self.offsets[-1], self.dtype)
+        where = {str(device_of(p.array)) for p in params}
+        if len(where) > 1:
+            raise DeviceError(
+                f"optimizer: the parameters of a group live on different devices ({', '.join(sorted(where))}); "
+                "move the whole model with model.to(device) first"
+            )
+        self.flat = namespace_of(params[0].array).empty(self.offsets[-1], self.dtype)
         self.views: list[np.ndarray] = []
         for p, start, stop in zip(params, self.offsets[:-1], self.offsets[1:]):
             self.flat[start:stop] = p.array.reshape(-1)
@@ -68,13 +95,20 @@ class FlatBucket:
             self.views.append(view)
         self.grad = np.empty_like(self.flat)
         self.state = transform.init(self.flat)
-        self.steps = np.zeros(len(params), np.int64)
+        self.steps = np.zeros(len(params), np.int64)  # host: per-parameter step counts (bookkeeping)
         self.uniform = True  # every parameter has taken the same number of steps (the usual case)
         self.count = 0
         self.scratch: dict[Any, np.ndarray] = {}
 
     def sync(self) -> None:
         """Copy back any parameter whose ``.data`` was replaced (not written in place) since the last step."""
+        first = self.params[0].array
+        if (
+            first is not self.views[0]
+            and type(first) is not type(self.flat)
+            and device_of(first) != device_of(self.flat)
+        ):
+            self.move(first)  # the model moved to another device (model.to) after the optimizer was built
         for i, (p, view) in enumerate(zip(self.params, self.views)):
             if p.array is not view:
                 new = p.array
@@ -90,6 +124,18 @@ class FlatBucket:
                     )
                 view[...] = new
                 p.array = view
+
+    def move(self, like: Any) -> None:
+        """Move the buffer, its state and its views to the device of the array ``like`` (the model moved)."""
+        target = device_of(like)
+        self.flat = to_device(self.flat, target)
+        self.grad = np.empty_like(self.flat)
+        self.state = _map_arrays(self.state, lambda a: to_device(a, target))
+        self.scratch = {}
+        self.views = [
+            self.flat[start:stop].reshape(shape)
+            for start, stop, shape in zip(self.offsets, self.offsets[1:], self.shapes)
+        ]
 
     def gather_grads(self) -> tuple[np.ndarray | None, list[int] | None]:
         """The flat gradient (all parameters, or only those with a gradient, listed in the second item)."""
@@ -114,7 +160,8 @@ class FlatBucket:
         return np.concatenate(grads).astype(self.dtype, copy=False), present
 
     def element_index(self, present: list[int]) -> np.ndarray:
-        return np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in present])
+        # host: an index array, copied to the device by the indexing (only when some parameter has no gradient)
+        return np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in present])  # host: see above
 
     def apply(
         self, transform: GradientTransformation, group: dict[str, Any], g: np.ndarray, present: list[int] | None
@@ -122,11 +169,11 @@ class FlatBucket:
         if present is None:
             self.steps += 1
             if not self.uniform:  # only after some parameter missed a step: have they caught up?
-                self.uniform = bool((self.steps == self.steps[0]).all())
+                self.uniform = bool((self.steps == self.steps[0]).all())  # host: steps are host integers
             if self.uniform:
                 step: Any = int(self.steps[0])
             else:
-                step = np.repeat(self.steps.astype(self.dtype), self.sizes)
+                step = _on(self.flat, np.repeat(self.steps.astype(self.dtype), self.sizes))
             ctx = StepContext(group, step, self.count)
             ctx.keep_scratch(self.scratch)
             updates, self.state = transform.update(g, self.state, self.flat, ctx)
@@ -139,7 +186,7 @@ class FlatBucket:
             if sub_steps.min() == sub_steps.max():
                 step = int(sub_steps[0])
             else:
-                step = np.repeat(sub_steps.astype(self.dtype), [self.sizes[i] for i in present])
+                step = _on(self.flat, np.repeat(sub_steps.astype(self.dtype), [self.sizes[i] for i in present]))
             ctx = StepContext(group, step, self.count)
             sub_params = self.flat[idx]
             sub_state = _gather_state(self.state, idx, self.flat.size)

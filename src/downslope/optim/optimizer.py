@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import numpy as np
 
 from ..autograd import enable_grad, no_grad
+from ..devices import device_of, is_array, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor
 from .buckets import FlatBucket, state_slots
-from .transforms import GradientTransformation, global_norm, scale_to_max_norm_
+from .transforms import GradientTransformation, clip_to_max_norm_
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -141,10 +142,11 @@ class Optimizer:
         if clip_value is not None:
             check_nonnegative(name, "clip_value", clip_value)
         self.defaults: dict[str, Any] = dict(defaults)
-        self.clip_norm = None if clip_norm is None else float(clip_norm)
-        self.clip_value = None if clip_value is None else float(clip_value)
-        self.error_if_nonfinite = bool(options.get("error_if_nonfinite", False))
-        self.flat = bool(options.get("flat", True))
+        # host: hyperparameters, read once when the optimizer is built
+        self.clip_norm = None if clip_norm is None else float(clip_norm)  # host: see above
+        self.clip_value = None if clip_value is None else float(clip_value)  # host: see above
+        self.error_if_nonfinite = bool(options.get("error_if_nonfinite", False))  # host: see above
+        self.flat = bool(options.get("flat", True))  # host: see above
         self._transform = transform if transform is not None else self._make_transform()
         if not isinstance(self._transform, GradientTransformation):
             raise ArgumentTypeError(
@@ -264,7 +266,7 @@ class Optimizer:
             >>> opt.step(); sched.step(); opt.current_lrs()
             [0.05]
         """
-        return [float(group["lr"]) for group in self.param_groups]
+        return [float(group["lr"]) for group in self.param_groups]  # host: Python numbers in the groups
 
     def get_lr(self) -> list[float]:
         """Deprecated name of :meth:`current_lrs` (PyTorch's ``get_lr`` is a scheduler's formula for
@@ -291,7 +293,7 @@ class Optimizer:
                 elif p.grad.array.flags.writeable:
                     p.grad.array.fill(0)
                 else:
-                    p.grad.array = np.zeros_like(p.grad.array)
+                    p.grad.array = np.zeros_like(p.grad.array)  # dispatches: stays on the device
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()``'s loss if a closure is given."""
@@ -317,7 +319,7 @@ class Optimizer:
         name = type(self).__name__
         if self.error_if_nonfinite:
             for g in grads:
-                if not np.isfinite(g).all():
+                if not bool(to_host(np.isfinite(g).all())):  # host: the user asked for this check every step
                     raise StateError(
                         f"{name}: a gradient holds NaN or inf, so clipping cannot make the step safe "
                         "(error_if_nonfinite=True); check the loss and the learning rate"
@@ -326,7 +328,7 @@ class Optimizer:
             for g in grads:
                 np.clip(g, -self.clip_value, self.clip_value, out=g)
         if self.clip_norm is not None:
-            scale_to_max_norm_(grads, self.clip_norm, global_norm(grads))
+            clip_to_max_norm_(grads, self.clip_norm)
 
     # -------------------------------------------------------------- state
     def _positions(self) -> list[tuple[int, FlatBucket, int]]:
@@ -382,9 +384,9 @@ class Optimizer:
         start, stop = b.offsets[j], b.offsets[j + 1]
         for name, (si, key) in names.items():
             arr = slots[si].get(key) if si < len(slots) else None
-            if isinstance(arr, np.ndarray) and arr.shape == b.flat.shape:
+            if arr is not None and is_array(arr) and arr.shape == b.flat.shape:
                 piece = arr[start:stop].reshape(b.shapes[j])
-                entry[name] = piece.copy() if copy else piece
+                entry[name] = to_host(piece).copy() if copy else piece  # state_dict holds host arrays
         return entry
 
     def state_dict(self) -> dict[str, Any]:
@@ -484,7 +486,7 @@ class Optimizer:
                     raise ArgumentError(
                         f"{name}.load_state_dict: the saved state has a transform slot {si} this optimizer lacks"
                     )
-                arr = np.asarray(entry[key_name])
+                arr = to_device(entry[key_name], device_of(b.flat))
                 if arr.size != stop - start:
                     raise ShapeError(
                         f"{name}.load_state_dict: state {key_name!r} of parameter {pos} has {arr.size} elements, "
@@ -509,7 +511,7 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, tuple):
         return [_jsonable(x) for x in v]
     if isinstance(v, (np.floating, np.integer, np.bool_)):
-        return v.item()
+        return v.item()  # host: a NumPy scalar hyperparameter made JSON-able
     return v
 
 

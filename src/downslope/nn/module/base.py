@@ -509,7 +509,7 @@ class Module:
             >>> nn.Linear(2, 2).to("cpu").to(ds.float64).weight.dtype
             dtype('float64')
         """
-        from ...device import check_cpu, is_device_like
+        from ...device import is_device_like
 
         where = f"{type(self).__name__}.to"
         unknown = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format", "copy"}
@@ -529,9 +529,22 @@ class Module:
             else:
                 dtype = arg
         if device is not None:
-            check_cpu(device, where)
+            self._move(device, where)
         if dtype is not None:
             self._cast(dtype, where)
+        return self
+
+    def _move(self: M, device: Any, where: str) -> M:
+        """Move every parameter, gradient and buffer to ``device`` in place: the Parameter objects stay
+        the same, so an optimizer built before or after sees them (its flat buffers follow on its next step)."""
+        from ...device import resolve
+        from ...devices import to_device
+
+        target = resolve(device, where)
+        for t in [*self.parameters(), *self.buffers()]:
+            t.array = to_device(t.array, target)
+            if t.grad is not None:
+                t.grad.array = to_device(t.grad.array, target)
         return self
 
     def _cast(self: M, dtype: Any, where: str) -> M:
@@ -549,15 +562,12 @@ class Module:
         return self
 
     def cpu(self: M) -> M:
-        """The module itself: its weights already live in host memory (NumPy arrays)."""
-        return self
+        """The module itself, its parameters and buffers moved to host memory (in place)."""
+        return self._move("cpu", f"{type(self).__name__}.cpu")
 
     def cuda(self: M, device: Any = None) -> M:
-        """Refused: downslope computes on the CPU only (``torch.cuda.is_available()`` is False here)."""
-        from ...device import check_cpu
-
-        check_cpu("cuda" if device is None else device, f"{type(self).__name__}.cuda")
-        return self
+        """The module itself, moved in place to a CUDA GPU (CuPy); a clear error when there is none."""
+        return self._move("cuda" if device is None else device, f"{type(self).__name__}.cuda")
 
     def type(self: M, dst_type: Any) -> M:
         """Cast every floating parameter and buffer to ``dst_type`` (a dtype)."""

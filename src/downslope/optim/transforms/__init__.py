@@ -54,7 +54,14 @@ from .base import (
     identity,
     update_once,
 )
-from .clipping import clip, clip_by_global_norm, global_norm, scale_to_max_norm_
+from .clipping import (
+    clip,
+    clip_by_global_norm,
+    clip_to_max_norm_,
+    global_norm,
+    global_norm_on_device,
+    scale_to_max_norm_,
+)
 from .momentum import trace
 from .simple import add_decayed_weights, negate_if, scale, scale_by_lr
 
@@ -67,8 +74,10 @@ __all__ = [
     "chain",
     "clip",
     "clip_by_global_norm",
+    "clip_to_max_norm_",
     "from_group",
     "global_norm",
+    "global_norm_on_device",
     "hyper",
     "identity",
     "negate_if",

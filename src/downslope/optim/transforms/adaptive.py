@@ -275,7 +275,7 @@ def scale_by_asgd(
         tmp -= ax
         tmp *= mu
         ax += tmp
-        step = np.asarray(ctx.step, dtype=np.float64)
+        step = np.float64(ctx.step) if _is_scalar_step(ctx.step) else ctx.step.astype(np.float64)
         eta[...] = rate / (1 + decay * rate * step) ** power
         mu[...] = 1.0 / np.maximum(1.0, step - start)
         return g, state

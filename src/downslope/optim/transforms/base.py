@@ -80,7 +80,7 @@ def hyper(value: Any, ctx: StepContext) -> Any:
         v = value
     # Python scalars keep float32 arrays float32 (NumPy's weak scalar rule); np.float64 would not.
     if isinstance(v, (np.floating, np.integer)):
-        v = v.item()
+        v = v.item()  # host: a NumPy scalar hyperparameter, not a device value
     return v
 
 
@@ -148,8 +148,9 @@ def update_once(
         >>> T.update_once(T.scale_by_lr(0.1), [1.0, -2.0])
         array([-0.1,  0.2])
     """
-    g = np.array(grads, dtype=np.float64 if not isinstance(grads, np.ndarray) else grads.dtype)
-    p = np.zeros_like(g) if params is None else np.asarray(params, dtype=g.dtype)
+    # host: a helper to show a rule on Python lists (documentation, not a training step)
+    g = np.array(grads, dtype=np.float64 if not isinstance(grads, np.ndarray) else grads.dtype)  # host: see above
+    p = np.zeros_like(g) if params is None else np.asarray(params, dtype=g.dtype)  # host: see above
     updates, _ = transform.update(g, transform.init(p), p, StepContext(group or {}, step, step - 1))
     return updates
 

@@ -1,6 +1,12 @@
-"""Clipping: per coordinate (clip) and by the global norm (clip_by_global_norm). The total norm and
-PyTorch's clipping coefficient are defined once, in :mod:`downslope.nn.utils` (global_norm,
-scale_to_max_norm_), beside clip_grad_norm_."""
+"""Clipping: per coordinate (clip) and by the global norm (clip_by_global_norm).
+
+The total norm and PyTorch's clipping coefficient are those of :mod:`downslope.nn.utils`
+(global_norm, scale_to_max_norm_, beside clip_grad_norm_), computed here without leaving the
+arrays' device: the norm stays a 0-d array and the coefficient is applied as ``min(coef, 1)``, so a
+step on a GPU never waits for the host. The arithmetic is the same, in the same order (float64
+sum of per-array float32 dot products, the coefficient cast to the arrays' dtype), so the results
+are bit-identical to the host versions.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ...nn.utils import global_norm, scale_to_max_norm_
+from ...nn.utils import global_norm, scale_to_max_norm_  # noqa: F401  (re-exported by transforms)
 from .base import (
     GradientTransformation,
     State,
@@ -46,7 +52,33 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
     """
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
-        scale_to_max_norm_([g], hyper(max_norm, ctx), global_norm([g]))
+        clip_to_max_norm_([g], hyper(max_norm, ctx))
         return g, state
 
     return GradientTransformation(_no_state, update)
+
+
+def global_norm_on_device(arrays: list[Any]) -> Any:
+    """The 2-norm of all ``arrays`` taken together, as a 0-d float64 array on their device.
+
+    Example:
+        >>> import numpy as np
+        >>> float(global_norm_on_device([np.array([3.0], np.float32), np.array([4.0], np.float32)]))
+        5.0
+    """
+    total: Any = 0.0
+    for a in arrays:
+        flat = a.reshape(-1)
+        total = total + np.dot(flat, flat).astype(np.float64)
+    return np.sqrt(total)
+
+
+def clip_to_max_norm_(arrays: list[Any], max_norm: float) -> None:
+    """Multiply ``arrays`` in place by PyTorch's coefficient ``max_norm / (norm + 1e-6)`` when it is
+    below 1 (the same numbers as nn.utils.scale_to_max_norm_, with no host round-trip)."""
+    if not arrays:
+        return
+    coef = np.minimum(max_norm / (global_norm_on_device(arrays) + 1e-6), 1.0)
+    with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in PyTorch
+        for a in arrays:
+            a *= coef.astype(a.dtype)

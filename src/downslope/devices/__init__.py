@@ -1,0 +1,102 @@
+"""Where arrays live: the host (NumPy), a CUDA GPU (CuPy, optional), or the strict test stand-in.
+
+``ds.device`` (``downslope/device.py``) is the user's description of a device; this package maps
+arrays to devices and moves arrays between them. CuPy is imported only when a CUDA device is asked
+for, so ``import downslope`` never imports it.
+
+- ``"cpu"``: NumPy arrays.
+- ``"cuda"`` / ``"cuda:N"``: CuPy arrays on GPU N (``pip install "downslope[cuda]"``).
+- ``"strict"``: for tests only. :mod:`downslope.devices.strict` wraps NumPy and refuses every
+  implicit host conversion, as CuPy does, so the CPU test suite proves that no op bypasses the
+  data's array namespace.
+
+Example:
+    >>> import numpy as np
+    >>> from downslope import devices
+    >>> a = devices.to_device(np.ones(2, np.float32), "strict")
+    >>> str(devices.device_of(a)), devices.to_host(a).tolist()
+    ('strict', [1.0, 1.0])
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from ..device import CPU, STRICT, device
+from ..errors import StateError
+from .strict import StrictArray
+
+
+@functools.lru_cache(maxsize=1)
+def cupy_module() -> Any:
+    """The ``cupy`` module if it imports and sees at least one GPU, else None (asked once per process)."""
+    try:
+        import cupy  # type: ignore[import-not-found, unused-ignore]
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return None
+    except Exception:  # no CuPy, no driver, no device: all mean "no CUDA here"
+        return None
+    return cupy
+
+
+def device_of(array: Any) -> device:
+    """The device an array lives on (host data, including Python scalars, is on the CPU)."""
+    if isinstance(array, np.ndarray):
+        return CPU
+    if isinstance(array, StrictArray):
+        return STRICT
+    if type(array).__module__.startswith("cupy"):
+        return device("cuda", int(array.device.id))
+    return CPU
+
+
+def is_array(value: Any) -> bool:
+    """Whether ``value`` is an array of any device (NumPy, CuPy or the stand-in), not a scalar."""
+    return isinstance(value, (np.ndarray, StrictArray)) or type(value).__module__.startswith("cupy")
+
+
+def to_host(array: Any) -> np.ndarray:
+    """A host NumPy array with ``array``'s values (the array itself when it is already one)."""
+    if isinstance(array, np.ndarray):
+        return array
+    if isinstance(array, StrictArray) or type(array).__module__.startswith("cupy"):
+        return array.get()
+    return np.asarray(array)
+
+
+def to_device(array: Any, target: Any) -> Any:
+    """``array`` copied to ``target`` (a device or its name); the array itself when it is already there."""
+    d = target if isinstance(target, device) else device(target)
+    if device_of(array) == d or (d.type == "cuda" and d.index is None and device_of(array).type == "cuda"):
+        return array
+    host = to_host(array)
+    if d.type == "cpu":
+        return host
+    if d.type == "strict":
+        return StrictArray(host.copy())
+    if d.type == "cuda":
+        cupy = cupy_module()
+        if cupy is None:
+            raise StateError(unavailable_message(d, "to()"))
+        with cupy.cuda.Device(d.index or 0):
+            return cupy.asarray(host)
+    raise StateError(unavailable_message(d, "to()"))
+
+
+def unavailable_message(d: device, where: str) -> str:
+    if d.type == "cuda":
+        return (
+            f"{where}: device {str(d)!r} is not available: CuPy is not installed or sees no GPU "
+            "(pip install 'downslope[cuda]'; ds.cuda.is_available() is False); use 'cpu'"
+        )
+    return (
+        f"{where}: device {str(d)!r} is not available; downslope computes on the CPU (NumPy) or a CUDA GPU "
+        "(CuPy), so use 'cpu' or 'cuda'"
+    )
+
+
+__all__ = ["StrictArray", "cupy_module", "device_of", "is_array", "to_device", "to_host", "unavailable_message"]

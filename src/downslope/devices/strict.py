@@ -1,0 +1,420 @@
+"""A strict CPU stand-in for a GPU array library (testing only).
+
+``StrictArray`` wraps a NumPy array and behaves like a CuPy array as far as downslope's code can
+tell: NumPy's functions and ufuncs dispatch to it (NEP-13 ``__array_ufunc__``, NEP-18
+``__array_function__``) and give stand-in arrays back, views share memory, reductions give 0-d
+arrays rather than host scalars, and ``.get()`` copies to the host. Everything CuPy refuses or pays
+a device-to-host transfer for is refused here with a TypeError:
+
+- implicit conversion to a host array (``np.asarray(x)``, ``np.array(x)``: ``__array__``);
+- ``float(x)``, ``int(x)``, ``bool(x)``, ``x.item()``, ``x.tolist()`` (a hidden synchronisation);
+- mixing with a host ``np.ndarray`` that is not 0-d in one ufunc or array function (the host array
+  was made with ``np.zeros(...)`` and friends instead of ``xp.zeros(...)`` from the data's namespace).
+
+So running the test suite on the ``"strict"`` device proves, without a GPU, that no op, layer or
+optimizer bypasses the array namespace of its data. It is not meant for real work: it is NumPy with
+a wrapper around every call, and slower.
+
+Example:
+    >>> from downslope.devices import strict
+    >>> x = strict.asarray([1.0, 2.0])
+    >>> float((x * 2).sum().get())
+    6.0
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentTypeError
+
+_IMPLICIT = (
+    "Implicit conversion to a NumPy array is not allowed (strict device stand-in, like CuPy). "
+    "Please use `.get()` to construct a NumPy array explicitly, or take the namespace from the data "
+    "(downslope.backend.namespace_of(array))."
+)
+
+
+def _transfer_error(what: str) -> ArgumentTypeError:
+    return ArgumentTypeError(
+        f"{what} of a strict-device array: implicit device->host transfer (a GPU would synchronise here); "
+        "keep the value on the device, or copy it explicitly with .get() where the host needs it"
+    )
+
+
+def _mixing_error(where: str, host: np.ndarray) -> ArgumentTypeError:
+    return ArgumentTypeError(
+        "Expected all tensors to be on the same device, but found at least two devices, strict and cpu! "
+        f"({where}: a strict-device array mixed with a host numpy.ndarray of shape {host.shape} "
+        f"(dtype {host.dtype}); on CuPy this is 'Unsupported type <class 'numpy.ndarray'>'. Create arrays with "
+        "the data's namespace (xp = downslope.backend.namespace_of(x); xp.zeros(...)) or np.zeros_like(x))"
+    )
+
+
+def _unwrap(obj: Any, where: str) -> Any:
+    """The NumPy values inside ``obj`` (recursing into lists, tuples and dicts), refusing host arrays."""
+    if isinstance(obj, StrictArray):
+        return obj._a
+    if isinstance(obj, np.ndarray):
+        if obj.ndim != 0:
+            raise _mixing_error(where, obj)
+        return obj
+    if isinstance(obj, (list, tuple)):
+        items = [_unwrap(o, where) for o in obj]
+        return type(obj)(items) if isinstance(obj, list) else tuple(items)
+    if isinstance(obj, dict):
+        return {k: _unwrap(v, where) for k, v in obj.items()}
+    return obj
+
+
+def _wrap(obj: Any) -> Any:
+    """Stand-in arrays for the NumPy results in ``obj`` (host scalars become 0-d arrays, as on CuPy)."""
+    if isinstance(obj, np.ndarray):
+        return StrictArray(obj)
+    if isinstance(obj, np.generic):
+        return StrictArray(np.asarray(obj))
+    if isinstance(obj, tuple):
+        return tuple(_wrap(o) for o in obj)
+    if isinstance(obj, list):
+        return [_wrap(o) for o in obj]
+    return obj
+
+
+def _index(key: Any) -> Any:
+    """An index with stand-in arrays unwrapped (host index arrays are allowed: CuPy copies them over)."""
+    if isinstance(key, StrictArray):
+        return key._a
+    if isinstance(key, tuple):
+        return tuple(k._a if isinstance(k, StrictArray) else k for k in key)
+    return key
+
+
+def _into(ufunc: Any, target: StrictArray, other: Any) -> Any:
+    """``target op= other`` written into ``target``'s own memory."""
+    out: Any = (target,)
+    return ufunc(target, other, out=out)
+
+
+# The ndarray methods CuPy's ndarray has (the ones that stay on the device); each is NumPy's, rewrapped.
+_METHODS = frozenset(
+    "all any argmax argmin argpartition argsort astype clip compress conj conjugate copy cumprod cumsum diagonal "
+    "dot fill flatten max mean min nonzero partition prod put ravel repeat reshape round sort squeeze std sum "
+    "swapaxes take trace transpose var view".split()
+)
+# Attributes read as they are (metadata, no values).
+_ATTRIBUTES = frozenset("shape dtype ndim size itemsize nbytes strides flags".split())
+
+
+class StrictArray:
+    """A NumPy array behind a CuPy-like wall (see the module docstring). ``.get()`` is the way out."""
+
+    __slots__ = ("_a",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._a = array
+
+    # ------------------------------------------------------------------ the protocols
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        where = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        args = _unwrap(inputs, where)
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = _unwrap(out, where)
+        for key in ("where",):
+            if key in kwargs:
+                kwargs[key] = _unwrap(kwargs[key], where)
+        result = getattr(ufunc, method)(*args, **kwargs)
+        if out is not None:
+            return out[0] if isinstance(out, tuple) and len(out) == 1 else out
+        return _wrap(result)
+
+    def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
+        where = f"numpy.{func.__name__}"
+        result = func(*_unwrap(args, where), **_unwrap(kwargs, where))
+        out = kwargs.get("out")
+        if isinstance(out, StrictArray):
+            return out
+        return _wrap(result)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise ArgumentTypeError(_IMPLICIT)
+
+    # ------------------------------------------------------------------ explicit transfer
+    def get(self) -> np.ndarray:
+        """A host copy (CuPy's ``ndarray.get``)."""
+        return self._a.copy()
+
+    # ------------------------------------------------------------------ implicit transfers: refused
+    def __float__(self) -> float:
+        raise _transfer_error("float()")
+
+    def __int__(self) -> int:
+        raise _transfer_error("int()")
+
+    def __index__(self) -> int:
+        raise _transfer_error("operator.index()")
+
+    def __bool__(self) -> bool:
+        raise _transfer_error("bool()")
+
+    def __complex__(self) -> complex:
+        raise _transfer_error("complex()")
+
+    def item(self, *args: Any) -> Any:
+        raise _transfer_error(".item()")
+
+    def tolist(self) -> Any:
+        raise _transfer_error(".tolist()")
+
+    def tobytes(self, *args: Any, **kwargs: Any) -> bytes:
+        raise _transfer_error(".tobytes()")
+
+    def __iter__(self) -> Any:
+        if self._a.ndim == 0:
+            raise ArgumentTypeError("iteration over a 0-d array")
+        return (StrictArray(row) if isinstance(row, np.ndarray) else StrictArray(np.asarray(row)) for row in self._a)
+
+    # ------------------------------------------------------------------ metadata and methods
+    def __getattr__(self, name: str) -> Any:
+        if name in _ATTRIBUTES:
+            return getattr(self._a, name)
+        if name in _METHODS:
+            method = getattr(self._a, name)
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                return _wrap(method(*_unwrap(args, f"ndarray.{name}"), **_unwrap(kwargs, f"ndarray.{name}")))
+
+            return call
+        raise AttributeError(f"'StrictArray' object has no attribute {name!r} (CuPy's ndarray has none either)")
+
+    @property
+    def T(self) -> StrictArray:  # noqa: N802  (ndarray's name)
+        return StrictArray(self._a.T)
+
+    @property
+    def mT(self) -> StrictArray:  # noqa: N802
+        return StrictArray(np.swapaxes(self._a, -1, -2))
+
+    @property
+    def base(self) -> StrictArray | None:
+        return None if self._a.base is None else StrictArray(self._a.base)
+
+    @property
+    def device(self) -> str:
+        return "strict"
+
+    def __len__(self) -> int:
+        return len(self._a)
+
+    def __repr__(self) -> str:
+        return "strict_array(" + np.array2string(self._a, separator=", ") + f", dtype={self._a.dtype})"
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getitem__(self, key: Any) -> StrictArray:
+        return _wrap(self._a[_index(key)])
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._a[_index(key)] = _unwrap(value, "__setitem__")
+
+    # ------------------------------------------------------------------ operators (through the ufuncs)
+    def __add__(self, o: Any) -> Any:
+        return np.add(self, o)
+
+    def __radd__(self, o: Any) -> Any:
+        return np.add(o, self)
+
+    def __sub__(self, o: Any) -> Any:
+        return np.subtract(self, o)
+
+    def __rsub__(self, o: Any) -> Any:
+        return np.subtract(o, self)
+
+    def __mul__(self, o: Any) -> Any:
+        return np.multiply(self, o)
+
+    def __rmul__(self, o: Any) -> Any:
+        return np.multiply(o, self)
+
+    def __truediv__(self, o: Any) -> Any:
+        return np.true_divide(self, o)
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return np.true_divide(o, self)
+
+    def __floordiv__(self, o: Any) -> Any:
+        return np.floor_divide(self, o)
+
+    def __rfloordiv__(self, o: Any) -> Any:
+        return np.floor_divide(o, self)
+
+    def __mod__(self, o: Any) -> Any:
+        return np.remainder(self, o)
+
+    def __rmod__(self, o: Any) -> Any:
+        return np.remainder(o, self)
+
+    def __pow__(self, o: Any) -> Any:
+        return np.power(self, o)
+
+    def __rpow__(self, o: Any) -> Any:
+        return np.power(o, self)
+
+    def __matmul__(self, o: Any) -> Any:
+        return np.matmul(self, o)
+
+    def __rmatmul__(self, o: Any) -> Any:
+        return np.matmul(o, self)
+
+    def __and__(self, o: Any) -> Any:
+        return np.bitwise_and(self, o)
+
+    def __rand__(self, o: Any) -> Any:
+        return np.bitwise_and(o, self)
+
+    def __or__(self, o: Any) -> Any:
+        return np.bitwise_or(self, o)
+
+    def __ror__(self, o: Any) -> Any:
+        return np.bitwise_or(o, self)
+
+    def __xor__(self, o: Any) -> Any:
+        return np.bitwise_xor(self, o)
+
+    def __rxor__(self, o: Any) -> Any:
+        return np.bitwise_xor(o, self)
+
+    def __lshift__(self, o: Any) -> Any:
+        return np.left_shift(self, o)
+
+    def __rshift__(self, o: Any) -> Any:
+        return np.right_shift(self, o)
+
+    def __neg__(self) -> Any:
+        return np.negative(self)
+
+    def __pos__(self) -> Any:
+        return np.positive(self)
+
+    def __abs__(self) -> Any:
+        return np.absolute(self)
+
+    def __invert__(self) -> Any:
+        return np.invert(self)
+
+    def __lt__(self, o: Any) -> Any:
+        return np.less(self, o)
+
+    def __le__(self, o: Any) -> Any:
+        return np.less_equal(self, o)
+
+    def __gt__(self, o: Any) -> Any:
+        return np.greater(self, o)
+
+    def __ge__(self, o: Any) -> Any:
+        return np.greater_equal(self, o)
+
+    def __eq__(self, o: Any) -> Any:
+        return np.equal(self, o)
+
+    def __ne__(self, o: Any) -> Any:
+        return np.not_equal(self, o)
+
+    def __iadd__(self, o: Any) -> Any:
+        return _into(np.add, self, o)
+
+    def __isub__(self, o: Any) -> Any:
+        return _into(np.subtract, self, o)
+
+    def __imul__(self, o: Any) -> Any:
+        return _into(np.multiply, self, o)
+
+    def __itruediv__(self, o: Any) -> Any:
+        return _into(np.true_divide, self, o)
+
+    def __ifloordiv__(self, o: Any) -> Any:
+        return _into(np.floor_divide, self, o)
+
+    def __ipow__(self, o: Any) -> Any:
+        return _into(np.power, self, o)
+
+    def __imod__(self, o: Any) -> Any:
+        return _into(np.remainder, self, o)
+
+    def __iand__(self, o: Any) -> Any:
+        return _into(np.bitwise_and, self, o)
+
+    def __ior__(self, o: Any) -> Any:
+        return _into(np.bitwise_or, self, o)
+
+    def __ixor__(self, o: Any) -> Any:
+        return _into(np.bitwise_xor, self, o)
+
+
+# ---------------------------------------------------------------------- the namespace (like ``cupy``)
+
+
+def asarray(obj: Any, dtype: Any = None) -> StrictArray:
+    """Host data (or a stand-in array) as a stand-in array: the explicit host->device copy."""
+    if isinstance(obj, StrictArray):
+        return obj if dtype is None or obj._a.dtype == np.dtype(dtype) else StrictArray(obj._a.astype(dtype))
+    return StrictArray(np.array(obj, dtype=dtype, copy=True))
+
+
+def array(obj: Any, dtype: Any = None, copy: bool = True) -> StrictArray:
+    if isinstance(obj, StrictArray):
+        return StrictArray(obj._a.astype(dtype or obj._a.dtype, copy=copy))
+    return StrictArray(np.array(obj, dtype=dtype, copy=True))
+
+
+def asnumpy(a: Any) -> np.ndarray:
+    """A host copy of ``a`` (``cupy.asnumpy``); host data comes back as an array."""
+    return a.get() if isinstance(a, StrictArray) else np.asarray(a)
+
+
+def _creator(fn: Any) -> Any:
+    def make(*args: Any, **kwargs: Any) -> Any:
+        return _wrap(fn(*_unwrap(args, fn.__name__), **_unwrap(kwargs, fn.__name__)))
+
+    make.__name__ = fn.__name__
+    make.__doc__ = f"numpy.{fn.__name__}, giving a strict-device array."
+    return make
+
+
+zeros = _creator(np.zeros)
+empty = _creator(np.zeros)  # zeros: uninitialised memory would make tests irreproducible
+ones = _creator(np.ones)
+full = _creator(np.full)
+arange = _creator(np.arange)
+eye = _creator(np.eye)
+linspace = _creator(np.linspace)
+zeros_like = np.zeros_like
+empty_like = np.empty_like
+ones_like = np.ones_like
+full_like = np.full_like
+ndarray = StrictArray
+
+
+class Generator:
+    """``cupy.random.Generator``-like: draws on the host generator, returns stand-in arrays."""
+
+    def __init__(self, bit_generator: Any = None) -> None:
+        self._g = np.random.Generator(bit_generator if bit_generator is not None else np.random.PCG64())
+
+    def __getattr__(self, name: str) -> Any:
+        return _creator(getattr(self._g, name))
+
+
+random = types.SimpleNamespace(
+    Generator=Generator,
+    default_rng=lambda seed=None: Generator(np.random.PCG64(seed)),
+)
+
+
+def __getattr__(name: str) -> Any:
+    """Any other NumPy function: it dispatches on its stand-in arguments; results come back wrapped."""
+    fn = getattr(np, name)
+    return _creator(fn) if callable(fn) and not isinstance(fn, type) else fn

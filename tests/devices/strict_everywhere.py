@@ -1,0 +1,78 @@
+"""A pytest plugin that reruns existing tests with every tensor on the strict device (a measuring tool).
+
+Loaded with ``-p``, it makes ``ds.tensor``, ``ds.as_tensor`` and ``ds.from_numpy`` put their data on
+the ``"strict"`` stand-in for a GPU, moves a module there on its first call, and lets ``.numpy()``
+copy to the host (so the tests' comparisons still work). Every op, layer and loss a test runs then
+meets device arrays, and each failure is logged with the last line of downslope's code it passed
+through, which is where the data's namespace was bypassed:
+
+    PYTHONPATH=$PWD/src:$PWD/tests/devices STRICT_LOG=/tmp/strict.tsv \\
+        python -m pytest -p strict_everywhere -m "not slow" --tb=no tests/test_ops.py tests/nn
+
+``STRICT_LOG`` gets one line per test: file, outcome and (for failures) the source line. Hypothesis
+runs few examples and does not shrink, so failing property tests stay quick. Importing this module
+changes nothing; only loading it as a plugin does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+
+def pytest_configure(config: Any) -> None:
+    import downslope as ds
+    from downslope import nn
+    from downslope.devices import to_device, to_host
+
+    tensor_module = sys.modules["downslope.tensor"]
+    make_tensor, make_as_tensor = tensor_module.tensor, tensor_module.as_tensor
+
+    def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False, **kw: Any) -> Any:
+        return make_tensor(data, dtype=dtype, device=device or "strict", requires_grad=requires_grad, **kw)
+
+    def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Any:
+        return make_as_tensor(data, dtype=dtype, device=device or "strict")
+
+    def from_numpy(array: Any, requires_grad: bool = False) -> Any:
+        t = tensor_module._wrap(to_device(array, "strict"))
+        return t.requires_grad_(True) if requires_grad else t
+
+    for module in (ds, tensor_module):
+        module.tensor, module.as_tensor = tensor, as_tensor
+    ds.from_numpy = from_numpy
+    tensor_module.Tensor.numpy = lambda self: to_host(self.array)
+    tensor_module.Tensor.__array__ = lambda self, dtype=None, copy=None: np.asarray(to_host(self.array), dtype=dtype)
+    call = nn.Module.__call__
+
+    def on_strict(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(type(t.array) is np.ndarray for t in [*self.parameters(), *self.buffers()]):
+            self.to("strict")
+        return call(self, *args, **kwargs)
+
+    nn.Module.__call__ = on_strict
+    try:
+        from hypothesis import Phase, settings
+
+        settings.register_profile("strict_everywhere", max_examples=3, phases=[Phase.explicit, Phase.generate])
+        settings.load_profile("strict_everywhere")
+    except ImportError:
+        pass
+
+
+def pytest_runtest_makereport(item: Any, call: Any) -> None:
+    log = os.environ.get("STRICT_LOG")
+    if call.when != "call" or not log:
+        return
+    where = ""
+    if call.excinfo is not None:
+        for entry in call.excinfo.traceback:
+            path = str(entry.path)
+            if "/src/downslope/" in path and "/devices/strict.py" not in path:
+                where = f"{path.split('/src/downslope/')[1]}:{entry.lineno + 1}"
+    outcome = "passed" if call.excinfo is None else "failed"
+    with open(log, "a") as f:
+        f.write(f"{item.nodeid.split('::')[0]}\t{outcome}\t{where}\n")
