@@ -38,7 +38,7 @@ def pytest_configure(config: Any) -> None:
         return make_as_tensor(data, dtype=dtype, device=device or "strict")
 
     def from_numpy(array: Any, requires_grad: bool = False) -> Any:
-        t = tensor_module._wrap(to_device(array, "strict"))
+        t = tensor_module.wrap_array(to_device(array, "strict"))
         return t.requires_grad_(True) if requires_grad else t
 
     for module in (ds, tensor_module):

@@ -95,14 +95,14 @@ def test_moving_is_recorded_so_the_gradient_moves_back():
 
 
 def test_an_op_recording_inputs_from_two_devices_names_both():
-    from downslope.tensor import _node
+    from downslope.tensor import record_op
 
     a = ds.tensor([1.0, 2.0], requires_grad=True)
     b = ds.tensor([1.0, 2.0], device="strict")
     with pytest.raises(RuntimeError, match="same device, but found at least two devices, strict and cpu"):
-        _node(b.array + b.array, (a, b), lambda *args: None)
+        record_op(b.array + b.array, (a, b), lambda *args: None)
     scalar = ds.tensor(2.0, requires_grad=True)  # a 0-d host tensor may join a device op, as in torch
-    assert _node(b.array * 2.0, (scalar, b), lambda *args: None).requires_grad
+    assert record_op(b.array * 2.0, (scalar, b), lambda *args: None).requires_grad
 
 
 def test_cuda_is_refused_clearly_without_cupy_and_cupy_is_never_imported_by_import_downslope():
