@@ -201,85 +201,98 @@ def _lstm_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
 
 
 # ---------------------------------------------------------------------- GRU
+# Gate-major like the LSTM: per step W_hh (3H, H) @ h.T (H, N), so r, z and n are contiguous (H, N)
+# blocks of the step's (3H, N) block.
 def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped-def]
     length, batch, _ = x.shape
     size = h0.shape[-1]
     dt = x.dtype
     scale = _gate_scale((0, 1), 3, size, dt)  # r, z are sigmoid gates; n is tanh
-    acts = _input_projection(x, w_ih, b_ih, scale)  # becomes r, z, n step by step
-    w_hh_t = (w_hh * scale[:, None]).T
-    b_hh_s = None if b_hh is None else b_hh * scale
-    packed = np.empty((length + 1, batch, size), dtype=dt)
-    packed[0] = h0
-    hn = _workspace.take((length, batch, size), dt)  # W_hn h + b_hn, which the gradient of r needs
-    rec = np.empty((batch, 3 * size), dtype=dt)
+    acts = _workspace.take((length, 3 * size, batch), dt)  # the input projection, then r, z, n step by step
+    np.matmul(w_ih * scale[:, None], x.transpose(0, 2, 1), out=acts)
+    if b_ih is not None:
+        acts += (b_ih * scale)[:, None]
+    w_hh_s = w_hh * scale[:, None]
+    b_hh_block = None if b_hh is None else np.repeat((b_hh * scale)[:, None], batch, axis=1)
+    states = _workspace.take((length + 1, size, batch), dt)  # h0.T, h_1.T .. h_L.T
+    states[0] = h0.T
+    hn = _workspace.take((length, size, batch), dt)  # W_hn h + b_hn, which the gradient of r needs
+    rec = np.empty((3 * size, batch), dtype=dt)
     for t in range(length):
         a = acts[t]
-        h = packed[t]
-        np.matmul(h, w_hh_t, out=rec)
-        if b_hh_s is not None:
-            rec += b_hh_s
-        rz = a[:, : 2 * size]
-        rz += rec[:, : 2 * size]
+        h = states[t]
+        np.matmul(w_hh_s, h, out=rec)
+        if b_hh_block is not None:
+            rec += b_hh_block
+        rz = a[: 2 * size]
+        rz += rec[: 2 * size]
         np.tanh(rz, out=rz)
         rz *= 0.5
         rz += 0.5
-        n = a[:, 2 * size :]
-        np.multiply(rz[:, :size], rec[:, 2 * size :], out=hn[t])
+        n = a[2 * size :]
+        np.multiply(rz[:size], rec[2 * size :], out=hn[t])
         n += hn[t]
         np.tanh(n, out=n)
-        hn[t] = rec[:, 2 * size :]
-        out = packed[t + 1]
+        hn[t] = rec[2 * size :]
+        out = states[t + 1]
         np.subtract(h, n, out=out)
-        out *= rz[:, size:]
+        out *= rz[size:]
         out += n
-    return packed, (_workspace.Lease(acts), _workspace.Lease(hn))
+    packed = np.empty((length + 1, batch, size), dtype=dt)
+    np.copyto(packed, states.transpose(0, 2, 1))
+    return packed, tuple(_workspace.Lease(a) for a in (acts, hn, states))
 
 
 def _gru_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
-    acts, hn = (lease.array for lease in saved)
-    length, batch, rows = acts.shape
+    acts, hn, states = (lease.array for lease in saved)
+    length, rows, batch = acts.shape
     size = rows // 3
-    a3 = acts.reshape(length, batch, 3, size)
-    r, z, n = a3[:, :, 0], a3[:, :, 1], a3[:, :, 2]
+    dt = acts.dtype
+    r, z, n = acts[:, :size], acts[:, size : 2 * size], acts[:, 2 * size :]
     # With dh the gradient reaching h_t: dn_pre = dh (1-z)(1-n^2) =: dh * fn; dr_pre = dh * fn hn r(1-r);
     # dz_pre = dh (h_prev - n) z(1-z); d(W_hn h + b_hn) = dh * fn r; dh_prev = dGh @ W_hh + dh z.
-    dt = acts.dtype
     fn = _workspace.take(n.shape, dt)
     np.multiply(n, n, out=fn)
     np.subtract(1, fn, out=fn)
-    one_minus_z = _workspace.take(z.shape, dt)
-    np.subtract(1, z, out=one_minus_z)
-    fn *= one_minus_z
-    factors = _workspace.take((length, batch, 3, size), dt)
-    fr, fz, fh = factors[:, :, 0], factors[:, :, 1], factors[:, :, 2]
+    scratch = _workspace.take(z.shape, dt)
+    np.subtract(1, z, out=scratch)
+    fn *= scratch
+    factors = _workspace.take((length, 3 * size, batch), dt)  # rows: r, z, W_hn h + b_hn
+    fr, fz, fh = factors[:, :size], factors[:, size : 2 * size], factors[:, 2 * size :]
     np.subtract(1, r, out=fr)
     fr *= r
     fr *= hn
     fr *= fn
-    np.multiply(z, one_minus_z, out=fz)
-    np.subtract(packed[:length], n, out=one_minus_z)
-    fz *= one_minus_z
+    np.multiply(z, scratch, out=fz)
+    np.subtract(states[:length], n, out=scratch)
+    fz *= scratch
     np.multiply(fn, r, out=fh)
-    dgh = _workspace.take(acts.shape, dt)  # gradient of the recurrent pre-activations (r, z, W_hn h + b_hn)
-    d3 = dgh.reshape(length, batch, 3, size)
-    dgi_n = _workspace.take((length, batch, size), dt)
-    dh = np.empty((batch, size), dtype=acts.dtype)
+    dgh = _workspace.take((length, 3 * size, batch), dt)  # gradient of the recurrent pre-activations
+    dgi_n = _workspace.take((length, size, batch), dt)  # the input pre-activations' n part: dn_pre
+    dp_t = _workspace.take((length + 1, size, batch), dt)
+    np.copyto(dp_t, dp.transpose(0, 2, 1))
+    w_hh_t = w_hh.T
+    dh = np.empty((size, batch), dtype=dt)
     tmp = np.empty_like(dh)
     dh_next = np.zeros_like(dh)
     for t in range(length - 1, -1, -1):
-        np.add(dp[t + 1], dh_next, out=dh)
-        np.multiply(dh[:, None, :], factors[t], out=d3[t])
+        np.add(dp_t[t + 1], dh_next, out=dh)
+        np.multiply(dh, factors[t].reshape(3, size, batch), out=dgh[t].reshape(3, size, batch))
         np.multiply(dh, fn[t], out=dgi_n[t])
-        np.matmul(dgh[t], w_hh, out=dh_next)
+        np.matmul(w_hh_t, dgh[t], out=dh_next)
         np.multiply(dh, z[t], out=tmp)
         dh_next += tmp
-    dgi = _workspace.take(acts.shape, dt)  # the input pre-activations share r and z; their n part is dn_pre
-    np.copyto(dgi, dgh)
-    dgi.reshape(length, batch, 3, size)[:, :, 2] = dgi_n
-    _workspace.give(fn, one_minus_z, factors, dgi_n)
-    rows = acts.shape[-1]
-    return dgi.reshape(-1, rows), dgh.reshape(-1, rows), dh_next, None, (dgi, dgh)
+    # As (3H, L*N), time and batch along the columns: the weight gradients are one GEMM each. The input
+    # pre-activations share r and z with the recurrent ones; their n part is dn_pre.
+    d_h = _workspace.take((rows, length, batch), dt)
+    np.copyto(d_h, dgh.transpose(1, 0, 2))
+    d_i = _workspace.take((rows, length, batch), dt)
+    np.copyto(d_i[: 2 * size], d_h[: 2 * size])
+    np.copyto(d_i[2 * size :], dgi_n.transpose(1, 0, 2))
+    _workspace.give(fn, scratch, factors, dgh, dgi_n, dp_t)
+    flat_i = d_i.reshape(rows, length * batch).T  # (L*N, 3H), column-major
+    flat_h = d_h.reshape(rows, length * batch).T
+    return flat_i, flat_h, np.ascontiguousarray(dh_next.T), None, (d_i, d_h)
 
 
 # ---------------------------------------------------------------------- Elman RNN
