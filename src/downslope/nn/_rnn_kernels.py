@@ -4,13 +4,18 @@ Unrolled into basic ops, a 50-step LSTM records ~20 graph nodes per step, and ea
 gradient rule allocates its own temporaries; the Python overhead then costs more than the
 arithmetic. Here the sequence is one node:
 
-* forward: the input projection of every time step is ONE matrix product ``X (L*N, I) @ W_ih.T``;
-  per step there is only the recurrent product ``h @ W_hh.T`` and one fused gate computation,
-  written into preallocated ``(L, N, ...)`` buffers (no allocation inside the loop);
+* forward: the input projection of every time step is ONE (batched) matrix product with W_ih;
+  per step there is only the recurrent product and one fused gate computation, written into
+  preallocated buffers (no allocation inside the loop);
 * backward through time, in the same node: the per-step derivative factors of the gates are
   computed for all steps at once (long vectorised passes), so that each step's loop body is the
-  recurrent product ``dG @ W_hh`` and two or three multiply-adds; the weight gradients are then
-  ONE matrix product each over all steps (``dG.T @ H_prev`` and ``dG.T @ X``).
+  recurrent product with W_hh and two or three multiply-adds; the weight gradients are then ONE
+  matrix product each over all steps (``dG.T @ H_prev`` and ``dG.T @ X``).
+
+The LSTM and GRU run "gate-major": per step ``W_hh (G*H, H) @ h.T (H, N)``, so each gate of a step
+is a contiguous (H, N) block (NumPy's element-wise ops on the strided gate slices of the
+``(N, G*H)`` layout took ~4x as long). One transposing copy at the end of each pass puts the
+results back in PyTorch's layouts; the Elman RNN, which has no gate slices, keeps ``(N, H)``.
 
 The sigmoid gates use ``sigmoid(a) = (1 + tanh(a / 2)) / 2``: the rows of the weights and biases
 that feed sigmoid gates are halved once per call (exact in floating point), so a single ``tanh``
@@ -22,8 +27,8 @@ order, which is reversed time for the backward direction of a bidirectional laye
 layer reads the output sequence, ``h_n`` and ``c_n`` from it by slicing.
 
 The gradient rule is NumPy code (not recorded), so double backward (``create_graph=True``)
-through a recurrent layer raises a clear error; the ``*Cell`` layers are written with basic ops
-and support it.
+through a recurrent layer raises a clear error; the ``*Cell`` layers support it (their fused rule
+is rewritten with differentiable ops under ``create_graph``).
 
 Gate order and formulas follow PyTorch: LSTM (i, f, g, o), GRU (r, z, n) with
 ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`` and ``h' = (1 - z) * n + z * h``.
