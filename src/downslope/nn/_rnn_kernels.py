@@ -124,10 +124,10 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped
     # gates[t] (4H, N): the scaled input projection of step t, then the gate activations.
     gates = _workspace.take((length, 4 * size, batch), dt)
     np.matmul(w_ih * scale[:, None], x.transpose(0, 2, 1), out=gates)
-    if b_ih is not None:
-        gates += ((b_ih + b_hh) * scale)[:, None]
-    w_hh_s = w_hh * scale[:, None]
     scale_block = np.repeat(scale[:, None], batch, axis=1)
+    if b_ih is not None:  # added as a (4H, N) block: a (4H, 1) column broadcast took 3.5x as long
+        gates += scale_block * (b_ih + b_hh)[:, None]
+    w_hh_s = w_hh * scale[:, None]
     shift_block = 1 - scale_block  # sigmoid(a) = tanh(a/2) * 0.5 + 0.5; tanh gates: * 1 + 0
     states = _workspace.take((length + 2, size, batch), dt)  # h0.T, h_1.T .. h_L.T, c_L.T
     states[0] = h0.T
@@ -215,8 +215,8 @@ def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped-def]
     scale = _gate_scale((0, 1), 3, size, dt)  # r, z are sigmoid gates; n is tanh
     acts = _workspace.take((length, 3 * size, batch), dt)  # the input projection, then r, z, n step by step
     np.matmul(w_ih * scale[:, None], x.transpose(0, 2, 1), out=acts)
-    if b_ih is not None:
-        acts += (b_ih * scale)[:, None]
+    if b_ih is not None:  # added as a (3H, N) block, much faster than a (3H, 1) column broadcast
+        acts += np.repeat((b_ih * scale)[:, None], batch, axis=1)
     w_hh_s = w_hh * scale[:, None]
     b_hh_block = None if b_hh is None else np.repeat((b_hh * scale)[:, None], batch, axis=1)
     states = _workspace.take((length + 1, size, batch), dt)  # h0.T, h_1.T .. h_L.T
