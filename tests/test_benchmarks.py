@@ -72,3 +72,10 @@ def test_read_tables_benchmark_runs_in_quick_mode() -> None:
     ]:
         assert text in out, f"read_tables.py --quick did not print {text!r}:\n{out}"
     assert "failed" not in out and "timed out" not in out, out
+
+
+def test_rnn_cells_benchmark_runs_in_quick_mode() -> None:
+    pytest.importorskip("torch")
+    out = run_quick("rnn_cells.py")
+    for text in ["BLAS:", "LSTMCell loop", "downslope", "torch", "ratio downslope/torch"]:
+        assert text in out, f"rnn_cells.py --quick did not print {text!r}:\n{out}"
