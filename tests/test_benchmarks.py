@@ -74,6 +74,7 @@ def test_read_tables_benchmark_runs_in_quick_mode() -> None:
     assert "failed" not in out and "timed out" not in out, out
 
 
+@pytest.mark.slow
 def test_rnn_cells_benchmark_runs_in_quick_mode() -> None:
     pytest.importorskip("torch")
     out = run_quick("rnn_cells.py")
