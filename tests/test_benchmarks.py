@@ -81,3 +81,11 @@ def test_gpu_benchmark_says_so_and_exits_cleanly_without_a_gpu() -> None:
         pytest.skip("a GPU is present: run benchmarks/gpu.py itself")
     out = run_quick("gpu.py")
     assert "no CUDA GPU here" in out and 'pip install "downslope[cuda]"' in out, out
+
+
+@pytest.mark.slow
+def test_rnn_cells_benchmark_runs_in_quick_mode() -> None:
+    pytest.importorskip("torch")
+    out = run_quick("rnn_cells.py")
+    for text in ["BLAS:", "LSTMCell loop", "downslope", "torch", "ratio downslope/torch"]:
+        assert text in out, f"rnn_cells.py --quick did not print {text!r}:\n{out}"

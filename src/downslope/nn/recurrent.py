@@ -3,9 +3,11 @@
 The sequence layers run each (layer, direction) as ONE fused op over the whole sequence, with
 its backward through time written by hand (``_rnn_kernels``: one GEMM for the input projection of
 all steps, one recurrent GEMM and one fused gate computation per step); it is checked against
-PyTorch and by finite differences. The ``*Cell`` layers are written with the basic ops (the fused
-``linear``, sigmoid, tanh, indexing), so a Python loop over a cell is the engine walking the
-unrolled graph, double backward included.
+PyTorch and by finite differences. ``LSTMCell`` and ``GRUCell`` run one step as one fused node
+(``_rnn_cells``), so a Python loop over a cell records one node per step; under ``create_graph``
+their rule is the same formula written with differentiable ops, so double backward works.
+``RNNCell`` is the basic-op step below (the fused ``linear`` and the activation); the basic-op
+LSTM and GRU steps serve packed sequences.
 
 Parameter names, shapes, gate order and initialization follow PyTorch, so a ``state_dict`` copies
 across in either direction:
@@ -33,6 +35,7 @@ from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
 from . import functional as F
 from . import init
+from ._rnn_cells import gru_cell, lstm_cell
 from ._rnn_kernels import rnn_sequence
 from .module import Module, Parameter
 from .utils.rnn import PackedSequence
@@ -146,16 +149,16 @@ class RNNBase(Module):
                 setattr(
                     self,
                     f"weight_ih_l{layer}{suffix}",
-                    Parameter(np.empty((gate_rows, layer_input), dtype=dt), dtype=dt),
+                    Parameter(np.zeros((gate_rows, layer_input), dtype=dt), dtype=dt),
                 )
                 setattr(
                     self,
                     f"weight_hh_l{layer}{suffix}",
-                    Parameter(np.empty((gate_rows, self.hidden_size), dtype=dt), dtype=dt),
+                    Parameter(np.zeros((gate_rows, self.hidden_size), dtype=dt), dtype=dt),
                 )
                 if self.bias:
-                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(np.empty((gate_rows,), dtype=dt), dtype=dt))
-                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(np.empty((gate_rows,), dtype=dt), dtype=dt))
+                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(np.zeros((gate_rows,), dtype=dt), dtype=dt))
+                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(np.zeros((gate_rows,), dtype=dt), dtype=dt))
         self._step = _step_function(mode)
         self.reset_parameters()
 
@@ -185,7 +188,7 @@ class RNNBase(Module):
         count = expected[0]
         if hx is None:
             zeros = np.zeros(expected[1:], dtype=like.dtype)
-            z = Tensor(zeros)
+            z = Tensor(zeros, dtype=like.dtype)  # the input's dtype, float64 included
             return [(z, z) if self.mode == "LSTM" else z for _ in range(count)]
         if self.mode == "LSTM":
             if not (isinstance(hx, tuple) and len(hx) == 2):
@@ -425,11 +428,11 @@ class RNNCellBase(Module):
         self.bias = bool(bias)
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         rows = _GATES[mode] * self.hidden_size
-        self.weight_ih = Parameter(np.empty((rows, self.input_size), dtype=dt), dtype=dt)
-        self.weight_hh = Parameter(np.empty((rows, self.hidden_size), dtype=dt), dtype=dt)
+        self.weight_ih = Parameter(np.zeros((rows, self.input_size), dtype=dt), dtype=dt)
+        self.weight_hh = Parameter(np.zeros((rows, self.hidden_size), dtype=dt), dtype=dt)
         if self.bias:
-            self.bias_ih: Parameter | None = Parameter(np.empty((rows,), dtype=dt), dtype=dt)
-            self.bias_hh: Parameter | None = Parameter(np.empty((rows,), dtype=dt), dtype=dt)
+            self.bias_ih: Parameter | None = Parameter(np.zeros((rows,), dtype=dt), dtype=dt)
+            self.bias_hh: Parameter | None = Parameter(np.zeros((rows,), dtype=dt), dtype=dt)
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
@@ -460,7 +463,7 @@ class RNNCellBase(Module):
         expected = (x.shape[0], self.hidden_size)
         parts = hx if isinstance(hx, tuple) else (hx,)
         if hx is None:
-            zeros = Tensor(np.zeros(expected, dtype=x.dtype))
+            zeros = Tensor(np.zeros(expected, dtype=x.dtype), dtype=x.dtype)
             return x, ((zeros, zeros) if self.mode == "LSTM" else zeros), unbatched
         if self.mode == "LSTM" and not (isinstance(hx, tuple) and len(hx) == 2):
             raise ArgumentTypeError(f"{name}: the state must be a tuple (h, c), got {type(hx).__name__}")
@@ -476,7 +479,14 @@ class RNNCellBase(Module):
 
     def forward(self, input: Tensor, hx: Any = None) -> Any:
         x, state, unbatched = self._check(input, hx)
-        out = self._step(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        if self.mode == "LSTM":  # one fused node per step (see _rnn_cells), sliced into (h', c')
+            packed = lstm_cell(x, state[0], state[1], *weights)
+            out: Any = (packed[0], packed[1])
+        elif self.mode == "GRU":
+            out = gru_cell(x, state, *weights)
+        else:
+            out = self._step(x, state, *weights)
         if unbatched:
             return tuple(ops.squeeze(t, 0) for t in out) if isinstance(out, tuple) else ops.squeeze(out, 0)
         return out
