@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import namespace_of
 from ..tensor import Tensor, record_op
 
 __all__ = ["gru_cell", "lstm_cell"]
@@ -94,7 +95,7 @@ def lstm_cell(
     np.multiply(i, g, out=gh[:size])
     c_new += gh[:size]
     tanh_c = np.tanh(c_new)
-    out = np.empty((2,) + h.shape, dtype=gates.dtype)
+    out = namespace_of(gates).empty((2,) + h.shape, dtype=gates.dtype)
     np.multiply(o, tanh_c, out=out[0].T)
     np.copyto(out[1].T, c_new)
     return record_op(out, parents, _lstm_cell_vjp, (has_bias, gates, tanh_c))
@@ -164,7 +165,7 @@ def gru_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | No
     np.tanh(n, out=n)
     diff = np.subtract(h.array.T, n)
     diff *= rz[size:]
-    out = np.empty(h.shape, dtype=acts.dtype)
+    out = namespace_of(acts).empty(h.shape, dtype=acts.dtype)
     np.add(diff, n, out=out.T)
     return record_op(out, parents, _gru_cell_vjp, (has_bias, acts, hn))
 
