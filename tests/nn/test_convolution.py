@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import downslope as ds
+from downslope.nn import _conv_kernels
 from downslope.nn import convolution as C
 
 torch = pytest.importorskip("torch")
@@ -461,7 +462,7 @@ def test_conv2d_retained_graph_gives_the_same_gradients_twice():
 def test_conv2d_over_batch_chunks_matches_torch(check_op, monkeypatch, chunk_bytes, groups, stride, padding):
     """Large batches run in chunks of the batch (bounded im2col memory); a tiny chunk budget makes
     these small cases run one image (or a few) at a time, uneven last chunk included."""
-    monkeypatch.setattr(C, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(_conv_kernels, "CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(10)
     arrays = [_randn(rng, 7, 4, 6, 5), _randn(rng, 6, 4 // groups, 3, 2), _randn(rng, 6)]
     kwargs = dict(stride=stride, padding=padding, groups=groups)
