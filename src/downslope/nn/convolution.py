@@ -41,7 +41,7 @@ from ._conv_args import _conv_pads as _conv_pads
 from ._conv_args import _pool_args as _pool_args
 from ._conv_args import _positive as _positive
 from ._conv_args import _tuple as _tuple
-from ._conv_kernels import _conv2d_forward, _conv2d_vjp
+from ._conv_kernels import _conv2d_vjp, conv2d_forward
 from .module import Module, Parameter
 from .pooling import AdaptiveAvgPool1d as AdaptiveAvgPool1d
 from .pooling import AdaptiveAvgPool2d as AdaptiveAvgPool2d
@@ -192,8 +192,8 @@ def _conv2d(
             raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
         parents = (x, w, b)
     geometry = (st, pads, dil, groups, (oh, ow))
-    out = _conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry)
-    return _node(out, parents, _conv2d_vjp, geometry)
+    out, saved = conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry)
+    return _node(out, parents, _conv2d_vjp, saved)
 
 
 # ---------------------------------------------------------------------- modules

@@ -28,7 +28,7 @@ from .. import ops
 from ..autograd import is_grad_enabled
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, _node, _wrap
-from . import _workspace
+from . import _jit, _workspace
 from ._conv_args import IntOr2, _as_tensor, _batched, _check_floating, _pool_args
 from ._conv_kernels import _borrow_padded, _channel_major, _give_padded
 from .module import Module
@@ -196,6 +196,11 @@ def _max_pool2d(
     # the (C, N, H, W) array it is in memory, and the result keeps that layout.
     swap = _channel_major(x.array)
     native = x.array.transpose(1, 0, 2, 3) if swap else x.array
+    if not return_indices and (k, s, pads, d) == ((2, 2), (2, 2), (0, 0, 0, 0), (1, 1)) and (h, w) == (2 * oh, 2 * ow):
+        jit = _jit.kernels()
+        if jit is not None:  # the compiled 2x2 kernel: one pass, the winner's position kept per window
+            out, at = jit.max_pool_2x2(native)
+            return _node(_swap01(out, swap), (x,), _max_pool_2x2_vjp, (jit, at, swap)), None
     xp, borrowed = _borrow_padded(native, pads, fill=-np.inf)
     geometry = (s, d, (oh, ow))
     stacked = _stacked_windows(xp, k, geometry)
@@ -252,6 +257,13 @@ def _max_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-de
     gxp = _scatter_windows(grad, (a, b, h + top + bottom, w + left + right), k, geometry)
     _workspace.give(grad)
     return (_swap01(gxp[:, :, top : top + h, left : left + w], swap),)
+
+
+def _max_pool_2x2_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    if xp.differentiable:
+        raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")
+    jit, at, swap = saved
+    return (_swap01(jit.max_unpool_2x2(_swap01(g, swap), at), swap),)
 
 
 def _avg_divisor(size: int, kernel: int, stride: int, pad: int, out: int, count_include_pad: bool) -> np.ndarray:
