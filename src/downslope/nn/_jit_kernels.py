@@ -295,15 +295,17 @@ def winograd_tiles(oh: int, ow: int) -> tuple[int, int]:
 
 
 def winograd_weight(w: np.ndarray) -> np.ndarray:
-    """U (16, C_out, C_in) = G w G^T for (C_out, C_in, 3, 3) ``w``, computed in float64."""
-    u = np.einsum("ap,ocpq,bq->aboc", _G, w.astype(np.float64), _G)
-    return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]), dtype=w.dtype)
+    """U (16, C_out, C_in) = G w G^T for (C_out, C_in, 3, 3) ``w``."""
+    g = _G.astype(w.dtype)
+    u = np.matmul(np.matmul(g, w), g.T)  # (C_out, C_in, 4, 4)
+    return np.ascontiguousarray(u.reshape(w.shape[0], w.shape[1], 16).transpose(2, 0, 1))
 
 
 def winograd_weight_adjoint(du: np.ndarray, c_out: int, c_in: int) -> np.ndarray:
     """dw (C_out, C_in, 3, 3) = G^T dU G, the adjoint of :func:`winograd_weight`."""
-    d = du.reshape(4, 4, c_out, c_in).astype(np.float64)
-    return np.einsum("ap,aboc,bq->ocpq", _G, d, _G).astype(du.dtype)
+    g = _G.astype(du.dtype)
+    d = du.transpose(1, 2, 0).reshape(c_out, c_in, 4, 4)
+    return np.matmul(np.matmul(g.T, d), g)
 
 
 def winograd_input(x: np.ndarray, top: int, left: int, th: int, tw: int, out: np.ndarray) -> np.ndarray:
