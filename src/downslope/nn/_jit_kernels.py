@@ -155,13 +155,14 @@ def _wino_input(x, v, top, left, th, tw):  # type: ignore[no-untyped-def]
 def _wino_output(m, y, bias, has_bias, th, tw):  # type: ignore[no-untyped-def]
     """y[n, o, 2ti + r, 2tj + s] = (A^T M A)[r, s] (+ bias[o]) where it lies inside ``y``."""
     n_, o_, oh, ow = y.shape
-    plane = np.empty((2 * th, 2 * tw), dtype=y.dtype)
     for o in range(o_):
         add = bias[o] if has_bias else 0
         for n in range(n_):
             base = n * th * tw
             for ti in range(th):
+                r0 = 2 * ti
                 for tj in range(tw):
+                    s0 = 2 * tj
                     col = base + ti * tw + tj
                     # rows: t = A^T M
                     t00 = m[0, o, col] + m[4, o, col] + m[8, o, col]
@@ -172,14 +173,14 @@ def _wino_output(m, y, bias, has_bias, th, tw):  # type: ignore[no-untyped-def]
                     t11 = m[5, o, col] - m[9, o, col] - m[13, o, col]
                     t12 = m[6, o, col] - m[10, o, col] - m[14, o, col]
                     t13 = m[7, o, col] - m[11, o, col] - m[15, o, col]
-                    # columns: Y = t A
-                    plane[2 * ti, 2 * tj] = t00 + t01 + t02 + add
-                    plane[2 * ti, 2 * tj + 1] = t01 - t02 - t03 + add
-                    plane[2 * ti + 1, 2 * tj] = t10 + t11 + t12 + add
-                    plane[2 * ti + 1, 2 * tj + 1] = t11 - t12 - t13 + add
-            for r in range(oh):
-                for s in range(ow):
-                    y[n, o, r, s] = plane[r, s]
+                    # columns: Y = t A, written where the 2x2 tile lies inside the output
+                    y[n, o, r0, s0] = t00 + t01 + t02 + add
+                    if s0 + 1 < ow:
+                        y[n, o, r0, s0 + 1] = t01 - t02 - t03 + add
+                    if r0 + 1 < oh:
+                        y[n, o, r0 + 1, s0] = t10 + t11 + t12 + add
+                        if s0 + 1 < ow:
+                            y[n, o, r0 + 1, s0 + 1] = t11 - t12 - t13 + add
 
 
 @_jit
