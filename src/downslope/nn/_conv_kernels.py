@@ -33,7 +33,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ..errors import StateError
 from . import _jit, _workspace
@@ -249,8 +248,7 @@ def _planes(buffer: np.ndarray, channels: int, cols: int) -> np.ndarray:
     once, and planes a power of two apart (e.g. 32 channels x 256 tiles) would all fall on the
     same cache sets (measured: 7x slower transforms on 16x16 maps)."""
     stride = channels * cols + 64 // buffer.itemsize
-    size = buffer.itemsize
-    return as_strided(buffer, (16, channels, cols), (stride * size, cols * size, size), writeable=True)
+    return buffer[: 16 * stride].reshape(16, stride)[:, : channels * cols].reshape(16, channels, cols)
 
 
 def _planes_size(channels: int, cols: int, itemsize: int) -> int:
@@ -287,7 +285,7 @@ def _winograd_vjp(
     c_out = w.shape[0]
     th, tw = jit.winograd_tiles(oh, ow)
     u_t = u.transpose(0, 2, 1)
-    gb = g.sum(axis=(0, 2, 3)) if len(args) > 2 and needs[2] else None
+    gb = np.zeros(c_out, dtype=np.float64) if len(args) > 2 and needs[2] else None  # summed by the transform
     du = np.zeros((16, c_out, c), dtype=g.dtype) if needs[1] else None
     gx = np.empty((c, n, h, wd), dtype=g.dtype).transpose(1, 0, 2, 3) if needs[0] else None
     chunks = _winograd_chunks(n, max(c, c_out), th * tw, g.dtype.itemsize)
@@ -296,7 +294,7 @@ def _winograd_vjp(
     m_buf = _workspace.take((_planes_size(c_out, size, g.dtype.itemsize),), g.dtype)
     for start, stop in chunks:
         cols = (stop - start) * th * tw
-        dm = jit.winograd_output_adjoint(g[start:stop], th, tw, _planes(m_buf, c_out, cols))
+        dm = jit.winograd_output_adjoint(g[start:stop], th, tw, _planes(m_buf, c_out, cols), gb)
         v = _planes(v_buf, c, cols)
         if du is not None:
             # The chunk's transformed input tiles are rebuilt rather than kept from the forward pass.
@@ -307,4 +305,6 @@ def _winograd_vjp(
             jit.winograd_input_adjoint(v, gx[start:stop], top, left, th, tw)
     _workspace.give(v_buf, m_buf)
     gw = None if du is None else jit.winograd_weight_adjoint(du, c_out, c)
-    return (gx, gw, gb) if len(args) > 2 else (gx, gw)
+    if gb is None:
+        return (gx, gw, None) if len(args) > 2 else (gx, gw)
+    return (gx, gw, gb.astype(g.dtype))

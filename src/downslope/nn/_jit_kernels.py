@@ -183,16 +183,21 @@ def _wino_output(m, y, bias, has_bias, th, tw):  # type: ignore[no-untyped-def]
                             y[n, o, r0 + 1, s0 + 1] = t11 - t12 - t13 + add
 
 
-@_jit
-def _wino_output_adjoint(g, m, th, tw):  # type: ignore[no-untyped-def]
-    """dM = A g A^T per tile: the adjoint of ``_wino_output`` (g outside the output reads as 0)."""
+@_jit_sums
+def _wino_output_adjoint(g, m, gb, need_gb, th, tw):  # type: ignore[no-untyped-def]
+    """dM = A g A^T per tile: the adjoint of ``_wino_output`` (g outside the output reads as 0);
+    adds each output channel's sum of ``g`` (the bias gradient) to ``gb`` when asked."""
     n_, o_, oh, ow = g.shape
     plane = np.zeros((2 * th, 2 * tw), dtype=m.dtype)
     for o in range(o_):
         for n in range(n_):
+            total = 0.0
             for r in range(oh):
                 for s in range(ow):
                     plane[r, s] = g[n, o, r, s]
+                    total += g[n, o, r, s]
+            if need_gb:
+                gb[o] += total
             base = n * th * tw
             for ti in range(th):
                 for tj in range(tw):
@@ -322,8 +327,9 @@ def winograd_output(m: np.ndarray, y: np.ndarray, bias: np.ndarray | None, th: i
     _wino_output(m, y, dummy if bias is None else bias, bias is not None, th, tw)
 
 
-def winograd_output_adjoint(g: np.ndarray, th: int, tw: int, out: np.ndarray) -> np.ndarray:
-    _wino_output_adjoint(g, out, th, tw)
+def winograd_output_adjoint(g: np.ndarray, th: int, tw: int, out: np.ndarray, gb: np.ndarray | None) -> np.ndarray:
+    """Fills ``out`` (16, C_out, tiles) with dM; adds the per-channel sums of ``g`` to float64 ``gb``."""
+    _wino_output_adjoint(g, out, np.zeros(1) if gb is None else gb, gb is not None, th, tw)
     return out
 
 
