@@ -136,7 +136,7 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
     c_out, c_per_group, kh, kw = w.shape
     k = c_per_group * kh * kw
     pixels = oh * ow
-    out = np.empty((groups, c_out // groups, n * pixels), dtype=x.dtype)
+    out = _workspace.lend((groups, c_out // groups, n * pixels), x.dtype)
     w_mat = w.reshape(groups, c_out // groups, k)
     chunks = _batch_chunks(n, groups * k * pixels * x.dtype.itemsize)
     buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype)
@@ -188,7 +188,7 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
     top, bottom, left, right = pads
     if needs[0]:
         # Channel-major, like the output: the previous layers pass it on in that layout.
-        gxp = np.zeros((c, n, h + top + bottom, wd + left + right), dtype=g.dtype)
+        gxp = _workspace.lend_zeros((c, n, h + top + bottom, wd + left + right), g.dtype)
     chunks = _batch_chunks(n, groups * k * pixels * g.dtype.itemsize)
     buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype)
     for start, stop in chunks:
@@ -261,7 +261,7 @@ def _winograd_forward(jit: Any, x: np.ndarray, u: np.ndarray, b: np.ndarray | No
     n, c = x.shape[:2]
     c_out = u.shape[1]
     th, tw = jit.winograd_tiles(oh, ow)
-    out = np.empty((c_out, n, oh, ow), dtype=x.dtype)  # channel-major, as the im2col path returns
+    out = _workspace.lend((c_out, n, oh, ow), x.dtype)  # channel-major, as the im2col path returns
     y = out.transpose(1, 0, 2, 3)
     chunks = _winograd_chunks(n, max(c, c_out), th * tw, x.dtype.itemsize)
     size = (chunks[0][1] - chunks[0][0]) * th * tw
@@ -287,7 +287,7 @@ def _winograd_vjp(
     u_t = u.transpose(0, 2, 1)
     gb = np.zeros(c_out, dtype=np.float64) if len(args) > 2 and needs[2] else None  # summed by the transform
     du = np.zeros((16, c_out, c), dtype=g.dtype) if needs[1] else None
-    gx = np.empty((c, n, h, wd), dtype=g.dtype).transpose(1, 0, 2, 3) if needs[0] else None
+    gx = _workspace.lend((c, n, h, wd), g.dtype).transpose(1, 0, 2, 3) if needs[0] else None
     chunks = _winograd_chunks(n, max(c, c_out), th * tw, g.dtype.itemsize)
     size = (chunks[0][1] - chunks[0][0]) * th * tw
     v_buf = _workspace.take((_planes_size(c, size, g.dtype.itemsize),), g.dtype)

@@ -30,6 +30,8 @@ import math
 import numba
 import numpy as np
 
+from . import _workspace
+
 _jit = numba.njit(cache=True, nogil=True)
 # For loops that sum: reassociation lets LLVM keep several partial sums in vector registers
 # (a sequential float64 sum waits on each addition: measured 3x slower batch norm).
@@ -83,8 +85,8 @@ def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """2x2 max pooling, stride 2, of (N0, N1, H, W) ``x`` with even H and W: (output, the winner's
     position 0-3 in each window, row-major)."""
     n0, n1, h, w = x.shape
-    out = np.empty((n0, n1, h // 2, w // 2), dtype=x.dtype)
-    at = np.empty((n0, n1, h // 2, w // 2), dtype=np.uint8)
+    out = _workspace.lend((n0, n1, h // 2, w // 2), x.dtype)
+    at = _workspace.lend((n0, n1, h // 2, w // 2), np.uint8)
     _max_pool_2x2(x, out, at)
     return out, at
 
@@ -92,7 +94,7 @@ def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def max_unpool_2x2(g: np.ndarray, at: np.ndarray) -> np.ndarray:
     """The input gradient of :func:`max_pool_2x2`: each window's gradient at its winner, zeros elsewhere."""
     n0, n1, oh, ow = g.shape
-    gx = np.empty((n0, n1, 2 * oh, 2 * ow), dtype=g.dtype)
+    gx = _workspace.lend((n0, n1, 2 * oh, 2 * ow), g.dtype)
     _max_unpool_2x2(g, at, gx)
     return gx
 
@@ -369,7 +371,7 @@ def batch_norm_rows(
     """Training-mode batch norm of each row of (C, M) ``rows`` in three passes (statistics in
     float64): fills ``xhat``; returns (out, mean, biased var, 1/std), all in ``rows``' dtype."""
     c = rows.shape[0]
-    out = np.empty(rows.shape, dtype=rows.dtype)
+    out = _workspace.lend(rows.shape, rows.dtype)
     stats = np.empty((3, c), dtype=rows.dtype)
     dummy = np.zeros(1, dtype=rows.dtype)
     _batch_norm_rows(
@@ -404,7 +406,7 @@ def batch_norm_rows_backward(
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(dx or None, sum(g * xhat), sum(g)) per row: ``dx = a * (g - sum(g)/M - xhat * sum(g * xhat)/M)``
     in two passes (sums in float64)."""
-    gx = np.empty(g.shape, dtype=g.dtype) if need_x else np.empty((1, 1), dtype=g.dtype)
+    gx = _workspace.lend(g.shape, g.dtype) if need_x else np.empty((1, 1), dtype=g.dtype)
     sums = np.empty((2, g.shape[0]), dtype=g.dtype)
     _batch_norm_rows_backward(g, xhat, a, gx, sums, need_x)
     return (gx if need_x else None), sums[1], sums[0]

@@ -136,10 +136,11 @@ def _batch_norm_channels(
         _workspace.give(sq)
         inv_std = 1.0 / np.sqrt(var + np.asarray(eps, d.dtype))
         xhat *= inv_std[:, None]
+        out = _workspace.lend(xhat.shape, xhat.dtype)  # the output must not alias the saved xhat
         if weight is None:
-            out = xhat.copy()  # the output must not alias the saved xhat
+            np.copyto(out, xhat)
         else:
-            out = xhat * weight.array[:, None]
+            np.multiply(xhat, weight.array[:, None], out=out)
         if bias is not None:
             out += bias.array[:, None]
     if running_mean is not None and running_var is not None:
@@ -176,7 +177,7 @@ def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-u
     if needs[0]:
         a = inv_std * args[1].reshape(-1) if has_w else inv_std
         m = np.asarray(count, xhat.dtype)
-        gx_rows = g_rows * a[:, None]
+        gx_rows = np.multiply(g_rows, a[:, None], out=_workspace.lend(g_rows.shape, g_rows.dtype))
         np.multiply(xhat, (-a * gw / m)[:, None], out=tmp)
         gx_rows += tmp
         gx_rows += (-a * gb / m)[:, None]

@@ -106,7 +106,7 @@ def _scatter_windows(grad: np.ndarray, padded_shape: tuple[int, ...], k: Any, ge
     # Windows that tile the (padded) input exactly (stride == kernel, e.g. 2x2 pooling of an even
     # map) write every element once: no zero fill needed.
     tiles = (sh, sw) == tuple(k) and (dh, dw) == (1, 1) and padded_shape[2:] == (oh * sh, ow * sw)
-    out = np.empty(padded_shape, dtype=grad.dtype) if tiles else np.zeros(padded_shape, dtype=grad.dtype)
+    out = _workspace.lend(padded_shape, grad.dtype) if tiles else _workspace.lend_zeros(padded_shape, grad.dtype)
     # One pass per kernel offset, each over a whole (N, C, OH, OW) block. (A single assignment into
     # the 6-D strided windows view is 3-4x slower: NumPy then runs its inner loop over the kernel.)
     for offset in range(k[0] * k[1]):
@@ -205,7 +205,7 @@ def _max_pool2d(
     geometry = (s, d, (oh, ow))
     stacked = _stacked_windows(xp, k, geometry)
     _give_padded(xp, borrowed)
-    out = stacked.max(axis=0)  # NaN propagates, as in PyTorch
+    out = np.max(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype))  # NaN propagates
     track = return_indices or (is_grad_enabled() and x.requires_grad)
     first = _first_max_mask(stacked, out) if track else None
     _workspace.give(stacked)
@@ -342,7 +342,7 @@ def _avg_pool2d(
     geometry = (s, (1, 1), (oh, ow))
     stacked = _stacked_windows(xp, k, geometry)
     _give_padded(xp, borrowed)
-    out = stacked.sum(axis=0)
+    out = np.sum(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype))
     _workspace.give(stacked)
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or divisor_override == 0:
