@@ -162,7 +162,7 @@ def lend(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
             _lent_held -= block.nbytes
     if block is None:
         block = np.empty(nbytes, dtype=np.uint8)
-    owner = np.frombuffer(memoryview(block)[:nbytes], dtype=dt)
+    owner = np.frombuffer(block.data, dtype=dt, count=nbytes // dt.itemsize)
     weakref.finalize(owner, _return_lent, block).atexit = False
     return owner.reshape(shape)
 
