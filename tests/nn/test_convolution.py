@@ -10,12 +10,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import downslope as ds
+from downslope.nn import _conv_kernels, _jit
 from downslope.nn import convolution as C
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 SETTINGS = settings(max_examples=25, deadline=None)
+
+
+@pytest.fixture(scope="module", autouse=True, params=["numpy", "jit"])
+def kernels(request):
+    """Every test runs on the NumPy kernels and again on the compiled ones (when numba is installed)."""
+    if request.param == "numpy":
+        with _jit.disabled():
+            yield request.param
+        return
+    if _jit.kernels() is None:
+        pytest.skip("numba is not installed (the jit extra)")
+    yield request.param
 
 
 def _randn(rng: np.random.Generator, *shape: int, dtype=np.float32) -> np.ndarray:
@@ -392,6 +405,36 @@ def test_pool_bad_arguments_raise_clear_errors(call, message):
         call()
 
 
+@pytest.mark.parametrize("kernel", [2, 3, (2, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channel_major", [False, True])
+def test_max_pool2d_tiling_windows_match_torch_with_ties(check_op, kernel, dtype, channel_major):
+    """Windows that tile the input exactly (stride == kernel) take a two-stage path; rounded
+    values make ties common, whose gradient must go to the first maximum in scan order."""
+    x = np.round(np.random.default_rng(3).standard_normal((3, 4, 6, 12)) * 1.5).astype(dtype)
+    # A 1x1 identity convolution first hands pooling the layout a convolution returns: (C, N, H, W) memory.
+    eye = np.eye(4, dtype=dtype).reshape(4, 4, 1, 1)
+
+    def ours(t):
+        return C.max_pool2d(C.conv2d(t, ds.tensor(eye, dtype=dtype)) if channel_major else t, kernel)
+
+    def theirs(t):
+        return TF.max_pool2d(TF.conv2d(t, torch.tensor(eye)) if channel_major else t, kernel)
+
+    check_op(ours, theirs, [x])
+
+
+def test_max_pool2d_tiling_windows_with_nan_match_torch():
+    x = np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4)
+    x[0, 0, 0, 1] = x[0, 0, 1, 1] = x[0, 1, 2, 2] = np.nan
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours, ref = C.max_pool2d(xd, 2), TF.max_pool2d(xt, 2)
+    np.testing.assert_array_equal(ours.numpy(), ref.detach().numpy())
+    ours.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
+
+
 # ---------------------------------------------------------------------- layers chained (channel-major)
 def test_cnn_block_chain_matches_torch(assert_close):
     """Conv -> BatchNorm -> ReLU -> MaxPool -> Conv -> AvgPool -> Flatten -> Linear: a convolution
@@ -461,8 +504,64 @@ def test_conv2d_retained_graph_gives_the_same_gradients_twice():
 def test_conv2d_over_batch_chunks_matches_torch(check_op, monkeypatch, chunk_bytes, groups, stride, padding):
     """Large batches run in chunks of the batch (bounded im2col memory); a tiny chunk budget makes
     these small cases run one image (or a few) at a time, uneven last chunk included."""
-    monkeypatch.setattr(C, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(_conv_kernels, "CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(10)
     arrays = [_randn(rng, 7, 4, 6, 5), _randn(rng, 6, 4 // groups, 3, 2), _randn(rng, 6)]
     kwargs = dict(stride=stride, padding=padding, groups=groups)
     check_op(lambda x, w, b: C.conv2d(x, w, b, **kwargs), lambda x, w, b: TF.conv2d(x, w, b, **kwargs), arrays)
+
+
+# ---------------------------------------------------------------------- 3x3 convolutions wide enough for Winograd
+@pytest.mark.parametrize(
+    "n, c_in, c_out, size, padding, bias",
+    [
+        (3, 16, 16, (6, 6), 1, True),
+        (2, 17, 20, (7, 5), 0, False),
+        (2, 16, 18, (5, 9), 2, True),
+        (1, 20, 16, (8, 8), "same", True),
+        (4, 16, 16, (3, 3), 0, True),
+        (2, 16, 16, (1, 4), (1, 0), False),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wide_3x3_conv2d_matches_torch(check_op, kernels, n, c_in, c_out, size, padding, bias, dtype):
+    """Stride-1 3x3 convolutions with >= WINOGRAD_MIN_CHANNELS channels each: with numba installed
+    they run as Winograd F(2x2, 3x3) (odd sizes leave partial tiles), else as im2col."""
+    rng = np.random.default_rng(c_in + c_out)
+    arrays = [_randn(rng, n, c_in, *size, dtype=dtype), _randn(rng, c_out, c_in, 3, 3, dtype=dtype)]
+    geometry = ((1, 1), (0, 0, 0, 0), (1, 1), 1, (1, 1))
+    chosen = _conv_kernels._winograd_jit(arrays[0], arrays[1], geometry)
+    assert (chosen is not None) == (kernels == "jit")  # the jit run really takes the Winograd path
+    if bias:
+        arrays.append(_randn(rng, c_out, dtype=dtype))
+    check_op(
+        lambda *a: C.conv2d(*a[:2], a[2] if bias else None, padding=padding),
+        lambda *a: TF.conv2d(*a[:2], a[2] if bias else None, padding=padding),
+        arrays,
+    )
+
+
+def test_wide_3x3_conv_chain_over_batch_chunks_matches_torch(assert_close, monkeypatch):
+    """Conv(16->32)-ReLU-MaxPool(2)-Conv(32->16) on channel-major activations, the batch split into
+    several chunks of transformed tiles, values and every gradient against torch."""
+    monkeypatch.setattr(_conv_kernels, "WINOGRAD_CHUNK_BYTES", 16 * 32 * 16 * 4 * 3)  # 3 images a chunk
+    rng = np.random.default_rng(11)
+    x = _randn(rng, 7, 16, 10, 10)
+    torch.manual_seed(1)
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Conv2d(32, 16, 3)
+    )
+    ours = ds.nn.Sequential(
+        ds.nn.Conv2d(16, 32, 3, padding=1), ds.nn.ReLU(), ds.nn.MaxPool2d(2), ds.nn.Conv2d(32, 16, 3)
+    )
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out_d, out_t = ours(xd), theirs(xt)
+    assert_close(out_d.numpy(), out_t.detach().numpy(), np.float32, "output")
+    proj = rng.standard_normal(out_d.shape).astype(np.float32)
+    (out_d * ds.tensor(proj)).sum().backward()
+    (out_t * torch.tensor(proj)).sum().backward()
+    assert_close(xd.grad.numpy(), xt.grad.numpy(), np.float32, "input gradient")
+    mine = dict(ours.named_parameters())
+    for name, p in theirs.named_parameters():
+        assert_close(mine[name].grad.numpy(), p.grad.numpy(), np.float32, f"{name}.grad")

@@ -11,8 +11,21 @@ import pytest
 import downslope as ds
 import downslope.nn.functional as F
 from downslope import nn
+from downslope.nn import _jit
 
 torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module", autouse=True, params=["numpy", "jit"])
+def kernels(request: Any) -> Any:
+    """Every test runs on the NumPy kernels and again on the compiled ones (when numba is installed)."""
+    if request.param == "numpy":
+        with _jit.disabled():
+            yield request.param
+        return
+    if _jit.kernels() is None:
+        pytest.skip("numba is not installed (the jit extra)")
+    yield request.param
 
 
 def copy_into_torch(ours: nn.Module, ref: Any) -> None:

@@ -62,3 +62,26 @@ def test_kept_blocks_are_bounded(monkeypatch):
     assert _shares(_workspace.take((18,), np.float32), blocks[1])
     assert _shares(_workspace.take((28,), np.float32), blocks[2])
     assert not _shares(_workspace.take((10,), np.float32), blocks[0])
+
+
+def test_a_lent_array_comes_back_only_when_its_last_view_is_gone():
+    big = (_workspace.LEND_MIN_BYTES // 4 + 16,)
+    a = _workspace.lend(big, np.float32)
+    a[:] = 1.0
+    view = a[8:]
+    address = a.__array_interface__["data"][0]
+    del a
+    b = _workspace.lend(big, np.float32)  # the view still holds the first block
+    assert not _shares(view, b)
+    assert float(view.sum()) == view.size
+    del view
+    c = _workspace.lend(big, np.float32)
+    assert c.__array_interface__["data"][0] == address, "the first block is lent again"
+    del b, c
+
+
+def test_small_lent_arrays_are_plain_arrays():
+    a = _workspace.lend((3, 4), np.float64)
+    assert a.shape == (3, 4) and a.dtype == np.float64 and a.flags.owndata
+    z = _workspace.lend_zeros((_workspace.LEND_MIN_BYTES // 8 + 1,), np.float64)
+    assert not z.any()

@@ -14,6 +14,7 @@ to the caller. At most a few arrays per (shape, dtype) and ``LIMIT_BYTES`` in al
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -87,9 +88,12 @@ def give(*arrays: np.ndarray | None) -> None:
 def clear() -> None:
     """Drop every kept block (its memory goes back to the allocator)."""
     global _held
+    global _lent_held
     with _lock:
         _free.clear()
         _held = 0
+        _lent_free.clear()
+        _lent_held = 0
 
 
 class Lease:
@@ -110,3 +114,75 @@ class Lease:
             give(self.array)
         except Exception:  # interpreter shutdown: the module may already be torn down
             pass
+
+
+# ---------------------------------------------------------------------- lent arrays
+# Arrays that leave a kernel (a layer's output, an input gradient) cannot be given back by the
+# kernel: they live as long as the caller keeps them. Freed the ordinary way, each large one costs
+# a page fault per 4 KiB page the next step touches (the C allocator returns such blocks to the
+# operating system); lent ones instead come back to a pool of their own when the last view of them
+# is gone, and the next step reuses them.
+LEND_MIN_BYTES = 256 * 2**10  # smaller arrays come from the allocator's own free lists
+LEND_MAX_KEPT = 32
+LEND_LIMIT_BYTES = 512 * 2**20
+_lent_free: list[np.ndarray] = []
+_lent_held = 0
+
+
+def lend(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised C-contiguous array of ``shape`` and ``dtype`` that may be handed out: its
+    memory returns to a pool when it and every view of it are garbage (a block from that pool when
+    one fits).
+
+    NumPy makes every view of the returned array refer to it as its ``base`` (its own base is not
+    an array), so the array outlives all its views, and a finalizer on it gives the memory back.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.nn import _workspace
+        >>> a = _workspace.lend((512, 512), np.float32)
+        >>> view = a.T[1:]
+        >>> del a  # the view keeps the memory lent
+        >>> view.shape
+        (511, 512)
+    """
+    global _lent_held
+    dt = np.dtype(dtype)
+    nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
+    if nbytes < LEND_MIN_BYTES:
+        return np.empty(shape, dtype=dt)
+    block = None
+    with _lock:
+        best = -1
+        for i, b in enumerate(_lent_free):
+            if nbytes <= b.nbytes <= 2 * nbytes and (best < 0 or b.nbytes < _lent_free[best].nbytes):
+                best = i
+        if best >= 0:
+            block = _lent_free.pop(best)
+            _lent_held -= block.nbytes
+    if block is None:
+        block = np.empty(nbytes, dtype=np.uint8)
+    owner = np.frombuffer(block.data, dtype=dt, count=nbytes // dt.itemsize)
+    weakref.finalize(owner, _return_lent, block).atexit = False
+    return owner.reshape(shape)
+
+
+def _return_lent(block: np.ndarray) -> None:
+    global _lent_held
+    with _lock:
+        if _lent_held + block.nbytes > LEND_LIMIT_BYTES:
+            return
+        if len(_lent_free) >= LEND_MAX_KEPT:  # keep the larger blocks
+            smallest = min(range(len(_lent_free)), key=lambda i: _lent_free[i].nbytes)
+            if _lent_free[smallest].nbytes >= block.nbytes:
+                return
+            _lent_held -= _lent_free.pop(smallest).nbytes
+        _lent_free.append(block)
+        _lent_held += block.nbytes
+
+
+def lend_zeros(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """:func:`lend`, filled with zeros."""
+    out = lend(shape, dtype)
+    out.fill(0)
+    return out

@@ -24,17 +24,13 @@ Example:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
-
-from .. import backend, ops
-from ..errors import ArgumentError, ShapeError
+from .. import ops
+from ..errors import ShapeError
 from ..tensor import Tensor
-from . import init
-from .convolution import _as_tensor, _batched, _check_floating, _conv2d, _positive, _tuple
-from .module import Module, Parameter
+from ._conv_args import _as_tensor, _batched, _check_floating, _transposed_args, _tuple, _zeros_padding_only
+from .convolution import _conv2d, _ConvLayer
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "ConvTranspose1d", "ConvTranspose2d"]
 
@@ -64,47 +60,59 @@ def conv_transpose2d(
                 [1., 1., 1., 1.]])
     """
     where = "conv_transpose2d"
-    x = _as_tensor(input, where)
-    w = _as_tensor(weight, where)
-    x, unbatched = _batched(x, 2, where)
+    x, unbatched = _batched(_as_tensor(input, where), 2, where)
+    x, wt, dilation, groups = _as_direct_conv(
+        x, _as_tensor(weight, where), stride, padding, output_padding, dilation, groups, where
+    )
+    out = _conv2d(x, wt, bias, 1, 0, dilation, groups, where)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+def _as_direct_conv(
+    x: Tensor, w: Tensor, stride: Any, padding: Any, output_padding: Any, dilation: Any, groups: Any, where: str
+) -> tuple[Tensor, Tensor, tuple[int, ...], int]:
+    """Steps 1-3 of the module docstring for a batched input with any number of spatial dims:
+    (the spread and padded input, the flipped and regrouped weight, the dilation, groups); a
+    stride-1 unpadded convolution of the two is the transposed convolution."""
+    n_spatial = x.ndim - 2
     _check_floating(x, where)
-    if w.ndim != 4:
-        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, kh, kw), got {w.shape}")
-    sh, sw = _tuple(stride, 2, "stride", where)
-    ph, pw = _tuple(padding, 2, "padding", where, minimum=0)
-    oph, opw = _tuple(output_padding, 2, "output_padding", where, minimum=0)
-    dh, dw = _tuple(dilation, 2, "dilation", where)
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ArgumentError(f"{where}: groups must be a positive int, got {groups!r}")
-    if oph >= max(sh, dh) or opw >= max(sw, dw):
-        raise ArgumentError(
-            f"{where}: output_padding {(oph, opw)} must be smaller than stride {(sh, sw)} or dilation {(dh, dw)}"
-        )
-    c_in, c_out_g, kh, kw = w.shape
-    n, c, h, wd = x.shape
+    if w.ndim != n_spatial + 2:
+        kernel = ", ".join("k" + axis for axis in "dhw"[3 - n_spatial :])
+        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, {kernel}), got {w.shape}")
+    s, p, op, d, groups = _transposed_args(stride, padding, output_padding, dilation, groups, n_spatial, where)
+    c_in, c_out_g, *k = w.shape
+    n, c, *size = x.shape
     if c != c_in or c_in % groups:
         raise ShapeError(
             f"{where}: input has {c} channels but the weight {w.shape} expects {c_in} (divisible by groups={groups})"
         )
-    # 1. zero insertion between pixels
-    if sh > 1 or sw > 1:
-        spread = ops.pad(ops.reshape(x, (n, c, h, 1, wd, 1)), (0, sw - 1, 0, 0, 0, sh - 1))
-        x = ops.reshape(spread, (n, c, h * sh, wd * sw))[:, :, : (h - 1) * sh + 1, : (wd - 1) * sw + 1]
+    # 1. zero insertion between pixels: a unit axis after each spatial axis, padded to the stride
+    if any(si > 1 for si in s):
+        spread = ops.reshape(x, (n, c, *[v for length in size for v in (length, 1)]))
+        widths: list[int] = []
+        for si in reversed(s):
+            widths += [0, si - 1, 0, 0]
+        spread = ops.pad(spread, tuple(widths[:-2]))
+        x = ops.reshape(spread, (n, c, *[length * si for length, si in zip(size, s)]))
+        x = x[(slice(None), slice(None), *[slice(None, (length - 1) * si + 1) for length, si in zip(size, s)])]
     # 2. full padding, less the convolution's padding (a crop where negative)
-    sides = [dh * (kh - 1) - ph, dh * (kh - 1) - ph + oph, dw * (kw - 1) - pw, dw * (kw - 1) - pw + opw]
-    if any(s < 0 for s in sides):
-        top, bottom, left, right = (max(-s, 0) for s in sides)
-        x = x[:, :, top : x.shape[2] - bottom, left : x.shape[3] - right]
-    if any(s > 0 for s in sides):
-        top, bottom, left, right = (max(s, 0) for s in sides)
-        x = ops.pad(x, (left, right, top, bottom))
-    # 3. a stride-1 convolution with the flipped kernel, in/out channels swapped within each group
-    wt = ops.permute(ops.reshape(w, (groups, c_in // groups, c_out_g, kh, kw)), (0, 2, 1, 3, 4))
-    wt = ops.reshape(wt, (groups * c_out_g, c_in // groups, kh, kw))[:, :, ::-1, ::-1]
-    if x.shape[2] < dh * (kh - 1) + 1 or x.shape[3] < dw * (kw - 1) + 1:
-        raise ShapeError(f"{where}: padding {(ph, pw)} leaves no output for input {input.shape}, weight {w.shape}")
-    out = _conv2d(x, wt, bias, 1, 0, (dh, dw), groups, where)
-    return ops.squeeze(out, 0) if unbatched else out
+    before = [di * (ki - 1) - pi for di, ki, pi in zip(d, k, p)]
+    after = [b + o for b, o in zip(before, op)]
+    if any(v < 0 for v in before + after):
+        crop = [slice(max(-b, 0), x.shape[2 + i] - max(-a, 0)) for i, (b, a) in enumerate(zip(before, after))]
+        x = x[(slice(None), slice(None), *crop)]
+    if any(v > 0 for v in before + after):
+        pads: list[int] = []
+        for b, a in reversed(list(zip(before, after))):
+            pads += [max(b, 0), max(a, 0)]
+        x = ops.pad(x, tuple(pads))
+    if any(length < di * (ki - 1) + 1 for length, di, ki in zip(x.shape[2:], d, k)):
+        raise ShapeError(f"{where}: padding {p} leaves no output for input {tuple(size)}, weight {w.shape}")
+    # 3. the flipped kernel, in/out channels swapped within each group
+    wt = ops.permute(ops.reshape(w, (groups, c_in // groups, c_out_g, *k)), (0, 2, 1, *range(3, 3 + n_spatial)))
+    wt = ops.reshape(wt, (groups * c_out_g, c_in // groups, *k))
+    wt = wt[(slice(None), slice(None), *[slice(None, None, -1)] * n_spatial)]
+    return x, wt, d, groups
 
 
 def conv_transpose1d(
@@ -133,17 +141,19 @@ def conv_transpose1d(
     x, unbatched = _batched(x, 1, where)
     if w.ndim != 3:
         raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, k), got {w.shape}")
-    (s,) = _tuple(stride, 1, "stride", where)
-    (p,) = _tuple(padding, 1, "padding", where, minimum=0)
-    (op,) = _tuple(output_padding, 1, "output_padding", where, minimum=0)
-    (d,) = _tuple(dilation, 1, "dilation", where)
-    out = conv_transpose2d(ops.unsqueeze(x, 2), ops.unsqueeze(w, 2), bias, (1, s), (0, p), (0, op), groups, (1, d))
+    s, p, op, d, _ = _transposed_args(stride, padding, output_padding, dilation, groups, 1, where)
+    out = conv_transpose2d(
+        ops.unsqueeze(x, 2), ops.unsqueeze(w, 2), bias, (1,) + s, (0,) + p, (0,) + op, groups, (1,) + d
+    )
     out = ops.squeeze(out, 2)
     return ops.squeeze(out, 0) if unbatched else out
 
 
-class _ConvTransposeNd(Module):
+class _ConvTransposeNd(_ConvLayer):
+    """Shared by ConvTranspose1d/2d/3d: PyTorch's arguments (zero padding only)."""
+
     _spatial = 2
+    _transposed = True
 
     def __init__(
         self,
@@ -161,34 +171,11 @@ class _ConvTransposeNd(Module):
     ) -> None:
         super().__init__()
         name, n = type(self).__name__, self._spatial
-        if padding_mode != "zeros":
-            raise ArgumentError(f"{name}: only padding_mode='zeros' is supported (as in PyTorch), got {padding_mode!r}")
-        self.in_channels = _positive(in_channels, "in_channels", name)
-        self.out_channels = _positive(out_channels, "out_channels", name)
-        self.groups = _positive(groups, "groups", name)
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ArgumentError(f"{name}: in_channels and out_channels must both be divisible by groups ({groups})")
-        self.kernel_size = _tuple(kernel_size, n, "kernel_size", name)
-        self.stride = _tuple(stride, n, "stride", name)
+        _zeros_padding_only(padding_mode, name)
+        self._init_parameters(in_channels, out_channels, kernel_size, stride, dilation, groups)
         self.padding = _tuple(padding, n, "padding", name, minimum=0)
         self.output_padding = _tuple(output_padding, n, "output_padding", name, minimum=0)
-        self.dilation = _tuple(dilation, n, "dilation", name)
-        dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
-        shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dt), dtype=dt)
-        if bias:
-            self.bias: Parameter | None = Parameter(np.empty((self.out_channels,), dtype=dt), dtype=dt)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """PyTorch's default: kaiming_uniform(a=sqrt(5)) on the weight, whose fan_in is
-        out_channels / groups * prod(kernel_size); bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1.0 / math.sqrt(self.weight.shape[1] * math.prod(self.kernel_size))
-            init.uniform_(self.bias, -bound, bound)
+        self._make_parameters(bias, dtype)
 
     def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -21,7 +21,7 @@ import numpy as np
 from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor, record_op
-from . import _workspace
+from . import _jit, _workspace
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "layer_norm"]
@@ -120,25 +120,31 @@ def _batch_norm_channels(
     n_ch = d.shape[1]
     rows = _channel_rows(d)
     count = rows.shape[1]
-    mean = rows.mean(axis=1)
     # xhat is kept for the backward pass in a leased workspace array (given back with the node).
     xhat = _workspace.take(rows.shape, d.dtype)
     lease = _workspace.Lease(xhat)
-    np.subtract(rows, mean[:, None], out=xhat)
-    sq = _workspace.take(xhat.shape, d.dtype)
-    np.multiply(xhat, xhat, out=sq)
-    var = sq.sum(axis=1) / np.asarray(count, d.dtype)
-    _workspace.give(sq)
-    inv_std = 1.0 / np.sqrt(var + np.asarray(eps, d.dtype))
-    xhat *= inv_std[:, None]
+    jit = _jit.kernels()
+    if jit is not None:  # the compiled kernel: the same formulas in three passes
+        w_arr = None if weight is None else weight.array
+        out, mean, var, inv_std = jit.batch_norm_rows(rows, xhat, w_arr, None if bias is None else bias.array, eps)
+    else:
+        mean = rows.mean(axis=1)
+        np.subtract(rows, mean[:, None], out=xhat)
+        sq = _workspace.take(xhat.shape, d.dtype)
+        np.multiply(xhat, xhat, out=sq)
+        var = sq.sum(axis=1) / np.asarray(count, d.dtype)
+        _workspace.give(sq)
+        inv_std = 1.0 / np.sqrt(var + np.asarray(eps, d.dtype))
+        xhat *= inv_std[:, None]
+        out = _workspace.lend(xhat.shape, xhat.dtype)  # the output must not alias the saved xhat
+        if weight is None:
+            np.copyto(out, xhat)
+        else:
+            np.multiply(xhat, weight.array[:, None], out=out)
+        if bias is not None:
+            out += bias.array[:, None]
     if running_mean is not None and running_var is not None:
         _update_running(running_mean, running_var, mean, var, count, momentum)
-    if weight is None:
-        out = xhat.copy()  # the output must not alias the saved xhat
-    else:
-        out = xhat * weight.array[:, None]
-    if bias is not None:
-        out += bias.array[:, None]
     cm_shape = (n_ch, d.shape[0]) + d.shape[2:]
     parents: tuple[Tensor, ...] = (x,)
     parents += (weight,) if weight is not None else ()
@@ -157,6 +163,12 @@ def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-u
     has_w, has_b, count, xhat, inv_std = saved[2], saved[3], saved[7], saved[8], saved[9]
     x = args[0]
     g_rows = _channel_rows(g)
+    jit = _jit.kernels()
+    if jit is not None:  # the compiled kernel: the same formulas in two passes
+        a = inv_std * args[1].reshape(-1) if has_w else inv_std
+        gx_rows, gw, gb = jit.batch_norm_rows_backward(g_rows, xhat, a, needs[0])
+        gx = None if gx_rows is None else gx_rows.reshape((x.shape[1], x.shape[0]) + x.shape[2:]).swapaxes(0, 1)
+        return _batch_norm_outputs(gx, gw, gb, has_w, has_b, needs)
     gb = g_rows.sum(axis=1)
     tmp = _workspace.take(xhat.shape, xhat.dtype)
     np.multiply(g_rows, xhat, out=tmp)
@@ -165,12 +177,16 @@ def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-u
     if needs[0]:
         a = inv_std * args[1].reshape(-1) if has_w else inv_std
         m = np.asarray(count, xhat.dtype)
-        gx_rows = g_rows * a[:, None]
+        gx_rows = np.multiply(g_rows, a[:, None], out=_workspace.lend(g_rows.shape, g_rows.dtype))
         np.multiply(xhat, (-a * gw / m)[:, None], out=tmp)
         gx_rows += tmp
         gx_rows += (-a * gb / m)[:, None]
         gx = gx_rows.reshape((x.shape[1], x.shape[0]) + x.shape[2:]).swapaxes(0, 1)
     _workspace.give(tmp)
+    return _batch_norm_outputs(gx, gw, gb, has_w, has_b, needs)
+
+
+def _batch_norm_outputs(gx: Any, gw: Any, gb: Any, has_w: bool, has_b: bool, needs: Any) -> tuple[Any, ...]:
     out = [gx]
     if has_w:
         out.append(gw if needs[1] else None)

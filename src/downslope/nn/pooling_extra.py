@@ -20,8 +20,9 @@ import numpy as np
 from .. import ops
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, record_op
-from .convolution import _adaptive_sizes, _as_tensor, _batched, _check_floating, avg_pool1d, avg_pool2d
+from ._conv_args import _as_tensor, _batched, _check_floating
 from .module import Module
+from .pooling import _adaptive_sizes, avg_pool1d, avg_pool2d
 
 __all__ = [
     "adaptive_max_pool1d", "adaptive_max_pool2d", "lp_pool1d", "lp_pool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",

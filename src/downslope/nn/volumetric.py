@@ -15,28 +15,22 @@ Example:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from .. import backend, ops
+from .. import ops
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor
-from . import init
-from .conv_transpose import _ConvTransposeNd
-from .convolution import _as_tensor, _check_floating, _conv2d, _positive, _tuple, adaptive_avg_pool2d, avg_pool2d
-from .convolution import max_pool2d as _max_pool2d_fn
-from .module import Module, Parameter
+from ._conv_args import _as_tensor, _batched, _check_floating, _pool_args, _tuple, _zeros_padding_only
+from .conv_transpose import _as_direct_conv, _ConvTransposeNd
+from .convolution import _conv2d, _ConvLayer
+from .module import Module
+from .pooling import adaptive_avg_pool2d, avg_pool2d
+from .pooling import max_pool2d as _max_pool2d_fn
 
 __all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "Conv3d",
            "ConvTranspose3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d"]  # fmt: skip
-
-
-def _batched3d(x: Tensor, where: str) -> tuple[Tensor, bool]:
-    if x.ndim not in (4, 5):
-        raise ShapeError(f"{where}: expected a (N, C, D, H, W) or (C, D, H, W) input, got shape {x.shape}")
-    return (ops.unsqueeze(x, 0), True) if x.ndim == 4 else (x, False)
 
 
 def _depth_slices(x: Tensor, start: int, count: int, step: int) -> Tensor:
@@ -63,7 +57,7 @@ def conv3d(
 ) -> Tensor:
     """3-D cross-correlation (PyTorch's ``conv3d``); weight (C_out, C_in / groups, kd, kh, kw)."""
     where = "conv3d"
-    x, unbatched = _batched3d(_as_tensor(input, where), where)
+    x, unbatched = _batched(_as_tensor(input, where), 3, where)
     _check_floating(x, where)
     w = _as_tensor(weight, where)
     if w.ndim != 5:
@@ -89,11 +83,9 @@ def conv3d(
 
 
 def _pool3d(x: Tensor, kernel: Any, stride: Any, padding: Any, reduce: str, where: str) -> Tensor:
-    x, unbatched = _batched3d(_as_tensor(x, where), where)
+    x, unbatched = _batched(_as_tensor(x, where), 3, where)
     _check_floating(x, where)
-    kd, kh, kw = _tuple(kernel, 3, "kernel_size", where)
-    sd, sh, sw = _tuple(kernel if stride is None else stride, 3, "stride", where)
-    pd, ph, pw = _tuple(padding, 3, "padding", where, minimum=0)
+    (kd, kh, kw), (sd, sh, sw), (pd, ph, pw), _ = _pool_args(kernel, stride, padding, 1, 3, where)
     if pd:
         fill = -np.inf if reduce == "max" else 0.0
         x = ops.pad(x, (0, 0, 0, 0, pd, pd), value=fill)
@@ -133,7 +125,7 @@ def avg_pool3d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
 def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     """Average pooling to a fixed (D, H, W) ``output_size`` (None keeps a size)."""
     where = "adaptive_avg_pool3d"
-    x, unbatched = _batched3d(_as_tensor(input, where), where)
+    x, unbatched = _batched(_as_tensor(input, where), 3, where)
     sizes = (output_size,) * 3 if isinstance(output_size, int) or output_size is None else tuple(output_size)
     od, oh, ow = (s if o is None else int(o) for o, s in zip(sizes, x.shape[2:]))
     n, c, d, h, w = x.shape
@@ -145,8 +137,10 @@ def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     return ops.squeeze(out, 0) if unbatched else out
 
 
-class Conv3d(Module):
+class Conv3d(_ConvLayer):
     """3-D convolution layer (see :func:`conv3d`), initialized as PyTorch's (kaiming_uniform(a=sqrt(5)))."""
+
+    _spatial = 3
 
     def __init__(
         self,
@@ -162,27 +156,10 @@ class Conv3d(Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if padding_mode != "zeros":
-            raise ArgumentError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
-        self.in_channels = _positive(in_channels, "in_channels", name)
-        self.out_channels = _positive(out_channels, "out_channels", name)
-        self.groups = _positive(groups, "groups", name)
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ArgumentError(f"{name}: in_channels and out_channels must both be divisible by groups ({groups})")
-        self.kernel_size = _tuple(kernel_size, 3, "kernel_size", name)
-        self.stride = _tuple(stride, 3, "stride", name)
+        _zeros_padding_only(padding_mode, name)
+        self._init_parameters(in_channels, out_channels, kernel_size, stride, dilation, groups)
         self.padding = _tuple(padding, 3, "padding", name, minimum=0)
-        self.dilation = _tuple(dilation, 3, "dilation", name)
-        dt = backend.get_default_dtype()
-        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dt), dtype=dt)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if bias:
-            bound = 1.0 / math.sqrt(shape[1] * math.prod(self.kernel_size))
-            self.bias: Parameter | None = Parameter(np.empty((self.out_channels,), dtype=dt), dtype=dt)
-            init.uniform_(self.bias, -bound, bound)
-        else:
-            self.register_parameter("bias", None)
+        self._make_parameters(bias, None)
 
     def forward(self, x: Tensor) -> Tensor:
         return conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
@@ -244,40 +221,11 @@ def conv_transpose3d(
     padding, then :func:`conv3d` with the kernel flipped and its channel axes swapped per group.
     Weight (C_in, C_out / groups, kd, kh, kw)."""
     where = "conv_transpose3d"
-    x, unbatched = _batched3d(_as_tensor(input, where), where)
-    _check_floating(x, where)
-    w = _as_tensor(weight, where)
-    if w.ndim != 5:
-        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, kd, kh, kw), got {w.shape}")
-    s = _tuple(stride, 3, "stride", where)
-    p = _tuple(padding, 3, "padding", where, minimum=0)
-    op = _tuple(output_padding, 3, "output_padding", where, minimum=0)
-    d = _tuple(dilation, 3, "dilation", where)
-    c_in, c_out_g, *k = w.shape
-    n, c = x.shape[:2]
-    if c != c_in or c_in % groups:
-        raise ShapeError(f"{where}: input has {c} channels but the weight {w.shape} expects {c_in}")
-    if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
-        raise ArgumentError(f"{where}: output_padding {op} must be smaller than stride {s} or dilation {d}")
-    if any(si > 1 for si in s):
-        depth, h, wd = x.shape[2:]
-        spread = ops.reshape(x, (n, c, depth, 1, h, 1, wd, 1))
-        spread = ops.pad(spread, (0, s[2] - 1, 0, 0, 0, s[1] - 1, 0, 0, 0, s[0] - 1))
-        x = ops.reshape(spread, (n, c, depth * s[0], h * s[1], wd * s[2]))
-        x = x[:, :, : (depth - 1) * s[0] + 1, : (h - 1) * s[1] + 1, : (wd - 1) * s[2] + 1]
-    before = [di * (ki - 1) - pi for di, ki, pi in zip(d, k, p)]
-    after = [b + o for b, o in zip(before, op)]
-    if any(v < 0 for v in before + after):
-        crop = tuple(slice(max(-b, 0), x.shape[2 + i] - max(-a, 0)) for i, (b, a) in enumerate(zip(before, after)))
-        x = x[(slice(None), slice(None), *crop)]
-    widths = []
-    for b, a in reversed(list(zip(before, after))):
-        widths += [max(b, 0), max(a, 0)]
-    if any(widths):
-        x = ops.pad(x, tuple(widths))
-    wt = ops.permute(ops.reshape(w, (groups, c_in // groups, c_out_g, *k)), (0, 2, 1, 3, 4, 5))
-    wt = ops.reshape(wt, (groups * c_out_g, c_in // groups, *k))[:, :, ::-1, ::-1, ::-1]
-    out = conv3d(x, wt, bias, 1, 0, d, groups)
+    x, unbatched = _batched(_as_tensor(input, where), 3, where)
+    x, wt, dilation, groups = _as_direct_conv(
+        x, _as_tensor(weight, where), stride, padding, output_padding, dilation, groups, where
+    )
+    out = conv3d(x, wt, bias, 1, 0, dilation, groups)
     return ops.squeeze(out, 0) if unbatched else out
 
 

@@ -1,0 +1,316 @@
+"""The convolution's NumPy kernels: im2col, the forward GEMM, and the gradient rule.
+
+How the convolution is computed (one idea, no loop over pixels):
+
+* im2col: the columns ``cols`` of shape ``(C*kh*kw, n*OH*OW)`` hold every receptive field, built
+  per kernel offset by one strided copy of the input (zeros where the offset reads the padding).
+* forward: ONE matrix product ``W (O, C*kh*kw) @ cols`` (a batched product over groups).
+* backward: the weight gradient is one matrix product ``g @ cols.T``; the input gradient is one
+  matrix product ``W.T @ g`` followed by a fold: each kernel offset's block is added back where it
+  was read from (kh*kw strided adds of whole blocks, no scatter).
+* The batch runs in chunks (``CHUNK_BYTES`` of columns at a time, one GEMM per chunk and pass),
+  so that the im2col matrix and the input-gradient columns are never built whole; the backward
+  pass rebuilds each chunk's columns instead of keeping them from the forward pass. Peak memory
+  then stays near the activations', and the chunk's columns are still in cache for its GEMM.
+* Layout: the output is the GEMM's ``(C_out, N, OH, OW)`` memory seen as ``(N, C_out, OH, OW)``
+  (a view). Pooling and batch norm keep that channel-major layout, and the gradients flow back in
+  it, so no layer in a conv-BN-ReLU-pool stack transposes its data.
+* Scratch arrays (columns, copies of the gradient, padded inputs) are borrowed from
+  ``_workspace`` and reused from step to step.
+
+With the ``jit`` extra (numba) installed, stride-1 3x3 convolutions with at least
+``WINOGRAD_MIN_CHANNELS`` input and output channels run as Winograd F(2x2, 3x3) instead (the
+compiled tile transforms of ``_jit_kernels`` around 16 batched GEMMs with 2.25x fewer multiply-adds);
+:func:`conv2d_forward` picks the method and records it for the gradient rule.
+
+The rule is NumPy-only, so double backward through a convolution raises a clear error.
+
+Example:
+    >>> import numpy as np
+    >>> from downslope.nn._conv_kernels import _conv2d_forward
+    >>> geometry = ((1, 1), (0, 0, 0, 0), (1, 1), 1, (1, 1))  # stride, pads, dilation, groups, (OH, OW)
+    >>> _conv2d_forward(np.ones((1, 1, 2, 2), np.float32), np.ones((1, 1, 2, 2), np.float32), None, geometry)
+    array([[[[4.]]]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import StateError
+from . import _jit, _workspace
+
+
+def _channel_major(a: np.ndarray) -> bool:
+    """Whether (N, C, H, W) ``a`` is laid out as (C, N, H, W) in memory (what a convolution returns)."""
+    return a.ndim == 4 and a.shape[0] > 1 and a.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
+def _borrow_padded(x: np.ndarray, pads: tuple[int, int, int, int], fill: float = 0.0) -> tuple[np.ndarray, bool]:
+    """``x`` inside a border of ``fill`` in a borrowed workspace array laid out like ``x`` (N-major or
+    C-major); ``(x, False)`` when there is no border, else ``(padded, True)`` (give it back)."""
+    if not any(pads):
+        return x, False
+    top, bottom, left, right = pads
+    n, c, h, w = x.shape
+    hp, wp = h + top + bottom, w + left + right
+    if _channel_major(x):
+        out = _workspace.take((c, n, hp, wp), x.dtype).transpose(1, 0, 2, 3)
+    else:
+        out = _workspace.take((n, c, hp, wp), x.dtype)
+    out[:, :, :top] = fill
+    out[:, :, top + h :] = fill
+    out[:, :, top : top + h, :left] = fill
+    out[:, :, top : top + h, left + w :] = fill
+    out[:, :, top : top + h, left : left + w] = x
+    return out, True
+
+
+def _give_padded(padded: np.ndarray, borrowed: bool) -> None:
+    if borrowed:
+        _workspace.give(padded)
+
+
+# Bytes of im2col columns built at a time. The convolution runs over chunks of the batch so that
+# neither the im2col matrix nor the input-gradient columns are ever built whole (tens of MB each
+# for a CIFAR-sized layer): peak memory stays near the activations', and a chunk's columns are
+# still in cache when its GEMM reads them.
+CHUNK_BYTES = 4 * 2**20
+
+
+def _batch_chunks(n: int, per_image: int) -> list[tuple[int, int]]:
+    """Consecutive (start, stop) ranges of the batch, each with at most CHUNK_BYTES of columns."""
+    size = max(1, min(n, CHUNK_BYTES // max(1, per_image)))
+    return [(start, min(n, start + size)) for start in range(0, n, size)]
+
+
+def _valid_range(size: int, out: int, stride: int, offset: int) -> tuple[int, int]:
+    """The output positions [lo, hi) whose input index ``i*stride + offset`` lies in [0, size)."""
+    lo = max(0, -(offset // stride))  # the first i with i*stride + offset >= 0
+    hi = min(out, (size - 1 - offset) // stride + 1) if size - 1 - offset >= 0 else 0
+    return lo, max(lo, hi)
+
+
+def _im2col(x: np.ndarray, kernel: tuple[int, int], geometry: Any, out: np.ndarray) -> np.ndarray:
+    """Fill ``out`` (C*kh*kw, N*OH*OW) with every receptive field of (N, C, H, W) ``x``; return it.
+
+    Rows (c, p, q), columns (n, i, j): the long (n, i, j) axis is innermost, so the GEMMs that
+    read it run over contiguous memory. Built per kernel offset (p, q): one strided copy of the
+    input pixels that offset reads, and zeros where it reads the zero padding (no padded copy of
+    the input is made).
+    """
+    (sh, sw), (top, _, left, _), (dh, dw), _, (oh, ow) = geometry
+    kh, kw = kernel
+    n, c, h, w = x.shape
+    blocks = out.reshape(c, kh, kw, n, oh, ow)
+    source = x.transpose(1, 0, 2, 3)
+    for p in range(kh):
+        r0, r1 = _valid_range(h, oh, sh, p * dh - top)
+        for q in range(kw):
+            c0, c1 = _valid_range(w, ow, sw, q * dw - left)
+            block = blocks[:, p, q]
+            if r0 >= r1 or c0 >= c1:
+                block[...] = 0
+                continue
+            block[:, :, :r0] = 0
+            block[:, :, r1:] = 0
+            block[:, :, r0:r1, :c0] = 0
+            block[:, :, r0:r1, c1:] = 0
+            y0, x0 = r0 * sh + p * dh - top, c0 * sw + q * dw - left
+            block[:, :, r0:r1, c0:c1] = source[
+                :, :, y0 : y0 + sh * (r1 - r0 - 1) + 1 : sh, x0 : x0 + sw * (c1 - c0 - 1) + 1 : sw
+            ]
+    return out
+
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> tuple[np.ndarray, Any]:
+    """The convolution's output and what its gradient rule (:func:`_conv2d_vjp`) needs: Winograd
+    when the compiled kernels are installed and the layer suits it, else im2col."""
+    jit = _winograd_jit(x, w, geometry)
+    if jit is not None:
+        u = jit.winograd_weight(w)  # kept for the input gradient
+        return _winograd_forward(jit, x, u, b, geometry), (geometry, (jit, u))
+    return _conv2d_forward(x, w, b, geometry), (geometry, None)
+
+
+def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> np.ndarray:
+    groups, (oh, ow) = geometry[3], geometry[4]
+    n = x.shape[0]
+    c_out, c_per_group, kh, kw = w.shape
+    k = c_per_group * kh * kw
+    pixels = oh * ow
+    out = _workspace.lend((groups, c_out // groups, n * pixels), x.dtype)
+    w_mat = w.reshape(groups, c_out // groups, k)
+    chunks = _batch_chunks(n, groups * k * pixels * x.dtype.itemsize)
+    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype)
+    for start, stop in chunks:
+        cols = _im2col(x[start:stop], (kh, kw), geometry, buffer[: groups * k * (stop - start) * pixels])
+        # One GEMM per chunk, written straight into the chunk's columns of the output.
+        np.matmul(w_mat, cols.reshape(groups, k, -1), out=out[:, :, start * pixels : stop * pixels])
+    _workspace.give(buffer)
+    out = out.reshape(c_out, n * pixels)
+    if b is not None:
+        out += b[:, None]
+    # (C_out, N, OH, OW) memory seen as (N, C_out, OH, OW): a view, no copy. The next layers
+    # (batch norm, ReLU, pooling, the next convolution) keep this channel-major layout.
+    return out.reshape(c_out, n, oh, ow).transpose(1, 0, 2, 3)
+
+
+def _conv2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    if xp.differentiable:
+        raise StateError(
+            "conv2d/conv1d: double backward (create_graph=True) through a convolution is not supported; "
+            "its gradient rule is a fused NumPy kernel"
+        )
+    geometry, winograd = saved
+    if winograd is not None:
+        jit, transformed = winograd
+        return _winograd_vjp(jit, transformed, g, args, geometry, needs)
+    return _im2col_vjp(g, args, geometry, needs)
+
+
+def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np.ndarray | None, ...]:
+    (sh, sw), pads, (dh, dw), groups, (oh, ow) = geometry
+    x, w = args[0], args[1]
+    n, c, h, wd = x.shape
+    c_out, c_per_group, kh, kw = w.shape
+    k = c_per_group * kh * kw
+    pixels = oh * ow
+    # The output gradient as (groups, C_out / groups, N*OH*OW), matching the forward GEMM; a view
+    # when it arrives channel-major (as the layers after a convolution pass it back).
+    g_t = g.transpose(1, 0, 2, 3)
+    g_buffer = None
+    if not g_t.flags.c_contiguous:
+        g_buffer = _workspace.take(g_t.shape, g.dtype)
+        np.copyto(g_buffer, g_t)
+        g_t = g_buffer
+    g_mat = g_t.reshape(groups, c_out // groups, n * pixels)
+    w_mat = w.reshape(groups, c_out // groups, k)
+    gb = g_mat.reshape(c_out, -1).sum(axis=1) if len(args) > 2 and needs[2] else None
+    gw = np.zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
+    gxp = None
+    top, bottom, left, right = pads
+    if needs[0]:
+        # Channel-major, like the output: the previous layers pass it on in that layout.
+        gxp = _workspace.lend_zeros((c, n, h + top + bottom, wd + left + right), g.dtype)
+    chunks = _batch_chunks(n, groups * k * pixels * g.dtype.itemsize)
+    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype)
+    for start, stop in chunks:
+        g_chunk = g_mat[:, :, start * pixels : stop * pixels]
+        cols = buffer[: groups * k * (stop - start) * pixels].reshape(groups, k, -1)
+        if gw is not None:
+            # The chunk's im2col columns are rebuilt rather than kept from the forward pass.
+            _im2col(x[start:stop], (kh, kw), geometry, cols)
+            gw += np.matmul(g_chunk, cols.transpose(0, 2, 1))
+        if gxp is not None:
+            # GEMM, then fold: each kernel offset's block is added back where it was read from
+            # (kh*kw strided adds of whole (C, chunk, OH, OW) blocks, no scatter).
+            np.matmul(w_mat.transpose(0, 2, 1), g_chunk, out=cols)
+            blocks = cols.reshape(c, kh, kw, stop - start, oh, ow)
+            target = gxp[:, start:stop]
+            for p in range(kh):
+                rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
+                for q in range(kw):
+                    target[:, :, rows, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += blocks[:, p, q]
+    _workspace.give(buffer, g_buffer)
+    gx = None if gxp is None else gxp[:, :, top : top + h, left : left + wd].transpose(1, 0, 2, 3)
+    gw = None if gw is None else gw.reshape(w.shape)
+    return (gx, gw, gb) if len(args) > 2 else (gx, gw)
+
+
+# ---------------------------------------------------------------------- Winograd (compiled path)
+# Both channel counts at least this: below it the Winograd GEMMs (inner dimension C_in) are too
+# thin to pay for the transforms, and im2col's single GEMM is faster.
+WINOGRAD_MIN_CHANNELS = 16
+# Bytes of transformed tiles (V or M) handled at a time: small enough to stay in cache between
+# the transform that writes them and the GEMM that reads them (measured: 2x faster than whole-batch
+# arrays for a 64x32x14x14 batch).
+WINOGRAD_CHUNK_BYTES = 2**20
+
+
+def _winograd_jit(x: np.ndarray, w: np.ndarray, geometry: Any) -> Any:
+    """The compiled kernels when Winograd F(2x2, 3x3) computes this convolution, else None."""
+    stride, _, dilation, groups, _ = geometry
+    suits = (
+        w.shape[2:] == (3, 3)
+        and stride == (1, 1)
+        and dilation == (1, 1)
+        and groups == 1
+        and min(w.shape[0], w.shape[1]) >= WINOGRAD_MIN_CHANNELS
+    )
+    return _jit.kernels() if suits else None
+
+
+def _winograd_chunks(n: int, channels: int, tiles: int, itemsize: int) -> list[tuple[int, int]]:
+    size = max(1, min(n, WINOGRAD_CHUNK_BYTES // max(1, 16 * channels * tiles * itemsize)))
+    return [(start, min(n, start + size)) for start in range(0, n, size)]
+
+
+def _planes(buffer: np.ndarray, channels: int, cols: int) -> np.ndarray:
+    """A (16, channels, cols) array of transformed tiles in ``buffer`` (see :func:`_planes_size`),
+    its 16 planes 64 bytes further apart than their size: the transforms write all 16 planes at
+    once, and planes a power of two apart (e.g. 32 channels x 256 tiles) would all fall on the
+    same cache sets (measured: 7x slower transforms on 16x16 maps)."""
+    stride = channels * cols + 64 // buffer.itemsize
+    return buffer[: 16 * stride].reshape(16, stride)[:, : channels * cols].reshape(16, channels, cols)
+
+
+def _planes_size(channels: int, cols: int, itemsize: int) -> int:
+    return 16 * (channels * cols + 64 // itemsize)
+
+
+def _winograd_forward(jit: Any, x: np.ndarray, u: np.ndarray, b: np.ndarray | None, geometry: Any) -> np.ndarray:
+    """The convolution of ``x`` with the transformed kernels ``u`` (16, C_out, C_in)."""
+    _, (top, _, left, _), _, _, (oh, ow) = geometry
+    n, c = x.shape[:2]
+    c_out = u.shape[1]
+    th, tw = jit.winograd_tiles(oh, ow)
+    out = _workspace.lend((c_out, n, oh, ow), x.dtype)  # channel-major, as the im2col path returns
+    y = out.transpose(1, 0, 2, 3)
+    chunks = _winograd_chunks(n, max(c, c_out), th * tw, x.dtype.itemsize)
+    size = (chunks[0][1] - chunks[0][0]) * th * tw
+    v_buf = _workspace.take((_planes_size(c, size, x.dtype.itemsize),), x.dtype)
+    m_buf = _workspace.take((_planes_size(c_out, size, x.dtype.itemsize),), x.dtype)
+    for start, stop in chunks:
+        cols = (stop - start) * th * tw
+        v = jit.winograd_input(x[start:stop], top, left, th, tw, _planes(v_buf, c, cols))
+        m = np.matmul(u, v, out=_planes(m_buf, c_out, cols))
+        jit.winograd_output(m, y[start:stop], b, th, tw)
+    _workspace.give(v_buf, m_buf)
+    return y
+
+
+def _winograd_vjp(
+    jit: Any, u: np.ndarray, g: np.ndarray, args: Any, geometry: Any, needs: Any
+) -> tuple[np.ndarray | None, ...]:
+    _, (top, _, left, _), _, _, (oh, ow) = geometry
+    x, w = args[0], args[1]
+    n, c, h, wd = x.shape
+    c_out = w.shape[0]
+    th, tw = jit.winograd_tiles(oh, ow)
+    u_t = u.transpose(0, 2, 1)
+    gb = np.zeros(c_out, dtype=np.float64) if len(args) > 2 and needs[2] else None  # summed by the transform
+    du = np.zeros((16, c_out, c), dtype=g.dtype) if needs[1] else None
+    gx = _workspace.lend((c, n, h, wd), g.dtype).transpose(1, 0, 2, 3) if needs[0] else None
+    chunks = _winograd_chunks(n, max(c, c_out), th * tw, g.dtype.itemsize)
+    size = (chunks[0][1] - chunks[0][0]) * th * tw
+    v_buf = _workspace.take((_planes_size(c, size, g.dtype.itemsize),), g.dtype)
+    m_buf = _workspace.take((_planes_size(c_out, size, g.dtype.itemsize),), g.dtype)
+    for start, stop in chunks:
+        cols = (stop - start) * th * tw
+        dm = jit.winograd_output_adjoint(g[start:stop], th, tw, _planes(m_buf, c_out, cols), gb)
+        v = _planes(v_buf, c, cols)
+        if du is not None:
+            # The chunk's transformed input tiles are rebuilt rather than kept from the forward pass.
+            jit.winograd_input(x[start:stop], top, left, th, tw, v)
+            du += np.matmul(dm, v.transpose(0, 2, 1))
+        if gx is not None:
+            np.matmul(u_t, dm, out=v)
+            jit.winograd_input_adjoint(v, gx[start:stop], top, left, th, tw)
+    _workspace.give(v_buf, m_buf)
+    gw = None if du is None else jit.winograd_weight_adjoint(du, c_out, c)
+    if gb is None:
+        return (gx, gw, None) if len(args) > 2 else (gx, gw)
+    return (gx, gw, gb.astype(g.dtype))

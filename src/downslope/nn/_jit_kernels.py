@@ -1,0 +1,412 @@
+"""Compiled (numba) kernels for max pooling and the 3x3 convolution; imported only through ``_jit``.
+
+Importing this module imports numba (half a second), so nothing imports it at ``import downslope``
+time: ``_jit.kernels()`` does, on the first call of a layer that can use it. The functions are
+compiled on first use and cached on disk (``cache=True``), so a later process loads them instead
+of compiling again. Each kernel computes exactly what the NumPy path beside it computes (the parity
+tests run both paths against PyTorch), only in one pass over the data instead of several strided
+NumPy passes.
+
+Winograd F(2x2, 3x3) (Lavin and Gray, 2015): a 3x3 stride-1 convolution computed on 4x4 input
+tiles that overlap by 2. Per tile, ``V = B^T d B`` (the input transform), per kernel
+``U = G w G^T``; the 16 products ``U_ab V_ab`` summed over input channels are 16 matrix products
+``M_ab = U_ab @ V_ab`` (one batched GEMM), and each 2x2 output tile is ``A^T M A``. That is 16
+multiplications per 4 outputs instead of 36, so the GEMMs do 2.25x fewer multiply-adds than
+im2col's. The gradients are the adjoints of the same linear maps (``dM = A g A^T``,
+``dV_ab = U_ab^T dM_ab``, ``dU_ab = dM_ab V_ab^T``, ``dx = B dV B^T`` added back tile by tile).
+
+Example:
+    >>> import numpy as np
+    >>> from downslope.nn import _jit
+    >>> k = _jit.kernels()
+    >>> k is None or k.max_pool_2x2(np.arange(16.0).reshape(1, 1, 4, 4))[0][0, 0].tolist() == [[5.0, 7.0], [13.0, 15.0]]
+    True
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from . import _workspace
+
+_jit = numba.njit(cache=True, nogil=True)
+# For loops that sum: reassociation lets LLVM keep several partial sums in vector registers
+# (a sequential float64 sum waits on each addition: measured 3x slower batch norm).
+_jit_sums = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+
+
+# ---------------------------------------------------------------------- max pooling
+@_jit
+def _max_pool_2x2(x, out, at):  # type: ignore[no-untyped-def]
+    n0, n1, oh, ow = out.shape
+    for a in range(n0):
+        for b in range(n1):
+            for i in range(oh):
+                for j in range(ow):
+                    # PyTorch's rule: the first maximum in scan order, or the last NaN.
+                    best = x[a, b, 2 * i, 2 * j]
+                    k = 0
+                    v = x[a, b, 2 * i, 2 * j + 1]
+                    if v > best or v != v:
+                        best = v
+                        k = 1
+                    v = x[a, b, 2 * i + 1, 2 * j]
+                    if v > best or v != v:
+                        best = v
+                        k = 2
+                    v = x[a, b, 2 * i + 1, 2 * j + 1]
+                    if v > best or v != v:
+                        best = v
+                        k = 3
+                    out[a, b, i, j] = best
+                    at[a, b, i, j] = k
+
+
+@_jit
+def _max_unpool_2x2(g, at, gx):  # type: ignore[no-untyped-def]
+    n0, n1, oh, ow = g.shape
+    zero = gx.dtype.type(0)
+    for a in range(n0):
+        for b in range(n1):
+            for i in range(oh):
+                for j in range(ow):
+                    k = at[a, b, i, j]
+                    v = g[a, b, i, j]
+                    gx[a, b, 2 * i, 2 * j] = v if k == 0 else zero
+                    gx[a, b, 2 * i, 2 * j + 1] = v if k == 1 else zero
+                    gx[a, b, 2 * i + 1, 2 * j] = v if k == 2 else zero
+                    gx[a, b, 2 * i + 1, 2 * j + 1] = v if k == 3 else zero
+
+
+def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2x2 max pooling, stride 2, of (N0, N1, H, W) ``x`` with even H and W: (output, the winner's
+    position 0-3 in each window, row-major)."""
+    n0, n1, h, w = x.shape
+    out = _workspace.lend((n0, n1, h // 2, w // 2), x.dtype)
+    at = _workspace.lend((n0, n1, h // 2, w // 2), np.uint8)
+    _max_pool_2x2(x, out, at)
+    return out, at
+
+
+def max_unpool_2x2(g: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The input gradient of :func:`max_pool_2x2`: each window's gradient at its winner, zeros elsewhere."""
+    n0, n1, oh, ow = g.shape
+    gx = _workspace.lend((n0, n1, 2 * oh, 2 * ow), g.dtype)
+    _max_unpool_2x2(g, at, gx)
+    return gx
+
+
+# ---------------------------------------------------------------------- Winograd F(2x2, 3x3)
+@_jit
+def _wino_input(x, v, top, left, th, tw):  # type: ignore[no-untyped-def]
+    """V[4r+s, c, (n*th + ti)*tw + tj] = (B^T d B)[r, s] for the 4x4 tile d of (N, C, H, W) ``x``
+    whose top-left corner is (2ti - top, 2tj - left) (zero outside ``x``)."""
+    n_, c_, h, w = x.shape
+    plane = np.zeros((2 * th + 2, 2 * tw + 2), dtype=v.dtype)  # one zero-bordered input plane
+    for c in range(c_):
+        for n in range(n_):
+            for r in range(h):
+                for s in range(w):
+                    plane[r + top, s + left] = x[n, c, r, s]
+            base = n * th * tw
+            for ti in range(th):
+                r0 = 2 * ti
+                for tj in range(tw):
+                    s0 = 2 * tj
+                    # rows: t = B^T d (one 4-vector per column of the tile)
+                    t00 = plane[r0, s0] - plane[r0 + 2, s0]
+                    t01 = plane[r0, s0 + 1] - plane[r0 + 2, s0 + 1]
+                    t02 = plane[r0, s0 + 2] - plane[r0 + 2, s0 + 2]
+                    t03 = plane[r0, s0 + 3] - plane[r0 + 2, s0 + 3]
+                    t10 = plane[r0 + 1, s0] + plane[r0 + 2, s0]
+                    t11 = plane[r0 + 1, s0 + 1] + plane[r0 + 2, s0 + 1]
+                    t12 = plane[r0 + 1, s0 + 2] + plane[r0 + 2, s0 + 2]
+                    t13 = plane[r0 + 1, s0 + 3] + plane[r0 + 2, s0 + 3]
+                    t20 = plane[r0 + 2, s0] - plane[r0 + 1, s0]
+                    t21 = plane[r0 + 2, s0 + 1] - plane[r0 + 1, s0 + 1]
+                    t22 = plane[r0 + 2, s0 + 2] - plane[r0 + 1, s0 + 2]
+                    t23 = plane[r0 + 2, s0 + 3] - plane[r0 + 1, s0 + 3]
+                    t30 = plane[r0 + 1, s0] - plane[r0 + 3, s0]
+                    t31 = plane[r0 + 1, s0 + 1] - plane[r0 + 3, s0 + 1]
+                    t32 = plane[r0 + 1, s0 + 2] - plane[r0 + 3, s0 + 2]
+                    t33 = plane[r0 + 1, s0 + 3] - plane[r0 + 3, s0 + 3]
+                    col = base + ti * tw + tj
+                    # columns: V = t B
+                    v[0, c, col] = t00 - t02
+                    v[1, c, col] = t01 + t02
+                    v[2, c, col] = t02 - t01
+                    v[3, c, col] = t01 - t03
+                    v[4, c, col] = t10 - t12
+                    v[5, c, col] = t11 + t12
+                    v[6, c, col] = t12 - t11
+                    v[7, c, col] = t11 - t13
+                    v[8, c, col] = t20 - t22
+                    v[9, c, col] = t21 + t22
+                    v[10, c, col] = t22 - t21
+                    v[11, c, col] = t21 - t23
+                    v[12, c, col] = t30 - t32
+                    v[13, c, col] = t31 + t32
+                    v[14, c, col] = t32 - t31
+                    v[15, c, col] = t31 - t33
+
+
+@_jit
+def _wino_output(m, y, bias, has_bias, th, tw):  # type: ignore[no-untyped-def]
+    """y[n, o, 2ti + r, 2tj + s] = (A^T M A)[r, s] (+ bias[o]) where it lies inside ``y``."""
+    n_, o_, oh, ow = y.shape
+    for o in range(o_):
+        add = bias[o] if has_bias else 0
+        for n in range(n_):
+            base = n * th * tw
+            for ti in range(th):
+                r0 = 2 * ti
+                for tj in range(tw):
+                    s0 = 2 * tj
+                    col = base + ti * tw + tj
+                    # rows: t = A^T M
+                    t00 = m[0, o, col] + m[4, o, col] + m[8, o, col]
+                    t01 = m[1, o, col] + m[5, o, col] + m[9, o, col]
+                    t02 = m[2, o, col] + m[6, o, col] + m[10, o, col]
+                    t03 = m[3, o, col] + m[7, o, col] + m[11, o, col]
+                    t10 = m[4, o, col] - m[8, o, col] - m[12, o, col]
+                    t11 = m[5, o, col] - m[9, o, col] - m[13, o, col]
+                    t12 = m[6, o, col] - m[10, o, col] - m[14, o, col]
+                    t13 = m[7, o, col] - m[11, o, col] - m[15, o, col]
+                    # columns: Y = t A, written where the 2x2 tile lies inside the output
+                    y[n, o, r0, s0] = t00 + t01 + t02 + add
+                    if s0 + 1 < ow:
+                        y[n, o, r0, s0 + 1] = t01 - t02 - t03 + add
+                    if r0 + 1 < oh:
+                        y[n, o, r0 + 1, s0] = t10 + t11 + t12 + add
+                        if s0 + 1 < ow:
+                            y[n, o, r0 + 1, s0 + 1] = t11 - t12 - t13 + add
+
+
+@_jit_sums
+def _wino_output_adjoint(g, m, gb, need_gb, th, tw):  # type: ignore[no-untyped-def]
+    """dM = A g A^T per tile: the adjoint of ``_wino_output`` (g outside the output reads as 0);
+    adds each output channel's sum of ``g`` (the bias gradient) to ``gb`` when asked."""
+    n_, o_, oh, ow = g.shape
+    plane = np.zeros((2 * th, 2 * tw), dtype=m.dtype)
+    for o in range(o_):
+        for n in range(n_):
+            total = 0.0
+            for r in range(oh):
+                for s in range(ow):
+                    plane[r, s] = g[n, o, r, s]
+                    total += g[n, o, r, s]
+            if need_gb:
+                gb[o] += total
+            base = n * th * tw
+            for ti in range(th):
+                for tj in range(tw):
+                    e00 = plane[2 * ti, 2 * tj]
+                    e01 = plane[2 * ti, 2 * tj + 1]
+                    e10 = plane[2 * ti + 1, 2 * tj]
+                    e11 = plane[2 * ti + 1, 2 * tj + 1]
+                    # columns: t = e A^T (2 -> 4)
+                    t00, t01, t02, t03 = e00, e00 + e01, e00 - e01, -e01
+                    t10, t11, t12, t13 = e10, e10 + e11, e10 - e11, -e11
+                    col = base + ti * tw + tj
+                    # rows: dM = A t (2 -> 4)
+                    m[0, o, col] = t00
+                    m[1, o, col] = t01
+                    m[2, o, col] = t02
+                    m[3, o, col] = t03
+                    m[4, o, col] = t00 + t10
+                    m[5, o, col] = t01 + t11
+                    m[6, o, col] = t02 + t12
+                    m[7, o, col] = t03 + t13
+                    m[8, o, col] = t00 - t10
+                    m[9, o, col] = t01 - t11
+                    m[10, o, col] = t02 - t12
+                    m[11, o, col] = t03 - t13
+                    m[12, o, col] = -t10
+                    m[13, o, col] = -t11
+                    m[14, o, col] = -t12
+                    m[15, o, col] = -t13
+
+
+@_jit
+def _wino_input_adjoint(v, gx, top, left, th, tw):  # type: ignore[no-untyped-def]
+    """gx = the sum of B dV B^T over the tiles, each added back where it was read (the adjoint of
+    ``_wino_input``); every element of ``gx`` is written."""
+    n_, c_, h, w = gx.shape
+    plane = np.empty((2 * th + 2, 2 * tw + 2), dtype=v.dtype)
+    for c in range(c_):
+        for n in range(n_):
+            plane[:, :] = 0
+            base = n * th * tw
+            for ti in range(th):
+                r0 = 2 * ti
+                for tj in range(tw):
+                    s0 = 2 * tj
+                    col = base + ti * tw + tj
+                    # columns: t = dV B^T
+                    for r in range(4):
+                        v0 = v[4 * r, c, col]
+                        v1 = v[4 * r + 1, c, col]
+                        v2 = v[4 * r + 2, c, col]
+                        v3 = v[4 * r + 3, c, col]
+                        a0 = v0
+                        a1 = v1 - v2 + v3
+                        a2 = v1 + v2 - v0
+                        a3 = -v3
+                        # rows: B t, row r of t spreads to input rows by B's column r
+                        if r == 0:
+                            plane[r0, s0] += a0
+                            plane[r0, s0 + 1] += a1
+                            plane[r0, s0 + 2] += a2
+                            plane[r0, s0 + 3] += a3
+                            plane[r0 + 2, s0] -= a0
+                            plane[r0 + 2, s0 + 1] -= a1
+                            plane[r0 + 2, s0 + 2] -= a2
+                            plane[r0 + 2, s0 + 3] -= a3
+                        elif r == 1:
+                            plane[r0 + 1, s0] += a0
+                            plane[r0 + 1, s0 + 1] += a1
+                            plane[r0 + 1, s0 + 2] += a2
+                            plane[r0 + 1, s0 + 3] += a3
+                            plane[r0 + 2, s0] += a0
+                            plane[r0 + 2, s0 + 1] += a1
+                            plane[r0 + 2, s0 + 2] += a2
+                            plane[r0 + 2, s0 + 3] += a3
+                        elif r == 2:
+                            plane[r0 + 1, s0] -= a0
+                            plane[r0 + 1, s0 + 1] -= a1
+                            plane[r0 + 1, s0 + 2] -= a2
+                            plane[r0 + 1, s0 + 3] -= a3
+                            plane[r0 + 2, s0] += a0
+                            plane[r0 + 2, s0 + 1] += a1
+                            plane[r0 + 2, s0 + 2] += a2
+                            plane[r0 + 2, s0 + 3] += a3
+                        else:
+                            plane[r0 + 1, s0] += a0
+                            plane[r0 + 1, s0 + 1] += a1
+                            plane[r0 + 1, s0 + 2] += a2
+                            plane[r0 + 1, s0 + 3] += a3
+                            plane[r0 + 3, s0] -= a0
+                            plane[r0 + 3, s0 + 1] -= a1
+                            plane[r0 + 3, s0 + 2] -= a2
+                            plane[r0 + 3, s0 + 3] -= a3
+            for r in range(h):
+                for s in range(w):
+                    gx[n, c, r, s] = plane[r + top, s + left]
+
+
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def winograd_tiles(oh: int, ow: int) -> tuple[int, int]:
+    """(tile rows, tile columns) of 2x2 output tiles covering an OH x OW output."""
+    return math.ceil(oh / 2), math.ceil(ow / 2)
+
+
+def winograd_weight(w: np.ndarray) -> np.ndarray:
+    """U (16, C_out, C_in) = G w G^T for (C_out, C_in, 3, 3) ``w``."""
+    g = _G.astype(w.dtype)
+    u = np.matmul(np.matmul(g, w), g.T)  # (C_out, C_in, 4, 4)
+    return np.ascontiguousarray(u.reshape(w.shape[0], w.shape[1], 16).transpose(2, 0, 1))
+
+
+def winograd_weight_adjoint(du: np.ndarray, c_out: int, c_in: int) -> np.ndarray:
+    """dw (C_out, C_in, 3, 3) = G^T dU G, the adjoint of :func:`winograd_weight`."""
+    g = _G.astype(du.dtype)
+    d = du.transpose(1, 2, 0).reshape(c_out, c_in, 4, 4)
+    return np.matmul(np.matmul(g.T, d), g)
+
+
+def winograd_input(x: np.ndarray, top: int, left: int, th: int, tw: int, out: np.ndarray) -> np.ndarray:
+    _wino_input(x, out, top, left, th, tw)
+    return out
+
+
+def winograd_output(m: np.ndarray, y: np.ndarray, bias: np.ndarray | None, th: int, tw: int) -> None:
+    dummy = np.zeros(1, dtype=y.dtype)
+    _wino_output(m, y, dummy if bias is None else bias, bias is not None, th, tw)
+
+
+def winograd_output_adjoint(g: np.ndarray, th: int, tw: int, out: np.ndarray, gb: np.ndarray | None) -> np.ndarray:
+    """Fills ``out`` (16, C_out, tiles) with dM; adds the per-channel sums of ``g`` to float64 ``gb``."""
+    _wino_output_adjoint(g, out, np.zeros(1) if gb is None else gb, gb is not None, th, tw)
+    return out
+
+
+def winograd_input_adjoint(v: np.ndarray, gx: np.ndarray, top: int, left: int, th: int, tw: int) -> None:
+    _wino_input_adjoint(v, gx, top, left, th, tw)
+
+
+# ---------------------------------------------------------------------- batch norm over (C, M) rows
+@_jit_sums
+def _batch_norm_rows(rows, xhat, out, weight, bias, has_w, has_b, eps, mean, var, inv_std):  # type: ignore[no-untyped-def]
+    c_, m = rows.shape
+    for c in range(c_):
+        s = 0.0  # float64 accumulators
+        for j in range(m):
+            s += rows[c, j]
+        mu = s / m
+        ss = 0.0
+        for j in range(m):
+            d = rows[c, j] - mu
+            ss += d * d
+        v = ss / m
+        inv = 1.0 / np.sqrt(v + eps)
+        wc = weight[c] if has_w else 1.0
+        bc = bias[c] if has_b else 0.0
+        for j in range(m):
+            h = (rows[c, j] - mu) * inv
+            xhat[c, j] = h
+            out[c, j] = h * wc + bc
+        mean[c] = mu
+        var[c] = v
+        inv_std[c] = inv
+
+
+def batch_norm_rows(
+    rows: np.ndarray, xhat: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None, eps: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training-mode batch norm of each row of (C, M) ``rows`` in three passes (statistics in
+    float64): fills ``xhat``; returns (out, mean, biased var, 1/std), all in ``rows``' dtype."""
+    c = rows.shape[0]
+    out = _workspace.lend(rows.shape, rows.dtype)
+    stats = np.empty((3, c), dtype=rows.dtype)
+    dummy = np.zeros(1, dtype=rows.dtype)
+    _batch_norm_rows(
+        rows, xhat, out, dummy if weight is None else weight, dummy if bias is None else bias,
+        weight is not None, bias is not None, eps, stats[0], stats[1], stats[2],
+    )  # fmt: skip
+    return out, stats[0], stats[1], stats[2]
+
+
+@_jit_sums
+def _batch_norm_rows_backward(g, xhat, a, gx, sums, need_x):  # type: ignore[no-untyped-def]
+    c_, m = g.shape
+    for c in range(c_):
+        sg = 0.0
+        sgx = 0.0
+        for j in range(m):
+            gj = g[c, j]
+            sg += gj
+            sgx += gj * xhat[c, j]
+        sums[0, c] = sg
+        sums[1, c] = sgx
+        if need_x:
+            k1 = a[c]
+            k2 = -a[c] * sgx / m
+            k3 = -a[c] * sg / m
+            for j in range(m):
+                gx[c, j] = g[c, j] * k1 + xhat[c, j] * k2 + k3
+
+
+def batch_norm_rows_backward(
+    g: np.ndarray, xhat: np.ndarray, a: np.ndarray, need_x: bool
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(dx or None, sum(g * xhat), sum(g)) per row: ``dx = a * (g - sum(g)/M - xhat * sum(g * xhat)/M)``
+    in two passes (sums in float64)."""
+    gx = _workspace.lend(g.shape, g.dtype) if need_x else np.empty((1, 1), dtype=g.dtype)
+    sums = np.empty((2, g.shape[0]), dtype=g.dtype)
+    _batch_norm_rows_backward(g, xhat, a, gx, sums, need_x)
+    return (gx if need_x else None), sums[1], sums[0]

@@ -1,0 +1,615 @@
+"""Max, average and adaptive-average pooling over 1-D and 2-D signals (PyTorch's names and shapes).
+
+Shapes follow PyTorch: 2-D ops take ``(N, C, H, W)`` (or unbatched ``(C, H, W)``), 1-D ops take
+``(N, C, L)`` (or ``(C, L)``). The 1-D ops are the 2-D ops on a height-1 image.
+
+Pooling copies the windows once into a contiguous ``(kh*kw, N, C, OH, OW)`` array and reduces over
+its first axis (long contiguous rows, which matters on small feature maps); its backward writes
+back per kernel offset. Max pooling keeps a boolean mask of each window's winner for the gradient.
+Pooling treats N and C alike, so a channel-major input (what a convolution returns) is pooled in
+the layout it has in memory, and the output and the gradient keep that layout.
+
+Example:
+    >>> import downslope as ds
+    >>> ds.nn.MaxPool2d(2)(ds.arange(16.0).reshape(1, 1, 4, 4))
+    tensor([[[[ 5.,  7.],
+              [13., 15.]]]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .. import ops
+from ..autograd import is_grad_enabled
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
+from ..tensor import Tensor, record_op, wrap_array
+from . import _jit, _workspace
+from ._conv_args import IntOr2, _as_tensor, _batched, _check_floating, _pool_args
+from ._conv_kernels import _borrow_padded, _channel_major, _give_padded
+from .module import Module
+
+__all__ = [
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+]
+
+
+def _pool_geometry(
+    size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool, where: str
+) -> tuple[int, int]:
+    """(output length, extra padding after the input that ceil_mode's last window needs)."""
+    if pad * 2 > kernel:
+        raise ArgumentError(
+            f"{where}: padding should be at most half of the kernel size, got padding {pad} and kernel {kernel}"
+        )
+    span = dilation * (kernel - 1) + 1
+    numer = size + 2 * pad - span
+    if numer < 0:
+        raise ShapeError(
+            f"{where}: the (padded) input length {size + 2 * pad} is smaller than the (dilated) kernel {span}"
+        )
+    out = (-(-numer // stride) if ceil_mode else numer // stride) + 1
+    # PyTorch's rule: the last window must start inside the input or its left padding.
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    extra = max(0, (out - 1) * stride + span - (size + 2 * pad))
+    return out, extra
+
+
+def _offset_view(a: np.ndarray, p: int, q: int, geometry: Any) -> np.ndarray:
+    """The (N, C, OH, OW) block of padded ``a`` read at kernel offset (p, q)."""
+    (sh, sw), (dh, dw), (oh, ow) = geometry
+    return a[:, :, p * dh : p * dh + sh * (oh - 1) + 1 : sh, q * dw : q * dw + sw * (ow - 1) + 1 : sw]
+
+
+def _windows_view(a: np.ndarray, k: Any, geometry: Any, writeable: bool = False) -> np.ndarray:
+    """A (kh, kw, N, C, OH, OW) strided view of padded ``a``: element [p, q] is the offset-(p, q) block."""
+    (sh, sw), (dh, dw), (oh, ow) = geometry
+    s_n, s_c, s_h, s_w = a.strides
+    shape = (k[0], k[1], a.shape[0], a.shape[1], oh, ow)
+    return as_strided(a, shape, (s_h * dh, s_w * dw, s_n, s_c, s_h * sh, s_w * sw), writeable=writeable)
+
+
+def _stacked_windows(a: np.ndarray, k: Any, geometry: Any) -> np.ndarray:
+    """Every window element as one contiguous (kh*kw, N, C, OH, OW) array.
+
+    One strided copy; after it each kernel offset is a contiguous block, so the reductions that
+    follow run over long rows. (Working on the strided blocks directly pays NumPy's per-row
+    overhead on every op, which dominates on small feature maps.)
+    """
+    view = _windows_view(a, k, geometry)
+    out = _workspace.take((k[0] * k[1],) + view.shape[2:], a.dtype)  # borrowed: give it back
+    np.copyto(out.reshape(view.shape), view)
+    return out
+
+
+def _scatter_windows(grad: np.ndarray, padded_shape: tuple[int, ...], k: Any, geometry: Any) -> np.ndarray:
+    """The adjoint of :func:`_stacked_windows`: each window element's gradient added back to where
+    it was read from. ``grad`` is (kh*kw, N, C, OH, OW), possibly a broadcast view."""
+    (sh, sw), (dh, dw), (oh, ow) = geometry
+    overlapping = sh < dh * (k[0] - 1) + 1 or sw < dw * (k[1] - 1) + 1
+    # Windows that tile the (padded) input exactly (stride == kernel, e.g. 2x2 pooling of an even
+    # map) write every element once: no zero fill needed.
+    tiles = (sh, sw) == tuple(k) and (dh, dw) == (1, 1) and padded_shape[2:] == (oh * sh, ow * sw)
+    out = _workspace.lend(padded_shape, grad.dtype) if tiles else _workspace.lend_zeros(padded_shape, grad.dtype)
+    # One pass per kernel offset, each over a whole (N, C, OH, OW) block. (A single assignment into
+    # the 6-D strided windows view is 3-4x slower: NumPy then runs its inner loop over the kernel.)
+    for offset in range(k[0] * k[1]):
+        block = _offset_view(out, offset // k[1], offset % k[1], geometry)
+        if overlapping:
+            block += grad[offset]
+        else:  # every input element belongs to at most one window: a plain copy
+            block[...] = grad[offset]
+    return out
+
+
+def max_pool2d(
+    input: Tensor,
+    kernel_size: IntOr2,
+    stride: IntOr2 | None = None,
+    padding: IntOr2 = 0,
+    dilation: IntOr2 = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """Largest value in each window (PyTorch's ``max_pool2d``); ``stride`` defaults to the kernel.
+
+    The gradient goes to the first largest element of each window (PyTorch's choice); padding is
+    -inf, so it never wins. ``return_indices`` also returns each winner's flat index into H*W.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.functional import max_pool2d
+        >>> max_pool2d(ds.arange(16.0).reshape(1, 1, 4, 4), 2)
+        tensor([[[[ 5.,  7.],
+                  [13., 15.]]]])
+    """
+    where = "max_pool2d"
+    x = _as_tensor(input, where)
+    _check_floating(x, where)
+    x, unbatched = _batched(x, 2, where)
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, 2, where)
+    out, indices = _max_pool2d(x, k, s, p, d, ceil_mode, return_indices, where)
+    if unbatched:
+        out = ops.squeeze(out, 0)
+        indices = None if indices is None else wrap_array(indices.array[0])
+    return (out, indices) if return_indices else out
+
+
+def max_pool1d(
+    input: Tensor,
+    kernel_size: IntOr2,
+    stride: IntOr2 | None = None,
+    padding: IntOr2 = 0,
+    dilation: IntOr2 = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """Largest value in each window of a ``(N, C, L)`` or ``(C, L)`` signal (PyTorch's ``max_pool1d``).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.functional import max_pool1d
+        >>> max_pool1d(ds.tensor([[[1.0, 3.0, 2.0, 0.0, 5.0]]]), 2)
+        tensor([[[3., 2.]]])
+    """
+    where = "max_pool1d"
+    x = _as_tensor(input, where)
+    _check_floating(x, where)
+    x, unbatched = _batched(x, 1, where)
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, 1, where)
+    out, indices = _max_pool2d(
+        ops.unsqueeze(x, 2), (1,) + k, (1,) + s, (0,) + p, (1,) + d, ceil_mode, return_indices, where
+    )
+    out = ops.squeeze(out, 2)
+    if indices is not None:
+        indices = wrap_array(indices.array[:, :, 0])
+    if unbatched:
+        out = ops.squeeze(out, 0)
+        indices = None if indices is None else wrap_array(indices.array[0])
+    return (out, indices) if return_indices else out
+
+
+def _max_pool2d(
+    x: Tensor, k: Any, s: Any, p: Any, d: Any, ceil_mode: bool, return_indices: bool, where: str
+) -> tuple[Tensor, Tensor | None]:
+    n, c, h, w = x.shape
+    oh, extra_h = _pool_geometry(h, k[0], s[0], p[0], d[0], ceil_mode, where)
+    ow, extra_w = _pool_geometry(w, k[1], s[1], p[1], d[1], ceil_mode, where)
+    pads = (p[0], p[0] + extra_h, p[1], p[1] + extra_w)
+    # Pooling treats N and C alike, so a channel-major input (a convolution's output) is pooled as
+    # the (C, N, H, W) array it is in memory, and the result keeps that layout.
+    swap = _channel_major(x.array)
+    native = x.array.transpose(1, 0, 2, 3) if swap else x.array
+    if not return_indices and (k, s, pads, d) == ((2, 2), (2, 2), (0, 0, 0, 0), (1, 1)) and (h, w) == (2 * oh, 2 * ow):
+        jit = _jit.kernels()
+        if jit is not None:  # the compiled 2x2 kernel: one pass, the winner's position kept per window
+            out, at = jit.max_pool_2x2(native)
+            return record_op(_swap01(out, swap), (x,), _max_pool_2x2_vjp, (jit, at, swap)), None
+    xp, borrowed = _borrow_padded(native, pads, fill=-np.inf)
+    geometry = (s, d, (oh, ow))
+    stacked = _stacked_windows(xp, k, geometry)
+    _give_padded(xp, borrowed)
+    out = np.max(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype))  # NaN propagates
+    track = return_indices or (is_grad_enabled() and x.requires_grad)
+    first = _first_max_mask(stacked, out) if track else None
+    _workspace.give(stacked)
+    result = record_op(_swap01(out, swap), (x,), _max_pool2d_vjp, (first, pads, k, geometry, swap))
+    if not return_indices:
+        return result, None
+    assert first is not None
+    offsets = np.arange(k[0] * k[1], dtype=np.int64).reshape(-1, 1, 1, 1, 1)
+    winner = (first * offsets).sum(axis=0)  # exactly one True per window
+    rows = np.arange(oh)[:, None] * s[0] - p[0] + (winner // k[1]) * d[0]
+    cols = np.arange(ow) * s[1] - p[1] + (winner % k[1]) * d[1]
+    return result, wrap_array(np.ascontiguousarray(_swap01(rows * w + cols, swap)))
+
+
+def _swap01(a: np.ndarray, swap: bool) -> np.ndarray:
+    """``a`` with its first two axes swapped (a view) when ``swap``."""
+    return a.transpose(1, 0, 2, 3) if swap else a
+
+
+def _first_max_mask(stacked: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Boolean (kh*kw, N, C, OH, OW): True at the one element of each window that gets the gradient.
+
+    PyTorch's rule: the first maximum in scan order (ties are common after a ReLU), or, in a
+    window holding NaN, the last NaN.
+    """
+    mask = stacked == out
+    taken = mask[0].copy()
+    for offset in range(1, len(mask)):
+        np.greater(mask[offset], taken, out=mask[offset])  # for booleans a > b is "a and not b"
+        np.logical_or(taken, mask[offset], out=taken)
+    nan_windows = np.isnan(out)
+    if nan_windows.any():
+        mask[:, nan_windows] = False
+        seen = np.zeros(out.shape, dtype=bool)
+        for offset in range(len(mask) - 1, -1, -1):
+            last = np.isnan(stacked[offset]) & nan_windows & ~seen
+            mask[offset] |= last
+            seen |= last
+    return mask
+
+
+def _max_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    if xp.differentiable:
+        raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")
+    first, (top, bottom, left, right), k, geometry, swap = saved
+    a, b, h, w = _swap01(args[0], swap).shape
+    grad = _workspace.take(first.shape, g.dtype)
+    np.multiply(first, _swap01(g, swap), out=grad)
+    gxp = _scatter_windows(grad, (a, b, h + top + bottom, w + left + right), k, geometry)
+    _workspace.give(grad)
+    return (_swap01(gxp[:, :, top : top + h, left : left + w], swap),)
+
+
+def _max_pool_2x2_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    if xp.differentiable:
+        raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")
+    jit, at, swap = saved
+    return (_swap01(jit.max_unpool_2x2(_swap01(g, swap), at), swap),)
+
+
+def _avg_divisor(size: int, kernel: int, stride: int, pad: int, out: int, count_include_pad: bool) -> np.ndarray:
+    """Per output position, how many elements the window's average divides by (PyTorch's rule)."""
+    start = np.arange(out) * stride - pad
+    end = np.minimum(start + kernel, size + pad)
+    if count_include_pad:
+        return end - start
+    return np.minimum(end, size) - np.maximum(start, 0)
+
+
+def avg_pool2d(
+    input: Tensor,
+    kernel_size: IntOr2,
+    stride: IntOr2 | None = None,
+    padding: IntOr2 = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """Mean of each window (PyTorch's ``avg_pool2d``); ``stride`` defaults to the kernel.
+
+    ``count_include_pad=False`` divides by the number of real (non-padding) elements.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.functional import avg_pool2d
+        >>> avg_pool2d(ds.arange(16.0).reshape(1, 1, 4, 4), 2)
+        tensor([[[[ 2.5,  4.5],
+                  [10.5, 12.5]]]])
+    """
+    where = "avg_pool2d"
+    x = _as_tensor(input, where)
+    _check_floating(x, where)
+    x, unbatched = _batched(x, 2, where)
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, 2, where)
+    out = _avg_pool2d(x, k, s, p, ceil_mode, count_include_pad, divisor_override, where)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+def avg_pool1d(
+    input: Tensor,
+    kernel_size: IntOr2,
+    stride: IntOr2 | None = None,
+    padding: IntOr2 = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
+    """Mean of each window of a ``(N, C, L)`` or ``(C, L)`` signal (PyTorch's ``avg_pool1d``).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.functional import avg_pool1d
+        >>> avg_pool1d(ds.tensor([[[1.0, 3.0, 2.0, 0.0]]]), 2)
+        tensor([[[2., 1.]]])
+    """
+    where = "avg_pool1d"
+    x = _as_tensor(input, where)
+    _check_floating(x, where)
+    x, unbatched = _batched(x, 1, where)
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, 1, where)
+    out = _avg_pool2d(ops.unsqueeze(x, 2), (1,) + k, (1,) + s, (0,) + p, ceil_mode, count_include_pad, None, where)
+    out = ops.squeeze(out, 2)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+def _avg_pool2d(
+    x: Tensor, k: Any, s: Any, p: Any, ceil_mode: bool, count_include_pad: bool, divisor_override: Any, where: str
+) -> Tensor:
+    n, c, h, w = x.shape
+    oh, extra_h = _pool_geometry(h, k[0], s[0], p[0], 1, ceil_mode, where)
+    ow, extra_w = _pool_geometry(w, k[1], s[1], p[1], 1, ceil_mode, where)
+    pads = (p[0], p[0] + extra_h, p[1], p[1] + extra_w)
+    swap = _channel_major(x.array)  # pooled in its memory layout, as in max pooling
+    xp, borrowed = _borrow_padded(_swap01(x.array, swap), pads)
+    geometry = (s, (1, 1), (oh, ow))
+    stacked = _stacked_windows(xp, k, geometry)
+    _give_padded(xp, borrowed)
+    out = np.sum(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype))
+    _workspace.give(stacked)
+    if divisor_override is not None:
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or divisor_override == 0:
+            raise ArgumentError(f"{where}: divisor_override must be a non-zero int, got {divisor_override!r}")
+        scale = np.asarray(1.0 / divisor_override, dtype=out.dtype)
+    else:
+        rows = _avg_divisor(h, k[0], s[0], p[0], oh, count_include_pad)
+        cols = _avg_divisor(w, k[1], s[1], p[1], ow, count_include_pad)
+        scale = (1.0 / (rows[:, None] * cols[None, :])).astype(out.dtype)
+    out *= scale
+    return record_op(_swap01(out, swap), (x,), _avg_pool2d_vjp, (scale, pads, k, geometry, swap))
+
+
+def _avg_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+    if xp.differentiable:
+        raise StateError("avg_pool: double backward (create_graph=True) through average pooling is not supported")
+    scale, (top, bottom, left, right), k, geometry, swap = saved
+    a, b, h, w = _swap01(args[0], swap).shape
+    share = _swap01(g, swap) * scale
+    grad = np.broadcast_to(share, (k[0] * k[1],) + share.shape)
+    gxp = _scatter_windows(grad, (a, b, h + top + bottom, w + left + right), k, geometry)
+    return (_swap01(gxp[:, :, top : top + h, left : left + w], swap),)
+
+
+def _adaptive_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:
+    """(out, size) averaging matrix: row i averages x[floor(i*size/out) : ceil((i+1)*size/out)]."""
+    i = np.arange(out)
+    start = (i * size) // out
+    end = -((-(i + 1) * size) // out)
+    j = np.arange(size)
+    inside = (j >= start[:, None]) & (j < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
+def _adaptive_sizes(output_size: Any, sizes: tuple[int, ...], where: str) -> tuple[int, ...]:
+    n = len(sizes)
+    if isinstance(output_size, (int, np.integer)) and not isinstance(output_size, bool):
+        raw: tuple[Any, ...] = (int(output_size),) * n
+    elif isinstance(output_size, Sequence) and len(output_size) == n:
+        raw = tuple(output_size)
+    else:
+        raise ArgumentTypeError(
+            f"{where}: output_size must be an int or a tuple of {n} ints (or None), got {output_size!r}"
+        )
+    out = tuple(s if o is None else int(o) for o, s in zip(raw, sizes))
+    if any(o < 1 for o in out):
+        raise ArgumentError(f"{where}: output_size must be positive, got {output_size!r}")
+    return out
+
+
+def _adaptive_avg_last(x: Tensor, out: int) -> Tensor:
+    """Adaptive average over the last axis of ``x``."""
+    size = x.shape[-1]
+    if out == size:
+        return x
+    if size % out == 0:  # equal, non-overlapping windows: a reshape and a mean
+        return ops.mean(ops.reshape(x, x.shape[:-1] + (out, size // out)), axis=-1)
+    return ops.matmul(x, wrap_array(_adaptive_matrix(size, out, x.dtype).T))
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """Average pooling to a fixed ``output_size`` (PyTorch's ``adaptive_avg_pool2d``).
+
+    Output cell i covers input rows ``floor(i*H/OH)`` up to ``ceil((i+1)*H/OH)`` (windows may
+    overlap when H is not a multiple of OH); ``None`` in ``output_size`` keeps that size.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.functional import adaptive_avg_pool2d
+        >>> adaptive_avg_pool2d(ds.arange(16.0).reshape(1, 1, 4, 4), 1)
+        tensor([[[[7.5]]]])
+    """
+    where = "adaptive_avg_pool2d"
+    x = _as_tensor(input, where)
+    _check_floating(x, where)
+    x, unbatched = _batched(x, 2, where)
+    oh, ow = _adaptive_sizes(output_size, x.shape[2:], where)
+    # Separable: pool the width, then the height (as the width of the transposed image).
+    out = _adaptive_avg_last(x, ow)
+    out = ops.transpose(_adaptive_avg_last(ops.transpose(out, 2, 3), oh), 2, 3)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
+    """Average pooling of a ``(N, C, L)`` or ``(C, L)`` signal to length ``output_size``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.functional import adaptive_avg_pool1d
+        >>> adaptive_avg_pool1d(ds.tensor([[[1.0, 2.0, 3.0, 4.0, 5.0]]]), 2)
+        tensor([[[2., 4.]]])
+    """
+    where = "adaptive_avg_pool1d"
+    x = _as_tensor(input, where)
+    _check_floating(x, where)
+    x, unbatched = _batched(x, 1, where)
+    (out_len,) = _adaptive_sizes(
+        output_size if not isinstance(output_size, int) else (output_size,), x.shape[2:], where
+    )
+    out = _adaptive_avg_last(x, out_len)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+# ---------------------------------------------------------------------- modules
+class _MaxPoolNd(Module):
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Max over each ``kernel_size`` window of ``(N, C, H, W)`` input (see :func:`max_pool2d`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.MaxPool2d(2)(ds.randn(1, 3, 8, 6)).shape
+        (1, 3, 4, 3)
+    """
+
+    def forward(self, x: Tensor) -> Any:
+        return max_pool2d(
+            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
+
+
+class MaxPool1d(_MaxPoolNd):
+    """Max over each window of ``(N, C, L)`` input (see :func:`max_pool1d`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.MaxPool1d(3, stride=2)(ds.randn(2, 4, 9)).shape
+        (2, 4, 4)
+    """
+
+    def forward(self, x: Tensor) -> Any:
+        return max_pool1d(
+            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
+
+
+class AvgPool2d(Module):
+    """Mean over each ``kernel_size`` window of ``(N, C, H, W)`` input (see :func:`avg_pool2d`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.AvgPool2d(2)(ds.ones(1, 1, 4, 4))
+        tensor([[[[1., 1.],
+                  [1., 1.]]]])
+    """
+
+    def __init__(
+        self,
+        kernel_size: IntOr2,
+        stride: IntOr2 | None = None,
+        padding: IntOr2 = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+
+    def forward(self, x: Tensor) -> Tensor:
+        return avg_pool2d(
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(Module):
+    """Mean over each window of ``(N, C, L)`` input (see :func:`avg_pool1d`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.AvgPool1d(2)(ds.tensor([[[1.0, 3.0, 5.0, 7.0]]]))
+        tensor([[[2., 6.]]])
+    """
+
+    def __init__(
+        self,
+        kernel_size: IntOr2,
+        stride: IntOr2 | None = None,
+        padding: IntOr2 = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        return avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling of ``(N, C, H, W)`` input to ``output_size`` (see :func:`adaptive_avg_pool2d`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.AdaptiveAvgPool2d((2, 3))(ds.randn(4, 5, 7, 9)).shape
+        (4, 5, 2, 3)
+    """
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(Module):
+    """Average pooling of ``(N, C, L)`` input to length ``output_size`` (see :func:`adaptive_avg_pool1d`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.AdaptiveAvgPool1d(1)(ds.tensor([[[1.0, 2.0, 6.0]]]))
+        tensor([[[3.]]])
+    """
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return adaptive_avg_pool1d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
