@@ -1,0 +1,121 @@
+"""Where fit, evaluate and predict compute, and the numbers they keep on a device until the epoch ends.
+
+On the CPU nothing here runs: the loop reads each batch loss as a Python float, as it always has. On
+a device (a CUDA GPU, or the strict test stand-in) reading a number back to the host waits for the
+device to finish its queued work (a synchronisation), which costs far more than the arithmetic when
+it happens every batch. So on a device:
+
+- a batch's loss is a :class:`DeviceScalar` (a 0-d array on the device) that is copied to the host
+  only if something asks for it (``float(logs["loss"])``); fit itself never does;
+- the epoch's loss sum (and the outputs for the metrics) stay on the device and are read back once
+  per epoch, so the host reads O(1) numbers per epoch, not one per batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..device import CPU, device, resolve
+from ..devices import device_of, to_host
+
+
+def model_device(model: Any) -> device:
+    """The device of ``model``'s first parameter (or buffer); the CPU for a model without any.
+
+    Example:
+        >>> from downslope import nn
+        >>> str(model_device(nn.Linear(2, 1)))
+        'cpu'
+    """
+    for source in ("parameters", "buffers"):
+        tensors = getattr(model, source, None)
+        if callable(tensors):
+            for t in tensors():
+                return device_of(t.array)
+    return CPU
+
+
+def training_device(target: Any, model: Any, where: str) -> device:
+    """The device to compute on: ``target`` resolved (a clear error for a CUDA device that is absent),
+    or the model's own device when ``target`` is None.
+
+    Example:
+        >>> from downslope import nn
+        >>> str(training_device(None, nn.Linear(2, 1), "fit")), str(training_device("strict", None, "fit"))
+        ('cpu', 'strict')
+    """
+    if target is None:
+        return model_device(model)
+    return resolve(target, f"{where}(device=...)")
+
+
+class DeviceScalar:
+    """A number held on a device as a 0-d array, copied to the host the first time it is read.
+
+    fit puts one in a batch's logs (``logs["loss"]``) when it trains on a device: ``float(v)``,
+    ``v.item()``, formatting and comparisons read it (one device synchronisation, then cached);
+    ``v.array`` is the device array itself.
+
+    Example:
+        >>> import numpy as np
+        >>> v = DeviceScalar(np.array(0.25))
+        >>> float(v), f"{v:.1f}", v < 1
+        (0.25, '0.2', True)
+    """
+
+    __slots__ = ("array", "_value")
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+        self._value: float | None = None
+
+    @property
+    def read(self) -> bool:
+        """Whether the value has been copied to the host already (reading it again is free)."""
+        return self._value is not None
+
+    def __float__(self) -> float:
+        if self._value is None:
+            self._value = float(to_host(self.array))
+        return self._value
+
+    def item(self) -> float:
+        return float(self)
+
+    def __format__(self, spec: str) -> str:
+        return format(float(self), spec)
+
+    def __repr__(self) -> str:
+        return f"DeviceScalar({float(self)!r})" if self.read else f"DeviceScalar(on {device_of(self.array)})"
+
+    def __lt__(self, other: Any) -> bool:
+        return float(self) < float(other)
+
+    def __le__(self, other: Any) -> bool:
+        return float(self) <= float(other)
+
+    def __gt__(self, other: Any) -> bool:
+        return float(self) > float(other)
+
+    def __ge__(self, other: Any) -> bool:
+        return float(self) >= float(other)
+
+
+def on_host(array: Any) -> bool:
+    """Whether ``array`` is host data (a NumPy array or scalar), read without a device synchronisation."""
+    return isinstance(array, (np.ndarray, np.generic, float, int))
+
+
+def host_values(*arrays: Any) -> list[np.ndarray]:
+    """``arrays`` (on one device) copied to the host, in order: one copy each.
+
+    Example:
+        >>> [a.tolist() for a in host_values(np.array(1.0), np.zeros(2))]
+        [1.0, [0.0, 0.0]]
+    """
+    return [to_host(a) for a in arrays]
+
+
+__all__ = ["DeviceScalar", "model_device", "training_device", "on_host", "host_values"]
