@@ -103,7 +103,9 @@ class GradientDiagnostics(Callback):
         self._warned: set[tuple[str, str]] = set()
         self._params = list(self.model.named_parameters()) if hasattr(self.model, "named_parameters") else []
         self._matrices = {name for name, p in self._params if p.ndim >= 2}
-        self._xp = None if not self._params or on_host(self._params[0][1].array) else namespace_of(self._params[0][1].array)
+        self._xp = (
+            None if not self._params or on_host(self._params[0][1].array) else namespace_of(self._params[0][1].array)
+        )
         self._reset_epoch()
         self._wrap_relus()
 
@@ -225,7 +227,11 @@ class GradientDiagnostics(Callback):
         ratios = {
             k: self._ratio_sums[k] / self._ratio_counts[k] if k in self._ratio_counts else math.nan for k in grads
         }
-        dead = device_dead if device_dead is not None else {k: float(1.0 - v.mean()) for k, v in self._active.items() if v.size}
+        dead = (
+            device_dead
+            if device_dead is not None
+            else {k: float(1.0 - v.mean()) for k, v in self._active.items() if v.size}
+        )
         self.history.append({"grad_norm": grads, "update_ratio": ratios, "dead_relu": dead})
         if logs is not None:
             logs["grad_norm"] = self._global_sum / self._count

@@ -388,7 +388,9 @@ def _train_epoch(
     if placed is None:
         logs = _run_epoch(epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler)
     else:
-        logs = _run_epoch_on_device(epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler, placed)
+        logs = _run_epoch_on_device(
+            epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler, placed
+        )
     if val_loader is not None:
         val = evaluate_loader(model, loss_fn, val_loader, metrics, placed)
         logs.update({f"val_{k}": v for k, v in val.items()})

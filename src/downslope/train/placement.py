@@ -51,6 +51,29 @@ def training_device(target: Any, model: Any, where: str) -> device:
     return resolve(target, f"{where}(device=...)")
 
 
+def load_on_host(model: Any, state: Any, **options: Any) -> None:
+    """``model.load_state_dict(state, **options)`` also when the model lives on a device and ``state``
+    holds arrays of any device: the values are copied to the host, loaded there (where the checks of the
+    values run) and the model is moved back, so it continues from exactly these values.
+
+    Example:
+        >>> from downslope import nn
+        >>> a, b = nn.Linear(2, 1), nn.Linear(2, 1).to("strict")
+        >>> load_on_host(b, a.state_dict()); bool((b.weight.cpu().numpy() == a.weight.numpy()).all())
+        True
+    """
+    placed = model_device(model)
+    if placed == CPU or not hasattr(model, "to"):
+        model.load_state_dict(state, **options)
+        return
+    host = {k: (to_host(v.array) if hasattr(v, "array") else to_host(v)) for k, v in state.items()}
+    model.to(CPU)
+    try:
+        model.load_state_dict(host, **options)
+    finally:
+        model.to(placed)
+
+
 class DeviceScalar:
     """A number held on a device as a 0-d array, copied to the host the first time it is read.
 
@@ -118,4 +141,4 @@ def host_values(*arrays: Any) -> list[np.ndarray]:
     return [to_host(a) for a in arrays]
 
 
-__all__ = ["DeviceScalar", "model_device", "training_device", "on_host", "host_values"]
+__all__ = ["DeviceScalar", "model_device", "training_device", "on_host", "host_values", "load_on_host"]

@@ -13,10 +13,10 @@ from typing import Any
 
 from .. import backend
 from ..data.loader import DataLoader
-from ..device import CPU
 from ..errors import CheckpointError
 from .callbacks import CallbackList
 from .history import History
+from .placement import load_on_host
 
 CHECKPOINT_KIND = "downslope-training-state"
 
@@ -59,7 +59,7 @@ def restore(
     """
     where = f"fit(resume_from={str(path)!r})"
     try:
-        _load_model_state(model, ckpt["model"])
+        load_on_host(model, ckpt["model"])
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{where}: the checkpoint's model does not fit this model: {exc}") from None
     try:
@@ -78,23 +78,6 @@ def restore(
     history.load_state_dict(ckpt["history"])
     cbs.load_state_dict(ckpt["callbacks"])
     return int(ckpt["epoch"])
-
-
-def _load_model_state(model: Any, state: Any) -> None:
-    """``model.load_state_dict(state)`` for a checkpoint's host arrays, also when the model lives on a
-    device: it is loaded on the host (where the checks of the values run) and moved back, so resuming on
-    a device continues from exactly the saved values."""
-    from .placement import model_device
-
-    placed = model_device(model)
-    if placed == CPU or not hasattr(model, "to"):
-        model.load_state_dict(state)
-        return
-    model.to(CPU)
-    try:
-        model.load_state_dict(state)
-    finally:
-        model.to(placed)
 
 
 __all__ = ["CHECKPOINT_KIND", "checkpoint_path", "read_checkpoint", "restore"]

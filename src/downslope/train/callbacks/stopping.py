@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError, DivergenceError
-from ..placement import DeviceScalar
+from ..placement import DeviceScalar, load_on_host
 from .base import Callback, Logs, TrainingState  # noqa: F401  (TrainingState: the examples use it)
 from .monitoring import Monitor, fmt, resolve_mode
 
@@ -125,7 +125,7 @@ class EarlyStopping(Callback):
             from ...nn import Module
 
             if isinstance(self.model, Module):  # its own snapshot: an epoch that diverged may hold NaN
-                self.model.load_state_dict(self.best_weights, allow_nonfinite=True)
+                load_on_host(self.model, self.best_weights, allow_nonfinite=True)  # the model may be on a device
             else:
                 self.model.load_state_dict(self.best_weights)
 
