@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from ... import ops
-from ...errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ...backend import namespace_of
+from ...errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ...tensor import Tensor, record_op, wrap_array
 from .._arrays import array_like, is_host, scalar
 from ._base import (

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from ... import ops
-from ...errors import ArgumentError, ShapeError
 from ...backend import namespace_of
+from ...errors import ArgumentError, ShapeError
 from ...tensor import Tensor
 from .._arrays import array_like, is_host, scalar
 from ._base import (

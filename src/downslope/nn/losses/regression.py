@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from ... import ops
-from ...errors import ArgumentError, ShapeError
 from ...backend import namespace_of
+from ...errors import ArgumentError, ShapeError
 from ...tensor import Tensor, record_op
 from .._arrays import is_host
 from ._base import (
