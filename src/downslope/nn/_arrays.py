@@ -26,6 +26,13 @@ def is_host(array: Any) -> bool:
     return type(array) is np.ndarray
 
 
+def as_array(value: Any) -> Any:
+    """``value``'s array: a Tensor's, an array of any device as it is, host data (a list) as a NumPy array."""
+    if isinstance(value, Tensor):
+        return value.array
+    return value if is_array(value) else np.asarray(value)  # host: user data is on the host by nature
+
+
 def array_like(value: Any, like: Any, dtype: Any = None) -> Any:
     """``value`` (a Tensor, an array of any device, or host data such as a list) as an array on the
     device of the array ``like``; cast to ``dtype`` when given. Device arrays are not copied to the host."""
