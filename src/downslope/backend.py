@@ -43,6 +43,20 @@ def namespace_of(array: Any) -> Any:
     return np
 
 
+def as_array(value: Any) -> Any:
+    """An op's result as an array: NumPy hands 0-d results (a full reduction, one element) back as
+    scalars (``np.float32``), which become 0-d host arrays; arrays of any namespace pass through (CuPy
+    and the strict stand-in already give 0-d arrays). No copy and no device transfer.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.backend import as_array
+        >>> as_array(np.ones(3).sum()).shape
+        ()
+    """
+    return np.asarray(value) if isinstance(value, np.generic) else value
+
+
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)

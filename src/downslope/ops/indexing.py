@@ -8,11 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import as_array
+from ..devices import is_array
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..graph import _scatter_array
 from ..tensor import Tensor, _alias, record_op, wrap_array
 from .arithmetic import mul
-from .operands import _builtin_any, _data_of_index, _dim, _lift
+from .operands import _builtin_any, _dim, _index_array, _lift
 from .pointwise import where
 from .shape import _broadcast_to_vjp, _permute_vjp, _reshape_vjp, broadcast_to, reshape
 
@@ -34,11 +36,14 @@ def _normalize_index(index: Any, keep_masks: bool = False) -> Any:
         if isinstance(item, Tensor):
             item = item.array
         elif isinstance(item, list):
-            item = np.asarray(item)
-        if isinstance(item, np.ndarray) and item.dtype == np.bool_ and not keep_masks:
+            item = np.asarray(item)  # host: the caller's index list is host data
+        if not is_array(item):
+            out.append(item)
+            continue
+        if item.dtype == np.bool_ and not keep_masks:
             out.extend(np.nonzero(item))
             continue
-        if isinstance(item, np.ndarray) and item.dtype.kind not in "iub":
+        if item.dtype.kind not in "iub":
             raise OutOfRangeError(f"tensors used as indices must be integer or boolean, got {item.dtype}")
         out.append(item)
     return tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0]
@@ -46,7 +51,7 @@ def _normalize_index(index: Any, keep_masks: bool = False) -> Any:
 
 def _is_advanced(index: Any) -> bool:
     items = index if isinstance(index, tuple) else (index,)
-    return _builtin_any(isinstance(i, np.ndarray) for i in items)
+    return _builtin_any(is_array(i) for i in items)
 
 
 def getitem(x: Any, index: Any) -> Tensor:
@@ -60,10 +65,10 @@ def getitem(x: Any, index: Any) -> Tensor:
     except IndexError as exc:
         raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
     advanced = _is_advanced(idx)
-    if advanced and _builtin_any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in _index_items(idx)):
+    if advanced and _builtin_any(is_array(i) and i.dtype == np.bool_ for i in _index_items(idx)):
         idx = _normalize_index(index)
     # Basic indexing gives a view that shares memory (and the version counter) with x, as in PyTorch.
-    result = record_op(np.asarray(out), (x,), _getitem_vjp, (idx, advanced))
+    result = record_op(as_array(out), (x,), _getitem_vjp, (idx, advanced))
     return result if advanced else _alias(result, x)
 
 
@@ -90,7 +95,7 @@ def _scatter_add_vjp(g, y, args, saved, needs, xp):
 def gather(x: Any, dim: int, index: Any) -> Tensor:
     """``out[i][j] = x[i][index[i][j]]`` for dim=1 (torch.gather): pick along one axis."""
     x = _lift(x)
-    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
+    idx = _index_array(index)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"gather: index must hold integers, got {idx.dtype}")
     if idx.ndim != x.ndim:
@@ -166,7 +171,7 @@ def index_select(x: Any, dim: int, index: Any) -> Tensor:
     """The slices ``index`` along ``dim`` (repeats allowed; their gradients add up)."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_select")
-    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    idx = _index_array(index).reshape(-1)
     return getitem(x, (slice(None),) * d + (idx,))
 
 
@@ -178,7 +183,7 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
 
 def _scatter_index(x: Tensor, dim: int, index: Any, op: str) -> tuple[Any, tuple[int, ...]]:
     """The full advanced index that ``scatter``/``gather`` along ``dim`` address (checked to lie inside x)."""
-    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
+    idx = _index_array(index)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"{op}: index must hold integers, got {idx.dtype}")
     if idx.ndim != x.ndim:
@@ -229,7 +234,7 @@ def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
     """A copy of ``x`` with the slices ``index`` along ``dim`` set to ``value``."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_fill")
-    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    idx = _index_array(index).reshape(-1)
     return index_put(x, (slice(None),) * d + (idx,), value)
 
 
@@ -238,13 +243,13 @@ _scatter_add_into_vjp.reads_inputs = False  # type: ignore[attr-defined]
 
 def take(x: Any, index: Any) -> Tensor:
     """Elements of the flattened tensor at ``index`` (the result has index's shape)."""
-    return getitem(reshape(x, (-1,)), np.asarray(_data_of_index(index)))
+    return getitem(reshape(x, (-1,)), _index_array(index))
 
 
 def take_along_dim(x: Any, indices: Any, dim: Any = None) -> Tensor:
     """``x`` picked at ``indices`` along ``dim`` (torch.take_along_dim; like gather with broadcasting)."""
     x = _lift(x)
-    idx = np.asarray(_data_of_index(indices))
+    idx = _index_array(indices)
     if dim is None:
         return take(x, idx.reshape(-1))
     d = _dim(dim, x.ndim, "take_along_dim")
@@ -282,7 +287,7 @@ def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> T
     """A copy of ``x`` with the slices of ``source`` added at ``index`` along ``dim`` (repeats add up)."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_add")
-    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    idx = _index_array(index).reshape(-1)
     src = _lift(source, x)
     if alpha != 1:
         src = mul(src, alpha)
@@ -296,7 +301,7 @@ def index_copy(x: Any, dim: int, index: Any, source: Any) -> Tensor:
     """A copy of ``x`` with the slices of ``source`` written at ``index`` along ``dim``."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_copy")
-    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    idx = _index_array(index).reshape(-1)
     return index_put(x, (slice(None),) * d + (idx,), source)
 
 
@@ -320,7 +325,7 @@ def put(x: Any, index: Any, source: Any, accumulate: bool = False) -> Tensor:
     """``x`` (seen flat) with ``source`` written (or added) at the flat ``index``."""
     x = _lift(x)
     flat = reshape(x, (-1,))
-    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    idx = _index_array(index).reshape(-1)
     src = reshape(_lift(source, x), (-1,))
     out = index_add(flat, 0, idx, src) if accumulate else index_put(flat, idx, src)
     return reshape(out, x.shape)
@@ -329,7 +334,7 @@ def put(x: Any, index: Any, source: Any, accumulate: bool = False) -> Tensor:
 def index_put_op(x: Any, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
     """torch's ``index_put``: ``x`` with ``values`` at the tuple of index tensors ``indices``."""
     x = _lift(x)
-    idx = tuple(np.asarray(_data_of_index(i)) for i in indices)
+    idx = tuple(_index_array(i) for i in indices)
     if not accumulate:
         return index_put(x, idx, values)
     v = _lift(values, x)

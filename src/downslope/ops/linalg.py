@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import as_array
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import add, mul
@@ -158,7 +159,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
         arr = np.einsum(f"{lhs}->{out}", *[t.array for t in ts], optimize=len(ts) > 2)
     except ValueError as exc:
         raise ShapeError(f"einsum {equation!r}: {exc} (shapes {[t.shape for t in ts]})") from None
-    return record_op(np.asarray(arr), tuple(ts), _einsum_vjp, (subs, out))
+    return record_op(as_array(arr), tuple(ts), _einsum_vjp, (subs, out))
 
 
 def _einsum_vjp(g, y, args, saved, needs, xp):

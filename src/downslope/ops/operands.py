@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..devices import is_array
 from ..errors import ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, wrap_array
 
@@ -121,3 +122,13 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...
 
 def _data_of_index(index: Any) -> Any:
     return index.array if isinstance(index, Tensor) else index
+
+
+def _index_array(index: Any) -> Any:
+    """An index given as a tensor, an array of any device, a list or a number, as an array: arrays
+    stay where they are; host data (lists, numbers) becomes a host array, which indexing a device
+    array copies over (as CuPy does)."""
+    a = index.array if isinstance(index, Tensor) else index
+    if type(a) is np.ndarray or is_array(a):
+        return a
+    return np.asarray(a)  # host: the caller's index data (a list, a number) is host data

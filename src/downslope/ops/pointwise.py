@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..backend import as_array
 from ..errors import ArgumentError
 from ..graph import _sigmoid_array
 from ..tensor import Tensor, record_op, wrap_array
-from .operands import _check_broadcast, _lift, _lift_float, _pair
+from .operands import _check_broadcast, _index_array, _lift, _lift_float, _pair
 
 
 def clone(x: Any) -> Tensor:
@@ -209,7 +210,7 @@ clamp = clip
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Pick from ``a`` where ``condition`` is true, else from ``b`` (all broadcast together)."""
-    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = _index_array(condition)
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)
     a, b = _pair(a, b)
@@ -223,10 +224,9 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
 
 def _where_vjp(g, y, args, saved, needs, xp):
     a, b = args
-    zero = np.zeros((), dtype=xp.data(g).dtype)
-    return (
-        xp.sum_to(xp.where(saved, g, zero), a.shape) if needs[0] else None,
-        xp.sum_to(xp.where(saved, zero, g), b.shape) if needs[1] else None,
+    return (  # the Python 0.0 takes g's dtype
+        xp.sum_to(xp.where(saved, g, 0.0), a.shape) if needs[0] else None,
+        xp.sum_to(xp.where(saved, 0.0, g), b.shape) if needs[1] else None,
     )
 
 
@@ -347,7 +347,7 @@ def _unary_table_op(name: str) -> Any:
 
     def op(x: Any) -> Tensor:
         x = _lift_float(x)
-        return record_op(np.asarray(forward(x.array)).astype(x.array.dtype, copy=False), (x,), rule, name)
+        return record_op(as_array(forward(x.array)).astype(x.array.dtype, copy=False), (x,), rule, name)
 
     def rule(g, y, args, saved, needs, xp):
         d = derivative(args[0], y, xp)

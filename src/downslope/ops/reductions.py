@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..backend import as_array
 from ..errors import ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import div, maximum, minimum
@@ -23,7 +24,7 @@ def sum(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, kee
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
     keep = bool(keepdim or keepdims)
     out = x.array.sum(axis=axes, keepdims=keep)
-    return record_op(np.asarray(out), (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
+    return record_op(as_array(out), (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
 
 
 def _sum_vjp(g, y, args, saved, needs, xp):
@@ -42,7 +43,10 @@ def mean(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, ke
     keep = bool(keepdim or keepdims)
     count = int(np.prod([x.shape[i] for i in axes])) if x.ndim else 1
     out = x.array.mean(axis=axes, keepdims=keep)
-    return record_op(np.asarray(out, dtype=x.array.dtype), (x,), _mean_vjp, (_kept_shape(x.shape, axes), keep, count))
+    out = as_array(out)
+    if out.dtype != x.array.dtype:
+        out = out.astype(x.array.dtype)
+    return record_op(out, (x,), _mean_vjp, (_kept_shape(x.shape, axes), keep, count))
 
 
 def _mean_vjp(g, y, args, saved, needs, xp):
@@ -59,7 +63,7 @@ def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any)
         raise ShapeError(f"max/min of an empty tensor of shape {x.shape}")
     keep = bool(keepdim or keepdims)
     out = fn(x.array, axis=axes, keepdims=keep)
-    return record_op(np.asarray(out), (x,), _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
+    return record_op(as_array(out), (x,), _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
 
 
 def _extreme_vjp(g, y, args, saved, needs, xp):
