@@ -3,13 +3,16 @@ negative log-likelihoods."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ... import ops
+from ...backend import namespace_of
 from ...errors import ArgumentError, ShapeError
 from ...tensor import Tensor, record_op
+from .._arrays import is_host
 from ._base import (
     _as_input_tensor,
     _check_reduction,
@@ -42,7 +45,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     n = diff.size or np.nan  # the mean of an empty batch is NaN (as in torch), not a ZeroDivisionError
     scale = 2.0 / n if reduction == "mean" else 2.0
     value = total / n if reduction == "mean" else total
-    return record_op(np.asarray(value, dtype=x.array.dtype), (x, t), _mse_vjp, scale)
+    return record_op(namespace_of(diff).asarray(value, dtype=x.array.dtype), (x, t), _mse_vjp, scale)
 
 
 def _mse_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -138,13 +141,13 @@ def gaussian_nll_loss(
         v = ops.unsqueeze(v, -1)
     if v.ndim != x.ndim or any(a not in (b, 1) for a, b in zip(v.shape, x.shape)):
         raise ShapeError(f"gaussian_nll_loss: var shape {v.shape} does not fit input shape {x.shape}")
-    if np.any(v.array < 0):
+    if is_host(v.array) and np.any(v.array < 0):  # a value check: on a device it would synchronise
         raise ArgumentError("gaussian_nll_loss: var has negative entries")
     floor = np.maximum(v.array, eps) - v.array  # added as a constant, so the gradient reaches var unchanged
     v = v + floor.astype(x.array.dtype)
     loss = 0.5 * (ops.log(v) + (x - y) ** 2 / v)
     if full:
-        loss = loss + 0.5 * float(np.log(2 * np.pi))
+        loss = loss + 0.5 * math.log(2 * math.pi)
     return _reduce(loss, reduction)
 
 
