@@ -113,6 +113,8 @@ def run_training(
         )
     seconds = time.perf_counter() - start
     results = _run_metrics(model, data, history, seconds, world_size)
+    if device != "cpu":
+        model.to("cpu")  # scored where it trained; the run's files, plots and report are made on the host
     stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
     notes = _run_notes(data, history, caught)
     if cfg["verbose"] and (world_size == 1 or is_main()):  # under mpiexec: rank 0 only
