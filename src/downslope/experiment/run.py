@@ -71,6 +71,10 @@ def run_training(
 
     fit_fn, world_size = _fit_function(cfg)
     device = resolve_run_device(cfg.get("device", "cpu"))  # before any work: a missing GPU fails at once
+    if device != "cpu" and world_size > 1:
+        raise ConfigError(
+            f"device {device!r}: data-parallel training (mpiexec) runs on the CPU; drop --device or start one process"
+        )
     # the model is built on the host (the seeded draws are made there) and fit moves it: on the CPU
     # fit is called as before, without the option
     placement: dict[str, Any] = {} if device == "cpu" else {"device": device}
