@@ -137,6 +137,7 @@ def _evaluate_on_device(model: Any, loss_fn: Any, loader: DataLoader, metrics: l
             if metrics:
                 outputs.append(out.array)
                 targets.append(y.array)
+    # host: the loss sum and the metrics' inputs, once per pass over the data
     return {"loss": float(to_host(total)) / count, **score_on_device(metrics, outputs, targets)}
 
 

@@ -538,7 +538,7 @@ def _run_epoch_on_device(
             cbs.on_batch_end(i, {"loss": loss, "size": n})
             if state.stop_training:
                 break
-    mean = 0.0 if total is None else float(to_host(total)) / max(count, 1)
+    mean = 0.0 if total is None else float(to_host(total)) / max(count, 1)  # host: once per epoch
     return {"loss": mean, **score_on_device(metrics, outputs, targets)}
 
 
