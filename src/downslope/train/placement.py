@@ -131,14 +131,4 @@ def on_host(array: Any) -> bool:
     return isinstance(array, (np.ndarray, np.generic, float, int))
 
 
-def host_values(*arrays: Any) -> list[np.ndarray]:
-    """``arrays`` (on one device) copied to the host, in order: one copy each.
-
-    Example:
-        >>> [a.tolist() for a in host_values(np.array(1.0), np.zeros(2))]
-        [1.0, [0.0, 0.0]]
-    """
-    return [to_host(a) for a in arrays]
-
-
-__all__ = ["DeviceScalar", "model_device", "training_device", "on_host", "host_values", "load_on_host"]
+__all__ = ["DeviceScalar", "model_device", "training_device", "on_host", "load_on_host"]
