@@ -465,7 +465,11 @@ class Tensor:
             _inplace_recorded(self, "__setitem__", lambda src: _ops.index_put(src, index, value))
             return
         try:
-            self.array[_ops._normalize_index(index, keep_masks=True)] = _data_of(value)
+            data = _data_of(value)
+            if type(self.array) is not np.ndarray:  # a device tensor: host values and indices join it there
+                data = _devices.like(data, self.array)
+                index = _ops._normalize_index(index, keep_masks=True, on=self.array)
+            self.array[_ops._normalize_index(index, keep_masks=True)] = data
         except (IndexError, ValueError) as exc:
             if not self.array.flags.writeable:
                 raise StateError(_READ_ONLY_MESSAGE.format(op="__setitem__")) from None
@@ -2046,7 +2050,8 @@ def normal(
     if dtype is None and isinstance(mean, Tensor):
         dtype = mean.array.dtype
     z = backend.rng().standard_normal(shape, dtype=np.float64)
-    arr = (z * np.asarray(_data_of(std), np.float64) + np.asarray(_data_of(mean), np.float64)).astype(
+    # host: drawn on the host (the same numbers on every device), then placed by _made
+    arr = (z * np.asarray(_data_of(std), np.float64) + np.asarray(_data_of(mean), np.float64)).astype(  # host: draws
         _random_dtype(dtype, "normal")
     )
     return _made(arr, requires_grad, device, "normal()")
@@ -2055,7 +2060,7 @@ def normal(
 @_torch_options
 def bernoulli(p: Any) -> Tensor:
     """1 with probability ``p`` (a tensor of probabilities), else 0, in ``p``'s dtype."""
-    probs = np.asarray(_data_of(p))
+    probs = np.asarray(_devices.to_host(_data_of(p)))  # host: drawn on the host, then placed
     arr = (backend.rng().random(probs.shape) < probs).astype(probs.dtype if probs.dtype.kind == "f" else np.float32)
     return from_numpy(arr)
 
@@ -2070,10 +2075,10 @@ def arange(
     requires_grad: bool = False,
 ) -> Tensor:
     """Evenly spaced values in [start, end); integers unless a float is involved or asked for."""
-    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))  # host: bounds
     if end is None:
         start, end = 0, start
-    arr = np.arange(start, end, step)
+    arr = np.arange(start, end, step)  # host: a factory, placed by _made
     if dtype is not None:
         arr = arr.astype(backend.as_dtype(dtype))
     elif arr.dtype.kind == "f":
@@ -2094,7 +2099,7 @@ def linspace(
         >>> ds.linspace(0, 1, 5)
         tensor([0.  , 0.25, 0.5 , 0.75, 1.  ])
     """
-    arr = np.linspace(_data_of(start), _data_of(end), int(steps), dtype=np.float64)
+    arr = np.linspace(_data_of(start), _data_of(end), int(steps), dtype=np.float64)  # host: placed by _made
     return _made(arr.astype(_float_dtype(dtype)), requires_grad, device, "linspace()")
 
 
@@ -2117,7 +2122,10 @@ def logspace(
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """The n x m identity matrix (m = n by default)."""
     return _made(
-        np.eye(int(n), None if m is None else int(m), dtype=_float_dtype(dtype)), requires_grad, device, "eye()"
+        np.eye(int(n), None if m is None else int(m), dtype=_float_dtype(dtype)),  # host: a factory, placed by _made
+        requires_grad,
+        device,
+        "eye()",
     )
 
 
