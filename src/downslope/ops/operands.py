@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..devices import is_array
+from ..devices import device_of, is_array, to_device
 from ..errors import ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, wrap_array
 
@@ -31,7 +31,9 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     ``float32_tensor * 2.0`` or ``* np.float64(...)`` stays float32 (no float64 creep)."""
     if isinstance(x, Tensor):
         return x
-    arr = np.asarray(x)
+    arr = x if is_array(x) else np.asarray(x)  # host: a number or list from the caller is host data
+    if like is not None and arr.ndim and type(arr) is not type(like.array) and is_array(like.array):
+        arr = to_device(arr, device_of(like.array))  # an array meets a tensor on the tensor's device
     if arr.dtype.kind not in "fiub":
         raise ArgumentTypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
     if like is not None and like.array.dtype.kind == "f":

@@ -7,11 +7,21 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import to_host
 from ..errors import ArgumentError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, record_op
 from .arithmetic import sub
 from .indexing import getitem
-from .operands import _builtin_all, _builtin_any, _builtin_max, _builtin_sum, _data_of_index, _dim, _lift, _norm_axes
+from .operands import (
+    _builtin_all,
+    _builtin_any,
+    _builtin_max,
+    _builtin_sum,
+    _dim,
+    _index_array,
+    _lift,
+    _norm_axes,
+)
 from .shape import reshape
 
 _NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -197,6 +207,7 @@ def repeat_interleave(x: Any, repeats: Any, dim: Any = None) -> Tensor:
     if dim is None:
         x, dim = reshape(x, (-1,)), 0
     d = _dim(dim, x.ndim, "repeat_interleave")
-    reps = np.asarray(_data_of_index(repeats))
-    idx = np.repeat(np.arange(x.shape[d]), reps)
+    # The counts fix the result's shape, a host matter: one copy from a device (torch syncs here too).
+    reps = to_host(_index_array(repeats))
+    idx = np.repeat(np.arange(x.shape[d]), reps)  # host: built from host counts; getitem moves it to x's device
     return getitem(x, (slice(None),) * d + (idx,))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..backend import as_array
+from ..backend import as_array, namespace_of
 from ..errors import ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import div, maximum, minimum
@@ -100,7 +100,7 @@ def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) 
         raise ShapeError(f"{name}(dim={dim}) of an empty tensor of shape {x.shape}")
     if x.ndim == 0:
         return getattr(return_types, name)(
-            record_op(x.array.copy(), (x,), _clone_vjp), wrap_array(np.zeros((), np.int64))
+            record_op(x.array.copy(), (x,), _clone_vjp), wrap_array(np.zeros_like(x.array, dtype=np.int64))
         )
     idx = arg(x.array, axis=d, keepdims=True)
     values = _take_along(x, idx, d)
@@ -222,7 +222,7 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
         x = astype(x, dtype)
     if dim is None:
         flat = reshape(x, (-1,))
-        return reshape(prod(flat, 0), ()) if x.array.size else wrap_array(np.ones((), x.array.dtype))
+        return reshape(prod(flat, 0), ()) if x.array.size else wrap_array(np.ones_like(x.array, shape=()))
     d = _dim(dim, x.ndim, "prod")
     if x.ndim == 0:
         return clone(x)
@@ -241,11 +241,12 @@ def _prod_vjp(g, y, args, saved, needs, xp):
     n = a.shape[d]
     ones_shape = list(a.shape)
     ones_shape[d] = 1
-    one = np.ones(ones_shape, a.dtype)
-    left = np.concatenate([one, np.cumprod(a, axis=d).take(range(n - 1), axis=d)], axis=d) if n else one[:0]
+    one = namespace_of(a).ones(ones_shape, a.dtype)
+    first = (slice(None),) * d + (slice(0, n - 1),)  # all but the last along d
+    left = np.concatenate([one, np.cumprod(a, axis=d)[first]], axis=d) if n else one[:0]
     rev = (slice(None),) * d + (slice(None, None, -1),)
     right_rev = np.cumprod(a[rev], axis=d)
-    right = np.concatenate([one, right_rev.take(range(n - 1), axis=d)], axis=d)[rev] if n else one[:0]
+    right = np.concatenate([one, right_rev[first]], axis=d)[rev] if n else one[:0]
     if not keep:
         g = np.expand_dims(g, d)
     return (g * left * right,)
@@ -280,7 +281,7 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Tensor:
 
 
 def count_nonzero(x: Any, dim: Any = None) -> Tensor:
-    return wrap_array(np.asarray(np.count_nonzero(_lift(x).array, axis=dim), dtype=np.int64))
+    return wrap_array(as_array(np.count_nonzero(_lift(x).array, axis=dim)).astype(np.int64, copy=False))
 
 
 def aminmax(x: Any, *, dim: Any = None, keepdim: bool = False) -> Any:
@@ -312,4 +313,4 @@ def nanmean(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
     x = _lift_float(x)
     valid = ~np.isnan(x.array)
     count = np.sum(valid, axis=dim, keepdims=keepdim)
-    return div(nansum(x, dim, keepdim), wrap_array(np.asarray(count, x.array.dtype)))
+    return div(nansum(x, dim, keepdim), wrap_array(as_array(count).astype(x.array.dtype)))
