@@ -20,7 +20,7 @@ from .. import backend, ops
 from ..backend import namespace_of
 from ..devices import device_of, to_host
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
-from ..tensor import Tensor, record_op, wrap_array
+from ..tensor import Tensor, empty, record_op, wrap_array
 from . import functional as F
 from . import init
 from ._arrays import array_like, as_array, is_host
@@ -53,9 +53,9 @@ class Linear(Module):
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt), dtype=dt)
+        self.weight = Parameter(empty((self.out_features, self.in_features), dtype=dt))
         if bias:
-            self.bias: Parameter | None = Parameter(np.empty((self.out_features,), dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(empty((self.out_features,), dtype=dt))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -107,8 +107,9 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         F._check_probability(p, type(self).__name__)
-        self.p = float(p)
-        self.inplace = bool(inplace)  # PyTorch's memory option; the output is always a new tensor
+        self.p = float(p)  # host: a Python number
+        # PyTorch's memory option; the output is always a new tensor
+        self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)
@@ -202,7 +203,7 @@ class Embedding(Module):
                 )
             padding_idx = padding_idx % self.num_embeddings
         self.padding_idx = padding_idx
-        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
+        self.weight = Parameter(empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -315,10 +316,10 @@ class Bilinear(Module):
         self.out_features = _positive_int(out_features, "out_features", "Bilinear")
         dt = backend.get_default_dtype()
         bound = 1.0 / np.sqrt(self.in1_features)
-        self.weight = Parameter(np.empty((self.out_features, self.in1_features, self.in2_features), dtype=dt), dtype=dt)
+        self.weight = Parameter(empty((self.out_features, self.in1_features, self.in2_features), dtype=dt))
         init.uniform_(self.weight, -bound, bound)
         if bias:
-            self.bias: Parameter | None = Parameter(np.empty((self.out_features,), dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(empty((self.out_features,), dtype=dt))
             init.uniform_(self.bias, -bound, bound)
         else:
             self.register_parameter("bias", None)
@@ -471,10 +472,10 @@ def embedding_bag(
         # Bag by bag: which members count is read on the host (padding entries drop out).
         keep_host = np.ones(idx.size, dtype=bool) if keep is None else to_host(keep)  # host: bag members
         parts = []
-        empty = wrap_array(xp.zeros(weight.shape[1], dtype=weight.array.dtype))  # PyTorch gives an empty bag zeros
+        empty_bag = wrap_array(xp.zeros(weight.shape[1], dtype=weight.array.dtype))  # PyTorch gives an empty bag zeros
         for start, end in zip(starts, ends):
             members = array_like(np.flatnonzero(keep_host[start:end]) + start, weight.array)
-            parts.append(ops.amax(rows[members], 0) if members.size else empty)
+            parts.append(ops.amax(rows[members], 0) if members.size else empty_bag)
         return ops.stack(parts, 0) if parts else ops.reshape(rows[:0], (0, weight.shape[1]))
     # sum / mean: one (bags, n) matrix product gathers every bag at once; mix[b, i] = 1 when index i is in bag b
     member = xp.arange(len(starts))[:, None] == array_like(bag_of, weight.array)[None, :]
@@ -520,7 +521,7 @@ class EmbeddingBag(Module):
         self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "EmbeddingBag")
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "EmbeddingBag")
         self.mode, self.include_last_offset, self.padding_idx = mode, include_last_offset, padding_idx
-        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
+        self.weight = Parameter(empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
         init.normal_(self.weight)
         if padding_idx is not None:
             self.weight.array[padding_idx] = 0
