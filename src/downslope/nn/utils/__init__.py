@@ -23,7 +23,7 @@ import numpy as np
 
 from ... import ops
 from ...backend import namespace_of
-from ...devices import to_host
+from ...devices import device_of, to_device, to_host
 from ...errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ...tensor import Tensor, wrap_array
 from .._arrays import array_like
@@ -306,7 +306,7 @@ def vector_to_parameters(vec: Tensor, parameters: Tensor | Iterable[Tensor]) -> 
     for p in params:
         n = p.numel()
         # Written into the existing storage, so an optimizer's flat buffer that views it sees the change.
-        p.array[...] = vec.array[offset : offset + n].reshape(p.shape)
+        p.array[...] = to_device(vec.array[offset : offset + n].reshape(p.shape), device_of(p.array))
         offset += n
 
 
