@@ -337,7 +337,7 @@ def _reads_output(rule: Any) -> bool:
     """
     declared = getattr(rule, "reads_output", None)
     if declared is not None:
-        return bool(declared)
+        return bool(declared)  # host: a rule's declaration, not an array
     code = getattr(rule, "__code__", None)
     if code is None or code.co_argcount < 2:
         return True
@@ -588,7 +588,7 @@ class FunctionCtx:
         self._non_differentiable.update(id(o) for o in outputs)
 
     def set_materialize_grads(self, value: bool) -> None:
-        self.materialize_grads = bool(value)
+        self.materialize_grads = bool(value)  # host: a Python flag
 
     def mark_dirty(self, *tensors: Any) -> None:
         raise StateError(
@@ -758,9 +758,9 @@ _unpack_vjp.reads_inputs = False  # type: ignore[attr-defined]
 def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> Any:  # noqa: N802
     """Old PyTorch's ``Variable(tensor, requires_grad=...)``: today simply a tensor (shared, not copied)."""
     Tensor, wrap_array = _tensor_api()
-    t = (
-        data if isinstance(data, Tensor) else wrap_array(data if is_array(data) else np.asarray(data))
-    )  # host: user data
+    if not isinstance(data, Tensor) and not is_array(data):
+        data = np.asarray(data)  # host: the caller's data (lists, numbers) is host data
+    t = data if isinstance(data, Tensor) else wrap_array(data)
     if requires_grad:
         t.requires_grad_(True)
     return t

@@ -55,7 +55,7 @@ def as_array(value: Any) -> Any:
         >>> as_array(np.ones(3).sum()).shape
         ()
     """
-    return np.asarray(value) if isinstance(value, np.generic) else value
+    return np.asarray(value) if isinstance(value, np.generic) else value  # host: a NumPy scalar is on the host
 
 
 _erf_host = np.frompyfunc(math.erf, 1, 1)

@@ -48,7 +48,7 @@ def var(
     axes = ops._norm_axes(ops._pick_axis(dim, axis), x.ndim)
     n = math.prod(x.shape[i] for i in axes) if x.ndim else 1
     centered = x - ops.mean(x, axis=axes, keepdims=True)
-    keep = bool(keepdim or keepdims)
+    keep = bool(keepdim or keepdims)  # host: Python flags
     return ops.sum(centered * centered, axis=axes, keepdims=keep) / max(n - corr, 0)
 
 

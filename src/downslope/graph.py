@@ -136,7 +136,7 @@ class set_grad_enabled:
 
     def __init__(self, enabled: bool) -> None:
         self._prev = _mode.enabled
-        self.enabled = bool(enabled)
+        self.enabled = bool(enabled)  # host: a Python flag
         _mode.enabled = self.enabled
 
     def __enter__(self) -> None:

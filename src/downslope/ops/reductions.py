@@ -22,7 +22,7 @@ def sum(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, kee
     """Sum over ``dim``/``axis`` (all by default); ``keepdim``/``keepdims`` keeps reduced dims as 1."""
     x = _lift(x)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
-    keep = bool(keepdim or keepdims)
+    keep = bool(keepdim or keepdims)  # host: Python flags
     out = x.array.sum(axis=axes, keepdims=keep)
     return record_op(as_array(out), (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
 
@@ -40,7 +40,7 @@ def mean(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, ke
     if x.array.dtype.kind != "f":
         raise ArgumentTypeError(f"mean: expected a floating tensor, got {x.dtype}; cast it with .float() first")
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
-    keep = bool(keepdim or keepdims)
+    keep = bool(keepdim or keepdims)  # host: Python flags
     count = int(np.prod([x.shape[i] for i in axes])) if x.ndim else 1
     out = x.array.mean(axis=axes, keepdims=keep)
     out = as_array(out)
@@ -61,7 +61,7 @@ def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
     if x.array.size == 0:
         raise ShapeError(f"max/min of an empty tensor of shape {x.shape}")
-    keep = bool(keepdim or keepdims)
+    keep = bool(keepdim or keepdims)  # host: Python flags
     out = fn(x.array, axis=axes, keepdims=keep)
     return record_op(as_array(out), (x,), _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
 
@@ -127,7 +127,8 @@ def max(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, kee
     d = _pick_axis(dim, axis)
     if d is None:
         return _extreme(x, None, False, None, None, np.max)
-    return _extreme_with_indices(x, d, bool(keepdim or keepdims), np.argmax, "max")
+    keep = bool(keepdim or keepdims)  # host: Python flags
+    return _extreme_with_indices(x, d, keep, np.argmax, "max")
 
 
 def min(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
@@ -138,7 +139,8 @@ def min(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, kee
     d = _pick_axis(dim, axis)
     if d is None:
         return _extreme(x, None, False, None, None, np.min)
-    return _extreme_with_indices(x, d, bool(keepdim or keepdims), np.argmin, "min")
+    keep = bool(keepdim or keepdims)  # host: Python flags
+    return _extreme_with_indices(x, d, keep, np.argmin, "min")
 
 
 def amax(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
@@ -158,7 +160,7 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
     """
     x = _lift_float(x)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
-    keep = bool(keepdim or keepdims)
+    keep = bool(keepdim or keepdims)  # host: Python flags
     d = x.array
     m = d.max(axis=axes, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
@@ -226,10 +228,11 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
     d = _dim(dim, x.ndim, "prod")
     if x.ndim == 0:
         return clone(x)
-    out = np.prod(x.array, axis=d, keepdims=bool(keepdim))
+    keep = bool(keepdim)  # host: a Python flag
+    out = np.prod(x.array, axis=d, keepdims=keep)
     if x.array.dtype.kind != "f":
         return wrap_array(out.astype(backend.int64))
-    return record_op(out, (x,), _prod_vjp, (d, bool(keepdim)))
+    return record_op(out, (x,), _prod_vjp, (d, keep))
 
 
 def _prod_vjp(g, y, args, saved, needs, xp):
