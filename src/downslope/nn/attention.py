@@ -30,7 +30,7 @@ import numpy as np
 from .. import backend, ops
 from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
-from ..tensor import Tensor, record_op, wrap_array
+from ..tensor import Tensor, empty, record_op, wrap_array
 from . import init
 from ._arrays import array_like, as_array, scalar
 from .layers import Linear
@@ -431,30 +431,30 @@ class MultiheadAttention(Module):
         self.vdim = int(vdim) if vdim is not None else self.embed_dim
         self._qkv_same_embed_dim = self.kdim == self.embed_dim and self.vdim == self.embed_dim
         self.num_heads = int(num_heads)
-        self.dropout = float(dropout)
-        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)  # host: a Python number
+        self.batch_first = bool(batch_first)  # host: a Python number
         self.head_dim = self.embed_dim // self.num_heads
-        self.add_zero_attn = bool(add_zero_attn)
+        self.add_zero_attn = bool(add_zero_attn)  # host: a Python number
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         e = self.embed_dim
         if not self._qkv_same_embed_dim:
-            self.q_proj_weight: Parameter | None = Parameter(np.empty((e, e), dtype=dt))
-            self.k_proj_weight: Parameter | None = Parameter(np.empty((e, self.kdim), dtype=dt))
-            self.v_proj_weight: Parameter | None = Parameter(np.empty((e, self.vdim), dtype=dt))
+            self.q_proj_weight: Parameter | None = Parameter(empty((e, e), dtype=dt))
+            self.k_proj_weight: Parameter | None = Parameter(empty((e, self.kdim), dtype=dt))
+            self.v_proj_weight: Parameter | None = Parameter(empty((e, self.vdim), dtype=dt))
             self.register_parameter("in_proj_weight", None)
         else:
-            self.in_proj_weight: Parameter | None = Parameter(np.empty((3 * e, e), dtype=dt))
+            self.in_proj_weight: Parameter | None = Parameter(empty((3 * e, e), dtype=dt))
             self.register_parameter("q_proj_weight", None)
             self.register_parameter("k_proj_weight", None)
             self.register_parameter("v_proj_weight", None)
         if bias:
-            self.in_proj_bias: Parameter | None = Parameter(np.empty((3 * e,), dtype=dt))
+            self.in_proj_bias: Parameter | None = Parameter(empty((3 * e,), dtype=dt))
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(e, e, bias=bias, dtype=dt)
         if add_bias_kv:
-            self.bias_k: Parameter | None = Parameter(np.empty((1, 1, e), dtype=dt))
-            self.bias_v: Parameter | None = Parameter(np.empty((1, 1, e), dtype=dt))
+            self.bias_k: Parameter | None = Parameter(empty((1, 1, e), dtype=dt))
+            self.bias_v: Parameter | None = Parameter(empty((1, 1, e), dtype=dt))
         else:
             self.bias_k = self.bias_v = None
         self._reset_parameters()

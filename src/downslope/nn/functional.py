@@ -163,9 +163,7 @@ def _dropout_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 def _check_probability(p: Any, where: str) -> None:
-    if (
-        isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= float(p) <= 1.0
-    ):  # host: a Python number
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= p <= 1.0:
         raise ArgumentError(f"{where}: probability p must be a number in [0, 1], got {p!r}")
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError
-from ..tensor import Tensor, record_op
+from ..tensor import Tensor, ones, record_op, zeros
 from . import _workspace
 from ._arrays import scalar
 from .module import Module, Parameter
@@ -281,21 +281,21 @@ class _BatchNorm(Module):
         if not eps > 0:
             raise ArgumentError(f"{type(self).__name__}: eps must be positive, got {eps}")
         self.num_features = int(num_features)
-        self.eps = float(eps)
+        self.eps = float(eps)  # host: a Python number
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
         dt = backend.get_default_dtype()
         if affine:
-            self.weight: Parameter | None = Parameter(np.ones(self.num_features, dtype=dt), dtype=dt)
-            self.bias: Parameter | None = Parameter(np.zeros(self.num_features, dtype=dt), dtype=dt)
+            self.weight: Parameter | None = Parameter(ones(self.num_features, dtype=dt))
+            self.bias: Parameter | None = Parameter(zeros(self.num_features, dtype=dt))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(self.num_features, dtype=dt)))
-            self.register_buffer("running_var", Tensor(np.ones(self.num_features, dtype=dt)))
-            self.register_buffer("num_batches_tracked", Tensor(np.zeros((), dtype=np.int64)))
+            self.register_buffer("running_mean", zeros(self.num_features, dtype=dt))
+            self.register_buffer("running_var", ones(self.num_features, dtype=dt))
+            self.register_buffer("num_batches_tracked", zeros((), dtype=np.int64))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -469,12 +469,12 @@ class LayerNorm(Module):
         if not shape or any(s <= 0 for s in shape):
             raise ArgumentError(f"LayerNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")
         self.normalized_shape = shape
-        self.eps = float(eps)
+        self.eps = float(eps)  # host: a Python number
         self.elementwise_affine = elementwise_affine
         dt = backend.get_default_dtype()
         if elementwise_affine:
-            self.weight: Parameter | None = Parameter(np.ones(shape, dtype=dt), dtype=dt)
-            self.bias: Parameter | None = Parameter(np.zeros(shape, dtype=dt), dtype=dt) if bias else None
+            self.weight: Parameter | None = Parameter(ones(shape, dtype=dt))
+            self.bias: Parameter | None = Parameter(zeros(shape, dtype=dt)) if bias else None
             if not bias:
                 self.register_parameter("bias", None)
         else:
@@ -537,11 +537,14 @@ class GroupNorm(Module):
         super().__init__()
         if num_groups < 1 or num_channels % num_groups:
             raise ArgumentError(f"GroupNorm: num_channels {num_channels} must be divisible by num_groups {num_groups}")
-        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, float(eps), affine
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = float(eps)  # host: a Python number
+        self.affine = affine
         dt = backend.get_default_dtype()
         if affine:
-            self.weight: Parameter | None = Parameter(np.ones(num_channels, dtype=dt), dtype=dt)
-            self.bias: Parameter | None = Parameter(np.zeros(num_channels, dtype=dt), dtype=dt)
+            self.weight: Parameter | None = Parameter(ones(num_channels, dtype=dt))
+            self.bias: Parameter | None = Parameter(zeros(num_channels, dtype=dt))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -593,11 +596,14 @@ class _InstanceNorm(Module):
                 f"{type(self).__name__}: track_running_stats=True is not supported; "
                 "each sample is normalized with its own statistics"
             )
-        self.num_features, self.eps, self.momentum, self.affine = num_features, float(eps), momentum, affine
+        self.num_features = num_features
+        self.eps = float(eps)  # host: a Python number
+        self.momentum = momentum
+        self.affine = affine
         dt = backend.get_default_dtype()
         if affine:
-            self.weight: Parameter | None = Parameter(np.ones(num_features, dtype=dt), dtype=dt)
-            self.bias: Parameter | None = Parameter(np.zeros(num_features, dtype=dt), dtype=dt)
+            self.weight: Parameter | None = Parameter(ones(num_features, dtype=dt))
+            self.bias: Parameter | None = Parameter(zeros(num_features, dtype=dt))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -687,7 +693,7 @@ class RMSNorm(Module):
             raise ArgumentError(f"RMSNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
         if elementwise_affine:
-            self.weight: Parameter | None = Parameter(np.ones(shape, dtype=backend.get_default_dtype()))
+            self.weight: Parameter | None = Parameter(ones(shape, dtype=backend.get_default_dtype()))
         else:
             self.register_parameter("weight", None)
 
@@ -731,7 +737,10 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
         super().__init__()
-        self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
+        self.size = int(size)
+        self.alpha = float(alpha)  # host: a Python number
+        self.beta = float(beta)  # host: a Python number
+        self.k = float(k)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return local_response_norm(x, self.size, self.alpha, self.beta, self.k)

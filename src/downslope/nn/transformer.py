@@ -90,7 +90,7 @@ def _get_activation(activation: str | Callable[[Tensor], Tensor], owner: str) ->
 def _detect_is_causal_mask(mask: Tensor | None, is_causal: bool | None, size: int | None) -> bool:
     """The caller's hint if given, else whether ``mask`` equals the causal mask (PyTorch's rule)."""
     if is_causal is not None:
-        return bool(is_causal)
+        return bool(is_causal)  # host: a Python flag
     if mask is None:
         return False
     sz = size if size is not None else mask.shape[-2]
@@ -152,7 +152,7 @@ class TransformerEncoderLayer(Module):
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
-        self.norm_first = bool(norm_first)
+        self.norm_first = bool(norm_first)  # host: a Python number
         self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.dropout1 = Dropout(dropout)
@@ -231,7 +231,7 @@ class TransformerDecoderLayer(Module):
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
-        self.norm_first = bool(norm_first)
+        self.norm_first = bool(norm_first)  # host: a Python number
         self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
@@ -328,7 +328,8 @@ class TransformerEncoder(Module):
         dtype = _check_tensors(type(self).__name__, src=src)
         src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", dtype, src)
         mask = _canonical_mask(mask, "mask", dtype, src)
-        batch_first = bool(getattr(getattr(self.layers[0], "self_attn", None), "batch_first", False))
+        attn = getattr(self.layers[0], "self_attn", None)
+        batch_first = bool(getattr(attn, "batch_first", False))  # host: a Python flag
         causal = _detect_is_causal_mask(mask, is_causal, _seq_len(src, batch_first))
         out = src
         for layer in self.layers:
@@ -368,7 +369,8 @@ class TransformerDecoder(Module):
     ) -> Tensor:
         _check_tensors(type(self).__name__, tgt=tgt, memory=memory)
         first = self.layers[0]
-        batch_first = bool(getattr(getattr(first, "self_attn", None), "batch_first", False))
+        attn = getattr(first, "self_attn", None)
+        batch_first = bool(getattr(attn, "batch_first", False))  # host: a Python flag
         causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal, _seq_len(tgt, batch_first))
         out = tgt
         for layer in self.layers:
@@ -440,7 +442,7 @@ class Transformer(Module):
             )
         self.d_model = int(d_model)
         self.nhead = int(nhead)
-        self.batch_first = bool(batch_first)
+        self.batch_first = bool(batch_first)  # host: a Python number
         for p in self.parameters():
             if p.ndim > 1:
                 init.xavier_uniform_(p)

@@ -202,7 +202,7 @@ def _plain_targets(t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
     """True when every target is a valid class index and none can be ``ignore_index`` (two reductions)."""
     if t.dtype.kind not in "iu" or t.size == 0 or 0 <= ignore_index < n_classes:
         return False
-    return bool(t.min() >= 0) and bool(t.max() < n_classes)
+    return bool(t.min() >= 0) and bool(t.max() < n_classes)  # host: called for host targets only
 
 
 # The training loop's common case, (N, C) logits, class indices, no weights, no smoothing, nothing
@@ -271,7 +271,7 @@ def _cross_entropy_indices(
     log_total = np.log(total)[:, 0]  # log p_c = shifted_c - log_total: no full log-softmax array needed
     probs /= total  # softmax, kept for the gradient
     valid = t != ignore_index
-    all_valid = is_host(valid) and bool(valid.all())  # on a device, always masked (no sync)
+    all_valid = is_host(valid) and bool(valid.all())  # host: host arrays only; a device is always masked
     t_safe = t if all_valid else np.where(valid, t, 0)
     picked = np.take_along_axis(shifted, t_safe[:, None], axis=1)[:, 0] - log_total  # log p of each target
     dtype = d.dtype
@@ -451,7 +451,7 @@ class CrossEntropyLoss(_Loss):
             raise ArgumentError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
         self.register_buffer("weight", _weight_buffer(weight))
         self.ignore_index = int(ignore_index)
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = float(label_smoothing)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
@@ -491,7 +491,7 @@ class KLDivLoss(_Loss):
 
     def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
         super().__init__(reduction)
-        self.log_target = bool(log_target)
+        self.log_target = bool(log_target)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return kl_div(input, target, self.reduction, self.log_target)

@@ -37,9 +37,8 @@ def _ctc_one(lp: np.ndarray, target: np.ndarray, blank: int) -> tuple[float, np.
     ext = np.full(2 * len(target) + 1, blank, dtype=np.int64)  # host: the recursion runs on the host
     ext[1::2] = target
     n = len(ext)
-    skip = np.zeros(
-        n, dtype=bool
-    )  # host: the recursion runs on the host; s may come from s - 2: a label different from the one two back
+    # skip[s]: s may come from s - 2 (a label different from the one two back)
+    skip = np.zeros(n, dtype=bool)  # host: the recursion runs on the host
     skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])
     alpha = np.full((steps, n), -np.inf)  # host: the recursion runs on the host
     alpha[0, 0] = lp[0, ext[0]]
@@ -61,9 +60,8 @@ def _ctc_one(lp: np.ndarray, target: np.ndarray, blank: int) -> tuple[float, np.
         one = np.concatenate([nxt[1:], [-np.inf]])
         two = np.where(skip_back, np.concatenate([nxt[2:], [-np.inf, -np.inf]]), -np.inf)
         beta[t] = _logsumexp(nxt, one, two) + lp[t, ext]
-    loglik = float(
-        _logsumexp(alpha[-1, -1], alpha[-1, -2] if n > 1 else np.array(-np.inf))
-    )  # host: the recursion runs on the host
+    last = alpha[-1, -2] if n > 1 else np.array(-np.inf)  # host: the recursion runs on the host
+    loglik = float(_logsumexp(alpha[-1, -1], last))  # host: the recursion runs on the host
     occupancy = np.zeros((steps, classes))  # host: the recursion runs on the host
     if np.isfinite(loglik):
         with np.errstate(invalid="ignore"):
@@ -106,9 +104,8 @@ def ctc_loss(
     if in_len.shape != (batch,) or tg_len.shape != (batch,):
         raise ShapeError(f"ctc_loss: expected {batch} input and target lengths, got {in_len.shape} and {tg_len.shape}")
     if np.any(in_len > steps) or np.any(in_len < 0):
-        raise ArgumentError(
-            f"ctc_loss: input_lengths must lie in [0, {steps}], got {in_len.tolist()}"
-        )  # host: the recursion runs on the host
+        shown = in_len.tolist()  # host: the lengths were copied to the host above
+        raise ArgumentError(f"ctc_loss: input_lengths must lie in [0, {steps}], got {shown}")
     offsets = np.concatenate([[0], np.cumsum(tg_len)])
     losses = np.zeros(batch)  # host: the recursion runs on the host
     grad = np.zeros_like(lp)
@@ -117,9 +114,8 @@ def ctc_loss(
         if np.any(label == blank) or np.any(label < 0) or np.any(label >= classes):
             raise ArgumentError(f"ctc_loss: target labels must lie in [0, {classes}) and differ from blank={blank}")
         t_b = int(in_len[b])
-        loss, g = (
-            _ctc_one(lp[:t_b, b], label, blank) if t_b else (np.inf, np.zeros((0, classes)))
-        )  # host: the recursion runs on the host
+        nothing = np.zeros((0, classes))  # host: the recursion runs on the host
+        loss, g = _ctc_one(lp[:t_b, b], label, blank) if t_b else (np.inf, nothing)
         if zero_infinity and not np.isfinite(loss):
             loss, g = 0.0, np.zeros_like(g)
         losses[b] = loss

@@ -236,7 +236,7 @@ class _PairMarginLoss(_Loss):
 
     def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.margin = float(margin)
+        self.margin = float(margin)  # host: a Python number
 
 
 class MarginRankingLoss(_PairMarginLoss):
@@ -251,7 +251,7 @@ class HingeEmbeddingLoss(_Loss):
 
     def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.margin = float(margin)
+        self.margin = float(margin)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return hinge_embedding_loss(input, target, self.margin, self.reduction)
@@ -285,7 +285,10 @@ class TripletMarginLoss(_Loss):
         self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False, reduction: str = "mean"
     ) -> None:
         super().__init__(reduction)
-        self.margin, self.p, self.eps, self.swap = float(margin), float(p), float(eps), bool(swap)
+        self.margin = float(margin)  # host: a Python number
+        self.p = float(p)  # host: a Python number
+        self.eps = float(eps)  # host: a Python number
+        self.swap = bool(swap)  # host: a Python number
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
@@ -296,7 +299,7 @@ class MultiMarginLoss(_Loss):
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight: Any = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.p, self.margin = p, float(margin)
+        self.p, self.margin = p, float(margin)  # host: a Python number
         self.register_buffer("weight", _weight_buffer(weight))
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
@@ -317,7 +320,9 @@ class TripletMarginWithDistanceLoss(_Loss):
         self, *, distance_function: Any = None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"
     ) -> None:
         super().__init__(reduction)
-        self.distance_function, self.margin, self.swap = distance_function, float(margin), bool(swap)
+        self.distance_function = distance_function
+        self.margin = float(margin)  # host: a Python number
+        self.swap = bool(swap)  # host: a Python number
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         return triplet_margin_with_distance_loss(

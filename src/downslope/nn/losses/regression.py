@@ -176,7 +176,7 @@ class HuberLoss(_Loss):
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
-        self.delta = float(delta)
+        self.delta = float(delta)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return huber_loss(input, target, self.reduction, self.delta)
@@ -190,7 +190,7 @@ class SmoothL1Loss(_Loss):
 
     def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction)
-        self.beta = float(beta)
+        self.beta = float(beta)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return smooth_l1_loss(input, target, self.reduction, self.beta)
@@ -204,7 +204,7 @@ class PoissonNLLLoss(_Loss):
 
     def __init__(self, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.log_input, self.full, self.eps = bool(log_input), bool(full), float(eps)
+        self.log_input, self.full, self.eps = bool(log_input), bool(full), float(eps)  # host: a Python number
 
     def forward(self, log_input: Tensor, target: Any) -> Tensor:
         return poisson_nll_loss(log_input, target, self.log_input, self.full, self.eps, self.reduction)
@@ -215,7 +215,7 @@ class GaussianNLLLoss(_Loss):
 
     def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.full, self.eps = bool(full), float(eps)
+        self.full, self.eps = bool(full), float(eps)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any, var: Any) -> Tensor:
         return gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)

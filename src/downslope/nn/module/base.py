@@ -594,7 +594,8 @@ class Module:
     def state_dict(
         self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False
     ) -> OrderedDict[str, Any]:
-        """Every parameter and persistent buffer as ``name -> numpy array`` (copies, safe to keep).
+        """Every parameter and persistent buffer as ``name -> array`` (copies, safe to keep; NumPy arrays
+        on the CPU, the device's arrays on a GPU, as PyTorch gives device tensors).
 
         PyTorch's keywords: ``keep_vars=True`` gives the Parameter and buffer Tensors themselves;
         ``destination`` is a dict to fill (and return); ``prefix`` is put before every key.
