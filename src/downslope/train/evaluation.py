@@ -24,7 +24,7 @@ from ..tensor import Tensor, wrap_array
 from .callbacks import Logs
 from .inputs import as_loader, unpack_batch
 from .metrics import Metric, MetricFn, as_metric
-from .placement import training_device
+from .placement import EpochLoss, training_device
 
 
 @contextmanager
@@ -121,7 +121,7 @@ def evaluate_loader(
 def _evaluate_on_device(model: Any, loss_fn: Any, loader: DataLoader, metrics: list[Metric], placed: device) -> Logs:
     """:func:`evaluate_loader` on a device: the loss sum (float64, as the host loop's float) and the
     outputs stay there and are read back once."""
-    total: Any = None
+    total = EpochLoss()
     count = 0
     outputs: list[Any] = []
     targets: list[Any] = []
@@ -131,14 +131,13 @@ def _evaluate_on_device(model: Any, loss_fn: Any, loader: DataLoader, metrics: l
             x, y = unpack_batch(batch_to(batch, placed) if moved else batch, "evaluate")
             out = model(x)
             n = len(x)
-            weighted = loss_fn(out, y).array.astype(np.float64) * loss_weight(loss_fn, n)
-            total = weighted if total is None else total + weighted
+            total.add(loss_fn(out, y).array, loss_weight(loss_fn, n))
             count += n
             if metrics:
                 outputs.append(out.array)
                 targets.append(y.array)
     # host: the loss sum and the metrics' inputs, once per pass over the data
-    return {"loss": float(to_host(total)) / count, **score_on_device(metrics, outputs, targets)}
+    return {"loss": total.mean(count), **score_on_device(metrics, outputs, targets)}
 
 
 def _placement(model: Any, target: Any, where: str) -> device | None:

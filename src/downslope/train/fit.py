@@ -34,7 +34,6 @@ import numpy as np
 from .. import backend
 from ..data.loader import DataLoader, batch_to
 from ..device import CPU, device
-from ..devices import to_host
 from ..errors import ConfigError
 from ..tensor import Tensor
 from .callbacks import (
@@ -59,7 +58,7 @@ from .evaluation import (
 from .history import History
 from .inputs import as_dataset, as_loader, resolve_seed, split_validation, unpack_batch
 from .metrics import Metric, MetricFn
-from .placement import DeviceScalar, on_host, training_device
+from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .progress import ProgressBar
 from .resume import CHECKPOINT_KIND, read_checkpoint, restore
 
@@ -509,7 +508,7 @@ def _run_epoch_on_device(
     """:func:`_run_epoch` on a device: the loss sum and the metrics' inputs stay there; the host reads
     them once, at the end of the epoch (the batch logs' losses are DeviceScalars, read only if asked)."""
     cbs.on_epoch_begin(epoch, {})
-    total: Any = None  # float64 on the device: the same sum, in the same order, as the host loop's float
+    total = EpochLoss()  # summed on the device at the end: the same sum, in the same order, as the host loop's
     count = 0
     outputs: list[Any] = []
     targets: list[Any] = []
@@ -528,9 +527,7 @@ def _run_epoch_on_device(
             if batch_scheduler is not None:
                 batch_scheduler.step()
             loss = step_logs["loss"]
-            value = loss.array if isinstance(loss, DeviceScalar) else np.asarray(loss)
-            weighted = value.astype(np.float64) * loss_weight(loss_fn, n)
-            total = weighted if total is None else total + weighted
+            total.add(loss.array if isinstance(loss, DeviceScalar) else np.asarray(loss), loss_weight(loss_fn, n))
             count += n
             if metrics:
                 outputs.append(step_logs["outputs"])
@@ -538,7 +535,7 @@ def _run_epoch_on_device(
             cbs.on_batch_end(i, {"loss": loss, "size": n})
             if state.stop_training:
                 break
-    mean = 0.0 if total is None else float(to_host(total)) / max(count, 1)  # host: once per epoch
+    mean = total.mean(count)
     return {"loss": mean, **score_on_device(metrics, outputs, targets)}
 
 

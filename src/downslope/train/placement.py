@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import namespace_of
 from ..device import CPU, device, resolve
-from ..devices import device_of, to_host
+from ..devices import device_of, to_device, to_host
 
 
 def model_device(model: Any) -> device:
@@ -126,9 +127,43 @@ class DeviceScalar:
         return float(self) >= float(other)
 
 
+class EpochLoss:
+    """The epoch's weighted loss sum on a device: each batch's 0-d loss array is kept as it is (no work
+    on the device per batch) and the sum is taken there and read once, at the end.
+
+    The sum runs in float64, left to right (a cumulative sum), as the host loop adds Python floats, so
+    on the strict stand-in it is the CPU's number exactly.
+
+    Example:
+        >>> import numpy as np
+        >>> total = EpochLoss()
+        >>> total.add(np.array(0.5, np.float32), 4); total.add(np.array(1.0, np.float32), 2)
+        >>> total.mean(6)
+        0.6666666666666666
+    """
+
+    def __init__(self) -> None:
+        self.losses: list[Any] = []
+        self.weights: list[int] = []
+
+    def add(self, loss: Any, weight: int) -> None:
+        """Keeps one batch's loss (a 0-d array on the device) and its weight in the epoch's mean."""
+        self.losses.append(loss)
+        self.weights.append(weight)
+
+    def mean(self, count: int) -> float:
+        """The weighted sum over ``max(count, 1)`` samples, read from the device (one copy); 0.0 when empty."""
+        if not self.losses:
+            return 0.0
+        xp = namespace_of(self.losses[0])
+        weights = to_device(np.asarray(self.weights, np.float64), device_of(self.losses[0]))  # host: one copy over
+        total = xp.cumsum(xp.stack(self.losses).astype(np.float64) * weights)[-1]
+        return float(to_host(total)) / max(count, 1)  # host: once per epoch
+
+
 def on_host(array: Any) -> bool:
     """Whether ``array`` is host data (a NumPy array or scalar), read without a device synchronisation."""
     return isinstance(array, (np.ndarray, np.generic, float, int))
 
 
-__all__ = ["DeviceScalar", "model_device", "training_device", "on_host", "load_on_host"]
+__all__ = ["EpochLoss", "DeviceScalar", "model_device", "training_device", "on_host", "load_on_host"]
