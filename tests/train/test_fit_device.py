@@ -381,3 +381,39 @@ def test_load_on_host_loads_host_and_device_state_into_a_device_model():
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
     assert str(model_device(again)) == "strict"
+
+
+@pytest.mark.parametrize(
+    "batch_size, reduction, shuffle",
+    [(None, "mean", True), (1, "mean", True), (5, "sum", True), (7, "mean", False)],
+)
+def test_every_batch_mode_and_reduction_logs_the_cpu_loss_on_the_device(batch_size, reduction, shuffle):
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(23, 3)), rng.normal(size=(23, 2))
+
+    def run(device):
+        ds.manual_seed(0)
+        model = nn.Linear(3, 2).to(ds.float64)
+        data = _float64_dataset(x, y)
+        data.arrays = (data.arrays[0], np.ascontiguousarray(y, np.float64))
+        history = ds.fit(
+            model,
+            nn.MSELoss(reduction=reduction),
+            optim.SGD(model.parameters(), lr=0.01),
+            data,
+            validation=data,
+            epochs=2,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            metrics=["mae"],
+            verbose=0,
+            seed=2,
+            device=device,
+        )
+        return model, history
+
+    (cpu_model, cpu), (dev_model, dev) = run(None), run("strict")
+    for key in ("loss", "mae", "val_loss", "val_mae"):
+        assert dev[key] == cpu[key], key  # the same float64 sums, in the same order
+    for a, b in zip(_params(cpu_model), _params(dev_model)):
+        np.testing.assert_array_equal(a, b)
