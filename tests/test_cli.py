@@ -588,3 +588,77 @@ def test_the_fitted_line_is_drawn_in_the_data_units_not_the_standardized_ones():
     expected = (1.5 - float(state["mean"][0])) / float(state["scale"][0]) * 2.0
     expected = expected * float(target["scale"][0]) + float(target["mean"][0])
     np.testing.assert_allclose(model_raw(point).numpy(), [[expected]], rtol=1e-5)
+
+
+def test_train_on_a_device_records_it_and_evaluate_predict_load_on_the_cpu_or_the_device(tmp_path, capsys):
+    out = tmp_path / "moons"
+    flags = ["--data", "moons", "--hidden", "8", "--epochs", "4", "--seed", "3", "--quiet"]
+    assert main(["train", *flags, "--device", "strict", "--out", str(out)]) == 0
+    assert 'device = "strict"' in (out / "config.toml").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert main(["train", *flags, "--out", str(tmp_path / "cpu")]) == 0  # the same run on the CPU
+    cpu_metrics = json.loads((tmp_path / "cpu" / "metrics.json").read_text())
+    assert metrics["test_accuracy"] == cpu_metrics["test_accuracy"]
+    assert 'device = "cpu"' in (tmp_path / "cpu" / "config.toml").read_text()
+    capsys.readouterr()
+    scores = []
+    for extra in ([], ["--device", "strict"]):
+        assert main(["evaluate", str(out), *extra]) == 0
+        scores.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert scores[0] == scores[1] and scores[0]["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    np.savez(tmp_path / "in.npz", X=np.random.default_rng(0).uniform(-1, 2, (6, 2)))
+    files = []
+    for extra in ([], ["--device", "strict"]):
+        target = tmp_path / f"preds{len(files)}.csv"
+        assert main(["predict", str(out), "--data", str(tmp_path / "in.npz"), "--out", str(target), *extra]) == 0
+        files.append(target.read_text())
+    assert files[0] == files[1] and len(files[0].splitlines()) == 7
+
+
+def test_train_on_cuda_without_a_gpu_is_one_line_naming_the_extra(tmp_path, capsys):
+    import downslope as ds
+
+    if ds.cuda.is_available():
+        pytest.skip("a GPU is usable here")
+    out = tmp_path / "run"
+    assert main(["train", "--data", "line", "--epochs", "1", "--device", "cuda", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'pip install "downslope[cuda]"' in err and "--device cpu" in err
+    assert not out.exists()  # nothing was trained: no run directory is left behind
+    assert main(["train", "--data", "line", "--epochs", "1", "--device", "gpu", "--out", str(out), "--quiet"]) == 2
+    assert "unknown device 'gpu'" in capsys.readouterr().err
+
+
+def test_device_flag_is_documented_on_train_evaluate_and_predict(capsys):
+    for command in ("train", "evaluate", "predict"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "--device {cpu,cuda,auto}" in text, command
+
+
+def test_a_run_killed_on_the_cpu_resumes_on_a_device_with_the_same_weights(tmp_path, monkeypatch):
+    from downslope import serialization
+    from downslope.cli import results
+    from downslope.train import callbacks
+
+    monkeypatch.setattr(results, "_plots", lambda result, run: ({}, []))  # not about the plots
+    args = ["--data", "iris", "--hidden", "8", "--epochs", "4", "--patience", "0", "--quiet", "--seed", "5"]
+    assert main(["train", *args, "--out", str(tmp_path / "straight")]) == 0
+    real = callbacks.ModelCheckpoint.on_epoch_end
+
+    def die_after_epoch_2(self, epoch, logs=None):
+        real(self, epoch, logs)
+        if epoch == 1:
+            raise SystemExit(137)
+
+    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", die_after_epoch_2)
+    with pytest.raises(SystemExit):
+        main(["train", *args, "--out", str(tmp_path / "killed")])
+    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", real)
+    assert main(["train", "--resume", str(tmp_path / "killed"), "--device", "strict", "--quiet"]) == 0
+    assert 'device = "strict"' in (tmp_path / "killed" / "config.toml").read_text()
+    got = serialization.load(tmp_path / "killed" / "model.ds")["model"]
+    want = serialization.load(tmp_path / "straight" / "model.ds")["model"]
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)

@@ -77,3 +77,42 @@ def test_model_from_state_refuses_checkpoints_and_incomplete_files_in_one_line()
         model_from_state({k: v for k, v in state.items() if k != "n_outputs"}, "run/model.ds")
     with pytest.raises(ConfigError, match=r"stored config lacks \['activation'\]"):
         model_from_state(dict(state, config={k: v for k, v in state["config"].items() if k != "activation"}), "m")
+
+
+@pytest.mark.parametrize(
+    "value, expected", [("CPU", "cpu"), ("auto", "auto"), ("cuda:1", "cuda:1"), ("strict", "strict")]
+)
+def test_the_device_setting_is_checked_and_normalized(value, expected):
+    assert normalize_config({"device": value})["device"] == expected
+
+
+@pytest.mark.parametrize("value", ["gpu", "cuda:x", "mps"])
+def test_an_unknown_device_is_a_one_line_config_error(value):
+    with pytest.raises(ConfigError, match="unknown device .*cpu, cuda, auto"):
+        normalize_config({"device": value})
+
+
+def test_a_run_on_the_strict_device_trains_as_on_the_cpu_and_records_its_device():
+    import warnings
+
+    cfg = normalize_config({"data": "moons", "hidden": [8], "epochs": 3, "patience": 2, "verbose": 0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cpu = run_training(cfg)
+        dev = run_training(dict(cfg, device="strict"))
+    assert cpu.cfg["device"] == "cpu" and dev.cfg["device"] == "strict" and str(dev.model[0].weight.device) == "cpu"
+    assert dev.metrics["test_accuracy"] == cpu.metrics["test_accuracy"]
+    assert dev.history.as_dict()["val_loss"] == cpu.history.as_dict()["val_loss"]
+    assert dev.gradients.history == cpu.gradients.history  # the diagnostics' device sums, read once per epoch
+    for a, b in zip(cpu.model.state_dict().values(), dev.model.state_dict().values()):
+        np.testing.assert_array_equal(a, b)  # the trained model comes back to the host
+
+
+def test_auto_resolves_to_the_cpu_without_a_gpu_and_cuda_names_the_extra():
+    import downslope as ds
+
+    if ds.cuda.is_available():
+        pytest.skip("a GPU is usable here")
+    assert run_training(tiny(device="auto")).cfg["device"] == "cpu"
+    with pytest.raises(ConfigError, match=r"device 'cuda'.*pip install \"downslope\[cuda\]\""):
+        run_training(tiny(device="cuda"))

@@ -155,3 +155,90 @@ def test_a_tuple_of_lists_is_still_the_x_y_shorthand():
     assert x.shape == (2, 2) and y.tolist() == [0, 1]
     pairs = next(iter(DataLoader(((0, "a"), (1, "b")), batch_size=2)))  # a tuple of samples, as in torch
     assert pairs[0].tolist() == [0, 1] and list(pairs[1]) == ["a", "b"]
+
+
+# ---------------------------------------------------------------------- batches on a device
+_DEVICE_CASES = [
+    {"batch_size": 4},
+    {"batch_size": 4, "shuffle": True, "seed": 3},
+    {"batch_size": 4, "shuffle": True, "seed": 3, "drop_last": True},
+    {"batch_size": None},
+    {"batch_size": 1, "sampler": [9, 0, 4]},
+    {"batch_sampler": [[1, 2], [7], [3, 3, 0]]},
+]
+
+
+def _device_batches(loader_options, monkeypatch=None, budget=None):
+    from downslope.devices import to_host
+
+    if budget is not None:
+        monkeypatch.setattr("downslope.data.loader.device_budget", lambda target: budget)
+    placed = DataLoader(_xy(), device="strict", **loader_options)
+    device = []
+    for _ in range(2):  # two epochs: the shuffled order is drawn per epoch, on the host, as without a device
+        for batch in placed:
+            assert all(str(t.device) == "strict" for t in batch)
+            device.append(tuple(to_host(t.array) for t in batch))
+    return device, placed
+
+
+@pytest.mark.parametrize("options", _DEVICE_CASES)
+def test_batches_on_a_device_are_the_host_batches(options):
+    first = [tuple(t.numpy() for t in b) for b in DataLoader(_xy(), **options)]
+    reference = DataLoader(_xy(), **options)
+    expected = [tuple(t.numpy() for t in b) for _ in range(2) for b in reference]
+    device, placed = _device_batches(options)
+    assert placed._device_arrays() is not None  # small in-memory arrays: placed whole on the device
+    assert len(device) == len(expected) and len(first) == len(expected) // 2
+    for got, want in zip(device, expected):
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype
+            np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("options", _DEVICE_CASES[:3])
+def test_a_dataset_too_large_for_the_device_is_moved_batch_by_batch(options, monkeypatch):
+    reference = DataLoader(_xy(), **options)
+    expected = [tuple(t.numpy() for t in b) for _ in range(2) for b in reference]
+    device, placed = _device_batches(options, monkeypatch, budget=0)
+    assert placed._device_arrays() is None
+    for got, want in zip(device, expected, strict=True):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_the_whole_dataset_is_copied_to_the_device_once(monkeypatch):
+    import downslope.devices as devices
+
+    copies = []
+    to_device = devices.to_device
+
+    def counting(array, target):
+        copies.append(array.shape)
+        return to_device(array, target)
+
+    monkeypatch.setattr(devices, "to_device", counting)
+    loader = DataLoader(_xy(), batch_size=2, shuffle=True, seed=0, device="strict")
+    for _ in range(3):
+        assert len(list(loader)) == 5
+    # the two arrays once, then the epoch's shuffled order once per epoch (not one copy per batch)
+    assert copies == [(10, 3), (10,), (10,), (10,), (10,)]
+
+
+def test_device_option_cpu_or_none_keeps_host_batches_and_cuda_without_a_gpu_is_refused():
+    for device in (None, "cpu", ds.device("cpu")):
+        loader = DataLoader(_xy(), batch_size=4, device=device)
+        assert loader.device is None and all(type(x.array) is np.ndarray for x, _ in loader)
+    if not ds.cuda.is_available():
+        with pytest.raises(ds.errors.StateError, match=r"DataLoader\(device=...\).*downslope\[cuda\]"):
+            DataLoader(_xy(), device="cuda")
+
+
+def test_batch_to_moves_nested_batches_and_keeps_what_is_there():
+    from downslope.data.loader import batch_to
+
+    x = ds.zeros(2, 3)
+    moved = batch_to({"x": x, "pair": [x, "label"]}, "strict")
+    assert str(moved["x"].device) == "strict" and str(moved["pair"][0].device) == "strict"
+    assert moved["pair"][1] == "label"
+    assert batch_to(moved["x"], "strict") is moved["x"]

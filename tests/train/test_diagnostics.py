@@ -153,3 +153,49 @@ def test_a_resumed_fit_keeps_the_whole_per_layer_record(tmp_path):
     resumed = run(4, resume_from=tmp_path / "last.ckpt")
     assert len(resumed.history) == 4
     assert resumed.history == straight.history
+
+
+def test_on_a_device_the_record_equals_the_cpu_one_and_is_read_once_per_epoch(monkeypatch):
+    """On the strict stand-in (NumPy behind CuPy's wall) the sums stay on the device and come back in one
+    copy per epoch, whatever the number of measured batches; the numbers are the CPU's."""
+    from downslope.devices.strict import StrictArray
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(48, 3)), rng.normal(size=(48, 1))
+
+    def run(device, batch_size):
+        ds.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1)).to(ds.float64)
+        diag = GradientDiagnostics(every_n_batches=1, warn=False)
+        data = ds.data.ArrayDataset(x, y)
+        data.arrays = tuple(a.astype(np.float64) for a in (x, y))
+        fit(
+            model,
+            nn.MSELoss(),
+            optim.SGD(model.parameters(), lr=0.05),
+            data,
+            epochs=2,
+            batch_size=batch_size,
+            callbacks=[diag],
+            verbose=0,
+            seed=0,
+            device=device,
+        )
+        return diag.history
+
+    reads = [0]
+    get = StrictArray.get
+
+    def counting(self):
+        reads[0] += 1
+        return get(self)
+
+    monkeypatch.setattr(StrictArray, "get", counting)
+    counts = {}
+    for batch_size in (4, 24):  # 12 and 2 measured batches per epoch
+        cpu = run(None, batch_size)
+        reads[0] = 0
+        device = run("strict", batch_size)
+        counts[batch_size] = reads[0]
+        assert device == cpu
+    assert counts[4] == counts[24], counts

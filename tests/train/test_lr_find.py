@@ -102,3 +102,27 @@ def test_plot_marks_the_suggestion(tmp_path):
     result = lr_find(model, nn.CrossEntropyLoss(), opt, (x, y), num_iter=40)
     ax = result.plot(save_path=tmp_path / "lr.png")
     assert (tmp_path / "lr.png").stat().st_size > 0 and ax.get_xscale() == "log"
+
+
+def test_the_sweep_on_a_device_equals_the_cpu_sweep_and_restores_the_model_there():
+    import numpy as np
+
+    import downslope as ds
+    from downslope import nn, optim
+    from downslope.train import lr_find
+    from downslope.train.placement import model_device
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(128, 2)), rng.normal(size=(128, 1))
+    results, models = {}, {}
+    for device in (None, "strict"):
+        ds.manual_seed(0)
+        model = nn.Linear(2, 1)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        results[device] = lr_find(model, nn.MSELoss(), opt, (x, y), num_iter=30, device=device)
+        models[device] = model
+    cpu, dev = results[None], results["strict"]
+    assert dev.lrs == cpu.lrs and dev.suggestion == cpu.suggestion and dev.stop_reason == cpu.stop_reason
+    np.testing.assert_allclose(dev.losses, cpu.losses, rtol=1e-6)
+    assert str(model_device(models["strict"])) == "strict"  # restored, on the device it was moved to
+    np.testing.assert_array_equal(models["strict"].weight.cpu().numpy(), models[None].weight.numpy())

@@ -57,6 +57,14 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     return 0
 
 
+def _placement(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``device=`` for the sweep when the config names one other than the CPU (auto resolved)."""
+    from ..experiment.config import resolve_run_device
+
+    device = resolve_run_device(cfg["device"])
+    return {} if device == "cpu" else {"device": device}
+
+
 def cmd_lr_find(args: argparse.Namespace) -> int:
     from .. import backend, runs
     from ..distributed import refuse_multi_process
@@ -94,6 +102,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
             end_lr=args.end_lr,
             num_iter=args.num_iter,
             batch_size=batch_size_of(cfg) or 64,
+            **_placement(cfg),
         )
         try:
             run.write_bytes("lr_find.png", _lr_find_png(result, cfg))

@@ -126,11 +126,21 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--target-loss", type=float, help="stop once the (validation) loss is at or below this")
     g.add_argument("--max-time", type=float, help="stop after this many seconds")
     g.add_argument("--seed", type=int, help="one seed for splits, initialization, shuffling and dropout [0]")
+    _add_device_flag(
+        g,
+        'where to train: cpu, cuda (a GPU through CuPy; needs pip install "downslope[cuda]") or auto '
+        "(cuda when a GPU is usable, else cpu); cuda:N picks GPU N [cpu]",
+    )
     g = p.add_argument_group("output")
     g.add_argument(
         "--out", help="run directory, refused if it exists and is not empty [runs/<data>-<optimizer>-<time>-<id>]"
     )
     g.add_argument("--quiet", dest="verbose", action="store_const", const=0, help="no progress output")
+
+
+def _add_device_flag(g: Any, text: str) -> None:
+    """``--device``: checked when the command runs (cuda needs CuPy and a GPU), so any name parses here."""
+    g.add_argument("--device", metavar="{cpu,cuda,auto}", help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,6 +192,7 @@ def _add_evaluate_command(sub: Any) -> None:
     p.add_argument("run", help="run directory written by 'downslope train'")
     p.add_argument("--data", help="dataset name or file (default: the run's own test split)")
     p.add_argument("--target", help="target column of a CSV")
+    _add_device_flag(p, "where to compute: cpu, cuda or auto (the run is loaded on the CPU) [cpu]")
 
 
 def _add_predict_command(sub: Any) -> None:
@@ -200,6 +211,7 @@ def _add_predict_command(sub: Any) -> None:
         "(a CSV, with or without a header, or .npy with one column per feature; an .npz with X) for any model",
     )
     p.add_argument("--out", required=True, help="where to write the predictions CSV")
+    _add_device_flag(p, "where to compute: cpu, cuda or auto (the run is loaded on the CPU) [cpu]")
 
 
 def _add_compare_command(sub: Any) -> None:

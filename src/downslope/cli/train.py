@@ -49,7 +49,9 @@ def _resumed_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     from ..errors import ConfigError
     from ..experiment import DEFAULTS, load_toml, normalize_config
 
-    given = [f"--{k.replace('_', '-')}" for k in DEFAULTS if k != "verbose" and getattr(args, k, None) is not None]
+    # --quiet and --device may change: where the run continues does not change what it computes
+    kept = ("verbose", "device")
+    given = [f"--{k.replace('_', '-')}" for k in DEFAULTS if k not in kept and getattr(args, k, None) is not None]
     if given or args.config or args.overwrite:
         extra = given + (["--config"] if args.config else []) + (["--overwrite"] if args.overwrite else [])
         raise ConfigError(
@@ -65,6 +67,8 @@ def _resumed_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         raise
     if args.verbose is not None:
         cfg["verbose"] = args.verbose
+    if args.device is not None:
+        cfg["device"] = normalize_config({"device": args.device}, "--device")["device"]
     return cfg, run
 
 

@@ -10,6 +10,18 @@ import sys
 from .features import _features_for, _raw_features
 
 
+def _placed(model: object, args: argparse.Namespace) -> None:
+    """Moves a run's model (loaded on the CPU) to ``--device`` when one is given."""
+    if getattr(args, "device", None) is None:
+        return
+    from ..experiment import normalize_config
+    from ..experiment.config import resolve_run_device
+
+    device = resolve_run_device(normalize_config({"device": args.device}, "--device")["device"])
+    if device != "cpu":
+        model.to(device)  # type: ignore[attr-defined]
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Metrics of a run on its own test split (the default) or on --data, in the data's units."""
     import numpy as np
@@ -19,6 +31,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..runs import load_run
 
     model, state = load_run(args.run)
+    _placed(model, args)
     split = state.get("split") or {}
     source = str(state["config"]["data"])
     if not args.data:
@@ -100,6 +113,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _check_predictions_path(args.out, args.data)
     check_output_file(args.out, args.run, "--out")
     model, state = load_run(args.run)
+    _placed(model, args)
     X, _ = _features_for(state, args.data, None, need_target=False)
     out = predict(model, X)
     preds = data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), state["preprocess"])

@@ -71,12 +71,24 @@ class DataLoader:
         sampler / batch_sampler: PyTorch's ways to choose the order (an iterable of indices, see
             :mod:`downslope.data.sampler`) or the batches themselves (an iterable of index lists).
         collate_fn: turns a list of samples into a batch (default :func:`default_collate` rules).
+        device: where the batches' Tensors are placed (``"cuda"``, a :class:`downslope.device`; ``None``
+            or ``"cpu"``: host memory, the default). downslope's own option: in a PyTorch loop you move
+            each batch yourself (``x.to(device)``), which works here too; ``ds.fit(..., device=...)``
+            sets it for the loaders it makes. See "Placing the data" below.
 
     Array-backed datasets are gathered with one ``np.take`` per array into contiguous arrays
     (slices, without a copy, when not shuffling); a :class:`~downslope.data.dataset.LazyDataset`
     reads each batch's rows from its memory-mapped file (so a file larger than memory trains in
     every batch mode: a full batch is then the whole training split); other datasets are indexed
     sample by sample.
+
+    Placing the data on a device (``device=``): an array-backed dataset held in memory (an
+    ArrayDataset, a TensorDataset or a Subset of one, without a ``collate_fn``) whose arrays take at
+    most a quarter of the device's free memory (on the strict test device: 1 GiB) is copied to the
+    device once, on the first pass, and every batch is then sliced or gathered there, so an epoch
+    copies nothing but the shuffled order (once per epoch). Any other dataset (memory-mapped, too
+    large, sample by sample) is gathered on the host as usual and each batch is copied to the device
+    once. Shuffling is drawn on the host either way, so the batches are the same on every device.
 
     Example:
         >>> import numpy as np
@@ -100,6 +112,7 @@ class DataLoader:
         batch_sampler: Iterable[Sequence[int]] | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
+        device: Any = None,
         **ignored: Any,
     ) -> None:
         # num_workers / pin_memory / persistent_workers / prefetch_factor / timeout only tune how PyTorch
@@ -110,6 +123,8 @@ class DataLoader:
                 f"DataLoader: unexpected keyword argument(s) {sorted(unknown)}; "
                 f"accepted and ignored (PyTorch worker/device tuning): {sorted(_IGNORED_OPTIONS)}"
             )
+        self.device = _batch_device(device)
+        self._placed: tuple[Any, ...] | None = None  # the dataset's arrays on self.device, once copied there
         if isinstance(dataset, IterableDataset):
             self._init_stream(dataset, batch_size, shuffle, drop_last, collate_fn, sampler, batch_sampler)
             return
@@ -215,6 +230,14 @@ class DataLoader:
         return self.generator.permutation(self.num_samples)
 
     def __iter__(self) -> Iterator[Any]:
+        if self.device is None:
+            return self._iter_host()
+        placed = self._device_arrays()
+        if placed is None:
+            return (batch_to(batch, self.device) for batch in self._iter_host())
+        return self._iter_placed(placed)
+
+    def _iter_host(self) -> Iterator[Any]:
         if self._stream:
             yield from self._iter_stream()
             return
@@ -232,6 +255,45 @@ class DataLoader:
                 yield self._slice(start, end)
             else:
                 yield self._gather(order[start:end])
+
+    # ------------------------------------------------------------------ batches on a device
+    def _device_arrays(self) -> tuple[Any, ...] | None:
+        """The dataset's arrays on ``self.device`` (copied on the first call), or None when the dataset is
+        not held in memory as arrays or is too large to place there whole (see the class docstring)."""
+        if self._placed is None:
+            self._placed = ()  # decided once per loader: () means "gather on the host, move each batch"
+            arrays = self._arrays
+            if (
+                arrays is not None
+                and all(type(a) is np.ndarray for a in arrays)
+                and sum(a.nbytes for a in arrays) <= device_budget(self.device)
+            ):
+                from ..devices import to_device
+
+                self._placed = tuple(to_device(a, self.device) for a in arrays)
+        return self._placed or None
+
+    def _iter_placed(self, placed: tuple[Any, ...]) -> Iterator[Any]:
+        """The batches of :meth:`_iter_host`, sliced or gathered from the arrays already on the device."""
+        from ..devices import to_device
+
+        if self.batch_sampler is not None:
+            for indices in self.batch_sampler:
+                idx = to_device(np.asarray(list(indices), dtype=np.int64), self.device)
+                yield tuple(wrap_array(a.take(idx, axis=0)) for a in placed)
+            return
+        order = self._order()
+        on_device = None if order is None else to_device(order, self.device)  # one copy per epoch
+        bs = self.batch_size
+        n = self.num_samples if order is None else len(order)
+        stop_at = (n // bs) * bs if self.drop_last else n
+        for start in range(0, stop_at, bs):
+            end = min(start + bs, n)
+            if on_device is None:
+                yield tuple(wrap_array(a[start:end]) for a in placed)
+            else:
+                idx = on_device[start:end]
+                yield tuple(wrap_array(a.take(idx, axis=0)) for a in placed)
 
     def _slice(self, start: int, end: int) -> Any:
         if self._arrays is not None:
@@ -280,6 +342,62 @@ class DataLoader:
             f"DataLoader({self.num_samples} samples, batch_size={self.batch_size} ({self.method}), "
             f"{len(self)} updates/epoch, shuffle={self.shuffle}, drop_last={self.drop_last})"
         )
+
+
+def _batch_device(device: Any) -> Any:
+    """DataLoader's ``device`` as a usable device, or None for host memory (None or the CPU)."""
+    if device is None:
+        return None
+    from ..device import CPU, resolve
+
+    target = resolve(device, "DataLoader(device=...)")
+    return None if target == CPU else target
+
+
+def device_budget(target: Any) -> int:
+    """How many bytes of data a DataLoader places whole on ``target``: a quarter of a GPU's free memory
+    (asked once per loader), 1 GiB on the strict test device.
+
+    Example:
+        >>> device_budget("strict")
+        1073741824
+    """
+    from ..device import device as make_device
+    from ..devices import cupy_module
+
+    d = target if isinstance(target, make_device) else make_device(target)
+    if d.type == "cuda":
+        cupy = cupy_module()
+        if cupy is None:
+            return 0
+        with cupy.cuda.Device(d.index or 0):
+            free, _total = cupy.cuda.runtime.memGetInfo()
+        return int(free) // 4
+    return 1 << 30
+
+
+def batch_to(batch: Any, target: Any) -> Any:
+    """``batch`` (a Tensor, or tuples, lists and dicts of them, as a DataLoader yields) with every Tensor
+    on the device ``target``; a Tensor already there is kept, anything else is returned as it is.
+
+    Example:
+        >>> import downslope as ds
+        >>> x, y = batch_to((ds.zeros(2, 3), ds.ones(2)), "strict")
+        >>> str(x.device), str(y.device)
+        ('strict', 'strict')
+    """
+    from ..devices import to_device
+
+    if isinstance(batch, Tensor):
+        moved = to_device(batch.array, target)
+        return batch if moved is batch.array else wrap_array(moved)
+    if isinstance(batch, tuple):
+        return tuple(batch_to(b, target) for b in batch)
+    if isinstance(batch, list):
+        return [batch_to(b, target) for b in batch]
+    if isinstance(batch, dict):
+        return {k: batch_to(v, target) for k, v in batch.items()}
+    return batch
 
 
 _IGNORED_OPTIONS = {"persistent_workers", "prefetch_factor", "timeout", "worker_init_fn", "multiprocessing_context"}

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import types
+import weakref
 from typing import Any
 
 import numpy as np
@@ -108,13 +109,27 @@ _METHODS = frozenset(
 _ATTRIBUTES = frozenset("shape dtype ndim size itemsize nbytes strides flags".split())
 
 
+# The stand-in array that owns each NumPy buffer (weakly held), so that a view's ``.base`` is that very
+# object, as CuPy's is (downslope tells views from copies by ``view.base is owner``).
+_owners: weakref.WeakValueDictionary[int, StrictArray] = weakref.WeakValueDictionary()
+
+
 class StrictArray:
     """A NumPy array behind a CuPy-like wall (see the module docstring). ``.get()`` is the way out."""
 
-    __slots__ = ("_a",)
+    __slots__ = ("_a", "_base", "__weakref__")
 
     def __init__(self, array: np.ndarray) -> None:
         self._a = array
+        self._base: StrictArray | None = None
+        if array.base is None:
+            if _owners.get(id(array)) is None:
+                _owners[id(array)] = self
+        else:  # a view: its base is the stand-in array that owns the memory (held, as CuPy's view holds it)
+            owner = array
+            while isinstance(owner.base, np.ndarray):
+                owner = owner.base
+            self._base = _owners.get(id(owner))
 
     # ------------------------------------------------------------------ the protocols
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -200,7 +215,7 @@ class StrictArray:
 
     @property
     def base(self) -> StrictArray | None:
-        return None if self._a.base is None else StrictArray(self._a.base)
+        return self._base
 
     @property
     def device(self) -> str:
@@ -407,6 +422,15 @@ class Generator:
     def __getattr__(self, name: str) -> Any:
         return _creator(getattr(self._g, name))
 
+
+def _erf(a: StrictArray) -> StrictArray:
+    """``cupyx.scipy.special.erf``'s stand-in: math.erf per element, in the array's dtype."""
+    import math
+
+    return StrictArray(np.asarray(np.frompyfunc(math.erf, 1, 1)(a._a), dtype=a._a.dtype))
+
+
+special = types.SimpleNamespace(erf=_erf)  # cupyx.scipy.special's functions that downslope uses
 
 random = types.SimpleNamespace(
     Generator=Generator,

@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "target_loss": 0.0,
     "max_time": 0.0,
     "seed": 0,
+    "device": "cpu",  # cpu | cuda | cuda:N | auto (cuda when ds.cuda.is_available()); strict: the test stand-in
     "out": "",
     "verbose": 1,
 }
@@ -73,6 +74,37 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 
 SECTIONS = ("data", "model", "optimizer", "training", "output")
+
+# Where a run trains. "strict" (the CPU stand-in for a GPU, for tests) is accepted but not advertised.
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def _check_device(value: str) -> None:
+    name, _, index = value.partition(":")
+    if (value in (*DEVICES, "strict")) or (name == "cuda" and index.isdigit()):
+        return
+    raise ConfigError(f"unknown device {value!r}; choose one of: {', '.join(DEVICES)} (or cuda:N for GPU N)")
+
+
+def resolve_run_device(value: str) -> str:
+    """The device a run trains on: ``auto`` is ``cuda`` when a GPU is usable, else ``cpu``; asking for
+    ``cuda`` where none is usable is a one-line ConfigError naming the extra to install.
+
+    Example:
+        >>> resolve_run_device("cpu")
+        'cpu'
+    """
+    from ..device import cuda
+
+    if value == "auto":
+        return "cuda" if cuda.is_available() else "cpu"
+    if value.startswith("cuda") and not cuda.is_available():
+        raise ConfigError(
+            f"device {value!r}: no CUDA GPU is usable here (CuPy is not installed or sees no GPU); install the "
+            'extra with pip install "downslope[cuda]" on a machine with an NVIDIA GPU, or use --device cpu '
+            "(or auto: the GPU when there is one)"
+        )
+    return value
 
 
 def _check_choice(key: str, value: Any) -> None:
@@ -130,6 +162,9 @@ def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, A
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: bad value {value!r} for {key!r} ({exc})") from None
         _check_choice(key, value)
+        if key == "device":
+            value = value.strip().lower()
+            _check_device(value)
         cfg[key] = value
     for key in ("lr", "momentum", "weight_decay", "clip_norm", "dropout", "target_loss", "max_time"):
         if cfg[key] < 0:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .config import DEFAULTS
+from .config import DEFAULTS, resolve_run_device
 from .inputs import Prepared, data_units, is_file_source, model_targets, prepare, training_data
 from .models import batch_size_of, build_loss, build_model, build_optimizer, build_scheduler
 
@@ -70,6 +70,14 @@ def run_training(
     from ..train.diagnostics import GradientDiagnostics
 
     fit_fn, world_size = _fit_function(cfg)
+    device = resolve_run_device(cfg.get("device", "cpu"))  # before any work: a missing GPU fails at once
+    if device != "cpu" and world_size > 1:
+        raise ConfigError(
+            f"device {device!r}: data-parallel training (mpiexec) runs on the CPU; drop --device or start one process"
+        )
+    # the model is built on the host (the seeded draws are made there) and fit moves it: on the CPU
+    # fit is called as before, without the option
+    placement: dict[str, Any] = {} if device == "cpu" else {"device": device}
     backend.manual_seed(cfg["seed"])
     data = prepare(cfg) if data is None else data
     model = build_model(cfg, data.n_features, data.n_outputs, data.image_shape)
@@ -105,15 +113,19 @@ def run_training(
             verbose=cfg["verbose"],
             seed=cfg["seed"],
             resume_from=resume_from,
+            **placement,
         )
     seconds = time.perf_counter() - start
     results = _run_metrics(model, data, history, seconds, world_size)
+    if device != "cpu":
+        model.to("cpu")  # scored where it trained; the run's files, plots and report are made on the host
     stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
     notes = _run_notes(data, history, caught)
     if cfg["verbose"] and (world_size == 1 or is_main()):  # under mpiexec: rank 0 only
         for note in notes:
             print(f"warning: {note}")
     used = resolved_config(cfg, data, optimizer_lr, loss_fn)
+    used["device"] = device  # the device trained on (auto resolved), recorded in the run's config
     return RunResult(used, history, results, stop_reason, seconds, model, data, diagnostics=notes, gradients=gradients)
 
 

@@ -10,6 +10,9 @@ Three numbers per layer, averaged over an epoch's (sampled) batches:
   them. A dead unit passes no gradient and will not recover by itself.
 
 Problems are reported as warnings in plain words, once per layer and kind per run.
+
+On a device (a model on CUDA or the strict test stand-in) the sums are kept there as 0-d arrays and
+copied to the host in one piece at the end of the epoch, so measuring never waits for the device.
 """
 
 from __future__ import annotations
@@ -21,14 +24,23 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import namespace_of
+from ..devices import to_host
 from ..errors import ConfigError
 from .callbacks import Callback, Logs
+from .placement import on_host
 
 
 def _norm(a: np.ndarray) -> float:
     # float64 accumulation: float32 sums of many squares lose digits (and overflow sooner).
     flat = a.reshape(-1).astype(np.float64, copy=False)
     return float(math.sqrt(flat @ flat))
+
+
+def _norm_on_device(a: Any, xp: Any) -> Any:
+    """:func:`_norm` kept on ``a``'s device: a 0-d float64 array."""
+    flat = a.reshape(-1).astype(np.float64)
+    return xp.sqrt(flat @ flat)
 
 
 class GradientDiagnostics(Callback):
@@ -91,6 +103,9 @@ class GradientDiagnostics(Callback):
         self._warned: set[tuple[str, str]] = set()
         self._params = list(self.model.named_parameters()) if hasattr(self.model, "named_parameters") else []
         self._matrices = {name for name, p in self._params if p.ndim >= 2}
+        self._xp = (
+            None if not self._params or on_host(self._params[0][1].array) else namespace_of(self._params[0][1].array)
+        )
         self._reset_epoch()
         self._wrap_relus()
 
@@ -148,6 +163,9 @@ class GradientDiagnostics(Callback):
         self._recording = False
         if self._before is None:
             return
+        if self._xp is not None:
+            self._measure_on_device(self._xp)
+            return
         total = 0.0
         for name, p in self._params:
             grad = 0.0 if p.grad is None else _norm(p.grad.array)
@@ -163,14 +181,57 @@ class GradientDiagnostics(Callback):
         self._count += 1
         self._before = None
 
+    def _measure_on_device(self, xp: Any) -> None:
+        """:meth:`on_batch_end`'s sums as 0-d arrays on the device (nothing is read back here)."""
+        total: Any = 0.0
+        for name, p in self._params:
+            grad = xp.zeros((), np.float64) if p.grad is None else _norm_on_device(p.grad.array, xp)
+            total = total + grad * grad
+            before = self._before[name]  # type: ignore[index]
+            size = _norm_on_device(before, xp)
+            change = _norm_on_device(p.array.astype(np.float64) - before, xp)
+            self._grad_sums[name] = self._grad_sums.get(name, 0.0) + grad
+            nonzero = size > 0  # the ratio of an all-zero parameter (a fresh bias) is undefined: not counted
+            ratio = xp.where(nonzero, change / xp.where(nonzero, size, 1.0), 0.0)
+            self._ratio_sums[name] = self._ratio_sums.get(name, 0.0) + ratio
+            self._ratio_counts[name] = self._ratio_counts.get(name, 0) + nonzero.astype(np.int64)
+        self._global_sum = self._global_sum + xp.sqrt(total)
+        self._count += 1
+        self._before = None
+
+    def _read_device_sums(self, xp: Any) -> dict[str, float]:
+        """Copies the epoch's device sums to the host in one piece (replacing them with floats) and returns
+        the dead-ReLU fractions."""
+        names = list(self._grad_sums)
+        dead_names = [k for k, v in self._active.items() if v.size]
+        values = (
+            [self._grad_sums[k] for k in names]
+            + [self._ratio_sums[k] for k in names]
+            + [self._ratio_counts[k] for k in names]
+            + [1.0 - v.astype(np.float64).mean() for k, v in self._active.items() if v.size]
+            + [self._global_sum]
+        )
+        host = to_host(xp.stack([xp.asarray(v, dtype=np.float64) for v in values])).tolist()
+        n = len(names)
+        self._grad_sums = dict(zip(names, host[:n]))
+        self._ratio_sums = {k: v for k, v, c in zip(names, host[n : 2 * n], host[2 * n : 3 * n]) if c > 0}
+        self._ratio_counts = {k: int(c) for k, c in zip(names, host[2 * n : 3 * n]) if c > 0}
+        self._global_sum = host[-1]
+        return dict(zip(dead_names, host[3 * n : -1]))
+
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if self._count == 0:
             return
+        device_dead = self._read_device_sums(self._xp) if self._xp is not None else None
         grads = {k: v / self._count for k, v in self._grad_sums.items()}
         ratios = {
             k: self._ratio_sums[k] / self._ratio_counts[k] if k in self._ratio_counts else math.nan for k in grads
         }
-        dead = {k: float(1.0 - v.mean()) for k, v in self._active.items() if v.size}
+        dead = (
+            device_dead
+            if device_dead is not None
+            else {k: float(1.0 - v.mean()) for k, v in self._active.items() if v.size}
+        )
         self.history.append({"grad_norm": grads, "update_ratio": ratios, "dead_relu": dead})
         if logs is not None:
             logs["grad_norm"] = self._global_sum / self._count

@@ -4,6 +4,11 @@ It reads straight through (Keras' shape): a separate :func:`train_step` does one
 returns a ``logs`` dict; ``fit`` wraps it in epochs, validation, schedulers, callbacks and
 checkpoints. :func:`evaluate` and :func:`predict` run a model without recording gradients.
 
+On a device (``fit(..., device="cuda")``) the model is moved there once, the data is placed there
+(whole, or batch by batch: see DataLoader's ``device``), and the epoch's loss and metric inputs are
+summed there and read back once per epoch (``train/placement.py``); on the CPU every batch loss is
+read as it comes, as before.
+
 One epoch::
 
     for x, y in loader:                 # full batch / stochastic / mini-batch, see DataLoader
@@ -27,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..data.loader import DataLoader
+from ..data.loader import DataLoader, batch_to
+from ..device import CPU, device
 from ..errors import ConfigError
 from ..tensor import Tensor
 from .callbacks import (
@@ -39,10 +45,20 @@ from .callbacks import (
     TrainingState,
     as_callback_list,
 )
-from .evaluation import evaluate, evaluate_loader, loss_weight, model_mode, predict, resolve_metrics, score
+from .evaluation import (
+    evaluate,
+    evaluate_loader,
+    loss_weight,
+    model_mode,
+    predict,
+    resolve_metrics,
+    score,
+    score_on_device,
+)
 from .history import History
 from .inputs import as_dataset, as_loader, resolve_seed, split_validation, unpack_batch
 from .metrics import Metric, MetricFn
+from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .progress import ProgressBar
 from .resume import CHECKPOINT_KIND, read_checkpoint, restore
 
@@ -59,8 +75,16 @@ _UNSET: Any = _DefaultBatchSize(32)
 
 
 # ---------------------------------------------------------------------- one update
-def train_step(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, x: Tensor, y: Tensor) -> Logs:
+def train_step(
+    model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, x: Tensor, y: Tensor, device: Any = None
+) -> Logs:
     """One gradient-descent update on a batch; returns ``{'loss': float, 'outputs': array}``.
+
+    With ``device`` (``"cuda"``, a :class:`downslope.device`) the model and the batch are moved there
+    first (nothing moves when they are there already). When the loss lives on a device, ``'loss'`` is
+    a :class:`~downslope.train.placement.DeviceScalar`: the number stays on the device until it is
+    read (``float(logs['loss'])``), so a loop that does not read it never waits for the device.
+    ``'outputs'`` is the model's output array, on the device it was computed on.
 
     Example:
         >>> import downslope as ds
@@ -70,12 +94,28 @@ def train_step(model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, x: Te
         >>> sorted(logs)
         ['loss', 'outputs']
     """
+    if device is not None:
+        target = training_device(device, model, "train_step")
+        if hasattr(model, "to"):
+            model.to(target)
+        x, y = batch_to((_as_tensor(x), _as_tensor(y)), target)
     optimizer.zero_grad()
     outputs = model(x)
     loss = loss_fn(outputs, y)
     loss.backward()
     optimizer.step()
-    return {"loss": float(loss.item()), "outputs": outputs.array}
+    if on_host(loss.array):
+        return {"loss": float(loss.item()), "outputs": outputs.array}
+    return {"loss": DeviceScalar(loss.array), "outputs": outputs.array}
+
+
+def _as_tensor(value: Any) -> Any:
+    """A Tensor as it is; host data as a Tensor (``ds.tensor``'s dtype policy)."""
+    if isinstance(value, Tensor):
+        return value
+    from ..tensor import tensor
+
+    return tensor(value)
 
 
 # ---------------------------------------------------------------------- the loop's helpers
@@ -171,6 +211,7 @@ def fit(
     seed: int | None = None,
     resume_from: str | Path | None = None,
     checkpoint_dir: str | Path | None = None,
+    device: Any = None,
 ) -> History:
     """Train ``model`` by gradient descent on ``train``; returns the per-epoch :class:`History`.
 
@@ -201,6 +242,13 @@ def fit(
         resume_from: a checkpoint file (or a directory holding ``last.ckpt``) written by this loop;
             training continues where it stopped, exactly as if it had not been interrupted.
         checkpoint_dir: save ``last.ckpt`` there after every epoch (and on Ctrl-C/SIGTERM).
+        device: where to train (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a :class:`downslope.device`); None
+            trains where the model's parameters are. The model is moved there once (``model.to``, in
+            place: it stays there afterwards) and so is the data: arrays that fit are copied whole,
+            otherwise each batch once. On a device the epoch's loss and metrics are summed there and
+            read back once per epoch; batch logs carry the loss as a ``DeviceScalar`` (read only if a
+            callback asks), and NaN/inf losses are caught at the end of the epoch rather than at the
+            batch. Checkpoints hold host arrays, so a run saved on one device resumes on another.
 
     Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the rate the epoch was trained with),
     ``epoch_time`` (seconds) and ``time`` (seconds since training began).
@@ -224,7 +272,11 @@ def fit(
         raise ConfigError("fit: pass either validation=... or validation_split=..., not both")
     checkpoint = read_checkpoint(resume_from) if resume_from is not None else None
     seed = resolve_seed(checkpoint["seed"] if checkpoint is not None else seed)
-    loader, val_loader = _loaders(train, validation, validation_split, batch_size, shuffle, seed)
+    target = training_device(device, model, "fit")
+    if device is not None and hasattr(model, "to"):
+        model.to(target)  # once, in place: the Parameter objects stay, so the optimizer follows them
+    placed = None if target == CPU else target  # None: today's host loop, untouched
+    loader, val_loader = _loaders(train, validation, validation_split, batch_size, shuffle, seed, placed)
     metric_fns = resolve_metrics(metrics)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
 
@@ -253,7 +305,9 @@ def fit(
     with interrupt:
         for epoch in range(completed, epochs):
             state.epoch = epoch
-            logs = _train_epoch(epoch, loss_fn, loader, val_loader, metric_fns, cbs, state, per_batch_schedule, started)
+            logs = _train_epoch(
+                epoch, loss_fn, loader, val_loader, metric_fns, cbs, state, per_batch_schedule, started, placed
+            )
             if interrupt.received is not None:
                 interrupt.stop_training(epoch)
             cbs.on_epoch_end(epoch, logs)
@@ -322,15 +376,23 @@ def _train_epoch(
     state: TrainingState,
     per_batch_schedule: bool,
     started: float,
+    placed: device | None,
 ) -> Logs:
-    """One epoch: the updates, validation, the epoch's scheduler step and the clocks; returns its logs."""
+    """One epoch: the updates, validation, the epoch's scheduler step and the clocks; returns its logs.
+    ``placed`` is the device trained on (None on the CPU)."""
     model, optimizer, scheduler = state.model, state.optimizer, state.scheduler
     epoch_start = time.perf_counter()
     lr = _current_lr(optimizer)
     batch_scheduler = scheduler if per_batch_schedule else None
-    logs = _run_epoch(epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler)
+    if placed is None:
+        logs = _run_epoch(epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler)
+    else:
+        logs = _run_epoch_on_device(
+            epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler, placed
+        )
     if val_loader is not None:
-        logs.update({f"val_{k}": v for k, v in evaluate_loader(model, loss_fn, val_loader, metrics).items()})
+        val = evaluate_loader(model, loss_fn, val_loader, metrics, placed)
+        logs.update({f"val_{k}": v for k, v in val.items()})
     if lr is not None:
         logs["lr"] = lr
     if scheduler is not None and not per_batch_schedule:
@@ -342,9 +404,16 @@ def _train_epoch(
 
 
 def _loaders(
-    train: Any, validation: Any, validation_split: float | None, batch_size: Any, shuffle: bool, seed: int
+    train: Any,
+    validation: Any,
+    validation_split: float | None,
+    batch_size: Any,
+    shuffle: bool,
+    seed: int,
+    placed: device | None = None,
 ) -> tuple[DataLoader, DataLoader | None]:
-    """fit's training loader (``train`` itself when it is a DataLoader) and validation loader (or None)."""
+    """fit's training loader (``train`` itself when it is a DataLoader) and validation loader (or None);
+    the loaders fit makes put their batches on ``placed`` (a user's DataLoader is left as it is)."""
     if isinstance(train, DataLoader):
         if type(batch_size) is not _DefaultBatchSize:
             raise ConfigError("fit: train is a DataLoader, so give batch_size to the DataLoader, not to fit")
@@ -358,10 +427,11 @@ def _loaders(
             batch_size=int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size,
             shuffle=shuffle,
             seed=seed,
+            device=placed,
         )
     if validation is None:
         return loader, None
-    return loader, as_loader(validation, 1024, False, None, "fit(validation=...)")
+    return loader, as_loader(validation, 1024, False, None, "fit(validation=...)", device=placed)
 
 
 def _callback_list(
@@ -421,6 +491,52 @@ def _run_epoch(
             if state.stop_training:  # a callback asked to stop (e.g. the loss became NaN)
                 break
     return {"loss": total / max(count, 1), **score(metrics, outputs, targets)}
+
+
+def _run_epoch_on_device(
+    epoch: int,
+    model: Any,
+    loss_fn: Any,
+    optimizer: Any,
+    loader: DataLoader,
+    metrics: list[Metric],
+    cbs: CallbackList,
+    state: TrainingState,
+    batch_scheduler: Any,
+    placed: device,
+) -> Logs:
+    """:func:`_run_epoch` on a device: the loss sum and the metrics' inputs stay there; the host reads
+    them once, at the end of the epoch (the batch logs' losses are DeviceScalars, read only if asked)."""
+    cbs.on_epoch_begin(epoch, {})
+    total = EpochLoss()  # summed on the device at the end: the same sum, in the same order, as the host loop's
+    count = 0
+    outputs: list[Any] = []
+    targets: list[Any] = []
+    moved = loader.device != placed  # a user's DataLoader without device=: move each batch once here
+    with model_mode(model, True):
+        for i, batch in enumerate(loader):
+            x, y = unpack_batch(batch_to(batch, placed) if moved else batch, "fit")
+            n = len(x)
+            cbs.on_batch_begin(i, {"size": n})
+            try:
+                step_logs = train_step(model, loss_fn, optimizer, x, y)
+            except Exception as exc:
+                if hasattr(exc, "add_note"):
+                    exc.add_note(f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {x.shape}, targets {y.shape})")
+                raise
+            if batch_scheduler is not None:
+                batch_scheduler.step()
+            loss = step_logs["loss"]
+            total.add(loss.array if isinstance(loss, DeviceScalar) else np.asarray(loss), loss_weight(loss_fn, n))
+            count += n
+            if metrics:
+                outputs.append(step_logs["outputs"])
+                targets.append(y.array)
+            cbs.on_batch_end(i, {"loss": loss, "size": n})
+            if state.stop_training:
+                break
+    mean = total.mean(count)
+    return {"loss": mean, **score_on_device(metrics, outputs, targets)}
 
 
 def _step_scheduler(scheduler: Any, logs: Logs) -> None:

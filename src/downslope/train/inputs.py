@@ -38,8 +38,11 @@ def as_dataset(data: Any, where: str) -> Dataset:
     )
 
 
-def as_loader(data: Any, batch_size: Any, shuffle: bool, seed: int | None, where: str) -> DataLoader:
-    """A DataLoader as is; anything :func:`as_dataset` takes, in a new DataLoader.
+def as_loader(
+    data: Any, batch_size: Any, shuffle: bool, seed: int | None, where: str, device: Any = None
+) -> DataLoader:
+    """A DataLoader as is; anything :func:`as_dataset` takes, in a new DataLoader (its batches on
+    ``device``, host memory when None).
 
     Example:
         >>> as_loader(([[1.0], [2.0], [3.0]], [0, 1, 0]), 2, False, None, "evaluate").batch_size
@@ -47,7 +50,7 @@ def as_loader(data: Any, batch_size: Any, shuffle: bool, seed: int | None, where
     """
     if isinstance(data, DataLoader):
         return data
-    return DataLoader(as_dataset(data, where), batch_size=batch_size, shuffle=shuffle, seed=seed)
+    return DataLoader(as_dataset(data, where), batch_size=batch_size, shuffle=shuffle, seed=seed, device=device)
 
 
 def split_validation(dataset: Dataset, fraction: float, seed: int, where: str = "fit") -> tuple[Dataset, Dataset]:

@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..data.loader import DataLoader
+from ..data.loader import DataLoader, batch_to
+from ..device import CPU
 from ..errors import ConfigError
 from .evaluation import model_mode
 from .fit import train_step
 from .inputs import as_loader, unpack_batch
+from .placement import load_on_host, training_device
 
 
 @dataclass
@@ -102,13 +104,16 @@ def lr_find(
     diverge_factor: float = 4.0,
     skip_start: int = 10,
     skip_end: int = 5,
+    device: Any = None,
 ) -> LRFinderResult:
     """Learning-rate range test (fastai's defaults: 1e-7 to 10 over 100 updates, stop on divergence).
 
     Every parameter group gets the same rate, raised geometrically from ``start_lr`` to ``end_lr``;
     the test stops early when the smoothed loss exceeds ``diverge_factor`` times its best, or turns
     NaN/inf. ``data`` is ``(x, y)``, a Dataset or a DataLoader (cycled if shorter than ``num_iter``).
-    Model, optimizer, gradients and random state are restored exactly afterwards.
+    Model, optimizer, gradients and random state are restored exactly afterwards. ``device`` moves the
+    model there (in place, as fit does) and runs the sweep there; the test reads every step's loss to
+    decide when to stop, so on a GPU each step waits for the device (a sweep is ~100 steps).
 
     Example:
         >>> import numpy as np, downslope as ds
@@ -131,6 +136,10 @@ def lr_find(
     if not 0.0 <= smooth < 1.0:
         raise ConfigError(f"lr_find: smooth must lie in [0, 1), got {smooth!r}")
 
+    target = training_device(device, model, "lr_find")
+    if device is not None and hasattr(model, "to"):
+        model.to(target)
+    placed = None if target == CPU else target
     saved_model = model.state_dict()
     saved_optimizer = optimizer.state_dict()
     saved_rng = backend.get_rng_state()
@@ -138,7 +147,10 @@ def lr_find(
     saved_grads = [None if p.grad is None else p.grad.array.copy() for p in params]
     saved_lrs = [g["lr"] for g in optimizer.param_groups]
     try:
-        loader = data if isinstance(data, DataLoader) else as_loader(data, batch_size, True, None, "lr_find")
+        if isinstance(data, DataLoader):
+            loader = data
+        else:
+            loader = as_loader(data, batch_size, True, None, "lr_find", device=placed)
         lrs: list[float] = []
         raw: list[float] = []
         smoothed: list[float] = []
@@ -156,8 +168,10 @@ def lr_find(
                 except StopIteration:
                     batches = iter(loader)
                     batch = next(batches)
+                if placed is not None and loader.device != placed:
+                    batch = batch_to(batch, placed)
                 x, y = unpack_batch(batch, "lr_find")
-                loss = train_step(model, loss_fn, optimizer, x, y)["loss"]
+                loss = float(train_step(model, loss_fn, optimizer, x, y)["loss"])  # host: the sweep's stop rule
                 lrs.append(lr)
                 raw.append(loss)
                 if not math.isfinite(loss):
@@ -175,7 +189,7 @@ def lr_find(
         suggestion = _suggest([r for r, _ in finite], [v for _, v in finite], skip_start, skip_end)
         return LRFinderResult(lrs, smoothed, raw, suggestion, stop_reason)
     finally:
-        model.load_state_dict(saved_model)
+        load_on_host(model, saved_model)
         optimizer.load_state_dict(saved_optimizer)
         for group, lr in zip(optimizer.param_groups, saved_lrs):
             group["lr"] = lr

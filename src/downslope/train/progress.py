@@ -6,6 +6,7 @@ import sys
 from typing import Any, TextIO
 
 from .callbacks import Callback, Logs
+from .placement import DeviceScalar
 
 
 def format_logs(logs: Logs, skip: tuple[str, ...] = ("time", "size")) -> str:
@@ -23,7 +24,8 @@ class ProgressBar(Callback):
 
     ``verbose=1`` draws the bar when ``stream`` is a terminal and tqdm is installed (plain epoch
     lines otherwise); ``verbose=2`` always prints one line per epoch. Nothing is redrawn when output
-    goes to a file or a pipe, so logs stay readable.
+    goes to a file or a pipe, so logs stay readable. When training on a device the bar shows the
+    batch loss about ten times per epoch (each read waits for the device), not after every batch.
 
     Example:
         >>> import io
@@ -39,6 +41,7 @@ class ProgressBar(Callback):
         self.stream = stream
         self._bar: Any = None
         self._tqdm: Any = None
+        self._every = 1  # on a device: show the batch loss every this many batches
 
     def _out(self) -> TextIO:
         return self.stream if self.stream is not None else sys.stderr
@@ -65,12 +68,16 @@ class ProgressBar(Callback):
                 leave=True,
                 unit="batch",
             )
+            self._every = max(1, int(self.trainer.params.get("steps") or 1) // 10)
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         if self._bar is not None:
             self._bar.update(1)
-            if logs and "loss" in logs:
-                self._bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+            loss = (logs or {}).get("loss")
+            if isinstance(loss, DeviceScalar) and not loss.read and (batch + 1) % self._every:
+                return  # on a device: read the loss only now and then (see the class docstring)
+            if loss is not None:
+                self._bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         text = format_logs(logs or {})

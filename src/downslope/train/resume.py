@@ -16,6 +16,7 @@ from ..data.loader import DataLoader
 from ..errors import CheckpointError
 from .callbacks import CallbackList
 from .history import History
+from .placement import load_on_host
 
 CHECKPOINT_KIND = "downslope-training-state"
 
@@ -58,7 +59,7 @@ def restore(
     """
     where = f"fit(resume_from={str(path)!r})"
     try:
-        model.load_state_dict(ckpt["model"])
+        load_on_host(model, ckpt["model"])
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{where}: the checkpoint's model does not fit this model: {exc}") from None
     try:

@@ -6,7 +6,7 @@ The hooks (all no-ops in :class:`Callback`) receive the 0-based ``epoch``/``batc
     on_train_begin(logs)            logs: {}
     on_epoch_begin(epoch, logs)     logs: {}
     on_batch_begin(batch, logs)     logs: {'size': samples in the batch}
-    on_batch_end(batch, logs)       logs: {'loss': this batch's loss, 'size': ...}
+    on_batch_end(batch, logs)       logs: {'loss': this batch's loss (a DeviceScalar on a device), 'size': ...}
     on_epoch_end(epoch, logs)       logs: {'loss', metrics, 'val_loss', 'val_<metric>', 'lr', 'time'}
     on_train_end(logs)              logs: the last epoch's logs
 

@@ -105,7 +105,9 @@ class Callback:
         """Called before the update on batch ``batch`` of the epoch."""
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        """Called after the update on batch ``batch``; ``logs['loss']`` is the batch loss."""
+        """Called after the update on batch ``batch``; ``logs['loss']`` is the batch loss (a float; when
+        training on a device a :class:`~downslope.train.placement.DeviceScalar`, copied to the host only
+        if read, e.g. by ``float(logs['loss'])``: reading it every batch makes each step wait for the device)."""
 
     def state_dict(self) -> dict[str, Any]:
         """State to put in a checkpoint so that a resumed run behaves as an uninterrupted one."""

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError, DivergenceError
+from ..placement import DeviceScalar, load_on_host
 from .base import Callback, Logs, TrainingState  # noqa: F401  (TrainingState: the examples use it)
 from .monitoring import Monitor, fmt, resolve_mode
 
@@ -124,7 +125,7 @@ class EarlyStopping(Callback):
             from ...nn import Module
 
             if isinstance(self.model, Module):  # its own snapshot: an epoch that diverged may hold NaN
-                self.model.load_state_dict(self.best_weights, allow_nonfinite=True)
+                load_on_host(self.model, self.best_weights, allow_nonfinite=True)  # the model may be on a device
             else:
                 self.model.load_state_dict(self.best_weights)
 
@@ -233,6 +234,9 @@ class MaxTime(Callback):
 class TerminateOnNaN(Callback):
     """Stop at the first batch whose loss is NaN or infinite.
 
+    When training on a device the batch losses are not read back one by one (each read would wait
+    for the device): a NaN/inf loss shows in the epoch's loss, and training stops after that epoch.
+
     Example:
         >>> rule = TerminateOnNaN(); state = TrainingState(); rule.set_trainer(state)
         >>> rule.on_batch_end(7, {"loss": float("nan")}); state.stop_reason
@@ -241,8 +245,15 @@ class TerminateOnNaN(Callback):
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
+        if isinstance(loss, DeviceScalar) and not loss.read:
+            return  # on a device: judged from the epoch's loss (see the class docstring)
         if loss is not None and not math.isfinite(float(loss)):
             self.stop(f"loss became {float(loss)} at batch {batch + 1}", "diverged")
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not self.trainer.stop_training and not math.isfinite(float(loss)):
+            self.stop(f"loss became {float(loss)} in epoch {epoch + 1}", "diverged")
 
 
 class DivergenceGuard(Callback):
@@ -251,6 +262,9 @@ class DivergenceGuard(Callback):
 
     The message names what happened and what to try, e.g. ``loss rose from 0.41 to 3e+08 in 3 epochs
     at lr=1; try lr=0.1``. Non-finite batch losses stop training at once; growth is judged per epoch.
+    When training on a device the batch losses are not read back one by one (each read would wait for
+    the device): the first batch's loss is read once, at the end of the first epoch, and a NaN/inf loss
+    is caught from the epoch's loss, stopping training after that epoch instead of at the batch.
 
     Args:
         monitor: the quantity to watch ('loss').
@@ -277,6 +291,7 @@ class DivergenceGuard(Callback):
         self.best: float | None = None
         self.best_epoch = 0
         self.diverged_epoch: int | None = None
+        self._first: DeviceScalar | None = None  # on a device: the first batch's loss, read at the epoch's end
 
     def _lr_text(self, logs: Logs | None) -> tuple[str, str]:
         lr = (logs or {}).get("lr")
@@ -296,6 +311,10 @@ class DivergenceGuard(Callback):
         if self.monitor != "loss":
             return
         loss = (logs or {}).get("loss")
+        if isinstance(loss, DeviceScalar) and not loss.read:
+            if self.best is None and self._first is None:
+                self._first = loss
+            return  # on a device: judged at the epoch's end (see the class docstring)
         if loss is not None and self.best is None and math.isfinite(float(loss)):
             # The first batch's loss is the loss before any update: a run whose epoch loss climbs
             # `factor` times above it diverged, even if it later comes down again.
@@ -310,6 +329,10 @@ class DivergenceGuard(Callback):
             )
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        if self._first is not None:  # the first batch's loss on a device: one read, at the first epoch's end
+            first, self._first = float(self._first), None
+            if self.best is None and math.isfinite(first):
+                self.best, self.best_epoch = first, -1
         value = (logs or {}).get(self.monitor)
         if value is None:
             return
