@@ -31,8 +31,11 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     ``float32_tensor * 2.0`` or ``* np.float64(...)`` stays float32 (no float64 creep)."""
     if isinstance(x, Tensor):
         return x
-    arr = x if is_array(x) else np.asarray(x)  # host: a number or list from the caller is host data
-    if like is not None and arr.ndim and type(arr) is not type(like.array) and is_array(like.array):
+    if type(x) is float or type(x) is int or not is_array(x):  # Python numbers first: the common case
+        arr = np.asarray(x)  # host: a number or list from the caller is host data
+    else:
+        arr = x
+    if arr.ndim and like is not None and type(arr) is not type(like.array) and is_array(like.array):
         arr = to_device(arr, device_of(like.array))  # an array meets a tensor on the tensor's device
     if arr.dtype.kind not in "fiub":
         raise ArgumentTypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")

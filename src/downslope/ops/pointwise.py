@@ -206,17 +206,18 @@ clamp = clip
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Pick from ``a`` where ``condition`` is true, else from ``b`` (all broadcast together)."""
-    cond = _index_array(condition)
+    cond = condition.array if isinstance(condition, Tensor) else _index_array(condition)
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)
     a, b = _pair(a, b)
-    if type(cond) is not type(a.array) or type(cond) is not type(b.array):
-        cond = like(cond, b.array if type(a.array) is np.ndarray else a.array)  # the mask joins its data's device
     try:
         out = np.where(cond, a.array, b.array)
     except ValueError:
         _check_broadcast("where", cond, a.array, b.array)
         raise
+    except TypeError:  # a host mask meeting device data, which CuPy refuses: the mask joins the data's device
+        cond = like(cond, b.array if type(a.array) is np.ndarray else a.array)
+        out = np.where(cond, a.array, b.array)
     return record_op(out, (a, b), _where_vjp, cond)
 
 
