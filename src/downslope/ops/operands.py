@@ -35,8 +35,9 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
         arr = np.asarray(x)  # host: a number or list from the caller is host data
     else:
         arr = x
-    if arr.ndim and like is not None and type(arr) is not type(like.array) and is_array(like.array):
-        arr = to_device(arr, device_of(like.array))  # an array meets a tensor on the tensor's device
+    if arr.ndim and like is not None and type(arr) is np.ndarray and type(like.array) is not np.ndarray:
+        if is_array(like.array):  # host data meets a device tensor on the tensor's device (never the reverse)
+            arr = to_device(arr, device_of(like.array))
     if arr.dtype.kind not in "fiub":
         raise ArgumentTypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
     if like is not None and like.array.dtype.kind == "f":
