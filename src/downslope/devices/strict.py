@@ -408,6 +408,15 @@ class Generator:
         return _creator(getattr(self._g, name))
 
 
+def _erf(a: StrictArray) -> StrictArray:
+    """``cupyx.scipy.special.erf``'s stand-in: math.erf per element, in the array's dtype."""
+    import math
+
+    return StrictArray(np.asarray(np.frompyfunc(math.erf, 1, 1)(a._a), dtype=a._a.dtype))
+
+
+special = types.SimpleNamespace(erf=_erf)  # cupyx.scipy.special's functions that downslope uses
+
 random = types.SimpleNamespace(
     Generator=Generator,
     default_rng=lambda seed=None: Generator(np.random.PCG64(seed)),

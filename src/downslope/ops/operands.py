@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..devices import device_of, is_array, to_device
 from ..errors import ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, wrap_array
 
@@ -30,7 +31,9 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     ``float32_tensor * 2.0`` or ``* np.float64(...)`` stays float32 (no float64 creep)."""
     if isinstance(x, Tensor):
         return x
-    arr = np.asarray(x)
+    arr = x if is_array(x) else np.asarray(x)  # host: a number or list from the caller is host data
+    if like is not None and arr.ndim and type(arr) is not type(like.array) and is_array(like.array):
+        arr = to_device(arr, device_of(like.array))  # an array meets a tensor on the tensor's device
     if arr.dtype.kind not in "fiub":
         raise ArgumentTypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
     if like is not None and like.array.dtype.kind == "f":
@@ -121,3 +124,13 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...
 
 def _data_of_index(index: Any) -> Any:
     return index.array if isinstance(index, Tensor) else index
+
+
+def _index_array(index: Any) -> Any:
+    """An index given as a tensor, an array of any device, a list or a number, as an array: arrays
+    stay where they are; host data (lists, numbers) becomes a host array, which indexing a device
+    array copies over (as CuPy does)."""
+    a = index.array if isinstance(index, Tensor) else index
+    if type(a) is np.ndarray or is_array(a):
+        return a
+    return np.asarray(a)  # host: the caller's index data (a list, a number) is host data
