@@ -29,8 +29,12 @@ _held = 0
 _lock = threading.Lock()
 
 
-def take(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+def take(shape: tuple[int, ...], dtype: Any, like: Any = None) -> np.ndarray:
     """An uninitialised C-contiguous array of ``shape`` and ``dtype`` (a kept block when one fits).
+
+    Blocks are host memory: when ``like`` is a device array (CuPy, the strict stand-in) a fresh
+    array of its namespace is returned instead (its own allocator caches memory), and :func:`give`
+    ignores it.
 
     Example:
         >>> import numpy as np
@@ -41,6 +45,10 @@ def take(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         >>> _workspace.give(a)
     """
     global _held
+    if like is not None and type(like) is not np.ndarray:
+        from ..backend import namespace_of
+
+        return namespace_of(like).empty(shape, dtype)
     dt = np.dtype(dtype)
     nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
     block = None
@@ -53,7 +61,7 @@ def take(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
             block = _free.pop(best)
             _held -= block.nbytes
     if block is None:
-        block = np.empty(nbytes, dtype=np.uint8)
+        block = np.empty(nbytes, dtype=np.uint8)  # host: the host pool's own memory
     return block[:nbytes].view(dt).reshape(shape)
 
 
@@ -68,7 +76,7 @@ def give(*arrays: np.ndarray | None) -> None:
     global _held
     with _lock:
         for a in arrays:
-            if a is None:
+            if a is None or not isinstance(a, np.ndarray):  # a device array: not kept here
                 continue
             block = _block_of(a)
             if any(block is b for b in _free):

@@ -9,11 +9,9 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import backend
 from ..errors import ArgumentError
-from ..tensor import Tensor
+from ..tensor import Tensor, full
 from . import functional as F
 from .module import Identity, Module
 
@@ -58,7 +56,7 @@ class ReLU(Module):
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
-        self.inplace = bool(inplace)
+        self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
@@ -69,8 +67,8 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
-        self.negative_slope = float(negative_slope)
-        self.inplace = bool(inplace)
+        self.negative_slope = float(negative_slope)  # host: a Python number
+        self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.leaky_relu(x, self.negative_slope)
@@ -84,8 +82,8 @@ class ELU(Module):
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
-        self.alpha = float(alpha)
-        self.inplace = bool(inplace)
+        self.alpha = float(alpha)  # host: a Python number
+        self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.elu(x, self.alpha)
@@ -158,8 +156,8 @@ class Softplus(Module):
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
-        self.beta = float(beta)
-        self.threshold = float(threshold)
+        self.beta = float(beta)  # host: a Python number
+        self.threshold = float(threshold)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.softplus(x, self.beta, self.threshold)
@@ -173,7 +171,7 @@ class SiLU(Module):
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
-        self.inplace = bool(inplace)
+        self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.silu(x)
@@ -184,7 +182,7 @@ class _Elementwise(Module):
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
-        self.inplace = bool(inplace)
+        self.inplace = bool(inplace)  # host: a Python number
 
 
 class ReLU6(_Elementwise):
@@ -250,7 +248,9 @@ class Hardtanh(Module):
         super().__init__()
         if not min_val < max_val:
             raise ArgumentError(f"Hardtanh: expected min_val < max_val, got {min_val} and {max_val}")
-        self.min_val, self.max_val, self.inplace = float(min_val), float(max_val), bool(inplace)
+        self.min_val = float(min_val)  # host: a Python number
+        self.max_val = float(max_val)  # host: a Python number
+        self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.hardtanh(x, self.min_val, self.max_val)
@@ -264,7 +264,7 @@ class CELU(Module):
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
-        self.alpha, self.inplace = float(alpha), bool(inplace)
+        self.alpha, self.inplace = float(alpha), bool(inplace)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.celu(x, self.alpha)
@@ -278,7 +278,9 @@ class Threshold(Module):
 
     def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
         super().__init__()
-        self.threshold, self.value, self.inplace = float(threshold), float(value), bool(inplace)
+        self.threshold = float(threshold)  # host: a Python number
+        self.value = float(value)  # host: a Python number
+        self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.threshold(x, self.threshold, self.value)
@@ -324,7 +326,7 @@ class PReLU(Module):
 
         # PyTorch keeps the count as ``num_parameters``; here that name is Module's weight-count method.
         self.num_slopes = int(num_parameters)
-        self.weight = Parameter(np.full((self.num_slopes,), init, dtype=backend.get_default_dtype()))
+        self.weight = Parameter(full((self.num_slopes,), init, dtype=backend.get_default_dtype()))
 
     def forward(self, x: Tensor) -> Tensor:
         return F.prelu(x, self.weight)
@@ -360,7 +362,7 @@ class Softshrink(Module):
 
     def __init__(self, lambd: float = 0.5) -> None:
         super().__init__()
-        self.lambd = float(lambd)
+        self.lambd = float(lambd)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.softshrink(x, self.lambd)
@@ -371,7 +373,7 @@ class Hardshrink(Module):
 
     def __init__(self, lambd: float = 0.5) -> None:
         super().__init__()
-        self.lambd = float(lambd)
+        self.lambd = float(lambd)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.hardshrink(x, self.lambd)
@@ -392,7 +394,7 @@ class RReLU(Module):
 
     def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False) -> None:
         super().__init__()
-        self.lower, self.upper, self.inplace = float(lower), float(upper), bool(inplace)
+        self.lower, self.upper, self.inplace = float(lower), float(upper), bool(inplace)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.rrelu(x, self.lower, self.upper, self.training)

@@ -19,9 +19,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import ops
+from ..backend import namespace_of
+from ..devices import to_host
 from ..errors import ArgumentError, ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 from . import functional as F
+from ._arrays import array_like, as_array
 from .layers import Linear
 from .module import Module, ModuleList, Sequential
 
@@ -67,11 +70,14 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             self.tail.append(Sequential(Linear(in_features, hsz, bias=False), Linear(hsz, osz, bias=False)))
 
     def forward(self, input: Tensor, target: Any) -> _ASMoutput:
-        t = np.asarray(target.array if isinstance(target, Tensor) else target, dtype=np.int64)
+        # Which rows go to which cluster shapes the computation, so the target is read on the host
+        # (PyTorch synchronises here too); the row indices then go to the input's device.
+        t = to_host(as_array(target)).astype(np.int64)  # host: the clusters' rows
         batched = t.ndim == 1
         if t.ndim > 1 or input.ndim != t.ndim + 1 or (batched and input.shape[0] != t.shape[0]):
             raise ShapeError(f"AdaptiveLogSoftmaxWithLoss: input {input.shape} does not fit target shape {t.shape}")
         x = input if batched else ops.unsqueeze(input, 0)
+        xp = namespace_of(x.array)
         t = t.reshape(-1)
         if t.size and (t.min() < 0 or t.max() >= self.n_classes):
             raise ArgumentError(f"AdaptiveLogSoftmaxWithLoss: target values should be in [0, {self.n_classes - 1}]")
@@ -83,14 +89,15 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             if not in_cluster.any():
                 continue
             gather[in_cluster] = self.shortlist_size + i
-            rows = np.flatnonzero(in_cluster)
+            rows_host = np.flatnonzero(in_cluster)
+            rows = array_like(rows_host, x.array)
             local = F.log_softmax(self.tail[i](x[rows]), dim=1)
-            picked = local[np.arange(len(rows)), t[rows] - low]  # this cluster's rows only
-            scatter = np.zeros((x.shape[0], len(rows)), dtype=x.array.dtype)
-            scatter[rows, np.arange(len(rows))] = 1.0
-            output = output + ops.matmul(Tensor(scatter), picked)
+            picked = local[xp.arange(len(rows_host)), array_like(t[rows_host] - low, x.array)]  # this cluster's rows
+            # scatter[r, j] = 1 where sample r is the cluster's j-th row: back to the batch's rows
+            scatter = (xp.arange(x.shape[0])[:, None] == rows[None, :]).astype(x.array.dtype)
+            output = output + ops.matmul(wrap_array(scatter), picked)
         head = F.log_softmax(self.head(x), dim=1)
-        output = head[np.arange(x.shape[0]), gather] + output
+        output = head[xp.arange(x.shape[0]), array_like(gather, x.array)] + output
         loss = ops.mean(-output)
         return _ASMoutput(output if batched else ops.squeeze(output, 0), loss)
 
@@ -105,4 +112,4 @@ class AdaptiveLogSoftmaxWithLoss(Module):
 
     def predict(self, input: Tensor) -> Tensor:
         """The most likely class of each sample."""
-        return Tensor(np.argmax(self.log_prob(input).array, axis=-1))
+        return wrap_array(np.argmax(self.log_prob(input).array, axis=-1))

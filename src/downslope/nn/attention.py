@@ -28,9 +28,11 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
+from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
-from ..tensor import Tensor, record_op, wrap_array
+from ..tensor import Tensor, empty, record_op, wrap_array
 from . import init
+from ._arrays import array_like, as_array, scalar
 from .layers import Linear
 from .module import Module, Parameter
 
@@ -106,7 +108,7 @@ def scaled_dot_product_attention(
             )
         group = hq // hk
     e = query.shape[-1]
-    scale = 1.0 / math.sqrt(e) if scale is None else float(scale)
+    scale = 1.0 / math.sqrt(e) if scale is None else float(scale)  # host: the caller's Python number
 
     q, k, v = query, key, value
     if group > 1:  # (..., Hk*G, L, E) -> (..., Hk, G, L, E); key/value (..., Hk, 1, S, E) broadcast over G
@@ -170,14 +172,16 @@ def _attention_node(
     if mask_kind == "bool":
         blocked = ~mask.array  # type: ignore[union-attr]
     elif is_causal:
-        blocked = np.triu(np.ones((L, S), dtype=bool), k=1)
+        xp = namespace_of(q)
+        blocked = xp.triu(xp.ones((L, S), dtype=bool), k=1)
     float_mask = mask.array if mask_kind == "float" else None  # type: ignore[union-attr]
-    p_arr, keep, out = _attention_forward(q, k, v, float_mask, blocked, score_shape, scale, float(dropout_p))
+    dropout_p = float(dropout_p)  # host: the caller's Python number
+    p_arr, keep, out = _attention_forward(q, k, v, float_mask, blocked, score_shape, scale, dropout_p)
     parents = inputs
     if mask_kind == "float" and mask is not None and mask.requires_grad:
         parents += (mask,)
     const_mask = float_mask if len(parents) == len(inputs) else None
-    saved = (p_arr, keep, float(dropout_p), scale, blocked, const_mask, len(inputs) == 1)
+    saved = (p_arr, keep, dropout_p, scale, blocked, const_mask, len(inputs) == 1)
     return record_op(out, parents, _sdpa_vjp, saved)
 
 
@@ -185,7 +189,7 @@ def _prepare_mask(attn_mask: Any, query: Tensor, q: Tensor, group: int) -> tuple
     """('bool' | 'float' | None, the mask as a Tensor, reshaped for grouped heads)."""
     if attn_mask is None:
         return None, None
-    mask = attn_mask if isinstance(attn_mask, Tensor) else wrap_array(np.asarray(attn_mask))
+    mask = attn_mask if isinstance(attn_mask, Tensor) else wrap_array(array_like(attn_mask, query.array))
     kind = mask.array.dtype.kind
     if kind == "b":
         mask_kind = "bool"
@@ -224,12 +228,12 @@ def _attention_forward(
     dtype = q.dtype
     s = np.matmul(q, np.swapaxes(k, -1, -2))
     if s.shape != score_shape:
-        s = np.array(np.broadcast_to(s, score_shape))  # a mask with more batch dims than q and k
-    s *= np.asarray(scale, dtype)
+        s = np.broadcast_to(s, score_shape).copy()  # a mask with more batch dims than q and k
+    s *= scalar(scale, dtype)
     if float_mask is not None:
         s += float_mask
     if blocked is not None:
-        np.copyto(s, np.asarray(-np.inf, dtype), where=blocked)
+        np.copyto(s, scalar(-np.inf, dtype), where=blocked)
     m = s.max(axis=-1, keepdims=True)
     m[~np.isfinite(m)] = 0  # a row masked out entirely: every score is -inf (its probabilities become 0 below)
     s -= m
@@ -239,9 +243,10 @@ def _attention_forward(
     s /= z
     keep = None
     if dropout_p > 0:
-        keep = backend.rng().random(score_shape, dtype=np.float32) >= np.float32(dropout_p)
+        # Drawn by the host generator (seeded runs see the same masks on every device), then moved.
+        keep = array_like(backend.rng().random(score_shape, dtype=np.float32) >= np.float32(dropout_p), q)
         pd = s * keep
-        pd *= np.asarray(1.0 / (1.0 - dropout_p), dtype)
+        pd *= scalar(1.0 / (1.0 - dropout_p), dtype)
         out = np.matmul(pd, v)
     else:
         out = np.matmul(s, v)
@@ -263,7 +268,7 @@ def _sdpa_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
         return grads + (() if mask_arg is None else (gm,))
     q, k, v = (args[0][0], args[0][1], args[0][2]) if packed else args[:3]
     # For a packed input the three gradients are written straight into one array of its shape.
-    buf = np.empty(args[0].shape, g.dtype) if packed else None
+    buf = namespace_of(g).empty(args[0].shape, g.dtype) if packed else None
     gq, gk, gv, gm = _sdpa_grads(g, y, q, k, v, mask_arg, saved, (need_q, need_k, need_v, need_mask), xp, buf)
     grads = (buf,) if packed else (gq, gk, gv)
     return grads + (() if mask_arg is None else (gm,))
@@ -276,7 +281,7 @@ def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):  # type: ignore
     need_q, need_k, need_v, need_mask = needs
     dtype = p.dtype
     gq = gk = gv = gm = None
-    keep_scale = None if keep is None else np.asarray(1.0 / (1.0 - dropout_p), dtype)
+    keep_scale = None if keep is None else scalar(1.0 / (1.0 - dropout_p), dtype)
     if need_v:
         if keep is None:
             pd = p
@@ -292,7 +297,7 @@ def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):  # type: ignore
         return gq, gk, gv, gm
     ds_ = np.matmul(g, np.swapaxes(v, -1, -2))
     if ds_.shape != p.shape:
-        ds_ = np.array(np.broadcast_to(ds_, p.shape))
+        ds_ = np.broadcast_to(ds_, p.shape).copy()
     if keep is not None:
         ds_ *= keep
         ds_ *= keep_scale
@@ -302,7 +307,7 @@ def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):  # type: ignore
         gm = xp.sum_to(ds_, mask_arg.shape)
         if gm is ds_:
             gm = ds_.copy()  # ds_ is scaled in place below
-    ds_ *= np.asarray(scale, dtype)
+    ds_ *= scalar(scale, dtype)
     if buf is not None:
         gq = np.matmul(ds_, k, out=buf[0])
         gk = np.matmul(np.swapaxes(ds_, -1, -2), q, out=buf[1])
@@ -341,23 +346,24 @@ def _sdpa_grads_differentiable(g, q, k, v, mask_arg, saved, needs, xp):  # type:
 
 def _safe_softmax(s: Tensor) -> Tensor:
     """Softmax over the last dim whose fully masked rows (all -inf) are zeros, from differentiable ops."""
-    dead = np.isneginf(s.array).all(axis=-1, keepdims=True)
-    if dead.any():
-        s = ops.where(dead, 0.0, s)
-        return ops.where(dead, 0.0, ops.softmax(s, -1))
-    return ops.softmax(s, -1)
+    dead = np.isneginf(s.array).all(axis=-1, keepdims=True)  # masked unconditionally: asking would sync
+    s = ops.where(dead, 0.0, s)
+    return ops.where(dead, 0.0, ops.softmax(s, -1))
 
 
 # ---------------------------------------------------------------------- masks for the modules
-def _canonical_mask(mask: Any, name: str, dtype: np.dtype) -> Tensor | None:
+def _canonical_mask(mask: Any, name: str, dtype: np.dtype, like: Tensor | None = None) -> Tensor | None:
     """A module's mask as an additive float tensor: boolean True (masked out) becomes -inf, False 0;
-    float masks pass unchanged (PyTorch's rule for MultiheadAttention and the Transformer layers)."""
+    float masks pass unchanged (PyTorch's rule for MultiheadAttention and the Transformer layers).
+    A mask given as host data (a list, a NumPy array) is placed on ``like``'s device."""
     if mask is None:
         return None
-    t = mask if isinstance(mask, Tensor) else wrap_array(np.asarray(mask))
+    if not isinstance(mask, Tensor):
+        mask = wrap_array(array_like(mask, like.array) if like is not None else as_array(mask))
+    t = mask
     kind = t.array.dtype.kind
     if kind == "b":
-        return wrap_array(np.where(t.array, np.asarray(-np.inf, dtype), np.asarray(0, dtype)))
+        return wrap_array(np.where(t.array, scalar(-np.inf, dtype), scalar(0, dtype)))
     if kind != "f":
         raise ArgumentTypeError(
             f"{name}: only boolean and floating-point masks are supported, got dtype {t.array.dtype}"
@@ -425,30 +431,30 @@ class MultiheadAttention(Module):
         self.vdim = int(vdim) if vdim is not None else self.embed_dim
         self._qkv_same_embed_dim = self.kdim == self.embed_dim and self.vdim == self.embed_dim
         self.num_heads = int(num_heads)
-        self.dropout = float(dropout)
-        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)  # host: a Python number
+        self.batch_first = bool(batch_first)  # host: a Python number
         self.head_dim = self.embed_dim // self.num_heads
-        self.add_zero_attn = bool(add_zero_attn)
+        self.add_zero_attn = bool(add_zero_attn)  # host: a Python number
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         e = self.embed_dim
         if not self._qkv_same_embed_dim:
-            self.q_proj_weight: Parameter | None = Parameter(np.empty((e, e), dtype=dt))
-            self.k_proj_weight: Parameter | None = Parameter(np.empty((e, self.kdim), dtype=dt))
-            self.v_proj_weight: Parameter | None = Parameter(np.empty((e, self.vdim), dtype=dt))
+            self.q_proj_weight: Parameter | None = Parameter(empty((e, e), dtype=dt))
+            self.k_proj_weight: Parameter | None = Parameter(empty((e, self.kdim), dtype=dt))
+            self.v_proj_weight: Parameter | None = Parameter(empty((e, self.vdim), dtype=dt))
             self.register_parameter("in_proj_weight", None)
         else:
-            self.in_proj_weight: Parameter | None = Parameter(np.empty((3 * e, e), dtype=dt))
+            self.in_proj_weight: Parameter | None = Parameter(empty((3 * e, e), dtype=dt))
             self.register_parameter("q_proj_weight", None)
             self.register_parameter("k_proj_weight", None)
             self.register_parameter("v_proj_weight", None)
         if bias:
-            self.in_proj_bias: Parameter | None = Parameter(np.empty((3 * e,), dtype=dt))
+            self.in_proj_bias: Parameter | None = Parameter(empty((3 * e,), dtype=dt))
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(e, e, bias=bias, dtype=dt)
         if add_bias_kv:
-            self.bias_k: Parameter | None = Parameter(np.empty((1, 1, e), dtype=dt))
-            self.bias_v: Parameter | None = Parameter(np.empty((1, 1, e), dtype=dt))
+            self.bias_k: Parameter | None = Parameter(empty((1, 1, e), dtype=dt))
+            self.bias_v: Parameter | None = Parameter(empty((1, 1, e), dtype=dt))
         else:
             self.bias_k = self.bias_v = None
         self._reset_parameters()
@@ -506,7 +512,7 @@ class MultiheadAttention(Module):
             q_in, k_in, v_in = query, key, value
         n, tgt_len, src_len = q_in.shape[0], q_in.shape[1], k_in.shape[1]
 
-        kpm = _canonical_mask(key_padding_mask, "MultiheadAttention key_padding_mask", dtype)
+        kpm = _canonical_mask(key_padding_mask, "MultiheadAttention key_padding_mask", dtype, query)
         if is_causal and attn_mask is None:
             raise ArgumentError(
                 "MultiheadAttention: is_causal=True is a hint that attn_mask is causal and needs that mask; "
@@ -517,7 +523,7 @@ class MultiheadAttention(Module):
         if is_causal and kpm is None and not need_weights:
             use_causal = True  # the fused op applies the causal mask itself (as PyTorch's SDPA hint)
         else:
-            mask = _canonical_mask(attn_mask, "MultiheadAttention attn_mask", dtype)
+            mask = _canonical_mask(attn_mask, "MultiheadAttention attn_mask", dtype, query)
         if mask is not None:
             if mask.ndim == 2:
                 if mask.shape != (tgt_len, src_len):
@@ -606,7 +612,7 @@ class MultiheadAttention(Module):
         k = ops.permute(ops.reshape(k, (n, k.shape[1], h, d)), (0, 2, 1, 3))
         v = ops.permute(ops.reshape(v, (n, v.shape[1], h, d)), (0, 2, 1, 3))
         if self.add_zero_attn:
-            zeros = wrap_array(np.zeros((n, h, 1, d), dtype=q.array.dtype))
+            zeros = wrap_array(namespace_of(q.array).zeros((n, h, 1, d), dtype=q.array.dtype))
             k = ops.cat([k, zeros], dim=2)
             v = ops.cat([v, zeros], dim=2)
             mask, kpm = _pad_last(mask), _pad_last(kpm)
@@ -661,8 +667,8 @@ class MultiheadAttention(Module):
         for name, t in (("query", query), ("key", key), ("value", value)):
             if not isinstance(t, Tensor):
                 raise ArgumentTypeError(f"MultiheadAttention: {name} must be a Tensor, got {type(t).__name__}")
-        kpm_dim = None if key_padding_mask is None else np.ndim(_data(key_padding_mask))
-        mask_dim = None if attn_mask is None else np.ndim(_data(attn_mask))
+        kpm_dim = None if key_padding_mask is None else np.ndim(as_array(key_padding_mask))
+        mask_dim = None if attn_mask is None else np.ndim(as_array(attn_mask))
         if query.ndim == 3:
             batched = True
             if key.ndim != 3 or value.ndim != 3:
@@ -713,9 +719,5 @@ class MultiheadAttention(Module):
         return batched
 
 
-def _data(x: Any) -> Any:
-    return x.array if isinstance(x, Tensor) else np.asarray(x)
-
-
 def _as_mask_tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else wrap_array(np.asarray(x))
+    return x if isinstance(x, Tensor) else wrap_array(as_array(x))

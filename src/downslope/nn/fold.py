@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import namespace_of
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, record_op
 from .convolution import _tuple
@@ -28,16 +29,17 @@ __all__ = ["unfold", "fold", "Unfold", "Fold"]
 
 
 def _block_index(
-    size: tuple[int, ...], k: Any, d: Any, p: Any, s: Any, where: str
+    size: tuple[int, ...], k: Any, d: Any, p: Any, s: Any, where: str, xp: Any = np
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Row and column indices (into the padded image) of every block element: each (kh*kw, L)."""
+    """Row and column indices (into the padded image) of every block element: each (kh*kw, L), made
+    in the namespace ``xp`` of the data they index."""
     h, w = size[0] + 2 * p[0], size[1] + 2 * p[1]
     oh = (h - d[0] * (k[0] - 1) - 1) // s[0] + 1
     ow = (w - d[1] * (k[1] - 1) - 1) // s[1] + 1
     if oh < 1 or ow < 1:
         raise ShapeError(f"{where}: the (padded) image {h}x{w} is smaller than the dilated kernel")
-    ki, kj = np.meshgrid(np.arange(k[0]) * d[0], np.arange(k[1]) * d[1], indexing="ij")
-    bi, bj = np.meshgrid(np.arange(oh) * s[0], np.arange(ow) * s[1], indexing="ij")
+    ki, kj = xp.meshgrid(xp.arange(k[0]) * d[0], xp.arange(k[1]) * d[1], indexing="ij")
+    bi, bj = xp.meshgrid(xp.arange(oh) * s[0], xp.arange(ow) * s[1], indexing="ij")
     rows = ki.reshape(-1, 1) + bi.reshape(1, -1)
     cols = kj.reshape(-1, 1) + bj.reshape(1, -1)
     return rows, cols, oh, ow
@@ -63,7 +65,7 @@ def _fold_array(cols_: np.ndarray, size: tuple[int, ...], rows: np.ndarray, cols
     n = cols_.shape[0]
     k = rows.shape[0]
     c = cols_.shape[1] // k
-    out = np.zeros((n, c, size[0] + 2 * p[0], size[1] + 2 * p[1]), dtype=cols_.dtype)
+    out = namespace_of(cols_).zeros((n, c, size[0] + 2 * p[0], size[1] + 2 * p[1]), dtype=cols_.dtype)
     index: Any = (slice(None), slice(None), rows, cols)
     np.add.at(out, index, cols_.reshape(n, c, k, -1))
     return out[:, :, p[0] : p[0] + size[0], p[1] : p[1] + size[1]]
@@ -77,7 +79,7 @@ def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
     unbatched = input.ndim == 3
     x = input.array[None] if unbatched else input.array
     k, d, p, s = _args(kernel_size, dilation, padding, stride, where)
-    rows, cols, _, _ = _block_index(x.shape[2:], k, d, p, s, where)
+    rows, cols, _, _ = _block_index(x.shape[2:], k, d, p, s, where, namespace_of(x))
     out = _unfold_array(x, rows, cols, p)
     node = record_op(out[0] if unbatched else out, (input,), _unfold_vjp, (x.shape[2:], rows, cols, p, unbatched))
     return node
@@ -105,7 +107,7 @@ def fold(
     x = input.array[None] if unbatched else input.array
     size = _tuple(output_size, 2, "output_size", where)
     k, d, p, s = _args(kernel_size, dilation, padding, stride, where)
-    rows, cols, _, _ = _block_index(size, k, d, p, s, where)
+    rows, cols, _, _ = _block_index(size, k, d, p, s, where, namespace_of(x))
     if x.shape[1] % rows.shape[0] or x.shape[2] != rows.shape[1]:
         raise ShapeError(
             f"{where}: input of shape {input.shape} does not hold {rows.shape[1]} blocks of {rows.shape[0]} "

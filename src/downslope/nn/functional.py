@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
+from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError
 from ..functional import elu as _elu
 from ..functional import gelu as _gelu
 from ..tensor import Tensor, record_op
+from ._arrays import array_like, as_array, is_host, scalar
 
 __all__ = [
     "linear",
@@ -148,10 +150,11 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
         return x
     dtype = x.array.dtype if backend.is_floating(x.array.dtype) else backend.get_default_dtype()
     if p == 1:
-        scale = np.zeros(x.shape, dtype=dtype)
+        scale = np.zeros_like(x.array, dtype=dtype)
     else:
-        keep = backend.rng().random(x.shape, dtype=np.float32) >= np.float32(p)
-        scale = keep * np.asarray(1.0 / (1.0 - p), dtype=dtype)
+        # Drawn by the host generator (seeded runs see the same masks on every device), then moved.
+        keep = array_like(backend.rng().random(x.shape, dtype=np.float32) >= np.float32(p), x.array)
+        scale = keep * scalar(1.0 / (1.0 - p), dtype)
     return record_op(x.array * scale, (x,), _dropout_vjp, scale)
 
 
@@ -160,7 +163,7 @@ def _dropout_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 def _check_probability(p: Any, where: str) -> None:
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= float(p) <= 1.0:
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= p <= 1.0:
         raise ArgumentError(f"{where}: probability p must be a number in [0, 1], got {p!r}")
 
 
@@ -331,20 +334,20 @@ def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
 def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else ``value``."""
     x = _as_tensor(x, "threshold")
-    return ops.where(x.array > threshold, x, np.asarray(value, dtype=x.array.dtype))
+    return ops.where(x.array > threshold, x, scalar(value, x.array.dtype))
 
 
 def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
     """x - lambd above lambd, x + lambd below -lambd, 0 between."""
     x = _as_tensor(x, "softshrink")
-    zero = np.zeros((), x.array.dtype)
+    zero = scalar(0, x.array.dtype)
     return ops.where(x.array > lambd, x - lambd, ops.where(x.array < -lambd, x + lambd, zero))
 
 
 def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
     """x where |x| > lambd, 0 elsewhere."""
     x = _as_tensor(x, "hardshrink")
-    return ops.where(np.abs(x.array) > lambd, x, np.zeros((), x.array.dtype))
+    return ops.where(np.abs(x.array) > lambd, x, scalar(0, x.array.dtype))
 
 
 def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
@@ -482,10 +485,10 @@ def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool, where: 
     mask_shape = x.shape[:lead] + (1,) * (x.ndim - lead)
     dtype = x.array.dtype if backend.is_floating(x.array.dtype) else backend.get_default_dtype()
     if p == 1:
-        scale = np.zeros(mask_shape, dtype=dtype)
+        scale = namespace_of(x.array).zeros(mask_shape, dtype=dtype)
     else:
-        keep = backend.rng().random(mask_shape, dtype=np.float32) >= np.float32(p)
-        scale = keep * np.asarray(1.0 / (1.0 - p), dtype=dtype)
+        keep = array_like(backend.rng().random(mask_shape, dtype=np.float32) >= np.float32(p), x.array)
+        scale = keep * scalar(1.0 / (1.0 - p), dtype)
     return record_op(x.array * scale, (x,), _dropout_vjp, scale)
 
 
@@ -580,9 +583,9 @@ def rrelu(
     if not 0 <= lower <= upper:
         raise ArgumentError(f"rrelu: expected 0 <= lower <= upper, got lower={lower}, upper={upper}")
     if training:
-        slope = backend.rng().uniform(lower, upper, x.shape).astype(x.array.dtype)
+        slope = array_like(backend.rng().uniform(lower, upper, x.shape).astype(x.array.dtype), x.array)
     else:
-        slope = np.asarray((lower + upper) / 2, dtype=x.array.dtype)
+        slope = scalar((lower + upper) / 2, x.array.dtype)
     return ops.where(x.array >= 0, x, x * slope)
 
 
@@ -599,17 +602,18 @@ def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
         tensor([[1, 0, 0],
                 [0, 0, 1]])
     """
-    idx = indices.array if isinstance(indices, Tensor) else np.asarray(indices)
+    idx = as_array(indices)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"one_hot: expected integer class indices, got dtype {idx.dtype}")
-    if idx.size and idx.min() < 0:
-        raise ArgumentError(f"one_hot: class indices must be non-negative, got min {int(idx.min())}")
-    n = int(idx.max()) + 1 if num_classes == -1 and idx.size else int(num_classes)
-    if idx.size and int(idx.max()) >= n:
-        raise ArgumentError(f"one_hot: class index {int(idx.max())} is out of range for num_classes={n}")
-    out = np.zeros(idx.shape + (n,), dtype=np.int64)
-    np.put_along_axis(out, idx[..., None].astype(np.int64), 1, axis=-1)
-    return Tensor(out)
+    if num_classes == -1:
+        # The output's size depends on the values: a device waits here (so does PyTorch's).
+        n = int(idx.max()) + 1 if idx.size else 0  # host: the number of classes sizes the output
+    else:
+        n = int(num_classes)
+    if is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= n):  # value checks: host arrays only
+        bad = idx.min() if idx.min() < 0 else idx.max()
+        raise ArgumentError(f"one_hot: class index {bad} is out of range for num_classes={n}")
+    return Tensor((idx[..., None] == namespace_of(idx).arange(n)).astype(np.int64))
 
 
 # Losses, normalization and embedding live beside their modules; re-exported here so that

@@ -17,10 +17,13 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
+from ..backend import namespace_of
+from ..devices import device_of, to_host
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
-from ..tensor import Tensor, record_op
+from ..tensor import Tensor, empty, record_op, wrap_array
 from . import functional as F
 from . import init
+from ._arrays import array_like, as_array, is_host
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Dropout", "Embedding"]
@@ -50,9 +53,9 @@ class Linear(Module):
         self.in_features = _positive_int(in_features, "in_features", "Linear")
         self.out_features = _positive_int(out_features, "out_features", "Linear")
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dt), dtype=dt)
+        self.weight = Parameter(empty((self.out_features, self.in_features), dtype=dt))
         if bias:
-            self.bias: Parameter | None = Parameter(np.empty((self.out_features,), dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(empty((self.out_features,), dtype=dt))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -104,8 +107,9 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         F._check_probability(p, type(self).__name__)
-        self.p = float(p)
-        self.inplace = bool(inplace)  # PyTorch's memory option; the output is always a new tensor
+        self.p = float(p)  # host: a Python number
+        # PyTorch's memory option; the output is always a new tensor
+        self.inplace = bool(inplace)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)
@@ -199,7 +203,7 @@ class Embedding(Module):
                 )
             padding_idx = padding_idx % self.num_embeddings
         self.padding_idx = padding_idx
-        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
+        self.weight = Parameter(empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -217,13 +221,13 @@ class Embedding(Module):
             >>> emb(ds.tensor([1])), emb.weight.requires_grad
             (tensor([[3., 4.]]), False)
         """
-        table = embeddings.array if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        table = as_array(embeddings)
         if table.ndim != 2:
             raise ArgumentError(f"Embedding.from_pretrained: expected a 2-D table, got shape {table.shape}")
         emb = cls(table.shape[0], table.shape[1], padding_idx)
-        emb.weight.array[...] = table
+        emb.weight.array[...] = to_host(table)  # built on the host like every layer, then moved to the table's device
         emb.weight.requires_grad_(not freeze)
-        return emb
+        return emb if is_host(table) else emb._move(device_of(table), "Embedding.from_pretrained")
 
     def forward(self, indices: Any) -> Tensor:
         return embedding(indices, self.weight, self.padding_idx)
@@ -254,11 +258,12 @@ def embedding(
     """
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise ArgumentError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
-    idx = indices.array if isinstance(indices, Tensor) else np.asarray(indices)
+    idx = array_like(indices, weight.array)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"embedding: expected integer indices, got dtype {idx.dtype}")
     n = weight.shape[0]
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
+    # The range check reads values: host arrays only (on a device it would wait for the GPU every step).
+    if is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
         raise OutOfRangeError(f"embedding: index {bad} is out of range for a table of {n} rows (valid: 0..{n - 1})")
     if padding_idx is not None:
@@ -311,10 +316,10 @@ class Bilinear(Module):
         self.out_features = _positive_int(out_features, "out_features", "Bilinear")
         dt = backend.get_default_dtype()
         bound = 1.0 / np.sqrt(self.in1_features)
-        self.weight = Parameter(np.empty((self.out_features, self.in1_features, self.in2_features), dtype=dt), dtype=dt)
+        self.weight = Parameter(empty((self.out_features, self.in1_features, self.in2_features), dtype=dt))
         init.uniform_(self.weight, -bound, bound)
         if bias:
-            self.bias: Parameter | None = Parameter(np.empty((self.out_features,), dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(empty((self.out_features,), dtype=dt))
             init.uniform_(self.bias, -bound, bound)
         else:
             self.register_parameter("bias", None)
@@ -436,45 +441,52 @@ def embedding_bag(
         raise ArgumentError("embedding_bag: max_norm, scale_grad_by_freq and sparse are not supported")
     if mode not in ("sum", "mean", "max"):
         raise ArgumentError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
-    idx = np.asarray(input.array if isinstance(input, Tensor) else input)
+    # The bags' boundaries (offsets) shape the computation, so they are read on the host; the
+    # indices and the table stay on their device.
+    idx = array_like(input, weight.array)
     if idx.ndim == 2:
         if offsets is not None:
             raise ArgumentError("embedding_bag: offsets go with 1-D input; a 2-D input is one bag per row")
         bags, length = idx.shape
-        starts = np.arange(bags) * length
+        starts = np.arange(bags) * length  # host: the bags' boundaries
         idx = idx.reshape(-1)
     elif idx.ndim == 1:
         if offsets is None:
             raise ArgumentError("embedding_bag: a 1-D input needs offsets (the start of each bag)")
-        starts = np.asarray(offsets.array if isinstance(offsets, Tensor) else offsets, dtype=np.int64).reshape(-1)
+        starts = to_host(as_array(offsets)).astype(np.int64).reshape(-1)
         if include_last_offset:
             starts = starts[:-1]
         if starts.size and (starts[0] != 0 or np.any(np.diff(starts) < 0) or starts[-1] > idx.size):
-            raise ArgumentError(f"embedding_bag: offsets must start at 0 and not decrease, got {starts.tolist()}")
+            shown = starts.tolist()  # host: the offsets were read on the host above
+            raise ArgumentError(f"embedding_bag: offsets must start at 0 and not decrease, got {shown}")
     else:
         raise ShapeError(f"embedding_bag: expected 1-D or 2-D indices, got shape {idx.shape}")
     if per_sample_weights is not None and mode != "sum":
         raise ArgumentError("embedding_bag: per_sample_weights need mode='sum'")
     rows = embedding(idx, weight)
+    xp = namespace_of(weight.array)
     ends = np.append(starts[1:], idx.size)
-    bag_of = np.repeat(np.arange(len(starts)), ends - starts)  # the bag each index belongs to
-    keep = np.ones(idx.size, dtype=bool) if padding_idx is None else idx != padding_idx % weight.shape[0]
+    bag_of = np.repeat(np.arange(len(starts)), ends - starts)  # host: the bag each index belongs to
+    keep = None if padding_idx is None else idx != padding_idx % weight.shape[0]
     if mode == "max":
+        # Bag by bag: which members count is read on the host (padding entries drop out).
+        keep_host = np.ones(idx.size, dtype=bool) if keep is None else to_host(keep)  # host: bag members
         parts = []
-        empty = Tensor(np.zeros(weight.shape[1], dtype=weight.array.dtype))  # PyTorch gives an empty bag zeros
+        empty_bag = wrap_array(xp.zeros(weight.shape[1], dtype=weight.array.dtype))  # PyTorch gives an empty bag zeros
         for start, end in zip(starts, ends):
-            members = np.flatnonzero(keep[start:end]) + start
-            parts.append(ops.amax(rows[members], 0) if members.size else empty)
+            members = array_like(np.flatnonzero(keep_host[start:end]) + start, weight.array)
+            parts.append(ops.amax(rows[members], 0) if members.size else empty_bag)
         return ops.stack(parts, 0) if parts else ops.reshape(rows[:0], (0, weight.shape[1]))
-    # sum / mean: one (bags, n) matrix product gathers every bag at once
-    mix = np.zeros((len(starts), idx.size), dtype=weight.array.dtype)
-    mix[bag_of[keep], np.flatnonzero(keep)] = 1.0
+    # sum / mean: one (bags, n) matrix product gathers every bag at once; mix[b, i] = 1 when index i is in bag b
+    member = xp.arange(len(starts))[:, None] == array_like(bag_of, weight.array)[None, :]
+    if keep is not None:
+        member &= keep[None, :]
+    mix = member.astype(weight.array.dtype)
     if mode == "mean":
-        counts = mix.sum(axis=1, keepdims=True)
-        mix = np.divide(mix, counts, out=np.zeros_like(mix), where=counts > 0)
+        mix /= np.maximum(mix.sum(axis=1, keepdims=True), 1)  # an empty bag's row stays zeros
     if per_sample_weights is not None:
         rows = rows * ops.reshape(per_sample_weights, (-1, 1))
-    return ops.matmul(Tensor(mix), rows)
+    return ops.matmul(wrap_array(mix), rows)
 
 
 class EmbeddingBag(Module):
@@ -509,7 +521,7 @@ class EmbeddingBag(Module):
         self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "EmbeddingBag")
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "EmbeddingBag")
         self.mode, self.include_last_offset, self.padding_idx = mode, include_last_offset, padding_idx
-        self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
+        self.weight = Parameter(empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
         init.normal_(self.weight)
         if padding_idx is not None:
             self.weight.array[padding_idx] = 0

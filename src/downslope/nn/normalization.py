@@ -20,8 +20,9 @@ import numpy as np
 
 from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError
-from ..tensor import Tensor, record_op
+from ..tensor import Tensor, ones, record_op, zeros
 from . import _workspace
+from ._arrays import scalar
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "layer_norm"]
@@ -65,7 +66,7 @@ def batch_norm(
     if not use_batch_stats:
         assert running_mean is not None and running_var is not None
         # Eval mode is a per-channel affine map with constant statistics: two broadcast ops.
-        inv_std = 1.0 / np.sqrt(running_var.array + np.asarray(eps, running_var.array.dtype))
+        inv_std = 1.0 / np.sqrt(running_var.array + scalar(eps, running_var.array.dtype))
         scale: Any = inv_std.astype(x.array.dtype, copy=False)
         shift: Any = (-running_mean.array * inv_std).astype(x.array.dtype, copy=False)
         if weight is not None:
@@ -86,7 +87,7 @@ def batch_norm(
     mean = d.mean(axis=axes, keepdims=True)
     xhat = d - mean
     var = np.mean(np.square(xhat), axis=axes, keepdims=True)
-    inv_std = 1.0 / np.sqrt(var + np.asarray(eps, d.dtype))
+    inv_std = 1.0 / np.sqrt(var + scalar(eps, d.dtype))
     xhat *= inv_std
     if running_mean is not None and running_var is not None:
         _update_running(running_mean, running_var, mean, var, count, momentum)
@@ -122,14 +123,14 @@ def _batch_norm_channels(
     count = rows.shape[1]
     mean = rows.mean(axis=1)
     # xhat is kept for the backward pass in a leased workspace array (given back with the node).
-    xhat = _workspace.take(rows.shape, d.dtype)
+    xhat = _workspace.take(rows.shape, d.dtype, d)
     lease = _workspace.Lease(xhat)
     np.subtract(rows, mean[:, None], out=xhat)
-    sq = _workspace.take(xhat.shape, d.dtype)
+    sq = _workspace.take(xhat.shape, d.dtype, d)
     np.multiply(xhat, xhat, out=sq)
-    var = sq.sum(axis=1) / np.asarray(count, d.dtype)
+    var = sq.sum(axis=1) / scalar(count, d.dtype)
     _workspace.give(sq)
-    inv_std = 1.0 / np.sqrt(var + np.asarray(eps, d.dtype))
+    inv_std = 1.0 / np.sqrt(var + scalar(eps, d.dtype))
     xhat *= inv_std[:, None]
     if running_mean is not None and running_var is not None:
         _update_running(running_mean, running_var, mean, var, count, momentum)
@@ -158,13 +159,13 @@ def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-u
     x = args[0]
     g_rows = _channel_rows(g)
     gb = g_rows.sum(axis=1)
-    tmp = _workspace.take(xhat.shape, xhat.dtype)
+    tmp = _workspace.take(xhat.shape, xhat.dtype, xhat)
     np.multiply(g_rows, xhat, out=tmp)
     gw = tmp.sum(axis=1)
     gx = None
     if needs[0]:
         a = inv_std * args[1].reshape(-1) if has_w else inv_std
-        m = np.asarray(count, xhat.dtype)
+        m = scalar(count, xhat.dtype)
         gx_rows = g_rows * a[:, None]
         np.multiply(xhat, (-a * gw / m)[:, None], out=tmp)
         gx_rows += tmp
@@ -185,10 +186,13 @@ _batch_norm_channels_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def _update_running(
-    running_mean: Tensor, running_var: Tensor, mean: np.ndarray, var: np.ndarray, count: int, momentum: float
+    running_mean: Tensor, running_var: Tensor, mean: np.ndarray, var: np.ndarray, count: int, momentum: Any
 ) -> None:
-    m = np.asarray(momentum, running_mean.array.dtype)
-    unbiased = var.reshape(-1) * np.asarray(count / (count - 1), var.dtype)
+    """The running statistics updated in place on their device (``momentum``: a number, or a 0-d array
+    when it is computed from the device's batch counter): no value goes to the host."""
+    dtype = running_mean.array.dtype
+    m = scalar(momentum, dtype) if isinstance(momentum, (int, float)) else momentum.astype(dtype)
+    unbiased = var.reshape(-1) * scalar(count / (count - 1), var.dtype)
     running_mean.array *= 1 - m
     running_mean.array += m * mean.reshape(-1)
     running_var.array *= 1 - m
@@ -277,21 +281,21 @@ class _BatchNorm(Module):
         if not eps > 0:
             raise ArgumentError(f"{type(self).__name__}: eps must be positive, got {eps}")
         self.num_features = int(num_features)
-        self.eps = float(eps)
+        self.eps = float(eps)  # host: a Python number
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
         dt = backend.get_default_dtype()
         if affine:
-            self.weight: Parameter | None = Parameter(np.ones(self.num_features, dtype=dt), dtype=dt)
-            self.bias: Parameter | None = Parameter(np.zeros(self.num_features, dtype=dt), dtype=dt)
+            self.weight: Parameter | None = Parameter(ones(self.num_features, dtype=dt))
+            self.bias: Parameter | None = Parameter(zeros(self.num_features, dtype=dt))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(self.num_features, dtype=dt)))
-            self.register_buffer("running_var", Tensor(np.ones(self.num_features, dtype=dt)))
-            self.register_buffer("num_batches_tracked", Tensor(np.zeros((), dtype=np.int64)))
+            self.register_buffer("running_mean", zeros(self.num_features, dtype=dt))
+            self.register_buffer("running_var", ones(self.num_features, dtype=dt))
+            self.register_buffer("num_batches_tracked", zeros((), dtype=np.int64))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -321,13 +325,13 @@ class _BatchNorm(Module):
                 f"{name}({self.num_features}): input has {x.shape[1]} channels in dim 1 (shape {x.shape}), "
                 f"expected {self.num_features}"
             )
-        momentum = 0.0 if self.momentum is None else self.momentum
+        momentum: Any = 0.0 if self.momentum is None else self.momentum
         update = self.training and self.track_running_stats
         if update:
             assert self.num_batches_tracked is not None
             self.num_batches_tracked.array += 1
             if self.momentum is None:  # cumulative moving average, as in PyTorch
-                momentum = 1.0 / float(self.num_batches_tracked.array)
+                momentum = 1.0 / self.num_batches_tracked.array  # a 0-d array: no host sync
         use_batch = self.training or not self.track_running_stats
         return batch_norm(
             x,
@@ -420,7 +424,7 @@ def layer_norm(
     mean = d.mean(axis=axes, keepdims=True)
     xhat = d - mean
     var = np.mean(np.square(xhat), axis=axes, keepdims=True)
-    inv_std = 1.0 / np.sqrt(var + np.asarray(eps, d.dtype))
+    inv_std = 1.0 / np.sqrt(var + scalar(eps, d.dtype))
     xhat *= inv_std
     bshape = shape  # weight/bias broadcast over the leading dims as they are
     count = int(np.prod(shape))
@@ -465,12 +469,12 @@ class LayerNorm(Module):
         if not shape or any(s <= 0 for s in shape):
             raise ArgumentError(f"LayerNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")
         self.normalized_shape = shape
-        self.eps = float(eps)
+        self.eps = float(eps)  # host: a Python number
         self.elementwise_affine = elementwise_affine
         dt = backend.get_default_dtype()
         if elementwise_affine:
-            self.weight: Parameter | None = Parameter(np.ones(shape, dtype=dt), dtype=dt)
-            self.bias: Parameter | None = Parameter(np.zeros(shape, dtype=dt), dtype=dt) if bias else None
+            self.weight: Parameter | None = Parameter(ones(shape, dtype=dt))
+            self.bias: Parameter | None = Parameter(zeros(shape, dtype=dt)) if bias else None
             if not bias:
                 self.register_parameter("bias", None)
         else:
@@ -533,11 +537,14 @@ class GroupNorm(Module):
         super().__init__()
         if num_groups < 1 or num_channels % num_groups:
             raise ArgumentError(f"GroupNorm: num_channels {num_channels} must be divisible by num_groups {num_groups}")
-        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, float(eps), affine
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = float(eps)  # host: a Python number
+        self.affine = affine
         dt = backend.get_default_dtype()
         if affine:
-            self.weight: Parameter | None = Parameter(np.ones(num_channels, dtype=dt), dtype=dt)
-            self.bias: Parameter | None = Parameter(np.zeros(num_channels, dtype=dt), dtype=dt)
+            self.weight: Parameter | None = Parameter(ones(num_channels, dtype=dt))
+            self.bias: Parameter | None = Parameter(zeros(num_channels, dtype=dt))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -589,11 +596,14 @@ class _InstanceNorm(Module):
                 f"{type(self).__name__}: track_running_stats=True is not supported; "
                 "each sample is normalized with its own statistics"
             )
-        self.num_features, self.eps, self.momentum, self.affine = num_features, float(eps), momentum, affine
+        self.num_features = num_features
+        self.eps = float(eps)  # host: a Python number
+        self.momentum = momentum
+        self.affine = affine
         dt = backend.get_default_dtype()
         if affine:
-            self.weight: Parameter | None = Parameter(np.ones(num_features, dtype=dt), dtype=dt)
-            self.bias: Parameter | None = Parameter(np.zeros(num_features, dtype=dt), dtype=dt)
+            self.weight: Parameter | None = Parameter(ones(num_features, dtype=dt))
+            self.bias: Parameter | None = Parameter(zeros(num_features, dtype=dt))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -658,7 +668,7 @@ def rms_norm(
     k = len(shape)
     if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
         raise ArgumentError(f"rms_norm: normalized_shape {shape} must match the last {k} dim(s) of input {x.shape}")
-    e = float(np.finfo(x.array.dtype).eps) if eps is None else float(eps)
+    e = float(np.finfo(x.array.dtype).eps) if eps is None else float(eps)  # host: dtype metadata, Python numbers
     axes = tuple(range(x.ndim - k, x.ndim))
     y = x / ops.sqrt(ops.mean(x * x, axes, keepdim=True) + e)
     return y if weight is None else y * weight
@@ -683,7 +693,7 @@ class RMSNorm(Module):
             raise ArgumentError(f"RMSNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
         if elementwise_affine:
-            self.weight: Parameter | None = Parameter(np.ones(shape, dtype=backend.get_default_dtype()))
+            self.weight: Parameter | None = Parameter(ones(shape, dtype=backend.get_default_dtype()))
         else:
             self.register_parameter("weight", None)
 
@@ -727,7 +737,10 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
         super().__init__()
-        self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
+        self.size = int(size)
+        self.alpha = float(alpha)  # host: a Python number
+        self.beta = float(beta)  # host: a Python number
+        self.k = float(k)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return local_response_norm(x, self.size, self.alpha, self.beta, self.k)

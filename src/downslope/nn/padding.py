@@ -40,7 +40,7 @@ class _PadNd(Module):
                 f"{type(self).__name__}: padding must be one non-negative int or {2 * self._dims} of them, got {padding!r}"
             )
         self.padding = padding
-        self.value = float(value)
+        self.value = float(value)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
         return F.pad(x, self.padding, self._mode, self.value)

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..backend import namespace_of
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, record_op
+from ._arrays import array_like, is_host
 from .convolution import _adaptive_sizes, _as_tensor, _batched, _check_floating, avg_pool1d, avg_pool2d
 from .module import Module
 
@@ -82,7 +84,7 @@ def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = 
 
 def _lp_finish(pooled: Tensor, norm_type: float, window: int) -> Tensor:
     # PyTorch's formula: (sign(s) * relu(|s|) * window) ** (1/p) with s the average of x**p.
-    return (ops.sign(pooled) * ops.relu(ops.abs(pooled)) * float(window)) ** (1.0 / float(norm_type))
+    return (ops.sign(pooled) * ops.relu(ops.abs(pooled)) * window) ** (1.0 / norm_type)
 
 
 def lp_pool2d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:
@@ -158,22 +160,23 @@ def _unpool_size(x: Tensor, k: Any, s: Any, p: Any, output_size: Any, spatial: i
 
 
 def _max_unpool(x: Tensor, indices: Any, size: tuple[int, ...], where: str) -> Tensor:
-    idx = np.asarray(indices.array if isinstance(indices, Tensor) else indices, dtype=np.int64)
+    idx = array_like(indices, x.array, np.int64)
     if idx.shape != x.shape:
         raise ShapeError(f"{where}: indices of shape {idx.shape} do not match the input {x.shape}")
     lead = x.shape[: x.ndim - len(size)]
     flat_out = int(np.prod(size))
-    if idx.size and (idx.min() < 0 or idx.max() >= flat_out):
+    if is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= flat_out):  # a value check: host only
         raise ArgumentError(f"{where}: an index is outside the output of size {size}")
     rows = idx.reshape(-1, int(np.prod(x.shape[len(lead) :])))  # one row of indices per (N, C)
-    out = np.zeros((rows.shape[0], flat_out), dtype=x.array.dtype)
-    np.put_along_axis(out, rows, x.array.reshape(rows.shape), axis=1)
+    xp = namespace_of(x.array)
+    out = xp.zeros((rows.shape[0], flat_out), dtype=x.array.dtype)
+    out[xp.arange(rows.shape[0])[:, None], rows] = x.array.reshape(rows.shape)
     return record_op(out.reshape(lead + size), (x,), _max_unpool_vjp, rows)
 
 
 def _max_unpool_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     rows = saved
-    gathered = g.reshape(rows.shape[0], -1)[np.arange(rows.shape[0])[:, None], rows]
+    gathered = g.reshape(rows.shape[0], -1)[namespace_of(rows).arange(rows.shape[0])[:, None], rows]
     return (gathered.reshape(args[0].shape),)
 
 

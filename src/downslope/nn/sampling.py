@@ -23,16 +23,18 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..backend import namespace_of
 from ..errors import ArgumentError, ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 
 __all__ = ["affine_grid", "grid_sample"]
 
 
-def _base_coords(n: int, align_corners: bool, dtype: Any) -> np.ndarray:
+def _base_coords(n: int, align_corners: bool, dtype: Any, xp: Any) -> np.ndarray:
+    """The ``n`` normalized pixel positions in [-1, 1], made in the namespace ``xp`` of the data."""
     if align_corners:
-        return np.linspace(-1.0, 1.0, n).astype(dtype) if n > 1 else np.zeros(1, dtype)
-    return ((2.0 * np.arange(n) + 1.0) / n - 1.0).astype(dtype)
+        return xp.linspace(-1.0, 1.0, n).astype(dtype) if n > 1 else xp.zeros(1, dtype)
+    return ((2.0 * xp.arange(n) + 1.0) / n - 1.0).astype(dtype)
 
 
 def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> Tensor:
@@ -43,12 +45,13 @@ def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> 
     n, _, h, w = size
     if theta.shape != (n, 2, 3):
         raise ShapeError(f"affine_grid: expected theta of shape ({n}, 2, 3), got {theta.shape}")
-    corners = bool(align_corners)
-    xs, ys = _base_coords(w, corners, theta.dtype), _base_coords(h, corners, theta.dtype)
+    corners = align_corners is True
+    xp = namespace_of(theta.array)
+    xs, ys = _base_coords(w, corners, theta.dtype, xp), _base_coords(h, corners, theta.dtype, xp)
     base = np.stack(
-        [np.broadcast_to(xs, (h, w)), np.broadcast_to(ys[:, None], (h, w)), np.ones((h, w), theta.dtype)], -1
+        [np.broadcast_to(xs, (h, w)), np.broadcast_to(ys[:, None], (h, w)), np.ones_like(xs, shape=(h, w))], -1
     )
-    grid = ops.matmul(Tensor(base.reshape(1, h * w, 3)), ops.transpose(theta, 1, 2))  # (N, H*W, 2)
+    grid = ops.matmul(wrap_array(base.reshape(1, h * w, 3)), ops.transpose(theta, 1, 2))  # (N, H*W, 2)
     return ops.reshape(grid, (n, h, w, 2))
 
 
@@ -77,14 +80,14 @@ def grid_sample(
         raise ShapeError(
             f"grid_sample: expected input (N, C, H, W) and grid (N, Ho, Wo, 2), got {input.shape}, {grid.shape}"
         )
-    corners = bool(align_corners)
+    corners = align_corners is True
     n, c, h, w = input.shape
     ix = _unnormalize(grid[..., 0], w, corners)
     iy = _unnormalize(grid[..., 1], h, corners)
     if padding_mode == "border":
-        ix, iy = ops.clip(ix, 0.0, float(w - 1)), ops.clip(iy, 0.0, float(h - 1))
+        ix, iy = ops.clip(ix, 0.0, w - 1.0), ops.clip(iy, 0.0, h - 1.0)
     pixels = ops.permute(input, (0, 2, 3, 1))  # (N, H, W, C): one gather per corner
-    batch = np.arange(n).reshape(n, 1, 1)
+    batch = namespace_of(input.array).arange(n).reshape(n, 1, 1)
 
     def read(yi: np.ndarray, xi: np.ndarray) -> Tensor:
         inside = ((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)).astype(input.dtype)[..., None]
@@ -95,8 +98,8 @@ def grid_sample(
         out = read(np.rint(iy.array).astype(np.int64), np.rint(ix.array).astype(np.int64))
     else:
         x0, y0 = np.floor(ix.array).astype(np.int64), np.floor(iy.array).astype(np.int64)
-        wx1 = ops.unsqueeze(ix - x0.astype(input.dtype), -1)
-        wy1 = ops.unsqueeze(iy - y0.astype(input.dtype), -1)
+        wx1 = ops.unsqueeze(ix - wrap_array(x0.astype(input.dtype)), -1)
+        wy1 = ops.unsqueeze(iy - wrap_array(y0.astype(input.dtype)), -1)
         wx0, wy0 = 1.0 - wx1, 1.0 - wy1
         out = (read(y0, x0) * wx0 * wy0 + read(y0, x0 + 1) * wx1 * wy0
                + read(y0 + 1, x0) * wx0 * wy1 + read(y0 + 1, x0 + 1) * wx1 * wy1)  # fmt: skip

@@ -26,10 +26,13 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..device import resolve
+from ..devices import to_device
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, wrap_array
 from . import functional as F
 from . import init
+from ._arrays import is_host
 from .attention import MultiheadAttention, _canonical_mask
 from .layers import Dropout, Linear
 from .module import Module, ModuleList
@@ -45,9 +48,10 @@ __all__ = [
 ]
 
 
-def generate_square_subsequent_mask(sz: int, dtype: Any = None) -> Tensor:
+def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
     """The causal mask for a sequence of ``sz`` steps: 0 on and below the diagonal, -inf above it
-    (position i may attend to positions j <= i), float32 unless ``dtype`` says otherwise.
+    (position i may attend to positions j <= i), float32 unless ``dtype`` says otherwise, on
+    ``device`` (the CPU by default; PyTorch's argument order).
 
     Example:
         >>> from downslope import nn
@@ -59,7 +63,8 @@ def generate_square_subsequent_mask(sz: int, dtype: Any = None) -> Tensor:
     if isinstance(sz, bool) or not isinstance(sz, (int, np.integer)) or sz < 0:
         raise ArgumentError(f"generate_square_subsequent_mask: sz must be a non-negative integer, got {sz!r}")
     dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
-    return wrap_array(np.triu(np.full((sz, sz), -np.inf, dtype=dt), k=1))
+    mask = np.triu(np.full((sz, sz), -np.inf, dtype=dt), k=1)  # host: made on the host, then moved once
+    return wrap_array(mask if device is None else to_device(mask, resolve(device, "generate_square_subsequent_mask")))
 
 
 def _check_tensors(owner: str, **inputs: Any) -> np.dtype:
@@ -85,13 +90,17 @@ def _get_activation(activation: str | Callable[[Tensor], Tensor], owner: str) ->
 def _detect_is_causal_mask(mask: Tensor | None, is_causal: bool | None, size: int | None) -> bool:
     """The caller's hint if given, else whether ``mask`` equals the causal mask (PyTorch's rule)."""
     if is_causal is not None:
-        return bool(is_causal)
+        return bool(is_causal)  # host: a Python flag
     if mask is None:
         return False
     sz = size if size is not None else mask.shape[-2]
-    causal = np.triu(np.full((sz, sz), -np.inf), k=1)
-    arr = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
-    return arr.shape == causal.shape and bool((arr == causal).all())
+    arr = mask.array if isinstance(mask, Tensor) else mask
+    if not is_host(arr) or arr.shape != (sz, sz):
+        # Reading a device mask's values would wait for the GPU; the mask is then applied as given,
+        # which computes the same attention as the causal fast path.
+        return False
+    causal = np.triu(np.full((sz, sz), -np.inf), k=1)  # host: compared with a host mask
+    return bool((arr == causal).all())  # host: a host mask's values
 
 
 def _seq_len(x: Tensor, batch_first: bool) -> int:
@@ -143,7 +152,7 @@ class TransformerEncoderLayer(Module):
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
-        self.norm_first = bool(norm_first)
+        self.norm_first = bool(norm_first)  # host: a Python number
         self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.dropout1 = Dropout(dropout)
@@ -164,8 +173,8 @@ class TransformerEncoderLayer(Module):
         is_causal: bool = False,
     ) -> Tensor:
         dtype = _check_tensors(type(self).__name__, src=src)
-        src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", dtype)
-        src_mask = _canonical_mask(src_mask, "src_mask", dtype)
+        src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", dtype, src)
+        src_mask = _canonical_mask(src_mask, "src_mask", dtype, src)
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -222,7 +231,7 @@ class TransformerDecoderLayer(Module):
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
-        self.norm_first = bool(norm_first)
+        self.norm_first = bool(norm_first)  # host: a Python number
         self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
         self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
@@ -317,9 +326,10 @@ class TransformerEncoder(Module):
         is_causal: bool | None = None,
     ) -> Tensor:
         dtype = _check_tensors(type(self).__name__, src=src)
-        src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", dtype)
-        mask = _canonical_mask(mask, "mask", dtype)
-        batch_first = bool(getattr(getattr(self.layers[0], "self_attn", None), "batch_first", False))
+        src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", dtype, src)
+        mask = _canonical_mask(mask, "mask", dtype, src)
+        attn = getattr(self.layers[0], "self_attn", None)
+        batch_first = bool(getattr(attn, "batch_first", False))  # host: a Python flag
         causal = _detect_is_causal_mask(mask, is_causal, _seq_len(src, batch_first))
         out = src
         for layer in self.layers:
@@ -359,7 +369,8 @@ class TransformerDecoder(Module):
     ) -> Tensor:
         _check_tensors(type(self).__name__, tgt=tgt, memory=memory)
         first = self.layers[0]
-        batch_first = bool(getattr(getattr(first, "self_attn", None), "batch_first", False))
+        attn = getattr(first, "self_attn", None)
+        batch_first = bool(getattr(attn, "batch_first", False))  # host: a Python flag
         causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal, _seq_len(tgt, batch_first))
         out = tgt
         for layer in self.layers:
@@ -431,7 +442,7 @@ class Transformer(Module):
             )
         self.d_model = int(d_model)
         self.nhead = int(nhead)
-        self.batch_first = bool(batch_first)
+        self.batch_first = bool(batch_first)  # host: a Python number
         for p in self.parameters():
             if p.ndim > 1:
                 init.xavier_uniform_(p)

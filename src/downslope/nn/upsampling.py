@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 from .module import Module
 
 __all__ = [
@@ -47,9 +48,9 @@ def _sizes(x: Tensor, size: Any, scale_factor: Any, spatial: int) -> tuple[list[
             raise ShapeError(f"interpolate: size {size} has {len(out)} entries for {spatial} spatial dim(s)")
         return out, [None] * spatial
     if isinstance(scale_factor, (int, float, np.integer, np.floating)):
-        factors = [float(scale_factor)] * spatial
+        factors = [float(scale_factor)] * spatial  # host: the caller's Python numbers
     else:
-        factors = [float(f) for f in scale_factor]
+        factors = [float(f) for f in scale_factor]  # host: the caller's Python numbers
     if len(factors) != spatial or any(f <= 0 for f in factors):
         raise ArgumentError(f"interpolate: scale_factor {scale_factor} must be {spatial} positive number(s)")
     return [int(math.floor(n * f)) for n, f in zip(in_sizes, factors)], list(factors)
@@ -90,9 +91,10 @@ def interpolate(
         raise ArgumentError("interpolate: align_corners only applies to the linear modes")
     out_sizes, factors = _sizes(input, size, scale_factor, spatial)
     x = input
+    xp = namespace_of(input.array)  # the index arrays are made on the input's device
     for k, (n_in, n_out, factor) in enumerate(zip(input.shape[2:], out_sizes, factors)):
         axis = 2 + k
-        dst = np.arange(n_out, dtype=np.float64)
+        dst = xp.arange(n_out, dtype=np.float64)
         scale = 1.0 / factor if factor is not None and not recompute_scale_factor else n_in / n_out
         if mode in ("nearest", "nearest-exact"):
             src = np.floor(dst * scale) if mode == "nearest" else np.floor((dst + 0.5) * scale)
@@ -107,7 +109,8 @@ def interpolate(
         shape = [1] * x.ndim
         shape[axis] = n_out
         frac = (src - lo).astype(input.array.dtype).reshape(shape)
-        x = _gather(x, axis, lo) * (1.0 - frac) + _gather(x, axis, hi) * frac
+        frac_t = wrap_array(frac)
+        x = _gather(x, axis, lo) * (1.0 - frac_t) + _gather(x, axis, hi) * frac_t
     return x
 
 

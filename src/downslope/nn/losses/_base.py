@@ -11,7 +11,8 @@ import numpy as np
 
 from ... import backend, ops
 from ...errors import ArgumentError, ArgumentTypeError, ShapeError
-from ...tensor import Tensor
+from ...tensor import Tensor, wrap_array
+from .._arrays import array_like
 from ..module import Module
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -32,7 +33,7 @@ def _input(x: Any, fn: str) -> Tensor:
 
 def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
     """The target as a tensor of the input's dtype and exactly the input's shape."""
-    t = target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=like.array.dtype)
+    t = target if isinstance(target, Tensor) else wrap_array(array_like(target, like.array, like.array.dtype))
     if t.shape != like.shape:
         raise ShapeError(
             f"{fn}: input shape {like.shape} and target shape {t.shape} differ. Losses do not broadcast "
@@ -55,7 +56,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def _class_weight(weight: Any, n_classes: int, like: Tensor, fn: str) -> np.ndarray | None:
     if weight is None:
         return None
-    w = weight.array if isinstance(weight, Tensor) else np.asarray(weight)
+    w = array_like(weight, like.array)
     if w.shape != (n_classes,):
         raise ShapeError(f"{fn}: weight must have one entry per class, shape ({n_classes},), got {w.shape}")
     return w.astype(like.array.dtype, copy=False)
@@ -64,7 +65,7 @@ def _class_weight(weight: Any, n_classes: int, like: Tensor, fn: str) -> np.ndar
 def _elementwise_weight(weight: Any, like: Tensor, fn: str) -> Tensor | None:
     if weight is None:
         return None
-    w = weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight), dtype=like.array.dtype)
+    w = weight if isinstance(weight, Tensor) else wrap_array(array_like(weight, like.array, like.array.dtype))
     try:
         np.broadcast_shapes(w.shape, like.shape)
     except ValueError:
@@ -129,7 +130,7 @@ def _weight_buffer(weight: Any) -> Tensor | None:
 
 
 def _as_input_tensor(x: Any, like: Tensor) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(np.asarray(x), dtype=like.array.dtype)
+    return x if isinstance(x, Tensor) else wrap_array(array_like(x, like.array, like.array.dtype))
 
 
 class _WeightedLoss(_Loss):

@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 
 from ... import ops
+from ...backend import namespace_of
 from ...errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ...tensor import Tensor, record_op, wrap_array
+from .._arrays import array_like, is_host, scalar
 from ._base import (
     _REDUCTIONS,
     _check_reduction,
@@ -40,10 +42,11 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
     _check_reduction(reduction, "binary_cross_entropy")
     t = _float_target(target, x, "binary_cross_entropy")
     p = x.array
-    if p.size and (p.min() < 0 or p.max() > 1):
+    # The range check reads values, so it runs on the host only (on a GPU it would synchronise every step).
+    if is_host(p) and p.size and (p.min() < 0 or p.max() > 1):
         raise ArgumentError(
             "binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
-            f"[{float(p.min()):.4g}, {float(p.max()):.4g}]; for raw scores use binary_cross_entropy_with_logits"
+            f"[{p.min():.4g}, {p.max():.4g}]; for raw scores use binary_cross_entropy_with_logits"
         )
     with np.errstate(divide="ignore"):
         log_p = np.maximum(np.log(p), -100)
@@ -62,7 +65,7 @@ def _bce_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     if needs[0]:
         # PyTorch's rule: (p - t) / max(p (1 - p), 1e-12), finite at p = 0 and 1.
         denom = (1 - x) * x
-        denom = xp.where(xp.data(denom) < 1e-12, np.asarray(1e-12, xp.data(denom).dtype), denom)
+        denom = xp.where(xp.data(denom) < 1e-12, scalar(1e-12, xp.data(denom).dtype), denom)
         gx = g * (x - t) / denom
     if needs[1]:
         gt = g * (log_1mp - log_p)
@@ -109,7 +112,7 @@ def _class_layout(x: Tensor, fn: str) -> tuple[Tensor, bool]:
 
 
 def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn: str) -> np.ndarray:
-    t = target.array if isinstance(target, Tensor) else np.asarray(target)
+    t = array_like(target, x.array)
     if t.dtype.kind not in "iu":  # a float 0.5 would silently become class 0; True class 1 (torch refuses both)
         raise ArgumentTypeError(
             f"{fn}: target must hold integer class indices, got dtype {t.dtype}"
@@ -127,8 +130,10 @@ def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn
             + f"got target shape {t.shape}"
         )
     n_classes = x.shape[1]
-    bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
-    if bad.any():
+    # Checked on the host only: on a device the check would wait for the GPU on every step (PyTorch's
+    # CUDA kernels assert asynchronously instead).
+    bad = (t != ignore_index) & ((t < 0) | (t >= n_classes)) if is_host(t) else None
+    if bad is not None and bad.any():
         value = int(t[bad].flat[0])
         raise OutOfRangeError(
             f"{fn}: target class {value} is out of range for {n_classes} classes (valid: 0..{n_classes - 1})"
@@ -166,7 +171,7 @@ def cross_entropy(
     x2, unbatched = _class_layout(x, "cross_entropy")
     n_classes = x2.shape[1]
     w = _class_weight(weight, n_classes, x, "cross_entropy")
-    target_array = target.array if isinstance(target, Tensor) else np.asarray(target)
+    target_array = array_like(target, x.array)
     if target_array.dtype.kind == "f":
         if ignore_index >= 0:  # torch refuses it too: with probabilities there is no class to ignore
             raise ArgumentError(
@@ -181,6 +186,7 @@ def cross_entropy(
         and reduction != "none"
         and x2.ndim == 2
         and target_array.shape == (x2.shape[0],)
+        and is_host(target_array)
         and _plain_targets(target_array, n_classes, ignore_index)
     ):
         loss = _cross_entropy_plain(x2, target_array, reduction)
@@ -196,7 +202,7 @@ def _plain_targets(t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
     """True when every target is a valid class index and none can be ``ignore_index`` (two reductions)."""
     if t.dtype.kind not in "iu" or t.size == 0 or 0 <= ignore_index < n_classes:
         return False
-    return bool(t.min() >= 0) and bool(t.max() < n_classes)
+    return bool(t.min() >= 0) and bool(t.max() < n_classes)  # host: called for host targets only
 
 
 # The training loop's common case, (N, C) logits, class indices, no weights, no smoothing, nothing
@@ -205,24 +211,25 @@ def _plain_targets(t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
 def _cross_entropy_plain(x: Tensor, t: np.ndarray, reduction: str) -> Tensor:
     """-log softmax(x)[i, t_i], summed or averaged over the batch."""
     d = x.array
-    rows = np.arange(d.shape[0])
+    xp = namespace_of(d)
+    rows = xp.arange(d.shape[0])
     shifted = d - d.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
     total = probs.sum(axis=1, keepdims=True)
     s = np.log(total).sum(dtype=np.float64) - shifted[rows, t].sum(dtype=np.float64)
     scale = 1.0 / d.shape[0] if reduction == "mean" else 1.0
     probs /= total  # softmax, kept for the gradient
-    return record_op(np.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (probs, rows, t, scale))
+    return record_op(xp.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (probs, rows, t, scale))
 
 
 def _cross_entropy_plain_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     """d loss / d x = (softmax(x) - onehot(t)) * scale * g."""
     probs, rows, t, scale = saved
     if xp.differentiable:
-        onehot = np.zeros(probs.shape, probs.dtype)
+        onehot = np.zeros_like(probs)
         onehot[rows, t] = 1
         return ((ops.softmax(args[0], 1) - wrap_array(onehot)) * (g * scale),)
-    gs = float(g) * scale
+    gs = g * scale  # a 0-d array: no host sync
     grad = probs * gs
     grad[rows, t] -= gs
     return (grad,)
@@ -231,7 +238,7 @@ def _cross_entropy_plain_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-u
 def _cross_entropy_probabilities(
     x: Tensor, target: Any, w: np.ndarray | None, reduction: str, smoothing: float, unbatched: bool
 ) -> Tensor:
-    t = target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=x.array.dtype)
+    t = target if isinstance(target, Tensor) else wrap_array(array_like(target, x.array, x.array.dtype))
     if unbatched:
         t = ops.reshape(t, (1,) + t.shape)
     if t.shape != x.shape:
@@ -256,6 +263,7 @@ def _cross_entropy_indices(
     x: Tensor, t: np.ndarray, w: np.ndarray | None, ignore_index: int, reduction: str, smoothing: float
 ) -> Tensor:
     d = x.array
+    xp = namespace_of(d)
     n_classes = d.shape[1]
     shifted = d - d.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
@@ -263,11 +271,11 @@ def _cross_entropy_indices(
     log_total = np.log(total)[:, 0]  # log p_c = shifted_c - log_total: no full log-softmax array needed
     probs /= total  # softmax, kept for the gradient
     valid = t != ignore_index
-    all_valid = bool(valid.all())
+    all_valid = is_host(valid) and bool(valid.all())  # host: host arrays only; a device is always masked
     t_safe = t if all_valid else np.where(valid, t, 0)
     picked = np.take_along_axis(shifted, t_safe[:, None], axis=1)[:, 0] - log_total  # log p of each target
     dtype = d.dtype
-    w_t = np.ones(t.shape, dtype) if w is None else w[t_safe]
+    w_t = np.ones_like(t, dtype=dtype) if w is None else w[t_safe]
     if not all_valid:
         w_t = w_t * valid
     per_item = -picked * w_t
@@ -286,10 +294,10 @@ def _cross_entropy_indices(
         out = per_item
         denom = None
     else:
-        denom = float(w_t.sum()) if reduction == "mean" else None  # PyTorch: the targets' total weight
+        denom = w_t.sum() if reduction == "mean" else None  # PyTorch: the targets' total weight
         s = per_item.sum(dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):  # every target ignored: nan, as in PyTorch
-            out = np.asarray(s / denom if denom is not None else s, dtype=dtype)
+            out = xp.asarray(s / denom if denom is not None else s, dtype=dtype)
     saved = (probs, t_safe, w, w_t, valid if not all_valid else None, smoothing, denom)
     return record_op(out, (x,), _cross_entropy_vjp, saved)
 
@@ -309,7 +317,7 @@ def _cross_entropy_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped
     if w is None and valid is None:
         q_total: Any = None  # 1 everywhere
     else:
-        w_sum = n_classes if w is None else float(w.sum())
+        w_sum = n_classes if w is None else w.sum()
         q_total = ((1.0 - smoothing) * w_t + (smoothing / n_classes) * w_sum * (1 if valid is None else valid)).astype(
             dtype
         )
@@ -317,16 +325,16 @@ def _cross_entropy_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped
     if xp.differentiable:
         # Double backward: rebuild the gradient from differentiable ops (softmax of the input).
         p = ops.softmax(x, 1)
-        onehot = np.zeros(probs.shape, dtype)
+        onehot = np.zeros_like(probs)
         np.put_along_axis(onehot, t_safe[:, None], 1, axis=1)
         q = onehot * onehot_weight[:, None]
         if smoothing > 0:
-            uniform = np.ones((1, n_classes) + (1,) * (probs.ndim - 2), dtype) if wb is None else wb
+            uniform = namespace_of(probs).ones((1, n_classes) + (1,) * (probs.ndim - 2), dtype) if wb is None else wb
             q = q + (smoothing / n_classes) * uniform * (1 if valid is None else valid[:, None])
         pq = p if q_total is None else p * q_total[:, None]
         s_b = s if s.ndim == 0 else ops.unsqueeze(s, 1)
         return ((pq - q) * s_b,)
-    s_arr = np.asarray(s, dtype=dtype)
+    s_arr = namespace_of(probs).asarray(s, dtype=dtype)
     s_b = s_arr if s_arr.ndim == 0 else s_arr[:, None]
     if q_total is None:
         grad = probs * s_b
@@ -336,7 +344,7 @@ def _cross_entropy_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped
     picked = np.take_along_axis(grad, t_safe[:, None], axis=1)
     np.put_along_axis(grad, t_safe[:, None], picked - at_target[:, None], axis=1)
     if smoothing > 0:
-        uniform = np.ones((1, n_classes) + (1,) * (probs.ndim - 2), dtype) if wb is None else wb
+        uniform = namespace_of(probs).ones((1, n_classes) + (1,) * (probs.ndim - 2), dtype) if wb is None else wb
         share = (smoothing / n_classes) * uniform * s_b
         grad -= share if valid is None else share * valid[:, None]
     return (grad,)
@@ -363,13 +371,13 @@ def nll_loss(
     t = _index_target(target, x2, unbatched, ignore_index, "nll_loss")
     valid = t != ignore_index
     t_safe = np.where(valid, t, 0)
-    w_t = (np.ones(t.shape, x.array.dtype) if w is None else w[t_safe]) * valid
+    w_t = (np.ones_like(t, dtype=x.array.dtype) if w is None else w[t_safe]) * valid
     picked = ops.squeeze(ops.gather(x2, 1, t_safe[:, None]), 1)
     per_item = -picked * wrap_array(w_t.astype(x.array.dtype, copy=False))
     if reduction == "none":
         return ops.reshape(per_item, ()) if unbatched else per_item
     total = ops.sum(per_item)
-    return total / float(w_t.sum()) if reduction == "mean" else total
+    return total / wrap_array(namespace_of(w_t).asarray(w_t.sum())) if reduction == "mean" else total
 
 
 @_legacy_reduction
@@ -443,7 +451,7 @@ class CrossEntropyLoss(_Loss):
             raise ArgumentError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
         self.register_buffer("weight", _weight_buffer(weight))
         self.ignore_index = int(ignore_index)
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = float(label_smoothing)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
@@ -483,7 +491,7 @@ class KLDivLoss(_Loss):
 
     def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
         super().__init__(reduction)
-        self.log_target = bool(log_target)
+        self.log_target = bool(log_target)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return kl_div(input, target, self.reduction, self.log_target)

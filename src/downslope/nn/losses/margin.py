@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 
 from ... import ops
+from ...backend import namespace_of
 from ...errors import ArgumentError, ShapeError
 from ...tensor import Tensor
+from .._arrays import array_like, is_host, scalar
 from ._base import (
     _as_input_tensor,
     _check_reduction,
@@ -49,8 +51,8 @@ def hinge_embedding_loss(input: Tensor, target: Any, margin: float = 1.0, reduct
     _check_reduction(reduction, "hinge_embedding_loss")
     x = _input(input, "hinge_embedding_loss")
     y = _as_input_tensor(target, x)
-    positive = ops.where(y.array == 1, x, np.zeros((), x.array.dtype))
-    negative = ops.where(y.array == -1, ops.relu(margin - x), np.zeros((), x.array.dtype))
+    positive = ops.where(y.array == 1, x, scalar(0, x.array.dtype))
+    negative = ops.where(y.array == -1, ops.relu(margin - x), scalar(0, x.array.dtype))
     return _reduce(positive + negative, reduction)
 
 
@@ -92,7 +94,7 @@ def cosine_embedding_loss(
     dim = x1.ndim - 1
     eps = 1e-12  # PyTorch's: keeps the norms of all-zero rows away from 0
     cos = ops.sum(x1 * x2, dim) / ops.sqrt((ops.sum(x1 * x1, dim) + eps) * (ops.sum(x2 * x2, dim) + eps))
-    zero = np.zeros((), x1.array.dtype)
+    zero = scalar(0, x1.array.dtype)
     loss = ops.where(y.array == 1, 1.0 - cos, zero) + ops.where(y.array == -1, ops.relu(cos - margin), zero)
     return _reduce(loss, reduction)
 
@@ -150,22 +152,24 @@ def multi_margin_loss(
     unbatched = x.ndim == 1
     if unbatched:
         x = ops.unsqueeze(x, 0)
-    t = target.array if isinstance(target, Tensor) else np.asarray(target)
-    t = t.reshape(-1).astype(np.int64)
+    t = array_like(target, x.array).reshape(-1).astype(np.int64)
     n, c = x.shape
-    if t.shape != (n,) or (t.size and (t.min() < 0 or t.max() >= c)):
-        raise ShapeError(f"multi_margin_loss: expected {n} class indices in [0, {c}), got {t.tolist()}")
-    picked = ops.unsqueeze(x[np.arange(n), t], 1)
+    # The range check reads values: on the host only (on a device it would synchronise).
+    if t.shape != (n,) or (is_host(t) and t.size and (t.min() < 0 or t.max() >= c)):
+        shown = t.tolist() if is_host(t) else f"shape {t.shape}"  # host: the message shows host values only
+        raise ShapeError(f"multi_margin_loss: expected {n} class indices in [0, {c}), got {shown}")
+    xp = namespace_of(x.array)
+    rows = xp.arange(n)
+    picked = ops.unsqueeze(x[rows, t], 1)
     hinge = ops.relu(margin - picked + x)
     if p == 2:
         hinge = hinge * hinge
-    others = np.ones((n, c), dtype=x.array.dtype)
-    others[np.arange(n), t] = 0  # the target class itself does not count
+    others = xp.ones((n, c), dtype=x.array.dtype)
+    others[rows, t] = 0  # the target class itself does not count
     per_class = hinge * others
     if weight is not None:
-        w = weight.array if isinstance(weight, Tensor) else np.asarray(weight)
-        per_class = per_class * w.astype(x.array.dtype)[t][:, None]
-    loss = ops.sum(per_class, 1) / float(c)
+        per_class = per_class * array_like(weight, x.array, x.array.dtype)[t][:, None]
+    loss = ops.sum(per_class, 1) / c
     if unbatched and reduction == "none":
         return ops.squeeze(loss, 0)
     return _reduce(loss, reduction)
@@ -187,19 +191,21 @@ def multilabel_margin_loss(input: Tensor, target: Any, reduction: str = "mean") 
     unbatched = x.ndim == 1
     if unbatched:
         x = ops.unsqueeze(x, 0)
-    t = np.asarray(target.array if isinstance(target, Tensor) else target, dtype=np.int64).reshape(x.shape)
+    t = array_like(target, x.array, np.int64).reshape(x.shape)
     n, c = x.shape
-    is_target = np.zeros((n, c), dtype=bool)
-    for row in range(n):
-        listed = t[row]
-        ends = np.flatnonzero(listed < 0)
-        listed = listed[: ends[0]] if ends.size else listed
-        if listed.size and (listed.min() < 0 or listed.max() >= c):
-            raise ShapeError(f"multilabel_margin_loss: class indices must lie in [0, {c}), got {listed.tolist()}")
-        is_target[row, listed] = True
+    listed = np.cumsum(t < 0, axis=1) == 0  # each row's classes end at its first -1
+    if is_host(t):  # a value check: on a device it would synchronise
+        for row in range(n):
+            classes = t[row][listed[row]]
+            if classes.size and classes.max() >= c:
+                raise ShapeError(
+                    f"multilabel_margin_loss: class indices must lie in [0, {c}), got {classes.tolist()}"  # host: checked above
+                )
+    # is_target[i, k]: class k is listed for sample i (compared against every class, no scatter).
+    is_target = ((t[:, :, None] == namespace_of(t).arange(c)) & listed[:, :, None]).any(axis=1)
     pairs = (is_target[:, :, None] & ~is_target[:, None, :]).astype(x.array.dtype)  # (N, j target, i other)
     hinge = ops.relu(1.0 - (ops.unsqueeze(x, 2) - ops.unsqueeze(x, 1)))
-    loss = ops.sum(hinge * pairs, (1, 2)) / float(c)
+    loss = ops.sum(hinge * pairs, (1, 2)) / c
     if unbatched and reduction == "none":
         return ops.squeeze(loss, 0)
     return _reduce(loss, reduction)
@@ -230,7 +236,7 @@ class _PairMarginLoss(_Loss):
 
     def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.margin = float(margin)
+        self.margin = float(margin)  # host: a Python number
 
 
 class MarginRankingLoss(_PairMarginLoss):
@@ -245,7 +251,7 @@ class HingeEmbeddingLoss(_Loss):
 
     def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.margin = float(margin)
+        self.margin = float(margin)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return hinge_embedding_loss(input, target, self.margin, self.reduction)
@@ -279,7 +285,10 @@ class TripletMarginLoss(_Loss):
         self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False, reduction: str = "mean"
     ) -> None:
         super().__init__(reduction)
-        self.margin, self.p, self.eps, self.swap = float(margin), float(p), float(eps), bool(swap)
+        self.margin = float(margin)  # host: a Python number
+        self.p = float(p)  # host: a Python number
+        self.eps = float(eps)  # host: a Python number
+        self.swap = bool(swap)  # host: a Python number
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
@@ -290,7 +299,7 @@ class MultiMarginLoss(_Loss):
 
     def __init__(self, p: int = 1, margin: float = 1.0, weight: Any = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.p, self.margin = p, float(margin)
+        self.p, self.margin = p, float(margin)  # host: a Python number
         self.register_buffer("weight", _weight_buffer(weight))
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
@@ -311,7 +320,9 @@ class TripletMarginWithDistanceLoss(_Loss):
         self, *, distance_function: Any = None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"
     ) -> None:
         super().__init__(reduction)
-        self.distance_function, self.margin, self.swap = distance_function, float(margin), bool(swap)
+        self.distance_function = distance_function
+        self.margin = float(margin)  # host: a Python number
+        self.swap = bool(swap)  # host: a Python number
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         return triplet_margin_with_distance_loss(

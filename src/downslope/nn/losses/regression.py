@@ -3,13 +3,16 @@ negative log-likelihoods."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ... import ops
+from ...backend import namespace_of
 from ...errors import ArgumentError, ShapeError
 from ...tensor import Tensor, record_op
+from .._arrays import is_host
 from ._base import (
     _as_input_tensor,
     _check_reduction,
@@ -42,7 +45,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     n = diff.size or np.nan  # the mean of an empty batch is NaN (as in torch), not a ZeroDivisionError
     scale = 2.0 / n if reduction == "mean" else 2.0
     value = total / n if reduction == "mean" else total
-    return record_op(np.asarray(value, dtype=x.array.dtype), (x, t), _mse_vjp, scale)
+    return record_op(namespace_of(diff).asarray(value, dtype=x.array.dtype), (x, t), _mse_vjp, scale)
 
 
 def _mse_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
@@ -138,13 +141,13 @@ def gaussian_nll_loss(
         v = ops.unsqueeze(v, -1)
     if v.ndim != x.ndim or any(a not in (b, 1) for a, b in zip(v.shape, x.shape)):
         raise ShapeError(f"gaussian_nll_loss: var shape {v.shape} does not fit input shape {x.shape}")
-    if np.any(v.array < 0):
+    if is_host(v.array) and np.any(v.array < 0):  # a value check: on a device it would synchronise
         raise ArgumentError("gaussian_nll_loss: var has negative entries")
     floor = np.maximum(v.array, eps) - v.array  # added as a constant, so the gradient reaches var unchanged
     v = v + floor.astype(x.array.dtype)
     loss = 0.5 * (ops.log(v) + (x - y) ** 2 / v)
     if full:
-        loss = loss + 0.5 * float(np.log(2 * np.pi))
+        loss = loss + 0.5 * math.log(2 * math.pi)
     return _reduce(loss, reduction)
 
 
@@ -173,7 +176,7 @@ class HuberLoss(_Loss):
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
-        self.delta = float(delta)
+        self.delta = float(delta)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return huber_loss(input, target, self.reduction, self.delta)
@@ -187,7 +190,7 @@ class SmoothL1Loss(_Loss):
 
     def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction)
-        self.beta = float(beta)
+        self.beta = float(beta)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return smooth_l1_loss(input, target, self.reduction, self.beta)
@@ -201,7 +204,7 @@ class PoissonNLLLoss(_Loss):
 
     def __init__(self, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.log_input, self.full, self.eps = bool(log_input), bool(full), float(eps)
+        self.log_input, self.full, self.eps = bool(log_input), bool(full), float(eps)  # host: a Python number
 
     def forward(self, log_input: Tensor, target: Any) -> Tensor:
         return poisson_nll_loss(log_input, target, self.log_input, self.full, self.eps, self.reduction)
@@ -212,7 +215,7 @@ class GaussianNLLLoss(_Loss):
 
     def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.full, self.eps = bool(full), float(eps)
+        self.full, self.eps = bool(full), float(eps)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any, var: Any) -> Tensor:
         return gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)

@@ -22,8 +22,9 @@ M = TypeVar("M", bound="Module")
 def _accept_factory_kwargs(cls: type) -> None:
     """Give a layer class PyTorch's ``device=`` and ``dtype=`` constructor keywords.
 
-    Every ``torch.nn`` layer takes them (``nn.Linear(4, 2, device=device)``). Here ``device`` may
-    only name the CPU, and ``dtype`` casts the new layer's floating parameters and buffers; a class
+    Every ``torch.nn`` layer takes them (``nn.Linear(4, 2, device=device)``). The layer is built on
+    the host with the seeded generator (so its initial values are the CPU's), cast to ``dtype`` and
+    then moved to ``device`` (a device that is not available is refused up front); a class
     whose ``__init__`` already takes one of them keeps handling it. Only downslope's own layers are
     wrapped: a user's Module subclass keeps exactly the signature its author wrote.
     """
@@ -41,13 +42,17 @@ def _accept_factory_kwargs(cls: type) -> None:
     def __init__(self: Module, *args: Any, **kwargs: Any) -> None:
         device = None if takes_device else kwargs.pop("device", None)
         dtype = None if takes_dtype else kwargs.pop("dtype", None)
+        target = None
         if device is not None:
-            from ...device import check_cpu
+            from ...device import resolve
 
-            check_cpu(device, type(self).__name__)
+            target = resolve(device, type(self).__name__)
+        # Made on the host with the seeded generator (the same initial values as on the CPU), then moved.
         init(self, *args, **kwargs)
         if dtype is not None:
             self._cast(dtype, type(self).__name__)
+        if target is not None and target.type != "cpu":
+            self._move(target, type(self).__name__)
 
     __init__._factory_kwargs = True  # type: ignore[attr-defined]
     setattr(cls, "__init__", __init__)  # noqa: B010
@@ -589,7 +594,8 @@ class Module:
     def state_dict(
         self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False
     ) -> OrderedDict[str, Any]:
-        """Every parameter and persistent buffer as ``name -> numpy array`` (copies, safe to keep).
+        """Every parameter and persistent buffer as ``name -> array`` (copies, safe to keep; NumPy arrays
+        on the CPU, the device's arrays on a GPU, as PyTorch gives device tensors).
 
         PyTorch's keywords: ``keep_vars=True`` gives the Parameter and buffer Tensors themselves;
         ``destination`` is a dict to fill (and return); ``prefix`` is put before every key.

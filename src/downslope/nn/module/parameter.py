@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 
 from ... import backend
-from ...tensor import Tensor, to_array
+from ...tensor import Tensor, empty, to_array
+
+_PLACEHOLDER = np.zeros(0, np.float32)  # host: a constant, never computed with
 
 
 class Parameter(Tensor):
@@ -26,14 +28,16 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any = None, requires_grad: bool = True, dtype: Any = None) -> None:
         if data is None:
-            data = np.empty((0,), dtype=backend.get_default_dtype())
+            data = empty(0)
         if isinstance(data, Tensor) and dtype is None and backend.is_floating(data.array.dtype):
             arr = data.array  # share memory, like torch.nn.Parameter(tensor)
         else:
             arr = to_array(data, dtype)
             if not backend.is_floating(arr.dtype):
                 arr = arr.astype(backend.get_default_dtype())
-        super().__init__(arr, requires_grad=False)
+        # Tensor's constructor would copy its data (and refuses device arrays): it gets a tiny
+        # placeholder, and the parameter holds ``arr`` itself.
+        super().__init__(_PLACEHOLDER, requires_grad=False)
         self.array = arr
         if requires_grad:
             self.requires_grad_(True)
@@ -59,8 +63,8 @@ class Buffer(Tensor):
 
     def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
         if data is None:
-            data = np.empty((0,), backend.get_default_dtype())
+            data = empty(0)
         arr = data.array if isinstance(data, Tensor) else to_array(data)
-        super().__init__(arr, requires_grad=False)
+        super().__init__(None, requires_grad=False)  # the buffer holds ``arr`` itself (no copy, any device)
         self.array = arr
         self.persistent = persistent

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...devices import device_of, to_device, to_host
 from ...errors import ArgumentError, CheckpointError, StateDictError
 from ...tensor import Tensor
 
@@ -72,7 +73,8 @@ def checked_arrays(
         if key not in state_dict:
             continue
         value = state_dict[key]
-        arr = value.array if isinstance(value, Tensor) else np.asarray(value)
+        # Checked and cast on the host (a load, not a training step); copied to each target's device below.
+        arr = to_host(value.array if isinstance(value, Tensor) else value)
         if arr.dtype.kind not in "biuf":
             raise CheckpointError(
                 f"{where}: {key!r} has dtype {arr.dtype}; expected real "
@@ -105,7 +107,8 @@ def copy_into(own: Mapping[str, Tensor], arrays: Mapping[str, np.ndarray]) -> No
     """
     for key, arr in arrays.items():
         target = own[key]
-        if target.array.flags.writeable:
-            np.copyto(target.array, arr, casting="unsafe")
+        where = device_of(target.array)  # a model moved to a device loads host checkpoints onto it
+        if getattr(target.array.flags, "writeable", True):  # CuPy's arrays have no read-only flag
+            np.copyto(target.array, to_device(arr, where), casting="unsafe")
         else:
-            target.array = np.array(arr, dtype=target.array.dtype)
+            target.array = to_device(arr.astype(target.array.dtype), where)

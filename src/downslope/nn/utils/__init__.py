@@ -22,8 +22,11 @@ from typing import Any
 import numpy as np
 
 from ... import ops
+from ...backend import namespace_of
+from ...devices import device_of, to_device, to_host
 from ...errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
-from ...tensor import Tensor
+from ...tensor import Tensor, wrap_array
+from .._arrays import array_like
 from . import parametrizations as parametrizations  # PyTorch's attribute paths
 from . import parametrize as parametrize
 from . import rnn as rnn
@@ -74,35 +77,49 @@ def clip_grad_norm_(
     if not grads:
         return Tensor(0.0)
     total = _total_norm(grads, norm_type, error_if_nonfinite, "clip_grad_norm_")
-    scale_to_max_norm_(grads, float(max_norm), float(total))
+    scale_to_max_norm_(grads, max_norm, total.array)
     return total
 
 
-def global_norm(arrays: list[np.ndarray], norm_type: float = 2.0) -> float:
-    """The norm of all ``arrays`` taken together as one vector (``norm_type`` 2, inf or any p > 0).
+def global_norm(arrays: list[np.ndarray], norm_type: float = 2.0) -> Any:
+    """The norm of all ``arrays`` taken together as one vector (``norm_type`` 2, inf or any p > 0),
+    as a 0-d float64 value on the arrays' device (no host round-trip; ``float()`` it to read it).
 
     The one definition of "total gradient norm" behind ``clip_grad_norm_``, the optimizers'
     ``clip_norm=`` option and ``optim.transforms.clip_by_global_norm``. The 2-norm sums per-array dot products
     in float64, so a large float32 model does not lose precision in the sum.
+
+    Example:
+        >>> import numpy as np
+        >>> float(global_norm([np.array([3.0], np.float32), np.array([4.0], np.float32)]))
+        5.0
     """
     if not arrays:
-        return 0.0
+        return np.float64(0.0)
+    total: Any = 0.0
     if norm_type == 2.0:
-        return math.sqrt(sum(float(np.dot(a.reshape(-1), a.reshape(-1))) for a in arrays))
+        for a in arrays:
+            flat = a.reshape(-1)
+            total = total + np.dot(flat, flat).astype(np.float64)
+        return np.sqrt(total)
     if math.isinf(norm_type):
-        return max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
-    per_array = [float(np.linalg.norm(a.reshape(-1), ord=norm_type)) for a in arrays]
-    return float(np.linalg.norm(np.asarray(per_array), ord=norm_type))
+        for a in arrays:
+            if a.size:
+                total = np.maximum(total, np.abs(a).max().astype(np.float64))
+        return total if not isinstance(total, float) else np.float64(total)
+    for a in arrays:
+        total = total + (np.abs(a.astype(np.float64)) ** norm_type).sum()
+    return total ** (1.0 / norm_type)
 
 
-def scale_to_max_norm_(arrays: list[np.ndarray], max_norm: float, total: float) -> None:
+def scale_to_max_norm_(arrays: list[np.ndarray], max_norm: float, total: Any) -> None:
     """Multiply ``arrays`` in place by PyTorch's clipping coefficient ``max_norm / (total + 1e-6)``
-    when it is below 1 (``total`` is their norm, from :func:`global_norm`)."""
-    coef = max_norm / (total + 1e-6)
-    if coef < 1.0:
-        with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in PyTorch
-            for a in arrays:
-                a *= coef
+    clamped at 1, as PyTorch does (``total`` is their norm, from :func:`global_norm`: a number or a
+    0-d array on their device, so no value goes to the host)."""
+    coef = np.minimum(max_norm / (total + 1e-6), 1.0)
+    with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in PyTorch
+        for a in arrays:
+            a *= coef.astype(a.dtype)
 
 
 def _total_norm(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool, where: str) -> Tensor:
@@ -112,12 +129,14 @@ def _total_norm(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: 
         raise ArgumentError(f"{where}: expected norm_type > 0 or inf, got {norm_type!r}")
     dtype = arrays[0].dtype
     total = global_norm(arrays, norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise StateError(
-            f"{where}: the total norm of order {norm_type} of the gradients is {total}, so they cannot be "
-            "clipped; set error_if_nonfinite=False to clip anyway (the result will be NaN)"
-        )
-    return Tensor(np.asarray(total, dtype=dtype), dtype=dtype)
+    if error_if_nonfinite:
+        value = float(to_host(total))  # host: the caller asked for the check (PyTorch synchronises here too)
+        if not math.isfinite(value):
+            raise StateError(
+                f"{where}: the total norm of order {norm_type} of the gradients is {value}, so they cannot be "
+                "clipped; set error_if_nonfinite=False to clip anyway (the result will be NaN)"
+            )
+    return wrap_array(namespace_of(arrays[0]).asarray(total, dtype=dtype))  # a 0-d tensor on the arrays' device
 
 
 def get_total_norm(
@@ -147,7 +166,8 @@ def clip_grads_with_norm_(
     half of :func:`clip_grad_norm_`, with a total norm computed elsewhere)."""
     if not _number(max_norm) or max_norm < 0:
         raise ArgumentError(f"clip_grads_with_norm_: expected max_norm >= 0, got {max_norm!r}")
-    scale_to_max_norm_(_grads(parameters, "clip_grads_with_norm_"), float(max_norm), float(total_norm))
+    total = total_norm.array if isinstance(total_norm, Tensor) else total_norm
+    scale_to_max_norm_(_grads(parameters, "clip_grads_with_norm_"), max_norm, total)
 
 
 def clip_grad_norm(
@@ -182,9 +202,7 @@ def fuse_conv_bn_weights(
     shape[1 if transpose else 0] = -1
     fused_w = (w * scale.reshape(shape)).astype(w.dtype)
     fused_b = ((b - rm) * scale + beta).astype(w.dtype)
-    return Parameter(fused_w, conv_w.requires_grad, dtype=w.dtype), Parameter(
-        fused_b, conv_w.requires_grad, dtype=w.dtype
-    )
+    return Parameter(wrap_array(fused_w), conv_w.requires_grad), Parameter(wrap_array(fused_b), conv_w.requires_grad)
 
 
 def fuse_linear_bn_weights(
@@ -288,11 +306,16 @@ def vector_to_parameters(vec: Tensor, parameters: Tensor | Iterable[Tensor]) -> 
     for p in params:
         n = p.numel()
         # Written into the existing storage, so an optimizer's flat buffer that views it sees the change.
-        p.array[...] = vec.array[offset : offset + n].reshape(p.shape)
+        p.array[...] = to_device(vec.array[offset : offset + n].reshape(p.shape), device_of(p.array))
         offset += n
 
 
 # ---------------------------------------------------------------------- weight normalization
+def _copy(a: Any) -> Tensor:
+    """A tensor holding a copy of ``a`` on its device (a NumPy scalar becomes a 0-d array)."""
+    return wrap_array(namespace_of(a).array(a))
+
+
 def _norm_except_dim(v: Tensor, dim: int | None) -> Tensor:
     """The 2-norm of ``v`` over every dim but ``dim``, keeping dims (over all of them for None)."""
     if dim is None:
@@ -321,8 +344,8 @@ def weight_norm(module: Any, name: str = "weight", dim: int | None = 0) -> Any:
     if name in getattr(module, "_weight_norm", {}):
         raise ArgumentError(f"weight_norm: {name!r} of {type(module).__name__} is already weight-normalized")
     delattr(module, name)
-    g = Parameter(_norm_except_dim(weight.detach(), dim).array.copy(), dtype=weight.dtype)
-    v = Parameter(weight.array.copy(), dtype=weight.dtype)
+    g = Parameter(_copy(_norm_except_dim(weight.detach(), dim).array))
+    v = Parameter(_copy(weight.array))
     module.register_parameter(name + "_g", g)
     module.register_parameter(name + "_v", v)
 
@@ -355,13 +378,13 @@ def remove_weight_norm(module: Any, name: str = "weight") -> Any:
     delattr(module, name + "_g")
     delattr(module, name + "_v")
     module.__dict__.pop(name, None)
-    module.register_parameter(name, Parameter(value, dtype=value.dtype))
+    module.register_parameter(name, Parameter(_copy(value)))
     return module
 
 
 # ---------------------------------------------------------------------- spectral normalization
 def _normalize(a: np.ndarray, eps: float) -> np.ndarray:
-    return a / max(float(np.linalg.norm(a)), eps)
+    return a / np.maximum(np.linalg.norm(a), eps)  # on the array's device: no host round-trip
 
 
 def spectral_norm(
@@ -392,12 +415,13 @@ def spectral_norm(
     height = weight.shape[dim]
     width = weight.numel() // height
     rng = backend.rng()
-    u = _normalize(rng.standard_normal(height).astype(weight.dtype), eps)
-    v = _normalize(rng.standard_normal(width).astype(weight.dtype), eps)
+    # Drawn by the host generator (the same start on every device), then placed on the weight's device.
+    u = _normalize(array_like(rng.standard_normal(height).astype(weight.dtype), weight.array), eps)
+    v = _normalize(array_like(rng.standard_normal(width).astype(weight.dtype), weight.array), eps)
     delattr(module, name)
-    module.register_parameter(name + "_orig", Parameter(weight.array, dtype=weight.dtype))
-    module.register_buffer(name + "_u", Tensor(u))
-    module.register_buffer(name + "_v", Tensor(v))
+    module.register_parameter(name + "_orig", Parameter(_copy(weight.array)))
+    module.register_buffer(name + "_u", wrap_array(u))
+    module.register_buffer(name + "_v", wrap_array(v))
 
     def recompute(mod: Any, args: Any) -> None:
         w = mod._parameters[name + "_orig"]
@@ -408,7 +432,7 @@ def spectral_norm(
                 v_buf.array[...] = _normalize(matrix.T @ u_buf.array, eps)
                 u_buf.array[...] = _normalize(matrix @ v_buf.array, eps)
         w_mat = ops.reshape(ops.permute(w, order), (height, -1))
-        sigma = ops.sum(ops.matmul(w_mat, Tensor(v_buf.array.copy())) * Tensor(u_buf.array.copy()))
+        sigma = ops.sum(ops.matmul(w_mat, wrap_array(v_buf.array.copy())) * wrap_array(u_buf.array.copy()))
         object.__setattr__(mod, name, w / sigma)
 
     recompute(module, ())
@@ -429,5 +453,5 @@ def remove_spectral_norm(module: Any, name: str = "weight") -> Any:
     delattr(module, name + "_orig")
     delattr(module, name + "_u")
     delattr(module, name + "_v")
-    module.register_parameter(name, Parameter(value, dtype=value.dtype))
+    module.register_parameter(name, Parameter(_copy(value)))
     return module

@@ -20,14 +20,21 @@ from typing import Any
 import numpy as np
 
 from ... import backend, ops
+from ...backend import namespace_of
 from ...errors import ArgumentError
-from ...tensor import Tensor
+from ...tensor import Tensor, wrap_array
+from .._arrays import array_like
 
 __all__ = ["weight_norm", "spectral_norm"]
 
 
 def _normalize(a: np.ndarray, eps: float) -> np.ndarray:
-    return a / max(float(np.linalg.norm(a)), eps)
+    return a / np.maximum(np.linalg.norm(a), eps)  # on the array's device: no host round-trip
+
+
+def _copy(a: Any) -> Tensor:
+    """A tensor holding a copy of ``a`` on its device (a NumPy scalar becomes a 0-d array)."""
+    return wrap_array(namespace_of(a).array(a))
 
 
 def _norm_except_dim(v: Tensor, dim: int | None) -> Tensor:
@@ -65,8 +72,8 @@ def weight_norm(module: Any, name: str = "weight", dim: int | None = 0) -> Any:
     if weight is None:
         raise ArgumentError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
     holder = Module()
-    holder.original0 = Parameter(_norm_except_dim(weight.detach(), dim).array.copy(), dtype=weight.dtype)
-    holder.original1 = Parameter(weight.array.copy(), dtype=weight.dtype)
+    holder.original0 = Parameter(_copy(_norm_except_dim(weight.detach(), dim).array))
+    holder.original1 = Parameter(_copy(weight.array))
 
     def compute(h: Any) -> Tensor:
         return h.original0 * (h.original1 / _norm_except_dim(h.original1, dim))
@@ -89,17 +96,18 @@ def spectral_norm(
     order = (dim, *[d for d in range(weight.ndim) if d != dim])
     height = weight.shape[dim]
     holder = Module()
-    holder.original = Parameter(weight.array, dtype=weight.dtype)
+    holder.original = Parameter(_copy(weight.array))
     state = Module()
     matrix = weight.array.transpose(order).reshape(height, -1)
     rng = backend.rng()
-    u = _normalize(rng.standard_normal(matrix.shape[0]).astype(weight.dtype), eps)
-    v = _normalize(rng.standard_normal(matrix.shape[1]).astype(weight.dtype), eps)
+    # Drawn by the host generator (the same start on every device), then placed on the weight's device.
+    u = _normalize(array_like(rng.standard_normal(matrix.shape[0]).astype(weight.dtype), matrix), eps)
+    v = _normalize(array_like(rng.standard_normal(matrix.shape[1]).astype(weight.dtype), matrix), eps)
     for _ in range(15):
         u = _normalize(matrix @ v, eps)
         v = _normalize(matrix.T @ u, eps)
-    state.register_buffer("_u", Tensor(u.astype(weight.dtype)))
-    state.register_buffer("_v", Tensor(v.astype(weight.dtype)))
+    state.register_buffer("_u", wrap_array(u.astype(weight.dtype)))
+    state.register_buffer("_v", wrap_array(v.astype(weight.dtype)))
     holder.add_module("0", state)
 
     def compute(h: Any) -> Tensor:
@@ -111,7 +119,7 @@ def spectral_norm(
                 buffers._u.array[...] = _normalize(mat @ buffers._v.array, eps)
                 buffers._v.array[...] = _normalize(mat.T @ buffers._u.array, eps)
         w_mat = ops.reshape(ops.permute(w, order), (height, -1))
-        sigma = ops.sum(ops.matmul(w_mat, Tensor(buffers._v.array.copy())) * Tensor(buffers._u.array.copy()))
+        sigma = ops.sum(ops.matmul(w_mat, wrap_array(buffers._v.array.copy())) * wrap_array(buffers._u.array.copy()))
         return w / sigma
 
     return _register(module, name, holder, compute)

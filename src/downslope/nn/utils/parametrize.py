@@ -21,7 +21,7 @@ __all__ = ["is_parametrized", "remove_parametrizations"]
 
 def is_parametrized(module: Any, tensor_name: str | None = None) -> bool:
     hooks = module.__dict__.get("_parametrization_hooks", {})
-    return bool(hooks) if tensor_name is None else tensor_name in hooks
+    return len(hooks) > 0 if tensor_name is None else tensor_name in hooks
 
 
 def remove_parametrizations(module: Any, tensor_name: str, leave_parametrized: bool = True) -> Any:

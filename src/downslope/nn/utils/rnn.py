@@ -26,8 +26,10 @@ from typing import Any
 import numpy as np
 
 from ... import ops
+from ...devices import to_host
 from ...errors import ArgumentError, ArgumentTypeError, ShapeError
 from ...tensor import Tensor
+from .._arrays import array_like, as_array
 
 __all__ = ["PackedSequence", "pad_sequence", "pack_padded_sequence", "pad_packed_sequence", "pack_sequence",
            "unpad_sequence", "unpack_sequence"]  # fmt: skip
@@ -37,19 +39,20 @@ class PackedSequence:
     """Sequences of different lengths: ``padded`` (L, N, *) time-major and ``lengths`` (N,) in batch order.
 
     ``sorted_indices``/``unsorted_indices`` are None (the batch keeps its order); ``data`` and
-    ``batch_sizes`` are PyTorch's packed layout (longest sequences first).
+    ``batch_sizes`` are PyTorch's packed layout (longest sequences first). The lengths live on the
+    host, as in PyTorch (they decide how many steps run); the padded values stay on their device.
     """
 
     def __init__(self, padded: Tensor, lengths: np.ndarray) -> None:
         self.padded = padded
-        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.lengths = to_host(lengths).astype(np.int64)
         self.sorted_indices = None
         self.unsorted_indices = None
 
     @property
     def batch_sizes(self) -> Tensor:
         """How many sequences are still running at each time step."""
-        steps = np.arange(self.padded.shape[0])
+        steps = np.arange(self.padded.shape[0])  # host: with the host lengths (a CPU tensor, as in PyTorch)
         return Tensor((self.lengths[None, :] > steps[:, None]).sum(axis=1).astype(np.int64))
 
     @property
@@ -60,26 +63,29 @@ class PackedSequence:
         for t in range(self.padded.shape[0]):
             running = order[self.lengths[order] > t]
             times += [t] * len(running)
-            rows += running.tolist()
-        return self.padded[np.asarray(times, dtype=np.int64), np.asarray(rows, dtype=np.int64)]
+            rows += running.tolist()  # host: the lengths are host data
+        index = np.array([times, rows], dtype=np.int64).reshape(2, -1)  # host: from the host lengths
+        index = array_like(index, self.padded.array)  # moved to the values' device once
+        return self.padded[index[0], index[1]]
 
     def step_mask(self, dtype: Any) -> np.ndarray:
-        """(L, N, 1) with 1 where a sequence has an element at that step."""
-        steps = np.arange(self.padded.shape[0])
-        return (steps[:, None] < self.lengths[None, :]).astype(dtype)[..., None]
+        """(L, N, 1) with 1 where a sequence has an element at that step, on the padded values' device."""
+        steps = np.arange(self.padded.shape[0])  # host: with the host lengths, then moved once
+        return array_like((steps[:, None] < self.lengths[None, :]).astype(dtype)[..., None], self.padded.array)
 
     def __iter__(self) -> Any:
         # PyTorch's PackedSequence is a namedtuple (data, batch_sizes, sorted_indices, unsorted_indices).
         return iter((self.data, self.batch_sizes, self.sorted_indices, self.unsorted_indices))
 
     def __repr__(self) -> str:
-        return f"PackedSequence(lengths={self.lengths.tolist()}, padded shape {self.padded.shape})"
+        return f"PackedSequence(lengths={self.lengths.tolist()}, padded shape {self.padded.shape})"  # host: lengths
 
 
 def _lengths(lengths: Any, batch: int) -> np.ndarray:
-    arr = np.asarray(lengths.array if isinstance(lengths, Tensor) else lengths)
+    arr = to_host(as_array(lengths))  # host: lengths are host data (a CPU tensor in PyTorch)
     if arr.ndim != 1 or arr.shape[0] != batch or arr.dtype.kind not in "iuf":
-        raise ShapeError(f"pack_padded_sequence: expected {batch} lengths (one per sequence), got {arr.tolist()}")
+        shown = arr.tolist()  # host: read on the host above
+        raise ShapeError(f"pack_padded_sequence: expected {batch} lengths (one per sequence), got {shown}")
     return arr.astype(np.int64)
 
 
@@ -120,10 +126,12 @@ def pack_padded_sequence(
     x = ops.transpose(input, 0, 1) if batch_first else input
     n = _lengths(lengths, x.shape[1])
     if n.size and (n.min() < 1 or n.max() > x.shape[0]):
-        raise ArgumentError(f"pack_padded_sequence: lengths must lie in [1, {x.shape[0]}], got {n.tolist()}")
+        shown = n.tolist()  # host: host lengths
+        raise ArgumentError(f"pack_padded_sequence: lengths must lie in [1, {x.shape[0]}], got {shown}")
     if enforce_sorted and np.any(np.diff(n) > 0):
+        shown = n.tolist()  # host: host lengths
         raise ArgumentError(
-            f"pack_padded_sequence: lengths {n.tolist()} are not sorted in decreasing order; sort the batch "
+            f"pack_padded_sequence: lengths {shown} are not sorted in decreasing order; sort the batch "
             "or pass enforce_sorted=False"
         )
     return PackedSequence(x, n)
@@ -164,7 +172,7 @@ def unpack_sequence(packed_sequences: PackedSequence) -> list[Tensor]:
         [(3, 2), (1, 2)]
     """
     padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
-    return [padded[i, : int(n)] for i, n in enumerate(lengths.tolist())]
+    return [padded[i, : int(n)] for i, n in enumerate(lengths.tolist())]  # host: the lengths are a host tensor
 
 
 def unpad_sequence(padded_sequences: Tensor, lengths: Any, batch_first: bool = False) -> list[Tensor]:
