@@ -117,7 +117,7 @@ def test_unbatched_input_matches_torch(assert_close, kind):
 
 def test_dropout_between_layers_only_in_training_and_seeded():
     lstm = R.LSTM(3, 8, num_layers=2, dropout=0.5)
-    x = ds.randn(5, 2, 3)
+    x = ds.tensor(np.random.default_rng(5).standard_normal((5, 2, 3)))
     ds.manual_seed(1)
     a = lstm(x)[0].numpy()
     ds.manual_seed(1)
@@ -266,3 +266,49 @@ def test_repr_reads_like_torch():
     assert repr(R.LSTM(10, 20, num_layers=2, batch_first=True)).startswith(
         "LSTM(10, 20, num_layers=2, batch_first=True)"
     )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: R.LSTM(3, 4, num_layers=2, bidirectional=True),
+        lambda: R.GRU(3, 4, num_layers=2, bidirectional=True),
+        lambda: R.RNN(3, 4, nonlinearity="relu"),
+        lambda: R.LSTMCell(3, 4),
+        lambda: R.GRUCell(3, 4),
+        lambda: R.RNNCell(3, 4),
+    ],
+)
+def test_layers_on_the_strict_device_give_the_cpu_values(make):
+    """The strict stand-in refuses every host array and host conversion (like CuPy): a layer on it
+    runs forward and backward in its data's namespace, with the CPU's values (it wraps NumPy)."""
+    ds.manual_seed(0)
+    layer = make()
+    cell = isinstance(layer, R.RNNCellBase)
+    x = np.random.default_rng(6).standard_normal((2, 3) if cell else (5, 2, 3)).astype(np.float32)
+    results = []
+    for device in ("cpu", "strict"):
+        layer.to(device)
+        for p in layer.parameters():
+            p.grad = None
+        xd = ds.tensor(x, device=device, requires_grad=True)
+        out = layer.forward(xd)  # forward itself: a test plugin may wrap Module.__call__ to move layers
+        total = sum((t.sum() for t in _flat(out)), ds.tensor(0.0, device=device))
+        total.backward()
+        got = [t.detach() for t in _flat(out)] + [xd.grad] + [p.grad for p in layer.parameters()]
+        assert all(str(t.device) == device for t in got)
+        results.append([t.cpu().numpy() for t in got])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def _flat(out):
+    return [t for part in (out if isinstance(out, tuple) else (out,)) for t in _as_tuple(part)]
+
+
+@pytest.mark.parametrize("make", [lambda: R.GRU(3, 4), lambda: R.LSTMCell(3, 4)])
+def test_input_on_another_device_than_the_layer_is_a_clear_error(make):
+    layer = make().to("strict")
+    x = ds.randn(5, 2, 3) if isinstance(layer, R.RNNBase) else ds.randn(2, 3)
+    with pytest.raises(ds.errors.DeviceError, match="two devices, strict and cpu"):
+        layer(x.cpu())
