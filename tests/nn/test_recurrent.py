@@ -307,8 +307,13 @@ def _flat(out):
 
 
 @pytest.mark.parametrize("make", [lambda: R.GRU(3, 4), lambda: R.LSTMCell(3, 4)])
-def test_input_on_another_device_than_the_layer_is_a_clear_error(make):
+def test_input_or_state_on_another_device_than_the_layer_is_a_clear_error(make):
     layer = make().to("strict")
-    x = ds.randn(5, 2, 3) if isinstance(layer, R.RNNBase) else ds.randn(2, 3)
-    with pytest.raises(ds.errors.DeviceError, match="two devices, strict and cpu"):
+    sequence = isinstance(layer, R.RNNBase)
+    x = ds.randn(5, 2, 3) if sequence else ds.randn(2, 3)
+    with pytest.raises(ds.errors.DeviceError, match="two devices, strict and cpu.*the input on cpu"):
         layer(x.cpu())
+    h = ds.zeros(1, 2, 4) if sequence else ds.zeros(2, 4)
+    state = h.cpu() if sequence else (h.to("strict"), h.cpu())  # the LSTMCell's c on the host
+    with pytest.raises(ds.errors.DeviceError, match="two devices, strict and cpu"):
+        layer(x.to("strict"), state)

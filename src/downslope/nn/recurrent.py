@@ -102,14 +102,14 @@ def _check_size(value: Any, what: str, owner: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _check_device(x: Tensor, weight: Tensor, name: str) -> None:
-    """Refuse an input on another device than the layer's parameters, before the fused kernels meet it
-    (CuPy's own error there would not name the devices)."""
-    if type(x.array) is not type(weight.array):
+def _check_device(t: Tensor, weight: Tensor, name: str, what: str = "the input") -> None:
+    """Refuse an input or state on another device than the layer's parameters, before the fused
+    kernels meet it (CuPy's own error there would not name the devices)."""
+    if type(t.array) is not type(weight.array):
+        here, there = device_of(weight.array), device_of(t.array)
         raise DeviceError(
-            f"Expected all tensors to be on the same device, but found at least two devices, "
-            f"{device_of(weight.array)} and {device_of(x.array)}! ({name}: the parameters are on "
-            f"{device_of(weight.array)}, the input on {device_of(x.array)}; move one with .to(device))"
+            f"Expected all tensors to be on the same device, but found at least two devices, {here} and {there}! "
+            f"({name}: the parameters are on {here}, {what} on {there}; move one with .to(device))"
         )
 
 
@@ -213,6 +213,7 @@ class RNNBase(Module):
                 f"{name}: expected {label} of shape {expected} (num_layers * num_directions, batch, hidden_size), "
                 f"got {t.shape}"
             )
+        _check_device(t, self._weights(0, 0)[0], name, label)
         return t
 
     def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:
@@ -483,6 +484,7 @@ class RNNCellBase(Module):
             want = expected[1:] if unbatched else expected
             if t.shape != want:
                 raise ArgumentError(f"{name}: expected a hidden state of shape {want}, got {t.shape}")
+            _check_device(t, self.weight_ih, name, "the hidden state")
             checked.append(ops.unsqueeze(t, 0) if unbatched else t)
         return x, (tuple(checked) if self.mode == "LSTM" else checked[0]), unbatched
 
