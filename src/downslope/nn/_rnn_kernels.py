@@ -26,7 +26,13 @@ order, which is reversed time for the backward direction of a bidirectional laye
 ``packed[0] = h0``, ``packed[1:L+1] = h_1..h_L`` and, for the LSTM, ``packed[L+1] = c_L``. The
 layer reads the output sequence, ``h_n`` and ``c_n`` from it by slicing.
 
-The gradient rule is NumPy code (not recorded), so double backward (``create_graph=True``)
+One code path for every device: the arrays are made in the input's namespace (``namespace_of``:
+NumPy on the host, CuPy on a GPU, the strict stand-in in tests), the NumPy calls with ``out=``
+(``np.matmul``, ``np.tanh``, ``np.copyto``...) dispatch to that namespace, and the scratch buffers
+come from ``_workspace`` (its host pool for NumPy arrays, a fresh array of the namespace otherwise).
+Nothing is read back to the host.
+
+The gradient rule is plain array code (not recorded), so double backward (``create_graph=True``)
 through a recurrent layer raises a clear error; the ``*Cell`` layers support it (their fused rule
 is rewritten with differentiable ops under ``create_graph``).
 
