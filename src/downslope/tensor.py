@@ -592,8 +592,11 @@ class Tensor:
         """Copy ``src`` (broadcast to this shape, cast to this dtype) into this tensor, in place."""
         if not _records(self, src):
             _check_writable(self, "copy_")
+            data = _data_of(src)
+            if type(data) is not type(self.array) and _devices.is_array(data):
+                data = _devices.like(data, self.array)  # copy_ copies across devices, as in torch
             try:
-                np.copyto(self.array, _data_of(src), casting="unsafe")
+                np.copyto(self.array, data, casting="unsafe")
             except ValueError:
                 raise ShapeError(
                     f"copy_: the source of shape {np.shape(_data_of(src))} does not broadcast to {self.shape}"
@@ -2050,11 +2053,10 @@ def normal(
     if dtype is None and isinstance(mean, Tensor):
         dtype = mean.array.dtype
     z = backend.rng().standard_normal(shape, dtype=np.float64)
-    # host: drawn on the host (the same numbers on every device), then placed by _made
-    arr = (z * np.asarray(_data_of(std), np.float64) + np.asarray(_data_of(mean), np.float64)).astype(  # host: draws
-        _random_dtype(dtype, "normal")
-    )
-    return _made(arr, requires_grad, device, "normal()")
+    # Drawn on the host (the same numbers on every device), then placed on mean's device or the one asked for.
+    std_h, mean_h = (_devices.to_host(_data_of(v)).astype(np.float64) for v in (std, mean))
+    arr = (z * std_h + mean_h).astype(_random_dtype(dtype, "normal"))
+    return _made(arr, requires_grad, _like_device(mean, device), "normal()")
 
 
 @_torch_options

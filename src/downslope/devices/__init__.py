@@ -56,7 +56,12 @@ def device_of(array: Any) -> device:
 
 def is_array(value: Any) -> bool:
     """Whether ``value`` is an array of any device (NumPy, CuPy or the stand-in), not a scalar."""
-    return isinstance(value, (np.ndarray, StrictArray)) or type(value).__module__.startswith("cupy")
+    t = type(value)
+    if t is np.ndarray or t is StrictArray:  # the common cases first: this runs on every index and operand
+        return True
+    if t is int or t is float or t is slice:
+        return False
+    return isinstance(value, (np.ndarray, StrictArray)) or t.__module__.startswith("cupy")
 
 
 def to_host(array: Any) -> np.ndarray:

@@ -54,6 +54,9 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
     items = index if isinstance(index, tuple) else (index,)
     out: list[Any] = []
     for item in items:
+        if type(item) is slice or type(item) is int or item is None or item is Ellipsis:  # basic: the common case
+            out.append(item)
+            continue
         if isinstance(item, Tensor):
             item = item.array
         elif isinstance(item, list):
@@ -73,8 +76,10 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
 
 
 def _is_advanced(index: Any) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    return _builtin_any(is_array(i) for i in items)
+    for i in index if isinstance(index, tuple) else (index,):
+        if type(i) is not slice and type(i) is not int and is_array(i):
+            return True
+    return False
 
 
 def getitem(x: Any, index: Any) -> Tensor:

@@ -11,11 +11,11 @@ import numpy as np
 
 from .. import backend
 from ..backend import as_array
-from ..devices import like
+from ..devices import is_array, like
 from ..errors import ArgumentError
 from ..graph import _sigmoid_array
 from ..tensor import Tensor, record_op, wrap_array
-from .operands import _check_broadcast, _index_array, _lift, _lift_float, _pair
+from .operands import _check_broadcast, _host_scalar, _index_array, _lift, _lift_float, _pair
 
 
 def clone(x: Any) -> Tensor:
@@ -206,17 +206,22 @@ clamp = clip
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Pick from ``a`` where ``condition`` is true, else from ``b`` (all broadcast together)."""
-    cond = _index_array(condition)
+    cond = condition.array if isinstance(condition, Tensor) else _index_array(condition)
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)
     a, b = _pair(a, b)
-    if type(cond) is not type(a.array) or type(cond) is not type(b.array):
-        cond = like(cond, b.array if type(a.array) is np.ndarray else a.array)  # the mask joins its data's device
     try:
         out = np.where(cond, a.array, b.array)
     except ValueError:
         _check_broadcast("where", cond, a.array, b.array)
         raise
+    except TypeError:  # host data meeting device data, which CuPy refuses: a host mask joins the data's
+        # device, 0-d host values go as NumPy scalars (what CuPy's kernels take)
+        device_array = next((v for v in (cond, a.array, b.array) if type(v) is not np.ndarray and is_array(v)), None)
+        if device_array is None:
+            raise
+        cond = like(cond, device_array) if cond.ndim else _host_scalar(cond)
+        out = np.where(cond, _host_scalar(a.array), _host_scalar(b.array))
     return record_op(out, (a, b), _where_vjp, cond)
 
 
