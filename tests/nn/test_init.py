@@ -165,3 +165,17 @@ def test_deprecated_names_without_underscore_warn_and_fill_in_place() -> None:
     with pytest.warns(FutureWarning):
         init.constant(w, 0.5)
     np.testing.assert_array_equal(w.numpy(), np.full((3, 4), 0.5, np.float32))
+
+
+def test_initializers_fill_a_device_tensor_with_the_cpus_draws() -> None:
+    from downslope.devices import device_of, to_host
+
+    for fill in (init.kaiming_uniform_, init.orthogonal_, init.xavier_normal_, init.eye_):
+        ds.manual_seed(3)
+        cpu = fill(ds.zeros(4, 3))
+        ds.manual_seed(3)
+        dev = ds.zeros(4, 3).to("strict")
+        array = dev.array
+        assert fill(dev) is dev and dev.array is array  # written in place, on its device
+        assert str(device_of(dev.array)) == "strict"
+        np.testing.assert_array_equal(to_host(dev.array), cpu.numpy())

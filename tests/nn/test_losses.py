@@ -607,3 +607,25 @@ def test_adaptive_log_softmax_matches_torch() -> None:
     assert ours.predict(ds.tensor(x)).tolist() == theirs.predict(torch.tensor(x)).tolist()
     with pytest.raises(ValueError, match="cutoffs"):
         nn.AdaptiveLogSoftmaxWithLoss(8, 10, cutoffs=[7, 4])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"reduction": "sum"}, {"label_smoothing": 0.1}, {"weight": [1.0, 2.0, 0.5]}, {"ignore_index": 1},
+     {"reduction": "none", "weight": [1.0, 2.0, 0.5], "label_smoothing": 0.2}],
+)  # fmt: skip
+def test_cross_entropy_on_a_device_gives_the_cpus_values_and_gradients(kwargs: Any) -> None:
+    # On a device the targets are not read on the host: every target is masked (no fast path), the
+    # class weights (a host list here) join the logits' device, and the mean stays a 0-d array.
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((5, 3)).astype(np.float32)
+    target = np.array([0, 2, 1, -100 if "ignore_index" not in kwargs else 2, 1])  # -100: ignored by default
+    out = {}
+    for device in ("cpu", "strict"):
+        x = ds.tensor(logits, device=device, requires_grad=True)
+        loss = F.cross_entropy(x, ds.tensor(target, device=device), **kwargs)
+        assert str(loss.device) == device
+        loss.sum().backward()
+        out[device] = (loss.cpu().numpy(), x.grad.cpu().numpy())  # type: ignore[union-attr]
+    np.testing.assert_allclose(out["strict"][0], out["cpu"][0], rtol=1e-6)
+    np.testing.assert_allclose(out["strict"][1], out["cpu"][1], rtol=1e-6, atol=1e-7)

@@ -594,3 +594,43 @@ def test_backward_hooks_see_and_replace_gradients_like_torch() -> None:
         np.testing.assert_allclose(go, tgo, rtol=1e-5)
         if gi is not None:
             np.testing.assert_allclose(gi, tgi, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda **kw: nn.Linear(3, 2, **kw), lambda **kw: nn.BatchNorm1d(3, **kw), lambda **kw: nn.LayerNorm(3, **kw),
+     lambda **kw: nn.Embedding(4, 2, **kw), lambda **kw: nn.MultiheadAttention(4, 2, **kw)],
+)  # fmt: skip
+def test_layers_made_on_a_device_start_from_the_cpus_values(make: Any) -> None:
+    from downslope.devices import device_of, to_host
+
+    ds.manual_seed(0)
+    cpu = make()
+    ds.manual_seed(0)
+    dev = make(device="strict")
+    assert list(dev.state_dict()) == list(cpu.state_dict())
+    for key, value in dev.state_dict().items():
+        assert str(device_of(value)) == "strict", key
+        np.testing.assert_array_equal(to_host(value), cpu.state_dict()[key], err_msg=key)
+
+
+def test_load_state_dict_writes_onto_the_models_device_in_place() -> None:
+    from downslope.devices import device_of, to_host
+
+    def make() -> nn.Module:
+        return nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+
+    source = make()
+    source[1].running_mean.array[...] = [0.5, -1.0]
+    moved = make().to("strict")
+    weight = moved[0].weight
+    moved.load_state_dict(source.state_dict())
+    assert moved[0].weight is weight  # the same Parameter: an optimizer holding it sees the values
+    for key, value in moved.state_dict().items():
+        assert str(device_of(value)) == "strict", key
+        np.testing.assert_array_equal(to_host(value), source.state_dict()[key], err_msg=key)
+    back = make()
+    back.load_state_dict(moved.state_dict())  # device arrays load into a model on the host
+    for key, value in back.state_dict().items():
+        assert type(value) is np.ndarray
+        np.testing.assert_array_equal(value, source.state_dict()[key], err_msg=key)

@@ -395,3 +395,9 @@ def test_arrays_instead_of_tensors_are_refused_with_a_message():
     ):
         with pytest.raises(ArgumentTypeError, match="must be a Tensor"):
             module(*args)
+
+
+def test_square_subsequent_mask_takes_a_device():
+    mask = nn.Transformer.generate_square_subsequent_mask(3, device="strict", dtype=ds.float64)
+    assert str(mask.device) == "strict" and mask.dtype == np.float64
+    np.testing.assert_array_equal(mask.cpu().numpy(), nn.Transformer.generate_square_subsequent_mask(3).numpy())

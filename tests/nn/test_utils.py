@@ -293,3 +293,19 @@ def test_functional_call_matches_torch_for_a_maml_inner_step() -> None:
     assert isinstance(ours[0].weight, ds.nn.Parameter)  # the module is unchanged afterwards
     with pytest.raises(ValueError, match="no parameters or buffers"):
         functional_call(ours, {"0.wieght": ds.zeros(4, 3)}, (ds.tensor(x),))
+
+
+def test_clip_grad_norm_on_a_device_returns_a_device_norm_with_the_cpus_values():
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in [(3, 4), (4,), (2, 2)]]
+    for norm_type in (2.0, math.inf, 1.0):
+        on = {}
+        for device in ("cpu", "strict"):
+            params = [ds.tensor(a, device=device, requires_grad=True) for a in arrays]
+            sum((p * p * 3.0).sum() for p in params).backward()
+            total = clip_grad_norm_(params, 0.5, norm_type=norm_type)
+            assert str(total.device) == device and total.shape == ()
+            on[device] = (total.cpu().numpy(), [p.grad.cpu().numpy() for p in params])
+        np.testing.assert_allclose(on["strict"][0], on["cpu"][0], rtol=1e-6)
+        for got, want in zip(on["strict"][1], on["cpu"][1]):
+            np.testing.assert_allclose(got, want, rtol=1e-6)

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..backend import namespace_of
+from ..devices import to_host
 from ..errors import ArgumentError, ArgumentTypeError
 from ..functional import elu as _elu
 from ..functional import gelu as _gelu
@@ -593,7 +594,8 @@ def rrelu(
 def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
     """Integer class indices of any shape -> int64 one-hot tensor with a new last dim.
 
-    ``num_classes=-1`` uses ``max(indices) + 1``.
+    ``num_classes=-1`` uses ``max(indices) + 1`` (on a GPU that reads the maximum back to the host).
+    Indices are range-checked on the host only: on a device an out-of-range index gives a row of zeros.
 
     Example:
         >>> import downslope as ds
@@ -607,7 +609,7 @@ def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
         raise ArgumentTypeError(f"one_hot: expected integer class indices, got dtype {idx.dtype}")
     if num_classes == -1:
         # The output's size depends on the values: a device waits here (so does PyTorch's).
-        n = int(idx.max()) + 1 if idx.size else 0  # host: the number of classes sizes the output
+        n = int(to_host(idx.max())) + 1 if idx.size else 0  # host: the number of classes sizes the output
     else:
         n = int(num_classes)
     if is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= n):  # value checks: host arrays only

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..devices import device_of, to_device
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
 
@@ -100,10 +101,15 @@ def _check(tensor: Any, fn: str) -> Tensor:
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     # Written into the existing array, so the Parameter object an optimizer holds stays the same.
-    if tensor.array.flags.writeable:
-        tensor.array[...] = values
+    # The values are drawn on the host (seeded runs start alike on every device); a device tensor
+    # gets them cast and copied over once.
+    arr = tensor.array
+    if type(arr) is not np.ndarray:
+        values = to_device(np.asarray(values, dtype=arr.dtype), device_of(arr))
+    if getattr(arr.flags, "writeable", True):  # CuPy's arrays have no read-only flag
+        arr[...] = values
     else:
-        tensor.array = np.array(np.broadcast_to(values, tensor.shape), dtype=tensor.array.dtype)
+        tensor.array = np.array(np.broadcast_to(values, tensor.shape), dtype=arr.dtype)
     return tensor
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..backend import namespace_of
-from ..devices import device_of, to_host
+from ..devices import device_of, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, empty, record_op, wrap_array
 from . import functional as F
@@ -225,9 +225,9 @@ class Embedding(Module):
         if table.ndim != 2:
             raise ArgumentError(f"Embedding.from_pretrained: expected a 2-D table, got shape {table.shape}")
         emb = cls(table.shape[0], table.shape[1], padding_idx)
-        emb.weight.array[...] = to_host(table)  # built on the host like every layer, then moved to the table's device
+        emb.weight.array[...] = to_device(table, device_of(emb.weight.array))
         emb.weight.requires_grad_(not freeze)
-        return emb if is_host(table) else emb._move(device_of(table), "Embedding.from_pretrained")
+        return emb._move(device_of(table), "Embedding.from_pretrained")  # the table's device, as in torch
 
     def forward(self, indices: Any) -> Tensor:
         return embedding(indices, self.weight, self.padding_idx)
@@ -247,7 +247,8 @@ def embedding(
     sparse: bool = False,
 ) -> Tensor:
     """Rows of ``weight`` picked by integer ``indices``; the gradient is scattered back (repeats add)
-    and the ``padding_idx`` row gets none.
+    and the ``padding_idx`` row gets none. Indices are range-checked on the host only (on a GPU the
+    check would wait for the device every step, and PyTorch's CUDA kernel asserts asynchronously).
 
     Example:
         >>> import downslope as ds

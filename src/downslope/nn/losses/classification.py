@@ -155,7 +155,9 @@ def cross_entropy(
 
     ``weight`` (C,) rescales each class (with 'mean', the sum is divided by the total weight of
     the targets, as in PyTorch); targets equal to ``ignore_index`` contribute nothing;
-    ``label_smoothing`` mixes the target with the uniform distribution.
+    ``label_smoothing`` mixes the target with the uniform distribution. On a device nothing is read
+    back to the host: target classes are not range-checked (as PyTorch's CUDA kernel, which asserts
+    asynchronously) and the loss stays a 0-d device tensor.
 
     Example:
         >>> import downslope as ds
