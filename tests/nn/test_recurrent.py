@@ -20,7 +20,8 @@ def _copy_from_torch(ours, theirs) -> None:
     assert list(mine) == [n for n, _ in theirs.named_parameters()], "parameter names/order differ from PyTorch"
     for name, p in theirs.named_parameters():
         assert mine[name].shape == tuple(p.shape), name
-        mine[name].array[...] = p.detach().numpy()
+    # load_state_dict writes each value onto its parameter's device (the host or a device)
+    ours.load_state_dict({name: p.detach().numpy() for name, p in theirs.named_parameters()})
 
 
 def _as_tuple(state):
