@@ -20,7 +20,8 @@ def _copy_from_torch(ours, theirs) -> None:
     assert list(mine) == [n for n, _ in theirs.named_parameters()], "parameter names/order differ from PyTorch"
     for name, p in theirs.named_parameters():
         assert mine[name].shape == tuple(p.shape), name
-        mine[name].array[...] = p.detach().numpy()
+    # load_state_dict writes each value onto its parameter's device (the host or a device)
+    ours.load_state_dict({name: p.detach().numpy() for name, p in theirs.named_parameters()})
 
 
 def _as_tuple(state):
@@ -117,7 +118,7 @@ def test_unbatched_input_matches_torch(assert_close, kind):
 
 def test_dropout_between_layers_only_in_training_and_seeded():
     lstm = R.LSTM(3, 8, num_layers=2, dropout=0.5)
-    x = ds.randn(5, 2, 3)
+    x = ds.tensor(np.random.default_rng(5).standard_normal((5, 2, 3)))
     ds.manual_seed(1)
     a = lstm(x)[0].numpy()
     ds.manual_seed(1)
@@ -266,3 +267,54 @@ def test_repr_reads_like_torch():
     assert repr(R.LSTM(10, 20, num_layers=2, batch_first=True)).startswith(
         "LSTM(10, 20, num_layers=2, batch_first=True)"
     )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: R.LSTM(3, 4, num_layers=2, bidirectional=True),
+        lambda: R.GRU(3, 4, num_layers=2, bidirectional=True),
+        lambda: R.RNN(3, 4, nonlinearity="relu"),
+        lambda: R.LSTMCell(3, 4),
+        lambda: R.GRUCell(3, 4),
+        lambda: R.RNNCell(3, 4),
+    ],
+)
+def test_layers_on_the_strict_device_give_the_cpu_values(make):
+    """The strict stand-in refuses every host array and host conversion (like CuPy): a layer on it
+    runs forward and backward in its data's namespace, with the CPU's values (it wraps NumPy)."""
+    ds.manual_seed(0)
+    layer = make()
+    cell = isinstance(layer, R.RNNCellBase)
+    x = np.random.default_rng(6).standard_normal((2, 3) if cell else (5, 2, 3)).astype(np.float32)
+    results = []
+    for device in ("cpu", "strict"):
+        layer.to(device)
+        for p in layer.parameters():
+            p.grad = None
+        xd = ds.tensor(x, device=device, requires_grad=True)
+        out = layer.forward(xd)  # forward itself: a test plugin may wrap Module.__call__ to move layers
+        total = sum((t.sum() for t in _flat(out)), ds.tensor(0.0, device=device))
+        total.backward()
+        got = [t.detach() for t in _flat(out)] + [xd.grad] + [p.grad for p in layer.parameters()]
+        assert all(str(t.device) == device for t in got)
+        results.append([t.cpu().numpy() for t in got])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def _flat(out):
+    return [t for part in (out if isinstance(out, tuple) else (out,)) for t in _as_tuple(part)]
+
+
+@pytest.mark.parametrize("make", [lambda: R.GRU(3, 4), lambda: R.LSTMCell(3, 4)])
+def test_input_or_state_on_another_device_than_the_layer_is_a_clear_error(make):
+    layer = make().to("strict")
+    sequence = isinstance(layer, R.RNNBase)
+    x = ds.randn(5, 2, 3) if sequence else ds.randn(2, 3)
+    with pytest.raises(ds.errors.DeviceError, match="two devices, strict and cpu.*the input on cpu"):
+        layer(x.cpu())
+    h = ds.zeros(1, 2, 4) if sequence else ds.zeros(2, 4)
+    state = h.cpu() if sequence else (h.to("strict"), h.cpu())  # the LSTMCell's c on the host
+    with pytest.raises(ds.errors.DeviceError, match="two devices, strict and cpu"):
+        layer(x.to("strict"), state)

@@ -47,9 +47,9 @@ def test_gru_cell_gradcheck_float64(bias):
 
 
 def _copy_from_torch(ours, theirs) -> None:  # type: ignore[no-untyped-def]
-    mine = dict(ours.named_parameters())
-    for name, p in theirs.named_parameters():
-        mine[name].array[...] = p.detach().numpy()
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    # load_state_dict writes each value onto its parameter's device (the host or a device)
+    ours.load_state_dict({name: p.detach().numpy() for name, p in theirs.named_parameters()})
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])

@@ -21,10 +21,13 @@ class _Adam:
 
     def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
         self.params, self.lr, self.betas, self.eps, self.t = list(params), lr, betas, eps, 0
-        self.m = [np.zeros_like(p.array) for p in self.params]
-        self.v = [np.zeros_like(p.array) for p in self.params]
+        self.m: list = []
+        self.v: list = []
 
     def step(self) -> None:
+        if not self.m:  # the moments are made at the first step, beside the parameters wherever they are then
+            self.m = [np.zeros_like(p.array) for p in self.params]
+            self.v = [np.zeros_like(p.array) for p in self.params]
         self.t += 1
         b1, b2 = self.betas
         for p, m, v in zip(self.params, self.m, self.v):

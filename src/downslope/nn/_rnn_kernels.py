@@ -26,7 +26,13 @@ order, which is reversed time for the backward direction of a bidirectional laye
 ``packed[0] = h0``, ``packed[1:L+1] = h_1..h_L`` and, for the LSTM, ``packed[L+1] = c_L``. The
 layer reads the output sequence, ``h_n`` and ``c_n`` from it by slicing.
 
-The gradient rule is NumPy code (not recorded), so double backward (``create_graph=True``)
+One code path for every device: the arrays are made in the input's namespace (``namespace_of``:
+NumPy on the host, CuPy on a GPU, the strict stand-in in tests), the NumPy calls with ``out=``
+(``np.matmul``, ``np.tanh``, ``np.copyto``...) dispatch to that namespace, and the scratch buffers
+come from ``_workspace`` (its host pool for NumPy arrays, a fresh array of the namespace otherwise).
+Nothing is read back to the host.
+
+The gradient rule is plain array code (not recorded), so double backward (``create_graph=True``)
 through a recurrent layer raises a clear error; the ``*Cell`` layers support it (their fused rule
 is rewritten with differentiable ops under ``create_graph``).
 
@@ -40,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import namespace_of
 from ..errors import StateError
 from ..tensor import Tensor, record_op
 from . import _workspace
@@ -77,6 +84,8 @@ def rnn_sequence(
     if has_bias:
         assert b_ih is not None and b_hh is not None
         parents += (b_ih, b_hh)
+    # Every array below is made in the input's namespace (NumPy, CuPy, or the strict test stand-in):
+    # the kernels' NumPy calls with ``out=`` dispatch to it; creation goes through ``xp`` or ``like=``.
     xa = x.array[::-1] if reverse else x.array
     bi = b_ih.array if has_bias and b_ih is not None else None
     bh = b_hh.array if has_bias and b_hh is not None else None
@@ -90,10 +99,11 @@ def rnn_sequence(
     return record_op(packed, parents, _rnn_sequence_vjp, (mode, reverse, has_bias, xa, saved))
 
 
-def _gate_scale(sigmoid_gates: tuple[int, ...], gates: int, size: int, dtype: Any) -> np.ndarray:
-    """(gates*size,) factors: 0.5 for rows feeding a sigmoid gate, 1 for the others."""
-    scale = np.ones((gates, size), dtype=dtype)
-    scale[list(sigmoid_gates)] = 0.5
+def _gate_scale(sigmoid_gates: tuple[int, ...], gates: int, size: int, like: Any) -> Any:
+    """(gates*size,) factors in ``like``'s namespace and dtype: 0.5 for rows feeding a sigmoid gate, 1 for the others."""
+    scale = namespace_of(like).ones((gates, size), dtype=like.dtype)
+    for k in sigmoid_gates:
+        scale[k] = 0.5
     return scale.reshape(-1)
 
 
@@ -101,7 +111,7 @@ def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, 
     """``x @ (scale * W_ih).T + scale * bias`` for all time steps in one GEMM: a borrowed (L, N, rows)."""
     length, batch, features = x.shape
     w = w_ih if scale is None else w_ih * scale[:, None]
-    out = _workspace.take((length, batch, w.shape[0]), x.dtype)
+    out = _workspace.take((length, batch, w.shape[0]), x.dtype, like=x)
     np.matmul(x.reshape(length * batch, features), w.T, out=out.reshape(length * batch, -1))
     if bias is not None:
         out += bias if scale is None else bias * scale
@@ -120,22 +130,23 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped
     length, batch, _ = x.shape
     size = h0.shape[-1]
     dt = x.dtype
-    scale = _gate_scale((0, 1, 3), 4, size, dt)  # i, f, o are sigmoid gates; g is tanh
+    xp = namespace_of(x)
+    scale = _gate_scale((0, 1, 3), 4, size, x)  # i, f, o are sigmoid gates; g is tanh
     # gates[t] (4H, N): the scaled input projection of step t, then the gate activations.
-    gates = _workspace.take((length, 4 * size, batch), dt)
+    gates = _workspace.take((length, 4 * size, batch), dt, like=x)
     np.matmul(w_ih * scale[:, None], x.transpose(0, 2, 1), out=gates)
     scale_block = np.repeat(scale[:, None], batch, axis=1)
     if b_ih is not None:  # added as a (4H, N) block: a (4H, 1) column broadcast took 3.5x as long
         gates += scale_block * (b_ih + b_hh)[:, None]
     w_hh_s = w_hh * scale[:, None]
     shift_block = 1 - scale_block  # sigmoid(a) = tanh(a/2) * 0.5 + 0.5; tanh gates: * 1 + 0
-    states = _workspace.take((length + 2, size, batch), dt)  # h0.T, h_1.T .. h_L.T, c_L.T
+    states = _workspace.take((length + 2, size, batch), dt, like=x)  # h0.T, h_1.T .. h_L.T, c_L.T
     states[0] = h0.T
-    cells = _workspace.take((length + 1, size, batch), dt)
+    cells = _workspace.take((length + 1, size, batch), dt, like=x)
     cells[0] = c0.T
-    tanh_c = _workspace.take((length, size, batch), dt)
-    rec = np.empty((4 * size, batch), dtype=dt)
-    ig = np.empty((size, batch), dtype=dt)
+    tanh_c = _workspace.take((length, size, batch), dt, like=x)
+    rec = xp.empty((4 * size, batch), dtype=dt)
+    ig = xp.empty((size, batch), dtype=dt)
     for t in range(length):
         g = gates[t]
         np.matmul(w_hh_s, states[t], out=rec)
@@ -150,7 +161,7 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped
         np.tanh(c, out=tanh_c[t])
         np.multiply(g[3 * size :], tanh_c[t], out=states[t + 1])
     states[length + 1] = cells[length]
-    packed = np.empty((length + 2, batch, size), dtype=dt)
+    packed = xp.empty((length + 2, batch, size), dtype=dt)
     np.copyto(packed, states.transpose(0, 2, 1))
     _workspace.give(states)
     # Kept for the backward pass, leased: the workspace gets them back when the node is freed.
@@ -162,11 +173,12 @@ def _lstm_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
     length, rows, batch = gates.shape
     size = rows // 4
     dt = gates.dtype
+    xp = namespace_of(gates)
     i, f, g, o = (gates[:, k * size : (k + 1) * size] for k in range(4))
     # Per-step factors, all steps at once, as rows of one (5H, N) block per step:
     # dG_i = dc * g i (1-i), dG_f = dc * c_prev f (1-f), dG_g = dc * i (1-g^2), dG_o = dh * tanh(c) o (1-o),
     # and the fifth: dc gets dh * o (1-tanh(c)^2). dh then multiplies rows 3H:5H in one call.
-    factors = _workspace.take((length, 5 * size, batch), dt)
+    factors = _workspace.take((length, 5 * size, batch), dt, like=gates)
     fi, ff, fg, fo, to_cell = (factors[:, k * size : (k + 1) * size] for k in range(5))
     np.subtract(1, i, out=fi)
     fi *= i
@@ -183,11 +195,11 @@ def _lstm_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
     np.multiply(tanh_c, tanh_c, out=to_cell)
     np.subtract(1, to_cell, out=to_cell)
     to_cell *= o
-    d = _workspace.take((length, 5 * size, batch), dt)  # rows :4H are dG; rows 4H: scratch
-    dp_t = _workspace.take((length + 2, size, batch), dt)
+    d = _workspace.take((length, 5 * size, batch), dt, like=gates)  # rows :4H are dG; rows 4H: scratch
+    dp_t = _workspace.take((length + 2, size, batch), dt, like=gates)
     np.copyto(dp_t, dp.transpose(0, 2, 1))
     w_hh_t = w_hh.T
-    dh = np.empty((size, batch), dtype=dt)
+    dh = xp.empty((size, batch), dtype=dt)
     dc = dp_t[length + 1].copy()
     dh_next = np.zeros_like(dh)
     for t in range(length - 1, -1, -1):
@@ -198,11 +210,11 @@ def _lstm_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
         dc *= f[t]
         np.matmul(w_hh_t, d[t, : 4 * size], out=dh_next)
     # dG as (4H, L*N), time and batch along the columns: the weight gradients are one GEMM each.
-    d_gates = _workspace.take((rows, length, batch), dt)
+    d_gates = _workspace.take((rows, length, batch), dt, like=gates)
     np.copyto(d_gates, d[:, :rows].transpose(1, 0, 2))
     _workspace.give(factors, d, dp_t)
     flat = d_gates.reshape(rows, length * batch).T  # (L*N, 4H), column-major
-    return flat, flat, np.ascontiguousarray(dh_next.T), np.ascontiguousarray(dc.T), (d_gates,)
+    return flat, flat, xp.ascontiguousarray(dh_next.T), xp.ascontiguousarray(dc.T), (d_gates,)
 
 
 # ---------------------------------------------------------------------- GRU
@@ -212,17 +224,18 @@ def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped-def]
     length, batch, _ = x.shape
     size = h0.shape[-1]
     dt = x.dtype
-    scale = _gate_scale((0, 1), 3, size, dt)  # r, z are sigmoid gates; n is tanh
-    acts = _workspace.take((length, 3 * size, batch), dt)  # the input projection, then r, z, n step by step
+    xp = namespace_of(x)
+    scale = _gate_scale((0, 1), 3, size, x)  # r, z are sigmoid gates; n is tanh
+    acts = _workspace.take((length, 3 * size, batch), dt, like=x)  # the input projection, then r, z, n step by step
     np.matmul(w_ih * scale[:, None], x.transpose(0, 2, 1), out=acts)
     if b_ih is not None:  # added as a (3H, N) block, much faster than a (3H, 1) column broadcast
         acts += np.repeat((b_ih * scale)[:, None], batch, axis=1)
     w_hh_s = w_hh * scale[:, None]
     b_hh_block = None if b_hh is None else np.repeat((b_hh * scale)[:, None], batch, axis=1)
-    states = _workspace.take((length + 1, size, batch), dt)  # h0.T, h_1.T .. h_L.T
+    states = _workspace.take((length + 1, size, batch), dt, like=x)  # h0.T, h_1.T .. h_L.T
     states[0] = h0.T
-    hn = _workspace.take((length, size, batch), dt)  # W_hn h + b_hn, which the gradient of r needs
-    rec = np.empty((3 * size, batch), dtype=dt)
+    hn = _workspace.take((length, size, batch), dt, like=x)  # W_hn h + b_hn, which the gradient of r needs
+    rec = xp.empty((3 * size, batch), dtype=dt)
     for t in range(length):
         a = acts[t]
         h = states[t]
@@ -243,7 +256,7 @@ def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped-def]
         np.subtract(h, n, out=out)
         out *= rz[size:]
         out += n
-    packed = np.empty((length + 1, batch, size), dtype=dt)
+    packed = xp.empty((length + 1, batch, size), dtype=dt)
     np.copyto(packed, states.transpose(0, 2, 1))
     return packed, tuple(_workspace.Lease(a) for a in (acts, hn, states))
 
@@ -253,16 +266,17 @@ def _gru_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
     length, rows, batch = acts.shape
     size = rows // 3
     dt = acts.dtype
+    xp = namespace_of(acts)
     r, z, n = acts[:, :size], acts[:, size : 2 * size], acts[:, 2 * size :]
     # With dh the gradient reaching h_t: dn_pre = dh (1-z)(1-n^2) =: dh * fn; dr_pre = dh * fn hn r(1-r);
     # dz_pre = dh (h_prev - n) z(1-z); d(W_hn h + b_hn) = dh * fn r; dh_prev = dGh @ W_hh + dh z.
-    fn = _workspace.take(n.shape, dt)
+    fn = _workspace.take(n.shape, dt, like=acts)
     np.multiply(n, n, out=fn)
     np.subtract(1, fn, out=fn)
-    scratch = _workspace.take(z.shape, dt)
+    scratch = _workspace.take(z.shape, dt, like=acts)
     np.subtract(1, z, out=scratch)
     fn *= scratch
-    factors = _workspace.take((length, 3 * size, batch), dt)  # rows: r, z, W_hn h + b_hn
+    factors = _workspace.take((length, 3 * size, batch), dt, like=acts)  # rows: r, z, W_hn h + b_hn
     fr, fz, fh = factors[:, :size], factors[:, size : 2 * size], factors[:, 2 * size :]
     np.subtract(1, r, out=fr)
     fr *= r
@@ -272,12 +286,12 @@ def _gru_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
     np.subtract(states[:length], n, out=scratch)
     fz *= scratch
     np.multiply(fn, r, out=fh)
-    dgh = _workspace.take((length, 3 * size, batch), dt)  # gradient of the recurrent pre-activations
-    dgi_n = _workspace.take((length, size, batch), dt)  # the input pre-activations' n part: dn_pre
-    dp_t = _workspace.take((length + 1, size, batch), dt)
+    dgh = _workspace.take((length, 3 * size, batch), dt, like=acts)  # gradient of the recurrent pre-activations
+    dgi_n = _workspace.take((length, size, batch), dt, like=acts)  # the input pre-activations' n part: dn_pre
+    dp_t = _workspace.take((length + 1, size, batch), dt, like=acts)
     np.copyto(dp_t, dp.transpose(0, 2, 1))
     w_hh_t = w_hh.T
-    dh = np.empty((size, batch), dtype=dt)
+    dh = xp.empty((size, batch), dtype=dt)
     tmp = np.empty_like(dh)
     dh_next = np.zeros_like(dh)
     for t in range(length - 1, -1, -1):
@@ -289,25 +303,26 @@ def _gru_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
         dh_next += tmp
     # As (3H, L*N), time and batch along the columns: the weight gradients are one GEMM each. The input
     # pre-activations share r and z with the recurrent ones; their n part is dn_pre.
-    d_h = _workspace.take((rows, length, batch), dt)
+    d_h = _workspace.take((rows, length, batch), dt, like=acts)
     np.copyto(d_h, dgh.transpose(1, 0, 2))
-    d_i = _workspace.take((rows, length, batch), dt)
+    d_i = _workspace.take((rows, length, batch), dt, like=acts)
     np.copyto(d_i[: 2 * size], d_h[: 2 * size])
     np.copyto(d_i[2 * size :], dgi_n.transpose(1, 0, 2))
     _workspace.give(fn, scratch, factors, dgh, dgi_n, dp_t)
     flat_i = d_i.reshape(rows, length * batch).T  # (L*N, 3H), column-major
     flat_h = d_h.reshape(rows, length * batch).T
-    return flat_i, flat_h, np.ascontiguousarray(dh_next.T), None, (d_i, d_h)
+    return flat_i, flat_h, xp.ascontiguousarray(dh_next.T), None, (d_i, d_h)
 
 
 # ---------------------------------------------------------------------- Elman RNN
 def _rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu):  # type: ignore[no-untyped-def]
     length, batch, _ = x.shape
     size = h0.shape[-1]
+    xp = namespace_of(x)
     pre = _input_projection(x, w_ih, None if b_ih is None else b_ih + b_hh, None)
-    packed = np.empty((length + 1, batch, size), dtype=x.dtype)
+    packed = xp.empty((length + 1, batch, size), dtype=x.dtype)
     packed[0] = h0
-    rec = np.empty((batch, size), dtype=x.dtype)
+    rec = xp.empty((batch, size), dtype=x.dtype)
     w_hh_t = w_hh.T
     for t in range(length):
         out = packed[t + 1]
@@ -325,14 +340,14 @@ def _rnn_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
     (relu,) = saved
     length = packed.shape[0] - 1
     hs = packed[1:]
-    slope = _workspace.take(hs.shape, hs.dtype)
+    slope = _workspace.take(hs.shape, hs.dtype, like=hs)
     if relu:
         np.greater(hs, 0, out=slope)
     else:
         np.multiply(hs, hs, out=slope)
         np.subtract(1, slope, out=slope)
-    dpre = _workspace.take(hs.shape, hs.dtype)
-    dh = np.empty(hs.shape[1:], dtype=hs.dtype)
+    dpre = _workspace.take(hs.shape, hs.dtype, like=hs)
+    dh = namespace_of(hs).empty(hs.shape[1:], dtype=hs.dtype)
     dh_next = np.zeros_like(dh)
     for t in range(length - 1, -1, -1):
         np.add(dp[t + 1], dh_next, out=dh)

@@ -31,8 +31,10 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
-from ..errors import ArgumentError, ArgumentTypeError
-from ..tensor import Tensor
+from ..backend import namespace_of
+from ..devices import device_of
+from ..errors import ArgumentError, ArgumentTypeError, DeviceError
+from ..tensor import Tensor, empty, wrap_array
 from . import functional as F
 from . import init
 from ._rnn_cells import gru_cell, lstm_cell
@@ -100,6 +102,17 @@ def _check_size(value: Any, what: str, owner: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def _check_device(t: Tensor, weight: Tensor, name: str, what: str = "the input") -> None:
+    """Refuse an input or state on another device than the layer's parameters, before the fused
+    kernels meet it (CuPy's own error there would not name the devices)."""
+    if type(t.array) is not type(weight.array):
+        here, there = device_of(weight.array), device_of(t.array)
+        raise DeviceError(
+            f"Expected all tensors to be on the same device, but found at least two devices, {here} and {there}! "
+            f"({name}: the parameters are on {here}, {what} on {there}; move one with .to(device))"
+        )
+
+
 def _mode_of_nonlinearity(nonlinearity: str, owner: str) -> str:
     if nonlinearity not in ("tanh", "relu"):
         raise ArgumentError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
@@ -128,8 +141,8 @@ class RNNBase(Module):
         self.input_size = _check_size(input_size, "input_size", name)
         self.hidden_size = _check_size(hidden_size, "hidden_size", name)
         self.num_layers = _check_size(num_layers, "num_layers", name)
-        self.bias = bool(bias)
-        self.batch_first = bool(batch_first)
+        self.bias = bool(bias)  # host: a Python flag
+        self.batch_first = bool(batch_first)  # host: a Python flag
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
             raise ArgumentError(f"{name}: dropout must be a probability in [0, 1], got {dropout!r}")
         if dropout > 0 and num_layers == 1:
@@ -138,27 +151,20 @@ class RNNBase(Module):
                 UserWarning,
                 stacklevel=2,
             )
-        self.dropout = float(dropout)
-        self.bidirectional = bool(bidirectional)
+        self.dropout = float(dropout)  # host: a Python number
+        self.bidirectional = bool(bidirectional)  # host: a Python flag
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         gate_rows = _GATES[mode] * self.hidden_size
         directions = 2 if self.bidirectional else 1
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else self.hidden_size * directions
             for suffix in ("", "_reverse")[:directions]:
-                setattr(
-                    self,
-                    f"weight_ih_l{layer}{suffix}",
-                    Parameter(np.zeros((gate_rows, layer_input), dtype=dt), dtype=dt),
-                )
-                setattr(
-                    self,
-                    f"weight_hh_l{layer}{suffix}",
-                    Parameter(np.zeros((gate_rows, self.hidden_size), dtype=dt), dtype=dt),
-                )
+                # Built on the host and filled by reset_parameters(); model.to(device) moves them.
+                setattr(self, f"weight_ih_l{layer}{suffix}", Parameter(empty((gate_rows, layer_input), dtype=dt)))
+                setattr(self, f"weight_hh_l{layer}{suffix}", Parameter(empty((gate_rows, self.hidden_size), dtype=dt)))
                 if self.bias:
-                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(np.zeros((gate_rows,), dtype=dt), dtype=dt))
-                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(np.zeros((gate_rows,), dtype=dt), dtype=dt))
+                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(empty((gate_rows,), dtype=dt)))
+                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(empty((gate_rows,), dtype=dt)))
         self._step = _step_function(mode)
         self.reset_parameters()
 
@@ -187,8 +193,8 @@ class RNNBase(Module):
         expected = self._state_shape(batch)
         count = expected[0]
         if hx is None:
-            zeros = np.zeros(expected[1:], dtype=like.dtype)
-            z = Tensor(zeros, dtype=like.dtype)  # the input's dtype, float64 included
+            # Zeros in the input's namespace (its device) and dtype, float64 included.
+            z = wrap_array(namespace_of(like.array).zeros(expected[1:], dtype=like.dtype))
             return [(z, z) if self.mode == "LSTM" else z for _ in range(count)]
         if self.mode == "LSTM":
             if not (isinstance(hx, tuple) and len(hx) == 2):
@@ -207,6 +213,7 @@ class RNNBase(Module):
                 f"{name}: expected {label} of shape {expected} (num_layers * num_directions, batch, hidden_size), "
                 f"got {t.shape}"
             )
+        _check_device(t, self._weights(0, 0)[0], name, label)
         return t
 
     def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple[Any, Any]:
@@ -229,7 +236,8 @@ class RNNBase(Module):
                 f"{name}(input_size={self.input_size}): expected input of shape {layout.format(self.input_size)} "
                 f"or unbatched (L, {self.input_size}), got {input.shape}"
             )
-        param_dtype = self._weights(0, 0)[0].dtype
+        weight = self._weights(0, 0)[0]
+        param_dtype = weight.dtype
         if input.dtype != param_dtype:
             raise ArgumentTypeError(
                 f"{name}: input dtype {input.dtype} does not match the parameters' dtype {param_dtype}"
@@ -243,6 +251,7 @@ class RNNBase(Module):
         if length == 0:
             raise ArgumentError(f"{name}: the input sequence is empty (shape {input.shape})")
         states = self._initial_states(hx, None if unbatched else batch, x)
+        _check_device(input, weight, name)
         if unbatched:
             states = [
                 tuple(ops.unsqueeze(s, 0) for s in st) if isinstance(st, tuple) else ops.unsqueeze(st, 0)
@@ -262,7 +271,7 @@ class RNNBase(Module):
                     state = states[layer * directions + direction]
                     h0, c0 = state if lstm else (state, None)
                     w_ih, w_hh, b_ih, b_hh = self._weights(layer, direction)
-                    seq = rnn_sequence(self.mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=bool(direction))
+                    seq = rnn_sequence(self.mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=direction == 1)
                     # The backward direction ran from the last step to the first: reverse it back.
                     per_direction.append(seq[length:0:-1] if direction else seq[1 : length + 1])
                     finals.append((seq[length], seq[length + 1]) if lstm else seq[length])
@@ -308,7 +317,7 @@ class RNNBase(Module):
                         new = ops.where(keep, new, state)
                     state = new
                     h = state[0] if isinstance(state, tuple) else state
-                    outs[t] = ops.where(running[t], h, np.zeros((), h.dtype))
+                    outs[t] = ops.where(running[t], h, h.dtype.type(0))
                 per_direction.append(outs)
                 finals.append(state)
             if directions == 2:
@@ -425,14 +434,15 @@ class RNNCellBase(Module):
         self.mode = mode
         self.input_size = _check_size(input_size, "input_size", name)
         self.hidden_size = _check_size(hidden_size, "hidden_size", name)
-        self.bias = bool(bias)
+        self.bias = bool(bias)  # host: a Python flag
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         rows = _GATES[mode] * self.hidden_size
-        self.weight_ih = Parameter(np.zeros((rows, self.input_size), dtype=dt), dtype=dt)
-        self.weight_hh = Parameter(np.zeros((rows, self.hidden_size), dtype=dt), dtype=dt)
+        # Built on the host and filled by reset_parameters(); model.to(device) moves them.
+        self.weight_ih = Parameter(empty((rows, self.input_size), dtype=dt))
+        self.weight_hh = Parameter(empty((rows, self.hidden_size), dtype=dt))
         if self.bias:
-            self.bias_ih: Parameter | None = Parameter(np.zeros((rows,), dtype=dt), dtype=dt)
-            self.bias_hh: Parameter | None = Parameter(np.zeros((rows,), dtype=dt), dtype=dt)
+            self.bias_ih: Parameter | None = Parameter(empty((rows,), dtype=dt))
+            self.bias_hh: Parameter | None = Parameter(empty((rows,), dtype=dt))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
@@ -462,8 +472,8 @@ class RNNCellBase(Module):
         x = ops.unsqueeze(input, 0) if unbatched else input
         expected = (x.shape[0], self.hidden_size)
         parts = hx if isinstance(hx, tuple) else (hx,)
-        if hx is None:
-            zeros = Tensor(np.zeros(expected, dtype=x.dtype), dtype=x.dtype)
+        if hx is None:  # zeros in the input's namespace (its device) and dtype
+            zeros = wrap_array(namespace_of(x.array).zeros(expected, dtype=x.dtype))
             return x, ((zeros, zeros) if self.mode == "LSTM" else zeros), unbatched
         if self.mode == "LSTM" and not (isinstance(hx, tuple) and len(hx) == 2):
             raise ArgumentTypeError(f"{name}: the state must be a tuple (h, c), got {type(hx).__name__}")
@@ -474,11 +484,13 @@ class RNNCellBase(Module):
             want = expected[1:] if unbatched else expected
             if t.shape != want:
                 raise ArgumentError(f"{name}: expected a hidden state of shape {want}, got {t.shape}")
+            _check_device(t, self.weight_ih, name, "the hidden state")
             checked.append(ops.unsqueeze(t, 0) if unbatched else t)
         return x, (tuple(checked) if self.mode == "LSTM" else checked[0]), unbatched
 
     def forward(self, input: Tensor, hx: Any = None) -> Any:
         x, state, unbatched = self._check(input, hx)
+        _check_device(x, self.weight_ih, type(self).__name__)
         weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         if self.mode == "LSTM":  # one fused node per step (see _rnn_cells), sliced into (h', c')
             packed = lstm_cell(x, state[0], state[1], *weights)
