@@ -103,7 +103,7 @@ def big_csv(path: Path, n: int, bad_row: int, bad: str, column: int = 2) -> None
         lines.append(",".join(row))
         if i % 1000 == 5:
             lines.append("")  # a blank line: skipped, but it counts in line numbers
-            lines.append(",,,,")  # a row of empty cells: skipped too
+            lines.append("")  # and another (',,,,' would not be blank: it is a row of missing values)
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -359,3 +359,73 @@ def test_evaluate_and_predict_encode_a_csv_the_same_on_both_readers(
     path.write_text(head + "\n" + "".join(",".join(r) + "\n" for r in body))
     fast, slow = raw_features_both(path, state, need_target)
     assert fast == slow
+
+
+# ---------------------------------------------------------------------- separators and rows of empty cells
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize(
+    ("sep", "advice"), [(";", "is the separator ';'? pass --sep ';'"), ("\t", "tab"), ("|", "'|'")]
+)
+def test_a_file_with_another_separator_says_which_one_to_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool, sep: str, advice: str
+) -> None:
+    """A semicolon-separated file read as comma-separated is one column: the model then had no features
+    and failed far from the cause ("Linear: in_features must be a positive integer, got 0")."""
+    path = tmp_path / "t.csv"
+    path.write_text(
+        sep.join(["a", "b", "label"]) + "\n" + "".join(sep.join([f"{i}", "2", "xy"[i % 2]]) + "\n" for i in range(6))
+    )
+    got = outcome(path, fast)
+    assert got[0] == "error" and got[1] == "DataError", got
+    assert f"one column found in {path}" in str(got[2]) and advice in str(got[2])
+    monkeypatch.setattr(readers, "FAST_CSV", fast)
+    table, encoder = read_csv(path, delimiter=sep)
+    assert encoder.feature_names == ["a", "b"] and table.X.shape == (6, 2)
+    table2, _ = read_table(path, delimiter=sep)
+    np.testing.assert_array_equal(table2.X, table.X)
+
+
+def test_a_one_column_file_without_another_separator_is_not_refused_by_the_separator_check(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("x\n1\n2\n")
+    header, rows = read_rows(path)
+    assert header == ["x"] and rows == [["1"], ["2"]]
+
+
+def test_a_row_of_empty_cells_is_a_row_of_missing_values_not_a_blank_line(tmp_path: Path) -> None:
+    """',,' is a row whose every value is missing: the missing-value policy decides about it like any
+    other row (both readers alike). Skipping it like a blank line made predict return one row fewer
+    than its input."""
+    path = tmp_path / "t.csv"
+    path.write_text("x,z,y\n1,2,0.5\n,,\n\n3,4,1.5\n5,6,2.5\n")
+    got = assert_same(path)
+    assert got[0] == "error" and "t.csv:3:" in str(got[2]) and "missing" in str(got[2]), got
+    got = assert_same(path, missing="mean")
+    assert got[0] == "table" and got[6] == [f"{path}: dropped 1 of 4 rows with a missing target"], got
+    # error messages find the row by the same numbering: the empty row is data row 1, on line 3
+    assert readers.csv_rows_at(path, [1, 2]) == {1: (3, ["", "", ""]), 2: (5, ["3", "4", "1.5"])}
+
+
+@pytest.mark.parametrize("missing", ["mean", "error"])
+def test_predict_gives_a_row_of_empty_cells_its_own_prediction(tmp_path: Path, missing: str) -> None:
+    train = tmp_path / "train.csv"
+    train.write_text("size,colour,label\n1.5,red,1\n2.0,blue,2\n0.5,red,1\n3.0,green,2.5\n")
+    table, encoder = read_csv(train, missing=missing)
+    state = {
+        "preprocess": {"encoder": encoder.state_dict()},
+        "task": table.task,
+        "class_names": table.class_names,
+        "config": {"missing": missing, "seed": 0},
+        "n_features": table.n_features,
+    }
+    path = tmp_path / "new.csv"
+    path.write_text("size,colour\n1.5,red\n,\n\n2.0,blue\n")
+    fast, slow = raw_features_both(path, state, need_target=False)
+    assert fast == slow
+    if missing == "mean":
+        from downslope.cli import _raw_features
+
+        X, _ = _raw_features(state, str(path), None, False)
+        assert fast[0] == "ok" and len(X) == 3, fast  # one prediction per input row, the empty one too
+    else:
+        assert fast[0] == "error" and "new.csv:3:" in str(fast[2]), fast
