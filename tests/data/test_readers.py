@@ -70,25 +70,56 @@ def csv_texts(draw: st.DrawFn) -> str:
     return "\n".join([sep.join(header)] + [sep.join(r) for r in rows]) + draw(st.sampled_from(["", "\n", "\n\n"]))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=csv_texts(), missing=st.sampled_from(["error", "drop", "mean", "most_frequent"]))
-def test_fast_and_pure_python_readers_agree_on_random_csvs(tmp_path: Path, text: str, missing: str) -> None:
+# Each property runs a few dozen random cases in the everyday run and the rest of its examples in the slow
+# run (the two add up to the number the property had as one test).
+FUZZ = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
+RANDOM_CSVS = {"text": csv_texts(), "missing": st.sampled_from(["error", "drop", "mean", "most_frequent"])}
+
+
+def random_csv_reads_the_same(tmp_path: Path, text: str, missing: str) -> None:
     path = tmp_path / "fuzz.csv"
     path.write_text(text, encoding="utf-8")
     assert_same(path, missing=missing)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    numbers=st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=2, max_size=30),
-    labels=st.lists(st.sampled_from(["1", "1.0", "2", "02", "3", "cat", "-0", "0", "7.5"]), min_size=2, max_size=30),
-)
-def test_readers_agree_on_numbers_and_labels(tmp_path: Path, numbers: list[float], labels: list[str]) -> None:
+@settings(max_examples=50, **FUZZ)
+@given(**RANDOM_CSVS)
+def test_fast_and_pure_python_readers_agree_on_random_csvs(tmp_path: Path, text: str, missing: str) -> None:
+    random_csv_reads_the_same(tmp_path, text, missing)
+
+
+@pytest.mark.slow
+@settings(max_examples=250, **FUZZ)
+@given(**RANDOM_CSVS)
+def test_fast_and_pure_python_readers_agree_on_more_random_csvs(tmp_path: Path, text: str, missing: str) -> None:
+    random_csv_reads_the_same(tmp_path, text, missing)
+
+
+NUMBERS_AND_LABELS = {
+    "numbers": st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=2, max_size=30),
+    "labels": st.lists(st.sampled_from(["1", "1.0", "2", "02", "3", "cat", "-0", "0", "7.5"]), min_size=2, max_size=30),
+}
+
+
+def numbers_and_labels_read_the_same(tmp_path: Path, numbers: list[float], labels: list[str]) -> None:
     n = min(len(numbers), len(labels))
     path = tmp_path / "t.csv"
     path.write_text("x,label\n" + "".join(f"{numbers[i]!r},{labels[i]}\n" for i in range(n)))
     assert_same(path)
     assert_same(path, task="classification")
+
+
+@settings(max_examples=30, **FUZZ)
+@given(**NUMBERS_AND_LABELS)
+def test_readers_agree_on_numbers_and_labels(tmp_path: Path, numbers: list[float], labels: list[str]) -> None:
+    numbers_and_labels_read_the_same(tmp_path, numbers, labels)
+
+
+@pytest.mark.slow
+@settings(max_examples=120, **FUZZ)
+@given(**NUMBERS_AND_LABELS)
+def test_readers_agree_on_more_numbers_and_labels(tmp_path: Path, numbers: list[float], labels: list[str]) -> None:
+    numbers_and_labels_read_the_same(tmp_path, numbers, labels)
 
 
 def big_csv(path: Path, n: int, bad_row: int, bad: str, column: int = 2) -> None:
@@ -116,7 +147,8 @@ def big_csv(path: Path, n: int, bad_row: int, bad: str, column: int = 2) -> None
         ("inf", 1, "non-finite value 'inf'"),
     ],
 )
-@pytest.mark.parametrize("block", [64 * 1024, 16 * 2**20])
+# 64 KB blocks split the file (the block-boundary logic); one 16 MB block reads it whole (slow run only).
+@pytest.mark.parametrize("block", [64 * 1024, pytest.param(16 * 2**20, marks=pytest.mark.slow)])
 def test_errors_in_a_big_file_name_the_same_line_and_column(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: str, column: int, expected: str, block: int
 ) -> None:
@@ -332,15 +364,33 @@ def raw_features_both(path: Path, state: dict[str, object], need_target: bool) -
     return results
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    rows=st.lists(st.lists(cells, min_size=3, max_size=3), min_size=1, max_size=8),
-    missing=st.sampled_from(["error", "mean", "drop"]),
-    task=st.sampled_from(["classification", "regression"]),
-    need_target=st.booleans(),
-    with_target=st.booleans(),
-)
+NEW_ROWS = {
+    "rows": st.lists(st.lists(cells, min_size=3, max_size=3), min_size=1, max_size=8),
+    "missing": st.sampled_from(["error", "mean", "drop"]),
+    "task": st.sampled_from(["classification", "regression"]),
+    "need_target": st.booleans(),
+    "with_target": st.booleans(),
+}
+
+
+@settings(max_examples=40, **FUZZ)
+@given(**NEW_ROWS)
 def test_evaluate_and_predict_encode_a_csv_the_same_on_both_readers(
+    tmp_path: Path, rows: list[list[str]], missing: str, task: str, need_target: bool, with_target: bool
+) -> None:
+    new_rows_encode_the_same(tmp_path, rows, missing, task, need_target, with_target)
+
+
+@pytest.mark.slow
+@settings(max_examples=160, **FUZZ)
+@given(**NEW_ROWS)
+def test_evaluate_and_predict_encode_more_csvs_the_same_on_both_readers(
+    tmp_path: Path, rows: list[list[str]], missing: str, task: str, need_target: bool, with_target: bool
+) -> None:
+    new_rows_encode_the_same(tmp_path, rows, missing, task, need_target, with_target)
+
+
+def new_rows_encode_the_same(
     tmp_path: Path, rows: list[list[str]], missing: str, task: str, need_target: bool, with_target: bool
 ) -> None:
     train = tmp_path / "train.csv"
