@@ -128,3 +128,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"CI run without the reference libraries {', '.join(missing)}: install the test extra "
             '(pip install -e ".[dev,mpi]") so that parity tests run instead of skipping'
         )
+
+
+# Fixtures that launch processes under mpiexec (tests/distributed/conftest.py): every test that uses one,
+# directly or through another fixture, starts an MPI job of several Python processes (seconds each).
+MPI_LAUNCH_FIXTURES = ("mpiexec", "run_mpi")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every MPI launch test slow, so that the everyday run (-m "not slow") leaves them to CI."""
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in MPI_LAUNCH_FIXTURES):
+            item.add_marker(pytest.mark.slow)

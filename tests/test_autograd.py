@@ -319,6 +319,7 @@ def test_graph_is_released_after_backward():
     assert loss._parents == ()
 
 
+@pytest.mark.slow
 def test_chain_of_100000_ops_backpropagates_and_frees():
     x = ds.tensor(2.0, dtype="float64", requires_grad=True)
     y = x

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+# Each smoke run is a subprocess that runs a whole benchmark (5-10 s): CI runs them, the everyday run does not.
+pytestmark = pytest.mark.slow
 
 
 def run_quick(script: str) -> str:
@@ -37,11 +39,10 @@ def run_quick(script: str) -> str:
         ("mlp_large.py", ["BLAS:", "s/epoch", "GEMM roofline", "8 GEMMs alone", "target: downslope/numpy <= 1.10"]),
         ("cnn_digits.py", ["BLAS:", "downslope", "target: downslope/torch <= 1.00"]),
         ("core_mlp.py", ["BLAS:", "downslope/numpy"]),
-        pytest.param(
+        (
             "conv_recurrent.py",
             ["BLAS:", "CPU:", "load average", "target: cnn_mnist", "target: cnn_cifar", "target: lstm", "target: gru"]
             + ["peak memory: cnn_mnist", "peak memory: cnn_cifar"],
-            marks=pytest.mark.slow,
         ),
         ("startup_memory.py", ["import downslope", "downslope --help", "peak memory"]),
     ],
@@ -53,7 +54,6 @@ def test_benchmark_runs_in_quick_mode(script: str, expected: list[str]) -> None:
         assert text in out, f"{script} --quick did not print {text!r}:\n{out}"
 
 
-@pytest.mark.slow
 def test_transformer_benchmark_runs_in_quick_mode() -> None:
     pytest.importorskip("torch")
     out = run_quick("transformer.py")
@@ -61,7 +61,6 @@ def test_transformer_benchmark_runs_in_quick_mode() -> None:
         assert text in out, f"transformer.py --quick did not print {text!r}:\n{out}"
 
 
-@pytest.mark.slow
 def test_read_tables_benchmark_runs_in_quick_mode() -> None:
     out = run_quick("read_tables.py")
     for text in [

@@ -24,6 +24,7 @@ def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
 COMMANDS = ("train", "evaluate", "predict", "compare", "landscape", "lr-find")
 
 
+@pytest.mark.slow
 def test_help_lists_every_subcommand():
     out = run_cli("--help")
     assert out.returncode == 0
@@ -57,6 +58,7 @@ def test_landscape_help_names_every_test_function(capsys):
         assert name in text, name
 
 
+@pytest.mark.slow
 def test_train_regression_line_writes_the_run_directory(tmp_path):
     out = tmp_path / "run"
     code = main(
@@ -195,31 +197,37 @@ def test_config_file_with_flag_override(tmp_path):
     )
 
 
+BAD_INPUT = [
+    (["train", "--optimizer", "adamm"], "unknown optimizer 'adamm'; choose one of: gd, sgd"),
+    (["train", "--data", "nope.csv"], "no such file"),
+    (["train", "--data", "mnist"], "unknown dataset 'mnist'"),
+    (["train", "--batch-size", "-3"], "batch_size"),
+    (["train", "--epochs", "0"], "epochs must be >= 1"),
+    (["train", "--lr", "-1"], "lr must be >= 0"),
+    (["evaluate", "no_such_run"], "not a run directory"),
+    (["train", "--bogus"], "unrecognized arguments: --bogus (see 'downslope train --help')"),
+    (["train", "--lr", "abc"], "argument --lr: invalid float value: 'abc'"),
+    (["train", "--activation", "swish"], "invalid choice: 'swish' (choose from 'relu'"),
+    (["nosuchcommand"], "invalid choice: 'nosuchcommand' (choose from 'train'"),
+    (["train", "--config", "missing.toml"], "no such config file: missing.toml"),
+    (["compare", "--optimizers", "sgd,adamm"], "unknown optimizer 'adamm'; choose one of: gd, sgd"),
+    (["compare", "--lrs", "0.1,fast"], "--lrs: expected comma-separated numbers"),
+    (["compare", "--optimizers", ","], "--optimizers: expected comma-separated optimizer names"),
+    (["landscape", "--optimizers", "sgd,bogus"], "unknown optimizer 'bogus'; choose one of: gd, sgd"),
+    (["landscape", "--function", "nope"], "expected one of: quadratic, rosenbrock, beale, himmelblau, saddle"),
+    (["landscape", "--lr", "-1"], "invalid lr=-1.0"),
+    (["landscape", "--start", "1,x"], "--start expects two numbers"),
+    (["lr-find", "--num-iter", "1"], "num_iter must be an integer >= 2"),
+    (["predict", "no_such_run", "--data", "x.csv", "--out", "p.csv"], "not a run directory"),
+]
+# Each case is a subprocess (~0.3 s): one case per kind of mistake (an argparse error at the top level and
+# in a subcommand, a refused setting, a missing run) runs every day, the whole list in the slow run.
+EVERYDAY = ("adamm", "--bogus", "nosuchcommand", "no_such_run")
+
+
 @pytest.mark.parametrize(
     "args, message",
-    [
-        (["train", "--optimizer", "adamm"], "unknown optimizer 'adamm'; choose one of: gd, sgd"),
-        (["train", "--data", "nope.csv"], "no such file"),
-        (["train", "--data", "mnist"], "unknown dataset 'mnist'"),
-        (["train", "--batch-size", "-3"], "batch_size"),
-        (["train", "--epochs", "0"], "epochs must be >= 1"),
-        (["train", "--lr", "-1"], "lr must be >= 0"),
-        (["evaluate", "no_such_run"], "not a run directory"),
-        (["train", "--bogus"], "unrecognized arguments: --bogus (see 'downslope train --help')"),
-        (["train", "--lr", "abc"], "argument --lr: invalid float value: 'abc'"),
-        (["train", "--activation", "swish"], "invalid choice: 'swish' (choose from 'relu'"),
-        (["nosuchcommand"], "invalid choice: 'nosuchcommand' (choose from 'train'"),
-        (["train", "--config", "missing.toml"], "no such config file: missing.toml"),
-        (["compare", "--optimizers", "sgd,adamm"], "unknown optimizer 'adamm'; choose one of: gd, sgd"),
-        (["compare", "--lrs", "0.1,fast"], "--lrs: expected comma-separated numbers"),
-        (["compare", "--optimizers", ","], "--optimizers: expected comma-separated optimizer names"),
-        (["landscape", "--optimizers", "sgd,bogus"], "unknown optimizer 'bogus'; choose one of: gd, sgd"),
-        (["landscape", "--function", "nope"], "expected one of: quadratic, rosenbrock, beale, himmelblau, saddle"),
-        (["landscape", "--lr", "-1"], "invalid lr=-1.0"),
-        (["landscape", "--start", "1,x"], "--start expects two numbers"),
-        (["lr-find", "--num-iter", "1"], "num_iter must be an integer >= 2"),
-        (["predict", "no_such_run", "--data", "x.csv", "--out", "p.csv"], "not a run directory"),
-    ],
+    [case if set(EVERYDAY) & set(case[0]) else pytest.param(*case, marks=pytest.mark.slow) for case in BAD_INPUT],
 )
 def test_bad_input_is_one_clear_line(tmp_path, args, message):
     needs_out = args[0] in ("train", "compare", "landscape", "lr-find")
@@ -230,6 +238,7 @@ def test_bad_input_is_one_clear_line(tmp_path, args, message):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_malformed_csv_and_toml_say_where(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b,y\n1,2,0\n1,2\n")
@@ -356,6 +365,7 @@ def _mpiexec_command(n: int) -> tuple[list[str], dict[str, str]]:
     return [launcher, "--allow-run-as-root", "--oversubscribe", "-n", str(n)], env
 
 
+@pytest.mark.slow
 def test_mpiexec_train_runs_the_same_config_data_parallel(tmp_path):
     """`mpiexec -n 2 downslope train --config run.toml` against `downslope train --config run.toml`.
 
@@ -453,7 +463,9 @@ def test_every_test_function_is_covered():
     assert sorted(SURFACES) == sorted(LANDSCAPES)
 
 
-@pytest.mark.parametrize("function", LANDSCAPES)
+@pytest.mark.parametrize(
+    "function", [f if f in ("quadratic", "rosenbrock") else pytest.param(f, marks=pytest.mark.slow) for f in LANDSCAPES]
+)
 def test_landscape_paths_on_every_test_function(tmp_path, function):
     from downslope.viz.testfunctions import SURFACES
 
@@ -483,6 +495,7 @@ def test_landscape_paths_on_every_test_function(tmp_path, function):
     np.testing.assert_allclose([float(sgd[1]["x"]), float(sgd[1]["y"])], expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_landscape_gif_is_animated(tmp_path):
     from PIL import Image
 
@@ -492,6 +505,7 @@ def test_landscape_gif_is_animated(tmp_path):
         assert im.format == "GIF" and getattr(im, "n_frames", 1) > 5
 
 
+@pytest.mark.slow
 def test_evaluate_and_predict_on_files(tmp_path, capsys):
     """A regression run evaluated on a CSV (same numbers as computed here) and predicting a CSV."""
     rng = np.random.default_rng(3)
@@ -520,6 +534,7 @@ def test_evaluate_and_predict_on_files(tmp_path, capsys):
     assert "nothing.csv" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_mpiexec_train_error_on_one_rank_ends_the_job(tmp_path):
     # The command turns an error into a message and exit status 2, which bypasses the fail-fast
     # hook; without ending the job, rank 0 would wait for rank 1 in a collective forever.

@@ -59,6 +59,7 @@ def one_line_error(capsys) -> str:
 
 
 # ---------------------------------------------------------------------- regression target
+@pytest.mark.slow
 def test_regression_target_is_standardized_on_the_training_split_and_outputs_are_in_its_units(tmp_path, capsys):
     data = houses(tmp_path / "houses.csv")
     run = tmp_path / "run"
@@ -153,6 +154,7 @@ def test_labels_are_distinct_values_numbers_compared_as_numbers(tmp_path, capsys
     assert lines[0] == "prediction,p_1,p_2" and {row.split(",")[0] for row in lines[1:]} <= {"1", "2"}
 
 
+@pytest.mark.slow
 def test_string_labels_and_a_single_class(tmp_path, capsys):
     run = tmp_path / "run"
     data = blobs_csv(tmp_path / "s.csv", ["cat", "dog", "emu"])
@@ -165,6 +167,7 @@ def test_string_labels_and_a_single_class(tmp_path, capsys):
     assert "single class ('same')" in line
 
 
+@pytest.mark.slow
 def test_25_integer_labels_are_classes_by_the_documented_rule_and_task_overrides(tmp_path, capsys):
     rng = np.random.default_rng(0)
     rows = [[f"{v:.3f}", int(k)] for v, k in zip(rng.normal(size=300), rng.integers(0, 25, 300))]
@@ -408,6 +411,7 @@ def test_classification_csv_matches_scikit_learns_pipeline(tmp_path, labels, mis
 
 
 # ---------------------------------------------------------------------- the README's own-CSV workflow
+@pytest.mark.slow
 def test_the_readmes_own_csv_commands_run_as_written(tmp_path, monkeypatch, capsys):
     import re
     import shlex

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -26,6 +28,7 @@ def test_fit_line_example_matches_least_squares():
     assert abs(float(ls.group(1)) - 3.0) < 0.1  # the data's true slope
 
 
+@pytest.mark.slow
 def test_every_python_block_in_the_readme_runs():
     """The README is what a newcomer copies first: each ```python block must run as written."""
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)

@@ -10,6 +10,7 @@ import pytest
 TUTORIAL = Path(__file__).resolve().parents[1] / "docs" / "tutorial.md"
 
 
+@pytest.mark.slow
 def test_tutorial_snippets_run(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     monkeypatch.chdir(tmp_path)

@@ -53,6 +53,7 @@ def test_a_missing_name_would_be_caught() -> None:
     assert not make_table.has_name("torch.nn", "NoSuchLayer")
 
 
+@pytest.mark.slow
 def test_committed_table_is_up_to_date() -> None:
     pytest.importorskip("torch")
     # Rendered in a fresh interpreter: what other tests imported or patched into torch's and

@@ -113,6 +113,7 @@ def test_a_memory_mapped_npy_reads_like_a_loaded_one(tmp_path: Path, cells, opti
     assert outcome(path, True, **options) == outcome(path, False, **options)
 
 
+@pytest.mark.slow
 def test_training_from_a_memory_map_is_bit_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 4)).astype(np.float32)

@@ -62,6 +62,42 @@ MISSING_TOKENS = {"", "na", "nan", "n/a", "null", "none", "?"}
 _PLAIN_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
 
+# Separators people use instead of commas: a file of one column whose header holds one was written with it.
+SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'"}
+
+
+def other_separator(header: list[str], delimiter: str) -> str | None:
+    """The separator a one-column header seems to be written with (when it is not ``delimiter``), else None.
+
+    Example:
+        >>> other_separator(["a;b;label"], ","), other_separator(["a", "b"], ","), other_separator(["x"], ",")
+        (';', None, None)
+    """
+    if len(header) != 1:
+        return None
+    return next((sep for sep in SEPARATORS if sep != delimiter and sep in header[0]), None)
+
+
+def separator_advice(source: str, sep: str) -> str:
+    """The message for a file that reads as one column because it uses another separator."""
+    return (
+        f"one column found in {source}; is the separator {'a tab' if sep == chr(9) else SEPARATORS[sep]}? "
+        f"pass --sep {SEPARATORS[sep]} (delimiter={sep!r} in Python)"
+    )
+
+
+def is_blank_line(row: list[str]) -> bool:
+    """A line holding nothing but spaces, as Python's csv module splits it: skipped by both CSV readers
+    (it still counts in line numbers). A row of empty cells (``,,``) is not blank: it is a row of missing
+    values, left to the missing-value policy like any other row (dropping it would misalign predictions).
+
+    Example:
+        >>> is_blank_line([]), is_blank_line(["  "]), is_blank_line(["", "", ""])
+        (True, True, False)
+    """
+    return not row or (len(row) == 1 and not row[0].strip())
+
+
 class Fallback(Exception):
     """The fast reader declines this file; the pure-Python reader decides (an internal signal)."""
 
@@ -307,15 +343,18 @@ class _Builder:
 
 
 def _drop_blank(columns: dict[str, Column]) -> dict[str, Column]:
-    """Rows whose every cell is blank are skipped, as the pure-Python reader skips them."""
-    blank: np.ndarray | None = None
-    for col in columns.values():
-        empty = col.kind == EMPTY
-        blank = empty if blank is None else (blank & empty)
-    if blank is None or not blank.any():
+    """Blank lines that Arrow reads as rows, skipped as the pure-Python reader skips them (:func:`is_blank_line`).
+
+    Arrow skips empty lines itself; what remains is a line of spaces (or ``""``) in a one-column file,
+    read as one empty cell. With several columns an all-empty row (``,,``) is a row of missing values and stays.
+    """
+    if len(columns) != 1:
         return columns
-    keep = np.flatnonzero(~blank)
-    return {name: col.take(keep) for name, col in columns.items()}
+    ((name, col),) = columns.items()
+    blank = col.kind == EMPTY
+    if not blank.any():
+        return columns
+    return {name: col.take(np.flatnonzero(~blank))}
 
 
 def csv_header(path: Path, delimiter: str) -> list[str]:
@@ -331,6 +370,8 @@ def csv_header(path: Path, delimiter: str) -> list[str]:
         raise Fallback("unusual header") from None
     if not header or len(set(header)) != len(header) or any(h == "" for h in header):
         raise Fallback("bad header")
+    if other_separator(header, delimiter):
+        raise Fallback("another separator")  # the pure-Python reader says which one to pass
     return header
 
 
@@ -427,7 +468,7 @@ def read_csv_columns(
                         source, read_options=read_options, parse_options=parse_options, convert_options=convert
                     )
                     for batch in reader:
-                        candidates = None  # rows that might be blank: every cell empty or missing
+                        candidates = None  # one-column rows that might be blank: the cell empty or missing
                         for j, builder in enumerate(builders):
                             if names[j] in numeric:
                                 builder.add_values(batch.column(j), nan_is_missing=False)
@@ -436,8 +477,8 @@ def read_csv_columns(
                                 builder.add_strings(batch.column(j))
                                 empty = builder.kinds[-1] == EMPTY
                             candidates = empty if candidates is None else candidates & empty
-                        if numeric and candidates is not None and candidates.any():
-                            raise _Retry()  # is ',,' a blank line or 'NA,'? the text path knows
+                        if numeric and len(builders) == 1 and candidates is not None and candidates.any():
+                            raise _Retry()  # is a line of spaces blank, or is it 'NA'? the text path knows
                     break
                 except _Retry:
                     continue
@@ -529,7 +570,7 @@ def csv_rows_at(
         reader = csv.reader(handle, delimiter=delimiter)
         next(reader)
         for row in reader:
-            if not row or all(not v.strip() for v in row):
+            if is_blank_line(row):
                 continue
             if index in targets:
                 found[index] = (reader.line_num, [v.strip() for v in row])

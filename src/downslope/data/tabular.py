@@ -413,11 +413,14 @@ def read_rows(
                 raise DataError(f"{p}: the file is empty (expected a header row)") from None
             if len(set(header)) != len(header) or any(h == "" for h in header):
                 raise DataError(f"{p}:1: the header needs unique, non-empty column names, got {header}")
+            sep = readers.other_separator(header, delimiter)
+            if sep is not None:
+                raise DataError(readers.separator_advice(str(p), sep))
             rows = _Rows()
             rows.lines = []
             for row in reader:
-                if not row or all(not v.strip() for v in row):
-                    continue  # blank lines
+                if readers.is_blank_line(row):
+                    continue  # blank lines (a row of empty cells is a row of missing values)
                 if len(row) != len(header):
                     raise DataError(
                         f"{p}:{reader.line_num}: expected {len(header)} fields (as in the header), got {len(row)}"
@@ -655,11 +658,13 @@ def encode_csv(
     target: str | None = None,
     progress: bool = False,
     need_target: bool = False,
+    delimiter: str = ",",
 ) -> tuple[list[str], np.ndarray, np.ndarray | None] | None:
     """A CSV encoded by a trained ``encoder`` through the fast reader: the header, the features and,
     when the file has the target column, the targets (rows without a target left out unless the
     encoder's ``missing`` is ``error``). None when the fast reader is not available or declines the
-    file: then ``read_rows`` with :meth:`TabularEncoder.encode_features` (same results and errors)."""
+    file: then ``read_rows`` with :meth:`TabularEncoder.encode_features` (same results and errors).
+    ``delimiter`` is the field separator the file was written with."""
     if not readers.fast_csv_available():
         return None
     p = Path(path)
@@ -667,13 +672,15 @@ def encode_csv(
         return None
     source = str(path)
     try:
-        header = readers.csv_header(p, ",")
+        header = readers.csv_header(p, delimiter)
         name = target or encoder.target
         # predict ignores a target column (its cells may be empty: the values to predict)
         has_target = need_target and name is not None and name in header
         if need_target and not has_target:
             return None  # the row-by-row path says which column is missing
-        cols = readers.read_csv_columns(p, header, ",", progress=progress, wide={str(name)} if has_target else set())
+        cols = readers.read_csv_columns(
+            p, header, delimiter, progress=progress, wide={str(name)} if has_target else set()
+        )
         n_rows = len(next(iter(cols.values())).kind)
         if not n_rows:
             raise readers.Fallback("no data rows")
@@ -684,7 +691,7 @@ def encode_csv(
             )
 
         def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
-            return readers.csv_rows_at(p, wanted, ",")
+            return readers.csv_rows_at(p, wanted, delimiter)
 
         keep = np.arange(n_rows)
         if has_target and encoder.missing != "error":
@@ -1170,8 +1177,11 @@ def read_table(
     drop: list[str] | None = None,
     max_categories: int = MAX_CATEGORIES,
     progress: bool = False,
+    delimiter: str = ",",
 ) -> tuple[Table, TabularEncoder | None]:
     """Read any supported file by its extension: .csv, .parquet, .npz or .npy.
+
+    ``delimiter`` is the CSV field separator (``';'`` for files written by spreadsheets in many locales).
 
     A ``.npy`` of at least :data:`LAZY_BYTES` is memory-mapped: its features stay in the file and
     are read batch by batch (see :mod:`downslope.data.memmap`). ``progress`` says on stderr what is
@@ -1179,7 +1189,7 @@ def read_table(
     suffix = Path(path).suffix.lower()
     options = {"target": target, "task": task, "missing": missing, "drop": drop, "max_categories": max_categories}
     if suffix == ".csv":
-        return read_csv(path, progress=progress, **options)  # type: ignore[arg-type]
+        return read_csv(path, progress=progress, delimiter=delimiter, **options)  # type: ignore[arg-type]
     if suffix == ".parquet":
         return read_parquet(path, progress=progress, **options)  # type: ignore[arg-type]
     if suffix in (".npz", ".npy"):

@@ -474,7 +474,10 @@ def _run_epoch(
             n = len(x)
             cbs.on_batch_begin(i, {"size": n})
             try:
-                step_logs = train_step(model, loss_fn, optimizer, x, y)
+                # A diverging step overflows (forward, loss, backward, update); the divergence guard fit
+                # always runs stops on the non-finite loss and says so, so NumPy's warnings would only repeat it.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    step_logs = train_step(model, loss_fn, optimizer, x, y)
             except Exception as exc:
                 # Say where in training it happened, without changing the exception's type.
                 if hasattr(exc, "add_note"):

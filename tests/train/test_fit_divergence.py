@@ -1,0 +1,40 @@
+"""A diverging fit stops with its own message, without NumPy's floating-point warnings on the way.
+
+When the step size is far too large the forward pass, the loss, backward and the update overflow;
+NumPy then printed "RuntimeWarning: overflow encountered in matmul" (and "invalid value ...") to the
+user while fit's divergence guard already stops training and says what happened in plain words.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope import nn, optim
+
+
+@pytest.mark.parametrize(
+    ("loss_fn", "classes"),
+    [(nn.MSELoss(), 0), (nn.CrossEntropyLoss(), 2), (nn.HuberLoss(), 0)],
+    ids=["mse", "cross_entropy", "huber"],
+)
+def test_a_diverging_fit_stops_with_its_message_and_no_numpy_warnings(loss_fn: nn.Module, classes: int) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(128, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) if classes else (X @ np.ones((4, 1))).astype(np.float32)
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 32), nn.Tanh(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, classes or 1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = ds.fit(
+            model, loss_fn, optim.SGD(model.parameters(), lr=1e8), (X, y), epochs=5, batch_size=32, verbose=0
+        )
+    assert history.stop_reason is not None and history.stop_reason.startswith("diverged: loss became")
+    numpy_warnings = [str(w.message) for w in caught if "encountered in" in str(w.message)]
+    assert numpy_warnings == []
+    # outside fit, NumPy's warnings are left on: the suppression is scoped to the training step
+    with pytest.warns(RuntimeWarning, match="overflow encountered"):
+        np.float32(3e38) * np.float32(10)
