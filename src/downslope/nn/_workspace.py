@@ -6,6 +6,11 @@ they are freed, so the next step pays a page fault for every 4 KiB page it touch
 on the CNN benchmarks: 6,000-9,000 faults and 10-20 ms of system time per step, a third of the
 step). Kernels therefore borrow their *temporaries* here and return them when done.
 
+Only NumPy arrays are pooled here. A kernel running on a device namespace (CuPy, or the strict
+stand-in) passes that namespace as ``xp`` and gets a fresh array of the same namespace: a device
+array must never borrow a host buffer, and CuPy keeps its own memory pool (freed device blocks
+are cached by ``cupy.get_default_memory_pool()``), so the page-fault cost above does not arise.
+
 Only arrays whose whole life lies inside one kernel call may be returned: never an array that is
 saved for a backward pass (a graph kept with ``retain_graph=True`` may run it again) or one handed
 to the caller. At most a few arrays per (shape, dtype) and ``LIMIT_BYTES`` in all are kept.
@@ -30,8 +35,9 @@ _held = 0
 _lock = threading.Lock()
 
 
-def take(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """An uninitialised C-contiguous array of ``shape`` and ``dtype`` (a kept block when one fits).
+def take(shape: tuple[int, ...], dtype: Any, xp: Any = np) -> Any:
+    """An uninitialised C-contiguous array of ``shape`` and ``dtype`` (a kept block when one fits);
+    with a device namespace ``xp``, a fresh ``xp.empty`` array (pooled by the device library).
 
     Example:
         >>> import numpy as np
@@ -42,6 +48,8 @@ def take(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         >>> _workspace.give(a)
     """
     global _held
+    if xp is not np:
+        return xp.empty(shape, dtype=dtype)
     dt = np.dtype(dtype)
     nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
     block = None
@@ -54,7 +62,7 @@ def take(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
             block = _free.pop(best)
             _held -= block.nbytes
     if block is None:
-        block = np.empty(nbytes, dtype=np.uint8)
+        block = np.empty(nbytes, dtype=np.uint8)  # host: the NumPy pool's own block
     return block[:nbytes].view(dt).reshape(shape)
 
 
@@ -64,12 +72,13 @@ def _block_of(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def give(*arrays: np.ndarray | None) -> None:
-    """Return arrays obtained from :func:`take` (or views of them) that nothing references any more."""
+def give(*arrays: Any) -> None:
+    """Return arrays obtained from :func:`take` (or views of them) that nothing references any more.
+    Device arrays are ignored (they were never pooled here)."""
     global _held
     with _lock:
         for a in arrays:
-            if a is None:
+            if type(a) is not np.ndarray:
                 continue
             block = _block_of(a)
             if any(block is b for b in _free):
@@ -129,10 +138,10 @@ _lent_free: list[np.ndarray] = []
 _lent_held = 0
 
 
-def lend(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+def lend(shape: tuple[int, ...], dtype: Any, xp: Any = np) -> Any:
     """An uninitialised C-contiguous array of ``shape`` and ``dtype`` that may be handed out: its
     memory returns to a pool when it and every view of it are garbage (a block from that pool when
-    one fits).
+    one fits). With a device namespace ``xp``, a fresh ``xp.empty`` array.
 
     NumPy makes every view of the returned array refer to it as its ``base`` (its own base is not
     an array), so the array outlives all its views, and a finalizer on it gives the memory back.
@@ -147,10 +156,12 @@ def lend(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         (511, 512)
     """
     global _lent_held
+    if xp is not np:
+        return xp.empty(shape, dtype=dtype)
     dt = np.dtype(dtype)
     nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
     if nbytes < LEND_MIN_BYTES:
-        return np.empty(shape, dtype=dt)
+        return np.empty(shape, dtype=dt)  # host: the NumPy path (device namespaces returned above)
     block = None
     with _lock:
         best = -1
@@ -161,8 +172,8 @@ def lend(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
             block = _lent_free.pop(best)
             _lent_held -= block.nbytes
     if block is None:
-        block = np.empty(nbytes, dtype=np.uint8)
-    owner = np.frombuffer(block.data, dtype=dt, count=nbytes // dt.itemsize)
+        block = np.empty(nbytes, dtype=np.uint8)  # host: the NumPy pool's own block
+    owner = np.frombuffer(block.data, dtype=dt, count=nbytes // dt.itemsize)  # host: a view of the pool's block
     weakref.finalize(owner, _return_lent, block).atexit = False
     return owner.reshape(shape)
 
@@ -181,8 +192,8 @@ def _return_lent(block: np.ndarray) -> None:
         _lent_held += block.nbytes
 
 
-def lend_zeros(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+def lend_zeros(shape: tuple[int, ...], dtype: Any, xp: Any = np) -> Any:
     """:func:`lend`, filled with zeros."""
-    out = lend(shape, dtype)
+    out = lend(shape, dtype, xp)
     out.fill(0)
     return out
