@@ -25,8 +25,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import ops
-from ..backend import namespace_of
 from ..autograd import is_grad_enabled
+from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, record_op, wrap_array
 from . import _jit, _workspace
@@ -278,9 +278,7 @@ def _max_pool_2x2_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-
     return (_swap01(jit.max_unpool_2x2(_swap01(g, swap), at), swap),)
 
 
-def _avg_divisor(
-    size: int, kernel: int, stride: int, pad: int, out: int, count_include_pad: bool, xp: Any = np
-) -> Any:
+def _avg_divisor(size: int, kernel: int, stride: int, pad: int, out: int, count_include_pad: bool, xp: Any = np) -> Any:
     """Per output position, how many elements the window's average divides by (PyTorch's rule),
     as an array of namespace ``xp``."""
     start = xp.arange(out) * stride - pad
