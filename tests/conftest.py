@@ -2,7 +2,10 @@
 
 ``check_op`` (tinygrad style) feeds the same random inputs to both libraries and compares the
 output's values, dtype and shape, then the gradients of ``(out * projection).sum()`` for a fixed
-random ``projection``. Tolerances: 1e-5 relative in float32, 1e-10 in float64, plus a tiny absolute
+random ``projection``. With ``device="strict"`` our side runs on the strict stand-in for a GPU
+(downslope/devices/strict.py: NumPy behind CuPy's wall), so the same comparison also proves that
+the op and its gradient rule take their namespace from the data (tests/test_ops.py runs its core
+parity tests on both devices). Tolerances: 1e-5 relative in float32, 1e-10 in float64, plus a tiny absolute
 floor scaled by the largest reference magnitude (values that cancel to ~0 have no relative accuracy).
 
 Tests run with --import-mode=importlib, so this module cannot be imported by name: the helpers
@@ -39,30 +42,34 @@ def check_op(
     grad: bool = True,
     grad_inputs: Sequence[int] | None = None,
     seed: int = 0,
+    device: str | None = None,
 ) -> ds.Tensor:
     """Run ``ds_fn`` and ``torch_fn`` on the same arrays; compare values, dtype, shape and gradients.
 
     Floating arrays become inputs that require grad (all of them, or those in ``grad_inputs``);
-    integer/bool arrays are passed as plain tensors. Returns our output.
+    integer/bool arrays are passed as plain tensors. Our inputs live on ``device`` (the host by
+    default); the output and the gradients must stay there. Returns our output.
     """
     torch = pytest.importorskip("torch")
     floating = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
     wants = floating if grad_inputs is None else list(grad_inputs)
-    ours = [ds.tensor(a, dtype=a.dtype, requires_grad=grad and i in wants) for i, a in enumerate(arrays)]
+    ours = [ds.tensor(a, dtype=a.dtype, device=device, requires_grad=grad and i in wants) for i, a in enumerate(arrays)]
     theirs = [torch.tensor(a, requires_grad=grad and i in wants) for i, a in enumerate(arrays)]
     out = ds_fn(*ours)
     ref = torch_fn(*theirs)
     assert out.shape == tuple(ref.shape), f"shape {out.shape} != torch {tuple(ref.shape)}"
     ref_dtype = np.dtype(str(ref.dtype).replace("torch.", ""))
     assert out.dtype == ref_dtype, f"dtype {out.dtype} != torch {ref_dtype}"
+    if device is not None:
+        assert str(out.device) == device, f"output on {out.device}, inputs on {device}"
     if out.dtype.kind != "f":
-        np.testing.assert_array_equal(out.numpy(), ref.detach().numpy())
+        np.testing.assert_array_equal(out.cpu().numpy(), ref.detach().numpy())
         return out
-    assert_close(out.numpy(), ref.detach().numpy(), out.dtype, "forward values")
+    assert_close(out.cpu().numpy(), ref.detach().numpy(), out.dtype, "forward values")
     if not grad or not wants:
         return out
     projection = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
-    (out * ds.tensor(projection, dtype=out.dtype)).sum().backward()
+    (out * ds.tensor(projection, dtype=out.dtype, device=device)).sum().backward()
     (ref * torch.tensor(projection)).sum().backward()
     for i in wants:
         ref_grad = theirs[i].grad
@@ -70,7 +77,9 @@ def check_op(
         assert ours[i].grad is not None, f"input {i} got no gradient"
         assert ours[i].grad.shape == arrays[i].shape, f"input {i}: grad shape {ours[i].grad.shape}"
         assert ours[i].grad.dtype == arrays[i].dtype, f"input {i}: grad dtype {ours[i].grad.dtype}"
-        assert_close(ours[i].grad.numpy(), ref_grad, arrays[i].dtype, f"gradient of input {i}")
+        if device is not None:
+            assert str(ours[i].grad.device) == device, f"input {i}: grad on {ours[i].grad.device}"
+        assert_close(ours[i].grad.cpu().numpy(), ref_grad, arrays[i].dtype, f"gradient of input {i}")
     return out
 
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .backend import namespace_of
+from .devices import is_array, like
 from .errors import ArgumentError, ArgumentTypeError, StateError
 from .graph import (
     ArrayRules,
@@ -248,7 +250,7 @@ def _run_hooks(node: Tensor, g: Any, create_graph: bool) -> Any:
         result = hook(g if isinstance(g, Tensor) else wrap_array(g))
         if result is None:
             continue
-        new = result if create_graph else (result.array if isinstance(result, Tensor) else np.asarray(result))
+        new = result if create_graph else (result.array if isinstance(result, Tensor) else like(result, node.array))
         if tuple(new.shape) != tuple(node.shape):
             raise StateError(f"a gradient hook returned shape {tuple(new.shape)} for a tensor of shape {node.shape}")
         g = new
@@ -335,7 +337,7 @@ def _reads_output(rule: Any) -> bool:
     """
     declared = getattr(rule, "reads_output", None)
     if declared is not None:
-        return bool(declared)
+        return bool(declared)  # host: a rule's declaration, not an array
     code = getattr(rule, "__code__", None)
     if code is None or code.co_argcount < 2:
         return True
@@ -371,7 +373,7 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
     existing = node.grad
     if existing is None:
         if g.base is not None or id(g) in owned or not g.flags.writeable or not g.flags.c_contiguous:
-            g = np.array(g, copy=True, order="C")
+            g = g.copy(order="C")
         owned.add(id(g))
         node.grad = wrap(g)
     elif existing.requires_grad or not existing.array.flags.writeable:
@@ -401,11 +403,11 @@ def _check_root_grad(output: Tensor, gradient: Any) -> Any:
                 f"backward(): gradient can be implicitly created only for scalar outputs, but the output has shape "
                 f"{output.shape}; pass gradient= with that shape, or reduce the output (e.g. .sum() or .mean()) first"
             )
-        return np.ones(output.array.shape, output.array.dtype)
-    g = gradient.array if isinstance(gradient, Tensor) else np.asarray(gradient)
+        return namespace_of(output.array).ones(output.array.shape, output.array.dtype)
+    g = like(gradient.array if isinstance(gradient, Tensor) else gradient, output.array)
     if g.shape != output.shape:
         raise StateError(f"backward(): gradient has shape {g.shape} but the output has shape {output.shape}")
-    return np.array(g, dtype=output.array.dtype, copy=True)
+    return g.astype(output.array.dtype)  # a copy (astype copies by default)
 
 
 def backward(
@@ -445,7 +447,7 @@ def autograd_grad(
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
         gos: list[Any] = [None] * len(outs)
-    elif isinstance(grad_outputs, (Tensor, np.ndarray)):
+    elif isinstance(grad_outputs, Tensor) or is_array(grad_outputs):
         gos = [grad_outputs]
     else:
         gos = list(grad_outputs)
@@ -469,7 +471,7 @@ def autograd_grad(
                 )
             result.append(None)
         else:
-            result.append(g if isinstance(g, Tensor) else wrap_array(np.array(g, dtype=t.array.dtype, copy=True)))
+            result.append(g if isinstance(g, Tensor) else wrap_array(g.astype(t.array.dtype)))  # a copy
     return tuple(result)
 
 
@@ -586,7 +588,7 @@ class FunctionCtx:
         self._non_differentiable.update(id(o) for o in outputs)
 
     def set_materialize_grads(self, value: bool) -> None:
-        self.materialize_grads = bool(value)
+        self.materialize_grads = bool(value)  # host: a Python flag
 
     def mark_dirty(self, *tensors: Any) -> None:
         raise StateError(
@@ -705,7 +707,8 @@ def _function_vjp(g, y, args, saved, needs, xp):
         if slot is None:
             grads_out.append(None)
         elif not slot[2]:
-            grads_out.append(wrap_array(np.zeros(slot[0], slot[1])) if ctx.materialize_grads else None)
+            zeros = namespace_of(xp.data(g)).zeros(slot[0], slot[1])
+            grads_out.append(wrap_array(zeros) if ctx.materialize_grads else None)
         elif len(slots) == 1:
             grads_out.append(g)
         else:
@@ -728,7 +731,7 @@ def _function_vjp(g, y, args, saved, needs, xp):
             continue
         parent = args[k]
         if not isinstance(gr, Tensor):
-            gr = wrap_array(np.asarray(gr))
+            gr = wrap_array(like(gr, xp.data(g)))
         if tuple(gr.shape) != tuple(parent.shape):
             raise ArgumentError(
                 f"{cls.__name__}.backward: the gradient for argument {pos} has shape {tuple(gr.shape)}, but that "
@@ -755,7 +758,9 @@ _unpack_vjp.reads_inputs = False  # type: ignore[attr-defined]
 def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> Any:  # noqa: N802
     """Old PyTorch's ``Variable(tensor, requires_grad=...)``: today simply a tensor (shared, not copied)."""
     Tensor, wrap_array = _tensor_api()
-    t = data if isinstance(data, Tensor) else wrap_array(np.asarray(data))
+    if not isinstance(data, Tensor) and not is_array(data):
+        data = np.asarray(data)  # host: the caller's data (lists, numbers) is host data
+    t = data if isinstance(data, Tensor) else wrap_array(data)
     if requires_grad:
         t.requires_grad_(True)
     return t

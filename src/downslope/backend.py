@@ -9,6 +9,7 @@ library creates; float64 only when asked.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,43 @@ def namespace_of(array: Any) -> Any:
 
         return cupy
     return np
+
+
+def as_array(value: Any) -> Any:
+    """An op's result as an array: NumPy hands 0-d results (a full reduction, one element) back as
+    scalars (``np.float32``), which become 0-d host arrays; arrays of any namespace pass through (CuPy
+    and the strict stand-in already give 0-d arrays). No copy and no device transfer.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.backend import as_array
+        >>> as_array(np.ones(3).sum()).shape
+        ()
+    """
+    return np.asarray(value) if isinstance(value, np.generic) else value  # host: a NumPy scalar is on the host
+
+
+_erf_host = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(a: Any) -> Any:
+    """The error function of an array, in the array's namespace: on the host exact (math.erf per
+    element: correct but not fast), on CuPy ``cupyx.scipy.special.erf``, on the strict stand-in its
+    ``special.erf``.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope.backend import erf
+        >>> erf(np.zeros(2, np.float32)).tolist()
+        [0.0, 0.0]
+    """
+    if isinstance(a, (np.ndarray, np.generic)):
+        return np.asarray(_erf_host(a), dtype=a.dtype)  # host: a host array's values, computed on the host
+    if type(a).__module__.startswith("cupy"):
+        import cupyx.scipy.special  # type: ignore[import-not-found, unused-ignore]
+
+        return cupyx.scipy.special.erf(a)
+    return namespace_of(a).special.erf(a)
 
 
 float16 = np.dtype(np.float16)

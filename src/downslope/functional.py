@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from . import ops
 from .errors import ArgumentError, ArgumentTypeError
 from .tensor import Tensor
@@ -46,7 +48,7 @@ def var(
     axes = ops._norm_axes(ops._pick_axis(dim, axis), x.ndim)
     n = math.prod(x.shape[i] for i in axes) if x.ndim else 1
     centered = x - ops.mean(x, axis=axes, keepdims=True)
-    keep = bool(keepdim or keepdims)
+    keep = bool(keepdim or keepdims)  # host: Python flags
     return ops.sum(centered * centered, axis=axes, keepdims=keep) / max(n - corr, 0)
 
 
@@ -65,7 +67,9 @@ def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = F
     """
     v = var(x, dim, unbiased, keepdim, **kwargs)
     zero = v.array == 0  # not `v > 0`: a NaN variance must stay NaN
-    if not zero.any():
+    # On the host a check picks the plain sqrt when no deviation is 0; on a device that check would wait
+    # for the device, so the masked form (the same values) is taken always.
+    if type(zero) is np.ndarray and not zero.any():
         return ops.sqrt(v)
     return ops.where(zero, 0.0, ops.sqrt(ops.where(zero, 1.0, v)))
 
@@ -115,7 +119,7 @@ def norm(x: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: 
     if p in ("fro", 2, 2.0, None):
         sq = ops.sum(x * x, dim, keepdim)
         zero = sq.array == 0
-        if not zero.any():
+        if type(zero) is np.ndarray and not zero.any():  # the check is free on the host only (see std)
             return ops.sqrt(sq)
         return ops.where(zero, 0.0, ops.sqrt(ops.where(zero, 1.0, sq)))
     if p == "nuc":

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .autograd import autograd_grad, enable_grad
+from .devices import device_of, to_device, to_host
 from .errors import ArgumentError, ArgumentTypeError
 from .tensor import Tensor, to_array, wrap_array
 
@@ -75,7 +76,7 @@ def gradcheck(
     for i, x in enumerate(inputs):
         arr = x.array if isinstance(x, Tensor) else (to_array(x) if not isinstance(x, (int, float, str)) else None)
         if arr is not None and arr.dtype.kind == "f":
-            args.append(wrap_array(np.array(arr, dtype=np.float64)).requires_grad_(True))
+            args.append(wrap_array(arr.astype(np.float64)).requires_grad_(True))  # a copy, on arr's device
             wrt.append(i)
         else:
             args.append(x)
@@ -90,12 +91,16 @@ def gradcheck(
         raise ArgumentTypeError(
             f"gradcheck: f returned {out.dtype} from float64 inputs; something in f casts to lower precision"
         )
-    projection = np.random.default_rng(seed).standard_normal(out.shape) if out.array.size > 1 else np.ones(out.shape)
+    # The projection is drawn on the host (the same numbers on every device) and copied to out's device.
+    host_projection = np.random.default_rng(seed).standard_normal(out.shape) if out.array.size > 1 else None
+    if host_projection is None:
+        host_projection = np.ones(out.shape)  # host: drawn here, copied to the device below
+    projection = to_device(host_projection, device_of(out.array))
 
     def objective() -> float:
         with enable_grad():
             value = f(*args)
-        return float((value.array * projection).sum())
+        return float(to_host((value.array * projection).sum()))  # host: the finite difference is a host number
 
     if out.requires_grad:
         analytic = autograd_grad([out], [args[i] for i in wrt], grad_outputs=[projection], allow_unused=True)
@@ -105,18 +110,18 @@ def gradcheck(
     report = GradcheckReport()
     for k, i in enumerate(wrt):
         x = args[i]
-        numeric = np.zeros_like(x.array)
+        numeric = np.zeros(x.shape)  # host: finite differences are compared on the host
         flat = x.array.reshape(-1)
         num_flat = numeric.reshape(-1)
         for j in range(flat.size):
-            orig = flat[j]
+            orig = flat[j].copy()  # a device namespace gives a 0-d view, which the writes below would change
             flat[j] = orig + eps
             plus = objective()
             flat[j] = orig - eps
             minus = objective()
             flat[j] = orig
             num_flat[j] = (plus - minus) / (2 * eps)
-        a = np.zeros_like(numeric) if analytic[k] is None else analytic[k].array  # type: ignore[union-attr]
+        a = np.zeros_like(numeric) if analytic[k] is None else to_host(analytic[k].array)  # type: ignore[union-attr]
         err = np.abs(a - numeric)
         rel = err / np.maximum(np.abs(numeric), 1e-12)
         bad = err > atol + rtol * np.abs(numeric)

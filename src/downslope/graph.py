@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from .backend import namespace_of
+
 if TYPE_CHECKING:
     from .tensor import Tensor
 
@@ -134,7 +136,7 @@ class set_grad_enabled:
 
     def __init__(self, enabled: bool) -> None:
         self._prev = _mode.enabled
-        self.enabled = bool(enabled)
+        self.enabled = bool(enabled)  # host: a Python flag
         _mode.enabled = self.enabled
 
     def __enter__(self) -> None:
@@ -177,12 +179,12 @@ def _sigmoid_array(d: np.ndarray) -> np.ndarray:
     negative side keeps full relative precision there ((1 + tanh(d/2)) / 2 cancels to 0 in float32
     near d = -17, so log(sigmoid(d)) became -inf)."""
     e = np.exp(-np.abs(d))
-    return np.where(d >= 0, np.ones((), d.dtype), e) / (1 + e)
+    return np.where(d >= 0, 1, e) / (1 + e)  # the Python 1 takes d's dtype
 
 
 def _scatter_array(shape: tuple[int, ...], index: Any, advanced: bool, g: np.ndarray) -> np.ndarray:
     """Zeros of ``shape`` with ``g`` added at ``index`` (repeated indices add up)."""
-    out = np.zeros(shape, dtype=g.dtype)
+    out = namespace_of(g).zeros(shape, dtype=g.dtype)
     if advanced:
         np.add.at(out, index, g)
     else:

@@ -101,7 +101,7 @@ class Tensor:
                 raise ArgumentTypeError(
                     f"Tensor(...): expected data, or integer sizes such as Tensor(3, 4); got {(data, *sizes)!r}"
                 )
-            data = np.zeros(tuple(builtins.int(s) for s in shape), backend.get_default_dtype())
+            data = np.zeros(tuple(builtins.int(s) for s in shape), backend.get_default_dtype())  # host: legacy form
         elif dtype is None and isinstance(data, (list, tuple)):
             dtype = backend.get_default_dtype()  # torch.Tensor([1, 2]) is float, unlike torch.tensor([1, 2])
         self.array = to_array(data, dtype)
@@ -129,7 +129,7 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
-        new = value.array if isinstance(value, Tensor) else np.asarray(value)
+        new = value.array if isinstance(value, Tensor) else _devices.like(value, self.array)
         if new.dtype.kind not in "fiub":
             raise ArgumentTypeError(f".data = ...: expected numbers or booleans, got dtype {new.dtype}")
         self.array = new
@@ -190,7 +190,7 @@ class Tensor:
             )
         if not requires_grad and self._vjp is not None:
             raise StateError("requires_grad_(False) is only allowed on leaf tensors; use .detach() instead")
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = bool(requires_grad)  # host: a Python flag
         return self
 
     def retain_grad(self) -> None:
@@ -239,7 +239,7 @@ class Tensor:
             raise ShapeError(
                 f"item(): only one-element tensors can be converted to Python scalars; shape is {self.shape}"
             )
-        return _devices.to_host(self.array).item()
+        return _devices.to_host(self.array).item()  # host: the caller asked for a Python number
 
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied). A tensor on a GPU refuses, as in torch:
@@ -252,25 +252,25 @@ class Tensor:
         return self.array
 
     def tolist(self) -> Any:
-        return _devices.to_host(self.array).tolist()
+        return _devices.to_host(self.array).tolist()  # host: the caller asked for Python lists
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if type(self.array) is not np.ndarray:
             self.numpy()  # refuses a device tensor with torch's message
         if copy:  # np.array(t) asks for a copy; handing out self.array would let it write into the tensor
-            return np.array(self.array, dtype=dtype, copy=True)
+            return np.array(self.array, dtype=dtype, copy=True)  # host: NumPy asked for a host copy
         return self.array if dtype is None else self.array.astype(dtype)
 
     def __float__(self) -> float:
-        return float(self.item())
+        return float(self.item())  # host: the caller asked for a Python float
 
     def __int__(self) -> int:
-        return int(self.item())
+        return int(self.item())  # host: the caller asked for a Python int
 
     def __bool__(self) -> bool:
         if self.array.size != 1:
             raise StateError(f"the truth value of a tensor with {self.array.size} elements is ambiguous")
-        return bool(_devices.to_host(self.array))
+        return bool(_devices.to_host(self.array))  # host: Python asked for a truth value
 
     def __hash__(self) -> int:
         return id(self)
@@ -323,7 +323,7 @@ class Tensor:
         """
         dtype = kwargs.pop("dtype", None)
         target_device = kwargs.pop("device", None)
-        copy = bool(kwargs.pop("copy", False))
+        copy = bool(kwargs.pop("copy", False))  # host: a Python flag
         kwargs.pop("non_blocking", None)
         kwargs.pop("memory_format", None)
         if kwargs:
@@ -465,7 +465,11 @@ class Tensor:
             _inplace_recorded(self, "__setitem__", lambda src: _ops.index_put(src, index, value))
             return
         try:
-            self.array[_ops._normalize_index(index, keep_masks=True)] = _data_of(value)
+            data = _data_of(value)
+            if type(self.array) is not np.ndarray:  # a device tensor: host values and indices join it there
+                data = _devices.like(data, self.array)
+                index = _ops._normalize_index(index, keep_masks=True, on=self.array)
+            self.array[_ops._normalize_index(index, keep_masks=True)] = data
         except (IndexError, ValueError) as exc:
             if not self.array.flags.writeable:
                 raise StateError(_READ_ONLY_MESSAGE.format(op="__setitem__")) from None
@@ -588,8 +592,11 @@ class Tensor:
         """Copy ``src`` (broadcast to this shape, cast to this dtype) into this tensor, in place."""
         if not _records(self, src):
             _check_writable(self, "copy_")
+            data = _data_of(src)
+            if type(data) is not type(self.array) and _devices.is_array(data):
+                data = _devices.like(data, self.array)  # copy_ copies across devices, as in torch
             try:
-                np.copyto(self.array, _data_of(src), casting="unsafe")
+                np.copyto(self.array, data, casting="unsafe")
             except ValueError:
                 raise ShapeError(
                     f"copy_: the source of shape {np.shape(_data_of(src))} does not broadcast to {self.shape}"
@@ -602,7 +609,7 @@ class Tensor:
 
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
         """Set the elements where ``mask`` is true to ``value``, in place."""
-        m = _bool_mask(mask, "masked_fill_")
+        m = _bool_mask(mask, "masked_fill_", self.array)
         if not _records(self, value):
             _check_writable(self, "masked_fill_")
             try:
@@ -738,10 +745,11 @@ class Tensor:
     def fill_diagonal_(self, fill_value: Any, wrap: builtins.bool = False) -> Tensor:
         """Set the main diagonal (of a matrix, or of all dims for equal sizes) to ``fill_value``."""
         n = builtins.min(self.shape) if self.ndim else 0
-        index: Any = tuple(np.arange(n) for _ in range(self.ndim))
+        xp = backend.namespace_of(self.array)
+        index: Any = tuple(xp.arange(n) for _ in range(self.ndim))
         if wrap and self.ndim == 2 and self.shape[0] > self.shape[1] + 1:
             # torch's wrap: the diagonal restarts every cols + 1 rows (NumPy's fill_diagonal(wrap=True))
-            flat = np.arange(0, self.array.size, self.shape[1] + 1)
+            flat = xp.arange(0, self.array.size, self.shape[1] + 1)
             index = np.unravel_index(flat, self.shape)
         return self._inplace_via("fill_diagonal_", lambda t: _ops.index_put(t, index, fill_value), fill_value)
 
@@ -750,8 +758,11 @@ class Tensor:
         if _records(self):
             raise StateError("apply_: not differentiable; use it on tensors that do not require grad (or .data)")
         _check_writable(self, "apply_")
+        host = _devices.to_host(self.array)  # the array itself on the host; a copy from a device
         for i in np.ndindex(self.shape):
-            self.array[i] = fn(self.array[i].item())
+            host[i] = fn(host[i].item())  # host: a Python function per element, as asked (slow by design)
+        if host is not self.array:
+            self.array[...] = _devices.like(host, self.array)
         _bump(self)
         return self
 
@@ -760,9 +771,12 @@ class Tensor:
         if _records(self, other):
             raise StateError("map_: not differentiable; use it on tensors that do not require grad (or .data)")
         _check_writable(self, "map_")
-        b = np.broadcast_to(_data_of(other), self.shape)
+        host = _devices.to_host(self.array)  # the array itself on the host; a copy from a device
+        b = np.broadcast_to(_devices.to_host(_data_of(other)), self.shape)
         for i in np.ndindex(self.shape):
-            self.array[i] = fn(self.array[i].item(), b[i].item())
+            host[i] = fn(host[i].item(), b[i].item())  # host: a Python function per element, as asked (slow)
+        if host is not self.array:
+            self.array[...] = _devices.like(host, self.array)
         _bump(self)
         return self
 
@@ -812,7 +826,7 @@ class Tensor:
     def is_nonzero(self) -> builtins.bool:
         if self.array.size != 1:
             raise StateError(f"is_nonzero: the tensor has {self.array.size} elements; expected one")
-        return builtins.bool(self.array.reshape(()).item() != 0)
+        return builtins.bool(_devices.to_host(self.array).reshape(()).item() != 0)  # host: a Python bool, as asked
 
     def is_same_size(self, other: Tensor) -> builtins.bool:
         return self.shape == other.shape
@@ -1012,11 +1026,11 @@ class Tensor:
                 f"only integer tensors of a single element can be converted to an index; this one is "
                 f"{self.array.dtype} of shape {self.shape}"
             )
-        return builtins.int(self.array.reshape(()).item())
+        return builtins.int(_devices.to_host(self.array).reshape(()).item())  # host: Python asked for an int
 
     def __contains__(self, element: Any) -> builtins.bool:
         """``value in t``: whether any element equals ``value`` (torch's semantics)."""
-        return builtins.bool((self.array == _data_of(element)).any())
+        return builtins.bool(_devices.to_host((self.array == _data_of(element)).any()))
 
     def __round__(self, ndigits: Any = None) -> Tensor:
         return _ops.round(self, 0 if ndigits is None else ndigits)
@@ -1027,7 +1041,7 @@ class Tensor:
 
     def __format__(self, spec: str) -> str:
         if self.array.ndim == 0:
-            return format(self.array.item(), spec)
+            return format(_devices.to_host(self.array).item(), spec)  # host: formatting text
         if spec:
             raise ArgumentTypeError(
                 f"format spec {spec!r} applies to 0-d tensors only; this one has shape {self.shape}"
@@ -1174,10 +1188,10 @@ class Tensor:
         return _functional.norm(self, p, dim, keepdim, dtype)
 
     def all(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
-        return wrap_array(np.asarray(np.all(self.array, axis=dim, keepdims=keepdim)))
+        return wrap_array(backend.as_array(np.all(self.array, axis=dim, keepdims=keepdim)))
 
     def any(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
-        return wrap_array(np.asarray(np.any(self.array, axis=dim, keepdims=keepdim)))
+        return wrap_array(backend.as_array(np.any(self.array, axis=dim, keepdims=keepdim)))
 
     def log1p(self) -> Tensor:
         return _ops.log1p(self)
@@ -1342,7 +1356,7 @@ class Tensor:
     ) -> Any:
         out = np.unique(self.array, return_inverse=return_inverse, return_counts=return_counts, axis=dim)  # type: ignore[call-overload]
         if isinstance(out, tuple):
-            return tuple(wrap_array(np.asarray(o)) for o in out)
+            return tuple(wrap_array(backend.as_array(o)) for o in out)
         return wrap_array(out)
 
 
@@ -1373,11 +1387,11 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """
     if isinstance(data, Tensor):
         arr = data.array
-    elif isinstance(data, np.ndarray):
+    elif isinstance(data, np.ndarray) or _devices.is_array(data):
         arr = data
     else:
         try:
-            arr = np.asarray(data)
+            arr = np.asarray(data)  # host: the caller's data (lists, numbers) is host data
         except (ValueError, TypeError) as exc:
             raise ArgumentTypeError(f"cannot make a tensor from {type(data).__name__}: {exc}") from None
     if arr.dtype.kind not in "fiub":
@@ -1395,7 +1409,7 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
         target = arr.dtype
     if arr.dtype != target:
         arr = arr.astype(target)
-    elif isinstance(data, (Tensor, np.ndarray)):
+    elif isinstance(data, (Tensor, np.ndarray)) or _devices.is_array(data):
         arr = arr.copy()  # ds.tensor copies, like torch.tensor; use ds.from_numpy to share
     return arr
 
@@ -1526,7 +1540,7 @@ def _records(t: Tensor, *operands: Any) -> bool:
     arithmetic is a read-only NumPy scalar, which becomes a 0-d array (nothing else shares a scalar).
     """
     if isinstance(t.array, np.generic):
-        t.array = np.array(t.array)
+        t.array = np.array(t.array)  # host: a NumPy scalar is already on the host
     if not _mode.enabled:
         return False
     if t.requires_grad:
@@ -1540,8 +1554,8 @@ def _check_writable(t: Tensor, op: str) -> None:
 
 
 def _scaled(other: Any, alpha: Any) -> Any:
-    if isinstance(alpha, Tensor):
-        alpha = alpha.item()
+    if isinstance(alpha, Tensor):  # stays on its device: no comparison with 1 (it would wait for the device)
+        return _ops.mul(other, alpha)
     if alpha == 1:
         return other
     return _ops.mul(other, alpha) if isinstance(other, Tensor) else np.multiply(other, alpha)
@@ -1602,8 +1616,9 @@ def _relu_into(arr: np.ndarray, out: np.ndarray) -> None:
     np.maximum(arr, 0, out=out)
 
 
-def _bool_mask(mask: Any, op: str) -> np.ndarray:
-    m = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
+def _bool_mask(mask: Any, op: str, on: Any) -> np.ndarray:
+    """``mask`` as a boolean array on the device of ``on`` (the array it masks)."""
+    m = _devices.like(mask.array if isinstance(mask, Tensor) else mask, on)
     if m.dtype != np.bool_:
         raise ArgumentTypeError(f"{op}: expected a boolean mask, got dtype {m.dtype}")
     return m
@@ -1857,6 +1872,17 @@ def _made(arr: np.ndarray, requires_grad: bool, device: Any, where: str) -> Tens
     return t
 
 
+def _filled(shape: Any, value: Any, dtype: Any, requires_grad: bool, device: Any, where: str) -> Tensor:
+    """A factory's constant result (zeros, ones, full), made directly on the device asked for."""
+    if device is None:
+        arr = np.zeros(shape, dtype) if value == 0 else np.full(shape, value, dtype)  # host: no device asked for
+        return from_numpy(arr, requires_grad)
+    t = wrap_array(_devices.full(shape, value, dtype, _resolve(device, where)))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
 def _like_device(t: Any, device: Any) -> Any:
     """The device of a ``*_like`` factory's result: the one asked for, else ``t``'s (as in torch)."""
     if device is None and isinstance(t, Tensor) and type(t.array) is not np.ndarray:
@@ -1867,24 +1893,24 @@ def _like_device(t: Any, device: Any) -> Any:
 @_torch_options
 def zeros(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros, e.g. ``ds.zeros(2, 3)``."""
-    return _made(
-        np.zeros(_shape_arg(shape if size is None else (size,)), _float_dtype(dtype)), requires_grad, device, "zeros()"
+    return _filled(
+        _shape_arg(shape if size is None else (size,)), 0, _float_dtype(dtype), requires_grad, device, "zeros()"
     )
 
 
 @_torch_options
 def ones(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones, e.g. ``ds.ones(2, 3)``."""
-    return _made(
-        np.ones(_shape_arg(shape if size is None else (size,)), _float_dtype(dtype)), requires_grad, device, "ones()"
+    return _filled(
+        _shape_arg(shape if size is None else (size,)), 1, _float_dtype(dtype), requires_grad, device, "ones()"
     )
 
 
 @_torch_options
 def empty(*shape: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor to be filled (zeros here: NumPy's uninitialised memory would make runs irreproducible)."""
-    return _made(
-        np.zeros(_shape_arg(shape if size is None else (size,)), _float_dtype(dtype)), requires_grad, device, "empty()"
+    return _filled(
+        _shape_arg(shape if size is None else (size,)), 0, _float_dtype(dtype), requires_grad, device, "empty()"
     )
 
 
@@ -1907,30 +1933,29 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, req
         tensor([[0.5, 0.5],
                 [0.5, 0.5]])
     """
-    value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
-    arr = np.full(_shape_arg((shape,)), value, _fill_dtype(value, dtype))
-    return _made(arr, requires_grad, device, "full()")
+    value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value  # host: a fill value sets the dtype
+    return _filled(_shape_arg((shape,)), value, _fill_dtype(value, dtype), requires_grad, device, "full()")
 
 
 def _like_dtype(t: Any, dtype: Any) -> np.dtype:
     if dtype is not None:
         return backend.as_dtype(dtype)
     data = _data_of(t)
-    return data.dtype if hasattr(data, "dtype") else np.asarray(data).dtype
+    return data.dtype if hasattr(data, "dtype") else np.asarray(data).dtype  # host: the dtype of a number
 
 
 @_torch_options
 def zeros_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with ``t``'s shape and dtype (or ``dtype``)."""
-    arr = np.zeros(np.shape(_data_of(t)), _like_dtype(t, dtype))
-    return _made(arr, requires_grad, _like_device(t, device), "zeros_like()")
+    shape = np.shape(_data_of(t))
+    return _filled(shape, 0, _like_dtype(t, dtype), requires_grad, _like_device(t, device), "zeros_like()")
 
 
 @_torch_options
 def ones_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with ``t``'s shape and dtype (or ``dtype``)."""
-    arr = np.ones(np.shape(_data_of(t)), _like_dtype(t, dtype))
-    return _made(arr, requires_grad, _like_device(t, device), "ones_like()")
+    shape = np.shape(_data_of(t))
+    return _filled(shape, 1, _like_dtype(t, dtype), requires_grad, _like_device(t, device), "ones_like()")
 
 
 @_torch_options
@@ -1943,8 +1968,9 @@ def empty_like(t: Any, dtype: Any = None, device: Any = None, requires_grad: boo
 def full_like(t: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """``fill_value`` everywhere, with ``t``'s shape and dtype (or ``dtype``)."""
     value = _devices.to_host(fill_value.array) if isinstance(fill_value, Tensor) else fill_value
-    arr = np.full(np.shape(_data_of(t)), value, _like_dtype(t, dtype))
-    return _made(arr, requires_grad, _like_device(t, device), "full_like()")
+    value = value.item() if _devices.is_array(value) else value  # host: a fill value is a Python number
+    shape = np.shape(_data_of(t))
+    return _filled(shape, value, _like_dtype(t, dtype), requires_grad, _like_device(t, device), "full_like()")
 
 
 @_torch_options
@@ -2027,16 +2053,16 @@ def normal(
     if dtype is None and isinstance(mean, Tensor):
         dtype = mean.array.dtype
     z = backend.rng().standard_normal(shape, dtype=np.float64)
-    arr = (z * np.asarray(_data_of(std), np.float64) + np.asarray(_data_of(mean), np.float64)).astype(
-        _random_dtype(dtype, "normal")
-    )
-    return _made(arr, requires_grad, device, "normal()")
+    # Drawn on the host (the same numbers on every device), then placed on mean's device or the one asked for.
+    std_h, mean_h = (_devices.to_host(_data_of(v)).astype(np.float64) for v in (std, mean))
+    arr = (z * std_h + mean_h).astype(_random_dtype(dtype, "normal"))
+    return _made(arr, requires_grad, _like_device(mean, device), "normal()")
 
 
 @_torch_options
 def bernoulli(p: Any) -> Tensor:
     """1 with probability ``p`` (a tensor of probabilities), else 0, in ``p``'s dtype."""
-    probs = np.asarray(_data_of(p))
+    probs = np.asarray(_devices.to_host(_data_of(p)))  # host: drawn on the host, then placed
     arr = (backend.rng().random(probs.shape) < probs).astype(probs.dtype if probs.dtype.kind == "f" else np.float32)
     return from_numpy(arr)
 
@@ -2051,10 +2077,10 @@ def arange(
     requires_grad: bool = False,
 ) -> Tensor:
     """Evenly spaced values in [start, end); integers unless a float is involved or asked for."""
-    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))  # host: bounds
     if end is None:
         start, end = 0, start
-    arr = np.arange(start, end, step)
+    arr = np.arange(start, end, step)  # host: a factory, placed by _made
     if dtype is not None:
         arr = arr.astype(backend.as_dtype(dtype))
     elif arr.dtype.kind == "f":
@@ -2075,7 +2101,7 @@ def linspace(
         >>> ds.linspace(0, 1, 5)
         tensor([0.  , 0.25, 0.5 , 0.75, 1.  ])
     """
-    arr = np.linspace(_data_of(start), _data_of(end), int(steps), dtype=np.float64)
+    arr = np.linspace(_data_of(start), _data_of(end), int(steps), dtype=np.float64)  # host: placed by _made
     return _made(arr.astype(_float_dtype(dtype)), requires_grad, device, "linspace()")
 
 
@@ -2098,7 +2124,10 @@ def logspace(
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """The n x m identity matrix (m = n by default)."""
     return _made(
-        np.eye(int(n), None if m is None else int(m), dtype=_float_dtype(dtype)), requires_grad, device, "eye()"
+        np.eye(int(n), None if m is None else int(m), dtype=_float_dtype(dtype)),  # host: a factory, placed by _made
+        requires_grad,
+        device,
+        "eye()",
     )
 
 

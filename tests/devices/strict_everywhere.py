@@ -43,7 +43,7 @@ def pytest_configure(config: Any) -> None:
 
     for module in (ds, tensor_module):
         module.tensor, module.as_tensor = tensor, as_tensor
-    ds.from_numpy = from_numpy
+    ds.from_numpy = tensor_module.from_numpy = from_numpy  # the factories (zeros, randn...) place through it
     tensor_module.Tensor.numpy = lambda self: to_host(self.array)
     tensor_module.Tensor.__array__ = lambda self, dtype=None, copy=None: np.asarray(to_host(self.array), dtype=dtype)
     call = nn.Module.__call__

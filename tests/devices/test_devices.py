@@ -130,3 +130,55 @@ def test_model_to_moves_parameters_buffers_and_grads_in_place_keeping_identity()
     assert model.cpu() is model and all(p.device == "cpu" for p in model.parameters())
     for p, b in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.numpy(), b)
+
+
+def test_like_moves_host_data_to_the_arrays_device_and_keeps_arrays_already_there():
+    on_strict = devices.to_device(np.zeros(2, np.float32), "strict")
+    moved = devices.like([1.0, 2.0], on_strict)
+    assert isinstance(moved, StrictArray) and moved.get().tolist() == [1.0, 2.0]
+    assert devices.like(on_strict, on_strict) is on_strict
+    host = np.ones(2)
+    assert devices.like(host, np.zeros(2)) is host
+
+
+@pytest.mark.parametrize("where", ["cpu", "strict"])
+def test_full_makes_the_array_directly_on_its_device(where):
+    made = devices.full((2, 3), 1.5, np.float32, where)
+    assert str(devices.device_of(made)) == where and made.shape == (2, 3) and made.dtype == np.float32
+    np.testing.assert_array_equal(devices.to_host(made), np.full((2, 3), 1.5, np.float32))
+
+
+def test_as_array_turns_numpy_scalars_into_0d_arrays_and_passes_arrays_through():
+    from downslope.backend import as_array
+
+    assert type(as_array(np.float32(2.0))) is np.ndarray and as_array(np.float32(2.0)).shape == ()
+    on_strict = devices.to_device(np.zeros(()), "strict")
+    assert as_array(on_strict) is on_strict
+
+
+def test_a_view_of_a_strict_array_has_the_owner_itself_as_base_like_cupy():
+    owner = devices.to_device(np.arange(6.0).reshape(2, 3), "strict")
+    assert owner.base is None
+    assert owner[0].base is owner and owner[0][1:].base is owner and owner.T.base is owner
+    assert (owner * 2).base is None
+
+
+def test_a_graph_of_core_ops_gives_the_same_values_and_gradients_on_the_strict_device():
+    # numbers, masks, 0-d results, indexing and reductions all meet device arrays here
+    rng = np.random.default_rng(0)
+    a0, b0 = rng.standard_normal((6, 6)).astype(np.float32), rng.standard_normal((6, 6)).astype(np.float32)
+    results = {}
+    for where in ("cpu", "strict"):
+        a = ds.tensor(a0, device=where, requires_grad=True)
+        b = ds.tensor(b0, device=where, requires_grad=True)
+        h = ((a * b + a).tanh() * 0.5 - b).exp() / (b * b + 1)
+        h = (h.relu() @ a).sigmoid()[np.array([0, 2, 2, 5])].sum(0) * 2.0 + 1.0
+        h = ds.where(h > 1.5, h, h * 0.1).log().reshape(2, 3).T.mean(1)
+        h = ds.where(np.array([True, False, True]), h, 0.0) + h.max() * h.std() + ds.logsumexp(h, 0)
+        out = (h.neg() ** 2).sum() * 1.0
+        out.backward()
+        assert str(out.device) == where and str(a.grad.device) == where
+        results[where] = (out.item(), a.grad.cpu().numpy(), b.grad.cpu().numpy())
+    np.testing.assert_allclose(results["strict"][0], results["cpu"][0], rtol=1e-6)
+    for got, want in zip(results["strict"][1:], results["cpu"][1:]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)

@@ -73,9 +73,16 @@ def test_mixing_with_a_host_array_is_refused(mix):
         mix(strict.ones(3), np.ones(3))
 
 
-def test_host_scalars_and_0d_arrays_may_join():
+def test_python_and_numpy_scalars_join_but_0d_host_arrays_only_compare():
+    # CuPy's kernels take Python and NumPy scalars as arguments; a 0-d host array is "Unsupported type",
+    # except in comparisons, where CuPy's __array_ufunc__ turns it into a scalar first
     x = strict.ones(2)
-    np.testing.assert_array_equal((x * 2.0 + np.float32(1) - np.array(1.0)).get(), [2.0, 2.0])
+    np.testing.assert_array_equal((x * 2.0 + np.float32(1)).get(), [3.0, 3.0])
+    np.testing.assert_array_equal((x > np.array(0.5)).get(), [True, True])
+    with pytest.raises(TypeError, match="0-d host"):
+        x - np.array(1.0)
+    with pytest.raises(TypeError, match="0-d host"):
+        np.where(x > 0, x, np.array(0.0))
 
 
 def test_namespace_creates_device_arrays_and_get_asnumpy_copy_out():

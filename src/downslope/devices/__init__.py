@@ -56,7 +56,12 @@ def device_of(array: Any) -> device:
 
 def is_array(value: Any) -> bool:
     """Whether ``value`` is an array of any device (NumPy, CuPy or the stand-in), not a scalar."""
-    return isinstance(value, (np.ndarray, StrictArray)) or type(value).__module__.startswith("cupy")
+    t = type(value)
+    if t is np.ndarray or t is StrictArray:  # the common cases first: this runs on every index and operand
+        return True
+    if t is int or t is float or t is slice:
+        return False
+    return isinstance(value, (np.ndarray, StrictArray)) or t.__module__.startswith("cupy")
 
 
 def to_host(array: Any) -> np.ndarray:
@@ -87,6 +92,48 @@ def to_device(array: Any, target: Any) -> Any:
     raise StateError(unavailable_message(d, "to()"))
 
 
+def like(data: Any, array: Any) -> Any:
+    """``data`` (an array of any device, or host data: lists, numbers) as an array on ``array``'s device;
+    no copy when it is already there. For values the caller hands in (a gradient, an index, a mask).
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope import devices
+        >>> str(devices.device_of(devices.like([1.0], devices.to_device(np.zeros(1), "strict"))))
+        'strict'
+    """
+    if type(data) is np.ndarray and type(array) is np.ndarray:
+        return data
+    if not is_array(data):
+        data = np.asarray(data)  # host: the caller's data (a list, a number) is host data
+    return to_device(data, device_of(array))
+
+
+def full(shape: Any, fill_value: Any, dtype: Any, target: Any) -> Any:
+    """An array of ``shape`` filled with ``fill_value``, made directly on ``target`` (a device or its
+    name): nothing is made on the host and copied over.
+
+    Example:
+        >>> from downslope import devices
+        >>> str(devices.device_of(devices.full((2,), 0.0, "float32", "strict")))
+        'strict'
+    """
+    d = target if isinstance(target, device) else device(target)
+    if d.type == "cpu":
+        return np.zeros(shape, dtype) if fill_value == 0 else np.full(shape, fill_value, dtype)
+    if d.type == "strict":
+        from . import strict
+
+        return strict.full(shape, fill_value, dtype)
+    if d.type == "cuda":
+        cupy = cupy_module()
+        if cupy is None:
+            raise StateError(unavailable_message(d, "full()"))
+        with cupy.cuda.Device(d.index or 0):
+            return cupy.full(shape, fill_value, dtype)
+    raise StateError(unavailable_message(d, "full()"))
+
+
 def unavailable_message(d: device, where: str) -> str:
     if d.type == "cuda":
         return (
@@ -99,4 +146,14 @@ def unavailable_message(d: device, where: str) -> str:
     )
 
 
-__all__ = ["StrictArray", "cupy_module", "device_of", "is_array", "to_device", "to_host", "unavailable_message"]
+__all__ = [
+    "StrictArray",
+    "cupy_module",
+    "device_of",
+    "full",
+    "is_array",
+    "like",
+    "to_device",
+    "to_host",
+    "unavailable_message",
+]

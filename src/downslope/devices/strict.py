@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import types
+import weakref
 from typing import Any
 
 import numpy as np
@@ -54,19 +55,34 @@ def _mixing_error(where: str, host: np.ndarray) -> ArgumentTypeError:
     )
 
 
-def _unwrap(obj: Any, where: str) -> Any:
-    """The NumPy values inside ``obj`` (recursing into lists, tuples and dicts), refusing host arrays."""
+def _scalar_error(where: str, host: np.ndarray) -> ArgumentTypeError:
+    return ArgumentTypeError(
+        f"{where}: a strict-device array met a 0-d host numpy.ndarray (dtype {host.dtype}); CuPy takes Python and "
+        "NumPy scalars (2.0, np.float32(2.0)) as kernel arguments but refuses 0-d host arrays ('Unsupported type "
+        "<class 'numpy.ndarray'>'): pass a Python number or a NumPy scalar (a[()]) instead"
+    )
+
+
+# CuPy turns 0-d host arrays into scalars for these ufuncs only (a workaround for numpy/numpy#12142).
+_COMPARISONS = frozenset(("greater", "greater_equal", "less", "less_equal", "equal", "not_equal"))
+
+
+def _unwrap(obj: Any, where: str, zero_d: bool = True) -> Any:
+    """The NumPy values inside ``obj`` (recursing into lists, tuples and dicts), refusing host arrays
+    (and 0-d host arrays too unless ``zero_d``: CuPy's kernels take scalars, not 0-d host arrays)."""
     if isinstance(obj, StrictArray):
         return obj._a
     if isinstance(obj, np.ndarray):
         if obj.ndim != 0:
             raise _mixing_error(where, obj)
+        if not zero_d:
+            raise _scalar_error(where, obj)
         return obj
     if isinstance(obj, (list, tuple)):
-        items = [_unwrap(o, where) for o in obj]
+        items = [_unwrap(o, where, zero_d) for o in obj]
         return type(obj)(items) if isinstance(obj, list) else tuple(items)
     if isinstance(obj, dict):
-        return {k: _unwrap(v, where) for k, v in obj.items()}
+        return {k: _unwrap(v, where, zero_d) for k, v in obj.items()}
     return obj
 
 
@@ -108,18 +124,32 @@ _METHODS = frozenset(
 _ATTRIBUTES = frozenset("shape dtype ndim size itemsize nbytes strides flags".split())
 
 
+# The stand-in array that owns each NumPy buffer (weakly held), so that a view's ``.base`` is that very
+# object, as CuPy's is (downslope tells views from copies by ``view.base is owner``).
+_owners: weakref.WeakValueDictionary[int, StrictArray] = weakref.WeakValueDictionary()
+
+
 class StrictArray:
     """A NumPy array behind a CuPy-like wall (see the module docstring). ``.get()`` is the way out."""
 
-    __slots__ = ("_a",)
+    __slots__ = ("_a", "_base", "__weakref__")
 
     def __init__(self, array: np.ndarray) -> None:
         self._a = array
+        self._base: StrictArray | None = None
+        if array.base is None:
+            if _owners.get(id(array)) is None:
+                _owners[id(array)] = self
+        else:  # a view: its base is the stand-in array that owns the memory (held, as CuPy's view holds it)
+            owner = array
+            while isinstance(owner.base, np.ndarray):
+                owner = owner.base
+            self._base = _owners.get(id(owner))
 
     # ------------------------------------------------------------------ the protocols
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         where = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-        args = _unwrap(inputs, where)
+        args = _unwrap(inputs, where, ufunc.__name__ in _COMPARISONS)
         out = kwargs.get("out")
         if out is not None:
             kwargs["out"] = _unwrap(out, where)
@@ -133,7 +163,7 @@ class StrictArray:
 
     def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
         where = f"numpy.{func.__name__}"
-        result = func(*_unwrap(args, where), **_unwrap(kwargs, where))
+        result = func(*_unwrap(args, where, False), **_unwrap(kwargs, where, False))
         out = kwargs.get("out")
         if isinstance(out, StrictArray):
             return out
@@ -200,7 +230,7 @@ class StrictArray:
 
     @property
     def base(self) -> StrictArray | None:
-        return None if self._a.base is None else StrictArray(self._a.base)
+        return self._base
 
     @property
     def device(self) -> str:
@@ -407,6 +437,15 @@ class Generator:
     def __getattr__(self, name: str) -> Any:
         return _creator(getattr(self._g, name))
 
+
+def _erf(a: StrictArray) -> StrictArray:
+    """``cupyx.scipy.special.erf``'s stand-in: math.erf per element, in the array's dtype."""
+    import math
+
+    return StrictArray(np.asarray(np.frompyfunc(math.erf, 1, 1)(a._a), dtype=a._a.dtype))
+
+
+special = types.SimpleNamespace(erf=_erf)  # cupyx.scipy.special's functions that downslope uses
 
 random = types.SimpleNamespace(
     Generator=Generator,

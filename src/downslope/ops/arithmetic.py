@@ -69,7 +69,9 @@ def _pow_vjp(g, y, args, saved, needs, xp):
     ga = gb = None
     if needs[0]:
         b_is_zero = xp.data(b) == 0
-        if b_is_zero.any():  # d/da a^0 is 0, also at a = 0 where 0 * 0^-1 would be nan (torch gives 0)
+        # d/da a^0 is 0, also at a = 0 where 0 * 0^-1 would be nan (torch gives 0); the check runs on the
+        # host only (on a device it would wait for the device, so the masked form is taken always)
+        if type(b_is_zero) is not np.ndarray or b_is_zero.any():
             ga = xp.where(b_is_zero, 0, g * b * xp.where(b_is_zero, 1, a) ** (b - 1))
         else:
             ga = g * b * a ** (b - 1)

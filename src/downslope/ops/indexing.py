@@ -8,51 +8,84 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import as_array, namespace_of
+from ..devices import is_array, like, to_host
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..graph import _scatter_array
 from ..tensor import Tensor, _alias, record_op, wrap_array
 from .arithmetic import mul
-from .operands import _builtin_any, _data_of_index, _dim, _lift
+from .operands import _builtin_any, _dim, _index_array, _lift
 from .pointwise import where
 from .shape import _broadcast_to_vjp, _permute_vjp, _reshape_vjp, broadcast_to, reshape
 
 
-def _take_along(x: Tensor, idx: np.ndarray, dim: int) -> Tensor:
-    """``x`` picked at ``idx`` along ``dim`` (idx has x's ndim); the gradient is scattered back."""
-    grids: list[Any] = list(np.indices(idx.shape, sparse=True))
+def _open_grid(idx: Any, dim: int) -> tuple[Any, ...]:
+    """The advanced index that picks ``idx`` along ``dim`` and keeps every other position: open
+    (broadcasting) ranges over idx's other axes, in idx's namespace."""
+    if type(idx) is np.ndarray:
+        grids: list[Any] = list(np.indices(idx.shape, sparse=True))
+    else:
+        xp = namespace_of(idx)
+        n = idx.ndim
+        grids = [xp.arange(s).reshape((1,) * i + (s,) + (1,) * (n - i - 1)) for i, s in enumerate(idx.shape)]
     grids[dim] = idx
-    full = tuple(grids)
+    return tuple(grids)
+
+
+def _index_range(idx: Any) -> tuple[int, int]:
+    """The smallest and largest value of a non-empty index array, as Python ints. A bounds check must
+    read values: on a device that is one copy of two numbers to the host (PyTorch asserts on the device)."""
+    if type(idx) is np.ndarray:
+        return int(idx.min()), int(idx.max())
+    lo_hi = to_host(namespace_of(idx).stack([idx.min(), idx.max()]))
+    return int(lo_hi[0]), int(lo_hi[1])
+
+
+def _take_along(x: Tensor, idx: Any, dim: int) -> Tensor:
+    """``x`` picked at ``idx`` along ``dim`` (idx has x's ndim); the gradient is scattered back."""
+    full = _open_grid(like(idx, x.array), dim)
     return record_op(x.array[full], (x,), _getitem_vjp, (full, True))
 
 
-def _normalize_index(index: Any, keep_masks: bool = False) -> Any:
+def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> Any:
     """Tensors become arrays, lists become integer arrays, boolean masks become integer indices
-    (unless ``keep_masks``: applied as masks, NumPy checks that their shape fits)."""
+    (unless ``keep_masks``: applied as masks, NumPy checks that their shape fits). With ``on`` (the
+    indexed array), index arrays move to its device, so the index saved for backward lives there."""
     items = index if isinstance(index, tuple) else (index,)
     out: list[Any] = []
     for item in items:
+        if type(item) is slice or type(item) is int or item is None or item is Ellipsis:  # basic: the common case
+            out.append(item)
+            continue
         if isinstance(item, Tensor):
             item = item.array
         elif isinstance(item, list):
-            item = np.asarray(item)
-        if isinstance(item, np.ndarray) and item.dtype == np.bool_ and not keep_masks:
+            item = np.asarray(item)  # host: the caller's index list is host data
+        if not is_array(item):
+            out.append(item)
+            continue
+        if on is not None and type(item) is not type(on):
+            item = like(item, on)
+        if item.dtype == np.bool_ and not keep_masks:
             out.extend(np.nonzero(item))
             continue
-        if isinstance(item, np.ndarray) and item.dtype.kind not in "iub":
+        if item.dtype.kind not in "iub":
             raise OutOfRangeError(f"tensors used as indices must be integer or boolean, got {item.dtype}")
         out.append(item)
     return tuple(out) if isinstance(index, tuple) or len(out) != 1 else out[0]
 
 
 def _is_advanced(index: Any) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    return _builtin_any(isinstance(i, np.ndarray) for i in items)
+    for i in index if isinstance(index, tuple) else (index,):
+        if type(i) is not slice and type(i) is not int and is_array(i):
+            return True
+    return False
 
 
 def getitem(x: Any, index: Any) -> Tensor:
     """Basic and integer-array indexing; the gradient is scattered back (repeats add up)."""
     x = _lift(x)
-    idx = _normalize_index(index, keep_masks=True)
+    idx = _normalize_index(index, keep_masks=True, on=x.array)
     try:
         # Masks are applied as masks so that NumPy checks their shape: their nonzero() form (used by
         # the backward) would silently accept a mask of the wrong length.
@@ -60,10 +93,10 @@ def getitem(x: Any, index: Any) -> Tensor:
     except IndexError as exc:
         raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
     advanced = _is_advanced(idx)
-    if advanced and _builtin_any(isinstance(i, np.ndarray) and i.dtype == np.bool_ for i in _index_items(idx)):
-        idx = _normalize_index(index)
+    if advanced and _builtin_any(is_array(i) and i.dtype == np.bool_ for i in _index_items(idx)):
+        idx = _normalize_index(index, on=x.array)
     # Basic indexing gives a view that shares memory (and the version counter) with x, as in PyTorch.
-    result = record_op(np.asarray(out), (x,), _getitem_vjp, (idx, advanced))
+    result = record_op(as_array(out), (x,), _getitem_vjp, (idx, advanced))
     return result if advanced else _alias(result, x)
 
 
@@ -90,7 +123,7 @@ def _scatter_add_vjp(g, y, args, saved, needs, xp):
 def gather(x: Any, dim: int, index: Any) -> Tensor:
     """``out[i][j] = x[i][index[i][j]]`` for dim=1 (torch.gather): pick along one axis."""
     x = _lift(x)
-    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
+    idx = _index_array(index)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"gather: index must hold integers, got {idx.dtype}")
     if idx.ndim != x.ndim:
@@ -98,14 +131,13 @@ def gather(x: Any, dim: int, index: Any) -> Tensor:
             f"gather: index has {idx.ndim} dims but the input has {x.ndim} (shapes {idx.shape} and {x.shape})"
         )
     dim = _dim(dim, x.ndim, "gather")
-    if idx.size and (idx.min() < 0 or idx.max() >= x.shape[dim]):  # NumPy would wrap -1 around silently
+    lo, hi = _index_range(idx) if idx.size else (0, 0)
+    if lo < 0 or hi >= x.shape[dim]:  # NumPy would wrap -1 around silently
         raise OutOfRangeError(
             f"gather: index values must lie in [0, {x.shape[dim]}) for input of shape {x.shape} along dim {dim}; "
-            f"got values from {idx.min()} to {idx.max()}"
+            f"got values from {lo} to {hi}"
         )
-    grids: list[Any] = list(np.indices(idx.shape, sparse=True))
-    grids[dim] = idx
-    full = tuple(grids)
+    full = _open_grid(like(idx, x.array), dim)
     try:
         out = x.array[full]
     except IndexError as exc:
@@ -120,7 +152,7 @@ def index_put(x: Any, index: Any, value: Any) -> Tensor:
     the overwritten elements get no gradient, ``value`` gets the gradient of the elements it fills."""
     x = _lift(x)
     value = _lift(value, x)
-    idx = _normalize_index(index, keep_masks=True)
+    idx = _normalize_index(index, keep_masks=True, on=x.array)
     out = x.array.copy()
     try:
         out[idx] = value.array
@@ -137,9 +169,9 @@ def _index_put_vjp(g, y, args, saved, needs, xp):
     x, v = args
     gx = gv = None
     if needs[0]:
-        written = np.zeros(x.shape, dtype=bool)
+        written = namespace_of(xp.data(g)).zeros(x.shape, dtype=bool)
         written[saved] = True
-        gx = xp.where(written, np.zeros((), dtype=xp.data(g).dtype), g)
+        gx = xp.where(written, 0.0, g)  # the Python 0.0 takes g's dtype
     if needs[1]:
         gi = g[saved]
         if gi.ndim < v.ndim:  # NumPy lets a value with extra leading 1s fill a smaller slot
@@ -166,7 +198,7 @@ def index_select(x: Any, dim: int, index: Any) -> Tensor:
     """The slices ``index`` along ``dim`` (repeats allowed; their gradients add up)."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_select")
-    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    idx = _index_array(index).reshape(-1)
     return getitem(x, (slice(None),) * d + (idx,))
 
 
@@ -178,19 +210,16 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
 
 def _scatter_index(x: Tensor, dim: int, index: Any, op: str) -> tuple[Any, tuple[int, ...]]:
     """The full advanced index that ``scatter``/``gather`` along ``dim`` address (checked to lie inside x)."""
-    idx = index.array if isinstance(index, Tensor) else np.asarray(index)
+    idx = _index_array(index)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"{op}: index must hold integers, got {idx.dtype}")
     if idx.ndim != x.ndim:
         raise ShapeError(f"{op}: index has {idx.ndim} dims but the tensor has {x.ndim} (shapes {idx.shape}, {x.shape})")
     d = _dim(dim, x.ndim, op)
-    if idx.size and (idx.min() < 0 or idx.max() >= x.shape[d]):
-        raise OutOfRangeError(
-            f"{op}: index values must lie in [0, {x.shape[d]}) along dim {d}; got {idx.min()}..{idx.max()}"
-        )
-    grids: list[Any] = list(np.indices(idx.shape, sparse=True))
-    grids[d] = idx
-    return tuple(grids), idx.shape
+    lo, hi = _index_range(idx) if idx.size else (0, 0)
+    if lo < 0 or hi >= x.shape[d]:
+        raise OutOfRangeError(f"{op}: index values must lie in [0, {x.shape[d]}) along dim {d}; got {lo}..{hi}")
+    return _open_grid(like(idx, x.array), d), idx.shape
 
 
 def _scatter_source(src: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
@@ -229,7 +258,7 @@ def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
     """A copy of ``x`` with the slices ``index`` along ``dim`` set to ``value``."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_fill")
-    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    idx = _index_array(index).reshape(-1)
     return index_put(x, (slice(None),) * d + (idx,), value)
 
 
@@ -238,13 +267,13 @@ _scatter_add_into_vjp.reads_inputs = False  # type: ignore[attr-defined]
 
 def take(x: Any, index: Any) -> Tensor:
     """Elements of the flattened tensor at ``index`` (the result has index's shape)."""
-    return getitem(reshape(x, (-1,)), np.asarray(_data_of_index(index)))
+    return getitem(reshape(x, (-1,)), _index_array(index))
 
 
 def take_along_dim(x: Any, indices: Any, dim: Any = None) -> Tensor:
     """``x`` picked at ``indices`` along ``dim`` (torch.take_along_dim; like gather with broadcasting)."""
     x = _lift(x)
-    idx = np.asarray(_data_of_index(indices))
+    idx = _index_array(indices)
     if dim is None:
         return take(x, idx.reshape(-1))
     d = _dim(dim, x.ndim, "take_along_dim")
@@ -261,10 +290,13 @@ def take_along_dim(x: Any, indices: Any, dim: Any = None) -> Tensor:
 
 def nonzero(x: Any, as_tuple: bool = False) -> Any:
     """Indices of the non-zero elements: an (n, ndim) int64 tensor, or a tuple of index tensors."""
-    idx = np.nonzero(_lift(x).array)
+    x_array = _lift(x).array
+    idx = np.nonzero(x_array)
     if as_tuple:
         return tuple(wrap_array(i.astype(np.int64)) for i in idx)
-    return wrap_array(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64))
+    if not idx:  # a 0-d input has no axes to index
+        return wrap_array(namespace_of(x_array).zeros((0, 0), np.int64))
+    return wrap_array(np.stack(idx, axis=1).astype(np.int64))
 
 
 def argwhere(x: Any) -> Tensor:
@@ -282,7 +314,7 @@ def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> T
     """A copy of ``x`` with the slices of ``source`` added at ``index`` along ``dim`` (repeats add up)."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_add")
-    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    idx = like(_index_array(index), x.array).reshape(-1)
     src = _lift(source, x)
     if alpha != 1:
         src = mul(src, alpha)
@@ -296,22 +328,27 @@ def index_copy(x: Any, dim: int, index: Any, source: Any) -> Tensor:
     """A copy of ``x`` with the slices of ``source`` written at ``index`` along ``dim``."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_copy")
-    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    idx = _index_array(index).reshape(-1)
     return index_put(x, (slice(None),) * d + (idx,), source)
 
 
 def masked_select(x: Any, mask: Any) -> Tensor:
     """The elements where ``mask`` (broadcast to x's shape) is true, as a 1-D tensor."""
     x = _lift(x)
-    m = np.broadcast_to(np.asarray(mask.array if isinstance(mask, Tensor) else mask, dtype=bool), x.shape)
+    m = np.broadcast_to(_mask_array(mask, x), x.shape)
     return getitem(x, np.nonzero(m))
+
+
+def _mask_array(mask: Any, x: Tensor) -> Any:
+    """A mask (tensor, array or host data) as a boolean array on ``x``'s device."""
+    return like(_index_array(mask), x.array).astype(bool, copy=False)
 
 
 def masked_scatter(x: Any, mask: Any, source: Any) -> Tensor:
     """``x`` with the elements where ``mask`` is true replaced, in order, by the first ones of ``source``."""
     x = _lift(x)
-    m = np.broadcast_to(np.asarray(mask.array if isinstance(mask, Tensor) else mask, dtype=bool), x.shape)
-    count = int(m.sum())
+    m = np.broadcast_to(_mask_array(mask, x), x.shape)
+    count = int(to_host(m.sum()))  # the result's length is a host number (one copy from a device)
     src = reshape(_lift(source, x), (-1,))
     return index_put(x, np.nonzero(m), getitem(src, slice(0, count)))
 
@@ -320,7 +357,7 @@ def put(x: Any, index: Any, source: Any, accumulate: bool = False) -> Tensor:
     """``x`` (seen flat) with ``source`` written (or added) at the flat ``index``."""
     x = _lift(x)
     flat = reshape(x, (-1,))
-    idx = np.asarray(_data_of_index(index)).reshape(-1)
+    idx = _index_array(index).reshape(-1)
     src = reshape(_lift(source, x), (-1,))
     out = index_add(flat, 0, idx, src) if accumulate else index_put(flat, idx, src)
     return reshape(out, x.shape)
@@ -329,7 +366,7 @@ def put(x: Any, index: Any, source: Any, accumulate: bool = False) -> Tensor:
 def index_put_op(x: Any, indices: Any, values: Any, accumulate: bool = False) -> Tensor:
     """torch's ``index_put``: ``x`` with ``values`` at the tuple of index tensors ``indices``."""
     x = _lift(x)
-    idx = tuple(np.asarray(_data_of_index(i)) for i in indices)
+    idx = tuple(like(_index_array(i), x.array) for i in indices)
     if not accumulate:
         return index_put(x, idx, values)
     v = _lift(values, x)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import as_array, namespace_of
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import add, mul
@@ -73,15 +74,15 @@ _matmul_vjp.reads_inputs = "others"  # type: ignore[attr-defined]
 def tril(x: Any, diagonal: int = 0) -> Tensor:
     """The lower triangle of the last two dims (the rest set to 0)."""
     x = _lift(x)
-    keep = np.tril(np.ones(x.shape[-2:], dtype=bool), diagonal)
-    return where(keep, x, np.zeros((), x.array.dtype))
+    keep = np.tril(namespace_of(x.array).ones(x.shape[-2:], dtype=bool), diagonal)
+    return where(keep, x, wrap_array(np.zeros_like(x.array, shape=())))
 
 
 def triu(x: Any, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two dims (the rest set to 0)."""
     x = _lift(x)
-    keep = np.triu(np.ones(x.shape[-2:], dtype=bool), diagonal)
-    return where(keep, x, np.zeros((), x.array.dtype))
+    keep = np.triu(namespace_of(x.array).ones(x.shape[-2:], dtype=bool), diagonal)
+    return where(keep, x, wrap_array(np.zeros_like(x.array, shape=())))
 
 
 def mm(a: Any, b: Any) -> Tensor:
@@ -158,7 +159,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
         arr = np.einsum(f"{lhs}->{out}", *[t.array for t in ts], optimize=len(ts) > 2)
     except ValueError as exc:
         raise ShapeError(f"einsum {equation!r}: {exc} (shapes {[t.shape for t in ts]})") from None
-    return record_op(np.asarray(arr), tuple(ts), _einsum_vjp, (subs, out))
+    return record_op(as_array(arr), tuple(ts), _einsum_vjp, (subs, out))
 
 
 def _einsum_vjp(g, y, args, saved, needs, xp):
@@ -178,7 +179,7 @@ def _einsum_vjp(g, y, args, saved, needs, xp):
         if missing:  # indices summed within operand i alone: its gradient is constant along them
             sizes = tuple(args[i].shape[sub.index(c)] for c in missing)
             terms.append(missing)
-            ones = np.ones(sizes, dtype=xp.data(g).dtype)
+            ones = namespace_of(xp.data(g)).ones(sizes, dtype=xp.data(g).dtype)
             operands.append(xp.constant(ones))
         spec = ",".join(terms) + "->" + sub
         grads.append(xp.einsum(spec, *operands))
@@ -196,7 +197,7 @@ def diagonal(x: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     rows, cols = x.shape[-2], x.shape[-1]
     start_r, start_c = (0, offset) if offset >= 0 else (-offset, 0)
     n = _builtin_max(0, builtins.min(rows - start_r, cols - start_c))
-    i = np.arange(n)
+    i = namespace_of(x.array).arange(n)
     return getitem(x, (Ellipsis, i + start_r, i + start_c))
 
 
@@ -208,9 +209,10 @@ def diag(x: Any, diagonal_: int = 0) -> Tensor:
     if x.ndim != 1:
         raise ShapeError(f"diag: expected a 1-D or 2-D tensor, got shape {x.shape}")
     n = x.shape[0] + builtins.abs(diagonal_)
-    i = np.arange(x.shape[0])
+    xp = namespace_of(x.array)
+    i = xp.arange(x.shape[0])
     r, c = (i, i + diagonal_) if diagonal_ >= 0 else (i - diagonal_, i)
-    return index_put(wrap_array(np.zeros((n, n), x.array.dtype)), (r, c), x)
+    return index_put(wrap_array(xp.zeros((n, n), x.array.dtype)), (r, c), x)
 
 
 def trace(x: Any) -> Tensor:

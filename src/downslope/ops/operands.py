@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..devices import device_of, is_array, to_device
 from ..errors import ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, wrap_array
 
@@ -30,7 +31,13 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     ``float32_tensor * 2.0`` or ``* np.float64(...)`` stays float32 (no float64 creep)."""
     if isinstance(x, Tensor):
         return x
-    arr = np.asarray(x)
+    if type(x) is float or type(x) is int or not is_array(x):  # Python numbers first: the common case
+        arr = np.asarray(x)  # host: a number or list from the caller is host data
+    else:
+        arr = x
+    if arr.ndim and like is not None and type(arr) is np.ndarray and type(like.array) is not np.ndarray:
+        if is_array(like.array):  # host data meets a device tensor on the tensor's device (never the reverse)
+            arr = to_device(arr, device_of(like.array))
     if arr.dtype.kind not in "fiub":
         raise ArgumentTypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
     if like is not None and like.array.dtype.kind == "f":
@@ -38,6 +45,10 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
             arr = arr.astype(like.array.dtype)
     elif arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
         arr = arr.astype(backend.get_default_dtype())
+    if like is not None and type(like.array) is not np.ndarray and type(arr) is np.ndarray and is_array(like.array):
+        arr = arr[
+            ()
+        ]  # a number meeting a device tensor: a NumPy scalar, which CuPy takes (a 0-d host array it refuses)
     return wrap_array(arr)
 
 
@@ -66,7 +77,18 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
             b = wrap_array(b.array.astype(a.array.dtype))
         elif kb == "f" and ka != "f":
             a = wrap_array(a.array.astype(b.array.dtype))
+    if type(a.array) is not type(b.array):  # two kinds of array: perhaps a host constant meeting a device tensor
+        a, b = _scalar_on_device(a, b), _scalar_on_device(b, a)
     return a, b
+
+
+def _scalar_on_device(t: Tensor, other: Tensor) -> Tensor:
+    """A 0-d host constant that meets a device tensor, as a NumPy scalar: the op and its rule then pass
+    it to CuPy's kernels as an argument (CuPy refuses 0-d host arrays; torch lets 0-d CPU tensors join)."""
+    arr = t.array
+    if type(arr) is np.ndarray and arr.ndim == 0 and not t.requires_grad and is_array(other.array):
+        return wrap_array(arr[()])
+    return t
 
 
 def _elementwise(fn: Any, name: str, a: Tensor, b: Tensor) -> np.ndarray:
@@ -77,6 +99,13 @@ def _elementwise(fn: Any, name: str, a: Tensor, b: Tensor) -> np.ndarray:
     except ValueError:
         _check_broadcast(name, a.array, b.array)
         raise
+    except TypeError:  # a 0-d host tensor meeting a device tensor (as torch allows): pass it as a scalar
+        return fn(_host_scalar(a.array), _host_scalar(b.array))
+
+
+def _host_scalar(arr: Any) -> Any:
+    """A 0-d host array as a NumPy scalar (what CuPy's kernels take); any other array as it is."""
+    return arr[()] if type(arr) is np.ndarray and arr.ndim == 0 else arr
 
 
 def _check_broadcast(name: str, *arrays: np.ndarray) -> None:
@@ -121,3 +150,13 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...
 
 def _data_of_index(index: Any) -> Any:
     return index.array if isinstance(index, Tensor) else index
+
+
+def _index_array(index: Any) -> Any:
+    """An index given as a tensor, an array of any device, a list or a number, as an array: arrays
+    stay where they are; host data (lists, numbers) becomes a host array, which indexing a device
+    array copies over (as CuPy does)."""
+    a = index.array if isinstance(index, Tensor) else index
+    if type(a) is np.ndarray or is_array(a):
+        return a
+    return np.asarray(a)  # host: the caller's index data (a list, a number) is host data

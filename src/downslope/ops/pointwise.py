@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..backend import as_array
+from ..devices import is_array, like
 from ..errors import ArgumentError
 from ..graph import _sigmoid_array
 from ..tensor import Tensor, record_op, wrap_array
-from .operands import _check_broadcast, _lift, _lift_float, _pair
+from .operands import _check_broadcast, _host_scalar, _index_array, _lift, _lift_float, _pair
 
 
 def clone(x: Any) -> Tensor:
@@ -136,20 +138,20 @@ def _relu_vjp(g, y, args, saved, needs, xp):
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
     x = _lift_float(x)
     d = x.array
-    slope = np.asarray(negative_slope, d.dtype)
-    return record_op(np.where(d > 0, d, d * slope), (x,), _leaky_relu_vjp, slope)
+    # negative_slope (a Python number) takes d's dtype
+    return record_op(np.where(d > 0, d, d * negative_slope), (x,), _leaky_relu_vjp, negative_slope)
 
 
 def _leaky_relu_vjp(g, y, args, saved, needs, xp):
-    return (g * np.where(xp.data(args[0]) > 0, np.asarray(1, saved.dtype), saved),)
+    return (xp.where(xp.data(args[0]) > 0, g, g * saved),)
 
 
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta, linear where beta x > threshold (PyTorch's definition)."""
     x = _lift_float(x)
     d = x.array
-    bx = d * np.asarray(beta, d.dtype)
-    soft = np.logaddexp(np.asarray(0, d.dtype), bx) / np.asarray(beta, d.dtype)
+    bx = d * beta  # Python numbers take d's dtype
+    soft = np.logaddexp(0, bx) / beta
     return record_op(
         np.where(bx > threshold, d, soft).astype(d.dtype, copy=False), (x,), _softplus_vjp, (beta, threshold)
     )
@@ -162,13 +164,10 @@ def _softplus_vjp(g, y, args, saved, needs, xp):
     return (xp.where(bx > threshold, g, g * xp.sigmoid(x * beta)),)
 
 
-_erf_scalar = np.frompyfunc(math.erf, 1, 1)
-
-
 def erf(x: Any) -> Tensor:
-    """The error function (exact, via math.erf per element: correct but not fast)."""
+    """The error function (on the host exact, via math.erf per element: correct but not fast)."""
     x = _lift_float(x)
-    return record_op(np.asarray(_erf_scalar(x.array), dtype=x.array.dtype), (x,), _erf_vjp)
+    return record_op(backend.erf(x.array), (x,), _erf_vjp)
 
 
 def _erf_vjp(g, y, args, saved, needs, xp):
@@ -181,7 +180,7 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     x = _lift(x)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         # where, not maximum/minimum: on a tie x keeps the whole gradient (torch's clamp), not half
-        _check_broadcast("clip", *(np.asarray(getattr(v, "array", v)) for v in (x, min, max) if v is not None))
+        _check_broadcast("clip", *(_index_array(v) for v in (x, min, max) if v is not None))
         out = x
         if min is not None:
             out = where(x.array < (min.array if isinstance(min, Tensor) else min), min, out)
@@ -196,11 +195,9 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
 def _clip_vjp(g, y, args, saved, needs, xp):
     lo, hi = saved
     d = xp.data(args[0])
-    inside = np.ones(d.shape, dtype=bool)
-    if lo is not None:
-        inside &= d >= lo
+    inside = (d >= lo) if lo is not None else None
     if hi is not None:
-        inside &= d <= hi
+        inside = (d <= hi) if inside is None else inside & (d <= hi)
     return (g * inside,)
 
 
@@ -209,7 +206,7 @@ clamp = clip
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Pick from ``a`` where ``condition`` is true, else from ``b`` (all broadcast together)."""
-    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition.array if isinstance(condition, Tensor) else _index_array(condition)
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)
     a, b = _pair(a, b)
@@ -218,15 +215,21 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     except ValueError:
         _check_broadcast("where", cond, a.array, b.array)
         raise
+    except TypeError:  # host data meeting device data, which CuPy refuses: a host mask joins the data's
+        # device, 0-d host values go as NumPy scalars (what CuPy's kernels take)
+        device_array = next((v for v in (cond, a.array, b.array) if type(v) is not np.ndarray and is_array(v)), None)
+        if device_array is None:
+            raise
+        cond = like(cond, device_array) if cond.ndim else _host_scalar(cond)
+        out = np.where(cond, _host_scalar(a.array), _host_scalar(b.array))
     return record_op(out, (a, b), _where_vjp, cond)
 
 
 def _where_vjp(g, y, args, saved, needs, xp):
     a, b = args
-    zero = np.zeros((), dtype=xp.data(g).dtype)
-    return (
-        xp.sum_to(xp.where(saved, g, zero), a.shape) if needs[0] else None,
-        xp.sum_to(xp.where(saved, zero, g), b.shape) if needs[1] else None,
+    return (  # the Python 0.0 takes g's dtype
+        xp.sum_to(xp.where(saved, g, 0.0), a.shape) if needs[0] else None,
+        xp.sum_to(xp.where(saved, 0.0, g), b.shape) if needs[1] else None,
     )
 
 
@@ -320,7 +323,7 @@ _UNARY: dict[str, tuple[Any, Any]] = {
     "log10": (np.log10, lambda x, y, m: 1 / (x * _LN10)),
     "exp2": (np.exp2, lambda x, y, m: y * _LN2),
     "erfc": (
-        lambda a: 1 - np.asarray(_erf_scalar(a), dtype=a.dtype),
+        lambda a: 1 - backend.erf(a),
         lambda x, y, m: m.exp(-(x * x)) * (-2 / math.sqrt(math.pi)),
     ),
     "logit": (lambda a: np.log(a / (1 - a)), lambda x, y, m: 1 / (x * (1 - x))),
@@ -347,7 +350,7 @@ def _unary_table_op(name: str) -> Any:
 
     def op(x: Any) -> Tensor:
         x = _lift_float(x)
-        return record_op(np.asarray(forward(x.array)).astype(x.array.dtype, copy=False), (x,), rule, name)
+        return record_op(as_array(forward(x.array)).astype(x.array.dtype, copy=False), (x,), rule, name)
 
     def rule(g, y, args, saved, needs, xp):
         d = derivative(args[0], y, xp)

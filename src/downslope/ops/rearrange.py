@@ -7,11 +7,21 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import to_host
 from ..errors import ArgumentError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, record_op
 from .arithmetic import sub
 from .indexing import getitem
-from .operands import _builtin_all, _builtin_any, _builtin_max, _builtin_sum, _data_of_index, _dim, _lift, _norm_axes
+from .operands import (
+    _builtin_all,
+    _builtin_any,
+    _builtin_max,
+    _builtin_sum,
+    _dim,
+    _index_array,
+    _lift,
+    _norm_axes,
+)
 from .shape import reshape
 
 _NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -29,7 +39,8 @@ def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) 
         raise ArgumentError(f"pad: unknown mode {mode!r}; expected one of constant, {', '.join(_NUMPY_PAD_MODES)}")
     # The other modes copy input elements, so they are an integer-array index into x and get
     # their gradient (repeats summed) from getitem.
-    axes_index = [np.pad(np.arange(n), w, mode=_NUMPY_PAD_MODES[mode]) for n, w in zip(x.shape, widths)]  # type: ignore[call-overload]
+    # The index is built from Python ints on the host; getitem copies it to x's device.
+    axes_index = [np.pad(np.arange(n), w, mode=_NUMPY_PAD_MODES[mode]) for n, w in zip(x.shape, widths)]  # type: ignore[call-overload]  # host: from shapes
     return getitem(x, np.ix_(*axes_index))
 
 
@@ -82,7 +93,7 @@ def repeat(x: Any, *sizes: Any) -> Tensor:
         )
     lead = len(reps) - x.ndim
     x = reshape(x, (1,) * lead + x.shape)
-    grids = np.ix_(*[np.tile(np.arange(n), int(r)) for n, r in zip(x.shape, reps)])
+    grids = np.ix_(*[np.tile(np.arange(n), int(r)) for n, r in zip(x.shape, reps)])  # host: from shapes (see pad)
     return getitem(x, grids)
 
 
@@ -119,7 +130,7 @@ def narrow(x: Any, dim: int, start: int, length: int) -> Tensor:
     """``length`` elements from ``start`` along ``dim`` (a view)."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "narrow")
-    start = int(start.item() if isinstance(start, Tensor) else start)
+    start = int(to_host(start.array) if isinstance(start, Tensor) else start)  # host: a start fixes the view
     n = x.shape[d]
     if start < 0:
         start += n
@@ -149,8 +160,9 @@ def roll(x: Any, shifts: Any, dims: Any = None) -> Tensor:
     index: list[Any] = [slice(None)] * x.ndim
     for s_, d_ in zip(shifts, dims):
         d = _dim(d_, x.ndim, "roll")
-        index[d] = (np.arange(x.shape[d]) - int(s_)) % _builtin_max(x.shape[d], 1)
-    return getitem(x, np.ix_(*[np.arange(n) if isinstance(i, slice) else i for i, n in zip(index, x.shape)]))
+        index[d] = (np.arange(x.shape[d]) - int(s_)) % _builtin_max(x.shape[d], 1)  # host: from shapes (see pad)
+    grids = [np.arange(n) if isinstance(i, slice) else i for i, n in zip(index, x.shape)]  # host: from shapes
+    return getitem(x, np.ix_(*grids))
 
 
 def diff(x: Any, n: int = 1, dim: int = -1) -> Tensor:
@@ -197,6 +209,7 @@ def repeat_interleave(x: Any, repeats: Any, dim: Any = None) -> Tensor:
     if dim is None:
         x, dim = reshape(x, (-1,)), 0
     d = _dim(dim, x.ndim, "repeat_interleave")
-    reps = np.asarray(_data_of_index(repeats))
-    idx = np.repeat(np.arange(x.shape[d]), reps)
+    # The counts fix the result's shape, a host matter: one copy from a device (torch syncs here too).
+    reps = to_host(_index_array(repeats))
+    idx = np.repeat(np.arange(x.shape[d]), reps)  # host: built from host counts; getitem moves it to x's device
     return getitem(x, (slice(None),) * d + (idx,))

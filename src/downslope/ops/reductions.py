@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..backend import as_array, namespace_of
 from ..errors import ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import div, maximum, minimum
@@ -21,9 +22,9 @@ def sum(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, kee
     """Sum over ``dim``/``axis`` (all by default); ``keepdim``/``keepdims`` keeps reduced dims as 1."""
     x = _lift(x)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
-    keep = bool(keepdim or keepdims)
+    keep = bool(keepdim or keepdims)  # host: Python flags
     out = x.array.sum(axis=axes, keepdims=keep)
-    return record_op(np.asarray(out), (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
+    return record_op(as_array(out), (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
 
 
 def _sum_vjp(g, y, args, saved, needs, xp):
@@ -39,10 +40,13 @@ def mean(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, ke
     if x.array.dtype.kind != "f":
         raise ArgumentTypeError(f"mean: expected a floating tensor, got {x.dtype}; cast it with .float() first")
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
-    keep = bool(keepdim or keepdims)
+    keep = bool(keepdim or keepdims)  # host: Python flags
     count = int(np.prod([x.shape[i] for i in axes])) if x.ndim else 1
     out = x.array.mean(axis=axes, keepdims=keep)
-    return record_op(np.asarray(out, dtype=x.array.dtype), (x,), _mean_vjp, (_kept_shape(x.shape, axes), keep, count))
+    out = as_array(out)
+    if out.dtype != x.array.dtype:
+        out = out.astype(x.array.dtype)
+    return record_op(out, (x,), _mean_vjp, (_kept_shape(x.shape, axes), keep, count))
 
 
 def _mean_vjp(g, y, args, saved, needs, xp):
@@ -57,9 +61,9 @@ def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
     if x.array.size == 0:
         raise ShapeError(f"max/min of an empty tensor of shape {x.shape}")
-    keep = bool(keepdim or keepdims)
+    keep = bool(keepdim or keepdims)  # host: Python flags
     out = fn(x.array, axis=axes, keepdims=keep)
-    return record_op(np.asarray(out), (x,), _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
+    return record_op(as_array(out), (x,), _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
 
 
 def _extreme_vjp(g, y, args, saved, needs, xp):
@@ -96,7 +100,7 @@ def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) 
         raise ShapeError(f"{name}(dim={dim}) of an empty tensor of shape {x.shape}")
     if x.ndim == 0:
         return getattr(return_types, name)(
-            record_op(x.array.copy(), (x,), _clone_vjp), wrap_array(np.zeros((), np.int64))
+            record_op(x.array.copy(), (x,), _clone_vjp), wrap_array(np.zeros_like(x.array, dtype=np.int64))
         )
     idx = arg(x.array, axis=d, keepdims=True)
     values = _take_along(x, idx, d)
@@ -123,7 +127,8 @@ def max(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, kee
     d = _pick_axis(dim, axis)
     if d is None:
         return _extreme(x, None, False, None, None, np.max)
-    return _extreme_with_indices(x, d, bool(keepdim or keepdims), np.argmax, "max")
+    keep = bool(keepdim or keepdims)  # host: Python flags
+    return _extreme_with_indices(x, d, keep, np.argmax, "max")
 
 
 def min(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
@@ -134,7 +139,8 @@ def min(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, kee
     d = _pick_axis(dim, axis)
     if d is None:
         return _extreme(x, None, False, None, None, np.min)
-    return _extreme_with_indices(x, d, bool(keepdim or keepdims), np.argmin, "min")
+    keep = bool(keepdim or keepdims)  # host: Python flags
+    return _extreme_with_indices(x, d, keep, np.argmin, "min")
 
 
 def amax(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
@@ -154,7 +160,7 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
     """
     x = _lift_float(x)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
-    keep = bool(keepdim or keepdims)
+    keep = bool(keepdim or keepdims)  # host: Python flags
     d = x.array
     m = d.max(axis=axes, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
@@ -218,14 +224,15 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
         x = astype(x, dtype)
     if dim is None:
         flat = reshape(x, (-1,))
-        return reshape(prod(flat, 0), ()) if x.array.size else wrap_array(np.ones((), x.array.dtype))
+        return reshape(prod(flat, 0), ()) if x.array.size else wrap_array(np.ones_like(x.array, shape=()))
     d = _dim(dim, x.ndim, "prod")
     if x.ndim == 0:
         return clone(x)
-    out = np.prod(x.array, axis=d, keepdims=bool(keepdim))
+    keep = bool(keepdim)  # host: a Python flag
+    out = np.prod(x.array, axis=d, keepdims=keep)
     if x.array.dtype.kind != "f":
         return wrap_array(out.astype(backend.int64))
-    return record_op(out, (x,), _prod_vjp, (d, bool(keepdim)))
+    return record_op(out, (x,), _prod_vjp, (d, keep))
 
 
 def _prod_vjp(g, y, args, saved, needs, xp):
@@ -237,11 +244,12 @@ def _prod_vjp(g, y, args, saved, needs, xp):
     n = a.shape[d]
     ones_shape = list(a.shape)
     ones_shape[d] = 1
-    one = np.ones(ones_shape, a.dtype)
-    left = np.concatenate([one, np.cumprod(a, axis=d).take(range(n - 1), axis=d)], axis=d) if n else one[:0]
+    one = namespace_of(a).ones(ones_shape, a.dtype)
+    first = (slice(None),) * d + (slice(0, n - 1),)  # all but the last along d
+    left = np.concatenate([one, np.cumprod(a, axis=d)[first]], axis=d) if n else one[:0]
     rev = (slice(None),) * d + (slice(None, None, -1),)
     right_rev = np.cumprod(a[rev], axis=d)
-    right = np.concatenate([one, right_rev.take(range(n - 1), axis=d)], axis=d)[rev] if n else one[:0]
+    right = np.concatenate([one, right_rev[first]], axis=d)[rev] if n else one[:0]
     if not keep:
         g = np.expand_dims(g, d)
     return (g * left * right,)
@@ -276,7 +284,7 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Tensor:
 
 
 def count_nonzero(x: Any, dim: Any = None) -> Tensor:
-    return wrap_array(np.asarray(np.count_nonzero(_lift(x).array, axis=dim), dtype=np.int64))
+    return wrap_array(as_array(np.count_nonzero(_lift(x).array, axis=dim)).astype(np.int64, copy=False))
 
 
 def aminmax(x: Any, *, dim: Any = None, keepdim: bool = False) -> Any:
@@ -308,4 +316,4 @@ def nanmean(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
     x = _lift_float(x)
     valid = ~np.isnan(x.array)
     count = np.sum(valid, axis=dim, keepdims=keepdim)
-    return div(nansum(x, dim, keepdim), wrap_array(np.asarray(count, x.array.dtype)))
+    return div(nansum(x, dim, keepdim), wrap_array(as_array(count).astype(x.array.dtype)))

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..devices import like, to_host
 from ..errors import ArgumentError
 from ..tensor import Tensor, wrap_array
 from .operands import _lift
@@ -20,7 +21,9 @@ def multinomial(probs: Any, num_samples: int, replacement: bool = False, *, gene
 
         with backend.use_generator(as_numpy_generator(generator, "multinomial")):
             return multinomial(probs, num_samples, replacement)
-    p = np.asarray(_lift(probs).array, np.float64)
+    # Draws come from the host generator (the same numbers on every device), so the probabilities go to the host.
+    probs_array = _lift(probs).array
+    p = to_host(probs_array).astype(np.float64)
     rows = p.reshape(-1, p.shape[-1]) if p.ndim else p.reshape(1, 1)
     if (rows < 0).any() or not np.isfinite(rows).all():
         raise ArgumentError("multinomial: probabilities must be finite and non-negative")
@@ -33,5 +36,6 @@ def multinomial(probs: Any, num_samples: int, replacement: bool = False, *, gene
         if not replacement and num_samples > np.count_nonzero(row):
             raise ArgumentError(f"multinomial: cannot draw {num_samples} samples without replacement from this row")
         out.append(rng.choice(row.size, size=num_samples, replace=replacement, p=row / total))
-    result = np.asarray(out, np.int64)
-    return wrap_array(result.reshape(p.shape[:-1] + (num_samples,)) if p.ndim > 1 else result.reshape(num_samples))
+    result = np.asarray(out, np.int64)  # host: drawn on the host, copied to the probabilities' device below
+    result = result.reshape(p.shape[:-1] + (num_samples,)) if p.ndim > 1 else result.reshape(num_samples)
+    return wrap_array(like(result, probs_array))

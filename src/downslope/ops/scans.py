@@ -57,7 +57,9 @@ def _cumprod_vjp(g, y, args, saved, needs, xp):
     d = saved
     x = np.moveaxis(args[0], d, -1)
     gm, ym = np.moveaxis(g, d, -1), np.moveaxis(y, d, -1)
-    if (x != 0).all():  # d y_k / d x_i = y_k / x_i for i <= k
+    # d y_k / d x_i = y_k / x_i for i <= k when no x is 0 (checked on the host only: on a device the
+    # check would wait for it, so the products of the others are taken always)
+    if type(x) is np.ndarray and (x != 0).all():
         rev = np.cumsum((gm * ym)[..., ::-1], axis=-1)[..., ::-1]
         return (np.moveaxis(rev / x, -1, d),)
     n = x.shape[-1]
@@ -73,9 +75,9 @@ def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
     x = _lift(x)
     d = _dim(dim, x.ndim, name)
     if x.ndim == 0:
-        return getattr(return_types, name)(clone(x), wrap_array(np.zeros((), np.int64)))
+        return getattr(return_types, name)(clone(x), wrap_array(np.zeros_like(x.array, dtype=np.int64)))
     a = np.moveaxis(x.array, d, -1)
-    idx = np.zeros(a.shape, np.int64)
+    idx = np.zeros_like(a, dtype=np.int64)
     best = a[..., 0].copy()
     for k in range(1, a.shape[-1]):
         take = better(a[..., k], best) | (a[..., k] == best) | np.isnan(a[..., k])

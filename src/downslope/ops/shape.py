@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import as_array
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..graph import _sum_to_array
 from ..tensor import Tensor, _alias, record_op
@@ -105,7 +106,7 @@ def sum_to(x: Any, shape: tuple[int, ...]) -> Tensor:
     """Sum ``x`` down to ``shape`` (the reverse of broadcasting)."""
 
     x = _lift(x)
-    return record_op(np.asarray(_sum_to_array(x.array, tuple(shape))), (x,), _sum_to_vjp)
+    return record_op(as_array(_sum_to_array(x.array, tuple(shape))), (x,), _sum_to_vjp)
 
 
 def _sum_to_vjp(g, y, args, saved, needs, xp):

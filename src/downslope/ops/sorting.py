@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import as_array
 from ..errors import OutOfRangeError
 from ..tensor import Tensor, wrap_array
 from .indexing import _take_along
@@ -19,7 +20,7 @@ def _sorted(x: Any, dim: int, descending: bool, stable: bool) -> tuple[Tensor, n
     x = _lift(x)
     d = _dim(dim, x.ndim, "sort")
     if x.ndim == 0:
-        return x, np.zeros((), np.int64), 0
+        return x, np.zeros_like(x.array, dtype=np.int64), 0
     key = -x.array if descending and x.array.dtype.kind != "b" else x.array
     idx = np.argsort(key, axis=d, kind="stable" if stable or descending else None)
     if descending and x.array.dtype.kind == "b":
@@ -62,11 +63,11 @@ def kthvalue(x: Any, k: int, dim: int = -1, keepdim: bool = False) -> Any:
     if not 1 <= k <= n:
         raise OutOfRangeError(f"kthvalue: k={k} is out of range for dimension {d} of size {n}")
     _, idx, d = _sorted(x, d, False, True)
-    idx = idx.take([k - 1], axis=d) if x.ndim else idx
+    idx = idx[(slice(None),) * d + (slice(k - 1, k),)] if x.ndim else idx
     values = _take_along(x, idx, d) if x.ndim else clone(x)
     if not keepdim and x.ndim:
         values, idx = squeeze(values, d), idx.squeeze(d)
-    return return_types.kthvalue(values, wrap_array(np.asarray(idx, np.int64)))
+    return return_types.kthvalue(values, wrap_array(as_array(idx).astype(np.int64, copy=False)))
 
 
 def median(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
