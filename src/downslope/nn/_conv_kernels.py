@@ -61,11 +61,10 @@ def _borrow_padded(x: np.ndarray, pads: tuple[int, int, int, int], fill: float =
     top, bottom, left, right = pads
     n, c, h, w = x.shape
     hp, wp = h + top + bottom, w + left + right
-    xp = namespace_of(x)
     if _channel_major(x):
-        out = _workspace.take((c, n, hp, wp), x.dtype, xp).transpose(1, 0, 2, 3)
+        out = _workspace.take((c, n, hp, wp), x.dtype, x).transpose(1, 0, 2, 3)
     else:
-        out = _workspace.take((n, c, hp, wp), x.dtype, xp)
+        out = _workspace.take((n, c, hp, wp), x.dtype, x)
     out[:, :, :top] = fill
     out[:, :, top + h :] = fill
     out[:, :, top : top + h, :left] = fill
@@ -147,11 +146,10 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
     c_out, c_per_group, kh, kw = w.shape
     k = c_per_group * kh * kw
     pixels = oh * ow
-    xp = namespace_of(x)
-    out = _workspace.lend((groups, c_out // groups, n * pixels), x.dtype, xp)
+    out = _workspace.lend((groups, c_out // groups, n * pixels), x.dtype, x)
     w_mat = w.reshape(groups, c_out // groups, k)
     chunks = _batch_chunks(n, groups * k * pixels * x.dtype.itemsize)
-    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype, xp)
+    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype, x)
     for start, stop in chunks:
         cols = _im2col(x[start:stop], (kh, kw), geometry, buffer[: groups * k * (stop - start) * pixels])
         # One GEMM per chunk, written straight into the chunk's columns of the output.
@@ -185,26 +183,25 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
     c_out, c_per_group, kh, kw = w.shape
     k = c_per_group * kh * kw
     pixels = oh * ow
-    ns = namespace_of(g)
     # The output gradient as (groups, C_out / groups, N*OH*OW), matching the forward GEMM; a view
     # when it arrives channel-major (as the layers after a convolution pass it back).
     g_t = g.transpose(1, 0, 2, 3)
     g_buffer = None
     if not g_t.flags.c_contiguous:
-        g_buffer = _workspace.take(g_t.shape, g.dtype, ns)
+        g_buffer = _workspace.take(g_t.shape, g.dtype, g)
         np.copyto(g_buffer, g_t)
         g_t = g_buffer
     g_mat = g_t.reshape(groups, c_out // groups, n * pixels)
     w_mat = w.reshape(groups, c_out // groups, k)
     gb = g_mat.reshape(c_out, -1).sum(axis=1) if len(args) > 2 and needs[2] else None
-    gw = ns.zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
+    gw = namespace_of(g).zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
     gxp = None
     top, bottom, left, right = pads
     if needs[0]:
         # Channel-major, like the output: the previous layers pass it on in that layout.
-        gxp = _workspace.lend_zeros((c, n, h + top + bottom, wd + left + right), g.dtype, ns)
+        gxp = _workspace.lend_zeros((c, n, h + top + bottom, wd + left + right), g.dtype, g)
     chunks = _batch_chunks(n, groups * k * pixels * g.dtype.itemsize)
-    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype, ns)
+    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype, g)
     for start, stop in chunks:
         g_chunk = g_mat[:, :, start * pixels : stop * pixels]
         cols = buffer[: groups * k * (stop - start) * pixels].reshape(groups, k, -1)

@@ -6,8 +6,8 @@ they are freed, so the next step pays a page fault for every 4 KiB page it touch
 on the CNN benchmarks: 6,000-9,000 faults and 10-20 ms of system time per step, a third of the
 step). Kernels therefore borrow their *temporaries* here and return them when done.
 
-Only NumPy arrays are pooled here. A kernel running on a device namespace (CuPy, or the strict
-stand-in) passes that namespace as ``xp`` and gets a fresh array of the same namespace: a device
+Only NumPy arrays are pooled here. A kernel passes one of its inputs as ``like``; when that is a
+device array (CuPy, or the strict stand-in) it gets a fresh array of the same namespace: a device
 array must never borrow a host buffer, and CuPy keeps its own memory pool (freed device blocks
 are cached by ``cupy.get_default_memory_pool()``), so the page-fault cost above does not arise.
 
@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import namespace_of
+
 LIMIT_BYTES = 256 * 2**20
 MAX_KEPT = 8
 
@@ -35,9 +37,9 @@ _held = 0
 _lock = threading.Lock()
 
 
-def take(shape: tuple[int, ...], dtype: Any, xp: Any = np) -> Any:
+def take(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
     """An uninitialised C-contiguous array of ``shape`` and ``dtype`` (a kept block when one fits);
-    with a device namespace ``xp``, a fresh ``xp.empty`` array (pooled by the device library).
+    when ``like`` is a device array, a fresh array of its namespace (pooled by the device library).
 
     Example:
         >>> import numpy as np
@@ -48,8 +50,8 @@ def take(shape: tuple[int, ...], dtype: Any, xp: Any = np) -> Any:
         >>> _workspace.give(a)
     """
     global _held
-    if xp is not np:
-        return xp.empty(shape, dtype=dtype)
+    if like is not None and type(like) is not np.ndarray:
+        return namespace_of(like).empty(shape, dtype=dtype)
     dt = np.dtype(dtype)
     nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
     block = None
@@ -138,10 +140,10 @@ _lent_free: list[np.ndarray] = []
 _lent_held = 0
 
 
-def lend(shape: tuple[int, ...], dtype: Any, xp: Any = np) -> Any:
+def lend(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
     """An uninitialised C-contiguous array of ``shape`` and ``dtype`` that may be handed out: its
     memory returns to a pool when it and every view of it are garbage (a block from that pool when
-    one fits). With a device namespace ``xp``, a fresh ``xp.empty`` array.
+    one fits). When ``like`` is a device array, a fresh array of its namespace.
 
     NumPy makes every view of the returned array refer to it as its ``base`` (its own base is not
     an array), so the array outlives all its views, and a finalizer on it gives the memory back.
@@ -156,8 +158,8 @@ def lend(shape: tuple[int, ...], dtype: Any, xp: Any = np) -> Any:
         (511, 512)
     """
     global _lent_held
-    if xp is not np:
-        return xp.empty(shape, dtype=dtype)
+    if like is not None and type(like) is not np.ndarray:
+        return namespace_of(like).empty(shape, dtype=dtype)
     dt = np.dtype(dtype)
     nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
     if nbytes < LEND_MIN_BYTES:
@@ -192,8 +194,8 @@ def _return_lent(block: np.ndarray) -> None:
         _lent_held += block.nbytes
 
 
-def lend_zeros(shape: tuple[int, ...], dtype: Any, xp: Any = np) -> Any:
+def lend_zeros(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
     """:func:`lend`, filled with zeros."""
-    out = lend(shape, dtype, xp)
+    out = lend(shape, dtype, like)
     out.fill(0)
     return out

@@ -98,7 +98,7 @@ def _stacked_windows(a: np.ndarray, k: Any, geometry: Any) -> np.ndarray:
     overhead on every op, which dominates on small feature maps.)
     """
     view = _windows_view(a, k, geometry)
-    out = _workspace.take((k[0] * k[1],) + view.shape[2:], a.dtype, namespace_of(a))  # borrowed: give it back
+    out = _workspace.take((k[0] * k[1],) + view.shape[2:], a.dtype, a)  # borrowed: give it back
     np.copyto(out.reshape(view.shape), view)
     return out
 
@@ -111,11 +111,10 @@ def _scatter_windows(grad: np.ndarray, padded_shape: tuple[int, ...], k: Any, ge
     # Windows that tile the (padded) input exactly (stride == kernel, e.g. 2x2 pooling of an even
     # map) write every element once: no zero fill needed.
     tiles = (sh, sw) == tuple(k) and (dh, dw) == (1, 1) and padded_shape[2:] == (oh * sh, ow * sw)
-    xp = namespace_of(grad)
     if tiles:
-        out = _workspace.lend(padded_shape, grad.dtype, xp)
+        out = _workspace.lend(padded_shape, grad.dtype, grad)
     else:
-        out = _workspace.lend_zeros(padded_shape, grad.dtype, xp)
+        out = _workspace.lend_zeros(padded_shape, grad.dtype, grad)
     # One pass per kernel offset, each over a whole (N, C, OH, OW) block. (A single assignment into
     # the 6-D strided windows view is 3-4x slower: NumPy then runs its inner loop over the kernel.)
     for offset in range(k[0] * k[1]):
@@ -215,7 +214,7 @@ def _max_pool2d(
     stacked = _stacked_windows(xp, k, geometry)
     _give_padded(xp, borrowed)
     ns = namespace_of(stacked)
-    out = np.max(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype, ns))  # NaN propagates
+    out = np.max(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype, stacked))  # NaN propagates
     track = return_indices or (is_grad_enabled() and x.requires_grad)
     first = _first_max_mask(stacked, out) if track else None
     _workspace.give(stacked)
@@ -264,7 +263,7 @@ def _max_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-de
         raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")
     first, (top, bottom, left, right), k, geometry, swap = saved
     a, b, h, w = _swap01(args[0], swap).shape
-    grad = _workspace.take(first.shape, g.dtype, namespace_of(g))
+    grad = _workspace.take(first.shape, g.dtype, g)
     np.multiply(first, _swap01(g, swap), out=grad)
     gxp = _scatter_windows(grad, (a, b, h + top + bottom, w + left + right), k, geometry)
     _workspace.give(grad)
@@ -356,7 +355,7 @@ def _avg_pool2d(
     stacked = _stacked_windows(xp, k, geometry)
     _give_padded(xp, borrowed)
     ns = namespace_of(stacked)
-    out = np.sum(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype, ns))
+    out = np.sum(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype, stacked))
     _workspace.give(stacked)
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or divisor_override == 0:
