@@ -124,7 +124,7 @@ def _batch_norm_channels(
     # xhat is kept for the backward pass in a leased workspace array (given back with the node).
     xhat = _workspace.take(rows.shape, d.dtype, d)
     lease = _workspace.Lease(xhat)
-    jit = _jit.kernels() if is_host(d) else None  # numba runs on host arrays only
+    jit = _jit.kernels(rows)  # None for device arrays: numba runs on host arrays only
     if jit is not None:  # the compiled kernel: the same formulas in three passes
         w_arr = None if weight is None else weight.array
         out, mean, var, inv_std = jit.batch_norm_rows(rows, xhat, w_arr, None if bias is None else bias.array, eps)
@@ -165,7 +165,7 @@ def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-u
     has_w, has_b, count, xhat, inv_std = saved[2], saved[3], saved[7], saved[8], saved[9]
     x = args[0]
     g_rows = _channel_rows(g)
-    jit = _jit.kernels() if is_host(g_rows) else None  # numba runs on host arrays only
+    jit = _jit.kernels(g_rows, xhat)  # None for device arrays
     if jit is not None:  # the compiled kernel: the same formulas in two passes
         a = inv_std * args[1].reshape(-1) if has_w else inv_std
         gx_rows, gw, gb = jit.batch_norm_rows_backward(g_rows, xhat, a, needs[0])
