@@ -103,11 +103,6 @@ def test_mlp_on_the_strict_device_matches_the_cpu_in_float32():
     assert cpu_history["val_accuracy"] == dev_history["val_accuracy"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nn.Conv2d's im2col writes a host slice into a device buffer (nn/convolution.py is not yet "
-    "namespace-clean; owned by the layers' work, not the training loop)",
-)
 def test_small_cnn_trains_on_the_strict_device_as_on_the_cpu():
     rng = np.random.default_rng(0)
     x, y = rng.random((40, 1, 8, 8)), rng.integers(0, 3, 40)
