@@ -115,7 +115,7 @@ def test_conv_and_pool_read_non_contiguous_inputs(check_op):
 def test_conv2d_output_layout_is_a_view_of_one_gemm_result():
     # The output is the GEMM result (C_out, N*OH*OW) seen as (N, C_out, OH, OW): no copy after the GEMM.
     y = C.conv2d(ds.randn(2, 3, 5, 5), ds.randn(4, 3, 3, 3), ds.randn(4), padding=1)
-    assert y.numpy().base is not None and y.dtype == np.float32
+    assert y.array.base is not None and y.dtype == np.float32  # y.array: the data itself, on any device
 
 
 def test_conv2d_gradcheck_float64():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from downslope.nn import _jit
@@ -26,3 +27,29 @@ def test_the_environment_switch_and_disabled_turn_the_kernels_off(monkeypatch):
         assert _jit.kernels() is None
     pytest.importorskip("numba")
     assert _jit.kernels() is not None
+
+
+def test_the_compiled_kernels_engage_for_host_arrays_only():
+    # numba compiles for host memory: a device array (here the strict stand-in) takes the NumPy-formulated path.
+    from downslope.devices import strict
+
+    pytest.importorskip("numba")
+    host = np.zeros((2, 2), dtype=np.float32)
+    assert _jit.kernels(host, None) is not None
+    assert _jit.kernels(host, strict.asarray(host)) is None
+
+
+def test_a_convolution_and_pooling_on_the_strict_device_match_the_host_with_the_jit_path_on():
+    import downslope as ds
+    from downslope.nn import functional as F
+
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((2, 16, 6, 6), (16, 16, 3, 3), (16,)))
+
+    def net(device: str) -> ds.Tensor:  # Winograd and the one-pass 2x2 pooling on the host (with numba)
+        x_, w_, b_ = (ds.tensor(a, device=device) for a in (x, w, b))
+        return F.max_pool2d(F.conv2d(x_, w_, b_, padding=1), 2)
+
+    host, device = net("cpu"), net("strict")
+    assert device.device == ds.device("strict")
+    np.testing.assert_allclose(device.cpu().numpy(), host.numpy(), rtol=1e-4, atol=1e-5)

@@ -85,3 +85,16 @@ def test_small_lent_arrays_are_plain_arrays():
     assert a.shape == (3, 4) and a.dtype == np.float64 and a.flags.owndata
     z = _workspace.lend_zeros((_workspace.LEND_MIN_BYTES // 8 + 1,), np.float64)
     assert not z.any()
+
+
+def test_a_device_array_gets_scratch_of_its_own_namespace_and_is_never_pooled():
+    from downslope.devices import strict
+
+    x = strict.zeros((2, 3), dtype=np.float32)
+    for make in (_workspace.take, _workspace.lend, _workspace.lend_zeros):
+        a = make((4, 6), np.float32, x)
+        assert type(a) is strict.StrictArray and a.shape == (4, 6) and a.dtype == np.float32
+        _workspace.give(a)  # ignored: the host pool keeps host blocks only
+        b = _workspace.take((4, 6), np.float32)
+        assert type(b) is np.ndarray
+    assert type(_workspace.take((4, 6), np.float32, np.ones(2))) is np.ndarray

@@ -453,6 +453,15 @@ random = types.SimpleNamespace(
 )
 
 
+def _as_strided(x: StrictArray, shape: Any = None, strides: Any = None) -> StrictArray:
+    """``cupy.lib.stride_tricks.as_strided``: a strided view of ``x``'s memory (strides in bytes)."""
+    return StrictArray(np.lib.stride_tricks.as_strided(x._a, shape, strides))
+
+
+# cupy.lib.stride_tricks (NumPy's own as_strided does not dispatch: it converts its argument to a host array).
+lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_as_strided))
+
+
 def __getattr__(name: str) -> Any:
     """Any other NumPy function: it dispatches on its stand-in arguments; results come back wrapped."""
     fn = getattr(np, name)

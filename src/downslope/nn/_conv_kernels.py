@@ -23,7 +23,11 @@ With the ``jit`` extra (numba) installed, stride-1 3x3 convolutions with at leas
 compiled tile transforms of ``_jit_kernels`` around 16 batched GEMMs with 2.25x fewer multiply-adds);
 :func:`conv2d_forward` picks the method and records it for the gradient rule.
 
-The rule is NumPy-only, so double backward through a convolution raises a clear error.
+Every array is made in the input's namespace (``namespace_of(x)``), so the im2col path runs on
+CuPy (or the strict stand-in) unchanged; the Winograd path is compiled for host arrays and runs
+only on ``numpy.ndarray`` inputs.
+
+The rule is a fused array kernel, so double backward through a convolution raises a clear error.
 
 Example:
     >>> import numpy as np
@@ -39,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import namespace_of
 from ..errors import StateError
 from . import _jit, _workspace
 
@@ -57,9 +62,9 @@ def _borrow_padded(x: np.ndarray, pads: tuple[int, int, int, int], fill: float =
     n, c, h, w = x.shape
     hp, wp = h + top + bottom, w + left + right
     if _channel_major(x):
-        out = _workspace.take((c, n, hp, wp), x.dtype).transpose(1, 0, 2, 3)
+        out = _workspace.take((c, n, hp, wp), x.dtype, x).transpose(1, 0, 2, 3)
     else:
-        out = _workspace.take((n, c, hp, wp), x.dtype)
+        out = _workspace.take((n, c, hp, wp), x.dtype, x)
     out[:, :, :top] = fill
     out[:, :, top + h :] = fill
     out[:, :, top : top + h, :left] = fill
@@ -141,10 +146,10 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
     c_out, c_per_group, kh, kw = w.shape
     k = c_per_group * kh * kw
     pixels = oh * ow
-    out = _workspace.lend((groups, c_out // groups, n * pixels), x.dtype)
+    out = _workspace.lend((groups, c_out // groups, n * pixels), x.dtype, x)
     w_mat = w.reshape(groups, c_out // groups, k)
     chunks = _batch_chunks(n, groups * k * pixels * x.dtype.itemsize)
-    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype)
+    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype, x)
     for start, stop in chunks:
         cols = _im2col(x[start:stop], (kh, kw), geometry, buffer[: groups * k * (stop - start) * pixels])
         # One GEMM per chunk, written straight into the chunk's columns of the output.
@@ -183,20 +188,20 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
     g_t = g.transpose(1, 0, 2, 3)
     g_buffer = None
     if not g_t.flags.c_contiguous:
-        g_buffer = _workspace.take(g_t.shape, g.dtype)
+        g_buffer = _workspace.take(g_t.shape, g.dtype, g)
         np.copyto(g_buffer, g_t)
         g_t = g_buffer
     g_mat = g_t.reshape(groups, c_out // groups, n * pixels)
     w_mat = w.reshape(groups, c_out // groups, k)
     gb = g_mat.reshape(c_out, -1).sum(axis=1) if len(args) > 2 and needs[2] else None
-    gw = np.zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
+    gw = namespace_of(g).zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
     gxp = None
     top, bottom, left, right = pads
     if needs[0]:
         # Channel-major, like the output: the previous layers pass it on in that layout.
-        gxp = _workspace.lend_zeros((c, n, h + top + bottom, wd + left + right), g.dtype)
+        gxp = _workspace.lend_zeros((c, n, h + top + bottom, wd + left + right), g.dtype, g)
     chunks = _batch_chunks(n, groups * k * pixels * g.dtype.itemsize)
-    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype)
+    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype, g)
     for start, stop in chunks:
         g_chunk = g_mat[:, :, start * pixels : stop * pixels]
         cols = buffer[: groups * k * (stop - start) * pixels].reshape(groups, k, -1)
@@ -240,7 +245,7 @@ def _winograd_jit(x: np.ndarray, w: np.ndarray, geometry: Any) -> Any:
         and groups == 1
         and min(w.shape[0], w.shape[1]) >= WINOGRAD_MIN_CHANNELS
     )
-    return _jit.kernels() if suits else None
+    return _jit.kernels(x, w) if suits else None  # compiled for host arrays: NumPy inputs only
 
 
 def _winograd_chunks(n: int, channels: int, tiles: int, itemsize: int) -> list[tuple[int, int]]:
@@ -291,8 +296,8 @@ def _winograd_vjp(
     c_out = w.shape[0]
     th, tw = jit.winograd_tiles(oh, ow)
     u_t = u.transpose(0, 2, 1)
-    gb = np.zeros(c_out, dtype=np.float64) if len(args) > 2 and needs[2] else None  # summed by the transform
-    du = np.zeros((16, c_out, c), dtype=g.dtype) if needs[1] else None
+    gb = np.zeros(c_out, dtype=np.float64) if len(args) > 2 and needs[2] else None  # host: summed by the transform
+    du = np.zeros((16, c_out, c), dtype=g.dtype) if needs[1] else None  # host: NumPy-only path
     gx = _workspace.lend((c, n, h, wd), g.dtype).transpose(1, 0, 2, 3) if needs[0] else None
     chunks = _winograd_chunks(n, max(c, c_out), th * tw, g.dtype.itemsize)
     size = (chunks[0][1] - chunks[0][0]) * th * tw

@@ -9,6 +9,10 @@ numba is imported on the first call of a layer that could use it, never at ``imp
 (numba itself takes half a second to import). Kernels compile on first use and are cached on
 disk, so only the first process on a machine pays the compile time.
 
+numba works on host NumPy arrays only: a layer passes its arrays to :func:`kernels`, which answers
+None unless every one is a ``numpy.ndarray``, so device arrays (CuPy, the strict stand-in) take
+the NumPy-formulated path through their own namespace.
+
 Example:
     >>> from downslope.nn import _jit
     >>> with _jit.disabled():
@@ -23,16 +27,22 @@ import importlib
 import os
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
+
+import numpy as np
 
 _loaded: ModuleType | None = None
 _tried = False
 _off = 0  # depth of active disabled() blocks
 
 
-def kernels() -> ModuleType | None:
-    """The compiled kernels module, or None when numba is missing or the path is switched off."""
+def kernels(*arrays: Any) -> ModuleType | None:
+    """The compiled kernels module, or None when numba is missing, the path is switched off, or
+    one of ``arrays`` (the arrays the kernel would read) is not a host ``numpy.ndarray``."""
     global _loaded, _tried
     if _off or os.environ.get("DOWNSLOPE_JIT", "1") == "0":
+        return None
+    if any(type(a) is not np.ndarray for a in arrays if a is not None):
         return None
     if not _tried:
         _tried = True

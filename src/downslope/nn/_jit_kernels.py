@@ -15,6 +15,10 @@ multiplications per 4 outputs instead of 36, so the GEMMs do 2.25x fewer multipl
 im2col's. The gradients are the adjoints of the same linear maps (``dM = A g A^T``,
 ``dV_ab = U_ab^T dM_ab``, ``dU_ab = dM_ab V_ab^T``, ``dx = B dV B^T`` added back tile by tile).
 
+numba compiles for host memory: these kernels take and make NumPy arrays only (``_jit.kernels``
+answers None for device arrays, which run the NumPy-formulated kernels in their own namespace),
+so the arrays made here are host arrays by design (marked ``# host: numba path``).
+
 Example:
     >>> import numpy as np
     >>> from downslope.nn import _jit
@@ -105,7 +109,7 @@ def _wino_input(x, v, top, left, th, tw):  # type: ignore[no-untyped-def]
     """V[4r+s, c, (n*th + ti)*tw + tj] = (B^T d B)[r, s] for the 4x4 tile d of (N, C, H, W) ``x``
     whose top-left corner is (2ti - top, 2tj - left) (zero outside ``x``)."""
     n_, c_, h, w = x.shape
-    plane = np.zeros((2 * th + 2, 2 * tw + 2), dtype=v.dtype)  # one zero-bordered input plane
+    plane = np.zeros((2 * th + 2, 2 * tw + 2), dtype=v.dtype)  # host: numba path; one zero-bordered input plane
     for c in range(c_):
         for n in range(n_):
             for r in range(h):
@@ -190,7 +194,7 @@ def _wino_output_adjoint(g, m, gb, need_gb, th, tw):  # type: ignore[no-untyped-
     """dM = A g A^T per tile: the adjoint of ``_wino_output`` (g outside the output reads as 0);
     adds each output channel's sum of ``g`` (the bias gradient) to ``gb`` when asked."""
     n_, o_, oh, ow = g.shape
-    plane = np.zeros((2 * th, 2 * tw), dtype=m.dtype)
+    plane = np.zeros((2 * th, 2 * tw), dtype=m.dtype)  # host: numba path
     for o in range(o_):
         for n in range(n_):
             total = 0.0
@@ -235,7 +239,7 @@ def _wino_input_adjoint(v, gx, top, left, th, tw):  # type: ignore[no-untyped-de
     """gx = the sum of B dV B^T over the tiles, each added back where it was read (the adjoint of
     ``_wino_input``); every element of ``gx`` is written."""
     n_, c_, h, w = gx.shape
-    plane = np.empty((2 * th + 2, 2 * tw + 2), dtype=v.dtype)
+    plane = np.empty((2 * th + 2, 2 * tw + 2), dtype=v.dtype)  # host: numba path
     for c in range(c_):
         for n in range(n_):
             plane[:, :] = 0
@@ -297,7 +301,7 @@ def _wino_input_adjoint(v, gx, top, left, th, tw):  # type: ignore[no-untyped-de
                     gx[n, c, r, s] = plane[r + top, s + left]
 
 
-_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])  # host: numba path
 
 
 def winograd_tiles(oh: int, ow: int) -> tuple[int, int]:
@@ -309,7 +313,7 @@ def winograd_weight(w: np.ndarray) -> np.ndarray:
     """U (16, C_out, C_in) = G w G^T for (C_out, C_in, 3, 3) ``w``."""
     g = _G.astype(w.dtype)
     u = np.matmul(np.matmul(g, w), g.T)  # (C_out, C_in, 4, 4)
-    return np.ascontiguousarray(u.reshape(w.shape[0], w.shape[1], 16).transpose(2, 0, 1))
+    return np.ascontiguousarray(u.reshape(w.shape[0], w.shape[1], 16).transpose(2, 0, 1))  # host: numba path
 
 
 def winograd_weight_adjoint(du: np.ndarray, c_out: int, c_in: int) -> np.ndarray:
@@ -325,13 +329,13 @@ def winograd_input(x: np.ndarray, top: int, left: int, th: int, tw: int, out: np
 
 
 def winograd_output(m: np.ndarray, y: np.ndarray, bias: np.ndarray | None, th: int, tw: int) -> None:
-    dummy = np.zeros(1, dtype=y.dtype)
+    dummy = np.zeros(1, dtype=y.dtype)  # host: numba path
     _wino_output(m, y, dummy if bias is None else bias, bias is not None, th, tw)
 
 
 def winograd_output_adjoint(g: np.ndarray, th: int, tw: int, out: np.ndarray, gb: np.ndarray | None) -> np.ndarray:
     """Fills ``out`` (16, C_out, tiles) with dM; adds the per-channel sums of ``g`` to float64 ``gb``."""
-    _wino_output_adjoint(g, out, np.zeros(1) if gb is None else gb, gb is not None, th, tw)
+    _wino_output_adjoint(g, out, np.zeros(1) if gb is None else gb, gb is not None, th, tw)  # host: numba path
     return out
 
 
@@ -372,8 +376,8 @@ def batch_norm_rows(
     float64): fills ``xhat``; returns (out, mean, biased var, 1/std), all in ``rows``' dtype."""
     c = rows.shape[0]
     out = _workspace.lend(rows.shape, rows.dtype)
-    stats = np.empty((3, c), dtype=rows.dtype)
-    dummy = np.zeros(1, dtype=rows.dtype)
+    stats = np.empty((3, c), dtype=rows.dtype)  # host: numba path
+    dummy = np.zeros(1, dtype=rows.dtype)  # host: numba path
     _batch_norm_rows(
         rows, xhat, out, dummy if weight is None else weight, dummy if bias is None else bias,
         weight is not None, bias is not None, eps, stats[0], stats[1], stats[2],
@@ -406,7 +410,7 @@ def batch_norm_rows_backward(
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(dx or None, sum(g * xhat), sum(g)) per row: ``dx = a * (g - sum(g)/M - xhat * sum(g * xhat)/M)``
     in two passes (sums in float64)."""
-    gx = _workspace.lend(g.shape, g.dtype) if need_x else np.empty((1, 1), dtype=g.dtype)
-    sums = np.empty((2, g.shape[0]), dtype=g.dtype)
+    gx = _workspace.lend(g.shape, g.dtype) if need_x else np.empty((1, 1), dtype=g.dtype)  # host: numba path
+    sums = np.empty((2, g.shape[0]), dtype=g.dtype)  # host: numba path
     _batch_norm_rows_backward(g, xhat, a, gx, sums, need_x)
     return (gx if need_x else None), sums[1], sums[0]

@@ -6,6 +6,11 @@ they are freed, so the next step pays a page fault for every 4 KiB page it touch
 on the CNN benchmarks: 6,000-9,000 faults and 10-20 ms of system time per step, a third of the
 step). Kernels therefore borrow their *temporaries* here and return them when done.
 
+Only NumPy arrays are pooled here. A kernel passes one of its inputs as ``like``; when that is a
+device array (CuPy, or the strict stand-in) it gets a fresh array of the same namespace: a device
+array must never borrow a host buffer, and CuPy keeps its own memory pool (freed device blocks
+are cached by ``cupy.get_default_memory_pool()``), so the page-fault cost above does not arise.
+
 Only arrays whose whole life lies inside one kernel call may be returned: never an array that is
 saved for a backward pass (a graph kept with ``retain_graph=True`` may run it again) or one handed
 to the caller. At most a few arrays per (shape, dtype) and ``LIMIT_BYTES`` in all are kept.
@@ -19,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import namespace_of
+
 LIMIT_BYTES = 256 * 2**20
 MAX_KEPT = 8
 
@@ -30,12 +37,9 @@ _held = 0
 _lock = threading.Lock()
 
 
-def take(shape: tuple[int, ...], dtype: Any, like: Any = None) -> np.ndarray:
-    """An uninitialised C-contiguous array of ``shape`` and ``dtype`` (a kept block when one fits).
-
-    Blocks are host memory: when ``like`` is a device array (CuPy, the strict stand-in) a fresh
-    array of its namespace is returned instead (its own allocator caches memory), and :func:`give`
-    ignores it.
+def take(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
+    """An uninitialised C-contiguous array of ``shape`` and ``dtype`` (a kept block when one fits);
+    when ``like`` is a device array, a fresh array of its namespace (pooled by the device library).
 
     Example:
         >>> import numpy as np
@@ -47,9 +51,7 @@ def take(shape: tuple[int, ...], dtype: Any, like: Any = None) -> np.ndarray:
     """
     global _held
     if like is not None and type(like) is not np.ndarray:
-        from ..backend import namespace_of
-
-        return namespace_of(like).empty(shape, dtype)
+        return namespace_of(like).empty(shape, dtype=dtype)
     dt = np.dtype(dtype)
     nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
     block = None
@@ -62,7 +64,7 @@ def take(shape: tuple[int, ...], dtype: Any, like: Any = None) -> np.ndarray:
             block = _free.pop(best)
             _held -= block.nbytes
     if block is None:
-        block = np.empty(nbytes, dtype=np.uint8)  # host: the host pool's own memory
+        block = np.empty(nbytes, dtype=np.uint8)  # host: the NumPy pool's own block
     return block[:nbytes].view(dt).reshape(shape)
 
 
@@ -72,12 +74,13 @@ def _block_of(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def give(*arrays: np.ndarray | None) -> None:
-    """Return arrays obtained from :func:`take` (or views of them) that nothing references any more."""
+def give(*arrays: Any) -> None:
+    """Return arrays obtained from :func:`take` (or views of them) that nothing references any more.
+    Device arrays are ignored (they were never pooled here)."""
     global _held
     with _lock:
         for a in arrays:
-            if a is None or not isinstance(a, np.ndarray):  # a device array: not kept here
+            if type(a) is not np.ndarray:
                 continue
             block = _block_of(a)
             if any(block is b for b in _free):
@@ -137,10 +140,10 @@ _lent_free: list[np.ndarray] = []
 _lent_held = 0
 
 
-def lend(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+def lend(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
     """An uninitialised C-contiguous array of ``shape`` and ``dtype`` that may be handed out: its
     memory returns to a pool when it and every view of it are garbage (a block from that pool when
-    one fits).
+    one fits). When ``like`` is a device array, a fresh array of its namespace.
 
     NumPy makes every view of the returned array refer to it as its ``base`` (its own base is not
     an array), so the array outlives all its views, and a finalizer on it gives the memory back.
@@ -155,10 +158,12 @@ def lend(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         (511, 512)
     """
     global _lent_held
+    if like is not None and type(like) is not np.ndarray:
+        return namespace_of(like).empty(shape, dtype=dtype)
     dt = np.dtype(dtype)
     nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
     if nbytes < LEND_MIN_BYTES:
-        return np.empty(shape, dtype=dt)
+        return np.empty(shape, dtype=dt)  # host: the NumPy path (device namespaces returned above)
     block = None
     with _lock:
         best = -1
@@ -169,8 +174,8 @@ def lend(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
             block = _lent_free.pop(best)
             _lent_held -= block.nbytes
     if block is None:
-        block = np.empty(nbytes, dtype=np.uint8)
-    owner = np.frombuffer(block.data, dtype=dt, count=nbytes // dt.itemsize)
+        block = np.empty(nbytes, dtype=np.uint8)  # host: the NumPy pool's own block
+    owner = np.frombuffer(block.data, dtype=dt, count=nbytes // dt.itemsize)  # host: a view of the pool's block
     weakref.finalize(owner, _return_lent, block).atexit = False
     return owner.reshape(shape)
 
@@ -189,8 +194,8 @@ def _return_lent(block: np.ndarray) -> None:
         _lent_held += block.nbytes
 
 
-def lend_zeros(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+def lend_zeros(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
     """:func:`lend`, filled with zeros."""
-    out = lend(shape, dtype)
+    out = lend(shape, dtype, like)
     out.fill(0)
     return out

@@ -228,9 +228,13 @@ class _ConvLayer(Module):
             (self.in_channels, self.out_channels) if self._transposed else (self.out_channels, self.in_channels)
         )
         shape = (first, second // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dt), dtype=dt)
+        # Parameters are made on the host (as in PyTorch) and moved with model.to(device).
+        self.weight = Parameter(np.empty(shape, dtype=dt), dtype=dt)  # host: made on the CPU, moved by .to()
         if bias:
-            self.bias: Parameter | None = Parameter(np.empty((self.out_channels,), dtype=dt), dtype=dt)
+            self.bias: Parameter | None = Parameter(
+                np.empty((self.out_channels,), dtype=dt),  # host: made on the CPU, moved by .to()
+                dtype=dt,
+            )
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

@@ -26,6 +26,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .. import ops
 from ..autograd import is_grad_enabled
+from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, record_op, wrap_array
 from . import _jit, _workspace
@@ -82,7 +83,11 @@ def _windows_view(a: np.ndarray, k: Any, geometry: Any, writeable: bool = False)
     (sh, sw), (dh, dw), (oh, ow) = geometry
     s_n, s_c, s_h, s_w = a.strides
     shape = (k[0], k[1], a.shape[0], a.shape[1], oh, ow)
-    return as_strided(a, shape, (s_h * dh, s_w * dw, s_n, s_c, s_h * sh, s_w * sw), writeable=writeable)
+    strides = (s_h * dh, s_w * dw, s_n, s_c, s_h * sh, s_w * sw)
+    if type(a) is np.ndarray:
+        return as_strided(a, shape, strides, writeable=writeable)
+    # NumPy's as_strided does not dispatch: a device array is viewed by its own library's.
+    return namespace_of(a).lib.stride_tricks.as_strided(a, shape, strides)
 
 
 def _stacked_windows(a: np.ndarray, k: Any, geometry: Any) -> np.ndarray:
@@ -93,7 +98,7 @@ def _stacked_windows(a: np.ndarray, k: Any, geometry: Any) -> np.ndarray:
     overhead on every op, which dominates on small feature maps.)
     """
     view = _windows_view(a, k, geometry)
-    out = _workspace.take((k[0] * k[1],) + view.shape[2:], a.dtype)  # borrowed: give it back
+    out = _workspace.take((k[0] * k[1],) + view.shape[2:], a.dtype, a)  # borrowed: give it back
     np.copyto(out.reshape(view.shape), view)
     return out
 
@@ -106,7 +111,10 @@ def _scatter_windows(grad: np.ndarray, padded_shape: tuple[int, ...], k: Any, ge
     # Windows that tile the (padded) input exactly (stride == kernel, e.g. 2x2 pooling of an even
     # map) write every element once: no zero fill needed.
     tiles = (sh, sw) == tuple(k) and (dh, dw) == (1, 1) and padded_shape[2:] == (oh * sh, ow * sw)
-    out = _workspace.lend(padded_shape, grad.dtype) if tiles else _workspace.lend_zeros(padded_shape, grad.dtype)
+    if tiles:
+        out = _workspace.lend(padded_shape, grad.dtype, grad)
+    else:
+        out = _workspace.lend_zeros(padded_shape, grad.dtype, grad)
     # One pass per kernel offset, each over a whole (N, C, OH, OW) block. (A single assignment into
     # the 6-D strided windows view is 3-4x slower: NumPy then runs its inner loop over the kernel.)
     for offset in range(k[0] * k[1]):
@@ -197,7 +205,7 @@ def _max_pool2d(
     swap = _channel_major(x.array)
     native = x.array.transpose(1, 0, 2, 3) if swap else x.array
     if not return_indices and (k, s, pads, d) == ((2, 2), (2, 2), (0, 0, 0, 0), (1, 1)) and (h, w) == (2 * oh, 2 * ow):
-        jit = _jit.kernels()
+        jit = _jit.kernels(native)
         if jit is not None:  # the compiled 2x2 kernel: one pass, the winner's position kept per window
             out, at = jit.max_pool_2x2(native)
             return record_op(_swap01(out, swap), (x,), _max_pool_2x2_vjp, (jit, at, swap)), None
@@ -205,7 +213,8 @@ def _max_pool2d(
     geometry = (s, d, (oh, ow))
     stacked = _stacked_windows(xp, k, geometry)
     _give_padded(xp, borrowed)
-    out = np.max(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype))  # NaN propagates
+    ns = namespace_of(stacked)
+    out = np.max(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype, stacked))  # NaN propagates
     track = return_indices or (is_grad_enabled() and x.requires_grad)
     first = _first_max_mask(stacked, out) if track else None
     _workspace.give(stacked)
@@ -213,11 +222,11 @@ def _max_pool2d(
     if not return_indices:
         return result, None
     assert first is not None
-    offsets = np.arange(k[0] * k[1], dtype=np.int64).reshape(-1, 1, 1, 1, 1)
+    offsets = ns.arange(k[0] * k[1], dtype=np.int64).reshape(-1, 1, 1, 1, 1)
     winner = (first * offsets).sum(axis=0)  # exactly one True per window
-    rows = np.arange(oh)[:, None] * s[0] - p[0] + (winner // k[1]) * d[0]
-    cols = np.arange(ow) * s[1] - p[1] + (winner % k[1]) * d[1]
-    return result, wrap_array(np.ascontiguousarray(_swap01(rows * w + cols, swap)))
+    rows = ns.arange(oh, dtype=np.int64)[:, None] * s[0] - p[0] + (winner // k[1]) * d[0]
+    cols = ns.arange(ow, dtype=np.int64) * s[1] - p[1] + (winner % k[1]) * d[1]
+    return result, wrap_array(ns.ascontiguousarray(_swap01(rows * w + cols, swap)))
 
 
 def _swap01(a: np.ndarray, swap: bool) -> np.ndarray:
@@ -237,9 +246,11 @@ def _first_max_mask(stacked: np.ndarray, out: np.ndarray) -> np.ndarray:
         np.greater(mask[offset], taken, out=mask[offset])  # for booleans a > b is "a and not b"
         np.logical_or(taken, mask[offset], out=taken)
     nan_windows = np.isnan(out)
-    if nan_windows.any():
-        mask[:, nan_windows] = False
-        seen = np.zeros(out.shape, dtype=bool)
+    # On the host, the NaN pass is skipped when there is no NaN; a device array is not asked
+    # (the answer would cost a device->host synchronisation), the pass runs and changes nothing.
+    if type(nan_windows) is not np.ndarray or nan_windows.any():
+        mask &= ~nan_windows
+        seen = np.zeros_like(nan_windows)
         for offset in range(len(mask) - 1, -1, -1):
             last = np.isnan(stacked[offset]) & nan_windows & ~seen
             mask[offset] |= last
@@ -252,7 +263,7 @@ def _max_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-de
         raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")
     first, (top, bottom, left, right), k, geometry, swap = saved
     a, b, h, w = _swap01(args[0], swap).shape
-    grad = _workspace.take(first.shape, g.dtype)
+    grad = _workspace.take(first.shape, g.dtype, g)
     np.multiply(first, _swap01(g, swap), out=grad)
     gxp = _scatter_windows(grad, (a, b, h + top + bottom, w + left + right), k, geometry)
     _workspace.give(grad)
@@ -266,9 +277,10 @@ def _max_pool_2x2_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-
     return (_swap01(jit.max_unpool_2x2(_swap01(g, swap), at), swap),)
 
 
-def _avg_divisor(size: int, kernel: int, stride: int, pad: int, out: int, count_include_pad: bool) -> np.ndarray:
-    """Per output position, how many elements the window's average divides by (PyTorch's rule)."""
-    start = np.arange(out) * stride - pad
+def _avg_divisor(size: int, kernel: int, stride: int, pad: int, out: int, count_include_pad: bool, xp: Any = np) -> Any:
+    """Per output position, how many elements the window's average divides by (PyTorch's rule),
+    as an array of namespace ``xp``."""
+    start = xp.arange(out) * stride - pad
     end = np.minimum(start + kernel, size + pad)
     if count_include_pad:
         return end - start
@@ -342,15 +354,16 @@ def _avg_pool2d(
     geometry = (s, (1, 1), (oh, ow))
     stacked = _stacked_windows(xp, k, geometry)
     _give_padded(xp, borrowed)
-    out = np.sum(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype))
+    ns = namespace_of(stacked)
+    out = np.sum(stacked, axis=0, out=_workspace.lend(stacked.shape[1:], stacked.dtype, stacked))
     _workspace.give(stacked)
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or divisor_override == 0:
             raise ArgumentError(f"{where}: divisor_override must be a non-zero int, got {divisor_override!r}")
-        scale = np.asarray(1.0 / divisor_override, dtype=out.dtype)
+        scale = out.dtype.type(1.0 / divisor_override)
     else:
-        rows = _avg_divisor(h, k[0], s[0], p[0], oh, count_include_pad)
-        cols = _avg_divisor(w, k[1], s[1], p[1], ow, count_include_pad)
+        rows = _avg_divisor(h, k[0], s[0], p[0], oh, count_include_pad, ns)
+        cols = _avg_divisor(w, k[1], s[1], p[1], ow, count_include_pad, ns)
         scale = (1.0 / (rows[:, None] * cols[None, :])).astype(out.dtype)
     out *= scale
     return record_op(_swap01(out, swap), (x,), _avg_pool2d_vjp, (scale, pads, k, geometry, swap))
@@ -367,12 +380,13 @@ def _avg_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-de
     return (_swap01(gxp[:, :, top : top + h, left : left + w], swap),)
 
 
-def _adaptive_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:
-    """(out, size) averaging matrix: row i averages x[floor(i*size/out) : ceil((i+1)*size/out)]."""
-    i = np.arange(out)
+def _adaptive_matrix(size: int, out: int, dtype: np.dtype, xp: Any = np) -> Any:
+    """(out, size) averaging matrix of namespace ``xp``: row i averages
+    x[floor(i*size/out) : ceil((i+1)*size/out)]."""
+    i = xp.arange(out)
     start = (i * size) // out
     end = -((-(i + 1) * size) // out)
-    j = np.arange(size)
+    j = xp.arange(size)
     inside = (j >= start[:, None]) & (j < end[:, None])
     return (inside / (end - start)[:, None]).astype(dtype)
 
@@ -400,7 +414,7 @@ def _adaptive_avg_last(x: Tensor, out: int) -> Tensor:
         return x
     if size % out == 0:  # equal, non-overlapping windows: a reshape and a mean
         return ops.mean(ops.reshape(x, x.shape[:-1] + (out, size // out)), axis=-1)
-    return ops.matmul(x, wrap_array(_adaptive_matrix(size, out, x.dtype).T))
+    return ops.matmul(x, wrap_array(_adaptive_matrix(size, out, x.dtype, namespace_of(x.array)).T))
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
