@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import as_array, namespace_of
+from ..backend import namespace_of
 from ..devices import is_array, like, to_host
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..graph import _scatter_array
@@ -96,7 +96,9 @@ def getitem(x: Any, index: Any) -> Tensor:
     if advanced and _builtin_any(is_array(i) and i.dtype == np.bool_ for i in _index_items(idx)):
         idx = _normalize_index(index, on=x.array)
     # Basic indexing gives a view that shares memory (and the version counter) with x, as in PyTorch.
-    result = record_op(as_array(out), (x,), _getitem_vjp, (idx, advanced))
+    if isinstance(out, np.generic):  # NumPy gives one element as a scalar; device namespaces give 0-d arrays
+        out = np.asarray(out)  # host: a NumPy scalar is already on the host (inlined: indexing is hot)
+    result = record_op(out, (x,), _getitem_vjp, (idx, advanced))
     return result if advanced else _alias(result, x)
 
 

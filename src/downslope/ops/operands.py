@@ -35,9 +35,6 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
         arr = np.asarray(x)  # host: a number or list from the caller is host data
     else:
         arr = x
-    if arr.ndim and like is not None and type(arr) is np.ndarray and type(like.array) is not np.ndarray:
-        if is_array(like.array):  # host data meets a device tensor on the tensor's device (never the reverse)
-            arr = to_device(arr, device_of(like.array))
     if arr.dtype.kind not in "fiub":
         raise ArgumentTypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
     if like is not None and like.array.dtype.kind == "f":
@@ -45,11 +42,18 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
             arr = arr.astype(like.array.dtype)
     elif arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
         arr = arr.astype(backend.get_default_dtype())
-    if like is not None and type(like.array) is not np.ndarray and type(arr) is np.ndarray and is_array(like.array):
-        arr = arr[
-            ()
-        ]  # a number meeting a device tensor: a NumPy scalar, which CuPy takes (a 0-d host array it refuses)
+    if like is not None and type(like.array) is not np.ndarray:  # the host case pays only this check
+        arr = _onto_device_of(arr, like.array)
     return wrap_array(arr)
+
+
+def _onto_device_of(arr: Any, other: Any) -> Any:
+    """Host data ``arr`` made fit to meet the device array ``other``: an array is copied to its device
+    (never the reverse), a number becomes a NumPy scalar, which CuPy's kernels take as an argument
+    (they refuse 0-d host arrays). Anything else is left as it is."""
+    if type(arr) is not np.ndarray or not is_array(other):
+        return arr
+    return to_device(arr, device_of(other)) if arr.ndim else arr[()]
 
 
 def _lift_float(x: Any) -> Tensor:

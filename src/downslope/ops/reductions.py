@@ -24,7 +24,9 @@ def sum(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, kee
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
     keep = bool(keepdim or keepdims)  # host: Python flags
     out = x.array.sum(axis=axes, keepdims=keep)
-    return record_op(as_array(out), (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
+    if isinstance(out, np.generic):  # NumPy's full reduction is a scalar; device namespaces give 0-d arrays
+        out = np.asarray(out)  # host: a NumPy scalar is already on the host (inlined: sum is hot)
+    return record_op(out, (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
 
 
 def _sum_vjp(g, y, args, saved, needs, xp):
