@@ -290,7 +290,7 @@ def test_multihead_attention_parameter_names_and_init_follow_torch():
     assert not big.in_proj_bias.numpy().any() and not big.out_proj.bias.numpy().any()
     # and the state dict goes back into torch
     t2 = torch.nn.MultiheadAttention(64, 4)
-    t2.load_state_dict({k: torch.tensor(v) for k, v in big.state_dict().items()})
+    t2.load_state_dict({k: torch.tensor(v.cpu().numpy()) for k, v in big.state_dict().items()})
 
 
 def test_multihead_attention_dropout_in_train_only():

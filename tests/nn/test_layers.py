@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 
 
 def run_both(assert_close: Any, ours: nn.Module, ref: Any, x: np.ndarray, seed: int = 0, x_grad: bool = True) -> None:
-    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    ref.load_state_dict({k: torch.tensor(v.cpu().numpy()) for k, v in ours.state_dict().items()})
     xo = ds.tensor(x, dtype=x.dtype, requires_grad=x_grad)
     xt = torch.tensor(x, requires_grad=x_grad)
     out, ref_out = ours(xo), ref(xt)
@@ -178,7 +178,7 @@ def test_embedding_matches_torch_with_repeated_indices(assert_close: Any, paddin
     ours = nn.Embedding(6, 4, padding_idx=padding_idx)
     ref = torch.nn.Embedding(6, 4, padding_idx=padding_idx)
     idx = np.array([[0, 2, 2], [5, 1, 2]])  # repeats: gradients must add up
-    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    ref.load_state_dict({k: torch.tensor(v.cpu().numpy()) for k, v in ours.state_dict().items()})
     out, ref_out = ours(ds.tensor(idx)), ref(torch.tensor(idx))
     assert_close(out.numpy(), ref_out.detach().numpy(), np.float32, "output")
     proj = np.random.default_rng(0).standard_normal(out.shape).astype(np.float32)

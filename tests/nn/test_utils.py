@@ -107,7 +107,7 @@ def test_foreach_is_accepted():
 def test_parameters_to_vector_and_back_match_torch():
     model = ds.nn.Sequential(ds.nn.Linear(3, 4), ds.nn.Linear(4, 2))
     tmodel = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
-    tmodel.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    tmodel.load_state_dict({k: torch.tensor(v.cpu().numpy()) for k, v in model.state_dict().items()})
     vec = parameters_to_vector(model.parameters())
     tvec = torch.nn.utils.parameters_to_vector(tmodel.parameters())
     np.testing.assert_array_equal(vec.numpy(), tvec.detach().numpy())
