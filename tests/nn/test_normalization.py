@@ -11,6 +11,7 @@ import pytest
 import downslope as ds
 import downslope.nn.functional as F
 from downslope import nn
+from downslope.devices import to_host
 from downslope.nn import _jit
 
 torch = pytest.importorskip("torch")
@@ -29,7 +30,7 @@ def kernels(request: Any) -> Any:
 
 
 def copy_into_torch(ours: nn.Module, ref: Any) -> None:
-    ref.load_state_dict({k: torch.tensor(v.cpu().numpy()) for k, v in ours.state_dict().items()})
+    ref.load_state_dict({k: torch.tensor(to_host(v)) for k, v in ours.state_dict().items()})
 
 
 def run_both(assert_close: Any, ours: nn.Module, ref: Any, x: np.ndarray, seed: int = 0) -> None:
@@ -51,7 +52,7 @@ def run_both(assert_close: Any, ours: nn.Module, ref: Any, x: np.ndarray, seed: 
 def assert_same_state(assert_close: Any, ours: nn.Module, ref: Any) -> None:
     ref_state = ref.state_dict()
     for name, value in ours.state_dict().items():
-        expected = ref_state[name].numpy()
+        value, expected = to_host(value), ref_state[name].numpy()
         if value.dtype.kind == "f":
             assert_close(value, expected, value.dtype, name)
         else:
@@ -140,7 +141,7 @@ def test_batch_norm_gradcheck_and_double_backward(assert_close: Any, training: b
     # Second derivative: the gradient-norm penalty, compared with torch.
     x = np.random.default_rng(3).standard_normal((5, 3))
     ref = torch.nn.BatchNorm1d(3, track_running_stats=not training).double()
-    ref.load_state_dict({k: torch.tensor(v.cpu().numpy()) for k, v in bn.state_dict().items()}, strict=False)
+    ref.load_state_dict({k: torch.tensor(to_host(v)) for k, v in bn.state_dict().items()}, strict=False)
     ref.train(training)
     xo = ds.tensor(x, dtype="float64", requires_grad=True)
     xt = torch.tensor(x, requires_grad=True)
