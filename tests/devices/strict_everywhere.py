@@ -1,7 +1,7 @@
 """A pytest plugin that reruns existing tests with every tensor on the strict device (a measuring tool).
 
-Loaded with ``-p``, it makes ``ds.tensor``, ``ds.as_tensor`` and ``ds.from_numpy`` put their data on
-the ``"strict"`` stand-in for a GPU, moves a module there on its first call, and lets ``.numpy()``
+Loaded with ``-p``, it makes ``ds.tensor``, ``ds.as_tensor`` and ``ds.from_numpy`` (and so the factories:
+``ds.zeros``, ``ds.randn``...) put their data on the ``"strict"`` stand-in for a GPU, moves a module there on its first call, and lets ``.numpy()``
 copy to the host (so the tests' comparisons still work). Every op, layer and loss a test runs then
 meets device arrays, and each failure is logged with the last line of downslope's code it passed
 through, which is where the data's namespace was bypassed:
