@@ -537,6 +537,7 @@ def test_integer_inputs_do_not_break_backward():
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 0.0, 1.0])
 
 
+@pytest.mark.host_only  # the examples print CPU tensors (a device tensor's repr names its device)
 @pytest.mark.parametrize("module", ["downslope.autograd"])
 def test_docstring_examples_run(module):
     # pytest also collects them (--doctest-modules over src/downslope); this keeps them checked in this file's run

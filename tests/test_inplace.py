@@ -558,6 +558,11 @@ def test_recorded_write_through_a_view_of_a_plain_buffer():
         (buf * w).sum().backward()
     (row.sum() + before.sum()).backward()  # the written view itself carries the gradient
     np.testing.assert_allclose(w.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+@pytest.mark.host_only  # from_numpy shares a host array's memory; a device tensor is a copy
+def test_recorded_write_into_storage_shared_with_a_numpy_array_is_refused():
+    w = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
     arr = np.zeros(3)
     t = ds.from_numpy(arr)  # storage shared with a NumPy array downslope does not track
     with pytest.raises(RuntimeError, match="shares its storage"):

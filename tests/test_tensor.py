@@ -123,6 +123,7 @@ def test_unknown_dtype_is_refused():
 
 
 # ---------------------------------------------------------------------- copies and sharing
+@pytest.mark.host_only  # from_numpy shares a host array's memory; on a device it is a copy
 def test_tensor_copies_and_from_numpy_shares():
     a = np.array([1.0, 2.0], dtype=np.float32)
     copied = ds.tensor(a)
@@ -205,6 +206,7 @@ def test_python_protocol():
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")  # torch's, not ours
+@pytest.mark.host_only  # np.asarray shares a host tensor's memory; of a device tensor it is a copy
 def test_np_array_copies_like_for_torch_and_np_asarray_shares():
     ours, theirs = ds.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])
     for t in (ours, theirs):
@@ -247,9 +249,9 @@ def test_argmax_argmin_match_torch():
 
 
 def test_repr_shows_dtype_and_grad_state():
-    assert repr(ds.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    assert repr(ds.tensor([1.0, 2.0], device="cpu")) == "tensor([1., 2.])"
     assert "dtype=float64" in repr(ds.tensor([1.0], dtype="float64"))
-    assert repr(ds.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(ds.tensor([1, 2], device="cpu")) == "tensor([1, 2])"
     assert "requires_grad=True" in repr(ds.tensor([1.0], requires_grad=True))
     assert "grad_fn=<MulBackward>" in repr(ds.tensor([1.0], requires_grad=True) * 2)
 
@@ -275,6 +277,7 @@ def test_shape_helpers_and_aliases():
     assert x.amax(1).shape == (2, 4) and x.amin().shape == ()
 
 
+@pytest.mark.host_only  # the examples print CPU tensors (a device tensor's repr names its device)
 @pytest.mark.parametrize("module", ["downslope.tensor", "downslope"])
 def test_docstring_examples_run(module):
     # pytest also collects them (--doctest-modules over src/downslope); this keeps them checked in this file's run
@@ -300,7 +303,7 @@ def test_setitem_under_no_grad_matches_torch_and_bad_assignments_name_the_shape(
 
 
 def test_to_accepts_the_cpu_device_and_refuses_others():
-    x = ds.tensor([1.0, 2.0])
+    x = ds.tensor([1.0, 2.0], device="cpu")
     assert x.to("cpu") is x
     assert x.to("float64").dtype == np.float64
     assert x.to(ds.float64, device="cpu").dtype == np.float64

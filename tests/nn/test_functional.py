@@ -68,6 +68,10 @@ def test_one_hot_matches_torch() -> None:
     idx = np.array([[0, 3], [2, 1]])
     np.testing.assert_array_equal(F.one_hot(ds.tensor(idx), 5).numpy(), TF.one_hot(torch.tensor(idx), 5).numpy())
     np.testing.assert_array_equal(F.one_hot(ds.tensor(idx)).numpy(), TF.one_hot(torch.tensor(idx)).numpy())
+
+
+@pytest.mark.host_only  # the range check reads the indices: host arrays only
+def test_one_hot_refuses_an_index_out_of_range() -> None:
     with pytest.raises(ValueError, match="class index 3 is out of range for num_classes=3"):
         F.one_hot(ds.tensor([3]), 3)
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import downslope as ds
 from downslope import nn
+from downslope.devices import is_array, to_host
 
 
 class TwoLayer(nn.Module):
@@ -40,7 +41,7 @@ def test_parameter_shares_the_tensor_it_wraps() -> None:
     t = ds.zeros(3)
     p = nn.Parameter(t)
     p.array[0] = 5.0
-    assert t.array[0] == 5.0
+    assert to_host(t.array)[0] == 5.0
 
 
 def test_attribute_assignment_registers_parameters_buffers_and_children() -> None:
@@ -158,7 +159,7 @@ def test_state_dict_has_parameters_and_persistent_buffers_as_copies() -> None:
     m.register_buffer("scratch", ds.zeros(2), persistent=False)
     sd = m.state_dict()
     assert list(sd) == ["steps", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
-    assert all(isinstance(v, np.ndarray) for v in sd.values())
+    assert all(is_array(v) for v in sd.values())  # arrays (of the model's device), not Tensors
     sd["fc1.weight"][...] = 7.0
     assert not (m.fc1.weight.numpy() == 7.0).any()  # a copy, not a view
 
@@ -170,7 +171,7 @@ def test_load_state_dict_round_trip_gives_identical_outputs() -> None:
     assert not np.allclose(a(x).numpy(), b(x).numpy())
     b.load_state_dict(a.state_dict())
     np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
-    assert b.steps.array[0] == 3.0
+    assert to_host(b.steps.array)[0] == 3.0
 
 
 def test_load_state_dict_keeps_the_same_parameter_objects() -> None:
@@ -199,7 +200,7 @@ def test_load_state_dict_shape_mismatch_names_key_and_both_shapes_and_changes_no
     sd["fc2.weight"] = np.zeros((3, 2))
     with pytest.raises(ValueError, match=r"'fc2.weight'.*\(3, 2\).*\(2, 3\)"):
         m.load_state_dict(sd)
-    np.testing.assert_array_equal(m.fc1.bias.numpy(), before["fc1.bias"])  # type: ignore[union-attr]
+    np.testing.assert_array_equal(m.fc1.bias.numpy(), to_host(before["fc1.bias"]))  # type: ignore[union-attr]
 
 
 def test_load_state_dict_accepts_pytorch_state_dicts() -> None:
@@ -389,7 +390,7 @@ def test_every_layer_state_round_trips_through_the_checkpoint_format(tmp_path: A
     assert list(back) == list(saved)
     for key, value in saved.items():
         assert back[key].dtype == value.dtype, key
-        np.testing.assert_array_equal(back[key], value, err_msg=key)
+        np.testing.assert_array_equal(to_host(back[key]), to_host(value), err_msg=key)
     assert back["bn1d.num_batches_tracked"].dtype == np.int64
     x = ds.randn(2, 5, 3)
     restored.eval()
@@ -611,7 +612,7 @@ def test_layers_made_on_a_device_start_from_the_cpus_values(make: Any) -> None:
     assert list(dev.state_dict()) == list(cpu.state_dict())
     for key, value in dev.state_dict().items():
         assert str(device_of(value)) == "strict", key
-        np.testing.assert_array_equal(to_host(value), cpu.state_dict()[key], err_msg=key)
+        np.testing.assert_array_equal(to_host(value), to_host(cpu.state_dict()[key]), err_msg=key)
 
 
 def test_load_state_dict_writes_onto_the_models_device_in_place() -> None:
@@ -620,7 +621,7 @@ def test_load_state_dict_writes_onto_the_models_device_in_place() -> None:
     def make() -> nn.Module:
         return nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
 
-    source = make()
+    source = make().to("cpu")
     source[1].running_mean.array[...] = [0.5, -1.0]
     moved = make().to("strict")
     weight = moved[0].weight
@@ -629,7 +630,7 @@ def test_load_state_dict_writes_onto_the_models_device_in_place() -> None:
     for key, value in moved.state_dict().items():
         assert str(device_of(value)) == "strict", key
         np.testing.assert_array_equal(to_host(value), source.state_dict()[key], err_msg=key)
-    back = make()
+    back = make().to("cpu")
     back.load_state_dict(moved.state_dict())  # device arrays load into a model on the host
     for key, value in back.state_dict().items():
         assert type(value) is np.ndarray

@@ -11,6 +11,7 @@ import pytest
 import downslope as ds
 import downslope.nn.functional as F
 from downslope import nn
+from downslope.devices import to_host
 from downslope.nn import _jit
 
 torch = pytest.importorskip("torch")
@@ -29,7 +30,7 @@ def kernels(request: Any) -> Any:
 
 
 def copy_into_torch(ours: nn.Module, ref: Any) -> None:
-    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    ref.load_state_dict({k: torch.tensor(to_host(v)) for k, v in ours.state_dict().items()})
 
 
 def run_both(assert_close: Any, ours: nn.Module, ref: Any, x: np.ndarray, seed: int = 0) -> None:
@@ -51,7 +52,7 @@ def run_both(assert_close: Any, ours: nn.Module, ref: Any, x: np.ndarray, seed: 
 def assert_same_state(assert_close: Any, ours: nn.Module, ref: Any) -> None:
     ref_state = ref.state_dict()
     for name, value in ours.state_dict().items():
-        expected = ref_state[name].numpy()
+        value, expected = to_host(value), ref_state[name].numpy()
         if value.dtype.kind == "f":
             assert_close(value, expected, value.dtype, name)
         else:
@@ -83,8 +84,8 @@ def test_batch_norm_matches_torch_in_train_then_eval(
     ours = ours_cls(shape[1], **options)
     ref = ref_cls(shape[1], **options)
     if ours.weight is not None:  # non-trivial affine parameters
-        ours.weight.array[...] = np.linspace(0.5, 2.0, shape[1])
-        ours.bias.array[...] = np.linspace(-1.0, 1.0, shape[1])
+        ours.weight.data.copy_(ds.tensor(np.linspace(0.5, 2.0, shape[1])))
+        ours.bias.data.copy_(ds.tensor(np.linspace(-1.0, 1.0, shape[1])))
     copy_into_torch(ours, ref)
     gen = np.random.default_rng(1)
     for step in range(3):  # several steps: the running statistics must track torch's exactly
@@ -140,7 +141,7 @@ def test_batch_norm_gradcheck_and_double_backward(assert_close: Any, training: b
     # Second derivative: the gradient-norm penalty, compared with torch.
     x = np.random.default_rng(3).standard_normal((5, 3))
     ref = torch.nn.BatchNorm1d(3, track_running_stats=not training).double()
-    ref.load_state_dict({k: torch.tensor(v) for k, v in bn.state_dict().items()}, strict=False)
+    ref.load_state_dict({k: torch.tensor(to_host(v)) for k, v in bn.state_dict().items()}, strict=False)
     ref.train(training)
     xo = ds.tensor(x, dtype="float64", requires_grad=True)
     xt = torch.tensor(x, requires_grad=True)
@@ -162,7 +163,7 @@ def test_layer_norm_matches_torch(assert_close: Any, normalized_shape: Any, shap
     ref = torch.nn.LayerNorm(normalized_shape, **options)
     gen = np.random.default_rng(4)
     for p in ours.parameters():
-        p.array[...] = gen.standard_normal(p.shape)
+        p.data.copy_(ds.tensor(gen.standard_normal(p.shape)))
     copy_into_torch(ours, ref)
     x = (gen.standard_normal(shape) * 2 + 1).astype(np.float32)
     run_both(assert_close, ours, ref, x)

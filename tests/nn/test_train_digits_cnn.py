@@ -29,11 +29,14 @@ class _Adam:
 
     def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
         self.params, self.lr, self.betas, self.eps, self.t = list(params), lr, betas, eps, 0
-        self.m = [np.zeros_like(p.array) for p in self.params]
-        self.v = [np.zeros_like(p.array) for p in self.params]
+        self.m: list = []  # the moments are made at the first step, beside the parameters wherever they are then
+        self.v: list = []
 
     def step(self) -> None:
         self.t += 1
+        if not self.m:
+            self.m = [np.zeros_like(p.array) for p in self.params]
+            self.v = [np.zeros_like(p.array) for p in self.params]
         b1, b2 = self.betas
         for p, m, v in zip(self.params, self.m, self.v):
             g = p.grad.array

@@ -11,6 +11,7 @@ import pytest
 
 import downslope as ds
 from downslope import nn
+from downslope.devices import to_host
 from downslope.errors import ArgumentError, ShapeError
 
 torch = pytest.importorskip("torch")
@@ -174,7 +175,7 @@ def test_causal_hint_gives_the_masked_result():
     ds.manual_seed(0)
     enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), 2)
     x = ds.randn(3, 6, 8)
-    mask = nn.Transformer.generate_square_subsequent_mask(6)
+    mask = nn.Transformer.generate_square_subsequent_mask(6, device=x.device)  # beside the data, as in torch
     a = enc(x, mask=mask).numpy()  # detected as causal
     b = enc(x, mask=mask, is_causal=False).numpy()  # the mask itself
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -258,7 +259,9 @@ def test_fit_checkpoint_resumes_a_transformer_exactly(tmp_path):
     resumed, h2 = run(2, resume_from=tmp_path)
     assert h2["loss"] == pytest.approx(h1["loss"], rel=1e-6)
     for key, value in straight.state_dict().items():
-        np.testing.assert_allclose(resumed.state_dict()[key], value, rtol=1e-6, atol=1e-7, err_msg=key)
+        np.testing.assert_allclose(
+            to_host(resumed.state_dict()[key]), to_host(value), rtol=1e-6, atol=1e-7, err_msg=key
+        )
     saved = ds.load(tmp_path / "last.ckpt")["model"]
     assert "layers.1.self_attn.in_proj_weight" in saved
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import downslope as ds
+from downslope.devices import to_host
 from downslope.nn.utils import clip_grad_norm_, clip_grad_value_, parameters_to_vector, vector_to_parameters
 
 torch = pytest.importorskip("torch")
@@ -107,7 +108,7 @@ def test_foreach_is_accepted():
 def test_parameters_to_vector_and_back_match_torch():
     model = ds.nn.Sequential(ds.nn.Linear(3, 4), ds.nn.Linear(4, 2))
     tmodel = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
-    tmodel.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    tmodel.load_state_dict({k: torch.tensor(to_host(v)) for k, v in model.state_dict().items()})
     vec = parameters_to_vector(model.parameters())
     tvec = torch.nn.utils.parameters_to_vector(tmodel.parameters())
     np.testing.assert_array_equal(vec.numpy(), tvec.detach().numpy())
@@ -223,7 +224,8 @@ def test_fuse_bn_eval_matches_torch(kind: str) -> None:
         t_bn.weight.fill_(1.5)
         t_bn.bias.fill_(0.25)
     bn.load_state_dict({k: v.detach().numpy() for k, v in t_bn.state_dict().items()})
-    layer.eval(), bn.eval(), t_layer.eval(), t_bn.eval()
+    device = ds.tensor(0.0).device  # where the data goes: both modules must be there before fusing
+    layer.to(device).eval(), bn.to(device).eval(), t_layer.eval(), t_bn.eval()
     x = x.astype(np.float32)
     if kind == "linear":
         fused, t_fused = ds.nn.utils.fuse_linear_bn_eval(layer, bn), torch.nn.utils.fuse_linear_bn_eval(t_layer, t_bn)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import downslope as ds
 from downslope import optim
+from downslope.devices import to_host
 
 torch = pytest.importorskip("torch")
 
@@ -46,7 +47,7 @@ def _device_backward(ours: list[ds.Tensor], x: ds.Tensor, y: ds.Tensor) -> None:
 
     The optimizer's step is what runs on the device here (the ops and backward are tested on devices
     by their own tests), so the gradients need not be made there."""
-    host = [ds.tensor(p.detach().cpu().numpy(), dtype=p.dtype, requires_grad=True) for p in ours]
+    host = [ds.tensor(p.detach().cpu().numpy(), dtype=p.dtype, device=x.device, requires_grad=True) for p in ours]
     _ours_loss(host, x, y).backward()
     for p, h in zip(ours, host):
         p.grad = h.grad.to(p.device)
@@ -69,7 +70,7 @@ def run_both(
     for a GPU (downslope/devices/strict.py), which refuses any host array or host conversion."""
     init, x, y = _init(dtype)
     tdtype = torch.float32 if dtype == "float32" else torch.float64
-    ours = [ds.tensor(a, dtype=dtype, device=None if device == "cpu" else device, requires_grad=True) for a in init]
+    ours = [ds.tensor(a, dtype=dtype, device=device, requires_grad=True) for a in init]
     theirs = [torch.tensor(a, dtype=tdtype, requires_grad=True) for a in init]
     if groups:  # second group: the biases, with their own lr and no weight decay
         extra = {"lr": kwargs.get("lr", 1e-3) * 0.5, "weight_decay": 0.0}
@@ -81,7 +82,10 @@ def run_both(
     else:
         opt = ours_cls(ours, **kwargs)
         topt = torch_cls(theirs, **(torch_kwargs if torch_kwargs is not None else kwargs))
-    dx, dy = ds.tensor(x, dtype=dtype), ds.tensor(y, dtype=dtype)
+    # The data stays where ``ds.tensor`` puts it by default (the host) unless the run is on the CPU:
+    # a device run computes its gradients beside the data (``_device_backward``) and moves them over.
+    data_device = "cpu" if device == "cpu" else None
+    dx, dy = ds.tensor(x, dtype=dtype, device=data_device), ds.tensor(y, dtype=dtype, device=data_device)
     tx, ty = torch.tensor(x, dtype=tdtype), torch.tensor(y, dtype=tdtype)
     for _ in range(steps):
         opt.zero_grad()
@@ -343,7 +347,7 @@ def test_model_sees_updates_without_copies():
     (w.sum() + b.sum()).backward()
     opt.step()
     np.testing.assert_allclose(w.numpy(), [[0.9, 1.9]])
-    np.testing.assert_allclose(data_before, [[1.0, 2.0]])  # the old array is no longer the parameter
+    np.testing.assert_allclose(to_host(data_before), [[1.0, 2.0]])  # the old array is no longer the parameter
 
 
 def test_replaced_data_is_picked_up():
@@ -620,7 +624,7 @@ def test_error_if_nonfinite_without_clipping_fails_fast_and_changes_nothing():
     with pytest.raises(RuntimeError, match="NaN or inf"):
         opt.step()
     np.testing.assert_array_equal(w.numpy(), after_one)
-    np.testing.assert_array_equal(opt.state[w]["momentum_buffer"], buf)
+    np.testing.assert_array_equal(to_host(opt.state[w]["momentum_buffer"]), to_host(buf))
     assert opt.state[w]["step"] == 1
 
 
@@ -635,7 +639,7 @@ def test_asgd_keeps_torchs_parameter_average() -> None:
         ((w - 1.0) ** 4).sum().backward()
         ((tw - 1.0) ** 4).sum().backward()
         opt.step(), topt.step()
-    np.testing.assert_allclose(opt.state[w]["ax"], topt.state[tw]["ax"].numpy(), rtol=1e-5)
+    np.testing.assert_allclose(to_host(opt.state[w]["ax"]), topt.state[tw]["ax"].numpy(), rtol=1e-5)
     np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-5)
 
 
@@ -699,6 +703,6 @@ def test_optimizer_on_the_strict_device_follows_model_to_and_matches_the_cpu_bit
 
 
 def test_parameters_on_two_devices_in_one_group_are_refused_naming_both():
-    params = [ds.zeros(2, requires_grad=True), ds.zeros(2, device="strict", requires_grad=True)]
+    params = [ds.zeros(2, device="cpu", requires_grad=True), ds.zeros(2, device="strict", requires_grad=True)]
     with pytest.raises(RuntimeError, match=r"different devices \(cpu, strict\)"):
         optim.SGD(params, lr=0.1)

@@ -7,6 +7,7 @@ import pytest
 
 import downslope as ds
 from downslope import nn, optim
+from downslope.devices import to_host
 from downslope.optim import swa_utils
 
 torch = pytest.importorskip("torch")
@@ -25,7 +26,7 @@ def _nudge(ours, theirs, seed):  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(seed)
     for p, t in zip(ours.parameters(), theirs.parameters()):
         delta = rng.standard_normal(p.shape).astype(np.float32)
-        p.array[...] += delta
+        p.data += ds.tensor(delta)
         with torch.no_grad():
             t += torch.tensor(delta)
 
@@ -54,7 +55,7 @@ def test_averaged_model_matches_torch(kind: str) -> None:
     assert list(sd_ours) == list(sd_theirs)
     for key in sd_theirs:
         # float32 rounding: the two libraries order the running-average arithmetic differently
-        np.testing.assert_allclose(np.asarray(sd_ours[key]), sd_theirs[key].numpy(), rtol=1e-5, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(to_host(sd_ours[key]), sd_theirs[key].numpy(), rtol=1e-5, atol=1e-5, err_msg=key)
     avg_ours.eval(), avg_theirs.eval()
     np.testing.assert_allclose(
         avg_ours(ds.tensor(x)).numpy(), avg_theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5
@@ -76,9 +77,10 @@ def test_swalr_matches_torch(strategy: str, epochs: int) -> None:
 def test_update_bn_matches_torch() -> None:
     ours, theirs = _pair()
     x = np.random.default_rng(3).standard_normal((24, 3)).astype(np.float32)
-    loader = ds.data.DataLoader(ds.data.TensorDataset(ds.tensor(x)), batch_size=8)
+    # The data set holds host data; update_bn moves each batch to the model's device, as torch's does.
+    loader = ds.data.DataLoader(ds.data.TensorDataset(ds.tensor(x, device="cpu")), batch_size=8)
     tloader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x)), batch_size=8)
-    swa_utils.update_bn(loader, ours)
+    swa_utils.update_bn(loader, ours, device=ours[0].weight.device)
     TS.update_bn(tloader, theirs)
     np.testing.assert_allclose(ours[1].running_mean.numpy(), theirs[1].running_mean.numpy(), rtol=1e-5)
     np.testing.assert_allclose(ours[1].running_var.numpy(), theirs[1].running_var.numpy(), rtol=1e-5)

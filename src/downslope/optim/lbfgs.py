@@ -4,6 +4,11 @@ The logic (two-loop recursion, history update when ``y.s > 1e-10``, first step l
 ``min(1, 1/|g|_1) * lr``, stopping rules, cubic-interpolation line search from minFunc) follows
 PyTorch's implementation line by line, so the iterates agree with it. All parameters live in
 one flat buffer (the optimizer's fast path), which is exactly the vector L-BFGS works on.
+
+On a device (CuPy, the strict stand-in) the vectors stay in the buffer's namespace; the scalars the
+algorithm branches on (slopes, curvature, gradient norms, losses) are read to the host explicitly
+with :func:`_host`, as PyTorch's implementation synchronises on them too. The state dict holds host
+arrays on either device.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..autograd import enable_grad
+from ..backend import namespace_of
+from ..devices import like, to_host
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -22,6 +29,14 @@ if TYPE_CHECKING:
 from ..errors import ArgumentError, ArgumentTypeError
 from . import transforms as T
 from .optimizer import Optimizer, OptimizerOptions, check_nonnegative
+
+
+def _host(v: Any) -> Any:
+    """A scalar result (a dot product, a norm) as a host NumPy scalar of its dtype: itself on the host,
+    one explicit device-to-host read on a device (the line search and stopping rules branch on it)."""
+    if isinstance(v, (np.generic, float, int)):
+        return v
+    return to_host(v)[()]
 
 
 def _cubic_interpolate(
@@ -88,7 +103,7 @@ def _bracket_phase(
     """
     f_new, g_new = obj_func(x, t, d)
     ls_func_evals = 1
-    gtd_new = g_new.dot(d)
+    gtd_new = _host(g_new.dot(d))
     t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
     ls_iter = 0
     while ls_iter < max_ls:
@@ -107,7 +122,7 @@ def _bracket_phase(
         t_prev, f_prev, g_prev, gtd_prev = tmp, f_new, g_new.copy(), gtd_new
         f_new, g_new = obj_func(x, t, d)
         ls_func_evals += 1
-        gtd_new = g_new.dot(d)
+        gtd_new = _host(g_new.dot(d))
         ls_iter += 1
     # reached the maximum number of line-search iterations
     return ([0, t], [f, f_new], [g, g_new], []), False, ls_iter, ls_func_evals
@@ -130,7 +145,7 @@ def _zoom(
 ) -> tuple[float, np.ndarray, Any, int]:
     """Shrink the bracket by cubic interpolation until a point satisfies the strong Wolfe conditions."""
     bracket, bracket_f, bracket_g, bracket_gtd = brackets
-    d_norm = np.abs(d).max()
+    d_norm = _host(abs(d).max())
     insuf_progress = False
     low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
     while not done and ls_iter < max_ls:
@@ -149,7 +164,7 @@ def _zoom(
             insuf_progress = False
         f_new, g_new = obj_func(x, t, d)
         ls_func_evals += 1
-        gtd_new = g_new.dot(d)
+        gtd_new = _host(g_new.dot(d))
         ls_iter += 1
         if f_new > (f + c1 * t * gtd) or f_new >= bracket_f[low_pos]:
             bracket[high_pos], bracket_f[high_pos] = t, f_new
@@ -184,7 +199,7 @@ def _direction(
     """
     old_dirs, old_stps, ro = memory
     y = flat_grad - prev_flat_grad
-    ys = y.dot(step)
+    ys = _host(y.dot(step))
     if ys > 1e-10:  # update the memory
         if len(old_dirs) == history_size:
             old_dirs.pop(0)
@@ -193,7 +208,7 @@ def _direction(
         old_dirs.append(y)
         old_stps.append(step)
         ro.append(1.0 / ys)
-        H_diag = ys / y.dot(y)
+        H_diag = ys / _host(y.dot(y))
     num_old = len(old_dirs)
     q = -flat_grad
     for i in range(num_old - 1, -1, -1):
@@ -287,11 +302,12 @@ class LBFGS(Optimizer):
 
     def _gather_flat_grad(self) -> np.ndarray:
         b = self._bucket
+        xp = namespace_of(b.flat)
         views = [
-            np.zeros(p.array.size, b.dtype) if p.grad is None else p.grad.array.reshape(-1).astype(b.dtype, copy=False)
+            xp.zeros(p.array.size, b.dtype) if p.grad is None else p.grad.array.reshape(-1).astype(b.dtype, copy=False)
             for p in b.params
         ]
-        flat = np.concatenate(views)
+        flat = xp.concatenate(views)
         if self.clip_value is not None or self.clip_norm is not None:
             self._clip([flat])
         return flat
@@ -338,13 +354,13 @@ class LBFGS(Optimizer):
                 obj_func, x_init, t, d, loss, flat_grad, gtd, max_ls=evals_left
             )
             self._add_grad(t, d)
-            return loss, flat_grad, t, ls_func_evals, bool(np.abs(flat_grad).max() <= tolerance_grad)
+            return loss, flat_grad, t, ls_func_evals, bool(_host(abs(flat_grad).max()) <= tolerance_grad)
         self._add_grad(t, d)
         if last:
             return loss, flat_grad, t, 0, False
         loss = float(evaluate())
         flat_grad = self._gather_flat_grad()
-        return loss, flat_grad, t, 1, bool(np.abs(flat_grad).max() <= tolerance_grad)
+        return loss, flat_grad, t, 1, bool(_host(abs(flat_grad).max()) <= tolerance_grad)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # noqa: C901 (a faithful port)
         """Run one L-BFGS "step" (up to ``max_iter`` iterations); returns the first loss."""
@@ -367,7 +383,7 @@ class LBFGS(Optimizer):
         current_evals = 1
         state["func_evals"] += 1
         flat_grad = self._gather_flat_grad()
-        if np.abs(flat_grad).max() <= tolerance_grad:
+        if _host(abs(flat_grad).max()) <= tolerance_grad:
             return orig_loss
 
         d = state.get("d")
@@ -397,10 +413,10 @@ class LBFGS(Optimizer):
             prev_loss = loss
             # step length: the first step is scaled down to at most lr / |g|_1 (PyTorch, minFunc)
             if state["n_iter"] == 1:
-                t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr
+                t = min(1.0, 1.0 / _host(abs(flat_grad).sum())) * lr
             else:
                 t = lr
-            gtd = flat_grad.dot(d)
+            gtd = _host(flat_grad.dot(d))
             if gtd > -tolerance_change:  # not a descent direction
                 break
 
@@ -413,7 +429,7 @@ class LBFGS(Optimizer):
             # stopping rules
             if n_iter == max_iter or current_evals >= max_eval or opt_cond:
                 break
-            if np.abs(d * t).max() <= tolerance_change:
+            if _host(abs(d * t).max()) <= tolerance_change:
                 break
             if abs(loss - prev_loss) < tolerance_change:
                 break
@@ -435,16 +451,16 @@ class LBFGS(Optimizer):
         saved: dict[str, Any] = {"func_evals": s["func_evals"], "n_iter": s["n_iter"]}
         for key in ("d", "prev_flat_grad"):
             if s.get(key) is not None:
-                saved[key] = s[key].copy()
+                saved[key] = to_host(s[key]).copy()
         for key in ("t", "H_diag", "prev_loss"):
             if s.get(key) is not None:
                 saved[key] = _scalar_out(s[key])
         if s.get("old_dirs") is not None:
-            saved["old_dirs"] = np.array(s["old_dirs"], dtype).reshape(-1, n)
-            saved["old_stps"] = np.array(s["old_stps"], dtype).reshape(-1, n)
+            saved["old_dirs"] = np.array([to_host(a) for a in s["old_dirs"]], dtype).reshape(-1, n)
+            saved["old_stps"] = np.array([to_host(a) for a in s["old_stps"]], dtype).reshape(-1, n)
             saved["ro"] = np.array(s["ro"], dtype)
         if s.get("al") is not None:
-            saved["al"] = np.array([np.nan if a is None else a for a in s["al"]], dtype)
+            saved["al"] = np.array([np.nan if a is None else _host(a) for a in s["al"]], dtype)
         sd["lbfgs"] = saved
         return sd
 
@@ -454,13 +470,13 @@ class LBFGS(Optimizer):
         s: dict[str, Any] = {"func_evals": int(saved.get("func_evals", 0)), "n_iter": int(saved.get("n_iter", 0))}
         for key in ("d", "prev_flat_grad"):
             if key in saved:
-                s[key] = np.array(saved[key], dtype=self._bucket.dtype)
+                s[key] = like(np.array(saved[key], dtype=self._bucket.dtype), self._bucket.flat)
         for key in ("t", "H_diag", "prev_loss"):
             if key in saved:
                 s[key] = _scalar_in(saved[key])
         if "old_dirs" in saved:
-            s["old_dirs"] = list(np.array(saved["old_dirs"], self._bucket.dtype))
-            s["old_stps"] = list(np.array(saved["old_stps"], self._bucket.dtype))
+            s["old_dirs"] = list(like(np.array(saved["old_dirs"], self._bucket.dtype), self._bucket.flat))
+            s["old_stps"] = list(like(np.array(saved["old_stps"], self._bucket.dtype), self._bucket.flat))
             s["ro"] = list(np.array(saved["ro"], self._bucket.dtype))
         if "al" in saved:
             s["al"] = [None if math.isnan(a) else a for a in np.array(saved["al"], self._bucket.dtype)]

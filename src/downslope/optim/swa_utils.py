@@ -148,7 +148,8 @@ class AveragedModel(Module):
 
 def update_bn(loader: Iterable[Any], model: Module, device: Any = None) -> None:
     """Recompute the BatchNorm running statistics of ``model`` with one pass over ``loader`` (the
-    first element of each batch is the input), as an average over all batches."""
+    first element of each batch is the input), as an average over all batches. With ``device``, each
+    input is moved there first (as in torch), so a host data set can feed a model on a GPU."""
     momenta: dict[Any, Any] = {}
     for module in model.modules():
         if isinstance(module, _BatchNorm):
@@ -162,7 +163,8 @@ def update_bn(loader: Iterable[Any], model: Module, device: Any = None) -> None:
         module.momentum = None
     with no_grad():
         for batch in loader:
-            model(batch[0] if isinstance(batch, (list, tuple)) else batch)
+            x = batch[0] if isinstance(batch, (list, tuple)) else batch
+            model(x if device is None else x.to(device))
     for module, momentum in momenta.items():
         module.momentum = momentum
     model.train(was_training)
