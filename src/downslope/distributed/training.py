@@ -28,8 +28,10 @@ import numpy as np
 from .. import backend
 from ..data import ArrayDataset, DataLoader, Dataset, Subset, train_test_split
 from ..data.dataset import dataset_arrays
-from ..errors import ConfigError
+from ..errors import ConfigError, StateError
+from ..optim.protocols import OptimizerLike, SchedulerLike
 from ..train.callbacks import Callback, CallbackList, CSVLogger, DivergenceGuard, Logs, ModelCheckpoint
+from ..train.protocols import ModelLike
 from .agreement import array_digest, check_same_config, make_parameters_identical, plain
 from .collectives import (
     DEFAULT_BUCKET_BYTES,
@@ -77,16 +79,22 @@ class LinearScalingRule(Callback):
         self.warmup_steps = int(warmup_steps)
         self._saved: list[float] = []
 
+    def _groups(self) -> list[dict[str, Any]]:
+        optimizer = self.trainer.optimizer
+        if optimizer is None:
+            raise StateError("LinearScalingRule: the training state has no optimizer (used outside fit?)")
+        return optimizer.param_groups
+
     def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         step = self.trainer.epoch * int(self.trainer.params.get("steps", 0)) + batch
         factor = linear_scaling_factor(step, self.world_size, self.warmup_steps)
-        groups = self.trainer.optimizer.param_groups
+        groups = self._groups()
         self._saved = [g["lr"] for g in groups]
         for g in groups:
             g["lr"] = g["lr"] * factor
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        for g, lr in zip(self.trainer.optimizer.param_groups, self._saved):
+        for g, lr in zip(self._groups(), self._saved):
             g["lr"] = lr
 
 
@@ -193,7 +201,7 @@ class _AgreeOnStopping(Callback):
 def _fit_settings(
     dataset: Dataset,
     validation: Any,
-    optimizer: Any,
+    optimizer: OptimizerLike,
     epochs: Any,
     batch_size: Any,
     validation_split: Any,
@@ -213,7 +221,7 @@ def _fit_settings(
     """
     inner = optimizer.optimizer if isinstance(optimizer, DistributedOptimizer) else optimizer
     groups = [{k: v for k, v in g.items() if k != "params"} for g in getattr(inner, "param_groups", [])]
-    scheduler: Any = fit_options.get("scheduler")
+    scheduler: SchedulerLike | None = fit_options.get("scheduler")
 
     def data(d: Any) -> Any:
         if isinstance(d, Dataset):
@@ -243,7 +251,9 @@ def _fit_settings(
         "optimizer": type(inner).__name__,
         "optimizer settings": groups,
         "scheduler": None if scheduler is None else type(scheduler).__name__,
-        "scheduler settings": scheduler.state_dict() if hasattr(scheduler, "state_dict") else None,
+        "scheduler settings": scheduler.state_dict()
+        if scheduler is not None and hasattr(scheduler, "state_dict")
+        else None,
         **{f"fit option {k}": v for k, v in fit_options.items() if k != "scheduler"},
     }
 
@@ -306,9 +316,9 @@ def _rank_callbacks(
 
 
 def fit(
-    model: Any,
+    model: ModelLike,
     loss_fn: Callable[..., Any],
-    optimizer: Any,
+    optimizer: OptimizerLike,
     train: Any,
     validation: Any = None,
     *,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
+from ..optim.optimizer import Optimizer
+from ..optim.protocols import SchedulerLike
 
 
 def _image_model_class() -> Any:
@@ -121,7 +123,7 @@ def build_optimizer(cfg: dict[str, Any], params: Any) -> Any:
     return getattr(optim, classes[name])(params, **kwargs)
 
 
-def build_scheduler(cfg: dict[str, Any], optimizer: Any, steps_per_epoch: int) -> Any:
+def build_scheduler(cfg: dict[str, Any], optimizer: Optimizer, steps_per_epoch: int) -> SchedulerLike | None:
     """Schedules step once per epoch, except onecycle and warmup which step per batch (see fit)."""
     from ..optim import lr_scheduler as sched
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..train.protocols import LossFn, ModelLike
 from .config import DEFAULTS
 from .inputs import Prepared, data_units, is_file_source, model_targets, prepare, training_data
 from .models import batch_size_of, build_loss, build_model, build_optimizer, build_scheduler
@@ -23,14 +24,14 @@ class RunResult:
     metrics: dict[str, Any]
     stop_reason: str
     seconds: float
-    model: Any
+    model: ModelLike
     data: Prepared
     out_dir: Path | None = None
     diagnostics: list[str] = field(default_factory=list)  # plain-words warnings from training
     gradients: Any = None  # the GradientDiagnostics callback (per-layer norms per epoch)
 
 
-def score_model(model: Any, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def score_model(model: ModelLike, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Metrics of ``model`` on preprocessed features ``X`` and targets ``y`` in the data's units."""
     from ..data.dataset import LazyDataset
     from ..data.memmap import is_lazy
@@ -148,7 +149,7 @@ def _stopping_rules(cfg: dict[str, Any], has_val: bool) -> list[Any]:
     return callbacks
 
 
-def _run_metrics(model: Any, data: Prepared, history: Any, seconds: float, world_size: int) -> dict[str, Any]:
+def _run_metrics(model: ModelLike, data: Prepared, history: Any, seconds: float, world_size: int) -> dict[str, Any]:
     """metrics.json: test metrics in the data's units, final losses (and their units), epochs, time."""
     results: dict[str, Any] = {"test_" + k: v for k, v in score_model(model, data, data.X_test, data.y_test).items()}
     final = {k: (v[-1] if v else None) for k, v in history.as_dict().items() if isinstance(v, list)}
@@ -189,7 +190,7 @@ def _target_scale_note(data: Prepared, history: Any) -> str:
     )
 
 
-def resolved_config(cfg: dict[str, Any], data: Prepared, lr: float | None, loss_fn: Any) -> dict[str, Any]:
+def resolved_config(cfg: dict[str, Any], data: Prepared, lr: float | None, loss_fn: LossFn) -> dict[str, Any]:
     """The settings a run actually used, for config.toml and the report: defaults resolved (the
     learning rate, momentum, task, loss, target column) and settings that do not apply left out
     (e.g. ``channels`` for an MLP, ``momentum`` for Adam). Loading it repeats the run."""

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..nn.module import Module
 from ..tensor import Tensor
 from . import onnx as ox
 
@@ -51,7 +52,7 @@ def _standardizer(state: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarr
     return np.asarray(found["mean"], np.float32), np.asarray(found["scale"], np.float32)
 
 
-def run_to_onnx(model: Any, state: dict[str, Any], opset: int = ox.MIN_OPSET) -> Any:
+def run_to_onnx(model: Module, state: dict[str, Any], opset: int = ox.MIN_OPSET) -> Any:
     """The ONNX ModelProto of a loaded run (``model, state = runs.load_run(RUN)``); see the module docstring.
 
     Example:
@@ -129,7 +130,7 @@ def run_to_onnx(model: Any, state: dict[str, Any], opset: int = ox.MIN_OPSET) ->
     return proto
 
 
-def reference_outputs(model: Any, state: dict[str, Any], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+def reference_outputs(model: Module, state: dict[str, Any], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     """What ``downslope predict`` computes for ``feeds`` (the ONNX inputs), as the ONNX outputs.
 
     Example:

@@ -20,10 +20,11 @@ from ..tensor import Tensor, wrap_array
 from .callbacks import Logs
 from .inputs import as_loader, unpack_batch
 from .metrics import Metric, MetricFn, as_metric
+from .protocols import LossFn, ModelLike
 
 
 @contextmanager
-def model_mode(model: Any, training: bool) -> Iterator[None]:
+def model_mode(model: ModelLike, training: bool) -> Iterator[None]:
     """Switch ``model`` to train (True) or eval (False) mode and restore the previous one afterwards.
 
     Example:
@@ -45,7 +46,7 @@ def model_mode(model: Any, training: bool) -> Iterator[None]:
             model.train(previous)
 
 
-def loss_weight(loss_fn: Any, n: int) -> int:
+def loss_weight(loss_fn: LossFn, n: int) -> int:
     """Weight of a batch loss in the epoch's per-sample mean.
 
     A mean-reduced batch loss counts ``n`` times; a sum-reduced one already adds up its samples.
@@ -80,7 +81,7 @@ def score(metrics: list[Metric], outputs: list[np.ndarray], targets: list[np.nda
 
 
 # ---------------------------------------------------------------------- evaluation
-def evaluate_loader(model: Any, loss_fn: Any, loader: DataLoader, metrics: list[Metric]) -> Logs:
+def evaluate_loader(model: ModelLike, loss_fn: LossFn, loader: DataLoader, metrics: list[Metric]) -> Logs:
     """:func:`evaluate` on a DataLoader with resolved metrics (what fit runs on validation data)."""
     total, count = 0.0, 0
     outputs: list[np.ndarray] = []
@@ -99,7 +100,7 @@ def evaluate_loader(model: Any, loss_fn: Any, loader: DataLoader, metrics: list[
 
 
 def evaluate(
-    model: Any,
+    model: ModelLike,
     loss_fn: Callable[..., Tensor],
     data: Any,
     batch_size: int | str | None = 1024,
@@ -121,7 +122,7 @@ def evaluate(
     return evaluate_loader(model, loss_fn, loader, resolve_metrics(metrics))
 
 
-def predict(model: Any, x: Any, batch_size: int | str | None = 1024) -> Tensor:
+def predict(model: ModelLike, x: Any, batch_size: int | str | None = 1024) -> Tensor:
     """The model's outputs for inputs ``x`` (array, Tensor, Dataset or DataLoader), in batches.
 
     Runs in eval mode without recording gradients; restores the previous mode afterwards.

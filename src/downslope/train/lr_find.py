@@ -19,9 +19,11 @@ import numpy as np
 from .. import backend
 from ..data.loader import DataLoader
 from ..errors import ConfigError
+from ..optim.protocols import OptimizerLike
 from .evaluation import model_mode
 from .fit import train_step
 from .inputs import as_loader, unpack_batch
+from .protocols import LossFn, ModelLike
 
 
 @dataclass
@@ -90,9 +92,9 @@ def _suggest(lrs: list[float], raw: list[float], skip_start: int, skip_end: int)
 
 
 def lr_find(
-    model: Any,
-    loss_fn: Any,
-    optimizer: Any,
+    model: ModelLike,
+    loss_fn: LossFn,
+    optimizer: OptimizerLike,
     data: Any,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
