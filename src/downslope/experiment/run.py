@@ -12,7 +12,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..train.protocols import LossFn, ModelLike
-from .config import DEFAULTS
+from .checks import check_run_state
+from .config import ARCHITECTURE_KEYS, DEFAULTS
 from .inputs import Prepared, data_units, is_file_source, model_targets, prepare, training_data
 from .models import batch_size_of, build_loss, build_model, build_optimizer, build_scheduler
 
@@ -250,13 +251,6 @@ def run_state(result: RunResult) -> dict[str, Any]:
     }
 
 
-_ARCHITECTURE = {
-    "mlp": ("hidden", "activation", "dropout", "batchnorm"),
-    "cnn": ("hidden", "activation", "dropout", "batchnorm", "channels"),
-    "linear": (),
-}
-
-
 def model_from_state(state: Any, where: str) -> tuple[Any, dict[str, Any]]:
     """The trained model of a run's loaded ``model.ds`` and its state, checked: a training checkpoint
     or a file missing what the model needs is a one-line :class:`ConfigError` naming ``where``."""
@@ -276,13 +270,11 @@ def model_from_state(state: Any, where: str) -> tuple[Any, dict[str, Any]]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: the stored config is not a table of settings")
     kind = raw.get("model", DEFAULTS["model"])
-    needed = [k for k in ("model", *_ARCHITECTURE.get(kind, ())) if k not in raw]
+    needed = [k for k in ("model", *ARCHITECTURE_KEYS.get(kind, ())) if k not in raw]
     if needed:
         raise ConfigError(
             f"{where}: the stored config lacks {needed}, which the model's architecture needs; retrain the run"
         )
-    from ..checkpoint_checks import check_run_state
-
     state = dict(state)
     state.setdefault("preprocess", {})
     state.setdefault("class_names", [])
