@@ -34,8 +34,7 @@ def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
     notes: list[str] = []
     figures: dict[str, Path] = {}
     try:
-        from ..viz import curves
-        from ..viz._mpl import png_bytes
+        from ..viz import curves, png_bytes
     except ImportError as exc:  # pragma: no cover - matplotlib missing
         return figures, [f"plots skipped: {exc}"]
 
