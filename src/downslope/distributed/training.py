@@ -20,18 +20,20 @@ In a plain process (world of one) it is ``ds.fit`` with the sharding loader.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import backend
-from ..data import ArrayDataset, DataLoader, Dataset, Subset, train_test_split
+from ..data import ArrayDataset, DataLoader, Dataset, Subset
 from ..data.dataset import dataset_arrays
 from ..errors import ConfigError, StateError
 from ..optim.protocols import OptimizerLike, SchedulerLike
 from ..train.callbacks import Callback, CallbackList, CSVLogger, DivergenceGuard, Logs, ModelCheckpoint
-from ..train.protocols import ModelLike
+from ..train.history import History
+from ..train.inputs import split_validation
+from ..train.protocols import LossFn, ModelLike
 from .agreement import array_digest, check_same_config, make_parameters_identical, plain
 from .collectives import (
     DEFAULT_BUCKET_BYTES,
@@ -315,9 +317,37 @@ def _rank_callbacks(
     return [*ordered, *user, _AgreeOnStopping(world)]
 
 
+def _agreed_seed(seed: int | None, resume_from: Any, world: World) -> int:
+    """The run's seed, rank 0's on every rank: the given one, the interrupted run's when resuming,
+    or one drawn from the library's generator (so ``ds.manual_seed`` makes the run reproducible)."""
+    if seed is None and resume_from is not None:
+        from ..train.resume import read_checkpoint
+
+        seed = int(read_checkpoint(resume_from)["seed"])  # the shards of the interrupted run
+    if seed is None:
+        seed = int(backend.rng().integers(0, 2**31 - 1))
+    return int(broadcast_object({"seed": int(seed)}, world=world)["seed"])
+
+
+def _rank_loader(
+    dataset: Dataset, batch_size: Any, shuffle: bool, seed: int, drop_last: bool, pad: bool, world: World
+) -> DistributedDataLoader:
+    """This rank's share of the training data, in batches of ``batch_size`` (None/'full': the whole share)."""
+    per_rank = len(dataset) // world.world_size if pad is False else -(-len(dataset) // world.world_size)
+    if batch_size is None or (isinstance(batch_size, str) and batch_size.lower() == "full"):
+        rank_batch = max(1, per_rank)
+    elif isinstance(batch_size, str):
+        raise ConfigError(f"distributed.fit: batch_size must be a positive integer, None or 'full', got {batch_size!r}")
+    else:
+        rank_batch = batch_size
+    return DistributedDataLoader(
+        dataset, batch_size=rank_batch, shuffle=shuffle, seed=seed, drop_last=drop_last, pad=pad, world=world
+    )
+
+
 def fit(
     model: ModelLike,
-    loss_fn: Callable[..., Any],
+    loss_fn: LossFn,
     optimizer: OptimizerLike,
     train: Any,
     validation: Any = None,
@@ -337,7 +367,7 @@ def fit(
     warmup_steps: int = 0,
     bucket_bytes: int | None = None,
     **fit_options: Any,
-) -> Any:
+) -> History:
     """Train data-parallel over the MPI job's ranks; the arguments are those of ``ds.fit``, plus:
 
     Args:
@@ -384,33 +414,12 @@ def fit(
             what="settings of distributed.fit",
             world=world,
         )  # fmt: skip
-    if seed is None and fit_options.get("resume_from") is not None:
-        from ..train.resume import read_checkpoint
-
-        seed = int(read_checkpoint(fit_options["resume_from"])["seed"])  # the shards of the interrupted run
-    if seed is None:  # the library's generator, so ds.manual_seed makes the run reproducible
-        seed = int(backend.rng().integers(0, 2**31 - 1))
-    seed = int(broadcast_object({"seed": int(seed)}, world=world)["seed"])  # rank 0's seed everywhere
-
+    seed = _agreed_seed(seed, fit_options.get("resume_from"), world)
     if validation is not None and validation_split is not None:
         raise ConfigError("distributed.fit: pass either validation=... or validation_split=..., not both")
     if validation_split is not None:
-        arrays = dataset_arrays(dataset)
-        if arrays is None:
-            raise ConfigError("distributed.fit: validation_split needs array data; pass validation=... instead")
-        parts = train_test_split(*arrays, test_size=float(validation_split), seed=seed)
-        dataset, validation = ArrayDataset(*parts[0::2]), ArrayDataset(*parts[1::2])
-    per_rank = len(dataset) // world.world_size if pad is False else -(-len(dataset) // world.world_size)
-    if batch_size is None or (isinstance(batch_size, str) and batch_size.lower() == "full"):
-        rank_batch = max(1, per_rank)
-    elif isinstance(batch_size, str):
-        raise ConfigError(f"distributed.fit: batch_size must be a positive integer, None or 'full', got {batch_size!r}")
-    else:
-        rank_batch = batch_size
-    loader = DistributedDataLoader(
-        dataset, batch_size=rank_batch, shuffle=shuffle, seed=seed, drop_last=drop_last, pad=pad, world=world
-    )
-
+        dataset, validation = split_validation(dataset, validation_split, seed, "distributed.fit")
+    loader = _rank_loader(dataset, batch_size, shuffle, seed, drop_last, pad, world)
     val_loader, val_count = _validation_loader(validation, metrics, loader.batch_size, world)
 
     dopt = optimizer if isinstance(optimizer, DistributedOptimizer) else None
