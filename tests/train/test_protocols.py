@@ -22,3 +22,12 @@ def test_training_state_parts_names_what_is_missing() -> None:
     opt = optim.SGD(model.parameters(), lr=0.1)
     history = train.History()
     assert train.TrainingState(model, opt, history=history).parts() == (model, opt, history)
+
+
+def test_a_callback_without_a_model_says_so() -> None:
+    stopper = train.EarlyStopping(patience=1, restore_best_weights=True)
+    stopper.set_trainer(train.TrainingState())
+    stopper.on_train_begin({})
+    assert stopper.model is None
+    with pytest.raises(StateError, match="EarlyStopping: the training state has no model"):
+        stopper.on_epoch_end(0, {"val_loss": 1.0})

@@ -92,8 +92,16 @@ class Callback:
         self.trainer = trainer
 
     @property
-    def model(self) -> Any:
+    def model(self) -> ModelLike | None:
+        """The model being trained (None outside a run)."""
         return self.trainer.model
+
+    def trained_model(self) -> ModelLike:
+        """The model being trained; a StateError naming the callback when there is none (outside fit)."""
+        model = self.trainer.model
+        if model is None:
+            raise StateError(f"{type(self).__name__}: the training state has no model (used outside fit?)")
+        return model
 
     def stop(self, reason: str, kind: str = "callback") -> None:
         """Ask the loop to stop after the current batch; ``reason`` (words) ends up in
