@@ -298,7 +298,11 @@ def _validation_loader(
 
 
 def _rank_callbacks(
-    callbacks: Any, world: World, val_count: int | None, lr_scaling: str | None, warmup_steps: int
+    callbacks: Sequence[Callback] | CallbackList | None,
+    world: World,
+    val_count: int | None,
+    lr_scaling: str | None,
+    warmup_steps: int,
 ) -> list[Callback]:
     """The callbacks of this rank, in order: logs averaged across ranks first, the linear scaling
     rule, the user's (writers on rank 0 only; a DivergenceGuard unless given), the agreement last."""

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..train.history import History
 from ..train.protocols import LossFn, ModelLike
 from .checks import check_run_state
 from .config import ARCHITECTURE_KEYS, DEFAULTS
@@ -21,7 +22,7 @@ from .models import batch_size_of, build_loss, build_model, build_optimizer, bui
 @dataclass
 class RunResult:
     cfg: dict[str, Any]
-    history: Any
+    history: History
     metrics: dict[str, Any]
     stop_reason: str
     seconds: float
@@ -150,7 +151,7 @@ def _stopping_rules(cfg: dict[str, Any], has_val: bool) -> list[Any]:
     return callbacks
 
 
-def _run_metrics(model: ModelLike, data: Prepared, history: Any, seconds: float, world_size: int) -> dict[str, Any]:
+def _run_metrics(model: ModelLike, data: Prepared, history: History, seconds: float, world_size: int) -> dict[str, Any]:
     """metrics.json: test metrics in the data's units, final losses (and their units), epochs, time."""
     results: dict[str, Any] = {"test_" + k: v for k, v in score_model(model, data, data.X_test, data.y_test).items()}
     final = {k: (v[-1] if v else None) for k, v in history.as_dict().items() if isinstance(v, list)}
@@ -167,7 +168,7 @@ def _run_metrics(model: ModelLike, data: Prepared, history: Any, seconds: float,
     return results
 
 
-def _run_notes(data: Prepared, history: Any, caught: list[Any]) -> list[str]:
+def _run_notes(data: Prepared, history: History, caught: list[Any]) -> list[str]:
     """Plain-words warnings for the report: the data's, then training's (each once)."""
     notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)))
     scale_note = _target_scale_note(data, history)
@@ -176,7 +177,7 @@ def _run_notes(data: Prepared, history: Any, caught: list[Any]) -> list[str]:
     return list(data.notes) + notes
 
 
-def _target_scale_note(data: Prepared, history: Any) -> str:
+def _target_scale_note(data: Prepared, history: History) -> str:
     """Plain words when a regression loss is large because the target is in large units."""
     if data.task != "regression" or data.preprocess.get("target_scaler"):
         return ""
