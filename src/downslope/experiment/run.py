@@ -6,7 +6,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from .checks import check_run_state
 from .config import ARCHITECTURE_KEYS, DEFAULTS
 from .inputs import Prepared, data_units, is_file_source, model_targets, prepare, training_data
 from .models import batch_size_of, build_loss, build_model, build_optimizer, build_scheduler
+
+if TYPE_CHECKING:
+    from ..nn.module import Module
 
 
 @dataclass
@@ -252,7 +255,7 @@ def run_state(result: RunResult) -> dict[str, Any]:
     }
 
 
-def model_from_state(state: Any, where: str) -> tuple[Any, dict[str, Any]]:
+def model_from_state(state: Any, where: str) -> tuple[Module, dict[str, Any]]:
     """The trained model of a run's loaded ``model.ds`` and its state, checked: a training checkpoint
     or a file missing what the model needs is a one-line :class:`ConfigError` naming ``where``."""
     from ..train.fit import CHECKPOINT_KIND
