@@ -342,8 +342,8 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
 
     Example:
         >>> import downslope as ds
-        >>> [round(v, 4) for v in ds.gelu([-1.0, 0.0, 1.0]).tolist()]
-        [-0.1587, 0.0, 0.8413]
+        >>> ds.gelu([-1.0, 0.0, 1.0])
+        tensor([-0.1587,  0.    ,  0.8413])
     """
     from .nn.functional import gelu as nn_gelu  # nn loads on first use: `import downslope` stays fast
     from .ops import _lift
