@@ -6,7 +6,7 @@ Both run in eval mode without recording gradients and put the model's previous m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -101,7 +101,7 @@ def evaluate_loader(model: ModelLike, loss_fn: LossFn, loader: DataLoader, metri
 
 def evaluate(
     model: ModelLike,
-    loss_fn: Callable[..., Tensor],
+    loss_fn: LossFn,
     data: Any,
     batch_size: int | str | None = 1024,
     metrics: Sequence[str | MetricFn] | None = None,
