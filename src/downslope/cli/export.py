@@ -19,7 +19,7 @@ The weights file (``--safetensors``) holds the model's state_dict under PyTorch'
 the run's config as JSON in the file's metadata.
 
 Example:
-    >>> from downslope.export.run import export_run
+    >>> from downslope.cli.export import export_run
     >>> export_run("runs/digits-adam", onnx_path="digits.onnx")  # doctest: +SKIP
     ['wrote runs/digits-adam as ONNX to digits.onnx (inputs: features; outputs: label, probabilities)']
 """
@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..export import onnx as ox
 from ..nn.module import Module
 from ..tensor import Tensor
-from . import onnx as ox
 
 __all__ = ["export_run", "run_to_onnx"]
 
@@ -239,7 +239,7 @@ def export_run(
             f"{', '.join(i.name for i in proto.graph.input)}; outputs: {', '.join(o.name for o in proto.graph.output)})"
         )
     if safetensors_path is not None:
-        from .safetensors import save_safetensors
+        from ..export.safetensors import save_safetensors
 
         weights = state["model"]
         save_safetensors(
