@@ -38,7 +38,7 @@ from .backend import (
 )
 from .device import accelerator, backends, cuda, device
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError, DownslopeError, ShapeError
-from .functional import addcdiv, addcmul, elu, gelu, lerp, norm, reciprocal, square, std, var
+from .functional import addcdiv, addcmul, elu, lerp, norm, reciprocal, square, std, var
 from .generator import Generator
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops import (  # torch's less everyday functions
@@ -333,6 +333,22 @@ ShortTensor = _typed("ShortTensor", int16)
 CharTensor = _typed("CharTensor", int8)
 ByteTensor = _typed("ByteTensor", uint8)
 BoolTensor = _typed("BoolTensor", bool_)
+
+
+def gelu(x: Any, approximate: str = "none") -> Tensor:
+    """GELU, x * Phi(x) (``approximate='tanh'``: the tanh formula): the very function of
+    ``downslope.nn.functional.gelu`` (one name, one set of numbers; fused in float32, within float32
+    rounding of PyTorch's exact GELU), also taking numbers and arrays.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.gelu([-1.0, 0.0, 1.0])
+        tensor([-0.1587,  0.    ,  0.8413])
+    """
+    from .nn.functional import gelu as nn_gelu  # nn loads on first use: `import downslope` stays fast
+    from .ops import _lift
+
+    return nn_gelu(_lift(x), approximate)
 
 
 __version__ = "0.1.0"

@@ -44,9 +44,12 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, DataError, StateError
+
+if TYPE_CHECKING:
+    from .nn.module import Module
 
 STATUS_FILE = "status.json"
 CHECKPOINT_FILE = "checkpoint.ckpt"
@@ -584,7 +587,7 @@ __all__ = [
 ]
 
 
-def load_run(run: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+def load_run(run: str | os.PathLike[str]) -> tuple[Module, dict[str, Any]]:
     """The model and saved state (``model.ds``) of a complete run, for ``evaluate``, ``predict`` and ``export``.
 
     An unfinished, interrupted, diverged or foreign directory is refused in one line

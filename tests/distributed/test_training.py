@@ -80,6 +80,22 @@ def test_in_one_process_it_is_fit() -> None:
     assert results[0][1] == results[1][1]
 
 
+def test_validation_split_holds_out_what_fit_holds_out() -> None:
+    """dist.fit and ds.fit hold out the same rows for the same seed (one rule: split_validation)."""
+    from downslope.data import ArrayDataset
+    from downslope.train.inputs import split_validation
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 2)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-1.0]], dtype=np.float32)).astype(np.float32)
+    model = nn.Linear(2, 1)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    history = dist.fit(model, nn.MSELoss(), opt, (x, y), batch_size=None, epochs=1, validation_split=0.25, seed=5)
+    _, held_out = split_validation(ArrayDataset(x, y), 0.25, seed=5)
+    expected = ds.train.evaluate(model, nn.MSELoss(), held_out)
+    assert history["val_loss"][-1] == pytest.approx(expected["loss"], rel=1e-6)
+
+
 def test_linear_scaling_factor_ramps_from_one_to_w() -> None:
     assert [linear_scaling_factor(s, 4, warmup_steps=4) for s in range(5)] == [1.75, 2.5, 3.25, 4.0, 4.0]
     assert linear_scaling_factor(0, 8) == 8.0
@@ -131,6 +147,7 @@ def test_linear_scaling_rule_scales_only_during_the_update() -> None:
         ({"lr_scaling": "sqrt"}, "lr_scaling must be None or 'linear', got 'sqrt'"),
         ({"warmup_steps": 5}, "warmup_steps needs lr_scaling='linear'"),
         ({"batch_size": "half"}, "batch_size must be a positive integer, None or 'full', got 'half'"),
+        ({"validation_split": 1.5}, r"distributed.fit: validation_split must be a fraction in \(0, 1\), got 1.5"),
     ],
 )
 def test_bad_options(kwargs: dict[str, Any], message: str) -> None:

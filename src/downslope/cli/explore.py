@@ -7,9 +7,12 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .common import _config_from_args, _default_stem
+
+if TYPE_CHECKING:
+    from ..train.lr_find import LRFinderResult
 
 
 def cmd_landscape(args: argparse.Namespace) -> int:
@@ -130,7 +133,7 @@ def _lr_find_png(result: Any, cfg: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _lr_find_axes(result: Any, cfg: dict[str, Any]) -> Any:
+def _lr_find_axes(result: LRFinderResult, cfg: dict[str, Any]) -> Any:
     """The range test's plot: titled, loss on a log axis clipped above the losses up to the lowest one,
     so the final divergence spike does not flatten the part of the curve that matters."""
     import numpy as np

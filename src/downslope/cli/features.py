@@ -16,11 +16,11 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
 
     from ..data import datasets
     from ..data.tabular import (
+        CsvRows,
         TabularEncoder,
-        _line_numbers,
-        _Rows,
         class_key,
         encode_csv,
+        line_numbers,
         read_features,
         read_rows,
     )
@@ -46,8 +46,8 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
                 if len(kept) < len(rows):
                     rows = _keep_lines(rows, kept)
             X = encoder.encode_features(header, rows, data)
-            values = _Rows(r[j] for r in rows)
-            values.lines = _line_numbers(rows, 2)  # errors name the file line (blank lines count)
+            values = CsvRows(r[j] for r in rows)
+            values.lines = line_numbers(rows, 2)  # errors name the file line (blank lines count)
             y = encoder.encode_target(values, data, j)
         elif need_target:
             raise DataError(f"{data}: no target column {name!r} to evaluate against; columns are {header}")
@@ -81,11 +81,11 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
 def _parquet_rows(data: str) -> tuple[list[str], Any]:
     """A Parquet file's column names and rows as text (cells as a CSV would hold them), for the encoder."""
     from ..data import readers
-    from ..data.tabular import _Rows
+    from ..data.tabular import CsvRows
 
     header, columns = readers.read_parquet_columns(data)
     n = len(next(iter(columns.values())).kind)
-    rows = _Rows(readers.parquet_rows(data, list(range(n)), header))
+    rows = CsvRows(readers.parquet_rows(data, list(range(n)), header))
     rows.lines = list(range(1, n + 1))  # messages count rows from 1, as read_parquet's do
     return header, rows
 
@@ -98,10 +98,10 @@ def _is_missing(value: str) -> bool:
 
 def _keep_lines(rows: Any, kept: list[list[str]]) -> Any:
     """``kept`` (a subset of ``rows``, in order) remembering each row's file line, as ``rows`` do."""
-    from ..data.tabular import _Rows
+    from ..data.tabular import CsvRows
 
     lines = getattr(rows, "lines", None)
-    out = _Rows(kept)
+    out = CsvRows(kept)
     if lines is not None:
         where = {id(r): line for r, line in zip(rows, lines)}
         out.lines = [where[id(r)] for r in kept]

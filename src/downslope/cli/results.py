@@ -6,8 +6,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..train.protocols import ModelLike
 
-def _in_data_units(data: Any, model: Any) -> tuple[Any, Any]:
+
+def _in_data_units(data: Any, model: ModelLike) -> tuple[Any, Any]:
     """The training inputs in the data's own units and the model as a function of them: the model
     was trained on standardized inputs, but a learner wants the fitted line over the raw x axis."""
     import numpy as np
@@ -32,8 +34,7 @@ def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
     notes: list[str] = []
     figures: dict[str, Path] = {}
     try:
-        from ..viz import curves
-        from ..viz._mpl import png_bytes
+        from ..viz import curves, png_bytes
     except ImportError as exc:  # pragma: no cover - matplotlib missing
         return figures, [f"plots skipped: {exc}"]
 

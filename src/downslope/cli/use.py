@@ -137,7 +137,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..export.run import export_run
+    from .export import export_run
 
     for line in export_run(args.run, onnx_path=args.onnx, safetensors_path=args.safetensors):
         print(line)

@@ -294,6 +294,9 @@ class _Rows(list):  # type: ignore[type-arg]
     lines: list[int]
 
 
+CsvRows, line_numbers = _Rows, _line_numbers  # public names: the CLI reads a run's inputs back with them
+
+
 class Imputer:
     """Fills NaN features with values fitted on the training rows (scikit-learn's SimpleImputer).
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..train.protocols import ModelLike
 from .world import DisagreementError, World, get_world
 
 
@@ -106,7 +107,7 @@ def check_same_config(
     )
 
 
-def parameters_digest(model: Any) -> bytes:
+def parameters_digest(model: ModelLike) -> bytes:
     """SHA-256 over a model's parameters and buffers (names, dtypes, shapes and values)."""
     from .collectives import named_tensors
 
@@ -117,7 +118,7 @@ def parameters_digest(model: Any) -> bytes:
     return h.digest()
 
 
-def make_parameters_identical(model: Any, root: int = 0, *, world: World | None = None) -> bool:
+def make_parameters_identical(model: ModelLike, root: int = 0, *, world: World | None = None) -> bool:
     """If the ranks' parameters differ, copy rank ``root``'s to every rank; return whether they differed.
 
     One small allgather of digests when they already agree (every rank decides alike from it).

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError
+from ..optim.protocols import OptimizerLike
 from ..serialization import decode_tree, encode_tree
 from ..tensor import Tensor, wrap_array
 from .world import DisagreementError, DistributedError, World, get_world
@@ -184,7 +185,7 @@ def broadcast_object(obj: Any, root: int = 0, *, world: World | None = None) -> 
     return decode_tree(received["meta"], out)
 
 
-def broadcast_optimizer_state(optimizer: Any, root: int = 0, *, world: World | None = None) -> None:
+def broadcast_optimizer_state(optimizer: OptimizerLike, root: int = 0, *, world: World | None = None) -> None:
     """Load rank ``root``'s ``optimizer.state_dict()`` into the optimizer on every other rank.
 
     Needed when training resumes from a checkpoint that only rank 0 read; on a fresh optimizer the

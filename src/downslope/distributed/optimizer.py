@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentTypeError
+from ..optim.protocols import OptimizerLike
 from ..tensor import Tensor, wrap_array
 from .collectives import DEFAULT_BUCKET_BYTES, GradientAllreducer, allreduce_sum, check_same_model
 from .world import World, get_world
@@ -40,7 +41,9 @@ class DistributedOptimizer:
         0.1
     """
 
-    def __init__(self, optimizer: Any, *, world: World | None = None, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> None:
+    def __init__(
+        self, optimizer: OptimizerLike, *, world: World | None = None, bucket_bytes: int = DEFAULT_BUCKET_BYTES
+    ) -> None:
         if isinstance(optimizer, DistributedOptimizer):
             raise ArgumentTypeError("DistributedOptimizer: this optimizer is already wrapped")
         if not hasattr(optimizer, "param_groups") or not callable(getattr(optimizer, "step", None)):

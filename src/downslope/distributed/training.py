@@ -20,16 +20,20 @@ In a plain process (world of one) it is ``ds.fit`` with the sharding loader.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import backend
-from ..data import ArrayDataset, DataLoader, Dataset, Subset, train_test_split
+from ..data import ArrayDataset, DataLoader, Dataset, Subset
 from ..data.dataset import dataset_arrays
-from ..errors import ConfigError
+from ..errors import ConfigError, StateError
+from ..optim.protocols import OptimizerLike, SchedulerLike
 from ..train.callbacks import Callback, CallbackList, CSVLogger, DivergenceGuard, Logs, ModelCheckpoint
+from ..train.history import History
+from ..train.inputs import split_validation
+from ..train.protocols import LossFn, ModelLike
 from .agreement import array_digest, check_same_config, make_parameters_identical, plain
 from .collectives import (
     DEFAULT_BUCKET_BYTES,
@@ -77,16 +81,22 @@ class LinearScalingRule(Callback):
         self.warmup_steps = int(warmup_steps)
         self._saved: list[float] = []
 
+    def _groups(self) -> list[dict[str, Any]]:
+        optimizer = self.trainer.optimizer
+        if optimizer is None:
+            raise StateError("LinearScalingRule: the training state has no optimizer (used outside fit?)")
+        return optimizer.param_groups
+
     def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         step = self.trainer.epoch * int(self.trainer.params.get("steps", 0)) + batch
         factor = linear_scaling_factor(step, self.world_size, self.warmup_steps)
-        groups = self.trainer.optimizer.param_groups
+        groups = self._groups()
         self._saved = [g["lr"] for g in groups]
         for g in groups:
             g["lr"] = g["lr"] * factor
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        for g, lr in zip(self.trainer.optimizer.param_groups, self._saved):
+        for g, lr in zip(self._groups(), self._saved):
             g["lr"] = lr
 
 
@@ -193,7 +203,7 @@ class _AgreeOnStopping(Callback):
 def _fit_settings(
     dataset: Dataset,
     validation: Any,
-    optimizer: Any,
+    optimizer: OptimizerLike,
     epochs: Any,
     batch_size: Any,
     validation_split: Any,
@@ -213,7 +223,7 @@ def _fit_settings(
     """
     inner = optimizer.optimizer if isinstance(optimizer, DistributedOptimizer) else optimizer
     groups = [{k: v for k, v in g.items() if k != "params"} for g in getattr(inner, "param_groups", [])]
-    scheduler: Any = fit_options.get("scheduler")
+    scheduler: SchedulerLike | None = fit_options.get("scheduler")
 
     def data(d: Any) -> Any:
         if isinstance(d, Dataset):
@@ -243,7 +253,9 @@ def _fit_settings(
         "optimizer": type(inner).__name__,
         "optimizer settings": groups,
         "scheduler": None if scheduler is None else type(scheduler).__name__,
-        "scheduler settings": scheduler.state_dict() if hasattr(scheduler, "state_dict") else None,
+        "scheduler settings": scheduler.state_dict()
+        if scheduler is not None and hasattr(scheduler, "state_dict")
+        else None,
         **{f"fit option {k}": v for k, v in fit_options.items() if k != "scheduler"},
     }
 
@@ -286,7 +298,11 @@ def _validation_loader(
 
 
 def _rank_callbacks(
-    callbacks: Any, world: World, val_count: int | None, lr_scaling: str | None, warmup_steps: int
+    callbacks: Sequence[Callback] | CallbackList | None,
+    world: World,
+    val_count: int | None,
+    lr_scaling: str | None,
+    warmup_steps: int,
 ) -> list[Callback]:
     """The callbacks of this rank, in order: logs averaged across ranks first, the linear scaling
     rule, the user's (writers on rank 0 only; a DivergenceGuard unless given), the agreement last."""
@@ -305,10 +321,38 @@ def _rank_callbacks(
     return [*ordered, *user, _AgreeOnStopping(world)]
 
 
+def _agreed_seed(seed: int | None, resume_from: Any, world: World) -> int:
+    """The run's seed, rank 0's on every rank: the given one, the interrupted run's when resuming,
+    or one drawn from the library's generator (so ``ds.manual_seed`` makes the run reproducible)."""
+    if seed is None and resume_from is not None:
+        from ..train.resume import read_checkpoint
+
+        seed = int(read_checkpoint(resume_from)["seed"])  # the shards of the interrupted run
+    if seed is None:
+        seed = int(backend.rng().integers(0, 2**31 - 1))
+    return int(broadcast_object({"seed": int(seed)}, world=world)["seed"])
+
+
+def _rank_loader(
+    dataset: Dataset, batch_size: Any, shuffle: bool, seed: int, drop_last: bool, pad: bool, world: World
+) -> DistributedDataLoader:
+    """This rank's share of the training data, in batches of ``batch_size`` (None/'full': the whole share)."""
+    per_rank = len(dataset) // world.world_size if pad is False else -(-len(dataset) // world.world_size)
+    if batch_size is None or (isinstance(batch_size, str) and batch_size.lower() == "full"):
+        rank_batch = max(1, per_rank)
+    elif isinstance(batch_size, str):
+        raise ConfigError(f"distributed.fit: batch_size must be a positive integer, None or 'full', got {batch_size!r}")
+    else:
+        rank_batch = batch_size
+    return DistributedDataLoader(
+        dataset, batch_size=rank_batch, shuffle=shuffle, seed=seed, drop_last=drop_last, pad=pad, world=world
+    )
+
+
 def fit(
-    model: Any,
-    loss_fn: Callable[..., Any],
-    optimizer: Any,
+    model: ModelLike,
+    loss_fn: LossFn,
+    optimizer: OptimizerLike,
     train: Any,
     validation: Any = None,
     *,
@@ -327,7 +371,7 @@ def fit(
     warmup_steps: int = 0,
     bucket_bytes: int | None = None,
     **fit_options: Any,
-) -> Any:
+) -> History:
     """Train data-parallel over the MPI job's ranks; the arguments are those of ``ds.fit``, plus:
 
     Args:
@@ -374,33 +418,12 @@ def fit(
             what="settings of distributed.fit",
             world=world,
         )  # fmt: skip
-    if seed is None and fit_options.get("resume_from") is not None:
-        from ..train.resume import read_checkpoint
-
-        seed = int(read_checkpoint(fit_options["resume_from"])["seed"])  # the shards of the interrupted run
-    if seed is None:  # the library's generator, so ds.manual_seed makes the run reproducible
-        seed = int(backend.rng().integers(0, 2**31 - 1))
-    seed = int(broadcast_object({"seed": int(seed)}, world=world)["seed"])  # rank 0's seed everywhere
-
+    seed = _agreed_seed(seed, fit_options.get("resume_from"), world)
     if validation is not None and validation_split is not None:
         raise ConfigError("distributed.fit: pass either validation=... or validation_split=..., not both")
     if validation_split is not None:
-        arrays = dataset_arrays(dataset)
-        if arrays is None:
-            raise ConfigError("distributed.fit: validation_split needs array data; pass validation=... instead")
-        parts = train_test_split(*arrays, test_size=float(validation_split), seed=seed)
-        dataset, validation = ArrayDataset(*parts[0::2]), ArrayDataset(*parts[1::2])
-    per_rank = len(dataset) // world.world_size if pad is False else -(-len(dataset) // world.world_size)
-    if batch_size is None or (isinstance(batch_size, str) and batch_size.lower() == "full"):
-        rank_batch = max(1, per_rank)
-    elif isinstance(batch_size, str):
-        raise ConfigError(f"distributed.fit: batch_size must be a positive integer, None or 'full', got {batch_size!r}")
-    else:
-        rank_batch = batch_size
-    loader = DistributedDataLoader(
-        dataset, batch_size=rank_batch, shuffle=shuffle, seed=seed, drop_last=drop_last, pad=pad, world=world
-    )
-
+        dataset, validation = split_validation(dataset, validation_split, seed, "distributed.fit")
+    loader = _rank_loader(dataset, batch_size, shuffle, seed, drop_last, pad, world)
     val_loader, val_count = _validation_loader(validation, metrics, loader.batch_size, world)
 
     dopt = optimizer if isinstance(optimizer, DistributedOptimizer) else None

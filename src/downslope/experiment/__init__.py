@@ -10,7 +10,8 @@ scores and the state a run directory keeps).
 
 from __future__ import annotations
 
-from .config import CHOICES, DEFAULTS, SECTIONS, load_toml, normalize_config, to_toml
+from .checks import check_run_state, expected_parameter_shapes
+from .config import ARCHITECTURE_KEYS, CHOICES, DEFAULTS, SECTIONS, load_toml, normalize_config, to_toml
 from .inputs import (
     Prepared,
     apply_preprocess,
@@ -30,10 +31,10 @@ from .models import (
     build_optimizer,
     build_scheduler,
 )
-from .run import _ARCHITECTURE as _ARCHITECTURE
 from .run import RunResult, model_from_state, resolved_config, run_state, run_training, score_model
 
 __all__ = [
+    "ARCHITECTURE_KEYS",
     "CHOICES",
     "DEFAULTS",
     "SECTIONS",
@@ -46,7 +47,9 @@ __all__ = [
     "build_model",
     "build_optimizer",
     "build_scheduler",
+    "check_run_state",
     "data_units",
+    "expected_parameter_shapes",
     "is_file_source",
     "load_table",
     "load_toml",

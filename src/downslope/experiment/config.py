@@ -107,6 +107,15 @@ def resolve_run_device(value: str) -> str:
     return value
 
 
+# The config keys each model architecture is built from: a stored run lacking one cannot be rebuilt as
+# trained (a default filled in would build another architecture).
+ARCHITECTURE_KEYS: dict[str, tuple[str, ...]] = {
+    "mlp": ("hidden", "activation", "dropout", "batchnorm"),
+    "cnn": ("hidden", "activation", "dropout", "batchnorm", "channels"),
+    "linear": (),
+}
+
+
 def _check_choice(key: str, value: Any) -> None:
     if key in CHOICES and value not in CHOICES[key]:
         raise ConfigError(f"unknown {key} {value!r}; choose one of: {', '.join(CHOICES[key])}")

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..optim.optimizer import Optimizer
+from ..optim.protocols import SchedulerLike
+from ..tensor import Tensor
+from ..train.protocols import LossFn
+
+if TYPE_CHECKING:
+    from ..nn.module import Module
 
 
 def _image_model_class() -> Any:
@@ -24,11 +32,11 @@ def _image_model_class() -> Any:
     return ImageModel
 
 
-def ImageModel(image_shape: tuple[int, ...], body: Any) -> Any:  # noqa: N802 - reads like a class
+def ImageModel(image_shape: tuple[int, ...], body: Any) -> Module:  # noqa: N802 - reads like a class
     return _image_model_class()(image_shape, body)
 
 
-def build_model(cfg: dict[str, Any], n_features: int, n_outputs: int, image_shape: tuple[int, ...] | None) -> Any:
+def build_model(cfg: dict[str, Any], n_features: int, n_outputs: int, image_shape: tuple[int, ...] | None) -> Module:
     from .. import nn
 
     if cfg["model"] == "linear":
@@ -73,7 +81,7 @@ def build_model(cfg: dict[str, Any], n_features: int, n_outputs: int, image_shap
     return ImageModel(image_shape, body) if image_shape is not None and cfg["model"] == "cnn" else body
 
 
-def build_loss(cfg: dict[str, Any], task: str) -> Any:
+def build_loss(cfg: dict[str, Any], task: str) -> LossFn:
     from .. import nn
 
     name = cfg["loss"]
@@ -86,7 +94,7 @@ def build_loss(cfg: dict[str, Any], task: str) -> Any:
     return {"cross_entropy": nn.CrossEntropyLoss, "mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}[name]()
 
 
-def build_optimizer(cfg: dict[str, Any], params: Any) -> Any:
+def build_optimizer(cfg: dict[str, Any], params: Iterable[Tensor]) -> Optimizer:
     from .. import optim
 
     name = cfg["optimizer"]
@@ -121,7 +129,7 @@ def build_optimizer(cfg: dict[str, Any], params: Any) -> Any:
     return getattr(optim, classes[name])(params, **kwargs)
 
 
-def build_scheduler(cfg: dict[str, Any], optimizer: Any, steps_per_epoch: int) -> Any:
+def build_scheduler(cfg: dict[str, Any], optimizer: Optimizer, steps_per_epoch: int) -> SchedulerLike | None:
     """Schedules step once per epoch, except onecycle and warmup which step per batch (see fit)."""
     from ..optim import lr_scheduler as sched
 

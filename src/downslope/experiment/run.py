@@ -6,31 +6,37 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError
-from .config import DEFAULTS, resolve_run_device
+from ..train.history import History
+from ..train.protocols import LossFn, ModelLike
+from .checks import check_run_state
+from .config import ARCHITECTURE_KEYS, DEFAULTS, resolve_run_device
 from .inputs import Prepared, data_units, is_file_source, model_targets, prepare, training_data
 from .models import batch_size_of, build_loss, build_model, build_optimizer, build_scheduler
+
+if TYPE_CHECKING:
+    from ..nn.module import Module
 
 
 @dataclass
 class RunResult:
     cfg: dict[str, Any]
-    history: Any
+    history: History
     metrics: dict[str, Any]
     stop_reason: str
     seconds: float
-    model: Any
+    model: ModelLike
     data: Prepared
     out_dir: Path | None = None
     diagnostics: list[str] = field(default_factory=list)  # plain-words warnings from training
     gradients: Any = None  # the GradientDiagnostics callback (per-layer norms per epoch)
 
 
-def score_model(model: Any, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def score_model(model: ModelLike, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Metrics of ``model`` on preprocessed features ``X`` and targets ``y`` in the data's units."""
     from ..data.dataset import LazyDataset
     from ..data.memmap import is_lazy
@@ -160,7 +166,7 @@ def _stopping_rules(cfg: dict[str, Any], has_val: bool) -> list[Any]:
     return callbacks
 
 
-def _run_metrics(model: Any, data: Prepared, history: Any, seconds: float, world_size: int) -> dict[str, Any]:
+def _run_metrics(model: ModelLike, data: Prepared, history: History, seconds: float, world_size: int) -> dict[str, Any]:
     """metrics.json: test metrics in the data's units, final losses (and their units), epochs, time."""
     results: dict[str, Any] = {"test_" + k: v for k, v in score_model(model, data, data.X_test, data.y_test).items()}
     final = {k: (v[-1] if v else None) for k, v in history.as_dict().items() if isinstance(v, list)}
@@ -177,7 +183,7 @@ def _run_metrics(model: Any, data: Prepared, history: Any, seconds: float, world
     return results
 
 
-def _run_notes(data: Prepared, history: Any, caught: list[Any]) -> list[str]:
+def _run_notes(data: Prepared, history: History, caught: list[Any]) -> list[str]:
     """Plain-words warnings for the report: the data's, then training's (each once)."""
     notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)))
     scale_note = _target_scale_note(data, history)
@@ -186,7 +192,7 @@ def _run_notes(data: Prepared, history: Any, caught: list[Any]) -> list[str]:
     return list(data.notes) + notes
 
 
-def _target_scale_note(data: Prepared, history: Any) -> str:
+def _target_scale_note(data: Prepared, history: History) -> str:
     """Plain words when a regression loss is large because the target is in large units."""
     if data.task != "regression" or data.preprocess.get("target_scaler"):
         return ""
@@ -201,7 +207,7 @@ def _target_scale_note(data: Prepared, history: Any) -> str:
     )
 
 
-def resolved_config(cfg: dict[str, Any], data: Prepared, lr: float | None, loss_fn: Any) -> dict[str, Any]:
+def resolved_config(cfg: dict[str, Any], data: Prepared, lr: float | None, loss_fn: LossFn) -> dict[str, Any]:
     """The settings a run actually used, for config.toml and the report: defaults resolved (the
     learning rate, momentum, task, loss, target column) and settings that do not apply left out
     (e.g. ``channels`` for an MLP, ``momentum`` for Adam). Loading it repeats the run."""
@@ -261,14 +267,7 @@ def run_state(result: RunResult) -> dict[str, Any]:
     }
 
 
-_ARCHITECTURE = {
-    "mlp": ("hidden", "activation", "dropout", "batchnorm"),
-    "cnn": ("hidden", "activation", "dropout", "batchnorm", "channels"),
-    "linear": (),
-}
-
-
-def model_from_state(state: Any, where: str) -> tuple[Any, dict[str, Any]]:
+def model_from_state(state: Any, where: str) -> tuple[Module, dict[str, Any]]:
     """The trained model of a run's loaded ``model.ds`` and its state, checked: a training checkpoint
     or a file missing what the model needs is a one-line :class:`ConfigError` naming ``where``."""
     from ..train.fit import CHECKPOINT_KIND
@@ -287,13 +286,11 @@ def model_from_state(state: Any, where: str) -> tuple[Any, dict[str, Any]]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: the stored config is not a table of settings")
     kind = raw.get("model", DEFAULTS["model"])
-    needed = [k for k in ("model", *_ARCHITECTURE.get(kind, ())) if k not in raw]
+    needed = [k for k in ("model", *ARCHITECTURE_KEYS.get(kind, ())) if k not in raw]
     if needed:
         raise ConfigError(
             f"{where}: the stored config lacks {needed}, which the model's architecture needs; retrain the run"
         )
-    from ..checkpoint_checks import check_run_state
-
     state = dict(state)
     state.setdefault("preprocess", {})
     state.setdefault("class_names", [])

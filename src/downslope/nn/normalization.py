@@ -371,6 +371,9 @@ class _BatchNorm(Module):
         )
 
 
+BatchNormBase = _BatchNorm  # the batch-norm base's public name (optim.swa_utils.update_bn finds the layers by it)
+
+
 class BatchNorm1d(_BatchNorm):
     """Batch normalization of (N, C) or (N, C, L) input over all dims but C.
 

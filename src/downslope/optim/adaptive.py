@@ -186,9 +186,14 @@ class Rprop(Optimizer):
         >>> from downslope import optim
         >>> w = ds.tensor([1.0, -3.0], requires_grad=True)
         >>> opt = optim.Rprop([w], lr=0.5)
-        >>> (w * w).sum().backward(); opt.step()
-        >>> w   # the first step has length lr in every coordinate
-        tensor([ 0.5, -2.5], requires_grad=True)
+        >>> for _ in range(3):
+        ...     opt.zero_grad(); (w * w).sum().backward(); opt.step(); print([round(v, 4) for v in w.tolist()])
+        [0.5, -2.5]
+        [-0.1, -1.9]
+        [-0.1, -1.18]
+
+    Steps of 0.5 in both coordinates, then 0.6 (the sign held: x1.2); then the first coordinate's
+    gradient changed sign, so it waits a step with its step size halved, while the second moves 0.72.
     """
 
     def __init__(

@@ -31,7 +31,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..errors import ArgumentError
 from ..nn.module import Module
-from ..nn.normalization import _BatchNorm
+from ..nn.normalization import BatchNormBase
 from ..tensor import Tensor
 from .lr_scheduler import LRScheduler
 from .optimizer import Optimizer
@@ -152,7 +152,7 @@ def update_bn(loader: Iterable[Any], model: Module, device: Any = None) -> None:
     input is moved there first (as in torch), so a host data set can feed a model on a GPU."""
     momenta: dict[Any, Any] = {}
     for module in model.modules():
-        if isinstance(module, _BatchNorm):
+        if isinstance(module, BatchNormBase):
             module.reset_running_stats()
             momenta[module] = module.momentum
     if not momenta:

@@ -101,7 +101,10 @@ class GradientDiagnostics(Callback):
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self.history = []
         self._warned: set[tuple[str, str]] = set()
-        self._params = list(self.model.named_parameters()) if hasattr(self.model, "named_parameters") else []
+        model = self.model
+        self._params = (
+            list(model.named_parameters()) if model is not None and hasattr(model, "named_parameters") else []
+        )
         self._matrices = {name for name, p in self._params if p.ndim >= 2}
         self._xp = (
             None if not self._params or on_host(self._params[0][1].array) else namespace_of(self._params[0][1].array)
@@ -114,9 +117,10 @@ class GradientDiagnostics(Callback):
 
         self._wrapped = []
         self._active: dict[str, np.ndarray] = {}
-        if not hasattr(self.model, "named_modules"):
+        model = self.model
+        if model is None or not hasattr(model, "named_modules"):
             return
-        for name, module in self.model.named_modules():
+        for name, module in model.named_modules():
             if isinstance(module, ReLU):
                 original = module.forward
                 object.__setattr__(module, "forward", self._watch(name or type(module).__name__, original))

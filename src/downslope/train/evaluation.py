@@ -7,7 +7,7 @@ loss sum and the outputs stay there and are read back once (see ``train/placemen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,10 +25,11 @@ from .callbacks import Logs
 from .inputs import as_loader, unpack_batch
 from .metrics import Metric, MetricFn, as_metric
 from .placement import EpochLoss, training_device
+from .protocols import LossFn, ModelLike
 
 
 @contextmanager
-def model_mode(model: Any, training: bool) -> Iterator[None]:
+def model_mode(model: ModelLike, training: bool) -> Iterator[None]:
     """Switch ``model`` to train (True) or eval (False) mode and restore the previous one afterwards.
 
     Example:
@@ -50,7 +51,7 @@ def model_mode(model: Any, training: bool) -> Iterator[None]:
             model.train(previous)
 
 
-def loss_weight(loss_fn: Any, n: int) -> int:
+def loss_weight(loss_fn: LossFn, n: int) -> int:
     """Weight of a batch loss in the epoch's per-sample mean.
 
     A mean-reduced batch loss counts ``n`` times; a sum-reduced one already adds up its samples.
@@ -96,7 +97,7 @@ def score_on_device(metrics: list[Metric], outputs: list[Any], targets: list[Any
 
 # ---------------------------------------------------------------------- evaluation
 def evaluate_loader(
-    model: Any, loss_fn: Any, loader: DataLoader, metrics: list[Metric], placed: device | None = None
+    model: ModelLike, loss_fn: LossFn, loader: DataLoader, metrics: list[Metric], placed: device | None = None
 ) -> Logs:
     """:func:`evaluate` on a DataLoader with resolved metrics (what fit runs on validation data);
     ``placed`` is the device the model is on (None: the host)."""
@@ -149,8 +150,8 @@ def _placement(model: Any, target: Any, where: str) -> device | None:
 
 
 def evaluate(
-    model: Any,
-    loss_fn: Callable[..., Tensor],
+    model: ModelLike,
+    loss_fn: LossFn,
     data: Any,
     batch_size: int | str | None = 1024,
     metrics: Sequence[str | MetricFn] | None = None,
@@ -175,7 +176,7 @@ def evaluate(
     return evaluate_loader(model, loss_fn, loader, resolve_metrics(metrics), placed)
 
 
-def predict(model: Any, x: Any, batch_size: int | str | None = 1024, device: Any = None) -> Tensor:
+def predict(model: ModelLike, x: Any, batch_size: int | str | None = 1024, device: Any = None) -> Tensor:
     """The model's outputs for inputs ``x`` (array, Tensor, Dataset or DataLoader), in batches.
 
     Runs in eval mode without recording gradients; restores the previous mode afterwards.

@@ -35,6 +35,7 @@ from .. import backend
 from ..data.loader import DataLoader, batch_to
 from ..device import CPU, device
 from ..errors import ConfigError
+from ..optim.protocols import OptimizerLike, SchedulerLike
 from ..tensor import Tensor
 from .callbacks import (
     Callback,
@@ -60,6 +61,7 @@ from .inputs import as_dataset, as_loader, resolve_seed, split_validation, unpac
 from .metrics import Metric, MetricFn
 from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .progress import ProgressBar
+from .protocols import LossFn, ModelLike
 from .resume import CHECKPOINT_KIND, read_checkpoint, restore
 
 
@@ -76,7 +78,7 @@ _UNSET: Any = _DefaultBatchSize(32)
 
 # ---------------------------------------------------------------------- one update
 def train_step(
-    model: Any, loss_fn: Callable[..., Tensor], optimizer: Any, x: Tensor, y: Tensor, device: Any = None
+    model: ModelLike, loss_fn: LossFn, optimizer: OptimizerLike, x: Tensor, y: Tensor, device: Any = None
 ) -> Logs:
     """One gradient-descent update on a batch; returns ``{'loss': float, 'outputs': array}``.
 
@@ -168,7 +170,7 @@ class _Interrupt:
         self.restore()
 
 
-def _scheduler_per_batch(scheduler: Any, interval: str) -> bool:
+def _scheduler_per_batch(scheduler: SchedulerLike, interval: str) -> bool:
     if interval not in ("auto", "epoch", "batch"):
         raise ConfigError(f"fit: scheduler_interval must be 'auto', 'epoch' or 'batch', got {interval!r}")
     if interval == "auto":
@@ -176,11 +178,11 @@ def _scheduler_per_batch(scheduler: Any, interval: str) -> bool:
     return interval == "batch"
 
 
-def _is_plateau(scheduler: Any) -> bool:
+def _is_plateau(scheduler: SchedulerLike) -> bool:
     return bool(getattr(scheduler, "needs_metric", False))
 
 
-def _current_lr(optimizer: Any) -> float | None:
+def _current_lr(optimizer: OptimizerLike | None) -> float | None:
     groups = getattr(optimizer, "param_groups", None)
     return float(groups[0]["lr"]) if groups else None
 
@@ -193,9 +195,9 @@ def _check_positive_int(name: str, value: Any) -> int:
 
 # ---------------------------------------------------------------------- fit
 def fit(
-    model: Any,
-    loss_fn: Callable[..., Tensor],
-    optimizer: Any,
+    model: ModelLike,
+    loss_fn: LossFn,
+    optimizer: OptimizerLike,
     train: Any,
     validation: Any = None,
     *,
@@ -204,7 +206,7 @@ def fit(
     batch_size: int | str | None = _UNSET,
     metrics: Sequence[str | MetricFn] | None = None,
     callbacks: Sequence[Callback] | CallbackList | None = None,
-    scheduler: Any = None,
+    scheduler: SchedulerLike | None = None,
     scheduler_interval: str = "auto",
     verbose: int = 1,
     shuffle: bool = True,
@@ -325,17 +327,18 @@ def _checkpoint_builder(
     """The function that gathers fit's whole resumable state (``TrainingState.checkpoint_state``)."""
 
     def checkpoint_state() -> dict[str, Any]:
+        model, optimizer, history = state.parts()
         scheduler = state.scheduler
         return {
             "kind": CHECKPOINT_KIND,
             "epoch": state.epoch + 1,
             "seed": seed,
-            "model": state.model.state_dict(),
-            "optimizer": state.optimizer.state_dict(),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "train_loader": loader.state_dict(),
             "rng": backend.get_rng_state(),
-            "history": state.history.state_dict(),
+            "history": history.state_dict(),
             "callbacks": cbs.state_dict(),
             "stop_reason": state.stop_reason,
             "stop_kind": state.stop_kind,
@@ -355,9 +358,8 @@ def _resume(
     epochs: int,
 ) -> int:
     """Restores a checkpoint into the run; returns how many epochs are already done."""
-    completed = restore(
-        checkpoint, state.model, state.optimizer, state.scheduler, loader, state.history, cbs, resume_from
-    )
+    model, optimizer, history = state.parts()
+    completed = restore(checkpoint, model, optimizer, state.scheduler, loader, history, cbs, resume_from)
     if checkpoint.get("finished"):  # saved at the epoch where training stopped: nothing left to train
         state.stop_training = True
         state.stop_reason = checkpoint.get("stop_reason")
@@ -368,7 +370,7 @@ def _resume(
 
 def _train_epoch(
     epoch: int,
-    loss_fn: Any,
+    loss_fn: LossFn,
     loader: DataLoader,
     val_loader: DataLoader | None,
     metrics: list[Metric],
@@ -380,7 +382,7 @@ def _train_epoch(
 ) -> Logs:
     """One epoch: the updates, validation, the epoch's scheduler step and the clocks; returns its logs.
     ``placed`` is the device trained on (None on the CPU)."""
-    model, optimizer, scheduler = state.model, state.optimizer, state.scheduler
+    (model, optimizer, _), scheduler = state.parts(), state.scheduler
     epoch_start = time.perf_counter()
     lr = _current_lr(optimizer)
     batch_scheduler = scheduler if per_batch_schedule else None
@@ -455,14 +457,14 @@ def _callback_list(
 
 def _run_epoch(
     epoch: int,
-    model: Any,
-    loss_fn: Any,
-    optimizer: Any,
+    model: ModelLike,
+    loss_fn: LossFn,
+    optimizer: OptimizerLike,
     loader: DataLoader,
     metrics: list[Metric],
     cbs: CallbackList,
     state: TrainingState,
-    batch_scheduler: Any,
+    batch_scheduler: SchedulerLike | None,
 ) -> Logs:
     cbs.on_epoch_begin(epoch, {})
     total, count = 0.0, 0
@@ -498,9 +500,9 @@ def _run_epoch(
 
 def _run_epoch_on_device(
     epoch: int,
-    model: Any,
-    loss_fn: Any,
-    optimizer: Any,
+    model: ModelLike,
+    loss_fn: LossFn,
+    optimizer: OptimizerLike,
     loader: DataLoader,
     metrics: list[Metric],
     cbs: CallbackList,
@@ -542,7 +544,7 @@ def _run_epoch_on_device(
     return {"loss": mean, **score_on_device(metrics, outputs, targets)}
 
 
-def _step_scheduler(scheduler: Any, logs: Logs) -> None:
+def _step_scheduler(scheduler: SchedulerLike, logs: Logs) -> None:
     if _is_plateau(scheduler):
         monitor = getattr(scheduler, "monitor", None) or ("val_loss" if "val_loss" in logs else "loss")
         if monitor not in logs:

@@ -10,6 +10,8 @@ test does not change the training that follows.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +20,15 @@ import numpy as np
 
 from .. import backend
 from ..data.loader import DataLoader, batch_to
-from ..device import CPU
+from ..device import CPU, device
 from ..errors import ConfigError
+from ..optim.protocols import OptimizerLike
+from ..tensor import wrap_array
 from .evaluation import model_mode
 from .fit import train_step
 from .inputs import as_loader, unpack_batch
 from .placement import load_on_host, training_device
+from .protocols import LossFn, ModelLike
 
 
 @dataclass
@@ -92,9 +97,9 @@ def _suggest(lrs: list[float], raw: list[float], skip_start: int, skip_end: int)
 
 
 def lr_find(
-    model: Any,
-    loss_fn: Any,
-    optimizer: Any,
+    model: ModelLike,
+    loss_fn: LossFn,
+    optimizer: OptimizerLike,
     data: Any,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
@@ -126,6 +131,26 @@ def lr_find(
         >>> 1e-3 < result.suggestion < 2.0, bool((model.weight.numpy() == before).all()), opt.param_groups[0]["lr"]
         (True, True, 0.1)
     """
+    _check_arguments(start_lr, end_lr, num_iter, smooth)
+    target = training_device(device, model, "lr_find")
+    if device is not None and hasattr(model, "to"):
+        model.to(target)
+    placed = None if target == CPU else target
+    with _restored_afterwards(model, optimizer):
+        if isinstance(data, DataLoader):
+            loader = data
+        else:
+            loader = as_loader(data, batch_size, True, None, "lr_find", device=placed)
+        with model_mode(model, True):
+            lrs, raw, smoothed, stop_reason = _sweep(
+                model, loss_fn, optimizer, loader, start_lr, end_lr, num_iter, smooth, diverge_factor, placed
+            )
+        finite = [(r, v) for r, v in zip(lrs, raw) if math.isfinite(v)]
+        suggestion = _suggest([r for r, _ in finite], [v for _, v in finite], skip_start, skip_end)
+        return LRFinderResult(lrs, smoothed, raw, suggestion, stop_reason)
+
+
+def _check_arguments(start_lr: float, end_lr: float, num_iter: int, smooth: float) -> None:
     for name, value in (("start_lr", start_lr), ("end_lr", end_lr)):
         if not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
             raise ConfigError(f"lr_find: {name} must be a positive number, got {value!r}")
@@ -136,10 +161,61 @@ def lr_find(
     if not 0.0 <= smooth < 1.0:
         raise ConfigError(f"lr_find: smooth must lie in [0, 1), got {smooth!r}")
 
-    target = training_device(device, model, "lr_find")
-    if device is not None and hasattr(model, "to"):
-        model.to(target)
-    placed = None if target == CPU else target
+
+def _sweep(
+    model: ModelLike,
+    loss_fn: LossFn,
+    optimizer: OptimizerLike,
+    loader: DataLoader,
+    start_lr: float,
+    end_lr: float,
+    num_iter: int,
+    smooth: float,
+    diverge_factor: float,
+    placed: device | None,
+) -> tuple[list[float], list[float], list[float], str]:
+    """The updates at geometrically rising rates (the loader cycled); returns the rates, the raw and
+    smoothed losses and why the sweep ended."""
+    lrs: list[float] = []
+    raw: list[float] = []
+    smoothed: list[float] = []
+    stop_reason = f"swept {num_iter} learning rates from {start_lr:g} to {end_lr:g}"
+    average, best = 0.0, math.inf
+    ratio = end_lr / start_lr
+    batches = iter(loader)
+    for i in range(num_iter):
+        lr = start_lr * ratio ** (i / (num_iter - 1))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        try:
+            batch = next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            batch = next(batches)
+        if placed is not None and loader.device != placed:
+            batch = batch_to(batch, placed)
+        x, y = unpack_batch(batch, "lr_find")
+        loss = float(train_step(model, loss_fn, optimizer, x, y)["loss"])  # host: the sweep's stop rule
+        lrs.append(lr)
+        raw.append(loss)
+        if not math.isfinite(loss):
+            smoothed.append(loss)
+            stop_reason = f"stopped at lr={lr:.3g}: the loss became {loss}"
+            break
+        average = smooth * average + (1 - smooth) * loss
+        value = average / (1 - smooth ** (i + 1))
+        smoothed.append(value)
+        best = min(best, value)
+        if i > 0 and value > diverge_factor * best:
+            stop_reason = f"stopped at lr={lr:.3g}: the smoothed loss rose above {diverge_factor:g}x its best"
+            break
+    return lrs, raw, smoothed, stop_reason
+
+
+@contextmanager
+def _restored_afterwards(model: ModelLike, optimizer: OptimizerLike) -> Iterator[None]:
+    """Puts the model, the optimizer (state and rates), the gradients and the library's random
+    generator back exactly as they were, however the block ends."""
     saved_model = model.state_dict()
     saved_optimizer = optimizer.state_dict()
     saved_rng = backend.get_rng_state()
@@ -147,49 +223,9 @@ def lr_find(
     saved_grads = [None if p.grad is None else p.grad.array.copy() for p in params]
     saved_lrs = [g["lr"] for g in optimizer.param_groups]
     try:
-        if isinstance(data, DataLoader):
-            loader = data
-        else:
-            loader = as_loader(data, batch_size, True, None, "lr_find", device=placed)
-        lrs: list[float] = []
-        raw: list[float] = []
-        smoothed: list[float] = []
-        stop_reason = f"swept {num_iter} learning rates from {start_lr:g} to {end_lr:g}"
-        average, best = 0.0, math.inf
-        ratio = end_lr / start_lr
-        batches = iter(loader)
-        with model_mode(model, True):
-            for i in range(num_iter):
-                lr = start_lr * ratio ** (i / (num_iter - 1))
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                try:
-                    batch = next(batches)
-                except StopIteration:
-                    batches = iter(loader)
-                    batch = next(batches)
-                if placed is not None and loader.device != placed:
-                    batch = batch_to(batch, placed)
-                x, y = unpack_batch(batch, "lr_find")
-                loss = float(train_step(model, loss_fn, optimizer, x, y)["loss"])  # host: the sweep's stop rule
-                lrs.append(lr)
-                raw.append(loss)
-                if not math.isfinite(loss):
-                    smoothed.append(loss)
-                    stop_reason = f"stopped at lr={lr:.3g}: the loss became {loss}"
-                    break
-                average = smooth * average + (1 - smooth) * loss
-                value = average / (1 - smooth ** (i + 1))
-                smoothed.append(value)
-                best = min(best, value)
-                if i > 0 and value > diverge_factor * best:
-                    stop_reason = f"stopped at lr={lr:.3g}: the smoothed loss rose above {diverge_factor:g}x its best"
-                    break
-        finite = [(r, v) for r, v in zip(lrs, raw) if math.isfinite(v)]
-        suggestion = _suggest([r for r, _ in finite], [v for _, v in finite], skip_start, skip_end)
-        return LRFinderResult(lrs, smoothed, raw, suggestion, stop_reason)
+        yield
     finally:
-        load_on_host(model, saved_model)
+        load_on_host(model, saved_model)  # the model may be on a device
         optimizer.load_state_dict(saved_optimizer)
         for group, lr in zip(optimizer.param_groups, saved_lrs):
             group["lr"] = lr
@@ -199,7 +235,5 @@ def lr_find(
             elif p.grad is not None and p.grad.array.shape == g.shape:
                 np.copyto(p.grad.array, g)
             else:
-                from ..tensor import wrap_array
-
                 p.grad = wrap_array(g)
         backend.set_rng_state(saved_rng)

@@ -14,9 +14,11 @@ from typing import Any
 from .. import backend
 from ..data.loader import DataLoader
 from ..errors import CheckpointError
+from ..optim.protocols import OptimizerLike, SchedulerLike
 from .callbacks import CallbackList
 from .history import History
 from .placement import load_on_host
+from .protocols import ModelLike
 
 CHECKPOINT_KIND = "downslope-training-state"
 
@@ -45,9 +47,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def restore(
     ckpt: dict[str, Any],
-    model: Any,
-    optimizer: Any,
-    scheduler: Any,
+    model: ModelLike,
+    optimizer: OptimizerLike,
+    scheduler: SchedulerLike | None,
     loader: DataLoader,
     history: History,
     cbs: CallbackList,

@@ -41,6 +41,7 @@ _EXPORTS = {
     "run_landscape": "landscape",
     "write_report": "report",
     "render_report": "report",
+    "png_bytes": "_mpl",
 }
 
 

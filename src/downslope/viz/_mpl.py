@@ -70,7 +70,13 @@ def finish(fig: Figure, save_path: str | Path | None, dpi: int = 110) -> Figure:
 
 
 def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
-    """The figure rendered as PNG bytes."""
+    """The figure rendered as PNG bytes (``downslope.viz.png_bytes``).
+
+    Example:
+        >>> import matplotlib.figure
+        >>> png_bytes(matplotlib.figure.Figure(figsize=(1, 1)))[1:4]
+        b'PNG'
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()

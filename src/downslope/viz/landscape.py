@@ -24,6 +24,7 @@ import numpy as np
 
 from ..autograd import enable_grad, no_grad
 from ..errors import ArgumentError, ArgumentTypeError
+from ..optim.protocols import OptimizerLike
 from ..tensor import Tensor, tensor
 from ._mpl import color, finish, new_figure, require_matplotlib
 from .testfunctions import Surface, get_surface
@@ -93,7 +94,7 @@ def default_optimizers(surface: str | Surface) -> dict[str, OptimizerSpec]:
     }
 
 
-def _build_optimizer(name: str, spec: Any, params: list[Tensor]) -> Any:
+def _build_optimizer(name: str, spec: Any, params: list[Tensor]) -> OptimizerLike:
     if isinstance(spec, tuple):
         if len(spec) != 2 or not callable(spec[0]) or not isinstance(spec[1], Mapping):
             raise ArgumentTypeError(

@@ -136,6 +136,61 @@ def _card(label: str, value: Any) -> str:
     return f'<div class="card"><div class="label">{_e(label)}</div><div class="value">{_e(_fmt(value))}</div></div>'
 
 
+def _summary_section(
+    hist: dict[str, list[Any]],
+    stop_reason: str,
+    n_epochs: int,
+    monitor: str | None,
+    best: int | None,
+    epoch_numbers: list[Any],
+) -> str:
+    cards = [_card("stopping reason", stop_reason), _card("epochs run", n_epochs)]
+    if best is not None and monitor is not None:
+        best_epoch = _fmt(epoch_numbers[best]) if best < len(epoch_numbers) else best + 1
+        cards.append(_card(f"best {monitor.replace('_', ' ')}", f"{_fmt(hist[monitor][best])} (epoch {best_epoch})"))
+    return '<section id="summary"><h2>Summary</h2><div class="cards">\n' + "\n".join(cards) + "\n</div></section>"
+
+
+def _metrics_section(metrics: Mapping[str, Any]) -> str:
+    if metrics:
+        body = _table(["metric", "value"], [(k, v) for k, v in metrics.items()])
+    else:
+        body = "<p>No metrics recorded.</p>"
+    return f'<section id="metrics"><h2>Final metrics</h2>\n{body}\n</section>'
+
+
+def _diagnostics_section(diagnostics: Sequence[str] | None) -> str:
+    if diagnostics:
+        body = '<ul class="diagnostics">' + "".join(f"<li>{_e(d)}</li>" for d in diagnostics) + "</ul>"
+    else:
+        body = '<p class="ok">No problems detected.</p>'
+    return f'<section id="diagnostics"><h2>Diagnostics</h2>\n{body}\n</section>'
+
+
+def _figures_section(figures: Mapping[str, Any]) -> str:
+    parts = ['<section id="figures"><h2>Figures</h2>']
+    for name, figure in figures.items():
+        encoded = base64.b64encode(_png_of(str(name), figure)).decode("ascii")
+        parts.append(
+            f'<figure><img src="data:image/png;base64,{encoded}" alt="{_e(name)}">'
+            f"<figcaption>{_e(name)}</figcaption></figure>"
+        )
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _history_section(hist: dict[str, list[Any]], n_epochs: int, best: int | None, epoch_numbers: list[Any]) -> str:
+    keys = [k for k in hist if k != "epoch"]
+    rows: list[list[Any]] = [
+        [epoch_numbers[i] if i < len(epoch_numbers) else i + 1] + [hist[k][i] if i < len(hist[k]) else "" for k in keys]
+        for i in range(n_epochs)
+    ]
+    table = _table(["epoch", *keys], rows, best_row=best)
+    if n_epochs > HISTORY_ROWS_OPEN:
+        table = f"<details><summary>{n_epochs} epochs (best row highlighted)</summary>{table}</details>"
+    return f'<section id="history"><h2>History</h2>\n{table}\n</section>'
+
+
 def render_report(
     config: Mapping[str, Any],
     history: Any,
@@ -155,6 +210,7 @@ def render_report(
     n_epochs = max((len(v) for v in hist.values()), default=0)
     monitor = "val_loss" if "val_loss" in hist else ("loss" if "loss" in hist else None)
     best = best_epoch_index(hist[monitor]) if monitor else None
+    epoch_numbers: list[Any] = hist.get("epoch") or list(range(1, n_epochs + 1))
 
     parts = [
         "<!DOCTYPE html>",
@@ -163,59 +219,18 @@ def render_report(
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="subtitle">generated {_e(_dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"))}</p>',
-        '<section id="summary"><h2>Summary</h2><div class="cards">',
-        _card("stopping reason", stop_reason),
-        _card("epochs run", n_epochs),
+        _summary_section(hist, stop_reason, n_epochs, monitor, best, epoch_numbers),
+        _metrics_section(metrics),
+        _diagnostics_section(diagnostics),
     ]
-    epoch_numbers: list[Any] = hist.get("epoch") or list(range(1, n_epochs + 1))
-    if best is not None and monitor is not None:
-        best_epoch = _fmt(epoch_numbers[best]) if best < len(epoch_numbers) else best + 1
-        parts.append(_card(f"best {monitor.replace('_', ' ')}", f"{_fmt(hist[monitor][best])} (epoch {best_epoch})"))
-    parts.append("</div></section>")
-
-    parts.append('<section id="metrics"><h2>Final metrics</h2>')
-    if metrics:
-        parts.append(_table(["metric", "value"], [(k, v) for k, v in metrics.items()]))
-    else:
-        parts.append("<p>No metrics recorded.</p>")
-    parts.append("</section>")
-
-    parts.append('<section id="diagnostics"><h2>Diagnostics</h2>')
-    if diagnostics:
-        parts.append('<ul class="diagnostics">' + "".join(f"<li>{_e(d)}</li>" for d in diagnostics) + "</ul>")
-    else:
-        parts.append('<p class="ok">No problems detected.</p>')
-    parts.append("</section>")
-
     if figures:
-        parts.append('<section id="figures"><h2>Figures</h2>')
-        for name, figure in figures.items():
-            encoded = base64.b64encode(_png_of(str(name), figure)).decode("ascii")
-            parts.append(
-                f'<figure><img src="data:image/png;base64,{encoded}" alt="{_e(name)}">'
-                f"<figcaption>{_e(name)}</figcaption></figure>"
-            )
-        parts.append("</section>")
-
-    parts.append('<section id="config"><h2>Configuration</h2>')
+        parts.append(_figures_section(figures))
     rows = _flatten(config)
+    parts.append('<section id="config"><h2>Configuration</h2>')
     parts.append(_table(["setting", "value"], rows) if rows else "<p>No configuration recorded.</p>")
     parts.append("</section>")
-
     if hist and n_epochs:
-        keys = [k for k in hist if k != "epoch"]
-        rows_h: list[list[Any]] = [
-            [epoch_numbers[i] if i < len(epoch_numbers) else i + 1]
-            + [hist[k][i] if i < len(hist[k]) else "" for k in keys]
-            for i in range(n_epochs)
-        ]
-        table = _table(["epoch", *keys], rows_h, best_row=best)
-        parts.append('<section id="history"><h2>History</h2>')
-        if n_epochs > HISTORY_ROWS_OPEN:
-            parts.append(f"<details><summary>{n_epochs} epochs (best row highlighted)</summary>{table}</details>")
-        else:
-            parts.append(table)
-        parts.append("</section>")
+        parts.append(_history_section(hist, n_epochs, best, epoch_numbers))
 
     from .. import __version__
 

@@ -13,17 +13,8 @@ from ..optimizer import Optimizer
 from .base import LRScheduler, _check_optimizer, _group_lrs
 
 
-class LambdaLR(LRScheduler):
-    """``lr = initial_lr * lr_lambda(epoch)`` (one function, or one per group).
-
-    Example:
-        >>> import downslope as ds
-        >>> from downslope import optim
-        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=0.1)
-        >>> sched = optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.5 ** epoch)
-        >>> opt.step(); sched.step(); sched.get_last_lr()
-        [0.05]
-    """
+class _LambdaScheduler(LRScheduler):
+    """A scheduler driven by the user's functions of the epoch: one, or one per param group."""
 
     _excluded_state = ("optimizer", "lr_lambdas")
 
@@ -33,12 +24,10 @@ class LambdaLR(LRScheduler):
         lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
         last_epoch: int = -1,
     ) -> None:
-        _check_optimizer("LambdaLR", optimizer)
-        self.lr_lambdas = _lambdas("LambdaLR", optimizer, lr_lambda)
+        owner = type(self).__name__
+        _check_optimizer(owner, optimizer)
+        self.lr_lambdas = _lambdas(owner, optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
-
-    def get_lr(self) -> list[float]:
-        return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
 
 def _lambdas(owner: str, optimizer: Optimizer, lr_lambda: Any) -> list[Callable[[int], float]]:
@@ -53,7 +42,23 @@ def _lambdas(owner: str, optimizer: Optimizer, lr_lambda: Any) -> list[Callable[
     return fns
 
 
-class MultiplicativeLR(LRScheduler):
+class LambdaLR(_LambdaScheduler):
+    """``lr = initial_lr * lr_lambda(epoch)`` (one function, or one per group).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import optim
+        >>> opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=0.1)
+        >>> sched = optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.5 ** epoch)
+        >>> opt.step(); sched.step(); sched.get_last_lr()
+        [0.05]
+    """
+
+    def get_lr(self) -> list[float]:
+        return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(_LambdaScheduler):
     """``lr = lr * lr_lambda(epoch)`` at every step after the first.
 
     Example:
@@ -67,18 +72,6 @@ class MultiplicativeLR(LRScheduler):
         >>> lrs
         [0.9, 0.81]
     """
-
-    _excluded_state = ("optimizer", "lr_lambdas")
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
-        last_epoch: int = -1,
-    ) -> None:
-        _check_optimizer("MultiplicativeLR", optimizer)
-        self.lr_lambdas = _lambdas("MultiplicativeLR", optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
         if self._is_initial:

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ...errors import ArgumentError, ArgumentTypeError
-from ..history import STOP_KINDS
+from ...errors import ArgumentError, ArgumentTypeError, StateError
+from ...optim.protocols import OptimizerLike, SchedulerLike
+from ..history import STOP_KINDS, History
 from ..metrics import Metric
+from ..protocols import ModelLike
 
 Logs = dict[str, Any]
 
@@ -29,10 +31,10 @@ class TrainingState:
 
     def __init__(
         self,
-        model: Any = None,
-        optimizer: Any = None,
-        scheduler: Any = None,
-        history: Any = None,
+        model: ModelLike | None = None,
+        optimizer: OptimizerLike | None = None,
+        scheduler: SchedulerLike | None = None,
+        history: History | None = None,
         params: dict[str, Any] | None = None,
         metrics: Iterable[Metric] = (),
     ) -> None:
@@ -47,6 +49,22 @@ class TrainingState:
         self.stop_reason: str | None = None
         self.stop_kind: str | None = None
         self.checkpoint_state: Callable[[], dict[str, Any]] | None = None
+
+    def parts(self) -> tuple[ModelLike, OptimizerLike, History]:
+        """The model, optimizer and history being trained; a StateError outside a run (fit sets all three).
+
+        Example:
+            >>> from downslope import nn, optim
+            >>> from downslope.train import History
+            >>> model = nn.Linear(1, 1)
+            >>> state = TrainingState(model, optim.SGD(model.parameters(), lr=0.1), history=History())
+            >>> state.parts()[0] is model
+            True
+        """
+        if self.model is None or self.optimizer is None or self.history is None:
+            missing = [n for n in ("model", "optimizer", "history") if getattr(self, n) is None]
+            raise StateError(f"TrainingState: no {', '.join(missing)} (a callback used outside fit?)")
+        return self.model, self.optimizer, self.history
 
     def current_lr(self) -> float | None:
         """The first parameter group's learning rate, if there is an optimizer."""
@@ -74,8 +92,16 @@ class Callback:
         self.trainer = trainer
 
     @property
-    def model(self) -> Any:
+    def model(self) -> ModelLike | None:
+        """The model being trained (None outside a run)."""
         return self.trainer.model
+
+    def trained_model(self) -> ModelLike:
+        """The model being trained; a StateError naming the callback when there is none (outside fit)."""
+        model = self.trainer.model
+        if model is None:
+            raise StateError(f"{type(self).__name__}: the training state has no model (used outside fit?)")
+        return model
 
     def stop(self, reason: str, kind: str = "callback") -> None:
         """Ask the loop to stop after the current batch; ``reason`` (words) ends up in

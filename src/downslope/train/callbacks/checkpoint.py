@@ -72,7 +72,7 @@ class ModelCheckpoint(Callback):
     def _state(self) -> dict[str, Any]:
         build = self.trainer.checkpoint_state
         if self.save_weights_only or build is None:
-            return {"model": self.model.state_dict()}
+            return {"model": self.trained_model().state_dict()}
         return build()
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -80,7 +80,7 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch = 0
         self.best: float | None = None
-        self.best_weights: dict[str, np.ndarray] | None = None
+        self.best_weights: Mapping[str, np.ndarray] | None = None
         self.best_epoch = 0
         self._monitor.reset()
 
@@ -97,14 +97,14 @@ class EarlyStopping(Callback):
             return
         if self.restore_best_weights and self.best_weights is None:
             # Until something improves, the first tracked epoch's weights are the best we have.
-            self.best_weights = self.model.state_dict()
+            self.best_weights = self.trained_model().state_dict()
             self.best_epoch = epoch
         self.wait += 1
         if self._is_improvement(current, self.best):
             self.best = current
             self.best_epoch = epoch
             if self.restore_best_weights:
-                self.best_weights = self.model.state_dict()
+                self.best_weights = self.trained_model().state_dict()
             # The wait restarts only when the value beats both the previous best and the baseline.
             if self.baseline is None or self._is_improvement(current, self.baseline):
                 self.wait = 0
@@ -124,10 +124,11 @@ class EarlyStopping(Callback):
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             from ...nn import Module
 
-            if isinstance(self.model, Module):  # its own snapshot: an epoch that diverged may hold NaN
-                load_on_host(self.model, self.best_weights, allow_nonfinite=True)  # the model may be on a device
+            model = self.trained_model()
+            if isinstance(model, Module):  # its own snapshot: an epoch that diverged may hold NaN
+                load_on_host(model, self.best_weights, allow_nonfinite=True)  # the model may be on a device
             else:
-                self.model.load_state_dict(self.best_weights)
+                model.load_state_dict(self.best_weights)
 
     def state_dict(self) -> dict[str, Any]:
         return {

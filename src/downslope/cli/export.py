@@ -19,7 +19,7 @@ The weights file (``--safetensors``) holds the model's state_dict under PyTorch'
 the run's config as JSON in the file's metadata.
 
 Example:
-    >>> from downslope.export.run import export_run
+    >>> from downslope.cli.export import export_run
     >>> export_run("runs/digits-adam", onnx_path="digits.onnx")  # doctest: +SKIP
     ['wrote runs/digits-adam as ONNX to digits.onnx (inputs: features; outputs: label, probabilities)']
 """
@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..export import onnx as ox
+from ..nn.module import Module
 from ..tensor import Tensor
-from . import onnx as ox
 
 __all__ = ["export_run", "run_to_onnx"]
 
@@ -51,7 +52,7 @@ def _standardizer(state: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarr
     return np.asarray(found["mean"], np.float32), np.asarray(found["scale"], np.float32)
 
 
-def run_to_onnx(model: Any, state: dict[str, Any], opset: int = ox.MIN_OPSET) -> Any:
+def run_to_onnx(model: Module, state: dict[str, Any], opset: int = ox.MIN_OPSET) -> Any:
     """The ONNX ModelProto of a loaded run (``model, state = runs.load_run(RUN)``); see the module docstring.
 
     Example:
@@ -129,7 +130,7 @@ def run_to_onnx(model: Any, state: dict[str, Any], opset: int = ox.MIN_OPSET) ->
     return proto
 
 
-def reference_outputs(model: Any, state: dict[str, Any], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+def reference_outputs(model: Module, state: dict[str, Any], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     """What ``downslope predict`` computes for ``feeds`` (the ONNX inputs), as the ONNX outputs.
 
     Example:
@@ -238,7 +239,7 @@ def export_run(
             f"{', '.join(i.name for i in proto.graph.input)}; outputs: {', '.join(o.name for o in proto.graph.output)})"
         )
     if safetensors_path is not None:
-        from .safetensors import save_safetensors
+        from ..export.safetensors import save_safetensors
 
         weights = state["model"]
         save_safetensors(

@@ -15,9 +15,9 @@ pytest.importorskip("safetensors")
 
 import downslope as ds  # noqa: E402
 from downslope import cli, nn, runs, serialization  # noqa: E402
+from downslope.cli.export import run_to_onnx, sample_feeds  # noqa: E402
 from downslope.errors import ConfigError  # noqa: E402
 from downslope.experiment import DEFAULTS, build_model  # noqa: E402
-from downslope.export.run import run_to_onnx, sample_feeds  # noqa: E402
 
 
 def run_session(proto: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -230,7 +230,7 @@ def test_cli_digits_cnn(tmp_path: Path) -> None:
 
 def test_export_needs_something_to_write(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--onnx"):
-        from downslope.export.run import export_run
+        from downslope.cli.export import export_run
 
         export_run(tmp_path)
     assert cli.main(["export", str(tmp_path / "nope"), "--onnx", str(tmp_path / "m.onnx")]) == 2

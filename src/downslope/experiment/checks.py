@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError
+from ..train.resume import CHECKPOINT_KIND
+from .config import ARCHITECTURE_KEYS, DEFAULTS, normalize_config
 
 _TASKS = ("classification", "regression")
 
@@ -105,9 +107,6 @@ def check_run_state(state: Any, where: str = "model.ds") -> None:
         ...
         downslope.errors.CheckpointError: model.ds: the stored config implies '0.weight' of shape (1, 2), the stored array has shape (1, 3)
     """
-    from .experiment import _ARCHITECTURE, DEFAULTS, normalize_config
-    from .train.fit import CHECKPOINT_KIND
-
     if not isinstance(state, dict):
         raise CheckpointError(f"{where}: not a run's model file (it holds a {type(state).__name__}, not a dict)")
     if state.get("kind") == CHECKPOINT_KIND:
@@ -122,7 +121,7 @@ def check_run_state(state: Any, where: str = "model.ds") -> None:
     if not isinstance(state["config"], dict):
         raise CheckpointError(f"{where}: the stored config is a {type(state['config']).__name__}, expected a table")
     kind = state["config"].get("model", DEFAULTS["model"])
-    lacking = [k for k in ("model", *_ARCHITECTURE.get(kind, ())) if k not in state["config"]]
+    lacking = [k for k in ("model", *ARCHITECTURE_KEYS.get(kind, ())) if k not in state["config"]]
     if lacking:  # a default filled in here would build another architecture than the one trained
         raise CheckpointError(
             f"{where}: the stored config lacks {lacking}, which the model's architecture needs; retrain the run"

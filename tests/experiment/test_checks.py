@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import downslope as ds
-from downslope.checkpoint_checks import check_run_state, expected_parameter_shapes
 from downslope.cli import main
 from downslope.experiment import build_model, normalize_config
+from downslope.experiment.checks import check_run_state, expected_parameter_shapes
 from downslope.runs import COMPLETE, reserve
 
 
