@@ -455,3 +455,42 @@ def test_missing_drop_is_kept_by_the_run_evaluate_lines_up_and_predict_refuses_a
     new = write_csv(tmp_path / "new.csv", ["x1", "x2"], [["", "1.0"]])
     assert main(["predict", str(run), "--data", str(new), "--out", str(tmp_path / "p.csv")]) == 2
     assert "missing value at row 0" in one_line_error(capsys)
+
+
+# ---------------------------------------------------------------------- field separators
+def test_a_semicolon_csv_trains_with_sep_and_predict_and_evaluate_reuse_the_runs_separator(tmp_path, capsys):
+    comma = houses(tmp_path / "comma.csv", n=120)
+    semi = tmp_path / "semi.csv"
+    semi.write_text(comma.read_text().replace(",", ";"))
+    assert main(["train", "--data", str(semi), "--out", str(tmp_path / "r0"), *FAST]) == 2
+    assert "is the separator ';'? pass --sep ';'" in one_line_error(capsys)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(semi), "--sep", ";", "--out", str(run), *FAST, "--seed", "3"]) == 0
+    assert tomllib.loads((run / "config.toml").read_text())["sep"] == ";"
+    # the same rows with commas train the same model: the separator changes nothing else
+    twin = tmp_path / "twin"
+    assert main(["train", "--data", str(comma), "--out", str(twin), *FAST, "--seed", "3"]) == 0
+    capsys.readouterr()
+    features = tmp_path / "new.csv"
+    features.write_text("\n".join(";".join(line.split(",")[:4]) for line in comma.read_text().splitlines()[:6]) + "\n")
+    assert main(["predict", str(run), "--data", str(features), "--out", str(tmp_path / "p.csv")]) == 0
+    comma_features = tmp_path / "new_comma.csv"
+    comma_features.write_text(features.read_text().replace(";", ","))
+    assert main(["predict", str(twin), "--data", str(comma_features), "--out", str(tmp_path / "q.csv")]) == 0
+    assert (tmp_path / "p.csv").read_text() == (tmp_path / "q.csv").read_text()
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 6  # header + 5 rows
+    # a file in another format is named with --sep
+    assert (
+        main(["predict", str(run), "--data", str(comma_features), "--sep", ",", "--out", str(tmp_path / "c.csv")]) == 0
+    )
+    assert (tmp_path / "c.csv").read_text() == (tmp_path / "p.csv").read_text()
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(semi)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"] == 120
+
+
+@pytest.mark.parametrize("sep", ["ab", "x", ""])
+def test_a_bad_separator_is_one_clear_line(tmp_path, capsys, sep):
+    data = houses(tmp_path / "h.csv", n=20)
+    assert main(["train", "--data", str(data), "--sep", sep, "--out", str(tmp_path / "r"), *FAST]) == 2
+    assert "bad CSV separator" in one_line_error(capsys)

@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 
-def _raw_features(state: dict[str, Any], data: str, target: str | None, need_target: bool) -> tuple[Any, Any]:
+def _raw_features(
+    state: dict[str, Any], data: str, target: str | None, need_target: bool, sep: str | None = None
+) -> tuple[Any, Any]:
     """Features of a file or named dataset encoded as in training but not yet filled or scaled, and
     its targets (class indices of the run's classes, or values in the data's units; None if absent).
 
     Features-only input works for every model: a CSV (header optional) or NPY with exactly the
-    model's number of feature columns, or an NPZ without ``y``."""
+    model's number of feature columns, or an NPZ without ``y``. ``sep`` is the CSV field separator
+    (default: the one the run was trained with)."""
     import numpy as np
 
     from ..data import datasets
@@ -26,16 +29,21 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
     )
     from ..errors import DataError
     from ..experiment import is_file_source
+    from ..experiment.config import check_separator
+
+    sep = check_separator(sep, "--sep") if sep else str(state["config"].get("sep", ","))
 
     pre = state["preprocess"]
     classes = list(state["class_names"]) if state["task"] == "classification" else None
     if pre.get("encoder") and data.lower().endswith((".csv", ".parquet")):
         encoder = TabularEncoder.from_state_dict(pre["encoder"])
         name = target or encoder.target
-        fast = encode_csv(data, encoder, name, True, need_target) if data.lower().endswith(".csv") else None
+        fast = (
+            encode_csv(data, encoder, name, True, need_target, delimiter=sep) if data.lower().endswith(".csv") else None
+        )
         if fast is not None:
             return _drop_missing_rows(state, fast[1], fast[2], need_target)
-        header, rows = read_rows(data) if data.lower().endswith(".csv") else _parquet_rows(data)
+        header, rows = read_rows(data, sep) if data.lower().endswith(".csv") else _parquet_rows(data)
         y = None
         # predict ignores a target column: its cells may be empty (the values to predict) or
         # unknown, and each input row gets its prediction, in order
@@ -55,7 +63,7 @@ def _raw_features(state: dict[str, Any], data: str, target: str | None, need_tar
             X = encoder.encode_features(header, rows, data)
         return _drop_missing_rows(state, X, y, need_target)
     if is_file_source(data):
-        X, raw = read_features(data, int(state["n_features"]))
+        X, raw = read_features(data, int(state["n_features"]), sep)
         if raw is None:
             if need_target:
                 raise DataError(f"{data}: no targets to evaluate against (features only)")
@@ -119,9 +127,11 @@ def _drop_missing_rows(state: dict[str, Any], X: Any, y: Any, need_target: bool)
     return X[keep], (y[keep] if y is not None else None)
 
 
-def _features_for(state: dict[str, Any], data: str, target: str | None, need_target: bool) -> tuple[Any, Any]:
+def _features_for(
+    state: dict[str, Any], data: str, target: str | None, need_target: bool, sep: str | None = None
+) -> tuple[Any, Any]:
     """Features (preprocessed like training) and targets (or None) of a file or named dataset."""
     from ..experiment import apply_preprocess
 
-    X, y = _raw_features(state, data, target, need_target)
+    X, y = _raw_features(state, data, target, need_target, sep)
     return apply_preprocess(X, state["preprocess"], data), y

@@ -87,6 +87,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         "split's mean/median/most_frequent (text columns: most frequent category); kept for predict [error]",
     )
     g.add_argument("--drop", help="CSV columns to leave out, e.g. id,name")
+    g.add_argument("--sep", help="CSV field separator: one character such as ';' or '|', or 'tab' [,]")
     g.add_argument(
         "--max-categories",
         type=int,
@@ -192,6 +193,7 @@ def _add_evaluate_command(sub: Any) -> None:
     p.add_argument("run", help="run directory written by 'downslope train'")
     p.add_argument("--data", help="dataset name or file (default: the run's own test split)")
     p.add_argument("--target", help="target column of a CSV")
+    p.add_argument("--sep", help="CSV field separator of --data (default: the training file's)")
     _add_device_flag(p, "where to compute: cpu, cuda or auto (the run is loaded on the CPU) [cpu]")
 
 
@@ -211,6 +213,7 @@ def _add_predict_command(sub: Any) -> None:
         "(a CSV, with or without a header, or .npy with one column per feature; an .npz with X) for any model",
     )
     p.add_argument("--out", required=True, help="where to write the predictions CSV")
+    p.add_argument("--sep", help="CSV field separator of --data (default: the training file's)")
     _add_device_flag(p, "where to compute: cpu, cuda or auto (the run is loaded on the CPU) [cpu]")
 
 

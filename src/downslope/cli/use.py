@@ -49,7 +49,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         where = f"the run's test split: {len(rows)} of the {n} rows of {source} (seed {split['seed']})"
         print(f"evaluate: {where}", file=sys.stderr)
     else:
-        X, y = _raw_features(state, args.data, args.target, need_target=True)
+        X, y = _raw_features(state, args.data, args.target, need_target=True, sep=args.sep)
         print(f"evaluate: all {len(X)} rows of {args.data}", file=sys.stderr)
         if "train_row_hashes" in split and len(X):
             seen = int(np.isin(row_hashes(X), np.asarray(split["train_row_hashes"])).sum())
@@ -114,7 +114,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     check_output_file(args.out, args.run, "--out")
     model, state = load_run(args.run)
     _placed(model, args)
-    X, _ = _features_for(state, args.data, None, need_target=False)
+    X, _ = _features_for(state, args.data, None, need_target=False, sep=args.sep)
     out = predict(model, X)
     preds = data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), state["preprocess"])
     # the csv module quotes a class name holding a comma, a quote or a line break (names come from the data)

@@ -1131,9 +1131,12 @@ def read_arrays(
     return table
 
 
-def read_features(path: str | os.PathLike[str], n_features: int) -> tuple[np.ndarray, np.ndarray | None]:
+def read_features(
+    path: str | os.PathLike[str], n_features: int, delimiter: str = ","
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Raw features of a file for a model with ``n_features`` inputs, plus the last column when the
-    file has one more (a target). CSV (with or without a header row), NPY or NPZ (``X``, ``y`` optional)."""
+    file has one more (a target). CSV (with or without a header row; fields separated by ``delimiter``),
+    NPY or NPZ (``X``, ``y`` optional)."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no such file: {p}")
@@ -1149,7 +1152,7 @@ def read_features(path: str | os.PathLike[str], n_features: int) -> tuple[np.nda
         data = loaded.reshape(-1, 1) if loaded.ndim == 1 else loaded
         data = check_features(data, str(p), "mean")
     elif suffix == ".csv":
-        header, rows = read_rows(p)
+        header, rows = read_rows(p, delimiter)
         if all(_as_float(h) is not None for h in header):  # no header row: the first line is data
             rows = [header] + rows
         data = np.empty((len(rows), len(rows[0])), dtype=np.float64)

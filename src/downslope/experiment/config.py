@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "scale_target": True,  # regression: standardize the target on the training split (undone for outputs)
     "missing": "error",  # files: error | drop | mean | median | most_frequent
     "drop": [],  # CSV columns to leave out
+    "sep": ",",  # CSV field separator: one character, or "tab"
     "max_categories": 100,  # CSV: text columns with more distinct values are refused
     # model
     "model": "mlp",
@@ -84,6 +85,22 @@ def _check_device(value: str) -> None:
     if (value in (*DEVICES, "strict")) or (name == "cuda" and index.isdigit()):
         return
     raise ConfigError(f"unknown device {value!r}; choose one of: {', '.join(DEVICES)} (or cuda:N for GPU N)")
+
+
+def check_separator(value: str, where: str = "sep") -> str:
+    """A CSV field separator as given in a config or on the command line: one character, or ``tab``.
+
+    Example:
+        >>> check_separator(";"), check_separator("tab") == chr(9)
+        (';', True)
+    """
+    if value.lower() in ("tab", "\\t"):
+        return "\t"
+    if len(value) != 1 or value in '"\r\n' or value.isalnum():
+        raise ConfigError(
+            f"{where}: bad CSV separator {value!r}; expected one character such as ',', ';' or '|', or 'tab'"
+        )
+    return value
 
 
 def resolve_run_device(value: str) -> str:
@@ -174,6 +191,8 @@ def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, A
         if key == "device":
             value = value.strip().lower()
             _check_device(value)
+        if key == "sep":
+            value = check_separator(value, source)
         cfg[key] = value
     for key in ("lr", "momentum", "weight_decay", "clip_norm", "dropout", "target_loss", "max_time"):
         if cfg[key] < 0:

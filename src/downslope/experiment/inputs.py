@@ -55,6 +55,7 @@ def load_table(cfg: dict[str, Any]) -> tuple[Any, Any]:
             task=task,
             missing=cfg.get("missing", "error"),
             drop=cfg.get("drop") or None,
+            delimiter=cfg.get("sep", ","),
             max_categories=cfg.get("max_categories", 100),
             progress=bool(cfg.get("verbose", 1)),  # a line on stderr when reading takes more than a second
         )
