@@ -288,7 +288,7 @@ def _line_numbers(rows: Any, first_line: int) -> list[int]:
     return list(range(first_line, first_line + len(rows)))
 
 
-class _Rows(list):  # type: ignore[type-arg]
+class _Rows(list):
     """Rows of a CSV that remember the file line each one came from."""
 
     lines: list[int]

@@ -163,7 +163,7 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
     return out.reshape(c_out, n, oh, ow).transpose(1, 0, 2, 3)
 
 
-def _conv2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _conv2d_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         raise StateError(
             "conv2d/conv1d: double backward (create_graph=True) through a convolution is not supported; "

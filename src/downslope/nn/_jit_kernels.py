@@ -44,7 +44,7 @@ _jit_sums = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
 
 # ---------------------------------------------------------------------- max pooling
 @_jit
-def _max_pool_2x2(x, out, at):  # type: ignore[no-untyped-def]
+def _max_pool_2x2(x, out, at):
     n0, n1, oh, ow = out.shape
     for a in range(n0):
         for b in range(n1):
@@ -70,7 +70,7 @@ def _max_pool_2x2(x, out, at):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _max_unpool_2x2(g, at, gx):  # type: ignore[no-untyped-def]
+def _max_unpool_2x2(g, at, gx):
     n0, n1, oh, ow = g.shape
     zero = gx.dtype.type(0)
     for a in range(n0):
@@ -105,7 +105,7 @@ def max_unpool_2x2(g: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------- Winograd F(2x2, 3x3)
 @_jit
-def _wino_input(x, v, top, left, th, tw):  # type: ignore[no-untyped-def]
+def _wino_input(x, v, top, left, th, tw):
     """V[4r+s, c, (n*th + ti)*tw + tj] = (B^T d B)[r, s] for the 4x4 tile d of (N, C, H, W) ``x``
     whose top-left corner is (2ti - top, 2tj - left) (zero outside ``x``)."""
     n_, c_, h, w = x.shape
@@ -158,7 +158,7 @@ def _wino_input(x, v, top, left, th, tw):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _wino_output(m, y, bias, has_bias, th, tw):  # type: ignore[no-untyped-def]
+def _wino_output(m, y, bias, has_bias, th, tw):
     """y[n, o, 2ti + r, 2tj + s] = (A^T M A)[r, s] (+ bias[o]) where it lies inside ``y``."""
     n_, o_, oh, ow = y.shape
     for o in range(o_):
@@ -190,7 +190,7 @@ def _wino_output(m, y, bias, has_bias, th, tw):  # type: ignore[no-untyped-def]
 
 
 @_jit_sums
-def _wino_output_adjoint(g, m, gb, need_gb, th, tw):  # type: ignore[no-untyped-def]
+def _wino_output_adjoint(g, m, gb, need_gb, th, tw):
     """dM = A g A^T per tile: the adjoint of ``_wino_output`` (g outside the output reads as 0);
     adds each output channel's sum of ``g`` (the bias gradient) to ``gb`` when asked."""
     n_, o_, oh, ow = g.shape
@@ -235,7 +235,7 @@ def _wino_output_adjoint(g, m, gb, need_gb, th, tw):  # type: ignore[no-untyped-
 
 
 @_jit
-def _wino_input_adjoint(v, gx, top, left, th, tw):  # type: ignore[no-untyped-def]
+def _wino_input_adjoint(v, gx, top, left, th, tw):
     """gx = the sum of B dV B^T over the tiles, each added back where it was read (the adjoint of
     ``_wino_input``); every element of ``gx`` is written."""
     n_, c_, h, w = gx.shape
@@ -345,7 +345,7 @@ def winograd_input_adjoint(v: np.ndarray, gx: np.ndarray, top: int, left: int, t
 
 # ---------------------------------------------------------------------- batch norm over (C, M) rows
 @_jit_sums
-def _batch_norm_rows(rows, xhat, out, weight, bias, has_w, has_b, eps, mean, var, inv_std):  # type: ignore[no-untyped-def]
+def _batch_norm_rows(rows, xhat, out, weight, bias, has_w, has_b, eps, mean, var, inv_std):
     c_, m = rows.shape
     for c in range(c_):
         s = 0.0  # float64 accumulators
@@ -386,7 +386,7 @@ def batch_norm_rows(
 
 
 @_jit_sums
-def _batch_norm_rows_backward(g, xhat, a, gx, sums, need_x):  # type: ignore[no-untyped-def]
+def _batch_norm_rows_backward(g, xhat, a, gx, sums, need_x):
     c_, m = g.shape
     for c in range(c_):
         sg = 0.0

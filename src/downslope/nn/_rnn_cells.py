@@ -101,7 +101,7 @@ def lstm_cell(
     return record_op(out, parents, _lstm_cell_vjp, (has_bias, gates, tanh_c))
 
 
-def _lstm_cell_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _lstm_cell_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         return _lstm_cell_vjp_recorded(g, args, needs)
     has_bias, gates, tanh_c = saved
@@ -170,7 +170,7 @@ def gru_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | No
     return record_op(out, parents, _gru_cell_vjp, (has_bias, acts, hn))
 
 
-def _gru_cell_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _gru_cell_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         return _gru_cell_vjp_recorded(g, args, needs)
     has_bias, acts, hn = saved
@@ -203,7 +203,7 @@ def _gru_cell_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
 
 
 # ---------------------------------------------------------------------- shared
-def _linear_grads(dgi, dgh, x, h, w_ih, w_hh, needs, has_bias):  # type: ignore[no-untyped-def]
+def _linear_grads(dgi, dgh, x, h, w_ih, w_hh, needs, has_bias):
     """Gradients of (x, h, W_ih, W_hh, b_ih, b_hh) from the gate-major (G*H, N) gradients of the
     pre-activations ``W_ih @ x.T + b_ih`` (``dgi``) and ``W_hh @ h.T + b_hh`` (``dgh``); ``needs``
     lists the same six in that order."""
@@ -223,7 +223,7 @@ def _linear_grads(dgi, dgh, x, h, w_ih, w_hh, needs, has_bias):  # type: ignore[
     return grads
 
 
-def _recorded_grads(dgi, dgh, args, needs, has_bias):  # type: ignore[no-untyped-def]
+def _recorded_grads(dgi, dgh, args, needs, has_bias):
     """``_linear_grads`` from differentiable ops (Tensors), for the rules under ``create_graph``."""
     x, h, w_ih, w_hh = args
     grads: list[Any] = [
@@ -237,7 +237,7 @@ def _recorded_grads(dgi, dgh, args, needs, has_bias):  # type: ignore[no-untyped
     return grads
 
 
-def _lstm_cell_vjp_recorded(g, args, needs):  # type: ignore[no-untyped-def]
+def _lstm_cell_vjp_recorded(g, args, needs):
     """The LSTM cell's rule from differentiable ops, the gates recomputed from the inputs (create_graph)."""
     from .. import ops
     from . import functional as F
@@ -260,7 +260,7 @@ def _lstm_cell_vjp_recorded(g, args, needs):  # type: ignore[no-untyped-def]
     return tuple(grads)
 
 
-def _gru_cell_vjp_recorded(g, args, needs):  # type: ignore[no-untyped-def]
+def _gru_cell_vjp_recorded(g, args, needs):
     """The GRU cell's rule from differentiable ops, the gates recomputed from the inputs (create_graph)."""
     from .. import ops
     from . import functional as F

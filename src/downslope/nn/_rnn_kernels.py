@@ -126,7 +126,7 @@ def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, 
 # blocks (measured: 2.3 vs 0.56 us for a 32x128 multiply), which was most of the per-step cost
 # besides the GEMM. The node's value is still the (L + 2, N, H) packing of the module docstring
 # (one transposing copy at the end) and the weight gradients are still one GEMM each.
-def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped-def]
+def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     length, batch, _ = x.shape
     size = h0.shape[-1]
     dt = x.dtype
@@ -168,7 +168,7 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped
     return packed, tuple(_workspace.Lease(a) for a in (gates, cells, tanh_c))
 
 
-def _lstm_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
+def _lstm_backward(dp, packed, saved, w_hh):
     gates, cells, tanh_c = (lease.array for lease in saved)
     length, rows, batch = gates.shape
     size = rows // 4
@@ -220,7 +220,7 @@ def _lstm_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------- GRU
 # Gate-major like the LSTM: per step W_hh (3H, H) @ h.T (H, N), so r, z and n are contiguous (H, N)
 # blocks of the step's (3H, N) block.
-def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped-def]
+def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):
     length, batch, _ = x.shape
     size = h0.shape[-1]
     dt = x.dtype
@@ -261,7 +261,7 @@ def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[no-untyped-def]
     return packed, tuple(_workspace.Lease(a) for a in (acts, hn, states))
 
 
-def _gru_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
+def _gru_backward(dp, packed, saved, w_hh):
     acts, hn, states = (lease.array for lease in saved)
     length, rows, batch = acts.shape
     size = rows // 3
@@ -315,7 +315,7 @@ def _gru_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
 
 
 # ---------------------------------------------------------------------- Elman RNN
-def _rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu):  # type: ignore[no-untyped-def]
+def _rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu):
     length, batch, _ = x.shape
     size = h0.shape[-1]
     xp = namespace_of(x)
@@ -336,7 +336,7 @@ def _rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu):  # type: ignore[no-untype
     return packed, (relu,)
 
 
-def _rnn_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
+def _rnn_backward(dp, packed, saved, w_hh):
     (relu,) = saved
     length = packed.shape[0] - 1
     hs = packed[1:]
@@ -361,7 +361,7 @@ def _rnn_backward(dp, packed, saved, w_hh):  # type: ignore[no-untyped-def]
 _BACKWARD = {"LSTM": _lstm_backward, "GRU": _gru_backward, "RNN_TANH": _rnn_backward, "RNN_RELU": _rnn_backward}
 
 
-def _rnn_sequence_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _rnn_sequence_vjp(g, y, args, saved, needs, xp):
     mode, reverse, has_bias, x, state = saved
     if xp.differentiable:
         raise StateError(

@@ -253,7 +253,7 @@ def _attention_forward(
     return s, keep, out
 
 
-def _sdpa_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _sdpa_vjp(g, y, args, saved, needs, xp):
     packed = saved[6]
     n_in = 1 if packed else 3
     mask_arg = args[n_in] if len(args) > n_in else None
@@ -274,7 +274,7 @@ def _sdpa_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
     return grads + (() if mask_arg is None else (gm,))
 
 
-def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):  # type: ignore[no-untyped-def]
+def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):
     """NumPy rule: dV = Pd^T g; dS = P * (dP - rowsum(g * out)), dP = (g v^T) * keep; dQ = dS k * scale,
     dK = dS^T q * scale (see the module docstring). ``buf`` (3, ...) receives dQ, dK, dV when given."""
     p, keep, dropout_p, scale = saved[:4]
@@ -319,7 +319,7 @@ def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):  # type: ignore
     return gq, gk, gv, gm
 
 
-def _sdpa_grads_differentiable(g, q, k, v, mask_arg, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _sdpa_grads_differentiable(g, q, k, v, mask_arg, saved, needs, xp):
     """The same rule from differentiable ops, P recomputed from q and k (for create_graph)."""
     _, keep, dropout_p, scale, blocked, const_mask, _ = saved
     need_q, need_k, need_v, need_mask = needs

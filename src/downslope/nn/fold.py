@@ -85,7 +85,7 @@ def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
     return node
 
 
-def _unfold_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _unfold_vjp(g, y, args, saved, needs, xp):
     size, rows, cols, p, unbatched = saved
     if xp.differentiable:
         raise ArgumentError("unfold: double backward is not supported")
@@ -117,7 +117,7 @@ def fold(
     return record_op(out[0] if unbatched else out, (input,), _fold_vjp, (rows, cols, p, unbatched))
 
 
-def _fold_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _fold_vjp(g, y, args, saved, needs, xp):
     rows, cols, p, unbatched = saved
     if xp.differentiable:
         raise ArgumentError("fold: double backward is not supported")

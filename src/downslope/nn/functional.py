@@ -123,7 +123,7 @@ def _linear2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     return record_op(out, (x, weight, bias), _linear_vjp)
 
 
-def _linear_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _linear_vjp(g, y, args, saved, needs, xp):
     x, w = args[0], args[1]
     gx = g @ w if needs[0] else None
     gw = g.T @ x if needs[1] else None
@@ -159,7 +159,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     return record_op(x.array * scale, (x,), _dropout_vjp, scale)
 
 
-def _dropout_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _dropout_vjp(g, y, args, saved, needs, xp):
     return (g * saved,)
 
 
@@ -227,7 +227,7 @@ def _erfc(z: np.ndarray) -> np.ndarray:
     return np.where(z >= 0, out, np.float32(2.0) - out)
 
 
-def _gelu_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _gelu_vjp(g, y, args, saved, needs, xp):
     x = args[0]
     if xp.differentiable:
         cdf = 0.5 * (1.0 + ops.erf(x * _SQRT1_2))

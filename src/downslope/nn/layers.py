@@ -272,7 +272,7 @@ def embedding(
     return record_op(weight.array[idx], (weight,), _embedding_vjp, (idx, padding_idx))
 
 
-def _embedding_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _embedding_vjp(g, y, args, saved, needs, xp):
     idx, padding_idx = saved
     if padding_idx is not None:
         # Zeroing the padding rows' incoming gradient keeps that row fixed (PyTorch's rule).

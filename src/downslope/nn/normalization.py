@@ -159,7 +159,7 @@ def _batch_norm_channels(
     return record_op(out.reshape(cm_shape).swapaxes(0, 1), parents, _batch_norm_channels_vjp, saved)
 
 
-def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:  # double backward: the composite rule, recorded
         return _batch_norm_vjp(g, y, args, saved[:8], needs, xp)
     has_w, has_b, count, xhat, inv_std = saved[2], saved[3], saved[7], saved[8], saved[9]
@@ -245,7 +245,7 @@ def _affine_node(
     return record_op(out, parents, vjp, saved)
 
 
-def _normalized_grads(g, x, w, saved, xp, stat_axes, param_axes, param_shape):  # type: ignore[no-untyped-def]
+def _normalized_grads(g, x, w, saved, xp, stat_axes, param_axes, param_shape):
     """Shared rule of batch and layer norm: xhat = (x - mean) / sqrt(var + eps) over ``stat_axes``,
     y = xhat * w + b with w, b of ``param_shape`` broadcast along ``param_axes``.
 
@@ -268,7 +268,7 @@ def _normalized_grads(g, x, w, saved, xp, stat_axes, param_axes, param_shape):  
     return gx, xp.reshape(gw, param_shape), xp.reshape(gb, param_shape)
 
 
-def _batch_norm_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _batch_norm_vjp(g, y, args, saved, needs, xp):
     has_w, has_b, axes = saved[2], saved[3], saved[5]
     x = args[0]
     w = args[1] if has_w else None
@@ -454,7 +454,7 @@ def layer_norm(
     return _affine_node(xhat, inv_std, x, weight, bias, bshape, axes, eps, count, _layer_norm_vjp)
 
 
-def _layer_norm_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _layer_norm_vjp(g, y, args, saved, needs, xp):
     has_w, has_b, bshape, axes = saved[2], saved[3], saved[4], saved[5]
     x = args[0]
     w = args[1] if has_w else None

@@ -258,7 +258,7 @@ def _first_max_mask(stacked: np.ndarray, out: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _max_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _max_pool2d_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")
     first, (top, bottom, left, right), k, geometry, swap = saved
@@ -270,7 +270,7 @@ def _max_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-de
     return (_swap01(gxp[:, :, top : top + h, left : left + w], swap),)
 
 
-def _max_pool_2x2_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _max_pool_2x2_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")
     jit, at, swap = saved
@@ -369,7 +369,7 @@ def _avg_pool2d(
     return record_op(_swap01(out, swap), (x,), _avg_pool2d_vjp, (scale, pads, k, geometry, swap))
 
 
-def _avg_pool2d_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _avg_pool2d_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         raise StateError("avg_pool: double backward (create_graph=True) through average pooling is not supported")
     scale, (top, bottom, left, right), k, geometry, swap = saved

@@ -175,7 +175,7 @@ def _max_unpool(x: Tensor, indices: Any, size: tuple[int, ...], where: str) -> T
     return record_op(out.reshape(lead + size), (x,), _max_unpool_vjp, rows)
 
 
-def _max_unpool_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _max_unpool_vjp(g, y, args, saved, needs, xp):
     rows = saved
     gathered = g.reshape(rows.shape[0], -1)[namespace_of(rows).arange(rows.shape[0])[:, None], rows]
     return (gathered.reshape(args[0].shape),)

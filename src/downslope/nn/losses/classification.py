@@ -58,7 +58,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
     return _reduce(loss, reduction)
 
 
-def _bce_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _bce_vjp(g, y, args, saved, needs, xp):
     x, t = args
     log_p, log_1mp = saved
     gx = gt = None
@@ -224,7 +224,7 @@ def _cross_entropy_plain(x: Tensor, t: np.ndarray, reduction: str) -> Tensor:
     return record_op(xp.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (probs, rows, t, scale))
 
 
-def _cross_entropy_plain_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _cross_entropy_plain_vjp(g, y, args, saved, needs, xp):
     """d loss / d x = (softmax(x) - onehot(t)) * scale * g."""
     probs, rows, t, scale = saved
     if xp.differentiable:
@@ -304,7 +304,7 @@ def _cross_entropy_indices(
     return record_op(out, (x,), _cross_entropy_vjp, saved)
 
 
-def _cross_entropy_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _cross_entropy_vjp(g, y, args, saved, needs, xp):
     """d loss_i / d x_i = softmax(x_i) * sum_c q_ic - q_i, with q_i the (weighted, smoothed)
     target distribution: (1 - eps) w_t onehot(t) + (eps / C) w. Without weights sum_c q_ic = 1."""
     probs, t_safe, w, w_t, valid, smoothing, denom = saved

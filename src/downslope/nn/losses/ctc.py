@@ -131,7 +131,7 @@ def ctc_loss(
     return ops.squeeze(out, 0) if unbatched else out
 
 
-def _ctc_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _ctc_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         raise ArgumentError("ctc_loss: double backward is not supported")
     return (saved * g[None, :, None],)

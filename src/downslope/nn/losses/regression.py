@@ -48,7 +48,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     return record_op(namespace_of(diff).asarray(value, dtype=x.array.dtype), (x, t), _mse_vjp, scale)
 
 
-def _mse_vjp(g, y, args, saved, needs, xp):  # type: ignore[no-untyped-def]
+def _mse_vjp(g, y, args, saved, needs, xp):
     gd = (args[0] - args[1]) * (g * saved)
     return (gd if needs[0] else None, -gd if needs[1] else None)
 
