@@ -54,18 +54,23 @@ def take(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
         return namespace_of(like).empty(shape, dtype=dtype)
     dt = np.dtype(dtype)
     nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
-    block = None
     with _lock:
-        best = -1
-        for i, b in enumerate(_free):
-            if nbytes <= b.nbytes <= 2 * nbytes and (best < 0 or b.nbytes < _free[best].nbytes):
-                best = i
-        if best >= 0:
-            block = _free.pop(best)
+        block = _pop_best_fit(_free, nbytes)
+        if block is not None:
             _held -= block.nbytes
     if block is None:
         block = np.empty(nbytes, dtype=np.uint8)  # host: the NumPy pool's own block
     return block[:nbytes].view(dt).reshape(shape)
+
+
+def _pop_best_fit(free: list[np.ndarray], nbytes: int) -> np.ndarray | None:
+    """Takes out of ``free`` the smallest block of ``nbytes`` to twice that (None when none fits);
+    the caller holds the lock."""
+    best = -1
+    for i, b in enumerate(free):
+        if nbytes <= b.nbytes <= 2 * nbytes and (best < 0 or b.nbytes < free[best].nbytes):
+            best = i
+    return free.pop(best) if best >= 0 else None
 
 
 def _block_of(a: np.ndarray) -> np.ndarray:
@@ -164,14 +169,9 @@ def lend(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
     nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
     if nbytes < LEND_MIN_BYTES:
         return np.empty(shape, dtype=dt)  # host: the NumPy path (device namespaces returned above)
-    block = None
     with _lock:
-        best = -1
-        for i, b in enumerate(_lent_free):
-            if nbytes <= b.nbytes <= 2 * nbytes and (best < 0 or b.nbytes < _lent_free[best].nbytes):
-                best = i
-        if best >= 0:
-            block = _lent_free.pop(best)
+        block = _pop_best_fit(_lent_free, nbytes)
+        if block is not None:
             _lent_held -= block.nbytes
     if block is None:
         block = np.empty(nbytes, dtype=np.uint8)  # host: the NumPy pool's own block
