@@ -15,7 +15,7 @@ import numpy as np
 
 from . import autograd
 from .errors import ArgumentTypeError
-from .graph import _mode, enable_grad
+from .graph import enable_grad, is_grad_enabled
 
 __all__ = ["grad"]
 
@@ -55,7 +55,7 @@ def grad(func: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bo
             if i >= len(args):
                 raise ArgumentTypeError(f"func.grad: argnums={i} but the function got {len(args)} argument(s)")
             a = args[i]
-            if isinstance(a, Tensor) and a.requires_grad and _mode.enabled:
+            if isinstance(a, Tensor) and a.requires_grad and is_grad_enabled():
                 # Already part of a recorded computation (e.g. grad(grad(f))): differentiate through a
                 # itself and record the gradient's graph, or the outer gradient would silently be 0.
                 t, nested = a, True
