@@ -1,4 +1,4 @@
-"""The backward walk, grad modes and functional grad: second derivatives against PyTorch, and the
+"""The backward walk, grad modes and autograd.grad: second derivatives against PyTorch, and the
 behaviours users rely on (accumulation, graph release, deep graphs, no_grad, detach, retain_grad...)."""
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ def test_hessian_vector_product_via_autograd_grad(assert_close):
         tuple(torch.tensor(v) for v in vs),
     )[1]
     ours = [ds.tensor(p, dtype="float64", requires_grad=True) for p in params]
-    grads = ds.grad(_mlp(ds, ds.tensor(x, dtype="float64"), *ours), ours, create_graph=True)
+    grads = ds.autograd.grad(_mlp(ds, ds.tensor(x, dtype="float64"), *ours), ours, create_graph=True)
     dot = ds.stack([(g * ds.tensor(v, dtype="float64")).sum() for g, v in zip(grads, vs)]).sum()
-    for hv, ref in zip(ds.grad(dot, ours), theirs):
+    for hv, ref in zip(ds.autograd.grad(dot, ours), theirs):
         assert_close(hv.numpy(), ref.numpy(), np.float64, "Hessian-vector product")
 
 
@@ -164,7 +164,7 @@ def test_double_backward_matches_torch(assert_close, name):
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
     out_ours, out_theirs = ours_fn(*ours), theirs_fn(*theirs)
     v = np.random.default_rng(99).standard_normal(out_ours.shape)
-    first = ds.grad((out_ours * ds.tensor(v, dtype="float64")).sum(), ours, create_graph=True)
+    first = ds.autograd.grad((out_ours * ds.tensor(v, dtype="float64")).sum(), ours, create_graph=True)
     first_t = torch.autograd.grad((out_theirs * torch.tensor(v)).sum(), theirs, create_graph=True)
     for g, gt in zip(first, first_t):
         assert_close(g.numpy(), gt.detach().numpy(), np.float64, "first derivative")
@@ -181,76 +181,26 @@ def test_double_backward_matches_torch(assert_close, name):
 
 def test_third_derivative_of_a_power():
     x = ds.tensor(1.5, dtype="float64", requires_grad=True)
-    (d1,) = ds.grad(x**4, [x], create_graph=True)
-    (d2,) = ds.grad(d1, [x], create_graph=True)
-    (d3,) = ds.grad(d2, [x])
+    (d1,) = ds.autograd.grad(x**4, [x], create_graph=True)
+    (d2,) = ds.autograd.grad(d1, [x], create_graph=True)
+    (d3,) = ds.autograd.grad(d2, [x])
     assert d1.item() == pytest.approx(4 * 1.5**3)
     assert d2.item() == pytest.approx(12 * 1.5**2)
     assert d3.item() == pytest.approx(24 * 1.5)
 
 
-# ---------------------------------------------------------------------- functional grad
-def test_grad_of_function_matches_torch_func_grad(assert_close):
-    def f(lib, w, x):
-        return (lib.sigmoid(x @ w) ** 2).mean()
-
-    w, x = _rand(0, (3,)), _rand(1, (5, 3))
-    ours = ds.grad(lambda w_: f(ds, w_, ds.tensor(x, dtype="float64")))(ds.tensor(w, dtype="float64"))
-    theirs = torch.func.grad(lambda w_: f(torch, w_, torch.tensor(x)))(torch.tensor(w))
-    assert_close(ours.numpy(), theirs.numpy(), np.float64, "grad(f)")
-
-    both = ds.grad(lambda w_, x_: f(ds, w_, x_), argnums=(0, 1))(
-        ds.tensor(w, dtype="float64"), ds.tensor(x, dtype="float64")
-    )
-    theirs_both = torch.func.grad(lambda w_, x_: f(torch, w_, x_), argnums=(0, 1))(torch.tensor(w), torch.tensor(x))
-    for a, b in zip(both, theirs_both):
-        assert_close(a.numpy(), b.numpy(), np.float64, "grad(f, argnums)")
-
-
-def test_grad_of_grad_composes_like_torch_func(assert_close):
-    def f(lib, x):
-        return (lib.tanh(x) * x**2).sum()
-
-    x = _rand(4, (3,))
-    ours = ds.grad(lambda v: ds.grad(lambda u: f(ds, u))(v).sum())(ds.tensor(x, dtype="float64"))
-    theirs = torch.func.grad(lambda v: torch.func.grad(lambda u: f(torch, u))(v).sum())(torch.tensor(x))
-    assert_close(ours.numpy(), theirs.numpy(), np.float64, "grad of grad")
-    third = ds.grad(ds.grad(ds.grad(lambda v: v**3)))(ds.tensor(2.0, dtype="float64"))
-    assert third.item() == pytest.approx(6.0)
-
-
-def test_grad_of_function_does_not_touch_dot_grad_and_accepts_lists():
-    w = ds.tensor([1.0, 2.0], requires_grad=True)
-    g = ds.grad(lambda v: (v * v).sum())(w)
-    assert w.grad is None
-    np.testing.assert_array_equal(g.numpy(), [2.0, 4.0])
-    assert g.dtype == np.float32
-    np.testing.assert_array_equal(ds.grad(lambda v: (v * 3.0).sum())([1.0, 5.0]).numpy(), [3.0, 3.0])
-
-
-def test_grad_of_function_errors():
-    with pytest.raises(TypeError, match="scalar"):
-        ds.grad(lambda v: v * 2)(ds.tensor([1.0, 2.0]))
-    with pytest.raises(TypeError, match="argnums"):
-        ds.grad(lambda v: v.sum(), argnums=1)(ds.tensor([1.0]))
-
-
-def test_grad_of_a_constant_function_is_zero():
-    g = ds.grad(lambda v: ds.tensor(3.0))(ds.tensor([1.0, 2.0]))
-    np.testing.assert_array_equal(g.numpy(), [0.0, 0.0])
-
-
+# ---------------------------------------------------------------------- autograd.grad
 def test_autograd_grad_matches_torch_and_allow_unused():
     a = ds.tensor([1.0, 2.0], requires_grad=True)
     b = ds.tensor([3.0, 4.0], requires_grad=True)
     unused = ds.tensor([5.0], requires_grad=True)
-    ga, gb = ds.autograd_grad((a * b).sum(), [a, b], retain_graph=True)
+    ga, gb = ds.autograd.grad((a * b).sum(), [a, b], retain_graph=True)
     np.testing.assert_array_equal(ga.numpy(), [3.0, 4.0])
     np.testing.assert_array_equal(gb.numpy(), [1.0, 2.0])
     assert a.grad is None and b.grad is None
     with pytest.raises(RuntimeError, match="allow_unused"):
-        ds.autograd_grad((a * b).sum(), [a, unused])
-    ga, gu = ds.autograd_grad((a * b).sum(), [a, unused], allow_unused=True)
+        ds.autograd.grad((a * b).sum(), [a, unused])
+    ga, gu = ds.autograd.grad((a * b).sum(), [a, unused], allow_unused=True)
     assert gu is None
     np.testing.assert_array_equal(ga.numpy(), [3.0, 4.0])
     ta, tu = torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([5.0], requires_grad=True)
@@ -260,7 +210,7 @@ def test_autograd_grad_matches_torch_and_allow_unused():
 def test_autograd_grad_with_grad_outputs_and_several_outputs():
     x = ds.tensor([1.0, 2.0, 3.0], requires_grad=True)
     y1, y2 = x * 2, x * x
-    (g,) = ds.autograd_grad([y1, y2], [x], grad_outputs=[ds.ones(3), ds.tensor([1.0, 0.0, 2.0])])
+    (g,) = ds.autograd.grad([y1, y2], [x], grad_outputs=[ds.ones(3), ds.tensor([1.0, 0.0, 2.0])])
     tx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
     (gt,) = torch.autograd.grad([tx * 2, tx * tx], [tx], grad_outputs=[torch.ones(3), torch.tensor([1.0, 0.0, 2.0])])
     np.testing.assert_allclose(g.numpy(), gt.numpy())
@@ -269,7 +219,25 @@ def test_autograd_grad_with_grad_outputs_and_several_outputs():
 def test_autograd_grad_refuses_inputs_without_requires_grad():
     x = ds.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="requires_grad"):
-        ds.autograd_grad((x * 2).sum(), [ds.tensor([1.0])])
+        ds.autograd.grad((x * 2).sum(), [ds.tensor([1.0])])
+
+
+def test_autograd_grad_materialize_grads_gives_zeros_like_torch():
+    results = []
+    for lib in (ds, torch):
+        a = lib.tensor([1.0, 2.0], requires_grad=True)
+        unused = lib.tensor([5.0, 6.0, 7.0], requires_grad=True)
+        ga, gu = lib.autograd.grad((a * a).sum(), [a, unused], materialize_grads=True)
+        results.append((ga.detach().numpy().copy(), gu.detach().numpy().copy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(results[0][1], [0.0, 0.0, 0.0])
+
+
+def test_autograd_grad_refuses_batched_grad_outputs():
+    x = ds.tensor([1.0], requires_grad=True)
+    with pytest.raises(ValueError, match="is_grads_batched"):
+        ds.autograd.grad((x * 2).sum(), x, is_grads_batched=True)
 
 
 # ---------------------------------------------------------------------- accumulation and graph release
@@ -340,7 +308,7 @@ def test_deep_graph_create_graph_and_retain():
     y = x
     for _ in range(2000):
         y = ds.tanh(y)
-    (g,) = ds.grad(y, [x], create_graph=True)
+    (g,) = ds.autograd.grad(y, [x], create_graph=True)
     t = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
     ty = t
     for _ in range(2000):
@@ -565,7 +533,7 @@ def test_double_backward_with_broadcasting_matches_torch(assert_close, name, sha
     arrays = [_rand(seed + i, s) for i, s in enumerate(shapes.input_shapes)]
     ours = [ds.tensor(a, dtype="float64", requires_grad=True) for a in arrays]
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
-    first = ds.grad(fn(*ours).sum(), ours, create_graph=True)
+    first = ds.autograd.grad(fn(*ours).sum(), ours, create_graph=True)
     first_t = torch.autograd.grad(fn(*theirs).sum(), theirs, create_graph=True)
     ds.stack([(g * g).sum() for g in first]).sum().backward()
     sum((g * g).sum() for g in first_t).backward()
@@ -617,7 +585,7 @@ def test_custom_function_gradient_passes_gradcheck_and_double_backward():
     P3 = _legendre(ds)
     ds.gradcheck(lambda x: P3.apply(x).sum(), (np.linspace(-1, 1, 7),))
     x = ds.tensor([0.3, -0.7], dtype="float64", requires_grad=True)
-    (g,) = ds.autograd_grad(P3.apply(x).sum(), x, create_graph=True)
+    (g,) = ds.autograd.grad(P3.apply(x).sum(), x, create_graph=True)
     g.sum().backward()  # d2/dx2 P3 = 15 x, through the recorded backward
     np.testing.assert_allclose(x.grad.numpy(), 15 * x.numpy(), rtol=1e-12)
 

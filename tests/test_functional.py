@@ -64,7 +64,7 @@ def test_std_of_constant_slices_has_zero_gradient_like_torch(check_op, assert_cl
     check_op(lambda t: t[0].std(), lambda t: t[0].std(), [x])
     # second derivative (a gradient penalty) stays finite and matches too
     ours = ds.tensor(x, dtype=dtype, requires_grad=True)
-    (g,) = ds.grad(ours.std(1).sum(), [ours], create_graph=True)
+    (g,) = ds.autograd.grad(ours.std(1).sum(), [ours], create_graph=True)
     (g * g).sum().backward()
     theirs = torch.tensor(x, requires_grad=True)
     (tg,) = torch.autograd.grad(theirs.std(1).sum(), [theirs], create_graph=True)
@@ -126,7 +126,7 @@ def test_composites_second_derivative_matches_torch(assert_close, name):
     ours_fn, theirs_fn = fns[name]
     x = np.where(np.abs(X[0]) < 0.05, 0.3, X[0])
     ours, theirs = ds.tensor(x, dtype="float64", requires_grad=True), torch.tensor(x, requires_grad=True)
-    (g,) = ds.grad(ours_fn(ours).sum(), [ours], create_graph=True)
+    (g,) = ds.autograd.grad(ours_fn(ours).sum(), [ours], create_graph=True)
     (gt,) = torch.autograd.grad(theirs_fn(theirs).sum(), [theirs], create_graph=True)
     (g * g).sum().backward()
     (gt * gt).sum().backward()

@@ -332,7 +332,7 @@ def test_norm_of_zero_vector_has_zero_gradient_as_in_torch(check_op):
 
 def test_cumsum_double_backward():
     x = ds.tensor([0.5, 1.0, 2.0], dtype="float64", requires_grad=True)
-    (g,) = ds.autograd_grad((x.cumsum(0) ** 2).sum(), x, create_graph=True)
+    (g,) = ds.autograd.grad((x.cumsum(0) ** 2).sum(), x, create_graph=True)
     g.sum().backward()
     xt = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64, requires_grad=True)
     (gt,) = torch.autograd.grad((xt.cumsum(0) ** 2).sum(), xt, create_graph=True)
@@ -535,7 +535,7 @@ def test_factories_take_size_keyword_and_ignore_only_layout_options():
 def test_einsum_double_backward_and_refusals():
     a = ds.tensor(_u(1, (3, 4)), dtype="float64", requires_grad=True)
     b = ds.tensor(_u(2, (4,)), dtype="float64", requires_grad=True)
-    (ga,) = ds.autograd_grad(ds.einsum("ij,j->i", a, b).pow(2).sum(), a, create_graph=True)
+    (ga,) = ds.autograd.grad(ds.einsum("ij,j->i", a, b).pow(2).sum(), a, create_graph=True)
     ga.sum().backward()
     at, bt = torch.tensor(a.numpy(), requires_grad=True), torch.tensor(b.numpy(), requires_grad=True)
     (gt,) = torch.autograd.grad(torch.einsum("ij,j->i", at, bt).pow(2).sum(), at, create_graph=True)

@@ -12,12 +12,13 @@ Example:
 from __future__ import annotations
 
 import math as _math
+import warnings as _warnings
 from typing import Any
 
 import numpy as _np
 
-from . import autograd
-from .autograd import autograd_grad, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from . import autograd, func
+from .autograd import autograd_grad, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (
     bool_,
     float16,
@@ -37,7 +38,16 @@ from .backend import (
     uint8,
 )
 from .device import accelerator, backends, cuda, device
-from .errors import CheckpointError, ConfigError, DataError, DivergenceError, DownslopeError, ShapeError
+from .errors import (
+    ArgumentTypeError,
+    CheckpointError,
+    ConfigError,
+    DataError,
+    DivergenceError,
+    DownslopeError,
+    ShapeError,
+)
+from .func import grad as _func_grad
 from .functional import addcdiv, addcmul, elu, lerp, norm, reciprocal, square, std, var
 from .generator import Generator
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
@@ -351,6 +361,43 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
     return nn_gelu(_lift(x), approximate)
 
 
+def grad(fn_or_outputs: Any = None, inputs: Any = None, *args: Any, outputs: Any = None, **kwargs: Any) -> Any:
+    """``ds.grad(f)`` is :func:`downslope.func.grad` (``torch.func.grad``): the function computing the
+    gradient of the scalar ``f(*args)``, with ``argnums=`` and ``has_aux=``; it composes
+    (``ds.grad(ds.grad(f))`` is the second derivative).
+
+    Called PyTorch's ``torch.autograd.grad`` way (``ds.grad(outputs, inputs, ...)`` or ``outputs=``),
+    it still returns those gradients for this release, with a DeprecationWarning: that is
+    :func:`downslope.autograd.grad`.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.grad(lambda x: (x ** 3).sum())(ds.tensor([1.0, 2.0]))
+        tensor([ 3., 12.])
+    """
+    torch_style = outputs is not None or inputs is not None or len(args) > 0 or "inputs" in kwargs
+    if not torch_style and callable(fn_or_outputs):
+        return _func_grad(fn_or_outputs, **kwargs)
+    _warnings.warn(
+        "ds.grad(outputs, inputs) is deprecated: ds.grad is the function transform (torch.func.grad); "
+        "use ds.autograd.grad(outputs, inputs), PyTorch's torch.autograd.grad",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    if outputs is not None:
+        if fn_or_outputs is not None:
+            raise ArgumentTypeError("grad: outputs given twice (positionally and as outputs=)")
+        fn_or_outputs = outputs
+    if inputs is None and not args and "inputs" not in kwargs:
+        raise ArgumentTypeError(
+            f"grad: expected a function (ds.grad(f)) or outputs and inputs (ds.autograd.grad(outputs, inputs)), "
+            f"got only {type(fn_or_outputs).__name__}"
+        )
+    if inputs is not None:
+        args = (inputs, *args)
+    return autograd.grad(fn_or_outputs, *args, **kwargs)
+
+
 __version__ = "0.1.0"
 
 _LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils"}
@@ -395,7 +442,7 @@ __all__ = [
     "log_softmax", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "flatten", "broadcast_to",
     "sum_to", "concatenate", "cat", "stack", "getitem", "gather", "pad", "save", "load", "save_safetensors", "load_safetensors", "onnx", "DownslopeError",
     "ShapeError", "CheckpointError", "DataError", "ConfigError", "DivergenceError", "device", "cuda",
-    "accelerator", "backends", "autograd", "int8", "int16", "uint8", "addcdiv", "addcmul", "lerp", "norm",
+    "accelerator", "backends", "autograd", "func", "int8", "int16", "uint8", "addcdiv", "addcmul", "lerp", "norm",
     "reciprocal", "square", "all", "allclose", "any", "argmax", "argmin", "argsort", "bincount", "bmm", "ceil",
     "chunk", "clone", "concat", "cumsum", "dot", "eq", "equal", "expm1", "flip", "floor", "ge", "gt", "hstack",
     "index_select", "is_floating_point", "isclose", "isfinite", "isinf", "isnan", "le", "log1p", "logical_and",

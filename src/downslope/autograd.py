@@ -1,4 +1,4 @@
-"""Reverse-mode differentiation: the backward walk, functional ``grad`` and custom ``Function``s.
+"""Reverse-mode differentiation: the backward walk, ``grad`` (torch.autograd.grad) and custom ``Function``s.
 
 Grad modes (``no_grad``...) and the rule namespaces live in ``graph.py`` and are re-exported here,
 where PyTorch users look for them (``torch.autograd.no_grad``).
@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .backend import namespace_of
 from .devices import is_array, like
-from .errors import ArgumentError, ArgumentTypeError, StateError
+from .errors import ArgumentError, StateError
 from .graph import (
     ArrayRules,
     TensorRules,
@@ -432,17 +433,40 @@ def backward(
     _run_backward([output], [g], retain_graph or create_graph, create_graph, capture=None)
 
 
-def autograd_grad(
+def grad(
     outputs: Tensor | Sequence[Tensor],
     inputs: Tensor | Sequence[Tensor],
     grad_outputs: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
-    allow_unused: bool = False,
+    only_inputs: bool = True,
+    allow_unused: bool | None = None,
+    is_grads_batched: bool = False,
+    materialize_grads: bool = False,
 ) -> tuple[Tensor | None, ...]:
-    """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated (torch.autograd.grad)."""
+    """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated into ``.grad``
+    (``torch.autograd.grad``).
+
+    ``grad_outputs`` weights each output (needed for a non-scalar one); ``create_graph=True`` records
+    the gradient computation so it can be differentiated again; an input the outputs do not depend on
+    is an error unless ``allow_unused=True`` (it gets ``None``) or ``materialize_grads=True`` (zeros).
+    ``only_inputs`` is accepted and ignored (deprecated in PyTorch, always true); ``is_grads_batched``
+    (vmap over ``grad_outputs``) is not supported. The function transform (``torch.func.grad``) is
+    :func:`downslope.func.grad`.
+
+    Example:
+        >>> import downslope as ds
+        >>> x = ds.tensor([1.0, 2.0], requires_grad=True)
+        >>> ds.autograd.grad((x ** 3).sum(), x)
+        (tensor([ 3., 12.]),)
+    """
     from .tensor import Tensor, wrap_array
 
+    del only_inputs  # deprecated in torch and always true
+    if is_grads_batched:
+        raise ArgumentError("autograd.grad: is_grads_batched=True (vmap over grad_outputs) is not supported")
+    if allow_unused is None:
+        allow_unused = materialize_grads
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
@@ -452,10 +476,10 @@ def autograd_grad(
     else:
         gos = list(grad_outputs)
     if len(gos) != len(outs):
-        raise ArgumentError(f"grad: got {len(outs)} outputs but {len(gos)} grad_outputs")
+        raise ArgumentError(f"autograd.grad: got {len(outs)} outputs but {len(gos)} grad_outputs")
     for t in ins:
         if not isinstance(t, Tensor) or not t.requires_grad:
-            raise StateError("grad: every input must be a tensor with requires_grad=True")
+            raise StateError("autograd.grad: every input must be a tensor with requires_grad=True")
     root_grads = [_check_root_grad(o, go) for o, go in zip(outs, gos)]
     if create_graph:
         root_grads = [wrap_array(g) for g in root_grads]
@@ -467,90 +491,34 @@ def autograd_grad(
         if g is None:
             if not allow_unused:
                 raise StateError(
-                    "grad: one of the inputs was not used to compute the outputs; pass allow_unused=True to get None"
+                    "autograd.grad: one of the inputs was not used to compute the outputs; "
+                    "pass allow_unused=True to get None"
                 )
-            result.append(None)
+            result.append(wrap_array(np.zeros_like(t.array)) if materialize_grads else None)
         else:
             result.append(g if isinstance(g, Tensor) else wrap_array(g.astype(t.array.dtype)))  # a copy
     return tuple(result)
 
 
-def grad(
-    fn_or_outputs: Any = None,
-    inputs: Any = None,
-    *,
-    argnums: int | Sequence[int] = 0,
-    outputs: Any = None,
-    **kwargs: Any,
-) -> Any:
-    """Gradients without touching ``.grad``, in either of two styles.
-
-    ``ds.grad(f)`` (JAX / GradientTape style) returns a function computing the gradient of the scalar
-    ``f(*args)`` with respect to the argument(s) ``argnums``; it composes (``ds.grad(ds.grad(f))``
-    is the second derivative), and an argument that already requires grad gets a differentiable
-    gradient. ``ds.grad(outputs, inputs)`` (PyTorch's
-    ``torch.autograd.grad``) returns the tuple of gradients of ``outputs`` with respect to ``inputs``.
+def autograd_grad(*args: Any, **kwargs: Any) -> tuple[Tensor | None, ...]:
+    """Deprecated alias of :func:`downslope.autograd.grad` (PyTorch's name for it), kept for one release.
 
     Example:
+        >>> import warnings
         >>> import downslope as ds
-        >>> ds.grad(lambda x: (x ** 3).sum())(ds.tensor([1.0, 2.0]))
-        tensor([ 3., 12.])
+        >>> x = ds.tensor([2.0], requires_grad=True)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     ds.autograd_grad((x * x).sum(), x)
+        (tensor([4.]),)
     """
-    if outputs is not None:  # torch.autograd.grad(outputs=..., inputs=...)
-        if fn_or_outputs is not None:
-            raise ArgumentTypeError("grad: outputs given twice (positionally and as outputs=)")
-        fn_or_outputs = outputs
-    if fn_or_outputs is None:
-        raise ArgumentTypeError("grad(outputs, inputs): outputs are missing")
-    if callable(fn_or_outputs) and inputs is None and not hasattr(fn_or_outputs, "array"):
-        return _grad_of_function(fn_or_outputs, argnums, **kwargs)
-    if inputs is None:
-        raise ArgumentTypeError("grad(outputs, inputs): inputs are missing")
-    kwargs.pop("only_inputs", None)  # deprecated in torch and always true
-    if kwargs.pop("is_grads_batched", False):
-        raise ArgumentError("grad: is_grads_batched=True (vmap over grad_outputs) is not supported")
-    return autograd_grad(fn_or_outputs, inputs, **kwargs)
-
-
-def _grad_of_function(
-    fn: Callable[..., Any], argnums: int | Sequence[int], create_graph: bool = False
-) -> Callable[..., Any]:
-    from .tensor import Tensor, to_array, wrap_array
-
-    single = isinstance(argnums, int)
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-
-    @functools.wraps(fn)
-    def grad_fn(*args: Any) -> Any:
-        call_args = list(args)
-        wrt = []
-        nested = False
-        for i in nums:
-            if i >= len(args):
-                raise ArgumentTypeError(f"grad: argnums={i} but the function got {len(args)} argument(s)")
-            a = args[i]
-            if isinstance(a, Tensor) and a.requires_grad and _mode.enabled:
-                # Already part of a recorded computation (e.g. ds.grad(ds.grad(f))): differentiate through
-                # a itself and record the gradient's graph, or the outer gradient would silently be 0.
-                t, nested = a, True
-            else:
-                arr = a.array if isinstance(a, Tensor) else to_array(a)
-                t = wrap_array(arr).requires_grad_(True)
-            call_args[i] = t
-            wrt.append(t)
-        with enable_grad():
-            out = fn(*call_args)
-        if not isinstance(out, Tensor) or out.array.size != 1:
-            shape = getattr(out, "shape", type(out).__name__)
-            raise ArgumentTypeError(f"grad: the function must return a scalar tensor, got {shape}")
-        if not out.requires_grad:
-            grads: tuple[Any, ...] = tuple(wrap_array(np.zeros_like(t.array)) for t in wrt)
-        else:
-            grads = autograd_grad(out, wrt, create_graph=create_graph or nested, allow_unused=True)
-            grads = tuple(wrap_array(np.zeros_like(t.array)) if g is None else g for t, g in zip(wrt, grads))
-        return grads[0] if single else grads
-
-    return grad_fn
+    warnings.warn(
+        "ds.autograd_grad is deprecated and will be removed in the next release; "
+        "use ds.autograd.grad(outputs, inputs), PyTorch's name",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return grad(*args, **kwargs)
 
 
 # ---------------------------------------------------------------------- custom functions

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import autograd_grad, enable_grad
+from . import autograd
+from .autograd import enable_grad
 from .devices import device_of, to_device, to_host
 from .errors import ArgumentError, ArgumentTypeError
 from .tensor import Tensor, to_array, wrap_array
@@ -103,7 +104,7 @@ def gradcheck(
         return float(to_host((value.array * projection).sum()))  # host: the finite difference is a host number
 
     if out.requires_grad:
-        analytic = autograd_grad([out], [args[i] for i in wrt], grad_outputs=[projection], allow_unused=True)
+        analytic = autograd.grad([out], [args[i] for i in wrt], grad_outputs=[projection], allow_unused=True)
     else:
         analytic = tuple(None for _ in wrt)
 

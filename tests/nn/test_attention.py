@@ -120,7 +120,7 @@ def test_sdpa_double_backward_matches_finite_differences():
 
     def grad_norm(q, k, v):
         out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        gq, gk, gv = ds.grad((out * out).sum(), [q, k, v], create_graph=True)
+        gq, gk, gv = ds.autograd.grad((out * out).sum(), [q, k, v], create_graph=True)
         return (gq * gq).sum() + (gk * gk).sum() + (gv * gv).sum()
 
     ds.gradcheck(grad_norm, [q, k, v])
@@ -361,7 +361,7 @@ def test_packed_self_attention_gradcheck_first_and_second_order(is_causal):
     np.testing.assert_allclose(f(qkv).numpy(), unpacked.numpy(), rtol=1e-12)
 
     def grad_norm(qkv):
-        (g,) = ds.grad((f(qkv) ** 2).sum(), [qkv], create_graph=True)
+        (g,) = ds.autograd.grad((f(qkv) ** 2).sum(), [qkv], create_graph=True)
         return (g * g).sum()
 
     ds.gradcheck(grad_norm, [qkv])

@@ -170,7 +170,7 @@ def test_conv2d_double_backward_raises_clearly():
     w = ds.randn(3, 2, 3, 3, requires_grad=True)
     y = C.conv2d(x, w).sum()
     with pytest.raises(RuntimeError, match="double backward"):
-        ds.grad(y, [x], create_graph=True)
+        ds.autograd.grad(y, [x], create_graph=True)
 
 
 # ---------------------------------------------------------------------- conv1d

@@ -127,7 +127,7 @@ def test_gelu_double_backward_uses_the_exact_form(assert_close: Any) -> None:
     x = np.array([-2.0, -0.5, 0.3, 1.7], dtype=np.float32)
     xo = ds.tensor(x, requires_grad=True)
     xt = torch.tensor(x, requires_grad=True)
-    (go,) = ds.grad(F.gelu(xo).sum(), [xo], create_graph=True)
+    (go,) = ds.autograd.grad(F.gelu(xo).sum(), [xo], create_graph=True)
     (gt,) = torch.autograd.grad(TF.gelu(xt).sum(), [xt], create_graph=True)
     go.sum().backward()
     gt.sum().backward()

@@ -64,7 +64,7 @@ def test_linear_float64_gradcheck_and_double_backward(assert_close: Any) -> None
     # Hessian-vector product through the fused op (tanh makes the second derivative non-zero).
     xo, wo = ds.tensor(x, dtype="float64", requires_grad=True), ds.tensor(w, dtype="float64", requires_grad=True)
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
-    go = ds.grad(F.linear(xo, wo, ds.tensor(b, dtype="float64")).tanh().sum(), [xo, wo], create_graph=True)
+    go = ds.autograd.grad(F.linear(xo, wo, ds.tensor(b, dtype="float64")).tanh().sum(), [xo, wo], create_graph=True)
     gt = torch.autograd.grad(
         torch.nn.functional.linear(xt, wt, torch.tensor(b)).tanh().sum(), [xt, wt], create_graph=True
     )

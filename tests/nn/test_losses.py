@@ -204,7 +204,7 @@ def test_cross_entropy_double_backward_matches_torch(assert_close: Any) -> None:
     t = np.array([0, 2, 1, 2])
     w = np.array([1.0, 2.0, 0.5])
     ours = ds.tensor(x, dtype="float64", requires_grad=True)
-    (g,) = ds.grad(
+    (g,) = ds.autograd.grad(
         F.cross_entropy(ours, ds.tensor(t), ds.tensor(w, dtype="float64"), label_smoothing=0.1),
         [ours],
         create_graph=True,
@@ -225,7 +225,7 @@ def test_cross_entropy_fused_common_case_matches_torch_to_second_order(assert_cl
     x = rng(17).standard_normal((6, 4)) * 3
     t = np.array([0, 3, 1, 2, 3, 0])
     ours = ds.tensor(x, dtype="float64", requires_grad=True)
-    (g,) = ds.grad(F.cross_entropy(ours, ds.tensor(t), reduction=reduction), [ours], create_graph=True)
+    (g,) = ds.autograd.grad(F.cross_entropy(ours, ds.tensor(t), reduction=reduction), [ours], create_graph=True)
     (g * g).sum().backward()
     theirs = torch.tensor(x, requires_grad=True)
     (tg,) = torch.autograd.grad(
@@ -378,7 +378,7 @@ def test_float64_target_does_not_promote_a_float32_loss() -> None:
 
 def test_mse_second_derivative_through_fused_rule() -> None:
     x = ds.tensor([1.0, 2.0, 4.0], requires_grad=True)
-    (g,) = ds.grad(F.mse_loss(x, ds.zeros(3)), [x], create_graph=True)
+    (g,) = ds.autograd.grad(F.mse_loss(x, ds.zeros(3)), [x], create_graph=True)
     np.testing.assert_allclose(g.numpy(), 2 * x.numpy() / 3, rtol=1e-6)
     g.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), np.full(3, 2 / 3), rtol=1e-6)  # type: ignore[union-attr]

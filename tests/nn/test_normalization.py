@@ -145,7 +145,7 @@ def test_batch_norm_gradcheck_and_double_backward(assert_close: Any, training: b
     ref.train(training)
     xo = ds.tensor(x, dtype="float64", requires_grad=True)
     xt = torch.tensor(x, requires_grad=True)
-    (g,) = ds.grad((bn(xo) ** 3).sum(), [xo], create_graph=True)
+    (g,) = ds.autograd.grad((bn(xo) ** 3).sum(), [xo], create_graph=True)
     (gt,) = torch.autograd.grad((ref(xt) ** 3).sum(), [xt], create_graph=True)
     (g * g).sum().backward()
     (gt * gt).sum().backward()
@@ -175,7 +175,9 @@ def test_layer_norm_double_backward_matches_torch(assert_close: Any) -> None:
     ds.gradcheck(lambda x, w, b: F.layer_norm(x, (4,), w, b), [x, w, b])
     xo, wo = ds.tensor(x, dtype="float64", requires_grad=True), ds.tensor(w, dtype="float64", requires_grad=True)
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
-    go = ds.grad((F.layer_norm(xo, (4,), wo, ds.tensor(b, dtype="float64")) ** 3).sum(), [xo, wo], create_graph=True)
+    go = ds.autograd.grad(
+        (F.layer_norm(xo, (4,), wo, ds.tensor(b, dtype="float64")) ** 3).sum(), [xo, wo], create_graph=True
+    )
     gt = torch.autograd.grad(
         (torch.nn.functional.layer_norm(xt, (4,), wt, torch.tensor(b)) ** 3).sum(), [xt, wt], create_graph=True
     )

@@ -94,7 +94,7 @@ def test_double_backward_through_a_cell_matches_torch(kind):
     out_t = theirs(xt, st if kind == "LSTM" else st[0])
     loss_d = sum((o * o * o).sum() for o in (out_d if kind == "LSTM" else (out_d,)))
     loss_t = sum((o * o * o).sum() for o in (out_t if kind == "LSTM" else (out_t,)))
-    (gx_d,) = ds.grad(loss_d, xd, create_graph=True)
+    (gx_d,) = ds.autograd.grad(loss_d, xd, create_graph=True)
     (gx_t,) = torch.autograd.grad(loss_t, xt, create_graph=True)
     np.testing.assert_allclose(gx_d.numpy(), gx_t.detach().numpy(), rtol=1e-10, atol=1e-12)
     (gx_d * gx_d).sum().backward()

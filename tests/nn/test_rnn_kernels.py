@@ -66,4 +66,4 @@ def test_double_backward_through_the_fused_op_raises_a_clear_error():
     tensors = [ds.tensor(a, requires_grad=True) for a in _inputs("GRU", True)]
     packed = rnn_sequence("GRU", tensors[0], tensors[1], None, *tensors[2:], reverse=False)
     with pytest.raises(StateError, match="double backward"):
-        ds.grad((packed * packed).sum(), tensors[3], create_graph=True)
+        ds.autograd.grad((packed * packed).sum(), tensors[3], create_graph=True)

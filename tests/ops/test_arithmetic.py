@@ -45,7 +45,7 @@ def test_a_broadcast_operand_sums_its_tie_shares_like_torch(check_op, name):
 def test_maximum_minimum_tie_gradients_under_create_graph_match_torch(name):
     a, b = ds.tensor(_A, requires_grad=True), ds.tensor(_B, requires_grad=True)
     ta, tb = torch.tensor(_A, requires_grad=True), torch.tensor(_B, requires_grad=True)
-    ga, gb = ds.autograd_grad((getattr(ds, name)(a, b) ** 2).sum(), [a, b], create_graph=True)
+    ga, gb = ds.autograd.grad((getattr(ds, name)(a, b) ** 2).sum(), [a, b], create_graph=True)
     tga, tgb = torch.autograd.grad((getattr(torch, name)(ta, tb) ** 2).sum(), [ta, tb], create_graph=True)
     np.testing.assert_allclose(ga.numpy(), tga.detach().numpy())
     np.testing.assert_allclose(gb.numpy(), tgb.detach().numpy())
