@@ -455,9 +455,93 @@ def _choose_columns(source: str, header: list[str], target: str | None, drop: An
     return target, [h for h in header if h != target and h not in dropped], dropped
 
 
+def _forced_categorical(categorical: list[str] | None, columns: list[str]) -> set[str]:
+    """The columns ``categorical`` forces to one-hot; a name that is not a feature is a one-line error."""
+    forced = set(categorical or [])
+    unknown_cat = forced - set(columns)
+    if unknown_cat:
+        raise ConfigError(f"read_csv: categorical column(s) {sorted(unknown_cat)} not in the file's features {columns}")
+    return forced
+
+
+def _too_many_categories(source: str, col: str, n_distinct: int, n_values: int) -> DataError:
+    """The error for a text column too varied to one-hot encode (an id or free text)."""
+    return DataError(
+        f"{source}: column {col!r} is text with {n_distinct} distinct values in {n_values} rows "
+        f"(an id or free text?); one-hot encoding would make {n_distinct} features. Leave it out with "
+        f"--drop {col} (or allow it with --max-categories {n_distinct})"
+    )
+
+
 def _check_options(missing: str, where: str) -> None:
     if missing not in MISSING_STRATEGIES:
         raise ConfigError(f"{where}: missing must be one of {', '.join(MISSING_STRATEGIES)}, got {missing!r}")
+
+
+def _read_csv_columnar(
+    source: str,
+    p: Path,
+    target: str | None,
+    task: str | None,
+    categorical: list[str] | None,
+    missing: str,
+    delimiter: str,
+    drop: list[str] | None,
+    max_categories: int,
+    progress: bool,
+) -> tuple[Table, TabularEncoder]:
+    """:func:`read_csv` by pyarrow's C parser, column by column; :class:`readers.Fallback` when the
+    pure-Python reader must decide."""
+    header = readers.csv_header(p, delimiter)
+    named = [h for h in header if h not in (drop or [])] or header
+    wide = {target if target is not None else named[-1]}  # the target's exact values decide classes
+    facts = readers.read_csv_columns(p, header, delimiter, progress=progress, wide=wide)
+    if not len(next(iter(facts.values())).kind):
+        raise readers.Fallback("no data rows")
+
+    def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
+        return readers.csv_rows_at(p, wanted, delimiter)
+
+    return _table_from_columns(
+        source, header, facts, rows_at, True, target, task, categorical, missing, drop, max_categories
+    )
+
+
+def _row_indices_kept(
+    rows: list[list[str]], t_idx: int, used: list[int], missing: str, source: str, notes: list[str]
+) -> list[int]:
+    """The indices of the rows that ``missing`` keeps (drop: no missing value; imputing: a present
+    target), noting how many were dropped; keeping none is a one-line error."""
+    keep = [
+        r
+        for r in range(len(rows))
+        if not (_is_missing(rows[r][t_idx]) or (missing == "drop" and any(_is_missing(rows[r][j]) for j in used)))
+    ]
+    if len(keep) < len(rows):
+        what = "a missing value" if missing == "drop" else "a missing target"
+        notes.append(f"{source}: dropped {len(rows) - len(keep)} of {len(rows)} rows with {what}")
+    if not keep:
+        raise DataError(f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}")
+    return keep
+
+
+def _row_categories(
+    source: str, header: list[str], rows: list[list[str]], columns: list[str], forced: set[str], max_categories: int
+) -> dict[str, list[str]]:
+    """The one-hot categories of each text (or forced) feature column: a column is text when at least
+    half its present values are not numbers."""
+    categories: dict[str, list[str]] = {}
+    for col in columns:
+        j = header.index(col)
+        values = [r[j] for r in rows if not _is_missing(r[j])]
+        texts = [v for v in values if _as_float(v) is None]
+        if col not in forced and len(texts) * 2 <= len(values):
+            continue  # a numeric column (a stray word in it is reported when the rows are encoded)
+        distinct = sorted(set(values))
+        if len(distinct) > max_categories:
+            raise _too_many_categories(source, col, len(distinct), len(values))
+        categories[col] = distinct
+    return categories
 
 
 def read_csv(
@@ -488,18 +572,8 @@ def read_csv(
     p = Path(path)
     if readers.fast_csv_available() and p.is_file():
         try:
-            header = readers.csv_header(p, delimiter)
-            named = [h for h in header if h not in (drop or [])] or header
-            wide = {target if target is not None else named[-1]}  # the target's exact values decide classes
-            facts = readers.read_csv_columns(p, header, delimiter, progress=progress, wide=wide)
-            if not len(next(iter(facts.values())).kind):
-                raise readers.Fallback("no data rows")
-
-            def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
-                return readers.csv_rows_at(p, wanted, delimiter)
-
-            return _table_from_columns(
-                str(path), header, facts, rows_at, True, target, task, categorical, missing, drop, max_categories
+            return _read_csv_columnar(
+                str(path), p, target, task, categorical, missing, delimiter, drop, max_categories, progress
             )
         except readers.Fallback:
             pass  # the pure-Python reader gives the canonical answer (or error) for this file
@@ -512,38 +586,12 @@ def read_csv(
     lines = _line_numbers(rows, 2)
     keep = list(range(len(rows)))
     if missing != "error":
-        keep = [
-            r
-            for r in keep
-            if not (_is_missing(rows[r][t_idx]) or (missing == "drop" and any(_is_missing(rows[r][j]) for j in used)))
-        ]
-        if len(keep) < len(rows):
-            what = "a missing value" if missing == "drop" else "a missing target"
-            notes.append(f"{source}: dropped {len(rows) - len(keep)} of {len(rows)} rows with {what}")
-        if not keep:
-            raise DataError(f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}")
+        keep = _row_indices_kept(rows, t_idx, used, missing, source, notes)
     kept = _Rows(rows[r] for r in keep)
     kept.lines = [lines[r] for r in keep]
     rows = kept
-    categories: dict[str, list[str]] = {}
-    forced = set(categorical or [])
-    unknown_cat = forced - set(columns)
-    if unknown_cat:
-        raise ConfigError(f"read_csv: categorical column(s) {sorted(unknown_cat)} not in the file's features {columns}")
-    for col in columns:
-        j = header.index(col)
-        values = [r[j] for r in rows if not _is_missing(r[j])]
-        texts = [v for v in values if _as_float(v) is None]
-        if col not in forced and len(texts) * 2 <= len(values):
-            continue  # a numeric column (a stray word in it is reported when the rows are encoded)
-        distinct = sorted(set(values))
-        if len(distinct) > max_categories:
-            raise DataError(
-                f"{source}: column {col!r} is text with {len(distinct)} distinct values in {len(values)} rows "
-                f"(an id or free text?); one-hot encoding would make {len(distinct)} features. Leave it out with "
-                f"--drop {col} (or allow it with --max-categories {len(distinct)})"
-            )
-        categories[col] = distinct
+    forced = _forced_categorical(categorical, columns)
+    categories = _row_categories(source, header, rows, columns, forced, max_categories)
     target_values = _Rows(r[t_idx] for r in rows)
     target_values.lines = rows.lines  # errors in the target name its file line (blank lines count)
     for r, v in enumerate(target_values):
@@ -745,6 +793,86 @@ def _encode_target_column(
     return y
 
 
+def _rows_kept(
+    cols: dict[str, readers.Column], target: str, used: list[str], missing: str, source: str, notes: list[str]
+) -> np.ndarray:
+    """The indices of the rows that ``missing`` keeps (drop: no missing value; imputing: a present
+    target), noting how many were dropped; keeping none is a one-line error."""
+    n_rows = len(cols[target].kind)
+    bad = cols[target].missing.copy()
+    if missing == "drop":
+        for col in used:
+            bad |= cols[col].missing
+    keep = np.flatnonzero(~bad)
+    if len(keep) < n_rows:
+        what = "a missing value" if missing == "drop" else "a missing target"
+        notes.append(f"{source}: dropped {n_rows - len(keep)} of {n_rows} rows with {what}")
+    if not len(keep):
+        raise DataError(f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}")
+    return keep
+
+
+def _column_categories(
+    source: str,
+    columns: list[str],
+    cols: dict[str, readers.Column],
+    forced: set[str],
+    exact: bool,
+    max_categories: int,
+) -> dict[str, list[str]]:
+    """The one-hot categories of each text (or forced) feature column, from the cell facts."""
+    categories: dict[str, list[str]] = {}
+    for col in columns:
+        c = cols[col]
+        present = ~c.missing
+        n_values, n_texts = int(present.sum()), int((c.kind == readers.TEXT).sum())
+        if col not in forced and n_texts * 2 <= n_values:
+            continue  # a numeric column (a stray word in it is reported when the rows are encoded)
+        if c.codes is None or not c.complete:
+            if exact or n_values:
+                raise readers.Fallback("the text of some cells is needed")
+        used_codes = np.unique(c.codes[present]) if c.codes is not None else np.zeros(0, np.int64)
+        distinct = sorted(c.strings[int(k)] for k in used_codes)
+        if len(distinct) > max_categories:
+            raise _too_many_categories(source, col, len(distinct), n_values)
+        categories[col] = distinct
+    return categories
+
+
+def _column_task(is_text: np.ndarray, numbers: np.ndarray) -> tuple[str, str]:
+    """:func:`infer_task` (:data:`TASK_RULE`) on a target column's cell facts: the task and the reason."""
+    n = len(numbers)
+    if is_text.any():
+        return "classification", "the target holds text"
+    distinct_numbers = np.unique(numbers)
+    k = len(distinct_numbers)
+    if not (np.isfinite(distinct_numbers).all() and (distinct_numbers == np.round(distinct_numbers)).all()):
+        return "regression", "the target holds non-integer numbers"
+    if k <= 20 or (k <= 100 and n >= 5 * k):
+        return "classification", f"the target holds {k} distinct integers in {n} rows"
+    return "regression", f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
+
+
+def _column_classes(t: readers.Column, exact: bool, source: str, target: str) -> tuple[list[str], np.ndarray]:
+    """The sorted class names of a target column and each row's class index; one class is an error."""
+    is_text = t.kind == readers.TEXT
+    if t.codes is not None and t.complete:
+        used_codes, inverse = np.unique(t.codes, return_inverse=True)
+        keys = [class_key(t.strings[int(k)]) for k in used_codes]
+    elif not is_text.any():
+        uniq, inverse = np.unique(t.num, return_inverse=True)
+        if exact and not np.isfinite(uniq).all():
+            raise readers.Fallback("non-finite labels")  # their class name is the cell's own text
+        keys = [class_key(float(v)) for v in uniq]
+    else:
+        raise readers.Fallback("the text of some labels is needed")
+    classes = sorted_classes(keys)
+    if len(classes) < 2:
+        raise _one_class_error(source, target, classes[0], len(t.kind))
+    lookup = {c: i for i, c in enumerate(classes)}
+    return classes, np.array([lookup[k] for k in keys], dtype=np.int64)[inverse.reshape(-1)]
+
+
 def _table_from_columns(
     source: str,
     header: list[str],
@@ -771,42 +899,11 @@ def _table_from_columns(
     n_rows = len(cols[target].kind)
     keep = np.arange(n_rows)
     if missing != "error":
-        bad = cols[target].missing.copy()
-        if missing == "drop":
-            for col in used:
-                bad |= cols[col].missing
-        keep = np.flatnonzero(~bad)
-        if len(keep) < n_rows:
-            what = "a missing value" if missing == "drop" else "a missing target"
-            notes.append(f"{source}: dropped {n_rows - len(keep)} of {n_rows} rows with {what}")
-        if not len(keep):
-            raise DataError(f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}")
+        keep = _rows_kept(cols, target, used, missing, source, notes)
         cols = {c: cols[c].take(keep) for c in used}
-    categories: dict[str, list[str]] = {}
-    forced = set(categorical or [])
-    unknown_cat = forced - set(columns)
-    if unknown_cat:
-        raise ConfigError(f"read_csv: categorical column(s) {sorted(unknown_cat)} not in the file's features {columns}")
-    for col in columns:
-        c = cols[col]
-        present = ~c.missing
-        n_values, n_texts = int(present.sum()), int((c.kind == readers.TEXT).sum())
-        if col not in forced and n_texts * 2 <= n_values:
-            continue  # a numeric column (a stray word in it is reported when the rows are encoded)
-        if c.codes is None or not c.complete:
-            if exact or n_values:
-                raise readers.Fallback("the text of some cells is needed")
-        used_codes = np.unique(c.codes[present]) if c.codes is not None else np.zeros(0, np.int64)
-        distinct = sorted(c.strings[int(k)] for k in used_codes)
-        if len(distinct) > max_categories:
-            raise DataError(
-                f"{source}: column {col!r} is text with {len(distinct)} distinct values in {n_values} rows "
-                f"(an id or free text?); one-hot encoding would make {len(distinct)} features. Leave it out with "
-                f"--drop {col} (or allow it with --max-categories {len(distinct)})"
-            )
-        categories[col] = distinct
+    forced = _forced_categorical(categorical, columns)
+    categories = _column_categories(source, columns, cols, forced, exact, max_categories)
     t = cols[target]
-    n = len(t.kind)
     if t.num.dtype != np.float64 or (t.kind == readers.BAD_NUMBER).any():
         raise readers.Fallback("the target was not read in float64")
     first = _first_row(t.missing)
@@ -825,38 +922,13 @@ def _table_from_columns(
         raise readers.Fallback("NaN labels")  # '-nan': Python's set of floats decides the classes
     reason = "given"
     if task is None:
-        if is_text.any():
-            task, reason = "classification", "the target holds text"
-        else:
-            distinct_numbers = np.unique(numbers)
-            k = len(distinct_numbers)
-            if not (np.isfinite(distinct_numbers).all() and (distinct_numbers == np.round(distinct_numbers)).all()):
-                task, reason = "regression", "the target holds non-integer numbers"
-            elif k <= 20 or (k <= 100 and n >= 5 * k):
-                task, reason = "classification", f"the target holds {k} distinct integers in {n} rows"
-            else:
-                task = "regression"
-                reason = f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
+        task, reason = _column_task(is_text, numbers)
     if task not in ("classification", "regression"):
         raise ConfigError(f"read_csv: task must be 'classification' or 'regression', got {task!r}")
     classes: list[str] = []
     y_index: np.ndarray | None = None
     if task == "classification":
-        if t.codes is not None and t.complete:
-            used_codes, inverse = np.unique(t.codes, return_inverse=True)
-            keys = [class_key(t.strings[int(k)]) for k in used_codes]
-        elif not is_text.any():
-            uniq, inverse = np.unique(numbers, return_inverse=True)
-            if exact and not np.isfinite(uniq).all():
-                raise readers.Fallback("non-finite labels")  # their class name is the cell's own text
-            keys = [class_key(float(v)) for v in uniq]
-        else:
-            raise readers.Fallback("the text of some labels is needed")
-        classes = sorted_classes(keys)
-        if len(classes) < 2:
-            raise _one_class_error(source, target, classes[0], n)
-        lookup = {c: i for i, c in enumerate(classes)}
-        y_index = np.array([lookup[k] for k in keys], dtype=np.int64)[inverse.reshape(-1)]
+        classes, y_index = _column_classes(t, exact, source, target)
     encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped)
     X = _encode_feature_columns(encoder, header, cols, keep, rows_at, exact, source)
     if task == "classification":
@@ -1033,6 +1105,45 @@ def check_features(X: np.ndarray, where: str, missing: str = "error") -> np.ndar
     return X
 
 
+def _label_codes(
+    p: Path, y: np.ndarray, labels: list[Any] | None, classes: list[str] | None
+) -> tuple[np.ndarray, list[str]]:
+    """Each row's class index and the class names: found anew (sorted; one class is an error) or, given
+    ``classes``, a trained model's (a label outside them is an error). Numeric labels are handled on
+    their distinct values; ``labels`` are the text labels row by row."""
+    if y.dtype.kind in "fiu":
+        distinct, inverse = np.unique(np.asarray(y, dtype=np.float64).reshape(-1), return_inverse=True)
+        distinct_keys = [class_key(v) for v in distinct.tolist()]
+        inverse = inverse.reshape(-1)
+    else:
+        assert labels is not None
+        distinct_keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in labels]
+        inverse = np.arange(len(distinct_keys))
+    if classes is None:
+        classes = sorted_classes(distinct_keys)
+        if len(classes) < 2:
+            raise _one_class_error(str(p), "y", classes[0], len(inverse))
+    lookup = {c: i for i, c in enumerate(classes)}
+    codes = np.array([lookup.get(k, -1) for k in distinct_keys], dtype=np.int64)[inverse]
+    if (codes < 0).any():
+        first = distinct_keys[int(inverse[int(np.argmax(codes < 0))])]
+        raise DataError(f"{p}: label {first!r} is not one of the model's classes {classes}")
+    return codes, classes
+
+
+def _check_regression_target(p: Path, y: np.ndarray) -> None:
+    """A regression target must be numeric and finite in float32; the first bad row is named."""
+    if y.dtype.kind not in "fiub":
+        raise DataError(f"{p}: regression needs numeric targets y, got dtype {y.dtype}")
+    wide = np.asarray(y, dtype=np.float64)
+    if not np.isfinite(wide).all() or (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX).any():
+        r = int(np.argwhere(~np.isfinite(wide) | (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX))[0][0])
+        raise DataError(
+            f"{p}: target at row {r} is {wide.reshape(len(wide), -1)[r].tolist()}: not a finite float32 "
+            f"(largest {FLOAT32_MAX:.4g}); rescale y"
+        )
+
+
 def read_arrays(
     path: str | os.PathLike[str],
     task: str | None = None,
@@ -1097,34 +1208,10 @@ def read_arrays(
     if task == "classification":
         if not one_label:
             raise DataError(f"{p}: classification needs one label per row, got y of shape {y.shape}")
-        if numeric:
-            distinct, inverse = np.unique(np.asarray(y, dtype=np.float64).reshape(-1), return_inverse=True)
-            distinct_keys = [class_key(v) for v in distinct.tolist()]
-            inverse = inverse.reshape(-1)
-        else:
-            assert labels is not None
-            distinct_keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in labels]
-            inverse = np.arange(len(distinct_keys))
-        if classes is None:
-            classes = sorted_classes(distinct_keys)
-            if len(classes) < 2:
-                raise _one_class_error(str(p), "y", classes[0], len(inverse))
-        lookup = {c: i for i, c in enumerate(classes)}
-        codes = np.array([lookup.get(k, -1) for k in distinct_keys], dtype=np.int64)[inverse]
-        if (codes < 0).any():
-            first = distinct_keys[int(inverse[int(np.argmax(codes < 0))])]
-            raise DataError(f"{p}: label {first!r} is not one of the model's classes {classes}")
+        codes, classes = _label_codes(p, y, labels, classes)
         table = Table(X, codes, task, p.stem, class_names=list(classes))
     else:
-        if y.dtype.kind not in "fiub":
-            raise DataError(f"{p}: regression needs numeric targets y, got dtype {y.dtype}")
-        wide = np.asarray(y, dtype=np.float64)
-        if not np.isfinite(wide).all() or (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX).any():
-            r = int(np.argwhere(~np.isfinite(wide) | (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX))[0][0])
-            raise DataError(
-                f"{p}: target at row {r} is {wide.reshape(len(wide), -1)[r].tolist()}: not a finite float32 "
-                f"(largest {FLOAT32_MAX:.4g}); rescale y"
-            )
+        _check_regression_target(p, y)
         table = Table(X, y, task, p.stem)
     table.notes = notes
     table.task_reason = reason
