@@ -29,13 +29,9 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import math
 import os
-import sys
 import zipfile
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,874 +39,60 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from . import readers
+from .columns import RowsAt, encode_csv, read_parquet
+from .csvfile import read_csv, read_rows
 from .datasets import Table
-
-MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
-MISSING_STRATEGIES = ("error", "drop", "mean", "median", "most_frequent")
-IMPUTE = ("mean", "median", "most_frequent")
-MAX_CATEGORIES = 100
-# A .npy file at least this big is memory-mapped and read in batches instead of loaded whole.
-LAZY_BYTES = 256 * 2**20
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-TASK_RULE = (
-    "text labels -> classification; numeric labels -> regression, unless every value is an integer and "
-    "there are at most 20 distinct values, or at most 100 with at least 5 rows per value on average "
-    "(then classification)"
+from .encoding import (
+    FLOAT32_MAX,
+    IMPUTE,
+    MAX_CATEGORIES,
+    MISSING,
+    MISSING_STRATEGIES,
+    TASK_RULE,
+    CsvRows,
+    Imputer,
+    TabularEncoder,
+    _as_float,
+    _check_options,
+    _is_missing,
+    _line_numbers,
+    _one_class_error,
+    class_key,
+    infer_task,
+    line_numbers,
+    sorted_classes,
 )
 
-
-def _is_missing(value: str) -> bool:
-    return value.strip().lower() in MISSING
-
-
-def _as_float(value: str) -> float | None:
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def class_key(value: Any) -> str:
-    """A label's class name: numbers compare as numbers (``1``, ``1.0`` and ``01`` are class ``1``).
-
-    Example:
-        >>> class_key("1.0"), class_key(2.5), class_key(" cat ")
-        ('1', '2.5', 'cat')
-    """
-    text = str(value).strip()
-    number = _as_float(text)
-    if number is None or not math.isfinite(number):
-        return text
-    return str(int(number)) if number.is_integer() and abs(number) < 2**63 else repr(number)
-
-
-def infer_task(labels: Any) -> tuple[str, str]:
-    """``(task, reason)`` for a target column, by :data:`TASK_RULE`.
-
-    Example:
-        >>> infer_task(["1", "2", "1"])[0], infer_task(["0.5", "1.7"])[0], infer_task(["a", "b"])[0]
-        ('classification', 'regression', 'classification')
-    """
-    values = [str(v) for v in labels]
-    numbers = [_as_float(v) for v in values]
-    if any(n is None for n in numbers):
-        return "classification", "the target holds text"
-    distinct = {n for n in numbers if n is not None}
-    k, n = len(distinct), len(values)
-    if not all(math.isfinite(v) and v.is_integer() for v in distinct):
-        return "regression", "the target holds non-integer numbers"
-    if k <= 20 or (k <= 100 and n >= 5 * k):
-        return "classification", f"the target holds {k} distinct integers in {n} rows"
-    return "regression", f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
-
-
-def sorted_classes(keys: Any) -> list[str]:
-    """Distinct class names in LabelEncoder order: numerically when all are numbers, else as text.
-
-    Example:
-        >>> sorted_classes(["10", "9", "10"]), sorted_classes(["b", "a"])
-        (['9', '10'], ['a', 'b'])
-    """
-    distinct = set(keys)
-    if all(_as_float(k) is not None for k in distinct):
-        return sorted(distinct, key=lambda k: float(k))
-    return sorted(distinct)
-
-
-def _one_class_error(source: str, column: str, name: str, n: int) -> DataError:
-    return DataError(
-        f"{source}: the target {column!r} holds a single class ({name!r}) in all {n} rows; a classifier needs "
-        "at least 2 classes (for a numeric target use --task regression)"
-    )
-
-
-class TabularEncoder:
-    """How CSV columns become model inputs: numeric columns as they are, categorical ones one-hot.
-
-    It is fitted on the training file and reused for prediction files, so the columns line up.
-    Missing values become NaN when ``missing`` is a filling strategy (an :class:`Imputer` fills them).
-    """
-
-    def __init__(
-        self,
-        columns: list[str],
-        target: str | None,
-        categories: dict[str, list[str]],
-        task: str,
-        classes: list[str],
-        missing: str = "error",
-        dropped: list[str] | None = None,
-    ):
-        self.columns = columns  # feature columns in file order (target excluded)
-        self.target = target
-        self.categories = categories  # categorical column -> sorted category values
-        self.task = task
-        self.classes = classes  # class labels for classification targets (index = class id)
-        self.missing = missing
-        self.dropped = list(dropped or [])
-
-    @property
-    def feature_names(self) -> list[str]:
-        names: list[str] = []
-        for col in self.columns:
-            if col in self.categories:
-                names.extend(f"{col}={v}" for v in self.categories[col])
-            else:
-                names.append(col)
-        return names
-
-    def blocks(self) -> list[tuple[int, int, bool]]:
-        """``(start, stop, categorical)`` of each column's features (a one-hot block or one number)."""
-        out, at = [], 0
-        for col in self.columns:
-            width = len(self.categories[col]) if col in self.categories else 1
-            out.append((at, at + width, col in self.categories))
-            at += width
-        return out
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "columns": self.columns,
-            "target": self.target,
-            "categories": self.categories,
-            "task": self.task,
-            "classes": self.classes,
-            "missing": self.missing,
-            "dropped": self.dropped,
-        }
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> TabularEncoder:
-        return cls(
-            list(state["columns"]),
-            state["target"],
-            {k: list(v) for k, v in state["categories"].items()},
-            state["task"],
-            list(state["classes"]),
-            str(state.get("missing", "error")),
-            list(state.get("dropped", [])),
-        )
-
-    def _missing(self, where: str) -> DataError:
-        if self.missing == "error":
-            return DataError(
-                f"{where}: missing value; choose what to do with --missing drop|mean|median|most_frequent "
-                "(default: error)"
-            )
-        return DataError(f"{where}: missing value")
-
-    def encode_features(self, header: list[str], rows: list[list[str]], source: str, first_line: int = 2) -> np.ndarray:
-        """Feature matrix for ``rows`` (a header naming at least this encoder's columns).
-
-        A missing value is an error when the encoder's ``missing`` is ``error``, else NaN (in every
-        feature of a categorical column).
-        """
-        missing_cols = [c for c in self.columns if c not in header]
-        if missing_cols:
-            raise DataError(
-                f"{source}: missing column(s) {missing_cols}; the model was trained on columns {self.columns}"
-            )
-        width = len(self.feature_names)
-        X = np.zeros((len(rows), width), dtype=np.float32)
-        position = {c: header.index(c) for c in self.columns}
-        lines = _line_numbers(rows, first_line)
-        for r, row in enumerate(rows):
-            out = 0
-            for col in self.columns:
-                j = position[col]
-                value = row[j]
-                where = f"{source}:{lines[r]}:{j + 1} (column {col!r})"
-                size = len(self.categories[col]) if col in self.categories else 1
-                if _is_missing(value):
-                    if self.missing == "error":
-                        raise self._missing(where)
-                    X[r, out : out + size] = np.nan
-                    out += size
-                    continue
-                if col in self.categories:
-                    cats = self.categories[col]
-                    if value not in cats:
-                        raise DataError(f"{where}: category {value!r} was not seen in training; known: {cats}")
-                    X[r, out + cats.index(value)] = 1.0
-                else:
-                    number = _as_float(value)
-                    if number is None:
-                        raise DataError(
-                            f"{where}: expected a number, got {value!r} (the column is numeric); fix the value, "
-                            f"leave the cell empty and choose --missing, or leave the column out with --drop {col}"
-                        )
-                    if not math.isfinite(number):
-                        raise DataError(f"{where}: non-finite value {value!r}")
-                    if abs(number) > FLOAT32_MAX:
-                        raise DataError(
-                            f"{where}: {value!r} overflows float32 (largest {FLOAT32_MAX:.4g}), which downslope "
-                            f"computes in; rescale the column in the file (other units) or leave it out "
-                            f"with --drop {col}"
-                        )
-                    X[r, out] = number
-                out += size
-        return X
-
-    def encode_target(self, values: list[str], source: str, column_index: int, first_line: int = 2) -> np.ndarray:
-        lines = _line_numbers(values, first_line)
-        if self.task == "classification":
-            lookup = {c: i for i, c in enumerate(self.classes)}
-            out = np.empty(len(values), dtype=np.int64)
-            for r, v in enumerate(values):
-                key = class_key(v)
-                if key not in lookup:
-                    raise DataError(
-                        f"{source}:{lines[r]}:{column_index + 1} (column {self.target!r}): unknown class {v!r}; "
-                        f"known: {self.classes}"
-                    )
-                out[r] = lookup[key]
-            return out
-        y = np.empty((len(values), 1), dtype=np.float32)
-        for r, v in enumerate(values):
-            where = f"{source}:{lines[r]}:{column_index + 1} (column {self.target!r})"
-            number = _as_float(v)
-            if number is None or not math.isfinite(number):
-                raise DataError(f"{where}: expected a finite number, got {v!r}")
-            if abs(number) > FLOAT32_MAX:
-                raise DataError(
-                    f"{where}: target {v!r} overflows float32 (largest {FLOAT32_MAX:.4g}), which downslope computes "
-                    "in; rescale the target column in the file (other units)"
-                )
-            y[r, 0] = number
-        return y
-
-
-def _line_numbers(rows: Any, first_line: int) -> list[int]:
-    """File line of each row: rows read by :func:`read_rows` remember theirs (blank lines are skipped)."""
-    found = getattr(rows, "lines", None)
-    if found is not None and len(found) == len(rows):
-        return list(found)
-    return list(range(first_line, first_line + len(rows)))
-
-
-class _Rows(list):
-    """Rows of a CSV that remember the file line each one came from."""
-
-    lines: list[int]
-
-
-CsvRows, line_numbers = _Rows, _line_numbers  # public names: the CLI reads a run's inputs back with them
-
-
-class Imputer:
-    """Fills NaN features with values fitted on the training rows (scikit-learn's SimpleImputer).
-
-    ``strategy`` is ``mean``, ``median`` or ``most_frequent`` for numeric features; a one-hot block
-    (``blocks`` from :meth:`TabularEncoder.blocks`) is filled with its most frequent category.
-
-    Example:
-        >>> import numpy as np
-        >>> imp = Imputer("median").fit(np.array([[1.0], [np.nan], [3.0], [10.0]]))
-        >>> imp.transform(np.array([[np.nan]])).tolist()
-        [[3.0]]
-    """
-
-    def __init__(self, strategy: str = "mean") -> None:
-        if strategy not in IMPUTE:
-            raise ConfigError(f"Imputer: strategy must be one of {', '.join(IMPUTE)}, got {strategy!r}")
-        self.strategy = strategy
-        self.fill: np.ndarray | None = None
-
-    def fit(self, X: Any, blocks: list[tuple[int, int, bool]] | None = None) -> Imputer:
-        from .memmap import is_lazy
-
-        if is_lazy(X):
-            return self._fit_lazy(X, blocks)
-        X = np.asarray(X, dtype=np.float64)
-        blocks = blocks or [(j, j + 1, False) for j in range(X.shape[1])]
-        fill = np.zeros(X.shape[1], dtype=np.float32)
-        for start, stop, categorical in blocks:
-            part = X[:, start:stop]
-            seen = part[~np.isnan(part).any(axis=1)]
-            if len(seen) == 0:
-                continue  # nothing seen in training: 0 (no category / the standardized mean)
-            if categorical:
-                fill[start + int(np.argmax(seen.sum(axis=0)))] = 1.0
-            elif self.strategy == "mean":
-                fill[start] = seen.mean()
-            elif self.strategy == "median":
-                fill[start] = np.median(seen)
-            else:
-                values, counts = np.unique(seen, return_counts=True)
-                fill[start] = values[np.argmax(counts)]  # ties: the smallest value, as scikit-learn
-        self.fill = fill
-        return self
-
-    def _fit_lazy(self, X: Any, blocks: list[tuple[int, int, bool]] | None) -> Imputer:
-        """The same fill values from a memory-mapped source, in passes over chunks of rows: one for
-        means and one-hot blocks, and one per column for medians and most frequent values."""
-        width = X.shape[1]
-        blocks = blocks or [(j, j + 1, False) for j in range(width)]
-        sums = np.zeros(width)
-        counts = np.zeros(len(blocks))
-        for chunk in X.raw().chunks():
-            wide = chunk.astype(np.float64)
-            for b, (start, stop, _) in enumerate(blocks):
-                part = wide[:, start:stop]
-                seen = ~np.isnan(part).any(axis=1)
-                sums[start:stop] += part[seen].sum(axis=0)
-                counts[b] += seen.sum()
-        fill = np.zeros(width, dtype=np.float32)
-        for b, (start, stop, categorical) in enumerate(blocks):
-            if counts[b] == 0:
-                continue
-            if categorical:
-                fill[start + int(np.argmax(sums[start:stop]))] = 1.0
-            elif self.strategy == "mean":
-                fill[start] = sums[start] / counts[b]
-            else:
-                column = np.concatenate([c[:, start] for c in X.raw().chunks()]).astype(np.float64)
-                Xj = Imputer(self.strategy).fit(column.reshape(-1, 1))
-                assert Xj.fill is not None
-                fill[start] = Xj.fill[0]
-        self.fill = fill
-        return self
-
-    def transform(self, X: Any) -> Any:
-        from .memmap import is_lazy
-
-        if self.fill is None:
-            raise ConfigError("Imputer.transform before fit")
-        if is_lazy(X):
-            return X.filled(self.fill)
-        X = np.array(X, dtype=np.float32)
-        rows, cols = np.nonzero(np.isnan(X))
-        X[rows, cols] = self.fill[cols]
-        return X
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "fill": self.fill}
-
-    @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> Imputer:
-        imp = cls(str(state["strategy"]))
-        imp.fill = np.asarray(state["fill"], dtype=np.float32)
-        return imp
-
-
-def read_rows(
-    path: str | os.PathLike[str], delimiter: str = ",", progress: bool = False
-) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CSV file; ragged rows and empty files are errors naming file and line.
-
-    This is the pure-Python reader (Python's csv module); with ``progress``, a big file gets a hint
-    about the fast reader and a progress line on stderr when reading takes more than a second."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"no such file: {p}")
-    hint = readers.slow_hint(p) if progress else None
-    if hint:
-        print(hint, file=sys.stderr, flush=True)
-    meter = readers.Progress(p.name, p.stat().st_size, enabled=progress)
-    try:
-        with open(p, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(readers.counted_lines(handle, meter), delimiter=delimiter)
-            try:
-                header = [h.strip() for h in next(reader)]
-            except StopIteration:
-                raise DataError(f"{p}: the file is empty (expected a header row)") from None
-            if len(set(header)) != len(header) or any(h == "" for h in header):
-                raise DataError(f"{p}:1: the header needs unique, non-empty column names, got {header}")
-            sep = readers.other_separator(header, delimiter)
-            if sep is not None:
-                raise DataError(readers.separator_advice(str(p), sep))
-            rows = _Rows()
-            rows.lines = []
-            for row in reader:
-                if readers.is_blank_line(row):
-                    continue  # blank lines (a row of empty cells is a row of missing values)
-                if len(row) != len(header):
-                    raise DataError(
-                        f"{p}:{reader.line_num}: expected {len(header)} fields (as in the header), got {len(row)}"
-                    )
-                rows.append([v.strip() for v in row])
-                rows.lines.append(reader.line_num)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{p}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
-    except csv.Error as exc:
-        raise DataError(f"{p}: malformed CSV: {exc}") from None
-    if not rows:
-        raise DataError(f"{p}: no data rows after the header")
-    meter.done(f" ({len(rows):,} rows)")
-    return header, rows
-
-
-def _choose_columns(source: str, header: list[str], target: str | None, drop: Any) -> tuple[str, list[str], list[str]]:
-    """The target column (default: the last one not dropped), the feature columns and the dropped
-    ones, as both CSV readers choose them; an unknown or dropped target and an unknown --drop name are one-line errors."""
-    dropped = [d.strip() for d in (drop or []) if d.strip()]
-    unknown = [d for d in dropped if d not in header]
-    if unknown:
-        raise ConfigError(f"{source}: --drop names column(s) {unknown} that the file lacks; columns are {header}")
-    target = ([h for h in header if h not in dropped] or header)[-1] if target is None else target
-    if target not in header:
-        raise DataError(f"{source}: no target column {target!r}; columns are {header}")
-    if target in dropped:
-        raise ConfigError(f"{source}: the target column {target!r} cannot be dropped")
-    return target, [h for h in header if h != target and h not in dropped], dropped
-
-
-def _check_options(missing: str, where: str) -> None:
-    if missing not in MISSING_STRATEGIES:
-        raise ConfigError(f"{where}: missing must be one of {', '.join(MISSING_STRATEGIES)}, got {missing!r}")
-
-
-def read_csv(
-    path: str | os.PathLike[str],
-    target: str | None = None,
-    task: str | None = None,
-    categorical: list[str] | None = None,
-    missing: str = "error",
-    delimiter: str = ",",
-    drop: list[str] | None = None,
-    max_categories: int = MAX_CATEGORIES,
-    progress: bool = False,
-) -> tuple[Table, TabularEncoder]:
-    """Read a CSV with a header row into a :class:`Table` and the encoder that made it.
-
-    ``target`` names the target column (default: the last one); ``drop`` names columns to leave out.
-    Columns whose values are mostly text are one-hot encoded (``categorical`` forces it); a text
-    column with more than ``max_categories`` distinct values is refused. ``task`` is inferred by
-    :data:`TASK_RULE` when not given. ``missing``: ``error`` reports the first missing value by file,
-    line and column; ``drop`` drops such rows; ``mean``/``median``/``most_frequent`` leave NaN for an
-    :class:`Imputer` fitted on the training split (rows whose target is missing are dropped).
-
-    With pyarrow installed (``pip install 'downslope[fast]'``) the file is parsed in C, column by
-    column, with the same results and the same errors; otherwise by Python's csv module. ``progress``
-    prints what is being read on stderr when it takes more than a second.
-    """
-    _check_options(missing, "read_csv")
-    p = Path(path)
-    if readers.fast_csv_available() and p.is_file():
-        try:
-            header = readers.csv_header(p, delimiter)
-            named = [h for h in header if h not in (drop or [])] or header
-            wide = {target if target is not None else named[-1]}  # the target's exact values decide classes
-            facts = readers.read_csv_columns(p, header, delimiter, progress=progress, wide=wide)
-            if not len(next(iter(facts.values())).kind):
-                raise readers.Fallback("no data rows")
-
-            def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
-                return readers.csv_rows_at(p, wanted, delimiter)
-
-            return _table_from_columns(
-                str(path), header, facts, rows_at, True, target, task, categorical, missing, drop, max_categories
-            )
-        except readers.Fallback:
-            pass  # the pure-Python reader gives the canonical answer (or error) for this file
-    header, rows = read_rows(path, delimiter, progress=progress)
-    source = str(path)
-    notes: list[str] = []
-    target, columns, dropped = _choose_columns(source, header, target, drop)
-    t_idx = header.index(target)
-    used = [header.index(c) for c in columns] + [t_idx]
-    lines = _line_numbers(rows, 2)
-    keep = list(range(len(rows)))
-    if missing != "error":
-        keep = [
-            r
-            for r in keep
-            if not (_is_missing(rows[r][t_idx]) or (missing == "drop" and any(_is_missing(rows[r][j]) for j in used)))
-        ]
-        if len(keep) < len(rows):
-            what = "a missing value" if missing == "drop" else "a missing target"
-            notes.append(f"{source}: dropped {len(rows) - len(keep)} of {len(rows)} rows with {what}")
-        if not keep:
-            raise DataError(f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}")
-    kept = _Rows(rows[r] for r in keep)
-    kept.lines = [lines[r] for r in keep]
-    rows = kept
-    categories: dict[str, list[str]] = {}
-    forced = set(categorical or [])
-    unknown_cat = forced - set(columns)
-    if unknown_cat:
-        raise ConfigError(f"read_csv: categorical column(s) {sorted(unknown_cat)} not in the file's features {columns}")
-    for col in columns:
-        j = header.index(col)
-        values = [r[j] for r in rows if not _is_missing(r[j])]
-        texts = [v for v in values if _as_float(v) is None]
-        if col not in forced and len(texts) * 2 <= len(values):
-            continue  # a numeric column (a stray word in it is reported when the rows are encoded)
-        distinct = sorted(set(values))
-        if len(distinct) > max_categories:
-            raise DataError(
-                f"{source}: column {col!r} is text with {len(distinct)} distinct values in {len(values)} rows "
-                f"(an id or free text?); one-hot encoding would make {len(distinct)} features. Leave it out with "
-                f"--drop {col} (or allow it with --max-categories {len(distinct)})"
-            )
-        categories[col] = distinct
-    target_values = _Rows(r[t_idx] for r in rows)
-    target_values.lines = rows.lines  # errors in the target name its file line (blank lines count)
-    for r, v in enumerate(target_values):
-        if _is_missing(v):
-            raise DataError(
-                f"{source}:{rows.lines[r]}:{t_idx + 1} (column {target!r}): missing target value; "
-                "--missing drop (or mean/median/most_frequent) drops such rows"
-            )
-    reason = "given"
-    if task is None:
-        task, reason = infer_task(target_values)
-    if task not in ("classification", "regression"):
-        raise ConfigError(f"read_csv: task must be 'classification' or 'regression', got {task!r}")
-    classes: list[str] = []
-    if task == "classification":
-        classes = sorted_classes(class_key(v) for v in target_values)
-        if len(classes) < 2:
-            raise _one_class_error(source, target, classes[0], len(target_values))
-    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped)
-    X = encoder.encode_features(header, rows, source)
-    y = encoder.encode_target(target_values, source, t_idx)
-    name = Path(path).stem
-    table = Table(X, y, task, name, encoder.feature_names, target, classes)
-    table.notes = notes
-    table.task_reason = reason
-    return table, encoder
-
-
-RowsAt = Callable[[list[int]], dict[int, tuple[int, list[str]]]]
-
-
-def _first_row(bad: np.ndarray) -> int | None:
-    return int(np.argmax(bad)) if bad.any() else None
-
-
-def _raise_at(rows_at: RowsAt, index: int, check: Callable[[int, list[str]], None], exact: bool) -> None:
-    """Reproduce the pure-Python reader's error for one data row (``check`` raises it)."""
-    found = rows_at([index]).get(index)
-    if found is not None:
-        check(*found)
-    if exact:  # the two readers disagree about this row: let the pure-Python reader decide
-        raise readers.Fallback("row not confirmed")
-    raise DataError(f"row {index + 1}: a value that cannot be read")
-
-
-def _encode_feature_columns(
-    encoder: TabularEncoder,
-    header: list[str],
-    cols: dict[str, readers.Column],
-    keep: np.ndarray,
-    rows_at: RowsAt,
-    exact: bool,
-    source: str,
-) -> np.ndarray:
-    """:meth:`TabularEncoder.encode_features` column by column: the first bad cell in row-major order
-    (as the row-by-row encoder meets it) is reported by that encoder on its row; each column's
-    facts are dropped from ``cols`` once encoded (except the target's)."""
-    n = len(keep)
-    missing = encoder.missing
-    categories = encoder.categories
-    positions: dict[str, np.ndarray] = {}
-    first_bad: int | None = None
-    for col in encoder.columns:
-        c = cols[col]
-        bad = c.missing if missing == "error" else np.zeros(n, bool)
-        if col in categories:
-            if c.codes is None or not c.complete:
-                if exact and not c.missing.all():
-                    raise readers.Fallback("the text of some cells is needed")
-                position = np.zeros(0, dtype=np.int64)
-            else:
-                known = {value: i for i, value in enumerate(categories[col])}
-                position = np.array([known.get(text, -1) for text in c.strings], dtype=np.int64)
-                present = ~c.missing
-                unseen = np.zeros(n, bool)
-                unseen[present] = position[c.codes[present]] < 0
-                bad = bad | unseen
-            positions[col] = position
-        else:
-            number = c.kind == readers.NUMBER
-            with np.errstate(invalid="ignore"):
-                wrong = (c.kind == readers.BAD_NUMBER) | (
-                    number & (~np.isfinite(c.num) | (np.abs(c.num) > FLOAT32_MAX))
-                )
-            bad = bad | (c.kind == readers.TEXT) | wrong
-        row = _first_row(bad)
-        if row is not None and (first_bad is None or row < first_bad):
-            first_bad = row
-    if first_bad is not None:
-        index = int(keep[first_bad])
-
-        def check_features(line: int, cells: list[str]) -> None:
-            one = _Rows([cells])
-            one.lines = [line]
-            encoder.encode_features(header, one, source)
-
-        _raise_at(rows_at, index, check_features, exact)
-    X = np.zeros((n, len(encoder.feature_names)), dtype=np.float32)
-    for (start, stop, is_categorical), col in zip(encoder.blocks(), encoder.columns):
-        c = cols.pop(col) if col != encoder.target else cols[col]  # each column's facts go once encoded
-        if is_categorical:
-            rows = np.flatnonzero(~c.missing)
-            if len(rows):
-                assert c.codes is not None
-                X[rows, start + positions[col][c.codes[rows]]] = 1.0
-            X[c.missing, start:stop] = np.nan
-        else:
-            X[:, start] = np.where(c.missing, np.nan, c.num)
-    return X
-
-
-def encode_csv(
-    path: str | os.PathLike[str],
-    encoder: TabularEncoder,
-    target: str | None = None,
-    progress: bool = False,
-    need_target: bool = False,
-    delimiter: str = ",",
-) -> tuple[list[str], np.ndarray, np.ndarray | None] | None:
-    """A CSV encoded by a trained ``encoder`` through the fast reader: the header, the features and,
-    when the file has the target column, the targets (rows without a target left out unless the
-    encoder's ``missing`` is ``error``). None when the fast reader is not available or declines the
-    file: then ``read_rows`` with :meth:`TabularEncoder.encode_features` (same results and errors).
-    ``delimiter`` is the field separator the file was written with."""
-    if not readers.fast_csv_available():
-        return None
-    p = Path(path)
-    if not p.is_file():
-        return None
-    source = str(path)
-    try:
-        header = readers.csv_header(p, delimiter)
-        name = target or encoder.target
-        # predict ignores a target column (its cells may be empty: the values to predict)
-        has_target = need_target and name is not None and name in header
-        if need_target and not has_target:
-            return None  # the row-by-row path says which column is missing
-        cols = readers.read_csv_columns(
-            p, header, delimiter, progress=progress, wide={str(name)} if has_target else set()
-        )
-        n_rows = len(next(iter(cols.values())).kind)
-        if not n_rows:
-            raise readers.Fallback("no data rows")
-        missing_cols = [c for c in encoder.columns if c not in header]
-        if missing_cols:
-            raise DataError(
-                f"{source}: missing column(s) {missing_cols}; the model was trained on columns {encoder.columns}"
-            )
-
-        def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
-            return readers.csv_rows_at(p, wanted, delimiter)
-
-        keep = np.arange(n_rows)
-        if has_target and encoder.missing != "error":
-            keep = np.flatnonzero(~cols[str(name)].missing)  # as in training: rows without a target are left out
-            cols = {c: cols[c].take(keep) for c in {*encoder.columns, str(name)}}
-        t = cols[str(name)] if has_target else None
-        X = _encode_feature_columns(encoder, header, cols, keep, rows_at, True, source)
-        if t is None:
-            return header, X, None
-        y = _encode_target_column(encoder, t, header.index(str(name)), keep, rows_at, source)
-        return header, X, y
-    except readers.Fallback:
-        return None
-
-
-def _encode_target_column(
-    encoder: TabularEncoder, t: readers.Column, t_idx: int, keep: np.ndarray, rows_at: RowsAt, source: str
-) -> np.ndarray:
-    """:meth:`TabularEncoder.encode_target` column by column (same errors, by the same encoder)."""
-    if t.num.dtype != np.float64 or (t.kind == readers.BAD_NUMBER).any():
-        raise readers.Fallback("the target was not read in float64")
-    is_text = t.kind == readers.TEXT
-    y: np.ndarray
-    if encoder.task == "classification":
-        lookup = {c: i for i, c in enumerate(encoder.classes)}
-        if t.codes is not None and t.complete and not t.missing.any():
-            distinct, inverse = np.unique(t.codes, return_inverse=True)
-            keys = [class_key(t.strings[int(k)]) for k in distinct]
-        elif not is_text.any() and not t.missing.any() and np.isfinite(t.num).all():
-            distinct, inverse = np.unique(t.num, return_inverse=True)
-            keys = [class_key(float(v)) for v in distinct]
-        else:
-            raise readers.Fallback("the text of some labels is needed")
-        y = np.array([lookup.get(k, -1) for k in keys], dtype=np.int64)[inverse.reshape(-1)]
-        bad = y < 0
-    else:
-        with np.errstate(invalid="ignore", over="ignore"):
-            bad = t.missing | is_text | ~np.isfinite(t.num) | (np.abs(t.num) > FLOAT32_MAX)
-            y = t.num.astype(np.float32).reshape(-1, 1)  # bad values are reported below
-    row = _first_row(bad)
-    if row is not None:
-        index = int(keep[row])
-
-        def check_target(line: int, cells: list[str]) -> None:
-            encoder.encode_target([cells[t_idx]], source, t_idx, first_line=line)
-
-        _raise_at(rows_at, index, check_target, True)
-    return y
-
-
-def _table_from_columns(
-    source: str,
-    header: list[str],
-    cols: dict[str, readers.Column],
-    rows_at: RowsAt,
-    exact: bool,
-    target: str | None,
-    task: str | None,
-    categorical: list[str] | None,
-    missing: str,
-    drop: list[str] | None,
-    max_categories: int,
-) -> tuple[Table, TabularEncoder]:
-    """:func:`read_csv`'s rules applied column by column to the cell facts of :mod:`readers`.
-
-    Each step mirrors the row-by-row code of :func:`read_csv` and raises the same errors in the same
-    order; a message about a cell is produced by running the row-by-row encoder on that one row
-    (found again in the file), so its text is the pure-Python reader's own. With ``exact`` (CSV),
-    cases where the cell facts are not enough to be sure raise :class:`readers.Fallback`."""
-    notes: list[str] = []
-    target, columns, dropped = _choose_columns(source, header, target, drop)
-    t_idx = header.index(target)
-    used = columns + [target]
-    n_rows = len(cols[target].kind)
-    keep = np.arange(n_rows)
-    if missing != "error":
-        bad = cols[target].missing.copy()
-        if missing == "drop":
-            for col in used:
-                bad |= cols[col].missing
-        keep = np.flatnonzero(~bad)
-        if len(keep) < n_rows:
-            what = "a missing value" if missing == "drop" else "a missing target"
-            notes.append(f"{source}: dropped {n_rows - len(keep)} of {n_rows} rows with {what}")
-        if not len(keep):
-            raise DataError(f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}")
-        cols = {c: cols[c].take(keep) for c in used}
-    categories: dict[str, list[str]] = {}
-    forced = set(categorical or [])
-    unknown_cat = forced - set(columns)
-    if unknown_cat:
-        raise ConfigError(f"read_csv: categorical column(s) {sorted(unknown_cat)} not in the file's features {columns}")
-    for col in columns:
-        c = cols[col]
-        present = ~c.missing
-        n_values, n_texts = int(present.sum()), int((c.kind == readers.TEXT).sum())
-        if col not in forced and n_texts * 2 <= n_values:
-            continue  # a numeric column (a stray word in it is reported when the rows are encoded)
-        if c.codes is None or not c.complete:
-            if exact or n_values:
-                raise readers.Fallback("the text of some cells is needed")
-        used_codes = np.unique(c.codes[present]) if c.codes is not None else np.zeros(0, np.int64)
-        distinct = sorted(c.strings[int(k)] for k in used_codes)
-        if len(distinct) > max_categories:
-            raise DataError(
-                f"{source}: column {col!r} is text with {len(distinct)} distinct values in {n_values} rows "
-                f"(an id or free text?); one-hot encoding would make {len(distinct)} features. Leave it out with "
-                f"--drop {col} (or allow it with --max-categories {len(distinct)})"
-            )
-        categories[col] = distinct
-    t = cols[target]
-    n = len(t.kind)
-    if t.num.dtype != np.float64 or (t.kind == readers.BAD_NUMBER).any():
-        raise readers.Fallback("the target was not read in float64")
-    first = _first_row(t.missing)
-    if first is not None:
-        found = rows_at([int(keep[first])]).get(int(keep[first]))
-        if found is None and exact:
-            raise readers.Fallback("row not confirmed")
-        line = found[0] if found is not None else first + 1
-        raise DataError(
-            f"{source}:{line}:{t_idx + 1} (column {target!r}): missing target value; "
-            "--missing drop (or mean/median/most_frequent) drops such rows"
-        )
-    is_text = t.kind == readers.TEXT
-    numbers = t.num
-    if exact and not is_text.all() and np.isnan(numbers[~is_text]).any():
-        raise readers.Fallback("NaN labels")  # '-nan': Python's set of floats decides the classes
-    reason = "given"
-    if task is None:
-        if is_text.any():
-            task, reason = "classification", "the target holds text"
-        else:
-            distinct_numbers = np.unique(numbers)
-            k = len(distinct_numbers)
-            if not (np.isfinite(distinct_numbers).all() and (distinct_numbers == np.round(distinct_numbers)).all()):
-                task, reason = "regression", "the target holds non-integer numbers"
-            elif k <= 20 or (k <= 100 and n >= 5 * k):
-                task, reason = "classification", f"the target holds {k} distinct integers in {n} rows"
-            else:
-                task = "regression"
-                reason = f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
-    if task not in ("classification", "regression"):
-        raise ConfigError(f"read_csv: task must be 'classification' or 'regression', got {task!r}")
-    classes: list[str] = []
-    y_index: np.ndarray | None = None
-    if task == "classification":
-        if t.codes is not None and t.complete:
-            used_codes, inverse = np.unique(t.codes, return_inverse=True)
-            keys = [class_key(t.strings[int(k)]) for k in used_codes]
-        elif not is_text.any():
-            uniq, inverse = np.unique(numbers, return_inverse=True)
-            if exact and not np.isfinite(uniq).all():
-                raise readers.Fallback("non-finite labels")  # their class name is the cell's own text
-            keys = [class_key(float(v)) for v in uniq]
-        else:
-            raise readers.Fallback("the text of some labels is needed")
-        classes = sorted_classes(keys)
-        if len(classes) < 2:
-            raise _one_class_error(source, target, classes[0], n)
-        lookup = {c: i for i, c in enumerate(classes)}
-        y_index = np.array([lookup[k] for k in keys], dtype=np.int64)[inverse.reshape(-1)]
-    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped)
-    X = _encode_feature_columns(encoder, header, cols, keep, rows_at, exact, source)
-    if task == "classification":
-        assert y_index is not None
-        y: np.ndarray = y_index
-    else:
-        with np.errstate(invalid="ignore"):
-            bad_y = is_text | ~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX)
-        row = _first_row(bad_y)
-        if row is not None:
-            index = int(keep[row])
-
-            def check_target(line: int, cells: list[str]) -> None:
-                encoder.encode_target([cells[t_idx]], source, t_idx, first_line=line)
-
-            _raise_at(rows_at, index, check_target, exact)
-        y = numbers.astype(np.float32).reshape(-1, 1)
-    table = Table(X, y, task, Path(source).stem, encoder.feature_names, target, classes)
-    table.notes = notes
-    table.task_reason = reason
-    return table, encoder
-
-
-def read_parquet(
-    path: str | os.PathLike[str],
-    target: str | None = None,
-    task: str | None = None,
-    missing: str = "error",
-    drop: list[str] | None = None,
-    max_categories: int = MAX_CATEGORIES,
-    progress: bool = False,
-) -> tuple[Table, TabularEncoder]:
-    """Read a Parquet file (pyarrow) with :func:`read_csv`'s semantics: target by name, text columns
-    one-hot, missing values (nulls, and text cells such as ``NA``) by ``missing``, LabelEncoder classes.
-
-    Numeric and boolean columns are taken as numbers (nulls and NaN are missing values); text
-    columns follow the CSV rules cell by cell (a numeric text column with a stray word is an error).
-    In messages, ``file:N:column`` counts rows from 1 (a Parquet file has no lines).
-    """
-    _check_options(missing, "read_parquet")
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"no such file: {p}")
-    header, columns = readers.read_parquet_columns(p, progress=progress)
-    if not len(next(iter(columns.values())).kind):
-        raise DataError(f"{p}: no data rows")
-
-    def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
-        cells = readers.parquet_rows(p, wanted, header)
-        return {r: (r + 1, row) for r, row in zip(wanted, cells)}
-
-    return _table_from_columns(
-        str(path), header, columns, rows_at, False, target, task, None, missing, drop, max_categories
-    )
+# The readers' whole surface stays importable from here (``downslope.data.tabular.X``): the cell
+# rules and encoders live in .encoding, the CSV reader in .csvfile, the column-by-column path in .columns.
+__all__ = [
+    "CsvRows",
+    "FLOAT32_MAX",
+    "IMPUTE",
+    "Imputer",
+    "LAZY_BYTES",
+    "MAX_CATEGORIES",
+    "MISSING",
+    "MISSING_STRATEGIES",
+    "RowsAt",
+    "TASK_RULE",
+    "TabularEncoder",
+    "check_features",
+    "class_key",
+    "encode_csv",
+    "infer_task",
+    "line_numbers",
+    "read_arrays",
+    "read_csv",
+    "read_features",
+    "read_parquet",
+    "read_rows",
+    "read_table",
+    "sorted_classes",
+]
+
+# A .npy file at least this big is memory-mapped and read in batches instead of loaded whole.
+LAZY_BYTES = 256 * 2**20
 
 
 def _load_npz_or_npy(p: Path, need_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
@@ -1033,6 +215,45 @@ def check_features(X: np.ndarray, where: str, missing: str = "error") -> np.ndar
     return X
 
 
+def _label_codes(
+    p: Path, y: np.ndarray, labels: list[Any] | None, classes: list[str] | None
+) -> tuple[np.ndarray, list[str]]:
+    """Each row's class index and the class names: found anew (sorted; one class is an error) or, given
+    ``classes``, a trained model's (a label outside them is an error). Numeric labels are handled on
+    their distinct values; ``labels`` are the text labels row by row."""
+    if y.dtype.kind in "fiu":
+        distinct, inverse = np.unique(np.asarray(y, dtype=np.float64).reshape(-1), return_inverse=True)
+        distinct_keys = [class_key(v) for v in distinct.tolist()]
+        inverse = inverse.reshape(-1)
+    else:
+        assert labels is not None
+        distinct_keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in labels]
+        inverse = np.arange(len(distinct_keys))
+    if classes is None:
+        classes = sorted_classes(distinct_keys)
+        if len(classes) < 2:
+            raise _one_class_error(str(p), "y", classes[0], len(inverse))
+    lookup = {c: i for i, c in enumerate(classes)}
+    codes = np.array([lookup.get(k, -1) for k in distinct_keys], dtype=np.int64)[inverse]
+    if (codes < 0).any():
+        first = distinct_keys[int(inverse[int(np.argmax(codes < 0))])]
+        raise DataError(f"{p}: label {first!r} is not one of the model's classes {classes}")
+    return codes, classes
+
+
+def _check_regression_target(p: Path, y: np.ndarray) -> None:
+    """A regression target must be numeric and finite in float32; the first bad row is named."""
+    if y.dtype.kind not in "fiub":
+        raise DataError(f"{p}: regression needs numeric targets y, got dtype {y.dtype}")
+    wide = np.asarray(y, dtype=np.float64)
+    if not np.isfinite(wide).all() or (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX).any():
+        r = int(np.argwhere(~np.isfinite(wide) | (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX))[0][0])
+        raise DataError(
+            f"{p}: target at row {r} is {wide.reshape(len(wide), -1)[r].tolist()}: not a finite float32 "
+            f"(largest {FLOAT32_MAX:.4g}); rescale y"
+        )
+
+
 def read_arrays(
     path: str | os.PathLike[str],
     task: str | None = None,
@@ -1097,34 +318,10 @@ def read_arrays(
     if task == "classification":
         if not one_label:
             raise DataError(f"{p}: classification needs one label per row, got y of shape {y.shape}")
-        if numeric:
-            distinct, inverse = np.unique(np.asarray(y, dtype=np.float64).reshape(-1), return_inverse=True)
-            distinct_keys = [class_key(v) for v in distinct.tolist()]
-            inverse = inverse.reshape(-1)
-        else:
-            assert labels is not None
-            distinct_keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in labels]
-            inverse = np.arange(len(distinct_keys))
-        if classes is None:
-            classes = sorted_classes(distinct_keys)
-            if len(classes) < 2:
-                raise _one_class_error(str(p), "y", classes[0], len(inverse))
-        lookup = {c: i for i, c in enumerate(classes)}
-        codes = np.array([lookup.get(k, -1) for k in distinct_keys], dtype=np.int64)[inverse]
-        if (codes < 0).any():
-            first = distinct_keys[int(inverse[int(np.argmax(codes < 0))])]
-            raise DataError(f"{p}: label {first!r} is not one of the model's classes {classes}")
+        codes, classes = _label_codes(p, y, labels, classes)
         table = Table(X, codes, task, p.stem, class_names=list(classes))
     else:
-        if y.dtype.kind not in "fiub":
-            raise DataError(f"{p}: regression needs numeric targets y, got dtype {y.dtype}")
-        wide = np.asarray(y, dtype=np.float64)
-        if not np.isfinite(wide).all() or (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX).any():
-            r = int(np.argwhere(~np.isfinite(wide) | (np.abs(np.nan_to_num(wide)) > FLOAT32_MAX))[0][0])
-            raise DataError(
-                f"{p}: target at row {r} is {wide.reshape(len(wide), -1)[r].tolist()}: not a finite float32 "
-                f"(largest {FLOAT32_MAX:.4g}); rescale y"
-            )
+        _check_regression_target(p, y)
         table = Table(X, y, task, p.stem)
     table.notes = notes
     table.task_reason = reason

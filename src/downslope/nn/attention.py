@@ -513,31 +513,9 @@ class MultiheadAttention(Module):
         n, tgt_len, src_len = q_in.shape[0], q_in.shape[1], k_in.shape[1]
 
         kpm = _canonical_mask(key_padding_mask, "MultiheadAttention key_padding_mask", dtype, query)
-        if is_causal and attn_mask is None:
-            raise ArgumentError(
-                "MultiheadAttention: is_causal=True is a hint that attn_mask is causal and needs that mask; "
-                "make one with nn.Transformer.generate_square_subsequent_mask(L)"
-            )
-        use_causal = False
-        mask: Tensor | None = None
-        if is_causal and kpm is None and not need_weights:
-            use_causal = True  # the fused op applies the causal mask itself (as PyTorch's SDPA hint)
-        else:
-            mask = _canonical_mask(attn_mask, "MultiheadAttention attn_mask", dtype, query)
-        if mask is not None:
-            if mask.ndim == 2:
-                if mask.shape != (tgt_len, src_len):
-                    raise ShapeError(
-                        f"MultiheadAttention: the 2-D attn_mask has shape {mask.shape}, expected (L, S) = "
-                        f"{(tgt_len, src_len)}"
-                    )
-            elif mask.shape != (n * h, tgt_len, src_len):
-                raise ShapeError(
-                    f"MultiheadAttention: the 3-D attn_mask has shape {mask.shape}, expected (N*num_heads, L, S) = "
-                    f"{(n * h, tgt_len, src_len)}"
-                )
-            else:
-                mask = ops.reshape(mask, (n, h, tgt_len, src_len))
+        mask, use_causal = self._checked_attn_mask(
+            attn_mask, kpm, need_weights, is_causal, dtype, query, (n, tgt_len, src_len)
+        )
 
         dropout_p = self.dropout if self.training else 0.0
         packed = (
@@ -571,6 +549,49 @@ class MultiheadAttention(Module):
         elif not self.batch_first:
             out = ops.transpose(out, 0, 1)
         return out, weights
+
+    def _checked_attn_mask(
+        self,
+        attn_mask: Tensor | None,
+        kpm: Tensor | None,
+        need_weights: bool,
+        is_causal: bool,
+        dtype: np.dtype,
+        query: Tensor,
+        sizes: tuple[int, int, int],
+    ) -> tuple[Tensor | None, bool]:
+        """The checked attention mask as (L, S) or (N, H, L, S), and whether the fused op applies causality.
+
+        ``sizes`` is (N, L, S). ``is_causal`` alone is refused (PyTorch's hint needs its mask too).
+        """
+        n, tgt_len, src_len = sizes
+        h = self.num_heads
+        if is_causal and attn_mask is None:
+            raise ArgumentError(
+                "MultiheadAttention: is_causal=True is a hint that attn_mask is causal and needs that mask; "
+                "make one with nn.Transformer.generate_square_subsequent_mask(L)"
+            )
+        use_causal = False
+        mask: Tensor | None = None
+        if is_causal and kpm is None and not need_weights:
+            use_causal = True  # the fused op applies the causal mask itself (as PyTorch's SDPA hint)
+        else:
+            mask = _canonical_mask(attn_mask, "MultiheadAttention attn_mask", dtype, query)
+        if mask is not None:
+            if mask.ndim == 2:
+                if mask.shape != (tgt_len, src_len):
+                    raise ShapeError(
+                        f"MultiheadAttention: the 2-D attn_mask has shape {mask.shape}, expected (L, S) = "
+                        f"{(tgt_len, src_len)}"
+                    )
+            elif mask.shape != (n * h, tgt_len, src_len):
+                raise ShapeError(
+                    f"MultiheadAttention: the 3-D attn_mask has shape {mask.shape}, expected (N*num_heads, L, S) = "
+                    f"{(n * h, tgt_len, src_len)}"
+                )
+            else:
+                mask = ops.reshape(mask, (n, h, tgt_len, src_len))
+        return mask, use_causal
 
     def _merge_padding(self, mask: Tensor | None, kpm: Tensor | None, n: int, s_len: int) -> Tensor | None:
         """The attention mask plus the key padding mask, broadcast as (N, 1, 1, S)."""

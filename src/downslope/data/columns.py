@@ -1,0 +1,424 @@
+"""The column-by-column CSV and Parquet path: :func:`~.csvfile.read_csv`'s rules applied to the cell
+facts :mod:`.readers` gets from pyarrow's C parser, with the same results and the same errors (a
+message about a cell comes from running the row-by-row encoder on that one row, found again in the
+file). Where the facts are not enough to be sure, :class:`readers.Fallback` hands the file to the
+pure-Python reader.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from . import readers
+from .datasets import Table
+from .encoding import (
+    FLOAT32_MAX,
+    MAX_CATEGORIES,
+    TabularEncoder,
+    _check_options,
+    _choose_columns,
+    _forced_categorical,
+    _one_class_error,
+    _Rows,
+    _too_many_categories,
+    class_key,
+    sorted_classes,
+)
+
+RowsAt = Callable[[list[int]], dict[int, tuple[int, list[str]]]]
+
+
+def _read_csv_columnar(
+    source: str,
+    p: Path,
+    target: str | None,
+    task: str | None,
+    categorical: list[str] | None,
+    missing: str,
+    delimiter: str,
+    drop: list[str] | None,
+    max_categories: int,
+    progress: bool,
+) -> tuple[Table, TabularEncoder]:
+    """:func:`read_csv` by pyarrow's C parser, column by column; :class:`readers.Fallback` when the
+    pure-Python reader must decide."""
+    header = readers.csv_header(p, delimiter)
+    named = [h for h in header if h not in (drop or [])] or header
+    wide = {target if target is not None else named[-1]}  # the target's exact values decide classes
+    facts = readers.read_csv_columns(p, header, delimiter, progress=progress, wide=wide)
+    if not len(next(iter(facts.values())).kind):
+        raise readers.Fallback("no data rows")
+
+    def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
+        return readers.csv_rows_at(p, wanted, delimiter)
+
+    return _table_from_columns(
+        source, header, facts, rows_at, True, target, task, categorical, missing, drop, max_categories
+    )
+
+
+def _first_row(bad: np.ndarray) -> int | None:
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def _raise_at(rows_at: RowsAt, index: int, check: Callable[[int, list[str]], None], exact: bool) -> None:
+    """Reproduce the pure-Python reader's error for one data row (``check`` raises it)."""
+    found = rows_at([index]).get(index)
+    if found is not None:
+        check(*found)
+    if exact:  # the two readers disagree about this row: let the pure-Python reader decide
+        raise readers.Fallback("row not confirmed")
+    raise DataError(f"row {index + 1}: a value that cannot be read")
+
+
+def _encode_feature_columns(
+    encoder: TabularEncoder,
+    header: list[str],
+    cols: dict[str, readers.Column],
+    keep: np.ndarray,
+    rows_at: RowsAt,
+    exact: bool,
+    source: str,
+) -> np.ndarray:
+    """:meth:`TabularEncoder.encode_features` column by column: the first bad cell in row-major order
+    (as the row-by-row encoder meets it) is reported by that encoder on its row; each column's
+    facts are dropped from ``cols`` once encoded (except the target's)."""
+    n = len(keep)
+    missing = encoder.missing
+    categories = encoder.categories
+    positions: dict[str, np.ndarray] = {}
+    first_bad: int | None = None
+    for col in encoder.columns:
+        c = cols[col]
+        bad = c.missing if missing == "error" else np.zeros(n, bool)
+        if col in categories:
+            if c.codes is None or not c.complete:
+                if exact and not c.missing.all():
+                    raise readers.Fallback("the text of some cells is needed")
+                position = np.zeros(0, dtype=np.int64)
+            else:
+                known = {value: i for i, value in enumerate(categories[col])}
+                position = np.array([known.get(text, -1) for text in c.strings], dtype=np.int64)
+                present = ~c.missing
+                unseen = np.zeros(n, bool)
+                unseen[present] = position[c.codes[present]] < 0
+                bad = bad | unseen
+            positions[col] = position
+        else:
+            number = c.kind == readers.NUMBER
+            with np.errstate(invalid="ignore"):
+                wrong = (c.kind == readers.BAD_NUMBER) | (
+                    number & (~np.isfinite(c.num) | (np.abs(c.num) > FLOAT32_MAX))
+                )
+            bad = bad | (c.kind == readers.TEXT) | wrong
+        row = _first_row(bad)
+        if row is not None and (first_bad is None or row < first_bad):
+            first_bad = row
+    if first_bad is not None:
+        index = int(keep[first_bad])
+
+        def check_features(line: int, cells: list[str]) -> None:
+            one = _Rows([cells])
+            one.lines = [line]
+            encoder.encode_features(header, one, source)
+
+        _raise_at(rows_at, index, check_features, exact)
+    X = np.zeros((n, len(encoder.feature_names)), dtype=np.float32)
+    for (start, stop, is_categorical), col in zip(encoder.blocks(), encoder.columns):
+        c = cols.pop(col) if col != encoder.target else cols[col]  # each column's facts go once encoded
+        if is_categorical:
+            rows = np.flatnonzero(~c.missing)
+            if len(rows):
+                assert c.codes is not None
+                X[rows, start + positions[col][c.codes[rows]]] = 1.0
+            X[c.missing, start:stop] = np.nan
+        else:
+            X[:, start] = np.where(c.missing, np.nan, c.num)
+    return X
+
+
+def encode_csv(
+    path: str | os.PathLike[str],
+    encoder: TabularEncoder,
+    target: str | None = None,
+    progress: bool = False,
+    need_target: bool = False,
+    delimiter: str = ",",
+) -> tuple[list[str], np.ndarray, np.ndarray | None] | None:
+    """A CSV encoded by a trained ``encoder`` through the fast reader: the header, the features and,
+    when the file has the target column, the targets (rows without a target left out unless the
+    encoder's ``missing`` is ``error``). None when the fast reader is not available or declines the
+    file: then ``read_rows`` with :meth:`TabularEncoder.encode_features` (same results and errors).
+    ``delimiter`` is the field separator the file was written with."""
+    if not readers.fast_csv_available():
+        return None
+    p = Path(path)
+    if not p.is_file():
+        return None
+    source = str(path)
+    try:
+        header = readers.csv_header(p, delimiter)
+        name = target or encoder.target
+        # predict ignores a target column (its cells may be empty: the values to predict)
+        has_target = need_target and name is not None and name in header
+        if need_target and not has_target:
+            return None  # the row-by-row path says which column is missing
+        cols = readers.read_csv_columns(
+            p, header, delimiter, progress=progress, wide={str(name)} if has_target else set()
+        )
+        n_rows = len(next(iter(cols.values())).kind)
+        if not n_rows:
+            raise readers.Fallback("no data rows")
+        missing_cols = [c for c in encoder.columns if c not in header]
+        if missing_cols:
+            raise DataError(
+                f"{source}: missing column(s) {missing_cols}; the model was trained on columns {encoder.columns}"
+            )
+
+        def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
+            return readers.csv_rows_at(p, wanted, delimiter)
+
+        keep = np.arange(n_rows)
+        if has_target and encoder.missing != "error":
+            keep = np.flatnonzero(~cols[str(name)].missing)  # as in training: rows without a target are left out
+            cols = {c: cols[c].take(keep) for c in {*encoder.columns, str(name)}}
+        t = cols[str(name)] if has_target else None
+        X = _encode_feature_columns(encoder, header, cols, keep, rows_at, True, source)
+        if t is None:
+            return header, X, None
+        y = _encode_target_column(encoder, t, header.index(str(name)), keep, rows_at, source)
+        return header, X, y
+    except readers.Fallback:
+        return None
+
+
+def _encode_target_column(
+    encoder: TabularEncoder, t: readers.Column, t_idx: int, keep: np.ndarray, rows_at: RowsAt, source: str
+) -> np.ndarray:
+    """:meth:`TabularEncoder.encode_target` column by column (same errors, by the same encoder)."""
+    if t.num.dtype != np.float64 or (t.kind == readers.BAD_NUMBER).any():
+        raise readers.Fallback("the target was not read in float64")
+    is_text = t.kind == readers.TEXT
+    y: np.ndarray
+    if encoder.task == "classification":
+        lookup = {c: i for i, c in enumerate(encoder.classes)}
+        if t.codes is not None and t.complete and not t.missing.any():
+            distinct, inverse = np.unique(t.codes, return_inverse=True)
+            keys = [class_key(t.strings[int(k)]) for k in distinct]
+        elif not is_text.any() and not t.missing.any() and np.isfinite(t.num).all():
+            distinct, inverse = np.unique(t.num, return_inverse=True)
+            keys = [class_key(float(v)) for v in distinct]
+        else:
+            raise readers.Fallback("the text of some labels is needed")
+        y = np.array([lookup.get(k, -1) for k in keys], dtype=np.int64)[inverse.reshape(-1)]
+        bad = y < 0
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            bad = t.missing | is_text | ~np.isfinite(t.num) | (np.abs(t.num) > FLOAT32_MAX)
+            y = t.num.astype(np.float32).reshape(-1, 1)  # bad values are reported below
+    row = _first_row(bad)
+    if row is not None:
+        index = int(keep[row])
+
+        def check_target(line: int, cells: list[str]) -> None:
+            encoder.encode_target([cells[t_idx]], source, t_idx, first_line=line)
+
+        _raise_at(rows_at, index, check_target, True)
+    return y
+
+
+def _rows_kept(
+    cols: dict[str, readers.Column], target: str, used: list[str], missing: str, source: str, notes: list[str]
+) -> np.ndarray:
+    """The indices of the rows that ``missing`` keeps (drop: no missing value; imputing: a present
+    target), noting how many were dropped; keeping none is a one-line error."""
+    n_rows = len(cols[target].kind)
+    bad = cols[target].missing.copy()
+    if missing == "drop":
+        for col in used:
+            bad |= cols[col].missing
+    keep = np.flatnonzero(~bad)
+    if len(keep) < n_rows:
+        what = "a missing value" if missing == "drop" else "a missing target"
+        notes.append(f"{source}: dropped {n_rows - len(keep)} of {n_rows} rows with {what}")
+    if not len(keep):
+        raise DataError(f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}")
+    return keep
+
+
+def _column_categories(
+    source: str,
+    columns: list[str],
+    cols: dict[str, readers.Column],
+    forced: set[str],
+    exact: bool,
+    max_categories: int,
+) -> dict[str, list[str]]:
+    """The one-hot categories of each text (or forced) feature column, from the cell facts."""
+    categories: dict[str, list[str]] = {}
+    for col in columns:
+        c = cols[col]
+        present = ~c.missing
+        n_values, n_texts = int(present.sum()), int((c.kind == readers.TEXT).sum())
+        if col not in forced and n_texts * 2 <= n_values:
+            continue  # a numeric column (a stray word in it is reported when the rows are encoded)
+        if c.codes is None or not c.complete:
+            if exact or n_values:
+                raise readers.Fallback("the text of some cells is needed")
+        used_codes = np.unique(c.codes[present]) if c.codes is not None else np.zeros(0, np.int64)
+        distinct = sorted(c.strings[int(k)] for k in used_codes)
+        if len(distinct) > max_categories:
+            raise _too_many_categories(source, col, len(distinct), n_values)
+        categories[col] = distinct
+    return categories
+
+
+def _column_task(is_text: np.ndarray, numbers: np.ndarray) -> tuple[str, str]:
+    """:func:`infer_task` (:data:`TASK_RULE`) on a target column's cell facts: the task and the reason."""
+    n = len(numbers)
+    if is_text.any():
+        return "classification", "the target holds text"
+    distinct_numbers = np.unique(numbers)
+    k = len(distinct_numbers)
+    if not (np.isfinite(distinct_numbers).all() and (distinct_numbers == np.round(distinct_numbers)).all()):
+        return "regression", "the target holds non-integer numbers"
+    if k <= 20 or (k <= 100 and n >= 5 * k):
+        return "classification", f"the target holds {k} distinct integers in {n} rows"
+    return "regression", f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
+
+
+def _column_classes(t: readers.Column, exact: bool, source: str, target: str) -> tuple[list[str], np.ndarray]:
+    """The sorted class names of a target column and each row's class index; one class is an error."""
+    is_text = t.kind == readers.TEXT
+    if t.codes is not None and t.complete:
+        used_codes, inverse = np.unique(t.codes, return_inverse=True)
+        keys = [class_key(t.strings[int(k)]) for k in used_codes]
+    elif not is_text.any():
+        uniq, inverse = np.unique(t.num, return_inverse=True)
+        if exact and not np.isfinite(uniq).all():
+            raise readers.Fallback("non-finite labels")  # their class name is the cell's own text
+        keys = [class_key(float(v)) for v in uniq]
+    else:
+        raise readers.Fallback("the text of some labels is needed")
+    classes = sorted_classes(keys)
+    if len(classes) < 2:
+        raise _one_class_error(source, target, classes[0], len(t.kind))
+    lookup = {c: i for i, c in enumerate(classes)}
+    return classes, np.array([lookup[k] for k in keys], dtype=np.int64)[inverse.reshape(-1)]
+
+
+def _table_from_columns(
+    source: str,
+    header: list[str],
+    cols: dict[str, readers.Column],
+    rows_at: RowsAt,
+    exact: bool,
+    target: str | None,
+    task: str | None,
+    categorical: list[str] | None,
+    missing: str,
+    drop: list[str] | None,
+    max_categories: int,
+) -> tuple[Table, TabularEncoder]:
+    """:func:`read_csv`'s rules applied column by column to the cell facts of :mod:`readers`.
+
+    Each step mirrors the row-by-row code of :func:`read_csv` and raises the same errors in the same
+    order; a message about a cell is produced by running the row-by-row encoder on that one row
+    (found again in the file), so its text is the pure-Python reader's own. With ``exact`` (CSV),
+    cases where the cell facts are not enough to be sure raise :class:`readers.Fallback`."""
+    notes: list[str] = []
+    target, columns, dropped = _choose_columns(source, header, target, drop)
+    t_idx = header.index(target)
+    used = columns + [target]
+    n_rows = len(cols[target].kind)
+    keep = np.arange(n_rows)
+    if missing != "error":
+        keep = _rows_kept(cols, target, used, missing, source, notes)
+        cols = {c: cols[c].take(keep) for c in used}
+    forced = _forced_categorical(categorical, columns)
+    categories = _column_categories(source, columns, cols, forced, exact, max_categories)
+    t = cols[target]
+    if t.num.dtype != np.float64 or (t.kind == readers.BAD_NUMBER).any():
+        raise readers.Fallback("the target was not read in float64")
+    first = _first_row(t.missing)
+    if first is not None:
+        found = rows_at([int(keep[first])]).get(int(keep[first]))
+        if found is None and exact:
+            raise readers.Fallback("row not confirmed")
+        line = found[0] if found is not None else first + 1
+        raise DataError(
+            f"{source}:{line}:{t_idx + 1} (column {target!r}): missing target value; "
+            "--missing drop (or mean/median/most_frequent) drops such rows"
+        )
+    is_text = t.kind == readers.TEXT
+    numbers = t.num
+    if exact and not is_text.all() and np.isnan(numbers[~is_text]).any():
+        raise readers.Fallback("NaN labels")  # '-nan': Python's set of floats decides the classes
+    reason = "given"
+    if task is None:
+        task, reason = _column_task(is_text, numbers)
+    if task not in ("classification", "regression"):
+        raise ConfigError(f"read_csv: task must be 'classification' or 'regression', got {task!r}")
+    classes: list[str] = []
+    y_index: np.ndarray | None = None
+    if task == "classification":
+        classes, y_index = _column_classes(t, exact, source, target)
+    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped)
+    X = _encode_feature_columns(encoder, header, cols, keep, rows_at, exact, source)
+    if task == "classification":
+        assert y_index is not None
+        y: np.ndarray = y_index
+    else:
+        with np.errstate(invalid="ignore"):
+            bad_y = is_text | ~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX)
+        row = _first_row(bad_y)
+        if row is not None:
+            index = int(keep[row])
+
+            def check_target(line: int, cells: list[str]) -> None:
+                encoder.encode_target([cells[t_idx]], source, t_idx, first_line=line)
+
+            _raise_at(rows_at, index, check_target, exact)
+        y = numbers.astype(np.float32).reshape(-1, 1)
+    table = Table(X, y, task, Path(source).stem, encoder.feature_names, target, classes)
+    table.notes = notes
+    table.task_reason = reason
+    return table, encoder
+
+
+def read_parquet(
+    path: str | os.PathLike[str],
+    target: str | None = None,
+    task: str | None = None,
+    missing: str = "error",
+    drop: list[str] | None = None,
+    max_categories: int = MAX_CATEGORIES,
+    progress: bool = False,
+) -> tuple[Table, TabularEncoder]:
+    """Read a Parquet file (pyarrow) with :func:`read_csv`'s semantics: target by name, text columns
+    one-hot, missing values (nulls, and text cells such as ``NA``) by ``missing``, LabelEncoder classes.
+
+    Numeric and boolean columns are taken as numbers (nulls and NaN are missing values); text
+    columns follow the CSV rules cell by cell (a numeric text column with a stray word is an error).
+    In messages, ``file:N:column`` counts rows from 1 (a Parquet file has no lines).
+    """
+    _check_options(missing, "read_parquet")
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"no such file: {p}")
+    header, columns = readers.read_parquet_columns(p, progress=progress)
+    if not len(next(iter(columns.values())).kind):
+        raise DataError(f"{p}: no data rows")
+
+    def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
+        cells = readers.parquet_rows(p, wanted, header)
+        return {r: (r + 1, row) for r, row in zip(wanted, cells)}
+
+    return _table_from_columns(
+        str(path), header, columns, rows_at, False, target, task, None, missing, drop, max_categories
+    )
