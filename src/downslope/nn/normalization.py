@@ -22,7 +22,7 @@ from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor, ones, record_op, zeros
 from . import _jit, _workspace
-from ._arrays import is_host, scalar
+from ._arrays import scalar
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "layer_norm"]
@@ -138,7 +138,7 @@ def _batch_norm_channels(
         inv_std = 1.0 / np.sqrt(var + scalar(eps, d.dtype))
         xhat *= inv_std[:, None]
         # the output must not alias the saved xhat
-        out = _workspace.lend(xhat.shape, xhat.dtype) if is_host(xhat) else np.empty_like(xhat)
+        out = _workspace.lend(xhat.shape, xhat.dtype, xhat)
         if weight is None:
             np.copyto(out, xhat)
         else:
@@ -179,10 +179,7 @@ def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):
     if needs[0]:
         a = inv_std * args[1].reshape(-1) if has_w else inv_std
         m = scalar(count, xhat.dtype)
-        if is_host(g_rows):
-            gx_rows = np.multiply(g_rows, a[:, None], out=_workspace.lend(g_rows.shape, g_rows.dtype))
-        else:
-            gx_rows = g_rows * a[:, None]
+        gx_rows = np.multiply(g_rows, a[:, None], out=_workspace.lend(g_rows.shape, g_rows.dtype, g_rows))
         np.multiply(xhat, (-a * gw / m)[:, None], out=tmp)
         gx_rows += tmp
         gx_rows += (-a * gb / m)[:, None]
