@@ -26,7 +26,7 @@ def is_host(array: Any) -> bool:
     return type(array) is np.ndarray
 
 
-def as_array(value: Any) -> Any:
+def array_of(value: Any) -> Any:
     """``value``'s array: a Tensor's, an array of any device as it is, host data (a list) as a NumPy array."""
     if isinstance(value, Tensor):
         return value.array

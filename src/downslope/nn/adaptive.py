@@ -24,7 +24,7 @@ from ..devices import to_host
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, wrap_array
 from . import functional as F
-from ._arrays import array_like, as_array
+from ._arrays import array_like, array_of
 from .layers import Linear
 from .module import Module, ModuleList, Sequential
 
@@ -72,7 +72,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
     def forward(self, input: Tensor, target: Any) -> _ASMoutput:
         # Which rows go to which cluster shapes the computation, so the target is read on the host
         # (PyTorch synchronises here too); the row indices then go to the input's device.
-        t = to_host(as_array(target)).astype(np.int64)  # host: the clusters' rows
+        t = to_host(array_of(target)).astype(np.int64)  # host: the clusters' rows
         batched = t.ndim == 1
         if t.ndim > 1 or input.ndim != t.ndim + 1 or (batched and input.shape[0] != t.shape[0]):
             raise ShapeError(f"AdaptiveLogSoftmaxWithLoss: input {input.shape} does not fit target shape {t.shape}")

@@ -32,7 +32,7 @@ from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, empty, record_op, wrap_array
 from . import init
-from ._arrays import array_like, as_array, scalar
+from ._arrays import array_like, array_of, scalar
 from .layers import Linear
 from .module import Module, Parameter
 
@@ -359,7 +359,7 @@ def _canonical_mask(mask: Any, name: str, dtype: np.dtype, like: Tensor | None =
     if mask is None:
         return None
     if not isinstance(mask, Tensor):
-        mask = wrap_array(array_like(mask, like.array) if like is not None else as_array(mask))
+        mask = wrap_array(array_like(mask, like.array) if like is not None else array_of(mask))
     t = mask
     kind = t.array.dtype.kind
     if kind == "b":
@@ -688,8 +688,8 @@ class MultiheadAttention(Module):
         for name, t in (("query", query), ("key", key), ("value", value)):
             if not isinstance(t, Tensor):
                 raise ArgumentTypeError(f"MultiheadAttention: {name} must be a Tensor, got {type(t).__name__}")
-        kpm_dim = None if key_padding_mask is None else np.ndim(as_array(key_padding_mask))
-        mask_dim = None if attn_mask is None else np.ndim(as_array(attn_mask))
+        kpm_dim = None if key_padding_mask is None else np.ndim(array_of(key_padding_mask))
+        mask_dim = None if attn_mask is None else np.ndim(array_of(attn_mask))
         if query.ndim == 3:
             batched = True
             if key.ndim != 3 or value.ndim != 3:
@@ -741,4 +741,4 @@ class MultiheadAttention(Module):
 
 
 def _as_mask_tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else wrap_array(as_array(x))
+    return x if isinstance(x, Tensor) else wrap_array(array_of(x))

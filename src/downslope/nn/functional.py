@@ -26,7 +26,7 @@ from ..errors import ArgumentError, ArgumentTypeError
 from ..functional import elu as _elu
 from ..functional import gelu as _gelu
 from ..tensor import Tensor, record_op
-from ._arrays import array_like, as_array, is_host, scalar
+from ._arrays import array_like, array_of, is_host, scalar
 
 __all__ = [
     "linear",
@@ -604,7 +604,7 @@ def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
         tensor([[1, 0, 0],
                 [0, 0, 1]])
     """
-    idx = as_array(indices)
+    idx = array_of(indices)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"one_hot: expected integer class indices, got dtype {idx.dtype}")
     if num_classes == -1:

@@ -23,7 +23,7 @@ from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeErr
 from ..tensor import Tensor, empty, record_op, wrap_array
 from . import functional as F
 from . import init
-from ._arrays import array_like, as_array, is_host
+from ._arrays import array_like, array_of, is_host
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Dropout", "Embedding"]
@@ -221,7 +221,7 @@ class Embedding(Module):
             >>> emb(ds.tensor([1])), emb.weight.requires_grad
             (tensor([[3., 4.]]), False)
         """
-        table = as_array(embeddings)
+        table = array_of(embeddings)
         if table.ndim != 2:
             raise ArgumentError(f"Embedding.from_pretrained: expected a 2-D table, got shape {table.shape}")
         emb = cls(table.shape[0], table.shape[1], padding_idx)
@@ -454,7 +454,7 @@ def embedding_bag(
     elif idx.ndim == 1:
         if offsets is None:
             raise ArgumentError("embedding_bag: a 1-D input needs offsets (the start of each bag)")
-        starts = to_host(as_array(offsets)).astype(np.int64).reshape(-1)
+        starts = to_host(array_of(offsets)).astype(np.int64).reshape(-1)
         if include_last_offset:
             starts = starts[:-1]
         if starts.size and (starts[0] != 0 or np.any(np.diff(starts) < 0) or starts[-1] > idx.size):

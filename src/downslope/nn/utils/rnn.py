@@ -29,7 +29,7 @@ from ... import ops
 from ...devices import to_host
 from ...errors import ArgumentError, ArgumentTypeError, ShapeError
 from ...tensor import Tensor
-from .._arrays import array_like, as_array
+from .._arrays import array_like, array_of
 
 __all__ = ["PackedSequence", "pad_sequence", "pack_padded_sequence", "pad_packed_sequence", "pack_sequence",
            "unpad_sequence", "unpack_sequence"]  # fmt: skip
@@ -82,7 +82,7 @@ class PackedSequence:
 
 
 def _lengths(lengths: Any, batch: int) -> np.ndarray:
-    arr = to_host(as_array(lengths))  # host: lengths are host data (a CPU tensor in PyTorch)
+    arr = to_host(array_of(lengths))  # host: lengths are host data (a CPU tensor in PyTorch)
     if arr.ndim != 1 or arr.shape[0] != batch or arr.dtype.kind not in "iuf":
         shown = arr.tolist()  # host: read on the host above
         raise ShapeError(f"pack_padded_sequence: expected {batch} lengths (one per sequence), got {shown}")
