@@ -59,7 +59,6 @@ from .clipping import (
     clip_by_global_norm,
     clip_to_max_norm_,
     global_norm,
-    global_norm_on_device,
     scale_to_max_norm_,
 )
 from .momentum import trace
@@ -77,7 +76,6 @@ __all__ = [
     "clip_to_max_norm_",
     "from_group",
     "global_norm",
-    "global_norm_on_device",
     "hyper",
     "identity",
     "negate_if",

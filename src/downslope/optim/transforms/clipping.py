@@ -58,27 +58,8 @@ def clip_by_global_norm(max_norm: Any) -> GradientTransformation:
     return GradientTransformation(_no_state, update)
 
 
-def global_norm_on_device(arrays: list[Any]) -> Any:
-    """The 2-norm of all ``arrays`` taken together, as a 0-d float64 array on their device.
-
-    Example:
-        >>> import numpy as np
-        >>> float(global_norm_on_device([np.array([3.0], np.float32), np.array([4.0], np.float32)]))
-        5.0
-    """
-    total: Any = 0.0
-    for a in arrays:
-        flat = a.reshape(-1)
-        total = total + np.dot(flat, flat).astype(np.float64)
-    return np.sqrt(total)
-
-
 def clip_to_max_norm_(arrays: list[Any], max_norm: float) -> None:
     """Multiply ``arrays`` in place by PyTorch's coefficient ``max_norm / (norm + 1e-6)`` when it is
-    below 1 (the same numbers as nn.utils.scale_to_max_norm_, with no host round-trip)."""
-    if not arrays:
-        return
-    coef = np.minimum(max_norm / (global_norm_on_device(arrays) + 1e-6), 1.0)
-    with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as in PyTorch
-        for a in arrays:
-            a *= coef.astype(a.dtype)
+    below 1: nn.utils' one clipping rule over their global 2-norm, with no host round-trip."""
+    if arrays:
+        scale_to_max_norm_(arrays, max_norm, global_norm(arrays))
