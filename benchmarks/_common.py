@@ -37,7 +37,9 @@ def blas_report() -> str:
                 f"{info.get('internal_api')} {info.get('version')} kernel={info.get('architecture')} "
                 f"threads={info.get('num_threads')} ({info.get('prefix')})"
             )
-    return "BLAS: " + ("; ".join(parts) if parts else "none found")
+    from downslope import gemm
+
+    return "BLAS: " + ("; ".join(parts) if parts else "none found") + f"; float32 GEMM: {gemm.describe()}"
 
 
 # ---------------------------------------------------------------------- training-step peers
@@ -103,7 +105,10 @@ def set_threads(n: int) -> str:
         threadpool_limits(n)
     except ImportError:
         pass
-    return f"{n} thread(s) for NumPy's BLAS and for torch"
+    from downslope import gemm  # oneDNN's GEMM (the onednn extra) runs on OpenMP threads of its own
+
+    gemm.set_num_threads(n)
+    return f"{n} thread(s) for NumPy's BLAS, oneDNN's GEMM and torch"
 
 
 def init_mlp(sizes: list[int], rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:

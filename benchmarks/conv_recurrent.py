@@ -201,9 +201,11 @@ def rss_child(workload: str, peer: str, steps: int, threads: int) -> None:
 
         torch.set_num_threads(threads)
     else:  # downslope's optional compiled kernels (numba), loaded at setup as torch's library is
+        from downslope import gemm
         from downslope.nn import _jit
 
         _jit.kernels()
+        gemm.set_num_threads(threads)  # loads oneDNN (the onednn extra) when installed
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
