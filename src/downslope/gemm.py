@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from downslope.errors import ArgumentError
+
 #: Products with fewer multiply-adds (m * n * k) stay on NumPy: below this size a call into oneDNN
 #: (ctypes, then its own dispatch: about 5 us) costs more than NumPy's whole product (measured with
 #: one thread on an AMD EPYC: 32x128 @ 128x128, 524K multiply-adds, 10.4 us vs NumPy's 11.1 us).
@@ -162,7 +164,7 @@ def set_num_threads(count: int) -> None:
         >>> gemm.set_num_threads(1)
     """
     if count < 1:
-        raise ValueError(f"gemm.set_num_threads: expected a count >= 1, got {count}")
+        raise ArgumentError(f"gemm.set_num_threads: expected a count >= 1, got {count}")
     if _load() and _omp_set_num_threads is not None:
         _omp_set_num_threads(int(count))
 
