@@ -29,9 +29,11 @@ def test_the_environment_switch_and_disabled_turn_the_kernels_off(monkeypatch):
     assert _jit.kernels() is not None
 
 
-def test_the_compiled_kernels_engage_for_host_arrays_only():
+def test_the_compiled_kernels_engage_for_host_arrays_only(monkeypatch):
     # numba compiles for host memory: a device array (here the strict stand-in) takes the NumPy-formulated path.
     from downslope.devices import strict
+
+    monkeypatch.delenv("DOWNSLOPE_JIT", raising=False)  # CI also runs this file with the switch off
 
     pytest.importorskip("numba")
     host = np.zeros((2, 2), dtype=np.float32)
