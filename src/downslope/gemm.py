@@ -60,6 +60,7 @@ _library: Any = None  # the loaded oneDNN library, or False once loading failed
 _sgemm: Any = None
 _omp_set_num_threads: Any = None
 _omp_get_max_threads: Any = None
+_sgemm_for_compiled: Any = None  # the same entry point with the flags typed int8, for numba
 _off = 0  # depth of active disabled() blocks
 
 
@@ -106,6 +107,33 @@ def _load() -> Any:
             set_num_threads(threads)
         break
     return _library
+
+
+def sgemm_function() -> Any:
+    """oneDNN's ``dnnl_sgemm`` as a ctypes function that compiled (numba) code can call, or None when
+    oneDNN is not available or switched off.
+
+    Its arguments are row-major BLAS's: ``(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+    ldc)``, with ``transa``/``transb`` the codes of ``"N"`` (78) or ``"T"`` (84) as int8 (numba has no
+    char type) and ``a``, ``b``, ``c`` addresses of float32 data; it returns 0 on success.
+
+    Example:
+        >>> from downslope import gemm
+        >>> f = gemm.sgemm_function()
+        >>> f is None or callable(f)
+        True
+    """
+    global _sgemm_for_compiled
+    if _off or not _load():
+        return None
+    if _sgemm_for_compiled is None:
+        c = ctypes
+        prototype = c.CFUNCTYPE(
+            c.c_int, c.c_int8, c.c_int8, c.c_int64, c.c_int64, c.c_int64, c.c_float, c.c_void_p, c.c_int64,
+            c.c_void_p, c.c_int64, c.c_float, c.c_void_p, c.c_int64,
+        )  # fmt: skip
+        _sgemm_for_compiled = prototype(ctypes.cast(_library.dnnl_sgemm, ctypes.c_void_p).value)
+    return _sgemm_for_compiled
 
 
 def _after_fork_in_child() -> None:

@@ -50,7 +50,7 @@ from .. import gemm
 from ..backend import namespace_of
 from ..errors import StateError
 from ..tensor import Tensor, record_op
-from . import _workspace
+from . import _rnn_jit, _workspace
 
 __all__ = ["rnn_sequence"]
 
@@ -155,12 +155,30 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     hs = z[:, features : features + size]  # (L + 1, H, N) views of the h rows
     hs[0] = h0.T
     gates = _workspace.take((length, 4 * size, batch), dt, like=x)  # the gate activations of each step
-    scale_block = np.repeat(scale[:, None], batch, axis=1)
-    shift_block = 1 - scale_block  # sigmoid(a) = tanh(a/2) * 0.5 + 0.5; tanh gates: * 1 + 0
     cells = _workspace.take((length + 1, size, batch), dt, like=x)
     cells[0] = c0.T
     tanh_c = _workspace.take((length, size, batch), dt, like=x)
-    ig = xp.empty((size, batch), dtype=dt)
+    compiled = _rnn_jit.kernels(x, w_hh, h0, c0)
+    if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
+        _check(compiled.lstm_forward(gemm.sgemm_function(), w, z, gates, cells, tanh_c, features))
+    else:
+        _lstm_forward_steps(w, z, gates, cells, tanh_c, features)
+    packed = xp.empty((length + 2, batch, size), dtype=dt)
+    np.copyto(packed[: length + 1], hs.transpose(0, 2, 1))
+    np.copyto(packed[length + 1], cells[length].T)
+    # Kept for the backward pass, leased: the workspace gets them back when the node is freed.
+    return packed, tuple(_workspace.Lease(a) for a in (gates, cells, tanh_c, z))
+
+
+def _lstm_forward_steps(w, z, gates, cells, tanh_c, features):
+    """The forward loop in NumPy calls (any namespace): per step the product, then the gates."""
+    length, rows, batch = gates.shape
+    size = rows // 4
+    hs = z[:, features : features + size]
+    scale = _gate_scale((0, 1, 3), 4, size, gates)
+    scale_block = np.repeat(scale[:, None], batch, axis=1)
+    shift_block = 1 - scale_block  # sigmoid(a) = tanh(a/2) * 0.5 + 0.5; tanh gates: * 1 + 0
+    ig = namespace_of(gates).empty((size, batch), dtype=gates.dtype)
     product = gemm.stepper(w, z[:length], gates)
     gate = gates.reshape(length, 4, size, batch)
     for t in range(length):
@@ -176,11 +194,11 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
         c += ig
         np.tanh(c, out=tanh_c[t])
         np.multiply(o, tanh_c[t], out=hs[t + 1])
-    packed = xp.empty((length + 2, batch, size), dtype=dt)
-    np.copyto(packed[: length + 1], hs.transpose(0, 2, 1))
-    np.copyto(packed[length + 1], cells[length].T)
-    # Kept for the backward pass, leased: the workspace gets them back when the node is freed.
-    return packed, tuple(_workspace.Lease(a) for a in (gates, cells, tanh_c, z))
+
+
+def _check(status: int) -> None:
+    if status:
+        raise StateError(f"nn.LSTM: oneDNN's sgemm failed with status {status} in the compiled recurrent loop")
 
 
 def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
@@ -191,6 +209,47 @@ def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
     features = w_ih.shape[1]
     dt = gates.dtype
     xp = namespace_of(gates)
+    # dh of every step, (H, N) each: the output's gradient, to which each step adds W_hh.T @ dG (the
+    # gradient reaching the previous state) in its product; dc the gradient reaching the cell.
+    dh = _workspace.take((length + 1, size, batch), dt, like=gates)
+    np.copyto(dh, dp[: length + 1].transpose(0, 2, 1))
+    dc = xp.ascontiguousarray(dp[length + 1].T)
+    # dG with time and batch along the columns, (4H, L, N): the input gradient and the weight
+    # gradients are then ONE product each over all steps (accumulated step by step, the weight
+    # gradient took 1.6x as long).
+    d_cols = _workspace.take((rows, length, batch), dt, like=gates)
+    compiled = _rnn_jit.kernels(gates, w_hh)
+    if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
+        w_hh_c = np.ascontiguousarray(w_hh)
+        _check(compiled.lstm_backward(gemm.sgemm_function(), w_hh_c, gates, cells, tanh_c, dh, dc, d_cols))
+    else:
+        _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols)
+    dx = dw = None
+    k = z.shape[1]
+    d_flat = d_cols.reshape(rows, length * batch)
+    if needs[0]:
+        dx = gemm.matmul(d_flat.T, w_ih).reshape(length, batch, features)
+    if any(needs[3:]):  # d[W_ih | W_hh | b] = dG @ [X; H; 1].T
+        z_cols = _workspace.take((k, length, batch), dt, like=gates)
+        np.copyto(z_cols, z[:length].transpose(1, 0, 2))
+        dw = gemm.matmul(d_flat, z_cols.reshape(k, length * batch).T)
+        _workspace.give(z_cols)
+    _workspace.give(d_cols)
+    dh0 = xp.ascontiguousarray(dh[0].T)
+    _workspace.give(dh)
+    dw_ih = dw_hh = db = None
+    if dw is not None:  # contiguous copies (small): each parameter gets an array of its own
+        dw_ih = xp.ascontiguousarray(dw[:, :features])
+        dw_hh = xp.ascontiguousarray(dw[:, features : features + size])
+        db = xp.ascontiguousarray(dw[:, -1]) if k > features + size else None
+    return dx, dh0, xp.ascontiguousarray(dc.T), dw_ih, dw_hh, db
+
+
+def _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols):
+    """The backward loop in NumPy calls (any namespace); fills ``d_cols`` and updates ``dh``, ``dc``."""
+    length, rows, batch = gates.shape
+    size = rows // 4
+    dt = gates.dtype
     i, f, g, o = (gates[:, k * size : (k + 1) * size] for k in range(4))
     # Per-step factors, all steps at once, as rows of one (5H, N) block per step:
     # dG_i = dc * g i (1-i), dG_f = dc * c_prev f (1-f), dG_g = dc * i (1-g^2), dG_o = dh * tanh(c) o (1-o),
@@ -213,11 +272,6 @@ def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
     np.subtract(1, to_cell, out=to_cell)
     to_cell *= o
     d = _workspace.take((length, 5 * size, batch), dt, like=gates)  # rows :4H are dG; rows 4H: scratch
-    # dh of every step, (H, N) each: the output's gradient, to which each step adds W_hh.T @ dG (the
-    # gradient reaching the previous state) in its product.
-    dh = _workspace.take((length + 1, size, batch), dt, like=gates)
-    np.copyto(dh, dp[: length + 1].transpose(0, 2, 1))
-    dc = xp.ascontiguousarray(dp[length + 1].T)
     d_gates = d[:, :rows]
     to_state = gemm.stepper(w_hh.T, d_gates, dh[:length], accumulate=True)
     factor = factors.reshape(length, 5, size, batch)
@@ -228,33 +282,8 @@ def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
         np.multiply(dc, factor[t, :3], out=grad[t, :3])
         dc *= f[t]
         to_state(t)
-    _workspace.give(factors)
-    # dG with time and batch along the columns, (4H, L*N): the input gradient and the weight
-    # gradients are then ONE product each over all steps (accumulated step by step, the weight
-    # gradient took 1.6x as long).
-    dx = dw = None
-    k = z.shape[1]
-    if needs[0] or any(needs[3:]):
-        d_cols = _workspace.take((rows, length, batch), dt, like=gates)
-        np.copyto(d_cols, d_gates.transpose(1, 0, 2))
-        d_flat = d_cols.reshape(rows, length * batch)
-        if needs[0]:
-            dx = gemm.matmul(d_flat.T, w_ih).reshape(length, batch, features)
-        if any(needs[3:]):  # d[W_ih | W_hh | b] = dG @ [X; H; 1].T
-            z_cols = _workspace.take((k, length, batch), dt, like=gates)
-            np.copyto(z_cols, z[:length].transpose(1, 0, 2))
-            dw = gemm.matmul(d_flat, z_cols.reshape(k, length * batch).T)
-            _workspace.give(z_cols)
-        _workspace.give(d_cols)
-    _workspace.give(d)
-    dh0 = xp.ascontiguousarray(dh[0].T)
-    _workspace.give(dh)
-    dw_ih = dw_hh = db = None
-    if dw is not None:  # contiguous copies (small): each parameter gets an array of its own
-        dw_ih = xp.ascontiguousarray(dw[:, :features])
-        dw_hh = xp.ascontiguousarray(dw[:, features : features + size])
-        db = xp.ascontiguousarray(dw[:, -1]) if k > features + size else None
-    return dx, dh0, xp.ascontiguousarray(dc.T), dw_ih, dw_hh, db
+    np.copyto(d_cols, d_gates.transpose(1, 0, 2))
+    _workspace.give(factors, d)
 
 
 # ---------------------------------------------------------------------- GRU
