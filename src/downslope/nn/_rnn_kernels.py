@@ -4,13 +4,19 @@ Unrolled into basic ops, a 50-step LSTM records ~20 graph nodes per step, and ea
 gradient rule allocates its own temporaries; the Python overhead then costs more than the
 arithmetic. Here the sequence is one node:
 
-* forward: the input projection of every time step is ONE (batched) matrix product with W_ih;
-  per step there is only the recurrent product and one fused gate computation, written into
-  preallocated buffers (no allocation inside the loop);
+* forward: per step one or two matrix products (the LSTM folds the input projection and the bias
+  into its recurrent product; the GRU and RNN project the input separately) and one fused gate
+  computation, written into preallocated buffers (no allocation inside the loop);
 * backward through time, in the same node: the per-step derivative factors of the gates are
   computed for all steps at once (long vectorised passes), so that each step's loop body is the
   recurrent product with W_hh and two or three multiply-adds; the weight gradients are then ONE
   matrix product each over all steps (``dG.T @ H_prev`` and ``dG.T @ X``).
+
+Matrix products go through :mod:`downslope.gemm` (oneDNN's GEMM for float32 host arrays when the
+``onednn`` extra is installed, NumPy's ``matmul`` otherwise); the per-step ones through
+``gemm.stepper``, which works out pointers and layouts once per loop. For float32 host arrays
+with both the ``jit`` and ``onednn`` extras, the LSTM's loops over time steps run compiled
+(``_rnn_jit``): one call per pass, each step one GEMM and one fused pass over its gates.
 
 The LSTM and GRU run "gate-major": per step ``W_hh (G*H, H) @ h.T (H, N)``, so each gate of a step
 is a contiguous (H, N) block (NumPy's element-wise ops on the strided gate slices of the
@@ -113,7 +119,7 @@ def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, 
     length, batch, features = x.shape
     w = w_ih if scale is None else w_ih * scale[:, None]
     out = _workspace.take((length, batch, w.shape[0]), x.dtype, like=x)
-    np.matmul(x.reshape(length * batch, features), w.T, out=out.reshape(length * batch, -1))
+    gemm.matmul(x.reshape(length * batch, features), w.T, out=out.reshape(length * batch, -1))
     if bias is not None:
         out += bias if scale is None else bias * scale
     return out
@@ -130,9 +136,8 @@ def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, 
 # z_t = [x_t.T; h_t.T; 1] (K = I + H + 1 rows; the ones row only with a bias). The x rows of every
 # z_t are filled by one copy up front and each step writes h_{t+1} into the h rows of z_{t+1}; one
 # (4H, I+H+1) @ (I+H+1, N) product took 21.9 us on oneDNN where the separate input projection and
-# recurrent product took 5.8 + 17.9 us plus a bias pass. The backward pass accumulates the weight
-# gradient the same way, dW += dG_t @ z_t.T per step, which gives d[W_ih | W_hh | b] in one product
-# per step and needs no transposing copy of the gate gradients.
+# recurrent product took 5.8 + 17.9 us plus a bias pass. The backward pass gets d[W_ih | W_hh | b]
+# the same way, as ONE product dG @ [X; H; 1].T over all steps after its loop.
 def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     length, batch, features = x.shape
     size = h0.shape[-1]
@@ -296,7 +301,9 @@ def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):
     xp = namespace_of(x)
     scale = _gate_scale((0, 1), 3, size, x)  # r, z are sigmoid gates; n is tanh
     acts = _workspace.take((length, 3 * size, batch), dt, like=x)  # the input projection, then r, z, n step by step
-    np.matmul(w_ih * scale[:, None], x.transpose(0, 2, 1), out=acts)
+    projection = gemm.stepper(w_ih * scale[:, None], x.transpose(0, 2, 1), acts)
+    for t in range(length):
+        projection(t)
     if b_ih is not None:  # added as a (3H, N) block, much faster than a (3H, 1) column broadcast
         acts += np.repeat((b_ih * scale)[:, None], batch, axis=1)
     w_hh_s = w_hh * scale[:, None]
@@ -305,10 +312,11 @@ def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):
     states[0] = h0.T
     hn = _workspace.take((length, size, batch), dt, like=x)  # W_hn h + b_hn, which the gradient of r needs
     rec = xp.empty((3 * size, batch), dtype=dt)
+    recurrent = gemm.stepper(w_hh_s, states[:length], rec)
     for t in range(length):
         a = acts[t]
         h = states[t]
-        np.matmul(w_hh_s, h, out=rec)
+        recurrent(t)
         if b_hh_block is not None:
             rec += b_hh_block
         rz = a[: 2 * size]
@@ -359,15 +367,15 @@ def _gru_backward(dp, packed, saved, w_hh):
     dgi_n = _workspace.take((length, size, batch), dt, like=acts)  # the input pre-activations' n part: dn_pre
     dp_t = _workspace.take((length + 1, size, batch), dt, like=acts)
     np.copyto(dp_t, dp.transpose(0, 2, 1))
-    w_hh_t = w_hh.T
     dh = xp.empty((size, batch), dtype=dt)
     tmp = np.empty_like(dh)
     dh_next = np.zeros_like(dh)
+    to_state = gemm.stepper(w_hh.T, dgh, dh_next)
     for t in range(length - 1, -1, -1):
         np.add(dp_t[t + 1], dh_next, out=dh)
         np.multiply(dh, factors[t].reshape(3, size, batch), out=dgh[t].reshape(3, size, batch))
         np.multiply(dh, fn[t], out=dgi_n[t])
-        np.matmul(w_hh_t, dgh[t], out=dh_next)
+        to_state(t)
         np.multiply(dh, z[t], out=tmp)
         dh_next += tmp
     # As (3H, L*N), time and batch along the columns: the weight gradients are one GEMM each. The input
@@ -392,10 +400,10 @@ def _rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu):
     packed = xp.empty((length + 1, batch, size), dtype=x.dtype)
     packed[0] = h0
     rec = xp.empty((batch, size), dtype=x.dtype)
-    w_hh_t = w_hh.T
+    recurrent = gemm.stepper(packed[:length], w_hh.T, rec)
     for t in range(length):
         out = packed[t + 1]
-        np.matmul(packed[t], w_hh_t, out=rec)
+        recurrent(t)
         np.add(pre[t], rec, out=out)
         if relu:
             np.maximum(out, 0, out=out)
@@ -418,10 +426,11 @@ def _rnn_backward(dp, packed, saved, w_hh):
     dpre = _workspace.take(hs.shape, hs.dtype, like=hs)
     dh = namespace_of(hs).empty(hs.shape[1:], dtype=hs.dtype)
     dh_next = np.zeros_like(dh)
+    to_state = gemm.stepper(dpre, w_hh, dh_next)
     for t in range(length - 1, -1, -1):
         np.add(dp[t + 1], dh_next, out=dh)
         np.multiply(dh, slope[t], out=dpre[t])
-        np.matmul(dpre[t], w_hh, out=dh_next)
+        to_state(t)
     _workspace.give(slope)
     flat = dpre.reshape(-1, dpre.shape[-1])
     return flat, flat, dh_next, None, (dpre,)
@@ -456,11 +465,11 @@ def _rnn_sequence_vjp(g, y, args, saved, needs, xp):
     k = len(grads)
     dx = None
     if needs[0]:
-        dx = np.matmul(flat_i, w_ih).reshape(x.shape)
+        dx = gemm.matmul(flat_i, w_ih).reshape(x.shape)
         dx = dx[::-1] if reverse else dx
     grads[0] = dx
-    grads.append(np.matmul(flat_i.T, x.reshape(length * batch, -1)) if needs[k] else None)
-    grads.append(np.matmul(flat_h.T, y[:length].reshape(length * batch, -1)) if needs[k + 1] else None)
+    grads.append(gemm.matmul(flat_i.T, x.reshape(length * batch, -1)) if needs[k] else None)
+    grads.append(gemm.matmul(flat_h.T, y[:length].reshape(length * batch, -1)) if needs[k + 1] else None)
     if has_bias:
         db_i = flat_i.sum(axis=0) if needs[k + 2] or (flat_i is flat_h and needs[k + 3]) else None
         grads.append(db_i if needs[k + 2] else None)
