@@ -132,7 +132,10 @@ def sgemm_function() -> Any:
             c.c_int, c.c_int8, c.c_int8, c.c_int64, c.c_int64, c.c_int64, c.c_float, c.c_void_p, c.c_int64,
             c.c_void_p, c.c_int64, c.c_float, c.c_void_p, c.c_int64,
         )  # fmt: skip
-        _sgemm_for_compiled = prototype(ctypes.cast(_library.dnnl_sgemm, ctypes.c_void_p).value)
+        address = ctypes.cast(_library.dnnl_sgemm, ctypes.c_void_p).value
+        if not address:
+            return None
+        _sgemm_for_compiled = prototype(address)
     return _sgemm_for_compiled
 
 

@@ -55,7 +55,7 @@ _B0, _B2, _B4, _B6 = (
 
 
 @numba.njit(inline="always", error_model="numpy")
-def _tanh(x):  # type: ignore[no-untyped-def]
+def _tanh(x):
     x = _CLAMP if x > _CLAMP else x
     x = -_CLAMP if x < -_CLAMP else x
     x2 = x * x
@@ -72,14 +72,14 @@ def _tanh(x):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def tanh_into(x, out):  # type: ignore[no-untyped-def]
+def tanh_into(x, out):
     """``out[:] = tanh(x)`` for 1-D float32 arrays, by the approximation the kernels use."""
     for i in range(x.shape[0]):
         out[i] = _tanh(x[i])
 
 
 @_jit
-def lstm_forward(sgemm, w, z, gates, cells, tanh_c, features):  # type: ignore[no-untyped-def]
+def lstm_forward(sgemm, w, z, gates, cells, tanh_c, features):
     length, rows, batch = gates.shape
     size = rows // 4
     k = w.shape[1]
@@ -125,7 +125,7 @@ def lstm_forward(sgemm, w, z, gates, cells, tanh_c, features):  # type: ignore[n
 
 
 @_jit
-def lstm_backward(sgemm, w_hh, gates, cells, tanh_c, dh, dc, d_cols):  # type: ignore[no-untyped-def]
+def lstm_backward(sgemm, w_hh, gates, cells, tanh_c, dh, dc, d_cols):
     length, rows, batch = gates.shape
     size = rows // 4
     for t in range(length - 1, -1, -1):

@@ -453,10 +453,10 @@ def _rnn_sequence_vjp(g, y, args, saved, needs, xp):
         dx, dh0, dc0, dw_ih, dw_hh, db = _lstm_backward(g, y, state, w_ih, w_hh, needs)
         if dx is not None and reverse:
             dx = dx[::-1]
-        grads = [dx, dh0 if needs[1] else None, dc0 if needs[2] else None, dw_ih, dw_hh]
+        lstm_grads = [dx, dh0 if needs[1] else None, dc0 if needs[2] else None, dw_ih, dw_hh]
         if has_bias:
-            grads += [db if needs[5] else None, (db.copy() if needs[5] else db) if needs[6] else None]
-        return tuple(grads)
+            lstm_grads += [db if needs[5] else None, (db.copy() if needs[5] else db) if needs[6] else None]
+        return tuple(lstm_grads)
     # The gradients of the pre-activations, (L*N, rows) each (views of borrowed arrays; given back below).
     flat_i, flat_h, dh0, dc0, borrowed = _BACKWARD[mode](g, y, state, w_hh)
     length, batch = x.shape[0], x.shape[1]
