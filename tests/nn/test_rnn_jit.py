@@ -64,6 +64,7 @@ def _run(arrays: list[np.ndarray], reverse: bool) -> list[np.ndarray]:
     return [packed.numpy()] + [t.grad.numpy() for t in tensors]
 
 
+@pytest.mark.host_only  # the compiled loops take host arrays only; on a device the NumPy formulation runs
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("reverse", [False, True])
 def test_compiled_loops_give_the_numpy_formulations_values_and_gradients(bias, reverse, monkeypatch):
