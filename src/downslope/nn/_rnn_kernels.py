@@ -163,7 +163,7 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     cells = _workspace.take((length + 1, size, batch), dt, like=x)
     cells[0] = c0.T
     tanh_c = _workspace.take((length, size, batch), dt, like=x)
-    compiled = _rnn_jit.kernels(x, w_hh, h0, c0)
+    compiled = _rnn_jit.kernels(x, w_hh, h0, c0) if batch else None
     if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
         _check(compiled.lstm_forward(gemm.sgemm_function(), w, z, gates, cells, tanh_c, features))
     else:
@@ -218,12 +218,12 @@ def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
     # gradient reaching the previous state) in its product; dc the gradient reaching the cell.
     dh = _workspace.take((length + 1, size, batch), dt, like=gates)
     np.copyto(dh, dp[: length + 1].transpose(0, 2, 1))
-    dc = xp.ascontiguousarray(dp[length + 1].T)
+    dc = dp[length + 1].T.copy()  # a copy even when the transpose is contiguous: it is updated in place
     # dG with time and batch along the columns, (4H, L, N): the input gradient and the weight
     # gradients are then ONE product each over all steps (accumulated step by step, the weight
     # gradient took 1.6x as long).
     d_cols = _workspace.take((rows, length, batch), dt, like=gates)
-    compiled = _rnn_jit.kernels(gates, w_hh)
+    compiled = _rnn_jit.kernels(gates, w_hh) if batch else None
     if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
         w_hh_c = np.ascontiguousarray(w_hh)
         _check(compiled.lstm_backward(gemm.sgemm_function(), w_hh_c, gates, cells, tanh_c, dh, dc, d_cols))
