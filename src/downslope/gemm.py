@@ -16,6 +16,11 @@ library would load) or the
 :func:`disabled` block turns the oneDNN path off; results agree with NumPy's to float32 rounding
 (the summation order differs), and tests compare both paths with each other and with PyTorch.
 
+Loops of products over preallocated buffers (a recurrent layer's time steps) use :func:`stepper`,
+which works out the pointers and layouts once so that a step is one bare call (about 1.5 us of
+overhead instead of the 5 us of a :func:`matmul` call); compiled (numba) loops call oneDNN
+directly through :func:`sgemm_function`.
+
 Threads: oneDNN runs on OpenMP (libgomp). When it loads, it takes the thread count NumPy's BLAS has
 then (read through threadpoolctl when installed; OMP_NUM_THREADS otherwise), and
 :func:`set_num_threads` or threadpoolctl's limits change it later. GNU OpenMP is not fork-safe, so
