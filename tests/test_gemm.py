@@ -3,6 +3,7 @@ and everything it does not take falls back to NumPy unchanged."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -193,3 +194,94 @@ def test_loading_onednn_leaves_the_environment_as_it_was():
     env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert done.stdout.split() == ["False", "None"]
+
+
+# ---------------------------------------------------------------------- stepper
+def _stacks(steps: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A weight, a stack of (K, N) operands read through a transposed view, and a stack of outputs."""
+    a = _rand(M, K, seed=seed)
+    b = np.ascontiguousarray(_rand(steps, N, K, seed=seed + 1).transpose(0, 2, 1))  # (steps, K, N)
+    return a, b.transpose(0, 2, 1).copy().transpose(0, 2, 1), _rand(steps, M, N, seed=seed + 2)
+
+
+@pytest.mark.parametrize("path", ["onednn", "numpy"])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_stepper_computes_each_step_product_on_both_paths(path, accumulate, monkeypatch):
+    if path == "onednn" and not gemm.available():
+        pytest.skip("oneDNN (the onednn extra) is not installed")
+    calls = []
+    if path == "onednn":
+        real = gemm._sgemm
+        monkeypatch.setattr(gemm, "_sgemm", lambda *args: calls.append(args[:5]) or real(*args))
+    a, b, out = _stacks(3, seed=10)
+    start = out.copy()
+    with gemm.disabled() if path == "numpy" else contextlib.nullcontext():
+        step = gemm.stepper(a, b, out, accumulate=accumulate)
+        for t in (2, 0):  # any order, each step only touches its own output
+            step(t)
+    for t in (0, 2):
+        _close(out[t], (start[t] if accumulate else 0) + a @ b[t])
+    np.testing.assert_array_equal(out[1], start[1])
+    assert len(calls) == (2 if path == "onednn" else 0)
+    if calls:
+        assert calls[0] == (b"N", b"T", M, N, K)
+
+
+@needs_onednn
+def test_stepper_with_a_shared_output_reversed_stacks_and_a_transposed_weight():
+    # out is one matrix every step adds to; the stack is read backwards (negative step stride).
+    w = _rand(K, M, seed=20)  # used as w.T, (M, K)
+    stack = _rand(4, K, N, seed=21)[::-1]
+    out = np.zeros((M, N), dtype=np.float32)
+    step = gemm.stepper(w.T, stack, out, accumulate=True)
+    for t in range(4):
+        step(t)
+    _close(out, sum(w.T @ stack[t] for t in range(4)))
+
+
+@pytest.mark.parametrize("case", ["float64", "small", "overlap", "device"])
+def test_stepper_leaves_what_onednn_does_not_take_to_numpy(case, monkeypatch):
+    def refuse(*args):
+        raise AssertionError("this product must not reach oneDNN")
+
+    monkeypatch.setattr(gemm, "_sgemm", refuse)
+    a, b, out = _stacks(2, seed=30)
+    if case == "float64":
+        a, b, out = a.astype(np.float64), b.astype(np.float64), out.astype(np.float64)
+    elif case == "small":
+        a, b, out = a[:4, :8], b[:, :8, :8], out[:, :4, :8]
+    elif case == "overlap":
+        out = np.zeros((2, M + K, N), dtype=np.float32)
+        out[:, M:] = b
+        b, out = out[:, M:], out[:, :M]  # b and out share memory
+        b_copy = b.copy()
+    elif case == "device":
+        from downslope.devices import strict
+
+        on_device = strict.asarray(out)
+        step = gemm.stepper(strict.asarray(a), strict.asarray(b), on_device)
+        step(1)
+        np.testing.assert_allclose(on_device.get()[1], a @ b[1], rtol=1e-5, atol=1e-5 * np.abs(a @ b[1]).max())
+        return
+    step = gemm.stepper(a, b, out)
+    step(1)
+    want = a @ (b_copy if case == "overlap" else b)[1]
+    np.testing.assert_allclose(out[1], want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+def test_stepper_checks_the_shapes():
+    a, b, out = _stacks(2, seed=40)
+    with pytest.raises(ValueError, match=r"expected a step's product \(m, k\) @ \(k, n\) -> \(m, n\)"):
+        gemm.stepper(a, b, out[:, :, :-1])
+
+
+@needs_onednn
+def test_sgemm_function_for_compiled_code():
+    f = gemm.sgemm_function()
+    a, b = _rand(M, K, seed=50), _rand(K, N, seed=51)
+    c = np.full((M, N), np.nan, dtype=np.float32)
+    ptr = lambda x: x.__array_interface__["data"][0]  # noqa: E731
+    assert f(ord("N"), ord("N"), M, N, K, 1.0, ptr(a), K, ptr(b), N, 0.0, ptr(c), N) == 0
+    _close(c, a @ b)
+    with gemm.disabled():
+        assert gemm.sgemm_function() is None

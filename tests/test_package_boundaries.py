@@ -22,7 +22,20 @@ PRIVATE_CROSSINGS_LEFT: dict[tuple[str, str], str] = {}
 
 # Layers, lowest first (docs/architecture.md): a module imports only from its own layer or lower ones.
 LAYERS = [
-    {"errors", "backend", "gemm", "device", "devices", "generator", "graph", "tensor", "autograd", "ops", "functional", "func"},
+    {
+        "errors",
+        "backend",
+        "gemm",
+        "device",
+        "devices",
+        "generator",
+        "graph",
+        "tensor",
+        "autograd",
+        "ops",
+        "functional",
+        "func",
+    },
     {"gradcheck", "serialization"},
     {"nn", "data", "utils"},
     {"optim"},

@@ -8,9 +8,34 @@ import numpy as np
 import pytest
 
 import downslope as ds
+from downslope import gemm
+from downslope.nn import _jit, _rnn_jit
 from downslope.nn import recurrent as R
 
 torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(params=["numpy", "onednn", "compiled"])
+def path(request, monkeypatch):
+    """The float32 parity tests run on each path: NumPy alone; every matrix product on oneDNN's GEMM
+    (its size thresholds lowered to 0, so that these small layers take it); and oneDNN with the
+    compiled (numba) LSTM loops. A path whose extra is not installed is skipped."""
+    if request.param == "numpy":
+        with gemm.disabled(), _jit.disabled():
+            yield request.param
+        return
+    if not gemm.available():
+        pytest.skip("oneDNN is not installed (the onednn extra)")
+    monkeypatch.setattr(gemm, "MIN_MULTIPLY_ADDS", 0)
+    monkeypatch.setattr(gemm, "STEP_MIN_MULTIPLY_ADDS", 0)
+    if request.param == "onednn":
+        with _jit.disabled():
+            yield request.param
+        return
+    if _rnn_jit.kernels(np.zeros(1, dtype=np.float32)) is None:
+        pytest.skip("numba is not installed (the jit extra)")
+    yield request.param
+
 
 PAIRS = {"RNN": (R.RNN, torch.nn.RNN), "LSTM": (R.LSTM, torch.nn.LSTM), "GRU": (R.GRU, torch.nn.GRU)}
 
@@ -82,7 +107,7 @@ CONFIGS = [
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "default")
 @pytest.mark.parametrize("with_state", [False, True])
-def test_recurrent_layers_match_torch(assert_close, kind, config, with_state):
+def test_recurrent_layers_match_torch(assert_close, path, kind, config, with_state):
     input_size, hidden, length, batch = 3, 5, 6, 4
     kwargs = dict(input_size=input_size, hidden_size=hidden, **config)
     rng = np.random.default_rng(len(config) + 7 * with_state)
@@ -104,14 +129,14 @@ def test_recurrent_layers_match_torch(assert_close, kind, config, with_state):
     _run_both(kind, kwargs, x, initial if with_state else None, assert_close)
 
 
-def test_relu_rnn_matches_torch(assert_close):
+def test_relu_rnn_matches_torch(assert_close, path):
     x = np.random.default_rng(1).standard_normal((5, 3, 4)).astype(np.float32)
     kwargs = dict(input_size=4, hidden_size=6, num_layers=2, nonlinearity="relu")
     _run_both("RNN", kwargs, x, None, assert_close)  # outputs, states and every gradient
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
-def test_unbatched_input_matches_torch(assert_close, kind):
+def test_unbatched_input_matches_torch(assert_close, path, kind):
     x = np.random.default_rng(2).standard_normal((7, 3)).astype(np.float32)
     _run_both(kind, dict(input_size=3, hidden_size=4, num_layers=2, bidirectional=True), x, None, assert_close)
 
@@ -164,7 +189,7 @@ def test_parameter_names_shapes_and_default_init(kind):
     ],
 )
 @pytest.mark.parametrize("batched", [True, False])
-def test_cells_match_torch(assert_close, ours_cls, theirs_cls, kwargs, batched):
+def test_cells_match_torch(assert_close, path, ours_cls, theirs_cls, kwargs, batched):
     rng = np.random.default_rng(3)
     theirs, ours = theirs_cls(4, 6, **kwargs), ours_cls(4, 6, **kwargs)
     _copy_from_torch(ours, theirs)
@@ -282,7 +307,9 @@ def test_repr_reads_like_torch():
 )
 def test_layers_on_the_strict_device_give_the_cpu_values(make):
     """The strict stand-in refuses every host array and host conversion (like CuPy): a layer on it
-    runs forward and backward in its data's namespace, with the CPU's values (it wraps NumPy)."""
+    runs forward and backward in its data's namespace, with the CPU's values (it wraps NumPy) of
+    the NumPy formulation (oneDNN and the compiled loops round differently; the parity tests
+    compare them with PyTorch)."""
     ds.manual_seed(0)
     layer = make()
     cell = isinstance(layer, R.RNNCellBase)
@@ -293,9 +320,10 @@ def test_layers_on_the_strict_device_give_the_cpu_values(make):
         for p in layer.parameters():
             p.grad = None
         xd = ds.tensor(x, device=device, requires_grad=True)
-        out = layer.forward(xd)  # forward itself: a test plugin may wrap Module.__call__ to move layers
-        total = sum((t.sum() for t in _flat(out)), ds.tensor(0.0, device=device))
-        total.backward()
+        with gemm.disabled(), _jit.disabled():
+            out = layer.forward(xd)  # forward itself: a test plugin may wrap Module.__call__ to move layers
+            total = sum((t.sum() for t in _flat(out)), ds.tensor(0.0, device=device))
+            total.backward()
         got = [t.detach() for t in _flat(out)] + [xd.grad] + [p.grad for p in layer.parameters()]
         assert all(str(t.device) == device for t in got)
         results.append([t.cpu().numpy() for t in got])

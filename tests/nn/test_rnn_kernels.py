@@ -67,3 +67,28 @@ def test_double_backward_through_the_fused_op_raises_a_clear_error():
     packed = rnn_sequence("GRU", tensors[0], tensors[1], None, *tensors[2:], reverse=False)
     with pytest.raises(StateError, match="double backward"):
         ds.autograd.grad((packed * packed).sum(), tensors[3], create_graph=True)
+
+
+@pytest.mark.host_only  # oneDNN takes host arrays only
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH"])
+def test_float32_products_take_onednn_step_by_step(mode, monkeypatch):
+    """Guard against a silent fallback: with the size thresholds at 0 and the compiled loops off,
+    every per-step product of the NumPy formulation is a call into oneDNN."""
+    from downslope import gemm
+    from downslope.nn import _jit
+
+    if not gemm.available():
+        pytest.skip("oneDNN is not installed (the onednn extra)")
+    monkeypatch.setattr(gemm, "MIN_MULTIPLY_ADDS", 0)
+    monkeypatch.setattr(gemm, "STEP_MIN_MULTIPLY_ADDS", 0)
+    calls = []
+    real = gemm._sgemm
+    monkeypatch.setattr(gemm, "_sgemm", lambda *args: calls.append(args[2:5]) or real(*args))
+    arrays = [ds.tensor(a.astype(np.float32), requires_grad=True) for a in _inputs(mode, True)]
+    with _jit.disabled():
+        packed = _op(mode, True, False)(*arrays)
+        forward = len(calls)
+        packed.sum().backward()
+    steps = arrays[0].shape[0]
+    assert forward >= steps, f"{forward} oneDNN calls in a {steps}-step forward pass"
+    assert len(calls) - forward >= steps + 2, "the backward pass: one per step and the weight gradients"

@@ -4,13 +4,19 @@ Unrolled into basic ops, a 50-step LSTM records ~20 graph nodes per step, and ea
 gradient rule allocates its own temporaries; the Python overhead then costs more than the
 arithmetic. Here the sequence is one node:
 
-* forward: the input projection of every time step is ONE (batched) matrix product with W_ih;
-  per step there is only the recurrent product and one fused gate computation, written into
-  preallocated buffers (no allocation inside the loop);
+* forward: per step one or two matrix products (the LSTM folds the input projection and the bias
+  into its recurrent product; the GRU and RNN project the input separately) and one fused gate
+  computation, written into preallocated buffers (no allocation inside the loop);
 * backward through time, in the same node: the per-step derivative factors of the gates are
   computed for all steps at once (long vectorised passes), so that each step's loop body is the
   recurrent product with W_hh and two or three multiply-adds; the weight gradients are then ONE
   matrix product each over all steps (``dG.T @ H_prev`` and ``dG.T @ X``).
+
+Matrix products go through :mod:`downslope.gemm` (oneDNN's GEMM for float32 host arrays when the
+``onednn`` extra is installed, NumPy's ``matmul`` otherwise); the per-step ones through
+``gemm.stepper``, which works out pointers and layouts once per loop. For float32 host arrays
+with both the ``jit`` and ``onednn`` extras, the LSTM's loops over time steps run compiled
+(``_rnn_jit``): one call per pass, each step one GEMM and one fused pass over its gates.
 
 The LSTM and GRU run "gate-major": per step ``W_hh (G*H, H) @ h.T (H, N)``, so each gate of a step
 is a contiguous (H, N) block (NumPy's element-wise ops on the strided gate slices of the
@@ -46,10 +52,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import gemm
 from ..backend import namespace_of
 from ..errors import StateError
 from ..tensor import Tensor, record_op
-from . import _workspace
+from . import _rnn_jit, _workspace
 
 __all__ = ["rnn_sequence"]
 
@@ -112,68 +119,142 @@ def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, 
     length, batch, features = x.shape
     w = w_ih if scale is None else w_ih * scale[:, None]
     out = _workspace.take((length, batch, w.shape[0]), x.dtype, like=x)
-    np.matmul(x.reshape(length * batch, features), w.T, out=out.reshape(length * batch, -1))
+    gemm.matmul(x.reshape(length * batch, features), w.T, out=out.reshape(length * batch, -1))
     if bias is not None:
         out += bias if scale is None else bias * scale
     return out
 
 
 # ---------------------------------------------------------------------- LSTM
-# The LSTM runs "gate-major": per step the recurrent product is W_hh (4H, H) @ h.T (H, N), so the
-# gates of a step form a (4H, N) block whose i, f, g, o parts are contiguous (H, N) blocks, and
-# states and cells are kept as (H, N). On the interleaved (N, 4H) layout every gate slice is a
-# strided view, and NumPy's element-wise ops on such views took ~4x as long as on contiguous
-# blocks (measured: 2.3 vs 0.56 us for a 32x128 multiply), which was most of the per-step cost
-# besides the GEMM. The node's value is still the (L + 2, N, H) packing of the module docstring
-# (one transposing copy at the end) and the weight gradients are still one GEMM each.
+# The LSTM runs "gate-major": per step the product is W (4H, K) @ z_t (K, N), so the gates of a step
+# form a (4H, N) block whose i, f, g, o parts are contiguous (H, N) blocks, and states and cells are
+# kept as (H, N). On the interleaved (N, 4H) layout every gate slice is a strided view, and NumPy's
+# element-wise ops on such views took ~4x as long as on contiguous blocks (measured: 2.3 vs 0.56 us
+# for a 32x128 multiply), which was most of the per-step cost besides the GEMM.
+#
+# One product per step gives all four pre-activations, bias included: W = [W_ih | W_hh | b] and
+# z_t = [x_t.T; h_t.T; 1] (K = I + H + 1 rows; the ones row only with a bias). The x rows of every
+# z_t are filled by one copy up front and each step writes h_{t+1} into the h rows of z_{t+1}; one
+# (4H, I+H+1) @ (I+H+1, N) product took 21.9 us on oneDNN where the separate input projection and
+# recurrent product took 5.8 + 17.9 us plus a bias pass. The backward pass gets d[W_ih | W_hh | b]
+# the same way, as ONE product dG @ [X; H; 1].T over all steps after its loop.
 def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
-    length, batch, _ = x.shape
+    length, batch, features = x.shape
     size = h0.shape[-1]
     dt = x.dtype
     xp = namespace_of(x)
     scale = _gate_scale((0, 1, 3), 4, size, x)  # i, f, o are sigmoid gates; g is tanh
-    # gates[t] (4H, N): the scaled input projection of step t, then the gate activations.
-    gates = _workspace.take((length, 4 * size, batch), dt, like=x)
-    np.matmul(w_ih * scale[:, None], x.transpose(0, 2, 1), out=gates)
-    scale_block = np.repeat(scale[:, None], batch, axis=1)
-    if b_ih is not None:  # added as a (4H, N) block: a (4H, 1) column broadcast took 3.5x as long
-        gates += scale_block * (b_ih + b_hh)[:, None]
-    w_hh_s = w_hh * scale[:, None]
-    shift_block = 1 - scale_block  # sigmoid(a) = tanh(a/2) * 0.5 + 0.5; tanh gates: * 1 + 0
-    states = _workspace.take((length + 2, size, batch), dt, like=x)  # h0.T, h_1.T .. h_L.T, c_L.T
-    states[0] = h0.T
+    has_bias = b_ih is not None
+    k = features + size + (1 if has_bias else 0)
+    w = xp.empty((4 * size, k), dtype=dt)  # [W_ih | W_hh | b], the sigmoid gates' rows halved
+    np.multiply(w_ih, scale[:, None], out=w[:, :features])
+    np.multiply(w_hh, scale[:, None], out=w[:, features : features + size])
+    if has_bias:
+        np.add(b_ih, b_hh, out=w[:, -1])
+        w[:, -1] *= scale
+    # z[t] = [x_t.T; h_t.T; 1]: h_0 .. h_L in the h rows (z[L] holds only h_L, for the packing below).
+    z = _workspace.take((length + 1, k, batch), dt, like=x)
+    np.copyto(z[:length, :features], x.transpose(0, 2, 1))
+    if has_bias:
+        z[:, -1] = 1
+    hs = z[:, features : features + size]  # (L + 1, H, N) views of the h rows
+    hs[0] = h0.T
+    gates = _workspace.take((length, 4 * size, batch), dt, like=x)  # the gate activations of each step
     cells = _workspace.take((length + 1, size, batch), dt, like=x)
     cells[0] = c0.T
     tanh_c = _workspace.take((length, size, batch), dt, like=x)
-    rec = xp.empty((4 * size, batch), dtype=dt)
-    ig = xp.empty((size, batch), dtype=dt)
+    compiled = _rnn_jit.kernels(x, w_hh, h0, c0) if batch else None
+    if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
+        _check(compiled.lstm_forward(gemm.sgemm_function(), w, z, gates, cells, tanh_c, features))
+    else:
+        _lstm_forward_steps(w, z, gates, cells, tanh_c, features)
+    packed = xp.empty((length + 2, batch, size), dtype=dt)
+    np.copyto(packed[: length + 1], hs.transpose(0, 2, 1))
+    np.copyto(packed[length + 1], cells[length].T)
+    # Kept for the backward pass, leased: the workspace gets them back when the node is freed.
+    return packed, tuple(_workspace.Lease(a) for a in (gates, cells, tanh_c, z))
+
+
+def _lstm_forward_steps(w, z, gates, cells, tanh_c, features):
+    """The forward loop in NumPy calls (any namespace): per step the product, then the gates."""
+    length, rows, batch = gates.shape
+    size = rows // 4
+    hs = z[:, features : features + size]
+    scale = _gate_scale((0, 1, 3), 4, size, gates)
+    scale_block = np.repeat(scale[:, None], batch, axis=1)
+    shift_block = 1 - scale_block  # sigmoid(a) = tanh(a/2) * 0.5 + 0.5; tanh gates: * 1 + 0
+    ig = namespace_of(gates).empty((size, batch), dtype=gates.dtype)
+    product = gemm.stepper(w, z[:length], gates)
+    gate = gates.reshape(length, 4, size, batch)
     for t in range(length):
+        product(t)
         g = gates[t]
-        np.matmul(w_hh_s, states[t], out=rec)
-        g += rec
         np.tanh(g, out=g)
         g *= scale_block
         g += shift_block
+        i, f, gg, o = gate[t]
         c = cells[t + 1]
-        np.multiply(g[size : 2 * size], cells[t], out=c)
-        np.multiply(g[:size], g[2 * size : 3 * size], out=ig)
+        np.multiply(f, cells[t], out=c)
+        np.multiply(i, gg, out=ig)
         c += ig
         np.tanh(c, out=tanh_c[t])
-        np.multiply(g[3 * size :], tanh_c[t], out=states[t + 1])
-    states[length + 1] = cells[length]
-    packed = xp.empty((length + 2, batch, size), dtype=dt)
-    np.copyto(packed, states.transpose(0, 2, 1))
-    _workspace.give(states)
-    # Kept for the backward pass, leased: the workspace gets them back when the node is freed.
-    return packed, tuple(_workspace.Lease(a) for a in (gates, cells, tanh_c))
+        np.multiply(o, tanh_c[t], out=hs[t + 1])
 
 
-def _lstm_backward(dp, packed, saved, w_hh):
-    gates, cells, tanh_c = (lease.array for lease in saved)
+def _check(status: int) -> None:
+    if status:
+        raise StateError(f"nn.LSTM: oneDNN's sgemm failed with status {status} in the compiled recurrent loop")
+
+
+def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
+    """Returns (dx, dh0, dc0, dW_ih, dW_hh, db) (None where not needed; db is both biases' gradient)."""
+    gates, cells, tanh_c, z = (lease.array for lease in saved)
+    length, rows, batch = gates.shape
+    size = rows // 4
+    features = w_ih.shape[1]
+    dt = gates.dtype
+    xp = namespace_of(gates)
+    # dh of every step, (H, N) each: the output's gradient, to which each step adds W_hh.T @ dG (the
+    # gradient reaching the previous state) in its product; dc the gradient reaching the cell.
+    dh = _workspace.take((length + 1, size, batch), dt, like=gates)
+    np.copyto(dh, dp[: length + 1].transpose(0, 2, 1))
+    dc = dp[length + 1].T.copy()  # a copy even when the transpose is contiguous: it is updated in place
+    # dG with time and batch along the columns, (4H, L, N): the input gradient and the weight
+    # gradients are then ONE product each over all steps (accumulated step by step, the weight
+    # gradient took 1.6x as long).
+    d_cols = _workspace.take((rows, length, batch), dt, like=gates)
+    compiled = _rnn_jit.kernels(gates, w_hh) if batch else None
+    if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
+        w_hh_c = np.ascontiguousarray(w_hh)  # host: numba path (host arrays only)
+        _check(compiled.lstm_backward(gemm.sgemm_function(), w_hh_c, gates, cells, tanh_c, dh, dc, d_cols))
+    else:
+        _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols)
+    dx = dw = None
+    k = z.shape[1]
+    d_flat = d_cols.reshape(rows, length * batch)
+    if needs[0]:
+        dx = gemm.matmul(d_flat.T, w_ih).reshape(length, batch, features)
+    if any(needs[3:]):  # d[W_ih | W_hh | b] = dG @ [X; H; 1].T
+        z_cols = _workspace.take((k, length, batch), dt, like=gates)
+        np.copyto(z_cols, z[:length].transpose(1, 0, 2))
+        dw = gemm.matmul(d_flat, z_cols.reshape(k, length * batch).T)
+        _workspace.give(z_cols)
+    _workspace.give(d_cols)
+    dh0 = xp.ascontiguousarray(dh[0].T)
+    _workspace.give(dh)
+    dw_ih = dw_hh = db = None
+    if dw is not None:  # contiguous copies (small): each parameter gets an array of its own
+        dw_ih = xp.ascontiguousarray(dw[:, :features])
+        dw_hh = xp.ascontiguousarray(dw[:, features : features + size])
+        db = xp.ascontiguousarray(dw[:, -1]) if k > features + size else None
+    return dx, dh0, xp.ascontiguousarray(dc.T), dw_ih, dw_hh, db
+
+
+def _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols):
+    """The backward loop in NumPy calls (any namespace); fills ``d_cols`` and updates ``dh``, ``dc``."""
     length, rows, batch = gates.shape
     size = rows // 4
     dt = gates.dtype
-    xp = namespace_of(gates)
     i, f, g, o = (gates[:, k * size : (k + 1) * size] for k in range(4))
     # Per-step factors, all steps at once, as rows of one (5H, N) block per step:
     # dG_i = dc * g i (1-i), dG_f = dc * c_prev f (1-f), dG_g = dc * i (1-g^2), dG_o = dh * tanh(c) o (1-o),
@@ -196,25 +277,18 @@ def _lstm_backward(dp, packed, saved, w_hh):
     np.subtract(1, to_cell, out=to_cell)
     to_cell *= o
     d = _workspace.take((length, 5 * size, batch), dt, like=gates)  # rows :4H are dG; rows 4H: scratch
-    dp_t = _workspace.take((length + 2, size, batch), dt, like=gates)
-    np.copyto(dp_t, dp.transpose(0, 2, 1))
-    w_hh_t = w_hh.T
-    dh = xp.empty((size, batch), dtype=dt)
-    dc = dp_t[length + 1].copy()
-    dh_next = np.zeros_like(dh)
+    d_gates = d[:, :rows]
+    to_state = gemm.stepper(w_hh.T, d_gates, dh[:length], accumulate=True)
+    factor = factors.reshape(length, 5, size, batch)
+    grad = d.reshape(length, 5, size, batch)
     for t in range(length - 1, -1, -1):
-        np.add(dp_t[t + 1], dh_next, out=dh)
-        np.multiply(dh, factors[t, 3 * size :].reshape(2, size, batch), out=d[t, 3 * size :].reshape(2, size, batch))
-        dc += d[t, 4 * size :]
-        np.multiply(dc, factors[t, : 3 * size].reshape(3, size, batch), out=d[t, : 3 * size].reshape(3, size, batch))
+        np.multiply(dh[t + 1], factor[t, 3:], out=grad[t, 3:])
+        dc += grad[t, 4]
+        np.multiply(dc, factor[t, :3], out=grad[t, :3])
         dc *= f[t]
-        np.matmul(w_hh_t, d[t, : 4 * size], out=dh_next)
-    # dG as (4H, L*N), time and batch along the columns: the weight gradients are one GEMM each.
-    d_gates = _workspace.take((rows, length, batch), dt, like=gates)
-    np.copyto(d_gates, d[:, :rows].transpose(1, 0, 2))
-    _workspace.give(factors, d, dp_t)
-    flat = d_gates.reshape(rows, length * batch).T  # (L*N, 4H), column-major
-    return flat, flat, xp.ascontiguousarray(dh_next.T), xp.ascontiguousarray(dc.T), (d_gates,)
+        to_state(t)
+    np.copyto(d_cols, d_gates.transpose(1, 0, 2))
+    _workspace.give(factors, d)
 
 
 # ---------------------------------------------------------------------- GRU
@@ -227,7 +301,9 @@ def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):
     xp = namespace_of(x)
     scale = _gate_scale((0, 1), 3, size, x)  # r, z are sigmoid gates; n is tanh
     acts = _workspace.take((length, 3 * size, batch), dt, like=x)  # the input projection, then r, z, n step by step
-    np.matmul(w_ih * scale[:, None], x.transpose(0, 2, 1), out=acts)
+    projection = gemm.stepper(w_ih * scale[:, None], x.transpose(0, 2, 1), acts)
+    for t in range(length):
+        projection(t)
     if b_ih is not None:  # added as a (3H, N) block, much faster than a (3H, 1) column broadcast
         acts += np.repeat((b_ih * scale)[:, None], batch, axis=1)
     w_hh_s = w_hh * scale[:, None]
@@ -236,10 +312,11 @@ def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):
     states[0] = h0.T
     hn = _workspace.take((length, size, batch), dt, like=x)  # W_hn h + b_hn, which the gradient of r needs
     rec = xp.empty((3 * size, batch), dtype=dt)
+    recurrent = gemm.stepper(w_hh_s, states[:length], rec)
     for t in range(length):
         a = acts[t]
         h = states[t]
-        np.matmul(w_hh_s, h, out=rec)
+        recurrent(t)
         if b_hh_block is not None:
             rec += b_hh_block
         rz = a[: 2 * size]
@@ -290,15 +367,15 @@ def _gru_backward(dp, packed, saved, w_hh):
     dgi_n = _workspace.take((length, size, batch), dt, like=acts)  # the input pre-activations' n part: dn_pre
     dp_t = _workspace.take((length + 1, size, batch), dt, like=acts)
     np.copyto(dp_t, dp.transpose(0, 2, 1))
-    w_hh_t = w_hh.T
     dh = xp.empty((size, batch), dtype=dt)
     tmp = np.empty_like(dh)
     dh_next = np.zeros_like(dh)
+    to_state = gemm.stepper(w_hh.T, dgh, dh_next)
     for t in range(length - 1, -1, -1):
         np.add(dp_t[t + 1], dh_next, out=dh)
         np.multiply(dh, factors[t].reshape(3, size, batch), out=dgh[t].reshape(3, size, batch))
         np.multiply(dh, fn[t], out=dgi_n[t])
-        np.matmul(w_hh_t, dgh[t], out=dh_next)
+        to_state(t)
         np.multiply(dh, z[t], out=tmp)
         dh_next += tmp
     # As (3H, L*N), time and batch along the columns: the weight gradients are one GEMM each. The input
@@ -323,10 +400,10 @@ def _rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu):
     packed = xp.empty((length + 1, batch, size), dtype=x.dtype)
     packed[0] = h0
     rec = xp.empty((batch, size), dtype=x.dtype)
-    w_hh_t = w_hh.T
+    recurrent = gemm.stepper(packed[:length], w_hh.T, rec)
     for t in range(length):
         out = packed[t + 1]
-        np.matmul(packed[t], w_hh_t, out=rec)
+        recurrent(t)
         np.add(pre[t], rec, out=out)
         if relu:
             np.maximum(out, 0, out=out)
@@ -349,16 +426,17 @@ def _rnn_backward(dp, packed, saved, w_hh):
     dpre = _workspace.take(hs.shape, hs.dtype, like=hs)
     dh = namespace_of(hs).empty(hs.shape[1:], dtype=hs.dtype)
     dh_next = np.zeros_like(dh)
+    to_state = gemm.stepper(dpre, w_hh, dh_next)
     for t in range(length - 1, -1, -1):
         np.add(dp[t + 1], dh_next, out=dh)
         np.multiply(dh, slope[t], out=dpre[t])
-        np.matmul(dpre[t], w_hh, out=dh_next)
+        to_state(t)
     _workspace.give(slope)
     flat = dpre.reshape(-1, dpre.shape[-1])
     return flat, flat, dh_next, None, (dpre,)
 
 
-_BACKWARD = {"LSTM": _lstm_backward, "GRU": _gru_backward, "RNN_TANH": _rnn_backward, "RNN_RELU": _rnn_backward}
+_BACKWARD = {"GRU": _gru_backward, "RNN_TANH": _rnn_backward, "RNN_RELU": _rnn_backward}
 
 
 def _rnn_sequence_vjp(g, y, args, saved, needs, xp):
@@ -371,6 +449,14 @@ def _rnn_sequence_vjp(g, y, args, saved, needs, xp):
         )
     lstm = mode == "LSTM"
     w_ih, w_hh = args[3 if lstm else 2], args[4 if lstm else 3]
+    if lstm:  # the weight gradients come out of its backward loop (see _lstm_backward)
+        dx, dh0, dc0, dw_ih, dw_hh, db = _lstm_backward(g, y, state, w_ih, w_hh, needs)
+        if dx is not None and reverse:
+            dx = dx[::-1]
+        lstm_grads = [dx, dh0 if needs[1] else None, dc0 if needs[2] else None, dw_ih, dw_hh]
+        if has_bias:
+            lstm_grads += [db if needs[5] else None, (db.copy() if needs[5] else db) if needs[6] else None]
+        return tuple(lstm_grads)
     # The gradients of the pre-activations, (L*N, rows) each (views of borrowed arrays; given back below).
     flat_i, flat_h, dh0, dc0, borrowed = _BACKWARD[mode](g, y, state, w_hh)
     length, batch = x.shape[0], x.shape[1]
@@ -379,11 +465,11 @@ def _rnn_sequence_vjp(g, y, args, saved, needs, xp):
     k = len(grads)
     dx = None
     if needs[0]:
-        dx = np.matmul(flat_i, w_ih).reshape(x.shape)
+        dx = gemm.matmul(flat_i, w_ih).reshape(x.shape)
         dx = dx[::-1] if reverse else dx
     grads[0] = dx
-    grads.append(np.matmul(flat_i.T, x.reshape(length * batch, -1)) if needs[k] else None)
-    grads.append(np.matmul(flat_h.T, y[:length].reshape(length * batch, -1)) if needs[k + 1] else None)
+    grads.append(gemm.matmul(flat_i.T, x.reshape(length * batch, -1)) if needs[k] else None)
+    grads.append(gemm.matmul(flat_h.T, y[:length].reshape(length * batch, -1)) if needs[k + 1] else None)
     if has_bias:
         db_i = flat_i.sum(axis=0) if needs[k + 2] or (flat_i is flat_h and needs[k + 3]) else None
         grads.append(db_i if needs[k + 2] else None)

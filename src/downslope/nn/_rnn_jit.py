@@ -1,0 +1,59 @@
+"""Compiled (numba) loops of the fused LSTM sequence kernel; imported only through :func:`kernels`.
+
+The NumPy formulation in ``_rnn_kernels`` spends about 1 us of Python and dispatch per ufunc call,
+and a step of the LSTM makes ten of them forward and about fifteen backward (the per-step factors
+included) around its matrix product: about as much time as the products themselves for a layer
+of 128 units. Here the whole loop over time steps is one compiled call: each step is the product
+on oneDNN's GEMM (called from the compiled code through its C entry point, passed in as a ctypes
+function) and ONE pass over the step's (H, N) blocks that computes every gate, the cell and the
+output state (forward), or every gate's gradient and the cell's (backward).
+
+``tanh`` here is a rational approximation evaluated in float32 (the one Eigen uses, odd degree-13
+numerator over even degree-6 denominator, clamped at +-7.905), because numba compiles ``math.tanh``
+to a scalar libm call that cannot be vectorised (14x slower on a 16K block than NumPy's SIMD
+``tanh``); this one vectorises (2.1 us per 16K block) and is within 4e-7 of the exact value,
+absolute and relative (7 float32 ulps at worst; ``tests/nn/test_rnn_jit.py`` checks it on a dense
+grid), so results agree with PyTorch's to float32 rounding, not bit for bit. Sigmoid gates use
+``sigmoid(a) = (1 + tanh(a / 2)) / 2`` with the halving folded into the weights, as in the NumPy
+formulation. So the kernels run for float32 host arrays when both numba (the ``jit`` extra) and
+oneDNN (the ``onednn`` extra) are there; everything else takes the NumPy formulation, and the
+parity tests run every path against PyTorch.
+
+Example:
+    >>> from downslope.nn import _rnn_jit
+    >>> k = _rnn_jit.kernels()
+    >>> k is None or hasattr(k, "lstm_forward")
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .. import gemm
+from . import _jit
+
+_loaded: ModuleType | None = None
+_tried = False
+
+
+def kernels(*arrays: Any) -> ModuleType | None:
+    """The compiled module (``_rnn_jit_kernels``) when numba and oneDNN are both usable and every one
+    of ``arrays`` is a float32 host array; None otherwise."""
+    global _loaded, _tried
+    if any(type(a) is not np.ndarray or a.dtype != np.float32 for a in arrays):
+        return None
+    if _jit._off or os.environ.get("DOWNSLOPE_JIT", "1") == "0" or gemm.sgemm_function() is None:
+        return None
+    if not _tried:
+        _tried = True
+        try:
+            _loaded = importlib.import_module("downslope.nn._rnn_jit_kernels")
+        except ImportError:
+            _loaded = None
+    return _loaded
