@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import gemm
 from ..backend import namespace_of
 from ..errors import StateError
 from . import _jit, _workspace
@@ -153,7 +154,7 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
     for start, stop in chunks:
         cols = _im2col(x[start:stop], (kh, kw), geometry, buffer[: groups * k * (stop - start) * pixels])
         # One GEMM per chunk, written straight into the chunk's columns of the output.
-        np.matmul(w_mat, cols.reshape(groups, k, -1), out=out[:, :, start * pixels : stop * pixels])
+        gemm.matmul(w_mat, cols.reshape(groups, k, -1), out[:, :, start * pixels : stop * pixels])
     _workspace.give(buffer)
     out = out.reshape(c_out, n * pixels)
     if b is not None:
@@ -208,11 +209,11 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
         if gw is not None:
             # The chunk's im2col columns are rebuilt rather than kept from the forward pass.
             _im2col(x[start:stop], (kh, kw), geometry, cols)
-            gw += np.matmul(g_chunk, cols.transpose(0, 2, 1))
+            gemm.matmul(g_chunk, cols.transpose(0, 2, 1), gw, accumulate=True)
         if gxp is not None:
             # GEMM, then fold: each kernel offset's block is added back where it was read from
             # (kh*kw strided adds of whole (C, chunk, OH, OW) blocks, no scatter).
-            np.matmul(w_mat.transpose(0, 2, 1), g_chunk, out=cols)
+            gemm.matmul(w_mat.transpose(0, 2, 1), g_chunk, cols)
             blocks = cols.reshape(c, kh, kw, stop - start, oh, ow)
             target = gxp[:, start:stop]
             for p in range(kh):
@@ -281,7 +282,7 @@ def _winograd_forward(jit: Any, x: np.ndarray, u: np.ndarray, b: np.ndarray | No
     for start, stop in chunks:
         cols = (stop - start) * th * tw
         v = jit.winograd_input(x[start:stop], top, left, th, tw, _planes(v_buf, c, cols))
-        m = np.matmul(u, v, out=_planes(m_buf, c_out, cols))
+        m = gemm.matmul(u, v, _planes(m_buf, c_out, cols))
         jit.winograd_output(m, y[start:stop], b, th, tw)
     _workspace.give(v_buf, m_buf)
     return y
@@ -310,9 +311,9 @@ def _winograd_vjp(
         if du is not None:
             # The chunk's transformed input tiles are rebuilt rather than kept from the forward pass.
             jit.winograd_input(x[start:stop], top, left, th, tw, v)
-            du += np.matmul(dm, v.transpose(0, 2, 1))
+            gemm.matmul(dm, v.transpose(0, 2, 1), du, accumulate=True)
         if gx is not None:
-            np.matmul(u_t, dm, out=v)
+            gemm.matmul(u_t, dm, v)
             jit.winograd_input_adjoint(v, gx[start:stop], top, left, th, tw)
     _workspace.give(v_buf, m_buf)
     gw = None if du is None else jit.winograd_weight_adjoint(du, c_out, c)
