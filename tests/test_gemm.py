@@ -182,3 +182,14 @@ def test_a_forked_child_keeps_numpys_matmul():
 def test_set_num_threads_checks_its_argument():
     with pytest.raises(ValueError, match="expected a count >= 1, got 0"):
         gemm.set_num_threads(0)
+
+
+def test_loading_onednn_leaves_the_environment_as_it_was():
+    # The short OpenMP spin is set only while libgomp loads; child processes see the user's environment.
+    code = (
+        "import os; from downslope import gemm; gemm.available(); "
+        "print('GOMP_SPINCOUNT' in os.environ, os.environ.get('OMP_WAIT_POLICY'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert done.stdout.split() == ["False", "None"]

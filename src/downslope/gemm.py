@@ -80,7 +80,7 @@ def _load() -> Any:
         return _library
     for path in _library_paths():
         try:
-            lib = ctypes.CDLL(path)
+            lib = _load_with_short_spin(path)
         except OSError:  # a missing libgomp: NumPy's matmul still works
             continue
         sgemm = lib.dnnl_sgemm
@@ -111,6 +111,34 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+#: How long an idle OpenMP thread spins before it sleeps (GNU OpenMP's GOMP_SPINCOUNT, its default
+#: 300,000). Measured with two processes of two threads each on two cores (two runs at once, or MPI
+#: ranks): the default spin made both 35x slower than one thread each; 5,000 keeps a single process's
+#: two-thread speed (same time as the default) and two such processes within 3x of one thread each
+#: (NumPy's OpenBLAS: 6x). The user's GOMP_SPINCOUNT or OMP_WAIT_POLICY wins.
+SPIN_COUNT = "5000"
+
+
+def _load_with_short_spin(path: str) -> ctypes.CDLL:
+    """dlopen libdnnl; GNU OpenMP, loaded with it, reads its settings from the environment then."""
+    keys = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
+    if any(k in os.environ for k in keys) or _gomp_loaded():
+        return ctypes.CDLL(path)
+    os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
+    try:
+        return ctypes.CDLL(path)
+    finally:
+        del os.environ["GOMP_SPINCOUNT"]  # child processes see the user's environment
+
+
+def _gomp_loaded() -> bool:
+    try:
+        with open("/proc/self/maps") as maps:
+            return any(line.rstrip().endswith("/libgomp.so.1") for line in maps)
+    except OSError:
+        return False
 
 
 def _numpy_blas_threads() -> int | None:
