@@ -17,6 +17,8 @@ torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 SETTINGS = settings(max_examples=25, deadline=None)
+# Every test runs with float32 products on NumPy and again on oneDNN's GEMM (when installed).
+pytestmark = pytest.mark.usefixtures("gemm_path")
 
 
 @pytest.fixture(scope="module", autouse=True, params=["numpy", "jit"])
