@@ -39,6 +39,9 @@ Example:
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -90,6 +93,67 @@ def _batch_chunks(n: int, per_image: int) -> list[tuple[int, int]]:
     """Consecutive (start, stop) ranges of the batch, each with at most CHUNK_BYTES of columns."""
     size = max(1, min(n, CHUNK_BYTES // max(1, per_image)))
     return [(start, min(n, start + size)) for start in range(0, n, size)]
+
+
+# ---------------------------------------------------------------------- threads
+# With oneDNN's GEMM set to run on several threads (gemm.set_num_threads), a convolution splits its
+# batch into that many parts and runs them at once, each part's GEMMs on one thread. Most of a
+# convolution's time outside its GEMMs (building columns, folding, the compiled Winograd
+# transforms) runs without the GIL, so the whole pass shares the cores instead of only the GEMMs;
+# and the Winograd GEMMs are too small to split well over threads on their own (measured, two
+# threads on two cores, a 64x32x14x14 -> 64 layer forward and backward: one thread 9.5 ms, GEMMs
+# on two threads 8.3 ms, two halves of the batch at once 5.5 ms).
+# Below this many multiply-adds per pass a part is too small to pay for the hand-over.
+PARALLEL_MIN_MULTIPLY_ADDS = 4_000_000
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+_thread_state = threading.local()
+
+
+def _parts(x: Any, n: int, multiply_adds: int) -> int:
+    """How many parts of the batch run at once: oneDNN's GEMM thread count for host arrays."""
+    if n < 2 or multiply_adds < PARALLEL_MIN_MULTIPLY_ADDS or type(x) is not np.ndarray or not gemm.available():
+        return 1
+    return max(1, min(n, gemm.get_num_threads() or 1))
+
+
+def _workers(count: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < count:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="downslope-conv")
+            _pool_size = count
+        return _pool
+
+
+def _on_one_gemm_thread(work: Callable[[int, int], Any], lo: int, hi: int) -> Any:
+    if not getattr(_thread_state, "single", False):  # a pool thread: its GEMMs on itself alone
+        gemm.set_num_threads(1)
+        _thread_state.single = True
+    return work(lo, hi)
+
+
+def _over_batch(x: Any, n: int, multiply_adds: int, work: Callable[[int, int], Any]) -> list[Any]:
+    """``work(lo, hi)`` for consecutive parts [lo, hi) of the batch of ``n``, at once on
+    :func:`_parts` threads (this one included), each part's GEMMs on one thread; the results in
+    order. Parts must write disjoint memory; each returns its own partial sums."""
+    parts = _parts(x, n, multiply_adds)
+    if parts == 1:
+        return [work(0, n)]
+    bounds = [n * i // parts for i in range(parts + 1)]
+    pool = _workers(parts - 1)
+    futures = [pool.submit(_on_one_gemm_thread, work, bounds[i], bounds[i + 1]) for i in range(1, parts)]
+    threads = gemm.get_num_threads() or 1
+    gemm.set_num_threads(1)
+    try:
+        first = work(bounds[0], bounds[1])
+    finally:
+        gemm.set_num_threads(threads)
+        wait(futures)  # the other parts write into the same output: never return before they end
+    return [first] + [f.result() for f in futures]
 
 
 def _valid_range(size: int, out: int, stride: int, offset: int) -> tuple[int, int]:
@@ -149,13 +213,17 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
     pixels = oh * ow
     out = _workspace.lend((groups, c_out // groups, n * pixels), x.dtype, x)
     w_mat = w.reshape(groups, c_out // groups, k)
-    chunks = _batch_chunks(n, groups * k * pixels * x.dtype.itemsize)
-    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype, x)
-    for start, stop in chunks:
-        cols = _im2col(x[start:stop], (kh, kw), geometry, buffer[: groups * k * (stop - start) * pixels])
-        # One GEMM per chunk, written straight into the chunk's columns of the output.
-        gemm.matmul(w_mat, cols.reshape(groups, k, -1), out[:, :, start * pixels : stop * pixels])
-    _workspace.give(buffer)
+
+    def work(lo: int, hi: int) -> None:
+        chunks = _batch_chunks(hi - lo, groups * k * pixels * x.dtype.itemsize)
+        buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype, x)
+        for start, stop in ((lo + a, lo + b) for a, b in chunks):
+            cols = _im2col(x[start:stop], (kh, kw), geometry, buffer[: groups * k * (stop - start) * pixels])
+            # One GEMM per chunk, written straight into the chunk's columns of the output.
+            gemm.matmul(w_mat, cols.reshape(groups, k, -1), out[:, :, start * pixels : stop * pixels])
+        _workspace.give(buffer)
+
+    _over_batch(x, n, c_out * k * n * pixels, work)
     out = out.reshape(c_out, n * pixels)
     if b is not None:
         out += b[:, None]
@@ -195,32 +263,43 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
     g_mat = g_t.reshape(groups, c_out // groups, n * pixels)
     w_mat = w.reshape(groups, c_out // groups, k)
     gb = g_mat.reshape(c_out, -1).sum(axis=1) if len(args) > 2 and needs[2] else None
-    gw = namespace_of(g).zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
     gxp = None
     top, bottom, left, right = pads
     if needs[0]:
         # Channel-major, like the output: the previous layers pass it on in that layout.
         gxp = _workspace.lend_zeros((c, n, h + top + bottom, wd + left + right), g.dtype, g)
-    chunks = _batch_chunks(n, groups * k * pixels * g.dtype.itemsize)
-    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype, g)
-    for start, stop in chunks:
-        g_chunk = g_mat[:, :, start * pixels : stop * pixels]
-        cols = buffer[: groups * k * (stop - start) * pixels].reshape(groups, k, -1)
-        if gw is not None:
-            # The chunk's im2col columns are rebuilt rather than kept from the forward pass.
-            _im2col(x[start:stop], (kh, kw), geometry, cols)
-            gemm.matmul(g_chunk, cols.transpose(0, 2, 1), gw, accumulate=True)
-        if gxp is not None:
-            # GEMM, then fold: each kernel offset's block is added back where it was read from
-            # (kh*kw strided adds of whole (C, chunk, OH, OW) blocks, no scatter).
-            gemm.matmul(w_mat.transpose(0, 2, 1), g_chunk, cols)
-            blocks = cols.reshape(c, kh, kw, stop - start, oh, ow)
-            target = gxp[:, start:stop]
-            for p in range(kh):
-                rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
-                for q in range(kw):
-                    target[:, :, rows, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += blocks[:, p, q]
-    _workspace.give(buffer, g_buffer)
+
+    def work(lo: int, hi: int) -> Any:
+        """The input gradient of images [lo, hi) and their part of the weight gradient."""
+        gw = namespace_of(g).zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
+        chunks = _batch_chunks(hi - lo, groups * k * pixels * g.dtype.itemsize)
+        buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype, g)
+        for start, stop in ((lo + a, lo + b) for a, b in chunks):
+            g_chunk = g_mat[:, :, start * pixels : stop * pixels]
+            cols = buffer[: groups * k * (stop - start) * pixels].reshape(groups, k, -1)
+            if gw is not None:
+                # The chunk's im2col columns are rebuilt rather than kept from the forward pass.
+                _im2col(x[start:stop], (kh, kw), geometry, cols)
+                gemm.matmul(g_chunk, cols.transpose(0, 2, 1), gw, accumulate=True)
+            if gxp is not None:
+                # GEMM, then fold: each kernel offset's block is added back where it was read from
+                # (kh*kw strided adds of whole (C, chunk, OH, OW) blocks, no scatter).
+                gemm.matmul(w_mat.transpose(0, 2, 1), g_chunk, cols)
+                blocks = cols.reshape(c, kh, kw, stop - start, oh, ow)
+                target = gxp[:, start:stop]
+                for p in range(kh):
+                    rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
+                    for q in range(kw):
+                        target[:, :, rows, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += blocks[:, p, q]
+        _workspace.give(buffer)
+        return gw
+
+    passes = int(needs[0]) + int(needs[1])
+    parts = _over_batch(x, n, passes * c_out * k * n * pixels, work)
+    _workspace.give(g_buffer)
+    gw = parts[0]
+    for more in parts[1:]:
+        gw += more
     gx = None if gxp is None else gxp[:, :, top : top + h, left : left + wd].transpose(1, 0, 2, 3)
     gw = None if gw is None else gw.reshape(w.shape)
     return (gx, gw, gb) if len(args) > 2 else (gx, gw)
@@ -231,9 +310,11 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
 # thin to pay for the transforms, and im2col's single GEMM is faster.
 WINOGRAD_MIN_CHANNELS = 16
 # Bytes of transformed tiles (V or M) handled at a time: small enough to stay in cache between
-# the transform that writes them and the GEMM that reads them (measured: 2x faster than whole-batch
-# arrays for a 64x32x14x14 batch).
-WINOGRAD_CHUNK_BYTES = 2**20
+# the transform that writes them and the GEMM that reads them (measured with NumPy's matmul: 2x
+# faster than whole-batch arrays for a 64x32x14x14 batch), large enough that each of the 16 GEMMs
+# per chunk is worth a call (with oneDNN's GEMM, one thread, forward and backward of a 64x32x14x14
+# -> 64 layer: 12.8 ms at 1 MiB, 9.5 ms at 3 MiB, no better above).
+WINOGRAD_CHUNK_BYTES = 3 * 2**20
 
 
 def _winograd_jit(x: np.ndarray, w: np.ndarray, geometry: Any) -> Any:
@@ -251,6 +332,10 @@ def _winograd_jit(x: np.ndarray, w: np.ndarray, geometry: Any) -> Any:
 
 def _winograd_chunks(n: int, channels: int, tiles: int, itemsize: int) -> list[tuple[int, int]]:
     size = max(1, min(n, WINOGRAD_CHUNK_BYTES // max(1, 16 * channels * tiles * itemsize)))
+    # The GEMMs' rows are a chunk's tiles long; a multiple of 512 elements puts every row on the
+    # same cache sets (measured: 64 tiles x 16 images, 1024 per row, 15% slower than 15 images).
+    while size > 1 and size < n and (size * tiles) % 512 == 0:
+        size -= 1
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
@@ -275,16 +360,20 @@ def _winograd_forward(jit: Any, x: np.ndarray, u: np.ndarray, b: np.ndarray | No
     th, tw = jit.winograd_tiles(oh, ow)
     out = _workspace.lend((c_out, n, oh, ow), x.dtype)  # channel-major, as the im2col path returns
     y = out.transpose(1, 0, 2, 3)
-    chunks = _winograd_chunks(n, max(c, c_out), th * tw, x.dtype.itemsize)
-    size = (chunks[0][1] - chunks[0][0]) * th * tw
-    v_buf = _workspace.take((_planes_size(c, size, x.dtype.itemsize),), x.dtype)
-    m_buf = _workspace.take((_planes_size(c_out, size, x.dtype.itemsize),), x.dtype)
-    for start, stop in chunks:
-        cols = (stop - start) * th * tw
-        v = jit.winograd_input(x[start:stop], top, left, th, tw, _planes(v_buf, c, cols))
-        m = gemm.matmul(u, v, _planes(m_buf, c_out, cols))
-        jit.winograd_output(m, y[start:stop], b, th, tw)
-    _workspace.give(v_buf, m_buf)
+
+    def work(lo: int, hi: int) -> None:
+        chunks = _winograd_chunks(hi - lo, max(c, c_out), th * tw, x.dtype.itemsize)
+        size = (chunks[0][1] - chunks[0][0]) * th * tw
+        v_buf = _workspace.take((_planes_size(c, size, x.dtype.itemsize),), x.dtype)
+        m_buf = _workspace.take((_planes_size(c_out, size, x.dtype.itemsize),), x.dtype)
+        for start, stop in ((lo + a, lo + b) for a, b in chunks):
+            cols = (stop - start) * th * tw
+            v = jit.winograd_input(x[start:stop], top, left, th, tw, _planes(v_buf, c, cols))
+            m = gemm.matmul(u, v, _planes(m_buf, c_out, cols))
+            jit.winograd_output(m, y[start:stop], b, th, tw)
+        _workspace.give(v_buf, m_buf)
+
+    _over_batch(x, n, 16 * c * c_out * n * th * tw, work)
     return y
 
 
@@ -297,25 +386,38 @@ def _winograd_vjp(
     c_out = w.shape[0]
     th, tw = jit.winograd_tiles(oh, ow)
     u_t = u.transpose(0, 2, 1)
-    gb = np.zeros(c_out, dtype=np.float64) if len(args) > 2 and needs[2] else None  # host: summed by the transform
-    du = np.zeros((16, c_out, c), dtype=g.dtype) if needs[1] else None  # host: NumPy-only path
     gx = _workspace.lend((c, n, h, wd), g.dtype).transpose(1, 0, 2, 3) if needs[0] else None
-    chunks = _winograd_chunks(n, max(c, c_out), th * tw, g.dtype.itemsize)
-    size = (chunks[0][1] - chunks[0][0]) * th * tw
-    v_buf = _workspace.take((_planes_size(c, size, g.dtype.itemsize),), g.dtype)
-    m_buf = _workspace.take((_planes_size(c_out, size, g.dtype.itemsize),), g.dtype)
-    for start, stop in chunks:
-        cols = (stop - start) * th * tw
-        dm = jit.winograd_output_adjoint(g[start:stop], th, tw, _planes(m_buf, c_out, cols), gb)
-        v = _planes(v_buf, c, cols)
+
+    def work(lo: int, hi: int) -> tuple[Any, Any]:
+        """The input gradient of images [lo, hi) and their parts of the weight and bias gradients."""
+        gb = np.zeros(c_out, dtype=np.float64) if len(args) > 2 and needs[2] else None  # host: summed by the transform
+        du = np.zeros((16, c_out, c), dtype=g.dtype) if needs[1] else None  # host: NumPy-only path
+        chunks = _winograd_chunks(hi - lo, max(c, c_out), th * tw, g.dtype.itemsize)
+        size = (chunks[0][1] - chunks[0][0]) * th * tw
+        v_buf = _workspace.take((_planes_size(c, size, g.dtype.itemsize),), g.dtype)
+        m_buf = _workspace.take((_planes_size(c_out, size, g.dtype.itemsize),), g.dtype)
+        for start, stop in ((lo + a, lo + b) for a, b in chunks):
+            cols = (stop - start) * th * tw
+            dm = jit.winograd_output_adjoint(g[start:stop], th, tw, _planes(m_buf, c_out, cols), gb)
+            v = _planes(v_buf, c, cols)
+            if du is not None:
+                # The chunk's transformed input tiles are rebuilt rather than kept from the forward pass.
+                jit.winograd_input(x[start:stop], top, left, th, tw, v)
+                gemm.matmul(dm, v.transpose(0, 2, 1), du, accumulate=True)
+            if gx is not None:
+                gemm.matmul(u_t, dm, v)
+                jit.winograd_input_adjoint(v, gx[start:stop], top, left, th, tw)
+        _workspace.give(v_buf, m_buf)
+        return du, gb
+
+    passes = 1 + int(needs[0]) + int(needs[1])
+    parts = _over_batch(x, n, passes * 16 * c * c_out * n * th * tw, work)
+    du, gb = parts[0]
+    for more_du, more_gb in parts[1:]:
         if du is not None:
-            # The chunk's transformed input tiles are rebuilt rather than kept from the forward pass.
-            jit.winograd_input(x[start:stop], top, left, th, tw, v)
-            gemm.matmul(dm, v.transpose(0, 2, 1), du, accumulate=True)
-        if gx is not None:
-            gemm.matmul(u_t, dm, v)
-            jit.winograd_input_adjoint(v, gx[start:stop], top, left, th, tw)
-    _workspace.give(v_buf, m_buf)
+            du += more_du
+        if gb is not None:
+            gb += more_gb
     gw = None if du is None else jit.winograd_weight_adjoint(du, c_out, c)
     if gb is None:
         return (gx, gw, None) if len(args) > 2 else (gx, gw)
