@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import downslope as ds
-from downslope.nn import _conv_kernels, _jit
+from downslope.nn import _conv_kernels, _jit, _parallel
 from downslope.nn import convolution as C
 
 torch = pytest.importorskip("torch")
@@ -578,13 +578,13 @@ def test_conv2d_over_parts_of_the_batch_on_two_threads_matches_torch(check_op, m
 
     if not gemm.available():
         pytest.skip("oneDNN's GEMM is not installed (the onednn extra) or is switched off")
-    monkeypatch.setattr(_conv_kernels, "PARALLEL_MIN_MULTIPLY_ADDS", 0)
+    monkeypatch.setattr(_parallel, "MIN_WORK", 0)
     monkeypatch.setattr(_conv_kernels, "CHUNK_BYTES", 2000)
     monkeypatch.setattr(_conv_kernels, "WINOGRAD_CHUNK_BYTES", 16 * 16 * 25 * 4 * 2)  # 2 images a chunk
     threads = gemm.get_num_threads()
     gemm.set_num_threads(2)
     try:
-        assert _conv_kernels._parts(np.zeros(1, np.float32), 7, 1) == 2
+        assert _parallel.parts(np.zeros(1, np.float32), 7, 1) == 2
         rng = np.random.default_rng(12)
         arrays = [_randn(rng, 7, c_in, 9, 9), _randn(rng, 16, c_in // groups, 3, 3), _randn(rng, 16)]
         kwargs = dict(stride=stride, padding=1, groups=groups)

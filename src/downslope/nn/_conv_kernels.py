@@ -39,9 +39,6 @@ Example:
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -49,7 +46,7 @@ import numpy as np
 from .. import gemm
 from ..backend import namespace_of
 from ..errors import StateError
-from . import _jit, _workspace
+from . import _jit, _parallel, _workspace
 
 
 def _channel_major(a: np.ndarray) -> bool:
@@ -93,67 +90,6 @@ def _batch_chunks(n: int, per_image: int) -> list[tuple[int, int]]:
     """Consecutive (start, stop) ranges of the batch, each with at most CHUNK_BYTES of columns."""
     size = max(1, min(n, CHUNK_BYTES // max(1, per_image)))
     return [(start, min(n, start + size)) for start in range(0, n, size)]
-
-
-# ---------------------------------------------------------------------- threads
-# With oneDNN's GEMM set to run on several threads (gemm.set_num_threads), a convolution splits its
-# batch into that many parts and runs them at once, each part's GEMMs on one thread. Most of a
-# convolution's time outside its GEMMs (building columns, folding, the compiled Winograd
-# transforms) runs without the GIL, so the whole pass shares the cores instead of only the GEMMs;
-# and the Winograd GEMMs are too small to split well over threads on their own (measured, two
-# threads on two cores, a 64x32x14x14 -> 64 layer forward and backward: one thread 9.5 ms, GEMMs
-# on two threads 8.3 ms, two halves of the batch at once 5.5 ms).
-# Below this many multiply-adds per pass a part is too small to pay for the hand-over.
-PARALLEL_MIN_MULTIPLY_ADDS = 4_000_000
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-_pool_lock = threading.Lock()
-_thread_state = threading.local()
-
-
-def _parts(x: Any, n: int, multiply_adds: int) -> int:
-    """How many parts of the batch run at once: oneDNN's GEMM thread count for host arrays."""
-    if n < 2 or multiply_adds < PARALLEL_MIN_MULTIPLY_ADDS or type(x) is not np.ndarray or not gemm.available():
-        return 1
-    return max(1, min(n, gemm.get_num_threads() or 1))
-
-
-def _workers(count: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
-    with _pool_lock:
-        if _pool is None or _pool_size < count:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="downslope-conv")
-            _pool_size = count
-        return _pool
-
-
-def _on_one_gemm_thread(work: Callable[[int, int], Any], lo: int, hi: int) -> Any:
-    if not getattr(_thread_state, "single", False):  # a pool thread: its GEMMs on itself alone
-        gemm.set_num_threads(1)
-        _thread_state.single = True
-    return work(lo, hi)
-
-
-def _over_batch(x: Any, n: int, multiply_adds: int, work: Callable[[int, int], Any]) -> list[Any]:
-    """``work(lo, hi)`` for consecutive parts [lo, hi) of the batch of ``n``, at once on
-    :func:`_parts` threads (this one included), each part's GEMMs on one thread; the results in
-    order. Parts must write disjoint memory; each returns its own partial sums."""
-    parts = _parts(x, n, multiply_adds)
-    if parts == 1:
-        return [work(0, n)]
-    bounds = [n * i // parts for i in range(parts + 1)]
-    pool = _workers(parts - 1)
-    futures = [pool.submit(_on_one_gemm_thread, work, bounds[i], bounds[i + 1]) for i in range(1, parts)]
-    threads = gemm.get_num_threads() or 1
-    gemm.set_num_threads(1)
-    try:
-        first = work(bounds[0], bounds[1])
-    finally:
-        gemm.set_num_threads(threads)
-        wait(futures)  # the other parts write into the same output: never return before they end
-    return [first] + [f.result() for f in futures]
 
 
 def _valid_range(size: int, out: int, stride: int, offset: int) -> tuple[int, int]:
@@ -223,7 +159,7 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
             gemm.matmul(w_mat, cols.reshape(groups, k, -1), out[:, :, start * pixels : stop * pixels])
         _workspace.give(buffer)
 
-    _over_batch(x, n, c_out * k * n * pixels, work)
+    _parallel.over_parts(x, n, c_out * k * n * pixels // _parallel.MULTIPLY_ADDS_PER_NS, work)
     out = out.reshape(c_out, n * pixels)
     if b is not None:
         out += b[:, None]
@@ -295,7 +231,7 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
         return gw
 
     passes = int(needs[0]) + int(needs[1])
-    parts = _over_batch(x, n, passes * c_out * k * n * pixels, work)
+    parts = _parallel.over_parts(x, n, passes * c_out * k * n * pixels // _parallel.MULTIPLY_ADDS_PER_NS, work)
     _workspace.give(g_buffer)
     gw = parts[0]
     for more in parts[1:]:
@@ -373,7 +309,7 @@ def _winograd_forward(jit: Any, x: np.ndarray, u: np.ndarray, b: np.ndarray | No
             jit.winograd_output(m, y[start:stop], b, th, tw)
         _workspace.give(v_buf, m_buf)
 
-    _over_batch(x, n, 16 * c * c_out * n * th * tw, work)
+    _parallel.over_parts(x, n, 16 * c * c_out * n * th * tw // _parallel.MULTIPLY_ADDS_PER_NS, work)
     return y
 
 
@@ -411,7 +347,7 @@ def _winograd_vjp(
         return du, gb
 
     passes = 1 + int(needs[0]) + int(needs[1])
-    parts = _over_batch(x, n, passes * 16 * c * c_out * n * th * tw, work)
+    parts = _parallel.over_parts(x, n, passes * 16 * c * c_out * n * th * tw // _parallel.MULTIPLY_ADDS_PER_NS, work)
     du, gb = parts[0]
     for more_du, more_gb in parts[1:]:
         if du is not None:
