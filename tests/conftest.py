@@ -15,7 +15,7 @@ hypothesis accepts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,6 +91,24 @@ def _check_op_fixture() -> Callable[..., Any]:
 @pytest.fixture(scope="session", name="assert_close")
 def _assert_close_fixture() -> Callable[..., Any]:
     return assert_close
+
+
+@pytest.fixture(scope="module", params=["numpy", "onednn"])
+def gemm_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Float32 matrix products on NumPy's matmul, then on oneDNN's GEMM (downslope.gemm, the onednn
+    extra) with its size threshold lowered to 0, so that a parity test's small products take it too.
+    The oneDNN run is skipped when the extra is not installed or is switched off."""
+    from downslope import gemm
+
+    if request.param == "numpy":
+        with gemm.disabled():
+            yield request.param
+        return
+    if not gemm.available():
+        pytest.skip("oneDNN's GEMM is not installed (the onednn extra) or is switched off")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gemm, "MIN_MULTIPLY_ADDS", 0)
+        yield request.param
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -301,7 +301,7 @@ MATMUL_CASES = [
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("sa", "sb"), MATMUL_CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_matmul_shapes(check_op, device, sa, sb, dtype):
+def test_matmul_shapes(check_op, device, sa, sb, dtype, gemm_path):
     a, b = uniform(1, sa, dtype), uniform(2, sb, dtype)
     check_op(lambda x, y: x @ y, lambda x, y: x @ y, [a, b], device=device)
     check_op(ds.matmul, torch.matmul, [a, b], device=device)
@@ -316,7 +316,7 @@ def test_matmul_shapes(check_op, device, sa, sb, dtype):
     dtype=DTYPES,
     seed=SEEDS,
 )
-def test_matmul_batched_broadcasting(check_op, batch, m, k, n, dtype, seed):
+def test_matmul_batched_broadcasting(check_op, batch, m, k, n, dtype, seed, gemm_path):
     ba, bb = batch.input_shapes
     a, b = uniform(seed, ba + (m, k), dtype), uniform(seed + 1, bb + (k, n), dtype)
     check_op(lambda x, y: x @ y, lambda x, y: x @ y, [a, b], seed=seed)

@@ -70,14 +70,14 @@ def _make_mask(kind, rng, q_shape, k_shape, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", range(len(SDPA_CASES)))
-def test_sdpa_matches_torch(case, dtype, assert_close):
+def test_sdpa_matches_torch(case, dtype, assert_close, gemm_path):
     rng = np.random.default_rng(case)
     kwargs = dict(SDPA_CASES[case])
     mask = _make_mask(kwargs.pop("mask", None), rng, kwargs["q_shape"], kwargs["k_shape"], dtype)
     _sdpa_case(rng, dtype, mask=mask, assert_close=assert_close, **kwargs)
 
 
-def test_sdpa_fully_masked_rows_give_zeros_as_torch(assert_close):
+def test_sdpa_fully_masked_rows_give_zeros_as_torch(assert_close, gemm_path):
     rng = np.random.default_rng(1)
     mask = rng.random((5, 6)) > 0.3
     mask[1] = False  # query 1 may attend to nothing
@@ -274,7 +274,7 @@ def _compare_mha(seed, dtype, training, assert_close):
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("seed", range(24))
-def test_multihead_attention_matches_torch(seed, dtype, training, assert_close):
+def test_multihead_attention_matches_torch(seed, dtype, training, assert_close, gemm_path):
     _compare_mha(seed, dtype, training, assert_close)
 
 

@@ -10,13 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import downslope as ds
-from downslope.nn import _conv_kernels, _jit
+from downslope.nn import _conv_kernels, _jit, _parallel
 from downslope.nn import convolution as C
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 SETTINGS = settings(max_examples=25, deadline=None)
+# Every test runs with float32 products on NumPy and again on oneDNN's GEMM (when installed).
+pytestmark = pytest.mark.usefixtures("gemm_path")
 
 
 @pytest.fixture(scope="module", autouse=True, params=["numpy", "jit"])
@@ -565,3 +567,27 @@ def test_wide_3x3_conv_chain_over_batch_chunks_matches_torch(assert_close, monke
     mine = dict(ours.named_parameters())
     for name, p in theirs.named_parameters():
         assert_close(mine[name].grad.numpy(), p.grad.numpy(), np.float32, f"{name}.grad")
+
+
+@pytest.mark.parametrize("groups, stride, c_in", [(1, 1, 16), (2, 2, 16), (1, 1, 3)])
+def test_conv2d_over_parts_of_the_batch_on_two_threads_matches_torch(check_op, monkeypatch, groups, stride, c_in):
+    """With oneDNN's GEMM on two threads, the batch runs as two parts at once (each with its own
+    weight- and bias-gradient sums, added after): Winograd (16 channels, stride 1) or im2col,
+    uneven parts and several chunks per part included."""
+    from downslope import gemm
+
+    if not gemm.available():
+        pytest.skip("oneDNN's GEMM is not installed (the onednn extra) or is switched off")
+    monkeypatch.setattr(_parallel, "MIN_WORK", 0)
+    monkeypatch.setattr(_conv_kernels, "CHUNK_BYTES", 2000)
+    monkeypatch.setattr(_conv_kernels, "WINOGRAD_CHUNK_BYTES", 16 * 16 * 25 * 4 * 2)  # 2 images a chunk
+    threads = gemm.get_num_threads()
+    gemm.set_num_threads(2)
+    try:
+        assert _parallel.parts(np.zeros(1, np.float32), 7, 1) == 2
+        rng = np.random.default_rng(12)
+        arrays = [_randn(rng, 7, c_in, 9, 9), _randn(rng, 16, c_in // groups, 3, 3), _randn(rng, 16)]
+        kwargs = dict(stride=stride, padding=1, groups=groups)
+        check_op(lambda x, w, b: C.conv2d(x, w, b, **kwargs), lambda x, w, b: TF.conv2d(x, w, b, **kwargs), arrays)
+    finally:
+        gemm.set_num_threads(threads or 1)

@@ -45,7 +45,7 @@ def test_elementwise_functions_match_torch(check_op: Any, ours: Any, ref: Any) -
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (2, 4, 3)])
-def test_linear_matches_torch(check_op: Any, shape: tuple) -> None:
+def test_linear_matches_torch(check_op: Any, shape: tuple, gemm_path: str) -> None:
     w = x_array((4, 3), 1)
     b = x_array((4,), 2)
     check_op(F.linear, TF.linear, [x_array(shape), w, b])

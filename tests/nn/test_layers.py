@@ -39,7 +39,7 @@ def run_both(assert_close: Any, ours: nn.Module, ref: Any, x: np.ndarray, seed: 
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("shape", [(7, 5), (5,), (2, 3, 5), (2, 1, 4, 5)], ids=["2d", "1d", "3d", "4d"])
-def test_linear_matches_torch(assert_close: Any, shape: tuple, bias: bool) -> None:
+def test_linear_matches_torch(assert_close: Any, shape: tuple, bias: bool, gemm_path: str) -> None:
     layer = nn.Linear(5, 3, bias=bias)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     run_both(assert_close, layer, torch.nn.Linear(5, 3, bias=bias), x)
@@ -51,7 +51,9 @@ def test_linear_matches_torch(assert_close: Any, shape: tuple, bias: bool) -> No
     n_in=st.integers(1, 6),
     n_out=st.integers(1, 6),
 )
-def test_linear_any_leading_shape_matches_torch(assert_close: Any, lead: list[int], n_in: int, n_out: int) -> None:
+def test_linear_any_leading_shape_matches_torch(
+    assert_close: Any, lead: list[int], n_in: int, n_out: int, gemm_path: str
+) -> None:
     x = np.random.default_rng(len(lead)).standard_normal((*lead, n_in)).astype(np.float32)
     run_both(assert_close, nn.Linear(n_in, n_out), torch.nn.Linear(n_in, n_out), x)
 

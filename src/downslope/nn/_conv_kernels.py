@@ -43,9 +43,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import gemm
 from ..backend import namespace_of
 from ..errors import StateError
-from . import _jit, _workspace
+from . import _jit, _parallel, _workspace
 
 
 def _channel_major(a: np.ndarray) -> bool:
@@ -81,8 +82,10 @@ def _give_padded(padded: np.ndarray, borrowed: bool) -> None:
 # Bytes of im2col columns built at a time. The convolution runs over chunks of the batch so that
 # neither the im2col matrix nor the input-gradient columns are ever built whole (tens of MB each
 # for a CIFAR-sized layer): peak memory stays near the activations', and a chunk's columns are
-# still in cache when its GEMM reads them.
-CHUNK_BYTES = 4 * 2**20
+# still in cache when its GEMM reads them. oneDNN's GEMM packs copies of its operands as large as
+# a chunk's columns: 2 MiB chunks keep those small (measured on the CIFAR CNN without the compiled
+# kernels: 8 MB less peak memory than 4 MiB chunks) at the same speed.
+CHUNK_BYTES = 2 * 2**20
 
 
 def _batch_chunks(n: int, per_image: int) -> list[tuple[int, int]]:
@@ -148,13 +151,17 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
     pixels = oh * ow
     out = _workspace.lend((groups, c_out // groups, n * pixels), x.dtype, x)
     w_mat = w.reshape(groups, c_out // groups, k)
-    chunks = _batch_chunks(n, groups * k * pixels * x.dtype.itemsize)
-    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype, x)
-    for start, stop in chunks:
-        cols = _im2col(x[start:stop], (kh, kw), geometry, buffer[: groups * k * (stop - start) * pixels])
-        # One GEMM per chunk, written straight into the chunk's columns of the output.
-        np.matmul(w_mat, cols.reshape(groups, k, -1), out=out[:, :, start * pixels : stop * pixels])
-    _workspace.give(buffer)
+
+    def work(lo: int, hi: int) -> None:
+        chunks = _batch_chunks(hi - lo, groups * k * pixels * x.dtype.itemsize)
+        buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype, x)
+        for start, stop in ((lo + a, lo + b) for a, b in chunks):
+            cols = _im2col(x[start:stop], (kh, kw), geometry, buffer[: groups * k * (stop - start) * pixels])
+            # One GEMM per chunk, written straight into the chunk's columns of the output.
+            gemm.matmul(w_mat, cols.reshape(groups, k, -1), out[:, :, start * pixels : stop * pixels])
+        _workspace.give(buffer)
+
+    _parallel.over_parts(x, n, c_out * k * n * pixels // _parallel.MULTIPLY_ADDS_PER_NS, work)
     out = out.reshape(c_out, n * pixels)
     if b is not None:
         out += b[:, None]
@@ -194,32 +201,43 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
     g_mat = g_t.reshape(groups, c_out // groups, n * pixels)
     w_mat = w.reshape(groups, c_out // groups, k)
     gb = g_mat.reshape(c_out, -1).sum(axis=1) if len(args) > 2 and needs[2] else None
-    gw = namespace_of(g).zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
     gxp = None
     top, bottom, left, right = pads
     if needs[0]:
         # Channel-major, like the output: the previous layers pass it on in that layout.
         gxp = _workspace.lend_zeros((c, n, h + top + bottom, wd + left + right), g.dtype, g)
-    chunks = _batch_chunks(n, groups * k * pixels * g.dtype.itemsize)
-    buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype, g)
-    for start, stop in chunks:
-        g_chunk = g_mat[:, :, start * pixels : stop * pixels]
-        cols = buffer[: groups * k * (stop - start) * pixels].reshape(groups, k, -1)
-        if gw is not None:
-            # The chunk's im2col columns are rebuilt rather than kept from the forward pass.
-            _im2col(x[start:stop], (kh, kw), geometry, cols)
-            gw += np.matmul(g_chunk, cols.transpose(0, 2, 1))
-        if gxp is not None:
-            # GEMM, then fold: each kernel offset's block is added back where it was read from
-            # (kh*kw strided adds of whole (C, chunk, OH, OW) blocks, no scatter).
-            np.matmul(w_mat.transpose(0, 2, 1), g_chunk, out=cols)
-            blocks = cols.reshape(c, kh, kw, stop - start, oh, ow)
-            target = gxp[:, start:stop]
-            for p in range(kh):
-                rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
-                for q in range(kw):
-                    target[:, :, rows, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += blocks[:, p, q]
-    _workspace.give(buffer, g_buffer)
+
+    def work(lo: int, hi: int) -> Any:
+        """The input gradient of images [lo, hi) and their part of the weight gradient."""
+        gw = namespace_of(g).zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
+        chunks = _batch_chunks(hi - lo, groups * k * pixels * g.dtype.itemsize)
+        buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype, g)
+        for start, stop in ((lo + a, lo + b) for a, b in chunks):
+            g_chunk = g_mat[:, :, start * pixels : stop * pixels]
+            cols = buffer[: groups * k * (stop - start) * pixels].reshape(groups, k, -1)
+            if gw is not None:
+                # The chunk's im2col columns are rebuilt rather than kept from the forward pass.
+                _im2col(x[start:stop], (kh, kw), geometry, cols)
+                gemm.matmul(g_chunk, cols.transpose(0, 2, 1), gw, accumulate=True)
+            if gxp is not None:
+                # GEMM, then fold: each kernel offset's block is added back where it was read from
+                # (kh*kw strided adds of whole (C, chunk, OH, OW) blocks, no scatter).
+                gemm.matmul(w_mat.transpose(0, 2, 1), g_chunk, cols)
+                blocks = cols.reshape(c, kh, kw, stop - start, oh, ow)
+                target = gxp[:, start:stop]
+                for p in range(kh):
+                    rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
+                    for q in range(kw):
+                        target[:, :, rows, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += blocks[:, p, q]
+        _workspace.give(buffer)
+        return gw
+
+    passes = int(needs[0]) + int(needs[1])
+    parts = _parallel.over_parts(x, n, passes * c_out * k * n * pixels // _parallel.MULTIPLY_ADDS_PER_NS, work)
+    _workspace.give(g_buffer)
+    gw = parts[0]
+    for more in parts[1:]:
+        gw += more
     gx = None if gxp is None else gxp[:, :, top : top + h, left : left + wd].transpose(1, 0, 2, 3)
     gw = None if gw is None else gw.reshape(w.shape)
     return (gx, gw, gb) if len(args) > 2 else (gx, gw)
@@ -230,9 +248,11 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
 # thin to pay for the transforms, and im2col's single GEMM is faster.
 WINOGRAD_MIN_CHANNELS = 16
 # Bytes of transformed tiles (V or M) handled at a time: small enough to stay in cache between
-# the transform that writes them and the GEMM that reads them (measured: 2x faster than whole-batch
-# arrays for a 64x32x14x14 batch).
-WINOGRAD_CHUNK_BYTES = 2**20
+# the transform that writes them and the GEMM that reads them (measured with NumPy's matmul: 2x
+# faster than whole-batch arrays for a 64x32x14x14 batch), large enough that each of the 16 GEMMs
+# per chunk is worth a call (with oneDNN's GEMM, one thread, forward and backward of a 64x32x14x14
+# -> 64 layer: 12.8 ms at 1 MiB, 9.5 ms at 3 MiB, no better above).
+WINOGRAD_CHUNK_BYTES = 3 * 2**20
 
 
 def _winograd_jit(x: np.ndarray, w: np.ndarray, geometry: Any) -> Any:
@@ -250,6 +270,10 @@ def _winograd_jit(x: np.ndarray, w: np.ndarray, geometry: Any) -> Any:
 
 def _winograd_chunks(n: int, channels: int, tiles: int, itemsize: int) -> list[tuple[int, int]]:
     size = max(1, min(n, WINOGRAD_CHUNK_BYTES // max(1, 16 * channels * tiles * itemsize)))
+    # The GEMMs' rows are a chunk's tiles long; a multiple of 512 elements puts every row on the
+    # same cache sets (measured: 64 tiles x 16 images, 1024 per row, 15% slower than 15 images).
+    while size > 1 and size < n and (size * tiles) % 512 == 0:
+        size -= 1
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
@@ -274,16 +298,20 @@ def _winograd_forward(jit: Any, x: np.ndarray, u: np.ndarray, b: np.ndarray | No
     th, tw = jit.winograd_tiles(oh, ow)
     out = _workspace.lend((c_out, n, oh, ow), x.dtype)  # channel-major, as the im2col path returns
     y = out.transpose(1, 0, 2, 3)
-    chunks = _winograd_chunks(n, max(c, c_out), th * tw, x.dtype.itemsize)
-    size = (chunks[0][1] - chunks[0][0]) * th * tw
-    v_buf = _workspace.take((_planes_size(c, size, x.dtype.itemsize),), x.dtype)
-    m_buf = _workspace.take((_planes_size(c_out, size, x.dtype.itemsize),), x.dtype)
-    for start, stop in chunks:
-        cols = (stop - start) * th * tw
-        v = jit.winograd_input(x[start:stop], top, left, th, tw, _planes(v_buf, c, cols))
-        m = np.matmul(u, v, out=_planes(m_buf, c_out, cols))
-        jit.winograd_output(m, y[start:stop], b, th, tw)
-    _workspace.give(v_buf, m_buf)
+
+    def work(lo: int, hi: int) -> None:
+        chunks = _winograd_chunks(hi - lo, max(c, c_out), th * tw, x.dtype.itemsize)
+        size = (chunks[0][1] - chunks[0][0]) * th * tw
+        v_buf = _workspace.take((_planes_size(c, size, x.dtype.itemsize),), x.dtype)
+        m_buf = _workspace.take((_planes_size(c_out, size, x.dtype.itemsize),), x.dtype)
+        for start, stop in ((lo + a, lo + b) for a, b in chunks):
+            cols = (stop - start) * th * tw
+            v = jit.winograd_input(x[start:stop], top, left, th, tw, _planes(v_buf, c, cols))
+            m = gemm.matmul(u, v, _planes(m_buf, c_out, cols))
+            jit.winograd_output(m, y[start:stop], b, th, tw)
+        _workspace.give(v_buf, m_buf)
+
+    _parallel.over_parts(x, n, 16 * c * c_out * n * th * tw // _parallel.MULTIPLY_ADDS_PER_NS, work)
     return y
 
 
@@ -296,25 +324,38 @@ def _winograd_vjp(
     c_out = w.shape[0]
     th, tw = jit.winograd_tiles(oh, ow)
     u_t = u.transpose(0, 2, 1)
-    gb = np.zeros(c_out, dtype=np.float64) if len(args) > 2 and needs[2] else None  # host: summed by the transform
-    du = np.zeros((16, c_out, c), dtype=g.dtype) if needs[1] else None  # host: NumPy-only path
     gx = _workspace.lend((c, n, h, wd), g.dtype).transpose(1, 0, 2, 3) if needs[0] else None
-    chunks = _winograd_chunks(n, max(c, c_out), th * tw, g.dtype.itemsize)
-    size = (chunks[0][1] - chunks[0][0]) * th * tw
-    v_buf = _workspace.take((_planes_size(c, size, g.dtype.itemsize),), g.dtype)
-    m_buf = _workspace.take((_planes_size(c_out, size, g.dtype.itemsize),), g.dtype)
-    for start, stop in chunks:
-        cols = (stop - start) * th * tw
-        dm = jit.winograd_output_adjoint(g[start:stop], th, tw, _planes(m_buf, c_out, cols), gb)
-        v = _planes(v_buf, c, cols)
+
+    def work(lo: int, hi: int) -> tuple[Any, Any]:
+        """The input gradient of images [lo, hi) and their parts of the weight and bias gradients."""
+        gb = np.zeros(c_out, dtype=np.float64) if len(args) > 2 and needs[2] else None  # host: summed by the transform
+        du = np.zeros((16, c_out, c), dtype=g.dtype) if needs[1] else None  # host: NumPy-only path
+        chunks = _winograd_chunks(hi - lo, max(c, c_out), th * tw, g.dtype.itemsize)
+        size = (chunks[0][1] - chunks[0][0]) * th * tw
+        v_buf = _workspace.take((_planes_size(c, size, g.dtype.itemsize),), g.dtype)
+        m_buf = _workspace.take((_planes_size(c_out, size, g.dtype.itemsize),), g.dtype)
+        for start, stop in ((lo + a, lo + b) for a, b in chunks):
+            cols = (stop - start) * th * tw
+            dm = jit.winograd_output_adjoint(g[start:stop], th, tw, _planes(m_buf, c_out, cols), gb)
+            v = _planes(v_buf, c, cols)
+            if du is not None:
+                # The chunk's transformed input tiles are rebuilt rather than kept from the forward pass.
+                jit.winograd_input(x[start:stop], top, left, th, tw, v)
+                gemm.matmul(dm, v.transpose(0, 2, 1), du, accumulate=True)
+            if gx is not None:
+                gemm.matmul(u_t, dm, v)
+                jit.winograd_input_adjoint(v, gx[start:stop], top, left, th, tw)
+        _workspace.give(v_buf, m_buf)
+        return du, gb
+
+    passes = 1 + int(needs[0]) + int(needs[1])
+    parts = _parallel.over_parts(x, n, passes * 16 * c * c_out * n * th * tw // _parallel.MULTIPLY_ADDS_PER_NS, work)
+    du, gb = parts[0]
+    for more_du, more_gb in parts[1:]:
         if du is not None:
-            # The chunk's transformed input tiles are rebuilt rather than kept from the forward pass.
-            jit.winograd_input(x[start:stop], top, left, th, tw, v)
-            du += np.matmul(dm, v.transpose(0, 2, 1))
-        if gx is not None:
-            np.matmul(u_t, dm, out=v)
-            jit.winograd_input_adjoint(v, gx[start:stop], top, left, th, tw)
-    _workspace.give(v_buf, m_buf)
+            du += more_du
+        if gb is not None:
+            gb += more_gb
     gw = None if du is None else jit.winograd_weight_adjoint(du, c_out, c)
     if gb is None:
         return (gx, gw, None) if len(args) > 2 else (gx, gw)

@@ -34,7 +34,7 @@ import math
 import numba
 import numpy as np
 
-from . import _workspace
+from . import _parallel, _workspace
 
 _jit = numba.njit(cache=True, nogil=True)
 # For loops that sum: reassociation lets LLVM keep several partial sums in vector registers
@@ -91,7 +91,7 @@ def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n0, n1, h, w = x.shape
     out = _workspace.lend((n0, n1, h // 2, w // 2), x.dtype)
     at = _workspace.lend((n0, n1, h // 2, w // 2), np.uint8)
-    _max_pool_2x2(x, out, at)
+    _parallel.over_parts(x, n0, x.size, lambda lo, hi: _max_pool_2x2(x[lo:hi], out[lo:hi], at[lo:hi]))
     return out, at
 
 
@@ -99,7 +99,7 @@ def max_unpool_2x2(g: np.ndarray, at: np.ndarray) -> np.ndarray:
     """The input gradient of :func:`max_pool_2x2`: each window's gradient at its winner, zeros elsewhere."""
     n0, n1, oh, ow = g.shape
     gx = _workspace.lend((n0, n1, 2 * oh, 2 * ow), g.dtype)
-    _max_unpool_2x2(g, at, gx)
+    _parallel.over_parts(g, n0, gx.size, lambda lo, hi: _max_unpool_2x2(g[lo:hi], at[lo:hi], gx[lo:hi]))
     return gx
 
 
@@ -378,10 +378,16 @@ def batch_norm_rows(
     out = _workspace.lend(rows.shape, rows.dtype)
     stats = np.empty((3, c), dtype=rows.dtype)  # host: numba path
     dummy = np.zeros(1, dtype=rows.dtype)  # host: numba path
-    _batch_norm_rows(
-        rows, xhat, out, dummy if weight is None else weight, dummy if bias is None else bias,
-        weight is not None, bias is not None, eps, stats[0], stats[1], stats[2],
-    )  # fmt: skip
+    w = dummy if weight is None else weight
+    b = dummy if bias is None else bias
+
+    def part(lo: int, hi: int) -> None:  # rows lo..hi (channels), the weight and bias with them
+        _batch_norm_rows(
+            rows[lo:hi], xhat[lo:hi], out[lo:hi], w if weight is None else w[lo:hi], b if bias is None else b[lo:hi],
+            weight is not None, bias is not None, eps, stats[0, lo:hi], stats[1, lo:hi], stats[2, lo:hi],
+        )  # fmt: skip
+
+    _parallel.over_parts(rows, c, 3 * rows.size, part)
     return out, stats[0], stats[1], stats[2]
 
 
@@ -412,5 +418,9 @@ def batch_norm_rows_backward(
     in two passes (sums in float64)."""
     gx = _workspace.lend(g.shape, g.dtype) if need_x else np.empty((1, 1), dtype=g.dtype)  # host: numba path
     sums = np.empty((2, g.shape[0]), dtype=g.dtype)  # host: numba path
-    _batch_norm_rows_backward(g, xhat, a, gx, sums, need_x)
+
+    def part(lo: int, hi: int) -> None:  # rows lo..hi (channels)
+        _batch_norm_rows_backward(g[lo:hi], xhat[lo:hi], a[lo:hi], gx[lo:hi] if need_x else gx, sums[:, lo:hi], need_x)
+
+    _parallel.over_parts(g, g.shape[0], 2 * g.size, part)
     return (gx if need_x else None), sums[1], sums[0]

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, ops
+from .. import backend, gemm, ops
 from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, empty, record_op, wrap_array
@@ -226,7 +226,7 @@ def _attention_forward(
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(P, keep mask or None, output): the probabilities are computed in place in one buffer."""
     dtype = q.dtype
-    s = np.matmul(q, np.swapaxes(k, -1, -2))
+    s = gemm.matmul(q, np.swapaxes(k, -1, -2))
     if s.shape != score_shape:
         s = np.broadcast_to(s, score_shape).copy()  # a mask with more batch dims than q and k
     s *= scalar(scale, dtype)
@@ -247,9 +247,9 @@ def _attention_forward(
         keep = array_like(backend.rng().random(score_shape, dtype=np.float32) >= np.float32(dropout_p), q)
         pd = s * keep
         pd *= scalar(1.0 / (1.0 - dropout_p), dtype)
-        out = np.matmul(pd, v)
+        out = gemm.matmul(pd, v)
     else:
-        out = np.matmul(s, v)
+        out = gemm.matmul(s, v)
     return s, keep, out
 
 
@@ -289,13 +289,13 @@ def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):
             pd = p * keep
             pd *= keep_scale
         if buf is not None:
-            gv = np.matmul(np.swapaxes(pd, -1, -2), g, out=buf[2])
+            gv = gemm.matmul(np.swapaxes(pd, -1, -2), g, buf[2])
         else:
-            gv = xp.sum_to(np.matmul(np.swapaxes(pd, -1, -2), g), v.shape)
+            gv = xp.sum_to(gemm.matmul(np.swapaxes(pd, -1, -2), g), v.shape)
         del pd
     if not (need_q or need_k or need_mask):
         return gq, gk, gv, gm
-    ds_ = np.matmul(g, np.swapaxes(v, -1, -2))
+    ds_ = gemm.matmul(g, np.swapaxes(v, -1, -2))
     if ds_.shape != p.shape:
         ds_ = np.broadcast_to(ds_, p.shape).copy()
     if keep is not None:
@@ -309,13 +309,13 @@ def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):
             gm = ds_.copy()  # ds_ is scaled in place below
     ds_ *= scalar(scale, dtype)
     if buf is not None:
-        gq = np.matmul(ds_, k, out=buf[0])
-        gk = np.matmul(np.swapaxes(ds_, -1, -2), q, out=buf[1])
+        gq = gemm.matmul(ds_, k, buf[0])
+        gk = gemm.matmul(np.swapaxes(ds_, -1, -2), q, buf[1])
         return gq, gk, gv, gm
     if need_q:
-        gq = xp.sum_to(np.matmul(ds_, k), q.shape)
+        gq = xp.sum_to(gemm.matmul(ds_, k), q.shape)
     if need_k:
-        gk = xp.sum_to(np.matmul(np.swapaxes(ds_, -1, -2), q), k.shape)
+        gk = xp.sum_to(gemm.matmul(np.swapaxes(ds_, -1, -2), q), k.shape)
     return gq, gk, gv, gm
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, ops
+from .. import backend, gemm, ops
 from ..backend import namespace_of
 from ..devices import to_host
 from ..errors import ArgumentError, ArgumentTypeError
@@ -116,7 +116,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def _linear2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    out = x.array @ weight.array.T
+    out = gemm.matmul(x.array, weight.array.T)
     if bias is None:
         return record_op(out, (x, weight), _linear_vjp)
     out += bias.array
@@ -125,8 +125,9 @@ def _linear2d(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
 
 def _linear_vjp(g, y, args, saved, needs, xp):
     x, w = args[0], args[1]
-    gx = g @ w if needs[0] else None
-    gw = g.T @ x if needs[1] else None
+    # On oneDNN for float32 host arrays; Tensors (a rule recorded under create_graph) use their @.
+    gx = gemm.matmul(g, w) if needs[0] else None
+    gw = gemm.matmul(g.T, x) if needs[1] else None
     if len(args) == 2:
         return gx, gw
     return gx, gw, (g.sum(axis=0) if needs[2] else None)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import gemm
 from ..backend import as_array, namespace_of
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, record_op, wrap_array
@@ -34,7 +35,7 @@ def matmul(a: Any, b: Any) -> Tensor:
             f"must equal the right operand's {'second-to-last' if bd.ndim > 1 else 'only'} dim ({k_right})"
         )
     try:
-        out = np.matmul(ad, bd)
+        out = gemm.matmul(ad, bd)
     except ValueError:
         raise ShapeError(f"matmul: batch dimensions of shapes {ad.shape} and {bd.shape} do not broadcast") from None
     return record_op(out, (a, b), _matmul_vjp)
@@ -44,7 +45,7 @@ def _matmul_vjp(g, y, args, saved, needs, xp):
     a, b = args
     ga = gb = None
     if a.ndim == 2 and b.ndim == 2:  # the common case, without the general reshaping
-        return (g @ b.T if needs[0] else None, a.T @ g if needs[1] else None)
+        return (gemm.matmul(g, b.T) if needs[0] else None, gemm.matmul(a.T, g) if needs[1] else None)
     if a.ndim == 1 and b.ndim == 1:
         return (g * b if needs[0] else None, g * a if needs[1] else None)
     if a.ndim == 1:  # (k) @ (..., k, n) -> (..., n)
@@ -62,9 +63,9 @@ def _matmul_vjp(g, y, args, saved, needs, xp):
             gb = xp.reshape(xp.sum_to(xp.swap_last(a) @ g2, (b.shape[0], 1)), b.shape)
         return ga, gb
     if needs[0]:
-        ga = xp.sum_to(g @ xp.swap_last(b), a.shape)
+        ga = xp.sum_to(gemm.matmul(g, xp.swap_last(b)), a.shape)
     if needs[1]:
-        gb = xp.sum_to(xp.swap_last(a) @ g, b.shape)
+        gb = xp.sum_to(gemm.matmul(xp.swap_last(a), g), b.shape)
     return ga, gb
 
 
