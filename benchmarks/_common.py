@@ -84,6 +84,8 @@ def parse_args(doc: str | None, quick_help: str, parser_hook: Callable[[Any], No
     if parser_hook is not None:
         parser_hook(parser)
     args = parser.parse_args()
+    if getattr(args, "child", None):  # a one-peer child process sets up its own library only
+        return args, ""
     return args, set_threads(args.threads)
 
 

@@ -9,8 +9,11 @@ Workloads (``--workload``, default all), each one training step per batch of syn
 * ``lstm`` / ``gru``: LSTM(32, 128) / GRU(32, 128) over 50 steps, batch 32, the last step's output
   -> Linear(128, 10), Adam (lr 1e-3).
 
-Peers (downslope, PyTorch eager) run in one process from the same initial weights on the same
-batches in the same order, taking turns on slices of the work (medians over slices). Targets:
+Peers (downslope, PyTorch eager) start from the same initial weights and train on the same batches
+in the same order, taking turns on slices of the work (medians over slices). Each peer runs in a
+process of its own (only its library imported), as a user's program would: two libraries in one
+process share one OpenMP runtime and one allocator, so the settings and the freed memory of one
+change the other's time (``--one-process`` runs both in this process, as earlier versions did). Targets:
 downslope's ms per step <= 0.9x PyTorch's with one thread each, <= 1.0x with two (``--threads 2``).
 For the CNNs the peak resident memory is measured too, each peer in a fresh process (only its own
 library imported, and numba when downslope's jit extra is installed): the rise of the RSS
@@ -162,27 +165,119 @@ def time_peers(peers: list[Peer], batches: Batches, pieces: int) -> dict[str, di
     one warm-up slice each) of: wall ms per step, CPU ms per step (this process, all threads),
     and minor page faults per step (memory the allocator had returned to the system and touches
     again). On a shared machine the CPU time is the steadier measure of the work done."""
-    import resource
     import statistics
-    import time
 
-    size = max(1, len(batches) // pieces)
-    slices = [batches[i : i + size] for i in range(0, len(batches) - size + 1, size)]
+    slices = _slices(batches, pieces)
     for peer in peers:
         peer.run(slices[0])
     samples: dict[str, dict[str, list[float]]] = {p.name: {"wall": [], "cpu": [], "faults": []} for p in peers}
     for piece in slices:
         for peer in peers:
-            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            cpu, wall = time.process_time(), time.perf_counter()
-            peer.run(piece)
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+            wall, cpu, faults = _timed(peer.run, piece)
             got = samples[peer.name]
-            got["wall"].append(wall / len(piece) * 1e3)
-            got["cpu"].append(cpu / len(piece) * 1e3)
-            got["faults"].append(faults / len(piece))
+            got["wall"].append(wall)
+            got["cpu"].append(cpu)
+            got["faults"].append(faults)
     return {name: {k: statistics.median(v) for k, v in got.items()} for name, got in samples.items()}
+
+
+def set_up_child(peer: str, threads: int) -> None:
+    """In a one-peer process: load only that peer's library and give it ``threads`` threads."""
+    if peer == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    else:  # downslope's optional kernels (numba, oneDNN), loaded at setup as torch's library is
+        from downslope import gemm
+        from downslope.nn import _jit
+
+        _jit.kernels()
+        gemm.set_num_threads(threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+
+
+def load_child_state() -> dict[str, np.ndarray]:
+    state = np.load(os.environ["DOWNSLOPE_BENCH_STATE"])
+    return {k: state[k] for k in state.files}
+
+
+def time_child(workload: str, peer: str, steps: int, pieces: int, threads: int) -> None:
+    """Run in a process of its own: build one peer, then run the slice whose index arrives on stdin
+    and answer with its wall ms, CPU ms and page faults per step (one line), until stdin closes."""
+    set_up_child(peer, threads)
+    batches = make_batches(workload, steps)
+    run = (
+        downslope_peer(workload, load_child_state())
+        if peer == "downslope"
+        else torch_peer(workload, load_child_state())
+    )
+    slices = _slices(batches, pieces)
+    run(slices[0])  # warm-up
+    print("ready", flush=True)
+    for line in sys.stdin:
+        piece = slices[int(line)]
+        wall, cpu, faults = _timed(run, piece)
+        print(wall, cpu, faults, flush=True)
+
+
+def _slices(batches: list[Any], pieces: int) -> list[list[Any]]:
+    size = max(1, len(batches) // pieces)
+    return [batches[i : i + size] for i in range(0, len(batches) - size + 1, size)]
+
+
+def _timed(run: Callable[[Batches], object], piece: Batches) -> tuple[float, float, float]:
+    """(wall ms, CPU ms of this process, minor page faults) per step of ``run(piece)``."""
+    import resource
+    import time
+
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    cpu, wall = time.process_time(), time.perf_counter()
+    run(piece)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    return wall / len(piece) * 1e3, cpu / len(piece) * 1e3, faults / len(piece)
+
+
+def time_in_processes(
+    workload: str, state: dict[str, np.ndarray], steps: int, pieces: int, threads: int
+) -> dict[str, dict[str, float]]:
+    """As :func:`time_peers`, each peer in a process of its own; the processes take turns (one runs
+    a slice while the other waits on its stdin), so they never compete for the cores."""
+    import statistics
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "state.npz")
+        np.savez(path, **state)
+        env = dict(os.environ, DOWNSLOPE_BENCH_STATE=path)
+        children = {}
+        for peer in ("downslope", "torch"):
+            cmd = [sys.executable, __file__, "--child", "time", "--peer", peer, "--workload", workload]
+            cmd += ["--threads", str(threads), "--steps", str(steps), "--pieces", str(pieces)]
+            children[peer] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            for peer, child in children.items():  # set up one after the other
+                if child.stdout is None or child.stdout.readline().strip() != "ready":
+                    raise RuntimeError(f"the {peer} timing process failed to start")
+            samples: dict[str, list[list[float]]] = {peer: [] for peer in children}
+            for index in range(len(_slices(list(range(steps)), pieces))):
+                for peer, child in children.items():
+                    assert child.stdin is not None and child.stdout is not None
+                    child.stdin.write(f"{index}\n")
+                    child.stdin.flush()
+                    samples[peer].append([float(v) for v in child.stdout.readline().split()])
+        finally:
+            for child in children.values():
+                if child.stdin is not None:
+                    child.stdin.close()
+                child.wait(timeout=60)
+    keys = ("wall", "cpu", "faults")
+    return {
+        peer: {k: statistics.median(row[i] for row in rows) for i, k in enumerate(keys)}
+        for peer, rows in samples.items()
+    }
 
 
 # ---------------------------------------------------------------------- peak memory, fresh process
@@ -196,21 +291,8 @@ def _rss_kb(field: str) -> int:
 
 def rss_child(workload: str, peer: str, steps: int, threads: int) -> None:
     """Run in a fresh process: build one peer, run ``steps`` steps, print baseline and peak RSS (kB)."""
-    if peer == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-    else:  # downslope's optional compiled kernels (numba), loaded at setup as torch's library is
-        from downslope import gemm
-        from downslope.nn import _jit
-
-        _jit.kernels()
-        gemm.set_num_threads(threads)  # loads oneDNN (the onednn extra) when installed
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(threads)
-    state = np.load(os.environ["DOWNSLOPE_BENCH_STATE"])
-    state = {k: state[k] for k in state.files}
+    set_up_child(peer, threads)
+    state = load_child_state()
     batches = make_batches(workload, steps)
     run = downslope_peer(workload, state) if peer == "downslope" else torch_peer(workload, state)
     base = _rss_kb("VmRSS")
@@ -239,7 +321,8 @@ def peak_memory(
         np.savez(path, **state)
         for peer in ("downslope", "torch"):
             env = dict(os.environ, DOWNSLOPE_BENCH_STATE=path)
-            cmd = [sys.executable, __file__, "--rss-child", peer, "--workload", workload, "--threads", str(threads)]
+            cmd = [sys.executable, __file__, "--child", "rss", "--peer", peer, "--workload", workload]
+            cmd += ["--threads", str(threads)]
             done = subprocess.run(cmd + ["--steps", str(steps)], capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 raise RuntimeError(f"memory run of {peer} failed:\n{done.stderr}")
@@ -275,12 +358,18 @@ def main() -> None:
         parser.add_argument("--profile", action="store_true", help="also print a cProfile of downslope's step")
         parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
         parser.add_argument("--total-steps", type=int, default=250, help="training steps per peer (default 250)")
-        parser.add_argument("--rss-child", choices=("downslope", "torch"), help=argparse_hidden())
+        parser.add_argument("--one-process", action="store_true", help="time both peers in this process")
+        parser.add_argument("--child", choices=("rss", "time"), help=argparse_hidden())
+        parser.add_argument("--peer", choices=("downslope", "torch"), help=argparse_hidden())
         parser.add_argument("--steps", type=int, default=10, help=argparse_hidden())
+        parser.add_argument("--pieces", type=int, default=25, help=argparse_hidden())
 
     args, threads = parse_args(__doc__, "a few steps only (CI smoke test, no timing claims)", hook)
-    if args.rss_child:
-        rss_child(args.workload, args.rss_child, args.steps, args.threads)
+    if args.child == "rss":
+        rss_child(args.workload, args.peer, args.steps, args.threads)
+        return
+    if args.child == "time":
+        time_child(args.workload, args.peer, args.steps, args.pieces, args.threads)
         return
     import platform
 
@@ -291,11 +380,13 @@ def main() -> None:
     limit = 0.9 if args.threads == 1 else 1.0
     for workload in WORKLOADS if args.workload == "all" else (args.workload,):
         state = reference_state(workload)
-        batches = make_batches(workload, steps)
+        batches = make_batches(workload, steps) if args.one_process or args.profile else []
         print(f"{workload}: ms per training step (batch {BATCH[workload]})")
-        # torch is needed anyway: its initialisation is the reference weights.
-        peers = [Peer("downslope", downslope_peer(workload, state)), Peer("torch", torch_peer(workload, state))]
-        results = time_peers(peers, batches, pieces)
+        if args.one_process:  # torch is needed anyway: its initialisation is the reference weights
+            peers = [Peer("downslope", downslope_peer(workload, state)), Peer("torch", torch_peer(workload, state))]
+            results = time_peers(peers, batches, pieces)
+        else:
+            results = time_in_processes(workload, state, steps, pieces, args.threads)
         for name, r in results.items():
             print(
                 f"  {name:<10} {r['wall']:8.2f} ms wall  {r['cpu']:8.2f} ms CPU  {r['faults']:7.0f} page faults per step"
