@@ -311,3 +311,37 @@ def test_in_place_activations_match_torch(name: str, args: tuple) -> None:
     np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
     with pytest.raises(RuntimeError, match="leaf"):
         getattr(F, name)(ds.tensor(x0, requires_grad=True), *args)  # as torch: in place on a leaf that requires grad
+
+
+def test_a_large_relu_in_pooled_memory_matches_torch_and_the_op_it_stands_for() -> None:
+    # F.relu writes outputs and gradients of large host arrays into pooled memory; values, gradients,
+    # the NaN and signed-zero cases and double backward must be those of ds.relu (and torch's values).
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 8, 48, 48)).astype(np.float32)
+    assert x.size >= F.POOLED_ACTIVATION_SIZE
+    x.flat[:4] = [0.0, -0.0, np.nan, 3.0]
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    pooled, plain = ds.tensor(x, requires_grad=True), ds.tensor(x, requires_grad=True)
+    y_pooled, y_plain = F.relu(pooled), ds.relu(plain)
+    y_pooled.backward(ds.tensor(g))
+    y_plain.backward(ds.tensor(g))
+    np.testing.assert_array_equal(y_pooled.numpy(), y_plain.numpy())
+    np.testing.assert_array_equal(pooled.grad.numpy(), plain.grad.numpy())
+    np.testing.assert_array_equal(y_pooled.numpy(), torch.relu(torch.from_numpy(x)).numpy())
+    z = rng.standard_normal(x.shape).astype(np.float32)  # double backward: the rule under create_graph
+    twice = ds.tensor(z, requires_grad=True)
+    (gx,) = ds.autograd.grad((F.relu(twice) ** 2).sum(), twice, create_graph=True)
+    (ggx,) = ds.autograd.grad(gx.sum(), twice)
+    np.testing.assert_array_equal(ggx.numpy(), np.where(z > 0, 2.0, 0.0).astype(np.float32))
+
+
+def test_a_large_relu_on_a_device_stays_on_the_device() -> None:
+    x = np.random.default_rng(1).standard_normal((4, 8, 48, 48)).astype(np.float32)
+    t = ds.tensor(x, device="strict", requires_grad=True)
+    y = F.relu(t)
+    y.sum().backward()
+    assert y.device == ds.device("strict") and t.grad is not None and t.grad.device == ds.device("strict")
+    assert type(y.array) is not np.ndarray  # not pooled host memory
+    np.testing.assert_array_equal(y.cpu().numpy(), np.maximum(x, 0))
