@@ -300,10 +300,7 @@ def _winograd_forward(jit: Any, x: np.ndarray, u: np.ndarray, b: np.ndarray | No
     y = out.transpose(1, 0, 2, 3)
 
     def work(lo: int, hi: int) -> None:
-        chunks = _winograd_chunks(hi - lo, max(c, c_out), th * tw, x.dtype.itemsize)
-        size = (chunks[0][1] - chunks[0][0]) * th * tw
-        v_buf = _workspace.take((_planes_size(c, size, x.dtype.itemsize),), x.dtype)
-        m_buf = _workspace.take((_planes_size(c_out, size, x.dtype.itemsize),), x.dtype)
+        chunks, v_buf, m_buf = _winograd_buffers(hi - lo, c, c_out, th * tw, x.dtype)
         for start, stop in ((lo + a, lo + b) for a, b in chunks):
             cols = (stop - start) * th * tw
             v = jit.winograd_input(x[start:stop], top, left, th, tw, _planes(v_buf, c, cols))
@@ -313,6 +310,18 @@ def _winograd_forward(jit: Any, x: np.ndarray, u: np.ndarray, b: np.ndarray | No
 
     _parallel.over_parts(x, n, 16 * c * c_out * n * th * tw // _parallel.MULTIPLY_ADDS_PER_NS, work)
     return y
+
+
+def _winograd_buffers(
+    images: int, c: int, c_out: int, tiles: int, dtype: Any
+) -> tuple[list[tuple[int, int]], Any, Any]:
+    """The chunks of ``images`` images a Winograd pass takes at a time, and workspace buffers for one
+    chunk's transformed input (``c`` planes) and product (``c_out`` planes); give both back after."""
+    chunks = _winograd_chunks(images, max(c, c_out), tiles, dtype.itemsize)
+    size = (chunks[0][1] - chunks[0][0]) * tiles
+    v_buf = _workspace.take((_planes_size(c, size, dtype.itemsize),), dtype)
+    m_buf = _workspace.take((_planes_size(c_out, size, dtype.itemsize),), dtype)
+    return chunks, v_buf, m_buf
 
 
 def _winograd_vjp(
@@ -330,10 +339,7 @@ def _winograd_vjp(
         """The input gradient of images [lo, hi) and their parts of the weight and bias gradients."""
         gb = np.zeros(c_out, dtype=np.float64) if len(args) > 2 and needs[2] else None  # host: summed by the transform
         du = np.zeros((16, c_out, c), dtype=g.dtype) if needs[1] else None  # host: NumPy-only path
-        chunks = _winograd_chunks(hi - lo, max(c, c_out), th * tw, g.dtype.itemsize)
-        size = (chunks[0][1] - chunks[0][0]) * th * tw
-        v_buf = _workspace.take((_planes_size(c, size, g.dtype.itemsize),), g.dtype)
-        m_buf = _workspace.take((_planes_size(c_out, size, g.dtype.itemsize),), g.dtype)
+        chunks, v_buf, m_buf = _winograd_buffers(hi - lo, c, c_out, th * tw, g.dtype)
         for start, stop in ((lo + a, lo + b) for a, b in chunks):
             cols = (stop - start) * th * tw
             dm = jit.winograd_output_adjoint(g[start:stop], th, tw, _planes(m_buf, c_out, cols), gb)
