@@ -25,6 +25,7 @@ LAYERS = [
     {
         "errors",
         "backend",
+        "workspace",
         "gemm",
         "device",
         "devices",

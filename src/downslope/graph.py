@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .backend import namespace_of
+from . import workspace
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -183,8 +183,10 @@ def _sigmoid_array(d: np.ndarray) -> np.ndarray:
 
 
 def _scatter_array(shape: tuple[int, ...], index: Any, advanced: bool, g: np.ndarray) -> np.ndarray:
-    """Zeros of ``shape`` with ``g`` added at ``index`` (repeated indices add up)."""
-    out = namespace_of(g).zeros(shape, dtype=g.dtype)
+    """Zeros of ``shape`` with ``g`` added at ``index`` (repeated indices add up). Large host arrays
+    come from the workspace's pool (an RNN's output indexed at its last step scatters into an array
+    of every step's size on each backward pass: fresh pages each time, page faults included)."""
+    out = workspace.lend_zeros(shape, g.dtype, like=g)
     if advanced:
         np.add.at(out, index, g)
     else:

@@ -44,9 +44,10 @@ from typing import Any
 import numpy as np
 
 from .. import gemm
+from .. import workspace as _workspace
 from ..backend import namespace_of
 from ..errors import StateError
-from . import _jit, _parallel, _workspace
+from . import _jit, _parallel
 
 
 def _channel_major(a: np.ndarray) -> bool:
@@ -200,7 +201,10 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
         g_t = g_buffer
     g_mat = g_t.reshape(groups, c_out // groups, n * pixels)
     w_mat = w.reshape(groups, c_out // groups, k)
-    gb = g_mat.reshape(c_out, -1).sum(axis=1) if len(args) > 2 and needs[2] else None
+    gb = None
+    if len(args) > 2 and needs[2]:  # summed in float64 (as the Winograd path does): a float32 sum of
+        # many gradients that cancel lost up to 1e-4 of the result against PyTorch's
+        gb = g_mat.reshape(c_out, -1).sum(axis=1, dtype=np.float64).astype(g.dtype)
     gxp = None
     top, bottom, left, right = pads
     if needs[0]:

@@ -34,7 +34,8 @@ import math
 import numba
 import numpy as np
 
-from . import _parallel, _workspace
+from .. import workspace as _workspace
+from . import _parallel
 
 _jit = numba.njit(cache=True, nogil=True)
 # For loops that sum: reassociation lets LLVM keep several partial sums in vector registers

@@ -53,10 +53,11 @@ from typing import Any
 import numpy as np
 
 from .. import gemm
+from .. import workspace as _workspace
 from ..backend import namespace_of
 from ..errors import StateError
 from ..tensor import Tensor, record_op
-from . import _rnn_jit, _workspace
+from . import _rnn_jit
 
 __all__ = ["rnn_sequence"]
 
@@ -168,7 +169,7 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
         _check(compiled.lstm_forward(gemm.sgemm_function(), w, z, gates, cells, tanh_c, features))
     else:
         _lstm_forward_steps(w, z, gates, cells, tanh_c, features)
-    packed = xp.empty((length + 2, batch, size), dtype=dt)
+    packed = _workspace.lend((length + 2, batch, size), dt, like=x)  # the op's output: pooled memory
     np.copyto(packed[: length + 1], hs.transpose(0, 2, 1))
     np.copyto(packed[length + 1], cells[length].T)
     # Kept for the backward pass, leased: the workspace gets them back when the node is freed.

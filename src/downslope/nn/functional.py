@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from .. import backend, gemm, ops
+from .. import workspace as _workspace
 from ..backend import namespace_of
 from ..devices import to_host
 from ..errors import ArgumentError, ArgumentTypeError
 from ..functional import elu as _elu
 from ..functional import gelu as _gelu
 from ..tensor import Tensor, record_op
-from . import _workspace
 from ._arrays import array_like, array_of, is_host, scalar
 
 __all__ = [

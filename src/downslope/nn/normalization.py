@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
+from .. import workspace as _workspace
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor, ones, record_op, zeros
-from . import _jit, _workspace
+from . import _jit
 from ._arrays import scalar
 from .module import Module, Parameter
 

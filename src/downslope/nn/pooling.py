@@ -25,11 +25,12 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import ops
+from .. import workspace as _workspace
 from ..autograd import is_grad_enabled
 from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, record_op, wrap_array
-from . import _jit, _workspace
+from . import _jit
 from ._conv_args import IntOr2, _as_tensor, _batched, _check_floating, _pool_args
 from ._conv_kernels import _borrow_padded, _channel_major, _give_padded
 from .module import Module

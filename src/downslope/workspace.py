@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import namespace_of
+from .backend import namespace_of
 
 LIMIT_BYTES = 256 * 2**20
 MAX_KEPT = 8
@@ -43,7 +43,7 @@ def take(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
 
     Example:
         >>> import numpy as np
-        >>> from downslope.nn import _workspace
+        >>> from downslope import workspace as _workspace
         >>> a = _workspace.take((2, 3), np.float32)
         >>> a.shape, a.dtype
         ((2, 3), dtype('float32'))
@@ -155,7 +155,7 @@ def lend(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
 
     Example:
         >>> import numpy as np
-        >>> from downslope.nn import _workspace
+        >>> from downslope import workspace as _workspace
         >>> a = _workspace.lend((512, 512), np.float32)
         >>> view = a.T[1:]
         >>> del a  # the view keeps the memory lent

@@ -1,11 +1,11 @@
-"""Scratch arrays reused across steps (downslope.nn._workspace)."""
+"""Scratch arrays reused across steps (downslope.workspace)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from downslope.nn import _workspace
+from downslope import workspace as _workspace
 
 
 @pytest.fixture(autouse=True)
