@@ -99,3 +99,20 @@ def test_conv_batchnorm_relu_pool_stack_on_two_threads_matches_torch(assert_clos
     mine = dict(ours.named_parameters())
     for name, p in theirs.named_parameters():
         assert_close(mine[name].grad.numpy(), p.grad.numpy(), np.float32, f"{name}.grad")
+
+
+def test_relu_split_over_two_threads_equals_the_op(two_threads):
+    # F.relu's pooled path runs its forward and gradient passes in parts at once; the result must be ds.relu's.
+    from downslope.nn import functional as F
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((5, 8, 50, 57)).astype(np.float32).transpose(1, 0, 2, 3)  # strided; uneven parts
+    x.flat[:3] = [0.0, np.nan, -0.0]
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    split, plain = ds.tensor(x, requires_grad=True), ds.tensor(x, requires_grad=True)
+    y_split = F.relu(split)
+    y_split.backward(ds.tensor(g))
+    y_plain = ds.relu(plain)
+    y_plain.backward(ds.tensor(g))
+    np.testing.assert_array_equal(y_split.numpy(), y_plain.numpy())
+    np.testing.assert_array_equal(split.grad.numpy(), plain.grad.numpy())
