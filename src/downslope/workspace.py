@@ -88,17 +88,23 @@ def give(*arrays: Any) -> None:
             if type(a) is not np.ndarray:
                 continue
             block = _block_of(a)
-            if any(block is b for b in _free):
-                continue
-            if _held + block.nbytes > LIMIT_BYTES:
-                continue
-            if len(_free) >= MAX_KEPT:  # keep the larger blocks
-                smallest = min(range(len(_free)), key=lambda i: _free[i].nbytes)
-                if _free[smallest].nbytes >= block.nbytes:
-                    continue
-                _held -= _free.pop(smallest).nbytes
-            _free.append(block)
-            _held += block.nbytes
+            if not any(block is b for b in _free):
+                _held = _keep(_free, _held, block, LIMIT_BYTES, MAX_KEPT)
+
+
+def _keep(free: list[np.ndarray], held: int, block: np.ndarray, limit: int, max_kept: int) -> int:
+    """Add ``block`` to the pool ``free`` holding ``held`` bytes, within ``limit`` bytes and
+    ``max_kept`` blocks (the larger blocks stay); returns the bytes the pool holds then. Call with
+    the lock held."""
+    if held + block.nbytes > limit:
+        return held
+    if len(free) >= max_kept:
+        smallest = min(range(len(free)), key=lambda i: free[i].nbytes)
+        if free[smallest].nbytes >= block.nbytes:
+            return held
+        held -= free.pop(smallest).nbytes
+    free.append(block)
+    return held + block.nbytes
 
 
 def clear() -> None:
@@ -183,15 +189,7 @@ def lend(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
 def _return_lent(block: np.ndarray) -> None:
     global _lent_held
     with _lock:
-        if _lent_held + block.nbytes > LEND_LIMIT_BYTES:
-            return
-        if len(_lent_free) >= LEND_MAX_KEPT:  # keep the larger blocks
-            smallest = min(range(len(_lent_free)), key=lambda i: _lent_free[i].nbytes)
-            if _lent_free[smallest].nbytes >= block.nbytes:
-                return
-            _lent_held -= _lent_free.pop(smallest).nbytes
-        _lent_free.append(block)
-        _lent_held += block.nbytes
+        _lent_held = _keep(_lent_free, _lent_held, block, LEND_LIMIT_BYTES, LEND_MAX_KEPT)
 
 
 def lend_zeros(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
