@@ -285,18 +285,27 @@ def _layout(a: np.ndarray) -> tuple[bytes, int] | None:
     return None
 
 
-def _product_2d(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
-    """``out = a @ b + beta * out`` on oneDNN for 2-D operands; False when a layout does not fit."""
+def _layouts(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> tuple[tuple[bytes, int], tuple[bytes, int], int] | None:
+    """(trans, ld) of the 2-D ``a`` and ``b`` and the leading dimension of ``out`` (rows apart by a
+    whole number of elements, each row contiguous), or None when oneDNN cannot read them in place."""
     la, lb = _layout(a), _layout(b)
     s0, s1 = out.strides
-    n = out.shape[1]
-    if la is None or lb is None or s1 != 4 or s0 < 4 * n or s0 % 4:
+    if la is None or lb is None or s1 != 4 or s0 < 4 * out.shape[1] or s0 % 4:
+        return None
+    return la, lb, s0 // 4
+
+
+def _product_2d(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
+    """``out = a @ b + beta * out`` on oneDNN for 2-D operands; False when a layout does not fit."""
+    layouts = _layouts(a, b, out)
+    if layouts is None:
         return False
-    m, k = a.shape
+    (ta, lda), (tb, ldb), ldc = layouts
+    (m, k), n = a.shape, out.shape[1]
     a_ptr = a.__array_interface__["data"][0]
     b_ptr = b.__array_interface__["data"][0]
     c_ptr = out.__array_interface__["data"][0]
-    return _sgemm(la[0], lb[0], m, n, k, 1.0, a_ptr, la[1], b_ptr, lb[1], beta, c_ptr, s0 // 4) == 0
+    return _sgemm(ta, tb, m, n, k, 1.0, a_ptr, lda, b_ptr, ldb, beta, c_ptr, ldc) == 0
 
 
 def matmul(a: Any, b: Any, out: Any = None, *, accumulate: bool = False) -> Any:
@@ -463,10 +472,10 @@ def _step_plan(a: Any, b: Any, out: Any) -> tuple[Any, ...] | None:
         return None
     if np.may_share_memory(out, a) or np.may_share_memory(out, b):
         return None
-    la, lb = _layout(a2), _layout(b2)
-    s0, s1 = c2.strides
-    if la is None or lb is None or s1 != 4 or s0 < 4 * n or s0 % 4:
+    layouts = _layouts(a2, b2, c2)
+    if layouts is None:
         return None
+    la, lb, ldc = layouts
 
     def step_bytes(x: np.ndarray) -> int:
         return 0 if x.ndim == 2 else x.strides[0]
@@ -480,5 +489,5 @@ def _step_plan(a: Any, b: Any, out: Any) -> tuple[Any, ...] | None:
         k,
         (la[0], address(a), la[1], step_bytes(a)),
         (lb[0], address(b), lb[1], step_bytes(b)),
-        (address(out), s0 // 4, step_bytes(out)),
+        (address(out), ldc, step_bytes(out)),
     )
