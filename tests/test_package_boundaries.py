@@ -27,6 +27,7 @@ LAYERS = [
         "backend",
         "workspace",
         "gemm",
+        "parallel",
         "device",
         "devices",
         "generator",

@@ -15,8 +15,8 @@ split (their library runs them asynchronously already).
 
 Example:
     >>> import numpy as np
-    >>> from downslope.nn import _parallel
-    >>> _parallel.over_parts(np.zeros(4), 4, 10, lambda lo, hi: (lo, hi))
+    >>> from downslope import parallel
+    >>> parallel.over_parts(np.zeros(4), 4, 10, lambda lo, hi: (lo, hi))
     [(0, 4)]
 """
 
@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import gemm
+from . import gemm
+
+if TYPE_CHECKING:  # concurrent.futures is imported when a pool is first needed
+    from concurrent.futures import ThreadPoolExecutor
 
 #: Below this much work (callers estimate it in nanoseconds on one thread) the split does not pay
 #: for handing parts to other threads (tens of microseconds).
@@ -54,6 +56,8 @@ def parts(x: Any, n: int, work: int) -> int:
 
 
 def _workers(count: int) -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor
+
     global _pool, _pool_size
     with _pool_lock:
         if _pool is None or _pool_size < count:
@@ -79,6 +83,8 @@ def over_parts(x: Any, n: int, work: int, run: Callable[[int, int], Any]) -> lis
     if count == 1:
         return [run(0, n)]
     bounds = [n * i // count for i in range(count + 1)]
+    from concurrent.futures import wait
+
     pool = _workers(count - 1)
     futures = [pool.submit(_on_one_gemm_thread, run, bounds[i], bounds[i + 1]) for i in range(1, count)]
     threads = gemm.get_num_threads() or 1

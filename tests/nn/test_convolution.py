@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import downslope as ds
-from downslope.nn import _conv_kernels, _jit, _parallel
+from downslope import parallel as _parallel
+from downslope.nn import _conv_kernels, _jit
 from downslope.nn import convolution as C
 
 torch = pytest.importorskip("torch")

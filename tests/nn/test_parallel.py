@@ -1,4 +1,4 @@
-"""Parts of a layer's work on several threads (downslope.nn._parallel): the split, and a conv-BN-ReLU-pool
+"""Parts of a layer's work on several threads (downslope.parallel): the split, and a conv-BN-ReLU-pool
 stack run that way against PyTorch."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import pytest
 
 import downslope as ds
 from downslope import gemm
-from downslope.nn import _jit, _parallel
+from downslope import parallel as _parallel
+from downslope.nn import _jit
 
 torch = pytest.importorskip("torch")
 

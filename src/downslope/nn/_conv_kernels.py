@@ -44,10 +44,11 @@ from typing import Any
 import numpy as np
 
 from .. import gemm
+from .. import parallel as _parallel
 from .. import workspace as _workspace
 from ..backend import namespace_of
 from ..errors import StateError
-from . import _jit, _parallel
+from . import _jit
 
 
 def _channel_major(a: np.ndarray) -> bool:

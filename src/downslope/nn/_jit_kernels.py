@@ -34,8 +34,8 @@ import math
 import numba
 import numpy as np
 
+from .. import parallel as _parallel
 from .. import workspace as _workspace
-from . import _parallel
 
 _jit = numba.njit(cache=True, nogil=True)
 # For loops that sum: reassociation lets LLVM keep several partial sums in vector registers

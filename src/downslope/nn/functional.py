@@ -20,14 +20,12 @@ from typing import Any
 import numpy as np
 
 from .. import backend, gemm, ops
-from .. import workspace as _workspace
 from ..backend import namespace_of
 from ..devices import to_host
 from ..errors import ArgumentError, ArgumentTypeError
 from ..functional import elu as _elu
 from ..functional import gelu as _gelu
 from ..tensor import Tensor, record_op
-from . import _parallel
 from ._arrays import array_like, array_of, is_host, scalar
 
 __all__ = [
@@ -172,44 +170,9 @@ def _check_probability(p: Any, where: str) -> None:
 
 
 # ---------------------------------------------------------------------- activations
-#: Activations of at least this many elements (256 KiB in float32) write their output and input
-#: gradient into pooled memory (``_workspace.lend``): glibc hands arrays this large out as fresh
-#: pages (mmap) and gives them back on free, so a new array costs a page fault per 4 KiB touched
-#: on every step (measured: about a fifth of a small CNN's training step).
-POOLED_ACTIVATION_SIZE = 65_536
-#: Elements a ReLU pass handles per nanosecond on one thread (measured, float32: 2-3), for the
-#: decision to split it over threads (``_parallel``).
-ELEMENTS_PER_NS = 2
-
-
 def relu(x: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
-    a = x.array if isinstance(x, Tensor) else None
-    if type(a) is not np.ndarray or a.size < POOLED_ACTIVATION_SIZE or a.dtype.kind != "f":
-        return ops.relu(x)
-    out = _workspace.lend(a.shape, a.dtype)
-
-    def part(lo: int, hi: int) -> None:  # NumPy releases the GIL: parts run at once on oneDNN's threads
-        np.maximum(a[lo:hi], 0, out=out[lo:hi])  # rows of the first dim: no copy of a strided input
-
-    _parallel.over_parts(a, a.shape[0], a.size // ELEMENTS_PER_NS, part)
-    return record_op(out, (x,), _relu_pooled_vjp)
-
-
-def _relu_pooled_vjp(g, y, args, saved, needs, xp):
-    """The gradient of ``relu`` (``g`` where the output is positive, else 0) into pooled memory."""
-    y = xp.data(y)
-    if type(g) is not np.ndarray or type(y) is not np.ndarray:  # recorded under create_graph
-        return (g * (y > 0),)
-    mask = _workspace.take(y.shape, np.bool_)
-    out = _workspace.lend(g.shape, g.dtype)
-
-    def part(lo: int, hi: int) -> None:
-        np.multiply(g[lo:hi], np.greater(y[lo:hi], 0, out=mask[lo:hi]), out=out[lo:hi])
-
-    _parallel.over_parts(g, g.shape[0], g.size // ELEMENTS_PER_NS, part)
-    _workspace.give(mask)
-    return (out,)
+    return ops.relu(x)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
