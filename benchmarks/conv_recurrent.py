@@ -40,6 +40,9 @@ from _common import Batches, Peer, blas_report, parse_args  # noqa: E402
 WORKLOADS = ("cnn_mnist", "cnn_cifar", "lstm", "gru")
 BATCH = {"cnn_mnist": 64, "cnn_cifar": 64, "lstm": 32, "gru": 32}
 SEQ, FEATURES, HIDDEN = 50, 32, 128
+#: Seconds between one peer's turn and the next (see :func:`time_in_processes`): longer than an
+#: idle OpenMP worker spins.
+SETTLE_S = 0.05
 
 
 def make_batches(workload: str, steps: int, seed: int = 0) -> Batches:
@@ -218,6 +221,7 @@ def time_child(workload: str, peer: str, steps: int, pieces: int, threads: int) 
     print("ready", flush=True)
     for line in sys.stdin:
         piece = slices[int(line)]
+        run(piece[:1])  # untimed: caches and threads back in use after the wait for this turn
         wall, cpu, faults = _timed(run, piece)
         print(wall, cpu, faults, flush=True)
 
@@ -244,9 +248,16 @@ def time_in_processes(
     workload: str, state: dict[str, np.ndarray], steps: int, pieces: int, threads: int
 ) -> dict[str, dict[str, float]]:
     """As :func:`time_peers`, each peer in a process of its own; the processes take turns (one runs
-    a slice while the other waits on its stdin), so they never compete for the cores."""
+    a slice while the other waits on its stdin), so they never compete for the cores.
+
+    Each turn starts after a pause of :data:`SETTLE_S` and one untimed step: an OpenMP runtime's
+    worker threads keep spinning for a while after their last parallel region (GNU OpenMP's
+    default, which torch runs with: about 8 ms of a core, measured), and without the pause the
+    peer that has just finished would take a core from the one being timed (with two threads the
+    LSTM's steps measured 4.5 ms instead of 3.8 ms that way). A user's program runs alone."""
     import statistics
     import tempfile
+    import time
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "state.npz")
@@ -265,6 +276,7 @@ def time_in_processes(
             for index in range(len(_slices(list(range(steps)), pieces))):
                 for peer, child in children.items():
                     assert child.stdin is not None and child.stdout is not None
+                    time.sleep(SETTLE_S)
                     child.stdin.write(f"{index}\n")
                     child.stdin.flush()
                     samples[peer].append([float(v) for v in child.stdout.readline().split()])
