@@ -226,8 +226,8 @@ def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
     d_cols = _workspace.take((rows, length, batch), dt, like=gates)
     compiled = _rnn_jit.kernels(gates, w_hh) if batch else None
     if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
-        w_hh_c = np.ascontiguousarray(w_hh)  # host: numba path (host arrays only)
-        _check(compiled.lstm_backward(gemm.sgemm_function(), w_hh_c, gates, cells, tanh_c, dh, dc, d_cols))
+        w_hh_t = np.ascontiguousarray(w_hh.T)  # host: numba path (host arrays only)
+        _check(compiled.lstm_backward(gemm.sgemm_function(), w_hh_t, gates, cells, tanh_c, dh, dc, d_cols))
     else:
         _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols)
     dx = dw = None
