@@ -8,6 +8,11 @@ Workloads (``--workload``, default all), each one training step per batch of syn
   BatchNorm2d-ReLU-MaxPool2d(2)-Flatten-Linear(4096,10), batch 64, SGD (lr 0.01, momentum 0.9).
 * ``lstm`` / ``gru``: LSTM(32, 128) / GRU(32, 128) over 50 steps, batch 32, the last step's output
   -> Linear(128, 10), Adam (lr 1e-3).
+* ``word_lm``: the model of pytorch/examples' word_language_model at its default size on a
+  10,000-word vocabulary: Embedding(10000, 200)-Dropout(0.2)-LSTM(200, 200, 2 layers, dropout 0.2)-
+  Dropout(0.2)-Linear(200, 10000), 35 steps, batch 20, cross-entropy over every step's word,
+  clip_grad_norm_(0.25), SGD (lr 20). The issue that asked for this benchmark set no target for it;
+  it is held to the same ratios as the others.
 
 Peers (downslope, PyTorch eager) start from the same initial weights and train on the same batches
 in the same order, taking turns on slices of the work (medians over slices). Each peer runs in a
@@ -37,9 +42,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import Batches, Peer, blas_report, parse_args  # noqa: E402
 
-WORKLOADS = ("cnn_mnist", "cnn_cifar", "lstm", "gru")
-BATCH = {"cnn_mnist": 64, "cnn_cifar": 64, "lstm": 32, "gru": 32}
+WORKLOADS = ("cnn_mnist", "cnn_cifar", "lstm", "gru", "word_lm")
+BATCH = {"cnn_mnist": 64, "cnn_cifar": 64, "lstm": 32, "gru": 32, "word_lm": 20}
 SEQ, FEATURES, HIDDEN = 50, 32, 128
+VOCAB, WORDS, EMBED, CLIP = 10_000, 35, 200, 0.25  # word_lm: vocabulary, steps (bptt), sizes, clip norm
 #: Seconds between one peer's turn and the next (see :func:`time_in_processes`): longer than an
 #: idle OpenMP worker spins.
 SETTLE_S = 0.05
@@ -48,6 +54,14 @@ SETTLE_S = 0.05
 def make_batches(workload: str, steps: int, seed: int = 0) -> Batches:
     """Synthetic float32 inputs and int64 labels (10 classes), the same for every peer."""
     rng = np.random.default_rng(seed)
+    if workload == "word_lm":  # token ids (steps, batch) and the next word of every position
+        return [
+            (
+                rng.integers(0, VOCAB, (WORDS, BATCH[workload])).astype(np.int64),
+                rng.integers(0, VOCAB, WORDS * BATCH[workload]).astype(np.int64),
+            )
+            for _ in range(steps)
+        ]
     shape = {
         "cnn_mnist": (BATCH[workload], 1, 28, 28),
         "cnn_cifar": (BATCH[workload], 3, 32, 32),
@@ -81,6 +95,21 @@ def torch_model(workload: str) -> tuple[Any, Callable[[Any], Any], Any]:
             nn.Flatten(), nn.Linear(4096, 10),
         )  # fmt: skip
         return model, model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if workload == "word_lm":
+        layers = nn.ModuleDict(
+            {
+                "encoder": nn.Embedding(VOCAB, EMBED),
+                "rnn": nn.LSTM(EMBED, EMBED, 2, dropout=0.2),
+                "decoder": nn.Linear(EMBED, VOCAB),
+            }
+        )
+        drop = nn.Dropout(0.2)
+
+        def words(x: Any) -> Any:
+            out = layers["rnn"](drop(layers["encoder"](x)))[0]
+            return layers["decoder"](drop(out)).view(-1, VOCAB)
+
+        return layers, words, torch.optim.SGD(layers.parameters(), lr=20.0)
     rnn = (nn.LSTM if workload == "lstm" else nn.GRU)(FEATURES, HIDDEN)
     head = nn.Linear(HIDDEN, 10)
     model = nn.ModuleDict({"rnn": rnn, "head": head})
@@ -109,6 +138,19 @@ def downslope_model(workload: str, state: dict[str, np.ndarray]) -> tuple[Any, C
             nn.Flatten(), nn.Linear(4096, 10),
         )  # fmt: skip
         forward = model
+    elif workload == "word_lm":
+        model = nn.ModuleDict(
+            {
+                "encoder": nn.Embedding(VOCAB, EMBED),
+                "rnn": nn.LSTM(EMBED, EMBED, 2, dropout=0.2),
+                "decoder": nn.Linear(EMBED, VOCAB),
+            }
+        )
+        drop = nn.Dropout(0.2)
+
+        def forward(x: Any) -> Any:
+            out = model["rnn"](drop(model["encoder"](x)))[0]
+            return model["decoder"](drop(out)).view(-1, VOCAB)
     else:
         rnn = (nn.LSTM if workload == "lstm" else nn.GRU)(FEATURES, HIDDEN)
         head = nn.Linear(HIDDEN, 10)
@@ -120,6 +162,8 @@ def downslope_model(workload: str, state: dict[str, np.ndarray]) -> tuple[Any, C
     model.load_state_dict({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, strict=False)
     if workload == "cnn_cifar":
         opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    elif workload == "word_lm":
+        opt = optim.SGD(model.parameters(), lr=20.0)
     else:
         opt = optim.Adam(model.parameters(), lr=1e-3)
     return model, forward, opt
@@ -134,13 +178,16 @@ def downslope_peer(workload: str, state: dict[str, np.ndarray]) -> Callable[[Bat
     import downslope as ds
     from downslope import nn
 
-    _, forward, opt = downslope_model(workload, state)
+    model, forward, opt = downslope_model(workload, state)
     loss_fn = nn.CrossEntropyLoss()
+    params = list(model.parameters())
 
     def run(batches: Batches) -> None:
         for x, y in batches:
             opt.zero_grad()
             loss_fn(forward(ds.from_numpy(x)), ds.from_numpy(y)).backward()
+            if workload == "word_lm":
+                nn.utils.clip_grad_norm_(params, CLIP)
             opt.step()
 
     return run
@@ -153,10 +200,14 @@ def torch_peer(workload: str, state: dict[str, np.ndarray]) -> Callable[[Batches
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     loss_fn = torch.nn.CrossEntropyLoss()
 
+    params = list(model.parameters())
+
     def run(batches: Batches) -> None:
         for x, y in batches:
             opt.zero_grad()
             loss_fn(forward(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+            if workload == "word_lm":
+                torch.nn.utils.clip_grad_norm_(params, CLIP)
             opt.step()
 
     return run

@@ -42,6 +42,7 @@ def run_quick(script: str) -> str:
         (
             "conv_recurrent.py",
             ["BLAS:", "CPU:", "load average", "target: cnn_mnist", "target: cnn_cifar", "target: lstm", "target: gru"]
+            + ["target: word_lm"]
             + ["peak memory: cnn_mnist", "peak memory: cnn_cifar"],
         ),
         ("startup_memory.py", ["import downslope", "downslope --help", "peak memory"]),
