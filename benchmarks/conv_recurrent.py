@@ -218,7 +218,8 @@ def time_peers(peers: list[Peer], batches: Batches, pieces: int) -> dict[str, di
     """Per peer, medians over slices of the batches (the peers taking turns on each slice, after
     one warm-up slice each) of: wall ms per step, CPU ms per step (this process, all threads),
     and minor page faults per step (memory the allocator had returned to the system and touches
-    again). On a shared machine the CPU time is the steadier measure of the work done."""
+    again). On a shared machine the CPU time is the steadier measure of the work done. Under
+    ``"paired"``: the slice-by-slice ratio of downslope's wall time to torch's (:func:`_paired`)."""
     import statistics
 
     slices = _slices(batches, pieces)
@@ -232,7 +233,9 @@ def time_peers(peers: list[Peer], batches: Batches, pieces: int) -> dict[str, di
             got["wall"].append(wall)
             got["cpu"].append(cpu)
             got["faults"].append(faults)
-    return {name: {k: statistics.median(v) for k, v in got.items()} for name, got in samples.items()}
+    out = {name: {k: statistics.median(v) for k, v in got.items()} for name, got in samples.items()}
+    out["paired"] = _paired(samples["downslope"]["wall"], samples["torch"]["wall"])
+    return out
 
 
 def set_up_child(peer: str, threads: int) -> None:
@@ -337,10 +340,23 @@ def time_in_processes(
                     child.stdin.close()
                 child.wait(timeout=60)
     keys = ("wall", "cpu", "faults")
-    return {
+    out = {
         peer: {k: statistics.median(row[i] for row in rows) for i, k in enumerate(keys)}
         for peer, rows in samples.items()
     }
+    out["paired"] = _paired([row[0] for row in samples["downslope"]], [row[0] for row in samples["torch"]])
+    return out
+
+
+def _paired(ours: list[float], theirs: list[float]) -> dict[str, float]:
+    """The wall-time ratio slice by slice (the peers ran each slice one right after the other, so a
+    slow spell of a shared machine hits both): its median and middle half, the spread to expect
+    from one run to the next."""
+    import statistics
+
+    ratios = sorted(a / b for a, b in zip(ours, theirs))
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    return {"median": statistics.median(ratios), "low": quartiles[0], "high": quartiles[2]}
 
 
 # ---------------------------------------------------------------------- peak memory, fresh process
@@ -450,6 +466,7 @@ def main() -> None:
             results = time_peers(peers, batches, pieces)
         else:
             results = time_in_processes(workload, state, steps, pieces, args.threads)
+        paired = results.pop("paired")
         for name, r in results.items():
             print(
                 f"  {name:<10} {r['wall']:8.2f} ms wall  {r['cpu']:8.2f} ms CPU  {r['faults']:7.0f} page faults per step"
@@ -458,7 +475,8 @@ def main() -> None:
         cpu_ratio = results["downslope"]["cpu"] / results["torch"]["cpu"]
         print(
             f"target: {workload} downslope/torch <= {limit:.2f} -> {ratio:.2f} wall, {cpu_ratio:.2f} CPU "
-            f"({'met' if ratio <= limit else 'NOT met'})"
+            f"({'met' if ratio <= limit else 'NOT met'}); slice by slice {paired['median']:.2f}, middle half "
+            f"{paired['low']:.2f}-{paired['high']:.2f}"
         )
         if workload.startswith("cnn") and not args.no_memory:
             mem = peak_memory(workload, state, 3 if args.quick else 10, args.threads)
