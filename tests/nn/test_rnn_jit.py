@@ -87,3 +87,107 @@ def test_float64_and_switched_off_paths_do_not_use_the_compiled_loops():
         assert _rnn_jit.kernels(np.zeros(1, dtype=np.float32)) is None
     with gemm.disabled():
         assert _rnn_jit.kernels(np.zeros(1, dtype=np.float32)) is None
+
+
+def _split_over_threads(monkeypatch: pytest.MonkeyPatch, hidden: int) -> tuple[int, ...]:
+    """Make the compiled loops split a small layer over two threads, as they split large ones;
+    returns the parts' bounds (skips where numba cannot run two parts at once)."""
+    from downslope import parallel
+    from downslope.nn import _rnn_kernels
+
+    if _rnn_jit.threads() < 2:
+        pytest.skip("numba's OpenMP layer with two threads is needed to run two parts at once")
+    monkeypatch.setattr(parallel, "MIN_WORK", 0)
+    monkeypatch.setattr(_rnn_kernels, "MIN_UNITS_PER_PART", 1)
+    gemm.set_num_threads(2)  # the caller restores the count
+    bounds = _rnn_kernels._unit_parts(np.zeros(1, dtype=np.float32), 7, 5, hidden, hidden + 7)
+    assert len(bounds) == 3, bounds
+    return bounds
+
+
+@pytest.mark.host_only
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_two_parts_at_once_give_the_numpy_formulations_values_and_gradients(bias, reverse, monkeypatch):
+    arrays = _lstm_inputs(bias, seed=5 + int(bias) + 2 * int(reverse))
+    with gemm.disabled(), _jit.disabled():
+        want = _run(arrays, reverse)
+    threads = gemm.get_num_threads()
+    try:
+        assert _split_over_threads(monkeypatch, hidden=9) == (0, 4, 9)  # parts of unequal size
+        calls = []
+        for name in ("lstm_forward_parts", "lstm_backward_parts"):
+            real = getattr(kernels, name)
+            monkeypatch.setattr(kernels, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+        got = _run(arrays, reverse)
+    finally:
+        gemm.set_num_threads(threads)
+    assert calls == ["lstm_forward_parts", "lstm_backward_parts"], "the parts did not run"
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(w).max()))
+
+
+@pytest.mark.host_only
+def test_a_backward_pass_after_the_compiled_loops_are_switched_off_reads_the_parts_rows(monkeypatch):
+    arrays = _lstm_inputs(True, seed=11)
+    with gemm.disabled(), _jit.disabled():
+        want = _run(arrays, reverse=False)
+    threads = gemm.get_num_threads()
+    try:
+        _split_over_threads(monkeypatch, hidden=9)
+        tensors = [ds.tensor(a, requires_grad=True) for a in arrays]
+        packed = rnn_sequence("LSTM", *tensors, reverse=False)  # forward: two parts
+    finally:
+        gemm.set_num_threads(threads)
+    projection = np.random.default_rng(9).standard_normal(packed.shape).astype(np.float32)
+    with _jit.disabled():  # backward: the NumPy formulation, on gate-major rows
+        (packed * ds.tensor(projection)).sum().backward()
+    got = [packed.numpy()] + [t.grad.numpy() for t in tensors]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(w).max()))
+
+
+def test_the_parts_rows_are_each_parts_four_gate_blocks_in_turn():
+    from downslope.nn._rnn_kernels import _part_rows
+
+    size = 5
+    rows = _part_rows((0, 2, 5))
+    i, f, g, o = (np.arange(size) + k * size for k in range(4))
+    np.testing.assert_array_equal(rows, np.concatenate([i[:2], f[:2], g[:2], o[:2], i[2:], f[2:], g[2:], o[2:]]))
+    np.testing.assert_array_equal(_part_rows((0, size)), np.arange(4 * size))
+
+
+def test_a_part_whose_partner_never_runs_gives_up_with_a_status():
+    """A part waits for the others once per step; one that never comes makes it give up (the layer
+    then raises) instead of hanging."""
+    steps, batch, features, hidden = 3, 2, 2, 4
+    k = features + hidden
+    w = np.zeros((4 * hidden, k), dtype=np.float32)
+    z = np.zeros((steps + 1, k, batch), dtype=np.float32)
+    gates = np.zeros((steps, 4 * hidden, batch), dtype=np.float32)
+    cells = np.zeros((steps + 1, hidden, batch), dtype=np.float32)
+    tanh_c = np.zeros((steps, hidden, batch), dtype=np.float32)
+    sync = np.zeros(3 * 16, dtype=np.int64)
+    sync[1] = 100  # yields before giving up
+    status = kernels.lstm_forward(
+        gemm.sgemm_function(), _rnn_jit.pause_function(), w, z, gates, cells, tanh_c, features, 0, 2, 0, 2, sync
+    )
+    assert status == -1 and sync[0] == kernels.WAITED_TOO_LONG
+    assert sync[16] == 1, "the part finished its first step and published it before waiting"
+
+
+@pytest.mark.slow  # a fresh process: numba's threading layer starts once per process
+def test_starting_numbas_threads_keeps_the_gemm_thread_count():
+    import subprocess
+    import sys
+
+    code = (
+        "from downslope import gemm\n"
+        "from downslope.nn import _rnn_jit\n"
+        "gemm.set_num_threads(1)\n"
+        "_rnn_jit.threads()\n"
+        "print(gemm.get_num_threads())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "1", "starting numba's OpenMP threads changed oneDNN's thread count"

@@ -19,6 +19,12 @@ formulation. So the kernels run for float32 host arrays when both numba (the ``j
 oneDNN (the ``onednn`` extra) are there; everything else takes the NumPy formulation, and the
 parity tests run every path against PyTorch.
 
+With oneDNN on several threads, a layer's hidden units are split into parts run at once, one per
+thread of an OpenMP team (numba's ``prange`` under its OpenMP layer, the runtime oneDNN uses too):
+each part computes its units' gates with its own product on its thread, and the parts meet once per
+time step (see ``_rnn_jit_kernels``). That beats oneDNN splitting each step's small product over
+the threads with the gate arithmetic on one (``_rnn_kernels._unit_parts`` has the numbers).
+
 Example:
     >>> from downslope.nn import _rnn_jit
     >>> k = _rnn_jit.kernels()
@@ -40,6 +46,8 @@ from . import _jit
 
 _loaded: ModuleType | None = None
 _tried = False
+_pause: Any = None
+_layer: str | None = None
 
 
 def kernels(*arrays: Any) -> ModuleType | None:
@@ -54,6 +62,49 @@ def kernels(*arrays: Any) -> ModuleType | None:
         _tried = True
         try:
             _loaded = importlib.import_module("downslope.nn._rnn_jit_kernels")
-        except ImportError:
+            pause_function()
+        except (ImportError, AttributeError, OSError):
             _loaded = None
     return _loaded
+
+
+def pause_function() -> Any:
+    """libc's ``sched_yield`` as a ctypes function: the ``pause`` the compiled loops call while one
+    part of a layer split over threads has waited long for another (see ``_rnn_jit_kernels``)."""
+    global _pause
+    if _pause is None:
+        import ctypes
+
+        function = ctypes.CDLL(None).sched_yield
+        function.restype, function.argtypes = ctypes.c_int, []
+        _pause = function
+    return _pause
+
+
+def threads() -> int:
+    """On how many threads at once numba's parallel loops surely run their iterations: numba's
+    thread count under its OpenMP layer (a team of that many threads, one chunk each, as the parts
+    of a layer that wait for each other need), and 1 under another layer (TBB or numba's
+    workqueue may run two chunks one after the other on one thread) or with OpenMP's dynamic
+    team sizes switched on."""
+    global _layer
+    import numba
+
+    if _layer is None:
+        before = gemm.get_num_threads()
+        numba.get_num_threads()  # starts numba's threading layer, which sets OpenMP's thread count
+        if before:
+            gemm.set_num_threads(before)  # the count the user chose for oneDNN's GEMM stays
+        _layer = numba.threading_layer()
+        if _layer == "omp" and _openmp_dynamic():
+            _layer = "omp (dynamic)"
+    return int(numba.get_num_threads()) if _layer == "omp" else 1
+
+
+def _openmp_dynamic() -> bool:
+    import ctypes
+
+    try:
+        return bool(ctypes.CDLL("libgomp.so.1").omp_get_dynamic())
+    except (OSError, AttributeError):
+        return True
