@@ -116,13 +116,13 @@ def test_two_parts_at_once_give_the_numpy_formulations_values_and_gradients(bias
     try:
         assert _split_over_threads(monkeypatch, hidden=9) == (0, 4, 9)  # parts of unequal size
         calls = []
-        for name in ("lstm_forward_parts", "lstm_backward_parts"):
+        for name in ("lstm_forward_threads", "lstm_backward_threads"):
             real = getattr(kernels, name)
             monkeypatch.setattr(kernels, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
         got = _run(arrays, reverse)
     finally:
         gemm.set_num_threads(threads)
-    assert calls == ["lstm_forward_parts", "lstm_backward_parts"], "the parts did not run"
+    assert calls == ["lstm_forward_threads", "lstm_backward_threads"], "the threads did not run"
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(w).max()))
 
@@ -157,23 +157,35 @@ def test_the_parts_rows_are_each_parts_four_gate_blocks_in_turn():
     np.testing.assert_array_equal(_part_rows((0, size)), np.arange(4 * size))
 
 
-def test_a_part_whose_partner_never_runs_gives_up_with_a_status():
-    """A part waits for the others once per step; one that never comes makes it give up (the layer
-    then raises) instead of hanging."""
-    steps, batch, features, hidden = 3, 2, 2, 4
-    k = features + hidden
-    w = np.zeros((4 * hidden, k), dtype=np.float32)
-    z = np.zeros((steps + 1, k, batch), dtype=np.float32)
-    gates = np.zeros((steps, 4 * hidden, batch), dtype=np.float32)
-    cells = np.zeros((steps + 1, hidden, batch), dtype=np.float32)
-    tanh_c = np.zeros((steps, hidden, batch), dtype=np.float32)
-    sync = np.zeros(3 * 16, dtype=np.int64)
-    sync[1] = 100  # yields before giving up
-    status = kernels.lstm_forward(
-        gemm.sgemm_function(), _rnn_jit.pause_function(), w, z, gates, cells, tanh_c, features, 0, 2, 0, 2, sync
-    )
-    assert status == -1 and sync[0] == kernels.WAITED_TOO_LONG
-    assert sync[16] == 1, "the part finished its first step and published it before waiting"
+def test_one_thread_alone_runs_every_part_of_a_split_layer():
+    """The threads take a layer's tasks from one counter: a thread alone (the others not started
+    yet, or none at all) runs every part, with the same results as one part."""
+    from downslope.nn._rnn_kernels import _part_rows
+
+    rng = np.random.default_rng(4)
+    steps, batch, features, hidden = 4, 3, 2, 6
+    k = features + hidden + 1
+    w = (rng.standard_normal((4 * hidden, k)) * 0.5).astype(np.float32)
+    sgemm, pause = gemm.sgemm_function(), _rnn_jit.pause_function()
+
+    def forward(bounds):
+        z = np.zeros((steps + 1, k, batch), dtype=np.float32)
+        z[:steps, :features] = rng_x
+        z[:, -1] = 1
+        gates = np.zeros((steps, 4 * hidden, batch), dtype=np.float32)
+        cells = np.zeros((steps + 1, hidden, batch), dtype=np.float32)
+        tanh_c = np.zeros((steps, hidden, batch), dtype=np.float32)
+        rows = _part_rows(bounds)
+        counters = np.zeros(3 * 16, dtype=np.int64)
+        edges = np.asarray(bounds, dtype=np.int64)
+        status = kernels.lstm_forward(sgemm, pause, w[rows], z, gates, cells, tanh_c, features, edges, counters)
+        assert status == 0
+        assert counters[2 * 16] == steps * (len(bounds) - 1), "every task was counted done"
+        return z, cells, gates[:, np.argsort(rows)]
+
+    rng_x = rng.standard_normal((steps, features, batch)).astype(np.float32)
+    for got, want in zip(forward((0, 2, 3, 6)), forward((0, 6))):
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.slow  # a fresh process: numba's threading layer starts once per process

@@ -19,11 +19,12 @@ formulation. So the kernels run for float32 host arrays when both numba (the ``j
 oneDNN (the ``onednn`` extra) are there; everything else takes the NumPy formulation, and the
 parity tests run every path against PyTorch.
 
-With oneDNN on several threads, a layer's hidden units are split into parts run at once, one per
-thread of an OpenMP team (numba's ``prange`` under its OpenMP layer, the runtime oneDNN uses too):
-each part computes its units' gates with its own product on its thread, and the parts meet once per
-time step (see ``_rnn_jit_kernels``). That beats oneDNN splitting each step's small product over
-the threads with the gate arithmetic on one (``_rnn_kernels._unit_parts`` has the numbers).
+With oneDNN on several threads, a layer's hidden units are split into parts, and the threads of an
+OpenMP team (numba's ``prange`` under its OpenMP layer, the runtime oneDNN uses too) take the
+tasks (a step of a part: its rows of the product on that thread, then its gates) in order, each
+waiting only until the tasks of the step before are done (see ``_rnn_jit_kernels``). That beats
+oneDNN splitting each step's small product over the threads with the gate arithmetic on one, and
+keeps its speed when another process shares the cores (``_rnn_kernels._unit_parts`` has numbers).
 
 Example:
     >>> from downslope.nn import _rnn_jit
@@ -82,11 +83,10 @@ def pause_function() -> Any:
 
 
 def threads() -> int:
-    """On how many threads at once numba's parallel loops surely run their iterations: numba's
-    thread count under its OpenMP layer (a team of that many threads, one chunk each, as the parts
-    of a layer that wait for each other need), and 1 under another layer (TBB or numba's
-    workqueue may run two chunks one after the other on one thread) or with OpenMP's dynamic
-    team sizes switched on."""
+    """How many threads the compiled loops may share a layer's tasks over: numba's thread count
+    under its OpenMP layer, whose team runs oneDNN's GEMMs inside it on their caller's thread alone;
+    1 under another layer (TBB's or numba's own workers would each start a team of oneDNN threads)
+    or with OpenMP's dynamic team sizes switched on."""
     global _layer
     import numba
 

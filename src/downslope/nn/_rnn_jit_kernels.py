@@ -14,9 +14,9 @@ are those of the NumPy formulation in ``_rnn_kernels`` (gate-major, every array 
   after the loop reads them.
 
 ``sgemm`` is oneDNN's ``dnnl_sgemm`` (``gemm.sgemm_function()``), ``pause`` libc's ``sched_yield``;
-a kernel returns its first nonzero status, -1 when another part failed, or 0. ``lo, hi, part,
-parts, sync``: the units [lo, hi) of this part, its index and the part count, and the counters the
-parts meet on (one part: 0, H, 0, 1 and any zeroed ``sync``).
+a kernel returns its first nonzero status, -1 when a task on another thread failed, or 0.
+``bounds`` (int64): the parts' first units and H (one part: ``[0, H]``); ``counters``: a zeroed
+int64 array of 3 * 16 the threads running a kernel at once share (see below).
 
 Example:
     >>> import numpy as np
@@ -82,22 +82,31 @@ def tanh_into(x, out):
         out[i] = _tanh(x[i])
 
 
-# ---------------------------------------------------------------------- parts run at once
-# With several threads the hidden units are split into parts, each run by one thread calling its
-# kernel at once with the same arrays. Part p owns units [lo, hi): its gate rows are contiguous,
-# [i; f; g; o] of its units, starting at row 4 * lo (the caller permutes the rows of W so; with one
-# part that is the plain gate-major layout), and its cells, states and gradients are those units'
-# rows. A step needs every part's states of the step before (forward) or every part's gate
-# gradients of this step (backward, for W_hh.T @ dG), so the parts meet once per step: each
-# publishes how many steps it has done in ``sync[part * _LINE]`` and waits for the others. A part
-# whose product fails sets ``sync[0]`` (the others then stop with status -1).
-_LINE = 16  # int64 slots per cache line and a half: each part's counter on a line of its own
+# ---------------------------------------------------------------------- parts, taken by threads
+# With several threads a layer's hidden units are split into parts. Part p owns units [lo, hi) =
+# bounds[p], bounds[p + 1]: its gate rows are contiguous, [i; f; g; o] of its units, starting at
+# row 4 * lo (the caller permutes the rows of W so; with one part that is the plain gate-major
+# layout), and its cells, states and gradients are those units' rows. The work is a sequence of
+# phases (forward: a step; backward: a step's gate gradients, then its product W_hh.T @ dG) of one
+# task per part; a phase's tasks need every task of the phase before (a step needs all of the
+# previous step's states; the product needs all of the step's gate gradients).
+#
+# Every thread that runs a kernel takes tasks in order from one ticket counter, waits until every
+# task of the earlier phases is done, runs the task and counts it done. So the tasks are shared
+# out as the threads come: one thread alone runs them all (one part, or a thread that has not
+# started yet), none ever waits for a task nobody has taken, and a thread that arrives late (an
+# OpenMP worker woken from sleep) or is descheduled (two runs at once on the same cores) only
+# delays the tasks it holds. ``counters``: [0] a failure flag, [_LINE] the next ticket,
+# [2 * _LINE] the tasks done (each on a cache line of its own).
+_LINE = 16  # int64 slots per cache line and a half
+_SPINS = 2000  # looks at the done count before a waiting thread starts yielding its core
+FAILED = 1  # counters[0] after a task's product failed
 
 
 @intrinsic
 def _load_acquire(typingctx, array, index):
-    """``array[index]`` (int64) as an atomic load: not hoisted out of a wait loop, and the writes a
-    part made before publishing its count are seen after it."""
+    """``array[index]`` (int64) as an atomic load: not hoisted out of a wait loop, and every write
+    a thread made before counting its task done is seen after it."""
 
     def codegen(context, builder, signature, args):
         array_type = signature.args[0]
@@ -109,197 +118,214 @@ def _load_acquire(typingctx, array, index):
 
 
 @intrinsic
-def _store_release(typingctx, array, index, value):
-    """``array[index] = value`` (int64) as an atomic store, after every write before it."""
+def _fetch_add(typingctx, array, index, value):
+    """``array[index] += value`` (int64) atomically, after every write before it; returns the old
+    value."""
 
     def codegen(context, builder, signature, args):
         array_type = signature.args[0]
         view = context.make_array(array_type)(context, builder, args[0])
         pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]])
         value = context.cast(builder, args[2], signature.args[2], types.int64)
-        builder.store_atomic(value, pointer, "release", 8)
-        return context.get_dummy_value()
+        return builder.atomic_rmw("add", pointer, value, "acq_rel")
 
-    return types.none(array, index, value), codegen
+    return types.int64(array, index, value), codegen
+
+
+# (numba passes an intrinsic's typing context itself; mypy sees one argument too few)
+@numba.njit(inline="always")
+def _take_ticket(counters):
+    return _fetch_add(counters, _LINE, 1)  # type: ignore[call-arg]
 
 
 @numba.njit(inline="always")
-def _publish(sync, part, count):
-    # (numba passes an intrinsic's typing context itself; mypy sees one argument too few)
-    _store_release(sync, (part + 1) * _LINE, count)  # type: ignore[call-arg]
+def _count_done(counters):
+    _fetch_add(counters, 2 * _LINE, 1)  # type: ignore[call-arg]
 
 
 @numba.njit(inline="always")
-def _fail(sync, why):
-    _store_release(sync, 0, why)  # type: ignore[call-arg]
-
-
-#: Looks at the other parts' counters before a waiting part starts yielding its core.
-_SPINS = 2000
-#: ``sync[0]`` after a part's product failed, or after a part gave up waiting: it yields its core
-#: at most ``sync[1]`` times while waiting (a part that never runs, as in an OpenMP team smaller
-#: than asked for, then gives an error instead of a hang).
-FAILED, WAITED_TOO_LONG = 1, 2
+def _failed(counters):
+    return _load_acquire(counters, 0) != 0  # type: ignore[call-arg]
 
 
 @numba.njit(inline="always")
-def _wait_for_all(sync, parts, count, pause):
-    """Spin until every part has published ``count``; after a while, yield the core between looks
-    (``pause`` is sched_yield) so a part waiting on a busy machine does not hold up the one it waits
-    for. Returns False when a part failed (or this one waited too long)."""
-    for other in range(parts):
-        spins = 0
-        while _load_acquire(sync, (other + 1) * _LINE) < count:  # type: ignore[call-arg]
-            if _load_acquire(sync, 0) != 0:
-                return False
-            spins += 1
-            if spins > _SPINS:
-                pause()
-                if spins > _SPINS + sync[1]:
-                    _fail(sync, WAITED_TOO_LONG)
-                    return False
+def _fail(counters):
+    _fetch_add(counters, 0, FAILED)  # type: ignore[call-arg]
+
+
+@numba.njit(inline="always")
+def _wait_until_done(counters, tasks, pause):
+    """Spin until ``tasks`` tasks are done, yielding the core (``pause`` is sched_yield) after a
+    while so a waiting thread does not hold up a descheduled one on a busy machine. False when a
+    task failed."""
+    spins = 0
+    while _load_acquire(counters, 2 * _LINE) < tasks:  # type: ignore[call-arg]
+        if _failed(counters):
+            return False
+        spins += 1
+        if spins > _SPINS:
+            pause()
     return True
 
 
 @_jit
-def lstm_forward(sgemm, pause, w, z, gates, cells, tanh_c, features, lo, hi, part, parts, sync):
-    length, rows, batch = gates.shape
+def _forward_step(sgemm, w, z, gates, cells, tanh_c, features, t, lo, hi):
+    """Step ``t`` of the units [lo, hi): their rows of the product, then their gates, cell and state."""
+    batch = gates.shape[2]
     size = hi - lo
     top = 4 * lo  # this part's first gate row
     k = w.shape[1]
-    for t in range(length):
-        if t > 0 and not _wait_for_all(sync, parts, t, pause):  # every part's h_t is in z[t]
-            return -1
-        status = sgemm(
-            _N,
-            _N,
-            4 * size,
-            batch,
-            k,
-            _ONE,
-            w[top].ctypes.data,
-            k,
-            z[t].ctypes.data,
-            batch,
-            _F(0.0),
-            gates[t, top].ctypes.data,
-            batch,
-        )
-        if status != 0:
-            _fail(sync, FAILED)
-            return status
-        # Views with an integer index first and a plain slice last are C-contiguous in numba's
-        # typing, so the element loops over them vectorise.
-        g = gates[t, top : top + 4 * size]
-        c_prev = cells[t, lo:hi]
-        c_new = cells[t + 1, lo:hi]
-        tc = tanh_c[t, lo:hi]
-        h = z[t + 1, features + lo : features + hi]
-        for r in range(size):
-            for j in range(batch):
-                i = _HALF + _HALF * _tanh(g[r, j])
-                f = _HALF + _HALF * _tanh(g[size + r, j])
-                gg = _tanh(g[2 * size + r, j])
-                o = _HALF + _HALF * _tanh(g[3 * size + r, j])
-                c = f * c_prev[r, j] + i * gg
-                tanh_of_c = _tanh(c)
-                g[r, j] = i
-                g[size + r, j] = f
-                g[2 * size + r, j] = gg
-                g[3 * size + r, j] = o
-                c_new[r, j] = c
-                tc[r, j] = tanh_of_c
-                h[r, j] = o * tanh_of_c
-        _publish(sync, part, t + 1)
+    status = sgemm(
+        _N,
+        _N,
+        4 * size,
+        batch,
+        k,
+        _ONE,
+        w[top].ctypes.data,
+        k,
+        z[t].ctypes.data,
+        batch,
+        _F(0.0),
+        gates[t, top].ctypes.data,
+        batch,
+    )
+    if status != 0:
+        return status
+    # Views with an integer index first and a plain slice last are C-contiguous in numba's
+    # typing, so the element loops over them vectorise.
+    g = gates[t, top : top + 4 * size]
+    c_prev = cells[t, lo:hi]
+    c_new = cells[t + 1, lo:hi]
+    tc = tanh_c[t, lo:hi]
+    h = z[t + 1, features + lo : features + hi]
+    for r in range(size):
+        for j in range(batch):
+            i = _HALF + _HALF * _tanh(g[r, j])
+            f = _HALF + _HALF * _tanh(g[size + r, j])
+            gg = _tanh(g[2 * size + r, j])
+            o = _HALF + _HALF * _tanh(g[3 * size + r, j])
+            c = f * c_prev[r, j] + i * gg
+            tanh_of_c = _tanh(c)
+            g[r, j] = i
+            g[size + r, j] = f
+            g[2 * size + r, j] = gg
+            g[3 * size + r, j] = o
+            c_new[r, j] = c
+            tc[r, j] = tanh_of_c
+            h[r, j] = o * tanh_of_c
     return 0
 
 
 @_jit
-def lstm_backward(sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, lo, hi, part, parts, sync):
-    length, rows, batch = gates.shape
+def _gate_gradients(gates, cells, tanh_c, dh, dc, d_cols, t, lo, hi):
+    """Step ``t`` of the units [lo, hi), backward: their gates' gradients (into ``d_cols``) and the
+    cell's (``dc``)."""
+    batch = gates.shape[2]
     size = hi - lo
     top = 4 * lo
-    for t in range(length - 1, -1, -1):
-        g = gates[t, top : top + 4 * size]
-        c_prev = cells[t, lo:hi]
-        tc = tanh_c[t, lo:hi]
-        dh_t = dh[t + 1, lo:hi]
-        dc_part = dc[lo:hi]
-        for r in range(size):
-            for j in range(batch):
-                i = g[r, j]
-                f = g[size + r, j]
-                gg = g[2 * size + r, j]
-                o = g[3 * size + r, j]
-                tanh_of_c = tc[r, j]
-                grad_h = dh_t[r, j]
-                grad_c = dc_part[r, j] + grad_h * o * (_ONE - tanh_of_c * tanh_of_c)
-                d_cols[top + r, t, j] = grad_c * gg * i * (_ONE - i)
-                d_cols[top + size + r, t, j] = grad_c * c_prev[r, j] * f * (_ONE - f)
-                d_cols[top + 2 * size + r, t, j] = grad_c * i * (_ONE - gg * gg)
-                d_cols[top + 3 * size + r, t, j] = grad_h * tanh_of_c * o * (_ONE - o)
-                dc_part[r, j] = grad_c * f
-        _publish(sync, part, length - t)
-        if not _wait_for_all(sync, parts, length - t, pause):  # every part's rows of dG_t are in
+    g = gates[t, top : top + 4 * size]
+    c_prev = cells[t, lo:hi]
+    tc = tanh_c[t, lo:hi]
+    dh_t = dh[t + 1, lo:hi]
+    dc_part = dc[lo:hi]
+    for r in range(size):
+        for j in range(batch):
+            i = g[r, j]
+            f = g[size + r, j]
+            gg = g[2 * size + r, j]
+            o = g[3 * size + r, j]
+            tanh_of_c = tc[r, j]
+            grad_h = dh_t[r, j]
+            grad_c = dc_part[r, j] + grad_h * o * (_ONE - tanh_of_c * tanh_of_c)
+            d_cols[top + r, t, j] = grad_c * gg * i * (_ONE - i)
+            d_cols[top + size + r, t, j] = grad_c * c_prev[r, j] * f * (_ONE - f)
+            d_cols[top + 2 * size + r, t, j] = grad_c * i * (_ONE - gg * gg)
+            d_cols[top + 3 * size + r, t, j] = grad_h * tanh_of_c * o * (_ONE - o)
+            dc_part[r, j] = grad_c * f
+
+
+@_jit
+def _state_gradient(sgemm, w_hh_t, d_cols, dh, t, lo, hi):
+    """dh[t][lo:hi] += W_hh.T[lo:hi] @ dG_t: ``w_hh_t`` is W_hh.T (H, 4H) contiguous (oneDNN ran this
+    product 10% faster so than reading W_hh transposed), dG_t the (4H, N) block of d_cols of step t
+    (every part's rows)."""
+    length, batch = d_cols.shape[1], d_cols.shape[2]
+    rows = d_cols.shape[0]
+    return sgemm(
+        _N,
+        _N,
+        hi - lo,
+        batch,
+        rows,
+        _ONE,
+        w_hh_t[lo].ctypes.data,
+        rows,
+        d_cols[0, t].ctypes.data,
+        length * batch,
+        _ONE,
+        dh[t, lo].ctypes.data,
+        batch,
+    )
+
+
+@_jit
+def lstm_forward(sgemm, pause, w, z, gates, cells, tanh_c, features, bounds, counters):
+    parts = bounds.shape[0] - 1
+    total = gates.shape[0] * parts
+    while True:
+        ticket = _take_ticket(counters)
+        if ticket >= total:
+            return 0
+        t = ticket // parts
+        part = ticket - t * parts
+        if not _wait_until_done(counters, t * parts, pause):  # every state of step t is in z[t]
             return -1
-        # dh[t][lo:hi] += W_hh.T[lo:hi] @ dG_t: ``w_hh_t`` is W_hh.T (H, 4H), dG_t the (4H, N) block
-        # of d_cols of step t (all parts' rows)
-        status = sgemm(
-            _N,
-            _N,
-            size,
-            batch,
-            rows,
-            _ONE,
-            w_hh_t[lo].ctypes.data,
-            rows,
-            d_cols[0, t].ctypes.data,
-            length * batch,
-            _ONE,
-            dh[t, lo].ctypes.data,
-            batch,
-        )
+        status = _forward_step(sgemm, w, z, gates, cells, tanh_c, features, t, bounds[part], bounds[part + 1])
         if status != 0:
-            _fail(sync, FAILED)
+            _fail(counters)
             return status
-    return 0
+        _count_done(counters)
 
 
-# The parts run on OpenMP's threads (numba's "omp" threading layer, the GNU OpenMP runtime that
-# oneDNN's GEMM uses too): they are already awake between parallel regions, where a Python thread
-# pool's worker is woken per call (about 45 us per call measured, a tenth of the loop). oneDNN's
-# GEMM called inside the parallel region runs on its caller's thread alone. Each part must be on a
-# thread of its own (they wait for each other): the caller makes at most as many parts as numba has
-# threads, and numba hands an OpenMP team of that many threads one chunk of the range each.
-_jit_parts = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-
-
-@_jit_parts
-def lstm_forward_parts(sgemm, pause, w, z, gates, cells, tanh_c, features, bounds, sync, statuses):
+@_jit
+def lstm_backward(sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, bounds, counters):
+    length = gates.shape[0]
     parts = bounds.shape[0] - 1
-    for part in numba.prange(parts):
-        statuses[part] = lstm_forward(
-            sgemm, pause, w, z, gates, cells, tanh_c, features, bounds[part], bounds[part + 1], part, parts, sync
-        )
+    total = 2 * length * parts  # per step two phases: the gates' gradients, then the product
+    while True:
+        ticket = _take_ticket(counters)
+        if ticket >= total:
+            return 0
+        phase = ticket // parts
+        part = ticket - phase * parts
+        t = length - 1 - phase // 2
+        lo, hi = bounds[part], bounds[part + 1]
+        if not _wait_until_done(counters, phase * parts, pause):
+            return -1
+        if phase % 2 == 0:  # reads dh[t + 1] of its units, which the product of step t + 1 finished
+            _gate_gradients(gates, cells, tanh_c, dh, dc, d_cols, t, lo, hi)
+        else:  # reads every part's rows of dG_t
+            status = _state_gradient(sgemm, w_hh_t, d_cols, dh, t, lo, hi)
+            if status != 0:
+                _fail(counters)
+                return status
+        _count_done(counters)
 
 
-@_jit_parts
-def lstm_backward_parts(sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, bounds, sync, statuses):
-    parts = bounds.shape[0] - 1
-    for part in numba.prange(parts):
-        statuses[part] = lstm_backward(
-            sgemm,
-            pause,
-            w_hh_t,
-            gates,
-            cells,
-            tanh_c,
-            dh,
-            dc,
-            d_cols,
-            bounds[part],
-            bounds[part + 1],
-            part,
-            parts,
-            sync,
-        )
+# Several threads run the same kernel at once, each taking tasks as above, on an OpenMP team:
+# numba's prange under its OpenMP layer (the runtime oneDNN's GEMM uses too, so the GEMMs inside
+# run on their caller's thread alone).
+_jit_threads = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+
+
+@_jit_threads
+def lstm_forward_threads(sgemm, pause, w, z, gates, cells, tanh_c, features, bounds, counters, statuses):
+    for thread in numba.prange(statuses.shape[0]):
+        statuses[thread] = lstm_forward(sgemm, pause, w, z, gates, cells, tanh_c, features, bounds, counters)
+
+
+@_jit_threads
+def lstm_backward_threads(sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, bounds, counters, statuses):
+    for thread in numba.prange(statuses.shape[0]):
+        statuses[thread] = lstm_backward(sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, bounds, counters)

@@ -184,21 +184,18 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
 #: Fewest hidden units per part when the compiled LSTM loops split a layer over threads: below it
 #: the per-part products are too thin to pay for the parts meeting at every step.
 MIN_UNITS_PER_PART = 16
-#: How many times a part of the compiled loops yields its core while waiting for the others before
-#: it gives up (tens of seconds: only a part that never runs reaches it).
-PATIENCE = 20_000_000
 
 
 def _unit_parts(x: np.ndarray, length: int, batch: int, size: int, k: int) -> tuple[int, ...]:
-    """Bounds of the parts of the hidden units the compiled loops run at once, one per oneDNN
-    thread (see ``downslope.parallel``) and at most one per thread of numba's OpenMP team:
+    """Bounds of the parts of the hidden units the compiled loops split a layer into, one per
+    oneDNN thread (see ``downslope.parallel``) and at most one per thread of numba's OpenMP team:
     (0, size) for one part.
 
-    Measured with two threads (a 128-unit layer, 50 steps, batch 32; AMD EPYC, two cores): two
-    parts, each running its units' products on one thread and their gate arithmetic, took the
-    forward and backward loops from 1.58 to 1.33 ms against oneDNN splitting each step's product
-    over its two threads with the gate arithmetic on one, and a whole training step 6-7% less time
-    (paired runs in one process)."""
+    Measured with two threads (a 128-unit layer, 50 steps, batch 32; AMD EPYC, two cores), against
+    oneDNN splitting each step's product over its two threads with the gate arithmetic on one: a
+    whole training step 13% less time run on its own, and 6.8 instead of 58 ms with two such
+    processes at once on the two cores (each step's product on two threads waits for a thread the
+    other process has the core of, 50 times per loop; the threads taking tasks do not)."""
     work = length * 4 * size * k * batch // parallel.MULTIPLY_ADDS_PER_NS
     count = parallel.parts(x, size // MIN_UNITS_PER_PART, work)
     if count > 1:
@@ -216,23 +213,17 @@ def _part_rows(bounds: tuple[int, ...]) -> np.ndarray:
 
 
 def _run_parts(compiled: Any, kernel: str, bounds: tuple[int, ...], *arrays: Any) -> None:
-    """The compiled loop ``kernel`` over ``arrays`` for every part of the units (at once on OpenMP's
-    threads when there are several); raises on a failed status."""
+    """The compiled loop ``kernel`` over ``arrays``, its tasks (a step of a part of the units) taken
+    by as many threads as there are parts (this one alone for one part); raises on a failed status."""
     sgemm, pause = gemm.sgemm_function(), _rnn_jit.pause_function()
     parts = len(bounds) - 1
-    sync = np.zeros((parts + 1) * 16, dtype=np.int64)  # a counter per part (see _rnn_jit_kernels)
-    sync[1] = PATIENCE
+    counters = np.zeros(3 * 16, dtype=np.int64)  # shared by the threads (see _rnn_jit_kernels)
+    edges = np.asarray(bounds, dtype=np.int64)
     if parts == 1:
-        _check(getattr(compiled, kernel)(sgemm, pause, *arrays, 0, bounds[1], 0, 1, sync))
+        _check(getattr(compiled, kernel)(sgemm, pause, *arrays, edges, counters))
         return
     statuses = np.zeros(parts, dtype=np.int64)
-    getattr(compiled, kernel + "_parts")(sgemm, pause, *arrays, np.asarray(bounds, dtype=np.int64), sync, statuses)
-    if sync[0] == compiled.WAITED_TOO_LONG:
-        raise StateError(
-            f"nn.LSTM: the {parts} parts of the compiled recurrent loop (one per thread) did not all run at "
-            f"once; OpenMP gave numba's parallel loop fewer threads than {parts}. Set gemm.set_num_threads(1) "
-            "or DOWNSLOPE_JIT=0 to run the loop on one thread."
-        )
+    getattr(compiled, kernel + "_threads")(sgemm, pause, *arrays, edges, counters, statuses)
     failed = [int(status) for status in statuses if status > 0]
     if failed:
         _check(failed[0])
@@ -278,11 +269,9 @@ def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
     features = w_ih.shape[1]
     compiled = _rnn_jit.kernels(gates, w_hh) if batch else None
     rows_order = _part_rows(bounds) if len(bounds) > 2 else None
-    if rows_order is not None and (compiled is None or len(bounds) - 1 > _rnn_jit.threads()):
-        # The compiled loops were switched off since the forward pass, or fewer threads may run at
-        # once now: one part, on the gate-major rows.
-        gates = gates[:, np.argsort(rows_order)]
-        rows_order, bounds = None, (0, size)
+    if rows_order is not None and compiled is None:  # the compiled loops were switched off since
+        gates = gates[:, np.argsort(rows_order)]  # the forward pass: the gate-major rows
+        rows_order = None
     dt = gates.dtype
     xp = namespace_of(gates)
     # dh of every step, (H, N) each: the output's gradient, to which each step adds W_hh.T @ dG (the
