@@ -239,6 +239,30 @@ def test_stepper_with_a_shared_output_reversed_stacks_and_a_transposed_weight():
     _close(out, sum(w.T @ stack[t] for t in range(4)))
 
 
+@needs_onednn
+@pytest.mark.parametrize("threaded_from", [gemm.STEP_THREADED_MULTIPLY_ADDS, 0])
+def test_stepper_runs_small_products_on_one_thread_and_restores_the_count(threaded_from, monkeypatch):
+    """Per-step products below STEP_THREADED_MULTIPLY_ADDS run on one thread (a parallel region per
+    time step waits badly for a thread another process holds the core of); larger ones on all."""
+    counts = []
+    real_sgemm = gemm._sgemm
+    monkeypatch.setattr(gemm, "STEP_THREADED_MULTIPLY_ADDS", threaded_from)
+    monkeypatch.setattr(gemm, "_sgemm", lambda *args: counts.append(gemm.get_num_threads()) or real_sgemm(*args))
+    before = gemm.get_num_threads()
+    gemm.set_num_threads(3)
+    try:
+        a, b, out = _stacks(2, seed=30)
+        step = gemm.stepper(a, b, out)
+        step(0)
+        step(1)
+        assert gemm.get_num_threads() == 3, "the thread count is the caller's again after each step"
+    finally:
+        gemm.set_num_threads(before)
+    assert counts == ([1, 1] if threaded_from else [3, 3])
+    for t in range(2):
+        _close(out[t], a @ b[t])
+
+
 @pytest.mark.parametrize("case", ["float64", "small", "overlap", "device"])
 def test_stepper_leaves_what_onednn_does_not_take_to_numpy(case, monkeypatch):
     def refuse(*args):

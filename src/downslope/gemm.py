@@ -60,6 +60,14 @@ MIN_MULTIPLY_ADDS = 400_000
 #: on both, 256x64 @ 64x32 5.9 us on oneDNN vs 10.5 us on NumPy).
 STEP_MIN_MULTIPLY_ADDS = 65_536
 
+#: A :func:`stepper`'s products smaller than this run on one thread whatever the thread count. Each
+#: product on several threads is an OpenMP parallel region whose end waits for every thread, and a
+#: loop makes one per time step: when another process shares the cores (two runs at once, MPI
+#: ranks), that wait is often for a thread whose core the other process has, and a GRU step took
+#: 80 ms instead of 5 (two processes of two threads on two cores; 6 ms with these products on one
+#: thread). Alone, two threads made such a product (384x128 @ 128x32) about 1.4x faster.
+STEP_THREADED_MULTIPLY_ADDS = 8_000_000
+
 _F32 = np.dtype(np.float32)
 _library: Any = None  # the loaded oneDNN library, or False once loading failed
 _sgemm: Any = None
@@ -422,9 +430,17 @@ def stepper(a: Any, b: Any, out: Any, *, accumulate: bool = False) -> Callable[[
         sgemm = _sgemm
         (ta, pa, lda, sa), (tb, pb, ldb, sb), (pc, ldc, sc) = plan[3:]
         m, n, k = plan[:3]
+        threads = _omp_get_max_threads() if _omp_get_max_threads is not None else 1
+        alone = threads > 1 and m * n * k < STEP_THREADED_MULTIPLY_ADDS  # see STEP_THREADED_MULTIPLY_ADDS
+        set_threads = _omp_set_num_threads
 
         def onednn_step(t: int) -> None:
-            if sgemm(ta, tb, m, n, k, 1.0, pa + t * sa, lda, pb + t * sb, ldb, beta, pc + t * sc, ldc):
+            if alone:
+                set_threads(1)
+            status = sgemm(ta, tb, m, n, k, 1.0, pa + t * sa, lda, pb + t * sb, ldb, beta, pc + t * sc, ldc)
+            if alone:
+                set_threads(threads)
+            if status:
                 raise StateError(f"gemm.stepper: oneDNN's sgemm refused step {t} ({m}x{k} @ {k}x{n})")
 
         return onednn_step

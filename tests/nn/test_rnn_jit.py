@@ -203,3 +203,24 @@ def test_starting_numbas_threads_keeps_the_gemm_thread_count():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == "1", "starting numba's OpenMP threads changed oneDNN's thread count"
+
+
+@pytest.mark.host_only
+def test_a_layer_in_one_part_runs_its_small_step_products_on_one_thread(monkeypatch):
+    """As gemm.stepper's: one OpenMP region per time step waits badly for a thread that another
+    process holds the core of, so a loop's small products run on its own thread."""
+    from downslope.nn import _rnn_kernels
+
+    monkeypatch.setattr(_rnn_kernels, "MIN_UNITS_PER_PART", 10**6)  # one part
+    seen = []
+    for name in ("lstm_forward", "lstm_backward"):
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *a, _real=real: seen.append(gemm.get_num_threads()) or _real(*a))
+    threads = gemm.get_num_threads()
+    gemm.set_num_threads(2)
+    try:
+        _run(_lstm_inputs(True, seed=21), reverse=False)
+        assert gemm.get_num_threads() == 2
+    finally:
+        gemm.set_num_threads(threads)
+    assert seen == [1, 1]

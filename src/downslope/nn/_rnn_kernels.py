@@ -170,7 +170,7 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
         bounds = _unit_parts(x, length, batch, size, k)
         if len(bounds) > 2:  # each part's gate rows together (see _rnn_jit_kernels)
             w = w[_part_rows(bounds)]
-        _run_parts(compiled, "lstm_forward", bounds, w, z, gates, cells, tanh_c, features)
+        _run_parts(compiled, "lstm_forward", bounds, 4 * size * k * batch, w, z, gates, cells, tanh_c, features)
     else:
         _lstm_forward_steps(w, z, gates, cells, tanh_c, features)
     packed = _workspace.lend((length + 2, batch, size), dt, like=x)  # the op's output: pooled memory
@@ -212,15 +212,26 @@ def _part_rows(bounds: tuple[int, ...]) -> np.ndarray:
     )
 
 
-def _run_parts(compiled: Any, kernel: str, bounds: tuple[int, ...], *arrays: Any) -> None:
+def _run_parts(compiled: Any, kernel: str, bounds: tuple[int, ...], step_product: int, *arrays: Any) -> None:
     """The compiled loop ``kernel`` over ``arrays``, its tasks (a step of a part of the units) taken
-    by as many threads as there are parts (this one alone for one part); raises on a failed status."""
+    by as many threads as there are parts (this one alone for one part); raises on a failed status.
+    ``step_product``: the multiply-adds of one step's product (one part's products on one thread
+    when small, as ``gemm.stepper``'s are: see ``gemm.STEP_THREADED_MULTIPLY_ADDS``)."""
     sgemm, pause = gemm.sgemm_function(), _rnn_jit.pause_function()
     parts = len(bounds) - 1
     counters = np.zeros(3 * 16, dtype=np.int64)  # shared by the threads (see _rnn_jit_kernels)
     edges = np.asarray(bounds, dtype=np.int64)
     if parts == 1:
-        _check(getattr(compiled, kernel)(sgemm, pause, *arrays, edges, counters))
+        threads = gemm.get_num_threads() or 1
+        alone = threads > 1 and step_product < gemm.STEP_THREADED_MULTIPLY_ADDS
+        if alone:
+            gemm.set_num_threads(1)
+        try:
+            status = getattr(compiled, kernel)(sgemm, pause, *arrays, edges, counters)
+        finally:
+            if alone:
+                gemm.set_num_threads(threads)
+        _check(status)
         return
     statuses = np.zeros(parts, dtype=np.int64)
     getattr(compiled, kernel + "_threads")(sgemm, pause, *arrays, edges, counters, statuses)
@@ -286,7 +297,9 @@ def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
     if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
         # host: numba path (host arrays only); the rows in the order of the gate rows
         w_hh_t = np.ascontiguousarray((w_hh if rows_order is None else w_hh[rows_order]).T)
-        _run_parts(compiled, "lstm_backward", bounds, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols)
+        _run_parts(
+            compiled, "lstm_backward", bounds, 4 * size * size * batch, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols
+        )
     else:
         _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols)
     dx = dw = None
