@@ -96,19 +96,7 @@ def torch_model(workload: str) -> tuple[Any, Callable[[Any], Any], Any]:
         )  # fmt: skip
         return model, model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     if workload == "word_lm":
-        layers = nn.ModuleDict(
-            {
-                "encoder": nn.Embedding(VOCAB, EMBED),
-                "rnn": nn.LSTM(EMBED, EMBED, 2, dropout=0.2),
-                "decoder": nn.Linear(EMBED, VOCAB),
-            }
-        )
-        drop = nn.Dropout(0.2)
-
-        def words(x: Any) -> Any:
-            out = layers["rnn"](drop(layers["encoder"](x)))[0]
-            return layers["decoder"](drop(out)).view(-1, VOCAB)
-
+        layers, words = word_model(nn)
         return layers, words, torch.optim.SGD(layers.parameters(), lr=20.0)
     rnn = (nn.LSTM if workload == "lstm" else nn.GRU)(FEATURES, HIDDEN)
     head = nn.Linear(HIDDEN, 10)
@@ -118,6 +106,25 @@ def torch_model(workload: str) -> tuple[Any, Callable[[Any], Any], Any]:
         return head(rnn(x)[0][-1])
 
     return model, forward, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def word_model(nn: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """The word_lm model in either library (``nn`` is ``torch.nn`` or ``downslope.nn``, which share
+    these names): (its layers, forward(token ids) -> logits of every position)."""
+    layers = nn.ModuleDict(
+        {
+            "encoder": nn.Embedding(VOCAB, EMBED),
+            "rnn": nn.LSTM(EMBED, EMBED, 2, dropout=0.2),
+            "decoder": nn.Linear(EMBED, VOCAB),
+        }
+    )
+    drop = nn.Dropout(0.2)
+
+    def words(x: Any) -> Any:
+        out = layers["rnn"](drop(layers["encoder"](x)))[0]
+        return layers["decoder"](drop(out)).view(-1, VOCAB)
+
+    return layers, words
 
 
 def downslope_model(workload: str, state: dict[str, np.ndarray]) -> tuple[Any, Callable[[Any], Any], Any]:
@@ -139,18 +146,7 @@ def downslope_model(workload: str, state: dict[str, np.ndarray]) -> tuple[Any, C
         )  # fmt: skip
         forward = model
     elif workload == "word_lm":
-        model = nn.ModuleDict(
-            {
-                "encoder": nn.Embedding(VOCAB, EMBED),
-                "rnn": nn.LSTM(EMBED, EMBED, 2, dropout=0.2),
-                "decoder": nn.Linear(EMBED, VOCAB),
-            }
-        )
-        drop = nn.Dropout(0.2)
-
-        def forward(x: Any) -> Any:
-            out = model["rnn"](drop(model["encoder"](x)))[0]
-            return model["decoder"](drop(out)).view(-1, VOCAB)
+        model, forward = word_model(nn)
     else:
         rnn = (nn.LSTM if workload == "lstm" else nn.GRU)(FEATURES, HIDDEN)
         head = nn.Linear(HIDDEN, 10)
