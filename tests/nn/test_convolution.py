@@ -628,3 +628,71 @@ def test_the_float64_row_sums_of_the_compiled_path_match_numpy(kernels):
     out = np.ones(5)
     _jit.kernels().add_row_sums(a, out)
     np.testing.assert_allclose(out, 1 + a.sum(axis=1, dtype=np.float64), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- ReLU then 2x2 max pooling, fused in Sequential
+def _relu_pool_input(dtype, channel_major: bool) -> np.ndarray:
+    """Rounded values (ties, zeros and all-negative windows are common) and a few NaN, laid out
+    (C, N, H, W) in memory when ``channel_major`` (as a convolution returns)."""
+    x = np.round(np.random.default_rng(5).standard_normal((3, 4, 6, 8)) * 1.5).astype(dtype)
+    x[0, 0, 0, 1] = x[1, 2, 3, 3] = x[2, 3, 4, 5] = np.nan
+    x[2, 1, 2:4, 2:4] = -0.0
+    return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3) if channel_major else x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channel_major", [False, True])
+def test_relu_then_max_pool_in_sequential_matches_torch(kernels, dtype, channel_major):
+    """Sequential runs ReLU -> MaxPool2d(2) as one pass with the compiled kernels: the same values
+    and input gradient as the two layers run one after the other (the first maximum of max(x, 0),
+    no gradient where it is 0 or NaN), and as PyTorch's away from NaN (PyTorch's ReLU passes the
+    gradient at a NaN, downslope's does not), on the host kernels and the compiled ones."""
+    x = _relu_pool_input(dtype, channel_major)
+    xd, xs = ds.tensor(x, dtype=dtype, requires_grad=True), ds.tensor(x, dtype=dtype, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    ours = ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(2))(xd)
+    separate = ds.nn.MaxPool2d(2)(ds.nn.ReLU()(xs))
+    ref = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.MaxPool2d(2))(xt)
+    assert ours.dtype == dtype
+    assert (ours._parents[0] is xd) == (kernels == "jit")  # fused: no ReLU node between
+    np.testing.assert_array_equal(ours.numpy(), ref.detach().numpy())
+    np.testing.assert_array_equal(ours.numpy(), separate.numpy())
+    proj = np.random.default_rng(6).standard_normal(ours.shape).astype(dtype)
+    (ours * ds.tensor(proj, dtype=dtype)).sum().backward()
+    (separate * ds.tensor(proj, dtype=dtype)).sum().backward()
+    (ref * torch.tensor(proj)).sum().backward()
+    np.testing.assert_array_equal(xd.grad.numpy(), xs.grad.numpy())
+    finite = ~np.isnan(x)
+    np.testing.assert_array_equal(xd.grad.numpy()[finite], xt.grad.numpy()[finite])
+    assert np.count_nonzero(xd.grad.numpy()) > 10  # gradients reach the winners
+
+
+def test_relu_then_max_pool_fuses_only_plain_layers_that_suit_it(kernels, monkeypatch):
+    """The fused op stands in only for hook-free layers whose pooling it computes; otherwise (odd
+    sizes, a 3x3 window, a forward hook on the ReLU) both layers run as usual and agree with torch."""
+    from downslope.nn import pooling
+
+    calls = []
+    fused = pooling._relu_then_max_pool
+    monkeypatch.setitem(
+        ds.nn.module.containers.FUSED_PAIRS,
+        (ds.nn.ReLU, ds.nn.MaxPool2d),
+        lambda *a: calls.append(1) or fused(*a),
+    )
+    x = np.random.default_rng(7).standard_normal((2, 3, 6, 8)).astype(np.float32)
+    odd = np.random.default_rng(8).standard_normal((2, 3, 7, 8)).astype(np.float32)
+    hooked = ds.nn.ReLU()
+    seen = []
+    hooked.register_forward_hook(lambda m, args, out: seen.append(out.shape))
+    cases = [
+        (ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(2)), torch.nn.MaxPool2d(2), x, 1),
+        (ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(2)), torch.nn.MaxPool2d(2), odd, 1),
+        (ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(3)), torch.nn.MaxPool2d(3), x, 1),
+        (ds.nn.Sequential(hooked, ds.nn.MaxPool2d(2)), torch.nn.MaxPool2d(2), x, 0),
+    ]
+    for ours, pool, data, asked in cases:
+        calls.clear()
+        out = ours(ds.tensor(data))
+        np.testing.assert_array_equal(out.numpy(), pool(torch.relu(torch.tensor(data))).numpy())
+        assert len(calls) == asked
+    assert seen == [(2, 3, 6, 8)]  # the hooked ReLU ran on its own

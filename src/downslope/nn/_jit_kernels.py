@@ -86,6 +86,40 @@ def _max_unpool_2x2(g, at, gx):
                     gx[a, b, 2 * i + 1, 2 * j + 1] = v if k == 3 else zero
 
 
+@_jit
+def _relu_max_pool_2x2(x, out, at):
+    n0, n1, oh, ow = out.shape
+    zero = out.dtype.type(0)
+    for a in range(n0):
+        for b in range(n1):
+            for i in range(oh):
+                for j in range(ow):
+                    # _max_pool_2x2's scan of x; max(x, 0) changes neither a maximum > 0 nor its
+                    # first position (nor a NaN), and makes a window with no value > 0 a 0
+                    best = x[a, b, 2 * i, 2 * j]
+                    k = 0
+                    v = x[a, b, 2 * i, 2 * j + 1]
+                    if v > best or v != v:
+                        best = v
+                        k = 1
+                    v = x[a, b, 2 * i + 1, 2 * j]
+                    if v > best or v != v:
+                        best = v
+                        k = 2
+                    v = x[a, b, 2 * i + 1, 2 * j + 1]
+                    if v > best or v != v:
+                        best = v
+                        k = 3
+                    if not best > zero:
+                        # ReLU passes no gradient where its output is 0 or NaN: position 4 sends
+                        # it nowhere
+                        k = 4
+                        if best <= zero:
+                            best = zero
+                    out[a, b, i, j] = best
+                    at[a, b, i, j] = k
+
+
 def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """2x2 max pooling, stride 2, of (N0, N1, H, W) ``x`` with even H and W: (output, the winner's
     position 0-3 in each window, row-major)."""
@@ -96,8 +130,20 @@ def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, at
 
 
+def relu_max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`max_pool_2x2` of ``max(x, 0)`` in one pass, without the ReLU's output: (output,
+    winner positions); a window whose output is not > 0 has position 4, which
+    :func:`max_unpool_2x2` gives no gradient (ReLU's gradient is 0 there)."""
+    n0, n1, h, w = x.shape
+    out = _workspace.lend((n0, n1, h // 2, w // 2), x.dtype)
+    at = _workspace.lend((n0, n1, h // 2, w // 2), np.uint8)
+    _parallel.over_parts(x, n0, x.size, lambda lo, hi: _relu_max_pool_2x2(x[lo:hi], out[lo:hi], at[lo:hi]))
+    return out, at
+
+
 def max_unpool_2x2(g: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """The input gradient of :func:`max_pool_2x2`: each window's gradient at its winner, zeros elsewhere."""
+    """The input gradient of :func:`max_pool_2x2`: each window's gradient at its winner, zeros elsewhere
+    (everywhere in a window whose position is 4)."""
     n0, n1, oh, ow = g.shape
     gx = _workspace.lend((n0, n1, 2 * oh, 2 * ow), g.dtype)
     _parallel.over_parts(g, n0, gx.size, lambda lo, hi: _max_unpool_2x2(g[lo:hi], at[lo:hi], gx[lo:hi]))
