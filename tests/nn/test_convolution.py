@@ -544,6 +544,38 @@ def test_wide_3x3_conv2d_matches_torch(check_op, kernels, n, c_in, c_out, size, 
     )
 
 
+@pytest.mark.parametrize("grad_inputs", [None, (0,), (1, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_chunks_run_in_one_compiled_call_with_onednn(
+    check_op, kernels, gemm_path, monkeypatch, dtype, grad_inputs
+):
+    """float32 with oneDNN: each chunk's transforms and 16 products are one compiled call (forward,
+    and backward with all gradients, only the input's, or only the weight's and bias'); otherwise the products go through gemm.matmul. Both agree
+    with torch, several chunks and a partial last chunk included."""
+    if kernels != "jit":
+        pytest.skip("Winograd is part of the compiled path")
+    monkeypatch.setattr(_conv_kernels, "WINOGRAD_CHUNK_BYTES", 16 * 18 * 9 * 4 * 2)  # 2 images a chunk
+    jit = _jit.kernels()
+    calls = []
+    for name in ("winograd_forward_chunk", "winograd_backward_chunk"):
+        real = getattr(jit, name)
+        monkeypatch.setattr(jit, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    rng = np.random.default_rng(13)
+    arrays = [
+        _randn(rng, 5, 16, 6, 5, dtype=dtype),
+        _randn(rng, 18, 16, 3, 3, dtype=dtype),
+        _randn(rng, 18, dtype=dtype),
+    ]
+    check_op(
+        lambda x, w, b: C.conv2d(x, w, b, padding=1),
+        lambda x, w, b: TF.conv2d(x, w, b, padding=1),
+        arrays,
+        grad_inputs=grad_inputs,
+    )
+    compiled = gemm_path == "onednn" and dtype == np.float32
+    assert calls == (["winograd_forward_chunk"] * 3 + ["winograd_backward_chunk"] * 3 if compiled else [])
+
+
 def test_wide_3x3_conv_chain_over_batch_chunks_matches_torch(assert_close, monkeypatch):
     """Conv(16->32)-ReLU-MaxPool(2)-Conv(32->16) on channel-major activations, the batch split into
     several chunks of transformed tiles, values and every gradient against torch."""

@@ -317,17 +317,37 @@ def _winograd_forward(jit: Any, x: np.ndarray, u: np.ndarray, b: np.ndarray | No
     out = _workspace.lend((c_out, n, oh, ow), x.dtype)  # channel-major, as the im2col path returns
     y = out.transpose(1, 0, 2, 3)
 
+    sgemm = _chunk_sgemm(x, u)
+
     def work(lo: int, hi: int) -> None:
         chunks, v_buf, m_buf = _winograd_buffers(hi - lo, c, c_out, th * tw, x.dtype)
         for start, stop in ((lo + a, lo + b) for a, b in chunks):
             cols = (stop - start) * th * tw
-            v = jit.winograd_input(x[start:stop], top, left, th, tw, _planes(v_buf, c, cols))
-            m = gemm.matmul(u, v, _planes(m_buf, c_out, cols))
+            v, m = _planes(v_buf, c, cols), _planes(m_buf, c_out, cols)
+            if sgemm is not None:
+                status = jit.winograd_forward_chunk(sgemm, x[start:stop], u, v, m, y[start:stop], b, top, left, th, tw)
+                _check_status(status, "forward")
+                continue
+            jit.winograd_input(x[start:stop], top, left, th, tw, v)
+            gemm.matmul(u, v, m)
             jit.winograd_output(m, y[start:stop], b, th, tw)
         _workspace.give(v_buf, m_buf)
 
     _parallel.over_parts(x, n, 16 * c * c_out * n * th * tw // _parallel.MULTIPLY_ADDS_PER_NS, work)
     return y
+
+
+def _chunk_sgemm(*arrays: np.ndarray) -> Any:
+    """oneDNN's sgemm for the compiled Winograd chunks (transforms and products in one call), when
+    the arrays are float32 and oneDNN is on; else None (the chunk's products go through gemm.matmul)."""
+    if any(a.dtype != np.float32 for a in arrays if a is not None):
+        return None
+    return gemm.sgemm_function()
+
+
+def _check_status(status: int, where: str) -> None:
+    if status:
+        raise StateError(f"conv2d (Winograd {where} pass): oneDNN's sgemm refused a product (status {status})")
 
 
 def _winograd_buffers(
@@ -352,6 +372,7 @@ def _winograd_vjp(
     th, tw = jit.winograd_tiles(oh, ow)
     u_t = u.transpose(0, 2, 1)
     gx = _workspace.lend((c, n, h, wd), g.dtype).transpose(1, 0, 2, 3) if needs[0] else None
+    sgemm = _chunk_sgemm(g, x, u)
 
     def work(lo: int, hi: int) -> tuple[Any, Any]:
         """The input gradient of images [lo, hi) and their parts of the weight and bias gradients."""
@@ -360,6 +381,13 @@ def _winograd_vjp(
         chunks, v_buf, m_buf = _winograd_buffers(hi - lo, c, c_out, th * tw, g.dtype)
         for start, stop in ((lo + a, lo + b) for a, b in chunks):
             cols = (stop - start) * th * tw
+            if sgemm is not None:
+                status = jit.winograd_backward_chunk(
+                    sgemm, g[start:stop], x[start:stop], u, _planes(v_buf, c, cols), _planes(m_buf, c_out, cols),
+                    gb, du, None if gx is None else gx[start:stop], top, left, th, tw,
+                )  # fmt: skip
+                _check_status(status, "backward")
+                continue
             dm = jit.winograd_output_adjoint(g[start:stop], th, tw, _planes(m_buf, c_out, cols), gb)
             v = _planes(v_buf, c, cols)
             if du is not None:

@@ -443,6 +443,81 @@ def winograd_input_adjoint(v: np.ndarray, gx: np.ndarray, top: int, left: int, t
     _wino_input_adjoint(v, gx, top, left, th, tw)
 
 
+# ---------------------------------------------------------------------- Winograd chunks in one compiled call
+# With oneDNN's GEMM, a chunk's transforms and its 16 products run in one compiled call that calls
+# ``dnnl_sgemm`` itself (``gemm.sgemm_function()``): no Python between them (measured on the CIFAR
+# CNN, one thread: 0.7 ms less per training step), and the GIL is held nowhere in the chunk, so
+# the parts of a batch on two threads do not wait for each other's Python.
+_N, _T = 78, 84  # BLAS's "N" and "T"
+_F32_ONE, _F32_ZERO = np.float32(1.0), np.float32(0.0)  # host: numba constants
+
+
+@_jit
+def _plane_products(sgemm, ta, tb, a, b, c, beta):
+    """c[k] = op(a[k]) @ op(b[k]) (+ beta * c[k]) for every plane k, each plane's rows contiguous;
+    returns oneDNN's first nonzero status, or 0."""
+    m, n = c.shape[1], c.shape[2]
+    inner = a.shape[2] if ta == _N else a.shape[1]
+    lda, ldb, ldc = a.strides[1] // a.itemsize, b.strides[1] // b.itemsize, c.strides[1] // c.itemsize
+    for k in range(c.shape[0]):
+        status = sgemm(
+            ta, tb, m, n, inner, _F32_ONE, a[k].ctypes.data, lda, b[k].ctypes.data, ldb, beta, c[k].ctypes.data, ldc
+        )
+        if status != 0:
+            return status
+    return 0
+
+
+@_jit
+def _wino_forward_chunk(sgemm, x, u, v, m, y, bias, has_bias, top, left, th, tw):
+    _wino_input(x, v, top, left, th, tw)
+    status = _plane_products(sgemm, _N, _N, u, v, m, _F32_ZERO)
+    if status == 0:
+        _wino_output(m, y, bias, has_bias, th, tw)
+    return status
+
+
+@_jit
+def _wino_backward_chunk(sgemm, g, x, u, v, m, gb, need_gb, du, need_du, gx, need_gx, top, left, th, tw):
+    _wino_output_adjoint(g, m, gb, need_gb, th, tw)
+    if need_du:
+        _wino_input(x, v, top, left, th, tw)  # rebuilt rather than kept from the forward pass
+        status = _plane_products(sgemm, _N, _T, m, v, du, _F32_ONE)  # dU += dM V^T
+        if status != 0:
+            return status
+    if need_gx:
+        status = _plane_products(sgemm, _T, _N, u, m, v, _F32_ZERO)  # dV = U^T dM
+        if status != 0:
+            return status
+        _wino_input_adjoint(v, gx, top, left, th, tw)
+    return 0
+
+
+def winograd_forward_chunk(
+    sgemm: object, x: np.ndarray, u: np.ndarray, v: np.ndarray, m: np.ndarray, y: np.ndarray,
+    bias: np.ndarray | None, top: int, left: int, th: int, tw: int,
+) -> int:  # fmt: skip
+    """One chunk of the forward pass (float32): V from ``x``, ``M = U @ V`` on ``sgemm``, ``y`` from
+    M; returns oneDNN's status (0: done)."""
+    dummy = np.zeros(1, dtype=y.dtype)  # host: numba path
+    return int(_wino_forward_chunk(sgemm, x, u, v, m, y, dummy if bias is None else bias, bias is not None,
+                                   top, left, th, tw))  # fmt: skip
+
+
+def winograd_backward_chunk(
+    sgemm: object, g: np.ndarray, x: np.ndarray, u: np.ndarray, v: np.ndarray, m: np.ndarray,
+    gb: np.ndarray | None, du: np.ndarray | None, gx: np.ndarray | None, top: int, left: int, th: int, tw: int,
+) -> int:  # fmt: skip
+    """One chunk of the backward pass (float32): dM from ``g`` (adding the bias gradient to float64
+    ``gb``), ``du += dM V^T``, ``gx`` from ``U^T dM``, each when not None; returns oneDNN's status."""
+    return int(_wino_backward_chunk(
+        sgemm, g, x, u, v, m, np.zeros(1) if gb is None else gb, gb is not None,  # host: numba path
+        np.zeros((1, 1, 1), dtype=u.dtype) if du is None else du, du is not None,  # host: numba path
+        np.zeros((1, 1, 1, 1), dtype=g.dtype) if gx is None else gx, gx is not None,  # host: numba path
+        top, left, th, tw,
+    ))  # fmt: skip
+
+
 # ---------------------------------------------------------------------- batch norm over (C, M) rows
 @_jit_sums
 def _batch_norm_rows(rows, xhat, out, weight, bias, has_w, has_b, eps, mean, var, inv_std):
