@@ -383,7 +383,8 @@ def _winograd_vjp(
             cols = (stop - start) * th * tw
             if sgemm is not None:
                 status = jit.winograd_backward_chunk(
-                    sgemm, g[start:stop], x[start:stop], u, _planes(v_buf, c, cols), _planes(m_buf, c_out, cols),
+                    sgemm, g[start:stop], x[start:stop], u, _planes(v_buf, c, cols), _planes(v_buf, cols, c),
+                    _planes(m_buf, c_out, cols),
                     gb, du, None if gx is None else gx[start:stop], top, left, th, tw,
                 )  # fmt: skip
                 _check_status(status, "backward")

@@ -479,11 +479,66 @@ def _wino_forward_chunk(sgemm, x, u, v, m, y, bias, has_bias, top, left, th, tw)
 
 
 @_jit
-def _wino_backward_chunk(sgemm, g, x, u, v, m, gb, need_gb, du, need_du, gx, need_gx, top, left, th, tw):
+def _wino_input_t(x, vt, top, left, th, tw):
+    """The transform of ``_wino_input`` with each plane transposed: vt[k, col, c] = V[k, c, col]."""
+    n_, c_, h, w = x.shape
+    # the chunk's input, channels last, in a zero border
+    p = np.zeros((n_, 2 * th + 2, 2 * tw + 2, c_), dtype=vt.dtype)  # host: numba path
+    for n in range(n_):
+        for c in range(c_):
+            for r in range(h):
+                for s in range(w):
+                    p[n, r + top, s + left, c] = x[n, c, r, s]
+    for n in range(n_):
+        for ti in range(th):
+            r0 = 2 * ti
+            for tj in range(tw):
+                s0 = 2 * tj
+                col = (n * th + ti) * tw + tj
+                for c in range(c_):
+                    t00 = p[n, r0, s0, c] - p[n, r0 + 2, s0, c]
+                    t01 = p[n, r0, s0 + 1, c] - p[n, r0 + 2, s0 + 1, c]
+                    t02 = p[n, r0, s0 + 2, c] - p[n, r0 + 2, s0 + 2, c]
+                    t03 = p[n, r0, s0 + 3, c] - p[n, r0 + 2, s0 + 3, c]
+                    t10 = p[n, r0 + 1, s0, c] + p[n, r0 + 2, s0, c]
+                    t11 = p[n, r0 + 1, s0 + 1, c] + p[n, r0 + 2, s0 + 1, c]
+                    t12 = p[n, r0 + 1, s0 + 2, c] + p[n, r0 + 2, s0 + 2, c]
+                    t13 = p[n, r0 + 1, s0 + 3, c] + p[n, r0 + 2, s0 + 3, c]
+                    t20 = p[n, r0 + 2, s0, c] - p[n, r0 + 1, s0, c]
+                    t21 = p[n, r0 + 2, s0 + 1, c] - p[n, r0 + 1, s0 + 1, c]
+                    t22 = p[n, r0 + 2, s0 + 2, c] - p[n, r0 + 1, s0 + 2, c]
+                    t23 = p[n, r0 + 2, s0 + 3, c] - p[n, r0 + 1, s0 + 3, c]
+                    t30 = p[n, r0 + 1, s0, c] - p[n, r0 + 3, s0, c]
+                    t31 = p[n, r0 + 1, s0 + 1, c] - p[n, r0 + 3, s0 + 1, c]
+                    t32 = p[n, r0 + 1, s0 + 2, c] - p[n, r0 + 3, s0 + 2, c]
+                    t33 = p[n, r0 + 1, s0 + 3, c] - p[n, r0 + 3, s0 + 3, c]
+                    vt[0, col, c] = t00 - t02
+                    vt[1, col, c] = t01 + t02
+                    vt[2, col, c] = t02 - t01
+                    vt[3, col, c] = t01 - t03
+                    vt[4, col, c] = t10 - t12
+                    vt[5, col, c] = t11 + t12
+                    vt[6, col, c] = t12 - t11
+                    vt[7, col, c] = t11 - t13
+                    vt[8, col, c] = t20 - t22
+                    vt[9, col, c] = t21 + t22
+                    vt[10, col, c] = t22 - t21
+                    vt[11, col, c] = t21 - t23
+                    vt[12, col, c] = t30 - t32
+                    vt[13, col, c] = t31 + t32
+                    vt[14, col, c] = t32 - t31
+                    vt[15, col, c] = t31 - t33
+
+
+@_jit
+def _wino_backward_chunk(sgemm, g, x, u, v, vt, m, gb, need_gb, du, need_du, gx, need_gx, top, left, th, tw):
     _wino_output_adjoint(g, m, gb, need_gb, th, tw)
     if need_du:
-        _wino_input(x, v, top, left, th, tw)  # rebuilt rather than kept from the forward pass
-        status = _plane_products(sgemm, _N, _T, m, v, du, _F32_ONE)  # dU += dM V^T
+        # V rebuilt rather than kept from the forward pass, each plane transposed (``vt``: the same
+        # memory as ``v``): dM V^T then reads both operands along their rows (measured: 30% faster
+        # products than reading V^T as a transposed operand)
+        _wino_input_t(x, vt, top, left, th, tw)
+        status = _plane_products(sgemm, _N, _N, m, vt, du, _F32_ONE)  # dU += dM V^T
         if status != 0:
             return status
     if need_gx:
@@ -506,13 +561,14 @@ def winograd_forward_chunk(
 
 
 def winograd_backward_chunk(
-    sgemm: object, g: np.ndarray, x: np.ndarray, u: np.ndarray, v: np.ndarray, m: np.ndarray,
+    sgemm: object, g: np.ndarray, x: np.ndarray, u: np.ndarray, v: np.ndarray, vt: np.ndarray, m: np.ndarray,
     gb: np.ndarray | None, du: np.ndarray | None, gx: np.ndarray | None, top: int, left: int, th: int, tw: int,
 ) -> int:  # fmt: skip
     """One chunk of the backward pass (float32): dM from ``g`` (adding the bias gradient to float64
-    ``gb``), ``du += dM V^T``, ``gx`` from ``U^T dM``, each when not None; returns oneDNN's status."""
+    ``gb``), ``du += dM V^T``, ``gx`` from ``U^T dM``, each when not None; ``v`` (16, C, tiles) and
+    ``vt`` (16, tiles, C) are two views of one scratch buffer. Returns oneDNN's status."""
     return int(_wino_backward_chunk(
-        sgemm, g, x, u, v, m, np.zeros(1) if gb is None else gb, gb is not None,  # host: numba path
+        sgemm, g, x, u, v, vt, m, np.zeros(1) if gb is None else gb, gb is not None,  # host: numba path
         np.zeros((1, 1, 1), dtype=u.dtype) if du is None else du, du is not None,  # host: numba path
         np.zeros((1, 1, 1, 1), dtype=g.dtype) if gx is None else gx, gx is not None,  # host: numba path
         top, left, th, tw,
