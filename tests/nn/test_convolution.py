@@ -728,3 +728,25 @@ def test_relu_then_max_pool_fuses_only_plain_layers_that_suit_it(kernels, monkey
         np.testing.assert_array_equal(out.numpy(), pool(torch.relu(torch.tensor(data))).numpy())
         assert len(calls) == asked
     assert seen == [(2, 3, 6, 8)]  # the hooked ReLU ran on its own
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_weight_transform_and_its_adjoint(kernels, dtype):
+    """U = G w G^T of every kernel (against NumPy's products in float64), and dw = G^T dU G is its
+    adjoint: <U(w), dU> = <w, dw(dU)>."""
+    if kernels != "jit":
+        pytest.skip("Winograd is part of the compiled path")
+    jit = _jit.kernels()
+    rng = np.random.default_rng(14)
+    w, du = _randn(rng, 5, 3, 3, 3, dtype=dtype), _randn(rng, 16, 5, 3, dtype=dtype)
+    g = jit._G
+    want = np.matmul(np.matmul(g, w.astype(np.float64)), g.T).reshape(5, 3, 16).transpose(2, 0, 1)
+    u = jit.winograd_weight(w)
+    assert u.dtype == dtype and u.shape == (16, 5, 3)
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(u, want, rtol=rtol, atol=rtol)
+    dw = jit.winograd_weight_adjoint(du, 5, 3)
+    assert dw.dtype == dtype and dw.shape == (5, 3, 3, 3)
+    lhs = float(np.sum(want * du.astype(np.float64)))
+    rhs = float(np.sum(w.astype(np.float64) * dw.astype(np.float64)))
+    assert lhs == pytest.approx(rhs, rel=1e-5 if dtype == np.float32 else 1e-12)

@@ -409,18 +409,77 @@ def winograd_tiles(oh: int, ow: int) -> tuple[int, int]:
     return math.ceil(oh / 2), math.ceil(ow / 2)
 
 
+@_jit
+def _wino_weight_row(u, a, o, c, t0, t1, t2, half):
+    """Row a of U = t G^T from row a of t = G w."""
+    u[4 * a, o, c] = t0
+    u[4 * a + 1, o, c] = half * (t0 + t1 + t2)
+    u[4 * a + 2, o, c] = half * (t0 - t1 + t2)
+    u[4 * a + 3, o, c] = t2
+
+
+@_jit
+def _wino_weight(w, u):
+    c_out, c_in = w.shape[0], w.shape[1]
+    half = u.dtype.type(0.5)
+    for o in range(c_out):
+        for c in range(c_in):
+            w00, w01, w02 = w[o, c, 0, 0], w[o, c, 0, 1], w[o, c, 0, 2]
+            w10, w11, w12 = w[o, c, 1, 0], w[o, c, 1, 1], w[o, c, 1, 2]
+            w20, w21, w22 = w[o, c, 2, 0], w[o, c, 2, 1], w[o, c, 2, 2]
+            # t = G w, G's rows: [1 0 0], [1/2 1/2 1/2], [1/2 -1/2 1/2], [0 0 1]
+            _wino_weight_row(u, 0, o, c, w00, w01, w02, half)
+            _wino_weight_row(
+                u, 1, o, c, half * (w00 + w10 + w20), half * (w01 + w11 + w21), half * (w02 + w12 + w22), half
+            )
+            _wino_weight_row(
+                u, 2, o, c, half * (w00 - w10 + w20), half * (w01 - w11 + w21), half * (w02 - w12 + w22), half
+            )
+            _wino_weight_row(u, 3, o, c, w20, w21, w22, half)
+
+
+@_jit
+def _wino_weight_adjoint(du, dw):
+    c_out, c_in = dw.shape[0], dw.shape[1]
+    half = dw.dtype.type(0.5)
+    for o in range(c_out):
+        for c in range(c_in):
+            for i in range(3):
+                # row i of s = G^T dU (G^T's rows: [1 1/2 1/2 0], [0 1/2 -1/2 0], [0 1/2 1/2 1])
+                if i == 0:
+                    s0 = du[0, o, c] + half * du[4, o, c] + half * du[8, o, c]
+                    s1 = du[1, o, c] + half * du[5, o, c] + half * du[9, o, c]
+                    s2 = du[2, o, c] + half * du[6, o, c] + half * du[10, o, c]
+                    s3 = du[3, o, c] + half * du[7, o, c] + half * du[11, o, c]
+                elif i == 1:
+                    s0 = half * du[4, o, c] - half * du[8, o, c]
+                    s1 = half * du[5, o, c] - half * du[9, o, c]
+                    s2 = half * du[6, o, c] - half * du[10, o, c]
+                    s3 = half * du[7, o, c] - half * du[11, o, c]
+                else:
+                    s0 = half * du[4, o, c] + half * du[8, o, c] + du[12, o, c]
+                    s1 = half * du[5, o, c] + half * du[9, o, c] + du[13, o, c]
+                    s2 = half * du[6, o, c] + half * du[10, o, c] + du[14, o, c]
+                    s3 = half * du[7, o, c] + half * du[11, o, c] + du[15, o, c]
+                # row i of dw = s G
+                dw[o, c, i, 0] = s0 + half * s1 + half * s2
+                dw[o, c, i, 1] = half * s1 - half * s2
+                dw[o, c, i, 2] = half * s1 + half * s2 + s3
+
+
 def winograd_weight(w: np.ndarray) -> np.ndarray:
-    """U (16, C_out, C_in) = G w G^T for (C_out, C_in, 3, 3) ``w``."""
-    g = _G.astype(w.dtype)
-    u = np.matmul(np.matmul(g, w), g.T)  # (C_out, C_in, 4, 4)
-    return np.ascontiguousarray(u.reshape(w.shape[0], w.shape[1], 16).transpose(2, 0, 1))  # host: numba path
+    """U (16, C_out, C_in) = G w G^T for (C_out, C_in, 3, 3) ``w`` (one compiled pass; NumPy's
+    batched 4x3 products took 0.3 ms for a 64x32 layer)."""
+    u = np.empty((16, w.shape[0], w.shape[1]), dtype=w.dtype)  # host: numba path
+    _wino_weight(w, u)
+    return u
 
 
 def winograd_weight_adjoint(du: np.ndarray, c_out: int, c_in: int) -> np.ndarray:
     """dw (C_out, C_in, 3, 3) = G^T dU G, the adjoint of :func:`winograd_weight`."""
-    g = _G.astype(du.dtype)
-    d = du.transpose(1, 2, 0).reshape(c_out, c_in, 4, 4)
-    return np.matmul(np.matmul(g.T, d), g)
+    dw = np.empty((c_out, c_in, 3, 3), dtype=du.dtype)  # host: numba path
+    _wino_weight_adjoint(du, dw)
+    return dw
 
 
 def winograd_input(x: np.ndarray, top: int, left: int, th: int, tw: int, out: np.ndarray) -> np.ndarray:
