@@ -750,3 +750,20 @@ def test_winograd_weight_transform_and_its_adjoint(kernels, dtype):
     lhs = float(np.sum(want * du.astype(np.float64)))
     rhs = float(np.sum(w.astype(np.float64) * dw.astype(np.float64)))
     assert lhs == pytest.approx(rhs, rel=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_a_replaced_module_call_sees_every_layer_of_a_fusable_pair(kernels, monkeypatch):
+    """A tracer that replaces Module.__call__ (as the ONNX exporter does) sees the ReLU and the
+    pooling called one by one: Sequential fuses only layers called through Module's own __call__."""
+    seen = []
+    original = ds.nn.Module.__call__
+
+    def traced(self, *args, **kwargs):
+        seen.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ds.nn.Module, "__call__", traced)
+    x = np.random.default_rng(9).standard_normal((2, 3, 6, 8)).astype(np.float32)
+    out = ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(2))(ds.tensor(x))
+    assert seen == ["Sequential", "ReLU", "MaxPool2d"]
+    np.testing.assert_array_equal(out.numpy(), torch.nn.MaxPool2d(2)(torch.relu(torch.tensor(x))).numpy())

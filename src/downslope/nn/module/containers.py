@@ -27,9 +27,14 @@ def _check_module(owner: str, value: Any) -> Module:
 FUSED_PAIRS: dict[tuple[type, type], Callable[[Module, Module, Any], Any]] = {}
 
 
+_MODULE_CALL = Module.__call__
+
+
 def _plain(m: Module) -> bool:
-    """Whether ``m`` runs its class's forward with no hooks (so a fused op may stand in for it)."""
-    return not m.__dict__.get("_hooks") and "forward" not in m.__dict__
+    """Whether ``m`` runs its class's forward with no hooks and through Module's own ``__call__``
+    (a tracer such as the ONNX exporter replaces that to see every layer), so that a fused op may
+    stand in for it."""
+    return type(m).__call__ is _MODULE_CALL and not m.__dict__.get("_hooks") and "forward" not in m.__dict__
 
 
 class Sequential(Module):
