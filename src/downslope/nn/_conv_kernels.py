@@ -39,6 +39,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -379,13 +380,15 @@ def _winograd_vjp(
         gb = np.zeros(c_out, dtype=np.float64) if len(args) > 2 and needs[2] else None  # host: summed by the transform
         du = np.zeros((16, c_out, c), dtype=g.dtype) if needs[1] else None  # host: NumPy-only path
         chunks, v_buf, m_buf = _winograd_buffers(hi - lo, c, c_out, th * tw, g.dtype)
+        padded = (2 * th + 2, 2 * tw + 2, c)  # a chunk's input, channels last, for the weight gradient
+        p_buf = _workspace.take(((chunks[0][1] - chunks[0][0]) * math.prod(padded),), g.dtype) if sgemm else None
         for start, stop in ((lo + a, lo + b) for a, b in chunks):
             cols = (stop - start) * th * tw
-            if sgemm is not None:
+            if p_buf is not None:
                 status = jit.winograd_backward_chunk(
                     sgemm, g[start:stop], x[start:stop], u, _planes(v_buf, c, cols), _planes(v_buf, cols, c),
-                    _planes(m_buf, c_out, cols),
-                    gb, du, None if gx is None else gx[start:stop], top, left, th, tw,
+                    p_buf[: (stop - start) * math.prod(padded)].reshape((stop - start,) + padded),
+                    _planes(m_buf, c_out, cols), gb, du, None if gx is None else gx[start:stop], top, left, th, tw,
                 )  # fmt: skip
                 _check_status(status, "backward")
                 continue
@@ -398,7 +401,7 @@ def _winograd_vjp(
             if gx is not None:
                 gemm.matmul(u_t, dm, v)
                 jit.winograd_input_adjoint(v, gx[start:stop], top, left, th, tw)
-        _workspace.give(v_buf, m_buf)
+        _workspace.give(v_buf, m_buf, p_buf)
         return du, gb
 
     passes = 1 + int(needs[0]) + int(needs[1])

@@ -538,11 +538,11 @@ def _wino_forward_chunk(sgemm, x, u, v, m, y, bias, has_bias, top, left, th, tw)
 
 
 @_jit
-def _wino_input_t(x, vt, top, left, th, tw):
-    """The transform of ``_wino_input`` with each plane transposed: vt[k, col, c] = V[k, c, col]."""
+def _wino_input_t(x, p, vt, top, left, th, tw):
+    """The transform of ``_wino_input`` with each plane transposed: vt[k, col, c] = V[k, c, col];
+    ``p`` (N, 2*th + 2, 2*tw + 2, C) is scratch for the input, channels last, in a zero border."""
     n_, c_, h, w = x.shape
-    # the chunk's input, channels last, in a zero border
-    p = np.zeros((n_, 2 * th + 2, 2 * tw + 2, c_), dtype=vt.dtype)  # host: numba path
+    p[:] = 0
     for n in range(n_):
         for c in range(c_):
             for r in range(h):
@@ -590,13 +590,13 @@ def _wino_input_t(x, vt, top, left, th, tw):
 
 
 @_jit
-def _wino_backward_chunk(sgemm, g, x, u, v, vt, m, gb, need_gb, du, need_du, gx, need_gx, top, left, th, tw):
+def _wino_backward_chunk(sgemm, g, x, u, v, vt, p, m, gb, need_gb, du, need_du, gx, need_gx, top, left, th, tw):
     _wino_output_adjoint(g, m, gb, need_gb, th, tw)
     if need_du:
         # V rebuilt rather than kept from the forward pass, each plane transposed (``vt``: the same
         # memory as ``v``): dM V^T then reads both operands along their rows (measured: 30% faster
         # products than reading V^T as a transposed operand)
-        _wino_input_t(x, vt, top, left, th, tw)
+        _wino_input_t(x, p, vt, top, left, th, tw)
         status = _plane_products(sgemm, _N, _N, m, vt, du, _F32_ONE)  # dU += dM V^T
         if status != 0:
             return status
@@ -620,14 +620,16 @@ def winograd_forward_chunk(
 
 
 def winograd_backward_chunk(
-    sgemm: object, g: np.ndarray, x: np.ndarray, u: np.ndarray, v: np.ndarray, vt: np.ndarray, m: np.ndarray,
-    gb: np.ndarray | None, du: np.ndarray | None, gx: np.ndarray | None, top: int, left: int, th: int, tw: int,
+    sgemm: object, g: np.ndarray, x: np.ndarray, u: np.ndarray, v: np.ndarray, vt: np.ndarray, p: np.ndarray,
+    m: np.ndarray, gb: np.ndarray | None, du: np.ndarray | None, gx: np.ndarray | None, top: int, left: int,
+    th: int, tw: int,
 ) -> int:  # fmt: skip
     """One chunk of the backward pass (float32): dM from ``g`` (adding the bias gradient to float64
     ``gb``), ``du += dM V^T``, ``gx`` from ``U^T dM``, each when not None; ``v`` (16, C, tiles) and
-    ``vt`` (16, tiles, C) are two views of one scratch buffer. Returns oneDNN's status."""
+    ``vt`` (16, tiles, C) are two views of one scratch buffer, ``p`` (N, 2*th + 2, 2*tw + 2, C) scratch
+    for the input. Returns oneDNN's status."""
     return int(_wino_backward_chunk(
-        sgemm, g, x, u, v, vt, m, np.zeros(1) if gb is None else gb, gb is not None,  # host: numba path
+        sgemm, g, x, u, v, vt, p, m, np.zeros(1) if gb is None else gb, gb is not None,  # host: numba path
         np.zeros((1, 1, 1), dtype=u.dtype) if du is None else du, du is not None,  # host: numba path
         np.zeros((1, 1, 1, 1), dtype=g.dtype) if gx is None else gx, gx is not None,  # host: numba path
         top, left, th, tw,
