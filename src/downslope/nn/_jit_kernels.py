@@ -154,12 +154,14 @@ def max_unpool_2x2(g: np.ndarray, at: np.ndarray) -> np.ndarray:
 @_jit
 def _im2col_rows(x, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
     """out[(n*OH + i)*OW + j, (c*kh + p)*kw + q] = x[n, c, i*sh + p*dh - top, j*sw + q*dw - left]
-    (0 outside ``x``): one receptive field per row. Filled column by column, each from one
-    zero-bordered input plane (measured: 25% faster than row by row)."""
+    (0 outside ``x``): one receptive field per row. Filled from zero-bordered copies of an image's
+    planes, one output row of the image at a time (its OW rows of ``out`` stay in the L1 cache
+    while each of their columns is written: measured 25% faster than row by row, and another 13%
+    faster than column by column over the whole chunk)."""
     n_, c_, h, w = x.shape
     ph = (oh - 1) * sh + (kh - 1) * dh + 1
     pw = (ow - 1) * sw + (kw - 1) * dw + 1
-    plane = np.zeros((ph, pw), dtype=out.dtype)  # host: numba path; one zero-bordered input plane
+    planes = np.zeros((c_, ph, pw), dtype=out.dtype)  # host: numba path; an image's zero-bordered planes
     r_lo, r_hi = max(0, top), min(ph, h + top)
     s_lo, s_hi = max(0, left), min(pw, w + left)
     width = c_ * kh * kw
@@ -168,13 +170,14 @@ def _im2col_rows(x, out, kh, kw, sh, sw, dh, dw, top, left, oh, ow):
         for c in range(c_):
             for r in range(r_lo, r_hi):
                 for s in range(s_lo, s_hi):
-                    plane[r, s] = x[n, c, r - top, s - left]
-            for p in range(kh):
-                for q in range(kw):
-                    k = (c * kh + p) * kw + q
-                    for i in range(oh):
-                        at = (n * oh + i) * ow * width + k
-                        source = plane[i * sh + p * dh]
+                    planes[c, r, s] = x[n, c, r - top, s - left]
+        for i in range(oh):
+            first = (n * oh + i) * ow * width
+            for c in range(c_):
+                for p in range(kh):
+                    source = planes[c, i * sh + p * dh]
+                    for q in range(kw):
+                        at = first + (c * kh + p) * kw + q
                         for j in range(ow):
                             flat[at + j * width] = source[j * sw + q * dw]
 
