@@ -767,3 +767,28 @@ def test_a_replaced_module_call_sees_every_layer_of_a_fusable_pair(kernels, monk
     out = ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(2))(ds.tensor(x))
     assert seen == ["Sequential", "ReLU", "MaxPool2d"]
     np.testing.assert_array_equal(out.numpy(), torch.nn.MaxPool2d(2)(torch.relu(torch.tensor(x))).numpy())
+
+
+def test_relu_then_max_pool_over_parts_on_two_threads_matches_the_two_layers(kernels, monkeypatch):
+    """With oneDNN's GEMM on two threads the fused pass splits its input's first memory axis into
+    two parts run at once (an uneven split included): the same values and gradient as the layers."""
+    from downslope import gemm
+
+    if kernels != "jit" or not gemm.available():
+        pytest.skip("the fused pass needs the compiled kernels; two parts need oneDNN's threads")
+    monkeypatch.setattr(_parallel, "MIN_WORK", 0)
+    threads = gemm.get_num_threads()
+    gemm.set_num_threads(2)
+    try:
+        x = _relu_pool_input(np.float32, channel_major=True)[:, :3]  # 3 channels: parts of 1 and 2
+        xd, xs = ds.tensor(x, requires_grad=True), ds.tensor(x, requires_grad=True)
+        ours = ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(2))(xd)
+        with _jit.disabled():
+            separate = ds.nn.MaxPool2d(2)(ds.nn.ReLU()(xs))
+        np.testing.assert_array_equal(ours.numpy(), separate.numpy())
+        proj = np.random.default_rng(10).standard_normal(ours.shape).astype(np.float32)
+        (ours * ds.tensor(proj)).sum().backward()
+        (separate * ds.tensor(proj)).sum().backward()
+        np.testing.assert_array_equal(xd.grad.numpy(), xs.grad.numpy())
+    finally:
+        gemm.set_num_threads(threads or 1)
