@@ -82,6 +82,21 @@ def test_an_out_view_with_a_row_stride_and_stacks_of_matrices():
 
 
 @needs_onednn
+def test_stacks_read_backwards_over_two_batch_axes_into_padded_planes_accumulate():
+    """A stack's matrices share one layout, worked out once: reversed stacks (negative strides), two
+    batch axes, a broadcast operand, and outputs a gap apart (as the Winograd planes are)."""
+    stack_a = _rand(2, 3, M, K, seed=11)[:, ::-1]
+    b = _rand(K, N, seed=12).T.copy().T  # read transposed
+    planes = np.zeros((6 * (M * N + 16),), dtype=np.float32)
+    out = planes.reshape(6, M * N + 16)[:, : M * N].reshape(2, 3, M, N)
+    start = _rand(2, 3, M, N, seed=13)
+    out[...] = start
+    assert gemm.matmul(stack_a, b, out, accumulate=True) is out
+    _close(out, start + np.matmul(stack_a, b))
+    assert not planes.reshape(6, -1)[:, M * N :].any()
+
+
+@needs_onednn
 def test_a_product_that_really_takes_the_onednn_path(monkeypatch):
     # Guard against a silent fallback: count the foreign calls.
     calls = []

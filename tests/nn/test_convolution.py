@@ -544,6 +544,38 @@ def test_wide_3x3_conv2d_matches_torch(check_op, kernels, n, c_in, c_out, size, 
     )
 
 
+@pytest.mark.parametrize("grad_inputs", [None, (0,), (1, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_chunks_run_in_one_compiled_call_with_onednn(
+    check_op, kernels, gemm_path, monkeypatch, dtype, grad_inputs
+):
+    """float32 with oneDNN: each chunk's transforms and 16 products are one compiled call (forward,
+    and backward with all gradients, only the input's, or only the weight's and bias'); otherwise the products go through gemm.matmul. Both agree
+    with torch, several chunks and a partial last chunk included."""
+    if kernels != "jit":
+        pytest.skip("Winograd is part of the compiled path")
+    monkeypatch.setattr(_conv_kernels, "WINOGRAD_CHUNK_BYTES", 16 * 18 * 9 * 4 * 2)  # 2 images a chunk
+    jit = _jit.kernels()
+    calls = []
+    for name in ("winograd_forward_chunk", "winograd_backward_chunk"):
+        real = getattr(jit, name)
+        monkeypatch.setattr(jit, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    rng = np.random.default_rng(13)
+    arrays = [
+        _randn(rng, 5, 16, 6, 5, dtype=dtype),
+        _randn(rng, 18, 16, 3, 3, dtype=dtype),
+        _randn(rng, 18, dtype=dtype),
+    ]
+    check_op(
+        lambda x, w, b: C.conv2d(x, w, b, padding=1),
+        lambda x, w, b: TF.conv2d(x, w, b, padding=1),
+        arrays,
+        grad_inputs=grad_inputs,
+    )
+    compiled = gemm_path == "onednn" and dtype == np.float32
+    assert calls == (["winograd_forward_chunk"] * 3 + ["winograd_backward_chunk"] * 3 if compiled else [])
+
+
 def test_wide_3x3_conv_chain_over_batch_chunks_matches_torch(assert_close, monkeypatch):
     """Conv(16->32)-ReLU-MaxPool(2)-Conv(32->16) on channel-major activations, the batch split into
     several chunks of transformed tiles, values and every gradient against torch."""
@@ -590,5 +622,173 @@ def test_conv2d_over_parts_of_the_batch_on_two_threads_matches_torch(check_op, m
         arrays = [_randn(rng, 7, c_in, 9, 9), _randn(rng, 16, c_in // groups, 3, 3), _randn(rng, 16)]
         kwargs = dict(stride=stride, padding=1, groups=groups)
         check_op(lambda x, w, b: C.conv2d(x, w, b, **kwargs), lambda x, w, b: TF.conv2d(x, w, b, **kwargs), arrays)
+    finally:
+        gemm.set_num_threads(threads or 1)
+
+
+@pytest.mark.parametrize(
+    "shape, kernel, stride, pads, dilation",
+    [
+        ((3, 3, 8, 7), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+        ((2, 2, 9, 10), (2, 3), (2, 1), (0, 1, 2, 0), (2, 2)),
+        ((2, 1, 5, 5), (5, 5), (1, 3), (3, 3, 0, 0), (1, 1)),
+        ((1, 4, 11, 6), (3, 1), (3, 2), (0, 0, 0, 0), (1, 1)),  # rows and columns the windows never reach
+    ],
+)
+def test_im2col_rows_is_the_transpose_of_the_im2col_columns(kernels, shape, kernel, stride, pads, dilation):
+    """The compiled kernel behind the weight gradient lays out each receptive field as a row: the
+    transpose of the NumPy kernel's columns, for any stride, dilation and (asymmetric) padding."""
+    if kernels != "jit":
+        pytest.skip("the rows kernel is part of the compiled path")
+    rng = np.random.default_rng(3)
+    x = _randn(rng, *shape)
+    n, c, h, w = shape
+    top, bottom, left, right = pads
+    oh = (h + top + bottom - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    ow = (w + left + right - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
+    cols = np.full((c * kernel[0] * kernel[1], n * oh * ow), np.nan, np.float32)
+    _conv_kernels._im2col(x, kernel, (stride, pads, dilation, 1, (oh, ow)), cols)
+    rows = np.full(cols.T.shape, np.nan, np.float32)
+    _jit.kernels().im2col_rows(x, (*stride, *dilation, top, left, oh, ow), kernel, rows)
+    np.testing.assert_array_equal(rows, cols.T)
+
+
+def test_the_float64_row_sums_of_the_compiled_path_match_numpy(kernels):
+    if kernels != "jit":
+        pytest.skip("the row sums kernel is part of the compiled path")
+    a = _randn(np.random.default_rng(4), 5, 1001).reshape(5, 1001)[:, 3:]  # rows apart by more than their length
+    out = np.ones(5)
+    _jit.kernels().add_row_sums(a, out)
+    np.testing.assert_allclose(out, 1 + a.sum(axis=1, dtype=np.float64), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- ReLU then 2x2 max pooling, fused in Sequential
+def _relu_pool_input(dtype, channel_major: bool) -> np.ndarray:
+    """Rounded values (ties, zeros and all-negative windows are common) and a few NaN, laid out
+    (C, N, H, W) in memory when ``channel_major`` (as a convolution returns)."""
+    x = np.round(np.random.default_rng(5).standard_normal((3, 4, 6, 8)) * 1.5).astype(dtype)
+    x[0, 0, 0, 1] = x[1, 2, 3, 3] = x[2, 3, 4, 5] = np.nan
+    x[2, 1, 2:4, 2:4] = -0.0
+    return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3) if channel_major else x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channel_major", [False, True])
+def test_relu_then_max_pool_in_sequential_matches_torch(kernels, dtype, channel_major):
+    """Sequential runs ReLU -> MaxPool2d(2) as one pass with the compiled kernels: the same values
+    and input gradient as the two layers run one after the other (the first maximum of max(x, 0),
+    no gradient where it is 0 or NaN), and as PyTorch's away from NaN (PyTorch's ReLU passes the
+    gradient at a NaN, downslope's does not), on the host kernels and the compiled ones."""
+    x = _relu_pool_input(dtype, channel_major)
+    xd, xs = ds.tensor(x, dtype=dtype, requires_grad=True), ds.tensor(x, dtype=dtype, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    ours = ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(2))(xd)
+    separate = ds.nn.MaxPool2d(2)(ds.nn.ReLU()(xs))
+    ref = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.MaxPool2d(2))(xt)
+    assert ours.dtype == dtype
+    assert (ours._parents[0] is xd) == (kernels == "jit")  # fused: no ReLU node between
+    np.testing.assert_array_equal(ours.numpy(), ref.detach().numpy())
+    np.testing.assert_array_equal(ours.numpy(), separate.numpy())
+    proj = np.random.default_rng(6).standard_normal(ours.shape).astype(dtype)
+    (ours * ds.tensor(proj, dtype=dtype)).sum().backward()
+    (separate * ds.tensor(proj, dtype=dtype)).sum().backward()
+    (ref * torch.tensor(proj)).sum().backward()
+    np.testing.assert_array_equal(xd.grad.numpy(), xs.grad.numpy())
+    finite = ~np.isnan(x)
+    np.testing.assert_array_equal(xd.grad.numpy()[finite], xt.grad.numpy()[finite])
+    assert np.count_nonzero(xd.grad.numpy()) > 10  # gradients reach the winners
+
+
+def test_relu_then_max_pool_fuses_only_plain_layers_that_suit_it(kernels, monkeypatch):
+    """The fused op stands in only for hook-free layers whose pooling it computes; otherwise (odd
+    sizes, a 3x3 window, a forward hook on the ReLU) both layers run as usual and agree with torch."""
+    from downslope.nn import pooling
+
+    calls = []
+    fused = pooling._relu_then_max_pool
+    monkeypatch.setitem(
+        ds.nn.module.containers.FUSED_PAIRS,
+        (ds.nn.ReLU, ds.nn.MaxPool2d),
+        lambda *a: calls.append(1) or fused(*a),
+    )
+    x = np.random.default_rng(7).standard_normal((2, 3, 6, 8)).astype(np.float32)
+    odd = np.random.default_rng(8).standard_normal((2, 3, 7, 8)).astype(np.float32)
+    hooked = ds.nn.ReLU()
+    seen = []
+    hooked.register_forward_hook(lambda m, args, out: seen.append(out.shape))
+    cases = [
+        (ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(2)), torch.nn.MaxPool2d(2), x, 1),
+        (ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(2)), torch.nn.MaxPool2d(2), odd, 1),
+        (ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(3)), torch.nn.MaxPool2d(3), x, 1),
+        (ds.nn.Sequential(hooked, ds.nn.MaxPool2d(2)), torch.nn.MaxPool2d(2), x, 0),
+    ]
+    for ours, pool, data, asked in cases:
+        calls.clear()
+        out = ours(ds.tensor(data))
+        np.testing.assert_array_equal(out.numpy(), pool(torch.relu(torch.tensor(data))).numpy())
+        assert len(calls) == asked
+    assert seen == [(2, 3, 6, 8)]  # the hooked ReLU ran on its own
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_weight_transform_and_its_adjoint(kernels, dtype):
+    """U = G w G^T of every kernel (against NumPy's products in float64), and dw = G^T dU G is its
+    adjoint: <U(w), dU> = <w, dw(dU)>."""
+    if kernels != "jit":
+        pytest.skip("Winograd is part of the compiled path")
+    jit = _jit.kernels()
+    rng = np.random.default_rng(14)
+    w, du = _randn(rng, 5, 3, 3, 3, dtype=dtype), _randn(rng, 16, 5, 3, dtype=dtype)
+    g = jit._G
+    want = np.matmul(np.matmul(g, w.astype(np.float64)), g.T).reshape(5, 3, 16).transpose(2, 0, 1)
+    u = jit.winograd_weight(w)
+    assert u.dtype == dtype and u.shape == (16, 5, 3)
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(u, want, rtol=rtol, atol=rtol)
+    dw = jit.winograd_weight_adjoint(du, 5, 3)
+    assert dw.dtype == dtype and dw.shape == (5, 3, 3, 3)
+    lhs = float(np.sum(want * du.astype(np.float64)))
+    rhs = float(np.sum(w.astype(np.float64) * dw.astype(np.float64)))
+    assert lhs == pytest.approx(rhs, rel=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_a_replaced_module_call_sees_every_layer_of_a_fusable_pair(kernels, monkeypatch):
+    """A tracer that replaces Module.__call__ (as the ONNX exporter does) sees the ReLU and the
+    pooling called one by one: Sequential fuses only layers called through Module's own __call__."""
+    seen = []
+    original = ds.nn.Module.__call__
+
+    def traced(self, *args, **kwargs):
+        seen.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ds.nn.Module, "__call__", traced)
+    x = np.random.default_rng(9).standard_normal((2, 3, 6, 8)).astype(np.float32)
+    out = ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(2))(ds.tensor(x))
+    assert seen == ["Sequential", "ReLU", "MaxPool2d"]
+    np.testing.assert_array_equal(out.numpy(), torch.nn.MaxPool2d(2)(torch.relu(torch.tensor(x))).numpy())
+
+
+def test_relu_then_max_pool_over_parts_on_two_threads_matches_the_two_layers(kernels, monkeypatch):
+    """With oneDNN's GEMM on two threads the fused pass splits its input's first memory axis into
+    two parts run at once (an uneven split included): the same values and gradient as the layers."""
+    from downslope import gemm
+
+    if kernels != "jit" or not gemm.available():
+        pytest.skip("the fused pass needs the compiled kernels; two parts need oneDNN's threads")
+    monkeypatch.setattr(_parallel, "MIN_WORK", 0)
+    threads = gemm.get_num_threads()
+    gemm.set_num_threads(2)
+    try:
+        x = _relu_pool_input(np.float32, channel_major=True)[:, :3]  # 3 channels: parts of 1 and 2
+        xd, xs = ds.tensor(x, requires_grad=True), ds.tensor(x, requires_grad=True)
+        ours = ds.nn.Sequential(ds.nn.ReLU(), ds.nn.MaxPool2d(2))(xd)
+        with _jit.disabled():
+            separate = ds.nn.MaxPool2d(2)(ds.nn.ReLU()(xs))
+        np.testing.assert_array_equal(ours.numpy(), separate.numpy())
+        proj = np.random.default_rng(10).standard_normal(ours.shape).astype(np.float32)
+        (ours * ds.tensor(proj)).sum().backward()
+        (separate * ds.tensor(proj)).sum().backward()
+        np.testing.assert_array_equal(xd.grad.numpy(), xs.grad.numpy())
     finally:
         gemm.set_num_threads(threads or 1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, overload
 
 from ...errors import ArgumentTypeError, OutOfRangeError, StateDictError
@@ -15,6 +15,26 @@ def _check_module(owner: str, value: Any) -> Module:
     if not isinstance(value, Module):
         raise ArgumentTypeError(f"{owner}: expected Module objects, got {type(value).__name__}")
     return value
+
+
+#: Pairs of consecutive layers that :class:`Sequential` runs as one fused op: (type of the first,
+#: type of the second) -> ``fn(first, second, x)``, which returns the pair's output, or None when
+#: the fused op does not apply to these layers or this input (both layers then run as usual). The
+#: modules that own a fused op register it (pooling: ReLU then 2x2 max pooling, one pass instead of
+#: three over the activations). A fused pair gives the same values and gradients as its two layers;
+#: only the first layer's output is never made. Layers with hooks or a replaced ``forward`` always
+#: run on their own.
+FUSED_PAIRS: dict[tuple[type, type], Callable[[Module, Module, Any], Any]] = {}
+
+
+_MODULE_CALL = Module.__call__
+
+
+def _plain(m: Module) -> bool:
+    """Whether ``m`` runs its class's forward with no hooks and through Module's own ``__call__``
+    (a tracer such as the ONNX exporter replaces that to see every layer), so that a fused op may
+    stand in for it."""
+    return type(m).__call__ is _MODULE_CALL and not m.__dict__.get("_hooks") and "forward" not in m.__dict__
 
 
 class Sequential(Module):
@@ -38,9 +58,20 @@ class Sequential(Module):
                 self.add_module(str(i), _check_module("Sequential", layer))
 
     def forward(self, x: Any) -> Any:
-        for m in self._modules.values():
-            if m is not None:
-                x = m(x)
+        layers = [m for m in self._modules.values() if m is not None]
+        i, count = 0, len(layers)
+        while i < count:
+            m = layers[i]
+            if i + 1 < count:
+                fused = FUSED_PAIRS.get((type(m), type(layers[i + 1])))
+                if fused is not None and _plain(m) and _plain(layers[i + 1]):
+                    out = fused(m, layers[i + 1], x)
+                    if out is not None:
+                        x = out
+                        i += 2
+                        continue
+            x = m(x)
+            i += 1
         return x
 
     def __len__(self) -> int:
