@@ -105,6 +105,6 @@ def _openmp_dynamic() -> bool:
     import ctypes
 
     try:
-        return bool(ctypes.CDLL("libgomp.so.1").omp_get_dynamic())
+        return bool(ctypes.CDLL("libgomp.so.1").omp_get_dynamic())  # host: a C int
     except (OSError, AttributeError):
         return True

@@ -207,9 +207,8 @@ def _part_rows(bounds: tuple[int, ...]) -> np.ndarray:
     """The gate-major rows (i, f, g, o blocks of H rows) in the order of the parts: part p's i, f, g
     and o rows of its units [lo, hi), then part p + 1's."""
     size = bounds[-1]
-    return np.concatenate(
-        [np.arange(lo, hi) + gate * size for lo, hi in zip(bounds[:-1], bounds[1:]) for gate in range(4)]
-    )
+    blocks = [(lo + gate * size, hi + gate * size) for lo, hi in zip(bounds[:-1], bounds[1:]) for gate in range(4)]
+    return np.concatenate([np.arange(a, b) for a, b in blocks])  # host: indices for the compiled path's arrays
 
 
 def _run_parts(compiled: Any, kernel: str, bounds: tuple[int, ...], step_product: int, *arrays: Any) -> None:
@@ -219,8 +218,8 @@ def _run_parts(compiled: Any, kernel: str, bounds: tuple[int, ...], step_product
     when small, as ``gemm.stepper``'s are: see ``gemm.STEP_THREADED_MULTIPLY_ADDS``)."""
     sgemm, pause = gemm.sgemm_function(), _rnn_jit.pause_function()
     parts = len(bounds) - 1
-    counters = np.zeros(3 * 16, dtype=np.int64)  # shared by the threads (see _rnn_jit_kernels)
-    edges = np.asarray(bounds, dtype=np.int64)
+    counters = np.zeros(3 * 16, dtype=np.int64)  # host: the compiled loops' counters (see _rnn_jit_kernels)
+    edges = np.asarray(bounds, dtype=np.int64)  # host: the compiled loops' arguments
     if parts == 1:
         threads = gemm.get_num_threads() or 1
         alone = threads > 1 and step_product < gemm.STEP_THREADED_MULTIPLY_ADDS
@@ -233,7 +232,7 @@ def _run_parts(compiled: Any, kernel: str, bounds: tuple[int, ...], step_product
                 gemm.set_num_threads(threads)
         _check(status)
         return
-    statuses = np.zeros(parts, dtype=np.int64)
+    statuses = np.zeros(parts, dtype=np.int64)  # host: the compiled loops' results
     getattr(compiled, kernel + "_threads")(sgemm, pause, *arrays, edges, counters, statuses)
     failed = [int(status) for status in statuses if status > 0]
     if failed:
@@ -295,8 +294,8 @@ def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
     # gradient took 1.6x as long).
     d_cols = _workspace.take((rows, length, batch), dt, like=gates)
     if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
-        # host: numba path (host arrays only); the rows in the order of the gate rows
-        w_hh_t = np.ascontiguousarray((w_hh if rows_order is None else w_hh[rows_order]).T)
+        # numba path (host arrays only); the rows in the order of the gate rows
+        w_hh_t = np.ascontiguousarray((w_hh if rows_order is None else w_hh[rows_order]).T)  # host: numba path
         _run_parts(
             compiled, "lstm_backward", bounds, 4 * size * size * batch, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols
         )
