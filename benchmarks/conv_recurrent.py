@@ -26,7 +26,12 @@ high-water mark over the RSS after setup, during the steps, and during the steps
 (which also loads code once per process). Target: downslope's <= PyTorch's.
 
 ``--profile`` adds the downslope step's cProfile (the functions with the most own time).
-Run: python benchmarks/conv_recurrent.py [--quick] [--threads N] [--workload NAME] [--profile]
+Timing modes: by default the peers take turns on slices of 10 steps (25 slices), each after a
+short pause; ``--continuous`` gives each peer all the steps in one turn, five turns each, as a
+training run keeps its threads busy (on a virtual machine, threads woken after a pause can be slow
+for a few steps, which the slices measure too; the two modes differ most for two threads).
+
+Run: python benchmarks/conv_recurrent.py [--quick] [--threads N] [--workload NAME] [--profile] [--continuous]
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ VOCAB, WORDS, EMBED, CLIP = 10_000, 35, 200, 0.25  # word_lm: vocabulary, steps 
 #: Seconds between one peer's turn and the next (see :func:`time_in_processes`): longer than an
 #: idle OpenMP worker spins.
 SETTLE_S = 0.05
+#: Turns of each peer with ``--continuous`` (each all the steps).
+ROUNDS = 5
 
 
 def make_batches(workload: str, steps: int, seed: int = 0) -> Batches:
@@ -270,7 +277,7 @@ def time_child(workload: str, peer: str, steps: int, pieces: int, threads: int) 
     run(slices[0])  # warm-up
     print("ready", flush=True)
     for line in sys.stdin:
-        piece = slices[int(line)]
+        piece = batches if line.strip() == "all" else slices[int(line)]
         run(piece[:1])  # untimed: caches and threads back in use after the wait for this turn
         wall, cpu, faults = _timed(run, piece)
         print(wall, cpu, faults, flush=True)
@@ -295,10 +302,13 @@ def _timed(run: Callable[[Batches], object], piece: Batches) -> tuple[float, flo
 
 
 def time_in_processes(
-    workload: str, state: dict[str, np.ndarray], steps: int, pieces: int, threads: int
+    workload: str, state: dict[str, np.ndarray], steps: int, pieces: int, threads: int, continuous: bool = False
 ) -> dict[str, dict[str, float]]:
     """As :func:`time_peers`, each peer in a process of its own; the processes take turns (one runs
-    a slice while the other waits on its stdin), so they never compete for the cores.
+    a slice while the other waits on its stdin), so they never compete for the cores. With
+    ``continuous``, each turn is all ``steps`` steps instead of a slice (:data:`ROUNDS` turns each):
+    a training run's threads stay busy from one step to the next, where after each short slice's
+    pause they are woken anew (on a virtual machine that wake can be slow for a few steps).
 
     Each turn starts after a pause of :data:`SETTLE_S` and one untimed step: an OpenMP runtime's
     worker threads keep spinning for a while after their last parallel region (GNU OpenMP's
@@ -323,7 +333,8 @@ def time_in_processes(
                 if child.stdout is None or child.stdout.readline().strip() != "ready":
                     raise RuntimeError(f"the {peer} timing process failed to start")
             samples: dict[str, list[list[float]]] = {peer: [] for peer in children}
-            for index in range(len(_slices(list(range(steps)), pieces))):
+            turns = ["all"] * ROUNDS if continuous else range(len(_slices(list(range(steps)), pieces)))
+            for index in turns:
                 for peer, child in children.items():
                     assert child.stdin is not None and child.stdout is not None
                     time.sleep(SETTLE_S)
@@ -434,6 +445,9 @@ def main() -> None:
         parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
         parser.add_argument("--total-steps", type=int, default=250, help="training steps per peer (default 250)")
         parser.add_argument("--one-process", action="store_true", help="time both peers in this process")
+        parser.add_argument(
+            "--continuous", action="store_true", help="each turn runs all the steps at once (training as a run does)"
+        )
         parser.add_argument("--child", choices=("rss", "time"), help=argparse_hidden())
         parser.add_argument("--peer", choices=("downslope", "torch"), help=argparse_hidden())
         parser.add_argument("--steps", type=int, default=10, help=argparse_hidden())
@@ -461,7 +475,7 @@ def main() -> None:
             peers = [Peer("downslope", downslope_peer(workload, state)), Peer("torch", torch_peer(workload, state))]
             results = time_peers(peers, batches, pieces)
         else:
-            results = time_in_processes(workload, state, steps, pieces, args.threads)
+            results = time_in_processes(workload, state, steps, pieces, args.threads, args.continuous)
         paired = results.pop("paired")
         for name, r in results.items():
             print(
