@@ -544,6 +544,7 @@ def test_wide_3x3_conv2d_matches_torch(check_op, kernels, n, c_in, c_out, size, 
     )
 
 
+@pytest.mark.host_only  # the compiled chunks take host arrays; on a device the products go through gemm.matmul
 @pytest.mark.parametrize("grad_inputs", [None, (0,), (1, 2)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_winograd_chunks_run_in_one_compiled_call_with_onednn(
@@ -672,6 +673,7 @@ def _relu_pool_input(dtype, channel_major: bool) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3) if channel_major else x
 
 
+@pytest.mark.host_only  # the fused pass takes host arrays; on a device the two layers run (their parity tests)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("channel_major", [False, True])
 def test_relu_then_max_pool_in_sequential_matches_torch(kernels, dtype, channel_major):
@@ -699,6 +701,7 @@ def test_relu_then_max_pool_in_sequential_matches_torch(kernels, dtype, channel_
     assert np.count_nonzero(xd.grad.numpy()) > 10  # gradients reach the winners
 
 
+@pytest.mark.host_only  # the fused pass takes host arrays only
 def test_relu_then_max_pool_fuses_only_plain_layers_that_suit_it(kernels, monkeypatch):
     """The fused op stands in only for hook-free layers whose pooling it computes; otherwise (odd
     sizes, a 3x3 window, a forward hook on the ReLU) both layers run as usual and agree with torch."""
