@@ -331,6 +331,15 @@ def test_a_large_relu_in_pooled_memory_matches_torch_and_the_op_it_stands_for() 
     np.testing.assert_array_equal(y_pooled.numpy(), y_plain.numpy())
     np.testing.assert_array_equal(pooled.grad.numpy(), plain.grad.numpy())
     np.testing.assert_array_equal(y_pooled.numpy(), torch.relu(torch.from_numpy(x)).numpy())
+    # Gradients as torch's, NaN included (its rule passes the gradient where the output is NaN),
+    # for the large (pooled) array and a small one.
+    for size in (x.size, 8):
+        xt = torch.from_numpy(x.reshape(-1)[:size].copy()).requires_grad_()
+        torch.relu(xt).backward(torch.from_numpy(g.reshape(-1)[:size].copy()))
+        ours = ds.tensor(x.reshape(-1)[:size].copy(), requires_grad=True)
+        ds.relu(ours).backward(ds.tensor(g.reshape(-1)[:size].copy()))
+        np.testing.assert_array_equal(ours.grad.numpy(), xt.grad.numpy())
+        assert ours.grad.numpy()[2] == g.reshape(-1)[2] != 0  # the NaN's gradient passes
     z = rng.standard_normal(x.shape).astype(np.float32)  # double backward: the rule under create_graph
     twice = ds.tensor(z, requires_grad=True)
     (gx,) = ds.autograd.grad((F.relu(twice) ** 2).sum(), twice, create_graph=True)

@@ -110,12 +110,11 @@ def _relu_max_pool_2x2(x, out, at):
                     if v > best or v != v:
                         best = v
                         k = 3
-                    if not best > zero:
-                        # ReLU passes no gradient where its output is 0 or NaN: position 4 sends
-                        # it nowhere
+                    if best <= zero:
+                        # ReLU passes no gradient where its output is 0 (it does at a NaN, as
+                        # PyTorch's): position 4 sends it nowhere
                         k = 4
-                        if best <= zero:
-                            best = zero
+                        best = zero
                     out[a, b, i, j] = best
                     at[a, b, i, j] = k
 
@@ -132,8 +131,8 @@ def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def relu_max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`max_pool_2x2` of ``max(x, 0)`` in one pass, without the ReLU's output: (output,
-    winner positions); a window whose output is not > 0 has position 4, which
-    :func:`max_unpool_2x2` gives no gradient (ReLU's gradient is 0 there)."""
+    winner positions); a window whose output is 0 has position 4, which :func:`max_unpool_2x2`
+    gives no gradient (ReLU's gradient is 0 there; at a NaN it passes, as PyTorch's)."""
     n0, n1, h, w = x.shape
     out = _workspace.lend((n0, n1, h // 2, w // 2), x.dtype)
     at = _workspace.lend((n0, n1, h // 2, w // 2), np.uint8)

@@ -239,8 +239,8 @@ def _relu_then_max_pool(relu: Module, pool: Module, x: Any) -> Tensor | None:
     (numba not installed, other pooling, other input), and the two layers run as usual.
 
     The same values and gradients as the two layers: the pooling's winner is the first maximum of
-    ``max(x, 0)`` in scan order (or its last NaN), and the gradient reaches it only where that
-    maximum is > 0 (ReLU's gradient is 0 at 0 and at NaN)."""
+    ``max(x, 0)`` in scan order (or its last NaN), and the gradient reaches it unless that maximum
+    is 0 (ReLU's gradient is 0 where its output is 0 and passes at a NaN, as PyTorch's)."""
     assert isinstance(pool, MaxPool2d)
     if not isinstance(x, Tensor) or x.ndim != 4 or x.dtype not in (np.float32, np.float64):
         return None

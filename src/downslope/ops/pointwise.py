@@ -156,14 +156,18 @@ def relu(x: Any) -> Tensor:
 
 
 def _relu_vjp(g, y, args, saved, needs, xp):
+    # PyTorch's rule (threshold_backward on the output): no gradient where the output is <= 0, the
+    # gradient passes everywhere else, a NaN included.
     y = xp.data(y)
     if not (_pooled(g) and type(y) is np.ndarray):  # also a rule recorded under create_graph (Tensors)
-        return (g * (y > 0),)
+        return (g * ((y > 0) | (y != y)),)
     mask = workspace.take(y.shape, np.bool_)
     out = workspace.lend(g.shape, g.dtype)
 
     def part(lo: int, hi: int) -> None:
-        np.multiply(g[lo:hi], np.greater(y[lo:hi], 0, out=mask[lo:hi]), out=out[lo:hi])
+        np.less_equal(y[lo:hi], 0, out=mask[lo:hi])
+        np.logical_not(mask[lo:hi], out=mask[lo:hi])
+        np.multiply(g[lo:hi], mask[lo:hi], out=out[lo:hi])
 
     parallel.over_parts(g, g.shape[0], g.size // ELEMENTS_PER_NS, part)
     workspace.give(mask)
