@@ -45,29 +45,34 @@ _jit_sums = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
 
 # ---------------------------------------------------------------------- max pooling
 @_jit
+def _window_max(x, a, b, i, j):
+    """(maximum, its position 0-3 row-major) of the 2x2 window (i, j) of plane x[a, b]: PyTorch's
+    rule, the first maximum in scan order, or the last NaN."""
+    best = x[a, b, 2 * i, 2 * j]
+    k = 0
+    v = x[a, b, 2 * i, 2 * j + 1]
+    if v > best or v != v:
+        best = v
+        k = 1
+    v = x[a, b, 2 * i + 1, 2 * j]
+    if v > best or v != v:
+        best = v
+        k = 2
+    v = x[a, b, 2 * i + 1, 2 * j + 1]
+    if v > best or v != v:
+        best = v
+        k = 3
+    return best, k
+
+
+@_jit
 def _max_pool_2x2(x, out, at):
     n0, n1, oh, ow = out.shape
     for a in range(n0):
         for b in range(n1):
             for i in range(oh):
                 for j in range(ow):
-                    # PyTorch's rule: the first maximum in scan order, or the last NaN.
-                    best = x[a, b, 2 * i, 2 * j]
-                    k = 0
-                    v = x[a, b, 2 * i, 2 * j + 1]
-                    if v > best or v != v:
-                        best = v
-                        k = 1
-                    v = x[a, b, 2 * i + 1, 2 * j]
-                    if v > best or v != v:
-                        best = v
-                        k = 2
-                    v = x[a, b, 2 * i + 1, 2 * j + 1]
-                    if v > best or v != v:
-                        best = v
-                        k = 3
-                    out[a, b, i, j] = best
-                    at[a, b, i, j] = k
+                    out[a, b, i, j], at[a, b, i, j] = _window_max(x, a, b, i, j)
 
 
 @_jit
@@ -94,22 +99,9 @@ def _relu_max_pool_2x2(x, out, at):
         for b in range(n1):
             for i in range(oh):
                 for j in range(ow):
-                    # _max_pool_2x2's scan of x; max(x, 0) changes neither a maximum > 0 nor its
-                    # first position (nor a NaN), and makes a window with no value > 0 a 0
-                    best = x[a, b, 2 * i, 2 * j]
-                    k = 0
-                    v = x[a, b, 2 * i, 2 * j + 1]
-                    if v > best or v != v:
-                        best = v
-                        k = 1
-                    v = x[a, b, 2 * i + 1, 2 * j]
-                    if v > best or v != v:
-                        best = v
-                        k = 2
-                    v = x[a, b, 2 * i + 1, 2 * j + 1]
-                    if v > best or v != v:
-                        best = v
-                        k = 3
+                    # The window of x; max(x, 0) changes neither a maximum > 0 nor its first
+                    # position (nor a NaN), and makes a window with no value > 0 a 0
+                    best, k = _window_max(x, a, b, i, j)
                     if best <= zero:
                         # ReLU passes no gradient where its output is 0 (it does at a NaN, as
                         # PyTorch's): position 4 sends it nowhere
