@@ -29,12 +29,63 @@ from .backend import namespace_of
 LIMIT_BYTES = 256 * 2**20
 MAX_KEPT = 8
 
-# Kept blocks are raw byte buffers, handed out as views of any shape and dtype that fits (best
-# fit, at most twice the size asked for), so that the backward pass reuses the blocks that the
-# forward pass's temporaries used instead of holding both.
-_free: list[np.ndarray] = []
-_held = 0
+
+class _Pool:
+    """Kept raw byte buffers, handed out as views of any shape and dtype that fits (best fit, at
+    most twice the size asked for), and the bytes they hold. Callers hold ``_lock``."""
+
+    __slots__ = ("blocks", "held")
+
+    def __init__(self) -> None:
+        self.blocks: list[np.ndarray] = []
+        self.held = 0
+
+    def pop(self, nbytes: int) -> np.ndarray | None:
+        """The smallest kept block of ``nbytes`` to twice that, taken out (None when none fits)."""
+        best = -1
+        for i, b in enumerate(self.blocks):
+            if nbytes <= b.nbytes <= 2 * nbytes and (best < 0 or b.nbytes < self.blocks[best].nbytes):
+                best = i
+        if best < 0:
+            return None
+        block = self.blocks.pop(best)
+        self.held -= block.nbytes
+        return block
+
+    def keep(self, block: np.ndarray, limit: int, max_kept: int) -> None:
+        """Keep ``block`` within ``limit`` bytes and ``max_kept`` blocks (the larger blocks stay)."""
+        if any(block is b for b in self.blocks) or self.held + block.nbytes > limit:
+            return
+        if len(self.blocks) >= max_kept:
+            smallest = min(range(len(self.blocks)), key=lambda i: self.blocks[i].nbytes)
+            if self.blocks[smallest].nbytes >= block.nbytes:
+                return
+            self.held -= self.blocks.pop(smallest).nbytes
+        self.blocks.append(block)
+        self.held += block.nbytes
+
+    def clear(self) -> None:
+        self.blocks.clear()
+        self.held = 0
+
+
+# The pool of take/give: the backward pass reuses the blocks that the forward pass's temporaries
+# used instead of holding both.
+_taken = _Pool()
 _lock = threading.Lock()
+
+
+def _nbytes(shape: tuple[int, ...], dt: np.dtype) -> int:
+    return max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
+
+
+def _block(pool: _Pool, nbytes: int) -> np.ndarray:
+    """A block of at least ``nbytes`` from ``pool``, or a new one."""
+    with _lock:
+        block = pool.pop(nbytes)
+    if block is None:
+        block = np.empty(nbytes, dtype=np.uint8)  # host: the NumPy pool's own block
+    return block
 
 
 def take(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
@@ -49,28 +100,11 @@ def take(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
         ((2, 3), dtype('float32'))
         >>> _workspace.give(a)
     """
-    global _held
     if like is not None and type(like) is not np.ndarray:
         return namespace_of(like).empty(shape, dtype=dtype)
     dt = np.dtype(dtype)
-    nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
-    with _lock:
-        block = _pop_best_fit(_free, nbytes)
-        if block is not None:
-            _held -= block.nbytes
-    if block is None:
-        block = np.empty(nbytes, dtype=np.uint8)  # host: the NumPy pool's own block
-    return block[:nbytes].view(dt).reshape(shape)
-
-
-def _pop_best_fit(free: list[np.ndarray], nbytes: int) -> np.ndarray | None:
-    """Takes out of ``free`` the smallest block of ``nbytes`` to twice that (None when none fits);
-    the caller holds the lock."""
-    best = -1
-    for i, b in enumerate(free):
-        if nbytes <= b.nbytes <= 2 * nbytes and (best < 0 or b.nbytes < free[best].nbytes):
-            best = i
-    return free.pop(best) if best >= 0 else None
+    nbytes = _nbytes(shape, dt)
+    return _block(_taken, nbytes)[:nbytes].view(dt).reshape(shape)
 
 
 def _block_of(a: np.ndarray) -> np.ndarray:
@@ -82,40 +116,17 @@ def _block_of(a: np.ndarray) -> np.ndarray:
 def give(*arrays: Any) -> None:
     """Return arrays obtained from :func:`take` (or views of them) that nothing references any more.
     Device arrays are ignored (they were never pooled here)."""
-    global _held
     with _lock:
         for a in arrays:
-            if type(a) is not np.ndarray:
-                continue
-            block = _block_of(a)
-            if not any(block is b for b in _free):
-                _held = _keep(_free, _held, block, LIMIT_BYTES, MAX_KEPT)
-
-
-def _keep(free: list[np.ndarray], held: int, block: np.ndarray, limit: int, max_kept: int) -> int:
-    """Add ``block`` to the pool ``free`` holding ``held`` bytes, within ``limit`` bytes and
-    ``max_kept`` blocks (the larger blocks stay); returns the bytes the pool holds then. Call with
-    the lock held."""
-    if held + block.nbytes > limit:
-        return held
-    if len(free) >= max_kept:
-        smallest = min(range(len(free)), key=lambda i: free[i].nbytes)
-        if free[smallest].nbytes >= block.nbytes:
-            return held
-        held -= free.pop(smallest).nbytes
-    free.append(block)
-    return held + block.nbytes
+            if type(a) is np.ndarray:
+                _taken.keep(_block_of(a), LIMIT_BYTES, MAX_KEPT)
 
 
 def clear() -> None:
     """Drop every kept block (its memory goes back to the allocator)."""
-    global _held
-    global _lent_held
     with _lock:
-        _free.clear()
-        _held = 0
-        _lent_free.clear()
-        _lent_held = 0
+        _taken.clear()
+        _lent.clear()
 
 
 class Lease:
@@ -147,8 +158,7 @@ class Lease:
 LEND_MIN_BYTES = 256 * 2**10  # smaller arrays come from the allocator's own free lists
 LEND_MAX_KEPT = 32
 LEND_LIMIT_BYTES = 512 * 2**20
-_lent_free: list[np.ndarray] = []
-_lent_held = 0
+_lent = _Pool()
 
 
 def lend(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
@@ -168,28 +178,21 @@ def lend(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
         >>> view.shape
         (511, 512)
     """
-    global _lent_held
     if like is not None and type(like) is not np.ndarray:
         return namespace_of(like).empty(shape, dtype=dtype)
     dt = np.dtype(dtype)
-    nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dt.itemsize)
+    nbytes = _nbytes(shape, dt)
     if nbytes < LEND_MIN_BYTES:
         return np.empty(shape, dtype=dt)  # host: the NumPy path (device namespaces returned above)
-    with _lock:
-        block = _pop_best_fit(_lent_free, nbytes)
-        if block is not None:
-            _lent_held -= block.nbytes
-    if block is None:
-        block = np.empty(nbytes, dtype=np.uint8)  # host: the NumPy pool's own block
+    block = _block(_lent, nbytes)
     owner = np.frombuffer(block.data, dtype=dt, count=nbytes // dt.itemsize)  # host: a view of the pool's block
     weakref.finalize(owner, _return_lent, block).atexit = False
     return owner.reshape(shape)
 
 
 def _return_lent(block: np.ndarray) -> None:
-    global _lent_held
     with _lock:
-        _lent_held = _keep(_lent_free, _lent_held, block, LEND_LIMIT_BYTES, LEND_MAX_KEPT)
+        _lent.keep(block, LEND_LIMIT_BYTES, LEND_MAX_KEPT)
 
 
 def lend_zeros(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
