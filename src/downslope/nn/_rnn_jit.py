@@ -48,7 +48,7 @@ from . import _jit
 _loaded: ModuleType | None = None
 _tried = False
 _pause: Any = None
-_layer: str | None = None
+_openmp: bool | None = None  # numba's threading layer is OpenMP (known once it started)
 
 
 def kernels(*arrays: Any) -> ModuleType | None:
@@ -85,26 +85,15 @@ def pause_function() -> Any:
 def threads() -> int:
     """How many threads the compiled loops may share a layer's tasks over: numba's thread count
     under its OpenMP layer, whose team runs oneDNN's GEMMs inside it on their caller's thread alone;
-    1 under another layer (TBB's or numba's own workers would each start a team of oneDNN threads)
-    or with OpenMP's dynamic team sizes switched on."""
-    global _layer
+    1 under another layer (TBB's or numba's own workers would each start a team of oneDNN threads).
+    A team with fewer threads than that (OpenMP's dynamic sizes) only shares the tasks over fewer."""
+    global _openmp
     import numba
 
-    if _layer is None:
+    if _openmp is None:
         before = gemm.get_num_threads()
         numba.get_num_threads()  # starts numba's threading layer, which sets OpenMP's thread count
         if before:
             gemm.set_num_threads(before)  # the count the user chose for oneDNN's GEMM stays
-        _layer = numba.threading_layer()
-        if _layer == "omp" and _openmp_dynamic():
-            _layer = "omp (dynamic)"
-    return int(numba.get_num_threads()) if _layer == "omp" else 1
-
-
-def _openmp_dynamic() -> bool:
-    import ctypes
-
-    try:
-        return bool(ctypes.CDLL("libgomp.so.1").omp_get_dynamic())  # host: a C int
-    except (OSError, AttributeError):
-        return True
+        _openmp = numba.threading_layer() == "omp"
+    return int(numba.get_num_threads()) if _openmp else 1
