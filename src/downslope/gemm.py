@@ -438,8 +438,8 @@ def stepper(a: Any, b: Any, out: Any, *, accumulate: bool = False) -> Callable[[
         sgemm = _sgemm
         (ta, pa, lda, sa), (tb, pb, ldb, sb), (pc, ldc, sc) = plan[3:]
         m, n, k = plan[:3]
-        threads = _omp_get_max_threads() if _omp_get_max_threads is not None else 1
-        alone = threads > 1 and m * n * k < STEP_THREADED_MULTIPLY_ADDS  # see STEP_THREADED_MULTIPLY_ADDS
+        threads = get_num_threads() or 1
+        alone = steps_on_one_thread(m * n * k)
         set_threads = _omp_set_num_threads
 
         def onednn_step(t: int) -> None:
@@ -467,6 +467,18 @@ def stepper(a: Any, b: Any, out: Any, *, accumulate: bool = False) -> Callable[[
         np.matmul(a_at(t), b_at(t), out=out_at(t))
 
     return numpy_step
+
+
+def steps_on_one_thread(multiply_adds: int) -> bool:
+    """Whether a loop's per-step products of ``multiply_adds`` each run on one thread although
+    oneDNN has several (see :data:`STEP_THREADED_MULTIPLY_ADDS`).
+
+    Example:
+        >>> from downslope import gemm
+        >>> gemm.steps_on_one_thread(10**9)
+        False
+    """
+    return (get_num_threads() or 1) > 1 and multiply_adds < STEP_THREADED_MULTIPLY_ADDS
 
 
 def _pick(x: Any) -> Callable[[int], Any]:

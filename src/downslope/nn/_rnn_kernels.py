@@ -222,7 +222,7 @@ def _run_parts(compiled: Any, kernel: str, bounds: tuple[int, ...], step_product
     edges = np.asarray(bounds, dtype=np.int64)  # host: the compiled loops' arguments
     if parts == 1:
         threads = gemm.get_num_threads() or 1
-        alone = threads > 1 and step_product < gemm.STEP_THREADED_MULTIPLY_ADDS
+        alone = gemm.steps_on_one_thread(step_product)
         if alone:
             gemm.set_num_threads(1)
         try:
