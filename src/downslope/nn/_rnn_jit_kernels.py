@@ -246,25 +246,26 @@ def _gate_gradients(gates, cells, tanh_c, dh, dc, d_cols, t, lo, hi):
 
 
 @_jit
-def _state_gradient(sgemm, w_hh_t, d_cols, dh, t, lo, hi):
-    """dh[t][lo:hi] += W_hh.T[lo:hi] @ dG_t: ``w_hh_t`` is W_hh.T (H, 4H) contiguous (oneDNN ran this
-    product 10% faster so than reading W_hh transposed), dG_t the (4H, N) block of d_cols of step t
-    (every part's rows)."""
+def _state_gradient(sgemm, w_hh_t, d_cols, out, t, lo, hi, beta):
+    """out (H, N) = beta * out + W_hh.T[:, rows] @ dG_t[rows], the rows of the units [lo, hi) (all
+    of them for one part): ``w_hh_t`` is W_hh.T (H, 4H) contiguous (oneDNN ran this product 10% faster
+    so than reading W_hh transposed), dG_t the (4H, N) block of d_cols of step t."""
     length, batch = d_cols.shape[1], d_cols.shape[2]
     rows = d_cols.shape[0]
+    top = 4 * lo
     return sgemm(
         _N,
         _N,
-        hi - lo,
+        w_hh_t.shape[0],
         batch,
-        rows,
+        4 * (hi - lo),
         _ONE,
-        w_hh_t[lo].ctypes.data,
+        w_hh_t[0, top:].ctypes.data,
         rows,
-        d_cols[0, t].ctypes.data,
+        d_cols[top, t].ctypes.data,
         length * batch,
-        _ONE,
-        dh[t, lo].ctypes.data,
+        beta,
+        out.ctypes.data,
         batch,
     )
 
@@ -289,27 +290,39 @@ def lstm_forward(sgemm, pause, w, z, gates, cells, tanh_c, features, bounds, cou
 
 
 @_jit
-def lstm_backward(sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, bounds, counters):
+def lstm_backward(sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, partials, bounds, counters):
+    """Backward through time. With one part each step adds W_hh.T @ dG_t to dh[t] itself. With
+    several, a step's task writes its part's share of that product, over all H units, into
+    ``partials[t % 2, part]`` (2, parts, H, N), and the next step's task of each part first adds
+    every part's share for its units to dh[t]: one meeting per step, and only (H / parts, N) of
+    each other part's results cross to the thread (every part's gate gradients would, were the
+    product split by output units). After the loop the caller adds ``partials[0]`` to dh[0]."""
     length = gates.shape[0]
     parts = bounds.shape[0] - 1
-    total = 2 * length * parts  # per step two phases: the gates' gradients, then the product
+    total = length * parts
     while True:
         ticket = _take_ticket(counters)
         if ticket >= total:
             return 0
-        phase = ticket // parts
-        part = ticket - phase * parts
-        t = length - 1 - phase // 2
+        step = ticket // parts
+        part = ticket - step * parts
+        t = length - 1 - step
         lo, hi = bounds[part], bounds[part + 1]
-        if not _wait_until_done(counters, phase * parts, pause):
+        if not _wait_until_done(counters, step * parts, pause):  # every share of step t + 1 is in
             return -1
-        if phase % 2 == 0:  # reads dh[t + 1] of its units, which the product of step t + 1 finished
+        if parts == 1:
             _gate_gradients(gates, cells, tanh_c, dh, dc, d_cols, t, lo, hi)
-        else:  # reads every part's rows of dG_t
-            status = _state_gradient(sgemm, w_hh_t, d_cols, dh, t, lo, hi)
-            if status != 0:
-                _fail(counters)
-                return status
+            status = _state_gradient(sgemm, w_hh_t, d_cols, dh[t], t, lo, hi, _ONE)
+        else:
+            if step > 0:
+                dh_units = dh[t + 1, lo:hi]
+                for q in range(parts):
+                    dh_units += partials[(t + 1) % 2, q, lo:hi]
+            _gate_gradients(gates, cells, tanh_c, dh, dc, d_cols, t, lo, hi)
+            status = _state_gradient(sgemm, w_hh_t, d_cols, partials[t % 2, part], t, lo, hi, _F(0.0))
+        if status != 0:
+            _fail(counters)
+            return status
         _count_done(counters)
 
 
@@ -326,6 +339,10 @@ def lstm_forward_threads(sgemm, pause, w, z, gates, cells, tanh_c, features, bou
 
 
 @_jit_threads
-def lstm_backward_threads(sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, bounds, counters, statuses):
+def lstm_backward_threads(
+    sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, partials, bounds, counters, statuses
+):
     for thread in numba.prange(statuses.shape[0]):
-        statuses[thread] = lstm_backward(sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, bounds, counters)
+        statuses[thread] = lstm_backward(
+            sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, partials, bounds, counters
+        )

@@ -296,9 +296,24 @@ def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
     if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
         # numba path (host arrays only); the rows in the order of the gate rows
         w_hh_t = np.ascontiguousarray((w_hh if rows_order is None else w_hh[rows_order]).T)  # host: numba path
+        parts = len(bounds) - 1  # with several, each step's product in shares (see _rnn_jit_kernels)
+        partials = np.empty((2, parts, size, batch) if parts > 1 else (0, 0, 0, 0), dtype=dt)  # host: numba path
         _run_parts(
-            compiled, "lstm_backward", bounds, 4 * size * size * batch, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols
+            compiled,
+            "lstm_backward",
+            bounds,
+            4 * size * size * batch,
+            w_hh_t,
+            gates,
+            cells,
+            tanh_c,
+            dh,
+            dc,
+            d_cols,
+            partials,
         )
+        if parts > 1:
+            dh[0] += partials[0].sum(axis=0)
     else:
         _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols)
     dx = dw = None
