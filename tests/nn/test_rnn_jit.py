@@ -157,35 +157,35 @@ def test_the_parts_rows_are_each_parts_four_gate_blocks_in_turn():
     np.testing.assert_array_equal(_part_rows((0, size)), np.arange(4 * size))
 
 
-def test_one_thread_alone_runs_every_part_of_a_split_layer():
+@pytest.mark.host_only
+@pytest.mark.parametrize("bias", [True, False])
+def test_one_thread_alone_runs_every_part_of_a_split_layer(bias, monkeypatch):
     """The threads take a layer's tasks from one counter: a thread alone (the others not started
-    yet, or none at all) runs every part, with the same results as one part."""
-    from downslope.nn._rnn_kernels import _part_rows
+    yet, or none at all) runs every part, here three of unequal size, with the NumPy formulation's
+    values and gradients; every task is counted done."""
+    from downslope.nn import _rnn_kernels
 
-    rng = np.random.default_rng(4)
-    steps, batch, features, hidden = 4, 3, 2, 6
-    k = features + hidden + 1
-    w = (rng.standard_normal((4 * hidden, k)) * 0.5).astype(np.float32)
-    sgemm, pause = gemm.sgemm_function(), _rnn_jit.pause_function()
+    arrays = _lstm_inputs(bias, seed=21 + int(bias))
+    with gemm.disabled(), _jit.disabled():
+        want = _run(arrays, reverse=False)
+    monkeypatch.setattr(_rnn_kernels, "_unit_parts", lambda *args: (0, 2, 3, 9))
+    done = []
 
-    def forward(bounds):
-        z = np.zeros((steps + 1, k, batch), dtype=np.float32)
-        z[:steps, :features] = rng_x
-        z[:, -1] = 1
-        gates = np.zeros((steps, 4 * hidden, batch), dtype=np.float32)
-        cells = np.zeros((steps + 1, hidden, batch), dtype=np.float32)
-        tanh_c = np.zeros((steps, hidden, batch), dtype=np.float32)
-        rows = _part_rows(bounds)
-        counters = np.zeros(3 * 16, dtype=np.int64)
-        edges = np.asarray(bounds, dtype=np.int64)
-        status = kernels.lstm_forward(sgemm, pause, w[rows], z, gates, cells, tanh_c, features, edges, counters)
-        assert status == 0
-        assert counters[2 * 16] == steps * (len(bounds) - 1), "every task was counted done"
-        return z, cells, gates[:, np.argsort(rows)]
+    def alone(name):
+        def run(sgemm, pause, *arrays_bounds_counters_statuses):
+            *rest, counters, statuses = arrays_bounds_counters_statuses
+            statuses[0] = getattr(kernels, name)(sgemm, pause, *rest, counters)
+            done.append(int(counters[2 * 16]))
 
-    rng_x = rng.standard_normal((steps, features, batch)).astype(np.float32)
-    for got, want in zip(forward((0, 2, 3, 6)), forward((0, 6))):
-        np.testing.assert_array_equal(got, want)
+        return run
+
+    for name in ("lstm_forward", "lstm_backward"):
+        monkeypatch.setattr(kernels, name + "_threads", alone(name))
+    got = _run(arrays, reverse=False)
+    steps = arrays[0].shape[0]
+    assert done == [3 * steps, 3 * steps], "every task of both passes was run and counted"
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(w).max()))
 
 
 @pytest.mark.slow  # a fresh process: numba's threading layer starts once per process

@@ -5,7 +5,7 @@ and a step of the LSTM makes ten of them forward and about fifteen backward (the
 included) around its matrix product: about as much time as the products themselves for a layer
 of 128 units. Here the whole loop over time steps is one compiled call: each step is the product
 on oneDNN's GEMM (called from the compiled code through its C entry point, passed in as a ctypes
-function) and ONE pass over the step's (H, N) blocks that computes every gate, the cell and the
+function) and ONE pass over the step's gate block that computes every gate, the cell and the
 output state (forward), or every gate's gradient and the cell's (backward).
 
 ``tanh`` here is a rational approximation evaluated in float32 (the one Eigen uses, odd degree-13
@@ -21,7 +21,7 @@ parity tests run every path against PyTorch.
 
 With oneDNN on several threads, a layer's hidden units are split into parts, and the threads of an
 OpenMP team (numba's ``prange`` under its OpenMP layer, the runtime oneDNN uses too) take the
-tasks (a step of a part: its rows of the product on that thread, then its gates) in order, each
+tasks (a step of a part: its columns of the product on that thread, then its gates) in order, each
 waiting only until the tasks of the step before are done (see ``_rnn_jit_kernels``). That beats
 oneDNN splitting each step's small product over the threads with the gate arithmetic on one, and
 keeps its speed when another process shares the cores (``_rnn_kernels._unit_parts`` has numbers).

@@ -1,17 +1,22 @@
 """numba loops of the LSTM sequence kernel (see ``_rnn_jit`` for why and when they run).
 
 Importing this module imports numba; ``_rnn_jit.kernels()`` does, on the first LSTM call that can
-use it. The functions compile on first use and are cached on disk (``cache=True``). The layouts
-are those of the NumPy formulation in ``_rnn_kernels`` (gate-major, every array C-contiguous):
+use it. The functions compile on first use and are cached on disk (``cache=True``). The layouts are
+batch-major, PyTorch's own (every array C-contiguous), so the layer's output, the incoming
+gradient and the weight-gradient products after the loop need no transposing copies:
 
-* ``w`` (4H, K) = [W_ih | W_hh | b] with the sigmoid gates' rows halved, ``z`` (L+1, K, N) with
-  ``z[t] = [x_t.T; h_t.T; 1]`` (the forward writes h_{t+1} into the h rows of ``z[t+1]``);
-* ``gates`` (L, 4H, N): the activations i, f, g, o of each step (with several parts, each part's
-  four blocks in turn, see below); ``cells`` (L+1, H, N) with ``cells[0] = c0.T``; ``tanh_c`` (L, H, N);
-* backward: ``dh`` (L+1, H, N) holds the gradient reaching each output state and gets each step's
-  ``W_hh.T @ dG`` added; ``dc`` (H, N) the gradient reaching the cell; ``d_cols`` (4H, L, N) the
-  pre-activations' gradients, time and batch along the columns, as the weight-gradient product
-  after the loop reads them.
+* ``gates`` (L, N, 4H): before the forward loop the input projection ``x_t @ W_ih.T + b`` of
+  every step; each step adds ``h_t @ W_hh.T`` (its product), then overwrites its block with the
+  activations i, f, g, o (the sigmoid gates' weights and biases halved, see ``_rnn_jit``);
+  ``w_hh_t`` is that halved W_hh transposed (H, 4H);
+* ``packed`` (L + 2, N, H): the layer's states, ``packed[0] = h0``; the forward writes ``h_{t+1}``
+  into ``packed[t + 1]``; ``cells`` (L + 1, N, H) with ``cells[0] = c0``; ``tanh_c`` (L, N, H);
+* backward: ``dh`` (L + 1, N, H) holds the gradient reaching each output state and gets each
+  step's ``dG_t @ W_hh`` added (``w_hh`` the plain W_hh, (4H, H)); ``dc`` (N, H) the gradient
+  reaching the cell; ``d_gates`` (L, N, 4H) the pre-activations' gradients.
+
+With several parts (below) the columns of the 4H axis are in the parts' order: each part's i, f,
+g and o columns together (the caller permutes the rows of the weights so).
 
 ``sgemm`` is oneDNN's ``dnnl_sgemm`` (``gemm.sgemm_function()``), ``pause`` libc's ``sched_yield``;
 a kernel returns its first nonzero status, -1 when a task on another thread failed, or 0.
@@ -84,15 +89,13 @@ def tanh_into(x, out):
 
 # ---------------------------------------------------------------------- parts, taken by threads
 # With several threads a layer's hidden units are split into parts. Part p owns units [lo, hi) =
-# bounds[p], bounds[p + 1]: its gate rows are contiguous, [i; f; g; o] of its units, starting at
-# row 4 * lo (the caller permutes the rows of W so; with one part that is the plain gate-major
-# layout), and its cells, states and gradients are those units' rows. The work is a sequence of
-# phases (forward: a step; backward: a step's gate gradients, then its product W_hh.T @ dG) of one
-# task per part; a phase's tasks need every task of the phase before (a step needs all of the
-# previous step's states; the product needs all of the step's gate gradients).
+# bounds[p], bounds[p + 1]: its gate columns are contiguous, [i, f, g, o] of its units, starting at
+# column 4 * lo (with one part that is the plain gate-major order), and its cells, states and
+# gradients are those units' columns. The work is a sequence of steps of one task per part; a
+# step's tasks need every task of the step before (a step needs all of the previous states).
 #
 # Every thread that runs a kernel takes tasks in order from one ticket counter, waits until every
-# task of the earlier phases is done, runs the task and counts it done. So the tasks are shared
+# task of the earlier steps is done, runs the task and counts it done. So the tasks are shared
 # out as the threads come: one thread alone runs them all (one part, or a thread that has not
 # started yet), none ever waits for a task nobody has taken, and a thread that arrives late (an
 # OpenMP worker woken from sleep) or is descheduled (two runs at once on the same cores) only
@@ -169,109 +172,111 @@ def _wait_until_done(counters, tasks, pause):
 
 
 @_jit
-def _forward_step(sgemm, w, z, gates, cells, tanh_c, features, t, lo, hi):
-    """Step ``t`` of the units [lo, hi): their rows of the product, then their gates, cell and state."""
-    batch = gates.shape[2]
+def _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, lo, hi):
+    """Step ``t`` of the units [lo, hi): their columns of the product, then their gates, cell and state."""
+    batch, columns = gates.shape[1], gates.shape[2]
     size = hi - lo
-    top = 4 * lo  # this part's first gate row
-    k = w.shape[1]
+    top = 4 * lo  # this part's first gate column
     status = sgemm(
         _N,
         _N,
+        batch,
         4 * size,
-        batch,
-        k,
+        w_hh_t.shape[0],
         _ONE,
-        w[top].ctypes.data,
-        k,
-        z[t].ctypes.data,
-        batch,
-        _F(0.0),
-        gates[t, top].ctypes.data,
-        batch,
+        packed[t].ctypes.data,
+        w_hh_t.shape[0],
+        w_hh_t[0, top:].ctypes.data,
+        columns,
+        _ONE,
+        gates[t, 0, top:].ctypes.data,
+        columns,
     )
     if status != 0:
         return status
-    # Views with an integer index first and a plain slice last are C-contiguous in numba's
-    # typing, so the element loops over them vectorise.
-    g = gates[t, top : top + 4 * size]
-    c_prev = cells[t, lo:hi]
-    c_new = cells[t + 1, lo:hi]
-    tc = tanh_c[t, lo:hi]
-    h = z[t + 1, features + lo : features + hi]
-    for r in range(size):
-        for j in range(batch):
-            i = _HALF + _HALF * _tanh(g[r, j])
-            f = _HALF + _HALF * _tanh(g[size + r, j])
-            gg = _tanh(g[2 * size + r, j])
-            o = _HALF + _HALF * _tanh(g[3 * size + r, j])
-            c = f * c_prev[r, j] + i * gg
+    for j in range(batch):
+        # Views with integer indices first and a plain slice last are C-contiguous in numba's
+        # typing, so the element loops over them vectorise.
+        g = gates[t, j, top : top + 4 * size]
+        c_prev = cells[t, j, lo:hi]
+        c_new = cells[t + 1, j, lo:hi]
+        tc = tanh_c[t, j, lo:hi]
+        h = packed[t + 1, j, lo:hi]
+        for r in range(size):
+            i = _HALF + _HALF * _tanh(g[r])
+            f = _HALF + _HALF * _tanh(g[size + r])
+            gg = _tanh(g[2 * size + r])
+            o = _HALF + _HALF * _tanh(g[3 * size + r])
+            c = f * c_prev[r] + i * gg
             tanh_of_c = _tanh(c)
-            g[r, j] = i
-            g[size + r, j] = f
-            g[2 * size + r, j] = gg
-            g[3 * size + r, j] = o
-            c_new[r, j] = c
-            tc[r, j] = tanh_of_c
-            h[r, j] = o * tanh_of_c
+            g[r] = i
+            g[size + r] = f
+            g[2 * size + r] = gg
+            g[3 * size + r] = o
+            c_new[r] = c
+            tc[r] = tanh_of_c
+            h[r] = o * tanh_of_c
     return 0
 
 
 @_jit
-def _gate_gradients(gates, cells, tanh_c, dh, dc, d_cols, t, lo, hi):
-    """Step ``t`` of the units [lo, hi), backward: their gates' gradients (into ``d_cols``) and the
-    cell's (``dc``)."""
-    batch = gates.shape[2]
+def _gate_gradients(gates, cells, tanh_c, dh, partials, dc, d_gates, t, lo, hi):
+    """Step ``t`` of the units [lo, hi), backward: their gates' gradients (into ``d_gates``) and the
+    cell's (``dc``). The gradient reaching their states is dh[t + 1] plus, with several parts, every
+    part's share of the product of step t + 1 (``partials``, none for the last step)."""
+    batch = gates.shape[1]
     size = hi - lo
     top = 4 * lo
-    g = gates[t, top : top + 4 * size]
-    c_prev = cells[t, lo:hi]
-    tc = tanh_c[t, lo:hi]
-    dh_t = dh[t + 1, lo:hi]
-    dc_part = dc[lo:hi]
-    for r in range(size):
-        for j in range(batch):
-            i = g[r, j]
-            f = g[size + r, j]
-            gg = g[2 * size + r, j]
-            o = g[3 * size + r, j]
-            tanh_of_c = tc[r, j]
-            grad_h = dh_t[r, j]
-            grad_c = dc_part[r, j] + grad_h * o * (_ONE - tanh_of_c * tanh_of_c)
-            d_cols[top + r, t, j] = grad_c * gg * i * (_ONE - i)
-            d_cols[top + size + r, t, j] = grad_c * c_prev[r, j] * f * (_ONE - f)
-            d_cols[top + 2 * size + r, t, j] = grad_c * i * (_ONE - gg * gg)
-            d_cols[top + 3 * size + r, t, j] = grad_h * tanh_of_c * o * (_ONE - o)
-            dc_part[r, j] = grad_c * f
+    shares = partials.shape[1] if t + 1 < gates.shape[0] else 0
+    for j in range(batch):
+        grad_h = dh[t + 1, j, lo:hi]
+        for q in range(shares):
+            grad_h += partials[(t + 1) % 2, q, j, lo:hi]
+        g = gates[t, j, top : top + 4 * size]
+        d = d_gates[t, j, top : top + 4 * size]
+        c_prev = cells[t, j, lo:hi]
+        tc = tanh_c[t, j, lo:hi]
+        dc_part = dc[j, lo:hi]
+        for r in range(size):
+            i = g[r]
+            f = g[size + r]
+            gg = g[2 * size + r]
+            o = g[3 * size + r]
+            tanh_of_c = tc[r]
+            grad_c = dc_part[r] + grad_h[r] * o * (_ONE - tanh_of_c * tanh_of_c)
+            d[r] = grad_c * gg * i * (_ONE - i)
+            d[size + r] = grad_c * c_prev[r] * f * (_ONE - f)
+            d[2 * size + r] = grad_c * i * (_ONE - gg * gg)
+            d[3 * size + r] = grad_h[r] * tanh_of_c * o * (_ONE - o)
+            dc_part[r] = grad_c * f
 
 
 @_jit
-def _state_gradient(sgemm, w_hh_t, d_cols, out, t, lo, hi, beta):
-    """out (H, N) = beta * out + W_hh.T[:, rows] @ dG_t[rows], the rows of the units [lo, hi) (all
-    of them for one part): ``w_hh_t`` is W_hh.T (H, 4H) contiguous (oneDNN ran this product 10% faster
-    so than reading W_hh transposed), dG_t the (4H, N) block of d_cols of step t."""
-    length, batch = d_cols.shape[1], d_cols.shape[2]
-    rows = d_cols.shape[0]
+def _state_gradient(sgemm, w_hh, d_gates, out, t, lo, hi, beta):
+    """out (N, H) = beta * out + dG_t[:, columns] @ W_hh[columns], the columns of the units [lo, hi)
+    (all of them for one part): ``w_hh`` (4H, H) plain W_hh (its rows in the parts' order)."""
+    batch, columns = d_gates.shape[1], d_gates.shape[2]
     top = 4 * lo
+    units = w_hh.shape[1]
     return sgemm(
         _N,
         _N,
-        w_hh_t.shape[0],
         batch,
+        units,
         4 * (hi - lo),
         _ONE,
-        w_hh_t[0, top:].ctypes.data,
-        rows,
-        d_cols[top, t].ctypes.data,
-        length * batch,
+        d_gates[t, 0, top:].ctypes.data,
+        columns,
+        w_hh[top].ctypes.data,
+        units,
         beta,
         out.ctypes.data,
-        batch,
+        units,
     )
 
 
 @_jit
-def lstm_forward(sgemm, pause, w, z, gates, cells, tanh_c, features, bounds, counters):
+def lstm_forward(sgemm, pause, w_hh_t, gates, packed, cells, tanh_c, bounds, counters):
     parts = bounds.shape[0] - 1
     total = gates.shape[0] * parts
     while True:
@@ -280,9 +285,9 @@ def lstm_forward(sgemm, pause, w, z, gates, cells, tanh_c, features, bounds, cou
             return 0
         t = ticket // parts
         part = ticket - t * parts
-        if not _wait_until_done(counters, t * parts, pause):  # every state of step t is in z[t]
+        if not _wait_until_done(counters, t * parts, pause):  # every state of step t is in packed[t]
             return -1
-        status = _forward_step(sgemm, w, z, gates, cells, tanh_c, features, t, bounds[part], bounds[part + 1])
+        status = _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, bounds[part], bounds[part + 1])
         if status != 0:
             _fail(counters)
             return status
@@ -290,13 +295,13 @@ def lstm_forward(sgemm, pause, w, z, gates, cells, tanh_c, features, bounds, cou
 
 
 @_jit
-def lstm_backward(sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, partials, bounds, counters):
-    """Backward through time. With one part each step adds W_hh.T @ dG_t to dh[t] itself. With
+def lstm_backward(sgemm, pause, w_hh, gates, cells, tanh_c, dh, partials, dc, d_gates, bounds, counters):
+    """Backward through time. With one part each step adds dG_t @ W_hh to dh[t] itself. With
     several, a step's task writes its part's share of that product, over all H units, into
-    ``partials[t % 2, part]`` (2, parts, H, N), and the next step's task of each part first adds
-    every part's share for its units to dh[t]: one meeting per step, and only (H / parts, N) of
-    each other part's results cross to the thread (every part's gate gradients would, were the
-    product split by output units). After the loop the caller adds ``partials[0]`` to dh[0]."""
+    ``partials[t % 2, part]`` (2, parts, N, H), and the next step's task of each part adds every
+    part's share for its units: one meeting per step, and only (N, H / parts) of each other part's
+    results cross to the thread (every part's gate gradients would, were the product split by
+    output units). After the loop the caller adds every share in ``partials[0]`` to dh[0]."""
     length = gates.shape[0]
     parts = bounds.shape[0] - 1
     total = length * parts
@@ -310,16 +315,11 @@ def lstm_backward(sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, pa
         lo, hi = bounds[part], bounds[part + 1]
         if not _wait_until_done(counters, step * parts, pause):  # every share of step t + 1 is in
             return -1
+        _gate_gradients(gates, cells, tanh_c, dh, partials, dc, d_gates, t, lo, hi)
         if parts == 1:
-            _gate_gradients(gates, cells, tanh_c, dh, dc, d_cols, t, lo, hi)
-            status = _state_gradient(sgemm, w_hh_t, d_cols, dh[t], t, lo, hi, _ONE)
+            status = _state_gradient(sgemm, w_hh, d_gates, dh[t], t, lo, hi, _ONE)
         else:
-            if step > 0:
-                dh_units = dh[t + 1, lo:hi]
-                for q in range(parts):
-                    dh_units += partials[(t + 1) % 2, q, lo:hi]
-            _gate_gradients(gates, cells, tanh_c, dh, dc, d_cols, t, lo, hi)
-            status = _state_gradient(sgemm, w_hh_t, d_cols, partials[t % 2, part], t, lo, hi, _F(0.0))
+            status = _state_gradient(sgemm, w_hh, d_gates, partials[t % 2, part], t, lo, hi, _F(0.0))
         if status != 0:
             _fail(counters)
             return status
@@ -333,16 +333,16 @@ _jit_threads = numba.njit(cache=True, nogil=True, parallel=True, error_model="nu
 
 
 @_jit_threads
-def lstm_forward_threads(sgemm, pause, w, z, gates, cells, tanh_c, features, bounds, counters, statuses):
+def lstm_forward_threads(sgemm, pause, w_hh_t, gates, packed, cells, tanh_c, bounds, counters, statuses):
     for thread in numba.prange(statuses.shape[0]):
-        statuses[thread] = lstm_forward(sgemm, pause, w, z, gates, cells, tanh_c, features, bounds, counters)
+        statuses[thread] = lstm_forward(sgemm, pause, w_hh_t, gates, packed, cells, tanh_c, bounds, counters)
 
 
 @_jit_threads
 def lstm_backward_threads(
-    sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, partials, bounds, counters, statuses
+    sgemm, pause, w_hh, gates, cells, tanh_c, dh, partials, dc, d_gates, bounds, counters, statuses
 ):
     for thread in numba.prange(statuses.shape[0]):
         statuses[thread] = lstm_backward(
-            sgemm, pause, w_hh_t, gates, cells, tanh_c, dh, dc, d_cols, partials, bounds, counters
+            sgemm, pause, w_hh, gates, cells, tanh_c, dh, partials, dc, d_gates, bounds, counters
         )

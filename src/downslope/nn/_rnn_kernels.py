@@ -16,7 +16,9 @@ Matrix products go through :mod:`downslope.gemm` (oneDNN's GEMM for float32 host
 ``onednn`` extra is installed, NumPy's ``matmul`` otherwise); the per-step ones through
 ``gemm.stepper``, which works out pointers and layouts once per loop. For float32 host arrays
 with both the ``jit`` and ``onednn`` extras, the LSTM's loops over time steps run compiled
-(``_rnn_jit``): one call per pass, each step one GEMM and one fused pass over its gates.
+(``_rnn_jit``): one call per pass, each step one GEMM and one fused pass over its gates, on
+PyTorch's batch-major layouts (compiled loops have no strided-slice penalty, see below, so the
+output, the incoming gradient and the weight-gradient products need no transposing copies).
 
 The LSTM and GRU run "gate-major": per step ``W_hh (G*H, H) @ h.T (H, N)``, so each gate of a step
 is a contiguous (H, N) block (NumPy's element-wise ops on the strided gate slices of the
@@ -48,7 +50,7 @@ Gate order and formulas follow PyTorch: LSTM (i, f, g, o), GRU (r, z, n) with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -127,7 +129,7 @@ def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, 
 
 
 # ---------------------------------------------------------------------- LSTM
-# The LSTM runs "gate-major": per step the product is W (4H, K) @ z_t (K, N), so the gates of a step
+# The NumPy formulation runs "gate-major" (the compiled loops: see _lstm_forward_compiled): per step the product is W (4H, K) @ z_t (K, N), so the gates of a step
 # form a (4H, N) block whose i, f, g, o parts are contiguous (H, N) blocks, and states and cells are
 # kept as (H, N). On the interleaved (N, 4H) layout every gate slice is a strided view, and NumPy's
 # element-wise ops on such views took ~4x as long as on contiguous blocks (measured: 2.3 vs 0.56 us
@@ -141,6 +143,9 @@ def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, 
 # the same way, as ONE product dG @ [X; H; 1].T over all steps after its loop.
 def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     length, batch, features = x.shape
+    compiled = _rnn_jit.kernels(x, w_hh, h0, c0) if batch else None
+    if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
+        return _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
     size = h0.shape[-1]
     dt = x.dtype
     xp = namespace_of(x)
@@ -164,21 +169,69 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     cells = _workspace.take((length + 1, size, batch), dt, like=x)
     cells[0] = c0.T
     tanh_c = _workspace.take((length, size, batch), dt, like=x)
-    compiled = _rnn_jit.kernels(x, w_hh, h0, c0) if batch else None
-    bounds: tuple[int, ...] = (0, size)
-    if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
-        bounds = _unit_parts(x, length, batch, size, k)
-        if len(bounds) > 2:  # each part's gate rows together (see _rnn_jit_kernels)
-            w = w[_part_rows(bounds)]
-        _run_parts(compiled, "lstm_forward", bounds, 4 * size * k * batch, w, z, gates, cells, tanh_c, features)
-    else:
-        _lstm_forward_steps(w, z, gates, cells, tanh_c, features)
+    _lstm_forward_steps(w, z, gates, cells, tanh_c, features)
     packed = _workspace.lend((length + 2, batch, size), dt, like=x)  # the op's output: pooled memory
     np.copyto(packed[: length + 1], hs.transpose(0, 2, 1))
     np.copyto(packed[length + 1], cells[length].T)
-    # Kept for the backward pass, leased: the workspace gets them back when the node is freed; and
-    # the parts the compiled loops split the units into (the order of the gate rows).
-    return packed, tuple(_workspace.Lease(a) for a in (gates, cells, tanh_c, z)) + (bounds,)
+    # Kept for the backward pass, leased: the workspace gets them back when the node is freed.
+    lease = _workspace.Lease
+    return packed, _GateMajor(lease(gates), lease(cells), lease(tanh_c), lease(z))
+
+
+class _GateMajor(NamedTuple):
+    """What the NumPy formulation's forward keeps for the backward pass (leased arrays)."""
+
+    gates: _workspace.Lease
+    cells: _workspace.Lease
+    tanh_c: _workspace.Lease
+    z: _workspace.Lease
+
+
+class _BatchMajor(NamedTuple):
+    """What the compiled forward keeps for the backward pass: leased arrays in the layouts of
+    ``_rnn_jit_kernels`` and the parts the loops split the units into (the order of the gate
+    columns)."""
+
+    gates: _workspace.Lease
+    cells: _workspace.Lease
+    tanh_c: _workspace.Lease
+    inputs: _workspace.Lease  # [X | 1] (L * N, I + 1), or X without a bias
+    bounds: tuple[int, ...]
+
+
+def _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+    """The forward pass on the compiled loop, batch-major (see ``_rnn_jit_kernels``): the input
+    projection of every step, bias included, in one product up front (``[X | 1] @ [W_ih | b].T``),
+    then per step ``h_t @ W_hh.T`` and the gates. In PyTorch's layouts throughout, so the layer's
+    output is written in place (no transposing copies)."""
+    length, batch, features = x.shape
+    size = h0.shape[-1]
+    dt = x.dtype
+    bounds = _unit_parts(x, length, batch, size, size)
+    order = _part_rows(bounds) if len(bounds) > 2 else slice(None)  # each part's gate columns together
+    scale = _gate_scale((0, 1, 3), 4, size, x)[:, None]  # i, f, o are sigmoid gates; g is tanh
+    has_bias = b_ih is not None
+    # [X | 1]: kept for the backward pass, whose dG.T @ [X | 1] is [dW_ih | db]
+    inputs = _workspace.take((length * batch, features + has_bias), dt, like=x)
+    inputs[:, :features] = x.reshape(length * batch, features)
+    w_in = np.empty((4 * size, features + has_bias), dtype=dt)  # host: numba path
+    np.multiply(w_ih, scale, out=w_in[:, :features])
+    if has_bias:
+        inputs[:, features] = 1
+        np.add(b_ih, b_hh, out=w_in[:, features])
+        w_in[:, features:] *= scale
+    gates = _workspace.take((length, batch, 4 * size), dt, like=x)
+    gemm.matmul(inputs, w_in[order].T, out=gates.reshape(length * batch, -1))
+    w_hh_t = np.ascontiguousarray((w_hh * scale)[order].T)  # host: numba path
+    packed = _workspace.lend((length + 2, batch, size), dt, like=x)  # the op's output: pooled memory
+    packed[0] = h0
+    cells = _workspace.take((length + 1, batch, size), dt, like=x)
+    cells[0] = c0
+    tanh_c = _workspace.take((length, batch, size), dt, like=x)
+    _run_parts(compiled, "lstm_forward", bounds, 4 * size * size * batch, w_hh_t, gates, packed, cells, tanh_c)
+    packed[length + 1] = cells[length]
+    lease = _workspace.Lease
+    return packed, _BatchMajor(lease(gates), lease(cells), lease(tanh_c), lease(inputs), bounds)
 
 
 #: Fewest hidden units per part when the compiled LSTM loops split a layer over threads: below it
@@ -270,18 +323,17 @@ def _check(status: int) -> None:
         raise StateError(f"nn.LSTM: oneDNN's sgemm failed with status {status} in the compiled recurrent loop")
 
 
-def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
+def _lstm_backward(dp, packed, saved, x, w_ih, w_hh, needs):
     """Returns (dx, dh0, dc0, dW_ih, dW_hh, db) (None where not needed; db is both biases' gradient)."""
-    gates, cells, tanh_c, z = (lease.array for lease in saved[:4])
-    bounds = saved[4]
+    if isinstance(saved, _BatchMajor):
+        compiled = _rnn_jit.kernels(dp, w_hh)
+        if compiled is not None:
+            return _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs)
+        saved = _to_gate_major(saved, packed, x, has_bias=len(needs) > 5)  # the compiled loops were switched off
+    gates, cells, tanh_c, z = (lease.array for lease in saved)
     length, rows, batch = gates.shape
     size = rows // 4
     features = w_ih.shape[1]
-    compiled = _rnn_jit.kernels(gates, w_hh) if batch else None
-    rows_order = _part_rows(bounds) if len(bounds) > 2 else None
-    if rows_order is not None and compiled is None:  # the compiled loops were switched off since
-        gates = gates[:, np.argsort(rows_order)]  # the forward pass: the gate-major rows
-        rows_order = None
     dt = gates.dtype
     xp = namespace_of(gates)
     # dh of every step, (H, N) each: the output's gradient, to which each step adds W_hh.T @ dG (the
@@ -293,34 +345,12 @@ def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
     # gradients are then ONE product each over all steps (accumulated step by step, the weight
     # gradient took 1.6x as long).
     d_cols = _workspace.take((rows, length, batch), dt, like=gates)
-    if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
-        # numba path (host arrays only); the rows in the order of the gate rows
-        w_hh_t = np.ascontiguousarray((w_hh if rows_order is None else w_hh[rows_order]).T)  # host: numba path
-        parts = len(bounds) - 1  # with several, each step's product in shares (see _rnn_jit_kernels)
-        partials = np.empty((2, parts, size, batch) if parts > 1 else (0, 0, 0, 0), dtype=dt)  # host: numba path
-        _run_parts(
-            compiled,
-            "lstm_backward",
-            bounds,
-            4 * size * size * batch,
-            w_hh_t,
-            gates,
-            cells,
-            tanh_c,
-            dh,
-            dc,
-            d_cols,
-            partials,
-        )
-        if parts > 1:
-            dh[0] += partials[0].sum(axis=0)
-    else:
-        _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols)
+    _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols)
     dx = dw = None
     k = z.shape[1]
     d_flat = d_cols.reshape(rows, length * batch)
     if needs[0]:
-        dx = gemm.matmul(d_flat.T, w_ih if rows_order is None else w_ih[rows_order]).reshape(length, batch, features)
+        dx = gemm.matmul(d_flat.T, w_ih).reshape(length, batch, features)
     if any(needs[3:]):  # d[W_ih | W_hh | b] = dG @ [X; H; 1].T
         z_cols = _workspace.take((k, length, batch), dt, like=gates)
         np.copyto(z_cols, z[:length].transpose(1, 0, 2))
@@ -330,13 +360,87 @@ def _lstm_backward(dp, packed, saved, w_ih, w_hh, needs):
     dh0 = xp.ascontiguousarray(dh[0].T)
     _workspace.give(dh)
     dw_ih = dw_hh = db = None
-    if dw is not None and rows_order is not None:  # back to the gate-major order of the rows
-        dw = dw[np.argsort(rows_order)]
     if dw is not None:  # contiguous copies (small): each parameter gets an array of its own
         dw_ih = xp.ascontiguousarray(dw[:, :features])
         dw_hh = xp.ascontiguousarray(dw[:, features : features + size])
         db = xp.ascontiguousarray(dw[:, -1]) if k > features + size else None
     return dx, dh0, xp.ascontiguousarray(dc.T), dw_ih, dw_hh, db
+
+
+def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
+    """The backward pass on the compiled loop (see ``_rnn_jit_kernels``); after it, the input and
+    weight gradients as one product each over all steps, reading the forward's arrays as they are:
+    ``dW_hh = dG.T @ [h_0 .. h_{L-1}]`` (``packed``), ``[dW_ih | db] = dG.T @ [X | 1]``."""
+    gates, cells, tanh_c = saved.gates.array, saved.cells.array, saved.tanh_c.array
+    bounds = saved.bounds
+    length, batch, rows = gates.shape
+    size = rows // 4
+    features = w_ih.shape[1]
+    dt = gates.dtype
+    parts = len(bounds) - 1
+    order = _part_rows(bounds) if parts > 1 else None
+    dh = _workspace.take((length + 1, batch, size), dt, like=gates)
+    np.copyto(dh, dp[: length + 1])
+    dc = dp[length + 1].copy()  # updated in place
+    d_gates = _workspace.take((length, batch, rows), dt, like=gates)
+    # With several parts each step's product in shares (see _rnn_jit_kernels).
+    partials = np.empty((2, parts, batch, size) if parts > 1 else (2, 0, batch, size), dtype=dt)  # host: numba path
+    w_hh_rows = np.ascontiguousarray(w_hh if order is None else w_hh[order])  # host: numba path
+    _run_parts(
+        compiled,
+        "lstm_backward",
+        bounds,
+        4 * size * size * batch,
+        w_hh_rows,
+        gates,
+        cells,
+        tanh_c,
+        dh,
+        partials,
+        dc,
+        d_gates,
+    )
+    if parts > 1:
+        dh[0] += partials[0].sum(axis=0)
+    d_flat = d_gates.reshape(length * batch, rows)
+    dx = dw_ih = dw_hh = db = None
+    if needs[0]:
+        dx = gemm.matmul(d_flat, w_ih if order is None else w_ih[order]).reshape(length, batch, features)
+    if needs[3] or any(needs[5:]):  # [dW_ih | db] = dG.T @ [X | 1]
+        dw_in = gemm.matmul(d_flat.T, saved.inputs.array)
+        dw_ih = dw_in[:, :features]
+        db = dw_in[:, features] if dw_in.shape[1] > features else None
+    if needs[4]:
+        dw_hh = gemm.matmul(d_flat.T, packed[:length].reshape(length * batch, size))
+    _workspace.give(d_gates)
+    dh0 = dh[0].copy()
+    _workspace.give(dh)
+    # Each parameter gets a contiguous array of its own, its rows back in the gate-major order.
+    back = slice(None) if order is None else np.argsort(order)
+    dw_ih, dw_hh, db = (None if a is None else np.ascontiguousarray(a[back]) for a in (dw_ih, dw_hh, db))
+    return dx, dh0, dc, dw_ih, dw_hh, db
+
+
+def _to_gate_major(saved: _BatchMajor, packed: np.ndarray, x: np.ndarray, has_bias: bool) -> _GateMajor:
+    """The compiled forward's saved arrays in the NumPy formulation's layouts (for a backward pass
+    run after the compiled loops were switched off)."""
+    gates, cells, tanh_c = saved.gates.array, saved.cells.array, saved.tanh_c.array
+    length, batch, features = x.shape
+    size = cells.shape[2]
+    if len(saved.bounds) > 2:
+        gates = gates[:, :, np.argsort(_part_rows(saved.bounds))]
+    z = _workspace.take((length + 1, features + size + has_bias, batch), gates.dtype, like=gates)
+    z[:length, :features] = x.transpose(0, 2, 1)
+    z[:, features : features + size] = packed[: length + 1].transpose(0, 2, 1)
+    if has_bias:
+        z[:, -1] = 1
+
+    def leased_transpose(a: np.ndarray) -> _workspace.Lease:  # (L, N, R) -> (L, R, N)
+        copy = _workspace.take((a.shape[0], a.shape[2], a.shape[1]), a.dtype, like=a)
+        np.copyto(copy, a.transpose(0, 2, 1))
+        return _workspace.Lease(copy)
+
+    return _GateMajor(leased_transpose(gates), leased_transpose(cells), leased_transpose(tanh_c), _workspace.Lease(z))
 
 
 def _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols):
@@ -539,7 +643,7 @@ def _rnn_sequence_vjp(g, y, args, saved, needs, xp):
     lstm = mode == "LSTM"
     w_ih, w_hh = args[3 if lstm else 2], args[4 if lstm else 3]
     if lstm:  # the weight gradients come out of its backward loop (see _lstm_backward)
-        dx, dh0, dc0, dw_ih, dw_hh, db = _lstm_backward(g, y, state, w_ih, w_hh, needs)
+        dx, dh0, dc0, dw_ih, dw_hh, db = _lstm_backward(g, y, state, x, w_ih, w_hh, needs)
         if dx is not None and reverse:
             dx = dx[::-1]
         lstm_grads = [dx, dh0 if needs[1] else None, dc0 if needs[2] else None, dw_ih, dw_hh]
