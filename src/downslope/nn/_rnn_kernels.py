@@ -416,8 +416,10 @@ def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
     dh0 = dh[0].copy()
     _workspace.give(dh)
     # Each parameter gets a contiguous array of its own, its rows back in the gate-major order.
-    back = slice(None) if order is None else np.argsort(order)
-    dw_ih, dw_hh, db = (None if a is None else np.ascontiguousarray(a[back]) for a in (dw_ih, dw_hh, db))
+    back = slice(None) if order is None else np.argsort(order)  # host: indices
+    dw_ih, dw_hh, db = (
+        None if a is None else np.ascontiguousarray(a[back]) for a in (dw_ih, dw_hh, db)
+    )  # host: numba path
     return dx, dh0, dc, dw_ih, dw_hh, db
 
 
@@ -428,7 +430,7 @@ def _to_gate_major(saved: _BatchMajor, packed: np.ndarray, x: np.ndarray, has_bi
     length, batch, features = x.shape
     size = cells.shape[2]
     if len(saved.bounds) > 2:
-        gates = gates[:, :, np.argsort(_part_rows(saved.bounds))]
+        gates = gates[:, :, np.argsort(_part_rows(saved.bounds))]  # host: the compiled loops' arrays
     z = _workspace.take((length + 1, features + size + has_bias, batch), gates.dtype, like=gates)
     z[:length, :features] = x.transpose(0, 2, 1)
     z[:, features : features + size] = packed[: length + 1].transpose(0, 2, 1)
