@@ -417,9 +417,8 @@ def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
     _workspace.give(dh)
     # Each parameter gets a contiguous array of its own, its rows back in the gate-major order.
     back = slice(None) if order is None else np.argsort(order)  # host: indices
-    dw_ih, dw_hh, db = (
-        None if a is None else np.ascontiguousarray(a[back]) for a in (dw_ih, dw_hh, db)
-    )  # host: numba path
+    own = np.ascontiguousarray  # host: numba path
+    dw_ih, dw_hh, db = (None if a is None else own(a[back]) for a in (dw_ih, dw_hh, db))
     return dx, dh0, dc, dw_ih, dw_hh, db
 
 
