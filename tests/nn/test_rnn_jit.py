@@ -89,32 +89,30 @@ def test_float64_and_switched_off_paths_do_not_use_the_compiled_loops():
         assert _rnn_jit.kernels(np.zeros(1, dtype=np.float32)) is None
 
 
-def _split_over_threads(monkeypatch: pytest.MonkeyPatch, hidden: int) -> tuple[int, ...]:
-    """Make the compiled loops split a small layer over two threads, as they split large ones;
-    returns the parts' bounds (skips where numba cannot run two parts at once)."""
+def _split_over_threads(monkeypatch: pytest.MonkeyPatch) -> tuple[int, ...]:
+    """Make the compiled loops split a small batch (5 rows) over two threads, as they split large
+    ones; returns the chunks' bounds (skips where numba cannot run two chunks at once)."""
     from downslope import parallel
     from downslope.nn import _rnn_kernels
 
     if _rnn_jit.threads() < 2:
-        pytest.skip("numba's OpenMP layer with two threads is needed to run two parts at once")
+        pytest.skip("numba's OpenMP layer with two threads is needed to run two chunks at once")
     monkeypatch.setattr(parallel, "MIN_WORK", 0)
-    monkeypatch.setattr(_rnn_kernels, "MIN_UNITS_PER_PART", 1)
+    monkeypatch.setattr(_rnn_kernels, "MIN_ROWS_PER_CHUNK", 1)
     gemm.set_num_threads(2)  # the caller restores the count
-    bounds = _rnn_kernels._unit_parts(np.zeros(1, dtype=np.float32), 7, 5, hidden, hidden + 7)
-    assert len(bounds) == 3, bounds
-    return bounds
+    return _rnn_kernels._batch_chunks(np.zeros(1, dtype=np.float32), 7, 5, 9)
 
 
 @pytest.mark.host_only
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_two_parts_at_once_give_the_numpy_formulations_values_and_gradients(bias, reverse, monkeypatch):
+def test_two_chunks_at_once_give_the_numpy_formulations_values_and_gradients(bias, reverse, monkeypatch):
     arrays = _lstm_inputs(bias, seed=5 + int(bias) + 2 * int(reverse))
     with gemm.disabled(), _jit.disabled():
         want = _run(arrays, reverse)
     threads = gemm.get_num_threads()
     try:
-        assert _split_over_threads(monkeypatch, hidden=9) == (0, 4, 9)  # parts of unequal size
+        assert _split_over_threads(monkeypatch) == (0, 2, 5)  # chunks of unequal size
         calls = []
         for name in ("lstm_forward_threads", "lstm_backward_threads"):
             real = getattr(kernels, name)
@@ -128,15 +126,15 @@ def test_two_parts_at_once_give_the_numpy_formulations_values_and_gradients(bias
 
 
 @pytest.mark.host_only
-def test_a_backward_pass_after_the_compiled_loops_are_switched_off_reads_the_parts_rows(monkeypatch):
+def test_a_backward_pass_after_the_compiled_loops_are_switched_off_reads_their_layouts(monkeypatch):
     arrays = _lstm_inputs(True, seed=11)
     with gemm.disabled(), _jit.disabled():
         want = _run(arrays, reverse=False)
     threads = gemm.get_num_threads()
     try:
-        _split_over_threads(monkeypatch, hidden=9)
+        _split_over_threads(monkeypatch)
         tensors = [ds.tensor(a, requires_grad=True) for a in arrays]
-        packed = rnn_sequence("LSTM", *tensors, reverse=False)  # forward: two parts
+        packed = rnn_sequence("LSTM", *tensors, reverse=False)  # forward: compiled, two chunks
     finally:
         gemm.set_num_threads(threads)
     projection = np.random.default_rng(9).standard_normal(packed.shape).astype(np.float32)
@@ -147,43 +145,32 @@ def test_a_backward_pass_after_the_compiled_loops_are_switched_off_reads_the_par
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(w).max()))
 
 
-def test_the_parts_rows_are_each_parts_four_gate_blocks_in_turn():
-    from downslope.nn._rnn_kernels import _part_rows
-
-    size = 5
-    rows = _part_rows((0, 2, 5))
-    i, f, g, o = (np.arange(size) + k * size for k in range(4))
-    np.testing.assert_array_equal(rows, np.concatenate([i[:2], f[:2], g[:2], o[:2], i[2:], f[2:], g[2:], o[2:]]))
-    np.testing.assert_array_equal(_part_rows((0, size)), np.arange(4 * size))
-
-
 @pytest.mark.host_only
 @pytest.mark.parametrize("bias", [True, False])
-def test_one_thread_alone_runs_every_part_of_a_split_layer(bias, monkeypatch):
-    """The threads take a layer's tasks from one counter: a thread alone (the others not started
-    yet, or none at all) runs every part, here three of unequal size, with the NumPy formulation's
-    values and gradients; every task is counted done."""
+def test_one_thread_alone_runs_every_chunk_of_a_split_batch(bias, monkeypatch):
+    """The threads take a batch's chunks from one ticket counter: a thread alone (the others not
+    started yet, or none at all) runs every chunk, here three of unequal size, with the NumPy
+    formulation's values and gradients."""
     from downslope.nn import _rnn_kernels
 
     arrays = _lstm_inputs(bias, seed=21 + int(bias))
     with gemm.disabled(), _jit.disabled():
         want = _run(arrays, reverse=False)
-    monkeypatch.setattr(_rnn_kernels, "_unit_parts", lambda *args: (0, 2, 3, 9))
-    done = []
+    monkeypatch.setattr(_rnn_kernels, "_batch_chunks", lambda *args: (0, 1, 3, 5))
+    tickets_taken = []
 
     def alone(name):
-        def run(sgemm, pause, *arrays_bounds_counters_statuses):
-            *rest, counters, statuses = arrays_bounds_counters_statuses
-            statuses[0] = getattr(kernels, name)(sgemm, pause, *rest, counters)
-            done.append(int(counters[2 * 16]))
+        def run(sgemm, *arrays_bounds_tickets_statuses):
+            *rest, tickets, statuses = arrays_bounds_tickets_statuses
+            statuses[0] = getattr(kernels, name)(sgemm, *rest, tickets)
+            tickets_taken.append(int(tickets[0]))
 
         return run
 
     for name in ("lstm_forward", "lstm_backward"):
         monkeypatch.setattr(kernels, name + "_threads", alone(name))
     got = _run(arrays, reverse=False)
-    steps = arrays[0].shape[0]
-    assert done == [3 * steps, 3 * steps], "every task of both passes was run and counted"
+    assert tickets_taken == [4, 4], "three chunks and the ticket that found none left, in both passes"
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(w).max()))
 
@@ -206,12 +193,12 @@ def test_starting_numbas_threads_keeps_the_gemm_thread_count():
 
 
 @pytest.mark.host_only
-def test_a_layer_in_one_part_runs_its_small_step_products_on_one_thread(monkeypatch):
+def test_a_layer_in_one_chunk_runs_its_small_step_products_on_one_thread(monkeypatch):
     """As gemm.stepper's: one OpenMP region per time step waits badly for a thread that another
     process holds the core of, so a loop's small products run on its own thread."""
     from downslope.nn import _rnn_kernels
 
-    monkeypatch.setattr(_rnn_kernels, "MIN_UNITS_PER_PART", 10**6)  # one part
+    monkeypatch.setattr(_rnn_kernels, "MIN_ROWS_PER_CHUNK", 10**6)  # one chunk
     seen = []
     for name in ("lstm_forward", "lstm_backward"):
         real = getattr(kernels, name)

@@ -19,12 +19,12 @@ formulation. So the kernels run for float32 host arrays when both numba (the ``j
 oneDNN (the ``onednn`` extra) are there; everything else takes the NumPy formulation, and the
 parity tests run every path against PyTorch.
 
-With oneDNN on several threads, a layer's hidden units are split into parts, and the threads of an
-OpenMP team (numba's ``prange`` under its OpenMP layer, the runtime oneDNN uses too) take the
-tasks (a step of a part: its columns of the product on that thread, then its gates) in order, each
-waiting only until the tasks of the step before are done (see ``_rnn_jit_kernels``). That beats
+With oneDNN on several threads, the batch is split into chunks of rows (its samples never meet
+in a recurrent layer), and the threads of an OpenMP team (numba's ``prange`` under its OpenMP
+layer, the runtime oneDNN uses too) take the chunks in order, each running the whole loop over
+the time steps for its rows with no waiting on the others (see ``_rnn_jit_kernels``). That beats
 oneDNN splitting each step's small product over the threads with the gate arithmetic on one, and
-keeps its speed when another process shares the cores (``_rnn_kernels._unit_parts`` has numbers).
+keeps its speed when another process shares the cores (``_rnn_kernels._batch_chunks`` has numbers).
 
 Example:
     >>> from downslope.nn import _rnn_jit
@@ -47,7 +47,6 @@ from . import _jit
 
 _loaded: ModuleType | None = None
 _tried = False
-_pause: Any = None
 _openmp: bool | None = None  # numba's threading layer is OpenMP (known once it started)
 
 
@@ -63,27 +62,13 @@ def kernels(*arrays: Any) -> ModuleType | None:
         _tried = True
         try:
             _loaded = importlib.import_module("downslope.nn._rnn_jit_kernels")
-            pause_function()
         except (ImportError, AttributeError, OSError):
             _loaded = None
     return _loaded
 
 
-def pause_function() -> Any:
-    """libc's ``sched_yield`` as a ctypes function: the ``pause`` the compiled loops call while one
-    part of a layer split over threads has waited long for another (see ``_rnn_jit_kernels``)."""
-    global _pause
-    if _pause is None:
-        import ctypes
-
-        function = ctypes.CDLL(None).sched_yield
-        function.restype, function.argtypes = ctypes.c_int, []
-        _pause = function
-    return _pause
-
-
 def threads() -> int:
-    """How many threads the compiled loops may share a layer's tasks over: numba's thread count
+    """How many threads the compiled loops may share a layer's chunks over: numba's thread count
     under its OpenMP layer, whose team runs oneDNN's GEMMs inside it on their caller's thread alone;
     1 under another layer (TBB's or numba's own workers would each start a team of oneDNN threads).
     A team with fewer threads than that (OpenMP's dynamic sizes) only shares the tasks over fewer."""

@@ -15,13 +15,10 @@ gradient and the weight-gradient products after the loop need no transposing cop
   step's ``dG_t @ W_hh`` added (``w_hh`` the plain W_hh, (4H, H)); ``dc`` (N, H) the gradient
   reaching the cell; ``d_gates`` (L, N, 4H) the pre-activations' gradients.
 
-With several parts (below) the columns of the 4H axis are in the parts' order: each part's i, f,
-g and o columns together (the caller permutes the rows of the weights so).
-
-``sgemm`` is oneDNN's ``dnnl_sgemm`` (``gemm.sgemm_function()``), ``pause`` libc's ``sched_yield``;
-a kernel returns its first nonzero status, -1 when a task on another thread failed, or 0.
-``bounds`` (int64): the parts' first units and H (one part: ``[0, H]``); ``counters``: a zeroed
-int64 array of 3 * 16 the threads running a kernel at once share (see below).
+``sgemm`` is oneDNN's ``dnnl_sgemm`` (``gemm.sgemm_function()``); a kernel returns its first
+nonzero status, or 0. ``bounds`` (int64): the first rows of the batch chunks and N (one chunk:
+``[0, N]``); ``tickets``: a zeroed int64 array of 16 the threads running a kernel at once share
+(see below).
 
 Example:
     >>> import numpy as np
@@ -87,43 +84,23 @@ def tanh_into(x, out):
         out[i] = _tanh(x[i])
 
 
-# ---------------------------------------------------------------------- parts, taken by threads
-# With several threads a layer's hidden units are split into parts. Part p owns units [lo, hi) =
-# bounds[p], bounds[p + 1]: its gate columns are contiguous, [i, f, g, o] of its units, starting at
-# column 4 * lo (with one part that is the plain gate-major order), and its cells, states and
-# gradients are those units' columns. The work is a sequence of steps of one task per part; a
-# step's tasks need every task of the step before (a step needs all of the previous states).
+# ---------------------------------------------------------------------- batch chunks, taken by threads
+# The samples of a batch never meet in a recurrent layer: each one's states depend on its own
+# inputs only. With several threads the batch is split into chunks of rows, bounds[c] to
+# bounds[c + 1], and a chunk is one task: the whole loop over the time steps for those rows, its
+# product per step an (rows, H) @ (H, 4H) block on the thread that runs it (oneDNN ran these
+# products at the speed of the whole batch's down to 8 rows). The threads never wait for each
+# other inside the loop and share no data but the weights.
 #
-# Every thread that runs a kernel takes tasks in order from one ticket counter, waits until every
-# task of the earlier steps is done, runs the task and counts it done. So the tasks are shared
-# out as the threads come: one thread alone runs them all (one part, or a thread that has not
-# started yet), none ever waits for a task nobody has taken, and a thread that arrives late (an
-# OpenMP worker woken from sleep) or is descheduled (two runs at once on the same cores) only
-# delays the tasks it holds. ``counters``: [0] a failure flag, [_LINE] the next ticket,
-# [2 * _LINE] the tasks done (each on a cache line of its own).
-_LINE = 16  # int64 slots per cache line and a half
-_SPINS = 2000  # looks at the done count before a waiting thread starts yielding its core
-FAILED = 1  # counters[0] after a task's product failed
-
-
-@intrinsic
-def _load_acquire(typingctx, array, index):
-    """``array[index]`` (int64) as an atomic load: not hoisted out of a wait loop, and every write
-    a thread made before counting its task done is seen after it."""
-
-    def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        view = context.make_array(array_type)(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]])
-        return builder.load_atomic(pointer, "acquire", 8)
-
-    return types.int64(array, index), codegen
+# Every thread that runs a kernel takes chunks in order from one ticket counter until none are
+# left. So one thread alone runs them all (one chunk, or a thread that has not started yet), and
+# a thread that arrives late (an OpenMP worker woken from sleep) or is descheduled (two runs at
+# once on the same cores) leaves the chunks it has not taken to the others.
 
 
 @intrinsic
 def _fetch_add(typingctx, array, index, value):
-    """``array[index] += value`` (int64) atomically, after every write before it; returns the old
-    value."""
+    """``array[index] += value`` (int64) atomically; returns the old value."""
 
     def codegen(context, builder, signature, args):
         array_type = signature.args[0]
@@ -137,71 +114,41 @@ def _fetch_add(typingctx, array, index, value):
 
 # (numba passes an intrinsic's typing context itself; mypy sees one argument too few)
 @numba.njit(inline="always")
-def _take_ticket(counters):
-    return _fetch_add(counters, _LINE, 1)  # type: ignore[call-arg]
-
-
-@numba.njit(inline="always")
-def _count_done(counters):
-    _fetch_add(counters, 2 * _LINE, 1)  # type: ignore[call-arg]
-
-
-@numba.njit(inline="always")
-def _failed(counters):
-    return _load_acquire(counters, 0) != 0  # type: ignore[call-arg]
-
-
-@numba.njit(inline="always")
-def _fail(counters):
-    _fetch_add(counters, 0, FAILED)  # type: ignore[call-arg]
-
-
-@numba.njit(inline="always")
-def _wait_until_done(counters, tasks, pause):
-    """Spin until ``tasks`` tasks are done, yielding the core (``pause`` is sched_yield) after a
-    while so a waiting thread does not hold up a descheduled one on a busy machine. False when a
-    task failed."""
-    spins = 0
-    while _load_acquire(counters, 2 * _LINE) < tasks:  # type: ignore[call-arg]
-        if _failed(counters):
-            return False
-        spins += 1
-        if spins > _SPINS:
-            pause()
-    return True
+def _take_ticket(tickets):
+    return _fetch_add(tickets, 0, 1)  # type: ignore[call-arg]
 
 
 @_jit
-def _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, lo, hi):
-    """Step ``t`` of the units [lo, hi): their columns of the product, then their gates, cell and state."""
-    batch, columns = gates.shape[1], gates.shape[2]
-    size = hi - lo
-    top = 4 * lo  # this part's first gate column
+def _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, j0, j1):
+    """Step ``t`` of the batch rows [j0, j1): their rows of the product, then their gates, cells
+    and states."""
+    columns = gates.shape[2]
+    size = columns // 4
     status = sgemm(
         _N,
         _N,
-        batch,
-        4 * size,
-        w_hh_t.shape[0],
+        j1 - j0,
+        columns,
+        size,
         _ONE,
-        packed[t].ctypes.data,
-        w_hh_t.shape[0],
-        w_hh_t[0, top:].ctypes.data,
+        packed[t, j0].ctypes.data,
+        size,
+        w_hh_t.ctypes.data,
         columns,
         _ONE,
-        gates[t, 0, top:].ctypes.data,
+        gates[t, j0].ctypes.data,
         columns,
     )
     if status != 0:
         return status
-    for j in range(batch):
+    for j in range(j0, j1):
         # Views with integer indices first and a plain slice last are C-contiguous in numba's
         # typing, so the element loops over them vectorise.
-        g = gates[t, j, top : top + 4 * size]
-        c_prev = cells[t, j, lo:hi]
-        c_new = cells[t + 1, j, lo:hi]
-        tc = tanh_c[t, j, lo:hi]
-        h = packed[t + 1, j, lo:hi]
+        g = gates[t, j]
+        c_prev = cells[t, j]
+        c_new = cells[t + 1, j]
+        tc = tanh_c[t, j]
+        h = packed[t + 1, j]
         for r in range(size):
             i = _HALF + _HALF * _tanh(g[r])
             f = _HALF + _HALF * _tanh(g[size + r])
@@ -220,129 +167,94 @@ def _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, lo, hi):
 
 
 @_jit
-def _gate_gradients(gates, cells, tanh_c, dh, partials, dc, d_gates, t, lo, hi):
-    """Step ``t`` of the units [lo, hi), backward: their gates' gradients (into ``d_gates``) and the
-    cell's (``dc``). The gradient reaching their states is dh[t + 1] plus, with several parts, every
-    part's share of the product of step t + 1 (``partials``, none for the last step)."""
-    batch = gates.shape[1]
-    size = hi - lo
-    top = 4 * lo
-    shares = partials.shape[1] if t + 1 < gates.shape[0] else 0
-    for j in range(batch):
-        grad_h = dh[t + 1, j, lo:hi]
-        for q in range(shares):
-            grad_h += partials[(t + 1) % 2, q, j, lo:hi]
-        g = gates[t, j, top : top + 4 * size]
-        d = d_gates[t, j, top : top + 4 * size]
-        c_prev = cells[t, j, lo:hi]
-        tc = tanh_c[t, j, lo:hi]
-        dc_part = dc[j, lo:hi]
+def _gate_gradients(gates, cells, tanh_c, dh, dc, d_gates, t, j0, j1):
+    """Step ``t`` of the batch rows [j0, j1), backward: their gates' gradients (into ``d_gates``)
+    and the cells' (``dc``)."""
+    size = gates.shape[2] // 4
+    for j in range(j0, j1):
+        g = gates[t, j]
+        d = d_gates[t, j]
+        c_prev = cells[t, j]
+        tc = tanh_c[t, j]
+        grad_h = dh[t + 1, j]
+        dc_row = dc[j]
         for r in range(size):
             i = g[r]
             f = g[size + r]
             gg = g[2 * size + r]
             o = g[3 * size + r]
             tanh_of_c = tc[r]
-            grad_c = dc_part[r] + grad_h[r] * o * (_ONE - tanh_of_c * tanh_of_c)
+            grad_c = dc_row[r] + grad_h[r] * o * (_ONE - tanh_of_c * tanh_of_c)
             d[r] = grad_c * gg * i * (_ONE - i)
             d[size + r] = grad_c * c_prev[r] * f * (_ONE - f)
             d[2 * size + r] = grad_c * i * (_ONE - gg * gg)
             d[3 * size + r] = grad_h[r] * tanh_of_c * o * (_ONE - o)
-            dc_part[r] = grad_c * f
+            dc_row[r] = grad_c * f
 
 
 @_jit
-def _state_gradient(sgemm, w_hh, d_gates, out, t, lo, hi, beta):
-    """out (N, H) = beta * out + dG_t[:, columns] @ W_hh[columns], the columns of the units [lo, hi)
-    (all of them for one part): ``w_hh`` (4H, H) plain W_hh (its rows in the parts' order)."""
-    batch, columns = d_gates.shape[1], d_gates.shape[2]
-    top = 4 * lo
-    units = w_hh.shape[1]
+def _state_gradient(sgemm, w_hh, d_gates, dh, t, j0, j1):
+    """dh[t][j0:j1] += dG_t[j0:j1] @ W_hh (``w_hh`` the plain W_hh, (4H, H))."""
+    columns = d_gates.shape[2]
+    size = w_hh.shape[1]
     return sgemm(
         _N,
         _N,
-        batch,
-        units,
-        4 * (hi - lo),
-        _ONE,
-        d_gates[t, 0, top:].ctypes.data,
+        j1 - j0,
+        size,
         columns,
-        w_hh[top].ctypes.data,
-        units,
-        beta,
-        out.ctypes.data,
-        units,
+        _ONE,
+        d_gates[t, j0].ctypes.data,
+        columns,
+        w_hh.ctypes.data,
+        size,
+        _ONE,
+        dh[t, j0].ctypes.data,
+        size,
     )
 
 
 @_jit
-def lstm_forward(sgemm, pause, w_hh_t, gates, packed, cells, tanh_c, bounds, counters):
-    parts = bounds.shape[0] - 1
-    total = gates.shape[0] * parts
+def lstm_forward(sgemm, w_hh_t, gates, packed, cells, tanh_c, bounds, tickets):
+    chunks = bounds.shape[0] - 1
     while True:
-        ticket = _take_ticket(counters)
-        if ticket >= total:
+        chunk = _take_ticket(tickets)
+        if chunk >= chunks:
             return 0
-        t = ticket // parts
-        part = ticket - t * parts
-        if not _wait_until_done(counters, t * parts, pause):  # every state of step t is in packed[t]
-            return -1
-        status = _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, bounds[part], bounds[part + 1])
-        if status != 0:
-            _fail(counters)
-            return status
-        _count_done(counters)
+        for t in range(gates.shape[0]):
+            status = _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, bounds[chunk], bounds[chunk + 1])
+            if status != 0:
+                return status
 
 
 @_jit
-def lstm_backward(sgemm, pause, w_hh, gates, cells, tanh_c, dh, partials, dc, d_gates, bounds, counters):
-    """Backward through time. With one part each step adds dG_t @ W_hh to dh[t] itself. With
-    several, a step's task writes its part's share of that product, over all H units, into
-    ``partials[t % 2, part]`` (2, parts, N, H), and the next step's task of each part adds every
-    part's share for its units: one meeting per step, and only (N, H / parts) of each other part's
-    results cross to the thread (every part's gate gradients would, were the product split by
-    output units). After the loop the caller adds every share in ``partials[0]`` to dh[0]."""
-    length = gates.shape[0]
-    parts = bounds.shape[0] - 1
-    total = length * parts
+def lstm_backward(sgemm, w_hh, gates, cells, tanh_c, dh, dc, d_gates, bounds, tickets):
+    chunks = bounds.shape[0] - 1
     while True:
-        ticket = _take_ticket(counters)
-        if ticket >= total:
+        chunk = _take_ticket(tickets)
+        if chunk >= chunks:
             return 0
-        step = ticket // parts
-        part = ticket - step * parts
-        t = length - 1 - step
-        lo, hi = bounds[part], bounds[part + 1]
-        if not _wait_until_done(counters, step * parts, pause):  # every share of step t + 1 is in
-            return -1
-        _gate_gradients(gates, cells, tanh_c, dh, partials, dc, d_gates, t, lo, hi)
-        if parts == 1:
-            status = _state_gradient(sgemm, w_hh, d_gates, dh[t], t, lo, hi, _ONE)
-        else:
-            status = _state_gradient(sgemm, w_hh, d_gates, partials[t % 2, part], t, lo, hi, _F(0.0))
-        if status != 0:
-            _fail(counters)
-            return status
-        _count_done(counters)
+        j0, j1 = bounds[chunk], bounds[chunk + 1]
+        for t in range(gates.shape[0] - 1, -1, -1):
+            _gate_gradients(gates, cells, tanh_c, dh, dc, d_gates, t, j0, j1)
+            status = _state_gradient(sgemm, w_hh, d_gates, dh, t, j0, j1)
+            if status != 0:
+                return status
 
 
-# Several threads run the same kernel at once, each taking tasks as above, on an OpenMP team:
+# Several threads run the same kernel at once, each taking chunks as above, on an OpenMP team:
 # numba's prange under its OpenMP layer (the runtime oneDNN's GEMM uses too, so the GEMMs inside
 # run on their caller's thread alone).
 _jit_threads = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 
 
 @_jit_threads
-def lstm_forward_threads(sgemm, pause, w_hh_t, gates, packed, cells, tanh_c, bounds, counters, statuses):
+def lstm_forward_threads(sgemm, w_hh_t, gates, packed, cells, tanh_c, bounds, tickets, statuses):
     for thread in numba.prange(statuses.shape[0]):
-        statuses[thread] = lstm_forward(sgemm, pause, w_hh_t, gates, packed, cells, tanh_c, bounds, counters)
+        statuses[thread] = lstm_forward(sgemm, w_hh_t, gates, packed, cells, tanh_c, bounds, tickets)
 
 
 @_jit_threads
-def lstm_backward_threads(
-    sgemm, pause, w_hh, gates, cells, tanh_c, dh, partials, dc, d_gates, bounds, counters, statuses
-):
+def lstm_backward_threads(sgemm, w_hh, gates, cells, tanh_c, dh, dc, d_gates, bounds, tickets, statuses):
     for thread in numba.prange(statuses.shape[0]):
-        statuses[thread] = lstm_backward(
-            sgemm, pause, w_hh, gates, cells, tanh_c, dh, partials, dc, d_gates, bounds, counters
-        )
+        statuses[thread] = lstm_backward(sgemm, w_hh, gates, cells, tanh_c, dh, dc, d_gates, bounds, tickets)

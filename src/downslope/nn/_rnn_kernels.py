@@ -189,8 +189,7 @@ class _GateMajor(NamedTuple):
 
 class _BatchMajor(NamedTuple):
     """What the compiled forward keeps for the backward pass: leased arrays in the layouts of
-    ``_rnn_jit_kernels`` and the parts the loops split the units into (the order of the gate
-    columns)."""
+    ``_rnn_jit_kernels`` and the chunks of the batch its threads took."""
 
     gates: _workspace.Lease
     cells: _workspace.Lease
@@ -207,8 +206,7 @@ def _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     length, batch, features = x.shape
     size = h0.shape[-1]
     dt = x.dtype
-    bounds = _unit_parts(x, length, batch, size, size)
-    order = _part_rows(bounds) if len(bounds) > 2 else slice(None)  # each part's gate columns together
+    bounds = _batch_chunks(x, length, batch, size)
     scale = _gate_scale((0, 1, 3), 4, size, x)[:, None]  # i, f, o are sigmoid gates; g is tanh
     has_bias = b_ih is not None
     # [X | 1]: kept for the backward pass, whose dG.T @ [X | 1] is [dW_ih | db]
@@ -221,72 +219,66 @@ def _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
         np.add(b_ih, b_hh, out=w_in[:, features])
         w_in[:, features:] *= scale
     gates = _workspace.take((length, batch, 4 * size), dt, like=x)
-    gemm.matmul(inputs, w_in[order].T, out=gates.reshape(length * batch, -1))
-    w_hh_t = np.ascontiguousarray((w_hh * scale)[order].T)  # host: numba path
+    gemm.matmul(inputs, w_in.T, out=gates.reshape(length * batch, -1))
+    w_hh_t = np.ascontiguousarray((w_hh * scale).T)  # host: numba path
     packed = _workspace.lend((length + 2, batch, size), dt, like=x)  # the op's output: pooled memory
     packed[0] = h0
     cells = _workspace.take((length + 1, batch, size), dt, like=x)
     cells[0] = c0
     tanh_c = _workspace.take((length, batch, size), dt, like=x)
-    _run_parts(compiled, "lstm_forward", bounds, 4 * size * size * batch, w_hh_t, gates, packed, cells, tanh_c)
+    _run_chunks(compiled, "lstm_forward", bounds, 4 * size * size * batch, w_hh_t, gates, packed, cells, tanh_c)
     packed[length + 1] = cells[length]
     lease = _workspace.Lease
     return packed, _BatchMajor(lease(gates), lease(cells), lease(tanh_c), lease(inputs), bounds)
 
 
-#: Fewest hidden units per part when the compiled LSTM loops split a layer over threads: below it
-#: the per-part products are too thin to pay for the parts meeting at every step.
-MIN_UNITS_PER_PART = 16
+#: Fewest batch rows per chunk when the compiled LSTM loops split a batch over threads: oneDNN ran
+#: the per-step products of 8 rows at 95% of the speed of 32 (0.236 vs 0.892 ms for 50 steps of a
+#: 128-unit layer; AMD EPYC).
+MIN_ROWS_PER_CHUNK = 8
 
 
-def _unit_parts(x: np.ndarray, length: int, batch: int, size: int, k: int) -> tuple[int, ...]:
-    """Bounds of the parts of the hidden units the compiled loops split a layer into, one per
+def _batch_chunks(x: np.ndarray, length: int, batch: int, size: int) -> tuple[int, ...]:
+    """Bounds of the chunks of the batch the compiled loops split a layer's rows into, one per
     oneDNN thread (see ``downslope.parallel``) and at most one per thread of numba's OpenMP team:
-    (0, size) for one part.
+    (0, batch) for one chunk.
 
     Measured with two threads (a 128-unit layer, 50 steps, batch 32; AMD EPYC, two cores), against
-    oneDNN splitting each step's product over its two threads with the gate arithmetic on one: a
-    whole training step 8.5% less time run on its own (3.87 vs 4.23 ms), and 6.8 instead of 58 ms with two such
-    processes at once on the two cores (each step's product on two threads waits for a thread the
-    other process has the core of, 50 times per loop; the threads taking tasks do not)."""
-    work = length * 4 * size * k * batch // parallel.MULTIPLY_ADDS_PER_NS
-    count = parallel.parts(x, size // MIN_UNITS_PER_PART, work)
+    the hidden units split into two parts that met at every step: the forward loop 0.78 -> X ms,
+    the backward loop 0.86 -> Y ms. Against oneDNN splitting each step's product over its two
+    threads with the gate arithmetic on one, two such processes at once on the two cores ran at
+    6.8 instead of 58 ms per step (each step's product on two threads waits for a thread the other
+    process has the core of, 50 times per loop)."""
+    work = length * 4 * size * size * batch // parallel.MULTIPLY_ADDS_PER_NS
+    count = parallel.parts(x, batch // MIN_ROWS_PER_CHUNK, work)
     if count > 1:
         count = min(count, _rnn_jit.threads())
-    return tuple(size * i // count for i in range(count + 1))
+    return tuple(batch * i // count for i in range(count + 1))
 
 
-def _part_rows(bounds: tuple[int, ...]) -> np.ndarray:
-    """The gate-major rows (i, f, g, o blocks of H rows) in the order of the parts: part p's i, f, g
-    and o rows of its units [lo, hi), then part p + 1's."""
-    size = bounds[-1]
-    blocks = [(lo + gate * size, hi + gate * size) for lo, hi in zip(bounds[:-1], bounds[1:]) for gate in range(4)]
-    return np.concatenate([np.arange(a, b) for a, b in blocks])  # host: indices for the compiled path's arrays
-
-
-def _run_parts(compiled: Any, kernel: str, bounds: tuple[int, ...], step_product: int, *arrays: Any) -> None:
-    """The compiled loop ``kernel`` over ``arrays``, its tasks (a step of a part of the units) taken
-    by as many threads as there are parts (this one alone for one part); raises on a failed status.
-    ``step_product``: the multiply-adds of one step's product (one part's products on one thread
+def _run_chunks(compiled: Any, kernel: str, bounds: tuple[int, ...], step_product: int, *arrays: Any) -> None:
+    """The compiled loop ``kernel`` over ``arrays``, its chunks of the batch taken by as many
+    threads as there are chunks (this one alone for one chunk); raises on a failed status.
+    ``step_product``: the multiply-adds of one step's product (one chunk's products on one thread
     when small, as ``gemm.stepper``'s are: see ``gemm.STEP_THREADED_MULTIPLY_ADDS``)."""
-    sgemm, pause = gemm.sgemm_function(), _rnn_jit.pause_function()
-    parts = len(bounds) - 1
-    counters = np.zeros(3 * 16, dtype=np.int64)  # host: the compiled loops' counters (see _rnn_jit_kernels)
+    sgemm = gemm.sgemm_function()
+    chunks = len(bounds) - 1
+    tickets = np.zeros(16, dtype=np.int64)  # host: the compiled loops' ticket counter (see _rnn_jit_kernels)
     edges = np.asarray(bounds, dtype=np.int64)  # host: the compiled loops' arguments
-    if parts == 1:
+    if chunks == 1:
         threads = gemm.get_num_threads() or 1
         alone = gemm.steps_on_one_thread(step_product)
         if alone:
             gemm.set_num_threads(1)
         try:
-            status = getattr(compiled, kernel)(sgemm, pause, *arrays, edges, counters)
+            status = getattr(compiled, kernel)(sgemm, *arrays, edges, tickets)
         finally:
             if alone:
                 gemm.set_num_threads(threads)
         _check(status)
         return
-    statuses = np.zeros(parts, dtype=np.int64)  # host: the compiled loops' results
-    getattr(compiled, kernel + "_threads")(sgemm, pause, *arrays, edges, counters, statuses)
+    statuses = np.zeros(chunks, dtype=np.int64)  # host: the compiled loops' results
+    getattr(compiled, kernel + "_threads")(sgemm, *arrays, edges, tickets, statuses)
     failed = [int(status) for status in statuses if status > 0]
     if failed:
         _check(failed[0])
@@ -372,53 +364,31 @@ def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
     weight gradients as one product each over all steps, reading the forward's arrays as they are:
     ``dW_hh = dG.T @ [h_0 .. h_{L-1}]`` (``packed``), ``[dW_ih | db] = dG.T @ [X | 1]``."""
     gates, cells, tanh_c = saved.gates.array, saved.cells.array, saved.tanh_c.array
-    bounds = saved.bounds
     length, batch, rows = gates.shape
     size = rows // 4
     features = w_ih.shape[1]
     dt = gates.dtype
-    parts = len(bounds) - 1
-    order = _part_rows(bounds) if parts > 1 else None
     dh = _workspace.take((length + 1, batch, size), dt, like=gates)
     np.copyto(dh, dp[: length + 1])
     dc = dp[length + 1].copy()  # updated in place
     d_gates = _workspace.take((length, batch, rows), dt, like=gates)
-    # With several parts each step's product in shares (see _rnn_jit_kernels).
-    partials = np.empty((2, parts, batch, size) if parts > 1 else (2, 0, batch, size), dtype=dt)  # host: numba path
-    w_hh_rows = np.ascontiguousarray(w_hh if order is None else w_hh[order])  # host: numba path
-    _run_parts(
-        compiled,
-        "lstm_backward",
-        bounds,
-        4 * size * size * batch,
-        w_hh_rows,
-        gates,
-        cells,
-        tanh_c,
-        dh,
-        partials,
-        dc,
-        d_gates,
+    w_hh_c = np.ascontiguousarray(w_hh)  # host: numba path
+    _run_chunks(
+        compiled, "lstm_backward", saved.bounds, 4 * size * size * batch, w_hh_c, gates, cells, tanh_c, dh, dc, d_gates
     )
-    if parts > 1:
-        dh[0] += partials[0].sum(axis=0)
     d_flat = d_gates.reshape(length * batch, rows)
     dx = dw_ih = dw_hh = db = None
     if needs[0]:
-        dx = gemm.matmul(d_flat, w_ih if order is None else w_ih[order]).reshape(length, batch, features)
+        dx = gemm.matmul(d_flat, w_ih).reshape(length, batch, features)
     if needs[3] or any(needs[5:]):  # [dW_ih | db] = dG.T @ [X | 1]
         dw_in = gemm.matmul(d_flat.T, saved.inputs.array)
-        dw_ih = dw_in[:, :features]
-        db = dw_in[:, features] if dw_in.shape[1] > features else None
+        dw_ih = np.ascontiguousarray(dw_in[:, :features])  # host: numba path
+        db = np.ascontiguousarray(dw_in[:, features]) if dw_in.shape[1] > features else None  # host: numba path
     if needs[4]:
         dw_hh = gemm.matmul(d_flat.T, packed[:length].reshape(length * batch, size))
     _workspace.give(d_gates)
     dh0 = dh[0].copy()
     _workspace.give(dh)
-    # Each parameter gets a contiguous array of its own, its rows back in the gate-major order.
-    back = slice(None) if order is None else np.argsort(order)  # host: indices
-    own = np.ascontiguousarray  # host: numba path
-    dw_ih, dw_hh, db = (None if a is None else own(a[back]) for a in (dw_ih, dw_hh, db))
     return dx, dh0, dc, dw_ih, dw_hh, db
 
 
@@ -428,8 +398,6 @@ def _to_gate_major(saved: _BatchMajor, packed: np.ndarray, x: np.ndarray, has_bi
     gates, cells, tanh_c = saved.gates.array, saved.cells.array, saved.tanh_c.array
     length, batch, features = x.shape
     size = cells.shape[2]
-    if len(saved.bounds) > 2:
-        gates = gates[:, :, np.argsort(_part_rows(saved.bounds))]  # host: the compiled loops' arrays
     z = _workspace.take((length + 1, features + size + has_bias, batch), gates.dtype, like=gates)
     z[:length, :features] = x.transpose(0, 2, 1)
     z[:, features : features + size] = packed[: length + 1].transpose(0, 2, 1)
