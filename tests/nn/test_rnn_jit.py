@@ -147,30 +147,32 @@ def test_a_backward_pass_after_the_compiled_loops_are_switched_off_reads_their_l
 
 @pytest.mark.host_only
 @pytest.mark.parametrize("bias", [True, False])
-def test_one_thread_alone_runs_every_chunk_of_a_split_batch(bias, monkeypatch):
-    """The threads take a batch's chunks from one ticket counter: a thread alone (the others not
-    started yet, or none at all) runs every chunk, here three of unequal size, with the NumPy
-    formulation's values and gradients."""
+def test_one_thread_alone_runs_every_task_of_a_split_batch(bias, monkeypatch):
+    """The threads take a pass's tasks from one ticket counter: a thread alone (the others not
+    started yet, or none at all) runs every task, here of three batch chunks of unequal size and
+    the product blocks that go with them, with the NumPy formulation's values and gradients."""
     from downslope.nn import _rnn_kernels
 
     arrays = _lstm_inputs(bias, seed=21 + int(bias))
     with gemm.disabled(), _jit.disabled():
         want = _run(arrays, reverse=False)
     monkeypatch.setattr(_rnn_kernels, "_batch_chunks", lambda *args: (0, 1, 3, 5))
-    tickets_taken = []
+    done = []
 
     def alone(name):
-        def run(sgemm, *arrays_bounds_tickets_statuses):
-            *rest, tickets, statuses = arrays_bounds_tickets_statuses
-            statuses[0] = getattr(kernels, name)(sgemm, *rest, tickets)
-            tickets_taken.append(int(tickets[0]))
+        def run(sgemm, pause, *arrays_bounds_counters_statuses):
+            *rest, counters, statuses = arrays_bounds_counters_statuses
+            statuses[0] = getattr(kernels, name)(sgemm, pause, *rest, counters)
+            done.append(int(counters[2 * 16]))
 
         return run
 
     for name in ("lstm_forward", "lstm_backward"):
         monkeypatch.setattr(kernels, name + "_threads", alone(name))
     got = _run(arrays, reverse=False)
-    assert tickets_taken == [4, 4], "three chunks and the ticket that found none left, in both passes"
+    # forward: 3 projection blocks and 3 chunks; backward: 3 chunks, 3 weight-gradient blocks and
+    # 3 input-gradient blocks
+    assert done == [6, 9], "every task of both passes was run and counted done"
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(w).max()))
 

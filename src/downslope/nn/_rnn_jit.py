@@ -22,7 +22,8 @@ parity tests run every path against PyTorch.
 With oneDNN on several threads, the batch is split into chunks of rows (its samples never meet
 in a recurrent layer), and the threads of an OpenMP team (numba's ``prange`` under its OpenMP
 layer, the runtime oneDNN uses too) take the chunks in order, each running the whole loop over
-the time steps for its rows with no waiting on the others (see ``_rnn_jit_kernels``). That beats
+the time steps for its rows with no waiting on the others; the large products before and after
+the loops are tasks of the same call (see ``_rnn_jit_kernels``). That beats
 oneDNN splitting each step's small product over the threads with the gate arithmetic on one, and
 keeps its speed when another process shares the cores (``_rnn_kernels._batch_chunks`` has numbers).
 
@@ -47,6 +48,7 @@ from . import _jit
 
 _loaded: ModuleType | None = None
 _tried = False
+_pause: Any = None
 _openmp: bool | None = None  # numba's threading layer is OpenMP (known once it started)
 
 
@@ -62,9 +64,23 @@ def kernels(*arrays: Any) -> ModuleType | None:
         _tried = True
         try:
             _loaded = importlib.import_module("downslope.nn._rnn_jit_kernels")
+            pause_function()
         except (ImportError, AttributeError, OSError):
             _loaded = None
     return _loaded
+
+
+def pause_function() -> Any:
+    """libc's ``sched_yield`` as a ctypes function: the ``pause`` the compiled loops call while a
+    thread has waited long for another's task (see ``_rnn_jit_kernels``)."""
+    global _pause
+    if _pause is None:
+        import ctypes
+
+        function = ctypes.CDLL(None).sched_yield
+        function.restype, function.argtypes = ctypes.c_int, []
+        _pause = function
+    return _pause
 
 
 def threads() -> int:

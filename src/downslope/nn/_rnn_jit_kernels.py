@@ -15,10 +15,11 @@ gradient and the weight-gradient products after the loop need no transposing cop
   step's ``dG_t @ W_hh`` added (``w_hh`` the plain W_hh, (4H, H)); ``dc`` (N, H) the gradient
   reaching the cell; ``d_gates`` (L, N, 4H) the pre-activations' gradients.
 
-``sgemm`` is oneDNN's ``dnnl_sgemm`` (``gemm.sgemm_function()``); a kernel returns its first
-nonzero status, or 0. ``bounds`` (int64): the first rows of the batch chunks and N (one chunk:
-``[0, N]``); ``tickets``: a zeroed int64 array of 16 the threads running a kernel at once share
-(see below).
+``sgemm`` is oneDNN's ``dnnl_sgemm`` (``gemm.sgemm_function()``), ``pause`` libc's ``sched_yield``;
+a kernel returns its first nonzero status, -1 when a task on another thread failed, or 0.
+``bounds`` (int64): the first rows of the batch chunks and N (one chunk: ``[0, N]``), and so the
+other blocks' bounds; ``counters``: a zeroed int64 array of 3 * 16 the threads running a kernel
+at once share (see below).
 
 Example:
     >>> import numpy as np
@@ -84,23 +85,52 @@ def tanh_into(x, out):
         out[i] = _tanh(x[i])
 
 
-# ---------------------------------------------------------------------- batch chunks, taken by threads
+# ---------------------------------------------------------------------- tasks, taken by threads
 # The samples of a batch never meet in a recurrent layer: each one's states depend on its own
 # inputs only. With several threads the batch is split into chunks of rows, bounds[c] to
 # bounds[c + 1], and a chunk is one task: the whole loop over the time steps for those rows, its
 # product per step an (rows, H) @ (H, 4H) block on the thread that runs it (oneDNN ran these
-# products at the speed of the whole batch's down to 8 rows). The threads never wait for each
-# other inside the loop and share no data but the weights.
+# products at the speed of the whole batch's down to 8 rows). The loops of two chunks never wait
+# for each other and share no data but the weights.
 #
-# Every thread that runs a kernel takes chunks in order from one ticket counter until none are
-# left. So one thread alone runs them all (one chunk, or a thread that has not started yet), and
-# a thread that arrives late (an OpenMP worker woken from sleep) or is descheduled (two runs at
-# once on the same cores) leaves the chunks it has not taken to the others.
+# The large products around the loops are tasks of the same kernel call, in blocks: before the
+# forward loops the input projection (blocks of the 4H columns, ``columns``), after the backward
+# loops the weight gradients (blocks of the 4H rows, ``rows``) and the input gradient (blocks of
+# the L * N rows, ``samples``). So a pass is ONE parallel region, not one per product: an OpenMP
+# region's end waits for every thread of the team, also for one that is still waking up, and on
+# a virtual machine whose idle cores halt such wakes were slow for tens of milliseconds after a
+# pause (the tasks let the threads that are there do the work meanwhile).
+#
+# Every thread that runs a kernel takes tasks in order from one ticket counter; a task of the
+# second phase (the loops after the projection, the weight gradients after the loops) first waits
+# until every task of the first is done. So one thread alone runs them all, no thread ever waits
+# for a task nobody has taken, and a thread that arrives late (an OpenMP worker woken from
+# sleep) or is descheduled (two runs at once on the same cores) leaves the tasks it has not taken
+# to the others. ``counters``: [0] a failure flag, [_LINE] the next ticket, [2 * _LINE] the tasks
+# done (each on a cache line of its own).
+_LINE = 16  # int64 slots per cache line and a half
+_SPINS = 2000  # looks at the done count before a waiting thread starts yielding its core
+FAILED = 1  # counters[0] after a task's product failed
+
+
+@intrinsic
+def _load_acquire(typingctx, array, index):
+    """``array[index]`` (int64) as an atomic load: not hoisted out of a wait loop, and every write
+    a thread made before counting its task done is seen after it."""
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        view = context.make_array(array_type)(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]])
+        return builder.load_atomic(pointer, "acquire", 8)
+
+    return types.int64(array, index), codegen
 
 
 @intrinsic
 def _fetch_add(typingctx, array, index, value):
-    """``array[index] += value`` (int64) atomically; returns the old value."""
+    """``array[index] += value`` (int64) atomically, after every write before it; returns the old
+    value."""
 
     def codegen(context, builder, signature, args):
         array_type = signature.args[0]
@@ -114,8 +144,125 @@ def _fetch_add(typingctx, array, index, value):
 
 # (numba passes an intrinsic's typing context itself; mypy sees one argument too few)
 @numba.njit(inline="always")
-def _take_ticket(tickets):
-    return _fetch_add(tickets, 0, 1)  # type: ignore[call-arg]
+def _take_ticket(counters):
+    return _fetch_add(counters, _LINE, 1)  # type: ignore[call-arg]
+
+
+@numba.njit(inline="always")
+def _count_done(counters):
+    _fetch_add(counters, 2 * _LINE, 1)  # type: ignore[call-arg]
+
+
+@numba.njit(inline="always")
+def _failed(counters):
+    return _load_acquire(counters, 0) != 0  # type: ignore[call-arg]
+
+
+@numba.njit(inline="always")
+def _fail(counters):
+    _fetch_add(counters, 0, FAILED)  # type: ignore[call-arg]
+
+
+@numba.njit(inline="always")
+def _wait_until_done(counters, tasks, pause):
+    """Spin until ``tasks`` tasks are done, yielding the core (``pause`` is sched_yield) after a
+    while so a waiting thread does not hold up a descheduled one on a busy machine. False when a
+    task failed."""
+    spins = 0
+    while _load_acquire(counters, 2 * _LINE) < tasks:  # type: ignore[call-arg]
+        if _failed(counters):
+            return False
+        spins += 1
+        if spins > _SPINS:
+            pause()
+    return True
+
+
+@_jit
+def _project(sgemm, inputs, w_in, gates, c0, c1):
+    """Columns [c0, c1) of the input projection of every step: gates (L * N, 4H)[:, c0:c1] =
+    inputs (L * N, K) @ w_in[c0:c1].T."""
+    samples, k = inputs.shape
+    columns = gates.shape[2]
+    return sgemm(
+        _N,
+        _T,
+        samples,
+        c1 - c0,
+        k,
+        _ONE,
+        inputs.ctypes.data,
+        k,
+        w_in[c0].ctypes.data,
+        k,
+        _F(0.0),
+        gates[0, 0, c0:].ctypes.data,
+        columns,
+    )
+
+
+@_jit
+def _weight_gradients(sgemm, d_gates, packed, inputs, dw_hh, dw_in, r0, r1):
+    """Rows [r0, r1) of dW_hh = dG.T @ [h_0 .. h_{L-1}] and of [dW_ih | db] = dG.T @ [X | 1], dG
+    being ``d_gates`` as (L * N, 4H)."""
+    length, batch, columns = d_gates.shape
+    size = dw_hh.shape[1]
+    k = inputs.shape[1]
+    status = sgemm(
+        _T,
+        _N,
+        r1 - r0,
+        size,
+        length * batch,
+        _ONE,
+        d_gates[0, 0, r0:].ctypes.data,
+        columns,
+        packed.ctypes.data,
+        size,
+        _F(0.0),
+        dw_hh[r0].ctypes.data,
+        size,
+    )
+    if status != 0:
+        return status
+    return sgemm(
+        _T,
+        _N,
+        r1 - r0,
+        k,
+        length * batch,
+        _ONE,
+        d_gates[0, 0, r0:].ctypes.data,
+        columns,
+        inputs.ctypes.data,
+        k,
+        _F(0.0),
+        dw_in[r0].ctypes.data,
+        k,
+    )
+
+
+@_jit
+def _input_gradient(sgemm, d_gates, w_ih, dx, n0, n1):
+    """Rows [n0, n1) of dX (L * N, I) = dG (L * N, 4H) @ W_ih (4H, I)."""
+    columns = d_gates.shape[2]
+    batch = d_gates.shape[1]
+    features = w_ih.shape[1]
+    return sgemm(
+        _N,
+        _N,
+        n1 - n0,
+        features,
+        columns,
+        _ONE,
+        d_gates[n0 // batch, n0 % batch].ctypes.data,
+        columns,
+        w_ih.ctypes.data,
+        features,
+        _F(0.0),
+        dx[n0].ctypes.data,
+        features,
+    )
 
 
 @_jit
@@ -215,46 +362,145 @@ def _state_gradient(sgemm, w_hh, d_gates, dh, t, j0, j1):
 
 
 @_jit
-def lstm_forward(sgemm, w_hh_t, gates, packed, cells, tanh_c, bounds, tickets):
-    chunks = bounds.shape[0] - 1
+def lstm_forward(sgemm, pause, inputs, w_in, w_hh_t, gates, packed, cells, tanh_c, columns, bounds, counters):
+    """The input projection (blocks ``columns``), then the loop over the steps (batch chunks
+    ``bounds``)."""
+    projections = columns.shape[0] - 1
+    total = projections + bounds.shape[0] - 1
     while True:
-        chunk = _take_ticket(tickets)
-        if chunk >= chunks:
+        ticket = _take_ticket(counters)
+        if ticket >= total:
             return 0
-        for t in range(gates.shape[0]):
-            status = _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, bounds[chunk], bounds[chunk + 1])
-            if status != 0:
-                return status
+        if ticket < projections:
+            status = _project(sgemm, inputs, w_in, gates, columns[ticket], columns[ticket + 1])
+        else:
+            if not _wait_until_done(counters, projections, pause):  # every column of the projection
+                return -1
+            j0, j1 = bounds[ticket - projections], bounds[ticket - projections + 1]
+            status = 0
+            for t in range(gates.shape[0]):
+                status = _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, j0, j1)
+                if status != 0:
+                    break
+        if status != 0:
+            _fail(counters)
+            return status
+        _count_done(counters)
 
 
 @_jit
-def lstm_backward(sgemm, w_hh, gates, cells, tanh_c, dh, dc, d_gates, bounds, tickets):
+def lstm_backward(
+    sgemm,
+    pause,
+    w_hh,
+    w_ih,
+    gates,
+    cells,
+    tanh_c,
+    dh,
+    dc,
+    d_gates,
+    packed,
+    inputs,
+    dw_hh,
+    dw_in,
+    dx,
+    bounds,
+    rows,
+    samples,
+    counters,
+):
+    """The loop back over the steps (batch chunks ``bounds``), then the weight gradients (blocks
+    ``rows`` of the 4H rows; none for ``rows == [0]``) and the input gradient (blocks ``samples``
+    of the L * N rows of ``dx``; none for ``samples == [0]``)."""
     chunks = bounds.shape[0] - 1
+    weights = rows.shape[0] - 1
+    total = chunks + weights + samples.shape[0] - 1
     while True:
-        chunk = _take_ticket(tickets)
-        if chunk >= chunks:
+        ticket = _take_ticket(counters)
+        if ticket >= total:
             return 0
-        j0, j1 = bounds[chunk], bounds[chunk + 1]
-        for t in range(gates.shape[0] - 1, -1, -1):
-            _gate_gradients(gates, cells, tanh_c, dh, dc, d_gates, t, j0, j1)
-            status = _state_gradient(sgemm, w_hh, d_gates, dh, t, j0, j1)
-            if status != 0:
-                return status
+        status = 0
+        if ticket < chunks:
+            j0, j1 = bounds[ticket], bounds[ticket + 1]
+            for t in range(gates.shape[0] - 1, -1, -1):
+                _gate_gradients(gates, cells, tanh_c, dh, dc, d_gates, t, j0, j1)
+                status = _state_gradient(sgemm, w_hh, d_gates, dh, t, j0, j1)
+                if status != 0:
+                    break
+        else:
+            if not _wait_until_done(counters, chunks, pause):  # every gate gradient
+                return -1
+            block = ticket - chunks
+            if block < weights:
+                status = _weight_gradients(sgemm, d_gates, packed, inputs, dw_hh, dw_in, rows[block], rows[block + 1])
+            else:
+                block -= weights
+                status = _input_gradient(sgemm, d_gates, w_ih, dx, samples[block], samples[block + 1])
+        if status != 0:
+            _fail(counters)
+            return status
+        _count_done(counters)
 
 
-# Several threads run the same kernel at once, each taking chunks as above, on an OpenMP team:
+# Several threads run the same kernel at once, each taking tasks as above, on an OpenMP team:
 # numba's prange under its OpenMP layer (the runtime oneDNN's GEMM uses too, so the GEMMs inside
 # run on their caller's thread alone).
 _jit_threads = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 
 
 @_jit_threads
-def lstm_forward_threads(sgemm, w_hh_t, gates, packed, cells, tanh_c, bounds, tickets, statuses):
+def lstm_forward_threads(
+    sgemm, pause, inputs, w_in, w_hh_t, gates, packed, cells, tanh_c, columns, bounds, counters, statuses
+):
     for thread in numba.prange(statuses.shape[0]):
-        statuses[thread] = lstm_forward(sgemm, w_hh_t, gates, packed, cells, tanh_c, bounds, tickets)
+        statuses[thread] = lstm_forward(
+            sgemm, pause, inputs, w_in, w_hh_t, gates, packed, cells, tanh_c, columns, bounds, counters
+        )
 
 
 @_jit_threads
-def lstm_backward_threads(sgemm, w_hh, gates, cells, tanh_c, dh, dc, d_gates, bounds, tickets, statuses):
+def lstm_backward_threads(
+    sgemm,
+    pause,
+    w_hh,
+    w_ih,
+    gates,
+    cells,
+    tanh_c,
+    dh,
+    dc,
+    d_gates,
+    packed,
+    inputs,
+    dw_hh,
+    dw_in,
+    dx,
+    bounds,
+    rows,
+    samples,
+    counters,
+    statuses,
+):
     for thread in numba.prange(statuses.shape[0]):
-        statuses[thread] = lstm_backward(sgemm, w_hh, gates, cells, tanh_c, dh, dc, d_gates, bounds, tickets)
+        statuses[thread] = lstm_backward(
+            sgemm,
+            pause,
+            w_hh,
+            w_ih,
+            gates,
+            cells,
+            tanh_c,
+            dh,
+            dc,
+            d_gates,
+            packed,
+            inputs,
+            dw_hh,
+            dw_in,
+            dx,
+            bounds,
+            rows,
+            samples,
+            counters,
+        )

@@ -219,14 +219,28 @@ def _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
         np.add(b_ih, b_hh, out=w_in[:, features])
         w_in[:, features:] *= scale
     gates = _workspace.take((length, batch, 4 * size), dt, like=x)
-    gemm.matmul(inputs, w_in.T, out=gates.reshape(length * batch, -1))
     w_hh_t = np.ascontiguousarray((w_hh * scale).T)  # host: numba path
     packed = _workspace.lend((length + 2, batch, size), dt, like=x)  # the op's output: pooled memory
     packed[0] = h0
     cells = _workspace.take((length + 1, batch, size), dt, like=x)
     cells[0] = c0
     tanh_c = _workspace.take((length, batch, size), dt, like=x)
-    _run_chunks(compiled, "lstm_forward", bounds, 4 * size * size * batch, w_hh_t, gates, packed, cells, tanh_c)
+    chunks = len(bounds) - 1
+    _run_tasks(
+        compiled,
+        "lstm_forward",
+        chunks,
+        4 * size * size * batch,
+        inputs,
+        w_in,
+        w_hh_t,
+        gates,
+        packed,
+        cells,
+        tanh_c,
+        _blocks(4 * size, chunks),
+        bounds,
+    )
     packed[length + 1] = cells[length]
     lease = _workspace.Lease
     return packed, _BatchMajor(lease(gates), lease(cells), lease(tanh_c), lease(inputs), bounds)
@@ -256,29 +270,33 @@ def _batch_chunks(x: np.ndarray, length: int, batch: int, size: int) -> tuple[in
     return tuple(batch * i // count for i in range(count + 1))
 
 
-def _run_chunks(compiled: Any, kernel: str, bounds: tuple[int, ...], step_product: int, *arrays: Any) -> None:
-    """The compiled loop ``kernel`` over ``arrays``, its chunks of the batch taken by as many
-    threads as there are chunks (this one alone for one chunk); raises on a failed status.
-    ``step_product``: the multiply-adds of one step's product (one chunk's products on one thread
-    when small, as ``gemm.stepper``'s are: see ``gemm.STEP_THREADED_MULTIPLY_ADDS``)."""
-    sgemm = gemm.sgemm_function()
-    chunks = len(bounds) - 1
-    tickets = np.zeros(16, dtype=np.int64)  # host: the compiled loops' ticket counter (see _rnn_jit_kernels)
-    edges = np.asarray(bounds, dtype=np.int64)  # host: the compiled loops' arguments
-    if chunks == 1:
-        threads = gemm.get_num_threads() or 1
+def _blocks(n: int, count: int) -> tuple[int, ...]:
+    """Bounds of ``count`` consecutive blocks of ``range(n)`` (none for ``count == 0``)."""
+    return tuple(n * i // count for i in range(count + 1)) if count else (0,)
+
+
+def _run_tasks(compiled: Any, kernel: str, threads: int, step_product: int, *arrays: Any) -> None:
+    """The compiled ``kernel`` over ``arrays`` (bounds given as tuples), its tasks taken by
+    ``threads`` threads (this one alone for one); raises on a failed status. ``step_product``: the
+    multiply-adds of one step's product (one thread's products on that thread alone when small, as
+    ``gemm.stepper``'s are: see ``gemm.STEP_THREADED_MULTIPLY_ADDS``)."""
+    sgemm, pause = gemm.sgemm_function(), _rnn_jit.pause_function()
+    counters = np.zeros(3 * 16, dtype=np.int64)  # host: the compiled loops' counters (see _rnn_jit_kernels)
+    arguments = [np.asarray(a, dtype=np.int64) if type(a) is tuple else a for a in arrays]  # host: numba path
+    if threads == 1:
+        count = gemm.get_num_threads() or 1
         alone = gemm.steps_on_one_thread(step_product)
         if alone:
             gemm.set_num_threads(1)
         try:
-            status = getattr(compiled, kernel)(sgemm, *arrays, edges, tickets)
+            status = getattr(compiled, kernel)(sgemm, pause, *arguments, counters)
         finally:
             if alone:
-                gemm.set_num_threads(threads)
+                gemm.set_num_threads(count)
         _check(status)
         return
-    statuses = np.zeros(chunks, dtype=np.int64)  # host: the compiled loops' results
-    getattr(compiled, kernel + "_threads")(sgemm, *arrays, edges, tickets, statuses)
+    statuses = np.zeros(threads, dtype=np.int64)  # host: the compiled loops' results
+    getattr(compiled, kernel + "_threads")(sgemm, pause, *arguments, counters, statuses)
     failed = [int(status) for status in statuses if status > 0]
     if failed:
         _check(failed[0])
@@ -360,10 +378,11 @@ def _lstm_backward(dp, packed, saved, x, w_ih, w_hh, needs):
 
 
 def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
-    """The backward pass on the compiled loop (see ``_rnn_jit_kernels``); after it, the input and
-    weight gradients as one product each over all steps, reading the forward's arrays as they are:
-    ``dW_hh = dG.T @ [h_0 .. h_{L-1}]`` (``packed``), ``[dW_ih | db] = dG.T @ [X | 1]``."""
-    gates, cells, tanh_c = saved.gates.array, saved.cells.array, saved.tanh_c.array
+    """The backward pass on the compiled loop (see ``_rnn_jit_kernels``), with the input and weight
+    gradients after it as tasks of the same call, reading the forward's arrays as they are:
+    ``dW_hh = dG.T @ [h_0 .. h_{L-1}]`` (``packed``), ``[dW_ih | db] = dG.T @ [X | 1]``,
+    ``dX = dG @ W_ih``."""
+    gates, cells, tanh_c, inputs = (a.array for a in saved[:4])
     length, batch, rows = gates.shape
     size = rows // 4
     features = w_ih.shape[1]
@@ -372,24 +391,47 @@ def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
     np.copyto(dh, dp[: length + 1])
     dc = dp[length + 1].copy()  # updated in place
     d_gates = _workspace.take((length, batch, rows), dt, like=gates)
-    w_hh_c = np.ascontiguousarray(w_hh)  # host: numba path
-    _run_chunks(
-        compiled, "lstm_backward", saved.bounds, 4 * size * size * batch, w_hh_c, gates, cells, tanh_c, dh, dc, d_gates
+    chunks = len(saved.bounds) - 1
+    weights = needs[3] or needs[4] or any(needs[5:])
+    dw_hh = np.empty((rows, size) if weights else (0, size), dtype=dt)  # host: numba path
+    dw_in = np.empty((rows, inputs.shape[1]) if weights else (0, inputs.shape[1]), dtype=dt)  # host: numba path
+    dx = np.empty((length * batch if needs[0] else 0, features), dtype=dt)  # host: numba path
+    _run_tasks(
+        compiled,
+        "lstm_backward",
+        chunks,
+        4 * size * size * batch,
+        np.ascontiguousarray(w_hh),  # host: numba path
+        np.ascontiguousarray(w_ih),  # host: numba path
+        gates,
+        cells,
+        tanh_c,
+        dh,
+        dc,
+        d_gates,
+        packed,
+        inputs,
+        dw_hh,
+        dw_in,
+        dx,
+        saved.bounds,
+        _blocks(rows, chunks if weights else 0),
+        _blocks(length * batch, chunks if needs[0] else 0),
     )
-    d_flat = d_gates.reshape(length * batch, rows)
-    dx = dw_ih = dw_hh = db = None
-    if needs[0]:
-        dx = gemm.matmul(d_flat, w_ih).reshape(length, batch, features)
-    if needs[3] or any(needs[5:]):  # [dW_ih | db] = dG.T @ [X | 1]
-        dw_in = gemm.matmul(d_flat.T, saved.inputs.array)
-        dw_ih = np.ascontiguousarray(dw_in[:, :features])  # host: numba path
-        db = np.ascontiguousarray(dw_in[:, features]) if dw_in.shape[1] > features else None  # host: numba path
-    if needs[4]:
-        dw_hh = gemm.matmul(d_flat.T, packed[:length].reshape(length * batch, size))
     _workspace.give(d_gates)
     dh0 = dh[0].copy()
     _workspace.give(dh)
-    return dx, dh0, dc, dw_ih, dw_hh, db
+    own = np.ascontiguousarray  # host: numba path
+    dw_ih = own(dw_in[:, :features]) if needs[3] else None
+    db = own(dw_in[:, features]) if any(needs[5:]) else None
+    return (
+        dx.reshape(length, batch, features) if needs[0] else None,
+        dh0,
+        dc,
+        dw_ih,
+        dw_hh if needs[4] else None,
+        db,
+    )
 
 
 def _to_gate_major(saved: _BatchMajor, packed: np.ndarray, x: np.ndarray, has_bias: bool) -> _GateMajor:
