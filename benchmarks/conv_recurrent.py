@@ -26,12 +26,17 @@ high-water mark over the RSS after setup, during the steps, and during the steps
 (which also loads code once per process). Target: downslope's <= PyTorch's.
 
 ``--profile`` adds the downslope step's cProfile (the functions with the most own time).
-Timing modes: by default the peers take turns on slices of 10 steps (25 slices), each after a
-short pause; ``--continuous`` gives each peer all the steps in one turn, five turns each, as a
-training run keeps its threads busy (on a virtual machine, threads woken after a pause can be slow
-for a few steps, which the slices measure too; the two modes differ most for two threads).
+Timing modes: by default each peer runs all the steps in one turn, five turns each, as a training
+run keeps its threads busy from one step to the next (medians over turns). ``--slices`` has the
+peers take turns on slices of 10 steps (25 slices), each after a short pause: on a virtual machine
+that measures the first steps after each wake-up as well. Woken by the pipe that starts its turn,
+a process's threads can land on one core and stay there for 20-30 ms (seen in /proc/<tid>/stat):
+threads that sleep between parallel regions (downslope's, so that two runs at once can share the
+cores) are then placed anew at each region on the core they shared, while threads that spin
+(PyTorch's) stay runnable and are moved apart within a few milliseconds. The two modes differ most
+for two threads.
 
-Run: python benchmarks/conv_recurrent.py [--quick] [--threads N] [--workload NAME] [--profile] [--continuous]
+Run: python benchmarks/conv_recurrent.py [--quick] [--threads N] [--workload NAME] [--profile] [--slices]
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ VOCAB, WORDS, EMBED, CLIP = 10_000, 35, 200, 0.25  # word_lm: vocabulary, steps 
 #: Seconds between one peer's turn and the next (see :func:`time_in_processes`): longer than an
 #: idle OpenMP worker spins.
 SETTLE_S = 0.05
-#: Turns of each peer with ``--continuous`` (each all the steps).
+#: Turns of each peer by default (each all the steps; ``--slices``: one turn per slice).
 ROUNDS = 5
 
 
@@ -308,7 +313,7 @@ def time_in_processes(
     a slice while the other waits on its stdin), so they never compete for the cores. With
     ``continuous``, each turn is all ``steps`` steps instead of a slice (:data:`ROUNDS` turns each):
     a training run's threads stay busy from one step to the next, where after each short slice's
-    pause they are woken anew (on a virtual machine that wake can be slow for a few steps).
+    pause they are woken anew (see the module docstring for what that measures too).
 
     Each turn starts after a pause of :data:`SETTLE_S` and one untimed step: an OpenMP runtime's
     worker threads keep spinning for a while after their last parallel region (GNU OpenMP's
@@ -446,7 +451,7 @@ def main() -> None:
         parser.add_argument("--total-steps", type=int, default=250, help="training steps per peer (default 250)")
         parser.add_argument("--one-process", action="store_true", help="time both peers in this process")
         parser.add_argument(
-            "--continuous", action="store_true", help="each turn runs all the steps at once (training as a run does)"
+            "--slices", action="store_true", help="turns of 10 steps after a pause each, instead of all the steps"
         )
         parser.add_argument("--child", choices=("rss", "time"), help=argparse_hidden())
         parser.add_argument("--peer", choices=("downslope", "torch"), help=argparse_hidden())
@@ -475,7 +480,7 @@ def main() -> None:
             peers = [Peer("downslope", downslope_peer(workload, state)), Peer("torch", torch_peer(workload, state))]
             results = time_peers(peers, batches, pieces)
         else:
-            results = time_in_processes(workload, state, steps, pieces, args.threads, args.continuous)
+            results = time_in_processes(workload, state, steps, pieces, args.threads, not args.slices)
         paired = results.pop("paired")
         for name, r in results.items():
             print(
@@ -485,7 +490,7 @@ def main() -> None:
         cpu_ratio = results["downslope"]["cpu"] / results["torch"]["cpu"]
         print(
             f"target: {workload} downslope/torch <= {limit:.2f} -> {ratio:.2f} wall, {cpu_ratio:.2f} CPU "
-            f"({'met' if ratio <= limit else 'NOT met'}); slice by slice {paired['median']:.2f}, middle half "
+            f"({'met' if ratio <= limit else 'NOT met'}); turn by turn {paired['median']:.2f}, middle half "
             f"{paired['low']:.2f}-{paired['high']:.2f}"
         )
         if workload.startswith("cnn") and not args.no_memory:
