@@ -380,7 +380,7 @@ def _lstm_backward(dp, packed, saved, x, w_ih, w_hh, needs):
 def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
     """The backward pass on the compiled loop (see ``_rnn_jit_kernels``), with the input and weight
     gradients after it as tasks of the same call, reading the forward's arrays as they are:
-    ``dW_hh = dG.T @ [h_0 .. h_{L-1}]`` (``packed``), ``[dW_ih | db] = dG.T @ [X | 1]``,
+    ``dW_hh.T = [h_0 .. h_{L-1}].T @ dG`` (``packed``), ``[dW_ih | db].T = [X | 1].T @ dG``,
     ``dX = dG @ W_ih``."""
     gates, cells, tanh_c, inputs = (a.array for a in saved[:4])
     length, batch, rows = gates.shape
@@ -393,8 +393,8 @@ def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
     d_gates = _workspace.take((length, batch, rows), dt, like=gates)
     chunks = len(saved.bounds) - 1
     weights = needs[3] or needs[4] or any(needs[5:])
-    dw_hh = np.empty((rows, size) if weights else (0, size), dtype=dt)  # host: numba path
-    dw_in = np.empty((rows, inputs.shape[1]) if weights else (0, inputs.shape[1]), dtype=dt)  # host: numba path
+    dw_hh_t = np.empty((size, rows), dtype=dt)  # host: numba path
+    dw_in_t = np.empty((inputs.shape[1], rows), dtype=dt)  # host: numba path
     dx = np.empty((length * batch if needs[0] else 0, features), dtype=dt)  # host: numba path
     _run_tasks(
         compiled,
@@ -411,8 +411,8 @@ def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
         d_gates,
         packed,
         inputs,
-        dw_hh,
-        dw_in,
+        dw_hh_t,
+        dw_in_t,
         dx,
         saved.bounds,
         _blocks(rows, chunks if weights else 0),
@@ -422,14 +422,14 @@ def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
     dh0 = dh[0].copy()
     _workspace.give(dh)
     own = np.ascontiguousarray  # host: numba path
-    dw_ih = own(dw_in[:, :features]) if needs[3] else None
-    db = own(dw_in[:, features]) if any(needs[5:]) else None
+    dw_ih = own(dw_in_t[:features].T) if needs[3] else None
+    db = dw_in_t[features].copy() if any(needs[5:]) else None
     return (
         dx.reshape(length, batch, features) if needs[0] else None,
         dh0,
         dc,
         dw_ih,
-        dw_hh if needs[4] else None,
+        own(dw_hh_t.T) if needs[4] else None,
         db,
     )
 
