@@ -181,27 +181,20 @@ def _wait_until_done(counters, tasks, pause):
     return True
 
 
+@numba.njit(inline="always")
+def _gemm(sgemm, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc):
+    """C (m, n) = op(A) @ op(B) + beta * C on the row-major addresses ``a``, ``b``, ``c``."""
+    return sgemm(ta, tb, m, n, k, _ONE, a, lda, b, ldb, _F(beta), c, ldc)
+
+
 @_jit
 def _project(sgemm, inputs, w_in, gates, c0, c1):
     """Columns [c0, c1) of the input projection of every step: gates (L * N, 4H)[:, c0:c1] =
     inputs (L * N, K) @ w_in[c0:c1].T."""
     samples, k = inputs.shape
     columns = gates.shape[2]
-    return sgemm(
-        _N,
-        _T,
-        samples,
-        c1 - c0,
-        k,
-        _ONE,
-        inputs.ctypes.data,
-        k,
-        w_in[c0].ctypes.data,
-        k,
-        _F(0.0),
-        gates[0, 0, c0:].ctypes.data,
-        columns,
-    )
+    a, b, c = inputs.ctypes.data, w_in[c0].ctypes.data, gates[0, 0, c0:].ctypes.data
+    return _gemm(sgemm, _N, _T, samples, c1 - c0, k, a, k, b, k, 0.0, c, columns)
 
 
 @_jit
@@ -213,38 +206,12 @@ def _weight_gradients(sgemm, d_gates, packed, inputs, dw_hh_t, dw_in_t, c0, c1):
     length, batch, columns = d_gates.shape
     size = dw_hh_t.shape[0]
     k = inputs.shape[1]
-    status = sgemm(
-        _T,
-        _N,
-        size,
-        c1 - c0,
-        length * batch,
-        _ONE,
-        packed.ctypes.data,
-        size,
-        d_gates[0, 0, c0:].ctypes.data,
-        columns,
-        _F(0.0),
-        dw_hh_t[0, c0:].ctypes.data,
-        columns,
-    )
+    a, b, c = packed.ctypes.data, d_gates[0, 0, c0:].ctypes.data, dw_hh_t[0, c0:].ctypes.data
+    status = _gemm(sgemm, _T, _N, size, c1 - c0, length * batch, a, size, b, columns, 0.0, c, columns)
     if status != 0:
         return status
-    return sgemm(
-        _T,
-        _N,
-        k,
-        c1 - c0,
-        length * batch,
-        _ONE,
-        inputs.ctypes.data,
-        k,
-        d_gates[0, 0, c0:].ctypes.data,
-        columns,
-        _F(0.0),
-        dw_in_t[0, c0:].ctypes.data,
-        columns,
-    )
+    a, b, c = inputs.ctypes.data, d_gates[0, 0, c0:].ctypes.data, dw_in_t[0, c0:].ctypes.data
+    return _gemm(sgemm, _T, _N, k, c1 - c0, length * batch, a, k, b, columns, 0.0, c, columns)
 
 
 @_jit
@@ -253,21 +220,8 @@ def _input_gradient(sgemm, d_gates, w_ih, dx, n0, n1):
     columns = d_gates.shape[2]
     batch = d_gates.shape[1]
     features = w_ih.shape[1]
-    return sgemm(
-        _N,
-        _N,
-        n1 - n0,
-        features,
-        columns,
-        _ONE,
-        d_gates[n0 // batch, n0 % batch].ctypes.data,
-        columns,
-        w_ih.ctypes.data,
-        features,
-        _F(0.0),
-        dx[n0].ctypes.data,
-        features,
-    )
+    a, b, c = d_gates[n0 // batch, n0 % batch].ctypes.data, w_ih.ctypes.data, dx[n0].ctypes.data
+    return _gemm(sgemm, _N, _N, n1 - n0, features, columns, a, columns, b, features, 0.0, c, features)
 
 
 @_jit
@@ -276,21 +230,8 @@ def _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, j0, j1):
     and states."""
     columns = gates.shape[2]
     size = columns // 4
-    status = sgemm(
-        _N,
-        _N,
-        j1 - j0,
-        columns,
-        size,
-        _ONE,
-        packed[t, j0].ctypes.data,
-        size,
-        w_hh_t.ctypes.data,
-        columns,
-        _ONE,
-        gates[t, j0].ctypes.data,
-        columns,
-    )
+    a, b, c = packed[t, j0].ctypes.data, w_hh_t.ctypes.data, gates[t, j0].ctypes.data
+    status = _gemm(sgemm, _N, _N, j1 - j0, columns, size, a, size, b, columns, 1.0, c, columns)
     if status != 0:
         return status
     for j in range(j0, j1):
@@ -349,27 +290,18 @@ def _state_gradient(sgemm, w_hh, d_gates, dh, t, j0, j1):
     """dh[t][j0:j1] += dG_t[j0:j1] @ W_hh (``w_hh`` the plain W_hh, (4H, H))."""
     columns = d_gates.shape[2]
     size = w_hh.shape[1]
-    return sgemm(
-        _N,
-        _N,
-        j1 - j0,
-        size,
-        columns,
-        _ONE,
-        d_gates[t, j0].ctypes.data,
-        columns,
-        w_hh.ctypes.data,
-        size,
-        _ONE,
-        dh[t, j0].ctypes.data,
-        size,
-    )
+    a, b, c = d_gates[t, j0].ctypes.data, w_hh.ctypes.data, dh[t, j0].ctypes.data
+    return _gemm(sgemm, _N, _N, j1 - j0, size, columns, a, columns, b, size, 1.0, c, size)
 
 
 @_jit
-def lstm_forward(sgemm, pause, inputs, w_in, w_hh_t, gates, packed, cells, tanh_c, columns, bounds, counters):
-    """The input projection (blocks ``columns``), then the loop over the steps (batch chunks
-    ``bounds``)."""
+def lstm_forward(sgemm, pause, weights, arrays, blocks, counters):
+    """The input projection, then the loop over the steps. ``weights`` = (w_in, w_hh_t),
+    ``arrays`` = (inputs, gates, packed, cells, tanh_c), ``blocks`` = (columns: the projection's
+    column blocks, bounds: the batch chunks)."""
+    w_in, w_hh_t = weights
+    inputs, gates, packed, cells, tanh_c = arrays
+    columns, bounds = blocks
     projections = columns.shape[0] - 1
     total = projections + bounds.shape[0] - 1
     while True:
@@ -394,33 +326,19 @@ def lstm_forward(sgemm, pause, inputs, w_in, w_hh_t, gates, packed, cells, tanh_
 
 
 @_jit
-def lstm_backward(
-    sgemm,
-    pause,
-    w_hh,
-    w_ih,
-    gates,
-    cells,
-    tanh_c,
-    dh,
-    dc,
-    d_gates,
-    packed,
-    inputs,
-    dw_hh_t,
-    dw_in_t,
-    dx,
-    bounds,
-    rows,
-    samples,
-    counters,
-):
-    """The loop back over the steps (batch chunks ``bounds``), then the weight gradients, transposed
-    (blocks ``rows`` of the 4H gate rows; none for ``rows == [0]``) and the input gradient (blocks ``samples``
-    of the L * N rows of ``dx``; none for ``samples == [0]``)."""
+def lstm_backward(sgemm, pause, weights, arrays, grads, blocks, counters):
+    """The loop back over the steps, then the weight gradients, transposed, and the input
+    gradient. ``weights`` = (w_hh, w_ih), ``arrays`` = (gates, cells, tanh_c, packed, inputs) of
+    the forward pass, ``grads`` = (dh, dc, d_gates, dw_hh_t, dw_in_t, dx), ``blocks`` = (bounds:
+    the batch chunks, rows: blocks of the 4H gate rows of the weight gradients, none for ``[0]``,
+    samples: blocks of the L * N rows of ``dx``, none for ``[0]``)."""
+    w_hh, w_ih = weights
+    gates, cells, tanh_c, packed, inputs = arrays
+    dh, dc, d_gates, dw_hh_t, dw_in_t, dx = grads
+    bounds, rows, samples = blocks
     chunks = bounds.shape[0] - 1
-    weights = rows.shape[0] - 1
-    total = chunks + weights + samples.shape[0] - 1
+    weight_blocks = rows.shape[0] - 1
+    total = chunks + weight_blocks + samples.shape[0] - 1
     while True:
         ticket = _take_ticket(counters)
         if ticket >= total:
@@ -437,12 +355,12 @@ def lstm_backward(
             if not _wait_until_done(counters, chunks, pause):  # every gate gradient
                 return -1
             block = ticket - chunks
-            if block < weights:
+            if block < weight_blocks:
                 status = _weight_gradients(
                     sgemm, d_gates, packed, inputs, dw_hh_t, dw_in_t, rows[block], rows[block + 1]
                 )
             else:
-                block -= weights
+                block -= weight_blocks
                 status = _input_gradient(sgemm, d_gates, w_ih, dx, samples[block], samples[block + 1])
         if status != 0:
             _fail(counters)
@@ -457,57 +375,12 @@ _jit_threads = numba.njit(cache=True, nogil=True, parallel=True, error_model="nu
 
 
 @_jit_threads
-def lstm_forward_threads(
-    sgemm, pause, inputs, w_in, w_hh_t, gates, packed, cells, tanh_c, columns, bounds, counters, statuses
-):
+def lstm_forward_threads(sgemm, pause, weights, arrays, blocks, counters, statuses):
     for thread in numba.prange(statuses.shape[0]):
-        statuses[thread] = lstm_forward(
-            sgemm, pause, inputs, w_in, w_hh_t, gates, packed, cells, tanh_c, columns, bounds, counters
-        )
+        statuses[thread] = lstm_forward(sgemm, pause, weights, arrays, blocks, counters)
 
 
 @_jit_threads
-def lstm_backward_threads(
-    sgemm,
-    pause,
-    w_hh,
-    w_ih,
-    gates,
-    cells,
-    tanh_c,
-    dh,
-    dc,
-    d_gates,
-    packed,
-    inputs,
-    dw_hh_t,
-    dw_in_t,
-    dx,
-    bounds,
-    rows,
-    samples,
-    counters,
-    statuses,
-):
+def lstm_backward_threads(sgemm, pause, weights, arrays, grads, blocks, counters, statuses):
     for thread in numba.prange(statuses.shape[0]):
-        statuses[thread] = lstm_backward(
-            sgemm,
-            pause,
-            w_hh,
-            w_ih,
-            gates,
-            cells,
-            tanh_c,
-            dh,
-            dc,
-            d_gates,
-            packed,
-            inputs,
-            dw_hh_t,
-            dw_in_t,
-            dx,
-            bounds,
-            rows,
-            samples,
-            counters,
-        )
+        statuses[thread] = lstm_backward(sgemm, pause, weights, arrays, grads, blocks, counters)

@@ -226,21 +226,9 @@ def _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     cells[0] = c0
     tanh_c = _workspace.take((length, batch, size), dt, like=x)
     chunks = len(bounds) - 1
-    _run_tasks(
-        compiled,
-        "lstm_forward",
-        chunks,
-        4 * size * size * batch,
-        inputs,
-        w_in,
-        w_hh_t,
-        gates,
-        packed,
-        cells,
-        tanh_c,
-        _blocks(4 * size, chunks),
-        bounds,
-    )
+    weights, arrays = (w_in, w_hh_t), (inputs, gates, packed, cells, tanh_c)
+    blocks = (_edges(_blocks(4 * size, chunks)), _edges(bounds))
+    _run_tasks(compiled, "lstm_forward", chunks, 4 * size * size * batch, weights, arrays, blocks)
     packed[length + 1] = cells[length]
     lease = _workspace.Lease
     return packed, _BatchMajor(lease(gates), lease(cells), lease(tanh_c), lease(inputs), bounds)
@@ -275,14 +263,18 @@ def _blocks(n: int, count: int) -> tuple[int, ...]:
     return tuple(n * i // count for i in range(count + 1)) if count else (0,)
 
 
-def _run_tasks(compiled: Any, kernel: str, threads: int, step_product: int, *arrays: Any) -> None:
-    """The compiled ``kernel`` over ``arrays`` (bounds given as tuples), its tasks taken by
-    ``threads`` threads (this one alone for one); raises on a failed status. ``step_product``: the
-    multiply-adds of one step's product (one thread's products on that thread alone when small, as
-    ``gemm.stepper``'s are: see ``gemm.STEP_THREADED_MULTIPLY_ADDS``)."""
+def _edges(bounds: tuple[int, ...]) -> np.ndarray:
+    """Bounds as the compiled kernels take them."""
+    return np.asarray(bounds, dtype=np.int64)  # host: the compiled loops' arguments
+
+
+def _run_tasks(compiled: Any, kernel: str, threads: int, step_product: int, *arguments: Any) -> None:
+    """The compiled ``kernel`` over ``arguments``, its tasks taken by ``threads`` threads (this one
+    alone for one); raises on a failed status. ``step_product``: the multiply-adds of one step's
+    product (one thread's products on that thread alone when small, as ``gemm.stepper``'s are: see
+    ``gemm.STEP_THREADED_MULTIPLY_ADDS``)."""
     sgemm, pause = gemm.sgemm_function(), _rnn_jit.pause_function()
     counters = np.zeros(3 * 16, dtype=np.int64)  # host: the compiled loops' counters (see _rnn_jit_kernels)
-    arguments = [np.asarray(a, dtype=np.int64) if type(a) is tuple else a for a in arrays]  # host: numba path
     if threads == 1:
         count = gemm.get_num_threads() or 1
         alone = gemm.steps_on_one_thread(step_product)
@@ -392,32 +384,19 @@ def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
     dc = dp[length + 1].copy()  # updated in place
     d_gates = _workspace.take((length, batch, rows), dt, like=gates)
     chunks = len(saved.bounds) - 1
-    weights = needs[3] or needs[4] or any(needs[5:])
+    weights_needed = needs[3] or needs[4] or any(needs[5:])
     dw_hh_t = np.empty((size, rows), dtype=dt)  # host: numba path
     dw_in_t = np.empty((inputs.shape[1], rows), dtype=dt)  # host: numba path
     dx = np.empty((length * batch if needs[0] else 0, features), dtype=dt)  # host: numba path
-    _run_tasks(
-        compiled,
-        "lstm_backward",
-        chunks,
-        4 * size * size * batch,
-        np.ascontiguousarray(w_hh),  # host: numba path
-        np.ascontiguousarray(w_ih),  # host: numba path
-        gates,
-        cells,
-        tanh_c,
-        dh,
-        dc,
-        d_gates,
-        packed,
-        inputs,
-        dw_hh_t,
-        dw_in_t,
-        dx,
-        saved.bounds,
-        _blocks(rows, chunks if weights else 0),
-        _blocks(length * batch, chunks if needs[0] else 0),
+    weights = (np.ascontiguousarray(w_hh), np.ascontiguousarray(w_ih))  # host: numba path
+    arrays = (gates, cells, tanh_c, packed, inputs)
+    grads = (dh, dc, d_gates, dw_hh_t, dw_in_t, dx)
+    blocks = (
+        _edges(saved.bounds),
+        _edges(_blocks(rows, chunks if weights_needed else 0)),  # the weight gradients' row blocks
+        _edges(_blocks(length * batch, chunks if needs[0] else 0)),  # the input gradient's
     )
+    _run_tasks(compiled, "lstm_backward", chunks, 4 * size * size * batch, weights, arrays, grads, blocks)
     _workspace.give(d_gates)
     dh0 = dh[0].copy()
     _workspace.give(dh)
