@@ -81,6 +81,32 @@ def test_compiled_loops_give_the_numpy_formulations_values_and_gradients(bias, r
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(w).max()))
 
 
+@pytest.mark.host_only
+@pytest.mark.parametrize("trained", ["inputs", "weights"])
+def test_compiled_loops_give_only_the_gradients_asked_for(trained):
+    """A frozen layer (its weights without grad) still passes the input's gradient back, and a
+    layer over data (the input without grad) still gets its weights' gradients: the kernel runs
+    only the product blocks that are needed, with the NumPy formulation's values."""
+
+    def grads(arrays):
+        tensors = [ds.tensor(a, requires_grad=(i == 0) == (trained == "inputs")) for i, a in enumerate(arrays)]
+        packed = rnn_sequence("LSTM", *tensors, reverse=False)
+        projection = np.random.default_rng(3).standard_normal(packed.shape).astype(np.float32)
+        (packed * ds.tensor(projection)).sum().backward()
+        return [t.grad for t in tensors]
+
+    arrays = _lstm_inputs(True, seed=31)
+    with gemm.disabled(), _jit.disabled():
+        want = grads(arrays)
+    got = grads(arrays)
+    for g, w in zip(got, want):
+        assert (g is None) == (w is None)
+        if w is not None:
+            w = w.numpy()
+            np.testing.assert_allclose(g.numpy(), w, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(w).max()))
+    assert sum(g is not None for g in got) == (1 if trained == "inputs" else 6)
+
+
 def test_float64_and_switched_off_paths_do_not_use_the_compiled_loops():
     assert _rnn_jit.kernels(np.zeros(1)) is None  # float64
     with _jit.disabled():
