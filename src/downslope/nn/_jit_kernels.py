@@ -198,6 +198,46 @@ def add_row_sums(a: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- Winograd F(2x2, 3x3)
+@numba.njit(inline="always")
+def _tile_transform(d, r0, s0, out):
+    """out[4r + s] = (B^T d B)[r, s] for the 4x4 tile of the 2-D ``d`` at (r0, s0): Winograd
+    F(2x2, 3x3)'s input transform, shared by both layouts of V."""
+    # rows: t = B^T d (one 4-vector per column of the tile)
+    t00 = d[r0, s0] - d[r0 + 2, s0]
+    t01 = d[r0, s0 + 1] - d[r0 + 2, s0 + 1]
+    t02 = d[r0, s0 + 2] - d[r0 + 2, s0 + 2]
+    t03 = d[r0, s0 + 3] - d[r0 + 2, s0 + 3]
+    t10 = d[r0 + 1, s0] + d[r0 + 2, s0]
+    t11 = d[r0 + 1, s0 + 1] + d[r0 + 2, s0 + 1]
+    t12 = d[r0 + 1, s0 + 2] + d[r0 + 2, s0 + 2]
+    t13 = d[r0 + 1, s0 + 3] + d[r0 + 2, s0 + 3]
+    t20 = d[r0 + 2, s0] - d[r0 + 1, s0]
+    t21 = d[r0 + 2, s0 + 1] - d[r0 + 1, s0 + 1]
+    t22 = d[r0 + 2, s0 + 2] - d[r0 + 1, s0 + 2]
+    t23 = d[r0 + 2, s0 + 3] - d[r0 + 1, s0 + 3]
+    t30 = d[r0 + 1, s0] - d[r0 + 3, s0]
+    t31 = d[r0 + 1, s0 + 1] - d[r0 + 3, s0 + 1]
+    t32 = d[r0 + 1, s0 + 2] - d[r0 + 3, s0 + 2]
+    t33 = d[r0 + 1, s0 + 3] - d[r0 + 3, s0 + 3]
+    # columns: V = t B
+    out[0] = t00 - t02
+    out[1] = t01 + t02
+    out[2] = t02 - t01
+    out[3] = t01 - t03
+    out[4] = t10 - t12
+    out[5] = t11 + t12
+    out[6] = t12 - t11
+    out[7] = t11 - t13
+    out[8] = t20 - t22
+    out[9] = t21 + t22
+    out[10] = t22 - t21
+    out[11] = t21 - t23
+    out[12] = t30 - t32
+    out[13] = t31 + t32
+    out[14] = t32 - t31
+    out[15] = t31 - t33
+
+
 @_jit
 def _wino_input(x, v, top, left, th, tw):
     """V[4r+s, c, (n*th + ti)*tw + tj] = (B^T d B)[r, s] for the 4x4 tile d of (N, C, H, W) ``x``
@@ -214,41 +254,8 @@ def _wino_input(x, v, top, left, th, tw):
                 r0 = 2 * ti
                 for tj in range(tw):
                     s0 = 2 * tj
-                    # rows: t = B^T d (one 4-vector per column of the tile)
-                    t00 = plane[r0, s0] - plane[r0 + 2, s0]
-                    t01 = plane[r0, s0 + 1] - plane[r0 + 2, s0 + 1]
-                    t02 = plane[r0, s0 + 2] - plane[r0 + 2, s0 + 2]
-                    t03 = plane[r0, s0 + 3] - plane[r0 + 2, s0 + 3]
-                    t10 = plane[r0 + 1, s0] + plane[r0 + 2, s0]
-                    t11 = plane[r0 + 1, s0 + 1] + plane[r0 + 2, s0 + 1]
-                    t12 = plane[r0 + 1, s0 + 2] + plane[r0 + 2, s0 + 2]
-                    t13 = plane[r0 + 1, s0 + 3] + plane[r0 + 2, s0 + 3]
-                    t20 = plane[r0 + 2, s0] - plane[r0 + 1, s0]
-                    t21 = plane[r0 + 2, s0 + 1] - plane[r0 + 1, s0 + 1]
-                    t22 = plane[r0 + 2, s0 + 2] - plane[r0 + 1, s0 + 2]
-                    t23 = plane[r0 + 2, s0 + 3] - plane[r0 + 1, s0 + 3]
-                    t30 = plane[r0 + 1, s0] - plane[r0 + 3, s0]
-                    t31 = plane[r0 + 1, s0 + 1] - plane[r0 + 3, s0 + 1]
-                    t32 = plane[r0 + 1, s0 + 2] - plane[r0 + 3, s0 + 2]
-                    t33 = plane[r0 + 1, s0 + 3] - plane[r0 + 3, s0 + 3]
                     col = base + ti * tw + tj
-                    # columns: V = t B
-                    v[0, c, col] = t00 - t02
-                    v[1, c, col] = t01 + t02
-                    v[2, c, col] = t02 - t01
-                    v[3, c, col] = t01 - t03
-                    v[4, c, col] = t10 - t12
-                    v[5, c, col] = t11 + t12
-                    v[6, c, col] = t12 - t11
-                    v[7, c, col] = t11 - t13
-                    v[8, c, col] = t20 - t22
-                    v[9, c, col] = t21 + t22
-                    v[10, c, col] = t22 - t21
-                    v[11, c, col] = t21 - t23
-                    v[12, c, col] = t30 - t32
-                    v[13, c, col] = t31 + t32
-                    v[14, c, col] = t32 - t31
-                    v[15, c, col] = t31 - t33
+                    _tile_transform(plane, r0, s0, v[:, c, col])
 
 
 @_jit
@@ -549,38 +556,7 @@ def _wino_input_t(x, p, vt, top, left, th, tw):
                 s0 = 2 * tj
                 col = (n * th + ti) * tw + tj
                 for c in range(c_):
-                    t00 = p[n, r0, s0, c] - p[n, r0 + 2, s0, c]
-                    t01 = p[n, r0, s0 + 1, c] - p[n, r0 + 2, s0 + 1, c]
-                    t02 = p[n, r0, s0 + 2, c] - p[n, r0 + 2, s0 + 2, c]
-                    t03 = p[n, r0, s0 + 3, c] - p[n, r0 + 2, s0 + 3, c]
-                    t10 = p[n, r0 + 1, s0, c] + p[n, r0 + 2, s0, c]
-                    t11 = p[n, r0 + 1, s0 + 1, c] + p[n, r0 + 2, s0 + 1, c]
-                    t12 = p[n, r0 + 1, s0 + 2, c] + p[n, r0 + 2, s0 + 2, c]
-                    t13 = p[n, r0 + 1, s0 + 3, c] + p[n, r0 + 2, s0 + 3, c]
-                    t20 = p[n, r0 + 2, s0, c] - p[n, r0 + 1, s0, c]
-                    t21 = p[n, r0 + 2, s0 + 1, c] - p[n, r0 + 1, s0 + 1, c]
-                    t22 = p[n, r0 + 2, s0 + 2, c] - p[n, r0 + 1, s0 + 2, c]
-                    t23 = p[n, r0 + 2, s0 + 3, c] - p[n, r0 + 1, s0 + 3, c]
-                    t30 = p[n, r0 + 1, s0, c] - p[n, r0 + 3, s0, c]
-                    t31 = p[n, r0 + 1, s0 + 1, c] - p[n, r0 + 3, s0 + 1, c]
-                    t32 = p[n, r0 + 1, s0 + 2, c] - p[n, r0 + 3, s0 + 2, c]
-                    t33 = p[n, r0 + 1, s0 + 3, c] - p[n, r0 + 3, s0 + 3, c]
-                    vt[0, col, c] = t00 - t02
-                    vt[1, col, c] = t01 + t02
-                    vt[2, col, c] = t02 - t01
-                    vt[3, col, c] = t01 - t03
-                    vt[4, col, c] = t10 - t12
-                    vt[5, col, c] = t11 + t12
-                    vt[6, col, c] = t12 - t11
-                    vt[7, col, c] = t11 - t13
-                    vt[8, col, c] = t20 - t22
-                    vt[9, col, c] = t21 + t22
-                    vt[10, col, c] = t22 - t21
-                    vt[11, col, c] = t21 - t23
-                    vt[12, col, c] = t30 - t32
-                    vt[13, col, c] = t31 + t32
-                    vt[14, col, c] = t32 - t31
-                    vt[15, col, c] = t31 - t33
+                    _tile_transform(p[n, :, :, c], r0, s0, vt[:, col, c])
 
 
 @_jit
