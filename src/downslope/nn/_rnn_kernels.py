@@ -211,7 +211,7 @@ def _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     has_bias = b_ih is not None
     # [X | 1]: kept for the backward pass, whose dG.T @ [X | 1] is [dW_ih | db]
     inputs = _workspace.take((length * batch, features + has_bias), dt, like=x)
-    inputs[:, :features] = x.reshape(length * batch, features)
+    inputs.reshape(length, batch, -1)[:, :, :features] = x  # one copy, also from the reversed view
     w_in = np.empty((4 * size, features + has_bias), dtype=dt)  # host: numba path
     np.multiply(w_ih, scale, out=w_in[:, :features])
     if has_bias:
