@@ -3,8 +3,9 @@
 
 The stand-in computes with NumPy underneath, so a seeded run must give the same weights on both
 (exactly in float64). The logged losses may differ in the last bit: cross-entropy has a fused kernel
-for host targets that sums the batch in another order than the general path a device takes. Every device->host copy goes through ``StrictArray.get``, which
-the tests count to prove the loop reads O(1) numbers per epoch, not one per batch.
+for host targets that sums the batch in another order than the general path a device takes. The
+stand-in counts every time the host would wait for the device (each copy to the host, each boolean
+mask...); the tests count them to prove the loop waits O(1) times per epoch, not once per batch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 import downslope as ds
 from downslope import nn, optim
-from downslope.devices.strict import StrictArray
+from downslope.devices import strict
 from downslope.train import callbacks as cb
 from downslope.train import evaluate, predict, train_step
 from downslope.train.placement import DeviceScalar, load_on_host, model_device, training_device
@@ -67,15 +68,17 @@ def _params(model):
 
 @pytest.fixture
 def host_reads(monkeypatch):
-    """Counts every device->host copy of a strict-device array (the only way out of the stand-in)."""
+    """Counts every time the host would wait for the device: each copy of a strict-device array to the
+    host (``.get()``, the only way out of the stand-in) and each operation whose result's size depends
+    on the data (a boolean mask, nonzero...), which CuPy must read back before it can go on."""
     count = [0]
-    get = StrictArray.get
+    synchronize = strict._synchronize
 
-    def counting(self):
+    def counting(what):
         count[0] += 1
-        return get(self)
+        return synchronize(what)
 
-    monkeypatch.setattr(StrictArray, "get", counting)
+    monkeypatch.setattr(strict, "_synchronize", counting)
     return count
 
 
@@ -186,7 +189,7 @@ def test_train_step_moves_model_and_batch_and_keeps_the_loss_on_the_device():
     x, y = _data(8)
     logs = train_step(model, nn.CrossEntropyLoss(), opt, ds.tensor(x), ds.tensor(y), device="strict")
     assert str(model_device(model)) == "strict"
-    assert isinstance(logs["loss"], DeviceScalar) and isinstance(logs["outputs"], StrictArray)
+    assert isinstance(logs["loss"], DeviceScalar) and isinstance(logs["outputs"], strict.StrictArray)
     host = train_step(_mlp(), nn.CrossEntropyLoss(), optim.SGD(_mlp().parameters(), lr=0.1), ds.tensor(x), ds.tensor(y))
     assert type(host["loss"]) is float  # on the CPU: a float, as always
     assert float(logs["loss"]) == pytest.approx(host["loss"], rel=1e-6)

@@ -11,6 +11,13 @@ a device-to-host transfer for is refused here with a TypeError:
 - mixing with a host ``np.ndarray`` that is not 0-d in one ufunc or array function (the host array
   was made with ``np.zeros(...)`` and friends instead of ``xp.zeros(...)`` from the data's namespace).
 
+It also tells when CuPy would make the host wait for the GPU (a synchronisation): ``.get()``, and the
+operations whose result's size depends on the data (indexing with a boolean mask, to read or to write;
+``nonzero`` and its relatives; ``unique``; ``repeat`` by an array). Each one is counted
+(:func:`synchronizations`), and inside ``with allow_synchronize(False):`` each one raises
+:class:`DeviceSynchronized`, as ``cupyx.allow_synchronize(False)`` does on CuPy, so a test can prove that
+a training step never waits for the device.
+
 So running the test suite on the ``"strict"`` device proves, without a GPU, that no op, layer or
 optimizer bypasses the array namespace of its data. It is not meant for real work: it is NumPy with
 a wrapper around every call, and slower.
@@ -24,8 +31,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import types
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -61,6 +71,82 @@ def _scalar_error(where: str, host: np.ndarray) -> ArgumentTypeError:
         "NumPy scalars (2.0, np.float32(2.0)) as kernel arguments but refuses 0-d host arrays ('Unsupported type "
         "<class 'numpy.ndarray'>'): pass a Python number or a NumPy scalar (a[()]) instead"
     )
+
+
+class DeviceSynchronized(RuntimeError):
+    """A synchronisation inside ``allow_synchronize(False)`` (``cupyx.DeviceSynchronized`` on CuPy)."""
+
+
+_sync = threading.local()
+_sync_count = [0]
+
+
+@contextlib.contextmanager
+def allow_synchronize(allow: bool) -> Iterator[None]:
+    """Within the block, a synchronisation raises :class:`DeviceSynchronized` unless ``allow``
+    (``cupyx.allow_synchronize`` on CuPy; per thread).
+
+    Example:
+        >>> from downslope.devices import strict
+        >>> x = strict.asarray([1.0, -2.0])
+        >>> with strict.allow_synchronize(False):
+        ...     y = x * 2  # stays on the device
+        >>> with strict.allow_synchronize(False):
+        ...     x[x < 0] = 0.0  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        downslope.devices.strict.DeviceSynchronized: ...
+    """
+    saved = getattr(_sync, "allowed", True)
+    _sync.allowed = allow
+    try:
+        yield
+    finally:
+        _sync.allowed = saved
+
+
+def synchronizations() -> int:
+    """How many synchronisations the stand-in has seen so far in this process (all threads)."""
+    return _sync_count[0]
+
+
+def _synchronize(what: str) -> None:
+    _sync_count[0] += 1
+    if not getattr(_sync, "allowed", True):
+        raise DeviceSynchronized(
+            f"{what} on a strict-device array: on a GPU the host would wait for the device here "
+            "(inside allow_synchronize(False))"
+        )
+
+
+def _is_mask(index: Any) -> bool:
+    """A boolean array used as an index (CuPy counts its True values on the host before it can index)."""
+    if isinstance(index, StrictArray):
+        return index._a.dtype == np.bool_ and index._a.ndim > 0
+    if isinstance(index, np.ndarray):
+        return index.dtype == np.bool_ and index.ndim > 0
+    if isinstance(index, list):
+        return any(isinstance(i, (bool, np.bool_)) for i in index)
+    return False
+
+
+def _check_mask(key: Any, what: str) -> None:
+    if any(_is_mask(k) for k in (key if isinstance(key, tuple) else (key,))):
+        _synchronize(f"{what} with a boolean mask (the result's size is the mask's count of True)")
+
+
+# NumPy functions whose result's size depends on the data: CuPy reads that size back to the host.
+_DATA_SIZED = frozenset(("nonzero", "argwhere", "flatnonzero", "compress", "extract", "unique", "bincount"))
+
+
+def _check_function(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if name in _DATA_SIZED:
+        _synchronize(f"numpy.{name}")
+    elif name == "where" and len(args) + len(kwargs) == 1:
+        _synchronize("numpy.where(condition) (it is nonzero)")
+    elif name == "repeat":
+        repeats = args[1] if len(args) > 1 else kwargs.get("repeats")
+        if isinstance(repeats, (StrictArray, np.ndarray, list, tuple)):
+            _synchronize("numpy.repeat by an array of counts")
 
 
 # CuPy turns 0-d host arrays into scalars for these ufuncs only (a workaround for numpy/numpy#12142).
@@ -163,6 +249,7 @@ class StrictArray:
 
     def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
         where = f"numpy.{func.__name__}"
+        _check_function(func.__name__, args, kwargs)
         result = func(*_unwrap(args, where, False), **_unwrap(kwargs, where, False))
         out = kwargs.get("out")
         if isinstance(out, StrictArray):
@@ -174,7 +261,8 @@ class StrictArray:
 
     # ------------------------------------------------------------------ explicit transfer
     def get(self) -> np.ndarray:
-        """A host copy (CuPy's ``ndarray.get``)."""
+        """A host copy (CuPy's ``ndarray.get``): the host waits for the device."""
+        _synchronize(".get()")
         return self._a.copy()
 
     # ------------------------------------------------------------------ implicit transfers: refused
@@ -215,6 +303,7 @@ class StrictArray:
             method = getattr(self._a, name)
 
             def call(*args: Any, **kwargs: Any) -> Any:
+                _check_function(name, (self, *args), kwargs)
                 return _wrap(method(*_unwrap(args, f"ndarray.{name}"), **_unwrap(kwargs, f"ndarray.{name}")))
 
             return call
@@ -245,9 +334,11 @@ class StrictArray:
     __hash__ = None  # type: ignore[assignment]
 
     def __getitem__(self, key: Any) -> StrictArray:
+        _check_mask(key, "indexing")
         return _wrap(self._a[_index(key)])
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        _check_mask(key, "assignment")
         self._a[_index(key)] = _unwrap(value, "__setitem__")
 
     # ------------------------------------------------------------------ operators (through the ufuncs)

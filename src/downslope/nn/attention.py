@@ -235,11 +235,13 @@ def _attention_forward(
     if blocked is not None:
         np.copyto(s, scalar(-np.inf, dtype), where=blocked)
     m = s.max(axis=-1, keepdims=True)
-    m[~np.isfinite(m)] = 0  # a row masked out entirely: every score is -inf (its probabilities become 0 below)
+    # A row masked out entirely: every score is -inf (its probabilities become 0 below). copyto, not m[mask] = 0:
+    # a boolean mask makes a GPU wait for the device.
+    np.copyto(m, scalar(0, dtype), where=~np.isfinite(m))
     s -= m
     np.exp(s, out=s)
     z = s.sum(axis=-1, keepdims=True)
-    z[z == 0] = 1
+    np.copyto(z, scalar(1, dtype), where=z == 0)
     s /= z
     keep = None
     if dropout_p > 0:

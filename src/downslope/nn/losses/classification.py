@@ -374,7 +374,9 @@ def nll_loss(
     valid = t != ignore_index
     t_safe = np.where(valid, t, 0)
     w_t = (np.ones_like(t, dtype=x.array.dtype) if w is None else w[t_safe]) * valid
-    picked = ops.squeeze(ops.gather(x2, 1, t_safe[:, None]), 1)
+    # take_along_dim, not gather: t_safe is in range (checked above on the host; on a device unchecked, as in
+    # PyTorch's CUDA kernels), and gather's own range check would read the targets back on every step
+    picked = ops.squeeze(ops.take_along_dim(x2, t_safe[:, None], 1), 1)
     per_item = -picked * wrap_array(w_t.astype(x.array.dtype, copy=False))
     if reduction == "none":
         return ops.reshape(per_item, ()) if unbatched else per_item

@@ -221,12 +221,12 @@ def scale_by_rprop(
             if first:
                 size.fill(hyper(lr, ctx))
         else:
-            size[first] = hyper(lr, ctx)
+            np.copyto(size, hyper(lr, ctx), where=first)  # not size[first] = ...: a mask would wait for a GPU
         agreement = np.sign(g * prev)
         factor = np.where(agreement > 0, eta_plus, np.where(agreement < 0, eta_minus, 1.0)).astype(g.dtype)
         size *= factor
         np.clip(size, low, high, out=size)
-        g[agreement < 0] = 0
+        np.copyto(g, 0, where=agreement < 0)  # not g[mask] = 0: a boolean mask makes a GPU synchronise
         prev[...] = g
         np.sign(g, out=g)
         g *= size
@@ -265,7 +265,7 @@ def scale_by_asgd(
             if ctx.step == 1:
                 eta.fill(rate)
         else:
-            eta[ctx.step == 1] = rate
+            np.copyto(eta, rate, where=ctx.step == 1)
         tmp = ctx.scratch(g, 1)
         np.multiply(params, decay, out=tmp)
         g += tmp

@@ -51,7 +51,7 @@ def trace(momentum: Any, dampening: Any = 0.0, nesterov: Any = False) -> Gradien
             buf += tmp
             if not _is_scalar_step(step):  # parameters on their first step start from g
                 first = step == 1
-                buf[first] = g[first]
+                np.copyto(buf, g, where=first)  # not buf[first] = g[first]: masks make a GPU synchronise
         if hyper(nesterov, ctx):
             tmp = ctx.scratch(g, 1)
             np.multiply(buf, mu, out=tmp)

@@ -1,0 +1,184 @@
+"""A training step never makes the host wait for the device.
+
+On a GPU every synchronisation stalls the Python thread until the device has caught up, which
+turns an asynchronous queue of kernels into a lock-step. The strict stand-in (devices/strict.py)
+detects what CuPy would synchronise on (``.get()``, boolean-mask indexing, nonzero...), and inside
+``allow_synchronize(False)`` raises. Each test below runs whole training steps (zero_grad,
+forward, loss, backward, optimizer step) of the layers, losses and optimizers a user trains
+with, in that block: a stray synchronisation fails here instead of slowing a GPU run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope import nn, optim
+from downslope.devices import strict
+
+DEVICE = "strict"
+
+
+def _steps(model: nn.Module, make_loss: Callable[[Any], Any], opt: Any, steps: int = 3) -> None:
+    """``steps`` training steps in which no synchronisation is allowed (the first one included: it
+    creates the optimizer's state)."""
+    with strict.allow_synchronize(False):
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = make_loss(model)
+            loss.backward()
+            opt.step()
+
+
+def _data(*shape: int, seed: int = 0) -> ds.Tensor:
+    return ds.tensor(np.random.default_rng(seed).standard_normal(shape).astype(np.float32), device=DEVICE)
+
+
+def _labels(n: int, classes: int, seed: int = 1) -> ds.Tensor:
+    return ds.tensor(np.random.default_rng(seed).integers(0, classes, n), device=DEVICE)
+
+
+def test_the_mechanism_catches_a_boolean_mask_and_counts_reads():
+    x = strict.asarray(np.array([1.0, -2.0, 3.0], np.float32))
+    before = strict.synchronizations()
+    with strict.allow_synchronize(False):
+        y = x * 2 + 1  # elementwise work stays on the device
+        with pytest.raises(strict.DeviceSynchronized, match="boolean mask"):
+            y[y < 0] = 0.0
+        with pytest.raises(strict.DeviceSynchronized, match="get"):
+            y.get()
+        with pytest.raises(strict.DeviceSynchronized, match="nonzero"):
+            np.nonzero(y)
+    assert strict.synchronizations() == before + 3
+    x[x < 0] = 0.0  # allowed (and counted) outside the block, as on CuPy
+    assert strict.synchronizations() == before + 4
+    assert x.get().tolist() == [1.0, 0.0, 3.0]
+
+
+OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
+    "SGD": lambda p: optim.SGD(p, lr=0.01),
+    "SGD momentum nesterov decay": lambda p: optim.SGD(p, lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4),
+    "SGD dampening": lambda p: optim.SGD(p, lr=0.01, momentum=0.9, dampening=0.1),
+    "GD": lambda p: optim.GD(p, lr=0.01),
+    "Adam": lambda p: optim.Adam(p, lr=1e-3),
+    "Adam amsgrad decay": lambda p: optim.Adam(p, lr=1e-3, amsgrad=True, weight_decay=1e-4),
+    "AdamW": lambda p: optim.AdamW(p, lr=1e-3),
+    "NAdam": lambda p: optim.NAdam(p, lr=1e-3),
+    "RAdam": lambda p: optim.RAdam(p, lr=1e-3),
+    "Adamax": lambda p: optim.Adamax(p, lr=1e-3),
+    "Adagrad": lambda p: optim.Adagrad(p, lr=0.01),
+    "Adadelta": lambda p: optim.Adadelta(p),
+    "RMSprop centered momentum": lambda p: optim.RMSprop(p, lr=1e-3, centered=True, momentum=0.9),
+    "Rprop": lambda p: optim.Rprop(p, lr=1e-3),
+    "ASGD": lambda p: optim.ASGD(p, lr=1e-3),
+    "Lion": lambda p: optim.Lion(p, lr=1e-4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_an_mlp_trains_with_every_optimizer_without_synchronising(name):
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3)).to(DEVICE)
+    x, y = _data(32, 8), _labels(32, 3)
+    _steps(model, lambda m: nn.functional.cross_entropy(m(x), y), OPTIMIZERS[name](model.parameters()))
+
+
+def test_two_parameter_groups_a_frozen_layer_and_a_schedule_do_not_synchronise():
+    ds.manual_seed(0)
+    first, second = nn.Linear(8, 16), nn.Linear(16, 1)
+    model = nn.Sequential(first, nn.Tanh(), second, nn.Sigmoid()).to(DEVICE)
+    second.bias.requires_grad_(False)
+    opt = optim.Adam([{"params": first.parameters(), "lr": 1e-3}, {"params": [second.weight], "lr": 1e-2}])
+    schedule = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    x, y = _data(16, 8), ds.tensor(np.random.default_rng(2).integers(0, 2, (16, 1)).astype(np.float32), device=DEVICE)
+    with strict.allow_synchronize(False):
+        for _ in range(3):
+            opt.zero_grad()
+            nn.functional.binary_cross_entropy(model(x), y).backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            schedule.step()
+
+
+def test_a_cnn_with_batch_norm_and_pooling_trains_without_synchronising():
+    ds.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 8, 3),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
+    ).to(DEVICE)
+    x, y = _data(8, 1, 12, 12), _labels(8, 10)
+    _steps(model, lambda m: nn.functional.cross_entropy(m(x), y, label_smoothing=0.1), optim.Adam(model.parameters()))
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN"])
+def test_a_recurrent_language_model_trains_without_synchronising(cell):
+    ds.manual_seed(0)
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(20, 8, padding_idx=0)
+            self.rnn = getattr(nn, cell)(8, 12, num_layers=2, batch_first=True, bidirectional=True)
+            self.head = nn.Linear(24, 20)
+
+        def forward(self, tokens: Any) -> Any:
+            out, _ = self.rnn(self.embed(tokens))
+            return self.head(out)
+
+    model = Model().to(DEVICE)
+    tokens, targets = _labels(4 * 6, 20).reshape(4, 6), _labels(4 * 6, 20, seed=3)
+    targets_with_padding = targets.clone()
+
+    def loss(m: Any) -> Any:
+        return nn.functional.cross_entropy(m(tokens).reshape(-1, 20), targets_with_padding, ignore_index=0)
+
+    _steps(model, loss, optim.AdamW(model.parameters(), lr=1e-3))
+
+
+def test_a_transformer_with_padding_and_causal_masks_trains_without_synchronising():
+    ds.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(d_model=16, nhead=4, dim_feedforward=32, dropout=0.1, batch_first=True)
+    model = nn.TransformerEncoder(layer, num_layers=2).to(DEVICE)
+    x = _data(3, 5, 16)
+    padding = np.zeros((3, 5), dtype=bool)
+    padding[1, 3:] = True
+    padding[2, :] = True  # a sequence that is all padding: its rows are masked out entirely
+    padding_mask = ds.tensor(padding, device=DEVICE)
+    causal = nn.Transformer.generate_square_subsequent_mask(5).to(DEVICE)
+
+    def loss(m: Any) -> Any:
+        return m(x, mask=causal, src_key_padding_mask=padding_mask).square().mean()
+
+    _steps(model, loss, optim.Adam(model.parameters()))
+
+
+LOSSES: dict[str, Callable[[Any, Any], Any]] = {
+    "mse": lambda out, t: nn.functional.mse_loss(out, t),
+    "l1": lambda out, t: nn.functional.l1_loss(out, t),
+    "huber": lambda out, t: nn.functional.huber_loss(out, t, delta=0.5),
+    "smooth_l1": lambda out, t: nn.functional.smooth_l1_loss(out, t),
+    "bce_with_logits": lambda out, t: nn.functional.binary_cross_entropy_with_logits(out, (t > 0).float()),
+    "kl_div": lambda out, t: nn.functional.kl_div(out.log_softmax(-1), t.softmax(-1), reduction="batchmean"),
+    "nll": lambda out, t: nn.functional.nll_loss(out.log_softmax(-1), t.argmax(-1)),
+    "cross_entropy_soft": lambda out, t: nn.functional.cross_entropy(out, t.softmax(-1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_the_common_losses_do_not_synchronise(name):
+    ds.manual_seed(0)
+    model = nn.Linear(6, 4).to(DEVICE)
+    x, t = _data(10, 6), _data(10, 4, seed=5)
+    _steps(model, lambda m: LOSSES[name](m(x), t), optim.SGD(model.parameters(), lr=0.01))
