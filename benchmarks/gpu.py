@@ -11,12 +11,17 @@
    hand-written CuPy step (forward, backward, Adam: the floor for a CuPy engine). An epoch is
    extrapolated from a timed run of consecutive steps (medians of a few repeats).
 3. Prints, per workload, the largest relative difference (||gpu - cpu|| / ||cpu|| per parameter)
-   between downslope's parameters after 10 steps on the GPU and after the same 10 steps on the CPU.
+   between downslope's parameters after 10 steps on the GPU and after the same 10 steps on the CPU,
+   and whether downslope's training step ran without a synchronisation (three steps under
+   ``cupyx.allow_synchronize(False)``: the host never waited for the GPU inside a step).
 
 Targets: the large MLP <= 1.3x PyTorch and <= 1.05x the hand-written CuPy step per epoch, the CNN
 <= 2x PyTorch; parameters after 10 steps within 1e-4 relative of the CPU run.
 Without CuPy or a GPU it says so and exits with status 0. Takes under 5 minutes on one GPU.
-Run: python benchmarks/gpu.py [--quick] [--skip-tests]
+``--dry-run`` runs every step of the script on the CPU instead, on the strict stand-in for a GPU
+(NumPy behind CuPy's wall, downslope/devices/strict.py) with small sizes, PyTorch on the CPU: it
+checks the script itself (CI runs it), and its figures mean nothing.
+Run: python benchmarks/gpu.py [--quick] [--skip-tests] [--dry-run]
 """
 
 from __future__ import annotations
@@ -46,6 +51,39 @@ class Workload:
     @property
     def steps_per_epoch(self) -> int:
         return max(1, self.samples // self.batch)
+
+    def shrunk(self) -> Workload:
+        """The same model with narrow hidden layers and a small batch (for --dry-run)."""
+        sizes = [self.sizes[0], *[min(n, 32) for n in self.sizes[1:-1]], self.sizes[-1]] if self.sizes else []
+        return Workload(self.name, self.kind, sizes, min(self.batch, 8), min(self.samples, 64), self.unit)
+
+
+class Platform:
+    """Where the peers run: a CUDA GPU through CuPy, or (--dry-run) the strict stand-in on the CPU."""
+
+    def __init__(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        if dry_run:
+            from downslope.devices import strict
+
+            self.xp: Any = strict
+            self.device = "strict"
+            self.synchronize: Callable[[], None] = lambda: None
+            self.no_synchronisation: Callable[[], Any] = lambda: strict.allow_synchronize(False)
+            self.synchronised: type[Exception] = strict.DeviceSynchronized
+            return
+        import cupy
+        import cupyx
+
+        self.xp, self.device = cupy, "cuda"
+        self.synchronize = cupy.cuda.Device().synchronize
+        self.no_synchronisation = lambda: cupyx.allow_synchronize(False)
+        self.synchronised = cupyx.DeviceSynchronized
+
+    def name(self) -> str:
+        if self.dry_run:
+            return "strict stand-in on the CPU (--dry-run: checks the script; the figures mean nothing)"
+        return str(self.xp.cuda.runtime.getDeviceProperties(0)["name"].decode())
 
 
 WORKLOADS = [
@@ -152,10 +190,9 @@ def torch_steps(model: Any, x: Any, y: Any, batch: int) -> Step:
     return step
 
 
-def cupy_mlp_steps(layers: list[tuple[np.ndarray, np.ndarray]], x: Any, y: Any, batch: int) -> Step:
-    """A hand-written CuPy MLP step: ReLU layers, softmax cross-entropy, Adam (PyTorch's defaults)."""
-    import cupy as cp
-
+def cupy_mlp_steps(cp: Any, layers: list[tuple[np.ndarray, np.ndarray]], x: Any, y: Any, batch: int) -> Step:
+    """A hand-written CuPy MLP step (``cp`` is cupy): ReLU layers, softmax cross-entropy, Adam (PyTorch's
+    defaults)."""
     params = [cp.asarray(a) for wb in layers for a in wb]
     m = [cp.zeros_like(p) for p in params]
     v = [cp.zeros_like(p) for p in params]
@@ -211,6 +248,24 @@ def seconds_per_step(step: Step, steps: int, sync: Callable[[], None], repeats: 
     return statistics.median(samples)
 
 
+def synchronisation_in(step: Step, platform: Platform) -> str:
+    """'none' when three steps run under ``cupyx.allow_synchronize(False)``, else where CuPy reported one."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # deprecated in CuPy, still there
+        try:
+            with platform.no_synchronisation():
+                for i in range(3):
+                    step(i)
+        except platform.synchronised as exc:
+            import traceback
+
+            frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/downslope/" in f.filename]
+            return f"YES at {frames[-1].filename.split('/downslope/')[-1]}:{frames[-1].lineno}" if frames else "YES"
+    return "none"
+
+
 def relative_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     return max(float(np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-30)) for x, y in zip(a, b))
 
@@ -226,77 +281,96 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer timed steps (a smoke run, not a measurement)")
     parser.add_argument("--skip-tests", action="store_true", help="do not run pytest -m gpu first")
+    parser.add_argument("--dry-run", action="store_true", help="run the script on the CPU's strict stand-in (a check)")
     args = parser.parse_args()
 
     import downslope as ds
 
-    if not ds.cuda.is_available():
+    if not args.dry_run and not ds.cuda.is_available():
         print("no CUDA GPU here (CuPy is not installed or sees no device): nothing to measure.")
         print('On a machine with an NVIDIA GPU: pip install "downslope[cuda]" and run this script again.')
         return 0
-    import cupy as cp
+    platform = Platform(args.dry_run)
 
-    tests_ok = True if args.skip_tests else run_tests()
+    tests_ok = True if args.skip_tests or args.dry_run else run_tests()
     print(f"gpu tests: {'passed' if tests_ok else 'FAILED'}")
     try:
         import torch
 
-        has_torch = torch.cuda.is_available()
+        has_torch = args.dry_run or torch.cuda.is_available()
     except ImportError:
         has_torch = False
-    print(f"device: {cp.cuda.runtime.getDeviceProperties(0)['name'].decode()}; PyTorch CUDA: {has_torch}")
+    print(f"device: {platform.name()}; PyTorch: {has_torch}")
 
-    timed, repeats = (5, 1) if args.quick else (30, 3)
-    header = f"{'workload':36s} {'unit':8s} {'downslope':>10s} {'torch':>10s} {'cupy':>10s} {'ds/torch':>9s} {'ds/cupy':>8s} {'10-step rel diff vs CPU':>24s}"
+    timed, repeats = (5, 1) if args.quick or args.dry_run else (30, 3)
+    header = f"{'workload':36s} {'unit':8s} {'downslope':>10s} {'torch':>10s} {'cupy':>10s} {'ds/torch':>9s} {'ds/cupy':>8s} {'10-step rel diff vs CPU':>24s}  synchronises"
     print(header)
+    failures = 0
     for w in WORKLOADS:
-        steps = min(timed, w.steps_per_epoch)
-        rng = np.random.default_rng(0)
-        cpu_model = downslope_model(w, rng)
-        state = {k: np.array(v) for k, v in cpu_model.state_dict().items()}
-        x, y = data(w, max(steps, 10), np.random.default_rng(1))
+        try:
+            measure(w.shrunk() if args.dry_run else w, platform, timed, repeats, has_torch)
+        except Exception:  # one workload's failure must not hide the others' figures
+            import traceback
 
-        # parameters after 10 steps: the CPU run and the GPU run from the same weights and batches
-        gpu_model = downslope_model(w, np.random.default_rng(0)).to("cuda")
-        ref_step = downslope_steps(cpu_model, ds.tensor(x), ds.tensor(y), w.batch)
-        gpu_x, gpu_y = ds.tensor(x, device="cuda"), ds.tensor(y, device="cuda")
-        gpu_step = downslope_steps(gpu_model, gpu_x, gpu_y, w.batch)
-        for i in range(10):
-            ref_step(i)
-            gpu_step(i)
-        diff = relative_difference(
-            [p.detach().cpu().numpy() for p in gpu_model.parameters()], [p.numpy() for p in cpu_model.parameters()]
-        )
+            failures += 1
+            print(f"{w.name:36s} FAILED:")
+            traceback.print_exc(file=sys.stdout)
+    print(
+        "targets: large MLP ds/torch <= 1.3 and ds/cupy <= 1.05; CNN ds/torch <= 2; 10-step rel diff <= 1e-4; synchronises: none"
+    )
+    return 0 if tests_ok and not failures else 1
 
-        results: dict[str, float] = {}
-        fresh = downslope_model(w, np.random.default_rng(0)).to("cuda")
-        results["downslope"] = seconds_per_step(
-            downslope_steps(fresh, gpu_x, gpu_y, w.batch), steps, cp.cuda.Device().synchronize, repeats
+
+def measure(w: Workload, platform: Platform, timed: int, repeats: int, has_torch: bool) -> None:
+    """One table row: the 10-step difference from the CPU, the synchronisation check and the timings."""
+    import downslope as ds
+
+    cp, device = platform.xp, platform.device
+
+    steps = min(timed, w.steps_per_epoch)
+    rng = np.random.default_rng(0)
+    cpu_model = downslope_model(w, rng)
+    state = {k: np.array(v) for k, v in cpu_model.state_dict().items()}
+    x, y = data(w, max(steps, 10), np.random.default_rng(1))
+
+    # parameters after 10 steps: the CPU run and the GPU run from the same weights and batches
+    gpu_model = downslope_model(w, np.random.default_rng(0)).to(device)
+    ref_step = downslope_steps(cpu_model, ds.tensor(x), ds.tensor(y), w.batch)
+    gpu_x, gpu_y = ds.tensor(x, device=device), ds.tensor(y, device=device)
+    gpu_step = downslope_steps(gpu_model, gpu_x, gpu_y, w.batch)
+    for i in range(10):
+        ref_step(i)
+        gpu_step(i)
+    diff = relative_difference(
+        [p.detach().cpu().numpy() for p in gpu_model.parameters()], [p.numpy() for p in cpu_model.parameters()]
+    )
+    synchronises = synchronisation_in(gpu_step, platform)
+
+    results: dict[str, float] = {}
+    fresh = downslope_model(w, np.random.default_rng(0)).to(device)
+    results["downslope"] = seconds_per_step(
+        downslope_steps(fresh, gpu_x, gpu_y, w.batch), steps, platform.synchronize, repeats
+    )
+    if has_torch:
+        import torch
+
+        on = "cpu" if platform.dry_run else "cuda"
+        tx, ty = torch.from_numpy(x).to(on), torch.from_numpy(y).to(on)
+        results["torch"] = seconds_per_step(
+            torch_steps(torch_model(w, state).to(on), tx, ty, w.batch),
+            steps,
+            platform.synchronize if platform.dry_run else torch.cuda.synchronize,
+            repeats,
         )
-        if has_torch:
-            tx = torch.from_numpy(x).cuda()
-            ty = torch.from_numpy(y).cuda()
-            results["torch"] = seconds_per_step(
-                torch_steps(torch_model(w, state).cuda(), tx, ty, w.batch), steps, torch.cuda.synchronize, repeats
-            )
-        if w.kind == "mlp":
-            layers = init_mlp(w.sizes, np.random.default_rng(0))
-            results["cupy"] = seconds_per_step(
-                cupy_mlp_steps(layers, cp.asarray(x), cp.asarray(y), w.batch),
-                steps,
-                cp.cuda.Device().synchronize,
-                repeats,
-            )
-        scale = 1e6 if w.unit == "us/step" else w.steps_per_epoch
-        cells = [
-            f"{results[k] * scale:10.4g}" if k in results else f"{'-':>10s}" for k in ("downslope", "torch", "cupy")
-        ]
-        ratios = [
-            f"{results['downslope'] / results[k]:9.2f}" if k in results else f"{'-':>9s}" for k in ("torch", "cupy")
-        ]
-        print(f"{w.name:36s} {w.unit:8s} {' '.join(cells)} {ratios[0]} {ratios[1]:>8s} {diff:24.2e}")
-    print("targets: large MLP ds/torch <= 1.3 and ds/cupy <= 1.05; CNN ds/torch <= 2; 10-step rel diff <= 1e-4")
-    return 0 if tests_ok else 1
+    if w.kind == "mlp":
+        layers = init_mlp(w.sizes, np.random.default_rng(0))
+        results["cupy"] = seconds_per_step(
+            cupy_mlp_steps(cp, layers, cp.asarray(x), cp.asarray(y), w.batch), steps, platform.synchronize, repeats
+        )
+    scale = 1e6 if w.unit == "us/step" else w.steps_per_epoch
+    cells = [f"{results[k] * scale:10.4g}" if k in results else f"{'-':>10s}" for k in ("downslope", "torch", "cupy")]
+    ratios = [f"{results['downslope'] / results[k]:9.2f}" if k in results else f"{'-':>9s}" for k in ("torch", "cupy")]
+    print(f"{w.name:36s} {w.unit:8s} {' '.join(cells)} {ratios[0]} {ratios[1]:>8s} {diff:24.2e}  {synchronises}")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,41 @@ def test_manual_seed_refuses_negative_and_accepts_numpy_ints():
     ds.manual_seed(np.int64(5))
 
 
+def test_random_like_draws_on_the_host_from_the_host_generator():
+    backend.manual_seed(3)
+    expected = np.random.Generator(np.random.PCG64(3)).random((4, 5), dtype=np.float32)
+    np.testing.assert_array_equal(backend.random_like((4, 5), np.zeros(1)), expected)
+
+
+def test_random_like_draws_on_the_device_repeatably_without_moving_the_host_generator():
+    from downslope.devices import strict
+
+    like = strict.zeros(1)
+
+    def run() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        backend.manual_seed(5)
+        first = backend.random_like((3, 4), like)
+        second = backend.random_like((3, 4), like, np.float64)
+        return first.get(), second.get(), backend.rng().random(2)
+
+    copies = strict.copies_to_device()
+    a, b = run(), run()
+    assert strict.copies_to_device() == copies  # drawn on the device, not copied over
+    assert a[0].dtype == np.float32 and a[1].dtype == np.float64
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)  # a seeded run repeats on its device
+    assert not np.array_equal(a[0], a[1].astype(np.float32))  # the device generator moves on
+    # the host generator was only read: its next draws are those of an untouched generator
+    np.testing.assert_array_equal(a[2], np.random.Generator(np.random.PCG64(5)).random(2))
+    assert ((a[0] >= 0) & (a[0] < 1)).all()
+    # restoring a state (as resuming from a checkpoint does) seeds the device generator afresh from it
+    backend.manual_seed(5)
+    state = backend.get_rng_state()
+    backend.random_like((7,), like)
+    backend.set_rng_state(state)
+    np.testing.assert_array_equal(backend.random_like((3, 4), like).get(), a[0])
+
+
 def test_as_dtype_resolves_names_and_python_types():
     assert backend.as_dtype("float32") == np.float32
     assert backend.as_dtype(np.float64) == np.float64

@@ -18,10 +18,10 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 pytestmark = pytest.mark.slow
 
 
-def run_quick(script: str) -> str:
+def run_quick(script: str, *extra: str) -> str:
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), "--quick"],
+        [sys.executable, str(BENCHMARKS / script), "--quick", *extra],
         capture_output=True,
         text=True,
         timeout=300,
@@ -81,6 +81,17 @@ def test_gpu_benchmark_says_so_and_exits_cleanly_without_a_gpu() -> None:
         pytest.skip("a GPU is present: run benchmarks/gpu.py itself")
     out = run_quick("gpu.py")
     assert "no CUDA GPU here" in out and 'pip install "downslope[cuda]"' in out, out
+
+
+def test_gpu_benchmark_dry_run_runs_every_step_of_the_script_on_the_strict_device() -> None:
+    pytest.importorskip("torch")
+    out = run_quick("gpu.py", "--dry-run")
+    rows = [line for line in out.splitlines() if line.startswith(("MLP ", "CNN "))]
+    assert len(rows) == 4 and "FAILED" not in out, out
+    for row in rows:
+        assert row.endswith("none"), f"a training step synchronised: {row}"  # the synchronisation check ran
+        assert float(row.split()[-2]) <= 1e-4, row  # parameters after 10 steps as on the CPU
+    assert "ds/cupy" in out and "targets:" in out, out
 
 
 @pytest.mark.slow

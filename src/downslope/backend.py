@@ -144,6 +144,39 @@ def rng() -> np.random.Generator:
     return _rng
 
 
+# Each device's own generator, made on its first draw from the host generator's state at that moment.
+_device_generators: dict[tuple[Any, int], Any] = {}
+
+
+def random_like(shape: tuple[int, ...], like: Any, dtype: Any = np.float32) -> Any:
+    """Uniform draws in [0, 1) of ``shape`` on ``like``'s device: the masks of dropout and the slopes of
+    rrelu, drawn on every training step.
+
+    For host arrays they come from :func:`rng`. On a device they come from the device's own generator,
+    so that no step waits for numbers drawn on the host and copied over (on a GPU that would cost more
+    than the layer). That generator is seeded from the host generator's state, which it reads without
+    advancing, when first used after :func:`manual_seed` or :func:`set_rng_state`: a seeded run repeats
+    on its device, and sees the same shuffles and initial weights as on the host, but other masks.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope import backend
+        >>> _ = backend.manual_seed(0)
+        >>> backend.random_like((2, 3), np.zeros(1)).shape
+        (2, 3)
+    """
+    xp = namespace_of(like)
+    if xp is np:
+        return _rng.random(shape, dtype=dtype)
+    key = (xp, id(_rng))
+    generator = _device_generators.get(key)
+    if generator is None:
+        state = _rng.bit_generator.state["state"]
+        generator = xp.random.default_rng(np.random.SeedSequence([state["state"], state["inc"]]))
+        _device_generators[key] = generator
+    return generator.random(shape, dtype=dtype)
+
+
 def manual_seed(seed: int) -> np.random.Generator:
     """Seed every random source downslope uses, so that a run can be repeated exactly.
 
@@ -159,6 +192,7 @@ def manual_seed(seed: int) -> np.random.Generator:
         raise ArgumentError(f"manual_seed: expected a non-negative seed, got {seed}")
     global _initial_seed
     _rng.bit_generator.state = np.random.PCG64(int(seed)).state
+    _device_generators.clear()
     _initial_seed = int(seed)
     return _rng
 
@@ -188,6 +222,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
         raise ArgumentError("set_rng_state: expected a state dict from get_rng_state() (bit_generator 'PCG64')")
     _rng.bit_generator.state = state
+    _device_generators.clear()
 
 
 class use_generator:  # noqa: N801  (used like a function: `with use_generator(g):`)

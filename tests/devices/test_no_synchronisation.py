@@ -5,12 +5,18 @@ turns an asynchronous queue of kernels into a lock-step. The strict stand-in (de
 detects what CuPy would synchronise on (``.get()``, boolean-mask indexing, nonzero...), and inside
 ``allow_synchronize(False)`` raises. Each test below runs whole training steps (zero_grad,
 forward, loss, backward, optimizer step) of the layers, losses and optimizers a user trains
-with, in that block: a stray synchronisation fails here instead of slowing a GPU run.
+with, in that block: a stray synchronisation fails here instead of slowing a GPU run. After the
+first step, no host->device copy may happen either (counted by the stand-in).
+
+On a real GPU (``pytest -m gpu``, run by benchmarks/gpu.py) the same steps run under CuPy's own
+detector, ``cupyx.allow_synchronize(False)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -20,26 +26,48 @@ import downslope as ds
 from downslope import nn, optim
 from downslope.devices import strict
 
-DEVICE = "strict"
+GPU = [pytest.mark.gpu, pytest.mark.skipif(not ds.cuda.is_available(), reason="needs CuPy and a CUDA GPU")]
 
 
-def _steps(model: nn.Module, make_loss: Callable[[Any], Any], opt: Any, steps: int = 3) -> None:
+@pytest.fixture(params=["strict", pytest.param("cuda", marks=GPU)])
+def device(request: Any) -> str:
+    return request.param
+
+
+@contextlib.contextmanager
+def _no_synchronisation(device: str) -> Iterator[None]:
+    if device == "strict":
+        with strict.allow_synchronize(False):
+            yield
+        return
+    import cupyx  # type: ignore[import-not-found, unused-ignore]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # allow_synchronize is marked deprecated, still there
+        with cupyx.allow_synchronize(False):
+            yield
+
+
+def _steps(model: nn.Module, make_loss: Callable[[Any], Any], opt: Any, device: str, steps: int = 3) -> None:
     """``steps`` training steps in which no synchronisation is allowed (the first one included: it
-    creates the optimizer's state)."""
-    with strict.allow_synchronize(False):
-        for _ in range(steps):
+    creates the optimizer's state), and after the first no host->device copy happens either."""
+    with _no_synchronisation(device):
+        for step in range(steps):
+            copies = strict.copies_to_device()
             opt.zero_grad()
             loss = make_loss(model)
             loss.backward()
             opt.step()
+            if step:
+                assert strict.copies_to_device() == copies, f"{strict.copies_to_device() - copies} host->device copies"
 
 
-def _data(*shape: int, seed: int = 0) -> ds.Tensor:
-    return ds.tensor(np.random.default_rng(seed).standard_normal(shape).astype(np.float32), device=DEVICE)
+def _data(device: str, *shape: int, seed: int = 0) -> ds.Tensor:
+    return ds.tensor(np.random.default_rng(seed).standard_normal(shape).astype(np.float32), device=device)
 
 
-def _labels(n: int, classes: int, seed: int = 1) -> ds.Tensor:
-    return ds.tensor(np.random.default_rng(seed).integers(0, classes, n), device=DEVICE)
+def _labels(device: str, n: int, classes: int, seed: int = 1) -> ds.Tensor:
+    return ds.tensor(np.random.default_rng(seed).integers(0, classes, n), device=device)
 
 
 def test_the_mechanism_catches_a_boolean_mask_and_counts_reads():
@@ -80,22 +108,25 @@ OPTIMIZERS: dict[str, Callable[[Any], Any]] = {
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_an_mlp_trains_with_every_optimizer_without_synchronising(name):
+def test_an_mlp_trains_with_every_optimizer_without_synchronising(name, device):
     ds.manual_seed(0)
-    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3)).to(DEVICE)
-    x, y = _data(32, 8), _labels(32, 3)
-    _steps(model, lambda m: nn.functional.cross_entropy(m(x), y), OPTIMIZERS[name](model.parameters()))
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3)).to(device)
+    x, y = _data(device, 32, 8), _labels(device, 32, 3)
+    _steps(model, lambda m: nn.functional.cross_entropy(m(x), y), OPTIMIZERS[name](model.parameters()), device)
 
 
-def test_two_parameter_groups_a_frozen_layer_and_a_schedule_do_not_synchronise():
+def test_two_parameter_groups_a_frozen_layer_and_a_schedule_do_not_synchronise(device):
     ds.manual_seed(0)
     first, second = nn.Linear(8, 16), nn.Linear(16, 1)
-    model = nn.Sequential(first, nn.Tanh(), second, nn.Sigmoid()).to(DEVICE)
+    model = nn.Sequential(first, nn.Tanh(), second, nn.Sigmoid()).to(device)
     second.bias.requires_grad_(False)
     opt = optim.Adam([{"params": first.parameters(), "lr": 1e-3}, {"params": [second.weight], "lr": 1e-2}])
     schedule = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
-    x, y = _data(16, 8), ds.tensor(np.random.default_rng(2).integers(0, 2, (16, 1)).astype(np.float32), device=DEVICE)
-    with strict.allow_synchronize(False):
+    x, y = (
+        _data(device, 16, 8),
+        ds.tensor(np.random.default_rng(2).integers(0, 2, (16, 1)).astype(np.float32), device=device),
+    )
+    with _no_synchronisation(device):
         for _ in range(3):
             opt.zero_grad()
             nn.functional.binary_cross_entropy(model(x), y).backward()
@@ -104,7 +135,27 @@ def test_two_parameter_groups_a_frozen_layer_and_a_schedule_do_not_synchronise()
             schedule.step()
 
 
-def test_a_cnn_with_batch_norm_and_pooling_trains_without_synchronising():
+def test_the_random_layers_draw_on_the_device(device):
+    ds.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.Dropout2d(0.2),
+        nn.Flatten(),
+        nn.Linear(4 * 5 * 5, 16),
+        nn.SELU(),
+        nn.AlphaDropout(0.2),
+        nn.Unflatten(1, (16, 1)),
+        nn.FeatureAlphaDropout(0.1),
+        nn.Flatten(),
+        nn.RReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(16, 2),
+    ).to(device)
+    x, y = _data(device, 6, 2, 5, 5), _labels(device, 6, 2)
+    _steps(model, lambda m: nn.functional.cross_entropy(m(x), y), optim.SGD(model.parameters(), lr=0.01), device)
+
+
+def test_a_cnn_with_batch_norm_and_pooling_trains_without_synchronising(device):
     ds.manual_seed(0)
     model = nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1),
@@ -117,13 +168,18 @@ def test_a_cnn_with_batch_norm_and_pooling_trains_without_synchronising():
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
         nn.Linear(8, 10),
-    ).to(DEVICE)
-    x, y = _data(8, 1, 12, 12), _labels(8, 10)
-    _steps(model, lambda m: nn.functional.cross_entropy(m(x), y, label_smoothing=0.1), optim.Adam(model.parameters()))
+    ).to(device)
+    x, y = _data(device, 8, 1, 12, 12), _labels(device, 8, 10)
+    _steps(
+        model,
+        lambda m: nn.functional.cross_entropy(m(x), y, label_smoothing=0.1),
+        optim.Adam(model.parameters()),
+        device,
+    )
 
 
 @pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN"])
-def test_a_recurrent_language_model_trains_without_synchronising(cell):
+def test_a_recurrent_language_model_trains_without_synchronising(cell, device):
     ds.manual_seed(0)
 
     class Model(nn.Module):
@@ -137,31 +193,31 @@ def test_a_recurrent_language_model_trains_without_synchronising(cell):
             out, _ = self.rnn(self.embed(tokens))
             return self.head(out)
 
-    model = Model().to(DEVICE)
-    tokens, targets = _labels(4 * 6, 20).reshape(4, 6), _labels(4 * 6, 20, seed=3)
+    model = Model().to(device)
+    tokens, targets = _labels(device, 4 * 6, 20).reshape(4, 6), _labels(device, 4 * 6, 20, seed=3)
     targets_with_padding = targets.clone()
 
     def loss(m: Any) -> Any:
         return nn.functional.cross_entropy(m(tokens).reshape(-1, 20), targets_with_padding, ignore_index=0)
 
-    _steps(model, loss, optim.AdamW(model.parameters(), lr=1e-3))
+    _steps(model, loss, optim.AdamW(model.parameters(), lr=1e-3), device)
 
 
-def test_a_transformer_with_padding_and_causal_masks_trains_without_synchronising():
+def test_a_transformer_with_padding_and_causal_masks_trains_without_synchronising(device):
     ds.manual_seed(0)
     layer = nn.TransformerEncoderLayer(d_model=16, nhead=4, dim_feedforward=32, dropout=0.1, batch_first=True)
-    model = nn.TransformerEncoder(layer, num_layers=2).to(DEVICE)
-    x = _data(3, 5, 16)
+    model = nn.TransformerEncoder(layer, num_layers=2).to(device)
+    x = _data(device, 3, 5, 16)
     padding = np.zeros((3, 5), dtype=bool)
     padding[1, 3:] = True
     padding[2, :] = True  # a sequence that is all padding: its rows are masked out entirely
-    padding_mask = ds.tensor(padding, device=DEVICE)
-    causal = nn.Transformer.generate_square_subsequent_mask(5).to(DEVICE)
+    padding_mask = ds.tensor(padding, device=device)
+    causal = nn.Transformer.generate_square_subsequent_mask(5).to(device)
 
     def loss(m: Any) -> Any:
         return m(x, mask=causal, src_key_padding_mask=padding_mask).square().mean()
 
-    _steps(model, loss, optim.Adam(model.parameters()))
+    _steps(model, loss, optim.Adam(model.parameters()), device)
 
 
 LOSSES: dict[str, Callable[[Any, Any], Any]] = {
@@ -177,8 +233,8 @@ LOSSES: dict[str, Callable[[Any, Any], Any]] = {
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
-def test_the_common_losses_do_not_synchronise(name):
+def test_the_common_losses_do_not_synchronise(name, device):
     ds.manual_seed(0)
-    model = nn.Linear(6, 4).to(DEVICE)
-    x, t = _data(10, 6), _data(10, 4, seed=5)
-    _steps(model, lambda m: LOSSES[name](m(x), t), optim.SGD(model.parameters(), lr=0.01))
+    model = nn.Linear(6, 4).to(device)
+    x, t = _data(device, 10, 6), _data(device, 10, 4, seed=5)
+    _steps(model, lambda m: LOSSES[name](m(x), t), optim.SGD(model.parameters(), lr=0.01), device)

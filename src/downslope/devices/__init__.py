@@ -27,6 +27,7 @@ import numpy as np
 
 from ..device import CPU, STRICT, device
 from ..errors import StateError
+from . import strict
 from .strict import StrictArray
 
 
@@ -82,7 +83,7 @@ def to_device(array: Any, target: Any) -> Any:
     if d.type == "cpu":
         return host
     if d.type == "strict":
-        return StrictArray(host.copy())
+        return strict.asarray(host)
     if d.type == "cuda":
         cupy = cupy_module()
         if cupy is None:

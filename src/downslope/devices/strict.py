@@ -109,6 +109,15 @@ def synchronizations() -> int:
     return _sync_count[0]
 
 
+_copy_count = [0]
+
+
+def copies_to_device() -> int:
+    """How many host->device copies the stand-in has made so far in this process: ``asarray``/``array``
+    of host data, and host index arrays (CuPy copies them over before it indexes)."""
+    return _copy_count[0]
+
+
 def _synchronize(what: str) -> None:
     _sync_count[0] += 1
     if not getattr(_sync, "allowed", True):
@@ -190,7 +199,11 @@ def _index(key: Any) -> Any:
     if isinstance(key, StrictArray):
         return key._a
     if isinstance(key, tuple):
+        if any(isinstance(k, (np.ndarray, list)) for k in key):
+            _copy_count[0] += 1
         return tuple(k._a if isinstance(k, StrictArray) else k for k in key)
+    if isinstance(key, (np.ndarray, list)):
+        _copy_count[0] += 1
     return key
 
 
@@ -482,12 +495,14 @@ def asarray(obj: Any, dtype: Any = None) -> StrictArray:
     """Host data (or a stand-in array) as a stand-in array: the explicit host->device copy."""
     if isinstance(obj, StrictArray):
         return obj if dtype is None or obj._a.dtype == np.dtype(dtype) else StrictArray(obj._a.astype(dtype))
+    _copy_count[0] += 1
     return StrictArray(np.array(obj, dtype=dtype, copy=True))
 
 
 def array(obj: Any, dtype: Any = None, copy: bool = True) -> StrictArray:
     if isinstance(obj, StrictArray):
         return StrictArray(obj._a.astype(dtype or obj._a.dtype, copy=copy))
+    _copy_count[0] += 1
     return StrictArray(np.array(obj, dtype=dtype, copy=True))
 
 

@@ -245,8 +245,7 @@ def _attention_forward(
     s /= z
     keep = None
     if dropout_p > 0:
-        # Drawn by the host generator (seeded runs see the same masks on every device), then moved.
-        keep = array_like(backend.rng().random(score_shape, dtype=np.float32) >= np.float32(dropout_p), q)
+        keep = backend.random_like(score_shape, q) >= np.float32(dropout_p)  # drawn on q's device
         pd = s * keep
         pd *= scalar(1.0 / (1.0 - dropout_p), dtype)
         out = gemm.matmul(pd, v)

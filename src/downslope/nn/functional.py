@@ -26,7 +26,7 @@ from ..errors import ArgumentError, ArgumentTypeError
 from ..functional import elu as _elu
 from ..functional import gelu as _gelu
 from ..tensor import Tensor, record_op
-from ._arrays import array_like, array_of, is_host, scalar
+from ._arrays import array_of, is_host, scalar
 
 __all__ = [
     "linear",
@@ -154,8 +154,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     if p == 1:
         scale = np.zeros_like(x.array, dtype=dtype)
     else:
-        # Drawn by the host generator (seeded runs see the same masks on every device), then moved.
-        keep = array_like(backend.rng().random(x.shape, dtype=np.float32) >= np.float32(p), x.array)
+        keep = backend.random_like(x.shape, x.array) >= np.float32(p)  # drawn on x's device
         scale = keep * scalar(1.0 / (1.0 - p), dtype)
     return record_op(x.array * scale, (x,), _dropout_vjp, scale)
 
@@ -489,7 +488,7 @@ def _feature_dropout(x: Tensor, p: float, training: bool, batched: bool, where: 
     if p == 1:
         scale = namespace_of(x.array).zeros(mask_shape, dtype=dtype)
     else:
-        keep = array_like(backend.rng().random(mask_shape, dtype=np.float32) >= np.float32(p), x.array)
+        keep = backend.random_like(mask_shape, x.array) >= np.float32(p)
         scale = keep * scalar(1.0 / (1.0 - p), dtype)
     return record_op(x.array * scale, (x,), _dropout_vjp, scale)
 
@@ -543,7 +542,7 @@ def _alpha_dropout(x: Tensor, p: float, training: bool, mask_shape: tuple[int, .
         return x
     if p == 1:
         return x * 0.0
-    keep = (backend.rng().random(mask_shape, dtype=np.float32) >= np.float32(p)).astype(x.array.dtype)
+    keep = (backend.random_like(mask_shape, x.array) >= np.float32(p)).astype(x.array.dtype)
     a = 1.0 / np.sqrt((_SELU_NEG_SATURATION**2 * p + 1) * (1 - p))
     shift = (keep - 1.0) * (_SELU_NEG_SATURATION * a) + _SELU_NEG_SATURATION * a * p
     return x * (keep * a).astype(x.array.dtype) + shift.astype(x.array.dtype)
@@ -585,7 +584,9 @@ def rrelu(
     if not 0 <= lower <= upper:
         raise ArgumentError(f"rrelu: expected 0 <= lower <= upper, got lower={lower}, upper={upper}")
     if training:
-        slope = array_like(backend.rng().uniform(lower, upper, x.shape).astype(x.array.dtype), x.array)
+        # lower + (upper - lower) * u is Generator.uniform's own formula: the same slopes on the host as before
+        u = backend.random_like(x.shape, x.array, np.float64)
+        slope = (lower + (upper - lower) * u).astype(x.array.dtype)
     else:
         slope = scalar((lower + upper) / 2, x.array.dtype)
     return ops.where(x.array >= 0, x, x * slope)
