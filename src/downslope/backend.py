@@ -144,19 +144,16 @@ def rng() -> np.random.Generator:
     return _rng
 
 
-# Each device's own generator, made on its first draw from the host generator's state at that moment.
-_device_generators: dict[tuple[Any, int], Any] = {}
-
-
 def random_like(shape: tuple[int, ...], like: Any, dtype: Any = np.float32) -> Any:
     """Uniform draws in [0, 1) of ``shape`` on ``like``'s device: the masks of dropout and the slopes of
     rrelu, drawn on every training step.
 
-    For host arrays they come from :func:`rng`. On a device they come from the device's own generator,
-    so that no step waits for numbers drawn on the host and copied over (on a GPU that would cost more
-    than the layer). That generator is seeded from the host generator's state, which it reads without
-    advancing, when first used after :func:`manual_seed` or :func:`set_rng_state`: a seeded run repeats
-    on its device, and sees the same shuffles and initial weights as on the host, but other masks.
+    For host arrays they come from :func:`rng`. On a device they are drawn on the device, so that no
+    step waits for numbers drawn on the host and copied over (on a GPU that would cost more than the
+    layer): each draw takes one 63-bit key from :func:`rng` and the device's counter-based generator
+    (Philox on CUDA) turns it into the array. The draws are then a function of the host generator's
+    state alone, so a seeded run repeats on its device and a run resumed from a checkpoint (which
+    holds that state) draws what an uninterrupted run would; they are not the host's draws.
 
     Example:
         >>> import numpy as np
@@ -168,13 +165,26 @@ def random_like(shape: tuple[int, ...], like: Any, dtype: Any = np.float32) -> A
     xp = namespace_of(like)
     if xp is np:
         return _rng.random(shape, dtype=dtype)
-    key = (xp, id(_rng))
-    generator = _device_generators.get(key)
-    if generator is None:
-        state = _rng.bit_generator.state["state"]
-        generator = xp.random.default_rng(np.random.SeedSequence([state["state"], state["inc"]]))
-        _device_generators[key] = generator
-    return generator.random(shape, dtype=dtype)
+    return _keyed_uniform(xp, int(_rng.integers(2**63)), shape, dtype)
+
+
+_curand_generators: dict[int, Any] = {}  # one cuRAND Philox generator per CUDA device, re-keyed for every draw
+
+
+def _keyed_uniform(xp: Any, key: int, shape: tuple[int, ...], dtype: Any) -> Any:
+    """Uniform draws in [0, 1) of ``shape`` in namespace ``xp``, a function of ``key`` alone."""
+    if xp.__name__ == "cupy":
+        device = xp.cuda.Device().id
+        generator = _curand_generators.get(device)
+        if generator is None:
+            # Philox is counter-based: seeding it is a host call, where XORWOW (CuPy's default) would
+            # rebuild its state on the device after every new key.
+            philox = xp.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10
+            generator = _curand_generators[device] = xp.random.RandomState(key, method=philox)
+        else:
+            generator.seed(key)
+        return generator.random_sample(shape, dtype=dtype)
+    return xp.random.default_rng(key).random(shape, dtype=dtype)
 
 
 def manual_seed(seed: int) -> np.random.Generator:
@@ -192,7 +202,6 @@ def manual_seed(seed: int) -> np.random.Generator:
         raise ArgumentError(f"manual_seed: expected a non-negative seed, got {seed}")
     global _initial_seed
     _rng.bit_generator.state = np.random.PCG64(int(seed)).state
-    _device_generators.clear()
     _initial_seed = int(seed)
     return _rng
 
@@ -222,7 +231,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
         raise ArgumentError("set_rng_state: expected a state dict from get_rng_state() (bit_generator 'PCG64')")
     _rng.bit_generator.state = state
-    _device_generators.clear()
 
 
 class use_generator:  # noqa: N801  (used like a function: `with use_generator(g):`)

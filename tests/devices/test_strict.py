@@ -107,3 +107,21 @@ def test_namespace_of_follows_the_data():
 def test_methods_cupy_lacks_are_missing_here_too():
     with pytest.raises(AttributeError, match="CuPy"):
         strict.ones(2).tofile  # noqa: B018
+
+
+def test_functions_ufuncs_and_methods_cupy_lacks_are_refused_with_the_reason():
+    from downslope.devices._cupy_names import FUNCTIONS, METHODS
+
+    x = strict.ones(3)
+    with pytest.raises(TypeError, match="CuPy has no such function"):
+        np.insert(x, 0, 1.0)  # numpy.insert: not in CuPy
+    with pytest.raises(TypeError, match="CuPy has no such function"):
+        np.spacing(x)  # a ufunc CuPy lacks
+    with pytest.raises(AttributeError, match="cupy"):
+        strict.geomspace  # noqa: B018  (the namespace has only CuPy's functions)
+    assert "insert" not in FUNCTIONS[""] and "concatenate" in FUNCTIONS[""] and "norm" in FUNCTIONS["linalg"]
+    np.concatenate([x, x])  # and what CuPy has still works
+    np.linalg.norm(x)
+    from downslope.devices.strict import _METHODS
+
+    assert _METHODS <= METHODS  # every array method the stand-in offers, CuPy's ndarray has

@@ -41,12 +41,20 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentTypeError
+from ._cupy_names import FUNCTIONS, UFUNCS
 
 _IMPLICIT = (
     "Implicit conversion to a NumPy array is not allowed (strict device stand-in, like CuPy). "
     "Please use `.get()` to construct a NumPy array explicitly, or take the namespace from the data "
     "(downslope.backend.namespace_of(array))."
 )
+
+
+def _missing(what: str) -> ArgumentTypeError:
+    return ArgumentTypeError(
+        f"{what} on a strict-device array: CuPy has no such function (its API is listed in "
+        "downslope/devices/_cupy_names.py), so this line would fail on a GPU; use a function CuPy has"
+    )
 
 
 def _transfer_error(what: str) -> ArgumentTypeError:
@@ -248,6 +256,8 @@ class StrictArray:
     # ------------------------------------------------------------------ the protocols
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         where = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        if ufunc.__name__ not in UFUNCS:
+            raise _missing(where)
         args = _unwrap(inputs, where, ufunc.__name__ in _COMPARISONS)
         out = kwargs.get("out")
         if out is not None:
@@ -262,6 +272,9 @@ class StrictArray:
 
     def __array_function__(self, func: Any, types_: Any, args: Any, kwargs: Any) -> Any:
         where = f"numpy.{func.__name__}"
+        path = func.__module__.partition(".")[2]  # CuPy looks the function up as cupy.<path>.<name>
+        if func.__name__ not in FUNCTIONS.get(path, ()):
+            raise _missing(f"{func.__module__}.{func.__name__}")
         _check_function(func.__name__, args, kwargs)
         result = func(*_unwrap(args, where, False), **_unwrap(kwargs, where, False))
         out = kwargs.get("out")
@@ -569,6 +582,11 @@ lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_as_s
 
 
 def __getattr__(name: str) -> Any:
-    """Any other NumPy function: it dispatches on its stand-in arguments; results come back wrapped."""
+    """Any other NumPy function that CuPy has too: it dispatches on its stand-in arguments; results come
+    back wrapped. Constants and types (``pi``, ``float32``) are NumPy's own."""
     fn = getattr(np, name)
-    return _creator(fn) if callable(fn) and not isinstance(fn, type) else fn
+    if callable(fn) and not isinstance(fn, type):
+        if name not in FUNCTIONS[""]:
+            raise AttributeError(f"module 'cupy' has no attribute {name!r} (strict device stand-in: CuPy lacks it)")
+        return _creator(fn)
+    return fn
