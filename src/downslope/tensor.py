@@ -469,6 +469,9 @@ class Tensor:
             if type(self.array) is not np.ndarray:  # a device tensor: host values and indices join it there
                 data = _devices.like(data, self.array)
                 index = _ops._normalize_index(index, keep_masks=True, on=self.array)
+                if _fill_where_masked(self.array, index, data):
+                    _bump(self)
+                    return
             self.array[_ops._normalize_index(index, keep_masks=True)] = data
         except (IndexError, ValueError) as exc:
             if not self.array.flags.writeable:
@@ -1503,6 +1506,21 @@ _READ_ONLY_MESSAGE = (
     "{op}: unsupported operation: more than one element of the written-to tensor refers to a single memory "
     "location (it is a broadcast or read-only view). Please clone() the tensor before performing the operation."
 )
+
+
+def _fill_where_masked(array: Any, index: Any, data: Any) -> bool:
+    """``array[mask] = scalar`` on a device without the synchronisation that a boolean-mask assignment
+    costs there (CuPy counts the mask's True values on the host first): written as ``copyto(where=)``,
+    as PyTorch's CUDA ``masked_fill_`` does. True when done; False for any other index or value."""
+    mask = index[0] if type(index) is tuple and len(index) == 1 else index
+    if getattr(mask, "dtype", None) != np.bool_ or not 0 < mask.ndim <= array.ndim:
+        return False
+    if mask.shape != array.shape[: mask.ndim] or getattr(data, "size", 1) != 1:
+        return False
+    where = mask.reshape(mask.shape + (1,) * (array.ndim - mask.ndim))
+    # casting="unsafe": an assignment converts the value to the tensor's dtype (int_tensor[mask] = 2.5 writes 2)
+    np.copyto(array, data.reshape(()) if hasattr(data, "reshape") else data, casting="unsafe", where=where)
+    return True
 
 
 def _version_counter(t: Tensor) -> list[int]:

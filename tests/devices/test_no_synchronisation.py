@@ -238,3 +238,24 @@ def test_the_common_losses_do_not_synchronise(name, device):
     model = nn.Linear(6, 4).to(device)
     x, t = _data(device, 10, 6), _data(device, 10, 4, seed=5)
     _steps(model, lambda m: LOSSES[name](m(x), t), optim.SGD(model.parameters(), lr=0.01), device)
+
+
+def test_assigning_a_scalar_through_a_boolean_mask_does_not_synchronise(device):
+    """``t[t < 0] = 0`` is written as copyto(where=) on a device (PyTorch's masked_fill_), a full mask or
+    one over the leading axes; a mask with values of its own size still synchronises, by nature."""
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    rows = np.array([True, False, True, False])
+    t = ds.tensor(x, device=device)
+    with _no_synchronisation(device):
+        t[t < 0] = 0.0
+        t[ds.tensor(rows, device=device)] = 7
+        t[(t > 1,)] = ds.tensor(np.float32(-1.0), device=device)
+    expected = x.copy()
+    expected[expected < 0] = 0.0
+    expected[rows] = 7
+    expected[expected > 1] = -1.0
+    np.testing.assert_array_equal(t.cpu().numpy(), expected)
+    assert t._version == 3
+    counts = ds.tensor(np.arange(6), device=device)
+    counts[counts > 2] = 2.5  # converted to the tensor's dtype, as any assignment
+    np.testing.assert_array_equal(counts.cpu().numpy(), [0, 1, 2, 2, 2, 2])
