@@ -40,6 +40,29 @@ def test_no_accelerator_is_reported():
         ds.cuda.current_device()  # (CPU named in the message)
 
 
+def test_gpu_programs_settings_and_queries_run_without_a_gpu_as_in_torch():
+    """What PyTorch programs written for a GPU call around their training loop, on a machine without one:
+    the same answers as torch's CPU build (memory figures 0, settings kept), errors where torch has them."""
+    if ds.cuda.is_available():
+        pytest.skip("a GPU is present")
+    for name in ("memory_allocated", "memory_reserved", "max_memory_allocated", "max_memory_reserved"):
+        assert getattr(ds.cuda, name)() == getattr(torch.cuda, name)() == 0, name
+    ds.cuda.reset_peak_memory_stats()
+    ds.backends.cuda.matmul.allow_tf32 = True
+    ds.backends.cudnn.allow_tf32 = True
+    assert ds.backends.cuda.is_built() is False
+    ds.set_float32_matmul_precision("high")
+    assert ds.get_float32_matmul_precision() == "high"
+    ds.set_float32_matmul_precision("highest")
+    with pytest.raises(ValueError, match="highest"):
+        ds.set_float32_matmul_precision("fast")
+    x = ds.ones(2)
+    assert x.pin_memory() is x and not x.is_pinned()
+    for query in (ds.cuda.get_device_name, ds.cuda.get_device_properties, ds.cuda.Event):
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            query()
+
+
 def test_usual_device_selection_idiom_gives_the_cpu():
     dev = ds.device("cuda" if ds.cuda.is_available() else "cpu")
     x = ds.ones(2, 3, device=dev)

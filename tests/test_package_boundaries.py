@@ -37,6 +37,7 @@ LAYERS = [
         "ops",
         "functional",
         "func",
+        "amp",
     },
     {"gradcheck", "serialization"},
     {"nn", "data", "utils"},

@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as _np
 
-from . import autograd, func
+from . import amp, autograd, func
+from .amp import autocast, is_autocast_enabled
 from .autograd import autograd_grad, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (
+    bfloat16,
     bool_,
     float16,
     float32,
@@ -37,7 +39,14 @@ from .backend import (
     set_rng_state,
     uint8,
 )
-from .device import accelerator, backends, cuda, device
+from .device import (
+    accelerator,
+    backends,
+    cuda,
+    device,
+    get_float32_matmul_precision,
+    set_float32_matmul_precision,
+)
 from .errors import (
     ArgumentTypeError,
     CheckpointError,
@@ -456,4 +465,5 @@ __all__ = [
 "acos", "acosh", "addbmm", "addmm", "addmv", "addr", "aminmax", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argwhere", "asin", "asinh", "atan", "atan2", "atanh", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "copysign", "cosh", "count_nonzero", "cross", "deg2rad", "diag", "diagonal", "diff", "dsplit", "dstack", "erfc", "exp2", "float_power", "floor_divide", "fmax", "fmin", "fmod", "frac", "ger", "heaviside", "hsplit", "hypot", "index_add", "index_copy", "index_fill", "inner", "isneginf", "isposinf", "kthvalue", "log10", "log2", "logaddexp", "logical_xor", "logit", "median", "meshgrid", "moveaxis", "movedim", "multinomial", "nan_to_num", "nanmean", "nansum", "nonzero", "rad2deg", "ravel", "remainder", "repeat_interleave", "roll", "select", "signbit", "sinc", "sinh", "swapaxes", "swapdims", "take", "take_along_dim", "tan", "tensor_split", "trace", "unflatten", "vdot", "vsplit", "xlogy",
 "cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter",
 "Generator", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",     "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
+"amp", "autocast", "is_autocast_enabled", "bfloat16", "set_float32_matmul_precision", "get_float32_matmul_precision",
 ]  # fmt: skip

@@ -81,6 +81,18 @@ def erf(a: Any) -> Any:
     return namespace_of(a).special.erf(a)
 
 
+class _NoSuchDtype:
+    """A dtype name PyTorch has and NumPy lacks (``bfloat16``): ported code may name it (``autocast(dtype=
+    ds.bfloat16)``), and a tensor asked to hold it is refused with the reason."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"downslope.{self.name}"
+
+
+bfloat16: Any = _NoSuchDtype("bfloat16")
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -119,6 +131,11 @@ def as_dtype(dtype: Any) -> np.dtype:
         return int64
     if dtype is bool:
         return bool_
+    if isinstance(dtype, _NoSuchDtype) or dtype == "bfloat16":
+        raise ArgumentTypeError(
+            "unsupported dtype bfloat16: NumPy has no bfloat16 type, so downslope tensors cannot hold it; use float32 "
+            "(autocast(dtype=bfloat16) is accepted and computes in float32)"
+        )
     try:
         resolved = np.dtype(dtype)
     except TypeError as exc:

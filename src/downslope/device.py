@@ -10,6 +10,7 @@ The ``"strict"`` device is a test stand-in for a GPU (see ``downslope/devices/st
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 from .errors import ArgumentError, ArgumentTypeError, StateError
@@ -168,8 +169,8 @@ class _Cuda:
 
     @staticmethod
     def manual_seed(seed: int) -> None:
-        """A no-op, as in torch without CUDA: random draws are made on the host by the generator
-        ``ds.manual_seed`` seeds, then copied to the device, so one seed covers both."""
+        """A no-op: every random draw, on a device too, follows from the host generator that
+        ``ds.manual_seed`` seeds (a device draw takes its key from it), so one seed covers both."""
 
     manual_seed_all = manual_seed
 
@@ -193,32 +194,133 @@ class _Cuda:
 
     @staticmethod
     def synchronize(device: Any = None) -> None:
+        _need_cuda("synchronize()").cuda.Device().synchronize()
+
+    @staticmethod
+    def get_device_name(device: Any = None) -> str:
+        cp = _need_cuda("get_device_name()")
+        index = _device_index(device, cp)
+        return str(cp.cuda.runtime.getDeviceProperties(index)["name"].decode())
+
+    @staticmethod
+    def get_device_properties(device: Any = None) -> Any:
+        """Name, total_memory (bytes), major, minor and multi_processor_count of a GPU."""
+        cp = _need_cuda("get_device_properties()")
+        props = cp.cuda.runtime.getDeviceProperties(_device_index(device, cp))
+        return types.SimpleNamespace(
+            name=props["name"].decode(),
+            total_memory=int(props["totalGlobalMem"]),
+            major=int(props["major"]),
+            minor=int(props["minor"]),
+            multi_processor_count=int(props["multiProcessorCount"]),
+        )
+
+    # Memory: CuPy's memory pool holds the device memory. Without a GPU every figure is 0, as in torch
+    # before CUDA starts.
+    @staticmethod
+    def memory_allocated(device: Any = None) -> int:
+        """Bytes held by tensors' arrays now (CuPy's pool: used bytes)."""
         cp = _cupy()
-        if cp is None:
-            raise StateError("cuda.synchronize(): no CUDA device (CuPy missing or no GPU); downslope uses the CPU")
-        cp.cuda.Device().synchronize()
+        return 0 if cp is None else int(cp.get_default_memory_pool().used_bytes())
+
+    @staticmethod
+    def memory_reserved(device: Any = None) -> int:
+        """Bytes the memory pool holds from the driver now (used or cached for reuse)."""
+        cp = _cupy()
+        return 0 if cp is None else int(cp.get_default_memory_pool().total_bytes())
+
+    @staticmethod
+    def max_memory_allocated(device: Any = None) -> int:
+        """0 without a GPU. With one it raises: CuPy's memory pool keeps no peak, and tracking it would
+        cost a Python call on every allocation; use memory_allocated() where the peak is."""
+        if _cupy() is None:
+            return 0
+        raise StateError(
+            "cuda.max_memory_allocated(): CuPy's memory pool keeps no peak figure; read memory_allocated() at the "
+            "point of interest (or memory_reserved(): the pool keeps what it took until empty_cache())"
+        )
+
+    max_memory_reserved = max_memory_allocated
+
+    @staticmethod
+    def reset_peak_memory_stats(device: Any = None) -> None:
+        """A no-op (see max_memory_allocated)."""
+
+    @staticmethod
+    def Event(enable_timing: bool = False, blocking: bool = False, interprocess: bool = False) -> Any:  # noqa: N802
+        """A CUDA event (``cupy.cuda.Event``) with torch's ``record``, ``synchronize``, ``query`` and
+        ``elapsed_time(end)`` (milliseconds)."""
+        cp = _need_cuda("Event()")
+        event = cp.cuda.Event(block=blocking, disable_timing=not enable_timing, interprocess=interprocess)
+        return _Event(event, cp)
+
+    @property
+    def amp(self) -> Any:
+        """``torch.cuda.amp``: ``autocast(...)`` and ``GradScaler(...)`` for device "cuda" (see downslope.amp)."""
+        from .amp import cuda_amp
+
+        return cuda_amp
+
+
+def _need_cuda(what: str) -> Any:
+    cp = _cupy()
+    if cp is None:
+        raise StateError(f"cuda.{what}: no CUDA device (CuPy missing or no GPU); downslope uses the CPU")
+    return cp
+
+
+def _device_index(which: Any, cp: Any) -> int:
+    """A GPU's number from torch's ways of naming it (None: the current one, 0, "cuda:1", a device)."""
+    if which is None:
+        return int(cp.cuda.Device().id)
+    if isinstance(which, int):
+        return which
+    index = device(which).index
+    return 0 if index is None else int(index)
+
+
+class _Event:
+    """torch.cuda.Event's methods over a cupy.cuda.Event."""
+
+    def __init__(self, event: Any, cp: Any) -> None:
+        self._event, self._cp = event, cp
+
+    def record(self, stream: Any = None) -> None:
+        self._event.record(stream)
+
+    def synchronize(self) -> None:
+        self._event.synchronize()
+
+    def query(self) -> bool:
+        return bool(self._event.done)
+
+    def wait(self, stream: Any = None) -> None:
+        (stream or self._cp.cuda.get_current_stream()).wait_event(self._event)
+
+    def elapsed_time(self, end_event: _Event) -> float:
+        return float(self._cp.cuda.get_elapsed_time(self._event, end_event._event))
 
 
 class _Accelerator:
-    """``ds.accelerator``: PyTorch's device-agnostic accelerator queries (none here).
+    """``ds.accelerator``: PyTorch's device-agnostic accelerator queries, answered by CUDA (CuPy).
 
     Example:
         >>> import downslope as ds
-        >>> ds.accelerator.is_available(), ds.accelerator.current_accelerator()
-        (False, None)
+        >>> ds.accelerator.is_available() == ds.cuda.is_available()
+        True
     """
 
     @staticmethod
     def is_available() -> bool:
-        return False
+        return cuda.is_available()
 
     @staticmethod
     def device_count() -> int:
-        return 0
+        return cuda.device_count()
 
     @staticmethod
     def current_accelerator(check_available: bool = False) -> device | None:
-        return None
+        return device("cuda") if cuda.is_available() else None
 
 
 class _Mps:
@@ -243,11 +345,47 @@ class _Cudnn:
         return False
 
 
+class _CudaMatmul:
+    """``torch.backends.cuda.matmul`` flags: kept, and they change nothing (downslope multiplies float32 in
+    float32: no TF32, no reduced-precision reductions)."""
+
+    allow_tf32 = False
+    allow_fp16_reduced_precision_reduction = True
+    allow_bf16_reduced_precision_reduction = True
+
+
+class _BackendsCuda:
+    matmul = _CudaMatmul()
+
+    @staticmethod
+    def is_built() -> bool:
+        """True when CuPy imports and sees a GPU (downslope's CUDA support is CuPy)."""
+        return cuda.is_available()
+
+
 class _Backends:
-    """``ds.backends``: ``mps.is_available()`` and ``cudnn`` flags, for ported code; nothing to configure."""
+    """``ds.backends``: ``mps.is_available()``, ``cuda.matmul`` and ``cudnn`` flags, for ported code; the flags
+    are kept and change nothing."""
 
     mps = _Mps()
     cudnn = _Cudnn()
+    cuda = _BackendsCuda()
+
+
+_PRECISIONS = ("highest", "high", "medium")
+_matmul_precision = ["highest"]
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """``torch.set_float32_matmul_precision``: the setting is kept (``get_float32_matmul_precision``) and
+    changes nothing: downslope computes float32 products in float32 ("highest") everywhere."""
+    if precision not in _PRECISIONS:
+        raise ArgumentError(f"set_float32_matmul_precision: expected one of {_PRECISIONS}, got {precision!r}")
+    _matmul_precision[0] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    return _matmul_precision[0]
 
 
 cuda = _Cuda()

@@ -357,6 +357,14 @@ class Tensor:
         """This tensor on a CUDA GPU (CuPy); refused with a clear error when none is available."""
         return self._moved(_resolve("cuda" if device is None else device, "cuda()"))
 
+    def pin_memory(self, device: Any = None) -> Tensor:
+        """This tensor itself (torch's pinned memory speeds host->GPU copies; CuPy copies from ordinary
+        host memory, so nothing is gained by a copy into another kind)."""
+        return self
+
+    def is_pinned(self, device: Any = None) -> bool:
+        return False
+
     @property
     def device(self) -> _Device:
         """Where the values live: ``ds.device('cpu')`` for NumPy arrays, ``cuda:N`` for CuPy arrays."""

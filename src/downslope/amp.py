@@ -1,0 +1,306 @@
+"""Automatic mixed precision with PyTorch's names: ``autocast`` and ``GradScaler``.
+
+downslope has no float16 or bfloat16 kernels (NumPy has no bfloat16 at all), so code written for
+PyTorch's mixed precision runs here in float32:
+
+- ``autocast(...)`` accepts PyTorch's arguments, checks them as PyTorch does, and computes the block
+  in float32: the results are those of the program without autocast (no speed-up). It warns once
+  per process when enabled, so that nobody expects half-precision speed or memory.
+- ``GradScaler`` is PyTorch's dynamic loss scaling, rule for rule: ``scale`` multiplies the loss,
+  ``unscale_``/``step`` divide the gradients back and skip the optimizer step when one of them is
+  not finite, ``update`` backs the scale off after such a step and grows it after
+  ``growth_interval`` clean ones. In float32 the scaling changes nothing but the last bits of the
+  gradients, and skipping non-finite steps still guards training.
+
+Example:
+    >>> import downslope as ds
+    >>> model = ds.nn.Linear(2, 1)
+    >>> opt = ds.optim.SGD(model.parameters(), lr=0.1)
+    >>> scaler = ds.amp.GradScaler("cpu")
+    >>> loss = model(ds.ones(4, 2)).square().mean()
+    >>> scaler.scale(loss).backward()
+    >>> scaler.step(opt)
+    >>> scaler.update()
+    >>> scaler.get_scale()
+    65536.0
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .backend import namespace_of
+from .devices import to_host
+from .errors import ArgumentError, StateError
+
+__all__ = ["GradScaler", "autocast", "is_autocast_enabled"]
+
+# The device types PyTorch's autocast accepts (it raises for any other).
+_DEVICE_TYPES = ("cuda", "cpu", "xpu", "mps", "hpu", "xla", "mtia", "maia", "ipu", "privateuseone")
+_state = threading.local()
+_warned = [False]
+
+
+def is_autocast_enabled(device_type: str = "cuda") -> bool:
+    """Whether an enabled ``autocast`` block for ``device_type`` is open in this thread (it computes in
+    float32 all the same)."""
+    return device_type in getattr(_state, "enabled", ())
+
+
+class autocast:  # noqa: N801  (PyTorch's name, used as a context manager and a decorator)
+    """``torch.autocast``: accepted, and the block computes in float32 (see the module docstring).
+
+    Example:
+        >>> import downslope as ds
+        >>> with ds.autocast(device_type="cpu", dtype=ds.bfloat16, enabled=False):
+        ...     y = ds.ones(2) * 2
+        >>> str(y.dtype)
+        'float32'
+    """
+
+    def __init__(self, device_type: str, dtype: Any = None, enabled: bool = True, cache_enabled: Any = None) -> None:
+        if not isinstance(device_type, str):
+            raise ArgumentError(f"autocast: expected device_type of type str, got {type(device_type).__name__}")
+        kind = device_type.partition(":")[0]
+        if kind not in _DEVICE_TYPES:
+            raise ArgumentError(
+                f"autocast: unsupported device_type {device_type!r}; expected one of {', '.join(_DEVICE_TYPES)}"
+            )
+        from .device import cuda
+
+        if enabled and kind == "cuda" and not cuda.is_available():
+            warnings.warn(
+                "User provided device_type of 'cuda', but CUDA is not available. Disabling", UserWarning, stacklevel=2
+            )
+            enabled = False
+        self.device = kind
+        self.fast_dtype = dtype
+        self._enabled = bool(enabled)
+        if self._enabled and not _warned[0]:
+            _warned[0] = True
+            warnings.warn(
+                "autocast: downslope has no float16/bfloat16 kernels, so this block computes in float32: "
+                "the results are those of the program without autocast, and it is not faster",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    def __enter__(self) -> autocast:
+        self._saved = getattr(_state, "enabled", ())
+        if self._enabled:
+            _state.enabled = (*self._saved, self.device)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _state.enabled = self._saved
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with autocast(self.device, self.fast_dtype, self._enabled):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+_READY, _UNSCALED, _STEPPED = "ready", "unscaled", "stepped"
+
+
+class GradScaler:
+    """``torch.amp.GradScaler``: dynamic loss scaling with PyTorch's rules and defaults.
+
+    ``scale(loss)`` multiplies by the scale (65536 at first). ``step(optimizer)`` unscales the
+    gradients (unless ``unscale_`` already did) and runs ``optimizer.step()`` only when all of them
+    are finite. ``update()`` then multiplies the scale by ``backoff_factor`` (0.5) if a step was
+    skipped, or by ``growth_factor`` (2) after ``growth_interval`` (2000) finite steps in a row.
+    Reading whether the gradients are finite costs one wait for the device per step on a GPU, as in
+    PyTorch. On device ``"cuda"`` without a GPU it warns and disables itself, as PyTorch does.
+
+    Example:
+        >>> import downslope as ds
+        >>> scaler = ds.amp.GradScaler("cpu", init_scale=8.0)
+        >>> scaler.scale(ds.tensor(1.5))
+        tensor(12.)
+    """
+
+    def __init__(
+        self,
+        device: str = "cuda",
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        enabled: bool = True,
+    ) -> None:
+        from .device import cuda
+
+        self._device = str(device)
+        if enabled and self._device.partition(":")[0] == "cuda" and not cuda.is_available():
+            warnings.warn(
+                "torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.",
+                UserWarning,
+                stacklevel=2,
+            )
+            enabled = False
+        self._enabled = bool(enabled)
+        if self._enabled:
+            if growth_factor <= 1.0:
+                raise ArgumentError("GradScaler: the growth factor must be > 1.0")
+            if backoff_factor >= 1.0:
+                raise ArgumentError("GradScaler: the backoff factor must be < 1.0")
+        self._scale = float(np.float32(init_scale))
+        self._growth_factor = float(growth_factor)
+        self._backoff_factor = float(backoff_factor)
+        self._growth_interval = int(growth_interval)
+        self._growth_tracker = 0
+        self._per_optimizer: dict[int, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ the training step
+    def scale(self, outputs: Any) -> Any:
+        """``outputs`` (a tensor, or lists and tuples of them) times the scale; unchanged when disabled."""
+        if not self._enabled:
+            return outputs
+        if isinstance(outputs, (list, tuple)):
+            return type(outputs)(self.scale(o) for o in outputs)
+        return outputs * np.float32(self._scale)
+
+    def unscale_(self, optimizer: Any) -> None:
+        """Divide ``optimizer``'s gradients by the scale, in place, and note whether all are finite.
+        Call it before clipping gradients; at most once per optimizer between two ``update()``."""
+        if not self._enabled:
+            return
+        state = self._state_of(optimizer)
+        if state["stage"] is _UNSCALED:
+            raise StateError("unscale_() has already been called on this optimizer since the last update().")
+        if state["stage"] is _STEPPED:
+            raise StateError("unscale_() is being called after step().")
+        inverse = np.float32(1.0 / np.float64(self._scale))  # PyTorch: the scale's float64 reciprocal, as float32
+        found_inf: Any = False
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.array
+                if g.dtype == np.float16:
+                    raise ArgumentError("Attempting to unscale FP16 gradients.")
+                np.multiply(g, inverse, out=g)
+                found_inf = found_inf | ~namespace_of(g).isfinite(g).all()  # stays on the device
+        state["found_inf"] = found_inf
+        state["stage"] = _UNSCALED
+
+    def step(self, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
+        """``optimizer.step(*args, **kwargs)`` on the unscaled gradients, skipped when one of them is
+        inf or NaN. Returns what ``optimizer.step`` returned (None when skipped)."""
+        if not self._enabled:
+            return optimizer.step(*args, **kwargs)
+        if "closure" in kwargs:
+            raise StateError("Closure use is not currently supported if GradScaler is enabled.")
+        state = self._state_of(optimizer)
+        if state["stage"] is _STEPPED:
+            raise StateError("step() has already been called since the last update().")
+        if state["stage"] is _READY:
+            self.unscale_(optimizer)
+        state["stage"] = _STEPPED
+        if bool(to_host(state["found_inf"])):  # host: one read per step decides whether to step (as PyTorch)
+            state["found_inf"] = True
+            return None
+        state["found_inf"] = False
+        return optimizer.step(*args, **kwargs)
+
+    def update(self, new_scale: Any = None) -> None:
+        """Adjust the scale after the step(s) of this iteration (or set it to ``new_scale``)."""
+        if not self._enabled:
+            return
+        if new_scale is not None:
+            value = new_scale.item() if hasattr(new_scale, "item") else new_scale
+            self._scale = float(np.float32(value))
+        else:
+            checked = [s for s in self._per_optimizer.values() if s["stage"] is not _READY]
+            if not checked:
+                raise StateError("No inf checks were recorded prior to update.")
+            found_inf = any(bool(to_host(s["found_inf"])) for s in checked)  # host: already read in step()
+            if found_inf:
+                self._scale = float(np.float32(self._scale * self._backoff_factor))
+                self._growth_tracker = 0
+            else:
+                self._growth_tracker += 1
+                if self._growth_tracker == self._growth_interval:
+                    grown = np.float32(self._scale * self._growth_factor)
+                    if np.isfinite(grown):  # an overflowing scale stays where it is
+                        self._scale = float(grown)
+                    self._growth_tracker = 0
+        self._per_optimizer.clear()
+
+    def _state_of(self, optimizer: Any) -> dict[str, Any]:
+        return self._per_optimizer.setdefault(id(optimizer), {"stage": _READY, "found_inf": False})
+
+    # ------------------------------------------------------------------ settings and checkpoints
+    def get_scale(self) -> float:
+        return self._scale if self._enabled else 1.0
+
+    def get_growth_factor(self) -> float:
+        return self._growth_factor
+
+    def set_growth_factor(self, new_factor: float) -> None:
+        self._growth_factor = float(new_factor)
+
+    def get_backoff_factor(self) -> float:
+        return self._backoff_factor
+
+    def set_backoff_factor(self, new_factor: float) -> None:
+        self._backoff_factor = float(new_factor)
+
+    def get_growth_interval(self) -> int:
+        return self._growth_interval
+
+    def set_growth_interval(self, new_interval: int) -> None:
+        self._growth_interval = int(new_interval)
+
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    def state_dict(self) -> dict[str, Any]:
+        """PyTorch's keys; empty when disabled."""
+        if not self._enabled:
+            return {}
+        return {
+            "scale": self._scale,
+            "growth_factor": self._growth_factor,
+            "backoff_factor": self._backoff_factor,
+            "growth_interval": self._growth_interval,
+            "_growth_tracker": self._growth_tracker,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not self._enabled:
+            return
+        if len(state_dict) == 0:
+            raise StateError(
+                "The source state dict is empty, possibly because it was saved from a disabled instance of GradScaler."
+            )
+        self._scale = float(np.float32(state_dict["scale"]))
+        self._growth_factor = float(state_dict["growth_factor"])
+        self._backoff_factor = float(state_dict["backoff_factor"])
+        self._growth_interval = int(state_dict["growth_interval"])
+        self._growth_tracker = int(state_dict["_growth_tracker"])
+
+
+class _CudaAmp:
+    """``ds.cuda.amp``: the deprecated spellings ``torch.cuda.amp.autocast(...)`` and ``GradScaler(...)``."""
+
+    @staticmethod
+    def autocast(enabled: bool = True, dtype: Any = None, cache_enabled: bool = True) -> autocast:
+        return autocast("cuda", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+    @staticmethod
+    def GradScaler(*args: Any, **kwargs: Any) -> GradScaler:  # noqa: N802  (PyTorch's name)
+        return GradScaler("cuda", *args, **kwargs)
+
+
+cuda_amp = _CudaAmp()
