@@ -259,3 +259,34 @@ def test_assigning_a_scalar_through_a_boolean_mask_does_not_synchronise(device):
     counts = ds.tensor(np.arange(6), device=device)
     counts[counts > 2] = 2.5  # converted to the tensor's dtype, as any assignment
     np.testing.assert_array_equal(counts.cpu().numpy(), [0, 1, 2, 2, 2, 2])
+
+
+def test_a_cnn_step_on_a_device_runs_a_few_hundred_array_operations_whatever_the_batch():
+    """On a GPU each array operation costs the host ~10 us, so a step's operation count bounds its speed.
+    The convolution runs its batch in one chunk on a device with a strided im2col (three operations),
+    and max pooling picks its winners by index: benchmarks/gpu.py's CNN step takes 206 operations at
+    batch 256 (4,130 with the host's per-offset loops and 2 MiB chunks)."""
+    counts = {}
+    for batch in (4, 64):
+        ds.manual_seed(0)
+        model = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * 7 * 7, 128),
+            nn.ReLU(),
+            nn.Linear(128, 10),
+        ).to("strict")
+        x, y = _data("strict", batch, 1, 28, 28), _labels("strict", batch, 10)
+        opt = optim.Adam(model.parameters())
+        for _ in range(2):  # the second step is counted (the first creates the optimizer's state)
+            before = strict.operations()
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        counts[batch] = strict.operations() - before
+    assert counts[4] == counts[64] and counts[64] <= 300, counts

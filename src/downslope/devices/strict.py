@@ -118,6 +118,15 @@ def synchronizations() -> int:
 
 
 _copy_count = [0]
+_operation_count = [0]
+
+
+def operations() -> int:
+    """How many array operations (ufuncs, NumPy functions, array methods, assignments, gathers by an
+    index array) strict-device arrays have run so far in this process: on a GPU each is at least one
+    kernel launch, which costs the host about 10 microseconds whatever the array's size, so a step's
+    count bounds its speed on small arrays."""
+    return _operation_count[0]
 
 
 def copies_to_device() -> int:
@@ -258,6 +267,7 @@ class StrictArray:
         where = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
         if ufunc.__name__ not in UFUNCS:
             raise _missing(where)
+        _operation_count[0] += 1
         args = _unwrap(inputs, where, ufunc.__name__ in _COMPARISONS)
         out = kwargs.get("out")
         if out is not None:
@@ -275,6 +285,7 @@ class StrictArray:
         path = func.__module__.partition(".")[2]  # CuPy looks the function up as cupy.<path>.<name>
         if func.__name__ not in FUNCTIONS.get(path, ()):
             raise _missing(f"{func.__module__}.{func.__name__}")
+        _operation_count[0] += 1
         _check_function(func.__name__, args, kwargs)
         result = func(*_unwrap(args, where, False), **_unwrap(kwargs, where, False))
         out = kwargs.get("out")
@@ -330,6 +341,7 @@ class StrictArray:
 
             def call(*args: Any, **kwargs: Any) -> Any:
                 _check_function(name, (self, *args), kwargs)
+                _operation_count[0] += 1
                 return _wrap(method(*_unwrap(args, f"ndarray.{name}"), **_unwrap(kwargs, f"ndarray.{name}")))
 
             return call
@@ -361,10 +373,13 @@ class StrictArray:
 
     def __getitem__(self, key: Any) -> StrictArray:
         _check_mask(key, "indexing")
+        if any(isinstance(k, (StrictArray, np.ndarray, list)) for k in (key if isinstance(key, tuple) else (key,))):
+            _operation_count[0] += 1  # an advanced index gathers (a kernel); slices and integers make views
         return _wrap(self._a[_index(key)])
 
     def __setitem__(self, key: Any, value: Any) -> None:
         _check_mask(key, "assignment")
+        _operation_count[0] += 1  # a copy or fill kernel
         self._a[_index(key)] = _unwrap(value, "__setitem__")
 
     # ------------------------------------------------------------------ operators (through the ufuncs)
