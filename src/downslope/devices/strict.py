@@ -16,7 +16,9 @@ operations whose result's size depends on the data (indexing with a boolean mask
 ``nonzero`` and its relatives; ``unique``; ``repeat`` by an array). Each one is counted
 (:func:`synchronizations`), and inside ``with allow_synchronize(False):`` each one raises
 :class:`DeviceSynchronized`, as ``cupyx.allow_synchronize(False)`` does on CuPy, so a test can prove that
-a training step never waits for the device.
+a training step never waits for the device. Host->device copies (:func:`copies_to_device`) and array
+operations, each a kernel launch on a GPU (:func:`operations`), are counted too. Only the functions,
+ufuncs and array methods CuPy has are let through (``_cupy_names.py``, generated from CuPy).
 
 So running the test suite on the ``"strict"`` device proves, without a GPU, that no op, layer or
 optimizer bypasses the array namespace of its data. It is not meant for real work: it is NumPy with
@@ -118,6 +120,14 @@ def synchronizations() -> int:
 
 
 _copy_count = [0]
+
+
+def copies_to_device() -> int:
+    """How many host->device copies the stand-in has made so far in this process: ``asarray``/``array``
+    of host data, and host index arrays (CuPy copies them over before it indexes)."""
+    return _copy_count[0]
+
+
 _operation_count = [0]
 
 
@@ -127,12 +137,6 @@ def operations() -> int:
     kernel launch, which costs the host about 10 microseconds whatever the array's size, so a step's
     count bounds its speed on small arrays."""
     return _operation_count[0]
-
-
-def copies_to_device() -> int:
-    """How many host->device copies the stand-in has made so far in this process: ``asarray``/``array``
-    of host data, and host index arrays (CuPy copies them over before it indexes)."""
-    return _copy_count[0]
 
 
 def _synchronize(what: str) -> None:
