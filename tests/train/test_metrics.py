@@ -115,3 +115,34 @@ def test_greater_is_better_reads_the_metric_not_its_name():
     assert M.greater_is_better("val_balanced_acc", declared)
     # The metrics a fit computes take precedence over a built-in of the same name.
     assert not M.greater_is_better("accuracy", {"accuracy": M.Metric(balanced_acc, "accuracy")})
+
+
+def test_one_hot_or_probability_targets_are_read_by_their_arg_max():
+    scores = np.array([[2.0, 0.1, 0.3], [0.1, 0.2, 3.0], [0.5, 0.4, 0.1], [0.0, 1.0, 0.2]])
+    labels = np.array([0, 2, 1, 1])
+    one_hot = np.eye(3)[labels]
+    assert M.accuracy(scores, one_hot) == M.accuracy(scores, labels) == 0.75
+    assert M.f1_score(scores, one_hot * 0.8 + 0.05) == M.f1_score(scores, labels)  # smoothed labels too
+
+
+def test_fit_and_evaluate_cut_logits_at_zero_with_bce_with_logits():
+    """BCEWithLogitsLoss means the model outputs logits: accuracy is (logit > 0), not (logit >= 0.5)."""
+    from downslope import nn, optim
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32).reshape(-1, 1)
+    ds.manual_seed(0)
+    model = nn.Linear(2, 1)
+    history = ds.fit(
+        model, nn.BCEWithLogitsLoss(), optim.SGD(model.parameters(), lr=0.5), (x, y), validation=(x, y),
+        epochs=5, metrics=["accuracy", "f1"], verbose=0,
+    )  # fmt: skip
+    with ds.no_grad():
+        logits = model(ds.tensor(x)).numpy()
+    truth = float(np.mean((logits > 0) == (y > 0.5)))
+    assert history["val_accuracy"][-1] == pytest.approx(truth)
+    assert M.accuracy(logits, y) != truth  # the 0.5 cut would have given another number here
+    logs = ds.train.evaluate(model, nn.functional.binary_cross_entropy_with_logits, (x, y), metrics=["accuracy"])
+    assert logs["accuracy"] == pytest.approx(truth)
+    assert M.for_logits(M.as_metric("mse")) is M.as_metric("mse")  # regression metrics have no cut

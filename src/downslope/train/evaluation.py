@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..tensor import Tensor, wrap_array
 from .callbacks import Logs
 from .inputs import as_loader, unpack_batch
-from .metrics import Metric, MetricFn, as_metric
+from .metrics import Metric, MetricFn, as_metric, for_logits
 from .placement import EpochLoss, training_device
 from .protocols import LossFn, ModelLike
 
@@ -59,8 +59,10 @@ def loss_weight(loss_fn: LossFn, n: int) -> int:
     return 1 if getattr(loss_fn, "reduction", "mean") == "sum" else n
 
 
-def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None) -> list[Metric]:
-    """fit's ``metrics`` argument as Metric objects (one name or function, or a list of them).
+def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None, loss_fn: Any = None) -> list[Metric]:
+    """fit's ``metrics`` argument as Metric objects (one name or function, or a list of them). With
+    ``BCEWithLogitsLoss`` as ``loss_fn`` the model outputs logits, so the built-in accuracy, precision,
+    recall and f1 cut one column of scores at 0 instead of 0.5.
 
     Example:
         >>> [m.name for m in resolve_metrics(["acc", "mse"])]
@@ -71,10 +73,20 @@ def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None) -
     if isinstance(metrics, str) or callable(metrics):
         metrics = [metrics]
     resolved = [as_metric(m) for m in metrics]
+    if _outputs_logits(loss_fn):
+        resolved = [for_logits(m) for m in resolved]
     names = [m.name for m in resolved]
     if len(set(names)) != len(names) or "loss" in names:
         raise ConfigError(f"fit: metric names must be distinct and not 'loss', got {names}")
     return resolved
+
+
+def _outputs_logits(loss_fn: Any) -> bool:
+    """Whether ``loss_fn`` reads the model's outputs as logits of binary classes (BCEWithLogitsLoss)."""
+    from ..nn import BCEWithLogitsLoss
+    from ..nn.functional import binary_cross_entropy_with_logits
+
+    return isinstance(loss_fn, BCEWithLogitsLoss) or loss_fn is binary_cross_entropy_with_logits
 
 
 def score(metrics: list[Metric], outputs: list[np.ndarray], targets: list[np.ndarray]) -> Logs:
@@ -173,7 +185,7 @@ def evaluate(
     """
     placed = _placement(model, device, "evaluate")
     loader = as_loader(data, batch_size, False, None, "evaluate", device=placed)
-    return evaluate_loader(model, loss_fn, loader, resolve_metrics(metrics), placed)
+    return evaluate_loader(model, loss_fn, loader, resolve_metrics(metrics, loss_fn), placed)
 
 
 def predict(model: ModelLike, x: Any, batch_size: int | str | None = 1024, device: Any = None) -> Tensor:

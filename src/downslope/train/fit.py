@@ -279,7 +279,7 @@ def fit(
         model.to(target)  # once, in place: the Parameter objects stay, so the optimizer follows them
     placed = None if target == CPU else target  # None: today's host loop, untouched
     loader, val_loader = _loaders(train, validation, validation_split, batch_size, shuffle, seed, placed)
-    metric_fns = resolve_metrics(metrics)
+    metric_fns = resolve_metrics(metrics, loss_fn)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
 
     # Monitors with mode='auto' and History.best read each metric's direction from these.

@@ -5,7 +5,10 @@ torchmetrics (scikit-learn puts the truth first). Both may be Tensors or arrays.
 people, not differentiable losses: they run in float64 on NumPy arrays.
 
 Classification predictions may be class scores/logits ``(N, C)`` (the arg-max is the prediction),
-labels ``(N,)`` (integers), or one column of binary scores ``(N,)``/``(N, 1)`` cut at ``threshold``.
+labels ``(N,)`` (integers), or one column of binary scores ``(N,)``/``(N, 1)`` cut at ``threshold``
+(0.5 for probabilities; ``fit`` and ``evaluate`` cut at 0 when the loss is ``BCEWithLogitsLoss``,
+whose model outputs logits). Targets are class labels ``(N,)``, or one-hot rows / class
+probabilities ``(N, C)`` (the arg-max is the class, as Keras's categorical accuracy reads them).
 """
 
 from __future__ import annotations
@@ -81,6 +84,8 @@ def _labels(preds: Any, target: Any, threshold: float, where: str) -> tuple[np.n
     t = _array(target, "target", where)
     if t.ndim == 2 and t.shape[1] == 1:
         t = t[:, 0]
+    elif t.ndim == 2 and t.shape == p.shape:
+        t = np.argmax(t, axis=1)  # one-hot rows or class probabilities: the class is the arg-max
     if t.ndim != 1:
         raise ShapeError(f"{where}: target must be class labels of shape (N,), got {t.shape}")
     if p.shape[0] != t.shape[0]:
@@ -275,6 +280,28 @@ def _top_k_metric(k: int) -> Metric:
         return accuracy(preds, target, top_k=k)
 
     return _builtin(top_k_accuracy, f"top{k}_accuracy", greater_is_better=True, sample_mean=True)
+
+
+_THRESHOLDED = ("accuracy", "precision", "recall", "f1")
+
+
+def for_logits(metric: Metric) -> Metric:
+    """``metric`` reading one column of binary scores as logits (cut at 0, not 0.5): what ``fit`` and
+    ``evaluate`` use with ``BCEWithLogitsLoss``. Metrics other than the built-in accuracy, precision,
+    recall and f1 are returned as they are.
+
+    Example:
+        >>> for_logits(as_metric("accuracy"))([[-0.3], [0.2]], [0, 1])  # 0.5 would call both 0
+        1.0
+    """
+    if metric.name not in _THRESHOLDED or metric is not _BY_NAME[metric.name]:
+        return metric
+    fn = metric.fn
+
+    def cut_at_zero(preds: Any, target: Any) -> float:
+        return fn(preds, target, threshold=0.0)
+
+    return _builtin(cut_at_zero, metric.name, metric.greater_is_better, metric.sample_mean)
 
 
 def _lookup(name: str) -> Metric | None:
