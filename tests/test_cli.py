@@ -534,6 +534,33 @@ def test_evaluate_and_predict_on_files(tmp_path, capsys):
     assert "nothing.csv" in capsys.readouterr().err
 
 
+def test_predictions_are_written_in_full_precision(tmp_path, capsys):
+    """A target around 1.2e7: the file holds every digit the model computes (6 significant digits
+    wrote 1.23463e+07, an error of ~15 on a model whose RMSE was 0.4)."""
+    from downslope.cli.features import _features_for
+    from downslope.experiment import data_units
+    from downslope.runs import load_run
+    from downslope.train import predict
+
+    x = np.linspace(-1, 1, 60)
+    data = tmp_path / "big.csv"
+    data.write_text("x,y\n" + "\n".join(f"{a:.6f},{12345678 + 1000 * a:.4f}" for a in x) + "\n")
+    out = tmp_path / "big"
+    args = ["train", "--data", str(data), "--target", "y", "--model", "linear", "--lr", "0.05"]
+    assert main([*args, "--epochs", "20", "--patience", "0", "--out", str(out), "--quiet"]) == 0
+    new = tmp_path / "new.csv"
+    new.write_text("x\n0.123\n-0.5\n")
+    preds = tmp_path / "preds.csv"
+    assert main(["predict", str(out), "--data", str(new), "--out", str(preds)]) == 0
+    assert "wrote 2 predictions" in capsys.readouterr().out
+    written = np.array([float(v) for v in preds.read_text().splitlines()[1:]])
+    model, state = load_run(out)
+    features, _ = _features_for(state, str(new), None, need_target=False, sep=None)  # the run's scaling
+    expected = data_units(predict(model, features).numpy(), state["preprocess"])
+    np.testing.assert_array_equal(written.astype(expected.dtype), expected[:, 0])
+    assert "e+" not in preds.read_text()
+
+
 @pytest.mark.slow
 def test_mpiexec_train_error_on_one_rank_ends_the_job(tmp_path):
     # The command turns an error into a message and exit status 2, which bypasses the fail-fast

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 
 from .features import _features_for, _raw_features
 
@@ -99,6 +100,14 @@ def _check_predictions_path(out: str, data: str) -> None:
         raise ConfigError(f"predict: --out {out} is a directory; give a file name such as {out}/predictions.csv")
 
 
+def _digits(value: Any) -> str:
+    """A NumPy number in the shortest digits that read back as the same number in its dtype, without
+    an exponent (a price of 12346314.96 stays that, where 6 significant digits wrote 1.23463e+07)."""
+    import numpy as np
+
+    return np.format_float_positional(value, unique=True, trim="-")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     import csv
     import io
@@ -126,13 +135,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
         writer.writerow(["prediction"] + [f"p_{n}" for n in names])
         for row, p in zip(preds.argmax(axis=1), probs):
-            writer.writerow([names[row]] + [f"{v:.6g}" for v in p])
+            writer.writerow([names[row]] + [_digits(v) for v in p])
     else:
         cols = preds.reshape(len(preds), -1)
         writer.writerow(["prediction"] if cols.shape[1] == 1 else [f"prediction_{i}" for i in range(cols.shape[1])])
-        writer.writerows([f"{v:.6g}" for v in r] for r in cols)
+        writer.writerows([_digits(v) for v in r] for r in cols)
     atomic_write_bytes(args.out, text.getvalue().encode())
-    print(f"wrote {len(preds)} predictions to {args.out}")
+    print(f"wrote {len(preds)} prediction{'' if len(preds) == 1 else 's'} to {args.out}")
     return 0
 
 
