@@ -296,7 +296,7 @@ def for_logits(metric: Metric) -> Metric:
     """
     if metric.name not in _THRESHOLDED or metric is not _BY_NAME[metric.name]:
         return metric
-    fn = metric.fn
+    fn: Callable[..., float] = metric.fn  # accuracy, precision, recall or f1_score: they take a threshold
 
     def cut_at_zero(preds: Any, target: Any) -> float:
         return fn(preds, target, threshold=0.0)
