@@ -419,7 +419,8 @@ def stepper(a: Any, b: Any, out: Any, *, accumulate: bool = False) -> Callable[[
     step is one bare foreign call (no per-call checks: about 4 us less than :func:`matmul`);
     otherwise (device arrays, float64, small products, layouts it cannot read, overlapping
     buffers) a step is NumPy's ``matmul`` with ``out=``, which dispatches to the arrays' namespace.
-    The buffers must stay alive and in place while the function is used.
+    The function holds ``a``, ``b`` and ``out``, so a temporary operand (``stepper(w * s, ...)``)
+    lives as long as it does; the buffers must not be resized or moved while it is used.
 
     Example:
         >>> import numpy as np
@@ -451,6 +452,9 @@ def stepper(a: Any, b: Any, out: Any, *, accumulate: bool = False) -> Callable[[
             if status:
                 raise StateError(f"gemm.stepper: oneDNN's sgemm refused step {t} ({m}x{k} @ {k}x{n})")
 
+        # The step reads raw addresses: holding the arrays keeps that memory alive (a temporary
+        # operand freed after this call once gave the GRU's input projection garbage and NaN).
+        onednn_step.buffers = (a, b, out)  # type: ignore[attr-defined]
         return onednn_step
     a_at = _pick(a)
     b_at = _pick(b)
