@@ -138,22 +138,10 @@ def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------------- locking
 def _try_lock(path: Path) -> int | None:
-    """An exclusive lock on directory ``path`` (a descriptor to keep open), or None if another process holds it.
+    """serialization.try_lock, imported when needed (importing runs stays free of NumPy)."""
+    from .serialization import try_lock
 
-    The lock dies with its process, kill -9 included: a staging directory whose lock is free belongs
-    to nobody. Without fcntl (Windows) the descriptor is returned unlocked.
-    """
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    return try_lock(path)
 
 
 def _is_locked(path: Path) -> bool:

@@ -326,6 +326,39 @@ def test_resume_refuses_a_wrong_model_or_file(tmp_path):
         fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), resume_from=tmp_path / "weights.ckpt")
 
 
+def test_resuming_on_other_data_or_batches_warns_and_on_the_same_does_not(tmp_path):
+    import warnings
+
+    from downslope.train.resume import hold_checkpoint_dir, release_checkpoint_dir
+
+    x, y = _regression(n=40)
+    model = nn.Linear(3, 1)
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    fit(model, nn.MSELoss(), opt, (x, y), epochs=1, batch_size=8, checkpoint_dir=tmp_path, verbose=0)
+
+    def resumed(data, **kw):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit(model, nn.MSELoss(), opt, data, epochs=2, resume_from=tmp_path, verbose=0, **{"batch_size": 8, **kw})
+        return " ".join(str(w.message) for w in caught if "resume_from" in str(w.message))
+
+    assert resumed((x, y)) == ""
+    assert "other values" in resumed((x * 10, y * 10))
+    assert "40 training samples, now 20" in resumed((x[:20], y[:20]))
+    assert "batch_size 8, now 7" in resumed((x, y), batch_size=7)
+
+    held = hold_checkpoint_dir(tmp_path)  # as another process training into the directory would
+    try:
+        with pytest.raises(ds.DownslopeError, match="another process is training into this directory"):
+            fit(model, nn.MSELoss(), opt, (x, y), epochs=1, checkpoint_dir=tmp_path, verbose=0)
+    finally:
+        release_checkpoint_dir(held)
+    stale = tmp_path / ".last.ckpt.k9x2.tmp"  # what a writer killed mid-write leaves
+    stale.write_bytes(b"half a checkpoint")
+    fit(model, nn.MSELoss(), opt, (x, y), epochs=1, checkpoint_dir=tmp_path, verbose=0)
+    assert not stale.exists() and (tmp_path / "last.ckpt").exists()
+
+
 def test_resuming_a_run_that_a_stopping_rule_ended_keeps_its_stop_kind(tmp_path):
     x, y = _regression(n=20)
     model = nn.Linear(3, 1)

@@ -62,7 +62,15 @@ from .metrics import Metric, MetricFn
 from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .progress import ProgressBar
 from .protocols import LossFn, ModelLike
-from .resume import CHECKPOINT_KIND, read_checkpoint, restore
+from .resume import (
+    CHECKPOINT_KIND,
+    data_fingerprint,
+    hold_checkpoint_dir,
+    read_checkpoint,
+    release_checkpoint_dir,
+    restore,
+    warn_if_other_data,
+)
 
 
 class _DefaultBatchSize(int):
@@ -242,8 +250,10 @@ def fit(
         shuffle: reshuffle the training data every epoch.
         seed: seeds the shuffling and ``validation_split`` (drawn from the library generator if None).
         resume_from: a checkpoint file (or a directory holding ``last.ckpt``) written by this loop;
-            training continues where it stopped, exactly as if it had not been interrupted.
-        checkpoint_dir: save ``last.ckpt`` there after every epoch (and on Ctrl-C/SIGTERM).
+            training continues where it stopped, exactly as if it had not been interrupted, given the
+            same data and batch size: other data (told by a fingerprint of the samples) or batches warn.
+        checkpoint_dir: save ``last.ckpt`` there after every epoch (and on Ctrl-C/SIGTERM). One run at
+            a time: a second process training into the same directory is refused.
         device: where to train (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a :class:`downslope.device`); None
             trains where the model's parameters are. The model is moved there once (``model.to``, in
             place: it stays there afterwards) and so is the data: arrays that fit are copied whole,
@@ -297,27 +307,32 @@ def fit(
     interrupt = _Interrupt(state)
     state.checkpoint_state = _checkpoint_builder(state, seed, loader, cbs, interrupt)
 
-    cbs.on_train_begin({})
-    completed = 0
-    if checkpoint is not None:
-        completed = _resume(checkpoint, resume_from, state, loader, cbs, epochs)
-    # "time" continues from the checkpoint's clock when resuming.
-    started = time.perf_counter() - (history["time"][-1] if "time" in history and len(history) else 0.0)
-    logs: Logs = {}
-    with interrupt:
-        for epoch in range(completed, epochs):
-            state.epoch = epoch
-            logs = _train_epoch(
-                epoch, loss_fn, loader, val_loader, metric_fns, cbs, state, per_batch_schedule, started, placed
-            )
-            if interrupt.received is not None:
-                interrupt.stop_training(epoch)
-            cbs.on_epoch_end(epoch, logs)
-            if state.stop_training:
-                break
-    history.stop_reason = state.stop_reason
-    history.stop_kind = state.stop_kind or "max_epochs"
-    cbs.on_train_end(logs)
+    held = hold_checkpoint_dir(checkpoint_dir) if checkpoint_dir is not None else None
+    try:
+        cbs.on_train_begin({})
+        completed = 0
+        if checkpoint is not None:
+            warn_if_other_data(checkpoint, loader, resume_from)
+            completed = _resume(checkpoint, resume_from, state, loader, cbs, epochs)
+        # "time" continues from the checkpoint's clock when resuming.
+        started = time.perf_counter() - (history["time"][-1] if "time" in history and len(history) else 0.0)
+        logs: Logs = {}
+        with interrupt:
+            for epoch in range(completed, epochs):
+                state.epoch = epoch
+                logs = _train_epoch(
+                    epoch, loss_fn, loader, val_loader, metric_fns, cbs, state, per_batch_schedule, started, placed
+                )
+                if interrupt.received is not None:
+                    interrupt.stop_training(epoch)
+                cbs.on_epoch_end(epoch, logs)
+                if state.stop_training:
+                    break
+        history.stop_reason = state.stop_reason
+        history.stop_kind = state.stop_kind or "max_epochs"
+        cbs.on_train_end(logs)
+    finally:
+        release_checkpoint_dir(held)
     return history
 
 
@@ -326,9 +341,13 @@ def _checkpoint_builder(
 ) -> Callable[[], dict[str, Any]]:
     """The function that gathers fit's whole resumable state (``TrainingState.checkpoint_state``)."""
 
+    fingerprint: list[Any] = []  # computed once, at the first checkpoint
+
     def checkpoint_state() -> dict[str, Any]:
         model, optimizer, history = state.parts()
         scheduler = state.scheduler
+        if not fingerprint:
+            fingerprint.append(data_fingerprint(loader))
         return {
             "kind": CHECKPOINT_KIND,
             "epoch": state.epoch + 1,
@@ -344,6 +363,7 @@ def _checkpoint_builder(
             "stop_kind": state.stop_kind,
             # A stopping rule fired (early stopping, a target, divergence): resuming must not train on.
             "finished": bool(state.stop_training) and not interrupt.stopped,
+            "data": fingerprint[0],
         }
 
     return checkpoint_state
