@@ -603,3 +603,21 @@ def test_a_user_callback_names_a_stop_kind_from_the_list():
             callbacks=[Stopper()],
             verbose=0,
         )
+
+
+def test_a_last_batch_of_one_sample_is_dropped_only_for_a_model_with_batch_norm_1d():
+    """BatchNorm1d cannot train on one sample (PyTorch refuses it too); with 9 samples in batches of 4,
+    fit's loader drops the ninth (another one each shuffled epoch) instead of failing in the last batch."""
+
+    x, y = np.zeros((9, 3), np.float32), np.zeros((9, 1), np.float32)
+    for model, expected in (
+        (nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1)), 2),
+        (nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1)), 3),
+    ):
+        counter = CountUpdates()
+        fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), batch_size=4, epochs=2,
+            callbacks=[counter], verbose=0)  # fmt: skip
+        assert counter.per_epoch == [expected, expected]
+    bn = nn.BatchNorm1d(4)
+    with pytest.raises(ds.DownslopeError, match="drop_last=True"):
+        bn(ds.zeros(1, 4))

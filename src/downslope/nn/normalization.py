@@ -81,6 +81,12 @@ def batch_norm(
     if count <= 1:
         raise ArgumentError(
             f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
+            + (
+                " (a batch of one sample: often the last batch of an epoch, when the data's size is one more "
+                "than a multiple of the batch size; pass drop_last=True to the DataLoader or change batch_size)"
+                if x.shape[0] == 1
+                else ""
+            )
         )
     if x.ndim >= 3:
         return _batch_norm_channels(x, running_mean, running_var, weight, bias, momentum, eps)

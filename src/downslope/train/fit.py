@@ -288,7 +288,7 @@ def fit(
     if device is not None and hasattr(model, "to"):
         model.to(target)  # once, in place: the Parameter objects stay, so the optimizer follows them
     placed = None if target == CPU else target  # None: today's host loop, untouched
-    loader, val_loader = _loaders(train, validation, validation_split, batch_size, shuffle, seed, placed)
+    loader, val_loader = _loaders(train, validation, validation_split, batch_size, shuffle, seed, placed, model)
     metric_fns = resolve_metrics(metrics, loss_fn)
     per_batch_schedule = scheduler is not None and _scheduler_per_batch(scheduler, scheduler_interval)
 
@@ -433,9 +433,15 @@ def _loaders(
     shuffle: bool,
     seed: int,
     placed: device | None = None,
+    model: Any = None,
 ) -> tuple[DataLoader, DataLoader | None]:
     """fit's training loader (``train`` itself when it is a DataLoader) and validation loader (or None);
-    the loaders fit makes put their batches on ``placed`` (a user's DataLoader is left as it is)."""
+    the loaders fit makes put their batches on ``placed`` (a user's DataLoader is left as it is).
+
+    A model with BatchNorm1d cannot train on a batch of one sample (its variance over the batch is
+    undefined; PyTorch refuses it too). When the data's size is one more than a multiple of the batch
+    size, the loader fit makes drops that last sample of each (shuffled) epoch instead of failing, as
+    a user's ``DataLoader(drop_last=True)`` would."""
     if isinstance(train, DataLoader):
         if type(batch_size) is not _DefaultBatchSize:
             raise ConfigError("fit: train is a DataLoader, so give batch_size to the DataLoader, not to fit")
@@ -444,16 +450,19 @@ def _loaders(
         dataset = as_dataset(train, "fit(train=...)")
         if validation_split is not None:
             dataset, validation = split_validation(dataset, validation_split, seed)
-        loader = DataLoader(
-            dataset,
-            batch_size=int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            device=placed,
-        )
+        size = int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size
+        loader = DataLoader(dataset, batch_size=size, shuffle=shuffle, seed=seed, device=placed)
+        if loader.num_samples > 1 and loader.num_samples % loader.batch_size == 1 and _has_batch_norm_1d(model):
+            loader = DataLoader(dataset, batch_size=size, shuffle=shuffle, seed=seed, device=placed, drop_last=True)
     if validation is None:
         return loader, None
     return loader, as_loader(validation, 1024, False, None, "fit(validation=...)", device=placed)
+
+
+def _has_batch_norm_1d(model: Any) -> bool:
+    from ..nn import BatchNorm1d
+
+    return hasattr(model, "modules") and any(isinstance(m, BatchNorm1d) for m in model.modules())
 
 
 def _callback_list(
