@@ -116,3 +116,17 @@ def test_auto_resolves_to_the_cpu_without_a_gpu_and_cuda_names_the_extra():
     assert run_training(tiny(device="auto")).cfg["device"] == "cpu"
     with pytest.raises(ConfigError, match=r"device 'cuda'.*pip install \"downslope\[cuda\]\""):
         run_training(tiny(device="cuda"))
+
+
+def test_the_epoch_logs_mae_is_in_the_targets_units_like_the_test_metrics(tmp_path):
+    """The model learns a standardized target; the logged mae is read as an error in the data's units
+    (an mae of 0.18 for prices around 2.4e5 was the standardized one)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2))
+    y = 2.4e5 + 3e4 * x[:, 0] - 1e4 * x[:, 1] + rng.normal(scale=5e3, size=300)
+    data = tmp_path / "prices.csv"
+    data.write_text("a,b,price\n" + "\n".join(f"{a:.4f},{b:.4f},{c:.2f}" for (a, b), c in zip(x, y)) + "\n")
+    result = run_training(normalize_config({"data": str(data), "target": "price", "epochs": 20, "verbose": 0}))
+    logged = result.history.as_dict()
+    assert 0.5 < logged["val_mae"][-1] / result.metrics["test_mae"] < 2
+    assert logged["val_loss"][-1] < 1  # the loss stays on the standardized target (metrics.json says so)

@@ -113,7 +113,7 @@ def run_training(
             validation=validation,
             epochs=cfg["epochs"],
             batch_size=bs,
-            metrics=["accuracy"] if data.task == "classification" else ["mae"],
+            metrics=["accuracy"] if data.task == "classification" else [_mae_in_data_units(pre)],
             callbacks=callbacks,
             scheduler=scheduler,
             verbose=cfg["verbose"],
@@ -164,6 +164,19 @@ def _stopping_rules(cfg: dict[str, Any], has_val: bool) -> list[Any]:
     if cfg["max_time"] > 0:
         callbacks.append(cb.MaxTime(cfg["max_time"]))
     return callbacks
+
+
+def _mae_in_data_units(preprocess: dict[str, Any]) -> Any:
+    """The epoch logs' "mae" in the target's own units: the model learns a standardized target, and
+    its MAE there (0.18 for prices around 2.4e5) is not the number a user reads as an error."""
+    from ..train.metrics import Metric, mean_absolute_error
+
+    def mae(preds: Any, target: Any) -> float:
+        return mean_absolute_error(
+            data_units(np.asarray(preds), preprocess), data_units(np.asarray(target), preprocess)
+        )
+
+    return Metric(mae, "mae", greater_is_better=False, sample_mean=True)
 
 
 def _run_metrics(model: ModelLike, data: Prepared, history: History, seconds: float, world_size: int) -> dict[str, Any]:
