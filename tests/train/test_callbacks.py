@@ -275,3 +275,18 @@ def test_monitor_missing_warns_once_and_does_nothing():
         state, ran = run([EarlyStopping(monitor="val_f1")], losses(1.0, 2.0, 3.0))
     assert ran == 3 and not state.stop_training
     assert sum("'val_f1' is not in the logs" in str(w.message) for w in caught) == 1
+
+
+def test_early_stopping_never_takes_a_nan_for_the_best_value():
+    """Keras starts from +-inf, so a NaN epoch is never the best: [nan, 1, 2, 3] with patience 1 keeps 1
+    as the best and stops at the third epoch (taking nan as best stopped at the second, best nan)."""
+    stopper = EarlyStopping(monitor="loss", patience=1)
+    state = TrainingState()
+    stopper.set_trainer(state)
+    stopper.on_train_begin()
+    for epoch, loss in enumerate([float("nan"), 1.0, 2.0, 3.0]):
+        stopper.on_epoch_end(epoch, {"loss": loss})
+        if state.stop_training:
+            break
+    assert epoch == 2 and stopper.best == 1.0 and stopper.best_epoch == 1
+    assert "best 1 at epoch 2" in state.stop_reason

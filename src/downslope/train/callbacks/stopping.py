@@ -29,7 +29,10 @@ class EarlyStopping(Callback):
         mode: 'min', 'max' or 'auto': the monitored metric's ``greater_is_better`` decides (max
             for 'val_accuracy', min for 'val_loss'; see :func:`~downslope.train.metrics.greater_is_better`),
             read again at ``on_train_begin`` from the metrics fit computes.
-        baseline: training stops unless the monitored value beats this within ``patience`` epochs.
+        baseline: a value the monitored quantity must beat for the wait to restart (Keras 3's rule):
+            an epoch that improves on the best so far without beating the baseline keeps the count of
+            epochs waited, and training stops at the first epoch that does not improve once that count
+            has reached ``patience``. A steady improvement that never reaches the baseline does not stop.
         restore_best_weights: at the end of training — early stop or not — load the weights of
             the best epoch.
         start_from_epoch: epochs of warm-up during which improvement is not tracked.
@@ -85,6 +88,8 @@ class EarlyStopping(Callback):
         self._monitor.reset()
 
     def _is_improvement(self, value: float, reference: float | None) -> bool:
+        if math.isnan(value):  # never the best (Keras compares with an initial +-inf: NaN loses)
+            return False
         if reference is None:
             return True
         if self.mode == "min":
