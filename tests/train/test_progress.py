@@ -34,7 +34,11 @@ def test_tqdm_bar_on_a_terminal():
     out = FakeTerminal()
     _run(ProgressBar(stream=out))
     text = out.getvalue()
-    assert "Epoch 2/2" in text and "3/3" in text and "\r" in text
+    assert "\r" in text  # a live bar was drawn during the epochs
+    # then each epoch ends with its whole line, not a postfix cut at the terminal's width
+    lines = [line.rsplit("\r", 1)[-1] for line in text.splitlines() if "Epoch" in line and " - loss " in line]
+    assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/2", "Epoch 2/2"], text
+    assert all(" - lr " in line for line in lines), lines
 
 
 def test_falls_back_to_lines_without_tqdm(monkeypatch):

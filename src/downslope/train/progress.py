@@ -22,8 +22,9 @@ def format_logs(logs: Logs, skip: tuple[str, ...] = ("time", "size")) -> str:
 class ProgressBar(Callback):
     """Show training progress: a live bar per epoch on a terminal, one line per epoch otherwise.
 
-    ``verbose=1`` draws the bar when ``stream`` is a terminal and tqdm is installed (plain epoch
-    lines otherwise); ``verbose=2`` always prints one line per epoch. Nothing is redrawn when output
+    ``verbose=1`` draws a bar during each epoch when ``stream`` is a terminal and tqdm is installed,
+    then replaces it with the epoch's line (every logged number, wrapped rather than cut at the
+    terminal's width); ``verbose=2`` prints only the epoch lines. Nothing is redrawn when output
     goes to a file or a pipe, so logs stay readable. When training on a device the bar shows the
     batch loss about ten times per epoch (each read waits for the device), not after every batch.
 
@@ -65,7 +66,7 @@ class ProgressBar(Callback):
                 total=self.trainer.params.get("steps"),
                 desc=f"Epoch {epoch + 1}/{total}",
                 file=self._out(),
-                leave=True,
+                leave=False,  # replaced by the epoch's full line (a bar's postfix is cut at the terminal's width)
                 unit="batch",
             )
             self._every = max(1, int(self.trainer.params.get("steps") or 1) // 10)
@@ -82,10 +83,8 @@ class ProgressBar(Callback):
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         text = format_logs(logs or {})
         if self._bar is not None:
-            self._bar.set_postfix_str(text, refresh=True)
             self._bar.close()
             self._bar = None
-            return
         if self.verbose:
             total = self.trainer.params.get("epochs", "?")
             print(f"Epoch {epoch + 1}/{total} - {text}", file=self._out(), flush=True)
