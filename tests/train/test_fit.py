@@ -621,3 +621,14 @@ def test_a_last_batch_of_one_sample_is_dropped_only_for_a_model_with_batch_norm_
     bn = nn.BatchNorm1d(4)
     with pytest.raises(ds.DownslopeError, match="drop_last=True"):
         bn(ds.zeros(1, 4))
+
+
+def test_keras_spellings_validation_data_and_iterating_the_history():
+    x, y = _regression(n=20)
+    model = nn.Linear(3, 1)
+    history = fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), validation_data=(x, y),
+                  epochs=2, verbose=0)  # fmt: skip
+    assert list(history) == history.keys() and "val_loss" in dict(history.as_dict())
+    assert len(history["val_loss"]) == 2
+    with pytest.raises(ConfigError, match="validation_data"):
+        fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), (x, y), validation_data=(x, y))

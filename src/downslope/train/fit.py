@@ -222,6 +222,7 @@ def fit(
     resume_from: str | Path | None = None,
     checkpoint_dir: str | Path | None = None,
     device: Any = None,
+    validation_data: Any = None,
 ) -> History:
     """Train ``model`` by gradient descent on ``train``; returns the per-epoch :class:`History`.
 
@@ -261,6 +262,7 @@ def fit(
             read back once per epoch; batch logs carry the loss as a ``DeviceScalar`` (read only if a
             callback asks), and NaN/inf losses are caught at the end of the epoch rather than at the
             batch. Checkpoints hold host arrays, so a run saved on one device resumes on another.
+        validation_data: Keras's name for ``validation``.
 
     Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the rate the epoch was trained with),
     ``epoch_time`` (seconds) and ``time`` (seconds since training began).
@@ -280,6 +282,10 @@ def fit(
         (3.0, 1.0, 200)
     """
     epochs = _check_positive_int("epochs", epochs)
+    if validation_data is not None:  # Keras's name
+        if validation is not None:
+            raise ConfigError("fit: pass either validation=... or validation_data=... (the same thing), not both")
+        validation = validation_data
     if validation is not None and validation_split is not None:
         raise ConfigError("fit: pass either validation=... or validation_split=..., not both")
     checkpoint = read_checkpoint(resume_from) if resume_from is not None else None

@@ -70,6 +70,10 @@ class History:
         except KeyError:
             raise StateDictError(f"History has no {key!r}; recorded: {', '.join(self.keys())}") from None
 
+    def __iter__(self) -> Any:
+        """The recorded names, as iterating a dict gives its keys (``dict(history)`` works too)."""
+        return iter(self.keys())
+
     def __contains__(self, key: object) -> bool:
         return key == "epoch" or key in self.history
 
