@@ -138,8 +138,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise
     _print_summary(result, cfg, metrics, run.final)
     if diverged:
+        reason = result.stop_reason or "diverged"
+        said = reason if reason.startswith("diverged") else f"diverged ({reason})"  # not "diverged (diverged: ...)"
         print(
-            f"downslope train: training diverged ({result.stop_reason}); the run and its report are in {run.final}/ "
+            f"downslope train: training {said}; the run and its report are in {run.final}/ "
             f"(status diverged, exit status {runs.EXIT_DIVERGED})",
             file=sys.stderr,
         )
