@@ -290,3 +290,18 @@ def test_early_stopping_never_takes_a_nan_for_the_best_value():
             break
     assert epoch == 2 and stopper.best == 1.0 and stopper.best_epoch == 1
     assert "best 1 at epoch 2" in state.stop_reason
+
+
+def test_model_checkpoint_to_an_unwritable_place_says_so_in_one_line(tmp_path):
+    import numpy as np
+
+    from downslope import nn, optim
+    from downslope.errors import CheckpointError
+    from downslope.train import fit
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    model = nn.Linear(2, 1)
+    with pytest.raises(CheckpointError, match="cannot write .*a_file/x.ckpt"):
+        fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (np.zeros((4, 2)), np.zeros((4, 1))),
+            epochs=1, verbose=0, callbacks=[ModelCheckpoint(str(blocker / "x.ckpt"))])  # fmt: skip

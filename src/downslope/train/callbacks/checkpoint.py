@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError
+from ...errors import CheckpointError, ConfigError
 from .base import Callback, Logs, TrainingState  # noqa: F401  (TrainingState: the examples use it)
 from .monitoring import Monitor, resolve_mode
 
@@ -90,7 +90,12 @@ class ModelCheckpoint(Callback):
         from ...serialization import save
 
         path = self._path(epoch, logs)
-        save(self._state(), path)
+        try:
+            save(self._state(), path)
+        except OSError as exc:
+            raise CheckpointError(
+                f"ModelCheckpoint: cannot write {path} ({exc.strerror or exc}); choose a writable path"
+            ) from None
         self.last_saved = path
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved checkpoint {path}")
