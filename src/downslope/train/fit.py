@@ -242,6 +242,9 @@ def fit(
             or ``Metric(fn, greater_is_better=True)``; training metrics are computed from the
             outputs seen during the epoch (train mode). Callbacks monitoring a metric with
             ``mode='auto'`` take its direction from the Metric (a plain function: smaller is better).
+            'precision', 'recall' and 'f1' are macro averages over the classes, two classes included
+            (scikit-learn's ``average='macro'``, not its binary default); one column of scores is cut
+            at 0.5, or at 0 with ``BCEWithLogitsLoss`` (logits).
         callbacks: e.g. ``[EarlyStopping(patience=10), ModelCheckpoint("best.ckpt")]``. A
             DivergenceGuard that stops on NaN/inf losses is added unless you pass one.
         scheduler: an lr scheduler, stepped once per epoch (after validation) — per batch for
