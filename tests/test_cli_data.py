@@ -181,7 +181,24 @@ def test_25_integer_labels_are_classes_by_the_documented_rule_and_task_overrides
     assert tomllib.loads((forced / "config.toml").read_text())["task"] == "regression"
     with pytest.raises(SystemExit):
         main(["train", "--help"])
-    assert "at most 100 with at least 5 rows per value" in " ".join(capsys.readouterr().out.split())
+    assert "at most 100 lying close together" in " ".join(capsys.readouterr().out.split())
+
+
+def test_many_distinct_integers_far_apart_are_a_regression_not_classes(tmp_path, capsys):
+    """Prices rounded to the nearest 5,000 (44 distinct integers from 1e5 to 3.6e5) are amounts, not
+    44 class codes: they lie too far apart. 44 codes 0..43 are still classes."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, 400)
+    price = np.round((1e5 + 2.6e5 * x) / 5000) * 5000
+    assert len(np.unique(price)) > 20
+    data = write_csv(tmp_path / "prices.csv", ["size", "price"], [[f"{a:.4f}", int(p)] for a, p in zip(x, price)])
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), *FAST]) == 0
+    assert tomllib.loads((run / "config.toml").read_text())["task"] == "regression"
+    assert "too far apart to be class codes" in capsys.readouterr().out
+    codes = write_csv(tmp_path / "codes.csv", ["size", "y"], [[f"{a:.4f}", i % 44] for i, a in enumerate(x)])
+    assert main(["train", "--data", str(codes), "--out", str(tmp_path / "codes"), *FAST]) == 0
+    assert tomllib.loads((tmp_path / "codes" / "config.toml").read_text())["task"] == "classification"
 
 
 def test_a_value_overflowing_float32_says_what_where_and_what_to_do(tmp_path, capsys):

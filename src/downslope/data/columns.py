@@ -27,6 +27,7 @@ from .encoding import (
     _Rows,
     _too_many_categories,
     class_key,
+    integer_target_task,
     sorted_classes,
 )
 
@@ -287,9 +288,7 @@ def _column_task(is_text: np.ndarray, numbers: np.ndarray) -> tuple[str, str]:
     k = len(distinct_numbers)
     if not (np.isfinite(distinct_numbers).all() and (distinct_numbers == np.round(distinct_numbers)).all()):
         return "regression", "the target holds non-integer numbers"
-    if k <= 20 or (k <= 100 and n >= 5 * k):
-        return "classification", f"the target holds {k} distinct integers in {n} rows"
-    return "regression", f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
+    return integer_target_task(k, n, float(distinct_numbers[0]), float(distinct_numbers[-1]))
 
 
 def _column_classes(t: readers.Column, exact: bool, source: str, target: str) -> tuple[list[str], np.ndarray]:

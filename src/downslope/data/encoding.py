@@ -26,9 +26,28 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 TASK_RULE = (
     "text labels -> classification; numeric labels -> regression, unless every value is an integer and "
-    "there are at most 20 distinct values, or at most 100 with at least 5 rows per value on average "
-    "(then classification)"
+    "there are at most 20 distinct values, or at most 100 lying close together (spanning at most twice "
+    "as many integers as there are values) with at least 5 rows per value on average (then classification)"
 )
+
+
+def integer_target_task(k: int, n: int, low: float, high: float) -> tuple[str, str]:
+    """``(task, reason)`` for a target of ``n`` integers with ``k`` distinct values from ``low`` to
+    ``high``, by :data:`TASK_RULE`. Class codes lie close together; prices rounded to thousands do not
+    (44 distinct prices between 1e5 and 3.6e5 were once trained as a 44-class classifier).
+
+    Example:
+        >>> integer_target_task(44, 1000, 100_000, 360_000)[0], integer_target_task(44, 1000, 0, 43)[0]
+        ('regression', 'classification')
+    """
+    said = f"the target holds {k} distinct integers in {n} rows"
+    if k <= 20:
+        return "classification", said
+    if k > 100 or n < 5 * k:
+        return "regression", f"{said} (too many to be classes)"
+    if high - low + 1 > 2 * k:
+        return "regression", f"{said}, spread from {low:g} to {high:g} (too far apart to be class codes)"
+    return "classification", said
 
 
 def _is_missing(value: str) -> bool:
@@ -71,9 +90,7 @@ def infer_task(labels: Any) -> tuple[str, str]:
     k, n = len(distinct), len(values)
     if not all(math.isfinite(v) and v.is_integer() for v in distinct):
         return "regression", "the target holds non-integer numbers"
-    if k <= 20 or (k <= 100 and n >= 5 * k):
-        return "classification", f"the target holds {k} distinct integers in {n} rows"
-    return "regression", f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
+    return integer_target_task(k, n, min(distinct), max(distinct))
 
 
 def sorted_classes(keys: Any) -> list[str]:
