@@ -40,7 +40,7 @@ LAYERS = [
         "amp",
     },
     {"gradcheck", "serialization"},
-    {"nn", "data", "utils"},
+    {"nn", "data", "utils", "distributions"},
     {"optim"},
     {"train"},
     {"distributed", "viz", "export"},

@@ -409,7 +409,7 @@ def grad(fn_or_outputs: Any = None, inputs: Any = None, *args: Any, outputs: Any
 
 __version__ = "0.1.0"
 
-_LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils"}
+_LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils", "distributions"}
 
 
 def __getattr__(name: str) -> Any:

@@ -115,7 +115,23 @@ DIFFERS: dict[str, str] = {
     "batches of tuple samples are tuples (PyTorch: lists)",
     "torch.utils.data.random_split": "the order drawn for a seed differs from PyTorch's (downslope's generator)",
     "torch.utils.data.TensorDataset": "floating data becomes float32 and integers int64 (the library's dtype policy)",
+    "torch.autocast": "accepts PyTorch's arguments; the block computes in float32 (no float16/bfloat16 kernels), "
+    "with a warning once; the GradScaler of downslope.amp is PyTorch's loss scaling",
+    "torch.is_autocast_enabled": "whether an enabled autocast block is open (it computes in float32 all the same)",
+    "torch.set_float32_matmul_precision": "kept (get_float32_matmul_precision reads it) and changes nothing: "
+    "float32 products are computed in float32",
+    "torch.get_float32_matmul_precision": "what set_float32_matmul_precision kept ('highest' by default)",
+    "torch.Tensor.pin_memory": "returns the tensor itself: CuPy copies from ordinary host memory",
+    "torch.Tensor.is_pinned": "always False (see pin_memory)",
+    "torch.bfloat16": "a name only (autocast accepts it): NumPy has no bfloat16, so no tensor holds it",
 }
+_NO_DOUBLE_BACKWARD = "no double backward: create_graph=True through it raises (a gradient penalty needs it)"
+for _name in ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "MaxPool1d",
+              "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d"):  # fmt: skip
+    DIFFERS.setdefault(f"torch.nn.{_name}", _NO_DOUBLE_BACKWARD)
+for _name in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+              "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d"):  # fmt: skip
+    DIFFERS.setdefault(f"torch.nn.functional.{_name}", _NO_DOUBLE_BACKWARD)
 for _name in ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Hardtanh", "Hardsigmoid",
               "Hardswish", "Threshold"):  # fmt: skip
     DIFFERS[f"torch.nn.{_name}"] = _INPLACE_FLAG
