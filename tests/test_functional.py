@@ -144,3 +144,14 @@ def test_composites_gradcheck(name):
     }
     x = np.where(np.abs(X[0]) < 0.05, 0.3, X[0])
     assert ds.gradcheck(fns[name], [ds.tensor(x, dtype="float64")]).passed
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0, 2.0, 3.0, float("inf")])
+def test_cdist_matches_torch_with_gradients_and_a_zero_distance(check_op, p):
+    rng = np.random.default_rng(0)
+    x1 = rng.standard_normal((2, 4, 3)).astype(np.float32)
+    x2 = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    x2[0, 1] = x1[0, 2]  # one pair at distance 0: its gradient is 0, not NaN
+    check_op(lambda a, b: ds.cdist(a, b, p=p), lambda a, b: torch.cdist(a, b, p=p), [x1, x2], grad=p != 0.0)
+    with pytest.raises(ds.ShapeError, match="same M"):
+        ds.cdist(ds.ones(2, 3), ds.ones(2, 4))

@@ -57,7 +57,7 @@ from .errors import (
     ShapeError,
 )
 from .func import grad as _func_grad
-from .functional import addcdiv, addcmul, elu, lerp, norm, reciprocal, square, std, var
+from .functional import addcdiv, addcmul, cdist, elu, lerp, norm, reciprocal, square, std, var
 from .generator import Generator
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops import (  # torch's less everyday functions
@@ -340,6 +340,7 @@ def _typed(name: str, dt: Any) -> Any:
 
     make.__name__ = make.__qualname__ = name
     make.__doc__ = f"Old PyTorch's torch.{name}(data or sizes): a {dt} tensor (use ds.tensor(..., dtype=) in new code)."
+    make.dtype = dt  # type: ignore[attr-defined]  # what x.type(ds.LongTensor) casts to
     return make
 
 
@@ -465,5 +466,5 @@ __all__ = [
 "acos", "acosh", "addbmm", "addmm", "addmv", "addr", "aminmax", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argwhere", "asin", "asinh", "atan", "atan2", "atanh", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "copysign", "cosh", "count_nonzero", "cross", "deg2rad", "diag", "diagonal", "diff", "dsplit", "dstack", "erfc", "exp2", "float_power", "floor_divide", "fmax", "fmin", "fmod", "frac", "ger", "heaviside", "hsplit", "hypot", "index_add", "index_copy", "index_fill", "inner", "isneginf", "isposinf", "kthvalue", "log10", "log2", "logaddexp", "logical_xor", "logit", "median", "meshgrid", "moveaxis", "movedim", "multinomial", "nan_to_num", "nanmean", "nansum", "nonzero", "rad2deg", "ravel", "remainder", "repeat_interleave", "roll", "select", "signbit", "sinc", "sinh", "swapaxes", "swapdims", "take", "take_along_dim", "tan", "tensor_split", "trace", "unflatten", "vdot", "vsplit", "xlogy",
 "cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter",
 "Generator", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",     "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
-"amp", "autocast", "is_autocast_enabled", "bfloat16", "set_float32_matmul_precision", "get_float32_matmul_precision",
+"amp", "autocast", "is_autocast_enabled", "bfloat16", "cdist", "set_float32_matmul_precision", "get_float32_matmul_precision",
 ]  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .errors import ArgumentError, ArgumentTypeError
+from .errors import ArgumentError, ArgumentTypeError, ShapeError
 from .tensor import Tensor
 
 
@@ -104,6 +104,26 @@ def reciprocal(x: Any) -> Tensor:
     return ops.div(1.0, ops._lift_float(x))
 
 
+def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> Tensor:
+    """The p-norm distance between every row of ``x1`` (..., P, M) and every row of ``x2`` (..., R, M):
+    a (..., P, R) tensor (torch.cdist; ``compute_mode`` is accepted and the differences are always
+    formed directly, PyTorch's exact mode). At a zero distance the gradient is 0, as in PyTorch.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.cdist(ds.tensor([[0.0, 0.0]]), ds.tensor([[3.0, 4.0], [1.0, 0.0]]))
+        tensor([[5., 1.]])
+    """
+    a, b = ops._lift_float(x1), ops._lift_float(x2)
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
+        raise ShapeError(
+            f"cdist: expected x1 (..., P, M) and x2 (..., R, M) with the same M, got shapes {a.shape} and {b.shape}"
+        )
+    if not isinstance(p, (int, float)) or p < 0:
+        raise ArgumentError(f"cdist: p must be a non-negative number (inf included), got {p!r}")
+    return norm(ops.unsqueeze(a, -2) - ops.unsqueeze(b, -3), p=p, dim=-1)
+
+
 def norm(x: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """The vector p-norm over ``dim`` (all elements by default): p = 2 ('fro'), 1, inf, -inf, 0 or any
     float. At a zero vector the 2-norm's gradient is 0, as in torch (not the NaN of sqrt at 0).
@@ -134,7 +154,12 @@ def norm(x: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: 
         return ops.sum(ops.astype(ops._lift(x.array != 0), x.dtype), dim, keepdim)
     if not isinstance(p, (int, float)):
         raise ArgumentTypeError(f"norm: p must be a number, 'fro' or inf, got {p!r}")
-    return ops.sum(ops.abs(x) ** p, dim, keepdim) ** (1.0 / p)
+    total = ops.sum(ops.abs(x) ** p, dim, keepdim)
+    zero = total.array == 0
+    if type(zero) is np.ndarray and not zero.any():
+        return total ** (1.0 / p)
+    # a zero vector: the norm is 0 and so is its gradient (the root's derivative at 0 is infinite)
+    return ops.where(zero, 0.0, ops.where(zero, 1.0, total) ** (1.0 / p))
 
 
 def lerp(start: Any, end: Any, weight: Any) -> Tensor:

@@ -998,9 +998,11 @@ class Tensor:
 
     def type(self, dtype: Any = None, non_blocking: builtins.bool = False) -> Any:
         """With no argument, torch's type string (``'torch.FloatTensor'``); otherwise cast to ``dtype``
-        (a dtype, or a string such as ``'torch.LongTensor'``)."""
+        (a dtype, a string such as ``'torch.LongTensor'``, or the type itself: ``ds.LongTensor``)."""
         if dtype is None:
             return "torch." + _TYPE_NAMES.get(self.array.dtype.name, self.array.dtype.name)
+        if callable(dtype) and isinstance(getattr(dtype, "dtype", None), np.dtype):
+            dtype = dtype.dtype  # ds.FloatTensor, ds.LongTensor...
         if isinstance(dtype, str) and dtype.startswith("torch."):
             names = {v: k for k, v in _TYPE_NAMES.items()}
             if dtype[6:] not in names:
