@@ -967,3 +967,18 @@ def test_check_op_helper_catches_wrong_values_dtypes_and_gradients(check_op):
         check_op(lambda t: t.double(), lambda t: t, [x])
     with pytest.raises(AssertionError, match="gradient of input 0"):
         check_op(lambda t: t * 0 + t.detach(), lambda t: t, [x])  # right values, gradient 0 instead of 1
+
+
+@pytest.mark.parametrize(
+    ("equation", "shapes"),
+    [
+        ("...ij,...jk->...ik", [(2, 3, 4, 5), (2, 3, 5, 6)]),
+        ("...ij,jk", [(2, 4, 5), (5, 3)]),  # implicit output: the ellipsis dims first
+        ("b...d,d->b...", [(2, 3, 4, 5), (5,)]),
+        ("...i,...i->...", [(3, 4), (3, 4)]),
+    ],
+)
+def test_einsum_with_an_ellipsis_matches_torch(check_op, equation, shapes):
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    check_op(lambda *a: ds.einsum(equation, *a), lambda *a: torch.einsum(equation, *a), arrays)

@@ -336,3 +336,9 @@ def test_legacy_typed_constructors_as_in_old_pytorch_code():
             if len(args) == 1:
                 assert ours.tolist() == theirs.tolist()
     assert ds.Tensor([1, 2]).dtype == torch.Tensor([1, 2]).numpy().dtype == np.float32
+
+
+def test_type_takes_old_pytorchs_tensor_types():
+    x = ds.tensor([1.5, 2.5])
+    assert x.type(ds.LongTensor).tolist() == [1, 2] and x.type(ds.DoubleTensor).dtype == np.float64
+    assert x.type() == "torch.FloatTensor" and x.type("torch.IntTensor").dtype == np.int32

@@ -319,6 +319,22 @@ finfo, iinfo, result_type, promote_types, can_cast = (
 asarray = as_tensor
 
 
+def compile(model: Any = None, **options: Any) -> Any:  # noqa: A001  (torch.compile's name)
+    """``torch.compile``: returns ``model`` (a Module or function) unchanged, or, called without one, a
+    decorator that does. There is nothing to compile: the kernels are already NumPy's, oneDNN's and
+    numba's. Every PyTorch argument (``mode``, ``backend``, ``fullgraph``...) is accepted.
+
+    Example:
+        >>> import downslope as ds
+        >>> model = ds.nn.Linear(2, 1)
+        >>> ds.compile(model, mode="max-autotune") is model
+        True
+    """
+    if model is None:
+        return lambda fn: fn
+    return model
+
+
 def scalar_tensor(value: Any, dtype: Any = None, **options: Any) -> Tensor:
     """A 0-d tensor holding ``value`` (float32 unless ``dtype`` says otherwise)."""
     return tensor(value, dtype=float32 if dtype is None else dtype, **options)
@@ -466,5 +482,5 @@ __all__ = [
 "acos", "acosh", "addbmm", "addmm", "addmv", "addr", "aminmax", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argwhere", "asin", "asinh", "atan", "atan2", "atanh", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "copysign", "cosh", "count_nonzero", "cross", "deg2rad", "diag", "diagonal", "diff", "dsplit", "dstack", "erfc", "exp2", "float_power", "floor_divide", "fmax", "fmin", "fmod", "frac", "ger", "heaviside", "hsplit", "hypot", "index_add", "index_copy", "index_fill", "inner", "isneginf", "isposinf", "kthvalue", "log10", "log2", "logaddexp", "logical_xor", "logit", "median", "meshgrid", "moveaxis", "movedim", "multinomial", "nan_to_num", "nanmean", "nansum", "nonzero", "rad2deg", "ravel", "remainder", "repeat_interleave", "roll", "select", "signbit", "sinc", "sinh", "swapaxes", "swapdims", "take", "take_along_dim", "tan", "tensor_split", "trace", "unflatten", "vdot", "vsplit", "xlogy",
 "cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter",
 "Generator", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",     "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
-"amp", "autocast", "is_autocast_enabled", "bfloat16", "cdist", "set_float32_matmul_precision", "get_float32_matmul_precision",
+"amp", "autocast", "is_autocast_enabled", "bfloat16", "cdist", "compile", "set_float32_matmul_precision", "get_float32_matmul_precision",
 ]  # fmt: skip

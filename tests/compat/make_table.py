@@ -68,7 +68,8 @@ DIFFERS: dict[str, str] = {
     "an in-place op on a view of a tensor that requires grad is refused (PyTorch rebases the view's base)",
     "torch.Tensor.dtype": "a NumPy dtype (ds.float32 == numpy.float32)",
     "torch.dtype": "NumPy's dtype class",
-    "torch.einsum": "no '...' and no index repeated within one operand",
+    "torch.einsum": "no index repeated within one operand (a diagonal); the dims under '...' do not broadcast "
+    "a size 1 against a larger size",
     "torch.scatter": "reduce= is not supported (use scatter_add)",
     "torch.Tensor.scatter": "reduce= is not supported (use scatter_add)",
     "torch.Tensor.scatter_": "reduce= is not supported (use scatter_add_)",
@@ -124,6 +125,8 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.pin_memory": "returns the tensor itself: CuPy copies from ordinary host memory",
     "torch.Tensor.is_pinned": "always False (see pin_memory)",
     "torch.bfloat16": "a name only (autocast accepts it): NumPy has no bfloat16, so no tensor holds it",
+    "torch.compile": "returns the model or function unchanged (nothing to compile: the kernels are NumPy's, "
+    "oneDNN's and numba's); every argument is accepted",
 }
 _NO_DOUBLE_BACKWARD = "no double backward: create_graph=True through it raises (a gradient penalty needs it)"
 for _name in ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "MaxPool1d",

@@ -128,7 +128,9 @@ def einsum(equation: str, *operands: Any) -> Tensor:
     """Einstein summation (torch.einsum / np.einsum), e.g. ``einsum("bij,bjk->bik", a, b)``.
 
     The gradient of each operand is again an einsum (of the output gradient with the other operands).
-    Not supported: ``...`` and an index repeated within one operand (a diagonal).
+    ``...`` stands for the leading dims an operand has beyond its named ones (the same dims in every
+    operand, aligned from the right; a size-1 dim does not broadcast against a larger one here). Not
+    supported: an index repeated within one operand (a diagonal).
 
     Example:
         >>> import downslope as ds
@@ -140,7 +142,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
     ts = [_lift(o) for o in operands]
     eq = equation.replace(" ", "")
     if "..." in eq:
-        raise ArgumentError(f"einsum: '...' is not supported (equation {equation!r}); name every dimension")
+        eq = _name_ellipsis(eq, [t.ndim for t in ts], equation)
     lhs, arrow, out = eq.partition("->")
     subs = lhs.split(",")
     if not arrow:  # implicit output: the indices that appear once, in alphabetical order
@@ -161,6 +163,30 @@ def einsum(equation: str, *operands: Any) -> Tensor:
     except ValueError as exc:
         raise ShapeError(f"einsum {equation!r}: {exc} (shapes {[t.shape for t in ts]})") from None
     return record_op(as_array(arr), tuple(ts), _einsum_vjp, (subs, out))
+
+
+def _name_ellipsis(eq: str, ndims: list[int], equation: str) -> str:
+    """``eq`` with each ``...`` replaced by letters it does not use, one per dim it stands for (aligned
+    from the right across operands); an implicit output puts them first, as NumPy and PyTorch do."""
+    lhs, arrow, out = eq.partition("->")
+    subs = lhs.split(",")
+    if len(subs) != len(ndims):
+        raise ArgumentError(f"einsum: {equation!r} names {len(subs)} operand(s) but {len(ndims)} were given")
+    counts = [nd - (len(sub) - 3) if "..." in sub else 0 for sub, nd in zip(subs, ndims)]
+    if any(c < 0 for c in counts):
+        raise ShapeError(f"einsum: {equation!r} names more dims than an operand has ({ndims})")
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in eq]
+    width = max(counts)
+    if width > len(free):
+        raise ArgumentError(f"einsum: {equation!r}: too many dims under '...'")
+    letters = "".join(free[:width])
+    named = [sub.replace("...", letters[width - c :]) for sub, c in zip(subs, counts)]
+    if arrow:
+        if "..." in out and not any("..." in sub for sub in subs):
+            raise ArgumentError(f"einsum: {equation!r}: '...' in the output but in no operand")
+        return ",".join(named) + "->" + out.replace("...", letters)
+    singles = "".join(sorted(c for c in set(lhs.replace("...", "")) if c != "," and lhs.count(c) == 1))
+    return ",".join(named) + "->" + letters + singles
 
 
 def _einsum_vjp(g, y, args, saved, needs, xp):
