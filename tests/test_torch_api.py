@@ -543,8 +543,8 @@ def test_einsum_double_backward_and_refusals():
     np.testing.assert_allclose(b.grad.numpy(), bt.grad.numpy(), rtol=1e-10)
     with pytest.raises(ValueError, match="diagonal"):
         ds.einsum("ii->i", ds.zeros(2, 2))
-    with pytest.raises(ValueError, match="not supported"):
-        ds.einsum("...i->i", ds.zeros(2, 2))
+    with pytest.raises(ValueError, match="in no operand"):
+        ds.einsum("i->...i", ds.zeros(2))
     with pytest.raises(ValueError, match="operand 0 has 2 dims"):
         ds.einsum("ijk->i", ds.zeros(2, 2))
     assert ds.zeros(2, 3).shape == ds.Size([2, 3])
