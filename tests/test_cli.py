@@ -704,3 +704,21 @@ def test_a_run_killed_on_the_cpu_resumes_on_a_device_with_the_same_weights(tmp_p
     want = serialization.load(tmp_path / "straight" / "model.ds")["model"]
     for key in want:
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+def test_compare_warms_up_before_the_timed_runs(tmp_path, monkeypatch):
+    """The first training in a process pays one-off costs (35-60 ms): without an untimed epoch first,
+    whichever run went first looked up to 12x slower in the seconds-to-target column."""
+    from downslope import experiment
+
+    calls = []
+    real = experiment.run_training
+
+    def recording(cfg, **kw):
+        calls.append(cfg["epochs"])
+        return real(cfg, **kw)
+
+    monkeypatch.setattr(experiment, "run_training", recording)
+    args = ["compare", "--data", "moons", "--optimizers", "sgd,adam", "--epochs", "3", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "c")]) == 0
+    assert calls == [1, 3, 3]  # one untimed epoch, then the two timed runs
