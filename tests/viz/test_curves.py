@@ -203,3 +203,23 @@ def test_per_layer_series_fills_gaps() -> None:
     assert np.isnan(out["b"][0]) and out["b"][1:] == [3.0, 4.0]
     with pytest.raises(TypeError, match="per-epoch dicts"):
         per_layer_series(5)
+
+
+def test_a_diverged_run_keeps_its_epochs_on_the_axis_and_marks_the_non_finite_ones() -> None:
+    inf, nan = float("inf"), float("nan")
+    fig = plot_loss_curves({"loss": [1, 5, 1e3, 1e9, inf, nan], "val_loss": [1.1, 6, 2e3, inf, nan, nan]})
+    ax = fig.axes[0]
+    left, right = ax.get_xlim()
+    assert left < 1 and right > 6  # the last two epochs are not cut off
+    marks = [line for line in ax.lines if line.get_marker() == "x"]
+    assert sorted(x for line in marks for x in line.get_xdata()) == [4, 5, 5, 6, 6]
+    assert [t.get_text() for t in ax.get_legend().get_texts()].count("not finite (diverged)") == 1
+
+
+def test_a_one_epoch_history_is_drawn_as_points_on_whole_epoch_ticks() -> None:
+    fig = plot_loss_curves({"loss": [0.7], "val_loss": [0.8]})
+    ax = fig.axes[0]
+    training = [line for line in ax.lines if line.get_label() == "training"][0]
+    assert training.get_marker() == "o"
+    fig.canvas.draw()
+    assert all(float(t).is_integer() for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1])

@@ -170,13 +170,37 @@ def plot_loss_curves(
     fig = new_figure(width=min(5.0 * panels, 16.0), height=4.2)
     axes = fig.subplots(1, panels, squeeze=False)[0]
     for ax, base in zip(axes, ["loss", *names]):
+        marked = False  # one legend entry for the not-finite marks of a panel
         for key, style in ((base, "-"), (f"val_{base}", "--")):
             if key not in hist:
                 continue
             values = np.asarray(hist[key], dtype=np.float64)
             epochs = _epochs(hist, len(values))
             label = "validation" if key.startswith("val_") else "training"
-            ax.plot(epochs, values, style, color=color(1 if key.startswith("val_") else 0), lw=1.8, label=label)
+            finite = np.isfinite(values)
+            marker = "o" if finite.sum() <= 1 else None  # a single point is invisible as a line
+            ax.plot(
+                epochs,
+                values,
+                style,
+                color=color(1 if key.startswith("val_") else 0),
+                lw=1.8,
+                label=label,
+                marker=marker,
+            )
+            if not finite.all():  # NaN/inf epochs (a diverged run) would vanish: mark them on the top edge
+                ax.plot(
+                    epochs[~finite],
+                    np.full(int((~finite).sum()), 0.97),
+                    "x",
+                    color=color(3),
+                    ms=8,
+                    mew=2,
+                    transform=ax.get_xaxis_transform(),
+                    clip_on=False,
+                    label=None if marked else "not finite (diverged)",
+                )
+                marked = True
             if best is not None and best < len(values) and np.isfinite(values[best]):
                 is_monitor = key == monitor
                 ax.plot(
@@ -197,7 +221,11 @@ def plot_loss_curves(
                 label=f"best epoch {epoch_value:g} ({_pretty(monitor)} {hist[monitor][best]:.4g})",
             )
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        epochs_run = _epochs(hist, max(len(hist.get(k, [])) for k in (base, f"val_{base}")))
+        pad = max(0.5, 0.02 * float(epochs_run[-1] - epochs_run[0])) if len(epochs_run) else 0.5
+        if len(epochs_run):  # every epoch run stays on the axis, the diverged ones included
+            ax.set_xlim(float(epochs_run[0]) - pad, float(epochs_run[-1]) + pad)
         ax.set_ylabel(_pretty(base))
         ax.set_title(_panel_title(base))
         if base == "loss" and log_scale:
@@ -207,6 +235,13 @@ def plot_loss_curves(
     if title:
         fig.suptitle(title)
     return finish(fig, save_path)
+
+
+def _whole_number_ticks(ax: Any) -> None:
+    """Epochs and steps are counted in whole numbers (no 2.5 on the axis)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def plot_learning_rate(
@@ -249,6 +284,7 @@ def plot_learning_rate(
     if log_scale:
         ax.set_yscale("log")
     ax.set_xlabel(x_label)
+    _whole_number_ticks(ax)
     ax.set_ylabel("learning rate")
     ax.set_title(title)
     ax.grid(True, alpha=0.3, which="both")
@@ -329,7 +365,15 @@ def plot_gradient_norms(
         if arr.ndim != 1:
             raise ArgumentError(f"plot_gradient_norms: values of {name!r} must be 1-D, got shape {arr.shape}")
         line_color = cmap(i / max(len(series) - 1, 1)) if many else color(i)
-        ax.plot(np.arange(1, len(arr) + 1), arr, color=line_color, lw=1.4, label=str(name))
+        ax.plot(
+            np.arange(1, len(arr) + 1),
+            arr,
+            color=line_color,
+            lw=1.4,
+            label=str(name),
+            marker="o" if len(arr) == 1 else None,
+        )
+    _whole_number_ticks(ax)
     if log_scale:
         ax.set_yscale("log")
     quantity = "update-to-weight ratio" if key == "update_ratio" else "gradient L2 norm"
@@ -401,7 +445,7 @@ def plot_compare(
     if target is not None:
         for ax in (ax_epoch, ax_time):
             ax.axhline(target, color="0.4", ls=":", lw=1.2, label=f"target {target:.3g}" if ax is ax_epoch else None)
-    ax_epoch.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_epoch.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     for ax, xlabel in ((ax_epoch, "epoch"), (ax_time, "wall time (s)")):
         ax.set_xlabel(xlabel)
         ax.set_ylabel("loss")
