@@ -722,3 +722,31 @@ def test_compare_warms_up_before_the_timed_runs(tmp_path, monkeypatch):
     args = ["compare", "--data", "moons", "--optimizers", "sgd,adam", "--epochs", "3", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "c")]) == 0
     assert calls == [1, 3, 3]  # one untimed epoch, then the two timed runs
+
+
+def test_the_reports_boundary_plot_uses_raw_units_column_names_and_class_names(tmp_path, monkeypatch):
+    """The model learns standardized features; the picture is read in the data's units, with its column
+    and class names (it drew standardized points under 'x1'/'x2' and a 'class 0/1/2' legend)."""
+    import downslope as ds
+    from downslope.viz import boundary
+
+    seen = {}
+    real = boundary.plot_decision_boundary
+
+    def recording(model, x, y, **kw):
+        seen.update(kw, x=np.asarray(x), predicted=np.asarray(model(ds.tensor(np.asarray(x, np.float32))).numpy()))
+        return real(model, x, y, **kw)
+
+    monkeypatch.setattr(boundary, "plot_decision_boundary", recording)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, (200, 2)) * [1, 100]
+    label = np.where(x[:, 0] + x[:, 1] / 100 > 0, "yes", "no")
+    data = tmp_path / "people.csv"
+    data.write_text("height,weight,label\n" + "\n".join(f"{a:.3f},{b:.1f},{c}" for (a, b), c in zip(x, label)) + "\n")
+    args = ["train", "--data", str(data), "--target", "label", "--hidden", "8", "--epochs", "200", "--quiet"]
+    args += ["--optimizer", "adam", "--lr", "0.05"]  # learns the rule: test accuracy 1.0
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    assert seen["feature_names"] == ("height", "weight") and seen["class_names"] == ["no", "yes"]
+    assert seen["x"][:, 1].max() > 50  # raw weights, not standardized ones
+    agreement = np.mean((seen["predicted"].argmax(1) == 1) == (seen["x"][:, 0] + seen["x"][:, 1] / 100 > 0))
+    assert agreement > 0.9  # the wrapped model reads raw inputs correctly

@@ -14,22 +14,42 @@ def _in_data_units(data: Any, model: ModelLike) -> tuple[Any, Any]:
     was trained on standardized inputs, but a learner wants the fitted line over the raw x axis."""
     import numpy as np
 
-    from ..experiment import data_units
-
     pre = data.preprocess
-    raw_model = model if not pre.get("target_scaler") else (lambda x: data_units(model(x), pre))
     state = pre.get("standardizer")
     if not state:
-        return np.asarray(data.X_train), raw_model
+        return np.asarray(data.X_train), _RawUnits(model, pre, None, None)
     mean, scale = state["mean"], state["scale"]
-    return np.asarray(data.X_train) * scale + mean, lambda x: raw_model((x - mean) / scale)
+    return np.asarray(data.X_train) * scale + mean, _RawUnits(model, pre, mean, scale)
+
+
+class _RawUnits:
+    """The run's model as a function of raw inputs with outputs in the target's units; it switches the
+    model between train and eval mode like the model itself (the plots predict in eval mode)."""
+
+    def __init__(self, model: Any, preprocess: dict[str, Any], mean: Any, scale: Any) -> None:
+        self.model, self.preprocess, self.mean, self.scale = model, preprocess, mean, scale
+
+    @property
+    def training(self) -> Any:
+        return getattr(self.model, "training", None)
+
+    def eval(self) -> Any:
+        return self.model.eval()
+
+    def train(self, mode: bool = True) -> Any:
+        return self.model.train(mode)
+
+    def __call__(self, x: Any) -> Any:
+        from ..experiment import data_units
+
+        out = self.model(x if self.mean is None else (x - self.mean) / self.scale)
+        return data_units(out, self.preprocess) if self.preprocess.get("target_scaler") else out
 
 
 def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
     """Draw the run's pictures into the run's (staging) directory; return them and notes on any that
     could not be drawn. Each PNG is rendered in memory and written like every other file of the run:
     replaced atomically, never through a symlink that stands at its name."""
-    import numpy as np
 
     notes: list[str] = []
     figures: dict[str, Path] = {}
@@ -59,15 +79,22 @@ def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
 
             x_raw, model_raw = _in_data_units(data, result.model)
             x_label = data.feature_names[0] if data.feature_names else "x"
-            save("Fitted line", "fit.png", regression.plot_regression(model_raw, x_raw, data.y_train, x_label=x_label))
+            y_label = data.target_name or "y"
+            figure = regression.plot_regression(model_raw, x_raw, data.y_train, x_label=x_label, y_label=y_label)
+            save("Fitted line", "fit.png", figure)
         elif data.task == "classification" and data.n_features == 2:
             from ..viz import boundary
 
-            save(
-                "Decision boundary",
-                "boundary.png",
-                boundary.plot_decision_boundary(result.model, np.asarray(data.X_train), data.y_train),
+            x_raw, model_raw = _in_data_units(data, result.model)  # the axes in the features' own units
+            names = data.feature_names[:2] if len(data.feature_names) >= 2 else ["x1", "x2"]
+            figure = boundary.plot_decision_boundary(
+                model_raw,
+                x_raw,
+                data.y_train,
+                feature_names=(names[0], names[1]),
+                class_names=data.class_names or None,
             )
+            save("Decision boundary", "boundary.png", figure)
     except ImportError as exc:
         notes.append(f"some plots skipped: {exc}")
     return figures, notes
