@@ -100,3 +100,17 @@ def test_probabilities_are_distributions_property() -> None:
             assert np.all(chosen >= logits.max(axis=1) - 1e-12 * (1 + np.abs(logits).max(axis=1)))
 
     check()
+
+
+def test_probabilities_read_as_logits_are_warned_about() -> None:
+    from downslope import nn
+
+    x = np.array([[0.0, 0.0], [1.0, 1.0], [-1.0, 0.5]])
+    model = nn.Sequential(nn.Linear(2, 1), nn.Sigmoid())
+    with pytest.warns(UserWarning, match="output='probabilities'"):
+        plot_decision_boundary(model, x, [0, 1, 0], grid_points=20)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning when said so
+        plot_decision_boundary(model, x, [0, 1, 0], grid_points=20, output="probabilities")

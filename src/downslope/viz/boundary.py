@@ -99,7 +99,18 @@ def plot_decision_boundary(
     gy = np.linspace(xs[:, 1].min() - pad_y, xs[:, 1].max() + pad_y, grid_points)
     X, Y = np.meshgrid(gx, gy)
     grid = np.stack([X.ravel(), Y.ravel()], axis=1).astype(np.float32)
-    probs = class_probabilities(predict_array(model, grid, "plot_decision_boundary"), output)
+    raw = predict_array(model, grid, "plot_decision_boundary")
+    if output == "logits" and raw.size and (raw.ndim == 1 or raw.shape[1] == 1) and ((raw >= 0) & (raw <= 1)).all():
+        import warnings
+
+        warnings.warn(
+            "plot_decision_boundary: every output of the model lies in [0, 1], which looks like probabilities "
+            "(a final Sigmoid) read as logits; pass output='probabilities' if so (otherwise the sigmoid is "
+            "applied twice and the whole plane may show one class)",
+            UserWarning,
+            stacklevel=2,
+        )
+    probs = class_probabilities(raw, output)
     n_classes = probs.shape[1]
     if labels_int.max(initial=0) >= n_classes:
         raise ArgumentError(
