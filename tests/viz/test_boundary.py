@@ -114,3 +114,12 @@ def test_probabilities_read_as_logits_are_warned_about() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning when said so
         plot_decision_boundary(model, x, [0, 1, 0], grid_points=20, output="probabilities")
+
+
+def test_class_names_as_labels_stand_for_their_sorted_order() -> None:
+    from downslope import nn
+
+    x = np.array([[0.0, 0.0], [1.0, 1.0], [-1.0, 0.5]])
+    fig = plot_decision_boundary(nn.Linear(2, 2), x, np.array(["yes", "no", "yes"]), grid_points=20)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "no" in legend and "yes" in legend

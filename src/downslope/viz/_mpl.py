@@ -88,8 +88,9 @@ def as_float_array(values: Any, what: str) -> np.ndarray:
     try:
         arr = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as exc:
+        kind = f" of dtype {values.dtype}" if isinstance(values, np.ndarray) else ""
         raise ArgumentTypeError(
-            f"{what}: expected numbers (a Tensor, array or list), got {type(values).__name__}"
+            f"{what}: expected numbers (a Tensor, array or list), got {type(values).__name__}{kind}"
         ) from exc
     return arr
 

@@ -74,7 +74,8 @@ def plot_decision_boundary(
     Args:
         model: called on a ``(grid_points**2, 2)`` float32 tensor (``no_grad``, eval mode); returns
             ``(M, C)`` scores or ``(M,)``/``(M, 1)`` for a binary model.
-        x: ``(N, 2)`` features; y: ``(N,)`` integer class labels.
+        x: ``(N, 2)`` features; y: ``(N,)`` integer class labels, or class names (strings), which
+            stand for the classes in sorted order and name them in the legend.
         output: whether the model returns ``"logits"`` (default) or ``"probabilities"``.
         show: ``"class"`` fills each region with its predicted class's colour; ``"probability"``
             shades by P(class 1) for a binary model (with a colour bar), or blends the class colours
@@ -86,6 +87,11 @@ def plot_decision_boundary(
     xs = as_float_array(x, "plot_decision_boundary x")
     if xs.ndim != 2 or xs.shape[1] != 2:
         raise ArgumentError(f"plot_decision_boundary: x must have shape (N, 2) (two features); got {xs.shape}")
+    if isinstance(y, (list, tuple, np.ndarray)) and np.asarray(y).dtype.kind in "USO":
+        # class names as labels: their sorted order is the class index (LabelEncoder's convention)
+        names_found, codes = np.unique(np.asarray(y).astype(str), return_inverse=True)
+        class_names = list(class_names) if class_names is not None else [str(n) for n in names_found]
+        y = codes
     labels = as_float_array(y, "plot_decision_boundary y").reshape(-1)
     if len(labels) != len(xs):
         raise ArgumentError(f"plot_decision_boundary: x has {len(xs)} samples but y has {len(labels)}")
