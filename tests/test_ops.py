@@ -982,3 +982,25 @@ def test_einsum_with_an_ellipsis_matches_torch(check_op, equation, shapes):
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     check_op(lambda *a: ds.einsum(equation, *a), lambda *a: torch.einsum(equation, *a), arrays)
+
+
+def test_pytorchs_promotion_rules_where_numpys_differ():
+    """float32 with int64 stays float32 in cat, stack, // and %; a 0-d tensor does not widen a tensor of
+    its category; a Python int takes an integer tensor's dtype (int8 wraps). NumPy gives float64 / int64."""
+    f32, i64 = ds.ones(2), ds.zeros(2, dtype=ds.int64)
+    for result in (ds.cat([f32, i64]), ds.stack([i64, f32]), f32 // ds.tensor([2]), f32 % ds.tensor([2]), 2.0 // f32):
+        assert result.dtype == np.float32
+    assert (f32 * ds.tensor(2.0, dtype=ds.float64)).dtype == np.float32
+    assert (ds.ones(2, dtype=ds.float16) * ds.tensor(2.0)).dtype == np.float16
+    assert (ds.ones(2, dtype=ds.int32) + 5).dtype == np.int32
+    assert (ds.tensor([1, 2], dtype=ds.int8) * 100).tolist() == [100, -56]
+    for ours, theirs in (
+        (ds.cat([f32, i64]), torch.cat([torch.ones(2), torch.zeros(2, dtype=torch.int64)])),
+        (ds.tensor([7, -7]) // 2.0, torch.tensor([7, -7]) // 2.0),
+        (ds.tensor([1, 2], dtype=ds.uint8) + 300, torch.tensor([1, 2], dtype=torch.uint8) + 300),
+    ):
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    x = ds.ones(2, requires_grad=True)
+    ds.cat([x, i64]).sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [1.0, 1.0]

@@ -1352,10 +1352,16 @@ class Tensor:
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
     def __floordiv__(self, other: Any) -> Tensor:
-        return wrap_array(np.floor_divide(self.array, _data_of(other)))
+        return _ops.floor_divide(self, other)  # PyTorch's dtype rules (float32 // int64 stays float32)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return _ops.floor_divide(other, self)
 
     def __mod__(self, other: Any) -> Tensor:
-        return wrap_array(np.mod(self.array, _data_of(other)))
+        return _ops.remainder(self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return _ops.remainder(other, self)
 
     def bincount(self, weights: Any = None, minlength: builtins.int = 0) -> Tensor:
         return wrap_array(np.bincount(self.array, None if weights is None else _data_of(weights), minlength))

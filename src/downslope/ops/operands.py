@@ -40,6 +40,9 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
     if like is not None and like.array.dtype.kind == "f":
         if arr.dtype != like.array.dtype:
             arr = arr.astype(like.array.dtype)
+    elif like is not None and type(x) is int and like.array.dtype.kind in "iu":
+        # a Python int takes an integer tensor's dtype, as in PyTorch (int8 * 100 stays int8, wrapping)
+        arr = arr.astype(like.array.dtype)
     elif arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
         arr = arr.astype(backend.get_default_dtype())
     if like is not None and type(like.array) is not np.ndarray:  # the host case pays only this check
@@ -81,9 +84,36 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
             b = wrap_array(b.array.astype(a.array.dtype))
         elif kb == "f" and ka != "f":
             a = wrap_array(a.array.astype(b.array.dtype))
+        elif _category(ka) == _category(kb) and (a.ndim == 0) != (b.ndim == 0):
+            # Within one category a 0-d tensor does not widen a tensor with dims (PyTorch's rule:
+            # float32 * tensor(2.0, float64) stays float32); it takes the other's dtype.
+            if a.ndim == 0:
+                a = wrap_array(a.array.astype(b.array.dtype))
+            else:
+                b = wrap_array(b.array.astype(a.array.dtype))
     if type(a.array) is not type(b.array):  # two kinds of array: perhaps a host constant meeting a device tensor
         a, b = _scalar_on_device(a, b), _scalar_on_device(b, a)
     return a, b
+
+
+def _category(kind: str) -> str:
+    """PyTorch's promotion categories: bool, integer (signed or not), floating."""
+    return "i" if kind in "iu" else kind
+
+
+def result_dtype(tensors: Any) -> np.dtype:
+    """The dtype PyTorch gives a result of several tensors of equal standing (cat, stack): a floating
+    one if any is floating (the widest float; integers do not widen it, where NumPy makes float32 and
+    int64 float64), else NumPy's promotion of the integers and booleans.
+
+    Example:
+        >>> import numpy as np, downslope as ds
+        >>> result_dtype([ds.ones(2), ds.zeros(2, dtype=ds.int64)])
+        dtype('float32')
+    """
+    dtypes = [t.array.dtype for t in tensors]
+    floats = [d for d in dtypes if d.kind == "f"]
+    return np.result_type(*floats) if floats else np.result_type(*dtypes)
 
 
 def _scalar_on_device(t: Tensor, other: Tensor) -> Tensor:

@@ -13,7 +13,8 @@ from ..backend import as_array
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..graph import _sum_to_array
 from ..tensor import Tensor, _alias, record_op
-from .operands import _builtin_any, _builtin_max, _dim, _lift, _norm_axes
+from .operands import _builtin_any, _builtin_max, _dim, _lift, _norm_axes, result_dtype
+from .pointwise import astype
 
 
 def reshape(x: Any, shape: Any) -> Tensor:
@@ -113,12 +114,19 @@ def _sum_to_vjp(g, y, args, saved, needs, xp):
     return (xp.broadcast_to(g, args[0].shape),)
 
 
+def _common_dtype(ts: list[Tensor]) -> list[Tensor]:
+    """The tensors in PyTorch's result dtype (:func:`result_dtype`), cast with a recorded op so that each
+    gradient comes back in its own tensor's dtype."""
+    dtype = result_dtype(ts)
+    return [t if t.array.dtype == dtype else astype(t, dtype) for t in ts]
+
+
 def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
     """Join tensors along an existing axis (``ds.cat``)."""
     if isinstance(tensors, Tensor) or len(tensors) == 0:
         raise ArgumentTypeError("concatenate: expected a non-empty sequence of tensors")
     a = axis if dim is None else dim
-    ts = [_lift(t) for t in tensors]
+    ts = _common_dtype([_lift(t) for t in tensors])
     a = _dim(a, ts[0].ndim, "concatenate")
     try:
         out = np.concatenate([t.array for t in ts], axis=a)
@@ -142,7 +150,7 @@ def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> T
     if isinstance(tensors, Tensor) or len(tensors) == 0:
         raise ArgumentTypeError("stack: expected a non-empty sequence of tensors")
     a = axis if dim is None else dim
-    ts = [_lift(t) for t in tensors]
+    ts = _common_dtype([_lift(t) for t in tensors])
     if len({t.shape for t in ts}) != 1:
         raise ShapeError(f"stack: all tensors need the same shape, got {[t.shape for t in ts]}")
     a = _dim(a, ts[0].ndim + 1, "stack")
