@@ -676,3 +676,38 @@ def test_python_protocols_contains_round_reversed():
         assert 2.5 in t and 4.0 not in t
         assert reversed(t).tolist() == [3.0, 2.5, 1.0]
     assert round(ds.tensor(2.567), 1).item() == pytest.approx(2.6)  # torch has no __round__
+
+
+def test_more_of_pytorchs_spellings_match_it():
+    """where(cond) alone, div's rounding modes, dtype= on reductions and softmax, diff's prepend/append,
+    the old _LRScheduler name and step(epoch), and RuntimeError for shape and state-dict mismatches."""
+    mask = np.array([[True, False], [False, True]])
+    for ours, theirs in zip(ds.where(ds.tensor(mask)), torch.where(torch.tensor(mask))):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    a, b = np.array([7, -7, 7, -7]), np.array([2, 2, -2, -2])
+    for mode in ("trunc", "floor"):
+        for bb in (b, b.astype(np.float32)):
+            ours, theirs = (
+                ds.div(ds.tensor(a), ds.tensor(bb), rounding_mode=mode),
+                torch.div(torch.tensor(a), torch.tensor(bb), rounding_mode=mode),
+            )
+            assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    x = ds.tensor([1, 2, 3])
+    assert x.sum(dtype=ds.float32).dtype == np.float32 and ds.mean(x, dtype=ds.float32).item() == 2.0
+    assert x.float().softmax(0, dtype=ds.float64).dtype == np.float64
+    t = np.array([1.0, 4.0, 9.0], np.float32)
+    np.testing.assert_array_equal(
+        ds.diff(ds.tensor(t), prepend=ds.tensor([0.0]), append=ds.tensor([16.0])).numpy(),
+        torch.diff(torch.tensor(t), prepend=torch.tensor([0.0]), append=torch.tensor([16.0])).numpy(),
+    )
+    assert ds.optim.lr_scheduler._LRScheduler is ds.optim.lr_scheduler.LRScheduler
+    opt = ds.optim.SGD(ds.nn.Linear(1, 1).parameters(), lr=1.0)
+    sched = ds.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+    with pytest.warns(UserWarning, match="deprecated"):
+        sched.step(5)
+    assert sched.get_last_lr() == [0.25]
+    with pytest.raises(RuntimeError):
+        ds.nn.Linear(2, 2).load_state_dict({"weight": np.zeros((2, 2), np.float32)})
+    with pytest.raises(RuntimeError):
+        ds.cat([ds.ones(2, 3), ds.ones(3, 2)])

@@ -7,8 +7,9 @@ class DownslopeError(Exception):
     """Base class of every error downslope raises on purpose."""
 
 
-class ShapeError(DownslopeError, ValueError):
-    """Shapes that do not fit together; the message names the module and both shapes."""
+class ShapeError(DownslopeError, ValueError, RuntimeError):
+    """Shapes that do not fit together; the message names the module and both shapes. Also a
+    RuntimeError, which PyTorch raises for shape mismatches (``except RuntimeError:`` code catches it)."""
 
 
 class CheckpointError(DownslopeError, ValueError):
@@ -47,8 +48,9 @@ class DeviceError(DownslopeError, RuntimeError):
     """Tensors on different devices (CPU, CUDA GPU) meeting in one op; the message names both devices."""
 
 
-class StateDictError(DownslopeError, KeyError):
-    """A state dict (or an optimizer's param group) with missing or unexpected keys."""
+class StateDictError(DownslopeError, KeyError, RuntimeError):
+    """A state dict (or an optimizer's param group) with missing or unexpected keys. Also a
+    RuntimeError, which PyTorch's load_state_dict raises (``except RuntimeError:`` code catches it)."""
 
     def __str__(self) -> str:  # KeyError would show the message in quotes
         return str(self.args[0]) if self.args else ""

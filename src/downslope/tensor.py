@@ -900,11 +900,15 @@ class Tensor:
     clamp = clip
 
     # ------------------------------------------------------------------ reductions
-    def sum(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
-        return _ops.sum(self, dim, keepdim, axis=axis, keepdims=keepdims)
+    def sum(
+        self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None, dtype: Any = None
+    ) -> Tensor:
+        return _ops.sum(self, dim, keepdim, axis=axis, keepdims=keepdims, dtype=dtype)
 
-    def mean(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
-        return _ops.mean(self, dim, keepdim, axis=axis, keepdims=keepdims)
+    def mean(
+        self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None, dtype: Any = None
+    ) -> Tensor:
+        return _ops.mean(self, dim, keepdim, axis=axis, keepdims=keepdims, dtype=dtype)
 
     def max(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Any:
         """A 0-d tensor, or ``(values, indices)`` along ``dim`` (torch.max); values over dims: amax."""
@@ -930,11 +934,11 @@ class Tensor:
     def logsumexp(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
         return _ops.logsumexp(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def softmax(self, dim: int = -1) -> Tensor:
-        return _ops.softmax(self, dim)
+    def softmax(self, dim: int = -1, dtype: Any = None) -> Tensor:
+        return _ops.softmax(self, dim, dtype=dtype)
 
-    def log_softmax(self, dim: int = -1) -> Tensor:
-        return _ops.log_softmax(self, dim)
+    def log_softmax(self, dim: int = -1, dtype: Any = None) -> Tensor:
+        return _ops.log_softmax(self, dim, dtype=dtype)
 
     def argmax(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> Tensor:
         a = _ops._pick_axis(dim, axis)
@@ -1254,8 +1258,8 @@ class Tensor:
 
     multiply = mul
 
-    def div(self, other: Any) -> Tensor:
-        return _ops.div(self, other)
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return _ops.div(self, other, rounding_mode=rounding_mode)
 
     divide = div
     true_divide = div

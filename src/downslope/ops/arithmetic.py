@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentError
 from ..tensor import Tensor, record_op, wrap_array
 from .operands import _elementwise, _lift, _lift_float, _pair
 from .pointwise import abs, astype, floor, log, trunc, where
@@ -43,11 +44,29 @@ def _mul_vjp(g, y, args, saved, needs, xp):
     return (xp.sum_to(g * b, a.shape) if needs[0] else None, xp.sum_to(g * a, b.shape) if needs[1] else None)
 
 
-def div(a: Any, b: Any) -> Tensor:
+def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """a / b; ``rounding_mode="trunc"`` rounds toward zero and ``"floor"`` down (torch.div), both
+    without a gradient and in the inputs' promoted dtype (integers stay integers)."""
+    if rounding_mode is not None:
+        return _rounded_div(a, b, rounding_mode)
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
         a, b = _lift_float(a), _lift_float(b)  # true division of integers is float32, as in torch
     return record_op(_elementwise(np.true_divide, "div", a, b), (a, b), _div_vjp)
+
+
+def _rounded_div(a: Any, b: Any, rounding_mode: str) -> Tensor:
+    if rounding_mode == "floor":
+        return floor_divide(a, b)
+    if rounding_mode != "trunc":
+        raise ArgumentError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    a, b = _pair(a, b)
+    x, y = a.array, b.array
+    if x.dtype.kind == "f" or y.dtype.kind == "f":
+        return wrap_array(np.trunc(np.true_divide(x, y)))
+    q = np.floor_divide(x, y)
+    # floor and trunc differ where the division is inexact and the signs differ
+    return wrap_array(q + ((np.remainder(x, y) != 0) & ((x < 0) != (y < 0))).astype(q.dtype))
 
 
 def _div_vjp(g, y, args, saved, needs, xp):

@@ -243,8 +243,18 @@ def _clip_vjp(g, y, args, saved, needs, xp):
 clamp = clip
 
 
-def where(condition: Any, a: Any, b: Any) -> Tensor:
-    """Pick from ``a`` where ``condition`` is true, else from ``b`` (all broadcast together)."""
+_NOTHING: Any = object()
+
+
+def where(condition: Any, a: Any = _NOTHING, b: Any = _NOTHING) -> Any:
+    """Pick from ``a`` where ``condition`` is true, else from ``b`` (all broadcast together).
+    ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``, as in torch."""
+    if a is _NOTHING and b is _NOTHING:
+        from .indexing import nonzero
+
+        return nonzero(condition, as_tuple=True)
+    if a is _NOTHING or b is _NOTHING:
+        raise ArgumentError("where: pass both values (where(condition, a, b)) or neither (where(condition))")
     cond = condition.array if isinstance(condition, Tensor) else _index_array(condition)
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)

@@ -165,10 +165,16 @@ def roll(x: Any, shifts: Any, dims: Any = None) -> Tensor:
     return getitem(x, np.ix_(*grids))
 
 
-def diff(x: Any, n: int = 1, dim: int = -1) -> Tensor:
-    """Differences of neighbours along ``dim`` (n times)."""
+def diff(x: Any, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = None) -> Tensor:
+    """Differences of neighbours along ``dim`` (n times); ``prepend``/``append`` are joined to ``x``
+    along ``dim`` first (torch.diff)."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "diff")
+    if prepend is not None or append is not None:
+        from .shape import concatenate
+
+        parts = [p for p in (prepend, x, append) if p is not None]
+        x = concatenate([_lift(p, x) for p in parts], axis=d)
     for _ in range(n):
         lead = (slice(None),) * d
         x = sub(getitem(x, lead + (slice(1, None),)), getitem(x, lead + (slice(None, -1),)))

@@ -18,9 +18,12 @@ from .pointwise import _clone_vjp, astype, clone, where
 from .shape import reshape, squeeze
 
 
-def sum(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
-    """Sum over ``dim``/``axis`` (all by default); ``keepdim``/``keepdims`` keeps reduced dims as 1."""
-    x = _lift(x)
+def sum(
+    x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None, dtype: Any = None
+) -> Tensor:
+    """Sum over ``dim``/``axis`` (all by default); ``keepdim``/``keepdims`` keeps reduced dims as 1;
+    ``dtype`` casts the input first (torch's meaning)."""
+    x = _lift(x) if dtype is None else astype(_lift(x), dtype)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
     keep = bool(keepdim or keepdims)  # host: Python flags
     out = x.array.sum(axis=axes, keepdims=keep)
@@ -36,9 +39,11 @@ def _sum_vjp(g, y, args, saved, needs, xp):
     return (xp.broadcast_to(g, args[0].shape),)
 
 
-def mean(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None) -> Tensor:
-    """Mean over ``dim``/``axis`` (all by default)."""
-    x = _lift(x)
+def mean(
+    x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None, dtype: Any = None
+) -> Tensor:
+    """Mean over ``dim``/``axis`` (all by default); ``dtype`` casts the input first (torch's meaning)."""
+    x = _lift(x) if dtype is None else astype(_lift(x), dtype)
     if x.array.dtype.kind != "f":
         raise ArgumentTypeError(f"mean: expected a floating tensor, got {x.dtype}; cast it with .float() first")
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
@@ -179,9 +184,9 @@ def _logsumexp_vjp(g, y, args, saved, needs, xp):
     return (g * xp.exp(args[0] - xp.reshape(y, kept)),)
 
 
-def softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``dim``, stable (the max is subtracted first)."""
-    x = _lift_float(x)
+def softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, stable (the max is subtracted first); ``dtype`` casts first."""
+    x = _lift_float(x) if dtype is None else astype(_lift(x), dtype)
     a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim)
     d = x.array
     e = np.exp(d - d.max(axis=a, keepdims=True))
@@ -194,9 +199,10 @@ def _softmax_vjp(g, y, args, saved, needs, xp):
     return (gy - y * gy.sum(axis=saved, keepdims=True),)
 
 
-def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None) -> Tensor:
-    """x - logsumexp(x) along ``dim``, stable; fused because log(softmax) underflows to -inf."""
-    x = _lift_float(x)
+def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = None) -> Tensor:
+    """x - logsumexp(x) along ``dim``, stable; fused because log(softmax) underflows to -inf; ``dtype``
+    casts first."""
+    x = _lift_float(x) if dtype is None else astype(_lift(x), dtype)
     a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim)
     d = x.array
     shifted = d - d.max(axis=a, keepdims=True)

@@ -92,11 +92,24 @@ class LRScheduler:
         """The learning rate of each param group after the last ``step()`` (for logging)."""
         return self._last_lr
 
-    def step(self) -> None:
-        """Advance one epoch (or one batch, for per-batch schedules) and update the learning rates."""
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one epoch (or one batch, for per-batch schedules) and update the learning rates.
+        ``step(epoch)``, deprecated in PyTorch, jumps to ``epoch`` by the schedule's closed form."""
         self._step_count += 1
-        self.last_epoch += 1
-        self._apply(self.get_lr())
+        if epoch is None:
+            self.last_epoch += 1
+            self._apply(self.get_lr())
+            return
+        import warnings
+
+        warnings.warn(
+            "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where "
+            "possible. Please use `scheduler.step()` to step the scheduler.",
+            UserWarning,
+            stacklevel=2,
+        )
+        self.last_epoch = int(epoch)
+        self._apply(self._get_closed_form_lr())
 
     def _apply(self, values: list[float]) -> None:
         for group, lr in zip(self.optimizer.param_groups, values):

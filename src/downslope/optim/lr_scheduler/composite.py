@@ -70,7 +70,9 @@ class SequentialLR(_OfSchedulers):
         self._schedulers[idx]._initial_step()
         self._last_lr = self._schedulers[idx].get_last_lr()
 
-    def step(self) -> None:
+    def step(self, epoch: int | None = None) -> None:
+        if epoch is not None:
+            raise ArgumentError(f"{type(self).__name__}.step() takes no epoch, as in PyTorch")
         self.last_epoch += 1
         idx = bisect_right(self._milestones, self.last_epoch)
         scheduler = self._schedulers[idx]
@@ -132,7 +134,9 @@ class ChainedScheduler(_OfSchedulers):
         self.optimizer = optimizer
         self._last_lr = _group_lrs(optimizer)
 
-    def step(self) -> None:
+    def step(self, epoch: int | None = None) -> None:
+        if epoch is not None:
+            raise ArgumentError(f"{type(self).__name__}.step() takes no epoch, as in PyTorch")
         for s in self._schedulers:
             s.step()
         self._last_lr = _group_lrs(self.optimizer)
