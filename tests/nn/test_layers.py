@@ -239,8 +239,14 @@ def test_embedding_from_pretrained_matches_torch() -> None:
     np.testing.assert_array_equal(ours(ds.tensor(idx)).numpy(), theirs(torch.tensor(idx)).numpy())
     assert not ours.weight.requires_grad and ours.padding_idx == theirs.padding_idx
     assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
-    with pytest.raises(ValueError, match="max_norm"):
-        F.embedding(ds.tensor([0]), ds.ones(2, 2), max_norm=1.0)
+    table = ds.ones(2, 2)  # F.embedding renormalizes the looked-up rows in place, as torch's does
+    torch_table = torch.ones(2, 2)
+    np.testing.assert_allclose(
+        F.embedding(ds.tensor([0]), table, max_norm=1.0).numpy(),
+        torch.nn.functional.embedding(torch.tensor([0]), torch_table, max_norm=1.0).numpy(),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(table.numpy(), torch_table.numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
@@ -279,3 +285,25 @@ def test_embedding_bag_module_is_the_text_classification_tutorials_layer() -> No
     np.testing.assert_allclose(got, theirs(torch.tensor(text), torch.tensor(offsets)).detach().numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="needs offsets"):
         ours(ds.tensor(text))
+
+
+@pytest.mark.parametrize("options", [{"max_norm": 1.0}, {"max_norm": 0.5, "norm_type": 1.0}, {"scale_grad_by_freq": True},
+                                     {"padding_idx": 0, "scale_grad_by_freq": True, "max_norm": 2.0}])  # fmt: skip
+def test_embedding_options_match_torch(options):
+    rng = np.random.default_rng(0)
+    table = (rng.standard_normal((6, 3)) * 2).astype(np.float32)
+    idx = np.array([[1, 2, 1], [0, 5, 1]])
+    ours = ds.nn.Embedding(6, 3, _weight=ds.tensor(table), **options)
+    theirs = torch.nn.Embedding(6, 3, _weight=torch.tensor(table), **options)
+    out, ref = ours(ds.tensor(idx)), theirs(torch.tensor(idx))
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), rtol=1e-6, atol=1e-6)
+    projection = rng.standard_normal(out.shape).astype(np.float32)
+    (out * ds.tensor(projection)).sum().backward()
+    (ref * torch.tensor(projection)).sum().backward()
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_embedding_accepts_sparse_and_a_frozen_given_table():
+    emb = ds.nn.Embedding(3, 2, sparse=True, _weight=ds.ones(3, 2), _freeze=True)
+    assert not emb.weight.requires_grad and emb(ds.tensor([2])).tolist() == [[1.0, 1.0]]

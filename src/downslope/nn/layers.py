@@ -183,7 +183,10 @@ class Embedding(Module):
     """A lookup table: integer indices of any shape (...) -> vectors (..., embedding_dim).
 
     weight: (num_embeddings, embedding_dim) ~ N(0, 1). The row ``padding_idx`` (if given) starts
-    at zero and never receives a gradient, as in PyTorch.
+    at zero and never receives a gradient, as in PyTorch. ``max_norm`` renormalizes, in place, each
+    looked-up row whose ``norm_type``-norm exceeds it; ``scale_grad_by_freq`` divides each row's
+    gradient by how often its index occurs in the batch; ``sparse=True`` is accepted and the
+    gradient stays dense (there are no sparse tensors here); ``_weight`` gives the table itself.
 
     Example:
         >>> import downslope as ds
@@ -192,8 +195,21 @@ class Embedding(Module):
         (2, 2, 4)
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None) -> None:
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+        _weight: Any = None,
+        _freeze: bool = False,
+    ) -> None:
         super().__init__()
+        self.max_norm, self.norm_type = max_norm, float(norm_type)
+        self.scale_grad_by_freq, self.sparse = bool(scale_grad_by_freq), bool(sparse)
         self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None:
@@ -204,7 +220,16 @@ class Embedding(Module):
             padding_idx = padding_idx % self.num_embeddings
         self.padding_idx = padding_idx
         self.weight = Parameter(empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
-        self.reset_parameters()
+        if _weight is None:
+            self.reset_parameters()
+        else:
+            table = array_of(_weight)
+            if table.shape != (self.num_embeddings, self.embedding_dim):
+                raise ShapeError(
+                    f"Embedding: _weight has shape {table.shape}, expected ({self.num_embeddings}, {self.embedding_dim})"
+                )
+            self.weight.array[...] = to_device(table, device_of(self.weight.array))
+        self.weight.requires_grad_(not _freeze)
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
@@ -212,7 +237,16 @@ class Embedding(Module):
             self.weight.array[self.padding_idx] = 0
 
     @classmethod
-    def from_pretrained(cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None) -> Embedding:
+    def from_pretrained(
+        cls,
+        embeddings: Any,
+        freeze: bool = True,
+        padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+    ) -> Embedding:
         """An Embedding whose table is a copy of the 2-D ``embeddings``; ``freeze`` stops its training.
 
         Example:
@@ -224,17 +258,20 @@ class Embedding(Module):
         table = array_of(embeddings)
         if table.ndim != 2:
             raise ArgumentError(f"Embedding.from_pretrained: expected a 2-D table, got shape {table.shape}")
-        emb = cls(table.shape[0], table.shape[1], padding_idx)
+        emb = cls(table.shape[0], table.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
         emb.weight.array[...] = to_device(table, device_of(emb.weight.array))
         emb.weight.requires_grad_(not freeze)
         return emb._move(device_of(table), "Embedding.from_pretrained")  # the table's device, as in torch
 
     def forward(self, indices: Any) -> Tensor:
-        return embedding(indices, self.weight, self.padding_idx)
+        return embedding(
+            indices, self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse
+        )
 
     def extra_repr(self) -> str:
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
-        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+        norm = f", max_norm={self.max_norm}" if self.max_norm is not None else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}{norm}"
 
 
 def embedding(
@@ -257,8 +294,6 @@ def embedding(
         tensor([[2.],
                 [0.]])
     """
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise ArgumentError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
     idx = array_like(indices, weight.array)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"embedding: expected integer indices, got dtype {idx.dtype}")
@@ -269,14 +304,35 @@ def embedding(
         raise OutOfRangeError(f"embedding: index {bad} is out of range for a table of {n} rows (valid: 0..{n - 1})")
     if padding_idx is not None:
         padding_idx = padding_idx % n
-    return record_op(weight.array[idx], (weight,), _embedding_vjp, (idx, padding_idx))
+    if max_norm is not None:
+        _renorm_rows(weight, idx, float(max_norm), float(norm_type))
+    counts = None
+    if scale_grad_by_freq:  # how often each row is looked up in this batch (a scatter: no read-back on a device)
+        counts = namespace_of(idx).zeros(n, dtype=weight.array.dtype)
+        np.add.at(counts, idx.reshape(-1), 1)
+    return record_op(weight.array[idx], (weight,), _embedding_vjp, (idx, padding_idx, counts))
+
+
+def _renorm_rows(weight: Tensor, idx: Any, max_norm: float, norm_type: float) -> None:
+    """PyTorch's embedding_renorm_: each looked-up row whose norm exceeds ``max_norm`` is scaled, in
+    place and without gradient, to ``max_norm`` (times 1 / (1 + 1e-7 / norm), as PyTorch does)."""
+    flat = idx.reshape(-1)
+    rows = weight.array[flat]
+    norms = (np.abs(rows) ** norm_type).sum(axis=-1, keepdims=True) ** (1.0 / norm_type)
+    scale = np.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(rows.dtype)
+    from ..autograd import no_grad
+
+    with no_grad():  # duplicates write the same values; the version bump guards graphs that read the table
+        weight[wrap_array(flat)] = wrap_array(rows * scale)
 
 
 def _embedding_vjp(g, y, args, saved, needs, xp):
-    idx, padding_idx = saved
+    idx, padding_idx, counts = saved
     if padding_idx is not None:
         # Zeroing the padding rows' incoming gradient keeps that row fixed (PyTorch's rule).
         g = g * np.expand_dims(idx != padding_idx, -1).astype(xp.data(g).dtype)
+    if counts is not None:
+        g = g / np.expand_dims(counts[idx], -1)
     return (xp.scatter(args[0].shape, idx, True, g),)
 
 
