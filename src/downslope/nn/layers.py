@@ -208,8 +208,8 @@ class Embedding(Module):
         _freeze: bool = False,
     ) -> None:
         super().__init__()
-        self.max_norm, self.norm_type = max_norm, float(norm_type)
-        self.scale_grad_by_freq, self.sparse = bool(scale_grad_by_freq), bool(sparse)
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "Embedding")
         if padding_idx is not None:
@@ -305,7 +305,7 @@ def embedding(
     if padding_idx is not None:
         padding_idx = padding_idx % n
     if max_norm is not None:
-        _renorm_rows(weight, idx, float(max_norm), float(norm_type))
+        _renorm_rows(weight, idx, max_norm, norm_type)
     counts = None
     if scale_grad_by_freq:  # how often each row is looked up in this batch (a scatter: no read-back on a device)
         counts = namespace_of(idx).zeros(n, dtype=weight.array.dtype)
