@@ -635,3 +635,21 @@ def test_load_state_dict_writes_onto_the_models_device_in_place() -> None:
     for key, value in back.state_dict().items():
         assert type(value) is np.ndarray
         np.testing.assert_array_equal(value, source.state_dict()[key], err_msg=key)
+
+
+def test_module_list_and_dict_deletion_pop_and_concatenation_as_in_torch():
+    torch = pytest.importorskip("torch")
+    ds.manual_seed(0)
+    ours = nn.ModuleList([nn.Linear(1, i + 1) for i in range(4)])
+    theirs = torch.nn.ModuleList([torch.nn.Linear(1, i + 1) for i in range(4)])
+    for ml in (ours, theirs):
+        del ml[1]
+        popped = ml.pop(0)
+        ml += [type(popped)(1, 9)]
+    assert [m.out_features for m in ours] == [m.out_features for m in theirs] == [3, 4, 9]
+    assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()] == ["0", "1", "2"]
+    assert len(list(ours.parameters())) == 6 and len(ours + nn.ModuleList([nn.ReLU()])) == 4
+    md = nn.ModuleDict({"a": nn.Linear(1, 1), "b": nn.ReLU()})
+    assert isinstance(md.pop("a"), nn.Linear) and list(md.keys()) == ["b"] and not list(md.parameters())
+    md.clear()
+    assert len(md) == 0

@@ -167,6 +167,31 @@ class ModuleList(_ListView[Module], Module):
     def insert(self, index: int, module: Module) -> None:
         items = list(self)
         items.insert(index, _check_module("ModuleList.insert", module))
+        self._renumber(items)
+
+    def __delitem__(self, index: int | slice) -> None:
+        items = list(self)
+        if isinstance(index, slice):
+            del items[index]
+        else:
+            del items[int(self._index(index))]
+        self._renumber(items)
+
+    def pop(self, index: int = -1) -> Module:
+        module = self[index]
+        del self[index]
+        return module
+
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+        return self.extend(modules)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return ModuleList([*self, *other])
+
+    def _renumber(self, items: list[Module]) -> None:
+        """Keep the names "0", "1", ... in order after an insertion or a deletion (as PyTorch does)."""
+        for key in list(self._modules):
+            self.__dict__.pop(key, None)
         self._modules.clear()
         for i, m in enumerate(items):
             self.add_module(str(i), m)
@@ -236,6 +261,15 @@ class ModuleDict(_DictView[Module], Module):
         pairs = modules.items() if isinstance(modules, Mapping) else modules
         for k, m in pairs:
             self[str(k)] = m
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self) -> None:
+        for key in list(self._modules):
+            del self[key]
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ModuleDict has no forward(); pick a module by key and call it")
