@@ -711,3 +711,17 @@ def test_more_of_pytorchs_spellings_match_it():
         ds.nn.Linear(2, 2).load_state_dict({"weight": np.zeros((2, 2), np.float32)})
     with pytest.raises(RuntimeError):
         ds.cat([ds.ones(2, 3), ds.ones(3, 2)])
+
+
+def test_nonzero_of_a_0d_tensor_and_clear_integer_errors_as_in_torch():
+    for value in (5, 0):
+        ours, theirs = ds.tensor(value).nonzero(), torch.tensor(value).nonzero()
+        assert ours.shape == tuple(theirs.shape)
+        assert [t.tolist() for t in ds.tensor(value).nonzero(as_tuple=True)] == [
+            t.tolist() for t in torch.tensor(value).nonzero(as_tuple=True)
+        ]
+    x = ds.tensor([1, 2])
+    with pytest.raises(TypeError, match="result type float32 can't be cast"):
+        x /= 2
+    with pytest.raises(TypeError, match="var/std"):
+        ds.tensor([1, 2]).std()

@@ -39,6 +39,8 @@ def var(
         tensor(2.5)
     """
     x = ops._lift(x)
+    if x.dtype.kind != "f":  # torch refuses too; say so under this name, not mean's
+        raise ArgumentTypeError(f"var/std: expected a floating tensor, got {x.dtype}; cast it with .float() first")
     given = [c for c in (correction, ddof) if c is not None]
     if unbiased is not None:
         given.append(1 if unbiased else 0)

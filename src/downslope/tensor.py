@@ -1616,6 +1616,8 @@ def _inplace_ufunc(
         ufunc(arr, other.array if isinstance(other, Tensor) else other, out=arr, casting="same_kind")
     except TypeError:
         result = np.result_type(arr, _data_of(other))
+        if ufunc is np.true_divide and result.kind != "f":
+            result = backend.get_default_dtype()  # true division of integers gives floats
         raise ArgumentTypeError(
             f"{name}: result type {result} can't be cast to the desired output type {arr.dtype} "
             "(an in-place op keeps the tensor's dtype)"

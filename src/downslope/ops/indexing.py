@@ -293,11 +293,14 @@ def take_along_dim(x: Any, indices: Any, dim: Any = None) -> Tensor:
 def nonzero(x: Any, as_tuple: bool = False) -> Any:
     """Indices of the non-zero elements: an (n, ndim) int64 tensor, or a tuple of index tensors."""
     x_array = _lift(x).array
+    if x_array.ndim == 0:  # torch reads a 0-d tensor as one element with no axes to index
+        hits = np.nonzero(x_array.reshape(1))[0]
+        if as_tuple:
+            return (wrap_array(hits.astype(np.int64)),)
+        return wrap_array(namespace_of(x_array).zeros((hits.shape[0], 0), np.int64))
     idx = np.nonzero(x_array)
     if as_tuple:
         return tuple(wrap_array(i.astype(np.int64)) for i in idx)
-    if not idx:  # a 0-d input has no axes to index
-        return wrap_array(namespace_of(x_array).zeros((0, 0), np.int64))
     return wrap_array(np.stack(idx, axis=1).astype(np.int64))
 
 
