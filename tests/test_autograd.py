@@ -717,3 +717,18 @@ def test_autograd_grad_with_torchs_keywords():
         results.append((g.detach().numpy().copy(), x.grad.numpy().copy()))
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
+def test_anomaly_detection_names_the_op_whose_gradient_is_nan():
+    x = ds.tensor([0.0, 4.0], requires_grad=True)
+    with ds.autograd.detect_anomaly():
+        assert ds.autograd.is_anomaly_enabled()
+        with pytest.raises(ds.DownslopeError, match="Function 'SqrtBackward' returned nan values in its 0th output"):
+            ds.sqrt(x - 1).sum().backward()
+    assert not ds.autograd.is_anomaly_enabled()
+    (x * 2).sum().backward()  # off again: no check
+    with ds.autograd.set_detect_anomaly(True):
+        y = ds.tensor([1.0], requires_grad=True)
+        (y * 3).sum().backward()  # finite gradients pass
+    assert not ds.autograd.is_anomaly_enabled() and y.grad.tolist() == [3.0]
+    assert ds.autograd.gradcheck is ds.gradcheck

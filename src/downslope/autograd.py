@@ -54,7 +54,73 @@ __all__ = [
     "is_grad_enabled",
     "no_grad",
     "set_grad_enabled",
+    "detect_anomaly",
+    "is_anomaly_enabled",
+    "set_detect_anomaly",
 ]
+
+
+# ---------------------------------------------------------------------- anomaly detection
+_anomaly = [False]
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether backward passes check every gradient for NaN (:class:`set_detect_anomaly`)."""
+    return _anomaly[0]
+
+
+class set_detect_anomaly:  # noqa: N801  (torch's name; a function and a context manager at once)
+    """``torch.autograd.set_detect_anomaly(mode)``: while on, every gradient a backward pass computes is
+    checked for NaN, and the first op whose gradient rule returns NaN raises, named (on a GPU each
+    check waits for the device: a debugging aid, as in PyTorch). Works as a call and as a ``with``.
+
+    Example:
+        >>> import downslope as ds
+        >>> x = ds.tensor([0.0], requires_grad=True)
+        >>> with ds.autograd.detect_anomaly():
+        ...     ds.sqrt(x * 0 - 1).sum().backward()  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        downslope.errors.StateError: Function 'SqrtBackward' returned nan values in its 0th output.
+    """
+
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        self.previous = _anomaly[0]
+        _anomaly[0] = bool(mode) and bool(check_nan)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        _anomaly[0] = self.previous
+
+
+class detect_anomaly(set_detect_anomaly):  # noqa: N801  (torch's name)
+    """``with torch.autograd.detect_anomaly():`` (see :class:`set_detect_anomaly`)."""
+
+    def __init__(self, check_nan: bool = True) -> None:
+        self.check_nan = check_nan
+        self.previous = _anomaly[0]
+
+    def __enter__(self) -> None:
+        _anomaly[0] = bool(self.check_nan)
+
+    def __call__(self, fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with detect_anomaly(self.check_nan):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def _check_anomaly(vjp: Any, input_grads: Any) -> None:
+    """Raise if a gradient rule returned NaN (anomaly detection on): PyTorch's message, the op named."""
+    for i, pg in enumerate(input_grads):
+        if pg is None:
+            continue
+        arr = getattr(pg, "array", pg)
+        if bool(namespace_of(arr).isnan(arr).any()):  # host: anomaly mode reads every gradient, by design
+            raise StateError(f"Function '{_rule_label(vjp)}' returned nan values in its {i}th output.")
 
 
 # ---------------------------------------------------------------------- the backward walk
@@ -206,6 +272,7 @@ def _run_backward(
     pop, get = grads.pop, grads.get
     last_inplace = _inplace_clock.last
     hooks_on = _inplace_clock.hooks > 0
+    check_nan = _anomaly[0]
     try:
         for node in reversed(order):
             g = pop(id(node), None)
@@ -230,6 +297,8 @@ def _run_backward(
                 input_grads = vjp(g, node.array, (parents[0].array,), node._saved, node._needs, xp)
             else:
                 input_grads = vjp(g, node.array, tuple([p.array for p in parents]), node._saved, node._needs, xp)
+            if check_nan:
+                _check_anomaly(vjp, input_grads)
             for parent, needed, pg in zip(parents, node._needs, input_grads):  # type: ignore[arg-type]
                 if needed and pg is not None:
                     key = id(parent)
@@ -732,3 +801,12 @@ def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> 
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def __getattr__(name: str) -> Any:
+    """``torch.autograd.gradcheck``: downslope's own, imported when asked (it imports this module)."""
+    if name == "gradcheck":
+        from .gradcheck import gradcheck
+
+        return gradcheck
+    raise AttributeError(f"module 'downslope.autograd' has no attribute {name!r}")

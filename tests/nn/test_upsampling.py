@@ -63,3 +63,17 @@ def test_interpolate_errors_are_clear() -> None:
 def test_volumetric_interpolation_matches_torch(check_op: Any, kwargs: dict) -> None:
     x = np.random.default_rng(2).standard_normal((1, 2, 2, 3, 4)).astype(np.float32)
     check_op(lambda x: F.interpolate(x, **kwargs), lambda x: torch.nn.functional.interpolate(x, **kwargs), [x])
+
+
+@pytest.mark.parametrize(
+    ("shape", "kwargs"),
+    [((2, 3, 7), {"size": 3}), ((2, 3, 8, 6), {"scale_factor": 0.5}), ((1, 2, 5, 9), {"size": (3, 4)}),
+     ((1, 2, 4, 4, 6), {"size": (2, 2, 3)}), ((1, 1, 3, 3), {"size": 6})],
+)  # fmt: skip
+def test_area_mode_matches_torch(check_op, shape, kwargs):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    check_op(
+        lambda t: F.interpolate(t, mode="area", **kwargs),
+        lambda t: torch.nn.functional.interpolate(t, mode="area", **kwargs),
+        [x],
+    )

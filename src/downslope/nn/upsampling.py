@@ -35,7 +35,7 @@ __all__ = [
     "UpsamplingBilinear2d",
 ]  # fmt: skip
 
-_MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2, "trilinear": 3}
+_MODES = {"nearest": None, "nearest-exact": None, "area": None, "linear": 1, "bilinear": 2, "trilinear": 3}
 
 
 def _sizes(x: Tensor, size: Any, scale_factor: Any, spatial: int) -> tuple[list[int], list[float | None]]:
@@ -90,6 +90,12 @@ def interpolate(
     if _MODES[mode] is None and align_corners is not None:
         raise ArgumentError("interpolate: align_corners only applies to the linear modes")
     out_sizes, factors = _sizes(input, size, scale_factor, spatial)
+    if mode == "area":  # PyTorch's 'area' is adaptive average pooling to the output size
+        from .pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
+        from .volumetric import adaptive_avg_pool3d
+
+        pool = (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[spatial - 1]
+        return pool(input, tuple(out_sizes) if spatial > 1 else out_sizes[0])
     x = input
     xp = namespace_of(input.array)  # the index arrays are made on the input's device
     for k, (n_in, n_out, factor) in enumerate(zip(input.shape[2:], out_sizes, factors)):
