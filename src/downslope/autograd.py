@@ -85,7 +85,7 @@ class set_detect_anomaly:  # noqa: N801  (torch's name; a function and a context
 
     def __init__(self, mode: bool, check_nan: bool = True) -> None:
         self.previous = _anomaly[0]
-        _anomaly[0] = bool(mode) and bool(check_nan)
+        _anomaly[0] = not (not mode or not check_nan)
 
     def __enter__(self) -> None:
         return None
@@ -102,7 +102,7 @@ class detect_anomaly(set_detect_anomaly):  # noqa: N801  (torch's name)
         self.previous = _anomaly[0]
 
     def __enter__(self) -> None:
-        _anomaly[0] = bool(self.check_nan)
+        _anomaly[0] = not not self.check_nan
 
     def __call__(self, fn: Any) -> Any:
         @functools.wraps(fn)
@@ -801,12 +801,3 @@ def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> 
     if requires_grad:
         t.requires_grad_(True)
     return t
-
-
-def __getattr__(name: str) -> Any:
-    """``torch.autograd.gradcheck``: downslope's own, imported when asked (it imports this module)."""
-    if name == "gradcheck":
-        from .gradcheck import gradcheck
-
-        return gradcheck
-    raise AttributeError(f"module 'downslope.autograd' has no attribute {name!r}")
