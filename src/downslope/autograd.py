@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .backend import namespace_of
-from .devices import is_array, like
+from .devices import is_array, like, to_host
 from .errors import ArgumentError, StateError
 from .graph import (
     ArrayRules,
@@ -119,7 +119,7 @@ def _check_anomaly(vjp: Any, input_grads: Any) -> None:
         if pg is None:
             continue
         arr = getattr(pg, "array", pg)
-        if bool(namespace_of(arr).isnan(arr).any()):  # host: anomaly mode reads every gradient, by design
+        if bool(to_host(namespace_of(arr).isnan(arr).any())):  # host: anomaly mode reads every gradient, by design
             raise StateError(f"Function '{_rule_label(vjp)}' returned nan values in its {i}th output.")
 
 
