@@ -462,7 +462,7 @@ def _loaders(
         size = int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size
         loader = DataLoader(dataset, batch_size=size, shuffle=shuffle, seed=seed, device=placed)
         if loader.num_samples > 1 and loader.num_samples % loader.batch_size == 1 and _has_batch_norm_1d(model):
-            loader = DataLoader(dataset, batch_size=size, shuffle=shuffle, seed=seed, device=placed, drop_last=True)
+            loader.drop_last = True  # read per epoch; the batch size, already below the sample count, stays valid
     if validation is None:
         return loader, None
     return loader, as_loader(validation, 1024, False, None, "fit(validation=...)", device=placed)
