@@ -164,8 +164,6 @@ def plot_loss_curves(
         losses = losses[np.isfinite(losses)]
         log_scale = bool(losses.size and losses.min() > 0 and losses.max() / losses.min() > 50.0)
 
-    from matplotlib.ticker import MaxNLocator
-
     panels = 1 + len(names)
     fig = new_figure(width=min(5.0 * panels, 16.0), height=4.2)
     axes = fig.subplots(1, panels, squeeze=False)[0]
@@ -221,7 +219,7 @@ def plot_loss_curves(
                 label=f"best epoch {epoch_value:g} ({_pretty(monitor)} {hist[monitor][best]:.4g})",
             )
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        _whole_number_ticks(ax)
         epochs_run = _epochs(hist, max(len(hist.get(k, [])) for k in (base, f"val_{base}")))
         pad = max(0.5, 0.02 * float(epochs_run[-1] - epochs_run[0])) if len(epochs_run) else 0.5
         if len(epochs_run):  # every epoch run stays on the axis, the diverged ones included
@@ -440,12 +438,10 @@ def plot_compare(
             label = name if key == "loss" else None
             ax_epoch.plot(epochs, values, style, color=color(i), lw=1.6, label=label)
             ax_time.plot(seconds, values, style, color=color(i), lw=1.6, label=label)
-    from matplotlib.ticker import MaxNLocator
-
     if target is not None:
         for ax in (ax_epoch, ax_time):
             ax.axhline(target, color="0.4", ls=":", lw=1.2, label=f"target {target:.3g}" if ax is ax_epoch else None)
-    ax_epoch.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    _whole_number_ticks(ax_epoch)
     for ax, xlabel in ((ax_epoch, "epoch"), (ax_time, "wall time (s)")):
         ax.set_xlabel(xlabel)
         ax.set_ylabel("loss")
