@@ -354,7 +354,7 @@ def test_the_reasons_are_named(tmp_path):
         "duplicate member": "duplicate member(s) ['a0.npy']",
         "extra member": "['payload.py']",
         "missing member": "['a1.npy'] missing",
-        "unknown format version": "format version 99; this downslope reads versions 1, 2",
+        "unknown format version": "format version 99; this downslope reads versions 1, 2, 3",
     }
     for case, fragment in expected.items():
         with pytest.raises(ds.CheckpointError) as info:
@@ -393,6 +393,28 @@ def test_files_of_format_version_1_still_load(tmp_path):
     assert loaded["pair"] == (1, "two") and loaded["state"] == {0: 3}
 
 
+def test_files_of_format_version_2_read_a_tensor_tag_as_the_users_key(tmp_path):
+    """Version 2 had no tensor tag: a dict whose only key is "__tensor__" there is a user's dict (escaped
+    keys start with "___"), and a user's key "__tensor__" written now still round-trips."""
+    raw = _npy_header("<f4", (2,)) + np.ones(2, np.float32).tobytes()
+    tree = {"w": {"__array__": "a0"}, "d": {"___tensor__": 1}}
+    loaded = ds.load(_craft(tmp_path / "v2.ds", {"a0": raw}, tree=tree, version=2))
+    assert type(loaded["w"]) is np.ndarray and loaded["d"] == {"__tensor__": 1}
+    with pytest.raises(ds.CheckpointError, match="neither a type tag alone nor an escaped key"):
+        ds.load(_craft(tmp_path / "bad.ds", {"a0": raw}, tree={"w": {"__tensor__": "a0"}}, version=2))
+
+
+def test_a_state_dict_loads_back_as_tensors_and_into_a_model(tmp_path):
+    model = ds.nn.Sequential(ds.nn.Linear(3, 2), ds.nn.BatchNorm1d(2))
+    ds.save(model.state_dict(), tmp_path / "m.ds")
+    loaded = ds.load(tmp_path / "m.ds")
+    assert all(isinstance(v, ds.Tensor) and not v.requires_grad for v in loaded.values())
+    assert loaded["1.num_batches_tracked"].dtype == np.int64
+    twin = ds.nn.Sequential(ds.nn.Linear(3, 2), ds.nn.BatchNorm1d(2))
+    twin.load_state_dict(loaded)
+    np.testing.assert_array_equal(twin[0].weight.numpy(), model[0].weight.numpy())
+
+
 # ---------------------------------------------------------------------- exact round trips
 def test_a_key_that_looks_like_a_type_tag_round_trips(tmp_path):
     for value in (
@@ -405,7 +427,9 @@ def test_a_key_that_looks_like_a_type_tag_round_trips(tmp_path):
         assert ds.load(tmp_path / "k.ds") == value
 
 
-_TAG_LIKE_KEYS = st.sampled_from(["__tuple__", "__array__", "__items__", "___tuple__", "__", "___", "_", "", "__x"])
+_TAG_LIKE_KEYS = st.sampled_from(
+    ["__tuple__", "__array__", "__items__", "__tensor__", "___tuple__", "__", "___", "_", "", "__x"]
+)
 _DTYPES = st.sampled_from(["bool", "int8", "int16", "int32", "int64", "uint8", "uint32", "uint64"] + ["float16", "float32", "float64"])  # fmt: skip
 
 
@@ -417,7 +441,13 @@ def _arrays(draw):
 
 
 _LEAVES = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text() | _arrays()
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text()
+    | _arrays()
+    | _arrays().map(ds.from_numpy)  # a Tensor comes back a Tensor (its dtype kept), as torch.load gives
 )
 _VALUES = st.recursive(
     _LEAVES,
@@ -437,6 +467,8 @@ def _same(a, b) -> bool:
         return False
     if isinstance(a, np.ndarray):
         return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    if isinstance(a, ds.Tensor):
+        return type(a.array) is type(b.array) and _same(a.array, b.array)
     if isinstance(a, float):
         return a == b and math.copysign(1, a) == math.copysign(1, b) or (math.isnan(a) and math.isnan(b))
     if isinstance(a, (list, tuple)):
@@ -523,13 +555,15 @@ def test_device_arrays_are_saved_as_host_arrays_and_load_onto_the_cpu_or_map_loc
     buffer = io.BytesIO()
     ds.save(state, buffer)
     buffer.seek(0)
-    host = ds.load(buffer)
-    assert type(host["w"]) is np.ndarray and type(host["nested"][0]) is np.ndarray
-    np.testing.assert_array_equal(host["w"], w.cpu().numpy())
+    host = ds.load(buffer)  # a Tensor comes back a Tensor (as torch.load gives), an array an array
+    assert isinstance(host["w"], ds.Tensor) and type(host["w"].array) is np.ndarray
+    assert type(host["nested"][0]) is np.ndarray and isinstance(host["nested"][1]["b"], ds.Tensor)
+    np.testing.assert_array_equal(host["w"].numpy(), w.cpu().numpy())
     buffer.seek(0)
     placed = ds.load(buffer, map_location="strict")
-    assert isinstance(placed["w"], StrictArray) and isinstance(placed["nested"][1]["b"], StrictArray)
+    assert isinstance(placed["w"].array, StrictArray) and isinstance(placed["nested"][1]["b"].array, StrictArray)
+    assert isinstance(placed["nested"][0], StrictArray)
     np.testing.assert_array_equal(placed["nested"][0].get(), w.cpu().numpy())
     assert placed["step"] == 4
     buffer.seek(0)
-    assert type(ds.load(buffer, map_location=ds.device("cpu"))["w"]) is np.ndarray
+    assert type(ds.load(buffer, map_location=ds.device("cpu"))["w"].array) is np.ndarray

@@ -24,12 +24,15 @@ from .devices import is_array, to_device, to_host
 from .errors import CheckpointError
 
 FORMAT = "downslope-checkpoint"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 # Version 1 wrote a user's dict key such as "__tuple__" verbatim, so a dict holding it came back as a
 # tuple. Version 2 escapes user keys that start with "__" (one more "_" in front), so the type tags
 # below are the only keys of the form "__<letter>..." and every structure round-trips exactly.
-_TAGS = ("__array__", "__tuple__", "__items__")
+# Version 3 adds "__tensor__": a Tensor saved comes back a Tensor (as torch.load gives tensors), an
+# array comes back an array.
+_TAGS_V1 = ("__array__", "__tuple__", "__items__")
+_TAGS = (*_TAGS_V1, "__tensor__")
 
 # Limits of the reader (see docs/security.md). The total is checked against the zip's central
 # directory before any member is read; each member's size is then verified while it is streamed.
@@ -74,7 +77,7 @@ def encode_tree(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
     from .tensor import Tensor
 
     if isinstance(obj, Tensor):
-        obj = obj.array
+        return {"__tensor__": encode_tree(obj.array, arrays, where)["__array__"]}
     if type(obj) is not np.ndarray and is_array(obj):
         obj = to_host(obj)  # a GPU array is saved as a host array, loadable on either device
     if isinstance(obj, np.ndarray):
@@ -119,13 +122,17 @@ def decode_tree(obj: Any, arrays: dict[str, np.ndarray], version: int = VERSION,
         return [decode_tree(v, arrays, version, f"{where}[{i}]") for i, v in enumerate(obj)]
     if not isinstance(obj, dict):
         return obj
-    tagged = next((t for t in _TAGS if t in obj), None) if version == 1 else None
-    if version != 1 and len(obj) == 1 and next(iter(obj)) in _TAGS:
+    tagged = next((t for t in _TAGS_V1 if t in obj), None) if version == 1 else None
+    if version != 1 and len(obj) == 1 and next(iter(obj)) in (_TAGS if version >= 3 else _TAGS_V1):
         tagged = next(iter(obj))
-    if tagged == "__array__":
+    if tagged in ("__array__", "__tensor__"):
         key = obj[tagged]
         if not isinstance(key, str) or key not in arrays:
             raise _Malformed(f"{where} refers to array {key!r}, which the file does not hold")
+        if tagged == "__tensor__":
+            from .tensor import wrap_array
+
+            return wrap_array(arrays[key])
         return arrays[key]
     if tagged == "__tuple__":
         items = obj[tagged]
@@ -292,10 +299,14 @@ def load(
 
 def _onto(tree: Any, target: Any) -> Any:
     """``tree`` with every array copied to the device ``target`` (unchanged when it is None: the host)."""
+    from .tensor import Tensor, wrap_array
+
     if target is None:
         return tree
     if isinstance(tree, np.ndarray):
         return to_device(tree, target)
+    if isinstance(tree, Tensor):
+        return wrap_array(to_device(tree.array, target))
     if isinstance(tree, dict):
         return {k: _onto(v, target) for k, v in tree.items()}
     if isinstance(tree, (list, tuple)):

@@ -45,7 +45,8 @@ _INPLACE_FLAG = "inplace= is accepted and has no effect: the result is always a 
 DIFFERS: dict[str, str] = {
     "torch.save": "a zip of .npy arrays + JSON, never pickle: tensors/arrays, numbers, strings, lists, dicts; "
     "a whole Module is refused (save its state_dict())",
-    "torch.load": "never unpickles (always what PyTorch calls weights_only); map_location may only name the CPU",
+    "torch.load": "never unpickles (always what PyTorch calls weights_only); tensors saved come back tensors, "
+    "arrays arrays; map_location names the CPU or a GPU",
     "torch.manual_seed": "seeds downslope's NumPy generator: the numbers differ from PyTorch's",
     "torch.seed": "seeds downslope's NumPy generator",
     "torch.randn": _RANDOM,
@@ -86,8 +87,8 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.bernoulli_": _RANDOM,
     "torch.Tensor.random_": _RANDOM,
     "torch.Tensor.exponential_": _RANDOM,
-    "torch.nn.Module": "state_dict() values are arrays (copies), not Tensors; to()/cuda() move in place (GPU through CuPy)",
-    "torch.nn.Module.state_dict": "values are NumPy arrays (copies), not Tensors; load_state_dict takes both",
+    "torch.nn.Module": "to()/cuda() move in place (GPU through CuPy); the first optimizer moves parameters into one flat buffer",
+    "torch.nn.Module.state_dict": "detached tensors sharing memory, as in PyTorch, except one taken before the first optimizer was built (it keeps its values)",
     "torch.nn.Module.to": "moves (CPU, or a GPU through CuPy) and casts parameters and buffers in place",
     "torch.nn.Module.cuda": "moves in place to a GPU through CuPy (downslope[cuda]); a one-line error without one",
     "torch.nn.Module.register_forward_hook": "with_kwargs=True is refused; always_call is ignored",

@@ -24,6 +24,11 @@ N_SAMPLES, N_FEATURES, N_OUT = 44, 5, 3
 PER_RANK_BATCH, EPOCHS, DATA_SEED, ORDER_SEED, MODEL_SEED = 4, 3, 0, 7, 100
 
 
+def host_state(model: nn.Module) -> dict[str, np.ndarray]:
+    """The model's state as NumPy copies (its state_dict's tensors share the model's memory)."""
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
 def make_data() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(DATA_SEED)
     x = rng.standard_normal((N_SAMPLES, N_FEATURES)).astype(np.float32)
@@ -79,7 +84,7 @@ def reference_training(name: str, batch: int) -> dict[str, np.ndarray]:
             (ds.tensor(x[order[i : i + batch]]), ds.tensor(y[order[i : i + batch]])) for i in range(0, N_SAMPLES, batch)
         ]
         train(model, opt, batches, reduce_gradients=False)
-    return model.state_dict()
+    return host_state(model)
 
 
 def distributed_training(name: str, bucket_bytes: int | None = None) -> dict[str, np.ndarray]:
@@ -93,7 +98,7 @@ def distributed_training(name: str, bucket_bytes: int | None = None) -> dict[str
     loader = dist.DistributedDataLoader((x, y), batch_size=PER_RANK_BATCH, seed=ORDER_SEED)
     for _ in range(EPOCHS):
         train(model, opt, loader, reduce_gradients=True, bucket_bytes=bucket_bytes)
-    return model.state_dict()
+    return host_state(model)
 
 
 def wrapped_training() -> dict[str, np.ndarray]:
@@ -105,7 +110,7 @@ def wrapped_training() -> dict[str, np.ndarray]:
     loader = dist.DistributedDataLoader((x, y), batch_size=PER_RANK_BATCH, seed=ORDER_SEED)
     for _ in range(EPOCHS):
         train(model, opt, loader, reduce_gradients=False)
-    return model.state_dict()
+    return host_state(model)
 
 
 def optimizer_state_broadcast() -> dict[str, np.ndarray]:
@@ -123,7 +128,7 @@ def optimizer_state_broadcast() -> dict[str, np.ndarray]:
     for index, slot in opt.state_dict()["state"].items():
         for name, value in slot.items():
             flat[f"{index}/{name}"] = np.asarray(value)
-    return {**model.state_dict(), **flat}
+    return {**host_state(model), **flat}
 
 
 def fit_training(out: Path) -> tuple[dict[str, np.ndarray], Any]:
@@ -148,7 +153,7 @@ def fit_training(out: Path) -> tuple[dict[str, np.ndarray], Any]:
         verbose=1,  # printed by rank 0 only
         **fit_kwargs(),
     )
-    return model.state_dict(), history
+    return host_state(model), history
 
 
 SCALED_LR, WARMUP_STEPS = 0.05, 4
@@ -164,7 +169,7 @@ def fit_linear_scaling() -> tuple[dict[str, np.ndarray], Any]:
         model, nn.MSELoss(), opt, (x, y), batch_size=PER_RANK_BATCH, epochs=2, seed=ORDER_SEED,
         lr_scaling="linear", warmup_steps=WARMUP_STEPS,
     )  # fmt: skip
-    return model.state_dict(), history
+    return host_state(model), history
 
 
 class RaiseOnRankOne(Callback):
@@ -192,7 +197,7 @@ class AnnounceAndPace(Callback):
 
 
 def save_outcome(out: Path, model: nn.Module, history: Any) -> None:
-    arrays = {f"param/{k}": v for k, v in model.state_dict().items()}
+    arrays = {f"param/{k}": v for k, v in host_state(model).items()}
     arrays["epochs"] = np.array(len(history))
     np.savez(out / f"rank{dist.rank()}.npz", **arrays)
     (out / f"reason{dist.rank()}.txt").write_text(str(history.stop_reason))

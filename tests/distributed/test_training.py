@@ -39,7 +39,7 @@ def test_fit_on_two_ranks_matches_fit_on_one_with_the_double_batch(
     options = worker.fit_kwargs()
     options.pop("seed")
     history = ds.fit(model, nn.MSELoss(), opt, loader, **options)
-    for key, ref in model.state_dict().items():
+    for key, ref in worker.host_state(model).items():
         ours = two_process_results[0][f"fit/{key}"]
         np.testing.assert_array_equal(ours, two_process_results[1][f"fit/{key}"])
         np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=1e-6 * max(1.0, np.abs(ref).max()), err_msg=key)
@@ -121,7 +121,7 @@ def test_linear_scaling_on_two_ranks_matches_one_process_with_the_scaled_rate(
             opt.step()
             step += 1
     assert step > worker.WARMUP_STEPS  # the ramp and the full factor were both used
-    for key, ref in model.state_dict().items():
+    for key, ref in worker.host_state(model).items():
         for rank in range(2):
             ours = two_process_results[rank][f"lr_scaling/{key}"]
             np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=1e-6 * max(1.0, np.abs(ref).max()), err_msg=key)

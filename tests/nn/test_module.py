@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import downslope as ds
 from downslope import nn
-from downslope.devices import is_array, to_host
+from downslope.devices import to_host
 
 
 class TwoLayer(nn.Module):
@@ -154,14 +154,35 @@ def test_gradients_accumulate_until_zero_grad() -> None:
     np.testing.assert_allclose(m.weight.grad.numpy(), first, rtol=1e-6)  # type: ignore[union-attr]
 
 
-def test_state_dict_has_parameters_and_persistent_buffers_as_copies() -> None:
+def test_state_dict_has_parameters_and_persistent_buffers_as_detached_tensors_sharing_memory() -> None:
     m = TwoLayer()
     m.register_buffer("scratch", ds.zeros(2), persistent=False)
     sd = m.state_dict()
     assert list(sd) == ["steps", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
-    assert all(is_array(v) for v in sd.values())  # arrays (of the model's device), not Tensors
-    sd["fc1.weight"][...] = 7.0
-    assert not (m.fc1.weight.numpy() == 7.0).any()  # a copy, not a view
+    assert all(isinstance(v, ds.Tensor) and not v.requires_grad for v in sd.values())  # as torch's state_dict
+    sd["fc1.weight"].copy_(ds.full((3, 4), 7.0))  # PyTorch code writes through a state_dict (EMA, surgery)
+    assert (m.fc1.weight.numpy() == 7.0).all()
+    opt = ds.optim.SGD(m.parameters(), lr=0.5)
+    sd = m.state_dict()  # taken after the optimizer is built (see the next test for before)
+    snapshot = {k: v.clone() for k, v in m.state_dict().items()}  # the idiom for a snapshot works
+    m(ds.randn(5, 4)).sum().backward()
+    opt.step()
+    assert np.array_equal(sd["fc2.bias"].numpy(), m.fc2.bias.numpy())  # the shared tensor follows training
+    assert not np.array_equal(snapshot["fc2.bias"].numpy(), m.fc2.bias.numpy())  # the clone does not
+    assert m.state_dict(keep_vars=True)["fc1.weight"] is m.fc1.weight
+
+
+def test_a_state_dict_taken_before_the_optimizer_is_built_keeps_its_values() -> None:
+    # The first optimizer over a module moves its parameters into one flat buffer (one update for all),
+    # so tensors taken before that keep the values they had: documented in Module.state_dict.
+    m = nn.Linear(3, 2)
+    sd = m.state_dict()
+    before = sd["bias"].numpy().copy()
+    opt = ds.optim.SGD(m.parameters(), lr=0.5)
+    m(ds.randn(5, 3)).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(sd["bias"].numpy(), before)
+    assert not np.array_equal(m.bias.numpy(), before)
 
 
 def test_load_state_dict_round_trip_gives_identical_outputs() -> None:
@@ -194,13 +215,13 @@ def test_load_state_dict_names_missing_and_unexpected_keys() -> None:
 
 def test_load_state_dict_shape_mismatch_names_key_and_both_shapes_and_changes_nothing() -> None:
     m = TwoLayer()
-    before = m.state_dict()
+    before = {k: v.numpy().copy() for k, v in m.state_dict().items()}
     sd = m.state_dict()
     sd["fc1.bias"] = np.ones(3)
     sd["fc2.weight"] = np.zeros((3, 2))
     with pytest.raises(ValueError, match=r"'fc2.weight'.*\(3, 2\).*\(2, 3\)"):
         m.load_state_dict(sd)
-    np.testing.assert_array_equal(m.fc1.bias.numpy(), to_host(before["fc1.bias"]))  # type: ignore[union-attr]
+    np.testing.assert_array_equal(m.fc1.bias.numpy(), before["fc1.bias"])
 
 
 def test_load_state_dict_accepts_pytorch_state_dicts() -> None:
@@ -611,8 +632,8 @@ def test_layers_made_on_a_device_start_from_the_cpus_values(make: Any) -> None:
     dev = make(device="strict")
     assert list(dev.state_dict()) == list(cpu.state_dict())
     for key, value in dev.state_dict().items():
-        assert str(device_of(value)) == "strict", key
-        np.testing.assert_array_equal(to_host(value), to_host(cpu.state_dict()[key]), err_msg=key)
+        assert str(device_of(value.array)) == "strict", key
+        np.testing.assert_array_equal(to_host(value.array), cpu.state_dict()[key].numpy(), err_msg=key)
 
 
 def test_load_state_dict_writes_onto_the_models_device_in_place() -> None:
@@ -628,13 +649,13 @@ def test_load_state_dict_writes_onto_the_models_device_in_place() -> None:
     moved.load_state_dict(source.state_dict())
     assert moved[0].weight is weight  # the same Parameter: an optimizer holding it sees the values
     for key, value in moved.state_dict().items():
-        assert str(device_of(value)) == "strict", key
-        np.testing.assert_array_equal(to_host(value), source.state_dict()[key], err_msg=key)
+        assert str(device_of(value.array)) == "strict", key
+        np.testing.assert_array_equal(to_host(value.array), source.state_dict()[key].numpy(), err_msg=key)
     back = make().to("cpu")
     back.load_state_dict(moved.state_dict())  # device arrays load into a model on the host
     for key, value in back.state_dict().items():
-        assert type(value) is np.ndarray
-        np.testing.assert_array_equal(value, source.state_dict()[key], err_msg=key)
+        assert type(value.array) is np.ndarray
+        np.testing.assert_array_equal(value.numpy(), source.state_dict()[key].numpy(), err_msg=key)
 
 
 def test_module_list_and_dict_deletion_pop_and_concatenation_as_in_torch():

@@ -336,7 +336,7 @@ def test_device_scalar_reads_once_and_formats():
 def test_checkpoints_written_on_the_device_hold_host_arrays(tmp_path):
     _fit("strict", epochs=1, checkpoint_dir=tmp_path)
     state = ds.load(tmp_path / "last.ckpt")
-    assert all(type(v) is np.ndarray for v in state["model"].values())
+    assert all(isinstance(v, ds.Tensor) and type(v.array) is np.ndarray for v in state["model"].values())
     cpu_model = _mlp()
     cpu_model.load_state_dict(state["model"])  # loads on a machine without the device
 
@@ -366,7 +366,7 @@ def test_early_stopping_restores_its_best_weights_into_a_model_on_the_device():
     assert str(model_device(model)) == "strict"
     best = stop.best_weights
     for key, value in model.state_dict().items():
-        np.testing.assert_array_equal(ds.devices.to_host(value), ds.devices.to_host(best[key]))
+        np.testing.assert_array_equal(ds.devices.to_host(value.array), ds.devices.to_host(best[key]))
 
 
 def test_load_on_host_loads_host_and_device_state_into_a_device_model():

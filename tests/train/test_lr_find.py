@@ -22,6 +22,11 @@ def _setup():
     return model, opt
 
 
+def _arrays(model):
+    """Copies of the model's state (its state_dict's tensors share the model's memory)."""
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
 def _assert_same_tree(a, b, where="state"):
     if isinstance(a, dict):
         assert a.keys() == b.keys(), where
@@ -45,13 +50,13 @@ def test_lr_find_restores_model_optimizer_grads_and_rng_exactly():
     loss = nn.CrossEntropyLoss()(model(ds.tensor(x[:8])), ds.tensor(y[:8]))
     loss.backward()  # leave gradients in place: they must survive too
     model.eval()
-    before = (model.state_dict(), opt.state_dict(), backend.get_rng_state())
+    before = (_arrays(model), opt.state_dict(), backend.get_rng_state())
     grads = [p.grad.numpy().copy() for p in model.parameters()]
 
     result = lr_find(model, nn.CrossEntropyLoss(), opt, (x, y), num_iter=60)
 
     assert len(result.lrs) > 10
-    _assert_same_tree(before[0], model.state_dict(), "model")
+    _assert_same_tree(before[0], _arrays(model), "model")
     _assert_same_tree(before[1], opt.state_dict(), "optimizer")
     assert before[2] == backend.get_rng_state()
     for g, p in zip(grads, model.parameters()):
@@ -66,7 +71,7 @@ def test_training_after_lr_find_is_identical_to_training_without_it():
     model_b, opt_b = _setup()
     lr_find(model_b, nn.CrossEntropyLoss(), opt_b, (x, y), num_iter=30)
     fit(model_b, nn.CrossEntropyLoss(), opt_b, (x, y), epochs=2, batch_size=32)
-    _assert_same_tree(model_a.state_dict(), model_b.state_dict())
+    _assert_same_tree(_arrays(model_a), _arrays(model_b))
 
 
 @pytest.mark.parametrize("batch_size", [None, 32])

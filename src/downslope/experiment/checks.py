@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError
+from ..tensor import Tensor
 from ..train.resume import CHECKPOINT_KIND
 from .config import ARCHITECTURE_KEYS, DEFAULTS, normalize_config
 
@@ -160,6 +161,8 @@ def check_run_state(state: Any, where: str = "model.ds") -> None:
                     f"the file has {got}"
                 )
     arrays = state["model"]
+    if isinstance(arrays, dict):  # a run saved by this version holds tensors (what state_dict() gives)
+        arrays = {k: (v.array if isinstance(v, Tensor) else v) for k, v in arrays.items()}
     if not isinstance(arrays, dict) or not all(
         isinstance(k, str) and isinstance(v, np.ndarray) for k, v in arrays.items()
     ):

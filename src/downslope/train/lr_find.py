@@ -27,7 +27,7 @@ from ..tensor import wrap_array
 from .evaluation import model_mode
 from .fit import train_step
 from .inputs import as_loader, unpack_batch
-from .placement import load_on_host, training_device
+from .placement import load_on_host, state_snapshot, training_device
 from .protocols import LossFn, ModelLike
 
 
@@ -216,7 +216,7 @@ def _sweep(
 def _restored_afterwards(model: ModelLike, optimizer: OptimizerLike) -> Iterator[None]:
     """Puts the model, the optimizer (state and rates), the gradients and the library's random
     generator back exactly as they were, however the block ends."""
-    saved_model = model.state_dict()
+    saved_model = state_snapshot(model)
     saved_optimizer = optimizer.state_dict()
     saved_rng = backend.get_rng_state()
     params = list(model.parameters())

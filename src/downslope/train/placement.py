@@ -75,6 +75,21 @@ def load_on_host(model: Any, state: Any, **options: Any) -> None:
         model.to(placed)
 
 
+def state_snapshot(model: Any) -> dict[str, Any]:
+    """Copies of ``model.state_dict()``'s values as arrays on the model's device: a snapshot that later
+    training leaves alone (a state_dict's tensors share the model's memory, as in PyTorch).
+
+    Example:
+        >>> from downslope import nn
+        >>> m = nn.Linear(2, 1)
+        >>> saved = state_snapshot(m)
+        >>> _ = m.bias.data.fill_(5.0)
+        >>> bool(saved["bias"][0] == 5.0)
+        False
+    """
+    return {k: (v.array if hasattr(v, "array") else v).copy() for k, v in model.state_dict().items()}
+
+
 class DeviceScalar:
     """A number held on a device as a 0-d array, copied to the host the first time it is read.
 

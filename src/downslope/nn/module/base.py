@@ -594,17 +594,25 @@ class Module:
     def state_dict(
         self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False
     ) -> OrderedDict[str, Any]:
-        """Every parameter and persistent buffer as ``name -> array`` (copies, safe to keep; NumPy arrays
-        on the CPU, the device's arrays on a GPU, as PyTorch gives device tensors).
+        """Every parameter and persistent buffer as ``name -> Tensor``: detached tensors that share
+        the module's memory, as in PyTorch. They follow training (an optimizer's step writes the
+        parameters in place) and writing into them (``sd[k].copy_(v)``) writes the module; to keep a
+        snapshot, clone them: ``{k: v.clone() for k, v in model.state_dict().items()}``. One difference
+        from PyTorch: the first optimizer built over a module moves its parameters into one flat
+        buffer, so tensors taken before that keep the values they had.
 
         PyTorch's keywords: ``keep_vars=True`` gives the Parameter and buffer Tensors themselves;
         ``destination`` is a dict to fill (and return); ``prefix`` is put before every key.
 
         Example:
             >>> from downslope import nn
-            >>> sd = nn.Sequential(nn.Linear(2, 3), nn.ReLU()).state_dict()
-            >>> {k: v.shape for k, v in sd.items()}
+            >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+            >>> sd = model.state_dict()
+            >>> {k: tuple(v.shape) for k, v in sd.items()}
             {'0.weight': (3, 2), '0.bias': (3,)}
+            >>> _ = sd["0.bias"].fill_(1.0)  # shares memory with the module
+            >>> model[0].bias.tolist()
+            [1.0, 1.0, 1.0]
         """
         if args:  # PyTorch's old positional form: state_dict(destination, prefix, keep_vars)
             if len(args) > 3 or destination is not None:
@@ -614,7 +622,7 @@ class Module:
             keep_vars = rest[1] if len(rest) > 1 else keep_vars
         out: Any = OrderedDict() if destination is None else destination
         for key, tensor in named_state(self, prefix):
-            out[key] = tensor if keep_vars else tensor.array.copy()
+            out[key] = tensor if keep_vars else tensor.detach()
         return out
 
     def _state_tensors(self) -> dict[str, Tensor]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError, DivergenceError
-from ..placement import DeviceScalar, load_on_host
+from ..placement import DeviceScalar, load_on_host, state_snapshot
 from .base import Callback, Logs, TrainingState  # noqa: F401  (TrainingState: the examples use it)
 from .monitoring import Monitor, fmt, resolve_mode
 
@@ -102,14 +102,14 @@ class EarlyStopping(Callback):
             return
         if self.restore_best_weights and self.best_weights is None:
             # Until something improves, the first tracked epoch's weights are the best we have.
-            self.best_weights = self.trained_model().state_dict()
+            self.best_weights = state_snapshot(self.trained_model())
             self.best_epoch = epoch
         self.wait += 1
         if self._is_improvement(current, self.best):
             self.best = current
             self.best_epoch = epoch
             if self.restore_best_weights:
-                self.best_weights = self.trained_model().state_dict()
+                self.best_weights = state_snapshot(self.trained_model())
             # The wait restarts only when the value beats both the previous best and the baseline.
             if self.baseline is None or self._is_improvement(current, self.baseline):
                 self.wait = 0
