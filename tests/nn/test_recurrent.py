@@ -129,6 +129,16 @@ def test_recurrent_layers_match_torch(assert_close, path, kind, config, with_sta
     _run_both(kind, kwargs, x, initial if with_state else None, assert_close)
 
 
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_a_batch_of_one_through_several_layers_matches_torch(assert_close, path, kind):
+    # With one sample a (hidden, batch) gradient's transpose is contiguous, so a view of a pooled
+    # buffer could pass for a copy: the initial state's gradient of each layer must be its own.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 1, 3)).astype(np.float32)
+    initial = [rng.standard_normal((3, 1, 4)).astype(np.float32) for _ in range(2 if kind == "LSTM" else 1)]
+    _run_both(kind, dict(input_size=3, hidden_size=4, num_layers=3), x, initial, assert_close)
+
+
 def test_relu_rnn_matches_torch(assert_close, path):
     x = np.random.default_rng(1).standard_normal((5, 3, 4)).astype(np.float32)
     kwargs = dict(input_size=4, hidden_size=6, num_layers=2, nonlinearity="relu")

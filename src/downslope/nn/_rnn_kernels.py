@@ -359,7 +359,7 @@ def _lstm_backward(dp, packed, saved, x, w_ih, w_hh, needs):
         dw = gemm.matmul(d_flat, z_cols.reshape(k, length * batch).T)
         _workspace.give(z_cols)
     _workspace.give(d_cols)
-    dh0 = xp.ascontiguousarray(dh[0].T)
+    dh0 = dh[0].T.copy()  # a copy, never a view: with batch 1 the transpose is contiguous, and dh goes back to the pool
     _workspace.give(dh)
     dw_ih = dw_hh = db = None
     if dw is not None:  # contiguous copies (small): each parameter gets an array of its own
