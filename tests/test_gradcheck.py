@@ -36,6 +36,25 @@ def test_catches_a_wrong_vector_jacobian_product():
     assert report.inputs[0].worst_element == (2,)
 
 
+def test_a_report_is_true_only_when_it_passed():
+    x = ds.tensor([0.5, -1.0, 2.0])
+    assert not ds.gradcheck(lambda t: _square_with_wrong_gradient(t).sum(), [x], raise_exception=False)
+    assert ds.gradcheck(lambda t: (t * t).sum(), [x])
+
+
+def test_torch_autograd_gradcheck_returns_a_bool_as_pytorch_does():
+    x = ds.tensor([0.5, -1.0, 2.0], dtype=ds.float64, requires_grad=True)
+    good = ds.autograd.gradcheck(lambda t: t * t, (x,), eps=1e-6, atol=1e-5, nondet_tol=0.0, fast_mode=False)
+    assert good is True and ds.autograd.gradcheck(lambda t: (t.sin(), t * 2), (x,)) is True
+    assert ds.autograd.gradcheck(_square_with_wrong_gradient, (x,), raise_exception=False) is False
+    # one wrong part of a tuple output is caught
+    assert (
+        ds.autograd.gradcheck(lambda t: (t * 2, _square_with_wrong_gradient(t)), (x,), raise_exception=False) is False
+    )
+    with pytest.raises(ds.GradcheckError, match="input 0"):
+        ds.autograd.gradcheck(_square_with_wrong_gradient, (x,))
+
+
 def test_catches_a_missing_gradient():
     report = ds.gradcheck(lambda x: x.detach() * x, [ds.tensor([1.0, 2.0])], raise_exception=False)
     assert not report.passed

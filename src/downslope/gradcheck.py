@@ -17,6 +17,7 @@ from . import autograd
 from .autograd import enable_grad
 from .devices import device_of, to_device, to_host
 from .errors import ArgumentError, ArgumentTypeError
+from .ops.shape import cat
 from .tensor import Tensor, to_array, wrap_array
 
 
@@ -39,6 +40,10 @@ class GradcheckReport:
 
     inputs: list[InputReport] = field(default_factory=list)
     passed: bool = True
+
+    def __bool__(self) -> bool:
+        """True when every input passed: ``if not ds.gradcheck(..., raise_exception=False):`` works."""
+        return self.passed
 
     def __str__(self) -> str:
         lines = [f"gradcheck {'passed' if self.passed else 'FAILED'}"]
@@ -139,6 +144,39 @@ def gradcheck(
     return report
 
 
+def torch_gradcheck(
+    func: Callable[..., Any],
+    inputs: Any,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    **torch_options: Any,
+) -> bool:
+    """``torch.autograd.gradcheck``: True when ``func``'s gradients agree with finite differences,
+    False (or a :class:`GradcheckError`, with ``raise_exception``) when not, as PyTorch returns a bool.
+
+    A tuple output is checked as its floating parts flattened and joined (each element projected). PyTorch's other options
+    (``nondet_tol``, ``check_undefined_grad``, ``fast_mode``, ...) are accepted and have no effect.
+    :func:`gradcheck` gives the per-input errors instead.
+
+    Example:
+        >>> import downslope as ds
+        >>> x = ds.randn(3, dtype=ds.float64, requires_grad=True)
+        >>> ds.autograd.gradcheck(lambda x: x.sin() * x, (x,))
+        True
+    """
+
+    def joined(*args: Any) -> Tensor:
+        out = func(*args)
+        if isinstance(out, (tuple, list)):
+            return cat([o.reshape(-1) for o in out if isinstance(o, Tensor) and o.dtype.kind == "f"])
+        return out
+
+    return bool(gradcheck(joined, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception))
+
+
 # torch.autograd.gradcheck: the autograd module cannot import this one (it sits below it), so the
 # name is attached from here, which every `import downslope` runs.
-autograd.gradcheck = gradcheck  # type: ignore[attr-defined]
+autograd.gradcheck = torch_gradcheck  # type: ignore[attr-defined]
