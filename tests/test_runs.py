@@ -214,6 +214,41 @@ def test_overwrite_leaves_no_stale_file(tmp_path):
     assert runs.check_complete(out)
 
 
+def test_overwrite_with_a_diverged_run_keeps_the_complete_run(tmp_path, capsys, no_plots):
+    out = tmp_path / "r"
+    assert train("--out", str(out)) == 0
+    before = files_of(out)
+    capsys.readouterr()
+    code = train("--out", str(out), "--overwrite", "--optimizer", "sgd", "--lr", "1e4", "--no-scale")
+    err = capsys.readouterr().err
+    assert code == runs.EXIT_DIVERGED, err
+    assert files_of(out) == before and runs.check_complete(out)  # the good run is untouched
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("r-diverged-")]
+    assert len(aside) == 1 and runs.read_status(aside[0])["status"] == runs.DIVERGED, err
+    assert f"the complete run in {out}/ was kept" in err and str(aside[0]) in err
+    assert not runs.staging_path(out).exists()
+
+
+def test_overwrite_of_a_diverged_run_with_a_diverged_run_replaces_it(tmp_path, no_plots):
+    out = tmp_path / "r"
+    diverge = ("--optimizer", "sgd", "--lr", "1e4", "--no-scale")
+    assert train("--out", str(out), *diverge) == runs.EXIT_DIVERGED
+    assert train("--out", str(out), "--overwrite", "--seed", "3", *diverge) == runs.EXIT_DIVERGED
+    assert "seed = 3" in (out / "config.toml").read_text()  # nothing complete was there to keep
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == ["r"]
+
+
+def test_a_mount_point_as_out_is_refused_before_training(tmp_path, monkeypatch):
+    # A run is published by one rename, which a mount point (a container's volume) cannot take.
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    real = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: os.fspath(p) == os.fspath(volume) or real(p))
+    with pytest.raises(ConfigError, match=r"is a mount point.*such as --out .*vol/run1"):
+        runs.reserve(volume)
+    assert list(tmp_path.iterdir()) == [volume] and not any(volume.iterdir())
+
+
 def test_a_config_copied_from_a_run_does_not_write_over_that_run(tmp_path, monkeypatch, no_plots):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "runs" / "first"

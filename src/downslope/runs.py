@@ -56,6 +56,9 @@ CHECKPOINT_FILE = "checkpoint.ckpt"
 CONFIG_FILE = "config.toml"
 # the data file's size and SHA-256 when the run started: --resume refuses a file that changed since
 DATA_FINGERPRINT_FILE = ".data-fingerprint.json"
+# how many processes trained the run (mpiexec -n): --resume continues it on as many, since another
+# count would change the batch each update sees and the order of the samples
+LAUNCH_FILE = ".launch.json"
 RUNNING, COMPLETE, DIVERGED, INTERRUPTED = "running", "complete", "diverged", "interrupted"
 STATUSES = (RUNNING, COMPLETE, DIVERGED, INTERRUPTED)
 # Exit statuses of ``downslope train`` besides 0 (complete) and 2 (bad input or an unwritable path).
@@ -331,6 +334,13 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
         raise ConfigError(f"--out {str(final)!r}: expected a directory name, such as runs/my-run")
     if os.path.lexists(final) and not final.is_dir():
         raise ConfigError(f"--out {final}: exists and is not a directory; choose another --out")
+    if final.is_dir() and os.path.ismount(final):
+        # A run is published by renaming its finished directory into place, which a mount point (a
+        # container's volume, say) cannot take: refuse before training, not after it.
+        raise ConfigError(
+            f"--out {final}: is a mount point, and a run is published by renaming its finished directory into "
+            f"place, which a mount point cannot take; choose a directory inside it, such as --out {final / 'run1'}"
+        )
     if final.is_dir():
         try:
             taken = any(final.iterdir())
@@ -444,6 +454,27 @@ def resume(run: str | os.PathLike[str]) -> Run:
         raise ConfigError(f"--resume {run}: the run was stopped before it wrote its config.toml; start it again")
     out.set_status(RUNNING, resumed=True)
     return out
+
+
+def processes_of(run: Run) -> int:
+    """How many processes trained ``run`` (1 unless it was started under mpiexec)."""
+    record = read_json_file(run.path(LAUNCH_FILE)) or {}
+    count = record.get("processes", 1)
+    return count if isinstance(count, int) and count >= 1 else 1
+
+
+def keeps_complete_run(run: Run) -> bool:
+    """Whether publishing ``run`` with --overwrite would replace a complete run (a diverged run must not)."""
+    return run.overwrite and (read_status(run.final) or {}).get("status") == COMPLETE
+
+
+def set_aside_name(final: Path) -> Path:
+    """A free name beside ``final`` for a diverged run that must not replace the complete run there."""
+    for _ in range(100):
+        candidate = final.parent / f"{final.name}-diverged-{secrets.token_hex(3)}"
+        if not os.path.lexists(candidate):
+            return candidate
+    raise StateError(f"{final}: no free name beside it for the diverged run")  # pragma: no cover
 
 
 # ---------------------------------------------------------------------- readers

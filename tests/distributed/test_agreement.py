@@ -295,3 +295,45 @@ def test_no_stop_when_every_rank_ends_together() -> None:
     callback = _agreement(_PartnerComm(sums=[[0.0, 1.0]], gathers=[]), epochs=3)
     callback.on_epoch_end(2)  # both at their last epoch: the loop ends by itself, no stop reason
     assert not callback.trainer.stop_training and callback.trainer.stop_reason is None
+
+
+@pytest.mark.slow
+def test_a_killed_data_parallel_run_resumes_under_mpiexec_exactly(mpiexec: list[str], tmp_path: Path) -> None:
+    from downslope import runs
+    from downslope.serialization import load
+
+    train = [sys.executable, "-m", "downslope", "train", "--data", "digits", "--epochs", "60", "--quiet"]
+    job = subprocess.Popen(
+        [*mpiexec, "-n", "2", *train, "--out", str(tmp_path / "a")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), start_new_session=True,
+    )  # fmt: skip
+    checkpoint = runs.staging_path(tmp_path / "a") / runs.CHECKPOINT_FILE
+    try:
+        deadline = time.monotonic() + 60
+        while not checkpoint.is_file() and job.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        # kill -9 of the whole job, mid-run: the launcher and every rank (which Open MPI starts in
+        # sessions of their own, so they are found by the run's unique --out)
+        os.killpg(job.pid, signal.SIGKILL)
+        subprocess.run(["pkill", "-9", "-f", f"out {tmp_path / 'a'}$"], check=False)
+        job.wait()
+    assert load(checkpoint)["epoch"] < 60, "the run ended before it could be killed"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # until the killed ranks have let go of the run's lock
+        held = runs._try_lock(checkpoint.parent)
+        if held is not None:
+            os.close(held)
+            break
+        time.sleep(0.1)
+    # one process would see half the batch and another sample order: refused, saying how to continue
+    code, _, err, _ = _launch(train[:4] + ["--resume", str(tmp_path / "a")])
+    assert code == 2 and "trained on 2 process(es) and this is 1" in err and "mpiexec -n 2" in err, err
+    code, _, err, _ = _launch([*mpiexec, "-n", "2", *train[:4], "--resume", str(tmp_path / "a"), "--quiet"])
+    assert code == 0, err
+    code, _, err, _ = _launch([*mpiexec, "-n", "2", *train, "--out", str(tmp_path / "b")])
+    assert code == 0, err
+    resumed, straight = load(tmp_path / "a" / "model.ds")["model"], load(tmp_path / "b" / "model.ds")["model"]
+    for key in straight:
+        np.testing.assert_array_equal(resumed[key].numpy(), straight[key].numpy(), err_msg=key)
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["processes"] == 2

@@ -12,7 +12,7 @@ from .common import _config_from_args, _default_stem
 from .results import _write_run
 
 
-def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+def _train_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[str, Any], Any]:
     """The settings of a new run and its reserved run directory (found writable before any training).
 
     An ``out`` that comes from a --config file (e.g. a copied runs/X/config.toml) is used only when
@@ -37,14 +37,16 @@ def _train_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
         run.write_text(runs.CONFIG_FILE, to_toml(cfg))
         if is_file_source(str(cfg["data"])) and os.path.isfile(cfg["data"]):
             run.write_bytes(runs.DATA_FINGERPRINT_FILE, runs.json_bytes(runs.data_fingerprint(cfg["data"])))
+        run.write_bytes(runs.LAUNCH_FILE, runs.json_bytes({"processes": processes}))
     except BaseException:
         run.discard()
         raise
     return cfg, run
 
 
-def _resumed_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
-    """The stored settings and the run directory of an unfinished run, taken over by this process."""
+def _resumed_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[str, Any], Any]:
+    """The stored settings and the run directory of an unfinished run, taken over by this process
+    (rank 0 of ``processes``, which must be as many as trained the run)."""
     from .. import runs
     from ..errors import ConfigError
     from ..experiment import DEFAULTS, load_toml, normalize_config
@@ -62,6 +64,16 @@ def _resumed_config(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     try:
         cfg = normalize_config(load_toml(run.path(runs.CONFIG_FILE)), str(run.path(runs.CONFIG_FILE)))
         runs.check_same_data(run, str(cfg["data"]))
+        trained_on = runs.processes_of(run)
+        if trained_on != processes:
+            how = f"mpiexec -n {trained_on} downslope train --resume {run.final}"
+            if trained_on == 1:
+                how = f"downslope train --resume {run.final} (without mpiexec)"
+            raise ConfigError(
+                f"--resume {args.resume}: the run was trained on {trained_on} process(es) and this is {processes}; "
+                f"another count would change the batch each update sees and the order of the samples; continue it "
+                f"with '{how}'"
+            )
     except BaseException:
         run.leave(runs.INTERRUPTED)
         raise
@@ -79,28 +91,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..experiment import run_training
     from ..train.callbacks import ModelCheckpoint
 
-    writer = True
-    if (launched_size() or 1) > 1:  # under mpiexec only rank 0 writes the run and reports
+    writer, processes = True, launched_size() or 1
+    if processes > 1:  # under mpiexec only rank 0 writes the run and reports
         from .. import distributed as dist
 
         dist.init()
         writer = dist.is_main()
-        if args.resume:
-            raise ConfigError(
-                "--resume: continue the run without mpiexec (resuming a data-parallel run is not supported)"
-            )
-    if not writer:
+    options: dict[str, Any] = {}
+    if args.resume and processes > 1:
+        cfg, run, options["resume_from"] = _resumed_on_every_rank(args, processes, writer)
+        if options["resume_from"] is None:
+            del options["resume_from"]
+    elif not writer:
         cfg, run = _config_from_args(args), None
     elif args.resume:
         cfg, run = _resumed_config(args)
     else:
-        cfg, run = _train_config(args)
-    options: dict[str, Any] = {}
+        cfg, run = _train_config(args, processes)
     if run is not None:
         # A full training checkpoint in the run's directory after every epoch (written atomically):
         # what --resume continues from after a kill.
         options["extra_callbacks"] = [ModelCheckpoint(run.checkpoint)]
-        if args.resume and run.checkpoint.is_file():
+        if args.resume and run.checkpoint.is_file() and "resume_from" not in options:
             options["resume_from"] = run.checkpoint
         if cfg["verbose"]:
             print(f"writing the run to {run.staging}/ (it becomes {run.final}/ when complete)")
@@ -124,6 +136,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         return runs.EXIT_INTERRUPTED
     diverged = result.history.diverged  # the training loop's divergence rules decided (History.stop_kind)
+    kept = None
+    if diverged and runs.keeps_complete_run(run):
+        # --overwrite replaces a run only with a complete one: a diverged run is published beside it
+        kept, run.final, run.overwrite = run.final, runs.set_aside_name(run.final), False
     try:
         metrics = _write_run(result, run)
         run.publish(runs.DIVERGED if diverged else runs.COMPLETE)
@@ -142,11 +158,40 @@ def cmd_train(args: argparse.Namespace) -> int:
         said = reason if reason.startswith("diverged") else f"diverged ({reason})"  # not "diverged (diverged: ...)"
         print(
             f"downslope train: training {said}; the run and its report are in {run.final}/ "
-            f"(status diverged, exit status {runs.EXIT_DIVERGED})",
+            f"(status diverged, exit status {runs.EXIT_DIVERGED})"
+            + (
+                f"; the complete run in {kept}/ was kept (--overwrite replaces it only with a complete run)"
+                if kept
+                else ""
+            ),
             file=sys.stderr,
         )
         return runs.EXIT_DIVERGED
     return 0
+
+
+def _resumed_on_every_rank(args: argparse.Namespace, processes: int, writer: bool) -> tuple[dict[str, Any], Any, Any]:
+    """--resume under mpiexec: rank 0 takes the run over and sends its settings and checkpoint to every
+    rank (which read the checkpoint from the shared file system, as ``distributed.fit`` requires).
+
+    Returns (settings, the run on rank 0 or None, the checkpoint to continue from or None)."""
+    from .. import distributed as dist
+    from ..errors import ConfigError
+
+    cfg, run, failure = None, None, None
+    if writer:
+        try:
+            cfg, run = _resumed_config(args, processes)
+        except Exception as exc:  # every rank must hear of it, or the others wait for the settings forever
+            failure = exc
+    checkpoint = str(run.checkpoint.resolve()) if run is not None and run.checkpoint.is_file() else None
+    message = None if failure is None else str(failure)
+    shared = dist.broadcast_object({"config": cfg, "checkpoint": checkpoint, "error": message})
+    if failure is not None:
+        raise failure
+    if shared["error"] is not None:
+        raise ConfigError(f"rank 0: {shared['error']}")
+    return shared["config"], run, shared["checkpoint"]
 
 
 def _print_summary(result: Any, cfg: dict[str, Any], metrics: dict[str, Any], out: Path) -> None:
