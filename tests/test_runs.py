@@ -68,6 +68,7 @@ def test_a_name_is_reserved_by_one_process_at_a_time(tmp_path):
     first = runs.reserve(tmp_path / "r")
     with pytest.raises(StateError, match="another downslope process is writing"):
         runs.reserve(tmp_path / "r")
+    first.write_bytes(runs.CHECKPOINT_FILE, b"an epoch's checkpoint")
     first.leave(runs.INTERRUPTED)  # its process is gone: the lock is free, the run is resumable
     with pytest.raises(ConfigError, match="unfinished run .*status interrupted.*--resume"):
         runs.reserve(tmp_path / "r")
@@ -75,6 +76,73 @@ def test_a_name_is_reserved_by_one_process_at_a_time(tmp_path):
     second.publish()
     with pytest.raises(ConfigError, match="holds a run; pass --overwrite"):
         runs.reserve(tmp_path / "r")
+
+
+def test_a_dead_run_that_never_finished_an_epoch_is_taken_over(tmp_path):
+    # e.g. rank 0 of a data-parallel run reserved it and the job was aborted when another rank
+    # could not read its data: nothing was trained, so the name is free again
+    dead = runs.reserve(tmp_path / "r")
+    dead.write_text(runs.CONFIG_FILE, "seed = 1\n")
+    dead._unlock()  # the process died: no discard, no status change
+    run = runs.reserve(tmp_path / "r")
+    assert run.staging == dead.staging and not (run.staging / runs.CONFIG_FILE).exists()
+    assert [p.name for p in tmp_path.iterdir()] == [run.staging.name]
+
+
+def test_a_failed_checkpoint_write_keeps_the_run_and_says_how_to_resume(tmp_path, monkeypatch, capsys, no_plots):
+    real = serialization.atomic_write_bytes
+    written = []
+
+    def disk_full_at_second_checkpoint(path, data):
+        if os.path.basename(path) == runs.CHECKPOINT_FILE:
+            written.append(path)
+            if len(written) == 2:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, data)
+
+    monkeypatch.setattr(serialization, "atomic_write_bytes", disk_full_at_second_checkpoint)
+    out = tmp_path / "r"
+    capsys.readouterr()
+    assert train("--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "could not write the checkpoint" in err and "No space left on device" in err, err
+    assert f"downslope train --resume {out}" in err and "choose a writable path" not in err, err
+    staging = runs.staging_path(out)
+    assert runs.read_status(staging)["status"] == runs.INTERRUPTED
+    assert serialization.load(staging / runs.CHECKPOINT_FILE)["epoch"] == 1  # the last good one
+    monkeypatch.setattr(serialization, "atomic_write_bytes", real)
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0 and runs.check_complete(out)
+
+
+def test_resume_from_another_directory_reads_the_file_the_run_started_on(tmp_path, monkeypatch, capsys, no_plots):
+    from downslope.train import callbacks
+
+    rows = np.random.default_rng(0).standard_normal((60, 3))
+    for place, shift in (("first", 0.0), ("other", 5.0)):
+        (tmp_path / place).mkdir()
+        text = "a,b,y\n" + "\n".join(",".join(f"{v + shift:.5f}" for v in r) for r in rows)
+        (tmp_path / place / "d.csv").write_text(text + "\n")
+    args = ["train", "--data", "d.csv", "--target", "y", "--epochs", "3", "--quiet"]
+    monkeypatch.chdir(tmp_path / "first")
+    assert main([*args, "--out", str(tmp_path / "straight")]) == 0
+    real = callbacks.ModelCheckpoint.on_epoch_end
+
+    def die_after_epoch_1(self, epoch, logs=None):
+        real(self, epoch, logs)
+        raise SystemExit(137)
+
+    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", die_after_epoch_1)
+    with pytest.raises(SystemExit):
+        main([*args, "--out", str(tmp_path / "killed")])
+    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", real)
+    monkeypatch.chdir(tmp_path / "other")  # where "d.csv" names another file
+    assert main(["train", "--resume", str(tmp_path / "killed")]) == 0
+    assert f"resuming on {tmp_path / 'first' / 'd.csv'}" in capsys.readouterr().out
+    got = serialization.load(tmp_path / "killed" / "model.ds")["model"]
+    want = serialization.load(tmp_path / "straight" / "model.ds")["model"]
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
 
 
 def test_resume_takes_over_only_a_dead_run_with_a_config(tmp_path):

@@ -13,7 +13,13 @@ class ShapeError(DownslopeError, ValueError, RuntimeError):
 
 
 class CheckpointError(DownslopeError, ValueError):
-    """A checkpoint that cannot be written or read (missing, truncated, corrupted, wrong format)."""
+    """A checkpoint that cannot be written or read (missing, truncated, corrupted, wrong format).
+
+    ``filename`` and ``reason`` are set when a write failed (the path, and e.g. "No space left on
+    device"), so a caller can say what to do in its own words."""
+
+    filename: str | None = None
+    reason: str | None = None
 
 
 class DataError(DownslopeError, ValueError):

@@ -412,7 +412,9 @@ def _claim(run: Run, staging: Path) -> None:
                 f"--out {final}: another downslope process is writing a run there now; choose another --out"
             )
         try:
-            if not run.overwrite:
+            # A dead run that never finished an epoch (e.g. a data-parallel run whose other rank failed
+            # to read its data) holds nothing to continue: it is taken over as if it were not there.
+            if not run.overwrite and (staging / CHECKPOINT_FILE).is_file():
                 status = (read_status(staging) or {}).get("status", "unknown")
                 raise _Taken(
                     f"--out {final}: an unfinished run is there (status {status}, in {staging}); continue it with "
@@ -540,15 +542,23 @@ def data_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
         while block := handle.read(1 << 20):
             digest.update(block)
             size += len(block)
-    return {"size": size, "sha256": digest.hexdigest()}
+    return {"size": size, "sha256": digest.hexdigest(), "path": os.path.abspath(path)}
 
 
-def check_same_data(run: Run, data: str) -> None:
-    """Refuse to resume ``run`` when its data file is not the one it started on (the split, the
-    scaling and the rows of every later epoch would silently differ from the run's first epochs)."""
+def check_same_data(run: Run, data: str) -> str:
+    """The data file to resume ``run`` on: ``data``, or the file it named when the run started if a
+    relative ``data`` now names another file (the resume was started from another directory).
+
+    Refuses a file that is not the one the run started on (the split, the scaling and the rows of
+    every later epoch would silently differ from the run's first epochs)."""
     stored = read_json_file(run.path(DATA_FINGERPRINT_FILE))
-    if stored is None or not os.path.isfile(data):
-        return  # a built-in dataset, a run started before fingerprints, or a missing file (said later)
+    if stored is None:
+        return data  # a built-in dataset, or a run started before fingerprints
+    then = stored.get("path")
+    if isinstance(then, str) and then != os.path.abspath(data) and os.path.isfile(then):
+        data = then  # the file the run started on, wherever this resume was started from
+    if not os.path.isfile(data):
+        return data  # a missing file is said when it is read
     now = data_fingerprint(data)
     if now != {k: stored.get(k) for k in now}:
         raise DataError(
@@ -556,6 +566,7 @@ def check_same_data(run: Run, data: str) -> None:
             f"{now['size']} now, another SHA-256); continuing would train on other rows. Restore the file, or "
             "start a new run"
         )
+    return data
 
 
 def read_json_file(path: str | os.PathLike[str]) -> dict[str, Any] | None:

@@ -63,7 +63,10 @@ def _resumed_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[
     run = runs.resume(args.resume)
     try:
         cfg = normalize_config(load_toml(run.path(runs.CONFIG_FILE)), str(run.path(runs.CONFIG_FILE)))
-        runs.check_same_data(run, str(cfg["data"]))
+        data = runs.check_same_data(run, str(cfg["data"]))
+        if data != cfg["data"]:  # said even with --quiet: which file is read is not progress output
+            print(f"note: resuming on {data}, the file the run started on ({cfg['data']!r} names another from here)")
+            cfg["data"] = data
         trained_on = runs.processes_of(run)
         if trained_on != processes:
             how = f"mpiexec -n {trained_on} downslope train --resume {run.final}"
@@ -87,7 +90,7 @@ def _resumed_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[
 def cmd_train(args: argparse.Namespace) -> int:
     from .. import runs
     from ..distributed import launched_size
-    from ..errors import ConfigError
+    from ..errors import CheckpointError, ConfigError
     from ..experiment import run_training
     from ..train.callbacks import ModelCheckpoint
 
@@ -118,12 +121,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"writing the run to {run.staging}/ (it becomes {run.final}/ when complete)")
     try:
         result = run_training(cfg, **options)
-    except BaseException:
-        if run is not None:
-            if args.resume or run.checkpoint.is_file():
-                run.leave(runs.INTERRUPTED)  # resumable: the checkpoint holds every finished epoch
-            else:
-                run.discard()  # nothing was trained: leave nothing behind
+    except BaseException as exc:
+        if run is None:
+            raise
+        if not (args.resume or run.checkpoint.is_file()):
+            run.discard()  # nothing was trained: leave nothing behind
+            raise
+        run.leave(runs.INTERRUPTED)  # resumable: the checkpoint holds every finished epoch
+        if isinstance(exc, CheckpointError) and exc.filename == str(run.checkpoint):
+            raise ConfigError(  # e.g. the disk filled up: the previous epoch's checkpoint is intact
+                f"could not write the checkpoint {run.checkpoint} ({exc.reason}); the run is kept in "
+                f"{run.staging}/ with its last checkpoint: make room and continue with "
+                f"'downslope train --resume {run.final}'"
+            ) from None
         raise
     if run is None:
         return 0
@@ -198,7 +208,7 @@ def _print_summary(result: Any, cfg: dict[str, Any], metrics: dict[str, Any], ou
     """What a finished run says: why it stopped, what the reader made of a file, the test metrics."""
     from ..experiment import is_file_source
 
-    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
+    shown = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in metrics.items()}  # 1e-7 is not 0.0
     if not cfg["verbose"]:  # the progress output has already said why training stopped
         print(f"stopped: {result.stop_reason}")
     data = result.data

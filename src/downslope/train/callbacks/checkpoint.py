@@ -93,9 +93,11 @@ class ModelCheckpoint(Callback):
         try:
             save(self._state(), path)
         except OSError as exc:
-            raise CheckpointError(
+            error = CheckpointError(
                 f"ModelCheckpoint: cannot write {path} ({exc.strerror or exc}); choose a writable path"
-            ) from None
+            )
+            error.filename, error.reason = str(path), str(exc.strerror or exc)  # for a caller's own message
+            raise error from None
         self.last_saved = path
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved checkpoint {path}")
