@@ -63,6 +63,14 @@ def test_the_differing_keys_are_named_with_each_ranks_value_on_one_line() -> Non
     assert "seed" not in message and "hidden" not in message and "lr" not in message  # equal, NaN included
 
 
+def test_differing_training_data_says_that_fit_shards_the_data_itself() -> None:
+    with pytest.raises(dist.DistributedError, match=r"give every rank the whole data set, not its part\.$"):
+        check_same_config({"training data": "50 samples"}, world=_world({"training data": "49 samples"}))
+    with pytest.raises(dist.DistributedError) as info:
+        check_same_config({"epochs": 3}, world=_world({"epochs": 4}))
+    assert "whole data set" not in str(info.value)
+
+
 def test_a_key_set_on_one_rank_only_is_named() -> None:
     with pytest.raises(dist.DistributedError, match=r"patience is '<not set>' on rank 0 but 10 on rank 1"):
         check_same_config({"epochs": 3}, world=_world({"epochs": 3, "patience": 10}))

@@ -101,9 +101,13 @@ def check_same_config(
             others = ", ".join(f"{_short(values[r])} on rank {r}" for r in differing[:3])
             more = f" (and {len(differing) - 3} more ranks)" if len(differing) > 3 else ""
             parts.append(f"{key} is {_short(reference.get(key, '<not set>'))} on rank 0 but {others}{more}")
+    hint = ""
+    if any(part.startswith("training data is") for part in parts):
+        # the Horovod habit: each rank loads its own shard, where distributed.fit shards the data itself
+        hint = " distributed.fit shards the training data itself: give every rank the whole data set, not its part."
     raise DisagreementError(
         f"the ranks disagree on the {what} (checked before training): {'; '.join(parts)}. "
-        f"Start every rank with the same settings and data."
+        f"Start every rank with the same settings and data.{hint}"
     )
 
 
