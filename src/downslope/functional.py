@@ -128,40 +128,15 @@ def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> 
 
 def norm(x: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """The vector p-norm over ``dim`` (all elements by default): p = 2 ('fro'), 1, inf, -inf, 0 or any
-    float. At a zero vector the 2-norm's gradient is 0, as in torch (not the NaN of sqrt at 0).
+    float. At a zero vector the gradient is 0, as in torch (not the NaN of a root at 0); see
+    :func:`downslope.ops.vector_norm`.
 
     Example:
         >>> import downslope as ds
         >>> ds.tensor([3.0, 4.0]).norm()
         tensor(5.)
     """
-    x = ops._lift_float(x)
-    if dtype is not None:
-        x = ops.astype(x, dtype)
-    if p in ("fro", 2, 2.0, None):
-        sq = ops.sum(x * x, dim, keepdim)
-        zero = sq.array == 0
-        if type(zero) is np.ndarray and not zero.any():  # the check is free on the host only (see std)
-            return ops.sqrt(sq)
-        return ops.where(zero, 0.0, ops.sqrt(ops.where(zero, 1.0, sq)))
-    if p == "nuc":
-        raise ArgumentError("norm: the nuclear norm is not supported; use p=2, 1, inf or a float")
-    if p in (1, 1.0):
-        return ops.sum(ops.abs(x), dim, keepdim)
-    if p == math.inf:
-        return ops.amax(ops.abs(x), dim, keepdim)
-    if p == -math.inf:
-        return ops.amin(ops.abs(x), dim, keepdim)
-    if p == 0:
-        return ops.sum(ops.astype(ops._lift(x.array != 0), x.dtype), dim, keepdim)
-    if not isinstance(p, (int, float)):
-        raise ArgumentTypeError(f"norm: p must be a number, 'fro' or inf, got {p!r}")
-    total = ops.sum(ops.abs(x) ** p, dim, keepdim)
-    zero = total.array == 0
-    if type(zero) is np.ndarray and not zero.any():
-        return total ** (1.0 / p)
-    # a zero vector: the norm is 0 and so is its gradient (the root's derivative at 0 is infinite)
-    return ops.where(zero, 0.0, ops.where(zero, 1.0, total) ** (1.0 / p))
+    return ops.vector_norm(x, p, dim, keepdim, dtype=dtype)  # one op with torch's gradient at zeros
 
 
 def lerp(start: Any, end: Any, weight: Any) -> Tensor:

@@ -1202,7 +1202,7 @@ class Tensor:
         return _ops.prod(self, dim, keepdim, dtype=dtype)
 
     def norm(self, p: Any = "fro", dim: Any = None, keepdim: builtins.bool = False, dtype: Any = None) -> Tensor:
-        return _functional.norm(self, p, dim, keepdim, dtype)
+        return _ops.vector_norm(self, p, dim, keepdim, dtype=dtype)
 
     def all(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
         return wrap_array(backend.as_array(np.all(self.array, axis=dim, keepdims=keepdim)))

@@ -65,7 +65,7 @@ def _channels(in_channels: Any, out_channels: Any, groups: Any, owner: str) -> t
 
 
 def _zeros_padding_only(padding_mode: str, owner: str) -> None:
-    """Layers that pad only with zeros (transposed and 3-D convolutions, as in PyTorch)."""
+    """Layers that pad only with zeros (the transposed convolutions, as in PyTorch)."""
     if padding_mode != "zeros":
         raise ArgumentError(f"{owner}: only padding_mode='zeros' is supported (as in PyTorch), got {padding_mode!r}")
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import ops
-from ..errors import ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor
 from ._conv_args import _as_tensor, _batched, _check_floating, _transposed_args, _tuple, _zeros_padding_only
 from .convolution import _conv2d, _ConvLayer
@@ -177,6 +177,43 @@ class _ConvTransposeNd(_ConvLayer):
         self.output_padding = _tuple(output_padding, n, "output_padding", name, minimum=0)
         self._make_parameters(bias, dtype)
 
+    def _output_padding(self, x: Any, output_size: Any) -> tuple[int, ...]:
+        """``self.output_padding``, or, given ``output_size`` (the spatial sizes, optionally led by
+        the batch and channel sizes, as PyTorch accepts), the output padding that reaches it.
+
+        Several output sizes share one input size when the stride is above 1; the smallest is
+        (in - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1, and the extra rows (up to
+        stride - 1) are the output padding (PyTorch's ``_output_padding``).
+        """
+        if output_size is None:
+            return self.output_padding
+        name, n = type(self).__name__, self._spatial
+        if not isinstance(x, Tensor):
+            raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(x).__name__}")
+        sizes = tuple(int(s) for s in output_size)  # host: sizes given by the user (ints or a torch-style Size)
+        lead = 2 if x.ndim == n + 2 else 1
+        if len(sizes) == lead + n:
+            sizes = sizes[lead:]
+        if len(sizes) != n:
+            raise ArgumentError(
+                f"{name}: output_size must have {n} or {n + lead} elements for input of shape {x.shape}, "
+                f"got {tuple(output_size)}"
+            )
+        smallest = tuple(
+            (x.shape[lead + d] - 1) * self.stride[d]
+            - 2 * self.padding[d]
+            + self.dilation[d] * (self.kernel_size[d] - 1)
+            + 1
+            for d in range(n)
+        )
+        largest = tuple(m + s - 1 for m, s in zip(smallest, self.stride))
+        if any(not lo <= size <= hi for size, lo, hi in zip(sizes, smallest, largest)):
+            raise ArgumentError(
+                f"{name}: requested an output size of {sizes}, but valid sizes range from {smallest} to "
+                f"{largest} (for an input of spatial size {x.shape[lead:]})"
+            )
+        return tuple(size - lo for size, lo in zip(sizes, smallest))
+
     def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if any(self.padding):
@@ -201,9 +238,11 @@ class ConvTranspose2d(_ConvTransposeNd):
         (2, 3, 8, 8)
     """
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, output_size: Any = None) -> Tensor:
+        """``output_size`` (optional) picks the output padding that gives that size (see PyTorch)."""
+        output_padding = self._output_padding(x, output_size)
         return conv_transpose2d(
-            x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+            x, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
         )
 
 
@@ -218,7 +257,9 @@ class ConvTranspose1d(_ConvTransposeNd):
 
     _spatial = 1
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, output_size: Any = None) -> Tensor:
+        """``output_size`` (optional) picks the output padding that gives that size (see PyTorch)."""
+        output_padding = self._output_padding(x, output_size)
         return conv_transpose1d(
-            x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+            x, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
         )

@@ -279,13 +279,21 @@ def silu(x: Tensor) -> Tensor:
 
 
 def relu6(x: Tensor, inplace: bool = False) -> Tensor:
-    """min(max(x, 0), 6)."""
-    return ops.clip(x, 0.0, 6.0)
+    """min(max(x, 0), 6); the gradient is 0 at 0 and 6 (see :func:`hardtanh`)."""
+    return hardtanh(x, 0.0, 6.0)
 
 
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
-    """x clamped into [min_val, max_val]."""
-    return ops.clip(x, min_val, max_val)
+    """x clamped into [min_val, max_val].
+
+    Unlike ``clamp`` (whose gradient is 1 on the bounds), the gradient is 0 at ``min_val`` and
+    ``max_val`` themselves: torch's hardtanh passes it only strictly inside (and at NaN).
+    """
+    x = _as_tensor(x, "hardtanh")
+    a = x.array
+    outside = (a <= min_val) | (a >= max_val)
+    # the clipped values as a constant: where the input is outside (bounds included) no gradient flows
+    return ops.where(~outside, x, ops.clip(a, min_val, max_val))
 
 
 _SELU_ALPHA = 1.6732632423543772
@@ -323,13 +331,29 @@ def mish(x: Tensor, inplace: bool = False) -> Tensor:
 
 
 def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
-    """clamp(x / 6 + 1/2, 0, 1): a piecewise-linear sigmoid."""
-    return ops.clip(x / 6.0 + 0.5, 0.0, 1.0)
+    """clamp(x + 3, 0, 6) / 6: a piecewise-linear sigmoid; its gradient is 1/6 strictly inside
+    (-3, 3) and 0 elsewhere, at -3 and 3 and at NaN too (torch's rule)."""
+    x = _as_tensor(x, "hardsigmoid")
+    a = x.array
+    inside = (a > -3.0) & (a < 3.0)
+    return ops.where(inside, x + 3.0, ops.clip(a + 3.0, 0.0, 6.0)) / 6.0
 
 
 def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
-    """x * hardsigmoid(x)."""
-    return x * hardsigmoid(x)
+    """x * clamp(x + 3, 0, 6) / 6, one op: the product rule at the kinks would give -1/2 at -3 and
+    3/2 at 3, torch's gradient is 0 for x <= -3, x / 3 + 1/2 in between and 1 from 3 on (NaN and
+    inf included), so the rule is written out."""
+    x = _as_tensor(x, "hardswish")
+    a = x.array
+    xp = namespace_of(a)
+    out = a * xp.clip(a + 3.0, 0.0, 6.0) / 6.0
+    return record_op(out.astype(a.dtype, copy=False), (x,), _hardswish_vjp)
+
+
+def _hardswish_vjp(g, y, args, saved, needs, xp):
+    x = args[0]
+    a = xp.data(x)
+    return (xp.where(a <= -3.0, 0.0, xp.where(a < 3.0, g * (x / 3.0 + 0.5), g)),)
 
 
 def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -423,7 +447,10 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
 
 
 def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
-    """x / max(||x||_p, eps) along ``dim`` (unit vectors).
+    """x / max(||x||_p, eps) along ``dim`` (unit vectors); any p of :func:`ops.vector_norm` (inf too).
+
+    A zero row stays 0 with a finite gradient (1/eps), as in torch: the norm's own gradient is 0
+    there.
 
     Example:
         >>> import downslope as ds
@@ -432,19 +459,23 @@ def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Te
         [[0.6000000238418579, 0.800000011920929]]
     """
     x = _as_tensor(x, "normalize")
-    return x / ops.clip(_norm(x, p, dim, keepdim=True), eps, None)
+    return x / ops.clip(ops.vector_norm(x, p, dim, keepdim=True), eps, None)
 
 
-def _norm(x: Tensor, p: float, dim: int, keepdim: bool) -> Tensor:
-    if p == 2:
-        return ops.sqrt(ops.sum(x * x, dim, keepdim=keepdim))
-    if p == 1:
-        return ops.sum(ops.abs(x), dim, keepdim=keepdim)
-    return ops.sum(ops.abs(x) ** p, dim, keepdim=keepdim) ** (1.0 / p)
+def _clamp_min_passing(n: Tensor, eps: float) -> Tensor:
+    """max(n, eps) whose gradient is n's everywhere: torch's cosine_similarity clamps its norms in
+    place outside the graph, so the gradient flows through the norm even where it was below eps."""
+    xp = namespace_of(n.array)
+    return record_op(xp.maximum(n.array, scalar(eps, n.array.dtype)), (n,), _pass_vjp)
+
+
+def _pass_vjp(g, y, args, saved, needs, xp):
+    return (g,)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """Cosine of the angle between x1 and x2 along ``dim``: x1.x2 / (max(|x1|, eps) max(|x2|, eps)).
+    """Cosine of the angle between x1 and x2 along ``dim``, torch's formula:
+    sum((x1 / max(|x1|, eps)) * (x2 / max(|x2|, eps))), the clamp leaving the norms' gradient as is.
 
     Example:
         >>> import downslope as ds
@@ -452,14 +483,16 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
         >>> F.cosine_similarity(ds.tensor([[1.0, 0.0]]), ds.tensor([[1.0, 1.0]])).tolist()
         [0.7071067690849304]
     """
-    n1 = ops.clip(_norm(x1, 2, dim, keepdim=False), eps, None)
-    n2 = ops.clip(_norm(x2, 2, dim, keepdim=False), eps, None)
-    return ops.sum(x1 * x2, dim) / (n1 * n2)
+    x1 = _as_tensor(x1, "cosine_similarity")
+    x2 = _as_tensor(x2, "cosine_similarity")
+    n1 = _clamp_min_passing(ops.vector_norm(x1, 2, dim, keepdim=True), eps)
+    n2 = _clamp_min_passing(ops.vector_norm(x2, 2, dim, keepdim=True), eps)
+    return ops.sum((x1 / n1) * (x2 / n2), dim)
 
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
-    """||x1 - x2 + eps||_p over the last dim."""
-    return _norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
+    """||x1 - x2 + eps||_p over the last dim; any p of :func:`ops.vector_norm` (inf, -inf, 0 too)."""
+    return ops.vector_norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
 
 
 def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:
@@ -589,7 +622,8 @@ def rrelu(
         slope = (lower + (upper - lower) * u).astype(x.array.dtype)
     else:
         slope = scalar((lower + upper) / 2, x.array.dtype)
-    return ops.where(x.array >= 0, x, x * slope)
+    # at 0 the gradient is the slope, as torch's leaky_relu and rrelu (x > 0 takes the identity)
+    return ops.where(x.array > 0, x, x * slope)
 
 
 # ---------------------------------------------------------------------- encodings

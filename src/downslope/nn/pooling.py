@@ -301,6 +301,26 @@ def _first_max_mask_by_index(stacked: Any) -> Any:
     return xp.arange(k).reshape((k,) + (1,) * (stacked.ndim - 1)) == winner
 
 
+def first_max_last(x: Tensor) -> Tensor:
+    """The maximum over the last axis whose gradient goes to one element, as in PyTorch's max
+    pooling: the first maximum, or the last NaN when there is one (an even split among ties, what
+    ``amax`` does, is not torch's rule for pooling). The pooling that is built from smaller ones
+    (3-D from 2-D slices, adaptive 2-D from rows then columns) reduces its last stage with it, so
+    the winner is the first in window order overall."""
+    a = x.array
+    xp = namespace_of(a)
+    k = a.shape[-1]
+    nan = a != a
+    last_nan = (k - 1) - nan[..., ::-1].argmax(axis=-1)
+    winner = xp.where(nan.any(axis=-1), last_nan, a.argmax(axis=-1))
+    mask = xp.arange(k) == winner[..., None]
+    return record_op(a.max(axis=-1, keepdims=False).reshape(a.shape[:-1]), (x,), _first_max_last_vjp, mask)
+
+
+def _first_max_last_vjp(g, y, args, saved, needs, xp):
+    return (xp.where(saved, xp.expand_dims(g, -1), 0.0),)
+
+
 def _max_pool2d_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")

@@ -1,7 +1,7 @@
 """More pooling with PyTorch's names: adaptive max pooling and power-average (LP) pooling.
 
-Both are built from existing ops (slicing, ``amax``, average pooling, powers), so their gradients
-come from those ops. Adaptive max pooling is separable: the maximum over a rectangle is the maximum
+Both are built from existing ops (slicing, ``first_max_last``, average pooling, powers), so their
+gradients come from those ops (a tie's whole gradient to its first element, as in PyTorch). Adaptive max pooling is separable: the maximum over a rectangle is the maximum
 over its rows of the maxima over its columns, so the width is pooled first, then the height.
 
 Example:
@@ -24,7 +24,7 @@ from ..tensor import Tensor, record_op
 from ._arrays import array_like, is_host
 from ._conv_args import _as_tensor, _batched, _check_floating
 from .module import Module
-from .pooling import _adaptive_sizes, avg_pool1d, avg_pool2d
+from .pooling import _adaptive_sizes, avg_pool1d, avg_pool2d, first_max_last
 
 __all__ = [
     "adaptive_max_pool1d", "adaptive_max_pool2d", "lp_pool1d", "lp_pool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
@@ -36,10 +36,11 @@ def _adaptive_max_last(x: Tensor, out: int) -> Tensor:
     size = x.shape[-1]
     if out == size:
         return x
+    # first_max_last, not amax: torch gives a tie's whole gradient to its first element
     if size % out == 0:  # equal, non-overlapping windows
-        return ops.amax(ops.reshape(x, x.shape[:-1] + (out, size // out)), -1)
+        return first_max_last(ops.reshape(x, x.shape[:-1] + (out, size // out)))
     windows = [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
-    return ops.stack([ops.amax(x[..., start:end], -1) for start, end in windows], -1)
+    return ops.stack([first_max_last(x[..., start:end]) for start, end in windows], -1)
 
 
 def _no_indices(return_indices: bool, where: str) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from .. import ops
 from ..backend import namespace_of
 from ..errors import ArgumentError, ShapeError
-from ..tensor import Tensor, wrap_array
+from ..tensor import Tensor, record_op, wrap_array
 
 __all__ = ["affine_grid", "grid_sample"]
 
@@ -59,6 +59,21 @@ def _unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
     if align_corners:
         return (coord + 1.0) * ((size - 1) / 2.0)
     return ((coord + 1.0) * size - 1.0) / 2.0
+
+
+def _zero_gradient_for(out: Tensor, grid: Tensor) -> Tensor:
+    """``out`` recorded as depending on ``grid`` with a gradient of zeros: nearest sampling is
+    piecewise constant in the grid, and torch gives the grid zeros (grid.grad set), not nothing."""
+    return record_op(out.array, (out, grid), _zero_gradient_for_vjp, grid.shape)
+
+
+def _zero_gradient_for_vjp(g, y, args, saved, needs, xp):
+    # zeros in g's dtype under either rule namespace (no multiplication: g may hold inf)
+    return (g, xp.broadcast_to(xp.where(True, 0.0, g.sum()), saved) if needs[1] else None)
+
+
+_zero_gradient_for_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_zero_gradient_for_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def grid_sample(
@@ -96,6 +111,7 @@ def grid_sample(
 
     if mode == "nearest":
         out = read(np.rint(iy.array).astype(np.int64), np.rint(ix.array).astype(np.int64))
+        out = _zero_gradient_for(out, grid)
     else:
         x0, y0 = np.floor(ix.array).astype(np.int64), np.floor(iy.array).astype(np.int64)
         wx1 = ops.unsqueeze(ix - wrap_array(x0.astype(input.dtype)), -1)

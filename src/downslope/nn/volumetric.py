@@ -22,11 +22,20 @@ import numpy as np
 from .. import ops
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor
-from ._conv_args import _as_tensor, _batched, _check_floating, _pool_args, _tuple, _zeros_padding_only
+from ._conv_args import (
+    _PADDING_MODES,
+    _as_tensor,
+    _batched,
+    _check_floating,
+    _check_padding_string,
+    _padding_mode,
+    _pool_args,
+    _tuple,
+)
 from .conv_transpose import _as_direct_conv, _ConvTransposeNd
 from .convolution import _conv2d, _ConvLayer
 from .module import Module
-from .pooling import adaptive_avg_pool2d, avg_pool2d
+from .pooling import adaptive_avg_pool2d, avg_pool2d, first_max_last
 from .pooling import max_pool2d as _max_pool2d_fn
 
 __all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "Conv3d",
@@ -46,6 +55,20 @@ def _unfold_depth(y: Tensor, n: int, d: int) -> Tensor:
     return ops.permute(ops.reshape(y, (n, d, c, h, w)), (0, 2, 1, 3, 4))
 
 
+def _conv3d_pads(
+    padding: Any, kernel: Any, dilation: tuple[int, ...], stride: tuple[int, ...], where: str
+) -> tuple[tuple[int, int], ...]:
+    """(before, after) padding of depth, height and width from an int, a triple, 'valid' or 'same'
+    (as Conv1d/2d read them: 'same' needs stride 1 and puts an odd extra row after the input)."""
+    if isinstance(padding, str):
+        _check_padding_string(padding, stride, where)
+        if padding == "valid":
+            return ((0, 0),) * 3
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    return tuple((p, p) for p in _tuple(padding, 3, "padding", where, minimum=0))
+
+
 def conv3d(
     input: Tensor,
     weight: Tensor,
@@ -63,8 +86,12 @@ def conv3d(
     if w.ndim != 5:
         raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, kd, kh, kw), got {w.shape}")
     sd, sh, sw = _tuple(stride, 3, "stride", where)
-    pd, ph, pw = _tuple(padding, 3, "padding", where, minimum=0)
     dd, dh, dw = _tuple(dilation, 3, "dilation", where)
+    pads = _conv3d_pads(padding, w.shape[2:], (dd, dh, dw), (sd, sh, sw), where)
+    if any(lo != hi for lo, hi in pads):  # 'same' with an even dilated kernel: the extra row goes after
+        x = ops.pad(x, tuple(v for pair in reversed(pads) for v in pair))
+        pads = ((0, 0),) * 3
+    pd, ph, pw = (lo for lo, _ in pads)
     kd = w.shape[2]
     if pd:
         x = ops.pad(x, (0, 0, 0, 0, pd, pd))
@@ -100,8 +127,10 @@ def _pool3d(x: Tensor, kernel: Any, stride: Any, padding: Any, reduce: str, wher
             parts.append(_max_pool2d_fn(slices, (kh, kw), (sh, sw), (ph, pw)))
         else:
             parts.append(avg_pool2d(slices, (kh, kw), (sh, sw), (ph, pw)))
-    stacked = ops.stack(parts, 0)
-    pooled = ops.amax(stacked, 0) if reduce == "max" else ops.mean(stacked, 0)
+    if reduce == "max":  # the first depth holding the maximum takes the gradient (torch's window order)
+        pooled = first_max_last(ops.stack(parts, -1))
+    else:
+        pooled = ops.mean(ops.stack(parts, 0), 0)
     out = _unfold_depth(pooled, n, od)
     return ops.squeeze(out, 0) if unbatched else out
 
@@ -156,16 +185,32 @@ class Conv3d(_ConvLayer):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        _zeros_padding_only(padding_mode, name)
         self._init_parameters(in_channels, out_channels, kernel_size, stride, dilation, groups)
-        self.padding = _tuple(padding, 3, "padding", name, minimum=0)
+        if isinstance(padding, str):
+            _check_padding_string(padding, self.stride, name)
+            self.padding: Any = padding
+        else:
+            self.padding = _tuple(padding, 3, "padding", name, minimum=0)
+        self.padding_mode = _padding_mode(padding_mode, name)
         self._make_parameters(bias, None)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.padding_mode != "zeros":  # padded by mode first, then a plain convolution (as Conv1d/2d)
+            name = type(self).__name__
+            pads = _conv3d_pads(self.padding, self.kernel_size, self.dilation, self.stride, name)
+            x = ops.pad(
+                _as_tensor(x, name),
+                tuple(v for pair in reversed(pads) for v in pair),
+                mode=_PADDING_MODES[self.padding_mode],
+            )
+            return conv3d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
+        return text
 
 
 class MaxPool3d(Module):
@@ -235,7 +280,9 @@ class ConvTranspose3d(_ConvTransposeNd):
 
     _spatial = 3
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, output_size: Any = None) -> Tensor:
+        """``output_size`` (optional) picks the output padding that gives that size (see PyTorch)."""
+        output_padding = self._output_padding(x, output_size)
         return conv_transpose3d(
-            x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+            x, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
         )

@@ -236,6 +236,7 @@ from .reductions import (
     sum,
     unique,
     var_mean,
+    vector_norm,
 )
 from .sampling import (
     multinomial,
@@ -502,6 +503,7 @@ __all__ = [
     "unique",
     "unsqueeze",
     "var_mean",
+    "vector_norm",
     "vdot",
     "vsplit",
     "vstack",

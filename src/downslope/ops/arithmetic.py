@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import ArgumentError
 from ..tensor import Tensor, record_op, wrap_array
 from .operands import _elementwise, _lift, _lift_float, _pair
-from .pointwise import abs, astype, floor, log, trunc, where
+from .pointwise import astype, floor, log, trunc, where
 
 
 def add(a: Any, b: Any) -> Tensor:
@@ -111,23 +111,32 @@ def _neg_vjp(g, y, args, saved, needs, xp):
 
 
 def maximum(a: Any, b: Any) -> Tensor:
-    """Elementwise maximum; on ties each side gets half the gradient (as in PyTorch)."""
+    """Elementwise maximum (NaN if either is NaN); on ties each side gets half the gradient, and
+    where a NaN is involved both sides get all of it (PyTorch's rule)."""
     a, b = _pair(a, b)
     return record_op(_elementwise(np.maximum, "maximum", a, b), (a, b), _maximum_vjp)
+
+
+def _extremum_shares(loses_a: Any, loses_b: Any, tie: Any, dtype: Any) -> tuple[Any, Any]:
+    """Each side's share of the gradient: 0 where it lost, 1/2 on a tie, else 1. A NaN neither
+    loses nor ties (every comparison with it is false), so both sides keep it all, as in torch."""
+    half = 0.5 * tie
+    return ((~loses_a) - half).astype(dtype), ((~loses_b) - half).astype(dtype)
 
 
 def _maximum_vjp(g, y, args, saved, needs, xp):
     a, b = args
     da, db = xp.data(a), xp.data(b)
-    share = ((da > db) + 0.5 * (da == db)).astype(g.dtype)
+    share_a, share_b = _extremum_shares(da < db, da > db, da == db, g.dtype)
     return (
-        xp.sum_to(g * share, a.shape) if needs[0] else None,
-        xp.sum_to(g * (1 - share), b.shape) if needs[1] else None,
+        xp.sum_to(g * share_a, a.shape) if needs[0] else None,
+        xp.sum_to(g * share_b, b.shape) if needs[1] else None,
     )
 
 
 def minimum(a: Any, b: Any) -> Tensor:
-    """Elementwise minimum; on ties each side gets half the gradient (as in PyTorch)."""
+    """Elementwise minimum (NaN if either is NaN); ties and NaN share the gradient as in
+    :func:`maximum`."""
     a, b = _pair(a, b)
     return record_op(_elementwise(np.minimum, "minimum", a, b), (a, b), _minimum_vjp)
 
@@ -135,10 +144,10 @@ def minimum(a: Any, b: Any) -> Tensor:
 def _minimum_vjp(g, y, args, saved, needs, xp):
     a, b = args
     da, db = xp.data(a), xp.data(b)
-    share = ((da < db) + 0.5 * (da == db)).astype(g.dtype)
+    share_a, share_b = _extremum_shares(da > db, da < db, da == db, g.dtype)
     return (
-        xp.sum_to(g * share, a.shape) if needs[0] else None,
-        xp.sum_to(g * (1 - share), b.shape) if needs[1] else None,
+        xp.sum_to(g * share_a, a.shape) if needs[0] else None,
+        xp.sum_to(g * share_b, b.shape) if needs[1] else None,
     )
 
 
@@ -163,7 +172,13 @@ def atan2(a: Any, b: Any) -> Tensor:
 def _atan2_vjp(g, y, args, saved, needs, xp):
     a, b = args
     r2 = a * a + b * b
-    return (xp.sum_to(g * b / r2, a.shape) if needs[0] else None, xp.sum_to(-g * a / r2, b.shape) if needs[1] else None)
+    # at the origin the angle has no derivative; torch gives 0 there, not 0/0
+    origin = xp.data(r2) == 0
+    inv = xp.where(origin, 0.0, 1.0 / xp.where(origin, 1.0, r2))
+    return (
+        xp.sum_to(g * b * inv, a.shape) if needs[0] else None,
+        xp.sum_to(-g * a * inv, b.shape) if needs[1] else None,
+    )
 
 
 arctan2 = atan2
@@ -227,9 +242,21 @@ def floor_divide(a: Any, b: Any) -> Tensor:
 
 
 def copysign(a: Any, b: Any) -> Tensor:
-    """|a| with the sign of b."""
+    """|a| with the sign of b. The gradient is torch's: copysign(a, b) / a for a (0 where a is 0)
+    and zeros for b (a tensor of zeros, not no gradient: b.grad is set)."""
     a, b = _pair(_lift_float(a), _lift_float(b))
-    return where(np.signbit(b.array), -abs(a), abs(a))
+    return record_op(_elementwise(np.copysign, "copysign", a, b), (a, b), _copysign_vjp)
+
+
+def _copysign_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    da = xp.data(a)
+    zero = da == 0
+    ratio = xp.data(y) / xp.where(zero, 1.0, da)  # +-1 (NaN for a NaN a, as in torch)
+    ga = xp.sum_to(xp.where(zero, 0.0, g * ratio), a.shape) if needs[0] else None
+    # zeros in g's dtype under either rule namespace (no multiplication: g may hold inf)
+    gb = xp.sum_to(xp.where(True, 0.0, g), b.shape) if needs[1] else None
+    return (ga, gb)
 
 
 def heaviside(x: Any, values: Any) -> Tensor:
@@ -252,5 +279,5 @@ def fmin(a: Any, b: Any) -> Tensor:
     return where(take_a, a, b)
 
 
-for _rule in (_atan2_vjp, _hypot_vjp):
+for _rule in (_atan2_vjp, _hypot_vjp, _copysign_vjp):
     _rule.reads_inputs = True  # type: ignore[attr-defined]

@@ -335,20 +335,29 @@ def _cross_entropy_vjp(g, y, args, saved, needs, xp):
             q = q + (smoothing / n_classes) * uniform * (1 if valid is None else valid[:, None])
         pq = p if q_total is None else p * q_total[:, None]
         s_b = s if s.ndim == 0 else ops.unsqueeze(s, 1)
-        return ((pq - q) * s_b,)
+        if valid is None:
+            return ((pq - q) * s_b,)
+        return (xp.where(valid[:, None], (pq - q) * s_b, 0.0),)  # ignored items: 0 (see below)
     s_arr = namespace_of(probs).asarray(s, dtype=dtype)
     s_b = s_arr if s_arr.ndim == 0 else s_arr[:, None]
-    if q_total is None:
-        grad = probs * s_b
-    else:
-        grad = probs * (q_total[:, None] * s_b)
-    at_target = onehot_weight * (s_arr if s_arr.ndim else s_arr[()])
-    picked = np.take_along_axis(grad, t_safe[:, None], axis=1)
-    np.put_along_axis(grad, t_safe[:, None], picked - at_target[:, None], axis=1)
-    if smoothing > 0:
-        uniform = namespace_of(probs).ones((1, n_classes) + (1,) * (probs.ndim - 2), dtype) if wb is None else wb
-        share = (smoothing / n_classes) * uniform * s_b
-        grad -= share if valid is None else share * valid[:, None]
+    # an infinite s (every target ignored) meets the ignored items' zeros here: NaN, set to 0 below
+    with np.errstate(invalid="ignore"):
+        if q_total is None:
+            grad = probs * s_b
+        else:
+            grad = probs * (q_total[:, None] * s_b)
+        at_target = onehot_weight * (s_arr if s_arr.ndim else s_arr[()])
+        picked = np.take_along_axis(grad, t_safe[:, None], axis=1)
+        np.put_along_axis(grad, t_safe[:, None], picked - at_target[:, None], axis=1)
+        if smoothing > 0:
+            uniform = namespace_of(probs).ones((1, n_classes) + (1,) * (probs.ndim - 2), dtype) if wb is None else wb
+            share = (smoothing / n_classes) * uniform * s_b
+            grad -= share if valid is None else share * valid[:, None]
+    if valid is not None:
+        # An ignored item's gradient is 0 whatever reaches it, as in PyTorch (nll_loss skips it): when
+        # every target is ignored, 'mean' divides by a total weight of 0 and s is infinite, and
+        # 0 * inf would put NaN into the whole input gradient (and from there into the weights).
+        grad = xp.where(valid[:, None], grad, 0.0)
     return (grad,)
 
 

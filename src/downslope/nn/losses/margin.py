@@ -100,10 +100,8 @@ def cosine_embedding_loss(
 
 
 def _distance(a: Tensor, b: Tensor, p: float, eps: float) -> Tensor:
-    d = a - b + eps
-    if p == 2:
-        return ops.sqrt(ops.sum(d * d, -1))
-    return ops.sum(ops.abs(d) ** p, -1) ** (1.0 / p)
+    """torch's pairwise_distance: ||a - b + eps||_p over the last dim (p = inf, -inf and 0 too)."""
+    return ops.vector_norm(a - b + eps, p, -1)
 
 
 @_legacy_reduction
@@ -201,9 +199,11 @@ def multilabel_margin_loss(input: Tensor, target: Any, reduction: str = "mean") 
                 raise ShapeError(
                     f"multilabel_margin_loss: class indices must lie in [0, {c}), got {classes.tolist()}"  # host: checked above
                 )
-    # is_target[i, k]: class k is listed for sample i (compared against every class, no scatter).
-    is_target = ((t[:, :, None] == namespace_of(t).arange(c)) & listed[:, :, None]).any(axis=1)
-    pairs = (is_target[:, :, None] & ~is_target[:, None, :]).astype(x.array.dtype)  # (N, j target, i other)
+    # listed_times[i, k]: how often class k is listed for sample i (compared against every class, no
+    # scatter). A class listed twice counts twice, as in PyTorch, which loops over the list as given.
+    listed_times = ((t[:, :, None] == namespace_of(t).arange(c)) & listed[:, :, None]).sum(axis=1)
+    is_target = listed_times > 0
+    pairs = (listed_times[:, :, None] * ~is_target[:, None, :]).astype(x.array.dtype)  # (N, j target, i other)
     hinge = ops.relu(1.0 - (ops.unsqueeze(x, 2) - ops.unsqueeze(x, 1)))
     loss = ops.sum(hinge * pairs, (1, 2)) / c
     if unbatched and reduction == "none":

@@ -12,7 +12,7 @@ from ... import ops
 from ...backend import namespace_of
 from ...errors import ArgumentError, ShapeError
 from ...tensor import Tensor, record_op
-from .._arrays import is_host
+from .._arrays import is_host, scalar
 from ._base import (
     _as_input_tensor,
     _check_reduction,
@@ -119,10 +119,12 @@ def poisson_nll_loss(
     y = _float_target(target, x, "poisson_nll_loss")
     loss = ops.exp(x) - y * x if log_input else x - y * ops.log(x + eps)
     if full:
-        t = y.array
-        safe = np.where(t > 1, t, 1.0)
-        stirling = np.where(t > 1, safe * np.log(safe) - safe + 0.5 * np.log(2 * np.pi * safe), 0.0)
-        loss = loss + stirling.astype(x.array.dtype)
+        # Stirling's term as ops on the target, so that a target that requires grad gets its
+        # derivative log(y) + 1/(2y) (torch's formula; masked to 0 where y <= 1, and like torch's
+        # NaN at y = 0, where 0 * log(0) enters the chain)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stirling = y * ops.log(y) - y + 0.5 * ops.log(2 * np.pi * y)
+        loss = loss + ops.where(y.array > 1, stirling, scalar(0.0, x.array.dtype))
     return _reduce(loss, reduction)
 
 
