@@ -155,3 +155,23 @@ def test_cdist_matches_torch_with_gradients_and_a_zero_distance(check_op, p):
     check_op(lambda a, b: ds.cdist(a, b, p=p), lambda a, b: torch.cdist(a, b, p=p), [x1, x2], grad=p != 0.0)
     with pytest.raises(ds.ShapeError, match="same M"):
         ds.cdist(ds.ones(2, 3), ds.ones(2, 4))
+
+
+@pytest.mark.parametrize("p", [0, 0.5, 1, 2, 3, float("inf"), -float("inf")])
+def test_norm_and_cdist_match_torch_at_zero_rows_and_zero_elements(p):
+    torch = pytest.importorskip("torch")
+    x = np.array([[0.0, 0.0, 0.0], [1.0, -2.0, 0.0], [0.5, 0.5, -3.0]])
+    ours, theirs = ds.tensor(x, dtype=ds.float64, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ds.norm(ours, p, dim=1).sum().backward()
+    torch.norm(theirs, p, dim=1).sum().backward()
+    assert (ours.grad is None) == (theirs.grad is None)  # p = 0: a count, no gradient, in both
+    if theirs.grad is not None:
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+    if p < 0:
+        return  # cdist takes p >= 0 only, in both
+    ours, theirs = ds.tensor(x, dtype=ds.float64, requires_grad=True), torch.tensor(x, requires_grad=True)
+    np.testing.assert_allclose(ds.cdist(ours, ours, p).numpy(), torch.cdist(theirs, theirs, p).detach().numpy())
+    (ds.cdist(ours, ours, p) * ds.tensor(x[:, :1] + 2.0)).sum().backward()
+    (torch.cdist(theirs, theirs, p) * torch.tensor(x[:, :1] + 2.0)).sum().backward()
+    got = np.zeros_like(x) if ours.grad is None else ours.grad.numpy()  # p = 0: None here, zeros in torch
+    np.testing.assert_allclose(got, theirs.grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -39,7 +39,7 @@ LAYERS = [
         "func",
         "amp",
     },
-    {"gradcheck", "serialization"},
+    {"gradcheck", "serialization", "jacobians"},
     {"nn", "data", "utils", "distributions"},
     {"optim"},
     {"train"},

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as _np
 
 from . import amp, autograd, func
+from . import jacobians as _jacobians  # noqa: F401  (attaches torch.autograd.functional as ds.autograd.functional)
 from .amp import autocast, is_autocast_enabled
 from .autograd import autograd_grad, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (

@@ -480,6 +480,12 @@ def _check_root_grad(output: Tensor, gradient: Any) -> Any:
     return g.astype(output.array.dtype)  # a copy (astype copies by default)
 
 
+def _differentiable(gradient: Tensor, output: Tensor) -> Tensor:
+    """``gradient`` as a new node of the graph, in ``output``'s dtype (already checked for shape)."""
+    same = gradient if gradient.dtype == output.dtype else gradient.to(output.dtype)
+    return same * 1
+
+
 def backward(
     output: Tensor,
     gradient: Any = None,
@@ -491,7 +497,11 @@ def backward(
     Tensor, wrap_array = _tensor_api()
     g = _check_root_grad(output, gradient)
     if create_graph:
-        g = wrap_array(g)
+        g = (
+            _differentiable(gradient, output)
+            if isinstance(gradient, Tensor) and gradient.requires_grad
+            else wrap_array(g)
+        )
     if inputs is not None:
         captured = _run_backward([output], [g], retain_graph or create_graph, create_graph, capture=list(inputs))
         owned: set[int] = set()
@@ -551,7 +561,13 @@ def grad(
             raise StateError("autograd.grad: every input must be a tensor with requires_grad=True")
     root_grads = [_check_root_grad(o, go) for o, go in zip(outs, gos)]
     if create_graph:
-        root_grads = [wrap_array(g) for g in root_grads]
+        # A grad_output that requires grad stays in the graph (as in torch): the result is then
+        # differentiable in it too, which a Jacobian-vector product by double backward relies on.
+        # (Multiplied by 1, a new node, so the walk never writes into the caller's tensor.)
+        root_grads = [
+            _differentiable(go, o) if isinstance(go, Tensor) and go.requires_grad else wrap_array(g)
+            for g, go, o in zip(root_grads, gos, outs)
+        ]
     keep = create_graph if retain_graph is None else retain_graph
     captured = _run_backward(outs, root_grads, keep, create_graph, capture=ins)
     result: list[Tensor | None] = []
