@@ -55,6 +55,29 @@ def test_torch_autograd_gradcheck_returns_a_bool_as_pytorch_does():
         ds.autograd.gradcheck(_square_with_wrong_gradient, (x,))
 
 
+def test_torch_autograd_gradgradcheck_checks_second_derivatives():
+    x = ds.tensor([0.5, -1.0, 2.0], dtype=ds.float64, requires_grad=True)
+    assert ds.autograd.gradgradcheck(lambda t: t.tanh() * t, (x,)) is True
+
+    class FirstOnly(ds.autograd.Function):  # a right first derivative whose own derivative is lost
+        @staticmethod
+        def forward(ctx, t):
+            ctx.save_for_backward(t)
+            return t**3
+
+        @staticmethod
+        def backward(ctx, g):
+            (t,) = ctx.saved_tensors
+            return g * 3 * t.detach() ** 2
+
+    assert ds.autograd.gradcheck(FirstOnly.apply, (x,)) is True
+    assert ds.autograd.gradgradcheck(FirstOnly.apply, (x,), raise_exception=False) is False
+    with pytest.raises(ds.GradcheckError):
+        ds.autograd.gradgradcheck(FirstOnly.apply, (x,))
+    with ds.autograd.inference_mode():
+        assert not (x * 2).requires_grad
+
+
 def test_catches_a_missing_gradient():
     report = ds.gradcheck(lambda x: x.detach() * x, [ds.tensor([1.0, 2.0])], raise_exception=False)
     assert not report.passed

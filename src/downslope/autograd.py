@@ -57,7 +57,10 @@ __all__ = [
     "detect_anomaly",
     "is_anomaly_enabled",
     "set_detect_anomaly",
+    "inference_mode",
 ]
+
+inference_mode = no_grad  # torch.autograd.inference_mode: no recording (there are no separate inference tensors)
 
 
 # ---------------------------------------------------------------------- anomaly detection

@@ -177,6 +177,54 @@ def torch_gradcheck(
     return bool(gradcheck(joined, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception))
 
 
+def torch_gradgradcheck(
+    func: Callable[..., Any],
+    inputs: Any,
+    grad_outputs: Any = None,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    seed: int = 0,
+    **torch_options: Any,
+) -> bool:
+    """``torch.autograd.gradgradcheck``: True when the second derivatives of ``func`` agree with finite
+    differences of its first ones, checked in the inputs and in ``grad_outputs`` (random when None,
+    as in PyTorch) through :func:`torch_gradcheck`.
+
+    Example:
+        >>> import downslope as ds
+        >>> x = ds.randn(3, dtype=ds.float64, requires_grad=True)
+        >>> ds.autograd.gradgradcheck(lambda x: x.tanh() * x, (x,))
+        True
+    """
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    with enable_grad():
+        probe = func(*ins)
+    outs = [o for o in (probe if isinstance(probe, (tuple, list)) else (probe,)) if isinstance(o, Tensor)]
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed)  # host: fixed random weights for the outputs, as torch draws them
+        gos = [wrap_array(to_device(rng.standard_normal(o.shape), device_of(o.array))) for o in outs]
+    else:
+        gos = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+    n = len(ins)
+
+    def first_derivatives(*args: Any) -> tuple[Tensor, ...]:
+        values = func(*args[:n])
+        values = list(values) if isinstance(values, (tuple, list)) else [values]
+        wrt = [a for a in args[:n] if isinstance(a, Tensor) and a.requires_grad]
+        grads = autograd.grad(
+            [v for v in values if isinstance(v, Tensor)], wrt, list(args[n:]), create_graph=True, allow_unused=True
+        )
+        return tuple(g for g in grads if g is not None)
+
+    return torch_gradcheck(
+        first_derivatives, (*ins, *gos), eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception
+    )
+
+
 # torch.autograd.gradcheck: the autograd module cannot import this one (it sits below it), so the
 # name is attached from here, which every `import downslope` runs.
 autograd.gradcheck = torch_gradcheck  # type: ignore[attr-defined]
+autograd.gradgradcheck = torch_gradgradcheck  # type: ignore[attr-defined]

@@ -37,6 +37,8 @@ NAMESPACES = {
     "torch.nn.utils.rnn": "downslope.nn.utils.rnn",
     "torch.optim": "downslope.optim",
     "torch.utils.data": "downslope.utils.data",
+    "torch.autograd": "downslope.autograd",
+    "torch.autograd.functional": "downslope.autograd.functional",
 }
 
 _RANDOM = "drawn from downslope's one NumPy generator (ds.manual_seed): same distribution, other numbers than PyTorch"
@@ -126,16 +128,12 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.pin_memory": "returns the tensor itself: CuPy copies from ordinary host memory",
     "torch.Tensor.is_pinned": "always False (see pin_memory)",
     "torch.bfloat16": "a name only (autocast accepts it): NumPy has no bfloat16, so no tensor holds it",
+    "torch.nn.LSTM": "no proj_size; no double backward (create_graph=True raises: step an LSTMCell instead)",
+    "torch.nn.GRU": "no double backward (create_graph=True raises: step a GRUCell instead)",
+    "torch.nn.RNN": "no double backward (create_graph=True raises: step an RNNCell instead)",
     "torch.compile": "returns the model or function unchanged (nothing to compile: the kernels are NumPy's, "
     "oneDNN's and numba's); every argument is accepted",
 }
-_NO_DOUBLE_BACKWARD = "no double backward: create_graph=True through it raises (a gradient penalty needs it)"
-for _name in ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "MaxPool1d",
-              "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d"):  # fmt: skip
-    DIFFERS.setdefault(f"torch.nn.{_name}", _NO_DOUBLE_BACKWARD)
-for _name in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-              "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d"):  # fmt: skip
-    DIFFERS.setdefault(f"torch.nn.functional.{_name}", _NO_DOUBLE_BACKWARD)
 for _name in ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Hardtanh", "Hardsigmoid",
               "Hardswish", "Threshold"):  # fmt: skip
     DIFFERS[f"torch.nn.{_name}"] = _INPLACE_FLAG
@@ -254,7 +252,9 @@ def torch_names(namespace: str) -> list[str]:
         classes = {"torch.Tensor": torch.Tensor, "torch.nn.Module": torch.nn.Module}
         obj = classes[namespace] if namespace in classes else importlib.import_module(namespace)
         names = [n for n in dir(obj) if not n.startswith("_")]
-        if namespace in ("torch.nn.functional", "torch.nn", "torch.nn.init", "torch.nn.utils", "torch.nn.utils.rnn"):
+        if namespace in ("torch.autograd", "torch.autograd.functional"):
+            names = list(getattr(obj, "__all__", names))  # what PyTorch exports there
+        elif namespace in ("torch.nn.functional", "torch.nn", "torch.nn.init", "torch.nn.utils", "torch.nn.utils.rnn"):
             # Drop what the module merely imports (typing helpers, math, warnings, torch itself).
             names = [n for n in names if _defined_in_torch_nn(getattr(obj, n))]
     return sorted(set(names), key=lambda n: (n.lower(), n))

@@ -27,7 +27,8 @@ Every array is made in the input's namespace (``namespace_of(x)``), so the im2co
 CuPy (or the strict stand-in) unchanged; the Winograd path is compiled for host arrays and runs
 only on ``numpy.ndarray`` inputs.
 
-The rule is a fused array kernel, so double backward through a convolution raises a clear error.
+The rule is a fused array kernel; under ``create_graph=True`` (double backward, as a gradient
+penalty needs) it is recomputed from recorded ops instead (``unfold``, products, ``fold``).
 
 Example:
     >>> import numpy as np
@@ -201,15 +202,41 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
 
 def _conv2d_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
-        raise StateError(
-            "conv2d/conv1d: double backward (create_graph=True) through a convolution is not supported; "
-            "its gradient rule is a fused NumPy kernel"
-        )
+        return _conv2d_vjp_recorded(g, args, saved[0], needs)
     geometry, winograd = saved
     if winograd is not None:
         jit, transformed = winograd
         return _winograd_vjp(jit, transformed, g, args, geometry, needs)
     return _im2col_vjp(g, args, geometry, needs)
+
+
+def _conv2d_vjp_recorded(g: Any, args: Any, geometry: Any, needs: Any) -> tuple[Any, ...]:
+    """The convolution's gradients as recorded tensor ops (``create_graph=True``), so they can be
+    differentiated again, as a gradient penalty (WGAN-GP) does: the input as columns (``unfold``),
+    the weight gradient a batched product with them, the input gradient the product folded back
+    (``fold``, unfold's adjoint). Slower than the fused kernels, which the plain backward keeps."""
+    from ..ops import pad
+    from .fold import fold, unfold
+
+    st, (top, bottom, left, right), dil, groups, (oh, ow) = geometry
+    x, w = args[0], args[1]
+    n, c, h, wd = x.shape
+    c_out, c_per_group, kh, kw = w.shape
+    k = c_per_group * kh * kw
+    padded = pad(x, (left, right, top, bottom)) if top or bottom or left or right else x
+    g_mat = g.reshape(n, groups, c_out // groups, oh * ow)
+    grads: list[Any] = [None] * len(args)
+    if needs[1]:
+        cols = unfold(padded, (kh, kw), dil, 0, st).reshape(n, groups, k, oh * ow)
+        grads[1] = (g_mat @ cols.transpose(-1, -2)).sum(0).reshape(w.shape)
+    if needs[0]:
+        w_mat = w.reshape(groups, c_out // groups, k)
+        d_cols = (w_mat.transpose(-1, -2) @ g_mat).reshape(n, c * kh * kw, oh * ow)
+        d_padded = fold(d_cols, (h + top + bottom, wd + left + right), (kh, kw), dil, 0, st)
+        grads[0] = d_padded[:, :, top : top + h, left : left + wd]
+    if len(args) > 2 and needs[2]:
+        grads[2] = g.sum((0, 2, 3))
+    return tuple(grads)
 
 
 def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np.ndarray | None, ...]:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import namespace_of
-from ..errors import ArgumentError, ShapeError
+from ..errors import ShapeError
 from ..tensor import Tensor, record_op
 from .convolution import _tuple
 from .module import Module
@@ -87,8 +87,8 @@ def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
 
 def _unfold_vjp(g, y, args, saved, needs, xp):
     size, rows, cols, p, unbatched = saved
-    if xp.differentiable:
-        raise ArgumentError("unfold: double backward is not supported")
+    if xp.differentiable:  # the gradient of unfold is fold, itself an op: differentiable again
+        return (_fold_op(g, size, rows, cols, p, unbatched),)
     g = g[None] if unbatched else g
     out = _fold_array(g, size, rows, cols, p)
     return (out[0] if unbatched else out,)
@@ -113,14 +113,25 @@ def fold(
             f"{where}: input of shape {input.shape} does not hold {rows.shape[1]} blocks of {rows.shape[0]} "
             f"elements per channel for output_size {size}"
         )
+    return _fold_op(input, size, rows, cols, p, unbatched)
+
+
+def _fold_op(input: Tensor, size: Any, rows: Any, cols: Any, p: Any, unbatched: bool) -> Tensor:
+    x = input.array[None] if unbatched else input.array
     out = _fold_array(x, size, rows, cols, p)
-    return record_op(out[0] if unbatched else out, (input,), _fold_vjp, (rows, cols, p, unbatched))
+    return record_op(out[0] if unbatched else out, (input,), _fold_vjp, (size, rows, cols, p, unbatched))
+
+
+def _unfold_op(input: Tensor, size: Any, rows: Any, cols: Any, p: Any, unbatched: bool) -> Tensor:
+    x = input.array[None] if unbatched else input.array
+    out = _unfold_array(x, rows, cols, p)
+    return record_op(out[0] if unbatched else out, (input,), _unfold_vjp, (size, rows, cols, p, unbatched))
 
 
 def _fold_vjp(g, y, args, saved, needs, xp):
-    rows, cols, p, unbatched = saved
-    if xp.differentiable:
-        raise ArgumentError("fold: double backward is not supported")
+    size, rows, cols, p, unbatched = saved
+    if xp.differentiable:  # the gradient of fold is unfold, itself an op: differentiable again
+        return (_unfold_op(g, size, rows, cols, p, unbatched),)
     g = g[None] if unbatched else g
     out = _unfold_array(g, rows, cols, p)
     return (out[0] if unbatched else out,)

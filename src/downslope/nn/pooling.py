@@ -28,7 +28,7 @@ from .. import ops
 from .. import workspace as _workspace
 from ..autograd import is_grad_enabled
 from ..backend import namespace_of
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, record_op, wrap_array
 from . import _jit
 from ._conv_args import IntOr2, _as_tensor, _batched, _check_floating, _pool_args
@@ -321,9 +321,34 @@ def _first_max_last_vjp(g, y, args, saved, needs, xp):
     return (xp.where(saved, xp.expand_dims(g, -1), 0.0),)
 
 
+def _windows_to_logical(per_window: Any, swap: bool) -> Any:
+    """A (K, A, B, OH, OW) array of per-window-element values in the pooled memory layout as
+    (N, C, K, OH*OW), the order ``fold`` reads its columns in."""
+    logical = per_window.transpose(2, 1, 0, 3, 4) if swap else per_window.transpose(1, 2, 0, 3, 4)
+    n, c, k, oh, ow = logical.shape
+    return logical.reshape(n, c, k, oh * ow)
+
+
+def _pool_vjp_recorded(g: Any, factor: Any, x_shape: Any, k: Any, s: Any, d: Any, pads: Any) -> Any:
+    """A pooling's input gradient as recorded tensor ops (``create_graph=True``), so it can be
+    differentiated again (a gradient penalty through a pooling layer): each window's output gradient
+    times ``factor`` (the winner mask, or the average's scale), summed back into the image by ``fold``.
+    The gradient is linear in ``g`` with a fixed ``factor``, as PyTorch's double backward takes it."""
+    from .fold import fold
+
+    n, c, h, w = x_shape
+    top, bottom, left, right = pads
+    oh, ow = g.shape[2], g.shape[3]
+    cols = (g.reshape(n, c, 1, oh * ow) * factor).reshape(n, c * k[0] * k[1], oh * ow)
+    padded = fold(cols, (h + top + bottom, w + left + right), k, d, 0, s)
+    return padded[:, :, top : top + h, left : left + w]
+
+
 def _max_pool2d_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
-        raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")
+        first, pads, k, (s, d, _), swap = saved
+        mask = _windows_to_logical(first, swap).astype(args[0].dtype)
+        return (_pool_vjp_recorded(g, mask, args[0].shape, k, s, d, pads),)
     first, (top, bottom, left, right), k, geometry, swap = saved
     a, b, h, w = _swap01(args[0], swap).shape
     grad = _workspace.take(first.shape, g.dtype, g)
@@ -334,9 +359,11 @@ def _max_pool2d_vjp(g, y, args, saved, needs, xp):
 
 
 def _max_pool_2x2_vjp(g, y, args, saved, needs, xp):
-    if xp.differentiable:
-        raise StateError("max_pool: double backward (create_graph=True) through max pooling is not supported")
     jit, at, swap = saved
+    if xp.differentiable:  # at: each window's winner, 0..3 in scan order, 4 for none (a fused ReLU's 0)
+        first = at[None] == np.arange(4, dtype=at.dtype).reshape(4, 1, 1, 1, 1)  # host: the compiled path's arrays
+        mask = _windows_to_logical(first, swap).astype(args[0].dtype)
+        return (_pool_vjp_recorded(g, mask, args[0].shape, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0)),)
     return (_swap01(jit.max_unpool_2x2(_swap01(g, swap), at), swap),)
 
 
@@ -434,7 +461,11 @@ def _avg_pool2d(
 
 def _avg_pool2d_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
-        raise StateError("avg_pool: double backward (create_graph=True) through average pooling is not supported")
+        scale, pads, k, (s, d, (oh, ow)), _ = saved
+        ns = namespace_of(args[0].array)
+        factor = ns.asarray(scale, dtype=args[0].dtype).reshape(1, 1, 1, -1)  # one per window (or one for all)
+        factor = ns.broadcast_to(factor, (1, 1, k[0] * k[1], oh * ow))  # the same for each element of a window
+        return (_pool_vjp_recorded(g, factor, args[0].shape, k, s, d, pads),)
     scale, (top, bottom, left, right), k, geometry, swap = saved
     a, b, h, w = _swap01(args[0], swap).shape
     share = _swap01(g, swap) * scale
