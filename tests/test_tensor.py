@@ -342,3 +342,18 @@ def test_type_takes_old_pytorchs_tensor_types():
     x = ds.tensor([1.5, 2.5])
     assert x.type(ds.LongTensor).tolist() == [1, 2] and x.type(ds.DoubleTensor).dtype == np.float64
     assert x.type() == "torch.FloatTensor" and x.type("torch.IntTensor").dtype == np.int32
+
+
+def test_view_shares_memory_and_refuses_what_only_a_copy_could_give():
+    torch = pytest.importorskip("torch")
+    x = ds.zeros(2, 3)
+    x.view(6)[1] = 7.0  # a write through the view reaches the tensor
+    assert x.tolist() == [[0.0, 7.0, 0.0], [0.0, 0.0, 0.0]]
+    assert x.view(-1, 2).shape == (3, 2) and x.view((3, 2)).shape == (3, 2)
+    for make in (lambda lib: lib.zeros(3, 4).t(), lambda lib: lib.zeros(4, 3)[::2]):
+        with pytest.raises(RuntimeError, match="view size is not compatible"):
+            make(torch).view(-1)
+        with pytest.raises(ds.ShapeError, match=r"cannot be viewed as \(\d+,\).*use \.reshape"):
+            make(ds).view(-1)
+        assert make(ds).reshape(-1).shape == tuple(make(torch).reshape(-1).shape)  # reshape copies instead
+    assert ds.tensor([1.0]).view(ds.int32).tolist() == torch.tensor([1.0]).view(torch.int32).tolist()

@@ -952,7 +952,32 @@ class Tensor:
     def reshape(self, *shape: Any) -> Tensor:
         return _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
 
-    view = reshape
+    def view(self, *shape: Any) -> Tensor:
+        """The same data in another shape, sharing memory (a write through either shows in both), as
+        PyTorch's ``view``; a dtype instead of a shape reinterprets the bytes (``x.view(ds.int32)``).
+
+        Raises ShapeError where no view exists (a transposed or strided tensor whose elements do not
+        lie in the new order): PyTorch refuses it too, and a silent copy would lose the writes made
+        through it. ``reshape`` copies in that case.
+
+        Example:
+            >>> import downslope as ds
+            >>> x = ds.zeros(2, 3)
+            >>> _ = x.view(6).fill_(1.0)
+            >>> x.sum().item()
+            6.0
+        """
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
+            return wrap_array(self.array.view(backend.as_dtype(shape[0])))  # reinterpreted bits: no gradient
+        out = self.reshape(*shape)
+        if out.array.size and not np.may_share_memory(out.array, self.array):
+            raise ShapeError(
+                f"view: a tensor of shape {self.shape} and strides "
+                f"{tuple(st // self.array.itemsize for st in self.array.strides)} cannot be viewed as "
+                f"{tuple(out.shape)} (at least one dimension spans two non-adjacent parts of memory); "
+                "use .reshape(...), which copies, or .contiguous().view(...)"
+            )
+        return out
 
     def transpose(self, *dims: int) -> Tensor:
         """Swap two dimensions (PyTorch's ``transpose(dim0, dim1)``); no argument reverses all."""
