@@ -471,7 +471,9 @@ def test_missing_drop_is_kept_by_the_run_evaluate_lines_up_and_predict_refuses_a
     assert json.loads(captured.out)["accuracy"] == pytest.approx(stored["test_accuracy"], abs=1e-6)
     new = write_csv(tmp_path / "new.csv", ["x1", "x2"], [["", "1.0"]])
     assert main(["predict", str(run), "--data", str(new), "--out", str(tmp_path / "p.csv")]) == 2
-    assert "missing value at row 0" in one_line_error(capsys)
+    line = one_line_error(capsys)  # where, as file:line:column, and what the run was trained with
+    assert "new.csv:2:1 (column 'x1'): missing value" in line and "trained with --missing drop" in line
+    assert "--missing mean|median|most_frequent" in line
 
 
 # ---------------------------------------------------------------------- field separators
@@ -511,3 +513,191 @@ def test_a_bad_separator_is_one_clear_line(tmp_path, capsys, sep):
     data = houses(tmp_path / "h.csv", n=20)
     assert main(["train", "--data", str(data), "--sep", sep, "--out", str(tmp_path / "r"), *FAST]) == 2
     assert "bad CSV separator" in one_line_error(capsys)
+
+
+# ---------------------------------------------------------------------- a stranger's second round
+def _features(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 3))
+
+
+def _regression_rows(n=300, seed=0, offset=0.0):
+    X = _features(n, seed)
+    y = offset + 10 + X @ np.array([3.0, -2.0, 1.0]) + 0.3 * np.random.default_rng(seed + 1).normal(size=n)
+    return X, [[f"{v:.6f}" for v in x] + [repr(float(t))] for x, t in zip(X, y)]
+
+
+@pytest.mark.parametrize("stray", ["-", "12.5a"])
+@pytest.mark.parametrize("missing", [[], ["--missing", "drop"]])
+def test_a_numeric_target_with_a_stray_word_is_an_error_not_hundreds_of_classes(tmp_path, capsys, stray, missing):
+    """A regression target with one '-' (or '12.5a') trained a classifier of ~600 classes and exited 0."""
+    _, rows = _regression_rows()
+    rows[5][-1] = stray
+    data = write_csv(tmp_path / "t.csv", ["a", "b", "c", "y"], rows)
+    assert main(["train", "--data", str(data), *missing, "--out", str(tmp_path / "r"), *FAST]) == 2
+    line = one_line_error(capsys)
+    assert f"t.csv:7:4 (column 'y'): expected a number, got {stray!r}" in line, line
+    assert "--task classification" in line and not (tmp_path / "r").exists()
+    # text labels stay classes, and --task classification takes the column as labels
+    assert main(["train", "--data", str(data), "--task", "classification", "--out", str(tmp_path / "c"), *FAST]) == 0
+
+
+def test_a_target_with_a_large_offset_keeps_its_spread(tmp_path, capsys):
+    """y = 1e9 + N(10, 3.6) collapsed to 1e9 in float32 before standardization: test_r2 read 1.0 and
+    every prediction was 1e9."""
+    _, rows = _regression_rows(offset=1e9)
+    data = write_csv(tmp_path / "offset.csv", ["a", "b", "c", "y"], rows)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), *FAST, "--epochs", "60"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.5 < metrics["test_r2"] < 1.0 and metrics["test_mse"] > 1e-3
+    scaler = serialization.load(run / "model.ds")["preprocess"]["target_scaler"]
+    assert 5 < float(np.ravel(scaler["mean"])[0]) - 1e9 < 15 and 1 < float(np.ravel(scaler["scale"])[0]) < 10
+    assert main(["predict", str(run), "--data", str(data), "--out", str(tmp_path / "p.csv")]) == 0
+    preds = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1) - 1e9
+    y = np.array([float(r[-1]) for r in rows]) - 1e9
+    assert preds.std() > 1 and np.corrcoef(preds, y)[0, 1] > 0.8
+
+
+def test_ages_are_a_regression_and_class_codes_are_classes(tmp_path, capsys):
+    """45 distinct ages 18..70 were trained as 45 classes; more than 20 integers are classes only when
+    they look like class codes (from 0 or 1, close together)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=800)
+    age = np.clip(np.round(44 + 10 * x), 18, 70).astype(int)
+    assert len(np.unique(age)) > 20
+    data = write_csv(tmp_path / "age.csv", ["x", "age"], [[f"{a:.4f}", b] for a, b in zip(x, age)])
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), *FAST]) == 0
+    out = capsys.readouterr().out
+    assert tomllib.loads((tmp_path / "r" / "config.toml").read_text())["task"] == "regression"
+    assert "not class codes starting at 0 or 1" in out and "--task classification overrides" in out
+    codes = write_csv(tmp_path / "codes.csv", ["x", "y"], [[f"{a:.4f}", 1 + i % 30] for i, a in enumerate(x)])
+    assert main(["train", "--data", str(codes), "--out", str(tmp_path / "c"), *FAST]) == 0
+    assert tomllib.loads((tmp_path / "c" / "config.toml").read_text())["task"] == "classification"
+    assert "--task regression overrides" in capsys.readouterr().out
+
+
+def test_predict_takes_a_builtin_models_columns_by_header_name(tmp_path, capsys):
+    """iris features with the header in reverse order were taken by position (accuracy 0.33)."""
+    run = tmp_path / "iris"
+    assert main(["train", "--data", "iris", "--out", str(run), *FAST]) == 0
+    table = ds.data.datasets.load("iris")
+    names = table.feature_names
+    write_csv(tmp_path / "in_order.csv", names, table.X.tolist())
+    write_csv(tmp_path / "reversed.csv", names[::-1], table.X[:, ::-1].tolist())
+    for name in ("in_order", "reversed"):
+        assert main(["predict", str(run), "--data", str(tmp_path / f"{name}.csv"), "--out", str(tmp_path / name)]) == 0
+    assert (tmp_path / "in_order").read_text() == (tmp_path / "reversed").read_text()
+    write_csv(tmp_path / "partial.csv", [names[0], names[1], "u", "v"], table.X.tolist())
+    capsys.readouterr()
+    assert main(["predict", str(run), "--data", str(tmp_path / "partial.csv"), "--out", str(tmp_path / "p")]) == 2
+    line = one_line_error(capsys)
+    assert "partial.csv:1:" in line and repr(names[2]) in line and "must match" in line
+
+
+def _sqft_rows(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    sqft = rng.choice([300, 1200, 2500, 4300, 15000], n)
+    y = X[:, 0] + sqft / 1000
+    return X, sqft, y
+
+
+def test_numbers_with_thousands_separators_are_numbers(tmp_path, capsys):
+    """'"1,200"' cells (five distinct values) became five one-hot categories."""
+    X, sqft, y = _sqft_rows()
+    lines = ["a,b,sqft,price"] + [f'{a:.4f},{b:.4f},"{s:,}",{t:.4f}' for (a, b), s, t in zip(X, sqft, y)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "t.csv"), "--out", str(run), *FAST]) == 0
+    state = serialization.load(run / "model.ds")
+    assert state["feature_names"] == ["a", "b", "sqft"]
+    assert main(["predict", str(run), "--data", str(tmp_path / "t.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == len(y) + 1
+
+
+def test_decimal_commas_are_found_in_a_semicolon_file_and_given_ones_are_kept_for_predict(tmp_path, capsys):
+    X, sqft, y = _sqft_rows()
+    rate = np.random.default_rng(1).choice([1.5, 2.75, 9.25, 4.0], len(y))
+    lines = ["a;b;rate;y"] + [
+        f"{a:.4f};{b:.4f};{str(r).replace('.', ',')};{t:.4f}" for (a, b), r, t in zip(X, rate, y + rate)
+    ]
+    (tmp_path / "e.csv").write_text("\n".join(lines) + "\n")
+    run = tmp_path / "auto"
+    assert main(["train", "--data", str(tmp_path / "e.csv"), "--sep", ";", "--out", str(run), "--hidden", "16",
+                 "--epochs", "5", "--patience", "0"]) == 0  # fmt: skip
+    assert "column 'rate' holds numbers written like" in capsys.readouterr().out
+    assert serialization.load(run / "model.ds")["feature_names"] == ["a", "b", "rate"]
+    # every number with a decimal comma: --decimal ',' reads them all, is recorded and predict uses it
+    (tmp_path / "all.csv").write_text("\n".join(line.replace(".", ",") for line in lines) + "\n")
+    given = tmp_path / "given"
+    assert main(["train", "--data", str(tmp_path / "all.csv"), "--sep", ";", "--decimal", ",", "--out", str(given),
+                 *FAST]) == 0  # fmt: skip
+    cfg = tomllib.loads((given / "config.toml").read_text())
+    assert cfg["decimal"] == "," and serialization.load(given / "model.ds")["feature_names"] == ["a", "b", "rate"]
+    assert main(["predict", str(given), "--data", str(tmp_path / "all.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == len(y) + 1
+
+
+def test_many_numbers_with_commas_that_are_not_read_advise_the_number_format_flags(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    cells = [f'"{v:,}"' for v in rng.integers(1000, 10**6, 200)]
+    cells[3] = "about 5"  # not a number: the column is not found to be numeric
+    lines = ["big,y"] + [f"{c},{i % 2}" for i, c in enumerate(cells)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    assert main(["train", "--data", str(tmp_path / "t.csv"), "--out", str(tmp_path / "r"), *FAST]) == 2
+    line = one_line_error(capsys)
+    assert "column 'big'" in line and "--thousands ','" in line and "--max-categories" not in line
+
+
+def test_predict_messages_name_what_the_run_was_trained_with_not_flags_predict_lacks(tmp_path, capsys):
+    data = blobs_csv(tmp_path / "d.csv", ["a", "b"])
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(run), *FAST]) == 0
+    write_csv(tmp_path / "typo.csv", ["x1", "x2"], [["0.5", "1.0"], ["oops", "1.0"]])
+    write_csv(tmp_path / "gap.csv", ["x1", "x2"], [["0.5", "1.0"], ["0.5", ""]])
+    capsys.readouterr()
+    assert main(["predict", str(run), "--data", str(tmp_path / "typo.csv"), "--out", str(tmp_path / "p")]) == 2
+    line = one_line_error(capsys)
+    assert "typo.csv:3:1 (column 'x1'): expected a number, got 'oops'" in line
+    assert "--drop" not in line and "choose --missing" not in line and "trained with --missing error" in line
+    assert main(["predict", str(run), "--data", str(tmp_path / "gap.csv"), "--out", str(tmp_path / "p")]) == 2
+    line = one_line_error(capsys)
+    assert "gap.csv:3:2 (column 'x2'): missing value" in line and "retrain with --missing mean" in line
+    # a file without its header row
+    (tmp_path / "noheader.csv").write_text("0.5,1.0\n0.25,2.0\n")
+    assert main(["predict", str(run), "--data", str(tmp_path / "noheader.csv"), "--out", str(tmp_path / "p")]) == 2
+    line = one_line_error(capsys)
+    assert "header row seems to be missing" in line and "x1,x2" in line
+
+
+def test_gzip_and_tab_separated_files_are_read_and_other_types_are_named(tmp_path, capsys):
+    import gzip
+
+    data = houses(tmp_path / "h.csv", n=60)
+    with gzip.open(tmp_path / "h.csv.gz", "wt") as handle:
+        handle.write(data.read_text())
+    (tmp_path / "h.tsv").write_text(data.read_text().replace(",", "\t"))
+    outs = []
+    for name in ("h.csv", "h.csv.gz", "h.tsv"):
+        run = tmp_path / f"run-{name}"
+        assert main(["train", "--data", str(tmp_path / name), "--out", str(run), *FAST]) == 0
+        assert main(["predict", str(run), "--data", str(tmp_path / name), "--out", str(tmp_path / f"{name}.p")]) == 0
+        outs.append((tmp_path / f"{name}.p").read_text())
+    assert outs[0] == outs[1] == outs[2]
+    (tmp_path / "h.xlsx").write_bytes(b"PK\x03\x04")
+    capsys.readouterr()
+    assert main(["train", "--data", str(tmp_path / "h.xlsx"), "--out", str(tmp_path / "x"), *FAST]) == 2
+    line = one_line_error(capsys)
+    assert "unsupported file type '.xlsx'" in line and "read_excel" in line and "unknown dataset" not in line
+    assert main(["predict", str(tmp_path / "run-h.csv"), "--data", str(tmp_path / "h.xlsx"), "--out", "p.csv"]) == 2
+    assert "unsupported file type '.xlsx'" in one_line_error(capsys)
+
+
+def test_dropping_the_default_target_asks_for_target(tmp_path, capsys):
+    """--drop sku,y without --target made the next-to-last column the target."""
+    _, rows = _regression_rows(n=40)
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "c", "y"], rows)
+    assert main(["train", "--data", str(data), "--drop", "c,y", "--out", str(tmp_path / "r"), *FAST]) == 2
+    line = one_line_error(capsys)
+    assert "'y', the last column" in line and "--target" in line

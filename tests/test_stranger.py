@@ -228,7 +228,11 @@ def test_train_says_which_target_and_task_it_chose_for_a_file(tmp_path):
     done = _cli("train", "--data", "d.csv", "--epochs", "1", "--out", "a", "--quiet", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "target: 'label' (2 classes; the target holds text), 3 features" in done.stdout
+    # dropping the default target (the last column) no longer moves it to another column: --target names it
     done = _cli("train", "--data", "d.csv", "--drop", "label", "--epochs", "1", "--out", "b", "--quiet", cwd=tmp_path)
+    assert done.returncode == 2 and "name the column to predict with --target" in done.stderr, done.stderr
+    done = _cli("train", "--data", "d.csv", "--drop", "label", "--target", "color", "--epochs", "1", "--out", "b",
+                "--quiet", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "target: 'color' (2 classes; the target holds text), 1 feature" in done.stdout
 

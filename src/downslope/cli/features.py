@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 
@@ -22,28 +23,33 @@ def _raw_features(
         CsvRows,
         TabularEncoder,
         class_key,
+        csv_suffix,
+        default_delimiter,
         encode_csv,
         line_numbers,
         read_features,
         read_rows,
+        unsupported_file,
     )
     from ..errors import DataError
     from ..experiment import is_file_source
     from ..experiment.config import check_separator
 
     sep = check_separator(sep, "--sep") if sep else str(state["config"].get("sep", ","))
+    sep = default_delimiter(data, sep)  # a .tsv is read with tabs
+    is_csv = csv_suffix(data) is not None
 
     pre = state["preprocess"]
     classes = list(state["class_names"]) if state["task"] == "classification" else None
-    if pre.get("encoder") and data.lower().endswith((".csv", ".parquet")):
+    if pre.get("encoder") and (is_csv or data.lower().endswith(".parquet")):
         encoder = TabularEncoder.from_state_dict(pre["encoder"])
+        # messages about the file say what the run was trained with (predict has no --missing or --drop)
+        encoder.stage = "evaluate" if need_target else "predict"
         name = target or encoder.target
-        fast = (
-            encode_csv(data, encoder, name, True, need_target, delimiter=sep) if data.lower().endswith(".csv") else None
-        )
+        fast = encode_csv(data, encoder, name, True, need_target, delimiter=sep) if is_csv else None
         if fast is not None:
             return _drop_missing_rows(state, fast[1], fast[2], need_target)
-        header, rows = read_rows(data, sep) if data.lower().endswith(".csv") else _parquet_rows(data)
+        header, rows = read_rows(data, sep) if is_csv else _parquet_rows(data)
         y = None
         # predict ignores a target column: its cells may be empty (the values to predict) or
         # unknown, and each input row gets its prediction, in order
@@ -63,7 +69,7 @@ def _raw_features(
             X = encoder.encode_features(header, rows, data)
         return _drop_missing_rows(state, X, y, need_target)
     if is_file_source(data):
-        X, raw = read_features(data, int(state["n_features"]), sep)
+        X, raw = read_features(data, int(state["n_features"]), sep, list(state.get("feature_names") or []))
         if raw is None:
             if need_target:
                 raise DataError(f"{data}: no targets to evaluate against (features only)")
@@ -76,6 +82,8 @@ def _raw_features(
         if unknown:
             raise DataError(f"{data}: label {unknown[0]!r} is not one of the model's classes {classes}")
         return _drop_missing_rows(state, X, np.array([lookup[k] for k in keys], dtype=np.int64), need_target)
+    if data not in datasets.NAMES and (os.path.exists(data) or os.path.splitext(data)[1]):
+        raise unsupported_file(data)
     if pre.get("encoder"):
         raise DataError(f"{data}: the model was trained on CSV columns {pre['encoder']['columns']}; give a .csv")
     table = datasets.load(data, seed=int(state["config"]["seed"]))

@@ -87,7 +87,17 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         "split's mean/median/most_frequent (text columns: most frequent category); kept for predict [error]",
     )
     g.add_argument("--drop", help="CSV columns to leave out, e.g. id,name")
-    g.add_argument("--sep", help="CSV field separator: one character such as ';' or '|', or 'tab' [,]")
+    g.add_argument("--sep", help="CSV field separator: one character such as ';' or '|', or 'tab' [,; tab for .tsv]")
+    g.add_argument(
+        "--decimal",
+        help="CSV numbers' decimal mark, '.' or ',' (2,75 with --sep ';'); kept for predict [.] (a column whose "
+        "numbers all use a decimal comma, in a ';'-separated file, is found without it)",
+    )
+    g.add_argument(
+        "--thousands",
+        help="CSV numbers' thousands separator: ',', '.', ' ', \"'\" or '_' (\"1,200\"); kept for predict [none] (a "
+        "column whose numbers are all grouped like 1,200 is found without it)",
+    )
     g.add_argument(
         "--max-categories",
         type=int,

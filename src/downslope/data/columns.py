@@ -22,13 +22,19 @@ from .encoding import (
     TabularEncoder,
     _check_options,
     _choose_columns,
+    _comma_numbers,
     _forced_categorical,
     _one_class_error,
     _Rows,
+    _stray_target_error,
     _too_many_categories,
+    check_columns,
     class_key,
     integer_target_task,
+    looks_like_comma_number,
+    overriding,
     sorted_classes,
+    stray_target_share,
 )
 
 RowsAt = Callable[[list[int]], dict[int, tuple[int, list[str]]]]
@@ -49,8 +55,7 @@ def _read_csv_columnar(
     """:func:`read_csv` by pyarrow's C parser, column by column; :class:`readers.Fallback` when the
     pure-Python reader must decide."""
     header = readers.csv_header(p, delimiter)
-    named = [h for h in header if h not in (drop or [])] or header
-    wide = {target if target is not None else named[-1]}  # the target's exact values decide classes
+    wide = {target if target is not None else header[-1]}  # the target's exact values decide classes
     facts = readers.read_csv_columns(p, header, delimiter, progress=progress, wide=wide)
     if not len(next(iter(facts.values())).kind):
         raise readers.Fallback("no data rows")
@@ -90,13 +95,13 @@ def _encode_feature_columns(
     (as the row-by-row encoder meets it) is reported by that encoder on its row; each column's
     facts are dropped from ``cols`` once encoded (except the target's)."""
     n = len(keep)
-    missing = encoder.missing
+    refuse = encoder._refuses_missing()
     categories = encoder.categories
     positions: dict[str, np.ndarray] = {}
     first_bad: int | None = None
     for col in encoder.columns:
         c = cols[col]
-        bad = c.missing if missing == "error" else np.zeros(n, bool)
+        bad = c.missing if refuse else np.zeros(n, bool)
         if col in categories:
             if c.codes is None or not c.complete:
                 if exact and not c.missing.all():
@@ -156,10 +161,10 @@ def encode_csv(
     encoder's ``missing`` is ``error``). None when the fast reader is not available or declines the
     file: then ``read_rows`` with :meth:`TabularEncoder.encode_features` (same results and errors).
     ``delimiter`` is the field separator the file was written with."""
-    if not readers.fast_csv_available():
-        return None
+    if not readers.fast_csv_available() or encoder.formats:
+        return None  # numbers written with commas: the row-by-row encoder reads them
     p = Path(path)
-    if not p.is_file():
+    if not p.is_file() or p.name.lower().endswith(".gz"):
         return None
     source = str(path)
     try:
@@ -175,11 +180,7 @@ def encode_csv(
         n_rows = len(next(iter(cols.values())).kind)
         if not n_rows:
             raise readers.Fallback("no data rows")
-        missing_cols = [c for c in encoder.columns if c not in header]
-        if missing_cols:
-            raise DataError(
-                f"{source}: missing column(s) {missing_cols}; the model was trained on columns {encoder.columns}"
-            )
+        check_columns(source, header, encoder.columns)
 
         def rows_at(wanted: list[int]) -> dict[int, tuple[int, list[str]]]:
             return readers.csv_rows_at(p, wanted, delimiter)
@@ -221,7 +222,7 @@ def _encode_target_column(
     else:
         with np.errstate(invalid="ignore", over="ignore"):
             bad = t.missing | is_text | ~np.isfinite(t.num) | (np.abs(t.num) > FLOAT32_MAX)
-            y = t.num.astype(np.float32).reshape(-1, 1)  # bad values are reported below
+            y = t.num.astype(np.float64).reshape(-1, 1)  # bad values are reported below
     row = _first_row(bad)
     if row is not None:
         index = int(keep[row])
@@ -274,7 +275,9 @@ def _column_categories(
         used_codes = np.unique(c.codes[present]) if c.codes is not None else np.zeros(0, np.int64)
         distinct = sorted(c.strings[int(k)] for k in used_codes)
         if len(distinct) > max_categories:
-            raise _too_many_categories(source, col, len(distinct), n_values)
+            raise _too_many_categories(
+                source, col, len(distinct), n_values, distinct if _comma_numbers(distinct) else None
+            )
         categories[col] = distinct
     return categories
 
@@ -340,6 +343,11 @@ def _table_from_columns(
         keep = _rows_kept(cols, target, used, missing, source, notes)
         cols = {c: cols[c].take(keep) for c in used}
     forced = _forced_categorical(categorical, columns)
+    if exact:  # numbers written with commas ("1,200", "2,75"): the row-by-row reader finds their format
+        for col in used:
+            c = cols[col]
+            if c.codes is not None and any(looks_like_comma_number(text) for text in c.strings):
+                raise readers.Fallback("numbers written with commas")
     categories = _column_categories(source, columns, cols, forced, exact, max_categories)
     t = cols[target]
     if t.num.dtype != np.float64 or (t.kind == readers.BAD_NUMBER).any():
@@ -360,7 +368,19 @@ def _table_from_columns(
         raise readers.Fallback("NaN labels")  # '-nan': Python's set of floats decides the classes
     reason = "given"
     if task is None:
+        n_present = len(numbers)
+        n_numbers = n_present - int(is_text.sum())
+        if stray_target_share(n_numbers, n_present):
+            index = int(keep[int(np.argmax(is_text))])
+            found = rows_at([index]).get(index)
+            if found is None and exact:
+                raise readers.Fallback("row not confirmed")
+            line, cells = found if found is not None else (index + 1, None)
+            value = cells[t_idx] if cells is not None else "?"
+            where = f"{source}:{line}:{t_idx + 1} (column {target!r})"
+            raise _stray_target_error(where, value.strip(), n_numbers, n_present)
         task, reason = _column_task(is_text, numbers)
+        reason = overriding(task, reason)
     if task not in ("classification", "regression"):
         raise ConfigError(f"read_csv: task must be 'classification' or 'regression', got {task!r}")
     classes: list[str] = []
@@ -383,8 +403,10 @@ def _table_from_columns(
                 encoder.encode_target([cells[t_idx]], source, t_idx, first_line=line)
 
             _raise_at(rows_at, index, check_target, exact)
-        y = numbers.astype(np.float32).reshape(-1, 1)
+        y = numbers.astype(np.float64).reshape(-1, 1)  # float64: 1e9 + 10.5 must not become 1e9
     table = Table(X, y, task, Path(source).stem, encoder.feature_names, target, classes)
+    if task == "regression":
+        table.y = y  # float64 (Table makes float32): the run standardizes the target in float64
     table.notes = notes
     table.task_reason = reason
     return table, encoder

@@ -15,16 +15,20 @@ Example:
 from __future__ import annotations
 
 import csv
+import gzip
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError, DataError
 from . import readers
 from .columns import _read_csv_columnar
 from .datasets import Table
 from .encoding import (
+    DECIMALS,
     MAX_CATEGORIES,
+    THOUSANDS,
     TabularEncoder,
     _as_float,
     _check_options,
@@ -34,11 +38,114 @@ from .encoding import (
     _line_numbers,
     _one_class_error,
     _Rows,
+    _stray_target_error,
     _too_many_categories,
+    canonical_number,
     class_key,
+    detect_number_format,
+    format_flags,
     infer_task,
+    overriding,
     sorted_classes,
+    stray_target_share,
 )
+
+# Text files read as CSV: their name's ending, and the separator used when none is given.
+CSV_SUFFIXES = {".csv": ",", ".csv.gz": ",", ".tsv": "\t", ".tsv.gz": "\t"}
+
+
+def csv_suffix(path: str | os.PathLike[str]) -> str | None:
+    """The CSV-like ending of a file name (``.csv``, ``.csv.gz``, ``.tsv``, ...), else None.
+
+    Example:
+        >>> csv_suffix("data.csv.gz"), csv_suffix("x.TSV"), csv_suffix("x.xlsx")
+        ('.csv.gz', '.tsv', None)
+    """
+    name = str(path).lower()
+    return next((s for s in sorted(CSV_SUFFIXES, key=len, reverse=True) if name.endswith(s)), None)
+
+
+def default_delimiter(path: str | os.PathLike[str], delimiter: str) -> str:
+    """The separator to read ``path`` with: a tab for a ``.tsv`` read with the default comma.
+
+    Example:
+        >>> default_delimiter("a.tsv", ",") == chr(9), default_delimiter("a.tsv", ";"), default_delimiter("a.csv", ",")
+        (True, ';', ',')
+    """
+    suffix = csv_suffix(path)
+    return CSV_SUFFIXES[suffix] if suffix is not None and delimiter == "," else delimiter
+
+
+# Files people give that are not read here, and how to turn each into a CSV (pandas).
+CONVERT = {
+    ".xlsx": "read_excel",
+    ".xls": "read_excel",
+    ".xlsm": "read_excel",
+    ".ods": "read_excel",
+    ".json": "read_json",
+    ".jsonl": "read_json",
+    ".feather": "read_feather",
+    ".h5": "read_hdf",
+    ".hdf5": "read_hdf",
+    ".pkl": "read_pickle",
+    ".sav": "read_spss",
+    ".dta": "read_stata",
+    ".sas7bdat": "read_sas",
+    ".zip": "read_csv",
+    ".bz2": "read_csv",
+    ".xz": "read_csv",
+}
+
+
+def unsupported_file(path: str | os.PathLike[str]) -> DataError:
+    """The error for a file of a type downslope does not read, saying how to convert it.
+
+    Example:
+        >>> print(unsupported_file("data.xlsx"))  # doctest: +ELLIPSIS
+        data.xlsx: unsupported file type '.xlsx'; downslope reads .csv (also .csv.gz and .tsv), ...
+    """
+    name = str(path)
+    suffix = "".join(Path(name).suffixes[-2:]).lower() if name.lower().endswith((".zip", ".bz2", ".xz")) else ""
+    suffix = suffix or Path(name).suffix.lower()
+    reader = CONVERT.get(Path(name).suffix.lower())
+    stem = name[: -len(suffix)] if suffix and name.lower().endswith(suffix) else name
+    advice = (
+        f"; convert it with pandas: python -c \"import pandas as pd; pd.{reader}('{name}').to_csv('{stem}.csv', "
+        'index=False)"'
+        if reader
+        else "; save it as a CSV"
+    )
+    return DataError(
+        f"{name}: unsupported file type {suffix or '(no extension)'!r}; downslope reads .csv (also .csv.gz and "
+        f".tsv), .parquet, .npz and .npy{advice}"
+    )
+
+
+def _open_text(p: Path) -> Any:
+    """A CSV file for reading as text (a ``.gz`` one decompressed)."""
+    if p.name.lower().endswith(".gz"):
+        return gzip.open(p, "rt", newline="", encoding="utf-8-sig")
+    return open(p, newline="", encoding="utf-8-sig")
+
+
+def check_number_format(decimal: str, thousands: str) -> tuple[str, str]:
+    """``(decimal, thousands)`` checked: known marks, different from each other (a mark that is also the
+    field separator is fine in quoted cells, ``"1,200"``, as in pandas).
+
+    Example:
+        >>> check_number_format(",", ".")
+        (',', '.')
+    """
+    if decimal not in DECIMALS:
+        raise ConfigError(f"decimal: expected '.' or ',' as the decimal mark, got {decimal!r}")
+    if thousands not in THOUSANDS:
+        raise ConfigError(
+            f"thousands: expected one of {', '.join(repr(t) for t in THOUSANDS)} as the thousands separator, "
+            f"got {thousands!r}"
+        )
+    if thousands == decimal:
+        raise ConfigError(f"thousands: the thousands separator {thousands!r} is also the decimal mark")
+    return decimal, thousands
 
 
 def read_rows(
@@ -51,12 +158,13 @@ def read_rows(
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no such file: {p}")
+    delimiter = default_delimiter(p, delimiter)
     hint = readers.slow_hint(p) if progress else None
     if hint:
         print(hint, file=sys.stderr, flush=True)
     meter = readers.Progress(p.name, p.stat().st_size, enabled=progress)
     try:
-        with open(p, newline="", encoding="utf-8-sig") as handle:
+        with _open_text(p) as handle:
             reader = csv.reader(readers.counted_lines(handle, meter), delimiter=delimiter)
             try:
                 header = [h.strip() for h in next(reader)]
@@ -82,6 +190,8 @@ def read_rows(
         raise DataError(f"{p}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
         raise DataError(f"{p}: malformed CSV: {exc}") from None
+    except (OSError, EOFError) as exc:  # a damaged .gz
+        raise DataError(f"{p}: cannot read ({type(exc).__name__}: {exc}); is it truncated?") from None
     if not rows:
         raise DataError(f"{p}: no data rows after the header")
     meter.done(f" ({len(rows):,} rows)")
@@ -120,9 +230,47 @@ def _row_categories(
             continue  # a numeric column (a stray word in it is reported when the rows are encoded)
         distinct = sorted(set(values))
         if len(distinct) > max_categories:
-            raise _too_many_categories(source, col, len(distinct), len(values))
+            raise _too_many_categories(source, col, len(distinct), len(values), texts)
         categories[col] = distinct
     return categories
+
+
+def _number_formats(
+    source: str,
+    header: list[str],
+    rows: list[list[str]],
+    columns: list[str],
+    forced: set[str],
+    delimiter: str,
+    notes: list[str],
+    given: tuple[str, str],
+) -> dict[str, tuple[str, str]]:
+    """Each column's number format (decimal mark, thousands separator) where it is not Python's: the
+    ``given`` one for every column, or else one found by :func:`detect_number_format` (noted). The
+    cells of those columns are rewritten in place in Python's syntax, so the rest of the reader sees
+    plain numbers; the encoder keeps the formats for new data."""
+    formats: dict[str, tuple[str, str]] = {}
+    for col in columns:
+        j = header.index(col)
+        if given != (".", ""):
+            formats[col] = given
+        elif col not in forced:
+            values = [r[j] for r in rows if not _is_missing(r[j])]
+            fmt = detect_number_format(values, delimiter)
+            if fmt is None:
+                continue
+            formats[col] = fmt
+            example = next(v for v in values if _as_float(v) is None)
+            notes.append(
+                f"{source}: column {col!r} holds numbers written like {example.strip()!r}: read as numbers "
+                f"(as with {format_flags(fmt)})"
+            )
+        else:
+            continue
+        fmt = formats[col]
+        for row in rows:
+            row[j] = canonical_number(row[j], fmt)
+    return formats
 
 
 def read_csv(
@@ -135,6 +283,8 @@ def read_csv(
     drop: list[str] | None = None,
     max_categories: int = MAX_CATEGORIES,
     progress: bool = False,
+    decimal: str = ".",
+    thousands: str = "",
 ) -> tuple[Table, TabularEncoder]:
     """Read a CSV with a header row into a :class:`Table` and the encoder that made it.
 
@@ -148,10 +298,22 @@ def read_csv(
     With pyarrow installed (``pip install 'downslope[fast]'``) the file is parsed in C, column by
     column, with the same results and the same errors; otherwise by Python's csv module. ``progress``
     prints what is being read on stderr when it takes more than a second.
+
+    Numbers are written as Python writes them unless ``decimal`` (``','``) and ``thousands`` (``','``,
+    ``'.'``, ``' '``, ...) say otherwise, as pandas' options of those names. Without them, a column whose
+    cells are all numbers, some written with commas (``"1,200"``; in a ``;``-separated file ``"2,75"``),
+    is read as numbers, with a note. A target whose present values are at least 90% numbers is numeric
+    (unless ``task`` is given): a stray word in it is an error naming file, line and column.
+    ``.csv.gz`` files are decompressed; a ``.tsv`` is read with tabs unless ``delimiter`` says otherwise.
     """
     _check_options(missing, "read_csv")
     p = Path(path)
-    if readers.fast_csv_available() and p.is_file():
+    delimiter = default_delimiter(p, delimiter)
+    explicit = (decimal, thousands) != (".", "")
+    if explicit:
+        check_number_format(decimal, thousands)
+    plain = csv_suffix(p) in (".csv", ".tsv") or csv_suffix(p) is None
+    if readers.fast_csv_available() and p.is_file() and plain and not explicit:
         try:
             return _read_csv_columnar(
                 str(path), p, target, task, categorical, missing, delimiter, drop, max_categories, progress
@@ -172,6 +334,7 @@ def read_csv(
     kept.lines = [lines[r] for r in keep]
     rows = kept
     forced = _forced_categorical(categorical, columns)
+    formats = _number_formats(source, header, rows, columns + [target], forced, delimiter, notes, (decimal, thousands))
     categories = _row_categories(source, header, rows, columns, forced, max_categories)
     target_values = _Rows(r[t_idx] for r in rows)
     target_values.lines = rows.lines  # errors in the target name its file line (blank lines count)
@@ -183,7 +346,13 @@ def read_csv(
             )
     reason = "given"
     if task is None:
+        n_numbers = sum(1 for v in target_values if _as_float(v) is not None)
+        if stray_target_share(n_numbers, len(target_values)):
+            r = next(r for r, v in enumerate(target_values) if _as_float(v) is None)
+            where = f"{source}:{rows.lines[r]}:{t_idx + 1} (column {target!r})"
+            raise _stray_target_error(where, target_values[r], n_numbers, len(target_values))
         task, reason = infer_task(target_values)
+        reason = overriding(task, reason)
     if task not in ("classification", "regression"):
         raise ConfigError(f"read_csv: task must be 'classification' or 'regression', got {task!r}")
     classes: list[str] = []
@@ -191,11 +360,13 @@ def read_csv(
         classes = sorted_classes(class_key(v) for v in target_values)
         if len(classes) < 2:
             raise _one_class_error(source, target, classes[0], len(target_values))
-    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped)
+    encoder = TabularEncoder(columns, target, categories, task, classes, missing, dropped, formats)
     X = encoder.encode_features(header, rows, source)
     y = encoder.encode_target(target_values, source, t_idx)
     name = Path(path).stem
     table = Table(X, y, task, name, encoder.feature_names, target, classes)
+    if task == "regression":
+        table.y = y  # float64 (Table makes float32): the run standardizes the target in float64
     table.notes = notes
     table.task_reason = reason
     return table, encoder

@@ -194,7 +194,9 @@ def load(name: str, seed: int = 0, **options: Any) -> Table:
         if options:
             raise ConfigError(f"dataset {name!r} takes no options, got {sorted(options)}")
         return _sklearn(name)
-    raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(NAMES)} (or give a .csv/.npz/.npy file)")
+    raise ConfigError(
+        f"unknown dataset {name!r}; choose one of: {', '.join(NAMES)} (or give a .csv, .csv.gz, .tsv, .parquet, .npz or .npy file)"
+    )
 
 
 def chunked_moments(chunks: Any) -> tuple[int, np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -26,19 +27,28 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 TASK_RULE = (
     "text labels -> classification; numeric labels -> regression, unless every value is an integer and "
-    "there are at most 20 distinct values, or at most 100 lying close together (spanning at most twice "
-    "as many integers as there are values) with at least 5 rows per value on average (then classification)"
+    "there are at most 20 distinct values, or at most 100 lying close together from 0 or 1 (class codes: "
+    "spanning at most twice as many integers as there are values) with at least 5 rows per value on average "
+    "(then classification); a target of numbers with a few stray words (at least 9 in 10 values numbers) is numeric "
+    "and the stray cells are errors"
 )
+
+# A target column whose present values are at least this share numbers is numeric: its other cells are
+# stray words ('-', '12.5a'), reported like a feature column's, not turned into hundreds of classes.
+NUMERIC_TARGET_SHARE = 0.9
 
 
 def integer_target_task(k: int, n: int, low: float, high: float) -> tuple[str, str]:
     """``(task, reason)`` for a target of ``n`` integers with ``k`` distinct values from ``low`` to
-    ``high``, by :data:`TASK_RULE`. Class codes lie close together; prices rounded to thousands do not
-    (44 distinct prices between 1e5 and 3.6e5 were once trained as a 44-class classifier).
+    ``high``, by :data:`TASK_RULE`. More than 20 distinct integers are classes only when they look like
+    class codes: 0..K-1 or 1..K with few gaps. Prices rounded to thousands (44 distinct prices between
+    1e5 and 3.6e5) and ages 18..70 are amounts, a regression.
 
     Example:
         >>> integer_target_task(44, 1000, 100_000, 360_000)[0], integer_target_task(44, 1000, 0, 43)[0]
         ('regression', 'classification')
+        >>> integer_target_task(45, 1000, 18, 70)[0]
+        'regression'
     """
     said = f"the target holds {k} distinct integers in {n} rows"
     if k <= 20:
@@ -47,7 +57,126 @@ def integer_target_task(k: int, n: int, low: float, high: float) -> tuple[str, s
         return "regression", f"{said} (too many to be classes)"
     if high - low + 1 > 2 * k:
         return "regression", f"{said}, spread from {low:g} to {high:g} (too far apart to be class codes)"
-    return "classification", said
+    if low not in (0, 1):
+        return "regression", f"{said}, from {low:g} to {high:g} (amounts, not class codes starting at 0 or 1)"
+    return "classification", f"{said}, class codes from {low:g} to {high:g}"
+
+
+def overriding(task: str, reason: str) -> str:
+    """``reason`` for an inferred task, saying how to choose the other one (numeric targets only).
+
+    Example:
+        >>> overriding("regression", "the target holds non-integer numbers")
+        'the target holds non-integer numbers; --task classification overrides'
+    """
+    if reason == "the target holds text":
+        return reason  # text labels cannot be a regression
+    other = "classification" if task == "regression" else "regression"
+    return f"{reason}; --task {other} overrides"
+
+
+def stray_target_share(n_numbers: int, n_present: int) -> bool:
+    """Whether a target with ``n_numbers`` numbers among ``n_present`` present values is numeric with
+    stray words (:data:`NUMERIC_TARGET_SHARE`), rather than text labels.
+
+    Example:
+        >>> stray_target_share(599, 600), stray_target_share(600, 600), stray_target_share(3, 600)
+        (True, False, False)
+    """
+    return 0 < n_numbers < n_present and n_numbers >= NUMERIC_TARGET_SHARE * n_present
+
+
+def _stray_target_error(where: str, value: str, n_numbers: int, n_present: int) -> DataError:
+    """The error for a stray word in a numeric target (``where``: file:line:column (column 'name'))."""
+    return DataError(
+        f"{where}: expected a number, got {value!r} (the target is numeric: {n_numbers} of its {n_present} "
+        "values are numbers); fix the value, or leave the cell empty and choose --missing drop to leave such "
+        "rows out; if the column holds class labels, pass --task classification"
+    )
+
+
+# Numbers written with a comma: a thousands separator ("1,200", "12,345.5") or a decimal comma ("2,75").
+_THOUSANDS_COMMA = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?$")
+DECIMALS = (".", ",")
+THOUSANDS = ("", ",", ".", " ", "'", "_")
+
+
+def _number_pattern(decimal: str, thousands: str) -> re.Pattern[str]:
+    d = re.escape(decimal)
+    whole = rf"(\d{{1,3}}({re.escape(thousands)}\d{{3}})+|\d+)" if thousands else r"\d+"
+    return re.compile(rf"^[+-]?({whole}({d}\d*)?|{d}\d+)([eE][+-]?\d+)?$")
+
+
+def canonical_number(value: str, fmt: tuple[str, str]) -> str:
+    """``value`` in Python's number syntax when it is a number written with ``fmt`` = (decimal mark,
+    thousands separator), else unchanged (a stray word stays what it was, for the error message).
+
+    Example:
+        >>> canonical_number("1,200", (".", ",")), canonical_number("2,75", (",", "")), canonical_number("x", (",", ""))
+        ('1200', '2.75', 'x')
+    """
+    decimal, thousands = fmt
+    text = value.strip()
+    if not _number_pattern(decimal, thousands).match(text):
+        return value
+    if thousands:
+        text = text.replace(thousands, "")
+    return text.replace(decimal, ".") if decimal != "." else text
+
+
+def detect_number_format(values: list[str], delimiter: str) -> tuple[str, str] | None:
+    """The number format of a column whose cells that are not plain numbers are all numbers written
+    with a comma: thousands separators (``"1,200"``, in a comma- or tab-separated file) or a decimal
+    comma (``"2,75"``; in a ``;``-separated file commas are decimal marks). None when some cell is text.
+
+    Example:
+        >>> detect_number_format(["1,200", "300", "12,000.5"], ","), detect_number_format(["2,75", "1"], ";")
+        (('.', ','), (',', ''))
+        >>> detect_number_format(["red", "1,200"], ",") is None
+        True
+    """
+    odd = [v.strip() for v in values if _as_float(v) is None]
+    if not odd:
+        return None
+    grouped = all(_THOUSANDS_COMMA.match(v) for v in odd)
+    decimal = all(_DECIMAL_COMMA.match(v) for v in odd) and not any("." in v for v in values)
+    if grouped and (delimiter != ";" or not decimal):
+        return (".", ",")
+    if decimal:
+        return (",", "")
+    return None
+
+
+def looks_like_comma_number(text: str) -> bool:
+    """Whether ``text`` is a number written with a comma (``1,200`` or ``2,75``).
+
+    Example:
+        >>> looks_like_comma_number("1,200"), looks_like_comma_number("red, green")
+        (True, False)
+    """
+    text = text.strip()
+    return bool(_THOUSANDS_COMMA.match(text) or _DECIMAL_COMMA.match(text))
+
+
+def _comma_numbers(values: list[str]) -> bool:
+    """Whether most of ``values`` are numbers written with a comma (for advice about --thousands/--decimal)."""
+    hits = sum(1 for v in values if _THOUSANDS_COMMA.match(v.strip()) or _DECIMAL_COMMA.match(v.strip()))
+    return hits * 2 > len(values)
+
+
+def format_flags(fmt: tuple[str, str]) -> str:
+    """The command-line flags of a number format.
+
+    Example:
+        >>> format_flags((".", ",")), format_flags((",", ""))
+        ("--thousands ','", "--decimal ','")
+    """
+    decimal, thousands = fmt
+    flags = ([f"--decimal {decimal!r}"] if decimal != "." else []) + (
+        [f"--thousands {thousands!r}"] if thousands else []
+    )
+    return " ".join(flags)
 
 
 def _is_missing(value: str) -> bool:
@@ -129,6 +258,7 @@ class TabularEncoder:
         classes: list[str],
         missing: str = "error",
         dropped: list[str] | None = None,
+        formats: dict[str, tuple[str, str]] | None = None,
     ):
         self.columns = columns  # feature columns in file order (target excluded)
         self.target = target
@@ -137,6 +267,11 @@ class TabularEncoder:
         self.classes = classes  # class labels for classification targets (index = class id)
         self.missing = missing
         self.dropped = list(dropped or [])
+        # column -> (decimal mark, thousands separator) of numbers not in Python's syntax ("1,200", "2,75")
+        self.formats = {k: (str(v[0]), str(v[1])) for k, v in (formats or {}).items()}
+        # what the messages advise: "train" (the training flags) or "predict"/"evaluate" (a trained run's
+        # new data: what the run was trained with, and what to change); not part of the state
+        self.stage = "train"
 
     @property
     def feature_names(self) -> list[str]:
@@ -166,6 +301,7 @@ class TabularEncoder:
             "classes": self.classes,
             "missing": self.missing,
             "dropped": self.dropped,
+            "formats": {k: list(v) for k, v in self.formats.items()},
         }
 
     @classmethod
@@ -178,9 +314,21 @@ class TabularEncoder:
             list(state["classes"]),
             str(state.get("missing", "error")),
             list(state.get("dropped", [])),
+            {k: (v[0], v[1]) for k, v in dict(state.get("formats") or {}).items()},
         )
 
     def _missing(self, where: str) -> DataError:
+        if self.stage != "train":
+            if self.missing == "drop":
+                return DataError(
+                    f"{where}: missing value; the run was trained with --missing drop, which leaves such rows out "
+                    "of training but cannot predict for them: fill the cell in the file, or retrain with "
+                    "--missing mean|median|most_frequent to have missing values filled"
+                )
+            return DataError(
+                f"{where}: missing value; the run was trained with --missing error (no filling): fill the cell "
+                "in the file, or retrain with --missing mean|median|most_frequent to have missing values filled"
+            )
         if self.missing == "error":
             return DataError(
                 f"{where}: missing value; choose what to do with --missing drop|mean|median|most_frequent "
@@ -188,30 +336,63 @@ class TabularEncoder:
             )
         return DataError(f"{where}: missing value")
 
+    def _refuses_missing(self) -> bool:
+        """Whether a missing feature value is an error (not NaN): always with ``missing='error'``, and for
+        ``predict`` with ``drop`` (a row left out would leave no prediction in its place)."""
+        return self.missing == "error" or (self.missing == "drop" and self.stage == "predict")
+
+    def _not_a_number(self, where: str, col: str, value: str) -> DataError:
+        comma = (
+            " (a number with a thousands separator or a decimal comma? "
+            + (
+                "retrain with --thousands ',' or --decimal ','"
+                if self.stage != "train"
+                else "pass --thousands ',' or --decimal ','"
+            )
+            + ")"
+            if _comma_numbers([value])
+            else ""
+        )
+        if self.stage != "train":
+            fill = (
+                f", or leave the cell empty: the run fills it with the training split's {self.missing}"
+                if self.missing in IMPUTE
+                else f" (an empty cell is refused too: the run was trained with --missing {self.missing})"
+            )
+            return DataError(
+                f"{where}: expected a number, got {value!r} (the column was numeric in training){comma}; fix the "
+                f"value in the file{fill}"
+            )
+        return DataError(
+            f"{where}: expected a number, got {value!r} (the column is numeric){comma}; fix the value, "
+            f"leave the cell empty and choose --missing, or leave the column out with --drop {col}"
+        )
+
+    def _cell(self, col: str, value: str) -> str:
+        fmt = self.formats.get(col)
+        return canonical_number(value, fmt) if fmt is not None else value
+
     def encode_features(self, header: list[str], rows: list[list[str]], source: str, first_line: int = 2) -> np.ndarray:
         """Feature matrix for ``rows`` (a header naming at least this encoder's columns).
 
         A missing value is an error when the encoder's ``missing`` is ``error``, else NaN (in every
         feature of a categorical column).
         """
-        missing_cols = [c for c in self.columns if c not in header]
-        if missing_cols:
-            raise DataError(
-                f"{source}: missing column(s) {missing_cols}; the model was trained on columns {self.columns}"
-            )
+        check_columns(source, header, self.columns)
         width = len(self.feature_names)
         X = np.zeros((len(rows), width), dtype=np.float32)
         position = {c: header.index(c) for c in self.columns}
         lines = _line_numbers(rows, first_line)
+        refuse = self._refuses_missing()
         for r, row in enumerate(rows):
             out = 0
             for col in self.columns:
                 j = position[col]
-                value = row[j]
+                value = self._cell(col, row[j])
                 where = f"{source}:{lines[r]}:{j + 1} (column {col!r})"
                 size = len(self.categories[col]) if col in self.categories else 1
                 if _is_missing(value):
-                    if self.missing == "error":
+                    if refuse:
                         raise self._missing(where)
                     X[r, out : out + size] = np.nan
                     out += size
@@ -224,10 +405,7 @@ class TabularEncoder:
                 else:
                     number = _as_float(value)
                     if number is None:
-                        raise DataError(
-                            f"{where}: expected a number, got {value!r} (the column is numeric); fix the value, "
-                            f"leave the cell empty and choose --missing, or leave the column out with --drop {col}"
-                        )
+                        raise self._not_a_number(where, col, value)
                     if not math.isfinite(number):
                         raise DataError(f"{where}: non-finite value {value!r}")
                     if abs(number) > FLOAT32_MAX:
@@ -246,7 +424,7 @@ class TabularEncoder:
             lookup = {c: i for i, c in enumerate(self.classes)}
             out = np.empty(len(values), dtype=np.int64)
             for r, v in enumerate(values):
-                key = class_key(v)
+                key = class_key(self._cell(str(self.target), v))
                 if key not in lookup:
                     raise DataError(
                         f"{source}:{lines[r]}:{column_index + 1} (column {self.target!r}): unknown class {v!r}; "
@@ -254,10 +432,10 @@ class TabularEncoder:
                     )
                 out[r] = lookup[key]
             return out
-        y = np.empty((len(values), 1), dtype=np.float32)
+        y = np.empty((len(values), 1), dtype=np.float64)  # float64: 1e9 + 10.5 must not become 1e9
         for r, v in enumerate(values):
             where = f"{source}:{lines[r]}:{column_index + 1} (column {self.target!r})"
-            number = _as_float(v)
+            number = _as_float(self._cell(str(self.target), v))
             if number is None or not math.isfinite(number):
                 raise DataError(f"{where}: expected a finite number, got {v!r}")
             if abs(number) > FLOAT32_MAX:
@@ -394,7 +572,13 @@ def _choose_columns(source: str, header: list[str], target: str | None, drop: An
     unknown = [d for d in dropped if d not in header]
     if unknown:
         raise ConfigError(f"{source}: --drop names column(s) {unknown} that the file lacks; columns are {header}")
-    target = ([h for h in header if h not in dropped] or header)[-1] if target is None else target
+    if target is None:
+        if header[-1] in dropped:
+            raise ConfigError(
+                f"{source}: --drop leaves out {header[-1]!r}, the last column, which is the default target; "
+                f"name the column to predict with --target (columns are {header})"
+            )
+        target = header[-1]
     if target not in header:
         raise DataError(f"{source}: no target column {target!r}; columns are {header}")
     if target in dropped:
@@ -411,8 +595,38 @@ def _forced_categorical(categorical: list[str] | None, columns: list[str]) -> se
     return forced
 
 
-def _too_many_categories(source: str, col: str, n_distinct: int, n_values: int) -> DataError:
-    """The error for a text column too varied to one-hot encode (an id or free text)."""
+def check_columns(source: str, header: list[str], columns: list[str]) -> None:
+    """A file for a trained model must name its feature ``columns`` in its header; a first row of numbers
+    is data, not a header (the header row is missing).
+
+    Example:
+        >>> check_columns("new.csv", ["0.5", "1"], ["a", "b"])
+        Traceback (most recent call last):
+        ...
+        downslope.errors.DataError: new.csv:1: the first row ['0.5', '1'] holds numbers, not column names: the header row seems to be missing; add a first line naming the columns: a,b
+    """
+    missing_cols = [c for c in columns if c not in header]
+    if not missing_cols:
+        return
+    if all(_as_float(h) is not None or _is_missing(h) for h in header):
+        raise DataError(
+            f"{source}:1: the first row {header[:8]}{' ...' if len(header) > 8 else ''} holds numbers, not column "
+            f"names: the header row seems to be missing; add a first line naming the columns: {','.join(columns)}"
+        )
+    raise DataError(f"{source}: missing column(s) {missing_cols}; the model was trained on columns {columns}")
+
+
+def _too_many_categories(
+    source: str, col: str, n_distinct: int, n_values: int, values: list[str] | None = None
+) -> DataError:
+    """The error for a text column too varied to one-hot encode (an id or free text); for numbers written
+    with commas, the advice is the number-format flags."""
+    if values is not None and _comma_numbers(values):
+        return DataError(
+            f"{source}: column {col!r} holds numbers written with commas ({values[0]!r}, ...) that are not read as "
+            f"numbers; say how numbers are written with --thousands ',' (for 1,200) or --decimal ',' (for 2,75; "
+            f"with --sep ';'), or leave the column out with --drop {col}"
+        )
     return DataError(
         f"{source}: column {col!r} is text with {n_distinct} distinct values in {n_values} rows "
         f"(an id or free text?); one-hot encoding would make {n_distinct} features. Leave it out with "

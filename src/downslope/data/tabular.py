@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from . import readers
 from .columns import RowsAt, encode_csv, read_parquet
-from .csvfile import read_csv, read_rows
+from .csvfile import check_number_format, csv_suffix, default_delimiter, read_csv, read_rows, unsupported_file
 from .datasets import Table
 from .encoding import (
     FLOAT32_MAX,
@@ -59,7 +59,9 @@ from .encoding import (
     _one_class_error,
     class_key,
     infer_task,
+    integer_target_task,
     line_numbers,
+    overriding,
     sorted_classes,
 )
 
@@ -82,6 +84,9 @@ __all__ = [
     "encode_csv",
     "infer_task",
     "line_numbers",
+    "check_number_format",
+    "csv_suffix",
+    "default_delimiter",
     "read_arrays",
     "read_csv",
     "read_features",
@@ -89,6 +94,7 @@ __all__ = [
     "read_rows",
     "read_table",
     "sorted_classes",
+    "unsupported_file",
 ]
 
 # A .npy file at least this big is memory-mapped and read in batches instead of loaded whole.
@@ -183,9 +189,7 @@ def _label_task(y: np.ndarray) -> tuple[str, str]:
         integral = bool(np.isfinite(distinct).all() and (distinct == np.round(distinct)).all())
     if not integral:
         return "regression", "the target holds non-integer numbers"
-    if k <= 20 or (k <= 100 and n >= 5 * k):
-        return "classification", f"the target holds {k} distinct integers in {n} rows"
-    return "regression", f"the target holds {k} distinct integers in {n} rows (too many to be classes)"
+    return integer_target_task(k, n, float(distinct[0]), float(distinct[-1]))
 
 
 def check_features(X: np.ndarray, where: str, missing: str = "error") -> np.ndarray:
@@ -313,8 +317,10 @@ def read_arrays(
             task, reason = "classification", "y is boolean"
         elif numeric:
             task, reason = _label_task(y)
+            reason = overriding(task, reason)
         else:
             task, reason = infer_task(labels)
+            reason = overriding(task, reason)
     if task == "classification":
         if not one_label:
             raise DataError(f"{p}: classification needs one label per row, got y of shape {y.shape}")
@@ -323,17 +329,28 @@ def read_arrays(
     else:
         _check_regression_target(p, y)
         table = Table(X, y, task, p.stem)
+        if y.dtype == np.float64:  # kept (Table makes float32): the run standardizes the target in float64
+            table.y = np.ascontiguousarray(y.reshape(len(y), -1))
     table.notes = notes
     table.task_reason = reason
     return table
 
 
 def read_features(
-    path: str | os.PathLike[str], n_features: int, delimiter: str = ","
+    path: str | os.PathLike[str],
+    n_features: int,
+    delimiter: str = ",",
+    feature_names: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Raw features of a file for a model with ``n_features`` inputs, plus the last column when the
     file has one more (a target). CSV (with or without a header row; fields separated by ``delimiter``),
-    NPY or NPZ (``X``, ``y`` optional)."""
+    NPY or NPZ (``X``, ``y`` optional).
+
+    A CSV header is matched against the model's ``feature_names``: when it names them all, the columns
+    are taken by name (in any order; one more column is the target); when it names some but not all,
+    it is an error saying which are missing (columns are never silently taken by position under other
+    names); a header naming none of them (``u,v``) or no header at all means the columns are in the
+    model's order."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no such file: {p}")
@@ -348,21 +365,27 @@ def read_features(
             raise DataError(f"{p}: not a readable NumPy array ({exc}); object arrays and pickles are refused") from None
         data = loaded.reshape(-1, 1) if loaded.ndim == 1 else loaded
         data = check_features(data, str(p), "mean")
-    elif suffix == ".csv":
+    elif csv_suffix(p) is not None:
         header, rows = read_rows(p, delimiter)
-        if all(_as_float(h) is not None for h in header):  # no header row: the first line is data
+        named = not all(_as_float(h) is not None for h in header)
+        if not named:  # no header row: the first line is data
             rows = [header] + rows
+        order = _columns_by_name(str(p), header, feature_names or [], n_features) if named else None
         data = np.empty((len(rows), len(rows[0])), dtype=np.float64)
         lines = _line_numbers(rows, 1)
         for r, row in enumerate(rows):
             for j, v in enumerate(row):
                 number = np.nan if _is_missing(v) else _as_float(v)
                 if number is None:
-                    raise DataError(f"{p}:{lines[r]}:{j + 1}: expected a number, got {v!r}")
+                    where = f"{p}:{lines[r]}:{j + 1}" + (f" (column {header[j]!r})" if named else "")
+                    raise DataError(f"{where}: expected a number, got {v!r}")
                 data[r, j] = number
         data = check_features(data, str(p), "mean")
+        if order is not None:
+            features, rest = order
+            return data[:, features], (data[:, rest[0]] if rest else None)
     else:
-        raise DataError(f"{p}: unsupported file type {suffix!r}; expected .csv, .npz or .npy")
+        raise unsupported_file(p)
     if data.shape[1] == n_features:
         return data, None
     if data.shape[1] == n_features + 1:
@@ -370,6 +393,29 @@ def read_features(
     raise DataError(
         f"{p}: {data.shape[1]} columns, but the model takes {n_features} features (or {n_features} plus a target)"
     )
+
+
+def _columns_by_name(
+    source: str, header: list[str], names: list[str], n_features: int
+) -> tuple[list[int], list[int]] | None:
+    """Where a header puts a model's feature ``names`` (and the one other column, a target), or None
+    when it names none of them (the columns are then taken in order); some but not all is an error."""
+    if len(names) != n_features or not any(n in header for n in names):
+        return None
+    absent = [n for n in names if n not in header]
+    if absent:
+        raise DataError(
+            f"{source}:1: the header names some of the model's features but not {absent}; expected the columns "
+            f"{names} (in any order), got {header}; feature names must match those the model was trained with"
+        )
+    features = [header.index(n) for n in names]
+    rest = [j for j in range(len(header)) if j not in features]
+    if len(rest) > 1:
+        raise DataError(
+            f"{source}:1: columns {[header[j] for j in rest]} are not features of the model; expected the columns "
+            f"{names} (and at most one more, the target)"
+        )
+    return features, rest
 
 
 def read_table(
@@ -381,22 +427,35 @@ def read_table(
     max_categories: int = MAX_CATEGORIES,
     progress: bool = False,
     delimiter: str = ",",
+    decimal: str = ".",
+    thousands: str = "",
 ) -> tuple[Table, TabularEncoder | None]:
-    """Read any supported file by its extension: .csv, .parquet, .npz or .npy.
+    """Read any supported file by its extension: .csv (also .csv.gz and .tsv), .parquet, .npz or .npy.
 
-    ``delimiter`` is the CSV field separator (``';'`` for files written by spreadsheets in many locales).
+    ``delimiter`` is the CSV field separator (``';'`` for files written by spreadsheets in many locales;
+    a ``.tsv`` is read with tabs); ``decimal`` and ``thousands`` how a CSV writes numbers (as pandas').
 
     A ``.npy`` of at least :data:`LAZY_BYTES` is memory-mapped: its features stay in the file and
     are read batch by batch (see :mod:`downslope.data.memmap`). ``progress`` says on stderr what is
     being read when that takes more than a second."""
     suffix = Path(path).suffix.lower()
     options = {"target": target, "task": task, "missing": missing, "drop": drop, "max_categories": max_categories}
-    if suffix == ".csv":
-        return read_csv(path, progress=progress, delimiter=delimiter, **options)  # type: ignore[arg-type]
+    if csv_suffix(path) is not None:
+        delimiter = default_delimiter(path, delimiter)
+        return read_csv(
+            path,
+            progress=progress,
+            delimiter=delimiter,
+            decimal=decimal,
+            thousands=thousands,
+            **options,  # type: ignore[arg-type]
+        )
+    if (decimal, thousands) != (".", ""):
+        raise ConfigError(f"{path}: --decimal and --thousands say how a CSV writes numbers; an {suffix} file has none")
     if suffix == ".parquet":
         return read_parquet(path, progress=progress, **options)  # type: ignore[arg-type]
     if suffix in (".npz", ".npy"):
         if drop:
             raise ConfigError(f"{path}: --drop names CSV columns; an {suffix} file has none")
         return read_arrays(path, task=task, missing=missing, progress=progress), None
-    raise DataError(f"{path}: unsupported file type {suffix!r}; expected .csv, .parquet, .npz or .npy")
+    raise unsupported_file(path)

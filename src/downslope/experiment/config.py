@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "missing": "error",  # files: error | drop | mean | median | most_frequent
     "drop": [],  # CSV columns to leave out
     "sep": ",",  # CSV field separator: one character, or "tab"
+    "decimal": ".",  # CSV numbers' decimal mark: "." or "," (pandas' decimal=)
+    "thousands": "",  # CSV numbers' thousands separator: "", ",", ".", " ", "'" or "_" (pandas' thousands=)
     "max_categories": 100,  # CSV: text columns with more distinct values are refused
     # model
     "model": "mlp",
@@ -193,6 +195,8 @@ def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, A
             _check_device(value)
         if key == "sep":
             value = check_separator(value, source)
+        if key == "thousands" and value.lower() in ("none", "space"):
+            value = {"none": "", "space": " "}[value.lower()]
         cfg[key] = value
     for key in ("lr", "momentum", "weight_decay", "clip_norm", "dropout", "target_loss", "max_time"):
         if cfg[key] < 0:
@@ -201,6 +205,13 @@ def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, A
         raise ConfigError(f"{source}: dropout must be in [0, 1), got {cfg['dropout']}")
     if cfg["epochs"] < 1:
         raise ConfigError(f"{source}: epochs must be >= 1, got {cfg['epochs']}")
+    if (cfg["decimal"], cfg["thousands"]) != (".", ""):
+        from ..data.csvfile import check_number_format
+
+        try:
+            check_number_format(cfg["decimal"], cfg["thousands"])
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
     if cfg["max_categories"] < 1:
         raise ConfigError(f"{source}: max_categories must be >= 1, got {cfg['max_categories']}")
     if not 0 < cfg["test_split"] < 1:  # the run is scored (and evaluate scores it) on its test rows

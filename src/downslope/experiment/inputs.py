@@ -39,7 +39,22 @@ class Prepared:
 
 
 def is_file_source(source: str) -> bool:
-    return Path(source).suffix.lower() in (".csv", ".parquet", ".npz", ".npy")
+    """Whether ``source`` names a file of a type downslope reads (else: a built-in dataset's name).
+
+    Example:
+        >>> is_file_source("data.csv.gz"), is_file_source("x.tsv"), is_file_source("iris")
+        (True, True, False)
+    """
+    from ..data.csvfile import csv_suffix
+
+    return csv_suffix(source) is not None or Path(source).suffix.lower() in (".parquet", ".npz", ".npy")
+
+
+def _names_a_file(source: str) -> bool:
+    """Whether ``source`` (not a readable file type) names a file rather than a dataset: it exists, or has an extension."""
+    import os
+
+    return os.path.exists(source) or bool(Path(source).suffix)
 
 
 def load_table(cfg: dict[str, Any]) -> tuple[Any, Any]:
@@ -56,9 +71,15 @@ def load_table(cfg: dict[str, Any]) -> tuple[Any, Any]:
             missing=cfg.get("missing", "error"),
             drop=cfg.get("drop") or None,
             delimiter=cfg.get("sep", ","),
+            decimal=cfg.get("decimal", "."),
+            thousands=cfg.get("thousands", ""),
             max_categories=cfg.get("max_categories", 100),
             progress=bool(cfg.get("verbose", 1)),  # a line on stderr when reading takes more than a second
         )
+    if _names_a_file(source) and source not in datasets.NAMES:
+        from ..data.csvfile import unsupported_file
+
+        raise unsupported_file(source)
     if cfg.get("drop"):
         raise ConfigError(f"--drop names columns of a CSV file; {source!r} is a built-in dataset")
     table = datasets.load(source, seed=cfg["seed"])
@@ -164,7 +185,7 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
             X_val = scaler.transform(X_val)
         preprocess["standardizer"] = scaler.state_dict()
     if not classify and cfg.get("scale_target", True):
-        preprocess["target_scaler"] = Standardizer().fit(y_train).state_dict()
+        preprocess["target_scaler"] = target_scaler(y_train)
     n_outputs = table.n_classes if classify else table.y.shape[1]
     return Prepared(
         X_train,
@@ -210,14 +231,30 @@ def apply_preprocess(X: np.ndarray, preprocess: dict[str, Any], where: str = "da
     return X
 
 
+def target_scaler(y: np.ndarray) -> dict[str, np.ndarray]:
+    """The target standardizer's state (``mean``, ``scale``: a Standardizer's format) fitted in float64:
+    a target of 1e9 + N(10, 3.6) keeps its spread (in float32, 1e9 + 10 is 1e9).
+
+    Example:
+        >>> s = target_scaler(np.array([[1e9 + 7.0], [1e9 + 13.0]]))
+        >>> float(s["mean"][0]) - 1e9, float(s["scale"][0])
+        (10.0, 3.0)
+    """
+    wide = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    mean = wide.mean(axis=0)
+    std = np.sqrt(((wide - mean) ** 2).mean(axis=0))
+    return {"mean": mean, "scale": np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)}
+
+
 def model_targets(y: np.ndarray, preprocess: dict[str, Any]) -> np.ndarray:
-    """Targets in the units the model is trained on (standardized for regression by default)."""
+    """Targets in the units the model is trained on (standardized for regression by default), float32
+    for a regression (the standardization itself is computed in float64)."""
     state = preprocess.get("target_scaler")
+    y = np.asarray(y)
     if not state:
-        return y
-    return (
-        (np.asarray(y, np.float32) - np.asarray(state["mean"], np.float32)) / np.asarray(state["scale"], np.float32)
-    ).astype(np.float32)
+        return y.astype(np.float32) if y.dtype.kind == "f" else y
+    wide = np.asarray(y, np.float64)
+    return ((wide - np.asarray(state["mean"], np.float64)) / np.asarray(state["scale"], np.float64)).astype(np.float32)
 
 
 def data_units(outputs: np.ndarray, preprocess: dict[str, Any]) -> np.ndarray:
@@ -231,4 +268,9 @@ def data_units(outputs: np.ndarray, preprocess: dict[str, Any]) -> np.ndarray:
     state = preprocess.get("target_scaler")
     if not state:
         return outputs
-    return outputs * np.asarray(state["scale"], np.float32) + np.asarray(state["mean"], np.float32)
+    if not isinstance(outputs, (np.ndarray, np.generic, float, int, list)):  # a Tensor (a plot's model): float32
+        return outputs * np.asarray(state["scale"], np.float32) + np.asarray(state["mean"], np.float32)
+    # float64: a mean of 1e9 plus outputs of order 1 keeps the outputs' digits
+    return np.asarray(outputs, np.float64) * np.asarray(state["scale"], np.float64) + np.asarray(
+        state["mean"], np.float64
+    )
