@@ -128,7 +128,7 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.pin_memory": "returns the tensor itself: CuPy copies from ordinary host memory",
     "torch.Tensor.is_pinned": "always False (see pin_memory)",
     "torch.bfloat16": "a name only (autocast accepts it): NumPy has no bfloat16, so no tensor holds it",
-    "torch.nn.LSTM": "no proj_size; no double backward (create_graph=True raises: step an LSTMCell instead)",
+    "torch.nn.LSTM": "no double backward (create_graph=True raises: step an LSTMCell instead); proj_size runs step by step",
     "torch.nn.GRU": "no double backward (create_graph=True raises: step a GRUCell instead)",
     "torch.nn.RNN": "no double backward (create_graph=True raises: step an RNNCell instead)",
     "torch.compile": "returns the model or function unchanged (nothing to compile: the kernels are NumPy's, "

@@ -376,3 +376,62 @@ def test_layers_large_enough_for_the_gemm_stepper_match_torch_call_after_call(mo
         out.square().sum().backward()
         for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
             np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "config", [dict(), dict(num_layers=2, bidirectional=True, batch_first=True)], ids=["one-layer", "stacked-bidir"]
+)
+@pytest.mark.parametrize("with_state", [False, True])
+def test_lstm_with_a_projection_matches_torch(config, with_state):
+    rng = np.random.default_rng(5)
+    theirs = torch.nn.LSTM(3, 6, proj_size=4, **config).double()
+    ours = R.LSTM(3, 6, proj_size=4, **config).double()
+    assert list(ours.state_dict()) == list(theirs.state_dict())  # weight_hr_l{k}[_reverse] after the biases
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    layers = config.get("num_layers", 1) * (2 if config.get("bidirectional") else 1)
+    x = rng.standard_normal((2, 5, 3) if config.get("batch_first") else (5, 2, 3))
+    state = (rng.standard_normal((layers, 2, 4)), rng.standard_normal((layers, 2, 6)))
+    xd, xt = ds.tensor(x, dtype=ds.float64, requires_grad=True), torch.tensor(x, requires_grad=True)
+    sd = tuple(ds.tensor(a, dtype=ds.float64, requires_grad=True) for a in state)
+    st = tuple(torch.tensor(a, requires_grad=True) for a in state)
+    out_d, (h_d, c_d) = ours(xd, sd if with_state else None)
+    out_t, (h_t, c_t) = theirs(xt, st if with_state else None)
+    assert out_d.shape == tuple(out_t.shape) and h_d.shape == tuple(h_t.shape) and c_d.shape == tuple(c_t.shape)
+    (out_d.sin().sum() + 2 * h_d.sum() + 3 * c_d.sum()).backward()
+    (out_t.sin().sum() + 2 * h_t.sum() + 3 * c_t.sum()).backward()
+    pairs = [(out_d, out_t), (h_d, h_t), (c_d, c_t), (xd.grad, xt.grad)]
+    if with_state:
+        pairs += [(a.grad, b.grad) for a, b in zip(sd, st)]
+    pairs += [(dict(ours.named_parameters())[n].grad, p.grad) for n, p in theirs.named_parameters()]
+    for a, b in pairs:
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_lstm_projection_with_packed_input_and_unbatched_input_matches_torch():
+    from downslope.nn.utils import rnn as ours_rnn
+
+    rng = np.random.default_rng(6)
+    theirs = torch.nn.LSTM(3, 5, proj_size=2, batch_first=True).double()
+    ours = R.LSTM(3, 5, proj_size=2, batch_first=True).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x, lengths = rng.standard_normal((3, 4, 3)), [4, 2, 3]
+    packed_d = ours_rnn.pack_padded_sequence(
+        ds.tensor(x, dtype=ds.float64), lengths, batch_first=True, enforce_sorted=False
+    )
+    packed_t = torch.nn.utils.rnn.pack_padded_sequence(torch.tensor(x), lengths, batch_first=True, enforce_sorted=False)
+    out_d, (h_d, _) = ours(packed_d)
+    out_t, (h_t, _) = theirs(packed_t)
+    pad_d, _ = ours_rnn.pad_packed_sequence(out_d, batch_first=True)
+    pad_t, _ = torch.nn.utils.rnn.pad_packed_sequence(out_t, batch_first=True)
+    np.testing.assert_allclose(pad_d.numpy(), pad_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h_d.numpy(), h_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    out_d, _ = ours(ds.tensor(x[0], dtype=ds.float64))
+    out_t, _ = theirs(torch.tensor(x[0]))
+    np.testing.assert_allclose(out_d.numpy(), out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_proj_size_is_checked_like_torch():
+    with pytest.raises(ds.DownslopeError, match=r"proj_size \(5\) has to be smaller than hidden_size \(5\)"):
+        R.LSTM(3, 5, proj_size=5)
+    with pytest.raises(ds.DownslopeError, match=r"h0 of shape \(1, 2, 2\)"):
+        R.LSTM(3, 5, proj_size=2)(ds.randn(4, 2, 3), (ds.randn(1, 2, 5), ds.randn(1, 2, 5)))

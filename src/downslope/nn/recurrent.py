@@ -60,7 +60,7 @@ def _lstm_step(
 ) -> tuple[Tensor, Tensor]:
     """Gates i, f, g, o from one pre-activation; c' = f*c + i*g, h' = o * tanh(c')."""
     h, c = state
-    size = h.shape[-1]
+    size = c.shape[-1]  # the hidden size (h is smaller with a projection)
     gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
     s = ops.sigmoid(gates)  # one call for the three sigmoid gates (the g slice of it goes unused)
     i, f, o = s[..., :size], s[..., size : 2 * size], s[..., 3 * size :]
@@ -134,6 +134,7 @@ class RNNBase(Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         dtype: Any = None,
+        proj_size: int = 0,
     ) -> None:
         super().__init__()
         name = type(self).__name__
@@ -153,18 +154,32 @@ class RNNBase(Module):
             )
         self.dropout = float(dropout)  # host: a Python number
         self.bidirectional = bool(bidirectional)  # host: a Python flag
+        self.proj_size = _check_size(proj_size, "proj_size", name, minimum=0)
+        if self.proj_size and mode != "LSTM":
+            raise ArgumentError(f"{name}: proj_size is an LSTM option (got proj_size={proj_size})")
+        if self.proj_size >= self.hidden_size:
+            raise ArgumentError(
+                f"{name}: proj_size ({self.proj_size}) has to be smaller than hidden_size ({self.hidden_size})"
+            )
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         gate_rows = _GATES[mode] * self.hidden_size
         directions = 2 if self.bidirectional else 1
+        state_size = self.proj_size or self.hidden_size  # h's size: the projection's, when there is one
         for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else self.hidden_size * directions
+            layer_input = self.input_size if layer == 0 else state_size * directions
             for suffix in ("", "_reverse")[:directions]:
                 # Built on the host and filled by reset_parameters(); model.to(device) moves them.
                 setattr(self, f"weight_ih_l{layer}{suffix}", Parameter(empty((gate_rows, layer_input), dtype=dt)))
-                setattr(self, f"weight_hh_l{layer}{suffix}", Parameter(empty((gate_rows, self.hidden_size), dtype=dt)))
+                setattr(self, f"weight_hh_l{layer}{suffix}", Parameter(empty((gate_rows, state_size), dtype=dt)))
                 if self.bias:
                     setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(empty((gate_rows,), dtype=dt)))
                     setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(empty((gate_rows,), dtype=dt)))
+                if self.proj_size:  # h_t = W_hr (o_t * tanh(c_t)), PyTorch's LSTM with projections
+                    setattr(
+                        self,
+                        f"weight_hr_l{layer}{suffix}",
+                        Parameter(empty((self.proj_size, self.hidden_size), dtype=dt)),
+                    )
         self._step = _step_function(mode)
         self.reset_parameters()
 
@@ -183,23 +198,27 @@ class RNNBase(Module):
         found = tuple(getattr(self, f"{n}_l{layer}{suffix}") for n in names)
         return found if self.bias else found + (None, None)
 
-    def _state_shape(self, batch: int | None) -> tuple[int, ...]:
+    def _state_shape(self, batch: int | None, size: int | None = None) -> tuple[int, ...]:
         lead = self.num_layers * (2 if self.bidirectional else 1)
-        return (lead, self.hidden_size) if batch is None else (lead, batch, self.hidden_size)
+        size = self.hidden_size if size is None else size
+        return (lead, size) if batch is None else (lead, batch, size)
 
     def _initial_states(self, hx: Any, batch: int | None, like: Tensor) -> list[Any]:
-        """One state per (layer, direction): a tensor (N, H), or an (h, c) pair for the LSTM."""
+        """One state per (layer, direction): a tensor (N, H), or an (h, c) pair for the LSTM (h of the
+        projection's size when there is one)."""
         name = type(self).__name__
         expected = self._state_shape(batch)
+        expected_h = self._state_shape(batch, self.proj_size or None)
         count = expected[0]
         if hx is None:
             # Zeros in the input's namespace (its device) and dtype, float64 included.
             z = wrap_array(namespace_of(like.array).zeros(expected[1:], dtype=like.dtype))
-            return [(z, z) if self.mode == "LSTM" else z for _ in range(count)]
+            zh = wrap_array(namespace_of(like.array).zeros(expected_h[1:], dtype=like.dtype)) if self.proj_size else z
+            return [(zh, z) if self.mode == "LSTM" else z for _ in range(count)]
         if self.mode == "LSTM":
             if not (isinstance(hx, tuple) and len(hx) == 2):
                 raise ArgumentTypeError(f"{name}: the initial state must be a tuple (h0, c0), got {type(hx).__name__}")
-            parts = [self._checked_state(t, expected, label) for t, label in zip(hx, ("h0", "c0"))]
+            parts = [self._checked_state(t, e, label) for t, e, label in zip(hx, (expected_h, expected), ("h0", "c0"))]
             return [(parts[0][k], parts[1][k]) for k in range(count)]
         h0 = self._checked_state(hx, expected, "h0")
         return [h0[k] for k in range(count)]
@@ -260,7 +279,7 @@ class RNNBase(Module):
         directions = 2 if self.bidirectional else 1
         lstm = self.mode == "LSTM"
         finals: list[Any] = []
-        if packed is not None:
+        if packed is not None or self.proj_size:  # step by step (the fused kernel has neither)
             output, finals = self._run_packed(x, states, packed)
         else:
             # Each (layer, direction) is ONE fused op over the whole sequence (see _rnn_kernels); its
@@ -292,13 +311,14 @@ class RNNBase(Module):
         h_n = ops.stack(finals, axis=0)
         return output, (ops.squeeze(h_n, 1) if unbatched else h_n)
 
-    def _run_packed(self, x: Tensor, states: list[Any], packed: PackedSequence) -> tuple[Any, list[Any]]:
-        """A PackedSequence step by step (time-major ``x``): a sequence's state stops changing after
-        its last element (the reverse direction starts there) and its outputs past the end are zero.
-        The fused kernel has no per-sequence lengths, so packed input takes this slower path."""
+    def _run_packed(self, x: Tensor, states: list[Any], packed: PackedSequence | None) -> tuple[Any, list[Any]]:
+        """The sequence step by step (time-major ``x``), for what the fused kernel does not do: a
+        PackedSequence (a sequence's state stops changing after its last element, the reverse
+        direction starts there, and its outputs past the end are zero) and the LSTM's projection
+        (``proj_size``: h_t = W_hr (o_t * tanh(c_t))). Without ``packed`` the output is a tensor."""
         length = x.shape[0]
         steps = [x[t] for t in range(length)]
-        running = packed.step_mask(x.dtype) > 0
+        running = packed.step_mask(x.dtype) > 0 if packed is not None else None
         directions = 2 if self.bidirectional else 1
         finals: list[Any] = []
         for layer in range(self.num_layers):
@@ -306,10 +326,17 @@ class RNNBase(Module):
             for direction in range(directions):
                 state = states[layer * directions + direction]
                 weights = self._weights(layer, direction)
+                w_hr = getattr(self, f"weight_hr_l{layer}{'_reverse' if direction else ''}") if self.proj_size else None
                 order = range(length - 1, -1, -1) if direction else range(length)
                 outs: list[Tensor] = [None] * length  # type: ignore[list-item]
                 for t in order:
                     new = self._step(steps[t], state, *weights)
+                    if w_hr is not None:
+                        new = (ops.matmul(new[0], ops.transpose(w_hr, 0, 1)), new[1])
+                    if running is None:
+                        state = new
+                        outs[t] = state[0] if isinstance(state, tuple) else state
+                        continue
                     keep = running[t]
                     if isinstance(new, tuple):
                         new = tuple(ops.where(keep, a, b) for a, b in zip(new, state))
@@ -326,7 +353,8 @@ class RNNBase(Module):
                 steps = per_direction[0]
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 steps = [F.dropout(s, self.dropout, training=True) for s in steps]
-        return PackedSequence(ops.stack(steps, axis=0), packed.lengths), finals
+        stacked = ops.stack(steps, axis=0)
+        return (stacked if packed is None else PackedSequence(stacked, packed.lengths)), finals
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
@@ -342,6 +370,8 @@ class RNNBase(Module):
             text += f", dropout={self.dropout}"
         if self.bidirectional:
             text += ", bidirectional=True"
+        if self.proj_size:
+            text += f", proj_size={self.proj_size}"
         return text
 
 
@@ -377,6 +407,10 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """Long short-term memory (gates i, f, g, o as in PyTorch); returns ``(output, (h_n, c_n))``.
 
+    ``proj_size > 0`` adds PyTorch's projection ``h_t = W_hr (o_t * tanh(c_t))`` (parameters
+    ``weight_hr_l{k}``): h and the output have ``proj_size`` features, c keeps ``hidden_size``.
+    That layer runs step by step (slower than the fused sequence kernel).
+
     Example:
         >>> import downslope as ds
         >>> lstm = ds.nn.LSTM(3, 5, bidirectional=True)
@@ -394,9 +428,12 @@ class LSTM(RNNBase):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
         dtype: Any = None,
     ) -> None:
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+        super().__init__(
+            "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype, proj_size
+        )
 
 
 class GRU(RNNBase):
