@@ -357,3 +357,16 @@ def test_view_shares_memory_and_refuses_what_only_a_copy_could_give():
             make(ds).view(-1)
         assert make(ds).reshape(-1).shape == tuple(make(torch).reshape(-1).shape)  # reshape copies instead
     assert ds.tensor([1.0]).view(ds.int32).tolist() == torch.tensor([1.0]).view(torch.int32).tolist()
+
+
+def test_view_of_a_convolutions_output_works_as_in_torch():
+    # channel-major in memory here, contiguous in torch: x.view(N, -1) (LeNet's flatten) must work
+    conv = ds.nn.Conv2d(1, 4, 3)
+    x = ds.randn(2, 1, 6, 6, requires_grad=True)
+    y = conv(x)
+    flat = y.view(2, -1)
+    flat.sum().backward()
+    assert flat.shape == (2, 64) and x.grad.shape == (2, 1, 6, 6)
+    flat.detach()[0, 0] = 100.0  # the view shares y's memory
+    assert y[0, 0, 0, 0].item() == 100.0
+    assert conv(x).detach().view(2, -1).shape == (2, 64)  # shared with the graph's tensor: viewed through a copy

@@ -956,9 +956,13 @@ class Tensor:
         """The same data in another shape, sharing memory (a write through either shows in both), as
         PyTorch's ``view``; a dtype instead of a shape reinterprets the bytes (``x.view(ds.int32)``).
 
-        Raises ShapeError where no view exists (a transposed or strided tensor whose elements do not
-        lie in the new order): PyTorch refuses it too, and a silent copy would lose the writes made
-        through it. ``reshape`` copies in that case.
+        Raises ShapeError where no view exists (a transposed or strided view of another tensor whose
+        elements do not lie in the new order): PyTorch refuses it too, and a silent copy would lose
+        the writes made through it. ``reshape`` copies in that case. A convolution's output is
+        channel-major in memory here, where PyTorch's is contiguous, so ``x.view(N, -1)`` of it must
+        work as in torch: such a tensor is made contiguous in place first (when no other tensor shares
+        its memory) or viewed through a copy (when one does, e.g. after ``detach()``: a write through
+        that view then reaches neither, the one case left where torch and downslope differ).
 
         Example:
             >>> import downslope as ds
@@ -971,6 +975,11 @@ class Tensor:
             return wrap_array(self.array.view(backend.as_dtype(shape[0])))  # reinterpreted bits: no gradient
         out = self.reshape(*shape)
         if out.array.size and not np.may_share_memory(out.array, self.array):
+            if self._vc is None:  # no other tensor shares this memory: lay it out in order, then view it
+                self.array = backend.namespace_of(self.array).ascontiguousarray(self.array)
+                return self.reshape(*shape)
+            if self.array.ndim >= 3 and self.array.swapaxes(0, 1).flags.c_contiguous:
+                return out  # channel-major (a convolution's layout, contiguous in torch), shared: a copy
             raise ShapeError(
                 f"view: a tensor of shape {self.shape} and strides "
                 f"{tuple(st // self.array.itemsize for st in self.array.strides)} cannot be viewed as "
