@@ -674,3 +674,48 @@ def test_module_list_and_dict_deletion_pop_and_concatenation_as_in_torch():
     assert isinstance(md.pop("a"), nn.Linear) and list(md.keys()) == ["b"] and not list(md.parameters())
     md.clear()
     assert len(md) == 0
+
+
+def test_sequential_edits_like_a_list_as_in_torch() -> None:
+    import torch
+
+    def layers(lib: Any) -> list[Any]:
+        return [lib.nn.Linear(2, 3), lib.nn.ReLU(), lib.nn.Linear(3, 1)]
+
+    ours, theirs = nn.Sequential(*layers(ds)), torch.nn.Sequential(*layers(torch))
+    for seq, lib in ((ours, ds), (theirs, torch)):
+        seq.insert(1, lib.nn.Tanh())
+        seq.append(lib.nn.Sigmoid())
+        seq.extend([lib.nn.Identity()])
+        seq[0] = lib.nn.Linear(2, 3, bias=False)
+        del seq[2]
+        assert type(seq.pop(-1)).__name__ == "Identity"
+        seq += lib.nn.Sequential(lib.nn.Flatten())
+    assert [type(m).__name__ for m in ours] == [type(m).__name__ for m in theirs]
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["0.weight", "2.weight", "2.bias"]
+    assert [type(m).__name__ for m in ours + nn.Sequential(nn.ReLU())][-1] == "ReLU"
+    with pytest.raises(IndexError):
+        ours[10] = nn.ReLU()
+
+
+def test_parameter_dict_has_the_dict_methods_of_torch() -> None:
+    import torch
+
+    ours = nn.ParameterDict({"a": nn.Parameter(ds.ones(1)), "b": nn.Parameter(ds.zeros(2))})
+    theirs = torch.nn.ParameterDict({"a": torch.nn.Parameter(torch.ones(1)), "b": torch.nn.Parameter(torch.zeros(2))})
+    for pd, lib in ((ours, ds), (theirs, torch)):
+        pd.update({"c": lib.nn.Parameter(lib.ones(3))})
+        pd.setdefault("d", lib.nn.Parameter(lib.ones(4)))
+        assert pd.get("zz") is None and tuple(pd.get("a").shape) == (1,)
+        assert pd.pop("b").shape[0] == 2 and pd.popitem()[0] == "d"
+        copied = pd.copy()
+        assert copied["a"] is pd["a"]
+        del pd["a"]
+        assert list(reversed(pd)) == ["c"]
+        merged = pd | copied
+        assert list(merged.keys()) == ["c", "a"]
+        pd.clear()
+        assert len(pd) == 0 and list(copied.keys()) == ["a", "c"]
+    assert list(ours.fromkeys(["x", "y"], nn.Parameter(ds.ones(1))).keys()) == ["x", "y"]
+    with pytest.raises(KeyError, match="keys are"):
+        ours.pop("missing")

@@ -98,6 +98,56 @@ class Sequential(Module):
         self.add_module(str(len(self)), _check_module("Sequential.append", module))
         return self
 
+    # PyTorch's list-like editing; the layers keep the names "0", "1", ... in order afterwards, as there.
+    def extend(self, modules: Iterable[Module]) -> Sequential:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        items = list(self)
+        if not -len(items) <= index <= len(items):
+            raise OutOfRangeError(f"Sequential.insert: index {index} out of range for {len(items)} layers")
+        items.insert(index, _check_module("Sequential.insert", module))
+        self._renumber(items)
+        return self
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        items = list(self)
+        if not -len(items) <= index < len(items):
+            raise OutOfRangeError(f"Sequential index {index} out of range for {len(items)} layers")
+        items[index] = _check_module("Sequential", module)
+        self._renumber(items)
+
+    def __delitem__(self, index: int | slice) -> None:
+        items = list(self)
+        if isinstance(index, int) and not -len(items) <= index < len(items):
+            raise OutOfRangeError(f"Sequential index {index} out of range for {len(items)} layers")
+        del items[index]
+        self._renumber(items)
+
+    def pop(self, index: int | slice = -1) -> Any:
+        taken = self[index]
+        del self[index]
+        return taken
+
+    def __add__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ArgumentTypeError(f"Sequential + {type(other).__name__}: expected another Sequential")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ArgumentTypeError(f"Sequential += {type(other).__name__}: expected another Sequential")
+        return self.extend(list(other))
+
+    def _renumber(self, items: list[Module]) -> None:
+        for key in list(self._modules):
+            self.__dict__.pop(key, None)
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self.add_module(str(i), m)
+
 
 _V = TypeVar("_V")
 
@@ -346,6 +396,58 @@ class ParameterDict(_DictView[Parameter], Module):
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.register_parameter(str(key), value if isinstance(value, Parameter) else Parameter(value))
+
+    # PyTorch's dict methods (insertion order kept, as there)
+    def __delitem__(self, key: str) -> None:
+        self[key]  # the missing-key error names the keys
+        del self._parameters[key]
+        self.__dict__.pop(key, None)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._parameters.get(key, default)
+
+    def pop(self, key: str) -> Parameter:
+        value = self[key]
+        del self[key]
+        return value
+
+    def popitem(self) -> tuple[str, Parameter]:
+        if not self._parameters:
+            raise StateDictError("ParameterDict.popitem(): the dict is empty")
+        key = next(reversed(self._parameters))
+        return key, self.pop(key)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self._parameters:
+            self[key] = default
+        return self._parameters[key]
+
+    def update(self, values: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
+        for k, v in values.items() if isinstance(values, Mapping) else values:
+            self[k] = v
+
+    def clear(self) -> None:
+        for key in list(self._parameters):
+            del self[key]
+
+    def copy(self) -> ParameterDict:
+        """A new ParameterDict holding the same Parameter objects (as PyTorch's copy)."""
+        return ParameterDict(dict(self._parameters))
+
+    def fromkeys(self, keys: Iterable[str], default: Any = None) -> ParameterDict:
+        return ParameterDict({k: default for k in keys})
+
+    def __or__(self, other: ParameterDict) -> ParameterDict:
+        merged = self.copy()
+        merged.update(other.items())
+        return merged
+
+    def __ior__(self, other: ParameterDict) -> ParameterDict:
+        self.update(other.items())
+        return self
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(list(self._parameters))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ParameterDict has no forward(); use its parameters in your own module's forward")
