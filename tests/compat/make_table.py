@@ -36,6 +36,7 @@ NAMESPACES = {
     "torch.nn.utils": "downslope.nn.utils",
     "torch.nn.utils.rnn": "downslope.nn.utils.rnn",
     "torch.optim": "downslope.optim",
+    "torch.optim.lr_scheduler": "downslope.optim.lr_scheduler",
     "torch.utils.data": "downslope.utils.data",
     "torch.autograd": "downslope.autograd",
     "torch.autograd.functional": "downslope.autograd.functional",
@@ -128,6 +129,8 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.pin_memory": "returns the tensor itself: CuPy copies from ordinary host memory",
     "torch.Tensor.is_pinned": "always False (see pin_memory)",
     "torch.bfloat16": "a name only (autocast accepts it): NumPy has no bfloat16, so no tensor holds it",
+    "torch.optim.lr_scheduler.ReduceLROnPlateau": "the relative threshold is taken of abs(best): PyTorch's "
+    "best * (1 - threshold) counts a constant negative metric as improving, so its rate never drops",
     "torch.nn.LSTM": "no double backward (create_graph=True raises: step an LSTMCell instead); proj_size runs step by step",
     "torch.nn.GRU": "no double backward (create_graph=True raises: step a GRUCell instead)",
     "torch.nn.RNN": "no double backward (create_graph=True raises: step an RNNCell instead)",
@@ -252,7 +255,7 @@ def torch_names(namespace: str) -> list[str]:
         classes = {"torch.Tensor": torch.Tensor, "torch.nn.Module": torch.nn.Module}
         obj = classes[namespace] if namespace in classes else importlib.import_module(namespace)
         names = [n for n in dir(obj) if not n.startswith("_")]
-        if namespace in ("torch.autograd", "torch.autograd.functional"):
+        if namespace in ("torch.autograd", "torch.autograd.functional", "torch.optim.lr_scheduler"):
             names = list(getattr(obj, "__all__", names))  # what PyTorch exports there
         elif namespace in ("torch.nn.functional", "torch.nn", "torch.nn.init", "torch.nn.utils", "torch.nn.utils.rnn"):
             # Drop what the module merely imports (typing helpers, math, warnings, torch itself).
@@ -317,10 +320,9 @@ def render() -> str:
             "| name | status | how it differs |",
             "|---|---|---|",
             *rows,
-            "",
-            "Not supported:",
-            "",
         ]
+        if missing:
+            text += ["", "Not supported:", ""]
         for reason in sorted(missing, key=lambda r: (-len(missing[r]), r)):
             text.append(f"- *{reason}*: {', '.join(missing[reason])}")
         sections.append("\n".join(text))
