@@ -37,6 +37,16 @@ def _plain(m: Module) -> bool:
     return type(m).__call__ is _MODULE_CALL and not m.__dict__.get("_hooks") and "forward" not in m.__dict__
 
 
+def _renumber(container: Module, items: list[Module]) -> None:
+    """Register ``items`` as ``container``'s modules "0", "1", ... in order: the names PyTorch keeps
+    after an insertion or a deletion in a Sequential or a ModuleList."""
+    for key in list(container._modules):
+        container.__dict__.pop(key, None)
+    container._modules.clear()
+    for i, m in enumerate(items):
+        container.add_module(str(i), m)
+
+
 class Sequential(Module):
     """Layers applied one after another; indexable, sliceable and of known length.
 
@@ -142,11 +152,7 @@ class Sequential(Module):
         return self.extend(list(other))
 
     def _renumber(self, items: list[Module]) -> None:
-        for key in list(self._modules):
-            self.__dict__.pop(key, None)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
+        _renumber(self, items)
 
 
 _V = TypeVar("_V")
@@ -239,12 +245,7 @@ class ModuleList(_ListView[Module], Module):
         return ModuleList([*self, *other])
 
     def _renumber(self, items: list[Module]) -> None:
-        """Keep the names "0", "1", ... in order after an insertion or a deletion (as PyTorch does)."""
-        for key in list(self._modules):
-            self.__dict__.pop(key, None)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
+        _renumber(self, items)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ModuleList has no forward(); iterate over it and call the modules yourself")
