@@ -307,3 +307,33 @@ def test_embedding_options_match_torch(options):
 def test_embedding_accepts_sparse_and_a_frozen_given_table():
     emb = ds.nn.Embedding(3, 2, sparse=True, _weight=ds.ones(3, 2), _freeze=True)
     assert not emb.weight.requires_grad and emb(ds.tensor([2])).tolist() == [[1.0, 1.0]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_gradient_of_many_tokens_is_the_same_on_the_compiled_path(dtype: Any) -> None:
+    """A batch of thousands of tokens with repeats (where np.add.at was slow): the compiled
+    scatter-add gives torch's gradient, and exactly what np.add.at gives."""
+    import torch
+
+    from downslope.nn import _jit
+
+    rng = np.random.default_rng(0)
+    idx, weights = rng.integers(-50, 50, size=(64, 32)) % 50, rng.standard_normal((64, 32, 8))
+    table = rng.standard_normal((50, 8))
+    grads = []
+    for disabled in (False, True):
+        emb = nn.Embedding.from_pretrained(ds.tensor(table, dtype=dtype), freeze=False)
+        with _jit.disabled() if disabled else __import__("contextlib").nullcontext():
+            (emb(ds.tensor(idx)) * ds.tensor(weights, dtype=dtype)).sum().backward()
+        grads.append(emb.weight.grad.numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    theirs = torch.nn.Embedding.from_pretrained(torch.tensor(table), freeze=False)
+    (theirs(torch.tensor(idx)) * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(grads[0], theirs.weight.grad.numpy(), rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_embedding_from_pretrained_keeps_a_tensors_dtype() -> None:
+    table = np.ones((3, 2))
+    assert nn.Embedding.from_pretrained(ds.tensor(table, dtype=ds.float64)).weight.dtype == np.float64  # as torch
+    assert nn.Embedding.from_pretrained(ds.tensor(table)).weight.dtype == np.float32
+    assert nn.Embedding.from_pretrained(table).weight.dtype == np.float32  # an array: float32, as ds.tensor

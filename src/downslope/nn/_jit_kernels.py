@@ -43,6 +43,29 @@ _jit = numba.njit(cache=True, nogil=True)
 _jit_sums = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
 
 
+# ---------------------------------------------------------------------- scatter-add of rows
+@_jit
+def _add_rows(out, index, rows):
+    """out[index[k]] += rows[k] for k in order: what np.add.at computes, to the bit, without its
+    unbuffered per-element dispatch (an Embedding(20000, 64) of 8192 tokens: 3.6 ms there)."""
+    n = out.shape[0]
+    for k in range(index.shape[0]):
+        i = index[k]
+        if i < 0:
+            i += n
+        for j in range(rows.shape[1]):
+            out[i, j] += rows[k, j]
+
+
+def add_rows(out: np.ndarray, index: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``np.add.at(out, index, rows)`` for an integer ``index`` picking rows of ``out`` (indices
+    already checked in range, as an Embedding's forward does); ``out`` is written and returned."""
+    flat = np.ascontiguousarray(index.reshape(-1))  # host: numba path
+    rows = np.ascontiguousarray(rows).reshape(flat.size, -1)  # host: numba path
+    _add_rows(out.reshape(out.shape[0], -1), flat, rows)
+    return out
+
+
 # ---------------------------------------------------------------------- max pooling
 @_jit
 def _window_max(x, a, b, i, j):

@@ -28,21 +28,25 @@ from .module import Module
 __all__ = ["unfold", "fold", "Unfold", "Fold"]
 
 
-def _block_index(
-    size: tuple[int, ...], k: Any, d: Any, p: Any, s: Any, where: str, xp: Any = np
-) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Row and column indices (into the padded image) of every block element: each (kh*kw, L), made
-    in the namespace ``xp`` of the data they index."""
+def _block_geometry(size: tuple[int, ...], k: Any, d: Any, p: Any, s: Any, where: str) -> tuple[Any, ...]:
+    """(kernel, dilation, stride, (OH, OW)): where the blocks of an image of ``size`` padded by ``p``
+    lie; refuses an image smaller than the dilated kernel."""
     h, w = size[0] + 2 * p[0], size[1] + 2 * p[1]
     oh = (h - d[0] * (k[0] - 1) - 1) // s[0] + 1
     ow = (w - d[1] * (k[1] - 1) - 1) // s[1] + 1
     if oh < 1 or ow < 1:
         raise ShapeError(f"{where}: the (padded) image {h}x{w} is smaller than the dilated kernel")
-    ki, kj = xp.meshgrid(xp.arange(k[0]) * d[0], xp.arange(k[1]) * d[1], indexing="ij")
-    bi, bj = xp.meshgrid(xp.arange(oh) * s[0], xp.arange(ow) * s[1], indexing="ij")
-    rows = ki.reshape(-1, 1) + bi.reshape(1, -1)
-    cols = kj.reshape(-1, 1) + bj.reshape(1, -1)
-    return rows, cols, oh, ow
+    return k, d, s, (oh, ow)
+
+
+def _offset_slices(geometry: tuple[Any, ...]) -> list[tuple[slice, slice]]:
+    """Per kernel offset (row-major), the strided slices of the padded image its blocks read."""
+    (kh, kw), (dh, dw), (sh, sw), (oh, ow) = geometry
+    return [
+        (slice(i * dh, i * dh + sh * (oh - 1) + 1, sh), slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
+        for i in range(kh)
+        for j in range(kw)
+    ]
 
 
 def _args(kernel_size: Any, dilation: Any, padding: Any, stride: Any, where: str) -> tuple[Any, Any, Any, Any]:
@@ -54,20 +58,26 @@ def _args(kernel_size: Any, dilation: Any, padding: Any, stride: Any, where: str
     )
 
 
-def _unfold_array(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, p: Any) -> np.ndarray:
+def _unfold_array(x: np.ndarray, geometry: tuple[Any, ...], p: Any) -> np.ndarray:
     n, c = x.shape[:2]
-    padded = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
-    blocks = padded[:, :, rows, cols]  # (N, C, kh*kw, L)
-    return blocks.reshape(n, c * rows.shape[0], rows.shape[1])
+    (kh, kw), _, _, (oh, ow) = geometry
+    padded = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1]))) if p[0] or p[1] else x
+    blocks = namespace_of(x).empty((n, c, kh * kw, oh, ow), dtype=x.dtype)
+    for offset, (rows, cols) in enumerate(_offset_slices(geometry)):  # one strided copy per kernel offset
+        blocks[:, :, offset] = padded[:, :, rows, cols]
+    return blocks.reshape(n, c * kh * kw, oh * ow)
 
 
-def _fold_array(cols_: np.ndarray, size: tuple[int, ...], rows: np.ndarray, cols: np.ndarray, p: Any) -> np.ndarray:
+def _fold_array(cols_: np.ndarray, size: tuple[int, ...], geometry: tuple[Any, ...], p: Any) -> np.ndarray:
     n = cols_.shape[0]
-    k = rows.shape[0]
-    c = cols_.shape[1] // k
+    (kh, kw), _, _, (oh, ow) = geometry
+    c = cols_.shape[1] // (kh * kw)
     out = namespace_of(cols_).zeros((n, c, size[0] + 2 * p[0], size[1] + 2 * p[1]), dtype=cols_.dtype)
-    index: Any = (slice(None), slice(None), rows, cols)
-    np.add.at(out, index, cols_.reshape(n, c, k, -1))
+    blocks = cols_.reshape(n, c, kh * kw, oh, ow)
+    # One kernel offset at a time: its blocks land on distinct pixels, so a strided add is exact
+    # (np.add.at over all offsets at once, which overlapping blocks need, is unbuffered and much slower).
+    for offset, (rows, cols) in enumerate(_offset_slices(geometry)):
+        out[:, :, rows, cols] += blocks[:, :, offset]
     return out[:, :, p[0] : p[0] + size[0], p[1] : p[1] + size[1]]
 
 
@@ -79,18 +89,17 @@ def unfold(input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
     unbatched = input.ndim == 3
     x = input.array[None] if unbatched else input.array
     k, d, p, s = _args(kernel_size, dilation, padding, stride, where)
-    rows, cols, _, _ = _block_index(x.shape[2:], k, d, p, s, where, namespace_of(x))
-    out = _unfold_array(x, rows, cols, p)
-    node = record_op(out[0] if unbatched else out, (input,), _unfold_vjp, (x.shape[2:], rows, cols, p, unbatched))
-    return node
+    geometry = _block_geometry(x.shape[2:], k, d, p, s, where)
+    out = _unfold_array(x, geometry, p)
+    return record_op(out[0] if unbatched else out, (input,), _unfold_vjp, (x.shape[2:], geometry, p, unbatched))
 
 
 def _unfold_vjp(g, y, args, saved, needs, xp):
-    size, rows, cols, p, unbatched = saved
+    size, geometry, p, unbatched = saved
     if xp.differentiable:  # the gradient of unfold is fold, itself an op: differentiable again
-        return (_fold_op(g, size, rows, cols, p, unbatched),)
+        return (_fold_op(g, size, geometry, p, unbatched),)
     g = g[None] if unbatched else g
-    out = _fold_array(g, size, rows, cols, p)
+    out = _fold_array(g, size, geometry, p)
     return (out[0] if unbatched else out,)
 
 
@@ -107,33 +116,34 @@ def fold(
     x = input.array[None] if unbatched else input.array
     size = _tuple(output_size, 2, "output_size", where)
     k, d, p, s = _args(kernel_size, dilation, padding, stride, where)
-    rows, cols, _, _ = _block_index(size, k, d, p, s, where, namespace_of(x))
-    if x.shape[1] % rows.shape[0] or x.shape[2] != rows.shape[1]:
+    geometry = _block_geometry(size, k, d, p, s, where)
+    per_block, blocks = k[0] * k[1], geometry[3][0] * geometry[3][1]
+    if x.shape[1] % per_block or x.shape[2] != blocks:
         raise ShapeError(
-            f"{where}: input of shape {input.shape} does not hold {rows.shape[1]} blocks of {rows.shape[0]} "
+            f"{where}: input of shape {input.shape} does not hold {blocks} blocks of {per_block} "
             f"elements per channel for output_size {size}"
         )
-    return _fold_op(input, size, rows, cols, p, unbatched)
+    return _fold_op(input, size, geometry, p, unbatched)
 
 
-def _fold_op(input: Tensor, size: Any, rows: Any, cols: Any, p: Any, unbatched: bool) -> Tensor:
+def _fold_op(input: Tensor, size: Any, geometry: Any, p: Any, unbatched: bool) -> Tensor:
     x = input.array[None] if unbatched else input.array
-    out = _fold_array(x, size, rows, cols, p)
-    return record_op(out[0] if unbatched else out, (input,), _fold_vjp, (size, rows, cols, p, unbatched))
+    out = _fold_array(x, size, geometry, p)
+    return record_op(out[0] if unbatched else out, (input,), _fold_vjp, (size, geometry, p, unbatched))
 
 
-def _unfold_op(input: Tensor, size: Any, rows: Any, cols: Any, p: Any, unbatched: bool) -> Tensor:
+def _unfold_op(input: Tensor, size: Any, geometry: Any, p: Any, unbatched: bool) -> Tensor:
     x = input.array[None] if unbatched else input.array
-    out = _unfold_array(x, rows, cols, p)
-    return record_op(out[0] if unbatched else out, (input,), _unfold_vjp, (size, rows, cols, p, unbatched))
+    out = _unfold_array(x, geometry, p)
+    return record_op(out[0] if unbatched else out, (input,), _unfold_vjp, (size, geometry, p, unbatched))
 
 
 def _fold_vjp(g, y, args, saved, needs, xp):
-    size, rows, cols, p, unbatched = saved
+    size, geometry, p, unbatched = saved
     if xp.differentiable:  # the gradient of fold is unfold, itself an op: differentiable again
-        return (_unfold_op(g, size, rows, cols, p, unbatched),)
+        return (_unfold_op(g, size, geometry, p, unbatched),)
     g = g[None] if unbatched else g
-    out = _unfold_array(g, rows, cols, p)
+    out = _unfold_array(g, geometry, p)
     return (out[0] if unbatched else out,)
 
 

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
+from .. import workspace as _workspace
 from ..backend import namespace_of
 from ..devices import device_of, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, empty, record_op, wrap_array
+from . import _jit, init
 from . import functional as F
-from . import init
 from ._arrays import array_like, array_of, is_host
 from .module import Module, Parameter
 
@@ -258,7 +259,12 @@ class Embedding(Module):
         table = array_of(embeddings)
         if table.ndim != 2:
             raise ArgumentError(f"Embedding.from_pretrained: expected a 2-D table, got shape {table.shape}")
-        emb = cls(table.shape[0], table.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
+        # a floating Tensor keeps its dtype (a float64 table gives a float64 Embedding, as in torch); an
+        # array becomes float32, as ds.tensor makes it
+        dtype = table.dtype if isinstance(embeddings, Tensor) and table.dtype.kind == "f" else None
+        emb = cls(
+            table.shape[0], table.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, dtype=dtype
+        )
         emb.weight.array[...] = to_device(table, device_of(emb.weight.array))
         emb.weight.requires_grad_(not freeze)
         return emb._move(device_of(table), "Embedding.from_pretrained")  # the table's device, as in torch
@@ -333,6 +339,9 @@ def _embedding_vjp(g, y, args, saved, needs, xp):
         g = g * np.expand_dims(idx != padding_idx, -1).astype(xp.data(g).dtype)
     if counts is not None:
         g = g / np.expand_dims(counts[idx], -1)
+    jit = None if xp.differentiable else _jit.kernels(g, idx)
+    if jit is not None and idx.dtype.kind in "iu" and g.dtype.kind == "f":  # the compiled scatter-add
+        return (jit.add_rows(_workspace.lend_zeros(args[0].shape, g.dtype, like=g), idx, g),)
     return (xp.scatter(args[0].shape, idx, True, g),)
 
 
