@@ -262,9 +262,9 @@ class Embedding(Module):
         # a floating Tensor keeps its dtype (a float64 table gives a float64 Embedding, as in torch); an
         # array becomes float32, as ds.tensor makes it
         dtype = table.dtype if isinstance(embeddings, Tensor) and table.dtype.kind == "f" else None
-        emb = cls(
-            table.shape[0], table.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, dtype=dtype
-        )
+        emb = cls(table.shape[0], table.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
+        if dtype is not None:
+            emb = emb.to(dtype)
         emb.weight.array[...] = to_device(table, device_of(emb.weight.array))
         emb.weight.requires_grad_(not freeze)
         return emb._move(device_of(table), "Embedding.from_pretrained")  # the table's device, as in torch
