@@ -263,6 +263,10 @@ def main(mode: str, out: Path) -> None:
         time.sleep(0.2)
         dist.allreduce_sum(np.ones(3))  # rank 0 waits here for a partner that will never come
         time.sleep(120)
+    elif mode == "stall":  # rank 1 stops answering (as under kill -STOP); rank 0 must not wait forever
+        if world.rank == 1:
+            time.sleep(120)
+        dist.allreduce_sum(np.ones(3))
     elif mode == "raise_in_fit":  # rank 0 is in the gradient Allreduce of the next step when rank 1 raises
         x, y = make_data()
         model = make_model()

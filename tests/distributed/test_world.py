@@ -91,6 +91,31 @@ def test_a_rank_that_raises_ends_the_job_within_seconds(run_mpi: Any, mode: str)
     assert launch.seconds < 30, f"took {launch.seconds:.1f} s"
 
 
+def test_a_stalled_rank_ends_the_job_after_the_collective_timeout(
+    run_mpi: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOWNSLOPE_DIST_TIMEOUT", "2")
+    launch = run_mpi("stall", n=2, timeout=60)
+    assert launch.returncode != 0
+    assert "rank 0 of 2 waited 2 s in an Allreduce for the other ranks" in launch.output, launch.output
+    assert "ending the job (MPI_Abort)" in launch.output
+    assert launch.seconds < 20, f"took {launch.seconds:.1f} s"
+
+
+def test_the_collective_timeout_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime
+
+    monkeypatch.setenv("DOWNSLOPE_DIST_TIMEOUT", "12.5")
+    assert world._timeout_from_environment() == 12.5
+    monkeypatch.setenv("DOWNSLOPE_DIST_TIMEOUT", "soon")
+    with pytest.raises(DistributedError, match="expected a number of seconds > 0, got 'soon'"):
+        world._timeout_from_environment()
+    monkeypatch.delenv("DOWNSLOPE_DIST_TIMEOUT")
+    assert (
+        world._timeout_from_environment() == world.DEFAULT_TIMEOUT_S == datetime.timedelta(minutes=30).total_seconds()
+    )
+
+
 def test_end_job_on_error_aborts_a_multi_process_job(monkeypatch: pytest.MonkeyPatch) -> None:
     comm = _RecordingComm()
     monkeypatch.setattr(world, "_world", World(rank=1, world_size=2, backend="fake", comm=comm))
