@@ -98,3 +98,28 @@ def test_a_device_array_gets_scratch_of_its_own_namespace_and_is_never_pooled():
         b = _workspace.take((4, 6), np.float32)
         assert type(b) is np.ndarray
     assert type(_workspace.take((4, 6), np.float32, np.ones(2))) is np.ndarray
+
+
+def test_a_finalizer_run_while_the_pool_is_locked_does_not_deadlock():
+    """The garbage collector can run a lent array's finalizer (or free a Lease) inside a section that
+    holds the pool's lock, when an allocation there sets it off: the finalizer must not wait for the
+    lock (a conv net once hung forever this way). Its block is filed by the next caller instead."""
+    import threading
+
+    _workspace.clear()
+    lent = _workspace.lend((1 << 18,), np.float32)
+    lease = _workspace.Lease(_workspace.take((1 << 16,), np.float32))
+
+    def free_both_under_the_lock():
+        with _workspace._lock:  # as if the collector ran inside give()
+            nonlocal lent, lease
+            del lent, lease
+
+    worker = threading.Thread(target=free_both_under_the_lock, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "a finalizer waited for the lock its own thread holds"
+    assert len(_workspace._returned) == 2
+    _workspace.give()  # the next caller files them
+    assert not _workspace._returned
+    assert len(_workspace._lent.blocks) == 1 and len(_workspace._taken.blocks) == 1

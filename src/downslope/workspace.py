@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,28 @@ class _Pool:
 # used instead of holding both.
 _taken = _Pool()
 _lock = threading.Lock()
+# Blocks given back by finalizers (a lent array's, a Lease's). A finalizer can run inside a section
+# that holds _lock, when an allocation there sets off the garbage collector: waiting for the lock
+# would then wait forever. So finalizers only queue their block (deque.append is atomic) and take
+# the lock only if it is free; whoever holds the lock next files the queue into the pools.
+_returned: deque[tuple[_Pool, np.ndarray, int, int]] = deque()
+
+
+def _file_returned() -> None:
+    """Move the queued blocks into their pools (the caller holds ``_lock``)."""
+    while _returned:
+        pool, block, limit, max_kept = _returned.popleft()
+        pool.keep(block, limit, max_kept)
+
+
+def _hand_back(pool: _Pool, block: np.ndarray, limit: int, max_kept: int) -> None:
+    """Give ``block`` back to ``pool`` from a finalizer: never waits for ``_lock``."""
+    _returned.append((pool, block, limit, max_kept))
+    if _lock.acquire(blocking=False):
+        try:
+            _file_returned()
+        finally:
+            _lock.release()
 
 
 def _nbytes(shape: tuple[int, ...], dt: np.dtype) -> int:
@@ -82,6 +105,7 @@ def _nbytes(shape: tuple[int, ...], dt: np.dtype) -> int:
 def _block(pool: _Pool, nbytes: int) -> np.ndarray:
     """A block of at least ``nbytes`` from ``pool``, or a new one."""
     with _lock:
+        _file_returned()
         block = pool.pop(nbytes)
     if block is None:
         block = np.empty(nbytes, dtype=np.uint8)  # host: the NumPy pool's own block
@@ -117,6 +141,7 @@ def give(*arrays: Any) -> None:
     """Return arrays obtained from :func:`take` (or views of them) that nothing references any more.
     Device arrays are ignored (they were never pooled here)."""
     with _lock:
+        _file_returned()
         for a in arrays:
             if type(a) is np.ndarray:
                 _taken.keep(_block_of(a), LIMIT_BYTES, MAX_KEPT)
@@ -125,6 +150,7 @@ def give(*arrays: Any) -> None:
 def clear() -> None:
     """Drop every kept block (its memory goes back to the allocator)."""
     with _lock:
+        _returned.clear()
         _taken.clear()
         _lent.clear()
 
@@ -144,7 +170,8 @@ class Lease:
 
     def __del__(self) -> None:
         try:
-            give(self.array)
+            if type(self.array) is np.ndarray:  # device arrays were never pooled here
+                _hand_back(_taken, _block_of(self.array), LIMIT_BYTES, MAX_KEPT)
         except Exception:  # interpreter shutdown: the module may already be torn down
             pass
 
@@ -191,8 +218,7 @@ def lend(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
 
 
 def _return_lent(block: np.ndarray) -> None:
-    with _lock:
-        _lent.keep(block, LEND_LIMIT_BYTES, LEND_MAX_KEPT)
+    _hand_back(_lent, block, LEND_LIMIT_BYTES, LEND_MAX_KEPT)
 
 
 def lend_zeros(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
