@@ -11,6 +11,7 @@ import builtins
 import functools
 import itertools
 import sys
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -125,7 +126,10 @@ class Tensor:
         Writing into it (``p.data.add_(...)``, ``p.data[0] = 1``) changes this tensor's values, and
         ``p.data = other`` replaces them; neither is seen by autograd. ``.array`` is the NumPy array.
         """
-        return wrap_array(self.array)
+        t = wrap_array(self.array)
+        if self.__class__ is not Tensor:
+            _note_alias(self, t)
+        return t
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -231,6 +235,8 @@ class Tensor:
         ``.data`` shares memory only)."""
         t = wrap_array(self.array)
         t._vc = _version_counter(self)
+        if self.__class__ is not Tensor:
+            _note_alias(self, t)
         return t
 
     def item(self) -> Any:
@@ -1602,7 +1608,22 @@ def _alias(out: Tensor, x: Tensor) -> Tensor:
     base = out.array.base
     if base is not None and (base is x.array or base is x.array.base):
         out._vc = _version_counter(x)
+        if x.__class__ is not Tensor:
+            _note_alias(x, out)
     return out
+
+
+def _note_alias(owner: Tensor, alias: Tensor) -> None:
+    """Remember ``alias`` (a ``.data``, ``detach()`` or view of ``owner``, a Parameter) while it lives:
+    an optimizer that moves ``owner``'s values into its flat buffer moves the alias along
+    (``optim.buckets.repoint_aliases``), so it keeps sharing the parameter's memory, as in PyTorch."""
+    table = getattr(owner, "__dict__", None)  # plain Tensors have slots only: nothing to remember
+    if table is None:
+        return
+    aliases = table.get("_aliases")
+    if aliases is None:
+        aliases = table["_aliases"] = weakref.WeakSet()
+    aliases.add(alias)
 
 
 def _records(t: Tensor, *operands: Any) -> bool:

@@ -90,8 +90,8 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.bernoulli_": _RANDOM,
     "torch.Tensor.random_": _RANDOM,
     "torch.Tensor.exponential_": _RANDOM,
-    "torch.nn.Module": "to()/cuda() move in place (GPU through CuPy); the first optimizer moves parameters into one flat buffer",
-    "torch.nn.Module.state_dict": "detached tensors sharing memory, as in PyTorch, except one taken before the first optimizer was built (it keeps its values)",
+    "torch.nn.Module": "to()/cuda() move in place (GPU through CuPy); a dtype change after an optimizer was built "
+    "over the parameters is refused",
     "torch.nn.Module.to": "moves (CPU, or a GPU through CuPy) and casts parameters and buffers in place",
     "torch.nn.Module.cuda": "moves in place to a GPU through CuPy (downslope[cuda]); a one-line error without one",
     "torch.nn.Module.register_forward_hook": "with_kwargs=True is refused; always_call is ignored",

@@ -172,17 +172,32 @@ def test_state_dict_has_parameters_and_persistent_buffers_as_detached_tensors_sh
     assert m.state_dict(keep_vars=True)["fc1.weight"] is m.fc1.weight
 
 
-def test_a_state_dict_taken_before_the_optimizer_is_built_keeps_its_values() -> None:
-    # The first optimizer over a module moves its parameters into one flat buffer (one update for all),
-    # so tensors taken before that keep the values they had: documented in Module.state_dict.
-    m = nn.Linear(3, 2)
-    sd = m.state_dict()
-    before = sd["bias"].numpy().copy()
-    opt = ds.optim.SGD(m.parameters(), lr=0.5)
-    m(ds.randn(5, 3)).sum().backward()
-    opt.step()
-    np.testing.assert_array_equal(sd["bias"].numpy(), before)
-    assert not np.array_equal(m.bias.numpy(), before)
+def test_aliases_taken_before_the_optimizer_is_built_follow_training_as_in_torch() -> None:
+    # The first optimizer over a module moves its parameters into one flat buffer (one update for
+    # all); a state_dict, .data, detach() or view taken before must move along, as they share the
+    # parameter's storage in PyTorch.
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (ds, torch):
+        lib.manual_seed(0)
+        m = lib.nn.Linear(3, 2)
+        sd, data, detached, view = m.state_dict(), m.weight.data, m.weight.detach(), m.bias.view(2, 1)
+        row = m.weight[1]
+        opt = lib.optim.SGD(m.parameters(), lr=0.5)
+        m(lib.ones(5, 3)).sum().backward()
+        opt.step()
+        results.append(
+            [
+                bool((sd["weight"] == m.weight.detach()).all()),
+                bool((data == m.weight.detach()).all()),
+                bool((detached == m.weight.detach()).all()),
+                bool((view.reshape(2) == m.bias.detach()).all()),
+                bool((row.detach() == m.weight.detach()[1]).all()),
+            ]
+        )
+        data[0, 0] = 42.0  # and a write through the old alias reaches the parameter
+        assert float(m.weight.detach()[0, 0]) == 42.0
+    assert results[0] == results[1] == [True] * 5
 
 
 def test_load_state_dict_round_trip_gives_identical_outputs() -> None:

@@ -71,6 +71,27 @@ def _on(like: Any, host: np.ndarray) -> Any:
     return host if type(like) is np.ndarray else to_device(host, device_of(like))
 
 
+def repoint_aliases(p: Tensor, old: Any, new: Any) -> None:
+    """Point the live aliases of ``p`` (its ``.data``, ``detach()`` and views, taken before an optimizer
+    moved it) from ``old`` to the same place in ``new``, so they keep following the parameter, as
+    PyTorch's aliases share its storage. ``old`` and ``new`` are C-contiguous arrays of one shape
+    and dtype, so an alias's byte offset and strides in one are its offset and strides in the other.
+    Host arrays only (a model moved to a device after its aliases were taken gets new storage in
+    PyTorch too)."""
+    aliases = getattr(p, "__dict__", {}).get("_aliases")
+    if not aliases or type(old) is not np.ndarray or type(new) is not np.ndarray or not old.flags.c_contiguous:
+        return
+    start = old.__array_interface__["data"][0]
+    flat = new.reshape(-1)
+    for alias in list(aliases):
+        a = alias.array
+        if a is old:
+            alias.array = new
+        elif type(a) is np.ndarray and a.size and a.dtype == old.dtype and np.may_share_memory(a, old):
+            offset = (a.__array_interface__["data"][0] - start) // a.itemsize
+            alias.array = np.lib.stride_tricks.as_strided(flat[offset:], shape=a.shape, strides=a.strides)
+
+
 class FlatBucket:
     """Parameters of one group and one dtype, stored in one flat buffer, with their state."""
 
@@ -91,6 +112,7 @@ class FlatBucket:
         for p, start, stop in zip(params, self.offsets[:-1], self.offsets[1:]):
             self.flat[start:stop] = p.array.reshape(-1)
             view = self.flat[start:stop].reshape(p.array.shape)
+            repoint_aliases(p, p.array, view)
             p.array = view
             self.views.append(view)
         self.grad = np.empty_like(self.flat)

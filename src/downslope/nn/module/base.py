@@ -597,9 +597,8 @@ class Module:
         """Every parameter and persistent buffer as ``name -> Tensor``: detached tensors that share
         the module's memory, as in PyTorch. They follow training (an optimizer's step writes the
         parameters in place) and writing into them (``sd[k].copy_(v)``) writes the module; to keep a
-        snapshot, clone them: ``{k: v.clone() for k, v in model.state_dict().items()}``. One difference
-        from PyTorch: the first optimizer built over a module moves its parameters into one flat
-        buffer, so tensors taken before that keep the values they had.
+        snapshot, clone them: ``{k: v.clone() for k, v in model.state_dict().items()}``. (An optimizer
+        moves its parameters into one flat buffer; the tensors taken before it was built move along.)
 
         PyTorch's keywords: ``keep_vars=True`` gives the Parameter and buffer Tensors themselves;
         ``destination`` is a dict to fill (and return); ``prefix`` is put before every key.
