@@ -337,3 +337,21 @@ def test_embedding_from_pretrained_keeps_a_tensors_dtype() -> None:
     assert nn.Embedding.from_pretrained(ds.tensor(table, dtype=ds.float64)).weight.dtype == np.float64  # as torch
     assert nn.Embedding.from_pretrained(ds.tensor(table)).weight.dtype == np.float32
     assert nn.Embedding.from_pretrained(table).weight.dtype == np.float32  # an array: float32, as ds.tensor
+
+
+def test_embedding_bag_from_pretrained_and_weight_match_torch() -> None:
+    import torch
+
+    table = np.random.default_rng(0).standard_normal((10, 4))
+    idx, offsets = [1, 2, 4, 5, 4, 3, 2, 9], [0, 2, 5]
+    for mode in ("mean", "sum", "max"):
+        ours = nn.EmbeddingBag.from_pretrained(ds.tensor(table, dtype=ds.float64), mode=mode, freeze=False)
+        theirs = torch.nn.EmbeddingBag.from_pretrained(torch.tensor(table), mode=mode, freeze=False)
+        out, ref = ours(ds.tensor(idx), ds.tensor(offsets)), theirs(torch.tensor(idx), torch.tensor(offsets))
+        out.sum().backward()
+        ref.sum().backward()
+        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-12)
+    assert not nn.EmbeddingBag.from_pretrained(ds.tensor(table)).weight.requires_grad  # frozen by default
+    given = nn.EmbeddingBag(10, 4, _weight=ds.tensor(table))  # _weight was once ignored
+    np.testing.assert_array_equal(given.weight.numpy(), table.astype(np.float32))

@@ -25,6 +25,10 @@ CASES = [
     ((2, 1, 4, 5), {"size": (6, 9), "mode": "bilinear", "align_corners": True}),
     ((2, 1, 6, 6), {"size": (4, 3), "mode": "bilinear", "align_corners": False}),
     ((2, 1, 4, 4), {"scale_factor": 0.5, "mode": "bilinear"}),
+    ((1, 3, 4, 5), {"scale_factor": 2, "mode": "bicubic"}),
+    ((2, 1, 6, 8), {"size": (7, 5), "mode": "bicubic", "align_corners": False}),
+    ((2, 1, 6, 8), {"size": (3, 11), "mode": "bicubic", "align_corners": True}),
+    ((1, 2, 6, 8), {"scale_factor": (1.7, 0.5), "mode": "bicubic"}),
 ]
 
 
@@ -52,7 +56,7 @@ def test_interpolate_errors_are_clear() -> None:
     with pytest.raises(ValueError, match="mode 'bilinear' does not fit"):
         F.interpolate(ds.ones(1, 1, 4), size=8, mode="bilinear")
     with pytest.raises(ValueError, match="mode must be one of"):
-        F.interpolate(ds.ones(1, 1, 4, 4), size=8, mode="bicubic")
+        F.interpolate(ds.ones(1, 1, 4, 4), size=8, mode="bicubical")
 
 
 @pytest.mark.parametrize(

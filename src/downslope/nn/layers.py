@@ -588,9 +588,52 @@ class EmbeddingBag(Module):
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "EmbeddingBag")
         self.mode, self.include_last_offset, self.padding_idx = mode, include_last_offset, padding_idx
         self.weight = Parameter(empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
-        init.normal_(self.weight)
-        if padding_idx is not None:
-            self.weight.array[padding_idx] = 0
+        if _weight is None:
+            init.normal_(self.weight)
+            if padding_idx is not None:
+                self.weight.array[padding_idx] = 0
+        else:  # PyTorch's way in for a given table (what from_pretrained uses)
+            table = array_of(_weight)
+            if table.shape != (self.num_embeddings, self.embedding_dim):
+                raise ShapeError(
+                    f"EmbeddingBag: _weight has shape {table.shape}, expected ({self.num_embeddings}, {self.embedding_dim})"
+                )
+            self.weight.array[...] = to_device(table, device_of(self.weight.array))
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        embeddings: Any,
+        freeze: bool = True,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        mode: str = "mean",
+        sparse: bool = False,
+        include_last_offset: bool = False,
+        padding_idx: int | None = None,
+    ) -> EmbeddingBag:
+        """An EmbeddingBag over a copy of the 2-D ``embeddings``; ``freeze`` stops its training. A float64
+        Tensor keeps its dtype (as in torch), an array becomes float32 (as ``ds.tensor`` makes it).
+
+        Example:
+            >>> import downslope as ds
+            >>> bag = ds.nn.EmbeddingBag.from_pretrained(ds.tensor([[1.0, 2.0], [3.0, 4.0]]), mode="sum")
+            >>> bag(ds.tensor([[0, 1]])), bag.weight.requires_grad
+            (tensor([[4., 6.]]), False)
+        """
+        table = array_of(embeddings)
+        if table.ndim != 2:
+            raise ArgumentError(f"EmbeddingBag.from_pretrained: expected a 2-D table, got shape {table.shape}")
+        bag = cls(
+            table.shape[0], table.shape[1], max_norm, norm_type, scale_grad_by_freq, mode, sparse,
+            _weight=table, include_last_offset=include_last_offset, padding_idx=padding_idx,
+        )  # fmt: skip
+        if isinstance(embeddings, Tensor) and table.dtype.kind == "f" and table.dtype != bag.weight.dtype:
+            bag = bag.to(table.dtype)
+            bag.weight.array[...] = to_device(table, device_of(bag.weight.array))
+        bag.weight.requires_grad_(not freeze)
+        return bag._move(device_of(table), "EmbeddingBag.from_pretrained")
 
     def forward(self, input: Any, offsets: Any = None, per_sample_weights: Tensor | None = None) -> Tensor:
         return embedding_bag(

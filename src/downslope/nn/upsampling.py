@@ -2,14 +2,17 @@
 
 Modes: ``nearest`` and ``nearest-exact`` (a gather of source pixels), ``linear`` (3-D input),
 ``bilinear`` (4-D input) and ``trilinear`` (5-D input), separable blends of the two neighbouring source pixels along each resized
-dim. All are built from indexing and arithmetic ops, so their gradients come from those ops.
+dim, and ``bicubic`` (4-D input), PyTorch's separable cubic convolution of four source pixels (A =
+-0.75, edge pixels repeated). All are built from indexing and arithmetic ops, so their gradients
+(and second derivatives) come from those ops.
 
 Where a source coordinate comes from (``scale`` = in/out, or 1/scale_factor when a scale factor is
 given, as PyTorch computes it):
 
 * nearest: ``floor(dst * scale)``; nearest-exact: ``floor((dst + 0.5) * scale)``;
 * linear, align_corners=False: ``(dst + 0.5) * scale - 0.5`` clamped at 0;
-* linear, align_corners=True: ``dst * (in - 1) / (out - 1)``.
+* linear, align_corners=True: ``dst * (in - 1) / (out - 1)``;
+* bicubic: as linear, but not clamped at 0 (the taps at -1 repeat the edge pixel).
 
 Example:
     >>> import downslope as ds
@@ -35,7 +38,24 @@ __all__ = [
     "UpsamplingBilinear2d",
 ]  # fmt: skip
 
-_MODES = {"nearest": None, "nearest-exact": None, "area": None, "linear": 1, "bilinear": 2, "trilinear": 3}
+_MODES = {
+    "nearest": None, "nearest-exact": None, "area": None, "linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3,
+}  # fmt: skip
+# Keys' cubic convolution with PyTorch's A = -0.75 (torch's upsample_bicubic2d): the weights of the
+# four source pixels around a point t in [0, 1) past the second of them.
+_CUBIC_A = -0.75
+
+
+def _cubic_weights(t: Any) -> list[Any]:
+    a = _CUBIC_A
+
+    def near(x: Any) -> Any:  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: Any) -> Any:  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
 
 
 def _sizes(x: Tensor, size: Any, scale_factor: Any, spatial: int) -> tuple[list[int], list[float | None]]:
@@ -108,12 +128,24 @@ def interpolate(
             continue
         if align_corners:
             src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros_like(dst)
+        elif mode == "bicubic":
+            src = (dst + 0.5) * scale - 0.5
         else:
             src = np.maximum((dst + 0.5) * scale - 0.5, 0.0)
-        lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-        hi = np.minimum(lo + 1, n_in - 1)
         shape = [1] * x.ndim
         shape[axis] = n_out
+        if mode == "bicubic":
+            base = np.floor(src)
+            weights = _cubic_weights(src - base)
+            taps = [np.clip(base.astype(np.int64) + offset, 0, n_in - 1) for offset in (-1, 0, 1, 2)]
+            parts = [
+                _gather(x, axis, tap) * wrap_array(w.astype(input.array.dtype).reshape(shape))
+                for tap, w in zip(taps, weights)
+            ]
+            x = parts[0] + parts[1] + parts[2] + parts[3]
+            continue
+        lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        hi = np.minimum(lo + 1, n_in - 1)
         frac = (src - lo).astype(input.array.dtype).reshape(shape)
         frac_t = wrap_array(frac)
         x = _gather(x, axis, lo) * (1.0 - frac_t) + _gather(x, axis, hi) * frac_t
