@@ -38,6 +38,7 @@ LAYERS = [
         "functional",
         "func",
         "amp",
+        "linalg",
     },
     {"gradcheck", "serialization", "jacobians"},
     {"nn", "data", "utils", "distributions"},

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as _np
 
-from . import amp, autograd, func
+from . import amp, autograd, func, linalg
 from . import jacobians as _jacobians  # noqa: F401  (attaches torch.autograd.functional as ds.autograd.functional)
 from .amp import autocast, is_autocast_enabled
 from .autograd import autograd_grad, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -458,7 +458,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'downslope' has no attribute {name!r}")
 
 
+# torch's top-level names for linear algebra (torch.linalg's are ds.linalg's)
+inverse, det, logdet, slogdet, pinverse, matrix_power = (
+    linalg.inv,
+    linalg.det,
+    linalg.logdet,
+    linalg.slogdet,
+    linalg.pinv,
+    linalg.matrix_power,
+)
+
 __all__ = [
+    "inverse", "det", "logdet", "slogdet", "pinverse", "matrix_power",
     "Tensor", "tensor", "from_numpy", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
     "randn", "rand", "arange", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad",
     "autograd_grad", "gradcheck", "GradcheckError", "GradcheckReport", "manual_seed", "get_rng_state",

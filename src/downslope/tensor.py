@@ -1244,6 +1244,37 @@ class Tensor:
     def norm(self, p: Any = "fro", dim: Any = None, keepdim: builtins.bool = False, dtype: Any = None) -> Tensor:
         return _ops.vector_norm(self, p, dim, keepdim, dtype=dtype)
 
+    # linear algebra as methods, as on torch.Tensor (downslope.linalg imports this module: imported late)
+    def inverse(self) -> Tensor:
+        from . import linalg
+
+        return linalg.inv(self)
+
+    def det(self) -> Tensor:
+        from . import linalg
+
+        return linalg.det(self)
+
+    def logdet(self) -> Tensor:
+        from . import linalg
+
+        return linalg.logdet(self)
+
+    def slogdet(self) -> Any:
+        from . import linalg
+
+        return linalg.slogdet(self)
+
+    def pinverse(self, rcond: builtins.float = 1e-15) -> Tensor:
+        from . import linalg
+
+        return linalg.pinv(self, rtol=rcond)
+
+    def matrix_power(self, n: builtins.int) -> Tensor:
+        from . import linalg
+
+        return linalg.matrix_power(self, n)
+
     def all(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
         return wrap_array(backend.as_array(np.all(self.array, axis=dim, keepdims=keepdim)))
 

@@ -38,6 +38,7 @@ NAMESPACES = {
     "torch.optim": "downslope.optim",
     "torch.optim.lr_scheduler": "downslope.optim.lr_scheduler",
     "torch.utils.data": "downslope.utils.data",
+    "torch.linalg": "downslope.linalg",
     "torch.autograd": "downslope.autograd",
     "torch.autograd.functional": "downslope.autograd.functional",
 }
@@ -162,7 +163,7 @@ REASONS: list[tuple[str, str]] = [
     (
         r"linalg|cholesky|svd|qr|(^|_)eig|^lu_|^lu$|solve|inverse|pinverse|det$|slogdet|lstsq|triangular|ormqr|geqrf"
         r"|householder|matrix_exp|matrix_power|logdet|lobpcg|pca_",
-        "linear algebra beyond matmul is not implemented yet (NumPy's numpy.linalg covers it on arrays)",
+        "not implemented yet: downslope.linalg has inv, det, slogdet, solve, cholesky, eigh, svdvals, pinv, lstsq and the norms, with gradients",
     ),
     (
         r"[Ss]torage|data_ptr|stride|is_contiguous|set_|resize|as_strided|unsafe|element_size|nbytes|itemsize"
@@ -255,7 +256,7 @@ def torch_names(namespace: str) -> list[str]:
         classes = {"torch.Tensor": torch.Tensor, "torch.nn.Module": torch.nn.Module}
         obj = classes[namespace] if namespace in classes else importlib.import_module(namespace)
         names = [n for n in dir(obj) if not n.startswith("_")]
-        if namespace in ("torch.autograd", "torch.autograd.functional", "torch.optim.lr_scheduler"):
+        if namespace in ("torch.autograd", "torch.autograd.functional", "torch.optim.lr_scheduler", "torch.linalg"):
             names = list(getattr(obj, "__all__", names))  # what PyTorch exports there
         elif namespace in ("torch.nn.functional", "torch.nn", "torch.nn.init", "torch.nn.utils", "torch.nn.utils.rnn"):
             # Drop what the module merely imports (typing helpers, math, warnings, torch itself).
