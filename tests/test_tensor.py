@@ -370,3 +370,114 @@ def test_view_of_a_convolutions_output_works_as_in_torch():
     flat.detach()[0, 0] = 100.0  # the view shares y's memory
     assert y[0, 0, 0, 0].item() == 100.0
     assert conv(x).detach().view(2, -1).shape == (2, 64)  # shared with the graph's tensor: viewed through a copy
+
+
+def _both(program):
+    """Run ``program(lib)`` with downslope and with torch; return both results as nested lists."""
+    torch = pytest.importorskip("torch")
+
+    def plain(v):
+        if isinstance(v, (list, tuple)):
+            return [plain(u) for u in v]
+        return v.tolist() if hasattr(v, "tolist") else v
+
+    return plain(program(ds)), plain(program(torch))
+
+
+def _element_writes(lib):
+    p = lib.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    with lib.no_grad():
+        p.mul_(3)
+        p[0].fill_(7)  # one element: a 0-d view, as in torch (NumPy alone gives a copy)
+    x = lib.arange(4.0)
+    e = x[1]
+    e += 10
+    grid = lib.zeros(2, 3)
+    grid[1, 2].add_(5)
+    grid[lib.tensor(0)].fill_(1)  # a 0-d integer tensor indexes like an int: a view of the row
+    for row in grid:
+        row[0].fill_(9)
+    return [p.detach(), x, grid]
+
+
+def _element_writes_in_a_graph(lib):
+    a = lib.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    y = a * 2
+    y[1, 2].mul_(10)
+    y.diagonal().zero_()  # a view too
+    (y * y).sum().backward()
+    return [a.grad]
+
+
+def _operators_in_place(lib):
+    ints = lib.arange(12).reshape(3, 4)
+    view = ints[1:]
+    view //= 2
+    alias = ints
+    alias %= 3
+    bits = lib.tensor([1, 2, 3])
+    bits <<= 1
+    bits ^= lib.tensor([1, 1, 1])
+    bits |= lib.tensor([8, 0, 0])
+    bits &= lib.tensor([15, 15, 15])
+    bits >>= 1
+    column = lib.arange(12.0).reshape(3, 4) + 1
+    column[:, 1].neg_()  # NumPy 2.4's negative(out=) on a strided view writes wrong values
+    return [ints, bits, column]
+
+
+@pytest.mark.parametrize("program", [_element_writes, _element_writes_in_a_graph, _operators_in_place])
+def test_in_place_writes_through_elements_views_and_operators_match_torch(program):
+    ours, theirs = _both(program)
+    assert ours == theirs
+
+
+def test_in_place_semantics_at_the_edges_match_torch():
+    torch = pytest.importorskip("torch")
+    for lib in (ds, torch):
+        a = lib.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+        y = a * 2
+        y.copy_(y)  # a no-op: the gradient is y's
+        (y * y).sum().backward()
+        assert a.grad.tolist() == (8 * np.arange(6.0).reshape(2, 3)).tolist()
+        with pytest.raises(RuntimeError, match="single memory location"):
+            y = a * 2
+            y.mul_(y[0])  # the operand is a view of the tensor written
+        flags = lib.tensor([True, False])
+        with pytest.raises(RuntimeError if lib is torch else TypeError, match="can't be cast"):
+            flags |= lib.tensor([2, 0])
+
+
+def test_an_index_changed_in_place_after_the_forward_does_not_move_the_gradient():
+    # torch refuses the backward (the saved index changed); downslope saved a copy and gives the
+    # gradient of what the forward computed
+    a = ds.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    index = ds.tensor([0, 2])
+    picked = a[index]
+    index.fill_(1)
+    picked.sum().backward()
+    assert a.grad.sum(1).tolist() == [4.0, 0.0, 4.0]
+
+
+def test_no_grad_on_a_generator_function_covers_its_body():
+    torch = pytest.importorskip("torch")
+    for lib in (ds, torch):
+        w = lib.ones(3, requires_grad=True)
+
+        @lib.no_grad()
+        def values(w=w):
+            yield w * 2
+
+        assert not next(values()).requires_grad
+        assert (w * 2).requires_grad  # the caller's mode is untouched
+
+
+def test_as_tensor_shares_an_array_it_keeps_the_dtype_of():
+    kept = np.zeros(2, np.float32)
+    shared = ds.as_tensor(kept)
+    kept[0] = 5
+    assert shared.tolist() == [5.0, 0.0]
+    doubles = np.zeros(2)
+    converted = ds.as_tensor(doubles)  # float64 becomes float32 (the library's default): a copy
+    doubles[0] = 5
+    assert converted.tolist() == [0.0, 0.0] and converted.dtype == np.float32

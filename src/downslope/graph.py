@@ -16,6 +16,7 @@ so the same rule is recorded and can be differentiated again. A rule written wit
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -79,6 +80,35 @@ class _InplaceClock:
 _inplace_clock = _InplaceClock()
 
 
+def _decorated(fn: Callable[..., Any], mode: Callable[[], Any]) -> Callable[..., Any]:
+    """``fn`` run inside the grad mode ``mode()`` makes. A generator function gets the mode around each
+    of its steps (and only those: the caller's code between them keeps its own mode), as PyTorch's
+    decorators do; a plain ``with`` around the call would end before the generator's body runs."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            with mode():
+                steps = fn(*args, **kwargs)
+            sent = None
+            while True:
+                try:
+                    with mode():
+                        value = steps.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+                sent = yield value
+
+        return generator
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with mode():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 class no_grad:
     """Context manager (and decorator) that turns gradient recording off.
 
@@ -105,12 +135,7 @@ class no_grad:
         _mode.enabled = self._prev
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self.__class__():
-                return fn(*args, **kwargs)
-
-        return wrapper
+        return _decorated(fn, self.__class__)
 
 
 class enable_grad(no_grad):
@@ -148,13 +173,7 @@ class set_grad_enabled:
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         _mode.enabled = self._prev  # used as a decorator: undo the switch made at construction
         enabled = self.enabled
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(enabled):
-                return fn(*args, **kwargs)
-
-        return wrapper
+        return _decorated(fn, lambda: set_grad_enabled(enabled))
 
 
 def is_grad_enabled() -> bool:

@@ -607,6 +607,8 @@ class Tensor:
 
     def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
         """Copy ``src`` (broadcast to this shape, cast to this dtype) into this tensor, in place."""
+        if src is self:
+            return self  # copying a tensor into itself changes nothing (its history included)
         if not _records(self, src):
             _check_writable(self, "copy_")
             data = _data_of(src)
@@ -711,6 +713,7 @@ class Tensor:
         tensor), as torch does; comparisons and fills cast freely.
         """
         if _records(self, *operands):
+            _refuse_overlap(self, name, operands)
             return _inplace_recorded(self, name, op, reads_self)
         _check_writable(self, name)
         with _no_grad():
@@ -1426,6 +1429,44 @@ class Tensor:
 
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
+    def __lshift__(self, other: Any) -> Tensor:
+        return wrap_array(np.left_shift(self.array, _data_of(other)))
+
+    def __rshift__(self, other: Any) -> Tensor:
+        return wrap_array(np.right_shift(self.array, _data_of(other)))
+
+    bitwise_and, bitwise_or, bitwise_xor = __and__, __or__, __xor__
+    bitwise_left_shift, bitwise_right_shift = __lshift__, __rshift__
+
+    def bitwise_not(self) -> Tensor:
+        return ~self
+
+    # The in-place forms (PyTorch's __iand__ ...): without them `x |= y` rebinds x to a new tensor, and
+    # a view or a parameter named x would silently keep its old values.
+    def bitwise_and_(self, other: Any) -> Tensor:
+        return _inplace_bitwise(self, np.bitwise_and, other, "bitwise_and_")
+
+    def bitwise_or_(self, other: Any) -> Tensor:
+        return _inplace_bitwise(self, np.bitwise_or, other, "bitwise_or_")
+
+    def bitwise_xor_(self, other: Any) -> Tensor:
+        return _inplace_bitwise(self, np.bitwise_xor, other, "bitwise_xor_")
+
+    def bitwise_left_shift_(self, other: Any) -> Tensor:
+        return _inplace_bitwise(self, np.left_shift, other, "bitwise_left_shift_")
+
+    def bitwise_right_shift_(self, other: Any) -> Tensor:
+        return _inplace_bitwise(self, np.right_shift, other, "bitwise_right_shift_")
+
+    __iand__, __ior__, __ixor__ = bitwise_and_, bitwise_or_, bitwise_xor_
+    __ilshift__, __irshift__ = bitwise_left_shift_, bitwise_right_shift_
+
+    def __ifloordiv__(self, other: Any) -> Tensor:
+        return self.floor_divide_(other)  # type: ignore[attr-defined]  # attached by ops.methods
+
+    def __imod__(self, other: Any) -> Tensor:
+        return self.remainder_(other)  # type: ignore[attr-defined]  # attached by ops.methods
+
     def __floordiv__(self, other: Any) -> Tensor:
         return _ops.floor_divide(self, other)  # PyTorch's dtype rules (float32 // int64 stays float32)
 
@@ -1695,6 +1736,7 @@ def _inplace_ufunc(
 ) -> Tensor:
     """``t = ufunc(t, other)`` written into t's array (no temporary when nothing is recorded)."""
     if _records(t, other):
+        _refuse_overlap(t, name, (other,))
         # x.mul_(x): the operand is the old x too (t itself would become its own parent)
         return _inplace_recorded(t, name, lambda src: op(src, src if other is t else other), reads_self)
     arr = t.array
@@ -1719,6 +1761,37 @@ def _inplace_ufunc(
     return t
 
 
+def _refuse_overlap(t: Tensor, name: str, operands: Sequence[Any]) -> None:
+    """Refuse a recorded in-place op whose operand is another view of ``t``'s memory (``y.mul_(y[0])``):
+    the write changes the operand under the op, and its gradient would read the new values. PyTorch
+    refuses it too; ``y.mul_(y)`` (the tensor itself) is fine."""
+    for o in operands:
+        if isinstance(o, Tensor) and o is not t and o.array.size and np.may_share_memory(o.array, t.array):
+            raise StateError(
+                f"{name}: unsupported in-place operation: some elements of the input tensor and the written-to "
+                "tensor refer to a single memory location (the operand is a view of the tensor written). Please "
+                "clone() the operand first"
+            )
+
+
+def _inplace_bitwise(t: Tensor, ufunc: Any, other: Any, name: str) -> Tensor:
+    """A bitwise op written into ``t`` (integers and booleans only; never recorded: no gradient)."""
+    arr = t.array
+    if arr.dtype.kind not in "iub":
+        raise ArgumentTypeError(f"{name}: expected an integer or boolean tensor, got {arr.dtype}")
+    _check_writable(t, name)
+    value = _data_of(other)
+    try:
+        ufunc(arr, value, out=arr, casting="same_kind")
+    except TypeError:
+        raise ArgumentTypeError(
+            f"{name}: result type {np.result_type(arr, value)} can't be cast to the desired output type {arr.dtype} "
+            "(an in-place op keeps the tensor's dtype)"
+        ) from None
+    _bump(t)
+    return t
+
+
 def _inplace_unary(t: Tensor, ufunc: Any, op: Callable[..., Tensor], name: str, reads_self: bool = False) -> Tensor:
     if _records(t):
         return _inplace_recorded(t, name, op, reads_self)
@@ -1729,7 +1802,11 @@ def _inplace_unary(t: Tensor, ufunc: Any, op: Callable[..., Tensor], name: str, 
             f"{name}: result type {backend.get_default_dtype()} can't be cast to the desired output type {arr.dtype} "
             "(an in-place op keeps the tensor's dtype)"
         )
-    ufunc(arr, out=arr)
+    if ufunc is np.negative and not arr.flags.c_contiguous:
+        # NumPy 2.4's np.negative(w, out=w) on a strided view (a column) writes wrong values: a copy
+        arr[...] = np.negative(arr)
+    else:
+        ufunc(arr, out=arr)
     _bump(t)
     return t
 
@@ -1957,10 +2034,23 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
-    """Return ``data`` itself when it is already a tensor (of the asked dtype), else a new tensor."""
+    """Return ``data`` itself when it is already a tensor (of the asked dtype), else a tensor; a NumPy
+    array whose dtype is kept (float32, integers, booleans; float64 when asked for) is shared, not
+    copied, as ``torch.as_tensor`` shares it (a float64 array becomes a float32 copy by default).
+
+    Example:
+        >>> import numpy as np, downslope as ds
+        >>> a = np.zeros(2, np.float32)
+        >>> t = ds.as_tensor(a); a[0] = 5
+        >>> t.tolist()
+        [5.0, 0.0]
+    """
     if isinstance(data, Tensor) and (dtype is None or data.dtype == backend.as_dtype(dtype)):
         return data if device is None else data.to(device)
-    return wrap_array(_placed(to_array(data, dtype), device, "as_tensor()"))
+    array = to_array(data, dtype)
+    if type(data) is np.ndarray and array.dtype == data.dtype and array is not data:
+        array = data  # the same values in the same dtype: share the caller's array
+    return wrap_array(_placed(array, device, "as_tensor()"))
 
 
 def is_tensor(obj: Any) -> bool:

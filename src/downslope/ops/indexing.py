@@ -58,7 +58,13 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
             out.append(item)
             continue
         if isinstance(item, Tensor):
-            item = item.array
+            arr = item.array
+            if arr.ndim == 0 and arr.dtype.kind in "iu":
+                out.append(int(arr))  # host: a 0-d integer tensor indexes like an int (a view), as in torch
+                continue
+            # A copy: the index is saved for the backward pass, and an in-place change of the caller's
+            # tensor before it (torch refuses one) must not move the gradient elsewhere.
+            item = arr.copy()
         elif isinstance(item, list):
             item = np.asarray(item)  # host: the caller's index list is host data
         if not is_array(item):
@@ -96,8 +102,11 @@ def getitem(x: Any, index: Any) -> Tensor:
     if advanced and _builtin_any(is_array(i) and i.dtype == np.bool_ for i in _index_items(idx)):
         idx = _normalize_index(index, on=x.array)
     # Basic indexing gives a view that shares memory (and the version counter) with x, as in PyTorch.
-    if isinstance(out, np.generic):  # NumPy gives one element as a scalar; device namespaces give 0-d arrays
-        out = np.asarray(out)  # host: a NumPy scalar is already on the host (inlined: indexing is hot)
+    if isinstance(out, np.generic):  # NumPy gives one element as a scalar (a copy); device namespaces a 0-d view
+        if not advanced:  # with a trailing Ellipsis NumPy gives the 0-d view: x[0].fill_(7) reaches x
+            out = x.array[(*idx, Ellipsis) if isinstance(idx, tuple) else (idx, Ellipsis)]
+        else:
+            out = np.asarray(out)  # host: a NumPy scalar is already on the host (inlined: indexing is hot)
     result = record_op(out, (x,), _getitem_vjp, (idx, advanced))
     return result if advanced else _alias(result, x)
 

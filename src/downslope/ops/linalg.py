@@ -12,13 +12,13 @@ import numpy as np
 from .. import gemm
 from ..backend import as_array, namespace_of
 from ..errors import ArgumentError, ShapeError
-from ..tensor import Tensor, record_op, wrap_array
+from ..tensor import Tensor, _version_counter, record_op, wrap_array
 from .arithmetic import add, mul
-from .indexing import getitem, index_put, select
+from .indexing import _getitem_vjp, index_put, select
 from .operands import _builtin_max, _dim, _lift, _pair
 from .pointwise import astype, where
 from .reductions import sum
-from .shape import movedim, reshape, stack, transpose
+from .shape import reshape, stack, transpose
 
 
 def matmul(a: Any, b: Any) -> Tensor:
@@ -217,15 +217,37 @@ _einsum_vjp.reads_inputs = "others"  # type: ignore[attr-defined]
 
 
 def diagonal(x: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
-    """The diagonal of the (dim1, dim2) planes, as the last dim."""
+    """The diagonal of the (dim1, dim2) planes, as the last dim: a view sharing ``x``'s memory, as in
+    PyTorch (``x.diagonal().fill_(0)`` writes into ``x``).
+
+    It is recorded as the index of every element it picks (one index array per dim of ``x``, shaped
+    like the result), so its gradient, and an in-place write through it while ``x`` is in a graph,
+    take the paths of ``x[index]``; the forward values are a strided view instead of that copy."""
     x = _lift(x)
     d1, d2 = _dim(dim1, x.ndim, "diagonal"), _dim(dim2, x.ndim, "diagonal")
-    x = movedim(x, (d1, d2), (-2, -1))
-    rows, cols = x.shape[-2], x.shape[-1]
+    if d1 == d2:
+        raise ArgumentError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
+    xp = namespace_of(x.array)
+    moved = xp.moveaxis(x.array, (d1, d2), (-2, -1))  # a view
+    rows, cols = moved.shape[-2], moved.shape[-1]
     start_r, start_c = (0, offset) if offset >= 0 else (-offset, 0)
     n = _builtin_max(0, builtins.min(rows - start_r, cols - start_c))
-    i = namespace_of(x.array).arange(n)
-    return getitem(x, (Ellipsis, i + start_r, i + start_c))
+    corner = moved[..., start_r:, start_c:] if n else moved[..., :0, :0]
+    view = xp.lib.stride_tricks.as_strided(
+        corner, shape=corner.shape[:-2] + (n,), strides=corner.strides[:-2] + (corner.strides[-2] + corner.strides[-1],)
+    )
+    others = [k for k in range(x.ndim) if k not in (d1, d2)]
+    out_ndim = len(others) + 1
+    index: list[Any] = [None] * x.ndim
+    for position, k in enumerate(others):
+        shape = [1] * out_ndim
+        shape[position] = x.shape[k]
+        index[k] = xp.arange(x.shape[k]).reshape(shape)
+    diag = xp.arange(n).reshape((1,) * (out_ndim - 1) + (n,))
+    index[d1], index[d2] = diag + start_r, diag + start_c
+    result = record_op(view, (x,), _getitem_vjp, (tuple(index), True))
+    result._vc = _version_counter(x)  # a write through either is seen by the other
+    return result
 
 
 def diag(x: Any, diagonal_: int = 0) -> Tensor:
