@@ -481,3 +481,21 @@ def test_as_tensor_shares_an_array_it_keeps_the_dtype_of():
     converted = ds.as_tensor(doubles)  # float64 becomes float32 (the library's default): a copy
     doubles[0] = 5
     assert converted.tolist() == [0.0, 0.0] and converted.dtype == np.float32
+
+
+def test_div_rounding_in_place_detach_in_place_and_inference_mode_false_match_torch():
+    def program(lib):
+        floats, ints = lib.tensor([7.0, -7.0]), lib.tensor([7, -7])
+        floats.div_(2, rounding_mode="floor")
+        ints.div_(2, rounding_mode="trunc")
+        a = lib.ones(2, requires_grad=True)
+        with lib.inference_mode(False):
+            kept = (a * 2).requires_grad
+        with lib.inference_mode():
+            off = (a * 2).requires_grad
+        y = a * 2
+        y.detach_()
+        return [floats, ints, kept, off, y.requires_grad, y.grad_fn is None]
+
+    ours, theirs = _both(program)
+    assert ours == theirs

@@ -304,7 +304,8 @@ long = int64
 int = int32  # noqa: A001
 short = int16
 bool = bool_  # noqa: A001
-inference_mode = no_grad  # torch.inference_mode: no recording (no separate inference tensors here)
+inference_mode = autograd.inference_mode  # torch.inference_mode (graph.inference_mode)
+
 subtract, multiply, divide, true_divide, negative = sub, mul, div, div, neg
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 absolute = abs

@@ -60,8 +60,7 @@ __all__ = [
     "inference_mode",
 ]
 
-inference_mode = no_grad  # torch.autograd.inference_mode: no recording (there are no separate inference tensors)
-
+from .graph import inference_mode  # noqa: E402  (torch.autograd.inference_mode)
 
 # ---------------------------------------------------------------------- anomaly detection
 _anomaly = [False]

@@ -138,6 +138,35 @@ class no_grad:
         return _decorated(fn, self.__class__)
 
 
+class inference_mode(no_grad):
+    """``torch.inference_mode(mode=True)``: recording off, as :class:`no_grad` (there are no separate
+    inference tensors here); ``inference_mode(False)`` leaves the grad mode as it is.
+
+    Example:
+        >>> import downslope as ds
+        >>> with ds.inference_mode():
+        ...     ds.is_grad_enabled()
+        False
+    """
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):  # @ds.inference_mode without parentheses
+            return cls()(mode)
+        return object.__new__(cls)
+
+    def __init__(self, mode: Any = True) -> None:
+        self.mode = bool(mode)
+
+    def __enter__(self) -> None:
+        self._prev = _mode.enabled
+        if self.mode:
+            _mode.enabled = False
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        mode = self.mode
+        return _decorated(fn, lambda: inference_mode(mode))
+
+
 class enable_grad(no_grad):
     """Context manager that turns gradient recording back on (e.g. inside ``no_grad``)."""
 

@@ -541,9 +541,21 @@ class Tensor:
         """``self *= other`` in place."""
         return _inplace_ufunc(self, np.multiply, other, _ops.mul, "mul_", _mul_reads_self(other))
 
-    def div_(self, other: Any) -> Tensor:
-        """``self /= other`` in place."""
+    def div_(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        """``self /= other`` in place (``rounding_mode`` 'trunc' or 'floor' rounds the quotient, as in
+        :meth:`div`)."""
+        if rounding_mode is not None:
+            return self._inplace_via(
+                "div_", lambda t: _ops.div(t, other, rounding_mode=rounding_mode), other, reads_self=True, keep_kind=True
+            )
         return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_")
+
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad."""
+        if self._parents:
+            self._parents, self._vjp, self._saved, self._needs = (), None, None, None
+        self.requires_grad = False
+        return self
 
     def pow_(self, exponent: Any) -> Tensor:
         """``self **= exponent`` in place."""
