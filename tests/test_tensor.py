@@ -260,8 +260,13 @@ def test_numpy_ufunc_on_tensor_does_not_silently_drop_the_graph():
     x = ds.tensor([1.0, 2.0], requires_grad=True)
     out = np.ones(2) * x  # NumPy defers to Tensor.__rmul__
     assert isinstance(out, ds.Tensor) and out.requires_grad and out.dtype == np.float32
-    with pytest.raises(TypeError):
+    with pytest.raises(RuntimeError, match="requires grad"):  # as torch: the gradient would be lost
         np.exp(x)
+    with ds.no_grad():
+        assert isinstance(np.exp(x), ds.Tensor)
+    sd = ds.nn.Linear(3, 2).state_dict()  # detached tensors: NumPy's functions work on them, as in torch
+    assert isinstance(np.abs(sd["weight"]), ds.Tensor) and not bool(np.isnan(sd["weight"]).any())
+    assert float(np.abs(sd["weight"] - np.zeros((2, 3))).max()) == float(sd["weight"].abs().max())
 
 
 def test_shape_helpers_and_aliases():

@@ -155,7 +155,7 @@ class inference_mode(no_grad):
         return object.__new__(cls)
 
     def __init__(self, mode: Any = True) -> None:
-        self.mode = bool(mode)
+        self.mode = bool(mode)  # host: a Python flag
 
     def __enter__(self) -> None:
         self._prev = _mode.enabled

@@ -80,9 +80,35 @@ class Tensor:
         "__weakref__",
     )
 
-    # NumPy defers to our reflected operators (ndarray * Tensor -> Tensor.__rmul__) instead of
-    # converting the tensor to an array and silently dropping the gradient.
-    __array_ufunc__ = None
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy's functions on tensors, as on torch tensors: ``np.abs(t)`` computes on the values and
+        gives a Tensor; on a tensor that requires grad it raises (the gradient would be lost), as
+        torch does. ``ndarray * t`` and the other operators run the Tensor ops, so the graph is
+        recorded (torch refuses those)."""
+        if method == "__call__" and len(inputs) == 2 and not kwargs:
+            if not _UFUNC_OPERATORS:  # filled on first use: the ops import this module
+                _register_ufunc_operators()
+            operator = _UFUNC_OPERATORS.get(ufunc)
+            if operator is not None:
+                return operator(*inputs)
+        if _mode.enabled and any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+            raise StateError(
+                f"numpy.{ufunc.__name__}: can't call NumPy on a Tensor that requires grad (the gradient would be "
+                "lost); use tensor.detach().numpy(), or downslope's own function of the same name"
+            )
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = tuple(o.array if isinstance(o, Tensor) else o for o in out)
+        result = getattr(ufunc, method)(*(x.array if isinstance(x, Tensor) else x for x in inputs), **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        if isinstance(result, tuple):
+            return tuple(wrap_array(backend.as_array(r)) for r in result)
+        return (
+            wrap_array(backend.as_array(result))
+            if _devices.is_array(result) or isinstance(result, np.generic)
+            else result
+        )
 
     array: np.ndarray  # the values; ``.data`` is PyTorch's view of them as a graph-free Tensor
     grad: Tensor | None
@@ -546,7 +572,11 @@ class Tensor:
         :meth:`div`)."""
         if rounding_mode is not None:
             return self._inplace_via(
-                "div_", lambda t: _ops.div(t, other, rounding_mode=rounding_mode), other, reads_self=True, keep_kind=True
+                "div_",
+                lambda t: _ops.div(t, other, rounding_mode=rounding_mode),
+                other,
+                reads_self=True,
+                keep_kind=True,
             )
         return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_")
 
@@ -1784,6 +1814,34 @@ def _refuse_overlap(t: Tensor, name: str, operands: Sequence[Any]) -> None:
                 "tensor refer to a single memory location (the operand is a view of the tensor written). Please "
                 "clone() the operand first"
             )
+
+
+# ndarray (op) Tensor and np.add(t, u): the Tensor ops, so that gradients are recorded (NumPy calls
+# Tensor.__array_ufunc__ for them).
+_UFUNC_OPERATORS: dict[Any, Callable[[Any, Any], Tensor]] = {}
+
+
+def _register_ufunc_operators() -> None:
+    _UFUNC_OPERATORS.update(
+        {
+            np.add: _ops.add,
+            np.subtract: _ops.sub,
+            np.multiply: _ops.mul,
+            np.true_divide: _ops.div,
+            np.power: _ops.pow,
+            np.matmul: _ops.matmul,
+            np.floor_divide: _ops.floor_divide,
+            np.remainder: _ops.remainder,
+            np.maximum: _ops.maximum,
+            np.minimum: _ops.minimum,
+            np.equal: _ops.eq,
+            np.not_equal: _ops.ne,
+            np.less: _ops.lt,
+            np.less_equal: _ops.le,
+            np.greater: _ops.gt,
+            np.greater_equal: _ops.ge,
+        }  # fmt: skip
+    )
 
 
 def _inplace_bitwise(t: Tensor, ufunc: Any, other: Any, name: str) -> Tensor:
