@@ -399,7 +399,6 @@ def _element_writes(lib):
     e += 10
     grid = lib.zeros(2, 3)
     grid[1, 2].add_(5)
-    grid[lib.tensor(0)].fill_(1)  # a 0-d integer tensor indexes like an int: a view of the row
     for row in grid:
         row[0].fill_(9)
     return [p.detach(), x, grid]
@@ -435,6 +434,18 @@ def _operators_in_place(lib):
 def test_in_place_writes_through_elements_views_and_operators_match_torch(program):
     ours, theirs = _both(program)
     assert ours == theirs
+
+
+@pytest.mark.host_only  # on a device a 0-d index tensor stays an index array: reading it would wait for the device
+def test_a_zero_d_integer_tensor_indexes_like_an_int():
+    ours, theirs = _both(lambda lib: _zero_d_index(lib))
+    assert ours == theirs
+
+
+def _zero_d_index(lib):
+    grid = lib.zeros(2, 3)
+    grid[lib.tensor(0)].fill_(1)  # a view of the row, as with grid[0]
+    return grid
 
 
 def test_in_place_semantics_at_the_edges_match_torch():
@@ -477,6 +488,7 @@ def test_no_grad_on_a_generator_function_covers_its_body():
         assert (w * 2).requires_grad  # the caller's mode is untouched
 
 
+@pytest.mark.host_only  # sharing the caller's NumPy array is a host matter
 def test_as_tensor_shares_an_array_it_keeps_the_dtype_of():
     kept = np.zeros(2, np.float32)
     shared = ds.as_tensor(kept)

@@ -379,7 +379,10 @@ class StrictArray:
         _check_mask(key, "indexing")
         if any(isinstance(k, (StrictArray, np.ndarray, list)) for k in (key if isinstance(key, tuple) else (key,))):
             _operation_count[0] += 1  # an advanced index gathers (a kernel); slices and integers make views
-        return _wrap(self._a[_index(key)])
+        found = self._a[_index(key)]
+        if isinstance(found, np.generic):  # one element: CuPy gives a 0-d view of it (NumPy a scalar copy)
+            found = self._a[(*key, Ellipsis) if isinstance(key, tuple) else (_index(key), Ellipsis)]
+        return _wrap(found)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         _check_mask(key, "assignment")

@@ -59,8 +59,10 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
             continue
         if isinstance(item, Tensor):
             arr = item.array
-            if arr.ndim == 0 and arr.dtype.kind in "iu":
-                out.append(int(arr))  # host: a 0-d integer tensor indexes like an int (a view), as in torch
+            if arr.ndim == 0 and arr.dtype.kind in "iu" and type(arr) is np.ndarray:
+                # a 0-d integer tensor indexes like an int (a view), as in torch; on a device it stays an
+                # index array (reading it would make the host wait for the device)
+                out.append(int(arr))  # host: a host array's value
                 continue
             # A copy: the index is saved for the backward pass, and an in-place change of the caller's
             # tensor before it (torch refuses one) must not move the gradient elsewhere.
