@@ -115,7 +115,8 @@ def test_landscape_figure_contents(tmp_path: Path) -> None:
     first_path = ax_map.lines[len(stars)]  # minima are drawn first, then each path's line and markers
     np.testing.assert_allclose(first_path.get_xydata(), paths["SGD"].points)
     legend = [t.get_text() for t in ax_loss.get_legend().get_texts()]
-    assert legend[0].startswith("SGD: f=")
+    assert paths["SGD"].settings.startswith("lr=")  # every path says the rate it ran at
+    assert legend[0].startswith(f"SGD ({paths['SGD'].settings}): f=")
     assert ax_map.get_xlim() == (-5.0, 5.0)
 
 
@@ -143,3 +144,16 @@ def test_plot_landscape_refuses_wrong_paths() -> None:
     with pytest.raises(ValueError, match="non-empty"):
         plot_landscape("beale", {})
     assert OptimizerPath("a", np.zeros((1, 2)), np.zeros(1)).final_loss == 0.0
+
+
+def test_divergence_means_a_loss_that_grew_not_a_path_that_left_downhill() -> None:
+    # a rate just above 2/L on the bowl blows up slowly, inside the window: flagged
+    slow = optimizer_paths("quadratic", {"gd": (optim.SGD, {"lr": 0.105})}, steps=60)["gd"]
+    assert slow.diverged and slow.settings == "lr=0.105"
+    # past the saddle, every optimizer runs downhill for ever: not a divergence, whichever leaves first
+    escapes = optimizer_paths(
+        "saddle", {"sgd": (optim.SGD, {"lr": 0.3}), "adam": (optim.Adam, {"lr": 0.3})}, steps=200, start=(0.5, 0.01)
+    )
+    assert not any(p.diverged for p in escapes.values())
+    stable = optimizer_paths("quadratic", {"momentum": (optim.SGD, {"lr": 0.09, "momentum": 0.9})}, steps=60)
+    assert not stable["momentum"].diverged and stable["momentum"].settings == "lr=0.09, momentum=0.9"

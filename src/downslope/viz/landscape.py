@@ -59,6 +59,7 @@ class OptimizerPath:
     points: np.ndarray
     losses: np.ndarray
     diverged: bool = False
+    settings: str = ""  # the optimizer's learning rate (and momentum), shown in the legend
 
     @property
     def final_point(self) -> np.ndarray:
@@ -161,10 +162,30 @@ def optimizer_paths(
             else:
                 with no_grad():
                     losses[steps] = float(s(point).array)
-        if not np.isfinite(losses[np.isfinite(points).all(axis=1)]).all():
+        reached = losses[np.isfinite(points).all(axis=1)]
+        if not np.isfinite(reached).all():
             diverged = True
-        results[str(name)] = OptimizerPath(str(name), points, losses, diverged)
+        elif diverged:
+            # Left the window: a divergence when the loss went up; escaping downhill (past a saddle,
+            # on a function unbounded below) is where the path leads, not a blow-up.
+            diverged = bool(reached[-1] > reached[0])
+        elif s.minimum_value is not None and reached.size:
+            # A slow blow-up that stays in the window: the gap to the minimum grew 100-fold (the rule
+            # training uses for its loss), e.g. a learning rate just above 2 / L.
+            start_gap, end_gap = reached[0] - s.minimum_value, reached[-1] - s.minimum_value
+            diverged = bool(end_gap > 100 * max(start_gap, np.finfo(np.float32).tiny))
+        results[str(name)] = OptimizerPath(str(name), points, losses, diverged, _settings(opt))
     return results
+
+
+def _settings(opt: Any) -> str:
+    """``lr=0.09, momentum=0.9``: the first parameter group's rate, and its momentum when there is one."""
+    groups = getattr(opt, "param_groups", None) or [{}]
+    group = groups[0]
+    parts = [f"lr={group['lr']:g}"] if "lr" in group else []
+    if group.get("momentum"):
+        parts.append(f"momentum={group['momentum']:g}")
+    return ", ".join(parts)
 
 
 # ---------------------------------------------------------------------- drawing
@@ -225,7 +246,8 @@ def _draw(
         values = _loss_values(s, path)
         shown = values if upto is None else values[: upto + 1]
         # The path colours are explained once, in the loss panel's legend, with each final value.
-        label = f"{name}: f={path.final_loss:.3g}{' (diverged)' if path.diverged else ''}"
+        settings = f" ({path.settings})" if path.settings else ""
+        label = f"{name}{settings}: f={path.final_loss:.3g}{' (diverged)' if path.diverged else ''}"
         (loss_line,) = ax_loss.plot(np.arange(len(shown)), shown, color=c, lw=1.6, label=label)
         handles[name] = (line, end_marker, loss_line)
     ax_map.plot([], [], "o", ms=8, mfc="white", mec="black", label="start")
