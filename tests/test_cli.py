@@ -602,12 +602,30 @@ def test_compare_without_a_target_uses_the_median_of_the_runs_best_losses(tmp_pa
     for row in _csv_rows(out / "histories.csv"):
         best[row["run"]] = min(best.get(row["run"], float("inf")), float(row["val_loss"]))
     target = statistics.median(best.values())
-    assert f"target loss {target:.4g} (the median of the runs' best losses" in printed
+    assert f"target loss {target:.4g} (the median of the best losses of the runs that did not diverge" in printed
     table = {r["run"]: r for r in _csv_rows(out / "compare.csv")}
     reached = [name for name, row in table.items() if row["epochs_to_target"]]
     assert len(reached) >= 2  # the median is reached by at least half of the runs
     for name in table:
         assert (name in reached) == (best[name] <= target)
+
+
+def test_compare_leaves_diverged_runs_out_of_the_target_and_never_credits_them(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["compare", "--data", "line", "--model", "linear", "--optimizers", "gd", "--lrs", "0.003,0.01,1.5,3"]
+    args += ["--batch-sizes", "full", "--epochs", "60", "--patience", "0", "--out", str(out)]
+    assert main(args) == 0
+    table = {r["run"]: r for r in _csv_rows(out / "compare.csv")}
+    assert table["gd lr=1.5"]["diverged"] == "True" and table["gd lr=3"]["diverged"] == "True"
+    assert not table["gd lr=1.5"]["epochs_to_target"] and not table["gd lr=3"]["epochs_to_target"]
+    best = {}
+    for row in _csv_rows(out / "histories.csv"):
+        if row["run"] in ("gd lr=0.003", "gd lr=0.01"):
+            best[row["run"]] = min(best.get(row["run"], float("inf")), float(row["val_loss"]))
+    assert f"target loss {statistics.median(best.values()):.4g}" in capsys.readouterr().out
+    assert int(table["gd lr=0.01"]["epochs_to_target"]) > 1  # a target below where the runs start
+    assert main([*args[:7], "0.1,0.1", "--epochs", "1", "--out", str(tmp_path / "dup")]) == 2
+    assert "gd lr=0.1 would run twice" in capsys.readouterr().err
 
 
 def test_the_fitted_line_is_drawn_in_the_data_units_not_the_standardized_ones():

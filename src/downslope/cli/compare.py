@@ -62,6 +62,12 @@ def _compare_plan(args: argparse.Namespace, base: dict[str, Any]) -> list[tuple[
                     name += f" batch={bs}"
                 cfg = normalize_config(dict(base, optimizer=opt, lr=lr, batch_size=bs, target_loss=0.0), "compare")
                 plan.append((name, cfg))
+    names = [name for name, _ in plan]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:  # two runs of one name would share one row of results
+        raise ConfigError(
+            f"--optimizers/--lrs/--batch-sizes: {', '.join(repeated)} would run twice; list each value once"
+        )
     return plan
 
 
@@ -87,11 +93,14 @@ def _compare_into(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], 
     monitored = {name: h.get("val_loss") or h.get("loss") for name, h in hists.items()}
     target, target_origin = base["target_loss"], "--target-loss"
     if not target:
-        # Without a target, take the median of the runs' best losses: the table then ranks how fast the
-        # better half of the runs gets there (epochs and seconds), which is what compare is for.
-        best = [min(v for v in m if math.isfinite(v)) for m in monitored.values() if any(math.isfinite(v) for v in m)]
+        # Without a target, take the median of the best losses of the runs that did not diverge: the
+        # table then ranks how fast the better half of them gets there (epochs and seconds), which is
+        # what compare is for. A diverged run's early losses would drag the target above where the
+        # others start, and every run would "reach" it in one epoch.
+        kept = [m for name, m in monitored.items() if not histories[name].diverged]
+        best = [min(v for v in m if math.isfinite(v)) for m in kept if any(math.isfinite(v) for v in m)]
         target = float(statistics.median(best)) if best else 0.0
-        target_origin = "the median of the runs' best losses; set --target-loss to choose"
+        target_origin = "the median of the best losses of the runs that did not diverge; set --target-loss to choose"
     rows = [_compare_row(name, result, monitored[name], hists[name], target, metric_key) for name, result in results]
     _write_compare_files(run, rows, hists, histories, metric_key, target)
     if target:
@@ -132,7 +141,12 @@ def _compare_row(
     name: str, result: Any, monitor: list[float], hist: dict[str, Any], target: float, metric_key: str
 ) -> tuple[Any, ...]:
     """One line of compare.csv: final losses and metric, epochs, when the target was reached, diverged."""
-    reached = next((i + 1 for i, v in enumerate(monitor) if v <= target), None) if target else None
+    # a diverged run is not credited with the target (its first epochs may pass it on the way up)
+    reached = (
+        next((i + 1 for i, v in enumerate(monitor) if v <= target), None)
+        if target and not result.history.diverged
+        else None
+    )
     elapsed = hist.get("time") or []  # seconds since training began, at the end of each epoch
     seconds_to = elapsed[reached - 1] if reached and elapsed else None
     return (
