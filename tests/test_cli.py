@@ -624,7 +624,7 @@ def test_compare_leaves_diverged_runs_out_of_the_target_and_never_credits_them(t
             best[row["run"]] = min(best.get(row["run"], float("inf")), float(row["val_loss"]))
     assert f"target loss {statistics.median(best.values()):.4g}" in capsys.readouterr().out
     assert int(table["gd lr=0.01"]["epochs_to_target"]) > 1  # a target below where the runs start
-    assert main([*args[:7], "0.1,0.1", "--epochs", "1", "--out", str(tmp_path / "dup")]) == 2
+    assert main([*args[:8], "0.1,0.1", "--epochs", "1", "--out", str(tmp_path / "dup")]) == 2
     assert "gd lr=0.1 would run twice" in capsys.readouterr().err
 
 
