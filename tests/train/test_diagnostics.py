@@ -199,3 +199,16 @@ def test_on_a_device_the_record_equals_the_cpu_one_and_is_read_once_per_epoch(mo
         counts[batch_size] = reads[0]
         assert device == cpu
     assert counts[4] == counts[24], counts
+
+
+def test_a_linear_regression_that_converges_gets_no_warnings():
+    # Full-batch gradient descent reaching least squares: large early steps that pay off and tiny
+    # gradients at the minimum are not problems (they once read "too high", then "too low", then
+    # "vanishing ... saturated units" in one run).
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 1))
+    y = 3 * x + 2 + 0.1 * rng.normal(size=(128, 1))
+    text = _warnings_of(
+        nn.Sequential(nn.Linear(1, 1)), 0.1, x, y, epochs=300, diag=GradientDiagnostics(every_n_batches=1)
+    )
+    assert text == []

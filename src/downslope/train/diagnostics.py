@@ -101,6 +101,8 @@ class GradientDiagnostics(Callback):
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self.history = []
         self._warned: set[tuple[str, str]] = set()
+        self._first_loss = math.nan  # the first epoch's training loss: a tenth of it counts as converged
+        self._prev_loss = math.nan
         model = self.model
         self._params = (
             list(model.named_parameters()) if model is not None and hasattr(model, "named_parameters") else []
@@ -240,7 +242,18 @@ class GradientDiagnostics(Callback):
         if logs is not None:
             logs["grad_norm"] = self._global_sum / self._count
         if self.warn:
-            self._explain(epoch, grads, ratios, dead)
+            loss = (logs or {}).get("loss")
+            loss = float(loss) if isinstance(loss, (int, float, np.floating)) else math.nan
+            if epoch == 0 or not math.isfinite(self._first_loss):
+                self._first_loss = loss if epoch == 0 else self._first_loss
+            # Small gradients and small steps are what convergence looks like too: once the loss has
+            # fallen to a tenth of the first epoch's, they are not reported as a problem.
+            converged = math.isfinite(loss) and math.isfinite(self._first_loss) and loss <= 0.1 * self._first_loss
+            # Large steps are a problem only while they do not pay: a loss that still falls says the rate is
+            # not too high (a freshly initialized weight, small next to its answer, moves by a lot at first).
+            improving = math.isfinite(loss) and math.isfinite(self._prev_loss) and loss < self._prev_loss
+            self._prev_loss = loss
+            self._explain(epoch, grads, ratios, dead, converged, improving)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -258,12 +271,20 @@ class GradientDiagnostics(Callback):
         self._warned.add((kind, name))
         warnings.warn(message, RuntimeWarning, stacklevel=2)
 
-    def _explain(self, epoch: int, grads: dict[str, float], ratios: dict[str, float], dead: dict[str, float]) -> None:
+    def _explain(
+        self,
+        epoch: int,
+        grads: dict[str, float],
+        ratios: dict[str, float],
+        dead: dict[str, float],
+        converged: bool = False,
+        improving: bool = False,
+    ) -> None:
         when = f"in epoch {epoch + 1}"
         for name, g in grads.items():
             if not math.isfinite(g):
                 self._say("nonfinite", name, f"gradients of {name!r} are not finite {when}: training has diverged")
-            elif g < self.vanishing:
+            elif g < self.vanishing and not converged:
                 self._say(
                     "vanishing",
                     name,
@@ -281,14 +302,14 @@ class GradientDiagnostics(Callback):
         for name, r in ratios.items():
             if name not in self._matrices:
                 continue  # biases and norm parameters start at 0 or 1: their relative change says little about lr
-            if r > self.ratio_high:
+            if r > self.ratio_high and epoch > 0 and not improving:
                 self._say(
                     "ratio_high",
                     name,
                     f"each update changes {name!r} by {r:.0%} of its size {when}; about 0.1% is typical, so the "
                     "learning rate is probably too high",
                 )
-            elif 0 < r < self.ratio_low:
+            elif 0 < r < self.ratio_low and not converged:
                 self._say(
                     "ratio_low",
                     name,
