@@ -340,6 +340,14 @@ def test_landscape_writes_paths_plot(tmp_path, capsys):
     assert "unknown optimizer 'bogus'" in capsys.readouterr().err
 
 
+def test_landscape_takes_a_negative_start_after_a_space(tmp_path):
+    out = tmp_path / "land"
+    args = ["landscape", "--function", "quadratic", "--optimizers", "sgd", "--steps", "3", "--start", "-1.8,0"]
+    assert main([*args, "--out", str(out)]) == 0
+    first = (out / "paths.csv").read_text().splitlines()[1].split(",")
+    assert [round(float(v), 6) for v in first[3:5]] == [-1.8, 0.0]  # step 0 is the start point given (float32)
+
+
 def test_lr_find_suggests_a_rate_and_plots(tmp_path, capsys):
     out = tmp_path / "lr"
     assert main(["lr-find", "--data", "blobs", "--hidden", "8", "--num-iter", "40", "--out", str(out), "--quiet"]) == 0
@@ -626,6 +634,9 @@ def test_compare_leaves_diverged_runs_out_of_the_target_and_never_credits_them(t
     assert int(table["gd lr=0.01"]["epochs_to_target"]) > 1  # a target below where the runs start
     assert main([*args[:8], "0.1,0.1", "--epochs", "1", "--out", str(tmp_path / "dup")]) == 2
     assert "gd lr=0.1 would run twice" in capsys.readouterr().err
+    # every run diverged: the exit status says so, as train's does for its one run
+    assert main([*args[:8], "1.5,3", "--batch-sizes", "full", "--epochs", "30", "--out", str(tmp_path / "div")]) == 3
+    assert "every run diverged" in capsys.readouterr().err
 
 
 def test_the_fitted_line_is_drawn_in_the_data_units_not_the_standardized_ones():

@@ -37,9 +37,27 @@ COMMANDS = {
 }
 
 
+# Options whose value may start with a minus (a point "-1.8,0"): argparse would take "-1.8,0" for an
+# option of its own, so "--start -1.8,0" is passed on as "--start=-1.8,0".
+_SIGNED_VALUE_OPTIONS = ("--start",)
+
+
+def _joined_negative_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in _SIGNED_VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _joined_negative_values(list(sys.argv[1:] if argv is None else argv))
     args, extra = parser.parse_known_args(argv)
     if extra:  # name the subcommand whose help lists the valid flags
         where = args._subparsers.get(args.command, parser) if args.command else parser

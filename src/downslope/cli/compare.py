@@ -29,11 +29,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     try:
         out = _compare_into(base, plan, run)
-        run.publish(runs.COMPLETE)
+        rows = run.path("compare.csv").read_text().splitlines()[1:]
+        every_run_diverged = bool(rows) and all(row.rsplit(",", 1)[-1] == "True" for row in rows)
+        run.publish(runs.DIVERGED if every_run_diverged else runs.COMPLETE)
     except BaseException:
         run.discard()
         raise
     print(f"written: {out}/compare.csv, {out}/histories.csv, {out}/compare.png")
+    if every_run_diverged:  # as train says of its one run: the comparison holds no working setting
+        print(f"downslope compare: every run diverged (exit status {runs.EXIT_DIVERGED})", file=sys.stderr)
+        return runs.EXIT_DIVERGED
     return 0
 
 
