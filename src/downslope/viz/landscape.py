@@ -416,7 +416,7 @@ def named_optimizers(surface: str | Surface, names: Sequence[str], lr: float | N
     Example:
         >>> from downslope.viz.landscape import named_optimizers
         >>> named_optimizers("quadratic", ["nesterov"])["nesterov"][1]
-        {'lr': 0.01, 'momentum': 0.9, 'nesterov': True}
+        {'lr': 0.09, 'momentum': 0.9, 'nesterov': True}
     """
     from .. import optim
 
