@@ -355,6 +355,10 @@ def test_lr_find_suggests_a_rate_and_plots(tmp_path, capsys):
     suggestion = float(printed.split("suggested learning rate: ")[1].split()[0])
     assert 1e-7 <= suggestion <= 10
     assert (out / "lr_find.png").is_file()
+    rows = _csv_rows(out / "lr_find.csv")  # the sweep's numbers: rates rising geometrically, both losses
+    rates = [float(r["lr"]) for r in rows]
+    assert len(rows) > 10 and all(b > a for a, b in zip(rates, rates[1:]))
+    assert all(np.isfinite(float(r["loss"])) and np.isfinite(float(r["smoothed_loss"])) for r in rows[:5])
 
 
 def _mpiexec_command(n: int) -> tuple[list[str], dict[str, str]]:

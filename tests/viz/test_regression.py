@@ -51,3 +51,16 @@ def test_bad_shapes_are_explained() -> None:
         plot_regression(lambda t: t, x, x[:9])
     with pytest.raises(ValueError, match="one output per input"):
         plot_regression(lambda t: ds.cat([t, t], dim=1), x, x)
+
+
+def test_the_least_squares_line_is_drawn_from_the_closed_form():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-3, 3, 50)
+    y = 2.5 * x - 1 + 0.3 * rng.normal(size=50)
+    fig = plot_regression(ds.nn.Linear(1, 1), x, y, least_squares=True)
+    ax = fig.axes[0]
+    line = next(ln for ln in ax.lines if ln.get_label().startswith("least squares"))
+    (slope, intercept), *_ = np.linalg.lstsq(np.column_stack([x, np.ones(50)]), y, rcond=None)
+    np.testing.assert_allclose(line.get_ydata(), slope * line.get_xdata() + intercept, rtol=1e-12)
+    assert f"slope {slope:.4g}, intercept {intercept:.4g}" in line.get_label()
+    assert not any(ln.get_label().startswith("least") for ln in plot_regression(ds.nn.Linear(1, 1), x, y).axes[0].lines)

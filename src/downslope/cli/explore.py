@@ -107,6 +107,11 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
             batch_size=batch_size_of(cfg) or 64,
             **_placement(cfg),
         )
+        # the sweep's numbers, to plot or check elsewhere: each step's rate, raw loss and smoothed loss
+        rows = ["lr,loss,smoothed_loss"] + [
+            f"{lr:.9g},{raw:.9g},{smooth:.9g}" for lr, raw, smooth in zip(result.lrs, result.raw_losses, result.losses)
+        ]
+        run.write_text("lr_find.csv", "\n".join(rows) + "\n")
         try:
             run.write_bytes("lr_find.png", _lr_find_png(result, cfg))
         except ImportError as exc:  # pragma: no cover - matplotlib missing
@@ -119,7 +124,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         print("no suggestion: the sweep was too short to judge (raise --num-iter)")
     else:
         print(f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the smoothed loss)")
-    print(f"written: {run.final}/lr_find.png")
+    print(f"written: {run.final}/lr_find.png, {run.final}/lr_find.csv")
     return 0
 
 

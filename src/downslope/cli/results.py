@@ -80,7 +80,10 @@ def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
             x_raw, model_raw = _in_data_units(data, result.model)
             x_label = data.feature_names[0] if data.feature_names else "x"
             y_label = data.target_name or "y"
-            figure = regression.plot_regression(model_raw, x_raw, data.y_train, x_label=x_label, y_label=y_label)
+            figure = regression.plot_regression(
+                model_raw, x_raw, data.y_train, x_label=x_label, y_label=y_label,
+                least_squares=result.cfg["model"] == "linear",  # the line gradient descent should reach
+            )  # fmt: skip
             save("Fitted line", "fit.png", figure)
         elif data.task == "classification" and data.n_features == 2:
             from ..viz import boundary

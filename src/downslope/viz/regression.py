@@ -43,6 +43,7 @@ def plot_regression(
     *,
     grid_points: int = 200,
     true_function: Callable[[np.ndarray], np.ndarray] | None = None,
+    least_squares: bool = False,
     title: str = "Data and fitted curve",
     x_label: str = "x",
     y_label: str = "y",
@@ -55,6 +56,16 @@ def plot_regression(
             it returns ``(grid_points, 1)`` or ``(grid_points,)`` predictions.
         x, y: the data, shape ``(N,)`` or ``(N, 1)`` each.
         true_function: optionally the noiseless function the data came from (drawn dashed grey).
+        least_squares: also draw the closed-form least-squares line of the data (dotted black, its
+            slope and intercept in the legend): where linear regression by gradient descent should
+            arrive.
+
+    Example:
+        >>> import numpy as np, downslope as ds
+        >>> x = np.linspace(-1, 1, 20); y = 3 * x + 1
+        >>> fig = plot_regression(ds.nn.Linear(1, 1), x, y, least_squares=True)
+        >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][-1]
+        'least squares (slope 3, intercept 1)'
     """
     xs = _column(x, "plot_regression x")
     ys = _column(y, "plot_regression y")
@@ -78,6 +89,14 @@ def plot_regression(
     ax.scatter(xs, ys, s=14, color=color(0), alpha=0.7, edgecolors="none", label=f"data ({len(xs)} points)")
     if true_function is not None:
         ax.plot(grid, true_function(grid), "--", color="gray", lw=1.3, label="true function")
+    if least_squares:
+        finite = np.isfinite(xs) & np.isfinite(ys)
+        design = np.column_stack([xs[finite], np.ones(int(finite.sum()))])
+        (slope, intercept), *_ = np.linalg.lstsq(design, ys[finite], rcond=None)
+        ax.plot(
+            grid, slope * grid + intercept, ":", color="black", lw=1.6, zorder=4,
+            label=f"least squares (slope {slope:.4g}, intercept {intercept:.4g})",
+        )  # fmt: skip
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.set_title(title)
