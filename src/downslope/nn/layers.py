@@ -12,7 +12,7 @@ as the same model built there:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -224,12 +224,7 @@ class Embedding(Module):
         if _weight is None:
             self.reset_parameters()
         else:
-            table = array_of(_weight)
-            if table.shape != (self.num_embeddings, self.embedding_dim):
-                raise ShapeError(
-                    f"Embedding: _weight has shape {table.shape}, expected ({self.num_embeddings}, {self.embedding_dim})"
-                )
-            self.weight.array[...] = to_device(table, device_of(self.weight.array))
+            _copy_table(self.weight, _weight, "Embedding")
         self.weight.requires_grad_(not _freeze)
 
     def reset_parameters(self) -> None:
@@ -256,18 +251,9 @@ class Embedding(Module):
             >>> emb(ds.tensor([1])), emb.weight.requires_grad
             (tensor([[3., 4.]]), False)
         """
-        table = array_of(embeddings)
-        if table.ndim != 2:
-            raise ArgumentError(f"Embedding.from_pretrained: expected a 2-D table, got shape {table.shape}")
-        # a floating Tensor keeps its dtype (a float64 table gives a float64 Embedding, as in torch); an
-        # array becomes float32, as ds.tensor makes it
-        dtype = table.dtype if isinstance(embeddings, Tensor) and table.dtype.kind == "f" else None
+        table, dtype = _pretrained_table(embeddings, "Embedding.from_pretrained")
         emb = cls(table.shape[0], table.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
-        if dtype is not None:
-            emb = emb.to(dtype)
-        emb.weight.array[...] = to_device(table, device_of(emb.weight.array))
-        emb.weight.requires_grad_(not freeze)
-        return emb._move(device_of(table), "Embedding.from_pretrained")  # the table's device, as in torch
+        return _with_table(emb.to(dtype) if dtype is not None else emb, table, freeze, "Embedding.from_pretrained")
 
     def forward(self, indices: Any) -> Tensor:
         return embedding(
@@ -555,6 +541,34 @@ def embedding_bag(
     return ops.matmul(wrap_array(mix), rows)
 
 
+def _copy_table(weight: Parameter, given: Any, owner: str) -> None:
+    """Copy the table ``given`` (an array or Tensor of the weight's shape) into ``weight``, on its device."""
+    table = array_of(given)
+    if table.shape != weight.shape:
+        raise ShapeError(f"{owner}: _weight has shape {table.shape}, expected {weight.shape}")
+    weight.array[...] = to_device(table, device_of(weight.array))
+
+
+def _pretrained_table(embeddings: Any, where: str) -> tuple[Any, Any]:
+    """The 2-D table of ``from_pretrained`` and the dtype to build the layer in: a floating Tensor keeps
+    its own (a float64 table gives a float64 layer, as in torch); an array gives None, the default
+    float32 (as ds.tensor makes it)."""
+    table = array_of(embeddings)
+    if table.ndim != 2:
+        raise ArgumentError(f"{where}: expected a 2-D table, got shape {table.shape}")
+    return table, (table.dtype if isinstance(embeddings, Tensor) and table.dtype.kind == "f" else None)
+
+
+_Table = TypeVar("_Table", "Embedding", "EmbeddingBag")
+
+
+def _with_table(layer: _Table, table: Any, freeze: bool, where: str) -> _Table:
+    """``layer`` holding ``table`` (trained unless ``freeze``), moved to the table's device, as in torch."""
+    _copy_table(layer.weight, table, where)
+    layer.weight.requires_grad_(not freeze)
+    return layer._move(device_of(table), where)
+
+
 class EmbeddingBag(Module):
     """Sums, means or maxima of bags of embeddings (see :func:`F.embedding_bag`), as in the text
     classification tutorial: ``EmbeddingBag(vocab, dim)(tokens, offsets)``.
@@ -592,13 +606,8 @@ class EmbeddingBag(Module):
             init.normal_(self.weight)
             if padding_idx is not None:
                 self.weight.array[padding_idx] = 0
-        else:  # PyTorch's way in for a given table (what from_pretrained uses)
-            table = array_of(_weight)
-            if table.shape != (self.num_embeddings, self.embedding_dim):
-                raise ShapeError(
-                    f"EmbeddingBag: _weight has shape {table.shape}, expected ({self.num_embeddings}, {self.embedding_dim})"
-                )
-            self.weight.array[...] = to_device(table, device_of(self.weight.array))
+        else:  # PyTorch's way in for a given table
+            _copy_table(self.weight, _weight, "EmbeddingBag")
 
     @classmethod
     def from_pretrained(
@@ -622,18 +631,12 @@ class EmbeddingBag(Module):
             >>> bag(ds.tensor([[0, 1]])), bag.weight.requires_grad
             (tensor([[4., 6.]]), False)
         """
-        table = array_of(embeddings)
-        if table.ndim != 2:
-            raise ArgumentError(f"EmbeddingBag.from_pretrained: expected a 2-D table, got shape {table.shape}")
+        table, dtype = _pretrained_table(embeddings, "EmbeddingBag.from_pretrained")
         bag = cls(
             table.shape[0], table.shape[1], max_norm, norm_type, scale_grad_by_freq, mode, sparse,
-            _weight=table, include_last_offset=include_last_offset, padding_idx=padding_idx,
+            include_last_offset=include_last_offset, padding_idx=padding_idx,
         )  # fmt: skip
-        if isinstance(embeddings, Tensor) and table.dtype.kind == "f" and table.dtype != bag.weight.dtype:
-            bag = bag.to(table.dtype)
-            bag.weight.array[...] = to_device(table, device_of(bag.weight.array))
-        bag.weight.requires_grad_(not freeze)
-        return bag._move(device_of(table), "EmbeddingBag.from_pretrained")
+        return _with_table(bag.to(dtype) if dtype is not None else bag, table, freeze, "EmbeddingBag.from_pretrained")
 
     def forward(self, input: Any, offsets: Any = None, per_sample_weights: Tensor | None = None) -> Tensor:
         return embedding_bag(
