@@ -28,9 +28,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     try:
-        out = _compare_into(base, plan, run)
-        rows = run.path("compare.csv").read_text().splitlines()[1:]
-        every_run_diverged = bool(rows) and all(row.rsplit(",", 1)[-1] == "True" for row in rows)
+        out, every_run_diverged = _compare_into(base, plan, run)
         run.publish(runs.DIVERGED if every_run_diverged else runs.COMPLETE)
     except BaseException:
         run.discard()
@@ -76,9 +74,9 @@ def _compare_plan(args: argparse.Namespace, base: dict[str, Any]) -> list[tuple[
     return plan
 
 
-def _compare_into(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], run: Any) -> Path:
+def _compare_into(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], run: Any) -> tuple[Path, bool]:
     """Train every (name, config) of ``plan`` and write compare's files into ``run``'s staging directory;
-    return the directory the files will be in once the run is published."""
+    return the directory the files will be in once the run is published, and whether every run diverged."""
     from .. import backend
     from ..experiment import build_loss, build_model, prepare
 
@@ -112,7 +110,7 @@ def _compare_into(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], 
         print(f"target loss {target:.4g} ({target_origin})")
     metric_label = "test accuracy" if data.task == "classification" else "test R^2"
     _print_compare_table(rows, loss_unit, metric_label)
-    return run.final
+    return run.final, all(history.diverged for history in histories.values())
 
 
 def _train_all(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], data: Any, init: Any) -> list[Any]:
