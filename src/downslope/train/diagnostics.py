@@ -244,8 +244,8 @@ class GradientDiagnostics(Callback):
         if self.warn:
             loss = (logs or {}).get("loss")
             loss = float(loss) if isinstance(loss, (int, float, np.floating)) else math.nan
-            if epoch == 0 or not math.isfinite(self._first_loss):
-                self._first_loss = loss if epoch == 0 else self._first_loss
+            if epoch == 0:
+                self._first_loss = loss
             # Small gradients and small steps are what convergence looks like too: once the loss has
             # fallen to a tenth of the first epoch's, they are not reported as a problem.
             converged = math.isfinite(loss) and math.isfinite(self._first_loss) and loss <= 0.1 * self._first_loss
