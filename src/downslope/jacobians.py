@@ -31,6 +31,7 @@ import numpy as np
 from . import autograd
 from .errors import ArgumentError, ShapeError, StateError
 from .graph import enable_grad
+from .ops.shape import stack
 from .tensor import Tensor, to_array, wrap_array
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
@@ -102,9 +103,9 @@ def _vectors(v: Any, like: tuple[Tensor, ...], what: str, fn: str) -> tuple[Tens
         if len(like) != 1 or like[0].array.size != 1:
             raise ArgumentError(f"{fn}: v can be omitted only when {what} is a single one-element tensor")
         return (wrap_array(np.ones_like(like[0].array)),)  # host: ones_like follows the tensor's namespace
-    _, vs = _as_tuple(
-        tuple(v) if isinstance(v, (tuple, list)) else (v if isinstance(v, Tensor) else wrap_array(to_array(v))), "v", fn
-    )
+    if not isinstance(v, (tuple, list, Tensor)):
+        v = wrap_array(to_array(v))  # an array or a number: one tensor
+    _, vs = _as_tuple(v, "v", fn)
     if len(vs) != len(like):
         raise ShapeError(f"{fn}: v has {len(vs)} tensors, {what} has {len(like)}")
     for i, (a, b) in enumerate(zip(vs, like)):
@@ -199,8 +200,6 @@ def jacobian(
             rows.append(_grads((out,), xs, (selector,), create_graph, strict, "jacobian"))
         per_input = []
         for i, x in enumerate(xs):
-            from .ops.shape import stack
-
             parts = [r[i] for r in rows]
             block = stack(parts) if parts else wrap_array(np.zeros((0, *x.shape), dtype=x.array.dtype))  # host: empty
             per_input.append(block.reshape(*out.shape, *x.shape))
