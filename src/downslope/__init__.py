@@ -468,9 +468,24 @@ inverse, det, logdet, slogdet, pinverse, matrix_power = (
     linalg.pinv,
     linalg.matrix_power,
 )
+svd, qr, lu, lu_unpack, lu_solve, triangular_solve = (
+    linalg.svd_legacy,
+    linalg.qr_legacy,
+    linalg.lu_legacy,
+    linalg.lu_unpack,
+    linalg.lu_solve_legacy,
+    linalg.triangular_solve,
+)
+cholesky, cholesky_solve, cholesky_inverse, matrix_exp = (
+    linalg.cholesky_legacy,
+    linalg.cholesky_solve,
+    linalg.cholesky_inverse,
+    linalg.matrix_exp,
+)
 
 __all__ = [
-    "inverse", "det", "logdet", "slogdet", "pinverse", "matrix_power",
+    "inverse", "det", "logdet", "slogdet", "pinverse", "matrix_power", "svd", "qr", "lu", "lu_unpack", "lu_solve",
+    "triangular_solve", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_exp",
     "Tensor", "tensor", "from_numpy", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
     "randn", "rand", "arange", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad",
     "autograd_grad", "gradcheck", "GradcheckError", "GradcheckReport", "manual_seed", "get_rng_state",

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import devices as _devices
 from . import ops
 from .backend import namespace_of
 from .errors import ArgumentError, ShapeError, StateError
@@ -38,6 +39,8 @@ from .tensor import Tensor, record_op, wrap_array
 __all__ = [
     "LinAlgError", "inv", "det", "slogdet", "logdet", "solve", "cholesky", "eigh", "eigvalsh", "svdvals", "vector_norm",
     "matrix_norm", "norm", "matrix_power", "multi_dot", "pinv", "lstsq", "cross", "diagonal", "vecdot", "matmul",
+    "svd", "qr", "solve_triangular", "matrix_exp", "lu_factor", "lu_factor_ex", "lu", "lu_unpack", "lu_solve",
+    "cholesky_ex", "inv_ex", "solve_ex", "eig", "eigvals", "matrix_rank", "cond", "vander", "tensorinv", "tensorsolve",
 ]  # fmt: skip
 
 
@@ -283,6 +286,626 @@ def _svdvals_vjp(g, y, args, saved, needs, xp):
     return ((u * xp.expand_dims(g, -2)) @ vt,)
 
 
+# ---------------------------------------------------------------------- factorizations of general matrices
+class SVDResult(NamedTuple):
+    U: Tensor
+    S: Tensor
+    Vh: Tensor
+
+
+def svd(A: Any, full_matrices: bool = True, *, driver: str | None = None) -> SVDResult:
+    """The singular value decomposition ``A = U diag(S) Vh``, singular values descending, as
+    ``torch.linalg.svd`` (``full_matrices=True`` gives square ``U`` and ``Vh``; their extra columns get
+    no gradient, as in PyTorch). The gradient through ``U`` and ``Vh`` is undefined where two singular
+    values are equal, and a singular vector's sign is arbitrary, so only sign-free uses of them
+    (``U @ diag(S) @ Vh``, projections) are comparable between libraries. ``driver`` is accepted for
+    PyTorch's signature and has no effect.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.svd(ds.tensor([[3.0, 0.0], [0.0, -4.0]])).S
+        tensor([4., 3.])
+    """
+    a = _matrix(A, "svd", square=False)
+    u, s, vh = _call("svd", namespace_of(a.array).linalg.svd, a.array, full_matrices)
+    k = s.shape[-1]
+    u_k, vh_k = u[..., :k], vh[..., :k, :]
+    return SVDResult(
+        record_op(u, (a,), _svd_vjp, ("U", u_k, s, vh_k)),
+        record_op(s, (a,), _svd_vjp, ("S", u_k, s, vh_k)),
+        record_op(vh, (a,), _svd_vjp, ("Vh", u_k, s, vh_k)),
+    )
+
+
+def _svd_vjp(g, y, args, saved, needs, xp):
+    # Each output's share of A's gradient; the shares add up to the joint rule, which is linear in
+    # (gU, gS, gVh). The rule is PyTorch's svd_backward (Townsend 2016; Ionescu et al. 2015).
+    _no_double_backward(xp, "svd")
+    which, u, s, vh = saved
+    ns = namespace_of(u)
+    m, n, k = u.shape[-2], vh.shape[-1], s.shape[-1]
+    if which == "S":
+        return ((u * ns.expand_dims(g, -2)) @ vh,)
+    s2 = s * s
+    gap = ns.expand_dims(s2, -2) - ns.expand_dims(s2, -1)  # s_j^2 - s_i^2
+    gap = ns.where(ns.eye(k, dtype=bool), 1.0, gap)
+    if which == "U":
+        gu = g[..., :k]  # the full U's extra columns are not differentiated (PyTorch's choice)
+        inner = u.swapaxes(-1, -2) @ gu
+        core = (inner - inner.swapaxes(-1, -2)) * ns.expand_dims(s, -2) / gap
+        if m > k:  # the part of gU outside U's column space
+            gu_sinv = gu / ns.expand_dims(s, -2)
+            return ((u @ core + gu_sinv - u @ (u.swapaxes(-1, -2) @ gu_sinv)) @ vh,)
+        return (u @ core @ vh,)
+    gv = g[..., :k, :].swapaxes(-1, -2)
+    v = vh.swapaxes(-1, -2)
+    inner = v.swapaxes(-1, -2) @ gv
+    core = ns.expand_dims(s, -1) * (inner - inner.swapaxes(-1, -2)) / gap
+    if n > k:  # the part of gV outside V's column space
+        gv_sinv = (gv / ns.expand_dims(s, -2)).swapaxes(-1, -2)
+        return (u @ (core @ vh + gv_sinv - (gv_sinv @ v) @ vh),)
+    return (u @ core @ vh,)
+
+
+class QRResult(NamedTuple):
+    Q: Tensor
+    R: Tensor
+
+
+def qr(A: Any, mode: str = "reduced") -> QRResult:
+    """The QR decomposition ``A = Q R`` (``Q``'s columns orthonormal, ``R`` upper triangular), as
+    ``torch.linalg.qr``: ``mode='reduced'`` (``Q`` is m x k, k = min(m, n)), ``'complete'`` (``Q`` is
+    m x m) or ``'r'`` (``R`` only; ``Q`` is empty). As in PyTorch, there is no gradient for
+    ``mode='r'``, nor for ``'complete'`` when A has more rows than columns. Signs follow LAPACK's
+    Householder convention, the same as PyTorch's on the CPU.
+
+    Example:
+        >>> import downslope as ds
+        >>> q, r = ds.linalg.qr(ds.tensor([[3.0, 1.0], [4.0, 2.0]]))
+        >>> (q @ r).round(decimals=4)
+        tensor([[3., 1.],
+                [4., 2.]])
+    """
+    a = _matrix(A, "qr", square=False)
+    if mode not in ("reduced", "complete", "r"):
+        raise ArgumentError(f"linalg.qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
+    ns = namespace_of(a.array)
+    q, r = _call("qr", ns.linalg.qr, a.array, "complete" if mode == "complete" else "reduced")
+    if mode == "r":
+        return QRResult(wrap_array(ns.zeros((0,), dtype=a.array.dtype)), record_op(r, (a,), _qr_r_only_vjp))
+    m, n = a.shape[-2:]
+    refuse = "complete" if mode == "complete" and m > n else None
+    return QRResult(record_op(q, (a,), _qr_vjp, ("Q", q, r, refuse)), record_op(r, (a,), _qr_vjp, ("R", q, r, refuse)))
+
+
+def _qr_r_only_vjp(g, y, args, saved, needs, xp):
+    raise StateError(
+        "linalg.qr: the gradient of R depends on Q, which mode='r' does not compute: use mode='reduced' "
+        "to differentiate through it"
+    )
+
+
+def _qr_vjp(g, y, args, saved, needs, xp):
+    _no_double_backward(xp, "qr")
+    which, q, r, refuse = saved
+    if refuse:
+        raise StateError(
+            "linalg.qr: the decomposition is not differentiable with mode='complete' and more rows than columns"
+        )
+    ns = namespace_of(q)
+    gq = g if which == "Q" else ns.zeros_like(q)
+    gr = g if which == "R" else ns.zeros_like(r)
+    m, n = q.shape[-2], r.shape[-1]
+    if m >= n:
+        return (_qr_square_or_tall_grad(gq, gr, q, r, ns),)
+    # wide: A = [X | Y] with X = Q R_X square and R_Y = Q^T Y
+    y_part = xp.data(args[0])[..., m:]
+    gr_x, gr_y = gr[..., :m], gr[..., m:]
+    g_x = _qr_square_or_tall_grad(gq + y_part @ gr_y.swapaxes(-1, -2), gr_x, q, r[..., :m], ns)
+    return (ns.concatenate([g_x, q @ gr_y], axis=-1),)
+
+
+def _qr_square_or_tall_grad(gq: Any, gr: Any, q: Any, r: Any, ns: Any) -> Any:
+    # Walter and Lehmann (2018): M = R gR^T - gQ^T Q, gA = (gQ + Q copyltu(M)) R^-T, where copyltu
+    # mirrors M's lower triangle onto its upper one.
+    mm = r @ gr.swapaxes(-1, -2) - gq.swapaxes(-1, -2) @ q
+    low = ns.tril(mm, -1)
+    sym = low + low.swapaxes(-1, -2) + ns.tril(ns.triu(mm))
+    rhs = gq + q @ sym
+    return _call("qr", ns.linalg.solve, r, rhs.swapaxes(-1, -2)).swapaxes(-1, -2)  # rhs R^-T
+
+
+def solve_triangular(A: Any, B: Any, *, upper: bool, left: bool = True, unitriangular: bool = False) -> Tensor:
+    """The ``X`` with ``A @ X = B`` (``left=False``: ``X @ A = B``) for a triangular ``A``, reading only
+    its upper (``upper=True``) or lower triangle, and taking its diagonal as ones with
+    ``unitriangular=True``; as ``torch.linalg.solve_triangular``. Built from recorded ops, so it
+    differentiates (again) in both arguments, and ``A``'s gradient stays in its triangle.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.solve_triangular(ds.tensor([[2.0, 1.0], [0.0, 4.0]]), ds.tensor([[3.0], [4.0]]), upper=True)
+        tensor([[1.],
+                [1.]])
+    """
+    a = _matrix(A, "solve_triangular")
+    b = ops._lift_float(B)
+    if b.ndim < 2:
+        raise ShapeError(f"linalg.solve_triangular: expected B of shape (..., n, k), got shape {b.shape}")
+    tri = _triangle(a, upper, unitriangular)
+    return solve(tri, b, left=left)
+
+
+def _triangle(a: Tensor, upper: bool, unit: bool) -> Tensor:
+    if not unit:
+        return ops.triu(a) if upper else ops.tril(a)
+    eye = wrap_array(namespace_of(a.array).eye(a.shape[-1], dtype=a.array.dtype))
+    return (ops.triu(a, 1) if upper else ops.tril(a, -1)) + eye
+
+
+def matrix_exp(A: Any) -> Tensor:
+    """The matrix exponential ``exp(A) = I + A + A^2/2! + ...`` (``torch.linalg.matrix_exp``), by scaling
+    and squaring: ``A / 2^s`` has norm at most 1/2, a degree-18 Taylor polynomial of it is exact to
+    float64's precision, and ``s`` squarings undo the scaling. Built from recorded matrix products, so
+    its gradient (and double backward) is the gradient of that computation.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.matrix_exp(ds.tensor([[0.0, 1.0], [0.0, 0.0]]))
+        tensor([[1., 1.],
+                [0., 1.]])
+    """
+    a = _matrix(A, "matrix_exp")
+    ns = namespace_of(a.array)
+    n = a.shape[-1]
+    if a.array.size == 0:
+        return wrap_array(a.array.copy())
+    one_norm = float(_devices.to_host(ns.abs(a.array).sum(-2).max()))  # host: the number of squarings is a Python int
+    if not np.isfinite(one_norm):
+        return wrap_array(ns.full(a.shape, np.nan, dtype=a.array.dtype))
+    squarings = max(0, int(np.ceil(np.log2(one_norm / 0.5)))) if one_norm > 0.5 else 0
+    scaled = a * (0.5**squarings)
+    eye = wrap_array(ns.broadcast_to(ns.eye(n, dtype=a.array.dtype), a.shape).copy())
+    out = eye
+    for k in range(18, 0, -1):  # Horner: I + X/1 (I + X/2 (I + ... X/18))
+        out = eye + (scaled @ out) * (1.0 / k)
+    for _ in range(squarings):
+        out = out @ out
+    return out
+
+
+class LUFactorResult(NamedTuple):
+    LU: Tensor
+    pivots: Tensor
+
+
+class LUFactorExResult(NamedTuple):
+    LU: Tensor
+    pivots: Tensor
+    info: Tensor
+
+
+class LUResult(NamedTuple):
+    P: Tensor
+    L: Tensor
+    U: Tensor
+
+
+def _lu_packed(a: Any, pivot: bool) -> tuple[Any, Any, Any, Any]:
+    """Gaussian elimination with partial pivoting on the array ``a`` (..., m, n), as LAPACK's getrf:
+    the packed ``L`` (below the diagonal, unit diagonal implied) and ``U``, LAPACK's 1-based ``pivots``,
+    the row order ``perm`` (``A[perm] = L U``) and ``info`` (the 1-based index of the first zero pivot)."""
+    ns = namespace_of(a)
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    batch = a.shape[:-2]
+    lu = a.reshape((-1, m, n)).copy()
+    count = lu.shape[0]
+    rows = ns.arange(count)
+    perm = ns.broadcast_to(ns.arange(m), (count, m)).copy()
+    pivots = ns.broadcast_to(ns.arange(1, k + 1, dtype=np.int32), (count, k)).copy()
+    info = ns.zeros(count, dtype=np.int32)
+    for j in range(k):
+        if pivot:
+            p = j + ns.argmax(ns.abs(lu[:, j:, j]), axis=-1)
+            pivots[:, j] = (p + 1).astype(np.int32)
+            row_p, row_j = lu[rows, p].copy(), lu[:, j].copy()
+            lu[rows, p], lu[:, j] = row_j, row_p
+            perm_p, perm_j = perm[rows, p].copy(), perm[:, j].copy()
+            perm[rows, p], perm[:, j] = perm_j, perm_p
+        d = lu[:, j, j]
+        zero = d == 0
+        info = ns.where(zero & (info == 0), j + 1, info).astype(np.int32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lu[:, j + 1 :, j] = ns.where(
+                ns.expand_dims(zero, -1), lu[:, j + 1 :, j], lu[:, j + 1 :, j] / ns.expand_dims(d, -1)
+            )
+        lu[:, j + 1 :, j + 1 :] -= lu[:, j + 1 :, j : j + 1] * lu[:, j : j + 1, j + 1 :]
+    return (
+        lu.reshape(batch + (m, n)),
+        pivots.reshape(batch + (k,)),
+        perm.reshape(batch + (m,)),
+        info.reshape(batch),
+    )
+
+
+def lu_factor_ex(A: Any, *, pivot: bool = True, check_errors: bool = False) -> LUFactorExResult:
+    """:func:`lu_factor` with LAPACK's ``info`` (0, or the 1-based index of the first zero pivot: the
+    matrix is singular), raising on a singular matrix only with ``check_errors=True``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.lu_factor_ex(ds.tensor([[1.0, 2.0], [2.0, 4.0]])).info
+        tensor(2, dtype=int32)
+    """
+    a = _matrix(A, "lu_factor", square=False)
+    lu, pivots, perm, info = _lu_packed(a.array, pivot)
+    if check_errors and bool(_devices.to_host(info).any()):  # host: the caller asked for the check
+        raise LinAlgError(
+            f"linalg.lu_factor: U[{int(_devices.to_host(info).max()) - 1}, {int(_devices.to_host(info).max()) - 1}] is zero: the matrix is singular"
+        )
+    packed = record_op(lu, (a,), _lu_factor_vjp, perm)
+    return LUFactorExResult(packed, wrap_array(pivots), wrap_array(info))
+
+
+def lu_factor(A: Any, *, pivot: bool = True) -> LUFactorResult:
+    """The LU decomposition with partial pivoting, packed as LAPACK's getrf and ``torch.linalg.lu_factor``
+    give it: ``LU`` holds ``U`` on and above the diagonal and ``L`` (whose diagonal is ones) below it;
+    ``pivots`` (int32, 1-based) says which row was swapped with row ``i`` at step ``i``. A singular
+    matrix factors (with a zero on ``U``'s diagonal), as in PyTorch; :func:`lu_solve` then gives inf
+    or NaN. Differentiable (any shape), with PyTorch's gradient.
+
+    Example:
+        >>> import downslope as ds
+        >>> lu, pivots = ds.linalg.lu_factor(ds.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        >>> pivots
+        tensor([2, 2], dtype=int32)
+    """
+    lu, pivots, _ = lu_factor_ex(A, pivot=pivot)
+    return LUFactorResult(lu, pivots)
+
+
+def _lu_factor_vjp(g, y, args, saved, needs, xp):
+    # PyTorch's linalg_lu_backward: for square A[perm] = L U,
+    # gA[perm] = L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T; a tall A's extra rows of L and a wide
+    # A's extra columns of U are solves with the square part, whose gradients are added first.
+    _no_double_backward(xp, "lu_factor")
+    perm = saved
+    ns = namespace_of(y)
+    m, n = y.shape[-2:]
+    k = min(m, n)
+    l_full = ns.tril(y[..., :, :k], -1) + ns.eye(m, k, dtype=y.dtype)
+    u_full = ns.triu(y[..., :k, :])
+    gl_full, gu_full = ns.tril(g[..., :, :k], -1), ns.triu(g[..., :k, :])
+    l1, u1 = l_full[..., :k, :], u_full[..., :, :k]
+    gl1, gu1 = gl_full[..., :k, :], gu_full[..., :, :k]
+    extra = None
+    if m > k:  # L2 = A2 U^-1
+        l2, gl2 = l_full[..., k:, :], gl_full[..., k:, :]
+        extra = _call("lu_factor", ns.linalg.solve, u1, gl2.swapaxes(-1, -2)).swapaxes(-1, -2)  # gA2 = gL2 U^-T
+        gu1 = gu1 - l2.swapaxes(-1, -2) @ extra
+    elif n > k:  # U2 = L^-1 A2
+        u2, gu2 = u_full[..., :, k:], gu_full[..., :, k:]
+        extra = _call("lu_factor", ns.linalg.solve, l1.swapaxes(-1, -2), gu2)  # gA2 = L^-T gU2
+        gl1 = gl1 - extra @ u2.swapaxes(-1, -2)
+    middle = ns.tril(l1.swapaxes(-1, -2) @ gl1, -1) + ns.triu(gu1 @ u1.swapaxes(-1, -2))
+    left = _call("lu_factor", ns.linalg.solve, l1.swapaxes(-1, -2), middle)
+    g_square = _call("lu_factor", ns.linalg.solve, u1, left.swapaxes(-1, -2)).swapaxes(-1, -2)
+    if extra is None:
+        g_perm = g_square
+    else:
+        g_perm = ns.concatenate([g_square, extra], axis=-2 if m > k else -1)
+    back = ns.argsort(perm, axis=-1)  # row perm[i] of A became row i: gA's row r is row back[r]
+    return (ns.take_along_axis(g_perm, ns.broadcast_to(ns.expand_dims(back, -1), g_perm.shape), axis=-2),)
+
+
+def _permutation_of(pivots: Any, m: int, dtype: Any) -> Any:
+    """The permutation matrix P (..., m, m) with A = P L U, from LAPACK's sequential row swaps."""
+    ns = namespace_of(pivots)
+    batch = pivots.shape[:-1]
+    flat = pivots.reshape((-1, pivots.shape[-1])).astype(np.int64) - 1
+    perm = ns.broadcast_to(ns.arange(m), (flat.shape[0], m)).copy()
+    rows = ns.arange(flat.shape[0])
+    for j in range(flat.shape[1]):
+        p = flat[:, j]
+        perm_p, perm_j = perm[rows, p].copy(), perm[:, j].copy()
+        perm[rows, p], perm[:, j] = perm_j, perm_p
+    eye = ns.eye(m, dtype=dtype)
+    # P[perm[i], i] = 1: column i of P is the unit vector of the row that moved to position i
+    return eye[perm].swapaxes(-1, -2).reshape(batch + (m, m))
+
+
+def lu_unpack(LU_data: Any, LU_pivots: Any, unpack_data: bool = True, unpack_pivots: bool = True) -> LUResult:
+    """``(P, L, U)`` from :func:`lu_factor`'s packed output (``torch.lu_unpack``); ``L`` and ``U`` are
+    recorded slices of ``LU_data``, so gradients flow back through them.
+
+    Example:
+        >>> import downslope as ds
+        >>> p, l, u = ds.lu_unpack(*ds.linalg.lu_factor(ds.tensor([[1.0, 2.0], [3.0, 4.0]])))
+        >>> (p @ l @ u).round(decimals=4)
+        tensor([[1., 2.],
+                [3., 4.]])
+    """
+    lu = _matrix(LU_data, "lu_unpack", square=False)
+    pivots = LU_pivots.array if isinstance(LU_pivots, Tensor) else namespace_of(lu.array).asarray(LU_pivots)
+    m, n = lu.shape[-2:]
+    k = min(m, n)
+    ns = namespace_of(lu.array)
+    empty = wrap_array(ns.zeros((0,), dtype=lu.array.dtype))
+    p = wrap_array(_permutation_of(pivots, m, lu.array.dtype)) if unpack_pivots else empty
+    if not unpack_data:
+        return LUResult(p, empty, empty)
+    eye = wrap_array(ns.eye(m, k, dtype=lu.array.dtype))
+    return LUResult(p, ops.tril(lu[..., :, :k], -1) + eye, ops.triu(lu[..., :k, :]))
+
+
+def lu(A: Any, *, pivot: bool = True) -> LUResult:
+    """``(P, L, U)`` with ``A = P @ L @ U`` (``torch.linalg.lu``): ``P`` a permutation, ``L`` unit lower
+    triangular (m x k), ``U`` upper triangular (k x n), k = min(m, n). Differentiable through ``L`` and
+    ``U``.
+
+    Example:
+        >>> import downslope as ds
+        >>> p, l, u = ds.linalg.lu(ds.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        >>> u
+        tensor([[3.    , 4.    ],
+                [0.    , 0.6667]])
+    """
+    return lu_unpack(*lu_factor(A, pivot=pivot))
+
+
+def lu_solve(LU: Any, pivots: Any, B: Any, *, left: bool = True, adjoint: bool = False) -> Tensor:
+    """The ``X`` with ``A @ X = B`` (``left=False``: ``X @ A = B``; ``adjoint=True``: with ``A.T``), from
+    ``A``'s :func:`lu_factor` (``torch.linalg.lu_solve``): two triangular solves and a row permutation,
+    recorded, so it differentiates in ``LU`` and ``B``.
+
+    Example:
+        >>> import downslope as ds
+        >>> a = ds.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> ds.linalg.lu_solve(*ds.linalg.lu_factor(a), ds.tensor([[5.0], [11.0]]))
+        tensor([[1.],
+                [2.]])
+    """
+    p, low, up = lu_unpack(LU, pivots)
+    if low.shape[-1] != low.shape[-2] or up.shape[-1] != up.shape[-2]:
+        raise ShapeError(f"linalg.lu_solve: expected the LU of a square matrix, got shape {tuple(LU.shape)}")
+    b = ops._lift_float(B)
+    if b.ndim < 2:
+        raise ShapeError(f"linalg.lu_solve: expected B of shape (..., n, k), got shape {b.shape}")
+    if not left:  # X A = B  <=>  A^T X^T = B^T
+        return _t(lu_solve(LU, pivots, _t(b), left=True, adjoint=not adjoint))
+    if not adjoint:  # A = P L U:  X = U^-1 L^-1 P^T B
+        return solve(up, solve(low, _t(p) @ b))
+    return p @ solve(_t(low), solve(_t(up), b))  # A^T = U^T L^T P^T
+
+
+class CholeskyExResult(NamedTuple):
+    L: Tensor
+    info: Tensor
+
+
+class InvExResult(NamedTuple):
+    inverse: Tensor
+    info: Tensor
+
+
+class SolveExResult(NamedTuple):
+    result: Tensor
+    info: Tensor
+
+
+def _cholesky_info(a: Any) -> Any:
+    """Per matrix of a stack: 0 where the Cholesky factorization succeeds, else the order of the first
+    leading minor that is not positive-definite, as LAPACK reports (found on the host: CuPy's Cholesky
+    does not say where it failed)."""
+    host = _devices.to_host(a)  # host: the failing minor is searched for matrix by matrix
+    flat = host.reshape((-1,) + host.shape[-2:])
+    info = np.zeros(flat.shape[0], dtype=np.int32)
+    for i in range(flat.shape[0]):
+        if not _factors(flat[i]):
+            info[i] = next(j for j in range(1, flat.shape[-1] + 1) if not _factors(flat[i, :j, :j]))
+    return namespace_of(a).asarray(info.reshape(host.shape[:-2]))
+
+
+def _factors(m: np.ndarray) -> bool:
+    try:
+        np.linalg.cholesky(m)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def cholesky_ex(A: Any, *, upper: bool = False, check_errors: bool = False) -> CholeskyExResult:
+    """:func:`cholesky` and LAPACK's ``info`` (0, or the order of the leading minor that is not
+    positive-definite; that matrix's factor is then NaN), raising only with ``check_errors=True``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.cholesky_ex(ds.tensor([[1.0, 2.0], [2.0, 1.0]])).info
+        tensor(2, dtype=int32)
+    """
+    a = _matrix(A, "cholesky_ex")
+    ns = namespace_of(a.array)
+    info = _cholesky_info(a.array)
+    if not bool(_devices.to_host(info).any()):  # host: whether any matrix failed decides the path
+        return CholeskyExResult(cholesky(a, upper=upper), wrap_array(info))
+    if check_errors:
+        raise LinAlgError(
+            f"linalg.cholesky_ex: a leading minor of order {int(_devices.to_host(info).max())} is not positive-definite"
+        )
+    bad = ns.expand_dims(ns.expand_dims(info != 0, -1), -1)
+    safe = ns.where(bad, ns.eye(a.shape[-1], dtype=a.array.dtype), a.array)
+    factor = cholesky(ops.where(bad, wrap_array(safe), a), upper=upper)
+    return CholeskyExResult(
+        ops.where(bad, wrap_array(ns.full(a.shape, np.nan, dtype=a.array.dtype)), factor), wrap_array(info)
+    )
+
+
+def inv_ex(A: Any, *, check_errors: bool = False) -> InvExResult:
+    """:func:`inv` and LAPACK's ``info`` (0, or the 1-based index of the first zero pivot of a singular
+    matrix, whose inverse is then NaN), raising only with ``check_errors=True``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.inv_ex(ds.tensor([[2.0, 0.0], [0.0, 4.0]])).info
+        tensor(0, dtype=int32)
+    """
+    a = _matrix(A, "inv_ex")
+    eye = wrap_array(
+        namespace_of(a.array).broadcast_to(namespace_of(a.array).eye(a.shape[-1], dtype=a.array.dtype), a.shape).copy()
+    )
+    x, info = solve_ex(a, eye, check_errors=check_errors)
+    return InvExResult(x, info)
+
+
+def solve_ex(A: Any, B: Any, *, left: bool = True, check_errors: bool = False) -> SolveExResult:
+    """:func:`solve` and LAPACK's ``info`` (0, or the 1-based index of the first zero pivot of a
+    singular ``A``, whose solution is then NaN), raising only with ``check_errors=True``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.solve_ex(ds.tensor([[2.0, 0.0], [0.0, 4.0]]), ds.tensor([2.0, 4.0])).result
+        tensor([1., 1.])
+    """
+    a = _matrix(A, "solve_ex")
+    ns = namespace_of(a.array)
+    info = _lu_packed(a.array, True)[3]
+    if not bool(_devices.to_host(info).any()):  # host: whether any matrix is singular decides the path
+        return SolveExResult(solve(a, B, left=left), wrap_array(info))
+    if check_errors:
+        raise LinAlgError(
+            f"linalg.solve_ex: U[{int(_devices.to_host(info).max()) - 1}, {int(_devices.to_host(info).max()) - 1}] is zero: the matrix is singular"
+        )
+    bad = ns.expand_dims(ns.expand_dims(info != 0, -1), -1)
+    safe = ops.where(bad, wrap_array(ns.broadcast_to(ns.eye(a.shape[-1], dtype=a.array.dtype), a.shape).copy()), a)
+    x = solve(safe, B, left=left)
+    bad_x = bad if x.ndim == a.ndim else bad[..., 0]
+    return SolveExResult(
+        ops.where(bad_x, wrap_array(ns.full(x.shape, np.nan, dtype=x.array.dtype)), x), wrap_array(info)
+    )
+
+
+def eig(A: Any) -> Any:
+    """Not available: a general matrix's eigenvalues are complex, and downslope has no complex dtype.
+    For a symmetric matrix (a Hessian, a covariance) use :func:`eigh` or :func:`eigvalsh`."""
+    raise ArgumentError(
+        "linalg.eig: a general matrix's eigenvalues are complex, and downslope has no complex dtype; "
+        "for a symmetric matrix (a Hessian, a covariance) use linalg.eigh or linalg.eigvalsh"
+    )
+
+
+def eigvals(A: Any) -> Any:
+    """Not available, as :func:`eig`: use :func:`eigvalsh` for a symmetric matrix."""
+    eig(A)
+
+
+def matrix_rank(
+    A: Any, *, atol: float | None = None, rtol: float | None = None, hermitian: bool = False, tol: float | None = None
+) -> Tensor:
+    """The number of singular values above ``max(atol, rtol * largest)`` (``torch.linalg.matrix_rank``;
+    the default ``rtol`` is ``max(m, n) * eps`` when ``atol`` is not given), as int64.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.matrix_rank(ds.tensor([[1.0, 2.0], [2.0, 4.0]]))
+        tensor(1)
+    """
+    a = _matrix(A, "matrix_rank", square=False)
+    ns = namespace_of(a.array)
+    s = ns.abs(ns.linalg.eigvalsh(a.array)) if hermitian else ns.linalg.svd(a.array, compute_uv=False)
+    if tol is not None:
+        atol, rtol = tol, 0.0
+    if rtol is None:
+        rtol = 0.0 if atol is not None and atol > 0 else max(a.shape[-2:]) * float(np.finfo(a.array.dtype).eps)
+    largest = s.max(-1, keepdims=True) if s.shape[-1] else ns.zeros(s.shape[:-1] + (1,), dtype=s.dtype)
+    threshold = ns.maximum(atol or 0.0, rtol * largest)
+    return wrap_array((s > threshold).sum(-1).astype(np.int64))
+
+
+def cond(A: Any, p: Any = None) -> Tensor:
+    """The condition number of a matrix in the ``p`` norm (``torch.linalg.cond``; by default the ratio of
+    the largest to the smallest singular value, the number that says how elongated a quadratic loss's
+    valleys are, and so how slowly plain gradient descent crosses them), with gradients.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.cond(ds.tensor([[10.0, 0.0], [0.0, 1.0]]))
+        tensor(10.)
+    """
+    a = _matrix(A, "cond", square=p not in (None, 2, -2))
+    if p in (None, 2, -2):
+        s = svdvals(a)
+        big, small = s[..., 0], s[..., -1]
+        return big / small if p != -2 else small / big
+    return matrix_norm(a, p) * matrix_norm(inv(a), p)
+
+
+def vander(x: Any, *, N: int | None = None) -> Tensor:
+    """The Vandermonde matrix ``[1, x, x^2, ..., x^(N-1)]`` along a new last dim (``torch.linalg.vander``:
+    increasing powers), the design matrix of polynomial regression.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.vander(ds.tensor([1.0, 2.0, 3.0]))
+        tensor([[1., 1., 1.],
+                [1., 2., 4.],
+                [1., 3., 9.]])
+    """
+    t = ops._lift_float(x)
+    if t.ndim < 1:
+        raise ShapeError(f"linalg.vander: expected a tensor of at least one dim, got shape {t.shape}")
+    count = t.shape[-1] if N is None else N
+    if count < 0:
+        raise ArgumentError(f"linalg.vander: N must be at least 0, got {N}")
+    if count == 0:
+        return wrap_array(namespace_of(t.array).zeros(t.shape + (0,), dtype=t.array.dtype))
+    columns = [wrap_array(namespace_of(t.array).ones_like(t.array))]
+    for _ in range(count - 1):
+        columns.append(columns[-1] * t)
+    return ops.stack(columns, -1)
+
+
+def tensorinv(A: Any, ind: int = 2) -> Tensor:
+    """The inverse of ``A`` read as a linear map from its first ``ind`` dims to the rest
+    (``torch.linalg.tensorinv``), with gradients.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.tensorinv(ds.eye(4).reshape(4, 2, 2), ind=1).shape
+        (2, 2, 4)
+    """
+    a = ops._lift_float(A)
+    if ind <= 0:
+        raise ArgumentError(f"linalg.tensorinv: ind must be positive, got {ind}")
+    out_shape, in_shape = a.shape[:ind], a.shape[ind:]
+    rows, cols = int(np.prod(out_shape)), int(np.prod(in_shape))
+    if rows != cols:
+        raise ShapeError(
+            f"linalg.tensorinv: the product of the first {ind} dims {out_shape} must equal that of the rest {in_shape}"
+        )
+    return inv(a.reshape(rows, cols)).reshape(*in_shape, *out_shape)
+
+
+def tensorsolve(A: Any, B: Any, dims: Sequence[int] | None = None) -> Tensor:
+    """The ``X`` with ``tensordot(A, X, X.ndim) = B`` (``torch.linalg.tensorsolve``), with gradients.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.linalg.tensorsolve(2 * ds.eye(6).reshape(2, 3, 6), ds.ones(2, 3)).shape
+        (6,)
+    """
+    a, b = ops._lift_float(A), ops._lift_float(B)
+    if dims is not None:
+        moved = [d % a.ndim for d in dims]
+        a = ops.permute(a, [d for d in range(a.ndim) if d not in moved] + moved)
+    x_shape = a.shape[b.ndim :]
+    if a.shape[: b.ndim] != b.shape:
+        raise ShapeError(f"linalg.tensorsolve: A's leading dims {a.shape[: b.ndim]} must equal B's shape {b.shape}")
+    rows, cols = int(np.prod(b.shape)), int(np.prod(x_shape))
+    if rows != cols:
+        raise ShapeError(f"linalg.tensorsolve: A of shape {a.shape} is not square as a map from {x_shape} to {b.shape}")
+    return solve(a.reshape(rows, cols), b.reshape(rows)).reshape(*x_shape)
+
+
 # ---------------------------------------------------------------------- norms
 def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """The vector ``ord``-norm over ``dim`` (all elements by default): see :func:`downslope.ops.vector_norm`.
@@ -465,3 +1088,83 @@ def vecdot(x: Any, y: Any, *, dim: int = -1) -> Tensor:
 def matmul(a: Any, b: Any) -> Tensor:
     """``a @ b`` (``torch.linalg.matmul``)."""
     return ops.matmul(a, b)
+
+
+# ---------------------------------------------------------------------- torch's older top-level names for these
+class _SVDOld(NamedTuple):
+    U: Tensor
+    S: Tensor
+    V: Tensor
+
+
+def svd_legacy(input: Any, some: bool = True, compute_uv: bool = True) -> _SVDOld:
+    """``torch.svd``: ``(U, S, V)`` with ``V`` (not ``Vh``), reduced unless ``some=False``; with
+    ``compute_uv=False``, ``U`` and ``V`` are zeros, as in PyTorch."""
+    if not compute_uv:  # PyTorch's shapes: zero m x m and n x n matrices
+        s = svdvals(input)
+        ns, a = namespace_of(s.array), ops._lift_float(input)
+        m, n, batch = a.shape[-2], a.shape[-1], a.shape[:-2]
+        zeros = (wrap_array(ns.zeros(batch + (k, k), dtype=s.array.dtype)) for k in (m, n))
+        return _SVDOld(next(zeros), s, next(zeros))
+    u, s, vh = svd(input, full_matrices=not some)
+    return _SVDOld(u, s, _t(vh))
+
+
+def qr_legacy(input: Any, some: bool = True) -> QRResult:
+    """``torch.qr``: :func:`qr` with ``some=False`` meaning ``mode='complete'``."""
+    return qr(input, mode="reduced" if some else "complete")
+
+
+def lu_solve_legacy(b: Any, LU_data: Any, LU_pivots: Any) -> Tensor:
+    """``torch.lu_solve(b, LU_data, LU_pivots)``: :func:`lu_solve` with PyTorch's older argument order."""
+    return lu_solve(LU_data, LU_pivots, b)
+
+
+class _TriangularSolveResult(NamedTuple):
+    solution: Tensor
+    cloned_coefficient: Tensor
+
+
+def triangular_solve(
+    b: Any, A: Any, upper: bool = True, transpose: bool = False, unitriangular: bool = False
+) -> _TriangularSolveResult:
+    """``torch.triangular_solve``: ``(X, A)`` with ``op(A) @ X = b``, ``op`` the transpose when asked."""
+    a = _matrix(A, "triangular_solve")
+    tri = _triangle(a, upper, unitriangular)
+    x = solve(_t(tri) if transpose else tri, b)
+    return _TriangularSolveResult(x, wrap_array(a.array.copy()))
+
+
+def cholesky_solve(B: Any, L: Any, upper: bool = False) -> Tensor:
+    """``torch.cholesky_solve``: the ``X`` with ``A @ X = B`` from ``A``'s Cholesky factor ``L``
+    (``upper=True``: the upper factor), as two triangular solves, with gradients in both."""
+    factor = _matrix(L, "cholesky_solve")
+    low = _t(ops.triu(factor)) if upper else ops.tril(factor)
+    return solve(_t(low), solve(low, B))
+
+
+def cholesky_inverse(L: Any, upper: bool = False) -> Tensor:
+    """``torch.cholesky_inverse``: ``A``'s inverse from its Cholesky factor (``(L L^T)^-1``)."""
+    factor = _matrix(L, "cholesky_inverse")
+    eye = wrap_array(
+        namespace_of(factor.array)
+        .broadcast_to(namespace_of(factor.array).eye(factor.shape[-1], dtype=factor.array.dtype), factor.shape)
+        .copy()
+    )
+    return cholesky_solve(eye, factor, upper)
+
+
+def cholesky_legacy(input: Any, upper: bool = False) -> Tensor:
+    """``torch.cholesky`` (deprecated there in favour of ``torch.linalg.cholesky``)."""
+    return cholesky(input, upper=upper)
+
+
+class _LUOld(NamedTuple):
+    LU: Tensor
+    pivots: Tensor
+
+
+def lu_legacy(A: Any, pivot: bool = True, get_infos: bool = False) -> Any:
+    """``torch.lu`` / ``Tensor.lu``: ``(LU, pivots)``, and LAPACK's ``info`` with ``get_infos=True``."""
+    result = lu_factor_ex(A, pivot=pivot)
+    return (result.LU, result.pivots, result.info) if get_infos else _LUOld(result.LU, result.pivots)

@@ -1320,6 +1320,57 @@ class Tensor:
 
         return linalg.matrix_power(self, n)
 
+    def svd(self, some: builtins.bool = True, compute_uv: builtins.bool = True) -> Any:
+        from . import linalg
+
+        return linalg.svd_legacy(self, some, compute_uv)
+
+    def qr(self, some: builtins.bool = True) -> Any:
+        from . import linalg
+
+        return linalg.qr_legacy(self, some)
+
+    def lu(self, pivot: builtins.bool = True, get_infos: builtins.bool = False) -> Any:
+        from . import linalg
+
+        return linalg.lu_legacy(self, pivot, get_infos)
+
+    def lu_solve(self, LU_data: Any, LU_pivots: Any) -> Tensor:
+        from . import linalg
+
+        return linalg.lu_solve_legacy(self, LU_data, LU_pivots)
+
+    def triangular_solve(
+        self,
+        A: Any,
+        upper: builtins.bool = True,
+        transpose: builtins.bool = False,
+        unitriangular: builtins.bool = False,
+    ) -> Any:
+        from . import linalg
+
+        return linalg.triangular_solve(self, A, upper, transpose, unitriangular)
+
+    def cholesky(self, upper: builtins.bool = False) -> Tensor:
+        from . import linalg
+
+        return linalg.cholesky(self, upper=upper)
+
+    def cholesky_solve(self, L: Any, upper: builtins.bool = False) -> Tensor:
+        from . import linalg
+
+        return linalg.cholesky_solve(self, L, upper)
+
+    def cholesky_inverse(self, upper: builtins.bool = False) -> Tensor:
+        from . import linalg
+
+        return linalg.cholesky_inverse(self, upper)
+
+    def matrix_exp(self) -> Tensor:
+        from . import linalg
+
+        return linalg.matrix_exp(self)
+
     def all(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
         return wrap_array(backend.as_array(np.all(self.array, axis=dim, keepdims=keepdim)))
 

@@ -135,6 +135,11 @@ DIFFERS: dict[str, str] = {
     "torch.nn.LSTM": "no double backward (create_graph=True raises: step an LSTMCell instead); proj_size runs step by step",
     "torch.nn.GRU": "no double backward (create_graph=True raises: step a GRUCell instead)",
     "torch.nn.RNN": "no double backward (create_graph=True raises: step an RNNCell instead)",
+    "torch.linalg.eig": "refused with a message: the eigenvalues of a general matrix are complex (use eigh)",
+    "torch.linalg.eigvals": "refused with a message: the eigenvalues of a general matrix are complex (use eigvalsh)",
+    "torch.linalg.cholesky_ex": "a matrix that fails gets a NaN factor (PyTorch: the partial factor)",
+    "torch.linalg.svd": "driver= is accepted and ignored",
+    "torch.linalg.lu_factor": "pivot=False also works on the CPU (PyTorch: CUDA only)",
     "torch.compile": "returns the model or function unchanged (nothing to compile: the kernels are NumPy's, "
     "oneDNN's and numba's); every argument is accepted",
 }
@@ -161,9 +166,10 @@ REASONS: list[tuple[str, str]] = [
     (r"complex|conj|real|imag|angle|polar|cfloat|cdouble|chalf|resolve_neg", "complex numbers are not supported"),
     (r"fft|stft", "Fourier transforms are not implemented"),
     (
-        r"linalg|cholesky|svd|qr|(^|_)eig|^lu_|^lu$|solve|inverse|pinverse|det$|slogdet|lstsq|triangular|ormqr|geqrf"
+        r"linalg|cholesky|svd|^qr$|_qr|orgqr|(^|_)eig|^lu_|^lu$|solve|^inverse$|pinverse|det$|slogdet|lstsq|triangular|ormqr|geqrf"
         r"|householder|matrix_exp|matrix_power|logdet|lobpcg|pca_",
-        "not implemented yet: downslope.linalg has inv, det, slogdet, solve, cholesky, eigh, svdvals, pinv, lstsq and the norms, with gradients",
+        "not implemented yet: downslope.linalg has the solves, inverses, determinants, the SVD, QR, LU, Cholesky and "
+        "symmetric eigen decompositions, matrix_exp and the norms, with gradients",
     ),
     (
         r"[Ss]torage|data_ptr|stride|is_contiguous|set_|resize|as_strided|unsafe|element_size|nbytes|itemsize"
