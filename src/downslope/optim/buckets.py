@@ -11,6 +11,7 @@ step counts are host bookkeeping (a few integers), never read back from the devi
 
 from __future__ import annotations
 
+import copy
 import itertools
 from typing import Any
 
@@ -121,6 +122,26 @@ class FlatBucket:
         self.uniform = True  # every parameter has taken the same number of steps (the usual case)
         self.count = 0
         self.scratch: dict[Any, np.ndarray] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FlatBucket:
+        # A plain deep copy would copy the buffer and each parameter's view of it separately, leaving
+        # the copied parameters outside the copied buffer: the copy's steps would update nothing
+        # they read. The copy's parameters become views of the copy's buffer instead.
+        new = FlatBucket.__new__(FlatBucket)
+        memo[id(self)] = new
+        for name, value in self.__dict__.items():
+            if name not in ("flat", "views", "params"):
+                setattr(new, name, copy.deepcopy(value, memo))
+        new.flat = self.flat.copy()
+        new.views = [
+            new.flat[start:stop].reshape(shape) for start, stop, shape in zip(self.offsets, self.offsets[1:], self.shapes)
+        ]
+        new.params = copy.deepcopy(self.params, memo)
+        for p, view in zip(new.params, new.views):
+            if p.array.shape == view.shape and p.array.dtype == view.dtype and type(p.array) is type(view):
+                view[...] = p.array  # the copied parameter's values (it may have been replaced since the last step)
+                p.array = view
+        return new
 
     def sync(self) -> None:
         """Copy back any parameter whose ``.data`` was replaced (not written in place) since the last step."""
