@@ -516,3 +516,53 @@ def test_div_rounding_in_place_detach_in_place_and_inference_mode_false_match_to
 
     ours, theirs = _both(program)
     assert ours == theirs
+
+
+# ---------------------------------------------------------------------- pickling, copying and DLPack, as torch's tensors
+def test_a_pickled_tensor_carries_values_and_requires_grad_not_its_graph() -> None:
+    import pickle
+
+    torch = pytest.importorskip("torch")
+    x = ds.ones(3, requires_grad=True)
+    y = x
+    for _ in range(3000):  # a long history: pickling it whole would recurse past Python's limit
+        y = y * 1.0001
+    back = pickle.loads(pickle.dumps(y))
+    ref = pickle.loads(pickle.dumps(torch.ones(3, requires_grad=True) * 2))
+    assert (back.requires_grad, back.is_leaf, back.grad_fn) == (ref.requires_grad, ref.is_leaf, None)
+    np.testing.assert_array_equal(back.numpy(), y.detach().numpy())
+    assert len(pickle.dumps(y)) < 1000
+    x.grad = ds.ones(3)
+    assert pickle.loads(pickle.dumps(x)).grad is None  # as torch: .grad is not pickled
+    p = pickle.loads(pickle.dumps(ds.nn.Parameter(ds.ones(2))))
+    assert type(p) is ds.nn.Parameter and p.requires_grad
+
+
+def test_a_deep_copy_keeps_a_leafs_grad_and_shared_objects() -> None:
+    import copy
+
+    x = ds.ones(3, requires_grad=True)
+    x.grad = ds.full((3,), 2.0)
+    c = copy.deepcopy(x)
+    assert c.grad is not None and c.grad.tolist() == [2.0, 2.0, 2.0] and not np.shares_memory(c.numpy(), x.numpy())
+    lin = ds.nn.Linear(2, 2)
+    lin.tied = lin.weight
+    twin = copy.deepcopy(lin)
+    assert twin.tied is twin.weight and twin.weight is not lin.weight
+    y = copy.deepcopy(x * 2)  # an intermediate comes back as a leaf with its values
+    assert y.is_leaf and y.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_dlpack_shares_memory_with_torch_both_ways() -> None:
+    torch = pytest.importorskip("torch")
+    t = ds.arange(6.0).reshape(2, 3)
+    torch.from_dlpack(t)[0, 0] = 100.0
+    assert t[0, 0].item() == 100.0
+    x = torch.arange(4.0)
+    d = ds.from_dlpack(x)
+    x[1] = 9.0
+    assert d.tolist() == [0.0, 9.0, 2.0, 3.0]
+    with pytest.raises(ds.DownslopeError, match="requires grad"):
+        torch.from_dlpack(ds.ones(2, requires_grad=True))
+    with pytest.raises(ds.DownslopeError, match="__dlpack__"):
+        ds.from_dlpack([1, 2])

@@ -274,6 +274,7 @@ from .tensor import (
     empty,
     empty_like,
     eye,
+    from_dlpack,
     from_numpy,
     full,
     full_like,
@@ -486,7 +487,7 @@ cholesky, cholesky_solve, cholesky_inverse, matrix_exp = (
 __all__ = [
     "inverse", "det", "logdet", "slogdet", "pinverse", "matrix_power", "svd", "qr", "lu", "lu_unpack", "lu_solve",
     "triangular_solve", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_exp",
-    "Tensor", "tensor", "from_numpy", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
+    "Tensor", "tensor", "from_numpy", "from_dlpack", "as_tensor", "zeros", "ones", "full", "zeros_like", "ones_like",
     "randn", "rand", "arange", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "grad",
     "autograd_grad", "gradcheck", "GradcheckError", "GradcheckReport", "manual_seed", "get_rng_state",
     "set_rng_state", "get_default_dtype", "set_default_dtype", "float16", "float32", "float64", "int32",

@@ -8,12 +8,13 @@ itself is the graph node, so there is no separate node object to allocate per op
 from __future__ import annotations
 
 import builtins
+import copy
 import functools
 import itertools
 import sys
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 
@@ -255,6 +256,36 @@ class Tensor:
     def retains_grad(self) -> builtins.bool:
         """Whether retain_grad() was called on this non-leaf tensor."""
         return self._vjp is not None and self._retains_grad
+
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        """The DLPack capsule of the values (shared memory), for ``torch.from_dlpack`` and its peers."""
+        if self.requires_grad:
+            raise StateError(
+                "__dlpack__: cannot export a tensor that requires grad (the gradient would be lost); use tensor.detach()"
+            )
+        return self.array.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> tuple[builtins.int, builtins.int]:
+        return self.array.__dlpack_device__()
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
+        # As PyTorch: the values, the type and requires_grad travel; the recorded graph and .grad do
+        # not (a pickled intermediate comes back as a leaf), so a pickle never drags the history of
+        # every op behind a tensor along (nor recurses through a long one). ds.save never pickles.
+        extra = {k: v for k, v in getattr(self, "__dict__", {}).items() if k != "_aliases"}
+        return (_rebuild_tensor, (type(self), self.array, self.requires_grad, extra or None))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        # A leaf's copy keeps its .grad, as in PyTorch; an intermediate's copy is a leaf holding its
+        # values (PyTorch refuses to copy one, which breaks copying a model that caches one).
+        t = _rebuild_tensor(type(self), copy.deepcopy(self.array, memo), self.requires_grad, None)
+        memo[id(self)] = t
+        if self.grad is not None and self._vjp is None:
+            t.grad = copy.deepcopy(self.grad, memo)
+        for k, v in getattr(self, "__dict__", {}).items():
+            if k != "_aliases":
+                setattr(t, k, copy.deepcopy(v, memo))
+        return t
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory and the version counter, like PyTorch;
@@ -1642,6 +1673,24 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     return arr
 
 
+def _rebuild_tensor(cls: type[Tensor], array: Any, requires_grad: bool, extra: dict[str, Any] | None) -> Tensor:
+    """A leaf of type ``cls`` around ``array`` (how a pickled or copied tensor comes back)."""
+    t = cls.__new__(cls)
+    t.array = array
+    t.grad = None
+    t.requires_grad = requires_grad
+    t._parents = ()
+    t._vjp = None
+    t._saved = None
+    t._needs = None
+    t._retains_grad = False
+    t._seq = 0
+    t._vc = None
+    if extra:
+        t.__dict__.update(extra)
+    return t
+
+
 def wrap_array(arr: np.ndarray) -> Tensor:
     """A constant (leaf, no grad) tensor around an existing array, without checks or copies.
 
@@ -2152,6 +2201,33 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def from_dlpack(ext_tensor: Any) -> Tensor:
+    """A tensor sharing the memory of any object that speaks DLPack (a PyTorch, JAX or CuPy tensor, a
+    NumPy array), as ``torch.from_dlpack``; CPU memory becomes a NumPy array, CUDA memory a CuPy
+    array (with the ``cuda`` extra).
+
+    Example:
+        >>> import numpy as np, downslope as ds
+        >>> a = np.arange(3.0)
+        >>> t = ds.from_dlpack(a); a[0] = 7
+        >>> t.tolist()
+        [7.0, 1.0, 2.0]
+    """
+    if not hasattr(ext_tensor, "__dlpack__"):
+        raise ArgumentTypeError(f"from_dlpack: expected an object with __dlpack__, got {type(ext_tensor).__name__}")
+    kind = ext_tensor.__dlpack_device__()[0] if hasattr(ext_tensor, "__dlpack_device__") else 1
+    if kind in (2, 3, 13):  # CUDA, CUDA host and CUDA managed memory: CuPy reads them
+        cupy = _devices.cupy_module()
+        if cupy is None:
+            raise DeviceError(
+                "from_dlpack: the tensor is in CUDA memory, and CuPy or a GPU is missing here (pip install 'downslope[cuda]')"
+            )
+        return wrap_array(cupy.from_dlpack(ext_tensor))
+    if kind != 1:
+        raise ArgumentTypeError(f"from_dlpack: DLPack device type {kind} is not supported (only CPU and CUDA memory)")
+    return wrap_array(np.from_dlpack(ext_tensor))
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:

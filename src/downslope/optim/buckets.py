@@ -134,7 +134,8 @@ class FlatBucket:
                 setattr(new, name, copy.deepcopy(value, memo))
         new.flat = self.flat.copy()
         new.views = [
-            new.flat[start:stop].reshape(shape) for start, stop, shape in zip(self.offsets, self.offsets[1:], self.shapes)
+            new.flat[start:stop].reshape(shape)
+            for start, stop, shape in zip(self.offsets, self.offsets[1:], self.shapes)
         ]
         new.params = copy.deepcopy(self.params, memo)
         for p, view in zip(new.params, new.views):
