@@ -567,3 +567,28 @@ def test_device_arrays_are_saved_as_host_arrays_and_load_onto_the_cpu_or_map_loc
     assert placed["step"] == 4
     buffer.seek(0)
     assert type(ds.load(buffer, map_location=ds.device("cpu"))["w"].array) is np.ndarray
+
+
+def test_a_pytorch_checkpoint_is_refused_with_how_to_convert_it(tmp_path) -> None:
+    import pickle
+
+    torch = pytest.importorskip("torch")
+    state = torch.nn.Linear(2, 2).state_dict()
+    torch.save(state, tmp_path / "new.pt")
+    torch.save(state, tmp_path / "old.pt", _use_new_zipfile_serialization=False)
+    marker = tmp_path / "ran"
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps(_Marker(str(marker))))
+    for name, kind in (("new.pt", "a PyTorch checkpoint"), ("old.pt", "a Python pickle"), ("evil.pkl", "a Python pickle")):
+        with pytest.raises(ds.CheckpointError, match=f"{kind}.*never unpickles.*safetensors"):
+            ds.load(tmp_path / name)
+    assert not marker.exists()
+
+
+class _Marker:
+    """Unpickling it would create a file: proof that nothing was unpickled if the file is absent."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (open, (self.path, "w"))

@@ -341,6 +341,8 @@ def _read_checkpoint(source: Any, name: str) -> Any:
             _check_directory(infos, file_size, name)
             members = {info.filename: info for info in infos}
             if "meta.json" not in members or "meta.sha256" not in members:
+                if any(member.endswith("data.pkl") for member in members):
+                    raise CheckpointError(f"load: {name} is a PyTorch checkpoint (torch.save); {_FROM_TORCH}")
                 raise CheckpointError(f"load: {name} is not a downslope checkpoint (meta.json missing)")
             for member, limit in (("meta.json", MAX_META_BYTES), ("meta.sha256", 64)):
                 if members[member].file_size > limit:
@@ -385,9 +387,34 @@ def _read_checkpoint(source: Any, name: str) -> Any:
     except CheckpointError:
         raise
     except Exception as exc:  # any parse failure of a damaged file (zipfile raises many kinds) is corruption
+        if _starts_like_a_pickle(source):
+            raise CheckpointError(
+                f"load: {name} is a Python pickle (an older torch.save, or pickle.dump); {_FROM_TORCH}"
+            ) from None
         raise CheckpointError(
             f"load: {name} is not a readable downslope checkpoint ({type(exc).__name__}: {exc})"
         ) from None
+
+
+_FROM_TORCH = (
+    "downslope never unpickles (loading a pickle can run any code). In PyTorch, save the weights with "
+    "safetensors.torch.save_file(model.state_dict(), 'model.safetensors'), then here "
+    "model.load_state_dict(ds.load_safetensors('model.safetensors'))"
+)
+
+
+def _starts_like_a_pickle(source: Any) -> bool:
+    """Whether the file starts with a pickle's protocol marker (read without unpickling anything)."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as handle:
+                head = handle.read(2)
+        else:
+            source.seek(0)
+            head = source.read(2)
+    except Exception:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def _check_member_count(source: Any, name: str) -> None:

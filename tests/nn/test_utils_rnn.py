@@ -98,3 +98,23 @@ def test_unpack_sequence_inverts_pack_sequence_like_torch() -> None:
     ]
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_sequences_of_plain_values_and_the_sort_order_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    import torch.nn.utils.rnn as trnn
+
+    values = [[1.0, 2.0], [1.0, 2.0, 3.0], [5.0]]
+    for enforce_sorted, rows in ((True, [values[1]]), (False, values)):
+        packed = pack_sequence([ds.tensor(v) for v in rows], enforce_sorted=enforce_sorted)
+        ref = trnn.pack_sequence([torch.tensor(v) for v in rows], enforce_sorted=enforce_sorted)
+        padded, lengths = pad_packed_sequence(packed)
+        ref_padded, ref_lengths = trnn.pad_packed_sequence(ref)
+        np.testing.assert_array_equal(padded.numpy(), ref_padded.numpy())  # (L, N): no feature dim
+        np.testing.assert_array_equal(lengths.numpy(), ref_lengths.numpy())
+        for mine, theirs in ((packed.sorted_indices, ref.sorted_indices), (packed.unsorted_indices, ref.unsorted_indices)):
+            assert (mine is None) == (theirs is None)
+            if mine is not None:
+                np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    out, _ = ds.nn.GRU(1, 2)(pack_sequence([ds.ones(2, 1), ds.ones(3, 1)], enforce_sorted=False))
+    assert out.sorted_indices.tolist() == [1, 0]  # the layer's packed output keeps the batch's order record

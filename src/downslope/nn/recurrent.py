@@ -354,7 +354,9 @@ class RNNBase(Module):
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 steps = [F.dropout(s, self.dropout, training=True) for s in steps]
         stacked = ops.stack(steps, axis=0)
-        return (stacked if packed is None else PackedSequence(stacked, packed.lengths)), finals
+        return (
+            stacked if packed is None else PackedSequence(stacked, packed.lengths, packed.sorted_indices is None)
+        ), finals
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"

@@ -640,9 +640,11 @@ class Module:
 
         Only real numbers are accepted: a complex, object or string array raises
         :class:`CheckpointError` naming the key (casting would silently drop the imaginary part).
-        NaN or infinite values raise :class:`CheckpointError` naming the key too, since a model
-        that computes NaN is never what was meant, unless ``allow_nonfinite=True`` (e.g. to
-        inspect the weights of a run that diverged). Nothing is written unless every key passes.
+        NaN or infinite values in a parameter (NaN in a buffer, which may hold an attention mask's
+        -inf) raise :class:`CheckpointError` naming the key too, since a model that computes NaN is
+        never what was meant, unless ``allow_nonfinite=True`` (e.g. to inspect the weights of a run
+        that diverged). A shape mismatch raises :class:`ShapeError` (a ``RuntimeError``, as in
+        PyTorch). Nothing is written unless every key passes.
 
         Example:
             >>> from downslope import nn
@@ -660,7 +662,8 @@ class Module:
         own = self._state_tensors()
         missing, unexpected = check_keys(where, own, state_dict, strict)
         # Check every key before writing any, so a failed load leaves the module unchanged.
-        copy_into(own, checked_arrays(where, own, state_dict, allow_nonfinite))
+        buffers = frozenset(name for name, _ in self.named_buffers())
+        copy_into(own, checked_arrays(where, own, state_dict, allow_nonfinite, buffers))
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...devices import device_of, to_device, to_host
-from ...errors import ArgumentError, CheckpointError, StateDictError
+from ...errors import CheckpointError, ShapeError, StateDictError
 from ...tensor import Tensor
 
 if TYPE_CHECKING:
@@ -59,9 +59,14 @@ def check_keys(
 
 
 def checked_arrays(
-    where: str, own: Mapping[str, Tensor], state_dict: Mapping[str, Any], allow_nonfinite: bool
+    where: str,
+    own: Mapping[str, Tensor],
+    state_dict: Mapping[str, Any],
+    allow_nonfinite: bool,
+    buffers: frozenset[str] = frozenset(),
 ) -> dict[str, np.ndarray]:
-    """The arrays to load, by key: real numbers of each target's shape, finite unless allowed.
+    """The arrays to load, by key: real numbers of each target's shape, finite unless allowed (the
+    ``buffers`` may hold infinities: an attention mask's -inf, a running maximum's start).
 
     Example:
         >>> import downslope as ds
@@ -81,15 +86,18 @@ def checked_arrays(
                 f"numbers (bool, integer or float) to cast to {target.array.dtype}"
             )
         if arr.shape != target.array.shape:
-            raise ArgumentError(
+            raise ShapeError(
                 f"{where}: size mismatch for {key!r}: "
                 f"the checkpoint has shape {arr.shape}, this module has shape {target.array.shape}"
             )
-        if not allow_nonfinite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-            raise CheckpointError(
-                f"{where}: {key!r} holds {bad} NaN/infinite value(s) of {arr.size}; pass allow_nonfinite=True to load it anyway"
-            )
+        if not allow_nonfinite and arr.dtype.kind == "f":
+            ok = ~np.isnan(arr) if key in buffers else np.isfinite(arr)
+            if not ok.all():
+                bad = int(arr.size - np.count_nonzero(ok))
+                what = "NaN" if key in buffers else "NaN/infinite"
+                raise CheckpointError(
+                    f"{where}: {key!r} holds {bad} {what} value(s) of {arr.size}; pass allow_nonfinite=True to load it anyway"
+                )
         arrays[key] = arr
     return arrays
 

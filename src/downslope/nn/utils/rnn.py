@@ -38,16 +38,22 @@ __all__ = ["PackedSequence", "pad_sequence", "pack_padded_sequence", "pad_packed
 class PackedSequence:
     """Sequences of different lengths: ``padded`` (L, N, *) time-major and ``lengths`` (N,) in batch order.
 
-    ``sorted_indices``/``unsorted_indices`` are None (the batch keeps its order); ``data`` and
-    ``batch_sizes`` are PyTorch's packed layout (longest sequences first). The lengths live on the
+    ``data`` and ``batch_sizes`` are PyTorch's packed layout (longest sequences first). As in
+    PyTorch, ``sorted_indices`` (the batch order longest first) and ``unsorted_indices`` (its inverse)
+    are set when the batch was packed with ``enforce_sorted=False``, and None otherwise; the layers'
+    outputs and final states come back in the batch's own order either way. The lengths live on the
     host, as in PyTorch (they decide how many steps run); the padded values stay on their device.
     """
 
-    def __init__(self, padded: Tensor, lengths: np.ndarray) -> None:
+    def __init__(self, padded: Tensor, lengths: np.ndarray, enforce_sorted: bool = True) -> None:
         self.padded = padded
         self.lengths = to_host(lengths).astype(np.int64)
-        self.sorted_indices = None
-        self.unsorted_indices = None
+        self.sorted_indices: Tensor | None = None
+        self.unsorted_indices: Tensor | None = None
+        if not enforce_sorted:
+            order = np.argsort(-self.lengths, kind="stable")  # host: from the host lengths
+            self.sorted_indices = Tensor(order.astype(np.int64))
+            self.unsorted_indices = Tensor(np.argsort(order).astype(np.int64))
 
     @property
     def batch_sizes(self) -> Tensor:
@@ -134,7 +140,7 @@ def pack_padded_sequence(
             f"pack_padded_sequence: lengths {shown} are not sorted in decreasing order; sort the batch "
             "or pass enforce_sorted=False"
         )
-    return PackedSequence(x, n)
+    return PackedSequence(x, n, enforce_sorted)
 
 
 def pad_packed_sequence(
@@ -144,7 +150,8 @@ def pad_packed_sequence(
     if not isinstance(sequence, PackedSequence):
         raise ArgumentTypeError(f"pad_packed_sequence: expected a PackedSequence, got {type(sequence).__name__}")
     x = sequence.padded[: int(sequence.lengths.max())]
-    mask = sequence.step_mask(x.dtype)[: x.shape[0]]
+    mask = sequence.step_mask(x.dtype)[: x.shape[0]]  # (L, N, 1): one trailing dim for the features
+    mask = mask.reshape(mask.shape[:2] + (1,) * (x.ndim - 2))  # sequences of plain values are (L, N)
     x = x * mask + (1.0 - mask) * padding_value if padding_value else x * mask
     if total_length is not None:
         if total_length < x.shape[0]:
