@@ -578,7 +578,11 @@ def test_a_pytorch_checkpoint_is_refused_with_how_to_convert_it(tmp_path) -> Non
     torch.save(state, tmp_path / "old.pt", _use_new_zipfile_serialization=False)
     marker = tmp_path / "ran"
     (tmp_path / "evil.pkl").write_bytes(pickle.dumps(_Marker(str(marker))))
-    for name, kind in (("new.pt", "a PyTorch checkpoint"), ("old.pt", "a Python pickle"), ("evil.pkl", "a Python pickle")):
+    for name, kind in (
+        ("new.pt", "a PyTorch checkpoint"),
+        ("old.pt", "a Python pickle"),
+        ("evil.pkl", "a Python pickle"),
+    ):
         with pytest.raises(ds.CheckpointError, match=f"{kind}.*never unpickles.*safetensors"):
             ds.load(tmp_path / name)
     assert not marker.exists()

@@ -112,7 +112,10 @@ def test_sequences_of_plain_values_and_the_sort_order_match_torch() -> None:
         ref_padded, ref_lengths = trnn.pad_packed_sequence(ref)
         np.testing.assert_array_equal(padded.numpy(), ref_padded.numpy())  # (L, N): no feature dim
         np.testing.assert_array_equal(lengths.numpy(), ref_lengths.numpy())
-        for mine, theirs in ((packed.sorted_indices, ref.sorted_indices), (packed.unsorted_indices, ref.unsorted_indices)):
+        for mine, theirs in (
+            (packed.sorted_indices, ref.sorted_indices),
+            (packed.unsorted_indices, ref.unsorted_indices),
+        ):
             assert (mine is None) == (theirs is None)
             if mine is not None:
                 np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
