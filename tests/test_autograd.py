@@ -7,6 +7,7 @@ import doctest
 import gc
 import importlib
 import weakref
+from typing import Any
 
 import numpy as np
 import pytest
@@ -731,3 +732,40 @@ def test_anomaly_detection_names_the_op_whose_gradient_is_nan():
         y = ds.tensor([1.0], requires_grad=True)
         (y * 3).sum().backward()  # finite gradients pass
     assert not ds.autograd.is_anomaly_enabled() and y.grad.tolist() == [3.0]
+
+
+def test_once_differentiable_as_in_torch() -> None:
+    torch = pytest.importorskip("torch")
+    from downslope.autograd.function import Function, once_differentiable
+
+    def make(base: Any, decorate: Any) -> Any:
+        class Square(base):  # type: ignore[misc, valid-type]
+            @staticmethod
+            def forward(ctx: Any, x: Any) -> Any:
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            @decorate
+            def backward(ctx: Any, g: Any) -> Any:
+                (x,) = ctx.saved_tensors
+                return 2 * x * g
+
+        return Square
+
+    ours, theirs = (
+        make(Function, once_differentiable),
+        make(torch.autograd.Function, torch.autograd.function.once_differentiable),
+    )
+    x, xt = ds.tensor([3.0], requires_grad=True), torch.tensor([3.0], requires_grad=True)
+    (g,) = ds.autograd.grad(ours.apply(x).sum(), [x], create_graph=True)
+    (gt,) = torch.autograd.grad(theirs.apply(xt).sum(), [xt], create_graph=True)
+    assert g.tolist() == gt.tolist() and g.requires_grad == gt.requires_grad  # plain ones: not differentiable
+    v, vt = ds.tensor(1.0, requires_grad=True), torch.tensor(1.0, requires_grad=True)
+    (g,) = ds.autograd.grad(ours.apply(x).sum(), [x], grad_outputs=v, create_graph=True)
+    (gt,) = torch.autograd.grad(theirs.apply(xt).sum(), [xt], grad_outputs=vt, create_graph=True)
+    assert g.requires_grad and gt.requires_grad
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        gt.sum().backward()
+    with pytest.raises(ds.DownslopeError, match="once_differentiable"):
+        g.sum().backward()

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import functools
 import operator
+import sys
+import types
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -819,3 +821,65 @@ def Variable(data: Any, requires_grad: bool = False, volatile: bool = False) -> 
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def once_differentiable(backward: Any) -> Any:
+    """Mark a custom :class:`Function`'s ``backward`` as differentiable only once, as
+    ``torch.autograd.function.once_differentiable``: it runs without recording (so it may use array
+    code freely), and differentiating its result again (``create_graph=True``) raises.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.autograd.function import Function, once_differentiable
+        >>> class Square(Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x * x
+        ...     @staticmethod
+        ...     @once_differentiable
+        ...     def backward(ctx, g):
+        ...         (x,) = ctx.saved_tensors
+        ...         return 2 * x * g
+        >>> x = ds.tensor([3.0], requires_grad=True)
+        >>> Square.apply(x).sum().backward(); x.grad
+        tensor([6.])
+    """
+
+    @functools.wraps(backward)
+    def wrapper(ctx: Any, *grad_outputs: Any) -> Any:
+        recording = is_grad_enabled()
+        with no_grad():
+            result = backward(ctx, *grad_outputs)
+        Tensor, _ = _tensor_api()
+        # as PyTorch: only gradients that themselves require grad make the result differentiable
+        parents = tuple(g for g in grad_outputs if isinstance(g, Tensor) and g.requires_grad)
+        if not (recording and parents):
+            return result
+        single = not isinstance(result, tuple)
+        marked = tuple(
+            _make_node(r.array, parents, _once_vjp, backward.__qualname__) if isinstance(r, Tensor) else r
+            for r in ((result,) if single else result)
+        )
+        return marked[0] if single else marked
+
+    return wrapper
+
+
+def _once_vjp(g, y, args, saved, needs, xp):
+    raise StateError(
+        f"trying to differentiate twice a function that was marked with @once_differentiable ({saved}); "
+        "write its backward with tensor ops and drop the decorator to allow it"
+    )
+
+
+_once_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_once_vjp.reads_output = False  # type: ignore[attr-defined]
+
+# ``torch.autograd.function``: the module PyTorch code imports Function and once_differentiable from.
+function = types.ModuleType(f"{__name__}.function", "Custom Functions (torch.autograd.function).")
+function.Function = Function  # type: ignore[attr-defined]
+function.FunctionCtx = FunctionCtx  # type: ignore[attr-defined]
+function.once_differentiable = once_differentiable  # type: ignore[attr-defined]
+function.__all__ = ["Function", "FunctionCtx", "once_differentiable"]  # type: ignore[attr-defined]
+sys.modules[function.__name__] = function
