@@ -49,12 +49,25 @@ def test_xor_labels_follow_the_sign_rule_without_noise():
 def test_sklearn_sets_match_scikit_learn(name):
     skd = pytest.importorskip("sklearn.datasets")
     bunch = getattr(skd, f"load_{name}")()
+    assert datasets._shipped(name) is not None  # read from scikit-learn's files, not through its loaders
     t = datasets.load(name)
-    np.testing.assert_allclose(t.X, bunch.data.astype(np.float32))
+    np.testing.assert_allclose(t.X, bunch.data.astype(np.float32), rtol=1e-6)
     np.testing.assert_allclose(t.y.reshape(-1), bunch.target)
     assert t.task == ("regression" if name == "diabetes" else "classification")
+    assert list(t.feature_names) == [str(f) for f in bunch.feature_names]
+    assert list(t.class_names) == [str(c) for c in getattr(bunch, "target_names", [])]
     if name == "digits":
         assert t.image_shape == (1, 8, 8)
+
+
+def test_shipped_sets_load_without_importing_scikit_learn():
+    import subprocess
+    import sys
+
+    pytest.importorskip("sklearn")
+    code = "import sys; from downslope.data import datasets; datasets.load('digits'); print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_unknown_dataset_and_bad_option_list_choices():

@@ -149,7 +149,69 @@ def xor(n_samples: int = 400, noise: float = 0.1, seed: int = 0) -> Table:
 
 
 # ---------------------------------------------------------------------- scikit-learn's shipped data
+# The five data sets are small CSV files inside scikit-learn's package. They are read directly, as
+# its loaders read them: importing sklearn.datasets takes about a second, most of a short CLI run.
+# The values equal the loaders' (a test compares them); without the files, the loaders are used.
+_CELL = (
+    "radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity", "concave points", "symmetry",
+    "fractal dimension",
+)  # fmt: skip
+_FEATURES = {
+    "iris": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"],
+    "wine": [
+        "alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols", "flavanoids",
+        "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue", "od280/od315_of_diluted_wines", "proline",
+    ],
+    "breast_cancer": [f"mean {w}" for w in _CELL] + [f"{w} error" for w in _CELL] + [f"worst {w}" for w in _CELL],
+    "diabetes": ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"],
+    "digits": [f"pixel_{row}_{col}" for row in range(8) for col in range(8)],
+}  # fmt: skip
+_FILES = {"iris": "iris.csv", "wine": "wine_data.csv", "breast_cancer": "breast_cancer.csv", "digits": "digits.csv.gz"}
+
+
+def _sklearn_data_dir() -> Any:
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
+    if spec is None or spec.origin is None:
+        return None
+    folder = pathlib.Path(spec.origin).parent / "datasets" / "data"
+    return folder if folder.is_dir() else None
+
+
+def _shipped(name: str) -> Table | None:
+    """One of scikit-learn's five shipped data sets read from its files, or None without them."""
+    folder = _sklearn_data_dir()
+    if folder is None:
+        return None
+    try:
+        if name == "diabetes":
+            data = np.loadtxt(folder / "diabetes_data_raw.csv.gz")
+            target = np.loadtxt(folder / "diabetes_target.csv.gz")
+            data = (data - data.mean(axis=0)) / data.std(axis=0)  # load_diabetes(scaled=True)
+            data /= data.shape[0] ** 0.5
+            return Table(data, target, "regression", name, list(_FEATURES[name]), "target", [], None)
+        path = folder / _FILES[name]
+        table = np.loadtxt(path, delimiter=",", skiprows=0 if name == "digits" else 1)
+        if name == "digits":
+            classes = [str(c) for c in range(10)]
+        else:
+            with open(path) as handle:
+                classes = handle.readline().strip().split(",")[2:]
+    except (OSError, ValueError):
+        return None
+    image_shape = (1, 8, 8) if name == "digits" else None
+    return Table(
+        table[:, :-1], table[:, -1].astype(np.int64), "classification", name, list(_FEATURES[name]), "target", classes,
+        image_shape,
+    )  # fmt: skip
+
+
 def _sklearn(name: str) -> Table:
+    shipped = _shipped(name)
+    if shipped is not None:
+        return shipped
     try:
         from sklearn import datasets as skd
     except ImportError:
