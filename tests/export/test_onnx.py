@@ -347,6 +347,15 @@ class FromNumpy(nn.Module):
         return self.fc(ds.tensor(np.abs(x.numpy())))  # leaves the graph: a frozen value
 
 
+class Detached(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        return self.fc(x.detach() * 2)  # leaves the graph without reading values: frozen, caught by the check
+
+
 class InPlace(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -360,10 +369,12 @@ class InPlace(nn.Module):
 
 
 def test_untranslatable_forward_is_refused_by_name(tmp_path: Path) -> None:
-    with pytest.raises(ExportError, match=r"Unsupported\.forward uses the tensor operation 'max/min'"):
+    with pytest.raises(ExportError, match=r"Unsupported\.forward uses the tensor operation 'max/min' \(amax\(\)"):
         ds.onnx.export(Unsupported(), ds.randn(2, 3), tmp_path / "m.onnx")
-    with pytest.raises(ExportError, match="differs from the model's"):
+    with pytest.raises(ExportError, match=r"FromNumpy\.forward reads a tensor's value into Python \(t\.numpy\(\)"):
         ds.onnx.export(FromNumpy(), ds.randn(2, 3), tmp_path / "m.onnx")
+    with pytest.raises(ExportError, match="differs from the model's"):
+        ds.onnx.export(Detached(), ds.randn(2, 3), tmp_path / "m.onnx")
     with pytest.raises(ExportError, match="in place"):
         ds.onnx.export(InPlace(), ds.randn(2, 3), tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
@@ -403,4 +414,174 @@ def test_reference_evaluator_checks_without_onnxruntime(tmp_path: Path, monkeypa
     ds.onnx.export(model, ds.randn(2, 2, 8), tmp_path / "m.onnx")
     ds.onnx.export(LSTMClassifier(), ds.randn(2, 5, 3), tmp_path / "m.onnx")
     with pytest.raises(ExportError, match="differs from the model's"):
-        ds.onnx.export(FromNumpy(), ds.randn(2, 3), tmp_path / "m.onnx")
+        ds.onnx.export(Detached(), ds.randn(2, 3), tmp_path / "m.onnx")
+
+
+# ---------------------------------------------------------------------- regressions (stranger tester, s8)
+class SoftmaxOps(nn.Module):
+    def __init__(self, variant: str) -> None:
+        super().__init__()
+        self.fc, self.variant = nn.Linear(4, 3), variant
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        y = self.fc(x)
+        if self.variant == "method":
+            return y.softmax(-1)
+        if self.variant == "ds":
+            return ds.softmax(y, 1)
+        if self.variant == "F":
+            return nn.functional.softmax(y, dim=1)
+        return nn.functional.log_softmax(y, dim=-1)
+
+
+@pytest.mark.parametrize("variant", ["method", "ds", "F", "F_log"])
+def test_softmax_tensor_ops(variant: str, tmp_path: Path) -> None:
+    # ops.softmax saves its axes as a tuple: the exporter crashed with int(tuple).
+    check(SoftmaxOps(variant), randn(2, 4) * 3, randn(6, 4) * 3, tmp_path)
+
+
+def test_embedding_max_norm_renormalizes_in_the_graph_and_keeps_weights(tmp_path: Path) -> None:
+    ds.manual_seed(0)
+    emb = nn.Embedding(10, 4, max_norm=1.0, norm_type=3.0)
+    emb.weight.array[...] *= 5
+    emb.weight.array[7] *= 0.01  # a row under max_norm stays as it is
+    before = emb.weight.array.copy()
+    ds.onnx.export(emb, ds.tensor([[0, 1]]), tmp_path / "m.onnx")
+    np.testing.assert_array_equal(emb.weight.array, before)  # exporting does not renormalize the model's rows
+    idx = np.array([[2, 7], [0, 3], [1, 2]], np.int64)
+    got = run_session(tmp_path / "m.onnx", {"input": idx})[0]
+    with ds.no_grad():
+        expected = emb(ds.tensor(idx)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(got[0, 1] - before[7]).max() < 1e-7
+
+
+class ValueBranch(nn.Module):
+    def __init__(self, variant: str) -> None:
+        super().__init__()
+        self.fc, self.variant = nn.Linear(4, 2), variant
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        y = self.fc(x)
+        if self.variant == "item":
+            return y * 2 if float(x.mean().item()) > 0 else -y
+        if self.variant == "float":
+            return y * float(y[0, 0])
+        if self.variant == "bool":
+            return y if x.sum() > 0 else -y
+        return y * len(y.tolist())
+
+
+@pytest.mark.parametrize("variant", ["item", "float", "bool", "tolist"])
+def test_value_dependent_forward_is_refused_at_trace_time(variant: str, tmp_path: Path) -> None:
+    example = ds.tensor(np.abs(randn(2, 4)))  # every branch taken here also passes a second-batch check
+    with pytest.raises(ExportError, match=r"ValueBranch\.forward reads a tensor's value into Python"):
+        ds.onnx.export(ValueBranch(variant), example, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+class ParameterRead(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+        self.gain = nn.Parameter(ds.tensor(1.5))
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        return self.fc(x) * float(self.gain.item())  # a constant of the model: not value-dependent
+
+
+def test_reading_a_parameter_is_allowed(tmp_path: Path) -> None:
+    check(ParameterRead(), randn(2, 4), randn(5, 4), tmp_path)
+
+
+class HiddenState(nn.Module):
+    def __init__(self, variant: str, cls: type = nn.GRU) -> None:
+        super().__init__()
+        self.rnn = cls(4, 5, num_layers=2 if variant == "last" else 1, batch_first=True)
+        self.fc, self.variant = nn.Linear(5, 2), variant
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        _, h = self.rnn(x)
+        if isinstance(h, tuple):  # LSTM: (h_n, c_n)
+            h, c = h
+            return self.fc(h[-1]) + c.sum(0).sum(-1, keepdim=True)
+        if self.variant == "last":
+            return self.fc(h[-1])
+        if self.variant == "first":
+            return self.fc(h[0])
+        return self.fc(h.squeeze(0))
+
+
+@pytest.mark.parametrize("variant", ["last", "first", "squeeze"])
+def test_rnn_final_state_has_its_batch_at_dim_1(variant: str, tmp_path: Path) -> None:
+    ds.manual_seed(0)
+    check(HiddenState(variant), randn(2, 6, 4), randn(7, 6, 4), tmp_path)
+    check(HiddenState(variant, nn.LSTM), randn(3, 6, 4), randn(5, 6, 4), tmp_path)
+
+
+def test_float64_model_exports_a_float64_graph(tmp_path: Path) -> None:
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2)).double()
+    proto = ds.onnx.export(model, ds.randn(2, 4, dtype=ds.float64), tmp_path / "m.onnx")
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    got = run_session(tmp_path / "m.onnx", {"input": x})[0]
+    with ds.no_grad():
+        expected = model(ds.tensor(x, dtype=ds.float64)).numpy()
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+class Messages(nn.Module):
+    def __init__(self, variant: str) -> None:
+        super().__init__()
+        self.fc, self.variant = nn.Linear(4, 5), variant
+
+    def forward(self, x: ds.Tensor) -> ds.Tensor:
+        y = self.fc(x)
+        if self.variant == "max":
+            return y.max(-1)[0]
+        if self.variant == "repeat":
+            return y.repeat(1, 2)
+        if self.variant == "mask":
+            return (y > 0).float() * y
+        return y + ds.ones_like(y)
+
+
+def test_refusals_name_the_op_and_the_module(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    with pytest.raises(ExportError, match=r"Messages\.forward \(max\(\) at test_onnx\.py:\d+\): indexing with arrays"):
+        ds.onnx.export(Messages("max"), ds.randn(2, 4), path)
+    with pytest.raises(ExportError, match=r"Messages\.forward \(repeat\(\) at"):
+        ds.onnx.export(Messages("repeat"), ds.randn(2, 4), path)
+    for variant in ["mask", "ones_like"]:
+        with pytest.raises(
+            ExportError, match=r"not batch-dynamic: a float32 tensor of shape \(2, 5\) made in Messages"
+        ):
+            ds.onnx.export(Messages(variant), ds.randn(2, 4), path)
+    with pytest.raises(ExportError, match=r"the layer Upsample is not supported \(its forward .*interpolate\(\)"):
+        ds.onnx.export(nn.Upsample(scale_factor=2), ds.randn(2, 3, 4), path)
+    with pytest.raises(ExportError, match=r"the layer ReflectionPad1d is not supported"):
+        ds.onnx.export(nn.ReflectionPad1d(1), ds.randn(2, 3, 4), path)
+
+
+@pytest.mark.parametrize(
+    "pool,shape",
+    [(nn.MaxPool2d(2, stride=2, padding=1, ceil_mode=True), (5, 5)), (nn.MaxPool2d(3, 2, 1, ceil_mode=True), (8, 7)),
+     (nn.MaxPool1d(3, stride=2, padding=1, dilation=2, ceil_mode=True), (12,)),
+     (nn.MaxPool1d(2, stride=2, padding=1, ceil_mode=True), (6,))],
+    ids=repr,
+)  # fmt: skip
+def test_max_pool_ceil_mode_with_padding(pool: nn.Module, shape: tuple[int, ...], tmp_path: Path) -> None:
+    # PyTorch drops a last window that would start in the right padding; ONNX's ceil rule keeps it.
+    check(pool, randn(2, 3, *shape), randn(4, 3, *shape), tmp_path)
+
+
+def test_unsupported_layers_are_refused_by_class_name(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    for layer, x in [(nn.MaxPool3d(2), ds.randn(2, 2, 4, 4, 4)), (nn.AvgPool3d(2), ds.randn(2, 2, 4, 4, 4)),
+                     (nn.AdaptiveAvgPool3d(2), ds.randn(2, 2, 5, 5, 5))]:  # fmt: skip
+        with pytest.raises(ExportError, match=rf"the layer {type(layer).__name__} is not supported"):
+            ds.onnx.export(layer, x, path)
+    with pytest.raises(ExportError, match=r"LSTM\(proj_size=3\) is not supported"):
+        ds.onnx.export(nn.LSTM(4, 5, proj_size=3, batch_first=True), ds.randn(2, 6, 4), path)

@@ -8,7 +8,8 @@ The ONNX graph is the whole prediction path, so a deployment needs nothing but O
   Other runs (built-in datasets, NPZ/NPY files) take one ``float32 (N, n_features)`` input named
   ``features`` (for image data: the flattened pixels, as in training).
 * the filling of missing values (NaN) of a run trained with ``--missing mean|median|most_frequent``
-  (the training split's values, as ``predict`` fills them), the feature standardization of training
+  (the training split's values, as ``predict`` fills them; a missing text value, ``""`` or ``NA``...,
+  becomes the most frequent category), the feature standardization of training
   (``(x - mean) / scale``), then the model;
 * outputs, in the data's own units: ``label`` (the class name, or its index when classes have no
   names) and ``probabilities`` (N, classes) for classification; ``prediction`` (N, outputs) for
@@ -26,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from typing import Any
@@ -67,6 +69,7 @@ def run_to_onnx(model: Module, state: dict[str, Any], opset: int = ox.MIN_OPSET)
     classify = state["task"] == "classification"
     for name in ["label", "probabilities"] if classify else ["prediction"]:
         g.reserve(name)
+    imputer = (state.get("preprocess") or {}).get("imputer")
     if encoder is not None:
         parts = []
         for col in encoder["columns"]:
@@ -77,16 +80,21 @@ def run_to_onnx(model: Module, state: dict[str, Any], opset: int = ox.MIN_OPSET)
                 parts.append(col)
             else:
                 inputs.append(h.make_tensor_value_info(col, onnx.TensorProto.STRING, ["batch", 1]))
+                text, missing = col, None
+                if imputer:
+                    text, missing = _missing_categories(g, col, list(cats))
                 # zeros=0: a category unseen in training is an error, as in `downslope predict`.
-                hot = g.node("OneHotEncoder", [col], "onehot", domain="ai.onnx.ml", cats_strings=list(cats), zeros=0)
+                hot = g.node("OneHotEncoder", [text], "onehot", domain="ai.onnx.ml", cats_strings=list(cats), zeros=0)
                 hot = g.node("Reshape", [hot, g.ints([0, -1])], "onehot")
-                parts.append(g.node("Cast", [hot], "onehot", to=onnx.TensorProto.FLOAT))
+                hot = g.node("Cast", [hot], "onehot", to=onnx.TensorProto.FLOAT)
+                if missing is not None:  # NaN in the whole block: the imputer below fills the most frequent category
+                    hot = g.node("Where", [missing, g.const(np.asarray(np.nan, np.float32), "nan"), hot], "onehot")
+                parts.append(hot)
         x = parts[0] if len(parts) == 1 else g.node("Concat", parts, "features", axis=1)
     else:
         g.reserve("features")
         inputs.append(h.make_tensor_value_info("features", onnx.TensorProto.FLOAT, ["batch", n_features]))
         x = "features"
-    imputer = (state.get("preprocess") or {}).get("imputer")
     if imputer:  # a run trained with --missing mean|median|most_frequent fills NaN inputs as predict does
         fill = np.asarray(imputer["fill"], np.float32).reshape(1, -1)
         x = g.node("Where", [g.node("IsNaN", [x], "missing"), g.const(fill, "fill_values"), x], "filled")
@@ -128,6 +136,24 @@ def run_to_onnx(model: Module, state: dict[str, Any], opset: int = ox.MIN_OPSET)
     proto = ox.finish(g, "downslope_run", inputs, outputs)
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _missing_categories(g: Any, col: str, cats: list[str]) -> tuple[str, str]:
+    """For a string column ``(N, 1)``: the column with each missing value (empty, NA, nan, ?, ... in any
+    case, as ``predict`` reads them) replaced by a known category, and the ``(N, 1)`` bool mask of those rows."""
+    from ..data.encoding import MISSING
+
+    # Every upper/lower-case spelling of the tokens (StringNormalizer would need a system locale at run time).
+    tokens = sorted(
+        {"".join(c) for t in MISSING for c in itertools.product(*[{ch.lower(), ch.upper()} for ch in t])} | {" ", "  "}
+    )
+    flags = g.node(
+        "LabelEncoder", [col], "is_missing", domain="ai.onnx.ml",
+        keys_strings=tokens, values_int64s=[1] * len(tokens), default_int64=0,
+    )  # fmt: skip
+    missing = g.node("Cast", [flags], "is_missing", to=9)  # BOOL
+    known = g.const(np.array([cats[0]], dtype=object), "known_category")
+    return g.node("Where", [missing, known, col], "text_filled"), missing
 
 
 def reference_outputs(model: Module, state: dict[str, Any], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -194,7 +220,10 @@ def sample_feeds(state: dict[str, Any], n: int, seed: int = 0) -> dict[str, np.n
             feeds[col] = value
             position += 1
         else:
-            feeds[col] = np.array(rng.choice(cats, size=(n, 1)), dtype=object)
+            value = np.array(rng.choice(cats, size=(n, 1)), dtype=object)
+            if fills:
+                value[(position + 1) % n] = ""  # a missing category: filled with the most frequent one
+            feeds[col] = value
             position += len(cats)
     return feeds
 

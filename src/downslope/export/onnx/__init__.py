@@ -15,8 +15,9 @@ records what flows where.
   Module type whose ``forward`` made it, never written as a wrong graph.
 * Check: after writing, the graph runs on a second, different batch (a different batch size,
   other values) in ONNX Runtime (or, if it is not installed, in ``onnx``'s reference evaluator) and
-  must reproduce the model's outputs; a forward whose Python control flow depends on the values, or
-  a value frozen at export, fails here instead of in deployment.
+  must reproduce the model's outputs; a value frozen at export fails here instead of in deployment.
+  A forward that reads a traced value into Python (``.item()``, ``float(t)``, ``bool(t)`` in an
+  ``if``, ``.tolist()``, ``.numpy()``) is refused already while it is traced.
 
 The model is exported in evaluation semantics: Dropout is the identity and BatchNorm uses its
 running statistics, whatever mode the model is in (its mode is restored afterwards).

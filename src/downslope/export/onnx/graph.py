@@ -42,6 +42,11 @@ class GraphBuilder:
         self.initializers: list[Any] = []
         self.domains: set[str] = set()
         self._used: set[str] = set()
+        # Which axis of each traced value follows the inputs' dim 0 (the free batch dim), or None
+        # (none does: a constant, a reduction over the batch, an RNN's h_n when dim 0 is the time).
+        self.batch_axis: dict[str, int | None] = {}
+        # What the forward made that the trace could only freeze (described for the second-batch check).
+        self.frozen: list[str] = []
 
     def fresh(self, hint: str) -> str:
         base = hint.replace(" ", "_") or "v"

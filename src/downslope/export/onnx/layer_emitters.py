@@ -291,15 +291,30 @@ def _max_pool(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
     if m.return_indices:
         raise ExportError(f"ONNX export: {type(m).__name__}(return_indices=True) is not supported")
     pads = _ntuple(m.padding, n)
+    kernel, dilation = _ntuple(m.kernel_size, n), _ntuple(m.dilation, n)
+    stride = _ntuple(m.stride if m.stride is not None else m.kernel_size, n)
+    ends = list(pads)
+    if m.ceil_mode:
+        # PyTorch's ceil rule drops a last window that would start inside the right padding, ONNX's
+        # does not: write the output size PyTorch gives with floor mode and the end padding that makes it
+        # (a window reaching into that padding only sees real values there: MaxPool ignores the pads).
+        for i, (size, o) in enumerate(zip(xt.shape[2:], out.shape[2:])):
+            ends[i] = max(0, (o - 1) * stride[i] + dilation[i] * (kernel[i] - 1) + 1 - size - pads[i])
+            span = size + pads[i] + ends[i] - dilation[i] * (kernel[i] - 1) - 1
+            if span < 0 or span // stride[i] + 1 != o or (o - 1) * stride[i] >= size + pads[i]:
+                raise ExportError(
+                    f"ONNX export: {type(m).__name__}(ceil_mode=True) on an input of size {size} gives {o} "
+                    f"windows, which ONNX's MaxPool cannot reproduce"
+                )
     return g.node(
         "MaxPool",
         [x],
         "max_pool",
-        kernel_shape=_ntuple(m.kernel_size, n),
-        strides=_ntuple(m.stride, n),
-        pads=pads + pads,
-        dilations=_ntuple(m.dilation, n),
-        ceil_mode=int(bool(m.ceil_mode)),
+        kernel_shape=kernel,
+        strides=stride,
+        pads=pads + ends,
+        dilations=dilation,
+        ceil_mode=0,
     )
 
 
@@ -389,7 +404,22 @@ def _layer_norm(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
 
 @register_emitter(layers.Embedding)
 def _embedding(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
-    return g.node("Gather", [g.const(m.weight.array, "embedding"), x], "embedding", axis=0)
+    # The tracer has put back the rows that the forward renormalized in place: this is the table as it was.
+    weight = m.weight.array
+    rows = g.node("Gather", [g.const(weight, "embedding"), x], "embedding", axis=0)
+    if m.max_norm is None:
+        return rows
+    # max_norm: each looked-up row whose norm exceeds it is scaled to it, computed on the gathered rows
+    # (downslope and PyTorch renormalize the table's rows in place; the rows they return are these).
+    p = float(m.norm_type)
+    one = g.const(np.asarray(1.0, weight.dtype), "one")
+    limit = g.const(np.asarray(m.max_norm, weight.dtype), "max_norm")
+    axes = g.ints([-1], "axes")
+    powered = g.node("Pow", [g.node("Abs", [rows]), g.const(np.asarray(p, weight.dtype), "norm_type")])
+    norm = g.node("Pow", [g.node("ReduceSum", [powered, axes], keepdims=1), g.const(np.asarray(1.0 / p, weight.dtype))])
+    scaled = g.node("Div", [limit, g.node("Add", [norm, g.const(np.asarray(1e-7, weight.dtype), "eps")])])
+    scale = g.node("Where", [g.node("Greater", [norm, limit]), scaled, one], "renorm_scale")
+    return g.node("Mul", [rows, scale], "embedding")
 
 
 # PyTorch stacks the gates as (i, f, g, o) for LSTM and (r, z, n) for GRU; ONNX as (i, o, f, c) and (z, r, h).
@@ -409,6 +439,9 @@ def _reorder(w: np.ndarray, order: list[int]) -> np.ndarray:
 @register_emitter(recurrent.RNN, recurrent.LSTM, recurrent.GRU)
 def _rnn(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> Any:
     check_batched(xt, 3, m)
+    if getattr(m, "proj_size", 0):
+        # ONNX's LSTM has no projection of the hidden state.
+        raise ExportError(f"ONNX export: {type(m).__name__}(proj_size={m.proj_size}) is not supported")
     op, _, order = _RNN_OPS[m.mode]
     h = m.hidden_size
     directions = 2 if m.bidirectional else 1
@@ -448,7 +481,14 @@ def _rnn(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> Any:
             finals_c.append(outs[2])
     output = g.node("Transpose", [seq], "rnn_out", perm=[1, 0, 2]) if m.batch_first else seq
     h_n = finals_h[0] if len(finals_h) == 1 else g.node("Concat", finals_h, "h_n", axis=0)
+    # h_n and c_n are (layers * directions, batch, hidden): their batch dim is 1, and they have none
+    # that follows the input's dim 0 when that is the time (batch_first=False).
+    axis = g.batch_axis.get(x)
+    g.batch_axis[output] = axis if axis in (0, 1) else None
+    final_axis = 1 if axis is not None and axis == (0 if m.batch_first else 1) else None
+    g.batch_axis[h_n] = final_axis
     if op == "LSTM":
         c_n = finals_c[0] if len(finals_c) == 1 else g.node("Concat", finals_c, "c_n", axis=0)
+        g.batch_axis[c_n] = final_axis
         return output, (h_n, c_n)
     return output, h_n

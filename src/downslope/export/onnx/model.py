@@ -10,9 +10,9 @@ import numpy as np
 
 from ...errors import ArgumentError, ExportError
 from ...nn.module import Module
-from ...tensor import Tensor
+from ...tensor import Tensor, wrap_array
 from .graph import MIN_OPSET, GraphBuilder, require_onnx
-from .tracing import as_inputs, run_model, trace
+from .tracing import as_inputs, preserved, run_model, trace
 
 
 def value_info(name: str, arr: np.ndarray, dynamic: set[int]) -> Any:
@@ -53,9 +53,20 @@ def to_model(
         >>> import downslope as ds
         >>> proto = ds.onnx.to_model(ds.nn.Linear(3, 2), ds.randn(4, 3))  # doctest: +SKIP
     """
+    return _to_model(model, example_input, input_names, output_names, dynamic_batch, opset)[0]
+
+
+def _to_model(
+    model: Module,
+    example_input: Any,
+    input_names: Sequence[str] | None,
+    output_names: Sequence[str] | None,
+    dynamic_batch: bool,
+    opset: int,
+) -> tuple[Any, GraphBuilder]:
     if opset < MIN_OPSET:
         raise ArgumentError(f"ONNX export: opset must be at least {MIN_OPSET}, got {opset}")
-    inputs = as_inputs(example_input)
+    inputs = as_inputs(example_input, model)
     in_names = list(input_names) if input_names is not None else (
         ["input"] if len(inputs) == 1 else [f"input_{i}" for i in range(len(inputs))]
     )  # fmt: skip
@@ -77,12 +88,13 @@ def to_model(
         value_info(n, t.array, {0} if dynamic_batch and t.ndim else set()) for n, t in zip(in_names, inputs)
     ]
     outputs = [(src, dst, value_info(dst, o.array, c)) for src, dst, o, c in zip(internal, out_names, outs, changed)]
-    return finish(g, type(model).__name__, graph_inputs, outputs)
+    return finish(g, type(model).__name__, graph_inputs, outputs), g
 
 
 def _batch_dims(model: Module, inputs: list[Tensor], shapes: list[tuple[int, ...]]) -> list[set[int]]:
     other = _other_batch(inputs, np.random.default_rng(0))
-    with_other = run_model(_evaluating(model), other)
+    with preserved(model):
+        with_other = run_model(_evaluating(model), other)
     return [{i for i, (a, b) in enumerate(zip(s, o.shape)) if a != b} for s, o in zip(shapes, with_other)]
 
 
@@ -111,7 +123,7 @@ def _other_batch(inputs: list[Tensor], rng: np.random.Generator) -> list[Tensor]
         a = t.array[rows] if t.ndim else t.array
         if a.dtype.kind == "f":
             a = a + (0.1 * (np.std(a) + 1e-3) * rng.standard_normal(a.shape)).astype(a.dtype)
-        out.append(Tensor(np.ascontiguousarray(a)))
+        out.append(wrap_array(np.ascontiguousarray(a)))  # the example's dtype, float64 included
     return out
 
 
@@ -139,15 +151,20 @@ def run_onnx(proto: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
 
         return [np.asarray(o) for o in ReferenceEvaluator(proto).run(None, feeds)]
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # a failing run raises; its error is reported in the ExportError
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return [np.asarray(o) for o in session.run(None, feeds)]
 
 
 def verify(
-    proto: Any, feeds: dict[str, np.ndarray], expected: Sequence[np.ndarray], where: str = "ONNX export"
+    proto: Any,
+    feeds: dict[str, np.ndarray],
+    expected: Sequence[np.ndarray],
+    where: str = "ONNX export",
+    frozen: Sequence[str] = (),
 ) -> None:
     """Run ``proto`` on ``feeds`` and raise ExportError unless its outputs match ``expected``.
+    ``frozen`` describes the tensors the trace had to freeze (named in the message if the run fails).
 
     Example:
         >>> verify(proto, {"input": x}, [model(ds.tensor(x)).numpy()])  # doctest: +SKIP
@@ -155,9 +172,18 @@ def verify(
     try:
         got = run_onnx(proto, feeds)
     except Exception as exc:  # the runtime's own error types; e.g. a shape frozen at the example's batch size
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        culprits = (
+            f"not batch-dynamic: {'; '.join(dict.fromkeys(frozen))} (the trace cannot follow how it was made: "
+            f"a comparison such as (y > 0), ones_like/zeros_like, ds.zeros(x.shape[0], ...), a tensor from NumPy); "
+            if frozen
+            else "the forward probably builds a tensor from the example's sizes or values; "
+        )
         raise ExportError(
-            f"{where}: the exported graph fails on a second batch of another size ({type(exc).__name__}: {exc}); "
-            f"the forward probably builds a tensor from the example's sizes or values"
+            f"{where}: the exported graph fails on a second batch of another size: {culprits}"
+            f"its values and shape are frozen at the example's. Compute it from the input with supported ops "
+            f"(e.g. y * 0 + 1 for ones_like(y), y.relu() or ds.where(...) for a mask), or export with "
+            f"dynamic_batch=False (runtime: {type(exc).__name__}: {reason[:300]})"
         ) from None
     for name, e, o in zip([o.name for o in proto.graph.output], expected, got):
         e = np.asarray(e)
@@ -203,12 +229,14 @@ def export(
         ['input']
     """
     onnx = require_onnx()
-    proto = to_model(model, example_input, input_names, output_names, dynamic_batch, opset)
+    proto, g = _to_model(model, example_input, input_names, output_names, dynamic_batch, opset)
     onnx.checker.check_model(proto, full_check=True)
     if check:
-        inputs = as_inputs(example_input)
+        inputs = as_inputs(example_input, model)
         second = _other_batch(inputs, np.random.default_rng(1)) if dynamic_batch else inputs
         feeds = {i.name: t.array for i, t in zip(proto.graph.input, second)}
-        verify(proto, feeds, run_model(_evaluating(model), second))
+        with preserved(model):
+            expected = run_model(_evaluating(model), second)
+        verify(proto, feeds, expected, frozen=g.frozen)
     onnx.save_model(proto, os.fspath(path))
     return proto

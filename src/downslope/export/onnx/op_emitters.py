@@ -3,6 +3,7 @@ keyed by the name of the op's gradient rule, which every recorded result carries
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -32,41 +33,73 @@ for _rule, _onnx_op in {
     _op(_rule, _onnx_op)
 
 
+def _batch_target(src: tuple[int, ...], dst: tuple[int, ...], axis: int) -> int | None:
+    """The dim of ``dst`` that a reshape from ``src`` keeps as ``src``'s dim ``axis`` (the same size, the
+    same number of elements before and after it), or None when the reshape merges or splits that dim."""
+    before, after = math.prod(src[:axis]), math.prod(src[axis + 1 :])
+    found = [
+        j
+        for j, n in enumerate(dst)
+        if n == src[axis] and math.prod(dst[:j]) == before and math.prod(dst[j + 1 :]) == after
+    ]
+    if not found:
+        return None
+    return axis if axis in found else found[0]
+
+
 def _reshape_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
     x = parents[0]
     shape = list(t.shape)
-    if g.dynamic_batch:
-        if x.ndim == 0 or not shape or shape[0] != x.shape[0]:
+    axis = g.batch_axis.get(ins[0])
+    target = None
+    if axis is not None:
+        target = _batch_target(tuple(x.shape), tuple(t.shape), axis)
+        if target is None:
             raise ExportError(
-                f"ONNX export: a reshape from {x.shape} to {t.shape} changes the batch dim 0, so it cannot be "
-                f"written for any batch size; keep dim 0 or export with dynamic_batch=False"
+                f"a reshape from {x.shape} to {t.shape} merges or splits the batch dim {axis}, so it cannot be "
+                f"written for any batch size; keep the batch dim or export with dynamic_batch=False"
             )
-        shape[0] = 0  # ONNX: copy dim 0 from the input
-    return g.node("Reshape", [ins[0], g.ints(shape)], "reshape")
+        # ONNX: 0 copies the input's dim at the same index; -1 is whatever the other (fixed) dims leave.
+        shape[target] = 0 if target == axis else -1
+    y = g.node("Reshape", [ins[0], g.ints(shape)], "reshape")
+    g.batch_axis[y] = target
+    return y
 
 
 def _permute_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
     inverse = t._saved
     perm = [int(i) for i in np.argsort(inverse)]
-    return g.node("Transpose", ins, "transpose", perm=perm)
+    y = g.node("Transpose", ins, "transpose", perm=perm)
+    axis = g.batch_axis.get(ins[0])
+    g.batch_axis[y] = perm.index(axis) if axis is not None and axis in perm else None
+    return y
 
 
 def _getitem_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
     idx, advanced = t._saved
     items = idx if isinstance(idx, tuple) else (idx,)
     if advanced or any(isinstance(i, np.ndarray) for i in items):
-        raise ExportError("ONNX export: indexing with arrays or masks is not supported; use slices and integers")
+        raise ExportError(
+            "indexing with arrays or masks (y[idx], y[mask], or an op built on them such as max(dim), repeat, "
+            "interpolate/Upsample or reflection padding) is not supported; use slices and integers"
+        )
     ndim = parents[0].ndim
+    batch = g.batch_axis.get(ins[0])
     if any(i is Ellipsis for i in items):
         at = items.index(Ellipsis)
         fill = ndim - sum(1 for i in items if i is not None and i is not Ellipsis)
         items = items[:at] + (slice(None),) * fill + items[at + 1 :]
-    y, axis = ins[0], 0  # ``axis``: where the next item applies in the current (partly indexed) value
+    # ``axis``: where the next item applies in the current (partly indexed) value; ``src``: the input's dim.
+    y, axis, src, out_batch = ins[0], 0, 0, None
     for item in items:
         if item is None:
             y = g.node("Unsqueeze", [y, g.ints([axis], "axes")])
             axis += 1
-        elif isinstance(item, slice):
+            continue
+        if isinstance(item, slice):
+            if src == batch:
+                out_batch = axis
+            src += 1
             if item == slice(None):
                 axis += 1
                 continue
@@ -79,28 +112,68 @@ def _getitem_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tenso
             )
             axis += 1
         elif isinstance(item, (bool, np.bool_)):
-            raise ExportError("ONNX export: indexing with True/False is not supported; use slices and integers")
+            raise ExportError("indexing with True/False is not supported; use slices and integers")
         elif isinstance(item, (int, np.integer)):
-            if axis == 0 and g.dynamic_batch:
-                raise ExportError("ONNX export: indexing the batch dim 0 with an integer is not supported")
+            if src == batch:
+                raise ExportError(
+                    f"indexing the batch dim {batch} (the dim that follows the input's dim 0) with an integer "
+                    f"is not supported; keep the batch dim (index another dim, or slice)"
+                )
             y = g.node("Gather", [y, g.const(np.asarray(int(item), np.int64), "index")], "select", axis=axis)
+            src += 1
         else:
-            raise ExportError(f"ONNX export: index item {item!r} is not supported")
-    return g.node("Identity", [y], "getitem")
+            raise ExportError(f"index item {item!r} is not supported")
+    if batch is not None and src <= batch:  # the batch dim lies after the items: shifted by what they did
+        out_batch = axis + (batch - src)
+    out = g.node("Identity", [y], "getitem")
+    g.batch_axis[out] = out_batch
+    return out
 
 
 def _concat_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
-    return g.node("Concat", ins, "concat", axis=int(t._saved[0]))
+    y = g.node("Concat", ins, "concat", axis=int(t._saved[0]))
+    g.batch_axis[y] = next((g.batch_axis[i] for i in ins if g.batch_axis.get(i) is not None), None)
+    return y
 
 
 def _stack_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
     axis = int(t._saved)
     parts = [g.node("Unsqueeze", [i, g.ints([axis], "axes")]) for i in ins]
-    return g.node("Concat", parts, "stack", axis=axis)
+    y = g.node("Concat", parts, "stack", axis=axis)
+    batch = next((g.batch_axis[i] for i in ins if g.batch_axis.get(i) is not None), None)
+    g.batch_axis[y] = None if batch is None else batch + (1 if batch >= axis % t.ndim else 0)
+    return y
+
+
+def _softmax_axes(saved: object) -> tuple[int, ...]:
+    """The axes a softmax/log_softmax saved: a tuple of non-negative ints (ops.reductions), or one int."""
+    if isinstance(saved, (tuple, list)):
+        return tuple(int(a) for a in saved)
+    return (int(saved),)  # type: ignore[call-overload]
 
 
 def _softmax_op(op: str) -> OpEmitter:
-    return lambda g, t, ins, parents: g.node(op, ins, op.lower(), axis=int(t._saved))
+    def emit(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+        axes = _softmax_axes(t._saved)
+        if len(axes) == 1:
+            return g.node(op, ins, op.lower(), axis=axes[0])
+        if not axes:  # a 0-d input: softmax of one value is 1, its log 0
+            x = ins[0]
+            zero = g.node("Sub", [x, x])
+            return zero if op == "LogSoftmax" else g.node("Exp", [zero], op.lower())
+        # Several axes at once: written out, stable (the max is subtracted first), as downslope computes it.
+        x, keep = ins[0], g.ints(list(axes), "axes")
+        if g.opset >= 18:
+            top = g.node("ReduceMax", [x, keep], keepdims=1)
+        else:
+            top = g.node("ReduceMax", [x], axes=list(axes), keepdims=1)
+        shifted = g.node("Sub", [x, top])
+        total = g.node("ReduceSum", [g.node("Exp", [shifted]), keep], keepdims=1)
+        if op == "LogSoftmax":
+            return g.node("Sub", [shifted, g.node("Log", [total])], op.lower())
+        return g.node("Div", [g.node("Exp", [shifted]), total], op.lower())
+
+    return emit
 
 
 def _leaky_relu_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
@@ -111,7 +184,7 @@ def _astype_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor
     return g.node("Cast", ins, "cast", to=g.onnx.helper.np_dtype_to_tensor_dtype(t.array.dtype))
 
 
-def _reduced_axes(x: Tensor, t: Tensor, dynamic: bool) -> list[int]:
+def _reduced_axes(x: Tensor, t: Tensor, batch: int | None) -> list[int]:
     """The axes a sum/mean reduced, from the input shape and the saved kept shape (reduced dims as 1).
     A size-1 dim may or may not have been reduced (same values either way); when the output lost
     dims, the ones needed are taken from the last size-1 dims, the batch dim last."""
@@ -120,7 +193,7 @@ def _reduced_axes(x: Tensor, t: Tensor, dynamic: bool) -> list[int]:
     if not keep:
         missing = x.ndim - len(axes) - t.ndim
         ones = [i for i, (a, k) in enumerate(zip(x.shape, kept)) if a == 1 and k == 1]
-        ones = sorted(ones, key=lambda i: (i == 0 and dynamic, -i))
+        ones = sorted(ones, key=lambda i: (i == batch, -i))
         axes = sorted(axes + ones[:missing])
     return axes
 
@@ -128,13 +201,20 @@ def _reduced_axes(x: Tensor, t: Tensor, dynamic: bool) -> list[int]:
 def _reduce_op(op: str) -> OpEmitter:
     def emit(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
         x = parents[0]
-        axes = _reduced_axes(x, t, g.dynamic_batch)
+        batch = g.batch_axis.get(ins[0])
+        axes = _reduced_axes(x, t, batch)
         keep = int(bool(t._saved[1]))
         if not axes:
-            return g.node("Identity", ins, op.lower())
-        if op == "ReduceSum" or g.opset >= 18:  # axes became an input: ReduceSum in opset 13, the rest in 18
-            return g.node(op, [ins[0], g.ints(axes, "axes")], op.lower(), keepdims=keep)
-        return g.node(op, ins, op.lower(), axes=axes, keepdims=keep)
+            y = g.node("Identity", ins, op.lower())
+        elif op == "ReduceSum" or g.opset >= 18:  # axes became an input: ReduceSum in opset 13, the rest in 18
+            y = g.node(op, [ins[0], g.ints(axes, "axes")], op.lower(), keepdims=keep)
+        else:
+            y = g.node(op, ins, op.lower(), axes=axes, keepdims=keep)
+        if batch is None or batch in axes:
+            g.batch_axis[y] = None
+        else:
+            g.batch_axis[y] = batch if keep else batch - sum(1 for a in axes if a < batch)
+        return y
 
     return emit
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 from typing import Any
 
 import numpy as np
 
 from ...autograd import enable_grad, no_grad
 from ...errors import ArgumentError, ExportError
-from ...nn.module import Module
-from ...tensor import Tensor
+from ...nn.module import Module, ModuleDict, ModuleList, Sequential
+from ...tensor import Tensor, wrap_array
 from .graph import EMITTERS, INPUT_COUNTS, GraphBuilder, emitter_for
 from .op_emitters import OP_EMITTERS
 
@@ -18,11 +22,88 @@ from .op_emitters import OP_EMITTERS
 class _Tracer:
     """Runs the model once, writing each table layer's nodes and tracing the tensors between them."""
 
-    def __init__(self, g: GraphBuilder) -> None:
+    def __init__(self, g: GraphBuilder, model: Module | None = None) -> None:
         self.g = g
         self.names: dict[int, tuple[str, Tensor, np.ndarray]] = {}
         self.stack: list[Module] = []  # Modules (not in the table) whose forward is running
         self.depth = 0  # > 0 while a table layer's own forward runs
+        # Where each recorded tensor was made: (the public op called, the Module, the user's source line).
+        self.origin: dict[int, tuple[Tensor, Any, str, str, str]] = {}
+        # The model's own tensors (parameters, buffers, tensor attributes): constants, by their arrays.
+        self.constants: dict[int, tuple[Tensor, np.ndarray]] = {}
+        if model is not None:
+            for m in model.modules():
+                for v in list(m._parameters.values()) + list(m._buffers.values()) + list(vars(m).values()):
+                    if isinstance(v, Tensor):
+                        self.constants[id(v)] = (v, v.array.copy())
+        self.constant_arrays = {id(v.array) for v, _ in self.constants.values()}
+        self.library_layers = {
+            type(m).__name__
+            for m in (model.modules() if model is not None else [])
+            if type(m).__module__.startswith("downslope.") and not isinstance(m, _CONTAINERS)
+        }
+
+    def _is_constant(self, t: Tensor) -> bool:
+        # By the array too: ``self.weight.detach()`` or ``.data`` share the parameter's array.
+        return id(t) in self.constants or id(t.array) in self.constant_arrays
+
+    def depends_on_input(self, t: Tensor) -> bool:
+        """Whether ``t`` is (or is computed from) the traced input or a layer's output, or is a tensor
+        that is not the model's own constant (a comparison's mask, a detached copy: made from values)."""
+        seen: set[int] = set()
+        todo = [t]
+        while todo:
+            u = todo.pop()
+            if id(u) in seen:
+                continue
+            seen.add(id(u))
+            if id(u) in self.names:
+                return True
+            if getattr(u, "_vjp", None) is None:
+                if not self._is_constant(u):
+                    return True
+                continue
+            todo.extend(p for p in u._parents if isinstance(p, Tensor))
+        return False
+
+    def host_read(self, t: Tensor, how: str) -> None:
+        """Refuse a forward that reads a traced tensor's value into Python: the graph would freeze it."""
+        if self.depth or not self.depends_on_input(t):
+            return
+        where = _user_line(sys._getframe(2))
+        raise ExportError(
+            f"ONNX export: {self._culprit()}.forward reads a tensor's value into Python ({how}"
+            f"{', at ' + where if where else ''}) while it is traced: the forward depends on the values (a Python "
+            f"`if` on a tensor, a number taken from a tensor), which an ONNX graph cannot reproduce; the trace "
+            f"would freeze the example's branch or number. Write it with tensor ops instead (ds.where, a mask "
+            f"multiplied in), or export a model without the value-dependent step"
+        )
+
+    def note_origin(self, frame: FrameType, t: Tensor) -> None:
+        """Remember which public op (and Module, and user source line) made the recorded tensor ``t``."""
+        if id(t) in self.origin:
+            return
+        api, f = "", frame
+        while f is not None:
+            mod = f.f_globals.get("__name__", "")
+            if not mod.startswith("downslope.") or mod.startswith("downslope.export"):
+                break
+            name = f.f_code.co_name
+            if name not in _PLUMBING and (not name.startswith("_") or not api):
+                api = name
+            f = f.f_back  # type: ignore[assignment]
+        api = {"__getitem__": "indexing", "getitem": "indexing"}.get(api, api)
+        layer = self._library_layer()
+        self.origin[id(t)] = (t, t._vjp, api, layer or self._culprit(), _user_line(f) if f is not None else "")
+
+    def describe(self, t: Tensor) -> tuple[str, str]:
+        """``("Net.forward", " (max() at net.py:12)")``: the forward that made ``t``, and the op and line."""
+        entry = self.origin.get(id(t))
+        if entry is None or entry[0] is not t or entry[1] is not t._vjp:  # (an in-place op rewrote t since)
+            return f"{self._culprit()}.forward", ""
+        _, _, api, culprit, where = entry
+        detail = " ".join(p for p in [f"{api}()" if api else "", f"at {where}" if where else ""] if p)
+        return f"{culprit}.forward", (f" ({detail})" if detail else "")
 
     def bind(self, value: Any, names: Any) -> None:
         if isinstance(value, Tensor):
@@ -30,6 +111,19 @@ class _Tracer:
         elif isinstance(value, (tuple, list)):
             for v, n in zip(value, names):
                 self.bind(v, n)
+
+    def _library_layer(self) -> str:
+        """The class name of the innermost downslope layer (not in the table) whose forward is being traced, or ''."""
+        for m in reversed(self.stack):
+            if type(m).__module__.startswith("downslope.") and not isinstance(m, _CONTAINERS):
+                return type(m).__name__
+        return ""
+
+    def refuse_layer(self, layer: str, why: str) -> ExportError:
+        return ExportError(
+            f"ONNX export: the layer {layer} is not supported (its forward {why}; supported layers: "
+            f"{', '.join(supported_layers())})"
+        )
 
     def _culprit(self) -> str:
         return type(self.stack[-1]).__name__ if self.stack else "the model"
@@ -52,19 +146,41 @@ class _Tracer:
         if rule is None:
             # A constant at export time: a parameter or literal the forward uses directly.
             name = self.g.const(t.array, "const")
+            self.g.batch_axis[name] = None
+            if t.ndim and not self._is_constant(t):
+                # Made by the forward from values or sizes (a mask from a comparison, ones_like, zeros(n, ...)):
+                # frozen here; the second-batch check names it if the graph then fails.
+                self.g.frozen.append(
+                    f"a {t.array.dtype} tensor of shape {tuple(t.shape)} made in {self._culprit()}.forward"
+                )
         else:
             rule_name = getattr(rule, "__name__", repr(rule))
             emit = OP_EMITTERS.get(rule_name)
             if emit is None:
                 op = rule_name.strip("_").removesuffix("_vjp")
                 op = {"extreme": "max/min"}.get(op, op)
+                forward, detail = self.describe(t)
+                layer = forward.removesuffix(".forward")
+                if layer in self.library_layers:
+                    raise self.refuse_layer(layer, f"uses the tensor operation {op!r}{detail}")
                 raise ExportError(
-                    f"ONNX export: {self._culprit()}.forward uses the tensor operation {op!r}, which the exporter "
+                    f"ONNX export: {forward} uses the tensor operation {op!r}{detail}, which the exporter "
                     f"cannot translate (supported layers: {', '.join(supported_layers())}; supported tensor ops: "
                     f"{', '.join(supported_ops())})"
                 )
             parents = tuple(t._parents)
-            name = emit(self.g, t, [self.resolve(p) for p in parents], parents)
+            ins = [self.resolve(p) for p in parents]
+            try:
+                name = emit(self.g, t, ins, parents)
+            except ExportError as exc:
+                forward, detail = self.describe(t)
+                message = str(exc).removeprefix("ONNX export: ")
+                layer = forward.removesuffix(".forward")
+                if layer in self.library_layers:
+                    raise self.refuse_layer(layer, f"does what the exporter cannot write{detail}: {message}") from None
+                raise ExportError(f"ONNX export: {forward}{detail}: {message}") from None
+            if name not in self.g.batch_axis:
+                self.g.batch_axis[name] = _broadcast_axis(self.g, t, ins, parents)
         self.bind(t, name)
         return name
 
@@ -97,12 +213,25 @@ class _Tracer:
             out = original(m, *args, **kwargs)
         finally:
             self.depth -= 1
+            self.restore(m)  # e.g. Embedding(max_norm) renormalizes rows in place: the export must not
         if n == 1:
-            self.bind(out, emit(self.g, m, names[0], args[0], out))
+            made = emit(self.g, m, names[0], args[0], out)
         else:
             multi: Any = emit  # a multi-input emitter takes lists of names and tensors
-            self.bind(out, multi(self.g, m, names, list(args[:n]), out))
+            made = multi(self.g, m, names, list(args[:n]), out)
+        axis = self.g.batch_axis.get(names[0])
+        for name, value in zip(_flat(made), flat_outputs(out)):
+            if name not in self.g.batch_axis and isinstance(value, Tensor):
+                self.g.batch_axis[name] = axis if axis is not None and axis < value.ndim else None
+        self.bind(out, made)
         return out
+
+    def restore(self, m: Module) -> None:
+        """Put back the values of ``m``'s parameters and buffers that its forward changed in place."""
+        for t in list(m.parameters()) + list(m.buffers()):
+            entry = self.constants.get(id(t))
+            if entry is not None and t.array.shape == entry[1].shape and not np.array_equal(t.array, entry[1]):
+                t.array[...] = entry[1]
 
 
 def supported_layers() -> list[str]:
@@ -127,6 +256,97 @@ def supported_ops() -> list[str]:
     return sorted(k.strip("_").removesuffix("_vjp") for k in OP_EMITTERS)
 
 
+# Frames that say nothing about which op the user called.
+_PLUMBING = {"forward", "__call__", "_call_impl", "record_op", "wrap_array", "traced"}
+_CONTAINERS = (Sequential, ModuleList, ModuleDict)
+
+
+def _flat(names: Any) -> list[Any]:
+    if isinstance(names, (tuple, list)):
+        return [n for item in names for n in _flat(item)]
+    return [names]
+
+
+def _broadcast_axis(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> int | None:
+    """The batch axis of an elementwise (broadcasting) op's result: the first operand's that has one."""
+    for name, p in zip(ins, parents):
+        axis = g.batch_axis.get(name)
+        if axis is not None and isinstance(p, Tensor):
+            moved = axis + t.ndim - p.ndim
+            if 0 <= moved < t.ndim:
+                return moved
+    return None
+
+
+def _user_line(frame: FrameType | None) -> str:
+    """``file.py:12`` of the first frame at or above ``frame`` outside downslope, or ''."""
+    f = frame
+    while f is not None:
+        mod = f.f_globals.get("__name__", "")
+        if not mod.startswith("downslope.") and mod != "downslope":
+            return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}"
+        f = f.f_back
+    return ""
+
+
+_HOST_READS = {
+    "item": "t.item()",
+    "tolist": "t.tolist()",
+    "numpy": "t.numpy()",
+    "__float__": "float(t)",
+    "__int__": "int(t)",
+    "__bool__": "bool(t): an `if`, `and`, `or` or `not` on a tensor",
+    "__index__": "a tensor used as a Python int",
+    "__array__": "np.asarray(t)",
+}
+
+
+@contextlib.contextmanager
+def _watching(tracer: _Tracer) -> Iterator[None]:
+    """While tracing: refuse reads of traced values into Python, and note where each recorded tensor is made."""
+    originals = {name: Tensor.__dict__[name] for name in _HOST_READS if name in Tensor.__dict__}
+
+    def guard(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def read(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+            tracer.host_read(self, _HOST_READS[name])
+            return fn(self, *args, **kwargs)
+
+        read.__name__ = name
+        return read
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "return" and isinstance(arg, Tensor) and getattr(arg, "_vjp", None) is not None:
+            if frame.f_globals.get("__name__", "").startswith(("downslope.ops", "downslope.tensor", "downslope.nn")):
+                tracer.note_origin(frame, arg)
+
+    previous = sys.getprofile()
+    for name, fn in originals.items():
+        setattr(Tensor, name, guard(name, fn))
+    sys.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+        for name, fn in originals.items():
+            setattr(Tensor, name, fn)
+
+
+@contextlib.contextmanager
+def preserved(model: Any) -> Iterator[None]:
+    """Run a block with ``model``'s parameters and buffers put back afterwards (a forward may change them
+    in place, e.g. ``Embedding(max_norm=...)``); exporting must leave the model as it was."""
+    modules = model.modules() if isinstance(model, Module) else []
+    saved = [(t, t.array, t.array.copy()) for m in modules for t in list(m.parameters()) + list(m.buffers())]
+    try:
+        yield
+    finally:
+        for t, arr, copy in saved:
+            if t.array is not arr:
+                t.array = arr
+            if arr.shape == copy.shape and not np.array_equal(arr, copy, equal_nan=True):
+                arr[...] = copy
+
+
 def flat_outputs(value: Any) -> list[Any]:
     """The tensors of a model's output, nested tuples and lists flattened in order."""
     if isinstance(value, (tuple, list)):
@@ -134,15 +354,24 @@ def flat_outputs(value: Any) -> list[Any]:
     return [value]
 
 
-def as_inputs(example_input: Any) -> list[Tensor]:
-    """``example_input`` (a Tensor, an array, or a tuple/list of them) as a list of fresh Tensors."""
+def as_inputs(example_input: Any, model: Any = None) -> list[Tensor]:
+    """``example_input`` (a Tensor, an array, or a tuple/list of them) as a list of fresh Tensors.
+
+    A Tensor keeps its dtype (a float64 model exports with a float64 example); a floating NumPy array
+    becomes the default dtype as in ``ds.tensor``, or float64 when every floating parameter of ``model`` is."""
     items = list(example_input) if isinstance(example_input, (tuple, list)) else [example_input]
+    floats = (
+        {p.array.dtype for p in model.parameters() if p.array.dtype.kind == "f"} if isinstance(model, Module) else set()
+    )
     out = []
     for item in items:
         if isinstance(item, Tensor):
-            out.append(Tensor(item.array.copy()))
+            out.append(wrap_array(np.array(item.array, copy=True)))
         elif isinstance(item, np.ndarray):
-            out.append(Tensor(item.copy()))
+            if item.dtype == np.float64 and floats == {np.dtype(np.float64)}:
+                out.append(wrap_array(item.copy()))
+            else:
+                out.append(Tensor(item.copy()))
         else:
             raise ArgumentError(
                 f"ONNX export: example_input must be a Tensor or NumPy array, got {type(item).__name__}"
@@ -166,12 +395,13 @@ def trace(g: GraphBuilder, model: Module, inputs: list[Tensor], names: Sequence[
     """
     if not isinstance(model, Module):
         raise ArgumentError(f"ONNX export: expected an nn.Module, got {type(model).__name__}")
-    tracer = _Tracer(g)
-    inputs = [Tensor(t.array.copy()) for t in inputs]
+    tracer = _Tracer(g, model)
+    inputs = [wrap_array(np.array(t.array, copy=True)) for t in inputs]
     for t, n in zip(inputs, names):
         if t.array.dtype.kind == "f":
             t.requires_grad = True  # every op on the input then records itself, so it can be traced
         tracer.bind(t, n)
+        g.batch_axis[n] = 0 if g.dynamic_batch and t.ndim else None
     modes = {id(m): m.training for m in model.modules()}
     original = Module.__call__
 
@@ -181,11 +411,12 @@ def trace(g: GraphBuilder, model: Module, inputs: list[Tensor], names: Sequence[
     model.eval()
     Module.__call__ = traced  # type: ignore[method-assign]
     try:
-        with enable_grad():
-            out = model(*inputs)
-        outs = flat_outputs(out)
-        tracer.stack.append(model)
-        internal = [tracer.resolve(o) for o in outs]
+        with preserved(model), enable_grad():
+            with _watching(tracer):
+                out = model(*inputs)
+            outs = flat_outputs(out)
+            tracer.stack.append(model)
+            internal = [tracer.resolve(o) for o in outs]
     finally:
         Module.__call__ = original  # type: ignore[method-assign]
         for m in model.modules():
