@@ -769,3 +769,13 @@ def test_once_differentiable_as_in_torch() -> None:
         gt.sum().backward()
     with pytest.raises(ds.DownslopeError, match="once_differentiable"):
         g.sum().backward()
+
+
+def test_backward_of_several_tensors_as_torch_autograd_backward() -> None:
+    torch = pytest.importorskip("torch")
+    x, xt = ds.tensor([1.0, 2.0], requires_grad=True), torch.tensor([1.0, 2.0], requires_grad=True)
+    ds.autograd.backward([x * 3, (x**2).sum()], [ds.tensor([1.0, 0.5]), None])
+    torch.autograd.backward([xt * 3, (xt**2).sum()], [torch.tensor([1.0, 0.5]), None])
+    assert x.grad.tolist() == xt.grad.tolist()
+    with pytest.raises(ds.DownslopeError, match="2 tensors but 1 gradients"):
+        ds.autograd.backward([x * 3, x * 2], [None])

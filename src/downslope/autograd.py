@@ -491,29 +491,53 @@ def _differentiable(gradient: Tensor, output: Tensor) -> Tensor:
 
 
 def backward(
-    output: Tensor,
+    output: Tensor | Sequence[Tensor],
     gradient: Any = None,
     retain_graph: bool = False,
     create_graph: bool = False,
     inputs: Sequence[Tensor] | None = None,
 ) -> None:
-    """Accumulate the gradient of ``output`` into the ``.grad`` of the leaves it depends on."""
+    """Accumulate the gradient of ``output`` into the ``.grad`` of the leaves it depends on; as
+    ``torch.autograd.backward``, ``output`` may be a sequence of tensors, with a sequence of
+    gradients (one per tensor, None for a scalar's 1)."""
     Tensor, wrap_array = _tensor_api()
-    g = _check_root_grad(output, gradient)
+    if isinstance(output, (list, tuple)):
+        grads = list(gradient) if isinstance(gradient, (list, tuple)) else [gradient] * len(output)
+        if len(grads) != len(output):
+            raise ArgumentError(f"backward: {len(output)} tensors but {len(grads)} gradients")
+        if create_graph or len(output) != 1:
+            pairs = [(o, _check_root_grad(o, gr)) for o, gr in zip(output, grads)]
+            if not create_graph:
+                roots, seeds = [o for o, _ in pairs], [gr for _, gr in pairs]
+                if inputs is None:
+                    _run_backward(roots, seeds, retain_graph, False, capture=None)
+                    return
+                captured = _run_backward(roots, seeds, retain_graph, False, capture=list(inputs))
+                owned_: set[int] = set()
+                for t in inputs:
+                    if id(t) in captured:
+                        _accumulate_grad(t, captured[id(t)], False, owned_, Tensor, wrap_array)
+                return
+            for o, gr in zip(output, grads):  # create_graph: one root at a time
+                backward(o, gr, retain_graph=True, create_graph=True, inputs=inputs)
+            return
+        output, gradient = output[0], grads[0]
+    root: Any = output
+    g = _check_root_grad(root, gradient)
     if create_graph:
         g = (
-            _differentiable(gradient, output)
+            _differentiable(gradient, root)
             if isinstance(gradient, Tensor) and gradient.requires_grad
             else wrap_array(g)
         )
     if inputs is not None:
-        captured = _run_backward([output], [g], retain_graph or create_graph, create_graph, capture=list(inputs))
+        captured = _run_backward([root], [g], retain_graph or create_graph, create_graph, capture=list(inputs))
         owned: set[int] = set()
         for t in inputs:
             if id(t) in captured:
                 _accumulate_grad(t, captured[id(t)], create_graph, owned, Tensor, wrap_array)
         return
-    _run_backward([output], [g], retain_graph or create_graph, create_graph, capture=None)
+    _run_backward([root], [g], retain_graph or create_graph, create_graph, capture=None)
 
 
 def grad(

@@ -1,4 +1,5 @@
-"""PyTorch's ``torch.utils`` namespace: only ``downslope.utils.data``, which re-exports :mod:`downslope.data`.
+"""PyTorch's ``torch.utils`` namespace: ``downslope.utils.data``, which re-exports :mod:`downslope.data`, and
+``downslope.utils.checkpoint`` (activation checkpointing).
 
 Example:
     >>> import downslope.utils.data
@@ -9,6 +10,6 @@ Example:
 
 from __future__ import annotations
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]
