@@ -192,6 +192,55 @@ def test_overwrite_refuses_a_directory_that_is_not_a_run(tmp_path):
     assert (tmp_path / "home" / "thesis.tex").read_text() == "years of work"
 
 
+def test_a_kill_during_an_overwrite_never_lets_resume_put_the_old_run_back(tmp_path, monkeypatch):
+    old = runs.reserve(tmp_path / "r")
+    old.write_text("model.ds", "old")
+    old.publish()
+    new = runs.reserve(tmp_path / "r", overwrite=True)
+    new.write_text("model.ds", "new")
+    new.write_text("config.toml", "")
+    # the process dies right after exchanging the two directories, before the old one is deleted
+    monkeypatch.setattr(runs.shutil, "rmtree", lambda *a, **k: None)
+    monkeypatch.setattr(runs.os, "rename", lambda *a, **k: None)  # nor moved out of the staging name
+    new.publish()
+    monkeypatch.undo()
+    if (tmp_path / "r" / "model.ds").read_text() != "new":
+        pytest.skip("renameat2's exchange is not available on this file system")
+    staging = runs.staging_path(tmp_path / "r")
+    assert (staging / "model.ds").read_text() == "old"
+    (staging / "config.toml").write_text("")
+    os.utime(staging / "status.json", ns=(1, 1))  # the replaced run finished earlier
+    with pytest.raises(ConfigError, match="newer finished run"):
+        runs.resume(tmp_path / "r")
+    assert (tmp_path / "r" / "model.ds").read_text() == "new" and not staging.exists()
+
+
+def test_out_may_not_be_a_working_name_a_link_or_inside_a_finished_run(tmp_path):
+    done = runs.reserve(tmp_path / "done")
+    done.write_text("model.ds", "m")
+    done.publish()
+    (tmp_path / "target").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    for out, message in (
+        (tmp_path / ".live.partial", "working directory"),
+        (tmp_path / ".live.reserving-abc123", "working directory"),
+        (tmp_path / "link", "symbolic link"),
+        (tmp_path / "done" / "sub", "inside the run"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            runs.reserve(out, overwrite=True)
+
+
+def test_leftovers_of_killed_reservations_are_swept(tmp_path):
+    for leftover in (".r.reserving-x1", ".r.discarded-ab12", ".r.old-cd34"):
+        (tmp_path / leftover).mkdir()
+        (tmp_path / leftover / "f").write_text("x")
+    run = runs.reserve(tmp_path / "r")
+    run.write_text("model.ds", "m")
+    run.publish()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
 @pytest.mark.parametrize("where", ["file", "under_a_file", "empty_name"])
 def test_unusable_out_is_refused_at_once(tmp_path, where):
     (tmp_path / "f").write_text("x")

@@ -134,7 +134,7 @@ def read_status(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The status marker of a run or staging directory, or None when there is none (or it is unreadable)."""
     try:
         status = json.loads((Path(run_dir) / STATUS_FILE).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: a deeply nested (crafted) file
         return None
     return status if isinstance(status, dict) and status.get("status") in STATUSES else None
 
@@ -256,12 +256,14 @@ class Run:
         if final.is_dir() and any(final.iterdir()):
             if not self.overwrite:
                 raise StateError(f"{final}: appeared meanwhile, so the run was left in {self.staging}")
+            old = final.parent / f".{final.name}.discarded-{secrets.token_hex(3)}"
             if not _exchange(self.staging, final):
-                old = final.parent / f".{final.name}.old-{secrets.token_hex(3)}"
                 os.rename(final, old)
                 os.rename(self.staging, final)
             else:
-                old = self.staging  # after the exchange the staging name holds the replaced run
+                # The staging name now holds the replaced run: move it out of that name at once, so a
+                # later --resume never finds it there (resume also checks which of the two is newer).
+                os.rename(self.staging, old)
             shutil.rmtree(old, ignore_errors=True)
         else:
             try:
@@ -332,6 +334,22 @@ class _Taken(ConfigError):
 def _reserve_at(final: Path, overwrite: bool) -> Run:
     if str(final) in ("", ".", "..") or final.name in ("", ".", ".."):
         raise ConfigError(f"--out {str(final)!r}: expected a directory name, such as runs/my-run")
+    if _final_of_staging(final) is not None or any(m in final.name for m in (".reserving-", ".discarded-", ".old-")):
+        raise ConfigError(
+            f"--out {final}: is the name of a run's working directory, which downslope manages itself; "
+            "choose another --out (to continue an unfinished run, use --resume with its name)"
+        )
+    if os.path.islink(final):
+        # A run is published by renaming a directory into place: that would replace the link itself,
+        # not the directory it points to.
+        raise ConfigError(
+            f"--out {final}: is a symbolic link; give the directory it points to ({os.path.realpath(final)}) or another name"
+        )
+    inside = _enclosing_run(final)
+    if inside is not None:
+        raise ConfigError(
+            f"--out {final}: is inside the run {inside}, which is a finished record; choose a directory outside it"
+        )
     if os.path.lexists(final) and not final.is_dir():
         raise ConfigError(f"--out {final}: exists and is not a directory; choose another --out")
     if final.is_dir() and os.path.ismount(final):
@@ -371,6 +389,7 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
         ) from None
     run = Run(final, private, _try_lock(private), overwrite)
     run.made_dirs = made_dirs
+    _sweep_leftovers(final)
     try:
         run.set_status(RUNNING)  # also proves the directory is writable before any work is done
         _claim(run, staging)
@@ -383,6 +402,35 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
             raise ConfigError(f"--out {final}: cannot write there ({exc.strerror or exc})") from None
         raise
     return run
+
+
+def _enclosing_run(path: Path) -> Path | None:
+    """The published run (complete or diverged) that ``path`` would be inside, if any."""
+    for parent in Path(os.path.abspath(path)).parents:
+        status = (read_status(parent) or {}).get("status") if (parent / STATUS_FILE).is_file() else None
+        if status in (COMPLETE, DIVERGED) and (parent / "model.ds").is_file():
+            return parent
+    return None
+
+
+def _sweep_leftovers(final: Path) -> None:
+    """Remove what killed reservations and publishes of ``final`` left beside it (unlocked only)."""
+    try:
+        entries = list(final.parent.iterdir())
+    except OSError:
+        return
+    prefix = f".{final.name}."
+    for entry in entries:
+        rest = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
+        if not rest.startswith(("reserving-", "discarded-", "old-")) or not entry.is_dir() or entry.is_symlink():
+            continue
+        held = _try_lock(entry)
+        if held is None:
+            continue  # a live process is reserving under that name
+        try:
+            shutil.rmtree(entry, ignore_errors=True)
+        finally:
+            os.close(held)
 
 
 def _umask() -> int:
@@ -451,11 +499,31 @@ def resume(run: str | os.PathLike[str]) -> Run:
     if lock is None:
         raise StateError(f"--resume {run}: the run is still being written by a live downslope process")
     out = Run(final, staging, lock, overwrite=final.is_dir() and _is_replaceable(final))
+    if _replaced_by_final(staging, final):
+        # A run killed while --overwrite replaced it: the finished run at the final name is newer.
+        out.discard()
+        raise ConfigError(
+            f"--resume {run}: {final} holds a newer finished run, and {staging} was the run it replaced "
+            "(left there by a kill during the replacement); it was removed, nothing to continue"
+        )
     if not (staging / CONFIG_FILE).is_file():
         out.discard()
         raise ConfigError(f"--resume {run}: the run was stopped before it wrote its config.toml; start it again")
     out.set_status(RUNNING, resumed=True)
     return out
+
+
+def _replaced_by_final(staging: Path, final: Path) -> bool:
+    """Whether ``staging`` holds a finished run older than the finished run at ``final``."""
+    finished = (COMPLETE, DIVERGED)
+    if (read_status(staging) or {}).get("status") not in finished or (read_status(final) or {}).get(
+        "status"
+    ) not in finished:
+        return False
+    try:
+        return (final / STATUS_FILE).stat().st_mtime_ns >= (staging / STATUS_FILE).stat().st_mtime_ns
+    except OSError:
+        return False
 
 
 def processes_of(run: Run) -> int:
