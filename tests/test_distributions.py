@@ -13,8 +13,17 @@ torch = pytest.importorskip("torch")
 TD = torch.distributions
 
 
+def _t(a, **kwargs):
+    """A downslope tensor keeping a NumPy array's (or a float's: float64) dtype, as torch.tensor does for arrays."""
+    if isinstance(a, float) and "dtype" not in kwargs:
+        kwargs["dtype"] = ds.float64
+    elif isinstance(a, np.ndarray) and a.dtype.kind == "f" and "dtype" not in kwargs:
+        kwargs["dtype"] = a.dtype
+    return ds.tensor(a, **kwargs)
+
+
 def _pair(a: np.ndarray) -> tuple[ds.Tensor, object]:
-    return ds.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    return _t(a, requires_grad=True), torch.tensor(a, requires_grad=True)
 
 
 def _close(ours: ds.Tensor, theirs: object, what: str) -> None:
@@ -133,3 +142,434 @@ def test_kl_divergences_and_independent_match_torch():
         D.kl_divergence(D.Normal(0.0, 1.0), D.Bernoulli(probs=0.5))
     with pytest.raises(ValueError, match="either probs or logits"):
         D.Categorical()
+
+
+# ------------------------------------------------------------------------------------ special functions
+def test_lgamma_digamma_polygamma_erfinv_match_torch_in_float64_with_gradients():
+    from downslope.distributions import _special as S
+
+    x = np.concatenate([np.linspace(-4.7, 0.45, 23), np.geomspace(1e-4, 1e4, 40)])
+    cases = [
+        (S.lgamma, torch.lgamma),
+        (S.digamma, torch.digamma),
+        (lambda t: S.polygamma(1, t), lambda t: torch.polygamma(1, t)),
+    ]
+    for ours_fn, torch_fn in cases:
+        a, b = _pair(x)
+        ours, theirs = ours_fn(a), torch_fn(b)
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-6, atol=1e-12)
+        ours.sum().backward()
+        theirs.sum().backward()
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6, atol=1e-12)
+    y = np.linspace(-0.999, 0.999, 41)
+    a, b = _pair(y)
+    ours, theirs = S.erfinv(a), torch.erfinv(b)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-10)
+    ours.sum().backward()
+    theirs.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-8)
+
+
+# ------------------------------------------------------------------------------ univariate, against torch
+R = np.random.default_rng(10)
+_POS = lambda *s: R.uniform(0.5, 2.5, s)  # noqa: E731
+_REAL = lambda *s: R.normal(size=s)  # noqa: E731
+
+# name, parameters (broadcasting shapes), value, methods beyond log_prob/mean/variance
+UNIVARIATE = [
+    ("Normal", {"loc": _REAL(3, 1), "scale": _POS(4)}, _REAL(3, 4), ["entropy", "cdf", "icdf", "mode", "stddev"]),
+    ("Uniform", {"low": _REAL(3, 1) - 3, "high": _POS(4) + 1}, R.uniform(-1, 1, (3, 4)), ["entropy", "cdf", "icdf"]),
+    ("Exponential", {"rate": _POS(2, 3)}, _POS(5, 2, 3), ["entropy", "cdf", "icdf", "mode", "stddev"]),
+    ("Laplace", {"loc": _REAL(4), "scale": _POS(2, 1)}, _REAL(2, 4), ["entropy", "cdf", "icdf", "mode", "stddev"]),
+    ("Cauchy", {"loc": _REAL(4), "scale": _POS(4)}, _REAL(4), ["entropy", "cdf", "icdf", "mode"]),
+    ("Gumbel", {"loc": _REAL(3), "scale": _POS(3)}, _REAL(2, 3), ["entropy", "cdf", "icdf", "mode", "stddev"]),
+    ("HalfNormal", {"scale": _POS(3)}, _POS(2, 3), ["entropy", "cdf", "icdf", "mode"]),
+    ("LogNormal", {"loc": _REAL(3), "scale": _POS(3)}, _POS(2, 3), ["entropy", "mode", "cdf", "icdf"]),
+    ("StudentT", {"df": R.uniform(2.5, 6, 4), "loc": _REAL(4), "scale": _POS(1)}, _REAL(4), ["entropy", "mode"]),
+    ("Gamma", {"concentration": _POS(3, 1), "rate": _POS(4)}, _POS(3, 4), ["entropy", "mode"]),
+    (
+        "Beta",
+        {"concentration1": _POS(3) + 1, "concentration0": _POS(2, 1) + 1},
+        R.uniform(0.1, 0.9, (2, 3)),
+        ["entropy", "mode"],
+    ),
+    ("Poisson", {"rate": _POS(3) * 3}, R.integers(0, 6, (2, 3)).astype(float), ["mode"]),
+    ("Geometric", {"probs": R.uniform(0.2, 0.8, 3)}, R.integers(0, 6, (2, 3)).astype(float), ["entropy", "mode"]),
+    ("Bernoulli", {"probs": R.uniform(0.2, 0.8, 3)}, R.integers(0, 2, (2, 3)).astype(float), ["entropy", "mode"]),
+]
+
+
+def _build(name, params, lib):
+    made = {
+        k: (_t(v, requires_grad=True) if lib is D else torch.tensor(v, requires_grad=True)) for k, v in params.items()
+    }
+    return getattr(lib, name)(**made), made
+
+
+@pytest.mark.parametrize("name,params,value,extra", UNIVARIATE, ids=[u[0] for u in UNIVARIATE])
+def test_univariate_formulas_and_gradients_match_torch(name, params, value, extra):
+    ours, op = _build(name, params, D)
+    theirs, tp = _build(name, params, TD)
+    assert ours.batch_shape == tuple(theirs.batch_shape) and ours.event_shape == tuple(theirs.event_shape)
+    a, b = ours.log_prob(_t(value)), theirs.log_prob(torch.tensor(value))
+    _close(a, b, f"{name}.log_prob")
+    for prop in ["mean", "variance"] + [m for m in extra if m in ("mode", "stddev")]:
+        _close(getattr(ours, prop), getattr(theirs, prop), f"{name}.{prop}")
+    loss_ours, loss_theirs = a.sum(), b.sum()
+    if "entropy" in extra:
+        _close(ours.entropy(), theirs.entropy(), f"{name}.entropy")
+        loss_ours, loss_theirs = loss_ours + ours.entropy().sum(), loss_theirs + theirs.entropy().sum()
+    if "cdf" in extra:
+        c1, c2 = ours.cdf(_t(value)), theirs.cdf(torch.tensor(value))
+        _close(c1, c2, f"{name}.cdf")
+        q = R.uniform(0.05, 0.95, c2.shape)
+        i1, i2 = ours.icdf(_t(q)), theirs.icdf(torch.tensor(q))
+        _close(i1, i2, f"{name}.icdf")
+        loss_ours, loss_theirs = loss_ours + c1.sum() + i1.sum(), loss_theirs + c2.sum() + i2.sum()
+    loss_ours.backward()
+    loss_theirs.backward()
+    for k in params:
+        _close(op[k].grad, tp[k].grad, f"{name}: d/d{k}")
+
+
+SAMPLED = [
+    ("Normal", {"loc": [1.0, -2.0], "scale": [0.5, 3.0]}),
+    ("Uniform", {"low": [0.0, -3.0], "high": [1.0, 5.0]}),
+    ("Exponential", {"rate": [0.5, 4.0]}),
+    ("Laplace", {"loc": [1.0, -1.0], "scale": [0.5, 2.0]}),
+    ("Gumbel", {"loc": [1.0, -1.0], "scale": [0.5, 2.0]}),
+    ("HalfNormal", {"scale": [0.5, 2.0]}),
+    ("LogNormal", {"loc": [0.0, 0.5], "scale": [0.25, 0.5]}),
+    ("StudentT", {"df": [5.0, 10.0], "loc": [1.0, 0.0], "scale": [1.0, 2.0]}),
+    ("Gamma", {"concentration": [0.5, 4.0], "rate": [1.0, 2.0]}),
+    ("Beta", {"concentration1": [0.5, 3.0], "concentration0": [2.0, 3.0]}),
+    ("Poisson", {"rate": [0.5, 7.0]}),
+    ("Geometric", {"probs": [0.3, 0.8]}),
+    ("Binomial", {"total_count": [5.0, 20.0], "probs": [0.3, 0.8]}),
+]
+
+
+@pytest.mark.parametrize("name,params", SAMPLED, ids=[s[0] for s in SAMPLED])
+def test_samples_have_the_distributions_mean_and_variance(name, params):
+    ds.manual_seed(0)
+    dist = getattr(D, name)(**{k: _t(np.array(v)) for k, v in params.items()})
+    n = 20000
+    draws = dist.sample((n,)).numpy().astype(np.float64)
+    assert draws.shape == (n, 2)
+    mean, var = dist.mean.numpy(), dist.variance.numpy()
+    # the sample mean within 5 standard errors; the sample variance within 10% (heavy tails: StudentT's df=5)
+    np.testing.assert_array_less(np.abs(draws.mean(0) - mean), 5 * np.sqrt(var / n) + 1e-9)
+    np.testing.assert_allclose(draws.var(0), var, rtol=0.1)
+    ds.manual_seed(0)
+    again = getattr(D, name)(**{k: _t(np.array(v)) for k, v in params.items()}).sample((n,)).numpy()
+    np.testing.assert_array_equal(again, draws.astype(again.dtype))
+
+
+@pytest.mark.parametrize("name,param", [("Gamma", "concentration"), ("Beta", "concentration1"), ("StudentT", "df")])
+def test_implicit_reparameterisation_gradients_are_unbiased(name, param):
+    ds.manual_seed(1)
+    params = {"Gamma": {"concentration": 2.0, "rate": 3.0}, "Beta": {"concentration1": 2.0, "concentration0": 3.0},
+              "StudentT": {"df": 10.0, "loc": 0.0, "scale": 1.0}}[name]  # fmt: skip
+    t = {k: _t(v, dtype=ds.float64, requires_grad=(k == param)) for k, v in params.items()}
+    dist = getattr(D, name)(**t)
+    assert dist.has_rsample
+    if name == "StudentT":  # d E[x^2] / d df = d (df / (df - 2)) / d df = -2 / (df - 2)^2
+        (dist.rsample((40000,)) ** 2).mean().backward()
+        expected, tol = -2 / (10.0 - 2) ** 2, 0.1
+    else:
+        dist.rsample((40000,)).mean().backward()
+        c = params[param]
+        expected = (
+            1 / params["rate"] if name == "Gamma" else params["concentration0"] / (c + params["concentration0"]) ** 2
+        )
+        tol = 0.03
+    np.testing.assert_allclose(float(t[param].grad), expected, rtol=tol)
+
+
+def test_dirichlet_log_prob_entropy_moments_and_samples_match_torch():
+    c = R.uniform(0.5, 3, (2, 4))
+    ours, op = _build("Dirichlet", {"concentration": c}, D)
+    theirs, tp = _build("Dirichlet", {"concentration": c}, TD)
+    assert ours.batch_shape == (2,) and ours.event_shape == (4,)
+    value = R.dirichlet(np.ones(4), (3, 2))
+    a, b = ours.log_prob(_t(value)), theirs.log_prob(torch.tensor(value))
+    _close(a, b, "log_prob")
+    for prop in ("mean", "variance", "mode"):
+        _close(getattr(ours, prop), getattr(theirs, prop), prop)
+    (a.sum() + ours.entropy().sum()).backward()
+    (b.sum() + theirs.entropy().sum()).backward()
+    _close(op["concentration"].grad, tp["concentration"].grad, "grad")
+    ds.manual_seed(0)
+    draws = D.Dirichlet(_t(c)).sample((20000,)).numpy()
+    np.testing.assert_allclose(draws.sum(-1), 1.0, rtol=1e-9)
+    np.testing.assert_allclose(draws.mean(0), ours.mean.detach().numpy(), atol=0.01)
+
+
+def test_binomial_log_prob_entropy_mode_match_torch():
+    probs = R.uniform(0.1, 0.9, 3)
+    ours, op = D.Binomial(8, probs=_t(probs, requires_grad=True)), None
+    theirs = TD.Binomial(8, probs=torch.tensor(probs))
+    value = R.integers(0, 9, (2, 3)).astype(float)
+    _close(ours.log_prob(_t(value)), theirs.log_prob(torch.tensor(value)), "log_prob")
+    _close(ours.entropy(), theirs.entropy(), "entropy")
+    for prop in ("mean", "variance", "mode"):
+        _close(getattr(ours, prop), getattr(theirs, prop), prop)
+    lg = R.normal(size=3)
+    _close(
+        D.Binomial(_t([3.0, 5.0, 9.0]), logits=_t(lg)).log_prob(_t([1.0, 5.0, 2.0])),
+        TD.Binomial(torch.tensor([3.0, 5.0, 9.0]), logits=torch.tensor(lg)).log_prob(torch.tensor([1.0, 5.0, 2.0])),
+        "logits",
+    )
+    assert op is None
+
+
+# -------------------------------------------------------------------------------------- multivariate
+def _spd(rng, *batch, n=3):
+    a = rng.normal(size=batch + (n, n))
+    return a @ np.swapaxes(a, -1, -2) + n * np.eye(n)
+
+
+@pytest.mark.parametrize("kind", ["covariance_matrix", "precision_matrix", "scale_tril"])
+def test_multivariate_normal_matches_torch_with_gradients(kind):
+    rng = np.random.default_rng(4)
+    loc = rng.normal(size=(2, 1, 3))  # broadcasts against the matrix's batch (4,)
+    m = _spd(rng, 4)
+    if kind == "scale_tril":
+        m = np.linalg.cholesky(m)
+    (l1, l2), (m1, m2) = _pair(loc), _pair(m)
+    ours, theirs = D.MultivariateNormal(l1, **{kind: m1}), TD.MultivariateNormal(l2, **{kind: m2})
+    assert ours.batch_shape == tuple(theirs.batch_shape) == (2, 4) and ours.event_shape == (3,)
+    value = rng.normal(size=(5, 2, 4, 3))
+    a, b = ours.log_prob(_t(value)), theirs.log_prob(torch.tensor(value))
+    _close(a, b, "log_prob")
+    _close(ours.entropy(), theirs.entropy(), "entropy")
+    for prop in ("mean", "variance", "covariance_matrix", "precision_matrix", "scale_tril"):
+        _close(getattr(ours, prop), getattr(theirs, prop), prop)
+    (a.sum() + ours.entropy().sum()).backward()
+    (b.sum() + theirs.entropy().sum()).backward()
+    _close(l1.grad, l2.grad, "loc grad")
+    np.testing.assert_allclose(m1.grad.numpy(), m2.grad.numpy(), rtol=1e-5, atol=1e-6, err_msg="matrix grad")
+
+
+def test_multivariate_normal_rsample_has_the_covariance_and_trains_through():
+    rng = np.random.default_rng(5)
+    cov = _spd(rng)
+    loc = _t([1.0, -1.0, 0.5], dtype=ds.float64, requires_grad=True)
+    ds.manual_seed(0)
+    draws = D.MultivariateNormal(loc, covariance_matrix=_t(cov)).rsample((20000,))
+    assert draws.shape == (20000, 3)
+    np.testing.assert_allclose(np.cov(draws.detach().numpy().T), cov, rtol=0.05, atol=0.1)
+    draws.mean().backward()
+    np.testing.assert_allclose(loc.grad.numpy(), [1 / 3] * 3)
+    assert D.MultivariateNormal(loc, scale_tril=_t(np.eye(3))).expand((2, 5)).sample().shape == (2, 5, 3)
+
+
+# --------------------------------------------------------------------------------- categorical family
+def test_categorical_onehot_and_bernoulli_modes_and_supports_match_torch():
+    probs = R.uniform(0.1, 1, (2, 4))
+    ours, theirs = D.Categorical(probs=_t(probs)), TD.Categorical(probs=torch.tensor(probs))
+    assert ours.mode.tolist() == theirs.mode.tolist()
+    assert ours.enumerate_support().tolist() == theirs.enumerate_support().tolist()
+    assert tuple(ours.enumerate_support(False).shape) == tuple(theirs.enumerate_support(False).shape)
+    oh, toh = D.OneHotCategorical(probs=_t(probs)), TD.OneHotCategorical(probs=torch.tensor(probs))
+    assert oh.event_shape == (4,) and oh.batch_shape == (2,)
+    _close(oh.mode, toh.mode, "one-hot mode")
+    _close(oh.variance, toh.variance, "one-hot variance")
+    _close(oh.enumerate_support(), toh.enumerate_support(), "one-hot support")
+    value = np.eye(4)[[1, 3]]
+    _close(oh.log_prob(_t(value)), toh.log_prob(torch.tensor(value)), "one-hot log_prob")
+    _close(oh.entropy(), toh.entropy(), "one-hot entropy")
+    ds.manual_seed(0)
+    draws = oh.sample((20000,)).numpy()
+    assert draws.shape == (20000, 2, 4) and set(np.unique(draws)) == {0.0, 1.0}
+    np.testing.assert_allclose(draws.mean(0), ours.probs.numpy(), atol=0.015)
+    p = np.array([0.2, 0.5, 0.9])
+    b, tb = D.Bernoulli(probs=_t(p)), TD.Bernoulli(probs=torch.tensor(p))
+    np.testing.assert_array_equal(b.mode.numpy(), tb.mode.numpy())
+    _close(b.enumerate_support(), tb.enumerate_support(), "bernoulli support")
+
+
+# ------------------------------------------------------------------------------- transformed and mixtures
+def test_transformed_distributions_match_torch():
+    loc, scale = R.normal(size=3), R.uniform(0.5, 1.5, 3)
+    value = R.uniform(-0.9, 0.9, (2, 3))
+    for make in (
+        lambda lib, l, s: lib.TransformedDistribution(lib.Normal(l, s), [lib.TanhTransform(cache_size=1)]),
+        lambda lib, l, s: lib.TransformedDistribution(
+            lib.Normal(l, s), [lib.SigmoidTransform(), lib.AffineTransform(-1.0, 2.0)]
+        ),
+        lambda lib, l, s: lib.TransformedDistribution(
+            lib.Normal(l, s), [lib.AffineTransform(0.5, -2.0), lib.TanhTransform()]
+        ),
+    ):
+        (l1, l2), (s1, s2) = _pair(loc), _pair(scale)
+        ours, theirs = make(D, l1, s1), make(TD, l2, s2)
+        a, b = ours.log_prob(_t(value)), theirs.log_prob(torch.tensor(value))
+        _close(a, b, "log_prob")
+        a.sum().backward()
+        b.sum().backward()
+        _close(l1.grad, l2.grad, "loc grad")
+        _close(s1.grad, s2.grad, "scale grad")
+    # SAC: a tanh-squashed action, its log-prob through the cached pre-image, and gradient to the policy
+    ds.manual_seed(0)
+    l1 = _t(loc, requires_grad=True)
+    d = D.TransformedDistribution(D.Normal(l1, _t(scale)), [D.TanhTransform(cache_size=1)])
+    action = d.rsample((4,))
+    assert np.all(np.abs(action.detach().numpy()) < 1)
+    d.log_prob(action).sum().backward()
+    assert l1.grad is not None and np.all(np.isfinite(l1.grad.numpy()))
+    gauss = D.TransformedDistribution(D.Normal(_t(loc), _t(scale)), [D.AffineTransform(1.0, -2.0)])
+    tg = TD.TransformedDistribution(TD.Normal(torch.tensor(loc), torch.tensor(scale)), [TD.AffineTransform(1.0, -2.0)])
+    _close(gauss.cdf(_t(value)), tg.cdf(torch.tensor(value)), "decreasing cdf")
+    _close(gauss.icdf(_t(value * 0.5 + 0.5)), tg.icdf(torch.tensor(value * 0.5 + 0.5)), "decreasing icdf")
+
+
+def test_relaxed_distributions_match_torch_and_sample_in_their_supports():
+    t, p = _t(0.7, dtype=ds.float64), R.uniform(0.2, 0.8, 3)
+    rb, trb = (
+        D.RelaxedBernoulli(t, probs=_t(p)),
+        TD.RelaxedBernoulli(torch.tensor(0.7, dtype=torch.float64), probs=torch.tensor(p)),
+    )
+    value = R.uniform(0.05, 0.95, (2, 3))
+    _close(rb.log_prob(_t(value)), trb.log_prob(torch.tensor(value)), "relaxed bernoulli")
+    lg = R.normal(size=(2, 4))
+    l1 = _t(lg, requires_grad=True)
+    rc = D.RelaxedOneHotCategorical(t, logits=l1)
+    trc = TD.RelaxedOneHotCategorical(torch.tensor(0.7, dtype=torch.float64), logits=torch.tensor(lg))
+    v = R.dirichlet(np.ones(4), 2)
+    _close(rc.log_prob(_t(v)), trc.log_prob(torch.tensor(v)), "relaxed one-hot")
+    ds.manual_seed(0)
+    draws = rc.rsample((1000,))
+    assert draws.shape == (1000, 2, 4)
+    np.testing.assert_allclose(draws.detach().numpy().sum(-1), 1.0, rtol=1e-9)
+    draws[..., 0].mean().backward()
+    assert l1.grad is not None
+    s = rb.rsample((1000,)).numpy()
+    assert s.shape == (1000, 3) and np.all((s > 0) & (s < 1))
+
+
+def test_mixture_same_family_matches_torch():
+    w, loc, scale = R.uniform(0.2, 1, (2, 3)), R.normal(size=(2, 3)), R.uniform(0.5, 1.5, (2, 3))
+    (w1, w2), (l1, l2) = _pair(w), _pair(loc)
+    ours = D.MixtureSameFamily(D.Categorical(probs=w1), D.Normal(l1, _t(scale)))
+    theirs = TD.MixtureSameFamily(TD.Categorical(probs=w2), TD.Normal(l2, torch.tensor(scale)))
+    assert ours.batch_shape == (2,) and ours.event_shape == ()
+    value = R.normal(size=(5, 2))
+    a, b = ours.log_prob(_t(value)), theirs.log_prob(torch.tensor(value))
+    _close(a, b, "log_prob")
+    for prop in ("mean", "variance"):
+        _close(getattr(ours, prop), getattr(theirs, prop), prop)
+    _close(ours.cdf(_t(value)), theirs.cdf(torch.tensor(value)), "cdf")
+    a.sum().backward()
+    b.sum().backward()
+    _close(w1.grad, w2.grad, "weights grad")
+    _close(l1.grad, l2.grad, "loc grad")
+    ds.manual_seed(0)
+    draws = ours.sample((20000,)).numpy()
+    assert draws.shape == (20000, 2)
+    np.testing.assert_allclose(draws.mean(0), ours.mean.detach().numpy(), atol=0.05)
+    mvn = D.MixtureSameFamily(
+        D.Categorical(probs=ds.ones(3)), D.MultivariateNormal(ds.zeros(3, 2), scale_tril=ds.eye(2).expand(3, 2, 2))
+    )
+    assert mvn.event_shape == (2,) and mvn.sample((4,)).shape == (4, 2) and mvn.log_prob(ds.zeros(4, 2)).shape == (4,)
+
+
+# ----------------------------------------------------------------------------------------------- KL
+def _kl_pairs():
+    rng = np.random.default_rng(7)
+    pos = lambda *s: rng.uniform(0.5, 2.5, s)  # noqa: E731
+    cov_p, cov_q = _spd(rng, 2), _spd(rng, 2)
+    return [
+        ("Uniform", {"low": -pos(3), "high": pos(3)}, {"low": -pos(3) - 3, "high": pos(3) + 3}),
+        ("Exponential", {"rate": pos(3)}, {"rate": pos(3)}),
+        ("Laplace", {"loc": rng.normal(size=3), "scale": pos(3)}, {"loc": rng.normal(size=3), "scale": pos(3)}),
+        ("Gamma", {"concentration": pos(3), "rate": pos(3)}, {"concentration": pos(3), "rate": pos(3)}),
+        (
+            "Beta",
+            {"concentration1": pos(3), "concentration0": pos(3)},
+            {"concentration1": pos(3), "concentration0": pos(3)},
+        ),
+        ("Dirichlet", {"concentration": pos(2, 4)}, {"concentration": pos(2, 4)}),
+        ("Poisson", {"rate": pos(3)}, {"rate": pos(3)}),
+        ("LogNormal", {"loc": rng.normal(size=3), "scale": pos(3)}, {"loc": rng.normal(size=3), "scale": pos(3)}),
+        ("OneHotCategorical", {"probs": pos(2, 4)}, {"probs": pos(2, 4)}),
+        (
+            "MultivariateNormal",
+            {"loc": rng.normal(size=(2, 3)), "covariance_matrix": cov_p},
+            {"loc": rng.normal(size=3), "covariance_matrix": cov_q},
+        ),
+    ]
+
+
+@pytest.mark.parametrize("name,p,q", _kl_pairs(), ids=[k[0] for k in _kl_pairs()])
+def test_kl_divergence_pairs_match_torch_with_gradients(name, p, q):
+    ours_p, op = _build(name, p, D)
+    ours_q, oq = _build(name, q, D)
+    theirs_p, tp = _build(name, p, TD)
+    theirs_q, tq = _build(name, q, TD)
+    a, b = D.kl_divergence(ours_p, ours_q), TD.kl_divergence(theirs_p, theirs_q)
+    _close(a, b, f"{name} kl")
+    a.sum().backward()
+    b.sum().backward()
+    for k in p:
+        _close(op[k].grad, tp[k].grad, f"{name}: d/dp.{k}")
+        _close(oq[k].grad, tq[k].grad, f"{name}: d/dq.{k}")
+
+
+def test_kl_uniform_outside_support_is_infinite():
+    kl = D.kl_divergence(D.Uniform(0.0, 2.0), D.Uniform(_t([0.5, -1.0]), _t([3.0, 3.0])))
+    assert np.isinf(kl.numpy()[0]) and np.isfinite(kl.numpy()[1])
+
+
+# ------------------------------------------------------------------------------------------ validate_args
+@pytest.mark.parametrize(
+    "make,needle",
+    [
+        (lambda: D.Normal(0.0, -1.0), "scale .*GreaterThan\\(lower_bound=0.0\\)"),
+        (lambda: D.Exponential(_t([1.0, 0.0])), "rate .*GreaterThan"),
+        (lambda: D.Gamma(-1.0, 1.0), "concentration .*GreaterThan"),
+        (lambda: D.Beta(1.0, 0.0), "concentration0"),
+        (lambda: D.Bernoulli(probs=1.5), "probs .*Interval\\(lower_bound=0.0, upper_bound=1.0\\)"),
+        (lambda: D.Categorical(probs=_t([0.5, -0.1])), "probs .*Simplex"),
+        (lambda: D.Uniform(1.0, 0.0), "Uniform"),
+        (lambda: D.Dirichlet(_t([1.0, -1.0])), "concentration .*IndependentConstraint"),
+        (lambda: D.MultivariateNormal(ds.zeros(2), covariance_matrix=_t([[1.0, 2.0], [2.0, 1.0]])), "PositiveDefinite"),
+        (lambda: D.MultivariateNormal(ds.zeros(2), scale_tril=_t([[1.0, 1.0], [0.0, 1.0]])), "LowerCholesky"),
+        (lambda: D.Poisson(-2.0), "rate .*GreaterThanEq"),
+    ],
+)
+def test_invalid_parameters_raise_naming_distribution_parameter_and_constraint(make, needle):
+    with pytest.raises(ds.errors.ArgumentError, match=needle) as info:
+        make()
+    assert isinstance(info.value, ValueError) and "distribution" in str(info.value)
+
+
+def test_values_outside_the_support_raise_and_validation_can_be_turned_off():
+    with pytest.raises(ValueError, match="support .*GreaterThanEq"):
+        D.Exponential(1.0).log_prob(_t(-1.0))
+    with pytest.raises(ValueError, match="support .*IntegerInterval"):
+        D.Categorical(probs=ds.ones(3)).log_prob(_t(3))
+    with pytest.raises(ValueError, match="support .*Boolean"):
+        D.Bernoulli(probs=0.5).log_prob(_t(0.5))
+    with pytest.raises(ValueError, match="support .*Simplex"):
+        D.Dirichlet(ds.ones(3)).log_prob(_t([0.5, 0.6, 0.1]))
+    assert np.isnan(D.Normal(0.0, -1.0, validate_args=False).scale.numpy()) == False  # noqa: E712
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(float(D.Exponential(-1.0, validate_args=False).entropy()))
+    D.Distribution.set_default_validate_args(False)
+    try:
+        D.Normal(0.0, -1.0)
+        D.Exponential(1.0).log_prob(_t(-1.0))
+    finally:
+        D.Distribution.set_default_validate_args(True)
+    with pytest.raises(ValueError):
+        D.Normal(0.0, -1.0)
+
+
+def test_expand_broadcasts_parameters_and_samples():
+    d = D.Normal(_t([0.0, 1.0]), 1.0).expand((3, 2))
+    assert d.batch_shape == (3, 2) and d.sample((4,)).shape == (4, 3, 2)
+    g = D.Gamma(2.0, 3.0).expand((5,))
+    assert g.batch_shape == (5,) and g.log_prob(ds.ones(5)).shape == (5,)
+    c = D.Categorical(logits=ds.zeros(4)).expand((2,))
+    assert c.batch_shape == (2,) and c.sample().shape == (2,)

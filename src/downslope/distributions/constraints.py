@@ -1,0 +1,248 @@
+"""Constraints on parameters and values (``torch.distributions.constraints``): what ``validate_args``
+checks a distribution's parameters and ``log_prob``'s values against.
+
+``check(value)`` reads the value to the host and returns a NumPy bool array over the value's batch
+dims (its last ``event_dim`` dims are one event): validation is not a training hot path.
+
+Example:
+    >>> from downslope.distributions import constraints
+    >>> constraints.positive
+    GreaterThan(lower_bound=0.0)
+    >>> constraints.positive.check(-1.0).tolist()
+    False
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Constraint",
+    "boolean",
+    "dependent",
+    "dependent_property",
+    "greater_than",
+    "greater_than_eq",
+    "half_open_interval",
+    "independent",
+    "integer_interval",
+    "interval",
+    "is_dependent",
+    "less_than",
+    "lower_cholesky",
+    "nonnegative",
+    "nonnegative_integer",
+    "one_hot",
+    "positive",
+    "positive_definite",
+    "positive_integer",
+    "real",
+    "real_vector",
+    "simplex",
+    "unit_interval",
+]
+
+
+def _host(value: Any) -> np.ndarray:
+    """A tensor's (or number's) values as a host array."""
+    from ..tensor import Tensor
+
+    if isinstance(value, Tensor):
+        return np.asarray(value.detach().cpu().numpy())  # host: validating arguments
+    return np.asarray(value)  # host: validating arguments
+
+
+def _number(value: Any) -> Any:
+    """A bound as it prints: a Python number, or a host array."""
+    arr = _host(value)
+    return arr.item() if arr.size == 1 and arr.ndim == 0 else arr
+
+
+class Constraint:
+    """A region values must lie in; ``event_dim`` trailing dims form one event, ``is_discrete`` marks
+    integer-valued supports."""
+
+    is_discrete = False
+    event_dim = 0
+
+    def check(self, value: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _reduce(self, ok: np.ndarray) -> np.ndarray:
+        return np.asarray(ok.all(axis=tuple(range(-self.event_dim, 0))) if self.event_dim else ok)
+
+    def __repr__(self) -> str:
+        return type(self).__name__.lstrip("_") + "()"
+
+
+class _Dependent(Constraint):
+    """A placeholder whose region depends on other parameters (checked by the distribution itself)."""
+
+    def __init__(self, *, is_discrete: bool = False, event_dim: int = 0) -> None:
+        self.is_discrete, self.event_dim = is_discrete, event_dim
+
+    def __call__(self, *, is_discrete: bool = False, event_dim: int = 0) -> _Dependent:
+        return _Dependent(is_discrete=is_discrete, event_dim=event_dim)
+
+    def check(self, value: Any) -> np.ndarray:
+        raise ValueError("Cannot determine validity of dependent constraint")
+
+
+def is_dependent(constraint: Any) -> bool:
+    return isinstance(constraint, _Dependent)
+
+
+class dependent_property(property):  # noqa: N801  (torch's name)
+    """A property standing for a dependent constraint (``support`` of Uniform, Binomial)."""
+
+
+class _Real(Constraint):
+    def check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        return self._reduce(v == v)  # not NaN
+
+
+class _Boolean(Constraint):
+    is_discrete = True
+
+    def check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        return self._reduce((v == 0) | (v == 1))
+
+
+class _OneHot(Constraint):
+    is_discrete = True
+    event_dim = 1
+
+    def check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        return ((v == 0) | (v == 1)).all(-1) & (v.sum(-1) == 1)
+
+
+class _GreaterThan(Constraint):
+    def __init__(self, lower_bound: Any) -> None:
+        self.lower_bound = lower_bound
+
+    def check(self, value: Any) -> np.ndarray:
+        return self._reduce(_host(value) > _host(self.lower_bound))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__.lstrip('_')}(lower_bound={_number(self.lower_bound)})"
+
+
+class _GreaterThanEq(_GreaterThan):
+    def check(self, value: Any) -> np.ndarray:
+        return self._reduce(_host(value) >= _host(self.lower_bound))
+
+
+class _LessThan(Constraint):
+    def __init__(self, upper_bound: Any) -> None:
+        self.upper_bound = upper_bound
+
+    def check(self, value: Any) -> np.ndarray:
+        return self._reduce(_host(value) < _host(self.upper_bound))
+
+    def __repr__(self) -> str:
+        return f"LessThan(upper_bound={_number(self.upper_bound)})"
+
+
+class _Interval(Constraint):
+    def __init__(self, lower_bound: Any, upper_bound: Any) -> None:
+        self.lower_bound, self.upper_bound = lower_bound, upper_bound
+
+    def check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        return self._reduce((_host(self.lower_bound) <= v) & (v <= _host(self.upper_bound)))
+
+    def __repr__(self) -> str:
+        lo, hi = _number(self.lower_bound), _number(self.upper_bound)
+        return f"{type(self).__name__.lstrip('_')}(lower_bound={lo}, upper_bound={hi})"
+
+
+class _HalfOpenInterval(_Interval):
+    def check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        return self._reduce((_host(self.lower_bound) <= v) & (v < _host(self.upper_bound)))
+
+
+class _IntegerInterval(_Interval):
+    is_discrete = True
+
+    def check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        return self._reduce((v % 1 == 0) & (_host(self.lower_bound) <= v) & (v <= _host(self.upper_bound)))
+
+
+class _IntegerGreaterThan(_GreaterThan):
+    is_discrete = True
+
+    def check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        return self._reduce((v % 1 == 0) & (v >= _host(self.lower_bound)))
+
+
+class _Simplex(Constraint):
+    event_dim = 1
+
+    def check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        return (v >= 0).all(-1) & (np.abs(v.sum(-1) - 1) < 1e-6)
+
+
+class _LowerCholesky(Constraint):
+    event_dim = 2
+
+    def check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        lower = (np.tril(v) == v).all((-2, -1))
+        return np.asarray(lower & (np.diagonal(v, axis1=-2, axis2=-1) > 0).all(-1))
+
+
+class _PositiveDefinite(Constraint):
+    event_dim = 2
+
+    def check(self, value: Any) -> np.ndarray:
+        v = _host(value).astype(np.float64)
+        symmetric = np.isclose(v, np.swapaxes(v, -1, -2), atol=1e-6).all((-2, -1))
+        with np.errstate(all="ignore"):
+            positive = np.linalg.eigvalsh(np.where(np.isfinite(v), v, 0.0)).min(-1) > 0 if v.size else symmetric
+        return np.asarray(symmetric & positive)
+
+
+class _IndependentConstraint(Constraint):
+    def __init__(self, base_constraint: Constraint, reinterpreted_batch_ndims: int) -> None:
+        self.base_constraint, self.reinterpreted_batch_ndims = base_constraint, reinterpreted_batch_ndims
+        self.is_discrete = base_constraint.is_discrete
+        self.event_dim = base_constraint.event_dim + reinterpreted_batch_ndims
+
+    def check(self, value: Any) -> np.ndarray:
+        ok = self.base_constraint.check(value)
+        n = self.reinterpreted_batch_ndims
+        return np.asarray(ok.all(axis=tuple(range(-n, 0))) if n else ok)
+
+    def __repr__(self) -> str:
+        return f"IndependentConstraint({self.base_constraint!r}, {self.reinterpreted_batch_ndims})"
+
+
+dependent = _Dependent()
+real = _Real()
+real_vector = _IndependentConstraint(real, 1)
+boolean = _Boolean()
+one_hot = _OneHot()
+positive = _GreaterThan(0.0)
+nonnegative = _GreaterThanEq(0.0)
+unit_interval = _Interval(0.0, 1.0)
+simplex = _Simplex()
+lower_cholesky = _LowerCholesky()
+positive_definite = _PositiveDefinite()
+nonnegative_integer = _IntegerGreaterThan(0)
+positive_integer = _IntegerGreaterThan(1)
+greater_than = _GreaterThan
+greater_than_eq = _GreaterThanEq
+less_than = _LessThan
+interval = _Interval
+half_open_interval = _HalfOpenInterval
+integer_interval = _IntegerInterval
+independent = _IndependentConstraint

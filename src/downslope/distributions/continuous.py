@@ -1,0 +1,661 @@
+"""Continuous distributions over the reals, half-line and interval: Normal, Uniform, Exponential,
+Laplace, Cauchy, Gumbel, HalfNormal, StudentT, Gamma, Beta and Dirichlet (the last over the simplex).
+
+Gamma, Beta, Dirichlet and StudentT reparameterise through the gamma draw's implicit gradient
+(d x / d alpha = -(dP/dalpha) / p(x), with P the regularised incomplete gamma function), as PyTorch does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import backend, ops
+from ..errors import ArgumentError
+from ..tensor import Tensor, record_op
+from . import constraints
+from ._special import digamma, erfinv, lgamma, standard_gamma_grad
+from .distribution import (
+    _HALF_LOG_2PI,
+    EULER_GAMMA,
+    Distribution,
+    _eps,
+    _param,
+    _tiny,
+    broadcast_all,
+    host_draw,
+    standard_normal,
+    uniform,
+)
+
+__all__ = [
+    "Beta",
+    "Cauchy",
+    "Dirichlet",
+    "Exponential",
+    "Gamma",
+    "Gumbel",
+    "HalfNormal",
+    "Laplace",
+    "Normal",
+    "StudentT",
+    "Uniform",
+]
+
+
+def _full(t: Tensor, value: float) -> Tensor:
+    from ..tensor import full_like
+
+    return full_like(t.detach(), value)
+
+
+class Normal(Distribution):
+    """The normal distribution N(loc, scale**2); ``rsample`` is ``loc + scale * eps`` (eps ~ N(0, 1)).
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Normal(0.0, 2.0).log_prob(ds.tensor(1.0))), 4)
+        -1.7371
+        >>> round(float(Normal(0.0, 1.0).icdf(ds.tensor(0.975))), 4)
+        1.96
+    """
+
+    has_rsample = True
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+
+    def __init__(self, loc: Any, scale: Any, validate_args: Any = None) -> None:
+        self.loc, self.scale = broadcast_all(loc, scale)
+        super().__init__(self.loc.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def stddev(self) -> Tensor:
+        return self.scale
+
+    @property
+    def variance(self) -> Tensor:
+        return self.scale * self.scale
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        return self.loc + standard_normal(self._extended(sample_shape), self.loc) * self.scale
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.loc)
+        return -((v - self.loc) ** 2) / (2 * self.variance) - ops.log(self.scale) - _HALF_LOG_2PI
+
+    def entropy(self) -> Tensor:
+        return 0.5 + _HALF_LOG_2PI + ops.log(self.scale)
+
+    def cdf(self, value: Any) -> Tensor:
+        v = self._value(value, self.loc)
+        return 0.5 * (1 + ops.erf((v - self.loc) / (self.scale * math.sqrt(2))))
+
+    def icdf(self, value: Any) -> Tensor:
+        v = _param(value, self.loc)
+        return self.loc + self.scale * erfinv(2 * v - 1) * math.sqrt(2)
+
+
+class Uniform(Distribution):
+    """Uniform on [low, high); ``rsample`` is ``low + u * (high - low)``.
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Uniform(0.0, 4.0).log_prob(ds.tensor(1.0))), 4)
+        -1.3863
+    """
+
+    has_rsample = True
+    arg_constraints = {"low": constraints.dependent(event_dim=0), "high": constraints.dependent(event_dim=0)}
+
+    def __init__(self, low: Any, high: Any, validate_args: Any = None) -> None:
+        self.low, self.high = broadcast_all(low, high)
+        super().__init__(self.low.shape, (), validate_args)
+        # host: validating arguments
+        if self._validate_args and not bool(np.all(constraints._host(self.low) < constraints._host(self.high))):
+            raise ArgumentError(
+                f"Expected parameters low and high of distribution {self!r} to satisfy low < high (Uniform is not "
+                f"defined when low >= high), but found invalid values:\nlow: {self.low}\nhigh: {self.high}"
+            )
+
+    @constraints.dependent_property
+    def support(self) -> Any:
+        return constraints.half_open_interval(self.low, self.high)
+
+    @property
+    def mean(self) -> Tensor:
+        return (self.high + self.low) / 2
+
+    @property
+    def mode(self) -> Tensor:
+        return self.high * float("nan")
+
+    @property
+    def stddev(self) -> Tensor:
+        return (self.high - self.low) / 12**0.5
+
+    @property
+    def variance(self) -> Tensor:
+        return (self.high - self.low) ** 2 / 12
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        return self.low + uniform(self._extended(sample_shape), self.low) * (self.high - self.low)
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.low)
+        inside = ops.astype((self.low.detach() <= v.detach()) & (self.high.detach() > v.detach()), self.low.dtype)
+        with np.errstate(divide="ignore"):
+            return ops.log(inside) - ops.log(self.high - self.low)
+
+    def cdf(self, value: Any) -> Tensor:
+        v = self._value(value, self.low)
+        return ops.clamp((v - self.low) / (self.high - self.low), min=0.0, max=1.0)
+
+    def icdf(self, value: Any) -> Tensor:
+        v = _param(value, self.low)
+        return v * (self.high - self.low) + self.low
+
+    def entropy(self) -> Tensor:
+        return ops.log(self.high - self.low)
+
+
+class Exponential(Distribution):
+    """The exponential distribution with ``rate`` (mean 1/rate).
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Exponential(2.0).log_prob(ds.tensor(1.0))), 4)
+        -1.3069
+    """
+
+    has_rsample = True
+    arg_constraints = {"rate": constraints.positive}
+    support = constraints.nonnegative
+
+    def __init__(self, rate: Any, validate_args: Any = None) -> None:
+        (self.rate,) = broadcast_all(rate)
+        super().__init__(self.rate.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return 1 / self.rate
+
+    @property
+    def mode(self) -> Tensor:
+        return self.rate.detach() * 0.0
+
+    @property
+    def stddev(self) -> Tensor:
+        return 1 / self.rate
+
+    @property
+    def variance(self) -> Tensor:
+        return self.rate**-2
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        u = uniform(self._extended(sample_shape), self.rate)
+        return -ops.log1p(-u) / self.rate
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.rate)
+        return ops.log(self.rate) - self.rate * v
+
+    def cdf(self, value: Any) -> Tensor:
+        v = self._value(value, self.rate)
+        return 1 - ops.exp(-self.rate * v)
+
+    def icdf(self, value: Any) -> Tensor:
+        return -ops.log1p(-_param(value, self.rate)) / self.rate
+
+    def entropy(self) -> Tensor:
+        return 1.0 - ops.log(self.rate)
+
+
+class Laplace(Distribution):
+    """The Laplace (double exponential) distribution with ``loc`` and ``scale``.
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Laplace(0.0, 1.0).log_prob(ds.tensor(1.0))), 4)
+        -1.6931
+    """
+
+    has_rsample = True
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+
+    def __init__(self, loc: Any, scale: Any, validate_args: Any = None) -> None:
+        self.loc, self.scale = broadcast_all(loc, scale)
+        super().__init__(self.loc.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> Tensor:
+        return 2 * self.scale**2
+
+    @property
+    def stddev(self) -> Tensor:
+        return math.sqrt(2) * self.scale
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        eps = _eps(self.loc.dtype)
+        u = uniform(self._extended(sample_shape), self.loc) * (2 - eps) + (eps - 1)  # in [eps - 1, 1)
+        return self.loc - self.scale * ops.sign(u) * ops.log1p(-ops.abs(u))
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.loc)
+        return -ops.log(2 * self.scale) - ops.abs(v - self.loc) / self.scale
+
+    def cdf(self, value: Any) -> Tensor:
+        v = self._value(value, self.loc)
+        return 0.5 - 0.5 * ops.sign(v - self.loc) * ops.expm1(-ops.abs(v - self.loc) / self.scale)
+
+    def icdf(self, value: Any) -> Tensor:
+        term = _param(value, self.loc) - 0.5
+        return self.loc - self.scale * ops.sign(term) * ops.log1p(-2 * ops.abs(term))
+
+    def entropy(self) -> Tensor:
+        return 1 + ops.log(2 * self.scale)
+
+
+class Cauchy(Distribution):
+    """The Cauchy (Lorentz) distribution; its mean is NaN and its variance infinite, as in PyTorch.
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Cauchy(0.0, 1.0).cdf(ds.tensor(1.0))), 4)
+        0.75
+    """
+
+    has_rsample = True
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+
+    def __init__(self, loc: Any, scale: Any, validate_args: Any = None) -> None:
+        self.loc, self.scale = broadcast_all(loc, scale)
+        super().__init__(self.loc.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return _full(self.loc, float("nan"))
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> Tensor:
+        return _full(self.loc, float("inf"))
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        u = uniform(self._extended(sample_shape), self.loc)
+        return self.loc + ops.tan(math.pi * (u - 0.5)) * self.scale
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.loc)
+        return -math.log(math.pi) - ops.log(self.scale) - ops.log1p(((v - self.loc) / self.scale) ** 2)
+
+    def cdf(self, value: Any) -> Tensor:
+        v = self._value(value, self.loc)
+        return ops.atan((v - self.loc) / self.scale) / math.pi + 0.5
+
+    def icdf(self, value: Any) -> Tensor:
+        return ops.tan(math.pi * (_param(value, self.loc) - 0.5)) * self.scale + self.loc
+
+    def entropy(self) -> Tensor:
+        return math.log(4 * math.pi) + ops.log(self.scale)
+
+
+class Gumbel(Distribution):
+    """The Gumbel (type-I extreme value) distribution with ``loc`` and ``scale``.
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Gumbel(0.0, 1.0).log_prob(ds.tensor(0.0))), 4)
+        -1.0
+    """
+
+    has_rsample = True
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+
+    def __init__(self, loc: Any, scale: Any, validate_args: Any = None) -> None:
+        self.loc, self.scale = broadcast_all(loc, scale)
+        super().__init__(self.loc.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc + self.scale * EULER_GAMMA
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def stddev(self) -> Tensor:
+        return (math.pi / math.sqrt(6)) * self.scale
+
+    @property
+    def variance(self) -> Tensor:
+        return self.stddev**2
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        dtype = self.loc.dtype
+        u = ops.clamp(uniform(self._extended(sample_shape), self.loc), min=_tiny(dtype), max=1 - _eps(dtype))
+        return self.loc - self.scale * ops.log(-ops.log(u))
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.loc)
+        z = (self.loc - v) / self.scale
+        return (z - ops.exp(z)) - ops.log(self.scale)
+
+    def cdf(self, value: Any) -> Tensor:
+        v = self._value(value, self.loc)
+        return ops.exp(-ops.exp(-(v - self.loc) / self.scale))
+
+    def icdf(self, value: Any) -> Tensor:
+        return self.loc - self.scale * ops.log(-ops.log(_param(value, self.loc)))
+
+    def entropy(self) -> Tensor:
+        return ops.log(self.scale) + (1 + EULER_GAMMA)
+
+
+class HalfNormal(Distribution):
+    """|X| for X ~ N(0, scale**2), on [0, inf).
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(HalfNormal(1.0).log_prob(ds.tensor(0.0))), 4)
+        -0.2258
+    """
+
+    has_rsample = True
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.nonnegative
+
+    def __init__(self, scale: Any, validate_args: Any = None) -> None:
+        (self.scale,) = broadcast_all(scale)
+        self.base_dist = Normal(0.0, self.scale, validate_args=False)
+        super().__init__(self.scale.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.scale * math.sqrt(2 / math.pi)
+
+    @property
+    def mode(self) -> Tensor:
+        return self.scale.detach() * 0.0
+
+    @property
+    def variance(self) -> Tensor:
+        return self.scale**2 * (1 - 2 / math.pi)
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        return ops.abs(self.base_dist.rsample(sample_shape))
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.scale)
+        lp = self.base_dist.log_prob(v) + math.log(2)
+        return ops.where(v.detach() >= 0, lp, float("-inf"))
+
+    def cdf(self, value: Any) -> Tensor:
+        v = self._value(value, self.scale)
+        return 2 * self.base_dist.cdf(v) - 1
+
+    def icdf(self, value: Any) -> Tensor:
+        return self.base_dist.icdf((_param(value, self.scale) + 1) / 2)
+
+    def entropy(self) -> Tensor:
+        return self.base_dist.entropy() - math.log(2)
+
+
+# ------------------------------------------------------------------------------------------ gamma family
+def standard_gamma(alpha: Tensor) -> Tensor:
+    """Draws x ~ Gamma(alpha, 1), one per element of ``alpha``, differentiable in ``alpha`` through the
+    implicit reparameterisation gradient (held at a fixed quantile). Drawn on the host."""
+    a = np.asarray(alpha.detach().cpu().numpy(), np.float64)  # host: NumPy's gamma sampler draws on the host
+    draw = backend.rng().standard_gamma(a)
+    draw = np.maximum(draw, _tiny(alpha.dtype))
+    out = host_draw(draw, alpha)
+    return record_op(out.array, (alpha,), _standard_gamma_vjp)
+
+
+def _standard_gamma_vjp(g, y, args, saved, needs, xp):
+    alpha = args[0]
+    a = np.asarray(backend_to_host(xp.data(alpha)), np.float64)  # host: the implicit gradient is computed there
+    x = np.asarray(backend_to_host(xp.data(y)), np.float64)
+    grad_arr = host_draw(standard_gamma_grad(a, x), Tensor(xp.data(y))).array
+    return (g * xp.constant(grad_arr),)
+
+
+def backend_to_host(a: Any) -> np.ndarray:
+    return a if isinstance(a, np.ndarray) else np.asarray(a.get())  # host: CuPy array to the host
+
+
+class Gamma(Distribution):
+    """The gamma distribution with ``concentration`` (shape) and ``rate`` (mean concentration / rate);
+    ``rsample`` differentiates through the draw's implicit gradient.
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Gamma(2.0, 3.0).log_prob(ds.tensor(1.0))), 4)
+        -0.8028
+    """
+
+    has_rsample = True
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.nonnegative
+
+    def __init__(self, concentration: Any, rate: Any, validate_args: Any = None) -> None:
+        self.concentration, self.rate = broadcast_all(concentration, rate)
+        super().__init__(self.concentration.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.concentration / self.rate
+
+    @property
+    def mode(self) -> Tensor:
+        return ops.clamp((self.concentration - 1) / self.rate, min=0.0)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.concentration / self.rate**2
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended(sample_shape)
+        draw = standard_gamma(ops.broadcast_to(self.concentration, shape)) / ops.broadcast_to(self.rate, shape)
+        return ops.clamp(draw, min=_tiny(draw.dtype))
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.rate)
+        c, r = self.concentration, self.rate
+        return ops.xlogy(c, r) + ops.xlogy(c - 1, v) - r * v - lgamma(c)
+
+    def entropy(self) -> Tensor:
+        c = self.concentration
+        return c - ops.log(self.rate) + lgamma(c) + (1.0 - c) * digamma(c)
+
+
+class StudentT(Distribution):
+    """Student's t with ``df`` degrees of freedom, ``loc`` and ``scale``.
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(StudentT(3.0).log_prob(ds.tensor(0.0))), 4)
+        -1.0009
+    """
+
+    has_rsample = True
+    arg_constraints = {"df": constraints.positive, "loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+
+    def __init__(self, df: Any, loc: Any = 0.0, scale: Any = 1.0, validate_args: Any = None) -> None:
+        self.df, self.loc, self.scale = broadcast_all(df, loc, scale)
+        super().__init__(self.df.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return ops.where(self.df.detach() > 1, self.loc, float("nan"))
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> Tensor:
+        df = self.df.detach()
+        finite = self.scale**2 * self.df / ops.where(df > 2, self.df - 2, 1.0)
+        return ops.where(df > 2, finite, ops.where(df > 1, float("inf"), float("nan")))
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended(sample_shape)
+        x = standard_normal(shape, self.df)
+        half = ops.broadcast_to(0.5 * self.df, shape)
+        chi2 = ops.clamp(standard_gamma(half) * 2, min=_tiny(self.df.dtype))
+        return self.loc + self.scale * x * ops.rsqrt(chi2 / self.df)
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.loc)
+        y = (v - self.loc) / self.scale
+        z = (
+            ops.log(self.scale)
+            + 0.5 * ops.log(self.df)
+            + 0.5 * math.log(math.pi)
+            + lgamma(0.5 * self.df)
+            - lgamma(0.5 * (self.df + 1.0))
+        )
+        return -0.5 * (self.df + 1.0) * ops.log1p(y**2 / self.df) - z
+
+    def entropy(self) -> Tensor:
+        df = self.df
+        lbeta = lgamma(0.5 * df) + math.lgamma(0.5) - lgamma(0.5 * (df + 1))
+        return (
+            ops.log(self.scale)
+            + 0.5 * (df + 1) * (digamma(0.5 * (df + 1)) - digamma(0.5 * df))
+            + 0.5 * ops.log(df)
+            + lbeta
+        )
+
+
+class Dirichlet(Distribution):
+    """The Dirichlet distribution over the simplex of the last dimension of ``concentration``.
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Dirichlet(ds.tensor([1.0, 2.0, 3.0])).log_prob(ds.tensor([0.2, 0.3, 0.5]))), 4)
+        1.5041
+    """
+
+    has_rsample = True
+    arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
+    support = constraints.simplex
+
+    def __init__(self, concentration: Any, validate_args: Any = None) -> None:
+        c = _param(concentration)
+        if c.ndim < 1:
+            raise ArgumentError("Dirichlet: concentration must have at least one dimension")
+        self.concentration = c
+        super().__init__(c.shape[:-1], c.shape[-1:], validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.concentration / ops.sum(self.concentration, axis=-1, keepdims=True)
+
+    @property
+    def mode(self) -> Tensor:
+        cm1 = ops.clamp(self.concentration - 1, min=0.0)
+        mode = cm1 / ops.sum(cm1, axis=-1, keepdims=True)
+        all_below = ops.all(self.concentration.detach() < 1, -1, True)
+        corner = ops.astype(_one_hot_argmax(mode.detach()), mode.dtype)
+        return ops.where(all_below, corner, mode)
+
+    @property
+    def variance(self) -> Tensor:
+        c0 = ops.sum(self.concentration, axis=-1, keepdims=True)
+        return self.concentration * (c0 - self.concentration) / (c0**2 * (c0 + 1))
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended(sample_shape)
+        g = standard_gamma(ops.broadcast_to(self.concentration, shape))
+        return ops.clamp(g / ops.sum(g, axis=-1, keepdims=True), min=_tiny(g.dtype), max=1 - _eps(g.dtype))
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.concentration)
+        c = self.concentration
+        return ops.sum(ops.xlogy(c - 1.0, v), axis=-1) + lgamma(ops.sum(c, axis=-1)) - ops.sum(lgamma(c), axis=-1)
+
+    def entropy(self) -> Tensor:
+        c = self.concentration
+        k = c.shape[-1]
+        a0 = ops.sum(c, axis=-1)
+        return (
+            ops.sum(lgamma(c), axis=-1) - lgamma(a0) - (k - a0) * digamma(a0) - ops.sum((c - 1.0) * digamma(c), axis=-1)
+        )
+
+
+def _one_hot_argmax(t: Tensor) -> Tensor:
+    idx = ops.argmax(t, -1)
+    k = t.shape[-1]
+    from ..tensor import arange
+
+    return ops.unsqueeze(idx, -1) == arange(k, device=t.device)
+
+
+class Beta(Distribution):
+    """The beta distribution on [0, 1] with ``concentration1`` (alpha) and ``concentration0`` (beta),
+    built on a two-class :class:`Dirichlet` as in PyTorch.
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Beta(2.0, 3.0).log_prob(ds.tensor(0.5))), 4)
+        0.4055
+    """
+
+    has_rsample = True
+    arg_constraints = {"concentration1": constraints.positive, "concentration0": constraints.positive}
+    support = constraints.unit_interval
+
+    def __init__(self, concentration1: Any, concentration0: Any, validate_args: Any = None) -> None:
+        self.concentration1, self.concentration0 = broadcast_all(concentration1, concentration0)
+        self._dirichlet = Dirichlet(ops.stack([self.concentration1, self.concentration0], -1), validate_args=False)
+        super().__init__(self.concentration1.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.concentration1 / (self.concentration1 + self.concentration0)
+
+    @property
+    def mode(self) -> Tensor:
+        return self._dirichlet.mode[..., 0]
+
+    @property
+    def variance(self) -> Tensor:
+        total = self.concentration1 + self.concentration0
+        return self.concentration1 * self.concentration0 / (total**2 * (total + 1))
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        return self._dirichlet.rsample(sample_shape)[..., 0]
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.concentration1)
+        return self._dirichlet.log_prob(ops.stack([v, 1.0 - v], -1))
+
+    def entropy(self) -> Tensor:
+        return self._dirichlet.entropy()

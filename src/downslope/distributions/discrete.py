@@ -1,0 +1,451 @@
+"""Discrete distributions: Categorical, OneHotCategorical, Bernoulli, Geometric, Binomial, Poisson."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import backend, ops
+from ..autograd import no_grad
+from ..errors import ArgumentError
+from ..nn.functional import binary_cross_entropy_with_logits as _bce
+from ..tensor import Tensor, arange, as_tensor, full_like
+from . import constraints
+from ._special import lgamma
+from .distribution import (
+    Distribution,
+    _param,
+    _shape,
+    _tiny,
+    broadcast_all,
+    host_draw,
+    lazy_property,
+    logits_to_probs,
+    probs_to_logits,
+    uniform,
+)
+
+__all__ = ["Bernoulli", "Binomial", "Categorical", "Geometric", "OneHotCategorical", "Poisson"]
+
+
+def _probs_or_logits(probs: Any, logits: Any, where: str) -> tuple[Tensor | None, Tensor | None]:
+    if (probs is None) == (logits is None):
+        raise ArgumentError(f"{where}: pass either probs or logits, not both and not neither")
+    return (None if probs is None else _param(probs)), (None if logits is None else _param(logits))
+
+
+class Categorical(Distribution):
+    """A distribution over the classes ``0 .. K-1`` of the last dimension of ``probs`` (normalised to
+    sum to 1) or ``logits`` (normalised by log-sum-exp). ``sample`` gives int64 class indices.
+
+    Example:
+        >>> import downslope as ds
+        >>> Categorical(probs=ds.tensor([0.0, 1.0])).sample((3,)).tolist()
+        [1, 1, 1]
+        >>> Categorical(logits=ds.tensor([[0.0, 1.0], [2.0, 0.0]])).mode.tolist()
+        [1, 0]
+    """
+
+    has_enumerate_support = True
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.independent(constraints.real, 1)}
+
+    def __init__(self, probs: Any = None, logits: Any = None, validate_args: Any = None) -> None:
+        p, lg = _probs_or_logits(probs, logits, type(self).__name__)
+        source = p if p is not None else lg
+        assert source is not None
+        if source.ndim < 1:
+            raise ArgumentError(f"Categorical: probs/logits need at least one dimension, got shape {source.shape}")
+        if p is not None:
+            self.probs = p / ops.sum(p, axis=-1, keepdims=True)
+        else:
+            assert lg is not None
+            self.logits = lg - ops.logsumexp(lg, axis=-1, keepdims=True)
+        self._param = source
+        self._num_events = source.shape[-1]
+        super().__init__(source.shape[:-1], (), validate_args)
+
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs)
+
+    @lazy_property
+    def probs(self) -> Tensor:
+        return logits_to_probs(self.logits)
+
+    @property
+    def support(self) -> Any:
+        return constraints.integer_interval(0, self._num_events - 1)
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return tuple(self._param.shape)
+
+    @property
+    def mean(self) -> Tensor:
+        return full_like(self.probs[..., 0].detach(), float("nan"))
+
+    @property
+    def mode(self) -> Tensor:
+        return ops.argmax(self.probs, -1)
+
+    @property
+    def variance(self) -> Tensor:
+        return full_like(self.probs[..., 0].detach(), float("nan"))
+
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        shape = _shape(sample_shape) + self.batch_shape
+        with no_grad():
+            # Inverse CDF: the first class whose cumulative probability passes a uniform draw.
+            cumulative = ops.cumsum(self.probs.detach(), -1)
+            u = Tensor(backend.random_like(shape + (1,), cumulative.array, np.float64))
+            below = ops.astype(u.astype(cumulative.dtype) >= cumulative, np.int64)
+            index = ops.sum(below, axis=-1)
+            return ops.clamp(index, max=self._num_events - 1)
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = value if isinstance(value, Tensor) else as_tensor(value)
+        if self._validate_args:
+            self._validate_sample(v)
+        if v.dtype.kind not in "iu":
+            v = ops.astype(v, np.int64)
+        shape = np.broadcast_shapes(v.shape, self.batch_shape)
+        logits = ops.broadcast_to(self.logits, shape + (self._num_events,))
+        index = ops.unsqueeze(ops.broadcast_to(v, shape), -1)
+        return ops.squeeze(ops.take_along_dim(logits, index, -1), -1)
+
+    def entropy(self) -> Tensor:
+        logits = ops.clamp(self.logits, min=float(np.finfo(self.logits.dtype).min))
+        return -ops.sum(logits * self.probs, axis=-1)
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        values = arange(self._num_events, device=self._param.device).reshape((-1,) + (1,) * len(self.batch_shape))
+        return ops.broadcast_to(values, (self._num_events,) + self.batch_shape) if expand else values
+
+
+class OneHotCategorical(Distribution):
+    """A :class:`Categorical` whose samples and values are one-hot vectors of length K (floats).
+
+    Example:
+        >>> import downslope as ds
+        >>> OneHotCategorical(probs=ds.tensor([0.0, 1.0, 0.0])).sample().tolist()
+        [0.0, 1.0, 0.0]
+    """
+
+    has_enumerate_support = True
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.independent(constraints.real, 1)}
+    support = constraints.one_hot
+
+    def __init__(self, probs: Any = None, logits: Any = None, validate_args: Any = None) -> None:
+        self._categorical = Categorical(probs, logits, validate_args)
+        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:], validate_args=False)
+        self._validate_args = self._categorical._validate_args
+
+    @property
+    def probs(self) -> Tensor:
+        return self._categorical.probs
+
+    @property
+    def logits(self) -> Tensor:
+        return self._categorical.logits
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return self._categorical.param_shape
+
+    @property
+    def mean(self) -> Tensor:
+        return self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        probs = self.probs
+        return ops.astype(ops.unsqueeze(ops.argmax(probs, -1), -1) == arange(probs.shape[-1]), probs.dtype)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        index = self._categorical.sample(sample_shape)
+        k = self.event_shape[0]
+        return ops.astype(ops.unsqueeze(index, -1) == arange(k, device=index.device), self.probs.dtype)
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = _param(value, self.probs)
+        if self._validate_args:
+            self._validate_sample(v)
+        return self._categorical.log_prob(ops.argmax(v, -1))
+
+    def entropy(self) -> Tensor:
+        return self._categorical.entropy()
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        from ..tensor import eye
+
+        n = self.event_shape[0]
+        values = eye(n, dtype=self.probs.dtype).reshape((n,) + (1,) * len(self.batch_shape) + (n,))
+        return ops.broadcast_to(values, (n,) + self.batch_shape + (n,)) if expand else values
+
+
+class Bernoulli(Distribution):
+    """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0; samples are floats, as in PyTorch.
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Bernoulli(logits=ds.tensor(0.0)).log_prob(ds.tensor(1.0))), 4)
+        -0.6931
+    """
+
+    has_enumerate_support = True
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.boolean
+
+    def __init__(self, probs: Any = None, logits: Any = None, validate_args: Any = None) -> None:
+        p, lg = _probs_or_logits(probs, logits, "Bernoulli")
+        if p is not None:
+            self.probs = p
+        else:
+            assert lg is not None
+            self.logits = lg
+        param = p if p is not None else lg
+        assert param is not None
+        self._param: Tensor = param
+        super().__init__(self._param.shape, (), validate_args)
+
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self) -> Tensor:
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def param_shape(self) -> tuple[int, ...]:
+        return tuple(self._param.shape)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        p = self.probs.detach()
+        return ops.where(p == 0.5, float("nan"), ops.astype(p > 0.5, p.dtype))
+
+    @property
+    def variance(self) -> Tensor:
+        return self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        shape = _shape(sample_shape) + self.batch_shape
+        with no_grad():
+            probs = ops.broadcast_to(self.probs.detach(), shape)
+            return ops.astype(uniform(shape, probs) < probs, probs.dtype)
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.logits)
+        shape = np.broadcast_shapes(v.shape, self.logits.shape)
+        logits, v = ops.broadcast_to(self.logits, shape), ops.broadcast_to(v, shape)
+        return -_bce(logits, v, reduction="none")
+
+    def entropy(self) -> Tensor:
+        return _bce(self.logits, self.probs, reduction="none")
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        values = arange(2, dtype=self._param.dtype).reshape((-1,) + (1,) * len(self.batch_shape))
+        return ops.broadcast_to(values, (2,) + self.batch_shape) if expand else values
+
+
+class Geometric(Distribution):
+    """The number of failures before the first success of Bernoulli(``probs``) trials.
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Geometric(probs=0.5).log_prob(ds.tensor(2.0))), 4)
+        -2.0794
+    """
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.nonnegative_integer
+
+    def __init__(self, probs: Any = None, logits: Any = None, validate_args: Any = None) -> None:
+        p, lg = _probs_or_logits(probs, logits, "Geometric")
+        if p is not None:
+            (self.probs,) = broadcast_all(p)
+        else:
+            (self.logits,) = broadcast_all(lg)
+        self._param = self.probs if p is not None else self.logits
+        super().__init__(self._param.shape, (), validate_args)
+        if self._validate_args and p is not None:
+            # host: validating arguments
+            if not bool(np.all(constraints._host(self.probs) > 0)):
+                raise ArgumentError(
+                    f"Expected parameter probs ({type(self.probs).__name__} of shape {tuple(self.probs.shape)}) "
+                    f"of distribution {self!r} to be positive but found invalid values:\n{self.probs}"
+                )
+
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self) -> Tensor:
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def mean(self) -> Tensor:
+        return 1.0 / self.probs - 1.0
+
+    @property
+    def mode(self) -> Tensor:
+        return self.probs.detach() * 0.0
+
+    @property
+    def variance(self) -> Tensor:
+        return (1.0 / self.probs - 1.0) / self.probs
+
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended(sample_shape)
+        with no_grad():
+            probs = self.probs.detach()
+            u = uniform(shape, probs, low=_tiny(probs.dtype))
+            return ops.floor(ops.log(u) / ops.log1p(-probs))
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self._param)
+        v, probs = broadcast_all(v, self.probs)
+        probs = ops.where((probs.detach() == 1) & (v.detach() == 0), 0.0, probs)
+        return v * ops.log1p(-probs) + ops.log(self.probs)
+
+    def entropy(self) -> Tensor:
+        return _bce(self.logits, self.probs, reduction="none") / self.probs
+
+
+def _clamp_by_zero(x: Tensor) -> Tensor:
+    return (ops.clamp(x, min=0.0) + x - ops.clamp(x, max=0.0)) / 2
+
+
+class Binomial(Distribution):
+    """The number of successes in ``total_count`` Bernoulli(``probs``) trials.
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Binomial(10, probs=0.5).log_prob(ds.tensor(5.0))), 4)
+        -1.402
+    """
+
+    has_enumerate_support = True
+    arg_constraints = {
+        "total_count": constraints.nonnegative_integer,
+        "probs": constraints.unit_interval,
+        "logits": constraints.real,
+    }
+
+    def __init__(self, total_count: Any = 1, probs: Any = None, logits: Any = None, validate_args: Any = None) -> None:
+        p, lg = _probs_or_logits(probs, logits, "Binomial")
+        if p is not None:
+            self.total_count, self.probs = broadcast_all(total_count, p)
+            self.total_count = ops.astype(self.total_count, self.probs.dtype)
+        else:
+            self.total_count, self.logits = broadcast_all(total_count, lg)
+            self.total_count = ops.astype(self.total_count, self.logits.dtype)
+        self._param = self.probs if p is not None else self.logits
+        super().__init__(self._param.shape, (), validate_args)
+
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self) -> Tensor:
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def support(self) -> Any:
+        return constraints.integer_interval(0, self.total_count)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.total_count * self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        return ops.clamp(ops.floor((self.total_count + 1) * self.probs.detach()), max=self.total_count.detach())
+
+    @property
+    def variance(self) -> Tensor:
+        return self.total_count * self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended(sample_shape)
+        with no_grad():
+            # host: NumPy's binomial sampler draws on the host
+            n = np.broadcast_to(constraints._host(self.total_count), shape).astype(np.int64)
+            p = np.broadcast_to(constraints._host(self.probs), shape).astype(np.float64)
+            return host_draw(backend.rng().binomial(n, p), self._param)
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self._param)
+        n, logits = self.total_count, self.logits
+        log_factorial_n = lgamma(n + 1)
+        log_factorial_k = lgamma(v + 1)
+        log_factorial_nmk = lgamma(n - v + 1)
+        normalize = n * _clamp_by_zero(logits) + n * ops.log1p(ops.exp(-ops.abs(logits))) - log_factorial_n
+        return v * logits - log_factorial_k - log_factorial_nmk - normalize
+
+    def entropy(self) -> Tensor:
+        counts = constraints._host(self.total_count)  # host: the support's size sets the enumeration
+        total = int(counts.max()) if counts.size else 0
+        if counts.size and not bool((counts == total).all()):
+            raise NotImplementedError("Binomial.entropy: inhomogeneous total_count is not supported")
+        lp = self.log_prob(self.enumerate_support(False))
+        return -ops.sum(ops.exp(lp) * lp, axis=0)
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        counts = constraints._host(self.total_count)  # host: the support's size sets the enumeration
+        total = int(counts.max()) if counts.size else 0
+        if counts.size and not bool((counts == total).all()):
+            raise NotImplementedError("Binomial.enumerate_support: inhomogeneous total_count is not supported")
+        values = arange(1 + total, dtype=self._param.dtype).reshape((-1,) + (1,) * len(self.batch_shape))
+        return ops.broadcast_to(values, (1 + total,) + self.batch_shape) if expand else values
+
+
+class Poisson(Distribution):
+    """The Poisson distribution with ``rate``.
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Poisson(3.0).log_prob(ds.tensor(2.0))), 4)
+        -1.4959
+    """
+
+    arg_constraints = {"rate": constraints.nonnegative}
+    support = constraints.nonnegative_integer
+
+    def __init__(self, rate: Any, validate_args: Any = None) -> None:
+        (self.rate,) = broadcast_all(rate)
+        super().__init__(self.rate.shape, (), validate_args)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.rate
+
+    @property
+    def mode(self) -> Tensor:
+        return ops.floor(self.rate.detach())
+
+    @property
+    def variance(self) -> Tensor:
+        return self.rate
+
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        shape = self._extended(sample_shape)
+        with no_grad():
+            rate = np.broadcast_to(constraints._host(self.rate), shape)  # host: NumPy's Poisson sampler
+            return host_draw(backend.rng().poisson(rate), self.rate)
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.rate)
+        return ops.xlogy(v, self.rate) - self.rate - lgamma(v + 1)

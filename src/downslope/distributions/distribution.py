@@ -1,0 +1,271 @@
+"""The base class every distribution derives from, with ``validate_args``, and the helpers that turn
+parameters into broadcast floating tensors."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import backend, ops
+from ..autograd import no_grad
+from ..errors import ArgumentError
+from ..tensor import Tensor, as_tensor
+from . import constraints
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+EULER_GAMMA = 0.57721566490153286060
+
+
+class lazy_property:  # noqa: N801  (torch's name)
+    """A property computed on first use and then kept in the instance (``probs`` from ``logits``)."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn, self.__doc__, self.name = fn, fn.__doc__, fn.__name__
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        value = self.fn(instance)
+        instance.__dict__[self.name] = value
+        return value
+
+
+def _param(value: Any, like: Any = None) -> Tensor:
+    """A parameter as a floating tensor (numbers take ``like``'s dtype and device)."""
+    if isinstance(value, Tensor):
+        return value if value.dtype.kind == "f" else value.float()
+    t = as_tensor(value, dtype=like.dtype if isinstance(like, Tensor) and like.dtype.kind == "f" else None)
+    if isinstance(like, Tensor) and t.device != like.device:
+        t = t.to(like.device)
+    return t if t.dtype.kind == "f" else t.float()
+
+
+def broadcast_all(*values: Any) -> list[Tensor]:
+    """The values as floating tensors broadcast to one shape; numbers take the first tensor's dtype."""
+    like = next((v for v in values if isinstance(v, Tensor) and v.dtype.kind == "f"), None)
+    tensors = [_param(v, like) for v in values]
+    shape = np.broadcast_shapes(*(t.shape for t in tensors))
+    return [t if t.shape == shape else ops.broadcast_to(t, shape) for t in tensors]
+
+
+def _shape(sample_shape: Any) -> tuple[int, ...]:
+    if isinstance(sample_shape, (int, np.integer)):
+        return (int(sample_shape),)
+    return tuple(int(s) for s in sample_shape)
+
+
+def _tiny(dtype: Any) -> float:
+    return float(np.finfo(dtype).tiny)
+
+
+def _eps(dtype: Any) -> float:
+    return float(np.finfo(dtype).eps)
+
+
+def clamp_probs(probs: Tensor) -> Tensor:
+    eps = _eps(probs.dtype)
+    return ops.clamp(probs, min=eps, max=1 - eps)
+
+
+def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
+    p = clamp_probs(probs)
+    return ops.log(p) - ops.log1p(-p) if is_binary else ops.log(p)
+
+
+def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
+    return ops.sigmoid(logits) if is_binary else ops.softmax(logits, -1)
+
+
+def uniform(shape: tuple[int, ...], like: Tensor, low: float = 0.0) -> Tensor:
+    """Uniform draws on [low, 1) with ``like``'s dtype and device, from the library's generator."""
+    u = Tensor(backend.random_like(shape, like.array, np.float64)).astype(like.dtype)
+    if low:
+        u = ops.clamp(u, min=low)
+    return u
+
+
+def standard_normal(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    from ..tensor import randn
+
+    return randn(*shape, dtype=like.dtype, device=like.device) if shape else randn((), dtype=like.dtype).to(like.device)
+
+
+def host_draw(array: np.ndarray, like: Tensor) -> Tensor:
+    """A draw made on the host (NumPy's gamma, Poisson, binomial samplers) as a tensor like ``like``."""
+    from ..tensor import wrap_array
+
+    t = wrap_array(np.asarray(array).astype(like.dtype, copy=False))
+    return t if t.device == like.device else t.to(like.device)
+
+
+def sum_rightmost(value: Tensor, dim: int) -> Tensor:
+    return value if dim == 0 else ops.sum(value, axis=tuple(range(-dim, 0)))
+
+
+class Distribution:
+    """The interface: ``sample``, ``rsample`` (when ``has_rsample``), ``log_prob``, ``entropy``, ``cdf``,
+    ``icdf``, ``mean``, ``mode``, ``variance``, ``stddev``, ``batch_shape``, ``event_shape``, ``support``,
+    ``arg_constraints`` and ``expand``.
+
+    Parameters are checked against ``arg_constraints`` when the distribution is made, and values given to
+    ``log_prob`` against ``support``, unless ``validate_args=False`` (or
+    ``Distribution.set_default_validate_args(False)``); a violation raises :class:`ArgumentError`, a
+    ValueError, naming the distribution, the parameter and the constraint, as PyTorch does.
+
+    Example:
+        >>> from downslope.distributions import Normal
+        >>> try:
+        ...     Normal(0.0, -1.0)
+        ... except ValueError as e:
+        ...     print(str(e).splitlines()[0])
+        Expected parameter scale (Tensor of shape ()) of distribution Normal(loc: 0.0, scale: -1.0) to satisfy the constraint GreaterThan(lower_bound=0.0), but found invalid values:
+    """
+
+    has_rsample = False
+    has_enumerate_support = False
+    arg_constraints: ClassVar[dict[str, Any]] = {}
+    support: Any = None
+    _validate_args_default = True
+
+    @staticmethod
+    def set_default_validate_args(value: bool) -> None:
+        """Whether distributions validate their arguments when ``validate_args`` is not given (True)."""
+        if value not in (True, False):
+            raise ArgumentError(f"set_default_validate_args: expected True or False, got {value!r}")
+        Distribution._validate_args_default = bool(value)
+
+    def __init__(
+        self, batch_shape: tuple[int, ...] = (), event_shape: tuple[int, ...] = (), validate_args: Any = None
+    ) -> None:
+        self.batch_shape = tuple(int(s) for s in batch_shape)
+        self.event_shape = tuple(int(s) for s in event_shape)
+        self._validate_args = Distribution._validate_args_default if validate_args is None else bool(validate_args)
+        if self._validate_args:
+            self._check_parameters()
+
+    def _check_parameters(self) -> None:
+        for name, constraint in self.arg_constraints.items():
+            if constraints.is_dependent(constraint):
+                continue
+            if name not in self.__dict__ and isinstance(getattr(type(self), name, None), lazy_property):
+                continue  # derived from the parameter that was given (logits from probs)
+            value = getattr(self, name)
+            if value is None:
+                continue
+            ok = constraint.check(value)
+            if not bool(np.all(ok)):  # host: validating arguments
+                raise ArgumentError(
+                    f"Expected parameter {name} ({type(value).__name__} of shape {tuple(value.shape)}) of "
+                    f"distribution {self!r} to satisfy the constraint {constraint!r}, but found invalid values:\n"
+                    f"{value}"
+                )
+
+    def _validate_sample(self, value: Tensor) -> None:
+        """Check a ``log_prob``/``cdf`` value's shape against the distribution's and its values against
+        ``support``."""
+        event = self.event_shape
+        if event and tuple(value.shape[len(value.shape) - len(event) :]) != event:
+            raise ArgumentError(
+                f"The right-most size of value must match event_shape: {tuple(value.shape)} vs {event} "
+                f"({type(self).__name__})"
+            )
+        try:
+            np.broadcast_shapes(tuple(value.shape), self.batch_shape + event)
+        except ValueError:
+            raise ArgumentError(
+                f"Value of shape {tuple(value.shape)} is not broadcastable with batch_shape+event_shape: "
+                f"{self.batch_shape} vs {event} ({type(self).__name__})"
+            ) from None
+        support = self.support
+        if support is None or constraints.is_dependent(support):
+            return
+        if not bool(np.all(support.check(value))):  # host: validating arguments
+            raise ArgumentError(
+                f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to be within "
+                f"the support ({support!r}) of the distribution {self!r}, but found invalid values:\n{value}"
+            )
+
+    def _value(self, value: Any, like: Tensor) -> Tensor:
+        """``value`` as a floating tensor like ``like``, validated when the distribution validates."""
+        v = _param(value, like)
+        if self._validate_args:
+            self._validate_sample(v)
+        return v
+
+    def sample(self, sample_shape: Any = ()) -> Tensor:
+        """A draw of shape ``sample_shape + batch_shape + event_shape``, without gradient."""
+        with no_grad():
+            return self.rsample(sample_shape).detach()
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no reparameterised sample (rsample)")
+
+    def sample_n(self, n: int) -> Tensor:
+        return self.sample((n,))
+
+    def log_prob(self, value: Any) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no log_prob")
+
+    def cdf(self, value: Any) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no cdf")
+
+    def icdf(self, value: Any) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no icdf")
+
+    def entropy(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no entropy")
+
+    def perplexity(self) -> Tensor:
+        return ops.exp(self.entropy())
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no enumerate_support")
+
+    @property
+    def mean(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no mean")
+
+    @property
+    def mode(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no mode")
+
+    @property
+    def variance(self) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no variance")
+
+    @property
+    def stddev(self) -> Tensor:
+        return ops.sqrt(self.variance)
+
+    def _extended(self, sample_shape: Any) -> tuple[int, ...]:
+        return _shape(sample_shape) + self.batch_shape + self.event_shape
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> Distribution:
+        """The distribution with its parameters broadcast to ``batch_shape`` (no copies, no validation)."""
+        batch = _shape(batch_shape)
+        new = object.__new__(type(self))
+        old = self.batch_shape
+        for key, value in self.__dict__.items():
+            if isinstance(value, Tensor) and tuple(value.shape[: len(old)]) == old:
+                value = ops.broadcast_to(value, batch + tuple(value.shape[len(old) :]))
+            elif isinstance(value, Distribution) and value.batch_shape[: len(old)] == old:
+                value = value.expand(batch + value.batch_shape[len(old) :])
+            new.__dict__[key] = value
+        new.batch_shape = batch
+        new._validate_args = False
+        return new
+
+    def __repr__(self) -> str:
+        names = [k for k in self.arg_constraints if k in self.__dict__]
+        parts = []
+        for k in names:
+            v = self.__dict__[k]
+            if isinstance(v, Tensor):
+                parts.append(
+                    f"{k}: {v.detach().cpu().numpy().item() if int(np.prod(v.shape)) == 1 else tuple(v.shape)}"
+                )
+            else:
+                parts.append(f"{k}: {v!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"

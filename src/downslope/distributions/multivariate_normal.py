@@ -1,0 +1,171 @@
+"""The multivariate normal distribution, parameterised by a covariance matrix, a precision matrix or
+the lower Cholesky factor of the covariance, differentiable in the location and the matrix through
+``downslope.linalg``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import linalg, ops
+from ..errors import ArgumentError
+from ..tensor import Tensor, eye
+from . import constraints
+from .distribution import Distribution, _param, lazy_property, standard_normal
+
+__all__ = ["MultivariateNormal"]
+
+
+def _mT(x: Tensor) -> Tensor:  # noqa: N802
+    return ops.transpose(x, -1, -2)
+
+
+def _batch_mv(mat: Tensor, vec: Tensor) -> Tensor:
+    return ops.squeeze(ops.matmul(mat, ops.unsqueeze(vec, -1)), -1)
+
+
+def _solve_lower(L: Tensor, B: Tensor) -> Tensor:  # noqa: N803
+    """L^-1 B for lower-triangular L, with L's and B's batch dims broadcast."""
+    batch = np.broadcast_shapes(L.shape[:-2], B.shape[:-2])
+    return linalg.solve_triangular(
+        ops.broadcast_to(L, batch + L.shape[-2:]), ops.broadcast_to(B, batch + B.shape[-2:]), upper=False
+    )
+
+
+def _batch_mahalanobis(L: Tensor, x: Tensor) -> Tensor:  # noqa: N803
+    """The squared Mahalanobis distance x^T (L L^T)^-1 x over the batch dims of L and x."""
+    n = x.shape[-1]
+    if L.ndim == 2:  # one factor for every vector: one solve with the vectors as columns
+        flat = ops.reshape(x, (-1, n))
+        y = linalg.solve_triangular(L, _mT(flat), upper=False)
+        return ops.reshape(ops.sum(y * y, axis=0), x.shape[:-1])
+    y = _solve_lower(L, ops.unsqueeze(x, -1))
+    return ops.sum(ops.squeeze(y, -1) ** 2, axis=-1)
+
+
+def _precision_to_scale_tril(P: Tensor) -> Tensor:  # noqa: N803
+    """The lower Cholesky factor of P^-1, as PyTorch computes it (no explicit inverse)."""
+    lf = linalg.cholesky(ops.flip(P, (-2, -1)))
+    l_inv = _mT(ops.flip(lf, (-2, -1)))
+    ident = eye(P.shape[-1], dtype=P.dtype, device=P.device)
+    return _solve_lower(l_inv, ops.broadcast_to(ident, P.shape))
+
+
+class MultivariateNormal(Distribution):
+    """N(loc, Sigma) over the last dimension of ``loc``, with exactly one of ``covariance_matrix``,
+    ``precision_matrix`` or ``scale_tril`` (lower-triangular, positive diagonal); batch dims of the
+    location and the matrix broadcast. ``rsample`` is ``loc + L @ eps``.
+
+    Example:
+        >>> import downslope as ds
+        >>> mvn = MultivariateNormal(ds.zeros(2), covariance_matrix=ds.tensor([[2.0, 0.5], [0.5, 1.0]]))
+        >>> round(float(mvn.log_prob(ds.tensor([1.0, -1.0]))), 4), round(float(mvn.entropy()), 4)
+        (-3.2605, 3.1177)
+    """
+
+    has_rsample = True
+    arg_constraints = {
+        "loc": constraints.real_vector,
+        "covariance_matrix": constraints.positive_definite,
+        "precision_matrix": constraints.positive_definite,
+        "scale_tril": constraints.lower_cholesky,
+    }
+    support = constraints.real_vector
+
+    def __init__(
+        self,
+        loc: Any,
+        covariance_matrix: Any = None,
+        precision_matrix: Any = None,
+        scale_tril: Any = None,
+        validate_args: Any = None,
+    ) -> None:
+        loc_t = _param(loc)
+        if loc_t.ndim < 1:
+            raise ArgumentError("MultivariateNormal: loc must be at least one-dimensional")
+        given = [m is not None for m in (covariance_matrix, precision_matrix, scale_tril)]
+        if sum(given) != 1:
+            raise ArgumentError(
+                "MultivariateNormal: pass exactly one of covariance_matrix, precision_matrix or scale_tril"
+            )
+        matrix = _param(next(m for m in (covariance_matrix, precision_matrix, scale_tril) if m is not None), loc_t)
+        if matrix.ndim < 2:
+            raise ArgumentError(
+                "MultivariateNormal: the matrix must be at least two-dimensional, with optional leading batch dims"
+            )
+        n = loc_t.shape[-1]
+        if matrix.shape[-2:] != (n, n):
+            raise ArgumentError(
+                f"MultivariateNormal: the matrix's last two dims {tuple(matrix.shape[-2:])} do not match "
+                f"the event size {n} of loc"
+            )
+        batch = np.broadcast_shapes(matrix.shape[:-2], loc_t.shape[:-1])
+        full = ops.broadcast_to(matrix, batch + (n, n))
+        if scale_tril is not None:
+            self.scale_tril = full
+        elif covariance_matrix is not None:
+            self.covariance_matrix = full
+        else:
+            self.precision_matrix = full
+        self.loc = ops.broadcast_to(loc_t, batch + (n,))
+        super().__init__(batch, (n,), validate_args)  # validates the given matrix before it is factored
+        if scale_tril is not None:
+            self._unbroadcasted_scale_tril = matrix
+        elif covariance_matrix is not None:
+            self._unbroadcasted_scale_tril = linalg.cholesky(matrix)
+        else:
+            self._unbroadcasted_scale_tril = _precision_to_scale_tril(matrix)
+
+    @lazy_property
+    def scale_tril(self) -> Tensor:
+        return ops.broadcast_to(self._unbroadcasted_scale_tril, self.batch_shape + self.event_shape * 2)
+
+    @lazy_property
+    def covariance_matrix(self) -> Tensor:
+        L = self._unbroadcasted_scale_tril  # noqa: N806
+        return ops.broadcast_to(ops.matmul(L, _mT(L)), self.batch_shape + self.event_shape * 2)
+
+    @lazy_property
+    def precision_matrix(self) -> Tensor:
+        L = self._unbroadcasted_scale_tril  # noqa: N806
+        ident = eye(L.shape[-1], dtype=L.dtype, device=L.device)
+        l_inv = _solve_lower(L, ops.broadcast_to(ident, L.shape))
+        return ops.broadcast_to(ops.matmul(_mT(l_inv), l_inv), self.batch_shape + self.event_shape * 2)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> Tensor:
+        L = self._unbroadcasted_scale_tril  # noqa: N806
+        return ops.broadcast_to(ops.sum(L * L, axis=-1), self.batch_shape + self.event_shape)
+
+    def _half_log_det(self) -> Tensor:
+        return ops.sum(ops.log(ops.diagonal(self._unbroadcasted_scale_tril, 0, -2, -1)), axis=-1)
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        eps = standard_normal(self._extended(sample_shape), self.loc)
+        return self.loc + _batch_mv(self._unbroadcasted_scale_tril, eps)
+
+    def log_prob(self, value: Any) -> Tensor:
+        v = self._value(value, self.loc)
+        diff = v - self.loc
+        m = _batch_mahalanobis(self._unbroadcasted_scale_tril, diff)
+        return -0.5 * (self.event_shape[0] * math.log(2 * math.pi) + m) - self._half_log_det()
+
+    def entropy(self) -> Tensor:
+        h = 0.5 * self.event_shape[0] * (1.0 + math.log(2 * math.pi)) + self._half_log_det()
+        return ops.broadcast_to(h, self.batch_shape)
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> MultivariateNormal:
+        new = super().expand(batch_shape)
+        assert isinstance(new, MultivariateNormal)
+        new._unbroadcasted_scale_tril = self._unbroadcasted_scale_tril
+        return new
