@@ -634,3 +634,29 @@ def test_cross_entropy_on_a_device_gives_the_cpus_values_and_gradients(kwargs: A
         out[device] = (loss.cpu().numpy(), x.grad.cpu().numpy())  # type: ignore[union-attr]
     np.testing.assert_allclose(out["strict"][0], out["cpu"][0], rtol=1e-6)
     np.testing.assert_allclose(out["strict"][1], out["cpu"][1], rtol=1e-6, atol=1e-7)
+
+
+def test_nll_loss_of_all_ignored_targets_is_nan_with_zero_gradients_as_in_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    mine = ds.tensor(x, dtype=ds.float64, requires_grad=True)
+    loss = ds.nn.functional.nll_loss(mine.log_softmax(-1), ds.tensor([-100, -100, -100]))
+    loss.backward()
+    theirs = torch.tensor(x, requires_grad=True)
+    ref = torch.nn.functional.nll_loss(theirs.log_softmax(-1), torch.tensor([-100, -100, -100]))
+    ref.backward()
+    assert np.isnan(loss.item()) and np.isnan(ref.item())
+    np.testing.assert_array_equal(mine.grad.numpy(), theirs.grad.numpy())  # zeros, not NaN
+
+
+def test_ctc_loss_with_an_empty_target_matches_torch():
+    torch = pytest.importorskip("torch")
+    lp = np.random.default_rng(1).standard_normal((5, 2, 4))
+    mine, theirs = ds.tensor(lp, dtype=ds.float64, requires_grad=True), torch.tensor(lp, requires_grad=True)
+    args = ([[1, 2], [0, 0]], [5, 5], [2, 0])
+    loss = ds.nn.functional.ctc_loss(mine.log_softmax(-1), *(ds.tensor(a) for a in args))
+    ref = torch.nn.functional.ctc_loss(theirs.log_softmax(-1), *(torch.tensor(a) for a in args))
+    loss.backward()
+    ref.backward()
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-12)
+    np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -311,3 +311,19 @@ def test_clip_grad_norm_on_a_device_returns_a_device_norm_with_the_cpus_values()
         np.testing.assert_allclose(on["strict"][0], on["cpu"][0], rtol=1e-6)
         for got, want in zip(on["strict"][1], on["cpu"][1]):
             np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("norm_type", [0.0, float("-inf"), 0.5, float("inf")])
+def test_total_norm_of_every_order_matches_torch(norm_type):
+    torch = pytest.importorskip("torch")
+    values = [[3.0, -0.5], [4.0], [0.0, 0.0]]
+    mine = [ds.tensor(v, dtype=ds.float64) for v in values]
+    theirs = [torch.tensor(v, dtype=torch.float64) for v in values]
+    ref = torch.nn.utils.get_total_norm(theirs, norm_type)
+    assert ds.nn.utils.get_total_norm(mine, norm_type).item() == pytest.approx(ref.item(), rel=1e-12)
+    for t in mine + theirs:
+        t.grad = t.detach().clone()
+    ds.nn.utils.clip_grad_norm_(mine, 1.0, norm_type)
+    torch.nn.utils.clip_grad_norm_(theirs, 1.0, norm_type)
+    for a, b in zip(mine, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12)

@@ -172,12 +172,33 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     if not a < b:
         raise ArgumentError(f"init.trunc_normal_: expected a < b, got a={a}, b={b}")
     rng = backend.rng()
+    lo, hi = (_normal_cdf((a - mean) / std), _normal_cdf((b - mean) / std)) if std > 0 else (0.0, 1.0)
+    if std > 0 and hi - lo < 0.25:
+        # [a, b] holds little of the mass: rejection would redraw for ever. Invert the CDF instead
+        # (PyTorch's method): uniform draws between the bounds' CDF values, mapped back.
+        u = rng.uniform(2 * lo - 1, 2 * hi - 1, tensor.shape)
+        return _fill(tensor, np.clip(mean + std * math.sqrt(2.0) * _erfinv(u), a, b))
     out = rng.normal(mean, std, tensor.shape)
     bad = (out < a) | (out > b)
-    while bad.any():  # rejection sampling: exact, and fast unless [a, b] holds little of the mass
+    while bad.any():  # rejection sampling: exact, and at least a quarter of the draws are kept per round
         out[bad] = rng.normal(mean, std, int(bad.sum()))
         bad = (out < a) | (out > b)
     return _fill(tensor, out)
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def _erfinv(y: np.ndarray) -> np.ndarray:
+    """The inverse error function on (-1, 1), float64: Winitzki's closed form refined by Newton's method."""
+    y = np.clip(y, -1 + 1e-16, 1 - 1e-16)
+    log_term = np.log1p(-y * y)
+    first = 2.0 / (math.pi * 0.147) + log_term / 2.0
+    x = np.sign(y) * np.sqrt(np.sqrt(first * first - log_term / 0.147) - first)
+    for _ in range(4):
+        x = x - (backend.erf(x) - y) / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
+    return x
 
 
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:

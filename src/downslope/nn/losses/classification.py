@@ -390,7 +390,16 @@ def nll_loss(
     if reduction == "none":
         return ops.reshape(per_item, ()) if unbatched else per_item
     total = ops.sum(per_item)
-    return total / wrap_array(namespace_of(w_t).asarray(w_t.sum())) if reduction == "mean" else total
+    if reduction != "mean":
+        return total
+    # Every target ignored (or weighted 0): the mean is 0/0, NaN, as in PyTorch, but the gradient is
+    # 0, not NaN (a batch of padding must not write NaN into the weights): divide by 1 there and add
+    # a constant NaN, which the gradient does not see.
+    xp = namespace_of(w_t)
+    denom = xp.asarray(w_t.sum())
+    empty = denom == 0
+    safe = xp.where(empty, 1, denom).astype(x.array.dtype)
+    return total / wrap_array(safe) + wrap_array(xp.where(empty, np.nan, 0).astype(x.array.dtype))
 
 
 @_legacy_reduction

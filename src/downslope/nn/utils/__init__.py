@@ -103,11 +103,19 @@ def global_norm(arrays: list[np.ndarray], norm_type: float = 2.0) -> Any:
             flat = a.reshape(-1)
             total = total + np.dot(flat, flat).astype(np.float64)
         return np.sqrt(total)
-    if math.isinf(norm_type):
+    if norm_type == math.inf:
         for a in arrays:
             if a.size:
                 total = np.maximum(total, np.abs(a).max().astype(np.float64))
         return total if not isinstance(total, float) else np.float64(total)
+    if norm_type == -math.inf:  # the smallest |g| (PyTorch: the -inf norm of the per-tensor -inf norms)
+        total = np.float64(np.inf)
+        for a in arrays:
+            if a.size:
+                total = np.minimum(total, np.abs(a).min().astype(np.float64))
+        return total
+    if norm_type == 0:  # as PyTorch: the 0-"norm" of the per-tensor counts of nonzeros
+        return sum((np.count_nonzero(a) > 0 for a in arrays), np.float64(0.0))  # host: a rare order, counted
     for a in arrays:
         total = total + (np.abs(a.astype(np.float64)) ** norm_type).sum()
     return total ** (1.0 / norm_type)
@@ -126,8 +134,8 @@ def scale_to_max_norm_(arrays: list[np.ndarray], max_norm: float, total: Any) ->
 def _total_norm(arrays: list[np.ndarray], norm_type: float, error_if_nonfinite: bool, where: str) -> Tensor:
     """The norm of all arrays concatenated into one vector (``norm_type`` may be inf), as a 0-d tensor."""
     norm_type = float(norm_type)
-    if not (norm_type > 0 or math.isinf(norm_type)):
-        raise ArgumentError(f"{where}: expected norm_type > 0 or inf, got {norm_type!r}")
+    if not (norm_type >= 0 or norm_type == -math.inf):
+        raise ArgumentError(f"{where}: expected norm_type >= 0, inf or -inf, got {norm_type!r}")
     dtype = arrays[0].dtype
     total = global_norm(arrays, norm_type)
     if error_if_nonfinite:
