@@ -29,8 +29,8 @@ from ...tensor import Tensor, wrap_array
 from .._arrays import array_like
 from . import parametrizations as parametrizations  # PyTorch's attribute paths
 from . import parametrize as parametrize
-from . import rnn as rnn
 from . import prune as prune
+from . import rnn as rnn
 from . import stateless as stateless
 
 
