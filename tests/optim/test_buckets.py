@@ -39,3 +39,24 @@ def test_a_deep_copy_of_model_and_optimizer_trains_like_the_original(name: str) 
     assert not np.array_equal(model2.weight.numpy(), before)  # the copy's steps reach the copy's weights
     np.testing.assert_array_equal(model2.weight.numpy(), model.weight.numpy())
     assert not np.shares_memory(model2.weight.numpy(), model.weight.numpy())
+
+
+def test_momentum_switched_on_while_a_parameter_has_no_grad_starts_its_buffer_from_its_grad_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+
+    def run(lib: object) -> list[float]:
+        make = lambda v: lib.tensor(v, dtype=lib.float64, requires_grad=True)  # type: ignore[attr-defined]
+        grad = lambda v: lib.tensor(v, dtype=lib.float64)  # type: ignore[attr-defined]
+        a, b = make([1.0]), make([1.0])
+        opt = lib.optim.SGD([a, b], lr=0.1, momentum=0.0, dampening=0.5)  # type: ignore[attr-defined]
+        a.grad, b.grad = grad([1.0]), grad([1.0])
+        opt.step()
+        opt.param_groups[0]["momentum"] = 0.9  # switched on (a warm-up schedule would do this)
+        a.grad, b.grad = grad([1.0]), None
+        opt.step()
+        for _ in range(2):
+            a.grad, b.grad = grad([1.0]), grad([2.0])
+            opt.step()
+        return [float(a.detach().numpy()[0]), float(b.detach().numpy()[0])]
+
+    np.testing.assert_allclose(run(ds), run(torch), rtol=1e-12)

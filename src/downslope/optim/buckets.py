@@ -49,6 +49,11 @@ def _scatter_state(full: Any, sub: Any, idx: np.ndarray, like: np.ndarray) -> An
                 if target is None:
                     target = np.zeros_like(like)
                     full[k] = target
+                    if k == "momentum_buffer":
+                        # Made while only some parameters had a gradient: the others have no buffer
+                        # yet, and must start theirs from their gradient, as PyTorch's do (1 = started).
+                        full["momentum_started"] = started = np.zeros_like(like)
+                        started[idx] = 1
                 target[idx] = v
             else:
                 full[k] = v

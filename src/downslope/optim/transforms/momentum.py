@@ -52,6 +52,10 @@ def trace(momentum: Any, dampening: Any = 0.0, nesterov: Any = False) -> Gradien
             if not _is_scalar_step(step):  # parameters on their first step start from g
                 first = step == 1
                 np.copyto(buf, g, where=first)  # not buf[first] = g[first]: masks make a GPU synchronise
+        started = state.get("momentum_started")
+        if started is not None:  # some parameters had no gradient when the buffer was made (see buckets)
+            np.copyto(buf, g, where=started == 0)
+            started[...] = 1
         if hyper(nesterov, ctx):
             tmp = ctx.scratch(g, 1)
             np.multiply(buf, mu, out=tmp)
