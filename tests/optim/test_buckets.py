@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 import pytest
@@ -44,11 +45,15 @@ def test_a_deep_copy_of_model_and_optimizer_trains_like_the_original(name: str) 
 def test_momentum_switched_on_while_a_parameter_has_no_grad_starts_its_buffer_from_its_grad_as_torch() -> None:
     torch = pytest.importorskip("torch")
 
-    def run(lib: object) -> list[float]:
-        make = lambda v: lib.tensor(v, dtype=lib.float64, requires_grad=True)  # type: ignore[attr-defined]
-        grad = lambda v: lib.tensor(v, dtype=lib.float64)  # type: ignore[attr-defined]
+    def run(lib: Any) -> list[float]:
+        def make(v: list[float]) -> Any:
+            return lib.tensor(v, dtype=lib.float64, requires_grad=True)
+
+        def grad(v: list[float]) -> Any:
+            return lib.tensor(v, dtype=lib.float64)
+
         a, b = make([1.0]), make([1.0])
-        opt = lib.optim.SGD([a, b], lr=0.1, momentum=0.0, dampening=0.5)  # type: ignore[attr-defined]
+        opt = lib.optim.SGD([a, b], lr=0.1, momentum=0.0, dampening=0.5)
         a.grad, b.grad = grad([1.0]), grad([1.0])
         opt.step()
         opt.param_groups[0]["momentum"] = 0.9  # switched on (a warm-up schedule would do this)
