@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentError
+
 __all__ = [
     "Constraint",
     "boolean",
@@ -87,7 +89,7 @@ class _Dependent(Constraint):
         return _Dependent(is_discrete=is_discrete, event_dim=event_dim)
 
     def check(self, value: Any) -> np.ndarray:
-        raise ValueError("Cannot determine validity of dependent constraint")
+        raise ArgumentError("Cannot determine validity of dependent constraint")
 
 
 def is_dependent(constraint: Any) -> bool:
