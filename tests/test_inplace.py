@@ -567,3 +567,48 @@ def test_recorded_write_into_storage_shared_with_a_numpy_array_is_refused():
     t = ds.from_numpy(arr)  # storage shared with a NumPy array downslope does not track
     with pytest.raises(RuntimeError, match="shares its storage"):
         t.add_(w)
+
+
+# ---------------------------------------------------------------------- integer dtypes
+@pytest.mark.parametrize("bound", [1.5, "tensor"])
+def test_clamp_in_place_of_an_integer_tensor_with_a_float_bound_is_refused_like_torch(bound):
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        torch.tensor([5, 2, 0]).clamp_(min=torch.tensor(1.5) if bound == "tensor" else bound)
+    x = ds.tensor([5, 2, 0])
+    with pytest.raises(ds.errors.ArgumentTypeError, match="can't be cast"):
+        x.clamp_(min=ds.tensor(1.5) if bound == "tensor" else bound)
+    np.testing.assert_array_equal(x.numpy(), [5, 2, 0])
+    np.testing.assert_array_equal(x.clamp_(1, 3).numpy(), torch.tensor([5, 2, 0]).clamp_(1, 3).numpy())
+
+
+_INTEGER_INPLACE = [
+    lambda m: m.tensor([1, 2], dtype=m.uint8).add_(m.tensor([1, -1], dtype=m.int8)),
+    lambda m: m.tensor([1, 2], dtype=m.uint8).add_(m.tensor(1)),
+    lambda m: m.tensor([1, 2], dtype=m.uint8).__iadd__(m.tensor(1)),
+    lambda m: m.tensor([1, 2], dtype=m.uint8).mul_(m.tensor([300, 2], dtype=m.int16)),
+    lambda m: m.tensor([1, 2], dtype=m.int8).sub_(m.tensor([1, 1], dtype=m.uint8)),
+    lambda m: m.tensor([3], dtype=m.uint8).__ior__(m.tensor([2], dtype=m.int8)),
+    lambda m: m.tensor([5, 2], dtype=m.uint8).div_(m.tensor([2], dtype=m.int8), rounding_mode="floor"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_INTEGER_INPLACE)))
+def test_in_place_integer_ops_cast_within_the_integer_category_like_torch(case):
+    ours, theirs = _INTEGER_INPLACE[case](ds), _INTEGER_INPLACE[case](torch)
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda m: m.tensor([1, 2], dtype=m.uint8).add_(1.5),
+        lambda m: m.tensor([1, 2]).div_(2),
+        lambda m: m.tensor([True]).add_(m.tensor([1])),
+    ],
+)
+def test_in_place_ops_refuse_a_higher_category_like_torch(op):
+    with pytest.raises(RuntimeError):
+        op(torch)
+    with pytest.raises(ds.errors.ArgumentTypeError, match="can't be cast"):
+        op(ds)

@@ -553,6 +553,7 @@ def test_a_deep_copy_keeps_a_leafs_grad_and_shared_objects() -> None:
     assert y.is_leaf and y.tolist() == [2.0, 2.0, 2.0]
 
 
+@pytest.mark.host_only  # DLPack exchange with CPU torch: a host array by design
 def test_dlpack_shares_memory_with_torch_both_ways() -> None:
     torch = pytest.importorskip("torch")
     t = ds.arange(6.0).reshape(2, 3)
@@ -566,3 +567,36 @@ def test_dlpack_shares_memory_with_torch_both_ways() -> None:
         torch.from_dlpack(ds.ones(2, requires_grad=True))
     with pytest.raises(ds.DownslopeError, match="__dlpack__"):
         ds.from_dlpack([1, 2])
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool", "uint8"])
+def test_a_non_floating_tensor_cannot_require_grad_through_the_attribute_like_torch(dtype):
+    with pytest.raises(RuntimeError, match="floating point"):
+        torch.tensor([1, 0], dtype=getattr(torch, dtype)).requires_grad = True
+    x = ds.tensor([1, 0], dtype=getattr(ds, dtype))
+    with pytest.raises(ds.errors.ArgumentTypeError, match="floating point"):
+        x.requires_grad = True
+    assert x.requires_grad is False
+    x.requires_grad = False  # allowed, as in torch
+    f = ds.tensor([1.0])
+    f.requires_grad = True
+    assert f.requires_grad is True and (f * 2).requires_grad
+
+
+@pytest.mark.parametrize("bad", ["shape", "dtype"])
+def test_assigning_a_grad_of_another_shape_or_dtype_raises_like_torch(bad):
+    def wrong(m):
+        return m.tensor([5.0, 5.0, 5.0]) if bad == "shape" else m.tensor([5.0, 5.0], dtype=m.float64)
+
+    t = torch.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError):
+        t.grad = wrong(torch)
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises((ds.errors.ShapeError, ds.errors.ArgumentTypeError), match="assigned grad has data"):
+        x.grad = wrong(ds)
+    assert x.grad is None
+    x.grad = ds.tensor([5.0, 5.0])
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [8.0, 8.0])
+    x.grad = None
+    assert x.grad is None

@@ -449,9 +449,9 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
         if g.base is not None or id(g) in owned or not g.flags.writeable or not g.flags.c_contiguous:
             g = g.copy(order="C")
         owned.add(id(g))
-        node.grad = wrap(g)
+        node._grad = wrap(g)  # the slot itself: shape and dtype were checked above (the setter's checks)
     elif existing.requires_grad or not existing.array.flags.writeable:
-        node.grad = wrap(existing.array + g)
+        node._grad = wrap(existing.array + g)
     else:
         np.add(existing.array, g, out=existing.array)
 

@@ -66,8 +66,8 @@ class Tensor:
 
     __slots__ = (
         "array",
-        "grad",
-        "requires_grad",
+        "_grad",  # .grad (a property that checks what is assigned)
+        "_requires_grad",  # .requires_grad (a property: only floating tensors may require grad)
         "_parents",
         "_vjp",
         "_saved",
@@ -112,8 +112,8 @@ class Tensor:
         )
 
     array: np.ndarray  # the values; ``.data`` is PyTorch's view of them as a graph-free Tensor
-    grad: Tensor | None
-    requires_grad: bool
+    _grad: Tensor | None
+    _requires_grad: bool
     _prior: Tensor
     _next: Tensor
     _hooks: dict[builtins.int, Any]
@@ -133,8 +133,8 @@ class Tensor:
         elif dtype is None and isinstance(data, (list, tuple)):
             dtype = backend.get_default_dtype()  # torch.Tensor([1, 2]) is float, unlike torch.tensor([1, 2])
         self.array = to_array(data, dtype)
-        self.grad = None
-        self.requires_grad = False
+        self._grad = None
+        self._requires_grad = False
         self._parents: tuple[Tensor, ...] = ()
         self._vjp: Callable[..., Any] | None = None
         self._saved: Any = None
@@ -146,6 +146,46 @@ class Tensor:
             self.requires_grad_(True)
 
     # ------------------------------------------------------------------ basics
+    @property
+    def requires_grad(self) -> bool:
+        """Whether ops on this tensor are recorded for backward (the getter is replaced below by the
+        slot's own, which costs no Python call)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: builtins.bool) -> None:
+        if value and not backend.is_floating(self.array.dtype):
+            raise ArgumentTypeError(
+                f"only Tensors of floating point dtype can require gradients; this tensor is {self.array.dtype}"
+            )
+        self._requires_grad = builtins.bool(value)  # host: a Python flag
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient accumulated by backward (None until then). An assigned gradient must have this
+        tensor's shape, dtype and device, as in torch."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise ArgumentTypeError(f"assigned grad expected to be a Tensor or None, got {type(value).__name__}")
+            if value.array.shape != self.array.shape:
+                raise ShapeError(
+                    f"assigned grad has data of a different size: attempting to assign a gradient of size "
+                    f"{list(value.array.shape)} to a tensor of size {list(self.array.shape)}"
+                )
+            if value.array.dtype != self.array.dtype:
+                raise ArgumentTypeError(
+                    f"assigned grad has data of a different type: {value.array.dtype}, the tensor is {self.array.dtype}"
+                )
+            if type(value.array) is not type(self.array) and _devices.device_of(value.array) != _devices.device_of(
+                self.array
+            ):
+                raise DeviceError("assigned grad has data located on a different device")
+        self._grad = value
+
     @property
     def data(self) -> Tensor:
         """The same storage as a Tensor outside the graph (PyTorch's ``.data``).
@@ -221,7 +261,7 @@ class Tensor:
             )
         if not requires_grad and self._vjp is not None:
             raise StateError("requires_grad_(False) is only allowed on leaf tensors; use .detach() instead")
-        self.requires_grad = bool(requires_grad)  # host: a Python flag
+        self._requires_grad = bool(requires_grad)  # host: a Python flag
         return self
 
     def retain_grad(self) -> None:
@@ -543,7 +583,15 @@ class Tensor:
                 if _fill_where_masked(self.array, index, data):
                     _bump(self)
                     return
-            self.array[_ops._normalize_index(index, keep_masks=True)] = data
+            idx = _ops._normalize_index(index, keep_masks=True)
+            split = _ops._split_selects(idx)
+            if split is None:
+                self.array[idx] = data
+            else:  # t[0, :, idx] = v: the integer selects first, as in torch (see ops.getitem)
+                part = self.array[split[0]]  # a view, or a copy when a 0-d index array selects
+                part[split[1]] = data
+                if any(_devices.is_array(i) for i in split[0]):
+                    self.array[split[0]] = part
         except (IndexError, ValueError) as exc:
             if not self.array.flags.writeable:
                 raise StateError(_READ_ONLY_MESSAGE.format(op="__setitem__")) from None
@@ -654,6 +702,16 @@ class Tensor:
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         """Clamp into [min, max] in place."""
+        if self.array.dtype.kind != "f":
+            for bound in (min, max):
+                kind = (
+                    "f" if isinstance(bound, (builtins.float, np.floating)) else getattr(_data_of(bound), "dtype", None)
+                )
+                if getattr(kind, "kind", kind) == "f":
+                    raise ArgumentTypeError(
+                        f"clamp_: result type float can't be cast to the desired output type {self.array.dtype} "
+                        "(an in-place op keeps the tensor's dtype; a floating bound makes the result floating)"
+                    )
         if not _records(self, min, max):
             if min is None and max is None:
                 raise ArgumentError("clamp_: at least one of min and max must be given")
@@ -791,7 +849,7 @@ class Tensor:
         _check_writable(self, name)
         with _no_grad():
             result = op(self)
-        if keep_kind and not np.can_cast(result.array.dtype, self.array.dtype, casting="same_kind"):
+        if keep_kind and not _torch_can_cast(result.array.dtype, self.array.dtype):
             raise ArgumentTypeError(
                 f"{name}: result type {result.array.dtype} can't be cast to the desired output type {self.array.dtype} "
                 "(an in-place op keeps the tensor's dtype)"
@@ -1633,6 +1691,14 @@ _TYPE_NAMES = {
 
 
 # ---------------------------------------------------------------------- construction helpers
+# The getters of requires_grad and grad read their slots through the slot descriptors themselves (no
+# Python call: every recorded op reads its parents' requires_grad); the setters keep their checks.
+for _name in ("requires_grad", "grad"):
+    _prop = Tensor.__dict__[_name]
+    setattr(Tensor, _name, property(Tensor.__dict__["_" + _name].__get__, _prop.fset, doc=_prop.__doc__))
+del _name, _prop
+
+
 def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Turn user data into an array with the library's dtype policy (what ``ds.tensor`` stores).
 
@@ -1677,7 +1743,7 @@ def _rebuild_tensor(cls: type[Tensor], array: Any, requires_grad: bool, extra: d
     """A leaf of type ``cls`` around ``array`` (how a pickled or copied tensor comes back)."""
     t = cls.__new__(cls)
     t.array = array
-    t.grad = None
+    t._grad = None
     t.requires_grad = requires_grad
     t._parents = ()
     t._vjp = None
@@ -1704,8 +1770,8 @@ def wrap_array(arr: np.ndarray) -> Tensor:
     """
     t = Tensor.__new__(Tensor)
     t.array = arr
-    t.grad = None
-    t.requires_grad = False
+    t._grad = None
+    t._requires_grad = False
     t._parents = ()
     t._vjp = None
     t._saved = None
@@ -1740,7 +1806,7 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
     """
     t = Tensor.__new__(Tensor)
     t.array = arr
-    t.grad = None
+    t._grad = None
     t._saved = saved
     t._retains_grad = False
     t._vc = None
@@ -1751,14 +1817,14 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
             for p in parents:
                 if type(p.array) is not tp:  # only then can two devices meet
                     _check_devices(arr, parents, vjp)
-            t.requires_grad = True
+            t._requires_grad = True
             t._parents = parents
             t._vjp = vjp
             t._needs = needs
             t._seq = next(_op_counter)
             return t
     t._seq = 0
-    t.requires_grad = False
+    t._requires_grad = False
     t._parents = ()
     t._vjp = None
     t._needs = None
@@ -1882,12 +1948,21 @@ def _inplace_ufunc(
         # x.mul_(x): the operand is the old x too (t itself would become its own parent)
         return _inplace_recorded(t, name, lambda src: op(src, src if other is t else other), reads_self)
     arr = t.array
+    value = other.array if isinstance(other, Tensor) else other
     try:
-        ufunc(arr, other.array if isinstance(other, Tensor) else other, out=arr, casting="same_kind")
+        ufunc(arr, value, out=arr, casting="same_kind")
     except TypeError:
-        result = np.result_type(arr, _data_of(other))
+        result = np.result_type(arr.dtype, getattr(value, "dtype", value))
         if ufunc is np.true_divide and result.kind != "f":
             result = backend.get_default_dtype()  # true division of integers gives floats
+        if _torch_can_cast(result, arr.dtype):  # uint8.add_(int8): torch casts within a category
+            try:
+                ufunc(arr, value, out=arr, casting="unsafe")
+            except TypeError:
+                pass
+            else:
+                _bump(t)
+                return t
         raise ArgumentTypeError(
             f"{name}: result type {result} can't be cast to the desired output type {arr.dtype} "
             "(an in-place op keeps the tensor's dtype)"
@@ -1952,7 +2027,12 @@ def _inplace_bitwise(t: Tensor, ufunc: Any, other: Any, name: str) -> Tensor:
     _check_writable(t, name)
     value = _data_of(other)
     try:
-        ufunc(arr, value, out=arr, casting="same_kind")
+        try:
+            ufunc(arr, value, out=arr, casting="same_kind")
+        except TypeError:
+            if not _torch_can_cast(np.result_type(arr.dtype, getattr(value, "dtype", value)), arr.dtype):
+                raise
+            ufunc(arr, value, out=arr, casting="unsafe")  # uint8 |= int8: torch casts within a category
     except TypeError:
         raise ArgumentTypeError(
             f"{name}: result type {np.result_type(arr, value)} can't be cast to the desired output type {arr.dtype} "
@@ -1960,6 +2040,18 @@ def _inplace_bitwise(t: Tensor, ufunc: Any, other: Any, name: str) -> Tensor:
         ) from None
     _bump(t)
     return t
+
+
+def _torch_can_cast(src: Any, dst: Any) -> bool:
+    """Whether an in-place op may write a result of dtype ``src`` into a tensor of dtype ``dst``
+    (torch's canCast): not from a higher category (float into an integer, anything but bool into bool);
+    within one (int16 into uint8) it casts, where NumPy's "same_kind" refuses signed into unsigned."""
+    src, dst = np.dtype(src), np.dtype(dst)
+    if dst.kind == "b":
+        return src.kind == "b"
+    if dst.kind in "iu":
+        return src.kind in "iub"
+    return True
 
 
 def _inplace_unary(t: Tensor, ufunc: Any, op: Callable[..., Tensor], name: str, reads_self: bool = False) -> Tensor:
@@ -2059,8 +2151,8 @@ def _ghost(t: Tensor, reads_self: bool) -> Tensor:
     """A new tensor object holding t's current history (and storage, or a copy of its values)."""
     ghost = Tensor.__new__(Tensor)
     ghost.array = t.array.copy() if reads_self else t.array
-    ghost.grad = None
-    ghost.requires_grad = t.requires_grad
+    ghost._grad = None
+    ghost._requires_grad = t._requires_grad
     ghost._parents, ghost._vjp, ghost._saved, ghost._needs = t._parents, t._vjp, t._saved, t._needs
     ghost._retains_grad = False
     ghost._seq = t._seq
@@ -2076,7 +2168,7 @@ def _check_result(t: Tensor, result: Tensor, name: str) -> None:
             f"{name}: the result has shape {result.shape} but the tensor has shape {t.shape} "
             "(an in-place op cannot change the shape)"
         )
-    if not np.can_cast(result.array.dtype, t.array.dtype, casting="same_kind") and name != "copy_":
+    if not _torch_can_cast(result.array.dtype, t.array.dtype) and name != "copy_":
         raise ArgumentTypeError(
             f"{name}: result type {result.array.dtype} can't be cast to the desired output type {t.array.dtype} "
             "(an in-place op keeps the tensor's dtype)"
@@ -2091,7 +2183,7 @@ def _adopt(t: Tensor, ghost: Tensor, result: Tensor) -> None:
     t._prior = ghost
     ghost._next = t
     # A result with no history (a comparison such as ge_, which has no gradient) leaves t a constant.
-    t.requires_grad = result.requires_grad
+    t._requires_grad = result._requires_grad
     t._parents, t._vjp, t._saved, t._needs = result._parents, result._vjp, result._saved, result._needs
     t._seq = next(_op_counter)  # newer than the write, so t's own rule sees its values as current
     _inplace_clock.rebased = t._seq

@@ -53,3 +53,51 @@ def test_maximum_minimum_tie_gradients_under_create_graph_match_torch(name):
     (tga * tga + tgb).sum().backward()
     np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy())
     np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int8", "uint8"])
+@pytest.mark.parametrize("divisor", [3, "tensor", 2.5])
+def test_fmod_and_remainder_of_integers_keep_the_integer_dtype_like_torch(dtype, divisor):
+    data = [-7, 7, 5] if dtype != "uint8" else [7, 5, 0]
+    for name in ("fmod", "remainder"):
+        ours = getattr(ds, name)(
+            ds.tensor(data, dtype=getattr(ds, dtype)), ds.tensor([3, 3, 3]) if divisor == "tensor" else divisor
+        )
+        theirs = getattr(torch, name)(
+            torch.tensor(data, dtype=getattr(torch, dtype)), torch.tensor([3, 3, 3]) if divisor == "tensor" else divisor
+        )
+        assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy())
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda m: m.tensor([3, 4]) // m.tensor([0, 2]),
+        lambda m: m.tensor([3, 4]) % 0,
+        lambda m: m.fmod(m.tensor([3]), 0),
+        lambda m: m.div(m.tensor([3]), 0, rounding_mode="floor"),
+        lambda m: m.div(m.tensor([3]), 0, rounding_mode="trunc"),
+    ],
+)
+@pytest.mark.host_only  # the check reads the divisor: on a device it would wait for it
+def test_integer_division_by_zero_raises_like_torch(op):
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        op(torch)
+    with pytest.raises(ZeroDivisionError):
+        op(ds)
+    with pytest.raises(RuntimeError):
+        op(ds)
+
+
+@pytest.mark.parametrize("name", ["add", "sub"])
+@pytest.mark.parametrize("alpha", [2, 0.5, -3])
+def test_add_and_sub_take_alpha_like_torch(check_op, name, alpha):
+    a, b = np.array([[1.0, -2.0, 0.5]]), np.array([[3.0], [0.25]])
+    check_op(
+        lambda x, y: getattr(ds, name)(x, y, alpha=alpha), lambda x, y: getattr(torch, name)(x, y, alpha=alpha), [a, b]
+    )
+    ours = getattr(ds, name)(ds.tensor([1, 2]), ds.tensor([3, 4]), alpha=2)
+    theirs = getattr(torch, name)(torch.tensor([1, 2]), torch.tensor([3, 4]), alpha=2)
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

@@ -1,8 +1,13 @@
-"""Products (downslope.ops.linalg): einsum's rule under create_graph."""
+"""Products (downslope.ops.linalg): einsum's rule under create_graph and with broadcasting."""
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 import downslope as ds
+
+torch = pytest.importorskip("torch")
 
 
 def test_einsum_gradient_over_an_index_only_one_operand_has_is_differentiable_again():
@@ -14,3 +19,19 @@ def test_einsum_gradient_over_an_index_only_one_operand_has_is_differentiable_ag
 
     a, b = ds.randn(2, 3, dtype=ds.float64), ds.randn(4, dtype=ds.float64)
     assert ds.gradcheck(first_gradient, [a, b]).passed
+
+
+@pytest.mark.parametrize("device", ["cpu", "strict"])
+@pytest.mark.parametrize(
+    "spec, shapes",
+    [
+        ("...,...->...", [(1, 3), (2, 3)]),
+        ("...i,...i->...", [(2, 1, 4), (3, 4)]),
+        ("...ij,...jk->...ik", [(1, 2, 3), (5, 3, 4)]),
+        ("...i,...i", [(4, 1, 3), (1, 2, 3)]),
+        ("b...,b...->b", [(2, 1), (2, 3)]),
+    ],
+)
+def test_einsum_broadcasts_a_size_one_dim_under_the_ellipsis_like_torch(check_op, device, spec, shapes):
+    arrays = [np.random.default_rng(k).standard_normal(s) for k, s in enumerate(shapes)]
+    check_op(lambda *t: ds.einsum(spec, *t), lambda *t: torch.einsum(spec, *t), arrays, device=device)

@@ -79,6 +79,9 @@ from .indexing import (
     _normalize_index as _normalize_index,
 )
 from .indexing import (
+    _split_selects as _split_selects,
+)
+from .indexing import (
     argwhere,
     gather,
     getitem,

@@ -14,7 +14,10 @@ from .operands import _elementwise, _lift, _lift_float, _pair
 from .pointwise import astype, floor, log, trunc, where
 
 
-def add(a: Any, b: Any) -> Tensor:
+def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """a + alpha * b (torch.add)."""
+    if type(alpha) is not int or alpha != 1:
+        b = _times_alpha(b, alpha, a)
     a, b = _pair(a, b)
     return record_op(_elementwise(np.add, "add", a, b), (a, b), _add_vjp)
 
@@ -24,9 +27,19 @@ def _add_vjp(g, y, args, saved, needs, xp):
     return (xp.sum_to(g, a.shape) if needs[0] else None, xp.sum_to(g, b.shape) if needs[1] else None)
 
 
-def sub(a: Any, b: Any) -> Tensor:
+def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
+    """a - alpha * b (torch.sub)."""
+    if type(alpha) is not int or alpha != 1:
+        b = _times_alpha(b, alpha, a)
     a, b = _pair(a, b)
     return record_op(_elementwise(np.subtract, "sub", a, b), (a, b), _sub_vjp)
+
+
+def _times_alpha(b: Any, alpha: Any, a: Any) -> Any:
+    """``alpha * b`` for add/sub: a number b stays a number, a tensor b is scaled in its dtype."""
+    if isinstance(b, (int, float)) and not isinstance(alpha, Tensor):
+        return b * alpha
+    return mul(b if isinstance(b, Tensor) else _lift(b, a if isinstance(a, Tensor) else None), alpha)
 
 
 def _sub_vjp(g, y, args, saved, needs, xp):
@@ -64,6 +77,7 @@ def _rounded_div(a: Any, b: Any, rounding_mode: str) -> Tensor:
     x, y = a.array, b.array
     if x.dtype.kind == "f" or y.dtype.kind == "f":
         return wrap_array(np.trunc(np.true_divide(x, y)))
+    _check_integer_divisor(b, "div")
     q = np.floor_divide(x, y)
     # floor and trunc differ where the division is inexact and the signs differ
     return wrap_array(q + ((np.remainder(x, y) != 0) & ((x < 0) != (y < 0))).astype(q.dtype))
@@ -224,21 +238,39 @@ def float_power(a: Any, b: Any) -> Tensor:
 def fmod(a: Any, b: Any) -> Tensor:
     """Remainder with the sign of the dividend (C's fmod); the gradient w.r.t. a is 1."""
     a, b = _pair(a, b)
-    return sub(a, mul(trunc(div(a, b)) if a.array.dtype.kind == "f" else wrap_array(np.trunc(a.array / b.array)), b))
+    if a.array.dtype.kind != "f":  # integers stay integers (torch: fmod([-7, 7], 3) is int64 [-1, 1])
+        _check_integer_divisor(b, "fmod")
+        return wrap_array(_elementwise(np.fmod, "fmod", a, b))
+    return sub(a, mul(trunc(div(a, b)), b))
+
+
+def _check_integer_divisor(b: Tensor, name: str) -> None:
+    """Refuse an integer division by zero, as torch does (NumPy would give 0 with a warning). Host
+    arrays only: on a device the check would make the host wait for it."""
+    d = b.array
+    if type(d) is np.ndarray and d.dtype.kind in "iub" and not d.all():
+        raise IntegerDivisionByZero(f"{name}: integer division by zero (ZeroDivisionError)")
+
+
+class IntegerDivisionByZero(ZeroDivisionError, RuntimeError):
+    """An integer division by zero: a ZeroDivisionError, and a RuntimeError as torch raises."""
 
 
 def remainder(a: Any, b: Any) -> Tensor:
     """Remainder with the sign of the divisor (Python's %); the gradient w.r.t. a is 1."""
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
-        return wrap_array(np.mod(a.array, b.array))
+        _check_integer_divisor(b, "remainder")
+        return wrap_array(_elementwise(np.mod, "remainder", a, b))
     return sub(a, mul(floor(div(a, b)), b))
 
 
 def floor_divide(a: Any, b: Any) -> Tensor:
     """floor(a / b) (no gradient, like torch)."""
     a, b = _pair(a, b)
-    return wrap_array(np.floor_divide(a.array, b.array))
+    if a.array.dtype.kind != "f":
+        _check_integer_divisor(b, "floor_divide")
+    return wrap_array(_elementwise(np.floor_divide, "floor_divide", a, b))
 
 
 def copysign(a: Any, b: Any) -> Tensor:

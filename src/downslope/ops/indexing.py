@@ -15,7 +15,7 @@ from ..graph import _scatter_array
 from ..tensor import Tensor, _alias, record_op, wrap_array
 from .arithmetic import mul
 from .operands import _builtin_any, _dim, _index_array, _lift
-from .pointwise import where
+from .pointwise import astype, where
 from .shape import _broadcast_to_vjp, _permute_vjp, _reshape_vjp, broadcast_to, reshape
 
 
@@ -90,10 +90,58 @@ def _is_advanced(index: Any) -> bool:
     return False
 
 
+def _is_select(item: Any) -> bool:
+    """An integer that selects (removes) one dim: a Python or NumPy int, or a 0-d integer index array."""
+    if type(item) is bool:
+        return False
+    if isinstance(item, (int, np.integer)):
+        return True
+    return is_array(item) and item.ndim == 0 and item.dtype.kind in "iu"
+
+
+def _split_selects(idx: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+    """A normalized index that mixes integers with advanced indices, as two indices applied one after the
+    other: the integer selects first, then the rest; None for any other index.
+
+    PyTorch applies an integer as a select before the advanced indices, NumPy counts it as one of them:
+    ``x[0, :, idx]`` has the indexed dim last in torch but first in NumPy (which moves the dims of
+    advanced indices separated by a slice to the front).
+    """
+    if type(idx) is not tuple:
+        return None
+    has_select = has_advanced = False
+    for item in idx:
+        if _is_select(item):
+            has_select = True
+        elif type(item) is bool or (is_array(item) and not _is_select(item)):
+            has_advanced = True
+    if not (has_select and has_advanced):
+        return None
+    first: list[Any] = []
+    rest: list[Any] = []
+    for item in idx:
+        if _is_select(item):
+            first.append(item)
+            continue
+        rest.append(item)
+        if item is None or type(item) is bool:
+            continue  # consumes no dim of x
+        if item is Ellipsis:
+            first.append(Ellipsis)
+        elif is_array(item) and item.dtype == np.bool_:
+            first.extend([slice(None)] * item.ndim)  # a mask consumes one dim per axis
+        else:
+            first.append(slice(None))
+    return tuple(first), tuple(rest)
+
+
 def getitem(x: Any, index: Any) -> Tensor:
     """Basic and integer-array indexing; the gradient is scattered back (repeats add up)."""
     x = _lift(x)
     idx = _normalize_index(index, keep_masks=True, on=x.array)
+    split = _split_selects(idx)
+    if split is not None:  # x[0, :, idx]: the integer selects first, as in torch
+        return getitem(getitem(x, split[0]), split[1])
     try:
         # Masks are applied as masks so that NumPy checks their shape: their nonzero() form (used by
         # the backward) would silently accept a mask of the wrong length.
@@ -166,6 +214,9 @@ def index_put(x: Any, index: Any, value: Any) -> Tensor:
     x = _lift(x)
     value = _lift(value, x)
     idx = _normalize_index(index, keep_masks=True, on=x.array)
+    split = _split_selects(idx)
+    if split is not None:  # x[0, :, idx] = v: the integer selects first, as in torch (see getitem)
+        return index_put(x, split[0], index_put(getitem(x, split[0]), split[1], value))
     out = x.array.copy()
     try:
         out[idx] = value.array
@@ -218,7 +269,10 @@ def index_select(x: Any, dim: int, index: Any) -> Tensor:
 def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
     """``x`` with ``value`` where ``mask`` is true (out of place)."""
     x = _lift(x)
-    return where(mask, _lift(value, x), x)
+    value = _lift(value, x)
+    if value.array.dtype != x.array.dtype:  # the result keeps x's dtype (torch: int.masked_fill(m, 2.5) is int)
+        value = astype(value, x.array.dtype)
+    return where(mask, value, x)
 
 
 def _scatter_index(x: Tensor, dim: int, index: Any, op: str) -> tuple[Any, tuple[int, ...]]:
@@ -272,6 +326,9 @@ def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_fill")
     idx = _index_array(index).reshape(-1)
+    if isinstance(value, Tensor) and value.requires_grad:
+        # each filled slice counts once: a repeated index must not repeat value's gradient (as in torch)
+        idx = namespace_of(idx).unique(idx)
     return index_put(x, (slice(None),) * d + (idx,), value)
 
 

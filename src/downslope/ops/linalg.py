@@ -129,7 +129,7 @@ def einsum(equation: str, *operands: Any) -> Tensor:
 
     The gradient of each operand is again an einsum (of the output gradient with the other operands).
     ``...`` stands for the leading dims an operand has beyond its named ones (the same dims in every
-    operand, aligned from the right; a size-1 dim does not broadcast against a larger one here). Not
+    operand, aligned from the right; a size-1 dim broadcasts against a larger one, as in torch). Not
     supported: an index repeated within one operand (a diagonal).
 
     Example:
@@ -209,7 +209,15 @@ def _einsum_vjp(g, y, args, saved, needs, xp):
             ones = namespace_of(xp.data(g)).ones(sizes, dtype=xp.data(g).dtype)
             operands.append(xp.constant(ones))
         spec = ",".join(terms) + "->" + sub
-        grads.append(xp.einsum(spec, *operands))
+        grad = xp.einsum(spec, *operands)
+        shape = tuple(args[i].shape)
+        if tuple(grad.shape) != shape:  # a size-1 dim broadcast against a larger one under '...'
+            summed = tuple(1 if n == 1 else m for m, n in zip(grad.shape, shape))
+            if summed != tuple(grad.shape):  # operand i's size-1 dim met a larger one: sum over it
+                grad = xp.sum_to(grad, summed)
+            if summed != shape:  # operand i's dim met a size-1 one: the gradient is constant along it
+                grad = xp.broadcast_to(grad, shape)
+        grads.append(grad)
     return tuple(grads)
 
 

@@ -156,11 +156,15 @@ def _pick_axis(dim: Any, axis: Any) -> Any:
     return axis if dim is None else dim
 
 
-def _norm_axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    """Reduction axes as a sorted tuple of non-negative ints (all axes for None)."""
+def _norm_axes(axis: Any, ndim: int, empty_is_all: bool = True) -> tuple[int, ...]:
+    """Reduction axes as a sorted tuple of non-negative ints (all axes for None). An empty tuple or
+    list means all axes too, as torch's reductions read ``dim=()`` (sum, mean, amax, var, norm...);
+    ``empty_is_all=False`` keeps it empty (flip and squeeze of no dims change nothing)."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if not axes and empty_is_all:
+        return tuple(range(ndim))
     out = []
     for a in axes:
         if not -_builtin_max(ndim, 1) <= a < _builtin_max(ndim, 1):

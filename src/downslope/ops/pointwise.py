@@ -228,6 +228,13 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
         return out
     if min is None and max is None:
         raise ArgumentError("clip: at least one of min and max must be given")
+    kind = x.array.dtype.kind
+    if kind != "f":  # a number bound of a higher category promotes (torch: int.clamp(1.5) is float32)
+        bounds = [v for v in (min, max) if v is not None]
+        if any(isinstance(v, (float, np.floating)) for v in bounds):
+            x = _lift_float(x)
+        elif kind == "b" and any(not isinstance(v, (bool, np.bool_)) for v in bounds):
+            x = wrap_array(x.array.astype(np.int64))
     return record_op(np.clip(x.array, min, max).astype(x.array.dtype, copy=False), (x,), _clip_vjp, (min, max))
 
 

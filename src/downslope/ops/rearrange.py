@@ -78,7 +78,7 @@ for _rule in (_pad_vjp,):
 def flip(x: Any, dims: Any) -> Tensor:
     """Reverse the order along ``dims``."""
     x = _lift(x)
-    axes = _norm_axes(dims, x.ndim)
+    axes = _norm_axes(dims, x.ndim, empty_is_all=False)
     index = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))
     return getitem(x, index)
 

@@ -24,11 +24,15 @@ def sum(
     """Sum over ``dim``/``axis`` (all by default); ``keepdim``/``keepdims`` keeps reduced dims as 1;
     ``dtype`` casts the input first (torch's meaning)."""
     x = _lift(x) if dtype is None else astype(_lift(x), dtype)
-    axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
+    axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     keep = bool(keepdim or keepdims)  # host: Python flags
     out = x.array.sum(axis=axes, keepdims=keep)
     if isinstance(out, np.generic):  # NumPy's full reduction is a scalar; device namespaces give 0-d arrays
         out = np.asarray(out)  # host: a NumPy scalar is already on the host (inlined: sum is hot)
+    if out.dtype != x.array.dtype and (dtype is not None or out.dtype.kind == "u" and x.array.dtype != np.uint64):
+        # NumPy widens small integers (int8 -> int64, uint8 -> uint64); torch sums in the dtype asked
+        # for, and in int64 for any integer input
+        out = out.astype(x.array.dtype if dtype is not None else backend.int64)
     return record_op(out, (x,), _sum_vjp, (_kept_shape(x.shape, axes), keep))
 
 
@@ -46,7 +50,7 @@ def mean(
     x = _lift(x) if dtype is None else astype(_lift(x), dtype)
     if x.array.dtype.kind != "f":
         raise ArgumentTypeError(f"mean: expected a floating tensor, got {x.dtype}; cast it with .float() first")
-    axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
+    axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     keep = bool(keepdim or keepdims)  # host: Python flags
     count = int(np.prod([x.shape[i] for i in axes])) if x.ndim else 1
     out = x.array.mean(axis=axes, keepdims=keep)
@@ -65,7 +69,7 @@ def _mean_vjp(g, y, args, saved, needs, xp):
 
 def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any) -> Tensor:
     x = _lift(x)
-    axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
+    axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     if x.array.size == 0:
         raise ShapeError(f"max/min of an empty tensor of shape {x.shape}")
     keep = bool(keepdim or keepdims)  # host: Python flags
@@ -243,7 +247,7 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
     Fused into one op because the composite would overflow in exp before the max is subtracted.
     """
     x = _lift_float(x)
-    axes = _norm_axes(_pick_axis(dim, axis), x.ndim)
+    axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     keep = bool(keepdim or keepdims)  # host: Python flags
     d = x.array
     m = d.max(axis=axes, keepdims=True)
@@ -264,7 +268,7 @@ def _logsumexp_vjp(g, y, args, saved, needs, xp):
 def softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``, stable (the max is subtracted first); ``dtype`` casts first."""
     x = _lift_float(x) if dtype is None else astype(_lift(x), dtype)
-    a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim)
+    a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim, empty_is_all=False)
     d = x.array
     e = np.exp(d - d.max(axis=a, keepdims=True))
     e /= e.sum(axis=a, keepdims=True)
@@ -280,7 +284,7 @@ def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = 
     """x - logsumexp(x) along ``dim``, stable; fused because log(softmax) underflows to -inf; ``dtype``
     casts first."""
     x = _lift_float(x) if dtype is None else astype(_lift(x), dtype)
-    a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim)
+    a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim, empty_is_all=False)
     d = x.array
     shifted = d - d.max(axis=a, keepdims=True)
     out = shifted - np.log(np.exp(shifted).sum(axis=a, keepdims=True))
@@ -316,7 +320,7 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
     keep = bool(keepdim)  # host: a Python flag
     out = np.prod(x.array, axis=d, keepdims=keep)
     if x.array.dtype.kind != "f":
-        return wrap_array(out.astype(backend.int64))
+        return wrap_array(out.astype(backend.int64 if dtype is None else x.array.dtype))
     return record_op(out, (x,), _prod_vjp, (d, keep))
 
 
@@ -369,7 +373,9 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Tensor:
 
 
 def count_nonzero(x: Any, dim: Any = None) -> Tensor:
-    return wrap_array(as_array(np.count_nonzero(_lift(x).array, axis=dim)).astype(np.int64, copy=False))
+    a = _lift(x).array
+    axes = _norm_axes(dim, a.ndim)
+    return wrap_array(as_array(np.count_nonzero(a, axis=axes)).astype(np.int64, copy=False))
 
 
 def aminmax(x: Any, *, dim: Any = None, keepdim: bool = False) -> Any:
@@ -400,5 +406,6 @@ def nansum(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
 def nanmean(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
     x = _lift_float(x)
     valid = ~np.isnan(x.array)
+    dim = _norm_axes(dim, x.ndim)
     count = np.sum(valid, axis=dim, keepdims=keepdim)
     return div(nansum(x, dim, keepdim), wrap_array(as_array(count).astype(x.array.dtype)))

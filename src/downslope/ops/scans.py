@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..backend import namespace_of
 from ..errors import StateError
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import add, sub
@@ -25,8 +26,9 @@ def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
     if x.ndim == 0:
         return clone(x)
     out = np.cumsum(x.array, axis=d)
-    if x.array.dtype.kind in "b":
-        out = out.astype(backend.int64)
+    if out.dtype != x.array.dtype and (dtype is not None or out.dtype.kind in "ub"):
+        # NumPy widens small integers (uint8 -> uint64); torch keeps the dtype asked for, else int64
+        out = out.astype(x.array.dtype if dtype is not None else backend.int64)
     return record_op(out, (x,), _cumsum_vjp, d)
 
 
@@ -47,7 +49,7 @@ def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
         return clone(x)
     out = np.cumprod(x.array, axis=d)
     if x.array.dtype.kind != "f":
-        return wrap_array(out.astype(np.int64))
+        return wrap_array(out.astype(np.int64 if dtype is None else x.array.dtype))
     return record_op(out, (x,), _cumprod_vjp, d)
 
 
@@ -101,5 +103,15 @@ def logcumsumexp(x: Any, dim: int) -> Tensor:
     """log(cumsum(exp(x))) along ``dim``, stable (shifted by the maximum)."""
     x = _lift_float(x)
     d = _dim(dim, x.ndim, "logcumsumexp")
-    m = wrap_array(np.max(x.array, axis=d, keepdims=True)) if x.ndim else wrap_array(x.array)
-    return add(log(cumsum(exp(sub(x, m)), d)), m)
+    a = x.array
+    xp = namespace_of(a)
+    # Shifted by the largest finite value (0 where there is none): an infinite shift would make
+    # -inf - -inf and inf - inf NaN (torch: [-inf] -> [-inf], [1, inf] -> [1, inf]).
+    finite = xp.isfinite(a)
+    if x.ndim:
+        m = xp.max(xp.where(finite, a, -xp.inf), axis=d, keepdims=True) if a.size else xp.zeros_like(a)
+        m = xp.where(xp.isfinite(m), m, 0).astype(a.dtype)
+    else:
+        m = xp.where(finite, a, 0).astype(a.dtype)
+    shift = wrap_array(m)
+    return add(log(cumsum(exp(sub(x, shift)), d)), shift)

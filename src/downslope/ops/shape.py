@@ -60,7 +60,7 @@ def squeeze(x: Any, dim: Any = None) -> Tensor:
     if dim is None:
         shape = tuple(s for s in x.shape if s != 1)
     else:
-        axes = _norm_axes(dim, x.ndim)
+        axes = _norm_axes(dim, x.ndim, empty_is_all=False)
         shape = tuple(s for i, s in enumerate(x.shape) if not (i in axes and s == 1))
     return reshape(x, shape)
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import as_array
+from ..backend import as_array, namespace_of
 from ..errors import OutOfRangeError
-from ..tensor import Tensor, wrap_array
+from ..tensor import Tensor, record_op, wrap_array
 from .indexing import _take_along
 from .operands import _dim, _lift
 from .pointwise import clone
@@ -21,11 +21,15 @@ def _sorted(x: Any, dim: int, descending: bool, stable: bool) -> tuple[Tensor, n
     d = _dim(dim, x.ndim, "sort")
     if x.ndim == 0:
         return x, np.zeros_like(x.array, dtype=np.int64), 0
-    key = -x.array if descending and x.array.dtype.kind != "b" else x.array
-    idx = np.argsort(key, axis=d, kind="stable" if stable or descending else None)
-    if descending and x.array.dtype.kind == "b":
-        idx = np.flip(np.argsort(x.array, axis=d, kind="stable"), axis=d)
-    return x, idx, d
+    a = x.array
+    if not descending:
+        return x, np.argsort(a, axis=d, kind="stable" if stable else None), d
+    # Descending, equal values in their original order, NaN first (torch counts NaN as the largest):
+    # the reversed stable ascending sort of the reversed array (no negation: -x wraps unsigned ints).
+    xp = namespace_of(a)
+    rev = (slice(None),) * d + (slice(None, None, -1),)
+    idx = xp.argsort(a[rev], axis=d, kind="stable")[rev]
+    return x, (a.shape[d] - 1) - idx, d
 
 
 def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
@@ -71,11 +75,40 @@ def kthvalue(x: Any, k: int, dim: int = -1, keepdim: bool = False) -> Any:
 
 
 def median(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
-    """The lower median (torch's): a 0-d tensor, or ``(values, indices)`` along ``dim``."""
+    """The lower median (torch's): a 0-d tensor, or ``(values, indices)`` along ``dim``. A slice
+    with a NaN has median NaN (with the index of its first NaN), as in torch."""
     x = _lift(x)
     if dim is None:
         flat = reshape(x, (-1,))
-        return kthvalue(flat, (flat.shape[0] + 1) // 2, 0).values
+        if flat.shape[0] == 0 or flat.array.dtype.kind != "f":
+            return kthvalue(flat, (flat.shape[0] + 1) // 2, 0).values
+        value = median(flat.detach(), 0).values.array
+        return record_op(value, (x,), _median_all_vjp)
     d = _dim(dim, x.ndim, "median")
-    r = kthvalue(x, (x.shape[d] + 1) // 2 if x.ndim else 1, d, keepdim)
-    return return_types.median(r.values, r.indices)
+    if x.ndim == 0 or x.array.dtype.kind != "f":
+        r = kthvalue(x, (x.shape[d] + 1) // 2 if x.ndim else 1, d, keepdim)
+        return return_types.median(r.values, r.indices)
+    a = x.array
+    xp = namespace_of(a)
+    n = a.shape[d]
+    # the lower median's place in the ascending stable sort, or the first NaN's (NaNs sort last, in order)
+    nans = _nan_count(a, d, True)
+    k = xp.where(nans > 0, n - nans, (n - 1) // 2)
+    idx = xp.take_along_axis(xp.argsort(a, axis=d, kind="stable"), k, axis=d)
+    values = _take_along(x, idx, d)
+    if not keepdim:
+        values, idx = squeeze(values, d), idx.squeeze(d)
+    return return_types.median(values, wrap_array(as_array(idx).astype(np.int64, copy=False)))
+
+
+def _nan_count(a: Any, axis: int, keepdims: bool) -> Any:
+    return namespace_of(a).isnan(a).sum(axis=axis, keepdims=keepdims)
+
+
+def _median_all_vjp(g, y, args, saved, needs, xp):
+    """The gradient of the median of all elements is shared evenly among the elements equal to it
+    (NaNs, when it is NaN), as in torch."""
+    x = xp.data(args[0])
+    v = xp.data(y)
+    hit = (x == v) | ((x != x) & (v != v))
+    return (g * (hit / hit.sum()).astype(x.dtype),)

@@ -289,7 +289,7 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None  # the slot: None needs none of the setter's checks
                 elif p.grad.array.flags.writeable:
                     p.grad.array.fill(0)
                 else:

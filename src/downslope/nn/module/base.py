@@ -495,7 +495,7 @@ class Module:
             if p.grad is None:
                 continue
             if set_to_none or p.grad.requires_grad or not p.grad.array.flags.writeable:
-                p.grad = None
+                p._grad = None  # the slot: None needs none of the setter's checks
             else:
                 p.grad.array.fill(0)
 
@@ -560,7 +560,7 @@ class Module:
             for p in m._parameters.values():
                 if p is not None and p.array.dtype != target:
                     p.array = p.array.astype(target)
-                    p.grad = None
+                    p._grad = None  # the slot: None needs none of the setter's checks
             for b in m._buffers.values():
                 if b is not None and backend.is_floating(b.array.dtype) and b.array.dtype != target:
                     b.array = b.array.astype(target)

@@ -1,0 +1,103 @@
+"""Indexing (downslope.ops.indexing) against PyTorch: where an integer mixed with advanced indices puts
+the indexed dims, and how repeated indices share a gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import downslope as ds
+
+torch = pytest.importorskip("torch")
+
+_X = np.arange(3 * 3 * 4 * 5, dtype=np.float64).reshape(3, 3, 4, 5)
+
+
+def _mixed_indices(m):
+    """Indices mixing integers (Python ints and 0-d integer tensors) with advanced indices."""
+    i = m.tensor([2, 0])
+    return [
+        (0, slice(None), i),
+        (m.tensor(0), slice(None), i),
+        (slice(None), 0, slice(None), i),
+        (i, slice(None), 0),
+        (i, slice(None), 0, i),
+        (0, slice(None), i, None),
+        (None, 0, slice(None), i),
+        (Ellipsis, 0, slice(None), i),
+        (0, Ellipsis, 1, i),
+        (1, slice(None), [0, 1], 2),
+        (0, slice(None), True),
+        (0, slice(None), m.tensor([[1, 2], [0, 1]])),
+        (0, m.tensor([True, False, True]), slice(None), 1),
+        (m.tensor(0), slice(None), i, m.tensor(1)),
+    ]
+
+
+@pytest.mark.parametrize("device", ["cpu", "strict"])
+@pytest.mark.parametrize("case", range(len(_mixed_indices(torch))))
+def test_an_integer_mixed_with_advanced_indices_selects_first_like_torch(check_op, device, case):
+    ours, theirs = _mixed_indices(ds)[case], _mixed_indices(torch)[case]
+    check_op(lambda t: t[ours], lambda t: t[theirs], [_X], device=device)
+
+
+@pytest.mark.parametrize("case", range(len(_mixed_indices(torch))))
+def test_writing_through_a_mixed_index_matches_torch(case):
+    ours, theirs = _mixed_indices(ds)[case], _mixed_indices(torch)[case]
+    shape = torch.zeros(_X.shape)[theirs].shape
+    value = np.random.default_rng(case).standard_normal(shape)
+    # plain assignment
+    ref = torch.zeros(_X.shape, dtype=torch.float64)
+    ref[theirs] = torch.tensor(value)
+    got = ds.zeros(*_X.shape, dtype=ds.float64)
+    got[ours] = ds.tensor(value, dtype=ds.float64)
+    np.testing.assert_array_equal(got.numpy(), ref.numpy())
+    # recorded assignment and an in-place op through the index: values and gradients
+    tx, tv = torch.tensor(_X, requires_grad=True), torch.tensor(value, requires_grad=True)
+    dx = ds.tensor(_X, dtype=ds.float64, requires_grad=True)
+    dv = ds.tensor(value, dtype=ds.float64, requires_grad=True)
+    ty, dy = tx * 1, dx * 1
+    ty[theirs] = tv * 2
+    dy[ours] = dv * 2
+    ty[theirs] += tv
+    dy[ours] += dv
+    np.testing.assert_allclose(dy.detach().numpy(), ty.detach().numpy())
+    weights = np.random.default_rng(1).standard_normal(_X.shape)
+    (ty * torch.tensor(weights)).sum().backward()
+    (dy * ds.tensor(weights, dtype=ds.float64)).sum().backward()
+    np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy())
+    np.testing.assert_allclose(dv.grad.numpy(), tv.grad.numpy())
+
+
+@pytest.mark.parametrize("device", ["cpu", "strict"])
+def test_writing_through_a_mixed_index_on_a_device(device):
+    x = ds.zeros(2, 3, 3, device=device)
+    x[0, :, ds.tensor([2, 0, 1], device=device)] = ds.tensor([[1.0, 2.0, 3.0]] * 3, device=device)
+    ref = torch.zeros(2, 3, 3)
+    ref[0, :, torch.tensor([2, 0, 1])] = torch.tensor([[1.0, 2.0, 3.0]] * 3)
+    np.testing.assert_array_equal(x.cpu().numpy(), ref.numpy())
+
+
+@pytest.mark.parametrize("device", ["cpu", "strict"])
+@pytest.mark.parametrize("index", [[1, 1, 1], [0, 2, 0]])
+def test_index_fill_with_repeated_indices_gives_the_value_one_gradient_per_slice_like_torch(check_op, device, index):
+    check_op(
+        lambda t, v: t.index_fill(0, ds.tensor(index, device=device), v),
+        lambda t, v: t.index_fill(0, torch.tensor(index), v),
+        [np.zeros((3, 2)), np.array(2.0)],
+        device=device,
+    )
+
+
+@pytest.mark.parametrize("value", [2.5, "tensor", 3])
+@pytest.mark.parametrize("dtype", ["int64", "bool", "float16", "float32"])
+def test_masked_fill_keeps_the_tensor_dtype_like_torch(value, dtype):
+    data, mask = [1, 0, 2], [True, False, True]
+    ours = ds.tensor(data, dtype=getattr(ds, dtype)).masked_fill(
+        ds.tensor(mask), ds.tensor(2.5, dtype=ds.float64) if value == "tensor" else value
+    )
+    theirs = torch.tensor(data, dtype=getattr(torch, dtype)).masked_fill(
+        torch.tensor(mask), torch.tensor(2.5, dtype=torch.float64) if value == "tensor" else value
+    )
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
