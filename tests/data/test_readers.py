@@ -245,7 +245,7 @@ def test_progress_says_what_is_read_on_stderr(tmp_path: Path, capsys: pytest.Cap
     meter.update(2**29)
     meter.done(" (5 rows)")
     err = capsys.readouterr().err
-    assert "reading big.csv: 50% of 1024 MB" in err and "read big.csv (5 rows) in" in err
+    assert "reading big.csv: 50% of 1024 MiB" in err and "read big.csv (5 rows) in" in err
     quiet = readers.Progress("small.csv", 100, after=60.0)
     quiet.update(50)
     quiet.done()

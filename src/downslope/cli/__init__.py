@@ -78,6 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"downslope {args.command}: error: {exc}", file=sys.stderr)
         _end_mpi_job(2)
         return 2
+    except MemoryError as exc:  # a raw traceback says nothing a user can act on
+        print(
+            f"downslope {args.command}: error: out of memory ({exc or 'MemoryError'}); the data is too big for "
+            "the memory available: leave out wide one-hot columns with --drop, lower --max-categories, or use "
+            "fewer rows",
+            file=sys.stderr,
+        )
+        _end_mpi_job(2)
+        return 2
     except KeyboardInterrupt:
         print(f"downslope {args.command}: interrupted", file=sys.stderr)
         _end_mpi_job(130)

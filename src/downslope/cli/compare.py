@@ -129,8 +129,12 @@ def _train_all(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], dat
         result = run_training(dict(cfg, verbose=0), data=data, initial_state=init)
         results.append((name, result))
         if base["verbose"]:
-            final = result.metrics.get("final_val_loss", result.metrics.get("final_loss"))
-            state = "diverged" if result.history.diverged else f"final loss {final:.4g}"
+            final, val = result.metrics.get("final_loss"), result.metrics.get("final_val_loss")
+            # labelled as the table's columns: "final loss" is the training loss, "val loss" the validation's
+            said = f"final loss {final:.4g}" if final is not None else "final loss -"
+            if val is not None:
+                said += f", val loss {val:.4g}"
+            state = "diverged" if result.history.diverged else said
             print(
                 f"[{i}/{len(plan)}] {name}: {result.metrics['epochs']} epochs in {result.seconds:.1f} s, {state}",
                 flush=True,

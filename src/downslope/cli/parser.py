@@ -111,6 +111,12 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         help="regression: train on the raw target (by default it is standardized on the training split, so the "
         "logged loss is in standardized units; predictions and metrics are always in the data's units)",
     )
+    g.add_argument(
+        "--class-weight",
+        choices=CHOICES["class_weight"],
+        help="classification: 'balanced' weights each class in the loss by n_samples / (n_classes * its count) "
+        "on the training split (scikit-learn's class_weight='balanced'), for rare classes [none]",
+    )
     g.add_argument("--test-split", type=float, help="fraction held out for the final test [0.2]")
     g.add_argument("--val-split", type=float, help="fraction used for validation [0.15]")
     g.add_argument(

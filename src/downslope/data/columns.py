@@ -18,23 +18,31 @@ from . import readers
 from .datasets import Table
 from .encoding import (
     FLOAT32_MAX,
+    IMPUTE,
     MAX_CATEGORIES,
     TabularEncoder,
     _check_options,
     _choose_columns,
-    _comma_numbers,
     _forced_categorical,
     _one_class_error,
     _Rows,
     _stray_target_error,
     _too_many_categories,
     check_columns,
+    check_one_hot_memory,
     class_key,
+    empty_columns_note,
+    header_note,
     integer_target_task,
     looks_like_comma_number,
+    looks_like_excel_number,
+    missing_by_column,
+    no_features_error,
     overriding,
     sorted_classes,
     stray_target_share,
+    total_row_note,
+    total_row_reason,
 )
 
 RowsAt = Callable[[list[int]], dict[int, tuple[int, list[str]]]]
@@ -234,6 +242,36 @@ def _encode_target_column(
     return y
 
 
+def _total_row(
+    source: str,
+    cols: dict[str, readers.Column],
+    header: list[str],
+    target: str,
+    rows_at: RowsAt,
+    notes: list[str],
+) -> tuple[dict[str, readers.Column], int]:
+    """The columns without a last row that looks like a totals row (as :func:`.csvfile._total_row`)."""
+    t = cols[target]
+    n = len(t.kind)
+    if n < 3:
+        return cols, n
+    found = rows_at([n - 1]).get(n - 1)
+    if found is None:
+        raise readers.Fallback("row not confirmed")
+    line, cells = found
+    others_missing = t.missing[:-1]
+    if (t.kind[:-1][~others_missing] != readers.NUMBER).any():
+        others = None
+    else:
+        others = np.asarray(t.num[:-1][~others_missing], dtype=np.float64)
+    reason = total_row_reason(cells, header.index(target), others)
+    if reason is None:
+        return cols, n
+    notes.append(total_row_note(source, line, reason))
+    rest = np.arange(n - 1)
+    return {c: col.take(rest) for c, col in cols.items()}, n - 1
+
+
 def _rows_kept(
     cols: dict[str, readers.Column], target: str, used: list[str], missing: str, source: str, notes: list[str]
 ) -> np.ndarray:
@@ -245,11 +283,16 @@ def _rows_kept(
         for col in used:
             bad |= cols[col].missing
     keep = np.flatnonzero(~bad)
+    where = ""
+    if missing == "drop" and len(keep) < n_rows:
+        where = missing_by_column({col: int(cols[col].missing.sum()) for col in used})
     if len(keep) < n_rows:
         what = "a missing value" if missing == "drop" else "a missing target"
-        notes.append(f"{source}: dropped {n_rows - len(keep)} of {n_rows} rows with {what}")
+        notes.append(f"{source}: dropped {n_rows - len(keep)} of {n_rows} rows with {what}{where}")
     if not len(keep):
-        raise DataError(f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}")
+        raise DataError(
+            f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}{where}"
+        )
     return keep
 
 
@@ -275,9 +318,7 @@ def _column_categories(
         used_codes = np.unique(c.codes[present]) if c.codes is not None else np.zeros(0, np.int64)
         distinct = sorted(c.strings[int(k)] for k in used_codes)
         if len(distinct) > max_categories:
-            raise _too_many_categories(
-                source, col, len(distinct), n_values, distinct if _comma_numbers(distinct) else None
-            )
+            raise _too_many_categories(source, col, len(distinct), n_values, distinct)
         categories[col] = distinct
     return categories
 
@@ -334,21 +375,38 @@ def _table_from_columns(
     (found again in the file), so its text is the pure-Python reader's own. With ``exact`` (CSV),
     cases where the cell facts are not enough to be sure raise :class:`readers.Fallback`."""
     notes: list[str] = []
+    if exact:
+        said = header_note(source, header)
+        if said:
+            notes.append(said)
     target, columns, dropped = _choose_columns(source, header, target, drop)
     t_idx = header.index(target)
     used = columns + [target]
     n_rows = len(cols[target].kind)
+    if exact:
+        cols, n_rows = _total_row(source, cols, header, target, rows_at, notes)
     keep = np.arange(n_rows)
     if missing != "error":
         keep = _rows_kept(cols, target, used, missing, source, notes)
         cols = {c: cols[c].take(keep) for c in used}
+    if missing in IMPUTE:  # a column with no value at all is left out (SimpleImputer)
+        empty = [c for c in columns if cols[c].missing.all()]
+        if empty:
+            columns = [c for c in columns if c not in empty]
+            used = columns + [target]
+            notes.append(empty_columns_note(source, empty, missing))
+            if not columns:
+                raise no_features_error(source)
     forced = _forced_categorical(categorical, columns)
-    if exact:  # numbers written with commas ("1,200", "2,75"): the row-by-row reader finds their format
+    if exact:  # numbers written with commas ("1,200", "2,75"), '12 or 12%: the row-by-row reader finds their format
         for col in used:
             c = cols[col]
-            if c.codes is not None and any(looks_like_comma_number(text) for text in c.strings):
+            if c.codes is not None and any(
+                looks_like_comma_number(text) or looks_like_excel_number(text) for text in c.strings
+            ):
                 raise readers.Fallback("numbers written with commas")
     categories = _column_categories(source, columns, cols, forced, exact, max_categories)
+    check_one_hot_memory(source, len(keep), len(columns) - len(categories), categories)
     t = cols[target]
     if t.num.dtype != np.float64 or (t.kind == readers.BAD_NUMBER).any():
         raise readers.Fallback("the target was not read in float64")

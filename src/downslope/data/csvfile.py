@@ -21,12 +21,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import ConfigError, DataError
 from . import readers
 from .columns import _read_csv_columnar
 from .datasets import Table
 from .encoding import (
     DECIMALS,
+    IMPUTE,
     MAX_CATEGORIES,
     THOUSANDS,
     TabularEncoder,
@@ -41,13 +44,20 @@ from .encoding import (
     _stray_target_error,
     _too_many_categories,
     canonical_number,
+    check_one_hot_memory,
     class_key,
     detect_number_format,
+    empty_columns_note,
     format_flags,
+    header_note,
     infer_task,
+    missing_by_column,
+    no_features_error,
     overriding,
     sorted_classes,
     stray_target_share,
+    total_row_note,
+    total_row_reason,
 )
 
 # Text files read as CSV: their name's ending, and the separator used when none is given.
@@ -170,8 +180,7 @@ def read_rows(
                 header = [h.strip() for h in next(reader)]
             except StopIteration:
                 raise DataError(f"{p}: the file is empty (expected a header row)") from None
-            if len(set(header)) != len(header) or any(h == "" for h in header):
-                raise DataError(f"{p}:1: the header needs unique, non-empty column names, got {header}")
+            check_header_names(str(p), header)
             sep = readers.other_separator(header, delimiter)
             if sep is not None:
                 raise DataError(readers.separator_advice(str(p), sep))
@@ -187,7 +196,7 @@ def read_rows(
                 rows.append([v.strip() for v in row])
                 rows.lines.append(reader.line_num)
     except UnicodeDecodeError as exc:
-        raise DataError(f"{p}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+        raise DataError(encoding_advice(p, exc)) from None
     except csv.Error as exc:
         raise DataError(f"{p}: malformed CSV: {exc}") from None
     except (OSError, EOFError) as exc:  # a damaged .gz
@@ -198,8 +207,81 @@ def read_rows(
     return header, rows
 
 
+def check_header_names(source: str, header: list[str]) -> None:
+    """Column names must be unique and non-empty: an error naming the empty or repeated ones (trailing
+    empty columns, as spreadsheets write them, are named as such).
+
+    Example:
+        >>> check_header_names("x.csv", ["a", "b", "a"])
+        Traceback (most recent call last):
+        ...
+        downslope.errors.DataError: x.csv:1: the header needs unique, non-empty column names: 'a' appears 2 times (columns 1, 3)
+    """
+    empty = [j + 1 for j, h in enumerate(header) if h == ""]
+    if empty:
+        trailing = empty == list(range(len(header) - len(empty) + 1, len(header) + 1))
+        what = (
+            f"the last {len(empty)} column(s) have no name (trailing empty columns, as a spreadsheet writes them?"
+            "; delete those columns, or the trailing separators, in the file)"
+            if trailing
+            else f"column(s) {empty} (counting from 1) have no name; give every column a name"
+        )
+        raise DataError(f"{source}:1: the header needs unique, non-empty column names: {what}; header {header}")
+    seen: dict[str, list[int]] = {}
+    for j, h in enumerate(header):
+        seen.setdefault(h, []).append(j + 1)
+    repeated = {h: at for h, at in seen.items() if len(at) > 1}
+    if repeated:
+        said = "; ".join(
+            f"{h!r} appears {len(at)} times (columns {', '.join(str(a) for a in at)})" for h, at in repeated.items()
+        )
+        raise DataError(f"{source}:1: the header needs unique, non-empty column names: {said}")
+
+
+def encoding_advice(p: Path, exc: UnicodeDecodeError) -> str:
+    """The error for a file that is not UTF-8: UTF-16 (a byte-order mark, or NUL bytes) or a legacy code
+    page such as Windows-1252, with how to convert it."""
+    try:
+        with open(p, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        head = b""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[1:200:2].count(0) > 20 or head[0:200:2].count(0) > 20:
+        return (
+            f"{p}: the file is UTF-16 text (as Excel's 'Unicode Text' writes), not UTF-8; save it as 'CSV UTF-8' "
+            f"or convert it: iconv -f UTF-16 -t UTF-8 '{p}' > converted.csv"
+        )
+    return (
+        f"{p}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); it is probably in a legacy encoding such as "
+        f"Windows-1252 (Excel's 'CSV' on Windows): save it as 'CSV UTF-8' or convert it: "
+        f"iconv -f cp1252 -t UTF-8 '{p}' > converted.csv"
+    )
+
+
+def _total_row(source: str, rows: list[list[str]], t_idx: int, notes: list[str]) -> list[list[str]]:
+    """``rows`` without a last row that looks like a spreadsheet's totals row (noted)."""
+    if len(rows) < 3:
+        return rows
+    numbers = [_as_float(r[t_idx]) for r in rows[:-1] if not _is_missing(r[t_idx])]
+    others = None if any(v is None for v in numbers) else np.array(numbers, dtype=np.float64)
+    reason = total_row_reason(rows[-1], t_idx, others)
+    if reason is None:
+        return rows
+    lines = _line_numbers(rows, 2)
+    notes.append(total_row_note(source, lines[-1], reason))
+    kept = _Rows(rows[:-1])
+    kept.lines = lines[:-1]
+    return kept
+
+
 def _row_indices_kept(
-    rows: list[list[str]], t_idx: int, used: list[int], missing: str, source: str, notes: list[str]
+    rows: list[list[str]],
+    t_idx: int,
+    used: list[int],
+    missing: str,
+    source: str,
+    notes: list[str],
+    header: list[str] | None = None,
 ) -> list[int]:
     """The indices of the rows that ``missing`` keeps (drop: no missing value; imputing: a present
     target), noting how many were dropped; keeping none is a one-line error."""
@@ -208,11 +290,19 @@ def _row_indices_kept(
         for r in range(len(rows))
         if not (_is_missing(rows[r][t_idx]) or (missing == "drop" and any(_is_missing(rows[r][j]) for j in used)))
     ]
+    where = ""
+    if missing == "drop" and len(keep) < len(rows):
+        kept = set(keep)
+        gone = [rows[r] for r in range(len(rows)) if r not in kept]
+        names = header or [str(j + 1) for j in range(max(used) + 1)]
+        where = missing_by_column({names[j]: sum(1 for r in gone if _is_missing(r[j])) for j in used})
     if len(keep) < len(rows):
         what = "a missing value" if missing == "drop" else "a missing target"
-        notes.append(f"{source}: dropped {len(rows) - len(keep)} of {len(rows)} rows with {what}")
+        notes.append(f"{source}: dropped {len(rows) - len(keep)} of {len(rows)} rows with {what}{where}")
     if not keep:
-        raise DataError(f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}")
+        raise DataError(
+            f"{source}: every row has {'a missing value' if missing == 'drop' else 'a missing target'}{where}"
+        )
     return keep
 
 
@@ -261,9 +351,9 @@ def _number_formats(
                 continue
             formats[col] = fmt
             example = next(v for v in values if _as_float(v) is None)
+            how = f" (as with {format_flags(fmt)})" if fmt != (".", "") else " (the apostrophe or % sign stripped)"
             notes.append(
-                f"{source}: column {col!r} holds numbers written like {example.strip()!r}: read as numbers "
-                f"(as with {format_flags(fmt)})"
+                f"{source}: column {col!r} holds numbers written like {example.strip()!r}: read as numbers{how}"
             )
         else:
             continue
@@ -323,19 +413,31 @@ def read_csv(
     header, rows = read_rows(path, delimiter, progress=progress)
     source = str(path)
     notes: list[str] = []
+    said = header_note(source, header)
+    if said:
+        notes.append(said)
     target, columns, dropped = _choose_columns(source, header, target, drop)
     t_idx = header.index(target)
+    rows = _total_row(source, rows, t_idx, notes)
     used = [header.index(c) for c in columns] + [t_idx]
     lines = _line_numbers(rows, 2)
     keep = list(range(len(rows)))
     if missing != "error":
-        keep = _row_indices_kept(rows, t_idx, used, missing, source, notes)
+        keep = _row_indices_kept(rows, t_idx, used, missing, source, notes, header)
     kept = _Rows(rows[r] for r in keep)
     kept.lines = [lines[r] for r in keep]
     rows = kept
+    if missing in IMPUTE:  # a column with no value at all is left out (SimpleImputer)
+        empty = [c for c in columns if all(_is_missing(r[header.index(c)]) for r in rows)]
+        if empty:
+            columns = [c for c in columns if c not in empty]
+            notes.append(empty_columns_note(source, empty, missing))
+            if not columns:
+                raise no_features_error(source)
     forced = _forced_categorical(categorical, columns)
     formats = _number_formats(source, header, rows, columns + [target], forced, delimiter, notes, (decimal, thousands))
     categories = _row_categories(source, header, rows, columns, forced, max_categories)
+    check_one_hot_memory(source, len(rows), len(columns) - len(categories), categories)
     target_values = _Rows(r[t_idx] for r in rows)
     target_values.lines = rows.lines  # errors in the target name its file line (blank lines count)
     for r, v in enumerate(target_values):

@@ -117,12 +117,46 @@ def canonical_number(value: str, fmt: tuple[str, str]) -> str:
         ('1200', '2.75', 'x')
     """
     decimal, thousands = fmt
-    text = value.strip()
+    text = _excel_number(value.strip())
+    if thousands == " ":  # French/Excel grouping writes a non-breaking (or narrow) space: "1\u00a0234,5"
+        text = text.replace("\u00a0", " ").replace("\u202f", " ")
     if not _number_pattern(decimal, thousands).match(text):
         return value
     if thousands:
         text = text.replace(thousands, "")
     return text.replace(decimal, ".") if decimal != "." else text
+
+
+# Excel's ways of writing a number as text: a leading apostrophe (its "this is text" marker, "'12")
+# and a percent sign ("12%"). A column whose cells are numbers written so is read as numbers: the
+# apostrophe is stripped, and "12%" is read as 12 (the number as written, not 0.12: scikit-learn has
+# no rule; standardizing makes the two the same feature, and 12 is what the user sees in the file).
+_EXCEL_NUMBER = re.compile(r"^'?\s*([^%']*?)\s*%?$")
+
+
+def _excel_number(text: str) -> str:
+    """``text`` without Excel's leading apostrophe and trailing percent sign (``"'12"``, ``"12%"``).
+
+    Example:
+        >>> _excel_number("'12"), _excel_number("12.5 %"), _excel_number("abc")
+        ('12', '12.5', 'abc')
+    """
+    if not text or (text[0] != "'" and text[-1] != "%"):
+        return text
+    match = _EXCEL_NUMBER.match(text)
+    return match.group(1) if match else text
+
+
+def looks_like_excel_number(text: str) -> bool:
+    """Whether ``text`` is a number written with Excel's apostrophe or a percent sign (``'12``, ``12%``).
+
+    Example:
+        >>> looks_like_excel_number("12%"), looks_like_excel_number("'0"), looks_like_excel_number("12")
+        (True, True, False)
+    """
+    text = text.strip()
+    inner = _excel_number(text)
+    return inner != text and _as_float(inner) is not None
 
 
 def detect_number_format(values: list[str], delimiter: str) -> tuple[str, str] | None:
@@ -136,9 +170,12 @@ def detect_number_format(values: list[str], delimiter: str) -> tuple[str, str] |
         >>> detect_number_format(["red", "1,200"], ",") is None
         True
     """
-    odd = [v.strip() for v in values if _as_float(v) is None]
+    odd = [_excel_number(v.strip()) for v in values if _as_float(v) is None]
     if not odd:
         return None
+    excel = len(odd) and any(_excel_number(v.strip()) != v.strip() for v in values if _as_float(v) is None)
+    if excel and all(_as_float(v) is not None for v in odd):
+        return (".", "")  # numbers written as '12 or 12%: read as numbers
     grouped = all(_THOUSANDS_COMMA.match(v) for v in odd)
     decimal = all(_DECIMAL_COMMA.match(v) for v in odd) and not any("." in v for v in values)
     if grouped and (delimiter != ";" or not decimal):
@@ -482,6 +519,10 @@ class Imputer:
             raise ConfigError(f"Imputer: strategy must be one of {', '.join(IMPUTE)}, got {strategy!r}")
         self.strategy = strategy
         self.fill: np.ndarray | None = None
+        # features whose column (a whole one-hot block) had no observed value in training: SimpleImputer
+        # drops such a column; here it keeps its place but is always set to its fill, whatever new data
+        # holds, so the model (whose weights for it never trained) ignores it
+        self.unseen: list[int] = []
 
     def fit(self, X: Any, blocks: list[tuple[int, int, bool]] | None = None) -> Imputer:
         from .memmap import is_lazy
@@ -491,11 +532,13 @@ class Imputer:
         X = np.asarray(X, dtype=np.float64)
         blocks = blocks or [(j, j + 1, False) for j in range(X.shape[1])]
         fill = np.zeros(X.shape[1], dtype=np.float32)
+        unseen: list[int] = []
         for start, stop, categorical in blocks:
             part = X[:, start:stop]
             seen = part[~np.isnan(part).any(axis=1)]
             if len(seen) == 0:
-                continue  # nothing seen in training: 0 (no category / the standardized mean)
+                unseen.extend(range(start, stop))  # nothing seen in training: always 0, new values ignored
+                continue
             if categorical:
                 fill[start + int(np.argmax(seen.sum(axis=0)))] = 1.0
             elif self.strategy == "mean":
@@ -506,6 +549,7 @@ class Imputer:
                 values, counts = np.unique(seen, return_counts=True)
                 fill[start] = values[np.argmax(counts)]  # ties: the smallest value, as scikit-learn
         self.fill = fill
+        self.unseen = unseen
         return self
 
     def _fit_lazy(self, X: Any, blocks: list[tuple[int, int, bool]] | None) -> Imputer:
@@ -523,8 +567,10 @@ class Imputer:
                 sums[start:stop] += part[seen].sum(axis=0)
                 counts[b] += seen.sum()
         fill = np.zeros(width, dtype=np.float32)
+        self.unseen = []
         for b, (start, stop, categorical) in enumerate(blocks):
             if counts[b] == 0:
+                self.unseen.extend(range(start, stop))
                 continue
             if categorical:
                 fill[start + int(np.argmax(sums[start:stop]))] = 1.0
@@ -548,15 +594,18 @@ class Imputer:
         X = np.array(X, dtype=np.float32)
         rows, cols = np.nonzero(np.isnan(X))
         X[rows, cols] = self.fill[cols]
+        if self.unseen:  # a column never seen in training: its values are ignored (SimpleImputer drops it)
+            X[:, self.unseen] = self.fill[self.unseen]
         return X
 
     def state_dict(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "fill": self.fill}
+        return {"strategy": self.strategy, "fill": self.fill, "unseen": np.asarray(self.unseen, dtype=np.int64)}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> Imputer:
         imp = cls(str(state["strategy"]))
         imp.fill = np.asarray(state["fill"], dtype=np.float32)
+        imp.unseen = [int(j) for j in np.asarray(state.get("unseen", []), dtype=np.int64).reshape(-1)]
         return imp
 
 
@@ -613,7 +662,83 @@ def check_columns(source: str, header: list[str], columns: list[str]) -> None:
             f"{source}:1: the first row {header[:8]}{' ...' if len(header) > 8 else ''} holds numbers, not column "
             f"names: the header row seems to be missing; add a first line naming the columns: {','.join(columns)}"
         )
-    raise DataError(f"{source}: missing column(s) {missing_cols}; the model was trained on columns {columns}")
+    if header_note(source, header) is not None and not any(c in header for c in columns):
+        raise DataError(
+            f"{source}:1: the first row {header[:8]}{' ...' if len(header) > 8 else ''} looks like data (numbers), "
+            f"not column names: the header row seems to be missing; add a first line naming the columns: "
+            f"{','.join(columns)}"
+        )
+    hints = []
+    if len(header) == 1 and readers_other_separator(header) is not None:
+        sep = readers_other_separator(header)
+        hints.append(f"the file reads as one column {header[0][:60]!r}: is the separator {sep!r}? pass --sep {sep!r}")
+    folded = {h.strip().lower(): h for h in header}
+    by_case = {c: folded[c.strip().lower()] for c in missing_cols if c.strip().lower() in folded}
+    if by_case:
+        pairs = ", ".join(f"{have!r} for {want!r}" for want, have in list(by_case.items())[:5])
+        hints.append(f"column names match only ignoring case or spaces ({pairs}): rename them as in training")
+    said = "; ".join(hints)
+    raise DataError(
+        f"{source}: missing column(s) {missing_cols}; the model was trained on columns {columns}"
+        + (f"; {said}" if said else f"; the file's columns are {header}")
+    )
+
+
+def readers_other_separator(header: list[str]) -> str | None:
+    """The separator a one-column header holds (``;``, tab or ``|``), else None."""
+    if len(header) != 1:
+        return None
+    return next((sep for sep in (";", "\t", "|", ",") if sep in header[0]), None)
+
+
+def header_note(source: str, header: list[str]) -> str | None:
+    """A warning when at least half the column names are numbers: the file may have no header row, so
+    its first data row was taken as names (and is not trained on).
+
+    Example:
+        >>> header_note("x.csv", ["47", "10", "80.73", "Yes"])[:40]
+        'x.csv:1: 3 of the 4 column names are num'
+        >>> header_note("x.csv", ["age", "2020"]) is None
+        True
+    """
+    values = [_as_float(h) for h in header]
+    numbers = sum(1 for v in values if v is not None)
+    fractions = sum(1 for v in values if v is not None and math.isfinite(v) and not v.is_integer())
+    # at least half the names are numbers (and more than one), or a name is a number with a fraction
+    # ("80.73": a year such as "2020" can name a column, a measurement cannot)
+    if not (numbers >= 2 and numbers * 2 >= len(header)) and not fractions:
+        return None
+    return (
+        f"{source}:1: {numbers} of the {len(header)} column names are numbers ({', '.join(header[:5])}"
+        f"{', ...' if len(header) > 5 else ''}): the file may have no header row, in which case its first "
+        "data row was taken as column names and is not trained on; add a header line naming the columns"
+    )
+
+
+def empty_columns_note(source: str, empty: list[str], missing: str) -> str:
+    """The warning for feature columns with no value at all (every cell missing), which are left out."""
+    return (
+        f"{source}: column(s) {empty} have no values (every cell is missing): left out, as scikit-learn's "
+        f"SimpleImputer does (--missing {missing} has nothing to fill them from); predict ignores them"
+    )
+
+
+def no_features_error(source: str) -> DataError:
+    return DataError(f"{source}: no feature column has any value (every cell is missing)")
+
+
+def missing_by_column(counts: dict[str, int]) -> str:
+    """Which columns held the missing values that made rows be dropped, most first.
+
+    Example:
+        >>> missing_by_column({"a": 0, "b": 12, "c": 3})
+        " (missing in column 'b': 12 rows, 'c': 3 rows)"
+    """
+    ranked = sorted(((n, c) for c, n in counts.items() if n), key=lambda t: -t[0])
+    if not ranked:
+        return ""
+    parts = [f"{c!r}: {n} row{'s' if n != 1 else ''}" for n, c in ranked[:8]]
+    return f" (missing in column {', '.join(parts)}{', ...' if len(ranked) > 8 else ''})"
 
 
 def _too_many_categories(
@@ -627,8 +752,222 @@ def _too_many_categories(
             f"numbers; say how numbers are written with --thousands ',' (for 1,200) or --decimal ',' (for 2,75; "
             f"with --sep ';'), or leave the column out with --drop {col}"
         )
+    hint = _value_kind_hint(col, values or [])
+    if hint:
+        return DataError(
+            f"{source}: column {col!r} is text with {n_distinct} distinct values in {n_values} rows: {hint}"
+        )
+    size = n_values * n_distinct * 4
     return DataError(
         f"{source}: column {col!r} is text with {n_distinct} distinct values in {n_values} rows "
-        f"(an id or free text?); one-hot encoding would make {n_distinct} features. Leave it out with "
-        f"--drop {col} (or allow it with --max-categories {n_distinct})"
+        f"(an id or free text?); one-hot encoding would make {n_distinct} features ({n_values} x {n_distinct} x 4 "
+        f"bytes = {_size(size)} for this column alone, and training keeps several copies). Leave it out with "
+        f"--drop {col} (or allow it with --max-categories {n_distinct}, if that memory is available)"
+    )
+
+
+def _size(n: float) -> str:
+    """Bytes in words: MiB or GiB (powers of 1024, as they are named).
+
+    Example:
+        >>> _size(1.6e9), _size(3 * 2**20)
+        ('1.5 GiB', '3.0 MiB')
+    """
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+_DATE = re.compile(
+    r"^(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"
+    r"\s*([AaPp][Mm])?)?(Z|[+-]\d{2}:?\d{2})?$"
+)
+_MONEY = re.compile(r"^\(?[-+]?\s*[$€£¥₹]\s*[-+]?[\d.,\s\u00a0]+\)?$|^\(?[-+]?[\d.,\s\u00a0]+\s*[$€£¥₹]\)?$")
+_PAREN_NEGATIVE = re.compile(r"^\(\s*[\d][\d.,]*\s*\)$")
+_SPACED = re.compile(r"^[+-]?\d{1,3}([ \u00a0\u202f]\d{3})+([.,]\d+)?$")
+
+
+def _value_kind_hint(col: str, values: list[str]) -> str:
+    """Advice for a text column whose values (most of a sample) look like dates, money, accounting
+    negatives or numbers grouped with spaces: what to do instead of raising --max-categories."""
+    sample = [v.strip() for v in values[:2000] if v.strip()]
+    if not sample:
+        return ""
+
+    def most(pattern: re.Pattern[str]) -> bool:
+        return sum(1 for v in sample if pattern.match(v)) * 10 >= 9 * len(sample)
+
+    example = sample[0]
+    if most(_DATE):
+        return (
+            f"the values look like dates or timestamps ({example!r}), not categories; convert the column to "
+            "numbers in the file (e.g. days since a reference date, or year, month and weekday columns) or leave "
+            f"it out with --drop {col}"
+        )
+    if most(_MONEY):
+        return (
+            f"the values look like money amounts ({example!r}), not categories; strip the currency sign in the "
+            "file (and write a negative amount in parentheses as -1234.00) so the column is read as numbers "
+            f"(with --thousands ',' for 1,990.50), or leave it out with --drop {col}"
+        )
+    plain = re.compile(r"^[+-]?\d[\d,]*(\.\d+)?$")
+    if any(_PAREN_NEGATIVE.match(v) for v in sample) and sum(
+        1 for v in sample if _PAREN_NEGATIVE.match(v) or plain.match(v)
+    ) * 10 >= 9 * len(sample):
+        return (
+            f"the values look like accounting negatives ({example!r}), not categories; write them as negative "
+            f"numbers in the file (-1234.00 for (1,234.00)) so the column is read as numbers, or leave it out with "
+            f"--drop {col}"
+        )
+    if most(_SPACED):
+        comma = any("," in v for v in sample)
+        return (
+            f"the values look like numbers grouped by spaces ({example!r}), not categories; pass --thousands ' '"
+            + (" --decimal ','" if comma else "")
+            + f" to read them as numbers, or leave the column out with --drop {col}"
+        )
+    return ""
+
+
+def memory_available() -> int | None:
+    """Bytes this process may still allocate: the smaller of the system's available memory and the
+    address-space limit (``ulimit -v``), or None when neither is known."""
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            used = 0
+            try:
+                with open("/proc/self/status") as handle:
+                    used = next((int(x.split()[1]) * 1024 for x in handle if x.startswith("VmSize:")), 0)
+            except (OSError, ValueError):
+                pass
+            found.append(max(0, int(soft) - used))  # what this process may still map
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+# Training holds the feature matrix several times (the file's, the splits, filled and standardized
+# copies, and float64 statistics of the training split): about 8 float32 copies at the peak.
+COPIES = 8
+
+
+def check_one_hot_memory(source: str, n_rows: int, n_numeric: int, categories: dict[str, list[str]]) -> None:
+    """Refuse, with the sizes, a feature matrix (float32, one-hot blocks included) whose copies would not
+    fit in the memory available, instead of failing later with a raw MemoryError."""
+    width = n_numeric + sum(len(v) for v in categories.values())
+    size = n_rows * width * 4
+    available = memory_available()
+    if available is None or size * COPIES <= available:
+        return
+    widest = sorted(categories.items(), key=lambda kv: -len(kv[1]))[:3]
+    names = ", ".join(f"{c!r} ({len(v)} categories)" for c, v in widest)
+    raise DataError(
+        f"{source}: the features would be a {n_rows} x {width} float32 matrix ({n_rows} x {width} x 4 bytes = "
+        f"{_size(size)}; training keeps about {COPIES} copies, {_size(size * COPIES)}), more than the "
+        f"{_size(available)} of memory available; leave out the widest one-hot column(s) with --drop "
+        f"(widest: {names}) or lower --max-categories"
+    )
+
+
+# A classification target is suspicious when it has many classes for its rows: more than 20 classes
+# with fewer than 5 rows per class on average (after the split, about 3 training rows per class: a
+# classifier cannot learn them, and accuracy near 0 would be reported as a result). An inferred task is
+# refused; --task classification given explicitly is warned about. Values that are numbers followed by
+# a unit ("79.3 kg") are named as such: the fix is to strip the unit (or --task regression).
+MANY_CLASSES = 20
+ROWS_PER_CLASS = 5
+_WITH_UNIT = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*([A-Za-z°µ%$€£/][A-Za-z°µ%²³/.\d]*)$")
+
+
+def unit_suffix(values: list[str]) -> str | None:
+    """The unit most of ``values`` are written with after a number (``"79.3 kg"`` -> ``'kg'``), else None.
+
+    Example:
+        >>> unit_suffix(["79.3 kg", "80 kg", "n/a"]), unit_suffix(["cat", "dog"])
+        ('kg', None)
+    """
+    units = [m.group(4) for m in (_WITH_UNIT.match(v.strip()) for v in values) if m]
+    if not units or len(units) * 2 <= len(values):
+        return None
+    return max(set(units), key=units.count)
+
+
+def many_classes_problem(classes: list[str], n_rows: int) -> str | None:
+    """What is wrong with a classification target of ``classes`` over ``n_rows`` rows (by the rule above),
+    else None.
+
+    Example:
+        >>> many_classes_problem([f"{70 + i / 10:.1f} kg" for i in range(476)], 2000)[:52]
+        '476 classes in 2000 rows (4.2 rows per class on aver'
+        >>> many_classes_problem(["a", "b"], 10) is None
+        True
+    """
+    k = len(classes)
+    if k <= MANY_CLASSES or n_rows >= ROWS_PER_CLASS * k:
+        return None
+    said = (
+        f"{k} classes in {n_rows} rows ({n_rows / k:.1f} rows per class on average; a classifier needs at least "
+        f"{ROWS_PER_CLASS} per class to learn anything)"
+    )
+    unit = unit_suffix(classes)
+    if unit is not None:
+        said += (
+            f"; the values are numbers followed by a unit ({classes[0]!r}, ...: {unit!r}), read as text: strip the "
+            f"unit in the file (e.g. write 79.3 for '79.3 kg') so the column is numeric and read as a regression"
+        )
+    else:
+        said += "; is this column an id or a measurement? for numbers, pass --task regression"
+    return said
+
+
+# A spreadsheet's footer: a last row labelled "Total" (or "Sum", "Grand total", ...) as its only text, or
+# whose target is the sum of all the other rows' targets. Only the last row is looked at, and it is left
+# out of training with a warning (a sum as a training row pulls a regression far off).
+_TOTAL = re.compile(r"^(grand\s+|sub-?)?(totals?|sum|summe|somme|total général)\s*:?$", re.IGNORECASE)
+
+
+TOTAL_MIN_ROWS = 10  # the sum rule needs this many other rows (0.5 + 1.7 = 2.2 is a coincidence)
+
+
+def total_row_reason(cells: list[str], t_idx: int, others: np.ndarray | None) -> str | None:
+    """Why the last row ``cells`` looks like a totals row, else None; ``others`` are the other rows'
+    targets as numbers (None when some is not a number).
+
+    Example:
+        >>> total_row_reason(["", "", "Total", "60"], 3, np.array([10.0, 20.0, 30.0]))
+        "its only text is 'Total'"
+        >>> total_row_reason(["1", "2", "B", "550"], 3, np.arange(1.0, 11.0) * 10)
+        "its target 550 is the sum of the other rows' targets"
+        >>> total_row_reason(["1", "2", "B", "60"], 3, np.array([10.0, 20.0, 30.0])) is None
+        True
+    """
+    texts = [v.strip() for j, v in enumerate(cells) if j != t_idx and not _is_missing(v) and _as_float(v) is None]
+    if len(texts) == 1 and _TOTAL.match(texts[0]):
+        return f"its only text is {texts[0]!r}"
+    if t_idx >= len(cells) or others is None or len(others) < TOTAL_MIN_ROWS:
+        return None
+    t = _as_float(cells[t_idx])
+    if t is None or not math.isfinite(t):
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.sum(others, dtype=np.float64))
+        biggest = float(np.max(np.abs(others)))
+    if math.isfinite(total) and abs(t) > biggest and abs(t - total) <= 1e-6 * max(1.0, abs(total)):
+        return f"its target {cells[t_idx].strip()} is the sum of the other rows' targets"
+    return None
+
+
+def total_row_note(source: str, line: int, reason: str) -> str:
+    return (
+        f"{source}:{line}: the last row looks like a totals row ({reason}): left out of training; "
+        "remove it from the file to silence this warning"
     )

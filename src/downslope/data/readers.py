@@ -121,7 +121,7 @@ def slow_hint(path: str | os.PathLike[str]) -> str | None:
     if size < SLOW_HINT_BYTES or fast_csv_available():
         return None
     return (
-        f"reading {path} ({size / 2**20:.0f} MB) with the pure-Python CSV reader, which is slow for big files; "
+        f"reading {path} ({size / 2**20:.0f} MiB) with the pure-Python CSV reader, which is slow for big files; "
         "install the fast one with: pip install 'downslope[fast]' (pyarrow)"
     )
 
@@ -129,7 +129,7 @@ def slow_hint(path: str | os.PathLike[str]) -> str | None:
 # ---------------------------------------------------------------------- progress
 class Progress:
     """Says on stderr what is being read once it takes more than ``after`` seconds, then about
-    every second: ``reading data.csv: 45% of 930 MB (2.1 s)``. Silent for quick reads.
+    every second: ``reading data.csv: 45% of 930 MiB (2.1 s)``. Silent for quick reads.
 
     Example:
         >>> p = Progress("x.csv", 100, enabled=False)
@@ -152,7 +152,7 @@ class Progress:
         self.shown = True
         share = min(100.0, 100.0 * done / self.total)
         print(
-            f"reading {self.name}: {share:.0f}% of {self.total / 2**20:.0f} MB ({now - self.start:.1f} s)",
+            f"reading {self.name}: {share:.0f}% of {self.total / 2**20:.0f} MiB ({now - self.start:.1f} s)",
             file=sys.stderr,
             flush=True,
         )

@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "decimal": ".",  # CSV numbers' decimal mark: "." or "," (pandas' decimal=)
     "thousands": "",  # CSV numbers' thousands separator: "", ",", ".", " ", "'" or "_" (pandas' thousands=)
     "max_categories": 100,  # CSV: text columns with more distinct values are refused
+    # classification: "balanced" weights each class n_samples / (n_classes * count) in the loss
+    # (scikit-learn's class_weight="balanced"), counted on the training split
+    "class_weight": "none",
     # model
     "model": "mlp",
     "hidden": [128, 64],
@@ -54,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "missing": ("error", "drop", "mean", "median", "most_frequent"),
     "task": ("auto", "classification", "regression"),
+    "class_weight": ("none", "balanced"),
     "model": ("mlp", "cnn", "linear"),
     "activation": ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu"),
     "loss": ("auto", "cross_entropy", "mse", "l1", "huber"),

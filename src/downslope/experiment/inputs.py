@@ -89,6 +89,9 @@ def load_table(cfg: dict[str, Any]) -> tuple[Any, Any]:
     return table, None
 
 
+HASH_CHUNK_BYTES = 32 * 2**20
+
+
 def row_hashes(X: np.ndarray) -> np.ndarray:
     """A 64-bit hash of each row's float32 values (FNV-1a over 32-bit words): equal rows, equal hashes.
 
@@ -97,12 +100,21 @@ def row_hashes(X: np.ndarray) -> np.ndarray:
         >>> bool(h[0] == h[2]), bool(h[0] == h[1])
         (True, False)
     """
-    words = np.ascontiguousarray(X, dtype=np.float32).reshape(len(X), -1).view(np.uint32).astype(np.uint64)
-    h = np.full(len(X), 14695981039346656037, dtype=np.uint64)
+    n = len(X)
+    X = X.reshape(n, -1) if isinstance(X, np.ndarray) and X.ndim != 2 else X
+    width = X.shape[1] if n else 0
+    h = np.full(n, 14695981039346656037, dtype=np.uint64)
     prime = np.uint64(1099511628211)
+    # rows in chunks of about HASH_CHUNK_BYTES, one column at a time: never a uint64 copy of the matrix
+    # (20,000 rows of 20,000 one-hot features are 1.6 GB as float32, and were 3.2 GB more as uint64)
+    step = max(1, HASH_CHUNK_BYTES // max(1, 4 * width))
     with np.errstate(over="ignore"):
-        for j in range(words.shape[1]):
-            h = (h ^ words[:, j]) * prime
+        for begin in range(0, n, step):
+            words = np.ascontiguousarray(X[begin : begin + step], dtype=np.float32).view(np.uint32)
+            part = h[begin : begin + step]
+            for j in range(width):
+                part ^= words[:, j]
+                part *= prime
     return h
 
 
@@ -118,7 +130,9 @@ def _hashes(X: Any, index: np.ndarray) -> np.ndarray:
     from ..data.memmap import is_lazy
 
     if not is_lazy(X):
-        return row_hashes(X[index])
+        step = max(1, HASH_CHUNK_BYTES // max(1, 4 * int(np.prod(X.shape[1:]))))
+        parts = [row_hashes(X[index[i : i + step]]) for i in range(0, len(index), step)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
     parts = [row_hashes(chunk) for chunk in X.raw().subset(index).chunks()]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
 
@@ -143,6 +157,9 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
     table, encoder = load_table(cfg)
     classify = table.task == "classification"
     X, y = table.X, table.y
+    notes = list(table.notes)
+    if classify and table.class_names:
+        _check_many_classes(cfg, table, notes)
     if len(X) < 10:
         raise ConfigError(f"{table.name}: only {len(X)} samples; need at least 10 to split into train/validation/test")
     stratify = y if classify and np.bincount(y).min() >= 2 else None
@@ -175,6 +192,13 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
     preprocess: dict[str, Any] = {"encoder": encoder.state_dict() if encoder is not None else None}
     if cfg.get("missing", "error") in IMPUTE:
         imputer = Imputer(cfg["missing"]).fit(X_train, encoder.blocks() if encoder is not None else None)
+        if imputer.unseen:
+            names = list(dict.fromkeys(_column_of(table.feature_names, encoder, j) for j in imputer.unseen))
+            notes.append(
+                f"{table.name}: column(s) {names} have no value in the training split: ignored (set to a constant, "
+                "as if dropped like scikit-learn's SimpleImputer does); their values in new data do not change "
+                "predictions"
+            )
         X_train, X_test = imputer.transform(X_train), imputer.transform(X_test)
         X_val = imputer.transform(X_val) if X_val is not None else None
         preprocess["imputer"] = imputer.state_dict()
@@ -204,9 +228,33 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         preprocess,
         split,
         table.task_reason,
-        list(table.notes),
+        notes,
         table.target_name,
     )
+
+
+def _column_of(feature_names: list[str], encoder: Any, j: int) -> str:
+    """The column a feature index belongs to (a one-hot feature's column, not ``col=value``)."""
+    if encoder is not None:
+        for (start, stop, _), col in zip(encoder.blocks(), encoder.columns):
+            if start <= j < stop:
+                return str(col)
+    return feature_names[j] if j < len(feature_names) else f"feature {j}"
+
+
+def _check_many_classes(cfg: dict[str, Any], table: Any, notes: list[str]) -> None:
+    """Refuse an inferred classification target with many classes for its rows (a warning when
+    --task classification was given): see :func:`~downslope.data.encoding.many_classes_problem`."""
+    from ..data.encoding import many_classes_problem
+    from ..errors import DataError
+
+    problem = many_classes_problem(list(table.class_names), len(table.y))
+    if problem is None:
+        return
+    target = f"{table.target_name!r} " if table.target_name else ""
+    if cfg.get("task", "auto") == "auto":
+        raise DataError(f"{table.name}: the target {target}was read as class labels: {problem}")
+    notes.append(f"{table.name}: the target {target}has {problem}")
 
 
 def apply_preprocess(X: np.ndarray, preprocess: dict[str, Any], where: str = "data") -> np.ndarray:

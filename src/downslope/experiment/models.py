@@ -81,7 +81,26 @@ def build_model(cfg: dict[str, Any], n_features: int, n_outputs: int, image_shap
     return ImageModel(image_shape, body) if image_shape is not None and cfg["model"] == "cnn" else body
 
 
-def build_loss(cfg: dict[str, Any], task: str) -> LossFn:
+def balanced_class_weights(y: Any, n_classes: int) -> Any:
+    """scikit-learn's ``compute_class_weight("balanced")``: ``n_samples / (n_classes * count_c)``, over
+    the classes present in ``y`` (a class absent from it gets weight 1; it never appears in the loss).
+
+    Example:
+        >>> balanced_class_weights([0, 0, 0, 1], 2).tolist()
+        [0.6666666865348816, 2.0]
+    """
+    import numpy as np
+
+    counts = np.bincount(np.asarray(y, dtype=np.int64).reshape(-1), minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.ones(n_classes, dtype=np.float64)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights.astype(np.float32)
+
+
+def build_loss(cfg: dict[str, Any], task: str, class_weights: Any = None) -> LossFn:
+    """The loss a config names (``auto``: cross-entropy for classes, MSE for a regression);
+    ``class_weights`` (one per class) weight the cross-entropy."""
     from .. import nn
 
     name = cfg["loss"]
@@ -91,6 +110,10 @@ def build_loss(cfg: dict[str, Any], task: str) -> LossFn:
         raise ConfigError("loss 'cross_entropy' needs a classification task; this data is regression (try mse)")
     if name != "cross_entropy" and task == "classification":
         raise ConfigError(f"loss {name!r} is for regression; this data is classification (use cross_entropy)")
+    if cfg.get("class_weight", "none") != "none" and task != "classification":
+        raise ConfigError(f"class_weight {cfg['class_weight']!r} weights classes; this data is a regression")
+    if name == "cross_entropy" and class_weights is not None:
+        return nn.CrossEntropyLoss(weight=class_weights)
     return {"cross_entropy": nn.CrossEntropyLoss, "mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}[name]()
 
 

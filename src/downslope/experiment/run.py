@@ -16,7 +16,7 @@ from ..train.protocols import LossFn, ModelLike
 from .checks import check_run_state
 from .config import ARCHITECTURE_KEYS, DEFAULTS, resolve_run_device
 from .inputs import Prepared, data_units, is_file_source, model_targets, prepare, training_data
-from .models import batch_size_of, build_loss, build_model, build_optimizer, build_scheduler
+from .models import balanced_class_weights, batch_size_of, build_loss, build_model, build_optimizer, build_scheduler
 
 if TYPE_CHECKING:
     from ..nn.module import Module
@@ -46,12 +46,14 @@ def score_model(model: ModelLike, data: Prepared, X: np.ndarray, y: np.ndarray) 
     out = predict(model, LazyDataset(X) if is_lazy(X) else X)
     preds = out.numpy() if hasattr(out, "numpy") else np.asarray(out)
     if data.task == "classification":
-        return {
+        scores = {
             "accuracy": float(m.accuracy(preds, y)),
             "f1_macro": float(m.f1_score(preds, y)),
             "precision_macro": float(m.precision(preds, y)),
             "recall_macro": float(m.recall(preds, y)),
         }
+        reference = data.y_train if len(data.y_train) else y
+        return scores | classification_scores(preds, y, reference)
     preds = data_units(preds, data.preprocess)  # metrics in the data's own units
     return {
         "mse": float(m.mean_squared_error(preds, y)),
@@ -59,6 +61,101 @@ def score_model(model: ModelLike, data: Prepared, X: np.ndarray, y: np.ndarray) 
         "mae": float(m.mean_absolute_error(preds, y)),
         "r2": float(m.r2_score(preds, y)),
     }
+
+
+def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` for binary labels ``y_true`` (1 = positive), by the
+    Mann-Whitney U statistic on average ranks (ties count one half), as scikit-learn's
+    ``roc_auc_score``; NaN when only one class is present.
+
+    Example:
+        >>> roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+        0.75
+    """
+    positive = np.asarray(y_true).reshape(-1) == 1
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    order = np.argsort(s, kind="mergesort")
+    sorted_s = s[order]
+    ranks = np.empty(len(s), dtype=np.float64)
+    # average ranks (1-based) over runs of equal scores
+    starts = np.flatnonzero(np.r_[True, sorted_s[1:] != sorted_s[:-1]])
+    ends = np.r_[starts[1:], len(s)]
+    average = (starts + ends + 1) / 2.0
+    ranks[order] = np.repeat(average, ends - starts)
+    u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def classification_scores(logits: np.ndarray, y: np.ndarray, y_train: np.ndarray) -> dict[str, float]:
+    """What accuracy alone hides on imbalanced classes: ``balanced_accuracy`` (the mean recall over the
+    classes present in ``y``, scikit-learn's ``balanced_accuracy_score``), ``baseline_accuracy`` (the
+    accuracy of always predicting the training split's most frequent class, ``DummyClassifier``) and
+    ``roc_auc`` from the predicted probabilities (binary; macro one-vs-rest over the classes present
+    in ``y`` for more classes; left out when ``y`` holds one class).
+
+    Example:
+        >>> logits = np.array([[2.0, 0.0], [2.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+        >>> classification_scores(logits, np.array([0, 0, 1, 1]), np.array([0, 0, 0, 1]))
+        {'balanced_accuracy': 0.75, 'baseline_accuracy': 0.5, 'roc_auc': 0.75}
+    """
+    y = np.asarray(y, dtype=np.int64).reshape(-1)
+    if not len(y):
+        return {}
+    logits = np.asarray(logits).reshape(len(y), -1)
+    predicted = logits.argmax(axis=1)
+    present = np.unique(y)
+    recalls = [float((predicted[y == c] == c).mean()) for c in present]
+    counts = np.bincount(np.asarray(y_train, dtype=np.int64).reshape(-1))
+    majority = int(np.argmax(counts)) if len(counts) else int(np.bincount(y).argmax())
+    out = {"balanced_accuracy": float(np.mean(recalls)), "baseline_accuracy": float((y == majority).mean())}
+    if logits.shape[1] >= 2 and len(present) >= 2:
+        probs = _softmax(logits)
+        if logits.shape[1] == 2:
+            out["roc_auc"] = roc_auc((y == 1).astype(np.int64), probs[:, 1])
+        else:
+            out["roc_auc"] = float(np.mean([roc_auc((y == c).astype(np.int64), probs[:, c]) for c in present]))
+    return out
+
+
+def classifier_warnings(model: ModelLike, data: Prepared, metrics: dict[str, Any]) -> list[str]:
+    """Plain words when a classifier's test accuracy means less than it seems: it predicts one class
+    only, or it does not beat always predicting the most frequent class."""
+    from ..data.dataset import LazyDataset
+    from ..data.memmap import is_lazy
+    from ..train import predict
+
+    if data.task != "classification" or not len(data.y_test):
+        return []
+    out = predict(model, LazyDataset(data.X_test) if is_lazy(data.X_test) else data.X_test)
+    predicted = np.asarray(out.numpy() if hasattr(out, "numpy") else out).argmax(axis=1)
+    names = data.class_names or [str(i) for i in range(data.n_outputs)]
+    notes = []
+    accuracy, baseline = metrics.get("test_accuracy"), metrics.get("test_baseline_accuracy")
+    distinct = np.unique(predicted)
+    if len(distinct) == 1 and len(np.unique(data.y_test)) > 1:
+        notes.append(
+            f"the model predicts a single class ({names[int(distinct[0])]!r}) for every test row: its accuracy "
+            f"{accuracy:.4g} is what always answering the most frequent class gets; look at balanced_accuracy and "
+            "roc_auc, and try --class-weight balanced for rare classes"
+        )
+    elif accuracy is not None and baseline is not None and accuracy <= baseline:
+        notes.append(
+            f"the test accuracy {accuracy:.4g} does not beat the baseline {baseline:.4g} of always predicting the "
+            "most frequent class; look at balanced_accuracy and roc_auc, and try --class-weight balanced for rare "
+            "classes"
+        )
+    return notes
 
 
 def run_training(
@@ -89,7 +186,10 @@ def run_training(
     model = build_model(cfg, data.n_features, data.n_outputs, data.image_shape)
     if initial_state is not None:
         model.load_state_dict(initial_state)
-    loss_fn = build_loss(cfg, data.task)
+    weights = None
+    if cfg.get("class_weight", "none") == "balanced" and data.task == "classification":
+        weights = balanced_class_weights(data.y_train, data.n_outputs)
+    loss_fn = build_loss(cfg, data.task, weights)
     optimizer = build_optimizer(cfg, model.parameters())
     optimizer_lr = optimizer.param_groups[0].get("lr") if optimizer.param_groups else None
     bs = batch_size_of(cfg)
@@ -126,7 +226,7 @@ def run_training(
     if device != "cpu":
         model.to("cpu")  # scored where it trained; the run's files, plots and report are made on the host
     stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
-    notes = _run_notes(data, history, caught)
+    notes = _run_notes(data, history, caught) + classifier_warnings(model, data, results)
     if cfg["verbose"] and (world_size == 1 or is_main()):  # under mpiexec: rank 0 only
         for note in notes:
             print(f"warning: {note}")
@@ -246,6 +346,8 @@ def resolved_config(cfg: dict[str, Any], data: Prepared, lr: float | None, loss_
             used.pop(key, None)
     if data.task != "regression":
         used.pop("scale_target", None)
+    if data.task != "classification":
+        used.pop("class_weight", None)
     file_source = is_file_source(cfg["data"])
     if file_source and cfg["data"].lower().endswith(".csv"):
         used["target"] = data.target_name or cfg["target"]
