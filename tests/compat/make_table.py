@@ -73,8 +73,7 @@ DIFFERS: dict[str, str] = {
     "an in-place op on a view of a tensor that requires grad is refused (PyTorch rebases the view's base)",
     "torch.Tensor.dtype": "a NumPy dtype (ds.float32 == numpy.float32)",
     "torch.dtype": "NumPy's dtype class",
-    "torch.einsum": "no index repeated within one operand (a diagonal); the dims under '...' do not broadcast "
-    "a size 1 against a larger size",
+    "torch.einsum": "no index repeated within one operand (a diagonal, such as 'ii->i')",
     "torch.scatter": "reduce= is not supported (use scatter_add)",
     "torch.Tensor.scatter": "reduce= is not supported (use scatter_add)",
     "torch.Tensor.scatter_": "reduce= is not supported (use scatter_add_)",
@@ -130,7 +129,11 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.pin_memory": "returns the tensor itself: CuPy copies from ordinary host memory",
     "torch.Tensor.is_pinned": "always False (see pin_memory)",
     "torch.bfloat16": "a name only (autocast accepts it): NumPy has no bfloat16, so no tensor holds it",
-    "torch.optim.lr_scheduler.ReduceLROnPlateau": "the relative threshold is taken of abs(best): PyTorch's "
+    "torch.utils.data.default_collate": "floating data becomes float32 and integers int64 (the library's dtype "
+    "policy; PyTorch keeps float64 and int32)",
+    "torch.autograd.Function": "ctx.mark_dirty (a Function writing its input in place) is refused: return a new tensor",
+    "torch.optim.lr_scheduler.ReduceLROnPlateau": "a NaN metric raises (PyTorch counts it as a bad epoch); "
+    "the relative threshold is taken of abs(best): PyTorch's "
     "best * (1 - threshold) counts a constant negative metric as improving, so its rate never drops",
     "torch.nn.LSTM": "no double backward (create_graph=True raises: step an LSTMCell instead); proj_size runs step by step",
     "torch.nn.GRU": "no double backward (create_graph=True raises: step a GRUCell instead)",

@@ -18,6 +18,7 @@ orthogonal_         a (semi-)orthogonal matrix from the QR of a Gaussian matrix,
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..generator import as_numpy_generator
 from ..devices import device_of, to_device
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor
@@ -129,6 +131,20 @@ def _fan(tensor: Tensor, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
+def _drawing(fn: Any) -> Any:
+    """Give a random initializer PyTorch 2's keyword ``generator=`` (a ds.Generator or a NumPy one):
+    its draws then come from that generator instead of the library's."""
+
+    @functools.wraps(fn)
+    def with_generator(*args: Any, generator: Any = None, **kwargs: Any) -> Any:
+        if generator is None:
+            return fn(*args, **kwargs)
+        with backend.use_generator(as_numpy_generator(generator, f"init.{fn.__name__}")):
+            return fn(*args, **kwargs)
+
+    return with_generator
+
+
 def zeros_(tensor: Tensor) -> Tensor:
     """Fill with 0."""
     return _fill(_check(tensor, "zeros_"), 0)
@@ -150,6 +166,7 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
     return _fill(_check(tensor, "constant_"), val)
 
 
+@_drawing
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with samples from U(a, b)."""
     _check(tensor, "uniform_")
@@ -158,6 +175,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     return _fill(tensor, backend.rng().uniform(a, b, tensor.shape))
 
 
+@_drawing
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with samples from N(mean, std^2)."""
     _check(tensor, "normal_")
@@ -166,6 +184,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     return _fill(tensor, backend.rng().normal(mean, std, tensor.shape))
 
 
+@_drawing
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
     """Fill with N(mean, std^2) samples redrawn until they fall in [a, b] (absolute bounds, as in PyTorch)."""
     _check(tensor, "trunc_normal_")
@@ -201,6 +220,7 @@ def _erfinv(y: np.ndarray) -> np.ndarray:
     return x
 
 
+@_drawing
 def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)).
 
@@ -215,6 +235,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     return _fill(tensor, backend.rng().uniform(-bound, bound, tensor.shape))
 
 
+@_drawing
 def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """Glorot normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(_check(tensor, "xavier_normal_"))
@@ -222,6 +243,7 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     return _fill(tensor, backend.rng().normal(0.0, std, tensor.shape))
 
 
+@_drawing
 def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
     """He uniform: U(-b, b) with b = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a).
 
@@ -236,6 +258,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonli
     return _fill(tensor, backend.rng().uniform(-bound, bound, tensor.shape))
 
 
+@_drawing
 def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
     """He normal: N(0, std^2) with std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
     fan = _fan(_check(tensor, "kaiming_normal_"), mode)
@@ -243,6 +266,7 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlin
     return _fill(tensor, backend.rng().normal(0.0, std, tensor.shape))
 
 
+@_drawing
 def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """A (semi-)orthogonal matrix (rows or columns orthonormal) times ``gain``; dims after the
     first are flattened. Made from the QR decomposition of a Gaussian matrix, with the signs of
@@ -311,6 +335,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     return _fill(tensor, values)
 
 
+@_drawing
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
     """A 2-D tensor drawn from N(0, std) with a fraction ``sparsity`` of each column set to zero.
 

@@ -41,13 +41,14 @@ def _ctc_one(lp: np.ndarray, target: np.ndarray, blank: int) -> tuple[float, np.
     skip = np.zeros(n, dtype=bool)  # host: the recursion runs on the host
     skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])
     alpha = np.full((steps, n), -np.inf)  # host: the recursion runs on the host
+    pad = np.full(min(2, n), -np.inf)  # host: as long as a skip reaches back (shorter for an empty target)
     alpha[0, 0] = lp[0, ext[0]]
     if n > 1:
         alpha[0, 1] = lp[0, ext[1]]
     for t in range(1, steps):
         prev = alpha[t - 1]
         one = np.concatenate([[-np.inf], prev[:-1]])
-        two = np.where(skip, np.concatenate([np.full(min(2, n), -np.inf), prev[:-2]]), -np.inf)
+        two = np.where(skip, np.concatenate([pad, prev[:-2]]), -np.inf)
         alpha[t] = _logsumexp(prev, one, two) + lp[t, ext]
     beta = np.full((steps, n), -np.inf)  # host: the recursion runs on the host
     beta[-1, -1] = lp[-1, ext[-1]]
@@ -58,7 +59,7 @@ def _ctc_one(lp: np.ndarray, target: np.ndarray, blank: int) -> tuple[float, np.
     for t in range(steps - 2, -1, -1):
         nxt = beta[t + 1]
         one = np.concatenate([nxt[1:], [-np.inf]])
-        two = np.where(skip_back, np.concatenate([nxt[2:], np.full(min(2, n), -np.inf)]), -np.inf)
+        two = np.where(skip_back, np.concatenate([nxt[2:], pad]), -np.inf)
         beta[t] = _logsumexp(nxt, one, two) + lp[t, ext]
     last = alpha[-1, -2] if n > 1 else np.array(-np.inf)  # host: the recursion runs on the host
     loglik = float(_logsumexp(alpha[-1, -1], last))  # host: the recursion runs on the host

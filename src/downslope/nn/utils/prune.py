@@ -43,9 +43,9 @@ def _count(amount: Any, size: int, where: str) -> int:
         if not 0 <= int(amount) <= size:
             raise ArgumentError(f"{where}: amount={amount} must lie between 0 and the {size} entries to prune")
         return int(amount)
-    if not 0.0 <= float(amount) <= 1.0:
+    if not 0.0 <= float(amount) <= 1.0:  # host: a Python number
         raise ArgumentError(f"{where}: a fractional amount must lie in [0, 1], got {amount}")
-    return round(float(amount) * size)
+    return round(float(amount) * size)  # host: a Python number
 
 
 class BasePruningMethod:
