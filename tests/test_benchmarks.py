@@ -39,6 +39,7 @@ def run_quick(script: str, *extra: str) -> str:
         ("mlp_large.py", ["BLAS:", "s/epoch", "GEMM roofline", "8 GEMMs alone", "target: downslope/numpy <= 1.10"]),
         ("cnn_digits.py", ["BLAS:", "downslope", "target: downslope/torch <= 1.00"]),
         ("core_mlp.py", ["BLAS:", "downslope/numpy"]),
+        ("conv_speed.py", ["BLAS:", "CPU:", "depthwise 3x3 s1", "MobileNet-like", "Conv1d 64->64 k7", "batch 1"]),
         (
             "conv_recurrent.py",
             ["BLAS:", "CPU:", "load average", "target: cnn_mnist", "target: cnn_cifar", "target: lstm", "target: gru"]

@@ -806,3 +806,151 @@ def test_relu_then_max_pool_over_parts_on_two_threads_matches_the_two_layers(ker
         np.testing.assert_array_equal(xd.grad.numpy(), xs.grad.numpy())
     finally:
         gemm.set_num_threads(threads or 1)
+
+
+# ---------------------------------------------------------------------- depthwise (direct compiled kernel)
+@pytest.mark.parametrize(
+    "shape, multiplier, kernel, kwargs",
+    [
+        ((3, 5, 9, 8), 1, (3, 3), dict(padding=1)),
+        ((2, 4, 10, 11), 1, (3, 3), dict(stride=2, padding=1)),
+        ((2, 3, 9, 9), 2, (3, 3), dict(stride=2, padding=1, dilation=2)),
+        ((2, 4, 8, 13), 1, (3, 5), dict(stride=(2, 1), padding=(0, 2), dilation=(1, 2))),
+        ((1, 3, 7, 7), 3, (2, 3), dict(stride=(1, 3), padding=(2, 0))),
+        ((2, 2, 11, 10), 1, (3, 3), dict(stride=3)),  # rows and columns the windows never reach
+        ((2, 6, 9, 10), 1, (3, 3), dict(padding="same")),
+    ],
+)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise_conv2d_matches_torch(check_op, kernels, shape, multiplier, kernel, kwargs, bias, dtype):
+    """groups = C_in (one input channel per group, channel multiplier 1 or more): with numba installed
+    the direct depthwise kernels compute it (strides, dilation, asymmetric padding), else im2col;
+    values and every gradient against torch."""
+    rng = np.random.default_rng(sum(shape) + multiplier)
+    c = shape[1]
+    arrays = [_randn(rng, *shape, dtype=dtype), _randn(rng, c * multiplier, 1, *kernel, dtype=dtype)]
+    geometry = ((1, 1), (0, 0, 0, 0), (1, 1), c, (1, 1))
+    chosen = _conv_kernels._depthwise_jit(arrays[0], arrays[1], None, geometry)
+    assert (chosen is not None) == (kernels == "jit")  # the jit run really takes the depthwise path
+    if bias:
+        arrays.append(_randn(rng, c * multiplier, dtype=dtype))
+    check_op(
+        lambda *a: C.conv2d(*a[:2], a[2] if bias else None, groups=c, **kwargs),
+        lambda *a: TF.conv2d(*a[:2], a[2] if bias else None, groups=c, **kwargs),
+        arrays,
+    )
+
+
+@pytest.mark.parametrize("grad_inputs", [(0,), (1,), (1, 2)])
+def test_depthwise_conv2d_partial_gradients_match_torch(check_op, grad_inputs):
+    rng = np.random.default_rng(21)
+    arrays = [_randn(rng, 3, 4, 7, 6), _randn(rng, 4, 1, 3, 3), _randn(rng, 4)]
+    check_op(
+        lambda x, w, b: C.conv2d(x, w, b, stride=2, padding=1, groups=4),
+        lambda x, w, b: TF.conv2d(x, w, b, stride=2, padding=1, groups=4),
+        arrays,
+        grad_inputs=grad_inputs,
+    )
+
+
+def test_depthwise_block_on_channel_major_activations_matches_torch(assert_close):
+    """Conv -> BN -> ReLU -> depthwise (stride 1 and 2) -> pointwise, the depthwise layers reading the
+    channel-major activations a convolution returns; values and every gradient against torch."""
+    rng = np.random.default_rng(22)
+    x = _randn(rng, 5, 3, 12, 12)
+    torch.manual_seed(2)
+
+    def net(nn):
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1, groups=8, bias=False), nn.Conv2d(16, 4, 1),
+        )  # fmt: skip
+
+    theirs, ours = net(torch.nn), net(ds.nn)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out_d, out_t = ours(xd), theirs(xt)
+    assert_close(out_d.numpy(), out_t.detach().numpy(), np.float32, "output")
+    proj = rng.standard_normal(out_d.shape).astype(np.float32)
+    (out_d * ds.tensor(proj)).sum().backward()
+    (out_t * torch.tensor(proj)).sum().backward()
+    assert_close(xd.grad.numpy(), xt.grad.numpy(), np.float32, "input gradient")
+    mine = dict(ours.named_parameters())
+    for name, p in theirs.named_parameters():
+        assert_close(mine[name].grad.numpy(), p.grad.numpy(), np.float32, f"{name}.grad")
+
+
+# ---------------------------------------------------------------------- Winograd weight reuse in inference
+@pytest.mark.host_only  # the compiled Winograd path takes host arrays only
+def test_inference_reuses_the_winograd_weight_and_never_a_stale_one(kernels, monkeypatch):
+    """Under no_grad the transformed weight of a Winograd layer is computed once and reused while the
+    weight's values are unchanged; an optimizer step (which writes the weights in place through its
+    flat buffer, unseen by any version counter), a NumPy write into the weight, and a new weight array
+    all give a fresh transform: every output equals torch's with the current weights."""
+    if kernels != "jit":
+        pytest.skip("Winograd is part of the compiled path")
+    jit = _jit.kernels()
+    calls = []
+    real = jit.winograd_weight
+    monkeypatch.setattr(jit, "winograd_weight", lambda w: calls.append(1) or real(w))
+    rng = np.random.default_rng(23)
+    x = _randn(rng, 2, 16, 6, 6)
+    model = ds.nn.Sequential(ds.nn.Conv2d(16, 16, 3, padding=1), ds.nn.ReLU(), ds.nn.Conv2d(16, 16, 3))
+    opt = ds.optim.Adam(model.parameters(), lr=0.1)
+
+    def expected():
+        ref = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3))
+        ref.load_state_dict({k: torch.tensor(v.numpy().copy()) for k, v in model.state_dict().items()})
+        with torch.no_grad():
+            return ref(torch.tensor(x)).numpy()
+
+    def infer():
+        model.eval()
+        with ds.no_grad():
+            out = model(ds.tensor(x)).numpy()
+        model.train()
+        np.testing.assert_allclose(out, expected(), rtol=1e-4, atol=1e-4)
+
+    infer()
+    infer()
+    assert len(calls) == 2  # two layers, each transformed once
+    for _ in range(2):  # a training step (transforms every forward), then inference with the new weights
+        opt.zero_grad()
+        model(ds.tensor(x)).square().sum().backward()
+        opt.step()
+        calls.clear()
+        infer()
+        assert len(calls) == 2
+    model[0].weight.array[0, 0, 0, 0] += 1.0  # written through NumPy, behind the tensor's back
+    calls.clear()
+    infer()
+    assert len(calls) == 1
+    model[2].weight = ds.nn.Parameter(ds.tensor(model[2].weight.numpy() * 2))
+    calls.clear()
+    infer()
+    assert len(calls) == 1
+    calls.clear()
+    with ds.no_grad():  # a training-mode forward with gradients on does not use the cache
+        model(ds.tensor(x))
+    model(ds.tensor(x))
+    assert len(calls) == 2
+
+
+def test_the_weight_cache_compares_bytes():
+    a = np.array([0.0, np.nan, 1.0], dtype=np.float32)
+    assert _conv_kernels._same_bytes(a, a.copy())
+    assert not _conv_kernels._same_bytes(a, np.array([-0.0, np.nan, 1.0], dtype=np.float32))
+    assert not _conv_kernels._same_bytes(a, a.astype(np.float64))
+
+
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_conv1d_over_batch_chunks_matches_torch(check_op, monkeypatch, dilation):
+    """A 1-D convolution takes larger batch chunks (CHUNK_BYTES_1D) and its weight gradient from the
+    columns; several chunks and a partial last one against torch."""
+    monkeypatch.setattr(_conv_kernels, "CHUNK_BYTES_1D", 4 * 7 * 20 * 4 * 2)  # 2 sequences a chunk
+    rng = np.random.default_rng(24)
+    arrays = [_randn(rng, 5, 4, 20), _randn(rng, 6, 4, 7), _randn(rng, 6)]
+    kwargs = dict(padding=3 * dilation, dilation=dilation)
+    check_op(lambda x, w, b: C.conv1d(x, w, b, **kwargs), lambda x, w, b: TF.conv1d(x, w, b, **kwargs), arrays)

@@ -195,7 +195,9 @@ def test_trunc_normal_with_little_mass_between_the_bounds_is_exact_and_finishes(
     assert abs(w.mean() - exact_mean) < 5 * w.std() / math.sqrt(w.size)
 
 
-@pytest.mark.parametrize("name", ["uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "kaiming_normal_", "orthogonal_"])
+@pytest.mark.parametrize(
+    "name", ["uniform_", "normal_", "trunc_normal_", "xavier_uniform_", "kaiming_normal_", "orthogonal_"]
+)
 def test_random_initializers_take_a_generator_as_torch_2(name):
     fn = getattr(ds.nn.init, name)
     draws = [fn(ds.zeros(4, 5), generator=ds.Generator().manual_seed(11)).numpy() for _ in range(2)]

@@ -55,3 +55,22 @@ def test_a_convolution_and_pooling_on_the_strict_device_match_the_host_with_the_
     host, device = net("cpu"), net("strict")
     assert device.device == ds.device("strict")
     np.testing.assert_allclose(device.cpu().numpy(), host.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_a_depthwise_convolution_on_the_strict_device_matches_the_host_with_the_jit_path_on():
+    # The direct depthwise kernels take host arrays; the strict device's arrays take im2col in their namespace.
+    import downslope as ds
+    from downslope.nn import functional as F
+
+    rng = np.random.default_rng(4)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((2, 6, 7, 7), (12, 1, 3, 3), (12,)))
+
+    def net(device: str) -> tuple[ds.Tensor, ...]:
+        x_, w_, b_ = (ds.tensor(a, device=device, requires_grad=True) for a in (x, w, b))
+        out = F.conv2d(x_, w_, b_, stride=2, padding=1, groups=6)
+        out.square().sum().backward()
+        return out, x_.grad, w_.grad, b_.grad
+
+    for host, device in zip(net("cpu"), net("strict")):
+        assert device.device == ds.device("strict")
+        np.testing.assert_allclose(device.cpu().numpy(), host.numpy(), rtol=1e-4, atol=1e-5)

@@ -21,7 +21,10 @@ How the convolution is computed (one idea, no loop over pixels):
 With the ``jit`` extra (numba) installed, stride-1 3x3 convolutions with at least
 ``WINOGRAD_MIN_CHANNELS`` input and output channels run as Winograd F(2x2, 3x3) instead (the
 compiled tile transforms of ``_jit_kernels`` around 16 batched GEMMs with 2.25x fewer multiply-adds);
-:func:`conv2d_forward` picks the method and records it for the gradient rule.
+:func:`conv2d_forward` picks the method and records it for the gradient rule. Depthwise convolutions
+(groups = C_in) run on the compiled direct kernels of ``_jit_kernels`` (kh*kw multiply-adds per
+output are too few for a GEMM), and inference reuses a layer's Winograd weight transform while the
+weight's bytes are unchanged (:func:`_transformed_weight`).
 
 Every array is made in the input's namespace (``namespace_of(x)``), so the im2col path runs on
 CuPy (or the strict stand-in) unchanged; the Winograd path is compiled for host arrays and runs
@@ -41,6 +44,8 @@ Example:
 from __future__ import annotations
 
 import math
+import weakref
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -94,12 +99,18 @@ CHUNK_BYTES = 2 * 2**20
 # size, and caches of a few MB do not matter: the batch runs in one chunk unless its columns pass
 # this size (a batch of 256 28x28 images through a 32->64 3x3 layer has 58 MB of them).
 DEVICE_CHUNK_BYTES = 512 * 2**20
+# A 1-D convolution (a height-1 image: Conv1d) has long, thin GEMMs per image; larger chunks run
+# fewer and wider ones (measured, Conv1d(64, 64, 7) on 32 x 512 samples, forward and backward on one
+# thread: 7% faster with 8 MiB than with 2 MiB).
+CHUNK_BYTES_1D = 8 * 2**20
 
 
-def _batch_chunks(n: int, per_image: int, like: Any = None) -> list[tuple[int, int]]:
+def _batch_chunks(n: int, per_image: int, like: Any = None, one_d: bool = False) -> list[tuple[int, int]]:
     """Consecutive (start, stop) ranges of the batch, each with at most CHUNK_BYTES of columns
-    (DEVICE_CHUNK_BYTES when ``like`` is a device array)."""
-    limit = CHUNK_BYTES if like is None or type(like) is np.ndarray else DEVICE_CHUNK_BYTES
+    (CHUNK_BYTES_1D for a 1-D convolution, DEVICE_CHUNK_BYTES when ``like`` is a device array)."""
+    limit = (
+        (CHUNK_BYTES_1D if one_d else CHUNK_BYTES) if like is None or type(like) is np.ndarray else DEVICE_CHUNK_BYTES
+    )
     size = max(1, min(n, limit // max(1, per_image)))
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
@@ -163,13 +174,21 @@ def _im2col_strided(x: Any, kernel: tuple[int, int], geometry: Any, out: Any) ->
     return out
 
 
-def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> tuple[np.ndarray, Any]:
+def conv2d_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any, reuse_weight: bool = False
+) -> tuple[np.ndarray, Any]:
     """The convolution's output and what its gradient rule (:func:`_conv2d_vjp`) needs: Winograd
-    when the compiled kernels are installed and the layer suits it, else im2col."""
+    when the compiled kernels are installed and the layer suits it, a direct depthwise kernel for
+    a depthwise layer, else im2col. ``reuse_weight`` (the weight gets no gradient: inference) lets
+    Winograd reuse the transformed weight of an earlier call while the weight's values are the same
+    (see :func:`_transformed_weight`)."""
     jit = _winograd_jit(x, w, geometry)
     if jit is not None:
-        u = jit.winograd_weight(w)  # kept for the input gradient
-        return _winograd_forward(jit, x, u, b, geometry), (geometry, (jit, u))
+        u = _transformed_weight(jit, w) if reuse_weight else jit.winograd_weight(w)  # kept for the input gradient
+        return _winograd_forward(jit, x, u, b, geometry), (geometry, ("winograd", jit, u))
+    jit = _depthwise_jit(x, w, b, geometry)
+    if jit is not None:
+        return _depthwise_forward(jit, x, w, b, geometry), (geometry, ("depthwise", jit))
     return _conv2d_forward(x, w, b, geometry), (geometry, None)
 
 
@@ -183,7 +202,7 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
     w_mat = w.reshape(groups, c_out // groups, k)
 
     def work(lo: int, hi: int) -> None:
-        chunks = _batch_chunks(hi - lo, groups * k * pixels * x.dtype.itemsize, x)
+        chunks = _batch_chunks(hi - lo, groups * k * pixels * x.dtype.itemsize, x, oh == 1 and kh == 1)
         buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype, x)
         for start, stop in ((lo + a, lo + b) for a, b in chunks):
             cols = _im2col(x[start:stop], (kh, kw), geometry, buffer[: groups * k * (stop - start) * pixels])
@@ -203,10 +222,11 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
 def _conv2d_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         return _conv2d_vjp_recorded(g, args, saved[0], needs)
-    geometry, winograd = saved
-    if winograd is not None:
-        jit, transformed = winograd
-        return _winograd_vjp(jit, transformed, g, args, geometry, needs)
+    geometry, method = saved
+    if method is not None and method[0] == "winograd":
+        return _winograd_vjp(method[1], method[2], g, args, geometry, needs)
+    if method is not None and method[0] == "depthwise":
+        return _depthwise_vjp(method[1], g, args, geometry, needs)
     return _im2col_vjp(g, args, geometry, needs)
 
 
@@ -259,7 +279,10 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
     # With the compiled kernels, the weight gradient reads the receptive fields one per row (the
     # transpose of the columns): oneDNN's GEMM runs ``g (C_out, P) @ rows (P, K)`` 3.6x faster than
     # ``g @ cols.T`` when both operands run along the long pixel axis P (measured, one thread, the
-    # 3->32 CIFAR layer: 0.6 ms vs 2.2 ms).
+    # 3->32 CIFAR layer: 0.6 ms vs 2.2 ms). Not for a 1-D convolution (kh = OH = 1), whose columns
+    # are rows of the input with an offset: the columns' copies are faster to make than the rows
+    # kernel's scattered writes (Conv1d(64, 64, 7) on 32 x 512 samples: 10% faster step).
+    one_d = oh == 1 and kh == 1
     jit = _jit.kernels(x, g) if groups == 1 else None
     gb = None
     if len(args) > 2 and needs[2]:  # summed in float64 (as the Winograd path does): a float32 sum of
@@ -278,12 +301,12 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
     def work(lo: int, hi: int) -> Any:
         """The input gradient of images [lo, hi) and their part of the weight gradient."""
         gw = namespace_of(g).zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
-        chunks = _batch_chunks(hi - lo, groups * k * pixels * g.dtype.itemsize, g)
+        chunks = _batch_chunks(hi - lo, groups * k * pixels * g.dtype.itemsize, g, one_d)
         buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype, g)
         for start, stop in ((lo + a, lo + b) for a, b in chunks):
             g_chunk = g_mat[:, :, start * pixels : stop * pixels]
             cols = buffer[: groups * k * (stop - start) * pixels].reshape(groups, k, -1)
-            if gw is not None and jit is not None:
+            if gw is not None and jit is not None and not one_d:
                 rows = buffer[: k * (stop - start) * pixels].reshape(-1, k)
                 jit.im2col_rows(x[start:stop], (sh, sw, dh, dw, pads[0], pads[2], oh, ow), (kh, kw), rows)
                 gemm.matmul(g_chunk[0], rows, gw[0], accumulate=True)
@@ -315,6 +338,39 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
     return (gx, gw, gb) if len(args) > 2 else (gx, gw)
 
 
+# ---------------------------------------------------------------------- depthwise (compiled path)
+def _depthwise_jit(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> Any:
+    """The compiled kernels when this is a depthwise convolution (one input channel per group, any
+    channel multiplier), which they compute directly; else None."""
+    groups = geometry[3]
+    if groups == 1 or w.shape[1] != 1 or groups != x.shape[1]:
+        return None
+    return _jit.kernels(x, w, b)  # compiled for host arrays: NumPy inputs only
+
+
+def _depthwise_forward(jit: Any, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> np.ndarray:
+    (sh, sw), (top, _, left, _), (dh, dw), _, (oh, ow) = geometry
+    n = x.shape[0]
+    out = _workspace.lend((w.shape[0], n, oh, ow), x.dtype)  # channel-major, as the im2col path returns
+    jit.depthwise_forward(x, w, b, out, (sh, sw, dh, dw, top, left))
+    return out.transpose(1, 0, 2, 3)
+
+
+def _depthwise_vjp(jit: Any, g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np.ndarray | None, ...]:
+    (sh, sw), (top, _, left, _), (dh, dw), _, _ = geometry
+    x, w = args[0], args[1]
+    n, c, h, wd = x.shape
+    need_gb = len(args) > 2 and bool(needs[2])  # host: needs holds Python flags (host-only kernel)
+    gx = _workspace.lend((c, n, h, wd), g.dtype) if needs[0] else None  # channel-major, like the output
+    need_gw = bool(needs[1])  # host: needs holds Python flags (host-only kernel)
+    gw, gb = jit.depthwise_backward(x, g, w, gx, need_gw, need_gb, (sh, sw, dh, dw, top, left))
+    grads = (
+        None if gx is None else gx.transpose(1, 0, 2, 3),
+        None if gw is None else gw.astype(g.dtype).reshape(w.shape),
+    )
+    return grads + ((None if gb is None else gb.astype(g.dtype)),) if len(args) > 2 else grads
+
+
 # ---------------------------------------------------------------------- Winograd (compiled path)
 # Both channel counts at least this: below it the Winograd GEMMs (inner dimension C_in) are too
 # thin to pay for the transforms, and im2col's single GEMM is faster.
@@ -338,6 +394,48 @@ def _winograd_jit(x: np.ndarray, w: np.ndarray, geometry: Any) -> Any:
         and min(w.shape[0], w.shape[1]) >= WINOGRAD_MIN_CHANNELS
     )
     return _jit.kernels(x, w) if suits else None  # compiled for host arrays: NumPy inputs only
+
+
+# The transformed weights U = G w G^T of recent inference calls, by id of the weight array: (a weak
+# reference to the array, a copy of its values, U). Measured on a batch-1 CIFAR CNN forward: the
+# transforms took 0.3 ms of 0.7. A hit needs the array itself (the weak reference) and the very
+# same bytes (compared with the copy: 20 us for 73k floats, several times less than the
+# transform), so the cache cannot return a stale U: an optimizer writes the weights in place
+# through a flat buffer the parameter's array is a view of, which no version counter sees.
+WEIGHT_CACHE_SIZE = 64
+_weight_cache: OrderedDict[int, tuple[Any, np.ndarray, np.ndarray]] = OrderedDict()
+
+
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether C-contiguous ``a`` and ``b`` hold the same bytes (NaN equal to itself, -0 not 0)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    bits = np.dtype(f"u{a.dtype.itemsize}")
+    same = np.array_equal(a.view(bits), b.view(bits))
+    return bool(same)  # host: host arrays only (the cache serves the host-only Winograd kernel)
+
+
+def _transformed_weight(jit: Any, w: np.ndarray) -> np.ndarray:
+    """``jit.winograd_weight(w)``, reused from an earlier call on the same array with the same values.
+    The returned U is shared: callers only read it."""
+    if not w.flags.c_contiguous:
+        return jit.winograd_weight(w)
+    key = id(w)
+    entry = _weight_cache.get(key)
+    if entry is not None and entry[0]() is w and _same_bytes(entry[1], w):
+        _weight_cache.move_to_end(key)
+        return entry[2]
+    u = jit.winograd_weight(w)
+
+    def forget(ref: Any, key: int = key) -> None:  # the array is gone: its id may be reused
+        if key in _weight_cache and _weight_cache[key][0] is ref:
+            del _weight_cache[key]
+
+    _weight_cache[key] = (weakref.ref(w, forget), w.copy(), u)
+    _weight_cache.move_to_end(key)
+    while len(_weight_cache) > WEIGHT_CACHE_SIZE:
+        _weight_cache.popitem(last=False)
+    return u
 
 
 def _winograd_chunks(n: int, channels: int, tiles: int, itemsize: int) -> list[tuple[int, int]]:

@@ -1,4 +1,4 @@
-"""The optional compiled path: numba kernels for max pooling and 3x3 convolutions, when installed.
+"""The optional compiled path: numba kernels for max pooling, 3x3 and depthwise convolutions, when installed.
 
 ``pip install downslope[jit]`` installs numba; the layers then use the kernels of
 ``_jit_kernels`` where they apply, and the NumPy kernels everywhere else. Without numba (or with

@@ -1,4 +1,4 @@
-"""Compiled (numba) kernels for max pooling and the 3x3 convolution; imported only through ``_jit``.
+"""Compiled (numba) kernels for max pooling, the 3x3 and the depthwise convolution; imported only through ``_jit``.
 
 Importing this module imports numba (half a second), so nothing imports it at ``import downslope``
 time: ``_jit.kernels()`` does, on the first call of a layer that can use it. The functions are
@@ -627,6 +627,233 @@ def winograd_backward_chunk(
         np.zeros((1, 1, 1, 1), dtype=g.dtype) if gx is None else gx, gx is not None,  # host: numba path
         top, left, th, tw,
     ))  # fmt: skip
+
+
+# ---------------------------------------------------------------------- depthwise convolution
+# A depthwise convolution (groups = C_in, one input channel per group) does kh*kw multiply-adds per
+# output, too few for a GEMM: im2col copied the input kh*kw times to run 64 one-row products. These
+# kernels compute it directly, one (channel, image) plane at a time: the input plane is copied into
+# a zero-bordered scratch plane whose rows are ``pwp`` apart, ``pwp`` a multiple of the column
+# stride, and the output plane is computed as ``(oh, aw)`` values with ``aw = pwp * sh / sw`` (the
+# columns past OW are scratch). Then every kernel offset (p, q) is one long loop over the flat plane,
+# ``acc[k] += w[p, q] * plane[p*dh*pwp + q*dw + k*sw]``, which LLVM vectorizes (a loop per output row
+# would run only OW iterations). The input gradient is the same loop's adjoint, the weight gradient
+# its dot products; the columns past OW of the output gradient's plane are zeros.
+
+
+def depthwise_plane_geometry(
+    oh: int, ow: int, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
+) -> tuple[int, int, int]:
+    """(rows, row length ``pwp``, output row length ``aw``) of the scratch planes of a depthwise pass."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    ph = (oh - 1) * sh + (kh - 1) * dh + 1
+    pw = (ow - 1) * sw + (kw - 1) * dw + 1
+    t = -(-pw // sw)
+    return ph + sh + 1, sw * t, sh * t  # rows past PH: read (and written) only for the scratch columns
+
+
+@_jit
+def _phase_tables(kh, kw, sw, dh, dw, pwp, s_lo, s_hi, wd, left):
+    """Integer divisions done once per call, not per plane (a 64-bit division costs tens of cycles):
+    ``taps[p*kw + q]`` = (phase, offset) of kernel offset (p, q) in the phase-split plane, and per
+    phase ``cols[phase]`` = (first input column, its offset in the phase's row, count) of the input
+    columns [s_lo - left, s_hi - left) that land in it, clipped to ``wd`` columns."""
+    taps = np.empty((kh * kw, 2), dtype=np.int64)  # host: numba path
+    for p in range(kh):
+        for q in range(kw):
+            base = p * dh * pwp + q * dw
+            taps[p * kw + q, 0] = base % sw
+            taps[p * kw + q, 1] = base // sw
+    cols = np.zeros((sw, 3), dtype=np.int64)  # host: numba path
+    for phase in range(sw):
+        first = s_lo + (phase - s_lo) % sw  # the first plane column of this phase
+        cols[phase, 0] = first - left
+        cols[phase, 1] = first // sw
+        cols[phase, 2] = max(0, (s_hi - first + sw - 1) // sw)
+    return taps, cols
+
+
+@numba.njit(inline="always")
+def _fill_plane(image, plane, r_lo, r_hi, per_row, cols, top):
+    """plane[s % sw, r*per_row + s // sw] = image[r - top, s - left] for the rows [r_lo, r_hi) and
+    the columns of ``cols`` (see :func:`_phase_tables`): the input plane in the scratch plane, its
+    columns dealt out over ``sw`` phases. Loops index views from 0 (no wraparound checks)."""
+    sw = plane.shape[0]
+    for phase in range(sw):
+        dest = plane[phase]
+        first, at, count = cols[phase, 0], cols[phase, 1], cols[phase, 2]
+        for r in range(r_lo, r_hi):
+            target = dest[r * per_row + at :]
+            source = image[r - top, first:]
+            if sw == 1:
+                for t in range(count):
+                    target[t] = source[t]
+            else:
+                for t in range(count):
+                    target[t] = source[t * sw]
+
+
+@numba.njit(inline="always")
+def _empty_plane(image, plane, r_lo, r_hi, per_row, cols, top):
+    """The adjoint of :func:`_fill_plane`: image[r - top, s - left] = plane[...] where the plane holds
+    that pixel, 0 elsewhere (pixels no window reaches)."""
+    sw = plane.shape[0]
+    zero = image.dtype.type(0)
+    image[:] = zero
+    for phase in range(sw):
+        source_plane = plane[phase]
+        first, at, count = cols[phase, 0], cols[phase, 1], cols[phase, 2]
+        for r in range(r_lo, r_hi):
+            source = source_plane[r * per_row + at :]
+            target = image[r - top, first:]
+            if sw == 1:
+                for t in range(count):
+                    target[t] = source[t]
+            else:
+                for t in range(count):
+                    target[t * sw] = source[t]
+
+
+@_jit_sums
+def _depthwise_forward(x, w, bias, has_bias, out, rows, pwp, aw, sw, dh, dw, top, left):
+    """out[o, n] (channel-major) = the depthwise convolution of x[n, o // mult] with w[o] (+ bias[o])."""
+    n_, c_, h, wd = x.shape
+    c_out, kh, kw = w.shape
+    mult = c_out // c_
+    oh, ow = out.shape[2], out.shape[3]
+    per_row = pwp // sw
+    plane = np.zeros((sw, rows * per_row), dtype=out.dtype)  # host: numba path; zero-bordered input plane
+    acc = np.empty(oh * aw, dtype=out.dtype)  # host: numba path
+    r_lo, r_hi = max(0, top), min(rows, h + top)
+    s_lo, s_hi = max(0, left), min(pwp, wd + left)
+    taps, cols = _phase_tables(kh, kw, sw, dh, dw, pwp, s_lo, s_hi, wd, left)
+    length = oh * aw
+    for c in range(c_):
+        for n in range(n_):
+            _fill_plane(x[n, c], plane, r_lo, r_hi, per_row, cols, top)
+            for m in range(mult):
+                o = c * mult + m
+                start = bias[o] if has_bias else out.dtype.type(0)
+                for k in range(length):
+                    acc[k] = start
+                for p in range(kh):
+                    for q in range(kw):
+                        t = p * kw + q
+                        wv = w[o, p, q]
+                        source = plane[taps[t, 0], taps[t, 1] :]
+                        for k in range(length):
+                            acc[k] += wv * source[k]
+                for i in range(oh):
+                    row = out[o, n, i]
+                    source = acc[i * aw :]
+                    for j in range(ow):
+                        row[j] = source[j]
+
+
+@_jit_sums
+def _depthwise_backward(x, g, w, gx, need_gx, gw, need_gw, gb, need_gb, rows, pwp, aw, sw, dh, dw, top, left):
+    """The adjoints of :func:`_depthwise_forward`: gx[c, n] (channel-major), and gw (C_out, kh, kw)
+    and gb (C_out,) added to in float64 (each image's sums in the arrays' dtype first)."""
+    n_, c_, h, wd = x.shape
+    c_out, kh, kw = w.shape
+    mult = c_out // c_
+    oh, ow = g.shape[2], g.shape[3]
+    zero = g.dtype.type(0)
+    per_row = pwp // sw
+    plane = np.zeros((sw, rows * per_row), dtype=g.dtype)  # host: numba path; the input plane (weight gradient)
+    gplane = np.zeros((sw, rows * per_row), dtype=g.dtype)  # host: numba path; the input gradient's plane
+    ge = np.zeros(oh * aw, dtype=g.dtype)  # host: numba path; g's plane, zeros past OW
+    r_lo, r_hi = max(0, top), min(rows, h + top)
+    s_lo, s_hi = max(0, left), min(pwp, wd + left)
+    taps, cols = _phase_tables(kh, kw, sw, dh, dw, pwp, s_lo, s_hi, wd, left)
+    length = oh * aw
+    for c in range(c_):
+        for n in range(n_):
+            if need_gw:
+                _fill_plane(x[n, c], plane, r_lo, r_hi, per_row, cols, top)
+            if need_gx:
+                gplane[:] = zero
+            for m in range(mult):
+                o = c * mult + m
+                for i in range(oh):
+                    row = g[n, o, i]
+                    target = ge[i * aw :]
+                    for j in range(ow):
+                        target[j] = row[j]
+                if need_gb:
+                    total = zero
+                    for k in range(length):
+                        total += ge[k]
+                    gb[o] += total
+                for p in range(kh):
+                    for q in range(kw):
+                        t = p * kw + q
+                        if need_gw:
+                            source = plane[taps[t, 0], taps[t, 1] :]
+                            dot = zero
+                            for k in range(length):
+                                dot += ge[k] * source[k]
+                            gw[o, p, q] += dot
+                        if need_gx:
+                            wv = w[o, p, q]
+                            target = gplane[taps[t, 0], taps[t, 1] :]
+                            for k in range(length):
+                                target[k] += wv * ge[k]
+            if need_gx:
+                _empty_plane(gx[c, n], gplane, r_lo, r_hi, per_row, cols, top)
+
+
+def depthwise_forward(
+    x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, out: np.ndarray, geometry: tuple[int, ...]
+) -> np.ndarray:
+    """Fill channel-major ``out`` (C_out, N, OH, OW) with the depthwise convolution of (N, C, H, W)
+    ``x`` with ``w`` (C_out, 1, kh, kw), C_out a multiple of C; ``geometry`` is (sh, sw, dh, dw,
+    top, left). Returns ``out``."""
+    sh, sw, dh, dw, top, left = geometry
+    kh, kw = w.shape[2], w.shape[3]
+    rows, pwp, aw = depthwise_plane_geometry(out.shape[2], out.shape[3], (kh, kw), (sh, sw), (dh, dw))
+    w3 = w.reshape(w.shape[0], kh, kw)
+    has_bias = bias is not None
+    b = bias if bias is not None else np.zeros(1, dtype=out.dtype)  # host: numba path
+    mult = w.shape[0] // x.shape[1]
+
+    def part(lo: int, hi: int) -> None:  # input channels lo..hi, their output channels with them
+        _depthwise_forward(
+            x[:, lo:hi], w3[lo * mult : hi * mult], b[lo * mult : hi * mult] if has_bias else b, has_bias,
+            out[lo * mult : hi * mult], rows, pwp, aw, sw, dh, dw, top, left,
+        )  # fmt: skip
+
+    _parallel.over_parts(x, x.shape[1], out.size * kh * kw, part)
+    return out
+
+
+def depthwise_backward(
+    x: np.ndarray, g: np.ndarray, w: np.ndarray, gx: np.ndarray | None, need_gw: bool, need_gb: bool,
+    geometry: tuple[int, ...],
+) -> tuple[np.ndarray | None, np.ndarray | None]:  # fmt: skip
+    """The gradients of :func:`depthwise_forward` for the output gradient ``g`` (N, C_out, OH, OW):
+    fills channel-major ``gx`` (C, N, H, W) when given; returns (gw, gb) in float64 (None when not
+    asked for)."""
+    sh, sw, dh, dw, top, left = geometry
+    kh, kw = w.shape[2], w.shape[3]
+    c_out = w.shape[0]
+    rows, pwp, aw = depthwise_plane_geometry(g.shape[2], g.shape[3], (kh, kw), (sh, sw), (dh, dw))
+    w3 = w.reshape(c_out, kh, kw)
+    gw = np.zeros((c_out, kh, kw)) if need_gw else np.zeros((1, 1, 1))  # host: numba path
+    gb = np.zeros(c_out) if need_gb else np.zeros(1)  # host: numba path
+    gx_ = gx if gx is not None else np.zeros((1, 1, 1, 1), dtype=g.dtype)  # host: numba path
+    mult = c_out // x.shape[1]
+
+    def part(lo: int, hi: int) -> None:  # input channels lo..hi, their output channels with them
+        a, b = lo * mult, hi * mult
+        _depthwise_backward(
+            x[:, lo:hi], g[:, a:b], w3[a:b], gx_[lo:hi] if gx is not None else gx_, gx is not None,
+            gw[a:b] if need_gw else gw, need_gw, gb[a:b] if need_gb else gb, need_gb, rows, pwp, aw, sw, dh, dw,
+            top, left,
+        )  # fmt: skip
+
+    _parallel.over_parts(x, x.shape[1], 2 * g.size * kh * kw, part)
+    return (gw if need_gw else None), (gb if need_gb else None)
 
 
 # ---------------------------------------------------------------------- batch norm over (C, M) rows

@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..graph import is_grad_enabled
 from ..tensor import Tensor, record_op
 from . import init
 from ._conv_args import _PADDING_MODES as _PADDING_MODES
@@ -192,7 +193,9 @@ def _conv2d(
             raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
         parents = (x, w, b)
     geometry = (st, pads, dil, groups, (oh, ow))
-    out, saved = conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry)
+    # The weight gets no gradient (inference): the Winograd path may reuse its transformed weight.
+    reuse = not (w.requires_grad and is_grad_enabled())
+    out, saved = conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry, reuse)
     return record_op(out, parents, _conv2d_vjp, saved)
 
 

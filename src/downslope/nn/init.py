@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..generator import as_numpy_generator
 from ..devices import device_of, to_device
 from ..errors import ArgumentError, ArgumentTypeError
+from ..generator import as_numpy_generator
 from ..tensor import Tensor
 
 __all__ = [

@@ -1,0 +1,240 @@
+"""Convolution speed against PyTorch, one thread each: depthwise 3x3 (forward and backward), a
+MobileNet-like training step, a kernel-7 Conv1d (forward and backward) and batch-1 CNN inference.
+
+Peers run in one process on the same data and weights, interleaved slice by slice (the order
+rotating), so a burst of load from other jobs hits both alike; each line is the median over slices
+of CPU time per call (``time.process_time``), and the ratio is downslope's over PyTorch's (<= 1.0:
+downslope is as fast or faster). Outputs are checked against PyTorch before timing.
+Run: python benchmarks/conv_speed.py [--quick] [--only depthwise,mobile,conv1d,infer]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import blas_report, parse_args  # noqa: E402
+
+CASES = ("depthwise", "mobile", "conv1d", "infer")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+def interleaved(peers: dict[str, Callable[[], object]], slices: int, steps: int) -> dict[str, float]:
+    """Median CPU seconds per call of each peer over ``slices`` slices of ``steps`` calls, the
+    peers taking turns (the first peer of each slice rotating), after two warm-up calls each."""
+    names = list(peers)
+    for name in names:
+        for _ in range(2):
+            peers[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for s in range(slices):
+        for name in names[s % len(names) :] + names[: s % len(names)]:
+            start = time.process_time()
+            for _ in range(steps):
+                peers[name]()
+            samples[name].append((time.process_time() - start) / steps)
+    return {name: statistics.median(t) for name, t in samples.items()}
+
+
+def show(title: str, times: dict[str, float]) -> float:
+    ratio = times["downslope"] / times["torch"]
+    print(
+        f"{title:<52} torch {times['torch'] * 1e3:8.3f} ms  downslope {times['downslope'] * 1e3:8.3f} ms"
+        f"  ratio {ratio:5.2f}"
+    )
+    return ratio
+
+
+def copy_weights(theirs, ours) -> None:  # type: ignore[no-untyped-def]
+    import downslope as ds
+
+    ours.load_state_dict({k: ds.tensor(v.detach().numpy().copy()) for k, v in theirs.state_dict().items()})
+
+
+def check(name: str, a: np.ndarray, b: np.ndarray, tol: float = 1e-3) -> None:
+    err = float(np.abs(a - b).max() / max(1e-12, float(np.abs(b).max())))
+    if err > tol:
+        raise SystemExit(f"{name}: downslope differs from torch by {err:.2e} (relative to the largest value)")
+
+
+def layer_fwd_bwd(
+    name: str, make: Callable[[object], object], shape: tuple[int, ...], slices: int, steps: int
+) -> float:
+    """Forward and backward (input and parameter gradients) of one layer, loss sum(out^2)."""
+    import torch
+
+    import downslope as ds
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    torch.manual_seed(0)
+    theirs, ours = make(torch.nn), make(ds.nn)
+    copy_weights(theirs, ours)
+    xt, xd = torch.from_numpy(x).requires_grad_(), ds.tensor(x, requires_grad=True)
+
+    def torch_step() -> None:
+        theirs.zero_grad()
+        xt.grad = None
+        theirs(xt).square().sum().backward()
+
+    def ours_step() -> None:
+        ours.zero_grad()
+        xd.grad = None
+        ours(xd).square().sum().backward()
+
+    torch_step()
+    ours_step()
+    check(name + " input gradient", xd.grad.numpy(), xt.grad.numpy())
+    check(name + " weight gradient", ours.weight.grad.numpy(), theirs.weight.grad.numpy())
+    return show(name, interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps))
+
+
+def mobile(nn):  # type: ignore[no-untyped-def]
+    def block(i: int, o: int, s: int) -> list:  # type: ignore[type-arg]
+        return [
+            nn.Conv2d(i, i, 3, stride=s, padding=1, groups=i, bias=False),
+            nn.BatchNorm2d(i),
+            nn.ReLU(),
+            nn.Conv2d(i, o, 1, bias=False),
+            nn.BatchNorm2d(o),
+            nn.ReLU(),
+        ]
+
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1, bias=False),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        *block(32, 64, 1),
+        *block(64, 128, 2),
+        *block(128, 128, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(128, 10),
+    )
+
+
+def cifar(nn):  # type: ignore[no-untyped-def]
+    def block(i: int, o: int) -> list:  # type: ignore[type-arg]
+        return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)]
+
+    return nn.Sequential(*block(3, 32), *block(32, 64), *block(64, 128), nn.Flatten(), nn.Linear(128 * 16, 10))
+
+
+def mobile_train(slices: int, steps: int) -> float:
+    """One SGD (momentum) training step of the MobileNet-like net, batch 64 of 32x32 images."""
+    import torch
+
+    import downslope as ds
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 3, 32, 32)).astype(np.float32), rng.integers(0, 10, 64)
+    torch.manual_seed(0)
+    theirs, ours = mobile(torch.nn), mobile(ds.nn)
+    copy_weights(theirs, ours)
+    opt_t = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
+    opt_d = ds.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
+    xt, yt, xd, yd = torch.from_numpy(x), torch.from_numpy(y), ds.tensor(x), ds.tensor(y)
+
+    def torch_step() -> None:
+        opt_t.zero_grad()
+        torch.nn.functional.cross_entropy(theirs(xt), yt).backward()
+        opt_t.step()
+
+    def ours_step() -> None:
+        opt_d.zero_grad()
+        ds.nn.functional.cross_entropy(ours(xd), yd).backward()
+        opt_d.step()
+
+    return show(
+        "MobileNet-like train step B64 32x32", interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps)
+    )
+
+
+def cnn_inference(slices: int, steps: int) -> float:
+    """Eval-mode, no-grad forward of the CIFAR CNN (3x3 convs 3-32-64-128, BN, pooling) on one image."""
+    import torch
+
+    import downslope as ds
+
+    torch.manual_seed(0)
+    theirs = cifar(torch.nn)
+    with torch.no_grad():  # running statistics that are not the defaults
+        theirs(torch.randn(64, 3, 32, 32) * 2 + 0.5)
+    ours = cifar(ds.nn)
+    copy_weights(theirs, ours)
+    theirs.eval()
+    ours.eval()
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    xt, xd = torch.from_numpy(x), ds.tensor(x)
+
+    def torch_step() -> object:
+        with torch.no_grad():
+            return theirs(xt)
+
+    def ours_step() -> object:
+        with ds.no_grad():
+            return ours(xd)
+
+    check("CNN inference", ours_step().numpy(), torch_step().numpy())  # type: ignore[attr-defined]
+    return show(
+        "CIFAR CNN inference, eval, batch 1", interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps)
+    )
+
+
+def main() -> None:
+    def flags(parser) -> None:  # type: ignore[no-untyped-def]
+        parser.add_argument("--only", default=",".join(CASES), help=f"comma-separated cases of {', '.join(CASES)}")
+
+    args, threads = parse_args(__doc__, "fewer slices (a smoke run)", flags)
+    import torch
+
+    print(f"CPU: {cpu_model()}; {threads}")
+    print(blas_report())
+    print(f"torch {torch.__version__}; numpy {np.__version__}")
+    only = set(args.only.split(","))
+    slices = 3 if args.quick else 11
+    if "depthwise" in only:
+        for stride in (1, 2):
+            layer_fwd_bwd(
+                f"depthwise 3x3 s{stride} 64ch 16x16 B64 fwd+bwd",
+                lambda nn, s=stride: nn.Conv2d(64, 64, 3, stride=s, padding=1, groups=64),
+                (64, 64, 16, 16),
+                slices,
+                3,
+            )
+    if "mobile" in only:
+        mobile_train(slices, 2)
+    if "conv1d" in only:
+        for dilation in (1, 2):
+            layer_fwd_bwd(
+                f"Conv1d 64->64 k7 dil{dilation} L512 B32 fwd+bwd",
+                lambda nn, d=dilation: nn.Conv1d(64, 64, 7, dilation=d, padding=3 * d),
+                (32, 64, 512),
+                slices,
+                2,
+            )
+    if "infer" in only:
+        cnn_inference(slices, 100)
+
+
+if __name__ == "__main__":
+    main()
