@@ -818,7 +818,7 @@ class Tensor:
                     [1., 0., 0.]])
         """
         source = value if src is None else src
-        if reduce == "add":
+        if reduce == "add" and isinstance(source, Tensor) and source.ndim:
             return self.scatter_add_(dim, index, source)
         return self._inplace_via("scatter_", lambda t: _ops.scatter(t, dim, index, source, reduce=reduce), source)
 
@@ -1335,8 +1335,10 @@ class Tensor:
     def flip(self, *dims: Any) -> Tensor:
         return _ops.flip(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], builtins.int) else dims)
 
-    def scatter(self, dim: builtins.int, index: Any, src: Any = None, *, value: Any = None) -> Tensor:
-        return _ops.scatter(self, dim, index, src, value=value)
+    def scatter(
+        self, dim: builtins.int, index: Any, src: Any = None, *, value: Any = None, reduce: Any = None
+    ) -> Tensor:
+        return _ops.scatter(self, dim, index, src, value=value, reduce=reduce)
 
     def scatter_add(self, dim: builtins.int, index: Any, src: Any) -> Tensor:
         return _ops.scatter_add(self, dim, index, src)

@@ -101,3 +101,48 @@ def test_masked_fill_keeps_the_tensor_dtype_like_torch(value, dtype):
     )
     assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_scatter_reduce_matches_torch_with_gradients(reduce, include_self, seed):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    x, idx, src = rng.standard_normal((3, 5)), rng.integers(0, 5, (3, 4)), rng.standard_normal((3, 4))
+    src[0, 1], idx[0, 1] = src[0, 0], idx[0, 0]  # a tie within one group (amax/amin share its gradient)
+    x[1, idx[1, 2]] = src[1, 2]  # a tie with self
+    src[2, 3], x[2, idx[2, 0]] = 0.0, 0.0  # zeros in products
+    mine = [ds.tensor(a, dtype=ds.float64, requires_grad=True) for a in (x, src)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, src)]
+    out = mine[0].scatter_reduce(1, ds.tensor(idx), mine[1], reduce, include_self=include_self)
+    ref = theirs[0].scatter_reduce(1, torch.tensor(idx), theirs[1], reduce, include_self=include_self)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+    weights = rng.standard_normal(out.shape)
+    (out * ds.tensor(weights, dtype=ds.float64)).sum().backward()
+    (ref * torch.tensor(weights)).sum().backward()
+    for a, b in zip(mine, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_index_reduce_and_scatter_reduce_arguments_match_torch():
+    torch = pytest.importorskip("torch")
+    x, source = np.arange(6.0).reshape(3, 2) + 1, np.array([[2.0, 3.0], [4.0, 5.0], [6.0, 7.0]])
+    for reduce in ("prod", "mean", "amax", "amin"):
+        for include_self in (True, False):
+            mine = ds.tensor(x, dtype=ds.float64).index_reduce(
+                0, ds.tensor([2, 0, 2]), ds.tensor(source, dtype=ds.float64), reduce, include_self=include_self
+            )
+            ref = torch.tensor(x).index_reduce(
+                0, torch.tensor([2, 0, 2]), torch.tensor(source), reduce, include_self=include_self
+            )
+            np.testing.assert_allclose(mine.numpy(), ref.numpy(), rtol=1e-12)
+    for reduce in ("add", "multiply"):
+        mine = ds.ones(2, 3).scatter(1, ds.tensor([[0, 0], [2, 1]]), 3.0, reduce=reduce)
+        ref = torch.ones(2, 3).scatter(1, torch.tensor([[0, 0], [2, 1]]), 3.0, reduce=reduce)
+        np.testing.assert_array_equal(mine.numpy(), ref.numpy())
+    t = ds.zeros(3)
+    t.scatter_reduce_(0, ds.tensor([0, 0, 2]), ds.tensor([1.0, 5.0, 2.0]), "amax", include_self=False)
+    assert t.tolist() == [5.0, 0.0, 2.0]
+    with pytest.raises(ds.DownslopeError, match="reduce must be one of"):
+        ds.zeros(3).scatter_reduce(0, ds.tensor([0]), ds.tensor([1.0]), "max")

@@ -21,7 +21,8 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -131,18 +132,21 @@ def _fan(tensor: Tensor, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
-def _drawing(fn: Any) -> Any:
-    """Give a random initializer PyTorch 2's keyword ``generator=`` (a ds.Generator or a NumPy one):
-    its draws then come from that generator instead of the library's."""
+_F = TypeVar("_F", bound=Callable[..., Tensor])
+
+
+def _drawing(fn: _F) -> _F:
+    """Make a random initializer's keyword ``generator=`` (PyTorch 2's; a ds.Generator or a NumPy one)
+    take effect: its draws then come from that generator instead of the library's."""
 
     @functools.wraps(fn)
-    def with_generator(*args: Any, generator: Any = None, **kwargs: Any) -> Any:
+    def with_generator(*args: Any, generator: Any = None, **kwargs: Any) -> Tensor:
         if generator is None:
             return fn(*args, **kwargs)
         with backend.use_generator(as_numpy_generator(generator, f"init.{fn.__name__}")):
             return fn(*args, **kwargs)
 
-    return with_generator
+    return cast(_F, with_generator)
 
 
 def zeros_(tensor: Tensor) -> Tensor:
@@ -167,7 +171,7 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
 
 
 @_drawing
-def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with samples from U(a, b)."""
     _check(tensor, "uniform_")
     if not a <= b:
@@ -176,7 +180,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 
 
 @_drawing
-def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with samples from N(mean, std^2)."""
     _check(tensor, "normal_")
     if std < 0:
@@ -185,7 +189,9 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 
 @_drawing
-def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+def trunc_normal_(
+    tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator: Any = None
+) -> Tensor:
     """Fill with N(mean, std^2) samples redrawn until they fall in [a, b] (absolute bounds, as in PyTorch)."""
     _check(tensor, "trunc_normal_")
     if not a < b:
@@ -221,7 +227,7 @@ def _erfinv(y: np.ndarray) -> np.ndarray:
 
 
 @_drawing
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)).
 
     Example:
@@ -236,7 +242,7 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
 
 
 @_drawing
-def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(_check(tensor, "xavier_normal_"))
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
@@ -244,7 +250,9 @@ def xavier_normal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
 
 
 @_drawing
-def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_uniform_(
+    tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator: Any = None
+) -> Tensor:
     """He uniform: U(-b, b) with b = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a).
 
     Example:
@@ -259,7 +267,9 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonli
 
 
 @_drawing
-def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> Tensor:
+def kaiming_normal_(
+    tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator: Any = None
+) -> Tensor:
     """He normal: N(0, std^2) with std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
     fan = _fan(_check(tensor, "kaiming_normal_"), mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
@@ -267,7 +277,7 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlin
 
 
 @_drawing
-def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """A (semi-)orthogonal matrix (rows or columns orthonormal) times ``gain``; dims after the
     first are flattened. Made from the QR decomposition of a Gaussian matrix, with the signs of
     R's diagonal folded into Q so that the result is uniformly distributed (Haar measure).
@@ -336,7 +346,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
 
 
 @_drawing
-def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01) -> Tensor:
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any = None) -> Tensor:
     """A 2-D tensor drawn from N(0, std) with a fraction ``sparsity`` of each column set to zero.
 
     Example:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..backend import namespace_of
 from ..devices import is_array, like, to_host
-from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
 from ..graph import _scatter_array
 from ..tensor import Tensor, _alias, record_op, wrap_array
 from .arithmetic import mul
@@ -299,8 +299,15 @@ def _scatter_source(src: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
 def scatter(x: Any, dim: int, index: Any, src: Any = None, *, value: Any = None, reduce: Any = None) -> Tensor:
     """A copy of ``x`` with ``src`` (or ``value``) written at ``index`` along ``dim`` (torch.scatter):
     ``out[i][index[i][j]] = src[i][j]`` for dim=1. One-hot: ``zeros(n, C).scatter(1, y[:, None], 1.0)``."""
-    if reduce is not None:
-        raise ArgumentError("scatter: reduce= is not supported; use scatter_add for sums")
+    if reduce is not None:  # PyTorch's older form of scatter_reduce
+        if reduce not in ("add", "multiply"):
+            raise ArgumentError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+        source = value if src is None else src
+        if not isinstance(source, Tensor) or source.ndim == 0:  # a number: one per index entry
+            idx = _index_array(index)
+            filled = namespace_of(idx).full(idx.shape, source.item() if isinstance(source, Tensor) else source)
+            source = wrap_array(filled.astype(_lift(x).array.dtype))
+        return scatter_reduce(x, dim, index, source, "sum" if reduce == "add" else "prod")
     x = _lift(x)
     full, shape = _scatter_index(x, dim, index, "scatter")
     return index_put(x, full, _scatter_source(value if src is None else src, shape, x))
@@ -319,6 +326,119 @@ def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
 def _scatter_add_into_vjp(g, y, args, saved, needs, xp):
     x, v = args
     return (g if needs[0] else None, xp.sum_to(g[saved], v.shape) if needs[1] else None)
+
+
+_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+
+
+def scatter_reduce(x: Any, dim: int, index: Any, src: Any, reduce: str, *, include_self: bool = True) -> Tensor:
+    """A copy of ``x`` with ``src`` reduced into it at ``index`` along ``dim`` (torch.scatter_reduce):
+    ``reduce`` is 'sum', 'prod', 'mean', 'amax' or 'amin'; with ``include_self=False`` the values of
+    ``x`` at the written positions do not take part. Gradients follow PyTorch's (ties of amax/amin
+    share the gradient evenly).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.zeros(3).scatter_reduce(0, ds.tensor([0, 0, 2]), ds.tensor([1.0, 5.0, 2.0]), "amax", include_self=False)
+        tensor([5., 0., 2.])
+    """
+    if reduce not in _REDUCTIONS:
+        raise ArgumentError(f"scatter_reduce: reduce must be one of {', '.join(_REDUCTIONS)}, got {reduce!r}")
+    x = _lift(x)
+    full, shape = _scatter_index(x, dim, index, "scatter_reduce")
+    value = _scatter_source(src, shape, x)
+    xp = namespace_of(x.array)
+    v = xp.broadcast_to(value.array, shape)
+    counts = xp.zeros(x.shape, dtype=np.int64)
+    np.add.at(counts, full, 1)
+    written = counts > 0
+    out = x.array.copy()
+    if reduce in ("sum", "mean"):
+        if not include_self:
+            out[written] = 0
+        np.add.at(out, full, v)
+        if reduce == "mean":
+            divisor = counts + (1 if include_self else 0)
+            out = xp.where(written, out / xp.maximum(divisor, 1).astype(out.dtype), out).astype(x.array.dtype)
+    elif reduce == "prod":
+        if not include_self:
+            out[written] = 1
+        np.multiply.at(out, full, v)
+    else:
+        ufunc = np.maximum if reduce == "amax" else np.minimum
+        if not include_self:
+            out[written] = -np.inf if reduce == "amax" else np.inf
+        ufunc.at(out, full, v)
+    return record_op(out, (x, value), _scatter_reduce_vjp, (full, reduce, include_self, counts, shape))
+
+
+def _scatter_reduce_vjp(g, y, args, saved, needs, xp):
+    if xp.differentiable:
+        raise StateError("scatter_reduce: double backward (create_graph=True) through it is not supported")
+    full, reduce, include_self, counts, shape = saved
+    x, value = args
+    ns = namespace_of(x)
+    v = ns.broadcast_to(value, shape)
+    written = counts > 0
+    if reduce == "sum":
+        gx, gv = (g if include_self else ns.where(written, 0, g).astype(g.dtype)), g[full]
+    elif reduce == "mean":
+        scaled = g / ns.maximum(counts + (1 if include_self else 0), 1).astype(g.dtype)
+        gx, gv = ns.where(written, scaled if include_self else 0, g).astype(g.dtype), scaled[full]
+    elif reduce == "prod":
+        # Per position, the product of the group's nonzero members and its count of zeros: the
+        # product of the others is then exact where zeros are (no division by them).
+        start = x if include_self else ns.where(written, 1, x).astype(x.dtype)
+        product = ns.where(start == 0, 1, start).astype(x.dtype)
+        zeros = ((start == 0) & (written | include_self)).astype(np.int64)
+        np.multiply.at(product, full, ns.where(v == 0, 1, v).astype(x.dtype))
+        np.add.at(zeros, full, (v == 0).astype(np.int64))
+
+        def others(own: Any, zeros_at: Any, product_at: Any) -> Any:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                fine = product_at / ns.where(own == 0, 1, own)
+            return ns.where(own == 0, ns.where(zeros_at == 1, product_at, 0), ns.where(zeros_at > 0, 0, fine))
+
+        gx = g * others(x, zeros, product) if include_self else ns.where(written, 0, g).astype(g.dtype)
+        gv = g[full] * others(v, zeros[full], product[full])
+    else:  # amax, amin: the gradient is shared evenly among the members equal to the result
+        # (PyTorch counts x's value among the ties even with include_self=False, then gives x none)
+        self_hit = x == y
+        ties = self_hit.astype(g.dtype)
+        np.add.at(ties, full, (v == y[full]).astype(g.dtype))
+        share = g / ns.maximum(ties, 1)
+        gx = ns.where(written, share * self_hit if include_self else 0, g).astype(g.dtype)
+        gv = share[full] * (v == y[full])
+    return (gx if needs[0] else None, xp.sum_to(gv.astype(g.dtype), value.shape) if needs[1] else None)
+
+
+_scatter_reduce_vjp.reads_inputs = True  # type: ignore[attr-defined]
+
+
+def index_reduce(x: Any, dim: int, index: Any, source: Any, reduce: str, *, include_self: bool = True) -> Tensor:
+    """A copy of ``x`` with the slices of ``source`` reduced into the slices ``index`` along ``dim``
+    (torch.index_reduce: ``reduce`` is 'prod', 'mean', 'amax' or 'amin').
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.ones(2, 2).index_reduce(0, ds.tensor([1, 1]), ds.tensor([[2.0, 3.0], [4.0, 5.0]]), "prod")
+        tensor([[ 1.,  1.],
+                [ 8., 15.]])
+    """
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise ArgumentError(f"index_reduce: reduce must be 'prod', 'mean', 'amax' or 'amin', got {reduce!r}")
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "index_reduce")
+    src = _lift(source, x)
+    idx = like(_index_array(index), x.array).reshape(-1)
+    if src.ndim != x.ndim or src.shape[d] != idx.shape[0]:
+        raise ShapeError(
+            f"index_reduce: source of shape {src.shape} must have x's dims {x.shape} with {idx.shape[0]} slices along dim {d}"
+        )
+    view = [1] * x.ndim
+    view[d] = idx.shape[0]
+    full_index = namespace_of(idx).broadcast_to(idx.reshape(view), src.shape)
+    return scatter_reduce(x, d, full_index, src, reduce, include_self=include_self)
 
 
 def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:

@@ -53,7 +53,7 @@ _METHODS = {
             "swapaxes swapdims ravel roll diff diagonal diag trace take take_along_dim nonzero argwhere count_nonzero "
             "tensor_split hsplit vsplit dsplit repeat_interleave unflatten select index_add index_copy cross inner "
             "vdot ger addmm addmv baddbmm addbmm addr kthvalue median aminmax nansum nanmean signbit isneginf "
-            "isposinf logical_xor multinomial softplus"
+            "isposinf logical_xor multinomial softplus scatter_reduce index_reduce"
         ).split()
     },
     "absolute": _op("abs"),
@@ -105,7 +105,7 @@ for _name in (
     "erf logit deg2rad rad2deg frac sinc atan2 arctan2 hypot logaddexp xlogy fmod remainder floor_divide copysign "
     "heaviside clamp_min clamp_max nan_to_num fix absolute sgn negative expm1 log1p rsqrt tril triu cumsum "
     "eq ne lt le gt ge greater greater_equal less less_equal not_equal logical_and logical_or logical_not "
-    "logical_xor index_add index_copy subtract multiply divide true_divide"
+    "logical_xor index_add index_copy subtract multiply divide true_divide scatter_reduce index_reduce"
 ).split():
     if not hasattr(Tensor, _name + "_"):
         setattr(Tensor, _name + "_", _inplace_form(_name))
