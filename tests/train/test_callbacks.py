@@ -95,21 +95,30 @@ def test_mode_auto_takes_the_direction_from_the_metrics_fit_computes():
     def hits(preds, target):
         return float(np.mean(np.abs(np.asarray(preds) - np.asarray(target)) < 0.5))
 
+    def my_accuracy(preds, target):  # a plain function whose name says larger is better
+        return hits(preds, target)
+
     x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(-1, 1)
-    for metric, expected in ((Metric(hits, greater_is_better=True), "max"), (hits, "min")):
-        stopper = EarlyStopping(monitor="val_hits", patience=100)
-        saver = ModelCheckpoint(os.devnull, monitor="val_hits", save_best_only=True)
-        target = StopAtTarget("val_hits", 2.0)
-        assert stopper.mode == saver.mode == target.mode == "min"  # no trainer yet: 'hits' is no built-in metric
+
+    def train(metric, monitor):  # type: ignore[no-untyped-def]
+        stopper = EarlyStopping(monitor=monitor, patience=100)
+        target = StopAtTarget(monitor, 2.0)
+        assert stopper.mode == target.mode == "min"  # no trainer yet: no built-in metric of that name
         model = nn.Linear(1, 1)
         history = ds.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, 2 * x), (x, 2 * x),
                          epochs=2, metrics=[metric], callbacks=[stopper, target], verbose=0, seed=0)  # fmt: skip
+        return stopper, target, history
+
+    for metric, monitor in ((Metric(hits, greater_is_better=True), "val_hits"), (my_accuracy, "val_my_accuracy")):
+        stopper, target, history = train(metric, monitor)
+        saver = ModelCheckpoint(os.devnull, monitor=monitor, save_best_only=True)
         saver.set_trainer(TrainingState(metrics=[ds.train.as_metric(metric)]))
         saver.on_train_begin()
-        assert stopper.mode == target.mode == saver.mode == expected
-        values = history["val_hits"]
-        best = max(values) if expected == "max" else min(values)
-        assert history.best("val_hits")[1] == best
+        assert stopper.mode == target.mode == saver.mode == "max"
+        assert history.best(monitor)[1] == max(history[monitor])
+    # a plain function whose name does not say which way is better: asked for, not guessed (as Keras 3)
+    with pytest.raises(ds.ConfigError, match="cannot tell whether 'val_hits'.*mode='max'"):
+        train(hits, "val_hits")
 
 
 def test_start_from_epoch_ignores_warm_up():

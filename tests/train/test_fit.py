@@ -632,3 +632,68 @@ def test_keras_spellings_validation_data_and_iterating_the_history():
     assert len(history["val_loss"]) == 2
     with pytest.raises(ConfigError, match="validation_data"):
         fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), (x, y), validation_data=(x, y))
+
+
+# ---------------------------------------------------------------------- what Keras users do
+def _line(n=40):
+    x = np.linspace(-1, 1, n, dtype=np.float32).reshape(-1, 1)
+    return x, 3 * x + 1
+
+
+def test_a_nan_loss_with_reduce_on_plateau_stops_cleanly_and_restores():
+    x, y = _line()
+    model = nn.Linear(1, 1)
+    opt = optim.SGD(model.parameters(), lr=1e6)  # diverges at once
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt)
+    stopper = ds.train.EarlyStopping(patience=10, restore_best_weights=True)
+    history = ds.fit(model, nn.MSELoss(), opt, (x, y), validation_split=0.25, epochs=5, scheduler=sched,
+                     callbacks=[stopper], verbose=0, seed=0)  # fmt: skip
+    assert history.stop_kind == "diverged"
+    assert np.isfinite(model.weight.numpy()).all()
+
+
+def test_validation_split_with_a_dataloader_is_refused():
+    x, y = _line()
+    model = nn.Linear(1, 1)
+    loader = ds.utils.data.DataLoader(ds.utils.data.TensorDataset(ds.tensor(x), ds.tensor(y)), batch_size=8)
+    with pytest.raises(ConfigError, match="validation_split cannot hold rows out"):
+        ds.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), loader, validation_split=0.2, verbose=0)
+
+
+def test_stops_asked_by_callbacks_or_by_the_model_flag_are_reported():
+    x, y = _line()
+
+    class StopAfterTwo(ds.train.Callback):
+        def __init__(self, how):  # type: ignore[no-untyped-def]
+            self.how = how
+
+        def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            if epoch == 1:
+                if self.how == "trainer":
+                    self.trainer.stop_training = True
+                else:
+                    self.trainer.model.stop_training = True  # Keras' self.model.stop_training
+
+    for how in ("trainer", "model"):
+        model = nn.Linear(1, 1)
+        history = ds.fit(model, "mse", optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=10,
+                         callbacks=[StopAfterTwo(how)], verbose=0, seed=0)  # fmt: skip
+        assert len(history) == 2 and history.stop_kind == "callback" and history.stop_reason
+
+
+def test_validation_split_without_shuffle_holds_out_the_last_rows_in_order():
+    from downslope.train.inputs import split_validation
+
+    x = np.arange(20, dtype=np.float32).reshape(-1, 1)
+    train, val = split_validation(ds.utils.data.TensorDataset(ds.tensor(x), ds.tensor(x)), 0.25, seed=0, shuffle=False)
+    assert [float(train[i][0][0]) for i in range(len(train))] == list(range(15))
+    assert [float(val[i][0][0]) for i in range(len(val))] == list(range(15, 20))
+
+
+def test_losses_by_keras_name():
+    x, y = _line()
+    model = nn.Linear(1, 1)
+    history = ds.fit(model, "mean_squared_error", optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=3, verbose=0)
+    assert history["loss"][-1] < history["loss"][0]
+    with pytest.raises(ConfigError, match="unknown loss 'msee'"):
+        ds.fit(model, "msee", optim.SGD(model.parameters(), lr=0.1), (x, y), verbose=0)

@@ -228,7 +228,9 @@ def fit(
 
     Args:
         model: a callable Module (``model(x)`` gives outputs; ``train()``/``eval()`` switch modes).
-        loss_fn: ``loss_fn(outputs, targets)`` -> scalar Tensor. The logged loss is the mean over
+        loss_fn: ``loss_fn(outputs, targets)`` -> scalar Tensor, or a Keras-style name ('mse', 'mae',
+            'huber', 'cross_entropy' / 'sparse_categorical_crossentropy' on logits,
+            'binary_crossentropy' on probabilities, 'bce_with_logits'). The logged loss is the mean over
             samples: batch means are weighted by batch size (a ``reduction='sum'`` loss is summed).
         optimizer: updates the model's parameters (``zero_grad()``, ``step()``, ``param_groups``).
         train: ``(x, y)`` arrays, a Dataset, or a DataLoader (then batch_size/shuffle are its own).
@@ -285,6 +287,7 @@ def fit(
         (3.0, 1.0, 200)
     """
     epochs = _check_positive_int("epochs", epochs)
+    loss_fn = _loss_by_name(loss_fn)
     if validation_data is not None:  # Keras's name
         if validation is not None:
             raise ConfigError("fit: pass either validation=... or validation_data=... (the same thing), not both")
@@ -316,6 +319,8 @@ def fit(
     interrupt = _Interrupt(state)
     state.checkpoint_state = _checkpoint_builder(state, seed, loader, cbs, interrupt)
 
+    if getattr(model, "stop_training", False):
+        setattr(model, "stop_training", False)  # as Keras: a flag left by an earlier fit does not stop this one
     held = hold_checkpoint_dir(checkpoint_dir) if checkpoint_dir is not None else None
     try:
         cbs.on_train_begin({})
@@ -335,10 +340,15 @@ def fit(
                 if interrupt.received is not None:
                     interrupt.stop_training(epoch)
                 cbs.on_epoch_end(epoch, logs)
+                if getattr(model, "stop_training", False) and not state.stop_training:  # Keras' idiom
+                    state.stop_training = True
+                    state.stop_reason = state.stop_reason or "model.stop_training was set"
                 if state.stop_training:
+                    state.stop_reason = state.stop_reason or f"a callback set stop_training after epoch {epoch + 1}"
                     break
         history.stop_reason = state.stop_reason
-        history.stop_kind = state.stop_kind or "max_epochs"
+        # a callback that set trainer.stop_training itself stopped the run: say so, not "max_epochs"
+        history.stop_kind = state.stop_kind or ("callback" if state.stop_training else "max_epochs")
         cbs.on_train_end(logs)
     finally:
         release_checkpoint_dir(held)
@@ -426,8 +436,8 @@ def _train_epoch(
         logs.update({f"val_{k}": v for k, v in val.items()})
     if lr is not None:
         logs["lr"] = lr
-    if scheduler is not None and not per_batch_schedule:
-        _step_scheduler(scheduler, logs)
+    if scheduler is not None and not per_batch_schedule and not state.stop_training:
+        _step_scheduler(scheduler, logs)  # (not after a stop within the epoch, e.g. a NaN loss)
     now = time.perf_counter()
     logs["epoch_time"] = now - epoch_start
     logs["time"] = now - started
@@ -454,11 +464,16 @@ def _loaders(
     if isinstance(train, DataLoader):
         if type(batch_size) is not _DefaultBatchSize:
             raise ConfigError("fit: train is a DataLoader, so give batch_size to the DataLoader, not to fit")
+        if validation_split is not None:
+            raise ConfigError(
+                "fit: train is a DataLoader, so validation_split cannot hold rows out of it; pass "
+                "validation=(x, y) or a validation DataLoader, or give fit the arrays"
+            )
         loader = train
     else:
         dataset = as_dataset(train, "fit(train=...)")
         if validation_split is not None:
-            dataset, validation = split_validation(dataset, validation_split, seed)
+            dataset, validation = split_validation(dataset, validation_split, seed, shuffle=shuffle)
         size = int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size
         loader = DataLoader(dataset, batch_size=size, shuffle=shuffle, seed=seed, device=placed)
         if loader.num_samples > 1 and loader.num_samples % loader.batch_size == 1 and _has_batch_norm_1d(model):
@@ -580,6 +595,27 @@ def _run_epoch_on_device(
                 break
     mean = total.mean(count)
     return {"loss": mean, **score_on_device(metrics, outputs, targets)}
+
+
+_LOSS_NAMES = {
+    "mse": "MSELoss", "mean_squared_error": "MSELoss", "mae": "L1Loss", "l1": "L1Loss",
+    "mean_absolute_error": "L1Loss", "huber": "HuberLoss", "smooth_l1": "SmoothL1Loss",
+    "cross_entropy": "CrossEntropyLoss", "sparse_categorical_crossentropy": "CrossEntropyLoss",
+    "binary_crossentropy": "BCELoss", "bce": "BCELoss", "bce_with_logits": "BCEWithLogitsLoss",
+    "nll": "NLLLoss", "kl_div": "KLDivLoss",
+}  # fmt: skip
+
+
+def _loss_by_name(loss_fn: Any) -> Any:
+    """A loss given by name (as Keras users pass one) as the loss module; anything else as it is."""
+    if not isinstance(loss_fn, str):
+        return loss_fn
+    from .. import nn
+
+    name = _LOSS_NAMES.get(loss_fn.lower())
+    if name is None:
+        raise ConfigError(f"fit: unknown loss {loss_fn!r}; use one of {', '.join(_LOSS_NAMES)} or pass a loss function")
+    return getattr(nn, name)()
 
 
 def _step_scheduler(scheduler: SchedulerLike, logs: Logs) -> None:

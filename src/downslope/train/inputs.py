@@ -53,8 +53,12 @@ def as_loader(
     return DataLoader(as_dataset(data, where), batch_size=batch_size, shuffle=shuffle, seed=seed, device=device)
 
 
-def split_validation(dataset: Dataset, fraction: float, seed: int, where: str = "fit") -> tuple[Dataset, Dataset]:
-    """``(train, validation)``: a seeded random ``fraction`` of an array-backed dataset held out.
+def split_validation(
+    dataset: Dataset, fraction: float, seed: int, where: str = "fit", shuffle: bool = True
+) -> tuple[Dataset, Dataset]:
+    """``(train, validation)``: a seeded random ``fraction`` of an array-backed dataset held out; with
+    ``shuffle=False`` the last rows, in order, as Keras holds them out (for a time series, training
+    then never sees the rows after the validation ones).
 
     Example:
         >>> import numpy as np
@@ -67,7 +71,12 @@ def split_validation(dataset: Dataset, fraction: float, seed: int, where: str = 
     arrays = dataset_arrays(dataset)
     if arrays is None:
         raise ConfigError(f"{where}: validation_split needs array data; pass validation=... for other datasets")
-    parts = train_test_split(*arrays, test_size=float(fraction), seed=seed)
+    if not shuffle:
+        n = len(arrays[0])
+        cut = n - max(1, int(round(n * float(fraction))))
+        parts = [piece for a in arrays for piece in (a[:cut], a[cut:])]
+    else:
+        parts = train_test_split(*arrays, test_size=float(fraction), seed=seed)
     train = ArrayDataset(*parts[0::2], check_finite=False)
     val = ArrayDataset(*parts[1::2], check_finite=False)
     return train, val

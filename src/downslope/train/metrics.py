@@ -61,6 +61,7 @@ class Metric:
         self.name = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
         self.greater_is_better = bool(greater_is_better)
         self.sample_mean = bool(sample_mean)
+        self.direction_known = True  # False for a plain function whose name does not say (see as_metric)
         self.__name__ = self.name
 
     def __call__(self, preds: Any, target: Any) -> float:
@@ -319,7 +320,10 @@ def as_metric(metric: str | MetricFn | Metric) -> Metric:
     """Resolve a metric name ('accuracy', 'top5_accuracy', 'f1', 'mse', 'r2', ...) or a function to a Metric.
 
     A Metric is returned as is; a plain function ``fn(preds, target) -> float`` becomes
-    ``Metric(fn)`` (named after ``fn.__name__``, smaller is better, not a per-sample mean).
+    ``Metric(fn)`` named after ``fn.__name__`` (not a per-sample mean), whose direction is read from
+    that name: accuracy, auc, f1, precision, recall, r2 or score is better when larger; loss, error,
+    mse, mae is better when smaller. For any other name the direction is unknown, and a monitor in
+    mode 'auto' asks for 'min' or 'max' instead of guessing (as Keras 3 does).
 
     Example:
         >>> m = as_metric("acc")
@@ -329,7 +333,11 @@ def as_metric(metric: str | MetricFn | Metric) -> Metric:
     if isinstance(metric, Metric):
         return metric
     if callable(metric):
-        return Metric(metric)
+        name = getattr(metric, "__name__", type(metric).__name__)
+        better = _direction_from_name(name)
+        made = Metric(metric, greater_is_better=bool(better))
+        made.direction_known = better is not None
+        return made
     if not isinstance(metric, str):
         raise ConfigError(f"metrics: expected a metric name or a function, got {type(metric).__name__} {metric!r}")
     found = _lookup(metric)
@@ -349,6 +357,18 @@ def get_metric(metric: str | MetricFn | Metric) -> tuple[str, Metric]:
     """
     found = as_metric(metric)
     return found.name, found
+
+
+_LARGER_BETTER = ("acc", "auc", "f1", "precision", "recall", "r2", "score", "iou", "dice")
+_SMALLER_BETTER = ("loss", "error", "err", "mse", "mae", "rmse", "mape", "perplexity", "distance")
+
+
+def _direction_from_name(name: str) -> bool | None:
+    """True (larger is better), False (smaller), or None when the name does not say."""
+    lowered = name.lower()
+    larger = any(word in lowered for word in _LARGER_BETTER)
+    smaller = any(word in lowered for word in _SMALLER_BETTER)
+    return None if larger == smaller else larger
 
 
 def greater_is_better(monitor: str, metrics: Mapping[str, Metric] | None = None) -> bool:

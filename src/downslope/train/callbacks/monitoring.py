@@ -22,6 +22,12 @@ def resolve_mode(mode: str, monitor: str, where: str, callback: Callback | None 
     if mode == "auto":
         trainer = getattr(callback, "trainer", None)
         metrics = trainer.metrics if trainer is not None else None
+        base = monitor[4:] if monitor.startswith("val_") else monitor
+        if metrics is not None and base in metrics and not getattr(metrics[base], "direction_known", True):
+            raise ConfigError(
+                f"{where}: cannot tell whether {monitor!r} (the function {base!r}) should be maximized or minimized; "
+                f"pass mode='max' or mode='min', or metrics=[ds.train.Metric({base}, greater_is_better=True)]"
+            )
         return "max" if greater_is_better(monitor, metrics) else "min"
     return mode
 
