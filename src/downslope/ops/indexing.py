@@ -74,7 +74,8 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
             continue
         if on is not None and type(item) is not type(on):
             item = like(item, on)
-        if item.dtype == np.bool_ and not keep_masks and item.ndim:  # (a 0-d mask adds a dim of 1 or 0: NumPy's own rule)
+        # (a 0-d mask is left to NumPy's own rule: it adds a dim of length 1 or 0, as in torch)
+        if item.dtype == np.bool_ and not keep_masks and item.ndim:
             out.extend(np.nonzero(item))
             continue
         if item.dtype.kind not in "iub":

@@ -320,7 +320,7 @@ def fit(
     state.checkpoint_state = _checkpoint_builder(state, seed, loader, cbs, interrupt)
 
     if getattr(model, "stop_training", False):
-        setattr(model, "stop_training", False)  # as Keras: a flag left by an earlier fit does not stop this one
+        model.stop_training = False  # type: ignore[attr-defined]  # as Keras: an earlier fit's flag does not stop this one
     held = hold_checkpoint_dir(checkpoint_dir) if checkpoint_dir is not None else None
     try:
         cbs.on_train_begin({})
