@@ -59,6 +59,9 @@ DATA_FINGERPRINT_FILE = ".data-fingerprint.json"
 # how many processes trained the run (mpiexec -n): --resume continues it on as many, since another
 # count would change the batch each update sees and the order of the samples
 LAUNCH_FILE = ".launch.json"
+# the SHA-256 of every config.toml this run wrote, and the settings it started with: --resume refuses a
+# config.toml edited (or emptied) since, naming the settings that differ
+CONFIG_RECORD_FILE = ".config-record.json"
 RUNNING, COMPLETE, DIVERGED, INTERRUPTED = "running", "complete", "diverged", "interrupted"
 STATUSES = (RUNNING, COMPLETE, DIVERGED, INTERRUPTED)
 # Exit statuses of ``downslope train`` besides 0 (complete) and 2 (bad input or an unwritable path).
@@ -339,6 +342,7 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
             f"--out {final}: is the name of a run's working directory, which downslope manages itself; "
             "choose another --out (to continue an unfinished run, use --resume with its name)"
         )
+    _check_name_length(final)
     if os.path.islink(final):
         # A run is published by renaming a directory into place: that would replace the link itself,
         # not the directory it points to.
@@ -402,6 +406,39 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
             raise ConfigError(f"--out {final}: cannot write there ({exc.strerror or exc})") from None
         raise
     return run
+
+
+# The longest name made beside a run from its name: ".<name>.reserving-XXXXXXXX" (tempfile.mkdtemp's
+# 8 random characters); ".<name>.discarded-xxxxxx", ".<name>.partial", "<name>-diverged-xxxxxx" are shorter.
+_NAME_OVERHEAD = len(".") + len(".reserving-") + 8
+
+
+def max_name_length(parent: str | os.PathLike[str] = ".") -> int:
+    """The longest run name (in bytes, as the file system counts) that fits in ``parent``: its file
+    system's NAME_MAX less the room for the working names made beside a run (235 where NAME_MAX is 255).
+
+    Example:
+        >>> max_name_length("/tmp") <= 235
+        True
+    """
+    try:
+        limit = os.pathconf(parent if os.path.isdir(parent) else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    return max(1, min(limit, 255) - _NAME_OVERHEAD)
+
+
+def _check_name_length(final: Path) -> None:
+    parent = final.parent
+    while not parent.is_dir() and parent != parent.parent:  # the nearest existing directory's file system
+        parent = parent.parent
+    size, most = len(os.fsencode(final.name)), max_name_length(parent)
+    if size > most:
+        raise ConfigError(
+            f"--out {str(final)[:60]}...: the run's name is {size} bytes long; a run's name can be at most {most} "
+            f"bytes (the file system allows {most + _NAME_OVERHEAD}, and downslope writes working names "
+            "beside the run that are longer than its name); choose a shorter --out"
+        )
 
 
 def _enclosing_run(path: Path) -> Path | None:
@@ -547,6 +584,30 @@ def set_aside_name(final: Path) -> Path:
     raise StateError(f"{final}: no free name beside it for the diverged run")  # pragma: no cover
 
 
+def write_config(run: Run, text: str, settings: dict[str, Any] | None = None) -> None:
+    """Write the run's config.toml, recording its SHA-256 first (and, at the start, ``settings``, the
+    run's settings): a kill between the two leaves a record that accepts either file."""
+    import hashlib
+
+    record = read_json_file(run.path(CONFIG_RECORD_FILE)) or {}
+    known = [d for d in record.get("sha256", []) if isinstance(d, str)]
+    record["sha256"] = [*known, hashlib.sha256(text.encode()).hexdigest()]
+    if settings is not None:
+        record["settings"] = settings
+    run.write_bytes(CONFIG_RECORD_FILE, json_bytes(record))
+    run.write_bytes(CONFIG_FILE, text.encode())
+
+
+def config_record(run: Run) -> tuple[list[str], dict[str, Any] | None] | None:
+    """The SHA-256s of the config.toml files ``run`` wrote and the settings it started with; None for a
+    run without a record (started by an older downslope)."""
+    record = read_json_file(run.path(CONFIG_RECORD_FILE))
+    if record is None or not isinstance(record.get("sha256"), list):
+        return None
+    settings = record.get("settings")
+    return [d for d in record["sha256"] if isinstance(d, str)], settings if isinstance(settings, dict) else None
+
+
 # ---------------------------------------------------------------------- readers
 def check_complete(run: str | os.PathLike[str]) -> Path:
     """The directory of a complete run, or a one-line error saying why ``run`` cannot be read.
@@ -565,9 +626,17 @@ def check_complete(run: str | os.PathLike[str]) -> Path:
     staging = path if final is not None else staging_path(path)
     if staging.is_dir() and (final is not None or not (path / STATUS_FILE).is_file()):
         status = (read_status(staging) or {}).get("status", RUNNING)
-        live = "being written now" if _is_locked(staging) else f"unfinished (status {status})"
+        name = final or path
+        if _is_locked(staging):
+            raise StateError(f"{run}: the run is being written now, not complete; wait for it to finish")
+        if status in (COMPLETE, DIVERGED):  # killed between its last file and the rename that publishes it
+            raise StateError(
+                f"{run}: the run was stopped just before being published; run 'downslope train --resume {name}' "
+                "to publish it"
+            )
         raise StateError(
-            f"{run}: the run is {live}, not complete; continue it with 'downslope train --resume {final or path}'"
+            f"{run}: the run is unfinished (status {status}), not complete; continue it with "
+            f"'downslope train --resume {name}'"
         )
     if not path.is_dir():
         raise ConfigError(f"{run}: not a run directory; train one with 'downslope train --out {run}'")
@@ -641,7 +710,7 @@ def read_json_file(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """A small JSON object file, or None when it is missing or unreadable."""
     try:
         found = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: a deeply nested (crafted) file
         return None
     return found if isinstance(found, dict) else None
 
@@ -671,6 +740,9 @@ def check_output_file(path: str | os.PathLike[str], run: str | os.PathLike[str],
 __all__ = [
     "Run",
     "check_output_file",
+    "config_record",
+    "max_name_length",
+    "write_config",
     "reserve",
     "resume",
     "check_complete",

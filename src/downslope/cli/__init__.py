@@ -11,20 +11,35 @@ run's files), features (a run's inputs read back), use (evaluate, predict, expor
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
-from .common import _config_from_args as _config_from_args
-from .compare import cmd_compare
-from .explore import _lr_find_axes as _lr_find_axes
-from .explore import cmd_landscape, cmd_lr_find
-from .features import _features_for as _features_for
-from .features import _raw_features as _raw_features
-from .parser import EXAMPLES, TRAIN_EPILOG, build_parser
-from .results import _in_data_units as _in_data_units
-from .results import _plots as _plots
-from .train import cmd_train
-from .use import cmd_evaluate, cmd_export, cmd_predict
+
+def _interrupted_while_starting() -> None:
+    """Ctrl-C while the command's modules are imported (before main's own handler): when this runs as
+    the ``downslope`` command, one line and exit status 130 instead of a traceback."""
+    name = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if name in ("downslope", "__main__.py"):
+        print("downslope: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    raise  # imported as a library: the caller's KeyboardInterrupt
+
+
+try:
+    from .common import _config_from_args as _config_from_args
+    from .compare import cmd_compare
+    from .explore import _lr_find_axes as _lr_find_axes
+    from .explore import cmd_landscape, cmd_lr_find
+    from .features import _features_for as _features_for
+    from .features import _raw_features as _raw_features
+    from .parser import EXAMPLES, TRAIN_EPILOG, build_parser
+    from .results import _in_data_units as _in_data_units
+    from .results import _plots as _plots
+    from .train import cmd_train
+    from .use import cmd_evaluate, cmd_export, cmd_predict
+except KeyboardInterrupt:
+    _interrupted_while_starting()
 
 COMMANDS = {
     "train": cmd_train,
@@ -56,6 +71,14 @@ def _joined_negative_values(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # while the arguments were read, before a command's own handling
+        print("downslope: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv = _joined_negative_values(list(sys.argv[1:] if argv is None else argv))
     args, extra = parser.parse_known_args(argv)

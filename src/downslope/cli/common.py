@@ -8,14 +8,15 @@ from typing import Any
 
 
 def _config_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    from ..experiment import DEFAULTS, load_toml, normalize_config
+    from ..experiment import DEFAULTS, normalize_config
+    from ..experiment.config import read_toml
 
     raw: dict[str, Any] = {}
     source = "command line"
     if getattr(args, "config", None):
-        raw.update(load_toml(args.config))
+        settings, text = read_toml(args.config)
         source = f"{args.config} + command line"
-        raw = dict(normalize_config(raw, args.config))
+        raw = dict(normalize_config(settings, args.config, text=text))
     for key in DEFAULTS:
         value = getattr(args, key, None)
         if value is not None:

@@ -29,7 +29,8 @@ exit status:
   0    the run is complete
   2    bad input, or the run directory cannot be written (found before training starts)
   3    training diverged (loss NaN/inf or exploding); the run directory and its report are kept
-  130  interrupted (Ctrl-C/SIGTERM); the run is kept, resumable with --resume
+  130  interrupted (Ctrl-C/SIGTERM); the run is kept, resumable with --resume (one interrupted
+       before its first epoch finished is discarded: nothing to resume)
 """
 
 

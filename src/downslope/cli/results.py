@@ -108,9 +108,9 @@ def _write_run(result: Any, run: Any) -> dict[str, Any]:
     atomically); the caller then publishes the run. Returns the metrics as written."""
     from .. import serialization
     from ..experiment import run_state, to_toml
-    from ..runs import json_bytes
+    from ..runs import json_bytes, write_config
 
-    run.write_text("config.toml", to_toml(result.cfg))
+    write_config(run, to_toml(result.cfg))  # its checksum recorded: a kill before publishing still resumes
     run.write_text("history.csv", result.history.to_csv())
     metrics = dict(result.metrics, stop_reason=result.stop_reason)
     run.write_bytes("metrics.json", json_bytes(metrics))  # NaN/inf of a diverged run become null

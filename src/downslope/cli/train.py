@@ -22,7 +22,9 @@ def _train_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[st
     from ..experiment import is_file_source, to_toml
 
     cfg = _config_from_args(args)
-    out: Path | None = Path(args.out) if args.out else None
+    if args.config and args.data is None:
+        _check_data_of_a_run(args.config, cfg)
+    out: Path | None = Path(os.path.expanduser(args.out)) if args.out else None
     if out is None and cfg["out"]:
         candidate = Path(cfg["out"])
         taken = os.path.lexists(candidate) and (not candidate.is_dir() or any(candidate.iterdir()))
@@ -34,7 +36,7 @@ def _train_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[st
     run = runs.reserve(out, parent="runs", stem=_default_stem(cfg), overwrite=args.overwrite)
     cfg["out"] = str(run.final)
     try:
-        run.write_text(runs.CONFIG_FILE, to_toml(cfg))
+        runs.write_config(run, to_toml(cfg), settings=cfg)
         if is_file_source(str(cfg["data"])) and os.path.isfile(cfg["data"]):
             run.write_bytes(runs.DATA_FINGERPRINT_FILE, runs.json_bytes(runs.data_fingerprint(cfg["data"])))
         run.write_bytes(runs.LAUNCH_FILE, runs.json_bytes({"processes": processes}))
@@ -44,12 +46,93 @@ def _train_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[st
     return cfg, run
 
 
+def _check_data_of_a_run(config: str, cfg: dict[str, Any]) -> None:
+    """A --config that is a run's config.toml names its data file relative to where that run was
+    started: read the file the run trained on (its ``.data-fingerprint.json`` records the absolute path,
+    size and SHA-256), not whatever the relative path names from here.
+
+    - the path names the run's file: used; a note says if the file changed since the run read it;
+    - it names another file and the run's file is still there: the run's file is used, with a note;
+    - the run's file is gone and the one named here differs from it: refused (--data picks a file).
+
+    ``cfg["data"]`` is replaced by the file to read."""
+    from .. import runs
+    from ..errors import ConfigError
+    from ..experiment import is_file_source
+
+    data = str(cfg["data"])
+    record = runs.read_json_file(Path(config).parent / runs.DATA_FINGERPRINT_FILE)
+    if record is None or not is_file_source(data) or not isinstance(record.get("path"), str):
+        return
+    then, here = record["path"], os.path.abspath(data)
+    trained = f"the run {Path(config).parent} trained on"
+    if then != here and os.path.isfile(then):
+        print(
+            f"note: reading {then}, the file {trained} ({data!r} names another file from here; pass --data to choose)"
+        )
+        cfg["data"] = then
+        here = then
+    if not os.path.isfile(here):
+        return  # a missing file is said when it is read
+    now = runs.data_fingerprint(here)
+    if now["size"] == record.get("size") and now["sha256"] == record.get("sha256"):
+        return
+    if here == then:
+        print(
+            f"note: {data} changed since {trained} it ({record.get('size')} bytes then, {now['size']} now); "
+            "training on the file as it is now"
+        )
+        return
+    raise ConfigError(
+        f"--config {config}: {trained} {then}, which is gone; {data} here is another file ({now['size']} bytes, "
+        f"{record.get('size')} then, another SHA-256); pass --data {data} to train on it"
+    )
+
+
+def _check_stored_config(run: Any, text: str, given: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Refuse a config.toml changed since the run started (emptied, truncated or edited): the run's
+    checkpoint was trained with the settings it started with, and another epoch limit, learning rate or
+    model would silently continue it as another run. ``given``: the file's settings as written
+    (flattened), ``settings``: normalized."""
+    import hashlib
+
+    from .. import runs
+    from ..errors import ConfigError
+
+    record = runs.config_record(run)
+    where = run.path(runs.CONFIG_FILE)
+    if record is None:  # a run started before config records: at least the file must be a run's config
+        if not {"data", "epochs"} <= set(given):
+            raise ConfigError(f"--resume {run.final}: {where} lacks data and epochs; it is not the run's config")
+        return
+    digests, started = record
+    if hashlib.sha256(text.encode()).hexdigest() in digests:
+        return
+    changed, missing = [], []
+    for key, value in (started or {}).items():
+        if key in ("out", "verbose"):
+            continue
+        if key not in given:
+            missing.append(key)
+        elif settings.get(key) != value:
+            changed.append(f"{key} = {settings[key]!r} (was {value!r})")
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        changed.append(f"{len(missing)} setting(s) missing ({shown})" if given else "it is empty")
+    said = f": {'; '.join(changed[:6])}{'; ...' if len(changed) > 6 else ''}" if changed else ""
+    raise ConfigError(
+        f"--resume {run.final}: {where} was changed since the run started{said}; a run continues only with the "
+        "settings it was trained with: restore the file, or start a new run (--config)"
+    )
+
+
 def _resumed_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[str, Any], Any]:
     """The stored settings and the run directory of an unfinished run, taken over by this process
     (rank 0 of ``processes``, which must be as many as trained the run)."""
     from .. import runs
     from ..errors import ConfigError
-    from ..experiment import DEFAULTS, load_toml, normalize_config
+    from ..experiment import DEFAULTS, normalize_config
+    from ..experiment.config import read_toml
 
     # --quiet and --device may change: where the run continues does not change what it computes
     kept = ("verbose", "device")
@@ -62,7 +145,12 @@ def _resumed_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[
         )
     run = runs.resume(args.resume)
     try:
-        cfg = normalize_config(load_toml(run.path(runs.CONFIG_FILE)), str(run.path(runs.CONFIG_FILE)))
+        raw, text = read_toml(run.path(runs.CONFIG_FILE))
+        flat: dict[str, Any] = {}
+        for key, value in raw.items():
+            flat.update(value if isinstance(value, dict) else {key: value})
+        cfg = normalize_config(raw, str(run.path(runs.CONFIG_FILE)), text=text)
+        _check_stored_config(run, text, flat, cfg)
         data = runs.check_same_data(run, str(cfg["data"]))
         if data != cfg["data"]:  # said even with --quiet: which file is read is not progress output
             print(f"note: resuming on {data}, the file the run started on ({cfg['data']!r} names another from here)")
@@ -88,6 +176,40 @@ def _resumed_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``downslope train``. SIGTERM is handled as SIGINT throughout (a KeyboardInterrupt, outside the
+    epochs, where fit finishes the epoch first): the run is left resumable, or discarded when nothing
+    was trained, with one line and exit status 130."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return _train(args)
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        return _train(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def _first_epoch_callback() -> Any:
+    """A callback noting the first epoch this process trains (after a resume: how many were done before)."""
+    from ..train.callbacks import Callback
+
+    class FirstEpoch(Callback):
+        first_epoch: int | None = None
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            if self.first_epoch is None:
+                self.first_epoch = epoch
+
+    return FirstEpoch()
+
+
+def _train(args: argparse.Namespace) -> int:
     from .. import runs
     from ..distributed import launched_size
     from ..errors import CheckpointError, ConfigError
@@ -101,6 +223,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         dist.init()
         writer = dist.is_main()
     options: dict[str, Any] = {}
+    resumed_at = _first_epoch_callback()
     if args.resume and processes > 1:
         cfg, run, options["resume_from"] = _resumed_on_every_rank(args, processes, writer)
         if options["resume_from"] is None:
@@ -114,7 +237,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if run is not None:
         # A full training checkpoint in the run's directory after every epoch (written atomically):
         # what --resume continues from after a kill.
-        options["extra_callbacks"] = [ModelCheckpoint(run.checkpoint)]
+        options["extra_callbacks"] = [ModelCheckpoint(run.checkpoint), resumed_at]
         if args.resume and run.checkpoint.is_file() and "resume_from" not in options:
             options["resume_from"] = run.checkpoint
         if cfg["verbose"]:
@@ -126,8 +249,22 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise
         if not (args.resume or run.checkpoint.is_file()):
             run.discard()  # nothing was trained: leave nothing behind
+            if isinstance(exc, KeyboardInterrupt):
+                print(
+                    f"downslope train: {_signal_name(exc)} before the first epoch finished; the run was discarded "
+                    f"(nothing to resume)",
+                    file=sys.stderr,
+                )
+                return _interrupted_exit()
             raise
         run.leave(runs.INTERRUPTED)  # resumable: the checkpoint holds every finished epoch
+        if isinstance(exc, KeyboardInterrupt):
+            print(
+                f"downslope train: {_signal_name(exc)}; the run is kept in {run.staging}/: continue it with "
+                f"'downslope train --resume {run.final}'",
+                file=sys.stderr,
+            )
+            return _interrupted_exit()
         if isinstance(exc, CheckpointError) and exc.filename == str(run.checkpoint):
             raise ConfigError(  # e.g. the disk filled up: the previous epoch's checkpoint is intact
                 f"could not write the checkpoint {run.checkpoint} ({exc.reason}); the run is kept in "
@@ -150,6 +287,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if diverged and runs.keeps_complete_run(run):
         # --overwrite replaces a run only with a complete one: a diverged run is published beside it
         kept, run.final, run.overwrite = run.final, runs.set_aside_name(run.final), False
+    _cumulative_seconds(result, resumed_at.first_epoch)
     try:
         metrics = _write_run(result, run)
         run.publish(runs.DIVERGED if diverged else runs.COMPLETE)
@@ -159,6 +297,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"could not write the run ({exc.strerror or exc}: {exc.filename or run.staging}); the trained state is "
             f"kept in {run.staging}/: make room and continue with 'downslope train --resume {run.final}'"
         ) from None
+    except KeyboardInterrupt as exc:  # SIGINT/SIGTERM while the report was written: the trained state is kept
+        run.leave(runs.INTERRUPTED)
+        print(
+            f"downslope train: {_signal_name(exc)} while the run's files were written; the trained run is kept in "
+            f"{run.staging}/: finish it with 'downslope train --resume {run.final}'",
+            file=sys.stderr,
+        )
+        return _interrupted_exit()
     except BaseException:
         run.leave(runs.INTERRUPTED)
         raise
@@ -178,6 +324,36 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         return runs.EXIT_DIVERGED
     return 0
+
+
+def _interrupted_exit() -> int:
+    """Exit status 130; under mpiexec the job's other ranks are ended too (as main does for errors)."""
+    from .. import runs
+    from ..distributed import end_job_on_error
+
+    end_job_on_error(runs.EXIT_INTERRUPTED)
+    return runs.EXIT_INTERRUPTED
+
+
+def _signal_name(exc: BaseException) -> str:
+    """How an interruption is named: ``interrupted by SIGTERM`` (this module's handler), else by SIGINT."""
+    said = str(exc)
+    if said.startswith("second "):  # fit: a second signal aborted the epoch
+        return f"interrupted ({said})"
+    return f"interrupted by {'SIGTERM' if 'SIGTERM' in said else 'SIGINT'}"
+
+
+def _cumulative_seconds(result: Any, first_epoch: int | None) -> None:
+    """metrics.json's "seconds" over every segment of a resumed run: the time this process trained
+    plus the history's clock when it took over (history.csv's "time" is cumulative too)."""
+    times = result.history.as_dict().get("time") or []
+    if first_epoch is None:  # no epoch trained here: every epoch was trained before the resume
+        before = times[-1] if times else 0.0
+    else:
+        before = times[first_epoch - 1] if 0 < first_epoch <= len(times) else 0.0
+    if before and isinstance(before, (int, float)):
+        result.seconds += before
+        result.metrics["seconds"] = round(result.metrics["seconds"] + before, 3)
 
 
 def _resumed_on_every_rank(args: argparse.Namespace, processes: int, writer: bool) -> tuple[dict[str, Any], Any, Any]:

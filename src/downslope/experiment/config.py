@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +89,11 @@ SECTIONS = ("data", "model", "optimizer", "training", "output")
 DEVICES = ("cpu", "cuda", "auto")
 
 
-def _check_device(value: str) -> None:
+def _check_device(value: str, where: str = "") -> None:
     name, _, index = value.partition(":")
     if (value in (*DEVICES, "strict")) or (name == "cuda" and index.isdigit()):
         return
-    raise ConfigError(f"unknown device {value!r}; choose one of: {', '.join(DEVICES)} (or cuda:N for GPU N)")
+    raise ConfigError(f"{where}unknown device {value!r}; choose one of: {', '.join(DEVICES)} (or cuda:N for GPU N)")
 
 
 def check_separator(value: str, where: str = "sep") -> str:
@@ -139,13 +142,93 @@ ARCHITECTURE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _check_choice(key: str, value: Any) -> None:
+def _check_choice(key: str, value: Any, where: str = "") -> None:
     if key in CHOICES and value not in CHOICES[key]:
-        raise ConfigError(f"unknown {key} {value!r}; choose one of: {', '.join(CHOICES[key])}")
+        raise ConfigError(f"{where}unknown {key} {value!r}; choose one of: {', '.join(CHOICES[key])}")
 
 
-def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
-    """Validate a flat config (sections [data], [model], ... are flattened) and fill in defaults."""
+def _is_bool(value: Any) -> bool:
+    """A boolean, Python's or NumPy's (a stored config read back may hold one)."""
+    return isinstance(value, bool) or type(value).__name__ in ("bool_", "bool")
+
+
+def _kind(value: Any) -> str:
+    """How a value reads in an error message: ``true (a boolean)``, ``1.9 (a number)``."""
+    if _is_bool(value):
+        return f"{str(bool(value)).lower()} (a boolean)"
+    if isinstance(value, str):
+        return f"{value!r} (a string)"
+    if isinstance(value, numbers.Real):
+        return f"{value!r} (a number)"
+    if isinstance(value, (list, tuple)):
+        return f"{list(value)!r} (a list)"
+    if isinstance(value, dict):
+        return "a table"
+    return f"{value!r} (a {type(value).__name__})"
+
+
+def _strict_int(value: Any) -> int:
+    """An integer setting: an integer, or a number with no fractional part (never a boolean, never truncated)."""
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        raise ArgumentError("expected an integer")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if not math.isfinite(float(value)) or not float(value).is_integer():
+        raise ArgumentError("expected an integer (it would not be rounded)")
+    return int(float(value))
+
+
+def _sizes(value: Any) -> list[int]:
+    if isinstance(value, str):  # from the command line: 128,64
+        parts = [v.strip() for v in value.split(",") if v.strip()]
+        try:
+            return [int(v) for v in parts]
+        except ValueError:
+            raise ArgumentError("expected positive integers, e.g. 128,64") from None
+    if not isinstance(value, (list, tuple)):
+        raise ArgumentError("expected a list of positive integers, e.g. [128, 64]")
+    try:
+        return [_strict_int(v) for v in value]
+    except ArgumentError:
+        raise ArgumentError("expected a list of positive integers, e.g. [128, 64]") from None
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """The line (from 1) where each key of a TOML text is first set, found by scanning the text
+    (tomllib gives no positions): ``key = ...`` or ``"key" = ...``, in any table.
+
+    Example:
+        >>> key_lines('data = "iris"\\n[model]\\nhidden = [8]\\n')
+        {'data': 1, 'hidden': 3}
+    """
+    lines: dict[str, int] = {}
+    pattern = re.compile(r"""^\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")
+    for number, line in enumerate(text.splitlines(), 1):
+        match = pattern.match(line)
+        if match:
+            lines.setdefault(next(g for g in match.groups() if g is not None), number)
+    return lines
+
+
+def normalize_config(raw: dict[str, Any], source: str = "config", *, text: str | None = None) -> dict[str, Any]:
+    """Validate a flat config (sections [data], [model], ... are flattened) and fill in defaults.
+
+    Types are strict: a boolean is not a number (``epochs = true`` is refused), a number is not a
+    boolean (``standardize = 0``), a fraction is never truncated to an integer (``hidden = [1.9]``);
+    an integer is accepted where a float is expected. ``text``, the file's text, lets errors name the
+    line of the key (``c.toml, line 2: epochs: ...``).
+
+    Example:
+        >>> normalize_config({"epochs": True}, "c.toml")
+        Traceback (most recent call last):
+        ...
+        downslope.errors.ConfigError: c.toml: epochs: expected an integer, got true (a boolean)
+    """
+    lines = key_lines(text) if text is not None else {}
+
+    def where(key: str) -> str:
+        return f"{source}, line {lines[key]}: {key}" if key in lines else f"{source}: {key}"
+
     flat: dict[str, Any] = {}
     for key, value in raw.items():
         if key in SECTIONS and isinstance(value, dict):
@@ -160,18 +243,18 @@ def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, A
         default = DEFAULTS[key]
         try:
             if key == "hidden" or key == "channels":
-                if isinstance(value, str):
-                    value = [int(v) for v in value.split(",") if v.strip()] if value.strip() else []
-                value = [int(v) for v in value]
+                value = _sizes(value)
                 if any(v <= 0 for v in value):
                     raise ArgumentError("sizes must be positive")
             elif key == "drop":
                 if isinstance(value, str):
                     value = value.split(",")
-                if not isinstance(value, (list, tuple)):
-                    raise ArgumentError("expected column names, e.g. id,name")
-                value = [str(v).strip() for v in value if str(v).strip()]
+                if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                    raise ArgumentError('expected column names, e.g. id,name or ["id", "name"]')
+                value = [v.strip() for v in value if v.strip()]
             elif key == "batch_size":
+                if _is_bool(value) or not isinstance(value, (str, numbers.Integral)):
+                    raise ArgumentError("expected a positive integer or 'full'")
                 value = str(value).strip().lower()
                 if value not in ("full", "none") and (not value.isdigit() or int(value) <= 0):
                     raise ArgumentError("expected a positive integer or 'full'")
@@ -180,35 +263,43 @@ def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, A
                     if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
                         raise ArgumentError("expected true or false")
                     value = value.lower() in ("true", "1", "yes")
+                elif not _is_bool(value):
+                    raise ArgumentError("expected true or false")
                 value = bool(value)
             elif isinstance(default, int):
-                if isinstance(value, float) and not value.is_integer():
-                    raise ArgumentError("expected an integer")
-                value = int(value)
+                value = _strict_int(value)
             elif isinstance(default, float):
+                if _is_bool(value) or not isinstance(value, numbers.Real):
+                    raise ArgumentError("expected a number")
                 value = float(value)
                 if not math.isfinite(value):
                     raise ArgumentError("expected a finite number")
-            else:
-                value = str(value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: bad value {value!r} for {key!r} ({exc})") from None
-        _check_choice(key, value)
+            elif not isinstance(value, str):
+                raise ArgumentError("expected a string (in quotes)")
+        except ArgumentError as exc:
+            raise ConfigError(f"{where(key)}: {exc}, got {_kind(value)}") from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ConfigError(f"{where(key)}: bad value {_kind(value)} ({exc})") from None
+        _check_choice(key, value, f"{where(key)}: ")
         if key == "device":
             value = value.strip().lower()
-            _check_device(value)
+            _check_device(value, f"{where(key)}: ")
         if key == "sep":
-            value = check_separator(value, source)
+            value = check_separator(value, where(key))
         if key == "thousands" and value.lower() in ("none", "space"):
             value = {"none": "", "space": " "}[value.lower()]
+        if key == "out" and value.startswith("~"):
+            value = os.path.expanduser(value)  # as a shell would: "~/runs/x" is never a directory named ~
         cfg[key] = value
+    if cfg["seed"] < 0:
+        raise ConfigError(f"{where('seed')} must be >= 0, got {cfg['seed']}")
     for key in ("lr", "momentum", "weight_decay", "clip_norm", "dropout", "target_loss", "max_time"):
         if cfg[key] < 0:
-            raise ConfigError(f"{source}: {key} must be >= 0, got {cfg[key]}")
+            raise ConfigError(f"{where(key)} must be >= 0, got {cfg[key]}")
     if not 0 <= cfg["dropout"] < 1:
-        raise ConfigError(f"{source}: dropout must be in [0, 1), got {cfg['dropout']}")
+        raise ConfigError(f"{where('dropout')} must be in [0, 1), got {cfg['dropout']}")
     if cfg["epochs"] < 1:
-        raise ConfigError(f"{source}: epochs must be >= 1, got {cfg['epochs']}")
+        raise ConfigError(f"{where('epochs')} must be >= 1, got {cfg['epochs']}")
     if (cfg["decimal"], cfg["thousands"]) != (".", ""):
         from ..data.csvfile import check_number_format
 
@@ -217,11 +308,11 @@ def normalize_config(raw: dict[str, Any], source: str = "config") -> dict[str, A
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
     if cfg["max_categories"] < 1:
-        raise ConfigError(f"{source}: max_categories must be >= 1, got {cfg['max_categories']}")
+        raise ConfigError(f"{where('max_categories')} must be >= 1, got {cfg['max_categories']}")
     if not 0 < cfg["test_split"] < 1:  # the run is scored (and evaluate scores it) on its test rows
-        raise ConfigError(f"{source}: test_split must be a fraction in (0, 1), got {cfg['test_split']}")
+        raise ConfigError(f"{where('test_split')} must be a fraction in (0, 1), got {cfg['test_split']}")
     if not 0 <= cfg["val_split"] < 1:
-        raise ConfigError(f"{source}: val_split must be a fraction in [0, 1), got {cfg['val_split']}")
+        raise ConfigError(f"{where('val_split')} must be a fraction in [0, 1), got {cfg['val_split']}")
     if cfg["test_split"] + cfg["val_split"] >= 1:
         raise ConfigError(
             f"{source}: test_split + val_split must leave rows to train on (sum < 1), got "
@@ -246,13 +337,32 @@ def to_toml(cfg: dict[str, Any]) -> str:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
+    """The settings of a TOML file, or a one-line ConfigError naming the file (missing, not UTF-8,
+    malformed, or nested too deeply to read)."""
+    return read_toml(path)[0]
+
+
+def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
+    """The settings of a TOML file and its text (for :func:`normalize_config`'s line numbers)."""
     import tomllib
 
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"no such config file: {p}")
     try:
-        with open(p, "rb") as handle:
-            return tomllib.load(handle)
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the config file ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{p}, line {line}: not UTF-8 text (byte {data[exc.start]:#04x}); a config file must be saved as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: malformed TOML: {exc}") from None
+    except RecursionError:  # arrays or tables nested thousands deep (a crafted file)
+        raise ConfigError(f"{p}: malformed TOML: nested too deeply to read") from None
