@@ -208,6 +208,12 @@ def test_non_finite_loss_stops_by_default():
     x, y = _regression()
     model = nn.Linear(3, 1)
     history = fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=50.0), (x, y), epochs=500, batch_size=None)
+    # stopped by default: here once the loss is 10^4 times its start, before it overflows
+    assert len(history) < 500 and "diverged: loss rose from" in history.stop_reason
+    model = nn.Linear(3, 1)
+    guard = DivergenceGuard(factor=math.inf)  # NaN/inf only, as a user may ask
+    history = fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=50.0), (x, y), epochs=500, batch_size=None,
+                  callbacks=[guard])  # fmt: skip
     assert len(history) < 500 and "diverged: loss became" in history.stop_reason
     assert not math.isfinite(history["loss"][-1])
 

@@ -38,3 +38,21 @@ def test_a_diverging_fit_stops_with_its_message_and_no_numpy_warnings(loss_fn: n
     # outside fit, NumPy's warnings are left on: the suppression is scoped to the training step
     with pytest.warns(RuntimeWarning, match="overflow encountered"):
         np.float32(3e38) * np.float32(10)
+
+
+def test_fit_stops_a_slow_divergence_by_default():
+    import numpy as np
+
+    import downslope as ds
+    from downslope import nn, optim
+
+    x = np.linspace(-1, 1, 50, dtype=np.float32).reshape(-1, 1)
+    y = 3 * x + 1
+    design = np.hstack([x, np.ones_like(x)]).astype(np.float64)
+    curvature = float(np.linalg.eigvalsh(2 * design.T @ design / len(x)).max())  # L of the MSE in (w, b)
+    model = nn.Linear(1, 1)
+    # just above 2/L: the loss grows by about 1.2x per update, slowly, never reaching inf in 400 epochs
+    history = ds.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=1.05 * 2 / curvature), (x, y),
+                     batch_size=50, epochs=400, verbose=0, seed=0)  # fmt: skip
+    assert history.stop_kind == "diverged" and "before training" in history.stop_reason
+    assert len(history) < 400

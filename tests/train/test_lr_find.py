@@ -131,3 +131,40 @@ def test_the_sweep_on_a_device_equals_the_cpu_sweep_and_restores_the_model_there
     np.testing.assert_allclose(dev.losses, cpu.losses, rtol=1e-6)
     assert str(model_device(models["strict"])) == "strict"  # restored, on the device it was moved to
     np.testing.assert_array_equal(models["strict"].weight.cpu().numpy(), models[None].weight.numpy())
+
+
+def test_centred_average_has_no_lag_and_does_not_sag_at_the_ends():
+    from downslope.train.lr_find import LRFinderResult
+
+    lrs = list(np.geomspace(1e-5, 1, 100))
+    raw = [2.0] * 50 + [1.0] * 50  # the loss drops at update 50
+    result = LRFinderResult(lrs, raw, raw, None, "")
+    centred = np.asarray(result.centred_losses())
+    assert centred[0] == 2.0 and centred[-1] == 1.0  # the window shrinks at the ends: no zero padding
+    assert centred[49] > 1.5 > centred[50]  # halfway exactly at the drop, not 50 updates later
+    assert result.lowest()[0] >= lrs[50]
+
+
+def test_plot_draws_raw_and_centred_losses_and_the_suggestion_on_the_curve_it_came_from():
+    pytest.importorskip("matplotlib")
+    x, y = _data()
+    model, opt = _setup()
+    result = lr_find(model, nn.CrossEntropyLoss(), opt, (x, y), num_iter=60)
+    assert result.suggestion is not None
+    ax = result.plot()
+    labels = [line.get_label() for line in ax.lines]
+    assert any(label.startswith("loss of each update (raw)") for label in labels)
+    centred_line = next(line for line in ax.lines if label_has(line, "centred average"))
+    np.testing.assert_allclose(centred_line.get_ydata(), result.centred_losses())
+    marker = next(line for line in ax.lines if label_has(line, "suggestion"))
+    (mx,), (my,) = marker.get_xdata(), marker.get_ydata()
+    assert mx == result.suggestion
+    at = int(np.argmin(np.abs(np.log(result.lrs) - np.log(mx))))
+    assert my == result.centred_losses()[at]  # on the centred curve, not on the lagging average
+    lowest_lr, _ = result.lowest()
+    assert any(label_has(line, "lowest / 10") and line.get_xdata()[0] == lowest_lr / 10 for line in ax.lines)
+    assert any(label_has(line, "exponential moving average (lags") for line in ax.lines)
+
+
+def label_has(line, text):
+    return text in str(line.get_label())

@@ -496,7 +496,9 @@ def _callback_list(
     checkpoints (so a saved state includes the whole epoch), then the progress output."""
     user = list(as_callback_list(callbacks))
     if not any(isinstance(cb, DivergenceGuard) for cb in user):
-        user.append(DivergenceGuard(factor=math.inf))  # NaN/inf losses stop training with a clear message
+        # NaN/inf losses stop training with a clear message, and so does a loss 10^4 times above where it
+        # started (however slowly it got there); a loss that merely rises above its best does not
+        user.append(DivergenceGuard(factor=math.inf, initial_factor=1e4))
     savers = [cb for cb in user if isinstance(cb, ModelCheckpoint)]
     ordered: list[Callback] = [cb for cb in user if not isinstance(cb, ModelCheckpoint)]
     ordered.append(_RecordHistory(history))

@@ -2,7 +2,8 @@
 
 The loss first barely moves (rate too small), then falls fastest, then blows up (rate too large).
 A good learning rate is where it falls fastest; :func:`lr_find` suggests the rate at the steepest
-descent of the smoothed loss. Afterwards the model, the optimizer (state and learning rates), the
+descent of the raw losses averaged over centred windows (an exponential moving average lags behind
+the rising rate and would put the dip too far right). Afterwards the model, the optimizer (state and learning rates), the
 gradients and the library's random generator are put back exactly as they were, so running the
 test does not change the training that follows.
 """
@@ -36,8 +37,11 @@ class LRFinderResult:
     """What the range test saw: ``lrs[i]`` was used for the update whose loss is ``raw_losses[i]``.
 
     ``losses`` are the smoothed (exponential moving average, bias-corrected) losses that decide when
-    to stop; ``suggestion`` is the rate where the loss falls fastest per decade of learning rate,
-    judged by lines fitted through centred windows of the raw losses (None when too short to tell).
+    to stop; they lag behind the sweep (with the default ``smooth=0.98`` by about 50 updates, which is
+    decades of learning rate), so they are not what the suggestion is read from. ``suggestion`` is the
+    rate where the loss falls fastest per decade of learning rate, judged by lines fitted through
+    centred windows of the raw losses (None when too short to tell); :meth:`centred_losses` is the
+    matching centred moving average, which has no lag, and :meth:`plot` draws the suggestion on it.
     """
 
     lrs: list[float]
@@ -46,22 +50,86 @@ class LRFinderResult:
     suggestion: float | None
     stop_reason: str
 
+    def centred_losses(self) -> list[float]:
+        """The raw losses averaged over centred windows (the window the suggestion's slopes use:
+        ``2 * max(1, n // 20) + 1`` updates, shrinking at the ends); NaN where the raw loss was not finite.
+
+        Example:
+            >>> LRFinderResult([1e-3, 1e-2, 1e-1], [3.0, 2.5, 2.0], [3.0, 2.0, 1.0], None, "").centred_losses()
+            [2.5, 2.0, 1.5]
+        """
+        raw = np.asarray(self.raw_losses, dtype=np.float64)
+        out = np.full(len(raw), np.nan)
+        finite = np.isfinite(raw)
+        if finite.any():
+            out[finite] = centred_average(raw[finite], _half_window(int(finite.sum())))
+        return [float(v) for v in out]
+
+    def lowest(self) -> tuple[float, float] | None:
+        """``(learning rate, loss)`` at the lowest point of :meth:`centred_losses` (None when none is
+        finite). The classic rule of thumb takes a tenth of that rate."""
+        centred = np.asarray(self.centred_losses(), dtype=np.float64)
+        if not np.isfinite(centred).any():
+            return None
+        i = int(np.nanargmin(centred))
+        return float(self.lrs[i]), float(centred[i])
+
     def plot(self, ax: Any = None, save_path: str | Path | None = None) -> Any:
-        """Loss against learning rate (log scale), the suggestion marked; returns the matplotlib Axes."""
+        """Loss against learning rate (log scale); returns the matplotlib Axes.
+
+        Drawn: each update's raw loss (faint), its centred moving average (no lag: the curve the
+        suggestion is computed from, with the suggestion marked on it), the lowest point of that
+        average and a tenth of its rate (the rule of thumb), and the lagging exponential moving
+        average that decides when the sweep stops (dotted, for reference).
+        """
         if ax is None:
             from matplotlib.figure import Figure
 
             ax = Figure(figsize=(6, 4)).add_subplot()
-        ax.plot(self.lrs, self.losses, label="smoothed loss")
+        lrs = np.asarray(self.lrs, dtype=np.float64)
+        centred = np.asarray(self.centred_losses(), dtype=np.float64)
+        ax.plot(lrs, self.raw_losses, color="C0", alpha=0.3, lw=1, label="loss of each update (raw)")
+        half = _half_window(int(np.isfinite(centred).sum()))
+        ax.plot(lrs, centred, color="C0", lw=2, label=f"centred average of {2 * half + 1} updates (no lag)")
+        ax.plot(
+            lrs, self.losses, ":", color="0.5", lw=1.2,
+            label="exponential moving average (lags; decides the stop)",
+        )  # fmt: skip
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
         ax.set_ylabel("loss")
         if self.suggestion is not None:
-            ax.axvline(self.suggestion, color="red", linestyle="--", label=f"suggestion {self.suggestion:.2g}")
-        ax.legend()
+            at = int(np.argmin(np.abs(np.log(lrs) - math.log(self.suggestion))))
+            ax.axvline(self.suggestion, color="red", linestyle="--", lw=1.2)
+            ax.plot(
+                [self.suggestion], [centred[at]], "o", color="red", zorder=5,
+                label=f"suggestion {self.suggestion:.2g} (steepest fall of the centred average)",
+            )  # fmt: skip
+        lowest = self.lowest()
+        if lowest is not None:
+            lr_min, loss_min = lowest
+            ax.plot([lr_min], [loss_min], "v", color="black", zorder=5, label=f"lowest centred loss at {lr_min:.2g}")
+            ax.axvline(lr_min / 10, color="green", linestyle=":", lw=1.5, label=f"lowest / 10 = {lr_min / 10:.2g}")
+        # below the axes: inside, it would hide the dip (lower left) or the flat start (upper left)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
         if save_path is not None:
             ax.figure.savefig(save_path, dpi=120, bbox_inches="tight")
         return ax
+
+
+def _half_window(n: int) -> int:
+    """Half the centred window the suggestion uses for a sweep of ``n`` finite losses."""
+    return max(1, n // 20)
+
+
+def centred_average(values: np.ndarray, half: int) -> np.ndarray:
+    """Mean of each point's centred neighbourhood ``[i - half, i + half]``, the window shrinking at the
+    ends (no zero padding, so the ends are not pulled down)."""
+    values = np.asarray(values, dtype=np.float64)
+    sums = np.concatenate([[0.0], np.cumsum(values)])
+    index = np.arange(len(values))
+    lo, hi = np.maximum(0, index - half), np.minimum(len(values), index + half + 1)
+    return (sums[hi] - sums[lo]) / (hi - lo)
 
 
 def _local_slopes(x: np.ndarray, y: np.ndarray, half: int) -> np.ndarray:
@@ -85,13 +153,13 @@ def _suggest(lrs: list[float], raw: list[float], skip_start: int, skip_end: int)
         return None
     if n - skip_start - skip_end < 3:
         skip_start, skip_end = 0, 0
-    half = max(1, n // 20)
+    half = _half_window(n)
     log_lr = np.log10(np.asarray(lrs, dtype=np.float64))
     losses = np.asarray(raw, dtype=np.float64)
     slopes = _local_slopes(log_lr, losses, half)[skip_start : n - skip_end]
     # Only the way down counts: past the lowest (locally averaged) loss, a fall after a blow-up is
     # not progress.
-    level = np.convolve(losses, np.ones(2 * half + 1) / (2 * half + 1), mode="same")[skip_start : n - skip_end]
+    level = centred_average(losses, half)[skip_start : n - skip_end]
     bottom = int(np.argmin(level)) + 1
     return float(10 ** log_lr[skip_start + int(np.argmin(slopes[:bottom]))])
 

@@ -276,6 +276,8 @@ class DivergenceGuard(Callback):
         monitor: the quantity to watch ('loss').
         factor: how many times above its best the value may grow before it counts as divergence.
         raise_error: raise :class:`~downslope.errors.DivergenceError` instead of stopping quietly.
+        initial_factor: how many times above the loss before training (the first batch's) the value
+            may grow: a loss that climbs that far above where it started diverged, however slowly.
 
     Example:
         >>> guard = DivergenceGuard(); state = TrainingState(); guard.set_trainer(state); guard.on_train_begin()
@@ -285,17 +287,22 @@ class DivergenceGuard(Callback):
         'diverged: loss rose from 0.41 to 3e+08 in 3 epochs at lr=1; the step size is probably too large, try lr=0.1'
     """
 
-    def __init__(self, monitor: str = "loss", factor: float = 100.0, raise_error: bool = False) -> None:
-        if not isinstance(factor, (int, float)) or not factor > 1:
-            raise ConfigError(f"DivergenceGuard: factor must be a number > 1, got {factor!r}")
+    def __init__(
+        self, monitor: str = "loss", factor: float = 100.0, raise_error: bool = False, initial_factor: float = math.inf
+    ) -> None:
+        for name, value in (("factor", factor), ("initial_factor", initial_factor)):
+            if not isinstance(value, (int, float)) or not value > 1:
+                raise ConfigError(f"DivergenceGuard: {name} must be a number > 1, got {value!r}")
         self.monitor = monitor
         self.factor = float(factor)
+        self.initial_factor = float(initial_factor)
         self.raise_error = raise_error
         self.on_train_begin()
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self.best: float | None = None
         self.best_epoch = 0
+        self.initial: float | None = None  # the loss before training (the first batch's)
         self.diverged_epoch: int | None = None
         self._first: DeviceScalar | None = None  # on a device: the first batch's loss, read at the epoch's end
 
@@ -325,6 +332,7 @@ class DivergenceGuard(Callback):
             # The first batch's loss is the loss before any update: a run whose epoch loss climbs
             # `factor` times above it diverged, even if it later comes down again.
             self.best, self.best_epoch = float(loss), -1
+            self.initial = self.best
         if loss is not None and not math.isfinite(float(loss)):
             at, hint = self._lr_text(logs)
             epoch = self.trainer.epoch if hasattr(self, "trainer") else 0
@@ -339,6 +347,7 @@ class DivergenceGuard(Callback):
             first, self._first = float(self._first), None
             if self.best is None and math.isfinite(first):
                 self.best, self.best_epoch = first, -1
+                self.initial = first
         value = (logs or {}).get(self.monitor)
         if value is None:
             return
@@ -349,6 +358,13 @@ class DivergenceGuard(Callback):
                 epoch,
                 f"diverged: {self.monitor} became {value} at epoch {epoch + 1}{at}; "
                 f"the step size is probably too large (or the data holds extreme values), {hint}",
+            )
+            return
+        if self.initial is not None and value > self.initial_factor * max(self.initial, 1e-12):
+            self._diverge(
+                epoch,
+                f"diverged: {self.monitor} rose from {fmt(self.initial)} before training to {value:.3g} by epoch "
+                f"{epoch + 1}{at}; the step size is probably too large, {hint}",
             )
             return
         if self.best is None or value < self.best:
@@ -363,8 +379,10 @@ class DivergenceGuard(Callback):
             )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch}
+        return {"best": self.best, "best_epoch": self.best_epoch, "initial": self.initial}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = None if state["best"] is None else float(state["best"])
         self.best_epoch = int(state["best_epoch"])
+        initial = state.get("initial")  # absent from checkpoints written before it was kept
+        self.initial = None if initial is None else float(initial)
