@@ -612,3 +612,33 @@ def test_in_place_ops_refuse_a_higher_category_like_torch(op):
         op(torch)
     with pytest.raises(ds.errors.ArgumentTypeError, match="can't be cast"):
         op(ds)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["div by a number", "div by a tensor", "pow", "rdiv", "sinh", "cosh", "normalize", "div by a grad tensor"],
+)
+def test_writing_in_place_to_outputs_torch_does_not_save_is_allowed(name):
+    torch = pytest.importorskip("torch")
+
+    def make(L):  # type: ignore[no-untyped-def]
+        F = ds.nn.functional if L is ds else torch.nn.functional
+        return {
+            "div by a number": lambda z: z / 3.0,
+            "div by a tensor": lambda z: z / (L.ones(3) * 2),
+            "pow": lambda z: z**2,
+            "rdiv": lambda z: 3.0 / z,
+            "sinh": lambda z: z.sinh(),
+            "cosh": lambda z: z.cosh(),
+            "normalize": lambda z: F.normalize(z, dim=0),
+            "div by a grad tensor": lambda z: L.ones(3) / z,
+        }[name]
+
+    grads = []
+    for L in (torch, ds):
+        z = L.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = make(L)(z)
+        y.mul_(2)  # SimCLR's fill_diagonal_ and attention's masked_fill_ after a division do this
+        (y * L.tensor([1.0, -2.0, 0.5])).sum().backward()
+        grads.append(z.grad.numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6)

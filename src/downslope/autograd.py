@@ -370,7 +370,7 @@ def _check_versions(node: Tensor) -> None:
     for i, p in enumerate(node._parents):
         if p._seq > seq or (_changed_after(p, seq) and _reads_input(rule, i, node._needs)):
             raise StateError(_modified_message(p, seq, f"input {i} of {_rule_label(rule)}"))
-    if _changed_after(node, seq) and _reads_output(rule):
+    if _changed_after(node, seq) and _reads_output(rule, node._needs):
         raise StateError(_modified_message(node, seq, f"output 0 of {_rule_label(rule)}"))
 
 
@@ -392,24 +392,30 @@ def _modified_message(t: Tensor, seq: int, role: str) -> str:
 
 def _reads_input(rule: Any, i: int, needs: Any) -> bool:
     """Whether a rule reads input ``i``'s values. Rules say so with ``reads_inputs``: True (all, the
-    default), False (shapes only), a tuple of indices, or "others" (input i is read when another input
-    wants a gradient, as in a product)."""
+    default), False (shapes only), a tuple of indices, "others" (input i is read when another input
+    wants a gradient, as in a product), or a function of ``(i, needs)``."""
     reads = getattr(rule, "reads_inputs", True)
     if reads is True or reads is False:
         return reads
+    if callable(reads):  # reads(i, needs): for rules whose reads depend on which gradients are wanted
+        return bool(reads(i, needs))
     if reads == "others":
         return needs is None or any(n for j, n in enumerate(needs) if j != i)
     return i in reads
 
 
 @functools.cache
-def _reads_output(rule: Any) -> bool:
+def _reads_output(rule: Any, needs: Any = None) -> bool:
     """Whether a rule reads its output ``y`` (the second parameter), found from its bytecode.
 
-    A rule may say so itself (``reads_output = False``); anything that cannot be inspected counts as
-    reading it.
+    A rule may say so itself: ``reads_output = False``, or a tuple of input indices when it reads
+    ``y`` only for those inputs' gradients (division reads it for the divisor's alone, so an in-place
+    write to a quotient is allowed when only the dividend wants a gradient, as in PyTorch). Anything
+    that cannot be inspected counts as reading it.
     """
     declared = getattr(rule, "reads_output", None)
+    if isinstance(declared, tuple):
+        return needs is None or any(needs[i] for i in declared if i < len(needs))
     if declared is not None:
         return bool(declared)  # host: a rule's declaration, not an array
     code = getattr(rule, "__code__", None)

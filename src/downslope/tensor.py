@@ -622,7 +622,7 @@ class Tensor:
         return _inplace_ufunc(self, np.multiply, other, _ops.mul, "mul_", _mul_reads_self(other))
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_")
+        return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_", _mul_reads_self(other))
 
     def __ipow__(self, other: Any) -> Tensor:
         return _inplace_ufunc(self, np.power, other, _ops.pow, "pow_", True)
@@ -657,7 +657,8 @@ class Tensor:
                 reads_self=True,
                 keep_kind=True,
             )
-        return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_")
+        # the divisor's gradient reads the dividend from before the write
+        return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_", _mul_reads_self(other))
 
     def detach_(self) -> Tensor:
         """Cut this tensor from the graph in place: it becomes a leaf that does not require grad."""

@@ -87,8 +87,15 @@ def _div_vjp(g, y, args, saved, needs, xp):
     a, b = args
     return (
         xp.sum_to(g / b, a.shape) if needs[0] else None,
-        xp.sum_to(-g * y / b, b.shape) if needs[1] else None,
+        # a / b recomputed rather than read from y, as PyTorch: a later in-place write to the quotient
+        # (attention's masked_fill_, SimCLR's fill_diagonal_) leaves the gradient right
+        xp.sum_to(-(g * (a / b)) / b, b.shape) if needs[1] else None,
     )
+
+
+_div_vjp.reads_output = False  # type: ignore[attr-defined]
+# the dividend's values only for the divisor's gradient; the divisor's always
+_div_vjp.reads_inputs = lambda i, needs: needs is None or i == 1 or bool(needs[1])  # type: ignore[attr-defined]
 
 
 def pow(a: Any, b: Any) -> Tensor:
@@ -111,8 +118,11 @@ def _pow_vjp(g, y, args, saved, needs, xp):
         ga = xp.sum_to(ga, a.shape)
     if needs[1]:
         a_is_zero = xp.data(a) == 0
-        gb = xp.sum_to(g * y * xp.log(xp.where(a_is_zero, 1, a)), b.shape)
+        gb = xp.sum_to(g * a**b * xp.log(xp.where(a_is_zero, 1, a)), b.shape)  # a ** b again, not y (as div)
     return ga, gb
+
+
+_pow_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def neg(x: Any) -> Tensor:

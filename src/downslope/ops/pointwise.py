@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, parallel, workspace
+from ..autograd import _reads_output
 from ..backend import as_array
 from ..devices import is_array, like
 from ..errors import ArgumentError
@@ -415,6 +416,9 @@ def _unary_table_op(name: str) -> Any:
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise {name} (torch.{name}), with its gradient."
     rule.__name__ = f"_{name}_vjp"
+    # The rule hands y to every derivative; only those that use it read the output (so an in-place
+    # write to sinh's output, which PyTorch allows, is not refused).
+    rule.reads_output = _reads_output(derivative)  # type: ignore[attr-defined]
     return op
 
 
