@@ -165,17 +165,24 @@ class _PeerSignatureComm(_TwinComm):
 
 def test_mismatch_names_the_first_difference_and_the_ranks() -> None:
     mine = {"fc.weight": ds.zeros(4, 3), "fc.bias": ds.zeros(4)}
-    peer = b'[["fc.weight", [4, 3], "float32"], ["fc.bias", [4], "float64"]]'
+    peer = b'[["fc.weight", [4, 3], "float32", false], ["fc.bias", [4], "float64", false]]'
     with pytest.raises(DistributedError) as err:
         dist.check_same_model(mine, _world(_PeerSignatureComm(peer)))
     message = str(err.value)
-    assert "tensor #1 is 'fc.bias' with shape (4,) float32 on rank 0" in message
-    assert "'fc.bias' with shape (4,) float64 on rank 1" in message
+    assert "tensor #1 is 'fc.bias' with shape (4,) float32 (frozen) on rank 0" in message
+    assert "'fc.bias' with shape (4,) float64 (frozen) on rank 1" in message
+
+
+def test_a_layer_frozen_on_one_rank_alone_is_a_mismatch() -> None:
+    mine = {"fc.weight": ds.zeros(4, 3, requires_grad=True)}
+    peer = b'[["fc.weight", [4, 3], "float32", false]]'
+    with pytest.raises(DistributedError, match=r"'fc.weight' with shape \(4, 3\) float32 on rank 0 but .*\(frozen\) on rank 1"):
+        dist.check_same_model(mine, _world(_PeerSignatureComm(peer)))
 
 
 def test_mismatch_in_the_number_of_tensors() -> None:
     mine = [ds.zeros(2)]
-    peer = b'[["param[0]", [2], "float32"], ["param[1]", [5], "float32"]]'
+    peer = b'[["param[0]", [2], "float32", false], ["param[1]", [5], "float32", false]]'
     with pytest.raises(DistributedError, match=r"nothing \(fewer tensors\) on rank 0 but 'param\[1\]'.*1 tensors"):
         dist.check_same_model(mine, _world(_PeerSignatureComm(peer)))
 

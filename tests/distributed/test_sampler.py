@@ -91,6 +91,8 @@ def test_loader_advances_the_epoch_and_resumes_from_its_state() -> None:
     np.testing.assert_array_equal(next(iter(resumed))[0].numpy().ravel(), epoch1)
     with pytest.raises(ValueError, match="seed 2"):
         resumed.load_state_dict({"epoch": 0, "seed": 2})
+    with pytest.raises(ValueError, match="saved by 2 processes, this run has 1; resume under mpiexec -n 2"):
+        resumed.load_state_dict({"epoch": 0, "seed": 1, "world_size": 2})
 
 
 def test_loader_length_and_global_batch() -> None:

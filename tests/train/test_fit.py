@@ -703,3 +703,22 @@ def test_losses_by_keras_name():
     assert history["loss"][-1] < history["loss"][0]
     with pytest.raises(ConfigError, match="unknown loss 'msee'"):
         ds.fit(model, "msee", optim.SGD(model.parameters(), lr=0.1), (x, y), verbose=0)
+
+
+def test_a_stop_agreed_from_another_ranks_interrupt_resumes(tmp_path):
+    # Under MPI, the rank that writes the checkpoint learns of another rank's SIGTERM through the
+    # ranks' agreement, as a stop of kind 'interrupted' its own signal handler never saw.
+    class AgreedInterrupt(Callback):
+        def on_epoch_end(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            if epoch == 1:
+                self.stop("interrupted by SIGTERM: finished epoch 2 and stopped (on rank 1)", "interrupted")
+
+    x, y = _regression(n=40)
+    model, opt, sched = _resume_setup()
+    part = fit(model, nn.MSELoss(), opt, (x, y), epochs=5, batch_size=8, scheduler=sched,
+               callbacks=[AgreedInterrupt()], checkpoint_dir=tmp_path, verbose=0)  # fmt: skip
+    assert len(part) == 2 and part.stop_kind == "interrupted"
+    model, opt, sched = _resume_setup()
+    resumed = fit(model, nn.MSELoss(), opt, (x, y), epochs=5, batch_size=8, scheduler=sched,
+                  resume_from=tmp_path, verbose=0)  # fmt: skip
+    assert len(resumed) == 5  # trained on, instead of stopping again at once

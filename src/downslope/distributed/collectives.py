@@ -52,14 +52,16 @@ def named_tensors(source: Any, *, buffers: bool = True) -> NamedTensors:
 
 
 def _signature(named: NamedTensors) -> list[list[Any]]:
-    return [[name, list(t.shape), str(t.dtype)] for name, t in named]
+    # requires_grad too: the gradient buffers hold only the trained tensors, so a layer frozen on one rank
+    # alone would misalign every gradient after it (or fail deep inside MPI)
+    return [[name, list(t.shape), str(t.dtype), bool(getattr(t, "requires_grad", False))] for name, t in named]
 
 
 def _describe(entry: list[Any] | None) -> str:
     if entry is None:
         return "nothing (fewer tensors)"
-    name, shape, dtype = entry
-    return f"{name!r} with shape {tuple(shape)} {dtype}"
+    name, shape, dtype, trained = entry
+    return f"{name!r} with shape {tuple(shape)} {dtype}{'' if trained else ' (frozen)'}"
 
 
 def check_same_model(model_or_params: Any, world: World | None = None, *, what: str = "model") -> None:
@@ -179,7 +181,8 @@ def broadcast_object(obj: Any, root: int = 0, *, world: World | None = None) -> 
     received = json.loads(world.comm.bcast_bytes(header, root))
     out: dict[str, np.ndarray] = {}
     for key, (dtype, shape) in received["arrays"].items():
-        buf = np.ascontiguousarray(arrays[key]).copy() if world.rank == root else np.empty(shape, dtype=dtype)
+        # (np.array, not ascontiguousarray, which would turn a 0-d array into 1-d on the root alone)
+        buf = np.array(arrays[key], order="C", copy=True) if world.rank == root else np.empty(shape, dtype=dtype)
         world.comm.bcast(buf.reshape(-1), root)
         out[key] = buf
     return decode_tree(received["meta"], out)

@@ -255,6 +255,12 @@ class DistributedDataLoader(DataLoader):
             raise ArgumentError(
                 f"DistributedDataLoader.load_state_dict: expected a dict with 'epoch' (from state_dict()), got {state!r}"
             )
+        saved_world = state.get("world_size", self.world.world_size)
+        if saved_world != self.world.world_size:  # the batch each update sees, and the sample order, would change
+            raise ArgumentError(
+                f"DistributedDataLoader.load_state_dict: the state was saved by {saved_world} processes, this run "
+                f"has {self.world.world_size}; resume under mpiexec -n {saved_world}"
+            )
         if state.get("seed", self.sampler.seed) != self.sampler.seed:
             raise ArgumentError(
                 f"DistributedDataLoader.load_state_dict: the state was saved with seed {state.get('seed')}, "

@@ -381,7 +381,9 @@ def _checkpoint_builder(
             "stop_reason": state.stop_reason,
             "stop_kind": state.stop_kind,
             # A stopping rule fired (early stopping, a target, divergence): resuming must not train on.
-            "finished": bool(state.stop_training) and not interrupt.stopped,
+            # An interruption is not a stopping rule, wherever it came from: this process's own signal, or
+            # another rank's that the ranks agreed on (then this process's handler never saw it).
+            "finished": bool(state.stop_training) and not interrupt.stopped and state.stop_kind != "interrupted",
             "data": fingerprint[0],
         }
 
