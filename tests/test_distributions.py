@@ -573,3 +573,23 @@ def test_expand_broadcasts_parameters_and_samples():
     assert g.batch_shape == (5,) and g.log_prob(ds.ones(5)).shape == (5,)
     c = D.Categorical(logits=ds.zeros(4)).expand((2,))
     assert c.batch_shape == (2,) and c.sample().shape == (2,)
+
+
+@pytest.mark.parametrize("name", ["Categorical", "Bernoulli", "Geometric", "OneHotCategorical"])
+def test_sampling_first_keeps_the_gradient_of_probs_as_torch(name):
+    # sample() reads probs without recording; the kept probs must still carry the graph (RL code samples
+    # an action, then adds an entropy bonus)
+    torch = pytest.importorskip("torch")
+    logits = np.array([0.2, -0.4, 1.1])
+    grads = []
+    for lib in (torch, ds):
+        t = (
+            lib.tensor(logits, requires_grad=True)
+            if lib is torch
+            else ds.tensor(logits, dtype=ds.float64, requires_grad=True)
+        )
+        dist = getattr(lib.distributions, name)(logits=t)
+        dist.sample()
+        (dist.entropy().sum() + dist.mean.sum()).backward()
+        grads.append(t.grad.numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-10)

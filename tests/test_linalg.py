@@ -289,3 +289,22 @@ def test_torch_older_top_level_names() -> None:
             factor.cholesky_inverse(upper).numpy(), torch.cholesky_inverse(ref_factor, upper).numpy(), rtol=1e-9
         )
     np.testing.assert_allclose(a64.matrix_exp().numpy(), torch.matrix_exp(t64).numpy(), rtol=1e-10)
+
+
+def test_edge_cases_found_by_a_fuzz_against_torch() -> None:
+    a, b = RNG.standard_normal((3, 3, 3)), RNG.standard_normal((3, 3))
+    mine = L.solve(ds.tensor(a, dtype=ds.float64), ds.tensor(b, dtype=ds.float64))  # a batch of vectors
+    np.testing.assert_allclose(mine.numpy(), T.solve(torch.tensor(a), torch.tensor(b)).numpy(), rtol=1e-10)
+    stack = np.stack([SQUARE[0], np.full((4, 4), np.nan)])
+    x = ds.tensor(stack, dtype=ds.float64, requires_grad=True)
+    out = L.matrix_exp(x)  # only the matrix holding NaN gives NaN
+    np.testing.assert_allclose(out.detach().numpy()[0], T.matrix_exp(torch.tensor(SQUARE[0])).numpy(), rtol=1e-10)
+    assert np.isnan(out.detach().numpy()[1]).all() and out.requires_grad
+    singular = torch.tensor([[1.0, 2.0], [2.0, 4.0]], dtype=torch.float64)
+    for p in (1, -1, np.inf, "fro"):  # (torch computes "nuc" through a rounded inverse: a huge finite number)
+        assert L.cond(ds.tensor(singular.numpy()), p).item() == T.cond(singular, p).item() == np.inf
+    for shape in ((0, 0), (3, 0), (2, 0, 0)):
+        lu, pivots = L.lu_factor(ds.zeros(*shape))
+        ref = T.lu_factor(torch.zeros(*shape))
+        assert lu.shape == tuple(ref.LU.shape) and pivots.shape == tuple(ref.pivots.shape)
+    assert L.matrix_rank(ds.eye(3), atol=ds.tensor(0.5)).item() == 3

@@ -1,5 +1,5 @@
-"""Linear algebra with gradients (``torch.linalg``): inverses, determinants, solves, Cholesky, the
-symmetric eigendecomposition, singular values, norms, least squares.
+"""Linear algebra with gradients (``torch.linalg``): inverses, determinants, solves, the Cholesky,
+symmetric eigen, singular value, QR and LU decompositions, the matrix exponential, norms, least squares.
 
 For seeing gradient descent, the useful ones are the curvature and the closed forms: the
 eigenvalues of a loss's Hessian (:func:`eigvalsh` of :func:`downslope.autograd.functional.hessian`)
@@ -8,8 +8,9 @@ regression by gradient descent should reach.
 
 Each op's forward is NumPy's (or the device namespace's) ``linalg`` and its gradient sits beside it,
 written with matrix products, so the gradients of :func:`inv`, :func:`det`, :func:`slogdet` and
-:func:`solve` can be differentiated again; those of :func:`cholesky`, :func:`eigh`,
-:func:`eigvalsh` and :func:`svdvals` refuse double backward. Stacks of matrices (``(..., n, n)``)
+:func:`solve` can be differentiated again (and those built from recorded ops: :func:`solve_triangular`,
+:func:`lu_solve`, :func:`matrix_exp`, :func:`cholesky_solve`); those of :func:`cholesky`, :func:`eigh`,
+:func:`eigvalsh`, :func:`svdvals`, :func:`svd`, :func:`qr` and :func:`lu_factor` refuse double backward. Stacks of matrices (``(..., n, n)``)
 are accepted everywhere. A singular matrix raises :class:`LinAlgError` (a ``RuntimeError``, as in
 PyTorch) naming the op.
 
@@ -166,7 +167,8 @@ def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:
     b = ops._lift_float(B)
     if not left:
         return _t(solve(_t(a), _t(b)))
-    vector = b.ndim == 1
+    # PyTorch's rule: B is a vector (or a batch of them) when it is 1-D, or has A's shape without its last dim
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1]))
     if vector:
         b = ops.unsqueeze(b, -1)
     if b.shape[-2] != a.shape[-1]:
@@ -459,9 +461,13 @@ def matrix_exp(A: Any) -> Tensor:
     n = a.shape[-1]
     if a.array.size == 0:
         return wrap_array(a.array.copy())
+    finite = ns.isfinite(a.array).all(axis=(-2, -1), keepdims=True)
+    if not bool(_devices.to_host(finite).all()):  # host: whether to take the slower masked path
+        # only the matrices holding NaN/inf give NaN (as PyTorch); the others keep their graph
+        safe = ops.where(wrap_array(finite), a, wrap_array(ns.zeros_like(a.array)))
+        nan = wrap_array(ns.full(a.shape, np.nan, dtype=a.array.dtype))
+        return ops.where(wrap_array(finite), matrix_exp(safe), nan)
     one_norm = float(_devices.to_host(ns.abs(a.array).sum(-2).max()))  # host: the number of squarings is a Python int
-    if not np.isfinite(one_norm):
-        return wrap_array(ns.full(a.shape, np.nan, dtype=a.array.dtype))
     squarings = max(0, int(np.ceil(np.log2(one_norm / 0.5)))) if one_norm > 0.5 else 0
     scaled = a * (0.5**squarings)
     eye = wrap_array(ns.broadcast_to(ns.eye(n, dtype=a.array.dtype), a.shape).copy())
@@ -498,6 +504,10 @@ def _lu_packed(a: Any, pivot: bool) -> tuple[Any, Any, Any, Any]:
     m, n = a.shape[-2:]
     k = min(m, n)
     batch = a.shape[:-2]
+    if a.size == 0:  # nothing to eliminate: an empty factorization, with pivots 1..k
+        pivots = ns.broadcast_to(ns.arange(1, k + 1, dtype=np.int32), batch + (k,)).copy()
+        perm = ns.broadcast_to(ns.arange(m), batch + (m,)).copy()
+        return a.copy(), pivots, perm, ns.zeros(batch, dtype=np.int32)
     lu = a.reshape((-1, m, n)).copy()
     count = lu.shape[0]
     rows = ns.arange(count)
@@ -551,8 +561,8 @@ def lu_factor(A: Any, *, pivot: bool = True) -> LUFactorResult:
     """The LU decomposition with partial pivoting, packed as LAPACK's getrf and ``torch.linalg.lu_factor``
     give it: ``LU`` holds ``U`` on and above the diagonal and ``L`` (whose diagonal is ones) below it;
     ``pivots`` (int32, 1-based) says which row was swapped with row ``i`` at step ``i``. A singular
-    matrix factors (with a zero on ``U``'s diagonal), as in PyTorch; :func:`lu_solve` then gives inf
-    or NaN. Differentiable (any shape), with PyTorch's gradient.
+    matrix factors (with a zero on ``U``'s diagonal; PyTorch raises); :func:`lu_solve` then raises
+    :class:`LinAlgError`, where PyTorch gives inf or NaN. Differentiable (any shape), with PyTorch's gradient.
 
     Example:
         >>> import downslope as ds
@@ -811,6 +821,7 @@ def matrix_rank(
     """
     a = _matrix(A, "matrix_rank", square=False)
     ns = namespace_of(a.array)
+    atol, rtol, tol = (float(v.item()) if isinstance(v, Tensor) else v for v in (atol, rtol, tol))
     s = ns.abs(ns.linalg.eigvalsh(a.array)) if hermitian else ns.linalg.svd(a.array, compute_uv=False)
     if tol is not None:
         atol, rtol = tol, 0.0
@@ -836,7 +847,15 @@ def cond(A: Any, p: Any = None) -> Tensor:
         s = svdvals(a)
         big, small = s[..., 0], s[..., -1]
         return big / small if p != -2 else small / big
-    return matrix_norm(a, p) * matrix_norm(inv(a), p)
+    try:
+        inverse = inv(a)
+    except LinAlgError:  # a singular matrix: an infinite condition number, as PyTorch gives
+        inverse = None
+    if inverse is None:
+        ns = namespace_of(a.array)
+        big = matrix_norm(a, p)
+        return big + wrap_array(ns.full(big.shape, np.inf, dtype=a.array.dtype))
+    return matrix_norm(a, p) * matrix_norm(inverse, p)
 
 
 def vander(x: Any, *, N: int | None = None) -> Tensor:

@@ -104,3 +104,26 @@ def test_a_pruned_torch_checkpoint_loads_into_a_pruned_model():
     np.testing.assert_allclose(
         mine(ds.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5
     )
+
+
+def test_structured_pruning_again_scores_the_masked_weight_and_remove_keeps_the_parameter():
+    mine, theirs = nn.Linear(2, 3), torch.nn.Linear(2, 3)
+    weight = np.array([[1.0, 10.0], [2.0, 0.1], [3.0, 0.2]], dtype=np.float32)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(weight))
+    mine.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    mask = np.array([[1, 0], [1, 1], [1, 1]])
+    prune.custom_from_mask(mine, "weight", ds.tensor(mask))
+    tprune.custom_from_mask(theirs, "weight", torch.tensor(mask))
+    prune.ln_structured(mine, "weight", amount=1, n=1, dim=1)
+    tprune.ln_structured(theirs, "weight", amount=1, n=1, dim=1)
+    _same(mine, theirs)
+    opt = ds.optim.SGD(mine.parameters(), lr=0.1)  # built after pruning: it holds weight_orig
+    kept = mine.weight_orig
+    prune.remove(mine, "weight")
+    assert mine.weight is kept
+    before = mine.weight.numpy().copy()
+    opt.zero_grad()
+    mine(ds.ones(1, 2)).sum().backward()
+    opt.step()
+    assert not np.array_equal(mine.weight.numpy(), before)  # still trained by that optimizer

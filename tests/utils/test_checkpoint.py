@@ -72,3 +72,28 @@ def test_sequential_segments_and_refusals() -> None:
     xg = ds.ones(2, 4, requires_grad=True)
     with pytest.raises(ds.DownslopeError, match="cannot be differentiated again"):
         ds.autograd.grad(checkpoint(model, xg).sum(), [xg], create_graph=True)
+
+
+def test_asking_for_the_input_gradient_alone_fills_no_parameter_grad_as_torch() -> None:
+    model = _model()
+    x = ds.ones(2, 4, requires_grad=True)
+    (gx,) = ds.autograd.grad(checkpoint(model, x).sum(), [x])
+    (direct,) = ds.autograd.grad(model(x).sum(), [x])
+    np.testing.assert_allclose(gx.numpy(), direct.numpy(), rtol=1e-6)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_closure_over_a_tensor_also_used_outside_backpropagates_once_through_both() -> None:
+    torch = pytest.importorskip("torch")
+    import torch.utils.checkpoint as tcp
+
+    def run(lib, cp):  # type: ignore[no-untyped-def]
+        w = lib.tensor([0.5, -1.0], requires_grad=True)
+        h = w * 3  # a non-leaf captured by the function and used outside it
+        out = cp(lambda x: (x * h).tanh(), lib.tensor([1.0, 2.0], requires_grad=True))
+        (out.sum() + h.sum()).backward()
+        return w.grad.numpy()
+
+    np.testing.assert_allclose(
+        run(ds, checkpoint), run(torch, lambda f, x: tcp.checkpoint(f, x, use_reentrant=False)), rtol=1e-6
+    )

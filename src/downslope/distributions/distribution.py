@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import backend, ops
-from ..autograd import no_grad
+from ..autograd import enable_grad, no_grad
 from ..errors import ArgumentError
 from ..tensor import Tensor, as_tensor
 from . import constraints
@@ -27,7 +27,10 @@ class lazy_property:  # noqa: N801  (torch's name)
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         if instance is None:
             return self
-        value = self.fn(instance)
+        # Computed with gradients recorded even when first asked for under no_grad (sample() reads
+        # probs that way): the kept value must carry the graph for later log_prob/entropy, as torch's.
+        with enable_grad():
+            value = self.fn(instance)
         instance.__dict__[self.name] = value
         return value
 

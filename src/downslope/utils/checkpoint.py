@@ -4,8 +4,11 @@
 not kept; backward runs ``fn`` again from the saved inputs (with the random generator put back to
 where it was, so dropout draws the same mask) and backpropagates through that second run. The
 gradients equal those of calling ``fn`` directly, for the inputs and for every parameter ``fn``
-uses, whether or not the inputs require grad (PyTorch's ``use_reentrant=False`` behaviour). A
-gradient through a checkpoint cannot be differentiated again (``create_graph=True`` raises).
+uses, whether or not the inputs require grad (PyTorch's ``use_reentrant=False`` behaviour). When
+``fn`` is a Module (or its method), its parameters are the checkpoint's inputs too, so
+``autograd.grad(out, x)`` fills no parameter's ``.grad``, as in PyTorch; a plain function's
+parameters reached through a closure get their ``.grad`` from any backward through it. A gradient
+through a checkpoint cannot be differentiated again (``create_graph=True`` raises).
 
 Example:
     >>> import downslope as ds
@@ -24,9 +27,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import backend
-from ..autograd import Function, backward
+from ..autograd import Function, backward, grad
 from ..errors import ArgumentError, StateError
 from ..graph import enable_grad, is_grad_enabled
+from ..nn.module import Module
 from ..tensor import Tensor, empty
 
 __all__ = ["checkpoint", "checkpoint_sequential"]
@@ -34,11 +38,15 @@ __all__ = ["checkpoint", "checkpoint_sequential"]
 
 class _Checkpoint(Function):
     @staticmethod
-    def forward(ctx: Any, run: Callable[..., Any], preserve_rng_state: bool, anchor: Tensor, *args: Any) -> Any:
-        ctx.run = run
+    def forward(
+        ctx: Any, run: Callable[..., Any], preserve_rng_state: bool, n_args: int, anchor: Tensor, *tensors: Any
+    ) -> Any:
+        args = tensors[:n_args]  # then the parameters of a Module function: parents of the node
+        ctx.run, ctx.n_args, ctx.n_params = run, n_args, len(tensors) - n_args
         ctx.rng = backend.get_rng_state() if preserve_rng_state else None
         ctx.plain = [None if isinstance(a, Tensor) else a for a in args]
         ctx.save_for_backward(*[a if isinstance(a, Tensor) else None for a in args])
+        ctx.params = tensors[n_args:]
         return run(*args)
 
     @staticmethod
@@ -62,10 +70,21 @@ class _Checkpoint(Function):
             backend.set_rng_state(now)
         outs = out if isinstance(out, (tuple, list)) else (out,)
         pairs = [(o, g) for o, g in zip(outs, grads) if isinstance(o, Tensor) and o.requires_grad and g is not None]
-        if pairs:
-            backward([o for o, _ in pairs], [g for _, g in pairs])
-        input_grads = tuple(t.grad if isinstance(t, Tensor) and t.requires_grad else None for t in inputs)
-        return (None, None, None, *input_grads)
+        wanted = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad] + list(ctx.params)
+        found: dict[int, Any] = {}
+        if pairs and ctx.params:
+            # A Module: its parameters are the node's parents, so their gradients go back through the
+            # engine (which fills .grad only where the outer backward asks for it)
+            got = grad([o for o, _ in pairs], wanted, [g for _, g in pairs], allow_unused=True)
+            found = {id(t): gt for t, gt in zip(wanted, got)}
+        elif pairs:
+            # A plain function may reach tensors it was not given (closures): backpropagate through the
+            # recomputed graph into them; keep the graph (retain_graph), which may reach the outer one
+            backward([o for o, _ in pairs], [g for _, g in pairs], retain_graph=True)
+            found = {id(t): t.grad for t in inputs if isinstance(t, Tensor) and t.requires_grad}
+        input_grads = tuple(found.get(id(t)) if isinstance(t, Tensor) else None for t in inputs)
+        param_grads = tuple(found.get(id(p)) for p in ctx.params)
+        return (None, None, None, None, *input_grads, *param_grads)
 
 
 def checkpoint(
@@ -91,7 +110,9 @@ def checkpoint(
     # The anchor requires grad, so the checkpoint is recorded even when no input does: the
     # parameters inside ``function`` still get their gradients (torch's reentrant variant drops them).
     anchor = empty(0, requires_grad=True)
-    return _Checkpoint.apply(run, preserve_rng_state, anchor, *args)
+    owner = function if isinstance(function, Module) else getattr(function, "__self__", None)
+    params = [p for p in owner.parameters() if p.requires_grad] if isinstance(owner, Module) else []
+    return _Checkpoint.apply(run, preserve_rng_state, len(args), anchor, *args, *params)
 
 
 def checkpoint_sequential(

@@ -213,7 +213,8 @@ def _prune(module: Any, name: str, method: BasePruningMethod, importance_scores:
         if not isinstance(param, Parameter):
             raise ArgumentError(f"prune: {type(module).__name__} has no parameter {name!r}")
         orig, old_mask = param, namespace_of(param.array).ones_like(param.array)
-    scores = orig.array if importance_scores is None else _array(importance_scores)
+    # as PyTorch: scored on the current (masked) weight, so a second structured pruning sees the zeros
+    scores = (orig.array * old_mask) if importance_scores is None else _array(importance_scores)
     if tuple(scores.shape) != tuple(orig.shape):
         raise ArgumentError(
             f"prune: importance_scores of shape {tuple(scores.shape)} for {name!r} of shape {orig.shape}"
@@ -297,18 +298,19 @@ def global_unstructured(
 def remove(module: Any, name: str) -> Any:
     """Make the pruning of ``name`` permanent: ``name`` becomes a plain parameter holding
     ``<name>_orig * <name>_mask``; the mask, the original and the hook go."""
-    from ..module import Parameter
-
     hooks = module.__dict__.get("_pruning_hooks", {})
     if name not in hooks:
         raise StateError(f"prune.remove: parameter {name!r} of {type(module).__name__} has no pruning to remove")
     _, handle = hooks.pop(name)
     handle.remove()
-    pruned = (getattr(module, name + "_orig") * getattr(module, name + "_mask")).detach()
+    orig = getattr(module, name + "_orig")
+    # the same Parameter object, holding the pruned values (as PyTorch): an optimizer built after the
+    # pruning keeps training it, and its requires_grad is kept
+    orig.array *= getattr(module, name + "_mask").array.astype(orig.array.dtype)
     delattr(module, name + "_orig")
     delattr(module, name + "_mask")
     object.__delattr__(module, name)
-    module.register_parameter(name, Parameter(wrap_array(pruned.array.copy())))
+    module.register_parameter(name, orig)
     return module
 
 
