@@ -182,17 +182,21 @@ def test_initializers_fill_a_device_tensor_with_the_cpus_draws() -> None:
         np.testing.assert_array_equal(to_host(dev.array), cpu.numpy())
 
 
-@pytest.mark.parametrize("a, b", [(4.0, 5.0), (4.5, 5.0), (-6.0, -5.5)])
+@pytest.mark.parametrize("a, b", [(4.0, 5.0), (4.5, 5.0), (-6.0, -5.5), (8.0, 9.0), (-9.0, -8.0), (20.0, 21.0)])
 def test_trunc_normal_with_little_mass_between_the_bounds_is_exact_and_finishes(a, b):
     import math
 
     ds.manual_seed(0)
     w = ds.nn.init.trunc_normal_(ds.zeros(50_000, dtype=ds.float64), 0.0, 1.0, a, b).numpy()
     pdf = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
-    cdf = lambda z: 0.5 * (1 + math.erf(z / math.sqrt(2)))  # noqa: E731
-    exact_mean = (pdf(a) - pdf(b)) / (cdf(b) - cdf(a))
+    upper = lambda z: 0.5 * math.erfc(z / math.sqrt(2))  # noqa: E731  (P(Z > z), exact in the tails)
+    sign, lo, hi = (-1.0, -b, -a) if a + b < 0 else (1.0, a, b)  # a lower tail, by symmetry
+    mass = upper(lo) - upper(hi)
+    exact_mean = sign * (pdf(lo) - pdf(hi)) / mass
+    exact_var = 1 + (lo * pdf(lo) - hi * pdf(hi)) / mass - (exact_mean * sign) ** 2
     assert a <= w.min() and w.max() <= b
     assert abs(w.mean() - exact_mean) < 5 * w.std() / math.sqrt(w.size)
+    assert abs(w.var() / exact_var - 1) < 0.05  # a spread of values, not a few repeated ones
 
 
 @pytest.mark.parametrize(

@@ -197,12 +197,17 @@ def trunc_normal_(
     if not a < b:
         raise ArgumentError(f"init.trunc_normal_: expected a < b, got a={a}, b={b}")
     rng = backend.rng()
-    lo, hi = (_normal_cdf((a - mean) / std), _normal_cdf((b - mean) / std)) if std > 0 else (0.0, 1.0)
-    if std > 0 and hi - lo < 0.25:
-        # [a, b] holds little of the mass: rejection would redraw for ever. Invert the CDF instead
-        # (PyTorch's method): uniform draws between the bounds' CDF values, mapped back.
-        u = rng.uniform(2 * lo - 1, 2 * hi - 1, tensor.shape)
-        return _fill(tensor, np.clip(mean + std * math.sqrt(2.0) * _erfinv(u), a, b))
+    if std > 0:
+        alpha, beta = (a - mean) / std, (b - mean) / std
+        if _normal_cdf(beta) - _normal_cdf(alpha) < 0.25:
+            # [a, b] holds little of the mass: rejection would redraw for ever. Invert the CDF instead
+            # (PyTorch's method), in the tail's own terms: uniform draws between the bounds' tail
+            # probabilities, which stay exact far out where the CDF itself rounds to 1.
+            flip = alpha + beta < 0  # the lower tail, mirrored onto the upper one
+            lo_z, hi_z = (-beta, -alpha) if flip else (alpha, beta)
+            tail = rng.uniform(_normal_tail(hi_z), _normal_tail(lo_z), tensor.shape)
+            z = math.sqrt(2.0) * _erfcinv(2.0 * tail)
+            return _fill(tensor, np.clip(mean + std * (-z if flip else z), a, b))
     out = rng.normal(mean, std, tensor.shape)
     bad = (out < a) | (out > b)
     while bad.any():  # rejection sampling: exact, and at least a quarter of the draws are kept per round
@@ -215,14 +220,24 @@ def _normal_cdf(z: float) -> float:
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
-def _erfinv(y: np.ndarray) -> np.ndarray:
-    """The inverse error function on (-1, 1), float64: Winitzki's closed form refined by Newton's method."""
-    y = np.clip(y, -1 + 1e-16, 1 - 1e-16)
-    log_term = np.log1p(-y * y)
-    first = 2.0 / (math.pi * 0.147) + log_term / 2.0
-    x = np.sign(y) * np.sqrt(np.sqrt(first * first - log_term / 0.147) - first)
-    for _ in range(4):
-        x = x - (backend.erf(x) - y) / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
+def _normal_tail(z: float) -> float:
+    """P(Z > z) for a standard normal Z, exact in the far tail (erfc, not 1 - cdf)."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _erfcinv(y: np.ndarray) -> np.ndarray:
+    """The inverse of erfc on (0, 1] for x >= 0 (float64): Newton's method on log(erfc), which stays
+    accurate where erfc is tiny (25 standard deviations out)."""
+    y = np.clip(np.asarray(y, dtype=np.float64), 1e-300, 1.0)
+    log_y = np.log(y)
+    x = np.sqrt(np.maximum(-log_y, 0.0))  # the tail's leading term, then refined
+    for _ in range(8):
+        e = np.maximum(_erfc(x).astype(np.float64), 1e-300)
+        slope = -2.0 / math.sqrt(math.pi) * np.exp(-x * x) / e  # d log(erfc(x)) / dx
+        x = np.maximum(x - (np.log(e) - log_y) / slope, 0.0)
     return x
 
 
