@@ -59,7 +59,7 @@ def test_compare_refuses_a_training_run_and_overwrites_its_own(tmp_path):
     assert again.returncode == 2 and "--overwrite" in again.stderr
     assert _cli(*compare, "--optimizers", "sgd", "--overwrite", cwd=tmp_path).returncode == 0
     rows = (tmp_path / "cmp" / "compare.csv").read_text().splitlines()[1:]
-    assert [r.split(",")[0] for r in rows] == ["sgd"]
+    assert [r.split(",")[0] for r in rows] == ["sgd lr=0.01"]
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
 
 

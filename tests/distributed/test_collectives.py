@@ -176,7 +176,9 @@ def test_mismatch_names_the_first_difference_and_the_ranks() -> None:
 def test_a_layer_frozen_on_one_rank_alone_is_a_mismatch() -> None:
     mine = {"fc.weight": ds.zeros(4, 3, requires_grad=True)}
     peer = b'[["fc.weight", [4, 3], "float32", false]]'
-    with pytest.raises(DistributedError, match=r"'fc.weight' with shape \(4, 3\) float32 on rank 0 but .*\(frozen\) on rank 1"):
+    with pytest.raises(
+        DistributedError, match=r"'fc.weight' with shape \(4, 3\) float32 on rank 0 but .*\(frozen\) on rank 1"
+    ):
         dist.check_same_model(mine, _world(_PeerSignatureComm(peer)))
 
 

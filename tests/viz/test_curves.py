@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from downslope.viz.curves import (
+    TRAIN_LABEL,
+    VAL_LABEL,
     best_epoch_index,
     history_to_dict,
     plot_compare,
@@ -56,7 +58,8 @@ def test_best_epoch_marked_in_every_panel(tmp_path: Path) -> None:
     dots = [line for line in loss_ax.lines if line.get_marker() == "o" and line.get_color() == "black"]
     assert [tuple(d.get_xydata()[0]) for d in dots] == [(4.0, 0.75)]
     labels = [t.get_text() for t in loss_ax.get_legend().get_texts()]
-    assert labels == ["training", "validation", "best epoch 4 (val loss 0.75)"]
+    assert labels == [TRAIN_LABEL, VAL_LABEL, "best epoch 4 (val loss 0.75)"]
+    assert TRAIN_LABEL == "training (mean over the epoch's batches, each before its update)"
     train_line = loss_ax.lines[0]
     np.testing.assert_allclose(train_line.get_xydata(), np.c_[np.arange(1, 7), LOSS])
 
@@ -115,7 +118,7 @@ def test_learning_rate_curve(tmp_path: Path) -> None:
     rates = [0.1] * 3 + [0.01] * 3 + [0.001] * 3
     fig = plot_learning_rate({"lr": rates, "loss": [1.0] * 9}, save_path=tmp_path / "lr.png")
     ax = fig.axes[0]
-    assert ax.get_yscale() == "log" and ax.get_ylabel() == "learning rate"
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "learning rate (log scale)"
     np.testing.assert_allclose(ax.lines[0].get_ydata(), rates)
     assert plot_learning_rate([0.1, 0.05]).axes[0].get_yscale() == "linear"
     with pytest.raises(ValueError, match="no 'lr'"):
@@ -137,26 +140,66 @@ def test_gradient_norms() -> None:
 def test_compare_against_epoch_and_wall_time(tmp_path: Path) -> None:
     runs = {"sgd": _real_history(), "adam": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "epoch_time": [2.0, 3.0]}}
     fig = plot_compare(runs, save_path=tmp_path / "cmp.png")
-    ax_epoch, ax_time = fig.axes
-    assert ax_epoch.get_xlabel() == "epoch" and ax_time.get_xlabel() == "wall time (s)"
-    assert len(ax_epoch.lines) == len(ax_time.lines) == 4  # train + validation per run
+    (train_epoch, train_time), (val_epoch, val_time) = np.asarray(fig.axes).reshape(2, 2)
+    assert train_epoch.get_xlabel() == "epoch" and train_time.get_xlabel() == "wall time (s)"
+    assert "mean over the epoch's batches, each before its update" in train_epoch.get_ylabel()
+    assert val_epoch.get_ylabel().startswith("validation loss") and "(log scale)" in val_epoch.get_ylabel()
+    assert all(len(ax.lines) == 2 for ax in fig.axes)  # one line per run in each panel
     # sgd: cumulative 'time' used as it is; adam: per-epoch times summed.
-    np.testing.assert_allclose(ax_time.lines[0].get_xdata(), [0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
-    np.testing.assert_allclose(ax_time.lines[2].get_xdata(), [2.0, 5.0])
-    np.testing.assert_allclose(ax_epoch.lines[3].get_ydata(), [1.1, 0.7])
-    assert ax_time.lines[2].get_color() == ax_epoch.lines[2].get_color() != ax_epoch.lines[0].get_color()
-    legend = [t.get_text() for t in ax_epoch.get_legend().get_texts()]
-    assert legend == ["sgd", "adam", "training", "validation"]
+    np.testing.assert_allclose(train_time.lines[0].get_xdata(), [0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
+    np.testing.assert_allclose(train_time.lines[1].get_xdata(), [2.0, 5.0])
+    np.testing.assert_allclose(val_epoch.lines[1].get_ydata(), [1.1, 0.7])
+    assert val_epoch.lines[1].get_linestyle() == "--" and train_epoch.lines[1].get_linestyle() == "-"
+    assert train_time.lines[1].get_color() == train_epoch.lines[1].get_color() != train_epoch.lines[0].get_color()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["sgd", "adam"]
     fig = plot_compare({"a": {"loss": [1.0, 0.5]}}, times={"a": [1.0, 2.0]})
+    assert len(fig.axes) == 2  # no validation loss: the training row only
     np.testing.assert_allclose(fig.axes[1].lines[0].get_xdata(), [1.0, 2.0])
-    fig = plot_compare({"a": {"loss": [1.0, 0.5]}}, times={"a": [1.0, 2.0]}, target=0.7)
-    for ax in fig.axes:  # the target is a horizontal line at 0.7 on both panels
-        assert [tuple(line.get_ydata()) for line in ax.lines[1:]] == [(0.7, 0.7)]
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "target 0.7", "training", "validation"]
     with pytest.raises(ValueError, match="records no time"):
         plot_compare({"a": {"loss": [1.0]}})
     with pytest.raises(ValueError, match="1 epochs of loss but 2 times"):
         plot_compare({"a": {"loss": [1.0]}}, times={"a": [1.0, 2.0]})
+
+
+def test_compare_target_is_drawn_on_the_validation_curves_only_and_labelled_so() -> None:
+    runs = {
+        "a": {"loss": [1.0, 0.5, 0.4], "val_loss": [0.9, 0.6, 0.5]},
+        "b": {"loss": [1.0, 0.8, 0.7], "val_loss": [1.0, 0.8, 0.6]},
+    }
+    times = {"a": [1.0, 2.0, 3.0], "b": [1.0, 2.0, 3.0]}
+    fig = plot_compare(runs, times=times, target=0.6)
+    train_row, val_row = np.asarray(fig.axes).reshape(2, 2)
+    for ax in train_row:
+        assert not any(tuple(line.get_ydata()) == (0.6, 0.6) for line in ax.lines)
+    for ax in val_row:
+        assert sum(tuple(line.get_ydata()) == (0.6, 0.6) for line in ax.lines) == 1
+    assert [t.get_text() for t in val_row[0].get_legend().get_texts()] == ["val loss target 0.6 (dots: reached)"]
+    dots = [(line.get_xdata()[0], line.get_ydata()[0]) for line in val_row[0].lines if line.get_marker() == "o"]
+    assert dots == [(2.0, 0.6), (3.0, 0.6)]  # each run's first epoch at or below the target
+    # no validation loss anywhere: the target is the training loss's, and says so
+    fig = plot_compare({"a": {"loss": [1.0, 0.5]}}, times={"a": [1.0, 2.0]}, target=0.7)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["loss target 0.7 (dots: reached)"]
+
+
+def test_compare_against_updates_with_updates_per_epoch_in_the_legend() -> None:
+    runs = {
+        "sgd batch=full": {"loss": [1.0, 0.9, 0.8], "time": [0.1, 0.2, 0.3]},
+        "sgd batch=1": {"loss": [0.5, 0.3, 0.2], "time": [1.0, 2.0, 3.0]},
+    }
+    labels = {"sgd batch=full": "sgd batch=full (1 update/epoch)", "sgd batch=1": "sgd batch=1 (130 updates/epoch)"}
+    fig = plot_compare(runs, updates_per_epoch={"sgd batch=full": 1, "sgd batch=1": 130}, labels=labels)
+    ax_epoch, ax_updates, ax_time = fig.axes
+    assert ax_updates.get_xlabel() == "updates (log scale)" and ax_updates.get_xscale() == "log"
+    np.testing.assert_allclose(ax_updates.lines[0].get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(ax_updates.lines[1].get_xdata(), [130, 260, 390])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(labels.values())
+    with pytest.raises(ValueError, match="no entry for run"):
+        plot_compare(runs, updates_per_epoch={"sgd batch=1": 130})
+
+
+def test_loss_axis_says_when_it_is_logarithmic() -> None:
+    assert plot_loss_curves({"loss": [100.0, 10.0, 1.0]}).axes[0].get_ylabel() == "loss (log scale)"
+    assert plot_loss_curves({"loss": [2.0, 1.0]}).axes[0].get_ylabel() == "loss"
 
 
 def test_log_scale_auto_and_metric_titles() -> None:
@@ -187,12 +230,15 @@ def test_gradient_norms_from_real_diagnostics_callback() -> None:
     )
     fig = plot_gradient_norms(diag)
     ax = fig.axes[0]
-    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "gradient L2 norm"
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "mini-batch gradient L2 norm (log scale)"
+    assert "(each epoch: mean over its batches)" in ax.get_title()
+    diag.every_n_batches = 10
+    assert "sampled every 10 batches" in plot_gradient_norms(diag).axes[0].get_title()
     assert sorted(line.get_label() for line in ax.lines) == ["0.bias", "0.weight", "2.bias", "2.weight"]
     line = next(li for li in ax.lines if li.get_label() == "2.weight")
     np.testing.assert_allclose(line.get_ydata(), [r["grad_norm"]["2.weight"] for r in diag.history])
     ratio_ax = plot_gradient_norms(diag.history, key="update_ratio").axes[0]
-    assert ratio_ax.get_ylabel() == "update-to-weight ratio"
+    assert ratio_ax.get_ylabel() == "update-to-weight ratio (log scale)"
 
 
 def test_per_layer_series_fills_gaps() -> None:
@@ -219,7 +265,7 @@ def test_a_diverged_run_keeps_its_epochs_on_the_axis_and_marks_the_non_finite_on
 def test_a_one_epoch_history_is_drawn_as_points_on_whole_epoch_ticks() -> None:
     fig = plot_loss_curves({"loss": [0.7], "val_loss": [0.8]})
     ax = fig.axes[0]
-    training = [line for line in ax.lines if line.get_label() == "training"][0]
+    training = [line for line in ax.lines if line.get_label() == TRAIN_LABEL][0]
     assert training.get_marker() == "o"
     fig.canvas.draw()
     assert all(float(t).is_integer() for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1])

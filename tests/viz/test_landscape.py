@@ -157,3 +157,27 @@ def test_divergence_means_a_loss_that_grew_not_a_path_that_left_downhill() -> No
     assert not any(p.diverged for p in escapes.values())
     stable = optimizer_paths("quadratic", {"momentum": (optim.SGD, {"lr": 0.09, "momentum": 0.9})}, steps=60)
     assert not stable["momentum"].diverged and stable["momentum"].settings == "lr=0.09, momentum=0.9"
+
+
+def test_a_slowly_rising_loss_a_path_off_the_map_and_a_tiny_gap_are_said_in_the_legend():
+    from downslope import optim
+    from downslope.viz import landscape
+    from downslope.viz.testfunctions import Surface
+
+    q100 = Surface(
+        "q100", "(x²+100y²)/2", lambda x, y: 0.5 * (x * x + 100 * y * y), minima=((0.0, 0.0),),
+        minimum_value=0.0, window=((-6.0, 6.0), (-3.0, 3.0)), start=(-5.0, 2.0),
+    )  # fmt: skip
+    specs = {"over": (optim.SGD, {"lr": 0.0205}), "under": (optim.SGD, {"lr": 0.019})}
+    paths = landscape.optimizer_paths(q100, specs, steps=30)  # 2/L = 0.02: 0.0205 grows ~10% a step
+    over, under = paths["over"], paths["under"]
+    assert not over.diverged and over.rising and over.left_at is not None
+    assert not under.rising and under.left_at is None
+    label = landscape._legend_label(q100, "over", over)
+    assert "loss rising" in label and f"left the plotted region at step {over.left_at}" in label
+    assert landscape._legend_label(q100, "under", under) == f"under (lr=0.019): f={under.final_loss:.3g}"
+    quadratic = landscape.optimizer_paths("quadratic", {"gd": (optim.SGD, {"lr": 0.09})}, steps=400)
+    fig = landscape.plot_landscape("quadratic", quadratic, grid_size=30)
+    texts = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert any("f − f* below 1e-12 from step" in t for t in texts)
+    assert "1e-12: smaller gaps drawn here" in texts

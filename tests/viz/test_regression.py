@@ -64,3 +64,11 @@ def test_the_least_squares_line_is_drawn_from_the_closed_form():
     np.testing.assert_allclose(line.get_ydata(), slope * line.get_xdata() + intercept, rtol=1e-12)
     assert f"slope {slope:.4g}, intercept {intercept:.4g}" in line.get_label()
     assert not any(ln.get_label().startswith("least") for ln in plot_regression(ds.nn.Linear(1, 1), x, y).axes[0].lines)
+
+
+def test_a_note_says_why_the_model_is_not_at_the_least_squares_line():
+    x = np.linspace(-1, 1, 20)
+    note = "GD stopped at epoch 4 (early stopping); weights restored to epoch 2 (best validation loss)"
+    fig = plot_regression(lambda t: 2 * t, x, 3 * x + 1, least_squares=True, note=note)
+    assert [t.get_text() for t in fig.axes[0].texts] == [note]
+    assert not plot_regression(lambda t: 2 * t, x, 3 * x + 1).axes[0].texts

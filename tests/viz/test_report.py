@@ -4,6 +4,7 @@ rendered by headless Chromium when it is installed."""
 from __future__ import annotations
 
 import base64
+import html
 import io
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from downslope.viz.report import write_report
+from downslope.viz.report import render_report, write_report
 
 pytest.importorskip("matplotlib")
 
@@ -210,3 +211,13 @@ def test_real_history_table(tmp_path: Path) -> None:
     assert headers == ["epoch", "loss", "val_loss"]  # one epoch column, not two
     assert "0.7 (epoch 2)" in " ".join(parser.text)
     assert text.count('<tr class="best"><td class="num">2</td><td class="num">0.5</td><td class="num">0.7</td>') == 1
+
+
+def test_the_summary_says_which_weights_the_model_holds_and_what_the_losses_are(tmp_path: Path) -> None:
+    hist = {"loss": [1.0, 0.5, 0.6, 0.7], "val_loss": [0.9, 0.4, 0.5, 0.6]}
+    text = html.unescape(render_report({"batch_size": "full"}, hist, {}, "early stopping", weights_epoch=2))
+    assert "restored to epoch 2 (best validation loss), not the last epoch's (4)" in text
+    assert "the mean over the epoch's batches, each before its update" in text
+    assert "val_loss can lie below loss in the first epochs" in text  # full batch: said why
+    text = html.unescape(render_report({"batch_size": 32}, hist, {}, "done"))
+    assert "restored to epoch" not in text and "val_loss can lie below" not in text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -60,10 +59,14 @@ def _compare_plan(args: argparse.Namespace, base: dict[str, Any]) -> list[tuple[
     for opt in optimizers:
         for lr in lrs:
             for bs in batches:
-                name = f"{opt} lr={lr:g}" if lr else opt
+                cfg = normalize_config(dict(base, optimizer=opt, lr=lr, batch_size=bs, target_loss=0.0), "compare")
+                # every name says the rate the run actually uses: without --lrs each optimizer runs at its
+                # own default (adam 0.001, sgd 0.01), and a race at different rates must say so
+                used = _lr_used(cfg)
+                cfg["lr"] = used
+                name = f"{opt} lr={used:g}"
                 if len(batches) > 1:
                     name += f" batch={bs}"
-                cfg = normalize_config(dict(base, optimizer=opt, lr=lr, batch_size=bs, target_loss=0.0), "compare")
                 plan.append((name, cfg))
     names = [name for name, _ in plan]
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -72,6 +75,22 @@ def _compare_plan(args: argparse.Namespace, base: dict[str, Any]) -> list[tuple[
             f"--optimizers/--lrs/--batch-sizes: {', '.join(repeated)} would run twice; list each value once"
         )
     return plan
+
+
+def _lr_used(cfg: dict[str, Any]) -> float:
+    """The learning rate a run of ``cfg`` trains at: --lr/--lrs, else the optimizer's default."""
+    from ..experiment import build_optimizer
+    from ..tensor import tensor
+
+    return float(build_optimizer(cfg, [tensor([0.0], requires_grad=True)]).param_groups[0]["lr"])
+
+
+def _updates_per_epoch(cfg: dict[str, Any], n_train: int) -> int:
+    """Optimizer updates in one epoch: one for full batch, one per sample for batch size 1."""
+    from ..experiment import batch_size_of
+
+    bs = batch_size_of(cfg)
+    return max(1, math.ceil(n_train / bs)) if bs else 1
 
 
 def _compare_into(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], run: Any) -> tuple[Path, bool]:
@@ -93,23 +112,39 @@ def _compare_into(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], 
     results = _train_all(base, plan, data, init)
     histories = {name: result.history for name, result in results}
     hists = {name: history.as_dict() for name, history in histories.items()}
-    monitored = {name: h.get("val_loss") or h.get("loss") for name, h in hists.items()}
+    has_val = all(h.get("val_loss") for h in hists.values())
+    monitored = {name: (h.get("val_loss") if has_val else None) or h.get("loss") for name, h in hists.items()}
+    what = "val loss" if has_val else "training loss"
     target, target_origin = base["target_loss"], "--target-loss"
     if not target:
-        # Without a target, take the median of the best losses of the runs that did not diverge: the
-        # table then ranks how fast the better half of them gets there (epochs and seconds), which is
-        # what compare is for. A diverged run's early losses would drag the target above where the
-        # others start, and every run would "reach" it in one epoch.
+        # Without a target, take the largest of the best losses of the runs that did not diverge: every
+        # one of them reaches it, so the table says how fast each got there (epochs and seconds), which
+        # is what compare is for. (A median would leave the worse half, or with two runs the worse one,
+        # without a number however close they are.) A diverged run's early losses would drag the target
+        # above where the others start, and every run would "reach" it in one epoch.
         kept = [m for name, m in monitored.items() if not histories[name].diverged]
         best = [min(v for v in m if math.isfinite(v)) for m in kept if any(math.isfinite(v) for v in m)]
-        target = float(statistics.median(best)) if best else 0.0
-        target_origin = "the median of the best losses of the runs that did not diverge; set --target-loss to choose"
-    rows = [_compare_row(name, result, monitored[name], hists[name], target, metric_key) for name, result in results]
-    _write_compare_files(run, rows, hists, histories, metric_key, target)
+        target = float(max(best)) if best else 0.0
+        target_origin = (
+            f"the largest of the best {'validation' if has_val else 'training'} losses of the runs that did not "
+            "diverge, so each of them reaches it; set --target-loss to choose"
+        )
+    n_train = len(data.X_train)
+    updates = {name: _updates_per_epoch(cfg, n_train) for name, cfg in plan}
+    batch_of = {name: cfg["batch_size"] for name, cfg in plan}
+    rows = [
+        _compare_row(name, result, monitored[name], hists[name], target, metric_key, updates[name])
+        for name, result in results
+    ]
+    labels = {}
+    for name in hists:
+        per_epoch = f"{updates[name]} update{'s' if updates[name] != 1 else ''}/epoch"
+        labels[name] = f"{name} ({per_epoch})" if " batch=" in name else f"{name} (batch={batch_of[name]}, {per_epoch})"
+    _write_compare_files(run, rows, hists, histories, metric_key, target, updates, labels)
     if target:
-        print(f"target loss {target:.4g} ({target_origin})")
+        print(f"{what} target {target:.4g} ({target_origin})")
     metric_label = "test accuracy" if data.task == "classification" else "test R^2"
-    _print_compare_table(rows, loss_unit, metric_label)
+    _print_compare_table(rows, loss_unit, metric_label, what)
     return run.final, all(history.diverged for history in histories.values())
 
 
@@ -145,9 +180,16 @@ def _train_all(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], dat
 
 
 def _compare_row(
-    name: str, result: Any, monitor: list[float], hist: dict[str, Any], target: float, metric_key: str
+    name: str,
+    result: Any,
+    monitor: list[float],
+    hist: dict[str, Any],
+    target: float,
+    metric_key: str,
+    updates_per_epoch: int,
 ) -> tuple[Any, ...]:
-    """One line of compare.csv: final losses and metric, epochs, when the target was reached, diverged."""
+    """One line of compare.csv: final losses and metric, epochs, when the target was reached, diverged;
+    then, for the printed table only, the updates per epoch."""
     # a diverged run is not credited with the target (its first epochs may pass it on the way up)
     reached = (
         next((i + 1 for i, v in enumerate(monitor) if v <= target), None)
@@ -165,6 +207,7 @@ def _compare_row(
         reached,
         seconds_to,
         result.history.diverged,  # the training loop's DivergenceGuard decided
+        updates_per_epoch,
     )
 
 
@@ -175,11 +218,13 @@ def _write_compare_files(
     histories: dict[str, Any],
     metric_key: str,
     target: float,
+    updates: dict[str, int],
+    labels: dict[str, str],
 ) -> None:
     """compare.csv (one row a run), histories.csv (one row a run and epoch) and compare.png."""
     header = f"run,final_loss,final_val_loss,{metric_key},epochs,epochs_to_target,seconds_to_target,diverged"
     csv_lines = [header] + [
-        ",".join("" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in r) for r in rows
+        ",".join("" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in r[:8]) for r in rows
     ]
     run.write_bytes("compare.csv", ("\n".join(csv_lines) + "\n").encode())
     long = ["run,epoch,loss,val_loss,time"]
@@ -191,29 +236,46 @@ def _write_compare_files(
     try:
         from ..viz.curves import plot_compare
 
-        plot_compare(histories, target=target or None, save_path=run.staging / "compare.png")
+        plot_compare(
+            histories,
+            target=target or None,
+            updates_per_epoch=updates,
+            labels=labels,
+            save_path=run.staging / "compare.png",
+        )
     except ImportError as exc:
         print(f"downslope: plot skipped ({exc})", file=sys.stderr)
 
 
-def _print_compare_table(rows: list[tuple[Any, ...]], loss_unit: str, metric_label: str) -> None:
+def _print_compare_table(rows: list[tuple[Any, ...]], loss_unit: str, metric_label: str, what: str) -> None:
+    """The table of results; ``what`` names the loss the target is measured on ("val loss")."""
     width = max(len(r[0]) for r in rows)
     labels = [
         f"final loss ({loss_unit})",
         f"val loss ({loss_unit})",
         metric_label,
         "epochs",
-        "to target (epochs)",
-        "to target (s)",
+        f"{what} to target (epochs)",
+        f"{what} to target (s)",
         "diverged",
+        "updates/epoch",
     ]
     widths = [max(len(label), 8) for label in labels]
     print(f"{'run':<{width}}  " + "  ".join(f"{label:>{w}}" for label, w in zip(labels, widths)))
     for r in rows:
         cells = [f"{v:.4g}" if isinstance(v, float) else "-" if v is None else str(v) for v in r[1:7]]
         cells.append("yes" if r[7] else "no")
+        cells.append(str(r[8]))
         print(f"{r[0]:<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
     print(
-        "diverged: the training loop's divergence guard stopped the run (loss NaN/inf, or 100x above its best, "
-        "the first batch's loss included)"
+        f'final loss: the training loss, {TRAINING_LOSS_NOTE}; "to target": the first epoch whose {what} '
+        "is at or below the target"
     )
+    if any(r[7] for r in rows):  # explained only when it happened
+        print(
+            "diverged: the training loop's divergence guard stopped the run (loss NaN/inf, or 100x above its best, "
+            "the first batch's loss included)"
+        )
+
+
+TRAINING_LOSS_NOTE = "the mean over the epoch's batches, each before its update"

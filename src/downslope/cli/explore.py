@@ -107,9 +107,13 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
             batch_size=batch_size_of(cfg) or 64,
             **_placement(cfg),
         )
-        # the sweep's numbers, to plot or check elsewhere: each step's rate, raw loss and smoothed loss
-        rows = ["lr,loss,smoothed_loss"] + [
-            f"{lr:.9g},{raw:.9g},{smooth:.9g}" for lr, raw, smooth in zip(result.lrs, result.raw_losses, result.losses)
+        # the sweep's numbers, to plot or check elsewhere: each step's rate, its raw loss (the update's own
+        # batch), the exponential moving average that decides the stop (it lags behind the rising rate)
+        # and the centred moving average the suggestion is read from (no lag)
+        centred = result.centred_losses()
+        rows = ["lr,loss,smoothed_loss,centred_loss"] + [
+            f"{lr:.9g},{raw:.9g},{smooth:.9g},{mid:.9g}"
+            for lr, raw, smooth, mid in zip(result.lrs, result.raw_losses, result.losses, centred)
         ]
         run.write_text("lr_find.csv", "\n".join(rows) + "\n")
         try:
@@ -123,7 +127,17 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     if result.suggestion is None:
         print("no suggestion: the sweep was too short to judge (raise --num-iter)")
     else:
-        print(f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the smoothed loss)")
+        print(
+            f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the loss averaged over "
+            "centred windows, the thick line of the plot)"
+        )
+    lowest = result.lowest()
+    if lowest is not None:
+        print(f"lowest averaged loss {lowest[1]:.4g} at learning rate {lowest[0]:.3g} (a tenth: {lowest[0] / 10:.3g})")
+    print(
+        "lr_find.csv: loss = each update's raw loss, smoothed_loss = exponential moving average (lags), "
+        "centred_loss = centred moving average"
+    )
     print(f"written: {run.final}/lr_find.png, {run.final}/lr_find.csv")
     return 0
 
@@ -141,19 +155,9 @@ def _lr_find_png(result: Any, cfg: dict[str, Any]) -> bytes:
 def _lr_find_axes(result: LRFinderResult, cfg: dict[str, Any]) -> Any:
     """The range test's plot: titled, loss on a log axis clipped above the losses up to the lowest one,
     so the final divergence spike does not flatten the part of the curve that matters."""
-    import numpy as np
     from matplotlib.figure import Figure
 
     ax = Figure(figsize=(6, 4)).add_subplot()
-    result.plot(ax=ax)
-    losses = np.asarray(result.losses, dtype=np.float64)
-    finite = losses[np.isfinite(losses) & (losses > 0)]
-    if len(finite):
-        lowest = int(np.nanargmin(np.where(np.isfinite(losses) & (losses > 0), losses, np.inf)))
-        before = losses[: lowest + 1]
-        top = float(np.nanmax(before[np.isfinite(before)])) * 1.5
-        ax.set_yscale("log")
-        ax.set_ylim(float(finite.min()) / 1.5, top)
-    ax.set_ylabel("smoothed loss (log scale)")
+    result.plot(ax=ax)  # log loss axis clipped above the losses up to the centred average's lowest point
     ax.set_title(f"learning-rate range test: {Path(str(cfg['data'])).stem}, {cfg['optimizer']}")
     return ax

@@ -244,7 +244,8 @@ def _add_compare_command(sub: Any) -> None:
         description="Train every combination of --optimizers x --lrs x --batch-sizes on the same data, split, "
         "initial weights and seed. Writes compare.png (losses against epoch and against wall time), "
         "compare.csv (final metrics, epochs and seconds to --target-loss, diverged) and histories.csv. "
-        "Without --target-loss the target is the median of the runs' best (validation) losses.",
+        "Without --target-loss the target is the largest of the runs' best validation losses (every run "
+        "that did not diverge reaches it; the table says how fast). Run names carry the learning rate used.",
     )
     _add_training_flags(p)
     p.add_argument(

@@ -63,13 +63,24 @@ def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
         figures[caption] = run.path(name)
 
     try:
-        save("Loss and metrics", "curves.png", curves.plot_loss_curves(result.history))
+        # the gradient norm is a mini-batch gradient's (its noise included, so it depends on the batch size),
+        # measured on a sample of the batches: the titles say which
+        every = getattr(result.gradients, "every_n_batches", 1)
+        batch = str(result.cfg.get("batch_size"))
+        if batch in ("full", "none"):
+            grad_title, sampled = "Gradient norm\n(full batch: the whole training split's gradient)", "full batch"
+        else:
+            sampled = f"batch size {batch}, " + (f"sampled every {every} batches" if every > 1 else "every batch")
+            grad_title = f"Mini-batch gradient norm\n({sampled})"
+        titles = {"grad_norm": grad_title}
+        save("Loss and metrics", "curves.png", curves.plot_loss_curves(result.history, panel_titles=titles))
         hist = result.history.as_dict()
         if len(set(hist.get("lr") or [])) > 1:  # a constant rate needs no picture
             save("Learning rate", "lr.png", curves.plot_learning_rate(result.history))
         if result.gradients is not None and result.gradients.history:
             save(
-                "Gradient norm per layer",
+                f"Gradient norm per layer ({sampled}; a mini-batch gradient's norm includes its noise, so smaller "
+                "batches give larger norms)",
                 "grad_norms.png",
                 curves.plot_gradient_norms(result.gradients, x_label="epoch"),
             )
@@ -83,6 +94,7 @@ def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
             figure = regression.plot_regression(
                 model_raw, x_raw, data.y_train, x_label=x_label, y_label=y_label,
                 least_squares=result.cfg["model"] == "linear",  # the line gradient descent should reach
+                note=_stopped_note(result),
             )  # fmt: skip
             save("Fitted line", "fit.png", figure)
         elif data.task == "classification" and data.n_features == 2:
@@ -103,6 +115,20 @@ def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
     return figures, notes
 
 
+def _stopped_note(result: Any) -> str | None:
+    """Why the drawn model may fall short of where gradient descent was heading: early stopping ended
+    the run, and the weights drawn are those of its best epoch (None when it ran on to the end)."""
+    history = result.history
+    epochs = len(history.as_dict().get("loss") or [])
+    if getattr(history, "stop_kind", None) != "early_stopping":
+        return None
+    note = f"GD stopped at epoch {epochs} (early stopping)"
+    if result.weights_epoch is not None:
+        which = "validation" if "val_loss" in history.as_dict() else "training"
+        note += f"; weights restored to epoch {result.weights_epoch} (best {which} loss)"
+    return note
+
+
 def _write_run(result: Any, run: Any) -> dict[str, Any]:
     """Write every result file of a finished training into the run's staging directory (each one
     atomically); the caller then publishes the run. Returns the metrics as written."""
@@ -120,7 +146,13 @@ def _write_run(result: Any, run: Any) -> dict[str, Any]:
         from ..viz.report import render_report
 
         html = render_report(
-            result.cfg, result.history, metrics, result.stop_reason, figures, result.diagnostics + notes
+            result.cfg,
+            result.history,
+            metrics,
+            result.stop_reason,
+            figures,
+            result.diagnostics + notes,
+            weights_epoch=getattr(result, "weights_epoch", None),
         )
         run.write_text("report.html", html)
     except ImportError as exc:

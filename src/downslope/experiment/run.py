@@ -34,6 +34,9 @@ class RunResult:
     out_dir: Path | None = None
     diagnostics: list[str] = field(default_factory=list)  # plain-words warnings from training
     gradients: Any = None  # the GradientDiagnostics callback (per-layer norms per epoch)
+    # the (1-based) epoch whose weights the model holds when early stopping restored its best ones
+    # at the end of training; None without early stopping
+    weights_epoch: int | None = None
 
 
 def score_model(model: ModelLike, data: Prepared, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -222,6 +225,7 @@ def run_training(
             **placement,
         )
     seconds = time.perf_counter() - start
+    weights_epoch = _restored_epoch(callbacks)
     results = _run_metrics(model, data, history, seconds, world_size)
     if device != "cpu":
         model.to("cpu")  # scored where it trained; the run's files, plots and report are made on the host
@@ -232,7 +236,28 @@ def run_training(
             print(f"warning: {note}")
     used = resolved_config(cfg, data, optimizer_lr, loss_fn)
     used["device"] = device  # the device trained on (auto resolved), recorded in the run's config
-    return RunResult(used, history, results, stop_reason, seconds, model, data, diagnostics=notes, gradients=gradients)
+    return RunResult(
+        used,
+        history,
+        results,
+        stop_reason,
+        seconds,
+        model,
+        data,
+        diagnostics=notes,
+        gradients=gradients,
+        weights_epoch=weights_epoch,
+    )
+
+
+def _restored_epoch(callbacks: list[Any]) -> int | None:
+    """The 1-based epoch whose weights EarlyStopping put back at the end of training, or None."""
+    from ..train.callbacks import EarlyStopping
+
+    for callback in callbacks:
+        if isinstance(callback, EarlyStopping) and callback.restore_best_weights and callback.best_weights is not None:
+            return int(callback.best_epoch) + 1
+    return None
 
 
 def _fit_function(cfg: dict[str, Any]) -> tuple[Any, int]:

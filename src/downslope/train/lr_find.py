@@ -75,7 +75,8 @@ class LRFinderResult:
         return float(self.lrs[i]), float(centred[i])
 
     def plot(self, ax: Any = None, save_path: str | Path | None = None) -> Any:
-        """Loss against learning rate (log scale); returns the matplotlib Axes.
+        """Loss (log scale, clipped above the losses up to the lowest point) against learning rate (log
+        scale); returns the matplotlib Axes.
 
         Drawn: each update's raw loss (faint), its centred moving average (no lag: the curve the
         suggestion is computed from, with the suggestion marked on it), the lowest point of that
@@ -103,18 +104,35 @@ class LRFinderResult:
             ax.axvline(self.suggestion, color="red", linestyle="--", lw=1.2)
             ax.plot(
                 [self.suggestion], [centred[at]], "o", color="red", zorder=5,
-                label=f"suggestion {self.suggestion:.2g} (steepest fall of the centred average)",
+                label=f"suggestion {self.suggestion:.2g} (steepest fall of the centred average, loss per decade of lr)",
             )  # fmt: skip
         lowest = self.lowest()
         if lowest is not None:
             lr_min, loss_min = lowest
             ax.plot([lr_min], [loss_min], "v", color="black", zorder=5, label=f"lowest centred loss at {lr_min:.2g}")
             ax.axvline(lr_min / 10, color="green", linestyle=":", lw=1.5, label=f"lowest / 10 = {lr_min / 10:.2g}")
+        _clip_to_the_dip(ax, centred, np.asarray(self.raw_losses, dtype=np.float64))
         # below the axes: inside, it would hide the dip (lower left) or the flat start (upper left)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
         if save_path is not None:
             ax.figure.savefig(save_path, dpi=120, bbox_inches="tight")
         return ax
+
+
+def _clip_to_the_dip(ax: Any, centred: np.ndarray, raw: np.ndarray) -> None:
+    """A log loss axis from the lowest loss up to the highest one before the centred average's lowest
+    point: the final divergence spike does not flatten the part of the curve that matters."""
+    usable = np.isfinite(centred) & (centred > 0)
+    if not usable.any():
+        return
+    lowest = int(np.argmin(np.where(usable, centred, np.inf)))
+    before = np.concatenate([centred[: lowest + 1], raw[: lowest + 1]])
+    before = before[np.isfinite(before) & (before > 0)]
+    positive_raw = raw[np.isfinite(raw) & (raw > 0)]
+    bottom = min(float(centred[usable].min()), float(positive_raw.min()) if len(positive_raw) else np.inf)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom / 1.5, float(before.max()) * 1.2)
+    ax.set_ylabel("loss (log scale)")
 
 
 def _half_window(n: int) -> int:

@@ -24,7 +24,6 @@ from ..errors import ArgumentError, ArgumentTypeError
 from ._mpl import as_float_array, color, finish, new_figure, require_matplotlib
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 # Keys in a history that are bookkeeping, not metrics to draw as curves.
@@ -112,6 +111,17 @@ def _metric_names(hist: Mapping[str, Sequence[float]]) -> list[str]:
     return names
 
 
+# What the curves of a downslope History are: fit logs the training loss (and metrics) as the mean over
+# the epoch's batches, each computed before its own update, and the validation numbers after the
+# epoch's last update, so early on (and for full batches) validation can lie below training.
+TRAINING_LOSS_MEANING = "mean over the epoch's batches, each before its update"
+"""What a History's per-epoch training ``loss`` is (fit logs the mean of the batch losses, each computed
+before that batch's update), while ``val_loss`` is measured after the epoch's last update: with full
+batches the validation loss can therefore lie below the training loss in the first epochs."""
+
+TRAIN_LABEL = f"training ({TRAINING_LOSS_MEANING})"
+VAL_LABEL = "validation (after the epoch's updates)"
+
 ACRONYMS = {"mae": "MAE", "mse": "MSE", "rmse": "RMSE", "r2": "R²", "f1": "F1", "auc": "AUC"}
 
 
@@ -132,6 +142,7 @@ def plot_loss_curves(
     mode: str = "auto",
     log_scale: bool | None = None,
     title: str | None = None,
+    panel_titles: Mapping[str, str] | None = None,
     save_path: str | Path | None = None,
 ) -> Figure:
     """Training and validation loss (and each metric) against epoch, with the best epoch marked.
@@ -145,7 +156,14 @@ def plot_loss_curves(
         mode: ``"min"``, ``"max"`` or ``"auto"`` (a downslope History's Metric says which way is
             better; for other histories, max for accuracy-like names).
         log_scale: logarithmic y axis for the loss panel; None (default) picks it when the
-            losses are positive and span more than a factor of 50.
+            losses are positive and span more than a factor of 50. A log axis says "(log scale)"
+            in its label.
+        panel_titles: ``{name: title}`` for panels whose default title (the name) says too little,
+            e.g. ``{"grad_norm": "Mini-batch gradient norm (sampled every 10 batches)"}``.
+
+    The training curves are what fit logs: the mean over the epoch's batches, each computed before
+    its own update (the legend says so); the validation curves are measured after the epoch's last
+    update, so with full batches the validation loss can lie below the training loss early on.
     """
     require_matplotlib()
     hist = history_to_dict(history)
@@ -174,7 +192,9 @@ def plot_loss_curves(
                 continue
             values = np.asarray(hist[key], dtype=np.float64)
             epochs = _epochs(hist, len(values))
-            label = "validation" if key.startswith("val_") else "training"
+            label = VAL_LABEL if key.startswith("val_") else TRAIN_LABEL
+            if key == "grad_norm":  # GradientDiagnostics' number: not a loss over the epoch's batches
+                label = "L2 norm of the whole mini-batch gradient (mean over the batches measured)"
             finite = np.isfinite(values)
             marker = "o" if finite.sum() <= 1 else None  # a single point is invisible as a line
             ax.plot(
@@ -224,12 +244,14 @@ def plot_loss_curves(
         pad = max(0.5, 0.02 * float(epochs_run[-1] - epochs_run[0])) if len(epochs_run) else 0.5
         if len(epochs_run):  # every epoch run stays on the axis, the diverged ones included
             ax.set_xlim(float(epochs_run[0]) - pad, float(epochs_run[-1]) + pad)
-        ax.set_ylabel(_pretty(base))
-        ax.set_title(_panel_title(base))
-        if base == "loss" and log_scale:
+        log_axis = base == "loss" and log_scale
+        ax.set_ylabel(_pretty(base) + (" (log scale)" if log_axis else ""))
+        default = "Mini-batch gradient norm" if base == "grad_norm" else _panel_title(base)
+        ax.set_title((panel_titles or {}).get(base, default), fontsize=10 if panel_titles else None)
+        if log_axis:
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)
     return finish(fig, save_path)
@@ -283,7 +305,7 @@ def plot_learning_rate(
         ax.set_yscale("log")
     ax.set_xlabel(x_label)
     _whole_number_ticks(ax)
-    ax.set_ylabel("learning rate")
+    ax.set_ylabel("learning rate" + (" (log scale)" if log_scale else ""))
     ax.set_title(title)
     ax.grid(True, alpha=0.3, which="both")
     return finish(fig, save_path)
@@ -338,7 +360,10 @@ def plot_gradient_norms(
 
     ``norms`` is ``{name: [norm per step]}``, or the per-epoch records of
     ``train.GradientDiagnostics`` (the callback itself, or its ``history`` list); ``key`` then picks
-    ``"grad_norm"`` (default) or ``"update_ratio"``.
+    ``"grad_norm"`` (default) or ``"update_ratio"``. Records are labelled for what they are: the norm
+    of a mini-batch's gradient (which includes the batch's noise, so it is larger for smaller batches
+    at the same point), averaged over the batches measured in the epoch (every ``every_n_batches``-th,
+    which the title states when the callback is given).
 
     Example:
         >>> from downslope.viz.curves import plot_gradient_norms
@@ -375,9 +400,17 @@ def plot_gradient_norms(
     if log_scale:
         ax.set_yscale("log")
     quantity = "update-to-weight ratio" if key == "update_ratio" else "gradient L2 norm"
+    sampled = getattr(norms, "every_n_batches", None)  # GradientDiagnostics: what one point is
+    if from_records and key != "update_ratio":
+        quantity = "mini-batch gradient L2 norm"  # a mini-batch's gradient: its noise is in the norm
     ax.set_xlabel(x_label or ("epoch" if from_records else "step"))
-    ax.set_ylabel(quantity)
-    ax.set_title(title or f"{quantity[:1].upper()}{quantity[1:]} per layer")
+    ax.set_ylabel(quantity + (" (log scale)" if log_scale else ""))
+    default_title = f"{quantity[:1].upper()}{quantity[1:]} per layer"
+    if isinstance(sampled, int) and sampled > 1:
+        default_title += f"\n(each epoch: mean over batches sampled every {sampled} batches)"
+    elif from_records:
+        default_title += "\n(each epoch: mean over its batches)"
+    ax.set_title(title or default_title, fontsize=10)
     ax.grid(True, alpha=0.3, which="both")
     ax.legend(fontsize=7 if many else 8, ncol=2 if many else 1, loc="best")
     return finish(fig, save_path)
@@ -406,61 +439,94 @@ def plot_compare(
     *,
     times: Mapping[str, Sequence[float]] | None = None,
     log_scale: bool = True,
-    title: str | None = "Training (solid) and validation (dashed) loss",
+    title: str | None = "Several runs on one task",
     target: float | None = None,
+    updates_per_epoch: Mapping[str, int] | None = None,
+    labels: Mapping[str, str] | None = None,
     save_path: str | Path | None = None,
 ) -> Figure:
-    """Several runs overlaid: train (solid) and validation (dashed) loss against epoch and against
-    wall time (two panels), one colour per run.
+    """Several runs overlaid, one colour per run: the training loss (top row, solid) and the validation
+    loss (bottom row, dashed, when any run has one) against epoch, against updates (when
+    ``updates_per_epoch`` is given) and against wall time.
 
     Args:
         runs: ``{run name: History or dict}``.
         times: ``{run name: [seconds since the start at the end of each epoch]}``; by default read
             from the history (``wall_time``/``elapsed``/``time`` cumulative, ``epoch_time`` per epoch).
-        target: a target loss, drawn as a dotted grey line on both panels (what "epochs/seconds to
-            target" in ``downslope compare``'s table are measured against).
+        target: a target loss (what "epochs/seconds to target" in ``downslope compare``'s table are
+            measured against), drawn as a dotted grey line on the validation row only (on the training
+            row when no run has a validation loss), with each run's first epoch at or below it marked.
+        updates_per_epoch: ``{run name: optimizer updates per epoch}``; adds the column of panels
+            against updates (epoch x updates per epoch: one per sample for batch size 1), so runs of
+            different batch sizes are compared by the number of steps they took.
+        labels: ``{run name: legend text}`` (default: the name).
     """
     if not isinstance(runs, Mapping) or not runs:
         raise ArgumentError("plot_compare: expected a non-empty dict {run name: history}")
-    fig = new_figure(width=12.0, height=4.5)
-    ax_epoch, ax_time = fig.subplots(1, 2)
-    for i, (name, history) in enumerate(runs.items()):
-        hist = history_to_dict(history)
+    hists = {name: history_to_dict(history) for name, history in runs.items()}
+    for name, hist in hists.items():
         if "loss" not in hist:
             raise ArgumentError(f"plot_compare: run {name!r} has no 'loss'; its keys are {sorted(hist)}")
+    rows = [("loss", "-")] + ([("val_loss", "--")] if any("val_loss" in h for h in hists.values()) else [])
+    target_key = rows[-1][0]  # compare measures the target on the validation loss when there is one
+    columns = ["epoch"] + (["updates"] if updates_per_epoch is not None else []) + ["wall time (s)"]
+    fig = new_figure(width=5.0 * len(columns), height=3.6 * len(rows) + 0.6)
+    grid = fig.subplots(len(rows), len(columns), squeeze=False)
+    for i, (name, hist) in enumerate(hists.items()):
         n = len(hist["loss"])
         epochs = _epochs(hist, n)
-        seconds = _wall_times(name, hist, n, None if times is None else times.get(name))
-        for key, style in (("loss", "-"), ("val_loss", "--")):
+        xs = {"epoch": epochs, "wall time (s)": _wall_times(name, hist, n, None if times is None else times.get(name))}
+        if updates_per_epoch is not None:
+            if name not in updates_per_epoch:
+                raise ArgumentError(f"plot_compare: updates_per_epoch has no entry for run {name!r}")
+            xs["updates"] = epochs * float(updates_per_epoch[name])
+        label = (labels or {}).get(name, name)
+        for r, (key, style) in enumerate(rows):
             if key not in hist:
                 continue
             values = np.asarray(hist[key], dtype=np.float64)
-            label = name if key == "loss" else None
-            ax_epoch.plot(epochs, values, style, color=color(i), lw=1.6, label=label)
-            ax_time.plot(seconds, values, style, color=color(i), lw=1.6, label=label)
-    if target is not None:
-        for ax in (ax_epoch, ax_time):
-            ax.axhline(target, color="0.4", ls=":", lw=1.2, label=f"target {target:.3g}" if ax is ax_epoch else None)
-    _whole_number_ticks(ax_epoch)
-    for ax, xlabel in ((ax_epoch, "epoch"), (ax_time, "wall time (s)")):
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("loss")
-        if log_scale:
-            ax.set_yscale("log")
-        ax.grid(True, alpha=0.3, which="both")
-    ax_epoch.set_title("Loss against epoch")
-    ax_time.set_title("Loss against wall time")
-    _add_style_legend(ax_epoch)
+            reached = None
+            if target is not None and key == target_key:
+                below = np.flatnonzero(np.isfinite(values) & (values <= target))
+                reached = int(below[0]) if len(below) else None
+            for c, column in enumerate(columns):
+                ax = grid[r][c]
+                x = xs[column][: len(values)]
+                ax.plot(x, values, style, color=color(i), lw=1.6, label=label if (r, c) == (0, 0) else None)
+                if reached is not None:
+                    ax.plot([x[reached]], [values[reached]], "o", color=color(i), ms=5, zorder=5)
+    steps = [float(v) for v in (updates_per_epoch or {}).values() if v > 0]
+    updates_spread = max(steps) / min(steps) if steps else 1.0
+    meaning = {
+        "loss": f"training loss\n({TRAINING_LOSS_MEANING})",
+        "val_loss": "validation loss\n(after the epoch's last update)",
+    }
+    run_handles, run_texts = grid[0][0].get_legend_handles_labels()
+    for r, (key, _) in enumerate(rows):
+        for c, column in enumerate(columns):
+            ax = grid[r][c]
+            if target is not None and key == target_key:
+                what = "val loss" if key == "val_loss" else "loss"
+                line = ax.axhline(target, color="0.4", ls=":", lw=1.2)
+                if c == 0:
+                    ax.legend([line], [f"{what} target {target:.3g} (dots: reached)"], fontsize=7)
+            if column == "updates" and updates_spread > 50:  # batch 1 and full batch on one axis
+                ax.set_xscale("log")
+                ax.set_xlabel("updates (log scale)")
+            else:
+                ax.set_xlabel(column)
+                if column != "wall time (s)":
+                    _whole_number_ticks(ax)
+            ax.set_ylabel(meaning[key] + (" (log scale)" if log_scale else ""), fontsize=8)
+            if log_scale:
+                ax.set_yscale("log")
+            ax.grid(True, alpha=0.3, which="both")
+            what = "Training loss" if key == "loss" else "Validation loss"
+            ax.set_title(f"{what} against {column.replace(' (s)', '')}", fontsize=10)
+    # one legend for the runs, below the panels (inside one it would hide curves)
+    fig.legend(
+        run_handles, run_texts, loc="outside lower center", ncol=min(3, len(run_texts)), fontsize=8, frameon=False
+    )
     if title:
         fig.suptitle(title)
     return finish(fig, save_path)
-
-
-def _add_style_legend(ax: Axes) -> None:
-    """Legend with one entry per run colour plus what solid and dashed mean."""
-    from matplotlib.lines import Line2D
-
-    handles, labels = ax.get_legend_handles_labels()
-    handles += [Line2D([], [], color="black", ls="-"), Line2D([], [], color="black", ls="--")]
-    labels += ["training", "validation"]
-    ax.legend(handles, labels, fontsize=8)

@@ -52,7 +52,13 @@ class OptimizerPath:
         name: the label given to the optimizer.
         points: ``(steps + 1, 2)`` iterates, the start point first; NaN after a divergence.
         losses: ``(steps + 1,)`` the function value at each iterate.
-        diverged: whether the run left the finite numbers (or went far outside the window).
+        diverged: whether the run left the finite numbers (or went far outside the window), or
+            its gap to the minimum grew 100-fold.
+        rising: not diverged (yet), but the gap to the minimum grows steadily over the second half
+            of the run and ends more than twice its lowest value (e.g. a rate just above 2 / L: it
+            would diverge given more steps).
+        left_at: the first step whose point lies outside the surface's plotting window (None when
+            the path stays inside): past it, the path is off the contour map.
     """
 
     name: str
@@ -60,6 +66,8 @@ class OptimizerPath:
     losses: np.ndarray
     diverged: bool = False
     settings: str = ""  # the optimizer's learning rate (and momentum), shown in the legend
+    rising: bool = False
+    left_at: int | None = None
 
     @property
     def final_point(self) -> np.ndarray:
@@ -174,8 +182,28 @@ def optimizer_paths(
             # training uses for its loss), e.g. a learning rate just above 2 / L.
             start_gap, end_gap = reached[0] - s.minimum_value, reached[-1] - s.minimum_value
             diverged = bool(end_gap > 100 * max(start_gap, np.finfo(np.float32).tiny))
-        results[str(name)] = OptimizerPath(str(name), points, losses, diverged, _settings(opt))
+        rising = not diverged and s.minimum_value is not None and _rising(reached - s.minimum_value)
+        outside = np.flatnonzero(
+            np.isfinite(points).all(axis=1)
+            & ((points[:, 0] < x0) | (points[:, 0] > x1) | (points[:, 1] < y0) | (points[:, 1] > y1))
+        )
+        left_at = int(outside[0]) if outside.size else None
+        results[str(name)] = OptimizerPath(
+            str(name), points, losses, diverged, _settings(opt), rising=rising, left_at=left_at
+        )
     return results
+
+
+def _rising(gaps: np.ndarray) -> bool:
+    """Whether the gaps to the minimum grow steadily over the second half of the run (a line fitted to
+    their logarithm rises) and end above twice the lowest gap reached."""
+    gaps = np.asarray(gaps, dtype=np.float64)
+    if gaps.size < 6 or not np.isfinite(gaps).all():
+        return False
+    tail = np.log(np.maximum(gaps[gaps.size // 2 :], LOG_FLOOR))
+    steps = np.arange(tail.size, dtype=np.float64)
+    slope = float(np.polyfit(steps, tail, 1)[0])
+    return bool(slope > 0 and gaps[-1] > 2 * max(float(gaps.min()), LOG_FLOOR))
 
 
 def _settings(opt: Any) -> str:
@@ -229,6 +257,31 @@ def _loss_values(s: Surface, path: OptimizerPath) -> np.ndarray:
     return np.maximum(path.losses - s.minimum_value, LOG_FLOOR)
 
 
+def _below_floor_at(s: Surface, path: OptimizerPath) -> int | None:
+    """The first step whose gap to the minimum is below the log panel's floor (drawn at the floor)."""
+    if s.minimum_value is None:
+        return None
+    below = np.flatnonzero(np.isfinite(path.losses) & (path.losses - s.minimum_value < LOG_FLOOR))
+    return int(below[0]) if below.size else None
+
+
+def _legend_label(s: Surface, name: str, path: OptimizerPath) -> str:
+    """``sgd (lr=0.01): f=0.5``, with what the picture alone would hide: a divergence, a loss that is
+    rising, a path that left the plotted region, a gap too small for the log axis."""
+    settings = f" ({path.settings})" if path.settings else ""
+    notes = []
+    if path.diverged:
+        notes.append("diverged")
+    elif path.rising:
+        notes.append("loss rising")
+    if path.left_at is not None:
+        notes.append(f"left the plotted region at step {path.left_at}")
+    floor = _below_floor_at(s, path)
+    if floor is not None:
+        notes.append(f"f − f* below {LOG_FLOOR:g} from step {floor}")
+    return f"{name}{settings}: f={path.final_loss:.3g}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def _draw(
     fig: Figure, s: Surface, paths: Mapping[str, OptimizerPath], grid_size: int, levels: int, upto: int | None
 ) -> tuple[Axes, Axes, dict[str, tuple[Any, Any, Any]]]:
@@ -246,8 +299,7 @@ def _draw(
         values = _loss_values(s, path)
         shown = values if upto is None else values[: upto + 1]
         # The path colours are explained once, in the loss panel's legend, with each final value.
-        settings = f" ({path.settings})" if path.settings else ""
-        label = f"{name}{settings}: f={path.final_loss:.3g}{' (diverged)' if path.diverged else ''}"
+        label = _legend_label(s, name, path)
         (loss_line,) = ax_loss.plot(np.arange(len(shown)), shown, color=c, lw=1.6, label=label)
         handles[name] = (line, end_marker, loss_line)
     ax_map.plot([], [], "o", ms=8, mfc="white", mec="black", label="start")
@@ -261,6 +313,8 @@ def _draw(
     else:
         ax_loss.set_yscale("log")
         ax_loss.set_ylabel("f − f*  (log scale)")
+        if any(_below_floor_at(s, p) is not None for p in paths.values()):
+            ax_loss.axhline(LOG_FLOOR, color="0.4", ls=":", lw=1.0, label=f"{LOG_FLOOR:g}: smaller gaps drawn here")
         finite = np.concatenate([_loss_values(s, p) for p in paths.values()])
         finite = finite[np.isfinite(finite)]
         if finite.size:
@@ -475,6 +529,11 @@ def run_landscape(
         x, y = path.final_point
         rate = specs[name][1]["lr"]  # type: ignore[index]
         status = "diverged" if path.diverged else f"f = {path.final_loss:.4g}"
-        lines.append(f"{name:<{width}}  lr {rate:<7g} {status:<16} at ({x:.4g}, {y:.4g})")
+        line = f"{name:<{width}}  lr {rate:<7g} {status:<16} at ({x:.4g}, {y:.4g})"
+        if path.rising:
+            line += "  loss rising (would diverge given more steps)"
+        if path.left_at is not None:
+            line += f"  left the plotted region at step {path.left_at}"
+        lines.append(line.rstrip())
     lines += [f"written: {png}", f"written: {csv_path}"] + ([f"written: {gif_path}"] if gif_path else [])
     return lines

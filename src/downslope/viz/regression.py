@@ -44,6 +44,7 @@ def plot_regression(
     grid_points: int = 200,
     true_function: Callable[[np.ndarray], np.ndarray] | None = None,
     least_squares: bool = False,
+    note: str | None = None,
     title: str = "Data and fitted curve",
     x_label: str = "x",
     y_label: str = "y",
@@ -59,6 +60,8 @@ def plot_regression(
         least_squares: also draw the closed-form least-squares line of the data (dotted black, its
             slope and intercept in the legend): where linear regression by gradient descent should
             arrive.
+        note: a line of text written in the plot's corner, e.g. why the model is not at the
+            least-squares line ("GD stopped at epoch 12 (early stopping) ...").
 
     Example:
         >>> import numpy as np, downslope as ds
@@ -96,6 +99,11 @@ def plot_regression(
         ax.plot(
             grid, slope * grid + intercept, ":", color="black", lw=1.6, zorder=4,
             label=f"least squares (slope {slope:.4g}, intercept {intercept:.4g})",
+        )  # fmt: skip
+    if note:
+        ax.text(
+            0.99, 0.02, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=8, wrap=True,
+            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.6", "alpha": 0.9}, zorder=6,
         )  # fmt: skip
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArgumentError, ArgumentTypeError
-from .curves import best_epoch_index, history_to_dict
+from .curves import TRAINING_LOSS_MEANING, best_epoch_index, history_to_dict
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HISTORY_ROWS_OPEN = 30  # longer histories are folded in a <details> element
@@ -143,12 +143,36 @@ def _summary_section(
     monitor: str | None,
     best: int | None,
     epoch_numbers: list[Any],
+    weights_epoch: int | None = None,
+    full_batch: bool = False,
 ) -> str:
     cards = [_card("stopping reason", stop_reason), _card("epochs run", n_epochs)]
     if best is not None and monitor is not None:
         best_epoch = _fmt(epoch_numbers[best]) if best < len(epoch_numbers) else best + 1
         cards.append(_card(f"best {monitor.replace('_', ' ')}", f"{_fmt(hist[monitor][best])} (epoch {best_epoch})"))
-    return '<section id="summary"><h2>Summary</h2><div class="cards">\n' + "\n".join(cards) + "\n</div></section>"
+    if weights_epoch is not None:
+        which = "best validation loss" if monitor == "val_loss" else "best training loss"
+        if weights_epoch < n_epochs:
+            said = f"restored to epoch {weights_epoch} ({which}), not the last epoch's ({n_epochs})"
+        else:
+            said = f"the last epoch's ({weights_epoch}; also the {which})"
+        cards.append(_card("model weights", said))
+    notes = []
+    if "loss" in hist:
+        notes.append(f"the training loss (loss) is the {TRAINING_LOSS_MEANING}")
+        if "val_loss" in hist:
+            notes.append("the validation loss (val_loss) is measured after the epoch's last update")
+        if full_batch and "val_loss" in hist:
+            notes.append(
+                "with full batches the logged training loss is the loss before the epoch's one update while "
+                "val_loss is after it, so val_loss can lie below loss in the first epochs without anything "
+                "being wrong"
+            )
+    said = "; ".join(notes)
+    text = f'<p class="subtitle">{_e(said[:1].upper() + said[1:])}.</p>' if notes else ""
+    return (
+        '<section id="summary"><h2>Summary</h2><div class="cards">\n' + "\n".join(cards) + f"\n</div>{text}</section>"
+    )
 
 
 def _metrics_section(metrics: Mapping[str, Any]) -> str:
@@ -200,6 +224,7 @@ def render_report(
     diagnostics: Sequence[str] | None = None,
     *,
     title: str = "downslope run report",
+    weights_epoch: int | None = None,
 ) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     if not isinstance(config, Mapping):
@@ -219,7 +244,16 @@ def render_report(
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="subtitle">generated {_e(_dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"))}</p>',
-        _summary_section(hist, stop_reason, n_epochs, monitor, best, epoch_numbers),
+        _summary_section(
+            hist,
+            stop_reason,
+            n_epochs,
+            monitor,
+            best,
+            epoch_numbers,
+            weights_epoch,
+            str(config.get("batch_size", "")).lower() in ("full", "none"),
+        ),
         _metrics_section(metrics),
         _diagnostics_section(diagnostics),
     ]
@@ -248,6 +282,7 @@ def write_report(
     diagnostics: Sequence[str] | None = None,
     *,
     title: str = "downslope run report",
+    weights_epoch: int | None = None,
 ) -> Path:
     """Write the self-contained HTML report of a run and return its path.
 
@@ -259,8 +294,12 @@ def write_report(
         stop_reason: why training stopped, in words.
         figures: ``{caption: matplotlib Figure, PNG bytes or path to a .png}``, embedded as base64.
         diagnostics: warnings and observations, one sentence each.
+        weights_epoch: the (1-based) epoch whose weights the model holds when early stopping restored
+            its best ones at the end (the summary says so); None when the model is the last epoch's.
     """
-    text = render_report(config, history, metrics, stop_reason, figures, diagnostics, title=title)
+    text = render_report(
+        config, history, metrics, stop_reason, figures, diagnostics, title=title, weights_epoch=weights_epoch
+    )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
