@@ -664,3 +664,13 @@ def test_sigterm_keeps_the_run_resumable_and_exits_130(tmp_path):
     assert runs.read_status(runs.staging_path(out))["status"] == runs.INTERRUPTED and not out.exists()
     assert serialization.load(checkpoint)["epoch"] >= 1
     assert main(["evaluate", str(out)]) == 2  # not complete: refused
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01binary", b'{"status": "comp', b"[" * 100000 + b"]" * 100000])
+def test_a_damaged_status_marker_is_named_as_such(tmp_path, content):
+    run = runs.reserve(tmp_path / "r")
+    run.write_text("model.ds", "m")
+    run.publish()
+    (tmp_path / "r" / "status.json").write_bytes(content)
+    with pytest.raises(ConfigError, match="status.json is unreadable"):
+        runs.check_complete(tmp_path / "r")

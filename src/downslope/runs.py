@@ -642,6 +642,11 @@ def check_complete(run: str | os.PathLike[str]) -> Path:
         raise ConfigError(f"{run}: not a run directory; train one with 'downslope train --out {run}'")
     status = read_status(path)
     if status is None:
+        if (path / STATUS_FILE).is_file():  # there, but not a status marker downslope wrote
+            raise ConfigError(
+                f"{run}: its {STATUS_FILE} is unreadable (damaged or not written by downslope), so whether the run "
+                "is complete cannot be told; train it again"
+            )
         if (path / "model.ds").is_file():
             raise ConfigError(
                 f"{run}: no {STATUS_FILE} completion marker (a run written by an older downslope, or not "

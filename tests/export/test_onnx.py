@@ -15,7 +15,7 @@ ort = pytest.importorskip("onnxruntime")
 import downslope as ds  # noqa: E402
 from downslope import nn  # noqa: E402
 from downslope.errors import ExportError  # noqa: E402
-from downslope.export.onnx import EMITTERS  # noqa: E402
+from downslope.export.onnx import EMITTERS, export  # noqa: E402
 
 
 def _outputs(value: Any) -> list[np.ndarray]:
@@ -585,3 +585,17 @@ def test_unsupported_layers_are_refused_by_class_name(tmp_path: Path) -> None:
             ds.onnx.export(layer, x, path)
     with pytest.raises(ExportError, match=r"LSTM\(proj_size=3\) is not supported"):
         ds.onnx.export(nn.LSTM(4, 5, proj_size=3, batch_first=True), ds.randn(2, 6, 4), path)
+
+
+def test_a_forward_that_fixes_the_batch_size_is_refused_with_how_to_export_it(tmp_path):
+    class Fixed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = nn.Linear(5, 5)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return self.layer(x).reshape(2, 5)
+
+    with pytest.raises(ExportError, match="batch size is not dynamic.*dynamic_batch=False"):
+        export(Fixed(), ds.randn(2, 5), tmp_path / "m.onnx")
+    export(Fixed(), ds.randn(2, 5), tmp_path / "m.onnx", dynamic_batch=False)

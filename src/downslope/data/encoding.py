@@ -444,7 +444,10 @@ class TabularEncoder:
                     if number is None:
                         raise self._not_a_number(where, col, value)
                     if not math.isfinite(number):
-                        raise DataError(f"{where}: non-finite value {value!r}")
+                        raise DataError(
+                            f"{where}: non-finite value {value!r} (a feature must be a finite number); empty the cell "
+                            f"and choose --missing mean|median|most_frequent|drop, or leave the column out with --drop {col}"
+                        )
                     if abs(number) > FLOAT32_MAX:
                         raise DataError(
                             f"{where}: {value!r} overflows float32 (largest {FLOAT32_MAX:.4g}), which downslope "

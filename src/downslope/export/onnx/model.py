@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ArgumentError, ExportError
+from ...errors import ArgumentError, DownslopeError, ExportError
 from ...nn.module import Module
 from ...tensor import Tensor, wrap_array
 from .graph import MIN_OPSET, GraphBuilder, require_onnx
@@ -94,7 +94,15 @@ def _to_model(
 def _batch_dims(model: Module, inputs: list[Tensor], shapes: list[tuple[int, ...]]) -> list[set[int]]:
     other = _other_batch(inputs, np.random.default_rng(0))
     with preserved(model):
-        with_other = run_model(_evaluating(model), other)
+        try:
+            with_other = run_model(_evaluating(model), other)
+        except DownslopeError as exc:  # e.g. a reshape to a constant shape that holds the batch size
+            batch = other[0].shape[0] if other and other[0].ndim else 1
+            raise ExportError(
+                f"{type(model).__name__}: the forward does not run on a batch of {batch} (the example's batch plus "
+                f"one), so its batch size is not dynamic: {exc}. Write shapes from x.shape (reshape(x.shape[0], -1)), "
+                "or export with dynamic_batch=False to fix the batch size at the example's"
+            ) from None
     return [{i for i, (a, b) in enumerate(zip(s, o.shape)) if a != b} for s, o in zip(shapes, with_other)]
 
 
