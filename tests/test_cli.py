@@ -779,3 +779,12 @@ def test_the_reports_boundary_plot_uses_raw_units_column_names_and_class_names(t
     assert seen["x"][:, 1].max() > 50  # raw weights, not standardized ones
     agreement = np.mean((seen["predicted"].argmax(1) == 1) == (seen["x"][:, 0] + seen["x"][:, 1] / 100 > 0))
     assert agreement > 0.9  # the wrapped model reads raw inputs correctly
+
+
+def test_landscape_takes_a_condition_number_and_a_momentum(tmp_path, capsys):
+    out = tmp_path / "bowl"
+    args = ["landscape", "--function", "quadratic", "--kappa", "100", "--momentum", "0.67"]
+    assert main([*args, "--optimizers", "sgd,momentum", "--steps", "50", "--out", str(out)]) == 0
+    assert "momentum  lr 0.018" in capsys.readouterr().out
+    assert main(["landscape", "--function", "rosenbrock", "--kappa", "10", "--out", str(tmp_path / "r")]) == 2
+    assert "--kappa sets the condition number of --function quadratic" in capsys.readouterr().err

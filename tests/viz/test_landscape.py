@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import downslope as ds
 from downslope import optim
 from downslope.viz.landscape import (
     OptimizerPath,
@@ -15,6 +16,7 @@ from downslope.viz.landscape import (
     default_optimizers,
     optimizer_paths,
     plot_landscape,
+    run_landscape,
 )
 from downslope.viz.testfunctions import get_surface
 
@@ -181,3 +183,18 @@ def test_a_slowly_rising_loss_a_path_off_the_map_and_a_tiny_gap_are_said_in_the_
     texts = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert any("f − f* below 1e-12 from step" in t for t in texts)
     assert "1e-12: smaller gaps drawn here" in texts
+
+
+def test_a_bowl_of_chosen_condition_number_and_momentum_race_as_theory_says(tmp_path):
+    from downslope.viz.testfunctions import quadratic_surface
+
+    kappa = 100.0
+    beta = ((kappa**0.5 - 1) / (kappa**0.5 + 1)) ** 2  # heavy ball's best coefficient for this bowl
+    lines = run_landscape(quadratic_surface(kappa), ["sgd", "momentum"], steps=300, out_dir=tmp_path, momentum=beta)
+    rows = [r.split(",") for r in (tmp_path / "paths.csv").read_text().splitlines()[1:]]
+    final = {name: float(f) for name, _, step, _, _, f in rows if step == "300"}
+    # gradient descent needs about kappa steps per e-fold, momentum about sqrt(kappa)
+    assert final["momentum"] < 1e-12 < final["sgd"]
+    assert any("lr 0.018" in line for line in lines)
+    with pytest.raises(ds.DownslopeError, match="condition number"):
+        quadratic_surface(0.5)

@@ -37,7 +37,15 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     from .. import runs
     from ..viz.testfunctions import get_surface
 
-    get_surface(args.function)  # an unknown name is refused before any directory is made
+    surface = get_surface(args.function)  # an unknown name is refused before any directory is made
+    if args.kappa is not None:
+        if surface.name != "quadratic":
+            raise ConfigError(f"--kappa sets the condition number of --function quadratic, not of {surface.name!r}")
+        from ..viz.testfunctions import quadratic_surface
+
+        surface = quadratic_surface(args.kappa)
+    if args.momentum is not None and not 0.0 <= args.momentum < 1.0:
+        raise ConfigError(f"--momentum must lie in [0, 1), got {args.momentum}")
 
     # named like every run directory: unique, reserved before the work, published complete
     run = runs.reserve(
@@ -48,7 +56,14 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     )
     try:
         written = landscape.run_landscape(
-            args.function, names, lr=args.lr or None, steps=args.steps, start=start, out_dir=run.staging, gif=args.gif
+            surface,
+            names,
+            lr=args.lr or None,
+            steps=args.steps,
+            start=start,
+            out_dir=run.staging,
+            gif=args.gif,
+            momentum=args.momentum,
         )
         run.publish(runs.COMPLETE)
     except BaseException:

@@ -278,6 +278,15 @@ def _add_landscape_command(sub: Any) -> None:
         help=f"comma-separated, from: {', '.join(CHOICES['optimizer'])} [sgd,momentum,rmsprop,adam]",
     )
     p.add_argument("--lr", type=float, default=0.0, help="one learning rate for all (default: a per-optimizer choice)")
+    p.add_argument(
+        "--momentum", type=float, default=None, help="the heavy-ball coefficient of momentum and nesterov [0.9]"
+    )
+    p.add_argument(
+        "--kappa",
+        type=float,
+        default=None,
+        help="with --function quadratic: the bowl (x² + kappa y²)/2 of condition number kappa [20]",
+    )
     p.add_argument("--steps", type=int, default=300, help="number of steps [300]")
     p.add_argument("--start", help="start point x,y (default: the function's)")
     p.add_argument("--gif", action="store_true", help="also write an animated GIF")

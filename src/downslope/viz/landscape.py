@@ -462,10 +462,13 @@ NAMED_OPTIMIZERS: dict[str, tuple[str, str | None, dict[str, Any]]] = {
 }
 
 
-def named_optimizers(surface: str | Surface, names: Sequence[str], lr: float | None = None) -> dict[str, OptimizerSpec]:
+def named_optimizers(
+    surface: str | Surface, names: Sequence[str], lr: float | None = None, momentum: float | None = None
+) -> dict[str, OptimizerSpec]:
     """``{name: (optim class, kwargs)}`` for optimizer names as the CLI spells them.
 
-    Each gets the surface's suggested learning rate for its family unless ``lr`` is given.
+    Each gets the surface's suggested learning rate for its family unless ``lr`` is given;
+    ``momentum`` replaces the 0.9 of 'momentum' and 'nesterov'.
 
     Example:
         >>> from downslope.viz.landscape import named_optimizers
@@ -487,7 +490,10 @@ def named_optimizers(surface: str | Surface, names: Sequence[str], lr: float | N
             rate = 1.0
         else:
             rate = rates.get(family, 0.01) / (10.0 if name == "lion" else 1.0)
-        specs[name] = (getattr(optim, class_name), {"lr": rate, **fixed})
+        settings = dict(fixed)
+        if momentum is not None and "momentum" in settings:
+            settings["momentum"] = float(momentum)
+        specs[name] = (getattr(optim, class_name), {"lr": rate, **settings})
     return specs
 
 
@@ -500,12 +506,14 @@ def run_landscape(
     start: Sequence[float] | None = None,
     out_dir: str | Path = ".",
     gif: bool = False,
+    momentum: float | None = None,
 ) -> list[str]:
     """Race the named optimizers on ``function`` and write ``landscape.png``, ``paths.csv`` (and
     ``landscape.gif``) to ``out_dir``. Returns one summary line per optimizer and per file written.
+    ``momentum`` sets the heavy-ball coefficient of 'momentum' and 'nesterov' (0.9 by default).
     """
     s = get_surface(function)
-    specs = named_optimizers(s, optimizers, lr)
+    specs = named_optimizers(s, optimizers, lr, momentum)
     paths = optimizer_paths(s, specs, start=start, steps=steps)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

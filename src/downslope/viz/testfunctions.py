@@ -220,6 +220,39 @@ SURFACES: dict[str, Surface] = {
 }
 
 
+def quadratic_surface(kappa: float) -> Surface:
+    """The bowl ``(x² + kappa y²)/2``: curvature 1 along x and ``kappa`` along y, so ``kappa`` is its
+    condition number (the ratio of largest to smallest Hessian eigenvalue). Plain gradient descent is
+    stable below lr = 2/kappa and needs about kappa steps per e-fold along x; heavy-ball momentum with
+    beta = ((sqrt(kappa) - 1) / (sqrt(kappa) + 1))² needs about sqrt(kappa).
+
+    Example:
+        >>> from downslope.viz.testfunctions import quadratic_surface
+        >>> s = quadratic_surface(100)
+        >>> s.title, s.learning_rates["sgd"]
+        ('bowl  (x² + 100y²)/2, condition number 100', 0.018)
+    """
+    if not (isinstance(kappa, (int, float)) and math.isfinite(kappa) and kappa >= 1):
+        raise ArgumentError(f"quadratic_surface: kappa (the condition number) must be a number >= 1, got {kappa!r}")
+    k = float(kappa)
+
+    def formula(x: Tensor, y: Tensor) -> Tensor:
+        return 0.5 * (x * x + k * y * y)
+
+    # gradient descent and momentum race at 0.9 of the stability limit 2/L (L = kappa): the zig-zag shows
+    rate = round(1.8 / k, 6)
+    return Surface(
+        "quadratic",
+        f"bowl  (x² + {k:g}y²)/2, condition number {k:g}",
+        formula,
+        minima=((0.0, 0.0),),
+        minimum_value=0.0,
+        window=((-6.0, 6.0), (-3.0, 3.0)),
+        start=(-5.0, 2.0),
+        learning_rates={"sgd": rate, "momentum": rate, "rmsprop": 0.03, "adagrad": 1.0, "adam": 0.1},
+    )
+
+
 def get_surface(name: str | Surface) -> Surface:
     """The test function called ``name`` (a Surface passes through).
 
