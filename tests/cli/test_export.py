@@ -234,3 +234,26 @@ def test_export_needs_something_to_write(tmp_path: Path) -> None:
 
         export_run(tmp_path)
     assert cli.main(["export", str(tmp_path / "nope"), "--onnx", str(tmp_path / "m.onnx")]) == 2
+
+
+def test_cli_regression_far_from_zero_keeps_its_units_in_float64(tmp_path: Path) -> None:
+    # a target around 1e9: float32 would keep only about 100 of its units; the graph undoes the
+    # target scaling in float64, as predict computes
+    data = tmp_path / "far.csv"
+    rng = np.random.default_rng(1)
+    lines = ["age,color,income,price"]
+    for _ in range(97):
+        age, color, income = rng.normal(40, 10), rng.choice(["red", "blue"]), rng.normal(5e4, 1e4)
+        lines.append(f"{age:.3f},{color},{income:.1f},{1e9 + 37.0 * age:.3f}")
+    data.write_text("\n".join(lines) + "\n")
+    run = _train(tmp_path, "far", "--data", str(data), "--target", "price", "--hidden", "8")
+    proto, _ = _export(run, tmp_path)
+    model, state = runs.load_run(str(run))
+    X, _ = cli._features_for(state, str(data), None, need_target=False)
+    scaler = state["preprocess"]["target_scaler"]
+    expected = model_out(model, X).astype(np.float64) * np.asarray(scaler["scale"], np.float64) + np.asarray(
+        scaler["mean"], np.float64
+    )
+    got = run_session(proto, _csv_feeds(data, ["age", "color", "income"], {"color"}))["prediction"]
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got - 1e9, expected - 1e9, rtol=1e-4, atol=1e-2)

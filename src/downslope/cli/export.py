@@ -13,8 +13,8 @@ The ONNX graph is the whole prediction path, so a deployment needs nothing but O
   (``(x - mean) / scale``), then the model;
 * outputs, in the data's own units: ``label`` (the class name, or its index when classes have no
   names) and ``probabilities`` (N, classes) for classification; ``prediction`` (N, outputs) for
-  regression, with the target scaling of training undone (``y * scale + mean``) when the run
-  scaled its target.
+  regression, with the target scaling of training undone (``y * scale + mean``, in float64, so the
+  output is float64 then) when the run scaled its target.
 
 The weights file (``--safetensors``) holds the model's state_dict under PyTorch's key names, with
 the run's config as JSON in the file's metadata.
@@ -47,11 +47,11 @@ def _encoder(state: dict[str, Any]) -> dict[str, Any] | None:
     return enc if enc else None
 
 
-def _standardizer(state: dict[str, Any], key: str) -> tuple[np.ndarray, np.ndarray] | None:
+def _standardizer(state: dict[str, Any], key: str, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray] | None:
     found = (state.get("preprocess") or {}).get(key)
     if not found:
         return None
-    return np.asarray(found["mean"], np.float32), np.asarray(found["scale"], np.float32)
+    return np.asarray(found["mean"], dtype), np.asarray(found["scale"], dtype)
 
 
 def run_to_onnx(model: Module, state: dict[str, Any], opset: int = ox.MIN_OPSET) -> Any:
@@ -125,14 +125,16 @@ def run_to_onnx(model: Module, state: dict[str, Any], opset: int = ox.MIN_OPSET)
             ),
         ]
     else:
-        target = _standardizer(state, "target_scaler")
-        if target is not None:  # back to the target's own units
+        target = _standardizer(state, "target_scaler", np.float64)
+        out_type = onnx.TensorProto.FLOAT
+        if target is not None:  # back to the target's own units, in float64 as predict computes them (a
+            # target around 1e9 would keep only about 100 of its units in float32)
+            out = g.node("Cast", [out], to=onnx.TensorProto.DOUBLE)
             out = g.node(
                 "Add", [g.node("Mul", [out, g.const(target[1], "target_scale")]), g.const(target[0], "target_mean")]
             )
-        outputs = [
-            (out, "prediction", h.make_tensor_value_info("prediction", onnx.TensorProto.FLOAT, ["batch", n_out]))
-        ]
+            out_type = onnx.TensorProto.DOUBLE
+        outputs = [(out, "prediction", h.make_tensor_value_info("prediction", out_type, ["batch", n_out]))]
     proto = ox.finish(g, "downslope_run", inputs, outputs)
     onnx.checker.check_model(proto, full_check=True)
     return proto
@@ -188,8 +190,8 @@ def reference_outputs(model: Module, state: dict[str, Any], feeds: dict[str, np.
         names = state.get("class_names") or []
         label = np.array(names, dtype=object)[index] if names else index.astype(np.int64)
         return [label, probs]
-    target = _standardizer(state, "target_scaler")
-    return [out * target[1] + target[0] if target is not None else out]
+    target = _standardizer(state, "target_scaler", np.float64)
+    return [out.astype(np.float64) * target[1] + target[0] if target is not None else out]
 
 
 def sample_feeds(state: dict[str, Any], n: int, seed: int = 0) -> dict[str, np.ndarray]:
