@@ -132,9 +132,7 @@ DIFFERS: dict[str, str] = {
     "torch.optim.lr_scheduler.ReduceLROnPlateau": "a NaN metric raises (PyTorch counts it as a bad epoch); "
     "the relative threshold is taken of abs(best): PyTorch's "
     "best * (1 - threshold) counts a constant negative metric as improving, so its rate never drops",
-    "torch.nn.LSTM": "no double backward (create_graph=True raises: step an LSTMCell instead); proj_size runs step by step",
-    "torch.nn.GRU": "no double backward (create_graph=True raises: step a GRUCell instead)",
-    "torch.nn.RNN": "no double backward (create_graph=True raises: step an RNNCell instead)",
+    "torch.nn.LSTM": "proj_size runs step by step",
     "torch.linalg.eig": "refused with a message: the eigenvalues of a general matrix are complex (use eigh)",
     "torch.linalg.eigvals": "refused with a message: the eigenvalues of a general matrix are complex (use eigvalsh)",
     "torch.linalg.cholesky_ex": "a matrix that fails gets a NaN factor (PyTorch: the partial factor)",

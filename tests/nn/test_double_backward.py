@@ -129,3 +129,24 @@ def test_a_wgan_gp_critic_step_matches_torch():
     mine = dict(ours.named_parameters())
     for name, p in theirs.named_parameters():
         np.testing.assert_allclose(mine[name].detach().numpy(), p.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_double_backward_through_recurrent_layers_matches_torch(mode, bidirectional):
+    # a gradient penalty (or a meta-learning step) through a 2-layer recurrent layer
+    torch.manual_seed(0)
+    theirs = getattr(torch.nn, mode)(3, 4, num_layers=2, bidirectional=bidirectional, batch_first=True).double()
+    ours = getattr(ds.nn, mode)(3, 4, num_layers=2, bidirectional=bidirectional, batch_first=True)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    ours.double()
+    x = np.random.default_rng(0).standard_normal((2, 5, 3))
+    xt, xd = torch.tensor(x, requires_grad=True), ds.tensor(x, dtype=ds.float64, requires_grad=True)
+    (gt,) = torch.autograd.grad((theirs(xt)[0] ** 2).sum(), [xt], create_graph=True)
+    (gd,) = ds.autograd.grad((ours(xd)[0] ** 2).sum(), [xd], create_graph=True)
+    np.testing.assert_allclose(gd.detach().numpy(), gt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    (gt**2).sum().backward()
+    (gd**2).sum().backward()
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for (name, p), tp in zip(ours.named_parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)

@@ -40,9 +40,10 @@ NumPy on the host, CuPy on a GPU, the strict stand-in in tests), the NumPy calls
 come from ``_workspace`` (its host pool for NumPy arrays, a fresh array of the namespace otherwise).
 Nothing is read back to the host.
 
-The gradient rule is plain array code (not recorded), so double backward (``create_graph=True``)
-through a recurrent layer raises a clear error; the ``*Cell`` layers support it (their fused rule
-is rewritten with differentiable ops under ``create_graph``).
+The gradient rule is plain array code (not recorded); under ``create_graph=True`` (double
+backward) the rule instead reruns the sequence step by step with the cells' recorded ops and
+differentiates that, so gradient penalties and meta-learning work through recurrent layers too
+(slower: it is taken only when a gradient is to be differentiated again).
 
 Gate order and formulas follow PyTorch: LSTM (i, f, g, o), GRU (r, z, n) with
 ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`` and ``h' = (1 - z) * n + z * h``.
@@ -622,14 +623,56 @@ def _rnn_backward(dp, packed, saved, w_hh):
 _BACKWARD = {"GRU": _gru_backward, "RNN_TANH": _rnn_backward, "RNN_RELU": _rnn_backward}
 
 
+def _rnn_sequence_grads_recorded(g: Tensor, mode: str, reverse: bool, has_bias: bool, args: Any, needs: Any) -> Any:
+    """The sequence's gradients as recorded ops (``create_graph=True``): the forward is run again step
+    by step with the cells' recorded ops (whose rules support double backward) from the node's
+    inputs, and differentiated with ``autograd.grad(create_graph=True)``. Slower than the fused
+    kernel, and only taken when a gradient is to be differentiated again."""
+    from ..autograd import grad
+    from ..graph import enable_grad
+
+    with enable_grad():
+        packed = _rerun_recorded(mode, reverse, has_bias, args)
+        wanted = [a for a, n in zip(args, needs) if n]
+        found = iter(grad([packed], wanted, [g], create_graph=True, allow_unused=True))
+    return tuple(next(found) if n else None for n in needs)
+
+
+def _rerun_recorded(mode: str, reverse: bool, has_bias: bool, args: Any) -> Tensor:
+    """The packed states of :func:`rnn_sequence`, computed with recorded per-step ops."""
+    from .. import ops
+    from ._rnn_cells import gru_cell, lstm_cell
+
+    lstm = mode == "LSTM"
+    x, h = args[0], args[1]
+    c = args[2] if lstm else None
+    k = 3 if lstm else 2
+    w_ih, w_hh = args[k], args[k + 1]
+    b_ih, b_hh = (args[k + 2], args[k + 3]) if has_bias else (None, None)
+    steps = ops.flip(x, (0,)) if reverse else x
+    states = [h]
+    for t in range(steps.shape[0]):
+        x_t = steps[t]
+        if lstm:
+            pair = lstm_cell(x_t, h, c, w_ih, w_hh, b_ih, b_hh)
+            h, c = pair[0], pair[1]
+        elif mode == "GRU":
+            h = gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh)
+        else:
+            pre = x_t @ ops.transpose(w_ih, 0, 1) + h @ ops.transpose(w_hh, 0, 1)
+            if b_ih is not None and b_hh is not None:
+                pre = pre + b_ih + b_hh
+            h = ops.relu(pre) if mode == "RNN_RELU" else ops.tanh(pre)
+        states.append(h)
+    if lstm:
+        states.append(c)
+    return ops.stack(states, 0)
+
+
 def _rnn_sequence_vjp(g, y, args, saved, needs, xp):
     mode, reverse, has_bias, x, state = saved
-    if xp.differentiable:
-        raise StateError(
-            f"nn.{mode.split('_')[0]}: double backward (create_graph=True) through a recurrent layer is not "
-            "supported: its backward through time is one fused NumPy kernel. Step an RNNCell/LSTMCell/GRUCell "
-            "in a loop instead, whose ops support it."
-        )
+    if xp.differentiable:  # double backward: through a recorded rerun of the sequence (see below)
+        return _rnn_sequence_grads_recorded(g, mode, reverse, has_bias, args, needs)
     lstm = mode == "LSTM"
     w_ih, w_hh = args[3 if lstm else 2], args[4 if lstm else 3]
     if lstm:  # the weight gradients come out of its backward loop (see _lstm_backward)

@@ -5,7 +5,8 @@ its backward through time written by hand (``_rnn_kernels``: one GEMM for the in
 all steps, one recurrent GEMM and one fused gate computation per step); it is checked against
 PyTorch and by finite differences. ``LSTMCell`` and ``GRUCell`` run one step as one fused node
 (``_rnn_cells``), so a Python loop over a cell records one node per step; under ``create_graph``
-their rule is the same formula written with differentiable ops, so double backward works.
+their rule is the same formula written with differentiable ops, so double backward works; the
+sequence layers' rule reruns the sequence with those cells when a gradient is differentiated again.
 ``RNNCell`` is the basic-op step below (the fused ``linear`` and the activation); the basic-op
 LSTM and GRU steps serve packed sequences.
 

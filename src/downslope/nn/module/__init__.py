@@ -7,8 +7,8 @@ child and a dict of Modules a :class:`ModuleDict` child, and a tensor given to
 statistics). Names follow PyTorch, so ``state_dict()`` keys
 (``"0.weight"``, ``"bn.running_mean"``) read the same as there.
 
-Modules: parameter (Parameter, Buffer), base (Module), hooks (RemovableHandle and the backward-hook
-nodes), containers (Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict), simple
+Modules: parameter (Parameter, Buffer), base (Module), hooks (RemovableHandle, the backward-hook
+nodes and the global forward hooks), containers (Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict), simple
 (Identity, Flatten, Unflatten).
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .base import IncompatibleKeys, Module
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
-from .hooks import RemovableHandle
+from .hooks import RemovableHandle, register_module_forward_hook, register_module_forward_pre_hook
 from .parameter import Buffer, Parameter
 from .simple import Flatten, Identity, Unflatten
 
@@ -34,4 +34,6 @@ __all__ = [
     "IncompatibleKeys",
     "RemovableHandle",
     "Buffer",
+    "register_module_forward_hook",
+    "register_module_forward_pre_hook",
 ]

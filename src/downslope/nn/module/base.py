@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, TypeVar
 from ... import backend
 from ...errors import ArgumentError, ArgumentTypeError, StateDictError
 from ...tensor import Tensor, wrap_array
-from .hooks import RemovableHandle, _attach_backward_hooks, _identity
+from .hooks import _NO_HOOKS, RemovableHandle, _attach_backward_hooks, _global_hooks, _identity
 from .parameter import Buffer, Parameter
 from .state import check_keys, checked_arrays, copy_into, named_state
 
@@ -116,9 +116,11 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         hooks = self.__dict__.get("_hooks")
-        if not hooks:
+        if not hooks and not (_global_hooks["forward_pre"] or _global_hooks["forward"]):
             return self.forward(*args, **kwargs)
-        for hook in list(hooks["forward_pre"].values()):
+        hooks = hooks or _NO_HOOKS
+        # As PyTorch: the global hooks (register_module_forward_*_hook) run before the module's own.
+        for hook in [*_global_hooks["forward_pre"].values(), *hooks["forward_pre"].values()]:
             changed = hook(self, args)
             if changed is not None:
                 args = changed if isinstance(changed, tuple) else (changed,)
@@ -126,7 +128,7 @@ class Module:
         if backward:
             args = tuple(_identity(a) if isinstance(a, Tensor) and a.requires_grad else a for a in args)
         output = self.forward(*args, **kwargs)
-        for hook in list(hooks["forward"].values()):
+        for hook in [*_global_hooks["forward"].values(), *hooks["forward"].values()]:
             changed = hook(self, args, output)
             if changed is not None:
                 output = changed

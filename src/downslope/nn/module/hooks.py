@@ -1,7 +1,9 @@
-"""Module hooks: the handle that removes one, and the graph nodes that run backward hooks."""
+"""Module hooks: the handle that removes one, the graph nodes that run backward hooks, and the global
+forward hooks every module runs (PyTorch's ``torch.nn.modules.module.register_module_forward_hook``)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -89,3 +91,57 @@ class RemovableHandle:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+# The hooks every module's call runs, before its own (``register_module_forward_*_hook``).
+_global_hooks: dict[str, OrderedDict[int, Any]] = {"forward_pre": OrderedDict(), "forward": OrderedDict()}
+_NO_HOOKS: dict[str, Any] = {"forward_pre": {}, "forward": {}, "backward": {}, "backward_pre": {}}
+
+
+def _add_global_hook(kind: str, hook: Callable[..., Any]) -> RemovableHandle:
+    if not callable(hook):
+        from ...errors import ArgumentTypeError
+
+        raise ArgumentTypeError(f"register_module_{kind}_hook: expected a callable, got {hook!r}")
+    handle = RemovableHandle(_global_hooks[kind])
+    _global_hooks[kind][handle.id] = hook
+    return handle
+
+
+def register_module_forward_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """Call ``hook(module, args)`` before the forward of every module (``torch.nn.modules.module.
+    register_module_forward_pre_hook``), before the module's own pre-hooks; a non-None result
+    replaces the positional args. Returns a handle whose ``remove()`` unregisters it.
+
+    Example:
+        >>> import downslope as ds
+        >>> seen = []
+        >>> with ds.nn.module.register_module_forward_pre_hook(lambda m, args: seen.append(type(m).__name__)):
+        ...     _ = ds.nn.Sequential(ds.nn.Linear(2, 2), ds.nn.ReLU())(ds.ones(1, 2))
+        >>> seen
+        ['Sequential', 'Linear', 'ReLU']
+    """
+    return _add_global_hook("forward_pre", hook)
+
+
+def register_module_forward_hook(
+    hook: Callable[..., Any], *, with_kwargs: bool = False, always_call: bool = False
+) -> RemovableHandle:
+    """Call ``hook(module, args, output)`` after the forward of every module (``torch.nn.modules.module.
+    register_module_forward_hook``), before the module's own forward hooks; a non-None result
+    replaces the output. Returns a handle whose ``remove()`` unregisters it. ``with_kwargs=True`` is
+    not supported; ``always_call`` is accepted (a hook runs when forward returns).
+
+    Example:
+        >>> import downslope as ds
+        >>> seen = []
+        >>> with ds.nn.module.register_module_forward_hook(lambda m, args, out: seen.append(type(m).__name__)):
+        ...     _ = ds.nn.Sequential(ds.nn.Linear(2, 2), ds.nn.ReLU())(ds.ones(1, 2))
+        >>> seen
+        ['Linear', 'ReLU', 'Sequential']
+    """
+    if with_kwargs:
+        from ...errors import ArgumentError
+
+        raise ArgumentError("register_module_forward_hook: with_kwargs=True is not supported")
+    return _add_global_hook("forward", hook)
