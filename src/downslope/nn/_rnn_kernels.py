@@ -653,7 +653,7 @@ def _rerun_recorded(mode: str, reverse: bool, has_bias: bool, args: Any) -> Tens
     states = [h]
     for t in range(steps.shape[0]):
         x_t = steps[t]
-        if lstm:
+        if c is not None:  # the LSTM
             pair = lstm_cell(x_t, h, c, w_ih, w_hh, b_ih, b_hh)
             h, c = pair[0], pair[1]
         elif mode == "GRU":
@@ -664,7 +664,7 @@ def _rerun_recorded(mode: str, reverse: bool, has_bias: bool, args: Any) -> Tens
                 pre = pre + b_ih + b_hh
             h = ops.relu(pre) if mode == "RNN_RELU" else ops.tanh(pre)
         states.append(h)
-    if lstm:
+    if c is not None:
         states.append(c)
     return ops.stack(states, 0)
 
