@@ -133,6 +133,9 @@ DIFFERS: dict[str, str] = {
     "the relative threshold is taken of abs(best): PyTorch's "
     "best * (1 - threshold) counts a constant negative metric as improving, so its rate never drops",
     "torch.nn.LSTM": "proj_size runs step by step",
+    "torch.autograd.gradcheck": "floating inputs are checked as float64 copies, so float32 inputs pass where "
+    "PyTorch warns and usually fails (their finite differences are too coarse)",
+    "torch.gradcheck": "floating inputs are checked as float64 copies (see torch.autograd.gradcheck)",
     "torch.linalg.eig": "refused with a message: the eigenvalues of a general matrix are complex (use eigh)",
     "torch.linalg.eigvals": "refused with a message: the eigenvalues of a general matrix are complex (use eigvalsh)",
     "torch.linalg.cholesky_ex": "a matrix that fails gets a NaN factor (PyTorch: the partial factor)",
