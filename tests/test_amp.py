@@ -130,3 +130,17 @@ def test_autocast_computes_in_float32_checks_its_arguments_and_warns_once():
 def test_bfloat16_can_be_named_but_no_tensor_holds_it():
     with pytest.raises(TypeError, match="bfloat16"):
         ds.zeros(2, dtype=ds.bfloat16)
+
+
+def test_cpu_and_cuda_amp_spellings_map_to_autocast():
+    amp._warned[0] = True  # (the float32 notice is tested above)
+    with ds.cpu.amp.autocast() as ctx:
+        assert ds.is_autocast_enabled("cpu")
+    assert not ds.is_autocast_enabled("cpu")
+    assert ctx.device == "cpu" and ctx.fast_dtype is ds.bfloat16  # torch.cpu.amp.autocast's default dtype
+    with ds.cpu.amp.autocast(enabled=False):
+        assert not ds.is_autocast_enabled("cpu")
+    assert ds.cpu.amp.GradScaler(init_scale=8.0).get_scale() == 8.0
+    assert ds.cpu.is_available() and ds.cpu.device_count() == 1 and ds.cpu.current_device() == "cpu"
+    ds.cpu.synchronize()
+    assert callable(ds.cuda.amp.autocast)

@@ -96,3 +96,23 @@ def test_moving_to_an_absent_accelerator_is_refused_clearly(move):
         move(ds.zeros(2))
     with pytest.raises(RuntimeError, match="CuPy is not installed or sees no GPU"):
         ds.zeros(2, device="cuda")
+
+
+def test_utils_dlpack_round_trips_and_shares_memory_with_torch():
+    torch = pytest.importorskip("torch")
+    from downslope.utils.dlpack import from_dlpack, to_dlpack
+
+    t = ds.tensor([1.0, 2.0, 3.0])
+    back = from_dlpack(to_dlpack(t))
+    t[0] = 9.0
+    assert back.tolist() == [9.0, 2.0, 3.0]
+    theirs = torch.utils.dlpack.from_dlpack(to_dlpack(t))
+    assert theirs.tolist() == [9.0, 2.0, 3.0]
+    capsule = torch.utils.dlpack.to_dlpack(torch.arange(4.0))
+    assert from_dlpack(capsule).tolist() == [0.0, 1.0, 2.0, 3.0]
+    with pytest.raises(TypeError, match="read already"):
+        from_dlpack(capsule)  # a capsule is consumed once
+    assert from_dlpack(torch.ones(2)).tolist() == [1.0, 1.0]
+    assert ds.utils.dlpack.from_dlpack is from_dlpack
+    with pytest.raises(RuntimeError, match="requires grad"):
+        to_dlpack(ds.ones(2, requires_grad=True))

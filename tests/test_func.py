@@ -111,3 +111,34 @@ def test_autograd_grad_alias_warns_and_still_works():
         (g,) = ds.autograd_grad((x * x).sum(), x, create_graph=True)
     np.testing.assert_array_equal(g.detach().numpy(), [2.0, 4.0])
     assert g.requires_grad
+
+
+def test_func_functional_call_is_torch_funcs_and_carries_maml_second_order_gradients():
+    from downslope.func import functional_call
+
+    ours = ds.nn.Sequential(ds.nn.Linear(3, 4), ds.nn.Tanh(), ds.nn.Linear(4, 1))
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(7).standard_normal((5, 3)).astype(np.float32)
+    y = np.sin(x.sum(1, keepdims=True))
+
+    def meta_loss(lib, model, call, X, Y):
+        params = dict(model.named_parameters())
+        inner = ((call(model, params, (X,)) - Y) ** 2).mean()
+        grads = lib.autograd.grad(inner, list(params.values()), create_graph=True)
+        fast = {k: v - 0.3 * g for (k, v), g in zip(params.items(), grads)}
+        return ((call(model, fast, X) - Y) ** 2).mean()  # a single tensor as args, as torch accepts
+
+    got = meta_loss(ds, ours, functional_call, ds.tensor(x), ds.tensor(y))
+    want = meta_loss(torch, theirs, torch.func.functional_call, torch.tensor(x), torch.tensor(y))
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-5)
+    got.backward()
+    want.backward()
+    for p, t in zip(ours.parameters(), theirs.parameters()):  # the second-order terms included
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-6)
+    assert isinstance(ours[0].weight, ds.nn.Parameter)
+    layer = ds.nn.Linear(2, 1)
+    with pytest.raises(ValueError, match="strict"):
+        functional_call(layer, {"weight": ds.ones(1, 2)}, (ds.ones(1, 2),), strict=True)
+    out = functional_call(layer, [{"weight": ds.ones(1, 2)}, {"bias": ds.zeros(1)}], (ds.ones(1, 2),))
+    assert out.item() == 2.0

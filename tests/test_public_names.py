@@ -50,3 +50,16 @@ def test_float32_gelu_is_within_float32_rounding_of_torch() -> None:
     ulps = diff[big] / np.spacing(ty.detach().numpy()[big])
     assert ulps.max() <= 8
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=0, atol=4 * eps)
+
+
+def test_finfo_of_bfloat16_gives_torchs_numbers_and_numpy_dtypes_keep_numpy_finfo() -> None:
+    ours, theirs = ds.finfo(ds.bfloat16), torch.finfo(torch.bfloat16)
+    for name in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution"):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert repr(ours) == repr(theirs)
+    assert ds.finfo("bfloat16").eps == theirs.eps
+    assert ds.finfo(ds.float32) == np.finfo(np.float32) and ds.finfo(ds.float64).bits == 64
+    assert ds.finfo().eps == np.finfo(np.float32).eps  # the default dtype's, as torch.finfo()
+    assert repr(ds.bfloat16) == "downslope.bfloat16"  # a name: no tensor holds it
+    with pytest.raises(TypeError, match="bfloat16"):
+        ds.zeros(1, dtype=ds.bfloat16)

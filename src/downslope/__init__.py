@@ -43,6 +43,7 @@ from .backend import (
 from .device import (
     accelerator,
     backends,
+    cpu,
     cuda,
     device,
     get_float32_matmul_precision,
@@ -314,14 +315,48 @@ greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 absolute = abs
 Size = tuple  # torch.Size: shapes are tuples here
 pi, e, inf, nan, newaxis = _math.pi, _math.e, _math.inf, _math.nan, None
-finfo, iinfo, result_type, promote_types, can_cast = (
-    _np.finfo,
+iinfo, result_type, promote_types, can_cast = (
     _np.iinfo,
     _np.result_type,
     _np.promote_types,
     _np.can_cast,
 )
 asarray = as_tensor
+
+
+class _BFloat16Info:
+    """``torch.finfo(torch.bfloat16)``: bfloat16's numbers (8 exponent bits, 7 mantissa bits), for
+    code that reads them; no downslope tensor holds bfloat16."""
+
+    bits, eps, resolution = 16, 0.0078125, 0.01
+    max, min = 3.3895313892515355e38, -3.3895313892515355e38
+    tiny = smallest_normal = 1.1754943508222875e-38
+    dtype = "bfloat16"
+
+    def __repr__(self) -> str:
+        return (
+            f"finfo(resolution={self.resolution}, min={self.min:.6g}, max={self.max:.6g}, eps={self.eps}, "
+            f"smallest_normal={self.smallest_normal:.6g}, tiny={self.tiny:.6g}, dtype=bfloat16)"
+        )
+
+
+def finfo(type: Any = None) -> Any:  # noqa: A002  (torch's argument name)
+    """``torch.finfo``: the floating type's limits (``eps``, ``max``, ``tiny``, ``bits``...) as
+    ``numpy.finfo`` gives them; ``finfo(ds.bfloat16)`` gives bfloat16's numbers (PyTorch's), and
+    ``finfo()`` the default dtype's.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.finfo(ds.bfloat16).eps, ds.finfo(ds.float32).bits
+        (0.0078125, 32)
+    """
+    from .backend import _NoSuchDtype
+
+    if type is None:
+        type = get_default_dtype()  # noqa: A001
+    if isinstance(type, _NoSuchDtype) or (isinstance(type, str) and type == "bfloat16"):
+        return _BFloat16Info()
+    return _np.finfo(type)
 
 
 def compile(model: Any = None, **options: Any) -> Any:  # noqa: A001  (torch.compile's name)
@@ -499,7 +534,7 @@ __all__ = [
     "log_softmax", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "flatten", "broadcast_to",
     "sum_to", "concatenate", "cat", "stack", "getitem", "gather", "pad", "save", "load", "save_safetensors", "load_safetensors", "onnx", "DownslopeError",
     "ShapeError", "CheckpointError", "DataError", "ConfigError", "DivergenceError", "device", "cuda",
-    "accelerator", "backends", "autograd", "func", "int8", "int16", "uint8", "addcdiv", "addcmul", "lerp", "norm",
+    "accelerator", "backends", "autograd", "func", "cpu", "int8", "int16", "uint8", "addcdiv", "addcmul", "lerp", "norm",
     "reciprocal", "square", "all", "allclose", "any", "argmax", "argmin", "argsort", "bincount", "bmm", "ceil",
     "chunk", "clone", "concat", "cumsum", "dot", "eq", "equal", "expm1", "flip", "floor", "ge", "gt", "hstack",
     "index_select", "is_floating_point", "isclose", "isfinite", "isinf", "isnan", "le", "log1p", "logical_and",

@@ -304,3 +304,21 @@ class _CudaAmp:
 
 
 cuda_amp = _CudaAmp()
+
+
+class _CpuAmp:
+    """``ds.cpu.amp``: the deprecated spellings ``torch.cpu.amp.autocast(...)`` (bfloat16 by default, as
+    there) and ``GradScaler(...)``, for device "cpu"."""
+
+    @staticmethod
+    def autocast(enabled: bool = True, dtype: Any = None, cache_enabled: bool = True) -> autocast:
+        from .backend import bfloat16
+
+        return autocast("cpu", dtype=bfloat16 if dtype is None else dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+    @staticmethod
+    def GradScaler(*args: Any, **kwargs: Any) -> GradScaler:  # noqa: N802  (PyTorch's name)
+        return GradScaler("cpu", *args, **kwargs)
+
+
+cpu_amp = _CpuAmp()

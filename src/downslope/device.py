@@ -323,6 +323,48 @@ class _Accelerator:
         return device("cuda") if cuda.is_available() else None
 
 
+class _Cpu:
+    """``ds.cpu`` (``torch.cpu``): the CPU's device queries, and ``ds.cpu.amp.autocast(...)``, the
+    deprecated spelling of ``ds.autocast("cpu", ...)``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.cpu.is_available(), ds.cpu.device_count(), ds.cpu.current_device()
+        (True, 1, 'cpu')
+    """
+
+    @staticmethod
+    def is_available() -> bool:
+        return True
+
+    @staticmethod
+    def device_count() -> int:
+        return 1
+
+    @staticmethod
+    def current_device() -> str:
+        return "cpu"
+
+    @staticmethod
+    def synchronize(device: Any = None) -> None:
+        """Nothing to wait for: CPU work is done when the call returns."""
+
+    @staticmethod
+    def is_initialized() -> bool:
+        return True
+
+    @staticmethod
+    def set_device(device: Any) -> None:
+        """Accepted, as torch.cpu.set_device: there is one CPU device."""
+
+    @property
+    def amp(self) -> Any:
+        """``torch.cpu.amp``: ``autocast(...)`` and ``GradScaler(...)`` for device "cpu" (see downslope.amp)."""
+        from .amp import cpu_amp
+
+        return cpu_amp
+
+
 class _Mps:
     @staticmethod
     def is_available() -> bool:
@@ -389,5 +431,6 @@ def get_float32_matmul_precision() -> str:
 
 
 cuda = _Cuda()
+cpu = _Cpu()
 accelerator = _Accelerator()
 backends = _Backends()

@@ -8,16 +8,74 @@ the argument. Both run the same backward walk (``autograd.py``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import autograd
-from .errors import ArgumentTypeError
+from .errors import ArgumentError, ArgumentTypeError
 from .graph import enable_grad, is_grad_enabled
 
-__all__ = ["grad"]
+__all__ = ["grad", "functional_call"]
+
+
+def functional_call(
+    module: Any,
+    parameter_and_buffer_dicts: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    args: Any = None,
+    kwargs: dict[str, Any] | None = None,
+    *,
+    tie_weights: bool = True,
+    strict: bool = False,
+) -> Any:
+    """``torch.func.functional_call``: call ``module(*args, **kwargs)`` with the named tensors (one dict,
+    or a sequence of dicts with distinct keys) standing in for its parameters and buffers; the module
+    is unchanged afterwards, even if the call raises. It behaves as
+    :func:`downslope.nn.utils.stateless.functional_call` (torch's older name), so MAML code written with
+    ``from torch.func import functional_call`` ports: the given tensors are part of the graph, so
+    gradients of gradients flow through an inner step. ``args`` may be one tensor or a tuple;
+    ``tie_weights`` replaces a tensor shared under several names under all of them; ``strict=True``
+    requires every parameter and buffer to be given.
+
+    Example:
+        >>> import downslope as ds
+        >>> layer = ds.nn.Linear(2, 1)
+        >>> ds.func.functional_call(layer, {"weight": ds.ones(1, 2), "bias": ds.zeros(1)}, ds.tensor([[1.0, 2.0]]))
+        tensor([[3.]])
+    """
+    dicts = (
+        [parameter_and_buffer_dicts] if isinstance(parameter_and_buffer_dicts, Mapping) else parameter_and_buffer_dicts
+    )
+    values: dict[str, Any] = {}
+    for d in dicts:
+        for key, value in d.items():
+            if key in values:
+                raise ArgumentError(f"functional_call: {key!r} is given twice")
+            values[key] = value
+    known = dict(module.named_parameters(remove_duplicate=False)) | dict(module.named_buffers(remove_duplicate=False))
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ArgumentError(f"functional_call: {type(module).__name__} has no parameters or buffers {unknown}")
+    if strict and set(values) != set(known):
+        raise ArgumentError(f"functional_call: strict=True but {sorted(set(known) - set(values))} are not given")
+    if tie_weights:  # a tensor shared by several names is replaced under all of them
+        for name, tensor in known.items():
+            for other, given in list(values.items()):
+                if other != name and known[other] is tensor and name not in values:
+                    values[name] = given
+    saved = []
+    try:
+        for key, value in values.items():
+            owner_path, _, attr = key.rpartition(".")
+            owner = module.get_submodule(owner_path)
+            saved.append((owner, attr, owner.__dict__.get(attr)))
+            object.__setattr__(owner, attr, value)
+        call_args = () if args is None else args if isinstance(args, tuple) else (args,)
+        return module(*call_args, **(kwargs or {}))
+    finally:
+        for owner, attr, original in reversed(saved):
+            object.__setattr__(owner, attr, original)
 
 
 def grad(func: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable[..., Any]:

@@ -229,3 +229,50 @@ def test_optimizer_current_lrs_follows_the_scheduler_per_group() -> None:
     assert opt.current_lrs() == pytest.approx([0.0125, 0.125])
     with pytest.warns(DeprecationWarning, match=r"use Optimizer.current_lrs\(\)"):
         assert opt.get_lr() == opt.current_lrs()  # the old name, kept for existing code
+
+
+def test_lambda_lr_state_dict_saves_callable_objects_dict_as_torch() -> None:
+    class Halve:
+        def __init__(self) -> None:
+            self.base = 0.5
+
+        def __call__(self, epoch: int) -> float:
+            return self.base**epoch
+
+    for ours_cls, theirs_cls in [
+        (ds.optim.lr_scheduler.LambdaLR, torch.optim.lr_scheduler.LambdaLR),
+        (ds.optim.lr_scheduler.MultiplicativeLR, torch.optim.lr_scheduler.MultiplicativeLR),
+    ]:
+        ours_opt = ds.optim.SGD([ds.zeros(1, requires_grad=True)], lr=0.1)
+        theirs_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        ours = ours_cls(ours_opt, [Halve()])
+        theirs = theirs_cls(theirs_opt, [Halve()])
+        assert ours.state_dict()["lr_lambdas"] == theirs.state_dict()["lr_lambdas"] == [{"base": 0.5}]
+        assert ours_cls(ours_opt, lambda e: 1.0).state_dict()["lr_lambdas"] == [None]
+        state = ours.state_dict()
+        state["lr_lambdas"] = [{"base": 0.25}]
+        fresh_fn = Halve()
+        fresh = ours_cls(ours_opt, fresh_fn)
+        fresh.load_state_dict(state)
+        assert fresh_fn.base == 0.25 and fresh.last_epoch == ours.last_epoch
+
+
+def test_optimizers_accept_a_one_element_tensor_lr_as_torch() -> None:
+    w = ds.tensor([1.0, 2.0], requires_grad=True)
+    opt = ds.optim.SGD([w], lr=ds.tensor(0.5, dtype="float64"))
+    assert opt.param_groups[0]["lr"] == 0.5 and isinstance(opt.param_groups[0]["lr"], float)
+    (w * w).sum().backward()
+    opt.step()
+    tw = torch.tensor([1.0, 2.0], requires_grad=True)
+    topt = torch.optim.SGD([tw], lr=torch.tensor(0.5))
+    (tw * tw).sum().backward()
+    topt.step()
+    np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy())
+    opt = ds.optim.Adam([{"params": [w], "lr": ds.tensor(0.01, dtype="float64")}])
+    assert opt.param_groups[0]["lr"] == 0.01
+    sched = ds.optim.lr_scheduler.StepLR(ds.optim.SGD([w], lr=ds.tensor(1.0)), step_size=1, gamma=0.5)
+    sched.optimizer.step()
+    sched.step()
+    assert sched.get_last_lr() == [0.5]
+    with pytest.raises(ValueError, match="1-element"):
+        ds.optim.SGD([w], lr=ds.tensor([0.1, 0.2]))

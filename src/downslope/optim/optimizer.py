@@ -54,6 +54,18 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
+def _lr_as_number(owner: str, value: Any) -> Any:
+    """A learning rate given as a one-element tensor (PyTorch accepts ``SGD(params, lr=torch.tensor(0.1))``)
+    as the Python float it holds: the groups hold numbers, which schedulers then set. Anything else is
+    returned as it is, for the optimizer's own check."""
+    if isinstance(value, (Tensor, np.ndarray)):
+        array = value.array if isinstance(value, Tensor) else value
+        if array.size != 1:
+            raise ArgumentError(f"{owner}: Tensor lr must be 1-element, got shape {tuple(array.shape)}")
+        return float(to_host(array).reshape(()))  # host: a hyperparameter, read once
+    return value
+
+
 def check_nonnegative(owner: str, name: str, value: Any) -> None:
     """Raise ValueError unless ``value`` is a finite number >= 0."""
     if not _is_number(value) or not math.isfinite(value) or value < 0:
@@ -142,6 +154,8 @@ class Optimizer:
         if clip_value is not None:
             check_nonnegative(name, "clip_value", clip_value)
         self.defaults: dict[str, Any] = dict(defaults)
+        if "lr" in self.defaults:
+            self.defaults["lr"] = _lr_as_number(name, self.defaults["lr"])
         # host: hyperparameters, read once when the optimizer is built
         self.clip_norm = None if clip_norm is None else float(clip_norm)  # host: see above
         self.clip_value = None if clip_value is None else float(clip_value)  # host: see above
@@ -242,6 +256,8 @@ class Optimizer:
             if value is required and key not in group:
                 raise ArgumentError(f"{name}: parameter group didn't specify a value of required option {key!r}")
             group.setdefault(key, value)
+        if "lr" in group:
+            group["lr"] = _lr_as_number(name, group["lr"])
         self._check_group(group)
         self.param_groups.append(group)
         self._buckets.append(self._make_buckets(params))

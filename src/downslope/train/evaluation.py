@@ -51,12 +51,91 @@ def model_mode(model: ModelLike, training: bool) -> Iterator[None]:
             model.train(previous)
 
 
-def loss_weight(loss_fn: LossFn, n: int) -> int:
-    """Weight of a batch loss in the epoch's per-sample mean.
+def loss_weight(loss_fn: LossFn, n: int, targets: Any = None) -> float:
+    """Weight of a batch loss in the epoch's mean (see :func:`loss_weights`, which also gives the count).
 
-    A mean-reduced batch loss counts ``n`` times; a sum-reduced one already adds up its samples.
+    A mean-reduced batch loss counts ``n`` times; a sum-reduced one already adds up its samples; a
+    class-weighted mean (``CrossEntropyLoss(weight=...)``, given the batch's ``targets``) counts the
+    total weight of its targets.
     """
-    return 1 if getattr(loss_fn, "reduction", "mean") == "sum" else n
+    return loss_weights(loss_fn, n, targets)[0]
+
+
+def loss_weights(loss_fn: LossFn, n: int, targets: Any = None) -> tuple[float, float]:
+    """``(weight, count)`` of a batch of ``n`` samples in the epoch's loss ``sum(weight * batch loss) /
+    sum(count)``, so that the epoch's loss is the loss of the whole data in one batch, whatever the
+    batch size.
+
+    - a mean-reduced loss: ``(n, n)``; a sum-reduced one: ``(1, n)`` (the mean over samples);
+    - a class-weighted mean (a loss with ``weight`` and ``ignore_index``, as ``CrossEntropyLoss`` and
+      ``NLLLoss``, given class-index ``targets``): PyTorch divides the batch's sum by the batch's total
+      target weight ``sum(weight[y])`` (ignored targets excluded), so both are that total: the epoch's
+      loss is then the weighted mean over all the data, as one full batch gives. On a device the
+      targets are read to the host for it (one small copy per batch).
+
+    Example:
+        >>> import downslope as ds
+        >>> loss = ds.nn.CrossEntropyLoss(weight=ds.tensor([1.0, 3.0]))
+        >>> loss_weights(loss, 3, ds.tensor([0, 1, 1])), loss_weights(ds.nn.MSELoss(reduction="sum"), 3)
+        ((7.0, 7.0), (1, 3))
+    """
+    reduction = getattr(loss_fn, "reduction", "mean")
+    if reduction == "sum":
+        return 1, n
+    total = _target_weight(loss_fn, targets) if targets is not None and reduction == "mean" else None
+    return (n, n) if total is None else (total, total)
+
+
+def _target_weight(loss_fn: Any, targets: Any) -> float | None:
+    """The total class weight of ``targets`` for a class-weighted mean loss; None for any other loss."""
+    weight = getattr(loss_fn, "weight", None)
+    if weight is None or not hasattr(loss_fn, "ignore_index"):
+        return None
+    labels = to_host(targets.array if isinstance(targets, Tensor) else np.asarray(targets))
+    if labels.dtype.kind not in "iu":  # class probabilities: PyTorch's mean divides by the batch size
+        return None
+    table = to_host(weight.array if isinstance(weight, Tensor) else np.asarray(weight)).astype(np.float64)
+    labels = labels[labels != loss_fn.ignore_index]
+    return float(table[labels].sum())  # host: the batch's total target weight
+
+
+def weighted_loss(loss_fn: LossFn, outputs: Tensor, targets: Tensor, weights: Any, where: str = "fit") -> Tensor:
+    """The batch loss with per-sample ``weights`` (fit's ``sample_weight``/``class_weight``), as Keras
+    reduces it: ``sum(w_i * loss_i) / n`` for a mean-reduced loss (Keras' ``sum_over_batch_size``;
+    ``sum(w_i * loss_i)`` for a sum-reduced one). Each ``loss_i`` comes from the loss module run with
+    ``reduction='none'`` (averaged over a sample's other axes); a loss that cannot give per-sample
+    values (a plain function, or another reduction) is refused.
+
+    Example:
+        >>> import downslope as ds
+        >>> loss = weighted_loss(ds.nn.MSELoss(), ds.tensor([[1.0], [2.0]]), ds.zeros(2, 1), [1.0, 0.0])
+        >>> loss.item()
+        0.5
+    """
+    reduction = getattr(loss_fn, "reduction", None)
+    if reduction not in ("mean", "sum"):
+        shown = f"reduction={reduction!r}" if reduction is not None else "no reduction attribute"
+        raise ConfigError(
+            f"{where}: sample_weight and class_weight need per-sample losses: a loss module with reduction='mean' "
+            f"or 'sum' (run with reduction='none'), such as nn.CrossEntropyLoss(); got "
+            f"{getattr(loss_fn, '__name__', type(loss_fn).__name__)} with {shown}"
+        )
+    loss_fn.reduction = "none"  # type: ignore[attr-defined]
+    try:
+        per = loss_fn(outputs, targets)
+    finally:
+        loss_fn.reduction = reduction  # type: ignore[attr-defined]
+    w = weights if isinstance(weights, Tensor) else wrap_array(np.asarray(weights))
+    n = int(w.shape[0]) if w.ndim else 1
+    if per.ndim == 0 or per.shape[0] != n:
+        raise ConfigError(
+            f"{where}: the loss with reduction='none' gave shape {tuple(per.shape)}, not one value per sample "
+            f"({n}), so it cannot be weighted per sample"
+        )
+    if per.ndim > 1:
+        per = per.reshape(n, -1).mean(1)
+    total = (per * w.to(per.dtype)).sum()
+    return total / n if reduction == "mean" else total
 
 
 def resolve_metrics(metrics: Sequence[str | MetricFn] | str | MetricFn | None, loss_fn: Any = None) -> list[Metric]:
@@ -115,37 +194,49 @@ def evaluate_loader(
     ``placed`` is the device the model is on (None: the host)."""
     if placed is not None:
         return _evaluate_on_device(model, loss_fn, loader, metrics, placed)
-    total, count = 0.0, 0
+    total, count = 0.0, 0.0
     outputs: list[np.ndarray] = []
     targets: list[np.ndarray] = []
     with no_grad(), model_mode(model, False):
         for batch in loader:
-            x, y = unpack_batch(batch, "evaluate")
+            x, y, w = unpack_batch(batch, "evaluate", weights=True)
             out = model(x)
             n = len(x)
-            total += float(loss_fn(out, y).item()) * loss_weight(loss_fn, n)
-            count += n
+            if w is None:
+                weight, counted = loss_weights(loss_fn, n, y)
+                loss = loss_fn(out, y)
+            else:  # (inputs, targets, sample weights)
+                weight, counted = loss_weights(loss_fn, n)
+                loss = weighted_loss(loss_fn, out, y, w, "evaluate")
+            if weight:  # (a batch whose targets are all ignored has no weight, and a NaN mean)
+                total += float(loss.item()) * weight
+            count += counted
             if metrics:
                 outputs.append(out.array)
                 targets.append(y.array)
-    return {"loss": total / count, **score(metrics, outputs, targets)}
+    return {"loss": total / (count or 1), **score(metrics, outputs, targets)}
 
 
 def _evaluate_on_device(model: Any, loss_fn: Any, loader: DataLoader, metrics: list[Metric], placed: device) -> Logs:
     """:func:`evaluate_loader` on a device: the loss sum (float64, as the host loop's float) and the
     outputs stay there and are read back once."""
     total = EpochLoss()
-    count = 0
+    count = 0.0
     outputs: list[Any] = []
     targets: list[Any] = []
     moved = loader.device != placed
     with no_grad(), model_mode(model, False):
         for batch in loader:
-            x, y = unpack_batch(batch_to(batch, placed) if moved else batch, "evaluate")
+            x, y, w = unpack_batch(batch_to(batch, placed) if moved else batch, "evaluate", weights=True)
             out = model(x)
             n = len(x)
-            total.add(loss_fn(out, y).array, loss_weight(loss_fn, n))
-            count += n
+            if w is None:
+                weight, counted = loss_weights(loss_fn, n, y)
+                total.add(loss_fn(out, y).array, weight)
+            else:
+                weight, counted = loss_weights(loss_fn, n)
+                total.add(weighted_loss(loss_fn, out, y, w, "evaluate").array, weight)
+            count += counted
             if metrics:
                 outputs.append(out.array)
                 targets.append(y.array)
@@ -226,4 +317,6 @@ __all__ = [
     "score",
     "score_on_device",
     "loss_weight",
+    "loss_weights",
+    "weighted_loss",
 ]

@@ -25,7 +25,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ import numpy as np
 from .. import backend
 from ..data.loader import DataLoader, batch_to
 from ..device import CPU, device
+from ..devices import device_of, to_device, to_host
 from ..errors import ConfigError
 from ..optim.protocols import OptimizerLike, SchedulerLike
 from ..tensor import Tensor
@@ -49,16 +50,17 @@ from .callbacks import (
 from .evaluation import (
     evaluate,
     evaluate_loader,
-    loss_weight,
+    loss_weights,
     model_mode,
     predict,
     resolve_metrics,
     score,
     score_on_device,
+    weighted_loss,
 )
 from .history import History
 from .inputs import as_dataset, as_loader, resolve_seed, split_validation, unpack_batch
-from .metrics import Metric, MetricFn
+from .metrics import Metric, MetricFn, canonical_log_name
 from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .progress import ProgressBar
 from .protocols import LossFn, ModelLike
@@ -86,7 +88,13 @@ _UNSET: Any = _DefaultBatchSize(32)
 
 # ---------------------------------------------------------------------- one update
 def train_step(
-    model: ModelLike, loss_fn: LossFn, optimizer: OptimizerLike, x: Tensor, y: Tensor, device: Any = None
+    model: ModelLike,
+    loss_fn: LossFn,
+    optimizer: OptimizerLike,
+    x: Tensor,
+    y: Tensor,
+    device: Any = None,
+    sample_weight: Any = None,
 ) -> Logs:
     """One gradient-descent update on a batch; returns ``{'loss': float, 'outputs': array}``.
 
@@ -94,7 +102,8 @@ def train_step(
     first (nothing moves when they are there already). When the loss lives on a device, ``'loss'`` is
     a :class:`~downslope.train.placement.DeviceScalar`: the number stays on the device until it is
     read (``float(logs['loss'])``), so a loop that does not read it never waits for the device.
-    ``'outputs'`` is the model's output array, on the device it was computed on.
+    ``'outputs'`` is the model's output array, on the device it was computed on. With
+    ``sample_weight`` (one weight per sample) the loss is :func:`~downslope.train.evaluation.weighted_loss`.
 
     Example:
         >>> import downslope as ds
@@ -109,9 +118,11 @@ def train_step(
         if hasattr(model, "to"):
             model.to(target)
         x, y = batch_to((_as_tensor(x), _as_tensor(y)), target)
+        if sample_weight is not None:
+            (sample_weight,) = batch_to((_as_tensor(sample_weight),), target)
     optimizer.zero_grad()
     outputs = model(x)
-    loss = loss_fn(outputs, y)
+    loss = loss_fn(outputs, y) if sample_weight is None else weighted_loss(loss_fn, outputs, y, sample_weight)
     loss.backward()
     optimizer.step()
     if on_host(loss.array):
@@ -223,6 +234,9 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     device: Any = None,
     validation_data: Any = None,
+    class_weight: Mapping[Any, float] | None = None,
+    sample_weight: Any = None,
+    initial_epoch: int = 0,
 ) -> History:
     """Train ``model`` by gradient descent on ``train``; returns the per-epoch :class:`History`.
 
@@ -268,6 +282,15 @@ def fit(
             callback asks), and NaN/inf losses are caught at the end of the epoch rather than at the
             batch. Checkpoints hold host arrays, so a run saved on one device resumes on another.
         validation_data: Keras's name for ``validation``.
+        class_weight: ``{class: weight}`` (Keras): each training sample's loss is multiplied by its
+            class's weight (classes not listed weigh 1; one-hot targets are read by their argmax). The
+            batch loss is Keras' ``sum(w_i * loss_i) / batch_size``, from the loss module run with
+            ``reduction='none'`` (a loss without per-sample values is refused). Validation is not weighted.
+        sample_weight: one weight per training sample (``train`` given as ``(x, y)`` arrays), reduced
+            as for ``class_weight`` (both: their product). With ``validation_split`` the held-out rows
+            keep their weights, and the validation loss is weighted by them, as in Keras.
+        initial_epoch: the index of the epoch to start from (Keras): epochs ``initial_epoch`` to
+            ``epochs - 1`` are trained, and logged, counted, and seen by callbacks under those indices.
 
     Logs per epoch: ``loss``, metrics, ``val_*``, ``lr`` (the rate the epoch was trained with),
     ``epoch_time`` (seconds) and ``time`` (seconds since training began).
@@ -287,7 +310,12 @@ def fit(
         (3.0, 1.0, 200)
     """
     epochs = _check_positive_int("epochs", epochs)
+    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+        raise ConfigError(f"fit: initial_epoch must be an integer >= 0, got {initial_epoch!r}")
     loss_fn = _loss_by_name(loss_fn)
+    class_weight = _check_class_weight(class_weight)
+    if sample_weight is not None:
+        train = _with_sample_weight(train, sample_weight)
     if validation_data is not None:  # Keras's name
         if validation is not None:
             raise ConfigError("fit: pass either validation=... or validation_data=... (the same thing), not both")
@@ -306,6 +334,7 @@ def fit(
 
     # Monitors with mode='auto' and History.best read each metric's direction from these.
     history = History(metrics=metric_fns)
+    history.params = {"verbose": verbose, "epochs": epochs, "steps": len(loader)}  # Keras' History.params
     state = TrainingState(
         model,
         optimizer,
@@ -332,10 +361,20 @@ def fit(
         started = time.perf_counter() - (history["time"][-1] if "time" in history and len(history) else 0.0)
         logs: Logs = {}
         with interrupt:
-            for epoch in range(completed, epochs):
+            for epoch in range(max(completed, int(initial_epoch)), epochs):
                 state.epoch = epoch
                 logs = _train_epoch(
-                    epoch, loss_fn, loader, val_loader, metric_fns, cbs, state, per_batch_schedule, started, placed
+                    epoch,
+                    loss_fn,
+                    loader,
+                    val_loader,
+                    metric_fns,
+                    cbs,
+                    state,
+                    per_batch_schedule,
+                    started,
+                    placed,
+                    class_weight,
                 )
                 if interrupt.received is not None:
                     interrupt.stop_training(epoch)
@@ -420,6 +459,7 @@ def _train_epoch(
     per_batch_schedule: bool,
     started: float,
     placed: device | None,
+    class_weight: dict[int, float] | None = None,
 ) -> Logs:
     """One epoch: the updates, validation, the epoch's scheduler step and the clocks; returns its logs.
     ``placed`` is the device trained on (None on the CPU)."""
@@ -428,10 +468,10 @@ def _train_epoch(
     lr = _current_lr(optimizer)
     batch_scheduler = scheduler if per_batch_schedule else None
     if placed is None:
-        logs = _run_epoch(epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler)
+        logs = _run_epoch(epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler, class_weight)
     else:
         logs = _run_epoch_on_device(
-            epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler, placed
+            epoch, model, loss_fn, optimizer, loader, metrics, cbs, state, batch_scheduler, placed, class_weight
         )
     if val_loader is not None:
         val = evaluate_loader(model, loss_fn, val_loader, metrics, placed)
@@ -522,21 +562,22 @@ def _run_epoch(
     cbs: CallbackList,
     state: TrainingState,
     batch_scheduler: SchedulerLike | None,
+    class_weight: dict[int, float] | None = None,
 ) -> Logs:
     cbs.on_epoch_begin(epoch, {})
-    total, count = 0.0, 0
+    total, count = 0.0, 0.0
     outputs: list[np.ndarray] = []
     targets: list[np.ndarray] = []
     with model_mode(model, True):
         for i, batch in enumerate(loader):
-            x, y = unpack_batch(batch, "fit")
+            x, y, w = _batch_weights(batch, class_weight)
             n = len(x)
             cbs.on_batch_begin(i, {"size": n})
             try:
                 # A diverging step overflows (forward, loss, backward, update); the divergence guard fit
                 # always runs stops on the non-finite loss and says so, so NumPy's warnings would only repeat it.
                 with np.errstate(over="ignore", invalid="ignore"):
-                    step_logs = train_step(model, loss_fn, optimizer, x, y)
+                    step_logs = train_step(model, loss_fn, optimizer, x, y, sample_weight=w)
             except Exception as exc:
                 # Say where in training it happened, without changing the exception's type.
                 if hasattr(exc, "add_note"):
@@ -544,15 +585,17 @@ def _run_epoch(
                 raise
             if batch_scheduler is not None:
                 batch_scheduler.step()
-            total += step_logs["loss"] * loss_weight(loss_fn, n)
-            count += n
+            weight, counted = loss_weights(loss_fn, n, y if w is None else None)
+            if weight:  # (a batch whose targets are all ignored has no weight, and a NaN mean)
+                total += step_logs["loss"] * weight
+            count += counted
             if metrics:
                 outputs.append(step_logs["outputs"])
                 targets.append(y.array)
             cbs.on_batch_end(i, {"loss": step_logs["loss"], "size": n})
             if state.stop_training:  # a callback asked to stop (e.g. the loss became NaN)
                 break
-    return {"loss": total / max(count, 1), **score(metrics, outputs, targets)}
+    return {"loss": total / (count or 1), **score(metrics, outputs, targets)}
 
 
 def _run_epoch_on_device(
@@ -566,22 +609,23 @@ def _run_epoch_on_device(
     state: TrainingState,
     batch_scheduler: Any,
     placed: device,
+    class_weight: dict[int, float] | None = None,
 ) -> Logs:
     """:func:`_run_epoch` on a device: the loss sum and the metrics' inputs stay there; the host reads
     them once, at the end of the epoch (the batch logs' losses are DeviceScalars, read only if asked)."""
     cbs.on_epoch_begin(epoch, {})
     total = EpochLoss()  # summed on the device at the end: the same sum, in the same order, as the host loop's
-    count = 0
+    count = 0.0
     outputs: list[Any] = []
     targets: list[Any] = []
     moved = loader.device != placed  # a user's DataLoader without device=: move each batch once here
     with model_mode(model, True):
         for i, batch in enumerate(loader):
-            x, y = unpack_batch(batch_to(batch, placed) if moved else batch, "fit")
+            x, y, w = _batch_weights(batch_to(batch, placed) if moved else batch, class_weight)
             n = len(x)
             cbs.on_batch_begin(i, {"size": n})
             try:
-                step_logs = train_step(model, loss_fn, optimizer, x, y)
+                step_logs = train_step(model, loss_fn, optimizer, x, y, sample_weight=w)
             except Exception as exc:
                 if hasattr(exc, "add_note"):
                     exc.add_note(f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {x.shape}, targets {y.shape})")
@@ -589,8 +633,9 @@ def _run_epoch_on_device(
             if batch_scheduler is not None:
                 batch_scheduler.step()
             loss = step_logs["loss"]
-            total.add(loss.array if isinstance(loss, DeviceScalar) else np.asarray(loss), loss_weight(loss_fn, n))
-            count += n
+            weight, counted = loss_weights(loss_fn, n, y if w is None else None)
+            total.add(loss.array if isinstance(loss, DeviceScalar) else np.asarray(loss), weight)
+            count += counted
             if metrics:
                 outputs.append(step_logs["outputs"])
                 targets.append(y.array)
@@ -599,6 +644,55 @@ def _run_epoch_on_device(
                 break
     mean = total.mean(count)
     return {"loss": mean, **score_on_device(metrics, outputs, targets)}
+
+
+def _check_class_weight(class_weight: Any) -> dict[int, float] | None:
+    """fit's ``class_weight`` as ``{int class: float weight}``, or None."""
+    if class_weight is None:
+        return None
+    if not isinstance(class_weight, Mapping) or not class_weight:
+        raise ConfigError(f"fit: class_weight must be a non-empty dict {{class index: weight}}, got {class_weight!r}")
+    checked: dict[int, float] = {}
+    for key, value in class_weight.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 0:
+            raise ConfigError(f"fit: class_weight keys must be class indices (integers >= 0), got {key!r}")
+        weight = float(value.item() if hasattr(value, "item") else value)  # host: a hyperparameter
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"fit: class_weight[{key}] must be a finite number >= 0, got {value!r}")
+        checked[int(key)] = weight
+    return checked
+
+
+def _with_sample_weight(train: Any, sample_weight: Any) -> Any:
+    """``train`` given as ``(x, y)`` arrays, extended to ``(x, y, sample_weight)`` (batched and shuffled
+    with them); a Dataset or DataLoader already decides its batches, so is refused."""
+    if not isinstance(train, (tuple, list)) or len(train) != 2:
+        raise ConfigError(
+            "fit: sample_weight needs train given as (x, y) arrays; a Dataset or DataLoader can yield "
+            "(x, y, sample_weight) batches itself"
+        )
+    weights = to_host(sample_weight.array) if isinstance(sample_weight, Tensor) else np.asarray(sample_weight)
+    if weights.ndim == 2 and weights.shape[1] == 1:
+        weights = weights[:, 0]
+    n = len(train[0])
+    if weights.ndim != 1 or len(weights) != n:
+        raise ConfigError(f"fit: sample_weight must hold one weight per sample ({n}), got shape {weights.shape}")
+    return (train[0], train[1], weights.astype(backend.get_default_dtype()))
+
+
+def _batch_weights(batch: Any, class_weight: dict[int, float] | None) -> tuple[Any, Any, Any]:
+    """A training batch's inputs, targets and per-sample weights (None: unweighted): its own weights
+    (``sample_weight``) times its targets' class weights (``class_weight``)."""
+    x, y, w = unpack_batch(batch, "fit", weights=True)
+    if class_weight is None:
+        return x, y, w
+    labels = to_host(y.array)  # host: the batch's targets, to look their classes up
+    if labels.ndim >= 2 and labels.shape[-1] > 1:  # one-hot (or probabilities): the class is the argmax
+        labels = labels.argmax(-1)
+    labels = np.rint(labels.reshape(len(labels), -1)[:, 0]).astype(np.int64)
+    found = np.array([class_weight.get(int(c), 1.0) for c in labels], dtype=backend.get_default_dtype())
+    weights = to_device(found, device_of(y.array))
+    return x, y, weights if w is None else w.array * weights
 
 
 _LOSS_NAMES = {
@@ -625,6 +719,7 @@ def _loss_by_name(loss_fn: Any) -> Any:
 def _step_scheduler(scheduler: SchedulerLike, logs: Logs) -> None:
     if _is_plateau(scheduler):
         monitor = getattr(scheduler, "monitor", None) or ("val_loss" if "val_loss" in logs else "loss")
+        monitor = canonical_log_name(monitor, logs)
         if monitor not in logs:
             raise ConfigError(f"fit: ReduceLROnPlateau monitors {monitor!r}, which is not logged ({', '.join(logs)})")
         scheduler.step(logs[monitor])

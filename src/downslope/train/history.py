@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StateDictError
-from .metrics import Metric, greater_is_better
+from .metrics import Metric, canonical_log_name, greater_is_better
 
 #: Why a fit ended, as ``History.stop_kind``: it ran all its epochs, a callback's rule fired
 #: (EarlyStopping, StopAtTarget/StopAtLoss, MaxTime), the loss diverged (DivergenceGuard,
@@ -40,6 +40,14 @@ class History:
         self.history: dict[str, list[Any]] = {}
         self.stop_reason: str | None = None
         self.stop_kind: str = "max_epochs"
+        #: Keras' ``History.params``: ``{"verbose", "epochs", "steps"}`` of the fit that made it.
+        self.params: dict[str, Any] = {}
+
+    @property
+    def epoch(self) -> list[int]:
+        """Keras' ``History.epoch``: the 0-based index of each recorded epoch (``[0, 1, ...]``, from
+        ``initial_epoch`` when fit started there); ``history["epoch"]`` holds the same counted from 1."""
+        return [e - 1 for e in self.epochs]
 
     @property
     def diverged(self) -> bool:
@@ -66,7 +74,7 @@ class History:
         if key == "epoch":
             return list(self.epochs)
         try:
-            return self.history[key]
+            return self.history[canonical_log_name(key, self.history)]
         except KeyError:
             raise StateDictError(f"History has no {key!r}; recorded: {', '.join(self.keys())}") from None
 
@@ -92,6 +100,7 @@ class History:
         """
         if monitor is None:
             monitor = "val_loss" if "val_loss" in self.history else "loss"
+        monitor = canonical_log_name(monitor, self.history)
         values = self.history.get(monitor, [])
         maximize = greater_is_better(monitor, self.metrics) if mode == "auto" else mode == "max"
         best_i: int | None = None

@@ -21,7 +21,8 @@ from ..tensor import Tensor
 
 
 def as_dataset(data: Any, where: str) -> Dataset:
-    """A Dataset as is, or ``(inputs, targets)`` as an :class:`ArrayDataset`; ``where`` names the caller in errors.
+    """A Dataset as is, or ``(inputs, targets)`` (or Keras' ``(inputs, targets, sample_weights)``) as an
+    :class:`ArrayDataset`; ``where`` names the caller in errors.
 
     Example:
         >>> len(as_dataset(([[1.0], [2.0]], [0, 1]), "fit(train=...)"))
@@ -30,8 +31,11 @@ def as_dataset(data: Any, where: str) -> Dataset:
     if isinstance(data, Dataset):
         return data
     if isinstance(data, (tuple, list)):
-        if len(data) != 2:
-            raise ConfigError(f"{where}: expected (inputs, targets), got a {type(data).__name__} of {len(data)} items")
+        if len(data) not in (2, 3):
+            raise ConfigError(
+                f"{where}: expected (inputs, targets) or (inputs, targets, sample_weights), got a "
+                f"{type(data).__name__} of {len(data)} items"
+            )
         return ArrayDataset(*data)
     raise ConfigError(
         f"{where}: expected a DataLoader, a Dataset or a tuple (inputs, targets), got {type(data).__name__}"
@@ -82,16 +86,21 @@ def split_validation(
     return train, val
 
 
-def unpack_batch(batch: Sequence[Tensor], where: str) -> tuple[Tensor, Tensor]:
+def unpack_batch(batch: Sequence[Tensor], where: str, weights: bool = False) -> Any:
     """``(inputs, targets)`` of a batch; any other number of fields is a ConfigError naming ``where``.
+    With ``weights=True``, ``(inputs, targets, sample_weights)``: a batch of three fields carries
+    per-sample weights (Keras' ``(x, y, sample_weight)``), one of two gives None for them.
 
     Example:
-        >>> unpack_batch((1, 2), "fit")
-        (1, 2)
+        >>> unpack_batch((1, 2), "fit"), unpack_batch((1, 2), "fit", weights=True)
+        ((1, 2), (1, 2, None))
     """
+    if weights and len(batch) == 3:
+        return batch[0], batch[1], batch[2]
     if len(batch) != 2:
-        raise ConfigError(f"{where}: expected batches of (inputs, targets), got {len(batch)} field(s)")
-    return batch[0], batch[1]
+        expected = "(inputs, targets) or (inputs, targets, sample_weights)" if weights else "(inputs, targets)"
+        raise ConfigError(f"{where}: expected batches of {expected}, got {len(batch)} field(s)")
+    return (batch[0], batch[1], None) if weights else (batch[0], batch[1])
 
 
 def resolve_seed(seed: int | None, where: str = "fit") -> int:

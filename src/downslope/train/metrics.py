@@ -305,6 +305,22 @@ def for_logits(metric: Metric) -> Metric:
     return _builtin(cut_at_zero, metric.name, metric.greater_is_better, metric.sample_mean)
 
 
+def canonical_log_name(key: str, logs: Any = None) -> str:
+    """``key`` as logged: a metric's alias (``"acc"``, ``"val_acc"``, ``"f1_score"``) becomes the name
+    fit logs it under (``"accuracy"``, ``"val_accuracy"``, ``"f1"``), unless ``logs`` holds ``key``
+    itself (a user's function named ``acc``). Monitors read their key through this.
+
+    Example:
+        >>> canonical_log_name("val_acc"), canonical_log_name("acc", {"acc": 1.0}), canonical_log_name("loss")
+        ('val_accuracy', 'acc', 'loss')
+    """
+    if logs is not None and key in logs:
+        return key
+    prefix = "val_" if key.startswith("val_") else ""
+    base = key[len(prefix) :]
+    return prefix + _ALIASES.get(base.lower(), base)
+
+
 def _lookup(name: str) -> Metric | None:
     """The built-in metric called ``name`` (any case, aliases, ``top<k>_accuracy``), or None."""
     key = name.lower()

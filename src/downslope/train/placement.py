@@ -159,21 +159,22 @@ class EpochLoss:
 
     def __init__(self) -> None:
         self.losses: list[Any] = []
-        self.weights: list[int] = []
+        self.weights: list[float] = []
 
-    def add(self, loss: Any, weight: int) -> None:
+    def add(self, loss: Any, weight: float) -> None:
         """Keeps one batch's loss (a 0-d array on the device) and its weight in the epoch's mean."""
         self.losses.append(loss)
         self.weights.append(weight)
 
-    def mean(self, count: int) -> float:
-        """The weighted sum over ``max(count, 1)`` samples, read from the device (one copy); 0.0 when empty."""
+    def mean(self, count: float) -> float:
+        """The weighted sum over ``count`` samples (or total target weight; 1 when 0), read from the device
+        (one copy); 0.0 when empty."""
         if not self.losses:
             return 0.0
         xp = namespace_of(self.losses[0])
         weights = to_device(np.asarray(self.weights, np.float64), device_of(self.losses[0]))  # host: one copy over
         total = xp.cumsum(xp.stack(self.losses).astype(np.float64) * weights)[-1]
-        return float(to_host(total)) / max(count, 1)  # host: once per epoch
+        return float(to_host(total)) / (count or 1)  # host: once per epoch
 
 
 def on_host(array: Any) -> bool:

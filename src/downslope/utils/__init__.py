@@ -1,5 +1,6 @@
 """PyTorch's ``torch.utils`` namespace: ``downslope.utils.data``, which re-exports :mod:`downslope.data`, and
-``downslope.utils.checkpoint`` (activation checkpointing).
+``downslope.utils.checkpoint`` (activation checkpointing) and ``downslope.utils.dlpack`` (``from_dlpack``,
+``to_dlpack``).
 
 Example:
     >>> import downslope.utils.data
@@ -10,6 +11,6 @@ Example:
 
 from __future__ import annotations
 
-from . import checkpoint, data
+from . import checkpoint, data, dlpack
 
-__all__ = ["checkpoint", "data"]
+__all__ = ["checkpoint", "data", "dlpack"]

@@ -3,6 +3,7 @@ multi-step, constant, linear, exponential and polynomial decay."""
 
 from __future__ import annotations
 
+import types
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +29,29 @@ class _LambdaScheduler(LRScheduler):
         _check_optimizer(owner, optimizer)
         self.lr_lambdas = _lambdas(owner, optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scheduler's attributes, and under ``"lr_lambdas"`` the ``__dict__`` of each lr_lambda that
+        is a callable object (None for a function or lambda, whose code is not state), as PyTorch saves."""
+        state = super().state_dict()
+        state["lr_lambdas"] = [
+            None if isinstance(fn, _FUNCTIONS) or not hasattr(fn, "__dict__") else dict(fn.__dict__)
+            for fn in self.lr_lambdas
+        ]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s attributes; a callable object's saved ``__dict__`` is put back into
+        the lr_lambda at the same place (the functions themselves stay those given to the constructor)."""
+        state = dict(state_dict)
+        saved = state.pop("lr_lambdas", None) or []
+        super().load_state_dict(state)
+        for fn, attributes in zip(self.lr_lambdas, saved):
+            if attributes is not None:
+                fn.__dict__.update(attributes)
+
+
+_FUNCTIONS = (types.FunctionType, types.MethodType, types.BuiltinFunctionType)
 
 
 def _lambdas(owner: str, optimizer: Optimizer, lr_lambda: Any) -> list[Callable[[int], float]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 
 from ...errors import ConfigError
-from ..metrics import greater_is_better
+from ..metrics import canonical_log_name, greater_is_better
 from .base import Callback, Logs
 
 
@@ -53,6 +53,12 @@ class Monitor:
         logs = logs or {}
         if self.key in logs:
             return float(logs[self.key])
+        alias = canonical_log_name(self.key)  # 'val_acc' reads 'val_accuracy', as logged
+        if alias in logs:
+            self.key = alias
+            return float(logs[alias])
+        if alias.startswith("val_") and alias[4:] in logs:
+            self.key = alias
         if self.key.startswith("val_") and self.key[4:] in logs:
             warnings.warn(
                 f"{self.where}: {self.key!r} is not available (no validation data), so it monitors "
