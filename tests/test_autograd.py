@@ -285,7 +285,82 @@ def test_graph_is_released_after_backward():
     loss.backward()
     gc.collect()
     assert ref() is None, "an intermediate tensor is still alive after backward"
-    assert loss._parents == ()
+    product = loss._parents[0]  # sum saved nothing and stays (as in PyTorch); the product it reads is freed
+    assert product._parents == () and product._saved is None
+
+
+_SECOND_PASS_CASES = {
+    "add": lambda lib, x: x + 1,
+    "expand": lambda lib, x: x[:1].expand(3),
+    "slice": lambda lib, x: x[1:],
+    "reshape_mean": lambda lib, x: x.reshape(3, 1).mean(),
+    "cat": lambda lib, x: lib.cat([x, -x]),
+    "fancy_index": lambda lib, x: x[lib.tensor([0, 0])],  # saves its index: freed in both
+    "mul": lambda lib, x: x * x,  # saves its inputs: freed in both
+    "exp": lambda lib, x: x.exp(),  # saves its output
+    "add_after_mul": lambda lib, x: x * 2 + 1,
+}
+
+
+@pytest.mark.parametrize("case", sorted(_SECOND_PASS_CASES))
+def test_second_backward_through_nodes_that_saved_nothing_matches_torch(case: str) -> None:
+    # torch frees saved tensors, not the graph: another pass through nodes that saved none is allowed,
+    # and only a node whose saved values were freed raises (with torch's message)
+    results = []
+    for lib in (ds, torch):
+        x = lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64, requires_grad=True)
+        y = _SECOND_PASS_CASES[case](lib, x)
+        y.sum().backward()
+        try:
+            y.sum().backward()
+        except RuntimeError as e:
+            results.append(("raises", str(e)))
+        else:
+            results.append(("ok", x.grad.tolist()))
+    assert results[0] == results[1]
+
+
+def test_second_backward_through_broadcasts_made_at_distribution_construction() -> None:
+    loc = ds.zeros(3, requires_grad=True)
+    scale = ds.ones(1, requires_grad=True)
+    d = ds.distributions.Normal(loc, scale)
+    d.log_prob(ds.ones(3)).sum().backward()
+    d.entropy().sum().backward()  # through the construction-time broadcast nodes again
+    tl, ts = torch.zeros(3, requires_grad=True), torch.ones(1, requires_grad=True)
+    td = torch.distributions.Normal(tl, ts)
+    td.log_prob(torch.ones(3)).sum().backward()
+    td.entropy().sum().backward()
+    np.testing.assert_allclose(scale.grad.numpy(), ts.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(loc.grad.numpy(), tl.grad.numpy(), rtol=1e-6)
+
+
+def test_custom_function_second_backward_raises_only_when_it_reads_saved_tensors() -> None:
+    def make(lib: Any, reads: bool) -> Any:
+        class Double(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                if reads:
+                    ctx.saved_tensors  # noqa: B018  (freed after the first pass: raises)
+                return g * 2
+
+        return Double
+
+    for reads in (False, True):
+        outcome = []
+        for lib in (ds, torch):
+            x = lib.ones(2, requires_grad=True)
+            y = make(lib, reads).apply(x)
+            y.sum().backward()
+            try:
+                y.sum().backward()
+                outcome.append(x.grad.tolist())
+            except RuntimeError as e:
+                outcome.append(str(e))
+        assert outcome[0] == outcome[1]
 
 
 @pytest.mark.slow

@@ -642,3 +642,20 @@ def test_writing_in_place_to_outputs_torch_does_not_save_is_allowed(name):
         (y * L.tensor([1.0, -2.0, 0.5])).sum().backward()
         grads.append(z.grad.numpy())
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["add_", "mul_", "sub_"])
+@pytest.mark.parametrize("window", [slice(0, 0), slice(2, 1)])
+def test_inplace_through_an_empty_selection_gives_the_operand_a_zero_gradient_like_torch(
+    op: str, window: slice
+) -> None:
+    grads = []
+    for lib in (ds, torch):
+        x = lib.zeros(3, dtype=lib.float64, requires_grad=True)
+        v = lib.ones(1, dtype=lib.float64, requires_grad=True)
+        y = x * 1
+        getattr(y[window], op)(v)
+        y.sum().backward()
+        assert v.grad is not None, lib.__name__
+        grads.append((v.grad.tolist(), x.grad.tolist()))
+    assert grads[0] == grads[1]

@@ -600,3 +600,38 @@ def test_assigning_a_grad_of_another_shape_or_dtype_raises_like_torch(bad):
     np.testing.assert_array_equal(x.grad.numpy(), [8.0, 8.0])
     x.grad = None
     assert x.grad is None
+
+
+def test_post_accumulate_grad_hook_sees_the_accumulated_grad_like_torch() -> None:
+    results = []
+    for lib in (ds, torch):
+        w = lib.tensor([1.0, 2.0], requires_grad=True)
+        seen: list[list[float]] = []
+        handle = w.register_post_accumulate_grad_hook(lambda t, seen=seen: seen.append(t.grad.tolist()))
+        (w * w).sum().backward()
+        (w * 3).sum().backward()
+        lib.autograd.grad((w * w).sum(), w)  # leaves .grad alone: no call
+        handle.remove()
+        (w * 3).sum().backward()
+        results.append((seen, w.grad.tolist()))
+        with pytest.raises(RuntimeError, match="non-leaf"):
+            (w * 2).register_post_accumulate_grad_hook(print)
+        with pytest.raises(RuntimeError, match="doesn't require gradient"):
+            lib.ones(2).register_post_accumulate_grad_hook(print)
+    assert results[0] == results[1]
+
+
+def test_half_casts_and_bfloat16_is_refused_with_the_dtype_message() -> None:
+    assert ds.ones(2).half().dtype == ds.float16
+    with pytest.raises(TypeError) as made:
+        ds.zeros(2, dtype=ds.bfloat16)
+    with pytest.raises(TypeError) as cast:
+        ds.ones(2).bfloat16()
+    assert str(cast.value) == str(made.value)
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0, 1)])
+def test_repr_of_an_empty_tensor_shows_its_size_like_torch(shape: tuple[int, ...]) -> None:
+    ours = re.sub(r", device='[^']*'", "", repr(ds.zeros(*shape, dtype=ds.float64)))  # the strict stand-in's
+    theirs = repr(torch.zeros(*shape, dtype=torch.float64)).replace("torch.", "")
+    assert ours == theirs

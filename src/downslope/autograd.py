@@ -130,9 +130,41 @@ def _check_anomaly(vjp: Any, input_grads: Any) -> None:
 # ---------------------------------------------------------------------- the backward walk
 def _released_vjp(*_: Any) -> Any:
     raise StateError(
-        "Trying to backward through the graph a second time: its saved values were freed after the first "
-        "backward. Pass retain_graph=True to the first backward() if you need to backpropagate twice."
+        "Trying to backward through the graph a second time (or directly access saved tensors after they have "
+        "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
+        "autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or "
+        "if you need to access saved tensors after calling backward."
     )
+
+
+# After a backward pass without retain_graph, a node is freed (its rule replaced by _released_vjp, its
+# inputs and saved data dropped) unless its rule needs no values: it reads neither its inputs' values
+# nor its output (only their shapes), and its saved data holds no arrays. Such a node saved nothing in
+# PyTorch's sense, so, as there, another backward may pass through it (y = x + 1 twice, expand, sum,
+# basic slicing); only a node whose saved values were freed raises, when a gradient reaches it.
+_value_free_rules: dict[Any, bool] = {}
+_PLAIN_SAVED = (int, float, bool, str, slice, type(Ellipsis), np.integer, np.floating, np.bool_, np.dtype)
+
+
+def _rule_is_value_free(rule: Any) -> bool:
+    """Whether ``rule`` reads no input values and not its output (cached per rule)."""
+    free = _value_free_rules.get(rule)
+    if free is None:
+        free = getattr(rule, "reads_inputs", True) is False and not _reads_output(rule)
+        _value_free_rules[rule] = free
+    return free
+
+
+def _saved_is_plain(saved: Any) -> bool:
+    """Whether saved data is metadata only (shapes, axes, slices), no arrays or tensors."""
+    if saved is None:
+        return True
+    if type(saved) is tuple or type(saved) is list:
+        for s in saved:
+            if not _saved_is_plain(s):
+                return False
+        return True
+    return isinstance(saved, _PLAIN_SAVED)
 
 
 _creation_order = operator.attrgetter("_seq")
@@ -277,6 +309,7 @@ def _run_backward(
     last_inplace = _inplace_clock.last
     hooks_on = _inplace_clock.hooks > 0
     check_nan = _anomaly[0]
+    value_free = _value_free_rules.get
     try:
         for node in reversed(order):
             g = pop(id(node), None)
@@ -290,6 +323,9 @@ def _run_backward(
             if vjp is None or node._retains_grad:
                 if capture_ids is None:
                     _accumulate_grad(node, g, create_graph, owned, Tensor, wrap_array)
+                    if hooks_on and vjp is None and getattr(node, "_post_hooks", None):
+                        for hook in list(node._post_hooks.values()):
+                            hook(node)
                 if vjp is None:
                     continue
             if node._seq < last_inplace:
@@ -309,6 +345,14 @@ def _run_backward(
                     prev = get(key)
                     grads[key] = pg if prev is None else prev + pg
             if not retain_graph:
+                free = value_free(vjp)
+                if free is None:
+                    free = _rule_is_value_free(vjp)
+                if free and (node._saved is None or _saved_is_plain(node._saved)):
+                    continue  # nothing to free: another backward may pass through this node
+                if vjp is _function_vjp:
+                    node._saved[1]._saved = None  # free what ctx saved; reading saved_tensors again raises
+                    continue
                 node._vjp = _released_vjp
                 node._parents = ()
                 node._saved = None
@@ -398,7 +442,7 @@ def _reads_input(rule: Any, i: int, needs: Any) -> bool:
     if reads is True or reads is False:
         return reads
     if callable(reads):  # reads(i, needs): for rules whose reads depend on which gradients are wanted
-        return bool(reads(i, needs))
+        return bool(reads(i, needs))  # host: a rule's declaration (Python flags), not an array
     if reads == "others":
         return needs is None or any(n for j, n in enumerate(needs) if j != i)
     return i in reads
@@ -650,7 +694,7 @@ class FunctionCtx:
     """
 
     def __init__(self) -> None:
-        self._saved: tuple[tuple[Any, int], ...] = ()
+        self._saved: tuple[tuple[Any, int], ...] | None = ()
         self.needs_input_grad: tuple[bool, ...] = ()
         self._non_differentiable: set[int] = set()
         self.materialize_grads = True
@@ -660,8 +704,12 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
+        saved = self._saved
+        if saved is None:  # freed by a backward pass without retain_graph
+            _released_vjp()
+            return ()
         out = []
-        for i, (t, version) in enumerate(self._saved):
+        for i, (t, version) in enumerate(saved):
             if t is not None and getattr(t, "_version", 0) != version:
                 raise StateError(
                     "one of the variables needed for gradient computation has been modified by an inplace operation: "

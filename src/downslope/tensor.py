@@ -12,6 +12,7 @@ import copy
 import functools
 import itertools
 import sys
+import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, SupportsIndex
@@ -77,6 +78,7 @@ class Tensor:
         "_vc",
         "_prior",  # set only on a tensor rebased by an in-place op: its previous history (a tensor)
         "_hooks",  # set only by register_hook: {key: hook}
+        "_post_hooks",  # set only by register_post_accumulate_grad_hook: {key: hook}
         "_next",  # set only on the history an in-place op moved aside: the live tensor it came from
         "__weakref__",
     )
@@ -117,6 +119,7 @@ class Tensor:
     _prior: Tensor
     _next: Tensor
     _hooks: dict[builtins.int, Any]
+    _post_hooks: dict[builtins.int, Any]
 
     def __init__(self, data: Any = None, *sizes: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if data is None or sizes:
@@ -292,6 +295,30 @@ class Tensor:
         _inplace_clock.hooks += 1
         return _RemovableHandle(hooks, key)
 
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
+        """Call ``hook(tensor)`` on this leaf after backward has accumulated its ``.grad`` (torch 2.1+: an
+        optimizer step per parameter as soon as its gradient is ready); the hook returns None.
+        Not called by ``autograd.grad``, which leaves ``.grad`` alone. Returns a handle with ``remove()``.
+
+        Example:
+            >>> import downslope as ds
+            >>> w = ds.tensor([1.0, 2.0], requires_grad=True)
+            >>> _ = w.register_post_accumulate_grad_hook(lambda t: print(t.grad))
+            >>> (w * w).sum().backward()
+            tensor([2., 4.])
+        """
+        if not self.requires_grad:
+            raise StateError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._vjp is not None:
+            raise StateError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        hooks = getattr(self, "_post_hooks", None)
+        if hooks is None:
+            hooks = self._post_hooks = {}
+        key = next(_op_counter)
+        hooks[key] = hook
+        _inplace_clock.hooks += 1  # the backward walk looks for hooks only while some are registered
+        return _RemovableHandle(hooks, key)
+
     @property
     def retains_grad(self) -> builtins.bool:
         """Whether retain_grad() was called on this non-leaf tensor."""
@@ -381,6 +408,8 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(_devices.to_host(self.array), separator=", ", prefix="tensor(", precision=4)
         extras = []
+        if self.array.size == 0 and self.array.shape != (0,):  # torch shows an empty tensor's shape
+            extras.append(f"size={tuple(self.array.shape)}")
         if type(self.array) is not np.ndarray and self.device != _CPU:
             extras.append(f"device='{self.device}'")
         if self.array.dtype != backend.get_default_dtype() and not (self.array.dtype == backend.int64):
@@ -963,14 +992,31 @@ class Tensor:
 
     @property
     def mH(self) -> Tensor:  # noqa: N802  (real tensors: the conjugate is the tensor itself)
-        return _ops.transpose(self, -2, -1)
+        return self._matrix_transpose("tensor.mH", "Tensor.mH is deprecated on 0-D tensors. Consider using x.conj().")
 
     @property
     def H(self) -> Tensor:  # noqa: N802
+        if self.ndim == 0:
+            warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=2)
+            return _ops.permute(self, ())
+        if self.ndim != 2:
+            raise ShapeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
         return _ops.t(self)
 
     def adjoint(self) -> Tensor:
-        return _ops.transpose(self, -2, -1)
+        return self._matrix_transpose(
+            "tensor.adjoint()", "adjoint() is deprecated on 0-D tensors. Consider using x.conj()."
+        )
+
+    def _matrix_transpose(self, name: str, deprecation: str) -> Tensor:
+        """mT / mH / adjoint(): the last two dims swapped; a 0-d tensor is returned as is (with torch's
+        deprecation warning) and a 1-d one refused, as in torch."""
+        if self.ndim >= 2:
+            return _ops.transpose(self, -2, -1)
+        if self.ndim == 1:
+            raise ShapeError(f"{name} is only supported on matrices or batches of matrices. Got 1-D tensor.")
+        warnings.warn(deprecation, UserWarning, stacklevel=3)
+        return _ops.permute(self, ())
 
     def is_signed(self) -> builtins.bool:
         return self.array.dtype.kind in "fi"
@@ -1148,7 +1194,11 @@ class Tensor:
 
     @property
     def mT(self) -> Tensor:
-        return _ops.transpose(self, -2, -1)
+        if self.ndim >= 2:
+            return _ops.transpose(self, -2, -1)
+        return self._matrix_transpose(
+            "tensor.mT", "Tensor.mT is deprecated on 0-D tensors. This function is the identity in these cases."
+        )
 
     def squeeze(self, dim: Any = None) -> Tensor:
         return _ops.squeeze(self, dim)
@@ -1171,6 +1221,10 @@ class Tensor:
 
     def half(self) -> Tensor:
         return _ops.astype(self, backend.float16)
+
+    def bfloat16(self) -> Tensor:
+        """Refused with the reason (NumPy has no bfloat16), as ``ds.zeros(2, dtype=ds.bfloat16)`` is."""
+        return _ops.astype(self, backend.bfloat16)
 
     def bool(self) -> Tensor:
         return _ops.astype(self, backend.bool_)
@@ -1604,21 +1658,21 @@ class Tensor:
         return wrap_array(np.invert(self.array))
 
     def __and__(self, other: Any) -> Tensor:
-        return wrap_array(np.bitwise_and(self.array, _data_of(other)))
+        return _bitwise(np.bitwise_and, self, other)
 
     def __or__(self, other: Any) -> Tensor:
-        return wrap_array(np.bitwise_or(self.array, _data_of(other)))
+        return _bitwise(np.bitwise_or, self, other)
 
     def __xor__(self, other: Any) -> Tensor:
-        return wrap_array(np.bitwise_xor(self.array, _data_of(other)))
+        return _bitwise(np.bitwise_xor, self, other)
 
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
     def __lshift__(self, other: Any) -> Tensor:
-        return wrap_array(np.left_shift(self.array, _data_of(other)))
+        return _bitwise(np.left_shift, self, other)
 
     def __rshift__(self, other: Any) -> Tensor:
-        return wrap_array(np.right_shift(self.array, _data_of(other)))
+        return _bitwise(np.right_shift, self, other)
 
     bitwise_and, bitwise_or, bitwise_xor = __and__, __or__, __xor__
     bitwise_left_shift, bitwise_right_shift = __lshift__, __rshift__
@@ -2107,7 +2161,14 @@ def _is_view_in_graph(t: Tensor) -> bool:
     """Whether ``t`` was made by a view op from a tensor that requires grad (sharing its storage)."""
     if t._vjp is None or t._vjp not in _ops._WRITABLE_VIEW_RULES or not t._parents:
         return False
-    return any(p.requires_grad and np.may_share_memory(t.array, p.array) for p in t._parents)
+    return any(
+        p.requires_grad
+        and (
+            np.may_share_memory(t.array, p.array)
+            or (t.array.size == 0 and t._vc is not None and t._vc is p._vc)  # an empty view (y[0:0]) shares none
+        )
+        for p in t._parents
+    )
 
 
 def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], reads_self: bool = False) -> Tensor:
@@ -2228,6 +2289,14 @@ def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], 
 
 def _data_of(x: Any) -> Any:
     return x.array if isinstance(x, Tensor) else x
+
+
+def _bitwise(ufunc: Any, t: Tensor, other: Any) -> Tensor:
+    """A bitwise op (no gradient) in torch's result dtype: a 0-d tensor of the same category does not
+    widen a tensor with dims (uint8 | tensor(2, dtype=int8) is uint8), where NumPy would give int16."""
+    if isinstance(other, Tensor) and other.array.dtype != t.array.dtype and (other.ndim == 0) != (t.ndim == 0):
+        t, other = _ops._pair(t, other)
+    return wrap_array(ufunc(t.array, _data_of(other)))
 
 
 def _to_device_vjp(g: Any, y: Any, args: Any, saved: Any, needs: Any, xp: Any) -> tuple[Any]:

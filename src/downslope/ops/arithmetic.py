@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from ..tensor import Tensor, record_op, wrap_array
-from .operands import _elementwise, _lift, _lift_float, _pair
+from .operands import _elementwise, _lift, _lift_float, _pair, _pair_float
 from .pointwise import astype, floor, log, trunc, where
 
 
@@ -95,13 +95,16 @@ def _div_vjp(g, y, args, saved, needs, xp):
 
 _div_vjp.reads_output = False  # type: ignore[attr-defined]
 # the dividend's values only for the divisor's gradient; the divisor's always
-_div_vjp.reads_inputs = lambda i, needs: needs is None or i == 1 or bool(needs[1])  # type: ignore[attr-defined]
+_div_vjp.reads_inputs = lambda i, needs: needs is None or i == 1 or bool(needs[1])  # type: ignore[attr-defined]  # host: flags
 
 
 def pow(a: Any, b: Any) -> Tensor:
     """``a ** b``; d/da = b a^(b-1), d/db = a^b log a (0 where a == 0, as in PyTorch)."""
     a, b = _pair(a, b)
-    return record_op(_elementwise(np.power, "pow", a, b), (a, b), _pow_vjp)
+    out = _elementwise(np.power, "pow", a, b)
+    if out.dtype == np.int8 and a.array.dtype == np.bool_ and b.array.dtype == np.bool_:
+        out = out.astype(np.bool_)  # bool ** True is bool in torch; NumPy's power of booleans is int8
+    return record_op(out, (a, b), _pow_vjp)
 
 
 def _pow_vjp(g, y, args, saved, needs, xp):
@@ -189,7 +192,7 @@ _div_vjp.reads_inputs = (1,)  # type: ignore[attr-defined]  # g / b and -g * y /
 
 def atan2(a: Any, b: Any) -> Tensor:
     """The angle of (b, a): atan(a / b) in the right quadrant."""
-    a, b = _pair(_lift_float(a), _lift_float(b))
+    a, b = _pair_float(a, b)
     return record_op(np.arctan2(a.array, b.array), (a, b), _atan2_vjp)
 
 
@@ -210,7 +213,7 @@ arctan2 = atan2
 
 def hypot(a: Any, b: Any) -> Tensor:
     """sqrt(a^2 + b^2) elementwise."""
-    a, b = _pair(_lift_float(a), _lift_float(b))
+    a, b = _pair_float(a, b)
     return record_op(np.hypot(a.array, b.array), (a, b), _hypot_vjp)
 
 
@@ -221,7 +224,7 @@ def _hypot_vjp(g, y, args, saved, needs, xp):
 
 def logaddexp(a: Any, b: Any) -> Tensor:
     """log(e^a + e^b), stable."""
-    a, b = _pair(_lift_float(a), _lift_float(b))
+    a, b = _pair_float(a, b)
     return record_op(np.logaddexp(a.array, b.array), (a, b), _logaddexp_vjp)
 
 
@@ -235,7 +238,7 @@ def _logaddexp_vjp(g, y, args, saved, needs, xp):
 
 def xlogy(a: Any, b: Any) -> Tensor:
     """a * log(b), 0 where a == 0 (also at b == 0)."""
-    a, b = _pair(_lift_float(a), _lift_float(b))
+    a, b = _pair_float(a, b)
     zero = a.array == 0
     return where(zero, 0.0, a * log(where(zero, 1.0, b)))
 
@@ -286,7 +289,7 @@ def floor_divide(a: Any, b: Any) -> Tensor:
 def copysign(a: Any, b: Any) -> Tensor:
     """|a| with the sign of b. The gradient is torch's: copysign(a, b) / a for a (0 where a is 0)
     and zeros for b (a tensor of zeros, not no gradient: b.grad is set)."""
-    a, b = _pair(_lift_float(a), _lift_float(b))
+    a, b = _pair_float(a, b)
     return record_op(_elementwise(np.copysign, "copysign", a, b), (a, b), _copysign_vjp)
 
 

@@ -306,7 +306,9 @@ def scatter(x: Any, dim: int, index: Any, src: Any = None, *, value: Any = None,
         source = value if src is None else src
         if not isinstance(source, Tensor) or source.ndim == 0:  # a number: one per index entry
             idx = _index_array(index)
-            filled = namespace_of(idx).full(idx.shape, source.item() if isinstance(source, Tensor) else source)
+            # host: a 0-d value tensor is one number the caller gave (torch reads it the same way)
+            value = source.item() if isinstance(source, Tensor) else source  # host: see above
+            filled = namespace_of(idx).full(idx.shape, value)
             source = wrap_array(filled.astype(_lift(x).array.dtype))
         return scatter_reduce(x, dim, index, source, "sum" if reduce == "add" else "prod")
     x = _lift(x)

@@ -88,11 +88,30 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
             # Within one category a 0-d tensor does not widen a tensor with dims (PyTorch's rule:
             # float32 * tensor(2.0, float64) stays float32); it takes the other's dtype.
             if a.ndim == 0:
-                a = wrap_array(a.array.astype(b.array.dtype))
+                a = _cast_kept(a, b.array.dtype)
             else:
-                b = wrap_array(b.array.astype(a.array.dtype))
+                b = _cast_kept(b, a.array.dtype)
     if type(a.array) is not type(b.array):  # two kinds of array: perhaps a host constant meeting a device tensor
         a, b = _scalar_on_device(a, b), _scalar_on_device(b, a)
+    return a, b
+
+
+def _cast_kept(t: Tensor, dtype: Any) -> Tensor:
+    """``t`` in ``dtype``; a cast of a tensor that requires grad is recorded, so its gradient flows back."""
+    if t.requires_grad:
+        from .pointwise import astype  # pointwise imports this module
+
+        return astype(t, dtype)
+    return wrap_array(t.array.astype(dtype))
+
+
+def _pair_float(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Two operands of a floating binary op (atan2, hypot...) in torch's result dtype: promoted
+    together first (float16 with int64 stays float16, a 0-d float64 lifts an integer tensor to
+    float64), and only an integer or boolean result becomes the default float dtype."""
+    a, b = _pair(a, b)
+    if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
+        return _lift_float(a), _lift_float(b)
     return a, b
 
 

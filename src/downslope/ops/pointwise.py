@@ -335,6 +335,9 @@ def _zero_vjp(g, y, args, saved, needs, xp):
 
 
 def sign(x: Any) -> Tensor:
+    x = _lift(x)
+    if x.array.dtype == np.bool_:
+        return wrap_array(x.array.copy())  # torch: the sign of a bool is the bool (NumPy has no loop for it)
     return _stepwise(np.sign, x)
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ..devices import to_host
-from ..errors import ArgumentError, OutOfRangeError, ShapeError
-from ..tensor import Tensor, record_op
+from ..backend import namespace_of
+from ..devices import like, to_host
+from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import sub
 from .indexing import getitem
 from .operands import (
@@ -175,9 +176,13 @@ def diff(x: Any, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = N
 
         parts = [p for p in (prepend, x, append) if p is not None]
         x = concatenate([_lift(p, x) for p in parts], axis=d)
+    lead = (slice(None),) * d
     for _ in range(n):
-        lead = (slice(None),) * d
-        x = sub(getitem(x, lead + (slice(1, None),)), getitem(x, lead + (slice(None, -1),)))
+        later, earlier = getitem(x, lead + (slice(1, None),)), getitem(x, lead + (slice(None, -1),))
+        if x.array.dtype == np.bool_:  # torch: booleans differ by XOR (NumPy has no bool subtraction)
+            x = wrap_array(namespace_of(later.array).logical_xor(later.array, earlier.array))
+        else:
+            x = sub(later, earlier)
     return x
 
 
@@ -209,8 +214,12 @@ def dsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
     return tensor_split(x, sections, 2)
 
 
-def repeat_interleave(x: Any, repeats: Any, dim: Any = None) -> Tensor:
-    """Each element (or slice along ``dim``) repeated ``repeats`` times in a row."""
+def repeat_interleave(x: Any, repeats: Any = None, dim: Any = None, *, output_size: Any = None) -> Tensor:
+    """Each element (or slice along ``dim``) repeated ``repeats`` times in a row. With ``x`` alone (a 1-d
+    integer tensor of counts), index i repeated x[i] times, in x's dtype (torch.repeat_interleave(repeats)).
+    ``output_size``, when given, must be the length of the result (torch uses it to skip a sync)."""
+    if repeats is None:
+        return _repeat_indices(_lift(x), output_size)
     x = _lift(x)
     if dim is None:
         x, dim = reshape(x, (-1,)), 0
@@ -218,4 +227,24 @@ def repeat_interleave(x: Any, repeats: Any, dim: Any = None) -> Tensor:
     # The counts fix the result's shape, a host matter: one copy from a device (torch syncs here too).
     reps = to_host(_index_array(repeats))
     idx = np.repeat(np.arange(x.shape[d]), reps)  # host: built from host counts; getitem moves it to x's device
+    _check_output_size(idx.shape[0], output_size)
     return getitem(x, (slice(None),) * d + (idx,))
+
+
+def _repeat_indices(counts: Tensor, output_size: Any) -> Tensor:
+    """torch.repeat_interleave(repeats): 0, 1, ... repeated counts[0], counts[1], ... times."""
+    if counts.ndim != 1:
+        raise ShapeError(f"repeat_interleave only accept 1D vector as repeat (got a {counts.ndim}-d tensor)")
+    if counts.array.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"repeat_interleave: the repeats must be integers, got {counts.array.dtype}")
+    reps = to_host(counts.array)  # the counts fix the result's shape: one copy from a device, as torch syncs
+    if reps.size and int(reps.min()) < 0:
+        raise ArgumentError("repeats can not be negative")
+    out = np.repeat(np.arange(reps.shape[0], dtype=reps.dtype), reps)  # host: built from host counts
+    _check_output_size(out.shape[0], output_size)
+    return wrap_array(like(out, counts.array))
+
+
+def _check_output_size(n: int, output_size: Any) -> None:
+    if output_size is not None and int(output_size) != n:
+        raise ArgumentError(f"repeat_interleave: output_size={output_size} but the result has {n} elements")

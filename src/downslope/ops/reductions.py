@@ -13,7 +13,7 @@ from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import div, maximum, minimum
 from .indexing import _take_along
-from .operands import _dim, _kept_shape, _lift, _lift_float, _norm_axes, _pick_axis
+from .operands import _builtin_any, _dim, _kept_shape, _lift, _lift_float, _norm_axes, _pick_axis
 from .pointwise import _clone_vjp, astype, clone, where
 from .shape import reshape, squeeze
 
@@ -70,8 +70,8 @@ def _mean_vjp(g, y, args, saved, needs, xp):
 def _extreme(x: Any, dim: Any, keepdim: bool, axis: Any, keepdims: Any, fn: Any) -> Tensor:
     x = _lift(x)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
-    if x.array.size == 0:
-        raise ShapeError(f"max/min of an empty tensor of shape {x.shape}")
+    if x.array.size == 0 and _builtin_any(x.shape[a] == 0 for a in axes):  # other zero-size dims: empty result
+        raise ShapeError(f"max/min of an empty tensor of shape {x.shape} over dims {axes} (one of them has size 0)")
     keep = bool(keepdim or keepdims)  # host: Python flags
     out = fn(x.array, axis=axes, keepdims=keep)
     return record_op(as_array(out), (x,), _extreme_vjp, (_kept_shape(x.shape, axes), keep, axes))
@@ -184,8 +184,8 @@ def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) 
     if not isinstance(dim, (int, np.integer)):
         raise ArgumentTypeError(f"{name}(dim): dim must be one integer, got {dim!r}; use a{name}(dim=...) for several")
     d = _dim(int(dim), x.ndim, name)
-    if x.array.size == 0:
-        raise ShapeError(f"{name}(dim={dim}) of an empty tensor of shape {x.shape}")
+    if x.array.size == 0 and x.ndim and x.shape[d] == 0:  # a zero-size other dim gives an empty result
+        raise ShapeError(f"{name}(dim={dim}) of an empty tensor of shape {x.shape}: dim {d} has size 0")
     if x.ndim == 0:
         return getattr(return_types, name)(
             record_op(x.array.copy(), (x,), _clone_vjp), wrap_array(np.zeros_like(x.array, dtype=np.int64))
@@ -250,9 +250,14 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     keep = bool(keepdim or keepdims)  # host: Python flags
     d = x.array
-    m = d.max(axis=axes, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.exp(d - m).sum(axis=axes, keepdims=True)) + m
+    xp = namespace_of(d)
+    if d.size:
+        m = d.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+    else:  # an empty reduction is log(0) = -inf, as in torch (max has no identity)
+        m = xp.zeros(_kept_shape(d.shape, axes), d.dtype)
+    with np.errstate(divide="ignore"):  # a row of only -inf is log(0) = -inf, as in torch: no warning
+        out = xp.log(xp.exp(d - m).sum(axis=axes, keepdims=True)) + m
     if not keep:
         out = out.reshape([s for i, s in enumerate(d.shape) if i not in axes])
     return record_op(out.astype(d.dtype, copy=False), (x,), _logsumexp_vjp, (_kept_shape(d.shape, axes), keep))
@@ -270,8 +275,9 @@ def softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = None
     x = _lift_float(x) if dtype is None else astype(_lift(x), dtype)
     a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim, empty_is_all=False)
     d = x.array
-    e = np.exp(d - d.max(axis=a, keepdims=True))
-    e /= e.sum(axis=a, keepdims=True)
+    with np.errstate(invalid="ignore"):  # a row of only -inf gives NaN, as in torch: no warning
+        e = np.exp(d - d.max(axis=a, keepdims=True))
+        e /= e.sum(axis=a, keepdims=True)
     return record_op(e, (x,), _softmax_vjp, a)
 
 
@@ -286,8 +292,9 @@ def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = 
     x = _lift_float(x) if dtype is None else astype(_lift(x), dtype)
     a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim, empty_is_all=False)
     d = x.array
-    shifted = d - d.max(axis=a, keepdims=True)
-    out = shifted - np.log(np.exp(shifted).sum(axis=a, keepdims=True))
+    with np.errstate(invalid="ignore"):  # a row of only -inf gives NaN, as in torch: no warning
+        shifted = d - d.max(axis=a, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=a, keepdims=True))
     return record_op(out, (x,), _log_softmax_vjp, a)
 
 
@@ -313,7 +320,7 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
         x = astype(x, dtype)
     if dim is None:
         flat = reshape(x, (-1,))
-        return reshape(prod(flat, 0), ()) if x.array.size else wrap_array(np.ones_like(x.array, shape=()))
+        return reshape(prod(flat, 0), ())  # an empty tensor too: 1, with a (zero-size) gradient, as in torch
     d = _dim(dim, x.ndim, "prod")
     if x.ndim == 0:
         return clone(x)

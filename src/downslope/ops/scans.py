@@ -114,4 +114,5 @@ def logcumsumexp(x: Any, dim: int) -> Tensor:
     else:
         m = xp.where(finite, a, 0).astype(a.dtype)
     shift = wrap_array(m)
-    return add(log(cumsum(exp(sub(x, shift)), d)), shift)
+    with np.errstate(divide="ignore"):  # a leading run of -inf is log(0) = -inf, as in torch: no warning
+        return add(log(cumsum(exp(sub(x, shift)), d)), shift)

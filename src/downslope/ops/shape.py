@@ -4,6 +4,7 @@ concatenate and stack, and their VJP rules.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +52,8 @@ def transpose(x: Any, dim0: int, dim1: int) -> Tensor:
     x = _lift(x)
     dims = list(range(x.ndim))
     dim0, dim1 = _dim(dim0, x.ndim, "transpose"), _dim(dim1, x.ndim, "transpose")
+    if x.ndim == 0:  # dims 0 and -1 name the 0-d tensor's one (virtual) dim: torch returns it as is (a view)
+        return permute(x, ())
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return permute(x, dims)
 
@@ -132,14 +135,14 @@ def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None
         out = np.concatenate([t.array for t in ts], axis=a)
     except ValueError:
         raise ShapeError(f"concatenate: shapes {[t.shape for t in ts]} do not match except along axis {a}") from None
-    bounds = np.cumsum([0] + [t.shape[a] for t in ts])
+    bounds = tuple(itertools.accumulate((t.shape[a] for t in ts), initial=0))  # plain ints: nothing to free
     return record_op(out, tuple(ts), _concatenate_vjp, (a, bounds))
 
 
 def _concatenate_vjp(g, y, args, saved, needs, xp):
     a, bounds = saved
     lead = (slice(None),) * a
-    return tuple(g[lead + (slice(int(bounds[i]), int(bounds[i + 1])),)] if needs[i] else None for i in range(len(args)))
+    return tuple(g[lead + (slice(bounds[i], bounds[i + 1]),)] if needs[i] else None for i in range(len(args)))
 
 
 cat = concatenate
@@ -199,9 +202,12 @@ def movedim(x: Any, source: Any, destination: Any) -> Tensor:
     if len(src) != len(dst):
         raise ArgumentError(f"movedim: {len(src)} source dim(s) but {len(dst)} destination(s)")
     moved = [_dim(int(s_), x.ndim, "movedim") for s_ in src]
+    placed = [_dim(int(d_), x.ndim, "movedim") for d_ in dst]
+    if x.ndim == 0:  # movedim(0, 0) (or -1) on a 0-d tensor: the tensor itself, as in torch
+        return permute(x, ())
     target = [-1] * x.ndim
-    for s_, d_ in zip(moved, dst):
-        target[_dim(int(d_), x.ndim, "movedim")] = s_
+    for s_, d_ in zip(moved, placed):
+        target[d_] = s_
     rest = iter([d for d in range(x.ndim) if d not in moved])
     return permute(x, [t_ if t_ >= 0 else next(rest) for t_ in target])
 
@@ -268,4 +274,19 @@ def dstack(tensors: Sequence[Any]) -> Tensor:
 def unflatten(x: Any, dim: int, sizes: Sequence[int]) -> Tensor:
     x = _lift(x)
     d = _dim(dim, x.ndim, "unflatten")
-    return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1 :])
+    sizes = tuple(int(s_) for s_ in sizes)
+    if not sizes:
+        raise ArgumentError("unflatten: sizes must be non-empty")
+    # The -1 is inferred from dim d alone (not the whole tensor), so a zero-size other dim does not
+    # make it ambiguous: unflatten(-2, (-1, 1)) of shape (2, 0) is (2, 1, 0), as in torch.
+    known = 1
+    for s_ in sizes:
+        known *= s_ if s_ != -1 else 1
+    if sizes.count(-1) == 1 and known > 0 and x.shape[d] % known == 0:
+        sizes = tuple(x.shape[d] // known if s_ == -1 else s_ for s_ in sizes)
+    if -1 not in sizes and int(np.prod(sizes)) != x.shape[d]:  # host: Python ints
+        raise ShapeError(
+            f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {d} ({x.shape[d]}) "
+            "in the input tensor"
+        )
+    return reshape(x, x.shape[:d] + sizes + x.shape[d + 1 :])
