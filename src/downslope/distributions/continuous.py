@@ -51,16 +51,9 @@ def _full(t: Tensor, value: float) -> Tensor:
     return full_like(t.detach(), value)
 
 
-class Normal(Distribution):
-    """The normal distribution N(loc, scale**2); ``rsample`` is ``loc + scale * eps`` (eps ~ N(0, 1)).
-
-    Example:
-        >>> import downslope as ds
-        >>> round(float(Normal(0.0, 2.0).log_prob(ds.tensor(1.0))), 4)
-        -1.7371
-        >>> round(float(Normal(0.0, 1.0).icdf(ds.tensor(0.975))), 4)
-        1.96
-    """
+class _LocationScale(Distribution):
+    """A family ``loc + scale * X`` for one standard X: its parameters, their constraints and their
+    shapes; the mean and the mode are ``loc`` unless the family says otherwise."""
 
     has_rsample = True
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
@@ -77,6 +70,18 @@ class Normal(Distribution):
     @property
     def mode(self) -> Tensor:
         return self.loc
+
+
+class Normal(_LocationScale):
+    """The normal distribution N(loc, scale**2); ``rsample`` is ``loc + scale * eps`` (eps ~ N(0, 1)).
+
+    Example:
+        >>> import downslope as ds
+        >>> round(float(Normal(0.0, 2.0).log_prob(ds.tensor(1.0))), 4)
+        -1.7371
+        >>> round(float(Normal(0.0, 1.0).icdf(ds.tensor(0.975))), 4)
+        1.96
+    """
 
     @property
     def stddev(self) -> Tensor:
@@ -220,7 +225,7 @@ class Exponential(Distribution):
         return 1.0 - ops.log(self.rate)
 
 
-class Laplace(Distribution):
+class Laplace(_LocationScale):
     """The Laplace (double exponential) distribution with ``loc`` and ``scale``.
 
     Example:
@@ -228,22 +233,6 @@ class Laplace(Distribution):
         >>> round(float(Laplace(0.0, 1.0).log_prob(ds.tensor(1.0))), 4)
         -1.6931
     """
-
-    has_rsample = True
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-
-    def __init__(self, loc: Any, scale: Any, validate_args: Any = None) -> None:
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, (), validate_args)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:
@@ -274,7 +263,7 @@ class Laplace(Distribution):
         return 1 + ops.log(2 * self.scale)
 
 
-class Cauchy(Distribution):
+class Cauchy(_LocationScale):
     """The Cauchy (Lorentz) distribution; its mean is NaN and its variance infinite, as in PyTorch.
 
     Example:
@@ -283,21 +272,9 @@ class Cauchy(Distribution):
         0.75
     """
 
-    has_rsample = True
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-
-    def __init__(self, loc: Any, scale: Any, validate_args: Any = None) -> None:
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, (), validate_args)
-
     @property
     def mean(self) -> Tensor:
         return _full(self.loc, float("nan"))
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:
@@ -322,7 +299,7 @@ class Cauchy(Distribution):
         return math.log(4 * math.pi) + ops.log(self.scale)
 
 
-class Gumbel(Distribution):
+class Gumbel(_LocationScale):
     """The Gumbel (type-I extreme value) distribution with ``loc`` and ``scale``.
 
     Example:
@@ -331,21 +308,9 @@ class Gumbel(Distribution):
         -1.0
     """
 
-    has_rsample = True
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-
-    def __init__(self, loc: Any, scale: Any, validate_args: Any = None) -> None:
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, (), validate_args)
-
     @property
     def mean(self) -> Tensor:
         return self.loc + self.scale * EULER_GAMMA
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def stddev(self) -> Tensor:
@@ -511,12 +476,12 @@ class StudentT(Distribution):
         super().__init__(self.df.shape, (), validate_args)
 
     @property
-    def mean(self) -> Tensor:
-        return ops.where(self.df.detach() > 1, self.loc, float("nan"))
-
-    @property
     def mode(self) -> Tensor:
         return self.loc
+
+    @property
+    def mean(self) -> Tensor:
+        return ops.where(self.df.detach() > 1, self.loc, float("nan"))
 
     @property
     def variance(self) -> Tensor:
