@@ -141,6 +141,10 @@ DIFFERS: dict[str, str] = {
     "torch.linalg.cholesky_ex": "a matrix that fails gets a NaN factor (PyTorch: the partial factor)",
     "torch.linalg.svd": "driver= is accepted and ignored",
     "torch.linalg.lu_factor": "pivot=False also works on the CPU (PyTorch: CUDA only)",
+    "torch.tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float64 NumPy "
+    "arrays included (PyTorch keeps their float64; ds.from_numpy keeps it too)",
+    "torch.as_tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float64 NumPy "
+    "arrays included (copied; ds.from_numpy shares and keeps float64)",
     "torch.compile": "returns the model or function unchanged (nothing to compile: the kernels are NumPy's, "
     "oneDNN's and numba's); every argument is accepted",
 }
@@ -158,7 +162,10 @@ REASONS: list[tuple[str, str]] = [
         r"|is_pinned|share_memory|accelerator|cpu_|_cpu|nnpack|xnnpack|onednn|mkl",
         "GPU, accelerator or kernel-library specific: downslope computes on the CPU with NumPy",
     ),
-    (r"quant|qint|quint|q_|qscheme|int_repr|fake_|observer|qat|intrinsic|qconfig", "quantization is out of scope"),
+    (
+        r"^(?!.*quantile)(quant|.*_quant|.*quantize|qint|quint|q_|qscheme|int_repr|fake_|observer|qat|intrinsic|qconfig)",
+        "quantization is out of scope",
+    ),
     (
         r"sparse|coalesce|to_dense|crow_|col_indices|ccol_|row_indices|csr|csc|bsr|bsc|_nnz"
         r"|^indices$|^values$|smm|sspaddmm|hspmm",
