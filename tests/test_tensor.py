@@ -635,3 +635,16 @@ def test_repr_of_an_empty_tensor_shows_its_size_like_torch(shape: tuple[int, ...
     ours = re.sub(r", device='[^']*'", "", repr(ds.zeros(*shape, dtype=ds.float64)))  # the strict stand-in's
     theirs = repr(torch.zeros(*shape, dtype=torch.float64)).replace("torch.", "")
     assert ours == theirs
+
+
+def test_arange_refuses_a_zero_step_and_inconsistent_bounds_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    for args in ((0, 10, 0), (0, 10, -1), (10, 0, 1)):
+        with pytest.raises(RuntimeError):
+            torch.arange(*args)
+        with pytest.raises(ds.errors.ArgumentError, match="arange"):
+            ds.arange(*args)  # was a ZeroDivisionError, or an empty tensor
+    with pytest.raises(ds.errors.ArgumentTypeError, match="arange: end must be a number"):
+        ds.arange("a")
+    for args in ((3, 3), (5,), (5, 0, -2), (0.0, 1.0, 0.25)):
+        np.testing.assert_array_equal(ds.arange(*args).numpy(), torch.arange(*args).numpy())

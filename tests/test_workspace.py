@@ -123,3 +123,12 @@ def test_a_finalizer_run_while_the_pool_is_locked_does_not_deadlock():
     _workspace.give()  # the next caller files them
     assert not _workspace._returned
     assert len(_workspace._lent.blocks) == 1 and len(_workspace._taken.blocks) == 1
+
+
+def test_take_of_an_empty_shape() -> None:
+    """An empty batch asks for zero-size temporaries: no 1-byte block viewed as a wider dtype."""
+    for dtype in (np.float32, np.float64, np.int64):
+        a = _workspace.take((0, 3, 4), dtype)
+        assert a.shape == (0, 3, 4) and a.dtype == dtype
+        _workspace.give(a)
+        assert all(b.nbytes for b in _workspace._taken.blocks)  # nothing empty is kept

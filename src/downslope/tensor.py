@@ -1128,12 +1128,10 @@ class Tensor:
         return _ops.log_softmax(self, dim, dtype=dtype)
 
     def argmax(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> Tensor:
-        a = _ops._pick_axis(dim, axis)
-        return wrap_array(np.argmax(self.array, axis=a, keepdims=keepdim if a is not None else False))
+        return _arg_extreme(self, np.argmax, "argmax", _ops._pick_axis(dim, axis), keepdim)
 
     def argmin(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None) -> Tensor:
-        a = _ops._pick_axis(dim, axis)
-        return wrap_array(np.argmin(self.array, axis=a, keepdims=keepdim if a is not None else False))
+        return _arg_extreme(self, np.argmin, "argmin", _ops._pick_axis(dim, axis), keepdim)
 
     # ------------------------------------------------------------------ shapes
     def reshape(self, *shape: Any) -> Tensor:
@@ -2138,6 +2136,23 @@ def _relu_into(arr: np.ndarray, out: np.ndarray) -> None:
     np.maximum(arr, 0, out=out)
 
 
+def _arg_extreme(t: Tensor, fn: Any, name: str, dim: Any, keepdim: bool) -> Tensor:
+    """argmax/argmin with torch's checks (a dim in range, a non-empty reduction) instead of NumPy's errors."""
+    arr = t.array
+    if dim is None:
+        if arr.size == 0:
+            raise OutOfRangeError(
+                f"{name}: expected a reduction dim to be given for an empty tensor of shape {t.shape}"
+            )
+        return wrap_array(fn(arr))
+    d = _ops._dim(dim, arr.ndim, name)
+    if arr.ndim == 0:
+        return wrap_array(fn(arr))
+    if arr.shape[d] == 0:
+        raise OutOfRangeError(f"{name}: expected reduction dim {dim} to have non-zero size, got shape {t.shape}")
+    return wrap_array(fn(arr, axis=d, keepdims=bool(keepdim)))  # host: keepdim is a Python flag
+
+
 def _bool_mask(mask: Any, op: str, on: Any) -> np.ndarray:
     """``mask`` as a boolean array on the device of ``on`` (the array it masks)."""
     m = _devices.like(mask.array if isinstance(mask, Tensor) else mask, on)
@@ -2657,6 +2672,13 @@ def arange(
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))  # host: bounds
     if end is None:
         start, end = 0, start
+    for name, v in (("start", start), ("end", end), ("step", step)):
+        if isinstance(v, (str, bytes, bool)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ArgumentTypeError(f"arange: {name} must be a number, got {type(v).__name__} ({v!r})")
+    if step == 0:
+        raise ArgumentError(f"arange: step must be nonzero, got {step!r}")
+    if (end - start) * step < 0:  # NumPy would give an empty array
+        raise ArgumentError(f"arange: the bounds [{start}, {end}) are inconsistent with the sign of step {step}")
     arr = np.arange(start, end, step)  # host: a factory, placed by _made
     if dtype is not None:
         arr = arr.astype(backend.as_dtype(dtype))

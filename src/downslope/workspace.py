@@ -55,7 +55,7 @@ class _Pool:
 
     def keep(self, block: np.ndarray, limit: int, max_kept: int) -> None:
         """Keep ``block`` within ``limit`` bytes and ``max_kept`` blocks (the larger blocks stay)."""
-        if any(block is b for b in self.blocks) or self.held + block.nbytes > limit:
+        if not block.nbytes or any(block is b for b in self.blocks) or self.held + block.nbytes > limit:
             return
         if len(self.blocks) >= max_kept:
             smallest = min(range(len(self.blocks)), key=lambda i: self.blocks[i].nbytes)
@@ -128,6 +128,8 @@ def take(shape: tuple[int, ...], dtype: Any, like: Any = None) -> Any:
         return namespace_of(like).empty(shape, dtype=dtype)
     dt = np.dtype(dtype)
     nbytes = _nbytes(shape, dt)
+    if 0 in shape:  # an empty array (an empty batch): no block; a 1-byte view would not fit the dtype
+        return np.empty(shape, dtype=dt)  # host: the NumPy path (device namespaces returned above)
     return _block(_taken, nbytes)[:nbytes].view(dt).reshape(shape)
 
 

@@ -99,3 +99,14 @@ def test_shrink_softmax2d_and_unflatten_match_torch(check_op: Any) -> None:
     check_op(nn.Softmax2d(), torch.nn.Softmax2d(), [x[0]])
     check_op(nn.Unflatten(-1, (5, 1)), torch.nn.Unflatten(-1, (5, 1)), [x])
     check_op(nn.Unflatten(1, (1, 3)), torch.nn.Unflatten(1, (1, 3)), [x])
+
+
+def test_glu_dim_out_of_range_raises_like_torch() -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(IndexError):
+        torch.nn.GLU(dim=3)(torch.ones(2, 4))
+    with pytest.raises(ds.errors.OutOfRangeError, match="glu: dimension 3 is out of range"):
+        nn.GLU(dim=3)(ds.ones(2, 4))  # was silently dim 3 % 2 = 1
+    np.testing.assert_allclose(
+        nn.GLU(dim=-2)(ds.ones(4, 2)).numpy(), torch.nn.GLU(dim=-2)(torch.ones(4, 2)).numpy(), rtol=1e-6
+    )

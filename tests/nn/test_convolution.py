@@ -954,3 +954,16 @@ def test_conv1d_over_batch_chunks_matches_torch(check_op, monkeypatch, dilation)
     arrays = [_randn(rng, 5, 4, 20), _randn(rng, 6, 4, 7), _randn(rng, 6)]
     kwargs = dict(padding=3 * dilation, dilation=dilation)
     check_op(lambda x, w, b: C.conv1d(x, w, b, **kwargs), lambda x, w, b: TF.conv1d(x, w, b, **kwargs), arrays)
+
+
+def test_convolutions_of_an_empty_batch_are_empty_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    for name, shape in [("Conv1d", (0, 3, 8)), ("Conv2d", (0, 3, 8, 8)), ("Conv3d", (0, 3, 5, 5, 5)),
+                        ("ConvTranspose1d", (0, 3, 8)), ("ConvTranspose2d", (0, 3, 8, 8)), ("ConvTranspose3d", (0, 3, 4, 4, 4))]:  # fmt: skip
+        mine, theirs = getattr(ds.nn, name)(3, 4, 3), getattr(torch.nn, name)(3, 4, 3)
+        x = ds.randn(*shape, requires_grad=True)
+        y = mine(x)
+        assert y.shape == tuple(theirs(torch.randn(shape)).shape), name
+        y.sum().backward()
+        assert x.grad.shape == shape
+        np.testing.assert_array_equal(mine.weight.grad.numpy(), 0.0)

@@ -355,3 +355,52 @@ def test_a_large_relu_on_a_device_stays_on_the_device() -> None:
     assert y.device == ds.device("strict") and t.grad is not None and t.grad.device == ds.device("strict")
     assert type(y.array) is not np.ndarray  # not pooled host memory
     np.testing.assert_array_equal(y.cpu().numpy(), np.maximum(x, 0))
+
+
+def test_softmax_dim_none_is_torchs_implicit_choice_with_its_warning() -> None:
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    x = np.random.RandomState(0).randn(2, 3, 4).astype(np.float32)
+    for fn in ("softmax", "log_softmax", "softmin"):
+        for shape in ((4,), (2, 3), (2, 3, 4), (2, 3, 2, 2)):
+            a = x.ravel()[: int(np.prod(shape))].reshape(shape)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                got = getattr(F, fn)(ds.tensor(a), dim=None).numpy()
+            assert any("Implicit dimension choice" in str(w.message) for w in caught)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                want = getattr(torch.nn.functional, fn)(torch.tensor(a), dim=None).numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # the library's documented default stays dim -1, and nn.Softmax(dim=None) follows torch's choice
+    np.testing.assert_allclose(F.softmax(ds.tensor(x)).numpy(), torch.softmax(torch.tensor(x), -1).numpy(), rtol=1e-6)
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        assert abs(nn.Softmax(dim=None)(ds.tensor(x)).sum().item() - 12.0) < 1e-4
+    with pytest.raises(ds.errors.ArgumentTypeError, match="softmax: dim must be an int, got str"):
+        F.softmax(ds.tensor(x), "abc")
+
+
+def test_pad_copying_modes_refuse_what_torch_refuses() -> None:
+    torch = pytest.importorskip("torch")
+    TF = torch.nn.functional
+    bad = [
+        ((1, 1, 3), (3, 3), "reflect"),  # reflect padding must be smaller than the dim
+        ((1, 1, 3), (0, 3), "reflect"),
+        ((1, 1, 3, 3), (0, 0, 3, 0), "reflect"),
+        ((1, 1, 3), (4, 4), "circular"),  # circular wraps at most once
+        ((1, 1, 0), (1, 1), "replicate"),  # nothing to replicate
+        ((2, 3, 4), (1, 1, 1, 1, 1, 1), "reflect"),  # would pad the batch dim
+        ((2, 3, 4, 5), (1, 1), "reflect"),  # 1 padded dim needs 2-d or 3-d input
+        ((4,), (1, 1), "circular"),
+    ]
+    for shape, pads, mode in bad:
+        with pytest.raises((RuntimeError, NotImplementedError)):
+            TF.pad(torch.zeros(shape), pads, mode)
+        with pytest.raises(ds.DownslopeError, match="pad"):
+            F.pad(ds.zeros(*shape), pads, mode)
+    good = [((1, 1, 3), (2, 2), "reflect"), ((1, 1, 3), (3, 3), "circular"), ((2, 3, 4), (1, 1, 1, 1), "replicate"),
+            ((0, 1, 3), (1, 1), "reflect"), ((1, 3), (2, 1), "circular")]  # fmt: skip
+    for shape, pads, mode in good:
+        a = np.random.RandomState(1).randn(*shape).astype(np.float32)
+        np.testing.assert_allclose(F.pad(ds.tensor(a), pads, mode).numpy(), TF.pad(torch.tensor(a), pads, mode).numpy())

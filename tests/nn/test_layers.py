@@ -355,3 +355,42 @@ def test_embedding_bag_from_pretrained_and_weight_match_torch() -> None:
     assert not nn.EmbeddingBag.from_pretrained(ds.tensor(table)).weight.requires_grad  # frozen by default
     given = nn.EmbeddingBag(10, 4, _weight=ds.tensor(table))  # _weight was once ignored
     np.testing.assert_array_equal(given.weight.numpy(), table.astype(np.float32))
+
+
+def test_unflatten_and_flatten_bad_dims_raise_like_torch() -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(IndexError):
+        torch.nn.Unflatten(3, (2, 3))(torch.zeros(2, 6))
+    with pytest.raises(ds.errors.OutOfRangeError, match="Unflatten: dimension 3"):
+        nn.Unflatten(3, (2, 3))(ds.zeros(2, 6))  # was silently dim 3 % 2 = 1
+    assert nn.Unflatten(-1, (2, 3))(ds.zeros(2, 6)).shape == tuple(
+        torch.nn.Unflatten(-1, (2, 3))(torch.zeros(2, 6)).shape
+    )
+    with pytest.raises(RuntimeError):
+        torch.nn.Flatten(2, 1)(torch.zeros(2, 3, 4))
+    with pytest.raises(ds.errors.ArgumentError, match="start_dim 2 comes after end_dim 1"):
+        nn.Flatten(2, 1)(ds.zeros(2, 3, 4))  # was a (2, 3, 1, 4) tensor
+    with pytest.raises(ds.errors.ArgumentError, match="flatten: start_dim"):
+        ds.flatten(ds.zeros(2, 3, 4), -1, 0)
+    assert ds.flatten(ds.zeros(2, 3, 4), 1, -2).shape == tuple(torch.flatten(torch.zeros(2, 3, 4), 1, -2).shape)
+    assert ds.flatten(ds.zeros(()), 0, -1).shape == (1,)
+
+
+def test_shuffles_refuse_non_positive_factors_and_low_rank_input_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    for mine, theirs, shape in [
+        (nn.PixelShuffle(0), torch.nn.PixelShuffle(0), (1, 4, 2, 2)),
+        (nn.PixelShuffle(-1), torch.nn.PixelShuffle(-1), (1, 4, 2, 2)),
+        (nn.PixelUnshuffle(0), torch.nn.PixelUnshuffle(0), (1, 4, 2, 2)),
+        (nn.ChannelShuffle(0), torch.nn.ChannelShuffle(0), (1, 4, 2, 2)),
+        (nn.PixelShuffle(2), torch.nn.PixelShuffle(2), (4, 4)),
+        (nn.ChannelShuffle(2), torch.nn.ChannelShuffle(2), (4,)),
+    ]:
+        with pytest.raises(RuntimeError):
+            theirs(torch.zeros(shape))
+        with pytest.raises(ds.DownslopeError, match="shuffle"):
+            mine(ds.zeros(*shape))  # was a ZeroDivisionError or an unpacking ValueError
+    a = np.arange(16, dtype=np.float32).reshape(1, 4, 2, 2)
+    np.testing.assert_array_equal(
+        nn.PixelShuffle(2)(ds.tensor(a)).numpy(), torch.nn.PixelShuffle(2)(torch.tensor(a)).numpy()
+    )

@@ -660,3 +660,50 @@ def test_ctc_loss_with_an_empty_target_matches_torch():
     ref.backward()
     assert loss.item() == pytest.approx(ref.item(), rel=1e-12)
     np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_pair_and_triplet_losses_refuse_mismatched_shapes() -> None:
+    """Losses do not broadcast (README); torch raises for these, or broadcasts to a wrong loss."""
+    y = ds.tensor([1.0, -1.0, 1.0, -1.0])
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.margin_ranking_loss(torch.randn(4, 1), torch.randn(4), torch.tensor(y.numpy()))
+    with pytest.raises(ds.errors.ShapeError, match=r"margin_ranking_loss: .*input1 \(4, 1\), input2 \(4,\)"):
+        F.margin_ranking_loss(ds.randn(4, 1), ds.randn(4), y)  # was a (4, 4) broadcast
+    with pytest.raises(ds.errors.ShapeError, match="margin_ranking_loss"):
+        F.margin_ranking_loss(ds.randn(4), ds.randn(4), ds.ones(3))
+    with pytest.raises(TypeError):
+        torch.nn.functional.hinge_embedding_loss(torch.randn(4), None)
+    with pytest.raises(
+        ds.errors.ArgumentTypeError, match="hinge_embedding_loss: expected the target to be a Tensor, got NoneType"
+    ):
+        F.hinge_embedding_loss(ds.randn(4), None)  # was a loss of 0
+    with pytest.raises(ds.errors.ShapeError, match="hinge_embedding_loss"):
+        F.hinge_embedding_loss(ds.randn(4, 1), y, reduction="none")  # torch: a (4, 4) broadcast
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.triplet_margin_loss(torch.randn(4, 3), torch.randn(4, 3), torch.randn(3))
+    with pytest.raises(ds.errors.ShapeError, match=r"triplet_margin_loss: .*negative \(3,\)"):
+        F.triplet_margin_loss(ds.randn(4, 3), ds.randn(4, 3), ds.randn(3))
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.cosine_embedding_loss(torch.randn(4, 3), torch.randn(4, 3), torch.ones(5))
+    with pytest.raises(ds.errors.ShapeError, match=r"cosine_embedding_loss: expected a target of shape \(4,\)"):
+        F.cosine_embedding_loss(ds.randn(4, 3), ds.randn(4, 3), ds.ones(5))
+    with pytest.raises(ds.errors.ShapeError, match="cosine_embedding_loss"):
+        F.cosine_embedding_loss(ds.randn(4, 3), ds.randn(4, 3), ds.ones(4, 1))
+    with pytest.raises(ds.errors.ShapeError, match="cosine_embedding_loss"):
+        F.cosine_embedding_loss(ds.randn(4, 3), ds.randn(4, 2), ds.ones(4))
+    # the shapes torch documents still work, with torch's values
+    rng = np.random.RandomState(0)
+    a, b, c = (rng.randn(4, 3).astype(np.float32) for _ in range(3))
+    t = np.array([1.0, -1.0, 1.0, -1.0], np.float32)
+    T = torch.tensor
+    pairs = [
+        (F.margin_ranking_loss(ds.tensor(a[:, 0]), ds.tensor(b[:, 0]), ds.tensor(t)),
+         torch.nn.functional.margin_ranking_loss(T(a[:, 0]), T(b[:, 0]), T(t))),
+        (F.hinge_embedding_loss(ds.tensor(a[:, 0]), ds.tensor(t)), torch.nn.functional.hinge_embedding_loss(T(a[:, 0]), T(t))),
+        (F.triplet_margin_loss(ds.tensor(a), ds.tensor(b), ds.tensor(c)), torch.nn.functional.triplet_margin_loss(T(a), T(b), T(c))),
+        (F.cosine_embedding_loss(ds.tensor(a), ds.tensor(b), ds.tensor(t)), torch.nn.functional.cosine_embedding_loss(T(a), T(b), T(t))),
+        (F.cosine_embedding_loss(ds.tensor(a[0]), ds.tensor(b[0]), ds.tensor(1.0)),
+         torch.nn.functional.cosine_embedding_loss(T(a[0]), T(b[0]), T(1.0))),
+    ]  # fmt: skip
+    for got, want in pairs:
+        np.testing.assert_allclose(got.item(), want.item(), rtol=1e-5, atol=1e-6)

@@ -249,3 +249,48 @@ def test_batch_norm_3d_matches_torch(check_op: Any) -> None:
     check_op(nn.BatchNorm3d(3), torch.nn.BatchNorm3d(3), [x])
     with pytest.raises(ValueError, match="5-D"):
         nn.BatchNorm3d(3)(ds.ones(2, 3, 4))
+
+
+def test_instance_norm_refuses_a_single_spatial_element_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    for mine, theirs, shape in [
+        (nn.InstanceNorm1d(4), torch.nn.InstanceNorm1d(4), (2, 4, 1)),
+        (nn.InstanceNorm1d(4), torch.nn.InstanceNorm1d(4), (4, 1)),
+        (nn.InstanceNorm2d(4), torch.nn.InstanceNorm2d(4), (2, 4, 1, 1)),
+        (nn.InstanceNorm3d(4), torch.nn.InstanceNorm3d(4), (2, 4, 1, 1, 1)),
+    ]:
+        with pytest.raises(ValueError, match="more than 1 spatial element"):
+            theirs(torch.zeros(shape))
+        with pytest.raises(
+            ds.errors.ArgumentError, match=f"{type(mine).__name__}: expected more than 1 spatial element"
+        ):
+            mine(ds.zeros(*shape))  # was an all-zero output
+    with pytest.raises(ds.errors.ArgumentError, match="instance_norm: expected more than 1 spatial element"):
+        F.instance_norm(ds.zeros(2, 4, 1))
+
+
+def test_norms_of_an_empty_batch_are_empty_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    for mine, theirs, shape in [
+        (nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4), (0, 4, 3)),
+        (nn.InstanceNorm1d(4), torch.nn.InstanceNorm1d(4), (0, 4, 3)),
+        (nn.BatchNorm1d(4), torch.nn.BatchNorm1d(4), (0, 4)),
+        (nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4), (0, 4, 2, 2)),
+    ]:
+        x = ds.zeros(*shape, requires_grad=True)
+        y = mine(x)
+        assert y.shape == tuple(theirs(torch.zeros(shape)).shape)
+        y.sum().backward()
+        assert x.grad.shape == shape
+    bn = nn.BatchNorm1d(4)
+    bn(ds.zeros(0, 4))
+    np.testing.assert_array_equal(to_host(bn.running_mean.array), np.zeros(4))  # unchanged, as in torch
+    np.testing.assert_array_equal(to_host(bn.running_var.array), np.ones(4))
+
+
+def test_local_response_norm_size_zero_raises_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError):
+        torch.nn.LocalResponseNorm(0)(torch.randn(2, 3, 4))
+    with pytest.raises(ds.errors.ArgumentError, match="local_response_norm: size .* must be a positive int, got 0"):
+        nn.LocalResponseNorm(0)(ds.randn(2, 3, 4))

@@ -62,3 +62,33 @@ def test_max_unpool1d_round_trips_max_pool1d(check_op: Any) -> None:
     check_op(
         lambda v: F.max_unpool1d(v, ds.tensor(idx.numpy()), 2), lambda v: TF.max_unpool1d(v, idx, 2), [pooled.numpy()]
     )
+
+
+def test_pooling_of_an_empty_batch_and_empty_spatial_dims_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    for name, args, shape in [
+        ("MaxPool1d", (2,), (0, 3, 8)), ("MaxPool2d", (2,), (0, 3, 8, 8)), ("MaxPool3d", (2,), (0, 3, 4, 4, 4)),
+        ("AvgPool1d", (2,), (0, 3, 8)), ("AvgPool2d", (2,), (0, 3, 8, 8)), ("AvgPool3d", (2,), (0, 3, 4, 4, 4)),
+        ("LPPool1d", (2, 2), (0, 3, 8)), ("LPPool2d", (2, 2), (0, 3, 8, 8)),
+        ("AdaptiveMaxPool2d", (2,), (0, 1, 4, 4)), ("AdaptiveAvgPool2d", (2,), (0, 1, 4, 4)),
+    ]:  # fmt: skip
+        x = ds.randn(*shape, requires_grad=True)
+        y = getattr(nn, name)(*args)(x)
+        assert y.shape == tuple(getattr(torch.nn, name)(*args)(torch.randn(shape)).shape), name
+        y.sum().backward()
+        assert x.grad.shape == shape
+    for name, shape in [("AdaptiveMaxPool2d", (1, 1, 0, 4)), ("AdaptiveAvgPool2d", (1, 1, 0, 4)),
+                        ("AdaptiveMaxPool1d", (1, 1, 0)), ("AdaptiveAvgPool1d", (1, 1, 0)), ("AdaptiveAvgPool3d", (1, 1, 2, 0, 2))]:  # fmt: skip
+        with pytest.raises(RuntimeError):
+            getattr(torch.nn, name)(2)(torch.zeros(shape))
+        with pytest.raises(ds.errors.ShapeError, match="non-zero size for non-batch dimensions"):
+            getattr(nn, name)(2)(ds.zeros(*shape))
+
+
+def test_lp_pool_norm_type_zero_is_a_clear_error() -> None:
+    with pytest.raises(ZeroDivisionError):  # torch's own error
+        torch.nn.LPPool2d(0, 2)(torch.randn(1, 1, 4, 4))
+    with pytest.raises(ds.errors.ArgumentError, match="lp_pool2d: norm_type must be nonzero"):
+        nn.LPPool2d(0, 2)(ds.randn(1, 1, 4, 4))
+    with pytest.raises(ds.errors.ArgumentError, match="lp_pool1d: norm_type must be nonzero"):
+        nn.LPPool1d(0, 2)(ds.randn(1, 1, 4))

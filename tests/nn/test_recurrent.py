@@ -435,3 +435,17 @@ def test_proj_size_is_checked_like_torch():
         R.LSTM(3, 5, proj_size=5)
     with pytest.raises(ds.DownslopeError, match=r"h0 of shape \(1, 2, 2\)"):
         R.LSTM(3, 5, proj_size=2)(ds.randn(4, 2, 3), (ds.randn(1, 2, 5), ds.randn(1, 2, 5)))
+
+
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_recurrent_layers_on_an_empty_batch_are_empty_as_torch(cls: str, batch_first: bool) -> None:
+    torch = pytest.importorskip("torch")
+    shape = (0, 3, 4) if batch_first else (3, 0, 4)
+    mine = getattr(ds.nn, cls)(4, 5, num_layers=2, bidirectional=True, batch_first=batch_first)
+    theirs = getattr(torch.nn, cls)(4, 5, num_layers=2, bidirectional=True, batch_first=batch_first)
+    x = ds.randn(*shape, requires_grad=True)
+    out = mine(x)
+    assert out[0].shape == tuple(theirs(torch.randn(shape))[0].shape)
+    out[0].sum().backward()
+    assert x.grad.shape == shape

@@ -81,3 +81,14 @@ def test_area_mode_matches_torch(check_op, shape, kwargs):
         lambda t: torch.nn.functional.interpolate(t, mode="area", **kwargs),
         [x],
     )
+
+
+def test_interpolate_to_a_size_of_zero_or_less_raises_as_torch() -> None:
+    for kwargs in ({"size": 0}, {"size": -2}, {"scale_factor": 0.1}):
+        with pytest.raises(RuntimeError):
+            torch.nn.functional.interpolate(torch.randn(1, 1, 4), **kwargs)
+        with pytest.raises(ds.errors.ArgumentError, match="sizes should be greater than 0"):
+            ds.nn.functional.interpolate(ds.randn(1, 1, 4), **kwargs)  # was an empty tensor or a ZeroDivisionError
+    with pytest.raises(ds.errors.ArgumentError, match="interpolate"):
+        ds.nn.Upsample(size=0)(ds.randn(1, 1, 4))
+    assert ds.nn.Upsample(scale_factor=0.5)(ds.randn(1, 1, 4)).shape == (1, 1, 2)

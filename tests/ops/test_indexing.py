@@ -146,3 +146,41 @@ def test_index_reduce_and_scatter_reduce_arguments_match_torch():
     assert t.tolist() == [5.0, 0.0, 2.0]
     with pytest.raises(ds.DownslopeError, match="reduce must be one of"):
         ds.zeros(3).scatter_reduce(0, ds.tensor([0]), ds.tensor([1.0]), "max")
+
+
+def test_masks_must_be_boolean_tensors_as_in_torch() -> None:
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    float_mask = np.array([[0.3, 0, -1e9], [0, 0, 0]], np.float32)
+    with pytest.raises(RuntimeError):
+        torch.masked_fill(torch.tensor(x), torch.tensor(float_mask), 99.0)
+    with pytest.raises(ds.errors.ArgumentTypeError, match="masked_fill: expected a boolean mask, got float32"):
+        ds.masked_fill(ds.tensor(x), ds.tensor(float_mask), 99.0)  # was "nonzero is true"
+    with pytest.raises(ds.errors.ArgumentTypeError, match="masked_fill_: expected a boolean mask"):
+        ds.tensor(x).masked_fill_(ds.tensor(float_mask), 99.0)
+    with pytest.raises(RuntimeError):
+        torch.masked_select(torch.tensor(x), torch.tensor(float_mask))
+    with pytest.raises(ds.errors.ArgumentTypeError, match="masked_select: expected a boolean mask, got float32"):
+        ds.masked_select(ds.tensor(x), ds.tensor(float_mask))
+    for junk in (None, "a"):
+        with pytest.raises(TypeError):
+            torch.masked_select(torch.tensor(x), junk)
+        with pytest.raises(ds.errors.ArgumentTypeError, match="masked_select: expected a boolean mask tensor"):
+            ds.masked_select(ds.tensor(x), junk)
+    with pytest.raises(RuntimeError):
+        torch.masked_select(torch.tensor(x), torch.ones(3, 2, dtype=torch.bool))
+    with pytest.raises(ds.errors.ShapeError, match=r"masked_select: mask of shape \(3, 2\)"):
+        ds.masked_select(ds.tensor(x), ds.ones(3, 2).bool())
+    # boolean masks, broadcast both ways as torch does
+    m = np.array([True, False, True])
+    np.testing.assert_array_equal(
+        ds.masked_select(ds.tensor(x), ds.tensor(m)).numpy(),
+        torch.masked_select(torch.tensor(x), torch.tensor(m)).numpy(),
+    )
+    np.testing.assert_array_equal(
+        ds.masked_select(ds.tensor(x[0]), ds.tensor(np.ones((2, 3), bool))).numpy(),
+        torch.masked_select(torch.tensor(x[0]), torch.ones(2, 3, dtype=torch.bool)).numpy(),
+    )
+    np.testing.assert_array_equal(
+        ds.masked_fill(ds.tensor(x), ds.tensor(m), 9.0).numpy(),
+        torch.tensor(x).masked_fill(torch.tensor(m), 9.0).numpy(),
+    )

@@ -23,3 +23,17 @@ def test_clamp_of_an_integer_tensor_with_number_bounds_promotes_like_torch(bound
     np.testing.assert_array_equal(got.numpy(), ref.numpy())
     got = ds.tensor(data, dtype=getattr(ds, dtype)).clip(lo, hi)
     assert str(got.dtype) == str(ref.dtype).replace("torch.", "")
+
+
+def test_where_refuses_a_non_boolean_condition_tensor_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    cond = np.array([0.5, 0.0, -2.0], np.float32)
+    with pytest.raises(RuntimeError):
+        torch.where(torch.tensor(cond), torch.ones(3), torch.zeros(3))
+    with pytest.raises(ds.errors.ArgumentTypeError, match="where: expected a boolean condition, got dtype float32"):
+        ds.where(ds.tensor(cond), ds.ones(3), ds.zeros(3))  # was "nonzero is true"
+    with pytest.raises(ds.errors.ArgumentTypeError, match="where"):
+        ds.where(None, ds.ones(3), ds.zeros(3))
+    np.testing.assert_array_equal(ds.where(ds.tensor(cond) > 0, 1.0, 0.0).numpy(), [1.0, 0.0, 0.0])
+    # internal callers pass arrays (NumPy masks): those are still read as truth values
+    np.testing.assert_array_equal(ds.where(cond > 0, ds.ones(3), ds.zeros(3)).numpy(), [1.0, 0.0, 0.0])

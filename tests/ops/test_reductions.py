@@ -96,3 +96,37 @@ def test_integer_sums_take_int64_or_the_dtype_asked_for_like_torch(dtype):
     ]:
         assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
         assert ours.item() == theirs.item()
+
+
+def test_softmax_dim_must_be_an_int_as_in_torch() -> None:
+    torch = pytest.importorskip("torch")
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for name in ("softmax", "log_softmax"):
+        with pytest.raises(TypeError):
+            getattr(torch, name)(torch.tensor(x), None)
+        with pytest.raises(ds.errors.ArgumentTypeError, match=f"{name}: dim must be an int, got NoneType"):
+            getattr(ds, name)(ds.tensor(x), None)  # was the softmax over all elements
+        with pytest.raises(ds.errors.OutOfRangeError, match=name):
+            getattr(ds, name)(ds.tensor(x), 2)
+    np.testing.assert_allclose(ds.softmax(ds.tensor(3.0), 0).numpy(), torch.softmax(torch.tensor(3.0), 0).numpy())
+
+
+def test_argmax_argmin_of_empty_and_bad_dims_raise_like_torch() -> None:
+    torch = pytest.importorskip("torch")
+    for name in ("argmax", "argmin"):
+        with pytest.raises(IndexError):
+            getattr(torch, name)(torch.zeros(0))
+        with pytest.raises(ds.errors.OutOfRangeError, match=f"{name}: expected a reduction dim"):
+            getattr(ds, name)(ds.zeros(0))
+        with pytest.raises(IndexError):
+            getattr(torch, name)(torch.zeros(0, 3), 0)
+        with pytest.raises(ds.errors.OutOfRangeError, match="non-zero size"):
+            getattr(ds, name)(ds.zeros(0, 3), 0)
+        with pytest.raises(ds.errors.OutOfRangeError, match=f"{name}: dimension 2 is out of range"):
+            getattr(ds, name)(ds.randn(2, 3), dim=2)
+        assert getattr(ds, name)(ds.zeros(0, 3), 1).shape == tuple(getattr(torch, name)(torch.zeros(0, 3), 1).shape)
+        x = np.array([[1.0, 3.0], [4.0, 2.0]], np.float32)
+        np.testing.assert_array_equal(
+            getattr(ds, name)(ds.tensor(x), -1, keepdim=True).numpy(),
+            getattr(torch, name)(torch.tensor(x), -1, keepdim=True).numpy(),
+        )

@@ -202,6 +202,8 @@ def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry
     w_mat = w.reshape(groups, c_out // groups, k)
 
     def work(lo: int, hi: int) -> None:
+        if hi <= lo:  # an empty batch (N = 0): nothing to compute
+            return
         chunks = _batch_chunks(hi - lo, groups * k * pixels * x.dtype.itemsize, x, oh == 1 and kh == 1)
         buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), x.dtype, x)
         for start, stop in ((lo + a, lo + b) for a, b in chunks):
@@ -301,6 +303,8 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
     def work(lo: int, hi: int) -> Any:
         """The input gradient of images [lo, hi) and their part of the weight gradient."""
         gw = namespace_of(g).zeros((groups, c_out // groups, k), dtype=g.dtype) if needs[1] else None
+        if hi <= lo:  # an empty batch (N = 0): no input gradient, a zero weight gradient
+            return gw
         chunks = _batch_chunks(hi - lo, groups * k * pixels * g.dtype.itemsize, g, one_d)
         buffer = _workspace.take((groups * k * (chunks[0][1] - chunks[0][0]) * pixels,), g.dtype, g)
         for start, stop in ((lo + a, lo + b) for a, b in chunks):

@@ -123,7 +123,7 @@ def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, 
     length, batch, features = x.shape
     w = w_ih if scale is None else w_ih * scale[:, None]
     out = _workspace.take((length, batch, w.shape[0]), x.dtype, like=x)
-    gemm.matmul(x.reshape(length * batch, features), w.T, out=out.reshape(length * batch, -1))
+    gemm.matmul(x.reshape(length * batch, features), w.T, out=out.reshape(length * batch, w.shape[0]))
     if bias is not None:
         out += bias if scale is None else bias * scale
     return out
@@ -212,7 +212,7 @@ def _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     has_bias = b_ih is not None
     # [X | 1]: kept for the backward pass, whose dG.T @ [X | 1] is [dW_ih | db]
     inputs = _workspace.take((length * batch, features + has_bias), dt, like=x)
-    inputs.reshape(length, batch, -1)[:, :, :features] = x  # one copy, also from the reversed view
+    inputs.reshape(length, batch, features + has_bias)[:, :, :features] = x  # one copy, also from the reversed view
     w_in = np.empty((4 * size, features + has_bias), dtype=dt)  # host: numba path
     np.multiply(w_ih, scale, out=w_in[:, :features])
     if has_bias:
@@ -694,8 +694,9 @@ def _rnn_sequence_vjp(g, y, args, saved, needs, xp):
         dx = gemm.matmul(flat_i, w_ih).reshape(x.shape)
         dx = dx[::-1] if reverse else dx
     grads[0] = dx
-    grads.append(gemm.matmul(flat_i.T, x.reshape(length * batch, -1)) if needs[k] else None)
-    grads.append(gemm.matmul(flat_h.T, y[:length].reshape(length * batch, -1)) if needs[k + 1] else None)
+    # the widths spelled out: -1 cannot be inferred for an empty batch (N = 0)
+    grads.append(gemm.matmul(flat_i.T, x.reshape(length * batch, x.shape[-1])) if needs[k] else None)
+    grads.append(gemm.matmul(flat_h.T, y[:length].reshape(length * batch, y.shape[-1])) if needs[k + 1] else None)
     if has_bias:
         db_i = flat_i.sum(axis=0) if needs[k + 2] or (flat_i is flat_h and needs[k + 3]) else None
         grads.append(db_i if needs[k + 2] else None)

@@ -22,9 +22,10 @@ import numpy as np
 from .. import backend, gemm, ops
 from ..backend import namespace_of
 from ..devices import to_host
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..functional import elu as _elu
 from ..functional import gelu as _gelu
+from ..ops import normalize_dim as _dim
 from ..tensor import Tensor, record_op
 from ._arrays import array_of, is_host, scalar
 
@@ -248,19 +249,40 @@ def tanh(x: Tensor) -> Tensor:
     return ops.tanh(x)
 
 
-def softmax(x: Tensor, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``dim`` (stable); ``dtype`` casts the input first, as in PyTorch."""
-    return ops.softmax(_cast(x, dtype), dim)
+def softmax(x: Tensor, dim: int | None = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (stable); ``dtype`` casts the input first, as in PyTorch.
+
+    ``dim`` defaults to -1 (the class dim of (N, C) input). ``dim=None`` makes torch's deprecated
+    implicit choice (dim 0 for 0-, 1- and 3-d input, else dim 1), with torch's warning."""
+    x = _cast(x, dtype)
+    return ops.softmax(x, _implicit_dim("softmax", dim, x.ndim, _stacklevel))
 
 
-def log_softmax(x: Tensor, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
-    """x - logsumexp(x) along ``dim`` (stable); ``dtype`` casts the input first."""
-    return ops.log_softmax(_cast(x, dtype), dim)
+def log_softmax(x: Tensor, dim: int | None = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """x - logsumexp(x) along ``dim`` (stable); ``dtype`` casts the input first; ``dim=None`` as in
+    :func:`softmax`."""
+    x = _cast(x, dtype)
+    return ops.log_softmax(x, _implicit_dim("log_softmax", dim, x.ndim, _stacklevel))
 
 
-def softmin(x: Tensor, dim: int = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
-    """softmax(-x) along ``dim``."""
-    return ops.softmax(-_cast(x, dtype), dim)
+def softmin(x: Tensor, dim: int | None = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """softmax(-x) along ``dim``; ``dim=None`` as in :func:`softmax`."""
+    x = _cast(x, dtype)
+    return ops.softmax(-x, _implicit_dim("softmin", dim, x.ndim, _stacklevel))
+
+
+def _implicit_dim(name: str, dim: int | None, ndim: int, stacklevel: int) -> int:
+    """``dim``, or for None torch's implicit (deprecated) choice, with its warning: never "all elements"."""
+    if dim is not None:
+        return dim
+    import warnings
+
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
 
 
 def _cast(x: Tensor, dtype: Any) -> Tensor:
@@ -427,8 +449,10 @@ def glu(x: Tensor, dim: int = -1) -> Tensor:
         [[1.0]]
     """
     x = _as_tensor(x, "glu")
-    axis = dim % x.ndim if x.ndim else 0
-    if x.ndim == 0 or x.shape[axis] % 2:
+    if x.ndim == 0:
+        raise ArgumentError(f"glu: a 0-d tensor has no dim to halve (shape {x.shape})")
+    axis = _dim(dim, x.ndim, "glu")
+    if x.shape[axis] % 2:
         raise ArgumentError(f"glu: dim {dim} must have an even size, got shape {x.shape}")
     half = x.shape[axis] // 2
     lead = (slice(None),) * axis
@@ -505,6 +529,15 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float | None = N
         >>> F.pad(ds.ones(1, 2), (1, 0)).tolist()
         [[0.0, 1.0, 1.0]]
     """
+    if mode != "constant" and isinstance(input, Tensor):
+        # torch's rule for the copying modes: k padded dims need (k + 1)- or (k + 2)-d input (batch dim
+        # and channel dim are never padded)
+        k = len(pad) // 2
+        if len(pad) % 2 == 0 and not (pad and isinstance(pad[0], (tuple, list))) and input.ndim not in (k + 1, k + 2):
+            raise ShapeError(
+                f"pad: {mode} padding of the last {k} dim(s) ({len(pad)} pads) expects a {k + 1}-d or {k + 2}-d "
+                f"(batched) input, got shape {input.shape}"
+            )
     return ops.pad(input, pad, mode, 0.0 if value is None else value)
 
 

@@ -384,6 +384,19 @@ class Bilinear(Module):
 
 
 # ---------------------------------------------------------------------- pixel and channel shuffles
+def _positive_factor(value: Any, where: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ArgumentError(f"{where}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _at_least_3d(x: Any, where: str) -> None:
+    if not isinstance(x, Tensor):
+        raise ArgumentTypeError(f"{where}: expected a Tensor, got {type(x).__name__}")
+    if x.ndim < 3:
+        raise ShapeError(f"{where}: expected input with at least 3 dims (..., C, H, W), got shape {x.shape}")
+
+
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     """(..., C r^2, H, W) -> (..., C, H r, W r): channels become sub-pixel positions.
 
@@ -394,7 +407,8 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
         tensor([[0., 1.],
                 [2., 3.]])
     """
-    r = int(upscale_factor)
+    r = _positive_factor(upscale_factor, "pixel_shuffle", "upscale_factor")
+    _at_least_3d(input, "pixel_shuffle")
     *lead, c, h, w = input.shape
     if c % (r * r):
         raise ShapeError(f"pixel_shuffle: {c} channels are not divisible by upscale_factor^2 = {r * r}")
@@ -407,7 +421,8 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
 
 def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     """(..., C, H r, W r) -> (..., C r^2, H, W), the inverse of :func:`pixel_shuffle`."""
-    r = int(downscale_factor)
+    r = _positive_factor(downscale_factor, "pixel_unshuffle", "downscale_factor")
+    _at_least_3d(input, "pixel_unshuffle")
     *lead, c, h, w = input.shape
     if h % r or w % r:
         raise ShapeError(f"pixel_unshuffle: height {h} and width {w} must be divisible by {r}")
@@ -420,6 +435,8 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
 
 def channel_shuffle(input: Tensor, groups: int) -> Tensor:
     """(N, g * k, ...) -> channels reordered as k groups of g (ShuffleNet's channel shuffle)."""
+    groups = _positive_factor(groups, "channel_shuffle", "groups")
+    _at_least_3d(input, "channel_shuffle")
     n, c = input.shape[0], input.shape[1]
     if c % groups:
         raise ShapeError(f"channel_shuffle: {c} channels are not divisible by groups={groups}")

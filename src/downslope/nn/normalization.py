@@ -77,8 +77,10 @@ def batch_norm(
             shift = bias + shift
         return x * ops.reshape(scale, bshape) + ops.reshape(shift, bshape)
     axes = (0,) + tuple(range(2, x.ndim))
-    count = x.array.size // n_ch
-    if count <= 1:
+    count = x.array.size // n_ch if n_ch else 0
+    if count == 0:  # an empty batch: an empty output, the running statistics unchanged (as torch)
+        return ops.clone(x)
+    if count == 1:
         raise ArgumentError(
             f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
             + (
@@ -540,7 +542,8 @@ def group_norm(
     n, c = x.shape[0], x.shape[1]
     if c % num_groups:
         raise ArgumentError(f"group_norm: {c} channels cannot be split into {num_groups} groups")
-    grouped = ops.reshape(x, (n, num_groups, -1))
+    # the group size spelled out: -1 cannot be inferred for an empty batch (N = 0)
+    grouped = ops.reshape(x, (n, num_groups, (c // num_groups) * int(np.prod(x.shape[2:]))))
     y = ops.reshape(layer_norm(grouped, (grouped.shape[-1],), None, None, eps), x.shape)
     per_channel = (c,) + (1,) * (x.ndim - 2)
     if weight is not None:
@@ -603,7 +606,14 @@ def instance_norm(
         raise ArgumentError(
             f"instance_norm: expected a (N, C, ...) Tensor with positions, got {getattr(x, 'shape', x)}"
         )
+    _check_spatial(x, "instance_norm")
     return group_norm(x, x.shape[1], weight, bias, eps)
+
+
+def _check_spatial(x: Tensor, where: str) -> None:
+    """torch's check: statistics over one position are 0 variance, a silently all-zero output."""
+    if int(np.prod(x.shape[2:])) == 1:
+        raise ArgumentError(f"{where}: expected more than 1 spatial element when training, got input shape {x.shape}")
 
 
 class _InstanceNorm(Module):
@@ -644,6 +654,7 @@ class _InstanceNorm(Module):
                 f"{type(self).__name__}: expected input (N, {self.num_features}, ...) with {self._spatial} spatial "
                 f"dim(s), got shape {x.shape}"
             )
+        _check_spatial(x, type(self).__name__)
         y = instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
         return ops.squeeze(y, 0) if unbatched else y
 
@@ -749,6 +760,8 @@ def local_response_norm(x: Tensor, size: int, alpha: float = 1e-4, beta: float =
         raise ArgumentError(
             f"local_response_norm: expected a (N, C, ...) Tensor with 3+ dims, got {getattr(x, 'shape', x)}"
         )
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ArgumentError(f"local_response_norm: size (the window of channels) must be a positive int, got {size!r}")
     c = x.shape[1]
     sq = ops.unsqueeze(x * x, 1)  # (N, 1, C, ...)
     pad = [0, 0] * (x.ndim - 2) + [size // 2, (size - 1) // 2]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -43,6 +43,11 @@ class _PadNd(Module):
         self.value = float(value)  # host: a Python number
 
     def forward(self, x: Tensor) -> Tensor:
+        if self._mode != "constant" and isinstance(x, Tensor) and x.ndim not in (self._dims + 1, self._dims + 2):
+            raise ShapeError(
+                f"{type(self).__name__}: expected a {self._dims + 1}-d (unbatched) or {self._dims + 2}-d "
+                f"(batched) input, got shape {x.shape}"
+            )
         return F.pad(x, self.padding, self._mode, self.value)
 
     def extra_repr(self) -> str:

@@ -487,6 +487,7 @@ def _adaptive_matrix(size: int, out: int, dtype: np.dtype, xp: Any = np) -> Any:
 
 def _adaptive_sizes(output_size: Any, sizes: tuple[int, ...], where: str) -> tuple[int, ...]:
     n = len(sizes)
+    _check_non_empty(sizes, where)
     if isinstance(output_size, (int, np.integer)) and not isinstance(output_size, bool):
         raw: tuple[Any, ...] = (int(output_size),) * n
     elif isinstance(output_size, Sequence) and len(output_size) == n:
@@ -499,6 +500,14 @@ def _adaptive_sizes(output_size: Any, sizes: tuple[int, ...], where: str) -> tup
     if any(o < 1 for o in out):
         raise ArgumentError(f"{where}: output_size must be positive, got {output_size!r}")
     return out
+
+
+def _check_non_empty(sizes: tuple[int, ...], where: str) -> None:
+    """torch's check: an empty spatial dim leaves the adaptive windows without elements."""
+    if 0 in sizes:
+        raise ShapeError(
+            f"{where}: expected input to have non-zero size for non-batch dimensions, got spatial sizes {sizes}"
+        )
 
 
 def _adaptive_avg_last(x: Tensor, out: int) -> Tensor:

@@ -84,6 +84,13 @@ def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = 
     return ops.squeeze(out, 0) if unbatched else out
 
 
+def _check_norm_type(norm_type: Any, where: str) -> None:
+    if norm_type == 0:  # host: a Python number
+        raise ArgumentError(
+            f"{where}: norm_type must be nonzero (the result is a 1/norm_type power), got {norm_type!r}"
+        )
+
+
 def _lp_finish(pooled: Tensor, norm_type: float, window: int) -> Tensor:
     # PyTorch's formula: (sign(s) * relu(|s|) * window) ** (1/p) with s the average of x**p.
     return (ops.sign(pooled) * ops.relu(ops.abs(pooled)) * window) ** (1.0 / norm_type)
@@ -98,6 +105,7 @@ def lp_pool2d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = N
         >>> F.lp_pool2d(ds.full((1, 1, 2, 2), 3.0), 2, 2)
         tensor([[[[6.]]]])
     """
+    _check_norm_type(norm_type, "lp_pool2d")
     k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
     pooled = avg_pool2d(input**norm_type, k, stride, 0, ceil_mode)
     return _lp_finish(pooled, norm_type, k[0] * k[1])
@@ -105,6 +113,7 @@ def lp_pool2d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = N
 
 def lp_pool1d(input: Tensor, norm_type: float, kernel_size: int, stride: Any = None, ceil_mode: bool = False) -> Tensor:
     """1-D power-average pooling (see :func:`lp_pool2d`)."""
+    _check_norm_type(norm_type, "lp_pool1d")
     pooled = avg_pool1d(input**norm_type, kernel_size, stride, 0, ceil_mode)
     return _lp_finish(pooled, norm_type, int(kernel_size))
 

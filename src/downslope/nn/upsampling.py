@@ -66,6 +66,7 @@ def _sizes(x: Tensor, size: Any, scale_factor: Any, spatial: int) -> tuple[list[
         out = [int(size)] * spatial if isinstance(size, (int, np.integer)) else [int(s) for s in size]
         if len(out) != spatial:
             raise ShapeError(f"interpolate: size {size} has {len(out)} entries for {spatial} spatial dim(s)")
+        _check_positive_sizes(in_sizes, out)
         return out, [None] * spatial
     if isinstance(scale_factor, (int, float, np.integer, np.floating)):
         factors = [float(scale_factor)] * spatial  # host: the caller's Python numbers
@@ -73,7 +74,18 @@ def _sizes(x: Tensor, size: Any, scale_factor: Any, spatial: int) -> tuple[list[
         factors = [float(f) for f in scale_factor]  # host: the caller's Python numbers
     if len(factors) != spatial or any(f <= 0 for f in factors):
         raise ArgumentError(f"interpolate: scale_factor {scale_factor} must be {spatial} positive number(s)")
-    return [int(math.floor(n * f)) for n, f in zip(in_sizes, factors)], list(factors)
+    out = [int(math.floor(n * f)) for n, f in zip(in_sizes, factors)]
+    _check_positive_sizes(in_sizes, out)
+    return out, list(factors)
+
+
+def _check_positive_sizes(in_sizes: list[int], out: list[int]) -> None:
+    """torch's check: a size of 0 (or less) would make an empty output, or divide by zero."""
+    if any(n <= 0 for n in in_sizes + out):
+        raise ArgumentError(
+            f"interpolate: input and output sizes should be greater than 0, got input {tuple(in_sizes)} "
+            f"and output {tuple(out)}"
+        )
 
 
 def _gather(x: Tensor, axis: int, index: np.ndarray) -> Tensor:

@@ -35,7 +35,7 @@ from ._conv_args import (
 from .conv_transpose import _as_direct_conv, _ConvTransposeNd
 from .convolution import _conv2d, _ConvLayer
 from .module import Module
-from .pooling import adaptive_avg_pool2d, avg_pool2d, first_max_last
+from .pooling import _check_non_empty, adaptive_avg_pool2d, avg_pool2d, first_max_last
 from .pooling import max_pool2d as _max_pool2d_fn
 
 __all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "Conv3d",
@@ -155,6 +155,7 @@ def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     """Average pooling to a fixed (D, H, W) ``output_size`` (None keeps a size)."""
     where = "adaptive_avg_pool3d"
     x, unbatched = _batched(_as_tensor(input, where), 3, where)
+    _check_non_empty(x.shape[2:], where)
     sizes = (output_size,) * 3 if isinstance(output_size, int) or output_size is None else tuple(output_size)
     od, oh, ow = (s if o is None else int(o) for o, s in zip(sizes, x.shape[2:]))
     n, c, d, h, w = x.shape

@@ -146,6 +146,9 @@ from .operands import (
 from .operands import (
     _pick_axis as _pick_axis,
 )
+from .operands import (
+    normalize_dim as normalize_dim,
+)
 from .pointwise import (
     abs,
     acos,

@@ -270,10 +270,24 @@ def index_select(x: Any, dim: int, index: Any) -> Tensor:
 def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
     """``x`` with ``value`` where ``mask`` is true (out of place)."""
     x = _lift(x)
+    _check_mask(mask, "masked_fill")
     value = _lift(value, x)
     if value.array.dtype != x.array.dtype:  # the result keeps x's dtype (torch: int.masked_fill(m, 2.5) is int)
         value = astype(value, x.array.dtype)
     return where(mask, value, x)
+
+
+def _check_mask(mask: Any, op: str) -> None:
+    """Refuse a tensor mask that is not boolean (torch does: a float mask would be read as "nonzero"),
+    and None or strings. Arrays and host data (internal masks, lists of bools) pass: only the dtype
+    is looked at, never the values."""
+    if isinstance(mask, Tensor):
+        if mask.array.dtype != np.bool_:
+            raise ArgumentTypeError(f"{op}: expected a boolean mask, got {mask.array.dtype}")
+    elif (
+        mask is None or isinstance(mask, (str, bytes)) or not (is_array(mask) or isinstance(mask, (list, tuple, bool)))
+    ):
+        raise ArgumentTypeError(f"{op}: expected a boolean mask tensor, got {type(mask).__name__}")
 
 
 def _scatter_index(x: Tensor, dim: int, index: Any, op: str) -> tuple[Any, tuple[int, ...]]:
@@ -531,19 +545,38 @@ def index_copy(x: Any, dim: int, index: Any, source: Any) -> Tensor:
 def masked_select(x: Any, mask: Any) -> Tensor:
     """The elements where ``mask`` (broadcast to x's shape) is true, as a 1-D tensor."""
     x = _lift(x)
-    m = np.broadcast_to(_mask_array(mask, x), x.shape)
+    m = _mask_array(mask, x, "masked_select")
+    if m.shape != x.shape:  # torch broadcasts both ways: the result has the broadcast shape's elements
+        shape = _broadcast_mask_shape(m, x, "masked_select")
+        x, m = broadcast_to(x, shape), np.broadcast_to(m, shape)
     return getitem(x, np.nonzero(m))
 
 
-def _mask_array(mask: Any, x: Tensor) -> Any:
+def _broadcast_mask_shape(m: Any, x: Tensor, op: str) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(m.shape, x.shape))
+    except ValueError:
+        raise ShapeError(
+            f"{op}: mask of shape {m.shape} does not broadcast with the tensor's shape {x.shape}"
+        ) from None
+
+
+def _mask_array(mask: Any, x: Tensor, op: str) -> Any:
     """A mask (tensor, array or host data) as a boolean array on ``x``'s device."""
+    _check_mask(mask, op)
     return like(_index_array(mask), x.array).astype(bool, copy=False)
 
 
 def masked_scatter(x: Any, mask: Any, source: Any) -> Tensor:
     """``x`` with the elements where ``mask`` is true replaced, in order, by the first ones of ``source``."""
     x = _lift(x)
-    m = np.broadcast_to(_mask_array(mask, x), x.shape)
+    m = _mask_array(mask, x, "masked_scatter")
+    if m.shape != x.shape:
+        if _broadcast_mask_shape(m, x, "masked_scatter") != x.shape:
+            raise ShapeError(
+                f"masked_scatter: mask of shape {m.shape} does not broadcast to the tensor's shape {x.shape}"
+            )
+        m = np.broadcast_to(m, x.shape)
     count = int(to_host(m.sum()))  # the result's length is a host number (one copy from a device)
     src = reshape(_lift(source, x), (-1,))
     return index_put(x, np.nonzero(m), getitem(src, slice(0, count)))

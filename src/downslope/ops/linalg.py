@@ -285,6 +285,11 @@ def cross(a: Any, b: Any, dim: Any = None) -> Tensor:
         if dim is None:
             raise ShapeError(f"cross: no dimension of size 3 in shape {a.shape}")
     d = _dim(dim, a.ndim, "cross")
+    if a.ndim != b.ndim or a.ndim == 0 or a.shape[d] != 3 or b.shape[d] != 3:
+        raise ShapeError(
+            f"cross: expected inputs with the same number of dims and size 3 along dim {dim}, "
+            f"got shapes {a.shape} and {b.shape}"
+        )
     a0, a1, a2 = (select(a, d, i) for i in range(3))
     b0, b1, b2 = (select(b, d, i) for i in range(3))
     return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)

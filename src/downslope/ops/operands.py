@@ -217,3 +217,8 @@ def _index_array(index: Any) -> Any:
     if type(a) is np.ndarray or is_array(a):
         return a
     return np.asarray(a)  # host: the caller's index data (a list, a number) is host data
+
+
+# The public name of the dim check, for the packages above ops (nn's layers): PyTorch's rule, a dim in
+# [-ndim, ndim) (or [-1, 0] for a 0-d tensor), else an OutOfRangeError naming the op.
+normalize_dim = _dim

@@ -13,7 +13,7 @@ from .. import backend, parallel, workspace
 from ..autograd import _reads_output
 from ..backend import as_array
 from ..devices import is_array, like
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ArgumentTypeError
 from ..graph import _sigmoid_array
 from ..tensor import Tensor, record_op, wrap_array
 from .operands import _check_broadcast, _host_scalar, _index_array, _lift, _lift_float, _pair
@@ -263,9 +263,18 @@ def where(condition: Any, a: Any = _NOTHING, b: Any = _NOTHING) -> Any:
         return nonzero(condition, as_tuple=True)
     if a is _NOTHING or b is _NOTHING:
         raise ArgumentError("where: pass both values (where(condition, a, b)) or neither (where(condition))")
-    cond = condition.array if isinstance(condition, Tensor) else _index_array(condition)
-    if cond.dtype != np.bool_:
-        cond = cond.astype(bool)
+    if isinstance(condition, Tensor):
+        cond = condition.array
+        if cond.dtype != np.bool_:
+            if cond.dtype != np.uint8:  # torch takes uint8 (deprecated) and refuses the rest
+                raise ArgumentTypeError(f"where: expected a boolean condition, got dtype {cond.dtype}")
+            cond = cond.astype(bool)
+    else:  # arrays and host data (internal masks, Python bools) are read as truth values
+        if condition is None or isinstance(condition, (str, bytes)):
+            raise ArgumentTypeError(f"where: expected a boolean condition tensor, got {type(condition).__name__}")
+        cond = _index_array(condition)
+        if cond.dtype != np.bool_:
+            cond = cond.astype(bool)
     a, b = _pair(a, b)
     try:
         out = np.where(cond, a.array, b.array)

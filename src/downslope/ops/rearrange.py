@@ -38,11 +38,32 @@ def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) 
         return record_op(out, (x,), _pad_vjp, widths)
     if mode not in _NUMPY_PAD_MODES:
         raise ArgumentError(f"pad: unknown mode {mode!r}; expected one of constant, {', '.join(_NUMPY_PAD_MODES)}")
+    _check_pad_sizes(x.shape, widths, mode)
     # The other modes copy input elements, so they are an integer-array index into x and get
     # their gradient (repeats summed) from getitem.
     # The index is built from Python ints on the host; getitem copies it to x's device.
     axes_index = [np.pad(np.arange(n), w, mode=_NUMPY_PAD_MODES[mode]) for n, w in zip(x.shape, widths)]  # type: ignore[call-overload]  # host: from shapes
     return getitem(x, np.ix_(*axes_index))
+
+
+def _check_pad_sizes(shape: tuple[int, ...], widths: list[tuple[int, int]], mode: str) -> None:
+    """torch's limits of the copying modes (NumPy would reflect or wrap more than once, silently):
+    reflect pads less than the dim's size, circular at most its size, replicate needs a non-empty dim."""
+    for d, (n, (before, after)) in enumerate(zip(shape, widths)):
+        if not (before or after):
+            continue
+        if mode == "reflect" and (before >= n or after >= n):
+            raise ArgumentError(
+                f"pad: reflect padding size should be less than the corresponding input dimension, "
+                f"but got padding ({before}, {after}) at dimension {d} of input shape {shape}"
+            )
+        if mode == "circular" and (before > n or after > n):
+            raise ArgumentError(
+                f"pad: circular padding ({before}, {after}) at dimension {d} of input shape {shape} "
+                "wraps around more than once (at most the dimension's size)"
+            )
+        if mode == "replicate" and n == 0:
+            raise ArgumentError(f"pad: cannot replicate-pad dimension {d} of size 0 (input shape {shape})")
 
 
 def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:

@@ -270,10 +270,19 @@ def _logsumexp_vjp(g, y, args, saved, needs, xp):
     return (g * xp.exp(args[0] - xp.reshape(y, kept)),)
 
 
+def _softmax_axes(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
+    """The one axis of a softmax as a tuple (empty for a 0-d tensor). ``dim`` must be one int, as in
+    torch: None would otherwise mean "all elements" here, which no torch softmax does."""
+    if type(dim) is not int and not isinstance(dim, (int, np.integer)):
+        raise ArgumentTypeError(f"{op}: dim must be an int, got {type(dim).__name__} ({dim!r})")
+    d = _dim(int(dim), ndim, op)
+    return (d,) if ndim else ()
+
+
 def softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``, stable (the max is subtracted first); ``dtype`` casts first."""
     x = _lift_float(x) if dtype is None else astype(_lift(x), dtype)
-    a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim, empty_is_all=False)
+    a = _softmax_axes(dim if axis is None else axis, x.ndim, "softmax")
     d = x.array
     with np.errstate(invalid="ignore"):  # a row of only -inf gives NaN, as in torch: no warning
         e = np.exp(d - d.max(axis=a, keepdims=True))
@@ -290,7 +299,7 @@ def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = 
     """x - logsumexp(x) along ``dim``, stable; fused because log(softmax) underflows to -inf; ``dtype``
     casts first."""
     x = _lift_float(x) if dtype is None else astype(_lift(x), dtype)
-    a = _norm_axes(_pick_axis(dim if axis is None else None, axis), x.ndim, empty_is_all=False)
+    a = _softmax_axes(dim if axis is None else axis, x.ndim, "log_softmax")
     d = x.array
     with np.errstate(invalid="ignore"):  # a row of only -inf gives NaN, as in torch: no warning
         shifted = d - d.max(axis=a, keepdims=True)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from ... import backend, ops
+from ...devices import is_array
 from ...errors import ArgumentError, ArgumentTypeError, ShapeError
 from ...tensor import Tensor, wrap_array
 from .._arrays import array_like
@@ -31,8 +32,18 @@ def _input(x: Any, fn: str) -> Tensor:
     return x
 
 
+def _check_operand(value: Any, fn: str, what: str) -> None:
+    """Refuse None, strings and other non-numeric junk as a tensor operand, naming the loss (a Python
+    conversion error would otherwise surface from inside NumPy)."""
+    if isinstance(value, Tensor) or is_array(value):
+        return
+    if value is None or isinstance(value, (str, bytes, dict, set)):
+        raise ArgumentTypeError(f"{fn}: expected the {what} to be a Tensor, got {type(value).__name__}")
+
+
 def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
     """The target as a tensor of the input's dtype and exactly the input's shape."""
+    _check_operand(target, fn, "target")
     t = target if isinstance(target, Tensor) else wrap_array(array_like(target, like.array, like.array.dtype))
     if t.shape != like.shape:
         raise ShapeError(
@@ -131,6 +142,14 @@ def _weight_buffer(weight: Any) -> Tensor | None:
 
 def _as_input_tensor(x: Any, like: Tensor) -> Tensor:
     return x if isinstance(x, Tensor) else wrap_array(array_like(x, like.array, like.array.dtype))
+
+
+def _same_shapes(fn: str, **tensors: Tensor) -> None:
+    """Refuse operands whose shapes differ: losses do not broadcast (a silently wrong loss otherwise)."""
+    shapes = {name: t.shape for name, t in tensors.items()}
+    if len(set(shapes.values())) > 1:
+        shown = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        raise ShapeError(f"{fn}: expected operands of the same shape, got {shown}. Losses do not broadcast")
 
 
 class _WeightedLoss(_Loss):

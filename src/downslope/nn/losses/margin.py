@@ -16,12 +16,14 @@ from ...tensor import Tensor
 from .._arrays import array_like, is_host, scalar
 from ._base import (
     _as_input_tensor,
+    _check_operand,
     _check_reduction,
     _float_target,
     _input,
     _legacy_reduction,
     _Loss,
     _reduce,
+    _same_shapes,
     _weight_buffer,
     _WeightedLoss,
 )
@@ -41,7 +43,8 @@ def margin_ranking_loss(
     """
     _check_reduction(reduction, "margin_ranking_loss")
     x1, x2 = _input(input1, "margin_ranking_loss"), _input(input2, "margin_ranking_loss")
-    y = _as_input_tensor(target, x1)
+    _same_shapes("margin_ranking_loss", input1=x1, input2=x2)
+    y = _float_target(target, x1, "margin_ranking_loss")
     return _reduce(ops.relu(-y * (x1 - x2) + margin), reduction)
 
 
@@ -50,7 +53,7 @@ def hinge_embedding_loss(input: Tensor, target: Any, margin: float = 1.0, reduct
     """x where y = 1, max(0, margin - x) where y = -1 (x usually a distance)."""
     _check_reduction(reduction, "hinge_embedding_loss")
     x = _input(input, "hinge_embedding_loss")
-    y = _as_input_tensor(target, x)
+    y = _float_target(target, x, "hinge_embedding_loss")
     positive = ops.where(y.array == 1, x, scalar(0, x.array.dtype))
     negative = ops.where(y.array == -1, ops.relu(margin - x), scalar(0, x.array.dtype))
     return _reduce(positive + negative, reduction)
@@ -90,7 +93,16 @@ def cosine_embedding_loss(
     """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (cosine along dim 1)."""
     _check_reduction(reduction, "cosine_embedding_loss")
     x1, x2 = _input(input1, "cosine_embedding_loss"), _input(input2, "cosine_embedding_loss")
+    _same_shapes("cosine_embedding_loss", input1=x1, input2=x2)
+    if x1.ndim not in (1, 2):
+        raise ShapeError(f"cosine_embedding_loss: expected (N, D) or (D,) inputs, got shape {x1.shape}")
+    _check_operand(target, "cosine_embedding_loss", "target")
     y = _as_input_tensor(target, x1)
+    if y.shape != x1.shape[:-1]:
+        raise ShapeError(
+            f"cosine_embedding_loss: expected a target of shape {x1.shape[:-1]} (one +1/-1 per row of the "
+            f"inputs of shape {x1.shape}), got {y.shape}"
+        )
     dim = x1.ndim - 1
     eps = 1e-12  # PyTorch's: keeps the norms of all-zero rows away from 0
     cos = ops.sum(x1 * x2, dim) / ops.sqrt((ops.sum(x1 * x1, dim) + eps) * (ops.sum(x2 * x2, dim) + eps))
@@ -118,6 +130,8 @@ def triplet_margin_loss(
     """max(0, d(a, p) - d(a, n) + margin), d the p-norm distance (``swap`` uses min(d(a, n), d(p, n)))."""
     _check_reduction(reduction, "triplet_margin_loss")
     a = _input(anchor, "triplet_margin_loss")
+    pos, neg = _input(positive, "triplet_margin_loss"), _input(negative, "triplet_margin_loss")
+    _same_shapes("triplet_margin_loss", anchor=a, positive=pos, negative=neg)
     d_pos = _distance(a, positive, p, eps)
     d_neg = _distance(a, negative, p, eps)
     if swap:

@@ -67,9 +67,10 @@ class Unflatten(Module):
         self.unflattened_size = tuple(int(s) for s in unflattened_size)
 
     def forward(self, x: Tensor) -> Tensor:
+        from ...ops import normalize_dim as _dim
         from ...ops import reshape
 
-        d = self.dim % x.ndim if x.ndim else 0
+        d = _dim(self.dim, x.ndim, "Unflatten")
         return reshape(x, x.shape[:d] + self.unflattened_size + x.shape[d + 1 :])
 
     def extra_repr(self) -> str:
