@@ -1,19 +1,19 @@
 """Forward + backward of a small MLP built from raw downslope ops, against PyTorch and NumPy.
 
 Measures the autodiff core alone (no nn, no optimizer): per-op Python overhead shows at the small
-size, GEMM efficiency at the large one. Run: python benchmarks/core_mlp.py [--quick]
+size, GEMM efficiency at the large one. Every peer runs on the same number of threads (--threads,
+1 by default, as the other benchmarks). Run: python benchmarks/core_mlp.py [--quick] [--threads N]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import blas_report, median_time  # noqa: E402
+from _common import blas_report, median_time, parse_args  # noqa: E402
 
 import downslope as ds  # noqa: E402
 
@@ -60,9 +60,8 @@ def numpy_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> list[n
 
 
 def torch_setup(params: list[np.ndarray], x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
-    import torch
+    import torch  # (its threads were set with every peer's, by parse_args)
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
     tp = [torch.tensor(p, requires_grad=True) for p in params]
     tx, ty = torch.tensor(x), torch.tensor(y)
 
@@ -100,11 +99,10 @@ def run(sizes: list[int], batch: int, repeats: int, inner: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a few iterations only (CI smoke test)")
-    args = parser.parse_args()
+    args, threads = parse_args(__doc__, "a few iterations only (CI smoke test)")
     repeats, inner = (3, 2) if args.quick else (9, 30)
     print(blas_report())
+    print(threads)
     print("forward + backward per step, median of", repeats, "runs")
     run([64, 64, 10], 32, repeats, inner)
     run([784, 256, 128, 10], 128, repeats, max(1, inner // 5))
