@@ -308,3 +308,19 @@ def test_edge_cases_found_by_a_fuzz_against_torch() -> None:
         ref = T.lu_factor(torch.zeros(*shape))
         assert lu.shape == tuple(ref.LU.shape) and pivots.shape == tuple(ref.pivots.shape)
     assert L.matrix_rank(ds.eye(3), atol=ds.tensor(0.5)).item() == 3
+
+
+def test_batches_tolerances_and_keywords_found_by_a_second_fuzz() -> None:
+    stack = np.stack([np.eye(2), [[1.0, 2.0], [2.0, 4.0]]])
+    mine, ref = L.cond(ds.tensor(stack, dtype=ds.float64), 1), T.cond(torch.tensor(stack), 1)
+    np.testing.assert_array_equal(mine.numpy(), ref.numpy())  # only the singular matrix is inf
+    atol = [0.5, 10.0]
+    assert (
+        L.matrix_rank(ds.tensor(stack), atol=ds.tensor(atol)).tolist()
+        == T.matrix_rank(torch.tensor(stack), atol=torch.tensor(atol)).tolist()
+    )
+    coefficient = ds.triangular_solve(ds.ones(2, 3, 1), ds.eye(3)).cloned_coefficient
+    assert coefficient.shape == (2, 3, 3)
+    x = ds.tensor([1.0, 2.0], requires_grad=True)
+    ds.autograd.backward(tensors=[x * 2], grad_tensors=[ds.ones(2)])  # torch's keyword names
+    assert x.grad.tolist() == [2.0, 2.0]

@@ -541,16 +541,30 @@ def _differentiable(gradient: Tensor, output: Tensor) -> Tensor:
 
 
 def backward(
-    output: Tensor | Sequence[Tensor],
+    output: Tensor | Sequence[Tensor] | None = None,
     gradient: Any = None,
     retain_graph: bool = False,
     create_graph: bool = False,
     inputs: Sequence[Tensor] | None = None,
+    *,
+    tensors: Tensor | Sequence[Tensor] | None = None,
+    grad_tensors: Any = None,
 ) -> None:
     """Accumulate the gradient of ``output`` into the ``.grad`` of the leaves it depends on; as
     ``torch.autograd.backward``, ``output`` may be a sequence of tensors, with a sequence of
-    gradients (one per tensor, None for a scalar's 1)."""
+    gradients (one per tensor, None for a scalar's 1); ``tensors=``/``grad_tensors=`` are PyTorch's
+    keyword names for them."""
     Tensor, wrap_array = _tensor_api()
+    if tensors is not None:
+        if output is not None:
+            raise ArgumentError("backward: pass the outputs once, positionally or as tensors=")
+        output = tensors
+    if grad_tensors is not None:
+        if gradient is not None:
+            raise ArgumentError("backward: pass the gradients once, as gradient or as grad_tensors=")
+        gradient = grad_tensors
+    if output is None:
+        raise ArgumentError("backward: expected the tensors to differentiate (tensors=...)")
     if isinstance(output, (list, tuple)):
         grads = list(gradient) if isinstance(gradient, (list, tuple)) else [gradient] * len(output)
         if len(grads) != len(output):

@@ -821,14 +821,18 @@ def matrix_rank(
     """
     a = _matrix(A, "matrix_rank", square=False)
     ns = namespace_of(a.array)
-    atol, rtol, tol = (float(v.item()) if isinstance(v, Tensor) else v for v in (atol, rtol, tol))
+    # tolerances may be numbers or tensors broadcast over the stack (PyTorch's), as arrays here
+    atol, rtol, tol = (v.array if isinstance(v, Tensor) else v for v in (atol, rtol, tol))
     s = ns.abs(ns.linalg.eigvalsh(a.array)) if hermitian else ns.linalg.svd(a.array, compute_uv=False)
     if tol is not None:
         atol, rtol = tol, 0.0
-    if rtol is None:
-        rtol = 0.0 if atol is not None and atol > 0 else max(a.shape[-2:]) * float(np.finfo(a.array.dtype).eps)
+    default = max(a.shape[-2:]) * float(np.finfo(a.array.dtype).eps)
+    atol_a = ns.asarray(0.0 if atol is None else atol, dtype=s.dtype)
+    if rtol is None:  # 0 where atol is given positive, else max(m, n) * eps (elementwise, as PyTorch)
+        rtol = default if atol is None else ns.where(atol_a > 0, 0.0, default)
+    rtol_a = ns.asarray(rtol, dtype=s.dtype)
     largest = s.max(-1, keepdims=True) if s.shape[-1] else ns.zeros(s.shape[:-1] + (1,), dtype=s.dtype)
-    threshold = ns.maximum(atol or 0.0, rtol * largest)
+    threshold = ns.maximum(ns.expand_dims(atol_a, -1), ns.expand_dims(rtol_a, -1) * largest)
     return wrap_array((s > threshold).sum(-1).astype(np.int64))
 
 
@@ -847,15 +851,16 @@ def cond(A: Any, p: Any = None) -> Tensor:
         s = svdvals(a)
         big, small = s[..., 0], s[..., -1]
         return big / small if p != -2 else small / big
-    try:
-        inverse = inv(a)
-    except LinAlgError:  # a singular matrix: an infinite condition number, as PyTorch gives
-        inverse = None
-    if inverse is None:
-        ns = namespace_of(a.array)
-        big = matrix_norm(a, p)
-        return big + wrap_array(ns.full(big.shape, np.inf, dtype=a.array.dtype))
-    return matrix_norm(a, p) * matrix_norm(inverse, p)
+    ns = namespace_of(a.array)
+    # a singular matrix has an infinite condition number, as PyTorch gives, and only that matrix of a
+    # stack: the singular ones are swapped for the identity for the inverse, then marked inf
+    singular = _lu_packed(a.array, True)[3] != 0
+    if not bool(_devices.to_host(singular).any()):  # host: whether the masked path is needed
+        return matrix_norm(a, p) * matrix_norm(inv(a), p)
+    mask = wrap_array(ns.expand_dims(ns.expand_dims(singular, -1), -1))
+    eye = wrap_array(ns.broadcast_to(ns.eye(a.shape[-1], dtype=a.array.dtype), a.shape).copy())
+    finite = matrix_norm(a, p) * matrix_norm(inv(ops.where(mask, eye, a)), p)
+    return ops.where(wrap_array(singular), wrap_array(ns.full(finite.shape, np.inf, dtype=a.array.dtype)), finite)
 
 
 def vander(x: Any, *, N: int | None = None) -> Tensor:
@@ -1151,7 +1156,9 @@ def triangular_solve(
     a = _matrix(A, "triangular_solve")
     tri = _triangle(a, upper, unitriangular)
     x = solve(_t(tri) if transpose else tri, b)
-    return _TriangularSolveResult(x, wrap_array(a.array.copy()))
+    ns = namespace_of(a.array)
+    shape = tuple(x.shape[:-2]) + tuple(a.shape[-2:])  # broadcast over the batch, as PyTorch's
+    return _TriangularSolveResult(x, wrap_array(ns.broadcast_to(a.array, shape).copy()))
 
 
 def cholesky_solve(B: Any, L: Any, upper: bool = False) -> Tensor:

@@ -102,17 +102,19 @@ def test_metric_objects_carry_direction_and_whether_they_are_sample_means():
         M.Metric(0.5)  # type: ignore[arg-type]
 
 
-def test_greater_is_better_reads_the_metric_not_its_name():
+def test_greater_is_better_reads_the_metric_then_its_name():
     assert M.greater_is_better("val_accuracy") and M.greater_is_better("r2") and M.greater_is_better("top5_accuracy")
     assert not M.greater_is_better("val_loss") and not M.greater_is_better("mse")
-    # A name that is not a metric (the loss, a learning rate, a user's column) is minimized.
-    assert not M.greater_is_better("lr") and not M.greater_is_better("val_balanced_acc")
+    # A name fit does not compute says its direction, as in Keras (auc, acc, f1 are maximized);
+    # one that says nothing (a learning rate, a user's column) is minimized.
+    assert M.greater_is_better("val_auc") and M.greater_is_better("val_balanced_acc")
+    assert not M.greater_is_better("lr") and not M.greater_is_better("val_thing")
 
     def balanced_acc(preds, target):
         return 1.0
 
-    declared = {"balanced_acc": M.Metric(balanced_acc, greater_is_better=True)}
-    assert M.greater_is_better("val_balanced_acc", declared)
+    declared = {"balanced_acc": M.Metric(balanced_acc, greater_is_better=False)}
+    assert not M.greater_is_better("val_balanced_acc", declared)  # what fit computes wins over the name
     # The metrics a fit computes take precedence over a built-in of the same name.
     assert not M.greater_is_better("accuracy", {"accuracy": M.Metric(balanced_acc, "accuracy")})
 

@@ -134,7 +134,7 @@ class Uniform(Distribution):
 
     @constraints.dependent_property
     def support(self) -> Any:
-        return constraints.half_open_interval(self.low, self.high)
+        return constraints.interval(self.low, self.high)  # closed, as PyTorch's (log_prob(high) is -inf)
 
     @property
     def mean(self) -> Tensor:

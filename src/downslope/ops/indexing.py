@@ -111,10 +111,20 @@ def _split_selects(idx: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     if type(idx) is not tuple:
         return None
     has_select = has_advanced = False
-    for item in idx:
-        if _is_select(item):
+    for item in idx:  # (the common kinds first, by exact type: this runs on every indexing)
+        kind = type(item)
+        if kind is int:
             has_select = True
-        elif type(item) is bool or (is_array(item) and not _is_select(item)):
+        elif kind is slice or item is None or item is Ellipsis:
+            continue
+        elif kind is np.ndarray:
+            if item.ndim == 0 and item.dtype.kind in "iu":
+                has_select = True
+            else:
+                has_advanced = True
+        elif _is_select(item):
+            has_select = True
+        elif kind is bool or is_array(item):
             has_advanced = True
     if not (has_select and has_advanced):
         return None

@@ -404,4 +404,8 @@ def greater_is_better(monitor: str, metrics: Mapping[str, Metric] | None = None)
     if base == "loss":
         return False
     found = _lookup(base)
-    return found is not None and found.greater_is_better
+    if found is not None:
+        return found.greater_is_better
+    # a name fit does not compute (a user's logged value): read its direction from the name, as
+    # Keras does ('val_auc', 'f1_macro' are maximized); anything else is minimized
+    return bool(_direction_from_name(base))
