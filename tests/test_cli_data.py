@@ -595,6 +595,18 @@ def test_predict_takes_a_builtin_models_columns_by_header_name(tmp_path, capsys)
     assert "partial.csv:1:" in line and repr(names[2]) in line and "must match" in line
 
 
+def test_predict_takes_a_headerless_file_whose_first_row_repeats_values(tmp_path, capsys):
+    """A digits row (many zeros) read as a header of repeated names was refused before it was data."""
+    run = tmp_path / "digits"
+    assert main(["train", "--data", "digits", "--out", str(run), *FAST]) == 0
+    rows = ds.data.datasets.load("digits").X[:10]
+    (tmp_path / "new.csv").write_text("\n".join(",".join(f"{v:g}" for v in row) for row in rows) + "\n")
+    np.save(tmp_path / "new.npy", rows.astype(np.float32))
+    for name in ("new.csv", "new.npy"):
+        assert main(["predict", str(run), "--data", str(tmp_path / name), "--out", str(tmp_path / f"{name}.out")]) == 0
+    assert (tmp_path / "new.csv.out").read_text() == (tmp_path / "new.npy.out").read_text()
+
+
 def _sqft_rows(n=300, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 2))

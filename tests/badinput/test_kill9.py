@@ -187,9 +187,10 @@ def test_train_killed_ten_times_then_resumed_equals_an_uninterrupted_run(tmp_pat
     points = _kill_points(np.random.default_rng(13))
     for point in points:
         assert runs.read_status(out) is None, f"the run completed before the kill at {point}"
-        args = (
-            ("train", "--resume", str(out)) if runs.staging_path(out).exists() else ("train", *TRAIN, "--out", str(out))
-        )
+        # A run killed before it wrote its config.toml cannot be resumed (there is nothing to say how
+        # to continue it): it is started again, which takes its place (README: "Runs are never lost").
+        resumable = (runs.staging_path(out) / "config.toml").exists()
+        args = ("train", "--resume", str(out)) if resumable else ("train", *TRAIN, "--out", str(out))
         proc = _downslope(*args, cwd=tmp_path, pause=point)
         assert proc.stdout is not None
         output = []

@@ -13,9 +13,9 @@ EXAMPLES = """examples:
   downslope compare --optimizers sgd,momentum,rmsprop,adam --lrs 0.01,0.1
   downslope landscape --function rosenbrock --optimizers sgd,momentum,adam
   downslope lr-find --data digits
-  downslope evaluate runs/digits-adam --data digits
-  downslope predict runs/digits-adam --data new.csv --out preds.csv
-  downslope export runs/digits-adam --onnx digits.onnx --safetensors digits.safetensors
+  downslope evaluate runs/<run>                     <run>: the directory train printed
+  downslope predict runs/<run> --data new.csv --out preds.csv
+  downslope export runs/<run> --onnx digits.onnx --safetensors digits.safetensors
 """
 
 

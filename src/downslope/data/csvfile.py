@@ -159,12 +159,14 @@ def check_number_format(decimal: str, thousands: str) -> tuple[str, str]:
 
 
 def read_rows(
-    path: str | os.PathLike[str], delimiter: str = ",", progress: bool = False
+    path: str | os.PathLike[str], delimiter: str = ",", progress: bool = False, check_names: bool = True
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a CSV file; ragged rows and empty files are errors naming file and line.
 
     This is the pure-Python reader (Python's csv module); with ``progress``, a big file gets a hint
-    about the fast reader and a progress line on stderr when reading takes more than a second."""
+    about the fast reader and a progress line on stderr when reading takes more than a second.
+    ``check_names=False`` leaves the first row's names unchecked, for a caller that may find it is
+    data (a headerless file of numbers, whose values repeat)."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no such file: {p}")
@@ -180,7 +182,8 @@ def read_rows(
                 header = [h.strip() for h in next(reader)]
             except StopIteration:
                 raise DataError(f"{p}: the file is empty (expected a header row)") from None
-            check_header_names(str(p), header)
+            if check_names:
+                check_header_names(str(p), header)
             sep = readers.other_separator(header, delimiter)
             if sep is not None:
                 raise DataError(readers.separator_advice(str(p), sep))

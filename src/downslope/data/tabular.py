@@ -40,7 +40,15 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from . import readers
 from .columns import RowsAt, encode_csv, read_parquet
-from .csvfile import check_number_format, csv_suffix, default_delimiter, read_csv, read_rows, unsupported_file
+from .csvfile import (
+    check_header_names,
+    check_number_format,
+    csv_suffix,
+    default_delimiter,
+    read_csv,
+    read_rows,
+    unsupported_file,
+)
 from .datasets import Table
 from .encoding import (
     FLOAT32_MAX,
@@ -366,10 +374,12 @@ def read_features(
         data = loaded.reshape(-1, 1) if loaded.ndim == 1 else loaded
         data = check_features(data, str(p), "mean")
     elif csv_suffix(p) is not None:
-        header, rows = read_rows(p, delimiter)
+        header, rows = read_rows(p, delimiter, check_names=False)
         named = not all(_as_float(h) is not None for h in header)
-        if not named:  # no header row: the first line is data
+        if not named:  # no header row: the first line is data (its numbers may repeat)
             rows = [header] + rows
+        else:
+            check_header_names(str(p), header)
         order = _columns_by_name(str(p), header, feature_names or [], n_features) if named else None
         data = np.empty((len(rows), len(rows[0])), dtype=np.float64)
         lines = _line_numbers(rows, 1)
