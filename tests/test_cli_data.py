@@ -713,3 +713,31 @@ def test_dropping_the_default_target_asks_for_target(tmp_path, capsys):
     assert main(["train", "--data", str(data), "--drop", "c,y", "--out", str(tmp_path / "r"), *FAST]) == 2
     line = one_line_error(capsys)
     assert "'y', the last column" in line and "--target" in line
+
+
+def test_train_says_what_it_made_of_the_file_before_it_trains(tmp_path, capsys, monkeypatch):
+    from downslope.cli import train as train_cli
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    write_csv(tmp_path / "h.csv", ["a", "b", "price"], [[*r, float(3 * r[0] + 1)] for r in x])
+    events: list[str] = []
+    real = train_cli._print_target
+    monkeypatch.setattr(train_cli, "_print_target", lambda data, cfg: (events.append("target"), real(data, cfg)))
+
+    class Mark(ds.train.Callback):
+        def on_epoch_begin(self, epoch, logs=None):  # type: ignore[no-untyped-def]
+            events.append("epoch")
+
+    from downslope import experiment
+
+    run_training = experiment.run_training
+    monkeypatch.setattr(
+        experiment,
+        "run_training",
+        lambda cfg, **kw: run_training(cfg, **{**kw, "extra_callbacks": [*kw.get("extra_callbacks", []), Mark()]}),
+    )
+    args = ["--data", str(tmp_path / "h.csv"), "--target", "price", "--hidden", "4", "--epochs", "2"]
+    assert main(["train", *args, "--out", str(tmp_path / "r")]) == 0
+    assert events[:2] == ["target", "epoch"]  # said in time to stop a surprise
+    assert "target: 'price' (regression" in capsys.readouterr().out

@@ -242,6 +242,8 @@ def _train(args: argparse.Namespace) -> int:
             options["resume_from"] = run.checkpoint
         if cfg["verbose"]:
             print(f"writing the run to {run.staging}/ (it becomes {run.final}/ when complete)")
+    if writer:
+        options["on_data"] = lambda data: _print_target(data, cfg)
     try:
         result = run_training(cfg, **options)
     except BaseException as exc:
@@ -380,18 +382,26 @@ def _resumed_on_every_rank(args: argparse.Namespace, processes: int, writer: boo
     return shared["config"], run, shared["checkpoint"]
 
 
+def _print_target(data: Any, cfg: dict[str, Any]) -> None:
+    """What the reader decided about a file (the task and why), before training: a surprise shows in
+    time to stop the run."""
+    from ..experiment import is_file_source
+
+    if is_file_source(str(cfg["data"])):
+        what = f"{data.n_outputs} classes" if data.task == "classification" else "regression"
+        reason = f"; {data.task_reason}" if data.task_reason else ""
+        name = f"{data.target_name!r} " if data.target_name else ""
+        print(
+            f"target: {name}({what}{reason}), {data.n_features} feature{'s' if data.n_features != 1 else ''}",
+            flush=True,
+        )
+
+
 def _print_summary(result: Any, cfg: dict[str, Any], metrics: dict[str, Any], out: Path) -> None:
     """What a finished run says: why it stopped, what the reader made of a file, the test metrics."""
-    from ..experiment import is_file_source
 
     shown = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in metrics.items()}  # 1e-7 is not 0.0
     if not cfg["verbose"]:  # the progress output has already said why training stopped
         print(f"stopped: {result.stop_reason}")
-    data = result.data
-    if is_file_source(str(cfg["data"])):  # what the reader decided about a file, so a surprise shows
-        what = f"{data.n_outputs} classes" if data.task == "classification" else "regression"
-        reason = f"; {data.task_reason}" if data.task_reason else ""
-        name = f"{data.target_name!r} " if data.target_name else ""
-        print(f"target: {name}({what}{reason}), {data.n_features} feature{'s' if data.n_features != 1 else ''}")
     print("test metrics: " + ", ".join(f"{k}={v}" for k, v in shown.items() if k.startswith("test_")))
     print(f"run written to {out}/ (report.html, metrics.json, history.csv, model.ds, config.toml)")

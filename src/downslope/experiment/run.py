@@ -167,8 +167,11 @@ def run_training(
     initial_state: dict[str, Any] | None = None,
     extra_callbacks: list[Any] | None = None,
     resume_from: str | Path | None = None,
+    on_data: Any = None,
 ) -> RunResult:
-    """Train once as ``cfg`` says; ``initial_state`` makes several runs start from identical weights."""
+    """Train once as ``cfg`` says; ``initial_state`` makes several runs start from identical weights;
+    ``on_data(prepared)`` is called once the data is read, before training (the CLI says then what
+    it made of a file, so a surprise can be stopped before it trains)."""
     import warnings
 
     from .. import backend
@@ -186,6 +189,8 @@ def run_training(
     placement: dict[str, Any] = {} if device == "cpu" else {"device": device}
     backend.manual_seed(cfg["seed"])
     data = prepare(cfg) if data is None else data
+    if on_data is not None:
+        on_data(data)
     model = build_model(cfg, data.n_features, data.n_outputs, data.image_shape)
     if initial_state is not None:
         model.load_state_dict(initial_state)
