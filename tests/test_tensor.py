@@ -648,3 +648,33 @@ def test_arange_refuses_a_zero_step_and_inconsistent_bounds_as_torch() -> None:
         ds.arange("a")
     for args in ((3, 3), (5,), (5, 0, -2), (0.0, 1.0, 0.25)):
         np.testing.assert_array_equal(ds.arange(*args).numpy(), torch.arange(*args).numpy())
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["zeros(2.5)", "ones(None)", "eye(-1)", "eye(2.5)", "randint(5, 3)", "linspace(steps=-1)", "randperm(-1)",
+     "bincount(float)", "bincount(negative)", "linear(weight=None)", "sum(dim=1.0)"],
+)  # fmt: skip
+def test_bad_arguments_to_factories_and_ops_are_refused_in_one_line_as_torch_refuses_them(name):
+    torch = pytest.importorskip("torch")
+
+    def call(lib):  # type: ignore[no-untyped-def]
+        F = lib.nn.functional
+        return {
+            "zeros(2.5)": lambda: lib.zeros(2.5),
+            "ones(None)": lambda: lib.ones(None),
+            "eye(-1)": lambda: lib.eye(-1),
+            "eye(2.5)": lambda: lib.eye(2.5),
+            "randint(5, 3)": lambda: lib.randint(5, 3, (2,)),
+            "linspace(steps=-1)": lambda: lib.linspace(0, 1, -1),
+            "randperm(-1)": lambda: lib.randperm(-1),
+            "bincount(float)": lambda: lib.bincount(lib.tensor([1.5])),
+            "bincount(negative)": lambda: lib.bincount(lib.tensor([-1])),
+            "linear(weight=None)": lambda: F.linear(lib.ones(2, 3), None),
+            "sum(dim=1.0)": lambda: lib.ones(3).sum(dim=1.0),
+        }[name]()
+
+    with pytest.raises(Exception):  # noqa: B017  (torch's exception types vary; it refuses)
+        call(torch)
+    with pytest.raises(ds.DownslopeError):
+        call(ds)

@@ -1717,7 +1717,15 @@ class Tensor:
         return _ops.remainder(other, self)
 
     def bincount(self, weights: Any = None, minlength: builtins.int = 0) -> Tensor:
-        return wrap_array(np.bincount(self.array, None if weights is None else _data_of(weights), minlength))
+        if self.array.ndim != 1 or self.array.dtype.kind not in "iub":
+            raise ArgumentTypeError(
+                f"bincount: expected a 1-D tensor of non-negative integers, got {self.array.dtype} of shape {self.shape}"
+            )
+        try:
+            counts = np.bincount(self.array, None if weights is None else _data_of(weights), minlength)
+        except ValueError as exc:  # negative values, weights of another length
+            raise ArgumentError(f"bincount: {exc} (input of shape {self.shape})") from None
+        return wrap_array(counts)
 
     def unique(
         self,
@@ -2436,6 +2444,8 @@ def is_tensor(obj: Any) -> bool:
 
 def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+        if not isinstance(shape[0], (tuple, list)) and not hasattr(shape[0], "__iter__"):
+            raise ArgumentError(f"expected a shape of non-negative integers, got {shape[0]!r}")
         shape = tuple(shape[0])
     for s in shape:
         if not isinstance(s, (int, np.integer)) or s < 0:
@@ -2611,6 +2621,10 @@ def randint(low: int, high: Any = None, size: Any = None, *, dtype: Any = None, 
     elif high is None:
         low, high = 0, low
     shape = _shape_arg((size,)) if not isinstance(size, (int, np.integer)) else (int(size),)
+    if not int(low) < int(high):
+        raise ArgumentError(
+            f"randint: expected low < high (values are drawn from [low, high)), got low={low}, high={high}"
+        )
     arr = backend.rng().integers(int(low), int(high), shape, dtype=np.int64)
     return _made(arr.astype(backend.int64 if dtype is None else backend.as_dtype(dtype)), False, device, "randint()")
 
@@ -2624,6 +2638,8 @@ def randint_like(t: Any, low: int, high: Any = None, **kwargs: Any) -> Tensor:
 @_torch_options
 def randperm(n: int, *, dtype: Any = None, device: Any = None) -> Tensor:
     """A random permutation of 0..n-1 (int64) from the library's seeded generator."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ArgumentError(f"randperm(): n must be a non-negative integer, got {n!r}")
     arr = backend.rng().permutation(int(n))
     return _made(arr.astype(backend.int64 if dtype is None else backend.as_dtype(dtype)), False, device, "randperm()")
 
@@ -2700,6 +2716,8 @@ def linspace(
         >>> ds.linspace(0, 1, 5)
         tensor([0.  , 0.25, 0.5 , 0.75, 1.  ])
     """
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+        raise ArgumentError(f"linspace(): steps must be a non-negative integer, got {steps!r}")
     arr = np.linspace(_data_of(start), _data_of(end), int(steps), dtype=np.float64)  # host: placed by _made
     return _made(arr.astype(_float_dtype(dtype)), requires_grad, device, "linspace()")
 
@@ -2722,6 +2740,9 @@ def logspace(
 @_torch_options
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """The n x m identity matrix (m = n by default)."""
+    for name, value in (("n", n), ("m", m)):
+        if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0):
+            raise ArgumentError(f"eye(): {name} must be a non-negative integer, got {value!r}")
     return _made(
         np.eye(int(n), None if m is None else int(m), dtype=_float_dtype(dtype)),  # host: a factory, placed by _made
         requires_grad,

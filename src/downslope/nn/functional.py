@@ -94,6 +94,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         (2, 4)
     """
     x = _as_tensor(x, "linear")
+    weight = _as_tensor(weight, "linear (weight)")
     if weight.ndim != 2:
         raise ArgumentError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     out_f, in_f = weight.shape

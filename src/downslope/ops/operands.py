@@ -181,7 +181,14 @@ def _norm_axes(axis: Any, ndim: int, empty_is_all: bool = True) -> tuple[int, ..
     ``empty_is_all=False`` keeps it empty (flip and squeeze of no dims change nothing)."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+        axes: tuple[Any, ...] = (axis,)
+    elif not isinstance(axis, (str, bytes)) and hasattr(axis, "__iter__"):
+        axes = tuple(axis)
+        if not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+            raise ArgumentTypeError(f"dim must be an int or a tuple of ints, got {axis!r}")
+    else:
+        raise ArgumentTypeError(f"dim must be an int or a tuple of ints, got {axis!r}")
     if not axes and empty_is_all:
         return tuple(range(ndim))
     out = []
