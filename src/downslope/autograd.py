@@ -414,7 +414,7 @@ def _check_versions(node: Tensor) -> None:
     for i, p in enumerate(node._parents):
         if p._seq > seq or (_changed_after(p, seq) and _reads_input(rule, i, node._needs)):
             raise StateError(_modified_message(p, seq, f"input {i} of {_rule_label(rule)}"))
-    if _changed_after(node, seq) and _reads_output(rule, node._needs):
+    if _changed_after(node, seq) and _reads_output(rule):
         raise StateError(_modified_message(node, seq, f"output 0 of {_rule_label(rule)}"))
 
 
@@ -449,17 +449,13 @@ def _reads_input(rule: Any, i: int, needs: Any) -> bool:
 
 
 @functools.cache
-def _reads_output(rule: Any, needs: Any = None) -> bool:
+def _reads_output(rule: Any) -> bool:
     """Whether a rule reads its output ``y`` (the second parameter), found from its bytecode.
 
-    A rule may say so itself: ``reads_output = False``, or a tuple of input indices when it reads
-    ``y`` only for those inputs' gradients (division reads it for the divisor's alone, so an in-place
-    write to a quotient is allowed when only the dividend wants a gradient, as in PyTorch). Anything
-    that cannot be inspected counts as reading it.
+    A rule may say so itself (``reads_output = False``); anything that cannot be inspected counts as
+    reading it.
     """
     declared = getattr(rule, "reads_output", None)
-    if isinstance(declared, tuple):
-        return needs is None or any(needs[i] for i in declared if i < len(needs))
     if declared is not None:
         return bool(declared)  # host: a rule's declaration, not an array
     code = getattr(rule, "__code__", None)

@@ -10,14 +10,11 @@ from ..errors import ArgumentError
 from ..tensor import Tensor, full_like
 from . import constraints
 from ._special import lgamma
-from .discrete import Categorical, _probs_or_logits
+from .discrete import Categorical, _BinaryProbs, _OverCategorical, _probs_or_logits
 from .distribution import (
     Distribution,
     broadcast_all,
     clamp_probs,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
     uniform,
 )
 from .transforms import ExpTransform, SigmoidTransform, TransformedDistribution
@@ -196,7 +193,7 @@ class MixtureSameFamily(Distribution):
             return ops.squeeze(ops.take_along_dim(comp_samples, index, -1 - self._event_ndims), -1 - self._event_ndims)
 
 
-class LogitRelaxedBernoulli(Distribution):
+class LogitRelaxedBernoulli(_BinaryProbs):
     """The logit of a :class:`RelaxedBernoulli` sample (a binary Concrete distribution in logit space)."""
 
     has_rsample = True
@@ -213,14 +210,6 @@ class LogitRelaxedBernoulli(Distribution):
             self._param = self.logits
         super().__init__(self._param.shape, (), validate_args)
 
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended(sample_shape)
         probs = clamp_probs(ops.broadcast_to(self.probs, shape))
@@ -234,23 +223,16 @@ class LogitRelaxedBernoulli(Distribution):
         return ops.log(self.temperature) + diff - 2 * ops.log1p(ops.exp(diff))
 
 
-class RelaxedBernoulli(TransformedDistribution):
-    """The binary Concrete (Gumbel-sigmoid) relaxation of a Bernoulli at ``temperature``: samples in
-    (0, 1), reparameterised.
+class _Relaxed(TransformedDistribution):
+    """A relaxation: its base distribution (``_base``, in logit or log space) mapped by ``_transform``,
+    with the base's temperature and parameters."""
 
-    Example:
-        >>> import downslope as ds
-        >>> d = RelaxedBernoulli(ds.tensor(0.5), probs=ds.tensor(0.3))
-        >>> round(float(d.log_prob(ds.tensor(0.2))), 4)
-        -0.2528
-    """
-
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
-    support = constraints.unit_interval
+    _base: Any
+    _transform: Any
 
     def __init__(self, temperature: Any, probs: Any = None, logits: Any = None, validate_args: Any = None) -> None:
-        base = LogitRelaxedBernoulli(temperature, probs, logits, validate_args=validate_args)
-        super().__init__(base, SigmoidTransform(), validate_args=False)
+        base = self._base(temperature, probs, logits, validate_args=validate_args)
+        super().__init__(base, self._transform(), validate_args=False)
         self._validate_args = base._validate_args
 
     @property
@@ -266,7 +248,24 @@ class RelaxedBernoulli(TransformedDistribution):
         return self.base_dist.probs  # type: ignore[attr-defined]
 
 
-class ExpRelaxedCategorical(Distribution):
+class RelaxedBernoulli(_Relaxed):
+    """The binary Concrete (Gumbel-sigmoid) relaxation of a Bernoulli at ``temperature``: samples in
+    (0, 1), reparameterised.
+
+    Example:
+        >>> import downslope as ds
+        >>> d = RelaxedBernoulli(ds.tensor(0.5), probs=ds.tensor(0.3))
+        >>> round(float(d.log_prob(ds.tensor(0.2))), 4)
+        -0.2528
+    """
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.unit_interval
+
+    _base, _transform = LogitRelaxedBernoulli, SigmoidTransform
+
+
+class ExpRelaxedCategorical(_OverCategorical):
     """The log of a :class:`RelaxedOneHotCategorical` sample (Concrete distribution in log space)."""
 
     has_rsample = True
@@ -274,18 +273,8 @@ class ExpRelaxedCategorical(Distribution):
     support = constraints.real_vector
 
     def __init__(self, temperature: Any, probs: Any = None, logits: Any = None, validate_args: Any = None) -> None:
-        self._categorical = Categorical(probs, logits, validate_args)
         self.temperature = temperature if isinstance(temperature, Tensor) else broadcast_all(temperature)[0]
-        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:], validate_args=False)
-        self._validate_args = self._categorical._validate_args
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
+        super().__init__(probs, logits, validate_args)
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended(sample_shape)
@@ -297,14 +286,14 @@ class ExpRelaxedCategorical(Distribution):
     def log_prob(self, value: Any) -> Tensor:
         k = self._categorical._num_events
         v = self._value(value, self.logits)
-        temperature = self.temperature if isinstance(self.temperature, Tensor) else broadcast_all(self.temperature)[0]
+        temperature = self.temperature
         log_scale = lgamma(full_like(temperature.detach(), float(k))) + ops.log(temperature) * (k - 1)
         score = self.logits - v * temperature
         score = ops.sum(score - ops.logsumexp(score, axis=-1, keepdims=True), axis=-1)
         return score + log_scale
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
+class RelaxedOneHotCategorical(_Relaxed):
     """The Concrete (Gumbel-softmax) relaxation of a OneHotCategorical at ``temperature``: samples on the
     simplex, reparameterised.
 
@@ -319,19 +308,4 @@ class RelaxedOneHotCategorical(TransformedDistribution):
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.independent(constraints.real, 1)}
     support = constraints.simplex
 
-    def __init__(self, temperature: Any, probs: Any = None, logits: Any = None, validate_args: Any = None) -> None:
-        base = ExpRelaxedCategorical(temperature, probs, logits, validate_args=validate_args)
-        super().__init__(base, ExpTransform(), validate_args=False)
-        self._validate_args = base._validate_args
-
-    @property
-    def temperature(self) -> Tensor:
-        return self.base_dist.temperature  # type: ignore[attr-defined]
-
-    @property
-    def logits(self) -> Tensor:
-        return self.base_dist.logits  # type: ignore[attr-defined]
-
-    @property
-    def probs(self) -> Tensor:
-        return self.base_dist.probs  # type: ignore[attr-defined]
+    _base, _transform = ExpRelaxedCategorical, ExpTransform

@@ -123,18 +123,22 @@ class Categorical(Distribution):
         return ops.broadcast_to(values, (self._num_events,) + self.batch_shape) if expand else values
 
 
-class OneHotCategorical(Distribution):
-    """A :class:`Categorical` whose samples and values are one-hot vectors of length K (floats).
+class _BinaryProbs(Distribution):
+    """A family of one success probability, given as ``probs`` or ``logits``: the other is computed
+    from it on first use (binary: ``logits = log(p / (1 - p))``)."""
 
-    Example:
-        >>> import downslope as ds
-        >>> OneHotCategorical(probs=ds.tensor([0.0, 1.0, 0.0])).sample().tolist()
-        [0.0, 1.0, 0.0]
-    """
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs, is_binary=True)
 
-    has_enumerate_support = True
-    arg_constraints = {"probs": constraints.simplex, "logits": constraints.independent(constraints.real, 1)}
-    support = constraints.one_hot
+    @lazy_property
+    def probs(self) -> Tensor:
+        return logits_to_probs(self.logits, is_binary=True)
+
+
+class _OverCategorical(Distribution):
+    """A distribution built on a :class:`Categorical` of ``probs`` or ``logits`` (one-hot, relaxed):
+    its parameters, its batch shape and its event of K classes."""
 
     def __init__(self, probs: Any = None, logits: Any = None, validate_args: Any = None) -> None:
         self._categorical = Categorical(probs, logits, validate_args)
@@ -148,6 +152,20 @@ class OneHotCategorical(Distribution):
     @property
     def logits(self) -> Tensor:
         return self._categorical.logits
+
+
+class OneHotCategorical(_OverCategorical):
+    """A :class:`Categorical` whose samples and values are one-hot vectors of length K (floats).
+
+    Example:
+        >>> import downslope as ds
+        >>> OneHotCategorical(probs=ds.tensor([0.0, 1.0, 0.0])).sample().tolist()
+        [0.0, 1.0, 0.0]
+    """
+
+    has_enumerate_support = True
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.independent(constraints.real, 1)}
+    support = constraints.one_hot
 
     @property
     def param_shape(self) -> tuple[int, ...]:
@@ -188,7 +206,7 @@ class OneHotCategorical(Distribution):
         return ops.broadcast_to(values, (n,) + self.batch_shape + (n,)) if expand else values
 
 
-class Bernoulli(Distribution):
+class Bernoulli(_BinaryProbs):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0; samples are floats, as in PyTorch.
 
     Example:
@@ -212,14 +230,6 @@ class Bernoulli(Distribution):
         assert param is not None
         self._param: Tensor = param
         super().__init__(self._param.shape, (), validate_args)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def param_shape(self) -> tuple[int, ...]:
@@ -258,7 +268,7 @@ class Bernoulli(Distribution):
         return ops.broadcast_to(values, (2,) + self.batch_shape) if expand else values
 
 
-class Geometric(Distribution):
+class Geometric(_BinaryProbs):
     """The number of failures before the first success of Bernoulli(``probs``) trials.
 
     Example:
@@ -285,14 +295,6 @@ class Geometric(Distribution):
                     f"Expected parameter probs ({type(self.probs).__name__} of shape {tuple(self.probs.shape)}) "
                     f"of distribution {self!r} to be positive but found invalid values:\n{self.probs}"
                 )
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def mean(self) -> Tensor:
@@ -327,7 +329,7 @@ def _clamp_by_zero(x: Tensor) -> Tensor:
     return (ops.clamp(x, min=0.0) + x - ops.clamp(x, max=0.0)) / 2
 
 
-class Binomial(Distribution):
+class Binomial(_BinaryProbs):
     """The number of successes in ``total_count`` Bernoulli(``probs``) trials.
 
     Example:
@@ -353,14 +355,6 @@ class Binomial(Distribution):
             self.total_count = ops.astype(self.total_count, self.logits.dtype)
         self._param = self.probs if p is not None else self.logits
         super().__init__(self._param.shape, (), validate_args)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def support(self) -> Any:
