@@ -778,13 +778,17 @@ def solve_ex(A: Any, B: Any, *, left: bool = True, check_errors: bool = False) -
     """
     a = _matrix(A, "solve_ex")
     ns = namespace_of(a.array)
+    if type(a.array) is np.ndarray:  # NumPy's solve refuses a singular matrix: factor only then
+        try:
+            return SolveExResult(solve(a, B, left=left), wrap_array(np.zeros(a.shape[:-2], dtype=np.int32)))
+        except LinAlgError:
+            pass
     info = _lu_packed(a.array, True)[3]
-    if not bool(_devices.to_host(info).any()):  # host: whether any matrix is singular decides the path
+    largest = int(_devices.to_host(info).max())  # host: whether any matrix is singular decides the path
+    if largest == 0:
         return SolveExResult(solve(a, B, left=left), wrap_array(info))
     if check_errors:
-        raise LinAlgError(
-            f"linalg.solve_ex: U[{int(_devices.to_host(info).max()) - 1}, {int(_devices.to_host(info).max()) - 1}] is zero: the matrix is singular"
-        )
+        raise LinAlgError(f"linalg.solve_ex: U[{largest - 1}, {largest - 1}] is zero: the matrix is singular")
     bad = ns.expand_dims(ns.expand_dims(info != 0, -1), -1)
     safe = ops.where(bad, wrap_array(ns.broadcast_to(ns.eye(a.shape[-1], dtype=a.array.dtype), a.shape).copy()), a)
     x = solve(safe, B, left=left)
