@@ -5,20 +5,22 @@ triangles and cross products.
 from __future__ import annotations
 
 import builtins
+import warnings
 from typing import Any
 
 import numpy as np
 
-from .. import gemm
+from .. import backend, gemm
 from ..backend import as_array, namespace_of
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, _version_counter, record_op, wrap_array
 from .arithmetic import add, mul
 from .indexing import _getitem_vjp, index_put, select
-from .operands import _builtin_max, _dim, _lift, _pair
-from .pointwise import astype, where
+from .operands import _builtin_max, _builtin_sum, _dim, _lift, _pair
+from .pointwise import astype, clone, where
+from .rearrange import _scatter_src, pad
 from .reductions import sum
-from .shape import reshape, stack, transpose
+from .shape import _common_dtype, concatenate, permute, reshape, stack, transpose
 
 
 def matmul(a: Any, b: Any) -> Tensor:
@@ -244,18 +246,28 @@ def diagonal(x: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     view = xp.lib.stride_tricks.as_strided(
         corner, shape=corner.shape[:-2] + (n,), strides=corner.strides[:-2] + (corner.strides[-2] + corner.strides[-1],)
     )
-    others = [k for k in range(x.ndim) if k not in (d1, d2)]
-    out_ndim = len(others) + 1
-    index: list[Any] = [None] * x.ndim
-    for position, k in enumerate(others):
-        shape = [1] * out_ndim
-        shape[position] = x.shape[k]
-        index[k] = xp.arange(x.shape[k]).reshape(shape)
-    diag = xp.arange(n).reshape((1,) * (out_ndim - 1) + (n,))
-    index[d1], index[d2] = diag + start_r, diag + start_c
-    result = record_op(view, (x,), _getitem_vjp, (tuple(index), True))
+    index, _ = _diagonal_index(xp, x.shape, offset, d1, d2)
+    result = record_op(view, (x,), _getitem_vjp, (index, True))
     result._vc = _version_counter(x)  # a write through either is seen by the other
     return result
+
+
+def _diagonal_index(xp: Any, shape: tuple[int, ...], offset: int, d1: int, d2: int) -> tuple[tuple[Any, ...], int]:
+    """The integer index (one array per dim) of the elements on the (d1, d2) diagonal at ``offset`` of
+    a tensor of ``shape``, and the diagonal's length. The arrays broadcast to the diagonal's shape:
+    the other dims in order, then the diagonal (what :func:`diagonal` returns)."""
+    start_r, start_c = (0, offset) if offset >= 0 else (-offset, 0)
+    n = _builtin_max(0, builtins.min(shape[d1] - start_r, shape[d2] - start_c))
+    others = [k for k in range(len(shape)) if k not in (d1, d2)]
+    out_ndim = len(others) + 1
+    index: list[Any] = [None] * len(shape)
+    for position, k in enumerate(others):
+        view = [1] * out_ndim
+        view[position] = shape[k]
+        index[k] = xp.arange(shape[k]).reshape(view)
+    diag = xp.arange(n).reshape((1,) * (out_ndim - 1) + (n,))
+    index[d1], index[d2] = diag + start_r, diag + start_c
+    return tuple(index), n
 
 
 def diag(x: Any, diagonal_: int = 0) -> Tensor:
@@ -330,3 +342,222 @@ def addbmm(x: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor
 
 def addr(x: Any, v1: Any, v2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     return add(mul(x, beta) if beta != 1 else x, mul(outer(v1, v2), alpha) if alpha != 1 else outer(v1, v2))
+
+
+def kron(a: Any, b: Any) -> Tensor:
+    """The Kronecker product: block ``(i, j, ...)`` of the result is ``a[i, j, ...] * b`` (torch.kron).
+    The operand with fewer dims gets leading 1s; each result dim is the product of the two sizes.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.kron(ds.tensor([1.0, 2.0]), ds.tensor([1.0, 10.0]))
+        tensor([ 1., 10.,  2., 20.])
+    """
+    a, b = _lift(a), _lift(b)
+    nd = _builtin_max(a.ndim, b.ndim)
+    sa, sb = (1,) * (nd - a.ndim) + a.shape, (1,) * (nd - b.ndim) + b.shape
+    # Interleaved dims (a0, 1, a1, 1, ...) times (1, b0, 1, b1, ...), then each pair merged: the
+    # product and its gradients are those of a broadcast multiply.
+    a2, b2 = _common_dtype([reshape(a, _interleave(sa, 0)), reshape(b, _interleave(sb, 1))])
+    return reshape(mul(a2, b2), tuple(p * q for p, q in zip(sa, sb)))
+
+
+def _interleave(shape: tuple[int, ...], at: int) -> tuple[int, ...]:
+    """``shape`` with a 1 after (at=0) or before (at=1) each size."""
+    return tuple(v for s in shape for v in ((s, 1) if at == 0 else (1, s)))
+
+
+def tensordot(a: Any, b: Any, dims: Any = 2) -> Tensor:
+    """Sum of products over the dims ``dims`` pairs up (torch.tensordot): an int ``n`` contracts the
+    last ``n`` dims of ``a`` with the first ``n`` of ``b``; a pair of lists ``([da...], [db...])``
+    names them. The result has ``a``'s remaining dims, then ``b``'s. Both need the same dtype.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.tensordot(ds.ones(2, 3), ds.ones(3, 4), dims=1).shape
+        (2, 4)
+    """
+    a, b = _lift(a), _lift(b)
+    if a.array.dtype != b.array.dtype:
+        raise ArgumentTypeError(
+            f"tensordot: both inputs should have the same dtype, got {a.array.dtype} and {b.array.dtype}"
+        )
+    dims_a, dims_b = _tensordot_dims(dims, a.ndim, b.ndim)
+    for da, db in zip(dims_a, dims_b):
+        sa, sb = a.shape[da], b.shape[db]
+        if sa == sb:
+            continue
+        # torch sums a size-1 contracted dim's partner first (it broadcasts against it)
+        if sa == 1:
+            b = sum(b, db, keepdim=True)
+        elif sb == 1:
+            a = sum(a, da, keepdim=True)
+        else:
+            raise ShapeError(
+                f"tensordot: contracted dimensions need to match, but first has size {sa} in dim {da} and "
+                f"second has size {sb} in dim {db} (shapes {a.shape} and {b.shape})"
+            )
+    free_a = [d for d in range(a.ndim) if d not in dims_a]
+    free_b = [d for d in range(b.ndim) if d not in dims_b]
+    k = int(np.prod([a.shape[d] for d in dims_a]))  # host: Python ints
+    m = int(np.prod([a.shape[d] for d in free_a]))  # host: Python ints
+    n = int(np.prod([b.shape[d] for d in free_b]))  # host: Python ints
+    left = reshape(permute(a, free_a + dims_a), (m, k))
+    right = reshape(permute(b, dims_b + free_b), (k, n))
+    out_shape = tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b)
+    return reshape(matmul(left, right), out_shape)
+
+
+def _tensordot_dims(dims: Any, ndim_a: int, ndim_b: int) -> tuple[list[int], list[int]]:
+    """tensordot's ``dims`` (an int, a pair of dim lists, or a tensor of either) as two lists of
+    non-negative dims, checked."""
+    if isinstance(dims, Tensor):
+        dims = dims.tolist()  # host: the dims fix the result's shape
+    if isinstance(dims, (int, np.integer)) and not isinstance(dims, bool):
+        count = int(dims)
+        if count < 0:
+            raise ArgumentError(f"tensordot: expects dims >= 0, but got dims={count}")
+        if count > builtins.min(ndim_a, ndim_b):
+            raise ArgumentError(
+                f"tensordot: expects dims <= the dims of both inputs ({ndim_a} and {ndim_b}), but got dims={count}"
+            )
+        return list(range(ndim_a - count, ndim_a)), list(range(count))
+    if not isinstance(dims, (list, tuple)) or len(dims) != 2:
+        raise ArgumentTypeError(f"tensordot: dims must be an int or a pair of lists of dims, got {dims!r}")
+    lists = [[d] if isinstance(d, (int, np.integer)) else list(d) for d in dims]
+    if len(lists[0]) != len(lists[1]):
+        raise ArgumentError(f"tensordot: both dimension lists should have same length, got {lists[0]} and {lists[1]}")
+    out = []
+    for names, ndim in zip(lists, (ndim_a, ndim_b)):
+        normed = [_dim(int(d), ndim, "tensordot") for d in names]
+        if len(set(normed)) != len(normed):
+            raise ArgumentError(f"tensordot: a dim appears multiple times in the list of dims {names}")
+        out.append(normed)
+    return out[0], out[1]
+
+
+def chain_matmul(*matrices: Any) -> Tensor:
+    """The product of a chain of 2-D tensors (torch.chain_matmul, deprecated there in favour of
+    ``linalg.multi_dot``; it warns the same way). All need the same dtype.
+
+    Example:
+        >>> import warnings, downslope as ds
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     ds.chain_matmul(ds.ones(2, 3), ds.ones(3, 4), ds.ones(4, 1)).shape
+        (2, 1)
+    """
+    warnings.warn(
+        "ds.chain_matmul is deprecated, as torch.chain_matmul is: use ds.linalg.multi_dot, which takes a list "
+        "of two or more tensors rather than several arguments",
+        UserWarning,
+        stacklevel=2,
+    )
+    if len(matrices) == 1 and isinstance(matrices[0], (list, tuple)):
+        matrices = tuple(matrices[0])
+    if not matrices:
+        raise ArgumentError("chain_matmul: expected one or more matrices, got none")
+    ms = [_lift(m) for m in matrices]
+    for i, m in enumerate(ms):
+        if m.ndim != 2:
+            raise ShapeError(f"chain_matmul: tensor {i} has {m.ndim} dims (shape {m.shape}), expected 2")
+        if m.array.dtype != ms[0].array.dtype:
+            raise ArgumentTypeError(
+                f"chain_matmul: all tensors must have the same dtype, but tensor 0 is {ms[0].array.dtype} "
+                f"and tensor {i} is {m.array.dtype}"
+            )
+        if i and ms[i - 1].shape[1] != m.shape[0]:
+            raise ShapeError(
+                f"chain_matmul: tensors {i - 1} and {i} with shapes {ms[i - 1].shape} and {m.shape} "
+                "cannot be multiplied"
+            )
+    if len(ms) == 1:
+        return clone(ms[0])
+    out = ms[0]
+    for m in ms[1:]:
+        out = matmul(out, m)
+    return out
+
+
+def block_diag(*tensors: Any) -> Tensor:
+    """The tensors as blocks along the diagonal of a matrix of zeros (torch.block_diag): a 0-d tensor
+    is a 1x1 block, a 1-D one a row; the dtype is the tensors' promoted one.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.block_diag(ds.tensor([[1.0]]), ds.tensor([2.0, 3.0]))
+        tensor([[1., 0., 0.],
+                [0., 2., 3.]])
+    """
+    if not tensors:
+        return wrap_array(np.zeros((1, 0), dtype=backend.get_default_dtype()))  # host: a factory's result
+    mats = []
+    for i, t in enumerate(_lift(t) for t in tensors):
+        if t.ndim > 2:
+            raise ShapeError(
+                f"block_diag: input tensors must have 2 or fewer dimensions. Input {i} has {t.ndim} dimensions "
+                f"(shape {t.shape})"
+            )
+        mats.append(reshape(t, (1, -1)) if t.ndim < 2 else t)
+    mats = _common_dtype(mats)
+    total = _builtin_sum(m.shape[1] for m in mats)
+    rows, left = [], 0
+    for m in mats:
+        rows.append(pad(m, [(0, 0), (left, total - left - m.shape[1])]))
+        left += m.shape[1]
+    return concatenate(rows, 0)
+
+
+def diag_embed(x: Any, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """A tensor whose (dim1, dim2) planes have ``x``'s last dim on their diagonal at ``offset``, zeros
+    elsewhere (torch.diag_embed); ``x``'s other dims fill the result's remaining dims in order. The
+    result has one more dim than ``x``, and dim1, dim2 count in it.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.diag_embed(ds.tensor([1.0, 2.0]))
+        tensor([[1., 0.],
+                [0., 2.]])
+    """
+    x = _lift(x)
+    nd = x.ndim + 1
+    d1, d2 = _dim(dim1, nd, "diag_embed"), _dim(dim2, nd, "diag_embed")
+    if d1 == d2:
+        raise ArgumentError(f"diag_embed: diagonal dimensions cannot be identical {dim1}, {dim2}")
+    size = x.shape[-1] + builtins.abs(offset)
+    batch = iter(x.shape[:-1])
+    shape = tuple(size if k in (d1, d2) else next(batch) for k in range(nd))
+    xp = namespace_of(x.array)
+    index, _ = _diagonal_index(xp, shape, offset, d1, d2)
+    return index_put(wrap_array(xp.zeros(shape, dtype=x.array.dtype)), index, x)
+
+
+def diagflat(x: Any, offset: int = 0) -> Tensor:
+    """A square matrix with the flattened ``x`` on its diagonal at ``offset`` (torch.diagflat).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.diagflat(ds.tensor([[1.0, 2.0]]))
+        tensor([[1., 0.],
+                [0., 2.]])
+    """
+    return diag(reshape(_lift(x), (-1,)), offset)
+
+
+def diagonal_scatter(x: Any, src: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """A copy of ``x`` with its (dim1, dim2) diagonal at ``offset`` replaced by ``src``, which must have
+    the shape of ``x.diagonal(offset, dim1, dim2)`` (torch.diagonal_scatter). ``src`` takes ``x``'s dtype.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.diagonal_scatter(ds.zeros(2, 2), ds.tensor([1.0, 2.0]))
+        tensor([[1., 0.],
+                [0., 2.]])
+    """
+    x, src = _lift(x), _lift(src)
+    d1, d2 = _dim(dim1, x.ndim, "diagonal_scatter"), _dim(dim2, x.ndim, "diagonal_scatter")
+    if d1 == d2:
+        raise ArgumentError(f"diagonal_scatter: diagonal dimensions cannot be identical {dim1}, {dim2}")
+    index, n = _diagonal_index(namespace_of(x.array), x.shape, offset, d1, d2)
+    expected = tuple(s for k, s in enumerate(x.shape) if k not in (d1, d2)) + (n,)
+    return index_put(x, index, _scatter_src(x, src, expected, "diagonal_scatter"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ from ..devices import like, to_host
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import sub
-from .indexing import getitem
+from .indexing import getitem, index_put
 from .operands import (
     _builtin_all,
     _builtin_any,
@@ -23,7 +24,8 @@ from .operands import (
     _lift,
     _norm_axes,
 )
-from .shape import reshape
+from .pointwise import astype, clone
+from .shape import meshgrid, reshape, stack, transpose
 
 _NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -102,7 +104,7 @@ def flip(x: Any, dims: Any) -> Tensor:
     x = _lift(x)
     axes = _norm_axes(dims, x.ndim, empty_is_all=False)
     index = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(x.ndim))
-    return getitem(x, index)
+    return clone(getitem(x, index))  # a copy, as torch's: writing into the result leaves x alone
 
 
 def repeat(x: Any, *sizes: Any) -> Tensor:
@@ -269,3 +271,290 @@ def _repeat_indices(counts: Tensor, output_size: Any) -> Tensor:
 def _check_output_size(n: int, output_size: Any) -> None:
     if output_size is not None and int(output_size) != n:
         raise ArgumentError(f"repeat_interleave: output_size={output_size} but the result has {n} elements")
+
+
+def rot90(x: Any, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
+    """Rotate by 90 degrees ``k`` times in the plane of ``dims``, from the first dim towards the second
+    (torch.rot90; a negative ``k`` turns the other way).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.rot90(ds.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        tensor([[2., 4.],
+                [1., 3.]])
+    """
+    x = _lift(x)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise ArgumentTypeError(f"rot90: k must be an int, got {type(k).__name__} ({k!r})")
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise ArgumentError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
+    if x.ndim < 2:
+        raise ShapeError(f"rot90: expected total dims >= 2, but got total dims = {x.ndim} (shape {x.shape})")
+    d0, d1 = _dim(dims[0], x.ndim, "rot90"), _dim(dims[1], x.ndim, "rot90")
+    if d0 == d1:
+        raise ArgumentError(
+            f"rot90: expected rotation dims to be different, but got dim0 = {dims[0]} and dim1 = {dims[1]}"
+        )
+    turns = int(k) % 4
+    # flip copies, so the result is never a view of x (as in torch)
+    if turns == 1:
+        return transpose(flip(x, (d1,)), d0, d1)
+    if turns == 2:
+        return flip(x, (d0, d1))
+    if turns == 3:
+        return transpose(flip(x, (d0,)), d0, d1)
+    return clone(x)
+
+
+def fliplr(x: Any) -> Tensor:
+    """Reverse the order along dim 1 (left/right); ``x`` needs at least 2 dims (torch.fliplr).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.fliplr(ds.tensor([[1.0, 2.0]]))
+        tensor([[2., 1.]])
+    """
+    x = _lift(x)
+    if x.ndim < 2:
+        raise ShapeError(f"fliplr: input must be >= 2-d, got shape {x.shape}")
+    return flip(x, (1,))
+
+
+def flipud(x: Any) -> Tensor:
+    """Reverse the order along dim 0 (up/down); ``x`` needs at least 1 dim (torch.flipud).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.flipud(ds.tensor([1.0, 2.0]))
+        tensor([2., 1.])
+    """
+    x = _lift(x)
+    if x.ndim < 1:
+        raise ShapeError(f"flipud: input must be >= 1-d, got shape {x.shape}")
+    return flip(x, (0,))
+
+
+def unfold(x: Any, dimension: int, size: int, step: int) -> Tensor:
+    """The windows of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim
+    (``Tensor.unfold``): dim ``dimension`` becomes the number of windows, ``(n - size) // step + 1``.
+    A copy, not a view as in torch; the gradient of an element sums over the windows it is in.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.arange(5.0).unfold(0, 2, 2)
+        tensor([[0., 1.],
+                [2., 3.]])
+    """
+    x = _lift(x)
+    size, step = int(size), int(step)
+    n = x.shape[_dim(dimension, x.ndim, "unfold")] if x.ndim else 1
+    if size < 0:
+        raise ArgumentError(f"unfold: size is {size} but must be >= 0")
+    if step <= 0:
+        raise ArgumentError(f"unfold: step is {step} but must be > 0")
+    if size > n:
+        raise ShapeError(f"unfold: maximum size for tensor at dimension {dimension} is {n} but size is {size}")
+    if x.ndim == 0:  # torch: the one element as a window of size 1 (or none)
+        return getitem(reshape(x, (1,)), slice(0, size))
+    d = _dim(dimension, x.ndim, "unfold")
+    return record_op(_unfold_array(x.array, d, size, step), (x,), _unfold_vjp, (d, size, step))
+
+
+def _unfold_array(a: Any, d: int, size: int, step: int) -> Any:
+    """A copy of the windows of ``a`` (a strided view of it: no index arrays)."""
+    count = (a.shape[d] - size) // step + 1
+    st = a.strides
+    view = namespace_of(a).lib.stride_tricks.as_strided(
+        a,
+        shape=a.shape[:d] + (count,) + a.shape[d + 1 :] + (size,),
+        strides=st[:d] + (st[d] * step,) + st[d + 1 :] + (st[d],),
+    )
+    return view.copy()
+
+
+def _fold_array(g: Any, shape: tuple[int, ...], d: int, size: int, step: int) -> Any:
+    """The sum of windows ``g`` (unfold's layout) back into an array of ``shape``: each element gets
+    the entries of every window it is in."""
+    out = namespace_of(g).zeros(shape, dtype=g.dtype)
+    count, lead = g.shape[d], (slice(None),) * d
+    if size <= count:  # one strided add per position within a window
+        for j in range(size):
+            out[lead + (slice(j, j + step * (count - 1) + 1, step),)] += g[..., j]
+    else:  # fewer windows than positions: one add per window
+        for i in range(count):
+            out[lead + (slice(i * step, i * step + size),)] += namespace_of(g).moveaxis(g[lead + (i,)], -1, d)
+    return out
+
+
+def _unfold_vjp(g, y, args, saved, needs, xp):
+    d, size, step = saved
+    if xp.differentiable:
+        return (_fold(g, args[0].shape, d, size, step),)
+    return (_fold_array(g, args[0].shape, d, size, step),)
+
+
+def _fold(g: Tensor, shape: tuple[int, ...], d: int, size: int, step: int) -> Tensor:
+    """The recorded form of :func:`_fold_array` (unfold's gradient under create_graph); its own
+    gradient is unfold again."""
+    return record_op(_fold_array(g.array, shape, d, size, step), (g,), _fold_vjp, (d, size, step))
+
+
+def _fold_vjp(g, y, args, saved, needs, xp):
+    d, size, step = saved
+    if xp.differentiable:
+        return (unfold(g, d, size, step),)
+    return (_unfold_array(g, d, size, step),)
+
+
+for _rule in (_unfold_vjp, _fold_vjp):
+    _rule.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def split_with_sizes(x: Any, split_sizes: Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces of the listed sizes along ``dim``, which must add up to its size (torch.split_with_sizes).
+
+    Example:
+        >>> import downslope as ds
+        >>> [p.shape for p in ds.split_with_sizes(ds.zeros(5, 2), [2, 3])]
+        [(2, 2), (3, 2)]
+    """
+    x = _lift(x)
+    if isinstance(split_sizes, (int, np.integer)) or not hasattr(split_sizes, "__iter__"):
+        raise ArgumentTypeError(f"split_with_sizes: split_sizes must be a sequence of ints, got {split_sizes!r}")
+    if x.ndim == 0:
+        raise ShapeError("split_with_sizes: expects at least a 1-dimensional tensor, got a 0-d one")
+    sizes = [int(s) for s in split_sizes]
+    d = _dim(dim, x.ndim, "split_with_sizes")
+    if _builtin_any(s < 0 for s in sizes):
+        raise ArgumentError(f"split_with_sizes: expects split_sizes to have only non-negative entries, got {sizes}")
+    if _builtin_sum(sizes) != x.shape[d]:
+        raise ShapeError(
+            f"split_with_sizes: expects split_sizes to sum exactly to {x.shape[d]} (the input's size at "
+            f"dimension {d}), but got split_sizes={sizes}"
+        )
+    return split(x, sizes, d)
+
+
+def _scatter_src(x: Tensor, src: Tensor, expected: tuple[int, ...], op: str) -> Tensor:
+    """``src`` checked to have exactly the shape of the part of ``x`` it replaces, in ``x``'s dtype (a
+    recorded cast, so its gradient comes back in its own dtype)."""
+    if src.shape != expected:
+        raise ShapeError(
+            f"{op}: expected src to have a size equal to the slice of self. src size = {src.shape}, "
+            f"slice size = {expected}"
+        )
+    return src if src.array.dtype == x.array.dtype else astype(src, x.array.dtype)
+
+
+def select_scatter(x: Any, src: Any, dim: int, index: int) -> Tensor:
+    """A copy of ``x`` with ``x.select(dim, index)`` replaced by ``src`` (of exactly that shape; it
+    takes ``x``'s dtype), as torch.select_scatter. Gradients flow to both.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.select_scatter(ds.zeros(2, 2), ds.ones(2), 0, 1)
+        tensor([[0., 0.],
+                [1., 1.]])
+    """
+    x, src = _lift(x), _lift(src)
+    if x.ndim == 0:
+        raise OutOfRangeError("select_scatter: select() cannot be applied to a 0-dim tensor")
+    d = _dim(dim, x.ndim, "select_scatter")
+    n, i = x.shape[d], int(index)
+    if not -n <= i < n:
+        raise OutOfRangeError(f"select_scatter: index {i} out of range for tensor of size {x.shape} at dimension {d}")
+    expected = x.shape[:d] + x.shape[d + 1 :]
+    return index_put(x, (slice(None),) * d + (i % n,), _scatter_src(x, src, expected, "select_scatter"))
+
+
+def slice_scatter(
+    x: Any, src: Any, dim: int = 0, start: int | None = None, end: int | None = None, step: int = 1
+) -> Tensor:
+    """A copy of ``x`` with the slice ``start:end:step`` along ``dim`` replaced by ``src`` (of exactly
+    that slice's shape; it takes ``x``'s dtype), as torch.slice_scatter. Gradients flow to both.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.slice_scatter(ds.zeros(4), ds.ones(2), start=1, end=3)
+        tensor([0., 1., 1., 0.])
+    """
+    x, src = _lift(x), _lift(src)
+    if x.ndim == 0:
+        raise OutOfRangeError("slice_scatter: slice() cannot be applied to a 0-dim tensor")
+    d = _dim(dim, x.ndim, "slice_scatter")
+    step = int(step)
+    if step <= 0:
+        raise ArgumentError(f"slice_scatter: slice step must be positive, got {step}")
+    part = slice(None if start is None else int(start), None if end is None else int(end), step)
+    count = len(range(*part.indices(x.shape[d])))
+    expected = x.shape[:d] + (count,) + x.shape[d + 1 :]
+    return index_put(x, (slice(None),) * d + (part,), _scatter_src(x, src, expected, "slice_scatter"))
+
+
+def cartesian_prod(*tensors: Any) -> Tensor:
+    """Every combination of one element from each 1-D tensor, one per row, the last tensor varying
+    fastest (torch.cartesian_prod); a single tensor is returned as is. All need the same dtype.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.cartesian_prod(ds.tensor([1, 2]), ds.tensor([3, 4]))
+        tensor([[1, 3],
+                [1, 4],
+                [2, 3],
+                [2, 4]])
+    """
+    if not tensors:
+        raise ArgumentError("cartesian_prod: expects a non-empty list of tensors")
+    ts = [_lift(t) for t in tensors]
+    for t in ts:
+        if t.ndim != 1:
+            raise ShapeError(f"cartesian_prod: expects 1-D vectors, but got shape {t.shape}")
+        if t.array.dtype != ts[0].array.dtype:
+            raise ArgumentTypeError(
+                f"cartesian_prod: expects all tensors to have the same dtype, got {ts[0].array.dtype} "
+                f"and {t.array.dtype}"
+            )
+    if len(ts) == 1:
+        return ts[0]
+    return stack([reshape(g, (-1,)) for g in meshgrid(*ts, indexing="ij")], 1)
+
+
+def combinations(x: Any, r: int = 2, with_replacement: bool = False) -> Tensor:
+    """The ``r``-element combinations of a 1-D tensor's elements, one per row, in lexicographic order of
+    their positions (torch.combinations, like ``itertools.combinations``; ``with_replacement`` lets an
+    element repeat). ``r=0`` gives an empty 1-D tensor. Gradients add up over repeats.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.combinations(ds.tensor([1, 2, 3]))
+        tensor([[1, 2],
+                [1, 3],
+                [2, 3]])
+    """
+    x = _lift(x)
+    if x.ndim != 1:
+        raise ShapeError(f"combinations: expects a 1-D vector, but got shape {x.shape}")
+    r = int(r)
+    if r < 0:
+        raise ArgumentError(f"combinations: expects a non-negative r, but got {r}")
+    if r == 0:
+        return getitem(x, np.zeros(0, dtype=np.int64))  # host: an empty index; getitem moves it to x's device
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    # host: positions from the length alone; getitem moves the index to x's device
+    index = np.fromiter(itertools.chain.from_iterable(pick(range(x.shape[0]), r)), dtype=np.int64)  # host: see above
+    return getitem(x, index.reshape(-1, r))
+
+
+def msort(x: Any) -> Tensor:
+    """``x`` sorted along dim 0 (the values of ``sort(x, dim=0)``), as torch.msort.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.msort(ds.tensor([[3.0, 1.0], [1.0, 2.0]]))
+        tensor([[1., 1.],
+                [3., 2.]])
+    """
+    from .sorting import sort  # sorting is a sibling with its own imports: loaded when first used
+
+    return sort(x, 0).values

@@ -294,3 +294,32 @@ def unflatten(x: Any, dim: int, sizes: Sequence[int]) -> Tensor:
             "in the input tensor"
         )
     return reshape(x, x.shape[:d] + sizes + x.shape[d + 1 :])
+
+
+def row_stack(tensors: Sequence[Any]) -> Tensor:
+    """Join along dim 0, 1-D tensors as rows: torch.row_stack, the same as :func:`vstack`.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.row_stack([ds.tensor([1.0, 2.0]), ds.tensor([[3.0, 4.0]])])
+        tensor([[1., 2.],
+                [3., 4.]])
+    """
+    return vstack(tensors)
+
+
+def sum_to_size(x: Any, *size: Any) -> Tensor:
+    """``x`` summed down to ``size``, which must broadcast to ``x``'s shape (``Tensor.sum_to_size``).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.ones(2, 3).sum_to_size(1, 3)
+        tensor([[2., 2., 2.]])
+    """
+    x = _lift(x)
+    shape = tuple(size[0]) if len(size) == 1 and not isinstance(size[0], (int, np.integer)) else size
+    shape = tuple(int(s) for s in shape)
+    lead = x.ndim - len(shape)
+    if lead < 0 or _builtin_any(s != 1 and s != x.shape[lead + i] for i, s in enumerate(shape)):
+        raise ShapeError(f"sum_to_size: size {shape} is not expandable to size {x.shape}")
+    return sum_to(x, shape)
