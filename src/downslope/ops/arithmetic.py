@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError
+from ..backend import as_array
+from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor, record_op, wrap_array
-from .operands import _elementwise, _lift, _lift_float, _pair, _pair_float
-from .pointwise import astype, floor, log, trunc, where
+from .operands import _check_broadcast, _elementwise, _lift, _lift_float, _pair, _pair_float
+from .pointwise import astype, floor, trunc, where
 
 
 def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
@@ -32,6 +33,11 @@ def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
     if type(alpha) is not int or alpha != 1:
         b = _times_alpha(b, alpha, a)
     a, b = _pair(a, b)
+    if a.array.dtype == np.bool_ or b.array.dtype == np.bool_:  # torch refuses; NumPy's error names numpy
+        raise ArgumentTypeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a "
+            "mask, use the `~` or `logical_not()` operator instead (for two masks: `^` or `logical_xor()`)."
+        )
     return record_op(_elementwise(np.subtract, "sub", a, b), (a, b), _sub_vjp)
 
 
@@ -130,6 +136,11 @@ _pow_vjp.reads_output = False  # type: ignore[attr-defined]
 
 def neg(x: Any) -> Tensor:
     x = _lift(x)
+    if x.array.dtype == np.bool_:  # NumPy's refusal would be a raw TypeError naming numpy
+        raise ArgumentTypeError(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, "
+            "use the `~` or `logical_not()` operator instead."
+        )
     return record_op(-x.array, (x,), _neg_vjp)
 
 
@@ -237,10 +248,50 @@ def _logaddexp_vjp(g, y, args, saved, needs, xp):
 
 
 def xlogy(a: Any, b: Any) -> Tensor:
-    """a * log(b), 0 where a == 0 (also at b == 0)."""
+    """a * log(b), 0 where a == 0 (also at b == 0), NaN where b is NaN (torch.xlogy). The gradient is
+    torch's: log(b) for a (0 where a == 0 and b <= 0), a / b for b.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.xlogy(ds.tensor([0.0, 2.0]), ds.tensor([0.0, 1.0]))
+        tensor([0., 0.])
+    """
+    return _xlog(a, b, 0.0, "xlogy")
+
+
+def _xlog(a: Any, b: Any, shift: float, name: str) -> Tensor:
+    """x * log(y + shift) with torch's xlogy/xlog1py conventions (shift 0 or 1)."""
     a, b = _pair_float(a, b)
-    zero = a.array == 0
-    return where(zero, 0.0, a * log(where(zero, 1.0, b)))
+    x, y = a.array, b.array
+    try:
+        np.broadcast_shapes(x.shape, y.shape)
+    except ValueError:
+        _check_broadcast(name, x, y)
+    with np.errstate(all="ignore"):
+        logs = np.log(y) if shift == 0 else np.log1p(y)
+        out = np.where(y != y, y, np.where(x == 0, 0, x * logs)).astype(np.result_type(x, y), copy=False)
+    return record_op(as_array(out), (a, b), _xlog_vjp, shift)
+
+
+def _xlog_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    shift = saved
+    da, db = xp.data(a), xp.data(b)
+    ga = gb = None
+    if needs[0]:
+        with np.errstate(all="ignore"):
+            if xp.differentiable:
+                logs = xp.log(b + shift) if shift else xp.log(b)
+            else:
+                logs = np.log(b) if shift == 0 else np.log1p(b)
+            ga = xp.where((da == 0) & (db <= -shift), 0.0, g * logs)
+        ga = xp.sum_to(ga, a.shape)
+    if needs[1]:
+        gb = xp.sum_to(g * a / (b + shift) if shift else g * a / b, b.shape)
+    return ga, gb
+
+
+_xlog_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def float_power(a: Any, b: Any) -> Tensor:
@@ -326,3 +377,121 @@ def fmin(a: Any, b: Any) -> Tensor:
 
 for _rule in (_atan2_vjp, _hypot_vjp, _copysign_vjp):
     _rule.reads_inputs = True  # type: ignore[attr-defined]
+
+
+def _integer_pair(name: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise ArgumentTypeError(f"{name}: expected at least one tensor, got {type(a).__name__} and {type(b).__name__}")
+    a, b = _pair(a, b)
+    for t in (a, b):
+        if t.array.dtype.kind not in "iub":
+            raise ArgumentTypeError(f"{name}: expected integer or boolean tensors, got {a.dtype} and {b.dtype}")
+    return a, b
+
+
+def _bitwise_function(name: str, ufunc: Any) -> Any:
+    def op(a: Any, b: Any) -> Tensor:
+        x, y = _integer_pair(name, a, b)
+        return wrap_array(_elementwise(ufunc, name, x, y))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"""Elementwise {name} of integer or boolean tensors (torch.{name}); no gradient.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.{name}(ds.tensor([12, 5]), 3).dtype
+        dtype('int64')
+    """
+    return op
+
+
+bitwise_and = _bitwise_function("bitwise_and", np.bitwise_and)
+bitwise_or = _bitwise_function("bitwise_or", np.bitwise_or)
+bitwise_xor = _bitwise_function("bitwise_xor", np.bitwise_xor)
+bitwise_left_shift = _bitwise_function("bitwise_left_shift", np.left_shift)
+bitwise_right_shift = _bitwise_function("bitwise_right_shift", np.right_shift)
+
+
+def bitwise_not(x: Any) -> Tensor:
+    """Elementwise bitwise not (logical not for booleans), torch.bitwise_not; no gradient.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.bitwise_not(ds.tensor([True, False]))
+        tensor([False,  True], dtype=bool)
+    """
+    return ~_lift(x)
+
+
+def gcd(a: Any, b: Any) -> Tensor:
+    """The elementwise greatest common divisor of integers (non-negative; gcd(0, 0) = 0), torch.gcd.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.gcd(ds.tensor([12, -18, 0]), ds.tensor([8, 12, 0]))
+        tensor([4, 6, 0])
+    """
+    x, y = _integer_pair("gcd", a, b)
+    return wrap_array(_elementwise(np.gcd, "gcd", x, y))
+
+
+def lcm(a: Any, b: Any) -> Tensor:
+    """The elementwise least common multiple of integers (non-negative; 0 if either is 0), torch.lcm.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.lcm(ds.tensor([4, -6, 0]), ds.tensor([6, 4, 3]))
+        tensor([12, 12,  0])
+    """
+    x, y = _integer_pair("lcm", a, b)
+    return wrap_array(_elementwise(np.lcm, "lcm", x, y))
+
+
+def logaddexp2(a: Any, b: Any) -> Tensor:
+    """log2(2^a + 2^b), stable (torch.logaddexp2); differentiable in both.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.logaddexp2(ds.tensor([1.0]), ds.tensor([1.0]))
+        tensor([2.])
+    """
+    a, b = _pair(a, b)
+    if a.array.dtype.kind != "f" or b.array.dtype.kind != "f":
+        raise ArgumentTypeError(f"logaddexp2: expected floating tensors, got {a.dtype} and {b.dtype}")
+    return record_op(_elementwise(np.logaddexp2, "logaddexp2", a, b), (a, b), _logaddexp2_vjp)
+
+
+def _logaddexp2_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    ln2 = float(np.log(2.0))  # host: a constant
+    return (
+        xp.sum_to(g * xp.exp((a - y) * ln2), a.shape) if needs[0] else None,
+        xp.sum_to(g * xp.exp((b - y) * ln2), b.shape) if needs[1] else None,
+    )
+
+
+def ldexp(x: Any, other: Any) -> Tensor:
+    """x * 2^other (torch.ldexp: a floating result, differentiable in x).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.ldexp(ds.tensor([1.0, 2.0]), ds.tensor([2, 3]))
+        tensor([ 4., 16.])
+    """
+    e = _lift(other)
+    power = pow(2.0, e) if e.array.dtype.kind == "f" else pow(2.0, _lift_float(e))
+    return mul(_lift_float(x) if not isinstance(x, Tensor) or x.array.dtype.kind != "f" else x, power)
+
+
+def nextafter(a: Any, b: Any) -> Tensor:
+    """The next floating value after ``a`` toward ``b`` (torch.nextafter); no gradient.
+
+    Example:
+        >>> import downslope as ds
+        >>> float(ds.nextafter(ds.tensor([1.0]), ds.tensor([2.0]))[0] - 1.0)
+        1.1920928955078125e-07
+    """
+    a, b = _pair(a, b)
+    if a.array.dtype.kind != "f" or b.array.dtype.kind != "f":
+        raise ArgumentTypeError(f"nextafter: expected floating tensors, got {a.dtype} and {b.dtype}")
+    return wrap_array(_elementwise(np.nextafter, "nextafter", a, b))

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import namespace_of
+from ..errors import ArgumentTypeError
 from ..tensor import Tensor, wrap_array
 from .operands import _data_of_index, _lift
 
@@ -92,3 +94,66 @@ def isposinf(x: Any) -> Tensor:
 
 def logical_xor(a: Any, b: Any) -> Tensor:
     return wrap_array(np.logical_xor(_lift(a).array, _data_of_index(b)))
+
+
+def isin(elements: Any, test_elements: Any, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """Whether each of ``elements`` is among ``test_elements`` (torch.isin; either may be a number);
+    ``invert`` gives the opposite. No gradient.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.isin(ds.tensor([[1, 2], [3, 4]]), ds.tensor([2, 3]))
+        tensor([[False,  True],
+                [ True, False]], dtype=bool)
+    """
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise ArgumentTypeError("isin: expected at least one of elements and test_elements to be a tensor")
+    a = _lift(elements).array
+    b = _lift(test_elements).array
+    xp = namespace_of(a)
+    return wrap_array(xp.isin(a, b.reshape(-1), assume_unique=assume_unique, invert=invert))
+
+
+def is_nonzero(x: Any) -> bool:
+    """Whether the one element of ``x`` is nonzero (torch.is_nonzero); more or fewer elements is an error.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.is_nonzero(ds.tensor([0.5]))
+        True
+    """
+    return _lift(x).is_nonzero()
+
+
+def is_same_size(x: Any, other: Any) -> bool:
+    """Whether the two tensors have the same shape (torch.is_same_size).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.is_same_size(ds.zeros(2, 3), ds.ones(2, 3))
+        True
+    """
+    return _lift(x).shape == _lift(other).shape
+
+
+def is_signed(x: Any) -> bool:
+    """Whether the dtype is signed (torch.is_signed: floats and signed integers; bool and uint8 are not).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.is_signed(ds.tensor([1], dtype=ds.uint8))
+        False
+    """
+    return _lift(x).is_signed()
+
+
+def is_neg(x: Any) -> bool:
+    """torch.is_neg: whether the tensor is a lazy negation view; never here (negation is computed).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.is_neg(ds.ones(2))
+        False
+    """
+    _lift(x)
+    return False

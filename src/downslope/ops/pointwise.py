@@ -510,3 +510,67 @@ def nan_to_num(x: Any, nan: float = 0.0, posinf: Any = None, neginf: Any = None)
         d, nan=nan, posinf=info.max if posinf is None else posinf, neginf=info.min if neginf is None else neginf
     )
     return where(np.isfinite(d), x, wrap_array(out.astype(d.dtype, copy=False)))
+
+
+def frexp(x: Any) -> Any:
+    """``(mantissa, exponent)`` with x = mantissa * 2^exponent and 0.5 <= |mantissa| < 1 (torch.frexp;
+    exponent int32); the mantissa's gradient is g / 2^exponent.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.frexp(ds.tensor([8.0, -0.3]))
+        frexp(mantissa=tensor([ 0.5, -0.6]), exponent=tensor([ 4, -1], dtype=int32))
+    """
+    from .reductions import return_types
+
+    x = _lift(x)
+    if x.array.dtype.kind != "f":
+        raise ArgumentTypeError(f"frexp: expected a floating tensor, got {x.dtype}")
+    mantissa, exponent = np.frexp(x.array)
+    exponent = exponent.astype(np.int32)
+    with np.errstate(over="ignore"):  # a subnormal's 2^-exponent overflows to inf, as in torch
+        scale = np.ldexp(np.ones_like(x.array), -exponent)
+    return return_types.frexp(record_op(mantissa, (x,), _frexp_vjp, scale), wrap_array(exponent))
+
+
+def _frexp_vjp(g, y, args, saved, needs, xp):
+    return (g * saved,)
+
+
+_frexp_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def sgn(x: Any) -> Tensor:
+    """The sign (torch.sgn; for real tensors the same as :func:`sign`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.sgn(ds.tensor([-2, 0, 3]))
+        tensor([-1,  0,  1])
+    """
+    return sign(x)
+
+
+def fix(x: Any) -> Tensor:
+    """Round toward zero (torch.fix, the same as :func:`trunc`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.fix(ds.tensor([-2.5, 3.7]))
+        tensor([-2.,  3.])
+    """
+    return trunc(x)
+
+
+def positive(x: Any) -> Tensor:
+    """``x`` itself (torch.positive, unary +); refused for booleans, as torch does.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.positive(ds.tensor([1, -2]))
+        tensor([ 1, -2])
+    """
+    x = _lift(x)
+    if x.array.dtype == np.bool_:
+        raise ArgumentTypeError("positive: the + operator on a bool tensor is not supported")
+    return x

@@ -177,6 +177,9 @@ class return_types:  # noqa: N801  (torch.return_types)
     aminmax = namedtuple("aminmax", ["min", "max"])
     cummax = namedtuple("cummax", ["values", "indices"])
     cummin = namedtuple("cummin", ["values", "indices"])
+    mode = namedtuple("mode", ["values", "indices"])
+    nanmedian = namedtuple("nanmedian", ["values", "indices"])
+    frexp = namedtuple("frexp", ["mantissa", "exponent"])
 
 
 def _extreme_with_indices(x: Any, dim: Any, keepdim: bool, arg: Any, name: str) -> Any:
@@ -398,20 +401,47 @@ def aminmax(x: Any, *, dim: Any = None, keepdim: bool = False) -> Any:
     return return_types.aminmax(amin(x, dim, keepdim), amax(x, dim, keepdim))
 
 
+def _var_args(name: str, x: Any, dim: Any, unbiased: Any, kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
+    x = _lift(x)
+    if x.array.dtype.kind != "f":
+        raise ArgumentTypeError(f"{name}: expected a floating tensor, got {x.dtype}")
+    if isinstance(dim, (bool, np.bool_)):  # torch's var_mean(x, unbiased) overload
+        dim, unbiased = None, dim
+    return x, dim, unbiased
+
+
 def var_mean(
     x: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any
 ) -> tuple[Tensor, Tensor]:
+    """``(var, mean)`` over ``dim`` (torch.var_mean): ``correction=`` (1 by default) or ``unbiased=``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.var_mean(ds.tensor([1.0, 2.0, 4.0]), correction=0)
+        (tensor(1.5556), tensor(2.3333))
+    """
     from ..functional import var as _var
 
-    return _var(x, dim, unbiased, keepdim, **kwargs), mean(x, dim, keepdim)
+    x, dim, unbiased = _var_args("var_mean", x, dim, unbiased, kwargs)
+    keep = bool(keepdim or kwargs.pop("keepdims", False))  # host: Python flags
+    return _var(x, dim, unbiased, keep, **kwargs), mean(x, dim, keep)
 
 
 def std_mean(
     x: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, **kwargs: Any
 ) -> tuple[Tensor, Tensor]:
+    """``(std, mean)`` over ``dim`` (torch.std_mean): ``correction=`` (1 by default) or ``unbiased=``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.std_mean(ds.tensor([1.0, 3.0]))
+        (tensor(1.4142), tensor(2.))
+    """
     from ..functional import std as _std
 
-    return _std(x, dim, unbiased, keepdim, **kwargs), mean(x, dim, keepdim)
+    x, dim, unbiased = _var_args("std_mean", x, dim, unbiased, kwargs)
+    keep = bool(keepdim or kwargs.pop("keepdims", False))  # host: Python flags
+    return _std(x, dim, unbiased, keep, **kwargs), mean(x, dim, keep)
 
 
 def nansum(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -425,3 +455,241 @@ def nanmean(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
     dim = _norm_axes(dim, x.ndim)
     count = np.sum(valid, axis=dim, keepdims=keepdim)
     return div(nansum(x, dim, keepdim), wrap_array(as_array(count).astype(x.array.dtype)))
+
+
+def histc(x: Any, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
+    """A histogram of ``x``'s elements in ``bins`` equal bins over [min, max] (torch.histc): with
+    min == max the data's own range (widened by 1 each way when it is one value); elements outside
+    the range and NaNs are left out; the last bin includes its right edge. No gradient.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.histc(ds.tensor([1.0, 2.0, 1.0]), bins=4, min=0, max=3)
+        tensor([0., 2., 1., 0.])
+    """
+    x = _lift(x)
+    a = x.array
+    if a.dtype.kind != "f":
+        raise ArgumentTypeError(f"histc: expected a floating tensor, got {a.dtype}")
+    if isinstance(bins, (bool, np.bool_)) or not isinstance(bins, (int, np.integer)):
+        raise ArgumentTypeError(f"histc: bins must be an int, got {bins!r}")
+    if bins <= 0:
+        raise ArgumentError(f"histc: bins must be > 0, got {bins}")
+    xp = namespace_of(a)
+    lo, hi = float(min), float(max)  # host: Python numbers
+    if lo == hi and a.size:
+        lo, hi = float(a.min()), float(a.max())  # host: the data's range sets the edges
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ArgumentError(f"histc: the range [{lo}, {hi}] is not finite")
+    if not lo < hi:
+        raise ArgumentError(f"histc: max must be larger than min, got min={lo} and max={hi}")
+    left, right = a.dtype.type(lo), a.dtype.type(hi)
+    flat = a.reshape(-1)
+    flat = flat[(flat >= left) & (flat <= right)]
+    # torch's arithmetic, in the input's dtype: (x - min) * bins / (max - min), the top edge in the last bin
+    pos = ((flat - left) * a.dtype.type(bins) / (right - left)).astype(np.int64)
+    pos = xp.where(pos >= bins, bins - 1, pos)
+    return wrap_array(xp.bincount(pos, minlength=bins).astype(a.dtype))
+
+
+def dist(x: Any, other: Any, p: float = 2) -> Tensor:
+    """The ``p``-norm of ``x - other`` (torch.dist), differentiable in both.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.dist(ds.tensor([1.0, 2.0]), ds.tensor([4.0, 6.0]))
+        tensor(5.)
+    """
+    a, b = _lift(x), _lift(other)
+    if a.array.dtype.kind != "f" or b.array.dtype.kind != "f":
+        raise ArgumentTypeError(f"dist: expected floating tensors, got {a.dtype} and {b.dtype}")
+    return vector_norm(a - b, p)
+
+
+def renorm(x: Any, p: float, dim: int, maxnorm: float) -> Tensor:
+    """Each slice ``x.select(dim, i)`` whose ``p``-norm exceeds ``maxnorm`` scaled down to norm
+    ``maxnorm`` (torch.renorm: scale maxnorm / (norm + 1e-7)); the gradient flows through the norm too.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.renorm(ds.tensor([[3.0, 4.0], [0.3, 0.4]]), 2, 0, 1.0)
+        tensor([[0.6, 0.8],
+                [0.3, 0.4]])
+    """
+    x = _lift(x)
+    if x.array.dtype.kind != "f":
+        raise ArgumentTypeError(f"renorm: expected a floating tensor, got {x.dtype}")
+    if x.ndim < 2:
+        raise ShapeError(f"renorm: the input needs at least 2 dimensions, got shape {x.shape}")
+    if not p > 0:
+        raise ArgumentError(f"renorm: p must be positive, got {p}")
+    if not maxnorm >= 0:
+        raise ArgumentError(f"renorm: maxnorm must be >= 0, got {maxnorm}")
+    d = _dim(dim, x.ndim, "renorm")
+    norm = vector_norm(x, p, tuple(i for i in range(x.ndim) if i != d), True)
+    over = norm.array > maxnorm
+    factor = where(over, maxnorm / (norm + 1e-7), 1.0)
+    return x * factor
+
+
+def _trapezoid_args(name: str, y: Any, x: Any, dx: Any, dim: int) -> tuple[Tensor, Any, int]:
+    y = _lift(y)
+    if y.array.dtype == np.bool_:
+        raise ArgumentTypeError(f"{name}: y must be a number tensor, got bool")
+    y = _lift_float(y)
+    if x is not None and dx is not None:
+        raise ArgumentError(f"{name}: give x or dx, not both")
+    d = _dim(dim, y.ndim, name)
+    if x is None:
+        return y, 1.0 if dx is None else dx, d
+    if not isinstance(x, Tensor):
+        return y, x, d  # a number x is the spacing, as torch.trapezoid(y, 0.5)
+    if x.array.dtype == np.bool_:
+        raise ArgumentTypeError(f"{name}: x must be a number tensor, got bool")
+    if x.ndim == 1:
+        if x.shape[0] != y.shape[d]:
+            raise ShapeError(
+                f"{name}: there must be one x value for each sample point: x has {x.shape[0]}, y has {y.shape[d]} along dim {d}"
+            )
+        x = reshape(x, tuple(x.shape[0] if i == d else 1 for i in range(y.ndim)))
+    elif x.ndim < y.ndim:
+        x = reshape(x, (1,) * (y.ndim - x.ndim) + x.shape)
+    n = x.shape[d]
+    return y, x.narrow(d, 1, n - 1) - x.narrow(d, 0, n - 1), d
+
+
+def trapezoid(y: Any, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor:
+    """The trapezoidal rule along ``dim`` (torch.trapezoid): sample points ``x`` (a tensor) or a constant
+    spacing ``dx`` (1 by default).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.trapezoid(ds.tensor([1.0, 2.0, 4.0]), ds.tensor([0.0, 1.0, 3.0]))
+        tensor(7.5)
+    """
+    y, step, d = _trapezoid_args("trapezoid", y, x, dx, dim)
+    n = y.shape[d] if y.ndim else 1
+    if n == 0:
+        return sum(y, d)  # zeros, as torch
+    if not isinstance(step, Tensor):
+        return (sum(y, d) - (y.select(d, 0) + y.select(d, -1)) * 0.5) * step
+    return sum(step * (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) / 2.0, d)
+
+
+def trapz(y: Any, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor:
+    """torch.trapz, the older name of :func:`trapezoid`.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.trapz(ds.tensor([1.0, 2.0, 4.0]), dx=0.5)
+        tensor(2.25)
+    """
+    return trapezoid(y, x, dx=dx, dim=dim)
+
+
+def cumulative_trapezoid(y: Any, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor:
+    """The running trapezoidal rule along ``dim`` (torch.cumulative_trapezoid): one fewer element there.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.cumulative_trapezoid(ds.tensor([1.0, 2.0, 4.0]))
+        tensor([1.5, 4.5])
+    """
+    from .scans import cumsum
+
+    y, step, d = _trapezoid_args("cumulative_trapezoid", y, x, dx, dim)
+    n = y.shape[d]
+    if n == 0:
+        return clone(y)
+    return cumsum(step / 2.0 * (y.narrow(d, 0, n - 1) + y.narrow(d, 1, n - 1)), d)
+
+
+def cov(x: Any, *, correction: int = 1, fweights: Any = None, aweights: Any = None) -> Tensor:
+    """The covariance matrix of the variables in ``x``'s rows (observations in columns; a 1-D ``x`` is
+    one variable), torch.cov: ``correction`` (1: Bessel's), integer frequency weights ``fweights`` and
+    floating observation weights ``aweights``. Differentiable in ``x`` and ``aweights``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.cov(ds.tensor([[1.0, 2.0, 4.0], [0.0, 3.0, 9.0]]))
+        tensor([[ 2.3333,  7.    ],
+                [ 7.    , 21.    ]])
+    """
+    import warnings
+
+    from .linalg import mm
+
+    x = _lift(x)
+    if x.ndim > 2:
+        raise ShapeError(f"cov: expected an input with two or fewer dimensions, got shape {x.shape}")
+    if x.array.dtype == np.bool_:
+        raise ArgumentTypeError("cov: bool input is not supported")
+    x = _lift_float(x)
+    rows = reshape(x, (1, -1)) if x.ndim < 2 else x
+    n = rows.shape[1]
+    w: Any = None
+    if fweights is not None:
+        fw = _lift(fweights)
+        if fw.ndim > 1 or fw.array.dtype.kind not in "iu":
+            raise ArgumentTypeError(f"cov: fweights must be a 1-D integer tensor, got {fw.dtype} of shape {fw.shape}")
+        if fw.numel() != n:
+            raise ShapeError(f"cov: fweights has {fw.numel()} elements for {n} observations")
+        if n and fw.array.min() < 0:
+            raise ArgumentError("cov: fweights cannot be negative")
+        w = astype(fw, x.array.dtype)
+    if aweights is not None:
+        aw = _lift(aweights)
+        if aw.ndim > 1 or aw.array.dtype.kind != "f":
+            raise ArgumentTypeError(f"cov: aweights must be a 1-D floating tensor, got {aw.dtype} of shape {aw.shape}")
+        if aw.numel() != n:
+            raise ShapeError(f"cov: aweights has {aw.numel()} elements for {n} observations")
+        if n and aw.array.min() < 0:
+            raise ArgumentError("cov: aweights cannot be negative")
+        w = aw if w is None else w * aw
+    if w is None:
+        w_sum: Any = float(n)  # host: a Python count
+        avg = sum(rows, 1) / w_sum
+    else:
+        w_sum = sum(w)
+        if not w_sum.array.all():
+            raise ArgumentError("cov: the weights sum to zero, so they can't be normalized")
+        avg = sum(rows * w, 1) / w_sum
+    if w is not None and correction != 0 and aweights is not None:
+        norm_factor = w_sum - correction * sum(w * _lift(aweights)) / w_sum
+    else:
+        norm_factor = w_sum - correction
+    if bool(np.asarray(getattr(norm_factor, "array", norm_factor)) <= 0):  # host: a Python check
+        warnings.warn(
+            "cov(): degrees of freedom is <= 0. Correction should be strictly less than the number of observations.",
+            UserWarning,
+            stacklevel=2,
+        )
+        norm_factor = norm_factor * 0.0
+    centred = rows - reshape(avg, (-1, 1))
+    c = mm(centred, (centred if w is None else centred * w).T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return squeeze(c / norm_factor)
+
+
+def corrcoef(x: Any) -> Tensor:
+    """The Pearson correlation matrix of ``x``'s rows (torch.corrcoef): cov normalised by the standard
+    deviations, clipped to [-1, 1].
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.corrcoef(ds.tensor([[1.0, 2.0, 3.0], [3.0, 1.0, 2.0]]))
+        tensor([[ 1. , -0.5],
+                [-0.5,  1. ]])
+    """
+    from .linalg import diagonal
+    from .pointwise import clip, sqrt
+
+    c = cov(x)
+    if c.ndim == 0:
+        return c / c
+    d = sqrt(diagonal(c))
+    c = c / reshape(d, (-1, 1))
+    c = c / reshape(d, (1, -1))
+    return clip(c, -1, 1)

@@ -1,4 +1,5 @@
-"""Sorting and order statistics: sort, argsort, topk, kthvalue, median."""
+"""Sorting and order statistics: sort, argsort, topk, kthvalue, median, nanmedian, mode, quantile,
+nanquantile, searchsorted, bucketize, unique_consecutive."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from typing import Any
 import numpy as np
 
 from ..backend import as_array, namespace_of
-from ..errors import OutOfRangeError
+from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, record_op, wrap_array
 from .indexing import _take_along
 from .operands import _dim, _lift
-from .pointwise import clone
+from .pointwise import clone, where
 from .reductions import return_types
-from .shape import reshape, squeeze
+from .shape import broadcast_to, movedim, reshape, squeeze
 
 
 def _sorted(x: Any, dim: int, descending: bool, stable: bool) -> tuple[Tensor, np.ndarray, int]:
@@ -112,3 +113,308 @@ def _median_all_vjp(g, y, args, saved, needs, xp):
     v = xp.data(y)
     hit = (x == v) | ((x != x) & (v != v))
     return (g * (hit / hit.sum()).astype(x.dtype),)
+
+
+def nanmedian(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    """The lower median ignoring NaNs (torch.nanmedian): a 0-d tensor, or ``(values, indices)`` along
+    ``dim``; a slice of only NaNs gives NaN.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nanmedian(ds.tensor([1.0, float("nan"), 3.0, 2.0]))
+        tensor(2.)
+    """
+    x = _lift(x)
+    if x.array.dtype.kind != "f":
+        return median(x, dim, keepdim)
+    if dim is None:
+        flat = reshape(x, (-1,))
+        if flat.shape[0] == 0:  # torch: NaN
+            return record_op(namespace_of(x.array).full((), np.nan, x.array.dtype), (x,), _median_all_vjp)
+        value = nanmedian(flat.detach(), 0).values.array
+        return record_op(value, (x,), _median_all_vjp)
+    d = _dim(dim, x.ndim, "nanmedian")
+    if x.ndim == 0:
+        return return_types.nanmedian(clone(x), wrap_array(namespace_of(x.array).zeros((), np.int64)))
+    a = x.array
+    if a.shape[d] == 0:
+        raise OutOfRangeError(f"nanmedian(dim={dim}): dimension {d} of the input of shape {x.shape} has size 0")
+    xp = namespace_of(a)
+    valid = a.shape[d] - _nan_count(a, d, True)
+    # the lower median of the non-NaN values (NaNs sort last); a row of only NaNs takes its first NaN
+    k = xp.where(valid > 0, (valid - 1) // 2, 0)
+    idx = xp.take_along_axis(xp.argsort(a, axis=d, kind="stable"), k, axis=d)
+    values = _take_along(x, idx, d)
+    if not keepdim:
+        values, idx = squeeze(values, d), idx.squeeze(d)
+    return return_types.nanmedian(values, wrap_array(as_array(idx).astype(np.int64, copy=False)))
+
+
+def mode(x: Any, dim: int = -1, keepdim: bool = False) -> Any:
+    """``(values, indices)``: the most frequent value along ``dim`` (the smallest of equally frequent
+    ones) and the index of its last occurrence, as torch.mode; the gradient goes to that index. A NaN
+    equals nothing, so each NaN counts once.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.mode(ds.tensor([3, 1, 1, 3, 2, 3, 1]))
+        mode(values=tensor(1), indices=tensor(6))
+    """
+    x = _lift(x)
+    d = _dim(dim, x.ndim, "mode")
+    if x.ndim == 0:
+        return return_types.mode(clone(x), wrap_array(namespace_of(x.array).zeros((), np.int64)))
+    a = x.array
+    if a.shape[d] == 0:
+        if a.size == 0 and _builtin_any_zero(a.shape, d):
+            empty = tuple(1 if i == d else s for i, s in enumerate(a.shape) if i != d or keepdim)
+            xp = namespace_of(a)
+            return return_types.mode(wrap_array(xp.zeros(empty, a.dtype)), wrap_array(xp.zeros(empty, np.int64)))
+        raise OutOfRangeError(f"mode(): expected reduction dim {d} to have non-zero size (input of shape {x.shape})")
+    moved = np.moveaxis(a, d, -1)  # host: the run-length search below is host work
+    order = np.argsort(moved, axis=-1, kind="stable")  # host: as above
+    s = np.take_along_axis(moved, order, axis=-1)  # host: as above
+    n = s.shape[-1]
+    # a run starts where a value differs from the one before (NaN != NaN: each NaN is a run of its own)
+    starts = np.ones(s.shape, bool)  # host: as above
+    starts[..., 1:] = s[..., 1:] != s[..., :-1]
+    pos = np.arange(n)  # host: as above
+    first_of_run = np.where(starts, pos, 0)  # host: as above
+    first_of_run = np.maximum.accumulate(first_of_run, axis=-1)  # host: as above
+    length = pos - first_of_run + 1  # length of the run so far: the full length at each run's last element
+    ends = np.ones(s.shape, bool)  # host: as above
+    ends[..., :-1] = starts[..., 1:]
+    score = np.where(ends, length, 0)  # host: as above
+    # the first maximum in sorted order is the smallest most frequent value; its run's last element
+    # holds (with the stable sort) the largest original index
+    best = np.argmax(score, axis=-1)[..., None]  # host: as above
+    idx = np.take_along_axis(order, best, axis=-1)  # host: as above
+    idx = np.moveaxis(idx, -1, d)  # host: as above
+    idx = as_array(idx)
+    values = _take_along(x, idx, d)
+    if not keepdim:
+        values, idx = squeeze(values, d), idx.squeeze(d)
+    return return_types.mode(values, wrap_array(idx.astype(np.int64, copy=False)))
+
+
+def _builtin_any_zero(shape: tuple[int, ...], d: int) -> bool:
+    """Whether a dim other than ``d`` has size 0 (then torch gives an empty result, not an error)."""
+    return len([s for i, s in enumerate(shape) if i != d and s == 0]) > 0
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(name: str, x: Any, q: Any, dim: Any, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
+    x = _lift(x)
+    a = x.array
+    if a.dtype not in (np.float32, np.float64):
+        raise ArgumentTypeError(f"{name}: expected a float32 or float64 input tensor, got {a.dtype}")
+    if a.size == 0:
+        raise ShapeError(f"{name}: expected a non-empty input tensor, got shape {x.shape}")
+    if not isinstance(interpolation, str) or interpolation not in _INTERPOLATIONS:
+        raise ArgumentError(
+            f"{name}: interpolation must be one of linear, lower, higher, midpoint or nearest, got {interpolation!r}"
+        )
+    if isinstance(q, Tensor):
+        if q.array.dtype != a.dtype:
+            raise ArgumentTypeError(f"{name}: q must have the input's dtype {a.dtype}, got {q.array.dtype}")
+        if q.ndim > 1:
+            raise ShapeError(f"{name}: q must be a number or a 1-D tensor, got shape {q.shape}")
+        qa = np.asarray(as_array(q.array), dtype=a.dtype)  # host: q's values are checked and become ranks
+        scalar = q.ndim == 0
+    elif isinstance(q, (bool, np.bool_)) or not isinstance(q, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{name}: q must be a number or a tensor, got {type(q).__name__}")
+    else:
+        qa, scalar = np.asarray(q, dtype=a.dtype), True  # host: a Python number
+    qa = qa.reshape(-1)
+    bad = ~((qa >= 0) & (qa <= 1))
+    if bad.any():
+        raise ArgumentError(f"{name}: q must be in the range [0, 1], got {qa[bad][0].item()}")  # host: the message
+    if dim is None:
+        work, d = reshape(x, (-1,)), 0
+    else:
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise ArgumentTypeError(f"{name}: dim must be an int or None, got {dim!r}")
+        d = _dim(int(dim), x.ndim, name)
+        work = reshape(x, (1,)) if x.ndim == 0 else x
+    _, order, _ = _sorted(work, d, False, True)
+    srt = movedim(_take_along(work, order, d), d, -1)  # (..., n), NaNs last
+    s = srt.array
+    n = s.shape[-1]
+    k = qa.shape[0]
+    qv = as_array(qa).reshape((k,) + (1,) * s.ndim)
+    xp = namespace_of(s)
+    nans = xp.isnan(s)
+    if ignore_nan:
+        valid = (n - nans.sum(axis=-1, keepdims=True)).astype(s.dtype)
+        ranks = qv * (valid - 1)
+        ranks = xp.where(ranks < 0, 0, ranks).astype(s.dtype)
+    else:
+        ranks = xp.where(nans.any(axis=-1, keepdims=True), s.dtype.type(n - 1), qv * s.dtype.type(n - 1))
+    ranks = xp.broadcast_to(ranks, (k,) + s.shape[:-1] + (1,))
+    if interpolation == "lower":
+        ranks = xp.floor(ranks)
+    elif interpolation == "higher":
+        ranks = xp.ceil(ranks)
+    elif interpolation == "nearest":
+        ranks = xp.round(ranks)  # half to even, as torch's round
+    full = broadcast_to(srt, (k,) + s.shape)
+    below = ranks.astype(np.int64)
+    out = _take_along(full, below, full.ndim - 1)
+    if interpolation in ("linear", "midpoint"):
+        w = xp.full_like(ranks, 0.5) if interpolation == "midpoint" else ranks - below.astype(ranks.dtype)
+        above = _take_along(full, xp.ceil(ranks).astype(np.int64), full.ndim - 1)
+        # torch's lerp: from the nearer end, so that w = 0 and w = 1 give the ends exactly
+        step = above - out
+        out = where(wrap_array(w < 0.5), out + wrap_array(w) * step, above - step * wrap_array(1 - w))
+    out = squeeze(out, -1)  # (k, *rest)
+    if keepdim:
+        out = reshape(out, (k,) + (1,) * x.ndim) if dim is None else reshape(out, (k,) + _kept(x.shape, d))
+    if scalar:
+        out = squeeze(out, 0)
+    return out
+
+
+def _kept(shape: tuple[int, ...], d: int) -> tuple[int, ...]:
+    return tuple(1 if i == d else s for i, s in enumerate(shape))
+
+
+def quantile(x: Any, q: Any, dim: Any = None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
+    """The ``q``-th quantiles of ``x`` along ``dim`` (all elements by default), torch.quantile: ``q`` a
+    number or a 1-D tensor (whose dim comes first in the result), ``interpolation`` between the two
+    nearest ranks 'linear', 'lower', 'higher', 'midpoint' or 'nearest'. A slice with a NaN gives NaN.
+    The gradient goes to the one or two sorted values used, with their interpolation weights.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.quantile(ds.tensor([1.0, 2.0, 4.0, 5.0]), 0.5)
+        tensor(3.)
+    """
+    return _quantile("quantile", x, q, dim, keepdim, interpolation, False)
+
+
+def nanquantile(x: Any, q: Any, dim: Any = None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
+    """:func:`quantile` ignoring NaNs (torch.nanquantile); a slice of only NaNs gives NaN.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nanquantile(ds.tensor([1.0, float("nan"), 3.0]), 0.5)
+        tensor(2.)
+    """
+    return _quantile("nanquantile", x, q, dim, keepdim, interpolation, True)
+
+
+def searchsorted(
+    sorted_sequence: Any,
+    input: Any,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+    side: str | None = None,
+    sorter: Any = None,
+) -> Tensor:
+    """Indices where ``input``'s values would go in ``sorted_sequence`` (sorted along its last dim) to
+    keep it sorted (torch.searchsorted): a 1-D sequence serves every value; an N-D one matches
+    ``input``'s leading dims. ``right``/``side='right'`` gives the index after equal values; ``sorter``
+    holds the indices that sort an unsorted sequence. int64 (int32 with ``out_int32``), no gradient.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.searchsorted(ds.tensor([1, 3, 5, 7]), ds.tensor([3, 6, 9]))
+        tensor([1, 3, 4])
+    """
+    seq = _lift(sorted_sequence)
+    scalar = not isinstance(input, Tensor)
+    values = _lift(input, seq if scalar else None)
+    if side is not None:
+        if side not in ("left", "right"):
+            raise ArgumentError(f"searchsorted: side can only be 'left' or 'right', got {side!r}")
+        if right and side == "left":
+            raise ArgumentError("searchsorted: side and right can't be set to opposites (side='left', right=True)")
+        right = side == "right"
+    if seq.ndim == 0:
+        raise ShapeError("searchsorted: the boundaries tensor must have at least one dimension, got a 0-d tensor")
+    s = seq.array
+    v = values.array
+    if sorter is not None:
+        order = _lift(sorter).array
+        if order.dtype.kind not in "iu" or order.shape != s.shape:
+            raise ArgumentError(
+                f"searchsorted: sorter must be an integer tensor of the boundaries' shape {seq.shape}, "
+                f"got {order.dtype} of shape {tuple(order.shape)}"
+            )
+        if order.size and (order.min() < 0 or order.max() >= s.shape[-1]):
+            raise OutOfRangeError(f"searchsorted: sorter index out of range [0, {s.shape[-1]})")
+        s = np.take_along_axis(s, order, axis=-1)
+    if s.ndim > 1 and (v.ndim != s.ndim or v.shape[:-1] != s.shape[:-1]):
+        raise ShapeError(
+            f"searchsorted: the boundaries tensor must be 1-D or have the input's leading dims, got boundaries "
+            f"of shape {seq.shape} and input of shape {values.shape}"
+        )
+    how: Any = "right" if right else "left"
+    host_s, host_v = np.asarray(s), np.asarray(v)  # host: np.searchsorted is host work
+    if s.ndim == 1:
+        out = np.searchsorted(host_s, host_v, side=how)  # host: as above
+    else:
+        flat_s = host_s.reshape(-1, host_s.shape[-1])
+        flat_v = host_v.reshape(-1, host_v.shape[-1])
+        out = np.stack([np.searchsorted(r, w, side=how) for r, w in zip(flat_s, flat_v)]).reshape(
+            v.shape
+        )  # host: as above
+    return wrap_array(as_array(np.asarray(out, np.int32 if out_int32 else np.int64)))  # host: as above
+
+
+def bucketize(input: Any, boundaries: Any, *, out_int32: bool = False, right: bool = False) -> Tensor:
+    """The bucket of each value of ``input`` between the 1-D sorted ``boundaries`` (torch.bucketize):
+    with ``right=False`` bucket i holds boundaries[i-1] < x <= boundaries[i]; with ``right=True``
+    boundaries[i-1] <= x < boundaries[i].
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.bucketize(ds.tensor([1, 5, 7, 9]), ds.tensor([1, 5, 7]), right=True)
+        tensor([1, 2, 3, 3])
+    """
+    b = _lift(boundaries)
+    if b.ndim != 1:
+        raise ShapeError(f"bucketize: the boundaries tensor must be 1-D, got shape {b.shape}")
+    return searchsorted(b, input, out_int32=out_int32, right=right)
+
+
+def unique_consecutive(
+    x: Any, return_inverse: bool = False, return_counts: bool = False, dim: int | None = None
+) -> Any:
+    """Each run of equal consecutive values (or slices along ``dim``) kept once (torch.unique_consecutive);
+    with ``return_inverse`` also each element's run number, with ``return_counts`` each run's length.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.unique_consecutive(ds.tensor([1, 1, 2, 2, 3, 1]), return_counts=True)
+        (tensor([1, 2, 3, 1]), tensor([2, 2, 1, 1]))
+    """
+    x = _lift(x)
+    a = np.asarray(x.array)  # host: run detection is host work
+    if dim is None:
+        flat = a.reshape(-1)
+        change = flat[1:] != flat[:-1]
+        starts = np.concatenate([np.ones(min(flat.size, 1), bool), change])  # host: as above
+        out = flat[starts]
+        inverse_shape = a.shape
+        n = flat.size
+    else:
+        d = _dim(dim, x.ndim, "unique_consecutive")
+        moved = np.moveaxis(a, d, 0).reshape(a.shape[d] if a.ndim else 1, -1)  # host: as above
+        change = (moved[1:] != moved[:-1]).any(axis=1)
+        starts = np.concatenate([np.ones(min(moved.shape[0], 1), bool), change])  # host: as above
+        out = np.compress(starts, a, axis=d) if a.ndim else a
+        inverse_shape = (moved.shape[0],)
+        n = moved.shape[0]
+    result = [wrap_array(as_array(np.ascontiguousarray(out)))]  # host: as above
+    if return_inverse:
+        inverse = (np.cumsum(starts) - 1).astype(np.int64)  # host: as above
+        result.append(wrap_array(as_array(inverse.reshape(inverse_shape))))
+    if return_counts:
+        where_starts = np.flatnonzero(starts)  # host: as above
+        counts = np.diff(np.append(where_starts, n)).astype(np.int64)  # host: as above
+        result.append(wrap_array(as_array(counts)))
+    return result[0] if len(result) == 1 else tuple(result)

@@ -1,0 +1,87 @@
+"""``torch.special``: the special functions under PyTorch's names (``ds.special.erfcx(x)``), each a
+differentiable op; several are the very ops of the top level (``expit`` is :func:`downslope.sigmoid`,
+``gammaln`` is :func:`downslope.lgamma`, ``psi`` is :func:`downslope.digamma`...).
+
+Example:
+    >>> import downslope as ds
+    >>> ds.special.expit(ds.tensor([0.0]))
+    tensor([0.5])
+    >>> ds.special.gammaln(ds.tensor([3.0]))
+    tensor([0.6931])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .ops import clip, erf, erfc, exp2, expm1, log1p, logsumexp, round, sigmoid, sinc, xlogy
+from .ops import logit as _logit
+from .ops.reductions import log_softmax as _log_softmax
+from .ops.reductions import softmax as _softmax
+from .ops.special import (
+    digamma,
+    entr,
+    erfcx,
+    erfinv,
+    gammainc,
+    gammaincc,
+    i0,
+    i0e,
+    i1,
+    i1e,
+    lgamma,
+    log_ndtr,
+    multigammaln,
+    ndtr,
+    ndtri,
+    polygamma,
+    xlog1py,
+)
+from .tensor import Tensor
+
+expit = sigmoid
+gammaln = lgamma
+psi = digamma
+modified_bessel_i0 = i0
+modified_bessel_i1 = i1
+
+
+def logit(x: Any, eps: float | None = None) -> Tensor:
+    """log(x / (1 - x)) (torch.special.logit); with ``eps``, x is clamped to [eps, 1 - eps] first.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.special.logit(ds.tensor([0.0, 0.5]), eps=1e-6)
+        tensor([-13.8155,   0.    ])
+    """
+    return _logit(x if eps is None else clip(x, eps, 1 - eps))
+
+
+def softmax(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (torch.special.softmax: ``dim`` is required).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.special.softmax(ds.tensor([0.0, 0.0]), 0)
+        tensor([0.5, 0.5])
+    """
+    return _softmax(x, dim, dtype=dtype)
+
+
+def log_softmax(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
+    """x - logsumexp(x) along ``dim`` (torch.special.log_softmax: ``dim`` is required).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.special.log_softmax(ds.tensor([0.0, 0.0]), 0)
+        tensor([-0.6931, -0.6931])
+    """
+    return _log_softmax(x, dim, dtype=dtype)
+
+
+__all__ = [
+    "digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2", "expit", "expm1", "gammainc", "gammaincc",
+    "gammaln", "i0", "i0e", "i1", "i1e", "log1p", "log_ndtr", "log_softmax", "logit", "logsumexp",
+    "modified_bessel_i0", "modified_bessel_i1", "multigammaln", "ndtr", "ndtri", "polygamma", "psi", "round",
+    "sinc", "softmax", "xlog1py", "xlogy",
+]  # fmt: skip
