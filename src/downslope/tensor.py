@@ -701,6 +701,8 @@ class Tensor:
         return _inplace_ufunc(self, np.power, exponent, _ops.pow, "pow_", True)
 
     def neg_(self) -> Tensor:
+        if self.array.dtype == np.bool_:
+            return _ops.neg(self)  # refuses, with torch's message (NumPy's would name numpy)
         return _inplace_unary(self, np.negative, _ops.neg, "neg_")
 
     def abs_(self) -> Tensor:

@@ -54,7 +54,12 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
     items = index if isinstance(index, tuple) else (index,)
     out: list[Any] = []
     for item in items:
-        if type(item) is slice or type(item) is int or item is None or item is Ellipsis:  # basic: the common case
+        if type(item) is slice:
+            if item.step is not None and not item.step:  # NumPy's own error would be a raw ValueError
+                raise ArgumentError(f"slice step must be greater than zero, got step 0 in index {index!r}")
+            out.append(item)
+            continue
+        if type(item) is int or item is None or item is Ellipsis:  # basic: the common case
             out.append(item)
             continue
         if isinstance(item, Tensor):
@@ -266,6 +271,39 @@ for _rule in (_getitem_vjp, _scatter_add_vjp, _index_put_vjp):
 _VIEW_RULES = frozenset((_reshape_vjp, _permute_vjp, _broadcast_to_vjp, _getitem_vjp))
 
 
+def _slice_index(op: str, index: Any, x: Tensor, d: int, *, negative_ok: bool = False) -> Any:
+    """The index of an ``index_*`` op as a flat integer array on x's device, checked as torch checks
+    it: integer, at most 1-d, every value in [0, size) of dim ``d`` (``negative_ok``: [-size, size))."""
+    idx = _index_array(index)
+    if idx.dtype != np.int64 and idx.dtype != np.int32:
+        if idx.size:
+            raise ArgumentTypeError(f"{op}: the index must be an int32 or int64 tensor, got dtype {idx.dtype}")
+        idx = idx.astype(np.int64)  # an empty list arrives as float64
+    if idx.ndim > 1:
+        raise OutOfRangeError(f"{op}: the index must be a vector (0-d or 1-d), got shape {tuple(idx.shape)}")
+    idx = like(idx, x.array).reshape(-1)
+    size = x.shape[d] if x.ndim else 1
+    if idx.size:
+        lo, hi = _index_range(idx)
+        if hi >= size or lo < (-size if negative_ok else 0):
+            bad = hi if hi >= size else lo
+            raise OutOfRangeError(f"{op}: index {bad} is out of bounds for dim {d} of size {size} (shape {x.shape})")
+    return idx
+
+
+def _check_source(op: str, x: Tensor, d: int, n: int, src: Tensor) -> None:
+    """torch's rule for the source of index_add / index_copy / index_reduce: x's dtype, and x's shape
+    with ``n`` (the number of indices) along ``d``; no broadcasting."""
+    want = x.shape[:d] + (n,) + x.shape[d + 1 :] if x.ndim else ()
+    if src.shape != want and not (x.ndim == 0 and n == 1 and src.size == 1):
+        raise ShapeError(
+            f"{op}: source must have shape {want} (x's shape {x.shape} with {n} index(es) along dim {d}), "
+            f"got {src.shape}"
+        )
+    if src.dtype != x.dtype:
+        raise ArgumentTypeError(f"{op}: source must have x's dtype {x.dtype}, got {src.dtype}")
+
+
 _WRITABLE_VIEW_RULES = frozenset((_reshape_vjp, _permute_vjp, _getitem_vjp))  # broadcast views are read-only
 
 
@@ -273,7 +311,11 @@ def index_select(x: Any, dim: int, index: Any) -> Tensor:
     """The slices ``index`` along ``dim`` (repeats allowed; their gradients add up)."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_select")
-    idx = _index_array(index).reshape(-1)
+    idx = _slice_index("index_select", index, x, d)
+    if x.ndim == 0:  # a 0-d tensor has one slice, as in torch
+        if idx.size != 1:
+            raise ShapeError(f"index_select: a 0-d tensor takes exactly one index, got {idx.size}")
+        return reshape(getitem(reshape(x, (1,)), idx), ())
     return getitem(x, (slice(None),) * d + (idx,))
 
 
@@ -316,6 +358,11 @@ def _scatter_index(x: Tensor, dim: int, index: Any, op: str) -> tuple[Any, tuple
 
 def _scatter_source(src: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
     value = _lift(src, like)
+    if isinstance(src, Tensor) and value.ndim:  # torch's rules; NumPy would broadcast a smaller src
+        if value.ndim != len(shape) or any(v < n for v, n in zip(value.shape, shape)):
+            raise ShapeError(f"scatter: src of shape {value.shape} must cover the index's shape {shape}")
+        if value.dtype != like.dtype:
+            raise ArgumentTypeError(f"scatter: src must have the tensor's dtype {like.dtype}, got {value.dtype}")
     if value.ndim and value.shape != shape:  # torch reads only the part of src that the index covers
         value = getitem(value, tuple(slice(0, n) for n in shape))
     return value
@@ -457,11 +504,11 @@ def index_reduce(x: Any, dim: int, index: Any, source: Any, reduce: str, *, incl
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_reduce")
     src = _lift(source, x)
-    idx = like(_index_array(index), x.array).reshape(-1)
-    if src.ndim != x.ndim or src.shape[d] != idx.shape[0]:
-        raise ShapeError(
-            f"index_reduce: source of shape {src.shape} must have x's dims {x.shape} with {idx.shape[0]} slices along dim {d}"
-        )
+    idx = _slice_index("index_reduce", index, x, d)
+    _check_source("index_reduce", x, d, idx.shape[0], src)
+    if x.ndim == 0:
+        flat = index_reduce(reshape(x, (1,)), 0, idx, reshape(src, (1,)), reduce, include_self=include_self)
+        return reshape(flat, ())
     view = [1] * x.ndim
     view[d] = idx.shape[0]
     full_index = namespace_of(idx).broadcast_to(idx.reshape(view), src.shape)
@@ -472,7 +519,7 @@ def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
     """A copy of ``x`` with the slices ``index`` along ``dim`` set to ``value``."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_fill")
-    idx = _index_array(index).reshape(-1)
+    idx = _slice_index("index_fill", index, x, d, negative_ok=True)
     if isinstance(value, Tensor) and value.requires_grad:
         # each filled slice counts once: a repeated index must not repeat value's gradient (as in torch)
         idx = namespace_of(idx).unique(idx)
@@ -494,6 +541,16 @@ def take_along_dim(x: Any, indices: Any, dim: Any = None) -> Tensor:
     if dim is None:
         return take(x, idx.reshape(-1))
     d = _dim(dim, x.ndim, "take_along_dim")
+    if idx.ndim != x.ndim:
+        raise ShapeError(f"take_along_dim: indices must have the input's {x.ndim} dims, got shape {tuple(idx.shape)}")
+    if idx.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"take_along_dim: indices must hold integers, got {idx.dtype}")
+    if idx.size:
+        lo, hi = _index_range(idx)
+        if lo < -x.shape[d] or hi >= x.shape[d]:
+            raise OutOfRangeError(
+                f"take_along_dim: index {hi if hi >= x.shape[d] else lo} is out of bounds for dim {d} of size {x.shape[d]}"
+            )
     shape = list(
         np.broadcast_shapes(
             tuple(1 if i == d else s for i, s in enumerate(x.shape)),
@@ -534,8 +591,11 @@ def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> T
     """A copy of ``x`` with the slices of ``source`` added at ``index`` along ``dim`` (repeats add up)."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_add")
-    idx = like(_index_array(index), x.array).reshape(-1)
+    idx = _slice_index("index_add", index, x, d)
     src = _lift(source, x)
+    _check_source("index_add", x, d, idx.shape[0], src)
+    if x.ndim == 0:  # one slice: x's only element
+        return reshape(index_add(reshape(x, (1,)), 0, idx, reshape(src, (1,)), alpha=alpha), ())
     if alpha != 1:
         src = mul(src, alpha)
     full: Any = (slice(None),) * d + (idx,)
@@ -548,8 +608,12 @@ def index_copy(x: Any, dim: int, index: Any, source: Any) -> Tensor:
     """A copy of ``x`` with the slices of ``source`` written at ``index`` along ``dim``."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_copy")
-    idx = _index_array(index).reshape(-1)
-    return index_put(x, (slice(None),) * d + (idx,), source)
+    idx = _slice_index("index_copy", index, x, d)
+    src = _lift(source, x)
+    _check_source("index_copy", x, d, idx.shape[0], src)
+    if x.ndim == 0:
+        return reshape(index_copy(reshape(x, (1,)), 0, idx, reshape(src, (1,))), ())
+    return index_put(x, (slice(None),) * d + (idx,), src)
 
 
 def masked_select(x: Any, mask: Any) -> Tensor:
@@ -596,8 +660,11 @@ def put(x: Any, index: Any, source: Any, accumulate: bool = False) -> Tensor:
     """``x`` (seen flat) with ``source`` written (or added) at the flat ``index``."""
     x = _lift(x)
     flat = reshape(x, (-1,))
-    idx = _index_array(index).reshape(-1)
+    idx = _slice_index("put", _index_array(index).reshape(-1), flat, 0, negative_ok=True)
     src = reshape(_lift(source, x), (-1,))
+    if src.shape != idx.shape:
+        raise ShapeError(f"put: source and index must have as many elements, got {src.shape[0]} and {idx.shape[0]}")
+    idx = idx % max(flat.shape[0], 1)  # torch wraps a negative flat index
     out = index_add(flat, 0, idx, src) if accumulate else index_put(flat, idx, src)
     return reshape(out, x.shape)
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ... import ops
 from ...backend import namespace_of
-from ...errors import ArgumentError, ShapeError
+from ...errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ...tensor import Tensor
 from .._arrays import array_like, is_host, scalar
 from ._base import (
@@ -198,21 +198,29 @@ def multilabel_margin_loss(input: Tensor, target: Any, reduction: str = "mean") 
         >>> round(F.multilabel_margin_loss(ds.tensor([[0.1, 0.2, 0.4, 0.8]]), ds.tensor([[3, 0, -1, 1]])).item(), 4)
         0.85
     """
-    _check_reduction(reduction, "multilabel_margin_loss")
-    x = _input(input, "multilabel_margin_loss")
-    unbatched = x.ndim == 1
+    where = "multilabel_margin_loss"
+    _check_reduction(reduction, where)
+    x = _input(input, where)
+    if x.ndim > 2 or (x.ndim >= 1 and x.shape[-1] == 0):
+        raise ShapeError(f"{where}: expected a non-empty (C,) or (N, C) input, got shape {x.shape}")
+    raw = target.array if isinstance(target, Tensor) else np.asarray(target)  # host: the caller's target data
+    if raw.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"{where}: the target must hold integer class indices, got dtype {raw.dtype}")
+    if tuple(raw.shape) != x.shape:
+        raise ShapeError(f"{where}: the target must have the input's shape {x.shape}, got {tuple(raw.shape)}")
+    unbatched = x.ndim <= 1
     if unbatched:
-        x = ops.unsqueeze(x, 0)
-    t = array_like(target, x.array, np.int64).reshape(x.shape)
+        x = ops.reshape(x, (1, -1) if x.ndim else (1, 1))
+    t = array_like(raw, x.array, np.int64).reshape(x.shape)
     n, c = x.shape
     listed = np.cumsum(t < 0, axis=1) == 0  # each row's classes end at its first -1
-    if is_host(t):  # a value check: on a device it would synchronise
-        for row in range(n):
-            classes = t[row][listed[row]]
-            if classes.size and classes.max() >= c:
-                raise ShapeError(
-                    f"multilabel_margin_loss: class indices must lie in [0, {c}), got {classes.tolist()}"  # host: checked above
-                )
+    if is_host(t) and t.size:  # a value check: on a device it would synchronise
+        lo, hi = int(t.min()), int(t.max())
+        if lo < -1 or hi >= c:
+            raise OutOfRangeError(
+                f"{where}: target entries must be class indices in [0, {c}) or -1 (the end of the list), "
+                f"got {lo if lo < -1 else hi}"
+            )
     # listed_times[i, k]: how often class k is listed for sample i (compared against every class, no
     # scatter). A class listed twice counts twice, as in PyTorch, which loops over the list as given.
     listed_times = ((t[:, :, None] == namespace_of(t).arange(c)) & listed[:, :, None]).sum(axis=1)
@@ -221,7 +229,7 @@ def multilabel_margin_loss(input: Tensor, target: Any, reduction: str = "mean") 
     hinge = ops.relu(1.0 - (ops.unsqueeze(x, 2) - ops.unsqueeze(x, 1)))
     loss = ops.sum(hinge * pairs, (1, 2)) / c
     if unbatched and reduction == "none":
-        return ops.squeeze(loss, 0)
+        return ops.reshape(loss, ())
     return _reduce(loss, reduction)
 
 
