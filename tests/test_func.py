@@ -142,3 +142,260 @@ def test_func_functional_call_is_torch_funcs_and_carries_maml_second_order_gradi
         functional_call(layer, {"weight": ds.ones(1, 2)}, (ds.ones(1, 2),), strict=True)
     out = functional_call(layer, [{"weight": ds.ones(1, 2)}, {"bias": ds.zeros(1)}], (ds.ones(1, 2),))
     assert out.item() == 2.0
+
+
+# --- vmap, vjp, jvp, Jacobians, ensembles (torch.func) ---------------------------------------------
+
+F = torch.func
+
+
+def _pair(arr):
+    """The same float64 values as a downslope and a torch tensor."""
+    return ds.tensor(arr, dtype="float64"), torch.tensor(arr)
+
+
+def _mlps():
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
+    ours = ds.nn.Sequential(ds.nn.Linear(3, 4), ds.nn.Tanh(), ds.nn.Linear(4, 2)).to(ds.float64)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return ours, theirs
+
+
+def test_per_sample_gradients_vmap_of_grad_match_torch_and_a_loop(assert_close):
+    ours, theirs = _mlps()
+    (x, tx), (y, ty) = _pair(_rand(10, (6, 3))), _pair(_rand(11, (6, 2)))
+
+    def loss_fn(lib, model):
+        def loss(params, buffers, sample, target):
+            pred = lib.func.functional_call(model, (params, buffers), (sample.unsqueeze(0),))
+            return ((pred - target.unsqueeze(0)) ** 2).mean()
+
+        return loss
+
+    params = {k: v.detach() for k, v in ours.named_parameters()}
+    tparams = {k: v.detach() for k, v in theirs.named_parameters()}
+    got = ds.func.vmap(ds.func.grad(loss_fn(ds, ours)), in_dims=(None, None, 0, 0))(params, {}, x, y)
+    want = F.vmap(F.grad(loss_fn(torch, theirs)), in_dims=(None, None, 0, 0))(tparams, {}, tx, ty)
+    assert set(got) == set(want)
+    for k in want:
+        assert tuple(got[k].shape) == tuple(want[k].shape) == (6, *params[k].shape)
+        assert_close(got[k].numpy(), want[k].numpy(), np.float64, f"per-sample grad {k}")
+        looped = np.stack([ds.func.grad(loss_fn(ds, ours))(params, {}, x[i], y[i])[k].numpy() for i in range(6)])
+        assert_close(got[k].numpy(), looped, np.float64, f"loop {k}")
+
+
+def test_model_ensembling_with_stack_module_state_and_functional_call():
+    import copy
+
+    models = [ds.nn.Sequential(ds.nn.Linear(3, 5), ds.nn.ReLU(), ds.nn.Linear(5, 2)) for _ in range(4)]
+    params, buffers = ds.func.stack_module_state(models)
+    assert tuple(params["0.weight"].shape) == (4, 5, 3) and params["0.weight"].requires_grad
+    assert params["0.weight"].grad_fn is None and buffers == {}
+    base = copy.deepcopy(models[0])  # PyTorch's tutorial moves it to 'meta'; any copy works here
+
+    def fmodel(p, b, x):
+        return ds.func.functional_call(base, (p, b), (x,))
+
+    x = ds.randn(7, 3)
+    out = ds.func.vmap(fmodel, in_dims=(0, 0, None))(params, buffers, x)
+    np.testing.assert_allclose(out.detach().numpy(), np.stack([m(x).detach().numpy() for m in models]), rtol=1e-6)
+    minibatches = ds.randn(4, 7, 3)  # a different minibatch per model
+    out2 = ds.func.vmap(fmodel)(params, buffers, minibatches)
+    np.testing.assert_allclose(out2[2].detach().numpy(), models[2](minibatches[2]).detach().numpy(), rtol=1e-6)
+    out.sum().backward()  # the stacked parameters train the ensemble
+    assert tuple(params["2.bias"].grad.shape) == (4, 2)
+    with pytest.raises(RuntimeError, match="at least one model"):
+        ds.func.stack_module_state([])
+    with pytest.raises(RuntimeError, match="same class"):
+        ds.func.stack_module_state([ds.nn.Linear(2, 2), ds.nn.Sequential(ds.nn.Linear(2, 2))])
+    with pytest.raises(RuntimeError, match="training/eval"):
+        ds.func.stack_module_state([ds.nn.Linear(2, 2), ds.nn.Linear(2, 2).eval()])
+
+
+def test_vmap_in_dims_out_dims_nesting_and_pytrees_match_torch(assert_close):
+    a, ta = _pair(_rand(20, (3, 4)))
+    b, tb = _pair(_rand(21, (4, 3)))
+    w, tw = _pair(_rand(22, (4,)))
+    cases = [
+        (lambda lib: lambda u, v: u * v, dict(in_dims=(0, 1)), (a, b), (ta, tb)),
+        (lambda lib: lambda u, v: u * v, dict(in_dims=(1, None)), (a, w[:3]), (ta, tw[:3])),
+        (lambda lib: lambda u: u.sin(), dict(out_dims=1), (a,), (ta,)),
+        (lambda lib: lambda u: u.sin(), dict(in_dims=-1, out_dims=-1), (a,), (ta,)),
+        (lambda lib: lambda u: u.sum(), dict(in_dims=(1,)), (a,), (ta,)),
+        (lambda lib: lambda d: d["p"] * d["q"], dict(in_dims=({"p": 0, "q": None},)), ({"p": a, "q": w},), ({"p": ta, "q": tw},)),
+        (lambda lib: lambda t: t[0] + t[1], dict(in_dims=((0, 1),)), ((a, b),), ((ta, tb),)),
+        (lambda lib: lib.func.vmap(lambda u, v: u * v, in_dims=(0, None)), dict(in_dims=(None, 0)), (a[0], b), (ta[0], tb)),
+        (lambda lib: lib.func.vmap(lib.dot), dict(), (a.reshape(3, 2, 2), a.reshape(3, 2, 2) * 2), (ta.reshape(3, 2, 2), ta.reshape(3, 2, 2) * 2)),
+    ]  # fmt: skip
+    for make, kwargs, ours_args, torch_args in cases:
+        got = ds.func.vmap(make(ds), **kwargs)(*ours_args)
+        want = F.vmap(make(torch), **kwargs)(*torch_args)
+        assert tuple(got.shape) == tuple(want.shape), kwargs
+        assert_close(got.numpy(), want.numpy(), np.float64, str(kwargs))
+
+
+def test_vmap_returns_tuples_and_dicts_and_takes_unbatched_kwargs(assert_close):
+    a, ta = _pair(_rand(23, (3, 4)))
+    scale, tscale = _pair(_rand(24, (4,)))
+
+    def f(lib):
+        return lambda u, scale: {"s": (u * scale).sum(), "pair": (u * 2, u.max())}
+
+    got = ds.func.vmap(f(ds), out_dims={"s": 0, "pair": (1, 0)})(a, scale=scale)
+    want = F.vmap(f(torch), out_dims={"s": 0, "pair": (1, 0)})(ta, scale=tscale)
+    assert_close(got["s"].numpy(), want["s"].numpy(), np.float64, "dict output")
+    assert tuple(got["pair"][0].shape) == tuple(want["pair"][0].shape) == (4, 3)
+    assert_close(got["pair"][1].numpy(), want["pair"][1].numpy(), np.float64, "tuple output")
+    same = ds.func.vmap(lambda u: (u * 2, ds.ones(2)), out_dims=(0, None))(a)
+    assert tuple(same[1].shape) == (2,)
+    assert tuple(ds.vmap(lambda u: u * 2)(ds.ones(0, 3)).shape) == (0, 3)  # an empty batch, as torch
+
+
+def test_vmap_is_differentiable_and_composes_with_jacrev(assert_close):
+    x, tx = _pair(_rand(25, (4, 3)))
+    x.requires_grad_(True)
+    tx.requires_grad_(True)
+
+    def f(lib):
+        return lambda v: lib.tanh(v) * v.sum()
+
+    (F.vmap(f(torch))(tx) ** 2).sum().backward()
+    (ds.vmap(f(ds))(x) ** 2).sum().backward()
+    assert_close(x.grad.numpy(), tx.grad.numpy(), np.float64, "backward through vmap")
+    got = ds.func.vmap(ds.func.jacrev(f(ds)))(x.detach())
+    want = F.vmap(F.jacrev(f(torch)))(tx.detach())
+    assert_close(got.numpy(), want.numpy(), np.float64, "vmap(jacrev)")
+
+
+def test_vmap_errors_match_torch():
+    a, b = ds.ones(3, 2), ds.ones(4, 2)
+    with pytest.raises(ValueError, match="same size in the mapped dimension, got sizes \\[3, 4\\]"):
+        ds.vmap(lambda u, v: u + v)(a, b)
+    with pytest.raises(ValueError, match="in_dims is not compatible with the structure of `inputs`"):
+        ds.vmap(lambda u, v: u + v, in_dims=(0,))(a, a)
+    with pytest.raises(ValueError, match="expected `in_dims` to be int or a"):
+        ds.vmap(lambda u, v: u + v, in_dims=[0, 0])(a, a)
+    with pytest.raises(ValueError, match="expected in_dim to satisfy -2 <= in_dim < 2"):
+        ds.vmap(lambda u: u, in_dims=2)(a)
+    with pytest.raises(ValueError, match="non-Tensor arguments"):
+        ds.vmap(lambda u, s: u * s)(a, 2.0)
+    with pytest.raises(ValueError, match="at least one Tensor to vmap over"):
+        ds.vmap(lambda u: u, in_dims=(None,))(a)
+    with pytest.raises(ValueError, match="got no inputs"):
+        ds.vmap(lambda: ds.ones(1))()
+    with pytest.raises(ValueError, match="must only return Tensors"):
+        ds.vmap(lambda u: 1.0)(a)
+    with pytest.raises(ValueError, match="out_dims is not compatible"):
+        ds.vmap(lambda u: (u, u), out_dims=(0,))(a)
+    with pytest.raises(ValueError, match="can not return a BatchedTensor when out_dim is None"):
+        ds.vmap(lambda u: u, out_dims=None)(ds.arange(3.0))
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        ds.vmap(lambda u: u, out_dims=2)(a)
+    with pytest.raises(ValueError, match="randomness"):
+        ds.vmap(lambda u: u, randomness="sometimes")
+    with pytest.raises(ValueError, match="chunk_size"):
+        ds.vmap(lambda u: u, chunk_size=0)
+
+
+def test_vmap_randomness_modes():
+    a = ds.zeros(3, 2)
+    with pytest.raises(RuntimeError, match="randomness error mode"):
+        ds.vmap(lambda u: u + ds.randn(2))(a)
+    same = ds.vmap(lambda u: u + ds.randn(2), randomness="same")(a).numpy()
+    assert (same == same[0]).all()
+    different = ds.vmap(lambda u: u + ds.randn(2), randomness="different")(a).numpy()
+    assert not (different == different[0]).all()
+    ds.vmap(lambda u: u * 2)(a)  # no random op: no error
+
+
+def test_grad_and_value_vjp_and_jvp_match_torch(assert_close):
+    x, tx = _pair(_rand(30, (4,)))
+    v, tv = _pair(_rand(31, (3,)))
+    t, tt = _pair(_rand(32, (4,)))
+
+    def f(lib):
+        return lambda u: lib.sin(u[:3]) * u[1:].exp()
+
+    g, (val, aux) = ds.func.grad_and_value(lambda u: (f(ds)(u).sum(), u * 2), has_aux=True)(x)
+    tg, (tval, taux) = F.grad_and_value(lambda u: (f(torch)(u).sum(), u * 2), has_aux=True)(tx)
+    assert_close(g.numpy(), tg.numpy(), np.float64, "grad_and_value grad")
+    assert_close(val.numpy(), tval.numpy(), np.float64, "grad_and_value value")
+    out, vjp_fn = ds.func.vjp(f(ds), x)
+    tout, tvjp_fn = F.vjp(f(torch), tx)
+    (got,), (want,) = vjp_fn(v), tvjp_fn(tv)
+    assert_close(out.numpy(), tout.numpy(), np.float64, "vjp output")
+    assert_close(got.numpy(), want.numpy(), np.float64, "vjp")
+    out, jv = ds.func.jvp(f(ds), (x,), (t,))
+    tout, tjv = F.jvp(f(torch), (tx,), (tt,))
+    assert_close(jv.numpy(), tjv.numpy(), np.float64, "jvp")
+    with pytest.raises(TypeError, match="primals to be a tuple"):
+        ds.func.jvp(f(ds), x, t)
+    with pytest.raises(ValueError, match="shape"):
+        ds.func.jvp(f(ds), (x,), (v,))
+    _, vjp_aux, aux = ds.func.vjp(lambda u: (u * 3, "aux"), x, has_aux=True)
+    assert aux == "aux" and isinstance(vjp_aux(x), tuple)
+
+
+def test_jacrev_jacfwd_hessian_match_torch_and_compose(assert_close):
+    x, tx = _pair(_rand(40, (3,)))
+    y, ty = _pair(_rand(41, (2,)))
+
+    def f(lib):
+        return lambda u, w: lib.tanh(u) * (w**2).sum() + u.sin() * w[0]
+
+    for ours_t, theirs_t in ((ds.func.jacrev, F.jacrev), (ds.func.jacfwd, F.jacfwd)):
+        got = ours_t(f(ds), argnums=(0, 1))(x, y)
+        want = theirs_t(f(torch), argnums=(0, 1))(tx, ty)
+        for a, b in zip(got, want):
+            assert tuple(a.shape) == tuple(b.shape)
+            assert_close(a.numpy(), b.numpy(), np.float64, ours_t.__name__)
+
+    def scalar(lib):
+        return lambda u: (lib.sin(u) ** 2).sum() * (u**3).sum()
+
+    assert_close(ds.func.hessian(scalar(ds))(x).numpy(), F.hessian(scalar(torch))(tx).numpy(), np.float64, "hessian")
+    got = ds.func.jacrev(ds.func.jacrev(lambda u: f(ds)(u, y)))(x)
+    want = F.jacrev(F.jacrev(lambda u: f(torch)(u, ty)))(tx)
+    assert_close(got.numpy(), want.numpy(), np.float64, "jacrev(jacrev)")
+    got = ds.func.jacrev(lambda u: {"a": u * 2, "b": u.sum()})(x)
+    assert tuple(got["a"].shape) == (3, 3) and tuple(got["b"].shape) == (3,)
+    jac, aux = ds.func.jacrev(lambda u: (u.exp(), u), has_aux=True)(x)
+    assert_close(jac.numpy(), np.diag(np.exp(x.numpy())), np.float64, "has_aux")
+
+
+def test_nested_transforms_do_not_confuse_the_levels():
+    x = ds.tensor(3.0, dtype="float64")
+    # d/dx [d/dy (x * y) at y = x] = d/dx x = 1, not 2
+    assert ds.func.grad(lambda u: ds.func.grad(lambda w: u * w)(u))(x).item() == 1.0
+    assert F.grad(lambda u: F.grad(lambda w: u * w)(u))(torch.tensor(3.0)).item() == 1.0
+
+
+def test_neural_tangent_kernel_both_ways_match_torch(assert_close):
+    ours, theirs = _mlps()
+    (x1, tx1), (x2, tx2) = _pair(_rand(50, (3, 3))), _pair(_rand(51, (2, 3)))
+
+    def ntk(lib, model, x1, x2):
+        fn = lib.func
+        params = {k: v.detach() for k, v in model.named_parameters()}
+
+        def fnet_single(p, x):
+            return fn.functional_call(model, p, (x.unsqueeze(0),)).squeeze(0)
+
+        jac1 = [j.flatten(2) for j in fn.vmap(fn.jacrev(fnet_single), (None, 0))(params, x1).values()]
+        jac2 = [j.flatten(2) for j in fn.vmap(fn.jacrev(fnet_single), (None, 0))(params, x2).values()]
+        by_jacobians = lib.stack([lib.einsum("Naf,Mbf->NMab", a, b) for a, b in zip(jac1, jac2)]).sum(0)
+
+        def get_ntk(a, b):
+            output, vjp_fn = fn.vjp(lambda p: fnet_single(p, a), params)
+
+            def ntk_slice(vec):
+                return fn.jvp(lambda p: fnet_single(p, b), (params,), vjp_fn(vec))[1]
+
+            return fn.vmap(ntk_slice)(lib.eye(output.numel(), dtype=output.dtype))
+
+        by_products = fn.vmap(fn.vmap(get_ntk, (None, 0)), (0, None))(x1, x2)
+        return by_jacobians, by_products
+
+    for got, want in zip(ntk(ds, ours, x1, x2), ntk(torch, theirs, tx1, tx2)):
+        assert tuple(got.shape) == tuple(want.shape) == (3, 2, 2, 2)
+        assert_close(got.detach().numpy(), want.detach().numpy(), np.float64, "NTK")

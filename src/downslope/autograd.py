@@ -971,3 +971,5 @@ function.FunctionCtx = FunctionCtx  # type: ignore[attr-defined]
 function.once_differentiable = once_differentiable  # type: ignore[attr-defined]
 function.__all__ = ["Function", "FunctionCtx", "once_differentiable"]  # type: ignore[attr-defined]
 sys.modules[function.__name__] = function
+
+from . import forward_ad as forward_ad  # noqa: E402  (torch.autograd.forward_ad; it registers itself under that name)

@@ -2,22 +2,751 @@
 
 ``torch.autograd.grad(outputs, inputs)`` (gradients of tensors already computed) is
 :func:`downslope.autograd.grad`; this module holds the transform style, where the function itself is
-the argument. Both run the same backward walk (``autograd.py``).
+the argument: :func:`grad`, :func:`grad_and_value`, :func:`vjp`, :func:`jvp`, :func:`linearize`,
+:func:`jacrev`, :func:`jacfwd`, :func:`hessian`, :func:`vmap`, :func:`functional_call` and
+:func:`stack_module_state`. All of them run the same backward walk (``autograd.py``): forward-mode
+products are computed as derivatives of reverse-mode ones (the "double vjp"), and :func:`vmap` runs
+the function once per batch element and stacks the results.
+
+Arguments and results may be pytrees (nested tuples, lists, dicts and namedtuples of tensors), as in
+``torch.func``. Transforms compose: an argument that already requires grad (while recording), as it
+does inside an outer transform, gets a result that is differentiable in it, so ``grad(grad(f))``,
+``jacrev(jacrev(f))`` and ``vmap(grad(f))`` work. Each transform differentiates with respect to a
+fresh node of its own, so a function that closes over an outer argument gets the outer derivative,
+not a confused one.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import autograd
-from .errors import ArgumentError, ArgumentTypeError
+from . import autograd, backend
+from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
 from .graph import enable_grad, is_grad_enabled
 
-__all__ = ["grad", "functional_call"]
+__all__ = [
+    "grad",
+    "grad_and_value",
+    "vjp",
+    "jvp",
+    "linearize",
+    "jacrev",
+    "jacfwd",
+    "hessian",
+    "vmap",
+    "functional_call",
+    "stack_module_state",
+]
+
+
+# --- pytrees ---------------------------------------------------------------------------------------
+# A spec is None for a leaf, else (container type, keys, child specs): keys are a dict's keys, or
+# None for a tuple, list or namedtuple.
+_Spec = Any
+
+
+def _children(tree: Any) -> tuple[type, Any, list[Any]] | None:
+    """(container type, keys, children) of a pytree node, or None for a leaf."""
+    if isinstance(tree, dict):
+        return type(tree), list(tree.keys()), list(tree.values())
+    if isinstance(tree, (tuple, list)):
+        return type(tree), None, list(tree)
+    return None
+
+
+def _flatten(tree: Any) -> tuple[list[Any], _Spec]:
+    """The leaves of ``tree`` in order, and its structure."""
+    node = _children(tree)
+    if node is None:
+        return [tree], None
+    kind, keys, children = node
+    leaves: list[Any] = []
+    specs = []
+    for child in children:
+        sub, spec = _flatten(child)
+        leaves += sub
+        specs.append(spec)
+    return leaves, (kind, keys, specs)
+
+
+def _unflatten(spec: _Spec, leaves: Iterator[Any] | Sequence[Any]) -> Any:
+    """The pytree of structure ``spec`` holding ``leaves`` in order."""
+    it = iter(leaves)
+
+    def build(s: _Spec) -> Any:
+        if s is None:
+            return next(it)
+        kind, keys, specs = s
+        children = [build(c) for c in specs]
+        if keys is not None:
+            return kind(zip(keys, children))
+        if hasattr(kind, "_fields"):  # a namedtuple takes its fields positionally
+            return kind(*children)
+        return kind(children)
+
+    return build(spec)
+
+
+def _spec_repr(spec: _Spec) -> str:
+    if spec is None:
+        return "*"
+    kind, keys, specs = spec
+    if keys is not None:
+        return "{" + ", ".join(f"{k!r}: {_spec_repr(s)}" for k, s in zip(keys, specs)) + "}"
+    inner = ", ".join(_spec_repr(s) for s in specs)
+    if kind is list:
+        return "[" + inner + "]"
+    if kind is tuple:
+        return "(" + inner + ("," if len(specs) == 1 else "") + ")"
+    return f"{kind.__name__}({inner})"
+
+
+def _broadcast_prefix(prefix: Any, tree: Any) -> list[Any] | None:
+    """One value of ``prefix`` per leaf of ``tree``: a leaf of ``prefix`` stands for the whole subtree
+    at its place. None when ``prefix`` is not a prefix of ``tree``'s structure."""
+    p_node = _children(prefix)
+    if p_node is None:
+        return [prefix] * len(_flatten(tree)[0])
+    t_node = _children(tree)
+    if t_node is None:
+        return None
+    p_kind, p_keys, p_children = p_node
+    t_kind, t_keys, t_children = t_node
+    if (p_keys is None) != (t_keys is None) or len(p_children) != len(t_children):
+        return None
+    if p_keys is not None:
+        if set(p_keys) != set(t_keys):
+            return None
+        p_children = [prefix[k] for k in t_keys]
+    elif issubclass(p_kind, list) != issubclass(t_kind, list):
+        return None
+    out: list[Any] = []
+    for p, t in zip(p_children, t_children):
+        sub = _broadcast_prefix(p, t)
+        if sub is None:
+            return None
+        out += sub
+    return out
+
+
+def _name(func: Any) -> str:
+    return getattr(func, "__name__", type(func).__name__)
+
+
+# --- differentiation helpers ---------------------------------------------------------------------
+
+
+def _check_callable(func: Any, fn: str) -> None:
+    if not callable(func):
+        raise ArgumentTypeError(
+            f"func.{fn}: expected a function to transform, got {type(func).__name__}; "
+            "for gradients of tensors already computed use ds.autograd.grad(outputs, inputs)"
+        )
+
+
+def _fresh(a: Any) -> tuple[Any, bool]:
+    """(the tensor to differentiate at, whether it is connected to an outer recorded computation).
+
+    An argument already part of a recorded computation (an outer transform's input, a parameter)
+    is passed through a new node, so this transform's gradient is with respect to that node only
+    (an outer value the function closes over is not confused with it) while the result stays
+    differentiable in the outer computation; anything else becomes a new leaf."""
+    from .tensor import Tensor, to_array, wrap_array
+
+    if isinstance(a, Tensor) and a.requires_grad and is_grad_enabled():
+        with enable_grad():
+            return a * 1.0, True
+    arr = a.array if isinstance(a, Tensor) else to_array(a)
+    return wrap_array(arr).requires_grad_(True), False
+
+
+def _prepare(args: tuple[Any, ...], argnums: int | Sequence[int], fn: str) -> tuple[list[Any], list[Any], Any, bool]:
+    """(the call's arguments with the ``argnums`` ones replaced by fresh tensors, those tensors
+    (flattened), a function rebuilding results of their structure from flat leaves, whether any is
+    connected to an outer computation)."""
+    from .tensor import Tensor
+
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if not nums:
+        raise ArgumentError(f"func.{fn}: argnums must be non-empty")
+    call_args = list(args)
+    wrt: list[Any] = []
+    specs: list[tuple[_Spec, int]] = []
+    nested = False
+    for i in nums:
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise ArgumentTypeError(f"func.{fn}: argnums must be an int or a tuple of ints, got {i!r}")
+        if not -len(args) <= i < len(args):
+            raise ArgumentTypeError(f"func.{fn}: argnums={i} but the function got {len(args)} argument(s)")
+        leaves, spec = _flatten(args[i])
+        if isinstance(args[i], (list, tuple)) and leaves and not any(isinstance(x, Tensor) for x in leaves):
+            leaves, spec = [args[i]], None  # nested lists of numbers: one array, not a pytree
+        fresh = []
+        for leaf in leaves:
+            t, connected = _fresh(leaf)
+            nested = nested or connected
+            fresh.append(t)
+        call_args[i] = _unflatten(spec, fresh)
+        wrt += fresh
+        specs.append((spec, len(fresh)))
+
+    def rebuild(flat: Sequence[Any]) -> Any:
+        parts, start = [], 0
+        for spec, n in specs:
+            parts.append(_unflatten(spec, flat[start : start + n]))
+            start += n
+        return parts[0] if isinstance(argnums, int) else tuple(parts)
+
+    return call_args, wrt, rebuild, nested
+
+
+def _zeros_like(t: Any) -> Any:
+    from .tensor import wrap_array
+
+    return wrap_array(np.zeros_like(t.array))  # host: zeros_like follows t's namespace
+
+
+def _backward(outs: Sequence[Any], wrt: Sequence[Any], cotangents: Sequence[Any], create_graph: bool) -> list[Any]:
+    """Gradients of ``sum(out * cotangent)`` with respect to each of ``wrt``; zeros where unused."""
+    pairs = [(o, c) for o, c in zip(outs, cotangents) if o.requires_grad]
+    if not pairs:
+        return [_zeros_like(t) for t in wrt]
+    found = autograd.grad(
+        [o for o, _ in pairs], list(wrt), [c for _, c in pairs],
+        retain_graph=True, create_graph=create_graph, allow_unused=True,
+    )  # fmt: skip
+    return [_zeros_like(t) if g is None else g for g, t in zip(found, wrt)]
+
+
+def _tensor_leaves(tree: Any, what: str, fn: str) -> tuple[list[Any], _Spec]:
+    from .tensor import Tensor
+
+    leaves, spec = _flatten(tree)
+    for leaf in leaves:
+        if not isinstance(leaf, Tensor):
+            raise ArgumentTypeError(
+                f"func.{fn}: expected {what} to be tensors (or pytrees of them), got {type(leaf).__name__}"
+            )
+    return leaves, spec
+
+
+def _split_aux(result: Any, has_aux: bool, fn: str) -> tuple[Any, Any]:
+    if not has_aux:
+        return result, None
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise ArgumentTypeError(
+            f"func.{fn}(f, has_aux=True): f must return a tuple (output, aux), got {type(result).__name__}"
+        )
+    return result
+
+
+def _outer(t: Any, nested: bool) -> Any:
+    """A result as the caller sees it: still connected when the inputs came from an outer computation."""
+    return t if nested else t.detach()
+
+
+# --- grad, vjp, jvp --------------------------------------------------------------------------------
+
+
+def grad_and_value(
+    func: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
+    """``torch.func.grad_and_value``: like :func:`grad`, but the new function returns ``(gradient,
+    value)`` (``(gradient, (value, aux))`` with ``has_aux=True``), so the loss is not computed twice.
+
+    Example:
+        >>> import downslope as ds
+        >>> g, value = ds.func.grad_and_value(lambda x: (x ** 2).sum())(ds.tensor([1.0, 2.0]))
+        >>> g, value
+        (tensor([2., 4.]), tensor(5.))
+    """
+    _check_callable(func, "grad_and_value")
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .tensor import Tensor
+
+        call_args, wrt, rebuild, nested = _prepare(args, argnums, "grad")
+        with enable_grad():
+            result = func(*call_args, **kwargs)
+        out, aux = _split_aux(result, has_aux, "grad")
+        if not isinstance(out, Tensor) or out.array.size != 1:
+            shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ArgumentTypeError(f"func.grad: the function must return a scalar tensor, got {shape}")
+        grads = _backward([out], wrt, [np.ones_like(out.array)], nested)  # host: follows out's namespace
+        found = rebuild([_outer(g, nested) for g in grads])
+        value = _outer(out, nested)
+        return (found, (value, aux)) if has_aux else (found, value)
+
+    return wrapper
+
+
+def grad(func: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable[..., Any]:
+    """The function computing the gradient of the scalar ``func(*args)`` with respect to the argument(s)
+    ``argnums`` (``torch.func.grad``).
+
+    An integer ``argnums`` gives one gradient, a tuple gives a tuple; an argument may be a pytree (a
+    dict of parameters, say), and its gradient has the same structure. With ``has_aux=True``, ``func``
+    returns ``(scalar, aux)`` and the new function returns ``(gradient, aux)``. Transforms compose:
+    ``grad(grad(f))`` is the second derivative, because an argument that already requires grad (while
+    recording) gets a gradient that is itself differentiable. Arguments may be tensors, arrays or numbers.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.func.grad(lambda x: (x ** 3).sum())(ds.tensor([1.0, 2.0]))
+        tensor([ 3., 12.])
+        >>> ds.func.grad(ds.func.grad(lambda x: x ** 3))(ds.tensor(2.0))
+        tensor(12.)
+    """
+    _check_callable(func, "grad")
+    inner = grad_and_value(func, argnums, has_aux)
+
+    @functools.wraps(func)
+    def grad_fn(*args: Any, **kwargs: Any) -> Any:
+        found, value = inner(*args, **kwargs)
+        return (found, value[1]) if has_aux else found
+
+    return grad_fn
+
+
+def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
+    """``torch.func.vjp``: ``(func(*primals), vjp_fn)``, where ``vjp_fn(cotangents)`` returns the
+    vector-Jacobian products, a tuple with one entry per primal (each of its structure);
+    ``cotangents`` has the output's structure and shapes. With ``has_aux=True`` ``func`` returns
+    ``(output, aux)`` and the result is ``(output, vjp_fn, aux)``. ``vjp_fn`` may be called many times.
+
+    Example:
+        >>> import downslope as ds
+        >>> out, vjp_fn = ds.func.vjp(lambda x: x ** 2, ds.tensor([1.0, 3.0]))
+        >>> vjp_fn(ds.tensor([1.0, 1.0]))
+        (tensor([2., 6.]),)
+    """
+    _check_callable(func, "vjp")
+    if not primals:
+        raise ArgumentError("func.vjp: expected at least one primal")
+    call_args, wrt, rebuild, nested = _prepare(primals, tuple(range(len(primals))), "vjp")
+    with enable_grad():
+        result = func(*call_args)
+    out, aux = _split_aux(result, has_aux, "vjp")
+    outs, out_spec = _tensor_leaves(out, "the outputs of func", "vjp")
+
+    def vjp_fn(cotangents: Any, *, retain_graph: bool = True, create_graph: bool | None = None) -> tuple[Any, ...]:
+        cots, spec = _tensor_leaves(cotangents, "the cotangents", "vjp")
+        if spec != out_spec:
+            raise ShapeError(
+                f"func.vjp: the cotangents have structure {_spec_repr(spec)}, the outputs {_spec_repr(out_spec)}"
+            )
+        for c, o in zip(cots, outs):
+            if tuple(c.shape) != tuple(o.shape):
+                raise ShapeError(f"func.vjp: a cotangent has shape {tuple(c.shape)}, its output {tuple(o.shape)}")
+        keep = nested or bool(create_graph) or any(c.requires_grad for c in cots)
+        grads = _backward(outs, wrt, cots, keep)
+        found = rebuild([_outer(g, keep) for g in grads])
+        return found if isinstance(found, tuple) else (found,)
+
+    shown = _unflatten(out_spec, [_outer(o, nested) for o in outs])
+    return (shown, vjp_fn, aux) if has_aux else (shown, vjp_fn)
+
+
+def _jvp_flat(outs: Sequence[Any], wrt: Sequence[Any], tangents: Sequence[Any], create_graph: bool) -> list[Any]:
+    """J v for each output, as the derivative of the vector-Jacobian product: J^T u is linear in u,
+    so the gradient of (J^T u) . v with respect to u is J v."""
+    dummies = [_zeros_like(o).requires_grad_(True) for o in outs]
+    live = [(o, u) for o, u in zip(outs, dummies) if o.requires_grad]
+    if not live:
+        return [_zeros_like(o) for o in outs]
+    with enable_grad():
+        transposed = autograd.grad(
+            [o for o, _ in live], list(wrt), [u for _, u in live], create_graph=True, allow_unused=True
+        )
+        pairs = [(g, v) for g, v in zip(transposed, tangents) if g is not None and g.requires_grad]
+        if not pairs:
+            return [_zeros_like(o) for o in outs]
+        found = autograd.grad(
+            [g for g, _ in pairs], dummies, [v for _, v in pairs],
+            retain_graph=True, create_graph=create_graph, allow_unused=True,
+        )  # fmt: skip
+    return [_zeros_like(o) if f is None else f for f, o in zip(found, outs)]
+
+
+def _check_tangents(primals: Any, tangents: Any, fn: str) -> list[Any]:
+    for what, value in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(value, tuple):
+            raise ArgumentTypeError(
+                f"func.{fn}(f, primals, tangents): expected {what} to be a tuple, got {type(value).__name__}; "
+                "it should be valid to call f(*primals)"
+            )
+    p_leaves, p_spec = _tensor_leaves(primals, "the primals", fn)
+    t_leaves, t_spec = _tensor_leaves(tangents, "the tangents", fn)
+    if p_spec != t_spec:
+        raise ShapeError(
+            f"func.{fn}: the tangents have structure {_spec_repr(t_spec)}, the primals {_spec_repr(p_spec)}"
+        )
+    out = []
+    for p, t in zip(p_leaves, t_leaves):
+        if tuple(p.shape) != tuple(t.shape):
+            raise ShapeError(f"func.{fn}: a tangent has shape {tuple(t.shape)}, its primal {tuple(p.shape)}")
+        out.append(t if t.dtype == p.dtype else t.to(p.dtype))
+    return out
+
+
+def jvp(
+    func: Callable[..., Any], primals: Any, tangents: Any, *, strict: bool = False, has_aux: bool = False
+) -> tuple[Any, ...]:
+    """``torch.func.jvp``: ``(func(*primals), J v)``, the output and the Jacobian-vector product along
+    ``tangents`` (a tuple with the structure and shapes of ``primals``); ``(output, jvp_out, aux)``
+    with ``has_aux=True``. Computed as the derivative of a vector-Jacobian product (two backward
+    passes), not by forward-mode propagation: the numbers are the same.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.func.jvp(lambda x: x ** 2, (ds.tensor([1.0, 3.0]),), (ds.tensor([1.0, 0.0]),))
+        (tensor([1., 9.]), tensor([2., 0.]))
+    """
+    _check_callable(func, "jvp")
+    if strict:
+        raise ArgumentError("func.jvp: strict=True is not implemented (PyTorch does not implement it either)")
+    vs = _check_tangents(primals, tangents, "jvp")
+    call_args, wrt, _, nested = _prepare(primals, tuple(range(len(primals))), "jvp")
+    with enable_grad():
+        result = func(*call_args)
+    out, aux = _split_aux(result, has_aux, "jvp")
+    outs, out_spec = _tensor_leaves(out, "the outputs of func", "jvp")
+    keep = nested or any(v.requires_grad for v in vs)
+    forward = _jvp_flat(outs, wrt, vs, keep)
+    shown = _unflatten(out_spec, [_outer(o, nested) for o in outs])
+    jvp_out = _unflatten(out_spec, [_outer(f, keep) for f in forward])
+    return (shown, jvp_out, aux) if has_aux else (shown, jvp_out)
+
+
+def linearize(func: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., Any]]:
+    """``torch.func.linearize``: ``(func(*primals), jvp_fn)``, where ``jvp_fn(*tangents)`` is the
+    Jacobian-vector product at ``primals`` (``func`` is run again for each call here).
+
+    Example:
+        >>> import downslope as ds
+        >>> out, jvp_fn = ds.func.linearize(lambda x: x.sin(), ds.tensor([0.0]))
+        >>> jvp_fn(ds.tensor([2.0]))
+        tensor([2.])
+    """
+    _check_callable(func, "linearize")
+    out = func(*primals)
+
+    def jvp_fn(*tangents: Any) -> Any:
+        return jvp(func, primals, tangents)[1]
+
+    return out, jvp_fn
+
+
+# --- Jacobians ----------------------------------------------------------------------------------
+
+
+def _jacobian_blocks(out: Any, wrt: Sequence[Any], nested: bool) -> list[Any]:
+    """d out / d x for each x of ``wrt``, shaped ``out.shape + x.shape``: one backward pass per
+    element of ``out``."""
+    from .ops.shape import stack
+    from .tensor import wrap_array
+
+    n = out.array.size
+    rows: list[list[Any]] = []
+    for k in range(n):
+        selector = np.zeros_like(out.array).reshape(-1)  # host: follows out's namespace
+        selector[k] = 1
+        rows.append(_backward([out], wrt, [wrap_array(selector.reshape(out.shape))], nested))
+    blocks = []
+    for i, x in enumerate(wrt):
+        if n:
+            block = stack([r[i] for r in rows]).reshape(*out.shape, *x.shape)
+        else:
+            block = wrap_array(np.zeros_like(x.array, shape=(*out.shape, *x.shape)))  # host: follows x
+        blocks.append(_outer(block, nested))
+    return blocks
+
+
+def jacrev(
+    func: Callable[..., Any],
+    argnums: int | Sequence[int] = 0,
+    *,
+    has_aux: bool = False,
+    chunk_size: int | None = None,
+    _preallocate_and_copy: bool = False,
+) -> Callable[..., Any]:
+    """``torch.func.jacrev``: the function computing the Jacobian of ``func`` with respect to the
+    argument(s) ``argnums``, one backward pass per output element. Each output leaf gets a block of
+    shape ``output.shape + input.shape`` (a tuple of blocks for a tuple ``argnums``, the argument's
+    structure for a pytree argument), in the output's structure; with ``has_aux=True`` the new
+    function returns ``(jacobian, aux)``. ``chunk_size`` is accepted (it only bounds memory in PyTorch).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.func.jacrev(lambda x: x[:1] * x[1:])(ds.tensor([2.0, 3.0]))
+        tensor([[3., 2.]])
+    """
+    _check_callable(func, "jacrev")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ArgumentError(f"func.jacrev: chunk_size must be None or a positive integer, got {chunk_size!r}")
+    del _preallocate_and_copy
+
+    @functools.wraps(func)
+    def jac_fn(*args: Any, **kwargs: Any) -> Any:
+        call_args, wrt, rebuild, nested = _prepare(args, argnums, "jacrev")
+        with enable_grad():
+            result = func(*call_args, **kwargs)
+        out, aux = _split_aux(result, has_aux, "jacrev")
+        outs, out_spec = _tensor_leaves(out, "the outputs of func", "jacrev")
+        jac = _unflatten(out_spec, [rebuild(_jacobian_blocks(o, wrt, nested)) for o in outs])
+        return (jac, aux) if has_aux else jac
+
+    return jac_fn
+
+
+def jacfwd(
+    func: Callable[..., Any],
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    *,
+    randomness: str = "error",
+) -> Callable[..., Any]:
+    """``torch.func.jacfwd``: the Jacobian of ``func`` with respect to ``argnums``, with
+    :func:`jacrev`'s shapes and structure. It is computed in reverse mode here (one backward pass per
+    output element, where PyTorch does one forward pass per input element): the numbers are the same.
+    ``randomness`` is accepted for PyTorch's signature.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.func.jacfwd(lambda x: x ** 2)(ds.tensor([1.0, 2.0]))
+        tensor([[2., 0.],
+                [0., 4.]])
+    """
+    _check_callable(func, "jacfwd")
+    _check_randomness(randomness)
+    return jacrev(func, argnums, has_aux=has_aux)
+
+
+def hessian(func: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """``torch.func.hessian``: the Hessian of the scalar ``func`` with respect to ``argnums``,
+    ``jacfwd(jacrev(func, argnums), argnums)`` (shape ``input.shape + input.shape``).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.func.hessian(lambda x: (x ** 3).sum())(ds.tensor([1.0, 2.0]))
+        tensor([[ 6.,  0.],
+                [ 0., 12.]])
+    """
+    _check_callable(func, "hessian")
+    return jacfwd(jacrev(func, argnums), argnums)
+
+
+# --- vmap -----------------------------------------------------------------------------------------
+
+_RANDOMNESS = ("error", "different", "same")
+
+
+def _check_randomness(randomness: Any) -> None:
+    if randomness not in _RANDOMNESS:
+        raise ArgumentError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
+
+
+def _rng_state() -> Any:
+    return backend.rng().bit_generator.state
+
+
+def _batch_size(func: Any, in_dims: Any, args: tuple[Any, ...]) -> tuple[list[Any], _Spec, list[int | None], int]:
+    """(the flat arguments, their structure, each one's normalized batch dim or None, the batch size)."""
+    from .tensor import Tensor
+
+    where = f"vmap({_name(func)}, in_dims={in_dims}, ...)(<inputs>)"
+    if not args:
+        raise ArgumentError(
+            f"vmap({_name(func)})(<inputs>): got no inputs. Maybe you forgot to add inputs, or you are trying "
+            "to vmap over a function with no inputs. The latter is unsupported."
+        )
+    if isinstance(in_dims, bool) or not isinstance(in_dims, (int, tuple)):
+        raise ArgumentError(
+            f"{where}: expected `in_dims` to be int or a (potentially nested) tuple matching the structure of "
+            f"inputs, got: {type(in_dims)}."
+        )
+    leaves, spec = _flatten(args)
+    dims = _broadcast_prefix(in_dims, args)
+    if dims is None:
+        raise ArgumentError(
+            f"{where}: in_dims is not compatible with the structure of `inputs`. in_dims has structure "
+            f"{_spec_repr(_flatten(in_dims)[1])} but inputs has structure {_spec_repr(spec)}."
+        )
+    sizes: list[int] = []
+    normal: list[int | None] = []
+    for leaf, d in zip(leaves, dims):
+        if d is None:
+            normal.append(None)
+            continue
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise ArgumentError(
+                f"{where}: Got in_dim={d} for an input but in_dim must be either an integer dimension or None."
+            )
+        if not isinstance(leaf, Tensor):
+            raise ArgumentError(
+                f"{where}: Got in_dim={d} for an input but the input is of type {type(leaf)}. We cannot vmap "
+                "over non-Tensor arguments, please use None as the respective in_dim"
+            )
+        if not -leaf.ndim <= d < leaf.ndim:
+            raise ArgumentError(
+                f"{where}: Got in_dim={d} for some input, but that input is a Tensor of dimensionality "
+                f"{leaf.ndim} so expected in_dim to satisfy -{leaf.ndim} <= in_dim < {leaf.ndim}."
+            )
+        d %= leaf.ndim
+        normal.append(d)
+        sizes.append(int(leaf.shape[d]))
+    if not sizes:
+        raise ArgumentError("vmap: Expected at least one Tensor to vmap over")
+    if len(set(sizes)) > 1:
+        raise ArgumentError(
+            f"vmap: Expected all tensors to have the same size in the mapped dimension, got sizes {sizes} for "
+            "the mapped dimension"
+        )
+    return leaves, spec, normal, sizes[0]
+
+
+def _same_values(parts: Sequence[Any]) -> bool:
+    first = parts[0]
+    for p in parts[1:]:
+        if p is first:
+            continue
+        if tuple(p.shape) != tuple(first.shape) or not bool((p.array == first.array).all()):  # host: one check
+            return False
+    return True
+
+
+def _combine(func: Any, out_dims: Any, results: list[Any], empty: bool) -> Any:
+    """The per-element results stacked along ``out_dims`` (a batch of none when ``empty``)."""
+    from .ops.shape import stack
+    from .tensor import Tensor
+
+    flat = [_flatten(r) for r in results]
+    leaves0, spec = flat[0]
+    for _, s in flat[1:]:
+        if s != spec:
+            raise ShapeError(
+                f"vmap({_name(func)}, ...): the function returned different structures for different batch "
+                f"elements ({_spec_repr(spec)} and {_spec_repr(s)})"
+            )
+    dims_tree = out_dims
+    if isinstance(out_dims, tuple) and len(out_dims) == 1 and spec is None:
+        dims_tree = out_dims[0]  # a 1-tuple of out_dims for a single output, as PyTorch accepts
+    dims = _broadcast_prefix(dims_tree, results[0])
+    if dims is None:
+        raise ArgumentError(
+            f"vmap({_name(func)}, ..., out_dims={out_dims})(<inputs>): out_dims is not compatible with the "
+            f"structure of `outputs`. out_dims has structure {_spec_repr(_flatten(out_dims)[1])} but outputs "
+            f"has structure {_spec_repr(spec)}."
+        )
+    combined = []
+    for j, d in enumerate(dims):
+        parts = [leaves[j] for leaves, _ in flat]
+        if d is None:
+            if isinstance(parts[0], Tensor) and not empty and not _same_values(parts):
+                raise ArgumentError(
+                    f"vmap({_name(func)}, ...): `{_name(func)}` can not return a BatchedTensor when out_dim is None"
+                )
+            combined.append(parts[0])
+            continue
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise ArgumentError(f"vmap({_name(func)}, ...): out_dims must be ints or None, got {d!r}")
+        bad = next((p for p in parts if not isinstance(p, Tensor)), None)
+        if bad is not None or not parts:
+            raise ArgumentError(
+                f"vmap({_name(func)}, ...): `{_name(func)}` must only return Tensors, got type {type(bad)}. "
+                "Did you mean to set out_dims= to None for output?"
+            )
+        ndim = parts[0].ndim
+        if not -(ndim + 1) <= d <= ndim:
+            raise OutOfRangeError(
+                f"Dimension out of range (expected to be in range of [{-(ndim + 1)}, {ndim}], but got {d})"
+            )
+        if empty:
+            combined.append(parts[0].unsqueeze(d).narrow(d, 0, 0))
+        else:
+            combined.append(stack(parts, dim=d))
+    return _unflatten(spec, combined)
+
+
+def vmap(
+    func: Callable[..., Any],
+    in_dims: int | tuple[Any, ...] = 0,
+    out_dims: int | tuple[Any, ...] = 0,
+    randomness: str = "error",
+    *,
+    chunk_size: int | None = None,
+) -> Callable[..., Any]:
+    """``torch.func.vmap`` (``torch.vmap``): the function mapping ``func`` over a batch dimension of its
+    arguments, with PyTorch's semantics.
+
+    It is a loop, not a vectorizing transform: ``func`` runs once per batch element, on the
+    arguments sliced at that element along their ``in_dims``, and the results are stacked along
+    ``out_dims``. So anything ``func`` can do on one element works (including ``.item()`` and
+    data-dependent control flow, which PyTorch's vmap refuses), gradients flow through the slices and
+    the stack (a vmapped function can sit inside a loss that is backpropagated, and ``vmap(grad(f))``
+    gives per-sample gradients), and it costs a Python call per element: use it for clarity, not
+    speed. An empty batch runs ``func`` once on zeros of an element's shape to learn the output shapes.
+
+    ``in_dims``: an int (every argument's batch dim), or a tuple with one entry per positional argument,
+    each an int, None (not batched: passed whole to every call) or a nested structure matching that
+    argument's pytree. Keyword arguments are never batched. ``out_dims``: an int, or a structure
+    matching the output pytree (tuples, lists, dicts); None returns an unbatched output as it is (an
+    output that differs across elements is then an error). ``randomness``: 'error' raises if ``func``
+    draws from the global generator (detected by its state changing), 'different' gives every element
+    its own draws, 'same' gives every element the same draws. ``chunk_size`` is accepted.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.vmap(ds.dot)(ds.tensor([[1.0, 2.0], [3.0, 4.0]]), ds.tensor([[1.0, 1.0], [0.0, 1.0]]))
+        tensor([3., 4.])
+        >>> ds.vmap(lambda row, w: row * w, in_dims=(1, None))(ds.tensor([[1.0, 2.0], [3.0, 4.0]]), ds.tensor(2.0))
+        tensor([[2., 6.],
+                [4., 8.]])
+    """
+    from .tensor import wrap_array
+
+    if not callable(func):
+        raise ArgumentTypeError(f"vmap: expected a function to map, got {type(func).__name__}")
+    _check_randomness(randomness)
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ArgumentError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
+
+    @functools.wraps(func)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        leaves, spec, dims, size = _batch_size(func, in_dims, args)
+        empty = size == 0
+        slices: list[Any] = []
+        for leaf, d in zip(leaves, dims):
+            if d is None:
+                slices.append(None)
+            elif empty:  # no element to run on: a stand-in element of zeros gives the output shapes
+                shape = tuple(leaf.shape[:d]) + tuple(leaf.shape[d + 1 :])
+                slices.append((wrap_array(np.zeros_like(leaf.array, shape=shape)),))  # host: follows leaf
+            else:
+                slices.append(leaf.unbind(d))
+        start = _rng_state()
+        results = []
+        for i in range(max(size, 1)):
+            if randomness == "same" and i:
+                backend.rng().bit_generator.state = start
+            element = [leaf if s is None else s[i] for leaf, s in zip(leaves, slices)]
+            results.append(func(*_unflatten(spec, element), **kwargs))
+            if randomness == "error" and _rng_state() != start:
+                raise StateError(
+                    "vmap: called random operation while in randomness error mode. Please either use the 'same' "
+                    "or 'different' randomness flags on vmap or perform the randomness operation out of vmap"
+                )
+        return _combine(func, out_dims, results, empty)
+
+    return wrapped
+
+
+# --- modules ------------------------------------------------------------------------------------
 
 
 def functional_call(
@@ -36,7 +765,8 @@ def functional_call(
     ``from torch.func import functional_call`` ports: the given tensors are part of the graph, so
     gradients of gradients flow through an inner step. ``args`` may be one tensor or a tuple;
     ``tie_weights`` replaces a tensor shared under several names under all of them; ``strict=True``
-    requires every parameter and buffer to be given.
+    requires every parameter and buffer to be given. With :func:`stack_module_state` and :func:`vmap`
+    it runs an ensemble of models in one call.
 
     Example:
         >>> import downslope as ds
@@ -78,61 +808,40 @@ def functional_call(
             object.__setattr__(owner, attr, original)
 
 
-def grad(func: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable[..., Any]:
-    """The function computing the gradient of the scalar ``func(*args)`` with respect to the argument(s)
-    ``argnums`` (``torch.func.grad``).
-
-    An integer ``argnums`` gives one gradient, a tuple gives a tuple. With ``has_aux=True``, ``func``
-    returns ``(scalar, aux)`` and the new function returns ``(gradient, aux)``. Transforms compose:
-    ``grad(grad(f))`` is the second derivative, because an argument that already requires grad (while
-    recording) gets a gradient that is itself differentiable. Arguments may be tensors, arrays or numbers.
+def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``torch.func.stack_module_state``: ``(params, buffers)``, dicts of each parameter and buffer of
+    ``models`` (modules of one class, all in training or all in eval mode) stacked along a new first
+    dim. Stacked parameters are new leaves requiring grad (where the models' do), so an optimizer can
+    train the ensemble through them.
 
     Example:
         >>> import downslope as ds
-        >>> ds.func.grad(lambda x: (x ** 3).sum())(ds.tensor([1.0, 2.0]))
-        tensor([ 3., 12.])
-        >>> ds.func.grad(ds.func.grad(lambda x: x ** 3))(ds.tensor(2.0))
-        tensor(12.)
+        >>> params, buffers = ds.func.stack_module_state([ds.nn.Linear(3, 2) for _ in range(4)])
+        >>> tuple(params["weight"].shape), params["weight"].requires_grad
+        ((4, 2, 3), True)
     """
-    from .tensor import Tensor, to_array, wrap_array
+    from .ops.shape import stack
 
-    if not callable(func):
-        raise ArgumentTypeError(
-            f"func.grad: expected a function to differentiate, got {type(func).__name__}; "
-            "for gradients of tensors already computed use ds.autograd.grad(outputs, inputs)"
-        )
-    single = isinstance(argnums, int)
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    models = list(models)
+    if not models:
+        raise StateError("stack_module_state: Expected at least one model, got 0.")
+    if len({bool(m.training) for m in models}) > 1:
+        raise StateError("stack_module_state: Expected all models to have the same training/eval mode.")
+    if len({type(m) for m in models}) > 1:
+        raise StateError("stack_module_state: Expected all models to be of the same class.")
 
-    @functools.wraps(func)
-    def grad_fn(*args: Any, **kwargs: Any) -> Any:
-        call_args = list(args)
-        wrt = []
-        nested = False
-        for i in nums:
-            if i >= len(args):
-                raise ArgumentTypeError(f"func.grad: argnums={i} but the function got {len(args)} argument(s)")
-            a = args[i]
-            if isinstance(a, Tensor) and a.requires_grad and is_grad_enabled():
-                # Already part of a recorded computation (e.g. grad(grad(f))): differentiate through a
-                # itself and record the gradient's graph, or the outer gradient would silently be 0.
-                t, nested = a, True
-            else:
-                arr = a.array if isinstance(a, Tensor) else to_array(a)
-                t = wrap_array(arr).requires_grad_(True)
-            call_args[i] = t
-            wrt.append(t)
-        with enable_grad():
-            result = func(*call_args, **kwargs)
-        out, aux = result if has_aux else (result, None)
-        if not isinstance(out, Tensor) or out.array.size != 1:
-            shape = getattr(out, "shape", type(out).__name__)
-            raise ArgumentTypeError(f"func.grad: the function must return a scalar tensor, got {shape}")
-        if not out.requires_grad:
-            grads: tuple[Any, ...] = tuple(wrap_array(np.zeros_like(t.array)) for t in wrt)
-        else:
-            grads = autograd.grad(out, wrt, create_graph=nested, materialize_grads=True)
-        found = grads[0] if single else grads
-        return (found, aux) if has_aux else found
+    def stacked(named: list[dict[str, Any]]) -> dict[str, Any]:
+        result = {}
+        for key in named[0]:
+            tensors = [n[key] for n in named]
+            grads = {bool(t.requires_grad) for t in tensors}
+            if len(grads) > 1:
+                raise StateError(f"Expected {key} from each model to have the same .requires_grad")
+            value = stack([t.detach() for t in tensors])
+            result[key] = value.requires_grad_(True) if grads == {True} else value
+        return result
 
-    return grad_fn
+    return (
+        stacked([dict(m.named_parameters()) for m in models]),
+        stacked([dict(m.named_buffers()) for m in models]),
+    )

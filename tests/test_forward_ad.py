@@ -1,0 +1,107 @@
+"""ds.autograd.forward_ad (torch.autograd.forward_ad): dual tensors and their tangents against
+PyTorch's forward-mode AD in float64, forward-over-reverse, and the errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import downslope as ds
+
+fwAD = ds.autograd.forward_ad
+torch = pytest.importorskip("torch")
+tfwAD = torch.autograd.forward_ad
+
+
+def test_importable_under_torchs_path():
+    import importlib
+
+    assert importlib.import_module("downslope.autograd.forward_ad") is fwAD
+    assert set(fwAD.__all__) == set(tfwAD.__all__)
+
+
+def _rand(seed, shape):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def _t(lib, a):
+    return torch.tensor(a) if lib is torch else ds.tensor(a, dtype="float64")
+
+
+def _both(lib, fw, x, v, f):
+    with fw.dual_level():
+        return fw.unpack_dual(f(lib, fw.make_dual(_t(lib, x), _t(lib, v))))
+
+
+def test_tangents_match_torch_forward_ad(assert_close):
+    x, v, w = _rand(0, (4,)), _rand(1, (4,)), _rand(2, (3, 4))
+
+    def mlp(lib, a):
+        weight = _t(lib, w)
+        return lib.tanh(weight @ a).exp() * a[:3].sum() + (a**2).sum() / a.cosh()[1:]
+
+    ours, theirs = _both(ds, fwAD, x, v, mlp), _both(torch, tfwAD, x, v, mlp)
+    assert isinstance(ours, fwAD.UnpackedDualTensor)
+    assert_close(ours.primal.numpy(), theirs.primal.numpy(), np.float64, "primal")
+    assert_close(ours.tangent.numpy(), theirs.tangent.numpy(), np.float64, "tangent")
+    assert ours.primal is ours[0] and ours.tangent is ours[1]
+
+
+def test_two_duals_and_a_dual_itself(assert_close):
+    x, v, y, u = _rand(3, (3,)), _rand(4, (3,)), _rand(5, (3,)), _rand(6, (3,))
+    results = []
+    for lib, fw in ((ds, fwAD), (torch, tfwAD)):
+        with fw.dual_level():
+            a, b = fw.make_dual(_t(lib, x), _t(lib, v)), fw.make_dual(_t(lib, y), _t(lib, u))
+            results.append((fw.unpack_dual(a * b.sin()).tangent.numpy(), fw.unpack_dual(a).tangent.numpy()))
+    for got, want in zip(*results):
+        assert_close(got, want, np.float64, "two duals")
+
+
+def test_forward_over_reverse_gives_the_hessian_vector_product(assert_close):
+    x, v = _rand(7, (5,)), _rand(8, (5,))
+    with fwAD.dual_level():
+        d = fwAD.make_dual(ds.tensor(x, dtype="float64"), ds.tensor(v, dtype="float64"))
+        (g,) = ds.autograd.grad((d.sin() ** 2).sum() * d.sum(), d, create_graph=True)
+        hv = fwAD.unpack_dual(g).tangent
+    want = torch.autograd.functional.hvp(lambda a: (a.sin() ** 2).sum() * a.sum(), torch.tensor(x), torch.tensor(v))
+    assert_close(hv.numpy(), want[1].numpy(), np.float64, "hvp")
+
+
+def test_no_tangent_where_torch_has_none_and_outside_the_level():
+    with fwAD.dual_level():
+        assert fwAD.unpack_dual(ds.ones(2)).tangent is None
+        d = fwAD.make_dual(ds.ones(2), ds.ones(2))
+        y = d * 2
+        assert fwAD.unpack_dual(ds.ones(2) * 3).tangent is None
+    assert fwAD.unpack_dual(y).tangent is None
+    np.testing.assert_array_equal(fwAD.unpack_dual(y).primal.numpy(), [2.0, 2.0])
+
+
+def test_dual_of_a_parameter_stays_differentiable_in_it():
+    w = ds.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
+    with fwAD.dual_level():
+        d = fwAD.make_dual(w, ds.tensor([1.0, 0.0], dtype="float64"))
+        primal, tangent = fwAD.unpack_dual(d**3)
+    (primal.sum() + tangent.sum()).backward()  # d/dw [w0^3 + w1^3 + 3 w0^2]
+    np.testing.assert_allclose(w.grad.numpy(), [3.0 + 6.0, 12.0])
+
+
+def test_errors_match_torch():
+    with pytest.raises(RuntimeError, match="no level exists"):
+        fwAD.make_dual(ds.ones(2), ds.ones(2))
+    with fwAD.dual_level():
+        with pytest.raises(ValueError, match="different size"):
+            fwAD.make_dual(ds.ones(3), ds.ones(2))
+        with pytest.raises(ValueError, match="floating point"):
+            fwAD.make_dual(ds.tensor([1, 2]), ds.tensor([1, 2]))
+        with pytest.raises(RuntimeError, match="Nested forward mode AD"):
+            fwAD.enter_dual_level()
+    level = fwAD.enter_dual_level()
+    fwAD.exit_dual_level(level=level)
+
+    @fwAD.dual_level()
+    def decorated():
+        return fwAD.unpack_dual(fwAD.make_dual(ds.ones(1), ds.ones(1)) * 5).tangent
+
+    assert decorated().item() == 5.0
