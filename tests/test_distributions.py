@@ -593,3 +593,136 @@ def test_sampling_first_keeps_the_gradient_of_probs_as_torch(name):
         (dist.entropy().sum() + dist.mean.sum()).backward()
         grads.append(t.grad.numpy())
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-10)
+
+
+def _lowrank_pair(rng, batch=(2,), n=3, m=2):  # type: ignore[no-untyped-def]
+    loc, w, d = rng.normal(size=(*batch, n)), rng.normal(size=(*batch, n, m)), rng.uniform(0.5, 1.5, (*batch, n))
+    ours = [_t(a, requires_grad=True) for a in (loc, w, d)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (loc, w, d)]
+    return ours, theirs, D.LowRankMultivariateNormal(*ours), TD.LowRankMultivariateNormal(*theirs)
+
+
+def test_lowrank_multivariate_normal_matches_torch_with_gradients():
+    rng = np.random.default_rng(11)
+    ours, theirs, p, tp = _lowrank_pair(rng)
+    assert p.batch_shape == tuple(tp.batch_shape) and p.event_shape == tuple(tp.event_shape)
+    for name in ("covariance_matrix", "precision_matrix", "scale_tril", "variance", "mean", "mode", "stddev"):
+        np.testing.assert_allclose(getattr(p, name).detach().numpy(), getattr(tp, name).detach().numpy(), atol=1e-12)
+    x = rng.normal(size=(4, 2, 3))
+    total = p.log_prob(_t(x)).sum() + p.entropy().sum() + p.precision_matrix.sum() + p.scale_tril.sum()
+    ttotal = tp.log_prob(torch.tensor(x)).sum() + tp.entropy().sum() + tp.precision_matrix.sum() + tp.scale_tril.sum()
+    np.testing.assert_allclose(total.item(), ttotal.item(), rtol=1e-12)
+    total.backward()
+    ttotal.backward()
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-12)
+    ds.manual_seed(0)
+    draws = p.rsample((20000,))
+    assert draws.shape == (20000, 2, 3)
+    np.testing.assert_allclose(
+        np.cov(draws.detach().numpy()[:, 0].T), tp.covariance_matrix[0].detach().numpy(), atol=0.1
+    )
+    draws.sum().backward()  # rsample is differentiable in every parameter
+    assert all(a.grad is not None for a in ours)
+
+
+def test_lowrank_kl_pairs_match_torch():
+    rng = np.random.default_rng(12)
+    _, _, p, tp = _lowrank_pair(rng)
+    qs, tqs, q, tq = _lowrank_pair(rng, batch=(), m=1)
+    a = rng.normal(size=(3, 3))
+    cov = a @ a.T + np.eye(3)
+    mvn_loc = _t(rng.normal(size=3), requires_grad=True)
+    m = D.MultivariateNormal(mvn_loc, covariance_matrix=_t(cov))
+    tm = TD.MultivariateNormal(torch.tensor(mvn_loc.detach().numpy(), requires_grad=True), torch.tensor(cov))
+    for ours, theirs in [
+        ((p, q), (tp, tq)),
+        ((q, p), (tq, tp)),
+        ((m, p), (tm, tp)),
+        ((p, m), (tp, tm)),
+        ((p, p), (tp, tp)),
+    ]:
+        got, want = D.kl_divergence(*ours), TD.kl_divergence(*theirs)
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10, atol=1e-12)
+    D.kl_divergence(p, q).sum().backward()
+    TD.kl_divergence(tp, tq).sum().backward()
+    for a, b in zip(qs, tqs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="cov_factor"):
+        D.LowRankMultivariateNormal(ds.zeros(3), ds.zeros(2, 1), ds.ones(3))
+
+
+def test_gamma_cdf_and_chi2_match_torch():
+    rng = np.random.default_rng(13)
+    conc, rate, df = rng.uniform(0.5, 3, 4), rng.uniform(0.5, 2, 4), rng.uniform(0.5, 6, 4)
+    x = rng.uniform(0.1, 4, 4)
+    (r1, r2), (x1, x2) = _pair(rate), _pair(x)
+    got, want = D.Gamma(_t(conc), r1).cdf(x1), TD.Gamma(torch.tensor(conc), r2).cdf(x2)
+    _close(got, want, "Gamma.cdf")
+    got.sum().backward()
+    want.sum().backward()
+    _close(r1.grad, r2.grad, "d cdf / d rate")
+    _close(x1.grad, x2.grad, "d cdf / d value")
+    chi, tchi = D.Chi2(_t(df)), TD.Chi2(torch.tensor(df))
+    for name in ("log_prob", "cdf"):
+        _close(getattr(chi, name)(_t(x)), getattr(tchi, name)(torch.tensor(x)), f"Chi2.{name}")
+    for name in ("mean", "variance", "df"):
+        _close(getattr(chi, name), getattr(tchi, name), f"Chi2.{name}")
+    _close(chi.entropy(), tchi.entropy(), "Chi2.entropy")
+    with pytest.raises(ValueError, match="df"):
+        D.Chi2(-1.0)
+
+
+@pytest.mark.parametrize("name", ["Weibull", "Pareto"])
+def test_weibull_and_pareto_match_torch(name: str):
+    rng = np.random.default_rng(14)
+    a, b = rng.uniform(0.5, 2, 4), rng.uniform(2.5, 4, 4)  # alpha > 2: Pareto's variance is finite
+    x = rng.uniform(2.1, 5, 4)
+    (a1, a2), (b1, b2) = _pair(a), _pair(b)
+    ours, theirs = getattr(D, name)(a1, b1), getattr(TD, name)(a2, b2)
+    total = ours.log_prob(_t(x)).sum() + ours.entropy().sum() + ours.cdf(_t(x)).sum() + ours.mean.sum()
+    ttotal = theirs.log_prob(torch.tensor(x)).sum() + theirs.entropy().sum() + theirs.cdf(torch.tensor(x)).sum()
+    ttotal = ttotal + theirs.mean.sum()
+    np.testing.assert_allclose(total.item(), ttotal.item(), rtol=1e-10)
+    total.backward()
+    ttotal.backward()
+    _close(a1.grad, a2.grad, f"{name} grad 1")
+    _close(b1.grad, b2.grad, f"{name} grad 2")
+    for prop in ("variance", "mode"):
+        _close(getattr(ours, prop), getattr(theirs, prop), f"{name}.{prop}")
+    u = rng.uniform(0.1, 0.9, 4)
+    _close(ours.icdf(_t(u)), theirs.icdf(torch.tensor(u)), f"{name}.icdf")
+    ds.manual_seed(1)
+    draws = ours.rsample((40000,)).detach().numpy()
+    np.testing.assert_allclose(np.median(draws, 0), theirs.icdf(torch.tensor(0.5)).detach().numpy(), rtol=0.05)
+
+
+def test_negative_binomial_and_multinomial_match_torch():
+    rng = np.random.default_rng(15)
+    n, p, v = rng.uniform(0.5, 4, 4), rng.uniform(0.1, 0.8, 4), np.array([0.0, 1.0, 3.0, 7.0])
+    (p1, p2) = _pair(p)
+    nb, tnb = D.NegativeBinomial(_t(n), probs=p1), TD.NegativeBinomial(torch.tensor(n), probs=p2)
+    got, want = nb.log_prob(_t(v)), tnb.log_prob(torch.tensor(v))
+    _close(got, want, "NegativeBinomial.log_prob")
+    got.sum().backward()
+    want.sum().backward()
+    _close(p1.grad, p2.grad, "NegativeBinomial grad")
+    for name in ("mean", "variance", "mode"):
+        _close(getattr(nb, name), getattr(tnb, name), f"NegativeBinomial.{name}")
+    ds.manual_seed(2)
+    np.testing.assert_allclose(nb.sample((20000,)).numpy().mean(0), tnb.mean.detach().numpy(), rtol=0.1)
+    logits = rng.normal(size=(2, 3))
+    (l1, l2) = _pair(logits)
+    counts = np.array([[1.0, 2.0, 1.0], [0.0, 0.0, 4.0]])
+    mn, tmn = D.Multinomial(4, logits=l1), TD.Multinomial(4, logits=l2)
+    got, want = mn.log_prob(_t(counts)), tmn.log_prob(torch.tensor(counts))
+    _close(got, want, "Multinomial.log_prob")
+    got.sum().backward()
+    want.sum().backward()
+    _close(l1.grad, l2.grad, "Multinomial grad")
+    _close(mn.variance, tmn.variance, "Multinomial.variance")
+    draws = mn.sample((3000,)).numpy()
+    assert draws.shape == (3000, 2, 3) and (draws.sum(-1) == 4).all()
+    np.testing.assert_allclose(draws.mean(0), tmn.mean.detach().numpy(), atol=0.1)
+    with pytest.raises(ValueError, match="support"):
+        mn.log_prob(_t(np.array([5.0, 0.0, 0.0])))

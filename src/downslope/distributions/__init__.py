@@ -2,11 +2,12 @@
 ``entropy``, moments, ``cdf``/``icdf``, differentiable in their parameters (``rsample`` where PyTorch
 has it), with ``validate_args`` checking parameters and values as PyTorch does.
 
-Continuous: :class:`Normal`, :class:`MultivariateNormal`, :class:`Uniform`, :class:`Exponential`,
+Continuous: :class:`Normal`, :class:`MultivariateNormal`, :class:`LowRankMultivariateNormal`, :class:`Uniform`, :class:`Exponential`,
 :class:`Laplace`, :class:`Cauchy`, :class:`Gumbel`, :class:`HalfNormal`, :class:`LogNormal`,
-:class:`StudentT`, :class:`Gamma`, :class:`Beta`, :class:`Dirichlet`. Discrete: :class:`Categorical`,
+:class:`StudentT`, :class:`Gamma`, :class:`Chi2`, :class:`Beta`, :class:`Dirichlet`, :class:`Weibull`,
+:class:`Pareto`. Discrete: :class:`Categorical`,
 :class:`OneHotCategorical`, :class:`Bernoulli`, :class:`Geometric`, :class:`Binomial`,
-:class:`Poisson`. Built from others: :class:`Independent`, :class:`MixtureSameFamily`,
+:class:`Poisson`, :class:`NegativeBinomial`, :class:`Multinomial`. Built from others: :class:`Independent`, :class:`MixtureSameFamily`,
 :class:`TransformedDistribution` (with :class:`ExpTransform`, :class:`AffineTransform`,
 :class:`SigmoidTransform`, :class:`TanhTransform`), :class:`RelaxedBernoulli`,
 :class:`RelaxedOneHotCategorical`. :func:`kl_divergence` covers the common pairs (``register_kl``
@@ -37,6 +38,7 @@ from .compose import (
 from .continuous import (
     Beta,
     Cauchy,
+    Chi2,
     Dirichlet,
     Exponential,
     Gamma,
@@ -49,7 +51,9 @@ from .continuous import (
 )
 from .discrete import Bernoulli, Binomial, Categorical, Geometric, OneHotCategorical, Poisson
 from .distribution import Distribution
+from .families import Multinomial, NegativeBinomial, Pareto, Weibull
 from .kl import kl_divergence, register_kl
+from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .multivariate_normal import MultivariateNormal
 from .transforms import (
     AffineTransform,
@@ -69,6 +73,7 @@ __all__ = [
     "Binomial",
     "Categorical",
     "Cauchy",
+    "Chi2",
     "ComposeTransform",
     "Dirichlet",
     "Distribution",
@@ -83,10 +88,14 @@ __all__ = [
     "Laplace",
     "LogNormal",
     "LogitRelaxedBernoulli",
+    "LowRankMultivariateNormal",
     "MixtureSameFamily",
+    "Multinomial",
     "MultivariateNormal",
+    "NegativeBinomial",
     "Normal",
     "OneHotCategorical",
+    "Pareto",
     "Poisson",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
@@ -96,6 +105,7 @@ __all__ = [
     "Transform",
     "TransformedDistribution",
     "Uniform",
+    "Weibull",
     "constraints",
     "kl_divergence",
     "register_kl",

@@ -33,6 +33,7 @@ from .distribution import (
 __all__ = [
     "Beta",
     "Cauchy",
+    "Chi2",
     "Dirichlet",
     "Exponential",
     "Gamma",
@@ -453,9 +454,38 @@ class Gamma(Distribution):
         c, r = self.concentration, self.rate
         return ops.xlogy(c, r) + ops.xlogy(c - 1, v) - r * v - lgamma(c)
 
+    def cdf(self, value: Any) -> Tensor:
+        """P(concentration, rate * value), the regularized lower incomplete gamma function (as in
+        PyTorch, differentiable in ``rate`` and the value, not in ``concentration``)."""
+        from ..ops.special import igamma
+
+        v = self._value(value, self.rate)
+        return igamma(self.concentration, v * self.rate)
+
     def entropy(self) -> Tensor:
         c = self.concentration
         return c - ops.log(self.rate) + lgamma(c) + (1.0 - c) * digamma(c)
+
+
+class Chi2(Gamma):
+    """The chi-squared distribution with ``df`` degrees of freedom: ``Gamma(df / 2, 1 / 2)``.
+
+    Example:
+        >>> import downslope as ds
+        >>> d = Chi2(ds.tensor(3.0))
+        >>> round(float(d.log_prob(ds.tensor(2.0))), 4), round(float(d.cdf(ds.tensor(2.0))), 4)
+        (-1.5724, 0.4276)
+    """
+
+    arg_constraints = {"df": constraints.positive}
+
+    def __init__(self, df: Any, validate_args: Any = None) -> None:
+        (df_t,) = broadcast_all(df)
+        super().__init__(0.5 * df_t, _full(df_t, 0.5), validate_args)
+
+    @property
+    def df(self) -> Tensor:
+        return self.concentration * 2
 
 
 class StudentT(Distribution):

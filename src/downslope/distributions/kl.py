@@ -14,6 +14,11 @@ from .compose import Independent
 from .continuous import Beta, Dirichlet, Exponential, Gamma, Laplace, Normal, Uniform
 from .discrete import Bernoulli, Categorical, OneHotCategorical, Poisson
 from .distribution import Distribution
+from .lowrank_multivariate_normal import (
+    LowRankMultivariateNormal,
+    _batch_lowrank_mahalanobis,
+    _batch_trace_xxt,
+)
 from .multivariate_normal import MultivariateNormal, _batch_mahalanobis, _solve_lower
 from .transforms import LogNormal
 
@@ -167,3 +172,58 @@ def _kl_dirichlet_dirichlet(p: Dirichlet, q: Dirichlet) -> Tensor:
 @register_kl(Poisson, Poisson)
 def _kl_poisson_poisson(p: Poisson, q: Poisson) -> Tensor:
     return p.rate * (ops.log(p.rate) - ops.log(q.rate)) - (p.rate - q.rate)
+
+
+def _lowrank_woodbury_factor(q: LowRankMultivariateNormal) -> Tensor:
+    """``A = C^-1/2 W^T D^-1`` of q, so that (W W^T + D)^-1 = D^-1 - A^T A."""
+    qwt_qdinv = ops.transpose(q._unbroadcasted_cov_factor, -1, -2) / ops.unsqueeze(q._unbroadcasted_cov_diag, -2)
+    return _solve_lower(q._capacitance_tril, qwt_qdinv)
+
+
+def _same_events(p: Distribution, q: Distribution) -> None:
+    if p.event_shape != q.event_shape:
+        raise ArgumentError(
+            f"kl_divergence: KL-divergence between two (low-rank) multivariate normals with different event "
+            f"shapes cannot be computed: {p.event_shape} vs {q.event_shape}"
+        )
+
+
+@register_kl(LowRankMultivariateNormal, LowRankMultivariateNormal)
+def _kl_lowrank_lowrank(p: LowRankMultivariateNormal, q: LowRankMultivariateNormal) -> Tensor:
+    _same_events(p, q)
+    term1 = q._logdet() - p._logdet()
+    term3 = _batch_lowrank_mahalanobis(
+        q._unbroadcasted_cov_factor, q._unbroadcasted_cov_diag, q.loc - p.loc, q._capacitance_tril
+    )
+    a = _lowrank_woodbury_factor(q)
+    pw, pd, qd = p._unbroadcasted_cov_factor, p._unbroadcasted_cov_diag, q._unbroadcasted_cov_diag
+    term21 = ops.sum(pd / qd, axis=-1)
+    term22 = _batch_trace_xxt(pw * ops.unsqueeze(ops.rsqrt(qd), -1))
+    term23 = _batch_trace_xxt(a * ops.unsqueeze(ops.sqrt(pd), -2))
+    term24 = _batch_trace_xxt(ops.matmul(a, pw))
+    return 0.5 * (term1 + term21 + term22 - term23 - term24 + term3 - p.event_shape[0])
+
+
+@register_kl(MultivariateNormal, LowRankMultivariateNormal)
+def _kl_mvn_lowrank(p: MultivariateNormal, q: LowRankMultivariateNormal) -> Tensor:
+    _same_events(p, q)
+    term1 = q._logdet() - 2 * p._half_log_det()
+    term3 = _batch_lowrank_mahalanobis(
+        q._unbroadcasted_cov_factor, q._unbroadcasted_cov_diag, q.loc - p.loc, q._capacitance_tril
+    )
+    a = _lowrank_woodbury_factor(q)
+    lp = p._unbroadcasted_scale_tril
+    term21 = _batch_trace_xxt(lp * ops.unsqueeze(ops.rsqrt(q._unbroadcasted_cov_diag), -1))
+    term22 = _batch_trace_xxt(ops.matmul(a, lp))
+    return 0.5 * (term1 + term21 - term22 + term3 - p.event_shape[0])
+
+
+@register_kl(LowRankMultivariateNormal, MultivariateNormal)
+def _kl_lowrank_mvn(p: LowRankMultivariateNormal, q: MultivariateNormal) -> Tensor:
+    _same_events(p, q)
+    term1 = 2 * q._half_log_det() - p._logdet()
+    term3 = _batch_mahalanobis(q._unbroadcasted_scale_tril, q.loc - p.loc)
+    lq = q._unbroadcasted_scale_tril
+    term21 = _batch_trace_xxt(_solve_lower(lq, p._unbroadcasted_cov_factor))
+    term22 = _batch_trace_xxt(_solve_lower(lq, ops.diag_embed(ops.sqrt(p._unbroadcasted_cov_diag))))
+    return 0.5 * (term1 + term21 + term22 + term3 - p.event_shape[0])
