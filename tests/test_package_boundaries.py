@@ -37,6 +37,8 @@ LAYERS = [
         "ops",
         "functional",
         "func",
+        "forward_ad",
+        "special",
         "amp",
         "linalg",
     },

@@ -59,6 +59,7 @@ from .errors import (
     ShapeError,
 )
 from .func import grad as _func_grad
+from .func import vmap  # torch.vmap is torch.func.vmap
 from .functional import addcdiv, addcmul, cdist, elu, lerp, norm, reciprocal, square, std, var
 from .generator import Generator
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
@@ -269,6 +270,49 @@ from .ops import (  # torch's less everyday functions
     where,
     xlogy,
 )
+from .ops.arithmetic import (
+    bitwise_and,
+    bitwise_left_shift,
+    bitwise_not,
+    bitwise_or,
+    bitwise_right_shift,
+    bitwise_xor,
+    gcd,
+    lcm,
+    ldexp,
+    logaddexp2,
+    nextafter,
+)  # fmt: skip
+from .ops.comparison import is_neg, is_nonzero, is_same_size, is_signed, isin
+from .ops.factories import range, tril_indices, triu_indices, unravel_index  # range shadows the builtin, as in torch
+from .ops.linalg import block_diag, chain_matmul, diag_embed, diagflat, diagonal_scatter, kron, tensordot
+from .ops.pointwise import fix, frexp, positive, sgn
+from .ops.rearrange import (
+    cartesian_prod,
+    combinations,
+    fliplr,
+    flipud,
+    msort,
+    rot90,
+    select_scatter,
+    slice_scatter,
+    split_with_sizes,
+)
+from .ops.reductions import (
+    corrcoef,
+    cov,
+    cumulative_trapezoid,
+    dist,
+    histc,
+    renorm,
+    std_mean,
+    trapezoid,
+    trapz,
+    var_mean,
+)  # fmt: skip
+from .ops.shape import row_stack
+from .ops.sorting import bucketize, mode, nanmedian, nanquantile, quantile, searchsorted, unique_consecutive
+from .ops.special import digamma, erfinv, i0, igamma, igammac, lgamma, mvlgamma, polygamma
 from .tensor import (
     Tensor,
     arange,
@@ -322,6 +366,9 @@ iinfo, result_type, promote_types, can_cast = (
     _np.can_cast,
 )
 asarray = as_tensor
+GradScaler = amp.GradScaler  # torch.GradScaler is torch.amp.GradScaler (torch >= 2.3)
+# torch.OutOfMemoryError: here what NumPy and CuPy raise when an allocation fails (a MemoryError)
+OutOfMemoryError = MemoryError
 
 
 class _BFloat16Info:
@@ -466,7 +513,21 @@ def grad(fn_or_outputs: Any = None, inputs: Any = None, *args: Any, outputs: Any
 
 __version__ = "0.1.0"
 
-_LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils", "distributions"}
+_LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils", "distributions", "special"}
+# torch's top-level spellings of nn functions (torch.conv2d, torch.dropout(x, p, train), ...), with
+# torch's top-level signatures: downslope.nn._torch_aliases, loaded on first use like nn itself.
+_TORCH_ALIASES = frozenset((
+    "adaptive_avg_pool1d", "affine_grid_generator", "alpha_dropout", "alpha_dropout_",
+    "avg_pool1d", "batch_norm", "bilinear", "binary_cross_entropy_with_logits", "celu", "celu_", "channel_shuffle",
+    "constant_pad_nd", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "convolution", "cosine_embedding_loss", "cosine_similarity", "ctc_loss", "dropout", "dropout_", "embedding",
+    "feature_alpha_dropout", "feature_alpha_dropout_", "feature_dropout", "feature_dropout_", "grid_sampler",
+    "grid_sampler_2d", "group_norm", "gru_cell", "hardshrink", "hinge_embedding_loss", "instance_norm", "kl_div",
+    "layer_norm", "lstm_cell", "margin_ranking_loss", "max_pool1d", "max_pool1d_with_indices", "max_pool2d",
+    "max_pool3d", "native_channel_shuffle", "pairwise_distance", "pdist", "pixel_shuffle", "pixel_unshuffle",
+    "poisson_nll_loss", "prelu", "relu_", "rms_norm", "rnn_relu_cell", "rnn_tanh_cell", "rrelu", "rrelu_", "selu",
+    "selu_", "threshold", "threshold_", "triplet_margin_loss",
+))  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
@@ -477,6 +538,12 @@ def __getattr__(name: str) -> Any:
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module
+    if name in _TORCH_ALIASES:
+        from .nn import _torch_aliases
+
+        value = getattr(_torch_aliases, name)
+        globals()[name] = value
+        return value
     if name == "fit":
         from .train import fit
 
@@ -534,7 +601,7 @@ __all__ = [
     "log_softmax", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "flatten", "broadcast_to",
     "sum_to", "concatenate", "cat", "stack", "getitem", "gather", "pad", "save", "load", "save_safetensors", "load_safetensors", "onnx", "DownslopeError",
     "ShapeError", "CheckpointError", "DataError", "ConfigError", "DivergenceError", "device", "cuda",
-    "accelerator", "backends", "autograd", "func", "cpu", "int8", "int16", "uint8", "addcdiv", "addcmul", "lerp", "norm",
+    "accelerator", "backends", "autograd", "func", "vmap", "cpu", "int8", "int16", "uint8", "addcdiv", "addcmul", "lerp", "norm",
     "reciprocal", "square", "all", "allclose", "any", "argmax", "argmin", "argsort", "bincount", "bmm", "ceil",
     "chunk", "clone", "concat", "cumsum", "dot", "eq", "equal", "expm1", "flip", "floor", "ge", "gt", "hstack",
     "index_select", "is_floating_point", "isclose", "isfinite", "isinf", "isnan", "le", "log1p", "logical_and",
@@ -549,4 +616,13 @@ __all__ = [
 "cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter",
 "Generator", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",     "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
 "amp", "autocast", "is_autocast_enabled", "bfloat16", "cdist", "compile", "set_float32_matmul_precision", "get_float32_matmul_precision",
+"block_diag", "cartesian_prod", "chain_matmul", "combinations", "diag_embed", "diagflat", "diagonal_scatter", "fliplr",
+"flipud", "kron", "msort", "range", "rot90", "row_stack", "select_scatter", "slice_scatter", "split_with_sizes",
+"tensordot", "tril_indices", "triu_indices", "unravel_index",
+"is_neg", "is_nonzero", "is_same_size", "is_signed", "isin", "corrcoef", "cov", "cumulative_trapezoid", "dist",
+"histc", "renorm", "std_mean", "trapezoid", "trapz", "var_mean", "bucketize", "mode", "nanmedian", "nanquantile",
+"quantile", "searchsorted", "unique_consecutive", "digamma", "erfinv", "i0", "igamma", "igammac", "lgamma",
+"mvlgamma", "polygamma", "bitwise_and", "bitwise_left_shift", "bitwise_not", "bitwise_or", "bitwise_right_shift",
+"bitwise_xor", "gcd", "lcm", "ldexp", "logaddexp2", "nextafter", "fix", "frexp", "positive", "sgn", "special",
 ]  # fmt: skip
+__all__ += ["GradScaler", "OutOfMemoryError", *sorted(_TORCH_ALIASES)]

@@ -52,7 +52,12 @@ DIFFERS: dict[str, str] = {
     "torch.load": "never unpickles (always what PyTorch calls weights_only); tensors saved come back tensors, "
     "arrays arrays; map_location names the CPU or a GPU",
     "torch.manual_seed": "seeds downslope's NumPy generator: the numbers differ from PyTorch's",
+    "torch.ldexp": "the gradient for a negative integer exponent is 2^exponent (torch's is 0: an integer 2^-n)",
+    "torch.searchsorted": "NaNs inside the boundaries count as the largest values (NumPy's order), where torch's "
+    "binary search treats them as smaller",
     "torch.seed": "seeds downslope's NumPy generator",
+    "torch.vmap": "a loop: runs the function once per batch element and stacks the results (same numbers and "
+    "gradients; .item() and data-dependent control flow work; one Python call per element)",
     "torch.randn": _RANDOM,
     "torch.rand": _RANDOM,
     "torch.randint": _RANDOM,
@@ -69,6 +74,8 @@ DIFFERS: dict[str, str] = {
     "torch.empty": "filled with zeros (PyTorch leaves the memory uninitialized)",
     "torch.empty_like": "filled with zeros (PyTorch leaves the memory uninitialized)",
     "torch.Tensor.new_empty": "filled with zeros (PyTorch leaves the memory uninitialized)",
+    "torch.Tensor.unfold": "returns a copy of the windows, not a view sharing the tensor's memory",
+    "torch.unravel_index": "an index outside [-prod(shape), prod(shape)) is an error (PyTorch wraps it silently)",
     "torch.Tensor": "Tensor(n) with a single int is a 0-d tensor holding n (PyTorch: an uninitialized vector of n); "
     "an in-place op on a view of a tensor that requires grad is refused (PyTorch rebases the view's base)",
     "torch.Tensor.dtype": "a NumPy dtype (ds.float32 == numpy.float32)",
@@ -98,9 +105,12 @@ DIFFERS: dict[str, str] = {
     "torch.nn.utils.rnn.PackedSequence": "keeps the padded tensor and the lengths; data and batch_sizes are computed "
     "on request in PyTorch's packed layout",
     "torch.nn.utils.spectral_norm": "u and v start from downslope's random generator (load a state_dict to match)",
-    "torch.nn.utils.parametrizations": "weight_norm and spectral_norm (not orthogonal); the weight is recomputed "
-    "before each forward, not on each attribute access",
-    "torch.nn.utils.parametrize": "is_parametrized and remove_parametrizations for those two; no register_parametrization",
+    "torch.nn.utils.parametrizations": "spectral_norm's u, v and orthogonal's completion of a non-square base "
+    "come from downslope's random generator (load a state_dict to match); weight_norm does not convert old "
+    "weight_g/weight_v state_dict keys",
+    "torch.nn.utils.parametrize": "inside the module's own forward each parametrized tensor is computed once "
+    "(PyTorch recomputes it on every access); assigning an nn.Parameter to a parametrized name raises TypeError "
+    "(KeyError in PyTorch)",
     "torch.nn.PReLU": "the slope count is kept as num_slopes (num_parameters is Module's weight-count method)",
     "torch.nn.Softmax": "dim defaults to -1 instead of being guessed from the input's rank",
     "torch.nn.LogSoftmax": "dim defaults to -1 instead of being guessed from the input's rank",
@@ -147,7 +157,18 @@ DIFFERS: dict[str, str] = {
     "arrays included (copied; ds.from_numpy shares and keeps float64)",
     "torch.compile": "returns the model or function unchanged (nothing to compile: the kernels are NumPy's, "
     "oneDNN's and numba's); every argument is accepted",
+    "torch.OutOfMemoryError": "Python's MemoryError (what NumPy and CuPy raise when an allocation fails), "
+    "not a RuntimeError",
+    "torch.grid_sampler": "2-D only; interpolation 0 (bilinear) or 1 (nearest), padding 0 (zeros) or 1 (border): "
+    "the others are refused with a message",
+    "torch.grid_sampler_2d": "interpolation 0 (bilinear) or 1 (nearest), padding 0 (zeros) or 1 (border): "
+    "the others are refused with a message",
+    "torch.rrelu": "while training, " + _RANDOM + "; generator= is refused",
+    "torch.rrelu_": "while training, " + _RANDOM + "; generator= is refused",
 }
+for _name in ("dropout", "dropout_", "alpha_dropout", "alpha_dropout_", "feature_dropout", "feature_dropout_",
+              "feature_alpha_dropout", "feature_alpha_dropout_"):  # fmt: skip
+    DIFFERS[f"torch.{_name}"] = _RANDOM
 for _name in ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Hardtanh", "Hardsigmoid",
               "Hardswish", "Threshold"):  # fmt: skip
     DIFFERS[f"torch.nn.{_name}"] = _INPLACE_FLAG
@@ -187,7 +208,7 @@ REASONS: list[tuple[str, str]] = [
     ),
     (
         r"jit|script|trace|compile|export|^fx$|dynamo|onnx|^package$|^hub$|^library$|^ops$|^overrides$|inductor"
-        r"|func$|^vmap$|functorch|^Tag$|^compiler$|sym_|Sym|guard|^cond$|while_loop|^nested$|masked|_tensor_str",
+        r"|func$|functorch|^Tag$|^compiler$|sym_|Sym|guard|^cond$|while_loop|^nested$|masked|_tensor_str",
         "PyTorch's compiler, graph-capture and extension machinery: out of scope",
     ),
     (

@@ -141,9 +141,12 @@ def unavailable_message(d: device, where: str) -> str:
             f"{where}: device {str(d)!r} is not available: CuPy is not installed or sees no GPU "
             "(pip install 'downslope[cuda]'; ds.cuda.is_available() is False); use 'cpu'"
         )
+    hint = ""
+    if d.type == "meta":  # torch's shape-only tensors; the model-ensembling recipe moves its base model there
+        hint = "; a model used only through ds.func.functional_call can stay where it is (or be a copy.deepcopy)"
     return (
         f"{where}: device {str(d)!r} is not available; downslope computes on the CPU (NumPy) or a CUDA GPU "
-        "(CuPy), so use 'cpu' or 'cuda'"
+        f"(CuPy), so use 'cpu' or 'cuda'{hint}"
     )
 
 

@@ -122,3 +122,70 @@ Tensor.index_put = _as_method(_op("index_put_op"))  # type: ignore[attr-defined]
 for _name in ("cumprod", "masked_scatter", "put", "index_put"):
     if not hasattr(Tensor, _name + "_"):
         setattr(Tensor, _name + "_", _inplace_form(_name))
+
+
+for _name in (
+    "kron rot90 fliplr flipud unfold diag_embed diagflat split_with_sizes sum_to_size msort select_scatter "
+    "slice_scatter diagonal_scatter"
+).split():
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _as_method(_op(_name)))
+
+
+def _broadcast_to(self: Tensor, *size: Any) -> Tensor:
+    """``x.broadcast_to(shape)``, as ``x.expand(shape)`` (the size as one sequence or as ints)."""
+    return shape.broadcast_to(self, size[0] if len(size) == 1 and not isinstance(size[0], int) else size)
+
+
+if not hasattr(Tensor, "broadcast_to"):
+    Tensor.broadcast_to = _broadcast_to  # type: ignore[attr-defined]
+
+
+# Order statistics, histograms and statistics of torch's Tensor API (quantile, mode, cov...)
+for _name in "quantile nanquantile nanmedian mode histc unique_consecutive cov corrcoef dist renorm".split():
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _as_method(_op(_name)))
+if not hasattr(Tensor, "renorm_"):
+    Tensor.renorm_ = _inplace_form("renorm")  # type: ignore[attr-defined]
+
+
+# Special functions and the integer ops of torch's Tensor API (x.lgamma(), x.polygamma(n), x.gcd(y)...)
+from . import special as _special  # noqa: E402  (after the loops above: special imports nothing of these)
+
+for _name in "lgamma digamma erfinv i0 igamma igammac mvlgamma".split():
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _as_method(getattr(_special, _name)))
+
+
+def _polygamma(self: Tensor, n: int) -> Tensor:
+    """``x.polygamma(n)``: :func:`downslope.ops.special.polygamma` (n, x)."""
+    return _special.polygamma(n, self)
+
+
+if not hasattr(Tensor, "polygamma"):
+    Tensor.polygamma = _polygamma  # type: ignore[attr-defined]
+for _name in "gcd lcm ldexp logaddexp2 nextafter frexp".split():
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _as_method(_op(_name)))
+for _name in "lgamma digamma erfinv i0 igamma igammac mvlgamma polygamma gcd lcm ldexp nextafter".split():
+    if not hasattr(Tensor, _name + "_"):
+        setattr(Tensor, _name + "_", _inplace_form(_name))
+for _name in ("is_neg",):
+    if not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _as_method(_op(_name)))
+
+
+def _rlshift(self: Tensor, other: Any) -> Tensor:
+    """``other << x`` for a number ``other``."""
+    return _op("bitwise_left_shift")(other, self)
+
+
+def _rrshift(self: Tensor, other: Any) -> Tensor:
+    """``other >> x`` for a number ``other``."""
+    return _op("bitwise_right_shift")(other, self)
+
+
+if not hasattr(Tensor, "__rlshift__"):
+    Tensor.__rlshift__ = _rlshift  # type: ignore[attr-defined]
+if not hasattr(Tensor, "__rrshift__"):
+    Tensor.__rrshift__ = _rrshift  # type: ignore[attr-defined]
