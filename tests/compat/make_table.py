@@ -112,8 +112,6 @@ DIFFERS: dict[str, str] = {
     "(PyTorch recomputes it on every access); assigning an nn.Parameter to a parametrized name raises TypeError "
     "(KeyError in PyTorch)",
     "torch.nn.PReLU": "the slope count is kept as num_slopes (num_parameters is Module's weight-count method)",
-    "torch.nn.Softmax": "dim defaults to -1 instead of being guessed from the input's rank",
-    "torch.nn.LogSoftmax": "dim defaults to -1 instead of being guessed from the input's rank",
     "torch.nn.Dropout": _RANDOM + "; " + _INPLACE_FLAG,
     "torch.nn.Dropout1d": _RANDOM + "; " + _INPLACE_FLAG,
     "torch.nn.Dropout2d": _RANDOM + "; " + _INPLACE_FLAG,
@@ -159,10 +157,18 @@ DIFFERS: dict[str, str] = {
     "oneDNN's and numba's); every argument is accepted",
     "torch.OutOfMemoryError": "Python's MemoryError (what NumPy and CuPy raise when an allocation fails), "
     "not a RuntimeError",
-    "torch.grid_sampler": "2-D only; interpolation 0 (bilinear) or 1 (nearest), padding 0 (zeros) or 1 (border): "
-    "the others are refused with a message",
-    "torch.grid_sampler_2d": "interpolation 0 (bilinear) or 1 (nearest), padding 0 (zeros) or 1 (border): "
-    "the others are refused with a message",
+    "torch.grid_sampler": "2-D only; interpolation 0 (bilinear) or 1 (nearest) with padding 0 (zeros), 1 (border) "
+    "or 2 (reflection): bicubic is refused with a message",
+    "torch.grid_sampler_2d": "interpolation 0 (bilinear) or 1 (nearest) with padding 0 (zeros), 1 (border) or "
+    "2 (reflection): bicubic is refused with a message",
+    "torch.use_deterministic_algorithms": "the setting is kept and changes nothing: downslope's CPU ops are "
+    "deterministic for a fixed thread count; on CUDA, atomic scatter-adds are not refused (a warning says so)",
+    "torch.set_default_device": "'cpu', 'cuda' (through CuPy) or None; device types downslope cannot compute on "
+    "(meta, mps...) are refused with a message",
+    "torch.nn.DataParallel": "a pass-through (what PyTorch's is without GPUs): with CUDA the batch is not split "
+    "over several GPUs",
+    "torch.nn.parallel": "DataParallel (a pass-through); DistributedDataParallel refuses and points to "
+    "downslope.distributed (data parallelism over MPI)",
     "torch.rrelu": "while training, " + _RANDOM + "; generator= is refused",
     "torch.rrelu_": "while training, " + _RANDOM + "; generator= is refused",
 }

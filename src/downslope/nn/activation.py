@@ -123,10 +123,10 @@ class Tanh(Module):
 
 
 class Softmax(Module):
-    """Normalize ``dim`` into probabilities. ``dim`` defaults to -1 (the class dim of (N, C) input);
-    PyTorch guesses it from the input's rank instead, so pass it explicitly for other layouts."""
+    """Normalize ``dim`` into probabilities. Pass ``dim``: left out, it is guessed from the input's
+    rank as PyTorch does (dim 0 for 0-, 1- and 3-d input, else 1), with PyTorch's warning."""
 
-    def __init__(self, dim: int = -1) -> None:
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
 
@@ -138,9 +138,9 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """log(softmax(x)) along ``dim`` (default -1), computed stably."""
+    """log(softmax(x)) along ``dim``, computed stably; ``dim`` left out is guessed as in :class:`Softmax`."""
 
-    def __init__(self, dim: int = -1) -> None:
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
 
@@ -290,9 +290,9 @@ class Threshold(Module):
 
 
 class Softmin(Module):
-    """softmax(-x) along ``dim`` (default -1)."""
+    """softmax(-x) along ``dim``; ``dim`` left out is guessed as in :class:`Softmax`."""
 
-    def __init__(self, dim: int = -1) -> None:
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
 
@@ -317,7 +317,7 @@ class PReLU(Module):
     Example:
         >>> import downslope as ds
         >>> ds.nn.PReLU()(ds.tensor([-4.0, 2.0]))
-        tensor([-1.,  2.], grad_fn=<WhereBackward>)
+        tensor([-1.,  2.], grad_fn=<WhereBackward0>)
     """
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25) -> None:

@@ -250,23 +250,23 @@ def tanh(x: Tensor) -> Tensor:
     return ops.tanh(x)
 
 
-def softmax(x: Tensor, dim: int | None = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+def softmax(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim`` (stable); ``dtype`` casts the input first, as in PyTorch.
 
-    ``dim`` defaults to -1 (the class dim of (N, C) input). ``dim=None`` makes torch's deprecated
-    implicit choice (dim 0 for 0-, 1- and 3-d input, else dim 1), with torch's warning."""
+    Pass ``dim``. Left out (None), it is torch's deprecated implicit choice, with torch's warning:
+    dim 0 for 0-, 1- and 3-d input, else dim 1 (for (N, C) input that is the class dim)."""
     x = _cast(x, dtype)
     return ops.softmax(x, _implicit_dim("softmax", dim, x.ndim, _stacklevel))
 
 
-def log_softmax(x: Tensor, dim: int | None = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+def log_softmax(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
     """x - logsumexp(x) along ``dim`` (stable); ``dtype`` casts the input first; ``dim=None`` as in
     :func:`softmax`."""
     x = _cast(x, dtype)
     return ops.log_softmax(x, _implicit_dim("log_softmax", dim, x.ndim, _stacklevel))
 
 
-def softmin(x: Tensor, dim: int | None = -1, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+def softmin(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
     """softmax(-x) along ``dim``; ``dim=None`` as in :func:`softmax`."""
     x = _cast(x, dtype)
     return ops.softmax(-x, _implicit_dim("softmin", dim, x.ndim, _stacklevel))

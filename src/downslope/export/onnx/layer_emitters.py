@@ -86,14 +86,19 @@ def _softplus(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
     return g.node("Where", [linear, x, soft], "softplus")
 
 
+def _softmax_axis(m: Any, xt: Tensor) -> int:
+    """The layer's dim, or for dim=None the one PyTorch's implicit choice makes (as the forward does)."""
+    return int(m.dim) if m.dim is not None else (0 if xt.ndim in (0, 1, 3) else 1)
+
+
 @register_emitter(act.Softmax)
 def _softmax(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
-    return g.node("Softmax", [x], "softmax", axis=int(m.dim))
+    return g.node("Softmax", [x], "softmax", axis=_softmax_axis(m, xt))
 
 
 @register_emitter(act.LogSoftmax)
 def _log_softmax(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
-    return g.node("LogSoftmax", [x], "log_softmax", axis=int(m.dim))
+    return g.node("LogSoftmax", [x], "log_softmax", axis=_softmax_axis(m, xt))
 
 
 # ---------------------------------------------------------------------- PyTorch's further activations
@@ -141,7 +146,7 @@ def _tanhshrink(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
 
 @register_emitter(act.Softmin)
 def _softmin(g: GraphBuilder, m: Any, x: str, xt: Tensor, out: Any) -> str:
-    return g.node("Softmax", [g.node("Neg", [x])], "softmin", axis=int(m.dim))
+    return g.node("Softmax", [g.node("Neg", [x])], "softmin", axis=_softmax_axis(m, xt))
 
 
 @register_emitter(act.Softmax2d)
