@@ -23,6 +23,25 @@ def _placed(model: object, args: argparse.Namespace) -> None:
         model.to(device)  # type: ignore[attr-defined]
 
 
+def _check_evaluate_target(state: dict[str, Any], target: str | None) -> None:
+    """--target names the column holding the values of what the run predicts, under whatever name the
+    file gives it; a column the model reads as a feature cannot be that, and another name gets a note."""
+    encoder = (state.get("preprocess") or {}).get("encoder")
+    if not target or not encoder or target == encoder["target"]:
+        return
+    from ..errors import ConfigError
+
+    if target in encoder["columns"]:
+        raise ConfigError(
+            f"evaluate: --target {target!r} is one of the model's input columns; the run predicts "
+            f"{encoder['target']!r}, so name the column holding those values (or leave --target out)"
+        )
+    print(
+        f"evaluate: note: scoring the run's predictions of {encoder['target']!r} against column {target!r}",
+        file=sys.stderr,
+    )
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Metrics of a run on its own test split (the default) or on --data, in the data's units."""
     import numpy as np
@@ -50,6 +69,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         where = f"the run's test split: {len(rows)} of the {n} rows of {source} (seed {split['seed']})"
         print(f"evaluate: {where}", file=sys.stderr)
     else:
+        _check_evaluate_target(state, args.target)
         X, y = _raw_features(state, args.data, args.target, need_target=True, sep=args.sep)
         print(f"evaluate: all {len(X)} rows of {args.data}", file=sys.stderr)
         if "train_row_hashes" in split and len(X):
