@@ -147,3 +147,30 @@ def test_bad_input_is_refused(tmp_path: Path) -> None:
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match="not a readable safetensors file"):
         ds.load_safetensors(tmp_path / "junk.safetensors")
+
+
+def test_bfloat16_tensors_from_torch_load_widened_to_float32_exactly(tmp_path):
+    torch_state = {
+        "w": torch.randn(3, 5, dtype=torch.float32).to(torch.bfloat16),
+        "b": torch.arange(4, dtype=torch.float32),
+        "n": torch.tensor(7, dtype=torch.int64),
+    }
+    path = tmp_path / "bf16.safetensors"
+    safetensors.torch.save_file(torch_state, str(path))
+    loaded = ds.load_safetensors(path)
+    assert loaded["w"].dtype == np.float32 and loaded["w"].shape == (3, 5)
+    np.testing.assert_array_equal(loaded["w"], torch_state["w"].float().numpy())
+    np.testing.assert_array_equal(loaded["b"], torch_state["b"].numpy())
+    assert loaded["n"].dtype == np.int64 and loaded["n"].shape == () and int(loaded["n"]) == 7
+    model = ds.nn.Linear(5, 3, bias=False)
+    model.load_state_dict({"weight": loaded["w"]})
+    np.testing.assert_array_equal(model.weight.numpy(), torch_state["w"].float().numpy())
+
+
+def test_float8_tensors_are_refused_by_name(tmp_path):
+    if not hasattr(torch, "float8_e4m3fn"):
+        pytest.skip("torch without float8")
+    path = tmp_path / "f8.safetensors"
+    safetensors.torch.save_file({"w": torch.ones(2).to(torch.float8_e4m3fn)}, str(path))
+    with pytest.raises(ds.errors.CheckpointError, match="is not a readable safetensors file"):
+        ds.load_safetensors(path)

@@ -92,5 +92,62 @@ def load_safetensors(path: str | os.PathLike[str]) -> OrderedDict[str, np.ndarra
     try:
         loaded = st.load(raw)
     except Exception as exc:  # the library's errors (bad header, a dtype NumPy lacks such as bfloat16)
+        header = _header(raw)
+        if header is not None and any(_dtype_of(v) == "BF16" for v in header.values()):
+            return _load_with_bfloat16(raw, header, where)
         raise CheckpointError(f"load_safetensors: {where!r} is not a readable safetensors file: {exc}") from None
     return OrderedDict((k, np.asarray(v)) for k, v in loaded.items())
+
+
+def _header(raw: bytes) -> dict[str, Any] | None:
+    """The JSON header of a safetensors file (name -> {dtype, shape, data_offsets}), or None."""
+    import json
+
+    if len(raw) < 8:
+        return None
+    n = int.from_bytes(raw[:8], "little")
+    try:
+        header = json.loads(raw[8 : 8 + n])
+    except ValueError:
+        return None
+    return header if isinstance(header, dict) else None
+
+
+def _dtype_of(entry: Any) -> Any:
+    return entry.get("dtype") if isinstance(entry, dict) else None
+
+
+_NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1"}
+_NUMPY_DTYPES |= {"U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
+
+
+def _load_with_bfloat16(raw: bytes, header: dict[str, Any], where: str) -> OrderedDict[str, np.ndarray]:
+    """A file holding bfloat16 tensors (NumPy has no such dtype): each is widened to float32, which
+    holds every bfloat16 value exactly (bfloat16 is float32's upper 16 bits)."""
+    start = 8 + int.from_bytes(raw[:8], "little")
+    out: OrderedDict[str, np.ndarray] = OrderedDict()
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (begin, end) = entry["dtype"], tuple(int(d) for d in entry["shape"]), entry["data_offsets"]
+            count = int(np.prod(shape, dtype=np.int64))
+            if dtype not in _NUMPY_DTYPES and dtype != "BF16":
+                raise CheckpointError(
+                    f"load_safetensors: {where!r}: tensor {name!r} has dtype {dtype}, which NumPy cannot hold; "
+                    "convert it in torch first (e.g. to float32)"
+                )
+            stored = np.dtype("<u2" if dtype == "BF16" else _NUMPY_DTYPES[dtype])
+            if count * stored.itemsize != int(end) - int(begin):
+                raise ValueError(f"{int(end) - int(begin)} bytes stored for shape {shape} of {dtype}")
+            array = np.frombuffer(raw, stored, count, start + int(begin)).reshape(shape)
+            if dtype == "BF16":
+                array = (array.astype(np.uint32) << 16).view(np.float32)
+            else:
+                array = array.copy()
+        except CheckpointError:
+            raise
+        except Exception as exc:
+            raise CheckpointError(f"load_safetensors: {where!r}: tensor {name!r} is unreadable: {exc}") from None
+        out[name] = array.astype(array.dtype.newbyteorder("="))
+    return out
