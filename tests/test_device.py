@@ -116,3 +116,76 @@ def test_utils_dlpack_round_trips_and_shares_memory_with_torch():
     assert ds.utils.dlpack.from_dlpack is from_dlpack
     with pytest.raises(RuntimeError, match="requires grad"):
         to_dlpack(ds.ones(2, requires_grad=True))
+
+
+@pytest.fixture
+def restore_default_device():
+    yield
+    ds.set_default_device(None)
+
+
+def test_default_device_is_torchs_cpu_and_cpu_changes_nothing(restore_default_device):
+    assert repr(ds.get_default_device()) == repr(torch.get_default_device())
+    ds.set_default_device("cpu")
+    torch.set_default_device("cpu")
+    try:
+        assert repr(ds.get_default_device()) == repr(torch.get_default_device())
+        assert type(ds.zeros(2).array) is np.ndarray and type(ds.nn.Linear(2, 2).weight.array) is np.ndarray
+    finally:
+        torch.set_default_device(None)
+
+
+def test_a_default_device_places_factories_and_layers_but_not_like_factories(restore_default_device):
+    ds.manual_seed(0)
+    on_cpu = ds.randn(3).numpy()
+    ds.set_default_device("strict")  # the test stand-in for a GPU
+    assert ds.get_default_device() == "strict"
+    ds.manual_seed(0)
+    made = [ds.randn(3), ds.zeros(2), ds.ones(2), ds.full((2,), 3.0), ds.tensor([1.0]), ds.arange(3), ds.eye(2)]
+    assert all(t.device == "strict" for t in made)
+    np.testing.assert_array_equal(made[0].cpu().numpy(), on_cpu)  # drawn on the host: the same numbers
+    layer = ds.nn.Linear(2, 3)
+    assert all(p.device == "strict" for p in layer.parameters())
+    assert ds.zeros(2, device="cpu").device == "cpu"  # an explicit device wins
+    host = ds.zeros(2, device="cpu")
+    assert ds.zeros_like(host).device == "cpu" and ds.randn_like(host).device == "cpu"
+    ds.set_default_device(None)
+    assert ds.zeros(1).device == "cpu" and ds.get_default_device() == "cpu"
+
+
+def test_the_default_device_is_per_thread_and_with_device_sets_it_for_a_block(restore_default_device):
+    import threading
+
+    ds.set_default_device("strict")
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(ds.zeros(1).device))
+    worker.start()
+    worker.join()
+    assert seen == ["cpu"]  # as torch's thread-local default
+    ds.set_default_device(None)
+    with ds.device("strict"):
+        assert ds.ones(1).device == "strict"
+        with ds.device("cpu"):
+            assert ds.ones(1).device == "cpu"
+        assert ds.ones(1).device == "strict"
+    assert ds.ones(1).device == "cpu"
+
+
+@pytest.mark.skipif(ds.cuda.is_available(), reason="checks the message given without a GPU")
+@pytest.mark.parametrize("spec", ["cuda", "cuda:0", "meta"])
+def test_an_unusable_default_device_is_refused_with_a_clear_error(spec, restore_default_device):
+    with pytest.raises(ds.DownslopeError, match="not available"):
+        ds.set_default_device(spec)
+    assert ds.get_default_device() == "cpu"
+
+
+def test_deterministic_algorithms_flags_round_trip_like_torch():
+    for mode, warn_only in ((True, False), (True, True), (False, False)):
+        ds.use_deterministic_algorithms(mode, warn_only=warn_only)
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+        assert ds.are_deterministic_algorithms_enabled() == torch.are_deterministic_algorithms_enabled() == mode
+        assert (
+            ds.is_deterministic_algorithms_warn_only_enabled() == torch.is_deterministic_algorithms_warn_only_enabled()
+        )
+    with pytest.raises(TypeError):
+        ds.use_deterministic_algorithms("yes")

@@ -10,7 +10,9 @@ The ``"strict"`` device is a test stand-in for a GPU (see ``downslope/devices/st
 
 from __future__ import annotations
 
+import threading
 import types
+import warnings
 from typing import Any
 
 from .errors import ArgumentError, ArgumentTypeError, StateError
@@ -85,11 +87,17 @@ class device:  # noqa: N801  (PyTorch's name)
         return f"device(type={self.type!r}, index={self.index})"
 
     def __enter__(self) -> device:
-        check_cpu(self, "with device(...)")
+        # as torch: inside the block, factories without a device= make their tensors here
+        target = resolve(self, "with device(...)")
+        stack = _default_state.__dict__.setdefault("entered", [])
+        stack.append(get_default_device())
+        _set_default(target)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        pass
+        stack = _default_state.__dict__.get("entered")
+        if stack:
+            _set_default(stack.pop())
 
 
 CPU = device("cpu")
@@ -120,6 +128,98 @@ def resolve(target: Any, where: str) -> device:
             raise StateError(f"{where}: CUDA device {d.index} does not exist ({cuda.device_count()} device(s) seen)")
         return device("cuda", 0 if d.index is None else d.index)
     raise StateError(unavailable_message(d, where))
+
+
+# The default device of factories (torch.set_default_device), per thread as in torch: a thread that
+# never set one (a DataLoader worker, say) makes its tensors on the CPU.
+_default_state = threading.local()
+
+
+def _set_default(d: device) -> None:
+    _default_state.device = d
+
+
+def set_default_device(device: Any) -> None:  # noqa: A002  (torch's parameter name)
+    """Make ``device`` (a device, a string such as 'cpu' or 'cuda', or None for the CPU) where the
+    factories (``ds.tensor``, ``zeros``, ``randn``, ``arange``...) and downslope's layers put their
+    tensors when no ``device=`` is given, in this thread, as ``torch.set_default_device``. An
+    explicit ``device=`` still wins, and ``*_like`` factories follow their input's device.
+
+    'cuda' needs CuPy and a GPU (then new tensors live on the GPU; random draws are made on the
+    host and moved, so a seed gives the same numbers as on the CPU); without them it raises a
+    StateError naming what is missing, as does a device type downslope cannot compute on.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.set_default_device("cpu")
+        >>> ds.get_default_device(), ds.zeros(2).device
+        (device(type='cpu'), device(type='cpu'))
+    """
+    _set_default(CPU if device is None else resolve(device, "set_default_device()"))
+
+
+def get_default_device() -> device:
+    """The device factories use when given none (``torch.get_default_device``): the CPU unless
+    :func:`set_default_device` (or a ``with ds.device(...)`` block) chose another.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.get_default_device()
+        device(type='cpu')
+    """
+    d: device = getattr(_default_state, "device", CPU)
+    return d
+
+
+def default_factory_device() -> device | None:
+    """The default device when it is not the CPU, else None (the factories' fast host path)."""
+    d = getattr(_default_state, "device", CPU)
+    return None if d.type == "cpu" else d
+
+
+_deterministic = {"mode": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """``torch.use_deterministic_algorithms``: ask for run-to-run identical results.
+
+    downslope's CPU kernels already are deterministic for a fixed number of threads: NumPy's sums
+    and scatter-adds (``np.add.at``) run in a fixed order and every random draw comes from the
+    seeded generator; only the BLAS matrix products may split a sum differently when the thread
+    count (``OMP_NUM_THREADS``) changes. So on the CPU the setting is kept (for
+    :func:`are_deterministic_algorithms_enabled`) and changes nothing. On a CUDA device (CuPy),
+    scatter-adds use atomic additions whose float order can vary between runs; with ``mode=True``
+    they are not refused (torch raises, or warns with ``warn_only=True``): a warning says so once.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.use_deterministic_algorithms(True)
+        >>> ds.are_deterministic_algorithms_enabled()
+        True
+        >>> ds.use_deterministic_algorithms(False)
+    """
+    if not isinstance(mode, (bool, int)) or not isinstance(warn_only, (bool, int)):
+        raise ArgumentTypeError(
+            f"use_deterministic_algorithms: expected bools, got mode={mode!r}, warn_only={warn_only!r}"
+        )
+    _deterministic["mode"], _deterministic["warn_only"] = bool(mode), bool(warn_only)
+    if mode and _cupy() is not None:
+        warnings.warn(
+            "use_deterministic_algorithms(True): downslope's CPU ops are deterministic; on CUDA, scatter-adds "
+            "(index_add, scatter_add, embedding gradients) use atomic adds and are not refused",
+            UserWarning,
+            stacklevel=2,
+        )
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    """Whether :func:`use_deterministic_algorithms` was last called with True."""
+    return _deterministic["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    """Whether :func:`use_deterministic_algorithms` was last called with ``warn_only=True``."""
+    return _deterministic["warn_only"]
 
 
 def check_cpu(target: Any, where: str) -> device:

@@ -127,3 +127,148 @@ def test_structured_pruning_again_scores_the_masked_weight_and_remove_keeps_the_
     mine(ds.ones(1, 2)).sum().backward()
     opt.step()
     assert not np.array_equal(mine.weight.numpy(), before)  # still trained by that optimizer
+
+
+def _custom_methods(base, lib):
+    """The same custom methods written against torch's and downslope's BasePruningMethod."""
+
+    class FooBar(base):  # the tutorial's: every other entry of what is left
+        PRUNING_TYPE = "unstructured"
+
+        def compute_mask(self, t, default_mask):
+            mask = default_mask.clone()
+            mask.view(-1)[::2] = 0
+            return mask
+
+    class FirstColumn(base):  # shape-dependent: needs the full-shaped tensor
+        PRUNING_TYPE = "unstructured"
+
+        def compute_mask(self, t, default_mask):
+            mask = lib.ones_like(t)
+            mask[..., 0] = 0
+            return mask * default_mask
+
+    class Threshold(base):
+        PRUNING_TYPE = "unstructured"
+
+        def compute_mask(self, t, default_mask):
+            return default_mask * (t.abs() > 5)
+
+    class FirstChannel(base):  # structured: the first of the channels still alive
+        PRUNING_TYPE = "structured"
+        dim = 0
+
+        def compute_mask(self, t, default_mask):
+            mask = default_mask.clone()
+            mask[0] = 0
+            return mask
+
+    return {"foobar": FooBar, "first_column": FirstColumn, "threshold": Threshold, "first_channel": FirstChannel}
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ["foobar"],
+        ["first_column"],
+        ["threshold"],
+        ["foobar", "foobar"],
+        ["threshold", "foobar", "foobar"],
+        ["first_column", "threshold"],
+        ["l1", "first_column"],
+        ["first_channel", "first_channel"],
+        ["foobar", "first_channel"],
+    ],
+)
+def test_custom_pruning_methods_see_what_torch_shows_them(steps):
+    mine, theirs = _pair()
+    ours, their_methods = _custom_methods(prune.BasePruningMethod, ds), _custom_methods(tprune.BasePruningMethod, torch)
+    seen = []
+    for step in steps:
+        for methods, lib, module, log in ((ours, prune, mine, "ds"), (their_methods, tprune, theirs, "torch")):
+            cls = lib.L1Unstructured if step == "l1" else methods[step]
+            compute = cls.compute_mask
+
+            def spy(self, t, default_mask, compute=compute, log=log):
+                seen.append((log, type(t).__name__, tuple(t.shape), tuple(default_mask.shape)))
+                return compute(self, t, default_mask)
+
+            spied = type(cls.__name__, (cls,), {"compute_mask": spy})
+            if step == "l1":
+                spied.apply(module, "weight", amount=0.3)
+            else:
+                spied.apply(module, "weight")
+        _same(mine, theirs)
+    assert [s[1:] for s in seen if s[0] == "ds"] == [s[1:] for s in seen if s[0] == "torch"]
+
+
+def test_the_first_pruning_passes_the_parameter_and_the_tutorials_foobar_matches_torch():
+    shapes = []
+
+    class Spy(prune.BasePruningMethod):
+        def compute_mask(self, t, default_mask):
+            shapes.append((type(t).__name__, tuple(t.shape), type(default_mask).__name__))
+            return default_mask.clone()
+
+    layer = nn.Linear(6, 4)
+    Spy.apply(layer, "weight")
+    assert shapes == [("Parameter", (4, 6), "Tensor")]
+    foobar = _custom_methods(prune.BasePruningMethod, ds)["foobar"]
+    foobar.apply(layer, "bias")
+    np.testing.assert_array_equal(layer.bias_mask.numpy(), [0, 1, 0, 1])
+
+
+def test_pruning_hooks_live_in_forward_pre_hooks_as_in_torch():
+    mine, theirs = _pair()
+    for lib, module in ((prune, mine), (tprune, theirs)):
+        lib.l1_unstructured(module, "weight", amount=0.2)
+        first = next(iter(module._forward_pre_hooks.values()))
+        assert type(first).__name__ == "L1Unstructured" and first._tensor_name == "weight"
+        lib.l1_unstructured(module, "bias", amount=1)
+        lib.ln_structured(module, "weight", amount=1, n=2, dim=0)
+        hooks = list(module._forward_pre_hooks.values())
+        # the weight's methods moved into a container registered after the bias's hook
+        assert [type(h).__name__ for h in hooks] == ["L1Unstructured", "PruningContainer"]
+        assert hooks[1]._tensor_name == "weight" and len(hooks[1]) == 2
+        assert [type(m).__name__ for m in hooks[1]] == ["L1Unstructured", "LnStructured"]
+        assert hooks[1][0] is first
+        lib.random_unstructured(module, "weight", amount=0.1)
+        assert len(list(module._forward_pre_hooks.values())[1]) == 3
+        lib.remove(module, "weight")
+        assert [h._tensor_name for h in module._forward_pre_hooks.values()] == ["bias"]
+    _same(mine, theirs, "bias")
+    assert prune.is_pruned(mine)
+    prune.remove(mine, "bias")
+    assert not prune.is_pruned(mine) and not mine._forward_pre_hooks
+
+
+def test_a_failed_pruning_leaves_the_module_as_it_was():
+    layer = nn.Linear(3, 2)
+    with pytest.raises(ds.DownslopeError, match="amount=5"):
+        prune.l1_unstructured(layer, "bias", amount=5)
+    assert sorted(layer.state_dict()) == ["bias", "weight"] and not layer._forward_pre_hooks
+    prune.l1_unstructured(layer, "weight", amount=2)
+    with pytest.raises(IndexError, match="dim=5"):
+        prune.ln_structured(layer, "weight", amount=1, n=2, dim=5)
+    (hook,) = layer._forward_pre_hooks.values()  # the first pruning's hook is kept (torch loses it)
+    assert isinstance(hook, prune.L1Unstructured) and int((layer.weight_mask == 0).sum()) == 2
+    with pytest.raises(ValueError, match="amount"):
+        prune.L1Unstructured(1.5)
+    with pytest.raises(TypeError, match="amount"):
+        prune.RandomUnstructured("half")
+
+
+def test_prune_method_and_container_directly_match_torch():
+    x = np.arange(1, 13, dtype=np.float32).reshape(3, 4) * np.array([1, -1, 1, -1], dtype=np.float32)
+    mine = prune.L1Unstructured(amount=4).prune(ds.tensor(x))
+    theirs = tprune.L1Unstructured(amount=4).prune(torch.tensor(x))
+    np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    default = (np.arange(12).reshape(3, 4) % 3 != 0).astype(np.float32)
+    masks = []
+    for lib, mod in ((prune, ds), (tprune, torch)):
+        first, second = lib.L1Unstructured(amount=2), lib.LnStructured(amount=1, n=1, dim=1)
+        first._tensor_name = second._tensor_name = "w"
+        container = lib.PruningContainer(first)
+        container.add_pruning_method(second)
+        masks.append(container.compute_mask(mod.tensor(x), mod.tensor(default)).numpy())
+    np.testing.assert_array_equal(masks[0], masks[1])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import downslope as ds
+from downslope.errors import OutOfRangeError, ShapeError
 
 torch = pytest.importorskip("torch")
 
@@ -184,3 +185,59 @@ def test_masks_must_be_boolean_tensors_as_in_torch() -> None:
         ds.masked_fill(ds.tensor(x), ds.tensor(m), 9.0).numpy(),
         torch.tensor(x).masked_fill(torch.tensor(m), 9.0).numpy(),
     )
+
+
+def _zero_dim_cases():
+    return [
+        ("scatter value", (5,), lambda lib, x: x.scatter(0, lib.tensor(2), value=1.5)),
+        ("scatter 0-d src", (5,), lambda lib, x: x.scatter(0, lib.tensor(2), lib.tensor(3.0))),
+        ("scatter 1-d src", (5,), lambda lib, x: x.scatter(0, lib.tensor(2), lib.tensor([3.0, 4.0]))),
+        ("scatter 0-d self", (), lambda lib, x: x.scatter(-1, lib.tensor(0), value=2.0)),
+        ("scatter 0-d self 1-d index", (), lambda lib, x: x.scatter(0, lib.tensor([0]), lib.tensor([4.0]))),
+        ("scatter reduce=add", (5,), lambda lib, x: x.scatter(0, lib.tensor(2), 2.0, reduce="add")),
+        ("scatter_add", (5,), lambda lib, x: x.scatter_add(0, lib.tensor(2), lib.tensor(3.0))),
+        ("scatter_reduce", (5,), lambda lib, x: x.scatter_reduce(0, lib.tensor(1), lib.tensor(9.0), "amax")),
+        ("gather", (5,), lambda lib, x: x.gather(0, lib.tensor(3))),
+        ("gather 0-d self", (), lambda lib, x: x.gather(0, lib.tensor([0, 0]))),
+        ("in place scatter_", (5,), lambda lib, x: x.clone().scatter_(0, lib.tensor(2), value=1.0)),
+    ]
+
+
+@pytest.mark.parametrize("name, shape, op", _zero_dim_cases(), ids=[c[0] for c in _zero_dim_cases()])
+def test_gather_and_scatter_count_a_0d_tensor_as_1d_like_torch(name, shape, op):
+    torch = pytest.importorskip("torch")
+    base = np.arange(1, 6, dtype=np.float32)[: int(np.prod(shape))].reshape(shape)  # the srcs are float32
+    x, tx = ds.tensor(base, requires_grad=True), torch.tensor(base, requires_grad=True)
+    y, ty = op(ds, x), op(torch, tx)
+    assert tuple(y.shape) == tuple(ty.shape)
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy())
+    if "reduce=" in name:  # torch has no derivative for scatter(reduce=...)
+        return
+    weights = np.arange(1, int(np.prod(ty.shape)) + 1, dtype=np.float32).reshape(tuple(ty.shape))
+    (y * ds.tensor(weights)).sum().backward()
+    (ty * torch.tensor(weights)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())  # small integers: exact
+
+
+def test_scatter_src_gradient_through_a_0d_index_matches_torch():
+    torch = pytest.importorskip("torch")
+    grads = []
+    for lib in (ds, torch):
+        src = lib.tensor(3.0, dtype=lib.float64, requires_grad=True)
+        x = lib.ones(5, dtype=lib.float64, requires_grad=True)
+        (x.scatter(0, lib.tensor(2), src) * lib.arange(5, dtype=lib.float64)).sum().backward()
+        grads.append((x.grad.numpy(), float(src.grad)))
+    np.testing.assert_array_equal(grads[0][0], grads[1][0])
+    assert grads[0][1] == grads[1][1] == 2.0
+
+
+@pytest.mark.parametrize(
+    "shape, index, dim",
+    [((2, 3), 0, 1), ((2, 3), [0], 1), ((5,), 7, 0), ((5,), 2, 1), ((), 0, 1)],
+)
+def test_gather_and_scatter_with_a_0d_index_still_refuse_what_torch_refuses(shape, index, dim):
+    x = ds.zeros(*shape)
+    with pytest.raises((ShapeError, OutOfRangeError)):
+        x.scatter(dim, ds.tensor(index), value=1.0)
+    with pytest.raises((ShapeError, OutOfRangeError)):
+        x.gather(dim, ds.tensor(index))

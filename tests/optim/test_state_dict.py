@@ -214,7 +214,7 @@ def test_load_refuses_a_mismatched_state() -> None:
     two_groups = optim.Adam([{"params": _params()[:2]}, {"params": _params()[2:]}])
     with pytest.raises(ValueError, match="param group"):
         two_groups.load_state_dict(sd)
-    sd["state"][0]["exp_avg"] = np.zeros(5, np.float32)
+    sd["state"][0] = {"step": 1, "exp_avg": np.zeros(5, np.float32)}  # no entry before the first step
     with pytest.raises(ValueError, match="elements"):
         optim.Adam(_params()).load_state_dict(sd)
 
@@ -275,3 +275,110 @@ def test_loading_an_earlier_state_forgets_later_state(make: Any) -> None:
     _train(make(fresh_params), None, fresh_params, 6, 0, False)
     for a, b in zip(params, fresh_params):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+# ---------------------------------------------------------------------- PyTorch's layout
+_TORCH_NAMED = ["SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "ASGD", "NAdam", "RAdam", "RMSprop", "Rprop"]
+
+
+def _weights(lib, seed=0):
+    rng = np.random.default_rng(seed)
+    return [lib.nn.Parameter(lib.tensor(rng.standard_normal(s).astype(np.float32))) for s in ((3, 2), (4,))]
+
+
+def _steps(opt, params, n, seed=1):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        opt.zero_grad()
+        loss = sum(((p * p).sum() * float(rng.uniform(0.5, 1.5))) for p in params)
+        loss.backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("name", _TORCH_NAMED)
+def test_param_groups_carry_torchs_keys_and_state_is_empty_before_the_first_step(name):
+    torch = pytest.importorskip("torch")
+    lr = {"lr": 0.1} if name == "SGD" else {}
+    ours = getattr(optim, name)(_weights(ds), **lr).state_dict()
+    theirs = getattr(torch.optim, name)(_weights(torch), **lr).state_dict()
+    assert set(ours["param_groups"][0]) == set(theirs["param_groups"][0])
+    for key in ("foreach", "fused", "capturable", "differentiable", "maximize", "params"):
+        assert ours["param_groups"][0].get(key, "absent") == theirs["param_groups"][0].get(key, "absent"), key
+    assert ours["state"] == {}
+    assert {"state", "param_groups"} <= set(ours)
+
+
+def test_torchs_kernel_flags_are_accepted_and_kept_in_the_groups():
+    torch = pytest.importorskip("torch")
+    flags = {"foreach": False, "capturable": True, "differentiable": False, "fused": None}
+    ours = optim.Adam(_weights(ds), **flags).param_groups[0]
+    theirs = torch.optim.Adam(_weights(torch), **flags).param_groups[0]
+    assert {k: ours[k] for k in flags} == {k: theirs[k] for k in flags} == flags
+
+
+@pytest.mark.parametrize("name, kwargs", [("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.05}),
+                                          ("RMSprop", {"lr": 0.01, "momentum": 0.5})])  # fmt: skip
+def test_a_torch_optimizers_state_dict_resumes_the_same_run(name, kwargs):
+    """PyTorch's own state_dict, its tensors read as arrays: downslope continues PyTorch's run."""
+    torch = pytest.importorskip("torch")
+    theirs = _weights(torch)
+    topt = getattr(torch.optim, name)(theirs, **kwargs)
+    _steps(topt, theirs, 3)
+    sd = topt.state_dict()
+    converted = {
+        "state": {
+            k: {n: v.numpy() if hasattr(v, "numpy") else v for n, v in e.items()} for k, e in sd["state"].items()
+        },
+        "param_groups": sd["param_groups"],
+    }
+    ours = [ds.nn.Parameter(ds.tensor(p.detach().numpy())) for p in theirs]
+    opt = getattr(optim, name)(ours, **kwargs)
+    opt.load_state_dict(converted)
+    _steps(topt, theirs, 2, seed=5)
+    _steps(opt, ours, 2, seed=5)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, kwargs", [("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"amsgrad": True})])
+def test_old_and_torch_format_dicts_load_as_the_full_one(name, kwargs):
+    reference = _weights(ds)
+    opt = getattr(optim, name)(reference, **kwargs)
+    _steps(opt, reference, 2)
+    full = opt.state_dict()
+    torch_format = {"state": full["state"], "param_groups": full["param_groups"]}
+    old_format = {**full, "param_groups": [{k: v for k, v in g.items() if k not in ("foreach", "fused",
+                                            "capturable", "differentiable")} for g in full["param_groups"]]}  # fmt: skip
+    start = [p.detach().numpy().copy() for p in reference]
+    _steps(opt, reference, 2, seed=7)
+    for saved in (full, torch_format, old_format):
+        params = [ds.nn.Parameter(ds.tensor(a)) for a in start]
+        other = getattr(optim, name)(params, **kwargs)
+        other.load_state_dict(saved)
+        _steps(other, params, 2, seed=7)
+        for a, b in zip(params, reference):
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_loading_a_state_saved_before_the_first_step_starts_afresh():
+    params = _weights(ds)
+    fresh = optim.Adam(params, lr=0.1).state_dict()
+    stepped = optim.Adam(params, lr=0.1)
+    _steps(stepped, params, 3)
+    stepped.load_state_dict(fresh)
+    start = [p.detach().numpy().copy() for p in params]
+    _steps(stepped, params, 1, seed=9)
+    again = [ds.nn.Parameter(ds.tensor(a)) for a in start]
+    _steps(optim.Adam(again, lr=0.1), again, 1, seed=9)
+    for a, b in zip(params, again):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_a_torch_format_dict_with_state_this_optimizer_does_not_keep_is_refused():
+    opt = optim.SGD(_weights(ds), lr=0.1, momentum=0.9)
+    saved = {
+        "state": {0: {"step": 1, "exp_avg": np.zeros((3, 2), np.float32)}},
+        "param_groups": opt.state_dict()["param_groups"],
+    }
+    with pytest.raises(ValueError, match="exp_avg"):
+        opt.load_state_dict(saved)

@@ -125,3 +125,16 @@ def test_stack_dataset_default_convert_and_worker_info():
     assert get_worker_info() is None
     with pytest.raises(ValueError, match="same length"):
         StackDataset(ArrayDataset(np.zeros(2)), ArrayDataset(np.zeros(3)))
+
+
+@pytest.mark.parametrize("name", ["dataset", "sampler", "dataloader"])
+def test_torchs_submodules_hold_torchs_names(name):
+    pytest.importorskip("torch")
+    torch_module = importlib.import_module(f"torch.utils.data.{name}")
+    ours = importlib.import_module(f"downslope.utils.data.{name}")
+    from downslope.utils import data
+
+    assert getattr(data, name) is ours
+    assert sorted(ours.__all__) == sorted(torch_module.__all__)
+    for item in torch_module.__all__:
+        assert getattr(ours, item) is getattr(data, item)

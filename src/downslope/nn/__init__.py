@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 from . import functional, init, utils
+from . import parallel as parallel  # torch.nn.parallel
 from .activation import (
     CELU,
     ELU,
@@ -139,6 +140,7 @@ from .padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
+from .parallel import DataParallel
 from .pooling_extra import AdaptiveMaxPool1d, AdaptiveMaxPool2d, LPPool1d, LPPool2d, MaxUnpool1d, MaxUnpool2d
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .transformer import (
@@ -153,7 +155,7 @@ from .utils import rnn as _rnn  # noqa: F401  (nn.utils.rnn as an attribute path
 from .volumetric import AdaptiveAvgPool3d, AvgPool3d, Conv3d, ConvTranspose3d, MaxPool3d
 
 __all__ = [
-    "functional", "init", "utils",
+    "functional", "init", "utils", "parallel", "DataParallel",
     "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
     "Identity", "Flatten", "Unflatten", "IncompatibleKeys",
     "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d",

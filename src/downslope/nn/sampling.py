@@ -76,6 +76,44 @@ _zero_gradient_for_vjp.reads_inputs = False  # type: ignore[attr-defined]
 _zero_gradient_for_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
+def _reflect(a: Any, twice_low: int, twice_high: int, xp: Any) -> tuple[Any, Any]:
+    """torch's ``reflect_coordinates``: ``a`` mirrored back into [low, high] at each end, and its
+    derivative (+1 or -1)."""
+    if twice_low == twice_high:  # a one-pixel axis: every location is that pixel
+        return xp.zeros_like(a), xp.zeros_like(a)
+    low, span = twice_low / 2.0, (twice_high - twice_low) / 2.0
+    shifted = a - low
+    distance = xp.abs(shifted)
+    extra = xp.fmod(distance, span)
+    even = xp.fmod(xp.floor(distance / span), 2.0) == 0
+    out = xp.where(even, extra + low, span - extra + low)
+    slope = xp.where(shifted < 0, -1.0, 1.0) * xp.where(even, 1.0, -1.0)
+    return out, slope
+
+
+def _padded_coordinate(coord: Tensor, size: int, padding_mode: str, align_corners: bool) -> Tensor:
+    """The pixel coordinate ``coord`` brought inside [0, size - 1] for 'border' (clamped) and
+    'reflection' (mirrored at the image's edges, then clamped), with torch's gradient: the
+    reflection's +-1 times the clamp's, which counts the borders themselves as outside (0)."""
+    a = coord.array
+    xp = namespace_of(a)
+    slope = xp.ones_like(a)
+    if padding_mode == "reflection":
+        twice_low, twice_high = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)
+        a, slope = _reflect(a, twice_low, twice_high, xp)
+    out = xp.clip(a, 0.0, size - 1.0).astype(coord.dtype)
+    slope = (slope * ((a > 0) & (a < size - 1))).astype(coord.dtype)
+    return record_op(out, (coord,), _padded_coordinate_vjp, slope)
+
+
+def _padded_coordinate_vjp(g, y, args, saved, needs, xp):
+    return (g * saved,)
+
+
+_padded_coordinate_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_padded_coordinate_vjp.reads_output = False  # type: ignore[attr-defined]
+
+
 def grid_sample(
     input: Tensor,
     grid: Tensor,
@@ -85,12 +123,25 @@ def grid_sample(
 ) -> Tensor:
     """Sample ``input`` (N, C, H, W) at the normalized (x, y) locations of ``grid`` (N, Ho, Wo, 2).
 
-    ``mode``: bilinear or nearest; ``padding_mode``: zeros (outside reads 0) or border (clamped).
+    ``mode``: bilinear or nearest; ``padding_mode``: zeros (outside reads 0), border (the nearest
+    edge pixel) or reflection (the image mirrored at its edges: at the pixel centres of the edges
+    with ``align_corners=True``, at the image's outer borders otherwise). Gradients reach the
+    input and (bilinear) the grid, as torch's.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> image = ds.tensor([[[[1.0, 2.0, 3.0]]]])
+        >>> grid = ds.tensor([[[[-1.5, 0.0], [1.5, 0.0]]]])  # (x, y): half a pixel past each end
+        >>> F.grid_sample(image, grid, padding_mode="reflection", align_corners=True)
+        tensor([[[[1.5, 2.5]]]])
     """
     if mode not in ("bilinear", "nearest"):
         raise ArgumentError(f"grid_sample: mode must be 'bilinear' or 'nearest', got {mode!r}")
-    if padding_mode not in ("zeros", "border"):
-        raise ArgumentError(f"grid_sample: padding_mode must be 'zeros' or 'border', got {padding_mode!r}")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ArgumentError(
+            f"grid_sample: padding_mode must be 'zeros', 'border' or 'reflection', got {padding_mode!r}"
+        )
     if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
         raise ShapeError(
             f"grid_sample: expected input (N, C, H, W) and grid (N, Ho, Wo, 2), got {input.shape}, {grid.shape}"
@@ -99,8 +150,8 @@ def grid_sample(
     n, c, h, w = input.shape
     ix = _unnormalize(grid[..., 0], w, corners)
     iy = _unnormalize(grid[..., 1], h, corners)
-    if padding_mode == "border":
-        ix, iy = ops.clip(ix, 0.0, w - 1.0), ops.clip(iy, 0.0, h - 1.0)
+    if padding_mode != "zeros":
+        ix, iy = _padded_coordinate(ix, w, padding_mode, corners), _padded_coordinate(iy, h, padding_mode, corners)
     pixels = ops.permute(input, (0, 2, 3, 1))  # (N, H, W, C): one gather per corner
     batch = namespace_of(input.array).arange(n).reshape(n, 1, 1)
 

@@ -201,6 +201,9 @@ def gather(x: Any, dim: int, index: Any) -> Tensor:
     """``out[i][j] = x[i][index[i][j]]`` for dim=1 (torch.gather): pick along one axis."""
     x = _lift(x)
     idx = _index_array(index)
+    flat = _one_element_dims(x, idx, None)
+    if flat is not None:
+        return reshape(gather(flat[0], dim, flat[1]), idx.shape)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"gather: index must hold integers, got {idx.dtype}")
     if idx.ndim != x.ndim:
@@ -342,6 +345,18 @@ def _check_mask(mask: Any, op: str) -> None:
         raise ArgumentTypeError(f"{op}: expected a boolean mask tensor, got {type(mask).__name__}")
 
 
+def _one_element_dims(x: Tensor, index: Any, src: Any) -> tuple[Tensor, Any, Any] | None:
+    """torch's rule for gather/scatter: a 0-d tensor counts as 1-d with one element (its dims are
+    ``max(ndim, 1)``), so a 0-d index goes with a 1-d (or 0-d) tensor and vice versa. Returns x,
+    index and src made 1-d when that case applies, else None (the ops' own checks then apply)."""
+    idx = _index_array(index)
+    if not (x.ndim == 0 or idx.ndim == 0) or max(x.ndim, 1) != max(idx.ndim, 1):
+        return None
+    if isinstance(src, Tensor) and src.ndim == 0:
+        src = reshape(src, (1,))
+    return reshape(x, (-1,)), idx.reshape(-1), src
+
+
 def _scatter_index(x: Tensor, dim: int, index: Any, op: str) -> tuple[Any, tuple[int, ...]]:
     """The full advanced index that ``scatter``/``gather`` along ``dim`` address (checked to lie inside x)."""
     idx = _index_array(index)
@@ -370,7 +385,17 @@ def _scatter_source(src: Any, shape: tuple[int, ...], like: Tensor) -> Tensor:
 
 def scatter(x: Any, dim: int, index: Any, src: Any = None, *, value: Any = None, reduce: Any = None) -> Tensor:
     """A copy of ``x`` with ``src`` (or ``value``) written at ``index`` along ``dim`` (torch.scatter):
-    ``out[i][index[i][j]] = src[i][j]`` for dim=1. One-hot: ``zeros(n, C).scatter(1, y[:, None], 1.0)``."""
+    ``out[i][index[i][j]] = src[i][j]`` for dim=1. One-hot: ``zeros(n, C).scatter(1, y[:, None], 1.0)``.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.zeros(5).scatter(0, ds.tensor(2), value=1.0)
+        tensor([0., 0., 1., 0., 0.])
+    """
+    x = _lift(x)
+    flat = _one_element_dims(x, index, src)
+    if flat is not None:
+        return reshape(scatter(flat[0], dim, flat[1], flat[2], value=value, reduce=reduce), x.shape)
     if reduce is not None:  # PyTorch's older form of scatter_reduce
         if reduce not in ("add", "multiply"):
             raise ArgumentError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
@@ -390,6 +415,9 @@ def scatter(x: Any, dim: int, index: Any, src: Any = None, *, value: Any = None,
 def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
     """A copy of ``x`` with ``src`` added at ``index`` along ``dim`` (repeated indices add up)."""
     x = _lift(x)
+    flat = _one_element_dims(x, index, src)
+    if flat is not None:
+        return reshape(scatter_add(flat[0], dim, flat[1], flat[2]), x.shape)
     full, shape = _scatter_index(x, dim, index, "scatter_add")
     value = _scatter_source(src, shape, x)
     out = x.array.copy()
@@ -419,6 +447,9 @@ def scatter_reduce(x: Any, dim: int, index: Any, src: Any, reduce: str, *, inclu
     if reduce not in _REDUCTIONS:
         raise ArgumentError(f"scatter_reduce: reduce must be one of {', '.join(_REDUCTIONS)}, got {reduce!r}")
     x = _lift(x)
+    flat = _one_element_dims(x, index, src)
+    if flat is not None:
+        return reshape(scatter_reduce(flat[0], dim, flat[1], flat[2], reduce, include_self=include_self), x.shape)
     full, shape = _scatter_index(x, dim, index, "scatter_reduce")
     value = _scatter_source(src, shape, x)
     xp = namespace_of(x.array)

@@ -108,6 +108,32 @@ class OptimizerOptions(TypedDict, total=False):
     differentiable: bool
 
 
+# The kernel flags each of PyTorch's optimizers keeps in its param groups, in PyTorch's order:
+# accepted, kept in the groups (so state_dict() shows what PyTorch's shows) and ignored.
+_TORCH_FLAGS: dict[str, tuple[str, ...]] = {
+    "SGD": ("foreach", "differentiable", "fused"),
+    "Adam": ("foreach", "capturable", "differentiable", "fused"),
+    "AdamW": ("foreach", "capturable", "differentiable", "fused"),
+    "Adagrad": ("foreach", "differentiable", "fused"),
+    "Adadelta": ("capturable", "foreach", "differentiable"),
+    "Adamax": ("foreach", "differentiable", "capturable"),
+    "ASGD": ("foreach", "differentiable", "capturable"),
+    "NAdam": ("foreach", "capturable", "differentiable"),
+    "RAdam": ("foreach", "capturable", "differentiable"),
+    "RMSprop": ("capturable", "foreach", "differentiable"),
+    "Rprop": ("foreach", "differentiable", "capturable"),
+}
+_FLAG_DEFAULTS: dict[str, Any] = {"foreach": None, "fused": None, "capturable": False, "differentiable": False}
+
+
+def _torch_flags(cls: type) -> tuple[str, ...]:
+    """The kernel flags of the downslope optimizer ``cls`` is (or derives from), else none."""
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("downslope.optim") and klass.__name__ in _TORCH_FLAGS:
+            return _TORCH_FLAGS[klass.__name__]
+    return ()
+
+
 def _reject_unknown_options(cls: type, options: dict[str, Any]) -> None:
     """Raise TypeError naming unknown keyword options and listing the valid ones."""
     unknown = sorted(set(options) - set(OptimizerOptions.__annotations__))
@@ -154,6 +180,8 @@ class Optimizer:
         if clip_value is not None:
             check_nonnegative(name, "clip_value", clip_value)
         self.defaults: dict[str, Any] = dict(defaults)
+        for flag in _torch_flags(type(self)):
+            self.defaults.setdefault(flag, options.get(flag, _FLAG_DEFAULTS[flag]))
         if "lr" in self.defaults:
             self.defaults["lr"] = _lr_as_number(name, self.defaults["lr"])
         # host: hyperparameters, read once when the optimizer is built
@@ -409,13 +437,25 @@ class Optimizer:
         """The optimizer's state as NumPy arrays plus JSON-able values (no pickle needed).
 
         ``state`` maps each parameter's position (numbered across groups, as in PyTorch) to its
-        step count and state arrays; ``param_groups`` holds the hyperparameters with ``params`` as
-        positions. Arrays are copies.
+        step count and state arrays, for the parameters that have taken a step (so it is empty
+        before the first step, as PyTorch's); ``param_groups`` holds the hyperparameters (with
+        PyTorch's kernel flags such as ``foreach``) and ``params`` as positions. Arrays are
+        copies. Beyond PyTorch's two keys, ``optimizer``, ``state_layout`` and ``options`` let
+        :meth:`load_state_dict` check the optimizer and place every state array; a dict with
+        PyTorch's two keys only loads too.
+
+        Example:
+            >>> import downslope as ds
+            >>> opt = ds.optim.SGD([ds.ones(2, requires_grad=True)], lr=0.1)
+            >>> sd = opt.state_dict()
+            >>> sd["state"], sd["param_groups"][0]["foreach"], sd["param_groups"][0]["params"]
+            ({}, None, [0])
         """
         layouts = self._layouts()
         state: dict[int, dict[str, Any]] = {}
         for pos, (gi, b, j) in enumerate(self._positions()):
-            state[pos] = self._param_state(b, j, self._names(layouts[gi]), copy=True)
+            if b.steps[j] > 0:  # PyTorch keeps no state for a parameter that never took a step
+                state[pos] = self._param_state(b, j, self._names(layouts[gi]), copy=True)
         groups = []
         pos = 0
         for group in self.param_groups:
@@ -423,10 +463,10 @@ class Optimizer:
             saved["params"] = list(range(pos, pos + len(group["params"])))
             pos += len(group["params"])
             groups.append(saved)
-        return {
-            "optimizer": type(self).__name__,
+        return {  # PyTorch's two keys first
             "state": state,
             "param_groups": groups,
+            "optimizer": type(self).__name__,
             "state_layout": layouts,
             "options": {
                 "clip_norm": self.clip_norm,
@@ -455,7 +495,8 @@ class Optimizer:
                     f"{name}.load_state_dict: param group {gi} has {len(group['params'])} parameters but the saved "
                     f"group has {len(saved['params'])}"
                 )
-            missing = [k for k in self.defaults if k not in saved]
+            # PyTorch's kernel flags are absent from states saved before they were kept: not required
+            missing = [k for k in self.defaults if k not in saved and k not in _FLAG_DEFAULTS]
             if missing:  # e.g. Adam's state loaded into SGD: it would silently take Adam's lr and drop momentum
                 raise ArgumentError(
                     f"{name}.load_state_dict: saved param group {gi} lacks {name}'s option(s) {missing}; "
@@ -486,13 +527,28 @@ class Optimizer:
                         for key in [k for k in slot if k not in keep]:
                             del slot[key]
         saved_state = {int(k): v for k, v in state_dict["state"].items()}
-        for pos, (gi, b, j) in enumerate(self._positions()):
+        if saved_layouts is None:
+            layouts = self._layouts_for(saved_state, layouts)
+        positions = self._positions()
+        saved_buckets = {id(b) for pos, (_, b, _) in enumerate(positions) if pos in saved_state}
+        for buckets in self._buckets:
+            for b in buckets:
+                if id(b) not in saved_buckets and b.steps.any():
+                    # none of its parameters had taken a step when saved: start them afresh, as PyTorch
+                    b.state = self._transform.init(b.flat)
+                    b.steps[:] = 0
+                    b.count, b.uniform = 0, True
+        for pos, (gi, b, j) in enumerate(positions):
             entry = saved_state.get(pos)
             if entry is None:
                 continue
-            b.steps[j] = int(entry.get("step", 0))
+            entry = {k: _host_value(v) for k, v in entry.items()}
+            # PyTorch's SGD keeps no step count: a parameter with saved state has taken at least one
+            step = int(entry["step"]) if "step" in entry else max(int(b.steps[j]), 1)
+            b.steps[j] = step
             b.uniform = False  # recomputed at the next step
-            b.count = int(entry.get("count", b.count))
+            # PyTorch's entries have no bucket count: the parameter's own step count stands in
+            b.count = int(entry.get("count", step))
             slots = state_slots(b.state)
             start, stop = b.offsets[j], b.offsets[j + 1]
             for key_name, (si, key) in self._names(layouts[gi]).items():
@@ -514,6 +570,35 @@ class Optimizer:
                     slots[si][key] = target
                 target[start:stop] = arr.reshape(-1)
 
+    def _layouts_for(self, saved_state: dict[int, Any], layouts: list[list[list[str]]]) -> list[list[list[str]]]:
+        """The layouts that place every state array of a dict without ``state_layout`` (PyTorch's
+        two keys): the current ones, or, when they lack a name that is made on the first step
+        (a momentum buffer), those of a copy of this optimizer after one step on zero gradients."""
+        known = {name for layout in layouts for name in self._names(layout)} | {"step", "count"}
+        wanted = {k for entry in saved_state.values() for k in entry}
+        if wanted <= known:
+            return layouts
+        import copy
+
+        probe = copy.deepcopy(self)
+        with no_grad():
+            for group in probe.param_groups:
+                for p in group["params"]:
+                    p.grad = p.detach() * 0.0
+            try:
+                probe.step()
+            except Exception:  # an optimizer that needs a closure (LBFGS): keep what is known
+                return layouts
+        probed = probe._layouts()
+        found = {name for layout in probed for name in self._names(layout)} | {"step", "count"}
+        unknown = sorted(wanted - found)
+        if unknown:
+            raise ArgumentError(
+                f"{type(self).__name__}.load_state_dict: the saved state holds {unknown}, which "
+                f"{type(self).__name__} does not keep; was it saved by a different optimizer?"
+            )
+        return probed
+
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, g in enumerate(self.param_groups):
@@ -528,6 +613,16 @@ def _jsonable(v: Any) -> Any:
         return [_jsonable(x) for x in v]
     if isinstance(v, (np.floating, np.integer, np.bool_)):
         return v.item()  # host: a NumPy scalar hyperparameter made JSON-able
+    return v
+
+
+def _host_value(v: Any) -> Any:
+    """A saved state value as the loader reads it: a Tensor's array, another framework's tensor
+    (``__array__``) as a host array, arrays and numbers as they are."""
+    if isinstance(v, Tensor):
+        return v.array
+    if not is_array(v) and hasattr(v, "__array__") and not isinstance(v, (int, float)):
+        return np.asarray(v)  # host: a saved value from elsewhere (a PyTorch tensor) is host data
     return v
 
 

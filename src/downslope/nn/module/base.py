@@ -42,11 +42,10 @@ def _accept_factory_kwargs(cls: type) -> None:
     def __init__(self: Module, *args: Any, **kwargs: Any) -> None:
         device = None if takes_device else kwargs.pop("device", None)
         dtype = None if takes_dtype else kwargs.pop("dtype", None)
-        target = None
-        if device is not None:
-            from ...device import resolve
+        from ...device import default_factory_device, resolve
 
-            target = resolve(device, type(self).__name__)
+        # no device= given: ds.set_default_device's (None when it is the CPU), as torch's layers do
+        target = default_factory_device() if device is None else resolve(device, type(self).__name__)
         # Made on the host with the seeded generator (the same initial values as on the CPU), then moved.
         init(self, *args, **kwargs)
         if dtype is not None:
@@ -136,18 +135,42 @@ class Module:
             _attach_backward_hooks(self, hooks, args, output)
         return output
 
-    def _add_hook(self, kind: str, hook: Callable[..., Any], prepend: bool) -> RemovableHandle:
-        if not callable(hook):
-            raise ArgumentTypeError(f"{type(self).__name__}.register_{kind}_hook: expected a callable, got {hook!r}")
+    def _hook_table(self, kind: str) -> OrderedDict[int, Any]:
+        # made on first use: a module never hooked keeps the fast call path (no "_hooks" entry)
         hooks = self.__dict__.get("_hooks")
         if hooks is None:
             hooks = {"forward_pre": OrderedDict(), "forward": OrderedDict(), "backward": OrderedDict(),
                      "backward_pre": OrderedDict()}  # fmt: skip
             object.__setattr__(self, "_hooks", hooks)
-        handle = RemovableHandle(hooks[kind])
-        hooks[kind][handle.id] = hook
+        table: OrderedDict[int, Any] = hooks[kind]
+        return table
+
+    # PyTorch's hook tables, hook id -> hook, in call order; what the register_*_hook calls fill and
+    # their handles' remove() empties (pruning keeps its methods here, as PyTorch does).
+    @property
+    def _forward_pre_hooks(self) -> OrderedDict[int, Any]:
+        return self._hook_table("forward_pre")
+
+    @property
+    def _forward_hooks(self) -> OrderedDict[int, Any]:
+        return self._hook_table("forward")
+
+    @property
+    def _backward_hooks(self) -> OrderedDict[int, Any]:
+        return self._hook_table("backward")
+
+    @property
+    def _backward_pre_hooks(self) -> OrderedDict[int, Any]:
+        return self._hook_table("backward_pre")
+
+    def _add_hook(self, kind: str, hook: Callable[..., Any], prepend: bool) -> RemovableHandle:
+        if not callable(hook):
+            raise ArgumentTypeError(f"{type(self).__name__}.register_{kind}_hook: expected a callable, got {hook!r}")
+        table = self._hook_table(kind)
+        handle = RemovableHandle(table)
+        table[handle.id] = hook
         if prepend:
-            hooks[kind].move_to_end(handle.id, last=False)
+            table.move_to_end(handle.id, last=False)
         return handle
 
     def register_forward_pre_hook(

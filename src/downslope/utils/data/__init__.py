@@ -1,7 +1,8 @@
 """``downslope.utils.data``: PyTorch's module path for datasets and loaders.
 
 The same objects as :mod:`downslope.data` (one implementation), so a program written against
-``torch.utils.data`` runs with only its import changed.
+``torch.utils.data`` runs with only its import changed; PyTorch's submodules ``dataset``,
+``sampler`` and ``dataloader`` hold the same names as theirs.
 
 Example:
     >>> import downslope as ds
@@ -13,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from ..data import (
+from ...data import (
     ArrayDataset,
     BatchSampler,
     ChainDataset,
@@ -35,10 +36,13 @@ from ..data import (
     random_split,
     train_test_split,
 )
+from . import dataloader as dataloader
+from . import dataset as dataset
+from . import sampler as sampler
 
 __all__ = [
     "Dataset", "ArrayDataset", "TensorDataset", "Subset", "ConcatDataset", "DataLoader", "default_collate",
     "random_split", "train_test_split", "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
     "WeightedRandomSampler", "BatchSampler", "IterableDataset", "ChainDataset", "StackDataset", "default_convert",
-    "get_worker_info",
+    "get_worker_info", "dataset", "sampler", "dataloader",
 ]  # fmt: skip
