@@ -42,12 +42,17 @@ from .backend import (
 )
 from .device import (
     accelerator,
+    are_deterministic_algorithms_enabled,
     backends,
     cpu,
     cuda,
     device,
+    get_default_device,
     get_float32_matmul_precision,
+    is_deterministic_algorithms_warn_only_enabled,
+    set_default_device,
     set_float32_matmul_precision,
+    use_deterministic_algorithms,
 )
 from .errors import (
     ArgumentTypeError,
@@ -61,7 +66,8 @@ from .errors import (
 from .func import grad as _func_grad
 from .func import vmap  # torch.vmap is torch.func.vmap
 from .functional import addcdiv, addcmul, cdist, elu, lerp, norm, reciprocal, square, std, var
-from .generator import Generator
+from . import random  # torch.random's names; light (the generator module, already loaded)
+from .generator import Generator, default_generator
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops import (  # torch's less everyday functions
     abs,
@@ -588,6 +594,20 @@ cholesky, cholesky_solve, cholesky_inverse, matrix_exp = (
     linalg.matrix_exp,
 )
 
+# torch's out= keyword on the top-level functions that take it (the ops and Tensor methods stay as they are)
+from .ops.out import OUT_FACTORIES as _OUT_FACTORIES  # noqa: E402
+from .ops.out import OUT_FUNCTIONS as _OUT_FUNCTIONS  # noqa: E402
+from .ops.out import with_out as _with_out  # noqa: E402
+
+_wrapped: dict[Any, Any] = {}  # one wrapper per function, so that aliases stay one object (ds.subtract is ds.sub)
+for _name in (*_OUT_FUNCTIONS, *_OUT_FACTORIES):
+    if _name in globals():
+        _fn = globals()[_name]
+        if id(_fn) not in _wrapped:
+            _wrapped[id(_fn)] = _with_out(_fn, factory=_name in _OUT_FACTORIES)
+        globals()[_name] = _wrapped[id(_fn)]
+del _name, _fn, _wrapped
+
 __all__ = [
     "inverse", "det", "logdet", "slogdet", "pinverse", "matrix_power", "svd", "qr", "lu", "lu_unpack", "lu_solve",
     "triangular_solve", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_exp",
@@ -614,8 +634,10 @@ __all__ = [
     "result_type", "promote_types", "can_cast", "typename", "scalar_tensor", "asarray", "detach", "initial_seed",
 "acos", "acosh", "addbmm", "addmm", "addmv", "addr", "aminmax", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argwhere", "asin", "asinh", "atan", "atan2", "atanh", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "copysign", "cosh", "count_nonzero", "cross", "deg2rad", "diag", "diagonal", "diff", "dsplit", "dstack", "erfc", "exp2", "float_power", "floor_divide", "fmax", "fmin", "fmod", "frac", "ger", "heaviside", "hsplit", "hypot", "index_add", "index_copy", "index_fill", "inner", "isneginf", "isposinf", "kthvalue", "log10", "log2", "logaddexp", "logical_xor", "logit", "median", "meshgrid", "moveaxis", "movedim", "multinomial", "nan_to_num", "nanmean", "nansum", "nonzero", "rad2deg", "ravel", "remainder", "repeat_interleave", "roll", "select", "signbit", "sinc", "sinh", "swapaxes", "swapdims", "take", "take_along_dim", "tan", "tensor_split", "trace", "unflatten", "vdot", "vsplit", "xlogy",
 "cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter",
-"Generator", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",     "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
+"Generator", "default_generator", "random", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",     "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
 "amp", "autocast", "is_autocast_enabled", "bfloat16", "cdist", "compile", "set_float32_matmul_precision", "get_float32_matmul_precision",
+"set_default_device", "get_default_device", "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
+"is_deterministic_algorithms_warn_only_enabled",
 "block_diag", "cartesian_prod", "chain_matmul", "combinations", "diag_embed", "diagflat", "diagonal_scatter", "fliplr",
 "flipud", "kron", "msort", "range", "rot90", "row_stack", "select_scatter", "slice_scatter", "split_with_sizes",
 "tensordot", "tril_indices", "triu_indices", "unravel_index",

@@ -29,6 +29,7 @@ from .devices import is_array, like, to_host
 from .errors import ArgumentError, StateError
 from .graph import (
     ArrayRules,
+    NodeState,
     TensorRules,
     _inplace_clock,
     _mode,
@@ -36,6 +37,7 @@ from .graph import (
     enable_grad,
     is_grad_enabled,
     no_grad,
+    rule_name,
     set_grad_enabled,
 )
 
@@ -84,7 +86,7 @@ class set_detect_anomaly:  # noqa: N801  (torch's name; a function and a context
         >>> with ds.autograd.detect_anomaly():
         ...     ds.sqrt(x * 0 - 1).sum().backward()  # doctest: +IGNORE_EXCEPTION_DETAIL
         Traceback (most recent call last):
-        downslope.errors.StateError: Function 'SqrtBackward' returned nan values in its 0th output.
+        downslope.errors.StateError: Function 'SqrtBackward0' returned nan values in its 0th output.
     """
 
     def __init__(self, mode: bool, check_nan: bool = True) -> None:
@@ -296,6 +298,7 @@ def _run_backward(
     Tensor, wrap_array = _tensor_api()
     xp: Any = TensorRules if create_graph else ArrayRules
     order = _topological_order(roots)
+    _pass_number[0] += 1
     grads: dict[int, Any] = {}
     for r, g in zip(roots, root_grads):
         grads[id(r)] = g if id(r) not in grads else grads[id(r)] + g
@@ -315,28 +318,45 @@ def _run_backward(
             g = pop(id(node), None)
             if g is None:
                 continue
-            if hooks_on and getattr(node, "_hooks", None):
-                g = _run_hooks(node, g, create_graph)
+            state = None
+            if hooks_on:
+                if getattr(node, "_hooks", None):
+                    g = _run_hooks(node, g, create_graph)
+                state = getattr(node, "_fn", None)  # hooks on node.grad_fn, values packed by saved_tensors_hooks
+                if state is not None and state.seq != node._seq:
+                    state = None
             if capture_ids is not None and id(node) in capture_ids:
                 captured[id(node)] = g
             vjp = node._vjp
             if vjp is None or node._retains_grad:
                 if capture_ids is None:
+                    if state is not None and vjp is None and state.pre_hooks:
+                        g = _run_node_prehooks(state, node, g, create_graph)
                     _accumulate_grad(node, g, create_graph, owned, Tensor, wrap_array)
                     if hooks_on and vjp is None and getattr(node, "_post_hooks", None):
                         for hook in list(node._post_hooks.values()):
                             hook(node)
+                    if state is not None and vjp is None and state.hooks:
+                        for hook in list(state.hooks.values()):  # AccumulateGrad's: (grad_inputs, grad_outputs)
+                            hook((), (g if isinstance(g, Tensor) else wrap_array(g),))
                 if vjp is None:
                     continue
+            if state is not None and state.pre_hooks:
+                g = _run_node_prehooks(state, node, g, create_graph)
             if node._seq < last_inplace:
                 _check_versions(node)
             parents = node._parents
-            if create_graph:
+            if state is not None and state.packed:
+                y, args = _unpack_saved(node, state, create_graph)
+                input_grads = vjp(g, y, args, node._saved, node._needs, xp)
+            elif create_graph:
                 input_grads = vjp(g, node, parents, node._saved, node._needs, xp)
             elif len(parents) == 1:
                 input_grads = vjp(g, node.array, (parents[0].array,), node._saved, node._needs, xp)
             else:
                 input_grads = vjp(g, node.array, tuple([p.array for p in parents]), node._saved, node._needs, xp)
+            if state is not None and state.hooks:
+                input_grads = _run_node_hooks(state, node, g, input_grads, create_graph)
             if check_nan:
                 _check_anomaly(vjp, input_grads)
             for parent, needed, pg in zip(parents, node._needs, input_grads):  # type: ignore[arg-type]
@@ -345,6 +365,9 @@ def _run_backward(
                     prev = get(key)
                     grads[key] = pg if prev is None else prev + pg
             if not retain_graph:
+                if state is not None and state.packed is not None:
+                    state.packed = None  # the packed values go with the node, as the saved ones do
+                    _inplace_clock.hooks -= 1
                 free = value_free(vjp)
                 if free is None:
                     free = _rule_is_value_free(vjp)
@@ -355,10 +378,97 @@ def _run_backward(
                     continue
                 node._vjp = _released_vjp
                 node._parents = ()
-                node._saved = None
+                node._saved = vjp  # the rule, not its saved values: grad_fn.name() still names the op
     finally:
         _mode.enabled = previous_mode
+    while _pass_end:  # register_multi_grad_hook(mode="all") calls, once the pass has computed every gradient
+        _pass_end.pop(0)()
     return captured
+
+
+# The number of the latest backward pass, and what to call at its end (see autograd_graph.register_multi_grad_hook).
+_pass_number = [0]
+_pass_end: list[Any] = []
+
+
+def _as_tensor_grad(g: Any, Tensor: Any, wrap_array: Any) -> Any:
+    return g if g is None or isinstance(g, Tensor) else wrap_array(g)
+
+
+def _as_rule_grad(new: Any, like_array: Any, create_graph: bool, Tensor: Any, what: str) -> Any:
+    """A hook's replacement gradient in the form the backward walk carries (an array, or a tensor under create_graph)."""
+    if new is None:
+        return None
+    if create_graph:
+        return new if isinstance(new, Tensor) else _tensor_api()[1](like(new, like_array))
+    arr = new.array if isinstance(new, Tensor) else like(new, like_array)
+    if tuple(arr.shape) != tuple(like_array.shape):
+        raise StateError(f"{what} returned a gradient of shape {tuple(arr.shape)}; expected {tuple(like_array.shape)}")
+    return arr
+
+
+def _run_node_prehooks(state: NodeState, node: Tensor, g: Any, create_graph: bool) -> Any:
+    """grad_fn.register_prehook hooks: ``hook(grad_outputs)``, which may return replacement grad_outputs."""
+    Tensor, wrap_array = _tensor_api()
+    for hook in list(state.pre_hooks.values()):
+        result = hook((_as_tensor_grad(g, Tensor, wrap_array),))
+        if result is None:
+            continue
+        if not isinstance(result, (tuple, list)) or len(result) != 1:
+            raise StateError(
+                f"a prehook of {rule_name(node._vjp)} returned {type(result).__name__}; expected None or a tuple "
+                "with one gradient per output (1)"
+            )
+        g = _as_rule_grad(result[0], node.array, create_graph, Tensor, "a grad_fn prehook")
+    return g
+
+
+def _run_node_hooks(state: NodeState, node: Tensor, g: Any, input_grads: Any, create_graph: bool) -> Any:
+    """grad_fn.register_hook hooks: ``hook(grad_inputs, grad_outputs)``, which may return replacement grad_inputs."""
+    Tensor, wrap_array = _tensor_api()
+    grads = list(input_grads)
+    for hook in list(state.hooks.values()):
+        result = hook(
+            tuple(_as_tensor_grad(x, Tensor, wrap_array) for x in grads), (_as_tensor_grad(g, Tensor, wrap_array),)
+        )
+        if result is None:
+            continue
+        if not isinstance(result, (tuple, list)) or len(result) != len(grads):
+            raise StateError(
+                f"a hook of {rule_name(node._vjp)} returned {type(result).__name__}"
+                f"{f' of length {len(result)}' if isinstance(result, (tuple, list)) else ''}; expected None or a tuple "
+                f"with one gradient per input ({len(grads)})"
+            )
+        grads = [
+            _as_rule_grad(new, p.array, create_graph, Tensor, "a grad_fn hook") for new, p in zip(result, node._parents)
+        ]
+    return tuple(grads)
+
+
+def _unpack_saved(node: Tensor, state: NodeState, create_graph: bool) -> tuple[Any, tuple[Any, ...]]:
+    """The output and inputs a rule computes with when saved_tensors_hooks packed them: what the unpack
+    hooks return (under create_graph the graph's own tensors, so that gradients flow through them; the
+    hooks still run)."""
+    Tensor = _tensor_api()[0]
+    y: Any = node if create_graph else node.array
+    parents = node._parents
+    args: list[Any] = list(parents) if create_graph else [p.array for p in parents]
+    for i, unpack, value in state.packed or ():
+        original = node if i < 0 else parents[i]
+        got = unpack(value)
+        if not isinstance(got, Tensor) or tuple(got.shape) != tuple(original.shape):
+            raise StateError(
+                f"an unpack hook of saved_tensors_hooks returned {type(got).__name__}"
+                f"{f' of shape {tuple(got.shape)}' if isinstance(got, Tensor) else ''}; expected a tensor of "
+                f"shape {tuple(original.shape)} (the saved one)"
+            )
+        if create_graph:
+            continue
+        if i < 0:
+            y = got.array
+        else:
+            args[i] = got.array
+    return y, tuple(args)
 
 
 def _run_hooks(node: Tensor, g: Any, create_graph: bool) -> Any:
@@ -419,9 +529,7 @@ def _check_versions(node: Tensor) -> None:
 
 
 def _rule_label(rule: Any) -> str:
-    from .tensor import _rule_name
-
-    return _rule_name(rule)
+    return rule_name(rule)
 
 
 def _modified_message(t: Tensor, seq: int, role: str) -> str:
@@ -708,9 +816,13 @@ class FunctionCtx:
         self.needs_input_grad: tuple[bool, ...] = ()
         self._non_differentiable: set[int] = set()
         self.materialize_grads = True
+        self._packed: tuple[Any, list[Any]] | None = None  # (unpack hook, packed values) under saved_tensors_hooks
 
     def save_for_backward(self, *tensors: Any) -> None:
         self._saved = tuple((t, getattr(t, "_version", 0)) for t in tensors)
+        if _mode.saved_hooks:  # a saved_tensors_hooks context is active: what is saved goes through its hooks
+            pack, unpack = _mode.saved_hooks[-1]
+            self._packed = (unpack, [None if t is None else pack(t) for t in tensors])
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
@@ -727,6 +839,9 @@ class FunctionCtx:
                     f"Function, is at version {t._version}; expected version {version} instead."
                 )
             out.append(t)
+        if self._packed is not None:
+            unpack, packed = self._packed
+            return tuple(None if p is None else unpack(p) for p in packed)
         return tuple(out)
 
     def mark_non_differentiable(self, *outputs: Any) -> None:
@@ -972,4 +1087,8 @@ function.once_differentiable = once_differentiable  # type: ignore[attr-defined]
 function.__all__ = ["Function", "FunctionCtx", "once_differentiable"]  # type: ignore[attr-defined]
 sys.modules[function.__name__] = function
 
+# ``torch.autograd.graph``: nodes (grad_fn) and saved-tensor hooks; importable as downslope.autograd.graph.
+from . import autograd_graph as graph  # noqa: E402
 from . import forward_ad as forward_ad  # noqa: E402  (torch.autograd.forward_ad; it registers itself under that name)
+
+sys.modules[f"{__name__}.graph"] = graph

@@ -50,10 +50,13 @@ class VJPRule(Protocol):
 
 
 class _GradMode:
-    __slots__ = ("enabled",)
+    __slots__ = ("enabled", "saved_hooks")
 
     def __init__(self) -> None:
         self.enabled = True
+        # (pack, unpack) pairs of the active ``autograd.graph.saved_tensors_hooks`` contexts, innermost
+        # last; record_op calls the innermost pack hook only while this is non-empty
+        self.saved_hooks: list[tuple[Callable[[Any], Any], Callable[[Any], Any]]] = []
 
 
 _mode = _GradMode()
@@ -383,3 +386,143 @@ def _wrap_array() -> Any:
 
 RuleNamespace = type[ArrayRules] | type[TensorRules]
 """What a rule receives as ``xp``: ``ArrayRules`` in the normal backward, ``TensorRules`` under create_graph."""
+
+
+# ---------------------------------------------------------------------- node names and per-node state
+class NodeState:
+    """What a recorded op carries beyond its rule, made only when something asks for it (kept in the
+    output tensor's ``_fn`` slot): hooks registered on its ``grad_fn`` node, the node's ``metadata``
+    dict, and the values ``saved_tensors_hooks`` packed for it. ``seq`` is the op's creation number;
+    a tensor that an in-place op rebased has a new one, so its old state no longer applies.
+
+    Example:
+        >>> NodeState(7).seq
+        7
+    """
+
+    __slots__ = ("seq", "pre_hooks", "hooks", "metadata", "packed")
+
+    def __init__(self, seq: float) -> None:
+        self.seq = seq
+        self.pre_hooks: dict[int, Any] = {}
+        self.hooks: dict[int, Any] = {}
+        self.metadata: dict[Any, Any] | None = None
+        # (input index, or -1 for the output; unpack hook; what the pack hook returned), or None
+        self.packed: list[tuple[int, Callable[[Any], Any], Any]] | None = None
+
+
+# PyTorch's names for the nodes of the ops whose rule is named differently here (the rule's name in
+# CamelCase plus "Backward0" otherwise: _tanh_vjp -> TanhBackward0).
+_TORCH_NODE_NAMES = {
+    "astype": "ToCopyBackward0",
+    "avg_pool2d": "AvgPool2DBackward0",
+    "batch_norm": "NativeBatchNormBackward0",
+    "batch_norm_channels": "NativeBatchNormBackward0",
+    "bce": "BinaryCrossEntropyBackward0",
+    "broadcast_to": "ExpandBackward0",
+    "cholesky": "LinalgCholeskyExBackward0",
+    "clip": "ClampBackward1",
+    "concatenate": "CatBackward0",
+    "conv2d": "ConvolutionBackward0",
+    "cross_entropy": "NllLossBackward0",
+    "cross_entropy_plain": "NllLossBackward0",
+    "depthwise": "ConvolutionBackward0",
+    "det": "LinalgDetBackward0",
+    "eigvalsh": "LinalgEighBackward0",
+    "getitem": "IndexBackward0",
+    "inv": "LinalgInvExBackward0",
+    "layer_norm": "NativeLayerNormBackward0",
+    "linear": "AddmmBackward0",
+    "log1p": "Log1PBackward0",
+    "matmul": "MmBackward0",
+    "max_pool2d": "MaxPool2DWithIndicesBackward0",
+    "max_pool_2x2": "MaxPool2DWithIndicesBackward0",
+    "mse": "MseLossBackward0",
+    "pad": "ConstantPadNdBackward0",
+    "permute": "PermuteBackward0",
+    "qr": "LinalgQrBackward0",
+    "reshape": "ViewBackward0",
+    "slogdet": "LinalgSlogdetBackward0",
+    "solve": "LinalgSolveExBackward0",
+    "square": "PowBackward0",
+    "sum_to": "SumBackward1",
+    "svd": "LinalgSvdBackward0",
+    "to_device": "ToCopyBackward0",
+    "vector_norm": "LinalgVectorNormBackward0",
+    "winograd": "ConvolutionBackward0",
+}
+_MATMUL_NAMES = {(2, 2): "MmBackward0", (2, 1): "MvBackward0", (1, 1): "DotBackward0", (3, 3): "BmmBackward0"}
+
+
+def _rule_stem(rule: Any) -> str:
+    name: str = getattr(rule, "__name__", "op").strip("_")
+    return name[: -len("_vjp")] if name.endswith("_vjp") else name
+
+
+def rule_name(rule: Any) -> str:
+    """The node name PyTorch gives the op whose VJP rule is ``rule`` (``MulBackward0``), for messages.
+
+    Example:
+        >>> def _concatenate_vjp(g, y, args, saved, needs, xp): ...
+        >>> rule_name(_concatenate_vjp)
+        'CatBackward0'
+    """
+    stem = _rule_stem(rule)
+    known = _TORCH_NODE_NAMES.get(stem)
+    if known is not None:
+        return known
+    return "".join(part.capitalize() for part in stem.split("_")) + "Backward0"
+
+
+def node_name(t: Tensor) -> str:
+    """The name of ``t.grad_fn``: :func:`rule_name`, refined with what the op recorded where PyTorch
+    names the variants apart (select, slice or index; mm, mv, dot or bmm; sum over all or some dims...).
+
+    Example:
+        >>> import downslope as ds
+        >>> x = ds.ones(2, 3, requires_grad=True)
+        >>> node_name(x[0]), node_name(x[:, 1:]), node_name(x.sum(1)), node_name(x.t())
+        ('SelectBackward0', 'SliceBackward0', 'SumBackward1', 'TBackward0')
+    """
+    rule, saved, parents = t._vjp, t._saved, t._parents
+    if getattr(rule, "__name__", "") == "_released_vjp":  # after backward the original rule is kept in _saved
+        rule, saved = saved, None
+    stem = _rule_stem(rule)
+    if stem == "function" and isinstance(saved, tuple):  # a custom autograd.Function: PyTorch's "<Class>Backward"
+        return f"{saved[0].__name__}Backward"
+    if stem == "unpack" and parents and parents[0]._vjp is not None:  # one output of a multi-output Function
+        return node_name(parents[0])
+    if stem == "getitem" and isinstance(saved, tuple) and not saved[1]:
+        index = saved[0] if isinstance(saved[0], tuple) else (saved[0],)
+        return "SelectBackward0" if any(isinstance(i, (int, np.integer)) for i in index) else "SliceBackward0"
+    if stem == "matmul" and len(parents) == 2:
+        return _MATMUL_NAMES.get((parents[0].array.ndim, parents[1].array.ndim), "MatmulBackward0")
+    if stem == "linear":
+        return "AddmmBackward0" if len(parents) == 3 else "MmBackward0"
+    if stem in ("sum", "mean"):
+        return f"{stem.capitalize()}Backward{0 if t.array.ndim == 0 else 1}"
+    if stem == "pow" and len(parents) == 2:  # x ** 2 (a constant 0-d exponent), x ** y, 2 ** x: PyTorch's 0, 1, 2
+        base, exponent = parents
+        if not base.requires_grad:
+            return "PowBackward2"
+        return "PowBackward0" if exponent.array.ndim == 0 and not exponent.requires_grad else "PowBackward1"
+    if stem == "permute" and isinstance(saved, tuple) and len(saved) == 2:
+        return "TBackward0"
+    if stem == "permute" and isinstance(saved, tuple):
+        moved = [i for i, a in enumerate(saved) if a != i]
+        return "TransposeBackward0" if len(moved) == 2 else "PermuteBackward0"
+    if stem == "extreme" and parents and isinstance(saved, tuple):
+        return _extreme_name(t, parents[0], saved)
+    return rule_name(rule)
+
+
+def _extreme_name(t: Tensor, x: Tensor, saved: tuple[Any, ...]) -> str:
+    """max / min (all elements) or amax / amin (some dims): one rule serves all four, so look at the values."""
+    kept_shape, _keep, axes = saved
+    arr = x.array
+    matches_max = (t.array.reshape(kept_shape) == arr.max(axis=axes, keepdims=True)).all()
+    is_max = arr.size == 0 or bool(matches_max)  # host: name() reads the values once, to tell max from min
+    whole = t.array.ndim == 0
+    if whole:
+        return "MaxBackward1" if is_max else "MinBackward1"
+    return "AmaxBackward0" if is_max else "AminBackward0"

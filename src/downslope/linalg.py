@@ -18,7 +18,7 @@ Example:
     >>> import downslope as ds
     >>> a = ds.tensor([[2.0, 1.0], [1.0, 3.0]], requires_grad=True)
     >>> ds.linalg.det(a)
-    tensor(5., grad_fn=<DetBackward>)
+    tensor(5., grad_fn=<LinalgDetBackward0>)
     >>> ds.linalg.det(a).backward(); a.grad
     tensor([[ 3., -1.],
             [-1.,  2.]])

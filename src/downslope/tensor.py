@@ -23,7 +23,10 @@ from . import backend
 from . import devices as _devices
 from .autograd import RemovableHandle as _RemovableHandle
 from .autograd import backward as _backward
+from .autograd_graph import grad_fn_of as _grad_fn_of
+from .autograd_graph import pack_saved as _pack_saved
 from .device import CPU as _CPU
+from .device import default_factory_device as _default_factory_device
 from .device import device as _Device
 from .device import is_device_like as _is_device_like
 from .device import resolve as _resolve
@@ -31,6 +34,8 @@ from .errors import ArgumentError, ArgumentTypeError, DeviceError, OutOfRangeErr
 from .generator import as_numpy_generator as _as_numpy_generator
 from .graph import VJPRule, _inplace_clock, _mode, _sigmoid_array
 from .graph import no_grad as _no_grad
+from .graph import node_name as _node_name
+from .graph import rule_name as _torch_rule_name
 
 Shape = tuple[int, ...]
 
@@ -80,6 +85,7 @@ class Tensor:
         "_hooks",  # set only by register_hook: {key: hook}
         "_post_hooks",  # set only by register_post_accumulate_grad_hook: {key: hook}
         "_next",  # set only on the history an in-place op moved aside: the live tensor it came from
+        "_fn",  # set only when its grad_fn gets hooks or metadata, or saved_tensors_hooks packed values (NodeState)
         "__weakref__",
     )
 
@@ -120,6 +126,7 @@ class Tensor:
     _next: Tensor
     _hooks: dict[builtins.int, Any]
     _post_hooks: dict[builtins.int, Any]
+    _fn: Any  # a graph.NodeState, see the slot
 
     def __init__(self, data: Any = None, *sizes: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if data is None or sizes:
@@ -251,11 +258,19 @@ class Tensor:
         return self._vjp is None
 
     @property
-    def grad_fn(self) -> str | None:
-        """The name of the backward rule that made this tensor (None for leaves)."""
+    def grad_fn(self) -> Any:
+        """The node of the op that made this tensor (a ``ds.autograd.graph.Node``: ``.name()``,
+        ``.next_functions``, ``.register_hook``...), None for leaves and tensors made without recording.
+
+        Example:
+            >>> import downslope as ds
+            >>> y = (ds.ones(2, requires_grad=True) * 3).sum()
+            >>> y.grad_fn.name(), y.grad_fn is y.grad_fn
+            ('SumBackward0', True)
+        """
         if self._vjp is None:
             return None
-        return _rule_name(self._vjp)
+        return _grad_fn_of(self)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and not backend.is_floating(self.array.dtype):
@@ -415,7 +430,7 @@ class Tensor:
         if self.array.dtype != backend.get_default_dtype() and not (self.array.dtype == backend.int64):
             extras.append(f"dtype={self.array.dtype}")
         if self._vjp is not None:
-            extras.append(f"grad_fn=<{self.grad_fn}>")
+            extras.append(f"grad_fn=<{_node_name(self)}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return f"tensor({body}{''.join(', ' + e for e in extras)})"
@@ -1887,6 +1902,8 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
             t._vjp = vjp
             t._needs = needs
             t._seq = next(_op_counter)
+            if _mode.saved_hooks:  # a saved_tensors_hooks context is active
+                _pack_saved(t)
             return t
     t._seq = 0
     t._requires_grad = False
@@ -2248,6 +2265,9 @@ def _ghost(t: Tensor, reads_self: bool) -> Tensor:
     # A copy keeps the old values for good (PyTorch saves such an op's input the same way), so it has
     # a counter of its own; a ghost sharing the storage shares the counter and sees later writes.
     ghost._vc = None if reads_self else _version_counter(t)
+    state = getattr(t, "_fn", None)
+    if state is not None:  # hooks on the old grad_fn (and what saved_tensors_hooks packed) stay with its history
+        ghost._fn = state
     return ghost
 
 
@@ -2344,10 +2364,7 @@ def _check_devices(arr: Any, parents: tuple[Tensor, ...], vjp: Any) -> None:
 
 
 def _rule_name(vjp: Callable[..., Any]) -> str:
-    name = getattr(vjp, "__name__", "Op").strip("_")
-    if name.endswith("_vjp"):
-        name = name[: -len("_vjp")]
-    return "".join(part.capitalize() for part in name.split("_")) + "Backward"
+    return _torch_rule_name(vjp)
 
 
 # ---------------------------------------------------------------------- public factories
@@ -2356,7 +2373,9 @@ def _rule_name(vjp: Callable[..., Any]) -> str:
 def _placed(arr: Any, device: Any, where: str) -> Any:
     """``arr`` moved to ``device`` (left where it is when no device is named)."""
     if device is None:
-        return arr
+        device = _default_factory_device()  # ds.set_default_device; None when it is the CPU
+        if device is None:
+            return arr
     return _devices.to_device(arr, _resolve(device, where))
 
 
@@ -2469,6 +2488,8 @@ def _random_dtype(dtype: Any, name: str) -> np.dtype:
 def _made(arr: np.ndarray, requires_grad: bool, device: Any, where: str) -> Tensor:
     """A factory's result: made on the host (so seeded draws are the same on every device), then moved."""
     if device is None:
+        device = _default_factory_device()  # ds.set_default_device; None when it is the CPU
+    if device is None:
         return from_numpy(arr, requires_grad)
     t = wrap_array(_placed(arr, device, where))
     if requires_grad:
@@ -2478,6 +2499,8 @@ def _made(arr: np.ndarray, requires_grad: bool, device: Any, where: str) -> Tens
 
 def _filled(shape: Any, value: Any, dtype: Any, requires_grad: bool, device: Any, where: str) -> Tensor:
     """A factory's constant result (zeros, ones, full), made directly on the device asked for."""
+    if device is None:
+        device = _default_factory_device()  # ds.set_default_device; None when it is the CPU
     if device is None:
         arr = np.zeros(shape, dtype) if value == 0 else np.full(shape, value, dtype)  # host: no device asked for
         return from_numpy(arr, requires_grad)
@@ -2491,6 +2514,8 @@ def _like_device(t: Any, device: Any) -> Any:
     """The device of a ``*_like`` factory's result: the one asked for, else ``t``'s (as in torch)."""
     if device is None and isinstance(t, Tensor) and type(t.array) is not np.ndarray:
         return t.device
+    if device is None and isinstance(t, Tensor) and _default_factory_device() is not None:
+        return t.device  # a host tensor's copy stays on the host whatever the default device
     return device
 
 

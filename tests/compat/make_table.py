@@ -137,6 +137,9 @@ DIFFERS: dict[str, str] = {
     "torch.utils.data.default_collate": "floating data becomes float32 and integers int64 (the library's dtype "
     "policy; PyTorch keeps float64 and int32)",
     "torch.autograd.Function": "ctx.mark_dirty (a Function writing its input in place) is refused: return a new tensor",
+    "torch.Tensor.grad_fn": "a Node with PyTorch's name(), next_functions, hooks and metadata; an op downslope "
+    "builds from others shows its last op's node (binary_cross_entropy_with_logits: MeanBackward0), a Python "
+    "number operand has no (None, 0) edge, and calling a node is not supported",
     "torch.optim.lr_scheduler.ReduceLROnPlateau": "a NaN metric raises (PyTorch counts it as a bad epoch); "
     "the relative threshold is taken of abs(best): PyTorch's "
     "best * (1 - threshold) counts a constant negative metric as improving, so its rate never drops",

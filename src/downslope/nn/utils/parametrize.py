@@ -318,7 +318,7 @@ def register_parametrization(
         >>> m = parametrize.register_parametrization(nn.Linear(2, 1), "bias", Double())
         >>> m.bias = ds.tensor([3.0]); m.parametrizations.bias.original, m.bias
         (Parameter containing:
-        tensor([1.5], requires_grad=True), tensor([3.], grad_fn=<MulBackward>))
+        tensor([1.5], requires_grad=True), tensor([3.], grad_fn=<MulBackward0>))
     """
     if not isinstance(module, Module):
         raise ArgumentTypeError(f"register_parametrization: expected an nn.Module, got {type(module).__name__}")

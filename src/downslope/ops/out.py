@@ -1,0 +1,165 @@
+"""``out=``: PyTorch's output-tensor argument, for the top-level functions that take it.
+
+One wrapper, :func:`with_out`, is applied to the top-level names (``downslope/__init__.py`` wraps the
+names in :data:`OUT_FUNCTIONS` and :data:`OUT_FACTORIES`), so the ops themselves and the Tensor
+methods (which take no ``out=`` in PyTorch either) stay as they are. A call without ``out=`` pays one
+dict lookup in the wrapper. With it, the result is computed as usual, checked against ``out`` as
+PyTorch checks it, and written into ``out``, which is returned:
+
+- gradients: refused while grad mode is on and an argument (or ``out``) requires grad, with
+  PyTorch's message (``out=`` writes are not recorded);
+- dtype: the result is cast into ``out``'s dtype where PyTorch allows it (not float into an integer
+  tensor, nor anything but bool into a bool tensor); the products and argmax/argmin want ``out``'s
+  dtype to be the result's; the factories make their values in ``out``'s dtype;
+- shape: an ``out`` of another shape is resized, with PyTorch's warning when it had elements;
+- a function that returns several tensors (``max(x, dim)``, ``sort``, ``topk``...) takes a tuple of
+  as many tensors, and returns them in its usual named tuple.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ArgumentTypeError, StateError
+from ..graph import _mode, no_grad
+from ..tensor import Tensor, _torch_can_cast
+
+__all__ = ["OUT_FACTORIES", "OUT_FUNCTIONS", "with_out"]
+
+# Top-level functions that PyTorch documents with out= (and that downslope has); arithmetic, pointwise
+# math, products, reductions, joining, selection, sorting.
+OUT_FUNCTIONS = (
+    # arithmetic
+    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "pow", "neg", "negative",
+    "remainder", "fmod", "floor_divide", "float_power", "maximum", "minimum", "fmax", "fmin", "atan2",
+    "arctan2", "hypot", "copysign", "logaddexp", "logaddexp2", "xlogy", "addcmul", "addcdiv", "lerp",
+    # pointwise math
+    "abs", "absolute", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt", "square",
+    "reciprocal", "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan", "asinh", "acosh",
+    "atanh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "erf", "erfc", "erfinv", "sign",
+    "sgn", "ceil", "floor", "round", "trunc", "frac", "fix", "clamp", "clip", "clamp_min", "clamp_max",
+    "deg2rad", "rad2deg", "logit", "nan_to_num", "sinc", "heaviside", "signbit",
+    # comparisons and logic
+    "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
+    "logical_and", "logical_or", "logical_xor", "logical_not", "isin",
+    # products
+    "matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "addmv", "addbmm",
+    "baddbmm", "addr", "cross", "kron", "tensordot",
+    # reductions and scans
+    "sum", "mean", "prod", "max", "min", "amax", "amin", "aminmax", "argmax", "argmin", "std", "var",
+    "logsumexp", "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "median", "nanmedian", "mode",
+    "kthvalue", "nansum", "nanmean", "quantile", "nanquantile", "all", "any", "count_nonzero", "norm",
+    # joining, selecting, rearranging
+    "cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "row_stack",
+    "where", "gather", "index_select", "masked_select", "take", "take_along_dim", "tril", "triu", "diag",
+    "diff", "nonzero", "argwhere", "searchsorted", "bucketize",
+    # sorting
+    "sort", "argsort", "msort", "topk",
+)  # fmt: skip
+
+# Factories: their values are made in out's dtype when no dtype is given.
+OUT_FACTORIES = (
+    "zeros", "ones", "full", "empty", "eye", "arange", "range", "linspace", "logspace", "rand", "randn",
+    "randint", "randperm", "normal", "tril_indices", "triu_indices",
+)  # fmt: skip
+
+# Functions whose out must already have the result's dtype in PyTorch (the products, argmax/argmin).
+_EXACT_DTYPE = frozenset(
+    {"matmul", "mm", "bmm", "mv", "dot", "addmm", "addmv", "addbmm", "baddbmm", "argmax", "argmin"}
+)
+
+
+def _check_out_type(out: Any, name: str, several: bool) -> tuple[Tensor, ...]:
+    if several:
+        if not isinstance(out, (tuple, list)) or not all(isinstance(o, Tensor) for o in out):
+            raise ArgumentTypeError(f"{name}(): argument 'out' must be tuple of Tensors, not {type(out).__name__}")
+        return tuple(out)
+    if not isinstance(out, Tensor):
+        raise ArgumentTypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    return (out,)
+
+
+def _write(out: Tensor, result: Tensor, name: str) -> None:
+    """``result``'s values into ``out`` (resized first if its shape differs), cast to out's dtype."""
+    src, dst = result.array.dtype, out.array.dtype
+    if name in _EXACT_DTYPE and src != dst:
+        raise ArgumentTypeError(f"{name}(): expected out tensor to have dtype {src}, but got {dst} instead")
+    if not _torch_can_cast(src, dst):
+        raise ArgumentTypeError(f"{name}(): result type {src} can't be cast to the desired output type {dst}")
+    if tuple(out.shape) != tuple(result.shape):
+        if out.array.size:
+            warnings.warn(
+                f"{name}(): an output with one or more elements was resized since it had shape {list(out.shape)}, "
+                f"which does not match the required output shape {list(result.shape)} (resize it to zero elements "
+                "first to reuse it without this warning, as in PyTorch)",
+                UserWarning,
+                stacklevel=4,
+            )
+        # a new buffer of the right shape, on out's device (views of the old buffer no longer see out)
+        out.array = result.array.astype(dst, copy=True)
+        return
+    with no_grad():
+        out.copy_(result)  # in place: views of out see the values, and its version counter moves
+
+
+def with_out(fn: Callable[..., Any], factory: bool = False) -> Callable[..., Any]:
+    """``fn`` taking PyTorch's ``out=`` keyword (see the module's docstring); without it, ``fn`` as it is.
+
+    Example:
+        >>> import downslope as ds
+        >>> add = with_out(ds.ops.add)
+        >>> o = ds.empty(2)
+        >>> add(ds.ones(2), ds.ones(2), out=o) is o, o
+        (True, tensor([2., 2.]))
+    """
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if "out" not in kwargs:
+            return fn(*args, **kwargs)
+        out = kwargs.pop("out")
+        if out is None:
+            return fn(*args, **kwargs)
+        several = isinstance(out, (tuple, list))
+        outs = _check_out_type(out, name, several)
+        if factory and isinstance(out, Tensor):
+            dtype = kwargs.get("dtype")
+            if dtype is None:
+                kwargs["dtype"] = out.dtype
+            elif _as_dtype(dtype) != out.dtype:
+                raise ArgumentTypeError(
+                    f"{name}(): dtype {_as_dtype(dtype)} does not match dtype of out parameter ({out.dtype})"
+                )
+        result = fn(*args, **kwargs)
+        results = tuple(result) if isinstance(result, tuple) else (result,)
+        if several != isinstance(result, tuple) or len(results) != len(outs):
+            expected = f"a tuple of {len(results)} tensors" if isinstance(result, tuple) else "one Tensor"
+            raise ArgumentTypeError(f"{name}(): argument 'out' must be {expected} for this call, got {_describe(out)}")
+        if _mode.enabled and (
+            any(r.requires_grad for r in results if isinstance(r, Tensor)) or any(o.requires_grad for o in outs)
+        ):
+            raise StateError(
+                f"{name}(): functions with out=... arguments don't support automatic differentiation, but one of "
+                "the arguments requires grad."
+            )
+        for o, r in zip(outs, results):
+            _write(o, r, name)
+        if isinstance(result, tuple):
+            return type(result)(*outs) if hasattr(result, "_fields") else tuple(outs)
+        return out
+
+    return wrapper
+
+
+def _as_dtype(dtype: Any) -> Any:
+    from ..backend import as_dtype
+
+    return as_dtype(dtype)
+
+
+def _describe(out: Any) -> str:
+    return f"a tuple of {len(out)}" if isinstance(out, (tuple, list)) else type(out).__name__

@@ -1,0 +1,159 @@
+"""``out=`` on the top-level functions: each call is written once and run on downslope and on torch;
+values, dtypes, shapes and the refusals are compared."""
+
+from __future__ import annotations
+
+import timeit
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import downslope as ds
+from downslope.errors import ArgumentTypeError, StateError
+
+torch = pytest.importorskip("torch")
+
+A = (np.arange(6.0).reshape(2, 3) / 5).astype(np.float32)
+
+
+def _t(m: Any) -> Any:
+    return m.tensor(A)
+
+
+# name: the call with out= (m is the library); the out tensors are made inside, so both get fresh ones
+CASES: dict[str, Callable[[Any], Any]] = {
+    "add": lambda m: m.add(_t(m), 1, out=m.empty(2, 3)),
+    "add_alpha": lambda m: m.add(_t(m), _t(m), alpha=2, out=m.empty(2, 3)),
+    "sub_int_into_float64": lambda m: m.sub(m.tensor([3, 4]), 1, out=m.empty(2, dtype=m.float64)),
+    "mul_into_empty": lambda m: m.mul(_t(m), 3, out=m.empty(0)),
+    "div": lambda m: m.div(_t(m), 4, out=m.empty(2, 3)),
+    "pow": lambda m: m.pow(_t(m), 2, out=m.empty(2, 3)),
+    "exp_into_float16": lambda m: m.exp(_t(m), out=m.empty(2, 3, dtype=m.float16)),
+    "tanh": lambda m: m.tanh(_t(m), out=m.empty(2, 3)),
+    "clamp": lambda m: m.clamp(_t(m), 0.2, 0.6, out=m.empty(2, 3)),
+    "where": lambda m: m.where(_t(m) > 0.5, _t(m), m.zeros(2, 3), out=m.empty(2, 3)),
+    "matmul": lambda m: m.matmul(_t(m), _t(m).T, out=m.empty(0)),
+    "mm": lambda m: m.mm(_t(m), _t(m).T, out=m.empty(2, 2)),
+    "bmm": lambda m: m.bmm(_t(m)[None], _t(m).T[None], out=m.empty(1, 2, 2)),
+    "addmm": lambda m: m.addmm(m.ones(2, 2), _t(m), _t(m).T, out=m.empty(2, 2)),
+    "dot": lambda m: m.dot(_t(m)[0], _t(m)[1], out=m.empty(())),
+    "outer": lambda m: m.outer(_t(m)[0], _t(m)[1], out=m.empty(3, 3)),
+    "sum_dim": lambda m: m.sum(_t(m), 1, out=m.empty(2)),
+    "sum_into_float64": lambda m: m.sum(_t(m), 0, out=m.empty(3, dtype=m.float64)),
+    "mean": lambda m: m.mean(_t(m), 0, out=m.empty(3)),
+    "prod": lambda m: m.prod(_t(m) + 1, 1, out=m.empty(2)),
+    "max_all": lambda m: m.max(_t(m), out=m.empty(())),
+    "max_dim": lambda m: m.max(_t(m), 1, out=(m.empty(0), m.empty(0, dtype=m.int64))),
+    "min_dim": lambda m: m.min(_t(m), 0, out=(m.empty(0), m.empty(0, dtype=m.int64))),
+    "amax": lambda m: m.amax(_t(m), 1, out=m.empty(2)),
+    "amin": lambda m: m.amin(_t(m), 0, out=m.empty(3)),
+    "argmax": lambda m: m.argmax(_t(m), 1, out=m.empty(0, dtype=m.int64)),
+    "std": lambda m: m.std(_t(m), 1, out=m.empty(2)),
+    "var": lambda m: m.var(_t(m), 1, out=m.empty(2)),
+    "cumsum": lambda m: m.cumsum(_t(m), 1, out=m.empty(2, 3)),
+    "cumprod": lambda m: m.cumprod(_t(m), 1, out=m.empty(2, 3)),
+    "logsumexp": lambda m: m.logsumexp(_t(m), 1, out=m.empty(2)),
+    "cat": lambda m: m.cat([_t(m), _t(m)], out=m.empty(4, 3)),
+    "stack": lambda m: m.stack([_t(m), _t(m)], out=m.empty(0)),
+    "sort": lambda m: m.sort(_t(m), 1, True, out=(m.empty(0), m.empty(0, dtype=m.int64))),
+    "topk": lambda m: m.topk(_t(m), 2, out=(m.empty(0), m.empty(0, dtype=m.int64))),
+    "gather": lambda m: m.gather(_t(m), 1, m.tensor([[0], [2]]), out=m.empty(2, 1)),
+    "index_select": lambda m: m.index_select(_t(m), 1, m.tensor([0, 2]), out=m.empty(2, 2)),
+    "tril": lambda m: m.tril(_t(m), out=m.empty(2, 3)),
+    "triu": lambda m: m.triu(_t(m), 1, out=m.empty(2, 3)),
+    "eq": lambda m: m.eq(_t(m), 0.4, out=m.empty(2, 3, dtype=m.bool)),
+    "zeros_in_out_dtype": lambda m: m.zeros(2, 3, out=m.empty(0, dtype=m.float64)),
+    "ones_into_int": lambda m: m.ones(3, out=m.empty(3, dtype=m.int64)),
+    "full": lambda m: m.full((2, 2), 7.0, out=m.empty(2, 2)),
+    "eye": lambda m: m.eye(3, out=m.empty(3, 3)),
+    "arange_int": lambda m: m.arange(5, out=m.empty(0, dtype=m.int64)),
+    "arange_float64": lambda m: m.arange(0, 1, 0.1, out=m.empty(0, dtype=m.float64)),
+    "linspace": lambda m: m.linspace(0, 1, 5, out=m.empty(5)),
+}
+
+
+def _summary(result: Any) -> Any:
+    parts = result if isinstance(result, tuple) else (result,)
+    return [(str(p.dtype).replace("torch.", ""), tuple(p.shape), np.asarray(p.tolist()).tolist()) for p in parts]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_out_gets_torchs_values_dtype_and_shape(name: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ours, theirs = CASES[name](ds), CASES[name](torch)
+    a, b = _summary(ours), _summary(theirs)
+    assert [x[:2] for x in a] == [x[:2] for x in b]
+    for (_, _, va), (_, _, vb) in zip(a, b):
+        np.testing.assert_allclose(np.asarray(va, dtype=float), np.asarray(vb, dtype=float), rtol=1e-6, atol=1e-7)
+
+
+def test_out_is_written_in_place_and_returned() -> None:
+    base = ds.zeros(4)
+    view = base[:3]
+    result = ds.add(ds.ones(3), ds.ones(3), out=view)
+    assert result is view and base.tolist() == [2.0, 2.0, 2.0, 0.0]
+    values, indices = ds.empty(0), ds.empty(0, dtype=ds.int64)
+    named = ds.max(ds.tensor(A), 1, out=(values, indices))
+    assert named.values is values and named.indices is indices and values.tolist() == pytest.approx([0.4, 1.0])
+    a = ds.tensor([1.0, 2.0])
+    assert ds.mul(a, a, out=a) is a and a.tolist() == [1.0, 4.0]  # an input as out: computed, then written
+
+
+def test_out_of_another_shape_is_resized_with_torchs_warning() -> None:
+    for m in (ds, torch):
+        with pytest.warns(UserWarning, match="resized since it had shape \\[2\\]"):
+            assert tuple(m.add(m.ones(3), 1, out=m.empty(2)).shape) == (3,)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # an out with no elements is resized silently
+            assert tuple(m.add(m.ones(3), 1, out=m.empty(0)).shape) == (3,)
+
+
+def test_out_refuses_inputs_that_require_grad_but_not_under_no_grad() -> None:
+    for m, error in ((ds, StateError), (torch, RuntimeError)):
+        x = m.ones(3, requires_grad=True)
+        message = "functions with out=... arguments don't support automatic differentiation"
+        with pytest.raises(error, match=message):
+            m.add(x, 1, out=m.empty(3))
+        with pytest.raises(error, match=message):
+            m.add(m.ones(3), 1, out=m.empty(3, requires_grad=True))
+        with m.no_grad():
+            out = m.empty(3)
+            m.add(x, 1, out=out)
+        assert out.tolist() == [2.0, 2.0, 2.0] and not out.requires_grad
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m: m.add(m.ones(2), 1, out=m.empty(2, dtype=m.int64)), "can't be cast to the desired output type"),
+        (lambda m: m.mm(m.ones(2, 2), m.ones(2, 2), out=m.empty(2, 2, dtype=m.float64)), "dtype"),
+        (lambda m: m.argmax(m.ones(3), out=m.empty((), dtype=m.int32)), "dtype"),
+        (lambda m: m.zeros(2, dtype=m.float32, out=m.empty(2, dtype=m.float64)), "does not match dtype of out"),
+        (lambda m: m.add(m.ones(2), 1, out=np.empty(2)), "'out' must be Tensor"),
+        (lambda m: m.max(m.ones(2, 2), 1, out=m.empty(2)), "out"),
+    ],
+)
+def test_bad_out_arguments_are_refused_as_torch(call: Callable[[Any], Any], message: str) -> None:
+    with pytest.raises((RuntimeError, TypeError), match=message):
+        call(torch)
+    with pytest.raises((ArgumentTypeError, StateError), match=message):
+        call(ds)
+
+
+def test_methods_and_ops_are_untouched_and_aliases_stay_one_object() -> None:
+    assert ds.subtract is ds.sub and ds.absolute is ds.abs and ds.add.__wrapped__ is ds.ops.add
+    assert ds.special.expit is ds.sigmoid and ds.ops.add(ds.ones(1), ds.ones(1)).tolist() == [2.0]
+    with pytest.raises(TypeError):
+        ds.ones(2).add(1, out=ds.empty(2))  # as torch: methods take no out=
+
+
+def test_a_call_without_out_costs_about_one_dict_lookup() -> None:
+    x, y = ds.ones(3), ds.ones(3)
+    wrapped, plain = ds.add, ds.ops.add
+    best_wrapped = min(timeit.repeat(lambda: wrapped(x, y), number=2000, repeat=7))
+    best_plain = min(timeit.repeat(lambda: plain(x, y), number=2000, repeat=7))
+    assert best_wrapped < best_plain * 1.6  # generous: the machine is shared; typically ~1.1x on 3-element tensors
