@@ -105,3 +105,31 @@ def test_the_graph_module_imports_neither_tensor_nor_ops_when_it_is_imported():
     top_level = [n for n in tree.body if isinstance(n, ast.ImportFrom)]  # not under `if TYPE_CHECKING:`
     modules = {n.module for n in top_level if n.level}
     assert not modules & {"tensor", "ops", "autograd", "functional"}, modules
+
+
+def test_grad_mode_is_per_thread_as_in_torch() -> None:
+    """A no_grad block in one thread leaves recording on in the others, overlapping blocks in two
+    threads restore each thread's own mode, and a new thread starts with recording on."""
+    import threading
+
+    inside, leave = threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    def evaluator() -> None:
+        with ds.no_grad():
+            inside.set()
+            leave.wait(5)
+
+    worker = threading.Thread(target=evaluator)
+    worker.start()
+    inside.wait(5)
+    x = ds.ones(2, requires_grad=True)
+    seen["main during"] = (x * 2).requires_grad
+    with ds.no_grad():  # overlaps the other thread's block and exits before it
+        child = threading.Thread(target=lambda: seen.__setitem__("new thread", ds.is_grad_enabled()))
+        child.start()
+        child.join()
+    leave.set()
+    worker.join()
+    seen["main after"] = ds.is_grad_enabled() and (x * 2).requires_grad
+    assert seen == {"main during": True, "new thread": True, "main after": True}

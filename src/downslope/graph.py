@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,8 +50,10 @@ class VJPRule(Protocol):
     ) -> Sequence[Any]: ...
 
 
-class _GradMode:
-    __slots__ = ("enabled", "saved_hooks")
+class _GradMode(threading.local):
+    """Per thread, as torch's: a no_grad block in one thread (an evaluation thread, a data thread)
+    leaves recording on in the others, and a new thread starts with recording on. (No __slots__:
+    slots would live in the one shared object, not per thread.)"""
 
     def __init__(self) -> None:
         self.enabled = True
