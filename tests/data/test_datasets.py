@@ -100,3 +100,21 @@ def test_standardizer_uses_training_statistics_only():
     np.testing.assert_array_equal(restored.transform(test), s.transform(test))
     with pytest.raises(DataError, match="fitted on 3 features, got data with 2"):
         s.transform(test[:, :2])
+
+
+def test_standardizer_passes_one_hot_features_through():
+    import numpy as np
+
+    from downslope.data.datasets import Standardizer
+
+    X = np.zeros((100, 3), np.float32)
+    X[:, 0] = np.arange(100)
+    X[0, 1] = 1.0  # a category seen once: standardized, it would be about sqrt(100) = 10
+    X[1:, 2] = 1.0
+    plain = Standardizer().fit(X).transform(X)
+    assert plain[0, 1] > 9.9
+    scaler = Standardizer().fit(X, passthrough=[1, 2])
+    out = scaler.transform(X)
+    assert np.array_equal(out[:, 1:], X[:, 1:]) and np.allclose(out[:, 0], plain[:, 0])
+    state = scaler.state_dict()
+    assert state["mean"][1:].tolist() == [0.0, 0.0] and state["scale"][1:].tolist() == [1.0, 1.0]

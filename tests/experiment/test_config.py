@@ -65,3 +65,16 @@ def test_unreadable_config_files_are_one_line_errors(tmp_path):
     deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(ConfigError, match="nested too deeply"):
         load_toml(deep)
+
+
+def test_the_split_kind_is_validated_and_round_trips_through_toml(tmp_path):
+    from downslope.experiment import to_toml
+
+    assert normalize_config({})["split"] == "random"
+    cfg = normalize_config({"data": {"split": "ordered"}}, "c.toml")
+    assert cfg["split"] == "ordered"
+    path = tmp_path / "c.toml"
+    path.write_text(to_toml(cfg))
+    assert normalize_config(load_toml(path), str(path)) == cfg
+    with pytest.raises(ConfigError, match="unknown split 'time'; choose one of: random, ordered"):
+        normalize_config({"split": "time"}, "c.toml")

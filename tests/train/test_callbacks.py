@@ -228,6 +228,40 @@ def test_divergence_guard_counts_the_loss_before_the_first_update():
     assert state.stop_kind == "diverged"
 
 
+def test_divergence_guard_is_not_fooled_by_an_easy_first_batch():
+    # a target that is 99% zeros: the first batch is all zeros (loss 0.003), most batches stay there,
+    # a few hold a large value; the epoch's loss (1.0) is 300 times the first batch's with nothing wrong
+    easy = [{"loss": 0.003}] + [{"loss": 30.0 if b % 30 == 0 else 0.004} for b in range(1, 50)]
+    batches = [easy, easy[1:], [{"loss": 1e4}] * 49]
+    guard = DivergenceGuard(factor=100)
+    state, ran = run([guard], [{"loss": 1.0, "lr": 1e-5}, {"loss": 1.1, "lr": 1e-5}, {"loss": 1e4}], batches)
+    assert ran == 3 and state.stop_kind == "diverged"  # a real divergence later is still caught
+    assert state.stop_reason.startswith("diverged: loss rose from 1 to 1e+04 in 2 epochs")
+    state, ran = run([DivergenceGuard(factor=100)], [{"loss": 1.0, "lr": 1e-5}] * 3, [easy, easy[1:], easy[1:]])
+    assert not state.stop_training and ran == 3
+
+
+def test_fit_with_a_tiny_step_on_a_zero_inflated_target_does_not_diverge():
+    import numpy as np
+
+    import downslope as ds
+    from downslope import nn, optim
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1600, 4)).astype(np.float32)
+    y = np.where(rng.random(1600) < 0.99, 0.0, 5 + 10 * np.abs(X[:, :1].sum(1))).reshape(-1, 1)
+    y[:32] = 0.0  # the first batch (unshuffled) holds only zeros
+    y = ((y - y.mean()) / y.std()).astype(np.float32)
+    model = nn.Linear(4, 1)
+    with ds.no_grad():  # a model that starts near the zeros' value, as a trained-looking MLP can
+        model.weight.zero_()
+        model.bias.fill_(float(y[0, 0]) + 0.05)
+    history = ds.fit(model, nn.MSELoss(), optim.Adam(model.parameters(), lr=1e-5), (X, y), epochs=3, batch_size=32,
+                     shuffle=False, callbacks=[DivergenceGuard()], verbose=0)  # fmt: skip
+    assert history.stop_kind != "diverged", history.stop_reason
+    assert len(history) == 3
+
+
 def test_divergence_guard_can_raise():
     with pytest.raises(DivergenceError, match="became inf at epoch 2"):
         run([DivergenceGuard(raise_error=True)], losses(1.0, math.inf))

@@ -75,7 +75,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         "--data",
         help="dataset name (digits, iris, wine, breast_cancer, diabetes, line, polynomial, moons, circles, spirals, blobs, xor) or a .csv/.parquet/.npz/.npy file (a big .npy is memory-mapped; install downslope[fast] for fast CSV and Parquet) [digits]",
     )
-    g.add_argument("--target", help="target column of a CSV (default: the last column)")
+    g.add_argument("--target", help="target column of a CSV, one column (default: the last column)")
     g.add_argument(
         "--task",
         choices=CHOICES["task"],
@@ -120,6 +120,12 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--test-split", type=float, help="fraction held out for the final test [0.2]")
     g.add_argument("--val-split", type=float, help="fraction used for validation [0.15]")
+    g.add_argument(
+        "--split",
+        choices=CHOICES["split"],
+        help="how rows are split: random (shuffled, seeded; stratified for classes) or ordered (file order: the "
+        "last rows are the test rows, the ones before them validation; for time-ordered data) [random]",
+    )
     g.add_argument(
         "--no-standardize", dest="standardize", action="store_const", const=False, help="keep features unscaled"
     )

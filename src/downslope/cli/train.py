@@ -395,6 +395,21 @@ def _print_target(data: Any, cfg: dict[str, Any]) -> None:
             f"target: {name}({what}{reason}), {data.n_features} feature{'s' if data.n_features != 1 else ''}",
             flush=True,
         )
+        _print_split(data, cfg)
+
+
+def _print_split(data: Any, cfg: dict[str, Any]) -> None:
+    """How the rows were split: a shuffled split of time-ordered rows scores a model optimistically."""
+    from ..experiment.inputs import split_words
+
+    kind = str(cfg.get("split", "random"))
+    n_val = len(data.X_val) if data.X_val is not None else 0
+    other = "; --split ordered keeps the file's order" if kind == "random" else ""
+    print(
+        f"split: {split_words(kind)}: {len(data.X_train)} training, {n_val} validation, {len(data.X_test)} test "
+        f"rows{other}",
+        flush=True,
+    )
 
 
 def _print_summary(result: Any, cfg: dict[str, Any], metrics: dict[str, Any], out: Path) -> None:

@@ -31,6 +31,7 @@ from .encoding import (
     check_columns,
     check_one_hot_memory,
     class_key,
+    dates_error,
     empty_columns_note,
     header_note,
     integer_target_task,
@@ -39,6 +40,7 @@ from .encoding import (
     missing_by_column,
     no_features_error,
     overriding,
+    refused_columns_error,
     sorted_classes,
     stray_target_share,
     total_row_note,
@@ -121,7 +123,8 @@ def _encode_feature_columns(
                 present = ~c.missing
                 unseen = np.zeros(n, bool)
                 unseen[present] = position[c.codes[present]] < 0
-                bad = bad | unseen
+                if encoder.handle_unknown != "ignore":
+                    bad = bad | unseen
             positions[col] = position
         else:
             number = c.kind == readers.NUMBER
@@ -149,7 +152,9 @@ def _encode_feature_columns(
             rows = np.flatnonzero(~c.missing)
             if len(rows):
                 assert c.codes is not None
-                X[rows, start + positions[col][c.codes[rows]]] = 1.0
+                at = positions[col][c.codes[rows]]
+                known = at >= 0  # an unseen category (handle_unknown='ignore') stays all zeros
+                X[rows[known], start + at[known]] = 1.0
             X[c.missing, start:stop] = np.nan
         else:
             X[:, start] = np.where(c.missing, np.nan, c.num)
@@ -306,6 +311,7 @@ def _column_categories(
 ) -> dict[str, list[str]]:
     """The one-hot categories of each text (or forced) feature column, from the cell facts."""
     categories: dict[str, list[str]] = {}
+    refused: list[tuple[str, DataError]] = []
     for col in columns:
         c = cols[col]
         present = ~c.missing
@@ -317,9 +323,15 @@ def _column_categories(
                 raise readers.Fallback("the text of some cells is needed")
         used_codes = np.unique(c.codes[present]) if c.codes is not None else np.zeros(0, np.int64)
         distinct = sorted(c.strings[int(k)] for k in used_codes)
-        if len(distinct) > max_categories:
-            raise _too_many_categories(source, col, len(distinct), n_values, distinct)
-        categories[col] = distinct
+        dates = dates_error(source, col, distinct, n_values) if col not in forced else None
+        if dates is not None and len(distinct) <= max_categories:
+            refused.append((col, dates))
+        elif len(distinct) > max_categories:
+            refused.append((col, _too_many_categories(source, col, len(distinct), n_values, distinct)))
+        else:
+            categories[col] = distinct
+    if refused:
+        raise refused_columns_error(source, refused)
     return categories
 
 

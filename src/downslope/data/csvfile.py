@@ -46,6 +46,7 @@ from .encoding import (
     canonical_number,
     check_one_hot_memory,
     class_key,
+    dates_error,
     detect_number_format,
     empty_columns_note,
     format_flags,
@@ -54,6 +55,7 @@ from .encoding import (
     missing_by_column,
     no_features_error,
     overriding,
+    refused_columns_error,
     sorted_classes,
     stray_target_share,
     total_row_note,
@@ -315,6 +317,7 @@ def _row_categories(
     """The one-hot categories of each text (or forced) feature column: a column is text when at least
     half its present values are not numbers."""
     categories: dict[str, list[str]] = {}
+    refused: list[tuple[str, DataError]] = []
     for col in columns:
         j = header.index(col)
         values = [r[j] for r in rows if not _is_missing(r[j])]
@@ -322,9 +325,15 @@ def _row_categories(
         if col not in forced and len(texts) * 2 <= len(values):
             continue  # a numeric column (a stray word in it is reported when the rows are encoded)
         distinct = sorted(set(values))
-        if len(distinct) > max_categories:
-            raise _too_many_categories(source, col, len(distinct), len(values), texts)
-        categories[col] = distinct
+        dates = dates_error(source, col, distinct, len(values)) if col not in forced else None
+        if dates is not None and len(distinct) <= max_categories:
+            refused.append((col, dates))
+        elif len(distinct) > max_categories:
+            refused.append((col, _too_many_categories(source, col, len(distinct), len(values), texts)))
+        else:
+            categories[col] = distinct
+    if refused:
+        raise refused_columns_error(source, refused)
     return categories
 
 

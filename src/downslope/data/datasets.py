@@ -303,13 +303,23 @@ class Standardizer:
     Constant features keep scale 1 so they do not turn into NaN. The statistics are computed in one
     streaming pass over chunks of rows (float64, :func:`chunked_moments`), so a memory-mapped
     source larger than memory is never read whole; its transform is applied batch by batch.
+
+    ``fit(X, passthrough=...)`` leaves the features at those indices as they are (mean 0, scale 1):
+    one-hot columns, which standardizing would turn a category seen once in ``n`` rows into a feature
+    of size about ``sqrt(n)`` (scikit-learn's ``ColumnTransformer`` scales only the numeric columns).
+
+    Example:
+        >>> X = np.array([[1.0, 0.0], [3.0, 0.0], [5.0, 1.0]])
+        >>> s = Standardizer().fit(X, passthrough=[1])
+        >>> s.mean.tolist(), s.scale.tolist()[1], s.transform(X)[:, 1].tolist()
+        ([3.0, 0.0], 1.0, [0.0, 0.0, 1.0])
     """
 
     def __init__(self) -> None:
         self.mean: np.ndarray | None = None
         self.scale: np.ndarray | None = None
 
-    def fit(self, X: Any) -> Standardizer:
+    def fit(self, X: Any, passthrough: Any = None) -> Standardizer:
         from .memmap import row_chunks
 
         if not hasattr(X, "shape"):
@@ -318,6 +328,9 @@ class Standardizer:
         std = np.sqrt(m2 / count)
         self.mean = mean.astype(np.float32)
         self.scale = np.where(std > 1e-12, std, 1.0).astype(np.float32)
+        if passthrough is not None and len(passthrough):
+            keep = np.asarray(passthrough, dtype=np.int64)
+            self.mean[keep], self.scale[keep] = 0.0, 1.0
         return self
 
     def transform(self, X: Any) -> Any:

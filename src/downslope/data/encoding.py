@@ -309,6 +309,9 @@ class TabularEncoder:
         # what the messages advise: "train" (the training flags) or "predict"/"evaluate" (a trained run's
         # new data: what the run was trained with, and what to change); not part of the state
         self.stage = "train"
+        # a category not in ``categories``: "error" (what predict and evaluate do) or "ignore" (all zeros
+        # in the column's block, scikit-learn's handle_unknown='ignore'); not part of the state
+        self.handle_unknown = "error"
 
     @property
     def feature_names(self) -> list[str]:
@@ -437,7 +440,10 @@ class TabularEncoder:
                 if col in self.categories:
                     cats = self.categories[col]
                     if value not in cats:
-                        raise DataError(f"{where}: category {value!r} was not seen in training; known: {cats}")
+                        if self.handle_unknown == "ignore":
+                            out += size
+                            continue
+                        raise DataError(f"{where}: {unseen_category(value, cats)}")
                     X[r, out + cats.index(value)] = 1.0
                 else:
                     number = _as_float(value)
@@ -485,6 +491,19 @@ class TabularEncoder:
                 )
             y[r, 0] = number
         return y
+
+
+def unseen_category(value: str, known: list[str]) -> str:
+    """The refusal of a category the training split did not hold (the vocabulary is learned from the
+    training rows only: a value of the training file's validation or test rows can be one), naming
+    at most 10 of the known categories.
+
+    Example:
+        >>> unseen_category("teal", ["blue", "red"])
+        "category 'teal' was not seen in training (in the training split); known: ['blue', 'red']"
+    """
+    shown = f"{known[:10]}" if len(known) <= 10 else f"{known[:10]} ... ({len(known)} in all)"
+    return f"category {value!r} was not seen in training (in the training split); known: {shown}"
 
 
 def _line_numbers(rows: Any, first_line: int) -> list[int]:
@@ -631,6 +650,13 @@ def _choose_columns(source: str, header: list[str], target: str | None, drop: An
                 f"name the column to predict with --target (columns are {header})"
             )
         target = header[-1]
+    if target not in header and "," in target:
+        named = [t.strip() for t in target.split(",") if t.strip()]
+        found = [t for t in named if t in header]
+        raise ConfigError(
+            f"{source}: --target names {len(named)} columns ({target!r}); only one target column is supported: "
+            f"train one model per target (e.g. --target {found[0] if found else named[0]})"
+        )
     if target not in header:
         raise DataError(f"{source}: no target column {target!r}; columns are {header}")
     if target in dropped:
@@ -766,6 +792,48 @@ def _too_many_categories(
         f"(an id or free text?); one-hot encoding would make {n_distinct} features ({n_values} x {n_distinct} x 4 "
         f"bytes = {_size(size)} for this column alone, and training keeps several copies). Leave it out with "
         f"--drop {col} (or allow it with --max-categories {n_distinct}, if that memory is available)"
+    )
+
+
+def dates_error(source: str, col: str, distinct: list[str], n_values: int) -> DataError | None:
+    """The refusal of a text column whose values look like dates or timestamps (most of them), whatever
+    their number: one-hot, each date is a category of its own, which says nothing about a date the
+    training rows did not hold (every new date is unseen); None for other columns.
+
+    Example:
+        >>> print(dates_error("d.csv", "day", ["2024-01-02", "2024-01-03"], 50))  # doctest: +ELLIPSIS
+        d.csv: column 'day' holds dates or timestamps ('2024-01-02', ...; 2 distinct values in 50 rows), ...
+        >>> dates_error("d.csv", "kind", ["a", "b"], 50) is None
+        True
+    """
+    sample = sorted(v.strip() for v in distinct if v.strip())[:2000]
+    if not sample or sum(1 for v in sample if _DATE.match(v)) * 10 < 9 * len(sample):
+        return None
+    return DataError(
+        f"{source}: column {col!r} holds dates or timestamps ({sample[0]!r}, ...; {len(distinct)} distinct values in "
+        f"{n_values} rows), not categories: one-hot encoded, each date would be a category of its own, and a "
+        "date the training rows did not hold would be unknown; convert the column to numbers in the file (e.g. "
+        f"days since a reference date, or year, month and weekday columns) or leave it out with --drop {col}"
+    )
+
+
+def refused_columns_error(source: str, refused: list[tuple[str, DataError]]) -> DataError:
+    """One error for every text column refused (too many categories, dates): all of them at once, so a
+    file with several such columns is fixed in one go; one column's error is its own.
+
+    Example:
+        >>> e = refused_columns_error("d.csv", [("a", DataError("d.csv: column 'a' x")), ("b", DataError("d.csv: column 'b' y"))])
+        >>> print(e)
+        d.csv: 2 text columns cannot be one-hot encoded: column 'a' x | column 'b' y | to leave them all out: --drop a,b
+    """
+    if len(refused) == 1:
+        return refused[0][1]
+    prefix = f"{source}: "
+    parts = [str(e)[len(prefix) :] if str(e).startswith(prefix) else str(e) for _, e in refused]
+    names = ",".join(col for col, _ in refused)
+    return DataError(
+        f"{source}: {len(refused)} text columns cannot be one-hot encoded: {' | '.join(parts)} | to leave them all "
+        f"out: --drop {names}"
     )
 
 

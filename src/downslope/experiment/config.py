@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
     "task": "auto",
     "test_split": 0.2,
     "val_split": 0.15,
+    # random: rows shuffled (seeded) into train/validation/test; ordered: file order, the last rows are
+    # the test rows and the ones before them validation (time-ordered data is scored on its future)
+    "split": "random",
     "standardize": True,
     "scale_target": True,  # regression: standardize the target on the training split (undone for outputs)
     "missing": "error",  # files: error | drop | mean | median | most_frequent
@@ -60,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "missing": ("error", "drop", "mean", "median", "most_frequent"),
     "task": ("auto", "classification", "regression"),
+    "split": ("random", "ordered"),
     "class_weight": ("none", "balanced"),
     "model": ("mlp", "cnn", "linear"),
     "activation": ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu"),

@@ -3,6 +3,7 @@ standardizing features and target) that is fitted on the training split and repl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,11 +147,63 @@ def training_data(X: Any, y: np.ndarray) -> Any:
     return LazyDataset(X, y) if is_lazy(X) else (X, y)
 
 
-def prepare(cfg: dict[str, Any]) -> Prepared:
-    """Load the data, split it (seeded; stratified for classes) and fit the preprocessing on the
-    training split only: imputer (``missing``), feature standardizer, and for regression the target
-    standardizer. Targets stay in the data's units here; :func:`model_targets` scales them."""
+def split_indices(
+    n: int, y: np.ndarray, stratify: np.ndarray | None, cfg: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Row indices of the training, validation (None without) and test splits.
+
+    ``cfg["split"]`` is ``random`` (shuffled with ``cfg["seed"]``, stratified by ``stratify`` when
+    given; scikit-learn's ``train_test_split``) or ``ordered``: the rows keep the file's order, the last
+    ``test_split`` of them are the test rows and the ``val_split`` before them the validation rows
+    (scikit-learn's ``TimeSeriesSplit`` idea: a model of time-ordered data is scored on its future).
+
+    Example:
+        >>> cfg = {"split": "ordered", "test_split": 0.2, "val_split": 0.2, "seed": 0}
+        >>> train, val, test = split_indices(10, np.zeros(10), None, cfg)
+        >>> train.tolist(), val.tolist(), test.tolist()
+        ([0, 1, 2, 3, 4, 5], [6, 7], [8, 9])
+    """
     from ..data import train_test_split
+
+    test_frac = cfg["test_split"] or 0.2
+    val_frac = cfg["val_split"]
+    if cfg.get("split", "random") == "ordered":
+        n_test = max(1, math.ceil(test_frac * n))  # train_test_split's rounding
+        n_rest = n - n_test
+        n_val = max(1, math.ceil(val_frac / (1 - test_frac) * n_rest)) if val_frac > 0 else 0
+        index = np.arange(n)
+        val = index[n_rest - n_val : n_rest] if n_val else None
+        return index[: n_rest - n_val], val, index[n_rest:]
+    index = np.arange(n)
+    i_rest, i_test, y_rest, _ = train_test_split(index, y, test_size=test_frac, stratify=stratify, seed=cfg["seed"])
+    if val_frac <= 0:
+        return i_rest, None, i_test
+    strat_rest = y_rest if stratify is not None and np.bincount(y_rest).min() >= 2 else None
+    i_train, i_val, _, _ = train_test_split(
+        i_rest, y_rest, test_size=val_frac / (1 - test_frac), stratify=strat_rest, seed=cfg["seed"] + 1
+    )
+    return i_train, i_val, i_test
+
+
+def split_words(kind: str) -> str:
+    """How a split kind is said in the console and the report.
+
+    Example:
+        >>> split_words("random"), split_words("ordered")
+        ('random (shuffled) split', 'ordered split (the last rows are the test rows)')
+    """
+    if kind == "ordered":
+        return "ordered split (the last rows are the test rows)"
+    return "random (shuffled) split"
+
+
+def prepare(cfg: dict[str, Any]) -> Prepared:
+    """Load the data, split it (seeded; stratified for classes; or in file order with
+    ``split = "ordered"``) and fit the preprocessing on the training split only: the one-hot
+    vocabulary (a category met only in validation/test rows is unseen: all-zero, scikit-learn's
+    ``handle_unknown='ignore'``), imputer (``missing``), feature standardizer (numeric columns only)
+    and for regression the target standardizer. Targets stay in the data's units here;
+    :func:`model_targets` scales them."""
     from ..data.datasets import Standardizer
     from ..data.tabular import IMPUTE, Imputer
 
@@ -162,26 +215,38 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         _check_many_classes(cfg, table, notes)
     if len(X) < 10:
         raise ConfigError(f"{table.name}: only {len(X)} samples; need at least 10 to split into train/validation/test")
-    stratify = y if classify and np.bincount(y).min() >= 2 else None
-    index = np.arange(len(X))
-    i_rest, i_test, y_rest, _ = train_test_split(
-        index, y, test_size=cfg["test_split"] or 0.2, stratify=stratify, seed=cfg["seed"]
-    )
-    i_val = None
-    if cfg["val_split"] > 0:
-        strat_rest = y_rest if stratify is not None and np.bincount(y_rest).min() >= 2 else None
-        frac = cfg["val_split"] / (1 - (cfg["test_split"] or 0.2))
-        i_train, i_val, _, _ = train_test_split(
-            i_rest, y_rest, test_size=frac, stratify=strat_rest, seed=cfg["seed"] + 1
-        )
-    else:
-        i_train = i_rest
+    kind = cfg.get("split", "random")
+    stratify = None
+    if classify and kind == "random":
+        counts = np.bincount(y)
+        single = [table.class_names[c] if c < len(table.class_names) else str(c) for c in np.flatnonzero(counts == 1)]
+        if single:
+            shown = ", ".join(repr(c) for c in single[:5]) + (", ..." if len(single) > 5 else "")
+            notes.append(
+                f"{table.name}: {len(single)} class(es) have a single row ({shown}): the split is not stratified "
+                "(a class of one row cannot be in both the training and the test split), so the class proportions "
+                "of the splits may differ, and such a class is never both trained on and tested"
+            )
+        else:
+            stratify = y
+    i_train, i_val, i_test = split_indices(len(X), y, stratify, cfg)
+    feature_names, n_features = table.feature_names, table.n_features
+    if encoder is not None:
+        X, encoder, said = _training_vocabulary(X, encoder, i_train, i_val, i_test, table.name)
+        notes.extend(said)
+        feature_names, n_features = encoder.feature_names, len(encoder.feature_names)
+        notes.extend(_category_case_notes(encoder, table.name))
+        if kind == "random":
+            notes.extend(_ordered_column_notes(X, encoder, table.name))
+    if not classify:
+        notes.extend(_constant_target_notes(np.asarray(y)[i_train], table))
     X_train, y_train, X_test, y_test = _rows(X, i_train), y[i_train], _rows(X, i_test), y[i_test]
     X_val = _rows(X, i_val) if i_val is not None else None
     y_val = y[i_val] if i_val is not None else None
     seen = i_train if i_val is None else np.concatenate([i_train, i_val])
     split = {
         "n_rows": len(X),
+        "kind": kind,
         "seed": cfg["seed"],
         "test_split": cfg["test_split"] or 0.2,
         "val_split": cfg["val_split"],
@@ -193,7 +258,7 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
     if cfg.get("missing", "error") in IMPUTE:
         imputer = Imputer(cfg["missing"]).fit(X_train, encoder.blocks() if encoder is not None else None)
         if imputer.unseen:
-            names = list(dict.fromkeys(_column_of(table.feature_names, encoder, j) for j in imputer.unseen))
+            names = list(dict.fromkeys(_column_of(feature_names, encoder, j) for j in imputer.unseen))
             notes.append(
                 f"{table.name}: column(s) {names} have no value in the training split: ignored (set to a constant, "
                 "as if dropped like scikit-learn's SimpleImputer does); their values in new data do not change "
@@ -203,7 +268,10 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         X_val = imputer.transform(X_val) if X_val is not None else None
         preprocess["imputer"] = imputer.state_dict()
     if cfg["standardize"]:
-        scaler = Standardizer().fit(X_train)  # training split only: no peeking at validation/test
+        # training split only (no peeking at validation/test), and numeric columns only: a one-hot
+        # feature stays 0/1 (standardized, a category seen once in n rows would be about sqrt(n))
+        one_hot = _one_hot_features(encoder)
+        scaler = Standardizer().fit(X_train, passthrough=one_hot)
         X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
         if X_val is not None:
             X_val = scaler.transform(X_val)
@@ -219,11 +287,11 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         X_test,
         y_test,
         table.task,
-        table.n_features,
+        n_features,
         n_outputs,
         table.name,
         table.image_shape,
-        table.feature_names,
+        feature_names,
         table.class_names,
         preprocess,
         split,
@@ -231,6 +299,128 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         notes,
         table.target_name,
     )
+
+
+def _one_hot_features(encoder: Any) -> list[int]:
+    """The feature indices of an encoder's one-hot blocks (none without an encoder)."""
+    if encoder is None:
+        return []
+    return [j for start, stop, categorical in encoder.blocks() if categorical for j in range(start, stop)]
+
+
+def _training_vocabulary(
+    X: np.ndarray,
+    encoder: Any,
+    i_train: np.ndarray,
+    i_val: np.ndarray | None,
+    i_test: np.ndarray,
+    name: str,
+) -> tuple[np.ndarray, Any, list[str]]:
+    """The features and encoder with each one-hot column's categories cut to those of the training rows.
+
+    The reader finds the categories in the whole file; a category met only in validation or test rows
+    would become a feature whose weights never train, and would tell the model which rows are held out.
+    Such rows get all zeros in that column's block (scikit-learn's ``handle_unknown='ignore'``); a note
+    says how many. A column with no value at all in the training rows keeps its categories (the
+    :class:`~downslope.data.encoding.Imputer` ignores it)."""
+    from ..data.encoding import TabularEncoder
+
+    keep = np.ones(X.shape[1], dtype=bool)
+    categories = dict(encoder.categories)
+    for (start, stop, categorical), col in zip(encoder.blocks(), encoder.columns):
+        if not categorical or stop == start:
+            continue
+        block = np.nan_to_num(np.asarray(X[i_train, start:stop], dtype=np.float32))
+        present = block.max(axis=0) > 0 if len(block) else np.zeros(stop - start, dtype=bool)
+        if not present.any() or present.all():
+            continue
+        keep[start:stop] = present
+        categories[col] = [c for c, p in zip(encoder.categories[col], present) if p]
+    if keep.all():
+        return X, encoder, []
+    notes = []
+    held = [("validation", i_val), ("test", i_test)]
+    for split_name, rows in held:
+        if rows is None or not len(rows):
+            continue
+        unseen_rows = np.zeros(len(rows), dtype=bool)
+        by_column = []
+        for (start, stop, categorical), col in zip(encoder.blocks(), encoder.columns):
+            dropped = np.flatnonzero(~keep[start:stop]) + start
+            if not categorical or not len(dropped):
+                continue
+            hit = np.nan_to_num(np.asarray(X[np.ix_(rows, dropped)], dtype=np.float32)).max(axis=1) > 0
+            if hit.any():
+                by_column.append(f"{col!r}: {int(hit.sum())}")
+                unseen_rows |= hit
+        if unseen_rows.any():
+            notes.append(
+                f"{name}: {int(unseen_rows.sum())} of the {len(rows)} {split_name} rows hold a category that is not "
+                f"in the training split (rows by column: {', '.join(by_column)}); the categories are learned from "
+                "the training rows only, so such a category is encoded as all zeros (scikit-learn's "
+                "handle_unknown='ignore') in the reported metrics; 'downslope predict' and 'evaluate' refuse a "
+                "category not seen in training"
+            )
+    state = encoder.state_dict()
+    state["categories"] = categories
+    pruned = TabularEncoder.from_state_dict(state)
+    return np.ascontiguousarray(X[:, keep]), pruned, notes
+
+
+def _category_case_notes(encoder: Any, name: str) -> list[str]:
+    """A note for each one-hot column whose categories differ only in case or spaces (Red, RED, red)."""
+    notes = []
+    for col, cats in encoder.categories.items():
+        groups: dict[str, list[str]] = {}
+        for c in cats:
+            groups.setdefault(" ".join(str(c).split()).lower(), []).append(str(c))
+        variants = [g for g in groups.values() if len(g) > 1]
+        if variants:
+            example = ", ".join(repr(v) for v in variants[0][:4])
+            notes.append(
+                f"{name}: column {col!r} has categories that differ only in upper/lower case or spaces ({example}"
+                f"{'; and ' + str(len(variants) - 1) + ' more such group(s)' if len(variants) > 1 else ''}): each "
+                "is a category of its own; write them alike in the file if they mean the same"
+            )
+    return notes
+
+
+def _ordered_column_notes(X: np.ndarray, encoder: Any, name: str) -> list[str]:
+    """A note when a numeric feature rises (or falls) with the row order: a time stamp, in a file sorted
+    by time, split at random."""
+    for (start, stop, categorical), col in zip(encoder.blocks(), encoder.columns):
+        if categorical or stop - start != 1:
+            continue
+        values = np.asarray(X[:, start], dtype=np.float64)
+        values = values[~np.isnan(values)]
+        if len(values) < 10:
+            continue
+        step = np.diff(values)
+        if not ((step >= 0).all() or (step <= 0).all()) or len(np.unique(values)) < 10:
+            continue
+        return [
+            f"{name}: column {col!r} {'increases' if step.sum() > 0 else 'decreases'} with the row order (a time "
+            "stamp or a counter?) and the rows were split at random (shuffled), so the test rows lie between "
+            "training rows in time: the test score is optimistic for predicting later data; pass --split ordered "
+            'to test on the last rows (split = "ordered" in a config file)'
+        ]
+    return []
+
+
+def _constant_target_notes(y_train: np.ndarray, table: Any) -> list[str]:
+    """A note when a regression target holds a single value in the training split: nothing to learn."""
+    wide = np.asarray(y_train, dtype=np.float64).reshape(len(y_train), -1)
+    if not len(wide):
+        return []
+    constant = [j for j in range(wide.shape[1]) if (wide[:, j] == wide[0, j]).all()]
+    if not constant:
+        return []
+    target = f"{table.target_name!r} " if table.target_name else ""
+    value = ", ".join(f"{wide[0, j]:.6g}" for j in constant)
+    return [
+        f"{table.name}: the target {target}has a single value ({value}) in all {len(wide)} training rows "
+        "(standard deviation 0): there is nothing to learn, and every prediction is that value at best"
+    ]
 
 
 def _column_of(feature_names: list[str], encoder: Any, j: int) -> str:

@@ -131,6 +131,35 @@ def classification_scores(logits: np.ndarray, y: np.ndarray, y_train: np.ndarray
     return out
 
 
+def regression_warnings(data: Prepared, metrics: dict[str, Any], scale_target: bool = True) -> list[str]:
+    """Plain words when a regression's test r2 is at most 0: the model does no better than always
+    predicting the training split's mean (scikit-learn's ``DummyRegressor``), whose r2 is about 0.
+
+    Example:
+        >>> from downslope.experiment.inputs import Prepared
+        >>> z = np.array([[0.0], [1.0]], np.float32)
+        >>> data = Prepared(z, z, None, None, z, z, "regression", 1, 1, "d")
+        >>> regression_warnings(data, {"test_r2": -0.5})[0][:42]
+        'the test r2 -0.5 is no better than 0, the '
+    """
+    r2 = metrics.get("test_r2")
+    if data.task != "regression" or r2 is None or not math.isfinite(r2) or r2 > 0:
+        return []
+    if len(data.y_test) and float(np.ptp(np.asarray(data.y_test, np.float64))) == 0:
+        return []  # a constant target: r2 says nothing (a note about the target says why)
+    hint = (
+        "; the target was not standardized (--no-scale-target): in very small or large units a model cannot "
+        "fit it, drop --no-scale-target"
+        if not scale_target
+        else "; the features may not predict the target, or the model needs other settings (look at the loss "
+        "curves), or the test rows differ from the training rows"
+    )
+    return [
+        f"the test r2 {r2:.4g} is no better than 0, the r2 of always predicting the training split's mean: "
+        f"the model has learned nothing the test rows can use{hint}"
+    ]
+
+
 def classifier_warnings(model: ModelLike, data: Prepared, metrics: dict[str, Any]) -> list[str]:
     """Plain words when a classifier's test accuracy means less than it seems: it predicts one class
     only, or it does not beat always predicting the most frequent class."""
@@ -236,6 +265,7 @@ def run_training(
         model.to("cpu")  # scored where it trained; the run's files, plots and report are made on the host
     stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
     notes = _run_notes(data, history, caught) + classifier_warnings(model, data, results)
+    notes += regression_warnings(data, results, bool(cfg.get("scale_target", True)))
     if cfg["verbose"] and (world_size == 1 or is_main()):  # under mpiexec: rank 0 only
         for note in notes:
             print(f"warning: {note}")
@@ -317,8 +347,12 @@ def _run_metrics(model: ModelLike, data: Prepared, history: History, seconds: fl
     scaler = data.preprocess.get("target_scaler")
     if scaler:  # the logged losses are not in the data's units: say in which they are
         mean = ", ".join(f"{v:.6g}" for v in np.ravel(scaler["mean"]))
-        std = ", ".join(f"{v:.6g}" for v in np.ravel(scaler["scale"]))
-        results["loss_units"] = f"standardized target (training split mean {mean}, standard deviation {std})"
+        # the spread itself: a constant target is scaled by 1 (nothing to divide by), its std is 0
+        wide = np.asarray(data.y_train, np.float64).reshape(len(data.y_train), -1)
+        spread = wide.std(axis=0) if len(wide) else np.ravel(scaler["scale"])
+        std = ", ".join(f"{v:.6g}" for v in np.ravel(spread))
+        single = "; a single value: only centered" if (np.ravel(spread) == 0).any() else ""
+        results["loss_units"] = f"standardized target (training split mean {mean}, standard deviation {std}{single})"
     results["epochs"] = len(history.as_dict().get("loss", []))
     results["seconds"] = round(seconds, 3)
     # batch_size in the config is per process: the run must say how many processes shared an update

@@ -136,6 +136,24 @@ def _card(label: str, value: Any) -> str:
     return f'<div class="card"><div class="label">{_e(label)}</div><div class="value">{_e(_fmt(value))}</div></div>'
 
 
+def _split_said(config: Mapping[str, Any]) -> str:
+    """How a run's rows were split, in words (from its config), or "" when the config does not say.
+
+    Example:
+        >>> _split_said({"split": "random", "test_split": 0.2, "val_split": 0.15})
+        'random (shuffled) split: 65% training, 15% validation, 20% test rows'
+    """
+    kind = config.get("split")
+    if kind not in ("random", "ordered"):
+        return ""
+    said = "random (shuffled) split" if kind == "random" else "ordered split (the file's order; the last rows are test)"
+    try:
+        test, val = float(config.get("test_split", 0.2)), float(config.get("val_split", 0.15))
+    except (TypeError, ValueError):
+        return said
+    return f"{said}: {1 - test - val:.0%} training, {val:.0%} validation, {test:.0%} test rows"
+
+
 def _summary_section(
     hist: dict[str, list[Any]],
     stop_reason: str,
@@ -145,8 +163,11 @@ def _summary_section(
     epoch_numbers: list[Any],
     weights_epoch: int | None = None,
     full_batch: bool = False,
+    split: str = "",
 ) -> str:
     cards = [_card("stopping reason", stop_reason), _card("epochs run", n_epochs)]
+    if split:
+        cards.append(_card("split", split))
     if best is not None and monitor is not None:
         best_epoch = _fmt(epoch_numbers[best]) if best < len(epoch_numbers) else best + 1
         cards.append(_card(f"best {monitor.replace('_', ' ')}", f"{_fmt(hist[monitor][best])} (epoch {best_epoch})"))
@@ -253,6 +274,7 @@ def render_report(
             epoch_numbers,
             weights_epoch,
             str(config.get("batch_size", "")).lower() in ("full", "none"),
+            _split_said(config),
         ),
         _metrics_section(metrics),
         _diagnostics_section(diagnostics),

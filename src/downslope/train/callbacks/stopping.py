@@ -262,9 +262,20 @@ class TerminateOnNaN(Callback):
             self.stop(f"loss became {float(loss)} in epoch {epoch + 1}", "diverged")
 
 
+# At most this many batch losses of an epoch are kept to confirm a rise from the first batch's loss.
+MAX_BATCHES_KEPT = 10_000
+
+
 class DivergenceGuard(Callback):
     """Stop (or raise) when training diverges: the loss turns NaN/inf, or grows ``factor`` times above its best
     (the first batch's loss, taken before any update, counts as a best).
+
+    One batch's loss is a sample, an epoch's loss an average: a first batch that happens to be easy
+    (all zeros of a target that is 99% zeros) has a loss hundreds of times below the epoch's without
+    anything going wrong. So a rise measured from the first batch counts only when the epoch's batches
+    confirm it: at least 9 in 10 of them (the first batch left out) are above the limit too. When they
+    are not, the first batch was not representative, and the epoch's loss becomes the reference. (On a
+    device the batch losses are not read back, so there a rise from the first batch is not confirmed.)
 
     The message names what happened and what to try, e.g. ``loss rose from 0.41 to 3e+08 in 3 epochs
     at lr=1; try lr=0.1``. Non-finite batch losses stop training at once; growth is judged per epoch.
@@ -305,6 +316,20 @@ class DivergenceGuard(Callback):
         self.initial: float | None = None  # the loss before training (the first batch's)
         self.diverged_epoch: int | None = None
         self._first: DeviceScalar | None = None  # on a device: the first batch's loss, read at the epoch's end
+        # this epoch's batch losses after the reference batch (host values only: see the class docstring)
+        self._batches: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        self._batches = []
+
+    def _confirmed(self, limit: float) -> bool:
+        """Whether this epoch's batch losses confirm a rise above ``limit`` measured from one batch's
+        loss: at least 9 in 10 of them are above it (no batch losses seen: nothing to contradict it)."""
+        values = np.array([float(v) for v in self._batches], dtype=np.float64)
+        values = values[np.isfinite(values)] if len(values) else values
+        if not len(values):
+            return True
+        return bool(np.quantile(values, 0.1) > limit)
 
     def _lr_text(self, logs: Logs | None) -> tuple[str, str]:
         lr = (logs or {}).get("lr")
@@ -327,12 +352,15 @@ class DivergenceGuard(Callback):
         if isinstance(loss, DeviceScalar) and not loss.read:
             if self.best is None and self._first is None:
                 self._first = loss
+            # the other batches' losses are not kept: confirming a rise would read each from the device
             return  # on a device: judged at the epoch's end (see the class docstring)
         if loss is not None and self.best is None and math.isfinite(float(loss)):
             # The first batch's loss is the loss before any update: a run whose epoch loss climbs
             # `factor` times above it diverged, even if it later comes down again.
             self.best, self.best_epoch = float(loss), -1
             self.initial = self.best
+        elif loss is not None and len(self._batches) < MAX_BATCHES_KEPT:
+            self._batches.append(float(loss))
         if loss is not None and not math.isfinite(float(loss)):
             at, hint = self._lr_text(logs)
             epoch = self.trainer.epoch if hasattr(self, "trainer") else 0
@@ -360,23 +388,36 @@ class DivergenceGuard(Callback):
                 f"the step size is probably too large (or the data holds extreme values), {hint}",
             )
             return
+        batch_reference = self.monitor == "loss" and self.best_epoch == -1
         if self.initial is not None and value > self.initial_factor * max(self.initial, 1e-12):
-            self._diverge(
-                epoch,
-                f"diverged: {self.monitor} rose from {fmt(self.initial)} before training to {value:.3g} by epoch "
-                f"{epoch + 1}{at}; the step size is probably too large, {hint}",
-            )
+            if not batch_reference or self._confirmed(self.initial_factor * max(self.initial, 1e-12)):
+                self._diverge(
+                    epoch,
+                    f"diverged: {self.monitor} rose from {fmt(self.initial)} before training to {value:.3g} by "
+                    f"epoch {epoch + 1}{at}; the step size is probably too large, {hint}",
+                )
+                return
+            self._unrepresentative_first_batch(epoch, value)
             return
         if self.best is None or value < self.best:
             self.best, self.best_epoch = value, epoch
             return
         if value > self.factor * max(self.best, 1e-12):
+            if batch_reference and not self._confirmed(self.factor * max(self.best, 1e-12)):
+                self._unrepresentative_first_batch(epoch, value)
+                return
             span = epoch - self.best_epoch
             self._diverge(
                 epoch,
                 f"diverged: {self.monitor} rose from {fmt(self.best)} to {value:.3g} in {span} epoch"
                 f"{'s' if span != 1 else ''}{at}; the step size is probably too large, {hint}",
             )
+
+    def _unrepresentative_first_batch(self, epoch: int, value: float) -> None:
+        """Most of the epoch's batches stayed near the first batch's loss: that batch was an easy sample,
+        not a loss the training rose from; the epoch's loss is the reference from now on."""
+        self.best, self.best_epoch = value, epoch
+        self.initial = value
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch, "initial": self.initial}

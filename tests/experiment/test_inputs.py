@@ -1,0 +1,137 @@
+"""A run's data preparation on a data scientist's CSVs: one-hot columns are not standardized, the
+one-hot vocabulary comes from the training rows only, the split kind (random or ordered) and the
+notes about what the data looks like (time-ordered columns, case variants, single-row classes,
+constant targets)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from downslope.data import csvfile, readers
+from downslope.experiment import normalize_config
+from downslope.experiment.inputs import apply_preprocess, prepare, split_indices
+
+
+@pytest.fixture(params=["fast", "python"])
+def reader(request, monkeypatch):
+    if request.param == "python":
+        monkeypatch.setattr(csvfile.readers, "fast_csv_available", lambda: False)
+    elif not readers.fast_csv_available():
+        pytest.skip("pyarrow not installed")
+    return request.param
+
+
+def _csv(tmp_path, header, rows, name="d.csv"):
+    p = tmp_path / name
+    p.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return str(p)
+
+
+def _cfg(path, **overrides):
+    base = {"data": path, "target": "y", "seed": 0, "verbose": 0}
+    return normalize_config(dict(base, **overrides), "test")
+
+
+def _shop(n=200, seed=0):
+    """x numeric, colour of 3 categories, y = 2x + colour effect."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        x = rng.normal()
+        colour = ["red", "blue", "green"][i % 3]
+        rows.append(f"{x:.4f},{colour},{2 * x + {'red': 1, 'blue': -1, 'green': 0}[colour]:.4f}")
+    return rows
+
+
+def test_one_hot_columns_pass_through_the_standardizer_unscaled(tmp_path, reader):
+    rows = _shop()
+    rows[0] = rows[0].replace("red", "rare")  # a category held by one row only
+    data = prepare(_cfg(_csv(tmp_path, "x,colour,y", rows), split="ordered"))
+    names = data.feature_names
+    scaler = data.preprocess["standardizer"]
+    one_hot = [j for j, n in enumerate(names) if n.startswith("colour=")]
+    assert names[0] == "x" and len(one_hot) == 4
+    assert scaler["mean"][one_hot].tolist() == [0.0] * 4 and scaler["scale"][one_hot].tolist() == [1.0] * 4
+    # the one-hot features stay 0/1 (standardized, 'colour=rare' was about sqrt(n) = 11 for its row)
+    assert set(np.unique(data.X_train[:, one_hot]).tolist()) == {0.0, 1.0}
+    # the numeric column is standardized on the training split
+    assert abs(float(data.X_train[:, 0].mean())) < 1e-5 and abs(float(data.X_train[:, 0].std()) - 1) < 1e-4
+
+
+def test_a_run_saved_with_scaled_one_hot_columns_replays_its_own_standardizer():
+    # a run written before one-hot columns passed through: its standardizer scales them, and new data
+    # is transformed exactly as that run's training data was
+    X = np.array([[1.0, 1.0, 0.0], [3.0, 0.0, 1.0]], np.float32)
+    old = {"standardizer": {"mean": np.array([2.0, 0.25, 0.75]), "scale": np.array([1.0, 0.433, 0.433])}}
+    expected = (X - old["standardizer"]["mean"].astype(np.float32)) / old["standardizer"]["scale"].astype(np.float32)
+    assert np.array_equal(apply_preprocess(X, old), expected)
+
+
+def test_categories_only_in_test_rows_are_unseen_all_zero_and_counted(tmp_path, reader):
+    rows = _shop(100)
+    for i in (97, 98, 99):  # the last rows (the test split of an ordered split) hold a new category
+        rows[i] = rows[i].replace(rows[i].split(",")[1], "violet")
+    data = prepare(_cfg(_csv(tmp_path, "x,colour,y", rows), split="ordered", val_split=0.1))
+    assert "colour=violet" not in data.feature_names and data.n_features == 4
+    assert data.preprocess["encoder"]["categories"]["colour"] == ["blue", "green", "red"]
+    assert data.X_test.shape[1] == data.X_train.shape[1] == 4
+    assert (data.X_test[-3:, 1:] == 0).all()  # all-zero one-hot (scikit-learn's handle_unknown='ignore')
+    said = [n for n in data.notes if "not in the training split" in n]
+    assert len(said) == 1 and "3 of the 20 test rows" in said[0] and "'colour': 3" in said[0]
+
+
+def test_the_vocabulary_does_not_see_validation_rows_either(tmp_path, reader):
+    rows = _shop(100)
+    rows[75] = rows[75].replace(rows[75].split(",")[1], "violet")  # a validation row of the ordered split
+    data = prepare(_cfg(_csv(tmp_path, "x,colour,y", rows), split="ordered", val_split=0.1))
+    assert "colour=violet" not in data.feature_names
+    assert any("1 of the 10 validation rows" in n for n in data.notes)
+
+
+def test_ordered_split_keeps_the_file_order():
+    cfg = {"split": "ordered", "test_split": 0.2, "val_split": 0.15, "seed": 3}
+    train, val, test = split_indices(100, np.zeros(100), None, cfg)
+    assert train.tolist() == list(range(65)) and val.tolist() == list(range(65, 80))
+    assert test.tolist() == list(range(80, 100))
+    train, val, test = split_indices(100, np.zeros(100), None, dict(cfg, val_split=0.0))
+    assert val is None and test.tolist() == list(range(80, 100)) and len(train) == 80
+    # random: shuffled, the same rows as before this option existed
+    train, val, test = split_indices(100, np.zeros(100), None, dict(cfg, split="random"))
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(100)) and test.tolist() != list(
+        range(80, 100)
+    )
+
+
+def test_a_column_rising_with_the_row_order_is_noted_for_a_random_split(tmp_path, reader):
+    rng = np.random.default_rng(0)
+    rows = [f"{1672531200 + 3600 * i},{rng.normal():.3f},{rng.normal():.3f}" for i in range(60)]
+    path = _csv(tmp_path, "epoch,n1,y", rows)
+    data = prepare(_cfg(path))
+    assert data.split["kind"] == "random"
+    said = [n for n in data.notes if "'epoch' increases with the row order" in n]
+    assert len(said) == 1 and "--split ordered" in said[0]
+    ordered = prepare(_cfg(path, split="ordered"))
+    assert ordered.split["kind"] == "ordered" and not any("row order" in n for n in ordered.notes)
+    assert ordered.split["test_indices"].tolist() == list(range(48, 60))
+
+
+def test_categories_differing_only_in_case_get_one_note(tmp_path, reader):
+    rows = [f"{i},{['Red', 'RED', 'red', 'Blue'][i % 4]},{i % 4}.5" for i in range(40)]
+    data = prepare(_cfg(_csv(tmp_path, "x,colour,y", rows)))
+    said = [n for n in data.notes if "differ only in upper/lower case" in n]
+    assert len(said) == 1 and "'colour'" in said[0] and "'RED'" in said[0]
+
+
+def test_a_class_with_a_single_row_turns_stratification_off_with_a_note(tmp_path, reader):
+    rows = [f"{i},{'ab'[i % 2]}" for i in range(40)] + ["99,lonely"]
+    data = prepare(_cfg(_csv(tmp_path, "x,y", rows)))
+    said = [n for n in data.notes if "single row" in n]
+    assert len(said) == 1 and "'lonely'" in said[0] and "not stratified" in said[0]
+
+
+def test_a_constant_target_is_noted(tmp_path, reader):
+    rows = [f"{i},7.5" for i in range(40)]
+    data = prepare(_cfg(_csv(tmp_path, "x,y", rows)))
+    said = [n for n in data.notes if "single value" in n]
+    assert len(said) == 1 and "(7.5)" in said[0] and "standard deviation 0" in said[0]
