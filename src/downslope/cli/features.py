@@ -8,14 +8,20 @@ from typing import Any
 
 
 def _raw_features(
-    state: dict[str, Any], data: str, target: str | None, need_target: bool, sep: str | None = None
+    state: dict[str, Any],
+    data: str,
+    target: str | None,
+    need_target: bool,
+    sep: str | None = None,
+    unknown: str = "error",
 ) -> tuple[Any, Any]:
     """Features of a file or named dataset encoded as in training but not yet filled or scaled, and
     its targets (class indices of the run's classes, or values in the data's units; None if absent).
 
     Features-only input works for every model: a CSV (header optional) or NPY with exactly the
     model's number of feature columns, or an NPZ without ``y``. ``sep`` is the CSV field separator
-    (default: the one the run was trained with)."""
+    (default: the one the run was trained with). ``unknown``: a category the training rows did not
+    hold is refused ("error") or encoded as all zeros ("ignore", as the run's own metrics count it)."""
     import numpy as np
 
     from ..data import datasets
@@ -45,6 +51,7 @@ def _raw_features(
         encoder = TabularEncoder.from_state_dict(pre["encoder"])
         # messages about the file say what the run was trained with (predict has no --missing or --drop)
         encoder.stage = "evaluate" if need_target else "predict"
+        encoder.handle_unknown = unknown
         name = target or encoder.target
         fast = encode_csv(data, encoder, name, True, need_target, delimiter=sep) if is_csv else None
         if fast is not None:

@@ -57,7 +57,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.data:
         if "test_indices" not in split:
             raise ConfigError(f"{args.run}: the run does not record its test split; name the data with --data")
-        X, y = _raw_features(state, source, None, need_target=True)
+        # as training scored this split: a category only the test rows hold counts as all zeros
+        X, y = _raw_features(state, source, None, need_target=True, unknown="ignore")
         n = int(split["n_rows"])
         if len(X) != n:
             raise DataError(
