@@ -74,38 +74,93 @@ def encode_tree(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
         >>> decode_tree(tree, arrays)["step"]
         (3,)
     """
-    from .tensor import Tensor
+    from .tensor import Tensor  # once per call, not per element: an import costs a lookup chain each time
 
-    if isinstance(obj, Tensor):
-        return {"__tensor__": encode_tree(obj.array, arrays, where)["__array__"]}
-    if type(obj) is not np.ndarray and is_array(obj):
-        obj = to_host(obj)  # a GPU array is saved as a host array, loadable on either device
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.kind not in "fiub":
-            raise CheckpointError(f"save: {where} is an array of dtype {obj.dtype}; only numeric arrays can be saved")
-        if obj.dtype.byteorder == ">":  # stored little-endian: the reader accepts nothing else
-            obj = obj.astype(obj.dtype.newbyteorder("<"))
-        key = f"a{len(arrays)}"
-        arrays[key] = obj
-        return {"__array__": key}
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if isinstance(obj, dict):
-        if all(isinstance(k, str) for k in obj):
-            return {_escape(k): encode_tree(v, arrays, f"{where}[{k!r}]") for k, v in obj.items()}
+    return _Encoder(arrays, Tensor).encode(obj, (where,))
+
+
+# Where an element sits in the tree, as a chain ``(parent, key)`` ending in ``(root name,)``: building
+# a tuple per element is cheap; the readable "state['a'][0]" string is formed only for an error message.
+_Path = tuple[Any, ...]
+
+
+def _path_text(path: _Path) -> str:
+    keys = []
+    while len(path) == 2:
+        path, key = path
+        keys.append(f"[{key!r}]")
+    return str(path[0]) + "".join(reversed(keys))
+
+
+_PLAIN = frozenset((float, int, str, bool, type(None)))  # exact types returned as they are (the common case)
+
+
+class _Encoder:
+    """:func:`encode_tree`'s recursion, with the Tensor class looked up once."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], tensor_type: type) -> None:
+        self.arrays = arrays
+        self.tensor_type = tensor_type
+
+    def encode(self, obj: Any, path: _Path) -> Any:
+        kind = type(obj)
+        if kind in _PLAIN:
+            return obj
+        if kind is list:
+            plain = _PLAIN
+            if all(type(v) in plain for v in obj):  # a list of numbers: nothing to convert
+                return list(obj)
+            return [self.encode(v, (path, i)) for i, v in enumerate(obj)]
+        if kind is dict:
+            if all(type(k) is str for k in obj):
+                return {_escape(k): self.encode(v, (path, k)) for k, v in obj.items()}
+            return self._dict(obj, path)
+        return self._other(obj, path)
+
+    def _dict(self, obj: dict[Any, Any], path: _Path) -> Any:
+        if all(isinstance(k, str) for k in obj):  # str subclasses
+            return {_escape(k): self.encode(v, (path, k)) for k, v in obj.items()}
         for k in obj:
             if not isinstance(k, (str, int)):
-                raise CheckpointError(f"save: {where} has a key of type {type(k).__name__}; keys must be str or int")
-        return {"__items__": [[k, encode_tree(v, arrays, f"{where}[{k!r}]")] for k, v in obj.items()]}
-    if isinstance(obj, tuple):
-        return {"__tuple__": [encode_tree(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
-    if isinstance(obj, list):
-        return [encode_tree(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
-    raise CheckpointError(
-        f"save: {where} is a {type(obj).__name__}; only arrays, numbers, strings, lists and dicts can be saved"
-    )
+                raise CheckpointError(
+                    f"save: {_path_text(path)} has a key of type {type(k).__name__}; keys must be str or int"
+                )
+        return {"__items__": [[k, self.encode(v, (path, k))] for k, v in obj.items()]}
+
+    def _other(self, obj: Any, path: _Path) -> Any:
+        if isinstance(obj, self.tensor_type):
+            return {"__tensor__": self._array(obj.array, path)["__array__"]}  # type: ignore[attr-defined]
+        if type(obj) is not np.ndarray and is_array(obj):
+            obj = to_host(obj)  # a GPU array is saved as a host array, loadable on either device
+        if isinstance(obj, np.ndarray):
+            return self._array(obj, path)
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, (bool, int, float, str)):  # subclasses (an IntEnum, ...)
+            return obj
+        if isinstance(obj, dict):
+            return self._dict(obj, path)
+        if isinstance(obj, tuple):
+            return {"__tuple__": [self.encode(v, (path, i)) for i, v in enumerate(obj)]}
+        if isinstance(obj, list):
+            return [self.encode(v, (path, i)) for i, v in enumerate(obj)]
+        raise CheckpointError(
+            f"save: {_path_text(path)} is a {type(obj).__name__}; only arrays, numbers, strings, lists and dicts "
+            "can be saved"
+        )
+
+    def _array(self, obj: Any, path: _Path) -> dict[str, str]:
+        if type(obj) is not np.ndarray and is_array(obj):
+            obj = to_host(obj)
+        if obj.dtype.kind not in "fiub":
+            raise CheckpointError(
+                f"save: {_path_text(path)} is an array of dtype {obj.dtype}; only numeric arrays can be saved"
+            )
+        if obj.dtype.byteorder == ">":  # stored little-endian: the reader accepts nothing else
+            obj = obj.astype(obj.dtype.newbyteorder("<"))
+        key = f"a{len(self.arrays)}"
+        self.arrays[key] = obj
+        return {"__array__": key}
 
 
 class _Malformed(CheckpointError):
@@ -118,9 +173,16 @@ def decode_tree(obj: Any, arrays: dict[str, np.ndarray], version: int = VERSION,
     Raises :class:`_Malformed` for a structure no writer produces (a tag with a value of the wrong
     kind, a reference to an array that is not in the file), naming where in the tree it is.
     """
-    if isinstance(obj, list):
-        return [decode_tree(v, arrays, version, f"{where}[{i}]") for i, v in enumerate(obj)]
-    if not isinstance(obj, dict):
+    return _decode(obj, arrays, version, (where,))
+
+
+def _decode(obj: Any, arrays: dict[str, np.ndarray], version: int, path: _Path) -> Any:
+    kind = type(obj)
+    if kind is list:
+        if all(type(v) in _PLAIN for v in obj):
+            return obj
+        return [_decode(v, arrays, version, (path, i)) for i, v in enumerate(obj)]
+    if kind is not dict:
         return obj
     tagged = next((t for t in _TAGS_V1 if t in obj), None) if version == 1 else None
     if version != 1 and len(obj) == 1 and next(iter(obj)) in (_TAGS if version >= 3 else _TAGS_V1):
@@ -128,7 +190,7 @@ def decode_tree(obj: Any, arrays: dict[str, np.ndarray], version: int = VERSION,
     if tagged in ("__array__", "__tensor__"):
         key = obj[tagged]
         if not isinstance(key, str) or key not in arrays:
-            raise _Malformed(f"{where} refers to array {key!r}, which the file does not hold")
+            raise _Malformed(f"{_path_text(path)} refers to array {key!r}, which the file does not hold")
         if tagged == "__tensor__":
             from .tensor import wrap_array
 
@@ -137,22 +199,27 @@ def decode_tree(obj: Any, arrays: dict[str, np.ndarray], version: int = VERSION,
     if tagged == "__tuple__":
         items = obj[tagged]
         if not isinstance(items, list):
-            raise _Malformed(f"{where} is a tuple whose items are a {type(items).__name__}, not a list")
-        return tuple(decode_tree(v, arrays, version, f"{where}[{i}]") for i, v in enumerate(items))
+            raise _Malformed(f"{_path_text(path)} is a tuple whose items are a {type(items).__name__}, not a list")
+        return tuple(_decode(v, arrays, version, (path, i)) for i, v in enumerate(items))
     if tagged == "__items__":
         pairs = obj[tagged]
         if not isinstance(pairs, list) or not all(
             isinstance(p, list) and len(p) == 2 and isinstance(p[0], (str, int)) for p in pairs
         ):
-            raise _Malformed(f"{where} is a dict with non-string keys whose items are not [key, value] pairs")
-        return {k: decode_tree(v, arrays, version, f"{where}[{k!r}]") for k, v in pairs}
+            raise _Malformed(
+                f"{_path_text(path)} is a dict with non-string keys whose items are not [key, value] pairs"
+            )
+        return {k: _decode(v, arrays, version, (path, k)) for k, v in pairs}
     if version == 1:
-        return {k: decode_tree(v, arrays, version, f"{where}[{k!r}]") for k, v in obj.items()}
+        return {k: _decode(v, arrays, version, (path, k)) for k, v in obj.items()}
     out = {}
     for k, v in obj.items():
         if k.startswith("__") and not k.startswith("___"):
-            raise _Malformed(f"{where} has the key {k!r}, which is neither a type tag alone nor an escaped key")
-        out[_unescape(k)] = decode_tree(v, arrays, version, f"{where}[{_unescape(k)!r}]")
+            raise _Malformed(
+                f"{_path_text(path)} has the key {k!r}, which is neither a type tag alone nor an escaped key"
+            )
+        name = _unescape(k)
+        out[name] = _decode(v, arrays, version, (path, name))
     return out
 
 

@@ -14,6 +14,12 @@ are cached by ``cupy.get_default_memory_pool()``), so the page-fault cost above 
 Only arrays whose whole life lies inside one kernel call may be returned: never an array that is
 saved for a backward pass (a graph kept with ``retain_graph=True`` may run it again) or one handed
 to the caller. At most a few arrays per (shape, dtype) and ``LIMIT_BYTES`` in all are kept.
+
+Memory: the pools outlive the model that filled them. After a large model is deleted they still
+hold up to ``LIMIT_BYTES`` + ``LEND_LIMIT_BYTES`` (256 + 512 MiB) of host memory, reused by the
+next model's steps; :func:`clear` (``downslope.workspace.clear()``) hands it all back to the
+allocator, e.g. between the trainings of a hyperparameter search. Device memory is CuPy's own pool,
+released by ``ds.cuda.empty_cache()``.
 """
 
 from __future__ import annotations
@@ -150,11 +156,31 @@ def give(*arrays: Any) -> None:
 
 
 def clear() -> None:
-    """Drop every kept block (its memory goes back to the allocator)."""
+    """Drop every kept host block, so its memory goes back to the allocator (up to 256 + 512 MiB after a
+    large model). Arrays in use are unaffected; later steps simply allocate afresh.
+
+    Example:
+        >>> from downslope import workspace
+        >>> workspace.clear(); workspace.held_bytes()
+        0
+    """
     with _lock:
         _returned.clear()
         _taken.clear()
         _lent.clear()
+
+
+def held_bytes() -> int:
+    """Bytes of host memory the pools keep now for reuse (what :func:`clear` would release).
+
+    Example:
+        >>> from downslope import workspace
+        >>> workspace.held_bytes() >= 0
+        True
+    """
+    with _lock:
+        _file_returned()
+        return _taken.held + _lent.held
 
 
 class Lease:

@@ -8,6 +8,7 @@ scripts carry over unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,8 +16,11 @@ import numpy as np
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-from ..errors import ArgumentTypeError
+from ..autograd import enable_grad
+from ..devices import device_of, to_device, to_host
+from ..errors import ArgumentError, ArgumentTypeError
 from . import transforms as T
+from .buckets import state_slots
 from .optimizer import Optimizer, OptimizerOptions, check_betas, check_nonnegative
 from .transforms import StepContext, from_group
 
@@ -221,9 +225,100 @@ class NAdam(_AdamBase):
     def _make_transform(self) -> T.GradientTransformation:
         return _adam_like_chain(
             T.scale_by_nadam(
-                from_group("betas", 0), from_group("betas", 1), from_group("eps"), from_group("momentum_decay")
+                from_group("betas", 0),
+                from_group("betas", 1),
+                from_group("eps"),
+                from_group("momentum_decay"),
+                shared_product=True,
             )
         )
+
+    # ``mu_product`` is one number per flat buffer while its parameters step together (PyTorch keeps
+    # one per parameter), and one per element once some parameter has missed a step. state_dict and
+    # the ``state`` view give it per parameter as a 0-d array, as PyTorch's state_dict does.
+    @staticmethod
+    def _product_slot(bucket: Any) -> dict[str, Any] | None:
+        for slot in state_slots(bucket.state):
+            if "mu_product" in slot:
+                return slot
+        return None
+
+    @classmethod
+    def _product_of(cls, bucket: Any, j: int) -> Any:
+        """Parameter ``j``'s running product, a 0-d array (None before the state exists)."""
+        slot = cls._product_slot(bucket)
+        if slot is None:
+            return None
+        mu = slot["mu_product"]
+        return mu if mu.ndim == 0 else mu[bucket.offsets[j]].reshape(())
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for buckets in self._buckets:
+            for b in buckets:
+                slot = self._product_slot(b)
+                if slot is None or slot["mu_product"].ndim:
+                    continue
+                missing = sum(p.grad is None for p in b.params)
+                uneven = not bool((b.steps == b.steps[0]).all())  # host: step counts are host integers
+                if uneven or 0 < missing < len(b.params):  # the steps will differ: one product per element
+                    slot["mu_product"] = np.zeros_like(b.flat) + slot["mu_product"]
+        super().step()
+        return loss
+
+    @property
+    def state(self) -> dict[Any, dict[str, Any]]:
+        out = super().state
+        for _, b, j in self._positions():
+            mu = self._product_of(b, j)
+            if mu is not None:
+                out[b.params[j]]["mu_product"] = mu
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        saved = super().state_dict()
+        for pos, (_, b, j) in enumerate(self._positions()):
+            mu = self._product_of(b, j)
+            if pos in saved["state"] and mu is not None:
+                saved["state"][pos]["mu_product"] = to_host(mu).copy()
+        return saved
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Also reads ``mu_product`` as PyTorch saves it (a 0-d tensor's array) and as older downslope
+        checkpoints did (an array shaped like the parameter, one value repeated)."""
+        products: dict[int, Any] = {}
+        if isinstance(state_dict, dict) and isinstance(state_dict.get("state"), dict):
+            entries = {}
+            for key, entry in state_dict["state"].items():
+                if isinstance(entry, dict) and "mu_product" in entry:
+                    given = getattr(entry["mu_product"], "array", entry["mu_product"])  # a Tensor's array
+                    value = np.asarray(to_host(given))  # host: a saved number, read once per load
+                    if value.size == 0:
+                        raise ArgumentError(f"NAdam.load_state_dict: parameter {key}'s mu_product is empty")
+                    products[int(key)] = value.reshape(-1)[0]
+                    entry = {k: v for k, v in entry.items() if k != "mu_product"}
+                entries[key] = entry
+            state_dict = {**state_dict, "state": entries}
+        super().load_state_dict(state_dict)
+        by_bucket: dict[int, tuple[Any, list[Any]]] = {}
+        for pos, (_, b, j) in enumerate(self._positions()):
+            mu = products.get(pos)
+            if mu is None:
+                mu = self._product_of(b, j)
+            by_bucket.setdefault(id(b), (b, []))[1].append(mu)
+        for b, values in by_bucket.values():
+            slot = self._product_slot(b)
+            if slot is None:
+                continue
+            host = np.array([float(to_host(v)) for v in values], dtype=b.dtype)  # host: one number per parameter
+            if (host == host[0]).all():
+                slot["mu_product"] = np.full_like(b.flat, host[0], shape=())
+            else:
+                spread = np.repeat(host, b.sizes)  # host: built once per load, then moved to the buffer's device
+                slot["mu_product"] = to_device(spread, device_of(b.flat))
 
 
 class RAdam(_AdamBase):

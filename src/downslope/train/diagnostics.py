@@ -96,6 +96,7 @@ class GradientDiagnostics(Callback):
         self.history: list[dict[str, dict[str, float]]] = []
         self._wrapped: list[Any] = []
         self._recording = False
+        self._tables = _Tables()
 
     # ------------------------------------------------------------------ setup
     def on_train_begin(self, logs: Logs | None = None) -> None:
@@ -257,11 +258,19 @@ class GradientDiagnostics(Callback):
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """The per-epoch record and the warnings already given, so a resumed run reports as an uninterrupted one."""
-        return {"history": self.history, "warned": [list(k) for k in sorted(self._warned)]}
+        """The per-epoch record and the warnings already given, so a resumed run reports as an uninterrupted one.
+
+        The record is stored as one float64 table per kind (epochs x names, see :class:`_Tables`): a dict per
+        epoch would be re-encoded number by number at every epoch's checkpoint, a cost growing with the run.
+        (The tables follow ``self.history`` as the callback appends to it; a record edited in place
+        afterwards is not seen.)
+        """
+        return {"history": self._tables.pack(self.history), "warned": [list(k) for k in sorted(self._warned)]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.history = [dict(epoch) for epoch in state["history"]]
+        record = state["history"]
+        # Checkpoints written before the tables held the list of per-epoch dicts itself.
+        self.history = [dict(epoch) for epoch in record] if isinstance(record, list) else _unpack(record)
         self._warned = {(str(kind), str(name)) for kind, name in state["warned"]}
 
     # ------------------------------------------------------------------ plain words
@@ -325,3 +334,85 @@ class GradientDiagnostics(Callback):
                     "gradient and do not recover); lower the learning rate, check the initialization, or try "
                     "LeakyReLU",
                 )
+
+
+_KINDS = ("grad_norm", "update_ratio", "dead_relu")
+
+
+class _Tables:
+    """GradientDiagnostics' per-epoch record as tables, kept up to date one epoch at a time.
+
+    For each kind: the names seen (in the order first seen), a float64 array ``values[epoch, name]`` and,
+    when some epoch lacks a name (a ReLU that saw no batch), a bool array ``present`` of the same shape.
+    Only the epochs added since the last call are converted, so a checkpoint per epoch costs a copy of the
+    tables (C speed), not a walk over every epoch's dicts. The record is rebuilt from scratch when
+    ``history`` is not the list the tables were made from (replaced, shortened, or loaded).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last: Any = None  # the last record converted: identifies the list the tables follow
+        self.names: dict[str, dict[str, int]] = {kind: {} for kind in _KINDS}
+        self.values = {kind: np.full((0, 0), np.nan) for kind in _KINDS}
+        self.present = {kind: np.zeros((0, 0), dtype=bool) for kind in _KINDS}
+
+    def pack(self, history: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
+        if len(history) < self.count or (self.count and history[self.count - 1] is not self.last):
+            self.__init__()  # type: ignore[misc]
+        for record in history[self.count :]:
+            self._add(record)
+        self.last = history[-1] if history else None
+        n = self.count
+        packed: dict[str, Any] = {"epochs": n}
+        for kind in _KINDS:
+            k = len(self.names[kind])
+            present = self.present[kind][:n, :k]
+            packed[kind] = {"names": list(self.names[kind]), "values": self.values[kind][:n, :k].copy()}
+            if not present.all():
+                packed[kind]["present"] = present.copy()
+        return packed
+
+    def _add(self, record: dict[str, dict[str, float]]) -> None:
+        row = self.count
+        for kind in _KINDS:
+            names = self.names[kind]
+            entries = record.get(kind, {})
+            for name in entries:
+                names.setdefault(name, len(names))
+            self._ensure(kind, row + 1, len(names))
+            values, present = self.values[kind], self.present[kind]
+            for name, value in entries.items():
+                values[row, names[name]] = value
+                present[row, names[name]] = True
+        self.count += 1
+
+    def _ensure(self, kind: str, rows: int, columns: int) -> None:
+        """Grow ``kind``'s buffers to at least ``rows`` x ``columns`` (rows doubling)."""
+        values = self.values[kind]
+        if rows <= values.shape[0] and columns <= values.shape[1]:
+            return
+        height = max(2 * rows, 16) if rows > values.shape[0] else values.shape[0]
+        shape = (height, max(values.shape[1], columns))
+        grown = np.full(shape, np.nan)
+        grown[: values.shape[0], : values.shape[1]] = values
+        present = np.zeros(shape, dtype=bool)
+        present[: values.shape[0], : values.shape[1]] = self.present[kind]
+        self.values[kind], self.present[kind] = grown, present
+
+
+def _unpack(packed: dict[str, Any]) -> list[dict[str, dict[str, float]]]:
+    """The inverse of :meth:`_Tables.pack`."""
+    history: list[dict[str, dict[str, float]]] = [{} for _ in range(int(packed["epochs"]))]
+    for kind in _KINDS:
+        table = packed[kind]
+        names = list(table["names"])
+        values = np.asarray(table["values"], dtype=np.float64).reshape(len(history), len(names)).tolist()
+        present = table.get("present")
+        shown = None if present is None else np.asarray(present, dtype=bool).reshape(len(history), len(names)).tolist()
+        for i, record in enumerate(history):
+            row = values[i]
+            if shown is None:
+                record[kind] = dict(zip(names, row))
+            else:
+                record[kind] = {name: v for name, v, here in zip(names, row, shown[i]) if here}
+    return history

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import StateDictError
 from .metrics import Metric, canonical_log_name, greater_is_better
 
@@ -135,16 +137,44 @@ class History:
         return text
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "epochs": list(self.epochs),
-            "history": self.as_dict(),
+        """The record for a checkpoint: each column as one float64 array (a list of Python floats would be
+        re-encoded element by element at every epoch's checkpoint, a cost growing with the epoch count).
+
+        ``missing`` marks, per column that has any, the epochs holding None (NaN is a value a loss can
+        take, so it cannot stand for "not recorded"). The arrays round-trip every float exactly.
+        """
+        columns: dict[str, np.ndarray] = {}
+        missing: dict[str, np.ndarray] = {}
+        for key, values in self.history.items():
+            column = np.array(values, dtype=np.float64)  # None becomes NaN here; told apart below
+            if np.isnan(column).any():
+                absent = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+                if absent.any():
+                    missing[key] = absent
+            columns[key] = column
+        state: dict[str, Any] = {
+            "epochs": np.array(self.epochs, dtype=np.int64),
+            "history": columns,
             "stop_reason": self.stop_reason,
             "stop_kind": self.stop_kind,
         }
+        if missing:
+            state["missing"] = missing
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epochs = [int(e) for e in state["epochs"]]
-        self.history = {k: list(v) for k, v in state["history"].items() if k != "epoch"}
+        """Restore :meth:`state_dict`'s record; checkpoints that stored plain lists load too."""
+        missing = state.get("missing") or {}
+        self.epochs = [int(e) for e in np.asarray(state["epochs"]).tolist()]
+        history: dict[str, list[Any]] = {}
+        for key, values in state["history"].items():
+            if key == "epoch":  # older checkpoints repeated the epoch numbers as a column
+                continue
+            column = values.tolist() if isinstance(values, np.ndarray) else list(values)
+            if key in missing:
+                column = [None if absent else v for v, absent in zip(column, np.asarray(missing[key]).tolist())]
+            history[key] = column
+        self.history = history
         self.stop_reason = state.get("stop_reason")
         self.stop_kind = state.get("stop_kind") or "max_epochs"
 

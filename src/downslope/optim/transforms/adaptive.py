@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import StateError
 from .base import (
     GradientTransformation,
     State,
@@ -317,7 +318,7 @@ def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8) -> Gradient
 
 
 def scale_by_nadam(
-    b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, momentum_decay: Any = 4e-3
+    b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, momentum_decay: Any = 4e-3, shared_product: bool = False
 ) -> GradientTransformation:
     """NAdam (Dozat, 2016), PyTorch's form with the momentum schedule
     ``mu_t = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))``::
@@ -328,7 +329,10 @@ def scale_by_nadam(
                + mu_{t+1} / (1 - prod(mu_1..mu_{t+1})) * m / denom
 
     ``mu_product`` (the running product) is kept per element so that parameters that skip steps
-    keep their own product, like PyTorch's per-parameter state.
+    keep their own product, like PyTorch's per-parameter state. With ``shared_product=True`` it
+    starts as one number (a 0-d array) for all the elements, as PyTorch keeps one per parameter:
+    the caller promises to replace it by a per-element array before elements take different steps
+    (:class:`~downslope.optim.NAdam` does, when some parameter of a buffer misses a step).
 
     Example:
         >>> import numpy as np
@@ -341,13 +345,18 @@ def scale_by_nadam(
         return {
             "exp_avg": np.zeros_like(params),
             "exp_avg_sq": np.zeros_like(params),
-            "mu_product": np.ones_like(params),
+            "mu_product": np.ones_like(params, shape=()) if shared_product else np.ones_like(params),
         }
 
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         beta1, beta2, e, psi = hyper(b1, ctx), hyper(b2, ctx), hyper(eps, ctx), hyper(momentum_decay, ctx)
         m, v, mu_prod = state["exp_avg"], state["exp_avg_sq"], state["mu_product"]
         t = ctx.step
+        if mu_prod.ndim == 0 and not isinstance(t, int):
+            raise StateError(
+                "scale_by_nadam(shared_product=True): the elements have taken different numbers of steps, "
+                "so one mu_product cannot serve them all; give the state a per-element mu_product first"
+            )
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
         mu_prod *= mu

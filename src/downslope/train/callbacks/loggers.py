@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import os
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +17,18 @@ from .base import Callback, Logs, TrainingState  # noqa: F401  (TrainingState: t
 
 
 class CSVLogger(Callback):
-    """Write each epoch's logs as a CSV row (``epoch`` from 1, then the logged columns).
+    """Write each epoch's logs as a CSV row (``epoch`` from 1, then the logged columns), as Keras' CSVLogger.
 
-    The whole file is rewritten atomically each epoch, so it is always complete and readable, and a
-    column that appears late (e.g. from a callback) still gets its header.
+    Each epoch appends its row to the file and flushes it, so a row costs the same at epoch 5000 as at
+    epoch 1; the file is synced to disk when training ends. ``append=True`` continues an existing file
+    (a header is written only to an empty one); otherwise the file is started anew at the first epoch's
+    end. ``separator`` is the field delimiter.
+
+    A column that appears late (e.g. from a callback) still gets its header: the file is then
+    rewritten once, atomically, with the wider header. A crash leaves every finished epoch's row
+    (at worst, after a power loss, the last row cut short); a run resumed from a checkpoint
+    (``fit(..., resume_from=...)``) first cuts the file back to the rows the checkpoint knew, so
+    the rows match the resumed history, none twice.
 
     Example:
         >>> import os, tempfile
@@ -29,45 +41,118 @@ class CSVLogger(Callback):
         2,0.25
     """
 
+    #: Seconds between syncs of the file to disk while training (each row is flushed at once).
+    SYNC_EVERY = 30.0
+
     def __init__(self, filename: str | Path, separator: str = ",", append: bool = False) -> None:
         self.filename = Path(filename)
         self.separator = separator
         self.append = append
         self.rows: list[dict[str, Any]] = []
+        self._columns: list[str] = []
+        self._size = 0  # bytes of the file that hold the header and self.rows
+        self._rewrite = True  # the file does not hold self.rows yet: write it whole at the next row
+        self._synced = time.monotonic()
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
-        self.rows = []
+        self.rows, self._columns, self._size, self._rewrite = [], [], 0, True
+        self._synced = time.monotonic()
         if self.append and self.filename.exists():
-            import csv
-
-            with open(self.filename, newline="") as handle:
-                self.rows = [dict(r) for r in csv.DictReader(handle, delimiter=self.separator)]
+            self.rows, self._columns = self._read()
+            self._size = self.filename.stat().st_size
+            self._rewrite = False
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         row: dict[str, Any] = {"epoch": epoch + 1}
         row.update({k: v for k, v in (logs or {}).items() if np.isscalar(v) or isinstance(v, (int, float, str))})
         self.rows.append(row)
-        self._write()
+        added = [k for k in row if k not in self._columns]
+        if added or self._rewrite:
+            self._columns.extend(added)
+            self._write_all()
+        else:
+            self._append(row)
 
-    def _write(self) -> None:
-        import csv
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        if self.rows and self.filename.exists():
+            self._sync()
 
+    # ------------------------------------------------------------------ the file
+    def _text(self, rows: list[dict[str, Any]], header: bool) -> bytes:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(
+            buffer, fieldnames=self._columns, delimiter=self.separator, lineterminator="\n", restval=""
+        )
+        if header:
+            writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue().encode()
+
+    def _write_all(self) -> None:
         from ...serialization import atomic_write_bytes
 
-        columns: list[str] = []
-        for row in self.rows:
-            columns.extend(k for k in row if k not in columns)
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, delimiter=self.separator, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
-        atomic_write_bytes(self.filename, buffer.getvalue().encode())
+        data = self._text(self.rows, header=True)
+        atomic_write_bytes(self.filename, data)
+        self._size, self._rewrite = len(data), False
+        self._synced = time.monotonic()
 
+    def _append(self, row: dict[str, Any]) -> None:
+        data = self._text([row], header=False)
+        with open(self.filename, "ab") as handle:
+            handle.write(data)
+            handle.flush()
+            self._size = handle.tell()
+            if time.monotonic() - self._synced > self.SYNC_EVERY:
+                os.fsync(handle.fileno())
+                self._synced = time.monotonic()
+
+    def _sync(self) -> None:
+        with open(self.filename, "rb+") as handle:
+            os.fsync(handle.fileno())
+        self._synced = time.monotonic()
+
+    def _read(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """The rows and columns the file holds now."""
+        with open(self.filename, newline="") as handle:
+            reader = csv.DictReader(handle, delimiter=self.separator)
+            rows = [dict(r) for r in reader]
+            return rows, list(reader.fieldnames or [])
+
+    # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        return {"rows": [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in self.rows]}
+        """How much of the file the checkpoint knows: its rows, columns and size in bytes (the rows
+        themselves stay in the file, so a checkpoint does not grow with them)."""
+        return {"written": len(self.rows), "columns": list(self._columns), "bytes": self._size}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rows = [dict(r) for r in state["rows"]]
+        """Cut the file back to what the checkpoint knew, and continue it from there."""
+        if "rows" in state:  # checkpoints written before the rows stayed in the file alone
+            self.rows = [dict(r) for r in state["rows"]]
+            self._columns = []
+            for r in self.rows:
+                self._columns.extend(k for k in r if k not in self._columns)
+            self._rewrite = True
+            return
+        size, written, columns = int(state["bytes"]), int(state["written"]), list(state["columns"])
+        self.rows, self._columns, self._size, self._rewrite = [], columns, 0, True
+        if written == 0:
+            return  # the checkpoint came before any row: the file starts anew at the next one
+        rows, on_disk = self._read() if self.filename.exists() else ([], [])
+        if len(rows) < written:
+            warnings.warn(
+                f"CSVLogger: {self.filename} holds {len(rows)} rows, fewer than the {written} the checkpoint knew; "
+                "it continues with the rows it has",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.rows = [{k: r.get(k, "") for k in columns} for r in rows[:written]]
+        if on_disk == columns and len(rows) >= written and self.filename.stat().st_size >= size:
+            # The file as the checkpoint saw it, perhaps with rows of later epochs (trained again now): cut them.
+            with open(self.filename, "rb+") as handle:
+                handle.truncate(size)
+            self._size, self._rewrite = size, False
+        else:  # rewritten since (a late column) or damaged: write back the rows the checkpoint knew
+            self._write_all()
 
 
 class LearningRateMonitor(Callback):
@@ -112,7 +197,12 @@ class LearningRateMonitor(Callback):
                 logs[f"lr_group{i}"] = r
 
     def state_dict(self) -> dict[str, Any]:
-        return {"lrs": self.lrs}
+        # One float64 table (steps x groups) rather than a list per step: a checkpoint per epoch
+        # would otherwise re-encode every recorded rate, number by number, each time.
+        if self.lrs and all(len(r) == len(self.lrs[0]) for r in self.lrs):
+            return {"lrs": np.array(self.lrs, dtype=np.float64)}
+        return {"lrs": self.lrs}  # groups added during the run: rows of different lengths
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.lrs = [list(r) for r in state["lrs"]]
+        lrs = state["lrs"]
+        self.lrs = [list(r) for r in (lrs.tolist() if isinstance(lrs, np.ndarray) else lrs)]
