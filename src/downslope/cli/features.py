@@ -85,9 +85,9 @@ def _raw_features(
             return _drop_missing_rows(state, X, np.asarray(raw, dtype=np.float32).reshape(len(raw), -1), need_target)
         lookup = {c: i for i, c in enumerate(classes)}
         keys = [class_key(v.decode() if isinstance(v, bytes) else v) for v in np.asarray(raw).reshape(-1).tolist()]
-        unknown = [k for k in keys if k not in lookup]
-        if unknown:
-            raise DataError(f"{data}: label {unknown[0]!r} is not one of the model's classes {classes}")
+        unknown_labels = [k for k in keys if k not in lookup]
+        if unknown_labels:
+            raise DataError(f"{data}: label {unknown_labels[0]!r} is not one of the model's classes {classes}")
         return _drop_missing_rows(state, X, np.array([lookup[k] for k in keys], dtype=np.int64), need_target)
     if data not in datasets.NAMES and (os.path.exists(data) or os.path.splitext(data)[1]):
         raise unsupported_file(data)
