@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as _np
 
-from . import amp, autograd, func, linalg
+from . import amp, autograd, func, linalg, random  # random: torch.random's names (light)
 from . import jacobians as _jacobians  # noqa: F401  (attaches torch.autograd.functional as ds.autograd.functional)
 from .amp import autocast, is_autocast_enabled
 from .autograd import autograd_grad, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -66,7 +66,6 @@ from .errors import (
 from .func import grad as _func_grad
 from .func import vmap  # torch.vmap is torch.func.vmap
 from .functional import addcdiv, addcmul, cdist, elu, lerp, norm, reciprocal, square, std, var
-from . import random  # torch.random's names; light (the generator module, already loaded)
 from .generator import Generator, default_generator
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .ops import (  # torch's less everyday functions

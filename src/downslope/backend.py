@@ -10,6 +10,7 @@ library creates; float64 only when asked.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -152,8 +153,12 @@ def is_floating(dtype: np.dtype) -> bool:
 
 
 # One generator for every random draw the library makes (init, dropout, shuffling, randn...).
-# manual_seed reseeds this object in place, so modules holding a reference stay in sync.
-_rng = np.random.Generator(np.random.PCG64())
+# manual_seed reseeds this object in place, so modules holding a reference stay in sync. Like PyTorch's
+# default generator it starts from a seed drawn from the operating system's entropy, and remembers it
+# (initial_seed), so that a run that never called manual_seed can still be repeated.
+_initial_seed: int = int.from_bytes(os.urandom(8), "little")
+_rng = np.random.Generator(np.random.PCG64(_initial_seed))
+_default_rng = _rng  # the library generator itself (use_generator swaps _rng for a block)
 
 
 def rng() -> np.random.Generator:
@@ -204,8 +209,24 @@ def _keyed_uniform(xp: Any, key: int, shape: tuple[int, ...], dtype: Any) -> Any
     return xp.random.default_rng(key).random(shape, dtype=dtype)
 
 
-def manual_seed(seed: int) -> np.random.Generator:
-    """Seed every random source downslope uses, so that a run can be repeated exactly.
+def check_seed(seed: Any, where: str) -> int:
+    """``seed`` as PyTorch takes it: an integer in [-2**63, 2**64), negatives wrapped modulo 2**64.
+
+    Example:
+        >>> check_seed(-1, "manual_seed") == 2**64 - 1
+        True
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ArgumentTypeError(f"{where}: expected an integer seed, got {type(seed).__name__} {seed!r}")
+    value = int(seed)
+    if not -(2**63) <= value < 2**64:
+        raise ArgumentError(f"{where}: the seed must lie in [-2**63, 2**64) as in PyTorch, got {value}")
+    return value % 2**64
+
+
+def manual_seed(seed: int) -> Any:
+    """Seed every random source downslope uses, so that a run can be repeated exactly; returns the
+    default :class:`~downslope.Generator` (as ``torch.manual_seed`` returns ``torch.default_generator``).
 
     Example:
         >>> import downslope as ds
@@ -213,41 +234,142 @@ def manual_seed(seed: int) -> np.random.Generator:
         >>> _ = ds.manual_seed(0); bool((ds.randn(3).numpy() == a.numpy()).all())
         True
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ArgumentTypeError(f"manual_seed: expected an integer seed, got {type(seed).__name__} {seed!r}")
-    if seed < 0:
-        raise ArgumentError(f"manual_seed: expected a non-negative seed, got {seed}")
     global _initial_seed
-    _rng.bit_generator.state = np.random.PCG64(int(seed)).state
-    _initial_seed = int(seed)
-    return _rng
+    value = check_seed(seed, "manual_seed")
+    _default_rng.bit_generator.state = np.random.PCG64(value).state
+    _initial_seed = value
+    from .generator import default_generator
+
+    return default_generator
 
 
-_initial_seed: int | None = None
+def initial_seed() -> int:
+    """The seed of the library generator: the last one given to :func:`manual_seed` or :func:`seed`, or
+    the one drawn from the operating system's entropy at import (as PyTorch's ``initial_seed``).
 
-
-def initial_seed() -> int | None:
-    """The seed last given to :func:`manual_seed` (or :func:`seed`); None before any."""
+    Example:
+        >>> import downslope as ds
+        >>> _ = ds.manual_seed(5); ds.initial_seed()
+        5
+    """
     return _initial_seed
 
 
 def seed() -> int:
-    """Seed the generator from the operating system's entropy and return the seed used."""
-    value = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] % (2**63))
+    """Seed the generator from the operating system's entropy and return the (64-bit) seed used.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.seed() == ds.initial_seed()
+        True
+    """
+    value = int.from_bytes(os.urandom(8), "little")
     manual_seed(value)
     return value
 
 
-def get_rng_state() -> dict[str, Any]:
-    """The generator's state as a JSON-able dict (for checkpoints)."""
-    return dict(_rng.bit_generator.state)
+# A generator state as bytes: the tag, PCG64's 128-bit state and increment, its buffered 32-bit half
+# (flag and value) and the seed initial_seed reports; little-endian, fixed size.
+_STATE_TAG = b"dsR1"
+_STATE_SIZE = 4 + 16 + 16 + 1 + 4 + 8
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore a state returned by :func:`get_rng_state`."""
-    if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
-        raise ArgumentError("set_rng_state: expected a state dict from get_rng_state() (bit_generator 'PCG64')")
-    _rng.bit_generator.state = state
+def pack_rng_state(generator: np.random.Generator, seed: int) -> np.ndarray:
+    """A PCG64 generator's position and its seed as a uint8 array (what ``get_state`` returns).
+
+    Example:
+        >>> pack_rng_state(np.random.Generator(np.random.PCG64(0)), 0).shape
+        (49,)
+    """
+    state = generator.bit_generator.state
+    if state.get("bit_generator") != "PCG64":
+        raise ArgumentError(f"get_state: only PCG64 generators can be saved, this one is {state.get('bit_generator')}")
+    raw = (
+        _STATE_TAG
+        + int(state["state"]["state"]).to_bytes(16, "little")
+        + int(state["state"]["inc"]).to_bytes(16, "little")
+        + bytes([int(state["has_uint32"])])
+        + int(state["uinteger"]).to_bytes(4, "little")
+        + int(seed).to_bytes(8, "little")
+    )
+    return np.frombuffer(raw, dtype=np.uint8).copy()
+
+
+def unpack_rng_state(new_state: Any, where: str) -> tuple[dict[str, Any], int | None]:
+    """The PCG64 state dict and seed held by ``new_state``: a uint8 Tensor or array from
+    :func:`pack_rng_state`, its bytes, or the dict :func:`get_rng_state` returned before (seed None).
+
+    Example:
+        >>> state, seed = unpack_rng_state(pack_rng_state(np.random.Generator(np.random.PCG64(3)), 3), "set_state")
+        >>> state["bit_generator"], seed
+        ('PCG64', 3)
+    """
+    if isinstance(new_state, dict):  # checkpoints written before the state was a tensor
+        if new_state.get("bit_generator") != "PCG64":
+            raise ArgumentError(f"{where}: expected a state from get_rng_state() (bit_generator 'PCG64')")
+        inner = new_state.get("state", {})
+        try:
+            fixed = {**new_state, "state": {k: int(v) for k, v in inner.items()}}
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ArgumentError(f"{where}: not a generator state ({exc})") from None
+        return fixed, None
+    if isinstance(new_state, (bytes, bytearray)):
+        raw = bytes(new_state)
+    else:
+        arr = getattr(new_state, "array", new_state)  # a Tensor's array
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 1:
+            what = (
+                f"{arr.dtype} array of shape {arr.shape}" if isinstance(arr, np.ndarray) else type(new_state).__name__
+            )
+            raise ArgumentTypeError(f"{where}: expected a uint8 tensor from get_state()/get_rng_state(), got {what}")
+        raw = arr.tobytes()
+    if len(raw) != _STATE_SIZE or not raw.startswith(_STATE_TAG):
+        raise ArgumentError(
+            f"{where}: expected a state of {_STATE_SIZE} bytes from get_state()/get_rng_state() "
+            f"(a PyTorch state does not fit), got {len(raw)} bytes"
+        )
+    state = {
+        "bit_generator": "PCG64",
+        "state": {"state": int.from_bytes(raw[4:20], "little"), "inc": int.from_bytes(raw[20:36], "little")},
+        "has_uint32": raw[36],
+        "uinteger": int.from_bytes(raw[37:41], "little"),
+    }
+    return state, int.from_bytes(raw[41:49], "little")
+
+
+def get_rng_state() -> Any:
+    """The library generator's state as a uint8 Tensor (as PyTorch's; the bytes differ), for checkpoints:
+    ``ds.save`` stores it and :func:`set_rng_state` restores the stream and :func:`initial_seed`.
+
+    Example:
+        >>> import downslope as ds
+        >>> state = ds.get_rng_state(); a = ds.rand(2)
+        >>> ds.set_rng_state(state); ds.rand(2).tolist() == a.tolist()
+        True
+    """
+    from .tensor import wrap_array
+
+    return wrap_array(pack_rng_state(_default_rng, _initial_seed))
+
+
+def set_rng_state(new_state: Any) -> None:
+    """Restore a state returned by :func:`get_rng_state` (a uint8 Tensor; the dict older versions
+    returned is accepted too).
+
+    Example:
+        >>> import downslope as ds
+        >>> _ = ds.manual_seed(1); state = ds.get_rng_state(); _ = ds.manual_seed(2)
+        >>> ds.set_rng_state(state); ds.initial_seed()
+        1
+    """
+    global _initial_seed
+    state, seed_value = unpack_rng_state(new_state, "set_rng_state")
+    try:
+        _default_rng.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ArgumentError(f"set_rng_state: not a generator state ({exc})") from None
+    if seed_value is not None:
+        _initial_seed = seed_value
 
 
 class use_generator:  # noqa: N801  (used like a function: `with use_generator(g):`)

@@ -51,11 +51,17 @@ DIFFERS: dict[str, str] = {
     "a whole Module is refused (save its state_dict())",
     "torch.load": "never unpickles (always what PyTorch calls weights_only); tensors saved come back tensors, "
     "arrays arrays; map_location names the CPU or a GPU",
-    "torch.manual_seed": "seeds downslope's NumPy generator: the numbers differ from PyTorch's",
+    "torch.manual_seed": "seeds downslope's NumPy generator: the numbers differ from PyTorch's; a float seed is "
+    "refused (PyTorch truncates it)",
     "torch.ldexp": "the gradient for a negative integer exponent is 2^exponent (torch's is 0: an integer 2^-n)",
     "torch.searchsorted": "NaNs inside the boundaries count as the largest values (NumPy's order), where torch's "
     "binary search treats them as smaller",
     "torch.seed": "seeds downslope's NumPy generator",
+    "torch.get_rng_state": "a uint8 tensor of 49 bytes (downslope's PCG64 state and seed; PyTorch's has 5056)",
+    "torch.set_rng_state": "takes get_rng_state()'s 49-byte tensor (or the dict of older versions); a PyTorch "
+    "state is refused",
+    "torch.utils.data.get_worker_info": "None in the main process; while a DataLoader with num_workers>0 reads "
+    "its dataset (in this process), worker 0 of 1",
     "torch.vmap": "a loop: runs the function once per batch element and stacks the results (same numbers and "
     "gradients; .item() and data-dependent control flow work; one Python call per element)",
     "torch.randn": _RANDOM,
@@ -120,7 +126,8 @@ DIFFERS: dict[str, str] = {
     "torch.nn.functional.dropout1d": _RANDOM + "; " + _INPLACE_FLAG,
     "torch.nn.functional.dropout2d": _RANDOM + "; " + _INPLACE_FLAG,
     "torch.nn.functional.dropout3d": _RANDOM + "; " + _INPLACE_FLAG,
-    "torch.utils.data.DataLoader": "one process (num_workers, pin_memory accepted and ignored); batch_size=None "
+    "torch.utils.data.DataLoader": "one process (pin_memory accepted and ignored; num_workers>0 reads the data as "
+    "worker 0 of 1, running worker_init_fn there each epoch); batch_size=None "
     "means one full batch (PyTorch: no batching); generator= takes a Generator or a numpy.random.Generator; "
     "batches of tuple samples are tuples (PyTorch: lists)",
     "torch.utils.data.random_split": "the order drawn for a seed differs from PyTorch's (downslope's generator)",

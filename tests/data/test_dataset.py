@@ -61,3 +61,15 @@ def test_subset_gathers_parent_arrays_and_items():
 def test_dataset_base_says_what_to_define():
     with pytest.raises(NotImplementedError, match="__len__"):
         len(Dataset())
+
+
+def test_random_split_indices_are_python_ints_as_in_torch():
+    torch = pytest.importorskip("torch")
+    for lib in (torch, ds):
+        parts = lib.utils.data.random_split(range(10), [0.6, 0.4], generator=lib.Generator().manual_seed(0))
+        assert type(parts[0].indices) is list and all(type(i) is int for p in parts for i in p.indices), lib.__name__
+        assert sorted(parts[0].indices + parts[1].indices) == list(range(10))
+    part = Subset(ArrayDataset(np.arange(10.0)), np.array([-1, 2]))
+    assert part.indices == [9, 2] and float(part[0][0]) == 9.0
+    part.indices = [3]
+    assert len(part) == 1 and float(part[0][0]) == 3.0 and part.arrays[0].tolist() == [3.0]

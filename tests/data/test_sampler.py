@@ -58,3 +58,40 @@ def test_loader_follows_a_sampler_or_a_batch_sampler():
         DataLoader(data, shuffle=True, sampler=[0, 1])
     with pytest.raises(ConfigError, match="batch_sampler decides the batches"):
         DataLoader(data, batch_size=4, batch_sampler=[[0]])
+
+
+def test_samplers_without_a_generator_draw_as_each_pass_starts_as_in_torch():
+    torch = pytest.importorskip("torch")
+    for lib in (torch, ds):
+        lib.manual_seed(50)  # built under one state...
+        samplers = [
+            lib.utils.data.RandomSampler(range(10)),
+            lib.utils.data.SubsetRandomSampler(list(range(10))),
+            lib.utils.data.WeightedRandomSampler([1.0] * 10, 10),
+        ]
+        for sampler in samplers:
+            lib.manual_seed(1)  # ...the seed set before the pass fixes it
+            first = [int(i) for i in sampler]
+            lib.manual_seed(2)
+            other = [int(i) for i in sampler]
+            lib.manual_seed(1)
+            assert [int(i) for i in sampler] == first != other, (lib.__name__, type(sampler).__name__)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda g: RandomSampler(range(10), generator=g),
+        lambda g: SubsetRandomSampler(list(range(10)), generator=g),
+        lambda g: WeightedRandomSampler([1.0] * 10, 10, generator=g),
+    ],
+)
+def test_a_generator_reseeded_after_the_sampler_was_built_reaches_it(make):
+    g = ds.Generator()
+    sampler = make(g)
+    g.manual_seed(1)
+    first = list(sampler)
+    g.manual_seed(2)
+    assert list(sampler) != first
+    g.manual_seed(1)
+    assert list(sampler) == first == list(make(ds.Generator().manual_seed(1)))

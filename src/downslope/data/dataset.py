@@ -240,19 +240,36 @@ class Subset(Dataset):
         (2, 7.0)
     """
 
+    _index: np.ndarray
+    _index_list: list[int] | None
+    _arrays: tuple[np.ndarray, ...] | None
+
     def __init__(self, dataset: Dataset, indices: Sequence[int] | np.ndarray) -> None:
-        idx = np.asarray(indices)
+        self.dataset = dataset
+        self.indices = indices  # checked and stored by the setter
+
+    @property
+    def indices(self) -> list[int]:
+        """The parent's indices as a list of Python ints, as PyTorch's ``random_split`` gives (made on
+        first use: a large memory-mapped split is gathered from an int64 array and never needs the list)."""
+        if self._index_list is None:
+            self._index_list = self._index.tolist()
+        return self._index_list
+
+    @indices.setter
+    def indices(self, value: Sequence[int] | np.ndarray) -> None:
+        idx = np.asarray(value)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
             raise ArgumentTypeError(
                 f"Subset: expected a 1-D sequence of integer indices, got {idx.dtype} shape {idx.shape}"
             )
-        n = len(dataset)
+        n = len(self.dataset)
         idx = idx.astype(np.int64)
         if idx.size and (idx.min() < -n or idx.max() >= n):
             raise OutOfRangeError(f"Subset: indices must lie in [0, {n}) for a dataset of {n} samples")
-        self.dataset = dataset
-        self.indices = np.where(idx < 0, idx + n, idx)
-        self._arrays: tuple[np.ndarray, ...] | None = None
+        self._index = np.where(idx < 0, idx + n, idx)
+        self._index_list = None
+        self._arrays = None
 
     @property
     def arrays(self) -> tuple[np.ndarray, ...] | None:
@@ -265,15 +282,15 @@ class Subset(Dataset):
             from .memmap import is_lazy
 
             # a memory-mapped source stays lazy: a view of its rows, read batch by batch
-            cached = tuple(a.subset(self.indices) if is_lazy(a) else np.take(a, self.indices, axis=0) for a in parent)
+            cached = tuple(a.subset(self._index) if is_lazy(a) else np.take(a, self._index, axis=0) for a in parent)
             self._arrays = cached
         return cached
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self._index)
 
     def __getitem__(self, index: int) -> Any:
-        return self.dataset[int(self.indices[index])]
+        return self.dataset[int(self._index[index])]
 
 
 class ConcatDataset(Dataset):

@@ -15,6 +15,7 @@ The batch size names the flavour of gradient descent:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -41,15 +42,16 @@ def _resolve_batch_size(batch_size: Any, n: int) -> int:
     return int(batch_size)
 
 
-def _new_generator(seed: int | None, generator: Any) -> np.random.Generator:
+def _own_generator(seed: int | None, generator: Any) -> np.random.Generator | None:
+    """The loader's own shuffling stream, or None to draw each epoch's order from the library generator."""
     if generator is not None:
         if seed is not None:
             raise ConfigError("DataLoader: pass either seed or generator, not both")
+        # the Generator's own stream, reseeded in place by its manual_seed: read when each epoch starts
         return as_numpy_generator(generator, "DataLoader")
     if seed is None:
-        # Derived from the library generator, so ds.manual_seed(...) also fixes the shuffling order.
-        seed = int(backend.rng().integers(0, 2**63 - 1))
-    elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"DataLoader: seed must be a non-negative integer, got {seed!r}")
     return np.random.Generator(np.random.PCG64(int(seed)))
 
@@ -66,8 +68,11 @@ class DataLoader:
             permuted: the order of samples does not change its (mean) gradient.
         drop_last: drop the last, smaller batch.
         seed / generator: the loader's own random stream for shuffling (a :class:`downslope.Generator`,
-            as ``torch.Generator`` in PyTorch, or a ``numpy.random.Generator``). Without either, the seed is
-            drawn from the library generator (:func:`downslope.manual_seed` fixes it).
+            as ``torch.Generator`` in PyTorch, or a ``numpy.random.Generator``), read as each epoch starts.
+            Without either, each epoch's order is drawn from the library generator when its iteration
+            starts (as in PyTorch), so :func:`downslope.manual_seed` before the loop fixes the orders
+            wherever the loader was built, and ``ds.set_rng_state`` of a saved ``ds.get_rng_state()``
+            resumes them.
         sampler / batch_sampler: PyTorch's ways to choose the order (an iterable of indices, see
             :mod:`downslope.data.sampler`) or the batches themselves (an iterable of index lists).
         collate_fn: turns a list of samples into a batch (default :func:`default_collate` rules).
@@ -113,16 +118,26 @@ class DataLoader:
         num_workers: int = 0,
         pin_memory: bool = False,
         device: Any = None,
+        worker_init_fn: Callable[[int], Any] | None = None,
         **ignored: Any,
     ) -> None:
-        # num_workers / pin_memory / persistent_workers / prefetch_factor / timeout only tune how PyTorch
-        # moves batches to a GPU or across worker processes; batches here are gathered in this process.
+        # pin_memory / persistent_workers / prefetch_factor / timeout only tune how PyTorch moves batches
+        # to a GPU or across worker processes; batches here are gathered in this process (see num_workers).
         unknown = set(ignored) - _IGNORED_OPTIONS
         if unknown:
             raise ArgumentTypeError(
                 f"DataLoader: unexpected keyword argument(s) {sorted(unknown)}; "
                 f"accepted and ignored (PyTorch worker/device tuning): {sorted(_IGNORED_OPTIONS)}"
             )
+        if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
+            raise ConfigError(
+                f"DataLoader: num_workers must be a non-negative integer (0: load in this process), got {num_workers!r}"
+            )
+        if worker_init_fn is not None and not callable(worker_init_fn):
+            raise ArgumentTypeError(f"DataLoader: worker_init_fn must be callable, got {type(worker_init_fn).__name__}")
+        self.num_workers, self.worker_init_fn = int(num_workers), worker_init_fn
+        if self.num_workers > 0 and worker_init_fn is not None:
+            _warn_one_worker()
         self.device = _batch_device(device)
         self._placed: tuple[Any, ...] | None = None  # the dataset's arrays on self.device, once copied there
         if isinstance(dataset, IterableDataset):
@@ -154,7 +169,11 @@ class DataLoader:
                 "at their defaults"
             )
         self.sampler, self.batch_sampler = sampler, batch_sampler
-        self.generator = _new_generator(seed, generator) if self.shuffle else None
+        own = _own_generator(seed, generator)
+        self.generator = own if self.shuffle else None
+        # Without seed= or generator=, each epoch's order is drawn when its iteration starts, from the library
+        # generator (as PyTorch's RandomSampler does): ds.manual_seed before the loop fixes it, and a
+        # checkpoint's get_rng_state resumes it, wherever the loader was built.
         self.collate_fn = collate_fn
         self._arrays = dataset_arrays(dataset) if collate_fn is None else None
 
@@ -223,29 +242,65 @@ class DataLoader:
 
     # ------------------------------------------------------------------ iteration
     def _order(self) -> np.ndarray | None:
+        """This epoch's order of the sample indices (None: in order), drawn as the epoch starts."""
         if self.sampler is not None:
             return np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
-        if self.generator is None or self.batch_size >= self.num_samples:
+        if not self.shuffle or self.batch_size >= self.num_samples:
             return None
-        return self.generator.permutation(self.num_samples)
+        if self.generator is not None:
+            return self.generator.permutation(self.num_samples)
+        # one draw from the library generator per epoch, whatever the dataset's size
+        epoch_seed = int(backend.rng().integers(0, 2**63 - 1))
+        return np.random.Generator(np.random.PCG64(epoch_seed)).permutation(self.num_samples)
 
     def __iter__(self) -> Iterator[Any]:
-        if self.device is None:
-            return self._iter_host()
-        placed = self._device_arrays()
-        if placed is None:
-            return (batch_to(batch, self.device) for batch in self._iter_host())
-        return self._iter_placed(placed)
-
-    def _iter_host(self) -> Iterator[Any]:
         if self._stream:
-            yield from self._iter_stream()
-            return
+            batches = self._iter_stream()
+            if self.device is not None:
+                batches = (batch_to(b, self.device) for b in batches)
+            return batches if self.num_workers == 0 else self._as_worker(batches)
+        # the order is fixed now, when iteration starts (not at the first batch): as PyTorch's iterator
+        # draws its seed in iter(loader)
+        order = None if self.batch_sampler is not None else self._order()
+        if self.device is None:
+            batches = self._iter_host(order)
+        else:
+            placed = self._device_arrays()
+            if placed is None:
+                batches = (batch_to(batch, self.device) for batch in self._iter_host(order))
+            else:
+                batches = self._iter_placed(placed, order)
+        return batches if self.num_workers == 0 else self._as_worker(batches)
+
+    def _as_worker(self, batches: Iterator[Any]) -> Iterator[Any]:
+        """``batches`` read as PyTorch's worker 0 of 1: the dataset and ``worker_init_fn`` (called as each
+        epoch starts, as PyTorch's non-persistent workers do) see :func:`get_worker_info`."""
+        info = WorkerInfo(id=0, num_workers=1, seed=self._worker_seed(), dataset=self.dataset)
+        if self.worker_init_fn is not None:
+            with _worker(info):
+                self.worker_init_fn(0)
+        while True:
+            with _worker(info):  # only while the dataset is read: the training step sees None, as in PyTorch
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    return
+            yield batch
+
+    def _worker_seed(self) -> int:
+        """WorkerInfo.seed: from the shuffling stream's state at the epoch's start, without drawing from it
+        (so num_workers never changes the run's numbers)."""
+        source = self.generator if self.generator is not None else backend.rng()
+        jumped = getattr(source.bit_generator, "jumped", None)
+        if jumped is None:  # a bit generator that cannot jump
+            return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] % 2**63)
+        return int(np.random.Generator(jumped()).integers(0, 2**63 - 1))
+
+    def _iter_host(self, order: np.ndarray | None) -> Iterator[Any]:
         if self.batch_sampler is not None:
             for indices in self.batch_sampler:
                 yield self._gather(np.asarray(list(indices), dtype=np.int64))
             return
-        order = self._order()
         bs = self.batch_size
         n = self.num_samples if order is None else len(order)
         stop_at = (n // bs) * bs if self.drop_last else n
@@ -273,7 +328,7 @@ class DataLoader:
                 self._placed = tuple(to_device(a, self.device) for a in arrays)
         return self._placed or None
 
-    def _iter_placed(self, placed: tuple[Any, ...]) -> Iterator[Any]:
+    def _iter_placed(self, placed: tuple[Any, ...], order: np.ndarray | None) -> Iterator[Any]:
         """The batches of :meth:`_iter_host`, sliced or gathered from the arrays already on the device."""
         from ..devices import to_device
 
@@ -282,7 +337,6 @@ class DataLoader:
                 idx = to_device(np.asarray(list(indices), dtype=np.int64), self.device)
                 yield tuple(wrap_array(a.take(idx, axis=0)) for a in placed)
             return
-        order = self._order()
         on_device = None if order is None else to_device(order, self.device)  # one copy per epoch
         bs = self.batch_size
         n = self.num_samples if order is None else len(order)
@@ -316,25 +370,44 @@ class DataLoader:
 
     # ------------------------------------------------------------------ exact resume
     def state_dict(self) -> dict[str, Any]:
-        """The shuffling generator's state (JSON-able), so that a resumed run draws the same orders."""
+        """The loader's settings and its own shuffling stream's position (JSON-able), for an exact resume.
+
+        A loader shuffling from the library generator (no ``seed=``/``generator=``) has no stream of its
+        own: its orders resume with ``ds.set_rng_state(state)`` of a ``ds.get_rng_state()`` saved with it.
+
+        Example:
+            >>> import numpy as np
+            >>> loader = DataLoader((np.zeros(4),), batch_size=2, shuffle=True, seed=0)
+            >>> sorted(loader.state_dict())
+            ['batch_size', 'drop_last', 'generator', 'shuffle']
+        """
         state: dict[str, Any] = {"batch_size": self.batch_size, "shuffle": self.shuffle, "drop_last": self.drop_last}
         if self.generator is not None:
             state["generator"] = _rng_state_to_json(dict(self.generator.bit_generator.state))
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`: the shuffling stream continues where it was saved."""
         if not isinstance(state, dict):
             raise ArgumentTypeError(f"DataLoader.load_state_dict: expected a dict, got {type(state).__name__}")
         gen_state = state.get("generator")
         if gen_state is None:
             return
-        if self.generator is None:
+        if not self.shuffle:
             raise CheckpointError(
                 "DataLoader.load_state_dict: the state has a shuffling generator but this loader does not shuffle"
             )
         try:
-            self.generator.bit_generator.state = _rng_state_from_json(gen_state)
-        except (TypeError, ValueError, KeyError) as exc:
+            restored = _rng_state_from_json(gen_state)
+            if self.generator is None:
+                # saved by a version that gave every shuffling loader its own stream: keep drawing from it,
+                # so that the resumed run repeats the orders the interrupted one would have drawn
+                own = np.random.Generator(np.random.PCG64())
+                own.bit_generator.state = restored
+                self.generator = own
+            else:
+                self.generator.bit_generator.state = restored
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise CheckpointError(f"DataLoader.load_state_dict: not a generator state ({exc})") from None
 
     def __repr__(self) -> str:
@@ -400,7 +473,7 @@ def batch_to(batch: Any, target: Any) -> Any:
     return batch
 
 
-_IGNORED_OPTIONS = {"persistent_workers", "prefetch_factor", "timeout", "worker_init_fn", "multiprocessing_context"}
+_IGNORED_OPTIONS = {"persistent_workers", "prefetch_factor", "timeout", "multiprocessing_context"}
 
 
 def _stack_field(values: list[Any], where: str) -> Tensor:
@@ -461,9 +534,67 @@ def default_convert(data: Any) -> Any:
     return data
 
 
-def get_worker_info() -> None:
-    """Always None: batches are gathered in the calling process (there are no worker processes)."""
-    return None
+class WorkerInfo:
+    """What :func:`get_worker_info` returns while a DataLoader with ``num_workers > 0`` reads its
+    dataset: PyTorch's fields ``id``, ``num_workers``, ``seed`` and ``dataset``.
+
+    Example:
+        >>> WorkerInfo(id=0, num_workers=1, seed=7, dataset=None).num_workers
+        1
+    """
+
+    def __init__(self, id: int, num_workers: int, seed: int, dataset: Any) -> None:  # noqa: A002  (PyTorch's name)
+        self.id, self.num_workers, self.seed, self.dataset = id, num_workers, seed, dataset
+
+    def __repr__(self) -> str:
+        return f"WorkerInfo(id={self.id}, num_workers={self.num_workers}, seed={self.seed}, dataset={self.dataset!r})"
+
+
+_worker_info: WorkerInfo | None = None
+
+
+class _worker:  # noqa: N801  (used like a function: `with _worker(info):`)
+    """Within the block, :func:`get_worker_info` returns ``info``."""
+
+    def __init__(self, info: WorkerInfo) -> None:
+        self.info = info
+
+    def __enter__(self) -> None:
+        global _worker_info
+        self._saved, _worker_info = _worker_info, self.info
+
+    def __exit__(self, *exc: object) -> None:
+        global _worker_info
+        _worker_info = self._saved
+
+
+_warned_one_worker = False
+
+
+def _warn_one_worker() -> None:
+    global _warned_one_worker
+    if not _warned_one_worker:
+        _warned_one_worker = True
+        warnings.warn(
+            "DataLoader(num_workers>0): downslope reads the data in this process, as one worker: worker_init_fn "
+            "runs here as worker 0 of 1 at the start of every epoch, and get_worker_info() reports "
+            "num_workers=1, so a dataset sharded by worker still yields each sample once",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def get_worker_info() -> WorkerInfo | None:
+    """None in the main process, as PyTorch. downslope has no worker processes: while a DataLoader with
+    ``num_workers > 0`` reads its dataset (and runs ``worker_init_fn``) this returns a
+    :class:`WorkerInfo` for worker 0 of 1, so code that shards an IterableDataset by worker reads every
+    sample once.
+
+    Example:
+        >>> get_worker_info() is None
+        True
+    """
+    return _worker_info
 
 
 def default_collate(samples: list[Any]) -> Any:

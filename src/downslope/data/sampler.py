@@ -2,8 +2,9 @@
 
 A sampler is any iterable of indices with a length; a batch sampler yields lists of indices.
 Random samplers draw from their own stream (``generator=``: a :class:`downslope.Generator` or a
-``numpy.random.Generator``) or, without one,
-from the library generator, so :func:`downslope.manual_seed` fixes their order.
+``numpy.random.Generator``) or, without one, from the library generator as each pass starts (as
+PyTorch's: ``RandomSampler`` draws a seed for the pass from it), so :func:`downslope.manual_seed`
+before the loop fixes their order wherever they were built.
 
 Example:
     >>> import numpy as np
@@ -35,9 +36,11 @@ __all__ = [
 ]
 
 
-def _rng(generator: Any, owner: str) -> np.random.Generator:
+def _rng(generator: Any, owner: str) -> np.random.Generator | None:
+    """The stream behind ``generator`` (a Generator's own, so its later manual_seed reaches this sampler),
+    or None: draw from the library generator as each pass starts."""
     if generator is None:
-        return backend.rng()
+        return None
     return as_numpy_generator(generator, owner)
 
 
@@ -103,10 +106,13 @@ class RandomSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         n = len(self.data_source)
+        rng = self.generator
+        if rng is None:  # as PyTorch: one seed per pass from the library generator
+            rng = np.random.Generator(np.random.PCG64(int(backend.rng().integers(0, 2**63 - 1))))
         if self.replacement:
-            return iter(self.generator.integers(0, n, self.num_samples).tolist())
+            return iter(rng.integers(0, n, self.num_samples).tolist())
         rounds = -(-self.num_samples // n)
-        order = np.concatenate([self.generator.permutation(n) for _ in range(rounds)])[: self.num_samples]
+        order = np.concatenate([rng.permutation(n) for _ in range(rounds)])[: self.num_samples]
         return iter(order.tolist())
 
     def __len__(self) -> int:
@@ -128,7 +134,8 @@ class SubsetRandomSampler(Sampler):
         self.generator = _rng(generator, "SubsetRandomSampler")
 
     def __iter__(self) -> Iterator[int]:
-        return iter([self.indices[i] for i in self.generator.permutation(len(self.indices))])
+        rng = self.generator if self.generator is not None else backend.rng()
+        return iter([self.indices[i] for i in rng.permutation(len(self.indices))])
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -163,7 +170,8 @@ class WeightedRandomSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         p = self.weights / self.weights.sum()
-        drawn = self.generator.choice(len(p), size=self.num_samples, replace=self.replacement, p=p)
+        rng = self.generator if self.generator is not None else backend.rng()
+        drawn = rng.choice(len(p), size=self.num_samples, replace=self.replacement, p=p)
         return iter(drawn.tolist())
 
     def __len__(self) -> int:
