@@ -82,8 +82,7 @@ DIFFERS: dict[str, str] = {
     "torch.Tensor.new_empty": "filled with zeros (PyTorch leaves the memory uninitialized)",
     "torch.Tensor.unfold": "returns a copy of the windows, not a view sharing the tensor's memory",
     "torch.unravel_index": "an index outside [-prod(shape), prod(shape)) is an error (PyTorch wraps it silently)",
-    "torch.Tensor": "Tensor(n) with a single int is a 0-d tensor holding n (PyTorch: an uninitialized vector of n); "
-    "an in-place op on a view of a tensor that requires grad is refused (PyTorch rebases the view's base)",
+    "torch.Tensor": "Tensor(n) with a single int is a 0-d tensor holding n (PyTorch: an uninitialized vector of n)",
     "torch.Tensor.dtype": "a NumPy dtype (ds.float32 == numpy.float32)",
     "torch.dtype": "NumPy's dtype class",
     "torch.einsum": "no index repeated within one operand (a diagonal, such as 'ii->i')",

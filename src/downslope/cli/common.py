@@ -25,4 +25,9 @@ def _config_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _default_stem(cfg: dict[str, Any], kind: str = "", with_optimizer: bool = True) -> str:
-    return kind + Path(cfg["data"]).stem + (f"-{cfg['optimizer']}" if with_optimizer else "")
+    from ..data.tabular import csv_suffix
+
+    name = Path(cfg["data"]).name
+    suffix = csv_suffix(name)  # the whole ending of "my.csv.gz", not just ".gz"
+    stem = name[: -len(suffix)] if suffix else Path(name).stem
+    return kind + stem + (f"-{cfg['optimizer']}" if with_optimizer else "")

@@ -254,6 +254,9 @@ def _add_compare_command(sub: Any) -> None:
         "that did not diverge reaches it; the table says how fast). Run names carry the learning rate used.",
     )
     _add_training_flags(p)
+    for action in p._actions:  # compare trains every run to the end and measures the time to this loss
+        if action.dest == "target_loss":
+            action.help = "the validation loss each run's time to reach is measured against (runs do not stop there)"
     p.add_argument(
         "--optimizers", help=f"comma-separated, from: {', '.join(CHOICES['optimizer'])} [sgd,momentum,rmsprop,adam]"
     )
