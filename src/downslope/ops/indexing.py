@@ -576,7 +576,9 @@ def take_along_dim(x: Any, indices: Any, dim: Any = None) -> Tensor:
         raise ShapeError(f"take_along_dim: indices must have the input's {x.ndim} dims, got shape {tuple(idx.shape)}")
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"take_along_dim: indices must hold integers, got {idx.dtype}")
-    if idx.size:
+    # Checked on the host only: on a device the check would wait for the GPU in every loss that picks
+    # by target (nll_loss), and PyTorch itself checks there with a device-side assert
+    if idx.size and type(idx) is np.ndarray:
         lo, hi = _index_range(idx)
         if lo < -x.shape[d] or hi >= x.shape[d]:
             raise OutOfRangeError(
