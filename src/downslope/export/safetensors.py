@@ -139,7 +139,10 @@ def _load_with_bfloat16(raw: bytes, header: dict[str, Any], where: str) -> Order
                 )
             stored = np.dtype("<u2" if dtype == "BF16" else _NUMPY_DTYPES[dtype])
             if count * stored.itemsize != int(end) - int(begin):
-                raise ValueError(f"{int(end) - int(begin)} bytes stored for shape {shape} of {dtype}")
+                raise CheckpointError(
+                    f"load_safetensors: {where!r}: tensor {name!r} has {int(end) - int(begin)} bytes stored "
+                    f"for shape {shape} of {dtype}"
+                )
             array = np.frombuffer(raw, stored, count, start + int(begin)).reshape(shape)
             if dtype == "BF16":
                 array = (array.astype(np.uint32) << 16).view(np.float32)
