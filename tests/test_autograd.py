@@ -855,3 +855,52 @@ def test_backward_of_several_tensors_as_torch_autograd_backward() -> None:
     assert x.grad.tolist() == xt.grad.tolist()
     with pytest.raises(ds.DownslopeError, match="2 tensors but 1 gradients"):
         ds.autograd.backward([x * 3, x * 2], [None])
+
+
+# ---------------------------------------------------------------------- mixed dtypes
+_BINARY = {
+    "mul": lambda a, b: a * b,
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: a**b,
+    "atan2": lambda a, b: a.atan2(b),
+    "maximum": lambda a, b: a.maximum(b),
+}
+
+
+@pytest.mark.parametrize("op", sorted(_BINARY))
+@pytest.mark.parametrize("shape_b", [(3,), (1,)], ids=["same", "broadcast"])
+def test_mixed_dtype_gradients_keep_each_input_dtype_under_create_graph(op: str, shape_b: tuple) -> None:
+    # torch casts every gradient to its input's dtype; under create_graph the float32 side got float64
+    fn = _BINARY[op]
+    a, b = _rand(0, (3,), 0.5, 2.0), _rand(1, shape_b, 0.5, 2.0).astype(np.float32)
+
+    def run(lib: Any, create_graph: bool, call_backward: bool) -> list[Any]:
+        A = lib.tensor(a, dtype=lib.float64, requires_grad=True)  # noqa: N806
+        B0 = lib.tensor(b, dtype=lib.float32, requires_grad=True)  # noqa: N806
+        B = B0 * 1.5  # noqa: N806  (an inner node: its hook sees the float32 gradient too)
+        seen: list[str] = []
+        B.register_hook(lambda g: seen.append(str(g.dtype).replace("torch.", "")))
+        loss = (fn(A, B) ** 2).sum()
+        if call_backward:
+            loss.backward(create_graph=create_graph)
+            grads = [A.grad, B0.grad]
+        else:
+            grads = list(lib.autograd.grad(loss, [A, B0], create_graph=create_graph))
+        out = [str(g.dtype).replace("torch.", "") for g in grads] + seen + [g.detach().numpy() for g in grads]
+        if create_graph:  # the cast is recorded: a second derivative flows back through it
+            second = lib.autograd.grad(sum((g * g).sum() for g in grads), [A, B0])
+            out += [str(s.dtype).replace("torch.", "") for s in second] + [s.numpy() for s in second]
+        return out
+
+    for create_graph in (False, True):
+        for call_backward in (False, True):
+            ours, theirs = run(ds, create_graph, call_backward), run(torch, create_graph, call_backward)
+            assert ours[:3] == theirs[:3] == ["float64", "float32", "float32"]
+            for o, t in zip(ours[3:], theirs[3:]):
+                if isinstance(t, str):
+                    assert o == t
+                else:
+                    assert o.dtype == t.dtype
+                    np.testing.assert_allclose(o, t, rtol=2e-6 if o.dtype == np.float32 else 1e-6)

@@ -726,3 +726,68 @@ def test_negative_binomial_and_multinomial_match_torch():
     np.testing.assert_allclose(draws.mean(0), tmn.mean.detach().numpy(), atol=0.1)
     with pytest.raises(ValueError, match="support"):
         mn.log_prob(_t(np.array([5.0, 0.0, 0.0])))
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 7])
+def test_multinomial_entropy_and_its_gradient_match_torch(n: int) -> None:
+    # torch's sum over the support: n H(p) - log n! + sum_i E[log x_i!], x_i ~ Binomial(n, p_i)
+    for probs in (np.array([0.2, 0.8]), np.array([[0.1, 0.3, 0.6], [0.0, 0.5, 0.5]]), np.array([1.0, 0.0])):
+        p1, p2 = _pair(probs)
+        ours, theirs = D.Multinomial(n, probs=p1).entropy(), TD.Multinomial(n, probs=p2).entropy()
+        assert ours.shape == tuple(theirs.shape) and ours.dtype == np.float64
+        # torch takes log n! in float32 (lgamma of an integer tensor): agreement to its rounding
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            ours.detach().numpy(), _multinomial_entropy_by_enumeration(n, probs), rtol=1e-10, atol=1e-12
+        )
+        ours.sum().backward()
+        theirs.sum().backward()
+        np.testing.assert_allclose(p1.grad.numpy(), p2.grad.numpy(), rtol=1e-10, atol=1e-12)
+    logits = np.random.default_rng(4).normal(size=(2, 3)).astype(np.float32)
+    (l1, l2) = _pair(logits)
+    ours, theirs = D.Multinomial(n, logits=l1).entropy(), TD.Multinomial(n, logits=l2).entropy()
+    assert ours.dtype == np.float32
+    _close(ours, theirs, "Multinomial.entropy from logits")
+    ours.sum().backward()
+    theirs.sum().backward()
+    _close(l1.grad, l2.grad, "Multinomial.entropy logits grad")
+
+
+def _multinomial_entropy_by_enumeration(n: int, probs: np.ndarray) -> np.ndarray:
+    """-sum p(x) log p(x) over every count vector x (the definition), per batch row."""
+    from itertools import product
+    from math import lgamma, log
+
+    rows = probs.reshape(-1, probs.shape[-1])
+    out = []
+    for p in rows:
+        h = 0.0
+        for x in product(range(n + 1), repeat=len(p)):
+            if sum(x) != n or any(k and q == 0 for k, q in zip(x, p)):
+                continue
+            logp = lgamma(n + 1) - sum(lgamma(k + 1) for k in x) + sum(k * log(q) for k, q in zip(x, p) if k)
+            h -= np.exp(logp) * logp
+        out.append(h)
+    return np.array(out).reshape(probs.shape[:-1])
+
+
+def test_constraint_check_returns_a_bool_tensor_like_torch() -> None:
+    v = np.array([[0.2, 0.8], [-1.0, 2.0], [0.0, 1.0]])
+    C, TC = D.constraints, TD.constraints
+    pairs = [(getattr(C, n), getattr(TC, n)) for n in ("real", "positive", "unit_interval", "simplex", "one_hot")]
+    pairs += [(C.independent(C.nonnegative, 1), TC.independent(TC.nonnegative, 1))]
+    pairs += [(C.integer_interval(0, 2), TC.integer_interval(0, 2))]
+    for ours, theirs in pairs:
+        got, want = ours.check(ds.tensor(v)), theirs.check(torch.tensor(v))
+        assert isinstance(got, ds.Tensor) and got.dtype == np.bool_, ours
+        assert got.shape == tuple(want.shape), ours
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert isinstance(D.Gamma(1.0, 1.0).support.check(ds.tensor([1.0])), ds.Tensor)
+
+    class Even(C.Constraint):  # a user's constraint in torch's style: check returns a tensor
+        def check(self, value):  # type: ignore[no-untyped-def]
+            return value % 2 == 0
+
+    np.testing.assert_array_equal(C.independent(Even(), 1).check(ds.tensor([[2.0, 4.0], [2.0, 3.0]])).numpy(), [1, 0])
+    with pytest.raises(ValueError, match="support"):
+        D.Multinomial(4, probs=ds.tensor([0.5, 0.5]), validate_args=True).log_prob(ds.tensor([5.0, -1.0]))

@@ -320,6 +320,8 @@ def _run_backward(
                 continue
             state = None
             if hooks_on:
+                if not create_graph and g.dtype != node.array.dtype:
+                    g = g.astype(node.array.dtype)  # a hook sees the tensor's dtype (cast per edge under create_graph)
                 if getattr(node, "_hooks", None):
                     g = _run_hooks(node, g, create_graph)
                 state = getattr(node, "_fn", None)  # hooks on node.grad_fn, values packed by saved_tensors_hooks
@@ -349,8 +351,10 @@ def _run_backward(
             if state is not None and state.packed:
                 y, args = _unpack_saved(node, state, create_graph)
                 input_grads = vjp(g, y, args, node._saved, node._needs, xp)
+                if create_graph:
+                    input_grads = _in_parent_dtypes(input_grads, parents, Tensor)
             elif create_graph:
-                input_grads = vjp(g, node, parents, node._saved, node._needs, xp)
+                input_grads = _in_parent_dtypes(vjp(g, node, parents, node._saved, node._needs, xp), parents, Tensor)
             elif len(parents) == 1:
                 input_grads = vjp(g, node.array, (parents[0].array,), node._saved, node._needs, xp)
             else:
@@ -389,6 +393,22 @@ def _run_backward(
 # The number of the latest backward pass, and what to call at its end (see autograd_graph.register_multi_grad_hook).
 _pass_number = [0]
 _pass_end: list[Any] = []
+
+
+def _in_parent_dtypes(input_grads: Any, parents: tuple[Tensor, ...], Tensor: Any) -> Any:
+    """Under create_graph, each gradient in its parent's dtype, as torch's engine casts on every
+    edge (a float64 * float32 product hands its float32 side a float64 gradient): a recorded cast,
+    so a higher-order gradient flows back through it. The fast mode casts only where a gradient
+    lands (_accumulate_grad, grad(), a hook), which keeps its walk free of per-edge checks."""
+    out = None
+    for i, (parent, pg) in enumerate(zip(parents, input_grads)):
+        if pg is not None and pg.dtype != parent.array.dtype:
+            if out is None:
+                out = list(input_grads)
+            out[i] = (
+                TensorRules.astype(pg, parent.array.dtype) if isinstance(pg, Tensor) else pg.astype(parent.array.dtype)
+            )
+    return input_grads if out is None else out
 
 
 def _as_tensor_grad(g: Any, Tensor: Any, wrap_array: Any) -> Any:

@@ -176,6 +176,80 @@ def test_prelu_similarity_and_distance_match_torch(check_op: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    ("s1", "s2", "dim"),
+    [
+        ((2, 3, 4), (3, 4), 0),
+        ((3,), (2, 3), 0),
+        ((2, 1, 4), (1, 3, 4), 1),
+        ((2, 3, 1), (3, 5), -2),
+        ((4, 1), (4, 6), 1),
+    ],
+)
+def test_cosine_similarity_broadcasts_before_taking_the_norms(check_op: Any, s1: tuple, s2: tuple, dim: int) -> None:
+    # a norm over ``dim`` of an input later broadcast along ``dim`` is too small: values beyond 1
+    a, b = x_array(s1, 1).astype(np.float64), x_array(s2, 2).astype(np.float64)
+    out = check_op(
+        lambda u, v: F.cosine_similarity(u, v, dim=dim), lambda u, v: TF.cosine_similarity(u, v, dim=dim), [a, b]
+    )
+    assert float(out.abs().max()) <= 1.0 + 1e-12
+    check_op(lambda u, v: ds.cosine_similarity(u, v, dim), lambda u, v: torch.cosine_similarity(u, v, dim), [b, a])
+
+
+def test_cosine_similarity_broadcast_below_eps_and_bad_inputs(check_op: Any) -> None:
+    small = np.array([[1e-9, 0.0], [0.0, 0.0]])
+    check_op(
+        lambda u, v: F.cosine_similarity(u, v, dim=0, eps=1e-8),
+        lambda u, v: TF.cosine_similarity(u, v, dim=0, eps=1e-8),
+        [small, np.array([1.0, 2.0])[:, None]],
+    )
+    mixed = F.cosine_similarity(ds.randn(3, dtype=ds.float64), ds.randn(3), dim=0)
+    assert mixed.dtype == np.float64
+    with pytest.raises(ValueError, match=r"shapes \(2, 3\) and \(4, 3\) do not broadcast"):
+        F.cosine_similarity(ds.randn(2, 3), ds.randn(4, 3))
+    with pytest.raises(TypeError, match="expected a floating-point input, got int64 and int64"):
+        F.cosine_similarity(ds.tensor([1, 2]), ds.tensor([2, 3]), dim=0)
+
+
+@pytest.mark.parametrize("p", [0, 0.5, 1, 2, 3, float("inf")])
+def test_pdist_matches_torch_for_every_p(check_op: Any, p: float) -> None:
+    # repeated rows (zero distances), zero differences and tied largest differences
+    x = np.array([[0.0, 0.0, 1.0], [3.0, 1.0, -1.0], [0.0, 0.0, 1.0], [1.0, -2.0, 3.0], [2.5, 0.5, 0.0]])
+    check_op(lambda t: F.pdist(t, p), lambda t: TF.pdist(t, p), [x])
+    check_op(lambda t: ds.pdist(t, p), lambda t: torch.pdist(t, p), [x_array((5, 3))])
+
+
+def test_pdist_inf_gives_each_tied_difference_the_whole_gradient() -> None:
+    rows = [[0.0, 0.0], [1.0, -1.0], [2.0, 0.5]]
+    ours = ds.tensor(rows, dtype=ds.float64, requires_grad=True)
+    ref = torch.tensor(rows, dtype=torch.float64, requires_grad=True)
+    F.pdist(ours, float("inf")).sum().backward()
+    TF.pdist(ref, float("inf")).sum().backward()
+    np.testing.assert_array_equal(ours.grad.numpy(), ref.grad.numpy())  # [[-2, 1], [1, -2], [1, 1]]
+    # under create_graph the rule is itself differentiable: d/dx of sum(grad^2), grad = 2 y w
+    x = ds.tensor(rows, dtype=ds.float64, requires_grad=True)
+    (g,) = ds.autograd.grad(F.pdist(x, float("inf")).pow(2).sum(), x, create_graph=True)
+    np.testing.assert_array_equal(g.detach().numpy(), [[-6.0, 2.0], [2.0, -5.0], [4.0, 3.0]])
+    (gg,) = ds.autograd.grad(g.pow(2).sum(), x)
+    np.testing.assert_array_equal(gg.numpy(), [[-100.0, 60.0], [60.0, -92.0], [40.0, 32.0]])
+
+
+def test_pdist_edge_shapes_and_bad_input() -> None:
+    for p in (0, 1, 2, float("inf")):
+        for shape in ((1, 3), (0, 3), (3, 0)):
+            ours = F.pdist(ds.ones(*shape), p)
+            ref = TF.pdist(torch.ones(*shape), p)
+            assert ours.shape == tuple(ref.shape)
+            np.testing.assert_array_equal(ours.numpy(), ref.numpy())
+    for bad in (-1.0, float("-inf"), float("nan")):
+        with pytest.raises(ValueError, match="p must be a non-negative number"):
+            F.pdist(ds.randn(3, 2), bad)
+    with pytest.raises(TypeError, match="expected a floating-point input, got int64"):
+        F.pdist(ds.tensor([[1, 2], [3, 4]]))
+    with pytest.raises(ValueError, match=r"expected a 2-D \(N, M\) input"):
+        F.pdist(ds.randn(3))
+
+
+@pytest.mark.parametrize(
     ("fn", "shape", "channel_axes"),
     [(F.dropout1d, (3, 5, 7), 2), (F.dropout1d, (5, 7), 1), (F.dropout2d, (3, 5, 4, 4), 2),
      (F.dropout2d, (3, 5, 7), 2), (F.dropout3d, (2, 5, 2, 3, 3), 2), (F.dropout3d, (5, 2, 3, 3), 1)],

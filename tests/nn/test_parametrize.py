@@ -187,6 +187,37 @@ def test_weight_norm_assignment_matches_torch() -> None:
         )
 
 
+@pytest.mark.parametrize(("name", "dim"), [("bias", 0), ("bias", -1), ("bias", None), ("weight", -1), ("weight", -2)])
+def test_weight_norm_dims_and_1d_parameters_match_torch(name: str, dim) -> None:  # type: ignore[no-untyped-def]
+    # a 1-D parameter with dim 0 keeps one g per element (|v|); -1 means the whole tensor, not the last dim
+    ours, theirs, x = _pair(4, 3, seed=7)
+    parametrizations.weight_norm(ours, name=name, dim=dim)
+    TP.weight_norm(theirs, name=name, dim=dim)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for (k, v), tv in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        assert v.shape == tuple(tv.shape), k
+        np.testing.assert_allclose(v.numpy(), tv.numpy(), rtol=1e-12, err_msg=k)
+    out, tout = ours(ds.from_numpy(x)), theirs(torch.tensor(x))
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-12)
+    (out**3).sum().backward()
+    (tout**3).sum().backward()
+    _grads_match(ours, theirs)
+    # torch's state_dict loads into a fresh weight-normalized layer and gives torch's output
+    with torch.no_grad():
+        getattr(theirs.parametrizations, name).original0.mul_(1.5)
+    fresh = parametrizations.weight_norm(ds.nn.Linear(4, 3, dtype="float64"), name=name, dim=dim)
+    _load_from_torch(fresh, theirs)
+    np.testing.assert_allclose(fresh(ds.from_numpy(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+
+
+def test_weight_norm_rejects_a_dim_torch_rejects() -> None:
+    for name, dim in (("bias", 1), ("bias", -2), ("weight", 2)):
+        with pytest.raises(IndexError):
+            TP.weight_norm(torch.nn.Linear(4, 3), name=name, dim=dim)
+        with pytest.raises(IndexError, match=f"weight_norm: dim {dim} is out of range for a parameter with"):
+            parametrizations.weight_norm(ds.nn.Linear(4, 3), name=name, dim=dim)
+
+
 def test_cached_reuses_and_the_weight_is_recomputed_after_a_change() -> None:
     m = parametrize.register_parametrization(ds.nn.Linear(3, 3), "weight", _symmetric(ds))
     with parametrize.cached():

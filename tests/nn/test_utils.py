@@ -157,6 +157,30 @@ def test_weight_norm_matches_torch(make: str, dim) -> None:  # type: ignore[no-u
         ds.nn.utils.remove_weight_norm(ours)
 
 
+@pytest.mark.parametrize(("name", "dim"), [("bias", 0), ("bias", -1), ("weight", -1), ("weight", -2)])
+def test_old_weight_norm_dims_and_1d_parameters_match_torch(name: str, dim: int) -> None:
+    # a 1-D parameter with dim 0 keeps one g per element (|v|); -1 means the whole tensor, not the last dim
+    theirs = torch.nn.Linear(4, 3).double()
+    ours = ds.nn.Linear(4, 3, dtype="float64")
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    ds.nn.utils.weight_norm(ours, name=name, dim=dim)
+    torch.nn.utils.weight_norm(theirs, name=name, dim=dim)
+    for (k, v), tv in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        assert v.shape == tuple(tv.shape), k
+        np.testing.assert_allclose(v.numpy(), tv.numpy(), rtol=1e-12, err_msg=k)
+    x = np.random.default_rng(3).standard_normal((5, 4))
+    out, tout = ours(ds.from_numpy(x)), theirs(torch.tensor(x))
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-12)
+    (out**3).sum().backward()
+    (tout**3).sum().backward()
+    for k in (name + "_g", name + "_v"):
+        # v's gradient is exactly 0 for a 1-D dim-0 norm (w = g sign(v)); torch's is rounding noise
+        ours_g, ref_g = getattr(ours, k).grad.numpy(), getattr(theirs, k).grad.numpy()
+        np.testing.assert_allclose(ours_g, ref_g, rtol=1e-10, atol=1e-12, err_msg=k)
+    with pytest.raises(IndexError, match="weight_norm: dim 1 is out of range for a parameter with 1 dim"):
+        ds.nn.utils.weight_norm(ds.nn.Linear(4, 3), name="bias", dim=1)
+
+
 @pytest.mark.parametrize("make", ["linear", "conv", "conv_transpose"])
 def test_spectral_norm_matches_torch(make: str) -> None:
     rng = np.random.default_rng(1)

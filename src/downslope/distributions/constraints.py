@@ -1,8 +1,8 @@
 """Constraints on parameters and values (``torch.distributions.constraints``): what ``validate_args``
 checks a distribution's parameters and ``log_prob``'s values against.
 
-``check(value)`` reads the value to the host and returns a NumPy bool array over the value's batch
-dims (its last ``event_dim`` dims are one event): validation is not a training hot path.
+``check(value)`` reads the value to the host (validation is not a training hot path) and returns a
+bool tensor over the value's batch dims (its last ``event_dim`` dims are one event), as torch does.
 
 Example:
     >>> from downslope.distributions import constraints
@@ -14,11 +14,14 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ArgumentError
+
+if TYPE_CHECKING:
+    from ..tensor import Tensor
 
 __all__ = [
     "Constraint",
@@ -69,7 +72,16 @@ class Constraint:
     is_discrete = False
     event_dim = 0
 
-    def check(self, value: Any) -> np.ndarray:
+    def check(self, value: Any) -> Tensor:
+        """A bool tensor over ``value``'s batch dims (on its device), True where it satisfies the
+        constraint, as torch's ``Constraint.check``."""
+        from ..tensor import Tensor, wrap_array
+
+        ok = wrap_array(np.asarray(self._check(value), dtype=bool))
+        return ok.to(value.device) if isinstance(value, Tensor) and value.device != ok.device else ok
+
+    def _check(self, value: Any) -> np.ndarray:
+        """The check on the host (a subclass defines this one, or overrides ``check``)."""
         raise NotImplementedError
 
     def _reduce(self, ok: np.ndarray) -> np.ndarray:
@@ -88,7 +100,7 @@ class _Dependent(Constraint):
     def __call__(self, *, is_discrete: bool = False, event_dim: int = 0) -> _Dependent:
         return _Dependent(is_discrete=is_discrete, event_dim=event_dim)
 
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         raise ArgumentError("Cannot determine validity of dependent constraint")
 
 
@@ -101,7 +113,7 @@ class dependent_property(property):  # noqa: N801  (torch's name)
 
 
 class _Real(Constraint):
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         v = _host(value)
         return self._reduce(v == v)  # not NaN
 
@@ -109,7 +121,7 @@ class _Real(Constraint):
 class _Boolean(Constraint):
     is_discrete = True
 
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         v = _host(value)
         return self._reduce((v == 0) | (v == 1))
 
@@ -118,7 +130,7 @@ class _OneHot(Constraint):
     is_discrete = True
     event_dim = 1
 
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         v = _host(value)
         return ((v == 0) | (v == 1)).all(-1) & (v.sum(-1) == 1)
 
@@ -127,7 +139,7 @@ class _GreaterThan(Constraint):
     def __init__(self, lower_bound: Any) -> None:
         self.lower_bound = lower_bound
 
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         return self._reduce(_host(value) > _host(self.lower_bound))
 
     def __repr__(self) -> str:
@@ -135,7 +147,7 @@ class _GreaterThan(Constraint):
 
 
 class _GreaterThanEq(_GreaterThan):
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         return self._reduce(_host(value) >= _host(self.lower_bound))
 
 
@@ -143,7 +155,7 @@ class _LessThan(Constraint):
     def __init__(self, upper_bound: Any) -> None:
         self.upper_bound = upper_bound
 
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         return self._reduce(_host(value) < _host(self.upper_bound))
 
     def __repr__(self) -> str:
@@ -154,7 +166,7 @@ class _Interval(Constraint):
     def __init__(self, lower_bound: Any, upper_bound: Any) -> None:
         self.lower_bound, self.upper_bound = lower_bound, upper_bound
 
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         v = _host(value)
         return self._reduce((_host(self.lower_bound) <= v) & (v <= _host(self.upper_bound)))
 
@@ -164,7 +176,7 @@ class _Interval(Constraint):
 
 
 class _HalfOpenInterval(_Interval):
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         v = _host(value)
         return self._reduce((_host(self.lower_bound) <= v) & (v < _host(self.upper_bound)))
 
@@ -172,7 +184,7 @@ class _HalfOpenInterval(_Interval):
 class _IntegerInterval(_Interval):
     is_discrete = True
 
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         v = _host(value)
         return self._reduce((v % 1 == 0) & (_host(self.lower_bound) <= v) & (v <= _host(self.upper_bound)))
 
@@ -180,7 +192,7 @@ class _IntegerInterval(_Interval):
 class _IntegerGreaterThan(_GreaterThan):
     is_discrete = True
 
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         v = _host(value)
         return self._reduce((v % 1 == 0) & (v >= _host(self.lower_bound)))
 
@@ -188,7 +200,7 @@ class _IntegerGreaterThan(_GreaterThan):
 class _Simplex(Constraint):
     event_dim = 1
 
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         v = _host(value)
         return (v >= 0).all(-1) & (np.abs(v.sum(-1) - 1) < 1e-6)
 
@@ -196,7 +208,7 @@ class _Simplex(Constraint):
 class _LowerCholesky(Constraint):
     event_dim = 2
 
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         v = _host(value)
         lower = (np.tril(v) == v).all((-2, -1))
         return np.asarray(lower & (np.diagonal(v, axis1=-2, axis2=-1) > 0).all(-1))
@@ -205,7 +217,7 @@ class _LowerCholesky(Constraint):
 class _PositiveDefinite(Constraint):
     event_dim = 2
 
-    def check(self, value: Any) -> np.ndarray:
+    def _check(self, value: Any) -> np.ndarray:
         v = _host(value).astype(np.float64)
         symmetric = np.isclose(v, np.swapaxes(v, -1, -2), atol=1e-6).all((-2, -1))
         with np.errstate(all="ignore"):
@@ -219,8 +231,8 @@ class _IndependentConstraint(Constraint):
         self.is_discrete = base_constraint.is_discrete
         self.event_dim = base_constraint.event_dim + reinterpreted_batch_ndims
 
-    def check(self, value: Any) -> np.ndarray:
-        ok = self.base_constraint.check(value)
+    def _check(self, value: Any) -> np.ndarray:
+        ok = _host(self.base_constraint.check(value))  # check, not _check: the base may be a user's
         n = self.reinterpreted_batch_ndims
         return np.asarray(ok.all(axis=tuple(range(-n, 0))) if n else ok)
 

@@ -157,8 +157,8 @@ class Distribution:
             value = getattr(self, name)
             if value is None:
                 continue
-            ok = constraint.check(value)
-            if not bool(np.all(ok)):  # host: validating arguments
+            ok = constraints._host(constraint.check(value))  # host: validating arguments
+            if not bool(ok.all()):  # host: validating arguments
                 raise ArgumentError(
                     f"Expected parameter {name} ({type(value).__name__} of shape {tuple(value.shape)}) of "
                     f"distribution {self!r} to satisfy the constraint {constraint!r}, but found invalid values:\n"
@@ -184,7 +184,7 @@ class Distribution:
         support = self.support
         if support is None or constraints.is_dependent(support):
             return
-        if not bool(np.all(support.check(value))):  # host: validating arguments
+        if not bool(constraints._host(support.check(value)).all()):  # host: validating arguments
             raise ArgumentError(
                 f"Expected value argument ({type(value).__name__} of shape {tuple(value.shape)}) to be within "
                 f"the support ({support!r}) of the distribution {self!r}, but found invalid values:\n{value}"

@@ -16,7 +16,7 @@ from ..nn.functional import logsigmoid
 from ..tensor import Tensor, as_tensor
 from . import constraints
 from ._special import lgamma
-from .discrete import Categorical, _probs_or_logits
+from .discrete import Binomial, Categorical, _probs_or_logits
 from .distribution import (
     EULER_GAMMA,
     Distribution,
@@ -252,6 +252,15 @@ class Multinomial(Distribution):
     @property
     def variance(self) -> Tensor:
         return self.total_count * self.probs * (1 - self.probs)
+
+    def entropy(self) -> Tensor:
+        """torch's sum over the support: n H(categorical) - log n! + sum_i E[log x_i!], each count
+        x_i ~ Binomial(n, p_i), its expectation enumerated over 1..n (log 0! = 0)."""
+        n = self.total_count
+        binomial = Binomial(n, probs=self.probs, validate_args=False)
+        support = binomial.enumerate_support(expand=False)[1:]
+        weights = ops.exp(binomial.log_prob(support)) * lgamma(support + 1)
+        return n * self._categorical.entropy() - math.lgamma(n + 1) + ops.sum(weights, axis=(0, -1))
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
         shape = _shape(sample_shape) + self.batch_shape

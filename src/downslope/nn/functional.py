@@ -433,11 +433,36 @@ def pdist(x: Tensor, p: float = 2.0) -> Tensor:
     x = _as_tensor(x, "pdist")
     if x.ndim != 2:
         raise ArgumentError(f"pdist: expected a 2-D (N, M) input, got shape {x.shape}")
+    if not backend.is_floating(x.array.dtype):
+        raise ArgumentTypeError(f"pdist: expected a floating-point input, got {x.dtype}")
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not p >= 0:
+        raise ArgumentError(f"pdist: p must be a non-negative number (inf included), got {p!r}")
     i, j = np.triu_indices(x.shape[0], 1)
     d = x[i] - x[j]
-    if p == 2:
-        return ops.sqrt(ops.sum(d * d, 1))
-    return ops.sum(ops.abs(d) ** p, 1) ** (1.0 / p)
+    if (p == np.inf and x.shape[1]) or p == 0:
+        return _pdist_count_or_max(d, p == 0)
+    # the norm op has torch's gradient at a zero distance (0, not the NaN of a root at 0) and its
+    # p < 1 cases; with no columns every distance is 0, whatever p
+    return ops.vector_norm(d, p if x.shape[1] else 1, 1)
+
+
+def _pdist_count_or_max(d: Tensor, count: bool) -> Tensor:
+    """The number of nonzeros (p = 0) or the largest |d| (p = inf) per row, with torch's pdist
+    gradients: a zero one for the count (not none), and for the max the whole gradient to each tied
+    element (the inf-norm shares it among them)."""
+    a = d.array
+    mag = namespace_of(a).abs(a)
+    out = (mag != 0).sum(axis=1).astype(a.dtype) if count else mag.max(axis=1)
+    return record_op(out, (d,), _pdist_vjp, count)
+
+
+def _pdist_vjp(g, y, args, saved, needs, xp):
+    a = xp.data(args[0])
+    if saved:
+        weight = namespace_of(a).zeros_like(a)
+    else:
+        weight = (namespace_of(a).sign(a) * (abs(a) == xp.data(y)[:, None])).astype(a.dtype)
+    return (xp.expand_dims(g, 1) * weight,)
 
 
 def glu(x: Tensor, dim: int = -1) -> Tensor:
@@ -510,6 +535,16 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     """
     x1 = _as_tensor(x1, "cosine_similarity")
     x2 = _as_tensor(x2, "cosine_similarity")
+    if not (backend.is_floating(x1.array.dtype) or backend.is_floating(x2.array.dtype)):
+        raise ArgumentTypeError(f"cosine_similarity: expected a floating-point input, got {x1.dtype} and {x2.dtype}")
+    if x1.shape != x2.shape:
+        # torch broadcasts first: a norm over ``dim`` of an input that is then broadcast along
+        # ``dim`` would be too small and the result could exceed 1
+        try:
+            shape = np.broadcast_shapes(x1.shape, x2.shape)  # host: shapes are Python tuples
+        except ValueError:
+            raise ShapeError(f"cosine_similarity: shapes {x1.shape} and {x2.shape} do not broadcast together") from None
+        x1, x2 = ops.broadcast_to(x1, shape), ops.broadcast_to(x2, shape)
     n1 = _clamp_min_passing(ops.vector_norm(x1, 2, dim, keepdim=True), eps)
     n2 = _clamp_min_passing(ops.vector_norm(x2, 2, dim, keepdim=True), eps)
     return ops.sum((x1 / n1) * (x2 / n2), dim)

@@ -325,13 +325,9 @@ def _copy(a: Any) -> Tensor:
     return wrap_array(namespace_of(a).array(a))
 
 
-def _norm_except_dim(v: Tensor, dim: int | None) -> Tensor:
-    """The 2-norm of ``v`` over every dim but ``dim``, keeping dims (over all of them for None)."""
-    if dim is None:
-        return ops.sqrt(ops.sum(v * v))
-    dim = dim % v.ndim
-    axes = tuple(a for a in range(v.ndim) if a != dim)
-    return ops.sqrt(ops.sum(v * v, axes, keepdim=True))
+# the same norm as the newer parametrization's: -1 (like None) is the whole tensor, and a 1-D
+# parameter with dim 0 gets one g per element
+_norm_except_dim = parametrizations._norm_except_dim
 
 
 def weight_norm(module: Any, name: str = "weight", dim: int | None = 0) -> Any:
@@ -352,6 +348,7 @@ def weight_norm(module: Any, name: str = "weight", dim: int | None = 0) -> Any:
         raise ArgumentError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
     if name in getattr(module, "_weight_norm", {}):
         raise ArgumentError(f"weight_norm: {name!r} of {type(module).__name__} is already weight-normalized")
+    parametrizations._check_norm_dim(dim, weight.ndim, "weight_norm")
     delattr(module, name)
     g = Parameter(_copy(_norm_except_dim(weight.detach(), dim).array))
     v = Parameter(_copy(weight.array))

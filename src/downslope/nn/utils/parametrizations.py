@@ -208,13 +208,27 @@ def orthogonal(
 
 
 # ---------------------------------------------------------------------- weight normalization
-def _norm_except_dim(v: Tensor, dim: int) -> Tensor:
-    """The 2-norm of ``v`` over every dim but ``dim``, keeping dims; over all of them for ``dim=-1``
-    (PyTorch's ``norm_except_dim``, where -1 means the whole tensor)."""
-    if dim == -1:
+def _check_norm_dim(dim: int | None, ndim: int, where: str) -> None:
+    """Reject a ``dim`` that PyTorch's weight norm would: None and -1 (the whole tensor) always do."""
+    if dim is None or dim == -1:
+        return
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise ArgumentError(f"{where}: dim must be an int or None, got {dim!r}")
+    if ndim == 0 or not -ndim <= dim < ndim:
+        raise OutOfRangeError(f"{where}: dim {dim} is out of range for a parameter with {ndim} dim(s)")
+
+
+def _norm_except_dim(v: Tensor, dim: int | None) -> Tensor:
+    """The 2-norm of ``v`` over every dim but ``dim``, keeping dims; over all of them for None or -1
+    (PyTorch's ``norm_except_dim``, where -1 means the whole tensor, not the last dim)."""
+    if dim is None or dim == -1:
         return ops.sqrt(ops.sum(v * v))
     dim = dim % v.ndim
     axes = tuple(a for a in range(v.ndim) if a != dim)
+    if not axes:
+        # a norm over no dims is |v| element by element (a 1-D parameter with dim 0); ops.sum over
+        # an empty tuple of axes would reduce everything
+        return ops.abs(v)
     return ops.sqrt(ops.sum(v * v, axes, keepdim=True))
 
 
@@ -240,8 +254,10 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
         >>> weight_norm(nn.Linear(3, 2)).parametrizations.weight.original0.shape
         (2, 1)
     """
-    if not isinstance(getattr(module, name, None), Tensor):
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
         raise ArgumentError(f"weight_norm: {type(module).__name__} has no parameter {name!r}")
+    _check_norm_dim(dim, weight.ndim, "weight_norm")
     parametrize.register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
     return module
 
