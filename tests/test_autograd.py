@@ -904,3 +904,26 @@ def test_mixed_dtype_gradients_keep_each_input_dtype_under_create_graph(op: str,
                 else:
                     assert o.dtype == t.dtype
                     np.testing.assert_allclose(o, t, rtol=2e-6 if o.dtype == np.float32 else 1e-6)
+
+
+def test_custom_backward_may_return_trailing_nones_beyond_the_arguments_as_in_torch() -> None:
+    class Double(ds.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2, None, None  # the fused-conv tutorial's pattern: extra Nones are ignored
+
+    x = ds.ones(3, requires_grad=True)
+    Double.apply(x).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0, 2.0]
+
+    class TooMany(Double):
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2, g
+
+    with pytest.raises(ds.errors.ArgumentError, match="returned 2 gradient"):
+        TooMany.apply(ds.ones(3, requires_grad=True)).sum().backward()

@@ -998,6 +998,8 @@ def _function_vjp(g, y, args, saved, needs, xp):
     grads_out = [x if x is None or isinstance(x, Tensor) else wrap_array(x) for x in grads_out]
     result = cls.backward(ctx, *grads_out)
     grads = result if isinstance(result, (tuple, list)) else (result,)
+    if len(grads) > n_args and all(extra is None for extra in grads[n_args:]):
+        grads = grads[:n_args]  # torch accepts trailing Nones beyond the forward's arguments
     if len(grads) != n_args:
         raise ArgumentError(
             f"{cls.__name__}.backward returned {len(grads)} gradient(s); expected one per forward argument "
