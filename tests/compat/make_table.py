@@ -54,6 +54,9 @@ DIFFERS: dict[str, str] = {
     "torch.manual_seed": "seeds downslope's NumPy generator: the numbers differ from PyTorch's; a float seed is "
     "refused (PyTorch truncates it)",
     "torch.ldexp": "the gradient for a negative integer exponent is 2^exponent (torch's is 0: an integer 2^-n)",
+    "torch.polygamma": "+inf at the negative integers for n = 1 (torch's trigamma gives large finite values there); "
+    "0 at +inf and NaN at -inf for n >= 2 (torch: NaN and +-inf)",
+    "torch.sinc": "the second derivative at 0 is -pi^2/3 (torch's is NaN), from a Taylor series near 0",
     "torch.searchsorted": "NaNs inside the boundaries count as the largest values (NumPy's order), where torch's "
     "binary search treats them as smaller",
     "torch.seed": "seeds downslope's NumPy generator",
