@@ -10,9 +10,11 @@ The ``"strict"`` device is a test stand-in for a GPU (see ``downslope/devices/st
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import types
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import ArgumentError, ArgumentTypeError, StateError
@@ -135,7 +137,14 @@ def resolve(target: Any, where: str) -> device:
 _default_state = threading.local()
 
 
+# Whether any thread ever chose a default other than the CPU: until then the factories' check is one
+# global read instead of a thread-local lookup per tensor made
+_ever_off_cpu = [False]
+
+
 def _set_default(d: device) -> None:
+    if d.type != "cpu":
+        _ever_off_cpu[0] = True
     _default_state.device = d
 
 
@@ -173,6 +182,8 @@ def get_default_device() -> device:
 
 def default_factory_device() -> device | None:
     """The default device when it is not the CPU, else None (the factories' fast host path)."""
+    if not _ever_off_cpu[0]:
+        return None
     d = getattr(_default_state, "device", CPU)
     return None if d.type == "cpu" else d
 
@@ -481,10 +492,43 @@ class _Cudnn:
     enabled = False
     deterministic = False
     benchmark = False
+    benchmark_limit = 10
+    allow_tf32 = True  # PyTorch's default
 
     @staticmethod
     def is_available() -> bool:
         return False
+
+    @contextlib.contextmanager
+    def flags(
+        self,
+        enabled: bool = False,
+        benchmark: bool = False,
+        benchmark_limit: int = 10,
+        deterministic: bool = False,
+        allow_tf32: bool = True,
+        **others: Any,
+    ) -> Iterator[None]:
+        """``torch.backends.cudnn.flags(...)``: the flags set for the block, then restored (as in
+        PyTorch, also on an error); like the flags themselves, they change nothing here.
+
+        Example:
+            >>> import downslope as ds
+            >>> with ds.backends.cudnn.flags(enabled=False, deterministic=True):
+            ...     ds.backends.cudnn.deterministic
+            True
+            >>> ds.backends.cudnn.deterministic
+            False
+        """
+        names = ("enabled", "benchmark", "benchmark_limit", "deterministic", "allow_tf32")
+        before = {name: getattr(self, name) for name in names}
+        for name, value in zip(names, (enabled, benchmark, benchmark_limit, deterministic, allow_tf32)):
+            setattr(self, name, value)
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                setattr(self, name, value)
 
 
 class _CudaMatmul:
