@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ops import clip, erf, erfc, exp2, expm1, log1p, logsumexp, round, sigmoid, sinc, xlogy
+from .ops import erf, erfc, exp2, expm1, log1p, logsumexp, round, sigmoid, sinc, xlogy
 from .ops import logit as _logit
 from .ops.reductions import log_softmax as _log_softmax
 from .ops.reductions import softmax as _softmax
@@ -47,14 +47,15 @@ modified_bessel_i1 = i1
 
 
 def logit(x: Any, eps: float | None = None) -> Tensor:
-    """log(x / (1 - x)) (torch.special.logit); with ``eps``, x is clamped to [eps, 1 - eps] first.
+    """log(x / (1 - x)) (torch.special.logit); with ``eps``, x is clamped to [eps, 1 - eps] first
+    (see :func:`downslope.logit`).
 
     Example:
         >>> import downslope as ds
         >>> ds.special.logit(ds.tensor([0.0, 0.5]), eps=1e-6)
         tensor([-13.8155,   0.    ])
     """
-    return _logit(x if eps is None else clip(x, eps, 1 - eps))
+    return _logit(x, eps)
 
 
 def softmax(x: Any, dim: int, *, dtype: Any = None) -> Tensor:

@@ -64,3 +64,68 @@ def test_median_of_all_elements_is_nan_with_a_nan_and_shares_ties_like_torch(che
 def test_kthvalue_sorts_nan_last_like_torch(check_op, k):
     # values only: torch picks among several NaNs in no documented order
     check_op(lambda t: t.kthvalue(k, 1).values, lambda t: t.kthvalue(k, 1).values, [_X[:3]], grad=False)
+
+
+def _outcome(fn, m):
+    try:
+        result = fn(m)
+    except (IndexError, RuntimeError, ValueError) as error:
+        return _torch_kind(error)
+    parts = result if isinstance(result, tuple) else (result,)
+    return [(tuple(p.shape), str(p.dtype).replace("torch.", ""), np.asarray(p.tolist()).tolist()) for p in parts]
+
+
+def _torch_kind(error):
+    # downslope's errors subclass the built-in torch raises: name that one
+    return "IndexError" if isinstance(error, IndexError) else "RuntimeError" if isinstance(error, RuntimeError) else "?"
+
+
+@pytest.mark.parametrize(
+    ("seq_shape", "values_shape"),
+    [
+        ((4, 0), (4, 2)),
+        ((2, 4), (2, 0)),
+        ((0, 4), (0, 2)),
+        ((0,), (3,)),
+        ((4,), (0,)),
+        ((2, 0), (2, 0)),
+        ((2, 3, 4), (2, 3, 5)),
+    ],
+)
+@pytest.mark.parametrize("right", [False, True])
+def test_searchsorted_with_empty_sequences_or_values_matches_torch(seq_shape, values_shape, right):
+    rng = np.random.default_rng(0)
+    seq, values = np.sort(rng.random(seq_shape), -1), rng.random(values_shape)
+
+    def call(m):
+        return m.searchsorted(m.tensor(seq), m.tensor(values), right=right)
+
+    assert _outcome(call, ds) == _outcome(call, torch)
+    assert ds.searchsorted(ds.tensor(seq), ds.tensor(values), out_int32=True).dtype == ds.int32
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim"),
+    [((0, 1, 2), 0), ((0, 1, 2), 1), ((2, 0), 0), ((2, 0), 1), ((0,), 0), ((0,), None), ((), 0), ((), -1), ((), None)],
+)
+def test_unique_consecutive_of_empty_and_0d_tensors_matches_torch(shape, dim):
+    def call(m):
+        return m.unique_consecutive(m.zeros(shape), return_inverse=True, return_counts=True, dim=dim)
+
+    assert _outcome(call, ds) == _outcome(call, torch)
+
+
+@pytest.mark.parametrize("name", ["median", "nanmedian", "mode", "kthvalue"])
+@pytest.mark.parametrize(
+    ("shape", "dim"), [((2, 0), 1), ((0, 2), 0), ((0, 0), 1), ((0,), 0), ((0, 3, 0), 1), ((2, 0, 0), 0)]
+)
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+def test_order_statistics_along_an_empty_dim_fail_as_torch(name, shape, dim, dtype):
+    def call(m):
+        x = m.zeros(shape, dtype=getattr(m, dtype))
+        return m.kthvalue(x, 1, dim) if name == "kthvalue" else getattr(m, name)(x, dim)
+
+    assert _outcome(call, ds) == _outcome(call, torch)
+    if shape == (2, 0):
+        with pytest.raises(ds.errors.OutOfRangeError, match="reduction dim 1 to have non-zero size"):
+            call(ds)

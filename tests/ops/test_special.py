@@ -233,3 +233,41 @@ def test_sgn_fix_positive_and_predicates_match_torch():
     assert ds.is_neg(ds.ones(2)) is False and ds.ones(2).is_neg() is False
     with pytest.raises(RuntimeError):
         ds.is_nonzero(ds.tensor([1, 2]))
+
+
+@pytest.mark.parametrize("name", ["ndtr", "ndtri", "log_ndtr", "erfcx"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_normal_functions_take_0d_tensors(name, dtype):
+    # arithmetic on a 0-d NumPy array gives a NumPy scalar: the erfc helper must take those too
+    for v in (0.3, -3.0, 0.9):
+        ours = getattr(ds.special, name)(ds.tensor(v, dtype=getattr(ds, dtype)))
+        theirs = getattr(torch.special, name)(torch.tensor(v, dtype=getattr(torch, dtype)))
+        assert ours.shape == () and ours.dtype == getattr(ds, dtype)
+        np.testing.assert_allclose(ours.item(), theirs.item(), rtol=1e-5 if dtype == "float32" else 1e-13)
+    x = ds.tensor(0.3, dtype=ds.float64, requires_grad=True)
+    t = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    getattr(ds.special, name)(x).backward()
+    getattr(torch.special, name)(t).backward()
+    assert x.grad.item() == pytest.approx(t.grad.item(), rel=1e-12)
+
+
+def test_digamma_at_signed_zero_follows_the_zeros_side_as_torch():
+    values = [0.0, -0.0]
+    for dtype in ("float32", "float64"):
+        ours = ds.digamma(ds.tensor(values, dtype=getattr(ds, dtype))).tolist()
+        assert ours == torch.digamma(torch.tensor(values, dtype=getattr(torch, dtype))).tolist() == [-inf, inf]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_polygamma_edge_values(n):
+    edge = np.array([0.0, -0.0, -1.0, -3.0, -2.5, 1.0, nan, 1e-300, -1e-300, -100.5])
+    ours = ds.polygamma(n, ds.tensor(edge, dtype=ds.float64)).numpy()
+    theirs = torch.polygamma(n, torch.tensor(edge, dtype=torch.float64)).numpy()
+    if n == 1:
+        # torch's trigamma gives huge finite values at the negative integers; the poles are +inf
+        assert np.isposinf(ours[[2, 3]]).all()
+        ours, theirs = np.delete(ours, [2, 3]), np.delete(theirs, [2, 3])
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9)  # torch's trigamma: ~5e-10
+    # at +inf the limit is 0 (torch: NaN for n >= 2), and -inf has none
+    far = ds.polygamma(n, ds.tensor([inf, -inf], dtype=ds.float64)).numpy()
+    assert far[0] == 0.0 and np.isnan(far[1])

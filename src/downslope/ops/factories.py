@@ -50,19 +50,25 @@ def range(
     for name, v in zip(("start", "end", "step"), bounds):
         if isinstance(v, (str, bytes, bool)) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise ArgumentTypeError(f"range: {name} must be a number, got {type(v).__name__} ({v!r})")
+    out_dtype = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+    integral = out_dtype.kind in "iu"
     lo, hi, by = bounds
-    if by == 0:
-        raise ArgumentError("range: step must be nonzero")
-    if (hi - lo) * by < 0:
+    if by != 0 and (hi - lo) * by < 0:  # checked on the values given, as torch does
         raise ArgumentError(
             f"range: upper bound and lower bound inconsistent with step sign (start={lo}, end={hi}, step={by})"
         )
-    out_dtype = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
-    count = int(math.floor((float(hi) - float(lo)) / float(by))) + 1  # host: Python numbers; torch counts in double
+    # for an integer dtype torch casts the bounds first (toward zero), then counts in integers
+    lo, hi, by = (int(v) for v in bounds) if integral else bounds
+    if by == 0:
+        raise ArgumentError(
+            f"range: step must be nonzero (got {bounds[2]!r}{' as ' + str(out_dtype) if integral else ''})"
+        )
     arr: np.ndarray
-    if out_dtype.kind in "iu" and builtins.all(isinstance(v, (int, np.integer)) for v in bounds):
-        arr = np.arange(count, dtype=np.int64) * int(by) + int(lo)  # host: a factory, placed by _made
+    if integral:
+        count = (hi - lo) // by + 1  # the same sign on both sides: floor is torch's truncation
+        arr = np.arange(count, dtype=np.int64) * by + lo  # host: a factory, placed by _made
     else:
+        count = int(math.floor((float(hi) - float(lo)) / float(by))) + 1  # host: Python numbers; torch counts in double
         arr = float(lo) + np.arange(count, dtype=np.float64) * float(by)  # host: a factory, placed by _made
     return _made(arr.astype(out_dtype), requires_grad, device, "range()")
 

@@ -9,8 +9,11 @@ PyTorch checks it, and written into ``out``, which is returned:
 - gradients: refused while grad mode is on and an argument (or ``out``) requires grad, with
   PyTorch's message (``out=`` writes are not recorded);
 - dtype: the result is cast into ``out``'s dtype where PyTorch allows it (not float into an integer
-  tensor, nor anything but bool into a bool tensor); the products and argmax/argmin want ``out``'s
-  dtype to be the result's; the factories make their values in ``out``'s dtype;
+  tensor, nor anything but bool into a bool tensor); the functions that return several tensors, the
+  products, and the ops PyTorch implements without a cast (abs, clamp, where, gather, tril...) want
+  ``out``'s dtype to be the result's (their indices int64); ``sum``/``prod``/``cumsum``/``cumprod``
+  compute in ``out``'s dtype, as if it were their ``dtype=``; with a ``dtype=`` given, ``out`` must
+  have it; the factories make their values in ``out``'s dtype;
 - shape: an ``out`` of another shape is resized, with PyTorch's warning when it had elements;
 - a function that returns several tensors (``max(x, dim)``, ``sort``, ``topk``...) takes a tuple of
   as many tensors, and returns them in its usual named tuple.
@@ -51,13 +54,15 @@ OUT_FUNCTIONS = (
     # reductions and scans
     "sum", "mean", "prod", "max", "min", "amax", "amin", "aminmax", "argmax", "argmin", "std", "var",
     "logsumexp", "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "median", "nanmedian", "mode",
-    "kthvalue", "nansum", "nanmean", "quantile", "nanquantile", "all", "any", "count_nonzero", "norm",
+    "kthvalue", "nansum", "nanmean", "quantile", "nanquantile", "all", "any", "norm",
     # joining, selecting, rearranging
     "cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "row_stack",
     "where", "gather", "index_select", "masked_select", "take", "take_along_dim", "tril", "triu", "diag",
-    "diff", "nonzero", "argwhere", "searchsorted", "bucketize",
+    "diff", "nonzero", "searchsorted", "bucketize",
     # sorting
-    "sort", "argsort", "msort", "topk",
+    "sort", "msort", "topk",
+    # several results
+    "frexp",
 )  # fmt: skip
 
 # Factories: their values are made in out's dtype when no dtype is given.
@@ -66,10 +71,21 @@ OUT_FACTORIES = (
     "randint", "randperm", "normal", "tril_indices", "triu_indices",
 )  # fmt: skip
 
-# Functions whose out must already have the result's dtype in PyTorch (the products, argmax/argmin).
+# Functions whose out must already have the result's dtype in PyTorch (checked against torch 2.x, which
+# implements these without a cast to out's dtype); those returning several tensors are all like this.
 _EXACT_DTYPE = frozenset(
-    {"matmul", "mm", "bmm", "mv", "dot", "addmm", "addmv", "addbmm", "baddbmm", "argmax", "argmin"}
-)
+    {
+        "matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "cross", "tensordot", "addmm", "addmv", "addbmm",
+        "baddbmm", "argmax", "argmin", "abs", "absolute", "neg", "negative", "sign", "sgn", "ceil", "floor",
+        "round", "trunc", "fix", "frac", "clamp", "clip", "clamp_min", "clamp_max", "nan_to_num", "heaviside",
+        "signbit", "isin", "float_power", "logcumsumexp", "quantile", "nanquantile", "norm", "amax", "amin",
+        "all", "any", "where", "gather", "index_select", "masked_select", "take", "take_along_dim", "tril",
+        "triu", "diag", "msort", "nonzero", "searchsorted", "bucketize",
+    }
+)  # fmt: skip
+
+# Reductions and scans that compute in out's dtype when no dtype= is given (out's dtype acts as dtype=).
+_DTYPE_FROM_OUT = frozenset({"sum", "prod", "cumsum", "cumprod"})
 
 
 def _check_out_type(out: Any, name: str, several: bool) -> tuple[Tensor, ...]:
@@ -82,10 +98,11 @@ def _check_out_type(out: Any, name: str, several: bool) -> tuple[Tensor, ...]:
     return (out,)
 
 
-def _write(out: Tensor, result: Tensor, name: str) -> None:
-    """``result``'s values into ``out`` (resized first if its shape differs), cast to out's dtype."""
+def _write(out: Tensor, result: Tensor, name: str, exact: bool = False) -> None:
+    """``result``'s values into ``out`` (resized first if its shape differs), cast to out's dtype
+    (``exact``: out must have the result's dtype)."""
     src, dst = result.array.dtype, out.array.dtype
-    if name in _EXACT_DTYPE and src != dst:
+    if (exact or name in _EXACT_DTYPE) and src != dst:
         raise ArgumentTypeError(f"{name}(): expected out tensor to have dtype {src}, but got {dst} instead")
     if not _torch_can_cast(src, dst):
         raise ArgumentTypeError(f"{name}(): result type {src} can't be cast to the desired output type {dst}")
@@ -134,6 +151,15 @@ def with_out(fn: Callable[..., Any], factory: bool = False) -> Callable[..., Any
                 raise ArgumentTypeError(
                     f"{name}(): dtype {_as_dtype(dtype)} does not match dtype of out parameter ({out.dtype})"
                 )
+        if name in _DTYPE_FROM_OUT and name in ("sum", "prod") and len(args) < 2 and "dim" not in kwargs:
+            # torch's whole-tensor overloads of these take no out=
+            raise ArgumentTypeError(
+                f"{name}(): out= is taken only with a dim: {name}(input, dim, keepdim=False, *, out)"
+            )
+        # an explicit dtype= must be out's; without one, these compute in out's dtype
+        exact = not factory and kwargs.get("dtype") is not None
+        if not factory and not several and name in _DTYPE_FROM_OUT and kwargs.get("dtype") is None:
+            kwargs["dtype"] = outs[0].dtype
         result = fn(*args, **kwargs)
         results = tuple(result) if isinstance(result, tuple) else (result,)
         if several != isinstance(result, tuple) or len(results) != len(outs):
@@ -147,7 +173,7 @@ def with_out(fn: Callable[..., Any], factory: bool = False) -> Callable[..., Any
                 "the arguments requires grad."
             )
         for o, r in zip(outs, results):
-            _write(o, r, name)
+            _write(o, r, name, exact=exact or several)
         if isinstance(result, tuple):
             return type(result)(*outs) if hasattr(result, "_fields") else tuple(outs)
         return out

@@ -395,7 +395,6 @@ _UNARY: dict[str, tuple[Any, Any]] = {
         lambda a: 1 - backend.erf(a),
         lambda x, y, m: m.exp(-(x * x)) * (-2 / math.sqrt(math.pi)),
     ),
-    "logit": (lambda a: np.log(a / (1 - a)), lambda x, y, m: 1 / (x * (1 - x))),
     "deg2rad": (np.deg2rad, lambda x, y, m: math.pi / 180),
     "rad2deg": (np.rad2deg, lambda x, y, m: 180 / math.pi),
     "frac": (lambda a: a - np.trunc(a), lambda x, y, m: 1),
@@ -406,12 +405,23 @@ _UNARY: dict[str, tuple[Any, Any]] = {
 }
 
 
+# Taylor coefficients of sinc'(x) / (pi * t) in u = t^2, t = pi x: (-1)^k 2k / (2k + 1)!, k = 1..6
+_SINC_SERIES = tuple((-1) ** k * 2 * k / math.factorial(2 * k + 1) for k in range(1, 7))
+
+
 def _sinc_derivative(x: Any, y: Any, m: Any) -> Any:
-    # d/dx sin(pi x)/(pi x) = (cos(pi x) - sinc(x)) / x, and 0 at x = 0
-    at_zero = m.data(x) == 0
-    safe = m.where(at_zero, 1.0, x)
+    # d/dx sin(pi x)/(pi x) = (cos(pi x) - sinc(x)) / x; for |pi x| < 0.5 its Taylor series instead
+    # (that difference cancels there, and the series differentiates again: sinc''(0) = -pi^2/3)
+    small = abs(m.data(x)) * math.pi < 0.5
+    t = m.where(small, x, 0.0) * math.pi
+    u = t * t
+    poly = u * 0 + _SINC_SERIES[-1]
+    for c in reversed(_SINC_SERIES[:-1]):
+        poly = poly * u + c
+    series = t * poly * math.pi + 0.0  # + 0.0: +0 at x = 0, as torch (t * poly is -0 there)
+    safe = m.where(small, 1.0, x)
     d = (m.cos(math.pi * safe) - y) / safe
-    return m.where(at_zero, 0.0, d)
+    return m.where(small, series, d)
 
 
 def _unary_table_op(name: str) -> Any:
@@ -473,7 +483,41 @@ exp2 = _unary_table_op("exp2")
 erfc = _unary_table_op("erfc")
 
 
-logit = _unary_table_op("logit")
+def logit(x: Any, eps: float | None = None) -> Tensor:
+    """log(x / (1 - x)) (torch.logit). With ``eps`` >= 0, x below eps reads as eps and x above 1 - eps
+    as 1 - eps (torch's rule, also when eps > 0.5), and the gradient there is 0; without it (or with
+    eps < 0) the gradient is NaN outside [0, 1], as torch's.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.logit(ds.tensor([0.0, 0.5, 0.9]), eps=0.1)
+        tensor([-2.1972,  0.    ,  2.1972])
+    """
+    if eps is not None and not isinstance(eps, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"logit: eps must be a float or None, got {type(eps).__name__}")
+    x = _lift_float(x)
+    a = x.array
+    bounds = None if eps is None else (float(eps), 1.0 - float(eps))  # host: eps is a Python number
+    if bounds is not None and bounds[0] >= 0:  # a negative eps clamps nothing (its gradient still does)
+        lo, hi = bounds
+        # not clamp: with eps > 0.5 (lo > hi) x < lo still reads as lo, as in torch
+        a = np.where(a < lo, lo, np.where(a > hi, hi, a)).astype(a.dtype, copy=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(a / (1 - a))
+    return record_op(as_array(out).astype(x.array.dtype, copy=False), (x,), _logit_vjp, bounds)
+
+
+def _logit_vjp(g, y, args, saved, needs, xp):
+    # torch's rule: without eps NaN outside [0, 1]; with eps 0 outside [eps, 1 - eps] (and at NaN)
+    x = args[0]
+    data = xp.data(x)
+    if saved is None:
+        outside, fill = (data < 0) | (data > 1), math.nan
+    else:
+        outside, fill = ~((data >= saved[0]) & (data <= saved[1])), 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # inf at 0 and 1, as torch's
+        safe = xp.where(outside, 0.5, x)  # keeps 1 / (x (1 - x)) finite where it is not used
+        return (g * xp.where(outside, fill, 1 / (safe * (1 - safe))),)
 
 
 deg2rad = _unary_table_op("deg2rad")

@@ -13,7 +13,7 @@ import numpy as np
 from ..backend import as_array
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..graph import _sum_to_array
-from ..tensor import Tensor, _alias, record_op
+from ..tensor import Tensor, _alias, record_op, wrap_array
 from .operands import _builtin_any, _builtin_max, _dim, _lift, _norm_axes, result_dtype
 from .pointwise import astype
 
@@ -186,13 +186,13 @@ def t(x: Any) -> Tensor:
 
 def hstack(tensors: Sequence[Any]) -> Tensor:
     """Join along dim 1 (dim 0 for 1-D tensors)."""
-    ts = [_lift(t) for t in tensors]
+    ts = [atleast_1d(t) for t in tensors]  # 0-d tensors join as 1-element rows, as torch
     return concatenate(ts, 0 if ts and ts[0].ndim == 1 else 1)
 
 
 def vstack(tensors: Sequence[Any]) -> Tensor:
     """Join along dim 0 (1-D tensors become rows)."""
-    return concatenate([reshape(_lift(t), (1, -1)) if _lift(t).ndim == 1 else t for t in tensors], 0)
+    return concatenate([atleast_2d(t) for t in tensors], 0)  # 0-d and 1-D tensors become rows, as torch
 
 
 concat = concatenate
@@ -271,7 +271,7 @@ def column_stack(tensors: Sequence[Any]) -> Tensor:
 
 def dstack(tensors: Sequence[Any]) -> Tensor:
     ts = [_lift(t) for t in tensors]
-    ts = [reshape(t, (1, -1, 1)) if t.ndim == 1 else unsqueeze(t, -1) if t.ndim == 2 else t for t in ts]
+    ts = [reshape(t, (1, -1, 1)) if t.ndim < 2 else unsqueeze(t, -1) if t.ndim == 2 else t for t in ts]
     return concatenate(ts, 2)
 
 
@@ -322,4 +322,8 @@ def sum_to_size(x: Any, *size: Any) -> Tensor:
     lead = x.ndim - len(shape)
     if lead < 0 or _builtin_any(s != 1 and s != x.shape[lead + i] for i, s in enumerate(shape)):
         raise ShapeError(f"sum_to_size: size {shape} is not expandable to size {x.shape}")
-    return sum_to(x, shape)
+    out = sum_to(x, shape)
+    # a sum of bools or integers is int64, as torch's (which sums whenever size is (), even of a 0-d x)
+    if (not shape or shape != x.shape) and x.array.dtype.kind in "biu" and out.array.dtype != np.int64:
+        out = wrap_array(out.array.astype(np.int64))
+    return out

@@ -3,6 +3,7 @@ nanquantile, searchsorted, bucketize, unique_consecutive."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,7 @@ def kthvalue(x: Any, k: int, dim: int = -1, keepdim: bool = False) -> Any:
     """``(values, indices)`` of the k-th smallest along ``dim`` (k from 1)."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "kthvalue")
+    _check_reduced_size("kthvalue", x, d)
     n = x.shape[d] if x.ndim else 1
     if not 1 <= k <= n:
         raise OutOfRangeError(f"kthvalue: k={k} is out of range for dimension {d} of size {n}")
@@ -86,6 +88,7 @@ def median(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
         value = median(flat.detach(), 0).values.array
         return record_op(value, (x,), _median_all_vjp)
     d = _dim(dim, x.ndim, "median")
+    _check_reduced_size("median", x, d)
     if x.ndim == 0 or x.array.dtype.kind != "f":
         r = kthvalue(x, (x.shape[d] + 1) // 2 if x.ndim else 1, d, keepdim)
         return return_types.median(r.values, r.indices)
@@ -126,6 +129,8 @@ def nanmedian(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     """
     x = _lift(x)
     if x.array.dtype.kind != "f":
+        if dim is not None:
+            _check_reduced_size("nanmedian", x, _dim(dim, x.ndim, "nanmedian"))
         return median(x, dim, keepdim)
     if dim is None:
         flat = reshape(x, (-1,))
@@ -137,8 +142,7 @@ def nanmedian(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     if x.ndim == 0:
         return return_types.nanmedian(clone(x), wrap_array(namespace_of(x.array).zeros((), np.int64)))
     a = x.array
-    if a.shape[d] == 0:
-        raise OutOfRangeError(f"nanmedian(dim={dim}): dimension {d} of the input of shape {x.shape} has size 0")
+    _check_reduced_size("nanmedian", x, d)
     xp = namespace_of(a)
     valid = a.shape[d] - _nan_count(a, d, True)
     # the lower median of the non-NaN values (NaNs sort last); a row of only NaNs takes its first NaN
@@ -165,12 +169,7 @@ def mode(x: Any, dim: int = -1, keepdim: bool = False) -> Any:
     if x.ndim == 0:
         return return_types.mode(clone(x), wrap_array(namespace_of(x.array).zeros((), np.int64)))
     a = x.array
-    if a.shape[d] == 0:
-        if a.size == 0 and _builtin_any_zero(a.shape, d):
-            empty = tuple(1 if i == d else s for i, s in enumerate(a.shape) if i != d or keepdim)
-            xp = namespace_of(a)
-            return return_types.mode(wrap_array(xp.zeros(empty, a.dtype)), wrap_array(xp.zeros(empty, np.int64)))
-        raise OutOfRangeError(f"mode(): expected reduction dim {d} to have non-zero size (input of shape {x.shape})")
+    _check_reduced_size("mode", x, d)
     moved = np.moveaxis(a, d, -1)  # host: the run-length search below is host work
     order = np.argsort(moved, axis=-1, kind="stable")  # host: as above
     s = np.take_along_axis(moved, order, axis=-1)  # host: as above
@@ -197,9 +196,10 @@ def mode(x: Any, dim: int = -1, keepdim: bool = False) -> Any:
     return return_types.mode(values, wrap_array(idx.astype(np.int64, copy=False)))
 
 
-def _builtin_any_zero(shape: tuple[int, ...], d: int) -> bool:
-    """Whether a dim other than ``d`` has size 0 (then torch gives an empty result, not an error)."""
-    return len([s for i, s in enumerate(shape) if i != d and s == 0]) > 0
+def _check_reduced_size(name: str, x: Tensor, d: int) -> None:
+    """torch's error for a reduction with indices along a dim of size 0 (whatever the other dims)."""
+    if x.ndim and x.shape[d] == 0:
+        raise OutOfRangeError(f"{name}(): expected reduction dim {d} to have non-zero size (input of shape {x.shape})")
 
 
 _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
@@ -357,11 +357,14 @@ def searchsorted(
     if s.ndim == 1:
         out = np.searchsorted(host_s, host_v, side=how)  # host: as above
     else:
-        flat_s = host_s.reshape(-1, host_s.shape[-1])
-        flat_v = host_v.reshape(-1, host_v.shape[-1])
-        out = np.stack([np.searchsorted(r, w, side=how) for r, w in zip(flat_s, flat_v)]).reshape(
-            v.shape
-        )  # host: as above
+        # rows spelled out, not -1: a sequence or values with no elements still reshape
+        rows = math.prod(s.shape[:-1])
+        flat_s = host_s.reshape(rows, host_s.shape[-1])
+        flat_v = host_v.reshape(rows, host_v.shape[-1])
+        out = np.zeros(flat_v.shape, np.int64)  # host: as above
+        for i in range(rows):
+            out[i] = np.searchsorted(flat_s[i], flat_v[i], side=how)  # host: as above
+        out = out.reshape(v.shape)
     return wrap_array(as_array(np.asarray(out, np.int32 if out_int32 else np.int64)))  # host: as above
 
 
@@ -402,11 +405,19 @@ def unique_consecutive(
         inverse_shape = a.shape
         n = flat.size
     else:
+        if x.ndim == 0:
+            raise OutOfRangeError(f"unique_consecutive: dimension specified as {dim} but the tensor has no dimensions")
         d = _dim(dim, x.ndim, "unique_consecutive")
-        moved = np.moveaxis(a, d, 0).reshape(a.shape[d] if a.ndim else 1, -1)  # host: as above
+        rest = math.prod(a.shape[:d] + a.shape[d + 1 :])
+        if a.shape[d] and not rest:
+            raise ShapeError(
+                f"unique_consecutive: the tensor of shape {x.shape} has 0-sized dims other than dim {d}, "
+                "so unique cannot be applied along it"
+            )
+        moved = np.moveaxis(a, d, 0).reshape(a.shape[d], rest)  # host: as above
         change = (moved[1:] != moved[:-1]).any(axis=1)
         starts = np.concatenate([np.ones(min(moved.shape[0], 1), bool), change])  # host: as above
-        out = np.compress(starts, a, axis=d) if a.ndim else a
+        out = np.compress(starts, a, axis=d)
         inverse_shape = (moved.shape[0],)
         n = moved.shape[0]
     result = [wrap_array(as_array(np.ascontiguousarray(out)))]  # host: as above

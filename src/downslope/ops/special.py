@@ -82,19 +82,21 @@ def _digamma_positive(xp: Any, x: Any) -> Any:
 
 
 def digamma_array(a: Any) -> Any:
-    """digamma(a) of an array (torch.digamma): -inf at 0, nan at the negative integers."""
+    """digamma(a) of an array (torch.digamma): -inf at +0 (+inf at -0), nan at the negative integers."""
     xp, x = _f64(a)
     with np.errstate(all="ignore"):
         neg = x < 0.5
         pos = _digamma_positive(xp, xp.where(neg, 1.0 - x, x))
         out = xp.where(neg, pos - math.pi / xp.tan(math.pi * xp.where(neg, x, 0.25)), pos)
         out = xp.where((x < 0) & (x == xp.floor(x)), xp.nan, out)
-        out = xp.where(x == 0, -xp.inf, out)
+        # the pole at 0 approached from the zero's side: -inf at +0, +inf at -0 (torch's, scipy's)
+        out = xp.where(x == 0, xp.where(xp.signbit(x), xp.inf, -xp.inf), out)
     return out.astype(a.dtype)
 
 
 def polygamma_array(n: int, a: Any) -> Any:
-    """polygamma(n, a) for n >= 1 of an array (recurrence for x < 10, then the asymptotic series)."""
+    """polygamma(n, a) for n >= 1 of an array (recurrence for x < 10, then the asymptotic series); 0 at
+    +inf, NaN at -inf and NaN."""
     xp, x = _f64(a)
     sign = (-1.0) ** (n + 1)
     fact = math.factorial(n)
@@ -102,7 +104,8 @@ def polygamma_array(n: int, a: Any) -> Any:
         acc = xp.zeros_like(x)
         z = x
         # the recurrence's length follows the smallest input (negative inputs need more steps)
-        lowest = _SHIFT if x.size == 0 else float(xp.min(x))  # host: a loop count
+        finite = xp.isfinite(x)
+        lowest = _SHIFT if x.size == 0 else float(xp.min(xp.where(finite, x, _SHIFT)))  # host: a loop count
         steps = int(max(_SHIFT, math.ceil(_SHIFT - lowest)))
         for _ in range(steps):
             small = z < _SHIFT
@@ -113,7 +116,10 @@ def polygamma_array(n: int, a: Any) -> Any:
         for k, b in enumerate(_B2K[:8], start=1):
             series = series + b * math.factorial(2 * k + n - 1) / math.factorial(2 * k) / z ** (2 * k + n)
         out = sign * (series + fact * acc)
-        out = xp.where((x <= 0) & (x == xp.floor(x)), xp.nan if n % 2 == 0 else xp.inf, out)
+        # at the poles (0 and the negative integers) +inf for odd n, whose poles are +inf from both
+        # sides, and -inf for even n (torch's value there, the limit from the right); no limit at -inf
+        out = xp.where((x <= 0) & (x == xp.floor(x)), xp.inf if n % 2 else -xp.inf, out)
+        out = xp.where(x == -xp.inf, xp.nan, out)
     return out.astype(a.dtype)
 
 
@@ -586,7 +592,8 @@ _erfc_host = np.frompyfunc(math.erfc, 1, 1)
 
 def _erfc64(x: Any) -> Any:
     """erfc of a float64 array, accurate in the far tail (where 1 - erf loses every digit)."""
-    if isinstance(x, np.ndarray):
+    # arithmetic on a 0-d host array gives a NumPy scalar, which is host data too
+    if isinstance(x, (np.ndarray, np.generic)):
         return np.asarray(_erfc_host(x), dtype=np.float64)  # host: a host array's values, computed on the host
     if type(x).__module__.startswith("cupy"):
         import cupyx.scipy.special  # type: ignore[import-not-found, unused-ignore]
