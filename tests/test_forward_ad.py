@@ -105,3 +105,108 @@ def test_errors_match_torch():
         return fwAD.unpack_dual(fwAD.make_dual(ds.ones(1), ds.ones(1)) * 5).tangent
 
     assert decorated().item() == 5.0
+
+
+def _custom_functions(lib):
+    """Custom Functions whose backward forward AD cannot differentiate (array code, once_differentiable):
+    their tangents must come from their jvp, as in PyTorch."""
+
+    class NpExp(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            r = lib.from_numpy(np.exp(x.detach().numpy()))
+            ctx.r = r
+            return r
+
+        @staticmethod
+        def jvp(ctx, tx):
+            return tx * ctx.r
+
+        @staticmethod
+        def backward(ctx, g):
+            return lib.from_numpy(g.detach().numpy() * ctx.r.detach().numpy())
+
+    class Square(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            ctx.x = x
+            return x * x
+
+        @staticmethod
+        def jvp(ctx, tx):
+            return 2 * ctx.x * tx
+
+        @staticmethod
+        @lib.autograd.function.once_differentiable
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    class TwoOut(lib.autograd.Function):  # two outputs, a non-tensor argument, an input without tangent
+        @staticmethod
+        def forward(ctx, x, y, k):
+            ctx.x, ctx.y, ctx.k = x, y, k
+            return x * y * k, (x + y).sum()
+
+        @staticmethod
+        def jvp(ctx, tx, ty, tk):
+            assert tk is None
+            return (tx * ctx.y + ctx.x * ty) * ctx.k, (tx + ty).sum()
+
+        @staticmethod
+        def backward(ctx, g1, g2):
+            return g1 * ctx.y * ctx.k + g2, g1 * ctx.x * ctx.k + g2, None
+
+    return NpExp, Square, TwoOut
+
+
+def test_custom_functions_use_their_jvp(assert_close):
+    x, v, w = _rand(9, (3,)), _rand(10, (3,)), _rand(11, (3,))
+    results = []
+    for lib, fw in ((ds, fwAD), (torch, tfwAD)):
+        NpExp, Square, TwoOut = _custom_functions(lib)
+        with fw.dual_level():
+            d = fw.make_dual(_t(lib, x), _t(lib, v))
+            a = NpExp.apply(d.sin())
+            b = Square.apply(a * 2).cos()
+            c, s = TwoOut.apply(b, _t(lib, w), 1.5)
+            results.append([fw.unpack_dual(t).tangent.numpy() for t in (a, b, c * s, c.tanh() + d)])
+    for i, (got, want) in enumerate(zip(*results)):
+        assert_close(got, want, np.float64, f"tangent {i}")
+
+
+def test_custom_function_jvp_in_forward_over_reverse(assert_close):
+    x, v = _rand(12, (4,)), _rand(13, (4,))
+    results = []
+    for lib, fw in ((ds, fwAD), (torch, tfwAD)):
+        _, _, TwoOut = _custom_functions(lib)
+        w = _t(lib, x).requires_grad_(True)
+        with fw.dual_level():
+            d = fw.make_dual(w, _t(lib, v))
+            c, s = TwoOut.apply(d.exp(), d, 2.0)
+            tangent = fw.unpack_dual((c * s).sin()).tangent
+        (g,) = lib.autograd.grad(tangent.sum(), w)
+        results.append((tangent.detach().numpy(), g.numpy()))
+    for got, want in zip(*results):
+        assert_close(got, want, np.float64, "forward over reverse through a custom Function")
+
+
+def test_custom_function_without_jvp_raises_torchs_error():
+    class NoJvp(ds.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    with fwAD.dual_level():
+        d = fwAD.make_dual(ds.ones(2), ds.ones(2))
+        y = NoJvp.apply(d) + 1
+        with pytest.raises(NotImplementedError, match="must implement the jvp function.*NoJvp"):
+            fwAD.unpack_dual(y)
+        # off the path from the duals, a custom Function needs no jvp
+        other = NoJvp.apply(ds.ones(2, requires_grad=True))
+        assert fwAD.unpack_dual(other * d).tangent.tolist() == [2.0, 2.0]

@@ -124,3 +124,35 @@ def test_checks_second_derivatives_through_a_gradient_function():
         return (ds.tanh(w @ ds.tensor([[0.5, -1.0], [2.0, 0.3]], dtype="float64")) ** 2).sum()
 
     assert ds.gradcheck(ds.grad(loss), [ds.randn(3, 2)]).passed
+
+
+def test_gradcheck_error_is_a_runtime_error_as_torchs():
+    pytest.importorskip("torch")
+    from torch.autograd.gradcheck import GradcheckError as TorchGradcheckError
+
+    assert issubclass(TorchGradcheckError, RuntimeError)
+    assert issubclass(ds.GradcheckError, RuntimeError) and issubclass(ds.GradcheckError, AssertionError)
+    x = ds.tensor([0.5, -1.0, 2.0], dtype=ds.float64, requires_grad=True)
+    with pytest.raises(RuntimeError):
+        ds.autograd.gradcheck(_square_with_wrong_gradient, (x,))
+
+
+def test_torch_gradcheck_passes_non_tensor_inputs_and_checks_only_those_requiring_grad():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(3), rng.standard_normal(3)
+
+    def fn(x, w, b, k):
+        out = x * w.detach() if x.requires_grad else x * w  # not differentiable in w: w is not checked
+        return out * k if b is None else out + b
+
+    for lib in (ds, torch):
+        inp = lib.tensor(x, dtype=lib.float64, requires_grad=True)
+        weight = lib.tensor(w, dtype=lib.float64)
+        assert lib.autograd.gradcheck(fn, (inp, weight, None, 3)) is True
+        assert lib.autograd.gradgradcheck(lambda a, b, c: a.sin() * b, (inp, weight, None)) is True
+        with pytest.raises(ValueError, match="at least one input tensor to require gradient"):
+            lib.autograd.gradcheck(fn, (inp.detach(), weight, None, 3))
+    # ds.gradcheck (the report) differentiates every floating input, and passes None along too
+    report = ds.gradcheck(lambda a, b: a.exp() if b is None else a, [ds.randn(2), None])
+    assert report.passed and [r.index for r in report.inputs] == [0]

@@ -40,6 +40,7 @@ LAYERS = [
         "functional",
         "func",
         "forward_ad",
+        "inplace",
         "special",
         "amp",
         "linalg",

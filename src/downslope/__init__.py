@@ -647,3 +647,9 @@ __all__ = [
 "bitwise_xor", "gcd", "lcm", "ldexp", "logaddexp2", "nextafter", "fix", "frexp", "positive", "sgn", "special",
 ]  # fmt: skip
 __all__ += ["GradScaler", "OutOfMemoryError", *sorted(_TORCH_ALIASES)]
+
+# torch's top-level in-place functions: ds.sin_(x) is x.sin_()
+from . import inplace as _inplace  # noqa: E402
+
+globals().update(_inplace.FUNCTIONS)
+__all__ += list(_inplace.NAMES)

@@ -8,11 +8,15 @@ How: downslope has no forward-mode rules. A dual tensor is a node the backward g
 ``unpack_dual`` computes ``J v`` from that graph by the "double vjp" trick: ``J^T u`` is linear in
 ``u``, so the gradient of ``(J^T u) . v`` with respect to ``u`` is ``J v`` (two backward passes, the
 first with ``create_graph=True``). The numbers are those of forward-mode AD; the cost is that of two
-backward passes per ``unpack_dual`` rather than one forward pass. Where this differs from PyTorch:
+backward passes per ``unpack_dual`` rather than one forward pass. A custom ``autograd.Function`` on
+the way gives its tangents through its own ``jvp`` staticmethod, as in PyTorch (its backward, which
+may be array code, is not differentiated). Where this differs from PyTorch:
 
 - ops must be recorded, so tangents do not flow through ops run under ``no_grad()`` (PyTorch's do);
 - a dual tensor requires grad (it is a node of the backward graph), so its results do too;
-- nested levels are refused, as in PyTorch.
+- nested levels are refused, as in PyTorch;
+- a custom Function without ``jvp`` raises PyTorch's NotImplementedError at ``unpack_dual`` (PyTorch
+  raises it at ``apply``), and its ``jvp`` runs then, reading what forward left on ``ctx``.
 
 Example:
     >>> import downslope as ds
@@ -33,6 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import autograd
+from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from .graph import enable_grad, is_grad_enabled
 
@@ -204,13 +209,26 @@ def unpack_dual(tensor: Any, *, level: int | None = None) -> UnpackedDualTensor:
     tangents = [v for _, v in lv.duals.values()]
     # J^T u is linear in u, so the gradient of (J^T u) . v with respect to u is J v
     u = wrap_array(np.zeros_like(tensor.array)).requires_grad_(True)  # host: zeros_like follows the tensor
+    custom = _custom_function_nodes(tensor, {id(d) for d in duals})
+    for node in custom:  # for this pass only: their transposed backward is their jvp
+        node._vjp = _transposed_function_rule(node)
+    try:
+        return _double_vjp(tensor, primal, duals, tangents, u, lv.outer)
+    finally:
+        for node in custom:
+            node._vjp = autograd._function_vjp
+
+
+def _double_vjp(tensor: Any, primal: Any, duals: list[Any], tangents: list[Any], u: Any, outer: bool) -> Any:
+    from .tensor import wrap_array
+
     with enable_grad():
         transposed = autograd.grad([tensor], duals, [u], create_graph=True, allow_unused=True)
         pairs = [(g, v) for g, v in zip(transposed, tangents) if g is not None]
         if not pairs:
             return UnpackedDualTensor(primal, None)
         live = [(g, v) for g, v in pairs if g.requires_grad]
-        keep = lv.outer or any(v.requires_grad for _, v in live)
+        keep = outer or any(v.requires_grad for _, v in live)
         found = None
         if live:
             (found,) = autograd.grad(
@@ -219,6 +237,118 @@ def unpack_dual(tensor: Any, *, level: int | None = None) -> UnpackedDualTensor:
     if found is None:
         found = wrap_array(np.zeros_like(tensor.array))  # host: zeros_like follows the tensor
     return UnpackedDualTensor(primal, found if keep else found.detach())
+
+
+# Custom Functions: their backward may be array code, or marked once_differentiable, so the double
+# vjp cannot differentiate it; and PyTorch computes their tangents with their own ``jvp``. The second
+# pass needs, at such a node, the transpose of its backward (J^T g)^T = J, applied to the tangents of
+# its inputs: exactly ``jvp``. So, for the first pass, the node's rule is replaced by one recording a
+# node whose own rule calls ``jvp`` (its values are zeros, as every gradient of the first pass is:
+# it runs at u = 0), and backward itself is never called.
+_NO_JVP = "You must implement the jvp function for custom autograd.Function to use it with forward mode AD."
+
+
+def _custom_function_nodes(tensor: Any, dual_ids: set[int]) -> list[Any]:
+    """The custom Function nodes on a path from a dual tensor to ``tensor``; raises (PyTorch's message)
+    where one has no ``jvp``."""
+    reaches: dict[int, bool] = {}
+    nodes: dict[int, Any] = {}
+    stack: list[tuple[Any, bool]] = [(tensor, False)]
+    while stack:  # depth-first, without recursion (graphs may be deep)
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            reaches[key] = any(reaches.get(id(p), False) for p in node._parents)
+            continue
+        if key in reaches:
+            continue
+        nodes[key] = node
+        reaches[key] = key in dual_ids
+        if key in dual_ids:
+            continue  # what a dual was made from carries no tangent of this level
+        stack.append((node, True))
+        stack.extend((p, False) for p in (node._parents or ()) if id(p) not in reaches)
+    found = [n for k, n in nodes.items() if reaches[k] and n._vjp is autograd._function_vjp]
+    for node in found:
+        cls = node._saved[0]
+        if not callable(getattr(cls, "jvp", None)):
+            raise NotImplementedError(f"{_NO_JVP} ({cls.__name__} has no jvp staticmethod)")
+    return found
+
+
+def _transposed_function_rule(node: Any) -> Any:
+    """The first pass's rule for custom Function ``node``: the gradients of its inputs as slices of
+    one recorded node (zeros), whose own rule maps their cotangents (the inputs' tangents) through
+    the Function's ``jvp`` to the cotangent of the output gradient (the output's tangent)."""
+    from .tensor import Tensor, record_op, wrap_array
+
+    cls, ctx, positions, n_args, slots = node._saved
+    parents, needs = node._parents, node._needs
+    wanted = [k for k, n in enumerate(needs) if n]
+    sizes = [int(np.prod(parents[k].shape)) for k in wanted]  # host: shapes are Python ints
+    out_shape = tuple(node.shape)
+
+    def tangent_rule(c: Any, y: Any, args: Any, saved: Any, needs_: Any, xp: Any) -> Any:
+        ct = c if isinstance(c, Tensor) else wrap_array(c)
+        given: dict[int, Any] = {}
+        offset = 0
+        for k, size in zip(wanted, sizes):
+            given[k] = ct[offset : offset + size].reshape(parents[k].shape)
+            offset += size
+        inputs: list[Any] = [None] * n_args
+        for k, pos in enumerate(positions):
+            inputs[pos] = given.get(k)
+            if inputs[pos] is None:  # as PyTorch: zeros for tensor inputs without a tangent
+                zeros = namespace_of(parents[k].array).zeros(parents[k].shape, parents[k].dtype)
+                inputs[pos] = wrap_array(zeros)
+        result = cls.jvp(ctx, *inputs)
+        outs = list(result) if isinstance(result, (tuple, list)) else [result]
+        if len(outs) != len(slots):
+            raise ArgumentError(
+                f"{cls.__name__}.jvp returned {len(outs)} tangent(s); expected one per forward output ({len(slots)})"
+            )
+        pieces = []
+        for i, (slot, t) in enumerate(zip(slots, outs)):
+            if slot is None or not slot[2]:
+                continue
+            if t is None:
+                t = wrap_array(namespace_of(ct.array).zeros(slot[0], slot[1]))
+            elif not isinstance(t, Tensor):
+                raise ArgumentTypeError(
+                    f"{cls.__name__}.jvp: tangent {i} should be a Tensor or None, got {type(t).__name__}"
+                )
+            if tuple(t.shape) != tuple(slot[0]):
+                raise ShapeError(
+                    f"{cls.__name__}.jvp: tangent {i} has shape {tuple(t.shape)}, but that output has shape "
+                    f"{tuple(slot[0])}"
+                )
+            pieces.append(t.to(slot[1]) if t.dtype != slot[1] else t)
+        joint = pieces[0] if len(slots) == 1 else _cat([p.reshape(-1) for p in pieces])
+        joint = joint.reshape(out_shape)
+        return (joint if xp.differentiable else joint.array,)
+
+    tangent_rule.reads_inputs = False  # type: ignore[attr-defined]
+    tangent_rule.reads_output = False  # type: ignore[attr-defined]
+
+    def rule(g: Any, y: Any, args: Any, saved: Any, needs_: Any, xp: Any) -> Any:
+        zeros = namespace_of(xp.data(g)).zeros((sum(sizes),), xp.data(g).dtype)
+        joint = record_op(zeros, (g,), tangent_rule)
+        grads: list[Any] = [None] * len(parents)
+        offset = 0
+        for k, size in zip(wanted, sizes):
+            grads[k] = joint[offset : offset + size].reshape(parents[k].shape)
+            offset += size
+        return tuple(grads)
+
+    rule.reads_inputs = False  # type: ignore[attr-defined]
+    rule.reads_output = False  # type: ignore[attr-defined]
+    return rule
+
+
+def _cat(pieces: list[Any]) -> Any:
+    from .ops import cat
+
+    return cat(pieces)
 
 
 # ``torch.autograd.forward_ad`` (autograd.py imports this module as its attribute): registered under

@@ -21,8 +21,9 @@ from .ops.shape import cat
 from .tensor import Tensor, to_array, wrap_array
 
 
-class GradcheckError(AssertionError):
-    """The analytic gradient disagrees with finite differences."""
+class GradcheckError(AssertionError, RuntimeError):
+    """The analytic gradient disagrees with finite differences (PyTorch's ``GradcheckError`` is a
+    RuntimeError; it is an AssertionError here too)."""
 
 
 @dataclass
@@ -66,8 +67,8 @@ def gradcheck(
 ) -> GradcheckReport:
     """Check ``f``'s gradients against central finite differences, in float64.
 
-    Every floating input is copied to float64 and differentiated; other inputs are passed as they
-    are. An element fails when ``|analytic - numeric| > atol + rtol * |numeric|``.
+    Every floating input is copied to float64 and differentiated; other inputs (integers, None,
+    any object) are passed as they are. An element fails when ``|analytic - numeric| > atol + rtol * |numeric|``.
 
     Example:
         >>> import downslope as ds
@@ -75,17 +76,52 @@ def gradcheck(
         >>> report.passed
         True
     """
+    return _gradcheck(f, inputs, eps, atol, rtol, raise_exception, seed, only_requiring_grad=False)
+
+
+def _array_of(x: Any) -> Any:
+    """The array of a tensor-like input; None for what is passed to ``f`` as it is (None, numbers, objects)."""
+    if isinstance(x, Tensor):
+        return x.array
+    if x is None or isinstance(x, (bool, int, float, complex, str)):
+        return None
+    try:
+        return to_array(x)
+    except (ArgumentTypeError, ArgumentError, TypeError, ValueError):
+        return None
+
+
+def _gradcheck(
+    f: Callable[..., Tensor],
+    inputs: Any,
+    eps: float,
+    atol: float,
+    rtol: float,
+    raise_exception: bool,
+    seed: int,
+    *,
+    only_requiring_grad: bool,
+) -> GradcheckReport:
+    """:func:`gradcheck`; with ``only_requiring_grad`` (PyTorch's rule) only the floating tensors that
+    require grad are differentiated (the other floating ones are still computed with in float64)."""
     if isinstance(inputs, (Tensor, np.ndarray)):
         inputs = [inputs]
     args: list[Any] = []
     wrt: list[int] = []
     for i, x in enumerate(inputs):
-        arr = x.array if isinstance(x, Tensor) else (to_array(x) if not isinstance(x, (int, float, str)) else None)
+        arr = _array_of(x)
         if arr is not None and arr.dtype.kind == "f":
-            args.append(wrap_array(arr.astype(np.float64)).requires_grad_(True))  # a copy, on arr's device
-            wrt.append(i)
+            copy = wrap_array(arr.astype(np.float64))  # a copy, on arr's device
+            if not only_requiring_grad or (isinstance(x, Tensor) and x.requires_grad):
+                copy.requires_grad_(True)
+                wrt.append(i)
+            args.append(copy if isinstance(x, Tensor) or not only_requiring_grad else x)
         else:
             args.append(x)
+    if not wrt and only_requiring_grad:
+        raise ArgumentError(
+            "gradcheck expects at least one input tensor to require gradient, but none of them have requires_grad=True."
+        )
     if not wrt:
         raise ArgumentError("gradcheck: none of the inputs is a floating tensor to differentiate")
 
@@ -157,6 +193,8 @@ def torch_gradcheck(
     """``torch.autograd.gradcheck``: True when ``func``'s gradients agree with finite differences,
     False (or a :class:`GradcheckError`, with ``raise_exception``) when not, as PyTorch returns a bool.
 
+    As in PyTorch, only the floating tensors in ``inputs`` that require grad are checked (in float64
+    copies); other inputs (None, numbers, tensors not requiring grad) are passed as they are.
     A tuple output is checked as its floating parts flattened and joined (each element projected). PyTorch's other options
     (``nondet_tol``, ``check_undefined_grad``, ``fast_mode``, ...) are accepted and have no effect.
     :func:`gradcheck` gives the per-input errors instead.
@@ -174,7 +212,8 @@ def torch_gradcheck(
             return cat([o.reshape(-1) for o in out if isinstance(o, Tensor) and o.dtype.kind == "f"])
         return out
 
-    return bool(gradcheck(joined, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception))
+    report = _gradcheck(joined, inputs, eps, atol, rtol, raise_exception, 0, only_requiring_grad=True)
+    return bool(report)
 
 
 def torch_gradgradcheck(
@@ -205,7 +244,9 @@ def torch_gradgradcheck(
     outs = [o for o in (probe if isinstance(probe, (tuple, list)) else (probe,)) if isinstance(o, Tensor)]
     if grad_outputs is None:
         rng = np.random.default_rng(seed)  # host: fixed random weights for the outputs, as torch draws them
-        gos = [wrap_array(to_device(rng.standard_normal(o.shape), device_of(o.array))) for o in outs]
+        gos = [
+            wrap_array(to_device(rng.standard_normal(o.shape), device_of(o.array))).requires_grad_(True) for o in outs
+        ]
     else:
         gos = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
     n = len(ins)

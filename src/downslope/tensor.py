@@ -534,26 +534,30 @@ class Tensor:
     def __add__(self, other: Any) -> Tensor:
         return _ops.add(self, other)
 
+    # The reflected operators record what PyTorch records (its grad_fn.next_functions order): 3 + x is
+    # add(x, 3), 3 * x is mul(x, 3), 3 / x is x.reciprocal() * 3 (also PyTorch's rounding), 3 - x is
+    # rsub(x, 3), a node with x as its one input.
     def __radd__(self, other: Any) -> Tensor:
-        return _ops.add(other, self)
+        return _ops.add(self, other)
 
     def __sub__(self, other: Any) -> Tensor:
         return _ops.sub(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _ops.sub(other, self)
+        out = _ops.sub(other, wrap_array(self.array))  # PyTorch's values and dtype; recorded below
+        return record_op(out.array, (self,), _rsub_vjp)
 
     def __mul__(self, other: Any) -> Tensor:
         return _ops.mul(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return _ops.mul(other, self)
+        return _ops.mul(self, other)
 
     def __truediv__(self, other: Any) -> Tensor:
         return _ops.div(self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return _ops.div(other, self)
+        return _ops.mul(self.reciprocal(), other)
 
     def __pow__(self, other: Any) -> Tensor:
         return _ops.pow(self, other)
@@ -1160,11 +1164,13 @@ class Tensor:
 
         Raises ShapeError where no view exists (a transposed or strided view of another tensor whose
         elements do not lie in the new order): PyTorch refuses it too, and a silent copy would lose
-        the writes made through it. ``reshape`` copies in that case. A convolution's output is
-        channel-major in memory here, where PyTorch's is contiguous, so ``x.view(N, -1)`` of it must
-        work as in torch: such a tensor is made contiguous in place first (when no other tensor shares
-        its memory) or viewed through a copy (when one does, e.g. after ``detach()``: a write through
-        that view then reaches neither, the one case left where torch and downslope differ).
+        the writes made through it. ``reshape`` copies in that case. A convolution's output (and what
+        the layers after it compute from it) is channel-major in memory here, where PyTorch's is
+        contiguous, so ``x.view(N, -1)`` of it must work as in torch: such a tensor is made contiguous
+        in place first (when no other tensor shares its memory) or viewed through a copy (when one
+        does, e.g. after ``detach()``: a write through that view then reaches neither, the one case
+        left where torch and downslope differ). Any other tensor laid out so (``x.transpose(0, 1)``)
+        is refused, as in torch.
 
         Example:
             >>> import downslope as ds
@@ -1180,13 +1186,13 @@ class Tensor:
             if self._vc is None:  # no other tensor shares this memory: lay it out in order, then view it
                 self.array = backend.namespace_of(self.array).ascontiguousarray(self.array)
                 return self.reshape(*shape)
-            if self.array.ndim >= 3 and self.array.swapaxes(0, 1).flags.c_contiguous:
+            if _conv_layout(self.array):
                 return out  # channel-major (a convolution's layout, contiguous in torch), shared: a copy
             raise ShapeError(
-                f"view: a tensor of shape {self.shape} and strides "
+                "view size is not compatible with input tensor's size and stride (at least one dimension spans "
+                f"across two contiguous subspaces): a tensor of shape {self.shape} and strides "
                 f"{tuple(st // self.array.itemsize for st in self.array.strides)} cannot be viewed as "
-                f"{tuple(out.shape)} (at least one dimension spans two non-adjacent parts of memory); "
-                "use .reshape(...), which copies, or .contiguous().view(...)"
+                f"{tuple(out.shape)}. Use .reshape(...) instead (it copies), or .contiguous().view(...)"
             )
         return out
 
@@ -1316,10 +1322,57 @@ class Tensor:
     def is_contiguous(self, memory_format: Any = None) -> builtins.bool:
         return builtins.bool(self.array.flags.c_contiguous)
 
-    def view_as(self, other: Tensor) -> Tensor:
-        return _ops.reshape(self, other.shape)
+    def stride(self, dim: Any = None) -> Any:
+        """The step in elements from one index to the next along each dimension (``dim``: that one
+        only), as PyTorch's ``stride``. A convolution's output (and what the layers after it compute)
+        is channel-major in memory here but contiguous in PyTorch, so its strides are reported as
+        PyTorch's: those of a contiguous tensor (a view of it taken afterwards, e.g. a transpose,
+        reports the strides of its memory here). A broadcast (``expand``) dimension has stride 0.
 
-    reshape_as = view_as
+        Example:
+            >>> import downslope as ds
+            >>> x = ds.zeros(2, 3, 4)
+            >>> x.stride(), x.transpose(0, 2).stride(), x.stride(-1)
+            ((12, 4, 1), (1, 4, 12), 1)
+        """
+        a = self.array
+        if _conv_layout(a):
+            steps, step = [], 1
+            for size in reversed(a.shape):
+                steps.append(step)
+                step *= size
+            strides = tuple(reversed(steps))
+        else:
+            strides = tuple(builtins.int(st) // a.itemsize for st in a.strides)
+        if dim is None:
+            return strides
+        if not isinstance(dim, (builtins.int, np.integer)) or isinstance(dim, builtins.bool):
+            raise ArgumentTypeError(f"stride(): argument 'dim' must be int, not {type(dim).__name__}")
+        if a.ndim == 0:
+            raise OutOfRangeError(f"Dimension specified as {dim} but tensor has no dimensions")
+        if not -a.ndim <= dim < a.ndim:
+            raise OutOfRangeError(
+                f"Dimension out of range (expected to be in range of [{-a.ndim}, {a.ndim - 1}], but got {dim})"
+            )
+        return strides[dim]
+
+    def is_inference(self) -> builtins.bool:
+        """Whether this is an inference tensor (PyTorch's ``is_inference``): always False here, since
+        ``inference_mode`` only turns recording off (as ``no_grad``) and makes no inference tensors.
+
+        Example:
+            >>> import downslope as ds
+            >>> with ds.inference_mode():
+            ...     ds.ones(2).is_inference()
+            False
+        """
+        return False
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.view(other.shape)  # a view or an error, as view (never a silent copy)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return _ops.reshape(self, other.shape)
 
     def expand_as(self, other: Tensor) -> Tensor:
         return _ops.broadcast_to(self, other.shape)
@@ -1796,7 +1849,7 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
         arr = data
     else:
         try:
-            arr = np.asarray(data)  # host: the caller's data (lists, numbers) is host data
+            arr = _devices.to_host(data)  # the caller's data (lists, numbers, a PyTorch tensor) is host data
         except (ValueError, TypeError) as exc:
             raise ArgumentTypeError(f"cannot make a tensor from {type(data).__name__}: {exc}") from None
     if arr.dtype.kind not in "fiub":
@@ -1814,7 +1867,7 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
         target = arr.dtype
     if arr.dtype != target:
         arr = arr.astype(target)
-    elif isinstance(data, (Tensor, np.ndarray)) or _devices.is_array(data):
+    elif isinstance(data, (Tensor, np.ndarray)) or _devices.is_array(data) or _devices.is_foreign_tensor(data):
         arr = arr.copy()  # ds.tensor copies, like torch.tensor; use ds.from_numpy to share
     return arr
 
@@ -1867,6 +1920,88 @@ def wrap_array(arr: np.ndarray) -> Tensor:
 _op_counter = itertools.count(1)
 
 
+def _rsub_vjp(g, y, args, saved, needs, xp):
+    """number - x (PyTorch's rsub): the gradient of x, its one input."""
+    return (xp.sum_to(-g, args[0].shape),)
+
+
+_rsub_vjp.reads_inputs = False  # type: ignore[attr-defined]
+_rsub_vjp.reads_output = False  # type: ignore[attr-defined]
+
+# A convolution returns its (N, C, ...) output over (C, N, ...) memory (see nn._conv_kernels) where
+# PyTorch's is contiguous, and the layers after it (batch norm, ReLU, pooling) keep that layout.
+# view() and stride() must treat those tensors as contiguous, and only those: a transposed view of
+# an ordinary tensor is laid out the same way, and PyTorch refuses to view it. So such outputs'
+# buffers are noted: id(root buffer) -> (weak reference to it, the output's size).
+_conv_buffers: dict[int, tuple[Any, int]] = {}
+
+
+def _root_buffer(a: Any) -> Any:
+    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
+    while True:
+        b = getattr(a, "base", None)
+        if b is None or not (isinstance(b, np.ndarray) or type(b) is type(a)):
+            return a
+        a = b
+
+
+def _channel_major(a: Any) -> builtins.bool:
+    return a.ndim >= 3 and a.shape[0] > 1 and a.shape[1] > 1 and builtins.bool(a.swapaxes(0, 1).flags.c_contiguous)
+
+
+def _conv_layout(a: Any) -> builtins.bool:
+    """Whether ``a`` is a convolution's channel-major layout (contiguous in PyTorch's terms): over a
+    noted buffer it fills whole, so it is that output, or a view that PyTorch keeps contiguous
+    (squeeze, detach, a flatten of the trailing dimensions)."""
+    if not _conv_buffers or not _channel_major(a):
+        return False
+    root = _root_buffer(a)
+    entry = _conv_buffers.get(id(root))
+    return entry is not None and entry[0]() is root and entry[1] == a.size
+
+
+def _forget_conv_buffer(key: int, _ref: Any) -> None:
+    _conv_buffers.pop(key, None)
+
+
+def note_conv_layout(arr: Any) -> Any:
+    """Note ``arr``, an op's (N, C, ...) output laid out channel-major over a buffer of its own (as
+    a convolution returns), as contiguous in PyTorch's sense: ``view`` and ``stride`` then treat it
+    (and channel-major views of that whole buffer) so. Returns ``arr``. Ops computing from a noted
+    tensor note their outputs that are not laid out in order themselves.
+
+    Example:
+        >>> import numpy as np
+        >>> a = note_conv_layout(np.zeros((3, 2, 4), np.float32).swapaxes(0, 1))
+        >>> wrap_array(a).stride()
+        (12, 4, 1)
+    """
+    if not arr.flags.c_contiguous:
+        root = _root_buffer(arr)
+        key = id(root)
+        try:
+            ref = weakref.ref(root, functools.partial(_forget_conv_buffer, key))
+        except TypeError:  # an array type without weak references: left unnoted (its view refuses, never copies)
+            return arr
+        _conv_buffers[key] = (ref, arr.size)
+    return arr
+
+
+def _note_if_from_conv(arr: Any, parents: tuple[Tensor, ...]) -> None:
+    """An op's output in a buffer of its own that is not laid out in order (the caller checked),
+    computed from a tensor over a noted buffer, is noted too: the layers after a convolution keep
+    its layout, as PyTorch's keep its outputs contiguous (on the way, a layer may hold it through
+    views of its own, e.g. the last two dimensions transposed). A view of a noted tensor is judged
+    by its own layout (:func:`_conv_layout`)."""
+    root = _root_buffer(arr)
+    for p in parents:
+        source = _root_buffer(p.array)
+        entry = _conv_buffers.get(id(source))
+        if source is not root and entry is not None and entry[0]() is source:
+            note_conv_layout(arr)
+            return
+
+
 def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved: Any = None) -> Tensor:
     """The output of an op: a tensor around ``arr`` that records the op when grad mode is on and one
     of ``parents`` requires grad (the public contract every differentiable op in every package uses).
@@ -1884,6 +2019,8 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
         >>> x.grad
         tensor([6.])
     """
+    if _conv_buffers and arr.ndim >= 3 and not arr.flags.c_contiguous:  # a convolution's layout, passed on
+        _note_if_from_conv(arr, parents)
     t = Tensor.__new__(Tensor)
     t.array = arr
     t._grad = None

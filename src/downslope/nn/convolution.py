@@ -29,7 +29,7 @@ import numpy as np
 from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..graph import is_grad_enabled
-from ..tensor import Tensor, record_op
+from ..tensor import Tensor, note_conv_layout, record_op
 from . import init
 from ._conv_args import _PADDING_MODES as _PADDING_MODES
 from ._conv_args import IntOr2 as IntOr2
@@ -196,7 +196,8 @@ def _conv2d(
     # The weight gets no gradient (inference): the Winograd path may reuse its transformed weight.
     reuse = not (w.requires_grad and is_grad_enabled())
     out, saved = conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry, reuse)
-    return record_op(out, parents, _conv2d_vjp, saved)
+    # channel-major in memory, contiguous in PyTorch: noted, so that view and stride treat it so
+    return record_op(note_conv_layout(out), parents, _conv2d_vjp, saved)
 
 
 # ---------------------------------------------------------------------- modules

@@ -1,6 +1,6 @@
 """PyTorch's ``torch.utils`` namespace: ``downslope.utils.data``, which re-exports :mod:`downslope.data`, and
-``downslope.utils.checkpoint`` (activation checkpointing) and ``downslope.utils.dlpack`` (``from_dlpack``,
-``to_dlpack``).
+``downslope.utils.checkpoint`` (activation checkpointing), ``downslope.utils.dlpack`` (``from_dlpack``,
+``to_dlpack``) and ``downslope.utils.benchmark`` (``Timer``).
 
 Example:
     >>> import downslope.utils.data
@@ -11,6 +11,6 @@ Example:
 
 from __future__ import annotations
 
-from . import checkpoint, data, dlpack
+from . import benchmark, checkpoint, data, dlpack
 
-__all__ = ["checkpoint", "data", "dlpack"]
+__all__ = ["benchmark", "checkpoint", "data", "dlpack"]
