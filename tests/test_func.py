@@ -399,3 +399,33 @@ def test_neural_tangent_kernel_both_ways_match_torch(assert_close):
     for got, want in zip(ntk(ds, ours, x1, x2), ntk(torch, theirs, tx1, tx2)):
         assert tuple(got.shape) == tuple(want.shape) == (3, 2, 2, 2)
         assert_close(got.detach().numpy(), want.detach().numpy(), np.float64, "NTK")
+
+
+def test_jvp_through_a_custom_function_uses_its_jvp_as_torch_func_does() -> None:
+    """A backward written in NumPy cannot be differentiated a second time, so the double-vjp alone
+    would give zero tangents: the Function's own jvp gives them, as in torch.func.jvp."""
+
+    class NumpyExp(ds.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            r = ds.from_numpy(np.exp(x.detach().numpy()))
+            ctx.r = r
+            return r
+
+        @staticmethod
+        def jvp(ctx, g):
+            return g * ctx.r
+
+        @staticmethod
+        def backward(ctx, g):
+            return ds.from_numpy(g.detach().numpy() * ctx.r.numpy())
+
+    x = ds.tensor([0.0, 1.0, 2.0], dtype=ds.float64)
+    _, tangent = ds.func.jvp(lambda a: NumpyExp.apply(a) * 2, (x,), (ds.ones(3, dtype=ds.float64),))
+    np.testing.assert_allclose(tangent.numpy(), 2 * np.exp([0.0, 1.0, 2.0]), rtol=1e-12)
+
+    class WithoutJvp(NumpyExp):
+        jvp = None
+
+    with pytest.raises(NotImplementedError, match="must implement the jvp function"):
+        ds.func.jvp(lambda a: WithoutJvp.apply(a), (x,), (ds.ones(3, dtype=ds.float64),))

@@ -29,9 +29,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -209,13 +210,25 @@ def unpack_dual(tensor: Any, *, level: int | None = None) -> UnpackedDualTensor:
     tangents = [v for _, v in lv.duals.values()]
     # J^T u is linear in u, so the gradient of (J^T u) . v with respect to u is J v
     u = wrap_array(np.zeros_like(tensor.array)).requires_grad_(True)  # host: zeros_like follows the tensor
-    custom = _custom_function_nodes(tensor, {id(d) for d in duals})
-    for node in custom:  # for this pass only: their transposed backward is their jvp
+    with jvp_rules_of_custom_functions([tensor], duals):
+        return _double_vjp(tensor, primal, duals, tangents, u, lv.outer)
+
+
+@contextlib.contextmanager
+def jvp_rules_of_custom_functions(outputs: Sequence[Any], inputs: Sequence[Any]) -> Iterator[None]:
+    """For a double-vjp from ``inputs`` to ``outputs`` (here and in ``func.jvp``): the custom Function
+    nodes between them compute the first pass with their ``jvp`` (see below), and get their rule back
+    afterwards; PyTorch's NotImplementedError where one has no ``jvp``."""
+    ids = {id(t) for t in inputs}
+    custom: dict[int, Any] = {}
+    for out in outputs:
+        custom.update((id(n), n) for n in _custom_function_nodes(out, ids))
+    for node in custom.values():  # for this pass only: their transposed backward is their jvp
         node._vjp = _transposed_function_rule(node)
     try:
-        return _double_vjp(tensor, primal, duals, tangents, u, lv.outer)
+        yield
     finally:
-        for node in custom:
+        for node in custom.values():
             node._vjp = autograd._function_vjp
 
 

@@ -359,7 +359,10 @@ def _jvp_flat(outs: Sequence[Any], wrt: Sequence[Any], tangents: Sequence[Any], 
     live = [(o, u) for o, u in zip(outs, dummies) if o.requires_grad]
     if not live:
         return [_zeros_like(o) for o in outs]
-    with enable_grad():
+    from .forward_ad import jvp_rules_of_custom_functions
+
+    # custom Functions on the way give their tangents through their own jvp, as in torch.func.jvp
+    with enable_grad(), jvp_rules_of_custom_functions([o for o, _ in live], list(wrt)):
         transposed = autograd.grad(
             [o for o, _ in live], list(wrt), [u for _, u in live], create_graph=True, allow_unused=True
         )
