@@ -445,6 +445,7 @@ _TORCH_NODE_NAMES = {
     "permute": "PermuteBackward0",
     "qr": "LinalgQrBackward0",
     "reshape": "ViewBackward0",
+    "rsub": "RsubBackward1",
     "slogdet": "LinalgSlogdetBackward0",
     "solve": "LinalgSolveExBackward0",
     "square": "PowBackward0",
