@@ -721,10 +721,14 @@ def test_views_and_strides_after_convolution_layers_match_torch():
         assert y.stride() == ty.stride(), name
         assert [y.stride(d) for d in range(-y.ndim, y.ndim)] == [ty.stride(d) for d in range(-ty.ndim, ty.ndim)], name
         flat = y.view(y.shape[0], -1)
-        flat[0, 0] = 123.0
-        # no other tensor shares y: a real view, as in torch (these two are views of a layer's own
-        # intermediate tensor, so they count as shared: viewed through a copy, see Tensor.view)
-        assert (y.flatten()[0].item() == 123.0) is (name not in ("avgpool", "conv1d")), name
+        if name in ("avgpool", "conv1d"):
+            # views of a layer's own intermediate tensor, so they count as shared: viewed through a
+            # copy that refuses writes (they would reach neither), see Tensor.view
+            with pytest.raises(ds.errors.StateError, match="in-place write into a copy"):
+                flat[0, 0] = 123.0
+        else:  # no other tensor shares y: a real view, as in torch
+            flat[0, 0] = 123.0
+            assert y.flatten()[0].item() == 123.0, name
         # shared (here by detach): still viewable as in torch, through a copy (see Tensor.view)
         assert y.detach().view(-1).shape == tuple(ty.detach().view(-1).shape), name
     # a channel slice of a convolution's output is no longer contiguous, in torch as here
@@ -822,3 +826,45 @@ def test_top_level_inplace_functions_match_torch():
     assert ds.clamp_(x, min=0.0) is x and x.tolist() == [0.0, 2.0]
     with pytest.raises(TypeError, match="must be Tensor"):
         ds.sin_([1.0])
+
+
+def test_writes_through_view_reshape_flatten_contiguous_of_a_convolution_output_reach_it_as_in_torch():
+    """A convolution's output is contiguous in torch (channel-major here): view, reshape, flatten and
+    contiguous give views there, so a write through them changes the output. Here too, or, when a
+    live tensor shares the output's memory (no view of that shape exists then), the write is refused
+    rather than lost."""
+    torch = pytest.importorskip("torch")
+
+    def run(lib, how):
+        lib.manual_seed(0)
+        conv = lib.nn.Conv2d(1, 2, 3, padding=1)
+        with lib.no_grad():
+            conv.weight.fill_(0.5)
+            conv.bias.fill_(0.25)
+            y = conv(lib.ones(2, 1, 4, 4))
+            if how == "view":
+                y.view(2, -1)[:, :3] = 0.0
+            elif how == "reshape":
+                y.reshape(2, -1)[:, :3] = 0.0
+            elif how == "flatten":
+                lib.flatten(y, 1)[:, :3] = 0.0
+            elif how == "contiguous":
+                y.contiguous()[0, 0, 0, :3] = 0.0
+            elif how == "detached":
+                y = conv(lib.ones(2, 1, 4, 4)).detach()  # the output itself is gone: y is its only holder
+                y.view(2, -1)[:, :3] = 0.0
+            return y.numpy().copy(), y.is_contiguous(), y.view(-1).data_ptr() == y.data_ptr()
+
+    for how in ("view", "reshape", "flatten", "contiguous", "detached"):
+        ours, theirs = run(ds, how), run(torch, how)
+        np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-6, err_msg=how)
+        assert ours[1:] == theirs[1:] == (True, True), how
+
+    conv = ds.nn.Conv2d(1, 2, 3, padding=1)
+    y = conv(ds.ones(2, 1, 4, 4))
+    alias = y.detach()  # alive: it shares y's memory, so no view of y in (2, 32) exists
+    with pytest.raises(ds.errors.StateError, match="in-place write into a copy"):
+        y.view(2, -1).zero_()
+    with pytest.raises(ds.errors.StateError, match="in-place write into a copy"):
+        alias.flatten(1)[0, 0] = 7.0
+    assert y.flatten(1).shape == (2, 32) and float(alias.sum()) == float(y.sum())  # reading is fine

@@ -1167,10 +1167,10 @@ class Tensor:
         the writes made through it. ``reshape`` copies in that case. A convolution's output (and what
         the layers after it compute from it) is channel-major in memory here, where PyTorch's is
         contiguous, so ``x.view(N, -1)`` of it must work as in torch: such a tensor is made contiguous
-        in place first (when no other tensor shares its memory) or viewed through a copy (when one
-        does, e.g. after ``detach()``: a write through that view then reaches neither, the one case
-        left where torch and downslope differ). Any other tensor laid out so (``x.transpose(0, 1)``)
-        is refused, as in torch.
+        in place first (when no other live tensor shares its memory) or viewed through a copy (when
+        one does, e.g. a ``detach()`` kept alive): a write into that copy would reach neither, so it
+        is refused, the one case left where torch and downslope differ. Any other tensor laid out so
+        (``x.transpose(0, 1)``) is refused, as in torch.
 
         Example:
             >>> import downslope as ds
@@ -1187,7 +1187,7 @@ class Tensor:
                 self.array = backend.namespace_of(self.array).ascontiguousarray(self.array)
                 return self.reshape(*shape)
             if _conv_layout(self.array):
-                return out  # channel-major (a convolution's layout, contiguous in torch), shared: a copy
+                return out  # a shared convolution output (contiguous in torch): a copy reshape marked
             raise ShapeError(
                 "view size is not compatible with input tensor's size and stride (at least one dimension spans "
                 f"across two contiguous subspaces): a tensor of shape {self.shape} and strides "
@@ -1316,11 +1316,37 @@ class Tensor:
         return str(self)
 
     def contiguous(self, memory_format: Any = None) -> Tensor:
-        """Itself when its array is C-contiguous, else a contiguous copy (gradients pass through)."""
-        return self if self.array.flags.c_contiguous else _ops.clone(self)
+        """Itself when its array is C-contiguous, else a contiguous copy (gradients pass through). A
+        convolution's output (contiguous in PyTorch, channel-major here) is itself too, laid out in
+        order in place, unless other tensors share its memory: then a copy that refuses writes."""
+        if self.array.flags.c_contiguous:
+            return self
+        if _conv_layout(self.array):
+            if relayout_or_mark(self):
+                return self
+            out = _ops.clone(self)
+            relayout_or_mark(self, out)
+            return out
+        return _ops.clone(self)
+
+    def data_ptr(self) -> builtins.int:
+        """The address of the first element, as PyTorch's ``data_ptr`` (a view starting at the same
+        element gives the same number).
+
+        Example:
+            >>> import downslope as ds
+            >>> x = ds.zeros(2, 3)
+            >>> x.view(6).data_ptr() == x.data_ptr()
+            True
+        """
+        arr = self.array
+        if type(arr) is np.ndarray:
+            return builtins.int(arr.__array_interface__["data"][0])  # host: an address, no data read
+        return builtins.int(arr.data.ptr)  # type: ignore[attr-defined]  # CuPy's device pointer
 
     def is_contiguous(self, memory_format: Any = None) -> builtins.bool:
-        return builtins.bool(self.array.flags.c_contiguous)
+        """As PyTorch's: a convolution's output (channel-major here) counts as contiguous, as there."""
+        return builtins.bool(self.array.flags.c_contiguous) or _conv_layout(self.array)
 
     def stride(self, dim: Any = None) -> Any:
         """The step in elements from one index to the next along each dimension (``dim``: that one
@@ -2089,11 +2115,45 @@ def _version_counter(t: Tensor) -> list[int]:
     return vc
 
 
+def _only_holder(x: Tensor) -> builtins.bool:
+    """Whether no other live tensor shares ``x``'s memory: views and detached aliases share its version
+    counter (``_alias``), so that counter then has no holder but ``x`` (``conv(x).detach()``: the
+    convolution's output is gone). CPython's reference count: x's slot, this frame, the argument."""
+    return type(x._vc) is list and sys.getrefcount(x._vc) <= 2
+
+
+class _LostWrites(list[int]):
+    """The version counter of a copy standing in for a view of a convolution output that other
+    tensors share (see :func:`relayout_or_mark`): a write to it could reach none of them, so it is
+    refused rather than lost."""
+
+
+def relayout_or_mark(x: Tensor, copy: Tensor | None = None) -> builtins.bool:
+    """For ``x``, a convolution's output laid out channel-major (``_conv_layout``), that a view,
+    reshape, flatten or contiguous cannot view in PyTorch's shape: lay it out in order in place when
+    no other tensor shares its memory (True: the caller's view then exists, as in PyTorch, where the
+    output is contiguous), else mark ``copy``, the caller's copy, so that writing into it is refused
+    (False): a write into it would reach neither ``x`` nor the tensors sharing its memory."""
+    if x._vc is None or _only_holder(x):
+        x.array = backend.namespace_of(x.array).ascontiguousarray(x.array)
+        return True
+    if copy is not None:
+        copy._vc = _LostWrites([0])
+    return False
+
+
 def _bump(t: Tensor) -> None:
     """Record an in-place write to ``t``'s storage: version + 1, stamped with a fresh creation number."""
     vc = t._vc
     if vc is None:
         vc = t._vc = [0]
+    elif type(vc) is _LostWrites:
+        raise StateError(
+            "in-place write into a copy: this tensor was made by view/reshape/flatten/contiguous of a "
+            "convolution's output that other tensors share (a detach(), a slice...). downslope keeps "
+            "convolution outputs channel-major, so no view of that shape exists and the write would "
+            "reach neither; write out of place, or clone() the convolution's output before sharing it"
+        )
     vc[0] += 1
     seq = next(_op_counter)
     vc.append(seq)
