@@ -15,6 +15,8 @@ from . import ops
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
 from .tensor import Tensor
 
+_HALF = np.dtype(np.float16)
+
 
 def var(
     x: Any,
@@ -47,6 +49,10 @@ def var(
     if len(given) > 1:
         raise ArgumentTypeError("var/std: give only one of correction, unbiased and ddof")
     corr = given[0] if given else 1
+    if x.dtype == _HALF:  # float16 squares overflow past 255: in float32, rounded once, as torch
+        wide = var(ops.astype(x, np.float32), dim, keepdim=keepdim, axis=axis, keepdims=keepdims, correction=corr)
+        with np.errstate(over="ignore"):  # past 65504 is inf, as torch (which does not warn)
+            return ops.astype(wide, _HALF)
     axes = ops._norm_axes(ops._pick_axis(dim, axis), x.ndim)
     n = math.prod(x.shape[i] for i in axes) if x.ndim else 1
     centered = x - ops.mean(x, axis=axes, keepdims=True)
@@ -67,6 +73,8 @@ def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = F
         >>> x.grad
         tensor([0., 0., 0.])
     """
+    if isinstance(x, Tensor) and x.dtype == _HALF:  # the root of the float32 variance, rounded once, as torch
+        return ops.astype(std(ops.astype(x, np.float32), dim, unbiased, keepdim, **kwargs), _HALF)
     v = var(x, dim, unbiased, keepdim, **kwargs)
     zero = v.array == 0  # not `v > 0`: a NaN variance must stay NaN
     # On the host a check picks the plain sqrt when no deviation is 0; on a device that check would wait

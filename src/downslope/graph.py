@@ -222,7 +222,12 @@ def _sum_to_array(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         return g
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
-    out = g.sum(axis=axes, keepdims=True) if axes else g
+    if not axes:
+        out = g
+    elif g.dtype == np.float16:  # summed in float32 and rounded once, as torch does (float16 sums stall at 2048)
+        out = g.sum(axis=axes, keepdims=True, dtype=np.float32).astype(np.float16)
+    else:
+        out = g.sum(axis=axes, keepdims=True)
     if lead:
         out = out.reshape(out.shape[lead:])
     return out

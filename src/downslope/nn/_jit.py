@@ -11,7 +11,8 @@ disk, so only the first process on a machine pays the compile time.
 
 numba works on host NumPy arrays only: a layer passes its arrays to :func:`kernels`, which answers
 None unless every one is a ``numpy.ndarray``, so device arrays (CuPy, the strict stand-in) take
-the NumPy-formulated path through their own namespace.
+the NumPy-formulated path through their own namespace. numba has no float16 (nor long double, nor
+object) type, so arrays of those dtypes take the NumPy path too.
 
 Example:
     >>> from downslope.nn import _jit
@@ -34,15 +35,18 @@ import numpy as np
 _loaded: ModuleType | None = None
 _tried = False
 _off = 0  # depth of active disabled() blocks
+# The dtypes numba compiles for (bool, the integers, float32/64, complex64/128), by dtype.char.
+_NUMBA_DTYPES = frozenset("?bBhHiIlLqQpPfdFD")
 
 
 def kernels(*arrays: Any) -> ModuleType | None:
     """The compiled kernels module, or None when numba is missing, the path is switched off, or
-    one of ``arrays`` (the arrays the kernel would read) is not a host ``numpy.ndarray``."""
+    one of ``arrays`` (the arrays the kernel would read) is not a host ``numpy.ndarray`` of a dtype
+    numba compiles for (float16 is not one)."""
     global _loaded, _tried
     if _off or os.environ.get("DOWNSLOPE_JIT", "1") == "0":
         return None
-    if any(type(a) is not np.ndarray for a in arrays if a is not None):
+    if any(type(a) is not np.ndarray or a.dtype.char not in _NUMBA_DTYPES for a in arrays if a is not None):
         return None
     if not _tried:
         _tried = True

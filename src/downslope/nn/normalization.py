@@ -28,6 +28,15 @@ from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "layer_norm"]
 
+_HALF = np.dtype(np.float16)
+
+
+def _widen(t: Tensor | None) -> Tensor | None:
+    """A float16 tensor cast to float32 (a recorded cast: its gradient comes back as float16), else
+    ``t`` itself. torch normalizes float16 input in float32 (its "opmath" type) and rounds the output
+    once: in float16 the squares overflow past 255 and eps=1e-5 vanishes next to a variance of 0.01."""
+    return ops.astype(t, np.float32) if t is not None and t.array.dtype == _HALF else t
+
 
 # ---------------------------------------------------------------------- batch norm
 def batch_norm(
@@ -62,14 +71,22 @@ def batch_norm(
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and t.shape != (n_ch,):
             raise ArgumentError(f"batch_norm: {name} must have shape ({n_ch},) for input {x.shape}, got {t.shape}")
+    if x.array.dtype == _HALF:  # in float32, rounded once (the running statistics keep their dtype)
+        wide = batch_norm(
+            ops.astype(x, np.float32), running_mean, running_var, _widen(weight), _widen(bias), training, momentum, eps
+        )
+        return ops.astype(wide, _HALF)
     use_batch_stats = training or running_mean is None or running_var is None
     bshape = (1, n_ch) + (1,) * (x.ndim - 2)
     if not use_batch_stats:
         assert running_mean is not None and running_var is not None
         # Eval mode is a per-channel affine map with constant statistics: two broadcast ops.
-        inv_std = 1.0 / np.sqrt(running_var.array + scalar(eps, running_var.array.dtype))
+        r_mean, r_var = running_mean.array, running_var.array
+        if r_var.dtype == _HALF:  # float16 statistics of a half module, used in float32
+            r_mean, r_var = r_mean.astype(np.float32), r_var.astype(np.float32)
+        inv_std = 1.0 / np.sqrt(r_var + scalar(eps, r_var.dtype))
         scale: Any = inv_std.astype(x.array.dtype, copy=False)
-        shift: Any = (-running_mean.array * inv_std).astype(x.array.dtype, copy=False)
+        shift: Any = (-r_mean * inv_std).astype(x.array.dtype, copy=False)
         if weight is not None:
             scale = weight * scale
             shift = weight * shift
@@ -448,6 +465,8 @@ def layer_norm(
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.shape != shape:
             raise ArgumentError(f"layer_norm: {name} must have shape {shape}, got {t.shape}")
+    if x.array.dtype == _HALF:  # in float32, rounded once, as torch
+        return ops.astype(layer_norm(ops.astype(x, np.float32), shape, _widen(weight), _widen(bias), eps), _HALF)
     axes = tuple(range(x.ndim - k, x.ndim))
     d = x.array
     mean = d.mean(axis=axes, keepdims=True)
@@ -542,6 +561,8 @@ def group_norm(
     n, c = x.shape[0], x.shape[1]
     if c % num_groups:
         raise ArgumentError(f"group_norm: {c} channels cannot be split into {num_groups} groups")
+    if x.array.dtype == _HALF:  # in float32, rounded once, as torch
+        return ops.astype(group_norm(ops.astype(x, np.float32), num_groups, _widen(weight), _widen(bias), eps), _HALF)
     # the group size spelled out: -1 cannot be inferred for an empty batch (N = 0)
     grouped = ops.reshape(x, (n, num_groups, (c // num_groups) * int(np.prod(x.shape[2:]))))
     y = ops.reshape(layer_norm(grouped, (grouped.shape[-1],), None, None, eps), x.shape)
@@ -692,7 +713,10 @@ def rms_norm(
     x: Tensor, normalized_shape: Sequence[int] | int, weight: Tensor | None = None, eps: float | None = None
 ) -> Tensor:
     """x / sqrt(mean(x^2) + eps) over the last ``len(normalized_shape)`` dims, times ``weight``.
-    ``eps=None`` uses the dtype's machine epsilon, as PyTorch does.
+    ``eps=None`` uses the machine epsilon of the dtype the statistics are computed in, as PyTorch
+    does: float16 input is normalized and scaled in float32 (so float32's epsilon) and rounded once
+    to float16; the result has the input's dtype unless the weight's is wider (torch's rule: float16
+    input with a float32 weight gives float16, float32 input with a float16 weight float32).
 
     Example:
         >>> import downslope as ds
@@ -706,10 +730,14 @@ def rms_norm(
     k = len(shape)
     if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
         raise ArgumentError(f"rms_norm: normalized_shape {shape} must match the last {k} dim(s) of input {x.shape}")
-    e = float(np.finfo(x.array.dtype).eps) if eps is None else float(eps)  # host: dtype metadata, Python numbers
+    half = x.array.dtype == _HALF
+    xw = ops.astype(x, np.float32) if half else x
+    e = float(np.finfo(xw.array.dtype).eps) if eps is None else float(eps)  # host: dtype metadata, Python numbers
     axes = tuple(range(x.ndim - k, x.ndim))
-    y = x / ops.sqrt(ops.mean(x * x, axes, keepdim=True) + e)
-    return y if weight is None else y * weight
+    y = xw / ops.sqrt(ops.mean(xw * xw, axes, keepdim=True) + e)
+    if weight is not None:
+        y = y * (_widen(weight) if half else weight)
+    return ops.astype(y, _HALF) if half else y
 
 
 class RMSNorm(Module):

@@ -17,6 +17,22 @@ from .operands import _builtin_any, _dim, _kept_shape, _lift, _lift_float, _norm
 from .pointwise import _clone_vjp, astype, clone, where
 from .shape import reshape, squeeze
 
+_HALF = np.dtype(np.float16)
+
+
+def _opmath(a: Any) -> Any:
+    """``a`` widened to float32 when it is float16, else ``a`` itself: torch reduces float16 in float32
+    (its "opmath" type) and rounds once at the end, where a float16 running sum loses digits (a
+    float16 sum stops growing at 2048 + 1) or overflows (a sum of squares past 65504) long before
+    the result would."""
+    return a.astype(np.float32) if a.dtype == _HALF else a
+
+
+def _to_half(a: Any) -> Any:
+    """A float32 result rounded to float16; past 65504 it is inf, as in torch (which does not warn)."""
+    with np.errstate(over="ignore"):
+        return a.astype(_HALF)
+
 
 def sum(
     x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None, dtype: Any = None
@@ -26,7 +42,11 @@ def sum(
     x = _lift(x) if dtype is None else astype(_lift(x), dtype)
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     keep = bool(keepdim or keepdims)  # host: Python flags
-    out = x.array.sum(axis=axes, keepdims=keep)
+    a = x.array
+    if a.dtype == _HALF:  # accumulated in float32, as torch (NumPy adds float16 rows in float16)
+        out = _to_half(a.sum(axis=axes, keepdims=keep, dtype=np.float32))
+    else:
+        out = a.sum(axis=axes, keepdims=keep)
     if isinstance(out, np.generic):  # NumPy's full reduction is a scalar; device namespaces give 0-d arrays
         out = np.asarray(out)  # host: a NumPy scalar is already on the host (inlined: sum is hot)
     if out.dtype != x.array.dtype and (dtype is not None or out.dtype.kind == "u" and x.array.dtype != np.uint64):
@@ -119,6 +139,9 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
     if a.size == 0 and p < 0:
         raise ShapeError(f"norm: ord {ord} of an empty tensor of shape {x.shape} is undefined")
     xp = namespace_of(a)
+    half = a.dtype == _HALF
+    if half:  # float16 sums of squares overflow at a norm of 256: in float32, rounded once, as torch
+        a = a.astype(np.float32)
     mag = xp.abs(a)
     if p == np.inf:
         out = mag.max(axis=axes, keepdims=keep)
@@ -132,7 +155,8 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
         out = xp.sqrt((a * a).sum(axis=axes, keepdims=keep))
     else:
         out = (mag**p).sum(axis=axes, keepdims=keep) ** (1.0 / p)
-    return record_op(as_array(out), (x,), _vector_norm_vjp, (_kept_shape(x.shape, axes), keep, axes, p))
+    out = as_array(out) if not half else _to_half(as_array(out))
+    return record_op(out, (x,), _vector_norm_vjp, (_kept_shape(x.shape, axes), keep, axes, p))
 
 
 def _vector_norm_vjp(g, y, args, saved, needs, xp):
@@ -254,6 +278,8 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
     keep = bool(keepdim or keepdims)  # host: Python flags
     d = x.array
     xp = namespace_of(d)
+    dtype = d.dtype
+    d = _opmath(d)  # float16 in float32, rounded once at the end (torch sums float16 in float32)
     if d.size:
         m = d.max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
@@ -263,7 +289,8 @@ def logsumexp(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = Non
         out = xp.log(xp.exp(d - m).sum(axis=axes, keepdims=True)) + m
     if not keep:
         out = out.reshape([s for i, s in enumerate(d.shape) if i not in axes])
-    return record_op(out.astype(d.dtype, copy=False), (x,), _logsumexp_vjp, (_kept_shape(d.shape, axes), keep))
+    out = _to_half(out) if dtype == _HALF else out.astype(dtype, copy=False)
+    return record_op(out, (x,), _logsumexp_vjp, (_kept_shape(d.shape, axes), keep))
 
 
 def _logsumexp_vjp(g, y, args, saved, needs, xp):
@@ -286,14 +313,18 @@ def softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = None
     """exp(x) / sum(exp(x)) along ``dim``, stable (the max is subtracted first); ``dtype`` casts first."""
     x = _lift_float(x) if dtype is None else astype(_lift(x), dtype)
     a = _softmax_axes(dim if axis is None else axis, x.ndim, "softmax")
-    d = x.array
+    d = _opmath(x.array)  # float16 in float32 and rounded once, as torch's kernel
     with np.errstate(invalid="ignore"):  # a row of only -inf gives NaN, as in torch: no warning
         e = np.exp(d - d.max(axis=a, keepdims=True))
         e /= e.sum(axis=a, keepdims=True)
+    if e.dtype != x.array.dtype:
+        e = _to_half(e)
     return record_op(e, (x,), _softmax_vjp, a)
 
 
 def _softmax_vjp(g, y, args, saved, needs, xp):
+    if not xp.differentiable and g.dtype == _HALF:  # in float32, rounded once (as torch's kernel)
+        return (_softmax_vjp(g.astype(np.float32), y.astype(np.float32), args, saved, needs, xp)[0].astype(_HALF),)
     gy = g * y
     return (gy - y * gy.sum(axis=saved, keepdims=True),)
 
@@ -303,14 +334,19 @@ def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = 
     casts first."""
     x = _lift_float(x) if dtype is None else astype(_lift(x), dtype)
     a = _softmax_axes(dim if axis is None else axis, x.ndim, "log_softmax")
-    d = x.array
+    d = _opmath(x.array)  # float16 in float32 and rounded once, as torch's kernel
     with np.errstate(invalid="ignore"):  # a row of only -inf gives NaN, as in torch: no warning
         shifted = d - d.max(axis=a, keepdims=True)
         out = shifted - np.log(np.exp(shifted).sum(axis=a, keepdims=True))
+    if out.dtype != x.array.dtype:
+        out = _to_half(out)
     return record_op(out, (x,), _log_softmax_vjp, a)
 
 
 def _log_softmax_vjp(g, y, args, saved, needs, xp):
+    if not xp.differentiable and g.dtype == _HALF:  # in float32, rounded once (as torch's kernel)
+        g32, y32 = g.astype(np.float32), y.astype(np.float32)
+        return (_log_softmax_vjp(g32, y32, args, saved, needs, xp)[0].astype(_HALF),)
     return (g - xp.exp(y) * g.sum(axis=saved, keepdims=True),)
 
 
@@ -337,7 +373,11 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
     if x.ndim == 0:
         return clone(x)
     keep = bool(keepdim)  # host: a Python flag
-    out = np.prod(x.array, axis=d, keepdims=keep)
+    if x.array.dtype == _HALF:  # a float16 running product over- or underflows where the result need not
+        with np.errstate(over="ignore", under="ignore"):  # inf or 0, as torch (which does not warn)
+            out = _to_half(np.prod(x.array, axis=d, keepdims=keep, dtype=np.float32))
+    else:
+        out = np.prod(x.array, axis=d, keepdims=keep)
     if x.array.dtype.kind != "f":
         return wrap_array(out.astype(backend.int64 if dtype is None else x.array.dtype))
     return record_op(out, (x,), _prod_vjp, (d, keep))
@@ -346,6 +386,9 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
 def _prod_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         raise StateError("prod: double backward (create_graph=True) is not supported")
+    if g.dtype == _HALF:  # in float32, rounded once, as the forward
+        wide = (args[0].astype(np.float32),)
+        return (_prod_vjp(g.astype(np.float32), y.astype(np.float32), wide, saved, needs, xp)[0].astype(_HALF),)
     d, keep = saved
     a = args[0]
     # The product of the other elements = exclusive running products from the left and the right.

@@ -14,7 +14,7 @@ from .arithmetic import add, sub
 from .indexing import _take_along
 from .operands import _dim, _lift, _lift_float
 from .pointwise import astype, clone, exp, log
-from .reductions import return_types
+from .reductions import _HALF, _to_half, return_types
 
 
 def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
@@ -25,7 +25,10 @@ def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
     d = _dim(dim, x.ndim, "cumsum")
     if x.ndim == 0:
         return clone(x)
-    out = np.cumsum(x.array, axis=d)
+    if x.array.dtype == _HALF:  # a float16 running sum stops growing at 2048 + 1: in float32, as torch
+        out = _to_half(np.cumsum(x.array, axis=d, dtype=np.float32))
+    else:
+        out = np.cumsum(x.array, axis=d)
     if out.dtype != x.array.dtype and (dtype is not None or out.dtype.kind in "ub"):
         # NumPy widens small integers (uint8 -> uint64); torch keeps the dtype asked for, else int64
         out = out.astype(x.array.dtype if dtype is not None else backend.int64)
@@ -35,7 +38,9 @@ def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
 def _cumsum_vjp(g, y, args, saved, needs, xp):
     rev = (slice(None),) * saved + (slice(None, None, -1),)
     flipped = g[rev]
-    summed = xp.cumsum(flipped, saved)
+    if not xp.differentiable and g.dtype == _HALF:  # accumulated in float32, as the forward
+        return (_to_half(np.cumsum(flipped, axis=saved, dtype=np.float32))[rev],)
+    summed = xp.cumsum(flipped, saved)  # under create_graph: cumsum above, float32 for float16 too
     return (summed[rev],)
 
 
@@ -47,7 +52,11 @@ def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
     d = _dim(dim, x.ndim, "cumprod")
     if x.ndim == 0:
         return clone(x)
-    out = np.cumprod(x.array, axis=d)
+    if x.array.dtype == _HALF:  # a float16 running product over- or underflows: in float32, as torch
+        with np.errstate(over="ignore", under="ignore"):  # inf or 0, as torch (which does not warn)
+            out = _to_half(np.cumprod(x.array, axis=d, dtype=np.float32))
+    else:
+        out = np.cumprod(x.array, axis=d)
     if x.array.dtype.kind != "f":
         return wrap_array(out.astype(np.int64 if dtype is None else x.array.dtype))
     return record_op(out, (x,), _cumprod_vjp, d)
@@ -56,6 +65,9 @@ def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
 def _cumprod_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         raise StateError("cumprod: double backward (create_graph=True) is not supported")
+    if g.dtype == _HALF:  # in float32, rounded once, as the forward
+        wide = (args[0].astype(np.float32),)
+        return (_cumprod_vjp(g.astype(np.float32), y.astype(np.float32), wide, saved, needs, xp)[0].astype(_HALF),)
     d = saved
     x = np.moveaxis(args[0], d, -1)
     gm, ym = np.moveaxis(g, d, -1), np.moveaxis(y, d, -1)
@@ -103,6 +115,8 @@ def logcumsumexp(x: Any, dim: int) -> Tensor:
     """log(cumsum(exp(x))) along ``dim``, stable (shifted by the maximum)."""
     x = _lift_float(x)
     d = _dim(dim, x.ndim, "logcumsumexp")
+    if x.array.dtype == _HALF:  # exp, running sum and log in float32, rounded once, as torch
+        return astype(logcumsumexp(astype(x, np.float32), d), _HALF)
     a = x.array
     xp = namespace_of(a)
     # Shifted by the largest finite value (0 where there is none): an infinite shift would make

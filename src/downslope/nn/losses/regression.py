@@ -41,7 +41,8 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
         d = x - t
         return d * d
     diff = x.array - t.array
-    total = np.vdot(diff, diff)  # one pass, no squared temporary
+    wide = diff.astype(np.float32) if diff.dtype == np.float16 else diff  # float16 sums in float32, as torch
+    total = np.vdot(wide, wide)  # one pass, no squared temporary
     n = diff.size or np.nan  # the mean of an empty batch is NaN (as in torch), not a ZeroDivisionError
     scale = 2.0 / n if reduction == "mean" else 2.0
     value = total / n if reduction == "mean" else total

@@ -88,7 +88,9 @@ def global_norm(arrays: list[np.ndarray], norm_type: float = 2.0) -> Any:
 
     The one definition of "total gradient norm" behind ``clip_grad_norm_``, the optimizers'
     ``clip_norm=`` option and ``optim.transforms.clip_by_global_norm``. The 2-norm sums per-array dot products
-    in float64, so a large float32 model does not lose precision in the sum.
+    in float64, so a large float32 model does not lose precision in the sum. A float16 array's own
+    norm is taken in float32 and rounded to float16, as PyTorch's per-tensor norms are (its sum of
+    squares would overflow float16 at a norm of 256).
 
     Example:
         >>> import numpy as np
@@ -101,7 +103,13 @@ def global_norm(arrays: list[np.ndarray], norm_type: float = 2.0) -> Any:
     if norm_type == 2.0:
         for a in arrays:
             flat = a.reshape(-1)
-            total = total + np.dot(flat, flat).astype(np.float64)
+            if flat.dtype == np.float16:
+                flat = flat.astype(np.float32)
+                with np.errstate(over="ignore"):  # a norm past 65504 is inf, as PyTorch's
+                    own = np.sqrt(np.dot(flat, flat)).astype(np.float16).astype(np.float64)
+                total = total + own * own
+            else:
+                total = total + np.dot(flat, flat).astype(np.float64)
         return np.sqrt(total)
     if norm_type == math.inf:
         for a in arrays:
@@ -117,7 +125,11 @@ def global_norm(arrays: list[np.ndarray], norm_type: float = 2.0) -> Any:
     if norm_type == 0:  # as PyTorch: the 0-"norm" of the per-tensor counts of nonzeros
         return sum((np.count_nonzero(a) > 0 for a in arrays), np.float64(0.0))  # host: a rare order, counted
     for a in arrays:
-        total = total + (np.abs(a.astype(np.float64)) ** norm_type).sum()
+        part = (np.abs(a.astype(np.float64)) ** norm_type).sum()
+        if a.dtype == np.float16:  # the array's own norm rounded to float16, as PyTorch's per-tensor norms
+            with np.errstate(over="ignore"):  # a norm past 65504 is inf, as PyTorch's
+                part = (part ** (1.0 / norm_type)).astype(np.float16).astype(np.float64) ** norm_type
+        total = total + part
     return total ** (1.0 / norm_type)
 
 
