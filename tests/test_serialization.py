@@ -588,6 +588,25 @@ def test_a_pytorch_checkpoint_is_refused_with_how_to_convert_it(tmp_path) -> Non
     assert not marker.exists()
 
 
+def test_a_safetensors_file_is_refused_pointing_to_load_safetensors(tmp_path) -> None:
+    pytest.importorskip("safetensors")
+    ds.save_safetensors({"w": np.ones(2, np.float32)}, tmp_path / "w.safetensors")
+    (tmp_path / "w.bin").write_bytes((tmp_path / "w.safetensors").read_bytes())  # known by its bytes too
+    (tmp_path / "model.safetensors.index.json").write_text('{"weight_map": {"w": "w.safetensors"}}')
+    for name, kind in (
+        ("w.safetensors", "a safetensors file"),
+        ("w.bin", "a safetensors file"),
+        ("model.safetensors.index.json", "a safetensors shard index"),
+    ):
+        with pytest.raises(
+            CheckpointError, match=f"{kind}, not a ds.save checkpoint; read it with ds.load_safetensors"
+        ):
+            ds.load(tmp_path / name)
+    with open(tmp_path / "w.bin", "rb") as handle:
+        with pytest.raises(CheckpointError, match="a safetensors file"):
+            ds.load(handle)
+
+
 class _Marker:
     """Unpickling it would create a file: proof that nothing was unpickled if the file is absent."""
 

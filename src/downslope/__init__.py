@@ -562,7 +562,7 @@ def __getattr__(name: str) -> Any:
 
         globals()[name] = onnx
         return onnx
-    if name in ("save_safetensors", "load_safetensors"):
+    if name in ("save_safetensors", "load_safetensors", "safetensors_metadata"):
         from .export import safetensors
 
         return getattr(safetensors, name)
@@ -618,7 +618,7 @@ __all__ = [
     "sin", "cos", "tanh", "sigmoid", "relu", "leaky_relu", "gelu", "elu", "softplus", "erf", "clip", "clamp",
     "maximum", "minimum", "where", "sum", "mean", "max", "min", "amax", "amin", "var", "std", "logsumexp", "softmax",
     "log_softmax", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "flatten", "broadcast_to",
-    "sum_to", "concatenate", "cat", "stack", "getitem", "gather", "pad", "save", "load", "save_safetensors", "load_safetensors", "onnx", "DownslopeError",
+    "sum_to", "concatenate", "cat", "stack", "getitem", "gather", "pad", "save", "load", "save_safetensors", "load_safetensors", "safetensors_metadata", "onnx", "DownslopeError",
     "ShapeError", "CheckpointError", "DataError", "ConfigError", "DivergenceError", "device", "cuda",
     "accelerator", "backends", "autograd", "func", "vmap", "cpu", "int8", "int16", "uint8", "addcdiv", "addcmul", "lerp", "norm",
     "reciprocal", "square", "all", "allclose", "any", "argmax", "argmin", "argsort", "bincount", "bmm", "ceil",

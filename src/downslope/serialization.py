@@ -458,9 +458,34 @@ def _read_checkpoint(source: Any, name: str) -> Any:
             raise CheckpointError(
                 f"load: {name} is a Python pickle (an older torch.save, or pickle.dump); {_FROM_TORCH}"
             ) from None
+        safetensors_kind = _safetensors_kind(source, name)
+        if safetensors_kind:
+            raise CheckpointError(
+                f"load: {name} is {safetensors_kind}, not a ds.save checkpoint; read it with ds.load_safetensors "
+                f"(which merges the shards an index names): model.load_state_dict(ds.load_safetensors({name!r}))"
+            ) from None
         raise CheckpointError(
             f"load: {name} is not a readable downslope checkpoint ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def _safetensors_kind(source: Any, name: str) -> str:
+    """'a safetensors file' or 'a safetensors shard index' when ``source`` looks like one (by its name
+    or its first bytes: a little-endian header length, then the JSON header), else ''."""
+    if name.endswith(".safetensors.index.json"):
+        return "a safetensors shard index"
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as handle:
+                head = handle.read(9)
+        else:
+            source.seek(0)
+            head = source.read(9)
+    except Exception:
+        return ""
+    if name.endswith(".safetensors") or (len(head) == 9 and head[8:9] == b"{" and head[4:8] == b"\0\0\0\0"):
+        return "a safetensors file"
+    return ""
 
 
 _FROM_TORCH = (

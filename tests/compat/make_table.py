@@ -105,6 +105,11 @@ DIFFERS: dict[str, str] = {
     "torch.nn.Module": "to()/cuda() move in place (GPU through CuPy); a dtype change after an optimizer was built "
     "over the parameters is refused",
     "torch.nn.Module.to": "moves (CPU, or a GPU through CuPy) and casts parameters and buffers in place",
+    "torch.nn.Module.bfloat16": "refused with the reason (NumPy has no bfloat16); bfloat16 weights load widened "
+    "exactly to float32",
+    "torch.nn.functional.scaled_dot_product_attention": "attn_mask with is_causal=True applies both (mask AND "
+    "causal) on every path; PyTorch does so on its fused CPU kernel and refuses the pair on its other paths "
+    "(a mask that requires grad, dropout, 3-D inputs)",
     "torch.nn.Module.cuda": "moves in place to a GPU through CuPy (downslope[cuda]); a one-line error without one",
     "torch.nn.Module.register_forward_hook": "with_kwargs=True is refused; always_call is ignored",
     "torch.nn.Module.register_forward_pre_hook": "with_kwargs=True is refused",

@@ -559,10 +559,13 @@ def test_refusals_name_the_op_and_the_module(tmp_path: Path) -> None:
             ExportError, match=r"not batch-dynamic: a float32 tensor of shape \(2, 5\) made in Messages"
         ):
             ds.onnx.export(Messages(variant), ds.randn(2, 4), path)
-    with pytest.raises(ExportError, match=r"the layer Upsample is not supported \(its forward .*interpolate\(\)"):
-        ds.onnx.export(nn.Upsample(scale_factor=2), ds.randn(2, 3, 4), path)
     with pytest.raises(ExportError, match=r"the layer ReflectionPad1d is not supported"):
         ds.onnx.export(nn.ReflectionPad1d(1), ds.randn(2, 3, 4), path)
+
+
+def test_nearest_upsampling_exports_as_a_gather(tmp_path: Path) -> None:
+    # its forward indexes one dim with a fixed index array: written as a Gather of constant indices
+    check(nn.Upsample(scale_factor=2), randn(2, 3, 4), randn(5, 3, 4), tmp_path)
 
 
 @pytest.mark.parametrize(

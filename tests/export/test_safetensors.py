@@ -172,5 +172,106 @@ def test_float8_tensors_are_refused_by_name(tmp_path):
         pytest.skip("torch without float8")
     path = tmp_path / "f8.safetensors"
     safetensors.torch.save_file({"w": torch.ones(2).to(torch.float8_e4m3fn)}, str(path))
-    with pytest.raises(ds.errors.CheckpointError, match="is not a readable safetensors file"):
+    with pytest.raises(ds.errors.CheckpointError, match="tensor 'w' has dtype F8_E4M3, which NumPy cannot hold"):
         ds.load_safetensors(path)
+
+
+# ---------------------------------------------------------------------- as safetensors.torch.load_file
+def test_values_are_tensors_as_torch_load_file_gives(tmp_path: Path) -> None:
+    path = tmp_path / "w.safetensors"
+    state = {"w": torch.randn(3, 4), "h": torch.randn(2).half(), "b": torch.randn(3).bfloat16(), "i": torch.arange(3)}
+    safetensors.torch.save_file(state, str(path))
+    theirs = safetensors.torch.load_file(str(path))
+    ours = ds.load_safetensors(path)
+    assert list(ours) == list(theirs)
+    for key, ref in theirs.items():
+        assert isinstance(ours[key], ds.Tensor) and not ours[key].requires_grad
+        want = ref.float() if ref.dtype == torch.bfloat16 else ref  # bfloat16 widens exactly to float32
+        assert str(ours[key].dtype) == str(want.dtype).removeprefix("torch.")
+        np.testing.assert_array_equal(ours[key].numpy(), want.numpy())
+    # what Hugging Face remapping code does with the values
+    np.testing.assert_array_equal(ours["w"].t().numpy(), theirs["w"].t().numpy())
+    assert ours["h"].float().dtype == np.float32 and ours["h"].to(ds.float64).dtype == np.float64
+    model = nn.Linear(4, 3)
+    model.load_state_dict({"weight": ours["w"].t().t(), "bias": ours["b"]})
+    np.testing.assert_array_equal(model.bias.detach().numpy(), state["b"].float().numpy())
+
+
+def test_device_argument(tmp_path: Path) -> None:
+    path = tmp_path / "w.safetensors"
+    ds.save_safetensors({"w": np.ones(2, np.float32)}, path)
+    assert ds.load_safetensors(path, device="cpu")["w"].device == ds.device("cpu")
+    got = ds.load_safetensors(path, device="strict")["w"]  # the test stand-in for a GPU: copied there
+    assert str(got.device) == "strict"
+    with pytest.raises(Exception, match="not available"):
+        ds.load_safetensors(path, device="mps")
+
+
+def test_metadata_is_read_from_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "w.safetensors"
+    safetensors.torch.save_file({"w": torch.ones(2)}, str(path), metadata={"format": "pt", "note": "x"})
+    assert ds.safetensors_metadata(path) == {"format": "pt", "note": "x"}
+    with safetensors.safe_open(str(path), framework="np") as f:
+        assert ds.safetensors_metadata(path) == f.metadata()
+    ds.save_safetensors({"w": np.ones(2)}, path)
+    assert ds.safetensors_metadata(path) == {}
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        ds.safetensors_metadata(tmp_path / "junk.safetensors")
+
+
+def _sharded(tmp_path: Path) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A Hugging Face style sharded checkpoint: two bfloat16 shards and their index."""
+    import json
+
+    torch.manual_seed(0)
+    state = {f"layer.{i}.weight": torch.randn(3, 2).bfloat16() for i in range(4)}
+    keys = list(state)
+    weight_map = {}
+    for n, part in enumerate((keys[:2], keys[2:])):
+        name = f"model-0000{n + 1}-of-00002.safetensors"
+        safetensors.torch.save_file({k: state[k] for k in part}, str(tmp_path / name), metadata={"format": "pt"})
+        weight_map |= {k: name for k in part}
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_text(json.dumps({"metadata": {"total_size": 48}, "weight_map": weight_map}))
+    return index, state
+
+
+def test_a_shard_index_loads_every_shard_merged(tmp_path: Path) -> None:
+    index, state = _sharded(tmp_path)
+    got = ds.load_safetensors(index)
+    assert sorted(got) == sorted(state)
+    for key, ref in state.items():
+        np.testing.assert_array_equal(got[key].numpy(), ref.float().numpy())
+    assert ds.safetensors_metadata(index) == {"total_size": 48}
+
+
+def test_a_broken_shard_index_is_refused_by_name(tmp_path: Path) -> None:
+    import json
+
+    index, _ = _sharded(tmp_path)
+    spec = json.loads(index.read_text())
+    spec["weight_map"]["layer.9.weight"] = "model-00001-of-00002.safetensors"
+    index.write_text(json.dumps(spec))
+    with pytest.raises(CheckpointError, match=r"puts \['layer.9.weight'\] in shard 'model-00001-of-00002"):
+        ds.load_safetensors(index)
+    spec["weight_map"] = {"a": "missing.safetensors"}
+    index.write_text(json.dumps(spec))
+    with pytest.raises(CheckpointError, match="shard 'missing.safetensors' named by .* is missing"):
+        ds.load_safetensors(index)
+    spec["weight_map"] = {"a": "../elsewhere.safetensors"}
+    index.write_text(json.dumps(spec))
+    with pytest.raises(CheckpointError, match="outside its folder"):
+        ds.load_safetensors(index)
+    index.write_text("{}")
+    with pytest.raises(CheckpointError, match="weight_map"):
+        ds.load_safetensors(index)
+
+
+def test_save_takes_torch_tensors(tmp_path: Path) -> None:
+    path = tmp_path / "w.safetensors"
+    w = torch.randn(2, 3).bfloat16()
+    ds.save_safetensors({"w": w, "h": torch.ones(2).half()}, path)
+    back = safetensors.torch.load_file(str(path))
+    assert back["w"].dtype == torch.float32 and back["h"].dtype == torch.float16
+    np.testing.assert_array_equal(back["w"].numpy(), w.float().numpy())

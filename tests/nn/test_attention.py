@@ -52,6 +52,8 @@ SDPA_CASES = [
     dict(q_shape=(5, 4), k_shape=(6, 4), v_shape=(6, 3)),
     dict(q_shape=(2, 1, 5, 4), k_shape=(1, 3, 6, 4), v_shape=(2, 3, 6, 4)),  # batch dims broadcast
     dict(q_shape=(2, 4, 5, 4), k_shape=(2, 2, 6, 4), v_shape=(2, 2, 6, 3), enable_gqa=True, mask="bool_heads"),
+    # attn_mask and is_causal together: PyTorch's CPU op applies both (mask AND causal)
+    dict(q_shape=(2, 3, 5, 4), k_shape=(2, 3, 5, 4), v_shape=(2, 3, 5, 4), mask="bool2d", is_causal=True),
 ]
 
 
@@ -85,6 +87,42 @@ def test_sdpa_fully_masked_rows_give_zeros_as_torch(assert_close, gemm_path):
     fmask = np.zeros((5, 6))
     fmask[2] = -np.inf
     _sdpa_case(rng, np.float64, (2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 7), mask=fmask, assert_close=assert_close)
+
+
+def test_sdpa_mask_and_is_causal_is_mask_and_tril():
+    rng = np.random.default_rng(4)
+    q, k, v = (ds.tensor(rng.standard_normal((2, 3, 5, 4))) for _ in range(3))
+    mask = rng.random((5, 5)) > 0.3
+    both = F.scaled_dot_product_attention(q, k, v, attn_mask=ds.tensor(mask), is_causal=True)
+    folded = F.scaled_dot_product_attention(q, k, v, attn_mask=ds.tensor(mask & np.tril(np.ones((5, 5), bool))))
+    np.testing.assert_array_equal(both.numpy(), folded.numpy())
+
+
+def test_sdpa_float_mask_and_is_causal_match_torch(assert_close):
+    """A float mask (L != S) with is_causal: the output as PyTorch's fused CPU op gives it; the mask's
+    gradient as PyTorch's for the mask with the future folded in as -inf (PyTorch's other paths,
+    taken for a mask that requires grad, dropout, 3-D inputs or a value width unlike the query's,
+    refuse the combination; downslope computes the same thing on every path)."""
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal(s) for s in ((2, 3, 4, 4), (2, 3, 7, 4), (2, 3, 7, 4))]
+    mask = rng.standard_normal((4, 7))
+    ours = [ds.tensor(a, dtype="float64", requires_grad=True) for a in arrays + [mask]]
+    out = F.scaled_dot_product_attention(*ours[:3], attn_mask=ours[3], is_causal=True)
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    ref = torch.nn.functional.scaled_dot_product_attention(*theirs, attn_mask=torch.tensor(mask), is_causal=True)
+    assert_close(out.numpy(), ref.detach().numpy(), np.float64, "output")
+    m_t = torch.tensor(mask, requires_grad=True)
+    future = torch.ones(4, 7, dtype=torch.bool).triu(1)
+    ref2 = torch.nn.functional.scaled_dot_product_attention(
+        *[torch.tensor(a) for a in arrays], attn_mask=m_t.masked_fill(future, float("-inf"))
+    )
+    proj = rng.standard_normal(out.shape)
+    (out * ds.tensor(proj, dtype="float64")).sum().backward()
+    (ref * torch.tensor(proj)).sum().backward()
+    (ref2 * torch.tensor(proj)).sum().backward()
+    for a, b in zip(ours[:3], theirs):
+        assert_close(a.grad.numpy(), b.grad.numpy(), np.float64, "input gradient")
+    assert_close(ours[3].grad.numpy(), m_t.grad.numpy(), np.float64, "mask gradient")
 
 
 def _three(shape, seed=0):
@@ -142,8 +180,6 @@ def test_sdpa_dropout_uses_the_seeded_generator_and_keeps_expectation():
 
 def test_sdpa_refuses_bad_arguments():
     q = ds.randn(2, 3, 4)
-    with pytest.raises(ArgumentError, match="attn_mask or is_causal"):
-        F.scaled_dot_product_attention(q, q, q, attn_mask=ds.ones(3, 3), is_causal=True)
     with pytest.raises(ShapeError, match="last dim"):
         F.scaled_dot_product_attention(q, ds.randn(2, 3, 5), q)
     with pytest.raises(ShapeError, match="does not broadcast"):

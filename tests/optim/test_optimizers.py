@@ -617,7 +617,7 @@ def test_error_if_nonfinite_without_clipping_fails_fast_and_changes_nothing():
     (w * w).sum().backward()
     opt.step()
     after_one = w.numpy().copy()
-    buf = opt.state[w]["momentum_buffer"].copy()
+    buf = opt.state[w]["momentum_buffer"].clone()
     opt.zero_grad()
     (w * w).sum().backward()
     w.grad.array[1] = np.inf

@@ -382,3 +382,62 @@ def test_a_torch_format_dict_with_state_this_optimizer_does_not_keep_is_refused(
     }
     with pytest.raises(ValueError, match="exp_avg"):
         opt.load_state_dict(saved)
+
+
+# ---------------------------------------------------------------------- opt.state, as torch code uses it
+def _adam_pair(torch: Any) -> tuple[Any, Any, Any, Any]:
+    w0 = np.random.default_rng(0).standard_normal(5)
+    ours, theirs = ds.tensor(w0, dtype="float64", requires_grad=True), torch.tensor(w0, requires_grad=True)
+    return ours, theirs, optim.AdamW([ours], lr=0.1), torch.optim.AdamW([theirs], lr=0.1)
+
+
+def _adam_steps(ours: Any, theirs: Any, opt: Any, topt: Any, n: int) -> None:
+    for _ in range(n):
+        opt.zero_grad(), topt.zero_grad()
+        (ours**3).sum().backward()
+        (theirs**3).sum().backward()
+        opt.step(), topt.step()
+
+
+def test_state_values_are_tensors_sharing_the_optimizers_buffers_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    ours, theirs, opt, topt = _adam_pair(torch)
+    _adam_steps(ours, theirs, opt, topt, 2)
+    assert sorted(opt.state[ours]) == sorted(topt.state[theirs]) == ["exp_avg", "exp_avg_sq", "step"]
+    for key in ("exp_avg", "exp_avg_sq"):
+        value = opt.state[ours][key]
+        assert isinstance(value, ds.Tensor) and value.shape == ours.shape and not value.requires_grad
+        np.testing.assert_allclose(value.numpy(), topt.state[theirs][key].numpy(), rtol=1e-12)
+    assert opt.state[ours]["step"] == int(topt.state[theirs]["step"]) == 2
+    snapshot = opt.state[ours]["exp_avg"].clone()  # an independent copy, as in torch
+    # torch code resets moments in place: the next steps must use the reset state in both libraries
+    opt.state[ours]["exp_avg"].zero_()
+    topt.state[theirs]["exp_avg"].zero_()
+    opt.state[ours]["exp_avg_sq"].mul_(0.5)
+    topt.state[theirs]["exp_avg_sq"].mul_(0.5)
+    assert np.abs(snapshot.numpy()).max() > 0 and np.abs(opt.state[ours]["exp_avg"].numpy()).max() == 0
+    _adam_steps(ours, theirs, opt, topt, 2)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(opt.state[ours]["exp_avg"].numpy(), topt.state[theirs]["exp_avg"].numpy(), rtol=1e-12)
+
+
+def test_state_dict_still_holds_host_array_copies_with_the_bucket_count() -> None:
+    w = ds.ones(3, requires_grad=True)
+    opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    (w * w).sum().backward()
+    opt.step()
+    entry = opt.state_dict()["state"][0]
+    assert type(entry["momentum_buffer"]) is np.ndarray and entry["count"] == 1
+    entry["momentum_buffer"][:] = 7.0  # a copy: the optimizer is unchanged
+    assert opt.state[w]["momentum_buffer"].tolist() == [2.0, 2.0, 2.0]
+    assert "count" not in opt.state[w]
+
+
+def test_a_torch_state_dict_with_bfloat16_moments_loads() -> None:
+    torch = pytest.importorskip("torch")
+    ours, theirs, opt, topt = _adam_pair(torch)
+    _adam_steps(ours, theirs, opt, topt, 1)
+    sd = topt.state_dict()
+    sd["state"][0] = {k: (v.bfloat16() if k.startswith("exp") else v) for k, v in sd["state"][0].items()}
+    opt.load_state_dict(sd)
+    np.testing.assert_array_equal(opt.state[ours]["exp_avg"].numpy(), sd["state"][0]["exp_avg"].double().numpy())

@@ -71,7 +71,69 @@ def to_host(array: Any) -> np.ndarray:
         return array
     if isinstance(array, StrictArray) or type(array).__module__.startswith("cupy"):
         return array.get()
+    if is_foreign_tensor(array):
+        return foreign_to_host(array)
     return np.asarray(array)
+
+
+# Another library's dtypes NumPy has no type for; widened to float32, which holds each of their values
+# exactly (``t.float()`` in PyTorch), rather than failing inside ``np.asarray``.
+_WIDENED = frozenset(
+    ("bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu")
+)
+
+
+def is_foreign_tensor(value: Any) -> bool:
+    """Whether ``value`` is a PyTorch tensor (or Parameter), told apart by duck typing, never by
+    importing PyTorch: its ``dtype`` prints as ``torch.<name>`` and it has ``numpy()`` and ``float()``.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope import devices
+        >>> devices.is_foreign_tensor(np.zeros(2)), devices.is_foreign_tensor([1.0])
+        (False, False)
+    """
+    if isinstance(value, (np.ndarray, StrictArray, list, tuple, int, float, bool)):
+        return False
+    dtype = getattr(value, "dtype", None)
+    return (
+        dtype is not None
+        and str(dtype).startswith("torch.")
+        and hasattr(value, "numpy")
+        and hasattr(value, "float")
+        and hasattr(value, "detach")
+    )
+
+
+def foreign_to_host(value: Any) -> np.ndarray:
+    """A PyTorch tensor's values as a host NumPy array (shared with it where NumPy can hold its dtype).
+
+    Detached first (``numpy()`` refuses a tensor that requires grad), moved to the CPU when it is
+    elsewhere, and widened to float32 when its dtype (bfloat16, the float8 types) has no NumPy
+    equivalent: every bfloat16 or float8 value is a float32 value, so nothing is rounded.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope import devices
+        >>> class Fake:  # what the duck typing looks at
+        ...     dtype = "torch.bfloat16"; device = "cpu"
+        ...     def detach(self): return self
+        ...     def float(self): return Real()
+        ...     def numpy(self): raise TypeError("Got unsupported ScalarType BFloat16")
+        >>> class Real(Fake):
+        ...     dtype = "torch.float32"
+        ...     def numpy(self): return np.ones(2, np.float32)
+        >>> devices.foreign_to_host(Fake()).dtype
+        dtype('float32')
+    """
+    t = value.detach()
+    if str(t.dtype).removeprefix("torch.") in _WIDENED:
+        t = t.float()
+    if str(getattr(t, "device", "cpu")) != "cpu":
+        t = t.cpu()
+    if getattr(t, "is_conj", None) is not None and t.is_conj():
+        t = t.resolve_conj()
+    return np.asarray(t.numpy())
 
 
 def to_device(array: Any, target: Any) -> Any:
@@ -154,8 +216,10 @@ __all__ = [
     "StrictArray",
     "cupy_module",
     "device_of",
+    "foreign_to_host",
     "full",
     "is_array",
+    "is_foreign_tensor",
     "like",
     "to_device",
     "to_host",

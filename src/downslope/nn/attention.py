@@ -55,8 +55,9 @@ def scaled_dot_product_attention(
     Shapes: query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); leading
     dims broadcast. ``attn_mask`` broadcasts to (..., L, S): boolean (True = the key takes part)
     or float (added to the scores; a float mask that requires grad gets a gradient).
-    ``is_causal`` masks key j > query i (top-left aligned, as PyTorch); it cannot be combined with
-    ``attn_mask``. ``scale`` defaults to 1/sqrt(E). ``dropout_p`` drops attention probabilities
+    ``is_causal`` masks key j > query i (top-left aligned, as PyTorch); given with ``attn_mask`` too,
+    both apply (a key takes part where the mask lets it and it is not in the future), as PyTorch's
+    CPU implementation does although its documentation calls the combination an error. ``scale`` defaults to 1/sqrt(E). ``dropout_p`` drops attention probabilities
     with the library's seeded generator; like PyTorch's function it applies whenever ``dropout_p >
     0`` (pass 0 in evaluation). ``enable_gqa``: key/value may have fewer heads (dim -3) than the
     query; query head h uses key/value head h // (Hq / Hk).
@@ -90,11 +91,6 @@ def scaled_dot_product_attention(
         raise ShapeError(
             f"scaled_dot_product_attention: key {key.shape} and value {value.shape} need the same sequence "
             "length (dim -2)"
-        )
-    if is_causal and attn_mask is not None:
-        raise ArgumentError(
-            "scaled_dot_product_attention: give either attn_mask or is_causal=True, not both "
-            "(PyTorch documents this as an error); fold the causal part into the mask instead"
         )
     if isinstance(dropout_p, bool) or not isinstance(dropout_p, (int, float)) or not 0.0 <= dropout_p < 1.0:
         raise ArgumentError(f"scaled_dot_product_attention: dropout_p must be a number in [0, 1), got {dropout_p!r}")
@@ -171,9 +167,10 @@ def _attention_node(
     blocked = None
     if mask_kind == "bool":
         blocked = ~mask.array  # type: ignore[union-attr]
-    elif is_causal:
+    if is_causal:
         xp = namespace_of(q)
-        blocked = xp.triu(xp.ones((L, S), dtype=bool), k=1)
+        future = xp.triu(xp.ones((L, S), dtype=bool), k=1)
+        blocked = future if blocked is None else blocked | future
     float_mask = mask.array if mask_kind == "float" else None  # type: ignore[union-attr]
     dropout_p = float(dropout_p)  # host: the caller's Python number
     p_arr, keep, out = _attention_forward(q, k, v, float_mask, blocked, score_shape, scale, dropout_p)

@@ -33,7 +33,7 @@ import numpy as np
 from ..autograd import enable_grad, no_grad
 from ..devices import device_of, is_array, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 from .buckets import FlatBucket, state_slots
 from .transforms import GradientTransformation, clip_to_max_norm_
 
@@ -414,11 +414,26 @@ class Optimizer:
 
     @property
     def state(self) -> dict[Tensor, dict[str, Any]]:
-        """Each parameter's state (views shaped like the parameter), e.g. ``opt.state[w]["exp_avg"]``."""
+        """Each parameter's state, as ``torch.optim.Optimizer.state``: ``opt.state[w]["exp_avg"]`` is a
+        Tensor shaped like ``w`` sharing the optimizer's own buffer, so writing into it
+        (``opt.state[w]["exp_avg"].zero_()``) changes the state the next step uses; ``"step"`` is
+        the parameter's step count (an int). Each access builds a fresh dict of fresh views: assigning
+        a key of it changes nothing (write into the tensor instead). :meth:`state_dict` gives copies.
+
+        Example:
+            >>> import downslope as ds
+            >>> w = ds.ones(2, requires_grad=True)
+            >>> opt = ds.optim.SGD([w], lr=0.1, momentum=0.9)
+            >>> (w * w).sum().backward(); opt.step()
+            >>> opt.state[w]["momentum_buffer"].zero_().tolist(), opt.state[w]["momentum_buffer"].tolist()
+            ([0.0, 0.0], [0.0, 0.0])
+        """
         out: dict[Tensor, dict[str, Any]] = {}
         layouts = self._layouts()
         for gi, b, j in self._positions():
-            out[b.params[j]] = self._param_state(b, j, self._names(layouts[gi]), copy=False)
+            entry = self._param_state(b, j, self._names(layouts[gi]), copy=False)
+            del entry["count"]  # the bucket's own counter: state_dict keeps it, PyTorch's state has no such key
+            out[b.params[j]] = {k: wrap_array(v) if is_array(v) else v for k, v in entry.items()}
         return out
 
     @staticmethod
@@ -622,7 +637,7 @@ def _host_value(v: Any) -> Any:
     if isinstance(v, Tensor):
         return v.array
     if not is_array(v) and hasattr(v, "__array__") and not isinstance(v, (int, float)):
-        return np.asarray(v)  # host: a saved value from elsewhere (a PyTorch tensor) is host data
+        return to_host(v)  # a saved value from elsewhere (a PyTorch tensor, bfloat16 widened) is host data
     return v
 
 

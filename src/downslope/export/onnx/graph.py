@@ -47,6 +47,11 @@ class GraphBuilder:
         self.batch_axis: dict[str, int | None] = {}
         # What the forward made that the trace could only freeze (described for the second-batch check).
         self.frozen: list[str] = []
+        # A batch dim merged with the fixed dims after it ((B, L, D) -> (B*L, D)): value -> that factor (L).
+        self.batch_inner: dict[str, int] = {}
+        # The first input whose dim 0 is the batch, and the example's batch size (set by the tracer).
+        self.batch_input: str | None = None
+        self.batch_size: int | None = None
 
     def fresh(self, hint: str) -> str:
         base = hint.replace(" ", "_") or "v"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,10 +15,11 @@ from .graph import MIN_OPSET, GraphBuilder, require_onnx
 from .tracing import as_inputs, preserved, run_model, trace
 
 
-def value_info(name: str, arr: np.ndarray, dynamic: set[int]) -> Any:
-    """An ONNX input/output declaration: ``arr``'s dtype and shape, with the dims in ``dynamic`` free."""
+def value_info(name: str, arr: np.ndarray, dynamic: set[int], label: str = "batch") -> Any:
+    """An ONNX input/output declaration: ``arr``'s dtype and shape, with the dims in ``dynamic`` free
+    (named ``label``)."""
     h = require_onnx().helper
-    shape = [("batch" if i in dynamic else int(s)) for i, s in enumerate(arr.shape)]
+    shape = [(label if i in dynamic else int(s)) for i, s in enumerate(arr.shape)]
     return h.make_tensor_value_info(name, h.np_dtype_to_tensor_dtype(arr.dtype), shape)
 
 
@@ -46,6 +47,7 @@ def to_model(
     output_names: Sequence[str] | None = None,
     dynamic_batch: bool = True,
     opset: int = MIN_OPSET,
+    dynamic_axes: Mapping[str, Any] | None = None,
 ) -> Any:
     """The ``onnx.ModelProto`` of ``model`` (see :func:`export`, which also checks and writes it).
 
@@ -53,7 +55,41 @@ def to_model(
         >>> import downslope as ds
         >>> proto = ds.onnx.to_model(ds.nn.Linear(3, 2), ds.randn(4, 3))  # doctest: +SKIP
     """
-    return _to_model(model, example_input, input_names, output_names, dynamic_batch, opset)[0]
+    return _to_model(model, example_input, input_names, output_names, dynamic_batch, opset, dynamic_axes)[0]
+
+
+def _dynamic_axes(
+    dynamic_axes: Mapping[str, Any], inputs: list[Tensor], in_names: list[str]
+) -> tuple[bool, dict[str, str]]:
+    """``torch.onnx.export``'s ``dynamic_axes`` ({name: {axis: label}} or {name: [axes]}) as
+    (dynamic_batch, the label of each named value's dim 0). Only dim 0 of the inputs (the batch) can
+    be free: the trace writes the other sizes (a sequence length) into the graph as constants."""
+    if not isinstance(dynamic_axes, Mapping):
+        raise ArgumentError(
+            f"ONNX export: dynamic_axes must map input/output names to axes ({{'input': {{0: 'batch'}}}}), "
+            f"got {type(dynamic_axes).__name__}"
+        )
+    labels: dict[str, str] = {}
+    for name, axes in dynamic_axes.items():
+        named = dict(axes) if isinstance(axes, Mapping) else {int(a): f"{name}_dynamic_axes_{i + 1}" for i, a in
+                                                              enumerate(axes)}  # fmt: skip
+        others = sorted(a for a in named if a != 0)
+        if others and name in in_names:
+            raise ExportError(
+                f"ONNX export: dynamic_axes asks for axis {others[0]} of input {name!r} to be free; only the batch "
+                "axis 0 can be: the trace writes the other sizes (such as the sequence length) into the graph as "
+                "constants, so export with the sequence length it will run with (or pad to it)"
+            )
+        if 0 in named:
+            labels[name] = str(named[0])
+    listed = [n for n, t in zip(in_names, inputs) if t.ndim and n in labels]
+    batched = [n for n, t in zip(in_names, inputs) if t.ndim]
+    if listed and listed != batched:
+        raise ExportError(
+            f"ONNX export: dynamic_axes makes axis 0 free for {listed} but not for {sorted(set(batched) - set(listed))}; "
+            "every input shares the batch axis here: list axis 0 for all of them or for none"
+        )
+    return bool(listed), labels  # output names are checked once the outputs are known
 
 
 def _to_model(
@@ -63,6 +99,7 @@ def _to_model(
     output_names: Sequence[str] | None,
     dynamic_batch: bool,
     opset: int,
+    dynamic_axes: Mapping[str, Any] | None = None,
 ) -> tuple[Any, GraphBuilder]:
     if opset < MIN_OPSET:
         raise ArgumentError(f"ONNX export: opset must be at least {MIN_OPSET}, got {opset}")
@@ -72,6 +109,9 @@ def _to_model(
     )  # fmt: skip
     if len(in_names) != len(inputs):
         raise ArgumentError(f"ONNX export: {len(inputs)} example inputs but {len(in_names)} input_names")
+    labels: dict[str, str] = {}
+    if dynamic_axes is not None:
+        dynamic_batch, labels = _dynamic_axes(dynamic_axes, inputs, in_names)
     g = GraphBuilder(opset, dynamic_batch)
     for n in in_names + list(output_names or []):  # before tracing, so that no internal value takes them
         g.reserve(n)
@@ -83,11 +123,22 @@ def _to_model(
     if len(out_names) != len(outs):
         raise ArgumentError(f"ONNX export: the model returns {len(outs)} tensors but {len(out_names)} output_names")
     # Output dims that follow the batch size: those that change when the model sees another batch.
+    if dynamic_axes is not None:
+        unknown = sorted(set(dynamic_axes) - set(in_names) - set(out_names))
+        if unknown:
+            raise ArgumentError(
+                f"ONNX export: dynamic_axes names {unknown}, which are neither input_names {in_names} nor "
+                f"output_names {out_names}"
+            )
     changed = _batch_dims(model, inputs, [o.array.shape for o in outs]) if dynamic_batch else [set()] * len(outs)
     graph_inputs = [
-        value_info(n, t.array, {0} if dynamic_batch and t.ndim else set()) for n, t in zip(in_names, inputs)
+        value_info(n, t.array, {0} if dynamic_batch and t.ndim else set(), labels.get(n, "batch"))
+        for n, t in zip(in_names, inputs)
     ]
-    outputs = [(src, dst, value_info(dst, o.array, c)) for src, dst, o, c in zip(internal, out_names, outs, changed)]
+    outputs = [
+        (src, dst, value_info(dst, o.array, c, labels.get(dst, "batch")))
+        for src, dst, o, c in zip(internal, out_names, outs, changed)
+    ]
     return finish(g, type(model).__name__, graph_inputs, outputs), g
 
 
@@ -218,6 +269,7 @@ def export(
     dynamic_batch: bool = True,
     opset: int = MIN_OPSET,
     check: bool = True,
+    dynamic_axes: Mapping[str, Any] | None = None,
 ) -> Any:
     """Write ``model`` as an ONNX file at ``path``; return the ``onnx.ModelProto``.
 
@@ -226,7 +278,11 @@ def export(
     exported in evaluation semantics (Dropout off, BatchNorm's running statistics). The graph
     passes ``onnx.checker.check_model``; with ``check`` it is also run on a second batch (of another size;
     the example itself when not ``dynamic_batch``) and must
-    reproduce the model's outputs (see the module docstring). Raises
+    reproduce the model's outputs (see the module docstring). ``dynamic_axes`` is
+    ``torch.onnx.export``'s argument (``{"input_ids": {0: "batch"}, "logits": {0: "batch"}}``, or
+    lists of axes); given, it replaces ``dynamic_batch`` and names the free dims. Only the batch
+    axis 0 of the inputs can be free: a sequence axis is refused (the trace writes such sizes into
+    the graph as constants). Raises
     :class:`~downslope.errors.ExportError` naming any layer or op it cannot translate.
 
     Example:
@@ -237,7 +293,8 @@ def export(
         ['input']
     """
     onnx = require_onnx()
-    proto, g = _to_model(model, example_input, input_names, output_names, dynamic_batch, opset)
+    proto, g = _to_model(model, example_input, input_names, output_names, dynamic_batch, opset, dynamic_axes)
+    dynamic_batch = g.dynamic_batch
     onnx.checker.check_model(proto, full_check=True)
     if check:
         inputs = as_inputs(example_input, model)

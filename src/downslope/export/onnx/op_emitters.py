@@ -29,6 +29,7 @@ for _rule, _onnx_op in {
     "_matmul_vjp": "MatMul", "_neg_vjp": "Neg", "_exp_vjp": "Exp", "_log_vjp": "Log", "_sqrt_vjp": "Sqrt",
     "_abs_vjp": "Abs", "_sin_vjp": "Sin", "_cos_vjp": "Cos", "_tanh_vjp": "Tanh", "_sigmoid_vjp": "Sigmoid",
     "_relu_vjp": "Relu", "_maximum_vjp": "Max", "_minimum_vjp": "Min", "_erf_vjp": "Erf",
+    "_clone_vjp": "Identity",  # clone() and contiguous(): ONNX values have no memory layout
 }.items():  # fmt: skip
     _op(_rule, _onnx_op)
 
@@ -47,22 +48,42 @@ def _batch_target(src: tuple[int, ...], dst: tuple[int, ...], axis: int) -> int 
     return axis if axis in found else found[0]
 
 
+def _folded_target(src: tuple[int, ...], dst: tuple[int, ...], axis: int, inner: int) -> tuple[int, int] | None:
+    """For a reshape that merges the batch dim with the dims after it (``(B, L, D) -> (B*L, D)``) or
+    splits such a merged dim again (``(B*L, 3D) -> (B, L, 3D)``): the output dim that holds the batch
+    and the fixed factor merged into it with the batch, or None when the reshape mixes the batch with
+    the dims before it. ``src[axis]`` is the batch size times ``inner``."""
+    before = math.prod(src[:axis])
+    batch = src[axis] // inner
+    for j, n in enumerate(dst):
+        if math.prod(dst[:j]) == before and n % batch == 0 and n:
+            return j, n // batch
+    return None
+
+
 def _reshape_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
     x = parents[0]
     shape = list(t.shape)
     axis = g.batch_axis.get(ins[0])
+    inner = g.batch_inner.get(ins[0], 1)
     target = None
     if axis is not None:
-        target = _batch_target(tuple(x.shape), tuple(t.shape), axis)
+        target = _batch_target(tuple(x.shape), tuple(t.shape), axis) if inner == 1 else None
+        new_inner = 1
         if target is None:
-            raise ExportError(
-                f"a reshape from {x.shape} to {t.shape} merges or splits the batch dim {axis}, so it cannot be "
-                f"written for any batch size; keep the batch dim or export with dynamic_batch=False"
-            )
+            found = _folded_target(tuple(x.shape), tuple(t.shape), axis, inner)
+            if found is None:
+                raise ExportError(
+                    f"a reshape from {x.shape} to {t.shape} mixes the batch dim {axis} with the dims before it, so "
+                    f"it cannot be written for any batch size; keep the batch dim or export with dynamic_batch=False"
+                )
+            target, new_inner = found
         # ONNX: 0 copies the input's dim at the same index; -1 is whatever the other (fixed) dims leave.
-        shape[target] = 0 if target == axis else -1
+        shape[target] = 0 if target == axis and new_inner == inner else -1
     y = g.node("Reshape", [ins[0], g.ints(shape)], "reshape")
     g.batch_axis[y] = target
+    if target is not None and new_inner != 1:
+        g.batch_inner[y] = new_inner  # the dim holds the batch times this many rows of fixed size
     return y
 
 
@@ -75,9 +96,41 @@ def _permute_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tenso
     return y
 
 
+def _take_along_one_dim(
+    g: GraphBuilder, items: tuple[object, ...], ins: list[str], parents: tuple[Tensor, ...]
+) -> str | None:
+    """``x[:, idx]``: full slices and one 1-D integer array (repeat_interleave, index_select) as a
+    Gather of constant indices; None for any other index."""
+    ndim = parents[0].ndim
+    if any(i is Ellipsis for i in items):
+        at = items.index(Ellipsis)
+        items = items[:at] + (slice(None),) * (ndim - len(items) + 1) + items[at + 1 :]
+    arrays = [k for k, i in enumerate(items) if isinstance(i, np.ndarray)]
+    if len(arrays) != 1 or len(items) > ndim:
+        return None
+    pos = arrays[0]
+    index = items[pos]
+    assert isinstance(index, np.ndarray)
+    if index.ndim != 1 or index.dtype.kind not in "iu":
+        return None
+    if any(not (isinstance(i, slice) and i == slice(None)) for k, i in enumerate(items) if k != pos):
+        return None
+    batch = g.batch_axis.get(ins[0])
+    if batch == pos:
+        return None  # picking batch rows by a fixed index list is not batch-dynamic
+    y = g.node("Gather", [ins[0], g.const(index.astype(np.int64), "indices")], "take", axis=pos)
+    g.batch_axis[y] = batch
+    if ins[0] in g.batch_inner:
+        g.batch_inner[y] = g.batch_inner[ins[0]]
+    return y
+
+
 def _getitem_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
     idx, advanced = t._saved
     items = idx if isinstance(idx, tuple) else (idx,)
+    taken = _take_along_one_dim(g, items, ins, parents)
+    if taken is not None:
+        return taken
     if advanced or any(isinstance(i, np.ndarray) for i in items):
         raise ExportError(
             "indexing with arrays or masks (y[idx], y[mask], or an op built on them such as max(dim), repeat, "
@@ -219,8 +272,136 @@ def _reduce_op(op: str) -> OpEmitter:
     return emit
 
 
+def _scalar(g: GraphBuilder, value: float, like: Tensor, hint: str = "scalar") -> str:
+    return g.const(np.asarray(value, dtype=like.array.dtype), hint)
+
+
+def _note_frozen(g: GraphBuilder, arr: np.ndarray, out_ndim: int, batch: int | None, what: str) -> None:
+    """Describe a constant that has the batch dim (a mask made from the example's values): frozen."""
+    if batch is None:
+        return
+    pos = batch - (out_ndim - arr.ndim)
+    if 0 <= pos < arr.ndim and arr.shape[pos] != 1:
+        g.frozen.append(f"{what} of shape {tuple(arr.shape)}")
+
+
+def _first_batch(g: GraphBuilder, ins: list[str], parents: tuple[Tensor, ...], out_ndim: int) -> int | None:
+    for name, p in zip(ins, parents):
+        axis = g.batch_axis.get(name)
+        if axis is not None:
+            moved = axis + out_ndim - p.ndim
+            return moved if 0 <= moved < out_ndim else None
+    return None
+
+
+def _rsqrt_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    return g.node("Reciprocal", [g.node("Sqrt", ins)], "rsqrt")
+
+
+def _where_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    cond = np.asarray(t._saved, dtype=bool)  # the condition is a constant of the trace (a mask, a buffer)
+    _note_frozen(g, cond, t.ndim, _first_batch(g, ins, parents, t.ndim), "a where() condition")
+    return g.node("Where", [g.const(cond, "condition"), ins[0], ins[1]], "where")
+
+
+def _broadcast_to_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    x = parents[0]
+    shape = list(t.shape)
+    axis = g.batch_axis.get(ins[0])
+    if axis is not None:
+        out_axis = axis + t.ndim - x.ndim
+        shape[out_axis] = 1  # Expand broadcasts: 1 keeps the input's (batch-sized) dim
+        y = g.node("Expand", [ins[0], g.ints(shape)], "expand")
+        g.batch_axis[y] = out_axis
+        return y
+    size = g.batch_size
+    lead = t.ndim - x.ndim
+    grown = [
+        k for k in range(t.ndim) if t.shape[k] == size and (k < lead or x.shape[k - lead] == 1) and t.shape[k] != 1
+    ]
+    if g.dynamic_batch and size is not None and grown and g.batch_input is not None:
+        # A constant expanded to the batch size (cls_token.expand(x.shape[0], -1, -1)): the size read from
+        # the example is written as the input's dim 0, so the graph follows any batch.
+        k = grown[0]
+        g.frozen.append(f"an expand() to {tuple(t.shape)} whose dim {k} was taken to be the batch size")
+        dims = g.node("Shape", [g.batch_input], "input_shape", start=0, end=1)
+        parts = [g.ints(shape[:k]), dims, g.ints(shape[k + 1 :])] if shape[:k] else [dims, g.ints(shape[k + 1 :])]
+        target = g.node("Concat", parts, "expand_shape", axis=0)
+        y = g.node("Expand", [ins[0], target], "expand")
+        g.batch_axis[y] = k
+        return y
+    return g.node("Expand", [ins[0], g.ints(shape)], "expand")
+
+
+def _linear_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    y = g.node("Gemm", ins, "linear", transB=1)  # (N, in) x (out, in)^T + bias
+    g.batch_axis[y] = 0 if g.batch_axis.get(ins[0]) == 0 else None
+    if 0 == g.batch_axis[y] and ins[0] in g.batch_inner:
+        g.batch_inner[y] = g.batch_inner[ins[0]]
+    return y
+
+
+def _gelu_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    x = parents[0]
+    erf = g.node("Erf", [g.node("Mul", [ins[0], _scalar(g, math.sqrt(0.5), x)])])
+    half = g.node("Mul", [ins[0], _scalar(g, 0.5, x)])
+    return g.node("Mul", [half, g.node("Add", [erf, _scalar(g, 1.0, x)])], "gelu")
+
+
+def _sdpa_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """scaled_dot_product_attention written out: softmax(q k^T * scale + mask) v, with a boolean mask
+    or the causal pattern as a Where to -inf (rows masked entirely give zeros, as downslope's op)."""
+    _, _, _, scale, blocked, const_mask, packed = t._saved
+    n_in = 1 if packed else 3
+    if packed:
+        qkv = ins[0]
+        q, k, v = (g.node("Gather", [qkv, g.const(np.asarray(i, np.int64), "index")], n, axis=0) for i, n in
+                   enumerate(("q", "k", "v")))  # fmt: skip
+        k_ndim = parents[0].ndim - 1
+    else:
+        q, k, v = ins[:3]
+        k_ndim = parents[1].ndim
+    perm = list(range(k_ndim - 2)) + [k_ndim - 1, k_ndim - 2]
+    scores = g.node("MatMul", [g.node("Mul", [q, _scalar(g, scale, t)]), g.node("Transpose", [k], perm=perm)])
+    batch = _first_batch(g, ins[:1], parents[:1], t.ndim) if not packed else None
+    if len(parents) > n_in:  # a float mask that is part of the trace
+        scores = g.node("Add", [scores, ins[n_in]])
+    elif const_mask is not None:
+        _note_frozen(g, np.asarray(const_mask), t.ndim, batch, "an attention mask")
+        scores = g.node("Add", [scores, g.const(np.asarray(const_mask, dtype=t.array.dtype), "attn_mask")])
+    masked = blocked is not None or len(parents) > n_in or const_mask is not None
+    if blocked is not None:
+        blocked = np.asarray(blocked, dtype=bool)
+        _note_frozen(g, blocked, t.ndim, batch, "a boolean attention mask")
+        scores = g.node("Where", [g.const(blocked, "blocked"), _scalar(g, -np.inf, t), scores])
+    probs = g.node("Softmax", [scores], axis=-1)
+    if masked:  # a row with every key masked is NaN in ONNX's Softmax, zeros in downslope's op
+        probs = g.node("Where", [g.node("IsNaN", [probs]), _scalar(g, 0.0, t), probs])
+    return g.node("MatMul", [probs, v], "attention")
+
+
+def _rsub_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    """``number - x``: the op keeps only x, so the number is read back from the output (t + x where x
+    is smallest) and must reproduce every output value exactly."""
+    x, y = np.asarray(parents[0].array), np.asarray(t.array)
+    if y.size:
+        xb = np.broadcast_to(x, y.shape)
+        i = int(np.argmin(np.abs(xb)))
+        value = y.dtype.type(y.flat[i] + xb.flat[i])
+        if np.array_equal(np.asarray(value, y.dtype) - xb, y, equal_nan=True):
+            return g.node("Sub", [g.const(np.asarray(value, y.dtype), "number"), ins[0]], "rsub")
+    raise ExportError("`number - x` could not be read back from the trace; write -(x - number) instead")
+
+
 OP_EMITTERS.update(
     {
+        "_rsub_vjp": _rsub_op,
+        "_rsqrt_vjp": _rsqrt_op,
+        "_where_vjp": _where_op,
+        "_broadcast_to_vjp": _broadcast_to_op,
+        "_linear_vjp": _linear_op,
+        "_gelu_vjp": _gelu_op,
+        "_sdpa_vjp": _sdpa_op,
         "_sum_vjp": _reduce_op("ReduceSum"),
         "_mean_vjp": _reduce_op("ReduceMean"),
         "_reshape_vjp": _reshape_op,

@@ -181,6 +181,10 @@ class _Tracer:
                 raise ExportError(f"ONNX export: {forward}{detail}: {message}") from None
             if name not in self.g.batch_axis:
                 self.g.batch_axis[name] = _broadcast_axis(self.g, t, ins, parents)
+                # an elementwise op keeps a batch dim merged with fixed dims as it was
+                inner = next((self.g.batch_inner[i] for i in ins if i in self.g.batch_inner), None)
+                if inner is not None and self.g.batch_axis[name] is not None:
+                    self.g.batch_inner[name] = inner
         self.bind(t, name)
         return name
 
@@ -257,7 +261,8 @@ def supported_ops() -> list[str]:
 
 
 # Frames that say nothing about which op the user called.
-_PLUMBING = {"forward", "__call__", "_call_impl", "record_op", "wrap_array", "traced"}
+# ``wrapper`` is the out= wrapper of the top-level functions (ops/out.py): the op's own name is inside it.
+_PLUMBING = {"forward", "__call__", "_call_impl", "record_op", "wrap_array", "traced", "wrapper"}
 _CONTAINERS = (Sequential, ModuleList, ModuleDict)
 
 
@@ -402,6 +407,8 @@ def trace(g: GraphBuilder, model: Module, inputs: list[Tensor], names: Sequence[
             t.requires_grad = True  # every op on the input then records itself, so it can be traced
         tracer.bind(t, n)
         g.batch_axis[n] = 0 if g.dynamic_batch and t.ndim else None
+        if g.batch_axis[n] == 0 and g.batch_input is None:
+            g.batch_input, g.batch_size = n, int(t.shape[0])
     modes = {id(m): m.training for m in model.modules()}
     original = Module.__call__
 

@@ -14,7 +14,7 @@ from ...errors import ArgumentError, ArgumentTypeError, StateDictError
 from ...tensor import Tensor, wrap_array
 from .hooks import _NO_HOOKS, RemovableHandle, _attach_backward_hooks, _global_hooks, _identity
 from .parameter import Buffer, Parameter
-from .state import check_keys, checked_arrays, copy_into, named_state
+from .state import assign_into, check_keys, checked_arrays, copy_into, named_state
 
 M = TypeVar("M", bound="Module")
 
@@ -615,6 +615,19 @@ class Module:
         """Cast floating parameters and buffers to float16."""
         return self._cast(backend.float16, f"{type(self).__name__}.half")
 
+    def bfloat16(self: M) -> M:
+        """Refused with the reason, as ``module.to(ds.bfloat16)`` is: NumPy has no bfloat16 type.
+        (bfloat16 checkpoints still load: their values widen exactly to float32.)
+
+        Example:
+            >>> from downslope import nn
+            >>> nn.Linear(2, 2).bfloat16()  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            downslope.errors.ArgumentTypeError: unsupported dtype bfloat16: NumPy has no bfloat16 type, ...
+        """
+        return self._cast(backend.bfloat16, f"{type(self).__name__}.bfloat16")
+
     # ------------------------------------------------------------------ state
     def state_dict(
         self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False
@@ -660,8 +673,10 @@ class Module:
         With ``strict`` (the default) every key must match: missing or unexpected keys raise a
         KeyError listing them. A shape mismatch always raises, naming the key and both shapes.
         Values are cast to each parameter's dtype. Returns the missing and unexpected keys.
-        ``assign`` (PyTorch's option to adopt the given tensors) is accepted; values are always
-        copied, so optimizers holding the parameters keep seeing them.
+        With ``assign=True`` (PyTorch's option) the module adopts the given values instead: each
+        parameter becomes a Parameter around the given array (its dtype and memory; ``requires_grad``
+        kept from the parameter it replaces) and each buffer the given tensor, so an optimizer built
+        before the load holds the old parameters (build it afterwards, as in PyTorch).
 
         Only real numbers are accepted: a complex, object or string array raises
         :class:`CheckpointError` naming the key (casting would silently drop the imaginary part).
@@ -688,7 +703,11 @@ class Module:
         missing, unexpected = check_keys(where, own, state_dict, strict)
         # Check every key before writing any, so a failed load leaves the module unchanged.
         buffers = frozenset(name for name, _ in self.named_buffers())
-        copy_into(own, checked_arrays(where, own, state_dict, allow_nonfinite, buffers))
+        arrays = checked_arrays(where, own, state_dict, allow_nonfinite, buffers)
+        if assign:
+            assign_into(self, state_dict, arrays, where)
+        else:
+            copy_into(own, arrays)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing

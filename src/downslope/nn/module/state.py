@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...devices import device_of, to_device, to_host
+from ...devices import device_of, is_array, to_device, to_host
 from ...errors import CheckpointError, ShapeError, StateDictError
-from ...tensor import Tensor
+from ...tensor import Tensor, wrap_array
+from .parameter import Parameter
 
 if TYPE_CHECKING:
     from .base import Module
@@ -120,3 +121,78 @@ def copy_into(own: Mapping[str, Tensor], arrays: Mapping[str, np.ndarray]) -> No
             np.copyto(target.array, to_device(arr, where), casting="unsafe")
         else:
             target.array = to_device(arr.astype(target.array.dtype), where)
+
+
+def _adoptable(value: Any, checked: np.ndarray) -> Any:
+    """The array ``assign=True`` adopts for ``value``: a tensor's or array's own memory on its own
+    device; for anything else (a PyTorch tensor, a list) the host array the checks made of it."""
+    if isinstance(value, Tensor):
+        arr = value.array
+    elif is_array(value):
+        arr = value
+    else:
+        arr = checked
+    if not getattr(getattr(arr, "flags", None), "writeable", True):
+        arr = arr.copy()  # a read-only (memory-mapped) array could not be trained in place
+    return arr
+
+
+def assign_into(module: Module, state_dict: Mapping[str, Any], arrays: Mapping[str, np.ndarray], where: str) -> None:
+    """``load_state_dict(..., assign=True)``: each parameter and buffer becomes the given value itself
+    (its dtype, device and memory) instead of receiving a copy, as PyTorch's ``assign`` does.
+
+    A parameter becomes a Parameter around the given array (a given Parameter is used as it is), with
+    ``requires_grad`` taken from the parameter it replaces; a buffer becomes the given tensor. The
+    replaced objects are gone from the module: an optimizer built over them beforehand keeps updating
+    the old ones (build optimizers after loading, as in PyTorch), and weights tied by sharing one
+    Parameter are untied when their keys get different values.
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope import nn
+        >>> lin = nn.Linear(2, 1)
+        >>> sd = {"weight": np.ones((1, 2), np.float16), "bias": np.zeros(1, np.float16)}
+        >>> assign_into(lin, sd, checked_arrays("load", lin.state_dict(), sd, False), "load")
+        >>> lin.weight.dtype, lin.weight.requires_grad
+        (dtype('float16'), True)
+    """
+    slots: dict[str, tuple[Module, str, bool]] = {}
+    for mod_name, mod in module.named_modules(remove_duplicate=False):
+        pre = f"{mod_name}." if mod_name else ""
+        for name, p in mod._parameters.items():
+            if p is not None:
+                slots[pre + name] = (mod, name, True)
+        for name, b in mod._buffers.items():
+            if b is not None and name not in mod._non_persistent:
+                slots[pre + name] = (mod, name, False)
+    new: dict[str, Tensor] = {}
+    for key, checked in arrays.items():
+        mod, name, is_param = slots[key]
+        value = state_dict[key]
+        if not is_param:
+            new[key] = value if isinstance(value, Tensor) else wrap_array(_adoptable(value, checked))
+            continue
+        old = mod._parameters[name]
+        assert old is not None
+        if isinstance(value, Parameter):
+            param = value
+        else:
+            arr = _adoptable(value, checked)
+            if old.requires_grad and arr.dtype.kind != "f":
+                raise CheckpointError(
+                    f"{where}: cannot assign {key!r} of dtype {arr.dtype} to a parameter that requires grad "
+                    "(only floating point tensors have gradients); pass floating values, or load without assign=True"
+                )
+            param = Parameter(None, requires_grad=False)
+            param.array = arr  # adopted as it is: Parameter(arr) would cast it to the default dtype
+        param.requires_grad_(old.requires_grad)
+        new[key] = param
+    # Everything is checked above before anything is written, so a failed load leaves the module as it was.
+    for key, t in new.items():
+        mod, name, is_param = slots[key]
+        if is_param:
+            assert isinstance(t, Parameter)
+            mod._parameters[name] = t
+        else:
+            mod._buffers[name] = t
+        mod.__dict__[name] = t  # a module keeps its parameters and buffers as plain attributes too
