@@ -514,11 +514,12 @@ class _Cudnn:
 
         Example:
             >>> import downslope as ds
+            >>> before = ds.backends.cudnn.deterministic
             >>> with ds.backends.cudnn.flags(enabled=False, deterministic=True):
             ...     ds.backends.cudnn.deterministic
             True
-            >>> ds.backends.cudnn.deterministic
-            False
+            >>> ds.backends.cudnn.deterministic == before
+            True
         """
         names = ("enabled", "benchmark", "benchmark_limit", "deterministic", "allow_tf32")
         before = {name: getattr(self, name) for name in names}
