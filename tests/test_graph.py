@@ -133,3 +133,36 @@ def test_grad_mode_is_per_thread_as_in_torch() -> None:
     worker.join()
     seen["main after"] = ds.is_grad_enabled() and (x * 2).requires_grad
     assert seen == {"main during": True, "new thread": True, "main after": True}
+
+
+def test_is_inference_mode_enabled_matches_torch() -> None:
+    """Inside inference_mode only (no_grad alone does not count), turned off by an inner
+    inference_mode(False), restored on exit and around a decorated function, as torch's."""
+    torch = pytest.importorskip("torch")
+    import threading
+
+    def facts(lib: Any) -> list[bool]:
+        seen = [lib.is_inference_mode_enabled()]
+        with lib.inference_mode():
+            seen.append(lib.is_inference_mode_enabled())
+            with lib.inference_mode(False):
+                seen.append(lib.is_inference_mode_enabled())
+            with lib.no_grad():
+                seen.append(lib.is_inference_mode_enabled())
+            seen.append(lib.is_inference_mode_enabled())
+        with lib.no_grad():
+            seen.append(lib.is_inference_mode_enabled())
+
+        @lib.inference_mode()
+        def inside() -> bool:
+            return bool(lib.is_inference_mode_enabled())
+
+        seen += [inside(), lib.is_inference_mode_enabled()]
+        other: list[bool] = []
+        with lib.inference_mode():  # per thread: a new thread starts outside it
+            t = threading.Thread(target=lambda: other.append(lib.is_inference_mode_enabled()))
+            t.start()
+            t.join()
+        return seen + other
+
+    assert facts(ds) == facts(torch) == [False, True, False, True, True, False, True, False, False]

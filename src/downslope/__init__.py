@@ -358,6 +358,7 @@ int = int32  # noqa: A001
 short = int16
 bool = bool_  # noqa: A001
 inference_mode = autograd.inference_mode  # torch.inference_mode (graph.inference_mode)
+from .graph import is_inference_mode_enabled  # noqa: E402  (torch.is_inference_mode_enabled)
 
 subtract, multiply, divide, true_divide, negative = sub, mul, div, div, neg
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
@@ -628,7 +629,8 @@ __all__ = [
     "return_types", "round", "rsqrt", "sign", "sort", "split", "t", "tile", "topk", "tril", "triu", "trunc",
     "unbind", "unique", "vstack", "bernoulli", "empty", "empty_like", "eye", "full_like", "is_tensor",
     "linspace", "logspace", "normal", "rand_like", "randint", "randint_like", "randn_like", "randperm", "dtype",
-    "float", "double", "half", "long", "int", "short", "bool", "inference_mode", "subtract", "multiply",
+    "float", "double", "half", "long", "int", "short", "bool", "inference_mode", "is_inference_mode_enabled",
+    "subtract", "multiply",
     "divide", "true_divide", "negative", "scatter", "scatter_add", "scatter_reduce", "index_reduce", "einsum", "Size", "pi", "e", "inf", "nan", "newaxis", "finfo", "iinfo",
     "result_type", "promote_types", "can_cast", "typename", "scalar_tensor", "asarray", "detach", "initial_seed",
 "acos", "acosh", "addbmm", "addmm", "addmv", "addr", "aminmax", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argwhere", "asin", "asinh", "atan", "atan2", "atanh", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "copysign", "cosh", "count_nonzero", "cross", "deg2rad", "diag", "diagonal", "diff", "dsplit", "dstack", "erfc", "exp2", "float_power", "floor_divide", "fmax", "fmin", "fmod", "frac", "ger", "heaviside", "hsplit", "hypot", "index_add", "index_copy", "index_fill", "inner", "isneginf", "isposinf", "kthvalue", "log10", "log2", "logaddexp", "logical_xor", "logit", "median", "meshgrid", "moveaxis", "movedim", "multinomial", "nan_to_num", "nanmean", "nansum", "nonzero", "rad2deg", "ravel", "remainder", "repeat_interleave", "roll", "select", "signbit", "sinc", "sinh", "swapaxes", "swapdims", "take", "take_along_dim", "tan", "tensor_split", "trace", "unflatten", "vdot", "vsplit", "xlogy",

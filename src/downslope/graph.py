@@ -57,6 +57,7 @@ class _GradMode(threading.local):
 
     def __init__(self) -> None:
         self.enabled = True
+        self.inference = False  # inside inference_mode(True) (is_inference_mode_enabled)
         # (pack, unpack) pairs of the active ``autograd.graph.saved_tensors_hooks`` contexts, innermost
         # last; record_op calls the innermost pack hook only while this is non-empty
         self.saved_hooks: list[tuple[Callable[[Any], Any], Callable[[Any], Any]]] = []
@@ -165,12 +166,34 @@ class inference_mode(no_grad):
 
     def __enter__(self) -> None:
         self._prev = _mode.enabled
+        self._prev_inference = _mode.inference
+        _mode.inference = self.mode
         if self.mode:
             _mode.enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        _mode.enabled = self._prev
+        _mode.inference = self._prev_inference
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         mode = self.mode
         return _decorated(fn, lambda: inference_mode(mode))
+
+
+def is_inference_mode_enabled() -> bool:
+    """``torch.is_inference_mode_enabled``: whether code runs inside ``inference_mode()`` (``no_grad``
+    alone does not count; an inner ``inference_mode(False)`` turns it off), per thread.
+
+    Example:
+        >>> import downslope as ds
+        >>> with ds.inference_mode():
+        ...     ds.is_inference_mode_enabled()
+        True
+        >>> with ds.no_grad():
+        ...     ds.is_inference_mode_enabled()
+        False
+    """
+    return _mode.inference
 
 
 class enable_grad(no_grad):

@@ -58,3 +58,100 @@ def test_evaluate_scores_the_runs_own_test_split_as_training_did_with_categories
     scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     reported = json.loads((run / "metrics.json").read_text())
     assert abs(scored["r2"] - reported["test_r2"]) < 1e-5
+
+
+def _shifted_classes(tmp_path):
+    """Class 'b' is the majority of the first 80% of the rows, 'a' of the last 20%."""
+    rng = np.random.default_rng(0)
+    n = 300
+    p = np.where(np.arange(n) < 240, 0.3, 0.7)
+    labels = np.where(rng.random(n) < p, "b", "a")
+    lines = ["x,label"] + [f"{v:.4f},{lab}" for v, lab in zip(rng.normal(size=n), labels)]
+    data = tmp_path / "shift.csv"
+    data.write_text("\n".join(lines) + "\n")
+    return data
+
+
+def test_evaluate_reports_the_baseline_training_reported(tmp_path, capsys):
+    """The baseline is always predicting the training split's majority class, also in evaluate (which has
+    no training rows at hand): not the majority of the rows it scores; an old run without the recorded
+    counts gets no baseline rather than a wrong one."""
+    import json
+
+    from downslope import serialization
+
+    data = _shifted_classes(tmp_path)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--split", "ordered", "--out", str(run), *FAST]) == 0
+    reported = json.loads((run / "metrics.json").read_text())
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    captured = capsys.readouterr()
+    scored = json.loads(captured.out.strip().splitlines()[-1])
+    assert scored["baseline_accuracy"] == pytest.approx(reported["test_baseline_accuracy"], abs=1e-6)
+    assert reported["test_baseline_accuracy"] < 0.5  # the test rows' own majority would be above 0.5
+    assert "ordered split" in captured.err and "seed" not in captured.err
+    state = serialization.load(run / "model.ds")
+    del state["split"]["train_class_counts"]  # as a run written before the counts were recorded
+    serialization.save(state, run / "model.ds")
+    assert main(["evaluate", str(run)]) == 0
+    captured = capsys.readouterr()
+    assert "baseline_accuracy" not in json.loads(captured.out.strip().splitlines()[-1])
+    assert "baseline_accuracy is unavailable" in captured.err
+
+
+def test_unknown_categories_are_refused_or_encoded_as_zeros_on_request(tmp_path, capsys):
+    """predict and evaluate --data refuse a category training did not see, saying how to go on;
+    --unknown-categories ignore encodes it as all zeros, as the run's own metrics count one, so such a
+    row is predicted as the same row with an empty one-hot block would be. The refusal says "(in the
+    training split)" only for a run whose vocabulary is its training split's (an older run's is the file's)."""
+    import json
+
+    from downslope import serialization
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=80)
+    colour = np.array(["red", "blue"])[rng.integers(0, 2, 80)]
+    lines = ["x,colour,y"] + [f"{a:.4f},{c},{2 * a + (c == 'red'):.4f}" for a, c in zip(x, colour)]
+    data = tmp_path / "shop.csv"
+    data.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--target", "y", "--out", str(run), *FAST]) == 0
+    new = tmp_path / "new.csv"
+    new.write_text("x,colour,y\n0.5,violet,1.0\n0.5,red,2.0\n")
+    capsys.readouterr()
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run), "--data", str(new), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "category 'violet' was not seen in training (in the training split)" in err
+    assert "--unknown-categories ignore" in err
+    assert main(["predict", str(run), "--data", str(new), "--out", str(out), "--unknown-categories", "ignore"]) == 0
+    predicted = [float(v) for v in out.read_text().split()[1:]]
+    from downslope.experiment import apply_preprocess, model_from_state
+    from downslope.experiment.inputs import data_units
+    from downslope.train import predict
+
+    state = serialization.load(run / "model.ds")
+    model, state = model_from_state(state, "run")
+    names = state["feature_names"]
+    zeros = np.array([[0.5 if n == "x" else 0.0 for n in names]], np.float32)  # 'violet': no one-hot bit
+    expected = data_units(np.asarray(predict(model, apply_preprocess(zeros, state["preprocess"])).numpy()),
+                          state["preprocess"])  # fmt: skip
+    assert predicted[0] == pytest.approx(float(expected[0, 0]), rel=1e-5)
+    assert main(["evaluate", str(run), "--data", str(new)]) == 2
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(new), "--unknown-categories", "ignore"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"] == 2
+    raw = serialization.load(run / "model.ds")
+    del raw["preprocess"]["encoder"]["vocabulary"]  # a run written before the vocabulary was the training split's
+    serialization.save(raw, run / "model.ds")
+    assert main(["predict", str(run), "--data", str(new), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "category 'violet' was not seen in training; known" in err and "training split" not in err
+
+
+def test_the_unknown_categories_flag_is_in_the_help(capsys):
+    for command in ("predict", "evaluate"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "--unknown-categories {error,ignore}" in capsys.readouterr().out

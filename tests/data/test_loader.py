@@ -268,14 +268,82 @@ def test_shuffle_order_is_drawn_when_iteration_starts_as_in_torch():
         assert sorted(first) == list(range(12))
 
 
-def test_iter_fixes_the_order_before_the_first_batch():
-    loader = DataLoader(_xy(12), batch_size=4, shuffle=True)
-    ds.manual_seed(4)
-    it = iter(loader)
-    ds.rand(5)  # draws between iter() and the first batch do not change this epoch's order
-    order = [int(v) for _, y in it for v in y.numpy()]
-    ds.manual_seed(4)
-    assert [int(v) for _, y in loader for v in y.numpy()] == order
+def _draw_timing(lib, shuffle, batch_size=4, **options):
+    """When a loader draws from the library generator, as facts comparable between libraries."""
+    U = lib.utils.data
+
+    def loader():
+        return U.DataLoader(U.TensorDataset(lib.arange(12)), batch_size=batch_size, shuffle=shuffle, **options)
+
+    def order(it):
+        return [int(v) for (x,) in it for v in x.numpy().ravel()]
+
+    facts = {}
+    lib.manual_seed(0)
+    it = iter(loader())
+    lib.manual_seed(3)  # between iter() and the first batch
+    a = order(it)
+    lib.manual_seed(5)
+    it = iter(loader())
+    lib.manual_seed(3)
+    facts["a seed set after iter() decides the order"] = a == order(it)
+    lib.manual_seed(0)
+    it = iter(loader())
+    after_iter = lib.rand(1)
+    lib.manual_seed(0)
+    facts["iter() draws"] = not lib.equal(after_iter, lib.rand(1))
+    lib.manual_seed(0)
+    it = iter(loader())
+    next(it)
+    after_first = lib.rand(1)
+    lib.manual_seed(0)
+    it = iter(loader())
+    facts["the first batch draws"] = not lib.equal(after_first, lib.rand(1))
+    lib.manual_seed(0)
+    order(loader())
+    after_epoch = lib.rand(1)
+    lib.manual_seed(0)
+    it = iter(loader())
+    next(it)
+    facts["the rest of the epoch draws nothing"] = bool(lib.equal(after_epoch, lib.rand(1)))
+    return facts
+
+
+@pytest.mark.parametrize("shuffle, batch_size", [(True, 4), (False, 4), (True, None), (False, 12)])
+def test_the_loader_draws_when_torchs_does(shuffle, batch_size):
+    """PyTorch's iter(loader) draws the iterator's base seed (shuffling or not) and its RandomSampler the
+    epoch's seed at the first batch: a seed set between the two decides the order (lazy2.py's case)."""
+    torch = pytest.importorskip("torch")
+    if batch_size is None:  # PyTorch's batch_size=None turns batching off; a full batch is its 12
+        expected = _draw_timing(torch, shuffle, 12)
+    else:
+        expected = _draw_timing(torch, shuffle, batch_size)
+    assert _draw_timing(ds, shuffle, batch_size) == expected
+    assert expected["iter() draws"] and expected["the first batch draws"] == shuffle
+
+
+def test_workers_are_seeded_from_the_base_seed_drawn_in_iter():
+    """WorkerInfo.seed is the iteration's base seed (+ the worker id, 0): as PyTorch's, it follows the seed
+    set before iter(), and num_workers does not change the run's numbers."""
+    import warnings
+
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "reads the data in this process, as one worker"
+        loader = DataLoader(_xy(12), batch_size=4, shuffle=True, num_workers=1,
+                            worker_init_fn=lambda i: seen.append(ds.utils.data.get_worker_info().seed))  # fmt: skip
+    plain = DataLoader(_xy(12), batch_size=4, shuffle=True)
+    ds.manual_seed(7)
+    first = _epoch_y(loader)
+    ds.manual_seed(7)
+    _epoch_y(loader)
+    assert seen[0] == seen[1]
+    ds.manual_seed(7)
+    assert _epoch_y(plain) == first
+
+
+def _epoch_y(loader):
+    return [int(v) for _, y in loader for v in y.numpy()]
 
 
 def test_get_rng_state_in_a_checkpoint_resumes_the_same_shuffles(tmp_path):

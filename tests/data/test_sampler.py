@@ -95,3 +95,31 @@ def test_a_generator_reseeded_after_the_sampler_was_built_reaches_it(make):
     assert list(sampler) != first
     g.manual_seed(1)
     assert list(sampler) == first == list(make(ds.Generator().manual_seed(1)))
+
+
+def test_a_pass_draws_at_its_first_index_not_in_iter_as_in_torch():
+    """PyTorch's samplers' __iter__ are generators: iter(sampler) draws nothing, so a seed set between
+    iter() and the first index decides the pass (lazy2.py: it followed the earlier seed here)."""
+    torch = pytest.importorskip("torch")
+    for lib in (torch, ds):
+        U = lib.utils.data
+        g = lib.Generator()
+        for make in (
+            lambda gen, U=U: U.RandomSampler(range(10), generator=gen),
+            lambda gen, U=U: U.SubsetRandomSampler(list(range(10)), generator=gen),
+            lambda gen, U=U: U.WeightedRandomSampler([1.0] * 10, 10, generator=gen),
+        ):
+            sampler = make(None)
+            lib.manual_seed(0)
+            it = iter(sampler)
+            lib.manual_seed(3)
+            late = [int(i) for i in it]
+            lib.manual_seed(3)
+            assert late == [int(i) for i in sampler], (lib.__name__, type(sampler).__name__)
+            own = make(g)  # the same with the sampler's own generator
+            g.manual_seed(0)
+            it = iter(own)
+            g.manual_seed(3)
+            late = [int(i) for i in it]
+            g.manual_seed(3)
+            assert late == [int(i) for i in own], (lib.__name__, type(own).__name__)

@@ -135,3 +135,35 @@ def test_a_constant_target_is_noted(tmp_path, reader):
     data = prepare(_cfg(_csv(tmp_path, "x,y", rows)))
     said = [n for n in data.notes if "single value" in n]
     assert len(said) == 1 and "(7.5)" in said[0] and "standard deviation 0" in said[0]
+
+
+def test_a_row_counter_is_told_to_be_dropped_and_a_sorted_feature_keeps_its_split(tmp_path, reader):
+    """A column rising with the row order is a time stamp (then --split ordered scores honestly), a row
+    counter (then --drop it) or a feature the file is sorted by (then nothing is wrong): the note says
+    which advice fits which, a counter's first, and never tells a file merely sorted to change its split."""
+    rng = np.random.default_rng(0)
+    rows = [f"{i},{rng.normal():.3f},{rng.normal():.3f}" for i in range(60)]
+    said = [n for n in prepare(_cfg(_csv(tmp_path, "id,n1,y", rows))).notes if "row order" in n]
+    assert len(said) == 1 and "by one per row" in said[0] and "--drop id" in said[0]
+    assert said[0].index("--drop id") < said[0].index("--split ordered")
+    assert "if the rows are in time order" in said[0]
+    x = np.sort(rng.uniform(0, 6, 60))
+    rows = [f"{a:.4f},{np.sin(a):.4f}" for a in x]
+    said = [n for n in prepare(_cfg(_csv(tmp_path, "x,y", rows, name="s.csv"))).notes if "row order" in n]
+    assert len(said) == 1 and "merely sorted by this column, nothing needs to change" in said[0]
+    assert "if the rows are in time order" in said[0] and "pass --split ordered" not in said[0]
+
+
+def test_target_classes_differing_only_in_case_get_a_note(tmp_path, reader):
+    rows = [f"{i},{['Cat', 'cat', 'Dog', 'dog'][i % 4]}" for i in range(40)]
+    data = prepare(_cfg(_csv(tmp_path, "x,y", rows)))
+    said = [n for n in data.notes if "differ only in upper/lower case" in n]
+    assert len(said) == 1 and "target 'y'" in said[0] and "'Cat', 'cat'" in said[0] and "4 classes" in said[0]
+
+
+def test_a_class_only_the_test_rows_hold_is_named(tmp_path, reader):
+    rows = [f"{i},{'ab'[i % 2]}" for i in range(90)] + [f"{i},late" for i in range(90, 100)]
+    data = prepare(_cfg(_csv(tmp_path, "x,y", rows), split="ordered", val_split=0.1))
+    said = [n for n in data.notes if "never saw" in n]
+    assert len(said) == 1 and "'late' appear in 10 of the 20 test rows" in said[0]
+    assert not any("never saw" in n for n in prepare(_cfg(_csv(tmp_path, "x,y", rows))).notes)  # stratified

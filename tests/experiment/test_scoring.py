@@ -27,7 +27,7 @@ def test_classification_scores_match_scikit_learn():
     rng = np.random.default_rng(1)
     logits = rng.normal(size=(200, 3))
     y = rng.integers(0, 3, 200)
-    out = classification_scores(logits, y, np.array([2, 2, 1]))
+    out = classification_scores(logits, y, np.bincount([2, 2, 1]))
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     assert out["balanced_accuracy"] == pytest.approx(metrics.balanced_accuracy_score(y, logits.argmax(1)))
     assert out["roc_auc"] == pytest.approx(metrics.roc_auc_score(y, probs, multi_class="ovr", average="macro"))
@@ -97,3 +97,10 @@ def test_row_hashes_work_in_chunks_with_the_same_values(monkeypatch):
     index = np.arange(0, 257, 3)
     assert (inputs._hashes(X, index) == expected[index]).all()
     assert inputs.row_hashes(X[:0]).shape == (0,)
+
+
+def test_the_baseline_is_the_training_majority_and_absent_without_training_counts():
+    logits = np.array([[2.0, 0.0], [0.0, 2.0], [0.0, 2.0], [0.0, 2.0]])
+    y = np.array([0, 1, 1, 1])
+    assert classification_scores(logits, y, np.array([9, 1]))["baseline_accuracy"] == 0.25
+    assert "baseline_accuracy" not in classification_scores(logits, y, None)  # never the scored rows' majority

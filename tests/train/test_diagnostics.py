@@ -212,3 +212,68 @@ def test_a_linear_regression_that_converges_gets_no_warnings():
         nn.Sequential(nn.Linear(1, 1)), 0.1, x, y, epochs=300, diag=GradientDiagnostics(every_n_batches=1)
     )
     assert text == []
+
+
+def _straight_and_resumed(tmp_path, make_model, lr, x, y, epochs, stop):
+    """The RuntimeWarnings of an uninterrupted fit and of one stopped after ``stop`` epochs and resumed."""
+
+    def run(n, **kwargs):
+        model = make_model()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=lr), (x, y), epochs=n, batch_size=32,
+                callbacks=[GradientDiagnostics()], verbose=0, seed=0, **kwargs)  # fmt: skip
+        return [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+
+    straight = run(epochs)
+    run(stop, checkpoint_dir=tmp_path)
+    return straight, run(epochs, resume_from=tmp_path / "last.ckpt")
+
+
+def test_a_resumed_fit_gives_the_warnings_of_an_uninterrupted_one(tmp_path):
+    """Convergence is judged against the first epoch's loss, which the checkpoint keeps (a resumed run
+    once called a converged model's small gradients 'vanishing'), and warnings given before the stop
+    are given again, so a run's report lists the same notes however often it was resumed."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 1))
+    y = 3 * x + 2 + 0.1 * rng.normal(size=(128, 1))
+
+    def linear():
+        ds.manual_seed(0)
+        return nn.Sequential(nn.Linear(1, 1))
+
+    straight, resumed = _straight_and_resumed(tmp_path / "a", linear, 0.1, x, y, 200, 100)
+    assert straight == [] and resumed == []
+    x3 = rng.normal(size=(64, 3))
+
+    def dead():
+        model = _net()
+        model[0].bias.array[:] = -100.0  # every unit dead from the start
+        return model
+
+    straight, resumed = _straight_and_resumed(tmp_path / "b", dead, 0.01, x3, x3.sum(1, keepdims=True), 6, 3)
+    assert any("never fired in epoch 1" in t for t in straight)
+    assert resumed == straight
+
+
+def test_a_bias_feeding_a_batch_norm_is_not_called_vanishing():
+    """Batch norm subtracts each feature's batch mean, so the bias before it has a zero gradient by
+    construction (rounding noise of about 1e-8 in float32, as in PyTorch): no 'stopped learning' alarm."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype(np.float32)
+    y = x[:, :1] * 2
+    ds.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 1))
+    ref = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    with torch.no_grad():
+        for (_, p), q in zip(model.named_parameters(), ref.parameters()):
+            q.copy_(torch.from_numpy(p.array.copy()))
+    torch.nn.functional.mse_loss(ref(torch.from_numpy(x[:16])), torch.from_numpy(y[:16])).backward()
+    assert float(ref[0].bias.grad.norm()) < 1e-6 < float(ref[0].weight.grad.norm())  # PyTorch's is ~0 too
+    diag = GradientDiagnostics(vanishing=1e-5)  # well above the noise, so only the exemption keeps it quiet
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=2, batch_size=16,
+            callbacks=[diag], verbose=0)  # fmt: skip
+    assert diag.history[0]["grad_norm"]["0.bias"] < 1e-5  # measured, just not an alarm
+    assert not [w for w in caught if "vanishingly small" in str(w.message)]

@@ -722,3 +722,17 @@ def test_a_stop_agreed_from_another_ranks_interrupt_resumes(tmp_path):
     resumed = fit(model, nn.MSELoss(), opt, (x, y), epochs=5, batch_size=8, scheduler=sched,
                   resume_from=tmp_path, verbose=0)  # fmt: skip
     assert len(resumed) == 5  # trained on, instead of stopping again at once
+
+
+def test_a_dataloader_takes_batch_size_none_as_not_given():
+    """batch_size=None with a DataLoader means "the loader's own" (its batches of 2 here), as Keras' fit
+    takes it with a dataset; another number is still refused."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(6, 2)).astype(np.float32), rng.normal(size=(6, 1)).astype(np.float32)
+    ds.manual_seed(0)
+    model = nn.Linear(2, 1)
+    loader = ds.data.DataLoader((x, y), batch_size=2)
+    seen = []
+    model.register_forward_hook(lambda m, args, out: seen.append(out.shape[0]))
+    fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), loader, batch_size=None, epochs=1, verbose=0)
+    assert seen[:3] == [2, 2, 2]

@@ -88,7 +88,9 @@ def test_sweep_is_geometric_stops_on_divergence_and_suggests_a_stable_rate(batch
     # GD on MSE diverges above 2 / (largest eigenvalue of the Hessian 2/N [x 1]^T [x 1]).
     design = np.hstack([x, np.ones((512, 1))])
     hessian_max = np.linalg.eigvalsh(2 * design.T @ design / 512).max()
-    assert 1e-3 < result.suggestion < 2 / hessian_max
+    # The steepest-slope suggestion of a mini-batch sweep moves with the batch order: over seeds 0-9 it
+    # ranges over 5e-5 .. 1e-2 here, so only the full batch's is held to the tight lower bound.
+    assert (1e-3 if batch_size is None else 1e-5) < result.suggestion < 2 / hessian_max
     assert opt.param_groups[0]["lr"] == 0.01
 
 

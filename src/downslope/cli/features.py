@@ -143,10 +143,16 @@ def _drop_missing_rows(state: dict[str, Any], X: Any, y: Any, need_target: bool)
 
 
 def _features_for(
-    state: dict[str, Any], data: str, target: str | None, need_target: bool, sep: str | None = None
+    state: dict[str, Any],
+    data: str,
+    target: str | None,
+    need_target: bool,
+    sep: str | None = None,
+    unknown: str = "error",
 ) -> tuple[Any, Any]:
-    """Features (preprocessed like training) and targets (or None) of a file or named dataset."""
+    """Features (preprocessed like training) and targets (or None) of a file or named dataset;
+    ``unknown`` as :func:`_raw_features`'s."""
     from ..experiment import apply_preprocess
 
-    X, y = _raw_features(state, data, target, need_target, sep)
+    X, y = _raw_features(state, data, target, need_target, sep, unknown)
     return apply_preprocess(X, state["preprocess"], data), y

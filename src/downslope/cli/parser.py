@@ -217,7 +217,18 @@ def _add_evaluate_command(sub: Any) -> None:
     p.add_argument("--data", help="dataset name or file (default: the run's own test split)")
     p.add_argument("--target", help="target column of a CSV")
     p.add_argument("--sep", help="CSV field separator of --data (default: the training file's)")
+    _add_unknown_categories_flag(p)
     _add_device_flag(p, "where to compute: cpu, cuda or auto (the run is loaded on the CPU) [cpu]")
+
+
+def _add_unknown_categories_flag(p: Any) -> None:
+    p.add_argument(
+        "--unknown-categories",
+        choices=["error", "ignore"],
+        default="error",
+        help="a category of a text column that training did not see: refuse the file (error), or encode it as "
+        "all zeros in its column's one-hot block, as the run's own test metrics count one (ignore) [error]",
+    )
 
 
 def _add_predict_command(sub: Any) -> None:
@@ -237,6 +248,7 @@ def _add_predict_command(sub: Any) -> None:
     )
     p.add_argument("--out", required=True, help="where to write the predictions CSV")
     p.add_argument("--sep", help="CSV field separator of --data (default: the training file's)")
+    _add_unknown_categories_flag(p)
     _add_device_flag(p, "where to compute: cpu, cuda or auto (the run is loaded on the CPU) [cpu]")
 
 

@@ -67,11 +67,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             )
         rows = np.asarray(split["test_indices"], dtype=np.int64)
         X, y = X[rows], y[rows]
-        where = f"the run's test split: {len(rows)} of the {n} rows of {source} (seed {split['seed']})"
+        how = "ordered split" if split.get("kind") == "ordered" else f"seed {split['seed']}"
+        where = f"the run's test split: {len(rows)} of the {n} rows of {source} ({how})"
         print(f"evaluate: {where}", file=sys.stderr)
     else:
         _check_evaluate_target(state, args.target)
-        X, y = _raw_features(state, args.data, args.target, need_target=True, sep=args.sep)
+        unknown = getattr(args, "unknown_categories", "error")
+        X, y = _raw_features(state, args.data, args.target, need_target=True, sep=args.sep, unknown=unknown)
         print(f"evaluate: all {len(X)} rows of {args.data}", file=sys.stderr)
         if "train_row_hashes" in split and len(X):
             seen = int(np.isin(row_hashes(X), np.asarray(split["train_row_hashes"])).sum())
@@ -95,8 +97,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         state["n_outputs"],
         "eval",
         preprocess=state["preprocess"],
+        split=split,
     )
     metrics = score_model(model, info, X, y)
+    if state["task"] == "classification" and "train_class_counts" not in split:
+        print(
+            "evaluate: note: baseline_accuracy is unavailable: this run does not record its training split's "
+            "classes (written by an older downslope); retrain it to have one",
+            file=sys.stderr,
+        )
     print(json.dumps({k: round(v, 6) for k, v in metrics.items()} | {"rows": len(X)}))
     return 0
 
@@ -144,7 +153,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     check_output_file(args.out, args.run, "--out")
     model, state = load_run(args.run)
     _placed(model, args)
-    X, _ = _features_for(state, args.data, None, need_target=False, sep=args.sep)
+    unknown = getattr(args, "unknown_categories", "error")
+    X, _ = _features_for(state, args.data, None, need_target=False, sep=args.sep, unknown=unknown)
     out = predict(model, X)
     preds = data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), state["preprocess"])
     # the csv module quotes a class name holding a comma, a quote or a line break (names come from the data)

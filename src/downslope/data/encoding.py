@@ -312,6 +312,9 @@ class TabularEncoder:
         # a category not in ``categories``: "error" (what predict and evaluate do) or "ignore" (all zeros
         # in the column's block, scikit-learn's handle_unknown='ignore'); not part of the state
         self.handle_unknown = "error"
+        # whether ``categories`` are those of a training split (a run's, cut from the whole file's):
+        # the refusal of an unseen category then says so; runs written before that hold the file's
+        self.training_split_vocabulary = False
 
     @property
     def feature_names(self) -> list[str]:
@@ -342,11 +345,11 @@ class TabularEncoder:
             "missing": self.missing,
             "dropped": self.dropped,
             "formats": {k: list(v) for k, v in self.formats.items()},
-        }
+        } | ({"vocabulary": "training split"} if self.training_split_vocabulary else {})
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> TabularEncoder:
-        return cls(
+        encoder = cls(
             list(state["columns"]),
             state["target"],
             {k: list(v) for k, v in state["categories"].items()},
@@ -356,6 +359,8 @@ class TabularEncoder:
             list(state.get("dropped", [])),
             {k: (v[0], v[1]) for k, v in dict(state.get("formats") or {}).items()},
         )
+        encoder.training_split_vocabulary = state.get("vocabulary") == "training split"
+        return encoder
 
     def _missing(self, where: str) -> DataError:
         if self.stage != "train":
@@ -443,7 +448,7 @@ class TabularEncoder:
                         if self.handle_unknown == "ignore":
                             out += size
                             continue
-                        raise DataError(f"{where}: {unseen_category(value, cats)}")
+                        raise DataError(f"{where}: {self._unseen(value, cats)}")
                     X[r, out + cats.index(value)] = 1.0
                 else:
                     number = _as_float(value)
@@ -463,6 +468,13 @@ class TabularEncoder:
                     X[r, out] = number
                 out += size
         return X
+
+    def _unseen(self, value: str, known: list[str]) -> str:
+        """:func:`unseen_category`, and how to go on for a trained run's new data."""
+        said = unseen_category(value, known, self.training_split_vocabulary)
+        if self.stage in ("predict", "evaluate"):
+            said += "; --unknown-categories ignore encodes such a category as all zeros (as the run's own metrics do)"
+        return said
 
     def encode_target(self, values: list[str], source: str, column_index: int, first_line: int = 2) -> np.ndarray:
         lines = _line_numbers(values, first_line)
@@ -493,17 +505,18 @@ class TabularEncoder:
         return y
 
 
-def unseen_category(value: str, known: list[str]) -> str:
-    """The refusal of a category the training split did not hold (the vocabulary is learned from the
-    training rows only: a value of the training file's validation or test rows can be one), naming
-    at most 10 of the known categories.
+def unseen_category(value: str, known: list[str], training_split: bool = False) -> str:
+    """The refusal of a category not seen in training, naming at most 10 of the known categories; with
+    ``training_split`` (a run's vocabulary, learned from its training rows only) it says so, since a
+    value of the training file's own validation or test rows can then be one.
 
     Example:
-        >>> unseen_category("teal", ["blue", "red"])
+        >>> unseen_category("teal", ["blue", "red"], training_split=True)
         "category 'teal' was not seen in training (in the training split); known: ['blue', 'red']"
     """
     shown = f"{known[:10]}" if len(known) <= 10 else f"{known[:10]} ... ({len(known)} in all)"
-    return f"category {value!r} was not seen in training (in the training split); known: {shown}"
+    where = " (in the training split)" if training_split else ""
+    return f"category {value!r} was not seen in training{where}; known: {shown}"
 
 
 def _line_numbers(rows: Any, first_line: int) -> list[int]:

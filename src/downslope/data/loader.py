@@ -171,6 +171,8 @@ class DataLoader:
         self.sampler, self.batch_sampler = sampler, batch_sampler
         own = _own_generator(seed, generator)
         self.generator = own if self.shuffle else None
+        # PyTorch draws each iteration's base seed from the loader's generator, shuffling or not
+        self._seed_stream = own
         # Without seed= or generator=, each epoch's order is drawn when its iteration starts, from the library
         # generator (as PyTorch's RandomSampler does): ds.manual_seed before the loop fixes it, and a
         # checkpoint's get_rng_state resumes it, wherever the loader was built.
@@ -205,7 +207,10 @@ class DataLoader:
             self.num_samples = 0  # not known in advance
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), False, bool(drop_last)
         self.sampler, self.batch_sampler, self.generator = None, None, None
+        self._seed_stream = None
         self.collate_fn, self._arrays = collate_fn, None
+
+    _seed_stream: np.random.Generator | None = None
 
     def _iter_stream(self) -> Iterator[Any]:
         collate = self.collate_fn or _collate_samples
@@ -242,40 +247,51 @@ class DataLoader:
 
     # ------------------------------------------------------------------ iteration
     def _order(self) -> np.ndarray | None:
-        """This epoch's order of the sample indices (None: in order), drawn as the epoch starts."""
+        """This epoch's order of the sample indices (None: in order), drawn at the epoch's first batch."""
         if self.sampler is not None:
             return np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
-        if not self.shuffle or self.batch_size >= self.num_samples:
+        if not self.shuffle:
             return None
+        # as PyTorch's RandomSampler: from the loader's own stream, or one seed per epoch from the library
+        # generator whatever the dataset's size; drawn for a full batch too (whose order is then unused: it
+        # does not change the mean gradient), so the draws do not depend on the batch size
         if self.generator is not None:
-            return self.generator.permutation(self.num_samples)
-        # one draw from the library generator per epoch, whatever the dataset's size
-        epoch_seed = int(backend.rng().integers(0, 2**63 - 1))
-        return np.random.Generator(np.random.PCG64(epoch_seed)).permutation(self.num_samples)
+            order = self.generator.permutation(self.num_samples)
+        else:
+            epoch_seed = int(backend.rng().integers(0, 2**63 - 1))
+            order = np.random.Generator(np.random.PCG64(epoch_seed)).permutation(self.num_samples)
+        return None if self.batch_size >= self.num_samples else order
+
+    def _base_seed(self) -> int:
+        """The seed PyTorch's loader iterator draws in ``iter(loader)`` (from the loader's generator, or the
+        library generator), one per epoch whether or not it shuffles; workers are seeded from it."""
+        source = self._seed_stream if self._seed_stream is not None else backend.rng()
+        return int(source.integers(0, 2**63 - 1))
 
     def __iter__(self) -> Iterator[Any]:
+        # When PyTorch draws: iter(loader) draws the base seed, the sampler draws the epoch's order at the
+        # first batch (its __iter__ is a generator), so a seed set between the two fixes the order.
+        base_seed = self._base_seed()
         if self._stream:
             batches = self._iter_stream()
             if self.device is not None:
                 batches = (batch_to(b, self.device) for b in batches)
-            return batches if self.num_workers == 0 else self._as_worker(batches)
-        # the order is fixed now, when iteration starts (not at the first batch): as PyTorch's iterator
-        # draws its seed in iter(loader)
-        order = None if self.batch_sampler is not None else self._order()
+            return batches if self.num_workers == 0 else self._as_worker(batches, base_seed)
         if self.device is None:
-            batches = self._iter_host(order)
+            batches = self._iter_host()
         else:
             placed = self._device_arrays()
             if placed is None:
-                batches = (batch_to(batch, self.device) for batch in self._iter_host(order))
+                batches = (batch_to(batch, self.device) for batch in self._iter_host())
             else:
-                batches = self._iter_placed(placed, order)
-        return batches if self.num_workers == 0 else self._as_worker(batches)
+                batches = self._iter_placed(placed)
+        return batches if self.num_workers == 0 else self._as_worker(batches, base_seed)
 
-    def _as_worker(self, batches: Iterator[Any]) -> Iterator[Any]:
+    def _as_worker(self, batches: Iterator[Any], base_seed: int) -> Iterator[Any]:
         """``batches`` read as PyTorch's worker 0 of 1: the dataset and ``worker_init_fn`` (called as each
-        epoch starts, as PyTorch's non-persistent workers do) see :func:`get_worker_info`."""
-        info = WorkerInfo(id=0, num_workers=1, seed=self._worker_seed(), dataset=self.dataset)
+        epoch starts, as PyTorch's non-persistent workers do) see :func:`get_worker_info`, whose seed is the
+        iteration's base seed plus the worker's id, as PyTorch's."""
+        info = WorkerInfo(id=0, num_workers=1, seed=base_seed, dataset=self.dataset)
         if self.worker_init_fn is not None:
             with _worker(info):
                 self.worker_init_fn(0)
@@ -287,20 +303,12 @@ class DataLoader:
                     return
             yield batch
 
-    def _worker_seed(self) -> int:
-        """WorkerInfo.seed: from the shuffling stream's state at the epoch's start, without drawing from it
-        (so num_workers never changes the run's numbers)."""
-        source = self.generator if self.generator is not None else backend.rng()
-        jumped = getattr(source.bit_generator, "jumped", None)
-        if jumped is None:  # a bit generator that cannot jump
-            return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] % 2**63)
-        return int(np.random.Generator(jumped()).integers(0, 2**63 - 1))
-
-    def _iter_host(self, order: np.ndarray | None) -> Iterator[Any]:
+    def _iter_host(self) -> Iterator[Any]:
         if self.batch_sampler is not None:
             for indices in self.batch_sampler:
                 yield self._gather(np.asarray(list(indices), dtype=np.int64))
             return
+        order = self._order()  # at the first batch: this is a generator
         bs = self.batch_size
         n = self.num_samples if order is None else len(order)
         stop_at = (n // bs) * bs if self.drop_last else n
@@ -328,7 +336,7 @@ class DataLoader:
                 self._placed = tuple(to_device(a, self.device) for a in arrays)
         return self._placed or None
 
-    def _iter_placed(self, placed: tuple[Any, ...], order: np.ndarray | None) -> Iterator[Any]:
+    def _iter_placed(self, placed: tuple[Any, ...]) -> Iterator[Any]:
         """The batches of :meth:`_iter_host`, sliced or gathered from the arrays already on the device."""
         from ..devices import to_device
 
@@ -337,6 +345,7 @@ class DataLoader:
                 idx = to_device(np.asarray(list(indices), dtype=np.int64), self.device)
                 yield tuple(wrap_array(a.take(idx, axis=0)) for a in placed)
             return
+        order = self._order()  # at the first batch, as on the host
         on_device = None if order is None else to_device(order, self.device)  # one copy per epoch
         bs = self.batch_size
         n = self.num_samples if order is None else len(order)
@@ -404,7 +413,7 @@ class DataLoader:
                 # so that the resumed run repeats the orders the interrupted one would have drawn
                 own = np.random.Generator(np.random.PCG64())
                 own.bit_generator.state = restored
-                self.generator = own
+                self.generator = self._seed_stream = own
             else:
                 self.generator.bit_generator.state = restored
         except (TypeError, ValueError, KeyError, AttributeError) as exc:

@@ -4,7 +4,8 @@ A sampler is any iterable of indices with a length; a batch sampler yields lists
 Random samplers draw from their own stream (``generator=``: a :class:`downslope.Generator` or a
 ``numpy.random.Generator``) or, without one, from the library generator as each pass starts (as
 PyTorch's: ``RandomSampler`` draws a seed for the pass from it), so :func:`downslope.manual_seed`
-before the loop fixes their order wherever they were built.
+before the loop fixes their order wherever they were built. As in PyTorch, whose ``__iter__`` is a
+generator, a pass draws when its first index is asked for, not in ``iter(sampler)``.
 
 Example:
     >>> import numpy as np
@@ -110,10 +111,11 @@ class RandomSampler(Sampler):
         if rng is None:  # as PyTorch: one seed per pass from the library generator
             rng = np.random.Generator(np.random.PCG64(int(backend.rng().integers(0, 2**63 - 1))))
         if self.replacement:
-            return iter(rng.integers(0, n, self.num_samples).tolist())
+            yield from rng.integers(0, n, self.num_samples).tolist()
+            return
         rounds = -(-self.num_samples // n)
         order = np.concatenate([rng.permutation(n) for _ in range(rounds)])[: self.num_samples]
-        return iter(order.tolist())
+        yield from order.tolist()
 
     def __len__(self) -> int:
         return self.num_samples
@@ -135,7 +137,8 @@ class SubsetRandomSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         rng = self.generator if self.generator is not None else backend.rng()
-        return iter([self.indices[i] for i in rng.permutation(len(self.indices))])
+        order = rng.permutation(len(self.indices))
+        yield from (self.indices[i] for i in order.tolist())
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -172,7 +175,7 @@ class WeightedRandomSampler(Sampler):
         p = self.weights / self.weights.sum()
         rng = self.generator if self.generator is not None else backend.rng()
         drawn = rng.choice(len(p), size=self.num_samples, replace=self.replacement, p=p)
-        return iter(drawn.tolist())
+        yield from drawn.tolist()
 
     def __len__(self) -> int:
         return self.num_samples

@@ -4,6 +4,7 @@ standardizing features and target) that is fitted on the training split and repl
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,10 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         else:
             stratify = y
     i_train, i_val, i_test = split_indices(len(X), y, stratify, cfg)
+    if classify and table.class_names:
+        notes.extend(_class_case_notes(table))
+        single_rows = set() if kind != "random" else set(np.flatnonzero(np.bincount(y) == 1).tolist())
+        notes.extend(_unseen_class_notes(table, y, i_train, [("validation", i_val), ("test", i_test)], single_rows))
     feature_names, n_features = table.feature_names, table.n_features
     if encoder is not None:
         X, encoder, said = _training_vocabulary(X, encoder, i_train, i_val, i_test, table.name)
@@ -253,7 +258,11 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         "test_indices": np.asarray(i_test, dtype=np.int64),
         "train_row_hashes": _hashes(X, seen),
     }
+    if classify:  # a stored run's baseline (always the training majority) without its training rows
+        split["train_class_counts"] = np.bincount(np.asarray(y)[i_train], minlength=table.n_classes).astype(np.int64)
     del seen
+    if encoder is not None:  # its categories are the training rows' (see _training_vocabulary)
+        encoder.training_split_vocabulary = True
     preprocess: dict[str, Any] = {"encoder": encoder.state_dict() if encoder is not None else None}
     if cfg.get("missing", "error") in IMPUTE:
         imputer = Imputer(cfg["missing"]).fit(X_train, encoder.blocks() if encoder is not None else None)
@@ -367,22 +376,78 @@ def _training_vocabulary(
     return np.ascontiguousarray(X[:, keep]), pruned, notes
 
 
+def _case_variants(values: list[Any]) -> str:
+    """The groups of ``values`` that differ only in case or spaces, in words ('' when there are none).
+
+    Example:
+        >>> _case_variants(["Cat", "cat", "Dog", "dog ", "cow"])
+        "'Cat', 'cat'; and 1 more such group(s)"
+    """
+    groups: dict[str, list[str]] = {}
+    for v in values:
+        groups.setdefault(" ".join(str(v).split()).lower(), []).append(str(v))
+    variants = [g for g in groups.values() if len(g) > 1]
+    if not variants:
+        return ""
+    more = f"; and {len(variants) - 1} more such group(s)" if len(variants) > 1 else ""
+    return ", ".join(repr(v) for v in variants[0][:4]) + more
+
+
 def _category_case_notes(encoder: Any, name: str) -> list[str]:
     """A note for each one-hot column whose categories differ only in case or spaces (Red, RED, red)."""
     notes = []
     for col, cats in encoder.categories.items():
-        groups: dict[str, list[str]] = {}
-        for c in cats:
-            groups.setdefault(" ".join(str(c).split()).lower(), []).append(str(c))
-        variants = [g for g in groups.values() if len(g) > 1]
-        if variants:
-            example = ", ".join(repr(v) for v in variants[0][:4])
+        example = _case_variants(list(cats))
+        if example:
             notes.append(
-                f"{name}: column {col!r} has categories that differ only in upper/lower case or spaces ({example}"
-                f"{'; and ' + str(len(variants) - 1) + ' more such group(s)' if len(variants) > 1 else ''}): each "
-                "is a category of its own; write them alike in the file if they mean the same"
+                f"{name}: column {col!r} has categories that differ only in upper/lower case or spaces ({example}): "
+                "each is a category of its own; write them alike in the file if they mean the same"
             )
     return notes
+
+
+def _class_case_notes(table: Any) -> list[str]:
+    """A note when the target's classes differ only in case or spaces (Cat, cat): separate classes."""
+    example = _case_variants(list(table.class_names))
+    if not example:
+        return []
+    target = f"{table.target_name!r} " if table.target_name else ""
+    return [
+        f"{table.name}: the target {target}has classes that differ only in upper/lower case or spaces ({example}): "
+        f"each is a class of its own ({len(table.class_names)} classes); write them alike in the file if they "
+        "mean the same"
+    ]
+
+
+def _unseen_class_notes(
+    table: Any, y: np.ndarray, i_train: np.ndarray, held: list[tuple[str, np.ndarray | None]], skip: set[int]
+) -> list[str]:
+    """A note for each held-out split holding classes that no training row has: the model never saw them
+    (an ordered split whose last rows bring a new class), so every such row is an error in its metrics.
+    Classes in ``skip`` are left out (already named by another note)."""
+    y = np.asarray(y).reshape(-1)
+    trained = set(np.unique(y[i_train]).tolist())
+    names = list(table.class_names)
+    notes = []
+    for split_name, rows in held:
+        if rows is None or not len(rows):
+            continue
+        values = y[rows]
+        unseen = [c for c in np.unique(values).tolist() if c not in trained and c not in skip]
+        if not unseen:
+            continue
+        count = int(np.isin(values, unseen).sum())
+        shown = ", ".join(repr(names[c] if c < len(names) else str(c)) for c in unseen[:5])
+        shown += ", ..." if len(unseen) > 5 else ""
+        notes.append(
+            f"{table.name}: class(es) {shown} appear in {count} of the {len(rows)} {split_name} rows but in no "
+            "training row: the model never saw them in training and cannot predict them, so those rows count as "
+            "errors in its metrics"
+        )
+    return notes
+
+
+_ID_NAME = re.compile(r"(^|[_\s.-])(id|idx|index|row|rownum|rowid|row_id|no|nr)$", re.IGNORECASE)
 
 
 def _ordered_column_notes(X: np.ndarray, encoder: Any, name: str) -> list[str]:
@@ -398,11 +463,22 @@ def _ordered_column_notes(X: np.ndarray, encoder: Any, name: str) -> list[str]:
         step = np.diff(values)
         if not ((step >= 0).all() or (step <= 0).all()) or len(np.unique(values)) < 10:
             continue
+        rises = "increases" if step.sum() > 0 else "decreases"
+        time_order = (
+            "if the rows are in time order, a random split puts test rows between training rows in time and the "
+            "test score is optimistic for predicting later data: --split ordered gives an honest score (split = "
+            '"ordered" in a config file)'
+        )
+        counter = (
+            f"if {col!r} is a row number or an id, it tells nothing about new rows: leave it out with --drop {col}"
+        )
+        by_one = bool((np.abs(step) == 1).all())
+        if by_one or _ID_NAME.search(str(col)):  # most likely a counter: that advice first
+            how = ", by one per row" if by_one else ""
+            return [f"{name}: column {col!r} {rises} with the row order{how} (a row counter?): {counter}; {time_order}"]
         return [
-            f"{name}: column {col!r} {'increases' if step.sum() > 0 else 'decreases'} with the row order (a time "
-            "stamp or a counter?) and the rows were split at random (shuffled), so the test rows lie between "
-            "training rows in time: the test score is optimistic for predicting later data; pass --split ordered "
-            'to test on the last rows (split = "ordered" in a config file)'
+            f"{name}: column {col!r} {rises} with the row order: {time_order}; {counter}; if the file is merely "
+            "sorted by this column, nothing needs to change"
         ]
     return []
 

@@ -55,8 +55,7 @@ def score_model(model: ModelLike, data: Prepared, X: np.ndarray, y: np.ndarray) 
             "precision_macro": float(m.precision(preds, y)),
             "recall_macro": float(m.recall(preds, y)),
         }
-        reference = data.y_train if len(data.y_train) else y
-        return scores | classification_scores(preds, y, reference)
+        return scores | classification_scores(preds, y, training_class_counts(data))
     preds = data_units(preds, data.preprocess)  # metrics in the data's own units
     return {
         "mse": float(m.mean_squared_error(preds, y)),
@@ -64,6 +63,28 @@ def score_model(model: ModelLike, data: Prepared, X: np.ndarray, y: np.ndarray) 
         "mae": float(m.mean_absolute_error(preds, y)),
         "r2": float(m.r2_score(preds, y)),
     }
+
+
+def training_class_counts(data: Prepared) -> np.ndarray | None:
+    """How many training rows each class has: from the training split itself, or (a stored run, whose
+    training rows are not at hand) the counts the run recorded; None when neither is known (a run
+    written before the counts were recorded), so no baseline is computed from other rows.
+
+    Example:
+        >>> from downslope.experiment.inputs import Prepared
+        >>> z = np.zeros((0, 1), np.float32)
+        >>> d = Prepared(z, np.zeros(0), None, None, z, np.zeros(0), "classification", 1, 3, "d")
+        >>> training_class_counts(d) is None, training_class_counts(Prepared(
+        ...     z, np.zeros(0), None, None, z, np.zeros(0), "classification", 1, 3, "d",
+        ...     split={"train_class_counts": [1, 5, 2]})).tolist()
+        (True, [1, 5, 2])
+    """
+    if len(data.y_train):
+        return np.bincount(np.asarray(data.y_train, dtype=np.int64).reshape(-1), minlength=data.n_outputs)
+    stored = (data.split or {}).get("train_class_counts")
+    if stored is None:
+        return None
+    return np.asarray(stored, dtype=np.int64).reshape(-1)
 
 
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
@@ -100,16 +121,17 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def classification_scores(logits: np.ndarray, y: np.ndarray, y_train: np.ndarray) -> dict[str, float]:
+def classification_scores(logits: np.ndarray, y: np.ndarray, train_counts: np.ndarray | None) -> dict[str, float]:
     """What accuracy alone hides on imbalanced classes: ``balanced_accuracy`` (the mean recall over the
     classes present in ``y``, scikit-learn's ``balanced_accuracy_score``), ``baseline_accuracy`` (the
-    accuracy of always predicting the training split's most frequent class, ``DummyClassifier``) and
-    ``roc_auc`` from the predicted probabilities (binary; macro one-vs-rest over the classes present
-    in ``y`` for more classes; left out when ``y`` holds one class).
+    accuracy of always predicting the training split's most frequent class, ``DummyClassifier``; its
+    classes' row counts are ``train_counts``, and without them there is no baseline: the scored rows'
+    own majority would flatter it) and ``roc_auc`` from the predicted probabilities (binary; macro
+    one-vs-rest over the classes present in ``y`` for more classes; left out when ``y`` holds one class).
 
     Example:
         >>> logits = np.array([[2.0, 0.0], [2.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
-        >>> classification_scores(logits, np.array([0, 0, 1, 1]), np.array([0, 0, 0, 1]))
+        >>> classification_scores(logits, np.array([0, 0, 1, 1]), np.array([3, 1]))
         {'balanced_accuracy': 0.75, 'baseline_accuracy': 0.5, 'roc_auc': 0.75}
     """
     y = np.asarray(y, dtype=np.int64).reshape(-1)
@@ -119,9 +141,9 @@ def classification_scores(logits: np.ndarray, y: np.ndarray, y_train: np.ndarray
     predicted = logits.argmax(axis=1)
     present = np.unique(y)
     recalls = [float((predicted[y == c] == c).mean()) for c in present]
-    counts = np.bincount(np.asarray(y_train, dtype=np.int64).reshape(-1))
-    majority = int(np.argmax(counts)) if len(counts) else int(np.bincount(y).argmax())
-    out = {"balanced_accuracy": float(np.mean(recalls)), "baseline_accuracy": float((y == majority).mean())}
+    out = {"balanced_accuracy": float(np.mean(recalls))}
+    if train_counts is not None and len(train_counts) and np.asarray(train_counts).sum() > 0:
+        out["baseline_accuracy"] = float((y == int(np.argmax(train_counts))).mean())
     if logits.shape[1] >= 2 and len(present) >= 2:
         probs = _softmax(logits)
         if logits.shape[1] == 2:

@@ -97,18 +97,24 @@ class GradientDiagnostics(Callback):
         self._wrapped: list[Any] = []
         self._recording = False
         self._tables = _Tables()
+        self._warned: set[tuple[str, str]] = set()
+        self._said: list[str] = []  # the warnings given, in order: a resumed run gives them again
+        self._first_loss = math.nan  # the first epoch's training loss: a tenth of it counts as converged
+        self._prev_loss = math.nan
 
     # ------------------------------------------------------------------ setup
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self.history = []
-        self._warned: set[tuple[str, str]] = set()
-        self._first_loss = math.nan  # the first epoch's training loss: a tenth of it counts as converged
+        self._warned = set()
+        self._said = []
+        self._first_loss = math.nan
         self._prev_loss = math.nan
         model = self.model
         self._params = (
             list(model.named_parameters()) if model is not None and hasattr(model, "named_parameters") else []
         )
         self._matrices = {name for name, p in self._params if p.ndim >= 2}
+        self._normalized_biases = _biases_before_batch_statistics(model)
         self._xp = (
             None if not self._params or on_host(self._params[0][1].array) else namespace_of(self._params[0][1].array)
         )
@@ -265,19 +271,36 @@ class GradientDiagnostics(Callback):
         (The tables follow ``self.history`` as the callback appends to it; a record edited in place
         afterwards is not seen.)
         """
-        return {"history": self._tables.pack(self.history), "warned": [list(k) for k in sorted(self._warned)]}
+        return {
+            "history": self._tables.pack(self.history),
+            "warned": [list(k) for k in sorted(self._warned)],
+            # what the next warnings depend on (convergence is judged against the first epoch's loss)
+            "first_loss": float(self._first_loss),
+            "prev_loss": float(self._prev_loss),
+            "said": list(self._said),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`state_dict`'s record and gives again the warnings given before it was saved,
+        so that whatever collects warnings (a run's report) holds the same ones as an uninterrupted run's."""
         record = state["history"]
         # Checkpoints written before the tables held the list of per-epoch dicts itself.
         self.history = [dict(epoch) for epoch in record] if isinstance(record, list) else _unpack(record)
         self._warned = {(str(kind), str(name)) for kind, name in state["warned"]}
+        # older checkpoints lack these: the losses stay unknown and earlier warnings are not repeated
+        self._first_loss = float(state.get("first_loss", math.nan))
+        self._prev_loss = float(state.get("prev_loss", math.nan))
+        self._said = [str(message) for message in state.get("said", [])]
+        if self.warn:
+            for message in self._said:
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     # ------------------------------------------------------------------ plain words
     def _say(self, kind: str, name: str, message: str) -> None:
         if (kind, name) in self._warned:
             return
         self._warned.add((kind, name))
+        self._said.append(message)
         warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def _explain(
@@ -293,7 +316,7 @@ class GradientDiagnostics(Callback):
         for name, g in grads.items():
             if not math.isfinite(g):
                 self._say("nonfinite", name, f"gradients of {name!r} are not finite {when}: training has diverged")
-            elif g < self.vanishing and not converged:
+            elif g < self.vanishing and not converged and name not in self._normalized_biases:
                 self._say(
                     "vanishing",
                     name,
@@ -334,6 +357,28 @@ class GradientDiagnostics(Callback):
                     "gradient and do not recover); lower the learning rate, check the initialization, or try "
                     "LeakyReLU",
                 )
+
+
+def _biases_before_batch_statistics(model: Any) -> set[str]:
+    """Names of the biases whose gradient is zero by construction: a layer's bias feeding straight into a
+    batch (or instance) norm, which subtracts each feature's mean over the batch and so removes any
+    constant added per feature. In floating point that gradient is rounding noise (about 1e-8), not a sign
+    of a layer that stopped learning. "Straight into" is read from the order the modules are registered
+    in, which is the order they run in a Sequential."""
+    from ..nn import BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
+
+    norms = (BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d)
+    if model is None or not hasattr(model, "named_modules"):
+        return set()
+    leaves = [(name, m) for name, m in model.named_modules() if not any(True for _ in getattr(m, "children", list)())]
+    found = set()
+    for (name, module), (_, following) in zip(leaves, leaves[1:]):
+        bias = getattr(module, "bias", None)
+        if bias is None or not isinstance(following, norms) or not hasattr(bias, "shape"):
+            continue
+        if tuple(bias.shape) == (int(following.num_features),):
+            found.add(f"{name}.bias" if name else "bias")
+    return found
 
 
 _KINDS = ("grad_norm", "update_ratio", "dead_relu")

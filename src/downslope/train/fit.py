@@ -247,7 +247,8 @@ def fit(
             'binary_crossentropy' on probabilities, 'bce_with_logits'). The logged loss is the mean over
             samples: batch means are weighted by batch size (a ``reduction='sum'`` loss is summed).
         optimizer: updates the model's parameters (``zero_grad()``, ``step()``, ``param_groups``).
-        train: ``(x, y)`` arrays, a Dataset, or a DataLoader (then batch_size/shuffle are its own).
+        train: ``(x, y)`` arrays, a Dataset, or a DataLoader (then batch_size/shuffle are its own:
+            leave ``batch_size`` out or None).
             Arrays are checked for NaN/inf (pass ``ArrayDataset(x, y, check_finite=False)`` to skip).
         validation: held-out ``(x, y)``/Dataset/DataLoader, scored after every epoch; its
             numbers are logged with a ``val_`` prefix. Or ``validation_split=0.1``: a seeded
@@ -504,7 +505,8 @@ def _loaders(
     size, the loader fit makes drops that last sample of each (shuffled) epoch instead of failing, as
     a user's ``DataLoader(drop_last=True)`` would."""
     if isinstance(train, DataLoader):
-        if type(batch_size) is not _DefaultBatchSize:
+        # None says "not given" too (Keras' fit takes batch_size=None with a dataset that batches itself)
+        if batch_size is not None and type(batch_size) is not _DefaultBatchSize:
             raise ConfigError("fit: train is a DataLoader, so give batch_size to the DataLoader, not to fit")
         if validation_split is not None:
             raise ConfigError(
