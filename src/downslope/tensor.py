@@ -1168,9 +1168,9 @@ class Tensor:
         the layers after it compute from it) is channel-major in memory here, where PyTorch's is
         contiguous, so ``x.view(N, -1)`` of it must work as in torch: such a tensor is made contiguous
         in place first (when no other live tensor shares its memory) or viewed through a copy (when
-        one does, e.g. a ``detach()`` kept alive): a write into that copy would reach neither, so it
-        is refused, the one case left where torch and downslope differ. Any other tensor laid out so
-        (``x.transpose(0, 1)``) is refused, as in torch.
+        one does, e.g. a ``detach()`` kept alive, and for views of it such as one image ``y[0]``): a
+        write through that copy then reaches neither, the one case left where torch and downslope
+        differ. Any other tensor laid out so (``x.transpose(0, 1)``) is refused, as in torch.
 
         Example:
             >>> import downslope as ds
@@ -1186,8 +1186,10 @@ class Tensor:
             if self._vc is None:  # no other tensor shares this memory: lay it out in order, then view it
                 self.array = backend.namespace_of(self.array).ascontiguousarray(self.array)
                 return self.reshape(*shape)
-            if _conv_layout(self.array):
-                return out  # a shared convolution output (contiguous in torch): a copy reshape marked
+            if _conv_layout(self.array) or _over_conv_buffer(self.array):
+                # a shared convolution output (contiguous in torch), or a view of one such as one image
+                # y[0] (contiguous in torch too): viewed through a copy, as PyTorch's would be a view
+                return out
             raise ShapeError(
                 "view size is not compatible with input tensor's size and stride (at least one dimension spans "
                 f"across two contiguous subspaces): a tensor of shape {self.shape} and strides "
@@ -1321,12 +1323,8 @@ class Tensor:
         order in place, unless other tensors share its memory: then a copy that refuses writes."""
         if self.array.flags.c_contiguous:
             return self
-        if _conv_layout(self.array):
-            if relayout_or_mark(self):
-                return self
-            out = _ops.clone(self)
-            relayout_or_mark(self, out)
-            return out
+        if _conv_layout(self.array) and relayout_if_unshared(self):
+            return self
         return _ops.clone(self)
 
     def data_ptr(self) -> builtins.int:
@@ -1975,6 +1973,16 @@ def _channel_major(a: Any) -> builtins.bool:
     return a.ndim >= 3 and a.shape[0] > 1 and a.shape[1] > 1 and builtins.bool(a.swapaxes(0, 1).flags.c_contiguous)
 
 
+def _over_conv_buffer(a: Any) -> builtins.bool:
+    """Whether ``a`` lies in a noted convolution output's buffer (a view of one: an image, a channel
+    slice), whatever its own layout."""
+    if not _conv_buffers:
+        return False
+    root = _root_buffer(a)
+    entry = _conv_buffers.get(id(root))
+    return entry is not None and entry[0]() is root
+
+
 def _conv_layout(a: Any) -> builtins.bool:
     """Whether ``a`` is a convolution's channel-major layout (contiguous in PyTorch's terms): over a
     noted buffer it fills whole, so it is that output, or a view that PyTorch keeps contiguous
@@ -2118,27 +2126,34 @@ def _version_counter(t: Tensor) -> list[int]:
 def _only_holder(x: Tensor) -> builtins.bool:
     """Whether no other live tensor shares ``x``'s memory: views and detached aliases share its version
     counter (``_alias``), so that counter then has no holder but ``x`` (``conv(x).detach()``: the
-    convolution's output is gone). CPython's reference count: x's slot, this frame, the argument."""
-    return type(x._vc) is list and sys.getrefcount(x._vc) <= 2
+    convolution's output is gone) and the graph's records of in-place ops on it (``_ghost``: they keep
+    the values they hold, and their version checks, if ``x`` is laid out anew). CPython's reference
+    count: x's slot and the argument, plus those records."""
+    vc = x._vc
+    return type(vc) is list and sys.getrefcount(vc) - _ghost_holders.get(id(vc), 0) <= 3  # + this frame's
 
 
-class _LostWrites(list[int]):
-    """The version counter of a copy standing in for a view of a convolution output that other
-    tensors share (see :func:`relayout_or_mark`): a write to it could reach none of them, so it is
-    refused rather than lost."""
+# id(version counter) -> how many in-place records (ghosts) of the graph hold it
+_ghost_holders: dict[builtins.int, builtins.int] = {}
 
 
-def relayout_or_mark(x: Tensor, copy: Tensor | None = None) -> builtins.bool:
+def _drop_ghost_holder(key: builtins.int) -> None:
+    left = _ghost_holders.get(key, 0) - 1
+    if left > 0:
+        _ghost_holders[key] = left
+    else:
+        _ghost_holders.pop(key, None)
+
+
+def relayout_if_unshared(x: Tensor) -> builtins.bool:
     """For ``x``, a convolution's output laid out channel-major (``_conv_layout``), that a view,
     reshape, flatten or contiguous cannot view in PyTorch's shape: lay it out in order in place when
-    no other tensor shares its memory (True: the caller's view then exists, as in PyTorch, where the
-    output is contiguous), else mark ``copy``, the caller's copy, so that writing into it is refused
-    (False): a write into it would reach neither ``x`` nor the tensors sharing its memory."""
+    no other live tensor shares its memory (True: the caller's view then exists, as in PyTorch, where
+    the output is contiguous); else False, and the caller's copy stands in for the view (a write
+    into it reaches neither: the one difference from PyTorch left, documented in ``view``)."""
     if x._vc is None or _only_holder(x):
         x.array = backend.namespace_of(x.array).ascontiguousarray(x.array)
         return True
-    if copy is not None:
-        copy._vc = _LostWrites([0])
     return False
 
 
@@ -2147,13 +2162,6 @@ def _bump(t: Tensor) -> None:
     vc = t._vc
     if vc is None:
         vc = t._vc = [0]
-    elif type(vc) is _LostWrites:
-        raise StateError(
-            "in-place write into a copy: this tensor was made by view/reshape/flatten/contiguous of a "
-            "convolution's output that other tensors share (a detach(), a slice...). downslope keeps "
-            "convolution outputs channel-major, so no view of that shape exists and the write would "
-            "reach neither; write out of place, or clone() the convolution's output before sharing it"
-        )
     vc[0] += 1
     seq = next(_op_counter)
     vc.append(seq)
@@ -2461,7 +2469,13 @@ def _ghost(t: Tensor, reads_self: bool) -> Tensor:
     ghost._seq = t._seq
     # A copy keeps the old values for good (PyTorch saves such an op's input the same way), so it has
     # a counter of its own; a ghost sharing the storage shares the counter and sees later writes.
-    ghost._vc = None if reads_self else _version_counter(t)
+    if reads_self:
+        ghost._vc = None
+    else:
+        vc = ghost._vc = _version_counter(t)
+        key = id(vc)
+        _ghost_holders[key] = _ghost_holders.get(key, 0) + 1
+        weakref.finalize(ghost, _drop_ghost_holder, key)
     state = getattr(t, "_fn", None)
     if state is not None:  # hooks on the old grad_fn (and what saved_tensors_hooks packed) stay with its history
         ghost._fn = state

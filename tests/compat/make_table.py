@@ -155,8 +155,9 @@ DIFFERS: dict[str, str] = {
     "builds from others shows its last op's node (binary_cross_entropy_with_logits: MeanBackward0), a Python "
     "number operand has no (None, 0) edge, and calling a node is not supported",
     "torch.Tensor.view": "of a convolution's output (channel-major in memory here) that another live tensor "
-    "shares (a detach(), a slice): viewed through a copy that refuses in-place writes (they would reach "
-    "neither); reshape, flatten and contiguous likewise",
+    "shares (a detach(), a slice), or of a view of one (an image y[0], a channel slice): viewed through a "
+    "copy, so a write through it reaches neither (torch refuses a channel slice); reshape, flatten and "
+    "contiguous likewise",
     "torch.Tensor.stride": "a convolution's output and what the layers after it compute report a contiguous "
     "tensor's strides (as PyTorch's); a view taken of them reports downslope's channel-major memory",
     "torch.Tensor.is_inference": "always False: inference_mode makes no inference tensors here",

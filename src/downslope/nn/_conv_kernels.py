@@ -255,7 +255,8 @@ def _conv2d_vjp_recorded(g: Any, args: Any, geometry: Any, needs: Any) -> tuple[
         w_mat = w.reshape(groups, c_out // groups, k)
         d_cols = (w_mat.transpose(-1, -2) @ g_mat).reshape(n, c * kh * kw, oh * ow)
         d_padded = fold(d_cols, (h + top + bottom, wd + left + right), (kh, kw), dil, 0, st)
-        grads[0] = d_padded[:, :, top : top + h, left : left + wd]
+        # contiguous, as torch's input gradient is: WGAN-GP's grads.view(N, -1) must work
+        grads[0] = d_padded[:, :, top : top + h, left : left + wd].contiguous()
     if len(args) > 2 and needs[2]:
         grads[2] = g.sum((0, 2, 3))
     return tuple(grads)

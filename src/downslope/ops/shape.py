@@ -13,7 +13,7 @@ import numpy as np
 from ..backend import as_array
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..graph import _sum_to_array
-from ..tensor import Tensor, _alias, _conv_layout, record_op, relayout_or_mark, wrap_array
+from ..tensor import Tensor, _alias, _conv_layout, record_op, relayout_if_unshared, wrap_array
 from .operands import _builtin_any, _builtin_max, _dim, _lift, _norm_axes, result_dtype
 from .pointwise import astype
 
@@ -29,14 +29,12 @@ def reshape(x: Any, shape: Any) -> Tensor:
         ) from None
     if not x.array.flags.c_contiguous and out.size > 1 and _conv_layout(x.array) and out.base is not x.array.base:
         # a convolution's output, contiguous in PyTorch (so reshape gives a view there) but channel-major
-        # here: laid out in order in place, so that this is a view too; or, when other tensors share its
-        # memory, a copy that refuses writes (they would reach none of them)
-        if relayout_or_mark(x):
+        # here: laid out in order in place, so that this is a view too (when other live tensors share
+        # its memory it cannot be: then a copy, see Tensor.view)
+        if relayout_if_unshared(x):
             out = x.array.reshape(shape)
         else:
-            copy = record_op(out, (x,), _reshape_vjp)
-            relayout_or_mark(x, copy)
-            return copy
+            return record_op(out, (x,), _reshape_vjp)
     return _alias(record_op(out, (x,), _reshape_vjp), x)
 
 
