@@ -877,3 +877,16 @@ def test_the_input_gradient_of_a_padded_convolution_is_contiguous_as_in_torch():
     assert g.is_contiguous()
     ((g.view(4, -1).norm(2, dim=1) - 1) ** 2).mean().backward()
     assert conv.weight.grad is not None
+
+
+def test_a_batch_norm_output_is_contiguous_and_viewable_as_in_torch():
+    """Batch norm lays its output out channel-major, as a convolution does, from any input: what
+    torch returns contiguous is reported and viewed so, and writes through a reshape reach it."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).random((2, 4, 4, 5)).astype(np.float32)
+    for lib in (ds, torch):
+        y = lib.nn.functional.batch_norm(lib.tensor(x), None, None, training=True)
+        assert y.is_contiguous() and y.stride() == (80, 20, 5, 1)
+        y.reshape(2, -1)[0, 0] = -7.0
+        assert float(y[0, 0, 0, 0]) == -7.0
+        assert lib.relu(y).stride() == (80, 20, 5, 1)

@@ -2021,19 +2021,16 @@ def note_conv_layout(arr: Any) -> Any:
     return arr
 
 
-def _note_if_from_conv(arr: Any, parents: tuple[Tensor, ...]) -> None:
-    """An op's output in a buffer of its own that is not laid out in order (the caller checked),
-    computed from a tensor over a noted buffer, is noted too: the layers after a convolution keep
-    its layout, as PyTorch's keep its outputs contiguous (on the way, a layer may hold it through
-    views of its own, e.g. the last two dimensions transposed). A view of a noted tensor is judged
-    by its own layout (:func:`_conv_layout`)."""
+def _note_if_fresh(arr: Any, parents: tuple[Tensor, ...]) -> None:
+    """An op's output not laid out in order (the caller checked) in a buffer of its own, not a view
+    of an input's: a layout the op chose for speed (a convolution's or batch norm's channel-major
+    output, and what the layers after them keep), where PyTorch's output is contiguous, so it is
+    noted as such (:func:`note_conv_layout`). A view of an input is judged by its own layout."""
     root = _root_buffer(arr)
     for p in parents:
-        source = _root_buffer(p.array)
-        entry = _conv_buffers.get(id(source))
-        if source is not root and entry is not None and entry[0]() is source:
-            note_conv_layout(arr)
+        if _root_buffer(p.array) is root:
             return
+    note_conv_layout(arr)
 
 
 def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved: Any = None) -> Tensor:
@@ -2053,8 +2050,8 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
         >>> x.grad
         tensor([6.])
     """
-    if _conv_buffers and arr.ndim >= 3 and not arr.flags.c_contiguous:  # a convolution's layout, passed on
-        _note_if_from_conv(arr, parents)
+    if arr.ndim >= 3 and not arr.flags.c_contiguous:  # an op's own layout (a convolution's), contiguous in torch
+        _note_if_fresh(arr, parents)
     t = Tensor.__new__(Tensor)
     t.array = arr
     t._grad = None
