@@ -88,6 +88,71 @@ CASES: dict[str, Callable[[Any], Any]] = {
     "kthvalue": lambda m: m.kthvalue(_t(m), 2, 1, out=(m.empty(0), m.empty(0, dtype=m.int64))),
     "mode": lambda m: m.mode(_t(m), 1, out=(m.empty(0), m.empty(0, dtype=m.int64))),
     "cummax": lambda m: m.cummax(_t(m), 1, out=(m.empty(0), m.empty(0, dtype=m.int64))),
+    # activations, special functions, bit ops and linear algebra
+    "sigmoid": lambda m: m.sigmoid(_t(m), out=m.empty(2, 3)),
+    "sigmoid_into_float64": lambda m: m.sigmoid(_t(m), out=m.empty(0, dtype=m.float64)),
+    "softmax": lambda m: m.softmax(_t(m), 1, out=m.empty(2, 3)),
+    "log_softmax": lambda m: m.log_softmax(_t(m), 0, out=m.empty(0)),
+    "log_softmax_dtype": lambda m: m.log_softmax(_t(m), 1, dtype=m.float64, out=m.empty(0, dtype=m.float64)),
+    "digamma": lambda m: m.digamma(_t(m) + 2, out=m.empty(2, 3)),
+    "i0": lambda m: m.i0(_t(m), out=m.empty(2, 3)),
+    "igammac": lambda m: m.igammac(_t(m) + 1, _t(m) + 0.5, out=m.empty(2, 3)),
+    "polygamma": lambda m: m.polygamma(1, _t(m) + 1, out=m.empty(0, dtype=m.float64)),
+    "mvlgamma": lambda m: m.mvlgamma(_t(m) + 2, 2, out=m.empty(2, 3)),
+    "isposinf": lambda m: m.isposinf(m.tensor([1.0, float("inf")]), out=m.empty(2, dtype=m.bool)),
+    "isneginf": lambda m: m.isneginf(m.tensor([1.0, -float("inf")]), out=m.empty(2, dtype=m.bool)),
+    "nextafter": lambda m: m.nextafter(_t(m), m.ones(2, 3), out=m.empty(2, 3)),
+    "bitwise_and": lambda m: m.bitwise_and(m.tensor([3, 5]), m.tensor([6, 4]), out=m.empty(2, dtype=m.int64)),
+    "bitwise_and_into_float": lambda m: m.bitwise_and(m.tensor([3, 5]), 6, out=m.empty(2)),
+    "bitwise_or_into_int8": lambda m: m.bitwise_or(m.tensor([3, 5]), 8, out=m.empty(0, dtype=m.int8)),
+    "bitwise_xor_bool": lambda m: m.bitwise_xor(m.tensor([True, False]), True, out=m.empty(2, dtype=m.bool)),
+    "bitwise_not": lambda m: m.bitwise_not(m.tensor([3, -5]), out=m.empty(2, dtype=m.int64)),
+    "bitwise_left_shift": lambda m: m.bitwise_left_shift(m.tensor([3, 5]), 2, out=m.empty(2, dtype=m.int64)),
+    "bitwise_right_shift": lambda m: m.bitwise_right_shift(m.tensor([12, 5]), 1, out=m.empty(0, dtype=m.int64)),
+    "gcd": lambda m: m.gcd(m.tensor([12, 5]), m.tensor([8, 15]), out=m.empty(2, dtype=m.int64)),
+    "lcm": lambda m: m.lcm(m.tensor([12, 5]), m.tensor([8, 15]), out=m.empty(2, dtype=m.int64)),
+    "inverse": lambda m: m.inverse(_t(m)[:, :2] + m.eye(2), out=m.empty(2, 2)),
+    "matrix_power": lambda m: m.matrix_power(_t(m)[:, :2], 3, out=m.empty(0)),
+    "cholesky_into_float64": lambda m: m.cholesky(m.eye(2) * 4, out=m.empty(0, dtype=m.float64)),
+    "cholesky_inverse": lambda m: m.cholesky_inverse(m.eye(2) * 2, out=m.empty(2, 2)),
+    "cholesky_solve": lambda m: m.cholesky_solve(_t(m)[:, :2], m.eye(2) * 2, out=m.empty(0, dtype=m.float64)),
+    "qr": lambda m: m.qr(m.eye(2) * 4, out=(m.empty(0), m.empty(0))),
+    "triangular_solve": lambda m: m.triangular_solve(_t(m)[:, :2], m.eye(2) * 2, out=(m.empty(0), m.empty(0))),
+    "lu_solve": lambda m: m.lu_solve(_t(m)[:, :2], *m.linalg.lu_factor(m.eye(2) * 2), out=m.empty(2, 2)),
+    "chain_matmul": lambda m: m.chain_matmul(_t(m), _t(m).T, out=m.empty(2, 2)),
+    "histc": lambda m: m.histc(_t(m), 4, out=m.empty(0)),
+    "renorm": lambda m: m.renorm(_t(m), 2, 0, 0.5, out=m.empty(2, 3)),
+    "ldexp": lambda m: m.ldexp(_t(m), m.tensor([1, 2, 3]), out=m.empty(2, 3)),
+    "special_expit": lambda m: m.special.expit(_t(m), out=m.empty(2, 3)),
+    "special_erfcx": lambda m: m.special.erfcx(_t(m), out=m.empty(0, dtype=m.float64)),
+    "special_ndtri": lambda m: m.special.ndtri(_t(m) / 2 + 0.1, out=m.empty(2, 3)),
+    "special_xlog1py": lambda m: m.special.xlog1py(_t(m), _t(m), out=m.empty(2, 3)),
+    "special_logit_eps": lambda m: m.special.logit(_t(m), eps=0.1, out=m.empty(2, 3)),
+    "special_logsumexp": lambda m: m.special.logsumexp(_t(m), 1, out=m.empty(2)),
+    "special_round": lambda m: m.special.round(_t(m), decimals=1, out=m.empty(2, 3)),
+    "special_multigammaln": lambda m: m.special.multigammaln(_t(m) + 2, 2, out=m.empty(2, 3)),
+    "special_i1e": lambda m: m.special.i1e(_t(m), out=m.empty(2, 3)),
+    "special_gammaincc": lambda m: m.special.gammaincc(_t(m) + 1, _t(m) + 0.5, out=m.empty(2, 3)),
+    "linalg_cross": lambda m: m.linalg.cross(_t(m), _t(m).flip(1), out=m.empty(2, 3)),
+    "linalg_cross_dim0": lambda m: m.linalg.cross(_t(m).T, _t(m).T.flip(0), dim=0, out=m.empty(0)),
+    "linalg_inv": lambda m: m.linalg.inv(_t(m)[:, :2] + m.eye(2), out=m.empty(2, 2)),
+    "linalg_det": lambda m: m.linalg.det(_t(m)[:, :2] + m.eye(2), out=m.empty(())),
+    "linalg_solve": lambda m: m.linalg.solve(_t(m)[:, :2] + m.eye(2), _t(m), out=m.empty(2, 3)),
+    "linalg_vector_norm": lambda m: m.linalg.vector_norm(_t(m), dim=1, out=m.empty(2)),
+    "linalg_matrix_norm": lambda m: m.linalg.matrix_norm(_t(m), out=m.empty(())),
+    "linalg_norm": lambda m: m.linalg.norm(_t(m), out=m.empty(())),
+    "linalg_matmul": lambda m: m.linalg.matmul(_t(m), _t(m).T, out=m.empty(2, 2)),
+    "linalg_vecdot": lambda m: m.linalg.vecdot(_t(m), _t(m), out=m.empty(2)),
+    "linalg_multi_dot": lambda m: m.linalg.multi_dot([_t(m), _t(m).T, _t(m)], out=m.empty(2, 3)),
+    "linalg_svdvals": lambda m: m.linalg.svdvals(_t(m), out=m.empty(2)),
+    "linalg_pinv_into_float64": lambda m: m.linalg.pinv(m.eye(2) * 4, out=m.empty(0, dtype=m.float64)),
+    "linalg_matrix_rank": lambda m: m.linalg.matrix_rank(_t(m), out=m.empty((), dtype=m.int64)),
+    "linalg_slogdet": lambda m: m.linalg.slogdet(_t(m)[:, :2] + m.eye(2), out=(m.empty(()), m.empty(()))),
+    "linalg_eigvalsh": lambda m: m.linalg.eigvalsh(_t(m)[:, :2] @ _t(m)[:, :2].T, out=m.empty(2)),
+    "linalg_cholesky": lambda m: m.linalg.cholesky(_t(m)[:, :2] @ _t(m)[:, :2].T + m.eye(2), out=m.empty(2, 2)),
+    "linalg_solve_triangular": lambda m: m.linalg.solve_triangular(
+        _t(m)[:, :2] + m.eye(2), _t(m), upper=True, out=m.empty(2, 3)
+    ),
 }
 
 
@@ -162,6 +227,8 @@ def test_bad_out_arguments_are_refused_as_torch(call: Callable[[Any], Any], mess
 
 def test_methods_and_ops_are_untouched_and_aliases_stay_one_object() -> None:
     assert ds.subtract is ds.sub and ds.absolute is ds.abs and ds.add.__wrapped__ is ds.ops.add
+    assert ds.special.erf is ds.erf and ds.special.psi is ds.digamma and ds.inverse is ds.linalg.inv
+    assert ds.special.gammaincc is ds.igammac and ds.matrix_power is ds.linalg.matrix_power
     assert ds.special.expit is ds.sigmoid and ds.ops.add(ds.ones(1), ds.ones(1)).tolist() == [2.0]
     with pytest.raises(TypeError):
         ds.ones(2).add(1, out=ds.empty(2))  # as torch: methods take no out=
@@ -206,6 +273,22 @@ _EXACT_CALLS: dict[str, Callable[[Any, Any, Any], Any]] = {
     "cat": lambda m, x, o: m.cat([x, x], out=o(1)),
     "std": lambda m, x, o: m.std(x, 1, out=o(1)),
     "max_all": lambda m, x, o: m.max(x, out=o(1)),
+    "sigmoid": lambda m, x, o: m.sigmoid(x, out=o(1)),
+    "softmax": lambda m, x, o: m.softmax(x.float(), 1, out=o(1)),
+    "log_softmax": lambda m, x, o: m.log_softmax(x.float(), 1, out=o(1)),
+    "bitwise_and": lambda m, x, o: m.bitwise_and(x, x, out=o(1)),
+    "bitwise_not": lambda m, x, o: m.bitwise_not(x, out=o(1)),
+    "bitwise_left_shift": lambda m, x, o: m.bitwise_left_shift(x, x, out=o(1)),
+    "gcd": lambda m, x, o: m.gcd(x, x, out=o(1)),
+    "isposinf": lambda m, x, o: m.isposinf(x, out=o(1)),
+    "digamma": lambda m, x, o: m.digamma(x, out=o(1)),
+    "special_expit": lambda m, x, o: m.special.expit(x, out=o(1)),
+    "special_ndtr": lambda m, x, o: m.special.ndtr(x, out=o(1)),
+    "linalg_cross": lambda m, x, o: m.linalg.cross(x, x.flip(1), out=o(1)),
+    "linalg_vector_norm": lambda m, x, o: m.linalg.vector_norm(x.float(), dim=1, out=o(1)),
+    "linalg_matmul": lambda m, x, o: m.linalg.matmul(x, x.T, out=o(1)),
+    "linalg_svdvals": lambda m, x, o: m.linalg.svdvals(x.float(), out=o(1)),
+    "linalg_pinv": lambda m, x, o: m.linalg.pinv(m.eye(2) * 4, out=o(1)),
 }
 
 
@@ -265,3 +348,40 @@ def test_functions_torch_gives_no_out_take_none() -> None:
         for m in (torch, ds):
             with pytest.raises(TypeError):
                 getattr(m, name)(m.ones(2, 2), out=m.empty(0, dtype=m.int64))
+    for m in (torch, ds):
+        for fn in (m.special.softmax, m.special.log_softmax):
+            with pytest.raises(TypeError):
+                fn(m.ones(2), 0, out=m.empty(2))
+
+
+def test_out_refuses_grad_and_writes_in_place_for_the_newly_covered_namespaces() -> None:
+    x = ds.tensor([0.5, -1.0], requires_grad=True)
+    with pytest.raises(StateError, match="don't support automatic differentiation"):
+        ds.special.expit(x, out=ds.empty(2))
+    with pytest.raises(StateError, match="don't support automatic differentiation"):
+        ds.linalg.vector_norm(x, out=ds.empty(()))
+    o = ds.empty(2)
+    with ds.no_grad():
+        assert ds.sigmoid(x, out=o) is o
+    np.testing.assert_allclose(o.numpy(), torch.sigmoid(torch.tensor([0.5, -1.0])).numpy(), rtol=1e-6)
+    q = ds.empty(2, 3)
+    view = q[0]
+    ds.linalg.cross(ds.tensor(A), ds.tensor(A[:, ::-1].copy()), out=q)
+    np.testing.assert_array_equal(view.numpy(), q.numpy()[0])  # written in place: views see the values
+
+
+@pytest.mark.parametrize("namespace", ["special", "linalg"])
+def test_every_function_torch_documents_with_out_takes_it(namespace: str) -> None:
+    """torch.special's and torch.linalg's functions whose documentation shows out= take it here too
+    (all but special.gammaln and special.gammainc: they are ds.lgamma and ds.igamma, which
+    downslope.distributions re-exports as the very same objects, unwrapped)."""
+    wrapper_code = ds.ops.out.with_out(lambda: 0).__code__
+    ours, theirs = getattr(ds, namespace), getattr(torch, namespace)
+    missing = []
+    for name in sorted(ours.__all__):
+        documented = getattr(theirs, name, None).__doc__ or ""
+        if ("out=None" in documented or "out (Tensor" in documented or "out (tuple" in documented) and getattr(
+            getattr(ours, name), "__code__", None
+        ) is not wrapper_code:
+            missing.append(name)
+    assert missing == (["gammainc", "gammaln"] if namespace == "special" else [])

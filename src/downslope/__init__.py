@@ -606,6 +606,10 @@ for _name in (*_OUT_FUNCTIONS, *_OUT_FACTORIES):
         if id(_fn) not in _wrapped:
             _wrapped[id(_fn)] = _with_out(_fn, factory=_name in _OUT_FACTORIES)
         globals()[_name] = _wrapped[id(_fn)]
+from .ops.out import LINALG_OUT_FUNCTIONS as _LINALG_OUT_FUNCTIONS  # noqa: E402
+
+for _name in _LINALG_OUT_FUNCTIONS:  # with_out gives a function one wrapper: ds.inverse is ds.linalg.inv
+    setattr(linalg, _name, _with_out(getattr(linalg, _name)))
 del _name, _fn, _wrapped
 
 __all__ = [

@@ -1,6 +1,8 @@
 """``torch.special``: the special functions under PyTorch's names (``ds.special.erfcx(x)``), each a
-differentiable op; several are the very ops of the top level (``expit`` is :func:`downslope.sigmoid`,
-``gammaln`` is :func:`downslope.lgamma`, ``psi`` is :func:`downslope.digamma`...).
+differentiable op; several are the very functions of the top level (``expit`` is :func:`downslope.sigmoid`,
+``gammaln`` is :func:`downslope.lgamma`, ``psi`` is :func:`downslope.digamma`...). Each takes PyTorch's
+``out=`` keyword where torch.special's does (all but ``softmax`` and ``log_softmax``), through the
+top level's one wrapper (:func:`downslope.ops.out.with_out`), so the aliases stay the same objects.
 
 Example:
     >>> import downslope as ds
@@ -14,32 +16,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ops import erf, erfc, exp2, expm1, log1p, logsumexp, round, sigmoid, sinc, xlogy
+from . import ops
 from .ops import logit as _logit
+from .ops import special as _ops_special
+from .ops.out import with_out
 from .ops.reductions import log_softmax as _log_softmax
 from .ops.reductions import softmax as _softmax
-from .ops.special import (
-    digamma,
-    entr,
-    erfcx,
-    erfinv,
-    gammainc,
-    gammaincc,
-    i0,
-    i0e,
-    i1,
-    i1e,
-    lgamma,
-    log_ndtr,
-    multigammaln,
-    ndtr,
-    ndtri,
-    polygamma,
-    xlog1py,
-)
+from .ops.special import gammainc, lgamma
 from .tensor import Tensor
 
-expit = sigmoid
+# The same wrapper objects as the top level's (with_out wraps a function once).
+erf, erfc, exp2, expm1, log1p = (with_out(f) for f in (ops.erf, ops.erfc, ops.exp2, ops.expm1, ops.log1p))
+logsumexp, sinc, xlogy, expit, round = (
+    with_out(f) for f in (ops.logsumexp, ops.sinc, ops.xlogy, ops.sigmoid, ops.round)
+)
+digamma, entr, erfcx, erfinv, i0, i0e, i1, i1e = (
+    with_out(getattr(_ops_special, n)) for n in ("digamma", "entr", "erfcx", "erfinv", "i0", "i0e", "i1", "i1e")
+)
+log_ndtr, multigammaln, ndtr, ndtri, polygamma, xlog1py, gammaincc = (
+    with_out(getattr(_ops_special, n))
+    for n in ("log_ndtr", "multigammaln", "ndtr", "ndtri", "polygamma", "xlog1py", "gammaincc")
+)
+# lgamma and igamma stay unwrapped at the top level (downslope.distributions re-exports those very objects),
+# so their special spellings are the same plain ops.
 gammaln = lgamma
 psi = digamma
 modified_bessel_i0 = i0
@@ -56,6 +55,9 @@ def logit(x: Any, eps: float | None = None) -> Tensor:
         tensor([-13.8155,   0.    ])
     """
     return _logit(x, eps)
+
+
+logit = with_out(logit)
 
 
 def softmax(x: Any, dim: int, *, dtype: Any = None) -> Tensor:

@@ -401,3 +401,150 @@ def test_packed_self_attention_gradcheck_first_and_second_order(is_causal):
         return (g * g).sum()
 
     ds.gradcheck(grad_norm, [qkv])
+
+
+# ---------------------------------------------------------------------- float16
+def _f64(t):
+    return np.asarray(t.detach().numpy(), np.float64)
+
+
+def _half_error_at_most_torch(ours, theirs, exact, what):
+    """float16 results: as close to the float64 result as PyTorch's float16 results are, give or take
+    a float16 rounding of the result's scale."""
+    scale = float(np.abs(_f64(exact)).max(initial=0.0)) or 1.0
+    err, err_torch = np.abs(_f64(ours) - _f64(exact)).max(), np.abs(_f64(theirs) - _f64(exact)).max()
+    assert np.isfinite(_f64(ours)).all(), what
+    assert err <= 2 * err_torch + 2e-3 * scale, f"{what}: error {err:.3g}, PyTorch's {err_torch:.3g}, scale {scale:.3g}"
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+@pytest.mark.parametrize("case", range(len(SDPA_CASES)))
+def test_sdpa_float16_is_as_accurate_as_torch(case, scale, gemm_path):
+    """float16 attention computes in float32 and rounds once (PyTorch's CPU "opmath"): float16 scores
+    overflow for inputs of a few hundred, and the backward's row sums cancel."""
+    rng = np.random.default_rng(case)
+    kwargs = dict(SDPA_CASES[case])
+    shapes = kwargs.pop("q_shape"), kwargs.pop("k_shape"), kwargs.pop("v_shape")
+    mask = _make_mask(kwargs.pop("mask", None), rng, shapes[0], shapes[1], np.float16)
+    arrays = [(rng.standard_normal(s) * scale).astype(np.float16) for s in shapes]
+    proj = None
+    results = {}
+    for lib, dtype in ((ds, np.float16), (torch, np.float16), (torch, np.float64)):
+        ldt = getattr(lib, np.dtype(dtype).name)
+        ins = [lib.tensor(a, dtype=ldt, requires_grad=True) for a in arrays]
+        m = None
+        if mask is not None:
+            m = lib.tensor(mask, dtype=ldt) if mask.dtype.kind == "f" else lib.tensor(mask)
+            m.requires_grad_(mask.dtype.kind == "f")
+        out = lib.nn.functional.scaled_dot_product_attention(*ins, attn_mask=m, **kwargs)
+        assert str(out.dtype).endswith(np.dtype(dtype).name)
+        proj = rng.standard_normal(tuple(out.shape)) if proj is None else proj
+        (out.double() if lib is torch else out.astype("float64")).mul(
+            lib.tensor(proj, dtype=lib.float64)
+        ).sum().backward()
+        results[lib.__name__, dtype] = (
+            [out] + [t.grad for t in ins] + ([m.grad] if m is not None and m.requires_grad else [])
+        )
+    ours, theirs, exact = results["downslope", np.float16], results["torch", np.float16], results["torch", np.float64]
+    assert ours[1].dtype == ds.float16
+    for what, a, b, c in zip(["output", "dq", "dk", "dv", "dmask"], ours, theirs, exact):
+        _half_error_at_most_torch(a, b, c, f"{what} at scale {scale}")
+
+
+def test_sdpa_float16_scores_past_float16_range_match_torch():
+    rng = np.random.default_rng(0)
+    arrays = [rng.uniform(-300, 300, s).astype(np.float16) for s in [(1, 3, 4), (1, 5, 4), (1, 5, 2)]]
+    out = F.scaled_dot_product_attention(*(ds.tensor(a, dtype=ds.float16) for a in arrays))
+    ref = torch.nn.functional.scaled_dot_product_attention(*(torch.tensor(a) for a in arrays))
+    assert out.dtype == ds.float16
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+
+
+def test_sdpa_float16_backward_of_nearly_one_hot_rows_matches_torch():
+    """Where P is one-hot to float32's precision the true dQ and dK are ~1e-12: PyTorch's float16 gives
+    exact zeros, and so must the float32 rule (g . out with out rounded to float16 would leave ~0.1)."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.uniform(-30, 30, s).astype(np.float16) for s in [(2, 3, 4), (2, 5, 4), (2, 5, 2)]]
+    c = rng.standard_normal((2, 3, 2)).astype(np.float16)
+    grads = []
+    for lib in (ds, torch):
+        ins = [lib.tensor(a, dtype=lib.float16, requires_grad=True) for a in arrays]
+        out = lib.nn.functional.scaled_dot_product_attention(*ins)
+        grads.append(lib.autograd.grad((out * lib.tensor(c, dtype=lib.float16)).sum(), ins))
+    for a, b in zip(*grads):
+        assert a.dtype == ds.float16
+        np.testing.assert_allclose(_f64(a), _f64(b), rtol=2e-3, atol=2e-3)
+    assert np.abs(_f64(grads[0][0])).max() < 1e-3
+
+
+def test_sdpa_float16_double_backward_is_close_to_float64():
+    rng = np.random.default_rng(2)
+    arrays = [(rng.standard_normal((2, 3, 4)) * 3).astype(np.float16) for _ in range(3)]
+    mask = rng.standard_normal((3, 3)).astype(np.float16)
+
+    def second(dtype):
+        ins = [ds.tensor(a, dtype=dtype, requires_grad=True) for a in arrays + [mask]]
+        out = F.scaled_dot_product_attention(*ins[:3], attn_mask=ins[3], is_causal=True)
+        g = ds.autograd.grad((out * out).sum(), ins, create_graph=True)
+        assert all(t.dtype == dtype for t in g)
+        return ds.autograd.grad(sum((t * t).sum() for t in g), ins)
+
+    for a, b in zip(second(ds.float16), second(ds.float64)):
+        assert a.dtype == ds.float16
+        np.testing.assert_allclose(_f64(a), _f64(b), rtol=2e-2, atol=2e-2 * np.abs(_f64(b)).max())
+
+
+def _half_module_case(make, call, shape, scale, seed=0):
+    """A float16 module against PyTorch's float16 and float64 copies: output, input and parameter gradients."""
+    torch.manual_seed(seed)
+    theirs = make(torch).half()
+    ours = make(ds).half()
+    ours.load_state_dict({k: ds.tensor(v.numpy(), dtype=ds.float16) for k, v in theirs.state_dict().items()})
+    exact = make(torch).double()
+    exact.load_state_dict({k: v.double() for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(seed)
+    a = (rng.standard_normal(shape) * scale).astype(np.float16)
+    ins = [ds.tensor(a, dtype=ds.float16, requires_grad=True), torch.tensor(a, requires_grad=True)]
+    ins.append(torch.tensor(a, dtype=torch.float64))
+    ins[2].requires_grad_(True)
+    outs = [call(ours, ins[0]), call(theirs, ins[1]), call(exact, ins[2])]
+    assert outs[0].dtype == ds.float16
+    proj = rng.standard_normal(outs[0].shape)
+    outs[0].astype("float64").mul(ds.tensor(proj, dtype=ds.float64)).sum().backward()
+    for o in outs[1:]:
+        o.double().mul(torch.tensor(proj, dtype=torch.float64)).sum().backward()
+    what = f"{type(ours).__name__} at scale {scale}"
+    _half_error_at_most_torch(outs[0], outs[1], outs[2], "output of " + what)
+    _half_error_at_most_torch(ins[0].grad, ins[1].grad, ins[2].grad, "input gradient of " + what)
+    mine, reference = dict(ours.named_parameters()), dict(exact.named_parameters())
+    for name, p in theirs.named_parameters():
+        assert mine[name].grad.dtype == ds.float16, name
+        _half_error_at_most_torch(mine[name].grad, p.grad, reference[name].grad, f"gradient of {name}, {what}")
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_float16_multihead_attention_is_as_accurate_as_torch(need_weights, scale):
+    _half_module_case(
+        lambda lib: lib.nn.MultiheadAttention(8, 2, batch_first=True),
+        lambda m, x: m(x, x, x, need_weights=need_weights)[0],
+        (2, 5, 8),
+        scale,
+    )
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_float16_transformer_encoder_layer_is_as_accurate_as_torch(scale):
+    _half_module_case(
+        lambda lib: lib.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True),
+        lambda m, x: m(x, src_key_padding_mask=_padding_mask(x)),
+        (2, 5, 8),
+        scale,
+    )
+
+
+def _padding_mask(x):
+    """A key padding mask hiding the last key of the second sequence, in the input's library."""
+    m = np.zeros((2, 5), dtype=bool)
+    m[1, -1] = True
+    return ds.tensor(m) if isinstance(x, ds.Tensor) else torch.tensor(m)

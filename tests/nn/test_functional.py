@@ -483,3 +483,92 @@ def test_pad_copying_modes_refuse_what_torch_refuses() -> None:
     for shape, pads, mode in good:
         a = np.random.RandomState(1).randn(*shape).astype(np.float32)
         np.testing.assert_allclose(F.pad(ds.tensor(a), pads, mode).numpy(), TF.pad(torch.tensor(a), pads, mode).numpy())
+
+
+# ---------------------------------------------------------------------- signatures
+# torch.nn.functional's parameters that downslope's functions spell or leave out on purpose: the input is
+# named x (positional use is the same), and the legacy size_average/reduce of the losses are not taken
+# (``reduction=`` replaced them in torch 1.0).
+_RENAMED_OR_LEGACY = {"input", "size_average", "reduce"}
+# Parameters downslope's functions do not have yet.
+_NOT_YET = {"huber_loss": {"weight"}, "l1_loss": {"weight"}, "mse_loss": {"weight"}, "normalize": {"out"}}
+
+
+def test_functional_signatures_take_torchs_keyword_arguments():
+    import inspect
+
+    gaps = {}
+    for name in sorted(dir(TF)):
+        ours, theirs = getattr(F, name, None), getattr(TF, name)
+        if name.startswith("_") or ours is None or not inspect.isfunction(theirs) or not callable(ours):
+            continue
+        try:
+            params = inspect.signature(ours).parameters
+        except (TypeError, ValueError):
+            continue
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            continue
+        wanted = {
+            p.name
+            for p in inspect.signature(theirs).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+        missing = wanted - set(params) - _RENAMED_OR_LEGACY
+        if missing:
+            gaps[name] = missing
+    assert gaps == _NOT_YET
+
+
+# name: positional arguments after the input, for each function torch gives inplace=
+_INPLACE_ACTIVATIONS = {
+    "relu": (), "relu6": (), "elu": (0.7,), "selu": (), "celu": (1.3,), "leaky_relu": (0.2,), "silu": (),
+    "mish": (), "hardswish": (), "hardsigmoid": (), "hardtanh": (-0.5, 0.5), "threshold": (0.3, -2.0),
+    "rrelu": (0.1, 0.3, False), "dropout": (0.5, False), "alpha_dropout": (0.5, False),
+    "feature_alpha_dropout": (0.5, False), "dropout1d": (0.5, False), "dropout2d": (0.5, False),
+    "dropout3d": (0.5, False),
+}  # fmt: skip
+
+
+def test_every_function_with_torchs_inplace_is_listed():
+    import inspect
+
+    have = {
+        n
+        for n in dir(TF)
+        if inspect.isfunction(getattr(TF, n)) and "inplace" in inspect.signature(getattr(TF, n)).parameters
+    }
+    assert {n for n in have if hasattr(F, n)} == set(_INPLACE_ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", sorted(_INPLACE_ACTIVATIONS))
+def test_inplace_is_accepted_with_no_effect_and_torchs_values(name):
+    shape = (2, 3, 4, 5) if name == "dropout3d" else (2, 3, 4)
+    a = x_array((int(np.prod(shape)),)).reshape(shape)
+    args = _INPLACE_ACTIVATIONS[name]
+    x = ds.tensor(a)
+    ours = getattr(F, name)(x, *args, inplace=True)
+    ref = getattr(TF, name)(torch.tensor(a), *args, inplace=False)
+    np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(x.numpy(), a)  # inplace=True has no effect: the input is unchanged
+
+
+def test_silu_takes_inplace_as_torch():
+    a = x_array()
+    ours = F.silu(ds.tensor(a), inplace=False)
+    np.testing.assert_allclose(ours.numpy(), TF.silu(torch.tensor(a), inplace=False).numpy(), rtol=1e-6)
+
+
+def test_hardtanh_module_takes_torchs_deprecated_min_value_and_max_value():
+    with pytest.warns(FutureWarning, match="min_value"):
+        m = nn.Hardtanh(min_value=-2.0, max_value=0.5)
+    assert (m.min_val, m.max_val) == (-2.0, 0.5)
+    with pytest.warns(FutureWarning):
+        t = torch.nn.Hardtanh(min_value=-2.0, max_value=0.5)
+    a = x_array()
+    np.testing.assert_array_equal(m(ds.tensor(a)).numpy(), t(torch.tensor(a)).numpy())
+
+
+def test_prelu_module_takes_dtype():
+    m = nn.PReLU(3, dtype=ds.float64)
+    assert m.weight.dtype == ds.float64
+    assert torch.nn.PReLU(3, dtype=torch.float64).weight.dtype == torch.float64

@@ -9,6 +9,9 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from .. import backend
 from ..errors import ArgumentError
 from ..tensor import Tensor, full
@@ -244,8 +247,22 @@ class Tanhshrink(Module):
 class Hardtanh(Module):
     """x clamped into [min_val, max_val] (default [-1, 1])."""
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+    def __init__(
+        self,
+        min_val: float = -1.0,
+        max_val: float = 1.0,
+        inplace: bool = False,
+        min_value: float | None = None,
+        max_value: float | None = None,
+    ) -> None:
         super().__init__()
+        # torch's deprecated spellings, taken with its warning
+        if min_value is not None:
+            warnings.warn("keyword argument `min_value` is deprecated and renamed to `min_val`", FutureWarning, 2)
+            min_val = min_value
+        if max_value is not None:
+            warnings.warn("keyword argument `max_value` is deprecated and renamed to `max_val`", FutureWarning, 2)
+            max_val = max_value
         if not min_val < max_val:
             raise ArgumentError(f"Hardtanh: expected min_val < max_val, got {min_val} and {max_val}")
         self.min_val = float(min_val)  # host: a Python number
@@ -320,13 +337,14 @@ class PReLU(Module):
         tensor([-1.,  2.], grad_fn=<WhereBackward0>)
     """
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25) -> None:
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype: Any = None) -> None:
         super().__init__()
         from .module import Parameter
 
         # PyTorch keeps the count as ``num_parameters``; here that name is Module's weight-count method.
         self.num_slopes = int(num_parameters)
-        self.weight = Parameter(full((self.num_slopes,), init, dtype=backend.get_default_dtype()))
+        dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+        self.weight = Parameter(full((self.num_slopes,), init, dtype=dt))
 
     def forward(self, x: Tensor) -> Tensor:
         return F.prelu(x, self.weight)

@@ -12,6 +12,11 @@ so that the softmax's row sums come from the output and the output gradient, not
 the score gradient in place). Under ``create_graph`` the rule is recomputed from differentiable
 ops, so attention can be differentiated twice.
 
+float16 inputs are computed in float32 (PyTorch's "opmath" on the CPU) and the output and the
+gradients rounded to float16 once: float16 scores of inputs of a few hundred overflow, and the
+backward's row sums cancel. P is then kept in float32, and the backward takes its row sums from
+P (rowsum(dP * P)) rather than from the rounded output.
+
 Masks follow PyTorch: in ``scaled_dot_product_attention`` a boolean mask says which keys *take
 part* (True) and a float mask is added to the scores; in ``MultiheadAttention`` and the
 Transformer layers a boolean mask says which positions are *masked out* (True), as there.
@@ -37,6 +42,9 @@ from .layers import Linear
 from .module import Module, Parameter
 
 __all__ = ["scaled_dot_product_attention", "MultiheadAttention"]
+
+_HALF = np.dtype(np.float16)
+_F32 = np.dtype(np.float32)
 
 
 # ---------------------------------------------------------------------- the fused op
@@ -173,7 +181,16 @@ def _attention_node(
         blocked = future if blocked is None else blocked | future
     float_mask = mask.array if mask_kind == "float" else None  # type: ignore[union-attr]
     dropout_p = float(dropout_p)  # host: the caller's Python number
+    half = q.dtype == _HALF
+    if half:
+        # float16 in float32 and rounded once (torch's "opmath" for half on the CPU): float16 scores of
+        # inputs near 300 overflow to inf, and inf - inf in the softmax gives NaN. P stays float32.
+        q, k, v = q.astype(_F32), k.astype(_F32), v.astype(_F32)
+        if float_mask is not None:
+            float_mask = float_mask.astype(_F32)
     p_arr, keep, out = _attention_forward(q, k, v, float_mask, blocked, score_shape, scale, dropout_p)
+    if half:
+        out = out.astype(_HALF)
     parents = inputs
     if mask_kind == "float" and mask is not None and mask.requires_grad:
         parents += (mask,)
@@ -265,6 +282,8 @@ def _sdpa_vjp(g, y, args, saved, needs, xp):
         grads: tuple[Any, ...] = (ops.stack([gq, gk, gv]),) if packed else (gq, gk, gv)
         return grads + (() if mask_arg is None else (gm,))
     q, k, v = (args[0][0], args[0][1], args[0][2]) if packed else args[:3]
+    if g.dtype == _HALF:
+        return _sdpa_grads_half(g, q, k, v, mask_arg, saved, (need_q, need_k, need_v, need_mask), xp, packed)
     # For a packed input the three gradients are written straight into one array of its shape.
     buf = namespace_of(g).empty(args[0].shape, g.dtype) if packed else None
     gq, gk, gv, gm = _sdpa_grads(g, y, q, k, v, mask_arg, saved, (need_q, need_k, need_v, need_mask), xp, buf)
@@ -272,9 +291,22 @@ def _sdpa_vjp(g, y, args, saved, needs, xp):
     return grads + (() if mask_arg is None else (gm,))
 
 
+def _sdpa_grads_half(g, q, k, v, mask_arg, saved, needs, xp, packed):
+    """float16: the rule in float32 (P was kept in float32), each gradient rounded to float16 once."""
+    up = [None if a is None else a.astype(_F32) for a in (g, q, k, v)]
+    grads = _sdpa_grads(up[0], None, up[1], up[2], up[3], mask_arg, saved, needs, xp, None)
+    gq, gk, gv, gm = (None if a is None else a.astype(_HALF) for a in grads)
+    if packed:
+        return (namespace_of(g).stack([gq, gk, gv]),) + (() if mask_arg is None else (gm,))
+    return (gq, gk, gv) + (() if mask_arg is None else (gm,))
+
+
 def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):
     """NumPy rule: dV = Pd^T g; dS = P * (dP - rowsum(g * out)), dP = (g v^T) * keep; dQ = dS k * scale,
-    dK = dS^T q * scale (see the module docstring). ``buf`` (3, ...) receives dQ, dK, dV when given."""
+    dK = dS^T q * scale (see the module docstring). ``buf`` (3, ...) receives dQ, dK, dV when given.
+    ``y`` None (float16 input, whose output was rounded): the row sums are rowsum(dP * P) in P's float32,
+    as the softmax's own rule; g . out with ``out`` rounded to float16 would not cancel dP where P is
+    nearly one-hot."""
     p, keep, dropout_p, scale = saved[:4]
     need_q, need_k, need_v, need_mask = needs
     dtype = p.dtype
@@ -299,7 +331,10 @@ def _sdpa_grads(g, y, q, k, v, mask_arg, saved, needs, xp, buf):
     if keep is not None:
         ds_ *= keep
         ds_ *= keep_scale
-    ds_ -= (g * y).sum(axis=-1, keepdims=True)
+    if y is None:
+        ds_ -= (ds_ * p).sum(axis=-1, keepdims=True)
+    else:
+        ds_ -= (g * y).sum(axis=-1, keepdims=True)
     ds_ *= p
     if need_mask:
         gm = xp.sum_to(ds_, mask_arg.shape)
@@ -321,6 +356,11 @@ def _sdpa_grads_differentiable(g, q, k, v, mask_arg, saved, needs, xp):
     """The same rule from differentiable ops, P recomputed from q and k (for create_graph)."""
     _, keep, dropout_p, scale, blocked, const_mask, _ = saved
     need_q, need_k, need_v, need_mask = needs
+    if q.array.dtype == _HALF:  # in float32 as the forward (const_mask is float32 already), rounded once
+        g, q, k, v = (xp.astype(a, _F32) for a in (g, q, k, v))
+        mask_arg = None if mask_arg is None else xp.astype(mask_arg, _F32)
+        grads = _sdpa_grads_differentiable(g, q, k, v, mask_arg, saved, needs, xp)
+        return tuple(None if a is None else xp.astype(a, _HALF) for a in grads)
     s = ops.matmul(q, xp.swap_last(k)) * scale
     if mask_arg is not None:
         s = s + mask_arg

@@ -298,8 +298,8 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return ops.softplus(x, beta, threshold)
 
 
-def silu(x: Tensor) -> Tensor:
-    """x * sigmoid(x) (also called swish)."""
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (also called swish); ``inplace`` is accepted and has no effect."""
     return x * ops.sigmoid(x)
 
 

@@ -1,8 +1,10 @@
 """``out=``: PyTorch's output-tensor argument, for the top-level functions that take it.
 
 One wrapper, :func:`with_out`, is applied to the top-level names (``downslope/__init__.py`` wraps the
-names in :data:`OUT_FUNCTIONS` and :data:`OUT_FACTORIES`), so the ops themselves and the Tensor
-methods (which take no ``out=`` in PyTorch either) stay as they are. A call without ``out=`` pays one
+names in :data:`OUT_FUNCTIONS` and :data:`OUT_FACTORIES`, and ``ds.linalg``'s in
+:data:`LINALG_OUT_FUNCTIONS`; ``ds.special`` wraps its own), so the ops themselves and the Tensor
+methods (which take no ``out=`` in PyTorch either) stay as they are. A function has one wrapper
+wherever it is wrapped, so the aliases stay one object (``ds.special.expit is ds.sigmoid``). A call without ``out=`` pays one
 dict lookup in the wrapper. With it, the result is computed as usual, checked against ``out`` as
 PyTorch checks it, and written into ``out``, which is returned:
 
@@ -30,7 +32,7 @@ from ..errors import ArgumentTypeError, StateError
 from ..graph import _mode, no_grad
 from ..tensor import Tensor, _torch_can_cast
 
-__all__ = ["OUT_FACTORIES", "OUT_FUNCTIONS", "with_out"]
+__all__ = ["LINALG_OUT_FUNCTIONS", "OUT_FACTORIES", "OUT_FUNCTIONS", "with_out"]
 
 # Top-level functions that PyTorch documents with out= (and that downslope has); arithmetic, pointwise
 # math, products, reductions, joining, selection, sorting.
@@ -44,7 +46,14 @@ OUT_FUNCTIONS = (
     "reciprocal", "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan", "asinh", "acosh",
     "atanh", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "erf", "erfc", "erfinv", "sign",
     "sgn", "ceil", "floor", "round", "trunc", "frac", "fix", "clamp", "clip", "clamp_min", "clamp_max",
-    "deg2rad", "rad2deg", "logit", "nan_to_num", "sinc", "heaviside", "signbit",
+    "deg2rad", "rad2deg", "logit", "nan_to_num", "sinc", "heaviside", "signbit", "sigmoid", "isposinf",
+    "isneginf", "nextafter",
+    # special functions (lgamma and igamma are not wrapped: downslope.distributions re-exports them as
+    # the very top-level objects)
+    "digamma", "i0", "igammac", "polygamma", "mvlgamma",
+    # integer and bit ops
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift",
+    "gcd", "lcm",
     # comparisons and logic
     "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
     "logical_and", "logical_or", "logical_xor", "logical_not", "isin",
@@ -54,7 +63,12 @@ OUT_FUNCTIONS = (
     # reductions and scans
     "sum", "mean", "prod", "max", "min", "amax", "amin", "aminmax", "argmax", "argmin", "std", "var",
     "logsumexp", "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "median", "nanmedian", "mode",
-    "kthvalue", "nansum", "nanmean", "quantile", "nanquantile", "all", "any", "norm",
+    "kthvalue", "nansum", "nanmean", "quantile", "nanquantile", "all", "any", "norm", "softmax", "log_softmax",
+    # linear algebra (torch's top-level spellings)
+    "inverse", "matrix_power", "cholesky", "cholesky_inverse", "cholesky_solve", "qr", "svd", "lu",
+    "triangular_solve", "lu_unpack", "lu_solve", "chain_matmul",
+    # the rest
+    "histc", "renorm", "ldexp", "bernoulli", "multinomial",
     # joining, selecting, rearranging
     "cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "row_stack",
     "where", "gather", "index_select", "masked_select", "take", "take_along_dim", "tril", "triu", "diag",
@@ -63,6 +77,15 @@ OUT_FUNCTIONS = (
     "sort", "msort", "topk",
     # several results
     "frexp",
+)  # fmt: skip
+
+# torch.linalg's functions that take out= (and that downslope has); all but matrix_rank, cond, pinv and
+# tensorinv want out in the result's dtype.
+LINALG_OUT_FUNCTIONS = (
+    "cholesky", "cholesky_ex", "cond", "cross", "det", "eig", "eigh", "eigvals", "eigvalsh", "inv", "inv_ex", "lu",
+    "lu_factor", "lu_factor_ex", "lu_solve", "matmul", "matrix_norm", "matrix_power", "matrix_rank", "multi_dot",
+    "norm", "pinv", "qr", "slogdet", "solve", "solve_ex", "solve_triangular", "svd", "svdvals", "tensorinv",
+    "tensorsolve", "vecdot", "vector_norm",
 )  # fmt: skip
 
 # Factories: their values are made in out's dtype when no dtype is given.
@@ -80,7 +103,12 @@ _EXACT_DTYPE = frozenset(
         "round", "trunc", "fix", "frac", "clamp", "clip", "clamp_min", "clamp_max", "nan_to_num", "heaviside",
         "signbit", "isin", "float_power", "logcumsumexp", "quantile", "nanquantile", "norm", "amax", "amin",
         "all", "any", "where", "gather", "index_select", "masked_select", "take", "take_along_dim", "tril",
-        "triu", "diag", "msort", "nonzero", "searchsorted", "bucketize",
+        "triu", "diag", "msort", "nonzero", "searchsorted", "bucketize", "softmax", "log_softmax", "bitwise_not",
+        "isposinf", "isneginf",
+        # torch.linalg's (by their function names: ds.inverse is linalg.inv, ds.cholesky cholesky_legacy...)
+        "cholesky", "det", "eigvalsh", "inv", "lu_solve", "matrix_norm", "matrix_power", "multi_dot", "slogdet",
+        "solve", "solve_triangular", "svdvals", "tensorsolve", "vecdot", "vector_norm", "eigvals",
+        "lu_solve_legacy", "chain_matmul", "histc", "renorm", "ldexp",
     }
 )  # fmt: skip
 
@@ -122,8 +150,12 @@ def _write(out: Tensor, result: Tensor, name: str, exact: bool = False) -> None:
         out.copy_(result)  # in place: views of out see the values, and its version counter moves
 
 
+_WRAPPERS: dict[tuple[Callable[..., Any], bool], Callable[..., Any]] = {}
+
+
 def with_out(fn: Callable[..., Any], factory: bool = False) -> Callable[..., Any]:
     """``fn`` taking PyTorch's ``out=`` keyword (see the module's docstring); without it, ``fn`` as it is.
+    Wrapping the same function again returns the same wrapper (aliases stay one object).
 
     Example:
         >>> import downslope as ds
@@ -132,6 +164,14 @@ def with_out(fn: Callable[..., Any], factory: bool = False) -> Callable[..., Any
         >>> add(ds.ones(2), ds.ones(2), out=o) is o, o
         (True, tensor([2., 2.]))
     """
+    known = _WRAPPERS.get((fn, factory))
+    if known is not None:
+        return known
+    _WRAPPERS[fn, factory] = wrapper = _make_wrapper(fn, factory)
+    return wrapper
+
+
+def _make_wrapper(fn: Callable[..., Any], factory: bool) -> Callable[..., Any]:
     name = fn.__name__
 
     @functools.wraps(fn)
