@@ -489,7 +489,7 @@ def test_pad_copying_modes_refuse_what_torch_refuses() -> None:
 # torch.nn.functional's parameters that downslope's functions spell or leave out on purpose: the input is
 # named x (positional use is the same), and the legacy size_average/reduce of the losses are not taken
 # (``reduction=`` replaced them in torch 1.0).
-_RENAMED_OR_LEGACY = {"input", "size_average", "reduce"}
+_RENAMED_OR_LEGACY = {"size_average", "reduce"}
 # Parameters downslope's functions do not have yet.
 _NOT_YET = {"huber_loss": {"weight"}, "l1_loss": {"weight"}, "mse_loss": {"weight"}, "normalize": {"out"}}
 

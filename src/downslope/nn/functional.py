@@ -138,7 +138,7 @@ def _linear_vjp(g, y, args, saved, needs, xp):
 
 
 # ---------------------------------------------------------------------- dropout
-def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout),
     so nothing changes at evaluation time. Identity when ``training`` is False or ``p == 0``.
     The mask comes from ``downslope.backend.rng()`` (seeded by ``ds.manual_seed``). ``inplace`` is
@@ -150,6 +150,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
         >>> F.dropout(ds.ones(4), p=0.5, training=False)
         tensor([1., 1., 1., 1.])
     """
+    x = input  # torch's parameter name (F.dropout(input=...))
     x = _as_tensor(x, "dropout")
     _check_probability(p, "dropout")
     if not training or p == 0:
@@ -173,18 +174,21 @@ def _check_probability(p: Any, where: str) -> None:
 
 
 # ---------------------------------------------------------------------- activations
-def relu(x: Tensor, inplace: bool = False) -> Tensor:
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
+    x = input  # torch's parameter name (F.relu(input=...))
     return ops.relu(x)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
+    x = input  # torch's parameter name (F.leaky_relu(input=...))
     return ops.leaky_relu(x, negative_slope)
 
 
-def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha (e^x - 1) otherwise."""
+    x = input  # torch's parameter name (F.elu(input=...))
     return _elu(x, alpha)
 
 
@@ -243,33 +247,38 @@ def _gelu_vjp(g, y, args, saved, needs, xp):
     return (g * pdf,)
 
 
-def sigmoid(x: Tensor) -> Tensor:
+def sigmoid(input: Tensor) -> Tensor:
     """1 / (1 + e^-x), without overflow."""
+    x = input  # torch's parameter name (F.sigmoid(input=...))
     return ops.sigmoid(x)
 
 
-def tanh(x: Tensor) -> Tensor:
+def tanh(input: Tensor) -> Tensor:
+    x = input  # torch's parameter name (F.tanh(input=...))
     return ops.tanh(x)
 
 
-def softmax(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim`` (stable); ``dtype`` casts the input first, as in PyTorch.
 
     Pass ``dim``. Left out (None), it is torch's deprecated implicit choice, with torch's warning:
     dim 0 for 0-, 1- and 3-d input, else dim 1 (for (N, C) input that is the class dim)."""
+    x = input  # torch's parameter name (F.softmax(input=...))
     x = _cast(x, dtype)
     return ops.softmax(x, _implicit_dim("softmax", dim, x.ndim, _stacklevel))
 
 
-def log_softmax(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
     """x - logsumexp(x) along ``dim`` (stable); ``dtype`` casts the input first; ``dim=None`` as in
     :func:`softmax`."""
+    x = input  # torch's parameter name (F.log_softmax(input=...))
     x = _cast(x, dtype)
     return ops.log_softmax(x, _implicit_dim("log_softmax", dim, x.ndim, _stacklevel))
 
 
-def softmin(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
     """softmax(-x) along ``dim``; ``dim=None`` as in :func:`softmax`."""
+    x = input  # torch's parameter name (F.softmin(input=...))
     x = _cast(x, dtype)
     return ops.softmax(-x, _implicit_dim("softmin", dim, x.ndim, _stacklevel))
 
@@ -298,22 +307,25 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return ops.softplus(x, beta, threshold)
 
 
-def silu(x: Tensor, inplace: bool = False) -> Tensor:
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x) (also called swish); ``inplace`` is accepted and has no effect."""
+    x = input  # torch's parameter name (F.silu(input=...))
     return x * ops.sigmoid(x)
 
 
-def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6); the gradient is 0 at 0 and 6 (see :func:`hardtanh`)."""
+    x = input  # torch's parameter name (F.relu6(input=...))
     return hardtanh(x, 0.0, 6.0)
 
 
-def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
     """x clamped into [min_val, max_val].
 
     Unlike ``clamp`` (whose gradient is 1 on the bounds), the gradient is 0 at ``min_val`` and
     ``max_val`` themselves: torch's hardtanh passes it only strictly inside (and at NaN).
     """
+    x = input  # torch's parameter name (F.hardtanh(input=...))
     x = _as_tensor(x, "hardtanh")
     a = x.array
     outside = (a <= min_val) | (a >= max_val)
@@ -325,13 +337,15 @@ _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
 
 
-def selu(x: Tensor, inplace: bool = False) -> Tensor:
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """scale * elu(x, alpha) with the self-normalizing constants (alpha 1.6733, scale 1.0507)."""
+    x = input  # torch's parameter name (F.selu(input=...))
     return _elu(x, _SELU_ALPHA) * _SELU_SCALE
 
 
-def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha (e^(x/alpha) - 1) otherwise."""
+    x = input  # torch's parameter name (F.celu(input=...))
     return _elu(x / alpha, 1.0) * alpha
 
 
@@ -340,34 +354,39 @@ def logsigmoid(x: Tensor) -> Tensor:
     return -ops.softplus(-_as_tensor(x, "logsigmoid"))
 
 
-def softsign(x: Tensor) -> Tensor:
+def softsign(input: Tensor) -> Tensor:
     """x / (1 + |x|)."""
+    x = input  # torch's parameter name (F.softsign(input=...))
     return x / (ops.abs(x) + 1.0)
 
 
-def tanhshrink(x: Tensor) -> Tensor:
+def tanhshrink(input: Tensor) -> Tensor:
     """x - tanh(x)."""
+    x = input  # torch's parameter name (F.tanhshrink(input=...))
     return x - ops.tanh(x)
 
 
-def mish(x: Tensor, inplace: bool = False) -> Tensor:
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * tanh(softplus(x))."""
+    x = input  # torch's parameter name (F.mish(input=...))
     return x * ops.tanh(ops.softplus(x))
 
 
-def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """clamp(x + 3, 0, 6) / 6: a piecewise-linear sigmoid; its gradient is 1/6 strictly inside
     (-3, 3) and 0 elsewhere, at -3 and 3 and at NaN too (torch's rule)."""
+    x = input  # torch's parameter name (F.hardsigmoid(input=...))
     x = _as_tensor(x, "hardsigmoid")
     a = x.array
     inside = (a > -3.0) & (a < 3.0)
     return ops.where(inside, x + 3.0, ops.clip(a + 3.0, 0.0, 6.0)) / 6.0
 
 
-def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * clamp(x + 3, 0, 6) / 6, one op: the product rule at the kinks would give -1/2 at -3 and
     3/2 at 3, torch's gradient is 0 for x <= -3, x / 3 + 1/2 in between and 1 from 3 on (NaN and
     inf included), so the rule is written out."""
+    x = input  # torch's parameter name (F.hardswish(input=...))
     x = _as_tensor(x, "hardswish")
     a = x.array
     xp = namespace_of(a)
@@ -381,8 +400,9 @@ def _hardswish_vjp(g, y, args, saved, needs, xp):
     return (xp.where(a <= -3.0, 0.0, xp.where(a < 3.0, g * (x / 3.0 + 0.5), g)),)
 
 
-def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else ``value``."""
+    x = input  # torch's parameter name (F.threshold(input=...))
     x = _as_tensor(x, "threshold")
     return ops.where(x.array > threshold, x, scalar(value, x.array.dtype))
 
@@ -467,7 +487,7 @@ def _pdist_vjp(g, y, args, saved, needs, xp):
     return (xp.expand_dims(g, 1) * weight,)
 
 
-def glu(x: Tensor, dim: int = -1) -> Tensor:
+def glu(input: Tensor, dim: int = -1) -> Tensor:
     """Gated linear unit: split ``dim`` into halves a, b and return a * sigmoid(b).
 
     Example:
@@ -476,6 +496,7 @@ def glu(x: Tensor, dim: int = -1) -> Tensor:
         >>> F.glu(ds.tensor([[2.0, 0.0]])).tolist()
         [[1.0]]
     """
+    x = input  # torch's parameter name (F.glu(input=...))
     x = _as_tensor(x, "glu")
     if x.ndim == 0:
         raise ArgumentError(f"glu: a 0-d tensor has no dim to halve (shape {x.shape})")
@@ -498,7 +519,7 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
     return ops.where(x.array > 0, x, x * w)
 
 
-def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """x / max(||x||_p, eps) along ``dim`` (unit vectors); any p of :func:`ops.vector_norm` (inf too).
 
     A zero row stays 0 with a finite gradient (1/eps), as in torch: the norm's own gradient is 0
@@ -510,6 +531,7 @@ def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Te
         >>> F.normalize(ds.tensor([[3.0, 4.0]])).tolist()
         [[0.6000000238418579, 0.800000011920929]]
     """
+    x = input  # torch's parameter name (F.normalize(input=...))
     x = _as_tensor(x, "normalize")
     return x / ops.clip(ops.vector_norm(x, p, dim, keepdim=True), eps, None)
 
@@ -605,7 +627,7 @@ def _channel_dims(x: Tensor, spatial: int, where: str, legacy_batched: bool = Fa
     return x.ndim == spatial + 2 or legacy_batched
 
 
-def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, L) or (C, L) input with probability ``p``; scale the rest by 1/(1-p).
 
     Example:
@@ -615,21 +637,24 @@ def dropout1d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = 
         >>> sorted({tuple(row) for row in y[0].tolist()} - {(0.0, 0.0, 0.0), (2.0, 2.0, 2.0)})
         []
     """
+    x = input  # torch's parameter name (F.dropout1d(input=...))
     x = _as_tensor(x, "dropout1d")
     return _feature_dropout(x, p, training, _channel_dims(x, 1, "dropout1d"), "dropout1d")
 
 
-def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, H, W) input with probability ``p``; scale the rest by 1/(1-p).
 
     A 3-D input is read as (N, C, L), as PyTorch does (with a warning there) for backward compatibility.
     """
+    x = input  # torch's parameter name (F.dropout2d(input=...))
     x = _as_tensor(x, "dropout2d")
     return _feature_dropout(x, p, training, _channel_dims(x, 2, "dropout2d", legacy_batched=True), "dropout2d")
 
 
-def dropout3d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability ``p``."""
+    x = input  # torch's parameter name (F.dropout3d(input=...))
     x = _as_tensor(x, "dropout3d")
     return _feature_dropout(x, p, training, _channel_dims(x, 3, "dropout3d"), "dropout3d")
 
@@ -652,7 +677,7 @@ def _alpha_dropout(x: Tensor, p: float, training: bool, mask_shape: tuple[int, .
     return x * (keep * a).astype(x.array.dtype) + shift.astype(x.array.dtype)
 
 
-def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
     """Dropout for SELU networks: dropped elements are set to SELU's saturation value and the output
     is rescaled to keep the mean and variance. Identity unless ``training``.
 
@@ -662,18 +687,20 @@ def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bo
         >>> F.alpha_dropout(ds.ones(3), 0.5, training=False)
         tensor([1., 1., 1.])
     """
+    x = input  # torch's parameter name (F.alpha_dropout(input=...))
     x = _as_tensor(x, "alpha_dropout")
     return _alpha_dropout(x, p, training, x.shape, "alpha_dropout")
 
 
-def feature_alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
     """:func:`alpha_dropout` of whole channels of (N, C, ...) input."""
+    x = input  # torch's parameter name (F.feature_alpha_dropout(input=...))
     x = _as_tensor(x, "feature_alpha_dropout")
     return _alpha_dropout(x, p, training, x.shape[:2] + (1,) * (x.ndim - 2), "feature_alpha_dropout")
 
 
 def rrelu(
-    x: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False
+    input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False, inplace: bool = False
 ) -> Tensor:
     """Randomized leaky ReLU: negative inputs are scaled by a slope drawn from U(lower, upper) per
     element while training, by (lower + upper) / 2 otherwise.
@@ -684,6 +711,7 @@ def rrelu(
         >>> F.rrelu(ds.tensor([-3.0, 2.0]), 0.2, 0.4)
         tensor([-0.9,  2. ])
     """
+    x = input  # torch's parameter name (F.rrelu(input=...))
     x = _as_tensor(x, "rrelu")
     if not 0 <= lower <= upper:
         raise ArgumentError(f"rrelu: expected 0 <= lower <= upper, got lower={lower}, upper={upper}")

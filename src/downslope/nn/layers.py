@@ -267,7 +267,7 @@ class Embedding(Module):
 
 
 def embedding(
-    indices: Any,
+    input: Any,
     weight: Tensor,
     padding_idx: int | None = None,
     max_norm: float | None = None,
@@ -286,6 +286,7 @@ def embedding(
         tensor([[2.],
                 [0.]])
     """
+    indices = input  # torch's parameter name (F.embedding(input=...))
     idx = array_like(indices, weight.array)
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"embedding: expected integer indices, got dtype {idx.dtype}")

@@ -40,7 +40,7 @@ def _widen(t: Tensor | None) -> Tensor | None:
 
 # ---------------------------------------------------------------------- batch norm
 def batch_norm(
-    x: Tensor,
+    input: Tensor,
     running_mean: Tensor | None,
     running_var: Tensor | None,
     weight: Tensor | None = None,
@@ -63,6 +63,7 @@ def batch_norm(
         >>> [round(v, 3) for v in y.numpy().ravel().tolist()]
         [-1.0, 1.0]
     """
+    x = input  # torch's parameter name (F.batch_norm(input=...))
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"batch_norm: expected a Tensor, got {type(x).__name__}")
     if x.ndim < 2:
@@ -439,7 +440,7 @@ class BatchNorm3d(_BatchNorm):
 
 # ---------------------------------------------------------------------- layer norm
 def layer_norm(
-    x: Tensor,
+    input: Tensor,
     normalized_shape: Sequence[int] | int,
     weight: Tensor | None = None,
     bias: Tensor | None = None,
@@ -454,6 +455,7 @@ def layer_norm(
         >>> [round(v, 3) for v in y.numpy().ravel().tolist()]
         [-1.0, 1.0]
     """
+    x = input  # torch's parameter name (F.layer_norm(input=...))
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"layer_norm: expected a Tensor, got {type(x).__name__}")
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
@@ -538,7 +540,7 @@ class LayerNorm(Module):
 
 # ---------------------------------------------------------------------- group and instance norm
 def group_norm(
-    x: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5
+    input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5
 ) -> Tensor:
     """Split the channels (dim 1) of ``x`` (N, C, ...) into ``num_groups`` groups and normalize each
     sample's group over its channels and positions (biased variance), then scale and shift per channel.
@@ -552,6 +554,7 @@ def group_norm(
         >>> [round(v, 3) for v in y.numpy().ravel().tolist()]
         [-1.0, 1.0, -1.0, 1.0]
     """
+    x = input  # torch's parameter name (F.group_norm(input=...))
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"group_norm: expected a Tensor, got {type(x).__name__}")
     if x.ndim < 2 or isinstance(num_groups, bool) or not isinstance(num_groups, int) or num_groups < 1:
@@ -610,7 +613,7 @@ class GroupNorm(Module):
 
 
 def instance_norm(
-    x: Tensor,
+    input: Tensor,
     running_mean: Tensor | None = None,
     running_var: Tensor | None = None,
     weight: Tensor | None = None,
@@ -621,6 +624,7 @@ def instance_norm(
 ) -> Tensor:
     """Normalize every channel of every sample over its positions: :func:`group_norm` with one
     group per channel. Running statistics are not supported (pass none, keep ``use_input_stats``)."""
+    x = input  # torch's parameter name (F.instance_norm(input=...))
     if running_mean is not None or running_var is not None or not use_input_stats:
         raise ArgumentError("instance_norm: running statistics are not supported; normalize with the input's own")
     if not isinstance(x, Tensor) or x.ndim < 3:
@@ -710,7 +714,7 @@ __all__ += ["group_norm", "GroupNorm", "instance_norm", "InstanceNorm1d", "Insta
 
 # ---------------------------------------------------------------------- RMS norm
 def rms_norm(
-    x: Tensor, normalized_shape: Sequence[int] | int, weight: Tensor | None = None, eps: float | None = None
+    input: Tensor, normalized_shape: Sequence[int] | int, weight: Tensor | None = None, eps: float | None = None
 ) -> Tensor:
     """x / sqrt(mean(x^2) + eps) over the last ``len(normalized_shape)`` dims, times ``weight``.
     ``eps=None`` uses the machine epsilon of the dtype the statistics are computed in, as PyTorch
@@ -724,6 +728,7 @@ def rms_norm(
         >>> [round(v, 4) for v in F.rms_norm(ds.tensor([[3.0, 4.0]]), (2,)).numpy().ravel().tolist()]
         [0.8485, 1.1314]
     """
+    x = input  # torch's parameter name (F.rms_norm(input=...))
     if not isinstance(x, Tensor):
         raise ArgumentTypeError(f"rms_norm: expected a Tensor, got {type(x).__name__}")
     shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
@@ -774,7 +779,7 @@ __all__ += ["BatchNorm3d", "rms_norm", "RMSNorm"]
 
 
 # ---------------------------------------------------------------------- local response norm
-def local_response_norm(x: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
     """AlexNet's normalization across channels: x / (k + alpha * mean of x^2 over ``size``
     neighbouring channels) ** beta, the window centred on each channel and zero-padded.
 
@@ -784,6 +789,7 @@ def local_response_norm(x: Tensor, size: int, alpha: float = 1e-4, beta: float =
         >>> F.local_response_norm(ds.ones(1, 3, 1), 1, alpha=1.0, beta=1.0, k=1.0).tolist()
         [[[0.5], [0.5], [0.5]]]
     """
+    x = input  # torch's parameter name (F.local_response_norm(input=...))
     if not isinstance(x, Tensor) or x.ndim < 3:
         raise ArgumentError(
             f"local_response_norm: expected a (N, C, ...) Tensor with 3+ dims, got {getattr(x, 'shape', x)}"
