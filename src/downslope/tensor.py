@@ -587,24 +587,31 @@ class Tensor:
     def __abs__(self) -> Tensor:
         return _ops.abs(self)
 
-    # Comparisons give boolean tensors outside the graph (they have no gradient).
+    # Comparisons give boolean tensors outside the graph (they have no gradient), in torch's common
+    # dtype (a Python int wraps into an integer tensor's dtype: see ops.operands._compared).
     def __lt__(self, other: Any) -> Tensor:
-        return wrap_array(self.array < _data_of(other))
+        a, b = _ops._compared(self, other)
+        return wrap_array(a < b)
 
     def __le__(self, other: Any) -> Tensor:
-        return wrap_array(self.array <= _data_of(other))
+        a, b = _ops._compared(self, other)
+        return wrap_array(a <= b)
 
     def __gt__(self, other: Any) -> Tensor:
-        return wrap_array(self.array > _data_of(other))
+        a, b = _ops._compared(self, other)
+        return wrap_array(a > b)
 
     def __ge__(self, other: Any) -> Tensor:
-        return wrap_array(self.array >= _data_of(other))
+        a, b = _ops._compared(self, other)
+        return wrap_array(a >= b)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return wrap_array(self.array == _data_of(other))
+        a, b = _ops._compared(self, other)
+        return wrap_array(a == b)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return wrap_array(self.array != _data_of(other))
+        a, b = _ops._compared(self, other)
+        return wrap_array(a != b)
 
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
@@ -623,8 +630,10 @@ class Tensor:
                         taint[2] = cleared
             _inplace_recorded(self, "__setitem__", lambda src: _ops.index_put(src, index, value))
             return
+        data = _data_of(value)
+        if self.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8)
+            data = _ops._checked_scalar(data, self.array.dtype, "__setitem__")
         try:
-            data = _data_of(value)
             if type(self.array) is not np.ndarray:  # a device tensor: host values and indices join it there
                 data = _devices.like(data, self.array)
                 index = _ops._normalize_index(index, keep_masks=True, on=self.array)
@@ -763,6 +772,8 @@ class Tensor:
                         f"clamp_: result type float can't be cast to the desired output type {self.array.dtype} "
                         "(an in-place op keeps the tensor's dtype; a floating bound makes the result floating)"
                     )
+            if self.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8)
+                min, max = (_ops._checked_scalar(v, self.array.dtype, "clamp_") for v in (min, max))
         if not _records(self, min, max):
             if min is None and max is None:
                 raise ArgumentError("clamp_: at least one of min and max must be given")
@@ -782,7 +793,10 @@ class Tensor:
         """Set every element to ``value`` in place."""
         if not _records(self, value):
             _check_writable(self, "fill_")
-            self.array[...] = _data_of(value)
+            data = _data_of(value)
+            if self.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8)
+                data = _ops._checked_scalar(data, self.array.dtype, "fill_")
+            self.array[...] = data
             _bump(self)
             return self
         return _inplace_recorded(self, "fill_", lambda src: _ops.where(True, value, src))
@@ -813,8 +827,11 @@ class Tensor:
         m = _bool_mask(mask, "masked_fill_", self.array)
         if not _records(self, value):
             _check_writable(self, "masked_fill_")
+            data = _data_of(value)
+            if self.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8)
+                data = _ops._checked_scalar(data, self.array.dtype, "masked_fill_")
             try:
-                np.copyto(self.array, _data_of(value), where=np.broadcast_to(m, self.shape), casting="unsafe")
+                np.copyto(self.array, data, where=np.broadcast_to(m, self.shape), casting="unsafe")
             except ValueError:
                 raise ShapeError(f"masked_fill_: mask of shape {m.shape} does not broadcast to {self.shape}") from None
             _bump(self)
@@ -2232,7 +2249,11 @@ def _inplace_ufunc(
         # x.mul_(x): the operand is the old x too (t itself would become its own parent)
         return _inplace_recorded(t, name, lambda src: op(src, src if other is t else other), reads_self)
     arr = t.array
+    if ufunc is np.subtract:
+        _ops._check_sub(t, other)  # torch refuses a boolean operand
     value = other.array if isinstance(other, Tensor) else other
+    if type(value) is int and arr.dtype.kind in "iu":  # torch wraps the number into the dtype (uint8 += -1)
+        value = _ops._int_exponent(value, arr.dtype) if ufunc is np.power else _ops._wrapped_int(value, arr.dtype)
     try:
         ufunc(arr, value, out=arr, casting="same_kind")
     except TypeError:
@@ -2310,6 +2331,8 @@ def _inplace_bitwise(t: Tensor, ufunc: Any, other: Any, name: str) -> Tensor:
         raise ArgumentTypeError(f"{name}: expected an integer or boolean tensor, got {arr.dtype}")
     _check_writable(t, name)
     value = _data_of(other)
+    if type(value) is int and arr.dtype.kind in "iu":  # torch wraps the number into the dtype (uint8 &= -2)
+        value = _ops._wrapped_int(value, arr.dtype)
     try:
         try:
             ufunc(arr, value, out=arr, casting="same_kind")
@@ -2549,6 +2572,13 @@ def _bitwise(ufunc: Any, t: Tensor, other: Any) -> Tensor:
     widen a tensor with dims (uint8 | tensor(2, dtype=int8) is uint8), where NumPy would give int16."""
     if isinstance(other, Tensor) and other.array.dtype != t.array.dtype and (other.ndim == 0) != (t.ndim == 0):
         t, other = _ops._pair(t, other)
+    elif type(other) is int and t.array.dtype.kind in "iu":  # torch wraps the number into the dtype (uint8 & -2)
+        other = _ops._wrapped_int(other, t.array.dtype)
+    if t.array.dtype.kind not in "iub" or not _ops._is_integral(other):
+        kind = getattr(other, "dtype", type(other).__name__)
+        raise ArgumentTypeError(f"{ufunc.__name__}: expected integer or boolean operands, got {t.dtype} and {kind}")
+    if (ufunc is np.left_shift or ufunc is np.right_shift) and t.array.dtype.kind == "b":
+        _ops._refuse_boolean(ufunc.__name__, t, other if isinstance(other, Tensor) else _ops._lift(other))
     return wrap_array(ufunc(t.array, _data_of(other)))
 
 

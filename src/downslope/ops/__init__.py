@@ -21,6 +21,12 @@ from __future__ import annotations
 from ..tensor import Tensor, record_op, wrap_array
 from . import methods as methods  # adds the Tensor methods of the ops below
 from .arithmetic import (
+    _check_sub as _check_sub,
+)
+from .arithmetic import (
+    _refuse_boolean as _refuse_boolean,
+)
+from .arithmetic import (
     add,
     arctan2,
     atan2,
@@ -153,7 +159,19 @@ from .linalg import (
     vdot,
 )
 from .operands import (
+    _checked_scalar as _checked_scalar,
+)
+from .operands import (
+    _compared as _compared,
+)
+from .operands import (
     _dim as _dim,
+)
+from .operands import (
+    _int_exponent as _int_exponent,
+)
+from .operands import (
+    _is_integral as _is_integral,
 )
 from .operands import (
     _lift as _lift,
@@ -169,6 +187,9 @@ from .operands import (
 )
 from .operands import (
     _pick_axis as _pick_axis,
+)
+from .operands import (
+    _wrapped_int as _wrapped_int,
 )
 from .operands import (
     normalize_dim as normalize_dim,

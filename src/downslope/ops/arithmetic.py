@@ -11,8 +11,8 @@ import numpy as np
 from ..backend import as_array
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor, record_op, wrap_array
-from .operands import _check_broadcast, _elementwise, _lift, _lift_float, _pair, _pair_float
-from .pointwise import astype, floor, trunc, where
+from .operands import _check_broadcast, _elementwise, _int_exponent, _lift, _lift_float, _pair, _pair_float
+from .pointwise import astype, where
 
 
 def add(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
@@ -32,13 +32,36 @@ def sub(a: Any, b: Any, *, alpha: Any = 1) -> Tensor:
     """a - alpha * b (torch.sub)."""
     if type(alpha) is not int or alpha != 1:
         b = _times_alpha(b, alpha, a)
+    _check_sub(a, b)
     a, b = _pair(a, b)
-    if a.array.dtype == np.bool_ or b.array.dtype == np.bool_:  # torch refuses; NumPy's error names numpy
+    return record_op(_elementwise(np.subtract, "sub", a, b), (a, b), _sub_vjp)
+
+
+def _check_sub(a: Any, b: Any) -> None:
+    """Refuse a subtraction with a boolean tensor or a Python bool, as torch does (NumPy's error would
+    name numpy, or it would compute)."""
+    if _boolean(a) or _boolean(b):
+        if _boolean(a) and _boolean(b):
+            raise ArgumentTypeError(
+                "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                "`logical_xor()` operator instead."
+            )
         raise ArgumentTypeError(
             "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a "
-            "mask, use the `~` or `logical_not()` operator instead (for two masks: `^` or `logical_xor()`)."
+            "mask, use the `~` or `logical_not()` operator instead."
         )
-    return record_op(_elementwise(np.subtract, "sub", a, b), (a, b), _sub_vjp)
+
+
+def _boolean(x: Any) -> bool:
+    """Whether ``x`` is a boolean tensor or a Python bool (what torch's sub refuses)."""
+    return x.array.dtype.kind == "b" if isinstance(x, Tensor) else type(x) is bool
+
+
+def _refuse_boolean(name: str, a: Tensor, b: Tensor) -> None:
+    """Refuse an integer-only op (floor division, remainder, shifts) whose operands are both boolean:
+    torch has no boolean kernel for it, where NumPy would compute in int8."""
+    if a.array.dtype.kind == "b" and b.array.dtype.kind == "b":
+        raise ArgumentTypeError(f"{name}: not implemented for 'Bool' (both operands are boolean)")
 
 
 def _times_alpha(b: Any, alpha: Any, a: Any) -> Any:
@@ -68,9 +91,10 @@ def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
     without a gradient and in the inputs' promoted dtype (integers stay integers)."""
     if rounding_mode is not None:
         return _rounded_div(a, b, rounding_mode)
-    a, b = _pair(a, b)
-    if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
-        a, b = _lift_float(a), _lift_float(b)  # true division of integers is float32, as in torch
+    if isinstance(a, Tensor) and a.array.dtype.kind == "f":  # the common case first
+        a, b = _pair(a, b)
+    else:  # true division of integers is float32, as in torch
+        a, b = _pair_float(a, b)
     return record_op(_elementwise(np.true_divide, "div", a, b), (a, b), _div_vjp)
 
 
@@ -83,6 +107,7 @@ def _rounded_div(a: Any, b: Any, rounding_mode: str) -> Tensor:
     x, y = a.array, b.array
     if x.dtype.kind == "f" or y.dtype.kind == "f":
         return wrap_array(np.trunc(np.true_divide(x, y)))
+    _refuse_boolean("div", a, b)
     _check_integer_divisor(b, "div")
     q = np.floor_divide(x, y)
     # floor and trunc differ where the division is inexact and the signs differ
@@ -106,11 +131,33 @@ _div_vjp.reads_inputs = lambda i, needs: needs is None or i == 1 or bool(needs[1
 
 def pow(a: Any, b: Any) -> Tensor:
     """``a ** b``; d/da = b a^(b-1), d/db = a^b log a (0 where a == 0, as in PyTorch)."""
+    number_exponent = type(b) is bool
+    if type(b) is int and isinstance(a, Tensor) and a.array.dtype.kind in "iub":
+        b = _int_exponent(b, a.array.dtype)  # torch refuses a negative or overflowing number here
     a, b = _pair(a, b)
-    out = _elementwise(np.power, "pow", a, b)
-    if out.dtype == np.int8 and a.array.dtype == np.bool_ and b.array.dtype == np.bool_:
-        out = out.astype(np.bool_)  # bool ** True is bool in torch; NumPy's power of booleans is int8
-    return record_op(out, (a, b), _pow_vjp)
+    x, e = a.array, b.array
+    if e.dtype.kind in "iub" and x.dtype.kind in "iub":
+        if x.dtype == np.bool_ and e.dtype == np.bool_:
+            if not number_exponent:  # bool ** True is bool in torch; booleans as both tensors are refused
+                raise ArgumentTypeError("pow: \"pow\" not implemented for 'Bool' (both operands are boolean tensors)")
+            return wrap_array(np.power(x, e).astype(np.bool_))  # NumPy's power of booleans is int8
+        if e.dtype.kind == "i":
+            return wrap_array(_integer_power(x, e))
+    return record_op(_elementwise(np.power, "pow", a, b), (a, b), _pow_vjp)
+
+
+def _integer_power(x: Any, e: Any) -> Any:
+    """``x ** e`` of integer arrays as torch computes it: a negative exponent gives 1 for x == 1, +-1
+    for x == -1 and 0 for any other x (1 / x**|e| truncated), where NumPy refuses."""
+    negative = e < 0
+    if type(negative) is np.ndarray and not negative.any():  # host only (a device check would wait)
+        return _elementwise(np.power, "pow", wrap_array(x), wrap_array(e))
+    out = _elementwise(np.power, "pow", wrap_array(x), wrap_array(np.where(negative, 0, e)))
+    odd = (e % 2) != 0
+    ones = ((x == 1) | ((x == -1) & ~odd)).astype(out.dtype)
+    if out.dtype.kind == "i":
+        ones = ones - ((x == -1) & odd).astype(out.dtype)
+    return np.where(negative, ones, out)
 
 
 def _pow_vjp(g, y, args, saved, needs, xp):
@@ -126,8 +173,11 @@ def _pow_vjp(g, y, args, saved, needs, xp):
             ga = g * b * a ** (b - 1)
         ga = xp.sum_to(ga, a.shape)
     if needs[1]:
-        a_is_zero = xp.data(a) == 0
-        gb = xp.sum_to(g * a**b * xp.log(xp.where(a_is_zero, 1, a)), b.shape)  # a ** b again, not y (as div)
+        # torch's term a^b log a, taken as 0 where a == 0 and b >= 0; where a == 0 and b < 0 it is
+        # inf * log 0 = -inf, as in torch (log(where(a == 0, 1, a)) would give inf * 0 = nan)
+        zero_base = (xp.data(a) == 0) & (xp.data(b) >= 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gb = xp.sum_to(g * a**b * xp.log(xp.where(zero_base, 1, a)), b.shape)  # a ** b again, not y (as div)
     return ga, gb
 
 
@@ -303,9 +353,23 @@ def fmod(a: Any, b: Any) -> Tensor:
     """Remainder with the sign of the dividend (C's fmod); the gradient w.r.t. a is 1."""
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f":  # integers stay integers (torch: fmod([-7, 7], 3) is int64 [-1, 1])
+        _refuse_boolean("fmod", a, b)
         _check_integer_divisor(b, "fmod")
         return wrap_array(_elementwise(np.fmod, "fmod", a, b))
-    return sub(a, mul(trunc(div(a, b)), b))
+    with np.errstate(invalid="ignore"):  # x fmod 0 is NaN, quietly as in torch
+        out = _elementwise(np.fmod, "fmod", a, b)
+    return record_op(out, (a, b), _fmod_vjp)
+
+
+def _fmod_vjp(g, y, args, saved, needs, xp):
+    # torch's rule: 1 for a (also where b == 0), -trunc(a / b) for b; the quotient is a constant
+    a, b = args
+    gb = None
+    if needs[1]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            quotient = np.trunc(np.true_divide(xp.data(a), xp.data(b)))
+        gb = xp.sum_to(-g * quotient, b.shape)
+    return (xp.sum_to(g, a.shape) if needs[0] else None, gb)
 
 
 def _check_integer_divisor(b: Tensor, name: str) -> None:
@@ -324,15 +388,39 @@ def remainder(a: Any, b: Any) -> Tensor:
     """Remainder with the sign of the divisor (Python's %); the gradient w.r.t. a is 1."""
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
+        _refuse_boolean("remainder", a, b)
         _check_integer_divisor(b, "remainder")
         return wrap_array(_elementwise(np.mod, "remainder", a, b))
-    return sub(a, mul(floor(div(a, b)), b))
+    with np.errstate(invalid="ignore"):  # x % 0 is NaN, quietly as in torch
+        mod = _elementwise(np.fmod, "remainder", a, b)
+        y = b.array
+        # torch's kernel: C's fmod, moved by b where it is nonzero and its sign differs from b's
+        out = np.where((mod != 0) & ((y < 0) != (mod < 0)), mod + y, mod)
+    return record_op(out, (a, b), _remainder_vjp)
+
+
+def _remainder_vjp(g, y, args, saved, needs, xp):
+    # torch's rule: 1 for a (also where b == 0), -floor(a / b) for b; the quotient is a constant
+    a, b = args
+    gb = None
+    if needs[1]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            quotient = np.floor_divide(xp.data(a), xp.data(b))
+        gb = xp.sum_to(-g * quotient, b.shape)
+    return (xp.sum_to(g, a.shape) if needs[0] else None, gb)
+
+
+for _rule in (_fmod_vjp, _remainder_vjp):
+    _rule.reads_output = False  # type: ignore[attr-defined]
+    # a's and b's values only for b's gradient
+    _rule.reads_inputs = lambda i, needs: needs is None or bool(needs[1])  # type: ignore[attr-defined]  # host: flags
 
 
 def floor_divide(a: Any, b: Any) -> Tensor:
     """floor(a / b) (no gradient, like torch)."""
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f":
+        _refuse_boolean("floor_divide", a, b)
         _check_integer_divisor(b, "floor_divide")
     return wrap_array(_elementwise(np.floor_divide, "floor_divide", a, b))
 
@@ -392,6 +480,8 @@ def _integer_pair(name: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
 def _bitwise_function(name: str, ufunc: Any) -> Any:
     def op(a: Any, b: Any) -> Tensor:
         x, y = _integer_pair(name, a, b)
+        if ufunc is np.left_shift or ufunc is np.right_shift:
+            _refuse_boolean(name, x, y)
         return wrap_array(_elementwise(ufunc, name, x, y))
 
     op.__name__ = op.__qualname__ = name

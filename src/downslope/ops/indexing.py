@@ -14,7 +14,7 @@ from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeErr
 from ..graph import _scatter_array
 from ..tensor import Tensor, _alias, record_op, wrap_array
 from .arithmetic import mul
-from .operands import _builtin_any, _dim, _index_array, _lift
+from .operands import _builtin_any, _checked_scalar, _dim, _index_array, _lift
 from .pointwise import astype, where
 from .shape import _broadcast_to_vjp, _permute_vjp, _reshape_vjp, broadcast_to, reshape
 
@@ -326,6 +326,8 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
     """``x`` with ``value`` where ``mask`` is true (out of place)."""
     x = _lift(x)
     _check_mask(mask, "masked_fill")
+    if x.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8, 300 refused)
+        value = _checked_scalar(value, x.array.dtype, "masked_fill")
     value = _lift(value, x)
     if value.array.dtype != x.array.dtype:  # the result keeps x's dtype (torch: int.masked_fill(m, 2.5) is int)
         value = astype(value, x.array.dtype)
@@ -551,6 +553,8 @@ def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_fill")
     idx = _slice_index("index_fill", index, x, d, negative_ok=True)
+    if x.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8, 300 refused)
+        value = _checked_scalar(value, x.array.dtype, "index_fill")
     if isinstance(value, Tensor) and value.requires_grad:
         # each filled slice counts once: a repeated index must not repeat value's gradient (as in torch)
         idx = namespace_of(idx).unique(idx)

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import backend
 from ..devices import device_of, is_array, to_device
-from ..errors import ArgumentTypeError, OutOfRangeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, wrap_array
 
 _builtin_max = builtins.max
@@ -106,13 +106,118 @@ def _cast_kept(t: Tensor, dtype: Any) -> Tensor:
 
 
 def _pair_float(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    """Two operands of a floating binary op (atan2, hypot...) in torch's result dtype: promoted
-    together first (float16 with int64 stays float16, a 0-d float64 lifts an integer tensor to
-    float64), and only an integer or boolean result becomes the default float dtype."""
-    a, b = _pair(a, b)
-    if a.array.dtype.kind != "f" and b.array.dtype.kind != "f":
-        return _lift_float(a), _lift_float(b)
-    return a, b
+    """Two operands of a floating binary op (true division, atan2, hypot...) in torch's result dtype:
+    promoted together (float16 with int64 stays float16, a 0-d float64 lifts an integer tensor to
+    float64), and integer or boolean operands each go straight to the default float dtype. Straight:
+    torch computes in the result dtype, so ``uint8_tensor / 256`` divides by 256.0; promoting the
+    pair first would wrap 256 (or a 0-d int64 tensor) into uint8."""
+    if _is_integral(a) and _is_integral(b):
+        a, b = _lift_float(a), _lift_float(b)
+        if type(a.array) is not type(b.array):  # a host number meeting a device tensor
+            a, b = _scalar_on_device(a, b), _scalar_on_device(b, a)
+        return a, b
+    return _pair(a, b)
+
+
+def _is_integral(x: Any) -> bool:
+    """Whether ``x`` (a tensor, a number, an array or host data) holds integers or booleans."""
+    if isinstance(x, Tensor):
+        return x.array.dtype.kind in "iub"
+    if type(x) is float:
+        return False
+    if type(x) is int or type(x) is bool:
+        return True
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(x).dtype  # host: a number or list from the caller is host data
+    return dtype.kind in "iub"
+
+
+def _wrapped_int(value: int, dtype: Any) -> Any:
+    """The Python int ``value`` in the integer ``dtype``, wrapped modulo 2**bits as a C cast does:
+    what torch does to a number that meets an integer tensor in an op computed in the tensor's dtype
+    (``uint8_tensor & -2`` takes 254, ``uint8_tensor < 300`` compares with 44). NumPy refuses
+    such numbers with an OverflowError instead.
+
+    Example:
+        >>> import numpy as np
+        >>> _wrapped_int(-1, np.dtype(np.uint8)), _wrapped_int(300, np.dtype(np.int8))
+        (np.uint8(255), np.int8(44))
+    """
+    bits = dtype.itemsize * 8
+    if not -(1 << 63) <= value < 1 << 64:
+        raise ArgumentError(f"the number {value} is out of the range of a 64-bit integer")
+    value &= (1 << bits) - 1
+    if dtype.kind == "i" and value >> (bits - 1):
+        value -= 1 << bits
+    return dtype.type(value)
+
+
+def _compared(t: Tensor, other: Any) -> tuple[Any, Any]:
+    """The two sides of a comparison of ``t`` with ``other``, as torch compares: in the pair's common
+    dtype, so a Python int meeting an integer tensor wraps into its dtype (``uint8_tensor < -2``
+    compares with 254) and a 0-d tensor of the same category takes the other's dtype
+    (``float32_tensor == tensor(0.1, dtype=float64)`` rounds 0.1 to float32), where NumPy would
+    compare the exact values.
+
+    Example:
+        >>> import downslope as ds
+        >>> _compared(ds.tensor([3], dtype=ds.uint8), -2)[1]
+        np.uint8(254)
+    """
+    arr = t.array
+    if type(other) is float:  # the common case first
+        return arr, other
+    if type(other) is int:
+        return arr, (_wrapped_int(other, arr.dtype) if arr.dtype.kind in "iu" else other)
+    if not isinstance(other, Tensor):
+        return arr, other
+    o = other.array
+    if o.dtype != arr.dtype and (o.ndim == 0) != (arr.ndim == 0):
+        if _category(o.dtype.kind) == _category(arr.dtype.kind):
+            if o.ndim == 0:
+                return arr, o.astype(arr.dtype)
+            return arr.astype(o.dtype), o
+    return arr, o
+
+
+def _int_exponent(value: int, dtype: Any) -> int:
+    """A Python int exponent of an integer or boolean tensor, checked as torch checks it: a negative
+    one is refused (torch's integer powers of a number are 0, 1 or -1 there, so it asks for floats),
+    and one out of the range of the result's dtype (int64 for a boolean base) too.
+
+    Example:
+        >>> import numpy as np
+        >>> _int_exponent(3, np.dtype(np.uint8))
+        3
+    """
+    if value < 0:
+        raise ArgumentError("pow: Integers to negative integer powers are not allowed (make the base a float tensor)")
+    top = np.iinfo(np.int64 if dtype.kind == "b" else dtype).max
+    if value > top:
+        raise ArgumentError(f"pow: value {value} cannot be converted to {dtype} without overflow")
+    return value
+
+
+def _checked_scalar(value: Any, dtype: Any, op: str) -> Any:
+    """A Python number written into a tensor of ``dtype`` (fill_, ``t[i] = v``, masked_fill, a clamp
+    bound), converted as torch's checked conversion does: into an unsigned dtype an int in
+    [-max, max] (negatives wrap: -1 is 255 in uint8), into a signed one an int in its range, a float
+    into an integer dtype truncated toward zero when it lies in the dtype's range; anything else is
+    refused. Other values (tensors, arrays, floating and boolean dtypes) pass as they are.
+
+    Example:
+        >>> import numpy as np
+        >>> _checked_scalar(-1, np.dtype(np.uint8), "fill_")
+        255
+    """
+    if dtype.kind not in "iu" or (type(value) is not int and type(value) is not float):
+        return value
+    info = np.iinfo(dtype)
+    low = -int(info.max) if dtype.kind == "u" and type(value) is int else int(info.min)
+    if not low <= value <= int(info.max):  # a NaN fails the test too
+        raise ArgumentError(f"{op}: value {value!r} cannot be converted to {dtype} without overflow")
+    return int(_wrapped_int(int(value), dtype))
 
 
 def _category(kind: str) -> str:

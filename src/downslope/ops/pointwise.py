@@ -16,7 +16,7 @@ from ..devices import is_array, like
 from ..errors import ArgumentError, ArgumentTypeError
 from ..graph import _sigmoid_array
 from ..tensor import Tensor, record_op, wrap_array
-from .operands import _check_broadcast, _host_scalar, _index_array, _lift, _lift_float, _pair
+from .operands import _check_broadcast, _checked_scalar, _host_scalar, _index_array, _lift, _lift_float, _pair
 
 
 def clone(x: Any) -> Tensor:
@@ -236,6 +236,9 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
             x = _lift_float(x)
         elif kind == "b" and any(not isinstance(v, (bool, np.bool_)) for v in bounds):
             x = wrap_array(x.array.astype(np.int64))
+        if x.array.dtype.kind in "iu":  # torch's checked conversion: -1 is 255 for uint8, 300 is refused
+            dtype = x.array.dtype
+            min, max = (None if v is None else _checked_scalar(v, dtype, "clamp") for v in (min, max))
     return record_op(np.clip(x.array, min, max).astype(x.array.dtype, copy=False), (x,), _clip_vjp, (min, max))
 
 
