@@ -173,10 +173,14 @@ DIFFERS: dict[str, str] = {
     "torch.linalg.cholesky_ex": "a matrix that fails gets a NaN factor (PyTorch: the partial factor)",
     "torch.linalg.svd": "driver= is accepted and ignored",
     "torch.linalg.lu_factor": "pivot=False also works on the CPU (PyTorch: CUDA only)",
-    "torch.tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float64 NumPy "
-    "arrays included (PyTorch keeps their float64; ds.from_numpy keeps it too)",
-    "torch.as_tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float64 NumPy "
-    "arrays included (copied; ds.from_numpy shares and keeps float64)",
+    "torch.tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float16 and "
+    "float64 NumPy arrays included, and integer arrays become int64 (PyTorch keeps their dtype, so its uint8 "
+    "arithmetic wraps at 256; ds.from_numpy keeps the dtype too)",
+    "torch.as_tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float16 and "
+    "float64 NumPy arrays included, and integer arrays become int64 (copied; ds.from_numpy shares and keeps "
+    "the dtype)",
+    "torch.asarray": "as ds.as_tensor: floating NumPy data becomes float32 and integer data int64 unless dtype= "
+    "is given (PyTorch keeps the array's dtype)",
     "torch.compile": "returns the model or function unchanged (nothing to compile: the kernels are NumPy's, "
     "oneDNN's and numba's); every argument is accepted",
     "torch.OutOfMemoryError": "Python's MemoryError (what NumPy and CuPy raise when an allocation fails), "
