@@ -133,6 +133,19 @@ def gemm_path(request: pytest.FixtureRequest) -> Iterator[str]:
         yield request.param
 
 
+@pytest.fixture(params=["fast", "python"])
+def csv_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a CSV test once with each reader: pyarrow's (column by column), then the pure-Python one
+    (pyarrow switched off). The fast run is skipped when pyarrow is not installed."""
+    from downslope.data import csvfile, readers
+
+    if request.param == "python":
+        monkeypatch.setattr(csvfile.readers, "fast_csv_available", lambda: False)
+    elif not readers.fast_csv_available():
+        pytest.skip("pyarrow not installed")
+    return request.param
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """One BLAS thread and one torch thread: on a 2-core machine their spinning thread pools make
     small GEMMs many times slower (and timings erratic) when anything else is running."""

@@ -42,6 +42,7 @@ LAYERS = [
         "forward_ad",
         "inplace",
         "special",
+        "torch_alias_names",
         "amp",
         "linalg",
     },

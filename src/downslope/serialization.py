@@ -474,18 +474,26 @@ def _safetensors_kind(source: Any, name: str) -> str:
     or its first bytes: a little-endian header length, then the JSON header), else ''."""
     if name.endswith(".safetensors.index.json"):
         return "a safetensors shard index"
-    try:
-        if isinstance(source, (str, os.PathLike)):
-            with open(source, "rb") as handle:
-                head = handle.read(9)
-        else:
-            source.seek(0)
-            head = source.read(9)
-    except Exception:
+    head = _first_bytes(source, 9)
+    if head is None:
         return ""
     if name.endswith(".safetensors") or (len(head) == 9 and head[8:9] == b"{" and head[4:8] == b"\0\0\0\0"):
         return "a safetensors file"
     return ""
+
+
+def _first_bytes(source: Any, count: int) -> bytes | None:
+    """Up to ``count`` bytes from the start of a path or a seekable file object, to tell what kind of
+    file a checkpoint that failed to load is; None when it cannot be read (the caller then names no
+    kind rather than raise over the original failure)."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as handle:
+                return handle.read(count)
+        source.seek(0)
+        return source.read(count)
+    except Exception:
+        return None
 
 
 _FROM_TORCH = (
@@ -497,16 +505,8 @@ _FROM_TORCH = (
 
 def _starts_like_a_pickle(source: Any) -> bool:
     """Whether the file starts with a pickle's protocol marker (read without unpickling anything)."""
-    try:
-        if isinstance(source, (str, os.PathLike)):
-            with open(source, "rb") as handle:
-                head = handle.read(2)
-        else:
-            source.seek(0)
-            head = source.read(2)
-    except Exception:
-        return False
-    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+    head = _first_bytes(source, 2)
+    return head is not None and len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def _check_member_count(source: Any, name: str) -> None:

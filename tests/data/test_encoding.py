@@ -6,20 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from downslope.data import csvfile, readers
 from downslope.data.columns import encode_csv
 from downslope.data.encoding import TabularEncoder, unseen_category
 from downslope.data.tabular import read_csv
 from downslope.errors import ConfigError, DataError
-
-
-@pytest.fixture(params=["fast", "python"])
-def reader(request, monkeypatch):
-    if request.param == "python":
-        monkeypatch.setattr(csvfile.readers, "fast_csv_available", lambda: False)
-    elif not readers.fast_csv_available():
-        pytest.skip("pyarrow not installed")
-    return request.param
 
 
 def write(tmp_path, text, name="d.csv"):
@@ -29,7 +19,7 @@ def write(tmp_path, text, name="d.csv"):
 
 
 @pytest.mark.parametrize("fmt", ["2024-03-{:02d}", "{:02d}/03/2024", "2024-03-{:02d} 10:30:00"])
-def test_a_date_column_with_few_values_is_refused_with_advice(tmp_path, reader, fmt):
+def test_a_date_column_with_few_values_is_refused_with_advice(tmp_path, csv_reader, fmt):
     rows = [f"{fmt.format(i % 12 + 1)},{i},{i % 3}.5" for i in range(60)]  # 12 distinct dates
     p = write(tmp_path, "day,x,y\n" + "\n".join(rows) + "\n")
     with pytest.raises(DataError, match=r"column 'day' holds dates or timestamps .*12 distinct values in 60 rows") as e:
@@ -40,7 +30,7 @@ def test_a_date_column_with_few_values_is_refused_with_advice(tmp_path, reader, 
     assert len(encoder.categories["day"]) == 12
 
 
-def test_every_refused_text_column_is_named_at_once(tmp_path, reader):
+def test_every_refused_text_column_is_named_at_once(tmp_path, csv_reader):
     rows = [f"id{i},w{i * 7},2024-01-{i % 28 + 1:02d},{'ab'[i % 2]},{i}.5" for i in range(150)]
     p = write(tmp_path, "sku,desc,day,kind,y\n" + "\n".join(rows) + "\n")
     with pytest.raises(DataError) as e:
@@ -53,7 +43,7 @@ def test_every_refused_text_column_is_named_at_once(tmp_path, reader):
     assert table.X.shape == (150, 2)
 
 
-def test_a_target_naming_several_columns_is_refused(tmp_path, reader):
+def test_a_target_naming_several_columns_is_refused(tmp_path, csv_reader):
     p = write(tmp_path, "f,a,b\n" + "\n".join(f"{i},{i}.5,{i * 2}.5" for i in range(20)) + "\n")
     with pytest.raises(ConfigError, match=r"--target names 2 columns \('a,b'\); only one target column is supported"):
         read_csv(p, target="a,b")
@@ -65,7 +55,7 @@ def test_an_unseen_category_is_refused_naming_a_few_known_ones():
     assert "'S0009'" in said and "'S0010'" not in said and "(500 in all)" in said and len(said) < 300
 
 
-def test_handle_unknown_ignore_encodes_an_unseen_category_as_zeros(tmp_path, reader):
+def test_handle_unknown_ignore_encodes_an_unseen_category_as_zeros(tmp_path, csv_reader):
     encoder = TabularEncoder(["x", "c"], "y", {"c": ["a", "b"]}, "regression", [])
     p = write(tmp_path, "x,c,y\n1.5,a,1\n2.5,z,2\n3.5,b,3\n", "new.csv")
     with pytest.raises(DataError, match="category 'z' was not seen in training"):

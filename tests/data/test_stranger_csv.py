@@ -6,19 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from downslope.data import csvfile, readers
 from downslope.data.encoding import Imputer, TabularEncoder, check_columns
 from downslope.data.tabular import read_csv
 from downslope.errors import DataError
-
-
-@pytest.fixture(params=["fast", "python"])
-def reader(request, monkeypatch):
-    if request.param == "python":
-        monkeypatch.setattr(csvfile.readers, "fast_csv_available", lambda: False)
-    elif not readers.fast_csv_available():
-        pytest.skip("pyarrow not installed")
-    return request.param
 
 
 def write(tmp_path, text, name="d.csv"):
@@ -35,7 +25,7 @@ def churn_rows(n=40, first=""):
     return lines
 
 
-def test_a_column_without_values_is_left_out_with_a_warning(tmp_path, reader):
+def test_a_column_without_values_is_left_out_with_a_warning(tmp_path, csv_reader):
     p = write(tmp_path, "empty,age,kind,churn\n" + "\n".join("," + r for r in churn_rows()) + "\n")
     table, encoder = read_csv(p, target="churn", missing="mean")
     assert "empty" not in encoder.columns and table.X.shape == (40, 3)
@@ -56,7 +46,7 @@ def test_imputer_ignores_a_feature_never_seen_in_training():
     assert again.unseen == [0] and (again.transform(np.array([[7.0, 1.0]])) == [[0.0, 1.0]]).all()
 
 
-def test_a_header_of_numbers_is_warned_about(tmp_path, reader):
+def test_a_header_of_numbers_is_warned_about(tmp_path, csv_reader):
     rows = [f"{i}.5,{i % 7 + 3},{'ab'[i % 2]},{i % 2}" for i in range(30)]
     p = write(tmp_path, "\n".join(rows) + "\n")
     table, _ = read_csv(p)
@@ -65,7 +55,7 @@ def test_a_header_of_numbers_is_warned_about(tmp_path, reader):
     assert not read_csv(q)[0].notes
 
 
-def test_percent_and_apostrophe_numbers_are_numbers(tmp_path, reader):
+def test_percent_and_apostrophe_numbers_are_numbers(tmp_path, csv_reader):
     rows = [f"{i % 40}%,'{i},{['No', 'Yes'][i % 2]}" for i in range(30)]
     p = write(tmp_path, "discount,tenure,churn\n" + "\n".join(rows) + "\n")
     table, encoder = read_csv(p)
@@ -85,7 +75,7 @@ def test_percent_and_apostrophe_numbers_are_numbers(tmp_path, reader):
         ('"({d},234.00)"', "accounting negatives"),
     ],
 )
-def test_dates_money_and_accounting_numbers_get_advice_not_max_categories(tmp_path, reader, cell, hint):
+def test_dates_money_and_accounting_numbers_get_advice_not_max_categories(tmp_path, csv_reader, cell, hint):
     rows = [cell.format(d=i % 28 + 1) + f",{i},{i % 2}" for i in range(60)]
     p = write(tmp_path, "x,n,y\n" + "\n".join(rows) + "\n")
     with pytest.raises(DataError) as err:
@@ -102,7 +92,7 @@ def test_numbers_grouped_by_non_breaking_spaces_read_with_thousands_space(tmp_pa
     assert table.X[2, 0] == pytest.approx(1002.5)
 
 
-def test_one_hot_too_big_for_memory_is_refused_with_sizes(tmp_path, reader, monkeypatch):
+def test_one_hot_too_big_for_memory_is_refused_with_sizes(tmp_path, csv_reader, monkeypatch):
     from downslope.data import encoding
 
     monkeypatch.setattr(encoding, "memory_available", lambda: 10_000)
@@ -115,7 +105,7 @@ def test_one_hot_too_big_for_memory_is_refused_with_sizes(tmp_path, reader, monk
         read_csv(p, target="y", max_categories=10)
 
 
-def test_a_totals_row_at_the_end_is_left_out(tmp_path, reader):
+def test_a_totals_row_at_the_end_is_left_out(tmp_path, csv_reader):
     rows = [f"{i},{'AB'[i % 2]},{100 + i}" for i in range(20)]
     total = sum(100 + i for i in range(20))
     p = write(tmp_path, "x,city,price\n" + "\n".join(rows) + f"\n,Total,{total}\n")
@@ -131,7 +121,7 @@ def test_a_totals_row_at_the_end_is_left_out(tmp_path, reader):
     assert len(table.y) == 21 and not table.notes
 
 
-def test_missing_drop_says_which_columns_dropped_rows(tmp_path, reader):
+def test_missing_drop_says_which_columns_dropped_rows(tmp_path, csv_reader):
     rows = [f"{'' if i % 4 == 0 else i},{i},{i % 2}" for i in range(20)]
     p = write(tmp_path, "a,b,y\n" + "\n".join(rows) + "\n")
     table, _ = read_csv(p, target="y", missing="drop")

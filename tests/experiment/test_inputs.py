@@ -6,20 +6,9 @@ constant targets)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from downslope.data import csvfile, readers
 from downslope.experiment import normalize_config
 from downslope.experiment.inputs import apply_preprocess, prepare, split_indices
-
-
-@pytest.fixture(params=["fast", "python"])
-def reader(request, monkeypatch):
-    if request.param == "python":
-        monkeypatch.setattr(csvfile.readers, "fast_csv_available", lambda: False)
-    elif not readers.fast_csv_available():
-        pytest.skip("pyarrow not installed")
-    return request.param
 
 
 def _csv(tmp_path, header, rows, name="d.csv"):
@@ -44,7 +33,7 @@ def _shop(n=200, seed=0):
     return rows
 
 
-def test_one_hot_columns_pass_through_the_standardizer_unscaled(tmp_path, reader):
+def test_one_hot_columns_pass_through_the_standardizer_unscaled(tmp_path, csv_reader):
     rows = _shop()
     rows[0] = rows[0].replace("red", "rare")  # a category held by one row only
     data = prepare(_cfg(_csv(tmp_path, "x,colour,y", rows), split="ordered"))
@@ -68,7 +57,7 @@ def test_a_run_saved_with_scaled_one_hot_columns_replays_its_own_standardizer():
     assert np.array_equal(apply_preprocess(X, old), expected)
 
 
-def test_categories_only_in_test_rows_are_unseen_all_zero_and_counted(tmp_path, reader):
+def test_categories_only_in_test_rows_are_unseen_all_zero_and_counted(tmp_path, csv_reader):
     rows = _shop(100)
     for i in (97, 98, 99):  # the last rows (the test split of an ordered split) hold a new category
         rows[i] = rows[i].replace(rows[i].split(",")[1], "violet")
@@ -81,7 +70,7 @@ def test_categories_only_in_test_rows_are_unseen_all_zero_and_counted(tmp_path, 
     assert len(said) == 1 and "3 of the 20 test rows" in said[0] and "'colour': 3" in said[0]
 
 
-def test_the_vocabulary_does_not_see_validation_rows_either(tmp_path, reader):
+def test_the_vocabulary_does_not_see_validation_rows_either(tmp_path, csv_reader):
     rows = _shop(100)
     rows[75] = rows[75].replace(rows[75].split(",")[1], "violet")  # a validation row of the ordered split
     data = prepare(_cfg(_csv(tmp_path, "x,colour,y", rows), split="ordered", val_split=0.1))
@@ -103,7 +92,7 @@ def test_ordered_split_keeps_the_file_order():
     )
 
 
-def test_a_column_rising_with_the_row_order_is_noted_for_a_random_split(tmp_path, reader):
+def test_a_column_rising_with_the_row_order_is_noted_for_a_random_split(tmp_path, csv_reader):
     rng = np.random.default_rng(0)
     rows = [f"{1672531200 + 3600 * i},{rng.normal():.3f},{rng.normal():.3f}" for i in range(60)]
     path = _csv(tmp_path, "epoch,n1,y", rows)
@@ -116,28 +105,28 @@ def test_a_column_rising_with_the_row_order_is_noted_for_a_random_split(tmp_path
     assert ordered.split["test_indices"].tolist() == list(range(48, 60))
 
 
-def test_categories_differing_only_in_case_get_one_note(tmp_path, reader):
+def test_categories_differing_only_in_case_get_one_note(tmp_path, csv_reader):
     rows = [f"{i},{['Red', 'RED', 'red', 'Blue'][i % 4]},{i % 4}.5" for i in range(40)]
     data = prepare(_cfg(_csv(tmp_path, "x,colour,y", rows)))
     said = [n for n in data.notes if "differ only in upper/lower case" in n]
     assert len(said) == 1 and "'colour'" in said[0] and "'RED'" in said[0]
 
 
-def test_a_class_with_a_single_row_turns_stratification_off_with_a_note(tmp_path, reader):
+def test_a_class_with_a_single_row_turns_stratification_off_with_a_note(tmp_path, csv_reader):
     rows = [f"{i},{'ab'[i % 2]}" for i in range(40)] + ["99,lonely"]
     data = prepare(_cfg(_csv(tmp_path, "x,y", rows)))
     said = [n for n in data.notes if "single row" in n]
     assert len(said) == 1 and "'lonely'" in said[0] and "not stratified" in said[0]
 
 
-def test_a_constant_target_is_noted(tmp_path, reader):
+def test_a_constant_target_is_noted(tmp_path, csv_reader):
     rows = [f"{i},7.5" for i in range(40)]
     data = prepare(_cfg(_csv(tmp_path, "x,y", rows)))
     said = [n for n in data.notes if "single value" in n]
     assert len(said) == 1 and "(7.5)" in said[0] and "standard deviation 0" in said[0]
 
 
-def test_a_row_counter_is_told_to_be_dropped_and_a_sorted_feature_keeps_its_split(tmp_path, reader):
+def test_a_row_counter_is_told_to_be_dropped_and_a_sorted_feature_keeps_its_split(tmp_path, csv_reader):
     """A column rising with the row order is a time stamp (then --split ordered scores honestly), a row
     counter (then --drop it) or a feature the file is sorted by (then nothing is wrong): the note says
     which advice fits which, a counter's first, and never tells a file merely sorted to change its split."""
@@ -154,14 +143,14 @@ def test_a_row_counter_is_told_to_be_dropped_and_a_sorted_feature_keeps_its_spli
     assert "if the rows are in time order" in said[0] and "pass --split ordered" not in said[0]
 
 
-def test_target_classes_differing_only_in_case_get_a_note(tmp_path, reader):
+def test_target_classes_differing_only_in_case_get_a_note(tmp_path, csv_reader):
     rows = [f"{i},{['Cat', 'cat', 'Dog', 'dog'][i % 4]}" for i in range(40)]
     data = prepare(_cfg(_csv(tmp_path, "x,y", rows)))
     said = [n for n in data.notes if "differ only in upper/lower case" in n]
     assert len(said) == 1 and "target 'y'" in said[0] and "'Cat', 'cat'" in said[0] and "4 classes" in said[0]
 
 
-def test_a_class_only_the_test_rows_hold_is_named(tmp_path, reader):
+def test_a_class_only_the_test_rows_hold_is_named(tmp_path, csv_reader):
     rows = [f"{i},{'ab'[i % 2]}" for i in range(90)] + [f"{i},late" for i in range(90, 100)]
     data = prepare(_cfg(_csv(tmp_path, "x,y", rows), split="ordered", val_split=0.1))
     said = [n for n in data.notes if "never saw" in n]

@@ -137,8 +137,8 @@ class _BinaryProbs(Distribution):
 
 
 class _OverCategorical(Distribution):
-    """A distribution built on a :class:`Categorical` of ``probs`` or ``logits`` (one-hot, relaxed):
-    its parameters, its batch shape and its event of K classes."""
+    """A distribution built on a :class:`Categorical` of ``probs`` or ``logits`` (one-hot, relaxed,
+    multinomial counts): its parameters, its batch shape and its event of K classes."""
 
     def __init__(self, probs: Any = None, logits: Any = None, validate_args: Any = None) -> None:
         self._categorical = Categorical(probs, logits, validate_args)

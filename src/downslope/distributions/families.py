@@ -16,16 +16,13 @@ from ..nn.functional import logsigmoid
 from ..tensor import Tensor, as_tensor
 from . import constraints
 from ._special import lgamma
-from .discrete import Binomial, Categorical, _probs_or_logits
+from .discrete import Binomial, _BinaryProbs, _OverCategorical, _probs_or_logits
 from .distribution import (
     EULER_GAMMA,
     Distribution,
     _shape,
     broadcast_all,
     host_draw,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
     uniform,
 )
 
@@ -139,7 +136,7 @@ class Pareto(Distribution):
         return ops.log(self.scale / self.alpha) + (1 + 1 / self.alpha)
 
 
-class NegativeBinomial(Distribution):
+class NegativeBinomial(_BinaryProbs):
     """The number of successes before ``total_count`` failures in Bernoulli(``probs``) trials (PyTorch's
     parameterization: ``probs`` is the success probability).
 
@@ -167,14 +164,6 @@ class NegativeBinomial(Distribution):
         else:
             self.logits = param
         super().__init__(param.shape, (), validate_args)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def mean(self) -> Tensor:
@@ -211,7 +200,7 @@ class NegativeBinomial(Distribution):
         return unnormalized - normalization
 
 
-class Multinomial(Distribution):
+class Multinomial(_OverCategorical):
     """Counts of ``total_count`` draws from a :class:`Categorical` of ``probs`` or ``logits``, over the
     last dimension. ``sample`` needs an integer ``total_count``; ``log_prob`` takes any counts.
 
@@ -228,18 +217,7 @@ class Multinomial(Distribution):
         if not isinstance(total_count, (int, np.integer)) or isinstance(total_count, bool):
             raise ArgumentError(f"Multinomial: inhomogeneous total_count is not supported, got {total_count!r}")
         self.total_count = int(total_count)
-        self._categorical = Categorical(probs=probs, logits=logits, validate_args=validate_args)
-        param = self._categorical._param
-        super().__init__(self._categorical.batch_shape, tuple(param.shape[-1:]), validate_args=False)
-        self._validate_args = self._categorical._validate_args
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
+        super().__init__(probs, logits, validate_args)
 
     @constraints.dependent_property
     def support(self) -> Any:

@@ -103,6 +103,21 @@ def _check_tensor(value: Any, what: str) -> Tensor:
     return value
 
 
+def _check_keeps_dtype_and_shape(parametrized: Tensor, dtype: Any, shape: tuple[int, ...]) -> None:
+    """The check of every registration without ``unsafe`` (the first on a tensor and each one added to
+    its chain): the parametrized tensor keeps the unparametrized one's dtype and shape."""
+    if parametrized.dtype != dtype:
+        raise ArgumentError(
+            f"registering a parametrization may not change the dtype of the tensor, unless `unsafe` is set: "
+            f"unparametrized dtype {dtype}, parametrized dtype {parametrized.dtype}"
+        )
+    if parametrized.shape != shape:
+        raise ShapeError(
+            f"registering a parametrization may not change the shape of the tensor, unless `unsafe` is set: "
+            f"unparametrized shape {shape}, parametrized shape {parametrized.shape}"
+        )
+
+
 class ParametrizationList(ModuleList):
     """The parametrizations of one tensor, applied in order, and the original tensor(s) they start
     from: ``original`` (or ``original0``, ``original1``, ... when the first parametrization's
@@ -165,16 +180,7 @@ class ParametrizationList(ModuleList):
             z = self()
             if not isinstance(z, Tensor):
                 raise ArgumentTypeError(f"a parametrization must return a Tensor, got {type(z).__name__}")
-            if z.dtype != original_dtype:
-                raise ArgumentError(
-                    f"registering a parametrization may not change the dtype of the tensor, unless `unsafe` is set: "
-                    f"unparametrized dtype {original_dtype}, parametrized dtype {z.dtype}"
-                )
-            if z.shape != original_shape:
-                raise ShapeError(
-                    f"registering a parametrization may not change the shape of the tensor, unless `unsafe` is set: "
-                    f"unparametrized shape {original_shape}, parametrized shape {z.shape}"
-                )
+            _check_keeps_dtype_and_shape(z, original_dtype, original_shape)
 
     def right_inverse(self, value: Tensor) -> None:
         """Store ``value`` as the parametrized tensor: the parametrizations' ``right_inverse`` are
@@ -332,16 +338,7 @@ def register_parametrization(
         if not unsafe:
             y = getattr(module, tensor_name)
             x = _check_tensor(parametrization(y), "the parametrization")
-            if x.dtype != y.dtype:
-                raise ArgumentError(
-                    f"registering a parametrization may not change the dtype of the tensor, unless `unsafe` is set: "
-                    f"unparametrized dtype {y.dtype}, parametrized dtype {x.dtype}"
-                )
-            if x.shape != y.shape:
-                raise ShapeError(
-                    f"registering a parametrization may not change the shape of the tensor, unless `unsafe` is set: "
-                    f"unparametrized shape {y.shape}, parametrized shape {x.shape}"
-                )
+            _check_keeps_dtype_and_shape(x, y.dtype, y.shape)
             if hasattr(parametrization, "right_inverse"):
                 try:
                     z = parametrization.right_inverse(x)
