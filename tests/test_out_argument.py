@@ -385,3 +385,72 @@ def test_every_function_torch_documents_with_out_takes_it(namespace: str) -> Non
         ) is not wrapper_code:
             missing.append(name)
     assert missing == (["gammainc", "gammaln"] if namespace == "special" else [])
+
+
+# ---------------------------------------------------------------------- torch's keyword names
+_KEYWORD_CALLS = [
+    "L.where(condition=x > 0, input=x, other=0.0)",
+    "L.gather(input=x, dim=1, index=L.tensor([[0], [1]]))",
+    "L.max(input=x, dim=1)",
+    "L.matmul(x, x)",
+    "L.sum(input=x, dim=0)",
+    "L.mean(input=x, dim=1, keepdim=True)",
+    "L.zeros_like(input=x)",
+    "L.ones_like(input=x, dtype=L.float64)",
+    "L.quantile(input=x, q=0.5, dim=1)",
+    "L.histc(input=x, bins=3)",
+    "L.cumsum(input=x, dim=0)",
+    "L.chunk(input=x, chunks=2)",
+    "L.flip(input=x, dims=(0,))",
+    "L.exp(input=x)",
+    "L.polygamma(1, input=x.abs() + 1)",
+    "L.full(size=(2,), fill_value=3.0)",
+    "L.sum(input=x, dim=0, out=L.empty(2))",
+    "x.flip(dims=(0,))",
+    "x.tile(dims=(2,))",
+    "x.permute(dims=(1, 0))",
+    "x.transpose(dim0=0, dim1=1)",
+    "x.transpose(0, dim1=1)",
+    "x.repeat(repeats=(2, 1))",
+    "x.view(size=(4,))",
+    "x.view(dtype=L.int32)",
+    "x.reshape(shape=(4,))",
+    "x.expand(size=(3, 2, 2))",
+    "x.new_zeros(size=(2,))",
+    "x.new_ones(size=[2])",
+    "x.new_empty(size=(2,)).fill_(1.0)",
+    "x.new_full(size=(2,), fill_value=1.0)",
+    "x.mm(mat2=x.T)",
+    "x[None].bmm(mat2=x[None])",
+]
+
+
+@pytest.mark.parametrize("call", _KEYWORD_CALLS)
+def test_torch_keyword_names_match_torch(call: str) -> None:
+    base = np.array([[0.5, -1.0], [2.0, 0.25]], np.float32)
+    got = []
+    for L in (torch, ds):
+        x = L.tensor(base)  # noqa: F841 (used by eval)
+        r = eval(call)
+        r = r[0] if isinstance(r, (tuple, list)) else r
+        got.append(r.detach().numpy())
+    assert got[0].shape == got[1].shape and got[0].dtype == got[1].dtype
+    np.testing.assert_allclose(got[1], got[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["x.new_zeros(2, size=(3,))", "x.view(4, size=(4,))", "x.permute(1, 0, dims=(1, 0))", "x.flip(0, dims=(0,))"],
+)
+def test_keyword_and_positional_sizes_together_refused(call: str) -> None:
+    x = ds.tensor(np.ones((2, 2), np.float32))  # noqa: F841 (used by eval)
+    with pytest.raises(ArgumentTypeError, match="multiple values"):
+        eval(call)
+
+
+def test_input_keyword_only_where_torch_takes_it() -> None:
+    x = ds.ones(2)
+    with pytest.raises(TypeError):
+        ds.cat(input=[x, x])  # torch.cat names it tensors
+    with pytest.raises(TypeError):
+        ds.tensordot(input=x, b=x)  # torch.tensordot names them a, b

@@ -599,6 +599,12 @@ from .ops.out import LINALG_OUT_FUNCTIONS as _LINALG_OUT_FUNCTIONS  # noqa: E402
 
 for _name in _LINALG_OUT_FUNCTIONS:  # with_out gives a function one wrapper: ds.inverse is ds.linalg.inv
     setattr(linalg, _name, _with_out(getattr(linalg, _name)))
+from .ops.out import INPUT_FUNCTIONS as _INPUT_FUNCTIONS  # noqa: E402
+from .ops.out import with_input as _with_input  # noqa: E402
+
+for _name in _INPUT_FUNCTIONS:  # torch's input= keyword on the rest of the top-level functions
+    if _name in globals():
+        globals()[_name] = _with_input(globals()[_name])
 del _name, _fn, _wrapped
 
 __all__ = [

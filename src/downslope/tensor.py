@@ -1172,10 +1172,11 @@ class Tensor:
         return _arg_extreme(self, np.argmin, "argmin", _ops._pick_axis(dim, axis), keepdim)
 
     # ------------------------------------------------------------------ shapes
-    def reshape(self, *shape: Any) -> Tensor:
+    def reshape(self, *args: Any, shape: Any = None) -> Tensor:
+        shape = _kw_sizes("reshape", args, "shape", shape)
         return _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
 
-    def view(self, *shape: Any) -> Tensor:
+    def view(self, *args: Any, size: Any = None, dtype: Any = None) -> Tensor:
         """The same data in another shape, sharing memory (a write through either shows in both), as
         PyTorch's ``view``; a dtype instead of a shape reinterprets the bytes (``x.view(ds.int32)``).
 
@@ -1196,6 +1197,7 @@ class Tensor:
             >>> x.sum().item()
             6.0
         """
+        shape = _kw_sizes("view", args, "size", size) if dtype is None else (*args, dtype)
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer, tuple, list)):
             return wrap_array(self.array.view(backend.as_dtype(shape[0])))  # reinterpreted bits: no gradient
         out = self.reshape(*shape)
@@ -1215,8 +1217,12 @@ class Tensor:
             )
         return out
 
-    def transpose(self, *dims: int) -> Tensor:
+    def transpose(self, *dims: int, dim0: Any = None, dim1: Any = None) -> Tensor:
         """Swap two dimensions (PyTorch's ``transpose(dim0, dim1)``); no argument reverses all."""
+        if dim0 is not None:
+            dims = _kw_sizes("transpose", dims, "dim0", dim0)
+        if dim1 is not None:
+            dims = (*dims, dim1)
         if len(dims) == 0:
             return _ops.permute(self, tuple(reversed(range(self.ndim))))
         if len(dims) != 2:
@@ -1225,7 +1231,8 @@ class Tensor:
             )
         return _ops.transpose(self, dims[0], dims[1])
 
-    def permute(self, *dims: Any) -> Tensor:
+    def permute(self, *args: Any, dims: Any = None) -> Tensor:
+        dims = _kw_sizes("permute", args, "dims", dims)
         return _ops.permute(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims)
 
     @property
@@ -1249,7 +1256,8 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return _ops.flatten(self, start_dim, end_dim)
 
-    def expand(self, *shape: Any) -> Tensor:
+    def expand(self, *args: Any, size: Any = None) -> Tensor:
+        shape = _kw_sizes("expand", args, "size", size)
         return _ops.broadcast_to(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
 
     def gather(self, dim: int, index: Any) -> Tensor:
@@ -1419,26 +1427,34 @@ class Tensor:
         return _ops.broadcast_to(self, other.shape)
 
     def new_zeros(
-        self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+        self, *args: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
         return zeros(
-            *size,
+            *_kw_sizes("new_zeros", args, "size", size),
             dtype=self.array.dtype if dtype is None else dtype,
             device=_like_device(self, device),
             requires_grad=requires_grad,
         )
 
     def new_ones(
-        self, *size: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+        self, *args: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
         return ones(
-            *size,
+            *_kw_sizes("new_ones", args, "size", size),
             dtype=self.array.dtype if dtype is None else dtype,
             device=_like_device(self, device),
             requires_grad=requires_grad,
         )
 
-    new_empty = new_zeros
+    def new_empty(
+        self, *args: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
+    ) -> Tensor:
+        return zeros(
+            *_kw_sizes("new_empty", args, "size", size),
+            dtype=self.array.dtype if dtype is None else dtype,
+            device=_like_device(self, device),
+            requires_grad=requires_grad,
+        )
 
     def new_full(
         self, size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
@@ -1456,11 +1472,11 @@ class Tensor:
             requires_grad=requires_grad,
         )
 
-    def mm(self, other: Any) -> Tensor:
-        return _ops.mm(self, other)
+    def mm(self, mat2: Any) -> Tensor:
+        return _ops.mm(self, mat2)
 
-    def bmm(self, other: Any) -> Tensor:
-        return _ops.bmm(self, other)
+    def bmm(self, mat2: Any) -> Tensor:
+        return _ops.bmm(self, mat2)
 
     def matmul(self, other: Any) -> Tensor:
         return _ops.matmul(self, other)
@@ -1489,14 +1505,16 @@ class Tensor:
     def unbind(self, dim: builtins.int = 0) -> tuple[Tensor, ...]:
         return _ops.unbind(self, dim)
 
-    def repeat(self, *sizes: Any) -> Tensor:
-        return _ops.repeat(self, *sizes)
+    def repeat(self, *sizes: Any, repeats: Any = None) -> Tensor:
+        return _ops.repeat(self, *_kw_sizes("repeat", sizes, "repeats", repeats))
 
-    def tile(self, *dims: Any) -> Tensor:
+    def tile(self, *args: Any, dims: Any = None) -> Tensor:
+        dims = _kw_sizes("tile", args, "dims", dims)
         reps = tuple(dims[0]) if len(dims) == 1 and not isinstance(dims[0], (builtins.int, np.integer)) else dims
         return _ops.repeat(self, (1,) * (self.ndim - len(reps)) + tuple(reps))
 
-    def flip(self, *dims: Any) -> Tensor:
+    def flip(self, *args: Any, dims: Any = None) -> Tensor:
+        dims = _kw_sizes("flip", args, "dims", dims)
         return _ops.flip(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], builtins.int) else dims)
 
     def scatter(
@@ -2748,6 +2766,17 @@ def _filled(shape: Any, value: Any, dtype: Any, requires_grad: bool, device: Any
     return t
 
 
+def _kw_sizes(name: str, args: tuple[Any, ...], key: str, value: Any) -> tuple[Any, ...]:
+    """A method's sizes given as varargs or, as PyTorch also takes them, as one keyword (``x.view(size=(2, 3))``)."""
+    if value is None:
+        if not args:
+            raise ArgumentTypeError(f"{name}() missing 1 required positional argument: '{key}'")
+        return args
+    if args:
+        raise ArgumentTypeError(f"{name}() got multiple values for argument '{key}'")
+    return (value,)
+
+
 def _like_device(t: Any, device: Any) -> Any:
     """The device of a ``*_like`` factory's result: the one asked for, else ``t``'s (as in torch)."""
     if device is None and isinstance(t, Tensor) and type(t.array) is not np.ndarray:
@@ -2790,7 +2819,7 @@ def _fill_dtype(fill_value: Any, dtype: Any) -> np.dtype:
 
 
 @_torch_options
-def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value``; its dtype follows the value, as in torch.full
     (``ds.full((2,), 3)`` is int64, ``ds.full((2,), 0.5)`` float32).
 
@@ -2801,7 +2830,7 @@ def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None, req
                 [0.5, 0.5]])
     """
     value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value  # host: a fill value sets the dtype
-    return _filled(_shape_arg((shape,)), value, _fill_dtype(value, dtype), requires_grad, device, "full()")
+    return _filled(_shape_arg((size,)), value, _fill_dtype(value, dtype), requires_grad, device, "full()")
 
 
 def _like_dtype(t: Any, dtype: Any) -> np.dtype:

@@ -88,3 +88,15 @@ def test_logit_eps_on_every_spelling():
         torch.logit(torch.tensor([1, 0]), eps=0.1).tolist()
     )
     assert ds.logit(ds.tensor([0.5], requires_grad=True), 0.2).grad_fn.name() == "LogitBackward0"
+
+
+@pytest.mark.parametrize("name", ["sign", "sgn"])
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_sign_of_nan_is_zero_as_torch(name: str, dtype: str) -> None:
+    vals = [float("nan"), -0.0, 0.0, -2.0, 3.0, float("inf"), -float("inf")]
+    want = getattr(torch, name)(torch.tensor(vals, dtype=getattr(torch, dtype))).numpy()
+    x = ds.tensor(vals, dtype=getattr(ds, dtype), requires_grad=True)
+    y = getattr(ds, name)(x)
+    np.testing.assert_array_equal(y.numpy(), want)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros(len(vals), dtype))

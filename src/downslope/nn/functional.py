@@ -81,7 +81,7 @@ def _as_tensor(x: Any, fn: str) -> Tensor:
 
 
 # ---------------------------------------------------------------------- linear
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` for ``x`` of shape (..., in), ``weight`` (out, in), ``bias`` (out,).
 
     2-D input runs as one fused op (its VJP is one GEMM per gradient and a column sum for the
@@ -93,7 +93,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         >>> F.linear(ds.ones(2, 3), ds.ones(4, 3), ds.zeros(4)).shape
         (2, 4)
     """
-    x = _as_tensor(x, "linear")
+    x = _as_tensor(input, "linear")
     weight = _as_tensor(weight, "linear (weight)")
     if weight.ndim != 2:
         raise ArgumentError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")

@@ -4,8 +4,9 @@ One wrapper, :func:`with_out`, is applied to the top-level names (``downslope/__
 names in :data:`OUT_FUNCTIONS` and :data:`OUT_FACTORIES`, and ``ds.linalg``'s in
 :data:`LINALG_OUT_FUNCTIONS`; ``ds.special`` wraps its own), so the ops themselves and the Tensor
 methods (which take no ``out=`` in PyTorch either) stay as they are. A function has one wrapper
-wherever it is wrapped, so the aliases stay one object (``ds.special.expit is ds.sigmoid``). A call without ``out=`` pays one
-dict lookup in the wrapper. With it, the result is computed as usual, checked against ``out`` as
+wherever it is wrapped, so the aliases stay one object (``ds.special.expit is ds.sigmoid``). A call without keywords goes
+straight through; PyTorch's keyword ``input=`` (and ``where``'s ``condition=``/``other=``) is taken
+too, renamed to the function's own parameter. With ``out=``, the result is computed as usual, checked against ``out`` as
 PyTorch checks it, and written into ``out``, which is returned:
 
 - gradients: refused while grad mode is on and an argument (or ``out``) requires grad, with
@@ -24,6 +25,7 @@ PyTorch checks it, and written into ``out``, which is returned:
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +34,7 @@ from ..errors import ArgumentTypeError, StateError
 from ..graph import _mode, no_grad
 from ..tensor import Tensor, _torch_can_cast
 
-__all__ = ["LINALG_OUT_FUNCTIONS", "OUT_FACTORIES", "OUT_FUNCTIONS", "with_out"]
+__all__ = ["INPUT_FUNCTIONS", "LINALG_OUT_FUNCTIONS", "OUT_FACTORIES", "OUT_FUNCTIONS", "with_input", "with_out"]
 
 # Top-level functions that PyTorch documents with out= (and that downslope has); arithmetic, pointwise
 # math, products, reductions, joining, selection, sorting.
@@ -94,6 +96,34 @@ OUT_FACTORIES = (
     "randint", "randperm", "normal", "tril_indices", "triu_indices",
 )  # fmt: skip
 
+# Top-level functions without out= whose tensor PyTorch names ``input`` (``torch.zeros_like(input=x)``)
+# where downslope's parameter has another name; ``downslope/__init__.py`` wraps them with with_input.
+INPUT_FUNCTIONS = (
+    "allclose", "argsort", "argwhere", "bincount", "broadcast_to", "chunk", "clone", "combinations",
+    "corrcoef", "count_nonzero", "cov", "det", "diag_embed", "diagflat", "diagonal", "diagonal_scatter",
+    "dist", "dsplit", "empty_like", "equal", "flatten", "flip", "fliplr", "flipud", "full_like", "hsplit",
+    "index_add", "index_copy", "index_reduce", "is_floating_point", "is_nonzero", "isclose", "isfinite",
+    "isinf", "isnan", "logdet", "moveaxis", "movedim", "narrow", "numel", "ones_like", "permute", "pinverse",
+    "positive", "rand_like", "randint_like", "randn_like", "ravel", "repeat_interleave", "reshape", "roll",
+    "rot90", "scatter", "scatter_add", "scatter_reduce", "select", "select_scatter", "slice_scatter",
+    "slogdet", "squeeze", "std_mean", "swapaxes", "swapdims", "t", "tensor_split", "tile", "trace",
+    "transpose", "unbind", "unflatten", "unique", "unsqueeze", "var_mean", "vsplit", "zeros_like",
+)  # fmt: skip
+
+# PyTorch's names for the leading parameters, where they are not just ``input``.
+_TORCH_LEADING: dict[str, tuple[str, ...]] = {
+    "where": ("condition", "input", "other"),
+    "polygamma": ("n", "input"),
+}
+# Functions whose PyTorch signature has no ``input`` (they take tensors, sequences or sizes).
+_NO_INPUT = frozenset(
+    {
+        "cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "row_stack",
+        "isin", "searchsorted", "chain_matmul", "tensordot", "lu", "lu_unpack", "lu_solve", "cholesky_solve",
+        "triangular_solve", *OUT_FACTORIES,
+    }
+)  # fmt: skip
+
 # Functions whose out must already have the result's dtype in PyTorch (checked against torch 2.x, which
 # implements these without a cast to out's dtype); those returning several tensors are all like this.
 _EXACT_DTYPE = frozenset(
@@ -151,6 +181,55 @@ def _write(out: Tensor, result: Tensor, name: str, exact: bool = False) -> None:
 
 
 _WRAPPERS: dict[tuple[Callable[..., Any], bool], Callable[..., Any]] = {}
+_INPUT_WRAPPERS: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+
+def _renames(fn: Callable[..., Any], name: str) -> dict[str, str]:
+    """PyTorch's keyword for each leading parameter -> ``fn``'s, where they differ (``input`` -> ``x``)."""
+    if name in _NO_INPUT:
+        return {}
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    own = {p.name for p in params}
+    renames = {}
+    for torch_name, p in zip(_TORCH_LEADING.get(name, ("input",)), params):
+        if torch_name not in own and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            renames[torch_name] = p.name
+    return renames
+
+
+def _rename(renames: dict[str, str], kwargs: dict[str, Any]) -> None:
+    for torch_name, own in renames.items():
+        if torch_name in kwargs:
+            kwargs[own] = kwargs.pop(torch_name)
+
+
+def with_input(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` taking PyTorch's keyword ``input=`` for its tensor (when ``fn`` names it otherwise); the
+    same object for the same ``fn``. A call without keywords goes straight through.
+
+    Example:
+        >>> import downslope as ds
+        >>> with_input(ds.ops.flip)(input=ds.arange(3), dims=(0,))
+        tensor([2, 1, 0])
+    """
+    known = _INPUT_WRAPPERS.get(fn)
+    if known is not None:
+        return known
+    renames = _renames(fn, fn.__name__)
+    if not renames:
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            _rename(renames, kwargs)
+        return fn(*args, **kwargs)
+
+    _INPUT_WRAPPERS[fn] = wrapper
+    return wrapper
 
 
 def with_out(fn: Callable[..., Any], factory: bool = False) -> Callable[..., Any]:
@@ -173,9 +252,14 @@ def with_out(fn: Callable[..., Any], factory: bool = False) -> Callable[..., Any
 
 def _make_wrapper(fn: Callable[..., Any], factory: bool) -> Callable[..., Any]:
     name = fn.__name__
+    renames = {} if factory else _renames(fn, name)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs:
+            return fn(*args)
+        if renames:
+            _rename(renames, kwargs)
         if "out" not in kwargs:
             return fn(*args, **kwargs)
         out = kwargs.pop("out")

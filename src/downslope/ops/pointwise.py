@@ -350,7 +350,15 @@ def sign(x: Any) -> Tensor:
     x = _lift(x)
     if x.array.dtype == np.bool_:
         return wrap_array(x.array.copy())  # torch: the sign of a bool is the bool (NumPy has no loop for it)
-    return _stepwise(np.sign, x)
+    return _stepwise(_sign_nan_zero, x)
+
+
+def _sign_nan_zero(a: Any) -> Any:
+    """NumPy's sign, but 0 for NaN, as torch's (a NaN gives no direction)."""
+    out = np.sign(a)
+    if a.dtype.kind == "f":
+        out = backend.namespace_of(a).where(out != out, 0, out)
+    return out
 
 
 def floor(x: Any) -> Tensor:

@@ -34,6 +34,26 @@ def _to_half(a: Any) -> Any:
         return a.astype(_HALF)
 
 
+# A float32 sum down a non-contiguous axis runs in NumPy as one long sequential sum (it adds pairwise
+# only along the innermost loop), so its error grows with the length: 3e-5 over 2e6 rows, where torch's
+# is 2e-7. From this many terms per result such a sum accumulates in float64 and rounds once.
+_WIDE_FROM = 4096
+
+
+def _accumulator(a: Any, axes: tuple[int, ...]) -> Any:
+    """float64 for a long float32 reduction over other than the trailing axes of a C-contiguous array,
+    else None (NumPy's own pairwise sum is accurate there, and small sums gain nothing)."""
+    if a.size < _WIDE_FROM or a.dtype != np.float32:
+        return None
+    n = a.ndim
+    if axes == tuple(range(n - len(axes), n)) and a.flags.c_contiguous:
+        return None
+    count = 1
+    for i in axes:
+        count *= a.shape[i]
+    return np.float64 if count >= _WIDE_FROM else None
+
+
 def sum(
     x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, keepdims: Any = None, dtype: Any = None
 ) -> Tensor:
@@ -45,6 +65,8 @@ def sum(
     a = x.array
     if a.dtype == _HALF:  # accumulated in float32, as torch (NumPy adds float16 rows in float16)
         out = _to_half(a.sum(axis=axes, keepdims=keep, dtype=np.float32))
+    elif (wide := _accumulator(a, axes)) is not None:
+        out = a.sum(axis=axes, keepdims=keep, dtype=wide).astype(a.dtype)
     else:
         out = a.sum(axis=axes, keepdims=keep)
     if isinstance(out, np.generic):  # NumPy's full reduction is a scalar; device namespaces give 0-d arrays
@@ -73,8 +95,7 @@ def mean(
     axes = _norm_axes(_pick_axis(dim, axis), x.ndim, empty_is_all=axis is None)
     keep = bool(keepdim or keepdims)  # host: Python flags
     count = int(np.prod([x.shape[i] for i in axes])) if x.ndim else 1
-    out = x.array.mean(axis=axes, keepdims=keep)
-    out = as_array(out)
+    out = as_array(x.array.mean(axis=axes, keepdims=keep, dtype=_accumulator(x.array, axes)))
     if out.dtype != x.array.dtype:
         out = out.astype(x.array.dtype)
     return record_op(out, (x,), _mean_vjp, (_kept_shape(x.shape, axes), keep, count))
