@@ -60,7 +60,7 @@ def test_batches_are_contiguous_float32_int64_tensors_matching_rows():
 
 def test_full_batch_without_shuffle_does_not_copy():
     data = ArrayDataset(*_xy())
-    ((xb, _yb),) = list(DataLoader(data, batch_size=None, shuffle=True))
+    ((xb, _yb),) = list(DataLoader(data, batch_size=None, shuffle=False))
     assert np.shares_memory(xb.numpy(), data.arrays[0])
 
 
@@ -431,3 +431,12 @@ def test_num_workers_does_not_change_the_numbers_and_is_checked():
     assert orders[:2] == orders[2:]
     with pytest.raises(ConfigError, match="non-negative"):
         DataLoader(_xy(), num_workers=-1)
+
+
+def test_a_shuffled_full_batch_comes_in_a_random_order_as_in_torch():
+    """next(iter(DataLoader(d, batch_size=len(d), shuffle=True)))[:k] is taken as a random sample."""
+    x = ds.arange(64.0)
+    for batch_size in (64, 100, None):
+        ds.manual_seed(3)
+        (batch,) = next(iter(DataLoader(ds.utils.data.TensorDataset(x), batch_size=batch_size, shuffle=True)))
+        assert sorted(batch.tolist()) == list(range(64)) and batch.tolist() != list(range(64)), batch_size

@@ -64,8 +64,8 @@ class DataLoader:
             pairs, as in PyTorch), or a tuple of arrays ``(x, y)`` (wrapped in an ArrayDataset).
         batch_size: ``None``/``"full"`` (full batch), ``1`` (stochastic) or ``B`` (mini-batch).
             Like PyTorch the default is 1; a batch size above N is clipped to N.
-        shuffle: reshuffle the sample order at the start of every epoch. A full batch is never
-            permuted: the order of samples does not change its (mean) gradient.
+        shuffle: reshuffle the sample order at the start of every epoch (a full batch too, as in
+            PyTorch: its mean gradient is the same, but its rows come in a random order).
         drop_last: drop the last, smaller batch.
         seed / generator: the loader's own random stream for shuffling (a :class:`downslope.Generator`,
             as ``torch.Generator`` in PyTorch, or a ``numpy.random.Generator``), read as each epoch starts.
@@ -253,14 +253,12 @@ class DataLoader:
         if not self.shuffle:
             return None
         # as PyTorch's RandomSampler: from the loader's own stream, or one seed per epoch from the library
-        # generator whatever the dataset's size; drawn for a full batch too (whose order is then unused: it
-        # does not change the mean gradient), so the draws do not depend on the batch size
+        # generator whatever the dataset's size; a full batch comes shuffled too, as in torch (its mean
+        # gradient is the same, but code takes next(iter(loader))[:k] as a random sample)
         if self.generator is not None:
-            order = self.generator.permutation(self.num_samples)
-        else:
-            epoch_seed = int(backend.rng().integers(0, 2**63 - 1))
-            order = np.random.Generator(np.random.PCG64(epoch_seed)).permutation(self.num_samples)
-        return None if self.batch_size >= self.num_samples else order
+            return self.generator.permutation(self.num_samples)
+        epoch_seed = int(backend.rng().integers(0, 2**63 - 1))
+        return np.random.Generator(np.random.PCG64(epoch_seed)).permutation(self.num_samples)
 
     def _base_seed(self) -> int:
         """The seed PyTorch's loader iterator draws in ``iter(loader)`` (from the loader's generator, or the
