@@ -602,3 +602,10 @@ def test_a_forward_that_fixes_the_batch_size_is_refused_with_how_to_export_it(tm
     with pytest.raises(ExportError, match="batch size is not dynamic.*dynamic_batch=False"):
         export(Fixed(), ds.randn(2, 5), tmp_path / "m.onnx")
     export(Fixed(), ds.randn(2, 5), tmp_path / "m.onnx", dynamic_batch=False)
+
+
+def test_dynamic_axes_of_an_output_other_than_the_batch_or_without_the_inputs_are_refused():
+    model = nn.Sequential(nn.Linear(4, 3))
+    for axes in ({"output": {1: "f"}}, {"output": [1]}, {"input": {0: "b"}, "output": {1: "x"}}, {"output": {0: "b"}}):
+        with pytest.raises(ExportError, match="dynamic_axes"):
+            ds.onnx.export(model, ds.randn(3, 4), None, output_names=["output"], dynamic_axes=axes)

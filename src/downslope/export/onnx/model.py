@@ -74,9 +74,10 @@ def _dynamic_axes(
         named = dict(axes) if isinstance(axes, Mapping) else {int(a): f"{name}_dynamic_axes_{i + 1}" for i, a in
                                                               enumerate(axes)}  # fmt: skip
         others = sorted(a for a in named if a != 0)
-        if others and name in in_names:
+        if others:  # an output's too: it would be silently fixed, the graph holding its size as constants
+            kind = "input" if name in in_names else "output"
             raise ExportError(
-                f"ONNX export: dynamic_axes asks for axis {others[0]} of input {name!r} to be free; only the batch "
+                f"ONNX export: dynamic_axes asks for axis {others[0]} of {kind} {name!r} to be free; only the batch "
                 "axis 0 can be: the trace writes the other sizes (such as the sequence length) into the graph as "
                 "constants, so export with the sequence length it will run with (or pad to it)"
             )
@@ -84,6 +85,7 @@ def _dynamic_axes(
             labels[name] = str(named[0])
     listed = [n for n, t in zip(in_names, inputs) if t.ndim and n in labels]
     batched = [n for n, t in zip(in_names, inputs) if t.ndim]
+
     if listed and listed != batched:
         raise ExportError(
             f"ONNX export: dynamic_axes makes axis 0 free for {listed} but not for {sorted(set(batched) - set(listed))}; "
@@ -129,6 +131,12 @@ def _to_model(
             raise ArgumentError(
                 f"ONNX export: dynamic_axes names {unknown}, which are neither input_names {in_names} nor "
                 f"output_names {out_names}"
+            )
+        outputs_listed = sorted(n for n in out_names if n in labels)
+        if outputs_listed and not dynamic_batch:
+            raise ExportError(
+                f"ONNX export: dynamic_axes makes axis 0 free for output(s) {outputs_listed} but for no input; the "
+                "batch axis is free for the inputs and the outputs together: list axis 0 for the inputs too"
             )
     changed = _batch_dims(model, inputs, [o.array.shape for o in outs]) if dynamic_batch else [set()] * len(outs)
     graph_inputs = [
