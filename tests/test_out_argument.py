@@ -454,3 +454,60 @@ def test_input_keyword_only_where_torch_takes_it() -> None:
         ds.cat(input=[x, x])  # torch.cat names it tensors
     with pytest.raises(TypeError):
         ds.tensordot(input=x, b=x)  # torch.tensordot names them a, b
+
+
+# torch's keywords for a function's second (and third) tensors: other=, mat2=, exponent=...
+_INTEGER_OPS = {"bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift", "gcd", "lcm"}
+_SECOND_KEYWORD_CALLS = [
+    *(
+        f"L.{name}(input=i, other=j)" if name in _INTEGER_OPS else f"L.{name}(input=x, other=y)"
+        for name in (
+            "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide",
+            "remainder", "fmod", "maximum", "minimum", "fmax", "fmin", "atan2", "arctan2", "hypot", "copysign",
+            "logaddexp", "logaddexp2", "xlogy", "nextafter", "igammac", "eq", "ne", "lt", "le", "gt", "ge",
+            "greater", "greater_equal", "less", "less_equal", "not_equal", "logical_and", "logical_or",
+            "logical_xor", "matmul", "inner", "kron", "isclose", "dist", *sorted(_INTEGER_OPS),
+        )
+    ),
+    "L.ldexp(input=x, other=i)",
+    "L.add(x, other=y, alpha=2)",
+    "L.sub(input=x, other=y, out=L.empty(2, 2))",
+    "L.pow(input=x.abs(), exponent=y)",
+    "L.float_power(input=x.abs(), exponent=y)",
+    "L.mm(input=x, mat2=y)",
+    "L.bmm(input=x[None], mat2=y[None])",
+    "L.mv(input=x, vec=y[0])",
+    "L.dot(input=x[0], tensor=y[0])",
+    "L.vdot(input=x[0], other=y[0])",
+    "L.outer(input=x[0], vec2=y[0])",
+    "L.ger(input=x[0], vec2=y[0])",
+    "L.addmm(input=x, mat1=x, mat2=y)",
+    "L.addmv(input=x[0], mat=x, vec=y[0])",
+    "L.addbmm(input=x, batch1=x[None], batch2=y[None])",
+    "L.baddbmm(input=x[None], batch1=x[None], batch2=y[None])",
+    "L.addr(input=x, vec1=x[0], vec2=y[0])",
+    "L.heaviside(input=x, values=y)",
+    "L.cross(input=L.ones(3), other=L.arange(3.0), dim=0)",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("call", _SECOND_KEYWORD_CALLS)
+def test_torch_keywords_for_the_other_operands_match_torch(call: str) -> None:
+    got = []
+    for L in (torch, ds):
+        x = L.tensor(np.array([[0.5, -1.0], [2.0, 0.25]], np.float32))  # noqa: F841 (used by eval)
+        y = L.tensor(np.array([[1.5, 2.0], [-0.5, 3.0]], np.float32))  # noqa: F841
+        i = L.tensor(np.array([[6, 3], [4, 1]], np.int64))  # noqa: F841
+        j = L.tensor(np.array([[4, 1], [2, 3]], np.int64))  # noqa: F841
+        got.append(np.asarray(eval(call).detach().numpy()))
+    assert got[0].shape == got[1].shape and got[0].dtype == got[1].dtype
+    np.testing.assert_allclose(got[1], got[0], rtol=1e-6)
+
+
+def test_the_other_operand_keyword_booleans_match_torch() -> None:
+    for L in (torch, ds):
+        x, y = L.ones(2), L.ones(2)
+        assert L.equal(input=x, other=y) is True
+        assert bool(L.allclose(input=x, other=y + 1)) is False
+    with pytest.raises(TypeError, match="multiple values"):
+        ds.add(input=ds.ones(2), b=ds.ones(2), other=ds.ones(2))  # two values for the second operand

@@ -155,3 +155,57 @@ def test_the_unknown_categories_flag_is_in_the_help(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "--unknown-categories {error,ignore}" in capsys.readouterr().out
+
+
+def test_unknown_categories_ignore_notes_how_many_rows_held_one(tmp_path, capsys):
+    """With --unknown-categories ignore, predict and evaluate --data say on stderr how many rows held a
+    category training did not see (as training counts its own held-out rows), and training's note on
+    such rows names the flag."""
+    import json
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=80)
+    colour = np.array(["red", "blue"], dtype=object)[rng.integers(0, 2, 80)]
+    colour[-2:] = "violet"  # only in the last rows: the test split of an ordered split
+    lines = ["x,colour,y"] + [f"{a:.4f},{c},{2 * a + (c == 'red'):.4f}" for a, c in zip(x, colour)]
+    data = tmp_path / "shop.csv"
+    data.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    loud = [a for a in FAST if a != "--quiet"]  # training's notes are printed unless --quiet
+    train = [
+        "train",
+        "--data",
+        str(data),
+        "--target",
+        "y",
+        "--out",
+        str(run),
+        "--split",
+        "ordered",
+        "--missing",
+        "most_frequent",
+        *loud,
+    ]
+    assert main(train) == 0
+    captured = capsys.readouterr()
+    err = captured.out + captured.err
+    assert (
+        "2 of the" in err and "refuse a category not seen in training unless given --unknown-categories ignore" in err
+    )
+    new = tmp_path / "new.csv"
+    new.write_text("x,colour,y\n0.5,violet,1.0\n0.5,red,2.0\n0.1,,3.0\n0.2,green,1.0\n")
+    out = tmp_path / "p.csv"
+    for command in (["predict", "--out", str(out)], ["evaluate"]):
+        code = main([command[0], str(run), "--data", str(new), *command[1:], "--unknown-categories", "ignore"])
+        assert code == 0
+        err = capsys.readouterr().err
+        notes = [line for line in err.splitlines() if "not seen in training" in line]
+        assert notes == [
+            f"{command[0]}: note: 2 of the 4 rows of {new} hold a category not seen in training "
+            "(rows by column: 'colour': 2); --unknown-categories ignore encodes it as all zeros"
+        ]
+    assert main(["predict", str(run), "--data", str(data), "--out", str(out), "--unknown-categories", "ignore"]) == 0
+    assert "2 of the 80 rows" in capsys.readouterr().err
+    assert main(["evaluate", str(run)]) == 0  # the run's own test split: training already counted it
+    captured = capsys.readouterr()
+    assert "not seen in training" not in captured.err and json.loads(captured.out.strip().splitlines()[-1])

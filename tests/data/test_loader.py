@@ -440,3 +440,60 @@ def test_a_shuffled_full_batch_comes_in_a_random_order_as_in_torch():
         ds.manual_seed(3)
         (batch,) = next(iter(DataLoader(ds.utils.data.TensorDataset(x), batch_size=batch_size, shuffle=True)))
         assert sorted(batch.tolist()) == list(range(64)) and batch.tolist() != list(range(64)), batch_size
+
+
+def _stream_of_tuples(lib):
+    class Stream(lib.utils.data.IterableDataset):
+        def __iter__(self):
+            for i in range(3):
+                yield np.full((2, 3), i, dtype=np.float32), np.int64(i), np.float64(i / 2), i, "s", {"k": np.arange(2)}
+
+    return Stream()
+
+
+def _plain(value):
+    """A yielded value in comparable form: tensors as (type tag, dtype name, array)."""
+    if isinstance(value, (list, tuple)):
+        return type(value).__name__, [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "detach"):
+        return "tensor", str(value.dtype).replace("torch.", ""), value.detach().numpy().tolist()
+    if isinstance(value, ds.Tensor):
+        return "tensor", str(value.dtype).replace("downslope.", ""), value.numpy().tolist()
+    return type(value).__name__, value
+
+
+def test_batch_size_none_over_a_stream_yields_items_unbatched_as_in_torch():
+    torch = pytest.importorskip("torch")
+    theirs = list(torch.utils.data.DataLoader(_stream_of_tuples(torch), batch_size=None))
+    loader = DataLoader(_stream_of_tuples(ds), batch_size=None)
+    ours = list(loader)
+    assert loader.batch_size is None
+    assert [_plain(b) for b in ours] == [_plain(b) for b in theirs]
+    assert ours[0][0].shape == (2, 3)  # no batch dimension added
+
+
+def test_batch_size_none_over_a_stream_len_collate_fn_and_drop_last_as_in_torch():
+    torch = pytest.importorskip("torch")
+
+    def sized(lib):
+        class Sized(lib.utils.data.IterableDataset):
+            def __iter__(self):
+                yield from (np.arange(2) + i for i in range(4))
+
+            def __len__(self):
+                return 4
+
+        return Sized()
+
+    theirs = torch.utils.data.DataLoader(sized(torch), batch_size=None, collate_fn=lambda a: a.sum())
+    ours = DataLoader(sized(ds), batch_size=None, collate_fn=lambda a: a.sum())
+    assert len(ours) == len(theirs) == 4
+    assert [int(v) for v in ours] == [int(v) for v in theirs]
+    with pytest.raises(ValueError):
+        torch.utils.data.DataLoader(sized(torch), batch_size=None, drop_last=True)
+    with pytest.raises(ConfigError, match="drop_last"):
+        DataLoader(sized(ds), batch_size=None, drop_last=True)
+    with pytest.raises(TypeError):
+        len(DataLoader(_stream_of_tuples(ds), batch_size=None))  # no length, as torch's

@@ -294,3 +294,23 @@ def test_local_response_norm_size_zero_raises_as_torch() -> None:
         torch.nn.LocalResponseNorm(0)(torch.randn(2, 3, 4))
     with pytest.raises(ds.errors.ArgumentError, match="local_response_norm: size .* must be a positive int, got 0"):
         nn.LocalResponseNorm(0)(ds.randn(2, 3, 4))
+
+
+def test_a_state_dict_without_num_batches_tracked_loads_as_in_torch():
+    def pair(lib):
+        return lib.nn.Sequential(lib.nn.Linear(3, 2), lib.nn.BatchNorm1d(2), lib.nn.BatchNorm2d(2))
+
+    theirs, ours = pair(torch), pair(ds)
+    sd = {k: v for k, v in theirs.state_dict().items() if not k.endswith("num_batches_tracked")}  # no metadata
+    ours[1].num_batches_tracked.array[...] = 5
+    theirs[1].num_batches_tracked.fill_(5)
+    for strict in (True, False):
+        got, expected = ours.load_state_dict(sd, strict=strict), theirs.load_state_dict(sd, strict=strict)
+        assert got.missing_keys == expected.missing_keys == []
+        assert int(ours[1].num_batches_tracked.item()) == int(theirs[1].num_batches_tracked) == 5  # kept
+    np.testing.assert_array_equal(ours[1].running_var.numpy(), theirs[1].running_var.numpy())
+    partial = {k: v for k, v in sd.items() if k != "1.running_mean"}
+    got, expected = ours.load_state_dict(partial, strict=False), theirs.load_state_dict(partial, strict=False)
+    assert got.missing_keys == expected.missing_keys == ["1.running_mean"]
+    with pytest.raises(ds.errors.StateDictError, match="running_mean"):
+        ours.load_state_dict(partial)

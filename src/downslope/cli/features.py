@@ -14,6 +14,7 @@ def _raw_features(
     need_target: bool,
     sep: str | None = None,
     unknown: str = "error",
+    note_unseen: bool = True,
 ) -> tuple[Any, Any]:
     """Features of a file or named dataset encoded as in training but not yet filled or scaled, and
     its targets (class indices of the run's classes, or values in the data's units; None if absent).
@@ -21,7 +22,8 @@ def _raw_features(
     Features-only input works for every model: a CSV (header optional) or NPY with exactly the
     model's number of feature columns, or an NPZ without ``y``. ``sep`` is the CSV field separator
     (default: the one the run was trained with). ``unknown``: a category the training rows did not
-    hold is refused ("error") or encoded as all zeros ("ignore", as the run's own metrics count it)."""
+    hold is refused ("error") or encoded as all zeros ("ignore", as the run's own metrics count it);
+    with "ignore" a note on stderr says how many rows held one (unless ``note_unseen`` is False)."""
     import numpy as np
 
     from ..data import datasets
@@ -55,7 +57,10 @@ def _raw_features(
         name = target or encoder.target
         fast = encode_csv(data, encoder, name, True, need_target, delimiter=sep) if is_csv else None
         if fast is not None:
-            return _drop_missing_rows(state, fast[1], fast[2], need_target)
+            X, y = _drop_missing_rows(state, fast[1], fast[2], need_target)
+            if unknown == "ignore" and note_unseen:
+                _note_unseen(encoder, X, data)
+            return X, y
         header, rows = read_rows(data, sep) if is_csv else _parquet_rows(data)
         y = None
         # predict ignores a target column: its cells may be empty (the values to predict) or
@@ -74,7 +79,10 @@ def _raw_features(
             raise DataError(f"{data}: no target column {name!r} to evaluate against; columns are {header}")
         else:
             X = encoder.encode_features(header, rows, data)
-        return _drop_missing_rows(state, X, y, need_target)
+        X, y = _drop_missing_rows(state, X, y, need_target)
+        if unknown == "ignore" and note_unseen:
+            _note_unseen(encoder, X, data)
+        return X, y
     if is_file_source(data):
         X, raw = read_features(data, int(state["n_features"]), sep, list(state.get("feature_names") or []))
         if raw is None:
@@ -99,6 +107,20 @@ def _raw_features(
     if table.n_features != int(state["n_features"]):
         raise DataError(f"{data}: {table.n_features} features, but the model takes {state['n_features']}")
     return table.X, table.y
+
+
+def _note_unseen(encoder: Any, X: Any, data: str) -> None:
+    """One stderr note of how many rows held a category the training rows did not (encoded as all zeros)."""
+    import sys
+
+    count, by_column = encoder.unseen_rows(X)
+    if count:
+        columns = ", ".join(f"{col!r}: {n}" for col, n in by_column.items())
+        print(
+            f"{encoder.stage}: note: {count} of the {len(X)} rows of {data} hold a category not seen in training "
+            f"(rows by column: {columns}); --unknown-categories ignore encodes it as all zeros",
+            file=sys.stderr,
+        )
 
 
 def _parquet_rows(data: str) -> tuple[list[str], Any]:

@@ -57,8 +57,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.data:
         if "test_indices" not in split:
             raise ConfigError(f"{args.run}: the run does not record its test split; name the data with --data")
-        # as training scored this split: a category only the test rows hold counts as all zeros
-        X, y = _raw_features(state, source, None, need_target=True, unknown="ignore")
+        # as training scored this split: a category only the test rows hold counts as all zeros (training
+        # said how many test rows held one; a count over the whole file here would not be the split's)
+        X, y = _raw_features(state, source, None, need_target=True, unknown="ignore", note_unseen=False)
         n = int(split["n_rows"])
         if len(X) != n:
             raise DataError(

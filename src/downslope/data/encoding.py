@@ -335,6 +335,32 @@ class TabularEncoder:
             at += width
         return out
 
+    def unseen_rows(self, X: np.ndarray) -> tuple[int, dict[str, int]]:
+        """How many rows of ``X`` (features as :meth:`encode_features` gives them with
+        ``handle_unknown='ignore'``) held a category not in :attr:`categories`, and how many by column.
+
+        Such a cell leaves its column's one-hot block all zeros (a missing cell makes it NaN, a known
+        category puts a single one in it), so the count is read back from ``X``.
+
+        Example:
+            >>> import numpy as np
+            >>> enc = TabularEncoder(["color"], "y", {"color": ["blue", "red"]}, "regression", [])
+            >>> enc.handle_unknown = "ignore"
+            >>> enc.unseen_rows(enc.encode_features(["color", "y"], [["red", "1"], ["green", "2"]], "f.csv"))
+            (1, {'color': 1})
+        """
+        X = np.asarray(X)
+        rows = np.zeros(len(X), dtype=bool)
+        by_column: dict[str, int] = {}
+        for (start, stop, categorical), col in zip(self.blocks(), self.columns):
+            if not categorical or stop == start:
+                continue
+            hit = (X[:, start:stop] == 0).all(axis=1)  # NaN (missing) compares unequal to 0
+            if hit.any():
+                by_column[col] = int(hit.sum())
+                rows |= hit
+        return int(rows.sum()), by_column
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "columns": self.columns,

@@ -63,7 +63,9 @@ class DataLoader:
         dataset: a :class:`Dataset` (or any sequence of samples, such as a list of ``(label, text)``
             pairs, as in PyTorch), or a tuple of arrays ``(x, y)`` (wrapped in an ArrayDataset).
         batch_size: ``None``/``"full"`` (full batch), ``1`` (stochastic) or ``B`` (mini-batch).
-            Like PyTorch the default is 1; a batch size above N is clipped to N.
+            Like PyTorch the default is 1; a batch size above N is clipped to N. Over an
+            :class:`IterableDataset`, ``None`` turns automatic batching off as in PyTorch: each item
+            is yielded as it comes, through ``collate_fn`` or else :func:`default_convert`.
         shuffle: reshuffle the sample order at the start of every epoch (a full batch too, as in
             PyTorch: its mean gradient is the same, but its rows come in a random order).
         drop_last: drop the last, smaller batch.
@@ -180,6 +182,9 @@ class DataLoader:
         self._arrays = dataset_arrays(dataset) if collate_fn is None else None
 
     _stream = False  # True over an IterableDataset: samples arrive in the dataset's own order
+    # None only over an IterableDataset without automatic batching (as PyTorch); typed int, as every
+    # map-style loader and the code that batches (fit, the distributed loaders) reads it
+    batch_size: int
 
     def _init_stream(
         self,
@@ -196,16 +201,25 @@ class DataLoader:
                 "DataLoader: an IterableDataset yields samples in its own order, so shuffle, sampler and "
                 "batch_sampler cannot be used with it"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if batch_size is None:
+            # PyTorch's automatic batching off: each item is yielded as it comes (the dataset batches itself)
+            if drop_last:
+                raise ConfigError(
+                    "DataLoader: batch_size=None over an IterableDataset yields the items one by one, "
+                    "so drop_last=True cannot be used with it"
+                )
+        elif isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ArgumentTypeError(
-                f"DataLoader: batch_size over an IterableDataset must be a positive integer, got {batch_size!r}"
+                "DataLoader: batch_size over an IterableDataset must be a positive integer or None "
+                f"(no automatic batching), got {batch_size!r}"
             )
         self.dataset, self._stream = dataset, True
         try:
             self.num_samples = len(dataset)
         except TypeError:
             self.num_samples = 0  # not known in advance
-        self.batch_size, self.shuffle, self.drop_last = int(batch_size), False, bool(drop_last)
+        self.batch_size = None if batch_size is None else int(batch_size)  # type: ignore[assignment]
+        self.shuffle, self.drop_last = False, bool(drop_last)
         self.sampler, self.batch_sampler, self.generator = None, None, None
         self._seed_stream = None
         self.collate_fn, self._arrays = collate_fn, None
@@ -213,6 +227,12 @@ class DataLoader:
     _seed_stream: np.random.Generator | None = None
 
     def _iter_stream(self) -> Iterator[Any]:
+        if self.batch_size is None:
+            # as PyTorch: each item passes through collate_fn when one is given, else default_convert
+            convert = self.collate_fn or default_convert
+            for item in self.dataset:
+                yield convert(item)
+            return
         collate = self.collate_fn or _collate_samples
         batch: list[Any] = []
         for sample in self.dataset:  # type: ignore[union-attr]
@@ -227,6 +247,8 @@ class DataLoader:
     @property
     def method(self) -> str:
         """'full-batch gradient descent', 'stochastic gradient descent' or 'mini-batch gradient descent'."""
+        if self.batch_size is None:
+            return "mini-batch gradient descent"  # a stream without automatic batching yields its own batches
         if self.batch_size >= self.num_samples:
             return "full-batch gradient descent"
         if self.batch_size == 1:
@@ -237,13 +259,20 @@ class DataLoader:
         """Batches (= parameter updates) per epoch."""
         if self._stream:
             len(self.dataset)  # raises for a stream without a length, as PyTorch's loader does
+            if self.batch_size is None:
+                return self.num_samples
             return self.num_samples // self.batch_size if self.drop_last else -(-self.num_samples // self.batch_size)
         if self.batch_sampler is not None:
             return len(self.batch_sampler)  # type: ignore[arg-type]
         n = self.num_samples if self.sampler is None else len(self.sampler)  # type: ignore[arg-type]
-        if self.drop_last:
-            return n // self.batch_size
-        return -(-n // self.batch_size)
+        bs = self._batching()
+        return n // bs if self.drop_last else -(-n // bs)
+
+    def _batching(self) -> int:
+        """The batch size of a loader that batches: every map-style loader (only a stream turns it off)."""
+        if self.batch_size is None:
+            raise ConfigError("DataLoader: this loader does not batch (batch_size=None over an IterableDataset)")
+        return self.batch_size
 
     # ------------------------------------------------------------------ iteration
     def _order(self) -> np.ndarray | None:
@@ -307,7 +336,7 @@ class DataLoader:
                 yield self._gather(np.asarray(list(indices), dtype=np.int64))
             return
         order = self._order()  # at the first batch: this is a generator
-        bs = self.batch_size
+        bs = self._batching()
         n = self.num_samples if order is None else len(order)
         stop_at = (n // bs) * bs if self.drop_last else n
         for start in range(0, stop_at, bs):
@@ -345,7 +374,7 @@ class DataLoader:
             return
         order = self._order()  # at the first batch, as on the host
         on_device = None if order is None else to_device(order, self.device)  # one copy per epoch
-        bs = self.batch_size
+        bs = self._batching()
         n = self.num_samples if order is None else len(order)
         stop_at = (n // bs) * bs if self.drop_last else n
         for start in range(0, stop_at, bs):
@@ -522,20 +551,27 @@ def _collate_field(values: list[Any], where: str) -> Any:
 
 
 def default_convert(data: Any) -> Any:
-    """PyTorch's conversion used when batching is off: NumPy arrays become Tensors, containers are
-    converted element by element, anything else is returned as it is.
+    """PyTorch's conversion used when batching is off: NumPy arrays and NumPy scalars become Tensors
+    (sharing the array, dtype kept), containers are converted element by element (a plain tuple becomes
+    a list, as in PyTorch; a namedtuple keeps its type), anything else (Python numbers, strings) is
+    returned as it is.
 
     Example:
         >>> import numpy as np
         >>> default_convert({"x": np.zeros(2)})["x"].shape
         (2,)
     """
-    if isinstance(data, np.ndarray) and data.dtype.kind in "fiub":
-        return wrap_array(data)
+    if isinstance(data, Tensor):
+        return data
+    if isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
+        return wrap_array(arr) if arr.dtype.kind in "fiub" else data
     if isinstance(data, dict):
         return {k: default_convert(v) for k, v in data.items()}
     if isinstance(data, tuple):
-        return tuple(default_convert(v) for v in data)
+        if hasattr(data, "_fields"):  # a namedtuple keeps its type
+            return type(data)(*(default_convert(v) for v in data))
+        return [default_convert(v) for v in data]
     if isinstance(data, list):
         return [default_convert(v) for v in data]
     return data

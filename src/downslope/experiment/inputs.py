@@ -368,7 +368,7 @@ def _training_vocabulary(
                 f"in the training split (rows by column: {', '.join(by_column)}); the categories are learned from "
                 "the training rows only, so such a category is encoded as all zeros (scikit-learn's "
                 "handle_unknown='ignore') in the reported metrics; 'downslope predict' and 'evaluate' refuse a "
-                "category not seen in training"
+                "category not seen in training unless given --unknown-categories ignore (which encodes it the same way)"
             )
     state = encoder.state_dict()
     state["categories"] = categories

@@ -6,7 +6,7 @@ names in :data:`OUT_FUNCTIONS` and :data:`OUT_FACTORIES`, and ``ds.linalg``'s in
 methods (which take no ``out=`` in PyTorch either) stay as they are. A function has one wrapper
 wherever it is wrapped, so the aliases stay one object (``ds.special.expit is ds.sigmoid``). A call without keywords goes
 straight through; PyTorch's keyword ``input=`` (and ``where``'s ``condition=``/``other=``) is taken
-too, renamed to the function's own parameter. With ``out=``, the result is computed as usual, checked against ``out`` as
+too, renamed to the function's own parameter, and so are the binary ops' ``other=`` (``mm``'s ``mat2=``...). With ``out=``, the result is computed as usual, checked against ``out`` as
 PyTorch checks it, and written into ``out``, which is returned:
 
 - gradients: refused while grad mode is on and an argument (or ``out``) requires grad, with
@@ -110,8 +110,34 @@ INPUT_FUNCTIONS = (
     "transpose", "unbind", "unflatten", "unique", "unsqueeze", "var_mean", "vsplit", "zeros_like",
 )  # fmt: skip
 
-# PyTorch's names for the leading parameters, where they are not just ``input``.
+# Functions whose PyTorch signature is ``(input, other, ...)`` (``torch.add(input=x, other=y)``).
+_INPUT_OTHER = (
+    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide", "remainder",
+    "fmod", "maximum", "minimum", "fmax", "fmin", "atan2", "arctan2", "hypot", "copysign", "logaddexp",
+    "logaddexp2", "xlogy", "nextafter", "igammac", "ldexp", "bitwise_and", "bitwise_or", "bitwise_xor",
+    "bitwise_left_shift", "bitwise_right_shift", "gcd", "lcm", "eq", "ne", "lt", "le", "gt", "ge", "greater",
+    "greater_equal", "less", "less_equal", "not_equal", "logical_and", "logical_or", "logical_xor", "matmul",
+    "vdot", "inner", "cross", "kron", "equal", "isclose", "allclose", "dist",
+)  # fmt: skip
+
+# PyTorch's names for the leading parameters, where they are not just ``input`` (read from torch's
+# signatures); each is renamed to the function's own parameter at that position.
 _TORCH_LEADING: dict[str, tuple[str, ...]] = {
+    **{name: ("input", "other") for name in _INPUT_OTHER},
+    "pow": ("input", "exponent"),
+    "float_power": ("input", "exponent"),
+    "mm": ("input", "mat2"),
+    "bmm": ("input", "mat2"),
+    "mv": ("input", "vec"),
+    "dot": ("input", "tensor"),
+    "outer": ("input", "vec2"),
+    "ger": ("input", "vec2"),
+    "addmm": ("input", "mat1", "mat2"),
+    "addmv": ("input", "mat", "vec"),
+    "addbmm": ("input", "batch1", "batch2"),
+    "baddbmm": ("input", "batch1", "batch2"),
+    "addr": ("input", "vec1", "vec2"),
+    "heaviside": ("input", "values"),
     "where": ("condition", "input", "other"),
     "polygamma": ("n", "input"),
 }
@@ -203,6 +229,8 @@ def _renames(fn: Callable[..., Any], name: str) -> dict[str, str]:
 def _rename(renames: dict[str, str], kwargs: dict[str, Any]) -> None:
     for torch_name, own in renames.items():
         if torch_name in kwargs:
+            if own in kwargs:  # both spellings of one parameter: neither may silently win
+                raise ArgumentTypeError(f"got multiple values for argument {own!r} (also given as {torch_name!r})")
             kwargs[own] = kwargs.pop(torch_name)
 
 

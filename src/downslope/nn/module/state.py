@@ -37,17 +37,30 @@ def named_state(module: Module, prefix: str = "") -> Iterator[tuple[str, Tensor]
                 yield pre + name, b
 
 
+# A norm layer's batch counter, which PyTorch's BatchNorm gained after its first release: PyTorch's
+# _NormBase._load_from_state_dict keeps the layer's own counter when a state_dict has none (neither an
+# error nor a missing key), so checkpoints saved without it load; the norm layers here are the only
+# modules with a buffer of that name.
+_COUNTER = "num_batches_tracked"
+
+
+def _kept_when_absent(key: str) -> bool:
+    return key.rpartition(".")[2] == _COUNTER
+
+
 def check_keys(
     where: str, own: Mapping[str, Tensor], state_dict: Mapping[str, Any], strict: bool
 ) -> tuple[list[str], list[str]]:
     """The missing and unexpected keys of ``state_dict``; with ``strict``, any of them is an error.
+
+    A norm layer's ``num_batches_tracked`` may be absent, as in PyTorch: the layer keeps its own.
 
     Example:
         >>> import numpy as np
         >>> check_keys("load", {"w": None, "b": None}, {"w": np.zeros(1), "x": np.zeros(1)}, strict=False)
         (['b'], ['x'])
     """
-    missing = [k for k in own if k not in state_dict]
+    missing = [k for k in own if k not in state_dict and not _kept_when_absent(k)]
     unexpected = [k for k in state_dict if k not in own]
     if strict and (missing or unexpected):
         parts = [f"{where} failed:"]
