@@ -890,3 +890,26 @@ def test_a_batch_norm_output_is_contiguous_and_viewable_as_in_torch():
         y.reshape(2, -1)[0, 0] = -7.0
         assert float(y[0, 0, 0, 0]) == -7.0
         assert lib.relu(y).stride() == (80, 20, 5, 1)
+
+
+def test_reshape_of_a_permuted_convolution_output_copies_as_in_torch():
+    """A detection head's permute(0, 2, 3, 1).reshape(-1, C): PyTorch's contiguous output needs a copy,
+    so an in-place op on the result leaves the output alone; the channel-major memory here would
+    allow a view through which it would change."""
+    torch = pytest.importorskip("torch")
+    rs = np.random.RandomState(0)
+    xn, wn = rs.randn(2, 3, 4, 5).astype(np.float32), rs.randn(4, 3, 3, 3).astype(np.float32)
+    sums = []
+    for lib in (ds, torch):
+        conv = lib.nn.Conv2d(3, 4, 3, padding=1)
+        with lib.no_grad():
+            conv.weight.copy_(lib.tensor(wn))
+            conv.bias.zero_()
+        y = conv(lib.tensor(xn))
+        p = y.permute(0, 2, 3, 1).reshape(-1, 4)
+        f = y.transpose(1, 2).flatten(0, 1)
+        with lib.no_grad():
+            p.sigmoid_()
+            f.zero_()
+        sums.append(float(y.detach().sum()))
+    np.testing.assert_allclose(sums[0], sums[1], rtol=1e-5)

@@ -1174,7 +1174,8 @@ class Tensor:
     # ------------------------------------------------------------------ shapes
     def reshape(self, *args: Any, shape: Any = None) -> Tensor:
         shape = _kw_sizes("reshape", args, "shape", shape)
-        return _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+        out = _ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+        return _copy_where_torch_copies(self, out)
 
     def view(self, *args: Any, size: Any = None, dtype: Any = None) -> Tensor:
         """The same data in another shape, sharing memory (a write through either shows in both), as
@@ -1254,7 +1255,7 @@ class Tensor:
         return _ops.unsqueeze(self, dim)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        return _ops.flatten(self, start_dim, end_dim)
+        return _copy_where_torch_copies(self, _ops.flatten(self, start_dim, end_dim))
 
     def expand(self, *args: Any, size: Any = None) -> Tensor:
         shape = _kw_sizes("expand", args, "size", size)
@@ -2006,6 +2007,20 @@ def _root_buffer(a: Any) -> Any:
 
 def _channel_major(a: Any) -> builtins.bool:
     return a.ndim >= 3 and a.shape[0] > 1 and a.shape[1] > 1 and builtins.bool(a.swapaxes(0, 1).flags.c_contiguous)
+
+
+def _copy_where_torch_copies(x: Tensor, out: Tensor) -> Tensor:
+    """``out``, a reshape of ``x`` (the Tensor methods ``reshape`` and ``flatten``), or a copy of it when
+    ``x`` is a permuted or transposed view of a convolution's output: PyTorch's output is contiguous, so
+    its reshape copies there (a detection head's ``permute(0, 2, 3, 1).reshape(-1, C)``), while the
+    channel-major memory here allows a view, through which an in-place op would change the output.
+    The library's own kernels reshape through ``ops.reshape``, which keeps the view."""
+    a = x.array
+    if a.flags.c_contiguous or out.array.size < 2 or not _over_conv_buffer(a) or _conv_layout(a):
+        return out
+    if out.array.base is None or _root_buffer(out.array) is not _root_buffer(a):
+        return out  # already a copy
+    return _ops.clone(out)
 
 
 def _over_conv_buffer(a: Any) -> builtins.bool:
