@@ -1366,6 +1366,8 @@ class Tensor:
         arr = self.array
         if type(arr) is np.ndarray:
             return builtins.int(arr.__array_interface__["data"][0])  # host: an address, no data read
+        if type(arr) is _devices.strict.StrictArray:  # the stand-in's memory is the NumPy array it wraps
+            return builtins.int(arr._a.__array_interface__["data"][0])  # host: an address, no data read
         return builtins.int(arr.data.ptr)  # type: ignore[attr-defined]  # CuPy's device pointer
 
     def is_contiguous(self, memory_format: Any = None) -> builtins.bool:

@@ -57,14 +57,45 @@ def _outcome(lib, dtype, number, op, reflected):
     return str(out.dtype).replace("torch.", ""), values
 
 
+def _divides_by_zero(name, dtype, number, reflected):
+    """Integer floor division or modulo by a zero: torch's CPU kernels raise, and downslope checks the
+    divisor's values on host arrays only (a device check would wait for the GPU; CUDA torch does not raise)."""
+    if name not in ("floordiv", "mod"):
+        return False
+    x = torch.tensor(_VALUES[dtype], dtype=getattr(torch, dtype))
+    try:
+        divisor = x if reflected else torch.zeros_like(x) + number  # the number as the op wraps it
+    except Exception:
+        return False
+    return not divisor.is_floating_point() and bool((divisor == 0).any())
+
+
 @pytest.mark.parametrize("dtype", list(_VALUES))
 @pytest.mark.parametrize("number", _NUMBERS, ids=repr)
 def test_a_number_meets_an_integer_tensor_as_in_torch(dtype, number):
     mismatches = []
     for name, op in _OPERATORS.items():
         for reflected in (False, True):
+            if _divides_by_zero(name, dtype, number, reflected):
+                continue  # test_integer_division_by_zero_raises_as_in_torch
             want = _outcome(torch, dtype, number, op, reflected)
             got = _outcome(ds, dtype, number, op, reflected)
+            if want != got:
+                mismatches.append((name, reflected, want, got))
+    assert not mismatches
+
+
+@pytest.mark.host_only  # the divisor's values are checked on host arrays only (see _divides_by_zero)
+@pytest.mark.parametrize("dtype", list(_VALUES))
+@pytest.mark.parametrize("number", _NUMBERS, ids=repr)
+def test_integer_division_by_zero_raises_as_in_torch(dtype, number):
+    mismatches = []
+    for name in ("floordiv", "mod"):
+        for reflected in (False, True):
+            if not _divides_by_zero(name, dtype, number, reflected):
+                continue
+            want = _outcome(torch, dtype, number, _OPERATORS[name], reflected)
+            got = _outcome(ds, dtype, number, _OPERATORS[name], reflected)
             if want != got:
                 mismatches.append((name, reflected, want, got))
     assert not mismatches

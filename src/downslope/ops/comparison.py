@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import namespace_of
+from ..devices import like
 from ..errors import ArgumentTypeError
 from ..tensor import Tensor, wrap_array
 from .operands import _data_of_index, _lift
@@ -110,6 +111,11 @@ def isin(elements: Any, test_elements: Any, *, assume_unique: bool = False, inve
         raise ArgumentTypeError("isin: expected at least one of elements and test_elements to be a tensor")
     a = _lift(elements).array
     b = _lift(test_elements).array
+    # a number given for one side joins the tensor's device
+    if not isinstance(elements, Tensor):
+        a = like(a, b)
+    elif not isinstance(test_elements, Tensor):
+        b = like(b, a)
     xp = namespace_of(a)
     return wrap_array(xp.isin(a, b.reshape(-1), assume_unique=assume_unique, invert=invert))
 

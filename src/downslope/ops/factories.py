@@ -16,6 +16,7 @@ from .. import backend
 from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError
 from ..tensor import Tensor, _made, wrap_array
+from .indexing import _index_range
 from .operands import _lift
 
 
@@ -144,7 +145,7 @@ def unravel_index(indices: Any, shape: int | Sequence[int]) -> tuple[Tensor, ...
     flat = idx.array.astype(np.int64)
     total = math.prod(dims)
     if flat.size:
-        lo, hi = int(flat.min()), int(flat.max())  # host: one check of the range (a sync on a device)
+        lo, hi = _index_range(flat)  # one check of the range (a sync on a device)
         if lo < -total or hi >= total:
             bad = lo if lo < -total else hi
             raise OutOfRangeError(

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import as_array, namespace_of
+from ..devices import to_host
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import div, maximum, minimum
@@ -542,7 +543,8 @@ def histc(x: Any, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
     xp = namespace_of(a)
     lo, hi = float(min), float(max)  # host: Python numbers
     if lo == hi and a.size:
-        lo, hi = float(a.min()), float(a.max())  # host: the data's range sets the edges
+        lo_hi = to_host(xp.stack([a.min(), a.max()]))  # host: the data's range sets the edges (one copy)
+        lo, hi = float(lo_hi[0]), float(lo_hi[1])  # host: as above
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     if not (np.isfinite(lo) and np.isfinite(hi)):
@@ -700,7 +702,7 @@ def cov(x: Any, *, correction: int = 1, fweights: Any = None, aweights: Any = No
             raise ArgumentTypeError(f"cov: fweights must be a 1-D integer tensor, got {fw.dtype} of shape {fw.shape}")
         if fw.numel() != n:
             raise ShapeError(f"cov: fweights has {fw.numel()} elements for {n} observations")
-        if n and fw.array.min() < 0:
+        if n and to_host(fw.array.min()) < 0:  # host: one value check, as torch's
             raise ArgumentError("cov: fweights cannot be negative")
         w = astype(fw, x.array.dtype)
     if aweights is not None:
@@ -709,7 +711,7 @@ def cov(x: Any, *, correction: int = 1, fweights: Any = None, aweights: Any = No
             raise ArgumentTypeError(f"cov: aweights must be a 1-D floating tensor, got {aw.dtype} of shape {aw.shape}")
         if aw.numel() != n:
             raise ShapeError(f"cov: aweights has {aw.numel()} elements for {n} observations")
-        if n and aw.array.min() < 0:
+        if n and to_host(aw.array.min()) < 0:  # host: one value check, as torch's
             raise ArgumentError("cov: aweights cannot be negative")
         w = aw if w is None else w * aw
     if w is None:
@@ -717,14 +719,14 @@ def cov(x: Any, *, correction: int = 1, fweights: Any = None, aweights: Any = No
         avg = sum(rows, 1) / w_sum
     else:
         w_sum = sum(w)
-        if not w_sum.array.all():
+        if not to_host(w_sum.array).all():  # host: one value check, as torch's
             raise ArgumentError("cov: the weights sum to zero, so they can't be normalized")
         avg = sum(rows * w, 1) / w_sum
     if w is not None and correction != 0 and aweights is not None:
         norm_factor = w_sum - correction * sum(w * _lift(aweights)) / w_sum
     else:
         norm_factor = w_sum - correction
-    if bool(np.asarray(getattr(norm_factor, "array", norm_factor)) <= 0):  # host: a Python check
+    if bool(to_host(getattr(norm_factor, "array", norm_factor)) <= 0):  # host: a Python check
         warnings.warn(
             "cov(): degrees of freedom is <= 0. Correction should be strictly less than the number of observations.",
             UserWarning,

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import as_array, namespace_of
+from ..devices import like, to_host
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, record_op, wrap_array
 from .indexing import _take_along
@@ -170,7 +171,7 @@ def mode(x: Any, dim: int = -1, keepdim: bool = False) -> Any:
         return return_types.mode(clone(x), wrap_array(namespace_of(x.array).zeros((), np.int64)))
     a = x.array
     _check_reduced_size("mode", x, d)
-    moved = np.moveaxis(a, d, -1)  # host: the run-length search below is host work
+    moved = np.moveaxis(to_host(a), d, -1)  # host: the run-length search below is host work
     order = np.argsort(moved, axis=-1, kind="stable")  # host: as above
     s = np.take_along_axis(moved, order, axis=-1)  # host: as above
     n = s.shape[-1]
@@ -189,7 +190,7 @@ def mode(x: Any, dim: int = -1, keepdim: bool = False) -> Any:
     best = np.argmax(score, axis=-1)[..., None]  # host: as above
     idx = np.take_along_axis(order, best, axis=-1)  # host: as above
     idx = np.moveaxis(idx, -1, d)  # host: as above
-    idx = as_array(idx)
+    idx = like(as_array(idx), a)  # back on the input's device
     values = _take_along(x, idx, d)
     if not keepdim:
         values, idx = squeeze(values, d), idx.squeeze(d)
@@ -221,7 +222,7 @@ def _quantile(name: str, x: Any, q: Any, dim: Any, keepdim: bool, interpolation:
             raise ArgumentTypeError(f"{name}: q must have the input's dtype {a.dtype}, got {q.array.dtype}")
         if q.ndim > 1:
             raise ShapeError(f"{name}: q must be a number or a 1-D tensor, got shape {q.shape}")
-        qa = np.asarray(as_array(q.array), dtype=a.dtype)  # host: q's values are checked and become ranks
+        qa = np.asarray(to_host(as_array(q.array)), dtype=a.dtype)  # host: q's values are checked and become ranks
         scalar = q.ndim == 0
     elif isinstance(q, (bool, np.bool_)) or not isinstance(q, (int, float, np.integer, np.floating)):
         raise ArgumentTypeError(f"{name}: q must be a number or a tensor, got {type(q).__name__}")
@@ -243,7 +244,7 @@ def _quantile(name: str, x: Any, q: Any, dim: Any, keepdim: bool, interpolation:
     s = srt.array
     n = s.shape[-1]
     k = qa.shape[0]
-    qv = as_array(qa).reshape((k,) + (1,) * s.ndim)
+    qv = like(as_array(qa), s).reshape((k,) + (1,) * s.ndim)  # the checked q on the data's device
     xp = namespace_of(s)
     nans = xp.isnan(s)
     if ignore_nan:
@@ -338,7 +339,7 @@ def searchsorted(
     s = seq.array
     v = values.array
     if sorter is not None:
-        order = _lift(sorter).array
+        order = to_host(_lift(sorter).array)  # host: checked here, then used by the host search below
         if order.dtype.kind not in "iu" or order.shape != s.shape:
             raise ArgumentError(
                 f"searchsorted: sorter must be an integer tensor of the boundaries' shape {seq.shape}, "
@@ -346,14 +347,14 @@ def searchsorted(
             )
         if order.size and (order.min() < 0 or order.max() >= s.shape[-1]):
             raise OutOfRangeError(f"searchsorted: sorter index out of range [0, {s.shape[-1]})")
-        s = np.take_along_axis(s, order, axis=-1)
+        s = np.take_along_axis(to_host(s), order, axis=-1)  # host: as above
     if s.ndim > 1 and (v.ndim != s.ndim or v.shape[:-1] != s.shape[:-1]):
         raise ShapeError(
             f"searchsorted: the boundaries tensor must be 1-D or have the input's leading dims, got boundaries "
             f"of shape {seq.shape} and input of shape {values.shape}"
         )
     how: Any = "right" if right else "left"
-    host_s, host_v = np.asarray(s), np.asarray(v)  # host: np.searchsorted is host work
+    host_s, host_v = to_host(s), to_host(v)  # host: np.searchsorted is host work
     if s.ndim == 1:
         out = np.searchsorted(host_s, host_v, side=how)  # host: as above
     else:
@@ -365,7 +366,8 @@ def searchsorted(
         for i in range(rows):
             out[i] = np.searchsorted(flat_s[i], flat_v[i], side=how)  # host: as above
         out = out.reshape(v.shape)
-    return wrap_array(as_array(np.asarray(out, np.int32 if out_int32 else np.int64)))  # host: as above
+    result = np.asarray(out, np.int32 if out_int32 else np.int64)  # host: as above
+    return wrap_array(like(as_array(result), v))  # back on the values' device
 
 
 def bucketize(input: Any, boundaries: Any, *, out_int32: bool = False, right: bool = False) -> Tensor:
@@ -396,7 +398,7 @@ def unique_consecutive(
         (tensor([1, 2, 3, 1]), tensor([2, 2, 1, 1]))
     """
     x = _lift(x)
-    a = np.asarray(x.array)  # host: run detection is host work
+    a = to_host(x.array)  # host: run detection is host work
     if dim is None:
         flat = a.reshape(-1)
         change = flat[1:] != flat[:-1]
@@ -420,12 +422,12 @@ def unique_consecutive(
         out = np.compress(starts, a, axis=d)
         inverse_shape = (moved.shape[0],)
         n = moved.shape[0]
-    result = [wrap_array(as_array(np.ascontiguousarray(out)))]  # host: as above
+    result = [wrap_array(like(as_array(np.ascontiguousarray(out)), x.array))]  # host: as above
     if return_inverse:
         inverse = (np.cumsum(starts) - 1).astype(np.int64)  # host: as above
-        result.append(wrap_array(as_array(inverse.reshape(inverse_shape))))
+        result.append(wrap_array(like(as_array(inverse.reshape(inverse_shape)), x.array)))
     if return_counts:
         where_starts = np.flatnonzero(starts)  # host: as above
         counts = np.diff(np.append(where_starts, n)).astype(np.int64)  # host: as above
-        result.append(wrap_array(as_array(counts)))
+        result.append(wrap_array(like(as_array(counts), x.array)))
     return result[0] if len(result) == 1 else tuple(result)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..devices import like, to_host
 from ..errors import ArgumentError, ArgumentTypeError, StateError
 from ..tensor import Tensor, record_op, wrap_array
 from .operands import _lift, _lift_float, _pair_float
@@ -105,7 +106,7 @@ def polygamma_array(n: int, a: Any) -> Any:
         z = x
         # the recurrence's length follows the smallest input (negative inputs need more steps)
         finite = xp.isfinite(x)
-        lowest = _SHIFT if x.size == 0 else float(xp.min(xp.where(finite, x, _SHIFT)))  # host: a loop count
+        lowest = _SHIFT if x.size == 0 else float(to_host(xp.min(xp.where(finite, x, _SHIFT))))  # host: a loop count
         steps = int(max(_SHIFT, math.ceil(_SHIFT - lowest)))
         for _ in range(steps):
             small = z < _SHIFT
@@ -285,7 +286,9 @@ def _igamma_array(a: Any, x: Any, upper: bool) -> Any:
     x < 0, a = x = 0 or a = x = inf; P = 1 at a = 0 < x and at x = inf; P = 0 at x = 0 < a and at
     a = inf > x."""
     dtype = np.result_type(a.dtype, x.dtype)
-    a64, x64 = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(x, np.float64))  # host: host series
+    on = x if type(a) is np.ndarray else a  # the result goes back to the device of the operands
+    host_a, host_x = to_host(a), to_host(x)  # host: the series below is host work
+    a64, x64 = np.broadcast_arrays(np.asarray(host_a, np.float64), np.asarray(host_x, np.float64))  # host: as above
     ordinary = (a64 > 0) & (x64 > 0) & np.isfinite(a64) & np.isfinite(x64)
     with np.errstate(all="ignore"):
         p = gammainc_array(np.where(ordinary, a64, 1.0), np.where(ordinary, x64, 1.0))
@@ -299,7 +302,7 @@ def _igamma_array(a: Any, x: Any, upper: bool) -> Any:
     value = np.where(np.isinf(a64) & np.isfinite(x64) & (x64 >= 0), zero, value)
     bad = (a64 < 0) | (x64 < 0) | ((a64 == 0) & (x64 == 0)) | (np.isinf(a64) & np.isinf(x64))
     value = np.where(bad | np.isnan(a64) | np.isnan(x64), np.nan, value)
-    return backend.as_array(value).astype(dtype)
+    return like(backend.as_array(value).astype(dtype), on)
 
 
 def _gammaincc_direct(a: Any, x: Any) -> Any:
@@ -399,7 +402,8 @@ def mvlgamma(x: Any, p: int) -> Tensor:
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
         raise ArgumentError(f"mvlgamma: p must be an int >= 1, got {p!r}")
     x = _lift_float(x)
-    shifts = wrap_array(backend.as_array(np.arange(-p / 2 + 0.5, 0.5, 0.5)).astype(x.array.dtype))  # host: p shifts
+    steps = np.arange(-p / 2 + 0.5, 0.5, 0.5).astype(x.array.dtype)  # host: p shifts, from Python numbers
+    shifts = wrap_array(like(backend.as_array(steps), x.array))
     terms = lgamma(x.unsqueeze(-1) + shifts)
     return terms.sum(-1) + p * (p - 1) / 4 * math.log(math.pi)
 
@@ -599,7 +603,8 @@ def _erfc64(x: Any) -> Any:
         import cupyx.scipy.special  # type: ignore[import-not-found, unused-ignore]
 
         return cupyx.scipy.special.erfc(x)
-    return backend.namespace_of(x).special.erfc(x)
+    # the strict stand-in has no erfc: computed on the host and put back on its device
+    return like(np.asarray(_erfc_host(to_host(x)), dtype=np.float64), x)  # host: as above
 
 
 def _exp_square(xp: Any, x: Any) -> Any:
