@@ -1432,28 +1432,25 @@ class Tensor:
     def new_zeros(
         self, *args: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
-        return zeros(
-            *_kw_sizes("new_zeros", args, "size", size),
-            dtype=self.array.dtype if dtype is None else dtype,
-            device=_like_device(self, device),
-            requires_grad=requires_grad,
-        )
+        return self._new_like(zeros, "new_zeros", args, size, dtype, device, requires_grad)
 
     def new_ones(
         self, *args: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
-        return ones(
-            *_kw_sizes("new_ones", args, "size", size),
-            dtype=self.array.dtype if dtype is None else dtype,
-            device=_like_device(self, device),
-            requires_grad=requires_grad,
-        )
+        return self._new_like(ones, "new_ones", args, size, dtype, device, requires_grad)
 
     def new_empty(
         self, *args: Any, size: Any = None, dtype: Any = None, device: Any = None, requires_grad: builtins.bool = False
     ) -> Tensor:
-        return zeros(
-            *_kw_sizes("new_empty", args, "size", size),
+        return self._new_like(zeros, "new_empty", args, size, dtype, device, requires_grad)
+
+    def _new_like(
+        self, factory: Any, name: str, args: Any, size: Any, dtype: Any, device: Any, requires_grad: builtins.bool
+    ) -> Tensor:
+        """``factory`` (zeros, ones) of the sizes given as ``args`` or ``size=``, in this tensor's dtype and
+        on its device unless told otherwise (torch's ``new_*`` methods); ``name`` is for messages."""
+        return factory(
+            *_kw_sizes(name, args, "size", size),
             dtype=self.array.dtype if dtype is None else dtype,
             device=_like_device(self, device),
             requires_grad=requires_grad,
