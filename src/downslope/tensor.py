@@ -2022,25 +2022,27 @@ def _copy_where_torch_copies(x: Tensor, out: Tensor) -> Tensor:
     return _ops.clone(out)
 
 
+def _noted_size(a: Any) -> builtins.int | None:
+    """The size of the noted convolution output whose buffer ``a`` lies in (see
+    :func:`note_conv_layout`), or None when it lies in no such buffer."""
+    if not _conv_buffers:
+        return None
+    root = _root_buffer(a)
+    entry = _conv_buffers.get(id(root))
+    return entry[1] if entry is not None and entry[0]() is root else None
+
+
 def _over_conv_buffer(a: Any) -> builtins.bool:
     """Whether ``a`` lies in a noted convolution output's buffer (a view of one: an image, a channel
     slice), whatever its own layout."""
-    if not _conv_buffers:
-        return False
-    root = _root_buffer(a)
-    entry = _conv_buffers.get(id(root))
-    return entry is not None and entry[0]() is root
+    return _noted_size(a) is not None
 
 
 def _conv_layout(a: Any) -> builtins.bool:
     """Whether ``a`` is a convolution's channel-major layout (contiguous in PyTorch's terms): over a
     noted buffer it fills whole, so it is that output, or a view that PyTorch keeps contiguous
     (squeeze, detach, a flatten of the trailing dimensions)."""
-    if not _conv_buffers or not _channel_major(a):
-        return False
-    root = _root_buffer(a)
-    entry = _conv_buffers.get(id(root))
-    return entry is not None and entry[0]() is root and entry[1] == a.size
+    return builtins.bool(_conv_buffers) and _channel_major(a) and _noted_size(a) == a.size
 
 
 def _forget_conv_buffer(key: int, _ref: Any) -> None:
