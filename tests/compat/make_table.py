@@ -165,6 +165,8 @@ DIFFERS: dict[str, str] = {
     "the relative threshold is taken of abs(best): PyTorch's "
     "best * (1 - threshold) counts a constant negative metric as improving, so its rate never drops",
     "torch.nn.LSTM": "proj_size runs step by step",
+    "torch.optim.SparseAdam": "takes the dense gradients downslope makes (PyTorch's needs sparse ones) and updates "
+    "the rows with a non-zero gradient: a row looked up whose gradient is exactly zero stays put",
     "torch.autograd.gradcheck": "floating inputs are checked as float64 copies, so float32 inputs pass where "
     "PyTorch warns and usually fails (their finite differences are too coarse)",
     "torch.gradcheck": "floating inputs are checked as float64 copies (see torch.autograd.gradcheck)",

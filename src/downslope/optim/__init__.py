@@ -22,16 +22,19 @@ Example:
 from __future__ import annotations
 
 from . import lr_scheduler, schedules, swa_utils, transforms
+from .adafactor import Adafactor
 from .adam import Adam, Adamax, AdamW, Lion, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop, Rprop
 from .clip import clip_grad_norm_, clip_grad_value_
 from .groups import weight_decay_groups
 from .lbfgs import LBFGS
+from .muon import Muon
 from .optimizer import Optimizer, required
 from .sgd import ASGD, GD, SGD
+from .sparse_adam import SparseAdam
 
 __all__ = [
     "Optimizer", "required", "GD", "SGD", "Adagrad", "RMSprop", "Adadelta", "Rprop", "ASGD", "Adam", "AdamW", "Adamax", "NAdam",
-    "RAdam", "Lion", "LBFGS", "clip_grad_norm_", "clip_grad_value_", "weight_decay_groups", "lr_scheduler", "swa_utils",
-    "schedules", "transforms",
+    "RAdam", "Lion", "LBFGS", "Adafactor", "Muon", "SparseAdam", "clip_grad_norm_", "clip_grad_value_",
+    "weight_decay_groups", "lr_scheduler", "swa_utils", "schedules", "transforms",
 ]  # fmt: skip

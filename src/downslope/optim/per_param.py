@@ -1,0 +1,242 @@
+"""The base of the optimizers whose rule needs each parameter's own shape: Adafactor (moments
+factored over a matrix's rows and columns), Muon (a matrix orthogonalised as a whole) and
+SparseAdam (rows updated lazily).
+
+These keep no flat buffers (``buckets.py``): each parameter with a gradient is updated in place by
+the subclass's ``_update(group, param, grad, state)``, and its state is a dict of arrays shaped as
+PyTorch shapes them (``row_var`` of shape ``(..., m, 1)``, for instance), so ``state_dict()`` has
+PyTorch's keys and layout and a PyTorch optimizer's saved state loads. Everything else (param
+groups, ``add_param_group``, ``zero_grad``, lr given as a tensor, the clipping options) is the
+:class:`~downslope.optim.Optimizer` base's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..autograd import enable_grad, no_grad
+from ..backend import namespace_of
+from ..devices import device_of, is_array, to_device, to_host
+from ..errors import ArgumentError, ShapeError, StateError
+from ..tensor import Tensor, wrap_array
+from . import transforms as T
+from .buckets import FlatBucket
+from .optimizer import _FLAG_DEFAULTS, Optimizer, OptimizerOptions, _host_value, _jsonable, _restore_like
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+
+def torch_lerp(start: Any, end: Any, weight: float) -> Any:
+    """``start + weight * (end - start)`` rounded as PyTorch's ``lerp`` rounds it: PyTorch uses
+    ``end - (end - start) * (1 - weight)`` once ``weight >= 0.5``, with the weight in the arrays'
+    dtype, and a run that is to follow PyTorch's step for step must round the same way.
+
+    Example:
+        >>> import numpy as np
+        >>> torch_lerp(np.zeros(2, np.float32), np.array([1.0, 2.0], np.float32), 0.25)
+        array([0.25, 0.5 ], dtype=float32)
+    """
+    w = start.dtype.type(weight)
+    if abs(w) < 0.5:
+        return start + w * (end - start)
+    return end - (end - start) * (1 - w)
+
+
+def rms(x: Any) -> float:
+    """The root mean square of the array ``x`` as a Python float (read to the host: the step
+    branches on it, as PyTorch's Adafactor does with ``.item()``).
+
+    Example:
+        >>> import numpy as np
+        >>> rms(np.array([3.0, 4.0, 0.0, 0.0]))
+        2.5
+    """
+    xp = namespace_of(x)
+    total = to_host(xp.sum(x * x))  # host: one number per parameter, read as PyTorch reads it
+    return float(np.sqrt(total)) / float(np.sqrt(x.size))  # host: see above
+
+
+class PerParameterOptimizer(Optimizer):
+    """Base class of optimizers updating each parameter in place with a rule of its shape.
+
+    A subclass gives ``_update(group, param, grad, state)`` (``param`` is the parameter's array, to
+    update in place; ``grad`` its gradient, in the parameter's dtype, not to be written into;
+    ``state`` the parameter's dict, empty before its first step) and ``_state_shapes(param)``
+    (the keys of a full state and their shapes, ``None`` for a number) so that a saved state is
+    checked as it loads.
+
+    Example:
+        >>> import downslope as ds
+        >>> w = ds.ones(2, 3, requires_grad=True)
+        >>> opt = ds.optim.Adafactor([w])
+        >>> (w * w).sum().backward(); opt.step()
+        >>> sorted(opt.state_dict()["state"][0])
+        ['col_var', 'row_var', 'step']
+    """
+
+    def __init__(self, params: Any, defaults: dict[str, Any], **options: Unpack[OptimizerOptions]) -> None:
+        self._per_param: list[list[dict[str, Any]]] = []  # per group, per parameter: its state
+        super().__init__(params, defaults, transform=T.identity(), **options)
+
+    # -------------------------------------------------------------- for subclasses
+    def _update(self, group: dict[str, Any], param: Any, grad: Any, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _state_shapes(self, param: Any) -> dict[str, tuple[int, ...] | None]:
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- groups and stepping
+    def _make_buckets(self, params: list[Tensor]) -> list[FlatBucket]:
+        return []  # the parameters stay where they are: each is updated in place
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        self._per_param.append([{} for _ in self.param_groups[-1]["params"]])
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; return ``closure()``'s loss if a closure is given."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        work = []
+        for group, states in zip(self.param_groups, self._per_param):
+            for i, (p, state) in enumerate(zip(group["params"], states)):
+                if p.grad is None:
+                    continue
+                g = p.grad.array
+                if g.shape != p.array.shape:
+                    raise StateError(
+                        f"{type(self).__name__}: parameter {i} has shape {p.array.shape} but its .grad has shape "
+                        f"{g.shape}"
+                    )
+                work.append((group, p, g, state))
+        if work and (self.clip_value is not None or self.clip_norm is not None or self.error_if_nonfinite):
+            grads = [g.astype(p.array.dtype, copy=True) for _, p, g, _ in work]  # clipping must not touch .grad
+            self._clip(grads)
+            work = [(group, p, g, state) for (group, p, _, state), g in zip(work, grads)]
+        with no_grad():
+            for group, p, g, state in work:
+                self._update(group, p.array, g.astype(p.array.dtype, copy=False), state)
+        return loss
+
+    # -------------------------------------------------------------- state
+    @property
+    def state(self) -> dict[Tensor, dict[str, Any]]:
+        """Each stepped parameter's state, as ``torch.optim.Optimizer.state``: arrays as Tensors sharing
+        the optimizer's own (writing into one changes the next step), numbers as they are."""
+        out: dict[Tensor, dict[str, Any]] = {}
+        for group, states in zip(self.param_groups, self._per_param):
+            for p, state in zip(group["params"], states):
+                if state:
+                    out[p] = {k: wrap_array(v) if is_array(v) else v for k, v in state.items()}
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """PyTorch's two keys (``state`` by parameter position, with host array copies in PyTorch's
+        shapes; ``param_groups`` with ``params`` as positions), plus ``optimizer`` and ``options``."""
+        state: dict[int, dict[str, Any]] = {}
+        groups = []
+        pos = 0
+        for group, states in zip(self.param_groups, self._per_param):
+            for s in states:
+                if s:
+                    state[pos] = {k: to_host(v).copy() if is_array(v) else v for k, v in s.items()}
+                pos += 1
+            saved = {k: _jsonable(v) for k, v in group.items() if k != "params"}
+            saved["params"] = list(range(pos - len(states), pos))
+            groups.append(saved)
+        return {
+            "state": state,
+            "param_groups": groups,
+            "optimizer": type(self).__name__,
+            "options": {
+                "clip_norm": self.clip_norm,
+                "clip_value": self.clip_value,
+                "error_if_nonfinite": self.error_if_nonfinite,
+            },
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a state saved by :meth:`state_dict` (or by PyTorch's optimizer of the same name, its
+        tensors given as arrays) into an optimizer built over the same parameters in the same order."""
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
+            raise ArgumentError(
+                f"{name}.load_state_dict: expected a dict from state_dict() with 'state' and 'param_groups'"
+            )
+        saved_by = state_dict.get("optimizer")
+        if saved_by is not None and saved_by != name:
+            raise ArgumentError(
+                f"{name}.load_state_dict: the state was saved by {saved_by}, not {name}; build a {saved_by} to "
+                "resume it, or start this optimizer from fresh state"
+            )
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ArgumentError(
+                f"{name}.load_state_dict: the saved state has {len(saved_groups)} param group(s), this optimizer has "
+                f"{len(self.param_groups)}"
+            )
+        for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ArgumentError(
+                    f"{name}.load_state_dict: param group {gi} has {len(group['params'])} parameters but the saved "
+                    f"group has {len(saved['params'])}"
+                )
+            missing = [k for k in self.defaults if k not in saved and k not in _FLAG_DEFAULTS]
+            if missing:
+                raise ArgumentError(
+                    f"{name}.load_state_dict: saved param group {gi} lacks {name}'s option(s) {missing}; "
+                    f"was it saved by a different optimizer? (saved options: {sorted(k for k in saved if k != 'params')})"
+                )
+        positions = [(gi, j, p) for gi, g in enumerate(self.param_groups) for j, p in enumerate(g["params"])]
+        fresh: list[list[dict[str, Any]]] = [[{} for _ in g["params"]] for g in self.param_groups]
+        for key, entry in state_dict["state"].items():
+            pos = int(key)
+            if not 0 <= pos < len(positions) or not isinstance(entry, dict):
+                raise ArgumentError(
+                    f"{name}.load_state_dict: saved state entry {key!r} is not a dict for one of the "
+                    f"{len(positions)} parameters"
+                )
+            gi, j, p = positions[pos]
+            fresh[gi][j] = self._load_entry(pos, p.array, entry)
+        # checked in full before anything changes
+        for saved, group in zip(saved_groups, self.param_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    group[k] = _restore_like(v, group.get(k))
+        options = state_dict.get("options", {})
+        self.clip_norm = options.get("clip_norm", self.clip_norm)
+        self.clip_value = options.get("clip_value", self.clip_value)
+        self.error_if_nonfinite = options.get("error_if_nonfinite", self.error_if_nonfinite)
+        self._per_param = fresh
+
+    def _load_entry(self, pos: int, param: Any, entry: dict[str, Any]) -> dict[str, Any]:
+        """One parameter's saved state, checked against the keys and shapes this optimizer keeps,
+        as arrays on the parameter's device in its dtype (copies: the saved dict stays apart)."""
+        name = type(self).__name__
+        shapes = self._state_shapes(param)
+        unknown = sorted(set(entry) - set(shapes))
+        absent = sorted(set(shapes) - set(entry))
+        if unknown or absent:
+            raise ArgumentError(
+                f"{name}.load_state_dict: parameter {pos} (shape {tuple(param.shape)}) needs state {sorted(shapes)}, "
+                f"the saved entry has {sorted(entry)}; was it saved by a different optimizer or for another model?"
+            )
+        out: dict[str, Any] = {}
+        for k, shape in shapes.items():
+            v = _host_value(entry[k])
+            if shape is None:  # a count (PyTorch saves Adafactor's as a float tensor)
+                out[k] = int(float(np.asarray(v)))  # host: a saved number, read once per load
+                continue
+            arr = to_host(v) if is_array(v) else np.asarray(v)  # host: saved arrays are host data
+            if arr.shape != shape:
+                raise ShapeError(
+                    f"{name}.load_state_dict: state {k!r} of parameter {pos} has shape {arr.shape}, expected {shape}"
+                )
+            out[k] = to_device(arr.astype(param.dtype, copy=True), device_of(param))
+        return out
