@@ -13,8 +13,17 @@ from ... import backend
 from ...errors import ArgumentError, ArgumentTypeError, StateDictError
 from ...tensor import Tensor, wrap_array
 from .hooks import _NO_HOOKS, RemovableHandle, _attach_backward_hooks, _global_hooks, _identity
-from .parameter import Buffer, Parameter
-from .state import assign_into, check_keys, checked_arrays, copy_into, named_state
+from .parameter import Buffer, Parameter, UninitializedBuffer, is_lazy
+from .state import (
+    EXTRA_STATE_KEY,
+    assign_into,
+    check_keys,
+    checked_arrays,
+    copy_into,
+    load_with_hooks,
+    named_state,
+    save_with_hooks,
+)
 
 M = TypeVar("M", bound="Module")
 
@@ -68,6 +77,21 @@ def _count(n: int) -> str:
     return f"{n:,}"
 
 
+def _customized_state(module: Module) -> bool:
+    """Whether saving or loading ``module`` needs PyTorch's module-by-module walk: some module in it
+    has state hooks (lazy modules have one), extra state or its own ``_save_to_state_dict``."""
+    for m in module.modules():
+        cls = type(m)
+        tables = m.__dict__.get("_state_hooks")
+        if tables and any(tables.values()):
+            return True
+        if cls.get_extra_state is not Module.get_extra_state or cls.set_extra_state is not Module.set_extra_state:
+            return True
+        if cls._save_to_state_dict is not Module._save_to_state_dict:
+            return True
+    return False
+
+
 class Module:
     """Base class of every layer and model: registers parameters, buffers and child modules.
 
@@ -92,6 +116,13 @@ class Module:
     """
 
     training: bool
+    # PyTorch's flag for cooperative multiple inheritance: when True, Module.__init__ passes its
+    # arguments on to the next class in the MRO; when False (the default) it refuses any.
+    call_super_init: bool = False
+    # PyTorch's state-format version of the class, given to state_dict hooks as local_metadata["version"].
+    _version: int = 1
+    dump_patches: bool = False
+    T_destination = TypeVar("T_destination", bound=dict[str, Any])
     _parameters: dict[str, Parameter | None]
     _buffers: dict[str, Tensor | None]
     _non_persistent: set[str]
@@ -101,13 +132,23 @@ class Module:
         super().__init_subclass__(**kwargs)
         _accept_factory_kwargs(cls)
 
-    def __init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if not self.call_super_init and kwargs:
+            raise TypeError(
+                f"{type(self).__name__}.__init__() got an unexpected keyword argument '{next(iter(kwargs))}'"
+            )
+        if not self.call_super_init and args:
+            raise TypeError(
+                f"{type(self).__name__}.__init__() takes 1 positional argument but {len(args) + 1} were given"
+            )
         # object.__setattr__ because our __setattr__ needs these dicts to exist first.
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        if self.call_super_init:
+            super().__init__(*args, **kwargs)
 
     # ------------------------------------------------------------------ calling
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -239,6 +280,171 @@ class Module:
         """PyTorch's deprecated name; it behaves as :meth:`register_full_backward_hook` here."""
         return self._add_hook("backward", hook, False)
 
+    # ------------------------------------------------------------------ state_dict hooks
+    def _state_hook_table(self, kind: str) -> OrderedDict[int, Any]:
+        # kept apart from the forward/backward tables, so a module with only state hooks keeps the fast call path
+        tables = self.__dict__.get("_state_hooks")
+        if tables is None:
+            tables = {k: OrderedDict() for k in ("save_pre", "save_post", "load_pre", "load_post")}
+            object.__setattr__(self, "_state_hooks", tables)
+        table: OrderedDict[int, Any] = tables[kind]
+        return table
+
+    @property
+    def _state_dict_pre_hooks(self) -> OrderedDict[int, Any]:
+        return self._state_hook_table("save_pre")
+
+    @property
+    def _state_dict_hooks(self) -> OrderedDict[int, Any]:
+        return self._state_hook_table("save_post")
+
+    @property
+    def _load_state_dict_pre_hooks(self) -> OrderedDict[int, Any]:
+        return self._state_hook_table("load_pre")
+
+    @property
+    def _load_state_dict_post_hooks(self) -> OrderedDict[int, Any]:
+        return self._state_hook_table("load_post")
+
+    def _add_state_hook(self, kind: str, hook: Callable[..., Any], what: str) -> RemovableHandle:
+        if not callable(hook):
+            raise ArgumentTypeError(f"{type(self).__name__}.{what}: expected a callable, got {hook!r}")
+        table = self._state_hook_table(kind)
+        handle = RemovableHandle(table)
+        table[handle.id] = hook
+        return handle
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, prefix, keep_vars)`` before this module's part of ``state_dict()`` is made.
+
+        Example:
+            >>> from downslope import nn
+            >>> seen = []
+            >>> model = nn.Sequential(nn.Linear(2, 2))
+            >>> _ = model[0].register_state_dict_pre_hook(lambda m, prefix, keep_vars: seen.append(prefix))
+            >>> _ = model.state_dict(); seen
+            ['0.']
+        """
+        return self._add_state_hook("save_pre", hook, "register_state_dict_pre_hook")
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, state_dict, prefix, local_metadata)`` after this module's part of
+        ``state_dict()`` is made (its own entries and its children's); the hook may change
+        ``state_dict`` in place and must return None.
+
+        Example:
+            >>> from downslope import nn
+            >>> lin = nn.Linear(2, 2)
+            >>> def drop_bias(module, state_dict, prefix, local_metadata):
+            ...     del state_dict[prefix + "bias"]
+            >>> _ = lin.register_state_dict_post_hook(drop_bias)
+            >>> list(lin.state_dict())
+            ['weight']
+        """
+        try:
+            hook._from_public_api = True  # type: ignore[attr-defined]
+        except AttributeError:  # a bound method or builtin: PyTorch would fail here too; keep the check below
+            pass
+        return self._add_state_hook("save_post", hook, "register_state_dict_post_hook")
+
+    def _register_state_dict_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """PyTorch's older private post-hook: a non-None result of the root module's hook replaces the state dict."""
+        if getattr(hook, "_from_public_api", False):
+            raise RuntimeError(
+                "Cannot register the same function as the state dict post hook that was "
+                "previously registered via register_state_dict_post_hook"
+            )
+        return self._add_state_hook("save_post", hook, "_register_state_dict_hook")
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` before this module's entries are loaded by ``load_state_dict``.
+        ``state_dict`` is a copy the hook may change (rename keys, convert old formats); appending to
+        ``error_msgs`` makes the load fail.
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import nn
+            >>> lin = nn.Linear(2, 1)
+            >>> def rename(m, sd, prefix, *rest):
+            ...     if prefix + "w" in sd:
+            ...         sd[prefix + "weight"] = sd.pop(prefix + "w")
+            >>> _ = lin.register_load_state_dict_pre_hook(rename)
+            >>> lin.load_state_dict({"w": ds.ones(1, 2), "bias": ds.zeros(1)})
+            IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+        """
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def _register_load_state_dict_pre_hook(
+        self, hook: Callable[..., Any], with_module: bool = False
+    ) -> RemovableHandle:
+        """PyTorch's private form: the hook is called without the module unless ``with_module``."""
+        if not callable(hook):
+            raise ArgumentTypeError(
+                f"{type(self).__name__}.register_load_state_dict_pre_hook: expected a callable, got {hook!r}"
+            )
+        wrapped = functools.partial(hook, self) if with_module else hook
+        return self._add_state_hook("load_pre", wrapped, "register_load_state_dict_pre_hook")
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, incompatible_keys)`` once this module and its children are loaded;
+        the hook may change ``incompatible_keys.missing_keys`` / ``unexpected_keys`` in place (a strict
+        load then checks what is left) and must return None.
+
+        Example:
+            >>> from downslope import nn
+            >>> lin = nn.Linear(2, 1)
+            >>> _ = lin.register_load_state_dict_post_hook(lambda m, keys: keys.missing_keys.clear())
+            >>> lin.load_state_dict({"weight": lin.weight.detach()})
+            IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+        """
+        return self._add_state_hook("load_post", hook, "register_load_state_dict_post_hook")
+
+    # ------------------------------------------------------------------ extra state
+    def get_extra_state(self) -> Any:
+        """Override (with :meth:`set_extra_state`) to save more than parameters and buffers: what it
+        returns is stored in ``state_dict`` under ``prefix + "_extra_state"``.
+
+        Example:
+            >>> from downslope import nn
+            >>> class Counter(nn.Module):
+            ...     def __init__(self):
+            ...         super().__init__()
+            ...         self.calls = 0
+            ...     def get_extra_state(self):
+            ...         return {"calls": self.calls}
+            ...     def set_extra_state(self, state):
+            ...         self.calls = state["calls"]
+            >>> a, b = Counter(), Counter()
+            >>> a.calls = 3
+            >>> _ = b.load_state_dict(a.state_dict()); dict(a.state_dict()), b.calls
+            ({'_extra_state': {'calls': 3}}, 3)
+        """
+        raise RuntimeError(
+            "Reached a code path in Module.get_extra_state() that should never be called: "
+            "a module that saves extra state overrides get_extra_state() and set_extra_state()"
+        )
+
+    def set_extra_state(self, state: Any) -> None:
+        """Override (with :meth:`get_extra_state`) to restore what ``get_extra_state`` saved; called by
+        ``load_state_dict`` with the value under ``prefix + "_extra_state"``."""
+        raise RuntimeError(
+            "Reached a code path in Module.set_extra_state() that should never be called: "
+            "a module that loads extra state overrides get_extra_state() and set_extra_state()"
+        )
+
+    def _save_to_state_dict(self, destination: Any, prefix: str, keep_vars: bool) -> None:
+        """Put this module's own parameters, persistent buffers and extra state (not its children's)
+        into ``destination`` (PyTorch's hook for subclasses that save differently)."""
+        for name, param in self._parameters.items():
+            if param is not None:
+                destination[prefix + name] = param if keep_vars or is_lazy(param) else param.detach()
+        for name, buf in self._buffers.items():
+            if buf is not None and name not in self._non_persistent:
+                destination[prefix + name] = buf if keep_vars or is_lazy(buf) else buf.detach()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + EXTRA_STATE_KEY] = self.get_extra_state()
+
     # ------------------------------------------------------------------ registration
     def _check_initialized(self, name: str) -> None:
         if "_parameters" not in self.__dict__:
@@ -249,6 +455,10 @@ class Module:
 
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
+        if isinstance(value, UninitializedBuffer):  # PyTorch marks it a buffer, as nn.Buffer
+            self._check_initialized(name)
+            self.register_buffer(name, value, persistent=value.persistent)
+            return
         if isinstance(value, Buffer):
             self._check_initialized(name)
             self.register_buffer(name, wrap_array(value.array), persistent=value.persistent)
@@ -572,6 +782,9 @@ class Module:
 
         target = resolve(device, where)
         for t in [*self.parameters(), *self.buffers()]:
+            if is_lazy(t):
+                t._retype(device=target)  # type: ignore[attr-defined]
+                continue
             t.array = to_device(t.array, target)
             if t.grad is not None:
                 t.grad.array = to_device(t.grad.array, target)
@@ -583,12 +796,46 @@ class Module:
             raise ArgumentTypeError(f"{where}: expected a floating dtype, got {target}")
         for m in self.modules():
             for p in m._parameters.values():
-                if p is not None and p.array.dtype != target:
+                if is_lazy(p):
+                    p._retype(dtype=target)  # type: ignore[union-attr]
+                elif p is not None and p.array.dtype != target:
                     p.array = p.array.astype(target)
                     p._grad = None  # the slot: None needs none of the setter's checks
             for b in m._buffers.values():
-                if b is not None and backend.is_floating(b.array.dtype) and b.array.dtype != target:
+                if is_lazy(b):
+                    b._retype(dtype=target)  # type: ignore[union-attr]
+                elif b is not None and backend.is_floating(b.array.dtype) and b.array.dtype != target:
                     b.array = b.array.astype(target)
+        return self
+
+    def to_empty(self: M, *, device: Any, recurse: bool = True) -> M:
+        """Give every parameter and buffer new, uninitialized memory of its shape and dtype on ``device``
+        (PyTorch's way to materialize a model built on the "meta" device; the values are garbage until
+        loaded or initialized). Parameters stay the same objects; ``recurse=False`` does only this
+        module's own. Uninitialized (lazy) parameters just move.
+
+        Example:
+            >>> from downslope import nn
+            >>> lin = nn.Linear(2, 3).to_empty(device="cpu")
+            >>> lin.weight.shape, lin.weight.requires_grad
+            ((3, 2), True)
+        """
+        import numpy as np
+
+        from ...device import resolve
+        from ...devices import to_device
+
+        target = resolve("cpu" if device is None else device, f"{type(self).__name__}.to_empty")
+        mods = list(self.modules()) if recurse else [self]
+        for m in mods:
+            for t in [*m._parameters.values(), *m._buffers.values()]:
+                if t is None:
+                    continue
+                if is_lazy(t):
+                    t._retype(device=target)  # type: ignore[attr-defined]
+                    continue
+                t.array = to_device(np.empty(t.array.shape, t.array.dtype), target)  # host: made here, then moved
+                t._grad = None  # the slot: a gradient of the old values means nothing now
         return self
 
     def cpu(self: M) -> M:
@@ -658,9 +905,11 @@ class Module:
             prefix = rest[0] if rest else prefix
             keep_vars = rest[1] if len(rest) > 1 else keep_vars
         out: Any = OrderedDict() if destination is None else destination
-        for key, tensor in named_state(self, prefix):
-            out[key] = tensor if keep_vars else tensor.detach()
-        return out
+        if not _customized_state(self):
+            for key, tensor in named_state(self, prefix):
+                out[key] = tensor if keep_vars or is_lazy(tensor) else tensor.detach()
+            return out
+        return save_with_hooks(self, out, prefix, keep_vars)
 
     def _state_tensors(self) -> dict[str, Tensor]:
         return dict(named_state(self))
@@ -699,6 +948,8 @@ class Module:
                 f"load_state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}"
             )
         where = f"load_state_dict into {type(self).__name__}"
+        if _customized_state(self):
+            return load_with_hooks(self, state_dict, strict, assign, allow_nonfinite, where)
         own = self._state_tensors()
         missing, unexpected = check_keys(where, own, state_dict, strict)
         # Check every key before writing any, so a failed load leaves the module unchanged.
@@ -719,6 +970,8 @@ class Module:
         own = [(n, p) for n, p in self._parameters.items() if p is not None]
         if not own:
             return ""
+        if any(is_lazy(p) for _, p in own):
+            return "  # parameters uninitialized until the first forward"
         shapes = ", ".join(f"{n} {tuple(p.shape)}" for n, p in own)
         return f"  # {_count(sum(p.numel() for _, p in own))} params: {shapes}"
 
@@ -744,7 +997,8 @@ class Module:
         for name, m in kids:
             body = repr(m).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
-        lines.append(f")  # {_count(self.num_parameters())} params in total")
+        total = sum(p.numel() for p in self.parameters() if not is_lazy(p))
+        lines.append(f")  # {_count(total)} params in total")
         return "\n".join(lines)
 
     def __dir__(self) -> Iterable[str]:

@@ -11,7 +11,7 @@ import numpy as np
 from ...devices import device_of, is_array, to_device, to_host
 from ...errors import CheckpointError, ShapeError, StateDictError
 from ...tensor import Tensor, wrap_array
-from .parameter import Parameter
+from .parameter import Parameter, is_lazy
 
 if TYPE_CHECKING:
     from .base import Module
@@ -92,6 +92,8 @@ def checked_arrays(
         if key not in state_dict:
             continue
         value = state_dict[key]
+        if is_lazy(value):
+            raise ShapeError(f"{where}: {key!r}: " + _LAZY_INTO_INITIALIZED)
         # Checked and cast on the host (a load, not a training step); copied to each target's device below.
         arr = to_host(value.array if isinstance(value, Tensor) else value)
         if arr.dtype.kind not in "biuf":
@@ -209,3 +211,221 @@ def assign_into(module: Module, state_dict: Mapping[str, Any], arrays: Mapping[s
         else:
             mod._buffers[name] = t
         mod.__dict__[name] = t  # a module keeps its parameters and buffers as plain attributes too
+
+
+# The state_dict key (after the module's prefix) of what a module's get_extra_state() returns, as PyTorch's.
+EXTRA_STATE_KEY = "_extra_state"
+
+
+def _saves_extra(module: Module) -> bool:
+    from .base import Module
+
+    return type(module).get_extra_state is not Module.get_extra_state
+
+
+def _loads_extra(module: Module) -> bool:
+    from .base import Module
+
+    return type(module).set_extra_state is not Module.set_extra_state
+
+
+def save_with_hooks(root: Module, destination: Any, prefix: str, keep_vars: bool) -> Any:
+    """``state_dict`` the way PyTorch walks it, module by module: each module's state-dict pre-hooks,
+    its own entries (``_save_to_state_dict``: parameters, persistent buffers, extra state), its
+    children, then its post-hooks. The walk keeps its own stack, so deep nesting needs no recursion.
+
+    Example:
+        >>> from downslope import nn
+        >>> lin = nn.Linear(1, 1)
+        >>> _ = lin.register_state_dict_pre_hook(lambda m, prefix, keep_vars: None)
+        >>> list(save_with_hooks(lin, {}, "", False))
+        ['weight', 'bias']
+    """
+    # (module, prefix, leaving): a module is entered (pre-hooks, own entries, children pushed) and left (post-hooks).
+    stack: list[tuple[Module, str, bool]] = [(root, prefix, False)]
+    while stack:
+        mod, pre, leaving = stack.pop()
+        tables = mod.__dict__.get("_state_hooks") or {}
+        if leaving:
+            metadata = {"version": type(mod)._version}
+            for hook in list(tables.get("save_post", {}).values()):
+                result = hook(mod, destination, pre, metadata)
+                if getattr(hook, "_from_public_api", False):
+                    if result is not None:
+                        raise RuntimeError("state_dict post-hook must return None")
+                elif result is not None and mod is root and pre == prefix:
+                    destination = result  # PyTorch's private hook: only the root module's result counts
+            continue
+        for hook in list(tables.get("save_pre", {}).values()):
+            hook(mod, pre, keep_vars)
+        mod._save_to_state_dict(destination, pre, keep_vars)
+        stack.append((mod, pre, True))
+        children = [(f"{pre}{name}.", child) for name, child in mod._modules.items() if child is not None]
+        stack.extend((child, child_prefix, False) for child_prefix, child in reversed(children))
+    return destination
+
+
+class _Visit:
+    """One module's part of a load: the tensors it loads and the values for them, its extra state."""
+
+    __slots__ = ("module", "prefix", "missing", "unexpected", "targets", "values", "extra")
+
+    def __init__(self, module: Module, prefix: str) -> None:
+        self.module, self.prefix = module, prefix
+        self.missing: list[str] = []
+        self.unexpected: list[str] = []
+        self.targets: dict[str, Tensor] = {}
+        self.values: dict[str, Any] = {}
+        self.extra: tuple[Any, ...] = ()
+
+
+def _visit_own(visit: _Visit, local: Mapping[str, Any]) -> None:
+    """What ``visit.module`` itself loads from ``local`` (its keys keep their full prefix): PyTorch's
+    ``_load_from_state_dict`` bookkeeping, with a norm layer's batch counter allowed to be absent."""
+    mod, prefix = visit.module, visit.prefix
+    own: dict[str, Tensor] = {}
+    for name, p in mod._parameters.items():
+        if p is not None:
+            own[name] = p
+    for name, b in mod._buffers.items():
+        if b is not None and name not in mod._non_persistent:
+            own[name] = b
+    for name, target in own.items():
+        key = prefix + name
+        if key in local:
+            visit.targets[key] = target
+            visit.values[key] = local[key]
+        elif not _kept_when_absent(key):
+            visit.missing.append(key)
+    extra_key = prefix + EXTRA_STATE_KEY
+    if _loads_extra(mod):
+        if extra_key in local:
+            visit.extra = (local[extra_key],)
+        else:
+            visit.missing.append(extra_key)
+    elif extra_key in local:
+        visit.unexpected.append(extra_key)
+    for key in local:
+        if key.startswith(prefix) and key != extra_key:
+            head, dot, _ = key[len(prefix) :].partition(".")
+            if (dot and head not in mod._modules) or (not dot and head not in own):
+                visit.unexpected.append(key)
+
+
+def _load_own(root: Module, visit: _Visit, assign: bool, allow_nonfinite: bool, where: str) -> None:
+    """Check this module's values (all of them, before writing any), then write them and its extra state."""
+    targets: dict[str, Tensor] = {}
+    values: dict[str, Any] = {}
+    for key, target in visit.targets.items():
+        value = visit.values[key]
+        if is_lazy(value):
+            if is_lazy(target):
+                continue  # an uninitialized entry into an uninitialized one: nothing to copy, as PyTorch
+            raise ShapeError(f"{where}: {key!r}: " + _LAZY_INTO_INITIALIZED)
+        if is_lazy(target):
+            raise ShapeError(
+                f"{where}: {key!r} is uninitialized in this module and has no lazy module to initialize it"
+            )
+        targets[key], values[key] = target, value
+    buffers = frozenset(k for k, t in targets.items() if not isinstance(t, Parameter))
+    arrays = checked_arrays(where, targets, values, allow_nonfinite, buffers)
+    if assign:
+        _assign_own(visit, values, arrays, where)
+    else:
+        copy_into(targets, arrays)
+    if visit.extra:
+        visit.module.set_extra_state(visit.extra[0])
+
+
+def _assign_own(visit: _Visit, values: Mapping[str, Any], arrays: Mapping[str, np.ndarray], where: str) -> None:
+    """``assign=True`` for one module's own entries (assign_into with the module as the root)."""
+    prefix = visit.prefix
+    local_values = {key[len(prefix) :]: value for key, value in values.items()}
+    local_arrays = {key[len(prefix) :]: arr for key, arr in arrays.items()}
+    own_only = {k: v for k, v in local_values.items() if "." not in k}
+    assign_into(visit.module, own_only, {k: local_arrays[k] for k in own_only}, where)
+
+
+def load_with_hooks(
+    root: Module, state_dict: Mapping[str, Any], strict: bool, assign: bool, allow_nonfinite: bool, where: str
+) -> Any:
+    """``load_state_dict`` the way PyTorch walks it, for modules with load hooks or extra state.
+
+    Module by module (parents before children): its load pre-hooks (given the entries under its prefix,
+    which they may change), then its own values are checked (shapes, dtypes, finiteness; all of the
+    module's before any is written) and written and ``set_extra_state`` called, then its children,
+    then its post-hooks with the missing and unexpected keys gathered so far (which they may change in
+    place). A strict load fails at the end if any keys are left, or if a pre-hook added to
+    ``error_msgs``. Unlike the load without hooks, a bad value found in a later module leaves the
+    modules before it loaded (as in PyTorch).
+
+    Example:
+        >>> from downslope import nn
+        >>> a, b = nn.Linear(1, 1), nn.Linear(1, 1)
+        >>> _ = b.register_load_state_dict_post_hook(lambda m, keys: None)
+        >>> load_with_hooks(b, a.state_dict(), True, False, False, "load")
+        IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+    """
+    from collections import OrderedDict
+
+    from .base import IncompatibleKeys
+
+    metadata = getattr(state_dict, "_metadata", None)
+    copied: Any = OrderedDict(state_dict)
+    if metadata is not None:
+        copied._metadata = metadata
+    missing: list[str] = []
+    unexpected: list[str] = []
+    error_msgs: list[str] = []
+    keys = IncompatibleKeys(missing, unexpected)
+
+    # (module, prefix, its entries, leaving): entered (pre-hooks, own load, children pushed), then left (post-hooks)
+    stack: list[tuple[Module, str, Any, bool]] = [(root, "", copied, False)]
+    while stack:
+        mod, prefix, local, leaving = stack.pop()
+        tables = mod.__dict__.get("_state_hooks") or {}
+        if leaving:
+            for hook in list(tables.get("load_post", {}).values()):
+                if hook(mod, keys) is not None:
+                    raise AssertionError(
+                        "Hooks registered with ``register_load_state_dict_post_hook`` are not expected to return "
+                        "new values, if incompatible_keys need to be modified, it should be done inplace."
+                    )
+            continue
+        local_metadata: dict[str, Any] = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
+        if assign:
+            local_metadata["assign_to_params_buffers"] = assign
+        for hook in list(tables.get("load_pre", {}).values()):
+            hook(local, prefix, local_metadata, True, missing, unexpected, error_msgs)
+        visit = _Visit(mod, prefix)
+        _visit_own(visit, local)
+        missing.extend(visit.missing)
+        unexpected.extend(visit.unexpected)
+        _load_own(root, visit, assign, allow_nonfinite, where)
+        stack.append((mod, prefix, local, True))
+        pushed = []
+        for name, child in mod._modules.items():
+            if child is not None:
+                child_prefix = f"{prefix}{name}."
+                pushed.append(
+                    (child, child_prefix, {k: v for k, v in local.items() if k.startswith(child_prefix)}, False)
+                )
+        stack.extend(reversed(pushed))
+
+    problems = list(error_msgs)
+    if strict and (missing or unexpected):
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected}")
+        problems.insert(0, " ".join(parts))
+    if problems:
+        raise StateDictError(f"{where} failed: " + "; ".join(problems))
+    return keys
+
+
+_LAZY_INTO_INITIALIZED = (
+    "the checkpoint holds an uninitialized parameter or buffer (a lazy module's, saved before its first "
+    "forward) and this module's is initialized; run the lazy model's forward once before saving it"
+)
