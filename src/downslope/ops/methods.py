@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-from ..errors import StateError
+from ..errors import ArgumentTypeError, StateError
 from ..tensor import Tensor
 from . import (
     arithmetic,
@@ -21,6 +22,7 @@ from . import (
     shape,
     sorting,
 )
+from .out import _INPUT_OTHER
 
 _MODULES = (pointwise, arithmetic, shape, indexing, rearrange, reductions, sorting, scans, comparison, linalg, sampling)
 
@@ -35,6 +37,20 @@ def _op(name: str) -> Any:
 
 
 def _as_method(fn: Any) -> Any:
+    own = _other_param(fn)
+    if own is not None:  # torch's keyword for the operand is other= (x.atan2(other=y)); fn names it otherwise
+
+        def renaming(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+            if "other" in kwargs:
+                if own in kwargs:
+                    raise ArgumentTypeError(f"got multiple values for argument {own!r} (also given as 'other')")
+                kwargs[own] = kwargs.pop("other")
+            return fn(self, *args, **kwargs)
+
+        renaming.__name__ = renaming.__qualname__ = fn.__name__
+        renaming.__doc__ = fn.__doc__
+        return renaming
+
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
         return fn(self, *args, **kwargs)
 
@@ -42,6 +58,21 @@ def _as_method(fn: Any) -> Any:
     method.__doc__ = fn.__doc__
     return method
 
+
+def _other_param(fn: Any) -> str | None:
+    """The name ``fn`` gives its second parameter, where torch's method calls it ``other`` and ``fn`` not."""
+    if getattr(fn, "__name__", None) not in _OTHER_NAMED:
+        return None
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if len(params) < 2 or params[1].name == "other" or params[1].kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+        return None
+    return params[1].name
+
+
+_OTHER_NAMED = {*_INPUT_OTHER, "igamma"}  # torch's Tensor methods whose operand is named other
 
 _METHODS = {
     **{
@@ -59,6 +90,7 @@ _METHODS = {
     "absolute": _op("abs"),
     "fix": _op("trunc"),
     "sgn": _op("sign"),
+    "ravel": _op("public_ravel"),  # copies where torch's copies (ops.ravel keeps the kernels' views)
 }
 
 
@@ -79,7 +111,7 @@ Tensor.positive = _positive  # type: ignore[attr-defined]
 _NO_GRAD_RESULTS = {"eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal"}
 
 
-_NO_GRAD_RESULTS |= {"logical_and", "logical_or", "logical_not", "logical_xor", "heaviside", "floor_divide"}
+_NO_GRAD_RESULTS |= {"logical_and", "logical_or", "logical_not", "logical_xor", "heaviside"}
 
 
 def _inplace_form(name: str) -> Any:
@@ -189,3 +221,13 @@ if not hasattr(Tensor, "__rlshift__"):
     Tensor.__rlshift__ = _rlshift  # type: ignore[attr-defined]
 if not hasattr(Tensor, "__rrshift__"):
     Tensor.__rrshift__ = _rrshift  # type: ignore[attr-defined]
+
+
+# The Tensor methods that the newer op modules list in their METHODS (narrow_copy, histogram, new,
+# bernoulli, addmm_...)
+from . import compositions, constructors, copy_variants, histograms, inplace_products, random_samplers  # noqa: E402
+
+for _module in (copy_variants, compositions, histograms, constructors, random_samplers, inplace_products):
+    for _name, _fn in _module.METHODS.items():
+        if not hasattr(Tensor, _name):
+            setattr(Tensor, _name, _fn)
