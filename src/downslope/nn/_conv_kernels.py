@@ -186,9 +186,11 @@ def conv2d_forward(
     if jit is not None:
         u = _transformed_weight(jit, w) if reuse_weight else jit.winograd_weight(w)  # kept for the input gradient
         return _winograd_forward(jit, x, u, b, geometry), (geometry, ("winograd", jit, u))
-    jit = _depthwise_jit(x, w, b, geometry)
-    if jit is not None:
-        return _depthwise_forward(jit, x, w, b, geometry), (geometry, ("depthwise", jit))
+    chosen = _depthwise_jit(x, w, b, geometry)
+    if chosen is not None:
+        jit, plan = chosen
+        layout = (geometry[4], plan)
+        return _depthwise_forward(jit, x, w, b, layout), (geometry, ("depthwise", jit, layout))
     return _conv2d_forward(x, w, b, geometry), (geometry, None)
 
 
@@ -228,7 +230,7 @@ def _conv2d_vjp(g, y, args, saved, needs, xp):
     if method is not None and method[0] == "winograd":
         return _winograd_vjp(method[1], method[2], g, args, geometry, needs)
     if method is not None and method[0] == "depthwise":
-        return _depthwise_vjp(method[1], g, args, geometry, needs)
+        return _depthwise_vjp(method[1], g, args, method[2], needs)
     return _im2col_vjp(g, args, geometry, needs)
 
 
@@ -345,32 +347,41 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
 
 # ---------------------------------------------------------------------- depthwise (compiled path)
 def _depthwise_jit(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> Any:
-    """The compiled kernels when this is a depthwise convolution (one input channel per group, any
-    channel multiplier), which they compute directly; else None."""
-    groups = geometry[3]
-    if groups == 1 or w.shape[1] != 1 or groups != x.shape[1]:
+    """(the compiled kernels, their plan) when this is a depthwise convolution (one input channel per
+    group, any channel multiplier) that they compute directly; else None."""
+    (sh, sw), (top, _, left, _), (dh, dw), groups, out_hw = geometry
+    if groups == 1 or w.shape[1] != 1 or groups != x.shape[1] or x.shape[0] == 0:
         return None
-    return _jit.kernels(x, w, b)  # compiled for host arrays: NumPy inputs only
+    jit = _jit.kernels(x, w, b)  # compiled for host arrays: NumPy inputs only
+    if jit is None:
+        return None
+    layout = jit.depthwise_layout(
+        x.shape[2], x.shape[3], out_hw, w.shape[2:], (sh, sw), (dh, dw), top, left, x.dtype
+    )  # None for padding as wide as the input: im2col then
+    return None if layout is None else (jit, layout)
 
 
-def _depthwise_forward(jit: Any, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> np.ndarray:
-    (sh, sw), (top, _, left, _), (dh, dw), _, (oh, ow) = geometry
-    n = x.shape[0]
+def _depthwise_forward(jit: Any, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, layout: Any) -> np.ndarray:
+    """``layout``: (the output's (OH, OW), the kernels' plan from ``depthwise_layout``)."""
+    n, (oh, ow) = x.shape[0], layout[0]
     out = _workspace.lend((w.shape[0], n, oh, ow), x.dtype)  # channel-major, as the im2col path returns
-    jit.depthwise_forward(x, w, b, out, (sh, sw, dh, dw, top, left))
+    jit.depthwise_forward(x, w, b, out, layout[1])
     return out.transpose(1, 0, 2, 3)
 
 
-def _depthwise_vjp(jit: Any, g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np.ndarray | None, ...]:
-    (sh, sw), (top, _, left, _), (dh, dw), _, _ = geometry
+def _depthwise_vjp(jit: Any, g: np.ndarray, args: Any, layout: Any, needs: Any) -> tuple[np.ndarray | None, ...]:
     x, w = args[0], args[1]
     n, c, h, wd = x.shape
     need_gb = len(args) > 2 and bool(needs[2])  # host: needs holds Python flags (host-only kernel)
-    gx = _workspace.lend((c, n, h, wd), g.dtype) if needs[0] else None  # channel-major, like the output
+    gx = None
+    if needs[0] and _channel_major(x):  # in the input's layout: channel-major for the layer before
+        gx = _workspace.lend((c, n, h, wd), g.dtype).transpose(1, 0, 2, 3)
+    elif needs[0]:  # an N-major input (a leaf: its .grad is this array, no transposing copy)
+        gx = np.empty((n, c, h, wd), dtype=g.dtype)  # host: host-only kernel
     need_gw = bool(needs[1])  # host: needs holds Python flags (host-only kernel)
-    gw, gb = jit.depthwise_backward(x, g, w, gx, need_gw, need_gb, (sh, sw, dh, dw, top, left))
+    gw, gb = jit.depthwise_backward(x, g, w, gx, need_gw, need_gb, layout[1])
     grads = (
-        None if gx is None else gx.transpose(1, 0, 2, 3),
+        gx,
         None if gw is None else gw.astype(g.dtype).reshape(w.shape),
     )
     return grads + ((None if gb is None else gb.astype(g.dtype)),) if len(args) > 2 else grads

@@ -29,7 +29,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Any
 
 import numba
 import numpy as np
@@ -38,6 +40,7 @@ from .. import parallel as _parallel
 from .. import workspace as _workspace
 
 _jit = numba.njit(cache=True, nogil=True)
+U64 = numba.uint64  # unsigned loop indices: no wraparound checks for negative indices
 # For loops that sum: reassociation lets LLVM keep several partial sums in vector registers
 # (a sequential float64 sum waits on each addition: measured 3x slower batch norm).
 _jit_sums = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
@@ -632,228 +635,556 @@ def winograd_backward_chunk(
 # ---------------------------------------------------------------------- depthwise convolution
 # A depthwise convolution (groups = C_in, one input channel per group) does kh*kw multiply-adds per
 # output, too few for a GEMM: im2col copied the input kh*kw times to run 64 one-row products. These
-# kernels compute it directly, one (channel, image) plane at a time: the input plane is copied into
-# a zero-bordered scratch plane whose rows are ``pwp`` apart, ``pwp`` a multiple of the column
-# stride, and the output plane is computed as ``(oh, aw)`` values with ``aw = pwp * sh / sw`` (the
-# columns past OW are scratch). Then every kernel offset (p, q) is one long loop over the flat plane,
-# ``acc[k] += w[p, q] * plane[p*dh*pwp + q*dw + k*sw]``, which LLVM vectorizes (a loop per output row
-# would run only OW iterations). The input gradient is the same loop's adjoint, the weight gradient
-# its dot products; the columns past OW of the output gradient's plane are zeros.
+# kernels compute it directly, a chunk of images of one channel at a time, with loops that run over
+# the whole chunk (a loop over one output row, 8 or 16 values, is too short to vectorize).
+#
+# The input is dealt out by columns over ``sw`` phase planes (column ``t*sw + b`` of an image goes to
+# column ``t`` of plane ``b``): with W a multiple of sw, one flat pass over each image (the strided
+# copies row by row it replaces took 4x longer). A plane keeps every input row, ``wp = W / sw``
+# values each, between zero rows (``top`` above), and the chunk's images follow each other ``block``
+# values apart. Output (i, j) of an image then sits at ``i*sh*wp + j`` of an accumulator laid out like
+# the planes (the rows between output rows are scratch), and kernel offset (p, q) reads plane ``b``
+# ``p*dh*wp + B`` further on, where ``(j + B)*sw + b`` is the input column it reads: each offset is one
+# long loop ``acc[k] += w[p, q] * plane[k + offset]``, and up to 4 offsets share a pass.
+#
+# Near the left and right edges (padding) an offset's read can leave its row (j + B < 0 or >= wp)
+# and land on the neighbouring row instead of a zero: the offsets with such a shift B (the "wrapping"
+# ones) are summed first, apart, and their sums zeroed at those output columns (where their true
+# terms are all padding, zeros). The gradients gather the same way from the output gradient laid out
+# like the accumulator (zeros between the output rows and columns), reading, for a wrapping shift B,
+# a copy of it with those columns zeroed.
+DEPTHWISE_CHUNK_BYTES = 96 * 2**10  # scratch per chunk of images: stays in the L2 cache
 
 
-def depthwise_plane_geometry(
-    oh: int, ow: int, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
-) -> tuple[int, int, int]:
-    """(rows, row length ``pwp``, output row length ``aw``) of the scratch planes of a depthwise pass."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    ph = (oh - 1) * sh + (kh - 1) * dh + 1
-    pw = (ow - 1) * sw + (kw - 1) * dw + 1
-    t = -(-pw // sw)
-    return ph + sh + 1, sw * t, sh * t  # rows past PH: read (and written) only for the scratch columns
+def depthwise_layout(
+    h: int, wd: int, out_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+    dilation: tuple[int, int], top: int, left: int, dtype: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:  # fmt: skip
+    """The plan of the depthwise kernels for (H, W) images (see above), or None when an output row
+    does not fit the accumulator's rows or an offset's reads would leave its row by more than a row
+    (padding wider than the kernel needs, or as wide as the input): (sizes, offsets in the order the
+    forward pass sums them, offsets by phase, the wrapping shifts' zero columns)."""
+    return _depthwise_layout(h, wd, tuple(out_hw), tuple(kernel), stride, dilation, top, left, np.dtype(dtype).itemsize)
+
+
+@functools.lru_cache(maxsize=256)
+def _depthwise_layout(
+    h: int, wd: int, out_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+    dilation: tuple[int, int], top: int, left: int, itemsize: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:  # fmt: skip
+    (oh, ow), (kh, kw), (sh, sw), (dh, dw) = out_hw, kernel, stride, dilation
+    wp = -(-wd // sw)
+    if ow > sh * wp:  # an output row longer than the accumulator's (padding wider than the kernel)
+        return None
+    # the input's rows, every row a valid output reads, and the last output row (longer than a row when
+    # the padding is wide: its end is in the scratch rows below)
+    rows = max(top + h, (oh - 1) * sh + (kh - 1) * dh + 1, (oh - 1) * sh + -(-ow // wp))
+    block = rows * wp
+    cols = []  # per kernel column q: (phase b, shift B)
+    for q in range(kw):
+        b, shift = (q * dw - left) % sw, (q * dw - left) // sw
+        if shift <= -wp or ow - 1 + shift >= 2 * wp:
+            return None
+        cols.append((b, shift))
+    wraps: dict[int, tuple[int, int, int, int]] = {}  # wrapping shift: its zero output columns
+    for _, shift in cols:
+        lo1, hi1 = (0, min(ow, -shift)) if shift < 0 else (0, 0)
+        lo2, hi2 = (max(0, wp - shift), ow) if wp - shift < ow else (0, 0)
+        if hi1 > lo1 or hi2 > lo2:
+            wraps[shift] = (lo1, hi1, lo2, hi2)
+    order = {shift: 1 + i for i, shift in enumerate(sorted(wraps))}  # 0: an offset that never wraps
+    zero_cols = np.array([wraps[s] for s in sorted(wraps)] or [(0, 0, 0, 0)], dtype=np.int64)  # host: numba path
+    # offsets: (phase, source, offset, weight index, wrap group); the source is the phase plane for
+    # the forward pass and weight gradient, the output gradient's copy (the group) for the gather
+    rows_of = [
+        (b, p * dh * wp + shift, p * kw + q, order.get(shift, 0))
+        for p in range(kh)
+        for q, (b, shift) in enumerate(cols)
+    ]
+    forward = sorted(((b, b, off, k, g) for b, off, k, g in rows_of), key=lambda r: (r[4] == 0, r[4], r[0], r[2]))
+    gather = sorted((b, g, off, k, g) for b, off, k, g in rows_of)
+    taps = np.array(forward, dtype=np.int64)  # host: numba path
+    taps_g = np.array(gather, dtype=np.int64)  # host: numba path
+    lo, hi = int(taps[:, 2].min()), int(taps[:, 2].max())
+    groups = len(wraps)
+    per_image = (2 * sw + 2 + 2 * groups) * block * itemsize
+    # how an image is dealt out: a copy (sw = 1), float32 pairs split as 64-bit words (sw = 2, even W),
+    # a strided pass per phase (W a multiple of sw), or row by row
+    mode = 0 if sw == 1 else 1 if sw == 2 and wd % 2 == 0 and itemsize == 4 else 2 if wd % sw == 0 else 3
+    nb = max(1, DEPTHWISE_CHUNK_BYTES // per_image)
+    sizes = [sh, sw, top, wp, block, max(0, -lo), max(0, hi), groups, nb, max(0, hi) + 1, max(0, -lo) + 1, mode]
+    ints = np.array(sizes, dtype=np.int64)  # host: numba path
+    for a in (ints, taps, taps_g, zero_cols):
+        a.flags.writeable = False  # cached and shared
+    return ints, taps, taps_g, zero_cols
+
+
+# What ``ints`` holds, by position.
+_SH, _SW, _TOP, _WP, _BLOCK, _LEAD, _GLEAD, _GROUPS, _NB, _TAIL, _GTAIL, _MODE = range(12)
+
+
+@numba.njit(inline="always")
+def _deal_chunk(xf, x64, x_cm, c, n0, images, n_, c_, h, wd, src, src32, base, block, sw, wp, mode):
+    """Input plane (n, c) of each image n of [n0, n0 + images) dealt out over the phase planes
+    ``src[b]``, image j's first row at ``base + j*block``: one compiled loop per way of dealing (one
+    loop choosing the way per image ran 2-3x slower: LLVM left its copies unvectorized)."""
+    if mode == 0:
+        _deal_copy(xf, x_cm, c, n0, images, n_, c_, h * wd, src[0], base, block)
+    elif mode == 1:
+        _deal_pairs(x64, x_cm, c, n0, images, n_, c_, h * wd, src32[0], src32[1], base, block)
+    elif mode == 2:
+        _deal_strided(xf, x_cm, c, n0, images, n_, c_, h * wd, src, base, block, sw)
+    else:
+        for j in range(images):
+            start = _plane_start(c, n0 + j, n_, c_, x_cm, h * wd)
+            _deal_rows(xf, start, h, wd, src, base + j * block, sw, wp)
+
+
+@numba.njit(inline="always")
+def _collect_chunk(gf, g64, g_cm, c, n0, images, n_, c_, h, wd, planes, planes32, base, block, sw, wp, mode):
+    """The adjoint of :func:`_deal_chunk` into ``gf`` (N, C, H, W), or (C, N, H, W) when ``g_cm``."""
+    if mode == 0:
+        _collect_copy(gf, g_cm, c, n0, images, n_, c_, h * wd, planes[0], base, block)
+    elif mode == 1:
+        _collect_pairs(g64, g_cm, c, n0, images, n_, c_, h * wd, planes32[0], planes32[1], base, block)
+    elif mode == 2:
+        _collect_strided(gf, g_cm, c, n0, images, n_, c_, h * wd, planes, base, block, sw)
+    else:
+        for j in range(images):
+            start = _plane_start(c, n0 + j, n_, c_, g_cm, h * wd)
+            _collect_rows(gf, start, h, wd, planes, base + j * block, sw, wp)
+
+
+# Indices are unsigned in these loops: no checks for negative indices. ``size`` = H*W, a plane's
+# values; each phase plane of an image holds size / sw of them.
+@_jit
+def _deal_copy(xf, x_cm, c, n0, images, n_, c_, size, d, base, block):
+    for j in range(images):
+        s0 = U64(_plane_start(c, n0 + j, n_, c_, x_cm, size))
+        d0 = U64(base + j * block)
+        for k in range(U64(size)):
+            d[d0 + k] = xf[s0 + k]
 
 
 @_jit
-def _phase_tables(kh, kw, sw, dh, dw, pwp, s_lo, s_hi, wd, left):
-    """Integer divisions done once per call, not per plane (a 64-bit division costs tens of cycles):
-    ``taps[p*kw + q]`` = (phase, offset) of kernel offset (p, q) in the phase-split plane, and per
-    phase ``cols[phase]`` = (first input column, its offset in the phase's row, count) of the input
-    columns [s_lo - left, s_hi - left) that land in it, clipped to ``wd`` columns."""
-    taps = np.empty((kh * kw, 2), dtype=np.int64)  # host: numba path
-    for p in range(kh):
-        for q in range(kw):
-            base = p * dh * pwp + q * dw
-            taps[p * kw + q, 0] = base % sw
-            taps[p * kw + q, 1] = base // sw
-    cols = np.zeros((sw, 3), dtype=np.int64)  # host: numba path
-    for phase in range(sw):
-        first = s_lo + (phase - s_lo) % sw  # the first plane column of this phase
-        cols[phase, 0] = first - left
-        cols[phase, 1] = first // sw
-        cols[phase, 2] = max(0, (s_hi - first + sw - 1) // sw)
-    return taps, cols
+def _deal_pairs(x64, x_cm, c, n0, images, n_, c_, size, d0, d1, base, block):
+    """float32 pairs as one 64-bit word each: the low half (the even column) to ``d0``, the high to ``d1``."""
+    for j in range(images):
+        s0 = U64(_plane_start(c, n0 + j, n_, c_, x_cm, size) // 2)
+        t0 = U64(base + j * block)
+        for k in range(U64(size // 2)):
+            v = x64[s0 + k]
+            d0[t0 + k] = numba.uint32(v & U64(0xFFFFFFFF))
+            d1[t0 + k] = numba.uint32(v >> U64(32))
+
+
+@_jit
+def _deal_strided(xf, x_cm, c, n0, images, n_, c_, size, src, base, block, sw):
+    for j in range(images):
+        s0 = U64(_plane_start(c, n0 + j, n_, c_, x_cm, size))
+        t0 = U64(base + j * block)
+        for b in range(sw):
+            d = src[b]
+            sb = s0 + U64(b)
+            for k in range(U64(size // sw)):
+                d[t0 + k] = xf[sb + U64(sw) * k]
+
+
+@_jit
+def _collect_copy(gf, g_cm, c, n0, images, n_, c_, size, p, base, block):
+    for j in range(images):
+        s0 = U64(_plane_start(c, n0 + j, n_, c_, g_cm, size))
+        p0 = U64(base + j * block)
+        for k in range(U64(size)):
+            gf[s0 + k] = p[p0 + k]
+
+
+@_jit
+def _collect_pairs(g64, g_cm, c, n0, images, n_, c_, size, p0, p1, base, block):
+    for j in range(images):
+        s0 = U64(_plane_start(c, n0 + j, n_, c_, g_cm, size) // 2)
+        t0 = U64(base + j * block)
+        for k in range(U64(size // 2)):
+            g64[s0 + k] = U64(p0[t0 + k]) | (U64(p1[t0 + k]) << U64(32))
+
+
+@_jit
+def _collect_strided(gf, g_cm, c, n0, images, n_, c_, size, planes, base, block, sw):
+    for j in range(images):
+        s0 = U64(_plane_start(c, n0 + j, n_, c_, g_cm, size))
+        t0 = U64(base + j * block)
+        for b in range(sw):
+            p = planes[b]
+            sb = s0 + U64(b)
+            for k in range(U64(size // sw)):
+                gf[sb + U64(sw) * k] = p[t0 + k]
+
+
+@_jit
+def _deal_rows(xf, start, h, wd, src, base, sw, wp):
+    """:func:`_deal_chunk` of one image row by row, for a width that is not a multiple of the stride
+    (zeros past the last column of a phase)."""
+    zero = src.dtype.type(0)
+    for b in range(sw):
+        d = src[b]
+        count = U64((wd - b + sw - 1) // sw)
+        for u in range(h):
+            row = U64(base + u * wp)
+            s = U64(start + u * wd + b)
+            for t in range(count):
+                d[row + t] = xf[s + U64(sw) * t]
+            for t in range(count, U64(wp)):
+                d[row + t] = zero
+
+
+@_jit
+def _collect_rows(gf, start, h, wd, planes, base, sw, wp):
+    for b in range(sw):
+        p = planes[b]
+        count = U64((wd - b + sw - 1) // sw)
+        for u in range(h):
+            row = U64(base + u * wp)
+            s = U64(start + u * wd + b)
+            for t in range(count):
+                gf[s + U64(sw) * t] = p[row + t]
 
 
 @numba.njit(inline="always")
-def _fill_plane(image, plane, r_lo, r_hi, per_row, cols, top):
-    """plane[s % sw, r*per_row + s // sw] = image[r - top, s - left] for the rows [r_lo, r_hi) and
-    the columns of ``cols`` (see :func:`_phase_tables`): the input plane in the scratch plane, its
-    columns dealt out over ``sw`` phases. Loops index views from 0 (no wraparound checks)."""
-    sw = plane.shape[0]
-    for phase in range(sw):
-        dest = plane[phase]
-        first, at, count = cols[phase, 0], cols[phase, 1], cols[phase, 2]
-        for r in range(r_lo, r_hi):
-            target = dest[r * per_row + at :]
-            source = image[r - top, first:]
-            if sw == 1:
-                for t in range(count):
-                    target[t] = source[t]
-            else:
-                for t in range(count):
-                    target[t] = source[t * sw]
+def _zero_columns(d, images, block, rows, pitch, cols):
+    """Columns [cols[0], cols[1]) and [cols[2], cols[3]) of the first ``rows`` rows (``pitch`` apart)
+    of each of the ``images`` blocks of ``d`` to zero."""
+    zero = d.dtype.type(0)
+    for j in range(images):
+        for r in range(rows):
+            at = j * block + r * pitch
+            for t in range(cols[0], cols[1]):
+                d[at + t] = zero
+            for t in range(cols[2], cols[3]):
+                d[at + t] = zero
 
 
 @numba.njit(inline="always")
-def _empty_plane(image, plane, r_lo, r_hi, per_row, cols, top):
-    """The adjoint of :func:`_fill_plane`: image[r - top, s - left] = plane[...] where the plane holds
-    that pixel, 0 elsewhere (pixels no window reaches)."""
-    sw = plane.shape[0]
-    zero = image.dtype.type(0)
-    image[:] = zero
-    for phase in range(sw):
-        source_plane = plane[phase]
-        first, at, count = cols[phase, 0], cols[phase, 1], cols[phase, 2]
-        for r in range(r_lo, r_hi):
-            source = source_plane[r * per_row + at :]
-            target = image[r - top, first:]
-            if sw == 1:
-                for t in range(count):
-                    target[t] = source[t]
-            else:
-                for t in range(count):
-                    target[t * sw] = source[t]
+def _taps_pass(acc, src, start, sign, taps, wv, t0, count, length, accumulate):
+    """``acc[k] (+)= sum of wv[t] * src[taps[t, 1], start + sign*taps[t, 2] + k]`` over the ``count``
+    (1 to 4) offsets from ``t0``: one pass over ``acc`` for up to 4 offsets."""
+    n = U64(length)
+    s0 = src[taps[t0, 1], start + sign * taps[t0, 2] :]
+    w0 = wv[t0]
+    if count == 1:
+        if accumulate:
+            for k in range(n):
+                acc[k] += w0 * s0[k]
+        else:
+            for k in range(n):
+                acc[k] = w0 * s0[k]
+        return
+    s1 = src[taps[t0 + 1, 1], start + sign * taps[t0 + 1, 2] :]
+    w1 = wv[t0 + 1]
+    if count == 2:
+        if accumulate:
+            for k in range(n):
+                acc[k] += w0 * s0[k] + w1 * s1[k]
+        else:
+            for k in range(n):
+                acc[k] = w0 * s0[k] + w1 * s1[k]
+        return
+    s2 = src[taps[t0 + 2, 1], start + sign * taps[t0 + 2, 2] :]
+    w2 = wv[t0 + 2]
+    if count == 3:
+        if accumulate:
+            for k in range(n):
+                acc[k] += w0 * s0[k] + w1 * s1[k] + w2 * s2[k]
+        else:
+            for k in range(n):
+                acc[k] = w0 * s0[k] + w1 * s1[k] + w2 * s2[k]
+        return
+    s3 = src[taps[t0 + 3, 1], start + sign * taps[t0 + 3, 2] :]
+    w3 = wv[t0 + 3]
+    if accumulate:
+        for k in range(n):
+            acc[k] += w0 * s0[k] + w1 * s1[k] + w2 * s2[k] + w3 * s3[k]
+    else:
+        for k in range(n):
+            acc[k] = w0 * s0[k] + w1 * s1[k] + w2 * s2[k] + w3 * s3[k]
+
+
+@numba.njit(inline="always")
+def _dots_pass(sums, e, src, start, taps, t0, count, length):
+    """``sums[taps[t, 3]] += sum of e[k] * src[taps[t, 1], start + taps[t, 2] + k]`` over the ``count``
+    (1 to 4) offsets from ``t0``, in one pass over ``e`` (each sum in e's dtype, then added)."""
+    n = U64(length)
+    zero = e.dtype.type(0)
+    s0 = src[taps[t0, 1], start + taps[t0, 2] :]
+    s1 = src[taps[t0 + min(1, count - 1), 1], start + taps[t0 + min(1, count - 1), 2] :]
+    a0 = a1 = a2 = a3 = zero
+    if count <= 2:
+        for k in range(n):
+            v = e[k]
+            a0 += v * s0[k]
+            a1 += v * s1[k]
+    else:
+        s2 = src[taps[t0 + 2, 1], start + taps[t0 + 2, 2] :]
+        s3 = src[taps[t0 + count - 1, 1], start + taps[t0 + count - 1, 2] :]
+        for k in range(n):
+            v = e[k]
+            a0 += v * s0[k]
+            a1 += v * s1[k]
+            a2 += v * s2[k]
+            a3 += v * s3[k]
+    sums[taps[t0, 3]] += a0
+    if count > 1:
+        sums[taps[t0 + 1, 3]] += a1
+    if count > 2:
+        sums[taps[t0 + 2, 3]] += a2
+    if count > 3:
+        sums[taps[t0 + 3, 3]] += a3
+
+
+@numba.njit(inline="always")
+def _run_end(taps, t, column):
+    """The end of the run of offsets from ``t`` with the same ``taps[:, column]``."""
+    end = t
+    while end < taps.shape[0] and taps[end, column] == taps[t, column]:
+        end += 1
+    return end
+
+
+@numba.njit(inline="always")
+def _group(t, t_end):
+    """How many of the offsets [t, t_end) the next pass takes: at most 4, the passes of a run as even
+    as they can be (9 offsets: 3 passes of 3, not 4 + 4 + 1)."""
+    left = t_end - t
+    return -(-left // -(-left // 4))
+
+
+@numba.njit(inline="always")
+def _plane_start(c, n, n_, c_, channel_major, size):
+    return (c * n_ + n if channel_major else n * c_ + c) * size
 
 
 @_jit_sums
-def _depthwise_forward(x, w, bias, has_bias, out, rows, pwp, aw, sw, dh, dw, top, left):
-    """out[o, n] (channel-major) = the depthwise convolution of x[n, o // mult] with w[o] (+ bias[o])."""
-    n_, c_, h, wd = x.shape
-    c_out, kh, kw = w.shape
-    mult = c_out // c_
+def _depthwise_forward(x, x64, x_cm, w, bias, has_bias, out, c_lo, c_hi, mult, ints, taps, zero_cols, src, src32, acc):
+    """out[o, n] (channel-major, C-contiguous) = the depthwise convolution of input plane (n, o // mult)
+    with w[o] (+ bias[o]); ``x`` is C-contiguous (N, C, H, W), or (C, N, H, W) when ``x_cm``. ``x64``,
+    ``src32``: ``x`` and the scratch ``src`` as 64- and 32-bit words, made outside (numba's own views
+    are not known to be contiguous, and loops over them do not vectorize); ``acc`` (1 + wrap groups,
+    images * block) scratch."""
+    n_, c_, h, wd = (x.shape[1], x.shape[0], x.shape[2], x.shape[3]) if x_cm else x.shape
     oh, ow = out.shape[2], out.shape[3]
-    per_row = pwp // sw
-    plane = np.zeros((sw, rows * per_row), dtype=out.dtype)  # host: numba path; zero-bordered input plane
-    acc = np.empty(oh * aw, dtype=out.dtype)  # host: numba path
-    r_lo, r_hi = max(0, top), min(rows, h + top)
-    s_lo, s_hi = max(0, left), min(pwp, wd + left)
-    taps, cols = _phase_tables(kh, kw, sw, dh, dw, pwp, s_lo, s_hi, wd, left)
-    length = oh * aw
-    for c in range(c_):
-        for n in range(n_):
-            _fill_plane(x[n, c], plane, r_lo, r_hi, per_row, cols, top)
+    sh, sw, top, wp, block, lead = ints[_SH], ints[_SW], ints[_TOP], ints[_WP], ints[_BLOCK], ints[_LEAD]
+    groups, nb, mode = ints[_GROUPS], ints[_NB], ints[_MODE]
+    nt = taps.shape[0]
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    wv = np.empty(nt, dtype=out.dtype)  # host: numba path
+    pitch = sh * wp
+    for c in range(c_lo, c_hi):
+        for n0 in range(0, n_, nb):
+            nbe = min(nb, n_ - n0)
+            length = nbe * block
+            _deal_chunk(xf, x64, x_cm, c, n0, nbe, n_, c_, h, wd, src, src32, lead + top * wp, block, sw, wp, mode)
             for m in range(mult):
                 o = c * mult + m
-                start = bias[o] if has_bias else out.dtype.type(0)
-                for k in range(length):
-                    acc[k] = start
-                for p in range(kh):
-                    for q in range(kw):
-                        t = p * kw + q
-                        wv = w[o, p, q]
-                        source = plane[taps[t, 0], taps[t, 1] :]
-                        for k in range(length):
-                            acc[k] += wv * source[k]
-                for i in range(oh):
-                    row = out[o, n, i]
-                    source = acc[i * aw :]
-                    for j in range(ow):
-                        row[j] = source[j]
+                for t in range(nt):
+                    wv[t] = w[o, taps[t, 3]]
+                t = 0
+                for gi in range(groups):  # each wrapping group apart, its sums zeroed where it wraps
+                    target = acc[gi]
+                    first, t_end = t, _run_end(taps, t, 4)
+                    while t < t_end:
+                        count = _group(t, t_end)
+                        _taps_pass(target, src, lead, 1, taps, wv, t, count, length, t > first)
+                        t += count
+                    _zero_columns(target, nbe, block, oh, pitch, zero_cols[gi])
+                result = acc[0]
+                for gi in range(1, groups):
+                    more = acc[gi]
+                    for k in range(U64(length)):
+                        result[k] += more[k]
+                first = t
+                while t < nt:  # the offsets that never wrap
+                    count = _group(t, nt)
+                    _taps_pass(result, src, lead, 1, taps, wv, t, count, length, groups > 0 or t > first)
+                    t += count
+                add = bias[o] if has_bias else out.dtype.type(0)
+                for j in range(nbe):
+                    row0 = (o * n_ + n0 + j) * oh * ow
+                    for i in range(oh):
+                        d = U64(row0 + i * ow)
+                        s = U64(j * block + i * pitch)
+                        for jj in range(U64(ow)):
+                            of[d + jj] = result[s + jj] + add
 
 
 @_jit_sums
-def _depthwise_backward(x, g, w, gx, need_gx, gw, need_gw, gb, need_gb, rows, pwp, aw, sw, dh, dw, top, left):
-    """The adjoints of :func:`_depthwise_forward`: gx[c, n] (channel-major), and gw (C_out, kh, kw)
-    and gb (C_out,) added to in float64 (each image's sums in the arrays' dtype first)."""
-    n_, c_, h, wd = x.shape
-    c_out, kh, kw = w.shape
-    mult = c_out // c_
+def _depthwise_backward(
+    x, x64, x_cm, g, g_cm, w, gx, gx64, gx_cm, need_gx, gw, need_gw, gb, need_gb, c_lo, c_hi, mult, ints, taps, taps_g,
+    zero_cols, src, src32, ge, planes, planes32,
+):  # fmt: skip
+    """The adjoints of :func:`_depthwise_forward`: gx (C-contiguous, (C, N, H, W) when ``gx_cm``), and gw
+    (C_out, kh*kw) and gb (C_out,) added to in float64 (each chunk's sums in the arrays' dtype
+    first); ``g`` is C-contiguous (N, C_out, OH, OW), or (C_out, N, OH, OW) when ``g_cm``. ``ge``
+    (1 + wrap groups, ...) holds the output gradient laid out like the accumulator (zeros elsewhere,
+    never written) and its copies for the wrapping groups; ``planes`` the input gradient's phases."""
+    n_, c_, h, wd = (x.shape[1], x.shape[0], x.shape[2], x.shape[3]) if x_cm else x.shape
+    c_out = w.shape[0]
     oh, ow = g.shape[2], g.shape[3]
+    sh, sw, top, wp, block = ints[_SH], ints[_SW], ints[_TOP], ints[_WP], ints[_BLOCK]
+    lead, glead, groups, nb, mode = ints[_LEAD], ints[_GLEAD], ints[_GROUPS], ints[_NB], ints[_MODE]
+    nt = taps.shape[0]
     zero = g.dtype.type(0)
-    per_row = pwp // sw
-    plane = np.zeros((sw, rows * per_row), dtype=g.dtype)  # host: numba path; the input plane (weight gradient)
-    gplane = np.zeros((sw, rows * per_row), dtype=g.dtype)  # host: numba path; the input gradient's plane
-    ge = np.zeros(oh * aw, dtype=g.dtype)  # host: numba path; g's plane, zeros past OW
-    r_lo, r_hi = max(0, top), min(rows, h + top)
-    s_lo, s_hi = max(0, left), min(pwp, wd + left)
-    taps, cols = _phase_tables(kh, kw, sw, dh, dw, pwp, s_lo, s_hi, wd, left)
-    length = oh * aw
-    for c in range(c_):
-        for n in range(n_):
+    xf = x.reshape(-1)
+    gf = g.reshape(-1)
+    gxf = gx.reshape(-1)
+    wv_g = np.empty(nt, dtype=g.dtype)  # host: numba path
+    pitch = sh * wp
+    for c in range(c_lo, c_hi):
+        for n0 in range(0, n_, nb):
+            nbe = min(nb, n_ - n0)
+            length = nbe * block
             if need_gw:
-                _fill_plane(x[n, c], plane, r_lo, r_hi, per_row, cols, top)
-            if need_gx:
-                gplane[:] = zero
+                _deal_chunk(xf, x64, x_cm, c, n0, nbe, n_, c_, h, wd, src, src32, lead + top * wp, block, sw, wp, mode)
             for m in range(mult):
                 o = c * mult + m
-                for i in range(oh):
-                    row = g[n, o, i]
-                    target = ge[i * aw :]
-                    for j in range(ow):
-                        target[j] = row[j]
+                e = ge[0]
+                total = 0.0
+                for j in range(nbe):
+                    s0 = _plane_start(o, n0 + j, n_, c_out, g_cm, oh * ow)
+                    for i in range(oh):
+                        d = U64(glead + j * block + i * pitch)
+                        s = U64(s0 + i * ow)
+                        for jj in range(U64(ow)):
+                            v = gf[s + jj]
+                            e[d + jj] = v
+                            total += v
                 if need_gb:
-                    total = zero
-                    for k in range(length):
-                        total += ge[k]
                     gb[o] += total
-                for p in range(kh):
-                    for q in range(kw):
-                        t = p * kw + q
-                        if need_gw:
-                            source = plane[taps[t, 0], taps[t, 1] :]
-                            dot = zero
-                            for k in range(length):
-                                dot += ge[k] * source[k]
-                            gw[o, p, q] += dot
-                        if need_gx:
-                            wv = w[o, p, q]
-                            target = gplane[taps[t, 0], taps[t, 1] :]
-                            for k in range(length):
-                                target[k] += wv * ge[k]
+                for gi in range(groups):  # copies with the columns a wrapping group's reads land on zeroed
+                    copy = ge[1 + gi]
+                    for k in range(U64(glead), U64(glead + nb * block)):
+                        copy[k] = e[k]
+                    _zero_columns(copy[glead:], nb, block, oh, pitch, zero_cols[gi])
+                if need_gw:
+                    t = 0
+                    while t < nt:
+                        t_end = _run_end(taps, t, 4)
+                        e_t = ge[taps[t, 4], glead:]
+                        while t < t_end:
+                            count = _group(t, t_end)
+                            _dots_pass(gw[o], e_t, src, lead, taps, t, count, length)
+                            t += count
+                if need_gx:
+                    for t in range(nt):
+                        wv_g[t] = w[o, taps_g[t, 3]]
+                    t = 0
+                    for b in range(sw):  # each phase plane gathers over its offsets
+                        plane = planes[b]
+                        first = t
+                        while t < nt and taps_g[t, 0] == b:
+                            t += 1
+                        if first == t:
+                            if m == 0:
+                                plane[:length] = zero
+                            continue
+                        t_end, t = t, first
+                        while t < t_end:
+                            count = _group(t, t_end)
+                            _taps_pass(plane, ge, glead, -1, taps_g, wv_g, t, count, length, m > 0 or t > first)
+                            t += count
             if need_gx:
-                _empty_plane(gx[c, n], gplane, r_lo, r_hi, per_row, cols, top)
+                _collect_chunk(
+                    gxf, gx64, gx_cm, c, n0, nbe, n_, c_, h, wd, planes, planes32, top * wp, block, sw, wp, mode
+                )
 
 
 def depthwise_forward(
-    x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, out: np.ndarray, geometry: tuple[int, ...]
+    x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, out: np.ndarray, layout: Any
 ) -> np.ndarray:
     """Fill channel-major ``out`` (C_out, N, OH, OW) with the depthwise convolution of (N, C, H, W)
-    ``x`` with ``w`` (C_out, 1, kh, kw), C_out a multiple of C; ``geometry`` is (sh, sw, dh, dw,
-    top, left). Returns ``out``."""
-    sh, sw, dh, dw, top, left = geometry
-    kh, kw = w.shape[2], w.shape[3]
-    rows, pwp, aw = depthwise_plane_geometry(out.shape[2], out.shape[3], (kh, kw), (sh, sw), (dh, dw))
-    w3 = w.reshape(w.shape[0], kh, kw)
-    has_bias = bias is not None
+    ``x`` with ``w`` (C_out, 1, kh, kw), C_out a multiple of C, planned by :func:`depthwise_layout`.
+    Returns ``out``."""
+    ints, taps, _, zero_cols = layout
+    xc, x_cm = _planes_of(x, ints)
+    w2 = np.ascontiguousarray(w.reshape(w.shape[0], -1))  # host: numba path
     b = bias if bias is not None else np.zeros(1, dtype=out.dtype)  # host: numba path
     mult = w.shape[0] // x.shape[1]
+    length = int(ints[_NB] * ints[_BLOCK])
 
     def part(lo: int, hi: int) -> None:  # input channels lo..hi, their output channels with them
+        src, src32 = _scratch((int(ints[_SW]), int(ints[_LEAD] + ints[_TAIL]) + length), out.dtype, ints)
+        acc = np.empty((max(1, int(ints[_GROUPS])), length), dtype=out.dtype)  # host: numba path
         _depthwise_forward(
-            x[:, lo:hi], w3[lo * mult : hi * mult], b[lo * mult : hi * mult] if has_bias else b, has_bias,
-            out[lo * mult : hi * mult], rows, pwp, aw, sw, dh, dw, top, left,
+            xc, _words(xc, ints), x_cm, w2, b, bias is not None, out, lo, hi, mult, ints, taps, zero_cols, src, src32,
+            acc,
         )  # fmt: skip
 
-    _parallel.over_parts(x, x.shape[1], out.size * kh * kw, part)
+    _parallel.over_parts(x, x.shape[1], out.size * w2.shape[1], part)
     return out
 
 
 def depthwise_backward(
-    x: np.ndarray, g: np.ndarray, w: np.ndarray, gx: np.ndarray | None, need_gw: bool, need_gb: bool,
-    geometry: tuple[int, ...],
-) -> tuple[np.ndarray | None, np.ndarray | None]:  # fmt: skip
+    x: np.ndarray, g: np.ndarray, w: np.ndarray, gx: np.ndarray | None, need_gw: bool, need_gb: bool, layout: Any
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The gradients of :func:`depthwise_forward` for the output gradient ``g`` (N, C_out, OH, OW):
-    fills channel-major ``gx`` (C, N, H, W) when given; returns (gw, gb) in float64 (None when not
-    asked for)."""
-    sh, sw, dh, dw, top, left = geometry
-    kh, kw = w.shape[2], w.shape[3]
+    fills ``gx`` (N, C, H, W) when given, a C-contiguous array or the (C, N, H, W) view of one;
+    returns (gw, gb) in float64 (None when not asked for)."""
+    ints, taps, taps_g, zero_cols = layout
     c_out = w.shape[0]
-    rows, pwp, aw = depthwise_plane_geometry(g.shape[2], g.shape[3], (kh, kw), (sh, sw), (dh, dw))
-    w3 = w.reshape(c_out, kh, kw)
-    gw = np.zeros((c_out, kh, kw)) if need_gw else np.zeros((1, 1, 1))  # host: numba path
-    gb = np.zeros(c_out) if need_gb else np.zeros(1)  # host: numba path
-    gx_ = gx if gx is not None else np.zeros((1, 1, 1, 1), dtype=g.dtype)  # host: numba path
+    xc, x_cm = _planes_of(x, ints)
+    gc, g_cm = _planes_of(g, None)
+    w2 = np.ascontiguousarray(w.reshape(c_out, -1))  # host: numba path
+    gw = np.zeros(w2.shape if need_gw else (1, 1))  # host: numba path
+    gb = np.zeros(c_out if need_gb else 1)  # host: numba path
+    stand_in = np.zeros((1, 1, 1, 1), dtype=g.dtype)  # host: numba path
+    gx_, gx_cm = _planes_of(gx, ints) if gx is not None else (stand_in, False)
     mult = c_out // x.shape[1]
+    length = int(ints[_NB] * ints[_BLOCK])
+    sw = int(ints[_SW])
 
     def part(lo: int, hi: int) -> None:  # input channels lo..hi, their output channels with them
-        a, b = lo * mult, hi * mult
+        src, src32 = _scratch((sw if need_gw else 1, int(ints[_LEAD] + ints[_TAIL]) + length), g.dtype, ints)
+        ge, _ = _scratch((1 + int(ints[_GROUPS]), int(ints[_GLEAD] + ints[_GTAIL]) + length), g.dtype, ints)
+        planes, planes32 = _scratch((sw if gx is not None else 1, length), g.dtype, ints)
         _depthwise_backward(
-            x[:, lo:hi], g[:, a:b], w3[a:b], gx_[lo:hi] if gx is not None else gx_, gx is not None,
-            gw[a:b] if need_gw else gw, need_gw, gb[a:b] if need_gb else gb, need_gb, rows, pwp, aw, sw, dh, dw,
-            top, left,
+            xc, _words(xc, ints), x_cm, gc, g_cm, w2, gx_, _words(gx_ if gx is not None else None, ints), gx_cm,
+            gx is not None, gw, need_gw, gb, need_gb,
+            lo, hi, mult, ints, taps, taps_g, zero_cols, src, src32, ge, planes, planes32,
         )  # fmt: skip
 
-    _parallel.over_parts(x, x.shape[1], 2 * g.size * kh * kw, part)
+    _parallel.over_parts(x, x.shape[1], 2 * g.size * w2.shape[1], part)
+    if gx is not None and not np.shares_memory(gx_, gx):  # filled a copy (gx in neither layout)
+        gx[...] = gx_.transpose(1, 0, 2, 3) if gx_cm else gx_
     return (gw if need_gw else None), (gb if need_gb else None)
+
+
+def _scratch(shape: tuple[int, int], dtype: Any, ints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A zeroed scratch array (the kernels rely on the zeros they never write) and its 32-bit words
+    when the plan reads float32 pairs as 64-bit words (else a stand-in)."""
+    a = np.zeros(shape, dtype=dtype)  # host: numba path
+    words = a.view(np.uint32) if ints[_MODE] == 1 else np.zeros((1, 1), dtype=np.uint32)  # host: numba path
+    return a, words
+
+
+def _words(a: np.ndarray | None, ints: np.ndarray) -> np.ndarray:
+    """C-contiguous float32 ``a`` as 64-bit words when the plan reads pairs so (else a stand-in)."""
+    if a is not None and ints[_MODE] == 1:
+        return a.reshape(-1).view(np.uint64)
+    return np.zeros(1, dtype=np.uint64)  # host: numba path
+
+
+def _planes_of(a: np.ndarray, ints: np.ndarray | None) -> tuple[np.ndarray, bool]:
+    """(N, C, H, W) ``a`` as a C-contiguous array and whether it is (C, N, H, W) (channel-major, as a
+    convolution returns), copied only when it is neither; 8-byte aligned when ``ints``' plan reads
+    float32 pairs as 64-bit words."""
+    if a.shape[0] > 1 and a.transpose(1, 0, 2, 3).flags.c_contiguous:
+        out, cm = a.transpose(1, 0, 2, 3), True
+    elif a.flags.c_contiguous:
+        out, cm = a, False
+    else:
+        out, cm = np.ascontiguousarray(a), False  # host: numba path
+    if ints is not None and ints[_MODE] == 1 and out.ctypes.data % 8:
+        out = out.copy()  # an odd float32 offset: the 64-bit reads need an aligned copy
+    return out, cm
 
 
 # ---------------------------------------------------------------------- batch norm over (C, M) rows
