@@ -59,10 +59,13 @@ def test_conv_transpose_modules_match_torch_after_loading_its_weights(dims: int)
     theirs = getattr(torch.nn, f"ConvTranspose{dims}d")(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)
     assert ours.weight.shape == tuple(theirs.weight.shape) and ours.bias.shape == tuple(theirs.bias.shape)
     bound = 1 / np.sqrt(3 * 3**dims)  # PyTorch's default init: fan_in = C_out / groups * prod(kernel)
-    assert np.abs(ours.weight.numpy()).max() <= bound + 1e-6 and np.abs(ours.bias.numpy()).max() <= bound + 1e-6
+    assert (
+        np.abs(ours.weight.detach().numpy()).max() <= bound + 1e-6
+        and np.abs(ours.bias.detach().numpy()).max() <= bound + 1e-6
+    )
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(2).standard_normal((2, 4) + (5,) * dims).astype(np.float32)
-    np.testing.assert_allclose(ours(ds.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours(ds.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
 
 
 def test_conv_transpose_errors_are_clear() -> None:
@@ -72,3 +75,126 @@ def test_conv_transpose_errors_are_clear() -> None:
         F.conv_transpose2d(ds.ones(1, 2, 3, 3), ds.ones(1, 1, 3, 3))
     with pytest.raises(ValueError, match="padding_mode='zeros'"):
         nn.ConvTranspose2d(1, 1, 3, padding_mode="reflect")
+
+
+# ---------------------------------------------------------------------- the fused op (GEMM + fold)
+# (dims, C_in, C_out, groups, kernel, stride, padding, output_padding, dilation, spatial size)
+FUSED_CASES = [
+    (2, 3, 2, 1, 3, 2, 1, 1, 1, (5, 4)),
+    (2, 4, 6, 2, (2, 3), (3, 1), (2, 0), (1, 0), (1, 2), (4, 5)),
+    (2, 4, 4, 4, 4, 1, 2, 0, 1, (5, 4)),  # depthwise, padding wider than 'same'
+    (2, 4, 4, 4, 1, 1, 1, 0, 1, (5, 4)),  # a 1x1 kernel with padding: every border row cut off
+    (2, 2, 3, 1, 3, 1, 2, 1, 2, (4, 4)),  # output padding past the stride (dilation 2)
+    (2, 16, 16, 1, 3, 1, 1, 0, 1, (6, 5)),  # the input gradient may take the Winograd kernel
+    (2, 3, 2, 1, 4, 3, 3, 2, 1, (3, 3)),
+    (1, 3, 4, 1, 4, 2, 1, 1, 1, (7,)),
+    (1, 4, 6, 2, 3, 3, 0, 2, 2, (5,)),
+]
+
+
+def _fused_case(case: tuple, n: int, dtype: Any) -> tuple[list[np.ndarray], Any, Any]:
+    dims, cin, cout, g, k, s, p, op, d, size = case
+    kk = (k,) * dims if isinstance(k, int) else k
+    rng = np.random.default_rng(cin * 7 + cout)
+    arrays = [
+        rng.standard_normal((n, cin, *size)).astype(dtype),
+        rng.standard_normal((cin, cout // g, *kk)).astype(dtype),
+        rng.standard_normal(cout).astype(dtype),
+    ]
+    ours = getattr(F, f"conv_transpose{dims}d")
+    theirs = getattr(torch.nn.functional, f"conv_transpose{dims}d")
+    return arrays, lambda x, w, b: ours(x, w, b, s, p, op, g, d), lambda x, w, b: theirs(x, w, b, s, p, op, g, d)
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "numpy"])
+@pytest.mark.parametrize("n", [2, 9], ids=["batch2", "batch9"])  # 9 images: the compiled fold's layout
+@pytest.mark.parametrize("case", FUSED_CASES, ids=str)
+def test_fused_transposed_convolution_matches_torch_in_float64(check_op: Any, case: tuple, n: int, jit: bool) -> None:
+    from downslope.nn import _jit
+
+    arrays, ours, theirs = _fused_case(case, n, np.float64)
+    with _jit.disabled() if not jit else _nothing():
+        check_op(ours, theirs, arrays)
+
+
+def _nothing() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("case", FUSED_CASES[:2] + FUSED_CASES[4:5] + FUSED_CASES[-1:], ids=str)
+def test_transposed_convolution_second_derivatives_match_torch(case: tuple) -> None:
+    """A gradient penalty: the input and weight gradients, differentiated again (create_graph)."""
+    arrays, ours, theirs = _fused_case(case, 3, np.float64)
+    grads = []
+    for lib, fn in ((ds, ours), (torch, theirs)):
+        x, w, b = (lib.tensor(a, dtype=lib.float64, requires_grad=True) for a in arrays)
+        y = fn(x, w, b)
+        gx, gw = (torch.autograd.grad if lib is torch else ds.autograd.grad)((y * y).sum(), (x, w), create_graph=True)
+        ((gx * gx).sum() + (gw * gw * gw).sum()).backward()
+        grads.append([t.grad.detach().cpu().numpy() for t in (x, w, b)])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_float32_layer_of_a_decoder_matches_torch_and_its_output_views_like_torch() -> None:
+    torch.manual_seed(0)
+    theirs = torch.nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1)
+    ours = nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(3).standard_normal((16, 32, 7, 7)).astype(np.float32)
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yd, yt = ours(xd), theirs(xt)
+    assert yd.is_contiguous() and yd.view(16, -1).shape == (16, 16 * 14 * 14)
+    (yd * yd).sum().backward()
+    (yt * yt).sum().backward()
+    for a, b in [
+        (yd.detach().numpy(), yt.detach().numpy()),
+        (xd.grad.numpy(), xt.grad.numpy()),
+        (ours.weight.grad.numpy(), theirs.weight.grad.numpy()),
+        (ours.bias.grad.numpy(), theirs.bias.grad.numpy()),
+    ]:
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+
+
+def test_output_size_and_unbatched_input_of_the_layers_match_torch() -> None:
+    torch.manual_seed(0)
+    theirs = torch.nn.ConvTranspose2d(3, 2, 3, stride=3, padding=1)
+    ours = nn.ConvTranspose2d(3, 2, 3, stride=3, padding=1)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(4).standard_normal((3, 4, 5)).astype(np.float32)
+    want = theirs(torch.tensor(x), output_size=(11, 15)).detach().numpy()
+    got = ours(ds.tensor(x), output_size=(11, 15))
+    assert got.shape == want.shape == (2, 11, 15)
+    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_transposed_convolution_runs_on_a_device_and_matches_the_host() -> None:
+    """The strict stand-in (NumPy behind a device wall): no host conversion, the host's values."""
+    arrays, ours, _ = _fused_case(FUSED_CASES[1], 3, np.float32)
+    results = []
+    for device in (None, "strict"):
+        x, w, b = (ds.tensor(a, device=device, requires_grad=True) for a in arrays)
+        y = ours(x, w, b)
+        (y * y).sum().backward()
+        results.append([t.detach().cpu().numpy() for t in (y, x.grad, w.grad, b.grad)])
+        assert str(y.device) == (device or "cpu") and str(w.grad.device) == (device or "cpu")
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_bias_and_dtype_errors_are_clear() -> None:
+    with pytest.raises(ValueError, match=r"expected bias of shape \(2,\)"):
+        F.conv_transpose2d(ds.ones(1, 1, 3, 3), ds.ones(1, 2, 3, 3), ds.ones(3))
+    with pytest.raises(TypeError, match="does not match weight dtype"):
+        F.conv_transpose2d(ds.ones(1, 1, 3, 3), ds.ones(1, 2, 3, 3, dtype=ds.float64))
+    with pytest.raises(ValueError, match="leaves no output"):
+        F.conv_transpose2d(ds.ones(1, 1, 1, 1), ds.ones(1, 1, 1, 1), padding=1)
+
+
+@pytest.mark.parametrize("case", FUSED_CASES[2:6], ids=str)
+def test_input_gradient_alone_takes_the_convolution_kernels_and_matches_torch(check_op: Any, case: tuple) -> None:
+    """A frozen weight: the input gradient is the convolution's forward pass (Winograd, depthwise)."""
+    arrays, ours, theirs = _fused_case(case, 9, np.float32)
+    check_op(ours, theirs, arrays, grad_inputs=[0])

@@ -1,18 +1,13 @@
 """Transposed convolution (PyTorch's ``conv_transpose1d/2d`` and ``ConvTranspose1d/2d``).
 
-A transposed convolution is the gradient of a convolution with respect to its input. It is built
-here from ops that already have gradients, so it needs no rule of its own:
-
-1. spread the input apart by inserting ``stride - 1`` zeros between neighbouring pixels
-   (a reshape, a zero pad of the new unit axes, a reshape back);
-2. pad every side by ``dilation * (kernel - 1) - padding`` (cropping where that is negative),
-   plus ``output_padding`` at the bottom and right;
-3. run an ordinary stride-1 :func:`conv2d` with the kernel flipped in both spatial dims and its
-   in/out channel axes swapped (per group).
+A transposed convolution is the gradient of a convolution with respect to its input, and is
+computed so, as PyTorch does: one fused op (:func:`_conv_transpose2d`) whose forward pass is a
+convolution's input-gradient pass (a GEMM of the weight with the input, then a strided fold into
+the output) and whose gradient rule is a convolution (for the input) and a convolution's weight
+gradient (for the weight); see ``_conv_transpose_kernels``. No zeros are inserted between pixels.
 
 The output size is ``(H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``.
-The zero insertion costs ``stride**2`` more multiply-adds than a scatter-based kernel would; it keeps
-the op short and its gradient exact.
+The 1-D ops run the 2-D op on a height-1 image.
 
 Example:
     >>> import downslope as ds
@@ -28,9 +23,10 @@ from typing import Any
 
 from .. import ops
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, note_conv_layout, record_op
 from ._conv_args import _as_tensor, _batched, _check_floating, _transposed_args, _tuple, _zeros_padding_only
-from .convolution import _conv2d, _ConvLayer
+from ._conv_transpose_kernels import _conv_transpose2d_vjp, conv_transpose2d_forward
+from .convolution import _ConvLayer
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "ConvTranspose1d", "ConvTranspose2d"]
 
@@ -61,19 +57,72 @@ def conv_transpose2d(
     """
     where = "conv_transpose2d"
     x, unbatched = _batched(_as_tensor(input, where), 2, where)
-    x, wt, dilation, groups = _as_direct_conv(
-        x, _as_tensor(weight, where), stride, padding, output_padding, dilation, groups, where
+    w = _as_tensor(weight, where)
+    if w.ndim != 4:
+        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, kh, kw), got {w.shape}")
+    out = _conv_transpose2d(
+        x, w, bias, *_transposed_args(stride, padding, output_padding, dilation, groups, 2, where), where
     )
-    out = _conv2d(x, wt, bias, 1, 0, dilation, groups, where)
     return ops.squeeze(out, 0) if unbatched else out
+
+
+def _conv_transpose2d(
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor | None,
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    output_padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+    where: str,
+) -> Tensor:
+    """Check a batched 2-D transposed convolution's tensors against its (read) arguments, then run
+    the fused op."""
+    _check_floating(x, where)
+    if w.dtype != x.dtype:
+        raise ArgumentTypeError(f"{where}: input dtype {x.dtype} does not match weight dtype {w.dtype}")
+    c_in, c_out_g, kh, kw = w.shape
+    n, c, h, wd = x.shape
+    if c != c_in or c_in % groups:
+        raise ShapeError(
+            f"{where}: input has {c} channels but the weight {w.shape} expects {c_in} (divisible by groups={groups})"
+        )
+    out_hw = tuple(
+        (size - 1) * s - 2 * p + d * (k - 1) + o + 1
+        for size, s, p, d, k, o in zip((h, wd), stride, padding, dilation, (kh, kw), output_padding)
+    )
+    if min(out_hw) < 1:
+        raise ShapeError(f"{where}: padding {padding} leaves no output for input {(h, wd)}, weight {w.shape}")
+    parents: tuple[Tensor, ...] = (x, w)
+    if bias is not None:
+        b = _as_tensor(bias, where)
+        if b.shape != (c_out_g * groups,):
+            raise ShapeError(f"{where}: expected bias of shape ({c_out_g * groups},), got {b.shape}")
+        if b.dtype != x.dtype:
+            raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
+        parents = (x, w, b)
+    # The geometry of the convolution whose input gradient this is: from the (OH, OW) output to x.
+    # Its bottom/right padding is what its receptive fields need past the output (never below 0).
+    (ph, pw), (sh, sw) = padding, stride
+    pads = (ph, max(ph - sh * (output_padding[0] // sh), 0), pw, max(pw - sw * (output_padding[1] // sw), 0))
+    geometry = (stride, pads, dilation, groups, (h, wd))
+    out = conv_transpose2d_forward(
+        x.array, w.array, None if bias is None else parents[2].array, geometry, (out_hw[0], out_hw[1])
+    )
+    # channel-major in memory, contiguous in PyTorch: noted, so that view and stride treat it so
+    return record_op(note_conv_layout(out), parents, _conv_transpose2d_vjp, (geometry, out_hw))
 
 
 def _as_direct_conv(
     x: Tensor, w: Tensor, stride: Any, padding: Any, output_padding: Any, dilation: Any, groups: Any, where: str
 ) -> tuple[Tensor, Tensor, tuple[int, ...], int]:
-    """Steps 1-3 of the module docstring for a batched input with any number of spatial dims:
-    (the spread and padded input, the flipped and regrouped weight, the dilation, groups); a
-    stride-1 unpadded convolution of the two is the transposed convolution."""
+    """The transposed convolution as a direct one, for any number of spatial dims (``conv_transpose3d``
+    uses it; the 1-D and 2-D ops run the fused op instead): ``stride - 1`` zeros inserted between
+    neighbouring pixels, ``dilation * (k - 1) - padding`` added on every side (cropped where
+    negative, plus ``output_padding`` after), the kernel flipped and its channel axes swapped per
+    group. Returns (that input, that weight, the dilation, groups): a stride-1 unpadded convolution
+    of the two is the transposed convolution, at ``stride**dims`` times the multiply-adds."""
     n_spatial = x.ndim - 2
     _check_floating(x, where)
     if w.ndim != n_spatial + 2:
