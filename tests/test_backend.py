@@ -99,7 +99,7 @@ def test_random_like_draws_on_the_device_from_keys_of_the_host_generator():
 def test_as_dtype_resolves_names_and_python_types():
     assert backend.as_dtype("float32") == np.float32
     assert backend.as_dtype(np.float64) == np.float64
-    assert backend.as_dtype(float) == backend.get_default_dtype()
+    assert backend.as_dtype(float) == np.float64  # Python float is float64, as in torch
     assert backend.as_dtype(int) == np.int64 and backend.as_dtype(bool) == np.bool_
     with pytest.raises(TypeError, match="unsupported dtype complex64"):
         backend.as_dtype("complex64")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,18 @@ import numpy as np
 from .errors import ArgumentError, ArgumentTypeError
 
 xp = np  # the host namespace (code that can meet device arrays uses namespace_of instead)
+
+# NumPy's floating-point notes ("divide by zero encountered", "invalid value encountered", "overflow
+# encountered") from the library's own array code: its results are torch's (inf, NaN, a masked branch
+# of where, sqrt's gradient at 0), and torch says nothing. A filter on the modules that compute tensors
+# costs nothing while no warning is raised (np.errstate around a pass slows every ufunc call in it);
+# the user's own NumPy code, and downslope's data and training code, keep NumPy's warnings.
+warnings.filterwarnings(
+    "ignore",
+    message=r"(divide by zero|invalid value|overflow) encountered",
+    category=RuntimeWarning,
+    module=r"downslope\.(ops\.|nn\.|distributions\.|(tensor|autograd|graph|functional|inplace|special|linalg|func|amp)$)",
+)
 
 
 def namespace_of(array: Any) -> Any:
@@ -125,9 +138,16 @@ def set_default_dtype(dtype: Any) -> None:
 
 
 def as_dtype(dtype: Any) -> np.dtype:
-    """Resolve a dtype given as a NumPy dtype, a string, or a Python type; refuse unsupported kinds."""
+    """Resolve a dtype given as a NumPy dtype, a string, or a Python type; refuse unsupported kinds.
+
+    Python's ``float`` is float64 whatever the default dtype, as in PyTorch (and NumPy).
+
+    Example:
+        >>> as_dtype(float), as_dtype(int), as_dtype("float32")
+        (dtype('float64'), dtype('int64'), dtype('float32'))
+    """
     if dtype is float:
-        return _default_dtype
+        return float64
     if dtype is int:
         return int64
     if dtype is bool:
@@ -150,6 +170,91 @@ def as_dtype(dtype: Any) -> np.dtype:
 
 def is_floating(dtype: np.dtype) -> bool:
     return dtype.kind in _FLOAT_KINDS
+
+
+class memory_format:  # noqa: N801  (torch's name)
+    """torch's memory layouts (``ds.contiguous_format``, ``ds.preserve_format``, ``ds.channels_last``,
+    ``ds.channels_last_3d``): accepted wherever torch takes ``memory_format=`` (``.contiguous()``,
+    ``.to()``, ``.clone()``, ``empty_like``...) and ignored, since downslope's arrays are row-major.
+
+    Example:
+        >>> contiguous_format
+        downslope.contiguous_format
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"downslope.{self.name}"
+
+    def __reduce__(self) -> str:
+        return self.name  # a module-level singleton: copies are the object itself
+
+
+contiguous_format = memory_format("contiguous_format")
+preserve_format = memory_format("preserve_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
+
+
+class Size(tuple):  # a tuple of ints, like torch.Size
+    """A shape: a tuple of ints with ``numel()`` (PyTorch's ``torch.Size``). Slicing, ``+`` and ``*``
+    keep the type, it compares and hashes as the plain tuple, and ``Tensor(Size([2, 3]))`` makes a
+    2x3 tensor (a plain tuple there is data). ``tensor.shape`` itself is a plain tuple.
+
+    Example:
+        >>> s = Size([2, 3])
+        >>> s.numel(), s[1:], s + (4,), s == (2, 3)
+        (6, downslope.Size([3]), downslope.Size([2, 3, 4]), True)
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, sizes: Any = ()) -> Size:
+        try:
+            items = tuple(sizes)
+        except TypeError as exc:
+            raise ArgumentTypeError(f"Size(): expected an iterable of ints, got {type(sizes).__name__}") from exc
+        out = []
+        for i, item in enumerate(items):
+            if isinstance(item, (float, complex, str)) or not hasattr(item, "__index__"):
+                raise ArgumentTypeError(f"Size() takes an iterable of 'int' (item {i} is '{type(item).__name__}')")
+            out.append(item.__index__())
+        return tuple.__new__(cls, out)
+
+    def numel(self) -> int:
+        """The number of elements a tensor of this shape holds (1 for ``Size([])``)."""
+        return math.prod(self)
+
+    def __repr__(self) -> str:
+        return f"downslope.Size({list(self)})"
+
+    __str__ = __repr__
+
+    def __getitem__(self, index: Any) -> Any:
+        got = tuple.__getitem__(self, index)
+        return tuple.__new__(Size, got) if isinstance(index, slice) else got
+
+    def __add__(self, other: Any) -> Size:
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return tuple.__new__(Size, tuple.__add__(self, other))
+
+    def __radd__(self, other: Any) -> Size:
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return tuple.__new__(Size, tuple.__add__(other, self))
+
+    def __mul__(self, count: Any) -> Size:
+        return tuple.__new__(Size, tuple.__mul__(self, count))
+
+    __rmul__ = __mul__
+
+    def __reduce__(self) -> Any:
+        return (Size, (tuple(self),))
 
 
 # One generator for every random draw the library makes (init, dropout, shuffling, randn...).

@@ -42,6 +42,18 @@ class ArgumentTypeError(DownslopeError, TypeError):
     """An argument of the wrong type or dtype."""
 
 
+class DTypeError(ArgumentTypeError, RuntimeError):
+    """A tensor of a dtype the operation cannot take (an integer tensor where a floating one is
+    needed, operands of different dtypes). Also a RuntimeError, which PyTorch raises there
+    (``except RuntimeError:`` code catches it, ``except TypeError:`` code too)."""
+
+
+class InvalidValueError(ArgumentError, RuntimeError):
+    """Values an operation refuses where PyTorch raises RuntimeError (probabilities outside [0, 1],
+    an integer to a negative power, a backward returning the wrong number of gradients). Also a
+    ValueError, so ``except ValueError:`` code catches it too."""
+
+
 class OutOfRangeError(DownslopeError, IndexError):
     """An index, dimension or class id outside its valid range."""
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import backend, gemm
 from ..backend import as_array, namespace_of
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError
 from ..tensor import Tensor, _version_counter, record_op, wrap_array
 from .arithmetic import add, mul
 from .indexing import _getitem_vjp, index_put, select
@@ -23,8 +23,20 @@ from .reductions import sum
 from .shape import _common_dtype, concatenate, permute, reshape, stack, transpose
 
 
+def _check_kinds(a: Any, b: Any, name: str) -> None:
+    """Refuse an integer (or bool) tensor times a floating one, as torch does; _pair would promote
+    the integer one silently."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        da, db = a.array.dtype, b.array.dtype
+        if da is not db and (da.kind == "f") != (db.kind == "f"):
+            raise DTypeError(
+                f"{name}: expected both operands to have the same dtype, got {da} and {db}; cast one (e.g. x.float())"
+            )
+
+
 def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product with NumPy's rules: 1-D operands are vectors, leading dims broadcast."""
+    _check_kinds(a, b, "matmul")
     a, b = _pair(a, b)
     ad, bd = a.array, b.array
     if ad.ndim == 0 or bd.ndim == 0:
@@ -90,6 +102,7 @@ def triu(x: Any, diagonal: int = 0) -> Tensor:
 
 def mm(a: Any, b: Any) -> Tensor:
     """Matrix product of two 2-D tensors (torch.mm: no broadcasting, no vectors)."""
+    _check_kinds(a, b, "mm")
     a, b = _pair(a, b)
     if a.ndim != 2 or b.ndim != 2:
         raise ShapeError(f"mm: expected two 2-D tensors, got shapes {a.shape} and {b.shape}")
@@ -98,6 +111,7 @@ def mm(a: Any, b: Any) -> Tensor:
 
 def bmm(a: Any, b: Any) -> Tensor:
     """Batched matrix product of two 3-D tensors with the same batch size (torch.bmm)."""
+    _check_kinds(a, b, "bmm")
     a, b = _pair(a, b)
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
         raise ShapeError(f"bmm: expected 3-D tensors with the same batch size, got shapes {a.shape} and {b.shape}")
@@ -106,6 +120,7 @@ def bmm(a: Any, b: Any) -> Tensor:
 
 def mv(a: Any, v: Any) -> Tensor:
     """Matrix-vector product (torch.mv)."""
+    _check_kinds(a, v, "mv")
     a, v = _pair(a, v)
     if a.ndim != 2 or v.ndim != 1:
         raise ShapeError(f"mv: expected a 2-D and a 1-D tensor, got shapes {a.shape} and {v.shape}")
@@ -114,6 +129,7 @@ def mv(a: Any, v: Any) -> Tensor:
 
 def dot(a: Any, b: Any) -> Tensor:
     """Inner product of two 1-D tensors (torch.dot)."""
+    _check_kinds(a, b, "dot")
     a, b = _pair(a, b)
     if a.ndim != 1 or b.ndim != 1:
         raise ShapeError(f"dot: expected two 1-D tensors, got shapes {a.shape} and {b.shape}")

@@ -9,7 +9,7 @@ import numpy as np
 
 from ... import ops
 from ...backend import namespace_of
-from ...errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from ...errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
 from ...tensor import Tensor, record_op, wrap_array
 from .._arrays import array_like, is_host, scalar
 from ._base import (
@@ -27,6 +27,16 @@ from ._base import (
 )
 
 
+def _check_floating_target(target: Any, x: Tensor, fn: str) -> None:
+    """Refuse an integer or boolean target tensor, as torch does (a 0/1 label tensor is usually
+    class indices meant for cross_entropy, or needs ``.float()``)."""
+    if isinstance(target, Tensor) and target.array.dtype.kind != "f":
+        raise DTypeError(
+            f"{fn}: Found dtype {target.array.dtype} but expected {x.array.dtype}: the target must be floating "
+            "(e.g. target.float())"
+        )
+
+
 @_legacy_reduction
 def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
     """-(t log p + (1 - t) log(1 - p)) for probabilities ``input``; logs are clamped at -100 (as in
@@ -40,11 +50,12 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
     """
     x = _input(input, "binary_cross_entropy")
     _check_reduction(reduction, "binary_cross_entropy")
+    _check_floating_target(target, x, "binary_cross_entropy")
     t = _float_target(target, x, "binary_cross_entropy")
     p = x.array
     # The range check reads values, so it runs on the host only (on a GPU it would synchronise every step).
     if is_host(p) and p.size and (p.min() < 0 or p.max() > 1):
-        raise ArgumentError(
+        raise InvalidValueError(
             "binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
             f"[{p.min():.4g}, {p.max():.4g}]; for raw scores use binary_cross_entropy_with_logits"
         )
@@ -88,6 +99,7 @@ def binary_cross_entropy_with_logits(
     """
     x = _input(input, "binary_cross_entropy_with_logits")
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    _check_floating_target(target, x, "binary_cross_entropy_with_logits")
     t = _float_target(target, x, "binary_cross_entropy_with_logits")
     softplus_neg = ops.softplus(-x)  # = -log(sigmoid(x)), stable for any x
     if pos_weight is None:

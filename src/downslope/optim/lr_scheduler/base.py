@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import types
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -42,6 +44,27 @@ def _check_optimizer(owner: str, optimizer: Any) -> None:
         )
 
 
+def _step_and_mark(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """The optimizer's own step, noting that it ran (what the scheduler's first step checks)."""
+    self._opt_called = True
+    return type(self).step(self, *args, **kwargs)
+
+
+_step_and_mark._wrapped_by_lr_sched = True  # type: ignore[attr-defined]  # torch's marker name
+
+
+def _track_optimizer_steps(optimizer: Any) -> None:
+    """Have ``optimizer.step()`` note that it ran, as torch does, so that a scheduler stepped before it
+    can warn. A bound method (not a closure over the optimizer): a deep copy of the optimizer then
+    marks itself. An optimizer whose ``step`` is already an attribute of its own is left alone."""
+    if "step" in getattr(optimizer, "__dict__", {"step": None}) or not callable(getattr(type(optimizer), "step", None)):
+        return  # its own step attribute, or no step method of its class to call (a groups-only wrapper)
+    try:
+        optimizer.step = types.MethodType(_step_and_mark, optimizer)
+    except AttributeError:  # a duck-typed optimizer that takes no new attributes
+        return
+
+
 class LRScheduler:
     """Base class: ``step()`` advances ``last_epoch`` and writes ``get_lr()`` into the param groups.
 
@@ -70,6 +93,7 @@ class LRScheduler:
                     )
         self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        _track_optimizer_steps(optimizer)
         self._initial_step()
 
     def _initial_step(self) -> None:
@@ -95,13 +119,20 @@ class LRScheduler:
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (or one batch, for per-batch schedules) and update the learning rates.
         ``step(epoch)``, deprecated in PyTorch, jumps to ``epoch`` by the schedule's closed form."""
+        if self._step_count == 1 and getattr(getattr(self.optimizer, "step", None), "_wrapped_by_lr_sched", False):
+            if not getattr(self.optimizer, "_opt_called", False):
+                warnings.warn(
+                    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. You should call them in "
+                    "the opposite order: `optimizer.step()` before `lr_scheduler.step()`. Failure to do this "
+                    "will skip the first value of the learning rate schedule.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         self._step_count += 1
         if epoch is None:
             self.last_epoch += 1
             self._apply(self.get_lr())
             return
-        import warnings
-
         warnings.warn(
             "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where "
             "possible. Please use `scheduler.step()` to step the scheduler.",
