@@ -34,6 +34,7 @@ LAYERS = [
         "random",
         "graph",
         "tensor",
+        "typed_tensors",
         "autograd",
         "autograd_graph",
         "ops",

@@ -72,10 +72,10 @@ def _run_both(kind, kwargs, x, initial, assert_close, seed=0):
     out_t, state_t = theirs(xt, ht)
     assert out_d.shape == tuple(out_t.shape)
     assert out_d.dtype == np.float32, "float32 in, float32 out"
-    assert_close(out_d.numpy(), out_t.detach().numpy(), np.float32, "output")
+    assert_close(out_d.detach().numpy(), out_t.detach().numpy(), np.float32, "output")
     for a, b in zip(_as_tuple(state_d), _as_tuple(state_t)):
         assert a.shape == tuple(b.shape)
-        assert_close(a.numpy(), b.detach().numpy(), np.float32, "final state")
+        assert_close(a.detach().numpy(), b.detach().numpy(), np.float32, "final state")
     # A loss that reaches every output: the sequence output and each final state.
     rng = np.random.default_rng(seed)
     proj = [rng.standard_normal(t.shape).astype(np.float32) for t in (out_d, *_as_tuple(state_d))]
@@ -84,13 +84,13 @@ def _run_both(kind, kwargs, x, initial, assert_close, seed=0):
     loss_d.backward()
     loss_t.backward()
     assert xd.grad.dtype == np.float32
-    assert_close(xd.grad.numpy(), xt.grad.numpy(), np.float32, "input gradient")
+    assert_close(xd.grad.detach().numpy(), xt.grad.detach().numpy(), np.float32, "input gradient")
     if initial is not None:
         for a, b in zip(_as_tuple(hd), _as_tuple(ht)):
-            assert_close(a.grad.numpy(), b.grad.numpy(), np.float32, "initial state gradient")
+            assert_close(a.grad.detach().numpy(), b.grad.detach().numpy(), np.float32, "initial state gradient")
     mine = dict(ours.named_parameters())
     for name, p in theirs.named_parameters():
-        assert_close(mine[name].grad.numpy(), p.grad.numpy(), np.float32, f"gradient of {name}")
+        assert_close(mine[name].grad.detach().numpy(), p.grad.detach().numpy(), np.float32, f"gradient of {name}")
     return ours
 
 
@@ -124,7 +124,7 @@ def test_recurrent_layers_match_torch(assert_close, path, kind, config, with_sta
         _copy_from_torch(ours, theirs)
         out_d, _ = ours(ds.tensor(x))
         out_t, _ = theirs(torch.tensor(x))
-        assert_close(out_d.numpy(), out_t.detach().numpy(), np.float32, "eval output")
+        assert_close(out_d.detach().numpy(), out_t.detach().numpy(), np.float32, "eval output")
         return
     _run_both(kind, kwargs, x, initial if with_state else None, assert_close)
 
@@ -155,19 +155,19 @@ def test_dropout_between_layers_only_in_training_and_seeded():
     lstm = R.LSTM(3, 8, num_layers=2, dropout=0.5)
     x = ds.tensor(np.random.default_rng(5).standard_normal((5, 2, 3)))
     ds.manual_seed(1)
-    a = lstm(x)[0].numpy()
+    a = lstm(x)[0].detach().numpy()
     ds.manual_seed(1)
-    b = lstm(x)[0].numpy()
+    b = lstm(x)[0].detach().numpy()
     ds.manual_seed(2)
-    c = lstm(x)[0].numpy()
+    c = lstm(x)[0].detach().numpy()
     lstm.eval()
-    d = lstm(x)[0].numpy()
+    d = lstm(x)[0].detach().numpy()
     assert np.array_equal(a, b), "the same seed gives the same dropout masks"
     assert not np.allclose(a, c) and not np.allclose(a, d), "dropout changes the training output"
     # The top layer's own output is never dropped: its last-step h equals h_n of the top layer.
     lstm.train()
     out, (h_n, _) = lstm(x)
-    np.testing.assert_array_equal(out.numpy()[-1], h_n.numpy()[-1])
+    np.testing.assert_array_equal(out.detach().numpy()[-1], h_n.detach().numpy()[-1])
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
@@ -179,13 +179,15 @@ def test_parameter_names_shapes_and_default_init(kind):
         (n, tuple(p.shape)) for n, p in theirs.named_parameters()
     ]
     bound = 1 / math.sqrt(64)
-    values = np.concatenate([p.numpy().ravel() for p in ours.parameters()])
+    values = np.concatenate([p.detach().numpy().ravel() for p in ours.parameters()])
     assert values.dtype == np.float32
     assert np.abs(values).max() <= bound and np.abs(values).max() > 0.99 * bound
     assert abs(values.std() - bound / math.sqrt(3)) < 0.02 * bound  # U(-a, a) has std a / sqrt(3)
     # state_dict keys are PyTorch's, so a torch state dict loads as it is.
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
-    np.testing.assert_array_equal(ours.weight_hh_l1_reverse.numpy(), theirs.weight_hh_l1_reverse.detach().numpy())
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    np.testing.assert_array_equal(
+        ours.weight_hh_l1_reverse.detach().numpy(), theirs.weight_hh_l1_reverse.detach().numpy()
+    )
 
 
 @pytest.mark.parametrize(
@@ -217,18 +219,18 @@ def test_cells_match_torch(assert_close, path, ours_cls, theirs_cls, kwargs, bat
     loss_d = sum((t * t).sum() for t in _as_tuple(out_d))
     loss_t = sum((t * t).sum() for t in _as_tuple(out_t))
     for a, b in zip(_as_tuple(out_d), _as_tuple(out_t)):
-        assert_close(a.numpy(), b.detach().numpy(), np.float32, "cell output")
+        assert_close(a.detach().numpy(), b.detach().numpy(), np.float32, "cell output")
     loss_d.backward()
     loss_t.backward()
-    assert_close(xd.grad.numpy(), xt.grad.numpy(), np.float32, "input gradient")
+    assert_close(xd.grad.detach().numpy(), xt.grad.detach().numpy(), np.float32, "input gradient")
     for a, b in zip(sd, st):
-        assert_close(a.grad.numpy(), b.grad.numpy(), np.float32, "state gradient")
+        assert_close(a.grad.detach().numpy(), b.grad.detach().numpy(), np.float32, "state gradient")
     mine = dict(ours.named_parameters())
     for name, p in theirs.named_parameters():
-        assert_close(mine[name].grad.numpy(), p.grad.numpy(), np.float32, f"gradient of {name}")
+        assert_close(mine[name].grad.detach().numpy(), p.grad.detach().numpy(), np.float32, f"gradient of {name}")
     # Without a state the cell starts from zeros, as in PyTorch.
     for a, b in zip(_as_tuple(ours(xd)), _as_tuple(theirs(xt))):
-        assert_close(a.numpy(), b.detach().numpy(), np.float32, "zero-state output")
+        assert_close(a.detach().numpy(), b.detach().numpy(), np.float32, "zero-state output")
 
 
 def _unrolled(step, steps: int):
@@ -336,7 +338,7 @@ def test_layers_on_the_strict_device_give_the_cpu_values(make):
             total.backward()
         got = [t.detach() for t in _flat(out)] + [xd.grad] + [p.grad for p in layer.parameters()]
         assert all(str(t.device) == device for t in got)
-        results.append([t.cpu().numpy() for t in got])
+        results.append([t.cpu().detach().numpy() for t in got])
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
 
@@ -375,7 +377,9 @@ def test_layers_large_enough_for_the_gemm_stepper_match_torch_call_after_call(mo
         np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-5, atol=1e-5)
         out.square().sum().backward()
         for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
-            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+            np.testing.assert_allclose(
+                p.grad.detach().numpy(), q.grad.detach().numpy(), rtol=1e-4, atol=1e-4, err_msg=name
+            )
 
 
 @pytest.mark.parametrize(
@@ -404,7 +408,7 @@ def test_lstm_with_a_projection_matches_torch(config, with_state):
         pairs += [(a.grad, b.grad) for a, b in zip(sd, st)]
     pairs += [(dict(ours.named_parameters())[n].grad, p.grad) for n, p in theirs.named_parameters()]
     for a, b in pairs:
-        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_lstm_projection_with_packed_input_and_unbatched_input_matches_torch():
@@ -423,11 +427,11 @@ def test_lstm_projection_with_packed_input_and_unbatched_input_matches_torch():
     out_t, (h_t, _) = theirs(packed_t)
     pad_d, _ = ours_rnn.pad_packed_sequence(out_d, batch_first=True)
     pad_t, _ = torch.nn.utils.rnn.pad_packed_sequence(out_t, batch_first=True)
-    np.testing.assert_allclose(pad_d.numpy(), pad_t.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(h_d.numpy(), h_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(pad_d.detach().numpy(), pad_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h_d.detach().numpy(), h_t.detach().numpy(), rtol=1e-10, atol=1e-12)
     out_d, _ = ours(ds.tensor(x[0], dtype=ds.float64))
     out_t, _ = theirs(torch.tensor(x[0]))
-    np.testing.assert_allclose(out_d.numpy(), out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out_d.detach().numpy(), out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_proj_size_is_checked_like_torch():
@@ -449,3 +453,45 @@ def test_recurrent_layers_on_an_empty_batch_are_empty_as_torch(cls: str, batch_f
     assert out[0].shape == tuple(theirs(torch.randn(shape))[0].shape)
     out[0].sum().backward()
     assert x.grad.shape == shape
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [
+        ("RNN", {}),
+        ("GRU", {"num_layers": 2, "bidirectional": True}),
+        ("LSTM", {"bias": False, "num_layers": 3}),
+        ("LSTM", {"num_layers": 2, "bidirectional": True, "proj_size": 2}),
+    ],
+)
+def test_flat_weights_names_and_all_weights_follow_torch(cls: str, kwargs: dict) -> None:
+    torch = pytest.importorskip("torch")
+    mine, theirs = getattr(ds.nn, cls)(3, 4, **kwargs), getattr(torch.nn, cls)(3, 4, **kwargs)
+    assert mine._flat_weights_names == theirs._flat_weights_names
+    assert [tuple(p.shape) for p in mine._flat_weights] == [tuple(p.shape) for p in theirs._flat_weights]
+    assert all(p is getattr(mine, n) for p, n in zip(mine._flat_weights, mine._flat_weights_names))
+    assert [[tuple(p.shape) for p in group] for group in mine.all_weights] == [
+        [tuple(p.shape) for p in group] for group in theirs.all_weights
+    ]
+    with pytest.raises(AttributeError):
+        mine._flat_weights_names = []
+
+
+def test_d2l_xavier_init_through_parameters_reaches_the_weights_the_gru_runs_with() -> None:
+    torch = pytest.importorskip("torch")
+    mine = ds.nn.GRU(3, 4, num_layers=2, dtype=ds.float64)
+    before = {n: p.detach().numpy().copy() for n, p in mine.named_parameters()}
+    for name in mine._flat_weights_names:  # d2l's xavier_init_weights
+        if "weight" in name:
+            ds.nn.init.xavier_uniform_(mine._parameters[name])
+    for name, p in mine.named_parameters():
+        changed = not np.array_equal(p.detach().numpy(), before[name])
+        assert changed == ("weight" in name), name
+    theirs = torch.nn.GRU(3, 4, num_layers=2, dtype=torch.float64)
+    with torch.no_grad():
+        for name in theirs._flat_weights_names:
+            getattr(theirs, name).copy_(torch.tensor(getattr(mine, name).detach().numpy()))
+    x = np.random.default_rng(0).normal(size=(5, 2, 3))
+    out_d, _ = mine(ds.tensor(x, dtype=ds.float64))
+    out_t, _ = theirs(torch.tensor(x))
+    np.testing.assert_allclose(out_d.detach().numpy(), out_t.detach().numpy(), rtol=1e-12, atol=1e-14)

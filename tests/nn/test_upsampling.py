@@ -92,3 +92,56 @@ def test_interpolate_to_a_size_of_zero_or_less_raises_as_torch() -> None:
     with pytest.raises(ds.errors.ArgumentError, match="interpolate"):
         ds.nn.Upsample(size=0)(ds.randn(1, 1, 4))
     assert ds.nn.Upsample(scale_factor=0.5)(ds.randn(1, 1, 4)).shape == (1, 1, 2)
+
+
+AA_CASES = [
+    ((2, 3, 16, 20), {"scale_factor": 0.5}),
+    ((1, 2, 17, 13), {"size": (5, 4)}),
+    ((1, 1, 9, 10), {"scale_factor": 0.3}),
+    ((1, 2, 6, 7), {"size": (11, 15)}),
+    ((1, 1, 8, 8), {"scale_factor": 1.7}),
+    ((1, 2, 17, 13), {"size": (5, 4), "align_corners": True}),
+    ((1, 1, 20, 9), {"size": (7, 9), "align_corners": True}),
+    ((1, 1, 10, 10), {"size": (1, 3)}),
+    ((1, 1, 12, 30), {"scale_factor": (0.25, 0.4)}),
+    ((1, 1, 12, 30), {"scale_factor": (0.26, 0.41), "recompute_scale_factor": True}),
+]
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize(("shape", "kwargs"), AA_CASES, ids=[f"{s}{k}" for s, k in AA_CASES])
+def test_antialiased_resizing_matches_torch_values_and_gradients(mode, shape, kwargs) -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=shape)
+    ours32 = F.interpolate(ds.tensor(a, dtype=ds.float32), mode=mode, antialias=True, **kwargs)
+    theirs32 = torch.nn.functional.interpolate(
+        torch.tensor(a, dtype=torch.float32), mode=mode, antialias=True, **kwargs
+    )
+    assert ours32.dtype == ds.float32
+    np.testing.assert_allclose(ours32.numpy(), theirs32.numpy(), rtol=0, atol=1e-5)
+    t = torch.tensor(a, requires_grad=True)
+    y = torch.nn.functional.interpolate(t, mode=mode, antialias=True, **kwargs)
+    w = rng.normal(size=tuple(y.shape))
+    (y * torch.tensor(w)).sum().backward()
+    x = ds.tensor(a, dtype=ds.float64, requires_grad=True)
+    yd = F.interpolate(x, mode=mode, antialias=True, **kwargs)
+    (yd * ds.tensor(w, dtype=ds.float64)).sum().backward()
+    np.testing.assert_allclose(yd.detach().numpy(), y.detach().numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-13)
+
+
+def test_antialiased_resizing_on_the_strict_device() -> None:
+    a = np.random.default_rng(1).normal(size=(1, 2, 12, 10))
+    ours = F.interpolate(
+        ds.tensor(a, dtype=ds.float64, device="strict"), scale_factor=0.5, mode="bicubic", antialias=True
+    )
+    theirs = torch.nn.functional.interpolate(torch.tensor(a), scale_factor=0.5, mode="bicubic", antialias=True)
+    np.testing.assert_allclose(ours.cpu().numpy(), theirs.numpy(), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize(("mode", "shape"), [("nearest", (1, 1, 8, 8)), ("linear", (1, 1, 8)), ("bilinear", (1, 8, 8))])
+def test_antialias_is_refused_outside_bilinear_and_bicubic_on_4d_input_as_torch(mode, shape) -> None:
+    with pytest.raises((RuntimeError, ValueError)):
+        torch.nn.functional.interpolate(torch.zeros(shape), scale_factor=0.5, mode=mode, antialias=True)
+    with pytest.raises(ds.errors.ArgumentError, match="anti-alias"):
+        F.interpolate(ds.zeros(*shape), scale_factor=0.5, mode=mode, antialias=True)

@@ -193,6 +193,32 @@ class RNNBase(Module):
     def flatten_parameters(self) -> None:
         """Does nothing: PyTorch uses it to pack weights for cuDNN; kept so that ported code runs."""
 
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        """The parameters' names in PyTorch's order (per layer, forward then ``_reverse``: weight_ih,
+        weight_hh, bias_ih, bias_hh, weight_hr), which code written for torch walks to initialise the
+        weights through ``m._parameters[name]``.
+
+        >>> import downslope as ds
+        >>> ds.nn.GRU(2, 3)._flat_weights_names
+        ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']
+        """
+        kinds = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+        kinds += ("weight_hr",) if self.proj_size else ()
+        suffixes = ("", "_reverse") if self.bidirectional else ("",)
+        return [f"{k}_l{layer}{s}" for layer in range(self.num_layers) for s in suffixes for k in kinds]
+
+    @property
+    def _flat_weights(self) -> list[Any]:
+        """The parameters named by ``_flat_weights_names``, in that order (the ones the layer runs with)."""
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list[Any]]:
+        """The parameters grouped per layer and direction, as PyTorch's ``all_weights``."""
+        flat, per = self._flat_weights, len(self._flat_weights_names) // (self.num_layers * (1 + self.bidirectional))
+        return [flat[i : i + per] for i in range(0, len(flat), per)]
+
     def _weights(self, layer: int, direction: int) -> tuple[Any, ...]:
         suffix = "_reverse" if direction else ""
         names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())

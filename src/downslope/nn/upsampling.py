@@ -14,6 +14,12 @@ given, as PyTorch computes it):
 * linear, align_corners=True: ``dst * (in - 1) / (out - 1)``;
 * bicubic: as linear, but not clamped at 0 (the taps at -1 repeat the edge pixel).
 
+``antialias=True`` (bilinear and bicubic, 4-D input) is PyTorch's (and PIL's) resampling: each output
+pixel is a normalised weighted sum of the source pixels within the filter's support around
+``(dst + 0.5) * scale``, the support (1 for the triangle filter, 2 for the cubic one with A = -0.5)
+stretched by ``scale`` when downscaling, so every source pixel counts. Each dim's weights form an
+(out, in) matrix applied by a matrix product (the last dim first, as torch), which gives the gradients.
+
 Example:
     >>> import downslope as ds
     >>> import downslope.nn.functional as F
@@ -29,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import namespace_of
+from ..devices import like
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, wrap_array
 from .module import Module
@@ -114,9 +121,16 @@ def interpolate(
         raise ArgumentTypeError(f"interpolate: expected a Tensor, got {type(input).__name__}")
     if mode not in _MODES:
         raise ArgumentError(f"interpolate: mode must be one of {sorted(_MODES)} here, got {mode!r}")
-    if antialias:
-        raise ArgumentError("interpolate: antialias=True is not supported")
     spatial = input.ndim - 2
+    if antialias:
+        if mode not in ("bilinear", "bicubic") or input.ndim != 4:
+            raise ArgumentError(
+                "interpolate: anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D "
+                f"tensor as input, got mode {mode!r} and shape {input.shape}"
+            )
+        out_sizes, factors = _sizes(input, size, scale_factor, spatial)
+        corners = align_corners is True  # a Python flag (None: False)
+        return _antialiased(input, out_sizes, factors, corners, mode == "bicubic", recompute_scale_factor)
     if spatial not in (1, 2, 3) or (_MODES[mode] is not None and _MODES[mode] != spatial):
         raise ShapeError(f"interpolate: mode {mode!r} does not fit an input of shape {input.shape}")
     if _MODES[mode] is None and align_corners is not None:
@@ -162,6 +176,48 @@ def interpolate(
         frac_t = wrap_array(frac)
         x = _gather(x, axis, lo) * (1.0 - frac_t) + _gather(x, axis, hi) * frac_t
     return x
+
+
+def _antialiased(
+    x: Tensor, out_sizes: list[int], factors: list[float | None], align_corners: bool, cubic: bool, recompute: Any
+) -> Tensor:
+    """``x`` resampled with torch's antialiasing filters, one spatial dim at a time (width first)."""
+    for axis in (3, 2):
+        n_in, n_out, factor = x.shape[axis], out_sizes[axis - 2], factors[axis - 2]
+        weights = _aa_weights(n_in, n_out, None if recompute else factor, align_corners, cubic)
+        w = wrap_array(like(weights.T.astype(x.array.dtype), x.array))  # (in, out)
+        x = (x.transpose(axis, -1) @ w).transpose(axis, -1)
+    return x
+
+
+def _aa_filter(t: np.ndarray, cubic: bool) -> np.ndarray:
+    t = np.abs(t)
+    if not cubic:
+        return np.maximum(0.0, 1.0 - t)
+    a = -0.5  # PIL's (and torch's antialiased) cubic, not the -0.75 of plain bicubic
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return np.where(t < 1.0, near, np.where(t < 2.0, far, 0.0))
+
+
+def _aa_weights(n_in: int, n_out: int, factor: float | None, align_corners: bool, cubic: bool) -> np.ndarray:
+    """The (n_out, n_in) matrix of torch's antialiased weights along one dim (_upsample_*2d_aa)."""
+    if align_corners:
+        scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    else:
+        scale = 1.0 / factor if factor is not None and factor > 0 else n_in / n_out
+    support = (2.0 if cubic else 1.0) * (scale if scale >= 1.0 else 1.0)
+    widest = math.ceil(support) * 2 + 1
+    inv = 1.0 / scale if scale >= 1.0 else 1.0
+    weights = np.zeros((n_out, n_in))  # host: a matrix from the sizes
+    for i in range(n_out):
+        center = scale * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)  # int() truncates, as torch's cast
+        count = min(max(min(int(center + support + 0.5), n_in) - lo, 0), widest)
+        w = _aa_filter((np.arange(count) + lo - center + 0.5) * inv, cubic)  # host: taps from the sizes
+        total = w.sum()
+        weights[i, lo : lo + count] = w / total if total != 0 else w
+    return weights
 
 
 def upsample(

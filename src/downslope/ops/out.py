@@ -6,8 +6,11 @@ names in :data:`OUT_FUNCTIONS` and :data:`OUT_FACTORIES`, and ``ds.linalg``'s in
 methods (which take no ``out=`` in PyTorch either) stay as they are. A function has one wrapper
 wherever it is wrapped, so the aliases stay one object (``ds.special.expit is ds.sigmoid``). A call without keywords goes
 straight through; PyTorch's keyword ``input=`` (and ``where``'s ``condition=``/``other=``) is taken
-too, renamed to the function's own parameter, and so are the binary ops' ``other=`` (``mm``'s ``mat2=``...). With ``out=``, the result is computed as usual, checked against ``out`` as
-PyTorch checks it, and written into ``out``, which is returned:
+too, renamed to the function's own parameter, and so are the binary ops' ``other=`` (``mm``'s ``mat2=``...)
+and NumPy's ``axis=``/``keepdims=`` where PyTorch takes them for ``dim=``/``keepdim=`` (:data:`AXIS_FUNCTIONS`;
+:func:`accept_numpy_keywords` does the same for the Tensor methods in :data:`AXIS_METHODS`). With ``out=``,
+the result is computed as usual, checked against ``out`` as PyTorch checks it, and written into ``out``,
+which is returned:
 
 - gradients: refused while grad mode is on and an argument (or ``out``) requires grad, with
   PyTorch's message (``out=`` writes are not recorded);
@@ -34,7 +37,17 @@ from ..errors import ArgumentTypeError, StateError
 from ..graph import _mode, no_grad
 from ..tensor import Tensor, _torch_can_cast
 
-__all__ = ["INPUT_FUNCTIONS", "LINALG_OUT_FUNCTIONS", "OUT_FACTORIES", "OUT_FUNCTIONS", "with_input", "with_out"]
+__all__ = [
+    "AXIS_FUNCTIONS",
+    "AXIS_METHODS",
+    "INPUT_FUNCTIONS",
+    "LINALG_OUT_FUNCTIONS",
+    "OUT_FACTORIES",
+    "OUT_FUNCTIONS",
+    "accept_numpy_keywords",
+    "with_input",
+    "with_out",
+]
 
 # Top-level functions that PyTorch documents with out= (and that downslope has); arithmetic, pointwise
 # math, products, reductions, joining, selection, sorting.
@@ -96,9 +109,49 @@ OUT_FACTORIES = (
     "randint", "randperm", "normal", "tril_indices", "triu_indices",
 )  # fmt: skip
 
+# PyTorch's argument parser takes NumPy's ``axis=`` for ``dim=`` (and ``keepdims=`` for ``keepdim=``) on
+# every function it implements natively, not on those written in Python (split, unique, norm,
+# Tensor.unflatten, torch.nn.functional's): ``A.cumsum(axis=0)``, ``torch.argmax(t, axis=1)``. These are
+# the top-level functions and Tensor methods among them whose downslope parameter is only ``dim``
+# (each checked against torch 2.13 by calling it; tests/ops/test_out_numpy_keywords.py keeps the lists
+# complete). size() and stride() are left out: they are on every hot path.
+AXIS_FUNCTIONS = frozenset(
+    """
+    all aminmax any argmax argmin argsort chunk count_nonzero cross cummax cummin cumprod cumsum
+    cumulative_trapezoid diff frobenius_norm gather gradient index_add index_copy index_fill index_reduce
+    index_select kthvalue logcumsumexp median mode nanmean nanmedian nanquantile nansum narrow narrow_copy
+    nuclear_norm prod quantile renorm repeat_interleave scatter scatter_add scatter_reduce select select_copy
+    select_scatter slice_copy slice_scatter sort split_copy split_with_sizes split_with_sizes_copy squeeze
+    squeeze_copy std std_mean take_along_dim tensor_split topk trapezoid trapz unbind unbind_copy unflatten
+    unsqueeze unsqueeze_copy var var_mean
+    """.split()
+)
+AXIS_METHODS = frozenset(
+    """
+    all aminmax any argmax argmin argsort chunk count_nonzero cross cummax cummin cumprod cumprod_ cumsum
+    cumsum_ diff gather index_add index_add_ index_copy index_copy_ index_fill index_fill_ index_reduce
+    index_reduce_ index_select kthvalue log_softmax logcumsumexp median mode nanmean nanmedian nanquantile
+    nansum narrow narrow_copy prod quantile renorm renorm_ repeat_interleave scatter scatter_ scatter_add
+    scatter_add_ scatter_reduce scatter_reduce_ select select_scatter slice_scatter softmax sort
+    split_with_sizes squeeze squeeze_ std take_along_dim tensor_split topk unbind unsqueeze unsqueeze_ var
+    """.split()
+)
+# Of these, the reductions, which take ``keepdims=`` for ``keepdim=`` too.
+_KEEPDIM = frozenset(
+    """
+    all aminmax any argmax argmin frobenius_norm kthvalue median mode nanmean nanmedian nanquantile nansum
+    nuclear_norm prod quantile std std_mean var var_mean matrix_norm vector_norm
+    """.split()
+)
+# torch.linalg's functions are all native: each with a dim takes axis= too (linalg.norm does, torch.norm not).
+_LINALG_AXIS = frozenset({"vector_norm", "matrix_norm", "norm", "cross", "vecdot", "cond"})
+_AXIS = {"axis": "dim"}
+_AXIS_KEEPDIMS = {"axis": "dim", "keepdims": "keepdim"}
+
 # Top-level functions without out= whose tensor PyTorch names ``input`` (``torch.zeros_like(input=x)``)
-# where downslope's parameter has another name; ``downslope/__init__.py`` wraps them with with_input.
-INPUT_FUNCTIONS = (
+# where downslope's parameter has another name, and those (in AXIS_FUNCTIONS) that take NumPy's axis=;
+# ``downslope/__init__.py`` wraps them with with_input.
+INPUT_FUNCTIONS: tuple[str, ...] = (
     "allclose", "argsort", "argwhere", "bincount", "broadcast_to", "chunk", "clone", "combinations",
     "corrcoef", "count_nonzero", "cov", "det", "diag_embed", "diagflat", "diagonal", "diagonal_scatter",
     "dist", "dsplit", "empty_like", "equal", "flatten", "flip", "fliplr", "flipud", "full_like", "hsplit",
@@ -109,6 +162,7 @@ INPUT_FUNCTIONS = (
     "slogdet", "squeeze", "std_mean", "swapaxes", "swapdims", "t", "tensor_split", "tile", "trace",
     "transpose", "unbind", "unflatten", "unique", "unsqueeze", "var_mean", "vsplit", "zeros_like",
 )  # fmt: skip
+INPUT_FUNCTIONS += tuple(sorted(AXIS_FUNCTIONS.difference(OUT_FUNCTIONS, INPUT_FUNCTIONS)))
 
 # Functions whose PyTorch signature is ``(input, other, ...)`` (``torch.add(input=x, other=y)``).
 _INPUT_OTHER = (
@@ -226,6 +280,43 @@ def _renames(fn: Callable[..., Any], name: str) -> dict[str, str]:
     return renames
 
 
+def _numpy_renames(fn: Callable[..., Any], name: str) -> dict[str, str]:
+    """``axis`` -> ``dim`` (and ``keepdims`` -> ``keepdim``) where PyTorch's ``name`` takes them."""
+    linalg = getattr(fn, "__module__", "") == "downslope.linalg"  # linalg.norm takes axis=, torch.norm not
+    if name not in (_LINALG_AXIS if linalg else AXIS_FUNCTIONS):
+        return {}
+    return _AXIS_KEEPDIMS if name in _KEEPDIM else _AXIS
+
+
+def accept_numpy_keywords(cls: type) -> None:
+    """Gives ``cls``'s methods named in :data:`AXIS_METHODS` NumPy's ``axis=`` (and ``keepdims=``) for
+    ``dim=`` (``keepdim=``), as PyTorch's methods take them; a call without keywords goes straight through.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.tensor([[1, 2], [3, 4]]).cumsum(axis=0)
+        tensor([[1, 2],
+                [4, 6]])
+    """
+    for name in sorted(AXIS_METHODS):
+        fn = cls.__dict__.get(name)
+        if fn is None or hasattr(fn, "_numpy_renames"):
+            continue
+        setattr(cls, name, _with_renames(fn, _AXIS_KEEPDIMS if name in _KEEPDIM else _AXIS))
+
+
+def _with_renames(fn: Callable[..., Any], renames: dict[str, str]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def method(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs:
+            return fn(*args)
+        _rename(renames, kwargs)
+        return fn(*args, **kwargs)
+
+    method._numpy_renames = renames  # type: ignore[attr-defined]
+    return method
+
+
 def _rename(renames: dict[str, str], kwargs: dict[str, Any]) -> None:
     for torch_name, own in renames.items():
         if torch_name in kwargs:
@@ -246,7 +337,7 @@ def with_input(fn: Callable[..., Any]) -> Callable[..., Any]:
     known = _INPUT_WRAPPERS.get(fn)
     if known is not None:
         return known
-    renames = _renames(fn, fn.__name__)
+    renames = {**_renames(fn, fn.__name__), **_numpy_renames(fn, fn.__name__)}
     if not renames:
         return fn
 
@@ -280,7 +371,7 @@ def with_out(fn: Callable[..., Any], factory: bool = False) -> Callable[..., Any
 
 def _make_wrapper(fn: Callable[..., Any], factory: bool) -> Callable[..., Any]:
     name = fn.__name__
-    renames = {} if factory else _renames(fn, name)
+    renames = {} if factory else {**_renames(fn, name), **_numpy_renames(fn, name)}
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

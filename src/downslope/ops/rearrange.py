@@ -32,10 +32,20 @@ _NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap
 
 def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) -> Tensor:
     """Pad with PyTorch's ``pad`` (last dim first: ``(left, right, top, bottom, ...)``) or NumPy's
-    ``pad_width`` (a pair per dim). Modes: constant, reflect, replicate, circular."""
+    ``pad_width`` (a pair per dim). Modes: constant, reflect, replicate, circular. A negative pad
+    crops that side, as in torch (constant and circular crop first and then pad; reflect and
+    replicate map each output position onto the whole input).
+
+    >>> import downslope as ds
+    >>> ds.ops.pad(ds.tensor([1.0, 2.0, 3.0, 4.0]), (-1, 2))
+    tensor([2., 3., 4., 0., 0.])
+    """
     x = _lift(x)
     widths = _pad_widths(pad, x.ndim)
     if mode == "constant":
+        if _builtin_any(b < 0 or a < 0 for b, a in widths):
+            x = getitem(x, _crop(x.shape, widths))
+            widths = [(max(b, 0), max(a, 0)) for b, a in widths]
         out = np.pad(x.array, widths, mode="constant", constant_values=value)
         return record_op(out, (x,), _pad_vjp, widths)
     if mode not in _NUMPY_PAD_MODES:
@@ -44,13 +54,35 @@ def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) 
     # The other modes copy input elements, so they are an integer-array index into x and get
     # their gradient (repeats summed) from getitem.
     # The index is built from Python ints on the host; getitem copies it to x's device.
-    axes_index = [np.pad(np.arange(n), w, mode=_NUMPY_PAD_MODES[mode]) for n, w in zip(x.shape, widths)]  # type: ignore[call-overload]  # host: from shapes
+    axes_index = [_pad_index(n, before, after, mode) for n, (before, after) in zip(x.shape, widths)]
     return getitem(x, np.ix_(*axes_index))
+
+
+def _crop(shape: tuple[int, ...], widths: list[tuple[int, int]]) -> tuple[slice, ...]:
+    """The slices that negative pads cut away (torch narrows the input first, and refuses a crop past its size)."""
+    for d, (n, (before, after)) in enumerate(zip(shape, widths)):
+        if n - max(-before, 0) - max(-after, 0) < 0:
+            raise ArgumentError(
+                f"pad: padding ({before}, {after}) at dimension {d} crops more than its size {n} (input shape {shape})"
+            )
+    return tuple(slice(max(-b, 0), n - max(-a, 0)) for n, (b, a) in zip(shape, widths))
+
+
+def _pad_index(n: int, before: int, after: int, mode: str) -> Any:
+    """Which input position each output position along one dim copies (torch's, negative pads too)."""
+    if mode == "circular":  # crop, then wrap the cropped run around
+        start, kept = max(-before, 0), n - max(-before, 0) - max(-after, 0)
+        return start + (np.arange(n + before + after) - max(before, 0)) % _builtin_max(kept, 1)  # host: from shapes
+    at = np.arange(n + before + after) - before  # host: from shapes
+    if mode == "replicate":
+        return np.clip(at, 0, n - 1)
+    return np.where(at < 0, -at, np.where(at > n - 1, 2 * (n - 1) - at, at))  # reflect: once, about each end
 
 
 def _check_pad_sizes(shape: tuple[int, ...], widths: list[tuple[int, int]], mode: str) -> None:
     """torch's limits of the copying modes (NumPy would reflect or wrap more than once, silently):
-    reflect pads less than the dim's size, circular at most its size, replicate needs a non-empty dim."""
+    reflect pads less than the dim's size, circular at most the size left after cropping, replicate
+    needs a non-empty dim; reflect and replicate leave at least one element."""
     for d, (n, (before, after)) in enumerate(zip(shape, widths)):
         if not (before or after):
             continue
@@ -59,13 +91,23 @@ def _check_pad_sizes(shape: tuple[int, ...], widths: list[tuple[int, int]], mode
                 f"pad: reflect padding size should be less than the corresponding input dimension, "
                 f"but got padding ({before}, {after}) at dimension {d} of input shape {shape}"
             )
-        if mode == "circular" and (before > n or after > n):
+        kept = n - max(-before, 0) - max(-after, 0)
+        if mode == "circular" and n + before + after < 0:
+            raise ArgumentError(
+                f"pad: padding ({before}, {after}) at dimension {d} of input shape {shape} leaves a negative size"
+            )
+        if mode == "circular" and n + before + after > 0 and (before > kept or after > kept):
             raise ArgumentError(
                 f"pad: circular padding ({before}, {after}) at dimension {d} of input shape {shape} "
-                "wraps around more than once (at most the dimension's size)"
+                f"wraps around more than once (at most the {kept} elements left after cropping)"
             )
         if mode == "replicate" and n == 0:
             raise ArgumentError(f"pad: cannot replicate-pad dimension {d} of size 0 (input shape {shape})")
+        if mode in ("reflect", "replicate") and n + before + after < 1:
+            raise ArgumentError(
+                f"pad: input (size {n} at dimension {d}) is too small for padding ({before}, {after}): "
+                f"the output size would be {n + before + after}"
+            )
 
 
 def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:
@@ -84,8 +126,6 @@ def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:
         widths = [(0, 0)] * ndim
         for i in range(len(pad) // 2):
             widths[ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    if _builtin_any(b < 0 or a < 0 for b, a in widths):
-        raise ArgumentError(f"pad: negative padding is not supported, got {widths}")
     return widths
 
 

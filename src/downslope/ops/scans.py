@@ -10,25 +10,53 @@ from .. import backend
 from ..backend import namespace_of
 from ..errors import StateError
 from ..tensor import Tensor, record_op, wrap_array
-from .arithmetic import add, sub
 from .indexing import _take_along
 from .operands import _dim, _lift, _lift_float
-from .pointwise import astype, clone, exp, log
-from .reductions import _HALF, _to_half, return_types
+from .pointwise import astype, clone
+from .reductions import _HALF, return_types
+
+# torch accumulates a float32 running sum or product in float64 (and float16 in float32) and rounds
+# each result once; NumPy's float32 running sum gains an error that grows with the length (1e6 x 0.1
+# sums to 100958.3, torch's to 100000.0). Up to this many terms the float32 result is within a few
+# units in the last place of torch's, and the wide pass (2-3x the time of a short scan down a leading
+# axis) is skipped.
+_WIDE_FROM = 65
+
+
+def _wide_dtype(a: Any, d: int) -> Any:
+    """The dtype a scan of ``a`` along ``d`` accumulates in, as torch's, or None for ``a``'s own."""
+    if a.dtype == _HALF:
+        return np.float32
+    if a.dtype == np.float32 and a.shape[d] >= _WIDE_FROM:
+        return np.float64
+    return None
+
+
+def _running(fn: Any, a: Any, d: int) -> Any:
+    """``fn`` (np.cumsum or np.cumprod) of ``a`` along ``d``, accumulated as torch's and rounded once."""
+    wide = _wide_dtype(a, d)
+    if wide is None:
+        return fn(a, axis=d)
+    with np.errstate(over="ignore", under="ignore"):  # inf or 0 past the range, as torch (which does not warn)
+        return fn(a, axis=d, dtype=wide).astype(a.dtype)
 
 
 def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
-    """Running sum along ``dim``; the gradient is the reversed running sum of the output gradient."""
+    """Running sum along ``dim``; the gradient is the reversed running sum of the output gradient.
+
+    float32 runs longer than 64 accumulate in float64 and float16 in float32, rounded once, as torch.
+
+    >>> import downslope as ds
+    >>> ds.cumsum(ds.tensor([1.0, 2.0, 3.0]), 0)
+    tensor([1., 3., 6.])
+    """
     x = _lift(x)
     if dtype is not None:
         x = astype(x, dtype)
     d = _dim(dim, x.ndim, "cumsum")
     if x.ndim == 0:
         return clone(x)
-    if x.array.dtype == _HALF:  # a float16 running sum stops growing at 2048 + 1: in float32, as torch
-        out = _to_half(np.cumsum(x.array, axis=d, dtype=np.float32))
-    else:
-        out = np.cumsum(x.array, axis=d)
+    out = _running(np.cumsum, x.array, d)
     if out.dtype != x.array.dtype and (dtype is not None or out.dtype.kind in "ub"):
         # NumPy widens small integers (uint8 -> uint64); torch keeps the dtype asked for, else int64
         out = out.astype(x.array.dtype if dtype is not None else backend.int64)
@@ -37,11 +65,9 @@ def cumsum(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
 
 def _cumsum_vjp(g, y, args, saved, needs, xp):
     rev = (slice(None),) * saved + (slice(None, None, -1),)
-    flipped = g[rev]
-    if not xp.differentiable and g.dtype == _HALF:  # accumulated in float32, as the forward
-        return (_to_half(np.cumsum(flipped, axis=saved, dtype=np.float32))[rev],)
-    summed = xp.cumsum(flipped, saved)  # under create_graph: cumsum above, float32 for float16 too
-    return (summed[rev],)
+    if xp.differentiable:  # cumsum above: accumulated as the forward
+        return (xp.cumsum(g[rev], saved)[rev],)
+    return (_running(np.cumsum, g[rev], saved)[rev],)
 
 
 def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
@@ -52,11 +78,7 @@ def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
     d = _dim(dim, x.ndim, "cumprod")
     if x.ndim == 0:
         return clone(x)
-    if x.array.dtype == _HALF:  # a float16 running product over- or underflows: in float32, as torch
-        with np.errstate(over="ignore", under="ignore"):  # inf or 0, as torch (which does not warn)
-            out = _to_half(np.cumprod(x.array, axis=d, dtype=np.float32))
-    else:
-        out = np.cumprod(x.array, axis=d)
+    out = _running(np.cumprod, x.array, d)  # float16 would over- or underflow: wider, as torch
     if x.array.dtype.kind != "f":
         return wrap_array(out.astype(np.int64 if dtype is None else x.array.dtype))
     return record_op(out, (x,), _cumprod_vjp, d)
@@ -74,14 +96,14 @@ def _cumprod_vjp(g, y, args, saved, needs, xp):
     # d y_k / d x_i = y_k / x_i for i <= k when no x is 0 (checked on the host only: on a device the
     # check would wait for it, so the products of the others are taken always)
     if type(x) is np.ndarray and (x != 0).all():
-        rev = np.cumsum((gm * ym)[..., ::-1], axis=-1)[..., ::-1]
+        rev = _running(np.cumsum, (gm * ym)[..., ::-1], -1)[..., ::-1]
         return (np.moveaxis(rev / x, -1, d),)
     n = x.shape[-1]
     out = np.zeros_like(x)
     for i in range(n):  # products of the others, without dividing by a zero
         others = x.copy()
         others[..., i] = 1
-        out[..., i] = (gm[..., i:] * np.cumprod(others, axis=-1)[..., i:]).sum(-1)
+        out[..., i] = (gm[..., i:] * _running(np.cumprod, others, -1)[..., i:]).sum(-1)
     return (np.moveaxis(out, -1, d),)
 
 
@@ -112,21 +134,64 @@ def cummin(x: Any, dim: int) -> Any:
 
 
 def logcumsumexp(x: Any, dim: int) -> Tensor:
-    """log(cumsum(exp(x))) along ``dim``, stable (shifted by the maximum)."""
+    """log(cumsum(exp(x))) along ``dim``, as a running log-add-exp: stable wherever the values lie
+    (``[-1000, 0]`` gives ``[-1000, 0]``, not ``-inf``), float32 in float64 and float16 in float32,
+    rounded once, as torch.
+
+    >>> import downslope as ds
+    >>> ds.logcumsumexp(ds.tensor([0.0, 0.0]), 0)
+    tensor([0.    , 0.6931])
+    """
     x = _lift_float(x)
     d = _dim(dim, x.ndim, "logcumsumexp")
-    if x.array.dtype == _HALF:  # exp, running sum and log in float32, rounded once, as torch
-        return astype(logcumsumexp(astype(x, np.float32), d), _HALF)
-    a = x.array
-    xp = namespace_of(a)
-    # Shifted by the largest finite value (0 where there is none): an infinite shift would make
-    # -inf - -inf and inf - inf NaN (torch: [-inf] -> [-inf], [1, inf] -> [1, inf]).
-    finite = xp.isfinite(a)
-    if x.ndim:
-        m = xp.max(xp.where(finite, a, -xp.inf), axis=d, keepdims=True) if a.size else xp.zeros_like(a)
-        m = xp.where(xp.isfinite(m), m, 0).astype(a.dtype)
-    else:
-        m = xp.where(finite, a, 0).astype(a.dtype)
-    shift = wrap_array(m)
-    with np.errstate(divide="ignore"):  # a leading run of -inf is log(0) = -inf, as in torch: no warning
-        return add(log(cumsum(exp(sub(x, shift)), d)), shift)
+    return record_op(_log_running_sum(x.array, d), (x,), _logcumsumexp_vjp, d)
+
+
+def _log_running_sum(a: Any, d: int) -> Any:
+    """The running log-add-exp of ``a`` along ``d``, accumulated in torch's wider type, rounded once."""
+    if a.ndim == 0:
+        return a.copy()
+    wide = np.float32 if a.dtype == _HALF else np.float64 if a.dtype == np.float32 else None
+    w = a if wide is None else a.astype(wide)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN stays NaN, as torch (which does not warn)
+        if type(w) is np.ndarray:
+            out = np.logaddexp.accumulate(w, axis=d)
+        else:
+            out = _log_scan_doubling(w, d)
+        return out if wide is None else out.astype(a.dtype)
+
+
+def _log_scan_doubling(w: Any, d: int) -> Any:
+    """The running log-add-exp by doubling strides (log2(n) elementwise passes): CuPy has no
+    ``logaddexp.accumulate``, and a running sum of shifted exponentials underflows."""
+    xp = namespace_of(w)
+    lead = (slice(None),) * d
+    n, step = w.shape[d], 1
+    while step < n:
+        tail = xp.logaddexp(w[lead + (slice(step, None),)], w[lead + (slice(None, n - step),)])
+        w = xp.concatenate([w[lead + (slice(None, step),)], tail], axis=d)
+        step *= 2
+    return w
+
+
+def _logcumsumexp_vjp(g, y, args, saved, needs, xp):
+    # dx_i = sum_{k >= i} g_k exp(x_i - y_k), in log space with the positive and negative g apart
+    # (torch's formula): exp(-y_k) and exp(x_i) alone would overflow.
+    x, d = args[0], saved
+    if x.ndim == 0:
+        return (g,)
+    wide = {_HALF: np.float32, np.dtype(np.float32): np.float64}.get(g.dtype)
+    if wide is not None and not xp.differentiable:  # exp(x - y) of large x, y loses digits: wider
+        widened = (x.astype(wide),)
+        return (_logcumsumexp_vjp(g.astype(wide), y.astype(wide), widened, d, needs, xp)[0].astype(g.dtype),)
+    rev = (slice(None),) * d + (slice(None, None, -1),)
+    dg = xp.data(g)
+    lowest = float(np.finfo(dg.dtype).min)  # host: a Python float for the dtype
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf - inf is NaN silently, as torch
+        log_abs = xp.log(abs(xp.where(dg == 0, 1.0, g)))  # 1 where g is 0: its log is not picked
+        scan: Any = logcumsumexp if xp.differentiable else _log_running_sum
+
+        def part(mask: Any) -> Any:
+            return xp.exp(scan(xp.where(mask, log_abs, lowest)[rev] - y[rev], d)[rev] + x)
+
+        return (part(dg > 0) - part(dg < 0),)
