@@ -175,3 +175,29 @@ def test_norm_and_cdist_match_torch_at_zero_rows_and_zero_elements(p):
     (torch.cdist(theirs, theirs, p) * torch.tensor(x[:, :1] + 2.0)).sum().backward()
     got = np.zeros_like(x) if ours.grad is None else ours.grad.numpy()  # p = 0: None here, zeros in torch
     np.testing.assert_allclose(got, theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["var", "std", "var_mean", "std_mean"])
+def test_float32_var_down_a_long_strided_axis_is_as_accurate_as_torchs(name: str) -> None:
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal((1_000_000, 4)) * 3 + 1000).astype(np.float32)
+    ref = a.astype(np.float64).var(0, ddof=1)
+    ref = ref if name.startswith("var") else np.sqrt(ref)
+
+    def rel_err(lib):
+        out = getattr(lib, name)(lib.tensor(a), 0)
+        out = out[0] if isinstance(out, tuple) else out
+        assert out.dtype == lib.float32
+        return np.abs(out.numpy().astype(np.float64) - ref).max() / np.abs(ref).max()
+
+    assert rel_err(ds) <= 1.5 * rel_err(torch) + 1e-9
+
+
+def test_var_and_std_in_float64_keep_float32_gradients_equal_to_torchs() -> None:
+    x = np.random.default_rng(1).standard_normal((5000, 3)).astype(np.float32)
+    for name in ("var", "std"):
+        ours, theirs = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        (getattr(ours, name)(0) * ds.tensor([1.0, 2.0, 3.0])).sum().backward()
+        (getattr(theirs, name)(0) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+        assert ours.grad.dtype == np.float32
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=1e-9)

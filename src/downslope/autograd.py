@@ -64,7 +64,32 @@ __all__ = [
     "inference_mode",
 ]
 
-from .graph import inference_mode  # noqa: E402  (torch.autograd.inference_mode)
+from .graph import _decorated  # noqa: E402
+from .graph import inference_mode as _inference_mode  # noqa: E402
+
+
+class inference_mode(_inference_mode):  # noqa: N801  (torch's name)
+    """``torch.inference_mode(mode=True)``: recording off, as :class:`no_grad` (there are no separate
+    inference tensors here). ``inference_mode(False)`` turns recording on, as torch's does (its guard
+    sets the grad mode to ``not mode``), so nested in ``inference_mode()`` or ``no_grad()`` it records.
+
+    Example:
+        >>> import downslope as ds
+        >>> with ds.inference_mode():
+        ...     with ds.inference_mode(False):
+        ...         ds.is_grad_enabled(), ds.is_inference_mode_enabled()
+        (True, False)
+    """
+
+    def __enter__(self) -> None:
+        super().__enter__()
+        if not self.mode:
+            _mode.enabled = True
+
+    def __call__(self, fn: Any) -> Any:
+        mode = self.mode
+        return _decorated(fn, lambda: inference_mode(mode))
+
 
 # ---------------------------------------------------------------------- anomaly detection
 _anomaly = [False]
@@ -835,6 +860,7 @@ class FunctionCtx:
         self._saved: tuple[tuple[Any, int], ...] | None = ()
         self.needs_input_grad: tuple[bool, ...] = ()
         self._non_differentiable: set[int] = set()
+        self._reached: list[bool] = []  # which outputs a backward pass reached (Function.apply, _unpack_vjp)
         self.materialize_grads = True
         self._packed: tuple[Any, list[Any]] | None = None  # (unpack hook, packed values) under saved_tensors_hooks
 
@@ -950,6 +976,9 @@ class Function:
         positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
         parents = tuple(args[i] for i in positions)
         slots = [(o.shape, o.dtype, i in differentiable) if isinstance(o, Tensor) else None for i, o in enumerate(outs)]
+        # which outputs a backward pass reached (set by _unpack_vjp): the others get None, not zeros,
+        # under ctx.set_materialize_grads(False)
+        reached = ctx._reached = [False] * len(outs)
         info = (cls, ctx, positions, len(args), slots)
         if len(differentiable) == 1 and len(outs) == 1:
             _adopt(outs[0], parents, _function_vjp, info)
@@ -958,7 +987,7 @@ class Function:
             joint = _make_node(np.concatenate(arrays).astype(np.result_type(*arrays)), parents, _function_vjp, info)
             offset = 0
             for i, a in zip(differentiable, arrays):
-                _adopt(outs[i], (joint,), _unpack_vjp, (offset, a.size, joint.array.size))
+                _adopt(outs[i], (joint,), _unpack_vjp, (offset, a.size, joint.array.size, reached, i))
                 offset += a.size
         return outs[0] if single else type(outputs)(outs) if isinstance(outputs, tuple) else outs
 
@@ -980,10 +1009,11 @@ def _adopt(t: Any, parents: tuple[Any, ...], rule: Any, saved: Any) -> None:
 
 def _function_vjp(g, y, args, saved, needs, xp):
     cls, ctx, positions, n_args, slots = saved
+    reached = ctx._reached
     Tensor, wrap_array = _tensor_api()
     grads_out: list[Any] = []
     offset = 0
-    for slot in slots:  # one gradient per output; zeros (or None) for those that have none
+    for j, slot in enumerate(slots):  # one gradient per output; zeros (or None) for those that have none
         if slot is None:
             grads_out.append(None)
         elif not slot[2]:
@@ -993,8 +1023,10 @@ def _function_vjp(g, y, args, saved, needs, xp):
             grads_out.append(g)
         else:
             size = int(np.prod(slot[0]))
-            grads_out.append(xp.reshape(g[offset : offset + size], slot[0]))
+            unused = not reached[j] and not ctx.materialize_grads  # no gradient reached it: None, as in torch
+            grads_out.append(None if unused else xp.reshape(g[offset : offset + size], slot[0]))
             offset += size
+    reached[:] = [False] * len(reached)  # the next backward pass (retain_graph) finds its own
     grads_out = [x if x is None or isinstance(x, Tensor) else wrap_array(x) for x in grads_out]
     result = cls.backward(ctx, *grads_out)
     grads = result if isinstance(result, (tuple, list)) else (result,)
@@ -1027,7 +1059,8 @@ def _function_vjp(g, y, args, saved, needs, xp):
 
 
 def _unpack_vjp(g, y, args, saved, needs, xp):
-    offset, size, total = saved
+    offset, size, total, reached, i = saved
+    reached[i] = True
     return (xp.scatter((total,), slice(offset, offset + size), False, xp.reshape(g, (size,))),)
 
 

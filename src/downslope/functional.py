@@ -13,6 +13,7 @@ import numpy as np
 
 from . import ops
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
+from .ops.reductions import _accumulator
 from .tensor import Tensor
 
 _HALF = np.dtype(np.float16)
@@ -54,6 +55,9 @@ def var(
         with np.errstate(over="ignore"):  # past 65504 is inf, as torch (which does not warn)
             return ops.astype(wide, _HALF)
     axes = ops._norm_axes(ops._pick_axis(dim, axis), x.ndim)
+    if _accumulator(x.array, axes) is not None:  # long and strided: in float64, rounded once, as torch
+        wide = var(ops.astype(x, np.float64), dim, keepdim=keepdim, axis=axis, keepdims=keepdims, correction=corr)
+        return ops.astype(wide, x.dtype)
     n = math.prod(x.shape[i] for i in axes) if x.ndim else 1
     centered = x - ops.mean(x, axis=axes, keepdims=True)
     keep = bool(keepdim or keepdims)  # host: Python flags
@@ -75,6 +79,8 @@ def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = F
     """
     if isinstance(x, Tensor) and x.dtype == _HALF:  # the root of the float32 variance, rounded once, as torch
         return ops.astype(std(ops.astype(x, np.float32), dim, unbiased, keepdim, **kwargs), _HALF)
+    if isinstance(x, Tensor) and x.ndim and _accumulator(x.array, _std_axes(x, dim, kwargs)) is not None:
+        return ops.astype(std(ops.astype(x, np.float64), dim, unbiased, keepdim, **kwargs), x.dtype)  # as var
     v = var(x, dim, unbiased, keepdim, **kwargs)
     zero = v.array == 0  # not `v > 0`: a NaN variance must stay NaN
     # On the host a check picks the plain sqrt when no deviation is 0; on a device that check would wait
@@ -82,6 +88,11 @@ def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = F
     if type(zero) is np.ndarray and not zero.any():
         return ops.sqrt(v)
     return ops.where(zero, 0.0, ops.sqrt(ops.where(zero, 1.0, v)))
+
+
+def _std_axes(x: Tensor, dim: Any, kwargs: dict[str, Any]) -> tuple[int, ...]:
+    """The axes :func:`std` reduces (``dim``, or ``axis=`` among its keywords), as var reads them."""
+    return tuple(ops._norm_axes(ops._pick_axis(dim, kwargs.get("axis")), x.ndim))
 
 
 def gelu(x: Any, approximate: str = "none") -> Tensor:
@@ -104,8 +115,16 @@ def elu(x: Any, alpha: float = 1.0) -> Tensor:
 
 
 def square(x: Any) -> Tensor:
-    """x * x."""
+    """x * x; of a boolean tensor an int64 one, as torch's (``pow(x, 2)``, where the 2 promotes).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.square(ds.tensor([True, False]))
+        tensor([1, 0])
+    """
     x = ops._lift(x)
+    if x.array.dtype == np.bool_:
+        x = ops.astype(x, np.int64)
     return x * x
 
 

@@ -87,7 +87,32 @@ def abs(x: Any) -> Tensor:
 
 
 def _abs_vjp(g, y, args, saved, needs, xp):
-    return (g * np.sign(xp.data(args[0])),)
+    return (link_input(g * np.sign(xp.data(args[0])), args[0]),)
+
+
+def link_input(grad: Any, x: Any) -> Any:
+    """``grad``, a VJP rule's result, as it is; under ``create_graph`` (a Tensor) the same values with
+    ``x`` as a second parent of derivative zero. PyTorch's double backward of the piecewise-linear ops
+    (relu, leaky_relu, abs, hardtanh, max pooling) gives their input's ancestors a zero gradient that
+    way (a bias before a ReLU gets zeros after a gradient penalty, not None: optimizers treat the two
+    differently, weight decay and Adam's moments included).
+
+    Example:
+        >>> import downslope as ds
+        >>> link_input(ds.ones(2), ds.zeros(2)).tolist()
+        [1.0, 1.0]
+    """
+    if not isinstance(grad, Tensor) or not isinstance(x, Tensor) or not x.requires_grad:
+        return grad
+    return record_op(grad.array, (grad, x), _link_input_vjp)
+
+
+def _link_input_vjp(g, y, args, saved, needs, xp):
+    x = xp.data(args[1])
+    return (g, xp.constant(backend.namespace_of(x).zeros_like(x)) if needs[1] else None)
+
+
+_link_input_vjp.reads_inputs = False  # type: ignore[attr-defined]
 
 
 def sin(x: Any) -> Tensor:
@@ -161,7 +186,7 @@ def _relu_vjp(g, y, args, saved, needs, xp):
     # gradient passes everywhere else, a NaN included.
     y = xp.data(y)
     if not (_pooled(g) and type(y) is np.ndarray):  # also a rule recorded under create_graph (Tensors)
-        return (g * ((y > 0) | (y != y)),)
+        return (link_input(g * ((y > 0) | (y != y)), args[0]),)
     mask = workspace.take(y.shape, np.bool_)
     out = workspace.lend(g.shape, g.dtype)
 
@@ -183,7 +208,7 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
 
 
 def _leaky_relu_vjp(g, y, args, saved, needs, xp):
-    return (xp.where(xp.data(args[0]) > 0, g, g * saved),)
+    return (link_input(xp.where(xp.data(args[0]) > 0, g, g * saved), args[0]),)
 
 
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -278,6 +303,12 @@ def where(condition: Any, a: Any = _NOTHING, b: Any = _NOTHING) -> Any:
         cond = _index_array(condition)
         if cond.dtype != np.bool_:
             cond = cond.astype(bool)
+    # A Python int beside an integer tensor takes its dtype, converted as torch checks it (300 into
+    # uint8 is refused there, not wrapped to 44)
+    if type(b) is int and isinstance(a, Tensor) and a.array.dtype.kind in "iu":
+        b = _checked_scalar(b, a.array.dtype, "where")
+    elif type(a) is int and isinstance(b, Tensor) and b.array.dtype.kind in "iu":
+        a = _checked_scalar(a, b.array.dtype, "where")
     a, b = _pair(a, b)
     try:
         out = np.where(cond, a.array, b.array)

@@ -13,9 +13,18 @@ import numpy as np
 from ..backend import as_array
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ..graph import _sum_to_array
-from ..tensor import Tensor, _alias, _conv_layout, record_op, relayout_if_unshared, wrap_array
+from ..tensor import (
+    Tensor,
+    _alias,
+    _conv_buffers,
+    _conv_layout,
+    _root_buffer,
+    record_op,
+    relayout_if_unshared,
+    wrap_array,
+)
 from .operands import _builtin_any, _builtin_max, _dim, _lift, _norm_axes, result_dtype
-from .pointwise import astype
+from .pointwise import astype, clone
 
 
 def reshape(x: Any, shape: Any) -> Tensor:
@@ -40,6 +49,142 @@ def reshape(x: Any, shape: Any) -> Tensor:
 
 def _reshape_vjp(g, y, args, saved, needs, xp):
     return (xp.reshape(g, args[0].shape),)
+
+
+# An op's output noted by tensor.note_conv_layout (a convolution's, batch norm's...) is laid out
+# otherwise here (channel-major) than in PyTorch (contiguous). Where a user's reshape of a view of it
+# gives a view or a copy follows PyTorch's strides for that view, worked out below, so that an in-place
+# op on the result changes the output exactly where it would in PyTorch.
+
+
+def _torch_strides(a: Any) -> tuple[int, ...] | None:
+    """The strides, in elements, that PyTorch's tensor has where downslope's is ``a``, a view of a noted
+    output's buffer; None when ``a`` lies in no such buffer or its steps cannot be told."""
+    root = _root_buffer(a)
+    entry = _conv_buffers.get(id(root)) if _conv_buffers else None
+    if entry is None or entry[0]() is not root or root.size != entry[1] or len(entry) < 4:
+        return None
+    shape, item = entry[2], a.itemsize
+    # PyTorch's tensor is the (N, C, ...) output, contiguous; here it lies over (C, N, ...) memory, the
+    # trailing dims in order (the noted array itself may be a permutation of those: a layer's own
+    # layout of H and W). So memory offsets count in three digits, slowest first: (memory step,
+    # count, PyTorch's step) for C, N and the trailing dims as one.
+    n, c = shape[0] if shape else 0, shape[1] if len(shape) > 1 else 0
+    rest = root.size // (n * c) if n * c else 0
+    if len(shape) < 3 or entry[3][1] // item != n * rest or entry[3][0] // item != rest:
+        return None  # not laid out channel-major
+    digits = [dg for dg in ((n * rest, c, rest), (rest, n, c * rest), (1, rest, 1)) if dg[1] > 1]
+    offset = (Tensor.data_ptr(wrap_array(a)) - Tensor.data_ptr(wrap_array(root))) // item
+    reach = []
+    for mem, _count, _ in digits:
+        reach.append(offset // mem)
+        offset %= mem
+    out = []
+    for size, st in zip(a.shape, a.strides):
+        st //= item
+        if size == 1 or st == 0:
+            out.append(st)
+            continue
+        j = next((j for j, dg in enumerate(digits) if st >= dg[0] and st % dg[0] == 0), None)
+        if j is None:
+            return None
+        reach[j] += st // digits[j][0] * (size - 1)
+        out.append(st // digits[j][0] * digits[j][2])
+    if _builtin_any(r >= dg[1] for r, dg in zip(reach, digits)):
+        return None  # a step that carries into the next digit: no single PyTorch stride
+    return tuple(out)
+
+
+def _views(shape: Sequence[int], strides: Sequence[int], new: Sequence[int]) -> bool:
+    """Whether a tensor of ``shape`` and ``strides`` can be viewed as ``new`` (PyTorch's computeStride)."""
+    if not shape or 0 in shape:
+        return True
+    view_d, base, tensor_numel, view_numel = len(new) - 1, strides[-1], 1, 1
+    for d in reversed(range(len(shape))):
+        tensor_numel *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * base):
+            while view_d >= 0 and (view_numel < tensor_numel or new[view_d] == 1):
+                view_numel *= new[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return False
+            if d > 0:
+                base, tensor_numel, view_numel = strides[d - 1], 1, 1
+    return view_d == -1
+
+
+def torch_views(x: Tensor, shape: Sequence[int]) -> bool | None:
+    """Whether PyTorch's ``x.view(shape)`` exists, for ``x`` in a noted output's buffer (see above);
+    None when that cannot be told (``x`` lies in no such buffer).
+
+    Example:
+        >>> import downslope as ds
+        >>> torch_views(ds.zeros(2, 3), (6,)) is None
+        True
+    """
+    strides = _torch_strides(x.array)
+    return None if strides is None else _views(x.shape, strides, tuple(shape))
+
+
+def copy_where_torch_copies(x: Tensor, out: Tensor) -> Tensor:
+    """``out``, a reshape of ``x``, or a copy of it where PyTorch's reshape copies and downslope's memory
+    allowed a view (through which an in-place op would change a convolution's output, as it would not
+    in PyTorch): a detection head's ``conv(x).permute(0, 2, 3, 1).reshape(-1, C)``. The user's names
+    (``ds.reshape``, ``ds.flatten``, ``ds.ravel`` and the Tensor methods) take this; the library's own
+    kernels reshape through :func:`reshape`, which keeps the view.
+
+    Example:
+        >>> import downslope as ds
+        >>> x = ds.zeros(2, 3)
+        >>> copy_where_torch_copies(x, ds.ops.reshape(x, (6,))).fill_(1.0).sum().item(), x.sum().item()
+        (6.0, 6.0)
+    """
+    a = x.array
+    if out.array.size < 2 or id(_root_buffer(a)) not in _conv_buffers or _conv_layout(a):
+        return out
+    if out.array.base is None or _root_buffer(out.array) is not _root_buffer(a):
+        return out  # already a copy
+    if torch_views(x, out.shape) is False:
+        return clone(out)
+    return out
+
+
+def public_reshape(input: Any, shape: Any) -> Tensor:
+    """``input`` in another shape: a view where PyTorch's is one, else a copy (``torch.reshape``).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.reshape(ds.arange(6.0), (2, 3))
+        tensor([[0., 1., 2.],
+                [3., 4., 5.]])
+    """
+    x = _lift(input)
+    return copy_where_torch_copies(x, reshape(x, shape))
+
+
+def public_flatten(input: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Dims ``start_dim`` to ``end_dim`` of ``input`` as one, a view where PyTorch's is one, else a
+    copy (``torch.flatten``).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.flatten(ds.zeros(2, 3, 4), 1).shape
+        (2, 12)
+    """
+    x = _lift(input)
+    return copy_where_torch_copies(x, flatten(x, start_dim, end_dim))
+
+
+def public_ravel(input: Any) -> Tensor:
+    """``input`` as one dim, a view where PyTorch's is one, else a copy (``torch.ravel``).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.ravel(ds.zeros(2, 3)).shape
+        (6,)
+    """
+    x = _lift(input)
+    return copy_where_torch_copies(x, ravel(x))
 
 
 def permute(x: Any, dims: Sequence[int]) -> Tensor:
