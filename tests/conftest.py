@@ -63,9 +63,9 @@ def check_op(
     if device is not None:
         assert str(out.device) == device, f"output on {out.device}, inputs on {device}"
     if out.dtype.kind != "f":
-        np.testing.assert_array_equal(out.cpu().numpy(), ref.detach().numpy())
+        np.testing.assert_array_equal(out.detach().cpu().numpy(), ref.detach().numpy())
         return out
-    assert_close(out.cpu().numpy(), ref.detach().numpy(), out.dtype, "forward values")
+    assert_close(out.detach().cpu().numpy(), ref.detach().numpy(), out.dtype, "forward values")
     if not grad or not wants:
         return out
     projection = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)

@@ -142,7 +142,6 @@ from .ops import (  # torch's less everyday functions
     exp,
     exp2,
     expm1,
-    flatten,
     flip,
     float_power,
     floor,
@@ -221,11 +220,9 @@ from .ops import (  # torch's less everyday functions
     pow,
     prod,
     rad2deg,
-    ravel,
     relu,
     remainder,
     repeat_interleave,
-    reshape,
     return_types,
     roll,
     round,
@@ -289,7 +286,7 @@ from .ops.arithmetic import (
     nextafter,
 )  # fmt: skip
 from .ops.comparison import is_neg, is_nonzero, is_same_size, is_signed, isin
-from .ops.factories import range, tril_indices, triu_indices, unravel_index  # range shadows the builtin, as in torch
+from .ops.factories import asarray, range, tril_indices, triu_indices, unravel_index  # range shadows the builtin, as in torch
 from .ops.linalg import block_diag, chain_matmul, diag_embed, diagflat, diagonal_scatter, kron, tensordot
 from .ops.pointwise import fix, frexp, positive, sgn
 from .ops.rearrange import (
@@ -315,6 +312,9 @@ from .ops.reductions import (
     trapz,
     var_mean,
 )  # fmt: skip
+from .ops.shape import public_flatten as flatten  # copies where torch's copies (ops.flatten: the kernels')
+from .ops.shape import public_ravel as ravel
+from .ops.shape import public_reshape as reshape
 from .ops.shape import row_stack
 from .ops.sorting import bucketize, mode, nanmedian, nanquantile, quantile, searchsorted, unique_consecutive
 from .ops.special import digamma, erfinv, i0, igamma, igammac, lgamma, mvlgamma, polygamma
@@ -363,7 +363,15 @@ from .graph import is_inference_mode_enabled  # noqa: E402  (torch.is_inference_
 subtract, multiply, divide, true_divide, negative = sub, mul, div, div, neg
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 absolute = abs
-Size = tuple  # torch.Size: shapes are tuples here
+from .backend import (  # noqa: E402  (torch.Size: a tuple with numel(); tensor.shape stays a plain tuple)
+    Size,
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    memory_format,
+    preserve_format,
+)
+
 pi, e, inf, nan, newaxis = _math.pi, _math.e, _math.inf, _math.nan, None
 iinfo, result_type, promote_types, can_cast = (
     _np.iinfo,
@@ -371,7 +379,6 @@ iinfo, result_type, promote_types, can_cast = (
     _np.promote_types,
     _np.can_cast,
 )
-asarray = as_tensor
 GradScaler = amp.GradScaler  # torch.GradScaler is torch.amp.GradScaler (torch >= 2.3)
 # torch.OutOfMemoryError: here what NumPy and CuPy raise when an allocation fails (a MemoryError)
 OutOfMemoryError = MemoryError
@@ -443,14 +450,9 @@ def detach(t: Tensor) -> Tensor:
 
 
 def _typed(name: str, dt: Any) -> Any:
-    def make(*args: Any) -> Tensor:
-        t = args[0] if len(args) == 1 and isinstance(args[0], Tensor) else Tensor(*args)
-        return t.to(dt)
+    from .typed_tensors import typed_tensor  # classes: isinstance(x, ds.FloatTensor) checks the dtype
 
-    make.__name__ = make.__qualname__ = name
-    make.__doc__ = f"Old PyTorch's torch.{name}(data or sizes): a {dt} tensor (use ds.tensor(..., dtype=) in new code)."
-    make.dtype = dt  # type: ignore[attr-defined]  # what x.type(ds.LongTensor) casts to
-    return make
+    return typed_tensor(name, dt)
 
 
 FloatTensor = _typed("FloatTensor", float32)
@@ -606,6 +608,9 @@ for _name in _INPUT_FUNCTIONS:  # torch's input= keyword on the rest of the top-
     if _name in globals():
         globals()[_name] = _with_input(globals()[_name])
 del _name, _fn, _wrapped
+from .ops.out import accept_numpy_keywords as _accept_numpy_keywords  # noqa: E402
+
+_accept_numpy_keywords(Tensor)  # NumPy's axis=/keepdims= on the Tensor methods, as torch's (A.cumsum(axis=0))
 
 __all__ = [
     "inverse", "det", "logdet", "slogdet", "pinverse", "matrix_power", "svd", "qr", "lu", "lu_unpack", "lu_solve",
@@ -630,7 +635,7 @@ __all__ = [
     "linspace", "logspace", "normal", "rand_like", "randint", "randint_like", "randn_like", "randperm", "dtype",
     "float", "double", "half", "long", "int", "short", "bool", "inference_mode", "is_inference_mode_enabled",
     "subtract", "multiply",
-    "divide", "true_divide", "negative", "scatter", "scatter_add", "scatter_reduce", "index_reduce", "einsum", "Size", "pi", "e", "inf", "nan", "newaxis", "finfo", "iinfo",
+    "divide", "true_divide", "negative", "scatter", "scatter_add", "scatter_reduce", "index_reduce", "einsum", "Size", "memory_format", "contiguous_format", "preserve_format", "channels_last", "channels_last_3d", "pi", "e", "inf", "nan", "newaxis", "finfo", "iinfo",
     "result_type", "promote_types", "can_cast", "typename", "scalar_tensor", "asarray", "detach", "initial_seed",
 "acos", "acosh", "addbmm", "addmm", "addmv", "addr", "aminmax", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argwhere", "asin", "asinh", "atan", "atan2", "atanh", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "copysign", "cosh", "count_nonzero", "cross", "deg2rad", "diag", "diagonal", "diff", "dsplit", "dstack", "erfc", "exp2", "float_power", "floor_divide", "fmax", "fmin", "fmod", "frac", "ger", "heaviside", "hsplit", "hypot", "index_add", "index_copy", "index_fill", "inner", "isneginf", "isposinf", "kthvalue", "log10", "log2", "logaddexp", "logical_xor", "logit", "median", "meshgrid", "moveaxis", "movedim", "multinomial", "nan_to_num", "nanmean", "nansum", "nonzero", "rad2deg", "ravel", "remainder", "repeat_interleave", "roll", "select", "signbit", "sinc", "sinh", "swapaxes", "swapdims", "take", "take_along_dim", "tan", "tensor_split", "trace", "unflatten", "vdot", "vsplit", "xlogy",
 "cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter",
@@ -654,3 +659,47 @@ from . import inplace as _inplace  # noqa: E402
 
 globals().update(_inplace.FUNCTIONS)
 __all__ += list(_inplace.NAMES)
+
+# torch's view-copy functions, windows, histograms, finite differences, samplers and the rest
+from .ops.compositions import adjoint, fill, frobenius_norm, nonzero_static, nuclear_norm, rsub, vander  # noqa: E402
+from .ops.constructors import empty_permuted, frombuffer  # noqa: E402
+from .ops.copy_variants import (  # noqa: E402
+    alias_copy,
+    detach_copy,
+    diagonal_copy,
+    expand_copy,
+    narrow_copy,
+    permute_copy,
+    select_copy,
+    slice_copy,
+    split_copy,
+    split_with_sizes_copy,
+    squeeze_copy,
+    t_copy,
+    transpose_copy,
+    unbind_copy,
+    unsqueeze_copy,
+    view_copy,
+)
+from .ops.finite_differences import gradient  # noqa: E402
+from .ops.histograms import histogram, histogramdd  # noqa: E402
+from .ops.indexing import index_put_op as index_put  # noqa: E402  (torch.index_put(x, indices, values, accumulate))
+from .ops.indexing import put  # noqa: E402
+from .ops.inplace_products import addmv_  # noqa: E402
+from .ops.random_samplers import binomial, poisson  # noqa: E402
+from .ops.warning_modes import (  # noqa: E402
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    is_warn_always_enabled,
+    set_warn_always,
+)
+from .ops.windows import bartlett_window, blackman_window, hamming_window, hann_window, kaiser_window  # noqa: E402
+
+__all__ += [
+    "adjoint", "fill", "frobenius_norm", "nonzero_static", "nuclear_norm", "rsub", "vander", "empty_permuted",
+    "frombuffer", "alias_copy", "detach_copy", "diagonal_copy", "expand_copy", "narrow_copy", "permute_copy",
+    "select_copy", "slice_copy", "split_copy", "split_with_sizes_copy", "squeeze_copy", "t_copy", "transpose_copy",
+    "unbind_copy", "unsqueeze_copy", "view_copy", "gradient", "histogram", "histogramdd", "index_put", "put",
+    "addmv_", "binomial", "poisson", "is_anomaly_check_nan_enabled", "is_anomaly_enabled", "is_warn_always_enabled",
+    "set_warn_always", "bartlett_window", "blackman_window", "hamming_window", "hann_window", "kaiser_window",
+]  # fmt: skip

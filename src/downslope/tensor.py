@@ -30,7 +30,7 @@ from .device import default_factory_device as _default_factory_device
 from .device import device as _Device
 from .device import is_device_like as _is_device_like
 from .device import resolve as _resolve
-from .errors import ArgumentError, ArgumentTypeError, DeviceError, OutOfRangeError, ShapeError, StateError
+from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, OutOfRangeError, ShapeError, StateError
 from .generator import as_numpy_generator as _as_numpy_generator
 from .graph import VJPRule, _inplace_clock, _mode, _sigmoid_array
 from .graph import no_grad as _no_grad
@@ -39,6 +39,16 @@ from .graph import rule_name as _torch_rule_name
 
 Shape = tuple[int, ...]
 
+_NONLEAF_GRAD = (  # torch's words
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute won't be "
+    "populated during autograd.backward(). If you indeed want the .grad field to be populated for a non-leaf "
+    "Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure "
+    "you access the leaf Tensor instead."
+)
+_NONLEAF_REQUIRES_GRAD = (  # torch's words
+    "you can only change requires_grad flags of leaf variables. If you want to use a computed variable in "
+    "a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+)
 
 # Keywords of torch's factories that mean nothing on NumPy; accepted and ignored so ported calls work.
 _IGNORED_OPTIONS = frozenset({"layout", "pin_memory", "memory_format", "non_blocking"})
@@ -129,16 +139,24 @@ class Tensor:
     _fn: Any  # a graph.NodeState, see the slot
 
     def __init__(self, data: Any = None, *sizes: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        if data is None or sizes:
-            # torch's legacy constructor: Tensor() is empty, Tensor(rows, cols, ...) a tensor of that shape
-            # (zeros here; torch leaves it uninitialised), e.g. nn.Parameter(torch.Tensor(out, in)).
-            shape = () if data is None else (data, *sizes)
+        if (
+            data is None
+            or sizes
+            or type(data) is backend.Size
+            or (isinstance(data, (int, np.integer)) and not isinstance(data, bool))
+        ):
+            # torch's legacy constructor: Tensor() is empty, Tensor(n) / Tensor(rows, cols, ...) /
+            # Tensor(Size([...])) a tensor of that shape (zeros here; torch leaves it uninitialised),
+            # e.g. nn.Parameter(torch.Tensor(out_features)). A 0-d array stays data.
+            shape = () if data is None else tuple(data) if type(data) is backend.Size else (data, *sizes)
             if data is None and not sizes:
                 shape = (0,)
             if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape):
                 raise ArgumentTypeError(
                     f"Tensor(...): expected data, or integer sizes such as Tensor(3, 4); got {(data, *sizes)!r}"
                 )
+            if any(s < 0 for s in shape):
+                raise ShapeError(f"Tensor(...): trying to create a tensor with a negative dimension: {list(shape)}")
             data = np.zeros(tuple(builtins.int(s) for s in shape), backend.get_default_dtype())  # host: legacy form
         elif dtype is None and isinstance(data, (list, tuple)):
             dtype = backend.get_default_dtype()  # torch.Tensor([1, 2]) is float, unlike torch.tensor([1, 2])
@@ -165,16 +183,22 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: builtins.bool) -> None:
         if value and not backend.is_floating(self.array.dtype):
-            raise ArgumentTypeError(
+            raise DTypeError(
                 f"only Tensors of floating point dtype can require gradients; this tensor is {self.array.dtype}"
             )
+        if not value and getattr(self, "_vjp", None) is not None:
+            raise StateError(_NONLEAF_REQUIRES_GRAD)  # clearing it would silently cut the graph
         self._requires_grad = builtins.bool(value)  # host: a Python flag
 
     @property
     def grad(self) -> Tensor | None:
         """The gradient accumulated by backward (None until then). An assigned gradient must have this
-        tensor's shape, dtype and device, as in torch."""
-        return self._grad
+        tensor's shape, dtype and device, as in torch. Reading it on a non-leaf that does not
+        retain its gradient warns, as torch does (backward never fills it)."""
+        g = self._grad
+        if g is None and self._vjp is not None and not self._retains_grad:
+            warnings.warn(_NONLEAF_GRAD, UserWarning, stacklevel=2)
+        return g
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
@@ -203,6 +227,10 @@ class Tensor:
         Writing into it (``p.data.add_(...)``, ``p.data[0] = 1``) changes this tensor's values, and
         ``p.data = other`` replaces them; neither is seen by autograd. ``.array`` is the NumPy array.
         """
+        if _conv_buffers and not self.array.flags.c_contiguous:
+            _settle_layout(self)  # shared for good, as in PyTorch: no later layout may leave it behind
+        if type(self.array) is not np.ndarray and isinstance(self.array, np.generic):
+            _own_scalar(self)  # the alias must share memory with it
         t = wrap_array(self.array)
         if self.__class__ is not Tensor:
             _note_alias(self, t)
@@ -254,6 +282,21 @@ class Tensor:
         return (self[i] for i in range(len(self.array)))
 
     @property
+    def _base(self) -> Tensor | None:
+        """The tensor this one is a view of, followed to the root (torch's ``._base``); None for a
+        tensor with storage of its own. Views are known through the graph: one taken from a tensor
+        that does not require grad (or under no_grad) is not tracked and reports None."""
+        base = None
+        t = self
+        while _is_view_in_graph(t):
+            t = base = next(
+                p
+                for p in t._parents
+                if np.may_share_memory(t.array, p.array) or (p._vc is not None and p._vc is t._vc)
+            )
+        return base
+
+    @property
     def is_leaf(self) -> bool:
         return self._vjp is None
 
@@ -274,11 +317,11 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and not backend.is_floating(self.array.dtype):
-            raise ArgumentTypeError(
-                f"only floating-point tensors can require gradients; this tensor is {self.array.dtype}"
+            raise DTypeError(
+                f"only Tensors of floating point dtype can require gradients; this tensor is {self.array.dtype}"
             )
         if not requires_grad and self._vjp is not None:
-            raise StateError("requires_grad_(False) is only allowed on leaf tensors; use .detach() instead")
+            raise StateError(_NONLEAF_REQUIRES_GRAD)
         self._requires_grad = bool(requires_grad)  # host: a Python flag
         return self
 
@@ -345,9 +388,13 @@ class Tensor:
             raise StateError(
                 "__dlpack__: cannot export a tensor that requires grad (the gradient would be lost); use tensor.detach()"
             )
+        if type(self.array) is not np.ndarray and isinstance(self.array, np.generic):
+            _own_scalar(self)
         return self.array.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self) -> tuple[builtins.int, builtins.int]:
+        if type(self.array) is not np.ndarray and isinstance(self.array, np.generic):
+            _own_scalar(self)
         return self.array.__dlpack_device__()
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
@@ -362,8 +409,8 @@ class Tensor:
         # values (PyTorch refuses to copy one, which breaks copying a model that caches one).
         t = _rebuild_tensor(type(self), copy.deepcopy(self.array, memo), self.requires_grad, None)
         memo[id(self)] = t
-        if self.grad is not None and self._vjp is None:
-            t.grad = copy.deepcopy(self.grad, memo)
+        if self._grad is not None and self._vjp is None:
+            t.grad = copy.deepcopy(self._grad, memo)
         for k, v in getattr(self, "__dict__", {}).items():
             if k != "_aliases":
                 setattr(t, k, copy.deepcopy(v, memo))
@@ -372,6 +419,8 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory and the version counter, like PyTorch;
         ``.data`` shares memory only)."""
+        if type(self.array) is not np.ndarray and isinstance(self.array, np.generic):
+            _own_scalar(self)  # the alias must share memory with it
         t = wrap_array(self.array)
         t._vc = _version_counter(self)
         if self.__class__ is not Tensor:
@@ -386,25 +435,53 @@ class Tensor:
             )
         return _devices.to_host(self.array).item()  # host: the caller asked for a Python number
 
-    def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied). A tensor on a GPU refuses, as in torch:
-        ``t.cpu().numpy()`` copies it to the host first."""
+    def numpy(self, *, force: builtins.bool = False) -> np.ndarray:
+        """The underlying array (shared, not copied). As in torch, a tensor that requires grad refuses
+        while grad mode is on (writes through the array would bypass autograd: use
+        ``t.detach().numpy()``; under ``no_grad`` it is handed out), and so does a
+        tensor on a GPU (``t.cpu().numpy()`` copies it to the host first). ``force=True`` is
+        ``t.detach().cpu().numpy()``: shared on the host, a copy from a GPU.
+
+        Example:
+            >>> import downslope as ds
+            >>> ds.tensor([1.0, 2.0], requires_grad=True).numpy(force=True)
+            array([1., 2.], dtype=float32)
+        """
+        if force:
+            return self.detach().cpu().numpy()
+        if self.requires_grad and _mode.enabled:  # torch's check: under no_grad the values may be handed out
+            raise StateError(_NUMPY_REQUIRES_GRAD)
+        if type(self.array) is not np.ndarray and isinstance(self.array, np.generic):
+            _own_scalar(self)
         if type(self.array) is not np.ndarray and _devices.device_of(self.array) != _CPU:
             raise ArgumentTypeError(
                 f"can't convert {self.device} device type tensor to numpy. "
                 "Use Tensor.cpu() to copy the tensor to host memory first."
             )
+        if _conv_buffers and not self.array.flags.c_contiguous:
+            _settle_layout(self)  # shared for good, as in PyTorch: no later layout may leave it behind
         return self.array
 
     def tolist(self) -> Any:
         return _devices.to_host(self.array).tolist()  # host: the caller asked for Python lists
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if type(self.array) is not np.ndarray:
-            self.numpy()  # refuses a device tensor with torch's message
+        # NumPy 2's protocol: copy=True always copies, copy=False never does (ValueError when it would
+        # have to), None copies only for a change of dtype.
+        if self.requires_grad and _mode.enabled:  # torch's check: under no_grad the values may be handed out
+            raise StateError(_NUMPY_REQUIRES_GRAD)
+        if type(self.array) is not np.ndarray or (_conv_buffers and not self.array.flags.c_contiguous):
+            self.numpy()  # refuses a device tensor with torch's message; settles a convolution's layout; owns a scalar
         if copy:  # np.array(t) asks for a copy; handing out self.array would let it write into the tensor
             return np.array(self.array, dtype=dtype, copy=True)  # host: NumPy asked for a host copy
-        return self.array if dtype is None else self.array.astype(dtype)
+        if dtype is None or np.dtype(dtype) == self.array.dtype:
+            return self.array
+        if copy is False:
+            raise ArgumentError(
+                f"Unable to avoid copy while creating an array as requested: the tensor is {self.array.dtype}, "
+                f"{np.dtype(dtype)} was asked for with copy=False"
+            )
+        return self.array.astype(dtype)
 
     def __float__(self) -> float:
         return float(self.item())  # host: the caller asked for a Python float
@@ -574,8 +651,9 @@ class Tensor:
     def pow(self, exponent: Any) -> Tensor:
         return _ops.pow(self, exponent)
 
-    def clone(self) -> Tensor:
-        """A copy with its own storage; gradients flow back to this tensor (torch.clone)."""
+    def clone(self, *, memory_format: Any = None) -> Tensor:
+        """A copy with its own storage; gradients flow back to this tensor (torch.clone).
+        ``memory_format`` is accepted for torch's signature (the copy is always C-contiguous)."""
         return _ops.clone(self)
 
     def __neg__(self) -> Tensor:
@@ -718,8 +796,11 @@ class Tensor:
         return _inplace_ufunc(self, np.true_divide, other, _ops.div, "div_", _mul_reads_self(other))
 
     def detach_(self) -> Tensor:
-        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad."""
-        if self._parents:
+        """Cut this tensor from the graph in place: it becomes a leaf that does not require grad.
+        A view of a tensor that requires grad is refused, as in torch (its base would keep the history)."""
+        if _is_view_in_graph(self):
+            raise StateError("Can't detach views in-place. Use detach() instead.")
+        if self._parents or self._vjp is not None:  # after backward the node is released but still there
             self._parents, self._vjp, self._saved, self._needs = (), None, None, None
         self.requires_grad = False
         return self
@@ -767,10 +848,11 @@ class Tensor:
                 kind = (
                     "f" if isinstance(bound, (builtins.float, np.floating)) else getattr(_data_of(bound), "dtype", None)
                 )
-                if getattr(kind, "kind", kind) == "f":
+                kind = getattr(kind, "kind", kind) or ("i" if type(bound) is builtins.int else "b")
+                if kind == "f" or (self.array.dtype.kind == "b" and kind != "b"):  # torch's canCast
                     raise ArgumentTypeError(
-                        f"clamp_: result type float can't be cast to the desired output type {self.array.dtype} "
-                        "(an in-place op keeps the tensor's dtype; a floating bound makes the result floating)"
+                        f"clamp_: result type {'float' if kind == 'f' else 'int64'} can't be cast to the desired "
+                        f"output type {self.array.dtype} (an in-place op keeps the tensor's dtype)"
                     )
             if self.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8)
                 min, max = (_ops._checked_scalar(v, self.array.dtype, "clamp_") for v in (min, max))
@@ -778,7 +860,8 @@ class Tensor:
             if min is None and max is None:
                 raise ArgumentError("clamp_: at least one of min and max must be given")
             _check_writable(self, "clamp_")
-            np.clip(self.array, _data_of(min), _data_of(max), out=self.array)
+            # unsafe: a floating bound into integers was refused above; uint8 clamped by int64 casts, as in torch
+            np.clip(self.array, _data_of(min), _data_of(max), out=self.array, casting="unsafe")
             _bump(self)
             return self
         return _inplace_recorded(self, "clamp_", lambda src: _ops.clip(src, min, max), reads_self=True)
@@ -1203,10 +1286,13 @@ class Tensor:
             return wrap_array(self.array.view(backend.as_dtype(shape[0])))  # reinterpreted bits: no gradient
         out = self.reshape(*shape)
         if out.array.size and not np.may_share_memory(out.array, self.array):
-            if self._vc is None:  # no other tensor shares this memory: lay it out in order, then view it
+            # nothing shares it (not even the caller's NumPy array, from_numpy): lay it out in order
+            if self._vc is None and not _handed_out(self.array) and not _lent(self.array):
                 self.array = backend.namespace_of(self.array).ascontiguousarray(self.array)
                 return self.reshape(*shape)
-            if _conv_layout(self.array) or _over_conv_buffer(self.array):
+            if (_conv_layout(self.array) or _over_conv_buffer(self.array)) and _ops.shape.torch_views(
+                self, out.shape
+            ) is not False:
                 # a shared convolution output (contiguous in torch), or a view of one such as one image
                 # y[0] (contiguous in torch too): viewed through a copy, as PyTorch's would be a view
                 return out
@@ -1424,7 +1510,7 @@ class Tensor:
         return self.view(other.shape)  # a view or an error, as view (never a silent copy)
 
     def reshape_as(self, other: Tensor) -> Tensor:
-        return _ops.reshape(self, other.shape)
+        return _copy_where_torch_copies(self, _ops.reshape(self, other.shape))
 
     def expand_as(self, other: Tensor) -> Tensor:
         return _ops.broadcast_to(self, other.shape)
@@ -1863,7 +1949,9 @@ class Tensor:
         return_counts: builtins.bool = False,
         dim: Any = None,
     ) -> Any:
-        out = np.unique(self.array, return_inverse=return_inverse, return_counts=return_counts, axis=dim)  # type: ignore[call-overload]
+        # equal_nan=False: torch keeps each NaN as a value of its own (NumPy merges them by default)
+        extra = {"equal_nan": False} if dim is None else {}
+        out = np.unique(self.array, return_inverse=return_inverse, return_counts=return_counts, axis=dim, **extra)  # type: ignore[call-overload]
         if isinstance(out, tuple):
             return tuple(wrap_array(backend.as_array(o)) for o in out)
         return wrap_array(out)
@@ -1883,9 +1971,10 @@ _TYPE_NAMES = {
 
 
 # ---------------------------------------------------------------------- construction helpers
-# The getters of requires_grad and grad read their slots through the slot descriptors themselves (no
-# Python call: every recorded op reads its parents' requires_grad); the setters keep their checks.
-for _name in ("requires_grad", "grad"):
+# The getter of requires_grad reads its slot through the slot descriptor itself (no Python call: every
+# recorded op reads its parents' requires_grad); the setter keeps its checks. (grad's getter warns on
+# non-leaves, so it stays a Python property.)
+for _name in ("requires_grad",):
     _prop = Tensor.__dict__[_name]
     setattr(Tensor, _name, property(Tensor.__dict__["_" + _name].__get__, _prop.fset, doc=_prop.__doc__))
 del _name, _prop
@@ -1909,8 +1998,13 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     else:
         try:
             arr = _devices.to_host(data)  # the caller's data (lists, numbers, a PyTorch tensor) is host data
+        except StateError:  # a list of tensors that require grad: their values, as torch.tensor takes them
+            with _no_grad():
+                arr = _devices.to_host(data)
         except (ValueError, TypeError) as exc:
             raise ArgumentTypeError(f"cannot make a tensor from {type(data).__name__}: {exc}") from None
+        if arr.dtype.kind in "fOu" and dtype is None:
+            _check_int_overflow(data, arr)
     if arr.dtype.kind not in "fiub":
         raise ArgumentTypeError(
             f"cannot make a tensor from data of dtype {arr.dtype} ({type(data).__name__}); "
@@ -1924,11 +2018,47 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
         target = backend.int64
     else:
         target = arr.dtype
+    if arr.dtype == np.uint64 and target.kind == "i" and arr.size and arr.max() > _INT64_MAX:
+        raise ArgumentError(
+            f"cannot make an {target} tensor from uint64 values up to {arr.max()}: they do not fit (downslope "
+            "has no uint64 dtype); pass dtype=ds.float64 (or hash the values into int64's range)"
+        )
     if arr.dtype != target:
         arr = arr.astype(target)
     elif isinstance(data, (Tensor, np.ndarray)) or _devices.is_array(data) or _devices.is_foreign_tensor(data):
         arr = arr.copy()  # ds.tensor copies, like torch.tensor; use ds.from_numpy to share
     return arr
+
+
+_INT64_MAX = 2**63 - 1
+_NDARRAY, _NP_SCALAR = np.ndarray, np.generic
+
+
+def _check_int_overflow(data: Any, arr: np.ndarray) -> None:
+    """Refuse Python integers outside int64's range, as torch does: NumPy makes them objects, or floats
+    when they are mixed with other integers (``[1, 2**63]``), where torch raises an overflow error. A
+    float array gets the (vectorised) range test only when its first element is an int, and the
+    element scan only when that finds a value so large."""
+    first = data
+    while isinstance(first, (list, tuple)) and first:
+        first = first[0]
+    if type(first) is not int:
+        return
+    if arr.dtype.kind in "fu" and not (arr.size and np.abs(arr).max() >= 2.0**63):  # host: Python data
+        return
+
+    def leaves(x: Any) -> Iterator[Any]:
+        if isinstance(x, (list, tuple)):
+            for v in x:
+                yield from leaves(v)
+        else:
+            yield x
+
+    if all(type(v) is int for v in leaves(data)):
+        raise ArgumentError(
+            "Overflow when unpacking long long: a Python integer outside int64's range "
+            f"[{-_INT64_MAX - 1}, {_INT64_MAX}] (pass dtype=ds.float64 to keep it as a float)"
+        )
 
 
 def _rebuild_tensor(cls: type[Tensor], array: Any, requires_grad: bool, extra: dict[str, Any] | None) -> Tensor:
@@ -1991,8 +2121,11 @@ _rsub_vjp.reads_output = False  # type: ignore[attr-defined]
 # PyTorch's is contiguous, and the layers after it (batch norm, ReLU, pooling) keep that layout.
 # view() and stride() must treat those tensors as contiguous, and only those: a transposed view of
 # an ordinary tensor is laid out the same way, and PyTorch refuses to view it. So such outputs'
-# buffers are noted: id(root buffer) -> (weak reference to it, the output's size).
-_conv_buffers: dict[int, tuple[Any, int]] = {}
+# buffers are noted: id(root buffer) -> (weak reference to it, the output's size, shape, strides),
+# and True after them once the buffer was handed out (see _settle_layout).
+_conv_buffers: dict[int, tuple[Any, ...]] = {}
+
+_NUMPY_REQUIRES_GRAD = "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
 
 
 def _root_buffer(a: Any) -> Any:
@@ -2014,12 +2147,7 @@ def _copy_where_torch_copies(x: Tensor, out: Tensor) -> Tensor:
     its reshape copies there (a detection head's ``permute(0, 2, 3, 1).reshape(-1, C)``), while the
     channel-major memory here allows a view, through which an in-place op would change the output.
     The library's own kernels reshape through ``ops.reshape``, which keeps the view."""
-    a = x.array
-    if a.flags.c_contiguous or out.array.size < 2 or not _over_conv_buffer(a) or _conv_layout(a):
-        return out
-    if out.array.base is None or _root_buffer(out.array) is not _root_buffer(a):
-        return out  # already a copy
-    return _ops.clone(out)
+    return out if not _conv_buffers else _ops.shape.copy_where_torch_copies(x, out)
 
 
 def _noted_size(a: Any) -> builtins.int | None:
@@ -2068,7 +2196,7 @@ def note_conv_layout(arr: Any) -> Any:
             ref = weakref.ref(root, functools.partial(_forget_conv_buffer, key))
         except TypeError:  # an array type without weak references: left unnoted (its view refuses, never copies)
             return arr
-        _conv_buffers[key] = (ref, arr.size)
+        _conv_buffers[key] = (ref, arr.size, arr.shape, arr.strides)
     return arr
 
 
@@ -2103,6 +2231,8 @@ def record_op(arr: np.ndarray, parents: tuple[Tensor, ...], vjp: VJPRule, saved:
     """
     if arr.ndim >= 3 and not arr.flags.c_contiguous:  # an op's own layout (a convolution's), contiguous in torch
         _note_if_fresh(arr, parents)
+    if arr.__class__ is not _NDARRAY and isinstance(arr, _NP_SCALAR):  # (the cheapest test: every op pays it)
+        arr = np.asarray(arr)  # host: NumPy's 0-d result is a read-only scalar; a tensor holds an array it can share
     t = Tensor.__new__(Tensor)
     t.array = arr
     t._grad = None
@@ -2145,7 +2275,8 @@ _LEAF_MESSAGE = (
 )
 _READ_ONLY_MESSAGE = (
     "{op}: unsupported operation: more than one element of the written-to tensor refers to a single memory "
-    "location (it is a broadcast or read-only view). Please clone() the tensor before performing the operation."
+    "location (it is a broadcast view, e.g. expand(), or a read-only NumPy array shared through from_numpy or "
+    "as_tensor). Please clone() the tensor before performing the operation."
 )
 
 
@@ -2199,10 +2330,71 @@ def relayout_if_unshared(x: Tensor) -> builtins.bool:
     no other live tensor shares its memory (True: the caller's view then exists, as in PyTorch, where
     the output is contiguous); else False, and the caller's copy stands in for the view (a write
     into it reaches neither: the one difference from PyTorch left, documented in ``view``)."""
-    if x._vc is None or _only_holder(x):
+    if (x._vc is None or _only_holder(x)) and not _handed_out(x.array):
         x.array = backend.namespace_of(x.array).ascontiguousarray(x.array)
         return True
     return False
+
+
+# Buffers of NumPy arrays a tensor shares with its caller (from_numpy, as_tensor) that are not laid out
+# in order: id(root buffer) -> weak reference to it. view() must not lay such a tensor out anew (it
+# would leave the caller's array behind); it refuses, as PyTorch does.
+_lent_buffers: dict[int, Any] = {}
+
+
+def _lend(arr: Any) -> None:
+    """Note ``arr``, a caller's array a tensor now shares, when it is not laid out in order; warn, as
+    torch does, when it is read-only (an in-place op on the tensor will be refused)."""
+    if not arr.flags.writeable:
+        warnings.warn(
+            "The given NumPy array is not writable, and downslope does not support writing into non-writable "
+            "tensors: in-place ops on this tensor will fail. You may want to copy the array to protect its data "
+            "or make it writable before converting it to a tensor.",
+            UserWarning,
+            stacklevel=3,
+        )
+    if not arr.flags.c_contiguous:
+        root = _root_buffer(arr)
+        key = id(root)
+        try:
+            _lent_buffers[key] = weakref.ref(root, functools.partial(_forget_lent, key))
+        except TypeError:  # no weak references to this array type: nothing noted
+            pass
+
+
+def _forget_lent(key: int, _ref: Any) -> None:
+    _lent_buffers.pop(key, None)
+
+
+def _lent(a: Any) -> builtins.bool:
+    """Whether ``a`` lies in a buffer noted by :func:`_lend`."""
+    if not _lent_buffers:
+        return False
+    root = _root_buffer(a)
+    ref = _lent_buffers.get(id(root))
+    return ref is not None and ref() is root
+
+
+def _handed_out(a: Any) -> builtins.bool:
+    """Whether ``a``'s noted buffer was handed out (``numpy()``, ``.data``) while laid out channel-major:
+    laying a tensor over it out anew would then leave that array (or tensor) behind, stale."""
+    entry = _conv_buffers.get(id(_root_buffer(a))) if _conv_buffers else None
+    return entry is not None and len(entry) > 4
+
+
+def _settle_layout(x: Tensor) -> None:
+    """Before ``x``'s memory is handed out (``numpy()``, ``.data``, ``__array__``), as PyTorch's shares
+    it for good: a convolution's output is laid out in order now, if nothing else shares it (then
+    the array handed out is PyTorch's, contiguous, and no later view needs a new layout); otherwise
+    its buffer is marked so that no tensor over it is laid out anew later (their views copy)."""
+    a = x.array
+    root = _root_buffer(a)
+    entry = _conv_buffers.get(id(root))
+    if entry is None or entry[0]() is not root or len(entry) > 4:
+        return
+    if _conv_layout(a) and relayout_if_unshared(x):
+        return
+    _conv_buffers[id(root)] = (*entry, True)
 
 
 def _bump(t: Tensor) -> None:
@@ -2241,6 +2433,14 @@ def _note_alias(owner: Tensor, alias: Tensor) -> None:
     aliases.add(alias)
 
 
+def _own_scalar(t: Tensor) -> None:
+    """Give ``t``, holding a NumPy scalar (a 0-d result of NumPy arithmetic, read-only and shared by
+    nothing), a 0-d array of its own: what is handed out or aliased must share its memory. Op
+    results get one in :func:`record_op`; constant operands keep the scalar (CuPy takes it, not
+    a 0-d host array)."""
+    t.array = np.asarray(t.array)  # host: a NumPy scalar is already on the host
+
+
 def _records(t: Tensor, *operands: Any) -> bool:
     """Whether an in-place op on ``t`` with these operands must be recorded for autograd.
 
@@ -2248,7 +2448,7 @@ def _records(t: Tensor, *operands: Any) -> bool:
     arithmetic is a read-only NumPy scalar, which becomes a 0-d array (nothing else shares a scalar).
     """
     if isinstance(t.array, np.generic):
-        t.array = np.array(t.array)  # host: a NumPy scalar is already on the host
+        _own_scalar(t)
     if not _mode.enabled:
         return False
     if t.requires_grad:
@@ -2401,10 +2601,16 @@ def _inplace_unary(t: Tensor, ufunc: Any, op: Callable[..., Tensor], name: str, 
     _check_writable(t, name)
     arr = t.array
     if not backend.is_floating(arr.dtype) and ufunc not in (np.negative, np.abs, _relu_into):
-        raise ArgumentTypeError(
-            f"{name}: result type {backend.get_default_dtype()} can't be cast to the desired output type {arr.dtype} "
-            "(an in-place op keeps the tensor's dtype)"
-        )
+        with _no_grad():
+            result = op(t)  # its dtype is torch's result type: floor of ints stays int, sqrt is float
+        if not _torch_can_cast(result.array.dtype, arr.dtype):
+            raise ArgumentTypeError(
+                f"{name}: result type {result.array.dtype} can't be cast to the desired output type {arr.dtype} "
+                "(an in-place op keeps the tensor's dtype)"
+            )
+        np.copyto(arr, result.array, casting="unsafe")
+        _bump(t)
+        return t
     if ufunc is np.negative and not arr.flags.c_contiguous:
         # NumPy 2.4's np.negative(w, out=w) on a strided view (a column) writes wrong values: a copy
         arr[...] = np.negative(arr)
@@ -2672,12 +2878,27 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 
 
 def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
-    """Wrap an array without copying it (its dtype is kept)."""
+    """Wrap an array without copying it (its dtype is kept). As in torch, an array of the other byte
+    order is refused (``ds.tensor`` copies it in native order), and a read-only one warns."""
     if not isinstance(array, np.ndarray):
         raise ArgumentTypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
     if array.dtype.kind not in "fiub":
         raise ArgumentTypeError(f"from_numpy: unsupported dtype {array.dtype}")
-    t = wrap_array(array)
+    if not array.dtype.isnative:
+        raise ArgumentError(
+            "from_numpy: given numpy array has byte order different from the native byte order "
+            f"({array.dtype.str}). Conversion between byte orders is not supported here, as in torch: "
+            "ds.tensor(array) copies it in native order"
+        )
+    flags = array.flags
+    if not (flags.writeable and flags.c_contiguous):
+        _lend(array)
+    return _fresh_leaf(array, requires_grad)
+
+
+def _fresh_leaf(arr: Any, requires_grad: builtins.bool) -> Tensor:
+    """A leaf around ``arr`` (a factory's new array, or one from_numpy checked)."""
+    t = wrap_array(arr)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -2727,6 +2948,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     array = to_array(data, dtype)
     if type(data) is np.ndarray and array.dtype == data.dtype and array is not data:
         array = data  # the same values in the same dtype: share the caller's array
+        _lend(array)
     return wrap_array(_placed(array, device, "as_tensor()"))
 
 
@@ -2762,7 +2984,7 @@ def _made(arr: np.ndarray, requires_grad: bool, device: Any, where: str) -> Tens
     if device is None:
         device = _default_factory_device()  # ds.set_default_device; None when it is the CPU
     if device is None:
-        return from_numpy(arr, requires_grad)
+        return _fresh_leaf(arr, requires_grad)
     t = wrap_array(_placed(arr, device, where))
     if requires_grad:
         t.requires_grad_(True)
@@ -2775,7 +2997,7 @@ def _filled(shape: Any, value: Any, dtype: Any, requires_grad: bool, device: Any
         device = _default_factory_device()  # ds.set_default_device; None when it is the CPU
     if device is None:
         arr = np.zeros(shape, dtype) if value == 0 else np.full(shape, value, dtype)  # host: no device asked for
-        return from_numpy(arr, requires_grad)
+        return _fresh_leaf(arr, requires_grad)
     t = wrap_array(_devices.full(shape, value, dtype, _resolve(device, where)))
     if requires_grad:
         t.requires_grad_(True)

@@ -60,6 +60,8 @@ DIFFERS: dict[str, str] = {
     "torch.searchsorted": "NaNs inside the boundaries count as the largest values (NumPy's order), where torch's "
     "binary search treats them as smaller",
     "torch.seed": "seeds downslope's NumPy generator",
+    "torch.nn.functional.pad": "circular padding that wraps more than once around what negative pads leave is "
+    "refused (torch reads uninitialised memory there)",
     "torch.get_rng_state": "a uint8 tensor of 49 bytes (downslope's PCG64 state and seed; PyTorch's has 5056)",
     "torch.set_rng_state": "takes get_rng_state()'s 49-byte tensor (or the dict of older versions); a PyTorch "
     "state is refused",
@@ -165,8 +167,18 @@ DIFFERS: dict[str, str] = {
     "the relative threshold is taken of abs(best): PyTorch's "
     "best * (1 - threshold) counts a constant negative metric as improving, so its rate never drops",
     "torch.nn.LSTM": "proj_size runs step by step",
-    "torch.optim.SparseAdam": "takes the dense gradients downslope makes (PyTorch's needs sparse ones) and updates "
-    "the rows with a non-zero gradient: a row looked up whose gradient is exactly zero stays put",
+    "torch.optim.SparseAdam": "takes the dense gradients downslope makes (PyTorch's needs sparse ones): it updates "
+    "the rows nn.Embedding(sparse=True) looked up, and any row with a non-zero gradient",
+    "torch.nn.functional.fractional_max_pool2d": "same distribution, other numbers: the windows' random offsets come "
+    "from downslope's generator; with _random_samples given, outputs and indices are PyTorch's",
+    "torch.nn.functional.fractional_max_pool3d": "same distribution, other numbers (see fractional_max_pool2d)",
+    "torch.nn.functional.fractional_max_pool2d_with_indices": "same distribution, other numbers (see fractional_max_pool2d)",
+    "torch.nn.functional.fractional_max_pool3d_with_indices": "same distribution, other numbers (see fractional_max_pool2d)",
+    "torch.nn.FractionalMaxPool2d": "same distribution, other numbers (see F.fractional_max_pool2d)",
+    "torch.nn.FractionalMaxPool3d": "same distribution, other numbers (see F.fractional_max_pool2d)",
+    "torch.nn.CrossMapLRN2d": "the same forward; the gradient is the exact derivative of that forward, where "
+    "PyTorch's hand-written backward assumes a centred window its forward does not use (and fails for size=1)",
+    "torch.nn.functional.multi_head_attention_forward": "static_k and static_v are refused",
     "torch.autograd.gradcheck": "floating inputs are checked as float64 copies, so float32 inputs pass where "
     "PyTorch warns and usually fails (their finite differences are too coarse)",
     "torch.gradcheck": "floating inputs are checked as float64 copies (see torch.autograd.gradcheck)",
@@ -182,7 +194,7 @@ DIFFERS: dict[str, str] = {
     "float64 NumPy arrays included, and integer arrays become int64 (copied; ds.from_numpy shares and keeps "
     "the dtype)",
     "torch.asarray": "as ds.as_tensor: floating NumPy data becomes float32 and integer data int64 unless dtype= "
-    "is given (PyTorch keeps the array's dtype)",
+    "is given (PyTorch keeps the array's dtype), so copy=False refuses a float64 array without dtype=ds.float64",
     "torch.compile": "returns the model or function unchanged (nothing to compile: the kernels are NumPy's, "
     "oneDNN's and numba's); every argument is accepted",
     "torch.OutOfMemoryError": "Python's MemoryError (what NumPy and CuPy raise when an allocation fails), "
@@ -201,10 +213,32 @@ DIFFERS: dict[str, str] = {
     "downslope.distributed (data parallelism over MPI)",
     "torch.rrelu": "while training, " + _RANDOM + "; generator= is refused",
     "torch.rrelu_": "while training, " + _RANDOM + "; generator= is refused",
+    "torch.nn.UninitializedParameter": "an optimizer built over one (before the lazy module's first forward) is "
+    "refused with a ValueError, where PyTorch accepts it: build the optimizer after a dry run",
 }
 for _name in ("dropout", "dropout_", "alpha_dropout", "alpha_dropout_", "feature_dropout", "feature_dropout_",
               "feature_alpha_dropout", "feature_alpha_dropout_"):  # fmt: skip
     DIFFERS[f"torch.{_name}"] = _RANDOM
+for _name in ("torch.poisson", "torch.binomial", "torch.Tensor.bernoulli"):
+    DIFFERS[_name] = _RANDOM
+DIFFERS["torch.detach_copy"] = "the copy does not require grad (torch's result claims to, then fails in backward)"
+DIFFERS["torch.Tensor.new"] = (
+    "a tuple of ints is a size (shapes are tuples here), where torch reads a plain tuple as data; sizes give zeros "
+    "(torch leaves them uninitialised)"
+)
+for _name in ("memory_format", "contiguous_format", "preserve_format", "channels_last", "channels_last_3d"):
+    DIFFERS[f"torch.{_name}"] = "accepted wherever torch takes memory_format= and ignored: arrays stay row-major"
+DIFFERS["torch.Size"] = (
+    "a tuple subclass with numel() as torch's, but tensor.shape and tensor.size() return plain tuples; "
+    "repr downslope.Size([...])"
+)
+DIFFERS["torch.set_warn_always"] = (
+    "the flag is kept and read back by is_warn_always_enabled; downslope's warnings follow Python's warnings "
+    "filters either way"
+)
+DIFFERS["torch.is_anomaly_enabled"] = (
+    "False under set_detect_anomaly(True, check_nan=False): downslope's anomaly mode is the NaN check"
+)
 for _name in ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Hardtanh", "Hardsigmoid",
               "Hardswish", "Threshold"):  # fmt: skip
     DIFFERS[f"torch.nn.{_name}"] = _INPLACE_FLAG

@@ -16,8 +16,10 @@ from .. import backend
 from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError
 from ..tensor import Tensor, _made, wrap_array
+from ..tensor import as_tensor as _as_tensor
 from .indexing import _index_range
 from .operands import _lift
+from .pointwise import clone as _clone
 
 
 def range(
@@ -159,3 +161,51 @@ def unravel_index(indices: Any, shape: int | Sequence[int]) -> tuple[Tensor, ...
         coords.append(flat % s)
         flat = flat // s
     return tuple(wrap_array(c) for c in reversed(coords))
+
+
+def asarray(
+    obj: Any, *, dtype: Any = None, device: Any = None, copy: bool | None = None, requires_grad: bool | None = None
+) -> Tensor:
+    """``obj`` as a tensor, sharing its memory where it can (torch.asarray): a tensor, a NumPy array or a
+    device array is shared unless ``copy=True`` (always a copy) or a change of dtype or device makes a
+    copy needed; ``copy=False`` then raises ValueError rather than copy. Data other than arrays (lists,
+    scalars) is always copied, so ``copy=False`` refuses it. The dtype policy is ``as_tensor``'s:
+    floating data becomes the default dtype (float32) and integers int64 unless ``dtype`` is given.
+    ``requires_grad`` (when given) is set on the result, which may be ``obj`` itself, as in torch.
+
+    Example:
+        >>> import numpy as np, downslope as ds
+        >>> a = np.zeros(2, np.float32)
+        >>> t = ds.asarray(a, copy=False); a[0] = 5
+        >>> t.tolist(), ds.asarray(a, copy=True).tolist() == t.tolist()
+        ([5.0, 0.0], True)
+    """
+    if copy not in (None, True, False):
+        raise ArgumentTypeError(f"asarray: copy must be True, False or None, got {copy!r}")
+    source = obj.array if isinstance(obj, Tensor) else obj
+    is_array = isinstance(obj, Tensor) or hasattr(source, "__array_interface__") or hasattr(source, "__dlpack__")
+    if copy is False and (not is_array or isinstance(obj, np.generic)):
+        raise ArgumentError(
+            f"asarray(copy=False): can't alias {type(obj).__name__} data into a tensor (only tensors and arrays "
+            "share memory); leave copy unset to copy it"
+        )
+    t = _as_tensor(obj, dtype=dtype, device=device)
+    shares = is_array and (t is obj or np.may_share_memory(t.array, source))  # host: a memory-bounds test
+    if copy is False and not shares:
+        hint = " (pass dtype= to keep the array's dtype)" if dtype is None and source.dtype != t.dtype else ""
+        raise ArgumentError(
+            f"asarray(copy=False): can't alias {type(obj).__name__} of dtype {source.dtype} on "
+            f"{_device_name(source)} into a tensor of dtype {t.dtype} on {t.device} without a copy{hint}"
+        )
+    if copy is True and shares:
+        t = _clone(t) if t.requires_grad else wrap_array(t.array.copy())
+    if requires_grad is not None and t.requires_grad != requires_grad:
+        if requires_grad or t.is_leaf:
+            t.requires_grad_(requires_grad)
+        else:
+            t = t.detach()
+    return t
+
+
+def _device_name(array: Any) -> str:
+    return "cpu" if isinstance(array, np.ndarray) else str(getattr(array, "device", "cpu"))

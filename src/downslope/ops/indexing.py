@@ -4,6 +4,7 @@ sets of view rules that the in-place checks consult.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,9 @@ def _take_along(x: Tensor, idx: Any, dim: int) -> Tensor:
     return record_op(x.array[full], (x,), _getitem_vjp, (full, True))
 
 
+_BYTE_INDEX_WARNING = "indexing with dtype uint8 is now deprecated, please use a dtype bool instead."
+
+
 def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> Any:
     """Tensors become arrays, lists become integer arrays, boolean masks become integer indices
     (unless ``keep_masks``: applied as masks, NumPy checks that their shape fits). With ``on`` (the
@@ -64,7 +68,7 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
             continue
         if isinstance(item, Tensor):
             arr = item.array
-            if arr.ndim == 0 and arr.dtype.kind in "iu" and type(arr) is np.ndarray:
+            if arr.ndim == 0 and arr.dtype.kind in "iu" and type(arr) is np.ndarray and arr.dtype != np.uint8:
                 # a 0-d integer tensor indexes like an int (a view), as in torch; on a device it stays an
                 # index array (reading it would make the host wait for the device)
                 out.append(int(arr))  # host: a host array's value
@@ -79,6 +83,10 @@ def _normalize_index(index: Any, keep_masks: bool = False, on: Any = None) -> An
             continue
         if on is not None and type(item) is not type(on):
             item = like(item, on)
+        if item.dtype == np.uint8:  # torch's legacy byte mask: a mask, not indices (a 0-d one without warning)
+            if item.ndim:
+                warnings.warn(_BYTE_INDEX_WARNING, UserWarning, stacklevel=3)
+            item = item != 0
         # (a 0-d mask is left to NumPy's own rule: it adds a dim of length 1 or 0, as in torch)
         if item.dtype == np.bool_ and not keep_masks and item.ndim:
             out.extend(np.nonzero(item))
@@ -166,7 +174,7 @@ def getitem(x: Any, index: Any) -> Tensor:
         raise OutOfRangeError(f"index {index!r} is invalid for a tensor of shape {x.shape}: {exc}") from None
     advanced = _is_advanced(idx)
     if advanced and _builtin_any(is_array(i) and i.dtype == np.bool_ for i in _index_items(idx)):
-        idx = _normalize_index(index, on=x.array)
+        idx = _normalize_index(idx, on=x.array)  # idx, not index: a byte mask warned once already
     # Basic indexing gives a view that shares memory (and the version counter) with x, as in PyTorch.
     if isinstance(out, np.generic):  # NumPy gives one element as a scalar (a copy); device namespaces a 0-d view
         if not advanced:  # with a trailing Ellipsis NumPy gives the 0-d view: x[0].fill_(7) reaches x
