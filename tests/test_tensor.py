@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import doctest
 import importlib
+import pickle
 import re
 
 import numpy as np
@@ -530,7 +532,7 @@ def test_a_pickled_tensor_carries_values_and_requires_grad_not_its_graph() -> No
     back = pickle.loads(pickle.dumps(y))
     ref = pickle.loads(pickle.dumps(torch.ones(3, requires_grad=True) * 2))
     assert (back.requires_grad, back.is_leaf, back.grad_fn) == (ref.requires_grad, ref.is_leaf, None)
-    np.testing.assert_array_equal(back.numpy(), y.detach().numpy())
+    np.testing.assert_array_equal(back.detach().numpy(), y.detach().numpy())
     assert len(pickle.dumps(y)) < 1000
     x.grad = ds.ones(3)
     assert pickle.loads(pickle.dumps(x)).grad is None  # as torch: .grad is not pickled
@@ -544,7 +546,7 @@ def test_a_deep_copy_keeps_a_leafs_grad_and_shared_objects() -> None:
     x = ds.ones(3, requires_grad=True)
     x.grad = ds.full((3,), 2.0)
     c = copy.deepcopy(x)
-    assert c.grad is not None and c.grad.tolist() == [2.0, 2.0, 2.0] and not np.shares_memory(c.numpy(), x.numpy())
+    assert c.grad is not None and c.grad.tolist() == [2.0, 2.0, 2.0] and not np.shares_memory(c.detach().numpy(), x.detach().numpy())
     lin = ds.nn.Linear(2, 2)
     lin.tied = lin.weight
     twin = copy.deepcopy(lin)
@@ -917,3 +919,17 @@ def test_reshape_of_a_permuted_convolution_output_copies_as_in_torch():
             f.zero_()
         sums.append(float(y.detach().sum()))
     np.testing.assert_allclose(sums[0], sums[1], rtol=1e-5)
+
+
+def test_tensors_take_user_attributes_like_torch() -> None:
+    # fast.ai's backprop lesson stores gradients as ``out.g``; torch tensors accept any attribute
+    torch = pytest.importorskip("torch")
+    for lib in (torch, ds):
+        t = lib.ones(2)
+        t.g = lib.zeros(2)
+        assert t.g.shape == (2,)
+    t = ds.ones(2)
+    t.label = "x"
+    assert copy.deepcopy(t).label == "x"
+    assert pickle.loads(pickle.dumps(t)).label == "x"
+    assert not hasattr(ds.ones(2), "label")

@@ -97,6 +97,8 @@ class Tensor:
         "_next",  # set only on the history an in-place op moved aside: the live tensor it came from
         "_fn",  # set only when its grad_fn gets hooks or metadata, or saved_tensors_hooks packed values (NodeState)
         "__weakref__",
+        # user attributes (fast.ai's ``out.g = ...``), as torch tensors take them; made on first use
+        "__dict__",
     )
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
