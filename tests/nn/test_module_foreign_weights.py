@@ -19,14 +19,14 @@ def test_tensor_from_torch_bfloat16_widens_exactly():
     t = torch.randn(4, 5).bfloat16()
     got = ds.tensor(t)
     assert got.dtype == np.float32
-    np.testing.assert_array_equal(got.numpy(), t.float().numpy())
+    np.testing.assert_array_equal(got.detach().numpy(), t.float().detach().numpy())
     assert ds.tensor(t, dtype=ds.float64).dtype == np.float64
     assert ds.as_tensor(t).dtype == np.float32
 
 
 def test_tensor_from_torch_float8_widens_exactly():
     t = torch.randn(6).to(torch.float8_e4m3fn)
-    np.testing.assert_array_equal(ds.tensor(t).numpy(), t.float().numpy())
+    np.testing.assert_array_equal(ds.tensor(t).detach().numpy(), t.float().detach().numpy())
 
 
 def test_tensor_from_torch_copies_and_detaches_like_torch_tensor():

@@ -37,30 +37,35 @@ def test_lp_pool_matches_torch(check_op: Any, p: float, k: Any, s: Any) -> None:
     check_op(nn.LPPool1d(p, k1, s), torch.nn.LPPool1d(p, k1, s), [x[:, :, 0]])
 
 
-def test_return_indices_is_refused() -> None:
-    with pytest.raises(ValueError, match="return_indices=True is not supported"):
-        nn.AdaptiveMaxPool2d(2, return_indices=True)
+def test_return_indices_gives_torchs_indices() -> None:
+    x = np.random.default_rng(3).standard_normal((1, 2, 5, 7)).astype(np.float32)
+    out, idx = nn.AdaptiveMaxPool2d(2, return_indices=True)(ds.tensor(x))
+    ref_out, ref_idx = torch.nn.AdaptiveMaxPool2d(2, return_indices=True)(torch.tensor(x))
+    np.testing.assert_array_equal(out.numpy(), ref_out.numpy())
+    np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
 
 
 @pytest.mark.parametrize(("k", "s", "p", "shape"), [(2, None, 0, (2, 3, 6, 8)), (3, 2, 1, (1, 2, 7, 7))])
 def test_max_unpool2d_matches_torch(check_op: Any, k: int, s: Any, p: int, shape: tuple) -> None:
     x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
     pooled, idx = TF.max_pool2d(torch.tensor(x), k, s, p, return_indices=True)
-    ours_idx = ds.tensor(idx.numpy())
+    ours_idx = ds.tensor(idx.detach().numpy())
     check_op(
         lambda v: F.max_unpool2d(v, ours_idx, k, s, p, output_size=shape[2:]),
         lambda v: TF.max_unpool2d(v, idx, k, s, p, output_size=shape[2:]),
-        [pooled.numpy()],
+        [pooled.detach().numpy()],
     )
     check_op(lambda v: nn.MaxUnpool2d(k, s, p)(v, ours_idx), lambda v: torch.nn.MaxUnpool2d(k, s, p)(v, idx),
-             [pooled.numpy()])  # fmt: skip
+             [pooled.detach().numpy()])  # fmt: skip
 
 
 def test_max_unpool1d_round_trips_max_pool1d(check_op: Any) -> None:
     x = np.random.default_rng(5).standard_normal((2, 3, 8)).astype(np.float32)
     pooled, idx = TF.max_pool1d(torch.tensor(x), 2, return_indices=True)
     check_op(
-        lambda v: F.max_unpool1d(v, ds.tensor(idx.numpy()), 2), lambda v: TF.max_unpool1d(v, idx, 2), [pooled.numpy()]
+        lambda v: F.max_unpool1d(v, ds.tensor(idx.detach().numpy()), 2),
+        lambda v: TF.max_unpool1d(v, idx, 2),
+        [pooled.detach().numpy()],
     )
 
 

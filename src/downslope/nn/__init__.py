@@ -158,7 +158,18 @@ from .padding import (
 )
 from .parallel import DataParallel
 from .parameter import UninitializedBuffer, UninitializedParameter
-from .pooling_extra import AdaptiveMaxPool1d, AdaptiveMaxPool2d, LPPool1d, LPPool2d, MaxUnpool1d, MaxUnpool2d
+from .pooling_extra import (
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    CrossMapLRN2d,
+    LPPool1d,
+    LPPool2d,
+    LPPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
+)
+from .pooling_windows import AdaptiveMaxPool3d, FractionalMaxPool2d, FractionalMaxPool3d
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .transformer import (
     Transformer,
@@ -195,6 +206,7 @@ __all__ = [
     "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Softplus", "SiLU",
     "ReLU6", "Hardtanh", "SELU", "CELU", "Mish", "Softsign", "Softmin", "LogSigmoid", "Tanhshrink", "Hardsigmoid",
     "Hardswish", "Threshold", "GLU", "PReLU", "CosineSimilarity", "PairwiseDistance",
+    "CrossMapLRN2d", "LPPool3d", "MaxUnpool3d", "AdaptiveMaxPool3d", "FractionalMaxPool2d", "FractionalMaxPool3d",
 ]  # fmt: skip
 
 # PyTorch's module path ``torch.nn.modules.module`` (global hooks live there): the same module as

@@ -41,7 +41,7 @@ from ._arrays import array_like, array_of, scalar
 from .layers import Linear
 from .module import Module, Parameter
 
-__all__ = ["scaled_dot_product_attention", "MultiheadAttention"]
+__all__ = ["scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward"]
 
 _HALF = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
@@ -776,6 +776,109 @@ class MultiheadAttention(Module):
                 "have different batch sizes"
             )
         return batched
+
+
+def multi_head_attention_forward(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    embed_dim_to_check: int,
+    num_heads: int,
+    in_proj_weight: Tensor | None,
+    in_proj_bias: Tensor | None,
+    bias_k: Tensor | None,
+    bias_v: Tensor | None,
+    add_zero_attn: bool,
+    dropout_p: float,
+    out_proj_weight: Tensor,
+    out_proj_bias: Tensor | None,
+    training: bool = True,
+    key_padding_mask: Tensor | None = None,
+    need_weights: bool = True,
+    attn_mask: Tensor | None = None,
+    use_separate_proj_weight: bool = False,
+    q_proj_weight: Tensor | None = None,
+    k_proj_weight: Tensor | None = None,
+    v_proj_weight: Tensor | None = None,
+    static_k: Tensor | None = None,
+    static_v: Tensor | None = None,
+    average_attn_weights: bool = True,
+    is_causal: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """PyTorch's functional multi-head attention: :class:`MultiheadAttention`'s forward with its
+    weights passed in. Inputs are sequence-first ``(L, N, E)`` (or unbatched ``(L, E)``); returns
+    the output and, with ``need_weights``, the attention weights (averaged over heads unless
+    ``average_attn_weights=False``). ``static_k`` / ``static_v`` are not supported.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> mha = ds.nn.MultiheadAttention(4, 2)
+        >>> x = ds.randn(3, 2, 4)
+        >>> out, w = F.multi_head_attention_forward(x, x, x, 4, 2, mha.in_proj_weight, mha.in_proj_bias, None,
+        ...     None, False, 0.0, mha.out_proj.weight, mha.out_proj.bias)
+        >>> out.shape, w.shape
+        ((3, 2, 4), (2, 3, 3))
+    """
+    from .functional import linear
+
+    where = "multi_head_attention_forward"
+    if static_k is not None or static_v is not None:
+        raise ArgumentError(f"{where}: static_k and static_v are not supported")
+    if not isinstance(query, Tensor):
+        raise ArgumentTypeError(f"{where}: query must be a Tensor, got {type(query).__name__}")
+    if query.shape[-1] != embed_dim_to_check:
+        raise ShapeError(
+            f"{where}: was expecting embedding dimension of {embed_dim_to_check}, but got {query.shape[-1]}"
+        )
+    if embed_dim_to_check % num_heads:
+        raise ArgumentError(f"{where}: embed_dim {embed_dim_to_check} not divisible by num_heads {num_heads}")
+    if (bias_k is None) != (bias_v is None):
+        raise ArgumentError(f"{where}: bias_k and bias_v must both be given or both be None")
+    if use_separate_proj_weight:
+        if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
+            raise ArgumentError(
+                f"{where}: use_separate_proj_weight=True needs q_proj_weight, k_proj_weight and v_proj_weight"
+            )
+    elif in_proj_weight is None:
+        raise ArgumentError(f"{where}: in_proj_weight is None (pass it, or use_separate_proj_weight=True)")
+    # A MultiheadAttention whose weights are the given tensors (plain attributes, so nothing is copied
+    # or registered): the module's forward then does the checks, the projections and the attention.
+    mha = MultiheadAttention.__new__(MultiheadAttention)
+    Module.__init__(mha)
+    e = int(embed_dim_to_check)
+    fields = {
+        "embed_dim": e,
+        "num_heads": int(num_heads),
+        "head_dim": e // int(num_heads),
+        "kdim": key.shape[-1],
+        "vdim": value.shape[-1],
+        "_qkv_same_embed_dim": not use_separate_proj_weight,
+        "dropout": float(dropout_p),  # host: a Python number
+        "batch_first": False,
+        "add_zero_attn": bool(add_zero_attn),  # host: a Python flag
+        "training": bool(training),  # host: a Python flag
+        "in_proj_weight": in_proj_weight,
+        "in_proj_bias": in_proj_bias,
+        "q_proj_weight": q_proj_weight,
+        "k_proj_weight": k_proj_weight,
+        "v_proj_weight": v_proj_weight,
+        "bias_k": bias_k,
+        "bias_v": bias_v,
+        "out_proj": lambda x: linear(x, out_proj_weight, out_proj_bias),
+    }
+    for name, v in fields.items():
+        object.__setattr__(mha, name, v)
+    return mha.forward(
+        query,
+        key,
+        value,
+        key_padding_mask=key_padding_mask,
+        need_weights=need_weights,
+        attn_mask=attn_mask,
+        average_attn_weights=average_attn_weights,
+        is_causal=is_causal,
+    )
 
 
 def _as_mask_tensor(x: Any) -> Tensor:

@@ -22,7 +22,7 @@ import numpy as np
 from .. import backend, gemm, ops
 from ..backend import namespace_of
 from ..devices import to_host
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError, ShapeError
 from ..functional import elu as _elu
 from ..functional import gelu as _gelu
 from ..ops import normalize_dim as _dim
@@ -187,9 +187,64 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """x for x > 0, alpha (e^x - 1) otherwise."""
+    """x for x > 0, alpha (e^x - 1) otherwise.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> [round(v, 4) for v in F.elu(ds.tensor([-1.0, 0.0, 2.0])).tolist()]
+        [-0.6321, 0.0, 2.0]
+    """
     x = input  # torch's parameter name (F.elu(input=...))
-    return _elu(x, alpha)
+    return _elu_op(x, alpha, 1.0, 1.0, "elu")
+
+
+def _elu_op(x: Tensor, alpha: float, scale: float, input_scale: float, name: str) -> Tensor:
+    """torch's ELU kernel (elu, selu, celu): scale x for x > 0, alpha scale (e^(input_scale x) - 1)
+    otherwise, as one op without a select (a ``where`` on random signs costs NumPy a mispredicted
+    branch per element): max(x, 0) and min(x, 0) go through expm1 separately and add up, keeping
+    -0.0 and NaN as torch does. float16 is computed in float32 and rounded once."""
+    x = _as_tensor(x, name)
+    d = x.array
+    if d.dtype.kind != "f":  # integers and bools: the float result the composite (expm1) gave
+        x = ops.astype(x, backend.get_default_dtype())
+        d = x.array
+    w = d.astype(np.float32) if d.dtype == np.float16 else d
+    xp = namespace_of(w)
+    neg = xp.clip(w, -np.inf, 0)  # clip, not minimum: NumPy's minimum with a scalar is 3x slower
+    if input_scale != 1.0:
+        neg *= input_scale
+    xp.expm1(neg, out=neg)
+    neg *= alpha * scale
+    out = xp.clip(w, 0, np.inf)  # -0.0 stays -0.0 and adds to expm1(-0.0) = -0.0, as torch's
+    if scale != 1.0:
+        out *= scale
+    out += neg
+    return record_op(out.astype(d.dtype, copy=False), (x,), _elu_vjp, (alpha, scale, input_scale))
+
+
+def _elu_vjp(g, y, args, saved, needs, xp):
+    # torch's elu_backward on the input: input_scale alpha scale e^(input_scale x) for x <= 0, else scale
+    alpha, scale, input_scale = saved
+    x = args[0]
+    if xp.differentiable:
+        a = xp.data(x)
+        nonpos = a <= 0
+        return (xp.where(nonpos, g * (xp.exp(x * input_scale) * (input_scale * alpha * scale)), g * scale),)
+    w = x.astype(np.float32) if x.dtype == np.float16 else x
+    m = namespace_of(w)
+    e = m.fmin(w, 0)  # fmin: NaN becomes 0 here, so that the NaN row takes the x > 0 factor, as torch's
+    if input_scale != 1.0:
+        e *= input_scale
+    m.exp(e, out=e)
+    e *= input_scale * alpha * scale
+    nonpos = (w <= 0).astype(w.dtype)
+    e *= nonpos  # exact selection: nonpos is 0 or 1 and both terms are finite
+    nonpos -= 1
+    nonpos *= -scale
+    e += nonpos
+    e *= g
+    return (e.astype(g.dtype, copy=False),)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
@@ -198,8 +253,9 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     float32 input runs as one fused op with a vectorized erfc (Numerical Recipes' Chebyshev fit,
     fractional error < 1.2e-7), several times faster than the per-element exact erf. Measured
     against the exact value in float64: relative error < 6e-6 for x > -8 (below that the result
-    is under 1e-15; PyTorch's float32 GELU returns 0 there). Other dtypes (float64 for gradcheck)
-    use the exact composite; double backward uses the exact form.
+    is under 1e-15; PyTorch's float32 GELU returns 0 there). float16 runs the same op in float32
+    and rounds once (as torch); float64 (gradcheck) uses the exact composite. The tanh form is one
+    fused op with torch's formulas in every float dtype. Double backward uses the exact forms.
 
     Example:
         >>> import downslope as ds
@@ -208,12 +264,64 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         [-0.1587, 0.0, 0.8413]
     """
     x = _as_tensor(x, "gelu")
-    if approximate != "none" or x.array.dtype != np.float32:
+    dtype = x.array.dtype
+    if approximate == "tanh" and dtype in (np.float16, np.float32, np.float64):
+        return _gelu_tanh(x)
+    if approximate != "none" or dtype not in (np.float16, np.float32):
         return _gelu(x, approximate)
+    d = x.array if dtype == np.float32 else x.array.astype(np.float32)
+    with np.errstate(invalid="ignore"):  # -inf * Phi(-inf) = -inf * 0: NaN, as torch's, silently
+        cdf = _erfc(d * np.float32(-_SQRT1_2))
+        cdf *= np.float32(0.5)  # Phi(x) = erfc(-x / sqrt 2) / 2, accurate in both tails
+        out = d * cdf
+    return record_op(out.astype(dtype, copy=False), (x,), _gelu_vjp, cdf)
+
+
+_GELU_BETA = 0.7978845608028654  # sqrt(2 / pi)
+_GELU_KAPPA = 0.044715
+
+
+def _gelu_tanh(x: Tensor) -> Tensor:
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) as one op (float16 computed in float32)."""
     d = x.array
-    cdf = _erfc(d * np.float32(-_SQRT1_2))
-    cdf *= np.float32(0.5)  # Phi(x) = erfc(-x / sqrt 2) / 2, accurate in both tails
-    return record_op(d * cdf, (x,), _gelu_vjp, cdf)
+    w = d.astype(np.float32) if d.dtype == np.float16 else d
+    xp = namespace_of(w)
+    with np.errstate(over="ignore", invalid="ignore"):  # x^3 overflows to inf for huge |x|: tanh saturates
+        inner = w * w
+        inner *= _GELU_KAPPA
+        inner += 1
+        inner *= w
+        inner *= _GELU_BETA
+        th = xp.tanh(inner, out=inner)
+        out = th + 1
+        out *= w
+        out *= 0.5
+    return record_op(out.astype(d.dtype, copy=False), (x,), _gelu_tanh_vjp, th)
+
+
+def _gelu_tanh_vjp(g, y, args, saved, needs, xp):
+    # torch's formula term for term: 0.5 (1 + th) + 0.5 x (1 - th^2) beta (1 + 3 kappa x^2)
+    x = args[0]
+    if xp.differentiable:
+        th = ops.tanh((x + x * x * x * _GELU_KAPPA) * _GELU_BETA)
+        return (g * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * (_GELU_BETA * (1 + 3 * _GELU_KAPPA * x * x))),)
+    th = saved
+    w = x.astype(th.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        inner = w * w
+        inner *= 3 * _GELU_KAPPA
+        inner += 1
+        inner *= _GELU_BETA
+        right = th * th
+        np.subtract(1, right, out=right)
+        right *= w
+        right *= 0.5
+        right *= inner
+        left = th + 1
+        left *= 0.5
+        right += left
+        right *= g
+    return (right.astype(g.dtype, copy=False),)
 
 
 _SQRT1_2 = 0.7071067811865476
@@ -224,15 +332,29 @@ _ERFC_COEFFS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0
 
 
 def _erfc(z: np.ndarray) -> np.ndarray:
+    """erfc of a float32 array, in place on temporaries and without a select: ``where`` on a mask
+    of random signs costs NumPy a mispredicted branch per element (it took most of GELU's time)."""
     a = np.abs(z)
-    t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5) * a)
-    poly = np.full_like(t, _ERFC_COEFFS[0])
-    for c in _ERFC_COEFFS[1:]:
+    t = np.multiply(a, np.float32(0.5))
+    t += np.float32(1.0)
+    np.divide(np.float32(1.0), t, out=t)
+    poly = np.multiply(t, np.float32(_ERFC_COEFFS[0]))
+    poly += np.float32(_ERFC_COEFFS[1])
+    for c in _ERFC_COEFFS[2:]:
         poly *= t
         poly += np.float32(c)
-    poly -= a * a
-    out = t * np.exp(poly)
-    return np.where(z >= 0, out, np.float32(2.0) - out)
+    with np.errstate(over="ignore"):  # |z| > 1.8e19: a^2 = inf, e^-inf = 0, the limit
+        a *= a
+    poly -= a
+    np.exp(poly, out=poly)
+    poly *= t  # erfc(|z|)
+    # erfc(z) = 2 - erfc(|z|) for z < 0: 2 neg + (1 - 2 neg) erfc(|z|) with neg in {0, 1} is exact
+    # up to that one subtraction's rounding
+    neg = (z < 0).astype(poly.dtype)
+    poly *= 1 - 2 * neg
+    neg *= 2
+    poly += neg
+    return poly
 
 
 def _gelu_vjp(g, y, args, saved, needs, xp):
@@ -240,11 +362,16 @@ def _gelu_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         cdf = 0.5 * (1.0 + ops.erf(x * _SQRT1_2))
         return (g * (cdf + x * (ops.exp(x * x * -0.5) * _INV_SQRT_2PI)),)
-    pdf = np.exp(x * x * np.float32(-0.5))
-    pdf *= np.float32(_INV_SQRT_2PI)
-    pdf *= x
-    pdf += saved  # d/dx x Phi(x) = Phi(x) + x phi(x)
-    return (g * pdf,)
+    x = x.astype(saved.dtype, copy=False)  # float16 input: computed in float32 like the forward
+    with np.errstate(over="ignore", invalid="ignore"):  # x^2 = inf -> pdf 0; at x = inf, 0 * inf: NaN as torch
+        pdf = x * x
+        pdf *= np.float32(-0.5)
+        np.exp(pdf, out=pdf)
+        pdf *= np.float32(_INV_SQRT_2PI)
+        pdf *= x
+        pdf += saved  # d/dx x Phi(x) = Phi(x) + x phi(x)
+        pdf *= g
+    return (pdf.astype(g.dtype, copy=False),)
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -308,9 +435,45 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * sigmoid(x) (also called swish); ``inplace`` is accepted and has no effect."""
-    x = input  # torch's parameter name (F.silu(input=...))
-    return x * ops.sigmoid(x)
+    """x * sigmoid(x) (also called swish); ``inplace`` is accepted and has no effect.
+
+    One op with torch's formulas: x / (1 + e^-x) (-0.0 below x = -88.7 in float32, NaN at -inf, as
+    torch) and the gradient sigmoid(x) (1 + x (1 - sigmoid(x))); float16 is computed in float32.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> [round(v, 4) for v in F.silu(ds.tensor([-1.0, 0.0, 2.0])).tolist()]
+        [-0.2689, 0.0, 1.7616]
+    """
+    x = _as_tensor(input, "silu")  # torch's parameter name (F.silu(input=...))
+    d = x.array
+    if d.dtype.kind != "f":
+        return x * ops.sigmoid(x)
+    w = d.astype(np.float32) if d.dtype == np.float16 else d
+    xp = namespace_of(w)
+    with np.errstate(over="ignore", invalid="ignore"):  # e^-x = inf: the limit; -inf / inf: NaN, as torch
+        den = xp.negative(w)
+        xp.exp(den, out=den)
+        den += 1
+        out = w / den
+    return record_op(out.astype(d.dtype, copy=False), (x,), _silu_vjp, den)
+
+
+def _silu_vjp(g, y, args, saved, needs, xp):
+    x = args[0]
+    if xp.differentiable:
+        s = xp.sigmoid(x)
+        return (g * (s * (1 + x * (1 - s))),)
+    w = x.astype(saved.dtype, copy=False)
+    with np.errstate(invalid="ignore"):  # +-inf * 0: NaN, as torch's gradient there
+        s = 1 / saved  # sigmoid(x), from the forward's 1 + e^-x
+        out = 1 - s
+        out *= w
+        out += 1
+        out *= s
+        out *= g
+    return (out.astype(g.dtype, copy=False),)
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
@@ -340,18 +503,53 @@ _SELU_SCALE = 1.0507009873554805
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """scale * elu(x, alpha) with the self-normalizing constants (alpha 1.6733, scale 1.0507)."""
     x = input  # torch's parameter name (F.selu(input=...))
-    return _elu(x, _SELU_ALPHA) * _SELU_SCALE
+    return _elu_op(x, _SELU_ALPHA, _SELU_SCALE, 1.0, "selu")
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha (e^(x/alpha) - 1) otherwise."""
     x = input  # torch's parameter name (F.celu(input=...))
-    return _elu(x / alpha, 1.0) * alpha
+    if alpha == 0:  # e^(x / 0): torch refuses it too
+        raise InvalidValueError("celu: alpha cannot be 0 (it divides the input)")
+    return _elu_op(x, alpha, 1.0, 1.0 / alpha, "celu")
 
 
 def logsigmoid(x: Tensor) -> Tensor:
-    """log(sigmoid(x)) = -softplus(-x), without overflow."""
-    return -ops.softplus(-_as_tensor(x, "logsigmoid"))
+    """log(sigmoid(x)) = min(x, 0) - log1p(e^-|x|), without overflow (torch's formula), as one op.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> [round(v, 4) for v in F.logsigmoid(ds.tensor([-100.0, 0.0, 2.0])).tolist()]
+        [-100.0, -0.6931, -0.1269]
+    """
+    x = _as_tensor(x, "logsigmoid")
+    d = x.array
+    if d.dtype.kind != "f":
+        return -ops.softplus(-x)
+    w = d.astype(np.float32) if d.dtype == np.float16 else d
+    xp = namespace_of(w)
+    tail = xp.abs(w)
+    xp.negative(tail, out=tail)
+    xp.exp(tail, out=tail)  # e^-|x| in [0, 1]: log1p is fast and exact there
+    out = xp.log1p(tail)
+    xp.subtract(xp.clip(w, -np.inf, 0), out, out=out)
+    return record_op(out.astype(d.dtype, copy=False), (x,), _logsigmoid_vjp, tail)
+
+
+def _logsigmoid_vjp(g, y, args, saved, needs, xp):
+    # sigmoid(-x) = e^min(-x, 0) / (1 + e^-|x|): relative precision on both sides, no select
+    x = args[0]
+    if xp.differentiable:
+        return (g * xp.sigmoid(-x),)
+    w = x.astype(saved.dtype, copy=False)
+    m = namespace_of(w)
+    out = m.negative(w)
+    m.clip(out, -np.inf, 0, out=out)
+    m.exp(out, out=out)
+    out /= saved + 1
+    out *= g
+    return (out.astype(g.dtype, copy=False),)
 
 
 def softsign(input: Tensor) -> Tensor:
@@ -367,9 +565,51 @@ def tanhshrink(input: Tensor) -> Tensor:
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * tanh(softplus(x))."""
-    x = input  # torch's parameter name (F.mish(input=...))
-    return x * ops.tanh(ops.softplus(x))
+    """x * tanh(softplus(x)), as one op with torch's gradient tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2)
+    (softplus(x) = max(x, 0) + log1p(e^-|x|); float16 computed in float32).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> [round(v, 4) for v in F.mish(ds.tensor([-1.0, 0.0, 2.0])).tolist()]
+        [-0.3034, 0.0, 1.944]
+    """
+    x = _as_tensor(input, "mish")  # torch's parameter name (F.mish(input=...))
+    d = x.array
+    if d.dtype.kind != "f":
+        return x * ops.tanh(ops.softplus(x))
+    w = d.astype(np.float32) if d.dtype == np.float16 else d
+    xp = namespace_of(w)
+    th = xp.abs(w)
+    xp.negative(th, out=th)
+    xp.exp(th, out=th)
+    xp.log1p(th, out=th)
+    th += xp.clip(w, 0, np.inf)  # softplus(x)
+    xp.tanh(th, out=th)
+    with np.errstate(invalid="ignore"):  # -inf * tanh(0): NaN, as torch's
+        out = w * th
+    return record_op(out.astype(d.dtype, copy=False), (x,), _mish_vjp, th)
+
+
+def _mish_vjp(g, y, args, saved, needs, xp):
+    x = args[0]
+    if xp.differentiable:
+        th = ops.tanh(ops.softplus(x))
+        return (g * (th + x * xp.sigmoid(x) * (1 - th * th)),)
+    w = x.astype(saved.dtype, copy=False)
+    m = namespace_of(w)
+    with np.errstate(over="ignore", invalid="ignore"):  # e^-x = inf: sigmoid 0; inf * 0 at +-inf: NaN, as torch
+        s = m.negative(w)
+        m.exp(s, out=s)
+        s += 1
+        m.divide(1, s, out=s)  # sigmoid(x), torch's 1 / (1 + e^-x)
+        s *= w
+        out = saved * saved
+        m.subtract(1, out, out=out)
+        out *= s
+        out += saved
+        out *= g
+    return (out.astype(g.dtype, copy=False),)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
@@ -390,14 +630,29 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     x = _as_tensor(x, "hardswish")
     a = x.array
     xp = namespace_of(a)
-    out = a * xp.clip(a + 3.0, 0.0, 6.0) / 6.0
+    with np.errstate(invalid="ignore"):  # -inf * 0: NaN, as torch's, silently
+        out = a * xp.clip(a + 3.0, 0.0, 6.0) / 6.0
     return record_op(out.astype(a.dtype, copy=False), (x,), _hardswish_vjp)
 
 
 def _hardswish_vjp(g, y, args, saved, needs, xp):
     x = args[0]
     a = xp.data(x)
-    return (xp.where(a <= -3.0, 0.0, xp.where(a < 3.0, g * (x / 3.0 + 0.5), g)),)
+    if xp.differentiable:
+        return (xp.where(a <= -3.0, 0.0, xp.where(a < 3.0, g * (x / 3.0 + 0.5), g)),)
+    # Without a select (``where`` on random data costs NumPy a mispredicted branch per element):
+    # x clamped into [-3, 3] with NaN sent to 3 (fmin/fmax drop NaN), then the slope x / 3 + 1/2
+    # strictly inside, 0 at -3 and 1 at 3
+    m = namespace_of(a)
+    c = m.fmin(a, 3.0)
+    m.fmax(c, -3.0, out=c)
+    inside = (c > -3.0) & (c < 3.0)
+    out = c / 3.0
+    out += 0.5
+    out *= inside
+    out += c >= 3.0
+    out *= g
+    return (out,)
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -815,12 +1070,32 @@ from .pooling_extra import (  # noqa: E402
     adaptive_max_pool2d,
     lp_pool1d,
     lp_pool2d,
+    lp_pool3d,
     max_unpool1d,
     max_unpool2d,
+    max_unpool3d,
+)
+from .pooling_windows import (  # noqa: E402
+    adaptive_max_pool1d_with_indices,
+    adaptive_max_pool2d_with_indices,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_with_indices,
+    fractional_max_pool2d,
+    fractional_max_pool2d_with_indices,
+    fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+    max_pool3d_with_indices,
 )
 from .sampling import affine_grid, grid_sample  # noqa: E402
 from .upsampling import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: E402
 from .volumetric import adaptive_avg_pool3d, avg_pool3d, conv3d, conv_transpose3d, max_pool3d  # noqa: E402
+
+__all__ += [
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d",
+    "adaptive_max_pool3d_with_indices", "fractional_max_pool2d", "fractional_max_pool2d_with_indices",
+    "fractional_max_pool3d", "fractional_max_pool3d_with_indices", "max_pool3d_with_indices", "lp_pool3d",
+    "max_unpool3d",
+]  # fmt: skip
 
 __all__ += [
     "conv_transpose1d", "conv_transpose2d", "interpolate", "upsample", "adaptive_max_pool1d", "adaptive_max_pool2d",
@@ -896,6 +1171,6 @@ __all__ += ["relu_", "leaky_relu_", "elu_", "celu_", "selu_", "hardtanh_", "thre
 
 
 # Attention lives in attention.py beside MultiheadAttention.
-from .attention import scaled_dot_product_attention  # noqa: E402
+from .attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
 
-__all__ += ["scaled_dot_product_attention"]
+__all__ += ["scaled_dot_product_attention", "multi_head_attention_forward"]

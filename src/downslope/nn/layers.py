@@ -116,7 +116,7 @@ class Dropout(Module):
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class AlphaDropout(Dropout):
@@ -186,8 +186,11 @@ class Embedding(Module):
     weight: (num_embeddings, embedding_dim) ~ N(0, 1). The row ``padding_idx`` (if given) starts
     at zero and never receives a gradient, as in PyTorch. ``max_norm`` renormalizes, in place, each
     looked-up row whose ``norm_type``-norm exceeds it; ``scale_grad_by_freq`` divides each row's
-    gradient by how often its index occurs in the batch; ``sparse=True`` is accepted and the
-    gradient stays dense (there are no sparse tensors here); ``_weight`` gives the table itself.
+    gradient by how often its index occurs in the batch; ``_weight`` gives the table itself.
+    ``sparse=True``: the gradient stays dense (there are no sparse tensors here), and each backward
+    notes on the weight (``weight.grad_rows``) which rows it looked up, so that
+    ``optim.SparseAdam`` updates exactly those rows, as PyTorch's does with the sparse gradient
+    (a row looked up whose gradient is exactly zero included); clearing the gradient clears the note.
 
     Example:
         >>> import downslope as ds
@@ -303,7 +306,62 @@ def embedding(
     if scale_grad_by_freq:  # how often each row is looked up in this batch (a scatter: no read-back on a device)
         counts = namespace_of(idx).zeros(n, dtype=weight.array.dtype)
         np.add.at(counts, idx.reshape(-1), 1)
-    return record_op(weight.array[idx], (weight,), _embedding_vjp, (idx, padding_idx, counts))
+    # sparse=True: the vjp notes the rows it looks up on the weight (only then: the dense path is unchanged)
+    sparse_weight = weight if sparse and hasattr(weight, "__dict__") else None
+    return record_op(weight.array[idx], (weight,), _embedding_vjp, (idx, padding_idx, counts, sparse_weight))
+
+
+class LookedUpRows:
+    """What ``Embedding(sparse=True)``'s backward notes on its weight as ``weight.grad_rows``: the
+    index arrays of the rows looked up (the padding row left out, as PyTorch's sparse gradient
+    does), gathered over backward calls until the gradient is cleared, and the gradient tensor
+    they were added into (``None`` until known), so that a note outlives no gradient of its own.
+
+    Example:
+        >>> import downslope as ds
+        >>> emb = ds.nn.Embedding(5, 2, sparse=True)
+        >>> emb(ds.tensor([3, 1, 3])).sum().backward()
+        >>> emb.weight.grad_rows.mask(emb.weight).tolist()
+        [False, True, False, True, False]
+    """
+
+    __slots__ = ("indices", "grad")
+
+    def __init__(self) -> None:
+        self.indices: list[Any] = []
+        self.grad: Tensor | None = None
+
+    def mask(self, weight: Tensor) -> Any:
+        """A boolean mask over ``weight``'s rows: True for each row noted."""
+        out = namespace_of(weight.array).zeros(weight.array.shape[0], dtype=bool)
+        for idx in self.indices:
+            out[idx] = True
+        return out
+
+
+def _bind_note(weight: Tensor) -> None:
+    """After backward accumulated ``weight.grad``: tie the note to that gradient, so that a later
+    backward that finds it cleared (``grad = None``) or replaced starts a new note."""
+    note = weight.__dict__.get("grad_rows")
+    if note is not None and note.grad is None:
+        note.grad = weight._grad
+
+
+def _note_rows(weight: Tensor, idx: Any, padding_idx: int | None) -> None:
+    """Add ``idx``'s rows to ``weight.grad_rows``, first dropping a note whose gradient is gone:
+    cleared (None now) or replaced since it was made."""
+    current = weight._grad
+    note = weight.__dict__.get("grad_rows")
+    if note is not None and note.grad is not None and note.grad is not current:
+        note = None
+    if note is None:
+        note = weight.__dict__["grad_rows"] = LookedUpRows()
+    if "grad_rows_hook" not in weight.__dict__ and weight.requires_grad and weight.is_leaf:
+        weight.__dict__["grad_rows_hook"] = weight.register_post_accumulate_grad_hook(_bind_note)
+    if current is not None:
+        note.grad = current
+    flat = idx.reshape(-1)
+    note.indices.append(flat if padding_idx is None else flat[flat != padding_idx])
 
 
 def _renorm_rows(weight: Tensor, idx: Any, max_norm: float, norm_type: float) -> None:
@@ -320,7 +378,9 @@ def _renorm_rows(weight: Tensor, idx: Any, max_norm: float, norm_type: float) ->
 
 
 def _embedding_vjp(g, y, args, saved, needs, xp):
-    idx, padding_idx, counts = saved
+    idx, padding_idx, counts, sparse_weight = saved
+    if sparse_weight is not None:
+        _note_rows(sparse_weight, idx, padding_idx)
     if padding_idx is not None:
         # Zeroing the padding rows' incoming gradient keeps that row fixed (PyTorch's rule).
         g = g * np.expand_dims(idx != padding_idx, -1).astype(xp.data(g).dtype)
@@ -381,7 +441,10 @@ class Bilinear(Module):
         return bilinear(input1, input2, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return f"in1_features={self.in1_features}, in2_features={self.in2_features}, out_features={self.out_features}"
+        return (
+            f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
+        )
 
 
 # ---------------------------------------------------------------------- pixel and channel shuffles
@@ -456,6 +519,9 @@ class PixelShuffle(Module):
     def forward(self, x: Tensor) -> Tensor:
         return pixel_shuffle(x, self.upscale_factor)
 
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
 
 class PixelUnshuffle(Module):
     """See :func:`pixel_unshuffle`."""
@@ -467,6 +533,9 @@ class PixelUnshuffle(Module):
     def forward(self, x: Tensor) -> Tensor:
         return pixel_unshuffle(x, self.downscale_factor)
 
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"
+
 
 class ChannelShuffle(Module):
     """See :func:`channel_shuffle`."""
@@ -477,6 +546,9 @@ class ChannelShuffle(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return channel_shuffle(x, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
 
 
 # ---------------------------------------------------------------------- bags of embeddings

@@ -308,6 +308,7 @@ def _batch_norm_vjp(g, y, args, saved, needs, xp):
 
 class _BatchNorm(Module):
     _expected_dims: tuple[int, ...] = ()
+    _version = 2  # PyTorch's state format version (with num_batches_tracked), saved in state_dict()._metadata
 
     def __init__(
         self,
@@ -524,8 +525,9 @@ class LayerNorm(Module):
         dt = backend.get_default_dtype()
         if elementwise_affine:
             self.weight: Parameter | None = Parameter(ones(shape, dtype=dt))
-            self.bias: Parameter | None = Parameter(zeros(shape, dtype=dt)) if bias else None
-            if not bias:
+            if bias:
+                self.bias: Parameter | None = Parameter(zeros(shape, dtype=dt))
+            else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
@@ -643,6 +645,7 @@ def _check_spatial(x: Tensor, where: str) -> None:
 
 class _InstanceNorm(Module):
     _spatial = 1
+    _version = 2  # PyTorch's state format version, saved in state_dict()._metadata
 
     def __init__(
         self,

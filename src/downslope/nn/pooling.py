@@ -689,7 +689,11 @@ class AvgPool1d(Module):
         return avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        # PyTorch's AvgPool1d keeps its sizes as 1-tuples, and shows them so
+        def single(v: Any) -> tuple[int, ...]:
+            return (v,) if isinstance(v, int) else tuple(v)
+
+        return f"kernel_size={single(self.kernel_size)}, stride={single(self.stride)}, padding={single(self.padding)}"
 
 
 class AdaptiveAvgPool2d(Module):

@@ -28,7 +28,8 @@ from .pooling import _adaptive_sizes, avg_pool1d, avg_pool2d, first_max_last
 
 __all__ = [
     "adaptive_max_pool1d", "adaptive_max_pool2d", "lp_pool1d", "lp_pool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-    "LPPool1d", "LPPool2d", "max_unpool1d", "max_unpool2d", "MaxUnpool1d", "MaxUnpool2d",
+    "LPPool1d", "LPPool2d", "max_unpool1d", "max_unpool2d", "MaxUnpool1d", "MaxUnpool2d", "lp_pool3d", "LPPool3d",
+    "max_unpool3d", "MaxUnpool3d", "CrossMapLRN2d",
 ]  # fmt: skip
 
 
@@ -43,14 +44,10 @@ def _adaptive_max_last(x: Tensor, out: int) -> Tensor:
     return ops.stack([first_max_last(x[..., start:end]) for start, end in windows], -1)
 
 
-def _no_indices(return_indices: bool, where: str) -> None:
-    if return_indices:
-        raise ArgumentError(f"{where}: return_indices=True is not supported")
-
-
-def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Tensor:
+def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
     """Max pooling to a fixed ``output_size``: output cell i covers input rows ``floor(i*H/OH)`` up to
-    ``ceil((i+1)*H/OH)`` (and likewise for columns); ``None`` keeps that size.
+    ``ceil((i+1)*H/OH)`` (and likewise for columns); ``None`` keeps that size. ``return_indices``
+    also returns each maximum's flat index into H*W, as PyTorch's.
 
     Example:
         >>> import downslope as ds
@@ -60,7 +57,10 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
                  [13., 15.]]])
     """
     where = "adaptive_max_pool2d"
-    _no_indices(return_indices, where)
+    if return_indices:
+        from .pooling_windows import adaptive_max_pool2d_with_indices
+
+        return adaptive_max_pool2d_with_indices(input, output_size)
     x = _as_tensor(input, where)
     _check_floating(x, where)
     x, unbatched = _batched(x, 2, where)
@@ -70,10 +70,13 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
     return ops.squeeze(out, 0) if unbatched else out
 
 
-def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False) -> Tensor:
+def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
     """Max pooling of a ``(N, C, L)`` or ``(C, L)`` signal to length ``output_size``."""
     where = "adaptive_max_pool1d"
-    _no_indices(return_indices, where)
+    if return_indices:
+        from .pooling_windows import adaptive_max_pool1d_with_indices
+
+        return adaptive_max_pool1d_with_indices(input, output_size)
     x = _as_tensor(input, where)
     _check_floating(x, where)
     x, unbatched = _batched(x, 1, where)
@@ -118,16 +121,35 @@ def lp_pool1d(input: Tensor, norm_type: float, kernel_size: int, stride: Any = N
     return _lp_finish(pooled, norm_type, int(kernel_size))
 
 
+def lp_pool3d(input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> Tensor:
+    """3-D power-average pooling of ``(N, C, D, H, W)`` (see :func:`lp_pool2d`).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.lp_pool3d(ds.full((1, 1, 2, 2, 2), 1.0), 1, 2).flatten().tolist()
+        [8.0]
+    """
+    from .volumetric import avg_pool3d
+
+    _check_norm_type(norm_type, "lp_pool3d")
+    k = (kernel_size,) * 3 if isinstance(kernel_size, int) else tuple(kernel_size)
+    pooled = avg_pool3d(input**norm_type, k, stride, 0, ceil_mode)
+    return _lp_finish(pooled, norm_type, k[0] * k[1] * k[2])
+
+
 class AdaptiveMaxPool2d(Module):
     """See :func:`adaptive_max_pool2d`; ``AdaptiveMaxPool2d(1)`` is global max pooling."""
 
     def __init__(self, output_size: Any, return_indices: bool = False) -> None:
         super().__init__()
-        _no_indices(return_indices, "AdaptiveMaxPool2d")
-        self.output_size = output_size
+        self.output_size, self.return_indices = output_size, return_indices
 
-    def forward(self, x: Tensor) -> Tensor:
-        return adaptive_max_pool2d(x, self.output_size)
+    def forward(self, x: Tensor) -> Any:
+        return adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 class AdaptiveMaxPool1d(Module):
@@ -135,11 +157,13 @@ class AdaptiveMaxPool1d(Module):
 
     def __init__(self, output_size: Any, return_indices: bool = False) -> None:
         super().__init__()
-        _no_indices(return_indices, "AdaptiveMaxPool1d")
-        self.output_size = output_size
+        self.output_size, self.return_indices = output_size, return_indices
 
-    def forward(self, x: Tensor) -> Tensor:
-        return adaptive_max_pool1d(x, self.output_size)
+    def forward(self, x: Tensor) -> Any:
+        return adaptive_max_pool1d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 class LPPool2d(Module):
@@ -152,12 +176,32 @@ class LPPool2d(Module):
     def forward(self, x: Tensor) -> Tensor:
         return lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
+    def extra_repr(self) -> str:
+        return (
+            f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"ceil_mode={self.ceil_mode}"
+        )
+
 
 class LPPool1d(LPPool2d):
     """See :func:`lp_pool1d`."""
 
     def forward(self, x: Tensor) -> Tensor:
         return lp_pool1d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+
+class LPPool3d(LPPool2d):
+    """See :func:`lp_pool3d`.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> nn.LPPool3d(2, 2)(ds.randn(1, 2, 4, 4, 4)).shape
+        (1, 2, 2, 2, 2)
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return lp_pool3d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
 
 # ---------------------------------------------------------------------- max unpooling
@@ -222,8 +266,28 @@ def max_unpool1d(
     return _max_unpool(input, indices, _unpool_size(input, k, s, p, output_size, 1, "max_unpool1d"), "max_unpool1d")
 
 
+def max_unpool3d(
+    input: Tensor, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None
+) -> Tensor:
+    """3-D :func:`max_unpool2d`: the inverse of ``max_pool3d(..., return_indices=True)``.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> out, idx = F.max_pool3d(ds.arange(8.0).reshape(1, 1, 2, 2, 2), 2, return_indices=True)
+        >>> F.max_unpool3d(out, idx, 2).flatten().tolist()
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 7.0]
+    """
+    k = (kernel_size,) * 3 if isinstance(kernel_size, int) else tuple(kernel_size)
+    s = k if stride is None else ((stride,) * 3 if isinstance(stride, int) else tuple(stride))
+    p = (padding,) * 3 if isinstance(padding, int) else tuple(padding)
+    return _max_unpool(input, indices, _unpool_size(input, k, s, p, output_size, 3, "max_unpool3d"), "max_unpool3d")
+
+
 class MaxUnpool2d(Module):
     """See :func:`max_unpool2d`."""
+
+    _spatial = 2
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
         super().__init__()
@@ -232,9 +296,83 @@ class MaxUnpool2d(Module):
     def forward(self, input: Tensor, indices: Any, output_size: Any = None) -> Tensor:
         return max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
+    def extra_repr(self) -> str:
+        n = self._spatial
+        k = (self.kernel_size,) * n if isinstance(self.kernel_size, int) else tuple(self.kernel_size)
+        s = k if self.stride is None else ((self.stride,) * n if isinstance(self.stride, int) else tuple(self.stride))
+        p = (self.padding,) * n if isinstance(self.padding, int) else tuple(self.padding)
+        return f"kernel_size={k}, stride={s}, padding={p}"
+
 
 class MaxUnpool1d(MaxUnpool2d):
     """See :func:`max_unpool1d`."""
 
+    _spatial = 1
+
     def forward(self, input: Tensor, indices: Any, output_size: Any = None) -> Tensor:
         return max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+class MaxUnpool3d(MaxUnpool2d):
+    """See :func:`max_unpool3d`.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> out, idx = nn.MaxPool3d(2, return_indices=True)(ds.randn(1, 1, 4, 4, 4))
+        >>> nn.MaxUnpool3d(2)(out, idx).shape
+        (1, 1, 4, 4, 4)
+    """
+
+    _spatial = 3
+
+    def forward(self, input: Tensor, indices: Any, output_size: Any = None) -> Tensor:
+        return max_unpool3d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+# ---------------------------------------------------------------------- cross-map LRN
+def _cross_map_window(channels: int, size: int) -> np.ndarray:
+    """(C, C) 0/1 matrix: row c marks the channels whose squares PyTorch's CrossMapLRN2d sums for
+    channel c. PyTorch's running sum adds channel c + pre_pad - 1 and drops channel c - pre_pad only
+    once c > pre_pad (and never channel 0), which this reproduces exactly."""
+    pre_pad = int((size - 1) / 2 + 1)
+    window = np.zeros((channels, channels), np.float64)  # host: a constant made from Python ints
+    for c in range(channels):
+        hi = min(c + pre_pad - 1, channels - 1)
+        window[c, 0] = 1.0
+        window[c, max(1, c - pre_pad + 1) : hi + 1] = 1.0
+    return window
+
+
+class CrossMapLRN2d(Module):
+    """PyTorch's legacy ``CrossMapLRN2d``: ``x / (k + alpha/size * s) ** beta`` with ``s`` a running
+    sum of squares over nearby channels of a 4-D ``(N, C, H, W)`` input. The channels summed are
+    exactly PyTorch's (its running sum keeps channel 0 and drops the others one step late, so the
+    window is not quite centred); the gradient is the exact derivative of that forward.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> nn.CrossMapLRN2d(3)(ds.ones(1, 4, 2, 2)).shape
+        (1, 4, 2, 2)
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input: Tensor) -> Tensor:
+        where = "CrossMapLRN2d"
+        x = _as_tensor(input, where)
+        if x.ndim != 4:
+            raise ShapeError(f"{where}: Expected input to be 4D, got {x.ndim}D instead (shape {x.shape})")
+        _check_floating(x, where)
+        window = _cross_map_window(x.shape[1], self.size)
+        xp = namespace_of(x.array)
+        window_t = Tensor(xp.asarray(window.T, dtype=x.array.dtype))
+        squares = ops.permute(x * x, (0, 2, 3, 1))  # channels last, summed by a matrix product
+        summed = ops.permute(ops.matmul(squares, window_t), (0, 3, 1, 2))
+        return x * (summed * (self.alpha / self.size) + self.k) ** (-self.beta)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -136,10 +136,14 @@ def _pool3d(x: Tensor, kernel: Any, stride: Any, padding: Any, reduce: str, wher
 
 
 def max_pool3d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:  # fmt: skip
-    """Largest value in each (kd, kh, kw) window; ``stride`` defaults to the kernel."""
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:  # fmt: skip
+    """Largest value in each (kd, kh, kw) window; ``stride`` defaults to the kernel. ``return_indices``
+    also returns each maximum's flat index into D*H*W (PyTorch's)."""
     if _tuple(dilation, 3, "dilation", "max_pool3d") != (1, 1, 1) or ceil_mode or return_indices:
-        raise ArgumentError("max_pool3d: dilation, ceil_mode and return_indices are not supported")
+        from .pooling_windows import max_pool3d_with_indices
+
+        out, indices = max_pool3d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
+        return (out, indices) if return_indices else out
     return _pool3d(input, kernel_size, stride, padding, "max", "max_pool3d")
 
 
@@ -223,9 +227,16 @@ class MaxPool3d(Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Any:
         return max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                           self.return_indices)  # fmt: skip
+
+    def extra_repr(self) -> str:
+        stride = self.kernel_size if self.stride is None else self.stride
+        return (
+            f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
 
 
 class AvgPool3d(Module):
@@ -241,6 +252,10 @@ class AvgPool3d(Module):
         return avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
                           self.divisor_override)  # fmt: skip
 
+    def extra_repr(self) -> str:
+        stride = self.kernel_size if self.stride is None else self.stride
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"
+
 
 class AdaptiveAvgPool3d(Module):
     """See :func:`adaptive_avg_pool3d`."""
@@ -251,6 +266,9 @@ class AdaptiveAvgPool3d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return adaptive_avg_pool3d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 def conv_transpose3d(

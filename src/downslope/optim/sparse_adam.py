@@ -6,11 +6,11 @@ bias corrections of the parameter's step count; every other row and its moments 
 (Adam would decay the moments of every row and move rows no longer looked up).
 
 downslope has no sparse tensors: an embedding's gradient is a dense table with zeros in the rows
-not looked up. So this SparseAdam takes dense gradients (PyTorch's refuses them) and treats as
-"looked up" the rows (slices along dim 0; elements of a vector) whose gradient has a non-zero entry.
-The one case that differs from PyTorch: a row looked up whose gradient is exactly zero in every
-entry (its loss contributions cancelled) is left alone here, where PyTorch would still decay its
-moments and move it.
+not looked up. So this SparseAdam takes dense gradients (PyTorch's refuses them) and updates the
+rows ``nn.Embedding(sparse=True)``'s backward noted as looked up (``weight.grad_rows``, gathered
+until the gradient is cleared), together with the rows (slices along dim 0; elements of a vector)
+whose gradient has a non-zero entry. So a row looked up whose gradient is exactly zero (its loss
+contributions cancelled) still has its moments decayed and moves, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -39,11 +39,41 @@ def touched_rows(grad: Any) -> Any:
     return nonzero.any(axis=tuple(range(1, grad.ndim))) if grad.ndim > 1 else nonzero
 
 
+def looked_up_rows(param: Any) -> Any:
+    """The rows ``nn.Embedding(sparse=True)``'s backward noted on ``param`` (a boolean mask over its
+    first dim), or None when there is no note for its current gradient.
+
+    Example:
+        >>> import downslope as ds
+        >>> emb = ds.nn.Embedding(3, 2, sparse=True)
+        >>> emb(ds.tensor([2])).sum().backward()
+        >>> looked_up_rows(emb.weight).tolist()
+        [False, False, True]
+    """
+    note = getattr(param, "__dict__", {}).get("grad_rows")
+    grad = param.grad
+    if note is None or grad is None:
+        return None
+    if note.grad is not None and note.grad is not grad:
+        return None  # a note of a gradient since replaced
+    note.grad = grad
+    return note.mask(param)
+
+
 def sparse_adam_update(
-    param: Any, grad: Any, state: dict[str, Any], *, lr: float, beta1: float, beta2: float, eps: float
+    param: Any,
+    grad: Any,
+    state: dict[str, Any],
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    rows: Any = None,
 ) -> None:
-    """One SparseAdam step of ``param`` in place: Adam on the rows ``touched_rows(grad)`` selects,
-    with bias corrections of the parameter's step count ``state["step"]`` (already counted)::
+    """One SparseAdam step of ``param`` in place: Adam on the rows ``touched_rows(grad)`` selects
+    (and those of the boolean mask ``rows``: the rows looked up), with bias corrections of the
+    parameter's step count ``state["step"]`` (already counted)::
 
         m[r] <- m[r] + (1 - b1) (g[r] - m[r]);   v[r] <- v[r] + (1 - b2) (g[r]^2 - v[r])
         p[r] <- p[r] - lr sqrt(1 - b2^t) / (1 - b1^t) * m[r] / (sqrt(v[r]) + eps)
@@ -59,7 +89,7 @@ def sparse_adam_update(
                [0.9, 1.1],
                [1. , 1. ]], dtype=float32)
     """
-    rows = touched_rows(grad)
+    rows = touched_rows(grad) if rows is None else touched_rows(grad) | rows
     g = grad[rows]
     exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
     m_old, v_old = exp_avg[rows], exp_avg_sq[rows]
@@ -77,8 +107,9 @@ class SparseAdam(PerParameterOptimizer):
     """Lazy Adam for embedding tables: each step updates only the rows that received a gradient.
 
     PyTorch's defaults: ``lr=1e-3``, ``betas=(0.9, 0.999)``, ``eps=1e-8``, ``maximize=False``.
-    Unlike PyTorch's it takes downslope's dense gradients and finds the looked-up rows as those with
-    a non-zero gradient (see the module docstring for the one case where that differs). State per
+    Unlike PyTorch's it takes downslope's dense gradients: the rows updated are those
+    ``nn.Embedding(sparse=True)`` looked up since the gradient was last cleared, and any row with a
+    non-zero gradient (see the module docstring). State per
     parameter: ``step`` (counted at every step the parameter has a gradient, as PyTorch's),
     ``exp_avg`` and ``exp_avg_sq`` shaped like the parameter.
 
@@ -107,6 +138,7 @@ class SparseAdam(PerParameterOptimizer):
             "eps": eps,
             "maximize": maximize,
         }
+        self._tensors: dict[int, Any] = {}
         super().__init__(params, defaults, **options)
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -115,6 +147,22 @@ class SparseAdam(PerParameterOptimizer):
             if not _is_number(value) or not value > 0 or not math.isfinite(value):
                 raise ArgumentError(f"SparseAdam: invalid {key}={value!r}; expected a finite number > 0")
         check_betas("SparseAdam", group["betas"])
+
+    def step(self, closure: Any = None) -> Any:
+        """Update every parameter that has a gradient (the rows looked up or with a non-zero gradient)."""
+        # _update sees the parameters' arrays: it finds each one's tensor (and its note) here
+        self._tensors = {id(p.array): p for group in self.param_groups for p in group["params"]}
+        try:
+            return super().step(closure)
+        finally:
+            self._tensors = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients and the notes of the rows looked up that went with them."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                getattr(p, "__dict__", {}).pop("grad_rows", None)
+        super().zero_grad(set_to_none)
 
     def _state_shapes(self, param: Any) -> dict[str, tuple[int, ...] | None]:
         shape = tuple(param.shape)
@@ -126,6 +174,7 @@ class SparseAdam(PerParameterOptimizer):
             state.update(step=0, exp_avg=xp.zeros_like(param), exp_avg_sq=xp.zeros_like(param))
         state["step"] += 1
         beta1, beta2 = group["betas"]
+        tensor = getattr(self, "_tensors", {}).get(id(param))
         sparse_adam_update(
             param,
             -grad if group["maximize"] else grad,
@@ -134,4 +183,5 @@ class SparseAdam(PerParameterOptimizer):
             beta1=beta1,
             beta2=beta2,
             eps=group["eps"],
+            rows=None if tensor is None else looked_up_rows(tensor),
         )

@@ -20,6 +20,7 @@ from .state import (
     check_keys,
     checked_arrays,
     copy_into,
+    load_from_state_dict,
     load_with_hooks,
     named_state,
     save_with_hooks,
@@ -73,13 +74,29 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
-def _count(n: int) -> str:
-    return f"{n:,}"
+def _typename(obj: Any) -> str:
+    """PyTorch's ``torch.typename``: a tensor's type string ('torch.FloatTensor'), else the class's
+    dotted path ('downslope.nn.activation.ReLU'; builtins by their bare name)."""
+    if isinstance(obj, Tensor):
+        return str(obj.type())
+    cls = type(obj)
+    module = cls.__module__ or ""
+    return cls.__qualname__ if module in ("", "builtins") else f"{module}.{cls.__qualname__}"
 
 
-def _customized_state(module: Module) -> bool:
+def _addindent(text: str, spaces: int) -> str:
+    """Indent every line but the first by ``spaces`` (blank lines stay empty), as PyTorch's repr does."""
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return text
+    rest = [(" " * spaces) + line if line.strip() else "" for line in lines[1:]]
+    return "\n".join([lines[0], *rest])
+
+
+def _customized_state(module: Module, loading: bool = False) -> bool:
     """Whether saving or loading ``module`` needs PyTorch's module-by-module walk: some module in it
-    has state hooks (lazy modules have one), extra state or its own ``_save_to_state_dict``."""
+    has state hooks (lazy modules have one), extra state or its own ``_save_to_state_dict`` (its own
+    ``_load_from_state_dict`` when ``loading``)."""
     for m in module.modules():
         cls = type(m)
         tables = m.__dict__.get("_state_hooks")
@@ -88,6 +105,8 @@ def _customized_state(module: Module) -> bool:
         if cls.get_extra_state is not Module.get_extra_state or cls.set_extra_state is not Module.set_extra_state:
             return True
         if cls._save_to_state_dict is not Module._save_to_state_dict:
+            return True
+        if loading and cls._load_from_state_dict is not Module._load_from_state_dict:
             return True
     return False
 
@@ -445,6 +464,41 @@ class Module:
         if type(self).get_extra_state is not Module.get_extra_state:
             destination[prefix + EXTRA_STATE_KEY] = self.get_extra_state()
 
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        """Load this module's own parameters, persistent buffers and extra state (not its children's)
+        from the entries of ``state_dict`` under ``prefix``, after running its load pre-hooks; keys it
+        lacks or does not know are added to ``missing_keys`` / ``unexpected_keys``, and appending to
+        ``error_msgs`` fails the load. PyTorch's hook for subclasses that migrate old checkpoints:
+        ``load_state_dict`` calls each module's override (which usually renames keys in
+        ``state_dict``, then calls ``super()._load_from_state_dict``). ``local_metadata`` is what
+        ``state_dict()`` saved for this module under ``state_dict._metadata`` (its ``"version"``).
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import nn
+            >>> class Scale(nn.Module):
+            ...     def __init__(self):
+            ...         super().__init__()
+            ...         self.w = nn.Parameter(ds.zeros(2))
+            ...     def _load_from_state_dict(self, state_dict, prefix, *args):
+            ...         if prefix + "old_w" in state_dict:  # an older checkpoint's name
+            ...             state_dict[prefix + "w"] = state_dict.pop(prefix + "old_w")
+            ...         super()._load_from_state_dict(state_dict, prefix, *args)
+            >>> model = nn.Sequential(Scale())
+            >>> _ = model.load_state_dict({"0.old_w": ds.ones(2)}); model[0].w.tolist()
+            [1.0, 1.0]
+        """
+        load_from_state_dict(self, state_dict, prefix, local_metadata, missing_keys, unexpected_keys, error_msgs)
+
     # ------------------------------------------------------------------ registration
     def _check_initialized(self, name: str) -> None:
         if "_parameters" not in self.__dict__:
@@ -454,54 +508,60 @@ class Module:
             )
 
     def __setattr__(self, name: str, value: Any) -> None:
+        # PyTorch's rules, in its order: a Parameter (re)registers a parameter whatever the name held
+        # before; a parameter's, child's or buffer's name then only takes its own kind (or None).
         d = self.__dict__
-        if isinstance(value, UninitializedBuffer):  # PyTorch marks it a buffer, as nn.Buffer
-            self._check_initialized(name)
-            self.register_buffer(name, value, persistent=value.persistent)
-            return
-        if isinstance(value, Buffer):
-            self._check_initialized(name)
-            self.register_buffer(name, wrap_array(value.array), persistent=value.persistent)
-            return
+        params = d.get("_parameters")
         if isinstance(value, Parameter):
             self._check_initialized(name)
             self._forget(name, keep="_parameters")
-            self._parameters[name] = value
-            d[name] = value
+            d.pop(name, None)
+            self.register_parameter(name, value)
             return
-        if isinstance(value, Module):
-            self._check_initialized(name)
-            self._forget(name, keep="_modules")
-            self._modules[name] = value
-            d[name] = value
+        if params is not None and name in params:
+            if value is not None:
+                raise ArgumentTypeError(
+                    f"cannot assign '{_typename(value)}' as parameter '{name}' (nn.Parameter or None expected); "
+                    "to change its values use `.data` or `.copy_()`"
+                )
+            self.register_parameter(name, None)
             return
         if isinstance(value, (list, tuple, dict)) and value and "_modules" in d:
             container = self._module_container(value)
             if container is not None:
                 self.__setattr__(name, container)
                 return
-        if "_parameters" in d:
-            if name in self._parameters:
-                if value is not None:
-                    raise ArgumentTypeError(
-                        f"cannot assign {type(value).__name__} to {type(self).__name__}.{name}: it is a parameter; "
-                        "assign an nn.Parameter (or None), or change its values with `.data`"
-                    )
-                self._parameters[name] = None
-            elif name in self._buffers:
-                if value is not None and not isinstance(value, Tensor):
-                    raise ArgumentTypeError(
-                        f"cannot assign {type(value).__name__} to buffer {type(self).__name__}.{name}: "
-                        "expected a Tensor or None"
-                    )
-                self._buffers[name] = value
-            elif name in self._modules:
-                if value is not None:
-                    raise ArgumentTypeError(
-                        f"cannot assign {type(value).__name__} to {type(self).__name__}.{name}: it is a child module; "
-                        "assign a Module or None"
-                    )
-                self._modules[name] = None
+        modules = d.get("_modules")
+        if isinstance(value, Module):
+            self._check_initialized(name)
+            self._forget(name, keep="_modules")
+            modules = self._modules
+            modules[name] = value
+            d[name] = value
+            return
+        if modules is not None and name in modules:
+            if value is not None:
+                raise ArgumentTypeError(
+                    f"cannot assign '{_typename(value)}' as child module '{name}' (nn.Module or None expected)"
+                )
+            modules[name] = None
+            d[name] = None
+            return
+        buffers = d.get("_buffers")
+        if isinstance(value, (Buffer, UninitializedBuffer)) or (buffers is not None and name in buffers):
+            self._check_initialized(name)
+            if value is not None and not isinstance(value, Tensor):
+                raise ArgumentTypeError(
+                    f"cannot assign '{_typename(value)}' as buffer '{name}' (nn.Buffer, Tensor or None expected)"
+                )
+            if isinstance(value, (Buffer, UninitializedBuffer)):
+                persistent = value.persistent
+            else:
+                persistent = name not in self._non_persistent
+            if isinstance(value, Buffer):
+                value = wrap_array(value.array)
+            self.register_buffer(name, value, persistent=persistent)
+            return
         object.__setattr__(self, name, value)
 
     def _module_container(self, value: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> Module | None:
@@ -530,19 +590,48 @@ class Module:
         if keep != "_buffers":
             self._non_persistent.discard(name)
 
+    def _check_new_name(self, name: Any, kind: str, registry: Mapping[str, Any]) -> None:
+        """PyTorch's checks of a name to register: a non-empty string without a dot that is not
+        already an attribute of another kind (a method, a plain attribute, a parameter when
+        registering a buffer...), so nothing is silently replaced."""
+        if not isinstance(name, str):
+            raise ArgumentTypeError(f"{kind} name should be a string. Got {_typename(name)}")
+        if "." in name:
+            got = f", got: {name}" if kind == "module" else ""
+            raise StateDictError(f'{kind} name can\'t contain "."{got}')
+        if name == "":
+            raise StateDictError(f'{kind} name can\'t be empty string ""')
+        if name not in registry and (name in self.__dict__ or hasattr(type(self), name)):
+            raise StateDictError(f"attribute '{name}' already exists")
+
     def register_parameter(self, name: str, param: Parameter | None) -> None:
-        """Add a parameter (or a None placeholder, e.g. a disabled bias) under ``name``."""
-        self._check_initialized(name)
+        """Add a parameter (or a None placeholder, e.g. a disabled bias) under ``name``.
+
+        As in PyTorch, a name that already holds something else (a buffer, a child module, a plain
+        attribute or a method) is refused with a KeyError rather than replaced.
+
+        Example:
+            >>> import downslope as ds
+            >>> m = ds.nn.Module()
+            >>> m.register_parameter("scale", ds.nn.Parameter(ds.ones(2)))
+            >>> [name for name, _ in m.named_parameters()]
+            ['scale']
+        """
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        self._check_new_name(name, "parameter", self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise ArgumentTypeError(
-                f"register_parameter({name!r}): expected an nn.Parameter or None, got {type(param).__name__}"
+                f"cannot assign '{_typename(param)}' object to parameter '{name}' (nn.Parameter or None required)"
             )
-        self._forget(name, keep="_parameters")
         self._parameters[name] = param
         self.__dict__[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Add state that is not trained but is saved in ``state_dict`` (unless ``persistent=False``).
+
+        As in PyTorch, a name that already holds something else (a parameter, a child module, a
+        plain attribute or a method) is refused with a KeyError rather than replaced.
 
         Example:
             >>> import downslope as ds
@@ -551,14 +640,13 @@ class Module:
             >>> list(m.state_dict())
             ['count']
         """
-        self._check_initialized(name)
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        self._check_new_name(name, "buffer", self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise ArgumentTypeError(
-                f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}"
+                f"cannot assign '{_typename(tensor)}' object to buffer '{name}' (Tensor or None required)"
             )
-        if "." in name or not name:
-            raise StateDictError(f"register_buffer: invalid buffer name {name!r} (must be non-empty without '.')")
-        self._forget(name, keep="_buffers")
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent.discard(name)
@@ -567,11 +655,20 @@ class Module:
         object.__setattr__(self, name, tensor)
 
     def add_module(self, name: str, module: Module | None) -> None:
-        """Register ``module`` as a child under ``name`` (same as assigning the attribute)."""
-        self._check_initialized(name)
+        """Register ``module`` as a child under ``name`` (same as assigning the attribute); a name
+        with a dot, an empty name or one that already holds something else is refused (KeyError).
+
+        Example:
+            >>> from downslope import nn
+            >>> m = nn.Module()
+            >>> m.add_module("head", nn.Linear(2, 1))
+            >>> [name for name, _ in m.named_children()]
+            ['head']
+        """
         if module is not None and not isinstance(module, Module):
-            raise ArgumentTypeError(f"add_module({name!r}): expected a Module or None, got {type(module).__name__}")
-        self._forget(name, keep="_modules")
+            raise ArgumentTypeError(f"{_typename(module)} is not a Module subclass")
+        self._check_initialized(name)
+        self._check_new_name(name, "module", self._modules)
         self._modules[name] = module
         self.__dict__[name] = module
 
@@ -729,6 +826,7 @@ class Module:
         for p in self.parameters():
             if p.grad is None:
                 continue
+            p.__dict__.pop("grad_rows", None)  # an Embedding(sparse=True)'s note of the rows in this gradient
             if set_to_none or p.grad.requires_grad or not p.grad.array.flags.writeable:
                 p._grad = None  # the slot: None needs none of the setter's checks
             else:
@@ -800,7 +898,9 @@ class Module:
                     p._retype(dtype=target)  # type: ignore[union-attr]
                 elif p is not None and p.array.dtype != target:
                     p.array = p.array.astype(target)
-                    p._grad = None  # the slot: None needs none of the setter's checks
+                    grad = p._grad
+                    if grad is not None:  # cast along with the parameter, as PyTorch's _apply does
+                        grad.array = grad.array.astype(target)
             for b in m._buffers.values():
                 if is_lazy(b):
                     b._retype(dtype=target)  # type: ignore[union-attr]
@@ -904,8 +1004,15 @@ class Module:
             destination, *rest = args
             prefix = rest[0] if rest else prefix
             keep_vars = rest[1] if len(rest) > 1 else keep_vars
-        out: Any = OrderedDict() if destination is None else destination
+        out: Any = destination
+        if out is None:
+            out = OrderedDict()
+            out._metadata = OrderedDict()  # each module's {"version": ...}, by its prefix (PyTorch's)
         if not _customized_state(self):
+            metadata = getattr(out, "_metadata", None)
+            if metadata is not None:
+                for mod_name, mod in self.named_modules(remove_duplicate=False):
+                    metadata[(f"{prefix}{mod_name}." if mod_name else prefix)[:-1]] = {"version": type(mod)._version}
             for key, tensor in named_state(self, prefix):
                 out[key] = tensor if keep_vars or is_lazy(tensor) else tensor.detach()
             return out
@@ -948,7 +1055,7 @@ class Module:
                 f"load_state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}"
             )
         where = f"load_state_dict into {type(self).__name__}"
-        if _customized_state(self):
+        if _customized_state(self, loading=True):
             return load_with_hooks(self, state_dict, strict, assign, allow_nonfinite, where)
         own = self._state_tensors()
         missing, unexpected = check_keys(where, own, state_dict, strict)
@@ -966,40 +1073,32 @@ class Module:
         """The settings shown inside this module's parentheses (override in subclasses)."""
         return ""
 
-    def _own_param_summary(self) -> str:
-        own = [(n, p) for n, p in self._parameters.items() if p is not None]
-        if not own:
-            return ""
-        if any(is_lazy(p) for _, p in own):
-            return "  # parameters uninitialized until the first forward"
-        shapes = ", ".join(f"{n} {tuple(p.shape)}" for n, p in own)
-        return f"  # {_count(sum(p.numel() for _, p in own))} params: {shapes}"
+    def _get_name(self) -> str:
+        return type(self).__name__
 
     def __repr__(self) -> str:
-        """PyTorch's layout, plus each leaf's parameter shapes and counts and the total.
+        """PyTorch's layout: ``extra_repr()`` inside the parentheses (on its own lines when it has
+        several or the module has children), then each child as ``(name): repr``, indented.
 
         Example:
             >>> from downslope import nn
             >>> print(nn.Sequential(nn.Linear(4, 3), nn.ReLU()))
             Sequential(
-              (0): Linear(in_features=4, out_features=3, bias=True)  # 15 params: weight (3, 4), bias (3,)
+              (0): Linear(in_features=4, out_features=3, bias=True)
               (1): ReLU()
-            )  # 15 params in total
+            )
         """
         extra = self.extra_repr()
-        kids = [(n, m) for n, m in self._modules.items() if m is not None]
-        if not kids:
-            return f"{type(self).__name__}({extra}){self._own_param_summary()}"
-        lines = [f"{type(self).__name__}({extra}"]
-        own = self._own_param_summary()
-        if own:
-            lines[0] += own
-        for name, m in kids:
-            body = repr(m).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {body}")
-        total = sum(p.numel() for p in self.parameters() if not is_lazy(p))
-        lines.append(f")  # {_count(total)} params in total")
-        return "\n".join(lines)
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): {_addindent(repr(m), 2)}" for name, m in self._modules.items()]
+        lines = extra_lines + child_lines
+        main = self._get_name() + "("
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                main += extra_lines[0]
+            else:
+                main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"
 
     def __dir__(self) -> Iterable[str]:
         return sorted(set(super().__dir__()))

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, overload
 
 from ...errors import ArgumentTypeError, OutOfRangeError, StateDictError
-from .base import Module
+from ...tensor import Tensor
+from .base import Module, _addindent, _typename
 from .parameter import Parameter
 
 
@@ -45,6 +46,16 @@ def _renumber(container: Module, items: list[Module]) -> None:
     container._modules.clear()
     for i, m in enumerate(items):
         container.add_module(str(i), m)
+
+
+def _entry_repr(key: Any, value: Any, dtype_name: Callable[[Any], str]) -> str:
+    """One line of a ParameterList's or ParameterDict's repr, in PyTorch's words."""
+    if not isinstance(value, Tensor):
+        return f"  ({key}): Object of type: {type(value).__name__}"
+    size = "x".join(str(n) for n in value.shape)
+    device = "" if value.device.type == "cpu" else f" ({value.device})"
+    kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
+    return f"  ({key}): {kind} containing: [{dtype_name(value)} of size {size}{device}]"
 
 
 class Sequential(Module):
@@ -250,6 +261,31 @@ class ModuleList(_ListView[Module], Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ModuleList has no forward(); iterate over it and call the modules yourself")
 
+    def __repr__(self) -> str:
+        """PyTorch's layout, with runs of identical entries shown once: ``(0-5): 6 x Linear(...)``.
+
+        Example:
+            >>> from downslope import nn
+            >>> print(nn.ModuleList([nn.ReLU(), nn.ReLU(), nn.Tanh()]))
+            ModuleList(
+              (0-1): 2 x ReLU()
+              (2): Tanh()
+            )
+        """
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return self._get_name() + "()"
+        runs: list[list[Any]] = []  # [first index, last index, repr]
+        for i, text in enumerate(reprs):
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        lines = [
+            _addindent(f"({a}): {text}" if a == b else f"({a}-{b}): {b - a + 1} x {text}", 2) for a, b, text in runs
+        ]
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
 
 class _DictView(Generic[_V]):
     """The read side of a dict of named entries (ModuleDict's modules, ParameterDict's parameters):
@@ -368,6 +404,9 @@ class ParameterList(_ListView[Parameter], Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ParameterList has no forward(); use its parameters in your own module's forward")
 
+    def extra_repr(self) -> str:
+        return "\n".join(_entry_repr(i, p, lambda t: str(t.dtype)) for i, p in enumerate(self))
+
 
 class ParameterDict(_DictView[Parameter], Module):
     """A dict of parameters, registered under their keys, in insertion order.
@@ -452,3 +491,6 @@ class ParameterDict(_DictView[Parameter], Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ParameterDict has no forward(); use its parameters in your own module's forward")
+
+    def extra_repr(self) -> str:
+        return "\n".join(_entry_repr(k, p, _typename) for k, p in self.items())

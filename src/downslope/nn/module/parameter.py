@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ... import backend
-from ...errors import ArgumentTypeError
+from ...errors import ArgumentTypeError, DTypeError
 from ...tensor import Tensor, empty, to_array
 
 _PLACEHOLDER = np.zeros(0, np.float32)  # host: a constant, never computed with
@@ -17,26 +17,35 @@ _PLACEHOLDER = np.zeros(0, np.float32)  # host: a constant, never computed with
 class Parameter(Tensor):
     """A tensor that a Module treats as a trainable weight (``requires_grad=True``, float32 by default).
 
-    Floating data keeps the library's default dtype (float32) unless ``dtype`` is given; integer
-    data is converted, since only floating tensors have gradients. A Tensor of the right dtype is
-    shared, not copied (as ``torch.nn.Parameter`` does).
+    Floating data keeps the library's default dtype (float32) unless ``dtype`` is given. A Tensor
+    is shared, not copied (as ``torch.nn.Parameter`` does). An integer or bool Tensor is refused, as
+    in PyTorch, since only floating tensors have gradients, unless ``requires_grad=False`` (it then
+    keeps its dtype); integer lists and NumPy arrays become float32.
 
     Example:
         >>> import downslope as ds
         >>> p = ds.nn.Parameter([1.0, 2.0])
         >>> p.requires_grad, p.dtype
         (True, dtype('float32'))
+        >>> ds.nn.Parameter(ds.tensor([1, 2]), requires_grad=False).dtype
+        dtype('int64')
     """
 
     def __init__(self, data: Any = None, requires_grad: bool = True, dtype: Any = None) -> None:
         if data is None:
             data = empty(0)
-        if isinstance(data, Tensor) and dtype is None and backend.is_floating(data.array.dtype):
+        if isinstance(data, Tensor) and dtype is None:
             arr = data.array  # share memory, like torch.nn.Parameter(tensor)
         else:
             arr = to_array(data, dtype)
-            if not backend.is_floating(arr.dtype):
+            if not backend.is_floating(arr.dtype) and dtype is None:
+                # lists and arrays (which PyTorch's Parameter does not take): the library's float dtype
                 arr = arr.astype(backend.get_default_dtype())
+        if requires_grad and not backend.is_floating(arr.dtype):
+            raise DTypeError(
+                "Only Tensors of floating point and complex dtype can require gradients: nn.Parameter got "
+                f"{arr.dtype} data; cast it (e.g. data.float()) or pass requires_grad=False"
+            )
         # Tensor's constructor would copy its data (and refuses device arrays): it gets a tiny
         # placeholder, and the parameter holds ``arr`` itself.
         super().__init__(_PLACEHOLDER, requires_grad=False)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -241,13 +242,13 @@ def save_with_hooks(root: Module, destination: Any, prefix: str, keep_vars: bool
         >>> list(save_with_hooks(lin, {}, "", False))
         ['weight', 'bias']
     """
-    # (module, prefix, leaving): a module is entered (pre-hooks, own entries, children pushed) and left (post-hooks).
-    stack: list[tuple[Module, str, bool]] = [(root, prefix, False)]
+    # (module, prefix, its metadata, leaving): a module is entered (metadata recorded, pre-hooks, own
+    # entries, children pushed) and left (post-hooks, given the same metadata dict, as PyTorch's).
+    stack: list[tuple[Module, str, dict[str, Any], bool]] = [(root, prefix, {}, False)]
     while stack:
-        mod, pre, leaving = stack.pop()
+        mod, pre, metadata, leaving = stack.pop()
         tables = mod.__dict__.get("_state_hooks") or {}
         if leaving:
-            metadata = {"version": type(mod)._version}
             for hook in list(tables.get("save_post", {}).values()):
                 result = hook(mod, destination, pre, metadata)
                 if getattr(hook, "_from_public_api", False):
@@ -256,12 +257,16 @@ def save_with_hooks(root: Module, destination: Any, prefix: str, keep_vars: bool
                 elif result is not None and mod is root and pre == prefix:
                     destination = result  # PyTorch's private hook: only the root module's result counts
             continue
+        metadata = {"version": type(mod)._version}
+        recorded = getattr(destination, "_metadata", None)
+        if recorded is not None:
+            recorded[pre[:-1]] = metadata
         for hook in list(tables.get("save_pre", {}).values()):
             hook(mod, pre, keep_vars)
         mod._save_to_state_dict(destination, pre, keep_vars)
-        stack.append((mod, pre, True))
+        stack.append((mod, pre, metadata, True))
         children = [(f"{pre}{name}.", child) for name, child in mod._modules.items() if child is not None]
-        stack.extend((child, child_prefix, False) for child_prefix, child in reversed(children))
+        stack.extend((child, child_prefix, {}, False) for child_prefix, child in reversed(children))
     return destination
 
 
@@ -312,7 +317,7 @@ def _visit_own(visit: _Visit, local: Mapping[str, Any]) -> None:
                 visit.unexpected.append(key)
 
 
-def _load_own(root: Module, visit: _Visit, assign: bool, allow_nonfinite: bool, where: str) -> None:
+def _load_own(visit: _Visit, assign: bool, allow_nonfinite: bool, where: str) -> None:
     """Check this module's values (all of them, before writing any), then write them and its extra state."""
     targets: dict[str, Tensor] = {}
     values: dict[str, Any] = {}
@@ -344,6 +349,46 @@ def _assign_own(visit: _Visit, values: Mapping[str, Any], arrays: Mapping[str, n
     local_arrays = {key[len(prefix) :]: arr for key, arr in arrays.items()}
     own_only = {k: v for k, v in local_values.items() if "." not in k}
     assign_into(visit.module, own_only, {k: local_arrays[k] for k in own_only}, where)
+
+
+# downslope's own options of the load in progress (allow_nonfinite, the error messages' prefix), which
+# PyTorch's _load_from_state_dict signature has no room for; a direct call outside a load gets the defaults.
+_LOAD_OPTIONS: contextvars.ContextVar[tuple[bool, str] | None] = contextvars.ContextVar("_LOAD_OPTIONS", default=None)
+
+
+def load_from_state_dict(
+    module: Module,
+    state_dict: Mapping[str, Any],
+    prefix: str,
+    local_metadata: Mapping[str, Any],
+    missing_keys: list[str],
+    unexpected_keys: list[str],
+    error_msgs: list[str],
+) -> None:
+    """PyTorch's ``Module._load_from_state_dict``: run ``module``'s load pre-hooks, then load its own
+    parameters, persistent buffers and extra state from the entries under ``prefix`` (not its
+    children's), adding the keys it lacks or does not know to ``missing_keys`` / ``unexpected_keys``.
+
+    Example:
+        >>> from downslope import nn
+        >>> lin, missing, unexpected = nn.Linear(1, 1), [], []
+        >>> load_from_state_dict(lin, {"weight": nn.Linear(1, 1).weight.detach(), "x": 1}, "", {}, missing, unexpected, [])
+        >>> missing, unexpected
+        (['bias'], ['x'])
+    """
+    options = _LOAD_OPTIONS.get()
+    allow_nonfinite, where = (
+        options if options is not None else (False, f"load_state_dict into {type(module).__name__}")
+    )
+    tables = module.__dict__.get("_state_hooks") or {}
+    for hook in list(tables.get("load_pre", {}).values()):
+        hook(state_dict, prefix, local_metadata, True, missing_keys, unexpected_keys, error_msgs)
+    visit = _Visit(module, prefix)
+    _visit_own(visit, state_dict)
+    missing_keys.extend(visit.missing)
+    unexpected_keys.extend(visit.unexpected)
+    assign = bool(local_metadata.get("assign_to_params_buffers", False))  # host: a Python flag
+    _load_own(visit, assign, allow_nonfinite, where)
 
 
 def load_with_hooks(
@@ -381,36 +426,35 @@ def load_with_hooks(
 
     # (module, prefix, its entries, leaving): entered (pre-hooks, own load, children pushed), then left (post-hooks)
     stack: list[tuple[Module, str, Any, bool]] = [(root, "", copied, False)]
-    while stack:
-        mod, prefix, local, leaving = stack.pop()
-        tables = mod.__dict__.get("_state_hooks") or {}
-        if leaving:
-            for hook in list(tables.get("load_post", {}).values()):
-                if hook(mod, keys) is not None:
-                    raise AssertionError(
-                        "Hooks registered with ``register_load_state_dict_post_hook`` are not expected to return "
-                        "new values, if incompatible_keys need to be modified, it should be done inplace."
+    token = _LOAD_OPTIONS.set((allow_nonfinite, where))
+    try:
+        while stack:
+            mod, prefix, local, leaving = stack.pop()
+            tables = mod.__dict__.get("_state_hooks") or {}
+            if leaving:
+                for hook in list(tables.get("load_post", {}).values()):
+                    if hook(mod, keys) is not None:
+                        raise AssertionError(
+                            "Hooks registered with ``register_load_state_dict_post_hook`` are not expected to return "
+                            "new values, if incompatible_keys need to be modified, it should be done inplace."
+                        )
+                continue
+            local_metadata: dict[str, Any] = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
+            if assign:
+                local_metadata["assign_to_params_buffers"] = assign
+            # A subclass's override (e.g. one that renames old checkpoint keys, then calls super()) runs here.
+            mod._load_from_state_dict(local, prefix, local_metadata, True, missing, unexpected, error_msgs)
+            stack.append((mod, prefix, local, True))
+            pushed = []
+            for name, child in mod._modules.items():
+                if child is not None:
+                    child_prefix = f"{prefix}{name}."
+                    pushed.append(
+                        (child, child_prefix, {k: v for k, v in local.items() if k.startswith(child_prefix)}, False)
                     )
-            continue
-        local_metadata: dict[str, Any] = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
-        if assign:
-            local_metadata["assign_to_params_buffers"] = assign
-        for hook in list(tables.get("load_pre", {}).values()):
-            hook(local, prefix, local_metadata, True, missing, unexpected, error_msgs)
-        visit = _Visit(mod, prefix)
-        _visit_own(visit, local)
-        missing.extend(visit.missing)
-        unexpected.extend(visit.unexpected)
-        _load_own(root, visit, assign, allow_nonfinite, where)
-        stack.append((mod, prefix, local, True))
-        pushed = []
-        for name, child in mod._modules.items():
-            if child is not None:
-                child_prefix = f"{prefix}{name}."
-                pushed.append(
-                    (child, child_prefix, {k: v for k, v in local.items() if k.startswith(child_prefix)}, False)
-                )
-        stack.extend(reversed(pushed))
+            stack.extend(reversed(pushed))
+    finally:
+        _LOAD_OPTIONS.reset(token)
 
     problems = list(error_msgs)
     if strict and (missing or unexpected):

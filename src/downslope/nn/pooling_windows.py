@@ -1,0 +1,441 @@
+"""Max pooling over windows listed per output cell, with PyTorch's indices: fractional max pooling,
+adaptive max pooling with indices (and in 3-D), 3-D max pooling with indices, dilation or ceil_mode.
+
+Every output cell of these poolings reads a rectangular block of the input whose rows, columns (and
+depths) are listed per output position and per dim. The blocks are read at once with fancy
+indexing, the first largest element of each (in row-major order, PyTorch's scan order) is found on
+the array, and the output is ``gather`` of the input at those positions, so its gradient is
+gather's: each output's gradient goes to the element it took, as in PyTorch.
+
+Example:
+    >>> import downslope as ds
+    >>> import downslope.nn.functional as F
+    >>> out, idx = F.adaptive_max_pool2d_with_indices(ds.arange(16.0).reshape(1, 1, 4, 4), 2)
+    >>> out.flatten().tolist(), idx.flatten().tolist()
+    ([5.0, 7.0, 13.0, 15.0], [5, 7, 13, 15])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ..backend import namespace_of
+from ..errors import ArgumentError, ShapeError
+from ..tensor import Tensor, rand, wrap_array
+from ._conv_args import _as_tensor, _batched, _check_floating, _pool_args, _tuple
+from .module import Module
+from .pooling import _adaptive_sizes, _pool_geometry
+
+__all__ = [
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d",
+    "adaptive_max_pool3d_with_indices", "max_pool3d_with_indices", "fractional_max_pool2d",
+    "fractional_max_pool2d_with_indices", "fractional_max_pool3d", "fractional_max_pool3d_with_indices",
+    "AdaptiveMaxPool3d", "FractionalMaxPool2d", "FractionalMaxPool3d",
+]  # fmt: skip
+
+# One spatial dim's windows: positions (B, O, L) and which of them are inside the input (B, O, L);
+# B is 1 (the same windows for every plane) or N*C (fractional pooling draws them per plane).
+Table = tuple[np.ndarray, np.ndarray]
+
+
+def _max_over_windows(x: Tensor, tables: list[Table]) -> tuple[Tensor, Tensor]:
+    """(maxima, flat indices into the spatial plane) of ``x`` (N, C, *S) over the windows of ``tables``."""
+    n, c, *sizes = x.shape
+    nd = len(sizes)
+    planes = n * c
+    a = x.array.reshape((planes, *sizes))
+    xp = namespace_of(a)
+    outs = [t[0].shape[1] for t in tables]
+    lens = [t[0].shape[2] for t in tables]
+    # index arrays broadcast to (planes, O1, L1, O2, L2, ...)
+    index: list[Any] = [xp.arange(planes).reshape((planes,) + (1,) * (2 * nd))]
+    valid: Any = None
+    for d, (pos, ok) in enumerate(tables):
+        shape = [pos.shape[0]] + [1] * (2 * nd)
+        shape[1 + 2 * d], shape[2 + 2 * d] = outs[d], lens[d]
+        index.append(xp.asarray(pos).reshape(shape))
+        v = xp.asarray(ok).reshape(shape)
+        valid = v if valid is None else valid & v
+    blocks = a[tuple(index)]
+    order = [0, *(1 + 2 * d for d in range(nd)), *(2 + 2 * d for d in range(nd))]
+    window = int(np.prod(lens))
+    blocks = blocks.transpose(order).reshape((planes, *outs, window))
+    valid = valid.transpose(order).reshape((valid.shape[0], *outs, window))
+    blocks = xp.where(valid, blocks, -xp.inf)
+    winner = xp.argmax(blocks, axis=-1)  # the first largest (a NaN wins, so NaN propagates)
+    flat = xp.zeros(winner.shape, dtype=np.int64)
+    rest = winner
+    stride = 1
+    grids = xp.meshgrid(*(xp.arange(o) for o in outs), indexing="ij")
+    for d in reversed(range(nd)):
+        step = rest % lens[d]
+        rest = rest // lens[d]
+        pos = xp.asarray(tables[d][0])
+        rows = xp.arange(planes)[(...,) + (None,) * nd] if pos.shape[0] > 1 else 0
+        flat = flat + pos[rows, grids[d], step] * stride
+        stride *= sizes[d]
+    flat = flat.astype(np.int64)
+    values = ops.gather(ops.reshape(x, (planes, -1)), 1, wrap_array(flat.reshape(planes, -1)))
+    return ops.reshape(values, (n, c, *outs)), wrap_array(flat.reshape((n, c, *outs)))
+
+
+def _strided_table(size: int, out: int, kernel: int, stride: int, pad: int, dilation: int) -> Table:
+    starts = np.arange(out, dtype=np.int64)[:, None] * stride - pad  # host: window positions from Python ints
+    pos = starts + np.arange(kernel, dtype=np.int64)[None, :] * dilation  # host: window positions
+    ok = (pos >= 0) & (pos < size)
+    return np.clip(pos, 0, size - 1)[None], ok[None]
+
+
+def _adaptive_table(size: int, out: int) -> Table:
+    starts = (np.arange(out) * size) // out  # host: window positions from Python ints
+    ends = -((-(np.arange(out) + 1) * size) // out)  # host: window positions from Python ints
+    length = int((ends - starts).max())
+    pos = starts[:, None] + np.arange(length)[None, :]  # host: window positions
+    ok = pos < ends[:, None]
+    return np.minimum(pos, size - 1).astype(np.int64)[None], ok[None]
+
+
+def _finish(out: Tensor, idx: Tensor, unbatched: bool) -> tuple[Tensor, Tensor]:
+    if unbatched:
+        return ops.squeeze(out, 0), wrap_array(idx.array[0])
+    return out, idx
+
+
+# ---------------------------------------------------------------------- adaptive max pooling
+def _adaptive_max_with_indices(input: Tensor, output_size: Any, spatial: int, where: str) -> tuple[Tensor, Tensor]:
+    x = _as_tensor(input, where)
+    _check_floating(x, where)
+    x, unbatched = _batched(x, spatial, where)
+    sizes = x.shape[2:]
+    if isinstance(output_size, (int, np.integer)) or output_size is None:
+        output_size = (output_size,) * spatial
+    outs = _adaptive_sizes(tuple(output_size), sizes, where)
+    out, idx = _max_over_windows(x, [_adaptive_table(s, o) for s, o in zip(sizes, outs)])
+    return _finish(out, idx, unbatched)
+
+
+def adaptive_max_pool1d_with_indices(
+    input: Tensor, output_size: Any, return_indices: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Adaptive max pooling of ``(N, C, L)`` returning (values, indices into L), PyTorch's name.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.adaptive_max_pool1d_with_indices(ds.tensor([[[1.0, 3.0, 2.0, 5.0]]]), 2)[1]
+        tensor([[[1, 3]]])
+    """
+    return _adaptive_max_with_indices(input, output_size, 1, "adaptive_max_pool1d")
+
+
+def adaptive_max_pool2d_with_indices(
+    input: Tensor, output_size: Any, return_indices: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Adaptive max pooling returning (values, flat indices into H*W), PyTorch's name.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.adaptive_max_pool2d_with_indices(ds.arange(4.0).reshape(1, 2, 2), 1)[1]
+        tensor([[[3]]])
+    """
+    return _adaptive_max_with_indices(input, output_size, 2, "adaptive_max_pool2d")
+
+
+def adaptive_max_pool3d_with_indices(
+    input: Tensor, output_size: Any, return_indices: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Adaptive 3-D max pooling returning (values, flat indices into D*H*W).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.adaptive_max_pool3d_with_indices(ds.arange(8.0).reshape(1, 1, 2, 2, 2), 1)[1].flatten().tolist()
+        [7]
+    """
+    return _adaptive_max_with_indices(input, output_size, 3, "adaptive_max_pool3d")
+
+
+def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """Max pooling of ``(N, C, D, H, W)`` (or unbatched) to a fixed ``output_size``; output cell i
+    covers ``floor(i*D/OD)`` up to ``ceil((i+1)*D/OD)`` along each dim; ``None`` keeps a size.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.adaptive_max_pool3d(ds.arange(8.0).reshape(1, 2, 2, 2), 1).flatten().tolist()
+        [7.0]
+    """
+    out, idx = adaptive_max_pool3d_with_indices(input, output_size)
+    return (out, idx) if return_indices else out
+
+
+class AdaptiveMaxPool3d(Module):
+    """See :func:`adaptive_max_pool3d`.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> nn.AdaptiveMaxPool3d((1, 2, 2))(ds.randn(2, 3, 4, 4, 4)).shape
+        (2, 3, 1, 2, 2)
+    """
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, input: Tensor) -> Any:
+        return adaptive_max_pool3d(input, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+# ---------------------------------------------------------------------- 3-D max pooling with indices
+def max_pool3d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """3-D max pooling returning (values, flat indices into D*H*W), with PyTorch's padding (never
+    chosen), dilation and ceil_mode; the gradient goes to each window's first largest element.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> out, idx = F.max_pool3d_with_indices(ds.arange(8.0).reshape(1, 1, 2, 2, 2), 2)
+        >>> out.flatten().tolist(), idx.flatten().tolist()
+        ([7.0], [7])
+    """
+    where = "max_pool3d"
+    x = _as_tensor(input, where)
+    _check_floating(x, where)
+    x, unbatched = _batched(x, 3, where)
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, 3, where)
+    tables = []
+    for i, size in enumerate(x.shape[2:]):
+        out, _ = _pool_geometry(size, k[i], s[i], p[i], d[i], ceil_mode, where)
+        tables.append(_strided_table(size, out, k[i], s[i], p[i], d[i]))
+    out_t, idx = _max_over_windows(x, tables)
+    return _finish(out_t, idx, unbatched)
+
+
+# ---------------------------------------------------------------------- fractional max pooling
+def _intervals(sample: np.ndarray, size: int, out: int, pool: int) -> np.ndarray:
+    """PyTorch's window starts for one dim, one row per plane, computed in the input's dtype as
+    PyTorch does: ``int((i + u) * alpha) - int(u * alpha)`` with ``alpha = (size - pool) / (out - 1)``,
+    the last window flush with the end."""
+    dt = sample.dtype.type
+    starts = np.empty((sample.shape[0], out), np.int64)  # host: sampled on the host, as the windows are
+    if out > 1:
+        alpha = dt(size - pool) / dt(out - 1)
+        i = np.arange(out - 1).astype(sample.dtype)  # host: window positions
+        first = ((i[None, :] + sample[:, None]) * alpha).astype(np.int64)
+        starts[:, :-1] = first - (sample[:, None] * alpha).astype(np.int64)
+    starts[:, -1] = size - pool
+    return starts
+
+
+def _fractional(
+    input: Tensor, kernel_size: Any, output_size: Any, output_ratio: Any, samples: Any, spatial: int, where: str
+) -> tuple[Tensor, Tensor]:
+    x = _as_tensor(input, where)
+    _check_floating(x, where)
+    x, unbatched = _batched(x, spatial, where)
+    n, c, *sizes = x.shape
+    k = _tuple(kernel_size, spatial, "kernel_size", where)
+    if output_size is None:
+        if output_ratio is None:
+            raise ArgumentError(f"{where} requires specifying either an output_size or an output_ratio")
+        ratio = (output_ratio,) * spatial if isinstance(output_ratio, (int, float)) else tuple(output_ratio)
+        if len(ratio) != spatial or not all(0 < r < 1 for r in ratio):
+            raise ArgumentError(
+                f"{where}: output_ratio must be in (0, 1) for each of {spatial} dims, got {output_ratio}"
+            )
+        outs = tuple(int(size * r) for size, r in zip(sizes, ratio))
+    else:
+        outs = _tuple(output_size, spatial, "output_size", where)
+    for size, o, kk in zip(sizes, outs, k):
+        if o + kk - 1 > size:
+            raise ShapeError(
+                f"{where}: kernel {kk} is too large relative to input size {size} and output size {o} "
+                "(output size + kernel - 1 must not exceed the input size)"
+            )
+    if samples is None:
+        drawn = rand(n, c, spatial, dtype=x.dtype).array
+    else:
+        drawn = samples.array if isinstance(samples, Tensor) else samples
+    u = np.asarray(drawn)  # host: the window starts are computed on the host, as PyTorch's CPU kernel does
+    if u.shape != (n, c, spatial):
+        raise ShapeError(f"{where}: _random_samples must have shape {(n, c, spatial)}, got {tuple(u.shape)}")
+    u = u.astype(x.array.dtype).reshape(n * c, spatial)
+    # PyTorch's sample order: (W, H) in 2-D, (T, H, W) in 3-D
+    columns = (1, 0) if spatial == 2 else (0, 1, 2)
+    tables = []
+    for d in range(spatial):
+        starts = _intervals(u[:, columns[d]], sizes[d], outs[d], k[d])
+        pos = starts[:, :, None] + np.arange(k[d])[None, None, :]  # host: window positions
+        tables.append((pos, np.ones(pos.shape, bool)))  # host: every position is inside the input
+    out, idx = _max_over_windows(x, tables)
+    return _finish(out, idx, unbatched)
+
+
+def fractional_max_pool2d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    output_size: Any = None,
+    output_ratio: Any = None,
+    return_indices: bool = True,
+    _random_samples: Any = None,
+) -> tuple[Tensor, Tensor]:
+    """Fractional max pooling (Graham, 2014) returning (values, flat indices into H*W).
+
+    Windows of ``kernel_size`` start at pseudo-random positions drawn from ``_random_samples``
+    (uniform in [0, 1), shape ``(N, C, 2)``; drawn from downslope's generator when not given: the
+    same distribution as PyTorch's, other numbers). Given the same samples, the outputs and indices
+    are PyTorch's.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> x = ds.arange(25.0).reshape(1, 1, 5, 5)
+        >>> F.fractional_max_pool2d_with_indices(x, 2, output_size=2, _random_samples=ds.zeros(1, 1, 2))[1]
+        tensor([[[[ 6,  9],
+                  [21, 24]]]])
+    """
+    return _fractional(input, kernel_size, output_size, output_ratio, _random_samples, 2, "fractional_max_pool2d")
+
+
+def fractional_max_pool2d(
+    input: Tensor,
+    kernel_size: Any,
+    output_size: Any = None,
+    output_ratio: Any = None,
+    return_indices: bool = False,
+    _random_samples: Any = None,
+) -> Any:
+    """Fractional max pooling of ``(N, C, H, W)``; see :func:`fractional_max_pool2d_with_indices`.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.fractional_max_pool2d(ds.randn(2, 3, 9, 9), 2, output_ratio=0.5).shape
+        (2, 3, 4, 4)
+    """
+    out, idx = fractional_max_pool2d_with_indices(input, kernel_size, output_size, output_ratio, True, _random_samples)
+    return (out, idx) if return_indices else out
+
+
+def fractional_max_pool3d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    output_size: Any = None,
+    output_ratio: Any = None,
+    return_indices: bool = True,
+    _random_samples: Any = None,
+) -> tuple[Tensor, Tensor]:
+    """3-D fractional max pooling returning (values, flat indices into T*H*W); ``_random_samples``
+    has shape ``(N, C, 3)`` (see :func:`fractional_max_pool2d_with_indices`).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> x = ds.arange(27.0).reshape(1, 1, 3, 3, 3)
+        >>> F.fractional_max_pool3d_with_indices(x, 2, output_size=1, _random_samples=ds.zeros(1, 1, 3))[1].flatten().tolist()
+        [26]
+    """
+    return _fractional(input, kernel_size, output_size, output_ratio, _random_samples, 3, "fractional_max_pool3d")
+
+
+def fractional_max_pool3d(
+    input: Tensor,
+    kernel_size: Any,
+    output_size: Any = None,
+    output_ratio: Any = None,
+    return_indices: bool = False,
+    _random_samples: Any = None,
+) -> Any:
+    """3-D fractional max pooling of ``(N, C, T, H, W)``; see :func:`fractional_max_pool3d_with_indices`.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.fractional_max_pool3d(ds.randn(1, 2, 6, 6, 6), 2, output_size=3).shape
+        (1, 2, 3, 3, 3)
+    """
+    out, idx = fractional_max_pool3d_with_indices(input, kernel_size, output_size, output_ratio, True, _random_samples)
+    return (out, idx) if return_indices else out
+
+
+class _FractionalMaxPoolNd(Module):
+    _spatial = 2
+    _random_samples: Tensor | None
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        output_size: Any = None,
+        output_ratio: Any = None,
+        return_indices: bool = False,
+        _random_samples: Any = None,
+    ) -> None:
+        super().__init__()
+        where = type(self).__name__
+        self.kernel_size = kernel_size
+        self.output_size = output_size
+        self.output_ratio = output_ratio
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)
+        if output_size is None and output_ratio is None:
+            raise ArgumentError(f"{where} requires specifying either an output size, or a pooling ratio")
+        if output_size is not None and output_ratio is not None:
+            raise ArgumentError(f"{where}: only one of output_size and output_ratio may be specified")
+        if output_ratio is not None:
+            ratio = (output_ratio,) * self._spatial if isinstance(output_ratio, (int, float)) else tuple(output_ratio)
+            if not all(0 < r < 1 for r in ratio):
+                raise ArgumentError(f"{where}: output_ratio must be between 0 and 1 (got {output_ratio})")
+
+    def forward(self, input: Tensor) -> Any:
+        fn = fractional_max_pool2d if self._spatial == 2 else fractional_max_pool3d
+        return fn(
+            input,
+            self.kernel_size,
+            self.output_size,
+            self.output_ratio,
+            self.return_indices,
+            _random_samples=self._random_samples,
+        )
+
+
+class FractionalMaxPool2d(_FractionalMaxPoolNd):
+    """See :func:`fractional_max_pool2d`: windows at pseudo-random places, output ``output_size``
+    or ``output_ratio`` times the input.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> nn.FractionalMaxPool2d(3, output_ratio=(0.5, 0.5))(ds.randn(1, 2, 10, 10)).shape
+        (1, 2, 5, 5)
+    """
+
+    _spatial = 2
+
+
+class FractionalMaxPool3d(_FractionalMaxPoolNd):
+    """See :func:`fractional_max_pool3d`.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn
+        >>> nn.FractionalMaxPool3d(2, output_size=(2, 3, 3))(ds.randn(1, 1, 5, 6, 6)).shape
+        (1, 1, 2, 3, 3)
+    """
+
+    _spatial = 3
