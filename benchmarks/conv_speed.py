@@ -1,11 +1,13 @@
 """Convolution speed against PyTorch, one thread each: depthwise 3x3 (forward and backward), a
-MobileNet-like training step, a kernel-7 Conv1d (forward and backward) and batch-1 CNN inference.
+MobileNet-like training step, a kernel-7 Conv1d (forward and backward), batch-1 CNN inference (with
+and without ``no_grad``), layer inference (1x1, 3x3 Winograd, Conv1d, a depthwise-separable block)
+and the backward of a convolution with one output channel.
 
 Peers run in one process on the same data and weights, interleaved slice by slice (the order
 rotating), so a burst of load from other jobs hits both alike; each line is the median over slices
 of CPU time per call (``time.process_time``), and the ratio is downslope's over PyTorch's (<= 1.0:
 downslope is as fast or faster). Outputs are checked against PyTorch before timing.
-Run: python benchmarks/conv_speed.py [--quick] [--only depthwise,mobile,conv1d,infer]
+Run: python benchmarks/conv_speed.py [--quick] [--only depthwise,mobile,conv1d,infer,layers,narrow]
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import blas_report, parse_args  # noqa: E402
 
-CASES = ("depthwise", "mobile", "conv1d", "infer")
+CASES = ("depthwise", "mobile", "conv1d", "infer", "layers", "narrow")
 
 
 def cpu_model() -> str:
@@ -169,8 +171,9 @@ def mobile_train(slices: int, steps: int) -> float:
     )
 
 
-def cnn_inference(slices: int, steps: int) -> float:
-    """Eval-mode, no-grad forward of the CIFAR CNN (3x3 convs 3-32-64-128, BN, pooling) on one image."""
+def cnn_inference(slices: int, steps: int, grad_mode: bool = False) -> float:
+    """Eval-mode forward of the CIFAR CNN (3x3 convs 3-32-64-128, BN, pooling) on one image, under
+    ``no_grad`` or (``grad_mode``) not: the parameters then require grad and a graph is recorded."""
     import torch
 
     import downslope as ds
@@ -194,9 +197,71 @@ def cnn_inference(slices: int, steps: int) -> float:
         with ds.no_grad():
             return ours(xd)
 
-    check("CNN inference", ours_step().numpy(), torch_step().numpy())  # type: ignore[attr-defined]
-    return show(
-        "CIFAR CNN inference, eval, batch 1", interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps)
+    if grad_mode:
+
+        def torch_step() -> object:
+            return theirs(torch.from_numpy(x))
+
+        def ours_step() -> object:
+            return ours(ds.tensor(x))
+
+    check("CNN inference", ours_step().detach().numpy(), torch_step().detach().numpy())  # type: ignore[attr-defined]
+    title = "CIFAR CNN inference, eval, batch 1" + (", grad mode on" if grad_mode else ", no_grad")
+    return show(title, interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps))
+
+
+def layer_inference(
+    name: str, make: Callable[[object], object], shape: tuple[int, ...], slices: int, steps: int
+) -> float:
+    """Forward of a layer (or a small eval-mode network) under ``no_grad``."""
+    import torch
+
+    import downslope as ds
+
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    torch.manual_seed(0)
+    theirs, ours = make(torch.nn), make(ds.nn)
+    copy_weights(theirs, ours)
+    theirs.eval()  # type: ignore[attr-defined]
+    ours.eval()  # type: ignore[attr-defined]
+    xt, xd = torch.from_numpy(x), ds.tensor(x)
+
+    def torch_step() -> object:
+        with torch.no_grad():
+            return theirs(xt)
+
+    def ours_step() -> object:
+        with ds.no_grad():
+            return ours(xd)
+
+    check(name, ours_step().numpy(), torch_step().numpy())  # type: ignore[attr-defined]
+    return show(name, interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps))
+
+
+def separable(nn):  # type: ignore[no-untyped-def]
+    return nn.Sequential(
+        nn.Conv2d(64, 64, 3, padding=1, groups=64, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.Conv2d(64, 128, 1, bias=False),
+        nn.BatchNorm2d(128),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(128, 10),
+    )
+
+
+def conv1d_net(nn):  # type: ignore[no-untyped-def]
+    return nn.Sequential(
+        nn.Conv1d(1, 32, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool1d(2),
+        nn.Conv1d(32, 64, 5, padding=2),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool1d(1),
+        nn.Flatten(),
+        nn.Linear(64, 5),
     )
 
 
@@ -234,6 +299,28 @@ def main() -> None:
             )
     if "infer" in only:
         cnn_inference(slices, 100)
+        cnn_inference(slices, 100, grad_mode=True)
+    if "layers" in only:
+        layer_inference(
+            "Conv2d(64->128, 1x1) 32x64x16x16 infer", lambda nn: nn.Conv2d(64, 128, 1), (32, 64, 16, 16), slices, 10
+        )
+        layer_inference(
+            "Conv2d(16->16, 3x3, p1) 64x16x28x28 infer",
+            lambda nn: nn.Conv2d(16, 16, 3, padding=1),
+            (64, 16, 28, 28),
+            slices,
+            4,
+        )
+        layer_inference("Depthwise-separable 64->128 16x16 B32 infer", separable, (32, 64, 16, 16), slices, 5)
+        layer_inference("Conv1d 1-32-64 k5 L256 B64 net infer", conv1d_net, (64, 1, 256), slices, 10)
+    if "narrow" in only:
+        layer_fwd_bwd(
+            "Conv2d(16->1, 3x3, p1) 28x28 B64 fwd+bwd",
+            lambda nn: nn.Conv2d(16, 1, 3, padding=1),
+            (64, 16, 28, 28),
+            slices,
+            4,
+        )
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def test_a_convolution_and_pooling_on_the_strict_device_match_the_host_with_the_
 
     host, device = net("cpu"), net("strict")
     assert device.device == ds.device("strict")
-    np.testing.assert_allclose(device.cpu().numpy(), host.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(device.cpu().detach().numpy(), host.detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_a_depthwise_convolution_on_the_strict_device_matches_the_host_with_the_jit_path_on():
@@ -73,4 +73,4 @@ def test_a_depthwise_convolution_on_the_strict_device_matches_the_host_with_the_
 
     for host, device in zip(net("cpu"), net("strict")):
         assert device.device == ds.device("strict")
-        np.testing.assert_allclose(device.cpu().numpy(), host.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(device.cpu().detach().numpy(), host.detach().numpy(), rtol=1e-4, atol=1e-5)

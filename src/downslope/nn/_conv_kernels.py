@@ -23,8 +23,10 @@ With the ``jit`` extra (numba) installed, stride-1 3x3 convolutions with at leas
 compiled tile transforms of ``_jit_kernels`` around 16 batched GEMMs with 2.25x fewer multiply-adds);
 :func:`conv2d_forward` picks the method and records it for the gradient rule. Depthwise convolutions
 (groups = C_in) run on the compiled direct kernels of ``_jit_kernels`` (kh*kw multiply-adds per
-output are too few for a GEMM), and inference reuses a layer's Winograd weight transform while the
-weight's bytes are unchanged (:func:`_transformed_weight`).
+output are too few for a GEMM), and a layer reuses its Winograd weight transform while the weight's
+bytes are unchanged (:func:`_transformed_weight`). Stride-1 layers with at most 8 output channels
+take their gradients (and, up to 4, their output) from the compiled direct kernels too. Whatever is
+installed, a 1x1 stride-1 convolution is one GEMM over the input's pixels (no im2col, no fold).
 
 Every array is made in the input's namespace (``namespace_of(x)``), so the im2col path runs on
 CuPy (or the strict stand-in) unchanged; the Winograd path is compiled for host arrays and runs
@@ -179,9 +181,11 @@ def conv2d_forward(
 ) -> tuple[np.ndarray, Any]:
     """The convolution's output and what its gradient rule (:func:`_conv2d_vjp`) needs: Winograd
     when the compiled kernels are installed and the layer suits it, a direct depthwise kernel for
-    a depthwise layer, else im2col. ``reuse_weight`` (the weight gets no gradient: inference) lets
-    Winograd reuse the transformed weight of an earlier call while the weight's values are the same
-    (see :func:`_transformed_weight`)."""
+    a depthwise layer, else im2col. ``reuse_weight`` (the weight is a layer's own array, passed
+    again on later calls) lets Winograd reuse the transformed weight of an earlier call while the
+    weight's values are the same (see :func:`_transformed_weight`)."""
+    if _is_pointwise(x, w, geometry):
+        return _pointwise_forward(x, w, b), (geometry, ("pointwise",))
     jit = _winograd_jit(x, w, geometry)
     if jit is not None:
         u = _transformed_weight(jit, w) if reuse_weight else jit.winograd_weight(w)  # kept for the input gradient
@@ -191,6 +195,12 @@ def conv2d_forward(
         jit, plan = chosen
         layout = (geometry[4], plan)
         return _depthwise_forward(jit, x, w, b, layout), (geometry, ("depthwise", jit, layout))
+    jit = _narrow_jit(x, w, b, geometry)
+    if jit is not None:
+        forward = _narrow_forward(jit, x, w, b, geometry) if w.shape[0] <= NARROW_MAX_OUT else None
+        if forward is None:  # the GEMM's forward is faster here, the direct gradients still are
+            forward = _conv2d_forward(x, w, b, geometry)
+        return forward, (geometry, ("narrow", jit))
     return _conv2d_forward(x, w, b, geometry), (geometry, None)
 
 
@@ -231,6 +241,10 @@ def _conv2d_vjp(g, y, args, saved, needs, xp):
         return _winograd_vjp(method[1], method[2], g, args, geometry, needs)
     if method is not None and method[0] == "depthwise":
         return _depthwise_vjp(method[1], g, args, method[2], needs)
+    if method is not None and method[0] == "pointwise":
+        return _pointwise_vjp(g, args, needs)
+    if method is not None and method[0] == "narrow":
+        return _narrow_vjp(method[1], g, args, geometry, needs)
     return _im2col_vjp(g, args, geometry, needs)
 
 
@@ -345,6 +359,162 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
     return (gx, gw, gb) if len(args) > 2 else (gx, gw)
 
 
+# ---------------------------------------------------------------------- 1x1 (pointwise) convolution
+def _is_pointwise(x: np.ndarray, w: np.ndarray, geometry: Any) -> bool:
+    """Whether this is a 1x1 convolution with stride 1, no padding and one group: a plain matrix
+    product ``W (C_out, C_in) @ x (C_in, N*H*W)`` with no im2col (whose columns would be a copy of
+    the input) and no fold."""
+    stride, pads, _, groups, _ = geometry
+    return w.shape[2:] == (1, 1) and stride == (1, 1) and not any(pads) and groups == 1 and x.shape[0] > 0
+
+
+def _pixel_columns(x: np.ndarray) -> tuple[Any, bool]:
+    """(N, C, H, W) ``x`` as (C, N, H*W): a view when ``x`` is channel-major (as a convolution, batch
+    norm or ReLU returns it), else a borrowed copy; and whether it was borrowed (give it back)."""
+    n, c, h, wd = x.shape
+    cm = x.transpose(1, 0, 2, 3)
+    if cm.flags.c_contiguous:
+        return cm.reshape(c, n, h * wd), False
+    out = _workspace.take((c, n, h, wd), x.dtype, x)
+    out[...] = cm
+    return out.reshape(c, n, h * wd), True
+
+
+def _pointwise_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """The 1x1 convolution as one GEMM per part of the batch, written into the channel-major output."""
+    n, c, h, wd = x.shape
+    c_out, pixels = w.shape[0], h * wd
+    w_mat = w.reshape(c_out, c)
+    out = _workspace.lend((c_out, n, pixels), x.dtype, x)
+    if x.transpose(1, 0, 2, 3).flags.c_contiguous:  # channel-major (or one image): (C, N*H*W) columns
+
+        def work(lo: int, hi: int) -> None:
+            x_cols = x.transpose(1, 0, 2, 3).reshape(c, n, pixels)[:, lo:hi].reshape(c, -1)
+            gemm.matmul(w_mat, x_cols, out[:, lo:hi].reshape(c_out, -1))
+
+    else:  # N-major (a network's input): one product per image, each into its columns of the output
+        x_images = x.reshape(n, c, pixels)  # a view when contiguous
+
+        def work(lo: int, hi: int) -> None:
+            gemm.matmul(w_mat, x_images[lo:hi], out[:, lo:hi].transpose(1, 0, 2))
+
+    _parallel.over_parts(x, n, c_out * c * n * pixels // _parallel.MULTIPLY_ADDS_PER_NS, work)
+    if b is not None:
+        out += b[:, None, None]
+    return out.reshape(c_out, n, h, wd).transpose(1, 0, 2, 3)
+
+
+def _pointwise_vjp(g: np.ndarray, args: Any, needs: Any) -> tuple[np.ndarray | None, ...]:
+    """The 1x1 convolution's gradients: ``gw = g @ x^T`` and ``gx = W^T @ g`` over (C, N*H*W)
+    columns, the input gradient channel-major (the layout the layers before pass back)."""
+    x, w = args[0], args[1]
+    n, c, h, wd = x.shape
+    c_out, pixels = w.shape[0], h * wd
+    g_cols, g_borrowed = _pixel_columns(g)
+    gb = _bias_gradient(g_cols.reshape(c_out, -1), g) if len(args) > 2 and needs[2] else None
+    x_cols, x_borrowed = _pixel_columns(x) if needs[1] else (g_cols, False)  # (g_cols: unused then)
+    gx = _workspace.lend((c, n, pixels), g.dtype, g) if needs[0] else None
+    w_mat = w.reshape(c_out, c)
+
+    def work(lo: int, hi: int) -> Any:
+        gw = namespace_of(g).zeros((c_out, c), dtype=g.dtype) if needs[1] else None
+        g_part = g_cols[:, lo:hi].reshape(c_out, -1)
+        if gw is not None:
+            gemm.matmul(g_part, x_cols[:, lo:hi].reshape(c, -1).T, gw)
+        if gx is not None:
+            gemm.matmul(w_mat.T, g_part, gx[:, lo:hi].reshape(c, -1))
+        return gw
+
+    passes = int(needs[0]) + int(needs[1])
+    parts = _parallel.over_parts(x, n, passes * c_out * c * n * pixels // _parallel.MULTIPLY_ADDS_PER_NS, work)
+    if g_borrowed:
+        _workspace.give(g_cols)
+    if x_borrowed:
+        _workspace.give(x_cols)
+    gw = parts[0]
+    for more in parts[1:]:
+        gw += more
+    grads = (
+        None if gx is None else gx.reshape(c, n, h, wd).transpose(1, 0, 2, 3),
+        None if gw is None else gw.reshape(w.shape),
+    )
+    return grads + (gb,) if len(args) > 2 else grads
+
+
+def _bias_gradient(g_rows: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """The bias gradient: each row of (C_out, N*OH*OW) ``g_rows`` summed in float64 (as the Winograd
+    path does: a float32 sum of many gradients that cancel lost up to 1e-4 of the result against
+    PyTorch's)."""
+    c_out = g_rows.shape[0]
+    jit = _jit.kernels(g_rows)
+    if jit is not None:  # one compiled pass instead of NumPy's buffered float64 casts (4x faster)
+        return jit.add_row_sums(g_rows, np.zeros(c_out, dtype=np.float64)).astype(g.dtype)  # host: jit path
+    return g_rows.sum(axis=1, dtype=np.float64).astype(g.dtype)
+
+
+# ---------------------------------------------------------------------- few output channels (compiled path)
+# At most this many output channels: the compiled direct kernels of ``_jit_kernels`` instead of
+# im2col, whose GEMMs would have as few rows. Measured on one thread, 3x3 kernels (ms, direct vs
+# im2col): 16 -> 1 on 64 28x28 images, forward 0.44 vs 2.26, forward and backward 1.9 vs 12.9;
+# 16 -> 4: 1.41 vs 2.30 and 5.2 vs 12.9; 64 -> 8 on 32 16x16 images: 2.36 vs 1.92 and 6.6 vs 11.4;
+# 8 -> 16 on 64 28x28 images: 2.47 vs 1.69 and 9.2 vs 8.7. The gradients pay up to 8 outputs,
+# the forward pass up to 4.
+NARROW_MAX_OUT = 4
+NARROW_BACKWARD_MAX_OUT = 8
+
+
+def _narrow_jit(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> Any:
+    """The compiled kernels when this stride-1 convolution has so few output channels that they
+    compute its gradients directly (and, up to NARROW_MAX_OUT, its output; one group), else None."""
+    if geometry[0] != (1, 1) or geometry[3] != 1 or w.shape[0] > NARROW_BACKWARD_MAX_OUT or x.shape[0] == 0:
+        return None
+    return _jit.kernels(x, w, b)  # compiled for host arrays: NumPy inputs only
+
+
+def _narrow_geometry(geometry: Any) -> tuple[int, ...]:
+    _, (top, _, left, _), (dh, dw), _, (oh, ow) = geometry
+    return dh, dw, top, left, oh, ow
+
+
+def _narrow_forward(jit: Any, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> np.ndarray:
+    n, (oh, ow) = x.shape[0], geometry[4]
+    y = _workspace.lend((w.shape[0], n, oh, ow), x.dtype).transpose(1, 0, 2, 3)  # channel-major, as im2col's
+    flat = _narrow_geometry(geometry)
+    _parallel.over_parts(
+        x, n, w.size * n * oh * ow // _parallel.MULTIPLY_ADDS_PER_NS,
+        lambda lo, hi: jit.narrow_forward(x[lo:hi], w, b, y[lo:hi], flat) if hi > lo else None,
+    )  # fmt: skip
+    return y
+
+
+def _narrow_vjp(jit: Any, g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np.ndarray | None, ...]:
+    x, w = args[0], args[1]
+    n, c, h, wd = x.shape
+    c_out = w.shape[0]
+    gb = None
+    if len(args) > 2 and needs[2]:
+        g_cols, borrowed = _pixel_columns(g)
+        gb = _bias_gradient(g_cols.reshape(c_out, -1), g)
+        if borrowed:
+            _workspace.give(g_cols)
+    gx = _workspace.lend((c, n, h, wd), g.dtype).transpose(1, 0, 2, 3) if needs[0] else None  # channel-major
+    need_gw = bool(needs[1])  # host: needs holds Python flags (host-only kernel)
+    flat = _narrow_geometry(geometry)
+
+    def work(lo: int, hi: int) -> Any:
+        if hi <= lo:
+            return None
+        return jit.narrow_backward(x[lo:hi], g[lo:hi], w, None if gx is None else gx[lo:hi], need_gw, flat)
+
+    passes = int(needs[0]) + int(needs[1])
+    parts = _parallel.over_parts(x, n, passes * w.size * g[0, 0].size * n // _parallel.MULTIPLY_ADDS_PER_NS, work)
+    gw = None
+    if need_gw:
+        gw = sum(part for part in parts if part is not None).astype(g.dtype)
+    grads = (gx, gw)
+    return grads + (gb,) if len(args) > 2 else grads
+
+
 # ---------------------------------------------------------------------- depthwise (compiled path)
 def _depthwise_jit(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geometry: Any) -> Any:
     """(the compiled kernels, their plan) when this is a depthwise convolution (one input channel per
@@ -412,13 +582,18 @@ def _winograd_jit(x: np.ndarray, w: np.ndarray, geometry: Any) -> Any:
     return _jit.kernels(x, w) if suits else None  # compiled for host arrays: NumPy inputs only
 
 
-# The transformed weights U = G w G^T of recent inference calls, by id of the weight array: (a weak
-# reference to the array, a copy of its values, U). Measured on a batch-1 CIFAR CNN forward: the
-# transforms took 0.3 ms of 0.7. A hit needs the array itself (the weak reference) and the very
-# same bytes (compared with the copy: 20 us for 73k floats, several times less than the
-# transform), so the cache cannot return a stale U: an optimizer writes the weights in place
-# through a flat buffer the parameter's array is a view of, which no version counter sees.
+# The transformed weights U = G w G^T of recent calls, by id of the weight array: (a weak reference
+# to the array, a copy of its values, U). Measured on a batch-1 CIFAR CNN forward: the transforms
+# took 0.3 ms of 0.7, with or without a graph being recorded (a model evaluated without no_grad).
+# A hit needs the array itself (the weak reference) and the very same bytes (compared with the
+# copy: 20 us for 73k floats, several times less than the transform), so the cache cannot return a
+# stale U: an optimizer writes the weights in place through a flat buffer the parameter's array is
+# a view of, which no version counter sees. In training every step misses (the weights changed):
+# a few sampled values tell that at once, and the miss costs a copy of the weight on top of the
+# transform it always paid. The entries hold at most WEIGHT_CACHE_BYTES (copies and transforms).
 WEIGHT_CACHE_SIZE = 64
+WEIGHT_CACHE_BYTES = 64 * 2**20
+_SAMPLES = 61  # values compared first (a prime stride through the weight)
 _weight_cache: OrderedDict[int, tuple[Any, np.ndarray, np.ndarray]] = OrderedDict()
 
 
@@ -427,13 +602,21 @@ def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
     bits = np.dtype(f"u{a.dtype.itemsize}")
-    same = np.array_equal(a.view(bits), b.view(bits))
+    flat_a, flat_b = a.reshape(-1).view(bits), b.reshape(-1).view(bits)
+    step = max(1, flat_a.size // _SAMPLES)
+    if not np.array_equal(flat_a[::step], flat_b[::step]):  # a weight a step changed: seen at once
+        return False
+    same = np.array_equal(flat_a, flat_b)
     return bool(same)  # host: host arrays only (the cache serves the host-only Winograd kernel)
+
+
+def _cache_bytes() -> int:
+    return sum(entry[1].nbytes + entry[2].nbytes for entry in _weight_cache.values())
 
 
 def _transformed_weight(jit: Any, w: np.ndarray) -> np.ndarray:
     """``jit.winograd_weight(w)``, reused from an earlier call on the same array with the same values.
-    The returned U is shared: callers only read it."""
+    The returned U is shared: callers (the forward pass, the gradient rule) only read it."""
     if not w.flags.c_contiguous:
         return jit.winograd_weight(w)
     key = id(w)
@@ -442,6 +625,9 @@ def _transformed_weight(jit: Any, w: np.ndarray) -> np.ndarray:
         _weight_cache.move_to_end(key)
         return entry[2]
     u = jit.winograd_weight(w)
+    if w.nbytes + u.nbytes > WEIGHT_CACHE_BYTES // 4:  # a huge layer: not worth the memory
+        _weight_cache.pop(key, None)
+        return u
 
     def forget(ref: Any, key: int = key) -> None:  # the array is gone: its id may be reused
         if key in _weight_cache and _weight_cache[key][0] is ref:
@@ -449,7 +635,7 @@ def _transformed_weight(jit: Any, w: np.ndarray) -> np.ndarray:
 
     _weight_cache[key] = (weakref.ref(w, forget), w.copy(), u)
     _weight_cache.move_to_end(key)
-    while len(_weight_cache) > WEIGHT_CACHE_SIZE:
+    while len(_weight_cache) > WEIGHT_CACHE_SIZE or _cache_bytes() > WEIGHT_CACHE_BYTES:
         _weight_cache.popitem(last=False)
     return u
 

@@ -1187,6 +1187,132 @@ def _planes_of(a: np.ndarray, ints: np.ndarray | None) -> tuple[np.ndarray, bool
     return out, cm
 
 
+# ---------------------------------------------------------------------- few output channels, direct
+# A stride-1 convolution with one or a few output channels (a segmentation or density head, a gate)
+# makes GEMMs of one or two rows: im2col then writes and reads C*kh*kw values per output pixel for
+# one or two multiply-adds each, and the input gradient's GEMM writes as many columns before
+# folding them back. These kernels compute such a layer directly, an image plane at a time. The
+# plane is copied once into a zero border, its rows ``pw`` values apart, and the outputs are laid
+# out with the same pitch (the ``pw - OW`` values after each output row are scratch): output
+# ``k = i*pw + j`` then reads the plane at ``k + p*dh*pw + q*dw`` for kernel offset (p, q), so each
+# (output channel, offset) is ONE long vectorized loop over the whole plane. The gradients run the
+# same loops with the roles swapped (the output gradient copied into that pitch, zeros between).
+@_jit
+def _narrow_plane(x, n, c, flat, top, left, pw):
+    """flat[(top + r)*pw + left + s] = x[n, c, r, s] where it fits; zero elsewhere."""
+    h, w = x.shape[2], x.shape[3]
+    rows = (flat.shape[0] // pw) - top
+    flat[:] = 0
+    for r in range(min(h, rows)):
+        line = flat[(top + r) * pw + left : (top + r + 1) * pw]
+        for s in range(min(w, pw - left)):
+            line[s] = x[n, c, r, s]
+
+
+@_jit
+def _narrow_forward(x, w, bias, has_bias, out, flat, acc, dh, dw, top, left, pw):
+    n_, c_ = x.shape[0], x.shape[1]
+    o_, _, kh, kw = w.shape
+    oh, ow = out.shape[2], out.shape[3]
+    size = oh * pw
+    for n in range(n_):
+        acc[:, :] = 0
+        for c in range(c_):
+            _narrow_plane(x, n, c, flat, top, left, pw)
+            for o in range(o_):
+                a = acc[o]
+                for p in range(kh):
+                    for q in range(kw):
+                        wv = w[o, c, p, q]
+                        off = p * dh * pw + q * dw
+                        src = flat[off : off + size]
+                        for k in range(size):
+                            a[k] += wv * src[k]
+        for o in range(o_):
+            add = bias[o] if has_bias else 0
+            for i in range(oh):
+                for j in range(ow):
+                    out[n, o, i, j] = acc[o, i * pw + j] + add
+
+
+@_jit_sums
+def _narrow_backward(x, g, w, gw, need_gw, gx, need_gx, flat, gbuf, dh, dw, top, left, pw):
+    """gw[o, c, p, q] += the sum of g[n, o, i, j] * x[n, c, i + p*dh - top, j + q*dw - left] (float64
+    ``gw``); gx[n, c] = the sum over (o, p, q) of w[o, c, p, q] * g[n, o] spread back where it read."""
+    n_, c_, h, wd = x.shape
+    o_, _, kh, kw = w.shape
+    oh, ow = g.shape[2], g.shape[3]
+    size = oh * pw
+    rows = flat.shape[0] // pw
+    for n in range(n_):
+        gbuf[:, :] = 0
+        for o in range(o_):
+            for i in range(oh):
+                for j in range(ow):
+                    gbuf[o, i * pw + j] = g[n, o, i, j]
+        for c in range(c_):
+            if need_gw:
+                _narrow_plane(x, n, c, flat, top, left, pw)
+                for o in range(o_):
+                    gv = gbuf[o]
+                    for p in range(kh):
+                        for q in range(kw):
+                            off = p * dh * pw + q * dw
+                            src = flat[off : off + size]
+                            total = 0.0
+                            for k in range(size):
+                                total += gv[k] * src[k]
+                            gw[o, c, p, q] += total
+            if need_gx:
+                flat[:] = 0
+                for o in range(o_):
+                    gv = gbuf[o]
+                    for p in range(kh):
+                        for q in range(kw):
+                            wv = w[o, c, p, q]
+                            off = p * dh * pw + q * dw
+                            dst = flat[off : off + size]
+                            for k in range(size):
+                                dst[k] += wv * gv[k]
+                for r in range(h):
+                    for s in range(wd):
+                        inside = r + top < rows and s + left < pw
+                        gx[n, c, r, s] = flat[(r + top) * pw + s + left] if inside else 0
+
+
+def _narrow_scratch(geometry: tuple[int, ...], kernel: tuple[int, int], dtype: Any) -> tuple[np.ndarray, int]:
+    """A flat zero-bordered plane (rows ``pw`` apart, with room for the last offset's overrun) and ``pw``."""
+    dh, dw, _, _, oh, ow = geometry
+    ph, pw = oh + (kernel[0] - 1) * dh, ow + (kernel[1] - 1) * dw
+    return np.empty(ph * pw + (kernel[1] - 1) * dw, dtype=dtype), pw  # host: numba path
+
+
+def narrow_forward(
+    x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, out: np.ndarray, geometry: tuple[int, ...]
+) -> None:
+    """Fill (N, C_out, OH, OW) ``out`` with the stride-1 convolution of ``x`` and ``w`` (+ ``bias``),
+    computed directly; ``geometry`` is (dh, dw, top, left, oh, ow)."""
+    dh, dw, top, left, oh, _ = geometry
+    flat, pw = _narrow_scratch(geometry, w.shape[2:], x.dtype)
+    acc = np.empty((w.shape[0], oh * pw), dtype=x.dtype)  # host: numba path; an image's outputs
+    dummy = np.zeros(1, dtype=x.dtype)  # host: numba path
+    _narrow_forward(x, w, dummy if bias is None else bias, bias is not None, out, flat, acc, dh, dw, top, left, pw)
+
+
+def narrow_backward(
+    x: np.ndarray, g: np.ndarray, w: np.ndarray, gx: np.ndarray | None, need_gw: bool, geometry: tuple[int, ...]
+) -> np.ndarray | None:
+    """Fill ``gx`` (when not None) with the input gradient of the stride-1 convolution; return the
+    weight gradient summed in float64 over these images (None unless ``need_gw``)."""
+    dh, dw, top, left, oh, _ = geometry
+    flat, pw = _narrow_scratch(geometry, w.shape[2:], g.dtype)
+    gbuf = np.empty((w.shape[0], oh * pw), dtype=g.dtype)  # host: numba path; g in the plane's pitch
+    gw = np.zeros(w.shape if need_gw else (1, 1, 1, 1))  # host: numba path
+    target = np.zeros((1, 1, 1, 1), dtype=g.dtype) if gx is None else gx  # host: numba path
+    _narrow_backward(x, g, w, gw, need_gw, target, gx is not None, flat, gbuf, dh, dw, top, left, pw)
+    return gw if need_gw else None
+
+
 # ---------------------------------------------------------------------- batch norm over (C, M) rows
 @_jit_sums
 def _batch_norm_rows(rows, xhat, out, weight, bias, has_w, has_b, eps, mean, var, inv_std):

@@ -28,7 +28,6 @@ import numpy as np
 
 from .. import backend, ops
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
-from ..graph import is_grad_enabled
 from ..tensor import Tensor, note_conv_layout, record_op
 from . import init
 from ._conv_args import _PADDING_MODES as _PADDING_MODES
@@ -193,8 +192,10 @@ def _conv2d(
             raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
         parents = (x, w, b)
     geometry = (st, pads, dil, groups, (oh, ow))
-    # The weight gets no gradient (inference): the Winograd path may reuse its transformed weight.
-    reuse = not (w.requires_grad and is_grad_enabled())
+    # A leaf weight (a layer's parameter) is passed again and again: the Winograd path may reuse its
+    # transformed weight while its bytes are unchanged, with or without a graph being recorded (a
+    # model evaluated without no_grad). A computed weight (weight norm) changes every call.
+    reuse = w.is_leaf
     out, saved = conv2d_forward(x.array, w.array, None if bias is None else parents[2].array, geometry, reuse)
     # channel-major in memory, contiguous in PyTorch: noted, so that view and stride treat it so
     return record_op(note_conv_layout(out), parents, _conv2d_vjp, saved)
