@@ -23,7 +23,6 @@ from .. import backend, gemm, ops
 from ..backend import namespace_of
 from ..devices import to_host
 from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError, ShapeError
-from ..functional import elu as _elu
 from ..functional import gelu as _gelu
 from ..ops import normalize_dim as _dim
 from ..tensor import Tensor, record_op
@@ -210,6 +209,7 @@ def _elu_op(x: Tensor, alpha: float, scale: float, input_scale: float, name: str
         x = ops.astype(x, backend.get_default_dtype())
         d = x.array
     w = d.astype(np.float32) if d.dtype == np.float16 else d
+    w = w.reshape(w.shape or (1,))  # 0-d as 1-d: the in-place steps need arrays, not NumPy scalars
     xp = namespace_of(w)
     neg = xp.clip(w, -np.inf, 0)  # clip, not minimum: NumPy's minimum with a scalar is 3x slower
     if input_scale != 1.0:
@@ -220,7 +220,7 @@ def _elu_op(x: Tensor, alpha: float, scale: float, input_scale: float, name: str
     if scale != 1.0:
         out *= scale
     out += neg
-    return record_op(out.astype(d.dtype, copy=False), (x,), _elu_vjp, (alpha, scale, input_scale))
+    return record_op(out.astype(d.dtype, copy=False).reshape(d.shape), (x,), _elu_vjp, (alpha, scale, input_scale))
 
 
 def _elu_vjp(g, y, args, saved, needs, xp):
@@ -232,6 +232,7 @@ def _elu_vjp(g, y, args, saved, needs, xp):
         nonpos = a <= 0
         return (xp.where(nonpos, g * (xp.exp(x * input_scale) * (input_scale * alpha * scale)), g * scale),)
     w = x.astype(np.float32) if x.dtype == np.float16 else x
+    w = w.reshape(w.shape or (1,))
     m = namespace_of(w)
     e = m.fmin(w, 0)  # fmin: NaN becomes 0 here, so that the NaN row takes the x > 0 factor, as torch's
     if input_scale != 1.0:
@@ -244,7 +245,7 @@ def _elu_vjp(g, y, args, saved, needs, xp):
     nonpos *= -scale
     e += nonpos
     e *= g
-    return (e.astype(g.dtype, copy=False),)
+    return (e.astype(g.dtype, copy=False).reshape(g.shape),)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
@@ -270,11 +271,12 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     if approximate != "none" or dtype not in (np.float16, np.float32):
         return _gelu(x, approximate)
     d = x.array if dtype == np.float32 else x.array.astype(np.float32)
+    d = d.reshape(d.shape or (1,))  # 0-d as 1-d: the in-place steps need arrays, not NumPy scalars
     with np.errstate(invalid="ignore"):  # -inf * Phi(-inf) = -inf * 0: NaN, as torch's, silently
         cdf = _erfc(d * np.float32(-_SQRT1_2))
         cdf *= np.float32(0.5)  # Phi(x) = erfc(-x / sqrt 2) / 2, accurate in both tails
         out = d * cdf
-    return record_op(out.astype(dtype, copy=False), (x,), _gelu_vjp, cdf)
+    return record_op(out.astype(dtype, copy=False).reshape(x.shape), (x,), _gelu_vjp, cdf)
 
 
 _GELU_BETA = 0.7978845608028654  # sqrt(2 / pi)
@@ -285,6 +287,7 @@ def _gelu_tanh(x: Tensor) -> Tensor:
     """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) as one op (float16 computed in float32)."""
     d = x.array
     w = d.astype(np.float32) if d.dtype == np.float16 else d
+    w = w.reshape(w.shape or (1,))  # 0-d as 1-d: the in-place steps need arrays, not NumPy scalars
     xp = namespace_of(w)
     with np.errstate(over="ignore", invalid="ignore"):  # x^3 overflows to inf for huge |x|: tanh saturates
         inner = w * w
@@ -296,7 +299,7 @@ def _gelu_tanh(x: Tensor) -> Tensor:
         out = th + 1
         out *= w
         out *= 0.5
-    return record_op(out.astype(d.dtype, copy=False), (x,), _gelu_tanh_vjp, th)
+    return record_op(out.astype(d.dtype, copy=False).reshape(d.shape), (x,), _gelu_tanh_vjp, th)
 
 
 def _gelu_tanh_vjp(g, y, args, saved, needs, xp):
@@ -306,7 +309,7 @@ def _gelu_tanh_vjp(g, y, args, saved, needs, xp):
         th = ops.tanh((x + x * x * x * _GELU_KAPPA) * _GELU_BETA)
         return (g * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * (_GELU_BETA * (1 + 3 * _GELU_KAPPA * x * x))),)
     th = saved
-    w = x.astype(th.dtype, copy=False)
+    w = x.astype(th.dtype, copy=False).reshape(th.shape)  # 0-d input: saved as 1-d
     with np.errstate(over="ignore", invalid="ignore"):
         inner = w * w
         inner *= 3 * _GELU_KAPPA
@@ -321,7 +324,7 @@ def _gelu_tanh_vjp(g, y, args, saved, needs, xp):
         left *= 0.5
         right += left
         right *= g
-    return (right.astype(g.dtype, copy=False),)
+    return (right.astype(g.dtype, copy=False).reshape(g.shape),)
 
 
 _SQRT1_2 = 0.7071067811865476
@@ -362,7 +365,7 @@ def _gelu_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         cdf = 0.5 * (1.0 + ops.erf(x * _SQRT1_2))
         return (g * (cdf + x * (ops.exp(x * x * -0.5) * _INV_SQRT_2PI)),)
-    x = x.astype(saved.dtype, copy=False)  # float16 input: computed in float32 like the forward
+    x = x.astype(saved.dtype, copy=False).reshape(saved.shape)  # float16 in float32, 0-d as 1-d: as the forward
     with np.errstate(over="ignore", invalid="ignore"):  # x^2 = inf -> pdf 0; at x = inf, 0 * inf: NaN as torch
         pdf = x * x
         pdf *= np.float32(-0.5)
@@ -371,7 +374,7 @@ def _gelu_vjp(g, y, args, saved, needs, xp):
         pdf *= x
         pdf += saved  # d/dx x Phi(x) = Phi(x) + x phi(x)
         pdf *= g
-    return (pdf.astype(g.dtype, copy=False),)
+    return (pdf.astype(g.dtype, copy=False).reshape(g.shape),)
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -451,13 +454,14 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
     if d.dtype.kind != "f":
         return x * ops.sigmoid(x)
     w = d.astype(np.float32) if d.dtype == np.float16 else d
+    w = w.reshape(w.shape or (1,))  # 0-d as 1-d: the in-place steps need arrays, not NumPy scalars
     xp = namespace_of(w)
     with np.errstate(over="ignore", invalid="ignore"):  # e^-x = inf: the limit; -inf / inf: NaN, as torch
         den = xp.negative(w)
         xp.exp(den, out=den)
         den += 1
         out = w / den
-    return record_op(out.astype(d.dtype, copy=False), (x,), _silu_vjp, den)
+    return record_op(out.astype(d.dtype, copy=False).reshape(d.shape), (x,), _silu_vjp, den)
 
 
 def _silu_vjp(g, y, args, saved, needs, xp):
@@ -473,7 +477,7 @@ def _silu_vjp(g, y, args, saved, needs, xp):
         out += 1
         out *= s
         out *= g
-    return (out.astype(g.dtype, copy=False),)
+    return (out.astype(g.dtype, copy=False).reshape(g.shape),)
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
@@ -528,13 +532,14 @@ def logsigmoid(x: Tensor) -> Tensor:
     if d.dtype.kind != "f":
         return -ops.softplus(-x)
     w = d.astype(np.float32) if d.dtype == np.float16 else d
+    w = w.reshape(w.shape or (1,))  # 0-d as 1-d: the in-place steps need arrays, not NumPy scalars
     xp = namespace_of(w)
     tail = xp.abs(w)
     xp.negative(tail, out=tail)
     xp.exp(tail, out=tail)  # e^-|x| in [0, 1]: log1p is fast and exact there
     out = xp.log1p(tail)
     xp.subtract(xp.clip(w, -np.inf, 0), out, out=out)
-    return record_op(out.astype(d.dtype, copy=False), (x,), _logsigmoid_vjp, tail)
+    return record_op(out.astype(d.dtype, copy=False).reshape(d.shape), (x,), _logsigmoid_vjp, tail)
 
 
 def _logsigmoid_vjp(g, y, args, saved, needs, xp):
@@ -542,14 +547,14 @@ def _logsigmoid_vjp(g, y, args, saved, needs, xp):
     x = args[0]
     if xp.differentiable:
         return (g * xp.sigmoid(-x),)
-    w = x.astype(saved.dtype, copy=False)
+    w = x.astype(saved.dtype, copy=False).reshape(saved.shape)
     m = namespace_of(w)
     out = m.negative(w)
     m.clip(out, -np.inf, 0, out=out)
     m.exp(out, out=out)
     out /= saved + 1
     out *= g
-    return (out.astype(g.dtype, copy=False),)
+    return (out.astype(g.dtype, copy=False).reshape(g.shape),)
 
 
 def softsign(input: Tensor) -> Tensor:
@@ -579,6 +584,7 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
     if d.dtype.kind != "f":
         return x * ops.tanh(ops.softplus(x))
     w = d.astype(np.float32) if d.dtype == np.float16 else d
+    w = w.reshape(w.shape or (1,))  # 0-d as 1-d: the in-place steps need arrays, not NumPy scalars
     xp = namespace_of(w)
     th = xp.abs(w)
     xp.negative(th, out=th)
@@ -588,7 +594,7 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
     xp.tanh(th, out=th)
     with np.errstate(invalid="ignore"):  # -inf * tanh(0): NaN, as torch's
         out = w * th
-    return record_op(out.astype(d.dtype, copy=False), (x,), _mish_vjp, th)
+    return record_op(out.astype(d.dtype, copy=False).reshape(d.shape), (x,), _mish_vjp, th)
 
 
 def _mish_vjp(g, y, args, saved, needs, xp):
@@ -596,7 +602,7 @@ def _mish_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         th = ops.tanh(ops.softplus(x))
         return (g * (th + x * xp.sigmoid(x) * (1 - th * th)),)
-    w = x.astype(saved.dtype, copy=False)
+    w = x.astype(saved.dtype, copy=False).reshape(saved.shape)
     m = namespace_of(w)
     with np.errstate(over="ignore", invalid="ignore"):  # e^-x = inf: sigmoid 0; inf * 0 at +-inf: NaN, as torch
         s = m.negative(w)
@@ -609,7 +615,7 @@ def _mish_vjp(g, y, args, saved, needs, xp):
         out *= s
         out += saved
         out *= g
-    return (out.astype(g.dtype, copy=False),)
+    return (out.astype(g.dtype, copy=False).reshape(g.shape),)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
@@ -644,7 +650,7 @@ def _hardswish_vjp(g, y, args, saved, needs, xp):
     # x clamped into [-3, 3] with NaN sent to 3 (fmin/fmax drop NaN), then the slope x / 3 + 1/2
     # strictly inside, 0 at -3 and 1 at 3
     m = namespace_of(a)
-    c = m.fmin(a, 3.0)
+    c = m.fmin(a.reshape(a.shape or (1,)), 3.0)  # 0-d as 1-d: fmax(out=) needs an array
     m.fmax(c, -3.0, out=c)
     inside = (c > -3.0) & (c < 3.0)
     out = c / 3.0
@@ -652,7 +658,7 @@ def _hardswish_vjp(g, y, args, saved, needs, xp):
     out *= inside
     out += c >= 3.0
     out *= g
-    return (out,)
+    return (out.reshape(g.shape),)
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
