@@ -1,12 +1,13 @@
 """Transposed convolution speed against PyTorch, one thread each: ConvTranspose2d layers of a
-conv autoencoder's decoder, a ConvTranspose1d, and a DCGAN-like two-layer decoder, forward alone
+conv autoencoder's decoder, a ConvTranspose1d, ConvTranspose3d layers (a volumetric decoder's
+upsampling), and a DCGAN-like two-layer decoder, forward alone
 (no grad) and forward with backward (input and parameter gradients, loss sum(out^2)).
 
 Peers run in one process on the same data and weights, interleaved slice by slice (the order
 rotating), so a burst of load from other jobs hits both alike; each line is the median over slices
 of CPU time per call (``time.process_time``), and the ratio is downslope's over PyTorch's (<= 1.0:
 downslope is as fast or faster). Outputs and gradients are checked against PyTorch before timing.
-Run: python benchmarks/conv_transpose_speed.py [--quick] [--only ct2d_small,ct2d_mid,ct1d,decoder]
+Run: python benchmarks/conv_transpose_speed.py [--quick] [--only ct2d_small,ct2d_mid,ct1d,ct3d,decoder]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _common import blas_report, parse_args  # noqa: E402
 from conv_speed import check, copy_weights, cpu_model, interleaved, show  # noqa: E402
 
-CASES = ("ct2d_small", "ct2d_mid", "ct1d", "decoder")
+CASES = ("ct2d_small", "ct2d_mid", "ct1d", "ct3d", "decoder")
 
 
 def decoder(nn):  # type: ignore[no-untyped-def]
@@ -114,6 +115,21 @@ def main() -> None:
     if "ct1d" in only:
         layer(
             "ConvT1d(32,16,4,s2) L128 B64", lambda nn: nn.ConvTranspose1d(32, 16, 4, stride=2), (64, 32, 128), slices, 3
+        )
+    if "ct3d" in only:
+        layer(
+            "ConvT3d(32,16,4,s2,p1) 4x8x8->8x16x16 B8",
+            lambda nn: nn.ConvTranspose3d(32, 16, 4, stride=2, padding=1),
+            (8, 32, 4, 8, 8),
+            slices,
+            2,
+        )
+        layer(
+            "ConvT3d(16,8,3,s1,p1) 4x6x6 B8",
+            lambda nn: nn.ConvTranspose3d(16, 8, 3, padding=1),
+            (8, 16, 4, 6, 6),
+            slices,
+            3,
         )
     if "decoder" in only:
         layer("DCGAN-like decoder 64x7x7->1x28x28 B64", decoder, (64, 64, 7, 7), slices, 2)

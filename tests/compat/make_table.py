@@ -113,8 +113,6 @@ DIFFERS: dict[str, str] = {
     "causal) on every path; PyTorch does so on its fused CPU kernel and refuses the pair on its other paths "
     "(a mask that requires grad, dropout, 3-D inputs)",
     "torch.nn.Module.cuda": "moves in place to a GPU through CuPy (downslope[cuda]); a one-line error without one",
-    "torch.nn.Module.register_forward_hook": "with_kwargs=True is refused; always_call is ignored",
-    "torch.nn.Module.register_forward_pre_hook": "with_kwargs=True is refused",
     "torch.nn.Module.register_backward_hook": "PyTorch's deprecated non-full hook; here it is the full backward hook",
     "torch.nn.utils.skip_init": "the module is initialized as usual (cheap on the CPU)",
     "torch.nn.utils.rnn.PackedSequence": "keeps the padded tensor and the lengths; data and batch_sizes are computed "

@@ -198,3 +198,85 @@ def test_input_gradient_alone_takes_the_convolution_kernels_and_matches_torch(ch
     """A frozen weight: the input gradient is the convolution's forward pass (Winograd, depthwise)."""
     arrays, ours, theirs = _fused_case(case, 9, np.float32)
     check_op(ours, theirs, arrays, grad_inputs=[0])
+
+
+# ------------------------------------------------- 3-D: one fused 2-D op of the depth slices, then a fold over depth
+FUSED_CASES_3D = [
+    (3, 3, 4, 1, 3, 2, 1, 1, 1, (3, 4, 3)),
+    (3, 4, 6, 2, 2, (1, 2, 3), 0, 0, 1, (3, 4, 3)),
+    (3, 4, 6, 1, 3, 1, 2, 0, 2, (3, 4, 3)),
+    (3, 2, 3, 1, (2, 3, 1), (3, 1, 2), (1, 0, 0), (2, 0, 1), (1, 2, 1), (3, 3, 4)),  # output padding in depth
+    (3, 3, 3, 3, 3, 2, 2, 1, 1, (2, 3, 3)),  # depthwise
+    (3, 3, 2, 1, 4, 2, 1, 0, 1, (4, 4, 4)),
+    (3, 2, 2, 1, 1, 1, 0, 0, 1, (3, 3, 3)),
+]
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "numpy"])
+@pytest.mark.parametrize("n", [1, 3], ids=["batch1", "batch3"])
+@pytest.mark.parametrize("case", FUSED_CASES_3D, ids=str)
+def test_transposed_3d_convolution_matches_torch_in_float64(check_op: Any, case: tuple, n: int, jit: bool) -> None:
+    from downslope.nn import _jit
+
+    arrays, ours, theirs = _fused_case(case, n, np.float64)
+    with _jit.disabled() if not jit else _nothing():
+        check_op(ours, theirs, arrays)
+        check_op(ours, theirs, [arrays[0][0], *arrays[1:]])  # unbatched
+        check_op(lambda x, w: ours(x, w, None), lambda x, w: theirs(x, w, None), arrays[:2])
+
+
+@pytest.mark.parametrize("case", FUSED_CASES_3D[:4], ids=str)
+def test_transposed_3d_convolution_second_derivatives_match_torch(case: tuple) -> None:
+    arrays, ours, theirs = _fused_case(case, 2, np.float64)
+    grads = []
+    for lib, fn in ((ds, ours), (torch, theirs)):
+        x, w, b = (lib.tensor(a, dtype=lib.float64, requires_grad=True) for a in arrays)
+        y = fn(x, w, b)
+        gx, gw, gb = (torch.autograd.grad if lib is torch else ds.autograd.grad)(
+            (y * y * y).sum(), (x, w, b), create_graph=True
+        )
+        ((gx * gx).sum() + (gw * gw * gw).sum() + (gb * gb).sum()).backward()
+        grads.append([t.grad.detach().cpu().numpy() for t in (x, w, b)])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_transposed_3d_convolution_runs_on_a_device_and_matches_the_host() -> None:
+    arrays, ours, _ = _fused_case(FUSED_CASES_3D[1], 3, np.float32)
+    results = []
+    for device in (None, "strict"):
+        x, w, b = (ds.tensor(a, device=device, requires_grad=True) for a in arrays)
+        y = ours(x, w, b)
+        (y * y).sum().backward()
+        results.append([t.detach().cpu().numpy() for t in (y, x.grad, w.grad, b.grad)])
+        assert str(y.device) == (device or "cpu") and str(x.grad.device) == (device or "cpu")
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_transpose3d_layer_output_size_and_layout_match_torch() -> None:
+    theirs = torch.nn.ConvTranspose3d(4, 6, 3, stride=(2, 3, 1), padding=1, groups=2)
+    ours = nn.ConvTranspose3d(4, 6, 3, stride=(2, 3, 1), padding=1, groups=2)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(5).standard_normal((2, 4, 3, 4, 5)).astype(np.float32)
+    for size in [None, (6, 11, 5), (2, 6, 5, 12, 5)]:
+        want = theirs(torch.tensor(x), output_size=size).detach().numpy()
+        got = ours(ds.tensor(x), output_size=size)
+        assert got.shape == want.shape and got.is_contiguous() and got.stride() == tuple(s // 4 for s in want.strides)
+        np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-5, atol=1e-5)
+    assert ours(ds.tensor(x[0])).shape == tuple(theirs(torch.tensor(x[0])).shape)
+
+
+def test_conv_transpose3d_errors_are_clear() -> None:
+    with pytest.raises(ValueError, match="expected weight of shape"):
+        F.conv_transpose3d(ds.ones(1, 1, 2, 2, 2), ds.ones(1, 1, 2, 2))
+    with pytest.raises(ValueError, match="input has 2 channels"):
+        F.conv_transpose3d(ds.ones(1, 2, 2, 2, 2), ds.ones(1, 1, 2, 2, 2))
+    with pytest.raises(ValueError, match=r"expected bias of shape \(3,\)"):
+        F.conv_transpose3d(ds.ones(1, 1, 2, 2, 2), ds.ones(1, 3, 2, 2, 2), ds.ones(2))
+    with pytest.raises(TypeError, match="does not match weight dtype"):
+        F.conv_transpose3d(ds.ones(1, 1, 2, 2, 2), ds.ones(1, 1, 2, 2, 2, dtype=ds.float64))
+    with pytest.raises(ValueError, match="leaves no output"):
+        F.conv_transpose3d(ds.ones(1, 1, 1, 1, 1), ds.ones(1, 1, 1, 1, 1), padding=(1, 0, 0))
+    with pytest.raises(ValueError, match="output_padding"):
+        F.conv_transpose3d(ds.ones(1, 1, 2, 2, 2), ds.ones(1, 1, 2, 2, 2), output_padding=1)

@@ -57,5 +57,6 @@ def test_global_hook_handle_is_a_context_manager_and_rejects_non_callables() -> 
     assert seen == ["Linear"]
     with pytest.raises(TypeError, match="callable"):
         register_module_forward_pre_hook(42)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="with_kwargs"):
-        register_module_forward_hook(lambda m, a, o: None, with_kwargs=True)
+    with register_module_forward_hook(lambda m, a, kw, o: seen.append(sorted(kw)), with_kwargs=True):
+        ds.nn.Linear(2, 2)(ds.ones(1, 2))
+    assert seen == ["Linear", []]

@@ -241,14 +241,14 @@ def _input_and_weight_gradients(g: Any, x: Any, w: Any, geometry: Any, need_gx: 
 
 
 def _channel_sums(g: Any) -> Any:
-    """The bias gradient: ``g`` summed over all but the channel axis, in float64 (a float32 sum of
-    many gradients that cancel loses digits against PyTorch's), in ``g``'s dtype."""
-    g_t = g.transpose(1, 0, 2, 3)
+    """The bias gradient: ``g`` (N, C, ...) summed over all but the channel axis, in float64 (a
+    float32 sum of many gradients that cancel loses digits against PyTorch's), in ``g``'s dtype."""
+    g_t = g.transpose(1, 0, *range(2, g.ndim))
     jit = _jit.kernels(g) if g_t.flags.c_contiguous else None
     if jit is not None:  # one compiled pass over the channel-major rows (NumPy's float64 sum casts in buffers)
         sums = np.zeros(g.shape[1], dtype=np.float64)  # host: the compiled kernels take host arrays only
         return jit.add_row_sums(g_t.reshape(g.shape[1], -1), sums).astype(g.dtype)
-    return g.sum(axis=(0, 2, 3), dtype=np.float64).astype(g.dtype)
+    return g.sum(axis=(0, *range(2, g.ndim)), dtype=np.float64).astype(g.dtype)
 
 
 def _conv_transpose2d_vjp_recorded(g: Any, args: Any, geometry: Any, out_hw: Any, needs: Any) -> tuple[Any, ...]:
@@ -275,4 +275,77 @@ def _conv_transpose2d_vjp_recorded(g: Any, args: Any, geometry: Any, out_hw: Any
         grads[1] = _conv2d_vjp_recorded(x, (cut, w), exact, (False, True))[1]
     if len(args) > 2 and needs[2]:
         grads[2] = g.sum((0, 2, 3))
+    return tuple(grads)
+
+
+# ------------------------------------------------------------------ the 3-D op's fold over depth
+# A 3-D transposed convolution is run as ONE 2-D transposed convolution of the depth slices (the
+# depth folded into the batch) with the kernel's kd depth planes stacked as output channels, then
+# this fold: the plane of kernel depth ``a`` computed from input depth ``i`` adds into output depth
+# ``i * stride - padding + a * dilation`` (kd strided adds of whole blocks; no zeros inserted).
+
+
+def _depth_ranges(depth: int, out_depth: int, kd: int, sd: int, pd: int, dd: int) -> list[tuple[int, int, int]]:
+    """For each kernel depth ``a``: (first input depth, end input depth, first output depth) of the
+    input depths whose plane ``a`` lands inside the output (an empty range where none does)."""
+    ranges = []
+    for a in range(kd):
+        lo, hi = _valid_range(out_depth, depth, sd, a * dd - pd)
+        ranges.append((lo, hi, lo * sd + a * dd - pd))
+    return ranges
+
+
+def depth_fold_forward(planes: Any, b: Any, fold: Any) -> Any:
+    """``planes`` (N*D, groups*kd*C_out/groups, OH, OW), the 2-D op's output (channels ordered
+    (group, kernel depth, channel)), folded over depth into the (N, C_out, OD, OH, OW) output (plus
+    ``b``, or None), laid out channel-major (C_out, N, OD, OH, OW) in memory as a convolution's."""
+    n, depth, groups, kd, sd, pd, dd, out_depth = fold
+    _, channels, ho, wo = planes.shape
+    c_out_g = channels // (groups * kd)
+    c_out = groups * c_out_g
+    out = _workspace.lend((c_out, n, out_depth, ho, wo), planes.dtype, planes)
+    if b is None:
+        out.fill(0)
+    else:
+        out[...] = b.reshape(c_out, 1, 1, 1, 1)
+    # (groups, kd, C_out / groups, N, D, OH, OW): a view of the 2-D op's channel-major output
+    source = planes.transpose(1, 0, 2, 3).reshape(groups, kd, c_out_g, n, depth, ho, wo)
+    target = out.reshape(groups, c_out_g, n, out_depth, ho, wo)
+    for a, (lo, hi, z0) in enumerate(_depth_ranges(depth, out_depth, kd, sd, pd, dd)):
+        if lo < hi:
+            target[:, :, :, z0 : z0 + sd * (hi - lo - 1) + 1 : sd] += source[:, a, :, :, lo:hi]
+    return out.transpose(1, 0, 2, 3, 4)
+
+
+def _depth_fold_vjp(g, y, args, saved, needs, xp):
+    """The planes' gradient gathers the output gradient back at the depths each plane wrote (zero
+    where it wrote nothing); the bias's sums it over all but the channel axis."""
+    fold = saved
+    n, depth, groups, kd, sd, pd, dd, out_depth = fold
+    grads: list[Any] = [None] * len(args)
+    c_out, ho, wo = g.shape[1], g.shape[3], g.shape[4]
+    c_out_g = c_out // groups
+    ranges = _depth_ranges(depth, out_depth, kd, sd, pd, dd)
+    if needs[0] and xp.differentiable:
+        from .. import ops
+
+        pieces = []
+        for lo, hi, z0 in ranges:  # an empty depth slice padded to D where a plane wrote nothing
+            piece = g[:, :, z0 : z0 + sd * (hi - lo - 1) + 1 : sd] if lo < hi else g[:, :, :0]
+            pieces.append(ops.pad(piece, (0, 0, 0, 0, lo, depth - max(hi, lo))))
+        stacked = ops.reshape(ops.stack(pieces, 0), (kd, n, groups, c_out_g, depth, ho, wo))
+        grads[0] = ops.reshape(ops.permute(stacked, (1, 4, 2, 0, 3, 5, 6)), (n * depth, groups * kd * c_out_g, ho, wo))
+    elif needs[0]:
+        # (groups, kd, C_out / groups, N, D, OH, OW) in memory: the layout the 2-D op's rule reads
+        whole = all(hi - lo == depth for lo, hi, _ in ranges)
+        gathered = (_workspace.lend if whole else _workspace.lend_zeros)(
+            (groups, kd, c_out_g, n, depth, ho, wo), g.dtype, g
+        )
+        source = g.transpose(1, 0, 2, 3, 4).reshape(groups, c_out_g, n, out_depth, ho, wo)
+        for a, (lo, hi, z0) in enumerate(ranges):
+            if lo < hi:
+                gathered[:, a, :, :, lo:hi] = source[:, :, :, z0 : z0 + sd * (hi - lo - 1) + 1 : sd]
+        grads[0] = gathered.reshape(groups * kd * c_out_g, n * depth, ho, wo).transpose(1, 0, 2, 3)
+    if len(args) > 1 and needs[1]:
+        grads[1] = g.sum((0, 2, 3, 4)) if xp.differentiable else _channel_sums(g)
     return tuple(grads)

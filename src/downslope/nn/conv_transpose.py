@@ -7,7 +7,8 @@ the output) and whose gradient rule is a convolution (for the input) and a convo
 gradient (for the weight); see ``_conv_transpose_kernels``. No zeros are inserted between pixels.
 
 The output size is ``(H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``.
-The 1-D ops run the 2-D op on a height-1 image.
+The 1-D ops run the 2-D op on a height-1 image; ``conv_transpose3d`` (``volumetric``) runs it once on
+the depth slices with the kernel's depth planes stacked as output channels, then folds over depth.
 
 Example:
     >>> import downslope as ds
@@ -112,56 +113,6 @@ def _conv_transpose2d(
     )
     # channel-major in memory, contiguous in PyTorch: noted, so that view and stride treat it so
     return record_op(note_conv_layout(out), parents, _conv_transpose2d_vjp, (geometry, out_hw))
-
-
-def _as_direct_conv(
-    x: Tensor, w: Tensor, stride: Any, padding: Any, output_padding: Any, dilation: Any, groups: Any, where: str
-) -> tuple[Tensor, Tensor, tuple[int, ...], int]:
-    """The transposed convolution as a direct one, for any number of spatial dims (``conv_transpose3d``
-    uses it; the 1-D and 2-D ops run the fused op instead): ``stride - 1`` zeros inserted between
-    neighbouring pixels, ``dilation * (k - 1) - padding`` added on every side (cropped where
-    negative, plus ``output_padding`` after), the kernel flipped and its channel axes swapped per
-    group. Returns (that input, that weight, the dilation, groups): a stride-1 unpadded convolution
-    of the two is the transposed convolution, at ``stride**dims`` times the multiply-adds."""
-    n_spatial = x.ndim - 2
-    _check_floating(x, where)
-    if w.ndim != n_spatial + 2:
-        kernel = ", ".join("k" + axis for axis in "dhw"[3 - n_spatial :])
-        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, {kernel}), got {w.shape}")
-    s, p, op, d, groups = _transposed_args(stride, padding, output_padding, dilation, groups, n_spatial, where)
-    c_in, c_out_g, *k = w.shape
-    n, c, *size = x.shape
-    if c != c_in or c_in % groups:
-        raise ShapeError(
-            f"{where}: input has {c} channels but the weight {w.shape} expects {c_in} (divisible by groups={groups})"
-        )
-    # 1. zero insertion between pixels: a unit axis after each spatial axis, padded to the stride
-    if any(si > 1 for si in s):
-        spread = ops.reshape(x, (n, c, *[v for length in size for v in (length, 1)]))
-        widths: list[int] = []
-        for si in reversed(s):
-            widths += [0, si - 1, 0, 0]
-        spread = ops.pad(spread, tuple(widths[:-2]))
-        x = ops.reshape(spread, (n, c, *[length * si for length, si in zip(size, s)]))
-        x = x[(slice(None), slice(None), *[slice(None, (length - 1) * si + 1) for length, si in zip(size, s)])]
-    # 2. full padding, less the convolution's padding (a crop where negative)
-    before = [di * (ki - 1) - pi for di, ki, pi in zip(d, k, p)]
-    after = [b + o for b, o in zip(before, op)]
-    if any(v < 0 for v in before + after):
-        crop = [slice(max(-b, 0), x.shape[2 + i] - max(-a, 0)) for i, (b, a) in enumerate(zip(before, after))]
-        x = x[(slice(None), slice(None), *crop)]
-    if any(v > 0 for v in before + after):
-        pads: list[int] = []
-        for b, a in reversed(list(zip(before, after))):
-            pads += [max(b, 0), max(a, 0)]
-        x = ops.pad(x, tuple(pads))
-    if any(length < di * (ki - 1) + 1 for length, di, ki in zip(x.shape[2:], d, k)):
-        raise ShapeError(f"{where}: padding {p} leaves no output for input {tuple(size)}, weight {w.shape}")
-    # 3. the flipped kernel, in/out channels swapped within each group
-    wt = ops.permute(ops.reshape(w, (groups, c_in // groups, c_out_g, *k)), (0, 2, 1, *range(3, 3 + n_spatial)))
-    wt = ops.reshape(wt, (groups * c_out_g, c_in // groups, *k))
-    wt = wt[(slice(None), slice(None), *[slice(None, None, -1)] * n_spatial)]
-    return x, wt, d, groups
 
 
 def conv_transpose1d(

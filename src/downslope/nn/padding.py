@@ -1,13 +1,16 @@
 """Padding layers with PyTorch's names: ZeroPad, ConstantPad, ReflectionPad, ReplicationPad and
 CircularPad in 1-D (the last dim) and 2-D (the last two dims), each a module around :func:`F.pad`.
 
-``padding`` is one int (every side) or a tuple (left, right) in 1-D, (left, right, top, bottom) in 2-D.
+``padding`` is one int (every side) or a tuple (left, right) in 1-D, (left, right, top, bottom) in 2-D,
+(left, right, top, bottom, front, back) in 3-D; a negative width crops that side, as in PyTorch.
 
 Example:
     >>> import downslope as ds
     >>> from downslope import nn
     >>> nn.ZeroPad2d((1, 0, 0, 2))(ds.ones(1, 1, 2, 2)).shape
     (1, 1, 4, 3)
+    >>> nn.ReflectionPad1d((2, -1))(ds.tensor([[1.0, 2.0, 3.0]]))
+    tensor([[3., 2., 1., 2.]])
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ class _PadNd(Module):
         if isinstance(padding, int) and not isinstance(padding, bool):
             padding = (padding,) * (2 * self._dims)
         padding = tuple(padding)
-        if len(padding) != 2 * self._dims or not all(isinstance(p, int) and p >= 0 for p in padding):
+        # negative widths crop, as PyTorch's modules (and F.pad) do
+        if len(padding) != 2 * self._dims or not all(isinstance(p, int) and not isinstance(p, bool) for p in padding):
             raise ArgumentError(
-                f"{type(self).__name__}: padding must be one non-negative int or {2 * self._dims} of them, got {padding!r}"
+                f"{type(self).__name__}: padding must be one int or {2 * self._dims} of them, got {padding!r}"
             )
         self.padding = padding
         self.value = float(value)  # host: a Python number

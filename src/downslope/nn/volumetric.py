@@ -3,8 +3,9 @@ for input (N, C, D, H, W) or unbatched (C, D, H, W).
 
 They are built on the 2-D kernels: a 3-D convolution is a sum over the kernel's depth offsets of
 2-D convolutions of depth slices (the output depths folded into the batch, so there are ``kd``
-fused conv2d calls, not ``kd * D``); 3-D pooling pools each depth slice in 2-D and then reduces
-over the depth windows. Gradients come from those ops.
+fused conv2d calls, not ``kd * D``); a 3-D transposed convolution is one fused 2-D transposed
+convolution of the depth slices and a fold over depth (see :func:`conv_transpose3d`); 3-D pooling
+pools each depth slice in 2-D and then reduces over the depth windows. Gradients come from those ops.
 
 Example:
     >>> import downslope as ds
@@ -20,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..errors import ArgumentError, ShapeError
-from ..tensor import Tensor
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..tensor import Tensor, note_conv_layout, record_op
 from ._conv_args import (
     _PADDING_MODES,
     _as_tensor,
@@ -30,9 +31,11 @@ from ._conv_args import (
     _check_padding_string,
     _padding_mode,
     _pool_args,
+    _transposed_args,
     _tuple,
 )
-from .conv_transpose import _as_direct_conv, _ConvTransposeNd
+from ._conv_transpose_kernels import _depth_fold_vjp, depth_fold_forward
+from .conv_transpose import _conv_transpose2d, _ConvTransposeNd
 from .convolution import _conv2d, _ConvLayer
 from .module import Module
 from .pooling import _check_non_empty, adaptive_avg_pool2d, avg_pool2d, first_max_last
@@ -281,15 +284,60 @@ def conv_transpose3d(
     groups: int = 1,
     dilation: Any = 1,
 ) -> Tensor:
-    """3-D transposed convolution, as :func:`conv_transpose2d`: zeros inserted between voxels, full
-    padding, then :func:`conv3d` with the kernel flipped and its channel axes swapped per group.
-    Weight (C_in, C_out / groups, kd, kh, kw)."""
+    """3-D transposed convolution, as :func:`conv_transpose2d` (a convolution's input-gradient pass:
+    no zeros inserted). Weight (C_in, C_out / groups, kd, kh, kw), bias (C_out,).
+
+    Run as ONE fused 2-D transposed convolution of the depth slices (the depth folded into the
+    batch) with the kernel's ``kd`` depth planes stacked as output channels, then a fold over depth
+    (each plane adds into the output depths it reaches): the multiply-adds of a direct 3-D op.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.conv_transpose3d(ds.ones(1, 1, 2, 2, 2), ds.ones(1, 1, 2, 2, 2), stride=2).shape
+        (1, 1, 4, 4, 4)
+    """
     where = "conv_transpose3d"
     x, unbatched = _batched(_as_tensor(input, where), 3, where)
-    x, wt, dilation, groups = _as_direct_conv(
-        x, _as_tensor(weight, where), stride, padding, output_padding, dilation, groups, where
+    _check_floating(x, where)
+    w = _as_tensor(weight, where)
+    if w.ndim != 5:
+        raise ShapeError(f"{where}: expected weight of shape (C_in, C_out / groups, kd, kh, kw), got {w.shape}")
+    if w.dtype != x.dtype:
+        raise ArgumentTypeError(f"{where}: input dtype {x.dtype} does not match weight dtype {w.dtype}")
+    s, p, op, d, groups = _transposed_args(stride, padding, output_padding, dilation, groups, 3, where)
+    c_in, c_out_g, kd, kh, kw = w.shape
+    n, c, depth, h, wd = x.shape
+    if c != c_in or c_in % groups:
+        raise ShapeError(
+            f"{where}: input has {c} channels but the weight {w.shape} expects {c_in} (divisible by groups={groups})"
+        )
+    out_size = tuple(
+        (size - 1) * si - 2 * pi + di * (k - 1) + oi + 1
+        for size, si, pi, di, k, oi in zip((depth, h, wd), s, p, d, (kd, kh, kw), op)
     )
-    out = conv3d(x, wt, bias, 1, 0, dilation, groups)
+    if min(out_size) < 1:
+        raise ShapeError(f"{where}: padding {p} leaves no output for input {(depth, h, wd)}, weight {w.shape}")
+    parents: tuple[Tensor, ...] = ()
+    if bias is not None:
+        b = _as_tensor(bias, where)
+        if b.shape != (c_out_g * groups,):
+            raise ShapeError(f"{where}: expected bias of shape ({c_out_g * groups},), got {b.shape}")
+        if b.dtype != x.dtype:
+            raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
+        parents = (b,)
+    # the depth slices as a batch of N*D images, channel-major in memory (C_in, N, D, H, W), the
+    # layout the 2-D op reads without a copy of its own
+    x_cm = ops.permute(ops.permute(x, (1, 0, 2, 3, 4)).contiguous(), (1, 2, 0, 3, 4))
+    slices = ops.reshape(x_cm, (n * depth, c_in, h, wd))
+    # the kernel's depth planes as output channels, (group, depth, channel) within the channels
+    planes_w = ops.permute(ops.reshape(w, (groups, c_in // groups, c_out_g, kd, kh, kw)), (0, 1, 3, 2, 4, 5))
+    planes_w = ops.reshape(planes_w, (c_in, kd * c_out_g, kh, kw))
+    planes = _conv_transpose2d(slices, planes_w, None, s[1:], p[1:], op[1:], d[1:], groups, where)
+    fold = (n, depth, groups, kd, s[0], p[0], d[0], out_size[0])
+    out = depth_fold_forward(planes.array, None if bias is None else parents[0].array, fold)
+    # channel-major in memory, contiguous in PyTorch: noted, so that view and stride treat it so
+    out = record_op(note_conv_layout(out), (planes, *parents), _depth_fold_vjp, fold)
     return ops.squeeze(out, 0) if unbatched else out
 
 

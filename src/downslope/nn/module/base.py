@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 from ... import backend
-from ...errors import ArgumentError, ArgumentTypeError, StateDictError
+from ...errors import ArgumentTypeError, InvalidValueError, StateDictError
 from ...tensor import Tensor, wrap_array
-from .hooks import _NO_HOOKS, RemovableHandle, _attach_backward_hooks, _global_hooks, _identity
+from .hooks import (
+    _NO_HOOKS,
+    FLAG_TABLES,
+    HOOK_TABLES,
+    RemovableHandle,
+    _attach_backward_hooks,
+    _global_flags,
+    _global_hooks,
+    _identity,
+)
 from .parameter import Buffer, Parameter, UninitializedBuffer, is_lazy
 from .state import (
     EXTRA_STATE_KEY,
@@ -68,10 +78,24 @@ def _accept_factory_kwargs(cls: type) -> None:
 
 
 class IncompatibleKeys(NamedTuple):
-    """What :meth:`Module.load_state_dict` could not match (empty lists when strict)."""
+    """What :meth:`Module.load_state_dict` could not match (empty lists when strict), shown as
+    PyTorch's ``_IncompatibleKeys``: ``<All keys matched successfully>`` when both lists are empty.
+
+    Example:
+        >>> IncompatibleKeys([], []), IncompatibleKeys(["bias"], [])
+        (<All keys matched successfully>, _IncompatibleKeys(missing_keys=['bias'], unexpected_keys=[]))
+    """
 
     missing_keys: list[str]
     unexpected_keys: list[str]
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"_IncompatibleKeys(missing_keys={self.missing_keys!r}, unexpected_keys={self.unexpected_keys!r})"
+
+    def __str__(self) -> str:
+        return self.__repr__()
 
 
 def _typename(obj: Any) -> str:
@@ -177,30 +201,93 @@ class Module:
         hooks = self.__dict__.get("_hooks")
         if not hooks and not (_global_hooks["forward_pre"] or _global_hooks["forward"]):
             return self.forward(*args, **kwargs)
-        hooks = hooks or _NO_HOOKS
-        # As PyTorch: the global hooks (register_module_forward_*_hook) run before the module's own.
-        for hook in [*_global_hooks["forward_pre"].values(), *hooks["forward_pre"].values()]:
-            changed = hook(self, args)
-            if changed is not None:
-                args = changed if isinstance(changed, tuple) else (changed,)
-        backward = hooks["backward"] or hooks["backward_pre"]
-        if backward:
-            args = tuple(_identity(a) if isinstance(a, Tensor) and a.requires_grad else a for a in args)
-        output = self.forward(*args, **kwargs)
-        for hook in [*_global_hooks["forward"].values(), *hooks["forward"].values()]:
-            changed = hook(self, args, output)
-            if changed is not None:
-                output = changed
-        if backward:
-            _attach_backward_hooks(self, hooks, args, output)
-        return output
+        return self._call_with_hooks(hooks or _NO_HOOKS, args, kwargs)
+
+    def _call_with_hooks(self, hooks: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The forward between its hooks, in PyTorch's order: the global pre-hooks, then the module's
+        (``with_kwargs`` ones see and may replace the keyword arguments too), the forward, the global
+        forward hooks, then the module's. When anything raises, the ``always_call`` forward hooks
+        that have not run yet run (their own errors only warned about), and the error goes on."""
+        result = None
+        called: set[int] = set()  # the always_call forward hooks already run
+        try:
+            pre_kwargs = hooks["forward_pre_kwargs"]
+            for hook_id, hook in [*_global_hooks["forward_pre"].items(), *hooks["forward_pre"].items()]:
+                if hook_id in pre_kwargs:
+                    changed = hook(self, args, kwargs)
+                    if changed is not None:
+                        if not (isinstance(changed, tuple) and len(changed) == 2):
+                            raise InvalidValueError(
+                                f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                f"but got {changed}."
+                            )
+                        args, kwargs = changed
+                else:
+                    changed = hook(self, args)
+                    if changed is not None:
+                        args = changed if isinstance(changed, tuple) else (changed,)
+            backward = hooks["backward"] or hooks["backward_pre"]
+            if backward:
+                args = tuple(_identity(a) if isinstance(a, Tensor) and a.requires_grad else a for a in args)
+            result = self.forward(*args, **kwargs)
+            if _global_hooks["forward"] or hooks["forward"]:
+                with_kwargs, always = hooks["forward_kwargs"], hooks["forward_always"]
+                global_kwargs, global_always = _global_flags["forward_kwargs"], _global_flags["forward_always"]
+                for hook_id, hook in [*_global_hooks["forward"].items(), *hooks["forward"].items()]:
+                    if hook_id in always or hook_id in global_always:
+                        called.add(hook_id)
+                    if hook_id in with_kwargs or hook_id in global_kwargs:
+                        changed = hook(self, args, kwargs, result)
+                    else:
+                        changed = hook(self, args, result)
+                    if changed is not None:
+                        result = changed
+            if backward:
+                _attach_backward_hooks(self, hooks, args, result)
+            return result
+        except Exception:
+            self._call_always_called_hooks(hooks, args, kwargs, result, called)
+            raise
+
+    def _call_always_called_hooks(
+        self, hooks: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any], result: Any, called: set[int]
+    ) -> None:
+        """After an error in a call: the ``always_call`` forward hooks not yet run, global ones first
+        (PyTorch passes those no kwargs here, even when registered with_kwargs), each one's own error
+        a warning."""
+        for hook_id, hook in list(_global_hooks["forward"].items()):
+            if hook_id in _global_flags["forward_always"] and hook_id not in called:
+                try:
+                    changed = hook(self, args, result)
+                    if changed is not None:
+                        result = changed
+                except Exception as e:
+                    warnings.warn(
+                        "global module forward hook with ``always_call=True`` raised an exception that was "
+                        f"silenced as another error was raised in forward: {e}",
+                        stacklevel=3,
+                    )
+        for hook_id, hook in list(hooks["forward"].items()):
+            if hook_id in hooks["forward_always"] and hook_id not in called:
+                try:
+                    if hook_id in hooks["forward_kwargs"]:
+                        changed = hook(self, args, kwargs, result)
+                    else:
+                        changed = hook(self, args, result)
+                    if changed is not None:
+                        result = changed
+                except Exception as e:
+                    warnings.warn(
+                        "module forward hook with ``always_call=True`` raised an exception that was "
+                        f"silenced as another error was raised in forward: {e}",
+                        stacklevel=3,
+                    )
 
     def _hook_table(self, kind: str) -> OrderedDict[int, Any]:
         # made on first use: a module never hooked keeps the fast call path (no "_hooks" entry)
         hooks = self.__dict__.get("_hooks")
         if hooks is None:
-            hooks = {"forward_pre": OrderedDict(), "forward": OrderedDict(), "backward": OrderedDict(),
-                     "backward_pre": OrderedDict()}  # fmt: skip
+            hooks = {kind: OrderedDict() for kind in HOOK_TABLES + FLAG_TABLES}
             object.__setattr__(self, "_hooks", hooks)
         table: OrderedDict[int, Any] = hooks[kind]
         return table
@@ -223,12 +310,30 @@ class Module:
     def _backward_pre_hooks(self) -> OrderedDict[int, Any]:
         return self._hook_table("backward_pre")
 
-    def _add_hook(self, kind: str, hook: Callable[..., Any], prepend: bool) -> RemovableHandle:
+    # hook id -> True for the hooks registered with_kwargs=True / always_call=True (PyTorch's tables)
+    @property
+    def _forward_pre_hooks_with_kwargs(self) -> OrderedDict[int, Any]:
+        return self._hook_table("forward_pre_kwargs")
+
+    @property
+    def _forward_hooks_with_kwargs(self) -> OrderedDict[int, Any]:
+        return self._hook_table("forward_kwargs")
+
+    @property
+    def _forward_hooks_always_called(self) -> OrderedDict[int, Any]:
+        return self._hook_table("forward_always")
+
+    def _add_hook(
+        self, kind: str, hook: Callable[..., Any], prepend: bool, flags: tuple[str, ...] = ()
+    ) -> RemovableHandle:
         if not callable(hook):
             raise ArgumentTypeError(f"{type(self).__name__}.register_{kind}_hook: expected a callable, got {hook!r}")
         table = self._hook_table(kind)
-        handle = RemovableHandle(table)
+        extra = {"forward_pre": ("forward_pre_kwargs",), "forward": ("forward_kwargs", "forward_always")}.get(kind, ())
+        handle = RemovableHandle(table, tuple(self._hook_table(f) for f in extra))
         table[handle.id] = hook
+        for flag in flags:
+            self._hook_table(flag)[handle.id] = True
         if prepend:
             table.move_to_end(handle.id, last=False)
         return handle
@@ -237,6 +342,8 @@ class Module:
         self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
     ) -> RemovableHandle:
         """Call ``hook(module, args)`` before every forward; a non-None result replaces the positional args.
+        With ``with_kwargs=True``: ``hook(module, args, kwargs)``, returning None or ``(args, kwargs)``
+        to replace both. ``prepend=True`` runs it before the hooks already registered.
 
         Example:
             >>> import downslope as ds
@@ -246,9 +353,7 @@ class Module:
             >>> layer(ds.tensor([1.0])), handle.remove(), layer(ds.tensor([1.0]))
             (tensor([2.]), None, tensor([1.]))
         """
-        if with_kwargs:
-            raise ArgumentError("register_forward_pre_hook: with_kwargs=True is not supported")
-        return self._add_hook("forward_pre", hook, prepend)
+        return self._add_hook("forward_pre", hook, prepend, ("forward_pre_kwargs",) if with_kwargs else ())
 
     def register_forward_hook(
         self,
@@ -260,6 +365,9 @@ class Module:
     ) -> RemovableHandle:
         """Call ``hook(module, args, output)`` after every forward (e.g. to record activations); a
         non-None result replaces the output. Returns a handle whose ``remove()`` unregisters it.
+        With ``with_kwargs=True``: ``hook(module, args, kwargs, output)``. With ``always_call=True``
+        the hook also runs when the forward (or an earlier hook) raised, with ``output`` None if the
+        forward gave none; its own error is then a warning and the first error goes on.
 
         Example:
             >>> import downslope as ds
@@ -270,9 +378,8 @@ class Module:
             >>> _ = model(ds.randn(4, 3)); seen
             [(4, 2)]
         """
-        if with_kwargs:
-            raise ArgumentError("register_forward_hook: with_kwargs=True is not supported")
-        return self._add_hook("forward", hook, prepend)
+        flags = (("forward_kwargs",) if with_kwargs else ()) + (("forward_always",) if always_call else ())
+        return self._add_hook("forward", hook, prepend, flags)
 
     def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
         """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to the
@@ -390,7 +497,7 @@ class Module:
             ...         sd[prefix + "weight"] = sd.pop(prefix + "w")
             >>> _ = lin.register_load_state_dict_pre_hook(rename)
             >>> lin.load_state_dict({"w": ds.ones(1, 2), "bias": ds.zeros(1)})
-            IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+            <All keys matched successfully>
         """
         return self._register_load_state_dict_pre_hook(hook, with_module=True)
 
@@ -415,7 +522,7 @@ class Module:
             >>> lin = nn.Linear(2, 1)
             >>> _ = lin.register_load_state_dict_post_hook(lambda m, keys: keys.missing_keys.clear())
             >>> lin.load_state_dict({"weight": lin.weight.detach()})
-            IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+            <All keys matched successfully>
         """
         return self._add_state_hook("load_post", hook, "register_load_state_dict_post_hook")
 
@@ -1046,7 +1153,7 @@ class Module:
             >>> from downslope import nn
             >>> a, b = nn.Linear(2, 2), nn.Linear(2, 2)
             >>> b.load_state_dict(a.state_dict())
-            IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+            <All keys matched successfully>
             >>> bool((a.weight.array == b.weight.array).all())
             True
         """

@@ -78,13 +78,16 @@ class RemovableHandle:
 
     _next_id = 0
 
-    def __init__(self, hooks: dict[int, Any]) -> None:
+    def __init__(self, hooks: dict[int, Any], extra: tuple[dict[int, Any], ...] = ()) -> None:
         self._hooks = hooks
+        self._extra = extra  # the tables of the hook's flags (with_kwargs, always_call), emptied with it
         self.id = RemovableHandle._next_id
         RemovableHandle._next_id += 1
 
     def remove(self) -> None:
         self._hooks.pop(self.id, None)
+        for table in self._extra:
+            table.pop(self.id, None)
 
     def __enter__(self) -> RemovableHandle:
         return self
@@ -95,16 +98,25 @@ class RemovableHandle:
 
 # The hooks every module's call runs, before its own (``register_module_forward_*_hook``).
 _global_hooks: dict[str, OrderedDict[int, Any]] = {"forward_pre": OrderedDict(), "forward": OrderedDict()}
-_NO_HOOKS: dict[str, Any] = {"forward_pre": {}, "forward": {}, "backward": {}, "backward_pre": {}}
+# The ids of the global forward hooks registered with_kwargs=True / always_call=True (apart from the
+# tables above, which the module call's fast path reads).
+_global_flags: dict[str, dict[int, bool]] = {"forward_kwargs": {}, "forward_always": {}}
+# A module's hook tables (made on its first hook) and their flag tables: hook id -> True for the
+# pre-hooks and forward hooks registered with_kwargs=True, the forward hooks with always_call=True.
+HOOK_TABLES = ("forward_pre", "forward", "backward", "backward_pre")
+FLAG_TABLES = ("forward_pre_kwargs", "forward_kwargs", "forward_always")
+_NO_HOOKS: dict[str, Any] = {kind: {} for kind in HOOK_TABLES + FLAG_TABLES}
 
 
-def _add_global_hook(kind: str, hook: Callable[..., Any]) -> RemovableHandle:
+def _add_global_hook(kind: str, hook: Callable[..., Any], flags: tuple[str, ...] = ()) -> RemovableHandle:
     if not callable(hook):
         from ...errors import ArgumentTypeError
 
         raise ArgumentTypeError(f"register_module_{kind}_hook: expected a callable, got {hook!r}")
-    handle = RemovableHandle(_global_hooks[kind])
+    handle = RemovableHandle(_global_hooks[kind], tuple(_global_flags[f] for f in flags))
     _global_hooks[kind][handle.id] = hook
+    for flag in flags:
+        _global_flags[flag][handle.id] = True
     return handle
 
 
@@ -129,8 +141,11 @@ def register_module_forward_hook(
 ) -> RemovableHandle:
     """Call ``hook(module, args, output)`` after the forward of every module (``torch.nn.modules.module.
     register_module_forward_hook``), before the module's own forward hooks; a non-None result
-    replaces the output. Returns a handle whose ``remove()`` unregisters it. ``with_kwargs=True`` is
-    not supported; ``always_call`` is accepted (a hook runs when forward returns).
+    replaces the output. Returns a handle whose ``remove()`` unregisters it. ``with_kwargs=True``
+    passes the forward's keyword arguments too: ``hook(module, args, kwargs, output)``;
+    ``always_call=True`` runs the hook even when the forward (or a hook) raised, as PyTorch does
+    (then called as ``hook(module, args, None)`` when the forward gave no output, its own exception
+    turned into a warning, and the first exception raised again).
 
     Example:
         >>> import downslope as ds
@@ -140,8 +155,5 @@ def register_module_forward_hook(
         >>> seen
         ['Linear', 'ReLU', 'Sequential']
     """
-    if with_kwargs:
-        from ...errors import ArgumentError
-
-        raise ArgumentError("register_module_forward_hook: with_kwargs=True is not supported")
-    return _add_global_hook("forward", hook)
+    flags = (("forward_kwargs",) if with_kwargs else ()) + (("forward_always",) if always_call else ())
+    return _add_global_hook("forward", hook, flags)

@@ -409,7 +409,7 @@ def load_with_hooks(
         >>> a, b = nn.Linear(1, 1), nn.Linear(1, 1)
         >>> _ = b.register_load_state_dict_post_hook(lambda m, keys: None)
         >>> load_with_hooks(b, a.state_dict(), True, False, False, "load")
-        IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+        <All keys matched successfully>
     """
     from collections import OrderedDict
 
