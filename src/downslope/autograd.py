@@ -26,7 +26,7 @@ import numpy as np
 
 from .backend import namespace_of
 from .devices import is_array, like, to_host
-from .errors import ArgumentError, StateError
+from .errors import ArgumentError, InvalidValueError, StateError
 from .graph import (
     ArrayRules,
     NodeState,
@@ -329,7 +329,9 @@ def _run_backward(
         grads[id(r)] = g if id(r) not in grads else grads[id(r)] + g
     capture_ids = None if capture is None else {id(t) for t in capture}
     captured: dict[int, Any] = {}
-    owned: set[int] = set()  # arrays already handed to a .grad, so a second holder gets a copy
+    # arrays already handed to a .grad, so a second holder gets a copy; the root gradients may be
+    # the caller's own arrays (_check_root_grad), so a .grad gets a copy of those too
+    owned: set[int] = _root_ids(root_grads)
 
     previous_mode = _mode.enabled
     _mode.enabled = create_graph
@@ -663,6 +665,11 @@ def _tensor_api() -> tuple[Any, Any]:
     return Tensor, wrap_array
 
 
+def _root_ids(root_grads: Sequence[Any]) -> set[int]:
+    """The ids of the arrays of ``root_grads`` (arrays or tensors), for _accumulate_grad's ``owned``."""
+    return {id(g.array) if hasattr(g, "array") else id(g) for g in root_grads}
+
+
 def _check_root_grad(output: Tensor, gradient: Any) -> Any:
     Tensor = _tensor_api()[0]
     if not output.requires_grad:
@@ -680,6 +687,11 @@ def _check_root_grad(output: Tensor, gradient: Any) -> Any:
     g = like(gradient.array if isinstance(gradient, Tensor) else gradient, output.array)
     if g.shape != output.shape:
         raise StateError(f"backward(): gradient has shape {g.shape} but the output has shape {output.shape}")
+    # The caller's array itself where it is a plain one, as torch (no copy of a whole output-sized
+    # array per backward): no rule writes into its g, and _run_backward counts it as owned, so a
+    # leaf whose gradient it is gets a copy; a view, a read-only or a strided array is copied here.
+    if g.dtype == output.array.dtype and g.flags.c_contiguous and g.flags.writeable and g.base is None:
+        return g
     return g.astype(output.array.dtype)  # a copy (astype copies by default)
 
 
@@ -726,7 +738,7 @@ def backward(
                     _run_backward(roots, seeds, retain_graph, False, capture=None)
                     return
                 captured = _run_backward(roots, seeds, retain_graph, False, capture=list(inputs))
-                owned_: set[int] = set()
+                owned_: set[int] = _root_ids(seeds)
                 for t in inputs:
                     if id(t) in captured:
                         _accumulate_grad(t, captured[id(t)], False, owned_, Tensor, wrap_array)
@@ -745,7 +757,7 @@ def backward(
         )
     if inputs is not None:
         captured = _run_backward([root], [g], retain_graph or create_graph, create_graph, capture=list(inputs))
-        owned: set[int] = set()
+        owned: set[int] = _root_ids([g])
         for t in inputs:
             if id(t) in captured:
                 _accumulate_grad(t, captured[id(t)], create_graph, owned, Tensor, wrap_array)
@@ -1033,7 +1045,7 @@ def _function_vjp(g, y, args, saved, needs, xp):
     if len(grads) > n_args and all(extra is None for extra in grads[n_args:]):
         grads = grads[:n_args]  # torch accepts trailing Nones beyond the forward's arguments
     if len(grads) != n_args:
-        raise ArgumentError(
+        raise InvalidValueError(
             f"{cls.__name__}.backward returned {len(grads)} gradient(s); expected one per forward argument "
             f"({n_args}), with None for arguments that need none"
         )

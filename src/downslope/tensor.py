@@ -858,6 +858,8 @@ class Tensor:
                     )
             if self.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8)
                 min, max = (_ops._checked_scalar(v, self.array.dtype, "clamp_") for v in (min, max))
+        else:  # a number past float16's (float32's) range is refused, as torch
+            min, max = (_ops._checked_scalar(v, self.array.dtype, "clamp_") for v in (min, max))
         if not _records(self, min, max):
             if min is None and max is None:
                 raise ArgumentError("clamp_: at least one of min and max must be given")
@@ -879,7 +881,7 @@ class Tensor:
         if not _records(self, value):
             _check_writable(self, "fill_")
             data = _data_of(value)
-            if self.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8)
+            if self.array.dtype.kind in "iuf":  # torch's checked conversion (-1 is 255 in uint8, 1e10 no float16)
                 data = _ops._checked_scalar(data, self.array.dtype, "fill_")
             self.array[...] = data
             _bump(self)
@@ -913,7 +915,7 @@ class Tensor:
         if not _records(self, value):
             _check_writable(self, "masked_fill_")
             data = _data_of(value)
-            if self.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8)
+            if self.array.dtype.kind in "iuf":  # torch's checked conversion (-1 is 255 in uint8, 1e10 no float16)
                 data = _ops._checked_scalar(data, self.array.dtype, "masked_fill_")
             try:
                 np.copyto(self.array, data, where=np.broadcast_to(m, self.shape), casting="unsafe")
@@ -1003,7 +1005,7 @@ class Tensor:
         with _no_grad():
             result = op(self)
         if keep_kind and not _torch_can_cast(result.array.dtype, self.array.dtype):
-            raise ArgumentTypeError(
+            raise DTypeError(
                 f"{name}: result type {result.array.dtype} can't be cast to the desired output type {self.array.dtype} "
                 "(an in-place op keeps the tensor's dtype)"
             )
@@ -1842,12 +1844,12 @@ class Tensor:
     def allclose(
         self, other: Any, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8, equal_nan: builtins.bool = False
     ) -> builtins.bool:
-        return builtins.bool(np.allclose(self.array, _data_of(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+        return _ops.allclose(self, other, rtol, atol, equal_nan)  # two tensors of one dtype, as torch
 
     def isclose(
         self, other: Any, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8, equal_nan: builtins.bool = False
     ) -> Tensor:
-        return wrap_array(np.isclose(self.array, _data_of(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+        return _ops.isclose(self, other, rtol, atol, equal_nan)  # two tensors of one dtype, as torch
 
     def isnan(self) -> Tensor:
         return wrap_array(np.isnan(self.array))
@@ -2504,7 +2506,7 @@ def _inplace_ufunc(
             else:
                 _bump(t)
                 return t
-        raise ArgumentTypeError(
+        raise DTypeError(
             f"{name}: result type {result} can't be cast to the desired output type {arr.dtype} "
             "(an in-place op keeps the tensor's dtype)"
         ) from None
@@ -2577,7 +2579,7 @@ def _inplace_bitwise(t: Tensor, ufunc: Any, other: Any, name: str) -> Tensor:
                 raise
             ufunc(arr, value, out=arr, casting="unsafe")  # uint8 |= int8: torch casts within a category
     except TypeError:
-        raise ArgumentTypeError(
+        raise DTypeError(
             f"{name}: result type {np.result_type(arr, value)} can't be cast to the desired output type {arr.dtype} "
             "(an in-place op keeps the tensor's dtype)"
         ) from None
@@ -2606,7 +2608,7 @@ def _inplace_unary(t: Tensor, ufunc: Any, op: Callable[..., Tensor], name: str, 
         with _no_grad():
             result = op(t)  # its dtype is torch's result type: floor of ints stays int, sqrt is float
         if not _torch_can_cast(result.array.dtype, arr.dtype):
-            raise ArgumentTypeError(
+            raise DTypeError(
                 f"{name}: result type {result.array.dtype} can't be cast to the desired output type {arr.dtype} "
                 "(an in-place op keeps the tensor's dtype)"
             )
@@ -2751,7 +2753,7 @@ def _check_result(t: Tensor, result: Tensor, name: str) -> None:
             "(an in-place op cannot change the shape)"
         )
     if not _torch_can_cast(result.array.dtype, t.array.dtype) and name != "copy_":
-        raise ArgumentTypeError(
+        raise DTypeError(
             f"{name}: result type {result.array.dtype} can't be cast to the desired output type {t.array.dtype} "
             "(an in-place op keeps the tensor's dtype)"
         )
@@ -2778,6 +2780,16 @@ def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], 
     index_put / copy, which rebases the base), and ``t`` becomes a fresh view of the new base, so
     both histories describe their values (PyTorch's CopySlices does the same job).
     """
+    view = t
+    while _is_view_in_graph(view):  # an output of split/chunk/unbind, or a view of one: refused, as torch
+        mark = getattr(view, "_multi_view", None)  # set by ops.rearrange._multi_output_views
+        if mark is not None:
+            raise StateError(
+                f"{mark} is a view and is being modified inplace. This view is the output of a function that "
+                "returns multiple views. Such functions do not allow the output views to be modified inplace. "
+                "You should replace the inplace operation by an out-of-place one."
+            )
+        view = view._parents[0]
     base = t._parents[0]
     if base._vjp is None and base.requires_grad:
         raise StateError(
@@ -2995,6 +3007,7 @@ def _made(arr: np.ndarray, requires_grad: bool, device: Any, where: str) -> Tens
 
 def _filled(shape: Any, value: Any, dtype: Any, requires_grad: bool, device: Any, where: str) -> Tensor:
     """A factory's constant result (zeros, ones, full), made directly on the device asked for."""
+    value = _ops._checked_scalar(value, np.dtype(dtype), where)  # as torch: 1e10 into float16 is refused
     if device is None:
         device = _default_factory_device()  # ds.set_default_device; None when it is the CPU
     if device is None:

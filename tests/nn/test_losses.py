@@ -39,7 +39,7 @@ def compare(
     ref = ref_fn(*theirs, *const)
     assert out.shape == tuple(ref.shape)
     assert out.dtype == inputs[0].dtype
-    assert_close(out.numpy(), ref.detach().numpy(), out.dtype, "loss value")
+    assert_close(out.detach().numpy(), ref.detach().numpy(), out.dtype, "loss value")
     proj = rng(9).standard_normal(out.shape).astype(out.dtype)
     (out * ds.tensor(proj, dtype=out.dtype)).sum().backward()
     (ref * torch.tensor(proj)).sum().backward()
@@ -133,7 +133,7 @@ def test_bce_with_logits_matches_torch_with_pos_weight_and_weight(assert_close: 
 def test_bce_with_logits_extreme_logits_are_exact() -> None:
     x = ds.tensor([1000.0, -1000.0, 1000.0, -1000.0], requires_grad=True)
     loss = F.binary_cross_entropy_with_logits(x, ds.tensor([1.0, 0.0, 0.0, 1.0]), reduction="none")
-    np.testing.assert_array_equal(loss.numpy(), [0.0, 0.0, 1000.0, 1000.0])
+    np.testing.assert_array_equal(loss.detach().numpy(), [0.0, 0.0, 1000.0, 1000.0])
     loss.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0, -1.0])  # type: ignore[union-attr]
 
@@ -187,7 +187,7 @@ def test_cross_entropy_with_probabilities_matches_torch(
 def test_cross_entropy_is_stable_for_huge_logits() -> None:
     x = ds.tensor([[1e4, 0.0, -1e4], [0.0, 1e4, 0.0]], requires_grad=True)
     loss = F.cross_entropy(x, ds.tensor([2, 1]), reduction="none")
-    np.testing.assert_allclose(loss.numpy(), [2e4, 0.0])
+    np.testing.assert_allclose(loss.detach().numpy(), [2e4, 0.0])
     loss.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[1, 0, -1], [0, 0, 0]], atol=1e-6)  # type: ignore[union-attr]
 
@@ -215,7 +215,7 @@ def test_cross_entropy_double_backward_matches_torch(assert_close: Any) -> None:
         TF.cross_entropy(theirs, torch.tensor(t), torch.tensor(w), label_smoothing=0.1), [theirs], create_graph=True
     )
     (tg * tg).sum().backward()
-    assert_close(g.numpy(), tg.detach().numpy(), np.float64, "first derivative")
+    assert_close(g.detach().numpy(), tg.detach().numpy(), np.float64, "first derivative")
     assert_close(ours.grad.numpy(), theirs.grad.numpy(), np.float64, "second derivative")  # type: ignore[union-attr]
 
 
@@ -232,7 +232,7 @@ def test_cross_entropy_fused_common_case_matches_torch_to_second_order(assert_cl
         TF.cross_entropy(theirs, torch.tensor(t), reduction=reduction), [theirs], create_graph=True
     )
     (tg * tg).sum().backward()
-    assert_close(g.numpy(), tg.detach().numpy(), np.float64, "first derivative")
+    assert_close(g.detach().numpy(), tg.detach().numpy(), np.float64, "first derivative")
     assert_close(ours.grad.numpy(), theirs.grad.numpy(), np.float64, "second derivative")  # type: ignore[union-attr]
     ds.gradcheck(lambda a: F.cross_entropy(a, ds.tensor(t), reduction=reduction), [ds.randn(6, 4)])
 
@@ -379,7 +379,7 @@ def test_float64_target_does_not_promote_a_float32_loss() -> None:
 def test_mse_second_derivative_through_fused_rule() -> None:
     x = ds.tensor([1.0, 2.0, 4.0], requires_grad=True)
     (g,) = ds.autograd.grad(F.mse_loss(x, ds.zeros(3)), [x], create_graph=True)
-    np.testing.assert_allclose(g.numpy(), 2 * x.numpy() / 3, rtol=1e-6)
+    np.testing.assert_allclose(g.detach().numpy(), 2 * x.detach().numpy() / 3, rtol=1e-6)
     g.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), np.full(3, 2 / 3), rtol=1e-6)  # type: ignore[union-attr]
 
@@ -442,7 +442,7 @@ def test_empty_batch_gives_what_torch_gives(ours: Any, ref: Any, reduction: str)
     out = ours(xo, ds.tensor(t), reduction=reduction)
     expected = ref(torch.tensor(x), torch.tensor(t), reduction=reduction).numpy()
     assert out.shape == expected.shape
-    np.testing.assert_array_equal(out.numpy(), expected)  # NaN equals NaN here
+    np.testing.assert_array_equal(out.detach().numpy(), expected)  # NaN equals NaN here
     out.sum().backward()
     assert xo.grad is not None and xo.grad.shape == (0, 3)
 
@@ -571,7 +571,7 @@ def test_ctc_loss_matches_torch(reduction: str, flat_targets: bool) -> None:
     dx = ds.tensor(x, requires_grad=True)
     got = F.ctc_loss(dx.log_softmax(2), ds.tensor(tg), ds.tensor(input_lengths), ds.tensor(target_lengths),
                      reduction=reduction)  # fmt: skip
-    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-5)
     (want.sum() if reduction == "none" else want).backward()
     (got.sum() if reduction == "none" else got).backward()
     np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-6)
@@ -586,7 +586,9 @@ def test_ctc_loss_on_log_probs_directly_and_impossible_alignments_match_torch() 
         want = TF.ctc_loss(t_lp, torch.tensor(targets), torch.tensor(in_len), torch.tensor(tg_len), reduction="none",
                            zero_infinity=zero_infinity)  # fmt: skip
         got = nn.CTCLoss(reduction="none", zero_infinity=zero_infinity)(d_lp, targets, in_len, tg_len)
-        np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-5)  # inf where 4 steps cannot hold 1_1_1
+        np.testing.assert_allclose(
+            got.detach().numpy(), want.detach().numpy(), rtol=1e-5
+        )  # inf where 4 steps cannot hold 1_1_1
         if zero_infinity:
             want.sum().backward()
             got.sum().backward()
@@ -602,12 +604,12 @@ def test_adaptive_log_softmax_matches_torch() -> None:
     x = _arr((6, 8), 3)
     y = np.array([0, 3, 5, 8, 9, 6])
     got, want = ours(ds.tensor(x), ds.tensor(y)), theirs(torch.tensor(x), torch.tensor(y))
-    np.testing.assert_allclose(got.output.numpy(), want.output.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.output.detach().numpy(), want.output.detach().numpy(), rtol=1e-5, atol=1e-6)
     got.loss.backward()
     want.loss.backward()
     for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
-    np.testing.assert_allclose(ours.log_prob(ds.tensor(x)).numpy(), theirs.log_prob(torch.tensor(x)).detach().numpy(),
+    np.testing.assert_allclose(ours.log_prob(ds.tensor(x)).detach().numpy(), theirs.log_prob(torch.tensor(x)).detach().numpy(),
                                rtol=1e-5, atol=1e-6)  # fmt: skip
     assert ours.predict(ds.tensor(x)).tolist() == theirs.predict(torch.tensor(x)).tolist()
     with pytest.raises(ValueError, match="cutoffs"):
@@ -631,7 +633,7 @@ def test_cross_entropy_on_a_device_gives_the_cpus_values_and_gradients(kwargs: A
         loss = F.cross_entropy(x, ds.tensor(target, device=device), **kwargs)
         assert str(loss.device) == device
         loss.sum().backward()
-        out[device] = (loss.cpu().numpy(), x.grad.cpu().numpy())  # type: ignore[union-attr]
+        out[device] = (loss.detach().cpu().numpy(), x.grad.cpu().numpy())  # type: ignore[union-attr]
     np.testing.assert_allclose(out["strict"][0], out["cpu"][0], rtol=1e-6)
     np.testing.assert_allclose(out["strict"][1], out["cpu"][1], rtol=1e-6, atol=1e-7)
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import as_array
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError
 from ..tensor import Tensor, record_op, wrap_array
 from .operands import _check_broadcast, _elementwise, _int_exponent, _lift, _lift_float, _pair, _pair_float
 from .pointwise import astype, where
@@ -42,11 +42,11 @@ def _check_sub(a: Any, b: Any) -> None:
     name numpy, or it would compute)."""
     if _boolean(a) or _boolean(b):
         if _boolean(a) and _boolean(b):
-            raise ArgumentTypeError(
+            raise DTypeError(
                 "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
                 "`logical_xor()` operator instead."
             )
-        raise ArgumentTypeError(
+        raise DTypeError(
             "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a "
             "mask, use the `~` or `logical_not()` operator instead."
         )
@@ -61,7 +61,7 @@ def _refuse_boolean(name: str, a: Tensor, b: Tensor) -> None:
     """Refuse an integer-only op (floor division, remainder, shifts) whose operands are both boolean:
     torch has no boolean kernel for it, where NumPy would compute in int8."""
     if a.array.dtype.kind == "b" and b.array.dtype.kind == "b":
-        raise ArgumentTypeError(f"{name}: not implemented for 'Bool' (both operands are boolean)")
+        raise DTypeError(f"{name}: not implemented for 'Bool' (both operands are boolean)")
 
 
 def _times_alpha(b: Any, alpha: Any, a: Any) -> Any:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..backend import namespace_of
 from ..devices import like
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentTypeError, DTypeError
 from ..tensor import Tensor, wrap_array
 from .operands import _data_of_index, _lift
 
@@ -41,12 +41,59 @@ def equal(a: Any, b: Any) -> bool:
     return _lift(a).equal(b)
 
 
+# torch's names of dtypes, for the messages that quote torch
+_TORCH_DTYPE_NAMES = {
+    "float32": "Float",
+    "float64": "Double",
+    "float16": "Half",
+    "int64": "Long",
+    "int32": "Int",
+    "int16": "Short",
+    "int8": "Char",
+    "uint8": "Byte",
+    "bool": "Bool",
+    "complex64": "ComplexFloat",
+    "complex128": "ComplexDouble",
+}
+
+
+def _close_operands(a: Any, b: Any) -> tuple[Any, Any]:
+    """The arrays isclose/allclose compare. Two tensors must have one dtype, as in torch (which does
+    not promote here: isclose(int tensor, float tensor) raises "Long did not match Float"); a number
+    is compared as it is."""
+    x = _lift(a)
+    if isinstance(b, Tensor) and b.array.dtype != x.array.dtype:
+        mine, theirs = x.array.dtype.name, b.array.dtype.name
+        raise DTypeError(
+            f"isclose/allclose: {_TORCH_DTYPE_NAMES.get(mine, mine)} did not match {_TORCH_DTYPE_NAMES.get(theirs, theirs)} "
+            f"(the tensors have dtypes {mine} and {theirs}; cast one with .to(other.dtype))"
+        )
+    return x.array, b.array if isinstance(b, Tensor) else b
+
+
 def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
-    return _lift(a).allclose(b, rtol, atol, equal_nan)
+    """Whether every element of ``a`` is within ``atol + rtol * |b|`` of ``b``'s (torch.allclose): two
+    tensors of one dtype.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.allclose(ds.tensor([1.0, 2.0]), ds.tensor([1.0, 2.0 + 1e-7]))
+        True
+    """
+    x, y = _close_operands(a, b)
+    return bool(np.allclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan))  # host: a Python answer, as torch
 
 
 def isclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
-    return _lift(a).isclose(b, rtol, atol, equal_nan)
+    """Elementwise ``|a - b| <= atol + rtol * |b|`` (torch.isclose): two tensors of one dtype.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.isclose(ds.tensor([1.0, 2.0]), ds.tensor([1.0, 2.1]))
+        tensor([ True, False], dtype=bool)
+    """
+    x, y = _close_operands(a, b)
+    return wrap_array(np.isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def isnan(x: Any) -> Tensor:

@@ -5,13 +5,14 @@ pairs promoted (PyTorch's int/float category rule), dims and axes checked.
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any
 
 import numpy as np
 
 from .. import backend
 from ..devices import device_of, is_array, to_device
-from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, wrap_array
 
 _builtin_max = builtins.max
@@ -39,7 +40,11 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
         raise ArgumentTypeError(f"cannot combine a tensor with {type(x).__name__} of dtype {arr.dtype}")
     if like is not None and like.array.dtype.kind == "f":
         if arr.dtype != like.array.dtype:
-            arr = arr.astype(like.array.dtype)
+            if like.array.dtype.itemsize == 2:  # past float16's range is inf, as torch (which does not warn)
+                with np.errstate(over="ignore"):
+                    arr = arr.astype(like.array.dtype)
+            else:
+                arr = arr.astype(like.array.dtype)
     elif like is not None and type(x) is int and like.array.dtype.kind in "iu":
         # a Python int takes an integer tensor's dtype, as in PyTorch (int8 * 100 stays int8, wrapping)
         arr = arr.astype(like.array.dtype)
@@ -192,11 +197,18 @@ def _int_exponent(value: int, dtype: Any) -> int:
         3
     """
     if value < 0:
-        raise ArgumentError("pow: Integers to negative integer powers are not allowed (make the base a float tensor)")
+        raise InvalidValueError(
+            "pow: Integers to negative integer powers are not allowed (make the base a float tensor)"
+        )
     top = np.iinfo(np.int64 if dtype.kind == "b" else dtype).max
     if value > top:
         raise ArgumentError(f"pow: value {value} cannot be converted to {dtype} without overflow")
     return value
+
+
+# The largest finite float16 and float32, by itemsize; the ops whose float writes torch leaves unchecked.
+_FLOAT_MAX = {2: float(np.finfo(np.float16).max), 4: float(np.finfo(np.float32).max)}  # host: constants
+_UNCHECKED_FLOAT_WRITES = frozenset({"__setitem__", "where"})
 
 
 def _checked_scalar(value: Any, dtype: Any, op: str) -> Any:
@@ -204,19 +216,29 @@ def _checked_scalar(value: Any, dtype: Any, op: str) -> Any:
     bound), converted as torch's checked conversion does: into an unsigned dtype an int in
     [-max, max] (negatives wrap: -1 is 255 in uint8), into a signed one an int in its range, a float
     into an integer dtype truncated toward zero when it lies in the dtype's range; anything else is
-    refused. Other values (tensors, arrays, floating and boolean dtypes) pass as they are.
+    refused. Into float16 or float32 a finite number past the dtype's largest is refused too (torch:
+    "value cannot be converted to type c10::Half without overflow"), where NumPy would write inf;
+    inf and NaN pass. ``t[i] = v`` and where() take any number, as in torch. Other values
+    (tensors, arrays, float64 and boolean dtypes) pass as they are.
 
     Example:
         >>> import numpy as np
         >>> _checked_scalar(-1, np.dtype(np.uint8), "fill_")
         255
     """
-    if dtype.kind not in "iu" or (type(value) is not int and type(value) is not float):
+    if type(value) is not int and type(value) is not float:
+        return value
+    if dtype.kind == "f":
+        if dtype.itemsize < 8 and op not in _UNCHECKED_FLOAT_WRITES and abs(value) > _FLOAT_MAX[dtype.itemsize]:
+            if value == value and abs(value) != math.inf:  # inf and NaN pass
+                raise InvalidValueError(f"{op}: value {value!r} cannot be converted to {dtype} without overflow")
+        return value
+    if dtype.kind not in "iu":
         return value
     info = np.iinfo(dtype)
     low = -int(info.max) if dtype.kind == "u" and type(value) is int else int(info.min)
     if not low <= value <= int(info.max):  # a NaN fails the test too
-        raise ArgumentError(f"{op}: value {value!r} cannot be converted to {dtype} without overflow")
+        raise InvalidValueError(f"{op}: value {value!r} cannot be converted to {dtype} without overflow")
     return int(_wrapped_int(int(value), dtype))
 
 

@@ -36,7 +36,8 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
         return x
     out = record_op(x.array.astype(target), (x,), _astype_vjp, x.array.dtype)
     if out.requires_grad and target.kind != "f":
-        out.requires_grad, out._vjp, out._parents, out._needs = False, None, (), None
+        out._vjp, out._parents, out._needs = None, (), None  # a leaf first: only a leaf's flag may be cleared
+        out.requires_grad = False
     return out
 
 
@@ -261,9 +262,8 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
             x = _lift_float(x)
         elif kind == "b" and any(not isinstance(v, (bool, np.bool_)) for v in bounds):
             x = wrap_array(x.array.astype(np.int64))
-        if x.array.dtype.kind in "iu":  # torch's checked conversion: -1 is 255 for uint8, 300 is refused
-            dtype = x.array.dtype
-            min, max = (None if v is None else _checked_scalar(v, dtype, "clamp") for v in (min, max))
+    # torch's checked conversion of a number: -1 is 255 for uint8, 300 is refused, so is 1e10 for float16
+    min, max = (None if v is None else _checked_scalar(v, x.array.dtype, "clamp") for v in (min, max))
     return record_op(np.clip(x.array, min, max).astype(x.array.dtype, copy=False), (x,), _clip_vjp, (min, max))
 
 

@@ -177,7 +177,20 @@ def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ..
             raise ShapeError(f"split: sizes {sizes} add up to {_builtin_sum(sizes)}, but dim {d} has size {n}")
         bounds = [0] + list(np.cumsum(sizes))
     lead = (slice(None),) * d
-    return tuple(getitem(x, lead + (slice(int(a), int(b)),)) for a, b in zip(bounds[:-1], bounds[1:]))
+    pieces = tuple(getitem(x, lead + (slice(int(a), int(b)),)) for a, b in zip(bounds[:-1], bounds[1:]))
+    return _multi_output_views(
+        pieces, "Split" if isinstance(split_size_or_sections, (int, np.integer)) else "SplitWithSizes"
+    )
+
+
+def _multi_output_views(pieces: tuple[Tensor, ...], op: str) -> tuple[Tensor, ...]:
+    """``pieces`` marked as the outputs of one multi-view op (split, chunk, unbind) when recorded (the
+    input requires grad): torch refuses an in-place op on them, or on a view of one, since its history
+    would have to rewrite the other outputs' too (checked in tensor._inplace_on_view)."""
+    for i, piece in enumerate(pieces):
+        if piece._vjp is not None:  # a Tensor takes attributes (its __dict__), as torch tensors do
+            setattr(piece, "_multi_view", f"Output {i} of {op}")  # noqa: B010
+    return pieces
 
 
 def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
@@ -207,7 +220,7 @@ def unbind(x: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """The slices along ``dim``, with that dim removed."""
     x = _lift(x)
     d = _dim(dim, x.ndim, "unbind")
-    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+    return _multi_output_views(tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d])), "Unbind")
 
 
 def tile(x: Any, dims: Any) -> Tensor:

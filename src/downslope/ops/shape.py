@@ -23,7 +23,7 @@ from ..tensor import (
     relayout_if_unshared,
     wrap_array,
 )
-from .operands import _builtin_any, _builtin_max, _dim, _lift, _norm_axes, result_dtype
+from .operands import _builtin_all, _builtin_any, _builtin_max, _dim, _lift, _norm_axes, result_dtype
 from .pointwise import astype, clone
 
 
@@ -287,6 +287,9 @@ def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None
         raise ArgumentTypeError("concatenate: expected a non-empty sequence of tensors")
     a = axis if dim is None else dim
     ts = _common_dtype([_lift(t) for t in tensors])
+    legacy = [t.shape == (0,) for t in ts]
+    if _builtin_any(legacy) and not _builtin_all(legacy):
+        return _concatenate_skipping_empty(ts, legacy, a)
     a = _dim(a, ts[0].ndim, "concatenate")
     try:
         out = np.concatenate([t.array for t in ts], axis=a)
@@ -300,6 +303,30 @@ def _concatenate_vjp(g, y, args, saved, needs, xp):
     a, bounds = saved
     lead = (slice(None),) * a
     return tuple(g[lead + (slice(bounds[i], bounds[i + 1]),)] if needs[i] else None for i in range(len(args)))
+
+
+def _concatenate_skipping_empty(ts: list[Tensor], legacy: list[bool], a: int) -> Tensor:
+    """torch.cat's rule for legacy empty tensors: a 1-d tensor of size 0 joins tensors of any shape by
+    being left out (its dtype still takes part in the result's, and its gradient is empty)."""
+    kept = [t for t, skip in zip(ts, legacy) if not skip]
+    a = _dim(a, kept[0].ndim, "concatenate")
+    try:
+        out = np.concatenate([t.array for t in kept], axis=a)
+    except ValueError:
+        raise ShapeError(f"concatenate: shapes {[t.shape for t in kept]} do not match except along axis {a}") from None
+    sizes = [0 if skip else t.shape[a] for t, skip in zip(ts, legacy)]
+    bounds = tuple(itertools.accumulate(sizes, initial=0))
+    return record_op(out, tuple(ts), _concatenate_skipping_vjp, (a, bounds, tuple(legacy)))
+
+
+def _concatenate_skipping_vjp(g, y, args, saved, needs, xp):
+    a, bounds, legacy = saved
+    lead = (slice(None),) * a
+    empty = xp.reshape(g, (-1,))[:0]  # a skipped empty's gradient: its shape (0,)
+    return tuple(
+        None if not needs[i] else empty if legacy[i] else g[lead + (slice(bounds[i], bounds[i + 1]),)]
+        for i in range(len(args))
+    )
 
 
 cat = concatenate
@@ -327,6 +354,7 @@ def _stack_vjp(g, y, args, saved, needs, xp):
 # the op was recorded does not invalidate them (autograd._check_versions).
 for _rule in (_reshape_vjp, _permute_vjp, _broadcast_to_vjp, _sum_to_vjp, _concatenate_vjp, _stack_vjp):
     _rule.reads_inputs = False  # type: ignore[attr-defined]
+_concatenate_skipping_vjp.reads_inputs = False  # type: ignore[attr-defined]
 
 
 def t(x: Any) -> Tensor:

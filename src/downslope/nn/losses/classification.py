@@ -227,12 +227,13 @@ def _cross_entropy_plain(x: Tensor, t: np.ndarray, reduction: str) -> Tensor:
     d = x.array
     xp = namespace_of(d)
     rows = xp.arange(d.shape[0])
-    shifted = d - d.max(axis=1, keepdims=True)
-    probs = np.exp(shifted)
+    probs = d - d.max(axis=1, keepdims=True)  # shifted: the largest exponential is exactly 1, as torch
+    picked = probs[rows, t].sum(dtype=np.float64)
+    np.exp(probs, out=probs)  # in place: the shifted logits are not needed past the targets' picks
     total = probs.sum(axis=1, keepdims=True)
-    s = np.log(total).sum(dtype=np.float64) - shifted[rows, t].sum(dtype=np.float64)
+    s = np.log(total).sum(dtype=np.float64) - picked
     scale = 1.0 / d.shape[0] if reduction == "mean" else 1.0
-    probs /= total  # softmax, kept for the gradient
+    probs *= np.divide(1, total, out=total)  # softmax, kept for the gradient
     return record_op(xp.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (probs, rows, t, scale))
 
 
@@ -283,7 +284,7 @@ def _cross_entropy_indices(
     probs = np.exp(shifted)
     total = probs.sum(axis=1, keepdims=True)
     log_total = np.log(total)[:, 0]  # log p_c = shifted_c - log_total: no full log-softmax array needed
-    probs /= total  # softmax, kept for the gradient
+    probs *= np.divide(1, total, out=total)  # softmax, kept for the gradient
     valid = t != ignore_index
     all_valid = is_host(valid) and bool(valid.all())  # host: host arrays only; a device is always masked
     t_safe = t if all_valid else np.where(valid, t, 0)
