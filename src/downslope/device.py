@@ -476,7 +476,9 @@ class _Cpu:
         return cpu_amp
 
 
-class _Mps:
+class _Mps(types.ModuleType):
+    """``torch.backends.mps``: no Metal backend here."""
+
     @staticmethod
     def is_available() -> bool:
         return False
@@ -486,7 +488,7 @@ class _Mps:
         return False
 
 
-class _Cudnn:
+class _Cudnn(types.ModuleType):
     """Settings ported code writes (``torch.backends.cudnn.deterministic = True``); they change nothing."""
 
     enabled = False
@@ -541,7 +543,9 @@ class _CudaMatmul:
     allow_bf16_reduced_precision_reduction = True
 
 
-class _BackendsCuda:
+class _BackendsCuda(types.ModuleType):
+    """``torch.backends.cuda``: the ``matmul`` flags, and whether CUDA support is built."""
+
     matmul = _CudaMatmul()
 
     @staticmethod
@@ -550,13 +554,14 @@ class _BackendsCuda:
         return cuda.is_available()
 
 
-class _Backends:
+class _Backends(types.ModuleType):
     """``ds.backends``: ``mps.is_available()``, ``cuda.matmul`` and ``cudnn`` flags, for ported code; the flags
-    are kept and change nothing."""
+    are kept and change nothing. Like PyTorch's, each is a module: ``import downslope.backends.cudnn`` and
+    ``from downslope.backends import cudnn`` work (see :func:`_register_backends`)."""
 
-    mps = _Mps()
-    cudnn = _Cudnn()
-    cuda = _BackendsCuda()
+    mps = _Mps("downslope.backends.mps")
+    cudnn = _Cudnn("downslope.backends.cudnn")
+    cuda = _BackendsCuda("downslope.backends.cuda")
 
 
 _PRECISIONS = ("highest", "high", "medium")
@@ -578,4 +583,21 @@ def get_float32_matmul_precision() -> str:
 cuda = _Cuda()
 cpu = _Cpu()
 accelerator = _Accelerator()
-backends = _Backends()
+backends = _Backends("downslope.backends")
+
+
+def _register_backends() -> None:
+    """Enter ``backends`` and its parts in ``sys.modules`` as the modules they stand for, so that the
+    import statements of code written for ``torch.backends`` find them (the objects stay the ones
+    ``ds.backends`` holds: a flag set through either name is the same flag)."""
+    import importlib.machinery
+    import sys
+
+    backends.__path__ = []  # a package: its parts import as submodules
+    for module in (backends, backends.mps, backends.cudnn, backends.cuda):
+        is_package = module is backends
+        module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None, is_package=is_package)
+        sys.modules.setdefault(module.__name__, module)
+
+
+_register_backends()

@@ -59,9 +59,16 @@ def var(
         wide = var(ops.astype(x, np.float64), dim, keepdim=keepdim, axis=axis, keepdims=keepdims, correction=corr)
         return ops.astype(wide, x.dtype)
     n = math.prod(x.shape[i] for i in axes) if x.ndim else 1
-    centered = x - ops.mean(x, axis=axes, keepdims=True)
+    # The corrected two-pass formula, sum(d^2) - sum(d)^2 / n with d = x - mean: the mean is rounded
+    # to x's precision, which far from zero (1e4 + noise of 1e-2 in float32) shifts every deviation
+    # by up to half an ulp of the mean, and the second term takes that shift's square back off. The
+    # variance of x - c is that of x for any constant c, so the mean is held constant for the
+    # gradient: no backward through it (and a constant row gives exactly 0).
     keep = bool(keepdim or keepdims)  # host: Python flags
-    return ops.sum(centered * centered, axis=axes, keepdims=keep) / max(n - corr, 0)
+    d = x - ops.mean(x.detach(), axis=axes, keepdims=True)
+    s1 = ops.sum(d, axis=axes, keepdims=keep)
+    ss = ops.sum(d * d, axis=axes, keepdims=keep) - s1 * s1 / max(n, 1)
+    return ops.maximum(ss, 0.0) / max(n - corr, 0)  # rounding must not make a square sum negative
 
 
 def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:

@@ -23,6 +23,8 @@ def save(tree: Any) -> tuple[str, bytes]:
     arrays: dict[str, np.ndarray] = {}
 
     def strip(x: Any) -> Any:
+        if isinstance(x, ds.Tensor):
+            x = x.detach().numpy()  # what a JSON + .npz checkpoint keeps of a Tensor
         if isinstance(x, np.ndarray):
             key = f"a{len(arrays)}"
             arrays[key] = x
@@ -111,7 +113,7 @@ def _roundtrip(make_opt: Any, make_sched: Any, skip_bias: bool = False, first: i
     opt = make_opt(params)
     sched = make_sched(opt) if make_sched else None
     _train(opt, sched, params, first, 0, skip_bias)
-    snapshot = [p.numpy().copy() for p in params]
+    snapshot = [p.detach().numpy().copy() for p in params]
     text, blob = save({"opt": opt.state_dict(), "sched": sched.state_dict() if sched else None})
     _train(opt, sched, params, second, first, skip_bias)
 
@@ -124,7 +126,9 @@ def _roundtrip(make_opt: Any, make_sched: Any, skip_bias: bool = False, first: i
         sched2.load_state_dict(state["sched"])
     _train(opt2, sched2, resumed, second, first, skip_bias)
     for i, (a, b) in enumerate(zip(params, resumed)):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=f"parameter {i} differs after resuming")
+        np.testing.assert_array_equal(
+            a.detach().numpy(), b.detach().numpy(), err_msg=f"parameter {i} differs after resuming"
+        )
     if sched is not None:
         assert sched.get_last_lr() == sched2.get_last_lr()
 
@@ -179,7 +183,7 @@ def test_lbfgs_resumes_bit_identically() -> None:
         params = _params()
         opt = optim.LBFGS(params, **kwargs)
         run(opt, params, 2)
-        snapshot = [p.numpy().copy() for p in params]
+        snapshot = [p.detach().numpy().copy() for p in params]
         text, blob = save(opt.state_dict())
         run(opt, params, 2)
         resumed = _params(snapshot)
@@ -187,7 +191,7 @@ def test_lbfgs_resumes_bit_identically() -> None:
         opt2.load_state_dict(load(text, blob))
         run(opt2, resumed, 2)
         for a, b in zip(params, resumed):
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 def test_state_dict_refers_to_parameters_by_position() -> None:
@@ -200,9 +204,9 @@ def test_state_dict_refers_to_parameters_by_position() -> None:
     assert sd["state"][3]["step"] == 2
     assert sd["state"][2]["exp_avg"].shape == (6, 2)
     # copies, not views: training on does not change a saved state
-    before = sd["state"][0]["exp_avg"].copy()
+    before = sd["state"][0]["exp_avg"].clone()
     _train(opt, None, params, 1, 2, False)
-    np.testing.assert_array_equal(sd["state"][0]["exp_avg"], before)
+    np.testing.assert_array_equal(sd["state"][0]["exp_avg"].numpy(), before.numpy())
 
 
 def test_load_refuses_a_mismatched_state() -> None:
@@ -264,7 +268,7 @@ def test_loading_an_earlier_state_forgets_later_state(make: Any) -> None:
     the trial (momentum buffers, AMSGrad's running max) must not leak into the real run."""
     params = _params()
     opt = make(params)
-    start = [p.numpy().copy() for p in params]
+    start = [p.detach().numpy().copy() for p in params]
     saved = load(*save(opt.state_dict()))
     _train(opt, None, params, 5, 0, False)  # the trial
     for p, s in zip(params, start):
@@ -274,7 +278,7 @@ def test_loading_an_earlier_state_forgets_later_state(make: Any) -> None:
     fresh_params = _params()
     _train(make(fresh_params), None, fresh_params, 6, 0, False)
     for a, b in zip(params, fresh_params):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 # ---------------------------------------------------------------------- PyTorch's layout
@@ -327,7 +331,8 @@ def test_a_torch_optimizers_state_dict_resumes_the_same_run(name, kwargs):
     sd = topt.state_dict()
     converted = {
         "state": {
-            k: {n: v.numpy() if hasattr(v, "numpy") else v for n, v in e.items()} for k, e in sd["state"].items()
+            k: {n: v.detach().numpy() if hasattr(v, "numpy") else v for n, v in e.items()}
+            for k, e in sd["state"].items()
         },
         "param_groups": sd["param_groups"],
     }
@@ -407,7 +412,7 @@ def test_state_values_are_tensors_sharing_the_optimizers_buffers_as_torch() -> N
     for key in ("exp_avg", "exp_avg_sq"):
         value = opt.state[ours][key]
         assert isinstance(value, ds.Tensor) and value.shape == ours.shape and not value.requires_grad
-        np.testing.assert_allclose(value.numpy(), topt.state[theirs][key].numpy(), rtol=1e-12)
+        np.testing.assert_allclose(value.detach().numpy(), topt.state[theirs][key].detach().numpy(), rtol=1e-12)
     assert opt.state[ours]["step"] == int(topt.state[theirs]["step"]) == 2
     snapshot = opt.state[ours]["exp_avg"].clone()  # an independent copy, as in torch
     # torch code resets moments in place: the next steps must use the reset state in both libraries
@@ -415,20 +420,27 @@ def test_state_values_are_tensors_sharing_the_optimizers_buffers_as_torch() -> N
     topt.state[theirs]["exp_avg"].zero_()
     opt.state[ours]["exp_avg_sq"].mul_(0.5)
     topt.state[theirs]["exp_avg_sq"].mul_(0.5)
-    assert np.abs(snapshot.numpy()).max() > 0 and np.abs(opt.state[ours]["exp_avg"].numpy()).max() == 0
+    assert (
+        np.abs(snapshot.detach().numpy()).max() > 0 and np.abs(opt.state[ours]["exp_avg"].detach().numpy()).max() == 0
+    )
     _adam_steps(ours, theirs, opt, topt, 2)
     np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(opt.state[ours]["exp_avg"].numpy(), topt.state[theirs]["exp_avg"].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        opt.state[ours]["exp_avg"].detach().numpy(), topt.state[theirs]["exp_avg"].detach().numpy(), rtol=1e-12
+    )
 
 
-def test_state_dict_still_holds_host_array_copies_with_the_bucket_count() -> None:
+def test_state_dict_holds_host_tensor_copies_and_the_count_apart() -> None:
     w = ds.ones(3, requires_grad=True)
     opt = optim.SGD([w], lr=0.1, momentum=0.9)
     (w * w).sum().backward()
     opt.step()
-    entry = opt.state_dict()["state"][0]
-    assert type(entry["momentum_buffer"]) is np.ndarray and entry["count"] == 1
-    entry["momentum_buffer"][:] = 7.0  # a copy: the optimizer is unchanged
+    sd = opt.state_dict()
+    entry = sd["state"][0]
+    assert sorted(entry) == ["momentum_buffer"]  # PyTorch's SGD state: no step count
+    assert isinstance(entry["momentum_buffer"], ds.Tensor) and type(entry["momentum_buffer"].array) is np.ndarray
+    assert sd["counts"] == {0: 1}
+    entry["momentum_buffer"].fill_(7.0)  # a copy: the optimizer is unchanged
     assert opt.state[w]["momentum_buffer"].tolist() == [2.0, 2.0, 2.0]
     assert "count" not in opt.state[w]
 
@@ -440,4 +452,6 @@ def test_a_torch_state_dict_with_bfloat16_moments_loads() -> None:
     sd = topt.state_dict()
     sd["state"][0] = {k: (v.bfloat16() if k.startswith("exp") else v) for k, v in sd["state"][0].items()}
     opt.load_state_dict(sd)
-    np.testing.assert_array_equal(opt.state[ours]["exp_avg"].numpy(), sd["state"][0]["exp_avg"].double().numpy())
+    np.testing.assert_array_equal(
+        opt.state[ours]["exp_avg"].detach().numpy(), sd["state"][0]["exp_avg"].double().detach().numpy()
+    )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 from ..autograd import enable_grad
 from ..devices import device_of, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError
+from ..tensor import wrap_array
 from . import transforms as T
 from .buckets import state_slots
 from .optimizer import Optimizer, OptimizerOptions, check_betas, check_nonnegative
@@ -275,7 +276,7 @@ class NAdam(_AdamBase):
         for _, b, j in self._positions():
             mu = self._product_of(b, j)
             if mu is not None:
-                out[b.params[j]]["mu_product"] = mu
+                out[b.params[j]]["mu_product"] = wrap_array(mu)
         return out
 
     def state_dict(self) -> dict[str, Any]:
@@ -283,7 +284,7 @@ class NAdam(_AdamBase):
         for pos, (_, b, j) in enumerate(self._positions()):
             mu = self._product_of(b, j)
             if pos in saved["state"] and mu is not None:
-                saved["state"][pos]["mu_product"] = to_host(mu).copy()
+                saved["state"][pos]["mu_product"] = wrap_array(to_host(mu).copy())
         return saved
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
+from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -35,7 +36,7 @@ from ..devices import device_of, is_array, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, wrap_array
 from .buckets import FlatBucket, state_slots
-from .transforms import GradientTransformation, clip_to_max_norm_
+from .transforms import GradientTransformation, clip_to_max_norm_, identity
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -153,6 +154,11 @@ class Optimizer:
     their chain in ``_make_transform``; the chain reads live hyperparameters with
     ``transforms.from_group``. A user chain is wrapped with :meth:`from_transform`.
 
+    A subclass written PyTorch's way (``super().__init__(params, defaults)`` and its own ``step()``
+    over ``self.param_groups`` and ``self.state``, no transform) works as in PyTorch: its
+    parameters stay where they are, ``state`` is a ``defaultdict(dict)`` keyed by parameter that
+    its step fills in, and ``state_dict``/``load_state_dict`` use PyTorch's format.
+
     Example:
         >>> import downslope as ds
         >>> from downslope import optim
@@ -189,6 +195,17 @@ class Optimizer:
         self.clip_value = None if clip_value is None else float(clip_value)  # host: see above
         self.error_if_nonfinite = bool(options.get("error_if_nonfinite", False))  # host: see above
         self.flat = bool(options.get("flat", True))  # host: see above
+        # PyTorch's way to write an optimizer: a subclass with its own ``step()`` over
+        # ``self.param_groups`` and ``self.state`` and no transform. Its parameters stay where they
+        # are (no flat buffers) and its state is the dict it fills in itself.
+        self._torch_style = (
+            transform is None
+            and type(self)._make_transform is Optimizer._make_transform
+            and type(self).step is not Optimizer.step
+        )
+        self._torch_state: defaultdict[Any, dict[Any, Any]] = defaultdict(dict)
+        if self._torch_style:
+            transform = identity()  # never applied: the subclass's step() does the update
         self._transform = transform if transform is not None else self._make_transform()
         if not isinstance(self._transform, GradientTransformation):
             raise ArgumentTypeError(
@@ -291,6 +308,8 @@ class Optimizer:
         self._buckets.append(self._make_buckets(params))
 
     def _make_buckets(self, params: list[Tensor]) -> list[FlatBucket]:
+        if self._torch_style:
+            return []  # the subclass's step() updates the parameters where they are
         if not self.flat:
             return [FlatBucket([p], self._transform) for p in params]
         by_dtype: dict[str, list[Tensor]] = {}
@@ -341,6 +360,8 @@ class Optimizer:
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()``'s loss if a closure is given."""
+        if self._torch_style:
+            raise NotImplementedError(f"{type(self).__name__}.step: a subclass written PyTorch's way defines step()")
         loss = None
         if closure is not None:
             with enable_grad():
@@ -417,8 +438,12 @@ class Optimizer:
         """Each parameter's state, as ``torch.optim.Optimizer.state``: ``opt.state[w]["exp_avg"]`` is a
         Tensor shaped like ``w`` sharing the optimizer's own buffer, so writing into it
         (``opt.state[w]["exp_avg"].zero_()``) changes the state the next step uses; ``"step"`` is
-        the parameter's step count (an int). Each access builds a fresh dict of fresh views: assigning
-        a key of it changes nothing (write into the tensor instead). :meth:`state_dict` gives copies.
+        the parameter's step count (a float32 0-d Tensor, as PyTorch's, except in SGD, which keeps
+        none). Each access builds a fresh dict of fresh views: assigning a key of it changes nothing
+        (write into the tensor instead). :meth:`state_dict` gives copies.
+
+        In a subclass written PyTorch's way (its own ``step()``, no transform) it is PyTorch's
+        ``defaultdict(dict)`` keyed by parameter, which that ``step()`` fills in.
 
         Example:
             >>> import downslope as ds
@@ -428,17 +453,40 @@ class Optimizer:
             >>> opt.state[w]["momentum_buffer"].zero_().tolist(), opt.state[w]["momentum_buffer"].tolist()
             ([0.0, 0.0], [0.0, 0.0])
         """
+        if self._torch_style:
+            return self._torch_state
         out: dict[Tensor, dict[str, Any]] = {}
         layouts = self._layouts()
         for gi, b, j in self._positions():
             entry = self._param_state(b, j, self._names(layouts[gi]), copy=False)
-            del entry["count"]  # the bucket's own counter: state_dict keeps it, PyTorch's state has no such key
-            out[b.params[j]] = {k: wrap_array(v) if is_array(v) else v for k, v in entry.items()}
+            out[b.params[j]] = {k: wrap_array(v) for k, v in entry.items()}
         return out
 
-    @staticmethod
-    def _param_state(b: FlatBucket, j: int, names: dict[str, tuple[int, str]], copy: bool) -> dict[str, Any]:
-        entry: dict[str, Any] = {"step": int(b.steps[j]), "count": int(b.count)}
+    def __setattr__(self, name: str, value: Any) -> None:
+        # PyTorch's own code (``__setstate__``) and some subclasses assign the whole state dict; in a
+        # built-in optimizer ``state`` is a view of the buffers (a property without a setter)
+        if name == "state" and self.__dict__.get("_torch_style"):
+            if not isinstance(value, dict):
+                raise ArgumentTypeError(f"{type(self).__name__}.state must be a dict, got {type(value).__name__}")
+            fresh: defaultdict[Any, dict[Any, Any]] = defaultdict(dict)
+            fresh.update(value)
+            value, name = fresh, "_torch_state"
+        elif name == "state" and isinstance(getattr(type(self), "state", None), property):
+            raise AttributeError(
+                f"{type(self).__name__}.state is a view of the optimizer's buffers and can't be assigned; "
+                "write into its tensors, or use load_state_dict()"
+            )
+        super().__setattr__(name, value)
+
+    #: whether a parameter's state holds its step count (PyTorch's SGD keeps none)
+    _keeps_step: bool = True
+
+    def _param_state(self, b: FlatBucket, j: int, names: dict[str, tuple[int, str]], copy: bool) -> dict[str, Any]:
+        """Parameter ``j`` of bucket ``b``'s state as arrays: its step count (a float32 0-d array, as
+        PyTorch's) and its slices of the state buffers (views, or host copies with ``copy``)."""
+        entry: dict[str, Any] = {}
+        if self._keeps_step:
+            entry["step"] = np.array(b.steps[j], np.float32)  # host: a step count is host bookkeeping
         slots = state_slots(b.state)
         start, stop = b.offsets[j], b.offsets[j + 1]
         for name, (si, key) in names.items():
@@ -449,28 +497,41 @@ class Optimizer:
         return entry
 
     def state_dict(self) -> dict[str, Any]:
-        """The optimizer's state as NumPy arrays plus JSON-able values (no pickle needed).
+        """The optimizer's state in PyTorch's format, as Tensors plus JSON-able values (no pickle needed).
 
         ``state`` maps each parameter's position (numbered across groups, as in PyTorch) to its
-        step count and state arrays, for the parameters that have taken a step (so it is empty
-        before the first step, as PyTorch's); ``param_groups`` holds the hyperparameters (with
-        PyTorch's kernel flags such as ``foreach``) and ``params`` as positions. Arrays are
-        copies. Beyond PyTorch's two keys, ``optimizer``, ``state_layout`` and ``options`` let
-        :meth:`load_state_dict` check the optimizer and place every state array; a dict with
-        PyTorch's two keys only loads too.
+        state Tensors (host copies): ``step`` (a float32 0-d Tensor, as PyTorch's; SGD keeps none)
+        and the buffers (``exp_avg``, ``momentum_buffer``...), for the parameters that have taken a
+        step and keep state (so it is empty before the first step, as PyTorch's);
+        ``param_groups`` holds the hyperparameters (with PyTorch's kernel flags such as
+        ``foreach``) and ``params`` as positions. Beyond PyTorch's two keys, ``optimizer``,
+        ``state_layout``, ``counts`` and ``options`` let :meth:`load_state_dict` check the
+        optimizer, place every state buffer and restore what a schedule counts; a dict with
+        PyTorch's two keys only (one saved by PyTorch, its tensors converted) loads too.
 
         Example:
             >>> import downslope as ds
-            >>> opt = ds.optim.SGD([ds.ones(2, requires_grad=True)], lr=0.1)
-            >>> sd = opt.state_dict()
-            >>> sd["state"], sd["param_groups"][0]["foreach"], sd["param_groups"][0]["params"]
-            ({}, None, [0])
+            >>> w = ds.ones(2, requires_grad=True)
+            >>> opt = ds.optim.Adam([w], lr=0.1)
+            >>> opt.state_dict()["state"], opt.state_dict()["param_groups"][0]["params"]
+            ({}, [0])
+            >>> (w * w).sum().backward(); opt.step()
+            >>> opt.state_dict()["state"][0]["step"], sorted(opt.state_dict()["state"][0])
+            (tensor(1.), ['exp_avg', 'exp_avg_sq', 'step'])
         """
+        if self._torch_style:
+            return self._torch_state_dict()
         layouts = self._layouts()
         state: dict[int, dict[str, Any]] = {}
+        counts: dict[int, int] = {}
         for pos, (gi, b, j) in enumerate(self._positions()):
             if b.steps[j] > 0:  # PyTorch keeps no state for a parameter that never took a step
-                state[pos] = self._param_state(b, j, self._names(layouts[gi]), copy=True)
+                entry = self._param_state(b, j, self._names(layouts[gi]), copy=True)
+                if entry:  # PyTorch's SGD without momentum keeps none
+                    state[pos] = {k: wrap_array(v) for k, v in entry.items()}
+                # the bucket's update count, which a schedule reads: kept where the step count differs
+                if not self._keeps_step or b.count != b.steps[j]:
+                    counts[pos] = int(b.count)
         groups = []
         pos = 0
         for group in self.param_groups:
@@ -483,6 +544,7 @@ class Optimizer:
             "param_groups": groups,
             "optimizer": type(self).__name__,
             "state_layout": layouts,
+            "counts": counts,
             "options": {
                 "clip_norm": self.clip_norm,
                 "clip_value": self.clip_value,
@@ -492,12 +554,18 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a state saved by :meth:`state_dict` (possibly after a JSON round trip) into an
-        optimizer built over the same parameters in the same order."""
+        optimizer built over the same parameters in the same order.
+
+        A dict in PyTorch's format (``state`` and ``param_groups`` only, e.g. one saved by PyTorch with
+        its tensors converted) loads too: its step counts and buffers are placed by name."""
         name = type(self).__name__
         if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
             raise ArgumentError(
                 f"{name}.load_state_dict: expected a dict from state_dict() with 'state' and 'param_groups'"
             )
+        if self._torch_style:
+            self._load_torch_state_dict(state_dict)
+            return
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ArgumentError(
@@ -542,6 +610,7 @@ class Optimizer:
                         for key in [k for k in slot if k not in keep]:
                             del slot[key]
         saved_state = {int(k): v for k, v in state_dict["state"].items()}
+        saved_counts = {int(k): int(v) for k, v in (state_dict.get("counts") or {}).items()}
         if saved_layouts is None:
             layouts = self._layouts_for(saved_state, layouts)
         positions = self._positions()
@@ -559,11 +628,12 @@ class Optimizer:
                 continue
             entry = {k: _host_value(v) for k, v in entry.items()}
             # PyTorch's SGD keeps no step count: a parameter with saved state has taken at least one
-            step = int(entry["step"]) if "step" in entry else max(int(b.steps[j]), 1)
+            step = _count(entry["step"]) if "step" in entry else max(int(b.steps[j]), 1)
             b.steps[j] = step
             b.uniform = False  # recomputed at the next step
-            # PyTorch's entries have no bucket count: the parameter's own step count stands in
-            b.count = int(entry.get("count", step))
+            # older checkpoints keep the bucket's count in each entry; PyTorch's have none: the
+            # parameter's own step count stands in
+            b.count = _count(entry.get("count", saved_counts.get(pos, step)))
             slots = state_slots(b.state)
             start, stop = b.offsets[j], b.offsets[j + 1]
             for key_name, (si, key) in self._names(layouts[gi]).items():
@@ -574,6 +644,14 @@ class Optimizer:
                         f"{name}.load_state_dict: the saved state has a transform slot {si} this optimizer lacks"
                     )
                 arr = to_device(entry[key_name], device_of(b.flat))
+                if arr.ndim == 0 and stop - start != 1:
+                    arr = arr.reshape(1)  # one number per parameter (PyTorch's ASGD eta, mu): every element
+                    target = slots[si].get(key)
+                    if target is None:
+                        target = np.zeros_like(b.flat)
+                        slots[si][key] = target
+                    target[start:stop] = arr
+                    continue
                 if arr.size != stop - start:
                     raise ShapeError(
                         f"{name}.load_state_dict: state {key_name!r} of parameter {pos} has {arr.size} elements, "
@@ -584,6 +662,72 @@ class Optimizer:
                     target = np.zeros_like(b.flat)
                     slots[si][key] = target
                 target[start:stop] = arr.reshape(-1)
+
+    # -------------------------------------------------------------- PyTorch-style subclasses
+    def _torch_state_dict(self) -> dict[str, Any]:
+        """PyTorch's ``Optimizer.state_dict`` of a subclass with its own ``step()``: the state keyed by
+        each parameter's position (Tensors cloned, so the dict is a snapshot) and the groups with
+        ``params`` as positions."""
+        name = type(self).__name__
+        positions: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                positions.setdefault(id(p), len(positions))
+            packed["params"] = [positions[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state: dict[Any, Any] = {}
+        for key, value in self._torch_state.items():
+            if isinstance(key, Tensor):
+                if id(key) not in positions:
+                    raise StateError(
+                        f"{name}.state_dict: the state holds a tensor of shape {tuple(key.shape)} that is in no "
+                        "param group; key the state by the group's parameters"
+                    )
+                key = positions[id(key)]
+            state[key] = _clone_state(value)
+        return {"state": state, "param_groups": groups}
+
+    def _load_torch_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """PyTorch's ``Optimizer.load_state_dict`` for a subclass with its own ``step()``: the saved
+        groups' hyperparameters replace the current ones, and each parameter's state is copied, its
+        floating tensors (arrays too) cast to the parameter's dtype, except ``step``."""
+        import copy
+
+        name = type(self).__name__
+        saved_groups = copy.deepcopy(list(state_dict["param_groups"]))
+        if len(saved_groups) != len(self.param_groups):
+            raise ArgumentError(
+                f"{name}.load_state_dict: the saved state has {len(saved_groups)} param group(s), this optimizer has "
+                f"{len(self.param_groups)}"
+            )
+        for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if not isinstance(saved, dict) or "params" not in saved:
+                raise ArgumentError(f"{name}.load_state_dict: saved param group {gi} is not a dict with 'params'")
+            if len(saved["params"]) != len(group["params"]):
+                raise ArgumentError(
+                    f"{name}.load_state_dict: param group {gi} has {len(group['params'])} parameters but the saved "
+                    f"group has {len(saved['params'])}"
+                )
+        id_map = {
+            saved_id: p
+            for saved, group in zip(saved_groups, self.param_groups)
+            for saved_id, p in zip(saved["params"], group["params"])
+        }
+        state: defaultdict[Any, dict[Any, Any]] = defaultdict(dict)
+        for key, value in state_dict["state"].items():
+            param = id_map.get(key, id_map.get(_int_key(key)))
+            if param is None:
+                state[key] = value  # state of no parameter is kept as it is, as PyTorch keeps it
+            else:
+                state[param] = _cast_state(param, value, None)
+        for saved, group in zip(saved_groups, self.param_groups):
+            saved["params"] = group["params"]
+            if "param_names" in group and "param_names" not in saved:
+                saved["param_names"] = group["param_names"]
+        self.param_groups[:] = saved_groups
+        self._torch_state = state
 
     def _layouts_for(self, saved_state: dict[int, Any], layouts: list[list[list[str]]]) -> list[list[list[str]]]:
         """The layouts that place every state array of a dict without ``state_layout`` (PyTorch's
@@ -615,11 +759,12 @@ class Optimizer:
         return probed
 
     def __repr__(self) -> str:
-        lines = [f"{type(self).__name__} ("]
+        # PyTorch's layout to the character: a blank line between groups
+        text = f"{type(self).__name__} ("
         for i, g in enumerate(self.param_groups):
-            lines.append(f"Parameter Group {i}")
-            lines.extend(f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params")
-        return "\n".join([*lines, ")"])
+            text += f"\nParameter Group {i}\n"
+            text += "".join(f"    {k}: {g[k]}\n" for k in sorted(g) if k != "params")
+        return text + ")"
 
 
 # ---------------------------------------------------------------------- helpers
@@ -639,6 +784,51 @@ def _host_value(v: Any) -> Any:
     if not is_array(v) and hasattr(v, "__array__") and not isinstance(v, (int, float)):
         return to_host(v)  # a saved value from elsewhere (a PyTorch tensor, bfloat16 widened) is host data
     return v
+
+
+def _count(v: Any) -> int:
+    """A saved step count as an int: PyTorch saves one as a float32 0-d tensor, older checkpoints as an int."""
+    if is_array(v):
+        v = to_host(v)  # host: one saved number, read once per load
+    return int(float(v))  # host: see above
+
+
+def _int_key(key: Any) -> Any:
+    """A state key that a JSON round trip made a string (``"0"``) as the position it was."""
+    if isinstance(key, str) and key.isdigit():
+        return int(key)
+    return key
+
+
+def _clone_state(value: Any) -> Any:
+    """A copy of a saved state value: Tensors cloned (detached), containers copied, the rest kept."""
+    if isinstance(value, Tensor):
+        return value.detach().clone()
+    if is_array(value):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _clone_state(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_clone_state(v) for v in value)
+    return value
+
+
+def _cast_state(param: Tensor, value: Any, key: Any) -> Any:
+    """A loaded state value as PyTorch casts it: floating tensors to the parameter's dtype and device,
+    except a ``step`` count; arrays become Tensors (the subclass's step calls Tensor methods on them)."""
+    if isinstance(value, dict):
+        return {k: _cast_state(param, v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast_state(param, v, None) for v in value)
+    if not isinstance(value, Tensor) and not is_array(value):
+        return value
+    array = value.detach().array if isinstance(value, Tensor) else value
+    array = to_device(array, device_of(param.array))
+    if key != "step" and array.dtype.kind == "f" and array.dtype != param.array.dtype:
+        array = array.astype(param.array.dtype)
+    else:
+        array = array.copy()
+    return wrap_array(array)
 
 
 def _restore_like(v: Any, current: Any) -> Any:

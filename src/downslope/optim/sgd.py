@@ -44,6 +44,8 @@ class GD(Optimizer):
         defaults = {"lr": lr, "weight_decay": weight_decay, "maximize": maximize}
         super().__init__(params, defaults, **options)
 
+    _keeps_step = False  # as PyTorch's SGD: a parameter's state is its momentum buffer only
+
     def _check_group(self, group: dict[str, Any]) -> None:
         check_nonnegative("GD", "lr", group["lr"])
         check_nonnegative("GD", "weight_decay", group["weight_decay"])
@@ -97,6 +99,8 @@ class SGD(Optimizer):
             "maximize": maximize,
         }
         super().__init__(params, defaults, **options)
+
+    _keeps_step = False  # as PyTorch's SGD: a parameter's state is its momentum buffer only
 
     def _check_group(self, group: dict[str, Any]) -> None:
         check_nonnegative("SGD", "lr", group["lr"])
