@@ -1,4 +1,4 @@
-"""Compiled (numba) kernels for max pooling, the 3x3 and the depthwise convolution; imported only through ``_jit``.
+"""Compiled (numba) kernels for max pooling, the 3x3, depthwise and 1-D convolutions; imported only through ``_jit``.
 
 Importing this module imports numba (half a second), so nothing imports it at ``import downslope``
 time: ``_jit.kernels()`` does, on the first call of a layer that can use it. The functions are
@@ -221,6 +221,60 @@ def add_row_sums(a: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out += a.sum(axis=1)`` for 2-D ``a``, summed in float64 (``out`` is float64)."""
     _row_sums(a, out)
     return out
+
+
+# ---------------------------------------------------------------------- channels-last copy (1-D convolution)
+@_jit
+def _channels_last(src, dst, left, right, channel_major):
+    """dst[n*pitch + left + t, c] = x[n, c, t], zeros around each image and after the last; ``src`` is
+    x's memory as C-contiguous (N, C, L), or (C, N, L) when ``channel_major``."""
+    a, b, length = src.shape
+    images, rows = (b, a) if channel_major else (a, b)
+    pitch = length + left + right
+    zero = dst.dtype.type(0)
+    for n in range(images):
+        base = n * pitch
+        for t in range(left):
+            for c in range(rows):
+                dst[base + t, c] = zero
+        for t in range(left + length, pitch):
+            for c in range(rows):
+                dst[base + t, c] = zero
+        base += left
+        t = 0
+        # Four output rows per pass over the channels: each channel's source row is read 16 bytes
+        # at a time (measured: 0.43 ms for 32 x 64 x 512 floats, NumPy's transposing copy 0.9 ms).
+        while t + 4 <= length:
+            for c in range(rows):
+                s = src[c, n] if channel_major else src[n, c]
+                dst[base + t, c] = s[t]
+                dst[base + t + 1, c] = s[t + 1]
+                dst[base + t + 2, c] = s[t + 2]
+                dst[base + t + 3, c] = s[t + 3]
+            t += 4
+        while t < length:
+            for c in range(rows):
+                dst[base + t, c] = src[c, n, t] if channel_major else src[n, c, t]
+            t += 1
+    for r in range(images * pitch, dst.shape[0]):
+        for c in range(dst.shape[1]):
+            dst[r, c] = zero
+
+
+def channels_last(x: np.ndarray, dst: np.ndarray, left: int, right: int) -> bool:
+    """Fill ``dst`` (rows, C) with the (N, C, L) ``x`` channels last, each image between ``left`` and
+    ``right`` zero rows, zero rows after the last (``rows >= N * (L + left + right)``); False (nothing
+    written) unless ``x`` is C-contiguous in (N, C, L) or (C, N, L) order and ``dst`` C-contiguous."""
+    if not dst.flags.c_contiguous or x.dtype != dst.dtype:
+        return False
+    if x.flags.c_contiguous:
+        _channels_last(x, dst, left, right, False)
+        return True
+    cm = x.transpose(1, 0, 2)
+    if cm.flags.c_contiguous:
+        _channels_last(cm, dst, left, right, True)
+        return True
+    return False
 
 
 # ---------------------------------------------------------------------- Winograd F(2x2, 3x3)
