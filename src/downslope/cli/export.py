@@ -11,8 +11,9 @@ The ONNX graph is the whole prediction path, so a deployment needs nothing but O
   (the training split's values, as ``predict`` fills them; a missing text value, ``""`` or ``NA``...,
   becomes the most frequent category), the feature standardization of training
   (``(x - mean) / scale``), then the model;
-* outputs, in the data's own units: ``label`` (the class name, or its index when classes have no
-  names) and ``probabilities`` (N, classes) for classification; ``prediction`` (N, outputs) for
+* outputs, in the data's own units: ``label`` (the class name as a string: integer classes are named
+  by their values, ``'0'``, ``'1'``...; only a model file saved without class names gives int64 indices)
+  and ``probabilities`` (N, classes) for classification; ``prediction`` (N, outputs) for
   regression, with the target scaling of training undone (``y * scale + mean``, in float64, so the
   output is float64 then) when the run scaled its target.
 
@@ -136,7 +137,7 @@ def run_to_onnx(model: Module, state: dict[str, Any], opset: int = ox.MIN_OPSET)
             out_type = onnx.TensorProto.DOUBLE
         outputs = [(out, "prediction", h.make_tensor_value_info("prediction", out_type, ["batch", n_out]))]
     proto = ox.finish(g, "downslope_run", inputs, outputs)
-    onnx.checker.check_model(proto, full_check=True)
+    ox.checked(proto, g, "export")
     return proto
 
 

@@ -159,7 +159,13 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--out", help="run directory, refused if it exists and is not empty [runs/<data>-<optimizer>-<time>-<id>]"
     )
-    g.add_argument("--quiet", dest="verbose", action="store_const", const=0, help="no progress output")
+    g.add_argument(
+        "--quiet",
+        dest="verbose",
+        action="store_const",
+        const=0,
+        help="no progress output (per-epoch lines, notes); warnings about the data or the training still go to stderr",
+    )
 
 
 def _add_device_flag(g: Any, text: str) -> None:

@@ -276,6 +276,9 @@ def _train(args: argparse.Namespace) -> int:
         raise
     if run is None:
         return 0
+    if not cfg["verbose"]:  # (shown with the progress output otherwise) a warning about the data never vanishes
+        for note in result.diagnostics:
+            print(f"warning: {note}", file=sys.stderr)
     if result.history.stop_kind == "interrupted":  # SIGINT/SIGTERM: the epoch was finished and saved
         run.leave(runs.INTERRUPTED)
         print(

@@ -114,8 +114,9 @@ class StackDataset(Dataset):
         return tuple(d[index] for d in self.datasets)
 
 
-def _as_sample_array(value: Any, name: str) -> np.ndarray:
-    """Apply the library's dtype policy: floating -> default float (float32), integers -> int64."""
+def _as_sample_array(value: Any, name: str, float_dtype: Any = None) -> np.ndarray:
+    """Apply the library's dtype policy: floating -> default float (float32), or ``float_dtype`` when
+    given (a float64 model's data), integers -> int64."""
     if isinstance(value, Tensor):
         arr = value.array
     else:
@@ -127,8 +128,9 @@ def _as_sample_array(value: Any, name: str) -> np.ndarray:
         raise ArgumentTypeError(f"{name}: expected numeric or boolean data, got dtype {arr.dtype}")
     if arr.ndim == 0:
         raise ShapeError(f"{name}: expected an array with a first axis of samples, got a scalar")
-    if arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
-        arr = arr.astype(backend.get_default_dtype())
+    floating = backend.get_default_dtype() if float_dtype is None else np.dtype(float_dtype)
+    if arr.dtype.kind == "f" and arr.dtype != floating:
+        arr = arr.astype(floating)
     elif arr.dtype.kind in "iu" and arr.dtype != backend.int64:
         arr = arr.astype(backend.int64)
     # Contiguous storage keeps np.take on the first axis a straight memory copy.
@@ -155,8 +157,9 @@ class ArrayDataset(Dataset):
     """Samples held in NumPy arrays that share their first axis: ``ArrayDataset(x, y)``.
 
     Floating data becomes float32 (the default dtype) and integer labels int64, so a float64 array
-    from scikit-learn does not silently make training twice as slow. NaN/inf in floating data is
-    reported with its row and column unless ``check_finite=False``.
+    from scikit-learn does not silently make training twice as slow; ``float_dtype=ds.float64`` keeps
+    floating data in float64 instead (what ``fit`` asks for a float64 model). NaN/inf in floating data
+    is reported with its row and column unless ``check_finite=False``.
 
     Shapes: each array is (N, ...); ``ds[i]`` is a tuple with one (...) sample per array.
 
@@ -167,10 +170,14 @@ class ArrayDataset(Dataset):
         (5, dtype('float32'), dtype('int64'))
     """
 
-    def __init__(self, *arrays: Any, check_finite: bool = True) -> None:
+    def __init__(self, *arrays: Any, check_finite: bool = True, float_dtype: Any = None) -> None:
         if not arrays:
             raise DataError(f"{type(self).__name__}: expected at least one array, got none")
-        converted = tuple(_as_sample_array(a, f"{type(self).__name__} array {i}") for i, a in enumerate(arrays))
+        if float_dtype is not None and np.dtype(float_dtype).kind != "f":
+            raise ArgumentTypeError(f"{type(self).__name__}: float_dtype must be a floating dtype, got {float_dtype}")
+        converted = tuple(
+            _as_sample_array(a, f"{type(self).__name__} array {i}", float_dtype) for i, a in enumerate(arrays)
+        )
         lengths = [len(a) for a in converted]
         if len(set(lengths)) != 1:
             shapes = ", ".join(str(a.shape) for a in converted)

@@ -521,7 +521,8 @@ class TabularEncoder:
             where = f"{source}:{lines[r]}:{column_index + 1} (column {self.target!r})"
             number = _as_float(self._cell(str(self.target), v))
             if number is None or not math.isfinite(number):
-                raise DataError(f"{where}: expected a finite number, got {v!r}")
+                hint = target_format_hint(values) if number is None else ""
+                raise DataError(f"{where}: expected a finite number, got {v!r}" + (f"; {hint}" if hint else ""))
             if abs(number) > FLOAT32_MAX:
                 raise DataError(
                     f"{where}: target {v!r} overflows float32 (largest {FLOAT32_MAX:.4g}), which downslope computes "
@@ -937,6 +938,49 @@ def _value_kind_hint(col: str, values: list[str]) -> str:
     return ""
 
 
+def target_format_hint(values: list[str]) -> str:
+    """Advice for a target column whose values (most of a sample) are numbers written as money
+    (``$107,852.87``), accounting negatives or with space-grouped digits, which are read as text: the
+    advice a feature column of such values gets, for the target. '' when they look like none of these.
+
+    Example:
+        >>> "money amounts" in target_format_hint(["$107,852.87", "$157,200.12"])
+        True
+        >>> target_format_hint(["cat", "dog"])
+        ''
+    """
+    sample = [v.strip() for v in values[:2000] if v.strip()]
+    if not sample:
+        return ""
+
+    def most(pattern: re.Pattern[str]) -> bool:
+        return sum(1 for v in sample if pattern.match(v)) * 10 >= 9 * len(sample)
+
+    example = sample[0]
+    if most(_MONEY):
+        return (
+            f"the values look like money amounts ({example!r}), read as text: strip the currency sign in the file "
+            "(and write a negative amount in parentheses as -1234.00) so the target is read as numbers (1,990.50 "
+            "is read with --thousands ',', or on its own when the whole column is written so)"
+        )
+    plain = re.compile(r"^[+-]?\d[\d,]*(\.\d+)?$")
+    if any(_PAREN_NEGATIVE.match(v) for v in sample) and sum(
+        1 for v in sample if _PAREN_NEGATIVE.match(v) or plain.match(v)
+    ) * 10 >= 9 * len(sample):
+        return (
+            f"the values look like accounting negatives ({example!r}), read as text: write them as negative "
+            "numbers in the file (-1234.00 for (1,234.00)) so the target is read as numbers"
+        )
+    if most(_SPACED):
+        comma = any("," in v for v in sample)
+        return (
+            f"the values look like numbers grouped by spaces ({example!r}): pass --thousands ' '"
+            + (" --decimal ','" if comma else "")
+            + " to read the target as numbers"
+        )
+    return ""
+
+
 def memory_available() -> int | None:
     """Bytes this process may still allocate: the smaller of the system's available memory and the
     address-space limit (``ulimit -v``), or None when neither is known."""
@@ -1029,7 +1073,10 @@ def many_classes_problem(classes: list[str], n_rows: int) -> str | None:
         f"{ROWS_PER_CLASS} per class to learn anything)"
     )
     unit = unit_suffix(classes)
-    if unit is not None:
+    written = target_format_hint(classes)
+    if written:
+        said += f"; {written}"
+    elif unit is not None:
         said += (
             f"; the values are numbers followed by a unit ({classes[0]!r}, ...: {unit!r}), read as text: strip the "
             f"unit in the file (e.g. write 79.3 for '79.3 kg') so the column is numeric and read as a regression"

@@ -22,7 +22,7 @@ from ..devices import to_host
 from ..errors import ConfigError
 from ..tensor import Tensor, wrap_array
 from .callbacks import Logs
-from .inputs import as_loader, unpack_batch
+from .inputs import as_loader, conform, model_float_dtype, unpack_batch
 from .metrics import Metric, MetricFn, as_metric, for_logits
 from .placement import EpochLoss, training_device
 from .protocols import LossFn, ModelLike
@@ -197,9 +197,12 @@ def evaluate_loader(
     total, count = 0.0, 0.0
     outputs: list[np.ndarray] = []
     targets: list[np.ndarray] = []
+    float_dtype = model_float_dtype(model)  # None for a default-dtype model: its batches pass untouched
     with no_grad(), model_mode(model, False):
         for batch in loader:
             x, y, w = unpack_batch(batch, "evaluate", weights=True)
+            if float_dtype is not None:
+                x, y = conform(x, float_dtype), conform(y, float_dtype)
             out = model(x)
             n = len(x)
             if w is None:
@@ -225,9 +228,12 @@ def _evaluate_on_device(model: Any, loss_fn: Any, loader: DataLoader, metrics: l
     outputs: list[Any] = []
     targets: list[Any] = []
     moved = loader.device != placed
+    float_dtype = model_float_dtype(model)
     with no_grad(), model_mode(model, False):
         for batch in loader:
             x, y, w = unpack_batch(batch_to(batch, placed) if moved else batch, "evaluate", weights=True)
+            if float_dtype is not None:
+                x, y = conform(x, float_dtype), conform(y, float_dtype)
             out = model(x)
             n = len(x)
             if w is None:
@@ -275,14 +281,15 @@ def evaluate(
         ['loss', 'mae']
     """
     placed = _placement(model, device, "evaluate")
-    loader = as_loader(data, batch_size, False, None, "evaluate", device=placed)
+    loader = as_loader(data, batch_size, False, None, "evaluate", device=placed, float_dtype=model_float_dtype(model))
     return evaluate_loader(model, loss_fn, loader, resolve_metrics(metrics, loss_fn), placed)
 
 
 def predict(model: ModelLike, x: Any, batch_size: int | str | None = 1024, device: Any = None) -> Tensor:
     """The model's outputs for inputs ``x`` (array, Tensor, Dataset or DataLoader), in batches.
 
-    Runs in eval mode without recording gradients; restores the previous mode afterwards.
+    Runs in eval mode without recording gradients; restores the previous mode afterwards. Floating
+    inputs take the model's dtype (float64 for a model made ``.double()``), as in :func:`~downslope.train.fit`.
     ``device`` moves the model there (in place) and computes there; None computes where the model
     is. The outputs come back as a host (CPU) Tensor either way, copied from a device once.
 
@@ -293,17 +300,18 @@ def predict(model: ModelLike, x: Any, batch_size: int | str | None = 1024, devic
         (10, 2)
     """
     placed = _placement(model, device, "predict")
+    float_dtype = model_float_dtype(model)  # a float64 model predicts from float64 inputs
     if isinstance(x, DataLoader):
         loader = x
     elif isinstance(x, Dataset):
         loader = DataLoader(x, batch_size=batch_size, device=placed)
     else:
-        loader = DataLoader(ArrayDataset(x), batch_size=batch_size, device=placed)
+        loader = DataLoader(ArrayDataset(x, float_dtype=float_dtype), batch_size=batch_size, device=placed)
     chunks: list[Any] = []
     moved = placed is not None and loader.device != placed
     with no_grad(), model_mode(model, False):
         for batch in loader:
-            chunks.append(model(batch_to(batch, placed)[0] if moved else batch[0]).array)
+            chunks.append(model(conform(batch_to(batch, placed)[0] if moved else batch[0], float_dtype)).array)
     joined = chunks[0] if len(chunks) == 1 else namespace_of(chunks[0]).concatenate(chunks)
     return wrap_array(joined if placed is None else to_host(joined))
 

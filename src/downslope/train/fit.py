@@ -59,7 +59,7 @@ from .evaluation import (
     weighted_loss,
 )
 from .history import History
-from .inputs import as_dataset, as_loader, resolve_seed, split_validation, unpack_batch
+from .inputs import as_dataset, as_loader, conform, model_float_dtype, resolve_seed, split_validation, unpack_batch
 from .metrics import Metric, MetricFn, canonical_log_name
 from .placement import DeviceScalar, EpochLoss, on_host, training_device
 from .progress import ProgressBar
@@ -73,6 +73,7 @@ from .resume import (
     restore,
     warn_if_other_data,
 )
+from .stepping import needs_closure
 
 
 class _DefaultBatchSize(int):
@@ -120,14 +121,54 @@ def train_step(
         x, y = batch_to((_as_tensor(x), _as_tensor(y)), target)
         if sample_weight is not None:
             (sample_weight,) = batch_to((_as_tensor(sample_weight),), target)
-    optimizer.zero_grad()
-    outputs = model(x)
-    loss = loss_fn(outputs, y) if sample_weight is None else weighted_loss(loss_fn, outputs, y, sample_weight)
-    loss.backward()
-    optimizer.step()
+    return _update(model, loss_fn, optimizer, x, y, sample_weight, needs_closure(optimizer))
+
+
+def _update(
+    model: ModelLike,
+    loss_fn: LossFn,
+    optimizer: OptimizerLike,
+    x: Tensor,
+    y: Tensor,
+    sample_weight: Any,
+    closure: bool,
+) -> Logs:
+    """:func:`train_step` on a placed batch; ``closure``: the optimizer's step needs one (asked once per
+    epoch by fit's loops, not per batch)."""
+    if closure:
+        outputs, loss = _step_with_closure(model, loss_fn, optimizer, x, y, sample_weight)
+    else:
+        optimizer.zero_grad()
+        outputs = model(x)
+        loss = loss_fn(outputs, y) if sample_weight is None else weighted_loss(loss_fn, outputs, y, sample_weight)
+        loss.backward()
+        optimizer.step()
     if on_host(loss.array):
         return {"loss": float(loss.item()), "outputs": outputs.array}
     return {"loss": DeviceScalar(loss.array), "outputs": outputs.array}
+
+
+def _step_with_closure(
+    model: ModelLike, loss_fn: LossFn, optimizer: OptimizerLike, x: Tensor, y: Tensor, sample_weight: Any
+) -> tuple[Tensor, Tensor]:
+    """``optimizer.step(closure)`` for an optimizer that re-evaluates the batch's loss itself (L-BFGS);
+    returns the outputs and loss of the closure's first call, at the parameters before the step (what
+    the other optimizers' steps log)."""
+    first: list[tuple[Tensor, Tensor]] = []
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        outputs = model(x)
+        loss = loss_fn(outputs, y) if sample_weight is None else weighted_loss(loss_fn, outputs, y, sample_weight)
+        loss.backward()
+        if not first:
+            first.append((outputs, loss))
+        return loss
+
+    optimizer.step(closure)
+    if not first:  # an optimizer that never called the closure: the batch's loss all the same
+        closure()
+    return first[0]
 
 
 def _as_tensor(value: Any) -> Any:
@@ -246,10 +287,16 @@ def fit(
             'huber', 'cross_entropy' / 'sparse_categorical_crossentropy' on logits,
             'binary_crossentropy' on probabilities, 'bce_with_logits'). The logged loss is the mean over
             samples: batch means are weighted by batch size (a ``reduction='sum'`` loss is summed).
-        optimizer: updates the model's parameters (``zero_grad()``, ``step()``, ``param_groups``).
+        optimizer: updates the model's parameters (``zero_grad()``, ``step()``, ``param_groups``). One
+            whose step needs a closure (``optim.LBFGS``) is given one that re-evaluates the batch's
+            loss, as a PyTorch loop passes it: each batch is then one L-BFGS step (up to ``max_iter``
+            iterations; ``batch_size="full"`` is its usual setting).
         train: ``(x, y)`` arrays, a Dataset, or a DataLoader (then batch_size/shuffle are its own:
             leave ``batch_size`` out or None).
             Arrays are checked for NaN/inf (pass ``ArrayDataset(x, y, check_finite=False)`` to skip).
+            Floating data becomes the model's dtype, as in Keras: float32 (the default) for a float32
+            model, float64 for a model made ``.double()`` (arrays are read at that precision; batches
+            of a DataLoader are cast); integer targets stay int64. ``evaluate`` and ``predict`` do the same.
         validation: held-out ``(x, y)``/Dataset/DataLoader, scored after every epoch; its
             numbers are logged with a ``val_`` prefix. Or ``validation_split=0.1``: a seeded
             random fraction of ``train`` is held out instead.
@@ -515,7 +562,7 @@ def _loaders(
             )
         loader = train
     else:
-        dataset = as_dataset(train, "fit(train=...)")
+        dataset = as_dataset(train, "fit(train=...)", model_float_dtype(model))
         if validation_split is not None:
             dataset, validation = split_validation(dataset, validation_split, seed, shuffle=shuffle)
         size = int(batch_size) if type(batch_size) is _DefaultBatchSize else batch_size
@@ -524,7 +571,9 @@ def _loaders(
             loader.drop_last = True  # read per epoch; the batch size, already below the sample count, stays valid
     if validation is None:
         return loader, None
-    return loader, as_loader(validation, 1024, False, None, "fit(validation=...)", device=placed)
+    return loader, as_loader(
+        validation, 1024, False, None, "fit(validation=...)", device=placed, float_dtype=model_float_dtype(model)
+    )
 
 
 def _has_batch_norm_1d(model: Any) -> bool:
@@ -570,16 +619,20 @@ def _run_epoch(
     total, count = 0.0, 0.0
     outputs: list[np.ndarray] = []
     targets: list[np.ndarray] = []
+    float_dtype = model_float_dtype(model)  # None for a default-dtype model: its batches pass untouched
+    closure = needs_closure(optimizer)
     with model_mode(model, True):
         for i, batch in enumerate(loader):
             x, y, w = _batch_weights(batch, class_weight)
+            if float_dtype is not None:
+                x, y = conform(x, float_dtype), conform(y, float_dtype)
             n = len(x)
             cbs.on_batch_begin(i, {"size": n})
             try:
                 # A diverging step overflows (forward, loss, backward, update); the divergence guard fit
                 # always runs stops on the non-finite loss and says so, so NumPy's warnings would only repeat it.
                 with np.errstate(over="ignore", invalid="ignore"):
-                    step_logs = train_step(model, loss_fn, optimizer, x, y, sample_weight=w)
+                    step_logs = _update(model, loss_fn, optimizer, x, y, w, closure)
             except Exception as exc:
                 # Say where in training it happened, without changing the exception's type.
                 if hasattr(exc, "add_note"):
@@ -621,13 +674,17 @@ def _run_epoch_on_device(
     outputs: list[Any] = []
     targets: list[Any] = []
     moved = loader.device != placed  # a user's DataLoader without device=: move each batch once here
+    float_dtype = model_float_dtype(model)
+    closure = needs_closure(optimizer)
     with model_mode(model, True):
         for i, batch in enumerate(loader):
             x, y, w = _batch_weights(batch_to(batch, placed) if moved else batch, class_weight)
+            if float_dtype is not None:
+                x, y = conform(x, float_dtype), conform(y, float_dtype)
             n = len(x)
             cbs.on_batch_begin(i, {"size": n})
             try:
-                step_logs = train_step(model, loss_fn, optimizer, x, y, sample_weight=w)
+                step_logs = _update(model, loss_fn, optimizer, x, y, w, closure)
             except Exception as exc:
                 if hasattr(exc, "add_note"):
                     exc.add_note(f"(in fit: epoch {epoch + 1}, batch {i + 1}; inputs {x.shape}, targets {y.shape})")

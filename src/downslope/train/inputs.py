@@ -17,12 +17,48 @@ from ..data.dataset import ArrayDataset, Dataset, dataset_arrays
 from ..data.loader import DataLoader
 from ..data.split import train_test_split
 from ..errors import ConfigError
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap_array
 
 
-def as_dataset(data: Any, where: str) -> Dataset:
+def model_float_dtype(model: Any) -> np.dtype[Any] | None:
+    """The dtype of ``model``'s first floating parameter when it is not the default dtype (a model
+    made ``.double()``), else None: fit, evaluate and predict then give the model its own dtype's data,
+    as Keras follows the model's dtype. None (the common float32 case) changes nothing.
+
+    Example:
+        >>> from downslope import nn
+        >>> model_float_dtype(nn.Linear(2, 1)), model_float_dtype(nn.Linear(2, 1).double())
+        (None, dtype('float64'))
+    """
+    parameters = getattr(model, "parameters", None)
+    if not callable(parameters):
+        return None
+    for p in parameters():
+        dtype = getattr(getattr(p, "array", None), "dtype", None)
+        if dtype is not None and dtype.kind == "f":
+            return None if dtype == backend.get_default_dtype() else np.dtype(dtype)
+    return None
+
+
+def conform(value: Any, dtype: np.dtype[Any] | None) -> Any:
+    """A floating Tensor cast to ``dtype`` (the model's, from :func:`model_float_dtype`); anything else,
+    or any value when ``dtype`` is None, as it is.
+
+    Example:
+        >>> import downslope as ds
+        >>> conform(ds.ones(2), np.dtype("float64")).dtype, conform(ds.tensor([1, 2]), np.dtype("float64")).dtype
+        (dtype('float64'), dtype('int64'))
+    """
+    if dtype is None or not isinstance(value, Tensor):
+        return value
+    arr = value.array
+    return wrap_array(arr.astype(dtype)) if arr.dtype.kind == "f" and arr.dtype != dtype else value
+
+
+def as_dataset(data: Any, where: str, float_dtype: Any = None) -> Dataset:
     """A Dataset as is, or ``(inputs, targets)`` (or Keras' ``(inputs, targets, sample_weights)``) as an
-    :class:`ArrayDataset`; ``where`` names the caller in errors.
+    :class:`ArrayDataset` (floating arrays as ``float_dtype``, the default dtype when None);
+    ``where`` names the caller in errors.
 
     Example:
         >>> len(as_dataset(([[1.0], [2.0]], [0, 1]), "fit(train=...)"))
@@ -36,17 +72,23 @@ def as_dataset(data: Any, where: str) -> Dataset:
                 f"{where}: expected (inputs, targets) or (inputs, targets, sample_weights), got a "
                 f"{type(data).__name__} of {len(data)} items"
             )
-        return ArrayDataset(*data)
+        return ArrayDataset(*data, float_dtype=float_dtype)
     raise ConfigError(
         f"{where}: expected a DataLoader, a Dataset or a tuple (inputs, targets), got {type(data).__name__}"
     )
 
 
 def as_loader(
-    data: Any, batch_size: Any, shuffle: bool, seed: int | None, where: str, device: Any = None
+    data: Any,
+    batch_size: Any,
+    shuffle: bool,
+    seed: int | None,
+    where: str,
+    device: Any = None,
+    float_dtype: Any = None,
 ) -> DataLoader:
     """A DataLoader as is; anything :func:`as_dataset` takes, in a new DataLoader (its batches on
-    ``device``, host memory when None).
+    ``device``, host memory when None; floating arrays as ``float_dtype``).
 
     Example:
         >>> as_loader(([[1.0], [2.0], [3.0]], [0, 1, 0]), 2, False, None, "evaluate").batch_size
@@ -54,7 +96,8 @@ def as_loader(
     """
     if isinstance(data, DataLoader):
         return data
-    return DataLoader(as_dataset(data, where), batch_size=batch_size, shuffle=shuffle, seed=seed, device=device)
+    dataset = as_dataset(data, where, float_dtype)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed, device=device)
 
 
 def split_validation(
@@ -81,8 +124,11 @@ def split_validation(
         parts = [piece for a in arrays for piece in (a[:cut], a[cut:])]
     else:
         parts = train_test_split(*arrays, test_size=float(fraction), seed=seed)
-    train = ArrayDataset(*parts[0::2], check_finite=False)
-    val = ArrayDataset(*parts[1::2], check_finite=False)
+    # the data's own floating dtype carries over (a float64 model's data stays float64)
+    floating = [d for d in (getattr(a, "dtype", None) for a in arrays) if d is not None and d.kind == "f"]
+    float_dtype = max(floating, key=lambda d: d.itemsize) if floating else None
+    train = ArrayDataset(*parts[0::2], check_finite=False, float_dtype=float_dtype)
+    val = ArrayDataset(*parts[1::2], check_finite=False, float_dtype=float_dtype)
     return train, val
 
 
@@ -117,4 +163,12 @@ def resolve_seed(seed: int | None, where: str = "fit") -> int:
     return int(seed)
 
 
-__all__ = ["as_dataset", "as_loader", "split_validation", "unpack_batch", "resolve_seed"]
+__all__ = [
+    "as_dataset",
+    "as_loader",
+    "split_validation",
+    "unpack_batch",
+    "resolve_seed",
+    "model_float_dtype",
+    "conform",
+]

@@ -27,7 +27,7 @@ from ..optim.protocols import OptimizerLike
 from ..tensor import wrap_array
 from .evaluation import model_mode
 from .fit import train_step
-from .inputs import as_loader, unpack_batch
+from .inputs import as_loader, conform, model_float_dtype, unpack_batch
 from .placement import load_on_host, state_snapshot, training_device
 from .protocols import LossFn, ModelLike
 
@@ -212,9 +212,10 @@ def lr_find(
         >>> _ = ds.manual_seed(0)
         >>> x = np.random.default_rng(0).normal(size=(256, 2)); y = x @ np.array([[2.0], [-1.0]])
         >>> model = nn.Linear(2, 1); opt = optim.SGD(model.parameters(), lr=0.1)
-        >>> before = model.weight.numpy().copy()
+        >>> before = model.weight.detach().numpy().copy()
         >>> result = lr_find(model, nn.MSELoss(), opt, (x, y), num_iter=50)
-        >>> 1e-3 < result.suggestion < 2.0, bool((model.weight.numpy() == before).all()), opt.param_groups[0]["lr"]
+        >>> unchanged = bool((model.weight.detach().numpy() == before).all())
+        >>> 1e-3 < result.suggestion < 2.0, unchanged, opt.param_groups[0]["lr"]
         (True, True, 0.1)
     """
     _check_arguments(start_lr, end_lr, num_iter, smooth)
@@ -226,7 +227,9 @@ def lr_find(
         if isinstance(data, DataLoader):
             loader = data
         else:
-            loader = as_loader(data, batch_size, True, None, "lr_find", device=placed)
+            loader = as_loader(
+                data, batch_size, True, None, "lr_find", device=placed, float_dtype=model_float_dtype(model)
+            )
         with model_mode(model, True):
             lrs, raw, smoothed, stop_reason = _sweep(
                 model, loss_fn, optimizer, loader, start_lr, end_lr, num_iter, smooth, diverge_factor, placed
@@ -267,6 +270,7 @@ def _sweep(
     smoothed: list[float] = []
     stop_reason = f"swept {num_iter} learning rates from {start_lr:g} to {end_lr:g}"
     average, best = 0.0, math.inf
+    float_dtype = model_float_dtype(model)
     ratio = end_lr / start_lr
     batches = iter(loader)
     for i in range(num_iter):
@@ -281,6 +285,8 @@ def _sweep(
         if placed is not None and loader.device != placed:
             batch = batch_to(batch, placed)
         x, y = unpack_batch(batch, "lr_find")
+        if float_dtype is not None:  # a float64 model: its own dtype's batches (a user's DataLoader gives float32)
+            x, y = conform(x, float_dtype), conform(y, float_dtype)
         loss = float(train_step(model, loss_fn, optimizer, x, y)["loss"])  # host: the sweep's stop rule
         lrs.append(lr)
         raw.append(loss)

@@ -60,7 +60,7 @@ def load_on_host(model: Any, state: Any, **options: Any) -> None:
     Example:
         >>> from downslope import nn
         >>> a, b = nn.Linear(2, 1), nn.Linear(2, 1).to("strict")
-        >>> load_on_host(b, a.state_dict()); bool((b.weight.cpu().numpy() == a.weight.numpy()).all())
+        >>> load_on_host(b, a.state_dict()); bool((b.weight.detach().cpu().numpy() == a.weight.detach().numpy()).all())
         True
     """
     placed = model_device(model)

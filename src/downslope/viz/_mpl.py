@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..devices import to_host
 from ..errors import ArgumentTypeError
+from ..tensor import Tensor
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -82,9 +84,27 @@ def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+def _plain(values: Any) -> Any:
+    """``values`` with every Tensor (one that requires grad, or on a GPU, included) as its host array."""
+    if isinstance(values, np.ndarray):
+        return values
+    if isinstance(values, Tensor):
+        return to_host(values.array)
+    if isinstance(values, (list, tuple)):
+        return [_plain(v) for v in values]
+    return values
+
+
 def as_float_array(values: Any, what: str) -> np.ndarray:
-    """A float64 NumPy array from a Tensor, array or list (plotting is not a hot path)."""
-    data = getattr(values, "array", values) if not isinstance(values, np.ndarray) else values
+    """A float64 NumPy array from a Tensor, array or list (of numbers or Tensors): the values are read
+    whether or not a Tensor requires grad, as a plot only reads them (plotting is not a hot path).
+
+    Example:
+        >>> import downslope as ds
+        >>> as_float_array((ds.tensor(1.0, requires_grad=True), 2), "start").tolist()
+        [1.0, 2.0]
+    """
+    data = _plain(values)
     try:
         arr = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -41,7 +41,7 @@ def class_probabilities(outputs: np.ndarray, output: str = "logits") -> np.ndarr
     """
     if output not in ("logits", "probabilities"):
         raise ArgumentError(f"output: expected 'logits' or 'probabilities', got {output!r}")
-    out = np.asarray(outputs, dtype=np.float64)
+    out = as_float_array(outputs, "class_probabilities outputs")
     if out.ndim == 2 and out.shape[1] == 1:
         out = out[:, 0]
     if out.ndim == 1:

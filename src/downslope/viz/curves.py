@@ -93,7 +93,7 @@ def best_epoch_index(values: Sequence[float], mode: str = "min") -> int | None:
         >>> best_epoch_index([3.0, 1.0, float("nan"), 1.0, 2.0])
         1
     """
-    arr = np.asarray(values, dtype=np.float64)
+    arr = as_float_array(values, "best_epoch_index values")
     finite = np.isfinite(arr)
     if not finite.any():
         return None

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,8 @@ from ..autograd import enable_grad, no_grad
 from ..errors import ArgumentError, ArgumentTypeError
 from ..optim.protocols import OptimizerLike
 from ..tensor import Tensor, tensor
-from ._mpl import color, finish, new_figure, require_matplotlib
+from ..train.stepping import needs_closure
+from ._mpl import as_float_array, color, finish, new_figure, require_matplotlib
 from .testfunctions import Surface, get_surface
 
 if TYPE_CHECKING:
@@ -139,7 +141,7 @@ def optimizer_paths(
     s = get_surface(surface)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ArgumentError(f"optimizer_paths: steps must be a non-negative integer, got {steps!r}")
-    start_xy = np.asarray(s.start if start is None else start, dtype=np.float64)
+    start_xy = as_float_array(s.start if start is None else start, "optimizer_paths start")
     if start_xy.shape != (2,) or not np.isfinite(start_xy).all():
         raise ArgumentError(f"optimizer_paths: start must be one finite point (x, y), got {start!r}")
     specs = default_optimizers(s) if optimizers is None else optimizers
@@ -156,13 +158,19 @@ def optimizer_paths(
         losses = np.full(steps + 1, np.nan)
         points[0] = point.array
         diverged = False
+        closure = _closure(s, point, opt) if needs_closure(opt) else None
         with np.errstate(over="ignore", invalid="ignore"), enable_grad():
             for k in range(steps):
-                opt.zero_grad()
-                loss = s(point)
-                losses[k] = float(loss.array)
-                loss.backward()
-                opt.step()
+                if closure is not None:  # L-BFGS: one step re-evaluates f itself (its line search)
+                    with no_grad():
+                        losses[k] = float(s(point).array)
+                    opt.step(closure)
+                else:
+                    opt.zero_grad()
+                    loss = s(point)
+                    losses[k] = float(loss.array)
+                    loss.backward()
+                    opt.step()
                 if not np.isfinite(point.array).all() or np.abs(point.array).max() > limit:
                     diverged = True
                     break
@@ -192,6 +200,18 @@ def optimizer_paths(
             str(name), points, losses, diverged, _settings(opt), rising=rising, left_at=left_at
         )
     return results
+
+
+def _closure(surface: Surface, point: Tensor, opt: OptimizerLike) -> Callable[[], Tensor]:
+    """The closure an L-BFGS-like optimizer's step re-evaluates: ``f`` at the point, its gradient set."""
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        loss = surface(point)
+        loss.backward()
+        return loss
+
+    return closure
 
 
 def _rising(gaps: np.ndarray) -> bool:
@@ -251,6 +271,9 @@ def _contour(ax: Axes, fig: Figure, s: Surface, grid_size: int, levels: int) -> 
     ax.set_ylabel("y")
 
 
+LEGEND_WIDTH = 64  # characters per line of a loss-panel legend entry (about the panel's width at 8 pt)
+
+
 def _loss_values(s: Surface, path: OptimizerPath) -> np.ndarray:
     if s.minimum_value is None:
         return path.losses
@@ -299,7 +322,10 @@ def _draw(
         values = _loss_values(s, path)
         shown = values if upto is None else values[: upto + 1]
         # The path colours are explained once, in the loss panel's legend, with each final value.
-        label = _legend_label(s, name, path)
+        # Wrapped so the legend (below the loss panel) stays about as wide as the panel, whatever the notes say.
+        label = textwrap.fill(
+            _legend_label(s, name, path), width=LEGEND_WIDTH, subsequent_indent="    ", break_on_hyphens=False
+        )
         (loss_line,) = ax_loss.plot(np.arange(len(shown)), shown, color=c, lw=1.6, label=label)
         handles[name] = (line, end_marker, loss_line)
     ax_map.plot([], [], "o", ms=8, mfc="white", mec="black", label="start")
@@ -323,7 +349,10 @@ def _draw(
     ax_loss.set_xlabel("step")
     ax_loss.set_title("Loss per step")
     ax_loss.grid(True, alpha=0.3, which="both")
-    ax_loss.legend(fontsize=8, loc="best")
+    # Below the panel, not on it: a legend inside hides the curves, and its long notes ran off the figure.
+    legend = ax_loss.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
+    lines = sum(t.get_text().count("\n") + 1 for t in legend.get_texts())
+    fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + 0.17 * lines + 0.3)  # the panels keep their size
     return ax_map, ax_loss, handles
 
 

@@ -34,7 +34,7 @@ ModelProto, the check, :func:`export`).
 
 from . import layer_emitters as _layer_emitters  # noqa: F401  (fills EMITTERS on import)
 from .graph import EMITTERS, MIN_OPSET, GraphBuilder, register_emitter, require_onnx
-from .model import export, finish, run_onnx, to_model, value_info, verify
+from .model import checked, export, finish, run_onnx, to_model, value_info, verify
 from .op_emitters import OP_EMITTERS
 from .tracing import supported_layers, supported_ops, trace
 
@@ -53,5 +53,6 @@ __all__ = [
     "finish",
     "value_info",
     "verify",
+    "checked",
     "run_onnx",
 ]

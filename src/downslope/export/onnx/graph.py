@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,6 +53,10 @@ class GraphBuilder:
         # The first input whose dim 0 is the batch, and the example's batch size (set by the tracer).
         self.batch_input: str | None = None
         self.batch_size: int | None = None
+        # What the tracer is writing now ("Net.forward (add() at net.py:12)"), and each node's such note:
+        # an error ONNX raises later about a node is reported with the forward and op that wrote it.
+        self.context = ""
+        self.origins: dict[str, str] = {}
 
     def fresh(self, hint: str) -> str:
         base = hint.replace(" ", "_") or "v"
@@ -80,12 +85,25 @@ class GraphBuilder:
         outs = [self.fresh(f"{hint or op.lower()}") for _ in range(n_out)]
         if domain:
             self.domains.add(domain)
+        node_name = self.fresh(f"{op}_node")
+        self.origins[node_name] = self.context
         self.nodes.append(
-            self.onnx.helper.make_node(
-                op, list(inputs), outs, name=self.fresh(f"{op}_node"), domain=domain or None, **attrs
-            )
+            self.onnx.helper.make_node(op, list(inputs), outs, name=node_name, domain=domain or None, **attrs)
         )
         return outs[0] if n_out == 1 else outs
+
+    def blame(self, message: str) -> str:
+        """Where the node that an ONNX (or ONNX Runtime) error ``message`` names was written:
+        ``"the Add node written for Net.forward (add() at net.py:12)"``, or '' when it names none."""
+        found = re.search(r"node name: ([^\s)]+)|[Nn]ame:\s*'([^']+)'", message)
+        if found is None:
+            return ""
+        name = found.group(1) or found.group(2)
+        node = next((n for n in self.nodes if n.name == name), None)
+        if node is None:
+            return ""
+        where = self.origins.get(name) or "the export's own pre/post-processing"
+        return f"the {node.op_type} node written for {where}"
 
 
 Emitter = Callable[[GraphBuilder, Any, str, Tensor, Any], Any]

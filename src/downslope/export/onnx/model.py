@@ -211,16 +211,44 @@ def run_onnx(proto: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     Example:
         >>> outs = run_onnx(proto, {"input": x})  # doctest: +SKIP
     """
+    return [np.asarray(o) for o in _session(proto).run(None, feeds)]
+
+
+def _session(proto: Any) -> Any:
+    """An ONNX Runtime session of ``proto`` (or ``onnx``'s reference evaluator); ``.run(None, feeds)`` runs it."""
     try:
         import onnxruntime as ort
     except ImportError:
         from onnx.reference import ReferenceEvaluator
 
-        return [np.asarray(o) for o in ReferenceEvaluator(proto).run(None, feeds)]
+        return ReferenceEvaluator(proto)
     options = ort.SessionOptions()
     options.log_severity_level = 4  # a failing run raises; its error is reported in the ExportError
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return [np.asarray(o) for o in session.run(None, feeds)]
+    return ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def _last_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[-1] if text else type(exc).__name__)[:300]
+
+
+def checked(proto: Any, g: GraphBuilder | None = None, where: str = "ONNX export") -> None:
+    """``onnx.checker.check_model(proto, full_check=True)``, its failure raised as an ExportError that
+    names the forward and op that wrote the failing node (when ``g``, the builder, knows them).
+
+    Example:
+        >>> checked(proto, graph)  # doctest: +SKIP
+    """
+    onnx = require_onnx()
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:  # onnx's ValidationError/InferenceError: a graph the exporter wrote wrongly
+        at = g.blame(str(exc)) if g is not None else ""
+        raise ExportError(
+            f"{where}: ONNX's checker refuses the written graph{' at ' + at if at else ''}; this is an exporter "
+            f"bug or an op it does not translate faithfully, please report it "
+            f"({type(exc).__name__}: {_last_line(exc)})"
+        ) from None
 
 
 def verify(
@@ -229,17 +257,29 @@ def verify(
     expected: Sequence[np.ndarray],
     where: str = "ONNX export",
     frozen: Sequence[str] = (),
+    graph: GraphBuilder | None = None,
 ) -> None:
     """Run ``proto`` on ``feeds`` and raise ExportError unless its outputs match ``expected``.
-    ``frozen`` describes the tensors the trace had to freeze (named in the message if the run fails).
+    ``frozen`` describes the tensors the trace had to freeze (named in the message if the run fails);
+    ``graph``, the builder that wrote ``proto``, lets a runtime error name the forward and op of its node.
 
     Example:
         >>> verify(proto, {"input": x}, [model(ds.tensor(x)).numpy()])  # doctest: +SKIP
     """
     try:
-        got = run_onnx(proto, feeds)
+        session = _session(proto)
+    except Exception as exc:  # the runtime refuses the graph itself, whatever the batch
+        at = graph.blame(str(exc)) if graph is not None else ""
+        raise ExportError(
+            f"{where}: ONNX Runtime cannot load the exported graph{' at ' + at if at else ''}; this is an "
+            f"exporter bug or an op it does not translate faithfully, please report it "
+            f"({type(exc).__name__}: {_last_line(exc)})"
+        ) from None
+    try:
+        got = [np.asarray(o) for o in session.run(None, feeds)]
     except Exception as exc:  # the runtime's own error types; e.g. a shape frozen at the example's batch size
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = _last_line(exc)
+        at = graph.blame(str(exc)) if graph is not None else ""
         culprits = (
             f"not batch-dynamic: {'; '.join(dict.fromkeys(frozen))} (the trace cannot follow how it was made: "
             f"a comparison such as (y > 0), ones_like/zeros_like, ds.zeros(x.shape[0], ...), a tensor from NumPy); "
@@ -250,14 +290,14 @@ def verify(
             f"{where}: the exported graph fails on a second batch of another size: {culprits}"
             f"its values and shape are frozen at the example's. Compute it from the input with supported ops "
             f"(e.g. y * 0 + 1 for ones_like(y), y.relu() or ds.where(...) for a mask), or export with "
-            f"dynamic_batch=False (runtime: {type(exc).__name__}: {reason[:300]})"
+            f"dynamic_batch=False (runtime{', at ' + at if at else ''}: {type(exc).__name__}: {reason})"
         ) from None
     for name, e, o in zip([o.name for o in proto.graph.output], expected, got):
         e = np.asarray(e)
         if e.shape != o.shape:
             same = False
         elif e.dtype.kind in "fc":
-            same = bool(np.allclose(o, e, rtol=1e-3, atol=1e-3 * (1 + np.abs(e).max(initial=0))))
+            same = bool(np.allclose(o, e, rtol=1e-3, atol=1e-3 * (1 + np.nanmax(np.abs(e), initial=0)), equal_nan=True))
         else:
             same = bool(np.array_equal(e.astype(o.dtype) if e.dtype != o.dtype else e, o))
         if not same:
@@ -303,13 +343,19 @@ def export(
     onnx = require_onnx()
     proto, g = _to_model(model, example_input, input_names, output_names, dynamic_batch, opset, dynamic_axes)
     dynamic_batch = g.dynamic_batch
-    onnx.checker.check_model(proto, full_check=True)
+    checked(proto, g, f"ONNX export of {type(model).__name__}")
     if check:
         inputs = as_inputs(example_input, model)
         second = _other_batch(inputs, np.random.default_rng(1)) if dynamic_batch else inputs
         feeds = {i.name: t.array for i, t in zip(proto.graph.input, second)}
         with preserved(model):
             expected = run_model(_evaluating(model), second)
-        verify(proto, feeds, expected, frozen=g.frozen)
-    onnx.save_model(proto, os.fspath(path))
+        verify(proto, feeds, expected, frozen=g.frozen, graph=g)
+    try:
+        onnx.save_model(proto, os.fspath(path))
+    except ValueError as exc:  # protobuf's 2 GiB limit on one serialized message (OSError passes: a bad path)
+        raise ExportError(
+            f"ONNX export of {type(model).__name__}: the graph cannot be written to {os.fspath(path)!r}: "
+            f"{_last_line(exc)} (an ONNX file holds at most 2 GiB of weights inline)"
+        ) from None
     return proto

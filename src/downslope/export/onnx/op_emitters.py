@@ -348,6 +348,16 @@ def _gelu_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, 
     return g.node("Mul", [half, g.node("Add", [erf, _scalar(g, 1.0, x)])], "gelu")
 
 
+def _gelu_tanh_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
+    # gelu(approximate="tanh") is one recorded op: written out (the Gelu op only exists from opset 20 on)
+    x = parents[0]
+    cube = g.node("Mul", [g.node("Mul", [ins[0], ins[0]]), ins[0]])
+    inner = g.node("Add", [ins[0], g.node("Mul", [cube, _scalar(g, 0.044715, x)])])
+    th = g.node("Tanh", [g.node("Mul", [inner, _scalar(g, math.sqrt(2.0 / math.pi), x)])])
+    half = g.node("Mul", [ins[0], _scalar(g, 0.5, x)])
+    return g.node("Mul", [half, g.node("Add", [th, _scalar(g, 1.0, x)])], "gelu")
+
+
 def _sdpa_op(g: GraphBuilder, t: Tensor, ins: list[str], parents: tuple[Tensor, ...]) -> str:
     """scaled_dot_product_attention written out: softmax(q k^T * scale + mask) v, with a boolean mask
     or the causal pattern as a Where to -inf (rows masked entirely give zeros, as downslope's op)."""
@@ -401,6 +411,7 @@ OP_EMITTERS.update(
         "_broadcast_to_vjp": _broadcast_to_op,
         "_linear_vjp": _linear_op,
         "_gelu_vjp": _gelu_op,
+        "_gelu_tanh_vjp": _gelu_tanh_op,
         "_sdpa_vjp": _sdpa_op,
         "_sum_vjp": _reduce_op("ReduceSum"),
         "_mean_vjp": _reduce_op("ReduceMean"),

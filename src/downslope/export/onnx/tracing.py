@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ...autograd import enable_grad, no_grad
-from ...errors import ArgumentError, ExportError
+from ...errors import ArgumentError, DownslopeError, ExportError
 from ...nn.module import Module, ModuleDict, ModuleList, Sequential
 from ...tensor import Tensor, wrap_array
 from .graph import EMITTERS, INPUT_COUNTS, GraphBuilder, emitter_for
@@ -170,7 +170,11 @@ class _Tracer:
                 )
             parents = tuple(t._parents)
             ins = [self.resolve(p) for p in parents]
+            forward, detail = self.describe(t)
+            previous, self.g.context = self.g.context, f"{forward}{detail}"
             try:
+                if rule_name in _SAME_DTYPE:
+                    ins = [self.cast(n, p, t.array.dtype) for n, p in zip(ins, parents)]
                 name = emit(self.g, t, ins, parents)
             except ExportError as exc:
                 forward, detail = self.describe(t)
@@ -179,6 +183,15 @@ class _Tracer:
                 if layer in self.library_layers:
                     raise self.refuse_layer(layer, f"does what the exporter cannot write{detail}: {message}") from None
                 raise ExportError(f"ONNX export: {forward}{detail}: {message}") from None
+            except DownslopeError:
+                raise
+            except Exception as exc:  # onnx's or NumPy's own error inside an emitter: an exporter bug
+                raise ExportError(
+                    f"ONNX export: {forward}{detail}: writing its {rule_name.strip('_').removesuffix('_vjp')!r} op "
+                    f"failed, an exporter bug, please report it ({type(exc).__name__}: {exc})"
+                ) from None
+            finally:
+                self.g.context = previous
             if name not in self.g.batch_axis:
                 self.g.batch_axis[name] = _broadcast_axis(self.g, t, ins, parents)
                 # an elementwise op keeps a batch dim merged with fixed dims as it was
@@ -187,6 +200,18 @@ class _Tracer:
                     self.g.batch_inner[name] = inner
         self.bind(t, name)
         return name
+
+    def cast(self, name: str, t: Tensor, dtype: np.dtype[Any]) -> str:
+        """``name`` (the value of ``t``) cast to ``dtype`` when ``t`` has another dtype: ONNX's Add, Mul,
+        Concat... need operands of one type, where the forward promoted them (float32 + float64 -> float64;
+        a 0-d float64 times a float32 matrix stays float32)."""
+        if t.array.dtype == dtype:
+            return name
+        y = self.g.node("Cast", [name], "cast", to=self.g.onnx.helper.np_dtype_to_tensor_dtype(dtype))
+        self.g.batch_axis[y] = self.g.batch_axis.get(name)
+        if name in self.g.batch_inner:
+            self.g.batch_inner[y] = self.g.batch_inner[name]
+        return y
 
     def call(self, original: Callable[..., Any], m: Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self.depth:
@@ -218,11 +243,22 @@ class _Tracer:
         finally:
             self.depth -= 1
             self.restore(m)  # e.g. Embedding(max_norm) renormalizes rows in place: the export must not
-        if n == 1:
-            made = emit(self.g, m, names[0], args[0], out)
-        else:
-            multi: Any = emit  # a multi-input emitter takes lists of names and tensors
-            made = multi(self.g, m, names, list(args[:n]), out)
+        previous, self.g.context = self.g.context, f"the layer {type(m).__name__}"
+        try:
+            if n == 1:
+                made = emit(self.g, m, names[0], args[0], out)
+            else:
+                multi: Any = emit  # a multi-input emitter takes lists of names and tensors
+                made = multi(self.g, m, names, list(args[:n]), out)
+        except DownslopeError:
+            raise
+        except Exception as exc:  # onnx's or NumPy's own error inside an emitter: an exporter bug
+            raise ExportError(
+                f"ONNX export: writing the layer {type(m).__name__} failed, an exporter bug, please report it "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+        finally:
+            self.g.context = previous
         axis = self.g.batch_axis.get(names[0])
         for name, value in zip(_flat(made), flat_outputs(out)):
             if name not in self.g.batch_axis and isinstance(value, Tensor):
@@ -264,6 +300,11 @@ def supported_ops() -> list[str]:
 # ``wrapper`` is the out= wrapper of the top-level functions (ops/out.py): the op's own name is inside it.
 _PLUMBING = {"forward", "__call__", "_call_impl", "record_op", "wrap_array", "traced", "wrapper"}
 _CONTAINERS = (Sequential, ModuleList, ModuleDict)
+# Ops whose ONNX node needs its (tensor) operands in one dtype, the result's.
+_SAME_DTYPE = {
+    "_add_vjp", "_sub_vjp", "_mul_vjp", "_div_vjp", "_pow_vjp", "_matmul_vjp", "_maximum_vjp", "_minimum_vjp",
+    "_where_vjp", "_concatenate_vjp", "_stack_vjp", "_linear_vjp", "_sdpa_vjp",
+}  # fmt: skip
 
 
 def _flat(names: Any) -> list[Any]:
