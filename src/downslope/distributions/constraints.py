@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Constraint",
     "boolean",
+    "cat",
+    "corr_cholesky",
     "dependent",
     "dependent_property",
     "greater_than",
@@ -37,15 +39,21 @@ __all__ = [
     "is_dependent",
     "less_than",
     "lower_cholesky",
+    "lower_triangular",
+    "multinomial",
     "nonnegative",
     "nonnegative_integer",
     "one_hot",
     "positive",
     "positive_definite",
     "positive_integer",
+    "positive_semidefinite",
     "real",
     "real_vector",
     "simplex",
+    "square",
+    "stack",
+    "symmetric",
     "unit_interval",
 ]
 
@@ -214,15 +222,139 @@ class _LowerCholesky(Constraint):
         return np.asarray(lower & (np.diagonal(v, axis1=-2, axis2=-1) > 0).all(-1))
 
 
-class _PositiveDefinite(Constraint):
+class _LowerTriangular(Constraint):
     event_dim = 2
 
     def _check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        return np.asarray((np.tril(v) == v).all((-2, -1)))
+
+
+class _CorrCholesky(Constraint):
+    """Lower Cholesky factors of correlation matrices: lower triangular, positive diagonal, unit rows."""
+
+    event_dim = 2
+
+    def _check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        tol = float(np.finfo(v.dtype if v.dtype.kind == "f" else np.float32).eps) * v.shape[-1] * 10
+        unit_rows = (np.abs(np.linalg.norm(v, axis=-1) - 1.0) <= tol).all(-1)
+        return np.asarray(_LowerCholesky()._check(v) & unit_rows)
+
+
+class _Square(Constraint):
+    event_dim = 2
+
+    def _check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        return np.full(v.shape[:-2], v.shape[-2] == v.shape[-1], dtype=bool)
+
+
+class _Symmetric(_Square):
+    def _check(self, value: Any) -> np.ndarray:
+        square = super()._check(value)
+        if not square.all():
+            return square
+        v = _host(value)
+        return np.asarray(np.isclose(v, np.swapaxes(v, -1, -2), atol=1e-6).all((-2, -1)))
+
+
+class _PositiveSemidefinite(_Symmetric):
+    def _check(self, value: Any) -> np.ndarray:
+        sym = super()._check(value)
+        if not sym.all():
+            return sym
         v = _host(value).astype(np.float64)
-        symmetric = np.isclose(v, np.swapaxes(v, -1, -2), atol=1e-6).all((-2, -1))
         with np.errstate(all="ignore"):
-            positive = np.linalg.eigvalsh(np.where(np.isfinite(v), v, 0.0)).min(-1) > 0 if v.size else symmetric
-        return np.asarray(symmetric & positive)
+            return np.asarray(np.linalg.eigvalsh(np.where(np.isfinite(v), v, 0.0)).min(-1) >= 0)
+
+
+class _PositiveDefinite(_Symmetric):
+    def _check(self, value: Any) -> np.ndarray:
+        sym = super()._check(value)
+        if not sym.all():
+            return sym
+        v = _host(value).astype(np.float64)
+        if not v.size:
+            return sym
+        with np.errstate(all="ignore"):
+            return np.asarray(np.linalg.eigvalsh(np.where(np.isfinite(v), v, 0.0)).min(-1) > 0)
+
+
+class _Multinomial(Constraint):
+    """Nonnegative counts along the last dim summing to at most ``upper_bound`` (torch checks no
+    integrality)."""
+
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, upper_bound: Any) -> None:
+        self.upper_bound = upper_bound
+
+    def _check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        return np.asarray((v >= 0).all(-1) & (v.sum(-1) <= _host(self.upper_bound)))
+
+
+def _dim_in_range(dim: int, ndim: int) -> None:
+    if not -ndim <= dim < ndim:
+        raise ArgumentError(f"constraint: dim {dim} out of range for a value with {ndim} dimensions")
+
+
+class _Cat(Constraint):
+    """Constraints ``cseq`` applied to consecutive slices of ``lengths`` along ``dim``."""
+
+    def __init__(self, cseq: Any, dim: int = 0, lengths: Any = None) -> None:
+        self.cseq = list(cseq)
+        if not all(isinstance(c, Constraint) for c in self.cseq):
+            raise ArgumentError("constraints.cat: every element of cseq must be a Constraint")
+        self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
+        if len(self.lengths) != len(self.cseq):
+            raise ArgumentError(f"constraints.cat: {len(self.lengths)} lengths for {len(self.cseq)} constraints")
+        self.dim = dim
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        return max(c.event_dim for c in self.cseq)
+
+    def _check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        _dim_in_range(self.dim, v.ndim)
+        checks, start = [], 0
+        for c, n in zip(self.cseq, self.lengths):
+            part = np.take(v, range(start, start + n), axis=self.dim)
+            checks.append(_host(c.check(part)))
+            start += n
+        return np.concatenate(checks, self.dim)
+
+
+class _Stack(Constraint):
+    """Constraints ``cseq`` applied to the slices of ``value`` along ``dim``."""
+
+    def __init__(self, cseq: Any, dim: int = 0) -> None:
+        self.cseq = list(cseq)
+        if not all(isinstance(c, Constraint) for c in self.cseq):
+            raise ArgumentError("constraints.stack: every element of cseq must be a Constraint")
+        self.dim = dim
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        dim = max(c.event_dim for c in self.cseq)
+        return dim + 1 if self.dim + dim < 0 else dim
+
+    def _check(self, value: Any) -> np.ndarray:
+        v = _host(value)
+        _dim_in_range(self.dim, v.ndim)
+        parts = [np.take(v, i, axis=self.dim) for i in range(v.shape[self.dim])]
+        return np.stack([_host(c.check(p)) for p, c in zip(parts, self.cseq)], self.dim)
 
 
 class _IndependentConstraint(Constraint):
@@ -250,6 +382,11 @@ nonnegative = _GreaterThanEq(0.0)
 unit_interval = _Interval(0.0, 1.0)
 simplex = _Simplex()
 lower_cholesky = _LowerCholesky()
+lower_triangular = _LowerTriangular()
+corr_cholesky = _CorrCholesky()
+square = _Square()
+symmetric = _Symmetric()
+positive_semidefinite = _PositiveSemidefinite()
 positive_definite = _PositiveDefinite()
 nonnegative_integer = _IntegerGreaterThan(0)
 positive_integer = _IntegerGreaterThan(1)
@@ -260,3 +397,6 @@ interval = _Interval
 half_open_interval = _HalfOpenInterval
 integer_interval = _IntegerInterval
 independent = _IndependentConstraint
+multinomial = _Multinomial
+cat = _Cat
+stack = _Stack

@@ -9,7 +9,6 @@ import numpy as np
 from .. import backend, ops
 from ..autograd import no_grad
 from ..errors import ArgumentError
-from ..nn.functional import binary_cross_entropy_with_logits as _bce
 from ..tensor import Tensor, arange, as_tensor, full_like
 from . import constraints
 from ._special import lgamma
@@ -18,6 +17,7 @@ from .distribution import (
     _param,
     _shape,
     _tiny,
+    bce_with_logits,
     broadcast_all,
     host_draw,
     lazy_property,
@@ -96,12 +96,15 @@ class Categorical(Distribution):
     def sample(self, sample_shape: Any = ()) -> Tensor:
         shape = _shape(sample_shape) + self.batch_shape
         with no_grad():
-            # Inverse CDF: the first class whose cumulative probability passes a uniform draw.
-            cumulative = ops.cumsum(self.probs.detach(), -1)
+            # Inverse CDF in float64: the first class whose cumulative weight passes u * total. A class
+            # of probability 0 repeats its predecessor's cumulative value, so it is never the first
+            # to pass; the cap at the class where the total is reached covers u * total rounding up.
+            cumulative = ops.cumsum(ops.astype(self.probs.detach(), np.float64), -1)
+            total = cumulative[..., -1:]
             u = Tensor(backend.random_like(shape + (1,), cumulative.array, np.float64))
-            below = ops.astype(u.astype(cumulative.dtype) >= cumulative, np.int64)
-            index = ops.sum(below, axis=-1)
-            return ops.clamp(index, max=self._num_events - 1)
+            index = ops.sum(ops.astype(u * total >= cumulative, np.int64), axis=-1)
+            last = ops.sum(ops.astype(cumulative < total, np.int64), axis=-1)
+            return ops.minimum(index, ops.broadcast_to(last, index.shape))
 
     def log_prob(self, value: Any) -> Tensor:
         v = value if isinstance(value, Tensor) else as_tensor(value)
@@ -258,10 +261,10 @@ class Bernoulli(_BinaryProbs):
         v = self._value(value, self.logits)
         shape = np.broadcast_shapes(v.shape, self.logits.shape)
         logits, v = ops.broadcast_to(self.logits, shape), ops.broadcast_to(v, shape)
-        return -_bce(logits, v, reduction="none")
+        return -bce_with_logits(logits, v)
 
     def entropy(self) -> Tensor:
-        return _bce(self.logits, self.probs, reduction="none")
+        return bce_with_logits(self.logits, self.probs)
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
         values = arange(2, dtype=self._param.dtype).reshape((-1,) + (1,) * len(self.batch_shape))
@@ -322,7 +325,7 @@ class Geometric(_BinaryProbs):
         return v * ops.log1p(-probs) + ops.log(self.probs)
 
     def entropy(self) -> Tensor:
-        return _bce(self.logits, self.probs, reduction="none") / self.probs
+        return bce_with_logits(self.logits, self.probs) / self.probs
 
 
 def _clamp_by_zero(x: Tensor) -> Tensor:

@@ -36,13 +36,18 @@ class lazy_property:  # noqa: N801  (torch's name)
 
 
 def _param(value: Any, like: Any = None) -> Tensor:
-    """A parameter as a floating tensor (numbers take ``like``'s dtype and device)."""
+    """A parameter or value as a floating tensor: numbers, and integer or bool tensors, take ``like``'s
+    floating dtype (the default dtype without one), so a float64 distribution evaluates integer
+    counts in float64, as torch's type promotion does; floating tensors are kept as they are."""
+    floating_like = isinstance(like, Tensor) and like.dtype.kind == "f"
     if isinstance(value, Tensor):
-        return value if value.dtype.kind == "f" else value.float()
-    t = as_tensor(value, dtype=like.dtype if isinstance(like, Tensor) and like.dtype.kind == "f" else None)
+        if value.dtype.kind == "f":
+            return value
+        return ops.astype(value, like.dtype if floating_like else backend.get_default_dtype())
+    t = as_tensor(value, dtype=like.dtype if floating_like else None)
     if isinstance(like, Tensor) and t.device != like.device:
         t = t.to(like.device)
-    return t if t.dtype.kind == "f" else t.float()
+    return t if t.dtype.kind == "f" else ops.astype(t, backend.get_default_dtype())
 
 
 def broadcast_all(*values: Any) -> list[Tensor]:
@@ -101,6 +106,14 @@ def host_draw(array: np.ndarray, like: Tensor) -> Tensor:
 
     t = wrap_array(np.asarray(array).astype(like.dtype, copy=False))
     return t if t.device == like.device else t.to(like.device)
+
+
+def bce_with_logits(logits: Tensor, target: Tensor) -> Tensor:
+    """Elementwise binary cross-entropy of ``target`` against ``sigmoid(logits)``, in the form
+    ``max(x, 0) - x t + log1p(exp(-|x|))`` that keeps its precision for large |x| (the form
+    ``(1 - t) x + softplus(-x)`` cancels: Geometric(logits=-30)'s entropy came out a nat low); the
+    max is written ``(x + |x|) / 2`` so its gradient at x = 0 is the right 1/2."""
+    return (logits + ops.abs(logits)) / 2 - logits * target + ops.log1p(ops.exp(-ops.abs(logits)))
 
 
 def sum_rightmost(value: Tensor, dim: int) -> Tensor:

@@ -221,7 +221,7 @@ class Multinomial(_OverCategorical):
 
     @constraints.dependent_property
     def support(self) -> Any:
-        return constraints.independent(constraints.integer_interval(0, self.total_count), 1)
+        return constraints.multinomial(self.total_count)
 
     @property
     def mean(self) -> Tensor:
