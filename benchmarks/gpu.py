@@ -342,7 +342,7 @@ def measure(w: Workload, platform: Platform, timed: int, repeats: int, has_torch
         ref_step(i)
         gpu_step(i)
     diff = relative_difference(
-        [p.detach().cpu().numpy() for p in gpu_model.parameters()], [p.numpy() for p in cpu_model.parameters()]
+        [p.detach().cpu().numpy() for p in gpu_model.parameters()], [p.detach().numpy() for p in cpu_model.parameters()]
     )
     synchronises = synchronisation_in(gpu_step, platform)
 

@@ -50,7 +50,12 @@ def pytest_configure(config: Any) -> None:
 
     for module in (ds, tensor_module):
         module.tensor, module.as_tensor = tensor, as_tensor
-    ds.from_numpy = tensor_module.from_numpy = from_numpy  # the factories (zeros, randn...) place through it
+    ds.from_numpy = tensor_module.from_numpy = from_numpy
+
+    def fresh_leaf(array: Any, requires_grad: bool) -> Any:
+        return from_numpy(array, requires_grad)
+
+    tensor_module._fresh_leaf = fresh_leaf  # the factories (zeros, randn...) place their host arrays through it
     tensor_module.Tensor.numpy = lambda self: to_host(self.array)
     tensor_module.Tensor.__array__ = lambda self, dtype=None, copy=None: np.asarray(to_host(self.array), dtype=dtype)
     call = nn.Module.__call__
