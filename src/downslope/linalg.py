@@ -34,7 +34,8 @@ import numpy as np
 from . import devices as _devices
 from . import ops
 from .backend import namespace_of
-from .errors import ArgumentError, ShapeError, StateError
+from .errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError, StateError
+from .graph import no_grad
 from .tensor import Tensor, record_op, wrap_array
 
 __all__ = [
@@ -100,8 +101,9 @@ def _inv_vjp(g, y, args, saved, needs, xp):
 
 
 def det(A: Any) -> Tensor:
-    """The determinant of a square matrix (``(...,)`` for a stack). Its gradient is
-    ``det(A) * inv(A).T``, so it is undefined (infinite) at a singular matrix.
+    """The determinant of a square matrix (``(...,)`` for a stack). Its gradient is the cofactor
+    matrix, ``det(A) * inv(A).T`` where A is invertible, and from the SVD at a singular matrix (finite:
+    PyTorch's formula), where it can be differentiated again too.
 
     Example:
         >>> import downslope as ds
@@ -113,8 +115,38 @@ def det(A: Any) -> Tensor:
 
 
 def _det_vjp(g, y, args, saved, needs, xp):
-    scale = xp.expand_dims(xp.expand_dims(g * y, -1), -1)
-    return (scale * _t(_inverse_of(args[0], xp)),)
+    scale = xp.expand_dims(xp.expand_dims(g, -1), -1)
+    if not _any_singular(xp.data(y)):
+        return (scale * xp.expand_dims(xp.expand_dims(y, -1), -1) * _t(_inverse_of(args[0], xp)),)
+    # det(A) inv(A)^T has no value at a singular matrix, but the cofactor matrix it equals elsewhere
+    # does (PyTorch's SVD-based formula): used for the whole stack, so one singular matrix leaves the
+    # others' gradients intact
+    return (scale * _cofactors(args[0], xp),)
+
+
+def _any_singular(det: Any) -> bool:
+    """Whether a determinant of the stack (or log|det|, -inf) is exactly zero: no inverse exists."""
+    return bool(_devices.to_host((det == 0) | (det == -np.inf)).any())  # host: picks the formula
+
+
+def _cofactors(a: Any, xp: Any) -> Any:
+    """The cofactor matrices (``det(A) inv(A)^T`` where A is invertible) of the stack ``a``, from its
+    SVD ``A = U diag(s) Vh``: ``det(U) det(Vh) U diag(prod_{j != i} s_j) Vh``, finite at a singular
+    matrix. Recorded under create_graph (differentiable again where the singular values differ)."""
+    if xp.differentiable:
+        u, s, vh = svd(a, full_matrices=False)
+        eye = namespace_of(s.array).eye(s.shape[-1], dtype=bool)
+        others = ops.prod(
+            ops.where(eye, wrap_array(namespace_of(s.array).ones((), s.array.dtype)), s[..., None, :]), -1
+        )
+        sign = det(u) * det(vh)
+        return sign[..., None, None] * ((u * others[..., None, :]) @ vh)
+    ns = namespace_of(a)
+    u, s, vh = _call("det", ns.linalg.svd, a)
+    eye = ns.eye(s.shape[-1], dtype=bool)
+    others = ns.where(eye, 1.0, s[..., None, :]).prod(-1).astype(a.dtype)
+    sign = ns.linalg.det(u) * ns.linalg.det(vh)
+    return sign[..., None, None] * ((u * others[..., None, :]) @ vh)
 
 
 class SlogdetResult(NamedTuple):
@@ -137,7 +169,21 @@ def slogdet(A: Any) -> SlogdetResult:
 
 
 def _slogdet_vjp(g, y, args, saved, needs, xp):
-    return (xp.expand_dims(xp.expand_dims(g, -1), -1) * _t(_inverse_of(args[0], xp)),)
+    scale = xp.expand_dims(xp.expand_dims(g, -1), -1)
+    if not _any_singular(xp.data(y)):
+        return (scale * _t(_inverse_of(args[0], xp)),)
+    # log|det| is -inf at a singular matrix and its gradient infinite: PyTorch's inf and NaN, those of
+    # solving A^T X = g I through LAPACK's LU (a constant); the other matrices of the stack keep their
+    # finite (and differentiable) gradients
+    a = xp.data(args[0])
+    ns = namespace_of(a)
+    singular = ns.expand_dims(ns.expand_dims(xp.data(y) == -np.inf, -1), -1)
+    eye = ns.broadcast_to(ns.eye(a.shape[-1], dtype=a.dtype), a.shape)
+    regular = scale * _t(_inverse_of(xp.where(singular, xp.constant(eye), args[0]), xp))
+    with no_grad():
+        rhs = ns.expand_dims(ns.expand_dims(xp.data(g), -1), -1) * eye
+        blown = _getrs(wrap_array(a.swapaxes(-1, -2).copy()), wrap_array(rhs), True).array
+    return (xp.where(singular, xp.constant(blown), regular),)
 
 
 def logdet(A: Any) -> Tensor:
@@ -149,9 +195,9 @@ def logdet(A: Any) -> Tensor:
         True
     """
     sign, logabs = slogdet(A)
-    ns = namespace_of(sign.array)
-    undefined = ns.where(sign.array < 0, np.nan, -np.inf).astype(logabs.array.dtype)
-    return ops.where(sign.array > 0, logabs, wrap_array(undefined))
+    nan = wrap_array(namespace_of(sign.array).full((), np.nan, dtype=logabs.array.dtype))
+    # a singular matrix keeps log|det| (-inf) and its gradient, as PyTorch's
+    return ops.where(sign.array < 0, nan, logabs)
 
 
 def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:
@@ -163,20 +209,36 @@ def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:
         >>> ds.linalg.solve(ds.tensor([[2.0, 0.0], [0.0, 4.0]]), ds.tensor([2.0, 2.0]))
         tensor([1. , 0.5])
     """
-    a = _matrix(A, "solve")
-    b = ops._lift_float(B)
+    return _solve(_matrix(A, "solve"), ops._lift_float(B), left, "solve")
+
+
+def _solve(a: Tensor, b: Tensor, left: bool, where: str, shapes: str = "") -> Tensor:
+    """:func:`solve` for the ops built on it, whose errors name ``where`` (and ``shapes``, the caller's)."""
+    shapes = shapes or f"A of shape {tuple(a.shape)} and B of shape {tuple(b.shape)}"
     if not left:
-        return _t(solve(_t(a), _t(b)))
+        if b.ndim < 2:
+            raise ShapeError(f"linalg.{where}: with left=False, B must be a matrix (..., k, n), got {shapes}")
+        return _t(_solve(_t(a), _t(b), True, where, shapes))
     # PyTorch's rule: B is a vector (or a batch of them) when it is 1-D, or has A's shape without its last dim
     vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1]))
     if vector:
         b = ops.unsqueeze(b, -1)
-    if b.shape[-2] != a.shape[-1]:
-        raise ShapeError(
-            f"linalg.solve: A of shape {a.shape} and B of shape {B.shape if hasattr(B, 'shape') else b.shape} do not fit"
-        )
-    x = record_op(_call("solve", namespace_of(a.array).linalg.solve, a.array, b.array), (a, b), _solve_vjp)
+    _solve_shapes(a, b, True, where, shapes)
+    x = record_op(_call(where, namespace_of(a.array).linalg.solve, a.array, b.array), (a, b), _solve_vjp)
     return ops.squeeze(x, -1) if vector else x
+
+
+def _solve_shapes(a: Tensor, b: Tensor, left: bool, where: str, shapes: str = "") -> None:
+    """Refuse a matrix ``B`` that does not fit ``A`` (rows for ``left``, else columns) or whose batch
+    dims do not broadcast with ``A``'s."""
+    shapes = shapes or f"A of shape {tuple(a.shape)} and B of shape {tuple(b.shape)}"
+    n = a.shape[-1]
+    if b.ndim < 2 or b.shape[-2 if left else -1] != n:
+        raise ShapeError(f"linalg.{where}: {shapes} do not fit: B needs {n} {'rows' if left else 'columns'}")
+    try:
+        np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))  # host: shapes are tuples
+    except ValueError:
+        raise ShapeError(f"linalg.{where}: the batch dims of {shapes} do not broadcast") from None
 
 
 def _solve_vjp(g, y, args, saved, needs, xp):
@@ -198,7 +260,13 @@ def cholesky(A: Any, *, upper: bool = False) -> Tensor:
                 [1., 1.]])
     """
     a = _matrix(A, "cholesky")
-    out = record_op(_call("cholesky", namespace_of(a.array).linalg.cholesky, a.array), (a,), _cholesky_vjp)
+    factor = _call("cholesky", namespace_of(a.array).linalg.cholesky, a.array)
+    diag = namespace_of(factor).diagonal(factor, axis1=-2, axis2=-1)
+    if bool(_devices.to_host(namespace_of(diag).isnan(diag).any())):  # host: LAPACK lets NaN through; PyTorch raises
+        raise LinAlgError(
+            f"linalg.cholesky: the input is not positive-definite (it holds NaN) (input shape {tuple(a.shape)})"
+        )
+    out = record_op(factor, (a,), _cholesky_vjp)
     return _t(out) if upper else out
 
 
@@ -230,8 +298,9 @@ def eigh(A: Any, UPLO: str = "L") -> EighResult:
         tensor([1., 2.])
     """
     a = _matrix(A, "eigh")
-    if UPLO not in ("L", "U"):
+    if not isinstance(UPLO, str) or UPLO.upper() not in ("L", "U"):
         raise ArgumentError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    UPLO = UPLO.upper()  # PyTorch takes either case
     w, v = _call("eigh", namespace_of(a.array).linalg.eigh, a.array, UPLO)
     values = record_op(w, (a,), _eigvalsh_vjp, v)
     vectors = record_op(v, (a,), _eigenvectors_vjp, w)
@@ -268,9 +337,9 @@ def eigvalsh(A: Any, UPLO: str = "L") -> Tensor:
     return eigh(A, UPLO).eigenvalues
 
 
-def svdvals(A: Any) -> Tensor:
+def svdvals(A: Any, *, driver: str | None = None) -> Tensor:
     """The singular values of a matrix (or of each in a stack), descending; the gradient is
-    ``U diag(g) V^T``.
+    ``U diag(g) V^T``. ``driver`` is refused on the CPU, as in PyTorch.
 
     Example:
         >>> import downslope as ds
@@ -278,6 +347,11 @@ def svdvals(A: Any) -> Tensor:
         tensor([4., 3.])
     """
     a = _matrix(A, "svdvals", square=False)
+    if driver is not None and type(a.array) is np.ndarray:
+        raise ArgumentError(
+            f"linalg.svdvals: driver= is only supported for tensors on a CUDA device, as in PyTorch, got "
+            f"driver={driver!r} on the CPU"
+        )
     u, s, vt = _call("svdvals", namespace_of(a.array).linalg.svd, a.array, False)
     return record_op(s, (a,), _svdvals_vjp, (u, vt))
 
@@ -300,8 +374,8 @@ def svd(A: Any, full_matrices: bool = True, *, driver: str | None = None) -> SVD
     ``torch.linalg.svd`` (``full_matrices=True`` gives square ``U`` and ``Vh``; their extra columns get
     no gradient, as in PyTorch). The gradient through ``U`` and ``Vh`` is undefined where two singular
     values are equal, and a singular vector's sign is arbitrary, so only sign-free uses of them
-    (``U @ diag(S) @ Vh``, projections) are comparable between libraries. ``driver`` is accepted for
-    PyTorch's signature and has no effect.
+    (``U @ diag(S) @ Vh``, projections) are comparable between libraries. ``driver`` is refused on the
+    CPU, as in PyTorch, and has no effect on a GPU.
 
     Example:
         >>> import downslope as ds
@@ -309,6 +383,11 @@ def svd(A: Any, full_matrices: bool = True, *, driver: str | None = None) -> SVD
         tensor([4., 3.])
     """
     a = _matrix(A, "svd", square=False)
+    if driver is not None and type(a.array) is np.ndarray:
+        raise ArgumentError(
+            f"linalg.svd: driver= is only supported for tensors on a CUDA device, as in PyTorch, got driver={driver!r} "
+            "on the CPU"
+        )
     u, s, vh = _call("svd", namespace_of(a.array).linalg.svd, a.array, full_matrices)
     k = s.shape[-1]
     u_k, vh_k = u[..., :k], vh[..., :k, :]
@@ -433,8 +512,21 @@ def solve_triangular(A: Any, B: Any, *, upper: bool, left: bool = True, unitrian
     b = ops._lift_float(B)
     if b.ndim < 2:
         raise ShapeError(f"linalg.solve_triangular: expected B of shape (..., n, k), got shape {b.shape}")
-    tri = _triangle(a, upper, unitriangular)
-    return solve(tri, b, left=left)
+    return _solve_triangle(_triangle(a, upper, unitriangular), b, upper, left, unitriangular, "solve_triangular")
+
+
+def _solve_triangle(tri: Tensor, b: Tensor, upper: bool, left: bool, unit: bool, where: str) -> Tensor:
+    """Solve with the triangular ``tri``: by the solver, unless its diagonal holds a zero; then by
+    substitution, whose inf and NaN are LAPACK's trsm results (PyTorch's), where a solver refuses."""
+    ns = namespace_of(tri.array)
+    diag = ns.diagonal(tri.array, axis1=-2, axis2=-1)
+    if unit or tri.shape[-1] == 0 or not bool(_devices.to_host((diag == 0).any())):  # host: picks the path
+        return _solve(tri, b, left, where)
+    _solve_shapes(tri, b, left, where)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if not left:  # X A = B  <=>  A^T X^T = B^T, and the transpose flips the triangle
+            return _t(_substitute(_t(tri), _t(b), lower=upper, unit=False))
+        return _substitute(tri, b, lower=not upper, unit=False)
 
 
 def _triangle(a: Tensor, upper: bool, unit: bool) -> Tensor:
@@ -561,8 +653,8 @@ def lu_factor(A: Any, *, pivot: bool = True) -> LUFactorResult:
     """The LU decomposition with partial pivoting, packed as LAPACK's getrf and ``torch.linalg.lu_factor``
     give it: ``LU`` holds ``U`` on and above the diagonal and ``L`` (whose diagonal is ones) below it;
     ``pivots`` (int32, 1-based) says which row was swapped with row ``i`` at step ``i``. A singular
-    matrix factors (with a zero on ``U``'s diagonal; PyTorch raises); :func:`lu_solve` then raises
-    :class:`LinAlgError`, where PyTorch gives inf or NaN. Differentiable (any shape), with PyTorch's gradient.
+    matrix factors (with a zero on ``U``'s diagonal; PyTorch raises); :func:`lu_solve` then gives inf
+    or NaN, as PyTorch's. Differentiable (any shape), with PyTorch's gradient.
 
     Example:
         >>> import downslope as ds
@@ -610,6 +702,14 @@ def _lu_factor_vjp(g, y, args, saved, needs, xp):
 
 def _permutation_of(pivots: Any, m: int, dtype: Any) -> Any:
     """The permutation matrix P (..., m, m) with A = P L U, from LAPACK's sequential row swaps."""
+    perm = _row_order(pivots, m)
+    eye = namespace_of(perm).eye(m, dtype=dtype)
+    # P[perm[i], i] = 1: column i of P is the unit vector of the row that moved to position i
+    return eye[perm].swapaxes(-1, -2)
+
+
+def _row_order(pivots: Any, m: int) -> Any:
+    """``perm`` (..., m) with ``A[perm] = L U``, from LAPACK's sequential row swaps ``pivots``."""
     ns = namespace_of(pivots)
     batch = pivots.shape[:-1]
     flat = pivots.reshape((-1, pivots.shape[-1])).astype(np.int64) - 1
@@ -619,9 +719,7 @@ def _permutation_of(pivots: Any, m: int, dtype: Any) -> Any:
         p = flat[:, j]
         perm_p, perm_j = perm[rows, p].copy(), perm[:, j].copy()
         perm[rows, p], perm[:, j] = perm_j, perm_p
-    eye = ns.eye(m, dtype=dtype)
-    # P[perm[i], i] = 1: column i of P is the unit vector of the row that moved to position i
-    return eye[perm].swapaxes(-1, -2).reshape(batch + (m, m))
+    return perm.reshape(batch + (m,))
 
 
 def lu_unpack(LU_data: Any, LU_pivots: Any, unpack_data: bool = True, unpack_pivots: bool = True) -> LUResult:
@@ -681,11 +779,34 @@ def lu_solve(LU: Any, pivots: Any, B: Any, *, left: bool = True, adjoint: bool =
     b = ops._lift_float(B)
     if b.ndim < 2:
         raise ShapeError(f"linalg.lu_solve: expected B of shape (..., n, k), got shape {b.shape}")
+    try:
+        np.broadcast_shapes(tuple(up.shape[:-2]), tuple(b.shape[:-2]))  # host: shapes are tuples
+    except ValueError:
+        raise ShapeError(
+            f"linalg.lu_solve: the batch dims of LU of shape {tuple(up.shape)} and B of shape {tuple(b.shape)} "
+            "do not broadcast"
+        ) from None
     if not left:  # X A = B  <=>  A^T X^T = B^T
         return _t(lu_solve(LU, pivots, _t(b), left=True, adjoint=not adjoint))
-    if not adjoint:  # A = P L U:  X = U^-1 L^-1 P^T B
-        return solve(up, solve(low, _t(p) @ b))
-    return p @ solve(_t(low), solve(_t(up), b))  # A^T = U^T L^T P^T
+    # triangular solves: a singular U gives LAPACK's inf and NaN, as PyTorch's, not an error; the
+    # permutation moves rows (a product with P would turn an inf into NaN)
+    ns = namespace_of(p.array)
+    pivots_array = pivots.array if isinstance(pivots, Tensor) else ns.asarray(pivots)
+    perm = _row_order(pivots_array, up.shape[-1])
+    if not adjoint:  # A = P L U:  X = U^-1 L^-1 P^T B, and row i of P^T B is row perm[i] of B
+        y = _solve_triangle(low, _rows(b, perm), False, True, False, "lu_solve")
+        return _solve_triangle(up, y, True, True, False, "lu_solve")
+    y = _solve_triangle(_t(up), b, False, True, False, "lu_solve")  # A^T = U^T L^T P^T
+    return _rows(_solve_triangle(_t(low), y, True, True, False, "lu_solve"), ns.argsort(perm, axis=-1))
+
+
+def _rows(b: Tensor, order: Any) -> Tensor:
+    """``b`` (..., n, k) with row i taken from row ``order[..., i]`` (recorded), batch dims broadcast."""
+    ns = namespace_of(order)
+    batch = np.broadcast_shapes(order.shape[:-1], tuple(b.shape[:-2]))  # host: shapes are tuples
+    b = ops.broadcast_to(b, batch + tuple(b.shape[-2:]))
+    index = ns.broadcast_to(ns.expand_dims(order, -1), batch + (order.shape[-1], b.shape[-1])).copy()
+    return ops.take_along_dim(b, wrap_array(index), -2)
 
 
 class CholeskyExResult(NamedTuple):
@@ -706,22 +827,49 @@ class SolveExResult(NamedTuple):
 def _cholesky_info(a: Any) -> Any:
     """Per matrix of a stack: 0 where the Cholesky factorization succeeds, else the order of the first
     leading minor that is not positive-definite, as LAPACK reports (found on the host: CuPy's Cholesky
-    does not say where it failed)."""
-    host = _devices.to_host(a)  # host: the failing minor is searched for matrix by matrix
+    does not say where it failed). The whole stack is factored at once; only when that fails (or
+    meets NaN) is the failing minor searched for, by an elimination over all matrices together."""
+    host = _devices.to_host(a)  # host: see above
     flat = host.reshape((-1,) + host.shape[-2:])
-    info = np.zeros(flat.shape[0], dtype=np.int32)
-    for i in range(flat.shape[0]):
-        if not _factors(flat[i]):
-            info[i] = next(j for j in range(1, flat.shape[-1] + 1) if not _factors(flat[i, :j, :j]))
+    if _factors(flat):
+        info = np.zeros(flat.shape[0], dtype=np.int32)
+    else:
+        info = _cholesky_search(flat)
     return namespace_of(a).asarray(info.reshape(host.shape[:-2]))
 
 
+def _cholesky_search(flat: np.ndarray) -> np.ndarray:
+    """LAPACK's ``info`` for each matrix of ``flat`` (count, n, n): the Cholesky-Crout elimination run
+    on all of them at once, a column per step; a pivot that is not positive (or NaN) marks its order.
+    Should rounding make a matrix found to factor fail in LAPACK, each is searched on its own."""
+    count, n = flat.shape[0], flat.shape[-1]
+    low = np.zeros_like(flat)
+    info = np.zeros(count, dtype=np.int32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for j in range(n):
+            row = low[:, j, :j]
+            pivot = flat[:, j, j] - np.einsum("bk,bk->b", row, row)
+            fail = ~(pivot > 0)
+            info = np.where(fail & (info == 0), j + 1, info).astype(np.int32)
+            root = np.sqrt(np.where(fail, 1.0, pivot))
+            below = flat[:, j + 1 :, j] - np.einsum("bik,bk->bi", low[:, j + 1 :, :j], row)
+            low[:, j, j], low[:, j + 1 :, j] = root, below / root[:, None]
+    ok = info == 0
+    if not ok.any() or _factors(flat[ok]):
+        return info
+    for i in np.flatnonzero(ok):  # rounding disagreed with LAPACK: each matrix on its own
+        if not _factors(flat[i]):
+            info[i] = next(j for j in range(1, n + 1) if not _factors(flat[i, :j, :j]))
+    return info
+
+
 def _factors(m: np.ndarray) -> bool:
+    """Whether every matrix of ``m`` has a Cholesky factor (NaN, which LAPACK lets through, has none)."""
     try:
-        np.linalg.cholesky(m)
+        factor = np.linalg.cholesky(m)
     except np.linalg.LinAlgError:
         return False
-    return True
+    return not bool(np.isnan(np.diagonal(factor, axis1=-2, axis2=-1)).any())
 
 
 def cholesky_ex(A: Any, *, upper: bool = False, check_errors: bool = False) -> CholeskyExResult:
@@ -752,7 +900,7 @@ def cholesky_ex(A: Any, *, upper: bool = False, check_errors: bool = False) -> C
 
 def inv_ex(A: Any, *, check_errors: bool = False) -> InvExResult:
     """:func:`inv` and LAPACK's ``info`` (0, or the 1-based index of the first zero pivot of a singular
-    matrix, whose inverse is then NaN), raising only with ``check_errors=True``.
+    matrix, whose inverse then holds inf and NaN, as in PyTorch), raising only with ``check_errors=True``.
 
     Example:
         >>> import downslope as ds
@@ -769,7 +917,8 @@ def inv_ex(A: Any, *, check_errors: bool = False) -> InvExResult:
 
 def solve_ex(A: Any, B: Any, *, left: bool = True, check_errors: bool = False) -> SolveExResult:
     """:func:`solve` and LAPACK's ``info`` (0, or the 1-based index of the first zero pivot of a
-    singular ``A``, whose solution is then NaN), raising only with ``check_errors=True``.
+    singular ``A``, whose solution then holds the inf and NaN LAPACK's substitutions reach, as in
+    PyTorch, without a gradient), raising only with ``check_errors=True``.
 
     Example:
         >>> import downslope as ds
@@ -791,11 +940,50 @@ def solve_ex(A: Any, B: Any, *, left: bool = True, check_errors: bool = False) -
         raise LinAlgError(f"linalg.solve_ex: U[{largest - 1}, {largest - 1}] is zero: the matrix is singular")
     bad = ns.expand_dims(ns.expand_dims(info != 0, -1), -1)
     safe = ops.where(bad, wrap_array(ns.broadcast_to(ns.eye(a.shape[-1], dtype=a.array.dtype), a.shape).copy()), a)
-    x = solve(safe, B, left=left)
-    bad_x = bad if x.ndim == a.ndim else bad[..., 0]
-    return SolveExResult(
-        ops.where(bad_x, wrap_array(ns.full(x.shape, np.nan, dtype=x.array.dtype)), x), wrap_array(info)
-    )
+    b = ops._lift_float(B)
+    x = solve(safe, b, left=left)
+    vector = left and (b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1])))
+    bad_x = bad[..., 0] if vector else bad
+    with no_grad():  # the singular matrices' results are LAPACK's getrs after a zero pivot: constants
+        blown = _getrs(a, b, left)
+    return SolveExResult(ops.where(bad_x, blown.detach(), x), wrap_array(info))
+
+
+def _getrs(a: Tensor, b: Tensor, left: bool) -> Tensor:
+    """``solve(a, b)`` the way LAPACK's getrf and getrs reach it (row-pivoted LU ``A = P L U``, then
+    two substitutions; ``left=False`` solves ``A^T X^T = B^T`` with the same factors, as getrs's
+    transposed mode) in plain IEEE arithmetic: at a singular matrix, the inf and NaN PyTorch returns."""
+    vector = left and (b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1])))
+    rhs = ops.unsqueeze(b, -1) if vector else (b if left else _t(b))
+    lu, _, perm, _ = _lu_packed(a.array, True)
+    ns = namespace_of(lu)
+    batch = np.broadcast_shapes(lu.shape[:-2], tuple(rhs.shape[:-2]))  # host: shapes are tuples
+    rhs = ops.broadcast_to(rhs, batch + tuple(rhs.shape[-2:]))
+    factors = wrap_array(lu)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if left:  # L U X = P^T B, and row i of P^T B is row perm[i] of B
+            permuted = _rows(rhs, perm)
+            x = _substitute(factors, _substitute(factors, permuted, lower=True, unit=True), lower=False, unit=False)
+        else:  # U^T L^T (P^T Y) = B, then Y's rows put back where P took them
+            w = _substitute(_t(factors), _substitute(_t(factors), rhs, lower=True, unit=False), lower=False, unit=True)
+            x = _rows(w, ns.argsort(perm, axis=-1))
+    return ops.squeeze(x, -1) if vector else (x if left else _t(x))
+
+
+def _substitute(t: Tensor, b: Tensor, *, lower: bool, unit: bool) -> Tensor:
+    """The ``X`` with ``T X = B`` for the lower (or upper) triangle of ``T`` (..., n, n), by forward (or
+    back) substitution, recorded, in plain IEEE arithmetic: a zero on the diagonal gives the inf and
+    NaN of LAPACK's trsm (PyTorch's results) where a solver would refuse the matrix."""
+    n = t.shape[-1]
+    rows: dict[int, Tensor] = {}
+    for k in range(n) if lower else range(n - 1, -1, -1):
+        acc = b[..., k, :]
+        lo, hi = (0, k) if lower else (k + 1, n)
+        if hi > lo:
+            prior = ops.stack([rows[i] for i in range(lo, hi)], -2)
+            acc = acc - (t[..., k : k + 1, lo:hi] @ prior)[..., 0, :]
+        rows[k] = acc if unit else acc / t[..., k : k + 1, k]
+    return ops.stack([rows[i] for i in range(n)], -2)
 
 
 def eig(A: Any) -> Any:
@@ -825,19 +1013,13 @@ def matrix_rank(
     """
     a = _matrix(A, "matrix_rank", square=False)
     ns = namespace_of(a.array)
-    # tolerances may be numbers or tensors broadcast over the stack (PyTorch's), as arrays here
-    atol, rtol, tol = (v.array if isinstance(v, Tensor) else v for v in (atol, rtol, tol))
-    s = ns.abs(ns.linalg.eigvalsh(a.array)) if hermitian else ns.linalg.svd(a.array, compute_uv=False)
+    if hermitian:
+        s = ns.abs(_call("matrix_rank", ns.linalg.eigvalsh, a.array))
+    else:
+        s = _call("matrix_rank", _singular_values, a.array)
     if tol is not None:
         atol, rtol = tol, 0.0
-    default = max(a.shape[-2:]) * float(np.finfo(a.array.dtype).eps)
-    atol_a = ns.asarray(0.0 if atol is None else atol, dtype=s.dtype)
-    if rtol is None:  # 0 where atol is given positive, else max(m, n) * eps (elementwise, as PyTorch)
-        rtol = default if atol is None else ns.where(atol_a > 0, 0.0, default)
-    rtol_a = ns.asarray(rtol, dtype=s.dtype)
-    largest = s.max(-1, keepdims=True) if s.shape[-1] else ns.zeros(s.shape[:-1] + (1,), dtype=s.dtype)
-    threshold = ns.maximum(ns.expand_dims(atol_a, -1), ns.expand_dims(rtol_a, -1) * largest)
-    return wrap_array((s > threshold).sum(-1).astype(np.int64))
+    return wrap_array((s > _threshold(s, atol, rtol, a.shape)).sum(-1).astype(np.int64))
 
 
 def cond(A: Any, p: Any = None) -> Tensor:
@@ -935,6 +1117,14 @@ def tensorsolve(A: Any, B: Any, dims: Sequence[int] | None = None) -> Tensor:
 
 
 # ---------------------------------------------------------------------- norms
+def _floating_input(x: Any, where: str) -> None:
+    """Refuse an integer or boolean tensor, as PyTorch's norms do (even with ``dtype=`` given)."""
+    if isinstance(x, Tensor) and x.array.dtype.kind not in "fc":
+        raise DTypeError(
+            f"linalg.{where}: expected a floating point tensor as input, got {x.array.dtype}; cast it (e.g. x.float())"
+        )
+
+
 def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """The vector ``ord``-norm over ``dim`` (all elements by default): see :func:`downslope.ops.vector_norm`.
 
@@ -943,6 +1133,9 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
         >>> ds.linalg.vector_norm(ds.tensor([3.0, -4.0]))
         tensor(5.)
     """
+    _floating_input(x, "vector_norm")
+    if isinstance(ord, str):
+        raise ArgumentTypeError(f"linalg.vector_norm: ord must be a number, got {ord!r}; use linalg.matrix_norm for it")
     return ops.vector_norm(x, ord, dim, keepdim, dtype=dtype)
 
 
@@ -956,8 +1149,11 @@ def matrix_norm(A: Any, ord: Any = "fro", dim: tuple[int, int] = (-2, -1), keepd
         >>> ds.linalg.matrix_norm(ds.tensor([[3.0, 0.0], [0.0, -4.0]]), ord=2)
         tensor(4.)
     """
+    _floating_input(A, "matrix_norm")
     a = _matrix(A, "matrix_norm", square=False)
-    d0, d1 = (d % a.ndim for d in dim)
+    if isinstance(dim, (int, np.integer)) or len(dim) != 2:
+        raise ArgumentError(f"linalg.matrix_norm: dim must be a pair of dims, got {dim!r}")
+    d0, d1 = (ops._dim(d, a.ndim, "linalg.matrix_norm") for d in dim)
     if d0 == d1:
         raise ArgumentError(f"linalg.matrix_norm: dim must name two different dims, got {dim}")
     if ord == "fro":
@@ -978,21 +1174,39 @@ def matrix_norm(A: Any, ord: Any = "fro", dim: tuple[int, int] = (-2, -1), keepd
 
 
 def norm(x: Any, ord: Any = None, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
-    """``torch.linalg.norm``: a vector norm when ``dim`` is an int (or the input is 1-D, or ``ord`` is
-    None and ``dim`` is None: the 2-norm of all elements), else a matrix norm over two dims.
+    """``torch.linalg.norm``: a vector norm when ``dim`` is an int or names one dim (or the input is
+    1-D, or ``ord`` and ``dim`` are both None: the 2-norm of all elements), a matrix norm when it names
+    two (or the input is 2-D) or ``ord`` is ``'fro'`` or ``'nuc'``. With ``ord`` given and ``dim`` not,
+    the input must be 1-D or 2-D, as in PyTorch.
 
     Example:
         >>> import downslope as ds
         >>> ds.linalg.norm(ds.tensor([[1.0, 2.0], [2.0, 4.0]]), ord="fro")
         tensor(5.)
     """
+    _floating_input(x, "norm")
     t = ops._lift_float(x)
     if dtype is not None:
         t = ops.astype(t, dtype)
-    if isinstance(dim, int) or (dim is None and (t.ndim == 1 or ord is None)):
-        return vector_norm(t, 2 if ord is None else ord, dim, keepdim)
-    matrix_dims = (-2, -1) if dim is None else tuple(dim)
-    return matrix_norm(t, "fro" if ord is None else ord, matrix_dims, keepdim)
+    dims: tuple[int, ...] | None = None
+    if dim is not None:
+        dims = (int(dim),) if isinstance(dim, (int, np.integer)) else tuple(int(d) for d in dim)
+        if len(dims) not in (1, 2):
+            raise ArgumentError(f"linalg.norm: if dim is specified, it must be of length 1 or 2, got {list(dims)}")
+    if dims is None:
+        if ord is None:  # the 2-norm of all the elements
+            return vector_norm(t, 2, None, keepdim)
+        if t.ndim not in (1, 2):
+            raise ShapeError(
+                f"linalg.norm: if dim is not specified but ord is, the input must be 1-D or 2-D, got {t.ndim}-D "
+                f"(shape {t.shape})"
+            )
+        dims = tuple(range(t.ndim))
+    if isinstance(ord, str):  # 'fro' and 'nuc' are matrix norms only, as in PyTorch
+        return matrix_norm(t, ord, dims, keepdim)  # type: ignore[arg-type]
+    if len(dims) == 1:
+        return vector_norm(t, 2 if ord is None else ord, dims, keepdim)
+    return matrix_norm(t, "fro" if ord is None else ord, (dims[0], dims[1]), keepdim)
 
 
 # ---------------------------------------------------------------------- products and least squares
@@ -1008,9 +1222,9 @@ def matrix_power(A: Any, n: int) -> Tensor:
     a = _matrix(A, "matrix_power")
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
         raise ArgumentError(f"linalg.matrix_power: n must be an integer, got {n!r}")
-    if n == 0:
+    if n == 0:  # the identity, kept in A's graph with a zero gradient, as in PyTorch
         eye = namespace_of(a.array).eye(a.shape[-1], dtype=a.array.dtype)
-        return wrap_array(namespace_of(a.array).broadcast_to(eye, a.shape).copy())
+        return ops.where(False, a, wrap_array(eye))
     base = inv(a) if n < 0 else a
     out = base
     for _ in range(abs(int(n)) - 1):
@@ -1029,16 +1243,37 @@ def multi_dot(tensors: Sequence[Any]) -> Tensor:
     items = [ops._lift_float(t) for t in tensors]
     if len(items) < 2:
         raise ArgumentError(f"linalg.multi_dot: expected at least 2 tensors, got {len(items)}")
+    for i, t in enumerate(items):
+        edge = i in (0, len(items) - 1)
+        if t.ndim != 2 and not (edge and t.ndim == 1):
+            which = "the first tensor" if i == 0 else "the last tensor" if i == len(items) - 1 else f"tensor {i}"
+            raise ShapeError(
+                f"linalg.multi_dot: {which} must be {'1-D or 2-D' if edge else '2-D'}, got {t.ndim}-D (shape {t.shape})"
+            )
+        if t.array.dtype != items[0].array.dtype:
+            raise DTypeError(
+                f"linalg.multi_dot: all tensors must have the same dtype, but tensor 0 is {items[0].array.dtype} "
+                f"and tensor {i} is {t.array.dtype}"
+            )
     out = items[0]
     for t in items[1:]:
         out = out @ t
     return out
 
 
-def pinv(A: Any, *, rtol: float | None = None, hermitian: bool = False) -> Tensor:
-    """The Moore-Penrose pseudo-inverse (singular values below ``rtol`` times the largest are taken
-    as 0; the default is NumPy's and PyTorch's ``max(m, n) * eps``), with Golub and Pereyra's
-    gradient (exact where the rank does not change).
+def pinv(
+    A: Any,
+    rcond: Any = None,
+    hermitian: bool = False,
+    *,
+    atol: Any = None,
+    rtol: Any = None,
+) -> Tensor:
+    """The Moore-Penrose pseudo-inverse, as ``torch.linalg.pinv``: singular values at or below
+    ``max(atol, rtol * largest)`` are taken as 0 (``rtol`` defaults to ``max(m, n) * eps`` when ``atol``
+    is not given positive, else 0; ``rcond`` is the older name of ``rtol``; tolerances may be tensors,
+    one per matrix of a stack). ``hermitian=True`` reads the lower triangle of a symmetric matrix.
+    With Golub and Pereyra's gradient (exact where the rank does not change).
 
     Example:
         >>> import downslope as ds
@@ -1046,11 +1281,41 @@ def pinv(A: Any, *, rtol: float | None = None, hermitian: bool = False) -> Tenso
         tensor([[1., 0.],
                 [0., 0.]])
     """
-    a = _matrix(A, "pinv", square=False)
-    ns = namespace_of(a.array)
+    a = _matrix(A, "pinv", square=hermitian)
+    if rcond is not None:
+        if rtol is not None:
+            raise ArgumentError("linalg.pinv: give rtol or its older name rcond, not both")
+        rtol = rcond
+    return record_op(_call("pinv", _pinv_array, a.array, atol, rtol, hermitian), (a,), _pinv_vjp)
+
+
+def _threshold(s: Any, atol: Any, rtol: Any, shape: tuple[int, ...]) -> Any:
+    """PyTorch's cut-off for the singular values ``s`` (..., k) of matrices of ``shape``:
+    ``max(atol, rtol * largest)``, shaped (..., 1); ``rtol`` defaults to ``max(m, n) * eps`` where
+    ``atol`` is not given positive, else to 0. Tolerances may be numbers, arrays or tensors."""
+    ns = namespace_of(s)
+    atol, rtol = (v.array if isinstance(v, Tensor) else v for v in (atol, rtol))
+    default = max(shape[-2:]) * float(np.finfo(s.dtype).eps)  # host: a Python number
+    atol_a = ns.asarray(0.0 if atol is None else atol, dtype=s.dtype)
     if rtol is None:
-        rtol = max(a.shape[-2:]) * float(np.finfo(a.array.dtype).eps)  # host: a Python number
-    return record_op(_call("pinv", ns.linalg.pinv, a.array, rtol, hermitian), (a,), _pinv_vjp)
+        rtol = default if atol is None else ns.where(atol_a > 0, 0.0, default)
+    rtol_a = ns.asarray(rtol, dtype=s.dtype)
+    largest = s.max(-1, keepdims=True) if s.shape[-1] else ns.zeros(s.shape[:-1] + (1,), dtype=s.dtype)
+    return ns.maximum(ns.expand_dims(atol_a, -1), ns.expand_dims(rtol_a, -1) * largest)
+
+
+def _pinv_array(a: Any, atol: Any, rtol: Any, hermitian: bool) -> Any:
+    ns = namespace_of(a)
+    if hermitian:  # A = V diag(w) V^T: the pseudo-inverse inverts the eigenvalues above the cut-off
+        w, v = ns.linalg.eigh(a)
+        keep = ns.abs(w) > _threshold(ns.abs(w), atol, rtol, a.shape)
+        with np.errstate(divide="ignore"):
+            inv_w = ns.where(keep, 1.0 / ns.where(keep, w, 1.0), 0.0).astype(a.dtype)
+        return (v * inv_w[..., None, :]) @ v.swapaxes(-1, -2)
+    u, s, vh = ns.linalg.svd(a, full_matrices=False)
+    keep = s > _threshold(s, atol, rtol, a.shape)
+    inv_s = ns.where(keep, 1.0 / ns.where(keep, s, 1.0), 0.0).astype(a.dtype)
+    return (vh.swapaxes(-1, -2) * inv_s[..., None, :]) @ u.swapaxes(-1, -2)
 
 
 def _pinv_vjp(g, y, args, saved, needs, xp):
@@ -1069,10 +1334,23 @@ class LstsqResult(NamedTuple):
     singular_values: Tensor
 
 
+def _singular_values(a: Any) -> Any:
+    return namespace_of(a).linalg.svd(a, compute_uv=False)
+
+
+_LSTSQ_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
+
+
 def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = None) -> LstsqResult:
     """The least-squares solution of ``A @ X = B`` (``pinv(A) @ B``, with its gradient): the weights
-    that linear regression by gradient descent converges to. ``residuals``, ``rank`` and
-    ``singular_values`` are NumPy's (``driver`` is accepted and has no effect).
+    that linear regression by gradient descent converges to.
+
+    The other fields follow ``torch.linalg.lstsq`` on the CPU for each ``driver`` (default
+    ``'gelsy'``): ``residuals`` (``||A X - B||^2`` per column of ``B``, differentiable) are filled
+    only by ``'gelsd'``, ``'gelss'`` and ``'gels'``, when ``A`` has more rows than columns and (but for
+    ``'gels'``, which assumes it) every matrix has full rank, else empty; ``rank`` (int64) is empty for ``'gels'``; ``singular_values`` are given by
+    ``'gelsd'`` and ``'gelss'`` only. Singular values below ``rcond`` times the largest count as 0
+    (default ``max(m, n) * eps``).
 
     Example:
         >>> import downslope as ds
@@ -1081,20 +1359,50 @@ def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = No
         tensor([[1.],
                 [2.]])
     """
+    if driver is None:
+        driver = "gelsy"
+    if driver not in _LSTSQ_DRIVERS:
+        raise ArgumentError(f"linalg.lstsq: driver must be one of {_LSTSQ_DRIVERS}, got {driver!r}")
     a = _matrix(A, "lstsq", square=False)
     b = ops._lift_float(B)
+    if b.ndim > a.ndim or a.ndim - b.ndim > 1:
+        raise ShapeError(
+            f"linalg.lstsq: B must have as many dims as A (a matrix right-hand side) or one fewer (vectors), "
+            f"got shapes {a.shape} and {b.shape}"
+        )
     vector = b.ndim == a.ndim - 1
     if vector:
         b = ops.unsqueeze(b, -1)
+    m, n = a.shape[-2:]
+    if b.shape[-2] != m:
+        raise ShapeError(f"linalg.lstsq: A has {m} rows but B has {b.shape[-2]} (shapes {a.shape} and {b.shape})")
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"linalg.lstsq: the batch dims of A {a.shape} and B {b.shape} do not broadcast") from None
+    ns = namespace_of(a.array)
+    dtype = a.array.dtype
+    if rcond is None:
+        rcond = max(m, n) * float(np.finfo(dtype).eps)  # host: a Python number
     solution = pinv(a, rtol=rcond) @ b
-    if a.ndim == 2:
-        _, residuals, rank, sv = _call("lstsq", namespace_of(a.array).linalg.lstsq, a.array, b.array, rcond)
-    else:  # NumPy's lstsq takes one matrix: the extras of a stack come from its singular values
-        sv = namespace_of(a.array).linalg.svd(a.array, compute_uv=False)
-        rank, residuals = (sv > sv[..., :1] * max(a.shape[-2:]) * np.finfo(sv.dtype).eps).sum(-1), sv[..., :0]
-    return LstsqResult(
-        ops.squeeze(solution, -1) if vector else solution, wrap_array(residuals), wrap_array(rank), wrap_array(sv)
-    )
+    empty = wrap_array(ns.zeros((0,), dtype=dtype))
+    if driver == "gels":  # QR, which assumes full rank: no rank, no singular values
+        rank = wrap_array(ns.zeros((0,), dtype=np.int64))
+        full_rank = True
+        sv = empty
+    else:
+        s = _call("lstsq", _singular_values, ns.broadcast_to(a.array, batch + (m, n)))
+        largest = s[..., :1] if s.shape[-1] else ns.zeros(batch + (1,), dtype=dtype)
+        count = (s > rcond * largest).sum(-1).astype(np.int64)
+        rank = wrap_array(count)
+        full_rank = bool(_devices.to_host(count == min(m, n)).all())  # host: decides whether residuals exist
+        sv = wrap_array(s) if driver in ("gelsd", "gelss") else empty
+    if driver != "gelsy" and m > n and full_rank:
+        diff = a @ solution - b
+        residuals = ops.sum(diff * diff, -2)
+    else:
+        residuals = empty
+    return LstsqResult(ops.squeeze(solution, -1) if vector else solution, residuals, rank, sv)
 
 
 # ---------------------------------------------------------------------- torch.linalg's names for ops found elsewhere
@@ -1159,23 +1467,76 @@ def triangular_solve(
     """``torch.triangular_solve``: ``(X, A)`` with ``op(A) @ X = b``, ``op`` the transpose when asked."""
     a = _matrix(A, "triangular_solve")
     tri = _triangle(a, upper, unitriangular)
-    x = solve(_t(tri) if transpose else tri, b)
-    ns = namespace_of(a.array)
+    b = ops._lift_float(b)
+    if b.ndim < 2:
+        raise ShapeError(f"triangular_solve: expected b of shape (..., n, k), got shape {b.shape}")
+    if transpose:
+        x = _solve_triangle(_t(tri), b, not upper, True, unitriangular, "triangular_solve")
+    else:
+        x = _solve_triangle(tri, b, upper, True, unitriangular, "triangular_solve")
     shape = tuple(x.shape[:-2]) + tuple(a.shape[-2:])  # broadcast over the batch, as PyTorch's
-    return _TriangularSolveResult(x, wrap_array(ns.broadcast_to(a.array, shape).copy()))
+    # a recorded copy: its gradient reaches A whole (both triangles), as PyTorch's
+    return _TriangularSolveResult(x, ops.clone(ops.broadcast_to(a, shape)))
 
 
 def cholesky_solve(B: Any, L: Any, upper: bool = False) -> Tensor:
     """``torch.cholesky_solve``: the ``X`` with ``A @ X = B`` from ``A``'s Cholesky factor ``L``
-    (``upper=True``: the upper factor), as two triangular solves, with gradients in both."""
+    (``upper=True``: the upper factor; only that triangle is read), as two triangular solves, with
+    gradients in both. ``L``'s gradient is PyTorch's, ``-(C + C^T) L`` with ``C = A^-1 g X^T``: it
+    fills both triangles, as if ``A`` were ``L @ L.T`` of the whole matrix given.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.cholesky_solve(ds.tensor([[4.0], [2.0]]), ds.tensor([[2.0, 0.0], [0.0, 1.0]]))
+        tensor([[1.],
+                [2.]])
+    """
     factor = _matrix(L, "cholesky_solve")
+    b = ops._lift_float(B)
+    with no_grad():
+        x = _cholesky_solve_values(b, factor, upper)
+    return record_op(x.array, (b, factor), _cholesky_solve_vjp, upper)
+
+
+def _cholesky_solve_values(b: Tensor, factor: Tensor, upper: bool) -> Tensor:
     low = _t(ops.triu(factor)) if upper else ops.tril(factor)
-    return solve(_t(low), solve(low, B))
+    y = _solve_triangle(low, b, False, True, False, "cholesky_solve")  # a zero pivot: inf, NaN, as PyTorch
+    return _solve_triangle(_t(low), y, True, True, False, "cholesky_solve")
+
+
+def _cholesky_solve_vjp(g, y, args, saved, needs, xp):
+    # PyTorch's cholesky_solve_backward: gB = A^-1 g, and with C = gB X^T, gL = -(C + C^T) L (lower)
+    # or -U (C + C^T) (upper)
+    upper = saved
+    b, factor = args
+    g_b: Any
+    if xp.differentiable:
+        g_b = cholesky_solve(g, factor, upper)
+    else:
+        with no_grad():
+            g_b = _cholesky_solve_values(wrap_array(g), wrap_array(factor), upper).array
+    g_factor = None
+    if needs[1]:
+        common = g_b @ _t(y)
+        common = common + _t(common)
+        g_factor = xp.sum_to(-(factor @ common) if upper else -(common @ factor), tuple(factor.shape))
+    return (xp.sum_to(g_b, tuple(b.shape)) if needs[0] else None, g_factor)
 
 
 def cholesky_inverse(L: Any, upper: bool = False) -> Tensor:
-    """``torch.cholesky_inverse``: ``A``'s inverse from its Cholesky factor (``(L L^T)^-1``)."""
+    """``torch.cholesky_inverse``: ``A``'s inverse from its Cholesky factor (``(L L^T)^-1``), with
+    PyTorch's gradient (see :func:`cholesky_solve`).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.cholesky_inverse(ds.tensor([[2.0, 0.0], [0.0, 1.0]]))
+        tensor([[0.25, 0.  ],
+                [0.  , 1.  ]])
+    """
     factor = _matrix(L, "cholesky_inverse")
+    diag = namespace_of(factor.array).diagonal(factor.array, axis1=-2, axis2=-1)
+    if bool(_devices.to_host((diag == 0).any())):  # host: PyTorch refuses a singular factor here
+        raise LinAlgError("cholesky_inverse: a diagonal element of the factor is zero: the matrix is singular")
     eye = wrap_array(
         namespace_of(factor.array)
         .broadcast_to(namespace_of(factor.array).eye(factor.shape[-1], dtype=factor.array.dtype), factor.shape)

@@ -183,7 +183,11 @@ DIFFERS: dict[str, str] = {
     "torch.linalg.eig": "refused with a message: the eigenvalues of a general matrix are complex (use eigh)",
     "torch.linalg.eigvals": "refused with a message: the eigenvalues of a general matrix are complex (use eigvalsh)",
     "torch.linalg.cholesky_ex": "a matrix that fails gets a NaN factor (PyTorch: the partial factor)",
-    "torch.linalg.svd": "driver= is accepted and ignored",
+    "torch.linalg.det": "the gradient at an exactly singular matrix is the cofactor matrix (PyTorch's SVD formula, "
+    "which it uses under create_graph; its plain backward gives zeros there)",
+    "torch.addr": "alpha=0 drops the product (a NaN or inf in vec1/vec2 does not propagate), as addmm does; "
+    "PyTorch's CPU addr (and baddbmm at small sizes) propagates it",
+    "torch.baddbmm": "alpha=0 drops the product at every size (PyTorch's CPU kernel does for large batches only)",
     "torch.linalg.lu_factor": "pivot=False also works on the CPU (PyTorch: CUDA only)",
     "torch.tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float16 and "
     "float64 NumPy arrays included, and integer arrays become int64 (PyTorch keeps their dtype, so its uint8 "

@@ -142,19 +142,22 @@ def outer(a: Any, b: Any) -> Tensor:
     return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
-def einsum(equation: str, *operands: Any) -> Tensor:
-    """Einstein summation (torch.einsum / np.einsum), e.g. ``einsum("bij,bjk->bik", a, b)``.
+def einsum(equation: Any, *operands: Any) -> Tensor:
+    """Einstein summation (torch.einsum / np.einsum), e.g. ``einsum("bij,bjk->bik", a, b)``, or in the
+    sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` (ints 0-51 for indices, ``...`` as Ellipsis).
 
     The gradient of each operand is again an einsum (of the output gradient with the other operands).
     ``...`` stands for the leading dims an operand has beyond its named ones (the same dims in every
-    operand, aligned from the right; a size-1 dim broadcasts against a larger one, as in torch). Not
-    supported: an index repeated within one operand (a diagonal).
+    operand, aligned from the right; a size-1 dim broadcasts against a larger one, as in torch). An
+    index repeated within one operand (``'ii->i'``, ``'ii'``) takes its diagonal, with gradients.
 
     Example:
         >>> import downslope as ds
         >>> ds.einsum("i,i->", ds.tensor([1.0, 2.0]), ds.tensor([3.0, 4.0]))
         tensor(11.)
     """
+    if not isinstance(equation, str):
+        equation, operands = _sublist_equation((equation, *operands))
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     ts = [_lift(o) for o in operands]
@@ -167,11 +170,14 @@ def einsum(equation: str, *operands: Any) -> Tensor:
         out = "".join(sorted(c for c in set(lhs) if c != "," and lhs.count(c) == 1))
     if len(subs) != len(ts):
         raise ArgumentError(f"einsum: {equation!r} names {len(subs)} operand(s) but {len(ts)} were given")
+    if len(set(out)) != len(out):
+        raise ArgumentError(f"einsum: {equation!r}: an output index appears more than once ({out!r})")
     for k, (sub, t) in enumerate(zip(subs, ts)):
         if len(sub) != t.ndim:
             raise ShapeError(f"einsum: operand {k} has {t.ndim} dims (shape {t.shape}) but {sub!r} names {len(sub)}")
         if len(set(sub)) != len(sub):
-            raise ArgumentError(f"einsum: an index repeated within one operand ({sub!r}, a diagonal) is not supported")
+            subs[k], ts[k] = _einsum_diagonal(sub, t, k)
+    lhs = ",".join(subs)
     kinds = {t.array.dtype for t in ts}
     if len(kinds) > 1:
         common = np.result_type(*kinds)
@@ -181,6 +187,50 @@ def einsum(equation: str, *operands: Any) -> Tensor:
     except ValueError as exc:
         raise ShapeError(f"einsum {equation!r}: {exc} (shapes {[t.shape for t in ts]})") from None
     return record_op(as_array(arr), tuple(ts), _einsum_vjp, (subs, out))
+
+
+def _sublist_equation(args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """torch.einsum's sublist form (operand, indices, operand, indices, ..., [output indices]) as an
+    equation and its operands: 0-25 are 'A'-'Z', 26-51 'a'-'z' (so alphabetical order is the ints'),
+    Ellipsis is '...'."""
+
+    def letters(sublist: Any) -> str:
+        if not isinstance(sublist, (list, tuple)):
+            raise ArgumentTypeError(f"einsum: expected a list of subscripts after each operand, got {sublist!r}")
+        out = []
+        for n in sublist:
+            if n is Ellipsis:
+                out.append("...")
+            elif isinstance(n, (int, np.integer)) and not isinstance(n, bool) and 0 <= n < 52:
+                out.append(chr(ord("A") + n) if n < 26 else chr(ord("a") + n - 26))
+            else:
+                raise ArgumentError(
+                    f"einsum: subscript {n!r} in a subscript list is not within the valid range [0, 52)"
+                )
+        return "".join(out)
+
+    operands = args[0::2] if len(args) % 2 == 0 else args[:-1:2]
+    equation = ",".join(letters(sub) for sub in args[1::2][: len(operands)])
+    if len(args) % 2 == 1:
+        equation += "->" + letters(args[-1])
+    return equation, tuple(operands)
+
+
+def _einsum_diagonal(sub: str, t: Tensor, k: int) -> tuple[str, Tensor]:
+    """Operand ``t`` with each index repeated in ``sub`` reduced to its diagonal (a recorded view, so
+    the gradient lands on the diagonal), and the subscripts of the result."""
+    while len(set(sub)) != len(sub):
+        c = next(c for c in sub if sub.count(c) > 1)
+        d1 = sub.index(c)
+        d2 = sub.index(c, d1 + 1)
+        if t.shape[d1] != t.shape[d2]:
+            raise ShapeError(
+                f"einsum: subscript {c} is repeated for operand {k} but the sizes don't match, "
+                f"{t.shape[d1]} != {t.shape[d2]}"
+            )
+        t = diagonal(t, 0, d1, d2)  # the two dims go, their diagonal becomes the last
+        sub = "".join(ch for i, ch in enumerate(sub) if i not in (d1, d2)) + c
+    return sub, t
 
 
 def _name_ellipsis(eq: str, ndims: list[int], equation: str) -> str:
@@ -301,7 +351,16 @@ def diag(x: Any, diagonal_: int = 0) -> Tensor:
 
 
 def trace(x: Any) -> Tensor:
-    """Sum of the main diagonal of a matrix."""
+    """Sum of the main diagonal of a matrix (torch.trace: 2-D only).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.trace(ds.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        tensor(5.)
+    """
+    x = _lift(x)
+    if x.ndim != 2:
+        raise ShapeError(f"trace: expected a matrix, got a tensor with {x.ndim} dims (shape {x.shape})")
     return sum(diagonal(x))
 
 
@@ -338,26 +397,86 @@ def vdot(a: Any, b: Any) -> Tensor:
 ger = outer
 
 
+def _scaled(t: Tensor, factor: Any) -> Tensor:
+    """``factor * t``; a factor of exactly 0 gives zeros that ignore ``t``'s values (a NaN or inf in
+    ``t`` does not propagate, as BLAS and torch treat beta = 0) yet keep ``t`` in the graph with a
+    zero gradient, as torch's."""
+    if not isinstance(factor, Tensor) and factor == 0:
+        zero = wrap_array(np.zeros_like(t.array, shape=()))  # host: dispatches on the array's type
+        return where(False, t, zero)
+    return mul(t, factor) if isinstance(factor, Tensor) or factor != 1 else t
+
+
+def _fused(name: str, x: Any, product: Tensor, beta: Any, alpha: Any) -> Tensor:
+    """``beta * x + alpha * product``, shaped like the product (``x`` broadcasts to it, as in torch)."""
+    x = _lift(x)
+    shape = tuple(product.shape)
+    try:
+        fits = np.broadcast_shapes(tuple(x.shape), shape) == shape  # host: shapes are tuples
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(f"{name}: input of shape {x.shape} does not broadcast to the product's shape {shape}")
+    return add(_scaled(x, beta), _scaled(product, alpha))
+
+
 def addmm(x: Any, m1: Any, m2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
-    """beta * x + alpha * (m1 @ m2)."""
-    return add(mul(x, beta) if beta != 1 else x, mul(mm(m1, m2), alpha) if alpha != 1 else mm(m1, m2))
+    """``beta * x + alpha * (m1 @ m2)`` (torch.addmm). With ``beta=0`` the input is ignored (a NaN or
+    inf in it does not propagate; its gradient is zeros), with ``alpha=0`` the product, as BLAS does.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.addmm(ds.full((2, 2), float("nan")), ds.ones(2, 3), ds.ones(3, 2), beta=0)
+        tensor([[3., 3.],
+                [3., 3.]])
+    """
+    return _fused("addmm", x, mm(m1, m2), beta, alpha)
 
 
 def addmv(x: Any, m: Any, v: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
-    return add(mul(x, beta) if beta != 1 else x, mul(mv(m, v), alpha) if alpha != 1 else mv(m, v))
+    """``beta * x + alpha * (m @ v)`` (torch.addmv); beta or alpha 0 drops its term, as :func:`addmm`.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.addmv(ds.ones(2), ds.ones(2, 3), ds.ones(3), alpha=2)
+        tensor([7., 7.])
+    """
+    return _fused("addmv", x, mv(m, v), beta, alpha)
 
 
 def baddbmm(x: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
-    return add(mul(x, beta) if beta != 1 else x, mul(bmm(b1, b2), alpha) if alpha != 1 else bmm(b1, b2))
+    """``beta * x + alpha * bmm(b1, b2)`` (torch.baddbmm); beta or alpha 0 drops its term, as :func:`addmm`.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.baddbmm(ds.zeros(2, 1, 1), ds.ones(2, 1, 3), ds.ones(2, 3, 1)).flatten()
+        tensor([3., 3.])
+    """
+    return _fused("baddbmm", x, bmm(b1, b2), beta, alpha)
 
 
 def addbmm(x: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
-    prods = sum(bmm(b1, b2), 0)
-    return add(mul(x, beta) if beta != 1 else x, mul(prods, alpha) if alpha != 1 else prods)
+    """``beta * x + alpha * sum(bmm(b1, b2), 0)`` (torch.addbmm); beta or alpha 0 drops its term, as
+    :func:`addmm`.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.addbmm(ds.zeros(1, 1), ds.ones(2, 1, 3), ds.ones(2, 3, 1))
+        tensor([[6.]])
+    """
+    return _fused("addbmm", x, sum(bmm(b1, b2), 0), beta, alpha)
 
 
 def addr(x: Any, v1: Any, v2: Any, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
-    return add(mul(x, beta) if beta != 1 else x, mul(outer(v1, v2), alpha) if alpha != 1 else outer(v1, v2))
+    """``beta * x + alpha * outer(v1, v2)`` (torch.addr); beta or alpha 0 drops its term, as :func:`addmm`.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.addr(ds.full((2, 2), float("inf")), ds.ones(2), ds.ones(2), beta=0)
+        tensor([[1., 1.],
+                [1., 1.]])
+    """
+    return _fused("addr", x, outer(v1, v2), beta, alpha)
 
 
 def kron(a: Any, b: Any) -> Tensor:
