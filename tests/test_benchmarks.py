@@ -41,6 +41,7 @@ def run_quick(script: str, *extra: str) -> str:
         ("core_mlp.py", ["BLAS:", "downslope/numpy"]),
         ("conv_speed.py", ["BLAS:", "CPU:", "depthwise 3x3 s1", "MobileNet-like", "Conv1d 64->64 k7", "batch 1"]),
         ("activations.py", ["BLAS:", "CPU:", "Sigmoid 256x256", "geometric mean"]),
+        ("normalization.py", ["BLAS:", "CPU:", "LayerNorm 256x256", "BatchNorm2d eval 64x64x16x16", "geometric mean"]),
         ("conv_transpose_speed.py", ["BLAS:", "CPU:", "ConvT2d(16,1,3,s2,p1,op1)", "DCGAN-like decoder"]),
         (
             "conv_recurrent.py",

@@ -7,13 +7,14 @@ so its gradient (and its second derivative) is right as soon as the basic ops ar
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 
 from . import ops
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
-from .ops.reductions import _accumulator
+from .ops.reductions import _accumulator, _variance_without_dof
 from .tensor import Tensor
 
 _HALF = np.dtype(np.float16)
@@ -41,6 +42,22 @@ def var(
         >>> ds.tensor([1.0, 2.0, 4.0, 5.0]).var(0, False)
         tensor(2.5)
     """
+    return _variance("var", x, dim, unbiased, keepdim, axis, keepdims, correction, ddof)
+
+
+def _variance(
+    name: str,
+    x: Any,
+    dim: Any = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    axis: Any = None,
+    keepdims: Any = None,
+    correction: int | None = None,
+    ddof: int | None = None,
+) -> Tensor:
+    """:func:`var`, warning under ``name`` (var, std, var_mean, std_mean) as torch does when the
+    degrees of freedom are <= 0."""
     x = ops._lift(x)
     if x.dtype.kind != "f":  # torch refuses too; say so under this name, not mean's
         raise ArgumentTypeError(f"var/std: expected a floating tensor, got {x.dtype}; cast it with .float() first")
@@ -51,20 +68,28 @@ def var(
         raise ArgumentTypeError("var/std: give only one of correction, unbiased and ddof")
     corr = given[0] if given else 1
     if x.dtype == _HALF:  # float16 squares overflow past 255: in float32, rounded once, as torch
-        wide = var(ops.astype(x, np.float32), dim, keepdim=keepdim, axis=axis, keepdims=keepdims, correction=corr)
+        wide = _variance(name, ops.astype(x, np.float32), dim, None, keepdim, axis, keepdims, corr)
         with np.errstate(over="ignore"):  # past 65504 is inf, as torch (which does not warn)
             return ops.astype(wide, _HALF)
     axes = ops._norm_axes(ops._pick_axis(dim, axis), x.ndim)
     if _accumulator(x.array, axes) is not None:  # long and strided: in float64, rounded once, as torch
-        wide = var(ops.astype(x, np.float64), dim, keepdim=keepdim, axis=axis, keepdims=keepdims, correction=corr)
+        wide = _variance(name, ops.astype(x, np.float64), dim, None, keepdim, axis, keepdims, corr)
         return ops.astype(wide, x.dtype)
     n = math.prod(x.shape[i] for i in axes) if x.ndim else 1
+    keep = bool(keepdim or keepdims)  # host: Python flags
+    if n - corr <= 0:
+        warnings.warn(
+            f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
+            "factor (input numel divided by output numel).",
+            UserWarning,
+            stacklevel=3,
+        )
+        return _variance_without_dof(x, tuple(axes), keep)
     # The corrected two-pass formula, sum(d^2) - sum(d)^2 / n with d = x - mean: the mean is rounded
     # to x's precision, which far from zero (1e4 + noise of 1e-2 in float32) shifts every deviation
     # by up to half an ulp of the mean, and the second term takes that shift's square back off. The
     # variance of x - c is that of x for any constant c, so the mean is held constant for the
     # gradient: no backward through it (and a constant row gives exactly 0).
-    keep = bool(keepdim or keepdims)  # host: Python flags
     d = x - ops.mean(x.detach(), axis=axes, keepdims=True)
     s1 = ops.sum(d, axis=axes, keepdims=keep)
     ss = ops.sum(d * d, axis=axes, keepdims=keep) - s1 * s1 / max(n, 1)
@@ -84,11 +109,20 @@ def std(x: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = F
         >>> x.grad
         tensor([0., 0., 0.])
     """
+    return _std("std", x, dim, unbiased, keepdim, **kwargs)
+
+
+def _std(name: str, x: Any, dim: Any, unbiased: bool | None, keepdim: bool, **kwargs: Any) -> Tensor:
+    """:func:`std`, warning under ``name`` (std, std_mean) as torch does when the degrees of freedom are <= 0."""
     if isinstance(x, Tensor) and x.dtype == _HALF:  # the root of the float32 variance, rounded once, as torch
-        return ops.astype(std(ops.astype(x, np.float32), dim, unbiased, keepdim, **kwargs), _HALF)
+        return ops.astype(_std(name, ops.astype(x, np.float32), dim, unbiased, keepdim, **kwargs), _HALF)
     if isinstance(x, Tensor) and x.ndim and _accumulator(x.array, _std_axes(x, dim, kwargs)) is not None:
-        return ops.astype(std(ops.astype(x, np.float64), dim, unbiased, keepdim, **kwargs), x.dtype)  # as var
-    v = var(x, dim, unbiased, keepdim, **kwargs)
+        return ops.astype(_std(name, ops.astype(x, np.float64), dim, unbiased, keepdim, **kwargs), x.dtype)  # as var
+    return _root(_variance(name, x, dim, unbiased, keepdim, **kwargs))
+
+
+def _root(v: Tensor) -> Tensor:
+    """The square root of a variance, with a zero gradient where it is 0 (see :func:`std`)."""
     zero = v.array == 0  # not `v > 0`: a NaN variance must stay NaN
     # On the host a check picks the plain sqrt when no deviation is 0; on a device that check would wait
     # for the device, so the masked form (the same values) is taken always.

@@ -13,6 +13,7 @@ the biased one (divided by M); this matches PyTorch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +22,8 @@ import numpy as np
 from .. import backend, ops
 from .. import workspace as _workspace
 from ..errors import ArgumentError, ArgumentTypeError
-from ..tensor import Tensor, ones, record_op, zeros
+from ..graph import is_grad_enabled
+from ..tensor import Tensor, ones, record_op, wrap_array, zeros
 from . import _jit
 from ._arrays import scalar
 from .module import Module, Parameter
@@ -81,6 +83,11 @@ def batch_norm(
     bshape = (1, n_ch) + (1,) * (x.ndim - 2)
     if not use_batch_stats:
         assert running_mean is not None and running_var is not None
+        params = (x, running_mean, running_var, weight, bias)
+        if not (is_grad_enabled() and any(t is not None and t.requires_grad for t in params)) and all(
+            t is None or t.array.dtype == x.array.dtype for t in params
+        ):
+            return _batch_norm_eval(x, running_mean, running_var, weight, bias, eps)
         # Eval mode is a per-channel affine map with constant statistics: two broadcast ops.
         r_mean, r_var = running_mean.array, running_var.array
         if r_var.dtype == _HALF:  # float16 statistics of a half module, used in float32
@@ -119,6 +126,37 @@ def batch_norm(
     if running_mean is not None and running_var is not None:
         _update_running(running_mean, running_var, mean, var, count, momentum)
     return _affine_node(xhat, inv_std, x, weight, bias, bshape, axes, eps, count, _batch_norm_vjp)
+
+
+def _batch_norm_eval(
+    x: Tensor, running_mean: Tensor, running_var: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
+) -> Tensor:
+    """Inference batch norm, nothing recorded: the running statistics and the affine folded into one
+    scale and one shift per channel, ``y = x * scale + shift`` in one pass (the compiled kernel) or
+    two in place on a fresh output, keeping a channel-major input's layout."""
+    d = x.array
+    dt = d.dtype
+    inv_std = 1.0 / np.sqrt(running_var.array + scalar(eps, dt))
+    scale = inv_std if weight is None else weight.array * inv_std
+    shift = -running_mean.array * scale
+    if bias is not None:
+        shift += bias.array
+    n, c = d.shape[0], d.shape[1]
+    m = math.prod(d.shape[2:])  # spelled out: -1 cannot be inferred for an empty batch
+    if d.ndim > 2 and not d.flags.c_contiguous and d.swapaxes(0, 1).flags.c_contiguous:
+        planes, channel_major = d.swapaxes(0, 1).reshape(1, c, n * m), True  # a convolution's (C, N, ...) memory
+    else:
+        planes, channel_major = d.reshape(n, c, m), False  # a copy when no view has this shape
+    if _jit.kernels(planes) is not None and planes.size:
+        from . import _jit_norm_kernels
+
+        out = _jit_norm_kernels.scale_shift(planes, scale, shift)
+    else:
+        out = np.multiply(planes, scale[:, None])
+        out += shift[:, None]
+    if channel_major:
+        return wrap_array(out.reshape((c, n) + d.shape[2:]).swapaxes(0, 1))
+    return wrap_array(out.reshape(d.shape))
 
 
 def _channel_rows(a: np.ndarray) -> np.ndarray:
@@ -472,6 +510,9 @@ def layer_norm(
         return ops.astype(layer_norm(ops.astype(x, np.float32), shape, _widen(weight), _widen(bias), eps), _HALF)
     axes = tuple(range(x.ndim - k, x.ndim))
     d = x.array
+    count = math.prod(shape)
+    if type(d) is np.ndarray and d.dtype in _BLAS_FLOATS and d.size:
+        return _layer_norm_rows(x, weight, bias, shape, axes, eps, count)
     mean = d.mean(axis=axes, keepdims=True)
     xhat = d - mean
     # the mean is rounded to d's precision: far from zero (1e4 + noise of 1e-2 in float32) that
@@ -481,8 +522,140 @@ def layer_norm(
     inv_std = 1.0 / np.sqrt(var + scalar(eps, d.dtype))
     xhat *= inv_std
     bshape = shape  # weight/bias broadcast over the leading dims as they are
-    count = int(np.prod(shape))
     return _affine_node(xhat, inv_std, x, weight, bias, bshape, axes, eps, count, _layer_norm_vjp)
+
+
+# Host dtypes whose row reductions go through BLAS (a matrix-vector product instead of NumPy's
+# reduction along a short last axis, which costs ~10x more at 16 to 256 wide).
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _row_stats(rows: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(xhat, inv_std) of the (R, n) host matrix ``rows``: each row centred and scaled to unit
+    (biased) variance, in a fresh array, and 1/sqrt(var + eps) per row.
+
+    Two-pass: the mean is rounded to the data's precision, so far from zero (1e4 + noise of 1e-2 in
+    float32) the centred rows are off by a shift ``c`` (their own mean); the variance takes it off
+    exactly (mean((xhat - c)^2) = mean(xhat^2) - c^2), and the rows themselves only when the
+    shift matters at the output's precision (a few ulps of 1), saving a pass on ordinary data.
+    """
+    n = rows.shape[1]
+    dt = rows.dtype
+    avg = np.full(n, 1.0 / n, dtype=dt)  # host: host-only BLAS path (the caller checks)
+    xhat = rows - (rows @ avg)[:, None]
+    shift = xhat @ avg
+    var = np.einsum("ij,ij->i", xhat, xhat)
+    var *= scalar(1.0 / n, dt)
+    var -= shift * shift
+    np.maximum(var, 0, out=var)  # a constant row: rounding may leave -0.0 or a hair below
+    var += scalar(eps, dt)
+    inv_std = np.sqrt(var, out=var)
+    np.divide(1, inv_std, out=inv_std)
+    if np.abs(shift * inv_std).max() > 2 * np.finfo(dt).eps:
+        xhat -= shift[:, None]
+    xhat *= inv_std[:, None]
+    return xhat, inv_std
+
+
+def _layer_norm_rows(
+    x: Tensor,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    shape: tuple[int, ...],
+    axes: tuple[int, ...],
+    eps: float,
+    count: int,
+) -> Tensor:
+    """Layer norm of a host float array as an (R, n) matrix: the compiled kernel when it applies,
+    else statistics as matrix-vector products and the affine map in place on a fresh output (on
+    the normalized rows themselves when no gradient is recorded)."""
+    rows = x.array.reshape(-1, count)
+    parents: tuple[Tensor, ...] = (x,)
+    parents += (weight,) if weight is not None else ()
+    parents += (bias,) if bias is not None else ()
+    recording = is_grad_enabled() and any(p.requires_grad for p in parents)
+    w_rows = None if weight is None else weight.array.reshape(1, -1)
+    b_rows = None if bias is None else bias.array.reshape(1, -1)
+    jit = _jit.kernels(rows, w_rows, b_rows) if _same_dtype(rows, w_rows, b_rows) else None
+    if jit is not None:
+        from . import _jit_norm_kernels
+
+        rows = np.ascontiguousarray(rows)  # host: the compiled path takes host arrays only
+        out, xhat, inv_std = _jit_norm_kernels.norm_rows(rows, w_rows, b_rows, eps, recording)
+    else:
+        xhat, inv_std = _row_stats(rows, eps)
+        if not recording:
+            out = xhat
+            if w_rows is not None:
+                out *= w_rows
+        elif w_rows is None:
+            out = xhat.copy()  # the output must not alias the saved xhat
+        else:
+            out = np.multiply(xhat, w_rows)
+        if b_rows is not None:
+            out += b_rows
+    # the first eight entries are what the composite rule (double backward) reads
+    saved = (None, None, weight is not None, bias is not None, shape, axes, eps, count, xhat, inv_std)
+    return record_op(out.reshape(x.shape), parents, _layer_norm_rows_vjp, saved)
+
+
+def _same_dtype(a: Any, *others: Any) -> bool:
+    """Whether every one of ``others`` (None skipped) is C-contiguous with ``a``'s dtype: what the
+    compiled kernels take (mixed dtypes take the NumPy path, which promotes as it does)."""
+    return all(o is None or (o.dtype == a.dtype and o.flags.c_contiguous) for o in others)
+
+
+def _layer_norm_rows_vjp(g, y, args, saved, needs, xp):
+    """dx = inv_std * (gh - mean(gh) - xhat * mean(gh * xhat)) with gh = g * w; every row and
+    column sum a matrix-vector product (or the compiled kernel, in two passes)."""
+    if xp.differentiable:  # double backward: the composite rule, recorded (it recomputes xhat)
+        return _layer_norm_vjp(g, y, args, saved[:8], needs, xp)
+    has_w, has_b, shape, count, xhat, inv_std = saved[2], saved[3], saved[4], saved[7], saved[8], saved[9]
+    g2 = g.reshape(-1, count)
+    w_rows = args[1].reshape(1, -1) if has_w else None
+    need_p = (has_w and needs[1]) or (has_b and needs[-1])
+    jit = _jit.kernels(g2, xhat, w_rows) if _same_dtype(xhat, w_rows) and g2.dtype == xhat.dtype else None
+    if jit is not None:
+        from . import _jit_norm_kernels
+
+        g2 = np.ascontiguousarray(g2)  # host: the compiled path takes host arrays only
+        gx, gw, gb = _jit_norm_kernels.norm_rows_backward(g2, xhat, inv_std, w_rows, needs[0], need_p)
+        out: list[Any] = [None if gx is None else gx.reshape(args[0].shape)]
+        if has_w:
+            out.append(gw.astype(g2.dtype).reshape(shape) if needs[1] else None)
+        if has_b:
+            out.append(gb.astype(g2.dtype).reshape(shape) if needs[-1] else None)
+        return tuple(out)
+    ones_r = np.ones(g2.shape[0], dtype=g2.dtype)  # host: the forward took this path for host arrays only
+    out = [None]
+    gxh = np.multiply(g2, xhat) if (has_w or needs[0]) else None
+    if has_w:
+        out.append((ones_r @ gxh).reshape(shape) if needs[1] else None)
+    if has_b:
+        out.append((ones_r @ g2).reshape(shape) if needs[-1] else None)
+    if needs[0]:
+        assert gxh is not None
+        n_inv = scalar(1.0 / count, g2.dtype)
+        if w_rows is not None:
+            wn = w_rows.reshape(-1) * n_inv
+            gx = np.multiply(g2, w_rows)
+        else:
+            wn = np.full(count, n_inv, dtype=g2.dtype)  # host: as ones_r
+            gx = g2.copy()
+        mean_gh = g2 @ wn
+        mean_ghx = gxh @ wn
+        mean_ghx *= inv_std
+        mean_gh *= inv_std
+        gx *= inv_std[:, None]
+        np.multiply(xhat, mean_ghx[:, None], out=gxh)
+        gx -= gxh
+        gx -= mean_gh[:, None]
+        out[0] = gx.reshape(args[0].shape)
+    return tuple(out)
+
+
+# The rule reads the saved normalized rows, never the output: in-place changes of it are safe.
+_layer_norm_rows_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 def _layer_norm_vjp(g, y, args, saved, needs, xp):

@@ -649,6 +649,25 @@ def aminmax(x: Any, *, dim: Any = None, keepdim: bool = False) -> Any:
     return return_types.aminmax(amin(x, dim, keepdim), amax(x, dim, keepdim))
 
 
+def _variance_without_dof(x: Tensor, axes: tuple[int, ...], keep: bool) -> Tensor:
+    """The variance over ``axes`` when N - correction <= 0, as torch: the square sum over zero
+    (NaN where it is 0, as for one value or none; inf where positive) and the gradient
+    ``g * result`` at every input (inf or NaN, as torch's), without NumPy's warnings (the caller
+    warns once, as torch)."""
+    a = x.array
+    d = a - a.mean(axis=axes, keepdims=True) if a.size else a  # (the mean of nothing warns)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (d * d).sum(axis=axes, keepdims=keep) / a.dtype.type(0)
+    return record_op(out, (x,), _variance_without_dof_vjp, (axes, _kept_shape(a.shape, axes)))
+
+
+def _variance_without_dof_vjp(g, y, args, saved, needs, xp):
+    axes, kept = saved
+    with np.errstate(invalid="ignore"):  # 0 * inf is NaN here, as in torch
+        gy = g * y
+    return (xp.broadcast_to(xp.reshape(gy, kept), args[0].shape),)
+
+
 def _var_args(name: str, x: Any, dim: Any, unbiased: Any, kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
     x = _lift(x)
     if x.array.dtype.kind != "f":
@@ -668,11 +687,11 @@ def var_mean(
         >>> ds.var_mean(ds.tensor([1.0, 2.0, 4.0]), correction=0)
         (tensor(1.5556), tensor(2.3333))
     """
-    from ..functional import var as _var
+    from ..functional import _variance
 
     x, dim, unbiased = _var_args("var_mean", x, dim, unbiased, kwargs)
     keep = bool(keepdim or kwargs.pop("keepdims", False))  # host: Python flags
-    return _var(x, dim, unbiased, keep, **kwargs), mean(x, dim, keep)
+    return _variance("var_mean", x, dim, unbiased, keep, **kwargs), mean(x, dim, keep)
 
 
 def std_mean(
@@ -685,11 +704,11 @@ def std_mean(
         >>> ds.std_mean(ds.tensor([1.0, 3.0]))
         (tensor(1.4142), tensor(2.))
     """
-    from ..functional import std as _std
+    from ..functional import _std
 
     x, dim, unbiased = _var_args("std_mean", x, dim, unbiased, kwargs)
     keep = bool(keepdim or kwargs.pop("keepdims", False))  # host: Python flags
-    return _std(x, dim, unbiased, keep, **kwargs), mean(x, dim, keep)
+    return _std("std_mean", x, dim, unbiased, keep, **kwargs), mean(x, dim, keep)
 
 
 def nansum(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:

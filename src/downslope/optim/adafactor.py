@@ -80,8 +80,9 @@ class Adafactor(PerParameterOptimizer):
     PyTorch's defaults and names: ``lr=1e-2`` (the cap on the relative step size, and the weight
     decay's scale), ``beta2_decay=-0.8``, ``eps=(None, 1e-3)`` (``eps1`` None means the dtype's
     machine epsilon), ``d=1.0`` (clipping threshold), ``weight_decay=0.0``. State per parameter:
-    ``step`` and ``row_var`` ``(..., m, 1)`` / ``col_var`` ``(..., 1, n)``, or ``variance`` for
-    vectors and scalars, as PyTorch's ``state_dict`` has them.
+    ``step`` (a float32 0-d Tensor in ``state_dict()``) and ``row_var`` ``(..., m, 1)`` /
+    ``col_var`` ``(..., 1, n)``, or ``variance`` for vectors and scalars, as PyTorch's
+    ``state_dict`` has them.
 
     Example:
         >>> import downslope as ds
@@ -92,6 +93,8 @@ class Adafactor(PerParameterOptimizer):
         tensor([[0.99, 0.99, 0.99],
                 [0.99, 0.99, 0.99]], requires_grad=True)
     """
+
+    _step_as_tensor = True  # state_dict()'s step is a float32 0-d Tensor, as PyTorch's
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ from ..errors import ArgumentError, ShapeError, StateError
 from ..tensor import Tensor, wrap_array
 from . import transforms as T
 from .buckets import FlatBucket
-from .optimizer import _FLAG_DEFAULTS, Optimizer, OptimizerOptions, _host_value, _jsonable, _restore_like
+from .optimizer import _FLAG_DEFAULTS, Optimizer, OptimizerOptions, _count, _host_value, _jsonable, _restore_like
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -77,6 +77,9 @@ class PerParameterOptimizer(Optimizer):
         >>> sorted(opt.state_dict()["state"][0])
         ['col_var', 'row_var', 'step']
     """
+
+    # PyTorch keeps Adafactor's step count as a float32 0-d tensor and SparseAdam's as an int
+    _step_as_tensor = False
 
     def __init__(self, params: Any, defaults: dict[str, Any], **options: Unpack[OptimizerOptions]) -> None:
         self._per_param: list[list[dict[str, Any]]] = []  # per group, per parameter: its state
@@ -133,19 +136,29 @@ class PerParameterOptimizer(Optimizer):
         for group, states in zip(self.param_groups, self._per_param):
             for p, state in zip(group["params"], states):
                 if state:
-                    out[p] = {k: wrap_array(v) if is_array(v) else v for k, v in state.items()}
+                    out[p] = {k: self._as_torch_value(k, v, copy=False) for k, v in state.items()}
         return out
 
+    def _as_torch_value(self, key: str, value: Any, copy: bool) -> Any:
+        """A state value as PyTorch holds it: arrays as Tensors (host copies when ``copy``), the step
+        count as a float32 0-d Tensor where PyTorch's optimizer keeps it so, else the number."""
+        if is_array(value):
+            return wrap_array(to_host(value).copy() if copy else value)
+        if key == "step" and self._step_as_tensor:
+            return wrap_array(np.array(value, dtype=np.float32))  # host: a count the optimizer keeps on the host
+        return value
+
     def state_dict(self) -> dict[str, Any]:
-        """PyTorch's two keys (``state`` by parameter position, with host array copies in PyTorch's
-        shapes; ``param_groups`` with ``params`` as positions), plus ``optimizer`` and ``options``."""
+        """PyTorch's two keys (``state`` by parameter position, with Tensors holding host copies in
+        PyTorch's shapes and the step count as PyTorch keeps it; ``param_groups`` with ``params`` as
+        positions), plus ``optimizer`` and ``options``."""
         state: dict[int, dict[str, Any]] = {}
         groups = []
         pos = 0
         for group, states in zip(self.param_groups, self._per_param):
             for s in states:
                 if s:
-                    state[pos] = {k: to_host(v).copy() if is_array(v) else v for k, v in s.items()}
+                    state[pos] = {k: self._as_torch_value(k, v, copy=True) for k, v in s.items()}
                 pos += 1
             saved = {k: _jsonable(v) for k, v in group.items() if k != "params"}
             saved["params"] = list(range(pos - len(states), pos))
@@ -231,7 +244,7 @@ class PerParameterOptimizer(Optimizer):
         for k, shape in shapes.items():
             v = _host_value(entry[k])
             if shape is None:  # a count (PyTorch saves Adafactor's as a float tensor)
-                out[k] = int(float(np.asarray(v)))  # host: a saved number, read once per load
+                out[k] = _count(v)
                 continue
             arr = to_host(v) if is_array(v) else np.asarray(v)  # host: saved arrays are host data
             if arr.shape != shape:

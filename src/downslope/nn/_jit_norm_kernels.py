@@ -1,0 +1,228 @@
+"""Compiled (numba) kernels for layer and group norm over rows and for inference-mode batch norm;
+imported only when ``_jit.kernels`` says the compiled path applies (numba installed, not switched
+off, host arrays of a dtype numba compiles).
+
+Each kernel does in one or two passes over the data what the NumPy path beside it does in several
+(NumPy's broadcast element-wise ops and its reductions along a short last axis are slow at these
+sizes). Statistics are summed in float64 and the rows centred on the float64 mean, so data far
+from zero (1e4 + noise of 1e-2 in float32) keeps its variance; the parity tests run both paths
+against PyTorch. These kernels take and make NumPy arrays only (marked ``# host: numba path``).
+
+Example:
+    >>> import numpy as np
+    >>> from downslope.nn import _jit
+    >>> if _jit.kernels() is not None:
+    ...     from downslope.nn import _jit_norm_kernels as k
+    ...     out, xhat, inv_std = k.norm_rows(np.array([[1.0, 3.0]], np.float32), None, None, 0.0, False)
+    ...     assert out.tolist() == [[-1.0, 1.0]]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+from .. import parallel as _parallel
+from .. import workspace as _workspace
+
+# Reassociation lets LLVM keep several partial sums in vector registers.
+_jit_sums = numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+
+
+def _fresh(like: np.ndarray) -> np.ndarray:
+    """An uninitialised array shaped as ``like`` that may be handed out: a lent one when large
+    (its pages come back warm, see ``workspace.lend``), else NumPy's own (cheaper to get)."""
+    if like.nbytes >= _workspace.LEND_MIN_BYTES:
+        return _workspace.lend(like.shape, like.dtype)
+    return np.empty(like.shape, dtype=like.dtype)  # host: numba path
+
+
+# ---------------------------------------------------------------------- layer / group norm rows
+@_jit_sums
+def _norm_rows(x, w, b, has_w, has_b, eps, out, xhat, save, inv_std, row0):
+    r_, n = x.shape
+    p_ = w.shape[0]
+    zero = x.dtype.type(0)
+    inv_n = x.dtype.type(1.0 / n)
+    for i in range(r_):
+        # In the data's precision (twice the vector lanes of float64): the mean rounded to it, the
+        # deviations from it (exact for values near it), their mean c measuring the rounding
+        # shift; var = mean(d^2) - c^2 is the variance about the true mean. Far from zero (1e4 +
+        # noise of 1e-2) the shift is ~5e-4 and c takes it off.
+        s = zero
+        for j in range(n):
+            s += x[i, j]
+        mu = s * inv_n
+        sd = zero
+        ss = zero
+        for j in range(n):
+            d = x[i, j] - mu
+            sd += d
+            ss += d * d
+        c = sd * inv_n
+        inv = x.dtype.type(1.0 / np.sqrt(max(ss * inv_n - c * c, 0.0) + eps))
+        inv_std[i] = inv
+        p = (row0 + i) % p_  # the affine row of this row (GroupNorm: its group)
+        if save:
+            for j in range(n):
+                h = ((x[i, j] - mu) - c) * inv
+                xhat[i, j] = h
+                if has_w:
+                    h = h * w[p, j]
+                if has_b:
+                    h = h + b[p, j]
+                out[i, j] = h
+        elif has_w and has_b:
+            for j in range(n):
+                out[i, j] = (((x[i, j] - mu) - c) * inv) * w[p, j] + b[p, j]
+        elif has_w:
+            for j in range(n):
+                out[i, j] = (((x[i, j] - mu) - c) * inv) * w[p, j]
+        elif has_b:
+            for j in range(n):
+                out[i, j] = ((x[i, j] - mu) - c) * inv + b[p, j]
+        else:
+            for j in range(n):
+                out[i, j] = ((x[i, j] - mu) - c) * inv
+
+
+def norm_rows(
+    x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None, eps: float, save: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Normalize each row of the C-contiguous (R, n) ``x`` (biased variance) and apply
+    ``out = xhat * w + b`` where ``w``, ``b`` are (P, n) and row ``i`` uses row ``i % P`` of them.
+
+    Returns (out, xhat when ``save`` else None, inv_std (R,)); ``out`` never aliases xhat (the
+    backward pass reads xhat; the caller may change its output in place).
+    """
+    r, n = x.shape
+    dt = x.dtype
+    dummy = np.zeros((1, 1), dtype=dt)  # host: numba path
+    w = dummy if weight is None else weight
+    b = dummy if bias is None else bias
+    out = _fresh(x)
+    xhat = np.empty(x.shape, dtype=dt) if save else dummy  # host: numba path; saved for backward
+    inv_std = np.empty(r, dtype=dt)  # host: numba path
+
+    def part(lo: int, hi: int) -> None:
+        _norm_rows(
+            x[lo:hi], w, b, weight is not None, bias is not None, eps, out[lo:hi],
+            xhat[lo:hi] if save else dummy, save, inv_std[lo:hi], lo,
+        )  # fmt: skip
+
+    _parallel.over_parts(x, r, 3 * x.size, part)
+    return out, (xhat if save else None), inv_std
+
+
+@_jit_sums
+def _norm_rows_backward(g, xhat, inv_std, w, has_w, need_x, need_p, gx, gw, gb, row0):
+    r_, n = g.shape
+    p_ = w.shape[0]
+    zero = g.dtype.type(0)
+    inv_n = g.dtype.type(1.0 / n)
+    for i in range(r_):
+        p = (row0 + i) % p_
+        s1 = zero  # sums in the data's precision (twice float64's vector lanes), reassociated
+        s2 = zero
+        if has_w:
+            for j in range(n):
+                gh = g[i, j] * w[p, j]
+                s1 += gh
+                s2 += gh * xhat[i, j]
+        else:
+            for j in range(n):
+                s1 += g[i, j]
+                s2 += g[i, j] * xhat[i, j]
+        if need_p:  # the parameter sums over rows in float64 (thousands of rows)
+            for j in range(n):
+                gw[p, j] += g[i, j] * xhat[i, j]
+                gb[p, j] += g[i, j]
+        if need_x:
+            inv = inv_std[i]
+            k2 = -inv * s2 * inv_n
+            k3 = -inv * s1 * inv_n
+            if has_w:
+                for j in range(n):
+                    gx[i, j] = (g[i, j] * w[p, j]) * inv + xhat[i, j] * k2 + k3
+            else:
+                for j in range(n):
+                    gx[i, j] = g[i, j] * inv + xhat[i, j] * k2 + k3
+
+
+def norm_rows_backward(
+    g: np.ndarray, xhat: np.ndarray, inv_std: np.ndarray, weight: np.ndarray | None, need_x: bool, need_p: bool
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(dx or None, dw, db) of :func:`norm_rows`: ``dx = inv_std * (gh - mean(gh) - xhat * mean(gh * xhat))``
+    with ``gh = g * w`` per row; dw = sum of g * xhat and db = sum of g over the rows that share
+    an affine row, (P, n) float64 (P = 1 without weight), in two passes over ``g``."""
+    r, n = g.shape
+    dt = g.dtype
+    dummy = np.zeros((1, 1), dtype=dt)  # host: numba path
+    w = dummy if weight is None else weight
+    p = w.shape[0]
+    gx = _fresh(g) if need_x else dummy
+
+    def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        gw = np.zeros((p, n) if need_p else (1, 1), dtype=np.float64)  # host: numba path; this part's sums
+        gb = np.zeros_like(gw)
+        _norm_rows_backward(
+            g[lo:hi], xhat[lo:hi], inv_std[lo:hi], w, weight is not None, need_x, need_p,
+            gx[lo:hi] if need_x else dummy, gw, gb, lo,
+        )  # fmt: skip
+        return gw, gb
+
+    # parts start at multiples of P so that every part's rows meet the affine rows in order
+    sums = _parallel.over_parts(g, r, 2 * g.size, part) if p == 1 else [part(0, r)]
+    gw_all, gb_all = sums[0]
+    for gw_part, gb_part in sums[1:]:
+        gw_all += gw_part
+        gb_all += gb_part
+    return (gx if need_x else None), gw_all, gb_all
+
+
+# ---------------------------------------------------------------------- inference batch norm
+@numba.njit(cache=True, nogil=True)
+def _scale_shift_planes(x, scale, shift, out):
+    a_, c_, m = x.shape
+    for i in range(a_):
+        for c in range(c_):
+            s = scale[c]
+            t = shift[c]
+            for j in range(m):
+                out[i, c, j] = x[i, c, j] * s + t
+
+
+@numba.njit(cache=True, nogil=True)
+def _scale_shift_columns(x, scale, shift, out):
+    r_, n = x.shape
+    for i in range(r_):
+        for j in range(n):
+            out[i, j] = x[i, j] * scale[j] + shift[j]
+
+
+def scale_shift(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> Any:
+    """``x * scale + shift`` per channel of the (A, C, M) view ``x`` (A = 1 for channel-major
+    memory, as a convolution's output) in one pass, into a fresh (A, C, M) array."""
+    out = _fresh(x)
+    a, c, m = x.shape
+    if m < 16 and x.flags.c_contiguous:  # few positions per channel: along rows of A, C * M values
+        rows, out_rows = x.reshape(a, c * m), out.reshape(a, c * m)
+        scale_m, shift_m = (scale, shift) if m == 1 else (np.repeat(scale, m), np.repeat(shift, m))
+
+        def by_rows(lo: int, hi: int) -> None:
+            _scale_shift_columns(rows[lo:hi], scale_m, shift_m, out_rows[lo:hi])
+
+        _parallel.over_parts(x, a, x.size, by_rows)
+        return out
+    by_sample = x.shape[0] > 1
+
+    def part(lo: int, hi: int) -> None:
+        if by_sample:
+            _scale_shift_planes(x[lo:hi], scale, shift, out[lo:hi])
+        else:
+            _scale_shift_planes(x[:, lo:hi], scale[lo:hi], shift[lo:hi], out[:, lo:hi])
+
+    _parallel.over_parts(x, x.shape[0] if by_sample else x.shape[1], x.size, part)
+    return out
