@@ -34,6 +34,8 @@ LAYERS: dict[str, Callable[[object, int], object]] = {
     "LeakyReLU": lambda nn, n: nn.LeakyReLU(0.1),
     "ELU": lambda nn, n: nn.ELU(),
     "Softplus": lambda nn, n: nn.Softplus(),
+    "Hardtanh": lambda nn, n: nn.Hardtanh(),
+    "ReLU6": lambda nn, n: nn.ReLU6(),
     "Mish": lambda nn, n: nn.Mish(),
     "Hardswish": lambda nn, n: nn.Hardswish(),
     "LogSigmoid": lambda nn, n: nn.LogSigmoid(),

@@ -40,6 +40,7 @@ from .graph import (
     rule_name,
     set_grad_enabled,
 )
+from .workspace import is_lent_whole
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -647,9 +648,15 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
         raise StateError(f"internal error: gradient of shape {g.shape} for a tensor of shape {node.array.shape}")
     existing = node.grad
     if existing is None:
-        if g.base is not None or id(g) in owned or not g.flags.writeable or not g.flags.c_contiguous:
+        # a view is copied (its base may be the caller's array or another .grad), except all of a
+        # lent array (workspace.lend: an op's fresh output, ~8 us to copy at 256x256), counted by
+        # its base, which every view of it shares
+        base = g.base
+        key = id(g) if base is None or not is_lent_whole(g) else id(base)
+        if (base is not None and key == id(g)) or key in owned or not g.flags.writeable or not g.flags.c_contiguous:
             g = g.copy(order="C")
-        owned.add(id(g))
+            key = id(g)
+        owned.add(key)
         node._grad = wrap(g)  # the slot itself: shape and dtype were checked above (the setter's checks)
     elif existing.requires_grad or not existing.array.flags.writeable:
         node._grad = wrap(existing.array + g)
@@ -666,8 +673,16 @@ def _tensor_api() -> tuple[Any, Any]:
 
 
 def _root_ids(root_grads: Sequence[Any]) -> set[int]:
-    """The ids of the arrays of ``root_grads`` (arrays or tensors), for _accumulate_grad's ``owned``."""
-    return {id(g.array) if hasattr(g, "array") else id(g) for g in root_grads}
+    """The ids of the arrays of ``root_grads`` (arrays or tensors) and of their bases, for
+    _accumulate_grad's ``owned``."""
+    ids = set()
+    for g in root_grads:
+        a = g.array if hasattr(g, "array") else g
+        ids.add(id(a))
+        base = getattr(a, "base", None)
+        if base is not None:
+            ids.add(id(base))
+    return ids
 
 
 def _check_root_grad(output: Tensor, gradient: Any) -> Any:

@@ -713,6 +713,12 @@ class Tensor:
         data = _data_of(value)
         if self.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8)
             data = _ops._checked_scalar(data, self.array.dtype, "__setitem__")
+        elif type(data) in (int, float) and self.array.dtype.kind == "f" and self.array.dtype.itemsize < 8:
+            # as torch: past float32's range refused for float32; into float16 inf, written without a warning
+            if self.array.dtype.itemsize == 4:
+                data = _ops._checked_scalar(data, self.array.dtype, "t[index] = value")
+            with np.errstate(over="ignore"):
+                data = self.array.dtype.type(data)
         try:
             if type(self.array) is not np.ndarray:  # a device tensor: host values and indices join it there
                 data = _devices.like(data, self.array)

@@ -493,11 +493,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     ``max_val`` themselves: torch's hardtanh passes it only strictly inside (and at NaN).
     """
     x = input  # torch's parameter name (F.hardtanh(input=...))
-    x = _as_tensor(x, "hardtanh")
-    a = x.array
-    outside = (a <= min_val) | (a >= max_val)
-    # the clipped values as a constant: where the input is outside (bounds included) no gradient flows
-    return ops.where(~outside, x, ops.clip(a, min_val, max_val))
+    return ops.pointwise.hardtanh(_as_tensor(x, "hardtanh"), min_val, max_val)
 
 
 _SELU_ALPHA = 1.6732632423543772

@@ -29,6 +29,7 @@ from .. import workspace as _workspace
 from ..autograd import is_grad_enabled
 from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..ops.pointwise import link_input
 from ..tensor import Tensor, record_op, wrap_array
 from . import _jit
 from ._conv_args import IntOr2, _as_tensor, _batched, _check_floating, _pool_args
@@ -318,7 +319,9 @@ def first_max_last(x: Tensor) -> Tensor:
 
 
 def _first_max_last_vjp(g, y, args, saved, needs, xp):
-    return (xp.where(saved, xp.expand_dims(g, -1), 0.0),)
+    # link_input: under create_graph the input's ancestors get a zero gradient, not None (torch's
+    # double backward of max pooling)
+    return (link_input(xp.where(saved, xp.expand_dims(g, -1), 0.0), args[0]),)
 
 
 def _windows_to_logical(per_window: Any, swap: bool) -> Any:
@@ -348,7 +351,7 @@ def _max_pool2d_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         first, pads, k, (s, d, _), swap = saved
         mask = _windows_to_logical(first, swap).astype(args[0].dtype)
-        return (_pool_vjp_recorded(g, mask, args[0].shape, k, s, d, pads),)
+        return (link_input(_pool_vjp_recorded(g, mask, args[0].shape, k, s, d, pads), args[0]),)
     first, (top, bottom, left, right), k, geometry, swap = saved
     a, b, h, w = _swap01(args[0], swap).shape
     grad = _workspace.take(first.shape, g.dtype, g)
@@ -363,7 +366,7 @@ def _max_pool_2x2_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:  # at: each window's winner, 0..3 in scan order, 4 for none (a fused ReLU's 0)
         first = at[None] == np.arange(4, dtype=at.dtype).reshape(4, 1, 1, 1, 1)  # host: the compiled path's arrays
         mask = _windows_to_logical(first, swap).astype(args[0].dtype)
-        return (_pool_vjp_recorded(g, mask, args[0].shape, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0)),)
+        return (link_input(_pool_vjp_recorded(g, mask, args[0].shape, (2, 2), (2, 2), (1, 1), (0, 0, 0, 0)), args[0]),)
     return (_swap01(jit.max_unpool_2x2(_swap01(g, swap), at), swap),)
 
 

@@ -334,7 +334,7 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
     """``x`` with ``value`` where ``mask`` is true (out of place)."""
     x = _lift(x)
     _check_mask(mask, "masked_fill")
-    if x.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8, 300 refused)
+    if x.array.dtype.kind in "iuf":  # torch's checked conversion (-1 is 255 in uint8, 300 refused, 1e10 no float16)
         value = _checked_scalar(value, x.array.dtype, "masked_fill")
     value = _lift(value, x)
     if value.array.dtype != x.array.dtype:  # the result keeps x's dtype (torch: int.masked_fill(m, 2.5) is int)
@@ -561,7 +561,7 @@ def index_fill(x: Any, dim: int, index: Any, value: Any) -> Tensor:
     x = _lift(x)
     d = _dim(dim, x.ndim, "index_fill")
     idx = _slice_index("index_fill", index, x, d, negative_ok=True)
-    if x.array.dtype.kind in "iu":  # torch's checked conversion of a number (-1 is 255 in uint8, 300 refused)
+    if x.array.dtype.kind in "iuf":  # torch's checked conversion (-1 is 255 in uint8, 300 refused, 1e10 no float16)
         value = _checked_scalar(value, x.array.dtype, "index_fill")
     if isinstance(value, Tensor) and value.requires_grad:
         # each filled slice counts once: a repeated index must not repeat value's gradient (as in torch)

@@ -3,6 +3,7 @@ classes (fused with log-softmax), negative log-likelihood and KL divergence."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -87,9 +88,11 @@ def _bce_vjp(g, y, args, saved, needs, xp):
 def binary_cross_entropy_with_logits(
     input: Tensor, target: Any, weight: Any = None, reduction: str = "mean", pos_weight: Any = None
 ) -> Tensor:
-    """Binary cross-entropy on raw scores (logits), computed stably:
-    (1 - t) x + (1 + (pos_weight - 1) t) softplus(-x), which never takes the log of 0 or exp of
-    a large number. ``pos_weight`` (broadcast along the last dim) scales the positive term.
+    """Binary cross-entropy on raw scores (logits): (1 - t) x + lw softplus(-x) with
+    lw = 1 + (pos_weight - 1) t, torch's loss, computed as
+    (1 - t) max(x, 0) + pos_weight t max(-x, 0) + lw log1p(e^-|x|): no log of 0, no exp of a large
+    number, and no cancellation of large terms (torch's own formula loses digits for large |x|
+    where the loss is tiny). ``pos_weight`` (broadcast along the last dim) scales the positive term.
 
     Example:
         >>> import downslope as ds
@@ -101,17 +104,65 @@ def binary_cross_entropy_with_logits(
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     _check_floating_target(target, x, "binary_cross_entropy_with_logits")
     t = _float_target(target, x, "binary_cross_entropy_with_logits")
-    softplus_neg = ops.softplus(-x)  # = -log(sigmoid(x)), stable for any x
-    if pos_weight is None:
-        loss = (1 - t) * x + softplus_neg
-    else:
+    pw = None
+    if pos_weight is not None:
         pw = _elementwise_weight(pos_weight, x, "binary_cross_entropy_with_logits (pos_weight)")
-        assert pw is not None
-        loss = (1 - t) * x + (1 + (pw - 1) * t) * softplus_neg
+    if t.requires_grad or (pw is not None and pw.requires_grad):  # the composite, differentiable in all
+        softplus_neg = ops.softplus(-x, 1.0, math.inf)  # = -log(sigmoid(x)); no threshold: exact for any x
+        loss = (1 - t) * x + (softplus_neg if pw is None else (1 + (pw - 1) * t) * softplus_neg)
+    else:
+        loss = _bce_logits_terms(x, t.array, None if pw is None else pw.array)
     w = _elementwise_weight(weight, x, "binary_cross_entropy_with_logits")
     if w is not None:
         loss = loss * w
     return _reduce(loss, reduction)
+
+
+def _bce_logits_terms(x: Tensor, t: Any, pw: Any) -> Tensor:
+    """The elementwise loss of :func:`binary_cross_entropy_with_logits` as one op (target and
+    pos_weight constant arrays), float16 computed in float32 and rounded once."""
+    a = x.array
+    w = a.astype(np.float32) if a.dtype == np.float16 else a
+    xp = namespace_of(w)
+    e = xp.negative(xp.abs(w))
+    xp.exp(e, out=e)  # e^-|x| in (0, 1]
+    with np.errstate(invalid="ignore"):  # 0 * inf at x = +-inf: NaN, as torch's
+        loss = xp.log1p(e)
+        t_w = t.astype(w.dtype, copy=False)
+        pos = xp.clip(w, 0, math.inf)
+        neg = xp.clip(-w, 0, math.inf)
+        pos *= 1 - t_w
+        neg *= t_w
+        if pw is not None:
+            neg *= pw
+            loss *= 1 + (pw - 1) * t_w
+        loss += pos
+        loss += neg
+    return record_op(loss.astype(a.dtype, copy=False), (x,), _bce_logits_vjp, (t_w, pw, e))
+
+
+def _bce_logits_vjp(g, y, args, saved, needs, xp):
+    t, pw, e = saved
+    x = args[0]
+    if xp.differentiable:
+        s = xp.sigmoid(x)
+        if pw is None:
+            return (g * (s - xp.constant(t)),)
+        lw = xp.constant(1 + (pw - 1) * t)
+        return (g * ((1 - xp.constant(t)) - lw * (1 - s)),)
+    w = x.astype(e.dtype, copy=False)
+    # dloss/dx = lw sigmoid(x) - pos_weight t (sigmoid(x) - t without pos_weight), sigmoid(x) as
+    # e^min(x, 0) / (1 + e^-|x|) with the forward's e^-|x|: no overflow, relative precision for x << 0
+    d = namespace_of(w).clip(w, -math.inf, 0)
+    namespace_of(d).exp(d, out=d)
+    d /= e + 1
+    if pw is None:
+        d -= t
+    else:
+        d *= 1 + (pw - 1) * t
+        d -= pw * t
+    d *= g
+    return (d.astype(g.dtype, copy=False),)
 
 
 def _class_layout(x: Tensor, fn: str) -> tuple[Tensor, bool]:
