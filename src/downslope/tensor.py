@@ -3013,7 +3013,8 @@ def _made(arr: np.ndarray, requires_grad: bool, device: Any, where: str) -> Tens
 
 def _filled(shape: Any, value: Any, dtype: Any, requires_grad: bool, device: Any, where: str) -> Tensor:
     """A factory's constant result (zeros, ones, full), made directly on the device asked for."""
-    value = _ops._checked_scalar(value, np.dtype(dtype), where)  # as torch: 1e10 into float16 is refused
+    if type(value) is not int or not 0 <= value <= 1:  # zeros and ones fit every dtype: skip the check
+        value = _ops._checked_scalar(value, np.dtype(dtype), where)  # as torch: 1e10 into float16 is refused
     if device is None:
         device = _default_factory_device()  # ds.set_default_device; None when it is the CPU
     if device is None:
