@@ -393,32 +393,16 @@ def _softmax_axes(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
     return (d,) if ndim else ()
 
 
-# The exponentials of a softmax are normally taken of x minus the max of its row, so that none
-# overflows. That costs a pass over the data for the max and one for the (broadcast) subtraction, a
-# third of the forward time in NumPy. exp(x) itself serves wherever no row's total of exponentials
-# overflows or falls below this: an element whose exp(x) then underflows to a subnormal has a
-# probability under 1.2e-38 / 2**-24 = 2e-31 (lost precision there costs nothing measurable), and
-# the rest are as exact as after the shift (exp's rounding does not depend on the shift; the log
-# of a log-softmax is of the same total). Otherwise the usual shift by the max runs after all.
-_TOTAL_FROM = 2.0**-24
-
-
 def _exp_total(d: Any, axes: tuple[int, ...]) -> tuple[Any, Any, Any]:
     """``(e, total, shift)``: ``e = exp(d - shift)`` (an array of its own, free to be overwritten),
-    ``total`` its sums over ``axes`` (dims kept) and ``shift`` None (no shift needed, see
-    ``_TOTAL_FROM``) or the max over ``axes``. ``d`` is floating; called under np.errstate that
+    ``total`` its sums over ``axes`` (dims kept) and ``shift`` the max over ``axes``. ``d`` is
+    floating; called under np.errstate that
     ignores invalid values (a row of only -inf, or with +inf, gives NaN, as in torch)."""
-    if type(d) is np.ndarray:  # on a device the check below would wait for it: shifted there, always
-        with np.errstate(over="ignore", under="ignore"):
-            e = np.exp(d)
-        total = e.sum(axis=axes, keepdims=True)
-        if d.size == 0 or bool(((total >= _TOTAL_FROM) & (total <= np.finfo(d.dtype).max)).all()):  # host: a flag
-            return e, total, None
-        shift = d.max(axis=axes, keepdims=True)
-        np.subtract(d, shift, out=e)  # e is this function's own array: overwritten in place, no new one
-    else:
-        shift = d.max(axis=axes, keepdims=True) if d.size else 0
-        e = d - shift
+    # Always shifted by the max, as torch: a row of equal logits then gives exactly 1/n (exp(0) = 1),
+    # which the unshifted exp(x) / sum(exp(x)) misses by an ulp (uniform attention weights then do
+    # not average exactly).
+    shift = d.max(axis=axes, keepdims=True) if d.size else 0
+    e = d - shift  # a new array of this function's own, overwritten in place below
     with np.errstate(under="ignore"):
         np.exp(e, out=e)
     return e, e.sum(axis=axes, keepdims=True), shift
@@ -492,7 +476,7 @@ def log_softmax(x: Any, dim: int = -1, *, axis: int | None = None, dtype: Any = 
 
     Computed as torch does, (x - max) - log(sum(exp(x - max))): the largest term of the sum is then
     exactly 1, so results near 0 (confident predictions) keep their relative precision; exp(x)
-    unshifted (as softmax takes it) would leave them off by float32's epsilon.
+    unshifted would leave them off by float32's epsilon.
 
     Example:
         >>> import downslope as ds
