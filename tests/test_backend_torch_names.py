@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import pickle
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -78,8 +80,13 @@ def test_memory_formats_are_accepted_where_torch_takes_them() -> None:
 
 
 def _numpy_notes(fn) -> list[str]:  # type: ignore[no-untyped-def]
-    # the filters as they stand (a user's, or pytest's): no simplefilter, which would override the library's
+    # The condition a user's script has after ``import downslope``: the library's filter installed.
+    # pytest drops it (it imports test modules inside catch_warnings and restores its filters for
+    # every test), so it is installed here again with the very function the import calls: nothing
+    # broader, so a kernel that warns from a module the filter does not name still fails. No
+    # simplefilter, which would override the library's filter.
     with warnings.catch_warnings(record=True) as caught:
+        backend.quiet_numpy_notes()
         fn()
     return [str(w.message) for w in caught if "encountered" in str(w.message)]
 
@@ -114,3 +121,22 @@ def test_library_arithmetic_gives_no_numpy_warnings(fn) -> None:  # type: ignore
 
 def test_the_users_own_numpy_keeps_its_warnings() -> None:
     assert _numpy_notes(lambda: np.log(np.zeros(1))) == ["divide by zero encountered in log"]
+
+
+def test_import_installs_the_filter_in_a_fresh_interpreter() -> None:
+    """The user's condition itself, out of pytest's filter handling: a fresh ``import downslope``,
+    then the library's arithmetic is quiet while the user's own NumPy still warns."""
+    script = """
+import warnings
+import numpy as np
+import downslope as ds
+with warnings.catch_warnings(record=True) as caught:
+    x = ds.tensor([0.0, 1.0], requires_grad=True)
+    ds.sqrt(x).sum().backward()
+    ds.exp(ds.tensor([200.0]))
+    ds.tensor([1.0]).std()
+    np.log(np.zeros(1))
+print([str(w.message) for w in caught if "encountered" in str(w.message)])
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "['divide by zero encountered in log']"

@@ -13,6 +13,7 @@ from downslope import errors
     [
         (errors.DTypeError, TypeError, errors.ArgumentTypeError),
         (errors.InvalidValueError, ValueError, errors.ArgumentError),
+        (errors.UninitializedError, ValueError, errors.StateError),  # torch: RuntimeError or ValueError by use
     ],
 )
 def test_runtime_error_classes_keep_their_older_bases(cls, builtin, parent) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -239,6 +240,44 @@ def test_leftovers_of_killed_reservations_are_swept(tmp_path):
     run.write_text("model.ds", "m")
     run.publish()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+@pytest.mark.parametrize("moment", ["before_our_open", "while_we_lock", "before_our_lock_lands"])
+def test_a_new_reservation_swept_by_another_run_of_the_same_name_is_made_again(tmp_path, monkeypatch, moment):
+    """Runs started together with one --out: between one's mkdtemp and its lock, another's sweep of
+    killed reservations can lock the new directory and remove it. The run reserves another directory
+    and goes on. (The sweep runs in this process here: flock locks of two opens exclude each other
+    as two processes' do.)"""
+    fcntl = pytest.importorskip("fcntl")
+    real = runs._try_lock
+    raced = []
+
+    def sweep_at_the_worst_moment(path):  # type: ignore[no-untyped-def]
+        if ".reserving-" not in path.name or raced:
+            return real(path)
+        raced.append(path)
+        if moment == "before_our_open":
+            runs._sweep_leftovers(tmp_path / "r")
+            return real(path)
+        if moment == "while_we_lock":
+            theirs = real(path)
+            ours = real(path)  # None: the sweep holds it
+            shutil.rmtree(path)
+            os.close(theirs)
+            return ours
+        fd = os.open(path, os.O_RDONLY)
+        runs._sweep_leftovers(tmp_path / "r")
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # lands on the removed directory
+        return fd
+
+    monkeypatch.setattr(runs, "_try_lock", sweep_at_the_worst_moment)
+    run = runs.reserve(tmp_path / "r")
+    assert raced and not raced[0].exists() and run.staging.is_dir()
+    assert runs._is_locked(run.staging)  # held: no other run takes it for a dead one and removes it
+    run.write_text("model.ds", "m")
+    run.publish()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+    assert (tmp_path / "r" / "model.ds").read_text() == "m"
 
 
 @pytest.mark.parametrize("where", ["file", "under_a_file", "empty_name"])

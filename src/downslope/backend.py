@@ -25,12 +25,42 @@ xp = np  # the host namespace (code that can meet device arrays uses namespace_o
 # of where, sqrt's gradient at 0), and torch says nothing. A filter on the modules that compute tensors
 # costs nothing while no warning is raised (np.errstate around a pass slows every ufunc call in it);
 # the user's own NumPy code, and downslope's data and training code, keep NumPy's warnings.
-warnings.filterwarnings(
-    "ignore",
-    message=r"(divide by zero|invalid value|overflow) encountered",
-    category=RuntimeWarning,
-    module=r"downslope\.(ops\.|nn\.|distributions\.|(tensor|autograd|graph|functional|inplace|special|linalg|func|amp)$)",
+_NUMPY_NOTES = (r"(divide by zero|invalid value|overflow) encountered", RuntimeWarning)
+_KERNEL_MODULES = (
+    r"downslope\.(ops\.|nn\.|distributions\.|(tensor|autograd|graph|functional|inplace|special|linalg|func|amp)$)"
 )
+
+
+def quiet_numpy_notes() -> None:
+    """Install the filter that silences NumPy's floating-point warnings raised in downslope's kernels.
+
+    ``import downslope`` calls it. Filters added inside ``warnings.catch_warnings()`` (pytest imports
+    test modules in one, and resets the filters for each test) are dropped when the block ends: call
+    this again there. Idempotent, and it never moves the filter ahead of filters added after it, so a
+    later ``warnings.simplefilter("error")`` still wins. The user's own NumPy code keeps its warnings.
+
+    Example:
+        >>> import warnings
+        >>> from downslope.backend import quiet_numpy_notes
+        >>> with warnings.catch_warnings():
+        ...     quiet_numpy_notes()
+        ...     before = len(warnings.filters)
+        ...     quiet_numpy_notes()  # already there: nothing added
+        ...     len(warnings.filters) == before
+        True
+    """
+    message, category = _NUMPY_NOTES
+    if not any(
+        f[0] == "ignore"
+        and f[2] is category
+        and getattr(f[1], "pattern", None) == message
+        and getattr(f[3], "pattern", None) == _KERNEL_MODULES
+        for f in warnings.filters
+    ):
+        warnings.filterwarnings("ignore", message=message, category=category, module=_KERNEL_MODULES)
+
+
+quiet_numpy_notes()
 
 
 def namespace_of(array: Any) -> Any:

@@ -62,6 +62,12 @@ class StateError(DownslopeError, RuntimeError):
     """An operation that the current state does not allow (e.g. backward twice through a freed graph)."""
 
 
+class UninitializedError(StateError, ValueError):
+    """A lazy module's parameter or buffer used before its first forward pass gave it a shape. A
+    RuntimeError and a ValueError: PyTorch raises RuntimeError for its shape and ValueError for the
+    other uses, so either ``except`` clause catches it."""
+
+
 class DeviceError(DownslopeError, RuntimeError):
     """Tensors on different devices (CPU, CUDA GPU) meeting in one op; the message names both devices."""
 

@@ -380,18 +380,14 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
     # The staging directory is made complete first (locked, with its status marker) under a private
     # name, then renamed to the staging name, which fails if that name exists: whoever finds the
     # staging name taken finds it locked (a live run) or free (a dead one), never half made.
-    import tempfile
-
     try:
         made_dirs = [p for p in [final.parent, *final.parent.parents] if str(p) != "." and not p.exists()]
-        final.parent.mkdir(parents=True, exist_ok=True)
-        private = Path(tempfile.mkdtemp(prefix=f".{final.name}.reserving-", dir=final.parent))
-        os.chmod(private, 0o777 & ~_umask())  # mkdtemp's 0700 would make the run private
+        private, lock_fd = _new_private_dir(final)
     except OSError as exc:
         raise ConfigError(
             f"--out {final}: cannot create a run directory there ({exc.strerror or exc}); choose a writable --out"
         ) from None
-    run = Run(final, private, _try_lock(private), overwrite)
+    run = Run(final, private, lock_fd, overwrite)
     run.made_dirs = made_dirs
     _sweep_leftovers(final)
     try:
@@ -450,6 +446,47 @@ def _enclosing_run(path: Path) -> Path | None:
     return None
 
 
+def _new_private_dir(final: Path) -> tuple[Path, int | None]:
+    """A new ``.<name>.reserving-XXXXXXXX`` directory beside ``final``, locked by this process.
+
+    The directory exists unlocked for a moment after mkdtemp, and another process reserving the same
+    name sweeps away every such directory it can lock (:func:`_sweep_leftovers`): in that moment it
+    can lock ours and remove it, whether before our open, while we try the lock, or before our lock
+    lands on the open but removed directory. The lock is therefore checked to hold the directory
+    still at that path, and a lost directory is replaced by a new one. Once locked, no sweep touches it.
+    """
+    import tempfile
+
+    for _ in range(100):
+        # Each try makes the parents again: a refused run removes the parents it created.
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            private = Path(tempfile.mkdtemp(prefix=f".{final.name}.reserving-", dir=final.parent))
+            lock_fd = _try_lock(private)
+        except FileNotFoundError:
+            continue  # the parent or the new directory was removed meanwhile
+        if lock_fd is None:
+            continue  # a sweep holds it and is removing it
+        if _is_at(lock_fd, private):
+            os.chmod(private, 0o777 & ~_umask())  # mkdtemp's 0700 would make the run private
+            return private, lock_fd
+        os.close(lock_fd)  # locked after a sweep removed it
+    raise StateError(
+        f"--out {final}: other downslope processes starting runs there kept removing this one's working "
+        "directory; try again"
+    )
+
+
+def _is_at(fd: int, path: Path) -> bool:
+    """Whether the open directory ``fd`` is still the one at ``path`` (not removed or replaced)."""
+    held = os.fstat(fd)
+    try:
+        there = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return held.st_nlink > 0 and (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+
+
 def _sweep_leftovers(final: Path) -> None:
     """Remove what killed reservations and publishes of ``final`` left beside it (unlocked only)."""
     try:
@@ -461,7 +498,10 @@ def _sweep_leftovers(final: Path) -> None:
         rest = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
         if not rest.startswith(("reserving-", "discarded-", "old-")) or not entry.is_dir() or entry.is_symlink():
             continue
-        held = _try_lock(entry)
+        try:
+            held = _try_lock(entry)
+        except OSError:
+            continue  # renamed or removed meanwhile (its run claimed its staging name, another sweep)
         if held is None:
             continue  # a live process is reserving under that name
         try:
@@ -489,9 +529,14 @@ def _claim(run: Run, staging: Path) -> None:
         except OSError as exc:
             if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
                 raise
+        if not os.path.lexists(staging):
+            continue  # its run was published or moved away meanwhile: try the name again
         if not staging.is_dir():
             raise ConfigError(f"--out {final}: {staging} is in the way (not a directory); remove it")
-        held = _try_lock(staging)
+        try:
+            held = _try_lock(staging)
+        except FileNotFoundError:
+            continue  # as above, between the two checks
         if held is None:
             raise StateError(
                 f"--out {final}: another downslope process is writing a run there now; choose another --out"

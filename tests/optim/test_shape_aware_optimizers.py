@@ -278,13 +278,14 @@ CASES = [
 
 
 def _save(tree: Any) -> tuple[str, bytes]:
-    """The state through JSON text plus an .npz of its arrays (no pickle)."""
+    """The state through JSON text plus an .npz of its tensors' arrays (no pickle). The state's values
+    are Tensors, as torch's are (``step`` a 0-d one); they come back as Tensors of the same dtype."""
     arrays: dict[str, np.ndarray] = {}
 
     def strip(x: Any) -> Any:
-        if isinstance(x, np.ndarray):
-            arrays[f"a{len(arrays)}"] = x
-            return {"__array__": f"a{len(arrays) - 1}"}
+        if isinstance(x, ds.Tensor):
+            arrays[f"a{len(arrays)}"] = x.detach().numpy()
+            return {"__tensor__": f"a{len(arrays) - 1}"}
         if isinstance(x, dict):
             return {str(k): strip(v) for k, v in x.items()}
         if isinstance(x, (list, tuple)):
@@ -302,7 +303,10 @@ def _load(text: str, blob: bytes) -> Any:
 
     def put(x: Any) -> Any:
         if isinstance(x, dict):
-            return arrays[x["__array__"]] if set(x) == {"__array__"} else {k: put(v) for k, v in x.items()}
+            if set(x) == {"__tensor__"}:
+                array = arrays[x["__tensor__"]]
+                return ds.tensor(array, dtype=array.dtype)
+            return {k: put(v) for k, v in x.items()}
         if isinstance(x, list):
             return [put(v) for v in x]
         return x
@@ -381,8 +385,8 @@ def test_load_refuses_a_state_of_another_shape_or_optimizer(name: str, kwargs: d
     opt = getattr(optim, name)(params, **kwargs)
     _grad_steps(opt, params, 1, seed=1)
     sd = opt.state_dict()
-    key = next(k for k, v in sd["state"][0].items() if isinstance(v, np.ndarray))
-    bad = {**sd, "state": {**sd["state"], 0: {**sd["state"][0], key: np.zeros((7, 7, 7), np.float32)}}}
+    key = next(k for k, v in sd["state"][0].items() if isinstance(v, ds.Tensor) and v.ndim)  # not the 0-d step
+    bad = {**sd, "state": {**sd["state"], 0: {**sd["state"][0], key: ds.zeros(7, 7, 7)}}}
     with pytest.raises(ShapeError, match=key):
         getattr(optim, name)([ds.tensor(v, requires_grad=True) for v in values], **kwargs).load_state_dict(bad)
     adam = optim.Adam([ds.tensor(v, requires_grad=True) for v in values])
@@ -394,7 +398,7 @@ def test_load_refuses_a_state_of_another_shape_or_optimizer(name: str, kwargs: d
         )
     with pytest.raises(ArgumentError):
         getattr(optim, name)([ds.tensor(v, requires_grad=True) for v in values], **kwargs).load_state_dict(
-            {"state": {0: {"momentum": np.zeros(3)}}, "param_groups": sd["param_groups"]}
+            {"state": {0: {"momentum": ds.zeros(3)}}, "param_groups": sd["param_groups"]}
         )
 
 

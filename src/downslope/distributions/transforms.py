@@ -1122,7 +1122,7 @@ class TransformedDistribution(Distribution):
 
     Example:
         >>> import downslope as ds
-        >>> from downslope.distributions import Normal, ExpTransform
+        >>> from downslope.distributions import ExpTransform, Normal, TransformedDistribution
         >>> d = TransformedDistribution(Normal(0.0, 1.0), ExpTransform())
         >>> round(float(d.log_prob(ds.tensor(1.0))), 4)
         -0.9189

@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 from .. import backend
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError, UninitializedError
 from ..random import fork_rng
 from ..tensor import Tensor, zeros
 from . import functional as F
@@ -94,7 +94,7 @@ class LazyModuleMixin:
     def _infer_parameters(self, module: Any, args: tuple[Any, ...]) -> None:
         module.initialize_parameters(*args)
         if module.has_uninitialized_params():
-            raise RuntimeError(f"module {type(module).__name__} has not been fully initialized")
+            raise UninitializedError(f"module {type(module).__name__} has not been fully initialized")
         module._initialize_hook.remove()
         module._load_hook.remove()
         delattr(module, "_initialize_hook")
@@ -108,7 +108,7 @@ class LazyModuleMixin:
             module.__class__ = become
 
     def _replicate_for_data_parallel(self) -> None:
-        raise RuntimeError(
+        raise UninitializedError(
             "Modules with uninitialized parameters can't be used with `DataParallel`. "
             "Run a dummy forward pass to correctly initialize the modules"
         )
@@ -149,8 +149,8 @@ class LazyLinear(LazyModuleMixin, Linear):
         >>> import downslope as ds
         >>> from downslope import nn
         >>> layer = nn.LazyLinear(4)
-        >>> layer
-        LazyLinear(in_features=0, out_features=4, bias=True)  # parameters uninitialized until the first forward
+        >>> layer  # torch's repr: in_features is 0 until the first forward
+        LazyLinear(in_features=0, out_features=4, bias=True)
         >>> layer(ds.randn(2, 7)).shape, isinstance(layer, nn.Linear), layer.in_features
         ((2, 4), True, 7)
     """
@@ -287,8 +287,8 @@ class LazyConv2d(_LazyConvXdMixin, Conv2d):
     Example:
         >>> import downslope as ds
         >>> conv = ds.nn.LazyConv2d(8, 3, padding=1)
-        >>> conv
-        LazyConv2d(0, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))  # parameters uninitialized until the first forward
+        >>> conv  # torch's repr: in_channels is 0 until the first forward
+        LazyConv2d(0, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
         >>> conv(ds.randn(2, 3, 6, 6)).shape, conv.in_channels
         ((2, 8, 6, 6), 3)
     """

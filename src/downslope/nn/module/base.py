@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 from ... import backend
-from ...errors import ArgumentTypeError, InvalidValueError, StateDictError
+from ...errors import ArgumentTypeError, InvalidValueError, StateDictError, StateError
 from ...tensor import Tensor, wrap_array
 from .hooks import (
     _NO_HOOKS,
@@ -177,11 +177,11 @@ class Module:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if not self.call_super_init and kwargs:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{type(self).__name__}.__init__() got an unexpected keyword argument '{next(iter(kwargs))}'"
             )
         if not self.call_super_init and args:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{type(self).__name__}.__init__() takes 1 positional argument but {len(args) + 1} were given"
             )
         # object.__setattr__ because our __setattr__ needs these dicts to exist first.
@@ -476,7 +476,7 @@ class Module:
     def _register_state_dict_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """PyTorch's older private post-hook: a non-None result of the root module's hook replaces the state dict."""
         if getattr(hook, "_from_public_api", False):
-            raise RuntimeError(
+            raise StateError(
                 "Cannot register the same function as the state dict post hook that was "
                 "previously registered via register_state_dict_post_hook"
             )
@@ -546,7 +546,7 @@ class Module:
             >>> _ = b.load_state_dict(a.state_dict()); dict(a.state_dict()), b.calls
             ({'_extra_state': {'calls': 3}}, 3)
         """
-        raise RuntimeError(
+        raise StateError(
             "Reached a code path in Module.get_extra_state() that should never be called: "
             "a module that saves extra state overrides get_extra_state() and set_extra_state()"
         )
@@ -554,7 +554,7 @@ class Module:
     def set_extra_state(self, state: Any) -> None:
         """Override (with :meth:`get_extra_state`) to restore what ``get_extra_state`` saved; called by
         ``load_state_dict`` with the value under ``prefix + "_extra_state"``."""
-        raise RuntimeError(
+        raise StateError(
             "Reached a code path in Module.set_extra_state() that should never be called: "
             "a module that loads extra state overrides get_extra_state() and set_extra_state()"
         )

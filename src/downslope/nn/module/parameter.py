@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ... import backend
-from ...errors import ArgumentTypeError, DTypeError
+from ...errors import ArgumentTypeError, DTypeError, UninitializedError
 from ...tensor import Tensor, empty, to_array
 
 _PLACEHOLDER = np.zeros(0, np.float32)  # host: a constant, never computed with
@@ -107,7 +107,7 @@ class UninitializedTensorMixin:
 
     @property
     def array(self) -> Any:
-        raise ValueError(_UNINITIALIZED_USE.format(what="its values", cls=type(self).__name__))
+        raise UninitializedError(_UNINITIALIZED_USE.format(what="its values", cls=type(self).__name__))
 
     @array.setter
     def array(self, value: Any) -> None:
@@ -120,7 +120,7 @@ class UninitializedTensorMixin:
 
     @property
     def shape(self) -> Any:
-        raise RuntimeError(_UNINITIALIZED_SHAPE)
+        raise UninitializedError(_UNINITIALIZED_SHAPE)
 
     @property
     def dtype(self) -> np.dtype:
@@ -149,17 +149,17 @@ class UninitializedTensorMixin:
         return self
 
     def size(self, dim: int | None = None) -> Any:
-        raise RuntimeError(_UNINITIALIZED_SHAPE)
+        raise UninitializedError(_UNINITIALIZED_SHAPE)
 
     def numel(self) -> int:
-        raise ValueError(_UNINITIALIZED_USE.format(what="numel", cls=type(self).__name__))
+        raise UninitializedError(_UNINITIALIZED_USE.format(what="numel", cls=type(self).__name__))
 
     def dim(self) -> int:
-        raise ValueError(_UNINITIALIZED_USE.format(what="dim", cls=type(self).__name__))
+        raise UninitializedError(_UNINITIALIZED_USE.format(what="dim", cls=type(self).__name__))
 
     @property
     def ndim(self) -> int:
-        raise ValueError(_UNINITIALIZED_USE.format(what="ndim", cls=type(self).__name__))
+        raise UninitializedError(_UNINITIALIZED_USE.format(what="ndim", cls=type(self).__name__))
 
     def _retype(self, dtype: Any = None, device: Any = None) -> None:
         """Change the dtype (a cast) or the device (a move) the values will be made with."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...devices import device_of, is_array, to_device, to_host
-from ...errors import CheckpointError, ShapeError, StateDictError
+from ...errors import CheckpointError, ShapeError, StateDictError, StateError
 from ...tensor import Tensor, wrap_array
 from .parameter import Parameter, is_lazy
 
@@ -253,7 +253,7 @@ def save_with_hooks(root: Module, destination: Any, prefix: str, keep_vars: bool
                 result = hook(mod, destination, pre, metadata)
                 if getattr(hook, "_from_public_api", False):
                     if result is not None:
-                        raise RuntimeError("state_dict post-hook must return None")
+                        raise StateError("state_dict post-hook must return None")
                 elif result is not None and mod is root and pre == prefix:
                     destination = result  # PyTorch's private hook: only the root module's result counts
             continue
