@@ -19,8 +19,8 @@ def _pair(seed: int = 0) -> tuple[nn.Module, object]:
     ours = nn.Linear(3, 2)
     theirs = torch.nn.Linear(3, 2)
     with torch.no_grad():
-        theirs.weight.copy_(torch.from_numpy(ours.weight.numpy().copy()))
-        theirs.bias.copy_(torch.from_numpy(ours.bias.numpy().copy()))
+        theirs.weight.copy_(torch.from_numpy(ours.weight.detach().numpy().copy()))
+        theirs.bias.copy_(torch.from_numpy(ours.bias.detach().numpy().copy()))
     return ours, theirs
 
 

@@ -168,7 +168,7 @@ def test_double_backward_matches_torch(assert_close, name):
     first = ds.autograd.grad((out_ours * ds.tensor(v, dtype="float64")).sum(), ours, create_graph=True)
     first_t = torch.autograd.grad((out_theirs * torch.tensor(v)).sum(), theirs, create_graph=True)
     for g, gt in zip(first, first_t):
-        assert_close(g.numpy(), gt.detach().numpy(), np.float64, "first derivative")
+        assert_close(g.detach().numpy(), gt.detach().numpy(), np.float64, "first derivative")
     us = [np.random.default_rng(100 + i).standard_normal(a.shape) for i, a in enumerate(arrays)]
     second = ds.stack([(g * ds.tensor(u, dtype="float64")).sum() for g, u in zip(first, us)]).sum()
     second_t = sum((g * torch.tensor(u)).sum() for g, u in zip(first_t, us))
@@ -552,7 +552,7 @@ def test_detach_cuts_the_graph_and_shares_data():
     view = base.detach()
     with ds.no_grad():
         view[0] = 5.0
-    assert base.numpy()[0] == 5.0
+    assert base.detach().numpy()[0] == 5.0
     (x * d).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])  # no gradient through d
 
@@ -563,7 +563,7 @@ def test_in_place_assignment_into_graph_tensor_is_refused():
         x[0] = 3.0
     with ds.no_grad():
         x[0] = 3.0
-    assert x.numpy()[0] == 3.0
+    assert x.detach().numpy()[0] == 3.0
 
 
 def test_requires_grad_on_integer_tensor_is_refused():
@@ -664,7 +664,7 @@ def test_custom_function_gradient_passes_gradcheck_and_double_backward():
     x = ds.tensor([0.3, -0.7], dtype="float64", requires_grad=True)
     (g,) = ds.autograd.grad(P3.apply(x).sum(), x, create_graph=True)
     g.sum().backward()  # d2/dx2 P3 = 15 x, through the recorded backward
-    np.testing.assert_allclose(x.grad.numpy(), 15 * x.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), 15 * x.detach().numpy(), rtol=1e-12)
 
 
 def _scale_and_split(lib):

@@ -763,7 +763,9 @@ def test_the_reports_boundary_plot_uses_raw_units_column_names_and_class_names(t
     real = boundary.plot_decision_boundary
 
     def recording(model, x, y, **kw):
-        seen.update(kw, x=np.asarray(x), predicted=np.asarray(model(ds.tensor(np.asarray(x, np.float32))).numpy()))
+        seen.update(
+            kw, x=np.asarray(x), predicted=np.asarray(model(ds.tensor(np.asarray(x, np.float32))).detach().numpy())
+        )
         return real(model, x, y, **kw)
 
     monkeypatch.setattr(boundary, "plot_decision_boundary", recording)

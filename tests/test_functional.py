@@ -76,7 +76,7 @@ def test_std_keeps_nan_for_nan_input_like_torch():
     data = [[1.0, float("nan")], [2.0, 2.0]]
     x, t = ds.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
     out, ref = x.std(1), t.std(1)
-    np.testing.assert_array_equal(out.numpy(), ref.detach().numpy())  # equal_nan: [nan, 0]
+    np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())  # equal_nan: [nan, 0]
     out.sum().backward()
     ref.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
@@ -170,7 +170,9 @@ def test_norm_and_cdist_match_torch_at_zero_rows_and_zero_elements(p):
     if p < 0:
         return  # cdist takes p >= 0 only, in both
     ours, theirs = ds.tensor(x, dtype=ds.float64, requires_grad=True), torch.tensor(x, requires_grad=True)
-    np.testing.assert_allclose(ds.cdist(ours, ours, p).numpy(), torch.cdist(theirs, theirs, p).detach().numpy())
+    np.testing.assert_allclose(
+        ds.cdist(ours, ours, p).detach().numpy(), torch.cdist(theirs, theirs, p).detach().numpy()
+    )
     (ds.cdist(ours, ours, p) * ds.tensor(x[:, :1] + 2.0)).sum().backward()
     (torch.cdist(theirs, theirs, p) * torch.tensor(x[:, :1] + 2.0)).sum().backward()
     got = np.zeros_like(x) if ours.grad is None else ours.grad.numpy()  # p = 0: None here, zeros in torch

@@ -107,16 +107,16 @@ def test_augmented_assignment_keeps_the_object_and_the_optimizer_buffer():
     opt = optim.SGD(model.parameters(), lr=0.1)  # parameters become views into its flat buffer
     w = model.weight
     flat = opt._buckets[0][0].flat if hasattr(opt, "_buckets") else None
-    before = w.numpy().copy()
+    before = w.detach().numpy().copy()
     model(ds.ones(4, 3)).sum().backward()
     with ds.no_grad():
         w -= 0.1 * w.grad
     assert model.weight is w
-    np.testing.assert_allclose(w.numpy(), before - 0.1 * w.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(w.detach().numpy(), before - 0.1 * w.grad.numpy(), rtol=1e-6)
     if flat is not None:
         assert np.shares_memory(w.array, flat)
     w.data.mul_(0.0)  # p.data.<op>_ writes through too
-    assert not w.numpy().any()
+    assert not w.detach().numpy().any()
 
 
 def test_manual_sgd_loop_matches_torch():

@@ -23,7 +23,7 @@ def _same(ours, theirs):
             _same(a, b)
         return
     assert isinstance(ours, ds.Tensor) and tuple(ours.shape) == tuple(theirs.shape)
-    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
 RNG = np.random.default_rng(0)

@@ -412,7 +412,7 @@ def test_a_state_dict_loads_back_as_tensors_and_into_a_model(tmp_path):
     assert loaded["1.num_batches_tracked"].dtype == np.int64
     twin = ds.nn.Sequential(ds.nn.Linear(3, 2), ds.nn.BatchNorm1d(2))
     twin.load_state_dict(loaded)
-    np.testing.assert_array_equal(twin[0].weight.numpy(), model[0].weight.numpy())
+    np.testing.assert_array_equal(twin[0].weight.detach().numpy(), model[0].weight.detach().numpy())
 
 
 # ---------------------------------------------------------------------- exact round trips

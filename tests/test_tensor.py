@@ -546,7 +546,11 @@ def test_a_deep_copy_keeps_a_leafs_grad_and_shared_objects() -> None:
     x = ds.ones(3, requires_grad=True)
     x.grad = ds.full((3,), 2.0)
     c = copy.deepcopy(x)
-    assert c.grad is not None and c.grad.tolist() == [2.0, 2.0, 2.0] and not np.shares_memory(c.detach().numpy(), x.detach().numpy())
+    assert (
+        c.grad is not None
+        and c.grad.tolist() == [2.0, 2.0, 2.0]
+        and not np.shares_memory(c.detach().numpy(), x.detach().numpy())
+    )
     lin = ds.nn.Linear(2, 2)
     lin.tied = lin.weight
     twin = copy.deepcopy(lin)

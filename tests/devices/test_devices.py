@@ -121,7 +121,7 @@ def test_cuda_is_refused_clearly_without_cupy_and_cupy_is_never_imported_by_impo
 def test_model_to_moves_parameters_buffers_and_grads_in_place_keeping_identity():
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     params = list(model.parameters())
-    before = [p.numpy().copy() for p in params]
+    before = [p.detach().numpy().copy() for p in params]
     params[0].grad = ds.ones(4, 3)
     assert model.to("strict") is model
     assert [id(p) for p in model.parameters()] == [id(p) for p in params]
@@ -129,7 +129,7 @@ def test_model_to_moves_parameters_buffers_and_grads_in_place_keeping_identity()
     assert all(b.device == "strict" for b in model.buffers())
     assert model.cpu() is model and all(p.device == "cpu" for p in model.parameters())
     for p, b in zip(model.parameters(), before):
-        np.testing.assert_array_equal(p.numpy(), b)
+        np.testing.assert_array_equal(p.detach().numpy(), b)
 
 
 def test_like_moves_host_data_to_the_arrays_device_and_keeps_arrays_already_there():

@@ -43,7 +43,7 @@ def test_step_averages_before_updating() -> None:
     (w * ds.tensor([4.0, 8.0])).sum().backward()
     opt.step()
     # grad (4, 8) averaged with a zero peer is (2, 4); SGD with lr 1 subtracts it
-    np.testing.assert_array_equal(w.numpy(), [-1.0, -2.0])
+    np.testing.assert_array_equal(w.detach().numpy(), [-1.0, -2.0])
 
 
 def test_closure_gradients_and_loss_are_averaged() -> None:
@@ -58,7 +58,7 @@ def test_closure_gradients_and_loss_are_averaged() -> None:
 
     loss = opt.step(closure)
     assert float(loss.item()) == pytest.approx(4.5)  # 9 averaged with a peer's 0
-    np.testing.assert_array_equal(w.numpy(), [0.0])  # 3 - (6 / 2)
+    np.testing.assert_array_equal(w.detach().numpy(), [0.0])  # 3 - (6 / 2)
 
 
 def test_everything_else_is_the_inner_optimizer() -> None:

@@ -75,7 +75,7 @@ def test_in_one_process_it_is_fit() -> None:
         else:
             loader = dist.DistributedDataLoader((x, y), batch_size=8, seed=3, world=_one_process())
             history = ds.fit(model, nn.MSELoss(), opt, loader, epochs=4)
-        results.append((model.weight.numpy().copy(), history["loss"]))
+        results.append((model.weight.detach().numpy().copy(), history["loss"]))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert results[0][1] == results[1][1]
 
@@ -185,7 +185,7 @@ def test_resume_continues_exactly(tmp_path: Any) -> None:
         model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
         opt = optim.Adam(model.parameters(), lr=0.01)
         history = dist.fit(model, nn.MSELoss(), opt, (x, y), batch_size=8, epochs=epochs, **options)
-        return model[0].weight.numpy().copy(), history["loss"]
+        return model[0].weight.detach().numpy().copy(), history["loss"]
 
     straight_w, straight_loss = run(4, seed=5)
     run(2, seed=5, checkpoint_dir=tmp_path)
@@ -204,7 +204,7 @@ def test_without_a_seed_the_shuffling_follows_manual_seed() -> None:
         ds.manual_seed(manual_seed)
         model = nn.Linear(3, 1)
         dist.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), batch_size=4, epochs=2)
-        return model.weight.numpy().copy()
+        return model.weight.detach().numpy().copy()
 
     first, again, other = run(5), run(5), run(6)
     np.testing.assert_array_equal(first, again)

@@ -32,14 +32,14 @@ def _sdpa_case(rng, dtype, q_shape, k_shape, v_shape, mask=None, assert_close=No
     assert out.shape == tuple(ref.shape) and out.dtype == dtype
     if not kwargs.get("enable_gqa"):  # grouped heads add a reshape on each side
         assert out.grad_fn.name() == "SdpaBackward0", "attention must be one node"
-    assert_close(out.numpy(), ref.detach().numpy(), dtype, "output")
+    assert_close(out.detach().numpy(), ref.detach().numpy(), dtype, "output")
     proj = rng.standard_normal(out.shape).astype(dtype)
     (out * ds.tensor(proj, dtype=dtype)).sum().backward()
     (ref * torch.tensor(proj)).sum().backward()
     for name, a, b in zip("qkv", ours, theirs):
-        assert_close(a.grad.numpy(), b.grad.numpy(), dtype, f"gradient of {name}")
+        assert_close(a.grad.detach().numpy(), b.grad.detach().numpy(), dtype, f"gradient of {name}")
     if mask is not None and mask.dtype.kind == "f":
-        assert_close(m_ours.grad.numpy(), m_theirs.grad.numpy(), dtype, "gradient of the float mask")
+        assert_close(m_ours.grad.detach().numpy(), m_theirs.grad.detach().numpy(), dtype, "gradient of the float mask")
 
 
 SDPA_CASES = [
@@ -95,7 +95,7 @@ def test_sdpa_mask_and_is_causal_is_mask_and_tril():
     mask = rng.random((5, 5)) > 0.3
     both = F.scaled_dot_product_attention(q, k, v, attn_mask=ds.tensor(mask), is_causal=True)
     folded = F.scaled_dot_product_attention(q, k, v, attn_mask=ds.tensor(mask & np.tril(np.ones((5, 5), bool))))
-    np.testing.assert_array_equal(both.numpy(), folded.numpy())
+    np.testing.assert_array_equal(both.detach().numpy(), folded.detach().numpy())
 
 
 def test_sdpa_float_mask_and_is_causal_match_torch(assert_close):
@@ -110,7 +110,7 @@ def test_sdpa_float_mask_and_is_causal_match_torch(assert_close):
     out = F.scaled_dot_product_attention(*ours[:3], attn_mask=ours[3], is_causal=True)
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
     ref = torch.nn.functional.scaled_dot_product_attention(*theirs, attn_mask=torch.tensor(mask), is_causal=True)
-    assert_close(out.numpy(), ref.detach().numpy(), np.float64, "output")
+    assert_close(out.detach().numpy(), ref.detach().numpy(), np.float64, "output")
     m_t = torch.tensor(mask, requires_grad=True)
     future = torch.ones(4, 7, dtype=torch.bool).triu(1)
     ref2 = torch.nn.functional.scaled_dot_product_attention(
@@ -121,8 +121,8 @@ def test_sdpa_float_mask_and_is_causal_match_torch(assert_close):
     (ref * torch.tensor(proj)).sum().backward()
     (ref2 * torch.tensor(proj)).sum().backward()
     for a, b in zip(ours[:3], theirs):
-        assert_close(a.grad.numpy(), b.grad.numpy(), np.float64, "input gradient")
-    assert_close(ours[3].grad.numpy(), m_t.grad.numpy(), np.float64, "mask gradient")
+        assert_close(a.grad.detach().numpy(), b.grad.detach().numpy(), np.float64, "input gradient")
+    assert_close(ours[3].grad.detach().numpy(), m_t.grad.detach().numpy(), np.float64, "mask gradient")
 
 
 def _three(shape, seed=0):
@@ -167,14 +167,14 @@ def test_sdpa_double_backward_matches_finite_differences():
 def test_sdpa_dropout_uses_the_seeded_generator_and_keeps_expectation():
     q, k, v = (ds.randn(4, 8, 16) for _ in range(3))
     ds.manual_seed(5)
-    a = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
+    a = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).detach().numpy()
     ds.manual_seed(5)
-    b = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
+    b = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).detach().numpy()
     np.testing.assert_array_equal(a, b)
-    assert not np.allclose(a, F.scaled_dot_product_attention(q, k, v).numpy())
+    assert not np.allclose(a, F.scaled_dot_product_attention(q, k, v).detach().numpy())
     # Inverted dropout: averaging many draws approaches the undropped output.
-    mean = np.mean([F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy() for _ in range(400)], axis=0)
-    ref = F.scaled_dot_product_attention(q, k, v).numpy()
+    mean = np.mean([F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).detach().numpy() for _ in range(400)], axis=0)
+    ref = F.scaled_dot_product_attention(q, k, v).detach().numpy()
     assert np.abs(mean - ref).mean() < 0.1 * np.abs(ref).mean()
 
 
@@ -288,23 +288,23 @@ def _compare_mha(seed, dtype, training, assert_close):
     ref, w_ref = theirs(*qkv(theirs_in), **kw, **theirs_masks)
     what = f"case {seed}: {cfg} {call} {sharing} n={n} L={L} S={S} batched={batched}"
     assert out.shape == tuple(ref.shape), what
-    assert_close(out.numpy(), ref.detach().numpy(), dtype, "output " + what)
+    assert_close(out.detach().numpy(), ref.detach().numpy(), dtype, "output " + what)
     assert (w is None) == (w_ref is None), what
     proj = rng.standard_normal(out.shape).astype(dtype)
     loss, loss_ref = (out * ds.tensor(proj, dtype=dtype)).sum(), (ref * torch.tensor(proj)).sum()
     if w is not None:
         assert w.shape == tuple(w_ref.shape), what
-        assert_close(w.numpy(), w_ref.detach().numpy(), dtype, "weights " + what)
+        assert_close(w.detach().numpy(), w_ref.detach().numpy(), dtype, "weights " + what)
         proj_w = rng.standard_normal(w.shape).astype(dtype)
         loss = loss + (w * ds.tensor(proj_w, dtype=dtype)).sum()
         loss_ref = loss_ref + (w_ref * torch.tensor(proj_w)).sum()
     loss.backward()
     loss_ref.backward()
     for k in arrays:
-        assert_close(ours_in[k].grad.numpy(), theirs_in[k].grad.numpy(), dtype, f"gradient of {k} " + what)
+        assert_close(ours_in[k].grad.detach().numpy(), theirs_in[k].grad.detach().numpy(), dtype, f"gradient of {k} " + what)
     mine = dict(ours.named_parameters())
     for name, p in theirs.named_parameters():
-        assert_close(mine[name].grad.numpy(), p.grad.numpy(), dtype, f"gradient of {name} " + what)
+        assert_close(mine[name].grad.detach().numpy(), p.grad.detach().numpy(), dtype, f"gradient of {name} " + what)
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
@@ -322,9 +322,9 @@ def test_multihead_attention_parameter_names_and_init_follow_torch():
     ds.manual_seed(0)
     big = nn.MultiheadAttention(64, 4)
     bound = (6 / (64 + 3 * 64)) ** 0.5  # Xavier-uniform over the (3E, E) packed weight, as torch
-    w = big.in_proj_weight.numpy()
+    w = big.in_proj_weight.detach().numpy()
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
-    assert not big.in_proj_bias.numpy().any() and not big.out_proj.bias.numpy().any()
+    assert not big.in_proj_bias.detach().numpy().any() and not big.out_proj.bias.detach().numpy().any()
     # and the state dict goes back into torch
     t2 = torch.nn.MultiheadAttention(64, 4)
     t2.load_state_dict({k: torch.tensor(to_host(v)) for k, v in big.state_dict().items()})
@@ -334,10 +334,10 @@ def test_multihead_attention_dropout_in_train_only():
     mha = nn.MultiheadAttention(8, 2, dropout=0.5, batch_first=True)
     x = ds.randn(2, 4, 8)
     ds.manual_seed(0)
-    a = mha(x, x, x, need_weights=False)[0].numpy()
+    a = mha(x, x, x, need_weights=False)[0].detach().numpy()
     mha.eval()
-    b = mha(x, x, x, need_weights=False)[0].numpy()
-    c = mha(x, x, x)[0].numpy()
+    b = mha(x, x, x, need_weights=False)[0].detach().numpy()
+    c = mha(x, x, x)[0].detach().numpy()
     assert not np.allclose(a, b)
     np.testing.assert_allclose(b, c, rtol=1e-5, atol=1e-6)
 
@@ -394,7 +394,7 @@ def test_packed_self_attention_gradcheck_first_and_second_order(is_causal):
 
     ds.gradcheck(f, [qkv])
     unpacked = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=mask, is_causal=is_causal)
-    np.testing.assert_allclose(f(qkv).numpy(), unpacked.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(f(qkv).detach().numpy(), unpacked.detach().numpy(), rtol=1e-12)
 
     def grad_norm(qkv):
         (g,) = ds.autograd.grad((f(qkv) ** 2).sum(), [qkv], create_graph=True)
@@ -457,7 +457,7 @@ def test_sdpa_float16_scores_past_float16_range_match_torch():
     out = F.scaled_dot_product_attention(*(ds.tensor(a, dtype=ds.float16) for a in arrays))
     ref = torch.nn.functional.scaled_dot_product_attention(*(torch.tensor(a) for a in arrays))
     assert out.dtype == ds.float16
-    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
 
 
 def test_sdpa_float16_backward_of_nearly_one_hot_rows_matches_torch():
@@ -499,7 +499,7 @@ def _half_module_case(make, call, shape, scale, seed=0):
     torch.manual_seed(seed)
     theirs = make(torch).half()
     ours = make(ds).half()
-    ours.load_state_dict({k: ds.tensor(v.numpy(), dtype=ds.float16) for k, v in theirs.state_dict().items()})
+    ours.load_state_dict({k: ds.tensor(v.detach().numpy(), dtype=ds.float16) for k, v in theirs.state_dict().items()})
     exact = make(torch).double()
     exact.load_state_dict({k: v.double() for k, v in theirs.state_dict().items()})
     rng = np.random.default_rng(seed)

@@ -120,7 +120,7 @@ def test_fused_float32_gelu_against_the_exact_formula() -> None:
     assert y.dtype == np.float32 and y.grad_fn.name() == "GeluBackward0"  # the fused float32 path
     y.sum().backward()
     nonzero = exact != 0
-    assert (np.abs(y.numpy() - exact)[nonzero] / np.abs(exact[nonzero])).max() < 1e-5
+    assert (np.abs(y.detach().numpy() - exact)[nonzero] / np.abs(exact[nonzero])).max() < 1e-5
     np.testing.assert_allclose(xt.grad.numpy(), exact_grad, rtol=1e-5, atol=1e-7)  # type: ignore[union-attr]
 
 
@@ -259,15 +259,15 @@ def test_channel_dropout_zeroes_whole_channels_with_torchs_layouts(fn: Any, shap
     ds.manual_seed(0)
     x = ds.ones(*shape, requires_grad=True)
     y = fn(x, 0.5)
-    per_channel = y.numpy().reshape(int(np.prod(shape[:channel_axes])), -1)
+    per_channel = y.detach().numpy().reshape(int(np.prod(shape[:channel_axes])), -1)
     assert set(np.unique(per_channel)) <= {0.0, 2.0}
     assert all(len(np.unique(row)) == 1 for row in per_channel)
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), y.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), y.detach().numpy())
     with torch.no_grad():
         theirs = getattr(TF, fn.__name__)(torch.ones(shape), 0.5).numpy().reshape(per_channel.shape[0], -1)
     assert all(len(np.unique(row)) == 1 for row in theirs)
-    np.testing.assert_array_equal(fn(x, 0.5, training=False).numpy(), np.ones(shape, np.float32))
+    np.testing.assert_array_equal(fn(x, 0.5, training=False).detach().numpy(), np.ones(shape, np.float32))
 
 
 def test_channel_dropout_is_seeded_and_checks_rank() -> None:
@@ -345,8 +345,8 @@ def test_gumbel_softmax_samples_the_categorical_distribution() -> None:
     ds.manual_seed(1)
     logits = ds.tensor(np.log(np.array([[0.2, 0.5, 0.3]] * 4000, np.float32)), requires_grad=True)
     hard = F.gumbel_softmax(logits, tau=0.5, hard=True)
-    assert set(np.unique(hard.numpy())) == {0.0, 1.0} and np.all(hard.numpy().sum(-1) == 1)
-    np.testing.assert_allclose(hard.numpy().mean(0), [0.2, 0.5, 0.3], atol=0.03)
+    assert set(np.unique(hard.detach().numpy())) == {0.0, 1.0} and np.all(hard.detach().numpy().sum(-1) == 1)
+    np.testing.assert_allclose(hard.detach().numpy().mean(0), [0.2, 0.5, 0.3], atol=0.03)
     (hard * ds.tensor([1.0, 2.0, 3.0])).sum().backward()  # straight through: the soft sample's gradient
     assert np.abs(logits.grad.numpy()).sum() > 0
     soft = F.gumbel_softmax(ds.zeros(3, 4), tau=2.0)
@@ -379,7 +379,7 @@ def test_in_place_activations_match_torch(name: str, args: tuple) -> None:
     y, ty = x * 2, tx * 2
     out, tout = getattr(F, name)(y, *args), getattr(TF, name)(ty, *args)
     assert out is y and tout is ty
-    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-6)
     (y * y).sum().backward()
     (ty * ty).sum().backward()
     want = tx.grad.numpy()
@@ -402,9 +402,9 @@ def test_a_large_relu_in_pooled_memory_matches_torch_and_the_op_it_stands_for() 
     y_pooled, y_plain = F.relu(pooled), ds.relu(plain)
     y_pooled.backward(ds.tensor(g))
     y_plain.backward(ds.tensor(g))
-    np.testing.assert_array_equal(y_pooled.numpy(), y_plain.numpy())
+    np.testing.assert_array_equal(y_pooled.detach().numpy(), y_plain.detach().numpy())
     np.testing.assert_array_equal(pooled.grad.numpy(), plain.grad.numpy())
-    np.testing.assert_array_equal(y_pooled.numpy(), torch.relu(torch.from_numpy(x)).numpy())
+    np.testing.assert_array_equal(y_pooled.detach().numpy(), torch.relu(torch.from_numpy(x)).numpy())
     # Gradients as torch's, NaN included (its rule passes the gradient where the output is NaN),
     # for the large (pooled) array and a small one.
     for size in (x.size, 8):
@@ -428,7 +428,7 @@ def test_a_large_relu_on_a_device_stays_on_the_device() -> None:
     y.sum().backward()
     assert y.device == ds.device("strict") and t.grad is not None and t.grad.device == ds.device("strict")
     assert type(y.array) is not np.ndarray  # not pooled host memory
-    np.testing.assert_array_equal(y.cpu().numpy(), np.maximum(x, 0))
+    np.testing.assert_array_equal(y.detach().cpu().numpy(), np.maximum(x, 0))
 
 
 def test_softmax_dim_none_is_torchs_implicit_choice_with_its_warning() -> None:

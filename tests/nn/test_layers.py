@@ -25,16 +25,16 @@ def run_both(assert_close: Any, ours: nn.Module, ref: Any, x: np.ndarray, seed: 
     xt = torch.tensor(x, requires_grad=x_grad)
     out, ref_out = ours(xo), ref(xt)
     assert out.shape == tuple(ref_out.shape) and out.dtype == x.dtype
-    assert_close(out.numpy(), ref_out.detach().numpy(), x.dtype, "output")
+    assert_close(out.detach().numpy(), ref_out.detach().numpy(), x.dtype, "output")
     proj = np.random.default_rng(seed).standard_normal(out.shape).astype(x.dtype)
     (out * ds.tensor(proj, dtype=x.dtype)).sum().backward()
     (ref_out * torch.tensor(proj)).sum().backward()
     if x_grad:
-        assert_close(xo.grad.numpy(), xt.grad.numpy(), x.dtype, "input gradient")  # type: ignore[union-attr]
+        assert_close(xo.grad.detach().numpy(), xt.grad.detach().numpy(), x.dtype, "input gradient")  # type: ignore[union-attr]
     ref_params = dict(ref.named_parameters())
     for name, p in ours.named_parameters():
         assert p.grad is not None and p.grad.dtype == p.dtype, name
-        assert_close(p.grad.numpy(), ref_params[name].grad.numpy(), x.dtype, f"gradient of {name}")
+        assert_close(p.grad.detach().numpy(), ref_params[name].grad.detach().numpy(), x.dtype, f"gradient of {name}")
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -72,8 +72,8 @@ def test_linear_float64_gradcheck_and_double_backward(assert_close: Any) -> None
     )
     ((go[0] ** 2).sum() + (go[1] ** 2).sum()).backward()
     ((gt[0] ** 2).sum() + (gt[1] ** 2).sum()).backward()
-    assert_close(xo.grad.numpy(), xt.grad.numpy(), np.float64, "d2/dx")  # type: ignore[union-attr]
-    assert_close(wo.grad.numpy(), wt.grad.numpy(), np.float64, "d2/dw")  # type: ignore[union-attr]
+    assert_close(xo.grad.detach().numpy(), xt.grad.detach().numpy(), np.float64, "d2/dx")  # type: ignore[union-attr]
+    assert_close(wo.grad.detach().numpy(), wt.grad.detach().numpy(), np.float64, "d2/dw")  # type: ignore[union-attr]
 
 
 def test_linear_default_init_matches_torch_distribution() -> None:
@@ -82,11 +82,11 @@ def test_linear_default_init_matches_torch_distribution() -> None:
     n_in = 400
     layer = nn.Linear(n_in, 500)
     bound = 1 / math.sqrt(n_in)
-    w = layer.weight.numpy()
+    w = layer.weight.detach().numpy()
     assert w.dtype == np.float32 and np.abs(w).max() <= bound and np.abs(w).max() > 0.999 * bound
     assert abs(w.mean()) < 0.01 * bound
     assert abs(w.std() - bound / math.sqrt(3)) < 0.01 * bound / math.sqrt(3)
-    b = layer.bias.numpy()  # type: ignore[union-attr]
+    b = layer.bias.detach().numpy()  # type: ignore[union-attr]
     assert np.abs(b).max() <= bound and np.abs(b).max() > 0.9 * bound
     ref = torch.nn.Linear(n_in, 500).weight.detach().numpy()  # same distribution in torch
     assert abs(ref.std() - w.std()) < 0.01 * w.std()
@@ -94,9 +94,9 @@ def test_linear_default_init_matches_torch_distribution() -> None:
 
 def test_linear_seeded_init_is_reproducible() -> None:
     ds.manual_seed(3)
-    a = nn.Linear(4, 4).weight.numpy().copy()
+    a = nn.Linear(4, 4).weight.detach().numpy().copy()
     ds.manual_seed(3)
-    np.testing.assert_array_equal(a, nn.Linear(4, 4).weight.numpy())
+    np.testing.assert_array_equal(a, nn.Linear(4, 4).weight.detach().numpy())
 
 
 def test_linear_errors_name_the_layer_and_shapes() -> None:
@@ -125,11 +125,11 @@ def test_dropout_eval_is_identity_and_train_scales_kept_values() -> None:
     assert drop(x) is x
     drop.train()
     y = drop(x)
-    kept = y.numpy() != 0
-    np.testing.assert_allclose(y.numpy()[kept], x.numpy()[kept] / 0.7, rtol=1e-6)
+    kept = y.detach().numpy() != 0
+    np.testing.assert_allclose(y.detach().numpy()[kept], x.detach().numpy()[kept] / 0.7, rtol=1e-6)
     # The gradient uses the same mask as the forward: 1/(1-p) where kept, 0 where dropped.
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), kept / 0.7, rtol=1e-6)  # type: ignore[union-attr]
+    np.testing.assert_allclose(x.grad.detach().numpy(), kept / 0.7, rtol=1e-6)  # type: ignore[union-attr]
     assert y.dtype == np.float32
 
 
@@ -138,7 +138,7 @@ def test_dropout_statistics(p: float) -> None:
     """Drop fraction ~ p (binomial: within 5 standard errors) and the mean is preserved."""
     ds.manual_seed(1)
     n = 200_000
-    y = F.dropout(ds.ones(n), p, training=True).numpy()
+    y = F.dropout(ds.ones(n), p, training=True).detach().numpy()
     frac = (y == 0).mean()
     assert abs(frac - p) < 5 * math.sqrt(p * (1 - p) / n)
     assert abs(y.mean() - 1.0) < 5 * math.sqrt(p / (1 - p) / n)
@@ -148,18 +148,18 @@ def test_dropout_edge_probabilities_and_errors() -> None:
     x = ds.randn(10, requires_grad=True)
     assert F.dropout(x, 0.0) is x
     y = F.dropout(x, 1.0)
-    assert not y.numpy().any()
+    assert not y.detach().numpy().any()
     y.sum().backward()
-    assert not x.grad.numpy().any()  # type: ignore[union-attr]
+    assert not x.grad.detach().numpy().any()  # type: ignore[union-attr]
     with pytest.raises(ValueError, match=r"probability p must be a number in \[0, 1\], got 1.5"):
         nn.Dropout(1.5)
 
 
 def test_dropout_masks_follow_the_library_seed() -> None:
     ds.manual_seed(7)
-    a = F.dropout(ds.ones(100), 0.5).numpy()
+    a = F.dropout(ds.ones(100), 0.5).detach().numpy()
     ds.manual_seed(7)
-    np.testing.assert_array_equal(a, F.dropout(ds.ones(100), 0.5).numpy())
+    np.testing.assert_array_equal(a, F.dropout(ds.ones(100), 0.5).detach().numpy())
 
 
 def test_dropout_with_the_same_mask_matches_torch(assert_close: Any) -> None:
@@ -167,13 +167,13 @@ def test_dropout_with_the_same_mask_matches_torch(assert_close: Any) -> None:
     x = np.random.default_rng(2).standard_normal((6, 5)).astype(np.float32)
     xo = ds.tensor(x, requires_grad=True)
     y = F.dropout(xo, 0.4)
-    mask = torch.tensor((y.numpy() != 0).astype(np.float32))
+    mask = torch.tensor((y.detach().numpy() != 0).astype(np.float32))
     xt = torch.tensor(x, requires_grad=True)
     yt = xt * mask / (1 - 0.4)
-    assert_close(y.numpy(), yt.detach().numpy(), np.float32, "output")
+    assert_close(y.detach().numpy(), yt.detach().numpy(), np.float32, "output")
     (y * y).sum().backward()
     (yt * yt).sum().backward()
-    assert_close(xo.grad.numpy(), xt.grad.numpy(), np.float32, "gradient")  # type: ignore[union-attr]
+    assert_close(xo.grad.detach().numpy(), xt.grad.detach().numpy(), np.float32, "gradient")  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("padding_idx", [None, 2, -1])
@@ -183,17 +183,17 @@ def test_embedding_matches_torch_with_repeated_indices(assert_close: Any, paddin
     idx = np.array([[0, 2, 2], [5, 1, 2]])  # repeats: gradients must add up
     ref.load_state_dict({k: torch.tensor(to_host(v)) for k, v in ours.state_dict().items()})
     out, ref_out = ours(ds.tensor(idx)), ref(torch.tensor(idx))
-    assert_close(out.numpy(), ref_out.detach().numpy(), np.float32, "output")
+    assert_close(out.detach().numpy(), ref_out.detach().numpy(), np.float32, "output")
     proj = np.random.default_rng(0).standard_normal(out.shape).astype(np.float32)
     (out * ds.tensor(proj)).sum().backward()
     (ref_out * torch.tensor(proj)).sum().backward()
-    assert_close(ours.weight.grad.numpy(), ref.weight.grad.numpy(), np.float32, "weight gradient")  # type: ignore[union-attr]
+    assert_close(ours.weight.grad.detach().numpy(), ref.weight.grad.detach().numpy(), np.float32, "weight gradient")  # type: ignore[union-attr]
 
 
 def test_embedding_init_and_errors() -> None:
     ds.manual_seed(0)
     emb = nn.Embedding(1000, 64, padding_idx=3)
-    w = emb.weight.numpy()
+    w = emb.weight.detach().numpy()
     assert not w[3].any()
     assert abs(w.std() - 1.0) < 0.01 and abs(w.mean()) < 0.01  # N(0, 1)
     with pytest.raises(TypeError, match="integer indices"):
@@ -215,7 +215,7 @@ def test_bilinear_matches_torch(check_op: Any) -> None:
     check_op(F.bilinear, torch.nn.functional.bilinear, [x1, x2, w, b])
     check_op(F.bilinear, torch.nn.functional.bilinear, [x1[None], x2[None], w])
     layer = nn.Bilinear(3, 4, 2)
-    assert layer.weight.shape == (2, 3, 4) and np.abs(layer.weight.numpy()).max() <= 1 / np.sqrt(3)
+    assert layer.weight.shape == (2, 3, 4) and np.abs(layer.weight.detach().numpy()).max() <= 1 / np.sqrt(3)
 
 
 @pytest.mark.parametrize("shape", [(2, 8, 3, 2), (12, 2, 3)])
@@ -236,17 +236,17 @@ def test_embedding_from_pretrained_matches_torch() -> None:
     ours = nn.Embedding.from_pretrained(ds.tensor(table), padding_idx=1)
     theirs = torch.nn.Embedding.from_pretrained(torch.tensor(table), padding_idx=1)
     idx = np.array([[1, 3], [0, 1]])
-    np.testing.assert_array_equal(ours(ds.tensor(idx)).numpy(), theirs(torch.tensor(idx)).numpy())
+    np.testing.assert_array_equal(ours(ds.tensor(idx)).detach().numpy(), theirs(torch.tensor(idx)).detach().numpy())
     assert not ours.weight.requires_grad and ours.padding_idx == theirs.padding_idx
     assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
     table = ds.ones(2, 2)  # F.embedding renormalizes the looked-up rows in place, as torch's does
     torch_table = torch.ones(2, 2)
     np.testing.assert_allclose(
-        F.embedding(ds.tensor([0]), table, max_norm=1.0).numpy(),
-        torch.nn.functional.embedding(torch.tensor([0]), torch_table, max_norm=1.0).numpy(),
+        F.embedding(ds.tensor([0]), table, max_norm=1.0).detach().numpy(),
+        torch.nn.functional.embedding(torch.tensor([0]), torch_table, max_norm=1.0).detach().numpy(),
         rtol=1e-6,
     )
-    np.testing.assert_allclose(table.numpy(), torch_table.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(table.detach().numpy(), torch_table.detach().numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
@@ -281,7 +281,7 @@ def test_embedding_bag_module_is_the_text_classification_tutorials_layer() -> No
     ours, theirs = nn.EmbeddingBag(10, 4, mode="mean"), torch.nn.EmbeddingBag(10, 4, mode="mean")
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     text, offsets = np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 2, 6])
-    got = ours(ds.tensor(text), ds.tensor(offsets)).numpy()
+    got = ours(ds.tensor(text), ds.tensor(offsets)).detach().numpy()
     np.testing.assert_allclose(got, theirs(torch.tensor(text), torch.tensor(offsets)).detach().numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="needs offsets"):
         ours(ds.tensor(text))
@@ -301,7 +301,7 @@ def test_embedding_options_match_torch(options):
     projection = rng.standard_normal(out.shape).astype(np.float32)
     (out * ds.tensor(projection)).sum().backward()
     (ref * torch.tensor(projection)).sum().backward()
-    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ours.weight.grad.detach().numpy(), theirs.weight.grad.detach().numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_embedding_accepts_sparse_and_a_frozen_given_table():
@@ -325,11 +325,11 @@ def test_embedding_gradient_of_many_tokens_is_the_same_on_the_compiled_path(dtyp
         emb = nn.Embedding.from_pretrained(ds.tensor(table, dtype=dtype), freeze=False)
         with _jit.disabled() if disabled else __import__("contextlib").nullcontext():
             (emb(ds.tensor(idx)) * ds.tensor(weights, dtype=dtype)).sum().backward()
-        grads.append(emb.weight.grad.numpy())
+        grads.append(emb.weight.grad.detach().numpy())
     np.testing.assert_array_equal(grads[0], grads[1])
     theirs = torch.nn.Embedding.from_pretrained(torch.tensor(table), freeze=False)
     (theirs(torch.tensor(idx)) * torch.tensor(weights)).sum().backward()
-    np.testing.assert_allclose(grads[0], theirs.weight.grad.numpy(), rtol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(grads[0], theirs.weight.grad.detach().numpy(), rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
 def test_embedding_from_pretrained_keeps_a_tensors_dtype() -> None:
@@ -350,11 +350,11 @@ def test_embedding_bag_from_pretrained_and_weight_match_torch() -> None:
         out, ref = ours(ds.tensor(idx), ds.tensor(offsets)), theirs(torch.tensor(idx), torch.tensor(offsets))
         out.sum().backward()
         ref.sum().backward()
-        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-12)
-        np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(ours.weight.grad.detach().numpy(), theirs.weight.grad.detach().numpy(), rtol=1e-12)
     assert not nn.EmbeddingBag.from_pretrained(ds.tensor(table)).weight.requires_grad  # frozen by default
     given = nn.EmbeddingBag(10, 4, _weight=ds.tensor(table))  # _weight was once ignored
-    np.testing.assert_array_equal(given.weight.numpy(), table.astype(np.float32))
+    np.testing.assert_array_equal(given.weight.detach().numpy(), table.astype(np.float32))
 
 
 def test_unflatten_and_flatten_bad_dims_raise_like_torch() -> None:
@@ -392,5 +392,5 @@ def test_shuffles_refuse_non_positive_factors_and_low_rank_input_as_torch() -> N
             mine(ds.zeros(*shape))  # was a ZeroDivisionError or an unpacking ValueError
     a = np.arange(16, dtype=np.float32).reshape(1, 4, 2, 2)
     np.testing.assert_array_equal(
-        nn.PixelShuffle(2)(ds.tensor(a)).numpy(), torch.nn.PixelShuffle(2)(torch.tensor(a)).numpy()
+        nn.PixelShuffle(2)(ds.tensor(a)).detach().numpy(), torch.nn.PixelShuffle(2)(torch.tensor(a)).detach().numpy()
     )

@@ -38,21 +38,21 @@ def run_both(assert_close: Any, ours: nn.Module, ref: Any, x: np.ndarray, seed: 
     xo = ds.tensor(x, dtype=x.dtype, requires_grad=True)
     xt = torch.tensor(x, requires_grad=True)
     out, ref_out = ours(xo), ref(xt)
-    assert_close(out.numpy(), ref_out.detach().numpy(), x.dtype, "output")
+    assert_close(out.detach().numpy(), ref_out.detach().numpy(), x.dtype, "output")
     proj = np.random.default_rng(seed).standard_normal(out.shape).astype(x.dtype)
     (out * ds.tensor(proj, dtype=x.dtype)).sum().backward()
     (ref_out * torch.tensor(proj)).sum().backward()
-    assert_close(xo.grad.numpy(), xt.grad.numpy(), x.dtype, "input gradient")  # type: ignore[union-attr]
+    assert_close(xo.grad.detach().numpy(), xt.grad.detach().numpy(), x.dtype, "input gradient")  # type: ignore[union-attr]
     ref_params = dict(ref.named_parameters())
     for name, p in ours.named_parameters():
         assert p.grad is not None, name
-        assert_close(p.grad.numpy(), ref_params[name].grad.numpy(), x.dtype, f"gradient of {name}")
+        assert_close(p.grad.detach().numpy(), ref_params[name].grad.detach().numpy(), x.dtype, f"gradient of {name}")
 
 
 def assert_same_state(assert_close: Any, ours: nn.Module, ref: Any) -> None:
     ref_state = ref.state_dict()
     for name, value in ours.state_dict().items():
-        value, expected = to_host(value), ref_state[name].numpy()
+        value, expected = to_host(value), ref_state[name].detach().numpy()
         if value.dtype.kind == "f":
             assert_close(value, expected, value.dtype, name)
         else:
@@ -124,7 +124,7 @@ def test_functional_batch_norm_matches_torch(assert_close: Any) -> None:
     rm_t, rv_t = torch.tensor(rm), torch.tensor(rv)
     out = F.batch_norm(ds.tensor(x), ds.tensor(rm), ds.tensor(rv), training=True, momentum=0.2)
     ref = torch.nn.functional.batch_norm(torch.tensor(x), rm_t, rv_t, training=True, momentum=0.2)
-    assert_close(out.numpy(), ref.numpy(), np.float32, "output")
+    assert_close(out.detach().numpy(), ref.detach().numpy(), np.float32, "output")
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -149,8 +149,8 @@ def test_batch_norm_gradcheck_and_double_backward(assert_close: Any, training: b
     (gt,) = torch.autograd.grad((ref(xt) ** 3).sum(), [xt], create_graph=True)
     (g * g).sum().backward()
     (gt * gt).sum().backward()
-    assert_close(g.numpy(), gt.detach().numpy(), np.float64, "first derivative")
-    assert_close(xo.grad.numpy(), xt.grad.numpy(), np.float64, "second derivative")  # type: ignore[union-attr]
+    assert_close(g.detach().numpy(), gt.detach().numpy(), np.float64, "first derivative")
+    assert_close(xo.grad.detach().numpy(), xt.grad.detach().numpy(), np.float64, "second derivative")  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -183,8 +183,8 @@ def test_layer_norm_double_backward_matches_torch(assert_close: Any) -> None:
     )
     ((go[0] * go[0]).sum() + (go[1] * go[1]).sum()).backward()
     ((gt[0] * gt[0]).sum() + (gt[1] * gt[1]).sum()).backward()
-    assert_close(xo.grad.numpy(), xt.grad.numpy(), np.float64, "second derivative wrt x")  # type: ignore[union-attr]
-    assert_close(wo.grad.numpy(), wt.grad.numpy(), np.float64, "second derivative wrt weight")  # type: ignore[union-attr]
+    assert_close(xo.grad.detach().numpy(), xt.grad.detach().numpy(), np.float64, "second derivative wrt x")  # type: ignore[union-attr]
+    assert_close(wo.grad.detach().numpy(), wt.grad.detach().numpy(), np.float64, "second derivative wrt weight")  # type: ignore[union-attr]
 
 
 def test_layer_norm_shape_error() -> None:
@@ -308,7 +308,7 @@ def test_a_state_dict_without_num_batches_tracked_loads_as_in_torch():
         got, expected = ours.load_state_dict(sd, strict=strict), theirs.load_state_dict(sd, strict=strict)
         assert got.missing_keys == expected.missing_keys == []
         assert int(ours[1].num_batches_tracked.item()) == int(theirs[1].num_batches_tracked) == 5  # kept
-    np.testing.assert_array_equal(ours[1].running_var.numpy(), theirs[1].running_var.numpy())
+    np.testing.assert_array_equal(ours[1].running_var.detach().numpy(), theirs[1].running_var.detach().numpy())
     partial = {k: v for k, v in sd.items() if k != "1.running_mean"}
     got, expected = ours.load_state_dict(partial, strict=False), theirs.load_state_dict(partial, strict=False)
     assert got.missing_keys == expected.missing_keys == ["1.running_mean"]

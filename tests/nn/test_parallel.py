@@ -88,7 +88,7 @@ def test_conv_batchnorm_relu_pool_stack_on_two_threads_matches_torch(assert_clos
     else:
         out_d = ours(xd)
     out_t = theirs(xt)
-    assert_close(out_d.numpy(), out_t.detach().numpy(), np.float32, "output")
+    assert_close(out_d.detach().numpy(), out_t.detach().numpy(), np.float32, "output")
     proj = rng.standard_normal(out_t.shape).astype(np.float32)
     if kernels == "numpy":
         with _jit.disabled():
@@ -115,5 +115,5 @@ def test_relu_split_over_two_threads_equals_the_op(two_threads):
     y_split.backward(ds.tensor(g))
     y_plain = ds.relu(plain)
     y_plain.backward(ds.tensor(g))
-    np.testing.assert_array_equal(y_split.numpy(), y_plain.numpy())
+    np.testing.assert_array_equal(y_split.detach().numpy(), y_plain.detach().numpy())
     np.testing.assert_array_equal(split.grad.numpy(), plain.grad.numpy())

@@ -51,7 +51,7 @@ def _load_from_torch(ours, theirs) -> None:  # type: ignore[no-untyped-def]
 def _grads_match(ours, theirs, rtol: float = 1e-9, atol: float = 1e-10) -> None:  # type: ignore[no-untyped-def]
     named_t = dict(theirs.named_parameters())
     for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), named_t[name].grad.numpy(), rtol=rtol, atol=atol, err_msg=name)
+        np.testing.assert_allclose(p.grad.detach().numpy(), named_t[name].grad.detach().numpy(), rtol=rtol, atol=atol, err_msg=name)
 
 
 def test_register_parametrization_matches_torch_values_grads_and_keys() -> None:
@@ -63,11 +63,11 @@ def test_register_parametrization_matches_torch_values_grads_and_keys() -> None:
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["bias", "parametrizations.weight.original"]
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
     assert ours.parametrizations.weight.original is original  # the same object: an optimizer keeps training it
-    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
-    w = ours.weight.numpy()
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
+    w = ours.weight.detach().numpy()
     np.testing.assert_array_equal(w, w.T)
     out, tout = ours(ds.from_numpy(x)), theirs(torch.tensor(x))
-    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-12)
     (out**2).sum().backward()
     (tout**2).sum().backward()
     _grads_match(ours, theirs)
@@ -79,11 +79,11 @@ def test_state_dicts_interchange_both_ways() -> None:
     T.register_parametrization(theirs, "weight", _symmetric(torch))
     fresh = torch.nn.Linear(4, 4).double()
     T.register_parametrization(fresh, "weight", _symmetric(torch))
-    fresh.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
-    np.testing.assert_allclose(fresh.weight.detach().numpy(), ours.weight.numpy(), rtol=1e-12)
+    fresh.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in ours.state_dict().items()})
+    np.testing.assert_allclose(fresh.weight.detach().numpy(), ours.weight.detach().numpy(), rtol=1e-12)
     other = parametrize.register_parametrization(ds.nn.Linear(4, 4, dtype="float64"), "weight", _symmetric(ds))
     _load_from_torch(other, theirs)
-    np.testing.assert_allclose(other.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(other.weight.detach().numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
 
 
 def test_assignment_goes_through_right_inverse() -> None:
@@ -96,8 +96,8 @@ def test_assignment_goes_through_right_inverse() -> None:
     ours.weight = ds.from_numpy(a)
     theirs.weight = torch.tensor(a)
     assert ours.parametrizations.weight.original is original
-    np.testing.assert_allclose(original.numpy(), theirs.parametrizations.weight.original.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(ours.weight.numpy(), a, rtol=1e-12)
+    np.testing.assert_allclose(original.detach().numpy(), theirs.parametrizations.weight.original.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), a, rtol=1e-12)
     with pytest.raises(TypeError, match="parametrized"):
         ours.weight = ds.nn.Parameter(ds.from_numpy(a))
 
@@ -110,12 +110,12 @@ def test_chained_parametrizations_match_torch() -> None:
         reg(m, "weight", _scale(lib, 3.0))
     assert len(ours.parametrizations.weight) == len(theirs.parametrizations.weight) == 2
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
     a = np.eye(4) * 6.0
     ours.weight = ds.from_numpy(a)
     theirs.weight = torch.tensor(a)
     np.testing.assert_allclose(
-        ours.parametrizations.weight.original.numpy(), theirs.parametrizations.weight.original.detach().numpy()
+        ours.parametrizations.weight.original.detach().numpy(), theirs.parametrizations.weight.original.detach().numpy()
     )
     out, tout = ours(ds.from_numpy(x)), theirs(torch.tensor(x))
     out.sum().backward()
@@ -129,7 +129,7 @@ def test_parametrizing_a_buffer_and_shape_checks() -> None:
     t = torch.nn.BatchNorm1d(3)
     T.register_parametrization(t, "running_var", _scale(torch, 2.0))
     assert list(m.state_dict()) == list(t.state_dict())
-    np.testing.assert_allclose(m.running_var.numpy(), t.running_var.numpy())
+    np.testing.assert_allclose(m.running_var.detach().numpy(), t.running_var.detach().numpy())
 
     class Shrink(ds.nn.Module):
         def forward(self, x):  # type: ignore[no-untyped-def]
@@ -157,7 +157,7 @@ def test_remove_parametrizations_matches_torch(leave: bool) -> None:
     assert type(ours) is ds.nn.Linear and not parametrize.is_parametrized(ours)
     assert ours.weight is original and isinstance(ours.weight, ds.nn.Parameter)
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["bias", "weight"]
-    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="not parametrized"):
         parametrize.remove_parametrizations(ours, "weight")
 
@@ -166,10 +166,10 @@ def test_weight_norm_cannot_be_left_unparametrized_and_keeps_parameters() -> Non
     m = parametrizations.weight_norm(ds.nn.Linear(3, 2))
     with pytest.raises(ValueError, match="sequence"):
         parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
-    value = m.weight.numpy()
+    value = m.weight.detach().numpy()
     parametrize.remove_parametrizations(m, "weight")
     assert isinstance(m.weight, ds.nn.Parameter)
-    np.testing.assert_allclose(m.weight.numpy(), value)
+    np.testing.assert_allclose(m.weight.detach().numpy(), value)
 
 
 def test_weight_norm_assignment_matches_torch() -> None:
@@ -181,7 +181,7 @@ def test_weight_norm_assignment_matches_torch() -> None:
     theirs.weight = torch.tensor(a)
     for k in ("original0", "original1"):
         np.testing.assert_allclose(
-            getattr(ours.parametrizations.weight, k).numpy(),
+            getattr(ours.parametrizations.weight, k).detach().numpy(),
             getattr(theirs.parametrizations.weight, k).detach().numpy(),
             rtol=1e-12,
         )
@@ -196,9 +196,9 @@ def test_weight_norm_dims_and_1d_parameters_match_torch(name: str, dim) -> None:
     assert list(ours.state_dict()) == list(theirs.state_dict())
     for (k, v), tv in zip(ours.state_dict().items(), theirs.state_dict().values()):
         assert v.shape == tuple(tv.shape), k
-        np.testing.assert_allclose(v.numpy(), tv.numpy(), rtol=1e-12, err_msg=k)
+        np.testing.assert_allclose(v.detach().numpy(), tv.detach().numpy(), rtol=1e-12, err_msg=k)
     out, tout = ours(ds.from_numpy(x)), theirs(torch.tensor(x))
-    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-12)
     (out**3).sum().backward()
     (tout**3).sum().backward()
     _grads_match(ours, theirs)
@@ -207,7 +207,7 @@ def test_weight_norm_dims_and_1d_parameters_match_torch(name: str, dim) -> None:
         getattr(theirs.parametrizations, name).original0.mul_(1.5)
     fresh = parametrizations.weight_norm(ds.nn.Linear(4, 3, dtype="float64"), name=name, dim=dim)
     _load_from_torch(fresh, theirs)
-    np.testing.assert_allclose(fresh(ds.from_numpy(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(fresh(ds.from_numpy(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12)
 
 
 def test_weight_norm_rejects_a_dim_torch_rejects() -> None:
@@ -223,10 +223,10 @@ def test_cached_reuses_and_the_weight_is_recomputed_after_a_change() -> None:
     with parametrize.cached():
         assert m.weight is m.weight
     assert m.weight is not m.weight
-    before = m.weight.numpy()
+    before = m.weight.detach().numpy()
     with ds.no_grad():
         m.parametrizations.weight.original.mul_(2.0)
-    np.testing.assert_allclose(m.weight.numpy(), 2 * before, rtol=1e-6)
+    np.testing.assert_allclose(m.weight.detach().numpy(), 2 * before, rtol=1e-6)
 
 
 def test_spectral_norm_takes_one_power_step_per_forward() -> None:
@@ -240,7 +240,7 @@ def test_spectral_norm_takes_one_power_step_per_forward() -> None:
     for _ in range(3):
         ours(ds.from_numpy(x))
         theirs(torch.tensor(x))
-    u, tu = ours.parametrizations.weight[0]._u.numpy(), theirs.parametrizations.weight[0]._u.numpy()
+    u, tu = ours.parametrizations.weight[0]._u.detach().numpy(), theirs.parametrizations.weight[0]._u.detach().numpy()
     np.testing.assert_allclose(u, tu, rtol=1e-5, atol=1e-6)
 
 
@@ -267,12 +267,12 @@ def test_orthogonal_matches_torch(shape: tuple[int, int], orth_map: str | None, 
     TP.orthogonal(theirs, orthogonal_map=orth_map, use_trivialization=triv)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
-    q = ours.weight.numpy()
+    q = ours.weight.detach().numpy()
     gram = q.T @ q if n_out >= n_in else q @ q.T
     np.testing.assert_allclose(gram, np.eye(min(shape)), atol=1e-10)
     if not triv or n_out == n_in:  # no random completion: the registration itself matches
         np.testing.assert_allclose(
-            ours.parametrizations.weight.original.numpy(),
+            ours.parametrizations.weight.original.detach().numpy(),
             theirs.parametrizations.weight.original.detach().numpy(),
             atol=1e-10,
         )
@@ -293,7 +293,7 @@ def test_orthogonal_matches_torch(shape: tuple[int, int], orth_map: str | None, 
         _grads_match(ours, theirs, rtol=1e-7, atol=1e-9)
         opt.step()
         topt.step()
-    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), atol=1e-9)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), atol=1e-9)
 
 
 def test_orthogonal_assignment_and_errors() -> None:
@@ -303,8 +303,8 @@ def test_orthogonal_assignment_and_errors() -> None:
     q = np.linalg.qr(np.random.default_rng(1).standard_normal((4, 4)))[0]
     ours.weight = ds.from_numpy(q)
     theirs.weight = torch.tensor(q)
-    np.testing.assert_allclose(ours.weight.numpy(), q, atol=1e-10)
-    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), atol=1e-10)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), q, atol=1e-10)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), atol=1e-10)
     with pytest.raises(ValueError, match="matrix"):
         parametrizations.orthogonal(ds.nn.Linear(3, 3), "bias")
     with pytest.raises(ValueError, match="orthogonal_map"):
@@ -321,7 +321,7 @@ def test_orthogonal_on_a_batch_of_matrices() -> None:
             self.weight = ds.nn.Parameter(ds.randn(2, 5, 3))
 
     m = parametrizations.orthogonal(Batched(), orthogonal_map="householder")
-    q = m.weight.numpy()
+    q = m.weight.detach().numpy()
     np.testing.assert_allclose(np.swapaxes(q, -1, -2) @ q, np.broadcast_to(np.eye(3), (2, 3, 3)), atol=1e-5)
     m.weight.sum().backward()
     assert m.parametrizations.weight.original.grad.shape == (2, 5, 3)

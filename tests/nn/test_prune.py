@@ -20,14 +20,14 @@ def _pair(shape=(6, 5)):
     mine, theirs = nn.Linear(shape[1], shape[0]), torch.nn.Linear(shape[1], shape[0])
     with torch.no_grad():
         theirs.weight.copy_(torch.tensor(weight, dtype=torch.float32))
-    mine.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     return mine, theirs
 
 
 def _same(mine, theirs, name="weight"):
     assert sorted(mine.state_dict()) == sorted(theirs.state_dict())
-    np.testing.assert_array_equal(getattr(mine, name + "_mask").numpy(), getattr(theirs, name + "_mask").numpy())
-    np.testing.assert_array_equal(getattr(mine, name).numpy(), getattr(theirs, name).detach().numpy())
+    np.testing.assert_array_equal(getattr(mine, name + "_mask").detach().numpy(), getattr(theirs, name + "_mask").detach().numpy())
+    np.testing.assert_array_equal(getattr(mine, name).detach().numpy(), getattr(theirs, name).detach().numpy())
 
 
 @pytest.mark.parametrize("amount", [0, 3, 0.3, 0.5, 1.0])
@@ -71,7 +71,7 @@ def test_random_pruning_zeros_the_asked_share_and_is_seeded():
         layer, _ = _pair()
         prune.random_unstructured(layer, "weight", amount=0.4)
         prune.random_structured(layer, "bias", amount=2, dim=0)
-        counts.append((layer.weight_mask.numpy().copy(), layer.bias_mask.numpy().copy()))
+        counts.append((layer.weight_mask.detach().numpy().copy(), layer.bias_mask.detach().numpy().copy()))
     assert int((counts[0][0] == 0).sum()) == 12 and int((counts[0][1] == 0).sum()) == 2
     np.testing.assert_array_equal(counts[0][0], counts[1][0])
 
@@ -85,12 +85,12 @@ def test_training_keeps_pruned_entries_at_zero_and_remove_makes_it_permanent():
         opt.zero_grad()
         mine(x).pow(2).sum().backward()
         opt.step()
-    pruned = mine.weight_mask.numpy() == 0
-    assert (mine.weight.numpy()[pruned] == 0).all() and (mine.weight_orig.grad.numpy()[pruned] == 0).all()
+    pruned = mine.weight_mask.detach().numpy() == 0
+    assert (mine.weight.detach().numpy()[pruned] == 0).all() and (mine.weight_orig.grad.detach().numpy()[pruned] == 0).all()
     assert prune.is_pruned(nn.Sequential(mine))
     prune.remove(mine, "weight")
     assert sorted(mine.state_dict()) == ["bias", "weight"] and isinstance(mine.weight, nn.Parameter)
-    assert (mine.weight.numpy()[pruned] == 0).all() and not prune.is_pruned(mine)
+    assert (mine.weight.detach().numpy()[pruned] == 0).all() and not prune.is_pruned(mine)
     with pytest.raises(ds.DownslopeError, match="no pruning"):
         prune.remove(mine, "weight")
 
@@ -99,7 +99,7 @@ def test_a_pruned_torch_checkpoint_loads_into_a_pruned_model():
     mine, theirs = _pair()
     tprune.l1_unstructured(theirs, "weight", amount=0.3)
     prune.identity(mine, "weight")
-    mine.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(3).standard_normal((2, 5)).astype(np.float32)
     np.testing.assert_allclose(
         mine(ds.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5
@@ -111,7 +111,7 @@ def test_structured_pruning_again_scores_the_masked_weight_and_remove_keeps_the_
     weight = np.array([[1.0, 10.0], [2.0, 0.1], [3.0, 0.2]], dtype=np.float32)
     with torch.no_grad():
         theirs.weight.copy_(torch.tensor(weight))
-    mine.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     mask = np.array([[1, 0], [1, 1], [1, 1]])
     prune.custom_from_mask(mine, "weight", ds.tensor(mask))
     tprune.custom_from_mask(theirs, "weight", torch.tensor(mask))
@@ -122,11 +122,11 @@ def test_structured_pruning_again_scores_the_masked_weight_and_remove_keeps_the_
     kept = mine.weight_orig
     prune.remove(mine, "weight")
     assert mine.weight is kept
-    before = mine.weight.numpy().copy()
+    before = mine.weight.detach().numpy().copy()
     opt.zero_grad()
     mine(ds.ones(1, 2)).sum().backward()
     opt.step()
-    assert not np.array_equal(mine.weight.numpy(), before)  # still trained by that optimizer
+    assert not np.array_equal(mine.weight.detach().numpy(), before)  # still trained by that optimizer
 
 
 def _custom_methods(base, lib):
@@ -215,7 +215,7 @@ def test_the_first_pruning_passes_the_parameter_and_the_tutorials_foobar_matches
     assert shapes == [("Parameter", (4, 6), "Tensor")]
     foobar = _custom_methods(prune.BasePruningMethod, ds)["foobar"]
     foobar.apply(layer, "bias")
-    np.testing.assert_array_equal(layer.bias_mask.numpy(), [0, 1, 0, 1])
+    np.testing.assert_array_equal(layer.bias_mask.detach().numpy(), [0, 1, 0, 1])
 
 
 def test_pruning_hooks_live_in_forward_pre_hooks_as_in_torch():
@@ -262,7 +262,7 @@ def test_prune_method_and_container_directly_match_torch():
     x = np.arange(1, 13, dtype=np.float32).reshape(3, 4) * np.array([1, -1, 1, -1], dtype=np.float32)
     mine = prune.L1Unstructured(amount=4).prune(ds.tensor(x))
     theirs = tprune.L1Unstructured(amount=4).prune(torch.tensor(x))
-    np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(mine.detach().numpy(), theirs.detach().numpy())
     default = (np.arange(12).reshape(3, 4) % 3 != 0).astype(np.float32)
     masks = []
     for lib, mod in ((prune, ds), (tprune, torch)):
@@ -270,5 +270,5 @@ def test_prune_method_and_container_directly_match_torch():
         first._tensor_name = second._tensor_name = "w"
         container = lib.PruningContainer(first)
         container.add_pruning_method(second)
-        masks.append(container.compute_mask(mod.tensor(x), mod.tensor(default)).numpy())
+        masks.append(container.compute_mask(mod.tensor(x), mod.tensor(default)).detach().numpy())
     np.testing.assert_array_equal(masks[0], masks[1])

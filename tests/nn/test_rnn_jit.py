@@ -61,7 +61,7 @@ def _run(arrays: list[np.ndarray], reverse: bool) -> list[np.ndarray]:
     packed = rnn_sequence("LSTM", *tensors[:5], *bias, reverse=reverse)
     projection = np.random.default_rng(9).standard_normal(packed.shape).astype(np.float32)
     (packed * ds.tensor(projection)).sum().backward()
-    return [packed.numpy()] + [t.grad.numpy() for t in tensors]
+    return [packed.detach().numpy()] + [t.grad.numpy() for t in tensors]
 
 
 @pytest.mark.host_only  # the compiled loops take host arrays only; on a device the NumPy formulation runs
@@ -166,7 +166,7 @@ def test_a_backward_pass_after_the_compiled_loops_are_switched_off_reads_their_l
     projection = np.random.default_rng(9).standard_normal(packed.shape).astype(np.float32)
     with _jit.disabled():  # backward: the NumPy formulation, on gate-major rows
         (packed * ds.tensor(projection)).sum().backward()
-    got = [packed.numpy()] + [t.grad.numpy() for t in tensors]
+    got = [packed.detach().numpy()] + [t.grad.numpy() for t in tensors]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(w).max()))
 

@@ -41,7 +41,7 @@ def test_pairwise_distance_p0_counts_and_passes_no_gradient() -> None:
     a = np.array([[3.0, -1.0, 0.5]])
     x = ds.tensor(a, dtype=ds.float64, requires_grad=True)
     d = F.pairwise_distance(x, ds.tensor(np.zeros((1, 3)), dtype=ds.float64), p=0)  # used to divide by zero
-    np.testing.assert_array_equal(d.numpy(), TF.pairwise_distance(torch.tensor(a), torch.zeros(1, 3), p=0).numpy())
+    np.testing.assert_array_equal(d.detach().numpy(), TF.pairwise_distance(torch.tensor(a), torch.zeros(1, 3), p=0).detach().numpy())
     d.sum().backward()
     assert x.grad is None  # torch: a count passes no gradient
 
@@ -123,7 +123,7 @@ def test_adaptive_max_pool1d_gives_a_tie_to_its_first_element(check_op: Any, nan
 def test_adaptive_max_pool1d_example_from_the_audit() -> None:
     x = ds.tensor([[[1.0, 1.0, 0.0, 2.0]]], dtype=ds.float64, requires_grad=True)
     nn.AdaptiveMaxPool1d(2)(x).sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy().ravel(), [1.0, 0.0, 0.0, 1.0])  # torch's; was [.5, .5, 0, 1]
+    np.testing.assert_array_equal(x.grad.detach().numpy().ravel(), [1.0, 0.0, 0.0, 1.0])  # torch's; was [.5, .5, 0, 1]
 
 
 @pytest.mark.parametrize("nan", [False, True])
@@ -155,11 +155,11 @@ def _compare_at(ours: Any, ref: Any, a: np.ndarray, device: str | None = None) -
     x = ds.tensor(a, dtype=ds.float64, device=device, requires_grad=True)
     t = torch.tensor(a, requires_grad=True)
     y, u = ours(x), ref(t)
-    np.testing.assert_allclose(y.cpu().numpy(), u.detach().numpy(), rtol=1e-7, atol=0)
+    np.testing.assert_allclose(y.cpu().detach().numpy(), u.detach().numpy(), rtol=1e-7, atol=0)
     y.sum().backward()
     u.sum().backward()
     assert str(x.grad.device) == str(x.device)
-    np.testing.assert_allclose(x.grad.cpu().numpy(), t.grad.numpy(), rtol=1e-7, atol=0)
+    np.testing.assert_allclose(x.grad.cpu().detach().numpy(), t.grad.detach().numpy(), rtol=1e-7, atol=0)
 
 
 @pytest.mark.parametrize(
@@ -191,16 +191,16 @@ def test_hardswish_double_backward_matches_torch() -> None:
     t = torch.tensor(a, requires_grad=True)
     (gx,) = ds.autograd.grad(F.hardswish(x).sum(), x, create_graph=True)
     (gt,) = torch.autograd.grad(TF.hardswish(t).sum(), t, create_graph=True)
-    np.testing.assert_array_equal(gx.numpy(), gt.detach().numpy())
+    np.testing.assert_array_equal(gx.detach().numpy(), gt.detach().numpy())
     (gx * gx).sum().backward()
     (gt * gt).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.detach().numpy(), t.grad.detach().numpy(), rtol=1e-12)
 
 
 def test_rrelu_in_training_gives_zero_its_slope() -> None:
     x = ds.tensor(np.zeros(50), dtype=ds.float64, requires_grad=True)
     F.rrelu(x, 0.1, 0.3, training=True).sum().backward()
-    assert np.all((x.grad.numpy() >= 0.1) & (x.grad.numpy() <= 0.3))  # torch: the drawn slope, not 1
+    assert np.all((x.grad.detach().numpy() >= 0.1) & (x.grad.detach().numpy() <= 0.3))  # torch: the drawn slope, not 1
 
 
 # ---------------------------------------------------------------- losses
@@ -216,10 +216,10 @@ def test_cross_entropy_with_every_target_ignored_has_a_zero_gradient(options: di
     t = torch.tensor(x, requires_grad=True)
     ld = F.cross_entropy(d, ds.tensor([1, 1, 1]), ignore_index=1, **ours_kw)
     lt = TF.cross_entropy(t, torch.tensor([1, 1, 1]), ignore_index=1, **torch_kw)
-    np.testing.assert_array_equal(ld.numpy(), lt.detach().numpy())  # NaN for 'mean', in both
+    np.testing.assert_array_equal(ld.detach().numpy(), lt.detach().numpy())  # NaN for 'mean', in both
     ld.sum().backward()
     lt.sum().backward()
-    np.testing.assert_array_equal(d.grad.numpy(), t.grad.numpy())  # zeros, not NaN
+    np.testing.assert_array_equal(d.grad.detach().numpy(), t.grad.detach().numpy())  # zeros, not NaN
 
 
 def test_cross_entropy_with_some_targets_ignored_matches_torch(check_op: Any) -> None:

@@ -142,16 +142,16 @@ def _compare(kind, seed, dtype, training, assert_close):
     what = f"{kind} case {seed}: {layer} {masks} n={n} S={S} T={T} batched={batched}"
     assert out.shape == tuple(ref.shape), what
     assert out.dtype == dtype
-    assert_close(out.numpy(), ref.detach().numpy(), dtype, "output " + what)
+    assert_close(out.detach().numpy(), ref.detach().numpy(), dtype, "output " + what)
     proj = rng.standard_normal(out.shape).astype(dtype)
     (out * ds.tensor(proj, dtype=dtype)).sum().backward()
     (ref * torch.tensor(proj)).sum().backward()
     for i, (a, b) in enumerate(zip(ours_in, theirs_in)):
-        assert_close(a.grad.numpy(), b.grad.numpy(), dtype, f"gradient of input {i} " + what)
+        assert_close(a.grad.detach().numpy(), b.grad.detach().numpy(), dtype, f"gradient of input {i} " + what)
     mine = dict(ours.named_parameters())
     assert list(mine) == [name for name, _ in theirs.named_parameters()]
     for name, p in theirs.named_parameters():
-        assert_close(mine[name].grad.numpy(), p.grad.numpy(), dtype, f"gradient of {name} " + what)
+        assert_close(mine[name].grad.detach().numpy(), p.grad.detach().numpy(), dtype, f"gradient of {name} " + what)
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
@@ -164,8 +164,8 @@ def test_matches_torch(kind, seed, dtype, training, assert_close):
 
 def test_generate_square_subsequent_mask_is_torchs():
     for sz in (0, 1, 5):
-        ours = nn.Transformer.generate_square_subsequent_mask(sz).numpy()
-        np.testing.assert_array_equal(ours, torch.nn.Transformer.generate_square_subsequent_mask(sz).numpy())
+        ours = nn.Transformer.generate_square_subsequent_mask(sz).detach().numpy()
+        np.testing.assert_array_equal(ours, torch.nn.Transformer.generate_square_subsequent_mask(sz).detach().numpy())
         assert ours.dtype == np.float32
     assert nn.Transformer.generate_square_subsequent_mask(2, dtype="float64").dtype == np.float64
 
@@ -176,13 +176,13 @@ def test_causal_hint_gives_the_masked_result():
     enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), 2)
     x = ds.randn(3, 6, 8)
     mask = nn.Transformer.generate_square_subsequent_mask(6, device=x.device)  # beside the data, as in torch
-    a = enc(x, mask=mask).numpy()  # detected as causal
-    b = enc(x, mask=mask, is_causal=False).numpy()  # the mask itself
+    a = enc(x, mask=mask).detach().numpy()  # detected as causal
+    b = enc(x, mask=mask, is_causal=False).detach().numpy()  # the mask itself
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     # position 0 depends on itself only
-    x2 = x.numpy().copy()
+    x2 = x.detach().numpy().copy()
     x2[:, 1:] += 1.0
-    np.testing.assert_allclose(enc(ds.tensor(x2), mask=mask).numpy()[:, 0], a[:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(enc(ds.tensor(x2), mask=mask).detach().numpy()[:, 0], a[:, 0], rtol=1e-5, atol=1e-6)
 
 
 def test_custom_activation_and_custom_encoder():
@@ -190,7 +190,7 @@ def test_custom_activation_and_custom_encoder():
     t_layer = torch.nn.TransformerEncoderLayer(8, 2, 16, activation=lambda t: t * 0.5, dropout=0.0)
     _load_from_torch(layer, t_layer)
     x = np.random.default_rng(0).standard_normal((4, 2, 8)).astype(np.float32)
-    np.testing.assert_allclose(layer(ds.tensor(x)).numpy(), t_layer(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(layer(ds.tensor(x)).detach().numpy(), t_layer(torch.tensor(x)).detach().numpy(), atol=1e-5)
     enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 1)
     model = nn.Transformer(8, 2, custom_encoder=enc, num_decoder_layers=1, dim_feedforward=16)
     assert model.encoder is enc
@@ -200,7 +200,7 @@ def test_custom_activation_and_custom_encoder():
 def test_transformer_init_is_xavier_and_layers_are_independent_copies():
     ds.manual_seed(0)
     model = nn.Transformer(d_model=32, nhead=4, num_encoder_layers=2, num_decoder_layers=1, dim_feedforward=64)
-    w = model.encoder.layers[0].linear1.weight.numpy()
+    w = model.encoder.layers[0].linear1.weight.detach().numpy()
     assert np.abs(w).max() <= (6 / (32 + 64)) ** 0.5
     a, b = model.encoder.layers[0], model.encoder.layers[1]
     assert a.linear1.weight is not b.linear1.weight
@@ -294,7 +294,7 @@ def test_two_layer_encoder_learns_to_reverse_sequences():
            batch_size=64, verbose=0)  # fmt: skip
     test = rng.integers(0, vocab, (2000, length))
     with ds.no_grad():
-        accuracy = (model.eval()(ds.tensor(test)).numpy().argmax(-1) == test[:, ::-1]).mean()
+        accuracy = (model.eval()(ds.tensor(test)).detach().numpy().argmax(-1) == test[:, ::-1]).mean()
     assert accuracy >= 0.99, f"token accuracy {accuracy:.4f}"
 
 
@@ -403,4 +403,4 @@ def test_arrays_instead_of_tensors_are_refused_with_a_message():
 def test_square_subsequent_mask_takes_a_device():
     mask = nn.Transformer.generate_square_subsequent_mask(3, device="strict", dtype=ds.float64)
     assert str(mask.device) == "strict" and mask.dtype == np.float64
-    np.testing.assert_array_equal(mask.cpu().numpy(), nn.Transformer.generate_square_subsequent_mask(3).numpy())
+    np.testing.assert_array_equal(mask.cpu().detach().numpy(), nn.Transformer.generate_square_subsequent_mask(3).detach().numpy())

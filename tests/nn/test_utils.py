@@ -40,7 +40,7 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm):  # type: ignore[no-u
     ttotal = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type=norm_type)
     assert float(total) == pytest.approx(float(ttotal), rel=1e-6)
     for p, t in zip(ours, theirs):
-        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(p.grad.detach().numpy(), t.grad.detach().numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_clip_grad_value_matches_torch():
@@ -48,7 +48,7 @@ def test_clip_grad_value_matches_torch():
     clip_grad_value_(ours, 0.5)
     torch.nn.utils.clip_grad_value_(theirs, 0.5)
     for p, t in zip(ours, theirs):
-        np.testing.assert_array_equal(p.grad.numpy(), t.grad.numpy())
+        np.testing.assert_array_equal(p.grad.detach().numpy(), t.grad.detach().numpy())
 
 
 def test_nonfinite_norm():
@@ -78,9 +78,9 @@ def test_params_without_grad_are_ignored_and_bad_args_refused():
 )
 def test_clipped_norm_never_exceeds_max_and_direction_is_kept(shapes, max_norm, scale):  # type: ignore[no-untyped-def]
     ours, _ = _pair(shapes, seed=1, scale=scale)
-    before = np.concatenate([p.grad.numpy().ravel().astype(np.float64) for p in ours])
+    before = np.concatenate([p.grad.detach().numpy().ravel().astype(np.float64) for p in ours])
     total = float(clip_grad_norm_(ours, max_norm))
-    after = np.concatenate([p.grad.numpy().ravel().astype(np.float64) for p in ours])
+    after = np.concatenate([p.grad.detach().numpy().ravel().astype(np.float64) for p in ours])
     assert total == pytest.approx(np.linalg.norm(before), rel=1e-5)
     assert np.linalg.norm(after) <= max_norm * (1 + 1e-5) or total <= max_norm
     if np.linalg.norm(before) > 0:
@@ -102,7 +102,7 @@ def test_foreach_is_accepted():
     np.testing.assert_allclose(float(total), float(ttotal), rtol=1e-6)
     clip_grad_value_(ours, 0.01, foreach=False)
     torch.nn.utils.clip_grad_value_(theirs, 0.01, foreach=False)
-    np.testing.assert_allclose(ours[0].grad.numpy(), theirs[0].grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ours[0].grad.detach().numpy(), theirs[0].grad.detach().numpy(), rtol=1e-6)
 
 
 def test_parameters_to_vector_and_back_match_torch():
@@ -111,16 +111,16 @@ def test_parameters_to_vector_and_back_match_torch():
     tmodel.load_state_dict({k: torch.tensor(to_host(v)) for k, v in model.state_dict().items()})
     vec = parameters_to_vector(model.parameters())
     tvec = torch.nn.utils.parameters_to_vector(tmodel.parameters())
-    np.testing.assert_array_equal(vec.numpy(), tvec.detach().numpy())
+    np.testing.assert_array_equal(vec.detach().numpy(), tvec.detach().numpy())
     (vec * vec).sum().backward()  # differentiable, as in torch
-    np.testing.assert_allclose(model[0].weight.grad.numpy(), 2 * model[0].weight.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(model[0].weight.grad.detach().numpy(), 2 * model[0].weight.detach().numpy(), rtol=1e-6)
     new = np.arange(vec.numel(), dtype=np.float32)
     first = model[0].weight
     vector_to_parameters(ds.tensor(new), model.parameters())
     torch.nn.utils.vector_to_parameters(torch.tensor(new), tmodel.parameters())
     assert model[0].weight is first  # written in place: an optimizer holding it sees the new values
     for (name, p), tp in zip(model.named_parameters(), tmodel.parameters()):
-        np.testing.assert_array_equal(p.numpy(), tp.detach().numpy(), err_msg=name)
+        np.testing.assert_array_equal(p.detach().numpy(), tp.detach().numpy(), err_msg=name)
     with pytest.raises(ValueError, match=r"1-D vector of 26 values.*got shape \(3,\)"):
         vector_to_parameters(ds.zeros(3), model.parameters())
 
@@ -139,12 +139,12 @@ def test_weight_norm_matches_torch(make: str, dim) -> None:  # type: ignore[no-u
     assert list(ours.state_dict()) == list(theirs.state_dict())
     for _ in range(2):  # the weight is recomputed from g and v before every forward
         out, tout = ours(ds.tensor(x)), theirs(torch.tensor(x))
-        np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6)
         (out**2).sum().backward()
         (tout**2).sum().backward()
         for name in ("weight_g", "weight_v"):
             np.testing.assert_allclose(
-                getattr(ours, name).grad.numpy(), getattr(theirs, name).grad.numpy(), rtol=1e-4, atol=1e-5
+                getattr(ours, name).grad.detach().numpy(), getattr(theirs, name).grad.detach().numpy(), rtol=1e-4, atol=1e-5
             )
         with torch.no_grad():
             theirs.weight_g.mul_(1.5)
@@ -152,7 +152,7 @@ def test_weight_norm_matches_torch(make: str, dim) -> None:  # type: ignore[no-u
     ds.nn.utils.remove_weight_norm(ours)
     torch.nn.utils.remove_weight_norm(theirs)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="is not weight-normalized"):
         ds.nn.utils.remove_weight_norm(ours)
 
@@ -167,15 +167,15 @@ def test_old_weight_norm_dims_and_1d_parameters_match_torch(name: str, dim: int)
     torch.nn.utils.weight_norm(theirs, name=name, dim=dim)
     for (k, v), tv in zip(ours.state_dict().items(), theirs.state_dict().values()):
         assert v.shape == tuple(tv.shape), k
-        np.testing.assert_allclose(v.numpy(), tv.numpy(), rtol=1e-12, err_msg=k)
+        np.testing.assert_allclose(v.detach().numpy(), tv.detach().numpy(), rtol=1e-12, err_msg=k)
     x = np.random.default_rng(3).standard_normal((5, 4))
     out, tout = ours(ds.from_numpy(x)), theirs(torch.tensor(x))
-    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-12)
     (out**3).sum().backward()
     (tout**3).sum().backward()
     for k in (name + "_g", name + "_v"):
         # v's gradient is exactly 0 for a 1-D dim-0 norm (w = g sign(v)); torch's is rounding noise
-        ours_g, ref_g = getattr(ours, k).grad.numpy(), getattr(theirs, k).grad.numpy()
+        ours_g, ref_g = getattr(ours, k).grad.detach().numpy(), getattr(theirs, k).grad.detach().numpy()
         np.testing.assert_allclose(ours_g, ref_g, rtol=1e-10, atol=1e-12, err_msg=k)
     with pytest.raises(IndexError, match="weight_norm: dim 1 is out of range for a parameter with 1 dim"):
         ds.nn.utils.weight_norm(ds.nn.Linear(4, 3), name="bias", dim=1)
@@ -198,19 +198,19 @@ def test_spectral_norm_matches_torch(make: str) -> None:
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})  # same u, v start
     for _ in range(3):  # each training forward runs one power iteration
         out, tout = ours(ds.tensor(x)), theirs(torch.tensor(x))
-        np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-4, atol=1e-5)
         (out**2).sum().backward()
         (tout**2).sum().backward()
-    np.testing.assert_allclose(ours.weight_orig.grad.numpy(), theirs.weight_orig.grad.numpy(), rtol=1e-3, atol=1e-4)
-    np.testing.assert_allclose(ours.weight_u.numpy(), theirs.weight_u.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ours.weight_orig.grad.detach().numpy(), theirs.weight_orig.grad.detach().numpy(), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(ours.weight_u.detach().numpy(), theirs.weight_u.detach().numpy(), rtol=1e-4, atol=1e-6)
     ours.eval(), theirs.eval()
     np.testing.assert_allclose(
-        ours(ds.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-5
+        ours(ds.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-5
     )
     ds.nn.utils.remove_spectral_norm(ours)
     torch.nn.utils.remove_spectral_norm(theirs)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_get_total_norm_and_clip_grads_with_norm_match_torch() -> None:
@@ -223,7 +223,7 @@ def test_get_total_norm_and_clip_grads_with_norm_match_torch() -> None:
     ds.nn.utils.clip_grads_with_norm_(ours, 1.0, total)
     torch.nn.utils.clip_grads_with_norm_(theirs, 1.0, torch.nn.utils.get_total_norm([t.grad for t in theirs]))
     for p, t in zip(ours, theirs):
-        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(p.grad.detach().numpy(), t.grad.detach().numpy(), rtol=1e-6)
     with pytest.warns(FutureWarning, match="clip_grad_norm_"):
         ds.nn.utils.clip_grad_norm(ours, 0.5)
 
@@ -258,9 +258,9 @@ def test_fuse_bn_eval_matches_torch(kind: str) -> None:
         fused = ds.nn.utils.fuse_conv_bn_eval(layer, bn, transpose=transpose)
         t_fused = torch.nn.utils.fuse_conv_bn_eval(t_layer, t_bn, transpose=transpose)
     np.testing.assert_allclose(
-        fused(ds.tensor(x)).numpy(), t_fused(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5
+        fused(ds.tensor(x)).detach().numpy(), t_fused(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5
     )
-    np.testing.assert_allclose(fused(ds.tensor(x)).numpy(), bn(layer(ds.tensor(x))).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fused(ds.tensor(x)).detach().numpy(), bn(layer(ds.tensor(x))).detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["weight_norm", "spectral_norm"])
@@ -281,16 +281,16 @@ def test_parametrizations_match_torch(kind: str, layer: str) -> None:
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     for _ in range(3):
         out, tout = ours(ds.tensor(x)), theirs(torch.tensor(x))
-        np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-4, atol=1e-5)
         (out**2).sum().backward()
         (tout**2).sum().backward()
     for (name, p), (_, t) in zip(ours.named_parameters(), theirs.named_parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-3, atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(p.grad.detach().numpy(), t.grad.detach().numpy(), rtol=1e-3, atol=1e-4, err_msg=name)
     assert parametrize.is_parametrized(ours, "weight") and not parametrize.is_parametrized(ours, "bias")
     parametrize.remove_parametrizations(ours, "weight")
     torch.nn.utils.parametrize.remove_parametrizations(theirs, "weight")
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["bias", "weight"]
-    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_functional_call_matches_torch_for_a_maml_inner_step() -> None:
@@ -315,7 +315,7 @@ def test_functional_call_matches_torch_for_a_maml_inner_step() -> None:
     got.backward()
     want.backward()
     for p, t in zip(ours.parameters(), theirs.parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(p.grad.detach().numpy(), t.grad.detach().numpy(), rtol=1e-4, atol=1e-6)
     assert isinstance(ours[0].weight, ds.nn.Parameter)  # the module is unchanged afterwards
     with pytest.raises(ValueError, match="no parameters or buffers"):
         functional_call(ours, {"0.wieght": ds.zeros(4, 3)}, (ds.tensor(x),))
@@ -331,7 +331,7 @@ def test_clip_grad_norm_on_a_device_returns_a_device_norm_with_the_cpus_values()
             sum((p * p * 3.0).sum() for p in params).backward()
             total = clip_grad_norm_(params, 0.5, norm_type=norm_type)
             assert str(total.device) == device and total.shape == ()
-            on[device] = (total.cpu().numpy(), [p.grad.cpu().numpy() for p in params])
+            on[device] = (total.cpu().detach().numpy(), [p.grad.cpu().detach().numpy() for p in params])
         np.testing.assert_allclose(on["strict"][0], on["cpu"][0], rtol=1e-6)
         for got, want in zip(on["strict"][1], on["cpu"][1]):
             np.testing.assert_allclose(got, want, rtol=1e-6)
@@ -350,4 +350,4 @@ def test_total_norm_of_every_order_matches_torch(norm_type):
     ds.nn.utils.clip_grad_norm_(mine, 1.0, norm_type)
     torch.nn.utils.clip_grad_norm_(theirs, 1.0, norm_type)
     for a, b in zip(mine, theirs):
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(a.grad.detach().numpy(), b.grad.detach().numpy(), rtol=1e-12)

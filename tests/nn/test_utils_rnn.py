@@ -65,12 +65,12 @@ def test_rnns_on_packed_sequences_match_torch(kind: str, kwargs: dict, batch_fir
     assert isinstance(d_out, PackedSequence)
     t_unp, t_len = TR.pad_packed_sequence(t_out, batch_first=batch_first)
     d_unp, d_len = pad_packed_sequence(d_out, batch_first=batch_first)
-    np.testing.assert_allclose(d_unp.numpy(), t_unp.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(d_unp.detach().numpy(), t_unp.detach().numpy(), atol=1e-6)
     assert d_len.tolist() == t_len.tolist()
     t_states = t_h if isinstance(t_h, tuple) else (t_h,)
     d_states = d_h if isinstance(d_h, tuple) else (d_h,)
     for d, t in zip(d_states, t_states):
-        np.testing.assert_allclose(d.numpy(), t.detach().numpy(), atol=1e-6)
+        np.testing.assert_allclose(d.detach().numpy(), t.detach().numpy(), atol=1e-6)
     ((t_unp**2).sum() + (t_states[0] ** 3).sum()).backward()
     ((d_unp**2).sum() + (d_states[0] ** 3).sum()).backward()
     for d, t in zip(d_in, t_in):

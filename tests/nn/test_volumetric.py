@@ -35,7 +35,7 @@ def test_conv3d_matches_torch(check_op: Any, k: Any, s: Any, p: Any, d: Any, g: 
 def test_conv3d_module_and_unbatched_input_match_torch(check_op: Any) -> None:
     ours, theirs = nn.Conv3d(2, 3, 3, padding=1), torch.nn.Conv3d(2, 3, 3, padding=1)
     bound = 1 / np.sqrt(2 * 27)
-    assert np.abs(ours.weight.numpy()).max() <= bound + 1e-6
+    assert np.abs(ours.weight.detach().numpy()).max() <= bound + 1e-6
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(1).standard_normal((2, 4, 4, 4)).astype(np.float32)
     check_op(ours, theirs, [x])
@@ -75,5 +75,5 @@ def test_conv_transpose3d_matches_torch(check_op: Any, k: int, s: Any, p: int, o
     )
     ours.load_state_dict({key: v.detach().numpy() for key, v in theirs.state_dict().items()})
     np.testing.assert_allclose(
-        ours(ds.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-5
+        ours(ds.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-5
     )

@@ -33,13 +33,13 @@ def test_a_deep_copy_of_model_and_optimizer_trains_like_the_original(name: str) 
 
     step(model, opt)
     model2, opt2 = copy.deepcopy((model, opt))
-    before = model2.weight.numpy().copy()
+    before = model2.weight.detach().numpy().copy()
     for _ in range(3):
         step(model, opt)
         step(model2, opt2)
-    assert not np.array_equal(model2.weight.numpy(), before)  # the copy's steps reach the copy's weights
-    np.testing.assert_array_equal(model2.weight.numpy(), model.weight.numpy())
-    assert not np.shares_memory(model2.weight.numpy(), model.weight.numpy())
+    assert not np.array_equal(model2.weight.detach().numpy(), before)  # the copy's steps reach the copy's weights
+    np.testing.assert_array_equal(model2.weight.detach().numpy(), model.weight.detach().numpy())
+    assert not np.shares_memory(model2.weight.detach().numpy(), model.weight.detach().numpy())
 
 
 def test_momentum_switched_on_while_a_parameter_has_no_grad_starts_its_buffer_from_its_grad_as_torch() -> None:

@@ -55,7 +55,7 @@ def _minimise(make_opt: Any, make_sched: Any, steps: int, f: Any, x0: list[float
         opt.step()
         if sched is not None:
             sched.step()
-    return x.numpy()
+    return x.detach().numpy()
 
 
 def _quadratic(x: ds.Tensor) -> ds.Tensor:
@@ -80,7 +80,7 @@ def test_lbfgs_reaches_the_minimum_of_a_convex_quadratic() -> None:
         return loss
 
     opt.step(closure)
-    assert np.abs(x.numpy() - X_STAR).max() < 1e-6
+    assert np.abs(x.detach().numpy() - X_STAR).max() < 1e-6
 
 
 def _rosenbrock(p: ds.Tensor) -> ds.Tensor:
@@ -123,7 +123,7 @@ def test_lbfgs_solves_rosenbrock() -> None:
         return loss
 
     opt.step(closure)
-    np.testing.assert_allclose(p.numpy(), [1.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(p.detach().numpy(), [1.0, 1.0], atol=1e-6)
 
 
 def test_too_large_a_learning_rate_diverges() -> None:

@@ -52,7 +52,7 @@ def test_adamw_with_the_groups_matches_torch_with_hand_built_groups():
     opt = optim.AdamW(groups, lr=1e-2)
     assert opt.state_dict()["param_groups"][1]["param_names"][0] == "0.bias"
     ours = [p for _, p in groups[0]["params"]] + [p for _, p in groups[1]["params"]]
-    theirs = [torch.tensor(p.numpy(), requires_grad=True) for p in ours]
+    theirs = [torch.tensor(p.detach().numpy(), requires_grad=True) for p in ours]
     n = len(groups[0]["params"])
     topt = torch.optim.AdamW(
         [{"params": theirs[:n], "weight_decay": 0.1}, {"params": theirs[n:], "weight_decay": 0.0}], lr=1e-2
@@ -65,7 +65,7 @@ def test_adamw_with_the_groups_matches_torch_with_hand_built_groups():
         opt.step()
         topt.step()
     for p, t in zip(ours, theirs):
-        np.testing.assert_allclose(p.numpy(), t.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(p.detach().numpy(), t.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_with_zero_gradients_only_the_decayed_group_shrinks():

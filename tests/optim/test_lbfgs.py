@@ -48,7 +48,7 @@ def _run(dtype, steps, **kwargs):  # type: ignore[no-untyped-def]
 
 def _rel(ours, theirs):  # type: ignore[no-untyped-def]
     return max(
-        np.linalg.norm(a.numpy() - b.detach().numpy()) / np.linalg.norm(b.detach().numpy())
+        np.linalg.norm(a.detach().numpy() - b.detach().numpy()) / np.linalg.norm(b.detach().numpy())
         for a, b in zip(ours, theirs)
     )
 
@@ -145,7 +145,7 @@ def test_solves_least_squares_to_1e_6():
 
     for _ in range(3):
         opt.step(closure)
-    np.testing.assert_allclose(x.numpy(), exact, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(x.detach().numpy(), exact, rtol=0, atol=1e-6)
 
 
 def test_needs_a_closure_and_one_group():

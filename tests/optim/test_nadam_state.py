@@ -53,7 +53,7 @@ def test_torchs_state_dict_loads_and_continues_torchs_run():
     _steps(topt, theirs, 2, seed=5)
     _steps(opt, ours, 2, seed=5)
     for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
     for pos in (0, 1):
         np.testing.assert_allclose(opt.state_dict()["state"][pos]["mu_product"], topt.state_dict()["state"][pos]["mu_product"].numpy(), rtol=1e-6)  # fmt: skip
 
@@ -67,7 +67,7 @@ def test_a_parameter_that_misses_steps_keeps_its_own_product_as_torchs(tmp_path)
         _steps(lib_opt, ps, 2, seed=3, only=[0])  # parameter 1 has no gradient: it does not step
         _steps(lib_opt, ps, 2, seed=4)
     for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
     products = [float(opt.state_dict()["state"][i]["mu_product"]) for i in (0, 1)]
     np.testing.assert_allclose(
         products, [float(topt.state_dict()["state"][i]["mu_product"]) for i in (0, 1)], rtol=1e-6
@@ -95,5 +95,5 @@ def test_an_older_checkpoints_parameter_shaped_product_loads(tmp_path):
     _steps(opt, params, 2, seed=9)
     _steps(again, fresh, 2, seed=9)
     for a, b in zip(fresh, params):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
     assert [a.shape for a in _product_arrays(again)] == [()]

@@ -72,7 +72,7 @@ def test_schedule_in_a_chain_matches_torch_sgd_with_scheduler():
         (torch.tanh(torch.tensor(x) @ tw) ** 2).mean().backward()
         topt.step()
         tsched.step()
-    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-5, atol=1e-7)
 
 
 def test_bad_arguments():

@@ -58,7 +58,7 @@ def test_averaged_model_matches_torch(kind: str) -> None:
         np.testing.assert_allclose(to_host(sd_ours[key]), sd_theirs[key].numpy(), rtol=1e-5, atol=1e-5, err_msg=key)
     avg_ours.eval(), avg_theirs.eval()
     np.testing.assert_allclose(
-        avg_ours(ds.tensor(x)).numpy(), avg_theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5
+        avg_ours(ds.tensor(x)).detach().numpy(), avg_theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5
     )
 
 

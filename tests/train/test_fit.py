@@ -655,7 +655,7 @@ def test_a_nan_loss_with_reduce_on_plateau_stops_cleanly_and_restores():
     history = ds.fit(model, nn.MSELoss(), opt, (x, y), validation_split=0.25, epochs=5, scheduler=sched,
                      callbacks=[stopper], verbose=0, seed=0)  # fmt: skip
     assert history.stop_kind == "diverged"
-    assert np.isfinite(model.weight.numpy()).all()
+    assert np.isfinite(model.weight.detach().numpy()).all()
 
 
 def test_validation_split_with_a_dataloader_is_refused():
