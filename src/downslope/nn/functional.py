@@ -621,7 +621,7 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     x = _as_tensor(x, "hardsigmoid")
     a = x.array
     inside = (a > -3.0) & (a < 3.0)
-    return ops.where(inside, x + 3.0, ops.clip(a + 3.0, 0.0, 6.0)) / 6.0
+    return ops.where(inside, x + 3.0, (a + 3.0).clip(0.0, 6.0)) / 6.0  # an array keeps float16
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
@@ -660,21 +660,17 @@ def _hardswish_vjp(g, y, args, saved, needs, xp):
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else ``value``."""
     x = input  # torch's parameter name (F.threshold(input=...))
-    x = _as_tensor(x, "threshold")
-    return ops.where(x.array > threshold, x, scalar(value, x.array.dtype))
+    return ops.pointwise.threshold(_as_tensor(x, "threshold"), threshold, value)
 
 
 def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
     """x - lambd above lambd, x + lambd below -lambd, 0 between."""
-    x = _as_tensor(x, "softshrink")
-    zero = scalar(0, x.array.dtype)
-    return ops.where(x.array > lambd, x - lambd, ops.where(x.array < -lambd, x + lambd, zero))
+    return ops.pointwise.softshrink(_as_tensor(x, "softshrink"), lambd)
 
 
 def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
     """x where |x| > lambd, 0 elsewhere."""
-    x = _as_tensor(x, "hardshrink")
-    return ops.where(np.abs(x.array) > lambd, x, scalar(0, x.array.dtype))
+    return ops.pointwise.hardshrink(_as_tensor(x, "hardshrink"), lambd)
 
 
 def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:

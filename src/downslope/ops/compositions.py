@@ -22,7 +22,8 @@ from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import mul, sub
 from .indexing import nonzero
 from .operands import _lift
-from .pointwise import abs, astype, where
+from .pointwise import astype, where
+from .pointwise import hardshrink as _pointwise_hardshrink
 from .reductions import vector_norm
 from .shape import broadcast_to, reshape, stack
 
@@ -238,7 +239,7 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     x = _lift(input)
     if x.array.dtype.kind != "f":
         raise ArgumentTypeError(f"hardshrink(): expected a floating tensor, got {x.array.dtype}")
-    return where(abs(x) > lambd, x, 0.0)
+    return _pointwise_hardshrink(x, lambd)  # one rule: NaN stays NaN, as torch's
 
 
 def prelu(input: Tensor, weight: Any) -> Tensor:

@@ -320,6 +320,87 @@ def _hardtanh_vjp(g, y, args, saved, needs, xp):
     return (link_input(xp.where(blocked, 0.0, g), args[0]),)
 
 
+def _shrink_operand(x: Any, lambd: float, name: str) -> Any:
+    x = _lift(x)
+    if x.array.dtype.kind != "f":
+        raise ArgumentTypeError(f"{name}: expected a floating tensor, got {x.array.dtype}")
+    if not isinstance(lambd, (int, float, np.integer, np.floating)) or isinstance(lambd, bool):
+        raise ArgumentTypeError(f"{name}: lambd must be a number, got {type(lambd).__name__}")
+    return x
+
+
+def softshrink(x: Any, lambd: float = 0.5) -> Tensor:
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, 0 between (torch's softshrink);
+    NaN stays NaN, and the gradient passes outside ``[-lambd, lambd]`` and at NaN, as torch's.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.functional.softshrink(ds.tensor([-2.0, 0.25, 1.0, float("nan")])).tolist()
+        [-1.5, 0.0, 0.5, nan]
+    """
+    x = _shrink_operand(x, lambd, "softshrink")
+    if lambd < 0:
+        raise ArgumentError(f"softshrink: lambda must be greater or equal to 0, but found to be {lambd}.")
+    a = x.array
+    xp = backend.namespace_of(a)
+    # x - clip(x) is 0 inside, x -/+ lambd outside and NaN at NaN (clip keeps NaN), with no select;
+    # the zero takes x's sign, as torch's (-0.0 for a negative x inside)
+    with np.errstate(invalid="ignore"):  # inf - lambd is fine; NaN - NaN stays quiet
+        out = a - a.clip(-lambd, lambd)
+    out = xp.copysign(out, a).astype(a.dtype, copy=False)
+    return record_op(out, (x,), _band_vjp, (-lambd, lambd))
+
+
+def hardshrink(x: Any, lambd: float = 0.5) -> Tensor:
+    """``x`` where ``|x| > lambd``, else 0 (torch's hardshrink); NaN stays NaN, and the gradient
+    passes outside ``[-lambd, lambd]`` and at NaN, as torch's.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.functional.hardshrink(ds.tensor([-2.0, 0.25, 1.0, float("nan")])).tolist()
+        [-2.0, 0.0, 1.0, nan]
+    """
+    x = _shrink_operand(x, lambd, "hardshrink")
+    a = x.array
+    xp = backend.namespace_of(a)
+    inside = a >= -lambd
+    inside &= a <= lambd  # False at NaN: NaN passes through
+    out = xp.where(inside, a.dtype.type(0), a).astype(a.dtype, copy=False)
+    return record_op(out, (x,), _band_vjp, (-lambd, lambd))
+
+
+def threshold(x: Any, threshold: float, value: float) -> Tensor:
+    """``x`` where ``x > threshold``, else ``value`` (torch's threshold: ``x <= threshold ? value : x``,
+    so NaN stays NaN and its gradient passes).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.nn.functional.threshold(ds.tensor([-1.0, 2.0, float("nan")]), 0.5, -2.0).tolist()
+        [-2.0, 2.0, nan]
+    """
+    x = _lift(x)
+    a = x.array
+    if a.dtype == np.bool_:
+        raise DTypeError("threshold: Bool inputs not supported for threshold")
+    xp = backend.namespace_of(a)
+    below = a <= threshold
+    out = xp.where(below, a.dtype.type(value), a).astype(a.dtype, copy=False)
+    if a.dtype.kind != "f":  # integers keep their dtype (and have no gradient)
+        return wrap_array(out)
+    return record_op(out, (x,), _band_vjp, (-math.inf, threshold))
+
+
+def _band_vjp(g, y, args, saved, needs, xp):
+    lo, hi = saved
+    d = xp.data(args[0])
+    # torch's (lo <= x && x <= hi) ? 0 : g: nothing passes in the band, a NaN input's gradient does
+    blocked = d >= lo
+    blocked &= d <= hi
+    if _selectable(g, blocked) and g.dtype == d.dtype:
+        return (_select(g, blocked, keep=False),)
+    return (link_input(xp.where(blocked, 0.0, g), args[0]),)
+
+
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta, linear where beta x > threshold (PyTorch's definition).
 

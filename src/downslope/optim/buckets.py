@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import namespace_of
-from ..devices import device_of, is_array, to_device
+from ..devices import device_of, is_array, to_device, to_host
 from ..errors import DeviceError, StateError
 from ..tensor import Tensor
 from .transforms import GradientTransformation, StepContext
@@ -243,3 +243,78 @@ class FlatBucket:
             self.flat[idx] = sub_params + updates
             self.state = _scatter_state(self.state, sub_state, idx, self.flat)
         self.count += 1
+
+
+# ---------------------------------------------------------------------- writing one parameter's state
+# States PyTorch keeps as one number per parameter (ASGD's eta and mu, NAdam's mu_product): a
+# 0-d value is accepted for them and fills the parameter's slice.
+_PER_PARAMETER_NUMBERS = frozenset({"eta", "mu", "mu_product"})
+
+
+def _slot_write(b: FlatBucket, slot: dict[str, Any], key: str, j: int, value: Any) -> None:
+    """Write ``value`` (an array: the parameter's shape, or 0-d) as parameter ``j``'s part of ``slot[key]``."""
+    arr = slot[key]
+    start, stop = b.offsets[j], b.offsets[j + 1]
+    if arr.shape == b.flat.shape:
+        arr[start:stop] = value.reshape(-1) if value.ndim else value
+        return
+    if arr.ndim == 0:  # one number shared by the bucket's parameters
+        if len(b.params) == 1:
+            arr[...] = value
+            return
+        if bool(to_host((arr == value).all())):  # host: one number compared, on a rare state write
+            return
+        slot[key] = arr = np.zeros_like(b.flat) + arr  # the parameters now differ: one number per element
+        arr[start:stop] = value.reshape(-1) if value.ndim else value
+        return
+    raise StateError(f"optimizer: state {key!r} of shape {arr.shape} is not per-element; it can't be set per parameter")
+
+
+def reset_parameter_state(b: FlatBucket, j: int, transform: GradientTransformation) -> None:
+    """Give parameter ``j`` of ``b`` the state of a parameter that never took a step (PyTorch's
+    ``opt.state[p] = {}``): its slice of every state buffer as ``transform.init`` makes it (zeros
+    for a buffer made at the first step, which its step count of 0 makes start afresh)."""
+    b.steps[j] = 0
+    b.uniform = False  # recomputed at the next step
+    if not b.steps.any():  # every parameter of the bucket is fresh: start the whole bucket afresh
+        b.state = transform.init(b.flat)
+        b.uniform, b.count = True, 0
+        return
+    start, stop = b.offsets[j], b.offsets[j + 1]
+    fresh = state_slots(transform.init(b.flat[start:stop]))
+    for si, slot in enumerate(state_slots(b.state)):
+        made = fresh[si] if si < len(fresh) else {}
+        for key in list(slot):
+            value = made.get(key)
+            if not is_array(slot[key]):
+                if key in made and value != slot[key]:
+                    raise StateError(
+                        f"optimizer: state {key!r} is one value shared by a bucket of parameters; it can't be reset "
+                        "for one parameter (clear the whole state instead)"
+                    )
+                continue
+            if value is None:
+                value = np.zeros_like(slot[key], shape=())  # a buffer made at the first step
+            _slot_write(b, slot, key, j, value)
+
+
+def write_parameter_state(b: FlatBucket, j: int, slot: dict[str, Any], key: str, value: Any) -> None:
+    """Write ``value`` (a Tensor, array or array-like shaped as parameter ``j``) into its part of ``slot[key]``,
+    creating the buffer (zeros) if this bucket has none yet; checks shape and dtype."""
+    if isinstance(value, Tensor):
+        value = value.detach().array
+    elif not is_array(value):
+        value = np.asarray(value)  # host: a user's value, copied into the buffer once
+    if value.dtype.kind != "f":
+        raise StateError(
+            f"optimizer: state {key!r} must be a floating tensor (the parameter's dtype is {b.dtype}), got {value.dtype}"
+        )
+    shape = b.shapes[j]
+    if tuple(value.shape) != tuple(shape) and not (key in _PER_PARAMETER_NUMBERS and value.ndim == 0):
+        raise StateError(
+            f"optimizer: state {key!r} must have the parameter's shape {tuple(shape)}, got {tuple(value.shape)}"
+        )
+    value = to_device(value, device_of(b.flat)).astype(b.dtype, copy=False)
+    if slot.get(key) is None:
+        slot[key] = np.zeros_like(b.flat)
+    _slot_write(b, slot, key, j, value)

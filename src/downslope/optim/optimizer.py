@@ -35,7 +35,7 @@ from ..autograd import enable_grad, no_grad
 from ..devices import device_of, is_array, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
 from ..tensor import Tensor, wrap_array
-from .buckets import FlatBucket, state_slots
+from .buckets import FlatBucket, reset_parameter_state, state_slots, write_parameter_state
 from .transforms import GradientTransformation, clip_to_max_norm_, identity
 
 if TYPE_CHECKING:
@@ -439,8 +439,11 @@ class Optimizer:
         Tensor shaped like ``w`` sharing the optimizer's own buffer, so writing into it
         (``opt.state[w]["exp_avg"].zero_()``) changes the state the next step uses; ``"step"`` is
         the parameter's step count (a float32 0-d Tensor, as PyTorch's, except in SGD, which keeps
-        none). Each access builds a fresh dict of fresh views: assigning a key of it changes nothing
-        (write into the tensor instead). :meth:`state_dict` gives copies.
+        none). Assigning works as in PyTorch: ``opt.state[w]["exp_avg"] = t`` copies ``t``'s values
+        into the buffer (shape and dtype checked), ``opt.state[w]["step"] = 0`` sets the count, and
+        ``opt.state[w] = {}``, ``del opt.state[w]`` or ``opt.state.clear()`` start the parameter(s)
+        afresh, as if never stepped. Assigning a key the optimizer doesn't keep raises.
+        :meth:`state_dict` gives copies.
 
         In a subclass written PyTorch's way (its own ``step()``, no transform) it is PyTorch's
         ``defaultdict(dict)`` keyed by parameter, which that ``step()`` fills in.
@@ -455,12 +458,57 @@ class Optimizer:
         """
         if self._torch_style:
             return self._torch_state
-        out: dict[Tensor, dict[str, Any]] = {}
+        out = _OptimizerState(self)
         layouts = self._layouts()
         for gi, b, j in self._positions():
             entry = self._param_state(b, j, self._names(layouts[gi]), copy=False)
-            out[b.params[j]] = {k: wrap_array(v) for k, v in entry.items()}
+            dict.__setitem__(
+                out, b.params[j], _ParamState(self, gi, b, j, {k: wrap_array(v) for k, v in entry.items()})
+            )
         return out
+
+    def _set_state_entry(self, gi: int, b: FlatBucket, j: int, key: Any, value: Any) -> None:
+        """``opt.state[p][key] = value``: the step count, or the values written into the state buffer."""
+        name = type(self).__name__
+        if key == "step":
+            if not self._keeps_step:
+                raise StateError(f"{name} keeps no step count (as PyTorch's); its state is its momentum buffer")
+            arr = value.detach().array if isinstance(value, Tensor) else value
+            try:
+                count = float(to_host(arr) if is_array(arr) else arr)  # host: one number, set once
+            except (TypeError, ValueError):
+                raise ArgumentTypeError(f"{name}: state 'step' must be a number, got {type(value).__name__}") from None
+            if not (count >= 0 and count == int(count)):
+                raise ArgumentError(f"{name}: state 'step' must be a whole number >= 0, got {count}")
+            b.steps[j] = int(count)
+            b.uniform = False  # recomputed at the next step
+            return
+        names = self._names(self._layouts()[gi])
+        if key not in names:
+            # a buffer made at the first step (SGD's momentum_buffer): where it would live
+            try:
+                names = self._names(self._layouts_for({0: {key: None}}, self._layouts())[gi])
+            except ArgumentError:
+                names = {}
+        if key not in names:
+            keys = sorted(n for n in self._names(self._layouts()[gi]))
+            raise StateError(
+                f"{name} keeps no state {key!r}, so assigning it would change nothing; its state: "
+                f"{(['step'] if self._keeps_step else []) + keys}"
+            )
+        si, slot_key = names[key]
+        slots = state_slots(b.state)
+        write_parameter_state(b, j, slots[si], slot_key, value)
+        if not self._keeps_step and b.steps[j] == 0:
+            b.steps[j] = 1  # the step count only says "has state": the next step uses the buffer given
+            b.uniform = False
+        started = slots[si].get("momentum_started")
+        if started is not None:
+            started[b.offsets[j] : b.offsets[j + 1]] = 1
+
+    def _reset_state(self, b: FlatBucket, j: int) -> None:
+        """``opt.state[p] = {}`` / ``del opt.state[p]``: the parameter starts afresh at its next step."""
+        reset_parameter_state(b, j, self._transform)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # PyTorch's own code (``__setstate__``) and some subclasses assign the whole state dict; in a
@@ -894,3 +942,130 @@ def _as_groups(params: Any, owner: str) -> list[dict[str, Any]]:
     if any(isinstance(x, dict) for x in items):
         raise ArgumentTypeError(f"{owner}: params mixes tensors and param-group dicts; give either tensors or dicts")
     return [{"params": items}]
+
+
+# ---------------------------------------------------------------------- the ``state`` view
+class _ParamState(dict[Any, Any]):
+    """One parameter's state as ``opt.state[p]`` gives it: a dict whose assignments reach the buffers."""
+
+    def __init__(self, opt: Optimizer, gi: int, b: FlatBucket, j: int, entries: dict[str, Any]) -> None:
+        super().__init__(entries)
+        self._where = (opt, gi, b, j)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (dict, (dict(self),))  # a copy (copy.deepcopy, pickle) is a plain snapshot
+
+    def _refresh(self) -> None:
+        opt, gi, b, j = self._where
+        entry = opt._param_state(b, j, opt._names(opt._layouts()[gi]), copy=False)
+        dict.clear(self)
+        dict.update(self, {k: wrap_array(v) for k, v in entry.items()})
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        opt, gi, b, j = self._where
+        opt._set_state_entry(gi, b, j, key, value)
+        fresh = opt._param_state(b, j, opt._names(opt._layouts()[gi]), copy=False)
+        shown = dict.get(self, key)
+        if key in fresh and (shown is None or tuple(shown.shape) == tuple(fresh[key].shape)):
+            dict.__setitem__(self, key, wrap_array(fresh[key]))
+        else:  # a number per parameter that a subclass shows as PyTorch does (NAdam's mu_product)
+            shown = value if isinstance(value, Tensor) else wrap_array(np.asarray(value))  # host: a user's number
+            dict.__setitem__(self, key, shown)
+
+    def __delitem__(self, key: Any) -> None:
+        if key not in self:
+            raise KeyError(key)
+        opt, _, b, j = self._where
+        if len(self) == 1:  # the whole state (SGD's momentum buffer): the parameter starts afresh
+            opt._reset_state(b, j)
+            self._refresh()
+            return
+        raise StateError(
+            f"{type(opt).__name__}: can't delete state {key!r} alone (the next step needs it); "
+            "assign a new value, or reset the parameter with opt.state[p] = {}"
+        )
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        if key not in self:
+            if default:
+                return default[0]
+            raise KeyError(key)
+        value = self[key].clone()
+        del self[key]
+        return value
+
+    def popitem(self) -> Any:
+        raise StateError("optimizer state: popitem() is not supported; reset the parameter with opt.state[p] = {}")
+
+    def clear(self) -> None:
+        opt, _, b, j = self._where
+        opt._reset_state(b, j)
+        self._refresh()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+
+class _OptimizerState(dict[Any, Any]):
+    """``opt.state`` of a built-in optimizer: parameter -> :class:`_ParamState`; assigning or deleting
+    a parameter's entry, or ``clear()``, resets its state in the buffers."""
+
+    def __init__(self, opt: Optimizer) -> None:
+        super().__init__()
+        self._opt = opt
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (dict, (dict(self),))
+
+    def _entry(self, key: Any) -> _ParamState:
+        if key not in self:
+            what = f"a tensor of shape {tuple(key.shape)}" if isinstance(key, Tensor) else repr(key)
+            raise ArgumentError(
+                f"{type(self._opt).__name__}.state: {what} is not a parameter of this optimizer; its state can't be set"
+            )
+        entry: _ParamState = dict.__getitem__(self, key)
+        return entry
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        entry = self._entry(key)
+        if not isinstance(value, dict):
+            raise ArgumentTypeError(
+                f"{type(self._opt).__name__}.state[p] must be a dict of state, got {type(value).__name__}"
+            )
+        # copies taken before the reset: the values may be views of this very entry
+        value = {k: (v.clone() if isinstance(v, Tensor) else v) for k, v in value.items()}
+        entry.clear()
+        for k, v in value.items():
+            entry[k] = v
+
+    def __delitem__(self, key: Any) -> None:
+        self._entry(key).clear()
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        if key not in self:
+            if default:
+                return default[0]
+            raise KeyError(key)
+        snapshot = {k: v.clone() for k, v in self[key].items()}
+        self._entry(key).clear()
+        return snapshot
+
+    def popitem(self) -> Any:
+        raise StateError("optimizer state: popitem() is not supported; use opt.state.clear() or del opt.state[p]")
+
+    def clear(self) -> None:
+        for entry in dict.values(self):
+            entry.clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        return self._entry(key)
