@@ -164,3 +164,19 @@ def test_select_helper_blocks_nan_and_inf() -> None:
     g = np.array([np.nan, np.inf, -3.0, 4.0], dtype=np.float32)
     out = pointwise._select(g, np.array([False, False, False, True]))
     assert out.tolist() == [0.0, 0.0, 0.0, 4.0] and not np.signbit(out).any()
+
+
+@pytest.mark.parametrize("bounds", [{"min": [float("nan"), 0.0]}, {"max": [float("nan"), 0.0]},
+                                    {"min": [0.0, 0.0], "max": [float("nan"), 5.0]}, {"min": [1.5, 0.0]}])  # fmt: skip
+def test_clamp_with_nan_in_a_tensor_bound_gives_nan_and_no_gradient_there_like_torch(bounds: dict) -> None:
+    torch = pytest.importorskip("torch")
+    x, tx = ds.tensor([1.0, 2.0], requires_grad=True), torch.tensor([1.0, 2.0], requires_grad=True)
+    ours = {k: ds.tensor(v, requires_grad=True) for k, v in bounds.items()}
+    theirs = {k: torch.tensor(v, requires_grad=True) for k, v in bounds.items()}
+    y, ty = ds.clamp(x, **ours), torch.clamp(tx, **theirs)
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+    y.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+    for k in bounds:
+        np.testing.assert_array_equal(ours[k].grad.numpy(), theirs[k].grad.numpy())

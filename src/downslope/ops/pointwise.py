@@ -473,6 +473,9 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
             out = where(x.array < (min.array if isinstance(min, Tensor) else min), min, out)
         if max is not None:
             out = where(out.array > (max.array if isinstance(max, Tensor) else max), max, out)
+        for bound in (min, max):  # a NaN in a tensor bound gives NaN there, with no gradient, as in torch
+            if isinstance(bound, Tensor) and bound.array.dtype.kind == "f":
+                out = where(bound.array != bound.array, math.nan, out)
         return out
     if min is None and max is None:
         raise ArgumentError("clip: at least one of min and max must be given")
