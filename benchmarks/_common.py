@@ -296,3 +296,128 @@ def numpy_mlp(layers: list[tuple[np.ndarray, np.ndarray]], lr: float) -> Callabl
             step(x, y)
 
     return run
+
+
+# ---------------------------------------------------------------------- layer-speed peers
+# The layer benchmarks (activations, normalization, conv_speed, conv_transpose_speed) time one
+# downslope callable against its PyTorch twin in one process, taking turns, on CPU time.
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+def print_header(threads: str) -> None:
+    """The CPU, BLAS and library-version lines every layer benchmark starts with."""
+    import torch
+
+    print(f"CPU: {cpu_model()}; {threads}")
+    print(blas_report())
+    print(f"torch {torch.__version__}; numpy {np.__version__}")
+
+
+def interleaved(peers: dict[str, Callable[[], object]], slices: int, steps: int) -> dict[str, float]:
+    """Median CPU seconds per call of each peer over ``slices`` slices of ``steps`` calls, the
+    peers taking turns (the first peer of each slice rotating), after two warm-up calls each."""
+    names = list(peers)
+    for name in names:
+        for _ in range(2):
+            peers[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for s in range(slices):
+        for name in names[s % len(names) :] + names[: s % len(names)]:
+            start = time.process_time()
+            for _ in range(steps):
+                peers[name]()
+            samples[name].append((time.process_time() - start) / steps)
+    return {name: statistics.median(t) for name, t in samples.items()}
+
+
+def steps_for(fns: list[Callable[[], object]], budget_us: float) -> int:
+    """How many calls of each of ``fns`` (run once each here) fit in ``budget_us`` of CPU time."""
+    start = time.process_time()
+    for fn in fns:
+        fn()
+    return max(1, int(budget_us * 1e-6 / max(time.process_time() - start, 1e-6)))
+
+
+def show_ratio(title: str, times: dict[str, float], width: int, unit: str = "us") -> float:
+    """Print torch's and downslope's time per call (``unit`` "us" or "ms") and their ratio; return it."""
+    scale, digits = (1e6, 1) if unit == "us" else (1e3, 3)
+    ratio = times["downslope"] / times["torch"]
+    print(
+        f"{title:<{width}} torch {times['torch'] * scale:8.{digits}f} {unit}"
+        f"  downslope {times['downslope'] * scale:8.{digits}f} {unit}  ratio {ratio:5.2f}",
+        flush=True,
+    )
+    return ratio
+
+
+def check_close(name: str, ours: np.ndarray, theirs: np.ndarray, tol: float, floor: float = 1.0) -> None:
+    """Stop unless ``ours`` matches ``theirs`` within ``tol`` of the largest value (at least ``floor``)."""
+    err = float(np.abs(ours - theirs).max() / max(floor, float(np.abs(theirs).max())))
+    if not err <= tol:
+        raise SystemExit(f"{name}: downslope differs from torch by {err:.2e} (relative to the largest value)")
+
+
+def infer_peers(theirs: Any, ours: Any, xt: Any, xd: Any) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """(torch, downslope) calls of each layer on its input under no_grad."""
+    import torch
+
+    import downslope as ds
+
+    def torch_infer() -> Any:
+        with torch.no_grad():
+            return theirs(xt)
+
+    def ours_infer() -> Any:
+        with ds.no_grad():
+            return ours(xd)
+
+    return torch_infer, ours_infer
+
+
+def backward_peers(
+    theirs: Any, ours: Any, xt: Any, xd: Any, gt: Any, gd: Any
+) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """(torch, downslope) forward + backward of an output gradient (``gt``, ``gd``); each returns the output."""
+
+    def torch_step() -> Any:
+        xt.grad = None
+        out = theirs(xt)
+        out.backward(gt)
+        return out
+
+    def ours_step() -> Any:
+        xd.grad = None
+        out = ours(xd)
+        out.backward(gd)
+        return out
+
+    return torch_step, ours_step
+
+
+def square_sum_peers(theirs: Any, ours: Any, xt: Any, xd: Any) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(torch, downslope) forward + backward of the loss sum(out^2), input and parameter gradients."""
+
+    def torch_step() -> None:
+        theirs.zero_grad()
+        xt.grad = None
+        theirs(xt).square().sum().backward()
+
+    def ours_step() -> None:
+        ours.zero_grad()
+        xd.grad = None
+        ours(xd).square().sum().backward()
+
+    return torch_step, ours_step

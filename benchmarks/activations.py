@@ -14,14 +14,22 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import blas_report, parse_args  # noqa: E402
+from _common import (  # noqa: E402
+    backward_peers,
+    check_close,
+    infer_peers,
+    interleaved,
+    parse_args,
+    print_header,
+    show_ratio,
+    steps_for,
+)
 
 # name -> how to build the layer from an nn namespace and the feature count
 LAYERS: dict[str, Callable[[object, int], object]] = {
@@ -44,51 +52,12 @@ LAYERS: dict[str, Callable[[object, int], object]] = {
 SHAPES = ((256, 256), (64, 1024), (4096, 16))
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
-
-
-def interleaved(peers: dict[str, Callable[[], object]], slices: int, steps: int) -> dict[str, float]:
-    """Median CPU seconds per call of each peer over ``slices`` slices of ``steps`` calls, the
-    peers taking turns (the first peer of each slice rotating), after two warm-up calls each."""
-    names = list(peers)
-    for name in names:
-        for _ in range(2):
-            peers[name]()
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for s in range(slices):
-        for name in names[s % len(names) :] + names[: s % len(names)]:
-            start = time.process_time()
-            for _ in range(steps):
-                peers[name]()
-            samples[name].append((time.process_time() - start) / steps)
-    return {name: statistics.median(t) for name, t in samples.items()}
-
-
 def show(title: str, times: dict[str, float]) -> float:
-    ratio = times["downslope"] / times["torch"]
-    print(
-        f"{title:<36} torch {times['torch'] * 1e6:8.1f} us  downslope {times['downslope'] * 1e6:8.1f} us"
-        f"  ratio {ratio:5.2f}",
-        flush=True,
-    )
-    return ratio
+    return show_ratio(title, times, 36)
 
 
 def check(name: str, ours: np.ndarray, theirs: np.ndarray, tol: float = 1e-5) -> None:
-    """Stop unless ``ours`` matches ``theirs`` within ``tol`` of the largest value (float32 rounding)."""
-    err = float(np.abs(ours - theirs).max() / max(1.0, float(np.abs(theirs).max())))
-    if not err <= tol:
-        raise SystemExit(f"{name}: downslope differs from torch by {err:.2e} (relative to the largest value)")
+    check_close(name, ours, theirs, tol)
 
 
 def bench_layer(name: str, shape: tuple[int, int], slices: int, budget_us: float) -> tuple[float, float]:
@@ -103,34 +72,12 @@ def bench_layer(name: str, shape: tuple[int, int], slices: int, budget_us: float
     theirs, ours = LAYERS[name](torch.nn, shape[1]), LAYERS[name](ds.nn, shape[1])
     xt, xd = torch.from_numpy(x).requires_grad_(), ds.tensor(x, requires_grad=True)
     gt, gd = torch.from_numpy(g), ds.tensor(g)
-
-    def torch_step() -> object:
-        xt.grad = None
-        out = theirs(xt)
-        out.backward(gt)
-        return out
-
-    def ours_step() -> object:
-        xd.grad = None
-        out = ours(xd)
-        out.backward(gd)
-        return out
-
-    def torch_infer() -> object:
-        with torch.no_grad():
-            return theirs(xt)
-
-    def ours_infer() -> object:
-        with ds.no_grad():
-            return ours(xd)
-
+    torch_step, ours_step = backward_peers(theirs, ours, xt, xd, gt, gd)
+    torch_infer, ours_infer = infer_peers(theirs, ours, xt, xd)
     label = f"{name} {shape[0]}x{shape[1]}"
     check(label + " output", ours_step().detach().numpy(), torch_step().detach().numpy())
     check(label + " input gradient", xd.grad.numpy(), xt.grad.numpy())
-    start = time.process_time()
-    ours_step()
-    torch_step()
-    steps = max(1, int(budget_us * 1e-6 / max(time.process_time() - start, 1e-6)))
+    steps = steps_for([ours_step, torch_step], budget_us)
     both = show(label + " fwd+bwd", interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps))
     fwd = show(label + " fwd", interleaved({"torch": torch_infer, "downslope": ours_infer}, slices, 2 * steps))
     return both, fwd
@@ -144,11 +91,7 @@ def main() -> None:
         )
 
     args, threads = parse_args(__doc__, "fewer and shorter slices (a smoke run)", flags)
-    import torch
-
-    print(f"CPU: {cpu_model()}; {threads}")
-    print(blas_report())
-    print(f"torch {torch.__version__}; numpy {np.__version__}")
+    print_header(threads)
     slices, budget = (3, 5_000.0) if args.quick else (11, 40_000.0)
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
     ratios = []

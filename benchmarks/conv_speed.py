@@ -13,57 +13,28 @@ Run: python benchmarks/conv_speed.py [--quick] [--only depthwise,mobile,conv1d,i
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 from collections.abc import Callable
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import blas_report, parse_args  # noqa: E402
+from _common import (  # noqa: E402
+    check_close,
+    infer_peers,
+    interleaved,
+    parse_args,
+    print_header,
+    show_ratio,
+    square_sum_peers,
+)
 
 CASES = ("depthwise", "mobile", "conv1d", "infer", "layers", "narrow")
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
-
-
-def interleaved(peers: dict[str, Callable[[], object]], slices: int, steps: int) -> dict[str, float]:
-    """Median CPU seconds per call of each peer over ``slices`` slices of ``steps`` calls, the
-    peers taking turns (the first peer of each slice rotating), after two warm-up calls each."""
-    names = list(peers)
-    for name in names:
-        for _ in range(2):
-            peers[name]()
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for s in range(slices):
-        for name in names[s % len(names) :] + names[: s % len(names)]:
-            start = time.process_time()
-            for _ in range(steps):
-                peers[name]()
-            samples[name].append((time.process_time() - start) / steps)
-    return {name: statistics.median(t) for name, t in samples.items()}
-
-
 def show(title: str, times: dict[str, float]) -> float:
-    ratio = times["downslope"] / times["torch"]
-    print(
-        f"{title:<52} torch {times['torch'] * 1e3:8.3f} ms  downslope {times['downslope'] * 1e3:8.3f} ms"
-        f"  ratio {ratio:5.2f}"
-    )
-    return ratio
+    return show_ratio(title, times, 52, "ms")
 
 
 def copy_weights(theirs, ours) -> None:  # type: ignore[no-untyped-def]
@@ -73,9 +44,7 @@ def copy_weights(theirs, ours) -> None:  # type: ignore[no-untyped-def]
 
 
 def check(name: str, a: np.ndarray, b: np.ndarray, tol: float = 1e-3) -> None:
-    err = float(np.abs(a - b).max() / max(1e-12, float(np.abs(b).max())))
-    if err > tol:
-        raise SystemExit(f"{name}: downslope differs from torch by {err:.2e} (relative to the largest value)")
+    check_close(name, a, b, tol, floor=1e-12)
 
 
 def layer_fwd_bwd(
@@ -92,17 +61,7 @@ def layer_fwd_bwd(
     theirs, ours = make(torch.nn), make(ds.nn)
     copy_weights(theirs, ours)
     xt, xd = torch.from_numpy(x).requires_grad_(), ds.tensor(x, requires_grad=True)
-
-    def torch_step() -> None:
-        theirs.zero_grad()
-        xt.grad = None
-        theirs(xt).square().sum().backward()
-
-    def ours_step() -> None:
-        ours.zero_grad()
-        xd.grad = None
-        ours(xd).square().sum().backward()
-
+    torch_step, ours_step = square_sum_peers(theirs, ours, xt, xd)
     torch_step()
     ours_step()
     check(name + " input gradient", xd.grad.numpy(), xt.grad.numpy())
@@ -188,23 +147,9 @@ def cnn_inference(slices: int, steps: int, grad_mode: bool = False) -> float:
     ours.eval()
     x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
     xt, xd = torch.from_numpy(x), ds.tensor(x)
-
-    def torch_step() -> object:
-        with torch.no_grad():
-            return theirs(xt)
-
-    def ours_step() -> object:
-        with ds.no_grad():
-            return ours(xd)
-
-    if grad_mode:
-
-        def torch_step() -> object:
-            return theirs(torch.from_numpy(x))
-
-        def ours_step() -> object:
-            return ours(ds.tensor(x))
-
+    torch_step, ours_step = infer_peers(theirs, ours, xt, xd)
+    if grad_mode:  # fresh inputs each call, outside no_grad: a graph is recorded
+        torch_step, ours_step = (lambda: theirs(torch.from_numpy(x))), (lambda: ours(ds.tensor(x)))
     check("CNN inference", ours_step().detach().numpy(), torch_step().detach().numpy())  # type: ignore[attr-defined]
     title = "CIFAR CNN inference, eval, batch 1" + (", grad mode on" if grad_mode else ", no_grad")
     return show(title, interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps))
@@ -225,15 +170,7 @@ def layer_inference(
     theirs.eval()  # type: ignore[attr-defined]
     ours.eval()  # type: ignore[attr-defined]
     xt, xd = torch.from_numpy(x), ds.tensor(x)
-
-    def torch_step() -> object:
-        with torch.no_grad():
-            return theirs(xt)
-
-    def ours_step() -> object:
-        with ds.no_grad():
-            return ours(xd)
-
+    torch_step, ours_step = infer_peers(theirs, ours, xt, xd)
     check(name, ours_step().numpy(), torch_step().numpy())  # type: ignore[attr-defined]
     return show(name, interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps))
 
@@ -270,11 +207,7 @@ def main() -> None:
         parser.add_argument("--only", default=",".join(CASES), help=f"comma-separated cases of {', '.join(CASES)}")
 
     args, threads = parse_args(__doc__, "fewer slices (a smoke run)", flags)
-    import torch
-
-    print(f"CPU: {cpu_model()}; {threads}")
-    print(blas_report())
-    print(f"torch {torch.__version__}; numpy {np.__version__}")
+    print_header(threads)
     only = set(args.only.split(","))
     slices = 3 if args.quick else 11
     if "depthwise" in only:

@@ -20,8 +20,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import blas_report, parse_args  # noqa: E402
-from conv_speed import check, copy_weights, cpu_model, interleaved, show  # noqa: E402
+from _common import infer_peers, interleaved, parse_args, print_header, square_sum_peers  # noqa: E402
+from conv_speed import check, copy_weights, show  # noqa: E402
 
 CASES = ("ct2d_small", "ct2d_mid", "ct1d", "ct3d", "decoder")
 
@@ -48,25 +48,8 @@ def layer(name: str, make: Callable[[object], object], shape: tuple[int, ...], s
     theirs, ours = make(torch.nn), make(ds.nn)
     copy_weights(theirs, ours)
     xt, xd = torch.from_numpy(x).requires_grad_(), ds.tensor(x, requires_grad=True)
-
-    def torch_forward() -> object:
-        with torch.no_grad():
-            return theirs(xt)
-
-    def ours_forward() -> object:
-        with ds.no_grad():
-            return ours(xd)
-
-    def torch_step() -> None:
-        theirs.zero_grad()
-        xt.grad = None
-        theirs(xt).square().sum().backward()
-
-    def ours_step() -> None:
-        ours.zero_grad()
-        xd.grad = None
-        ours(xd).square().sum().backward()
-
+    torch_forward, ours_forward = infer_peers(theirs, ours, xt, xd)
+    torch_step, ours_step = square_sum_peers(theirs, ours, xt, xd)
     check(name + " output", ours_forward().numpy(), torch_forward().numpy())  # type: ignore[attr-defined]
     torch_step()
     ours_step()
@@ -82,11 +65,7 @@ def main() -> None:
         parser.add_argument("--only", default=",".join(CASES), help=f"comma-separated cases of {', '.join(CASES)}")
 
     args, threads = parse_args(__doc__, "fewer slices (a smoke run)", flags)
-    import torch
-
-    print(f"CPU: {cpu_model()}; {threads}")
-    print(blas_report())
-    print(f"torch {torch.__version__}; numpy {np.__version__}")
+    print_header(threads)
     only = set(args.only.split(","))
     slices = 3 if args.quick else 11
     if "ct2d_small" in only:

@@ -16,14 +16,22 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import blas_report, parse_args  # noqa: E402
+from _common import (  # noqa: E402
+    backward_peers,
+    check_close,
+    infer_peers,
+    interleaved,
+    parse_args,
+    print_header,
+    show_ratio,
+    steps_for,
+)
 
 SHAPES = ((256, 256), (64, 1024), (4096, 16))
 # name -> how to build the layer from an nn namespace and the last dim; the input's shape from a 2-D shape
@@ -41,58 +49,12 @@ BATCH_NORM = (
 )
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
-
-
-def interleaved(peers: dict[str, Callable[[], object]], slices: int, steps: int) -> dict[str, float]:
-    """Median CPU seconds per call of each peer over ``slices`` slices of ``steps`` calls, the
-    peers taking turns (the first peer of each slice rotating), after two warm-up calls each."""
-    names = list(peers)
-    for name in names:
-        for _ in range(2):
-            peers[name]()
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for s in range(slices):
-        for name in names[s % len(names) :] + names[: s % len(names)]:
-            start = time.process_time()
-            for _ in range(steps):
-                peers[name]()
-            samples[name].append((time.process_time() - start) / steps)
-    return {name: statistics.median(t) for name, t in samples.items()}
-
-
 def show(title: str, times: dict[str, float]) -> float:
-    ratio = times["downslope"] / times["torch"]
-    print(
-        f"{title:<44} torch {times['torch'] * 1e6:8.1f} us  downslope {times['downslope'] * 1e6:8.1f} us"
-        f"  ratio {ratio:5.2f}",
-        flush=True,
-    )
-    return ratio
+    return show_ratio(title, times, 44)
 
 
 def check(name: str, ours: np.ndarray, theirs: np.ndarray, tol: float = 1e-5) -> None:
-    """Stop unless ``ours`` matches ``theirs`` within ``tol`` of the largest value (float32 rounding)."""
-    err = float(np.abs(ours - theirs).max() / max(1.0, float(np.abs(theirs).max())))
-    if not err <= tol:
-        raise SystemExit(f"{name}: downslope differs from torch by {err:.2e} (relative to the largest value)")
-
-
-def steps_for(fns: list[Callable[[], object]], budget_us: float) -> int:
-    start = time.process_time()
-    for fn in fns:
-        fn()
-    return max(1, int(budget_us * 1e-6 / max(time.process_time() - start, 1e-6)))
+    check_close(name, ours, theirs, tol)
 
 
 def layer_input(name: str, shape: tuple[int, int]) -> tuple[int, ...]:
@@ -123,27 +85,8 @@ def bench_layer(name: str, shape: tuple[int, int], slices: int, budget_us: float
         p_d.array[...] = v
     xt, xd = torch.from_numpy(x).requires_grad_(), ds.tensor(x, requires_grad=True)
     gt, gd = torch.from_numpy(g), ds.tensor(g)
-
-    def torch_step() -> object:
-        xt.grad = None
-        out = theirs(xt)
-        out.backward(gt)
-        return out
-
-    def ours_step() -> object:
-        xd.grad = None
-        out = ours(xd)
-        out.backward(gd)
-        return out
-
-    def torch_infer() -> object:
-        with torch.no_grad():
-            return theirs(xt)
-
-    def ours_infer() -> object:
-        with ds.no_grad():
-            return ours(xd)
-
+    torch_step, ours_step = backward_peers(theirs, ours, xt, xd, gt, gd)
+    torch_infer, ours_infer = infer_peers(theirs, ours, xt, xd)
     label = f"{name} {'x'.join(map(str, in_shape))}"
     check(label + " output", ours_step().detach().numpy(), torch_step().detach().numpy())
     check(label + " input gradient", xd.grad.numpy(), xt.grad.numpy(), 1e-4)
@@ -180,15 +123,7 @@ def bench_batch_norm_eval(
             getattr(ours, key).array[...] = v
     xt = torch.from_numpy(x) if not channel_major else torch.from_numpy(x.swapaxes(0, 1)).transpose(0, 1)
     xd = ds.tensor(x)
-
-    def torch_infer() -> object:
-        with torch.no_grad():
-            return theirs(xt)
-
-    def ours_infer() -> object:
-        with ds.no_grad():
-            return ours(xd)
-
+    torch_infer, ours_infer = infer_peers(theirs, ours, xt, xd)
     check(label + " output", ours_infer().numpy(), torch_infer().numpy())
     steps = steps_for([ours_infer, torch_infer], budget_us)
     return show(label + " fwd", interleaved({"torch": torch_infer, "downslope": ours_infer}, slices, steps))
@@ -203,11 +138,7 @@ def main() -> None:
         )
 
     args, threads = parse_args(__doc__, "fewer and shorter slices (a smoke run)", flags)
-    import torch
-
-    print(f"CPU: {cpu_model()}; {threads}")
-    print(blas_report())
-    print(f"torch {torch.__version__}; numpy {np.__version__}")
+    print_header(threads)
     slices, budget = (3, 5_000.0) if args.quick else (11, 40_000.0)
     ratios: list[float] = []
     for name in args.only.split(","):

@@ -242,17 +242,8 @@ class _LazyConvXdMixin(LazyModuleMixin):
             self.in_channels = int(w[0] if self._transposed else w[1] * self.groups)
 
 
-class LazyConv1d(_LazyConvXdMixin, Conv1d):
-    """:class:`Conv1d` whose ``in_channels`` is read from the first input.
-
-    Example:
-        >>> import downslope as ds
-        >>> conv = ds.nn.LazyConv1d(4, 3)
-        >>> conv(ds.randn(2, 5, 10)).shape, type(conv).__name__, conv.weight.shape
-        ((2, 4, 8), 'Conv1d', (4, 5, 3))
-    """
-
-    cls_to_become = Conv1d
+class _LazyConvInit:
+    """The constructor the three lazy convolutions share (PyTorch's argument order)."""
 
     def __init__(
         self,
@@ -265,23 +256,26 @@ class LazyConv1d(_LazyConvXdMixin, Conv1d):
         bias: bool = True,
         padding_mode: str = "zeros",
     ) -> None:
-        _build_plain(
-            self,
-            Conv1d.__init__,
-            groups,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-        )
-        self._lazy_conv_setup(bias)
+        plain: Any = type(self).cls_to_become  # type: ignore[attr-defined]
+        args = (out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode)
+        _build_plain(self, plain.__init__, groups, *args)  # type: ignore[arg-type]
+        self._lazy_conv_setup(bias)  # type: ignore[attr-defined]
 
 
-class LazyConv2d(_LazyConvXdMixin, Conv2d):
+class LazyConv1d(_LazyConvInit, _LazyConvXdMixin, Conv1d):
+    """:class:`Conv1d` whose ``in_channels`` is read from the first input.
+
+    Example:
+        >>> import downslope as ds
+        >>> conv = ds.nn.LazyConv1d(4, 3)
+        >>> conv(ds.randn(2, 5, 10)).shape, type(conv).__name__, conv.weight.shape
+        ((2, 4, 8), 'Conv1d', (4, 5, 3))
+    """
+
+    cls_to_become = Conv1d
+
+
+class LazyConv2d(_LazyConvInit, _LazyConvXdMixin, Conv2d):
     """:class:`Conv2d` whose ``in_channels`` is read from the first input.
 
     Example:
@@ -295,34 +289,8 @@ class LazyConv2d(_LazyConvXdMixin, Conv2d):
 
     cls_to_become = Conv2d
 
-    def __init__(
-        self,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        dilation: Any = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-    ) -> None:
-        _build_plain(
-            self,
-            Conv2d.__init__,
-            groups,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-        )
-        self._lazy_conv_setup(bias)
 
-
-class LazyConv3d(_LazyConvXdMixin, Conv3d):
+class LazyConv3d(_LazyConvInit, _LazyConvXdMixin, Conv3d):
     """:class:`Conv3d` whose ``in_channels`` is read from the first input.
 
     Example:
@@ -333,32 +301,6 @@ class LazyConv3d(_LazyConvXdMixin, Conv3d):
     """
 
     cls_to_become = Conv3d
-
-    def __init__(
-        self,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        dilation: Any = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-    ) -> None:
-        _build_plain(
-            self,
-            Conv3d.__init__,
-            groups,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-        )
-        self._lazy_conv_setup(bias)
 
 
 class _LazyConvTransposeInit:
@@ -377,20 +319,8 @@ class _LazyConvTransposeInit:
         padding_mode: str = "zeros",
     ) -> None:
         plain: Any = type(self).cls_to_become  # type: ignore[attr-defined]
-        _build_plain(
-            self,  # type: ignore[arg-type]
-            plain.__init__,
-            groups,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            output_padding,
-            groups,
-            bias,
-            dilation,
-            padding_mode,
-        )
+        args = (out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode)
+        _build_plain(self, plain.__init__, groups, *args)  # type: ignore[arg-type]
         self._lazy_conv_setup(bias)  # type: ignore[attr-defined]
 
 
@@ -446,8 +376,19 @@ class _LazyNormBase(LazyModuleMixin):
     running_mean: Any
     running_var: Any
     num_batches_tracked: Any
+    _tracked: type[Module] | None = None  # what an instance norm with running statistics becomes
 
-    def _lazy_norm_setup(self, affine: bool, track_running_stats: bool, bias: bool) -> None:
+    def __init__(
+        self,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        *,
+        bias: bool = True,
+    ) -> None:
+        plain: Any = type(self).cls_to_become
+        _build_plain(self, plain.__init__, 1, eps, momentum, False, False)  # type: ignore[arg-type]
         dt = backend.get_default_dtype()
         self.num_features = 0
         self.affine = affine
@@ -458,6 +399,8 @@ class _LazyNormBase(LazyModuleMixin):
             self.register_buffer("running_mean", UninitializedBuffer(dtype=dt))  # type: ignore[attr-defined]
             self.register_buffer("running_var", UninitializedBuffer(dtype=dt))  # type: ignore[attr-defined]
             self.register_buffer("num_batches_tracked", zeros((), dtype="int64"))  # type: ignore[attr-defined]
+            if self._tracked is not None:
+                self.__dict__["cls_to_become"] = self._tracked
         self._setup_lazy()
 
     def reset_parameters(self) -> None:
@@ -494,22 +437,7 @@ class _LazyNormBase(LazyModuleMixin):
         return int(x.shape[1])
 
 
-class _LazyBatchNorm(_LazyNormBase):
-    def __init__(
-        self,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        *,
-        bias: bool = True,
-    ) -> None:
-        plain: Any = type(self).cls_to_become
-        _build_plain(self, plain.__init__, 1, eps, momentum, False, False)  # type: ignore[arg-type]
-        self._lazy_norm_setup(affine, track_running_stats, bias)
-
-
-class LazyBatchNorm1d(_LazyBatchNorm, BatchNorm1d):
+class LazyBatchNorm1d(_LazyNormBase, BatchNorm1d):
     """:class:`BatchNorm1d` whose ``num_features`` is read from the first input's dim 1.
 
     Example:
@@ -522,7 +450,7 @@ class LazyBatchNorm1d(_LazyBatchNorm, BatchNorm1d):
     cls_to_become = BatchNorm1d
 
 
-class LazyBatchNorm2d(_LazyBatchNorm, BatchNorm2d):
+class LazyBatchNorm2d(_LazyNormBase, BatchNorm2d):
     """:class:`BatchNorm2d` whose ``num_features`` is read from the first input's dim 1.
 
     Example:
@@ -535,7 +463,7 @@ class LazyBatchNorm2d(_LazyBatchNorm, BatchNorm2d):
     cls_to_become = BatchNorm2d
 
 
-class LazyBatchNorm3d(_LazyBatchNorm, BatchNorm3d):
+class LazyBatchNorm3d(_LazyNormBase, BatchNorm3d):
     """:class:`BatchNorm3d` whose ``num_features`` is read from the first input's dim 1.
 
     Example:
@@ -628,23 +556,6 @@ for _cls, _name in (
 
 
 class _LazyInstanceNorm(_LazyNormBase):
-    _tracked: type[Module]
-
-    def __init__(
-        self,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        *,
-        bias: bool = True,
-    ) -> None:
-        plain: Any = type(self).cls_to_become
-        _build_plain(self, plain.__init__, 1, eps, momentum, False, False)  # type: ignore[arg-type]
-        self._lazy_norm_setup(affine, track_running_stats, bias)
-        if track_running_stats:
-            self.__dict__["cls_to_become"] = self._tracked
-
     def _channels(self, x: Tensor) -> int:
         unbatched = x.ndim == self._spatial + 1  # type: ignore[attr-defined]
         if x.ndim < 2:

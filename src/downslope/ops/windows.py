@@ -61,6 +61,11 @@ def _window(
     return _made(values.astype(out_dtype), requires_grad, device, f"{name}()")
 
 
+def _check_float(name: str, what: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"{name}(): argument '{what}' must be float, not {type(value).__name__}")
+
+
 def _cosine_terms(n: int, *coefficients: float) -> np.ndarray:
     """sum_k (-1)^k a_k cos(2 pi k i / (n - 1)), i = 0..n-1: the generalized cosine window."""
     phase = 2 * np.pi * np.arange(n) / (n - 1)  # host: a factory, placed by _made
@@ -114,9 +119,8 @@ def hamming_window(
         >>> ds.hamming_window(3, periodic=False)
         tensor([0.08, 1.  , 0.08])
     """
-    for what, value in (("alpha", alpha), ("beta", beta)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise ArgumentTypeError(f"hamming_window(): argument '{what}' must be float, not {type(value).__name__}")
+    _check_float("hamming_window", "alpha", alpha)
+    _check_float("hamming_window", "beta", beta)
     return _window(
         "hamming_window",
         window_length,
@@ -204,8 +208,7 @@ def kaiser_window(
         >>> ds.kaiser_window(3, periodic=False, beta=0.0)
         tensor([1., 1., 1.])
     """
-    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)):
-        raise ArgumentTypeError(f"kaiser_window(): argument 'beta' must be float, not {type(beta).__name__}")
+    _check_float("kaiser_window", "beta", beta)
     return _window(
         "kaiser_window",
         window_length,
