@@ -286,7 +286,13 @@ from .ops.arithmetic import (
     nextafter,
 )  # fmt: skip
 from .ops.comparison import is_neg, is_nonzero, is_same_size, is_signed, isin
-from .ops.factories import asarray, range, tril_indices, triu_indices, unravel_index  # range shadows the builtin, as in torch
+from .ops.factories import (  # range shadows the builtin, as in torch
+    asarray,
+    range,
+    tril_indices,
+    triu_indices,
+    unravel_index,
+)
 from .ops.linalg import block_diag, chain_matmul, diag_embed, diagflat, diagonal_scatter, kron, tensordot
 from .ops.pointwise import fix, frexp, positive, sgn
 from .ops.rearrange import (
