@@ -379,12 +379,10 @@ from .backend import (  # noqa: E402  (torch.Size: a tuple with numel(); tensor.
 )
 
 pi, e, inf, nan, newaxis = _math.pi, _math.e, _math.inf, _math.nan, None
-iinfo, result_type, promote_types, can_cast = (
-    _np.iinfo,
-    _np.result_type,
-    _np.promote_types,
-    _np.can_cast,
-)
+iinfo = _np.iinfo
+# torch's promotion queries, by the rules downslope's own ops follow
+from .ops.promotion import can_cast, promote_types, result_type  # noqa: E402
+
 GradScaler = amp.GradScaler  # torch.GradScaler is torch.amp.GradScaler (torch >= 2.3)
 # torch.OutOfMemoryError: here what NumPy and CuPy raise when an allocation fails (a MemoryError)
 OutOfMemoryError = MemoryError
