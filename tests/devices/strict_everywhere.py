@@ -59,9 +59,15 @@ def pytest_configure(config: Any) -> None:
     tensor_module.Tensor.numpy = lambda self: to_host(self.array)
     tensor_module.Tensor.__array__ = lambda self, dtype=None, copy=None: np.asarray(to_host(self.array), dtype=dtype)
     call = nn.Module.__call__
+    from downslope.nn.parameter import is_lazy
+
+    def on_host(t: Any) -> bool:
+        # a lazy module's uninitialized parameters have no values to read, only the device that the
+        # first forward will make them on (torch's rule): moving them makes the weights on the device
+        return t.device.type == "cpu" if is_lazy(t) else type(t.array) is np.ndarray
 
     def on_strict(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if any(type(t.array) is np.ndarray for t in [*self.parameters(), *self.buffers()]):
+        if any(on_host(t) for t in [*self.parameters(), *self.buffers()]):
             self.to("strict")
         return call(self, *args, **kwargs)
 

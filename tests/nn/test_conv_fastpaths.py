@@ -131,6 +131,7 @@ def test_few_output_channels_give_only_the_gradients_asked_for(kernels, assert_c
     _compare(assert_close, x, w, rng.standard_normal(1), dict(padding=1), np.float64, needs=needs)
 
 
+@pytest.mark.host_only  # which compiled kernels ran: the compiled paths take host arrays only
 def test_few_output_channels_take_the_direct_kernels(monkeypatch):
     """With the compiled kernels, a 16 -> 1 layer runs no im2col at all (forward and backward)."""
     if _jit.kernels() is None:

@@ -43,6 +43,7 @@ def test_a_floating_target_still_matches_torch(name: str) -> None:
     )  # a list target is data, converted as before
 
 
+@pytest.mark.host_only  # the range check reads the values: host arrays only
 def test_probabilities_outside_zero_one_are_a_runtime_error_as_in_torch() -> None:
     for T in (torch, ds):
         with pytest.raises(RuntimeError, match="between 0 and 1|in \\[0, 1\\]"):

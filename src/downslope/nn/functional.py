@@ -25,6 +25,7 @@ from ..devices import to_host
 from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError, ShapeError
 from ..functional import gelu as _gelu
 from ..ops import normalize_dim as _dim
+from ..ops.out import with_input as _with_input
 from ..tensor import Tensor, record_op
 from ._arrays import array_of, is_host, scalar
 
@@ -825,6 +826,10 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     n1 = _clamp_min_passing(ops.vector_norm(x1, 2, dim, keepdim=True), eps)
     n2 = _clamp_min_passing(ops.vector_norm(x2, 2, dim, keepdim=True), eps)
     return ops.sum((x1 / n1) * (x2 / n2), dim)
+
+
+# torch's cosine_similarity is native (F's is torch.cosine_similarity): its parser takes axis= for dim=
+cosine_similarity = _with_input(cosine_similarity)
 
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import ops
 from ..backend import namespace_of
+from ..devices import to_host
 from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, rand, wrap_array
 from ._conv_args import _as_tensor, _batched, _check_floating, _pool_args, _tuple
@@ -272,7 +273,7 @@ def _fractional(
         drawn = rand(n, c, spatial, dtype=x.dtype).array
     else:
         drawn = samples.array if isinstance(samples, Tensor) else samples
-    u = np.asarray(drawn)  # host: the window starts are computed on the host, as PyTorch's CPU kernel does
+    u = to_host(drawn)  # host: the window starts are computed on the host (a small table per plane), then moved
     if u.shape != (n, c, spatial):
         raise ShapeError(f"{where}: _random_samples must have shape {(n, c, spatial)}, got {tuple(u.shape)}")
     u = u.astype(x.array.dtype).reshape(n * c, spatial)

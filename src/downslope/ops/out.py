@@ -117,8 +117,8 @@ OUT_FACTORIES = (
 # complete). size() and stride() are left out: they are on every hot path.
 AXIS_FUNCTIONS = frozenset(
     """
-    all aminmax any argmax argmin argsort chunk count_nonzero cross cummax cummin cumprod cumsum
-    cumulative_trapezoid diff frobenius_norm gather gradient index_add index_copy index_fill index_reduce
+    all aminmax any argmax argmin argsort chunk cosine_similarity count_nonzero cross cummax cummin cumprod
+    cumsum cumulative_trapezoid diff frobenius_norm gather gradient index_add index_copy index_fill index_reduce
     index_select kthvalue logcumsumexp median mode nanmean nanmedian nanquantile nansum narrow narrow_copy
     nuclear_norm prod quantile renorm repeat_interleave scatter scatter_add scatter_reduce select select_copy
     select_scatter slice_copy slice_scatter sort split_copy split_with_sizes split_with_sizes_copy squeeze
@@ -194,6 +194,7 @@ _TORCH_LEADING: dict[str, tuple[str, ...]] = {
     "heaviside": ("input", "values"),
     "where": ("condition", "input", "other"),
     "polygamma": ("n", "input"),
+    "cosine_similarity": ("x1", "x2"),
 }
 # Functions whose PyTorch signature has no ``input`` (they take tensors, sequences or sizes).
 _NO_INPUT = frozenset(
