@@ -263,8 +263,9 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
     x = _lift_float(x)
     d = x.array
     if type(d) is not np.ndarray or d.ndim == 0 or not _exact_blend(negative_slope, d.dtype):
-        # negative_slope (a Python number) takes d's dtype
-        return record_op(np.where(d > 0, d, d * negative_slope), (x,), _leaky_relu_vjp, (negative_slope, None))
+        # negative_slope (a Python number) takes d's dtype; float16 multiplies in float32 (torch's)
+        low = (d.astype(np.float32) * negative_slope).astype(d.dtype) if d.dtype == np.float16 else d * negative_slope
+        return record_op(np.where(d > 0, d, low), (x,), _leaky_relu_vjp, (negative_slope, None))
     # x times a factor of 1 (x > 0) or the slope (else, a NaN included), without np.where (a
     # data-dependent select costs a mispredicted branch per element): a NaN stays NaN, -0.0 stays
     # -0.0, and the gradient is g times the same factor, as torch's
@@ -279,6 +280,8 @@ def _leaky_relu_vjp(g, y, args, saved, needs, xp):
     slope, factor = saved
     if factor is not None and not xp.differentiable:
         return ((g * factor).astype(g.dtype, copy=False),)
+    if not xp.differentiable and g.dtype == np.float16:  # the product in float32, rounded once (torch's)
+        return (xp.where(xp.data(args[0]) > 0, g, (g.astype(np.float32) * slope).astype(np.float16)),)
     return (link_input(xp.where(xp.data(args[0]) > 0, g, g * slope), args[0]),)
 
 
