@@ -930,7 +930,9 @@ FLOAT32_GRAPHS = {
         ds.leaky_relu(x) + ds.gelu(x) + ds.gelu(x, "tanh") + ds.softplus(x, 2.0) + ds.elu(x - 1)
     ),
     "selection": lambda x, w: x.clip(0.6, 1.5) + ds.maximum(x, w) + ds.minimum(x, w) + ds.where(x.array > 1, x, w),
-    "reductions": lambda x, w: x.sum(1) + x.mean(1) + x.max(1).values + x.var(1) + x.std(1) + x.logsumexp(1) + x.min(1).values,
+    "reductions": lambda x, w: (
+        x.sum(1) + x.mean(1) + x.max(1).values + x.var(1) + x.std(1) + x.logsumexp(1) + x.min(1).values
+    ),
     "softmax": lambda x, w: x.softmax(1) + x.log_softmax(0) + ds.erf(x),
     "shapes": lambda x, w: ds.cat([x[[0, 0, 2]], ds.pad(x, (1, 1))[:, 1:-1], ds.pad(x, (2, 0), mode="reflect")[:, :4]]),
     "gather stack": lambda x, w: ds.stack([x.gather(1, ds.tensor([[0, 1, 1, 3]] * 3)), x.T.T]).flatten(),

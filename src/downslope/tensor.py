@@ -292,9 +292,7 @@ class Tensor:
         t = self
         while _is_view_in_graph(t):
             t = base = next(
-                p
-                for p in t._parents
-                if np.may_share_memory(t.array, p.array) or (p._vc is not None and p._vc is t._vc)
+                p for p in t._parents if np.may_share_memory(t.array, p.array) or (p._vc is not None and p._vc is t._vc)
             )
         return base
 

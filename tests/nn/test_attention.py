@@ -173,7 +173,9 @@ def test_sdpa_dropout_uses_the_seeded_generator_and_keeps_expectation():
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, F.scaled_dot_product_attention(q, k, v).detach().numpy())
     # Inverted dropout: averaging many draws approaches the undropped output.
-    mean = np.mean([F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).detach().numpy() for _ in range(400)], axis=0)
+    mean = np.mean(
+        [F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).detach().numpy() for _ in range(400)], axis=0
+    )
     ref = F.scaled_dot_product_attention(q, k, v).detach().numpy()
     assert np.abs(mean - ref).mean() < 0.1 * np.abs(ref).mean()
 
@@ -301,7 +303,9 @@ def _compare_mha(seed, dtype, training, assert_close):
     loss.backward()
     loss_ref.backward()
     for k in arrays:
-        assert_close(ours_in[k].grad.detach().numpy(), theirs_in[k].grad.detach().numpy(), dtype, f"gradient of {k} " + what)
+        assert_close(
+            ours_in[k].grad.detach().numpy(), theirs_in[k].grad.detach().numpy(), dtype, f"gradient of {k} " + what
+        )
     mine = dict(ours.named_parameters())
     for name, p in theirs.named_parameters():
         assert_close(mine[name].grad.detach().numpy(), p.grad.detach().numpy(), dtype, f"gradient of {name} " + what)

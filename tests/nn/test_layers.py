@@ -301,7 +301,9 @@ def test_embedding_options_match_torch(options):
     projection = rng.standard_normal(out.shape).astype(np.float32)
     (out * ds.tensor(projection)).sum().backward()
     (ref * torch.tensor(projection)).sum().backward()
-    np.testing.assert_allclose(ours.weight.grad.detach().numpy(), theirs.weight.grad.detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        ours.weight.grad.detach().numpy(), theirs.weight.grad.detach().numpy(), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_embedding_accepts_sparse_and_a_frozen_given_table():
@@ -329,7 +331,9 @@ def test_embedding_gradient_of_many_tokens_is_the_same_on_the_compiled_path(dtyp
     np.testing.assert_array_equal(grads[0], grads[1])
     theirs = torch.nn.Embedding.from_pretrained(torch.tensor(table), freeze=False)
     (theirs(torch.tensor(idx)) * torch.tensor(weights)).sum().backward()
-    np.testing.assert_allclose(grads[0], theirs.weight.grad.detach().numpy(), rtol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(
+        grads[0], theirs.weight.grad.detach().numpy(), rtol=1e-5 if dtype == np.float32 else 1e-12
+    )
 
 
 def test_embedding_from_pretrained_keeps_a_tensors_dtype() -> None:

@@ -167,7 +167,9 @@ def test_state_dict_has_parameters_and_persistent_buffers_as_detached_tensors_sh
     snapshot = {k: v.clone() for k, v in m.state_dict().items()}  # the idiom for a snapshot works
     m(ds.randn(5, 4)).sum().backward()
     opt.step()
-    assert np.array_equal(sd["fc2.bias"].detach().numpy(), m.fc2.bias.detach().numpy())  # the shared tensor follows training
+    assert np.array_equal(
+        sd["fc2.bias"].detach().numpy(), m.fc2.bias.detach().numpy()
+    )  # the shared tensor follows training
     assert not np.array_equal(snapshot["fc2.bias"].detach().numpy(), m.fc2.bias.detach().numpy())  # the clone does not
     assert m.state_dict(keep_vars=True)["fc1.weight"] is m.fc1.weight
 
@@ -246,7 +248,9 @@ def test_load_state_dict_accepts_pytorch_state_dicts() -> None:
     ours = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
     ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
-    np.testing.assert_allclose(ours(ds.tensor(x)).detach().numpy(), ref(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ours(ds.tensor(x)).detach().numpy(), ref(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_repr_has_torchs_layout() -> None:
@@ -522,7 +526,9 @@ def test_forward_hooks_run_in_torchs_order_and_can_replace_values() -> None:
         ours(ds.tensor(x))
     ours(ds.tensor(x))
     assert calls["ours"][3:] == ["ctx"]
-    np.testing.assert_allclose(ours(ds.tensor(x)).detach().numpy(), x @ ours.weight.detach().numpy().T + ours.bias.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        ours(ds.tensor(x)).detach().numpy(), x @ ours.weight.detach().numpy().T + ours.bias.detach().numpy(), rtol=1e-6
+    )
 
 
 def test_get_parameter_buffer_and_set_submodule() -> None:
@@ -623,7 +629,9 @@ def test_backward_hooks_see_and_replace_gradients_like_torch() -> None:
     dx, tx = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     (ours(dx) ** 2).sum().backward()
     (theirs(tx) ** 2).sum().backward()
-    np.testing.assert_allclose(dx.grad.detach().numpy(), tx.grad.detach().numpy(), rtol=1e-5)  # scaled by 2 (pre hook) and 3 (hook)
+    np.testing.assert_allclose(
+        dx.grad.detach().numpy(), tx.grad.detach().numpy(), rtol=1e-5
+    )  # scaled by 2 (pre hook) and 3 (hook)
     np.testing.assert_allclose(ours.weight.grad.detach().numpy(), theirs.weight.grad.detach().numpy(), rtol=1e-5)
     ours(ds.tensor(x)).sum().backward()  # an input without gradient: the hook still runs, with None
     theirs(torch.tensor(x)).sum().backward()

@@ -51,7 +51,9 @@ def _load_from_torch(ours, theirs) -> None:  # type: ignore[no-untyped-def]
 def _grads_match(ours, theirs, rtol: float = 1e-9, atol: float = 1e-10) -> None:  # type: ignore[no-untyped-def]
     named_t = dict(theirs.named_parameters())
     for name, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.detach().numpy(), named_t[name].grad.detach().numpy(), rtol=rtol, atol=atol, err_msg=name)
+        np.testing.assert_allclose(
+            p.grad.detach().numpy(), named_t[name].grad.detach().numpy(), rtol=rtol, atol=atol, err_msg=name
+        )
 
 
 def test_register_parametrization_matches_torch_values_grads_and_keys() -> None:
@@ -96,7 +98,9 @@ def test_assignment_goes_through_right_inverse() -> None:
     ours.weight = ds.from_numpy(a)
     theirs.weight = torch.tensor(a)
     assert ours.parametrizations.weight.original is original
-    np.testing.assert_allclose(original.detach().numpy(), theirs.parametrizations.weight.original.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        original.detach().numpy(), theirs.parametrizations.weight.original.detach().numpy(), rtol=1e-12
+    )
     np.testing.assert_allclose(ours.weight.detach().numpy(), a, rtol=1e-12)
     with pytest.raises(TypeError, match="parametrized"):
         ours.weight = ds.nn.Parameter(ds.from_numpy(a))
@@ -207,7 +211,9 @@ def test_weight_norm_dims_and_1d_parameters_match_torch(name: str, dim) -> None:
         getattr(theirs.parametrizations, name).original0.mul_(1.5)
     fresh = parametrizations.weight_norm(ds.nn.Linear(4, 3, dtype="float64"), name=name, dim=dim)
     _load_from_torch(fresh, theirs)
-    np.testing.assert_allclose(fresh(ds.from_numpy(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        fresh(ds.from_numpy(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12
+    )
 
 
 def test_weight_norm_rejects_a_dim_torch_rejects() -> None:

@@ -26,7 +26,9 @@ def _pair(shape=(6, 5)):
 
 def _same(mine, theirs, name="weight"):
     assert sorted(mine.state_dict()) == sorted(theirs.state_dict())
-    np.testing.assert_array_equal(getattr(mine, name + "_mask").detach().numpy(), getattr(theirs, name + "_mask").detach().numpy())
+    np.testing.assert_array_equal(
+        getattr(mine, name + "_mask").detach().numpy(), getattr(theirs, name + "_mask").detach().numpy()
+    )
     np.testing.assert_array_equal(getattr(mine, name).detach().numpy(), getattr(theirs, name).detach().numpy())
 
 
@@ -86,7 +88,9 @@ def test_training_keeps_pruned_entries_at_zero_and_remove_makes_it_permanent():
         mine(x).pow(2).sum().backward()
         opt.step()
     pruned = mine.weight_mask.detach().numpy() == 0
-    assert (mine.weight.detach().numpy()[pruned] == 0).all() and (mine.weight_orig.grad.detach().numpy()[pruned] == 0).all()
+    assert (mine.weight.detach().numpy()[pruned] == 0).all() and (
+        mine.weight_orig.grad.detach().numpy()[pruned] == 0
+    ).all()
     assert prune.is_pruned(nn.Sequential(mine))
     prune.remove(mine, "weight")
     assert sorted(mine.state_dict()) == ["bias", "weight"] and isinstance(mine.weight, nn.Parameter)

@@ -41,7 +41,9 @@ def test_pairwise_distance_p0_counts_and_passes_no_gradient() -> None:
     a = np.array([[3.0, -1.0, 0.5]])
     x = ds.tensor(a, dtype=ds.float64, requires_grad=True)
     d = F.pairwise_distance(x, ds.tensor(np.zeros((1, 3)), dtype=ds.float64), p=0)  # used to divide by zero
-    np.testing.assert_array_equal(d.detach().numpy(), TF.pairwise_distance(torch.tensor(a), torch.zeros(1, 3), p=0).detach().numpy())
+    np.testing.assert_array_equal(
+        d.detach().numpy(), TF.pairwise_distance(torch.tensor(a), torch.zeros(1, 3), p=0).detach().numpy()
+    )
     d.sum().backward()
     assert x.grad is None  # torch: a count passes no gradient
 

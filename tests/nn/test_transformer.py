@@ -190,7 +190,9 @@ def test_custom_activation_and_custom_encoder():
     t_layer = torch.nn.TransformerEncoderLayer(8, 2, 16, activation=lambda t: t * 0.5, dropout=0.0)
     _load_from_torch(layer, t_layer)
     x = np.random.default_rng(0).standard_normal((4, 2, 8)).astype(np.float32)
-    np.testing.assert_allclose(layer(ds.tensor(x)).detach().numpy(), t_layer(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        layer(ds.tensor(x)).detach().numpy(), t_layer(torch.tensor(x)).detach().numpy(), atol=1e-5
+    )
     enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 1)
     model = nn.Transformer(8, 2, custom_encoder=enc, num_decoder_layers=1, dim_feedforward=16)
     assert model.encoder is enc
@@ -403,4 +405,6 @@ def test_arrays_instead_of_tensors_are_refused_with_a_message():
 def test_square_subsequent_mask_takes_a_device():
     mask = nn.Transformer.generate_square_subsequent_mask(3, device="strict", dtype=ds.float64)
     assert str(mask.device) == "strict" and mask.dtype == np.float64
-    np.testing.assert_array_equal(mask.cpu().detach().numpy(), nn.Transformer.generate_square_subsequent_mask(3).detach().numpy())
+    np.testing.assert_array_equal(
+        mask.cpu().detach().numpy(), nn.Transformer.generate_square_subsequent_mask(3).detach().numpy()
+    )

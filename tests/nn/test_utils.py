@@ -144,7 +144,10 @@ def test_weight_norm_matches_torch(make: str, dim) -> None:  # type: ignore[no-u
         (tout**2).sum().backward()
         for name in ("weight_g", "weight_v"):
             np.testing.assert_allclose(
-                getattr(ours, name).grad.detach().numpy(), getattr(theirs, name).grad.detach().numpy(), rtol=1e-4, atol=1e-5
+                getattr(ours, name).grad.detach().numpy(),
+                getattr(theirs, name).grad.detach().numpy(),
+                rtol=1e-4,
+                atol=1e-5,
             )
         with torch.no_grad():
             theirs.weight_g.mul_(1.5)
@@ -201,7 +204,9 @@ def test_spectral_norm_matches_torch(make: str) -> None:
         np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-4, atol=1e-5)
         (out**2).sum().backward()
         (tout**2).sum().backward()
-    np.testing.assert_allclose(ours.weight_orig.grad.detach().numpy(), theirs.weight_orig.grad.detach().numpy(), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(
+        ours.weight_orig.grad.detach().numpy(), theirs.weight_orig.grad.detach().numpy(), rtol=1e-3, atol=1e-4
+    )
     np.testing.assert_allclose(ours.weight_u.detach().numpy(), theirs.weight_u.detach().numpy(), rtol=1e-4, atol=1e-6)
     ours.eval(), theirs.eval()
     np.testing.assert_allclose(
@@ -260,7 +265,9 @@ def test_fuse_bn_eval_matches_torch(kind: str) -> None:
     np.testing.assert_allclose(
         fused(ds.tensor(x)).detach().numpy(), t_fused(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5
     )
-    np.testing.assert_allclose(fused(ds.tensor(x)).detach().numpy(), bn(layer(ds.tensor(x))).detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        fused(ds.tensor(x)).detach().numpy(), bn(layer(ds.tensor(x))).detach().numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("kind", ["weight_norm", "spectral_norm"])
