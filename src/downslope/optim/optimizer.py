@@ -33,7 +33,7 @@ import numpy as np
 
 from ..autograd import enable_grad, no_grad
 from ..devices import device_of, is_array, to_device, to_host
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateDictError, StateError
 from ..tensor import Tensor, wrap_array
 from .buckets import FlatBucket, reset_parameter_state, state_slots, write_parameter_state
 from .transforms import GradientTransformation, clip_to_max_norm_, identity
@@ -974,7 +974,7 @@ class _ParamState(dict[Any, Any]):
 
     def __delitem__(self, key: Any) -> None:
         if key not in self:
-            raise KeyError(key)
+            raise StateDictError(f"no optimizer state {key!r}")  # a KeyError, as a dict's
         opt, _, b, j = self._where
         if len(self) == 1:  # the whole state (SGD's momentum buffer): the parameter starts afresh
             opt._reset_state(b, j)
@@ -989,7 +989,7 @@ class _ParamState(dict[Any, Any]):
         if key not in self:
             if default:
                 return default[0]
-            raise KeyError(key)
+            raise StateDictError(f"no optimizer state {key!r}")  # a KeyError, as a dict's
         value = self[key].clone()
         del self[key]
         return value
@@ -1051,7 +1051,7 @@ class _OptimizerState(dict[Any, Any]):
         if key not in self:
             if default:
                 return default[0]
-            raise KeyError(key)
+            raise StateDictError(f"no optimizer state {key!r}")  # a KeyError, as a dict's
         snapshot = {k: v.clone() for k, v in self[key].items()}
         self._entry(key).clear()
         return snapshot
