@@ -7,23 +7,11 @@ import numpy as np
 import pytest
 
 import downslope as ds
-from downslope.nn import _conv_kernels, _jit
+from downslope.nn import _conv_kernels
 from downslope.nn import convolution as C
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
-
-
-@pytest.fixture(params=["numpy", "jit"])
-def kernels(request):
-    """Every test runs on the NumPy kernels and again on the compiled ones (when numba is installed)."""
-    if request.param == "numpy":
-        with _jit.disabled():
-            yield request.param
-        return
-    if _jit.kernels() is None:
-        pytest.skip("numba is not installed (the jit extra)")
-    yield request.param
 
 
 def _compare(assert_close, x, w, b, kwargs, dtype, what="", g=None):

@@ -16,18 +16,6 @@ torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 
-@pytest.fixture(params=["numpy", "jit"])
-def kernels(request):
-    """Every test runs on the NumPy kernels and again on the compiled ones (when numba is installed)."""
-    if request.param == "numpy":
-        with _jit.disabled():
-            yield request.param
-        return
-    if _jit.kernels() is None:
-        pytest.skip("numba is not installed (the jit extra)")
-    yield request.param
-
-
 def _compare(assert_close, x, w, b, kwargs, dtype, channel_major=False, needs=(True, True)):
     """Output and gradients against torch for a random output gradient. ``channel_major``: the input
     first goes through an identity 1x1 convolution, so it arrives laid out as a layer's output."""
