@@ -600,20 +600,9 @@ class Optimizer:
             },
         }
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore a state saved by :meth:`state_dict` (possibly after a JSON round trip) into an
-        optimizer built over the same parameters in the same order.
-
-        A dict in PyTorch's format (``state`` and ``param_groups`` only, e.g. one saved by PyTorch with
-        its tensors converted) loads too: its step counts and buffers are placed by name."""
-        name = type(self).__name__
-        if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
-            raise ArgumentError(
-                f"{name}.load_state_dict: expected a dict from state_dict() with 'state' and 'param_groups'"
-            )
-        if self._torch_style:
-            self._load_torch_state_dict(state_dict)
-            return
+    def _check_saved_groups(self, state_dict: dict[str, Any], name: str) -> list[dict[str, Any]]:
+        """The saved param groups, checked against this optimizer's before anything is loaded: as many
+        groups, as many parameters in each, this optimizer's options in each, and saved by this class."""
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ArgumentError(
@@ -639,6 +628,23 @@ class Optimizer:
                 f"{name}.load_state_dict: the state was saved by {saved_by}, not {name}; build a {saved_by} to "
                 "resume it, or start this optimizer from fresh state"
             )
+        return saved_groups
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a state saved by :meth:`state_dict` (possibly after a JSON round trip) into an
+        optimizer built over the same parameters in the same order.
+
+        A dict in PyTorch's format (``state`` and ``param_groups`` only, e.g. one saved by PyTorch with
+        its tensors converted) loads too: its step counts and buffers are placed by name."""
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
+            raise ArgumentError(
+                f"{name}.load_state_dict: expected a dict from state_dict() with 'state' and 'param_groups'"
+            )
+        if self._torch_style:
+            self._load_torch_state_dict(state_dict)
+            return
+        saved_groups = self._check_saved_groups(state_dict, name)
         for saved, group in zip(saved_groups, self.param_groups):
             for k, v in saved.items():
                 if k != "params":

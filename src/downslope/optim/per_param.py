@@ -24,7 +24,7 @@ from ..errors import ArgumentError, ShapeError, StateError
 from ..tensor import Tensor, wrap_array
 from . import transforms as T
 from .buckets import FlatBucket
-from .optimizer import _FLAG_DEFAULTS, Optimizer, OptimizerOptions, _count, _host_value, _jsonable, _restore_like
+from .optimizer import Optimizer, OptimizerOptions, _count, _host_value, _jsonable, _restore_like
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -182,30 +182,7 @@ class PerParameterOptimizer(Optimizer):
             raise ArgumentError(
                 f"{name}.load_state_dict: expected a dict from state_dict() with 'state' and 'param_groups'"
             )
-        saved_by = state_dict.get("optimizer")
-        if saved_by is not None and saved_by != name:
-            raise ArgumentError(
-                f"{name}.load_state_dict: the state was saved by {saved_by}, not {name}; build a {saved_by} to "
-                "resume it, or start this optimizer from fresh state"
-            )
-        saved_groups = state_dict["param_groups"]
-        if len(saved_groups) != len(self.param_groups):
-            raise ArgumentError(
-                f"{name}.load_state_dict: the saved state has {len(saved_groups)} param group(s), this optimizer has "
-                f"{len(self.param_groups)}"
-            )
-        for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            if len(saved["params"]) != len(group["params"]):
-                raise ArgumentError(
-                    f"{name}.load_state_dict: param group {gi} has {len(group['params'])} parameters but the saved "
-                    f"group has {len(saved['params'])}"
-                )
-            missing = [k for k in self.defaults if k not in saved and k not in _FLAG_DEFAULTS]
-            if missing:
-                raise ArgumentError(
-                    f"{name}.load_state_dict: saved param group {gi} lacks {name}'s option(s) {missing}; "
-                    f"was it saved by a different optimizer? (saved options: {sorted(k for k in saved if k != 'params')})"
-                )
+        saved_groups = self._check_saved_groups(state_dict, name)
         positions = [(gi, j, p) for gi, g in enumerate(self.param_groups) for j, p in enumerate(g["params"])]
         fresh: list[list[dict[str, Any]]] = [[{} for _ in g["params"]] for g in self.param_groups]
         for key, entry in state_dict["state"].items():
