@@ -25,7 +25,7 @@ from . import functional as F
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .convolution import Conv1d, Conv2d
 from .layers import Linear
-from .module import Module, Parameter, RemovableHandle
+from .module import Module, Parameter
 from .module.parameter import UninitializedBuffer, UninitializedParameter, is_lazy
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .volumetric import Conv3d, ConvTranspose3d
@@ -604,6 +604,3 @@ class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
 
     cls_to_become = InstanceNorm3d
     _tracked = _TrackedInstanceNorm3d
-
-
-_ = RemovableHandle  # the type of the hook handles a lazy module holds until its first forward
