@@ -203,3 +203,38 @@ def test_var_and_std_in_float64_keep_float32_gradients_equal_to_torchs() -> None
         (getattr(theirs, name)(0) * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
         assert ours.grad.dtype == np.float32
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize(("dim", "keepdim"), [(None, False), ((0, 1), True), ((1, 0), False)])
+def test_norm_nuc_matches_torch_values_and_gradients(dim, keepdim):
+    a = np.random.default_rng(3).standard_normal((3, 4))
+    ours, theirs = ds.tensor(a, dtype=ds.float64, requires_grad=True), torch.tensor(a, requires_grad=True)
+    o = ds.norm(ours, p="nuc", dim=dim, keepdim=keepdim)
+    t = torch.norm(theirs, p="nuc", dim=dim, keepdim=keepdim)
+    o.sum().backward()
+    t.sum().backward()
+    assert tuple(o.shape) == tuple(t.shape)
+    np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.norm("nuc").item(), theirs.norm("nuc").item(), rtol=1e-12)
+
+
+def test_norm_nuc_over_two_dims_of_a_batch_and_refusals():
+    a = np.random.default_rng(4).standard_normal((2, 3, 4))
+    o = ds.norm(ds.tensor(a, dtype=ds.float64), p="nuc", dim=(0, 2))
+    np.testing.assert_allclose(o.numpy(), torch.norm(torch.tensor(a), p="nuc", dim=(0, 2)).numpy(), rtol=1e-12)
+    with pytest.raises(ds.errors.ArgumentError, match="2-d tensor or dim of two dims"):
+        ds.norm(ds.tensor(a), p="nuc")
+
+
+@pytest.mark.host_only  # the float64 redo reads the result on the host
+def test_std_of_values_whose_squares_overflow_float32_is_finite_as_torch():
+    a = np.array([[3e25, -3e25, 1e25], [1.0, 2.0, np.inf]], dtype=np.float32)
+    ours, theirs = ds.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    o, t = ours.std(1), theirs.std(1)
+    o.sum().backward()
+    t.sum().backward()
+    assert o.dtype == ds.float32
+    np.testing.assert_allclose(o.detach().numpy(), t.detach().numpy(), rtol=1e-6)  # [3.06e25, nan]
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5)
+    assert np.isinf(ds.tensor(a[0]).var().item()) and np.isinf(theirs[0].var().item())

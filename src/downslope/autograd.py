@@ -26,7 +26,7 @@ import numpy as np
 
 from .backend import namespace_of
 from .devices import is_array, like, to_host
-from .errors import ArgumentError, InvalidValueError, StateError
+from .errors import ArgumentError, InvalidValueError, ShapeError, StateError
 from .graph import (
     ArrayRules,
     NodeState,
@@ -797,8 +797,10 @@ def grad(
     ``grad_outputs`` weights each output (needed for a non-scalar one); ``create_graph=True`` records
     the gradient computation so it can be differentiated again; an input the outputs do not depend on
     is an error unless ``allow_unused=True`` (it gets ``None``) or ``materialize_grads=True`` (zeros).
-    ``only_inputs`` is accepted and ignored (deprecated in PyTorch, always true); ``is_grads_batched``
-    (vmap over ``grad_outputs``) is not supported. The function transform (``torch.func.grad``) is
+    ``only_inputs`` is accepted and ignored (deprecated in PyTorch, always true). With
+    ``is_grads_batched=True`` every grad_output has a leading batch dim and each result gets one too:
+    the gradient for each slice (``grad(y, x, eye(n), is_grads_batched=True)`` gives the rows of a
+    Jacobian); the slices are taken one after another. The function transform (``torch.func.grad``) is
     :func:`downslope.func.grad`.
 
     Example:
@@ -811,7 +813,7 @@ def grad(
 
     del only_inputs  # deprecated in torch and always true
     if is_grads_batched:
-        raise ArgumentError("autograd.grad: is_grads_batched=True (vmap over grad_outputs) is not supported")
+        return _batched_grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads)
     if allow_unused is None:
         allow_unused = materialize_grads
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
@@ -851,6 +853,62 @@ def grad(
         else:
             result.append(g if isinstance(g, Tensor) else wrap_array(g.astype(t.array.dtype)))  # a copy
     return tuple(result)
+
+
+def _batched_grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any,
+    retain_graph: bool | None,
+    create_graph: bool,
+    allow_unused: bool | None,
+    materialize_grads: bool,
+) -> tuple[Tensor | None, ...]:
+    """:func:`grad` with ``is_grads_batched=True``: one backward pass per slice of the batched
+    grad_outputs, the results stacked along a new leading dim (torch vmaps the pass; the values agree)."""
+    from . import ops
+    from .tensor import Tensor, wrap_array
+
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        raise ArgumentError("autograd.grad: is_grads_batched=True needs grad_outputs with a leading batch dim")
+    gos = [grad_outputs] if isinstance(grad_outputs, Tensor) or is_array(grad_outputs) else list(grad_outputs)
+    if len(gos) != len(outs):
+        raise ArgumentError(f"autograd.grad: got {len(outs)} outputs but {len(gos)} grad_outputs")
+    gos = [go if isinstance(go, Tensor) else ops._lift(go) for go in gos]
+    for go, o in zip(gos, outs):
+        if go.ndim != o.ndim + 1 or tuple(go.shape[1:]) != tuple(o.shape):
+            raise ShapeError(
+                f"autograd.grad: with is_grads_batched=True each grad_output must be (batch, *output shape); "
+                f"got {tuple(go.shape)} for an output of shape {tuple(o.shape)}"
+            )
+    sizes = {int(go.shape[0]) for go in gos}
+    if len(sizes) != 1:
+        raise ShapeError(f"autograd.grad: the grad_outputs' batch sizes differ: {sorted(sizes)}")
+    (batch,) = sizes
+    keep = create_graph if retain_graph is None else retain_graph
+    per_slice = [
+        grad(
+            outs,
+            ins,
+            [go[b] for go in gos],
+            keep or b < batch - 1,
+            create_graph,
+            True,
+            allow_unused,
+            False,
+            materialize_grads,
+        )
+        for b in range(batch)
+    ]
+    if not per_slice:  # an empty batch: empty gradients, shaped (0, *input shape)
+        return tuple(wrap_array(namespace_of(t.array).zeros((0, *t.shape), t.array.dtype)) for t in ins)
+    stacked: list[Tensor | None] = []
+    for i in range(len(ins)):
+        column = [r[i] for r in per_slice]
+        stacked.append(None if column[0] is None else ops.stack(column))
+    return tuple(stacked)
 
 
 def autograd_grad(*args: Any, **kwargs: Any) -> tuple[Tensor | None, ...]:

@@ -118,7 +118,16 @@ def _std(name: str, x: Any, dim: Any, unbiased: bool | None, keepdim: bool, **kw
         return ops.astype(_std(name, ops.astype(x, np.float32), dim, unbiased, keepdim, **kwargs), _HALF)
     if isinstance(x, Tensor) and x.ndim and _accumulator(x.array, _std_axes(x, dim, kwargs)) is not None:
         return ops.astype(_std(name, ops.astype(x, np.float64), dim, unbiased, keepdim, **kwargs), x.dtype)  # as var
-    return _root(_variance(name, x, dim, unbiased, keepdim, **kwargs))
+    out = _root(_variance(name, x, dim, unbiased, keepdim, **kwargs))
+    if type(out.array) is np.ndarray and out.dtype == np.float32 and np.isinf(out.array).any():
+        # The float32 square sum overflowed (values past ~1e19) where the deviation itself fits: torch
+        # accumulates in float64, so std of [3e25, -3e25] is finite (its var is inf). The rare case
+        # is redone in float64 (inf in the input stays inf), quietly: a warning was given above.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wide = _std(name, ops.astype(x, np.float64), dim, unbiased, keepdim, **kwargs)
+        return ops.astype(wide, x.dtype)
+    return out
 
 
 def _root(v: Tensor) -> Tensor:
@@ -196,7 +205,7 @@ def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> 
 
 def norm(x: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
     """The vector p-norm over ``dim`` (all elements by default): p = 2 ('fro'), 1, inf, -inf, 0 or any
-    float. At a zero vector the gradient is 0, as in torch (not the NaN of a root at 0); see
+    float; ``p='nuc'`` is the nuclear norm of a matrix (over two dims). At a zero vector the gradient is 0, as in torch (not the NaN of a root at 0); see
     :func:`downslope.ops.vector_norm`.
 
     Example:
@@ -204,6 +213,14 @@ def norm(x: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: 
         >>> ds.tensor([3.0, 4.0]).norm()
         tensor(5.)
     """
+    if isinstance(p, str) and p == "nuc":  # the sum of singular values over two dims, as torch.norm
+        from .linalg import matrix_norm  # linalg builds on this module
+
+        x = ops._lift_float(x) if dtype is None else ops.astype(ops._lift_float(x), dtype)
+        dims = tuple(range(x.ndim)) if dim is None else (dim if isinstance(dim, (tuple, list)) else (dim,))
+        if len(dims) != 2:
+            raise ArgumentError(f"norm: p='nuc' needs a 2-d tensor or dim of two dims, got dim {dims}")
+        return matrix_norm(x, "nuc", tuple(dims), keepdim)
     return ops.vector_norm(x, p, dim, keepdim, dtype=dtype)  # one op with torch's gradient at zeros
 
 

@@ -1654,6 +1654,8 @@ class Tensor:
         return _ops.prod(self, dim, keepdim, dtype=dtype)
 
     def norm(self, p: Any = "fro", dim: Any = None, keepdim: builtins.bool = False, dtype: Any = None) -> Tensor:
+        if isinstance(p, str) and p == "nuc":  # a matrix norm: torch.norm's route for it
+            return _functional.norm(self, p, dim, keepdim, dtype)
         return _ops.vector_norm(self, p, dim, keepdim, dtype=dtype)
 
     # linear algebra as methods, as on torch.Tensor (downslope.linalg imports this module: imported late)

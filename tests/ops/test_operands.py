@@ -251,3 +251,16 @@ def test_the_number_helpers_wrap_and_check_like_c_casts():
     for bad in (-256, 256, float("nan"), float("inf"), -0.5):
         with pytest.raises(ds.errors.ArgumentError, match="fill_: value .* cannot be converted to uint8"):
             _checked_scalar(bad, np.dtype(np.uint8), "fill_")
+
+
+@pytest.mark.parametrize("scalar", [np.int64(2), np.int16(2), np.uint8(2), np.int32(-7)])
+@pytest.mark.parametrize("dtype", ["int8", "int32", "uint8"])
+def test_numpy_integer_scalar_meets_a_0d_integer_tensor_as_a_number(scalar, dtype):
+    # torch takes NumPy scalars as Python numbers: the 0-d tensor's dtype is kept (NumPy would widen)
+    ours = ds.tensor(3, dtype=getattr(ds, dtype))
+    theirs = torch.tensor(3, dtype=getattr(torch, dtype))
+    for op in (operator.add, operator.mul, operator.sub):
+        o, t = op(ours, scalar), op(theirs, scalar)
+        assert str(o.dtype) == str(t.dtype).replace("torch.", "")
+        assert o.item() == t.item()
+    assert str(ds.add(ours, scalar).dtype) == str(torch.add(theirs, scalar).dtype).replace("torch.", "")

@@ -45,8 +45,9 @@ def _lift(x: Any, like: Tensor | None = None) -> Tensor:
                     arr = arr.astype(like.array.dtype)
             else:
                 arr = arr.astype(like.array.dtype)
-    elif like is not None and type(x) is int and like.array.dtype.kind in "iu":
-        # a Python int takes an integer tensor's dtype, as in PyTorch (int8 * 100 stays int8, wrapping)
+    elif like is not None and (type(x) is int or isinstance(x, np.integer)) and like.array.dtype.kind in "iu":
+        # A Python int (or a NumPy integer scalar, which torch takes as a number) takes an integer
+        # tensor's dtype, as in PyTorch (int8 * 100 stays int8, wrapping; a 0-d int32 too).
         arr = arr.astype(like.array.dtype)
     elif arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
         arr = arr.astype(backend.get_default_dtype())

@@ -213,7 +213,7 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
     if ord is None or (isinstance(ord, str) and ord == "fro"):
         ord = 2
     if isinstance(ord, str) and ord == "nuc":
-        raise ArgumentError("norm: the nuclear norm is not supported; use p=2, 1, inf or a float")
+        raise ArgumentError("vector_norm: ord 'nuc' is a matrix norm; use linalg.matrix_norm(x, 'nuc') or x.norm(p='nuc')")
     if isinstance(ord, (bool, np.bool_)) or not isinstance(ord, (int, float, np.integer, np.floating)):
         raise ArgumentTypeError(f"norm: expected ord (p) to be a number, inf, -inf or 'fro', got {ord!r}")
     p = float(ord)  # host: a Python number picks the formula
