@@ -32,7 +32,7 @@ from ..errors import ConfigError, StateError
 from ..optim.protocols import OptimizerLike, SchedulerLike
 from ..train.callbacks import Callback, CallbackList, CSVLogger, DivergenceGuard, Logs, ModelCheckpoint
 from ..train.history import History
-from ..train.inputs import split_validation
+from ..train.inputs import model_float_dtype, split_validation
 from ..train.protocols import LossFn, ModelLike
 from .agreement import array_digest, check_same_config, make_parameters_identical, plain
 from .collectives import (
@@ -269,7 +269,7 @@ def _shardable(metrics: Sequence[Any] | None) -> bool:
     return all(m.sample_mean for m in resolve_metrics(metrics))
 
 
-def _as_dataset(data: Any, where: str) -> Dataset:
+def _as_dataset(data: Any, where: str, float_dtype: Any = None) -> Dataset:
     if isinstance(data, DataLoader):
         raise ConfigError(
             f"distributed.fit: {where} must be arrays (x, y) or a Dataset, not a DataLoader: each rank's share "
@@ -278,17 +278,17 @@ def _as_dataset(data: Any, where: str) -> Dataset:
     if isinstance(data, Dataset):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
-        return ArrayDataset(*data)
+        return ArrayDataset(*data, float_dtype=float_dtype)  # the model's dtype, as the one-process fit
     raise ConfigError(f"distributed.fit: {where} must be (inputs, targets) or a Dataset, got {type(data).__name__}")
 
 
 def _validation_loader(
-    validation: Any, metrics: Any, batch_size: int, world: World
+    validation: Any, metrics: Any, batch_size: int, world: World, float_dtype: Any = None
 ) -> tuple[DataLoader | None, int | None]:
     """This rank's validation loader and its number of samples (None: every rank scores all of them)."""
     if validation is None:
         return None, None
-    val_set = _as_dataset(validation, "validation")
+    val_set = _as_dataset(validation, "validation", float_dtype)
     val_batch = min(1024, batch_size * 8)
     if _shardable(metrics) and len(val_set) >= world.world_size and world.world_size > 1:
         # rank r scores samples r, r+W, ...: no padding, so no sample is counted twice
@@ -408,7 +408,7 @@ def fit(
     from ..train import fit as single_process_fit
 
     world = get_world()
-    dataset = _as_dataset(train, "train")
+    dataset = _as_dataset(train, "train", model_float_dtype(model))
     if world.world_size > 1:  # before anything else: a rank trained differently would hang or drift
         check_same_config(
             _fit_settings(
@@ -424,7 +424,7 @@ def fit(
     if validation_split is not None:
         dataset, validation = split_validation(dataset, validation_split, seed, "distributed.fit")
     loader = _rank_loader(dataset, batch_size, shuffle, seed, drop_last, pad, world)
-    val_loader, val_count = _validation_loader(validation, metrics, loader.batch_size, world)
+    val_loader, val_count = _validation_loader(validation, metrics, loader.batch_size, world, model_float_dtype(model))
 
     dopt = optimizer if isinstance(optimizer, DistributedOptimizer) else None
     if dopt is None:
