@@ -84,3 +84,29 @@ def test_floor_divide_in_place_refuses_a_float_result_with_torchs_words() -> Non
     assert x.tolist() == [5, 3]  # untouched
     assert x.floor_divide_(2).tolist() == [2, 1]
     assert ds.square(ds.tensor([True, False])).dtype == np.int64  # as torch.square: pow(x, 2) promotes
+
+
+def test_linear_weight_changed_under_no_grad_is_no_error_when_only_the_weight_wants_a_gradient():
+    # torch's addmm keeps x for the weight's gradient and the weight for x's: with an input that
+    # wants no gradient, changing the weight after the forward is harmless, and both agree
+    for lib in (ds, torch):
+        lin = lib.nn.Linear(2, 3)
+        with lib.no_grad():
+            lin.weight.copy_(lib.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+            lin.bias.zero_()
+        y = lin(lib.ones(4, 2)).pow(2).sum()
+        with lib.no_grad():
+            lin.weight.mul_(0.5)
+        y.backward()
+        np.testing.assert_allclose(lin.bias.grad.numpy(), [24.0, 56.0, 88.0])
+        np.testing.assert_allclose(lin.weight.grad.numpy(), [[24.0, 24.0], [56.0, 56.0], [88.0, 88.0]])
+
+
+def test_linear_weight_changed_under_no_grad_is_an_error_when_the_input_wants_a_gradient():
+    lin = ds.nn.Linear(2, 3)
+    x = ds.ones(4, 2, requires_grad=True)
+    y = lin(x).pow(2).sum()
+    with ds.no_grad():
+        lin.weight.mul_(0.5)
+    with pytest.raises(ds.errors.StateError, match="modified by an inplace operation|in place"):
+        y.backward()

@@ -137,6 +137,11 @@ def _linear_vjp(g, y, args, saved, needs, xp):
     return gx, gw, (g.sum(axis=0) if needs[2] else None)
 
 
+# x is read for the weight's gradient, the weight for x's, the bias never: a weight changed in place
+# after the forward (under no_grad) is no error when x wants no gradient, as in torch.
+_linear_vjp.reads_inputs = lambda i, needs: needs is None or (i == 0 and bool(needs[1])) or (i == 1 and bool(needs[0]))  # type: ignore[attr-defined]  # host: flags
+
+
 # ---------------------------------------------------------------------- dropout
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout),
@@ -273,6 +278,15 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         return _gelu(x, approximate)
     d = x.array if dtype == np.float32 else x.array.astype(np.float32)
     d = d.reshape(d.shape or (1,))  # 0-d as 1-d: the in-place steps need arrays, not NumPy scalars
+    from . import _jit
+
+    if d.size and _jit.kernels(d) is not None:  # host arrays: one compiled pass, Phi saved only when recorded
+        from ..graph import is_grad_enabled
+        from ._jit_activation_kernels import gelu_erf
+
+        flat = np.ascontiguousarray(d).reshape(-1)  # host: the compiled path takes host arrays only
+        out, cdf = gelu_erf(flat, save=is_grad_enabled() and x.requires_grad)
+        return record_op(out.astype(dtype, copy=False).reshape(x.shape), (x,), _gelu_vjp, cdf)
     with np.errstate(invalid="ignore"):  # -inf * Phi(-inf) = -inf * 0: NaN, as torch's, silently
         cdf = _erfc(d * np.float32(-_SQRT1_2))
         cdf *= np.float32(0.5)  # Phi(x) = erfc(-x / sqrt 2) / 2, accurate in both tails
@@ -297,9 +311,8 @@ def _gelu_tanh(x: Tensor) -> Tensor:
         inner *= w
         inner *= _GELU_BETA
         th = xp.tanh(inner, out=inner)
-        out = th + 1
-        out *= w
-        out *= 0.5
+        out = w * 0.5  # torch's order, (0.5 x)(1 + th): x (1 + th) overflows for x near the float's max
+        out *= th + 1
     return record_op(out.astype(d.dtype, copy=False).reshape(d.shape), (x,), _gelu_tanh_vjp, th)
 
 
@@ -367,6 +380,14 @@ def _gelu_vjp(g, y, args, saved, needs, xp):
         cdf = 0.5 * (1.0 + ops.erf(x * _SQRT1_2))
         return (g * (cdf + x * (ops.exp(x * x * -0.5) * _INV_SQRT_2PI)),)
     x = x.astype(saved.dtype, copy=False).reshape(saved.shape)  # float16 in float32, 0-d as 1-d: as the forward
+    from . import _jit
+
+    if g.dtype == saved.dtype and _jit.kernels(g, x, saved) is not None:  # the forward's compiled path, one pass
+        from ._jit_activation_kernels import gelu_erf_backward
+
+        flat_g = np.ascontiguousarray(g).reshape(-1)  # host: the compiled path takes host arrays only
+        flat_x = np.ascontiguousarray(x).reshape(-1)  # host: as flat_g
+        return (gelu_erf_backward(flat_g, flat_x, saved.reshape(-1)).reshape(g.shape),)
     with np.errstate(over="ignore", invalid="ignore"):  # x^2 = inf -> pdf 0; at x = inf, 0 * inf: NaN as torch
         pdf = x * x
         pdf *= np.float32(-0.5)
