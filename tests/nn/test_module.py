@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any
 
 import numpy as np
@@ -55,40 +56,56 @@ def test_attribute_assignment_registers_parameters_buffers_and_children() -> Non
     assert len(list(m.parameters(recurse=False))) == 0
 
 
-def test_plain_list_of_modules_is_registered() -> None:
+def test_plain_list_of_modules_stays_plain_as_in_torch_with_a_warning() -> None:
+    # As in PyTorch, a plain list is not registered (code keeps teachers or EMA copies out of
+    # training that way, and PyTorch checkpoints must load strictly); a warning names the wrapper.
     class Stack(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.layers = [nn.Linear(2, 2), nn.Linear(2, 2)]
 
-    m = Stack()
-    assert isinstance(m.layers, nn.ModuleList)
-    assert [n for n, _ in m.named_parameters()] == [
-        "layers.0.weight",
-        "layers.0.bias",
-        "layers.1.weight",
-        "layers.1.bias",
-    ]
+    with pytest.warns(UserWarning, match=r"Stack.layers is a plain list of layers.*nn.ModuleList"):
+        m = Stack()
+    assert type(m.layers) is list
+    assert list(m.named_parameters()) == []
+    torch = pytest.importorskip("torch")
+
+    class TorchStack(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = [torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)]
+
+    assert list(TorchStack().named_parameters()) == []
 
 
-def test_plain_dict_of_modules_is_registered() -> None:
+def test_plain_dict_of_modules_stays_plain_and_other_dicts_are_quiet() -> None:
     class Heads(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.heads = {"cls": nn.Linear(2, 3), "reg": nn.Linear(2, 1)}
 
-    m = Heads()
-    assert isinstance(m.heads, nn.ModuleDict)
-    assert [n for n, _ in m.named_parameters()] == [
-        "heads.cls.weight",
-        "heads.cls.bias",
-        "heads.reg.weight",
-        "heads.reg.bias",
-    ]
-    assert m.num_parameters() == 3 * 2 + 3 + 1 * 2 + 1
-    # a dict that is not all modules (e.g. a config) stays a plain dict
-    m.config = {"width": 3, "act": nn.ReLU()}
+    with pytest.warns(UserWarning, match="nn.ModuleDict"):
+        m = Heads()
+    assert type(m.heads) is dict and m.num_parameters() == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.config = {"width": 3, "act": nn.ReLU()}  # a config that is not all layers: no warning
+        m.sizes = [1, 2]
     assert type(m.config) is dict and "config" not in dict(m.named_children())
+
+
+def test_assigning_the_modules_registry_replaces_it_as_in_torch() -> None:
+    # learn2learn's clone_module: a shallow copy of __dict__ with a copied _modules registry
+    net = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 1))
+    clone = net.__new__(type(net))
+    clone.__dict__ = net.__dict__.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clone._modules = clone._modules.copy()
+        clone._parameters = clone._parameters.copy()
+    clone._modules["0"] = nn.Linear(1, 2)
+    assert list(net._modules) == ["0", "1", "2"] and clone._modules["0"] is not net._modules["0"]
+    assert net(ds.ones(1, 1)).shape == (1, 1) and clone(ds.ones(1, 1)).shape == (1, 1)
 
 
 def test_shared_parameters_are_listed_once() -> None:

@@ -633,11 +633,8 @@ class Module:
                 )
             self.register_parameter(name, None)
             return
-        if isinstance(value, (list, tuple, dict)) and value and "_modules" in d:
-            container = self._module_container(value)
-            if container is not None:
-                self.__setattr__(name, container)
-                return
+        if isinstance(value, (list, tuple, dict)) and value and "_modules" in d and not name.startswith("_"):
+            self._warn_plain_container(name, value)
         modules = d.get("_modules")
         if isinstance(value, Module):
             self._check_initialized(name)
@@ -671,19 +668,27 @@ class Module:
             return
         object.__setattr__(self, name, value)
 
-    def _module_container(self, value: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> Module | None:
-        """A plain list (or tuple) of layers as a ModuleList and a dict of layers as a ModuleDict (keys
-        become the names), so their parameters are found; in PyTorch they would be silently missed by
-        parameters() and the optimizer. None for anything else."""
+    def _warn_plain_container(self, name: str, value: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> None:
+        """Warn when a plain list, tuple or dict of layers is assigned: as in PyTorch it stays a plain
+        attribute, so its parameters are not in parameters(), state_dict() or the optimizer. That is
+        sometimes the point (a teacher or an EMA copy kept out of training), more often a mistake."""
         from .containers import ModuleDict, ModuleList, Sequential
 
         if isinstance(value, (list, tuple)):
-            if all(isinstance(v, Module) for v in value) and not isinstance(self, (ModuleList, Sequential)):
-                return ModuleList(value)
-        elif all(isinstance(k, str) and isinstance(v, Module) for k, v in value.items()):
-            if not isinstance(self, ModuleDict):
-                return ModuleDict(value)
-        return None
+            if not all(isinstance(v, Module) for v in value) or isinstance(self, (ModuleList, Sequential)):
+                return
+            wrapper = "nn.ModuleList"
+        elif all(isinstance(v, Module) for v in value.values()) and not isinstance(self, ModuleDict):
+            wrapper = "nn.ModuleDict"
+        else:
+            return
+        warnings.warn(
+            f"{type(self).__name__}.{name} is a plain {type(value).__name__} of layers: as in PyTorch their "
+            f"parameters are not registered (not in parameters(), state_dict(), .to() or the optimizer); "
+            f"wrap it in {wrapper}(...) to train them",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def __delattr__(self, name: str) -> None:
         if "_parameters" in self.__dict__:
