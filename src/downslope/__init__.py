@@ -707,3 +707,10 @@ __all__ += [
     "addmv_", "binomial", "poisson", "is_anomaly_check_nan_enabled", "is_anomaly_enabled", "is_warn_always_enabled",
     "set_warn_always", "bartlett_window", "blackman_window", "hamming_window", "hann_window", "kaiser_window",
 ]  # fmt: skip
+
+# torch's thread settings and its _foreach_* list ops
+from . import foreach as _foreach  # noqa: E402
+from .parallel import get_num_interop_threads, get_num_threads, set_num_interop_threads, set_num_threads  # noqa: E402
+
+globals().update(_foreach.FUNCTIONS)
+__all__ += ["get_num_interop_threads", "get_num_threads", "set_num_interop_threads", "set_num_threads"]

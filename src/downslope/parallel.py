@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import gemm
+from .errors import ArgumentError
 
 if TYPE_CHECKING:  # concurrent.futures is imported when a pool is first needed
     from concurrent.futures import ThreadPoolExecutor
@@ -95,3 +96,82 @@ def over_parts(x: Any, n: int, work: int, run: Callable[[int, int], Any]) -> lis
         gemm.set_num_threads(threads)
         wait(futures)  # the other parts write into the same output: never return before they end
     return [first] + [f.result() for f in futures]
+
+
+_interop_threads: int | None = None
+_requested: int | None = None  # what set_num_threads was given
+
+
+def set_num_threads(count: int) -> None:
+    """The threads downslope's kernels use, as ``torch.set_num_threads``: oneDNN's GEMM (and with it
+    the layers that split their work, see the module docstring), NumPy's BLAS when threadpoolctl is
+    installed, and numba's kernels when numba is loaded. ``set_num_threads(1)`` is the usual
+    setting for several processes on one machine (data loaders, MPI ranks, RL workers).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.set_num_threads(1)
+    """
+    import sys
+
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ArgumentError(f"set_num_threads: expected a positive int, got {count!r}")
+    count = int(count)
+    gemm.set_num_threads(count)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # NumPy's BLAS then keeps its own setting (OPENBLAS_NUM_THREADS and friends)
+        pass
+    else:
+        threadpool_limits(count, user_api="blas")
+    numba = sys.modules.get("numba")  # only when already loaded: importing numba costs half a second
+    if numba is not None:
+        numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+    global _requested
+    _requested = count
+
+
+def get_num_threads() -> int:
+    """The threads downslope's kernels use (``torch.get_num_threads``): what
+    :func:`set_num_threads` set, else oneDNN's GEMM's count, else the CPUs this process may run on.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.get_num_threads() >= 1
+        True
+    """
+    import os
+
+    if _requested is not None:
+        return _requested
+    count = gemm.get_num_threads()
+    if count:
+        return count
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+def set_num_interop_threads(count: int) -> None:
+    """Accepted for ``torch.set_num_interop_threads``: downslope runs one op at a time, so the count
+    is only recorded (:func:`get_num_interop_threads` returns it).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.set_num_interop_threads(1); ds.get_num_interop_threads()
+        1
+    """
+    global _interop_threads
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ArgumentError(f"set_num_interop_threads: expected a positive int, got {count!r}")
+    _interop_threads = int(count)
+
+
+def get_num_interop_threads() -> int:
+    """The count :func:`set_num_interop_threads` recorded, else 1 (one op runs at a time).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.get_num_interop_threads() >= 1
+        True
+    """
+    return _interop_threads or 1

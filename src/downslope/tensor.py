@@ -598,6 +598,16 @@ class Tensor:
     def is_cuda(self) -> bool:
         return type(self.array) is not np.ndarray and self.device.type == "cuda"
 
+    @property
+    def is_sparse(self) -> builtins.bool:
+        """False: downslope's tensors are dense (optimizers written for torch check it)."""
+        return False
+
+    @property
+    def is_sparse_csr(self) -> builtins.bool:
+        """False: downslope's tensors are dense."""
+        return False
+
     def float(self) -> Tensor:
         return _ops.astype(self, backend.float32)
 
