@@ -226,3 +226,233 @@ def scale_shift(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> Any:
 
     _parallel.over_parts(x, x.shape[0] if by_sample else x.shape[1], x.size, part)
     return out
+
+
+# ---------------------------------------------------------------------- group norm
+@_jit_sums
+def _group_rows(x, flat, w, b, has_w, has_b, groups, eps, out, mean, shift, inv_std, row0):
+    r_, cg, m = x.shape
+    n = flat.shape[1]
+    zero = x.dtype.type(0)
+    inv_n = x.dtype.type(1.0 / n)
+    for i in range(r_):
+        # the statistics as in _norm_rows: the rounded mean, and the shift c of the deviations from it
+        s = zero
+        for j in range(n):
+            s += flat[i, j]
+        mu = s * inv_n
+        sd = zero
+        ss = zero
+        for j in range(n):
+            d = flat[i, j] - mu
+            sd += d
+            ss += d * d
+        c = sd * inv_n
+        inv = x.dtype.type(1.0 / np.sqrt(max(ss * inv_n - c * c, 0.0) + eps))
+        mean[i] = mu
+        shift[i] = c
+        inv_std[i] = inv
+        p = (row0 + i) % groups
+        for k in range(cg):
+            ch = p * cg + k
+            a = inv * w[ch] if has_w else inv
+            t = b[ch] if has_b else zero
+            if has_w or has_b:
+                for j in range(m):
+                    out[i, k, j] = ((x[i, k, j] - mu) - c) * a + t
+            else:
+                for j in range(m):
+                    out[i, k, j] = ((x[i, k, j] - mu) - c) * a
+
+
+def group_rows(
+    x: np.ndarray, groups: int, weight: np.ndarray | None, bias: np.ndarray | None, eps: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Group norm of the C-contiguous (N * groups, C / groups, M) ``x``: each row (a sample's group)
+    normalized (biased variance), then ``* weight[ch] + bias[ch]`` per channel ``ch`` (weight and
+    bias of shape (C,)). Returns (out, mean, shift, inv_std), the last three (R,): the backward pass
+    recomputes ``xhat = ((x - mean) - shift) * inv_std`` from the input instead of keeping it."""
+    r, cg, m = x.shape
+    dt = x.dtype
+    dummy = np.zeros(1, dtype=dt)  # host: numba path
+    w = dummy if weight is None else weight
+    b = dummy if bias is None else bias
+    flat = x.reshape(r, cg * m)
+    out = _fresh(x)
+    mean = np.empty(r, dtype=dt)  # host: numba path
+    shift = np.empty(r, dtype=dt)  # host: numba path
+    inv_std = np.empty(r, dtype=dt)  # host: numba path
+
+    def part(lo: int, hi: int) -> None:
+        _group_rows(
+            x[lo:hi], flat[lo:hi], w, b, weight is not None, bias is not None, groups, eps, out[lo:hi],
+            mean[lo:hi], shift[lo:hi], inv_std[lo:hi], lo,
+        )  # fmt: skip
+
+    _parallel.over_parts(x, r, 3 * x.size, part)
+    return out, mean, shift, inv_std
+
+
+@_jit_sums
+def _group_rows_backward(g, x, mean, shift, inv_std, w, has_w, groups, need_x, need_p, gx, gw, gb, row0):
+    r_, cg, m = g.shape
+    zero = g.dtype.type(0)
+    inv_n = g.dtype.type(1.0 / (cg * m))
+    for i in range(r_):
+        p = (row0 + i) % groups
+        mu = mean[i]
+        c = shift[i]
+        inv = inv_std[i]
+        s1 = zero  # sums of g * w and g * w * xhat over the row
+        s2 = zero
+        for k in range(cg):
+            ch = p * cg + k
+            sg = zero  # this channel's sums: the weight is one factor of them
+            sgx = zero
+            for j in range(m):
+                gg = g[i, k, j]
+                sg += gg
+                sgx += gg * (((x[i, k, j] - mu) - c) * inv)
+            if need_p:  # the parameter sums over the batch in float64
+                gw[ch] += sgx
+                gb[ch] += sg
+            if has_w:
+                s1 += w[ch] * sg
+                s2 += w[ch] * sgx
+            else:
+                s1 += sg
+                s2 += sgx
+        if need_x:
+            k2 = -inv * s2 * inv_n
+            k3 = -inv * s1 * inv_n
+            for k in range(cg):
+                a = inv * w[p * cg + k] if has_w else inv
+                for j in range(m):
+                    gx[i, k, j] = g[i, k, j] * a + (((x[i, k, j] - mu) - c) * inv) * k2 + k3
+
+
+def group_rows_backward(
+    g: np.ndarray,
+    x: np.ndarray,
+    groups: int,
+    mean: np.ndarray,
+    shift: np.ndarray,
+    inv_std: np.ndarray,
+    weight: np.ndarray | None,
+    need_x: bool,
+    need_p: bool,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(dx or None, dw, db) of :func:`group_rows`: per row ``dx = inv_std * (gh - mean(gh) - xhat *
+    mean(gh * xhat))`` with ``gh = g * weight[ch]``; dw (C,) the sums of ``g * xhat`` and db (C,)
+    those of ``g`` over the batch and positions, in float64; one pass over ``g`` and ``x`` for the
+    sums, one for dx (a row is small: the second reads it from the cache)."""
+    r, cg, m = g.shape
+    dt = g.dtype
+    dummy = np.zeros(1, dtype=dt)  # host: numba path
+    w = dummy if weight is None else weight
+    gx = _fresh(g) if need_x else np.zeros((1, 1, 1), dtype=dt)  # host: numba path
+    c = groups * cg
+
+    def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        gw = np.zeros(c if need_p else 1, dtype=np.float64)  # host: numba path; this part's sums
+        gb = np.zeros_like(gw)
+        _group_rows_backward(
+            g[lo:hi], x[lo:hi], mean[lo:hi], shift[lo:hi], inv_std[lo:hi], w, weight is not None, groups,
+            need_x, need_p, gx[lo:hi] if need_x else gx, gw, gb, lo,
+        )  # fmt: skip
+        return gw, gb
+
+    sums = _parallel.over_parts(g, r, 3 * g.size, part)
+    gw_all, gb_all = sums[0]
+    for gw_part, gb_part in sums[1:]:
+        gw_all += gw_part
+        gb_all += gb_part
+    return (gx if need_x else None), gw_all, gb_all
+
+
+# ---------------------------------------------------------------------- RMS norm rows
+@_jit_sums
+def _rms_rows(x, w, has_w, eps, out, inv_rms):
+    r_, n = x.shape
+    zero = x.dtype.type(0)
+    inv_n = x.dtype.type(1.0 / n)
+    for i in range(r_):
+        ss = zero
+        for j in range(n):
+            ss += x[i, j] * x[i, j]
+        inv = x.dtype.type(1.0 / np.sqrt(ss * inv_n + eps))
+        inv_rms[i] = inv
+        if has_w:
+            for j in range(n):
+                out[i, j] = (x[i, j] * inv) * w[j]
+        else:
+            for j in range(n):
+                out[i, j] = x[i, j] * inv
+
+
+def rms_rows(x: np.ndarray, weight: np.ndarray | None, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """RMS norm of each row of the C-contiguous (R, n) ``x``: ``x / sqrt(mean(x^2) + eps) * weight``
+    (weight (n,) or None). Returns (out, inv_rms (R,)); the backward pass reads ``x`` again."""
+    r, n = x.shape
+    dt = x.dtype
+    w = np.zeros(1, dtype=dt) if weight is None else weight  # host: numba path
+    out = _fresh(x)
+    inv_rms = np.empty(r, dtype=dt)  # host: numba path
+
+    def part(lo: int, hi: int) -> None:
+        _rms_rows(x[lo:hi], w, weight is not None, eps, out[lo:hi], inv_rms[lo:hi])
+
+    _parallel.over_parts(x, r, 2 * x.size, part)
+    return out, inv_rms
+
+
+@_jit_sums
+def _rms_rows_backward(g, x, inv_rms, w, has_w, need_x, need_w, gx, gw):
+    r_, n = g.shape
+    zero = g.dtype.type(0)
+    inv_n = g.dtype.type(1.0 / n)
+    for i in range(r_):
+        inv = inv_rms[i]
+        s = zero  # the sum of g * w * x over the row
+        if has_w:
+            for j in range(n):
+                s += (g[i, j] * w[j]) * x[i, j]
+        else:
+            for j in range(n):
+                s += g[i, j] * x[i, j]
+        if need_w:  # the weight's sums over rows in float64 (thousands of rows)
+            for j in range(n):
+                gw[j] += g[i, j] * (x[i, j] * inv)
+        if need_x:
+            k = -(inv * inv * inv) * s * inv_n
+            if has_w:
+                for j in range(n):
+                    gx[i, j] = (g[i, j] * w[j]) * inv + x[i, j] * k
+            else:
+                for j in range(n):
+                    gx[i, j] = g[i, j] * inv + x[i, j] * k
+
+
+def rms_rows_backward(
+    g: np.ndarray, x: np.ndarray, inv_rms: np.ndarray, weight: np.ndarray | None, need_x: bool, need_w: bool
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """(dx or None, dw) of :func:`rms_rows`: ``dx = inv_rms * (gh - xhat * mean(gh * xhat))`` with
+    ``gh = g * weight``, ``xhat = x * inv_rms`` per row; dw (n,) the sums of ``g * xhat`` over the
+    rows in float64 (zeros when not ``need_w``)."""
+    r, n = g.shape
+    dt = g.dtype
+    w = np.zeros(1, dtype=dt) if weight is None else weight  # host: numba path
+    gx = _fresh(g) if need_x else np.zeros((1, 1), dtype=dt)  # host: numba path
+
+    def part(lo: int, hi: int) -> np.ndarray:
+        gw = np.zeros(n if need_w else 1, dtype=np.float64)  # host: numba path; this part's sums
+        _rms_rows_backward(
+            g[lo:hi], x[lo:hi], inv_rms[lo:hi], w, weight is not None, need_x, need_w, gx[lo:hi] if need_x else gx, gw
+        )
+        return gw
+
+    sums = _parallel.over_parts(g, r, 3 * g.size, part)
+    gw_all = sums[0]
+    for gw_part in sums[1:]:
+        gw_all += gw_part
+    return (gx if need_x else None), gw_all

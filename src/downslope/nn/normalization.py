@@ -744,6 +744,9 @@ def group_norm(
         raise ArgumentError(f"group_norm: {c} channels cannot be split into {num_groups} groups")
     if x.array.dtype == _HALF:  # in float32, rounded once, as torch
         return ops.astype(group_norm(ops.astype(x, np.float32), num_groups, _widen(weight), _widen(bias), eps), _HALF)
+    fused = _group_norm_fused(x, num_groups, weight, bias, eps)
+    if fused is not None:
+        return fused
     # the group size spelled out: -1 cannot be inferred for an empty batch (N = 0)
     grouped = ops.reshape(x, (n, num_groups, (c // num_groups) * int(np.prod(x.shape[2:]))))
     y = ops.reshape(layer_norm(grouped, (grouped.shape[-1],), None, None, eps), x.shape)
@@ -753,6 +756,71 @@ def group_norm(
     if bias is not None:
         y = y + ops.reshape(bias, per_channel)
     return y
+
+
+def _group_norm_fused(x: Tensor, groups: int, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor | None:
+    """Group norm as one op on the compiled kernels (host float32/float64 input, parameters of its
+    dtype), or None where they do not apply (the caller composes it from layer norm). Nothing but
+    three numbers per row is kept: the backward pass recomputes the normalized input from ``x``."""
+    d = x.array
+    if type(d) is not np.ndarray or d.dtype not in _BLAS_FLOATS or not d.size:
+        return None
+    w = None if weight is None else weight.array
+    b = None if bias is None else bias.array
+    if not _same_dtype(d, w, b) or _jit.kernels(d, w, b) is None:
+        return None
+    from . import _jit_norm_kernels
+
+    n, c = d.shape[0], d.shape[1]
+    rows = np.ascontiguousarray(d.reshape(n * groups, c // groups, -1))  # host: the compiled path
+    out, mean, shift, inv_std = _jit_norm_kernels.group_rows(rows, groups, w, b, eps)
+    parents: tuple[Tensor, ...] = (x,)
+    parents += (weight,) if weight is not None else ()
+    parents += (bias,) if bias is not None else ()
+    saved = (groups, eps, weight is not None, bias is not None, mean, shift, inv_std)
+    return record_op(out.reshape(d.shape), parents, _group_norm_fused_vjp, saved)
+
+
+def _group_norm_fused_vjp(g, y, args, saved, needs, xp):
+    groups, eps, has_w, has_b, mean, shift, inv_std = saved
+    x = args[0]
+    n, c = x.shape[0], x.shape[1]
+    axes = (0,) + tuple(range(2, x.ndim))
+    if xp.differentiable:  # double backward: the same rule from recorded ops (the statistics recomputed)
+        size = x.numel() // (n * groups)
+        xr = xp.reshape(x, (n, groups, size))
+        centred = xr - xr.mean(axis=2, keepdims=True)
+        inv = ((centred * centred).mean(axis=2, keepdims=True) + eps) ** -0.5
+        xhat = centred * inv
+        gh = g * xp.reshape(args[1], (c,) + (1,) * (x.ndim - 2)) if has_w else g
+        ghr = xp.reshape(gh, (n, groups, size))
+        gxr = (ghr - ghr.mean(axis=2, keepdims=True) - xhat * (ghr * xhat).mean(axis=2, keepdims=True)) * inv
+        gx = xp.reshape(gxr, x.shape)
+        gw = (g * xp.reshape(xhat, x.shape)).sum(axis=axes) if has_w and needs[1] else None
+        gb = g.sum(axis=axes) if has_b and needs[-1] else None
+    else:
+        from . import _jit_norm_kernels
+
+        shape3 = (n * groups, c // groups, -1)
+        g3 = np.ascontiguousarray(g.reshape(shape3), dtype=x.dtype)  # host: the forward took the compiled path
+        x3 = np.ascontiguousarray(x.reshape(shape3))  # host: as g3
+        need_p = (has_w and needs[1]) or (has_b and needs[-1])
+        w = args[1] if has_w else None
+        gx3, gw64, gb64 = _jit_norm_kernels.group_rows_backward(
+            g3, x3, groups, mean, shift, inv_std, w, needs[0], need_p
+        )
+        gx = None if gx3 is None else gx3.reshape(x.shape)
+        gw, gb = gw64.astype(x.dtype), gb64.astype(x.dtype)
+    out = [gx if needs[0] else None]
+    if has_w:
+        out.append(gw if needs[1] else None)
+    if has_b:
+        out.append(gb if needs[-1] else None)
+    return tuple(out)
+
+
+# The rule reads the input and the saved statistics, never the output: in-place changes of it are safe.
+_group_norm_fused_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 class GroupNorm(Module):
@@ -898,8 +966,9 @@ def rms_norm(
     """x / sqrt(mean(x^2) + eps) over the last ``len(normalized_shape)`` dims, times ``weight``.
     ``eps=None`` uses the machine epsilon of the dtype the statistics are computed in, as PyTorch
     does: float16 input is normalized and scaled in float32 (so float32's epsilon) and rounded once
-    to float16; the result has the input's dtype unless the weight's is wider (torch's rule: float16
-    input with a float32 weight gives float16, float32 input with a float16 weight float32).
+    to float16; the result has the input's dtype whatever the weight's (torch's rule: float16 input
+    with a float32 weight gives float16, float32 input with a float64 weight float32). Host float32
+    and float64 input with a weight of its dtype runs as one fused op (the compiled kernels).
 
     Example:
         >>> import downslope as ds
@@ -918,10 +987,60 @@ def rms_norm(
     xw = ops.astype(x, np.float32) if half else x
     e = float(np.finfo(xw.array.dtype).eps) if eps is None else float(eps)  # host: dtype metadata, Python numbers
     axes = tuple(range(x.ndim - k, x.ndim))
+    fused = None if half else _rms_norm_fused(x, shape, weight, e)
+    if fused is not None:
+        return fused
     y = xw / ops.sqrt(ops.mean(xw * xw, axes, keepdim=True) + e)
     if weight is not None:
         y = y * (_widen(weight) if half else weight)
-    return ops.astype(y, _HALF) if half else y
+    return ops.astype(y, x.array.dtype) if y.array.dtype != x.array.dtype else y
+
+
+def _rms_norm_fused(x: Tensor, shape: tuple[int, ...], weight: Tensor | None, eps: float) -> Tensor | None:
+    """RMS norm as one op on the compiled kernels (host float32/float64 input, a weight of its
+    dtype and shape), or None where they do not apply (the caller composes it). Only one number
+    per row is kept: the backward pass reads the input again."""
+    d = x.array
+    if type(d) is not np.ndarray or d.dtype not in _BLAS_FLOATS or not d.size:
+        return None
+    w = None if weight is None else weight.array
+    if (w is not None and w.shape != shape) or not _same_dtype(d, w) or _jit.kernels(d, w) is None:
+        return None
+    from . import _jit_norm_kernels
+
+    count = math.prod(shape)
+    rows = np.ascontiguousarray(d.reshape(-1, count))  # host: the compiled path
+    out, inv_rms = _jit_norm_kernels.rms_rows(rows, None if w is None else w.reshape(-1), eps)
+    parents: tuple[Tensor, ...] = (x,) if weight is None else (x, weight)
+    return record_op(out.reshape(d.shape), parents, _rms_norm_fused_vjp, (shape, eps, inv_rms))
+
+
+def _rms_norm_fused_vjp(g, y, args, saved, needs, xp):
+    shape, eps, inv_rms = saved
+    x = args[0]
+    has_w = len(args) > 1
+    if xp.differentiable:  # double backward: the same rule from recorded ops (1/rms recomputed)
+        axes = tuple(range(x.ndim - len(shape), x.ndim))
+        inv = ((x * x).mean(axis=axes, keepdims=True) + eps) ** -0.5
+        xhat = x * inv
+        gh = g * args[1] if has_w else g
+        gx = (gh - xhat * (gh * xhat).mean(axis=axes, keepdims=True)) * inv if needs[0] else None
+        lead = tuple(range(x.ndim - len(shape)))
+        gw = xp.reshape((g * xhat).sum(axis=lead), shape) if has_w and needs[1] else None
+        return (gx, gw) if has_w else (gx,)
+    from . import _jit_norm_kernels
+
+    count = math.prod(shape)
+    g2 = np.ascontiguousarray(g.reshape(-1, count), dtype=x.dtype)  # host: the forward took the compiled path
+    x2 = np.ascontiguousarray(x.reshape(-1, count))  # host: as g2
+    w = args[1].reshape(-1) if has_w else None
+    gx2, gw64 = _jit_norm_kernels.rms_rows_backward(g2, x2, inv_rms, w, needs[0], has_w and needs[1])
+    gx = None if gx2 is None else gx2.reshape(x.shape)
+    return (gx, gw64.astype(x.dtype).reshape(shape) if needs[1] else None) if has_w else (gx,)
+
+
+# The rule reads the input and the saved 1/rms, never the output: in-place changes of it are safe.
+_rms_norm_fused_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
 class RMSNorm(Module):
