@@ -42,6 +42,7 @@ LAYERS = [
         "func",
         "forward_ad",
         "inplace",
+        "foreach",
         "special",
         "torch_alias_names",
         "amp",
