@@ -429,3 +429,26 @@ def test_jvp_through_a_custom_function_uses_its_jvp_as_torch_func_does() -> None
 
     with pytest.raises(NotImplementedError, match="must implement the jvp function"):
         ds.func.jvp(lambda a: WithoutJvp.apply(a), (x,), (ds.ones(3, dtype=ds.float64),))
+
+
+def test_jacobians_of_zero_dim_tensors_are_zero_dim_like_torch_func():
+    def cases(lib, tf, x, v):
+        return [
+            tf.jacrev(lib.sin)(x),
+            tf.jacfwd(lib.sin)(x),
+            tf.hessian(lambda s: lib.sin(s) * s)(x),
+            tf.jacrev(tf.jacrev(lambda s: lib.sin(s) * s))(x),
+            tf.jacrev(lambda s: s * v)(x),
+            tf.hessian(lambda w, s: lib.sin(w[0] * s) * lib.exp(w[1] * s), argnums=1)(v, x),
+            *tf.jacrev(lambda a, b: a * b**2, argnums=(0, 1))(x, x),
+            tf.vmap(tf.jacrev(lib.sin))(v),
+            tf.vmap(tf.hessian(lambda s: lib.sin(s) * s))(v),
+        ]
+
+    ours = cases(ds, ds.func, ds.tensor(0.3, dtype=ds.float64), ds.tensor([0.5, -1.0], dtype=ds.float64))
+    theirs = cases(
+        torch, torch.func, torch.tensor(0.3, dtype=torch.float64), torch.tensor([0.5, -1.0], dtype=torch.float64)
+    )
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        assert tuple(a.shape) == tuple(b.shape), i
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-14, err_msg=str(i))

@@ -128,3 +128,20 @@ def test_torch_spellings_and_clear_errors():
         hessian(lambda a: a * 2, ds.ones(3))
     with pytest.raises(ds.DownslopeError, match="expected inputs to be a Tensor"):
         jacobian(lambda a: a, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_jacobian_and_hessian_of_zero_dim_tensors_are_zero_dim_like_torch(vectorize):
+    (ox, oy), (tx, ty) = _pair(np.array(0.3), np.array([0.3, -0.2]))
+
+    def cases(lib, x, y):
+        return (
+            TF.jacobian(lib.sin, x, vectorize=vectorize) if lib is torch else jacobian(lib.sin, x, vectorize=vectorize),
+            (TF.jacobian if lib is torch else jacobian)(lambda s: s * y, x),
+            (TF.jacobian if lib is torch else jacobian)(lambda v: (v**2).sum(), y),
+            (TF.hessian if lib is torch else hessian)(lambda s: lib.sin(s) * s, x, vectorize=vectorize),
+            (TF.hessian if lib is torch else hessian)(lambda a, b: a * b**2, (x, x)),
+            (TF.jacobian if lib is torch else jacobian)(lambda a, b: (a * b, a + b), (x, x), create_graph=True),
+        )
+
+    _same(cases(ds, ox, oy), cases(torch, tx, ty))

@@ -13,18 +13,22 @@ Arguments and results may be pytrees (nested tuples, lists, dicts and namedtuple
 does inside an outer transform, gets a result that is differentiable in it, so ``grad(grad(f))``,
 ``jacrev(jacrev(f))`` and ``vmap(grad(f))`` work. Each transform differentiates with respect to a
 fresh node of its own, so a function that closes over an outer argument gets the outer derivative,
-not a confused one.
+not a confused one. As in ``torch.func``, a result also stays differentiable in whatever else requiring
+grad the function reaches: an enclosing transform's argument (``grad`` over ``w`` of a ``grad`` over
+``x``), a module's parameters (a PINN loss built on ``vmap(hessian(u))(x)`` trains with ``backward()``).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import autograd, backend
+from .devices import to_host
 from .errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
 from .graph import enable_grad, is_grad_enabled
 
@@ -148,26 +152,68 @@ def _check_callable(func: Any, fn: str) -> None:
         )
 
 
-def _fresh(a: Any) -> tuple[Any, bool]:
+# Each call of a transform is a level, numbered in the order the calls start; the leaves it makes to
+# differentiate at carry their level's number. A leaf that requires grad and carries no number (a
+# parameter, a tensor made by the user) or a smaller one (an enclosing transform's argument) belongs
+# to a computation outside the call: a result that depends on it must stay differentiable in it.
+_levels = itertools.count(1)
+_LEVEL = "_func_level"
+
+
+def _fresh(a: Any, level: int) -> tuple[Any, bool]:
     """(the tensor to differentiate at, whether it is connected to an outer recorded computation).
 
     An argument already part of a recorded computation (an outer transform's input, a parameter)
     is passed through a new node, so this transform's gradient is with respect to that node only
     (an outer value the function closes over is not confused with it) while the result stays
-    differentiable in the outer computation; anything else becomes a new leaf."""
+    differentiable in the outer computation; anything else becomes a new leaf of ``level``."""
     from .tensor import Tensor, to_array, wrap_array
 
     if isinstance(a, Tensor) and a.requires_grad and is_grad_enabled():
         with enable_grad():
             return a * 1.0, True
     arr = a.array if isinstance(a, Tensor) else to_array(a)
-    return wrap_array(arr).requires_grad_(True), False
+    leaf = wrap_array(arr).requires_grad_(True)
+    leaf.__dict__[_LEVEL] = level
+    return leaf, False
 
 
-def _prepare(args: tuple[Any, ...], argnums: int | Sequence[int], fn: str) -> tuple[list[Any], list[Any], Any, bool]:
+def _reaches_outside(outs: Sequence[Any], level: int) -> bool:
+    """Whether the graph of ``outs`` reaches a leaf requiring grad from outside the transform call
+    ``level`` (see ``_levels``): a tensor the function closes over, as a module's parameter."""
+    from .tensor import Tensor
+
+    stack = [o for o in outs if isinstance(o, Tensor) and o.requires_grad]
+    seen = {id(t) for t in stack}
+    while stack:  # depth-first, without recursion (graphs may be deep); the first outside leaf ends it
+        t = stack.pop()
+        parents = t._parents
+        if not parents:
+            if getattr(t, _LEVEL, 0) < level:
+                return True
+            continue
+        for p in parents:
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                stack.append(p)
+    return False
+
+
+def _connected(nested: bool, outs: Sequence[Any], level: int) -> bool:
+    """Whether this call's results must stay differentiable for the caller: an argument came from an
+    outer computation, or the function closes over a tensor requiring grad (torch.func's outer level
+    sees through the transform). Call it in the caller's grad mode: under no_grad nothing is kept."""
+    if nested:
+        return True
+    return is_grad_enabled() and _reaches_outside(outs, level)
+
+
+def _prepare(
+    args: tuple[Any, ...], argnums: int | Sequence[int], fn: str
+) -> tuple[list[Any], list[Any], Any, bool, int]:
     """(the call's arguments with the ``argnums`` ones replaced by fresh tensors, those tensors
     (flattened), a function rebuilding results of their structure from flat leaves, whether any is
-    connected to an outer computation)."""
+    connected to an outer computation, the call's level)."""
     from .tensor import Tensor
 
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
@@ -177,6 +223,7 @@ def _prepare(args: tuple[Any, ...], argnums: int | Sequence[int], fn: str) -> tu
     wrt: list[Any] = []
     specs: list[tuple[_Spec, int]] = []
     nested = False
+    level = next(_levels)
     for i in nums:
         if isinstance(i, bool) or not isinstance(i, int):
             raise ArgumentTypeError(f"func.{fn}: argnums must be an int or a tuple of ints, got {i!r}")
@@ -187,7 +234,7 @@ def _prepare(args: tuple[Any, ...], argnums: int | Sequence[int], fn: str) -> tu
             leaves, spec = [args[i]], None  # nested lists of numbers: one array, not a pytree
         fresh = []
         for leaf in leaves:
-            t, connected = _fresh(leaf)
+            t, connected = _fresh(leaf, level)
             nested = nested or connected
             fresh.append(t)
         call_args[i] = _unflatten(spec, fresh)
@@ -201,7 +248,7 @@ def _prepare(args: tuple[Any, ...], argnums: int | Sequence[int], fn: str) -> tu
             start += n
         return parts[0] if isinstance(argnums, int) else tuple(parts)
 
-    return call_args, wrt, rebuild, nested
+    return call_args, wrt, rebuild, nested, level
 
 
 def _zeros_like(t: Any) -> Any:
@@ -270,13 +317,14 @@ def grad_and_value(
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from .tensor import Tensor
 
-        call_args, wrt, rebuild, nested = _prepare(args, argnums, "grad")
+        call_args, wrt, rebuild, nested, level = _prepare(args, argnums, "grad")
         with enable_grad():
             result = func(*call_args, **kwargs)
         out, aux = _split_aux(result, has_aux, "grad")
         if not isinstance(out, Tensor) or out.array.size != 1:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise ArgumentTypeError(f"func.grad: the function must return a scalar tensor, got {shape}")
+        nested = _connected(nested, [out], level)
         grads = _backward([out], wrt, [np.ones_like(out.array)], nested)  # host: follows out's namespace
         found = rebuild([_outer(g, nested) for g in grads])
         value = _outer(out, nested)
@@ -328,11 +376,12 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
     _check_callable(func, "vjp")
     if not primals:
         raise ArgumentError("func.vjp: expected at least one primal")
-    call_args, wrt, rebuild, nested = _prepare(primals, tuple(range(len(primals))), "vjp")
+    call_args, wrt, rebuild, nested, level = _prepare(primals, tuple(range(len(primals))), "vjp")
     with enable_grad():
         result = func(*call_args)
     out, aux = _split_aux(result, has_aux, "vjp")
     outs, out_spec = _tensor_leaves(out, "the outputs of func", "vjp")
+    nested = _connected(nested, outs, level)
 
     def vjp_fn(cotangents: Any, *, retain_graph: bool = True, create_graph: bool | None = None) -> tuple[Any, ...]:
         cots, spec = _tensor_leaves(cotangents, "the cotangents", "vjp")
@@ -414,11 +463,12 @@ def jvp(
     if strict:
         raise ArgumentError("func.jvp: strict=True is not implemented (PyTorch does not implement it either)")
     vs = _check_tangents(primals, tangents, "jvp")
-    call_args, wrt, _, nested = _prepare(primals, tuple(range(len(primals))), "jvp")
+    call_args, wrt, _, nested, level = _prepare(primals, tuple(range(len(primals))), "jvp")
     with enable_grad():
         result = func(*call_args)
     out, aux = _split_aux(result, has_aux, "jvp")
     outs, out_spec = _tensor_leaves(out, "the outputs of func", "jvp")
+    nested = _connected(nested, outs, level)
     keep = nested or any(v.requires_grad for v in vs)
     forward = _jvp_flat(outs, wrt, vs, keep)
     shown = _unflatten(out_spec, [_outer(o, nested) for o in outs])
@@ -463,7 +513,7 @@ def _jacobian_blocks(out: Any, wrt: Sequence[Any], nested: bool) -> list[Any]:
     blocks = []
     for i, x in enumerate(wrt):
         if n:
-            block = stack([r[i] for r in rows]).reshape(*out.shape, *x.shape)
+            block = stack([r[i] for r in rows]).reshape(tuple(out.shape) + tuple(x.shape))
         else:
             block = wrap_array(np.zeros_like(x.array, shape=(*out.shape, *x.shape)))  # host: follows x
         blocks.append(_outer(block, nested))
@@ -496,11 +546,12 @@ def jacrev(
 
     @functools.wraps(func)
     def jac_fn(*args: Any, **kwargs: Any) -> Any:
-        call_args, wrt, rebuild, nested = _prepare(args, argnums, "jacrev")
+        call_args, wrt, rebuild, nested, level = _prepare(args, argnums, "jacrev")
         with enable_grad():
             result = func(*call_args, **kwargs)
         out, aux = _split_aux(result, has_aux, "jacrev")
         outs, out_spec = _tensor_leaves(out, "the outputs of func", "jacrev")
+        nested = _connected(nested, outs, level)
         jac = _unflatten(out_spec, [rebuild(_jacobian_blocks(o, wrt, nested)) for o in outs])
         return (jac, aux) if has_aux else jac
 
@@ -618,7 +669,10 @@ def _same_values(parts: Sequence[Any]) -> bool:
     for p in parts[1:]:
         if p is first:
             continue
-        if tuple(p.shape) != tuple(first.shape) or not bool((p.array == first.array).all()):  # host: one check
+        if tuple(p.shape) != tuple(first.shape):
+            return False
+        # an explicit copy of one flag: vmap has no batching rule to know this without the values
+        if not bool(to_host((p.array == first.array).all())):  # host: one flag, copied explicitly
             return False
     return True
 

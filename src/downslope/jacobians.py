@@ -202,7 +202,7 @@ def jacobian(
         for i, x in enumerate(xs):
             parts = [r[i] for r in rows]
             block = stack(parts) if parts else wrap_array(np.zeros((0, *x.shape), dtype=x.array.dtype))  # host: empty
-            per_input.append(block.reshape(*out.shape, *x.shape))
+            per_input.append(block.reshape(tuple(out.shape) + tuple(x.shape)))  # () for 0-dim out and x
         blocks.append(_detached(tuple(per_input), create_graph))
     if out_tuple:
         return tuple(_out(b, in_tuple) for b in blocks)
