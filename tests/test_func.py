@@ -452,3 +452,22 @@ def test_jacobians_of_zero_dim_tensors_are_zero_dim_like_torch_func():
     for i, (a, b) in enumerate(zip(ours, theirs)):
         assert tuple(a.shape) == tuple(b.shape), i
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-14, err_msg=str(i))
+
+
+def test_functional_call_sets_names_the_module_lacks_for_the_call_unless_strict():
+    seen = []
+
+    class Probe(ds.nn.Linear):
+        def forward(self, x):
+            seen.append(self.__dict__.get("foo"))
+            return super().forward(x)
+
+    m = Probe(2, 2)
+    with pytest.warns(UserWarning, match="replace nothing"):
+        out = ds.func.functional_call(m, {"weight": ds.ones(2, 2), "foo": ds.ones(1)}, (ds.ones(1, 2),))
+    assert seen[0] is not None and not hasattr(m, "foo")  # as torch: there during the call only
+    assert out.shape == (1, 2)
+    with pytest.raises(ds.errors.ArgumentError, match=r"unexpected key\(s\) \['foo'\]; missing key\(s\) \['bias'\]"):
+        ds.func.functional_call(m, {"weight": ds.ones(2, 2), "foo": ds.ones(1)}, (ds.ones(1, 2),), strict=True)
+    with pytest.raises(ds.errors.ArgumentError, match="no submodule"):
+        ds.func.functional_call(m, {"sub.foo": ds.ones(1)}, (ds.ones(1, 2),))

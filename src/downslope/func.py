@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -822,7 +823,8 @@ def functional_call(
     ``from torch.func import functional_call`` ports: the given tensors are part of the graph, so
     gradients of gradients flow through an inner step. ``args`` may be one tensor or a tuple;
     ``tie_weights`` replaces a tensor shared under several names under all of them; ``strict=True``
-    requires every parameter and buffer to be given. With :func:`stack_module_state` and :func:`vmap`
+    requires every parameter and buffer to be given and nothing else (otherwise, as in torch, a name the
+    module lacks is set as an attribute for the call). With :func:`stack_module_state` and :func:`vmap`
     it runs an ensemble of models in one call.
 
     Example:
@@ -841,28 +843,49 @@ def functional_call(
                 raise ArgumentError(f"functional_call: {key!r} is given twice")
             values[key] = value
     known = dict(module.named_parameters(remove_duplicate=False)) | dict(module.named_buffers(remove_duplicate=False))
+    if strict and set(values) != set(known):  # torch's report: what is unexpected, then what is missing
+        unexpected, missing = sorted(set(values) - set(known)), sorted(set(known) - set(values))
+        raise ArgumentError(
+            f"functional_call: strict=True for {type(module).__name__}:"
+            + (f" unexpected key(s) {unexpected};" if unexpected else "")
+            + (f" missing key(s) {missing}" if missing else "")
+        )
     unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ArgumentError(f"functional_call: {type(module).__name__} has no parameters or buffers {unknown}")
-    if strict and set(values) != set(known):
-        raise ArgumentError(f"functional_call: strict=True but {sorted(set(known) - set(values))} are not given")
+    for key in unknown:  # as torch: set as attributes for the call, if their module exists
+        try:
+            module.get_submodule(key.rpartition(".")[0])
+        except AttributeError as error:
+            raise ArgumentError(f"functional_call: {type(module).__name__} has no submodule for {key!r}") from error
+    if unknown:  # torch is silent; a misspelt name would replace nothing
+        warnings.warn(
+            f"functional_call: {type(module).__name__} has no parameters or buffers {unknown}; they are set as "
+            "attributes for the call and replace nothing (pass strict=True to refuse them)",
+            UserWarning,
+            stacklevel=2,
+        )
     if tie_weights:  # a tensor shared by several names is replaced under all of them
         for name, tensor in known.items():
             for other, given in list(values.items()):
-                if other != name and known[other] is tensor and name not in values:
+                if other != name and known.get(other) is tensor and name not in values:
                     values[name] = given
     saved = []
     try:
         for key, value in values.items():
             owner_path, _, attr = key.rpartition(".")
             owner = module.get_submodule(owner_path)
-            saved.append((owner, attr, owner.__dict__.get(attr)))
+            saved.append((owner, attr, owner.__dict__.get(attr, _ABSENT)))
             object.__setattr__(owner, attr, value)
         call_args = () if args is None else args if isinstance(args, tuple) else (args,)
         return module(*call_args, **(kwargs or {}))
     finally:
         for owner, attr, original in reversed(saved):
-            object.__setattr__(owner, attr, original)
+            if original is _ABSENT:  # a name the module lacked: gone again after the call
+                object.__delattr__(owner, attr)
+            else:
+                object.__setattr__(owner, attr, original)
+
+
+_ABSENT = object()  # functional_call's marker for an attribute the module did not have
 
 
 def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
