@@ -7,12 +7,12 @@ say which learning rates diverge (above 2 / the largest), and :func:`lstsq` is t
 regression by gradient descent should reach.
 
 Each op's forward is NumPy's (or the device namespace's) ``linalg`` and its gradient sits beside it,
-written with matrix products, so the gradients of :func:`inv`, :func:`det`, :func:`slogdet` and
-:func:`solve` can be differentiated again (and those built from recorded ops: :func:`solve_triangular`,
-:func:`lu_solve`, :func:`matrix_exp`, :func:`cholesky_solve`); those of :func:`cholesky`, :func:`eigh`,
-:func:`eigvalsh`, :func:`svdvals`, :func:`svd`, :func:`qr` and :func:`lu_factor` refuse double backward. Stacks of matrices (``(..., n, n)``)
-are accepted everywhere. A singular matrix raises :class:`LinAlgError` (a ``RuntimeError``, as in
-PyTorch) naming the op.
+written with matrix products. The gradients can be differentiated again (``create_graph=True``: the
+Hessians of a log-determinant through :func:`cholesky`, of an energy through :func:`eigvalsh`...): the
+decompositions' rules run on plain arrays in an ordinary backward, and under create_graph as recorded
+ops on the factors (for :func:`eigh`, :func:`svd` and :func:`qr`, the same decomposition again,
+recorded), as PyTorch's formulas. Stacks of matrices (``(..., n, n)``) are accepted everywhere. A
+singular matrix raises :class:`LinAlgError` (a ``RuntimeError``, as in PyTorch) naming the op.
 
 Example:
     >>> import downslope as ds
@@ -74,11 +74,6 @@ def _t(x: Any) -> Any:
 def _inverse_of(a: Any, xp: Any) -> Any:
     """``a``'s inverse: recorded (differentiable) under create_graph, else an array."""
     return inv(a) if xp.differentiable else namespace_of(a).linalg.inv(a)
-
-
-def _no_double_backward(xp: Any, where: str) -> None:
-    if xp.differentiable:
-        raise StateError(f"linalg.{where}: double backward (create_graph=True) through it is not supported")
 
 
 # ---------------------------------------------------------------------- inverse, determinants, solve
@@ -271,7 +266,8 @@ def cholesky(A: Any, *, upper: bool = False) -> Tensor:
 
 
 def _cholesky_vjp(g, y, args, saved, needs, xp):
-    _no_double_backward(xp, "cholesky")
+    if xp.differentiable:
+        return (_cholesky_grad_recorded(g, y),)
     # Murray (2016): with Phi the lower triangle and half the diagonal, dA = L^-T Phi(L^T gL) L^-1,
     # made symmetric (A is symmetric, and only its lower triangle was read).
     ns = namespace_of(y)
@@ -280,6 +276,15 @@ def _cholesky_vjp(g, y, args, saved, needs, xp):
     l_inv = ns.linalg.inv(y)
     grad = _t(l_inv) @ phi @ l_inv
     return (0.5 * (grad + _t(grad)),)
+
+
+def _cholesky_grad_recorded(g: Tensor, low: Tensor) -> Tensor:
+    """The rule above with recorded ops (PyTorch's cholesky_backward), for double backward: with
+    ``T = tril(L^T gL)``, ``P = (T + tril(T, -1)^T) / 2`` (symmetric), ``gA = L^-T P L^-1`` by two
+    triangular solves."""
+    phi = ops.tril(_t(low) @ ops.tril(g))
+    phi = 0.5 * (phi + _t(ops.tril(phi, -1)))
+    return solve_triangular(low, solve_triangular(_t(low), phi, upper=True), upper=False, left=False)
 
 
 class EighResult(NamedTuple):
@@ -302,20 +307,23 @@ def eigh(A: Any, UPLO: str = "L") -> EighResult:
         raise ArgumentError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
     UPLO = UPLO.upper()  # PyTorch takes either case
     w, v = _call("eigh", namespace_of(a.array).linalg.eigh, a.array, UPLO)
-    values = record_op(w, (a,), _eigvalsh_vjp, v)
-    vectors = record_op(v, (a,), _eigenvectors_vjp, w)
+    values = record_op(w, (a,), _eigvalsh_vjp, (v, UPLO))
+    vectors = record_op(v, (a,), _eigenvectors_vjp, (w, UPLO))
     return EighResult(values, vectors)
 
 
 def _eigvalsh_vjp(g, y, args, saved, needs, xp):
-    _no_double_backward(xp, "eigvalsh")
-    v = saved
+    # under create_graph V is the recorded one (the decomposition again: LAPACK gives the same
+    # vectors for the same matrix), so the gradient differentiates again through it
+    v = eigh(args[0], saved[1]).eigenvectors if xp.differentiable else saved[0]
     return ((v * xp.expand_dims(g, -2)) @ _t(v),)  # V diag(g) V^T
 
 
 def _eigenvectors_vjp(g, y, args, saved, needs, xp):
-    _no_double_backward(xp, "eigh")
-    w, v = saved, y
+    if xp.differentiable:
+        w, v = eigh(args[0], saved[1])
+        return (_eigenvectors_grad_recorded(g, w, v),)
+    w, v = saved[0], y
     gap = xp.expand_dims(w, -2) - xp.expand_dims(w, -1)  # w_j - w_i
     ns = namespace_of(v)
     off = ~ns.eye(w.shape[-1], dtype=bool)
@@ -323,6 +331,16 @@ def _eigenvectors_vjp(g, y, args, saved, needs, xp):
         f = ns.where(off, 1.0 / ns.where(off, gap, 1.0), 0.0).astype(v.dtype)
     inner = _t(v) @ g
     return (v @ (f * 0.5 * (inner - _t(inner))) @ _t(v),)
+
+
+def _eigenvectors_grad_recorded(g: Tensor, w: Tensor, v: Tensor) -> Tensor:
+    """The eigenvectors' share of A's gradient with recorded ops (PyTorch's linalg_eig_backward for a
+    symmetric A): ``V (skew(V^T gV) / 2 / E) V^T``, ``E_ij = w_j - w_i`` off the diagonal."""
+    off = ~namespace_of(w.array).eye(w.shape[-1], dtype=bool)
+    gap = ops.unsqueeze(w, -2) - ops.unsqueeze(w, -1)  # w_j - w_i
+    inner = _t(v) @ g
+    scaled = ops.where(off, 0.5 * (inner - _t(inner)) / ops.where(off, gap, 1.0), 0.0)
+    return v @ scaled @ _t(v)
 
 
 def eigvalsh(A: Any, UPLO: str = "L") -> Tensor:
@@ -357,7 +375,9 @@ def svdvals(A: Any, *, driver: str | None = None) -> Tensor:
 
 
 def _svdvals_vjp(g, y, args, saved, needs, xp):
-    _no_double_backward(xp, "svdvals")
+    if xp.differentiable:  # U and Vh recorded (the same SVD again), to differentiate through them
+        u, _, vt = svd(args[0], full_matrices=False)
+        return ((u * xp.expand_dims(g, -2)) @ vt,)
     u, vt = saved
     return ((u * xp.expand_dims(g, -2)) @ vt,)
 
@@ -392,17 +412,18 @@ def svd(A: Any, full_matrices: bool = True, *, driver: str | None = None) -> SVD
     k = s.shape[-1]
     u_k, vh_k = u[..., :k], vh[..., :k, :]
     return SVDResult(
-        record_op(u, (a,), _svd_vjp, ("U", u_k, s, vh_k)),
-        record_op(s, (a,), _svd_vjp, ("S", u_k, s, vh_k)),
-        record_op(vh, (a,), _svd_vjp, ("Vh", u_k, s, vh_k)),
+        record_op(u, (a,), _svd_vjp, ("U", u_k, s, vh_k, full_matrices)),
+        record_op(s, (a,), _svd_vjp, ("S", u_k, s, vh_k, full_matrices)),
+        record_op(vh, (a,), _svd_vjp, ("Vh", u_k, s, vh_k, full_matrices)),
     )
 
 
 def _svd_vjp(g, y, args, saved, needs, xp):
     # Each output's share of A's gradient; the shares add up to the joint rule, which is linear in
     # (gU, gS, gVh). The rule is PyTorch's svd_backward (Townsend 2016; Ionescu et al. 2015).
-    _no_double_backward(xp, "svd")
-    which, u, s, vh = saved
+    which, u, s, vh, full = saved
+    if xp.differentiable:
+        return (_svd_grad_recorded(which, g, args[0], s.shape[-1], full),)
     ns = namespace_of(u)
     m, n, k = u.shape[-2], vh.shape[-1], s.shape[-1]
     if which == "S":
@@ -426,6 +447,35 @@ def _svd_vjp(g, y, args, saved, needs, xp):
         gv_sinv = (gv / ns.expand_dims(s, -2)).swapaxes(-1, -2)
         return (u @ (core @ vh + gv_sinv - (gv_sinv @ v) @ vh),)
     return (u @ core @ vh,)
+
+
+def _svd_grad_recorded(which: str, g: Tensor, a: Tensor, k: int, full: bool) -> Tensor:
+    """One output's share of A's gradient with recorded ops (PyTorch's svd_backward), for double
+    backward: U, S and Vh are those of the same SVD again (LAPACK gives the same vectors for the same
+    matrix), recorded, so the gradient differentiates through them."""
+    u, s, vh = svd(a, full_matrices=full)
+    u, vh = u[..., :k], vh[..., :k, :]
+    m, n = u.shape[-2], vh.shape[-1]
+    if which == "S":
+        return (u * ops.unsqueeze(g, -2)) @ vh
+    s2 = s * s
+    eye = namespace_of(s.array).eye(k, dtype=bool)
+    gap = ops.where(eye, 1.0, ops.unsqueeze(s2, -2) - ops.unsqueeze(s2, -1))  # s_j^2 - s_i^2
+    if which == "U":
+        gu = g[..., :k]  # the full U's extra columns are not differentiated (PyTorch's choice)
+        inner = _t(u) @ gu
+        core = (inner - _t(inner)) * ops.unsqueeze(s, -2) / gap
+        if m > k:  # the part of gU outside U's column space
+            gu_sinv = gu / ops.unsqueeze(s, -2)
+            return (u @ core + gu_sinv - u @ (_t(u) @ gu_sinv)) @ vh
+        return u @ core @ vh
+    gvh = g[..., :k, :]
+    inner = vh @ _t(gvh)  # V^T gV
+    core = ops.unsqueeze(s, -1) * (inner - _t(inner)) / gap
+    if n > k:  # the part of gV outside V's column space
+        sinv_gvh = gvh / ops.unsqueeze(s, -1)
+        return u @ (core @ vh + sinv_gvh - (sinv_gvh @ _t(vh)) @ vh)
+    return u @ core @ vh
 
 
 class QRResult(NamedTuple):
@@ -456,7 +506,9 @@ def qr(A: Any, mode: str = "reduced") -> QRResult:
         return QRResult(wrap_array(ns.zeros((0,), dtype=a.array.dtype)), record_op(r, (a,), _qr_r_only_vjp))
     m, n = a.shape[-2:]
     refuse = "complete" if mode == "complete" and m > n else None
-    return QRResult(record_op(q, (a,), _qr_vjp, ("Q", q, r, refuse)), record_op(r, (a,), _qr_vjp, ("R", q, r, refuse)))
+    return QRResult(
+        record_op(q, (a,), _qr_vjp, ("Q", q, r, refuse, mode)), record_op(r, (a,), _qr_vjp, ("R", q, r, refuse, mode))
+    )
 
 
 def _qr_r_only_vjp(g, y, args, saved, needs, xp):
@@ -467,12 +519,13 @@ def _qr_r_only_vjp(g, y, args, saved, needs, xp):
 
 
 def _qr_vjp(g, y, args, saved, needs, xp):
-    _no_double_backward(xp, "qr")
-    which, q, r, refuse = saved
+    which, q, r, refuse, mode = saved
     if refuse:
         raise StateError(
             "linalg.qr: the decomposition is not differentiable with mode='complete' and more rows than columns"
         )
+    if xp.differentiable:
+        return (_qr_grad_recorded(which, g, args[0], mode),)
     ns = namespace_of(q)
     gq = g if which == "Q" else ns.zeros_like(q)
     gr = g if which == "R" else ns.zeros_like(r)
@@ -494,6 +547,30 @@ def _qr_square_or_tall_grad(gq: Any, gr: Any, q: Any, r: Any, ns: Any) -> Any:
     sym = low + low.swapaxes(-1, -2) + ns.tril(ns.triu(mm))
     rhs = gq + q @ sym
     return _call("qr", ns.linalg.solve, r, rhs.swapaxes(-1, -2)).swapaxes(-1, -2)  # rhs R^-T
+
+
+def _qr_grad_recorded(which: str, g: Tensor, a: Tensor, mode: str) -> Tensor:
+    """One output's share of A's gradient with recorded ops, for double backward: Q and R are those of
+    the same decomposition again (LAPACK gives the same factors for the same matrix), recorded."""
+    q, r = qr(a, mode)
+    ns = namespace_of(q.array)
+    gq: Tensor = g if which == "Q" else wrap_array(ns.zeros_like(q.array))
+    gr: Tensor = g if which == "R" else wrap_array(ns.zeros_like(r.array))
+    m, n = q.shape[-2], r.shape[-1]
+    if m >= n:
+        return _qr_square_or_tall_recorded(gq, gr, q, r)
+    # wide: A = [X | Y] with X = Q R_X square and R_Y = Q^T Y
+    gr_y = gr[..., m:]
+    g_x = _qr_square_or_tall_recorded(gq + a[..., m:] @ _t(gr_y), gr[..., :m], q, r[..., :m])
+    return ops.cat([g_x, q @ gr_y], -1)
+
+
+def _qr_square_or_tall_recorded(gq: Tensor, gr: Tensor, q: Tensor, r: Tensor) -> Tensor:
+    """:func:`_qr_square_or_tall_grad` with recorded ops; ``R^-T`` by a triangular solve."""
+    mm = r @ _t(gr) - _t(gq) @ q
+    low = ops.tril(mm, -1)
+    rhs = gq + q @ (low + _t(low) + ops.tril(ops.triu(mm)))
+    return solve_triangular(_t(r), rhs, upper=False, left=False)  # rhs R^-T
 
 
 def solve_triangular(A: Any, B: Any, *, upper: bool, left: bool = True, unitriangular: bool = False) -> Tensor:
@@ -670,8 +747,9 @@ def _lu_factor_vjp(g, y, args, saved, needs, xp):
     # PyTorch's linalg_lu_backward: for square A[perm] = L U,
     # gA[perm] = L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T; a tall A's extra rows of L and a wide
     # A's extra columns of U are solves with the square part, whose gradients are added first.
-    _no_double_backward(xp, "lu_factor")
     perm = saved
+    if xp.differentiable:
+        return (_lu_factor_grad_recorded(g, y, perm),)
     ns = namespace_of(y)
     m, n = y.shape[-2:]
     k = min(m, n)
@@ -698,6 +776,33 @@ def _lu_factor_vjp(g, y, args, saved, needs, xp):
         g_perm = ns.concatenate([g_square, extra], axis=-2 if m > k else -1)
     back = ns.argsort(perm, axis=-1)  # row perm[i] of A became row i: gA's row r is row back[r]
     return (ns.take_along_axis(g_perm, ns.broadcast_to(ns.expand_dims(back, -1), g_perm.shape), axis=-2),)
+
+
+def _lu_factor_grad_recorded(g: Tensor, y: Tensor, perm: Any) -> Tensor:
+    """The rule above with recorded ops (solves with the triangular factors, read from the packed
+    output ``y``), for double backward."""
+    ns = namespace_of(y.array)
+    m, n = y.shape[-2:]
+    k = min(m, n)
+    l_full = ops.tril(y[..., :, :k], -1) + wrap_array(ns.eye(m, k, dtype=y.array.dtype))
+    u_full = ops.triu(y[..., :k, :])
+    gl_full, gu_full = ops.tril(g[..., :, :k], -1), ops.triu(g[..., :k, :])
+    l1, u1 = l_full[..., :k, :], u_full[..., :, :k]
+    gl1, gu1 = gl_full[..., :k, :], gu_full[..., :, :k]
+    extra = None
+    if m > k:  # L2 = A2 U^-1
+        extra = _t(solve_triangular(u1, _t(gl_full[..., k:, :]), upper=True))  # gL2 U^-T
+        gu1 = gu1 - _t(l_full[..., k:, :]) @ extra
+    elif n > k:  # U2 = L^-1 A2
+        extra = solve_triangular(_t(l1), gu_full[..., :, k:], upper=True, unitriangular=True)  # L^-T gU2
+        gl1 = gl1 - extra @ _t(u_full[..., :, k:])
+    middle = ops.tril(_t(l1) @ gl1, -1) + ops.triu(gu1 @ _t(u1))
+    left = solve_triangular(_t(l1), middle, upper=True, unitriangular=True)
+    g_square = _t(solve_triangular(u1, _t(left), upper=True))  # left U^-T
+    g_perm = g_square if extra is None else ops.cat([g_square, extra], -2 if m > k else -1)
+    back = ns.argsort(perm, axis=-1)  # row perm[i] of A became row i: gA's row r is row back[r]
+    index = ns.broadcast_to(ns.expand_dims(back, -1), tuple(g_perm.shape)).copy()
+    return ops.take_along_dim(g_perm, wrap_array(index), -2)
 
 
 def _permutation_of(pivots: Any, m: int, dtype: Any) -> Any:

@@ -8,12 +8,12 @@ import numpy as np
 
 from .. import backend
 from ..backend import namespace_of
-from ..errors import StateError
 from ..tensor import Tensor, record_op, wrap_array
 from .indexing import _take_along
 from .operands import _dim, _lift, _lift_float
 from .pointwise import astype, clone
 from .reductions import _HALF, return_types
+from .shape import concatenate
 
 # torch accumulates a float32 running sum or product in float64 (and float16 in float32) and rounds
 # each result once; NumPy's float32 running sum gains an error that grows with the length (1e6 x 0.1
@@ -86,7 +86,7 @@ def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
 
 def _cumprod_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
-        raise StateError("cumprod: double backward (create_graph=True) is not supported")
+        return (_cumprod_grad_recorded(g, y, args[0], saved, xp),)
     if g.dtype == _HALF:  # in float32, rounded once, as the forward
         wide = (args[0].astype(np.float32),)
         return (_cumprod_vjp(g.astype(np.float32), y.astype(np.float32), wide, saved, needs, xp)[0].astype(_HALF),)
@@ -105,6 +105,37 @@ def _cumprod_vjp(g, y, args, saved, needs, xp):
         others[..., i] = 1
         out[..., i] = (gm[..., i:] * _running(np.cumprod, others, -1)[..., i:]).sum(-1)
     return (np.moveaxis(out, -1, d),)
+
+
+def _cumprod_grad_recorded(g: Tensor, y: Tensor, x: Tensor, d: int, xp: Any) -> Tensor:
+    """``_cumprod_vjp`` under create_graph, recorded so that it differentiates again (PyTorch's values).
+
+    Without zeros: ``dx_i = sum_{k >= i} g_k y_k / x_i``, a reversed running sum (as PyTorch's). With a
+    zero, nothing may be divided: ``dx_i = y_{i-1} S_i`` with ``S_i = sum_{k >= i} g_k prod_{i < j <= k}
+    x_j``, run backwards as ``S_i = g_i + x_{i+1} S_{i+1}`` (one recorded step per element, exact
+    polynomials whose own derivatives are exact at zeros)."""
+    n = x.shape[d]
+    if n <= 1:  # one element (or none): the identity
+        return g
+    data = xp.data(x)
+    lead = (slice(None),) * d
+    if type(data) is np.ndarray and bool((data != 0).all()):  # host: only a host array is checked (no wait)
+        rev = lead + (slice(None, None, -1),)
+        return xp.cumsum((g * y)[rev], d)[rev] / x
+
+    def at(t: Tensor, i: int) -> Tensor:
+        return t[lead + (slice(i, i + 1),)]
+
+    running = at(g, n - 1)
+    parts = [running]
+    for i in range(n - 2, -1, -1):
+        running = at(g, i) + at(x, i + 1) * running
+        parts.append(running)
+    ones_shape = list(x.shape)
+    ones_shape[d] = 1
+    one = xp.constant(namespace_of(data).ones(tuple(ones_shape), data.dtype))
+    before = concatenate([one, y[lead + (slice(0, n - 1),)]], d)  # y_{i-1} = prod_{j < i} x_j
+    return before * concatenate(parts[::-1], d)
 
 
 def _running_extreme(x: Any, dim: int, name: str, better: Any) -> Any:
