@@ -112,8 +112,6 @@ DIFFERS: dict[str, str] = {
     "torch.nn.Module.cuda": "moves in place to a GPU through CuPy (downslope[cuda]); a one-line error without one",
     "torch.nn.Module.register_backward_hook": "PyTorch's deprecated non-full hook; here it is the full backward hook",
     "torch.nn.utils.skip_init": "the module is initialized as usual (cheap on the CPU)",
-    "torch.nn.utils.rnn.PackedSequence": "keeps the padded tensor and the lengths; data and batch_sizes are computed "
-    "on request in PyTorch's packed layout",
     "torch.nn.utils.spectral_norm": "u and v start from downslope's random generator (load a state_dict to match)",
     "torch.nn.utils.parametrizations": "spectral_norm's u, v and orthogonal's completion of a non-square base "
     "come from downslope's random generator (load a state_dict to match); weight_norm does not convert old "
@@ -245,6 +243,18 @@ DIFFERS["torch.set_warn_always"] = (
 DIFFERS["torch.is_anomaly_enabled"] = (
     "False under set_detect_anomaly(True, check_nan=False): downslope's anomaly mode is the NaN check"
 )
+_LOSS_BROADCAST = (
+    "input and target broadcast only where the result is the elementwise loss (a one-element target, or shapes "
+    "differing in size-1 dims with no more elements than either); others, e.g. (N, 1) against (N,), raise a "
+    "ShapeError where torch broadcasts (to (N, N) there)"
+)
+for _name in ("mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "kl_div", "poisson_nll_loss",
+              "gaussian_nll_loss", "hinge_embedding_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
+              "margin_ranking_loss"):  # fmt: skip
+    DIFFERS[f"torch.nn.functional.{_name}"] = _LOSS_BROADCAST
+for _name in ("MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss",
+              "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MarginRankingLoss"):  # fmt: skip
+    DIFFERS[f"torch.nn.{_name}"] = _LOSS_BROADCAST
 for _name in ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Hardtanh", "Hardsigmoid",
               "Hardswish", "Threshold"):  # fmt: skip
     DIFFERS[f"torch.nn.{_name}"] = _INPLACE_FLAG

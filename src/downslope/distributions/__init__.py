@@ -5,14 +5,16 @@ has it), with ``validate_args`` checking parameters and values as PyTorch does.
 Continuous: :class:`Normal`, :class:`MultivariateNormal`, :class:`LowRankMultivariateNormal`, :class:`Uniform`, :class:`Exponential`,
 :class:`Laplace`, :class:`Cauchy`, :class:`Gumbel`, :class:`HalfNormal`, :class:`LogNormal`,
 :class:`StudentT`, :class:`Gamma`, :class:`Chi2`, :class:`Beta`, :class:`Dirichlet`, :class:`Weibull`,
-:class:`Pareto`. Discrete: :class:`Categorical`,
+:class:`Pareto`, :class:`Wishart`. Discrete: :class:`Categorical`,
 :class:`OneHotCategorical`, :class:`Bernoulli`, :class:`Geometric`, :class:`Binomial`,
 :class:`Poisson`, :class:`NegativeBinomial`, :class:`Multinomial`. Built from others: :class:`Independent`, :class:`MixtureSameFamily`,
 :class:`TransformedDistribution` (with :class:`ExpTransform`, :class:`AffineTransform`,
 :class:`SigmoidTransform`, :class:`TanhTransform`), :class:`RelaxedBernoulli`,
 :class:`RelaxedOneHotCategorical`. :func:`kl_divergence` covers the common pairs (``register_kl``
 adds more). Formulas and shapes follow PyTorch's; the random draws come from the library's generator
-(``ds.manual_seed``), so they are repeatable but not PyTorch's numbers.
+(``ds.manual_seed``), so they are repeatable but not PyTorch's numbers. PyTorch's per-family module
+paths work too (``from downslope.distributions.normal import Normal``), as does
+``downslope.distributions.utils``.
 
 Example:
     >>> import downslope as ds
@@ -25,6 +27,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from . import constraints, transforms
 from .compose import (
@@ -92,6 +96,7 @@ from .transforms import (
     TransformedDistribution,
     identity_transform,
 )
+from .wishart import Wishart
 
 __all__ = [
     "AbsTransform",
@@ -158,9 +163,64 @@ __all__ = [
     "Uniform",
     "VonMises",
     "Weibull",
+    "Wishart",
     "constraints",
     "identity_transform",
     "kl_divergence",
     "register_kl",
     "transforms",
 ]
+
+# torch.distributions' per-family modules, imported when first named (``ds.distributions.normal``);
+# ``from downslope.distributions.normal import Normal`` needs no help.
+_SUBMODULES = frozenset(
+    {
+        "bernoulli",
+        "beta",
+        "binomial",
+        "categorical",
+        "cauchy",
+        "chi2",
+        "continuous_bernoulli",
+        "dirichlet",
+        "exp_family",
+        "exponential",
+        "fishersnedecor",
+        "gamma",
+        "generalized_pareto",
+        "geometric",
+        "gumbel",
+        "half_cauchy",
+        "half_normal",
+        "independent",
+        "inverse_gamma",
+        "kumaraswamy",
+        "laplace",
+        "lkj_cholesky",
+        "log_normal",
+        "logistic_normal",
+        "mixture_same_family",
+        "multinomial",
+        "negative_binomial",
+        "normal",
+        "one_hot_categorical",
+        "pareto",
+        "poisson",
+        "relaxed_bernoulli",
+        "relaxed_categorical",
+        "studentT",
+        "transformed_distribution",
+        "uniform",
+        "utils",
+        "von_mises",
+        "weibull",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,10 +19,24 @@ EULER_GAMMA = 0.57721566490153286060
 
 
 class lazy_property:  # noqa: N801  (torch's name)
-    """A property computed on first use and then kept in the instance (``probs`` from ``logits``)."""
+    """A property computed on first use and then kept in the instance (``probs`` from ``logits``).
+
+    Example:
+        >>> from downslope.distributions.utils import lazy_property
+        >>> class A:
+        ...     @lazy_property
+        ...     def x(self):
+        ...         print("computed")
+        ...         return 1
+        >>> a = A()
+        >>> a.x + a.x
+        computed
+        2
+    """
 
     def __init__(self, fn: Any) -> None:
         self.fn, self.__doc__, self.name = fn, fn.__doc__, fn.__name__
+        self.wrapped = fn  # torch's attribute name
 
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         if instance is None:
@@ -73,16 +87,40 @@ def _eps(dtype: Any) -> float:
 
 
 def clamp_probs(probs: Tensor) -> Tensor:
+    """Probabilities clamped into [eps, 1 - eps], eps the dtype's machine epsilon (no log of 0).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.distributions.utils import clamp_probs
+        >>> clamp_probs(ds.tensor([0.0, 0.5, 1.0], dtype=ds.float64)).tolist()
+        [2.220446049250313e-16, 0.5, 0.9999999999999998]
+    """
     eps = _eps(probs.dtype)
     return ops.clamp(probs, min=eps, max=1 - eps)
 
 
 def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
+    """Logits of (clamped) probabilities: log p, or log(p / (1 - p)) when ``is_binary``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.distributions.utils import probs_to_logits
+        >>> probs_to_logits(ds.tensor([0.5]), is_binary=True)
+        tensor([0.])
+    """
     p = clamp_probs(probs)
     return ops.log(p) - ops.log1p(-p) if is_binary else ops.log(p)
 
 
 def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
+    """Probabilities from logits: softmax over the last dim, or the sigmoid when ``is_binary``.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.distributions.utils import logits_to_probs
+        >>> logits_to_probs(ds.tensor([0.0, 0.0]))
+        tensor([0.5, 0.5])
+    """
     return ops.sigmoid(logits) if is_binary else ops.softmax(logits, -1)
 
 

@@ -296,9 +296,13 @@ def _kl_expfamily_expfamily(p: ExponentialFamily, q: ExponentialFamily) -> Tenso
         gradients = grad(lg_normal.sum(), p_nparams, create_graph=True)
     q_nparams = q._natural_params
     result = q._log_normalizer(*q_nparams) - lg_normal
+    n_batch = len(np.broadcast_shapes(p.batch_shape, q.batch_shape))
     for pnp, qnp, g in zip(p_nparams, q_nparams, gradients):
         assert g is not None
-        result = result - sum_rightmost((qnp - pnp) * g, len(q.event_shape))
+        term = (qnp - pnp) * g
+        # the dims right of the batch: event dims, or none for a parameter with only batch dims
+        # (Wishart's df term; torch's fixed count of event dims sums that over the batch)
+        result = result - sum_rightmost(term, max(term.ndim - n_batch, 0))
     return result
 
 

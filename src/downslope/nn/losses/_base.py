@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import functools
+import math
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -42,18 +44,81 @@ def _check_operand(value: Any, fn: str, what: str) -> None:
 
 
 def _float_target(target: Any, like: Tensor, fn: str) -> Tensor:
-    """The target as a tensor of the input's dtype and exactly the input's shape."""
+    """The target as a tensor of the input's dtype and exactly the input's shape (PyTorch raises on
+    any other shape too, in the losses that use this)."""
     _check_operand(target, fn, "target")
     t = target if isinstance(target, Tensor) else wrap_array(array_like(target, like.array, like.array.dtype))
     if t.shape != like.shape:
         raise ShapeError(
-            f"{fn}: input shape {like.shape} and target shape {t.shape} differ. Losses do not broadcast "
-            "(PyTorch would, with only a warning, and compute a wrong loss); reshape one of them, "
-            "e.g. target.reshape(input.shape) or input.squeeze(-1)"
+            f"{fn}: input shape {like.shape} and target shape {t.shape} differ; expected the same shape "
+            "(PyTorch raises here too). Reshape one of them, e.g. target.reshape(input.shape)"
         )
     if t.array.dtype != like.array.dtype:
         t = ops.astype(t, like.array.dtype)  # a float64 or int target must not promote the loss to float64
     return t
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(n for n in shape if n != 1)
+
+
+def _broadcast_pair(input: Tensor, target: Any, fn: str, warn: bool = False) -> tuple[Tensor, Tensor]:
+    """Input and target (in the input's dtype) broadcast to one shape, where that is harmless.
+
+    PyTorch broadcasts any pair of shapes, which turns the classic mistake, an (N, 1) input against
+    an (N,) target, into an (N, N) loss of every input against every target. Only the broadcasts whose
+    result is the elementwise loss pass here: a one-element target, or shapes that differ only in
+    size-1 dims and broadcast to no more elements than either holds. ``warn`` repeats the UserWarning
+    that PyTorch's regression losses give for any size difference."""
+    _check_operand(target, fn, "target")
+    x = input
+    t = target if isinstance(target, Tensor) else wrap_array(array_like(target, x.array, x.array.dtype))
+    if t.array.dtype != x.array.dtype:
+        t = ops.astype(t, x.array.dtype)  # a float64 or int target must not promote the loss to float64
+    if t.shape == x.shape:
+        return x, t
+    try:
+        shape = tuple(np.broadcast_shapes(x.shape, t.shape))
+    except ValueError:
+        raise ShapeError(
+            f"{fn}: input shape {x.shape} and target shape {t.shape} differ and do not broadcast; "
+            "reshape one of them, e.g. target.reshape(input.shape)"
+        ) from None
+    n, nx, nt = math.prod(shape), math.prod(x.shape), math.prod(t.shape)
+    harmless = nt == 1 or (_squeezed(x.shape) == _squeezed(t.shape) and n == nx == nt)
+    if not harmless:
+        if n > nx and n > nt:
+            why = (
+                f"they broadcast to {shape}, pairing every input with every target: PyTorch would compute "
+                "that wrong loss" + (" with only a warning" if warn else " silently")
+            )
+        else:
+            bigger, smaller = ("input", "target") if nx >= nt else ("target", "input")
+            why = (
+                f"they broadcast to {shape}, repeating the {smaller} along the {bigger} (as PyTorch would"
+                + (", with a warning)" if warn else ")")
+                + "; broadcast only one-element targets implicitly"
+            )
+        raise ShapeError(
+            f"{fn}: input shape {x.shape} and target shape {t.shape} differ: {why}. Reshape or expand one "
+            "of them explicitly, e.g. target.reshape(input.shape), input.squeeze(-1) or target.expand(input.shape)"
+        )
+    if warn:
+        warnings.warn(
+            f"Using a target size ({_size(t.shape)}) that is different to the input size ({_size(x.shape)}). "
+            "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=4,  # the caller of the loss (through the legacy-reduction wrapper)
+        )
+    if x.shape != shape:
+        x = ops.broadcast_to(x, shape)
+    if t.shape != shape:
+        t = ops.broadcast_to(t, shape)
+    return x, t
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return f"torch.Size({list(shape)})"  # PyTorch's spelling, so that warning filters written for it match
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:

@@ -15,6 +15,7 @@ from ...tensor import Tensor, record_op, wrap_array
 from .._arrays import array_like, is_host, scalar
 from ._base import (
     _REDUCTIONS,
+    _broadcast_pair,
     _check_reduction,
     _class_weight,
     _elementwise_weight,
@@ -481,7 +482,8 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
     """
     x = _input(input, "kl_div")
     _check_reduction(reduction, "kl_div", _REDUCTIONS + ("batchmean",))
-    t = _float_target(target, x, "kl_div")
+    batch = x.shape[0] if x.ndim else 1  # the input's own first dim, as in PyTorch
+    x, t = _broadcast_pair(x, target, "kl_div")
     if log_target:
         loss = ops.exp(t) * (t - x)
     else:
@@ -489,7 +491,7 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
         safe_t = ops.where(positive, t, 1.0)  # xlogy: 0 * log 0 counts as 0
         loss = ops.where(positive, t * (ops.log(safe_t) - x), 0.0)
     if reduction == "batchmean":
-        return ops.sum(loss) / (x.shape[0] if x.ndim else 1)
+        return ops.sum(loss) / batch
     return _reduce(loss, reduction)
 
 

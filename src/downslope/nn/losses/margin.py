@@ -16,9 +16,9 @@ from ...tensor import Tensor
 from .._arrays import array_like, is_host, scalar
 from ._base import (
     _as_input_tensor,
+    _broadcast_pair,
     _check_operand,
     _check_reduction,
-    _float_target,
     _input,
     _legacy_reduction,
     _Loss,
@@ -44,7 +44,9 @@ def margin_ranking_loss(
     _check_reduction(reduction, "margin_ranking_loss")
     x1, x2 = _input(input1, "margin_ranking_loss"), _input(input2, "margin_ranking_loss")
     _same_shapes("margin_ranking_loss", input1=x1, input2=x2)
-    y = _float_target(target, x1, "margin_ranking_loss")
+    _, y = _broadcast_pair(x1, target, "margin_ranking_loss")
+    if y.shape != x1.shape:
+        x1, x2 = ops.broadcast_to(x1, y.shape), ops.broadcast_to(x2, y.shape)
     return _reduce(ops.relu(-y * (x1 - x2) + margin), reduction)
 
 
@@ -53,7 +55,7 @@ def hinge_embedding_loss(input: Tensor, target: Any, margin: float = 1.0, reduct
     """x where y = 1, max(0, margin - x) where y = -1 (x usually a distance)."""
     _check_reduction(reduction, "hinge_embedding_loss")
     x = _input(input, "hinge_embedding_loss")
-    y = _float_target(target, x, "hinge_embedding_loss")
+    x, y = _broadcast_pair(x, target, "hinge_embedding_loss")
     positive = ops.where(y.array == 1, x, scalar(0, x.array.dtype))
     negative = ops.where(y.array == -1, ops.relu(margin - x), scalar(0, x.array.dtype))
     return _reduce(positive + negative, reduction)
@@ -64,7 +66,8 @@ def soft_margin_loss(input: Tensor, target: Any, reduction: str = "mean") -> Ten
     """log(1 + exp(-y x)) elementwise, y in {1, -1} (two-class logistic loss)."""
     _check_reduction(reduction, "soft_margin_loss")
     x = _input(input, "soft_margin_loss")
-    return _reduce(ops.softplus(-_float_target(target, x, "soft_margin_loss") * x), reduction)
+    x, y = _broadcast_pair(x, target, "soft_margin_loss")
+    return _reduce(ops.softplus(-y * x), reduction)
 
 
 @_legacy_reduction
@@ -79,7 +82,7 @@ def multilabel_soft_margin_loss(input: Tensor, target: Any, weight: Any = None, 
     """
     _check_reduction(reduction, "multilabel_soft_margin_loss")
     x = _input(input, "multilabel_soft_margin_loss")
-    y = _float_target(target, x, "multilabel_soft_margin_loss")
+    x, y = _broadcast_pair(x, target, "multilabel_soft_margin_loss")
     loss = -(y * -ops.softplus(-x) + (1.0 - y) * -ops.softplus(x))
     if weight is not None:
         loss = loss * _as_input_tensor(weight, x)

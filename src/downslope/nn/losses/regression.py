@@ -15,8 +15,8 @@ from ...tensor import Tensor, record_op
 from .._arrays import is_host, scalar
 from ._base import (
     _as_input_tensor,
+    _broadcast_pair,
     _check_reduction,
-    _float_target,
     _input,
     _legacy_reduction,
     _Loss,
@@ -26,7 +26,8 @@ from ._base import (
 
 @_legacy_reduction
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Mean squared error: (input - target)^2, reduced. Shapes must match exactly.
+    """Mean squared error: (input - target)^2, reduced. Shapes must match, up to a one-element
+    target or size-1 dims (with PyTorch's warning); other broadcasts raise (see the README).
 
     Example:
         >>> import downslope as ds
@@ -36,7 +37,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """
     x = _input(input, "mse_loss")
     _check_reduction(reduction, "mse_loss")
-    t = _float_target(target, x, "mse_loss")
+    x, t = _broadcast_pair(x, target, "mse_loss", warn=True)
     if reduction == "none":
         d = x - t
         return d * d
@@ -66,7 +67,8 @@ def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """
     x = _input(input, "l1_loss")
     _check_reduction(reduction, "l1_loss")
-    return _reduce(ops.abs(x - _float_target(target, x, "l1_loss")), reduction)
+    x, t = _broadcast_pair(x, target, "l1_loss", warn=True)
+    return _reduce(ops.abs(x - t), reduction)
 
 
 @_legacy_reduction
@@ -83,7 +85,8 @@ def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float
     _check_reduction(reduction, "huber_loss")
     if not delta > 0:
         raise ArgumentError(f"huber_loss: delta must be positive, got {delta}")
-    d = x - _float_target(target, x, "huber_loss")
+    x, t = _broadcast_pair(x, target, "huber_loss", warn=True)
+    d = x - t
     ad = ops.abs(d)
     loss = ops.where(ad.array < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
     return _reduce(loss, reduction)
@@ -96,7 +99,8 @@ def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: fl
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
         raise ArgumentError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
-    d = x - _float_target(target, x, "smooth_l1_loss")
+    x, t = _broadcast_pair(x, target, "smooth_l1_loss", warn=True)
+    d = x - t
     ad = ops.abs(d)
     if beta == 0:
         return _reduce(ad, reduction)
@@ -117,7 +121,7 @@ def poisson_nll_loss(
     ``full`` adds Stirling's approximation of log(y!) where y > 1."""
     _check_reduction(reduction, "poisson_nll_loss")
     x = _input(input, "poisson_nll_loss")
-    y = _float_target(target, x, "poisson_nll_loss")
+    x, y = _broadcast_pair(x, target, "poisson_nll_loss")
     loss = ops.exp(x) - y * x if log_input else x - y * ops.log(x + eps)
     if full:
         # Stirling's term as ops on the target, so that a target that requires grad gets its
@@ -138,7 +142,6 @@ def gaussian_nll_loss(
     log(2 pi) / 2. ``var`` has the input's shape, or lacks (or has size 1 in) its last dim."""
     _check_reduction(reduction, "gaussian_nll_loss")
     x = _input(input, "gaussian_nll_loss")
-    y = _float_target(target, x, "gaussian_nll_loss")
     v = _as_input_tensor(var, x)
     if v.shape != x.shape and v.shape == x.shape[:-1]:
         v = ops.unsqueeze(v, -1)
@@ -146,6 +149,7 @@ def gaussian_nll_loss(
         raise ShapeError(f"gaussian_nll_loss: var shape {v.shape} does not fit input shape {x.shape}")
     if is_host(v.array) and np.any(v.array < 0):  # a value check: on a device it would synchronise
         raise ArgumentError("gaussian_nll_loss: var has negative entries")
+    x, y = _broadcast_pair(x, target, "gaussian_nll_loss")
     floor = np.maximum(v.array, eps) - v.array  # added as a constant, so the gradient reaches var unchanged
     v = v + floor.astype(x.array.dtype)
     loss = 0.5 * (ops.log(v) + (x - y) ** 2 / v)
@@ -155,7 +159,7 @@ def gaussian_nll_loss(
 
 
 class MSELoss(_Loss):
-    """Mean squared error (see :func:`mse_loss`); shapes must match exactly.
+    """Mean squared error (see :func:`mse_loss`).
 
     Example:
         >>> import downslope as ds
