@@ -42,6 +42,11 @@ class ArgumentTypeError(DownslopeError, TypeError):
     """An argument of the wrong type or dtype."""
 
 
+class UnevenDataError(ShapeError, ArgumentTypeError):
+    """Nested lists that are not rectangular (``ds.tensor([[1, 2], [3]])``): a ValueError as in torch,
+    and a TypeError as the other data ``ds.tensor`` refuses."""
+
+
 class DTypeError(ArgumentTypeError, RuntimeError):
     """A tensor of a dtype the operation cannot take (an integer tensor where a floating one is
     needed, operands of different dtypes). Also a RuntimeError, which PyTorch raises there

@@ -30,7 +30,16 @@ from .device import default_factory_device as _default_factory_device
 from .device import device as _Device
 from .device import is_device_like as _is_device_like
 from .device import resolve as _resolve
-from .errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, OutOfRangeError, ShapeError, StateError
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DeviceError,
+    DTypeError,
+    OutOfRangeError,
+    ShapeError,
+    StateError,
+    UnevenDataError,
+)
 from .generator import as_numpy_generator as _as_numpy_generator
 from .graph import VJPRule, _inplace_clock, _mode, _sigmoid_array
 from .graph import no_grad as _no_grad
@@ -1989,6 +1998,36 @@ _TYPE_NAMES = {
     "bool": "BoolTensor",
 }
 
+def _uneven_nesting(data: list[Any] | tuple[Any, ...]) -> str | None:
+    """Where nested lists stop being rectangular, in torch's words ("expected sequence of length 2 at
+    dim 1 (got 1)"): the first element at each depth sets the shape, as torch reads it; None if even."""
+    shape = []
+    probe: Any = data
+    while isinstance(probe, (list, tuple)):
+        shape.append(len(probe))
+        if not probe:
+            break
+        probe = probe[0]
+
+    def first_misfit(seq: list[Any] | tuple[Any, ...], dim: builtins.int) -> str | None:
+        for item in seq:
+            nested = isinstance(item, (list, tuple))
+            if dim + 1 >= len(shape):
+                if nested:
+                    return f"expected a number at dim {dim + 1} (got a sequence of length {len(item)})"
+                continue
+            if not nested:
+                return f"expected sequence of length {shape[dim + 1]} at dim {dim + 1} (got {type(item).__name__})"
+            if len(item) != shape[dim + 1]:
+                return f"expected sequence of length {shape[dim + 1]} at dim {dim + 1} (got {len(item)})"
+            found = first_misfit(item, dim + 1)
+            if found is not None:
+                return found
+        return None
+
+    return first_misfit(data, 0)
+
+
 
 # ---------------------------------------------------------------------- construction helpers
 # The getter of requires_grad reads its slot through the slot descriptor itself (no Python call: every
@@ -2011,6 +2050,9 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
         >>> to_array([1, 2.5]).dtype
         dtype('float32')
     """
+            uneven = _uneven_nesting(data) if isinstance(data, (list, tuple)) else None
+            if uneven is not None:  # NumPy's "inhomogeneous shape" text does not say where
+                raise UnevenDataError(f"cannot make a tensor from {type(data).__name__}: {uneven}") from None
     if isinstance(data, Tensor):
         arr = data.array
     elif isinstance(data, np.ndarray) or _devices.is_array(data):

@@ -141,7 +141,7 @@ def conv1d(
     (s,) = _tuple(stride, 1, "stride", where)
     (d,) = _tuple(dilation, 1, "dilation", where)
     p: Any = padding if isinstance(padding, str) else (0, _tuple(padding, 1, "padding", where, minimum=0)[0])
-    out = _conv2d(ops.unsqueeze(x, 2), ops.unsqueeze(w, 2), bias, (1, s), p, (1, d), groups, where)
+    out = _conv2d(ops.unsqueeze(x, 2), ops.unsqueeze(w, 2), bias, (1, s), p, (1, d), groups, where, one_d=True)
     out = ops.squeeze(out, 2)
     return ops.squeeze(out, 0) if unbatched else out
 
@@ -155,8 +155,10 @@ def _conv2d(
     dilation: Any,
     groups: int,
     where: str,
+    one_d: bool = False,
 ) -> Tensor:
-    """Validate the arguments of a batched 2-D convolution, then run the fused op."""
+    """Validate the arguments of a batched 2-D convolution, then run the fused op. ``one_d``: conv1d's
+    height-1 images, whose errors name the caller's own 3-D shapes."""
     _check_floating(x, where)
     if w.ndim != 4:
         raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, kh, kw), got {w.shape}")
@@ -167,21 +169,28 @@ def _conv2d(
     groups = _positive(groups, "groups", where)
     c_out, c_per_group, kh, kw = w.shape
     n, c_in, h, wd = x.shape
+    x_shape = (n, c_in, wd) if one_d else x.shape
+    w_shape = (c_out, c_per_group, kw) if one_d else w.shape
     if c_out % groups:
         raise ArgumentError(f"{where}: out_channels ({c_out}) must be divisible by groups ({groups})")
     if c_per_group * groups != c_in:
         raise ShapeError(
-            f"{where}: input has {c_in} channels but the weight {w.shape} with groups={groups} expects "
-            f"{c_per_group * groups} (input shape {x.shape})"
+            f"{where}: input has {c_in} channels but the weight {w_shape} with groups={groups} expects "
+            f"{c_per_group * groups} (input shape {x_shape})"
         )
     pads = _conv_pads(padding, (kh, kw), dil, st, where)
     hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
     oh = (hp - dil[0] * (kh - 1) - 1) // st[0] + 1
     ow = (wp - dil[1] * (kw - 1) - 1) // st[1] + 1
     if oh < 1 or ow < 1:
+        size, kernel = (
+            (f"{wp}", f"{dil[1] * (kw - 1) + 1}")
+            if one_d
+            else (f"{hp}x{wp}", f"{dil[0] * (kh - 1) + 1}x{dil[1] * (kw - 1) + 1}")
+        )
         raise ShapeError(
-            f"{where}: the (padded) input {hp}x{wp} is smaller than the dilated kernel "
-            f"{dil[0] * (kh - 1) + 1}x{dil[1] * (kw - 1) + 1} (input shape {x.shape}, weight shape {w.shape})"
+            f"{where}: the (padded) input {size} is smaller than the dilated kernel {kernel} "
+            f"(input shape {x_shape}, weight shape {w_shape})"
         )
     parents: tuple[Tensor, ...] = (x, w)
     if bias is not None:

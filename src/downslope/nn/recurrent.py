@@ -38,10 +38,11 @@ from ..errors import ArgumentError, ArgumentTypeError, DeviceError
 from ..tensor import Tensor, empty, wrap_array
 from . import functional as F
 from . import init
+from ._arrays import array_like
 from ._rnn_cells import gru_cell, lstm_cell
 from ._rnn_kernels import rnn_sequence
 from .module import Module, Parameter
-from .utils.rnn import PackedSequence
+from .utils.rnn import PackedSequence, _layout, _packed_from_padded, _padded_from_packed
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -271,9 +272,8 @@ class RNNBase(Module):
         h_n and c_n ``(num_layers*D, N, hidden_size)`` (unbatched: without the N dim).
         """
         name = type(self).__name__
-        packed = input if isinstance(input, PackedSequence) else None
-        if packed is not None:
-            input = ops.transpose(packed.padded, 0, 1) if self.batch_first else packed.padded
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         if not isinstance(input, Tensor):
             raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
@@ -306,8 +306,8 @@ class RNNBase(Module):
         directions = 2 if self.bidirectional else 1
         lstm = self.mode == "LSTM"
         finals: list[Any] = []
-        if packed is not None or self.proj_size:  # step by step (the fused kernel has neither)
-            output, finals = self._run_packed(x, states, packed)
+        if self.proj_size:  # step by step (the fused kernel has no projection)
+            output, finals = self._run_steps(x, states, None)
         else:
             # Each (layer, direction) is ONE fused op over the whole sequence (see _rnn_kernels); its
             # result holds [h0, h_1..h_L] (and c_L for the LSTM) in processing order.
@@ -327,25 +327,63 @@ class RNNBase(Module):
             output = x
         if unbatched:
             output = ops.squeeze(output, 1)
-        elif self.batch_first and packed is None:
+        elif self.batch_first:
             output = ops.transpose(output, 0, 1)
-        if lstm:
-            h_n = ops.stack([s[0] for s in finals], axis=0)
-            c_n = ops.stack([s[1] for s in finals], axis=0)
-            if unbatched:
-                h_n, c_n = ops.squeeze(h_n, 1), ops.squeeze(c_n, 1)
-            return output, (h_n, c_n)
-        h_n = ops.stack(finals, axis=0)
-        return output, (ops.squeeze(h_n, 1) if unbatched else h_n)
+        return output, self._final_states(finals, unbatched, None)
 
-    def _run_packed(self, x: Tensor, states: list[Any], packed: PackedSequence | None) -> tuple[Any, list[Any]]:
+    def _final_states(self, finals: list[Any], unbatched: bool, unsort: Any) -> Any:
+        """h_n (and c_n) stacked over (layer, direction); ``unsort`` (an index array) puts a packed
+        batch's sorted rows back in the batch's own order."""
+        parts = [[s[0] for s in finals], [s[1] for s in finals]] if self.mode == "LSTM" else [finals]
+        stacked = []
+        for part in parts:
+            t = ops.stack(part, axis=0)
+            if unsort is not None:
+                t = t[:, unsort]
+            stacked.append(ops.squeeze(t, 1) if unbatched else t)
+        return (stacked[0], stacked[1]) if self.mode == "LSTM" else stacked[0]
+
+    def _forward_packed(self, packed: PackedSequence, hx: Any) -> tuple[PackedSequence, Any]:
+        """PyTorch's packed path: ``data`` is unpacked to a time-major batch in the sorted order (the
+        layer's ``batch_first`` does not apply), a given state is put in that order by
+        ``sorted_indices``, and the final states come back in the batch's own order."""
+        name = type(self).__name__
+        data, batch_sizes = packed.data, packed.batch_sizes
+        if data.ndim != 2 or data.shape[-1] != self.input_size:
+            raise ArgumentError(
+                f"{name}(input_size={self.input_size}): expected a PackedSequence with data of shape "
+                f"(total steps, {self.input_size}), got {data.shape}"
+            )
+        weight = self._weights(0, 0)[0]
+        if data.dtype != weight.dtype:
+            raise ArgumentTypeError(
+                f"{name}: input dtype {data.dtype} does not match the parameters' dtype {weight.dtype}"
+            )
+        _check_device(data, weight, name)
+        if batch_sizes.shape[0] == 0:
+            raise ArgumentError(f"{name}: the packed sequence is empty (no time steps)")
+        x = _padded_from_packed(data, batch_sizes)  # (L, N, input_size), longest sequences first
+        _, _, lengths = _layout(batch_sizes)
+        states = self._initial_states(hx, lengths.shape[0], x)
+        if hx is not None and packed.sorted_indices is not None:
+            order = array_like(packed.sorted_indices, x.array)
+            states = [tuple(s[order] for s in st) if isinstance(st, tuple) else st[order] for st in states]
+        steps = np.arange(x.shape[0])  # host: with the host lengths, then moved once
+        running = array_like((steps[:, None] < lengths[None, :])[..., None], x.array)
+        output, finals = self._run_steps(x, states, running)
+        out = PackedSequence(
+            _packed_from_padded(output, batch_sizes), batch_sizes, packed.sorted_indices, packed.unsorted_indices
+        )
+        unsort = None if packed.unsorted_indices is None else array_like(packed.unsorted_indices, x.array)
+        return out, self._final_states(finals, False, unsort)
+
+    def _run_steps(self, x: Tensor, states: list[Any], running: Any) -> tuple[Tensor, list[Any]]:
         """The sequence step by step (time-major ``x``), for what the fused kernel does not do: a
-        PackedSequence (a sequence's state stops changing after its last element, the reverse
-        direction starts there, and its outputs past the end are zero) and the LSTM's projection
-        (``proj_size``: h_t = W_hr (o_t * tanh(c_t))). Without ``packed`` the output is a tensor."""
+        packed batch (``running``, (L, N, 1) True where a sequence has a step: a sequence's state
+        stops changing after its last element, the reverse direction starts there, and its outputs
+        past the end are zero) and the LSTM's projection (``proj_size``: h_t = W_hr (o_t * tanh(c_t)))."""
         length = x.shape[0]
         steps = [x[t] for t in range(length)]
-        running = packed.step_mask(x.dtype) > 0 if packed is not None else None
         directions = 2 if self.bidirectional else 1
         finals: list[Any] = []
         for layer in range(self.num_layers):
@@ -380,10 +418,7 @@ class RNNBase(Module):
                 steps = per_direction[0]
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 steps = [F.dropout(s, self.dropout, training=True) for s in steps]
-        stacked = ops.stack(steps, axis=0)
-        return (
-            stacked if packed is None else PackedSequence(stacked, packed.lengths, packed.sorted_indices is None)
-        ), finals
+        return ops.stack(steps, axis=0), finals
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
