@@ -2050,9 +2050,6 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
         >>> to_array([1, 2.5]).dtype
         dtype('float32')
     """
-            uneven = _uneven_nesting(data) if isinstance(data, (list, tuple)) else None
-            if uneven is not None:  # NumPy's "inhomogeneous shape" text does not say where
-                raise UnevenDataError(f"cannot make a tensor from {type(data).__name__}: {uneven}") from None
     if isinstance(data, Tensor):
         arr = data.array
     elif isinstance(data, np.ndarray) or _devices.is_array(data):
@@ -2064,6 +2061,9 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
             with _no_grad():
                 arr = _devices.to_host(data)
         except (ValueError, TypeError) as exc:
+            uneven = _uneven_nesting(data) if isinstance(data, (list, tuple)) else None
+            if uneven is not None:  # NumPy's "inhomogeneous shape" text does not say where
+                raise UnevenDataError(f"cannot make a tensor from {type(data).__name__}: {uneven}") from None
             raise ArgumentTypeError(f"cannot make a tensor from {type(data).__name__}: {exc}") from None
         if arr.dtype.kind in "fOu" and dtype is None:
             _check_int_overflow(data, arr)
