@@ -105,6 +105,7 @@ class Tensor:
         "_post_hooks",  # set only by register_post_accumulate_grad_hook: {key: hook}
         "_next",  # set only on the history an in-place op moved aside: the live tensor it came from
         "_fn",  # set only when its grad_fn gets hooks or metadata, or saved_tensors_hooks packed values (NodeState)
+        "_view_of",  # set only on a view (_alias): the tensor it was taken from, None if taken under no_grad
         "__weakref__",
         # user attributes (fast.ai's ``out.g = ...``), as torch tensors take them; made on first use
         "__dict__",
@@ -148,6 +149,7 @@ class Tensor:
     _hooks: dict[builtins.int, Any]
     _post_hooks: dict[builtins.int, Any]
     _fn: Any  # a graph.NodeState, see the slot
+    _view_of: Tensor | None
 
     def __init__(self, data: Any = None, *sizes: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if (
@@ -2028,17 +2030,6 @@ def _uneven_nesting(data: list[Any] | tuple[Any, ...]) -> str | None:
     return first_misfit(data, 0)
 
 
-
-# ---------------------------------------------------------------------- construction helpers
-# The getter of requires_grad reads its slot through the slot descriptor itself (no Python call: every
-# recorded op reads its parents' requires_grad); the setter keeps its checks. (grad's getter warns on
-# non-leaves, so it stays a Python property.)
-for _name in ("requires_grad",):
-    _prop = Tensor.__dict__[_name]
-    setattr(Tensor, _name, property(Tensor.__dict__["_" + _name].__get__, _prop.fset, doc=_prop.__doc__))
-del _name, _prop
-
-
 def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Turn user data into an array with the library's dtype policy (what ``ds.tensor`` stores).
 
@@ -2475,10 +2466,20 @@ def _bump(t: Tensor) -> None:
 def _alias(out: Tensor, x: Tensor) -> Tensor:
     """Let a view ``out`` of ``x`` share x's version counter (a write through either changes both)."""
     base = out.array.base
-    if base is not None and (base is x.array or base is x.array.base):
+    if base is None:
+        return out
+    if base is x.array:
         out._vc = _version_counter(x)
-        if x.__class__ is not Tensor:
-            _note_alias(x, out)
+        # a recorded in-place write through a view outside the graph reaches x this way (_inplace_on_plain_view)
+        out._view_of = x if _mode.enabled else None
+    elif base is x.array.base:
+        out._vc = _version_counter(x)
+        # x is a view: the tensor it was taken from (views of views must not keep each other alive)
+        out._view_of = getattr(x, "_view_of", x) if _mode.enabled else None
+    else:
+        return out
+    if x.__class__ is not Tensor:
+        _note_alias(x, out)
     return out
 
 
@@ -2748,7 +2749,8 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
     ``t`` takes over the new node. Ops whose rule needs the values from before the write
     (``reads_self``) give the ghost a copy of them. Consumers recorded earlier still point at ``t``,
     whose creation number is now newer than theirs: backward follows ``t._prior`` back to the
-    history they used (autograd._histories_at).
+    history they used (autograd._histories_at). A view is written through its base: see
+    :func:`_inplace_on_view` (a view in the graph) and :func:`_inplace_on_plain_view` (one outside it).
     """
     if t._vjp is None and t.requires_grad:
         raise StateError(_LEAF_MESSAGE)
@@ -2763,6 +2765,25 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
         )
     if _is_view_in_graph(t):
         return _inplace_on_view(t, name, compute, reads_self)
+    if shared and getattr(t, "_view_of", False) is not False:
+        done = _inplace_on_plain_view(t, name, compute, reads_self)
+        if done is not None:
+            return done
+    return _rebase(t, name, compute, reads_self, shared)
+
+
+def _rebase(
+    t: Tensor,
+    name: str,
+    compute: Callable[[Tensor], Tensor],
+    reads_self: bool,
+    shared: bool,
+    views: Sequence[tuple[Tensor, Any, Tensor | None]] = (),
+) -> Tensor:
+    """The write of :func:`_inplace_recorded`: ``t`` takes ``compute(old t)`` and its history. When ``t``
+    joins the graph by it (a buffer that did not require grad), its views outside the graph, ``views``
+    (each with its place in ``t`` and the record of its history before, or None) and any other still
+    alive, become views of the new ``t``, as PyTorch's views see the base's new history."""
     ghost = _ghost(t, reads_self)
     result = compute(ghost)
     _check_result(t, result, name)
@@ -2770,13 +2791,17 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
     _bump(t)
     _adopt(t, ghost, result)
     if shared and t._vc is not None:
-        # Other tensors outside the graph (the buffer t views, or views of t) now show values written with a
-        # gradient they do not carry: backward refuses ops that read them after this (autograd._check_taints),
-        # unless the buffer takes the values back with buf[i] = t (Python's `buf[i] += w` does), see __setitem__.
+        # Other tensors outside the graph that share the storage and are no views of t taken with gradients
+        # recorded (detach() aliases; views of those taken otherwise) now show values written with a gradient
+        # they do not carry: backward refuses ops that read them after this (autograd._check_taints), unless
+        # the buffer takes the values back with buf[i] = t (Python's `buf[i] += w` does), see __setitem__.
         taints = _inplace_clock.taints
         taints.append([t._vc, t._seq, None])
         if len(taints) > 256:
             del taints[: len(taints) - 256]
+        if t._requires_grad:
+            for view, place, prior in (*views, *_plain_views_of(t, [v for v, _, _ in views])):
+                _attach_view(view, t, place, prior)
     return t
 
 
@@ -2850,10 +2875,7 @@ def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], 
         view = view._parents[0]
     base = t._parents[0]
     if base._vjp is None and base.requires_grad:
-        raise StateError(
-            "a view of a leaf Variable that requires grad is being used in an in-place operation. "
-            "(Update parameters inside `with ds.no_grad():`, or write through .data.)"
-        )
+        raise StateError(_LEAF_VIEW_MESSAGE)
     rule, saved = t._vjp, t._saved
     ghost = _ghost(t, reads_self)
     result = compute(ghost)
@@ -2873,6 +2895,204 @@ def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], 
     )
     _adopt(t, ghost, view)
     return t
+
+
+_LEAF_VIEW_MESSAGE = (
+    "a view of a leaf Variable that requires grad is being used in an in-place operation. "
+    "(Update parameters inside `with ds.no_grad():`, or write through .data.)"
+)
+_NO_GRAD_VIEW_MESSAGE = (  # torch's words
+    "A view was created in no_grad mode and is being modified inplace with grad mode enabled. Given that this use "
+    "case is ambiguous and error-prone, it is forbidden. You can clarify your code by moving both the view and the "
+    "inplace either both inside the no_grad block (if you don't want the inplace to be tracked) or both outside (if "
+    "you want the inplace to be tracked)."
+)
+
+
+def _inplace_on_plain_view(
+    t: Tensor, name: str, compute: Callable[[Tensor], Tensor], reads_self: bool
+) -> Tensor | None:
+    """A recorded in-place op on a view ``t`` outside the graph (``buf[:, :2].index_add_(0, i, p)`` with
+    ``buf`` not requiring grad): as PyTorch's CopySlices, the new values are written into the tensor
+    the view was taken from (followed to the first one that is no such view: the root), which joins
+    the graph, and ``t`` (with the views between, and the root's other views still alive) becomes
+    a view of it. None when ``t``'s place in the root cannot be told (the caller then writes ``t``
+    alone)."""
+    chain = [t]
+    root = t._view_of
+    while True:
+        if root is None:  # taken under no_grad (an out-of-place op, or the write under no_grad, is meant)
+            raise StateError(f"{name}: {_NO_GRAD_VIEW_MESSAGE}")
+        if root._vjp is not None or root._requires_grad:
+            break
+        if not hasattr(root, "_view_of"):  # no view: the tensor that owns the storage
+            break
+        chain.append(root)
+        root = root._view_of
+    if root._vjp is None and root._requires_grad:
+        raise StateError(_LEAF_VIEW_MESSAGE)
+    if root._vc is not t._vc:
+        return None
+    places = [_place_in(v.array, root.array) for v in chain]
+    if places[0] is None:
+        return None
+    if root._requires_grad:  # a view taken before its base joined the graph: its history first
+        for view, place in zip(chain, places):
+            if place is not None:
+                _attach_view(view, root, place, None)
+        return _inplace_on_view(t, name, compute, reads_self)
+    ghost = _ghost(t, reads_self)
+    result = compute(ghost)
+    _check_result(t, result, name)
+    rule, saved = places[0]
+    if rule is _ops._getitem_vjp:
+
+        def write(src: Tensor) -> Tensor:
+            return _ops.index_put(src, saved[0], result)
+    else:  # t is all of root, in another shape
+
+        def write(src: Tensor) -> Tensor:
+            return _ops.reshape(_ops.astype(result, src.dtype), src.shape)
+
+    views = [(v, p, ghost if v is t else None) for v, p in zip(chain, places) if p is not None]
+    _rebase(root, name, write, False, True, views)
+    return t
+
+
+def _attach_view(view: Tensor, base: Tensor, place: tuple[Any, Any], prior: Tensor | None) -> None:
+    """Make ``view`` (outside the graph) a view of ``base`` at ``place`` (see :func:`_place_in`; the view's
+    values stay its own array). ``prior`` keeps its history before (a ghost of it is made when None),
+    for the ops that used it as a constant."""
+    node = record_op(view.array, (base,), *place)
+    _adopt(view, _ghost(view, False) if prior is None else prior, node)
+
+
+def _plain_views_of(base: Tensor, known: Sequence[Tensor]) -> list[tuple[Tensor, Any, None]]:
+    """The views of ``base`` outside the graph still alive (taken from it, or from such a view of it,
+    while gradients were recorded), other than ``known``, each with its place in ``base``.
+
+    They share base's version counter: when nothing holds it but base, ``known``, the records of
+    in-place ops (ghosts, taints) and this frame, there are none, and the heap is not searched."""
+    vc = base._vc
+    holders = {id(base)} | {id(k) for k in known if k._vc is vc}
+    listed = builtins.sum(1 for taint in _inplace_clock.taints if taint[0] is vc)
+    if sys.getrefcount(vc) - 2 <= len(holders) + listed + _ghost_holders.get(id(vc), 0):  # - arg, local name
+        return []
+    import gc  # only here: a search of the heap, when something else holds the counter
+
+    found = []
+    for o in gc.get_referrers(vc):
+        if not isinstance(o, Tensor) or o._vc is not vc or id(o) in holders or o._vjp is not None:
+            continue
+        up: Any = getattr(o, "_view_of", None)
+        while isinstance(up, Tensor) and up is not base and up._vjp is None and not up._requires_grad:
+            up = getattr(up, "_view_of", None)
+        if up is base and not o._requires_grad and not hasattr(o, "_next"):
+            place = _place_in(o.array, base.array)
+            if place is not None:
+                found.append((o, place, None))
+    return found
+
+
+def _place_in(view: Any, base: Any) -> tuple[Any, Any] | None:
+    """Where the elements of ``view`` (an array over base's memory) lie in ``base``, as the rule and saved
+    values of the view op that gives them: all of base in order, a reshape; an index of base
+    otherwise, with whether it is advanced: slices, integers and None when ``view`` is a strided
+    block of a C-contiguous base in its order of dims (a slice, select, narrow, unsqueeze...), else
+    one integer array per dim of base (a transpose, a diagonal...). None when some element of
+    ``view`` is no element of ``base`` (or the two differ in dtype)."""
+    if view.dtype != base.dtype or (view.size and not np.may_share_memory(view, base)):
+        return None
+    if (
+        view.size == base.size
+        and view.flags.c_contiguous
+        and base.flags.c_contiguous
+        and Tensor.data_ptr(wrap_array(view)) == Tensor.data_ptr(wrap_array(base))
+    ):
+        return _ops._reshape_vjp, None
+    item = base.itemsize
+    offset = Tensor.data_ptr(wrap_array(view)) - Tensor.data_ptr(wrap_array(base))
+    if offset % item or any(s % item for s in view.strides) or any(s % item for s in base.strides):
+        return None
+    offset //= item
+    steps = [s // item for s in view.strides]
+    if not view.size:
+        empty = np.zeros(view.shape, np.intp)  # host: an index worked out from shapes
+        return _ops._getitem_vjp, (_ops._normalize_index(tuple(empty for _ in base.shape), on=base), True)
+    if base.flags.c_contiguous:
+        index = _basic_place(view.shape, steps, offset, base.shape)
+        if index is not None:
+            block = base[(*index, Ellipsis)]  # a view even where all are integers (NumPy gives a copy)
+            if (
+                block.shape == view.shape
+                and Tensor.data_ptr(wrap_array(block)) == Tensor.data_ptr(wrap_array(view))
+                and all(a == b for n, a, b in zip(view.shape, block.strides, view.strides) if n > 1)
+            ):
+                return _ops._getitem_vjp, (index, False)
+    # the position of each element of view in memory (in elements from base's first), found among base's
+    where = _positions(view.shape, steps, offset)
+    if base.flags.c_contiguous:
+        flat = where
+        if where.min() < 0 or where.max() >= base.size:
+            return None
+    else:
+        spots = _positions(base.shape, [s // item for s in base.strides], 0).reshape(-1)
+        low = builtins.int(spots.min())
+        table = np.full(builtins.int(spots.max()) - low + 1, -1, np.int64)  # host: positions worked out from strides
+        table[spots - low] = np.arange(base.size)  # host: positions worked out from strides
+        if where.min() < low or where.max() - low >= table.size:
+            return None
+        flat = table[where - low]
+        if flat.min() < 0:
+            return None
+    return _ops._getitem_vjp, (_ops._normalize_index(np.unravel_index(flat, base.shape), on=base), True)
+
+
+def _positions(shape: Shape, steps: Sequence[int], start: int) -> np.ndarray:
+    """``start + sum(i_k * steps[k])`` for every multi-index ``i`` of ``shape`` (memory positions)."""
+    where = np.full(shape, start, np.int64)  # host: positions worked out from strides
+    for k, (n, step) in enumerate(zip(shape, steps)):
+        if n > 1 and step:
+            ramp = np.arange(n, dtype=np.int64) * step  # host: positions worked out from strides
+            where = where + ramp.reshape((n,) + (1,) * (len(shape) - k - 1))
+    return where
+
+
+def _basic_place(shape: Shape, steps: Sequence[int], offset: int, base_shape: Shape) -> Any:
+    """Slices, integers and None that pick, from a C-contiguous array of ``base_shape``, the elements
+    ``offset + sum(i_k * steps[k])`` in the shape ``shape``, if some do (checked by the caller)."""
+    size = 1
+    for n in base_shape:
+        size *= n
+    if not 0 <= offset < size:
+        return None
+    unit = []  # the contiguous strides, in elements
+    for n in base_shape:
+        size //= n
+        unit.append(size)
+    start = []
+    for u in unit:
+        start.append(offset // u)
+        offset %= u
+    index: list[Any] = []
+    dim = 0
+    for n, step in zip(shape, steps):
+        if n == 1:  # a dim of length one: None adds it (the base's dim, if any, is picked by an integer)
+            index.append(None)
+            continue
+        j = next((j for j in range(dim, len(base_shape)) if base_shape[j] > 1 and abs(step) >= unit[j]), None)
+        if j is None or step % unit[j]:
+            return None
+        step //= unit[j]
+        last = start[j] + step * (n - 1)
+        if not 0 <= last < base_shape[j]:
+            return None
+        index.extend(start[dim:j])
+        stop = last + (1 if step > 0 else -1)
+        index.append(slice(start[j], None if stop < 0 else stop, step))
+        dim = j + 1
+    index.extend(start[dim:])
+    return tuple(index)
 
 
 def _data_of(x: Any) -> Any:
