@@ -243,10 +243,15 @@ def test_the_base_class_without_a_step_still_explains_itself() -> None:
         NoStep([ds.zeros(1, requires_grad=True)])
 
 
-def test_a_built_in_optimizers_state_is_not_assignable() -> None:
-    opt = optim.SGD([ds.zeros(1, requires_grad=True)], lr=0.1)
-    with pytest.raises(AttributeError, match="load_state_dict"):
-        opt.state = {}
+def test_assigning_a_built_in_optimizers_state_replaces_it() -> None:
+    w = ds.ones(1, requires_grad=True)
+    opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    (w * w).sum().backward()
+    opt.step()
+    opt.state = {}  # PyTorch's reset idiom: every parameter starts afresh
+    assert len(opt.state) == 0 and opt.state_dict()["state"] == {}
+    with pytest.raises(TypeError, match="dict"):
+        opt.state = 3
 
 
 # ---------------------------------------------------------------------- built-in optimizers' state dicts

@@ -270,20 +270,18 @@ class NAdam(_AdamBase):
         super().step()
         return loss
 
-    @property
-    def state(self) -> dict[Any, dict[str, Any]]:
-        out = super().state
-        for _, b, j in self._positions():
-            mu = self._product_of(b, j)
-            if mu is not None:
-                out[b.params[j]]["mu_product"] = wrap_array(mu)
-        return out
+    def _entry_view(self, gi: int, b: Any, j: int, names: dict[str, tuple[int, str]]) -> dict[str, Any]:
+        entry = super()._entry_view(gi, b, j, names)
+        mu = self._product_of(b, j)
+        if mu is not None:
+            entry["mu_product"] = wrap_array(mu)
+        return entry
 
     def state_dict(self) -> dict[str, Any]:
         saved = super().state_dict()
         for pos, (_, b, j) in enumerate(self._positions()):
             mu = self._product_of(b, j)
-            if pos in saved["state"] and mu is not None:
+            if b.started[j] and pos in saved["state"] and mu is not None:
                 saved["state"][pos]["mu_product"] = wrap_array(to_host(mu).copy())
         return saved
 

@@ -52,6 +52,8 @@ class Adagrad(Optimizer):
             "maximize": maximize,
         }
         super().__init__(params, defaults, **options)
+        for gi in range(len(self.param_groups)):
+            self._start_sums(gi)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         for key in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
@@ -59,12 +61,18 @@ class Adagrad(Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
-        # each group starts its sums at its own initial_accumulator_value (the transform's init cannot see groups)
-        value = self.param_groups[-1]["initial_accumulator_value"]
-        for bucket in self._buckets[-1]:
+        if not self.__dict__.get("_defer_buckets"):
+            self._start_sums(len(self.param_groups) - 1)
+
+    def _start_sums(self, gi: int) -> None:
+        # each group starts its sums at its own initial_accumulator_value (the transform's init cannot
+        # see groups); PyTorch's Adagrad makes this state when it is built, so it shows before a step
+        value = self.param_groups[gi]["initial_accumulator_value"]
+        for bucket in self._buckets[gi]:
             for slot in state_slots(bucket.state):
                 if "sum" in slot:
                     slot["sum"].fill(value)
+            bucket.started[:] = True
 
     def _make_transform(self) -> T.GradientTransformation:
         return T.chain(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import sys
+import weakref
 from typing import Any
 
 import numpy as np
@@ -72,6 +74,13 @@ def _map_arrays(state: Any, fn: Any) -> Any:
     return state
 
 
+def _remember(flat: Any) -> None:
+    try:
+        _FLAT_BUFFERS[id(flat)] = flat
+    except TypeError:  # an array type that takes no weak reference: its views are then counted as shared
+        pass
+
+
 def _on(like: Any, host: np.ndarray) -> Any:
     """The host array ``host`` on ``like``'s device (the per-element step counts of an uneven step)."""
     return host if type(like) is np.ndarray else to_device(host, device_of(like))
@@ -114,6 +123,7 @@ class FlatBucket:
                 "move the whole model with model.to(device) first"
             )
         self.flat = namespace_of(params[0].array).empty(self.offsets[-1], self.dtype)
+        _remember(self.flat)
         self.views: list[np.ndarray] = []
         for p, start, stop in zip(params, self.offsets[:-1], self.offsets[1:]):
             self.flat[start:stop] = p.array.reshape(-1)
@@ -124,6 +134,9 @@ class FlatBucket:
         self.grad = np.empty_like(self.flat)
         self.state = transform.init(self.flat)
         self.steps = np.zeros(len(params), np.int64)  # host: per-parameter step counts (bookkeeping)
+        # host: whether each parameter has state (it took a step, was given state, or loaded some):
+        # PyTorch shows a parameter in ``opt.state`` only then, and makes its buffers at that step
+        self.started = np.zeros(len(params), bool)  # host: bookkeeping, as the step counts
         self.uniform = True  # every parameter has taken the same number of steps (the usual case)
         self.count = 0
         self.scratch: dict[Any, np.ndarray] = {}
@@ -138,6 +151,7 @@ class FlatBucket:
             if name not in ("flat", "views", "params"):
                 setattr(new, name, copy.deepcopy(value, memo))
         new.flat = self.flat.copy()
+        _remember(new.flat)
         new.views = [
             new.flat[start:stop].reshape(shape)
             for start, stop, shape in zip(self.offsets, self.offsets[1:], self.shapes)
@@ -178,6 +192,7 @@ class FlatBucket:
         """Move the buffer, its state and its views to the device of the array ``like`` (the model moved)."""
         target = device_of(like)
         self.flat = to_device(self.flat, target)
+        _remember(self.flat)
         self.grad = np.empty_like(self.flat)
         self.state = _map_arrays(self.state, lambda a: to_device(a, target))
         self.scratch = {}
@@ -212,10 +227,22 @@ class FlatBucket:
         # host: an index array, copied to the device by the indexing (only when some parameter has no gradient)
         return np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in present])  # host: see above
 
+    def _first(self, present: list[int] | None) -> Any:
+        """StepContext.first for the parameters stepped: a bool, or one per element when some start."""
+        started = self.started if present is None else self.started[present]
+        if started.all():
+            return False
+        if not started.any():
+            return True
+        sizes = self.sizes if present is None else [self.sizes[i] for i in present]
+        return _on(self.flat, np.repeat(~started, sizes))
+
     def apply(
         self, transform: GradientTransformation, group: dict[str, Any], g: np.ndarray, present: list[int] | None
     ) -> None:
+        first = self._first(present)
         if present is None:
+            self.started[:] = True
             self.steps += 1
             if not self.uniform:  # only after some parameter missed a step: have they caught up?
                 self.uniform = bool((self.steps == self.steps[0]).all())  # host: steps are host integers
@@ -223,12 +250,13 @@ class FlatBucket:
                 step: Any = int(self.steps[0])
             else:
                 step = _on(self.flat, np.repeat(self.steps.astype(self.dtype), self.sizes))
-            ctx = StepContext(group, step, self.count)
+            ctx = StepContext(group, step, self.count, first)
             ctx.keep_scratch(self.scratch)
             updates, self.state = transform.update(g, self.state, self.flat, ctx)
             self.flat += updates
         else:
             idx = self.element_index(present)
+            self.started[present] = True
             self.steps[present] += 1
             self.uniform = False
             sub_steps = self.steps[present]
@@ -236,13 +264,142 @@ class FlatBucket:
                 step = int(sub_steps[0])
             else:
                 step = _on(self.flat, np.repeat(sub_steps.astype(self.dtype), [self.sizes[i] for i in present]))
-            ctx = StepContext(group, step, self.count)
+            ctx = StepContext(group, step, self.count, first)
             sub_params = self.flat[idx]
             sub_state = _gather_state(self.state, idx, self.flat.size)
             updates, sub_state = transform.update(g, sub_state, sub_params, ctx)
             self.flat[idx] = sub_params + updates
             self.state = _scatter_state(self.state, sub_state, idx, self.flat)
         self.count += 1
+
+
+class InPlaceBucket(FlatBucket):
+    """One parameter whose memory is shared (weight tying by ``.data``, a parameter that is a view of
+    another, an array someone else holds): it is updated where it is, as PyTorch updates it.
+
+    The bucket keeps a flat copy for the transform: at each step it reads the parameter's current
+    values (an earlier parameter of the same storage may have just moved them), runs the transform
+    and writes the result back into the parameter's own array, so every sharer sees it."""
+
+    def __init__(self, params: list[Tensor], transform: GradientTransformation) -> None:
+        p = params[0]
+        self.params = params
+        self.shapes = [p.array.shape]
+        self.sizes = [int(p.array.size)]
+        self.offsets = [0, self.sizes[0]]
+        self.dtype = p.array.dtype
+        self.flat = namespace_of(p.array).empty(self.sizes[0], self.dtype)
+        self.views = [self.flat.reshape(p.array.shape)]
+        self.views[0][...] = p.array
+        self.grad = np.empty_like(self.flat)
+        self.state = transform.init(self.flat)
+        self.steps = np.zeros(1, np.int64)  # host: the step count (bookkeeping)
+        self.started = np.zeros(1, bool)  # host: see FlatBucket
+        self.uniform = True
+        self.count = 0
+        self.scratch = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> InPlaceBucket:
+        new = InPlaceBucket.__new__(InPlaceBucket)
+        memo[id(self)] = new
+        for name, value in self.__dict__.items():
+            setattr(new, name, copy.deepcopy(value, memo))
+        new.views = [new.flat.reshape(new.shapes[0])]
+        return new
+
+    def sync(self) -> None:
+        """Check the parameter's array (it stays the caller's: nothing to copy back)."""
+        new = self.params[0].array
+        view = self.views[0]
+        if type(new) is not type(view) or device_of(new) != device_of(view):
+            self.move(new)
+            view = self.views[0]
+        if new.dtype != view.dtype or new.shape != view.shape:
+            raise StateError(
+                f"optimizer: a parameter changed from {view.dtype} {view.shape} to {new.dtype} {new.shape} after the "
+                "optimizer was built; build a new optimizer for the new parameters"
+            )
+
+    def apply(
+        self, transform: GradientTransformation, group: dict[str, Any], g: np.ndarray, present: list[int] | None
+    ) -> None:
+        p = self.params[0]
+        self.views[0][...] = p.array
+        super().apply(transform, group, g, present)
+        p.array[...] = self.views[0]
+
+
+def shared_parameters(params: list[Tensor], fixed: int = 0) -> set[int]:
+    """The ids of the parameters in ``params[fixed:]`` whose memory overlaps another parameter's, or
+    something outside the optimizer (a view of it, or the array held elsewhere); the first ``fixed``
+    are only compared against.
+
+    A parameter that views another optimizer's flat buffer (a second optimizer over a model) shares
+    with that optimizer only, which re-reads its parameters: it is not counted."""
+    shared: set[int] = set()
+    by_root: dict[int, list[tuple[int, Tensor]]] = {}
+    for i, p in enumerate(params):
+        # first, before any local name holds it: the parameter's own slot and getrefcount's argument
+        refs = sys.getrefcount(p.array)
+        a = p.array
+        root: Any = a
+        while getattr(root, "base", None) is not None:
+            root = root.base
+        by_root.setdefault(id(root), []).append((i, p))
+        if i < fixed:
+            continue
+        if type(a) is not np.ndarray:  # a device array: a view of memory no optimizer moved is shared
+            if getattr(a, "base", None) is not None and id(root) not in _FLAT_BUFFERS:
+                shared.add(id(p))
+            continue
+        if a.base is None:
+            # beyond those two, only its live aliases (moved along with it) may hold it
+            aliases = getattr(p, "__dict__", {}).get("_aliases") or ()
+            known = 2 + sum(1 for t in list(aliases) if t.array is a or getattr(t.array, "base", None) is a)
+            if refs > known:
+                shared.add(id(p))
+        elif id(root) not in _FLAT_BUFFERS:
+            shared.add(id(p))
+    for members in by_root.values():
+        if len(members) < 2:
+            continue
+        spans = []
+        on_device: list[tuple[int, Tensor]] = []
+        for i, p in members:
+            a = p.array
+            if type(a) is np.ndarray:
+                lo, hi = _byte_bounds(a)
+                spans.append((lo, hi, i, p))
+                continue
+            # a device array: its namespace's bounds check, against the others of its memory
+            xp = namespace_of(a)
+            for k, q in on_device:
+                if (i >= fixed or k >= fixed) and xp.may_share_memory(a, q.array):
+                    shared.update(id(x) for n, x in ((i, p), (k, q)) if n >= fixed)
+            on_device.append((i, p))
+        spans.sort(key=lambda t: (t[0], t[1]))
+        reach, holder = -1, None
+        for lo, hi, i, p in spans:
+            if lo < reach and holder is not None:
+                for k, q in ((i, p), holder):
+                    if k >= fixed:
+                        shared.add(id(q))
+            if hi > reach:
+                reach, holder = hi, (i, p)
+    return shared
+
+
+def _byte_bounds(a: np.ndarray) -> tuple[int, int]:
+    try:
+        from numpy.lib.array_utils import byte_bounds
+    except ImportError:  # NumPy < 2
+        byte_bounds = np.byte_bounds  # type: ignore[attr-defined]
+    lo, hi = byte_bounds(a)
+    return int(lo), int(hi)
+
+
+# id -> flat buffer of every live FlatBucket: a parameter viewing one was moved there by an optimizer
+_FLAT_BUFFERS: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
 
 # ---------------------------------------------------------------------- writing one parameter's state
@@ -275,9 +432,11 @@ def reset_parameter_state(b: FlatBucket, j: int, transform: GradientTransformati
     ``opt.state[p] = {}``): its slice of every state buffer as ``transform.init`` makes it (zeros
     for a buffer made at the first step, which its step count of 0 makes start afresh)."""
     b.steps[j] = 0
+    b.started[j] = False
     b.uniform = False  # recomputed at the next step
-    if not b.steps.any():  # every parameter of the bucket is fresh: start the whole bucket afresh
+    if not b.started.any():  # every parameter of the bucket is fresh: start the whole bucket afresh
         b.state = transform.init(b.flat)
+        b.steps[:] = 0
         b.uniform, b.count = True, 0
         return
     start, stop = b.offsets[j], b.offsets[j + 1]

@@ -283,6 +283,9 @@ class LBFGS(Optimizer):
             raise ArgumentError("LBFGS needs all parameters in one dtype (it works on one flat vector)")
         self._lbfgs: dict[str, Any] = {"func_evals": 0, "n_iter": 0}
 
+    # L-BFGS works on one flat vector of every parameter: parameters sharing memory are not split off
+    _in_place_when_shared = False
+
     def _check_group(self, group: dict[str, Any]) -> None:
         check_nonnegative("LBFGS", "lr", group["lr"])
         check_nonnegative("LBFGS", "tolerance_grad", group["tolerance_grad"])
@@ -439,6 +442,7 @@ class LBFGS(Optimizer):
             prev_flat_grad=prev_flat_grad, prev_loss=prev_loss,
         )  # fmt: skip
         self._bucket.steps += 1
+        self._bucket.started[:] = True
         return orig_loss
 
     # -------------------------------------------------------------- state

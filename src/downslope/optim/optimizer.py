@@ -22,11 +22,14 @@ parameter or state changes (with or without clipping): failing fast beats a sile
 
 from __future__ import annotations
 
+import functools
 import inspect
+import itertools
 import math
 import warnings
-from collections import defaultdict
-from collections.abc import Callable
+import weakref
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
@@ -35,7 +38,14 @@ from ..autograd import enable_grad, no_grad
 from ..devices import device_of, is_array, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateDictError, StateError
 from ..tensor import Tensor, wrap_array
-from .buckets import FlatBucket, reset_parameter_state, state_slots, write_parameter_state
+from .buckets import (
+    FlatBucket,
+    InPlaceBucket,
+    reset_parameter_state,
+    shared_parameters,
+    state_slots,
+    write_parameter_state,
+)
 from .transforms import GradientTransformation, clip_to_max_norm_, identity
 
 if TYPE_CHECKING:
@@ -64,6 +74,21 @@ def _lr_as_number(owner: str, value: Any) -> Any:
         if array.size != 1:
             raise ArgumentError(f"{owner}: Tensor lr must be 1-element, got shape {tuple(array.shape)}")
         return float(to_host(array).reshape(()))  # host: a hyperparameter, read once
+    return value
+
+
+def _hyper_as_number(owner: str, key: str, value: Any) -> Any:
+    """A hyperparameter given as one-element tensors (PyTorch accepts ``betas=(torch.tensor(0.9),
+    torch.tensor(0.999))``, ``weight_decay=torch.tensor(0.01)``) as the Python numbers they hold,
+    in a tuple or list too; anything else as it is, for the optimizer's own check."""
+    if isinstance(value, (tuple, list)) and any(isinstance(v, (Tensor, np.ndarray)) for v in value):
+        return type(value)(_hyper_as_number(owner, f"{key}[{i}]", v) for i, v in enumerate(value))
+    if isinstance(value, (Tensor, np.ndarray)):
+        array = value.detach().array if isinstance(value, Tensor) else value
+        if array.size != 1:
+            raise ArgumentError(f"{owner}: Tensor {key} must be 1-element, got shape {tuple(array.shape)}")
+        number = to_host(array).reshape(()).item()  # host: a hyperparameter, read once
+        return float(number) if isinstance(number, float) else number  # host: a Python number already
     return value
 
 
@@ -146,6 +171,204 @@ def _reject_unknown_options(cls: type, options: dict[str, Any]) -> None:
         )
 
 
+# ---------------------------------------------------------------------- hooks
+class RemovableHandle:
+    """What the ``register_*_hook`` methods return: ``handle.remove()`` unregisters the hook (also on
+    leaving a ``with handle:`` block), as ``torch.utils.hooks.RemovableHandle``.
+
+    Example:
+        >>> import downslope as ds
+        >>> opt = ds.optim.SGD([ds.ones(1, requires_grad=True)], lr=0.1)
+        >>> handle = opt.register_step_post_hook(lambda opt, args, kwargs: print("stepped"))
+        >>> opt.step()
+        stepped
+        >>> handle.remove(); opt.step()
+    """
+
+    next_id: int = 0
+
+    def __init__(self, hooks_dict: dict[int, Any]) -> None:
+        self.hooks_dict_ref = weakref.ref(hooks_dict) if _weakrefable(hooks_dict) else (lambda: hooks_dict)
+        self.id = RemovableHandle.next_id
+        RemovableHandle.next_id += 1
+
+    def remove(self) -> None:
+        hooks = self.hooks_dict_ref()
+        if hooks is not None:
+            hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+def _weakrefable(obj: Any) -> bool:
+    try:
+        weakref.ref(obj)
+    except TypeError:
+        return False
+    return True
+
+
+class _HookTable(OrderedDict[int, Any]):
+    """An ordered table of hooks that a handle refers to weakly (a plain OrderedDict takes no weak reference)."""
+
+
+def _register(table: OrderedDict[int, Any], hook: Any, prepend: bool, what: str) -> RemovableHandle:
+    if not callable(hook):
+        raise ArgumentTypeError(f"{what}: expected a callable hook, got {type(hook).__name__}")
+    handle = RemovableHandle(table)
+    table[handle.id] = hook
+    if prepend:
+        table.move_to_end(handle.id, last=False)
+    return handle
+
+
+_global_optimizer_pre_hooks: OrderedDict[int, Any] = _HookTable()
+_global_optimizer_post_hooks: OrderedDict[int, Any] = _HookTable()
+
+
+def register_optimizer_step_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """Register a step pre hook run by every optimizer before its own (PyTorch's global hook):
+    ``hook(optimizer, args, kwargs)`` returns None, or new ``(args, kwargs)`` for the step (``args``
+    starts with the optimizer).
+
+    Example:
+        >>> import downslope as ds
+        >>> handle = ds.optim.optimizer.register_optimizer_step_pre_hook(lambda opt, args, kwargs: print(type(opt).__name__))
+        >>> ds.optim.Adam([ds.ones(1, requires_grad=True)]).step()
+        Adam
+        >>> handle.remove()
+    """
+    return _register(_global_optimizer_pre_hooks, hook, False, "register_optimizer_step_pre_hook")
+
+
+def register_optimizer_step_post_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """Register a step post hook run by every optimizer after its own (PyTorch's global hook):
+    ``hook(optimizer, args, kwargs)``, its result ignored.
+
+    Example:
+        >>> import downslope as ds
+        >>> handle = ds.optim.optimizer.register_optimizer_step_post_hook(lambda opt, args, kwargs: print("done"))
+        >>> ds.optim.SGD([ds.ones(1, requires_grad=True)], lr=0.1).step()
+        done
+        >>> handle.remove()
+    """
+    return _register(_global_optimizer_post_hooks, hook, False, "register_optimizer_step_post_hook")
+
+
+_HOOK_TABLES = (
+    "_optimizer_step_pre_hooks",
+    "_optimizer_step_post_hooks",
+    "_optimizer_state_dict_pre_hooks",
+    "_optimizer_state_dict_post_hooks",
+    "_optimizer_load_state_dict_pre_hooks",
+    "_optimizer_load_state_dict_post_hooks",
+)
+
+
+def _hooks_of(opt: Any, name: str) -> Any:
+    """The hook table ``name`` of ``opt`` (empty for a subclass that never called Optimizer.__init__)."""
+    table = opt.__dict__.get(name)
+    return () if table is None else table.values()
+
+
+def _hooked_step(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``step`` with the step hooks around it, as PyTorch wraps every optimizer's ``step``: global
+    then own pre hooks, the step, own then global post hooks. A step called from within a hooked
+    step of the same optimizer (``super().step()``) runs them no second time."""
+
+    @functools.wraps(func)
+    def step(self: Any, *args: Any, **kwargs: Any) -> Any:
+        table = self.__dict__
+        if table.get("_hooks_busy_step") or table.get("_hooks_off"):
+            return func(self, *args, **kwargs)
+        full: tuple[Any, ...] = (self, *args)
+        for hook in itertools.chain(_global_optimizer_pre_hooks.values(), _hooks_of(self, "_optimizer_step_pre_hooks")):
+            result = hook(self, full, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise StateError(
+                        f"{type(self).__name__}.step: a step pre hook must return None or a tuple "
+                        f"(new_args, new_kwargs), got {type(result).__name__}"
+                    )
+                full, kwargs = result
+        table["_hooks_busy_step"] = True
+        try:
+            out = func(*full, **kwargs)
+        finally:
+            table.pop("_hooks_busy_step", None)
+        for hook in itertools.chain(
+            _hooks_of(self, "_optimizer_step_post_hooks"), _global_optimizer_post_hooks.values()
+        ):
+            hook(self, full, kwargs)
+        return out
+
+    step._optimizer_hooked = True  # type: ignore[attr-defined]
+    return step
+
+
+def _hooked_state_dict(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def state_dict(self: Any) -> Any:
+        table = self.__dict__
+        if table.get("_hooks_busy_state_dict") or table.get("_hooks_off"):
+            return func(self)
+        for hook in _hooks_of(self, "_optimizer_state_dict_pre_hooks"):
+            hook(self)
+        table["_hooks_busy_state_dict"] = True
+        try:
+            saved = func(self)
+        finally:
+            table.pop("_hooks_busy_state_dict", None)
+        for hook in _hooks_of(self, "_optimizer_state_dict_post_hooks"):
+            result = hook(self, saved)
+            if result is not None:
+                saved = result
+        return saved
+
+    state_dict._optimizer_hooked = True  # type: ignore[attr-defined]
+    return state_dict
+
+
+def _hooked_load_state_dict(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def load_state_dict(self: Any, state_dict: Any) -> None:
+        table = self.__dict__
+        if table.get("_hooks_busy_load") or table.get("_hooks_off"):
+            return func(self, state_dict)
+        if isinstance(state_dict, dict):
+            state_dict = state_dict.copy()  # the hooks may edit the dict given: the caller's stays as it was
+        for hook in _hooks_of(self, "_optimizer_load_state_dict_pre_hooks"):
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        table["_hooks_busy_load"] = True
+        try:
+            func(self, state_dict)
+        finally:
+            table.pop("_hooks_busy_load", None)
+        for hook in _hooks_of(self, "_optimizer_load_state_dict_post_hooks"):
+            hook(self)
+        return None
+
+    load_state_dict._optimizer_hooked = True  # type: ignore[attr-defined]
+    return load_state_dict
+
+
+_HOOKED = {"step": _hooked_step, "state_dict": _hooked_state_dict, "load_state_dict": _hooked_load_state_dict}
+
+
+def _hook_methods(cls: type) -> None:
+    """Wrap the ``step``, ``state_dict`` and ``load_state_dict`` that ``cls`` defines with the hooks."""
+    for name, wrap in _HOOKED.items():
+        func = cls.__dict__.get(name)
+        if callable(func) and not getattr(func, "_optimizer_hooked", False):
+            setattr(cls, name, wrap(func))
+
+
 # ---------------------------------------------------------------------- the base class
 class Optimizer:
     """Base class: param groups over flat buffers, updated by one gradient transformation.
@@ -190,6 +413,9 @@ class Optimizer:
             self.defaults.setdefault(flag, options.get(flag, _FLAG_DEFAULTS[flag]))
         if "lr" in self.defaults:
             self.defaults["lr"] = _lr_as_number(name, self.defaults["lr"])
+        for key, value in self.defaults.items():
+            if key != "lr":
+                self.defaults[key] = _hyper_as_number(name, key, value)
         # host: hyperparameters, read once when the optimizer is built
         self.clip_norm = None if clip_norm is None else float(clip_norm)  # host: see above
         self.clip_value = None if clip_value is None else float(clip_value)  # host: see above
@@ -204,6 +430,10 @@ class Optimizer:
             and type(self).step is not Optimizer.step
         )
         self._torch_state: defaultdict[Any, dict[Any, Any]] = defaultdict(dict)
+        # per parameter, the state keys a built-in optimizer doesn't keep itself (a user's, timm's
+        # Lookahead's 'lookahead_slow_buff'): stored beside the buffers, as PyTorch stores any key
+        self._user_state: dict[Tensor, dict[Any, Any]] = {}
+        self._init_hooks()
         if self._torch_style:
             transform = identity()  # never applied: the subclass's step() does the update
         self._transform = transform if transform is not None else self._make_transform()
@@ -213,8 +443,15 @@ class Optimizer:
             )
         self.param_groups: list[dict[str, Any]] = []
         self._buckets: list[list[FlatBucket]] = []
+        # the buffers are made once every group is known: parameters sharing memory across groups
+        # (weight tying by ``.data``) are found only so
+        self._defer_buckets = True
         for group in _as_groups(params, name):
             self.add_param_group(group)
+        self._defer_buckets = False
+        everything = [p for g in self.param_groups for p in g["params"]]
+        shared = shared_parameters(everything) if self._in_place_when_shared and not self._torch_style else set()
+        self._buckets = [self._make_buckets(g["params"], shared) for g in self.param_groups]
 
     @classmethod
     def from_transform(cls, params: Any, transform: GradientTransformation, **defaults: Any) -> Optimizer:
@@ -240,6 +477,112 @@ class Optimizer:
         if "lr" in defaults:
             check_nonnegative("Optimizer.from_transform", "lr", defaults["lr"])
         return Optimizer(params, defaults, transform=transform, **options)
+
+    # -------------------------------------------------------------- hooks
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _hook_methods(cls)  # as PyTorch wraps every optimizer's step with its hooks
+
+    def _init_hooks(self) -> None:
+        for name in _HOOK_TABLES:
+            if not isinstance(self.__dict__.get(name), _HookTable):
+                self.__dict__[name] = _HookTable(self.__dict__.get(name) or ())
+
+    def _hook_table(self, name: str) -> OrderedDict[int, Any]:
+        table = self.__dict__.get(name)
+        if not isinstance(table, _HookTable):
+            table = self.__dict__[name] = _HookTable(table or ())
+        return table
+
+    def _optimizer_step_code(self) -> None:
+        """A no-op PyTorch's profiler entry point calls after each step (kept for code that overrides it)."""
+
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Register ``hook(optimizer, args, kwargs)`` to run before each step; it returns None, or new
+        ``(args, kwargs)`` for the step (``args`` starts with the optimizer). Returns a handle.
+
+        Example:
+            >>> import downslope as ds
+            >>> opt = ds.optim.SGD([ds.ones(1, requires_grad=True)], lr=0.1)
+            >>> h = opt.register_step_pre_hook(lambda opt, args, kwargs: print(len(args), kwargs))
+            >>> opt.step()
+            1 {}
+        """
+        return _register(self._hook_table("_optimizer_step_pre_hooks"), hook, False, "register_step_pre_hook")
+
+    def register_step_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Register ``hook(optimizer, args, kwargs)`` to run after each step. Returns a handle.
+
+        Example:
+            >>> import downslope as ds
+            >>> opt = ds.optim.SGD([ds.ones(1, requires_grad=True)], lr=0.1)
+            >>> h = opt.register_step_post_hook(lambda opt, args, kwargs: print("stepped"))
+            >>> opt.step()
+            stepped
+        """
+        return _register(self._hook_table("_optimizer_step_post_hooks"), hook, False, "register_step_post_hook")
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Register ``hook(optimizer)`` to run before :meth:`state_dict` (first with ``prepend``).
+
+        Example:
+            >>> import downslope as ds
+            >>> opt = ds.optim.SGD([ds.ones(1, requires_grad=True)], lr=0.1)
+            >>> h = opt.register_state_dict_pre_hook(lambda opt: print("saving"))
+            >>> _ = opt.state_dict()
+            saving
+        """
+        table = self._hook_table("_optimizer_state_dict_pre_hooks")
+        return _register(table, hook, prepend, "register_state_dict_pre_hook")
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Register ``hook(optimizer, state_dict)`` to run after :meth:`state_dict`; a dict it returns
+        replaces the state dict (first with ``prepend``).
+
+        Example:
+            >>> import downslope as ds
+            >>> opt = ds.optim.SGD([ds.ones(1, requires_grad=True)], lr=0.1)
+            >>> h = opt.register_state_dict_post_hook(lambda opt, sd: {**sd, "note": 1})
+            >>> opt.state_dict()["note"]
+            1
+        """
+        table = self._hook_table("_optimizer_state_dict_post_hooks")
+        return _register(table, hook, prepend, "register_state_dict_post_hook")
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Register ``hook(optimizer, state_dict)`` to run before :meth:`load_state_dict` (on a shallow
+        copy of the dict given); a dict it returns is loaded instead (first with ``prepend``).
+
+        Example:
+            >>> import downslope as ds
+            >>> opt = ds.optim.SGD([ds.ones(1, requires_grad=True)], lr=0.1)
+            >>> h = opt.register_load_state_dict_pre_hook(lambda opt, sd: print(sorted(sd)[:2]))
+            >>> opt.load_state_dict(opt.state_dict())
+            ['counts', 'optimizer']
+        """
+        table = self._hook_table("_optimizer_load_state_dict_pre_hooks")
+        return _register(table, hook, prepend, "register_load_state_dict_pre_hook")
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+        """Register ``hook(optimizer)`` to run after :meth:`load_state_dict` (first with ``prepend``).
+
+        Example:
+            >>> import downslope as ds
+            >>> opt = ds.optim.SGD([ds.ones(1, requires_grad=True)], lr=0.1)
+            >>> h = opt.register_load_state_dict_post_hook(lambda opt: print("loaded"))
+            >>> opt.load_state_dict(opt.state_dict())
+            loaded
+        """
+        table = self._hook_table("_optimizer_load_state_dict_post_hooks")
+        return _register(table, hook, prepend, "register_load_state_dict_post_hook")
+
+    def _raw_step(self) -> Any:
+        """``step()`` without any hook (a probe's step)."""
+        self.__dict__["_hooks_off"] = True
+        try:
+            return self.step()
+        finally:
+            self.__dict__.pop("_hooks_off", None)
 
     # -------------------------------------------------------------- for subclasses
     def _make_transform(self) -> GradientTransformation:
@@ -303,19 +646,36 @@ class Optimizer:
             group.setdefault(key, value)
         if "lr" in group:
             group["lr"] = _lr_as_number(name, group["lr"])
+        for key in self.defaults:
+            if key not in ("lr", "params"):
+                group[key] = _hyper_as_number(name, key, group[key])
         self._check_group(group)
         self.param_groups.append(group)
-        self._buckets.append(self._make_buckets(params))
+        if self.__dict__.get("_defer_buckets"):
+            self._buckets.append([])
+            return
+        shared: set[int] = set()
+        if self._in_place_when_shared and not self._torch_style:
+            before = [p for g in self.param_groups[:-1] for p in g["params"]]
+            shared = shared_parameters(before + params, fixed=len(before))
+        self._buckets.append(self._make_buckets(params, shared))
 
-    def _make_buckets(self, params: list[Tensor]) -> list[FlatBucket]:
+    #: whether parameters sharing memory are updated where they are (LBFGS needs one flat vector)
+    _in_place_when_shared: bool = True
+
+    def _make_buckets(self, params: list[Tensor], shared: set[int]) -> list[FlatBucket]:
         if self._torch_style:
             return []  # the subclass's step() updates the parameters where they are
+        own = [p for p in params if id(p) not in shared]
+        # storage shared with another parameter or with the caller stays where it is, updated in
+        # place after the flat buffers, in the group's order (PyTorch's order for one storage)
+        in_place: list[FlatBucket] = [InPlaceBucket([p], self._transform) for p in params if id(p) in shared]
         if not self.flat:
-            return [FlatBucket([p], self._transform) for p in params]
+            return [FlatBucket([p], self._transform) for p in own] + in_place
         by_dtype: dict[str, list[Tensor]] = {}
-        for p in params:
+        for p in own:
             by_dtype.setdefault(p.array.dtype.str, []).append(p)
-        return [FlatBucket(ps, self._transform) for ps in by_dtype.values()]
+        return [FlatBucket(ps, self._transform) for ps in by_dtype.values()] + in_place
 
     def current_lrs(self) -> list[float]:
         """The learning rate each param group will use at the next step, for logging (what a
@@ -434,15 +794,18 @@ class Optimizer:
         return {(k if counts[k] == 1 else f"{k}.{si}"): (si, k) for si, keys in enumerate(layout) for k in keys}
 
     @property
-    def state(self) -> dict[Tensor, dict[str, Any]]:
-        """Each parameter's state, as ``torch.optim.Optimizer.state``: ``opt.state[w]["exp_avg"]`` is a
-        Tensor shaped like ``w`` sharing the optimizer's own buffer, so writing into it
+    def state(self) -> Any:
+        """Each parameter's state, as ``torch.optim.Optimizer.state``: a parameter appears once it has
+        state (it took a step, was given state, or its state was loaded), and ``opt.state[w]`` of
+        one that has none is an empty dict, as PyTorch's ``defaultdict``. ``opt.state[w]["exp_avg"]``
+        is a Tensor shaped like ``w`` sharing the optimizer's own buffer, so writing into it
         (``opt.state[w]["exp_avg"].zero_()``) changes the state the next step uses; ``"step"`` is
         the parameter's step count (a float32 0-d Tensor, as PyTorch's, except in SGD, which keeps
         none). Assigning works as in PyTorch: ``opt.state[w]["exp_avg"] = t`` copies ``t``'s values
-        into the buffer (shape and dtype checked), ``opt.state[w]["step"] = 0`` sets the count, and
-        ``opt.state[w] = {}``, ``del opt.state[w]`` or ``opt.state.clear()`` start the parameter(s)
-        afresh, as if never stepped. Assigning a key the optimizer doesn't keep raises.
+        into the buffer (shape and dtype checked), ``opt.state[w]["step"] = 0`` sets the count (the
+        buffers go on), any other key is stored as given (and saved by :meth:`state_dict`), and
+        ``opt.state[w] = {}``, ``del opt.state[w]``, ``opt.state.clear()`` or
+        ``opt.state = defaultdict(dict)`` start the parameter(s) afresh, as if never stepped.
         :meth:`state_dict` gives copies.
 
         In a subclass written PyTorch's way (its own ``step()``, no transform) it is PyTorch's
@@ -452,27 +815,100 @@ class Optimizer:
             >>> import downslope as ds
             >>> w = ds.ones(2, requires_grad=True)
             >>> opt = ds.optim.SGD([w], lr=0.1, momentum=0.9)
+            >>> len(opt.state)
+            0
             >>> (w * w).sum().backward(); opt.step()
             >>> opt.state[w]["momentum_buffer"].zero_().tolist(), opt.state[w]["momentum_buffer"].tolist()
             ([0.0, 0.0], [0.0, 0.0])
         """
+        table = self.__dict__
+        if "_plain_state" in table:
+            return table["_plain_state"]
+        if "_torch_style" not in table:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute 'state' (its __init__ did not call Optimizer.__init__)"
+            )
         if self._torch_style:
             return self._torch_state
         out = _OptimizerState(self)
         layouts = self._layouts()
+        user = self._user_state
         for gi, b, j in self._positions():
-            entry = self._param_state(b, j, self._names(layouts[gi]), copy=False)
-            dict.__setitem__(
-                out, b.params[j], _ParamState(self, gi, b, j, {k: wrap_array(v) for k, v in entry.items()})
-            )
+            p = b.params[j]
+            extra = user.get(p)
+            if not b.started[j] and extra is None:
+                continue
+            entry = self._entry_view(gi, b, j, self._names(layouts[gi])) if b.started[j] else {}
+            dict.__setitem__(out, p, _ParamState(self, gi, b, j, entry, extra or {}))
         return out
 
+    @state.setter
+    def state(self, value: Any) -> None:
+        name = type(self).__name__
+        if "_torch_style" not in self.__dict__:
+            # a subclass that never calls Optimizer.__init__ (timm's Lookahead): a plain attribute
+            self.__dict__["_plain_state"] = value
+            return
+        if not isinstance(value, Mapping):
+            raise ArgumentTypeError(f"{name}.state must be a dict, got {type(value).__name__}")
+        if self._torch_style:
+            fresh: defaultdict[Any, dict[Any, Any]] = defaultdict(dict)
+            fresh.update(value)
+            self._torch_state = fresh
+            return
+        # the built-in's state is replaced by what is given: a fresh empty mapping resets every
+        # parameter (PyTorch's ``opt.state = defaultdict(dict)``). Copies of the buffers first: the
+        # values given may be views of this very state.
+        items = [(k, _detached_entry(v)) for k, v in value.items()]
+        for key, entry in items:
+            self._where(key)
+            if not isinstance(entry, Mapping):
+                raise ArgumentTypeError(f"{name}.state[p] must be a dict of state, got {type(entry).__name__}")
+        for buckets in self._buckets:
+            for b in buckets:
+                for j in range(len(b.params)):
+                    if b.started[j]:
+                        self._reset_state(b, j)
+        self._user_state = {}
+        view = self.state
+        for key, entry in items:
+            view[key] = entry
+
+    def _entry_view(self, gi: int, b: FlatBucket, j: int, names: dict[str, tuple[int, str]]) -> dict[str, Any]:
+        """Parameter ``j`` of ``b``'s own state as ``opt.state`` shows it (Tensors viewing the buffers)."""
+        return {k: wrap_array(v) for k, v in self._param_state(b, j, names, copy=False).items()}
+
+    def _where(self, param: Any) -> tuple[int, FlatBucket, int]:
+        """(group index, bucket, index in bucket) of ``param``, or ArgumentError if it is none of ours."""
+        for gi, b, j in self._positions():
+            if b.params[j] is param:
+                return gi, b, j
+        what = f"a tensor of shape {tuple(param.shape)}" if isinstance(param, Tensor) else repr(param)
+        raise ArgumentError(
+            f"{type(self).__name__}.state: {what} is not a parameter of this optimizer; its state can't be set"
+        )
+
+    def _builtin_key(self, gi: int, key: Any) -> bool:
+        """Whether ``key`` names state the optimizer keeps itself (in its buffers) for group ``gi``."""
+        if not isinstance(key, str):
+            return False
+        if key == "step":
+            return self._keeps_step
+        if key in self._names(self._layouts()[gi]):
+            return True
+        if key not in _LAZY_STATE_KEYS:
+            return False
+        # a buffer made at the first step (SGD's momentum_buffer): kept if a step would make it
+        try:
+            return key in self._names(self._layouts_for({0: {key: None}}, self._layouts())[gi])
+        except ArgumentError:
+            return False
+
     def _set_state_entry(self, gi: int, b: FlatBucket, j: int, key: Any, value: Any) -> None:
-        """``opt.state[p][key] = value``: the step count, or the values written into the state buffer."""
+        """``opt.state[p][key] = value`` for a key of the optimizer's own: the step count, or the
+        values written into the state buffer. The parameter then has state."""
         name = type(self).__name__
         if key == "step":
-            if not self._keeps_step:
-                raise StateError(f"{name} keeps no step count (as PyTorch's); its state is its momentum buffer")
             arr = value.detach().array if isinstance(value, Tensor) else value
             try:
                 count = float(to_host(arr) if is_array(arr) else arr)  # host: one number, set once
@@ -481,27 +917,17 @@ class Optimizer:
             if not (count >= 0 and count == int(count)):
                 raise ArgumentError(f"{name}: state 'step' must be a whole number >= 0, got {count}")
             b.steps[j] = int(count)
+            b.started[j] = True
             b.uniform = False  # recomputed at the next step
             return
         names = self._names(self._layouts()[gi])
         if key not in names:
-            # a buffer made at the first step (SGD's momentum_buffer): where it would live
-            try:
-                names = self._names(self._layouts_for({0: {key: None}}, self._layouts())[gi])
-            except ArgumentError:
-                names = {}
-        if key not in names:
-            keys = sorted(n for n in self._names(self._layouts()[gi]))
-            raise StateError(
-                f"{name} keeps no state {key!r}, so assigning it would change nothing; its state: "
-                f"{(['step'] if self._keeps_step else []) + keys}"
-            )
+            names = self._names(self._layouts_for({0: {key: None}}, self._layouts())[gi])
         si, slot_key = names[key]
         slots = state_slots(b.state)
         write_parameter_state(b, j, slots[si], slot_key, value)
-        if not self._keeps_step and b.steps[j] == 0:
-            b.steps[j] = 1  # the step count only says "has state": the next step uses the buffer given
-            b.uniform = False
+        b.started[j] = True
+        b.uniform = False
         started = slots[si].get("momentum_started")
         if started is not None:
             started[b.offsets[j] : b.offsets[j + 1]] = 1
@@ -509,22 +935,6 @@ class Optimizer:
     def _reset_state(self, b: FlatBucket, j: int) -> None:
         """``opt.state[p] = {}`` / ``del opt.state[p]``: the parameter starts afresh at its next step."""
         reset_parameter_state(b, j, self._transform)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # PyTorch's own code (``__setstate__``) and some subclasses assign the whole state dict; in a
-        # built-in optimizer ``state`` is a view of the buffers (a property without a setter)
-        if name == "state" and self.__dict__.get("_torch_style"):
-            if not isinstance(value, dict):
-                raise ArgumentTypeError(f"{type(self).__name__}.state must be a dict, got {type(value).__name__}")
-            fresh: defaultdict[Any, dict[Any, Any]] = defaultdict(dict)
-            fresh.update(value)
-            value, name = fresh, "_torch_state"
-        elif name == "state" and isinstance(getattr(type(self), "state", None), property):
-            raise AttributeError(
-                f"{type(self).__name__}.state is a view of the optimizer's buffers and can't be assigned; "
-                "write into its tensors, or use load_state_dict()"
-            )
-        super().__setattr__(name, value)
 
     #: whether a parameter's state holds its step count (PyTorch's SGD keeps none)
     _keeps_step: bool = True
@@ -551,6 +961,7 @@ class Optimizer:
         state Tensors (host copies): ``step`` (a float32 0-d Tensor, as PyTorch's; SGD keeps none)
         and the buffers (``exp_avg``, ``momentum_buffer``...), for the parameters that have taken a
         step and keep state (so it is empty before the first step, as PyTorch's);
+        Keys a user stored in ``opt.state[p]`` are saved beside them (Tensors cloned).
         ``param_groups`` holds the hyperparameters (with PyTorch's kernel flags such as
         ``foreach``) and ``params`` as positions. Beyond PyTorch's two keys, ``optimizer``,
         ``state_layout``, ``counts`` and ``options`` let :meth:`load_state_dict` check the
@@ -572,14 +983,18 @@ class Optimizer:
         layouts = self._layouts()
         state: dict[int, dict[str, Any]] = {}
         counts: dict[int, int] = {}
+        user = self._user_state
         for pos, (gi, b, j) in enumerate(self._positions()):
-            if b.steps[j] > 0:  # PyTorch keeps no state for a parameter that never took a step
+            extra = user.get(b.params[j])
+            if b.started[j]:  # PyTorch keeps no state for a parameter that never took a step
                 entry = self._param_state(b, j, self._names(layouts[gi]), copy=True)
-                if entry:  # PyTorch's SGD without momentum keeps none
+                if entry or extra is not None:  # PyTorch's SGD without momentum keeps none
                     state[pos] = {k: wrap_array(v) for k, v in entry.items()}
                 # the bucket's update count, which a schedule reads: kept where the step count differs
                 if not self._keeps_step or b.count != b.steps[j]:
                     counts[pos] = int(b.count)
+            if extra is not None:  # a user's keys, beside the optimizer's own
+                state.setdefault(pos, {}).update({k: _clone_state(v) for k, v in extra.items()})
         groups = []
         pos = 0
         for group in self.param_groups:
@@ -668,22 +1083,43 @@ class Optimizer:
         if saved_layouts is None:
             layouts = self._layouts_for(saved_state, layouts)
         positions = self._positions()
-        saved_buckets = {id(b) for pos, (_, b, _) in enumerate(positions) if pos in saved_state}
-        for buckets in self._buckets:
-            for b in buckets:
-                if id(b) not in saved_buckets and b.steps.any():
-                    # none of its parameters had taken a step when saved: start them afresh, as PyTorch
-                    b.state = self._transform.init(b.flat)
-                    b.steps[:] = 0
-                    b.count, b.uniform = 0, True
+        # each entry's keys of the optimizer's own (placed in the buffers) and a user's (kept beside)
+        own_state: dict[int, dict[str, Any]] = {}
+        user_state: dict[Tensor, dict[Any, Any]] = {}
+        for pos, entry in saved_state.items():
+            if not 0 <= pos < len(positions) or not isinstance(entry, Mapping):
+                raise ArgumentError(
+                    f"{name}.load_state_dict: saved state entry {pos!r} is not a dict for one of the "
+                    f"{len(positions)} parameters"
+                )
+            gi, b, j = positions[pos]
+            own_keys = set(self._names(layouts[gi])) | {"count"} | ({"step"} if self._keeps_step else set())
+            own = {k: v for k, v in entry.items() if k in own_keys}
+            if own:
+                own_state[pos] = own
+            rest = {k: v for k, v in entry.items() if k not in own_keys}
+            foreign = sorted(k for k in rest if k in _OTHER_OPTIMIZERS_STATE)
+            if foreign:  # a user's key would be stored; another optimizer's buffers mean a mix-up
+                raise ArgumentError(
+                    f"{name}.load_state_dict: the saved state holds {foreign}, which {name} does not keep; "
+                    "was it saved by a different optimizer?"
+                )
+            if rest or not own:
+                p = b.params[j]
+                user_state[p] = {k: _cast_state(p, v, k) for k, v in rest.items()}
+        loaded = {(id(b), j) for pos, (_, b, j) in enumerate(positions) if pos in own_state}
+        for _, b, j in positions:
+            if b.started[j] and (id(b), j) not in loaded:
+                self._reset_state(b, j)  # it had no state when saved: it starts afresh, as in PyTorch
         for pos, (gi, b, j) in enumerate(positions):
-            entry = saved_state.get(pos)
+            entry = own_state.get(pos)
             if entry is None:
                 continue
             entry = {k: _host_value(v) for k, v in entry.items()}
             # PyTorch's SGD keeps no step count: a parameter with saved state has taken at least one
             step = _count(entry["step"]) if "step" in entry else max(int(b.steps[j]), 1)
             b.steps[j] = step
+            b.started[j] = True
             b.uniform = False  # recomputed at the next step
             # older checkpoints keep the bucket's count in each entry; PyTorch's have none: the
             # parameter's own step count stands in
@@ -716,6 +1152,7 @@ class Optimizer:
                     target = np.zeros_like(b.flat)
                     slots[si][key] = target
                 target[start:stop] = arr.reshape(-1)
+        self._user_state = user_state
 
     # -------------------------------------------------------------- PyTorch-style subclasses
     def _torch_state_dict(self) -> dict[str, Any]:
@@ -786,10 +1223,11 @@ class Optimizer:
     def _layouts_for(self, saved_state: dict[int, Any], layouts: list[list[list[str]]]) -> list[list[list[str]]]:
         """The layouts that place every state array of a dict without ``state_layout`` (PyTorch's
         two keys): the current ones, or, when they lack a name that is made on the first step
-        (a momentum buffer), those of a copy of this optimizer after one step on zero gradients."""
-        known = {name for layout in layouts for name in self._names(layout)} | {"step", "count"}
-        wanted = {k for entry in saved_state.values() for k in entry}
-        if wanted <= known:
+        (a momentum buffer), those of a copy of this optimizer after one step on zero gradients.
+        Other keys the optimizer doesn't keep are a user's (stored beside the buffers)."""
+        known = {name for layout in layouts for name in self._names(layout)}
+        wanted = {k for entry in saved_state.values() if isinstance(entry, Mapping) for k in entry}
+        if not (wanted & _LAZY_STATE_KEYS) - known:
             return layouts
         import copy
 
@@ -799,18 +1237,10 @@ class Optimizer:
                 for p in group["params"]:
                     p.grad = p.detach() * 0.0
             try:
-                probe.step()
+                probe._raw_step()
             except Exception:  # an optimizer that needs a closure (LBFGS): keep what is known
                 return layouts
-        probed = probe._layouts()
-        found = {name for layout in probed for name in self._names(layout)} | {"step", "count"}
-        unknown = sorted(wanted - found)
-        if unknown:
-            raise ArgumentError(
-                f"{type(self).__name__}.load_state_dict: the saved state holds {unknown}, which "
-                f"{type(self).__name__} does not keep; was it saved by a different optimizer?"
-            )
-        return probed
+        return probe._layouts()
 
     def __repr__(self) -> str:
         # PyTorch's layout to the character: a blank line between groups
@@ -819,6 +1249,9 @@ class Optimizer:
             text += f"\nParameter Group {i}\n"
             text += "".join(f"    {k}: {g[k]}\n" for k in sorted(g) if k != "params")
         return text + ")"
+
+
+_hook_methods(Optimizer)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -952,10 +1385,14 @@ def _as_groups(params: Any, owner: str) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------- the ``state`` view
 class _ParamState(dict[Any, Any]):
-    """One parameter's state as ``opt.state[p]`` gives it: a dict whose assignments reach the buffers."""
+    """One parameter's state as ``opt.state[p]`` gives it: a dict whose assignments reach the buffers
+    (for the optimizer's own keys) or are stored beside them (any other key)."""
 
-    def __init__(self, opt: Optimizer, gi: int, b: FlatBucket, j: int, entries: dict[str, Any]) -> None:
+    def __init__(
+        self, opt: Optimizer, gi: int, b: FlatBucket, j: int, entries: dict[str, Any], user: dict[Any, Any]
+    ) -> None:
         super().__init__(entries)
+        dict.update(self, user)
         self._where = (opt, gi, b, j)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
@@ -963,26 +1400,34 @@ class _ParamState(dict[Any, Any]):
 
     def _refresh(self) -> None:
         opt, gi, b, j = self._where
-        entry = opt._param_state(b, j, opt._names(opt._layouts()[gi]), copy=False)
+        entry = opt._entry_view(gi, b, j, opt._names(opt._layouts()[gi])) if b.started[j] else {}
         dict.clear(self)
-        dict.update(self, {k: wrap_array(v) for k, v in entry.items()})
+        dict.update(self, entry)
+        dict.update(self, opt._user_state.get(b.params[j], {}))
+
+    def _user(self) -> dict[Any, Any]:
+        opt, _, b, j = self._where
+        return opt._user_state.setdefault(b.params[j], {})
 
     def __setitem__(self, key: Any, value: Any) -> None:
         opt, gi, b, j = self._where
-        opt._set_state_entry(gi, b, j, key, value)
-        fresh = opt._param_state(b, j, opt._names(opt._layouts()[gi]), copy=False)
-        shown = dict.get(self, key)
-        if key in fresh and (shown is None or tuple(shown.shape) == tuple(fresh[key].shape)):
-            dict.__setitem__(self, key, wrap_array(fresh[key]))
-        else:  # a number per parameter that a subclass shows as PyTorch does (NAdam's mu_product)
-            shown = value if isinstance(value, Tensor) else wrap_array(np.asarray(value))  # host: a user's number
-            dict.__setitem__(self, key, shown)
+        if opt._builtin_key(gi, key):
+            opt._set_state_entry(gi, b, j, key, value)
+            self._refresh()
+        else:
+            self._user()[key] = value
+            dict.__setitem__(self, key, value)
 
     def __delitem__(self, key: Any) -> None:
         if key not in self:
             raise StateDictError(f"no optimizer state {key!r}")  # a KeyError, as a dict's
-        opt, _, b, j = self._where
-        if len(self) == 1:  # the whole state (SGD's momentum buffer): the parameter starts afresh
+        opt, gi, b, j = self._where
+        user = opt._user_state.get(b.params[j], {})
+        if key in user:
+            del user[key]
+            dict.__delitem__(self, key)
+            return
+        if len(self) - len(user) == 1:  # the whole state (SGD's momentum buffer): the parameter starts afresh
             opt._reset_state(b, j)
             self._refresh()
             return
@@ -996,7 +1441,10 @@ class _ParamState(dict[Any, Any]):
             if default:
                 return default[0]
             raise StateDictError(f"no optimizer state {key!r}")  # a KeyError, as a dict's
-        value = self[key].clone()
+        value = self[key]
+        opt, _, b, j = self._where
+        if key not in opt._user_state.get(b.params[j], {}) and isinstance(value, Tensor):
+            value = value.clone()  # the buffer's values: the reset below zeroes the view
         del self[key]
         return value
 
@@ -1005,7 +1453,9 @@ class _ParamState(dict[Any, Any]):
 
     def clear(self) -> None:
         opt, _, b, j = self._where
-        opt._reset_state(b, j)
+        if b.started[j]:
+            opt._reset_state(b, j)
+        opt._user_state[b.params[j]] = {}
         self._refresh()
 
     def update(self, *args: Any, **kwargs: Any) -> None:
@@ -1019,8 +1469,9 @@ class _ParamState(dict[Any, Any]):
 
 
 class _OptimizerState(dict[Any, Any]):
-    """``opt.state`` of a built-in optimizer: parameter -> :class:`_ParamState`; assigning or deleting
-    a parameter's entry, or ``clear()``, resets its state in the buffers."""
+    """``opt.state`` of a built-in optimizer: parameter -> :class:`_ParamState` for the parameters that
+    have state; ``opt.state[p]`` of one without gives an empty entry (PyTorch's ``defaultdict``), and
+    assigning or deleting a parameter's entry, or ``clear()``, resets its state in the buffers."""
 
     def __init__(self, opt: Optimizer) -> None:
         super().__init__()
@@ -1029,49 +1480,77 @@ class _OptimizerState(dict[Any, Any]):
     def __reduce_ex__(self, protocol: Any) -> Any:
         return (dict, (dict(self),))
 
-    def _entry(self, key: Any) -> _ParamState:
-        if key not in self:
-            what = f"a tensor of shape {tuple(key.shape)}" if isinstance(key, Tensor) else repr(key)
-            raise ArgumentError(
-                f"{type(self._opt).__name__}.state: {what} is not a parameter of this optimizer; its state can't be set"
-            )
-        entry: _ParamState = dict.__getitem__(self, key)
+    def __missing__(self, key: Any) -> _ParamState:
+        opt = self._opt
+        gi, b, j = opt._where(key)
+        # as PyTorch's defaultdict: looking a parameter up makes its (empty) entry
+        entry = _ParamState(opt, gi, b, j, {}, opt._user_state.setdefault(key, {}))
+        dict.__setitem__(self, key, entry)
         return entry
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        entry = self._entry(key)
-        if not isinstance(value, dict):
+        opt = self._opt
+        if not isinstance(value, Mapping):
             raise ArgumentTypeError(
-                f"{type(self._opt).__name__}.state[p] must be a dict of state, got {type(value).__name__}"
+                f"{type(opt).__name__}.state[p] must be a dict of state, got {type(value).__name__}"
             )
-        # copies taken before the reset: the values may be views of this very entry
-        value = {k: (v.clone() if isinstance(v, Tensor) else v) for k, v in value.items()}
+        value = _detached_entry(value)  # copies taken before the reset: the values may be views of this very entry
+        entry = self[key]
         entry.clear()
         for k, v in value.items():
             entry[k] = v
 
     def __delitem__(self, key: Any) -> None:
-        self._entry(key).clear()
+        opt = self._opt
+        gi, b, j = opt._where(key)
+        if b.started[j]:
+            opt._reset_state(b, j)
+        opt._user_state.pop(key, None)
+        if dict.__contains__(self, key):
+            dict.__delitem__(self, key)
 
     def pop(self, key: Any, *default: Any) -> Any:
         if key not in self:
             if default:
                 return default[0]
             raise StateDictError(f"no optimizer state {key!r}")  # a KeyError, as a dict's
-        snapshot = {k: v.clone() for k, v in self[key].items()}
-        self._entry(key).clear()
+        snapshot = _detached_entry(self[key])
+        del self[key]
         return snapshot
 
     def popitem(self) -> Any:
         raise StateError("optimizer state: popitem() is not supported; use opt.state.clear() or del opt.state[p]")
 
     def clear(self) -> None:
-        for entry in dict.values(self):
-            entry.clear()
+        for key in list(self):
+            del self[key]
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         for k, v in dict(*args, **kwargs).items():
             self[k] = v
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
-        return self._entry(key)
+        return self[key]
+
+
+# the buffers PyTorch's optimizers keep: in a saved entry of an optimizer that keeps none of
+# them, they mean the state was saved by another optimizer (a user's own keys load as they are)
+_OTHER_OPTIMIZERS_STATE = frozenset(
+    {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg", "acc_delta", "grad_avg", "sum",
+     "prev", "step_size", "eta", "mu", "ax", "exp_inf", "mu_product", "row_var", "col_var", "variance"}
+)  # fmt: skip
+
+# state keys a transform makes at the first step, not at init (so absent from a fresh layout)
+_LAZY_STATE_KEYS = frozenset({"momentum_buffer", "max_exp_avg_sq", "grad_avg"})
+
+
+def _detached_entry(entry: Any) -> Any:
+    """A parameter's state entry with the values of the optimizer's own keys copied (they view its
+    buffers, which a reset zeroes) and a user's values kept as they are (the very objects)."""
+    if not isinstance(entry, Mapping):
+        return entry
+    if isinstance(entry, _ParamState):
+        opt, _, b, j = entry._where
+        user = opt._user_state.get(b.params[j], {})
+        return {k: (v.detach().clone() if isinstance(v, Tensor) and k not in user else v) for k, v in entry.items()}
+    return dict(entry)

@@ -93,7 +93,7 @@ class PerParameterOptimizer(Optimizer):
         raise NotImplementedError
 
     # -------------------------------------------------------------- groups and stepping
-    def _make_buckets(self, params: list[Tensor]) -> list[FlatBucket]:
+    def _make_buckets(self, params: list[Tensor], shared: set[int]) -> list[FlatBucket]:
         return []  # the parameters stay where they are: each is updated in place
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -129,15 +129,30 @@ class PerParameterOptimizer(Optimizer):
 
     # -------------------------------------------------------------- state
     @property
-    def state(self) -> dict[Tensor, dict[str, Any]]:
+    def state(self) -> Any:
         """Each stepped parameter's state, as ``torch.optim.Optimizer.state``: arrays as Tensors sharing
-        the optimizer's own (writing into one changes the next step), numbers as they are."""
+        the optimizer's own (writing into one changes the next step), numbers as they are.
+        Assigning an empty dict (``opt.state = defaultdict(dict)``) starts every parameter afresh."""
+        if "_per_param" not in self.__dict__:
+            return Optimizer.state.fget(self)  # type: ignore[attr-defined]
         out: dict[Tensor, dict[str, Any]] = {}
         for group, states in zip(self.param_groups, self._per_param):
             for p, state in zip(group["params"], states):
                 if state:
                     out[p] = {k: self._as_torch_value(k, v, copy=False) for k, v in state.items()}
         return out
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        if "_per_param" not in self.__dict__:
+            Optimizer.state.fset(self, value)  # type: ignore[attr-defined]
+            return
+        if not isinstance(value, dict) or value:
+            raise ArgumentError(
+                f"{type(self).__name__}.state can only be assigned an empty dict (a reset), got "
+                f"{type(value).__name__}{' with entries' if isinstance(value, dict) else ''}; use load_state_dict()"
+            )
+        self._per_param = [[{} for _ in g["params"]] for g in self.param_groups]
 
     def _as_torch_value(self, key: str, value: Any, copy: bool) -> Any:
         """A state value as PyTorch holds it: arrays as Tensors (host copies when ``copy``), the step

@@ -217,8 +217,8 @@ def scale_by_rprop(
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         (eta_minus, eta_plus), (low, high) = hyper(etas, ctx), hyper(step_sizes, ctx)
         prev, size = state["prev"], state["step_size"]
-        first = ctx.step == 1
-        if _is_scalar_step(ctx.step):
+        first = ctx.first
+        if isinstance(first, (bool, np.bool_)):
             if first:
                 size.fill(hyper(lr, ctx))
         else:
@@ -262,11 +262,11 @@ def scale_by_asgd(
     def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
         rate, decay, power, start = hyper(lr, ctx), hyper(lambd, ctx), hyper(alpha, ctx), hyper(t0, ctx)
         eta, mu, ax = state["eta"], state["mu"], state["ax"]
-        if _is_scalar_step(ctx.step):
-            if ctx.step == 1:
+        if isinstance(ctx.first, (bool, np.bool_)):
+            if ctx.first:
                 eta.fill(rate)
         else:
-            np.copyto(eta, rate, where=ctx.step == 1)
+            np.copyto(eta, rate, where=ctx.first)
         tmp = ctx.scratch(g, 1)
         np.multiply(params, decay, out=tmp)
         g += tmp

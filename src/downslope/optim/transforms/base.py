@@ -26,14 +26,22 @@ class StepContext:
             usual case); otherwise a float array with one entry per element of ``grads``.
         count: how many updates this set of parameters had received before this one (Optax's
             ``count``; a schedule is evaluated at it).
+        first: whether this is the first update since the state was made or reset (buffers that
+            PyTorch creates at a parameter's first step start here). A ``bool``, or a boolean array
+            with one entry per element of ``grads`` when only some parameters start. It follows
+            ``step == 1`` unless given: setting a parameter's step count back (PyTorch's
+            ``opt.state[p]["step"] = 0``) restarts the count, not the buffers.
     """
 
-    __slots__ = ("group", "step", "count", "_scratch")
+    __slots__ = ("group", "step", "count", "first", "_scratch")
 
-    def __init__(self, group: dict[str, Any], step: Any, count: int) -> None:
+    def __init__(self, group: dict[str, Any], step: Any, count: int, first: Any = None) -> None:
         self.group = group
         self.step = step
         self.count = count
+        if first is None:
+            first = step == 1
+        self.first = first
         self._scratch: dict[tuple[int, int, str], np.ndarray] = {}
 
     def scratch(self, like: np.ndarray, slot: int = 0) -> np.ndarray:

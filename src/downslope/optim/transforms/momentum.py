@@ -10,7 +10,6 @@ from .base import (
     GradientTransformation,
     State,
     StepContext,
-    _is_scalar_step,
     _no_state,
     hyper,
 )
@@ -38,19 +37,18 @@ def trace(momentum: Any, dampening: Any = 0.0, nesterov: Any = False) -> Gradien
             return g, state
         damp = hyper(dampening, ctx)
         buf = state.get("momentum_buffer")
-        step = ctx.step
+        first = ctx.first
         if buf is None:
             buf = g.copy()
             state["momentum_buffer"] = buf
-        elif _is_scalar_step(step) and step == 1:
+        elif isinstance(first, (bool, np.bool_)) and first:
             buf[...] = g
         else:
             tmp = ctx.scratch(g, 1)
             np.multiply(g, 1 - damp, out=tmp)
             buf *= mu
             buf += tmp
-            if not _is_scalar_step(step):  # parameters on their first step start from g
-                first = step == 1
+            if not isinstance(first, (bool, np.bool_)):  # parameters on their first step start from g
                 np.copyto(buf, g, where=first)  # not buf[first] = g[first]: masks make a GPU synchronise
         started = state.get("momentum_started")
         if started is not None:  # some parameters had no gradient when the buffer was made (see buckets)
