@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
 from .ops.reductions import _accumulator, _variance_without_dof
-from .tensor import Tensor
+from .tensor import Tensor, record_op
 
 _HALF = np.dtype(np.float16)
 
@@ -200,7 +201,27 @@ def cdist(x1: Any, x2: Any, p: float = 2.0, compute_mode: str | None = None) -> 
         )
     if not isinstance(p, (int, float)) or p < 0:
         raise ArgumentError(f"cdist: p must be a non-negative number (inf included), got {p!r}")
-    return norm(ops.unsqueeze(a, -2) - ops.unsqueeze(b, -3), p=p, dim=-1)
+    diff = ops.unsqueeze(a, -2) - ops.unsqueeze(b, -3)
+    if p == 0 or p == math.inf:  # torch's cdist backward, which differs from its norm's here
+        mag = namespace_of(diff.array).abs(diff.array)
+        if p == 0:
+            out = (mag != 0).sum(axis=-1).astype(mag.dtype)
+        else:
+            out = mag.max(axis=-1) if mag.shape[-1] else namespace_of(mag).zeros(mag.shape[:-1], dtype=mag.dtype)
+        return record_op(out, (diff,), _cdist_count_or_max_vjp, p)
+    return norm(diff, p=p, dim=-1)
+
+
+def _cdist_count_or_max_vjp(g, y, args, saved, needs, xp):
+    """p = 0: a count, so zeros (torch's cdist gives zeros where its norm gives no gradient at all);
+    p = inf: each element whose |difference| is the distance gets the whole gradient, its sign
+    (torch's cdist backward; its norm shares the gradient among ties instead)."""
+    d = args[0]
+    a = xp.data(d)
+    if saved == 0:
+        return (xp.expand_dims(g, -1) * xp.constant(namespace_of(a).zeros(a.shape, dtype=a.dtype)),)
+    hit = (namespace_of(a).abs(a) == xp.data(y)[..., None]).astype(a.dtype)
+    return (xp.expand_dims(g, -1) * xp.sign(d) * xp.constant(hit),)
 
 
 def norm(x: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:

@@ -1376,8 +1376,8 @@ class Tensor:
         shape = _kw_sizes("expand", args, "size", size)
         return _ops.broadcast_to(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
 
-    def gather(self, dim: int, index: Any) -> Tensor:
-        return _ops.gather(self, dim, index)
+    def gather(self, dim: int, index: Any, *, sparse_grad: builtins.bool = False) -> Tensor:
+        return _ops.gather(self, dim, index, sparse_grad=sparse_grad)
 
     # ------------------------------------------------------------------ the rest of torch's everyday methods
     def int(self) -> Tensor:
@@ -1963,15 +1963,7 @@ class Tensor:
         return _ops.remainder(other, self)
 
     def bincount(self, weights: Any = None, minlength: builtins.int = 0) -> Tensor:
-        if self.array.ndim != 1 or self.array.dtype.kind not in "iub":
-            raise ArgumentTypeError(
-                f"bincount: expected a 1-D tensor of non-negative integers, got {self.array.dtype} of shape {self.shape}"
-            )
-        try:
-            counts = np.bincount(self.array, None if weights is None else _data_of(weights), minlength)
-        except ValueError as exc:  # negative values, weights of another length
-            raise ArgumentError(f"bincount: {exc} (input of shape {self.shape})") from None
-        return wrap_array(counts)
+        return _ops.bincount(self, weights, minlength)
 
     def unique(
         self,
@@ -1980,12 +1972,7 @@ class Tensor:
         return_counts: builtins.bool = False,
         dim: Any = None,
     ) -> Any:
-        # equal_nan=False: torch keeps each NaN as a value of its own (NumPy merges them by default)
-        extra = {"equal_nan": False} if dim is None else {}
-        out = np.unique(self.array, return_inverse=return_inverse, return_counts=return_counts, axis=dim, **extra)  # type: ignore[call-overload]
-        if isinstance(out, tuple):
-            return tuple(wrap_array(backend.as_array(o)) for o in out)
-        return wrap_array(out)
+        return _ops.unique(self, sorted, return_inverse, return_counts, dim)
 
 
 _TYPE_NAMES = {
@@ -1999,6 +1986,17 @@ _TYPE_NAMES = {
     "uint8": "ByteTensor",
     "bool": "BoolTensor",
 }
+
+
+# ---------------------------------------------------------------------- construction helpers
+# The getter of requires_grad reads its slot through the slot descriptor itself (no Python call: every
+# recorded op reads its parents' requires_grad); the setter keeps its checks. (grad's getter warns on
+# non-leaves, so it stays a Python property.)
+for _name in ("requires_grad",):
+    _prop = Tensor.__dict__[_name]
+    setattr(Tensor, _name, property(Tensor.__dict__["_" + _name].__get__, _prop.fset, doc=_prop.__doc__))
+del _name, _prop
+
 
 def _uneven_nesting(data: list[Any] | tuple[Any, ...]) -> str | None:
     """Where nested lists stop being rectangular, in torch's words ("expected sequence of length 2 at

@@ -243,6 +243,15 @@ DIFFERS["torch.set_warn_always"] = (
 DIFFERS["torch.is_anomaly_enabled"] = (
     "False under set_detect_anomaly(True, check_nan=False): downslope's anomaly mode is the NaN check"
 )
+for _name in ("torch.gather", "torch.Tensor.gather"):
+    DIFFERS[_name] = "sparse_grad=True is accepted and the gradient is dense (there are no sparse tensors)"
+for _name in ("torch.nn.EmbeddingBag", "torch.nn.functional.embedding_bag"):
+    DIFFERS[_name] = (
+        "scale_grad_by_freq divides each row's gradient by that row's count in the batch (the documented rule; "
+        "torch's CPU kernel reads another index's count when counts differ); sparse=True keeps a dense gradient "
+        "and notes the rows looked up (weight.grad_rows) for SparseAdam; decreasing offsets are refused (torch "
+        "reads outside the bags)"
+    )
 _LOSS_BROADCAST = (
     "input and target broadcast only where the result is the elementwise loss (a one-element target, or shapes "
     "differing in size-1 dims with no more elements than either); others, e.g. (N, 1) against (N,), raise a "

@@ -20,7 +20,7 @@ from .. import backend, ops
 from .. import workspace as _workspace
 from ..backend import namespace_of
 from ..devices import device_of, to_device, to_host
-from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, empty, record_op, wrap_array
 from . import _jit, init
 from . import functional as F
@@ -387,7 +387,7 @@ def _embedding_vjp(g, y, args, saved, needs, xp):
     if counts is not None:
         g = g / np.expand_dims(counts[idx], -1)
     jit = None if xp.differentiable else _jit.kernels(g, idx)
-    if jit is not None and idx.dtype.kind in "iu" and g.dtype.kind == "f":  # the compiled scatter-add
+    if jit is not None and idx.size and idx.dtype.kind in "iu" and g.dtype.kind == "f":  # the compiled scatter-add
         return (jit.add_rows(_workspace.lend_zeros(args[0].shape, g.dtype, like=g), idx, g),)
     return (xp.scatter(args[0].shape, idx, True, g),)
 
@@ -568,8 +568,12 @@ def embedding_bag(
     """Sum, mean or max of the embeddings of each bag of indices, without materializing the
     per-bag lists: ``input`` is 2-D (one bag per row) or 1-D with ``offsets`` (bag starts).
 
-    Shapes: out ``(bags, embedding_dim)``. ``per_sample_weights`` (same shape as ``input``) scales
-    each embedding before a ``sum``. Indices equal to ``padding_idx`` are left out of their bag.
+    Shapes: out ``(bags, embedding_dim)``; an empty bag gives zeros. ``per_sample_weights`` (same
+    shape as ``input``) scales each embedding before a ``sum``. Indices equal to ``padding_idx`` are
+    left out of their bag. ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` act as in
+    :func:`embedding` (``sparse=True`` notes the rows looked up, for ``optim.SparseAdam``). Each bag
+    is one contiguous run of the indices, so the bags reduce in one segmented pass: time and memory
+    grow with the number of indices, not with indices times bags.
 
     Example:
         >>> import downslope as ds
@@ -579,56 +583,167 @@ def embedding_bag(
         tensor([[3.],
                 [4.]])
     """
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise ArgumentError("embedding_bag: max_norm, scale_grad_by_freq and sparse are not supported")
     if mode not in ("sum", "mean", "max"):
         raise ArgumentError(f"embedding_bag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    if mode == "max" and scale_grad_by_freq:
+        raise ArgumentError("embedding_bag: max mode does not support scaling the gradient by the frequency")
+    if mode == "max" and sparse:
+        raise ArgumentError("embedding_bag: max mode does not support sparse weights")
     # The bags' boundaries (offsets) shape the computation, so they are read on the host; the
     # indices and the table stay on their device.
     idx = array_like(input, weight.array)
+    if idx.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"embedding_bag: expected integer indices (int64 or int32), got dtype {idx.dtype}")
     if idx.ndim == 2:
         if offsets is not None:
             raise ArgumentError("embedding_bag: offsets go with 1-D input; a 2-D input is one bag per row")
         bags, length = idx.shape
-        starts = np.arange(bags) * length  # host: the bags' boundaries
+        starts = np.arange(bags, dtype=np.int64) * length  # host: the bags' boundaries
         idx = idx.reshape(-1)
     elif idx.ndim == 1:
         if offsets is None:
             raise ArgumentError("embedding_bag: a 1-D input needs offsets (the start of each bag)")
-        starts = to_host(array_of(offsets)).astype(np.int64).reshape(-1)
-        if include_last_offset:
-            starts = starts[:-1]
-        if starts.size and (starts[0] != 0 or np.any(np.diff(starts) < 0) or starts[-1] > idx.size):
-            shown = starts.tolist()  # host: the offsets were read on the host above
-            raise ArgumentError(f"embedding_bag: offsets must start at 0 and not decrease, got {shown}")
+        starts = _bag_starts(offsets, idx.size, include_last_offset)
     else:
         raise ShapeError(f"embedding_bag: expected 1-D or 2-D indices, got shape {idx.shape}")
-    if per_sample_weights is not None and mode != "sum":
-        raise ArgumentError("embedding_bag: per_sample_weights need mode='sum'")
-    rows = embedding(idx, weight)
-    xp = namespace_of(weight.array)
-    ends = np.append(starts[1:], idx.size)
-    bag_of = np.repeat(np.arange(len(starts)), ends - starts)  # host: the bag each index belongs to
-    keep = None if padding_idx is None else idx != padding_idx % weight.shape[0]
-    if mode == "max":
-        # Bag by bag: which members count is read on the host (padding entries drop out).
-        keep_host = np.ones(idx.size, dtype=bool) if keep is None else to_host(keep)  # host: bag members
-        parts = []
-        empty_bag = wrap_array(xp.zeros(weight.shape[1], dtype=weight.array.dtype))  # PyTorch gives an empty bag zeros
-        for start, end in zip(starts, ends):
-            members = array_like(np.flatnonzero(keep_host[start:end]) + start, weight.array)
-            parts.append(ops.amax(rows[members], 0) if members.size else empty_bag)
-        return ops.stack(parts, 0) if parts else ops.reshape(rows[:0], (0, weight.shape[1]))
-    # sum / mean: one (bags, n) matrix product gathers every bag at once; mix[b, i] = 1 when index i is in bag b
-    member = xp.arange(len(starts))[:, None] == array_like(bag_of, weight.array)[None, :]
-    if keep is not None:
-        member &= keep[None, :]
-    mix = member.astype(weight.array.dtype)
-    if mode == "mean":
-        mix /= np.maximum(mix.sum(axis=1, keepdims=True), 1)  # an empty bag's row stays zeros
+    n_rows = weight.shape[0]
+    if is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= n_rows):  # values read on the host only
+        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+        raise OutOfRangeError(
+            f"embedding_bag: index {bad} is out of range for a table of {n_rows} rows (valid: 0..{n_rows - 1})"
+        )
+    if padding_idx is not None:
+        if not -n_rows <= padding_idx < n_rows:
+            raise ArgumentError(
+                f"embedding_bag: padding_idx {padding_idx} is out of range for a table of {n_rows} rows"
+            )
+        padding_idx %= n_rows
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise ArgumentError(f"embedding_bag: per_sample_weights need mode='sum', got mode={mode!r}")
+        if tuple(per_sample_weights.shape) != tuple(array_of(input).shape):
+            raise ShapeError(
+                f"embedding_bag: per_sample_weights must have the input's shape {tuple(array_of(input).shape)}, "
+                f"got {tuple(per_sample_weights.shape)}"
+            )
+        if per_sample_weights.dtype != weight.dtype:
+            raise DTypeError(
+                f"embedding_bag: per_sample_weights must have the weight's dtype {weight.dtype}, got {per_sample_weights.dtype}"
+            )
+    rows = embedding(idx, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
     if per_sample_weights is not None:
         rows = rows * ops.reshape(per_sample_weights, (-1, 1))
-    return ops.matmul(wrap_array(mix), rows)
+    keep = None if padding_idx is None else idx != padding_idx
+    return _reduce_bags(rows, starts, keep, mode)
+
+
+def _bag_starts(offsets: Any, n: int, include_last_offset: bool) -> Any:
+    """The host array of bag starts that ``offsets`` gives over ``n`` indices, checked as torch does.
+    With ``include_last_offset`` the last offset closes the last bag (which, as in torch, still runs
+    to the end of the input)."""
+    given = to_host(array_of(offsets))
+    if given.ndim != 1:
+        raise ShapeError(f"embedding_bag: offsets has to be a 1-D tensor, got shape {given.shape}")
+    if given.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"embedding_bag: expected integer offsets (int64 or int32), got dtype {given.dtype}")
+    starts = given.astype(np.int64)
+    if starts.size:
+        if starts[0] != 0:
+            raise InvalidValueError(
+                f"embedding_bag: offsets[0] has to be 0 (the first bag starts at position 0), got {int(starts[0])}"
+            )
+        if starts[-1] > n:
+            raise InvalidValueError(
+                f"embedding_bag: offsets[-1] can not be greater than input's length {n}, got offsets[-1] of {int(starts[-1])}"
+            )
+        if np.any(np.diff(starts) < 0):
+            shown = starts.tolist()  # host: the offsets were read on the host above
+            raise InvalidValueError(f"embedding_bag: offsets must not decrease, got {shown}")
+    return starts[:-1] if include_last_offset else starts
+
+
+def _reduce_bags(rows: Tensor, starts: Any, keep: Any, mode: str) -> Tensor:
+    """The sum, mean or max of each bag of ``rows`` (n, d); bag b is rows ``starts[b]`` up to the next
+    start (the last runs to n). ``keep`` (a bool array over the rows, or None) drops rows from their
+    bags. One pass over the rows (a scatter-add by bag for sum and mean, ``maximum.reduceat`` over
+    the bags that are not empty for max); empty bags (and bags of dropped rows only) give zeros, as
+    in torch."""
+    r = rows.array
+    xp = namespace_of(r)
+    n, d = r.shape
+    bags = starts.size
+    sizes = np.diff(np.append(starts, n))  # host: the bag sizes come from the offsets
+    filled = np.flatnonzero(sizes)  # host: the bags that are not empty
+    out = xp.zeros((bags, d), dtype=r.dtype)
+    if filled.size == 0:  # nothing to reduce (no indices, or only empty bags)
+        return record_op(out, (rows,), _reduce_bags_vjp, ("sum", None, None, None, None, n))
+    ne_starts = array_like(starts[filled], r)
+    bag_ids = np.arange(filled.size)  # host: from the offsets; array_like moves it to the rows' device
+    member_of = array_like(np.repeat(bag_ids, sizes[filled]), r)  # the (filled) bag each row belongs to
+    scatter_to = None if filled.size == bags else array_like(filled, r)
+    kept_mask = None if keep is None else xp.expand_dims(keep, -1)
+    if mode == "max":
+        low = float("-inf") if r.dtype.kind == "f" else int(np.iinfo(r.dtype).min)
+        src = r if kept_mask is None else xp.where(kept_mask, r, low)
+        top = np.maximum.reduceat(src, ne_starts, axis=0)
+        # where each maximum came from: the first row that reaches it (torch's choice among ties; a NaN wins)
+        hit = (src == top[member_of]) | (src != src)
+        first = np.minimum.reduceat(xp.where(hit, xp.arange(n)[:, None], n), ne_starts, axis=0)
+        scale = None
+        if keep is not None:  # a bag of dropped rows only: zeros, and no gradient
+            has = np.add.reduceat(keep.astype(r.dtype), ne_starts, axis=0) > 0
+            top = xp.where(has[:, None], top, 0)
+            scale = has.astype(r.dtype)
+        saved = ("max", first, scale, scatter_to, None, n)
+        reduced = top
+    else:
+        src = r if kept_mask is None else xp.where(kept_mask, r, 0)
+        # a scatter-add in index order: each bag sums its rows one after another, as torch's kernel does
+        # (so the float32 results agree to the bit; add.reduceat associates differently)
+        reduced = xp.zeros((filled.size, d), dtype=r.dtype)
+        jit = _jit.kernels(src, member_of)
+        if jit is not None and src.dtype.kind == "f":  # the compiled scatter-add, in the same order
+            jit.add_rows(reduced, member_of, src)
+        else:
+            np.add.at(reduced, member_of, src)
+        # each row's factor in its bag: 1, 1 / the bag's size for a mean, 0 for a dropped row
+        weight_of = None if keep is None else keep.astype(r.dtype)
+        if mode == "mean":
+            if keep is None:
+                count = array_like(sizes[filled].astype(r.dtype), r)
+            else:
+                count = xp.maximum(np.add.reduceat(keep.astype(r.dtype), ne_starts, axis=0), 1)
+            reduced = reduced / count[:, None]
+            inv = (1 / count)[member_of]
+            weight_of = inv if weight_of is None else weight_of * inv
+        saved = ("sum", member_of, weight_of, scatter_to, None, n)
+    if scatter_to is None:
+        out = reduced
+    else:
+        out[scatter_to] = reduced
+    return record_op(out, (rows,), _reduce_bags_vjp, saved)
+
+
+def _reduce_bags_vjp(g, y, args, saved, needs, xp):
+    mode, where, scale, scatter_to, _, n = saved
+    shape = args[0].shape
+    if where is None:  # no row was in a bag
+        return (xp.constant(namespace_of(xp.data(g)).zeros(shape, dtype=xp.data(g).dtype)),)
+    if scatter_to is not None:
+        g = g[scatter_to]
+    if mode == "max":
+        cols = namespace_of(where).arange(shape[1])[None, :]
+        if scale is not None:
+            g = g * xp.expand_dims(xp.constant(scale), -1)
+        if not xp.differentiable:  # each (row, column) is one bag's maximum at most: an assignment will do
+            out = namespace_of(g).zeros(shape, dtype=g.dtype)
+            out[where, cols] = g
+            return (out,)
+        return (xp.scatter(shape, (where, cols), True, g),)
+    g_rows = g[where]
+    if scale is not None:
+        g_rows = g_rows * xp.expand_dims(xp.constant(scale), -1)
+    return (g_rows,)
 
 
 def _copy_table(weight: Parameter, given: Any, owner: str) -> None:
@@ -661,7 +776,9 @@ def _with_table(layer: _Table, table: Any, freeze: bool, where: str) -> _Table:
 
 class EmbeddingBag(Module):
     """Sums, means or maxima of bags of embeddings (see :func:`F.embedding_bag`), as in the text
-    classification tutorial: ``EmbeddingBag(vocab, dim)(tokens, offsets)``.
+    classification tutorial: ``EmbeddingBag(vocab, dim)(tokens, offsets)``. ``max_norm``,
+    ``scale_grad_by_freq`` and ``sparse`` act as in :class:`Embedding` (``sparse=True`` notes the rows
+    looked up on ``weight.grad_rows``, so ``optim.SparseAdam`` updates exactly those).
 
     Example:
         >>> import downslope as ds
@@ -684,12 +801,18 @@ class EmbeddingBag(Module):
         padding_idx: int | None = None,
     ) -> None:
         super().__init__()
-        if max_norm is not None or scale_grad_by_freq or sparse:
-            raise ArgumentError("EmbeddingBag: max_norm, scale_grad_by_freq and sparse are not supported")
         if mode not in ("sum", "mean", "max"):
             raise ArgumentError(f"EmbeddingBag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
         self.num_embeddings = _positive_int(num_embeddings, "num_embeddings", "EmbeddingBag")
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim", "EmbeddingBag")
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ArgumentError(
+                    f"EmbeddingBag: padding_idx {padding_idx} is out of range for num_embeddings={self.num_embeddings}"
+                )
+            padding_idx %= self.num_embeddings
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         self.mode, self.include_last_offset, self.padding_idx = mode, include_last_offset, padding_idx
         self.weight = Parameter(empty((self.num_embeddings, self.embedding_dim), dtype=backend.get_default_dtype()))
         if _weight is None:
@@ -730,8 +853,8 @@ class EmbeddingBag(Module):
 
     def forward(self, input: Any, offsets: Any = None, per_sample_weights: Tensor | None = None) -> Tensor:
         return embedding_bag(
-            input, self.weight, offsets, mode=self.mode, per_sample_weights=per_sample_weights,
-            include_last_offset=self.include_last_offset, padding_idx=self.padding_idx,
+            input, self.weight, offsets, self.max_norm, self.norm_type, self.scale_grad_by_freq, self.mode,
+            self.sparse, per_sample_weights, self.include_last_offset, self.padding_idx,
         )  # fmt: skip
 
     def extra_repr(self) -> str:

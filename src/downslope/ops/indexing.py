@@ -11,7 +11,7 @@ import numpy as np
 
 from ..backend import namespace_of
 from ..devices import is_array, like, to_host
-from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError, StateError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, OutOfRangeError, ShapeError, StateError
 from ..graph import _scatter_array
 from ..tensor import Tensor, _alias, record_op, wrap_array
 from .arithmetic import mul
@@ -205,8 +205,18 @@ def _scatter_add_vjp(g, y, args, saved, needs, xp):
     return (g[saved[0]],)
 
 
-def gather(x: Any, dim: int, index: Any) -> Tensor:
-    """``out[i][j] = x[i][index[i][j]]`` for dim=1 (torch.gather): pick along one axis."""
+def gather(x: Any, dim: int, index: Any, *, sparse_grad: bool = False) -> Tensor:
+    """``out[i][j] = x[i][index[i][j]]`` for dim=1 (torch.gather): pick along one axis.
+    ``sparse_grad`` is accepted; the gradient is dense either way (there are no sparse tensors here).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.tensor([[1.0, 2.0], [3.0, 4.0]]).gather(1, ds.tensor([[1], [0]]), sparse_grad=False)
+        tensor([[2.],
+                [3.]])
+    """
+    if not isinstance(sparse_grad, (bool, np.bool_)):
+        raise ArgumentTypeError(f"gather: sparse_grad must be a bool, got {sparse_grad!r}")
     x = _lift(x)
     idx = _index_array(index)
     flat = _one_element_dims(x, idx, None)
@@ -460,6 +470,8 @@ def scatter_reduce(x: Any, dim: int, index: Any, src: Any, reduce: str, *, inclu
     flat = _one_element_dims(x, index, src)
     if flat is not None:
         return reshape(scatter_reduce(flat[0], dim, flat[1], flat[2], reduce, include_self=include_self), x.shape)
+    if reduce == "mean" and x.dtype == np.bool_:
+        raise DTypeError("scatter_reduce: reduce='mean' is not implemented for bool tensors (as in torch)")
     full, shape = _scatter_index(x, dim, index, "scatter_reduce")
     value = _scatter_source(src, shape, x)
     xp = namespace_of(x.array)
@@ -473,18 +485,32 @@ def scatter_reduce(x: Any, dim: int, index: Any, src: Any, reduce: str, *, inclu
             out[written] = 0
         np.add.at(out, full, v)
         if reduce == "mean":
-            divisor = counts + (1 if include_self else 0)
-            out = xp.where(written, out / xp.maximum(divisor, 1).astype(out.dtype), out).astype(x.array.dtype)
+            divisor = xp.maximum(counts + (1 if include_self else 0), 1)
+            if out.dtype.kind in "iu":  # integers: torch floors the mean (-7 / 2 gives -4, not -3)
+                mean = out // divisor.astype(out.dtype)
+            else:
+                mean = out / divisor.astype(out.dtype)
+            out = xp.where(written, mean, out).astype(x.array.dtype)
     elif reduce == "prod":
         if not include_self:
             out[written] = 1
         np.multiply.at(out, full, v)
     else:
         ufunc = np.maximum if reduce == "amax" else np.minimum
-        if not include_self:
-            out[written] = -np.inf if reduce == "amax" else np.inf
+        if not include_self:  # the identity of the reduction in x's dtype (no infinity in an integer)
+            out[written] = _extreme(out.dtype, lowest=reduce == "amax")
         ufunc.at(out, full, v)
     return record_op(out, (x, value), _scatter_reduce_vjp, (full, reduce, include_self, counts, shape))
+
+
+def _extreme(dtype: Any, lowest: bool) -> Any:
+    """The lowest (or highest) value of ``dtype``: -inf / inf for floating types, the integer limits."""
+    if dtype.kind == "b":
+        return not lowest
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return info.min if lowest else info.max
+    return -np.inf if lowest else np.inf
 
 
 def _scatter_reduce_vjp(g, y, args, saved, needs, xp):

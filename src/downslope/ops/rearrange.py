@@ -10,7 +10,7 @@ import numpy as np
 
 from ..backend import namespace_of
 from ..devices import like, to_host
-from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import sub
 from .indexing import getitem, index_put
@@ -293,7 +293,14 @@ def dsplit(x: Any, sections: Any) -> tuple[Tensor, ...]:
 def repeat_interleave(x: Any, repeats: Any = None, dim: Any = None, *, output_size: Any = None) -> Tensor:
     """Each element (or slice along ``dim``) repeated ``repeats`` times in a row. With ``x`` alone (a 1-d
     integer tensor of counts), index i repeated x[i] times, in x's dtype (torch.repeat_interleave(repeats)).
-    ``output_size``, when given, must be the length of the result (torch uses it to skip a sync)."""
+    ``output_size``, when given, must be the length of the result (torch uses it to skip a sync).
+    ``repeats`` is a number or one count per slice (a 1-element tensor counts for all).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.repeat_interleave(ds.tensor([1, 2]), ds.tensor([1, 3]))
+        tensor([1, 2, 2, 2])
+    """
     if repeats is None:
         return _repeat_indices(_lift(x), output_size)
     x = _lift(x)
@@ -302,9 +309,25 @@ def repeat_interleave(x: Any, repeats: Any = None, dim: Any = None, *, output_si
     d = _dim(dim, x.ndim, "repeat_interleave")
     # The counts fix the result's shape, a host matter: one copy from a device (torch syncs here too).
     reps = to_host(_index_array(repeats))
+    _check_repeats(reps, x, d)
     idx = np.repeat(np.arange(x.shape[d]), reps)  # host: built from host counts; getitem moves it to x's device
     _check_output_size(idx.shape[0], output_size)
     return getitem(x, (slice(None),) * d + (idx,))
+
+
+def _check_repeats(reps: Any, x: Tensor, d: int) -> None:
+    """torch's checks of repeat_interleave's counts (host data), each naming what was given."""
+    if reps.ndim > 1:
+        raise ShapeError(f"repeat_interleave: repeats must be a number or a 0-d or 1-d tensor, got shape {reps.shape}")
+    if reps.dtype.kind not in "iu":
+        raise ArgumentTypeError(f"repeat_interleave: repeats must be integers, got {reps.dtype}")
+    if reps.size and int(reps.min()) < 0:
+        raise InvalidValueError(f"repeat_interleave: repeats can not be negative, got {int(reps.min())}")
+    if reps.ndim == 1 and reps.shape[0] not in (1, x.shape[d]):
+        raise ShapeError(
+            f"repeat_interleave: repeats must have the same size as input along dim, but got repeats.size(0) = "
+            f"{reps.shape[0]} and input.size({d}) = {x.shape[d]} (input of shape {x.shape})"
+        )
 
 
 def _repeat_indices(counts: Tensor, output_size: Any) -> Tensor:
@@ -315,7 +338,7 @@ def _repeat_indices(counts: Tensor, output_size: Any) -> Tensor:
         raise ArgumentTypeError(f"repeat_interleave: the repeats must be integers, got {counts.array.dtype}")
     reps = to_host(counts.array)  # the counts fix the result's shape: one copy from a device, as torch syncs
     if reps.size and int(reps.min()) < 0:
-        raise ArgumentError("repeats can not be negative")
+        raise InvalidValueError(f"repeat_interleave: repeats can not be negative, got {int(reps.min())}")
     out = np.repeat(np.arange(reps.shape[0], dtype=reps.dtype), reps)  # host: built from host counts
     _check_output_size(out.shape[0], output_size)
     return wrap_array(like(out, counts.array))

@@ -10,13 +10,13 @@ import numpy as np
 from .. import backend
 from ..backend import as_array, namespace_of
 from ..devices import to_host
-from ..errors import ArgumentError, ArgumentTypeError, DTypeError, ShapeError, StateError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, OutOfRangeError, ShapeError, StateError
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import div, maximum, minimum
 from .indexing import _take_along
 from .operands import _builtin_any, _dim, _kept_shape, _lift, _lift_float, _norm_axes, _pick_axis
 from .pointwise import _clone_vjp, astype, clone, where
-from .shape import reshape, squeeze
+from .shape import concatenate, reshape, squeeze
 
 _HALF = np.dtype(np.float16)
 
@@ -213,7 +213,9 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: bool = False, *,
     if ord is None or (isinstance(ord, str) and ord == "fro"):
         ord = 2
     if isinstance(ord, str) and ord == "nuc":
-        raise ArgumentError("vector_norm: ord 'nuc' is a matrix norm; use linalg.matrix_norm(x, 'nuc') or x.norm(p='nuc')")
+        raise ArgumentError(
+            "vector_norm: ord 'nuc' is a matrix norm; use linalg.matrix_norm(x, 'nuc') or x.norm(p='nuc')"
+        )
     if isinstance(ord, (bool, np.bool_)) or not isinstance(ord, (int, float, np.integer, np.floating)):
         raise ArgumentTypeError(f"norm: expected ord (p) to be a number, inf, -inf or 'fro', got {ord!r}")
     p = float(ord)  # host: a Python number picks the formula
@@ -574,7 +576,7 @@ def prod(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -
 
 def _prod_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
-        raise StateError("prod: double backward (create_graph=True) is not supported")
+        return (_prod_others_recorded(g, args[0], saved, xp),)
     if g.dtype == _HALF:  # in float32, rounded once, as the forward
         wide = (args[0].astype(np.float32),)
         return (_prod_vjp(g.astype(np.float32), y.astype(np.float32), wide, saved, needs, xp)[0].astype(_HALF),)
@@ -593,6 +595,28 @@ def _prod_vjp(g, y, args, saved, needs, xp):
     if not keep:
         g = np.expand_dims(g, d)
     return (g * left * right,)
+
+
+def _prod_others_recorded(g: Tensor, a: Tensor, saved: tuple[int, bool], xp: Any) -> Tensor:
+    """``_prod_vjp`` under create_graph: ``g`` times the product of the other elements, as exclusive
+    running products from the left and the right (PyTorch's formula where an input is 0). It divides
+    nothing, so its own derivatives are exact at zeros too (the Hessian's ``prod_{k != i, j} x_k``)."""
+    from .scans import cumprod  # scans imports this module
+
+    d, keep = saved
+    if not keep:
+        g = xp.expand_dims(g, d)
+    n = a.shape[d]
+    if n == 0:  # an empty product is 1: a zero-size gradient
+        return xp.broadcast_to(g, tuple(a.shape))
+    ones_shape = list(a.shape)
+    ones_shape[d] = 1
+    one = xp.constant(namespace_of(xp.data(a)).ones(tuple(ones_shape), xp.data(a).dtype))
+    lead = (slice(None),) * d
+    rev = lead + (slice(None, None, -1),)
+    left = concatenate([one, cumprod(a[lead + (slice(0, n - 1),)], d)], d)  # prod_{j < i} x_j
+    right = concatenate([one, cumprod(a[lead + (slice(1, n),)][rev], d)], d)[rev]  # prod_{j > i} x_j
+    return g * left * right
 
 
 def argmax(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
@@ -616,11 +640,71 @@ def any(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
 def unique(
     x: Any, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim: Any = None
 ) -> Any:
-    return _lift(x).unique(sorted, return_inverse, return_counts, dim)
+    """The distinct values of ``x`` in ascending order (torch.unique), or with ``dim`` its distinct
+    slices along ``dim``; ``return_inverse`` adds where each element (slice) went, ``return_counts``
+    how often each occurs. Each NaN counts as a value of its own, as in torch.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.unique(ds.tensor([3, 1, 3]), return_counts=True)
+        (tensor([1, 3]), tensor([1, 2]))
+    """
+    x = _lift(x)
+    if dim is not None:
+        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+            raise ArgumentTypeError(f"unique: dim must be an int, got {dim!r}")
+        if x.ndim == 0:
+            raise OutOfRangeError(f"unique: dim {dim} was given but the tensor has no dimensions (a 0-d tensor)")
+        dim = _dim(int(dim), x.ndim, "unique")
+    # equal_nan=False: torch keeps each NaN as a value of its own (NumPy merges them by default)
+    extra = {"equal_nan": False} if dim is None else {}
+    out = np.unique(x.array, return_inverse=return_inverse, return_counts=return_counts, axis=dim, **extra)  # type: ignore[call-overload]
+    if isinstance(out, tuple):
+        return tuple(wrap_array(as_array(o)) for o in out)
+    return wrap_array(out)
 
 
 def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Tensor:
-    return _lift(x).bincount(weights, minlength)
+    """How often each value 0..max of the 1-D non-negative integer ``x`` occurs (at least ``minlength``
+    bins), or the sum of ``weights`` per value. The dtype is torch's: int64 counts; float32 sums for
+    float32 weights and float64 sums for any other weights (an empty input gives int64 zeros, as in
+    torch). No gradient reaches ``weights`` (torch has no derivative for bincount): backward through
+    weighted counts raises, as torch's does.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.bincount(ds.tensor([0, 2, 2]), weights=ds.tensor([0.5, 1.0, 2.0]))
+        tensor([0.5, 0. , 3. ])
+    """
+    x = _lift(x)
+    a = x.array
+    if a.ndim != 1 or a.dtype.kind not in "iu":
+        raise ArgumentTypeError(
+            f"bincount: expected a 1-D tensor of non-negative integers, got {a.dtype} of shape {x.shape}"
+        )
+    if isinstance(minlength, (bool, np.bool_)) or not isinstance(minlength, (int, np.integer)) or minlength < 0:
+        raise ArgumentError(f"bincount: minlength should be an integer >= 0, got {minlength!r}")
+    w = None if weights is None else _lift(weights)
+    if w is not None and (w.ndim != 1 or w.shape[0] != a.shape[0]):
+        raise ShapeError(
+            f"bincount: weights should be 1-D and have the same length as input ({a.shape[0]}), got shape {w.shape}"
+        )
+    try:
+        counts = np.bincount(a, None if w is None else w.array, int(minlength))
+    except ValueError:  # negative values
+        low = int(to_host(a.min()))  # host: only on the way to the error
+        raise ArgumentError(f"bincount: expected non-negative integers, got the value {low}") from None
+    if w is None or a.size == 0:
+        return wrap_array(counts.astype(backend.int64, copy=False))
+    counts = counts.astype(np.float32 if w.array.dtype == np.float32 else np.float64, copy=False)
+    return record_op(counts, (w,), _bincount_vjp)
+
+
+def _bincount_vjp(g, y, args, saved, needs, xp):
+    raise StateError(
+        "bincount: the derivative with respect to weights is not implemented (as in torch: derivative for "
+        "aten::bincount is not implemented); count with weights.detach() or sum the weights with index_add"
+    )
 
 
 def count_nonzero(x: Any, dim: Any = None) -> Tensor:
