@@ -15,6 +15,7 @@ import numpy as np
 from . import ops
 from .backend import namespace_of
 from .errors import ArgumentError, ArgumentTypeError, ShapeError
+from .ops.arithmetic import _addc_value
 from .ops.reductions import _accumulator, _variance_without_dof
 from .tensor import Tensor, record_op
 
@@ -253,9 +254,9 @@ def lerp(start: Any, end: Any, weight: Any) -> Tensor:
 
 def addcmul(x: Any, tensor1: Any, tensor2: Any, *, value: float = 1) -> Tensor:
     """x + value * tensor1 * tensor2."""
-    return x + value * ops.mul(tensor1, tensor2)
+    return x + _addc_value("addcmul", value, x, tensor1, tensor2) * ops.mul(tensor1, tensor2)
 
 
 def addcdiv(x: Any, tensor1: Any, tensor2: Any, *, value: float = 1) -> Tensor:
     """x + value * tensor1 / tensor2."""
-    return x + value * ops.div(tensor1, tensor2)
+    return x + _addc_value("addcdiv", value, x, tensor1, tensor2) * ops.div(tensor1, tensor2)

@@ -555,7 +555,7 @@ def node_name(t: Tensor) -> str:
     if stem == "permute" and isinstance(saved, tuple):
         moved = [i for i, a in enumerate(saved) if a != i]
         return "TransposeBackward0" if len(moved) == 2 else "PermuteBackward0"
-    if stem == "extreme" and parents and isinstance(saved, tuple):
+    if stem in ("extreme", "full_extreme") and parents and isinstance(saved, tuple):
         return _extreme_name(t, parents[0], saved)
     return rule_name(rule)
 

@@ -37,8 +37,8 @@ log_ndtr, multigammaln, ndtr, ndtri, polygamma, xlog1py, gammaincc = (
     with_out(getattr(_ops_special, n))
     for n in ("log_ndtr", "multigammaln", "ndtr", "ndtri", "polygamma", "xlog1py", "gammaincc")
 )
-# lgamma and igamma stay unwrapped at the top level (downslope.distributions re-exports those very objects),
-# so their special spellings are the same plain ops.
+# lgamma and igamma come wrapped from downslope.ops.special (downslope.distributions re-exports those very
+# objects), so their special spellings are the top level's objects too.
 gammaln = lgamma
 psi = digamma
 modified_bessel_i0 = i0

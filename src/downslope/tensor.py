@@ -952,10 +952,12 @@ class Tensor:
 
     def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         """``self += value * tensor1 * tensor2`` in place."""
+        value = _ops.arithmetic._addc_value("addcmul_", value, self, tensor1, tensor2)
         return self.add_(_ops.mul(tensor1, tensor2), alpha=value)
 
     def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
         """``self += value * tensor1 / tensor2`` in place."""
+        value = _ops.arithmetic._addc_value("addcdiv_", value, self, tensor1, tensor2)
         return self.add_(_ops.div(tensor1, tensor2), alpha=value)
 
     def lerp_(self, end: Any, weight: Any) -> Tensor:
@@ -980,7 +982,7 @@ class Tensor:
         return _inplace_unary(self, np.trunc, _ops.trunc, "trunc_")
 
     def sign_(self) -> Tensor:
-        return _inplace_unary(self, np.sign, _ops.sign, "sign_")
+        return _inplace_unary(self, _sign_into, _ops.sign, "sign_")
 
     def reciprocal_(self) -> Tensor:
         return _inplace_unary(self, np.reciprocal, _functional.reciprocal, "reciprocal_", True)
@@ -1762,10 +1764,10 @@ class Tensor:
         return linalg.matrix_exp(self)
 
     def all(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
-        return wrap_array(backend.as_array(np.all(self.array, axis=dim, keepdims=keepdim)))
+        return _truth_result(self, np.all(self.array, axis=dim, keepdims=keepdim))
 
     def any(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
-        return wrap_array(backend.as_array(np.any(self.array, axis=dim, keepdims=keepdim)))
+        return _truth_result(self, np.any(self.array, axis=dim, keepdims=keepdim))
 
     def log1p(self) -> Tensor:
         return _ops.log1p(self)
@@ -2549,10 +2551,14 @@ def _inplace_ufunc(
     value = other.array if isinstance(other, Tensor) else other
     if type(value) is int and arr.dtype.kind in "iu":  # torch wraps the number into the dtype (uint8 += -1)
         value = _ops._int_exponent(value, arr.dtype) if ufunc is np.power else _ops._wrapped_int(value, arr.dtype)
+    elif ufunc is np.power and arr.dtype.kind in "iu" and getattr(value, "dtype", arr.dtype).kind in "iu":
+        # integer powers of integer arrays: NumPy refuses negative exponents part way through a write
+        # into arr; torch's integer rule (1 -> 1, -1 -> +-1, else 0) is the op's
+        return _inplace_through_op(t, other, op, name)
     try:
         ufunc(arr, value, out=arr, casting="same_kind")
     except TypeError:
-        result = np.result_type(arr.dtype, getattr(value, "dtype", value))
+        result = _inplace_result_type(t, other, value)
         if ufunc is np.true_divide and result.kind != "f":
             result = backend.get_default_dtype()  # true division of integers gives floats
         if _torch_can_cast(result, arr.dtype):  # uint8.add_(int8): torch casts within a category
@@ -2570,10 +2576,47 @@ def _inplace_ufunc(
     except ValueError as exc:
         if not arr.flags.writeable:
             raise StateError(_READ_ONLY_MESSAGE.format(op=name)) from None
+        shape = np.shape(_data_of(other))
+        try:
+            fits = np.broadcast_shapes(arr.shape, shape) == arr.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ShapeError(
+                f"{name}: the operand of shape {shape} does not broadcast to the tensor's shape "
+                f"{arr.shape} (an in-place op cannot change the shape)"
+            ) from None
+        raise ArgumentError(f"{name}: {exc}") from None  # a NumPy refusal that is not about shapes
+    _bump(t)
+    return t
+
+
+def _inplace_result_type(t: Tensor, other: Any, value: Any) -> Any:
+    """The dtype torch computes ``t (op) other`` in (int64 with a float32 tensor or a Python float is
+    float32, where NumPy says float64), for the in-place ops' dtype check and its message."""
+    if isinstance(other, (Tensor, builtins.bool, builtins.int, builtins.float)):
+        from .ops.promotion import result_type  # the ops import this module
+
+        return result_type(t, other)
+    return np.result_type(t.array.dtype, getattr(value, "dtype", value))
+
+
+def _inplace_through_op(t: Tensor, other: Any, op: Callable[..., Tensor], name: str) -> Tensor:
+    """``t = op(t, other)`` computed out of place, then written back in t's dtype (torch's canCast)."""
+    _check_writable(t, name)
+    with _no_grad():
+        result = op(t, other).array
+    if not _torch_can_cast(result.dtype, t.array.dtype):
+        raise DTypeError(
+            f"{name}: result type {result.dtype} can't be cast to the desired output type {t.array.dtype} "
+            "(an in-place op keeps the tensor's dtype)"
+        )
+    if result.shape != t.array.shape:
         raise ShapeError(
             f"{name}: the operand of shape {np.shape(_data_of(other))} does not broadcast to the tensor's shape "
-            f"{arr.shape} (an in-place op cannot change the shape): {exc}"
-        ) from None
+            f"{t.array.shape} (an in-place op cannot change the shape)"
+        )
+    np.copyto(t.array, result, casting="unsafe")
     _bump(t)
     return t
 
@@ -2686,7 +2729,22 @@ def _sigmoid_into(arr: np.ndarray, out: np.ndarray) -> None:
 
 
 def _relu_into(arr: np.ndarray, out: np.ndarray) -> None:
-    np.maximum(arr, 0, out=out)
+    if arr.dtype.kind == "f":
+        # clip, as relu: it keeps -0.0 and NaN (maximum(-0.0, 0) gives +0.0) and is NumPy's faster loop
+        arr.clip(0, np.inf, out=out)
+    else:
+        np.maximum(arr, 0, out=out)
+
+
+def _sign_into(arr: np.ndarray, out: np.ndarray) -> None:
+    np.sign(arr, out=out)
+    out[out != out] = 0  # torch's sign of NaN is 0, as sign's (NumPy's is NaN)
+
+
+def _truth_result(t: Tensor, result: Any) -> Tensor:
+    """all/any's result: torch's is uint8 (0 or 1) for a uint8 tensor, bool for any other dtype."""
+    result = backend.as_array(result)
+    return wrap_array(result.astype(np.uint8) if t.array.dtype == np.uint8 else result)
 
 
 def _arg_extreme(t: Tensor, fn: Any, name: str, dim: Any, keepdim: bool) -> Tensor:
@@ -2697,7 +2755,8 @@ def _arg_extreme(t: Tensor, fn: Any, name: str, dim: Any, keepdim: bool) -> Tens
             raise OutOfRangeError(
                 f"{name}: expected a reduction dim to be given for an empty tensor of shape {t.shape}"
             )
-        return wrap_array(fn(arr))
+        # keepdim=True without a dim keeps every axis as size 1 (torch: (2, 3) -> (1, 1))
+        return wrap_array(fn(arr, keepdims=bool(keepdim)))  # host: keepdim is a Python flag
     d = _ops._dim(dim, arr.ndim, name)
     if arr.ndim == 0:
         return wrap_array(fn(arr))
@@ -3151,7 +3210,8 @@ def _placed(arr: Any, device: Any, where: str) -> Any:
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Make a tensor from a list, a scalar, an array or another tensor (data is copied).
 
-    Floating data becomes float32 unless ``dtype`` is given (e.g. ``dtype=ds.float64``);
+    Floating data becomes float32 unless ``dtype`` is given (e.g. ``dtype=ds.float64``); a downslope
+    tensor keeps its dtype, as in torch (the float32 policy is for NumPy, PyTorch and Python data);
     ``device`` is ``"cpu"`` (the default for host data), ``"cuda"`` (CuPy) or ``"strict"`` (tests).
 
     Example:
@@ -3159,6 +3219,8 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
         >>> ds.tensor([[1, 2], [3, 4]], dtype="float32").shape
         (2, 2)
     """
+    if dtype is None and isinstance(data, Tensor):
+        dtype = data.dtype
     t = wrap_array(
         _placed(to_array(data, dtype), device, "tensor()")
     )  # not Tensor(data): Tensor(None) / Tensor(3, 4) are torch's legacy forms
@@ -3233,7 +3295,9 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
         >>> t.tolist()
         [5.0, 0.0]
     """
-    if isinstance(data, Tensor) and (dtype is None or data.dtype == backend.as_dtype(dtype)):
+    if isinstance(data, Tensor):
+        if dtype is not None and data.dtype != backend.as_dtype(dtype):
+            data = data.to(backend.as_dtype(dtype))  # a differentiable cast, as torch's as_tensor
         return data if device is None else data.to(device)
     array = to_array(data, dtype)
     if type(data) is np.ndarray and array.dtype == data.dtype and array is not data:
@@ -3484,19 +3548,42 @@ def normal(
         shape = _shape_arg((size,)) if not isinstance(size, (int, np.integer)) else (int(size),)
     if dtype is None and isinstance(mean, Tensor):
         dtype = mean.array.dtype
+    elif dtype is None and isinstance(std, Tensor):  # normal(0.0, std): std's dtype, as torch
+        dtype = std.array.dtype
     z = backend.rng().standard_normal(shape, dtype=np.float64)
     # Drawn on the host (the same numbers on every device), then placed on mean's device or the one asked for.
     std_h, mean_h = (_devices.to_host(_data_of(v)).astype(np.float64) for v in (std, mean))
     arr = (z * std_h + mean_h).astype(_random_dtype(dtype, "normal"))
-    return _made(arr, requires_grad, _like_device(mean, device), "normal()")
+    return _made(arr, requires_grad, _like_device(mean if isinstance(mean, Tensor) else std, device), "normal()")
 
 
 @_torch_options
-def bernoulli(p: Any) -> Tensor:
-    """1 with probability ``p`` (a tensor of probabilities), else 0, in ``p``'s dtype."""
-    probs = np.asarray(_devices.to_host(_data_of(p)))  # host: drawn on the host, then placed
+def bernoulli(input: Any, p: Any = None) -> Tensor:
+    """1 with probability ``input`` (a tensor of probabilities), else 0, in its dtype; with a number
+    ``p``, draws of probability ``p`` in ``input``'s shape and dtype (torch.bernoulli(input, p)).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.bernoulli(ds.zeros(3), 1.0)
+        tensor([1., 1., 1.])
+    """
+    if p is not None:
+        return _bernoulli_of_p(input, p)
+    probs = np.asarray(_devices.to_host(_data_of(input)))  # host: drawn on the host, then placed
     arr = (backend.rng().random(probs.shape) < probs).astype(probs.dtype if probs.dtype.kind == "f" else np.float32)
     return from_numpy(arr)
+
+
+def _bernoulli_of_p(input: Any, p: Any) -> Tensor:
+    """torch.bernoulli(input, p): one probability for every element; input gives shape, dtype, device."""
+    if not isinstance(input, Tensor):
+        raise ArgumentTypeError(f"bernoulli(input, p): input must be a tensor, got {type(input).__name__}")
+    if isinstance(p, builtins.bool) or not isinstance(p, (builtins.int, builtins.float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"bernoulli(input, p): p must be a float, got {type(p).__name__}")
+    if not 0 <= p <= 1:
+        raise ArgumentError(f"bernoulli(input, p): expects p to be in [0, 1], but got p={p}")
+    draws = backend.rng().random(input.shape) < p  # host: drawn on the host, then placed
+    return wrap_array(_devices.like(draws.astype(input.array.dtype), input.array))
 
 
 @_torch_options

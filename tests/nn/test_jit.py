@@ -29,6 +29,23 @@ def test_the_environment_switch_and_disabled_turn_the_kernels_off(monkeypatch):
     assert _jit.kernels() is not None
 
 
+def test_the_core_gate_and_this_one_are_one_switch(monkeypatch):
+    # the gate lives in the core (downslope.jit_gate) so that core ops can use it: either module's
+    # disabled() turns off both the nn kernels and the core's softmax kernels
+    from downslope import jit_gate
+
+    monkeypatch.delenv("DOWNSLOPE_JIT", raising=False)
+    pytest.importorskip("numba")
+    for switch in (jit_gate.disabled, _jit.disabled):
+        with switch():
+            assert _jit.kernels() is None and jit_gate.kernels("downslope.ops._jit_softmax") is None
+            assert _jit._off  # read by the LSTM's gate (_rnn_jit)
+    assert not _jit._off
+    assert _jit.kernels() is not None and jit_gate.kernels("downslope.ops._jit_softmax") is not None
+    with pytest.raises(AttributeError):
+        _jit.no_such_name  # noqa: B018
+
+
 def test_the_compiled_kernels_engage_for_host_arrays_only(monkeypatch):
     # numba compiles for host memory: a device array (here the strict stand-in) takes the NumPy-formulated path.
     from downslope.devices import strict

@@ -11,7 +11,16 @@ import numpy as np
 from ..backend import as_array
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError
 from ..tensor import Tensor, record_op, wrap_array
-from .operands import _check_broadcast, _elementwise, _int_exponent, _lift, _lift_float, _pair, _pair_float
+from .operands import (
+    _check_broadcast,
+    _elementwise,
+    _int_exponent,
+    _is_integral,
+    _lift,
+    _lift_float,
+    _pair,
+    _pair_float,
+)
 from .pointwise import astype, where
 
 
@@ -132,6 +141,9 @@ _div_vjp.reads_inputs = lambda i, needs: needs is None or i == 1 or bool(needs[1
 def pow(a: Any, b: Any) -> Tensor:
     """``a ** b``; d/da = b a^(b-1), d/db = a^b log a (0 where a == 0, as in PyTorch)."""
     number_exponent = type(b) is bool
+    # torch's kernel for a number exponent takes 1 / sqrt(a) for -0.5 (so -0.0 gives -inf, not inf);
+    # its gradient rule reads a^(0.5 - 1) through that kernel too
+    half = b if type(b) is float and (b == 0.5 or b == -0.5) else None
     if type(b) is int and isinstance(a, Tensor) and a.array.dtype.kind in "iub":
         b = _int_exponent(b, a.array.dtype)  # torch refuses a negative or overflowing number here
     a, b = _pair(a, b)
@@ -143,7 +155,10 @@ def pow(a: Any, b: Any) -> Tensor:
             return wrap_array(np.power(x, e).astype(np.bool_))  # NumPy's power of booleans is int8
         if e.dtype.kind == "i":
             return wrap_array(_integer_power(x, e))
-    return record_op(_elementwise(np.power, "pow", a, b), (a, b), _pow_vjp)
+    if half == -0.5 and x.dtype.kind == "f":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return record_op(1 / np.sqrt(x), (a, b), _pow_vjp, half)
+    return record_op(_elementwise(np.power, "pow", a, b), (a, b), _pow_vjp, half)
 
 
 def _integer_power(x: Any, e: Any) -> Any:
@@ -167,7 +182,10 @@ def _pow_vjp(g, y, args, saved, needs, xp):
         b_is_zero = xp.data(b) == 0
         # d/da a^0 is 0, also at a = 0 where 0 * 0^-1 would be nan (torch gives 0); the check runs on the
         # host only (on a device it would wait for the device, so the masked form is taken always)
-        if type(b_is_zero) is not np.ndarray or b_is_zero.any():
+        if saved == 0.5:  # a^-0.5 as torch's number-exponent kernel computes it: 1 / sqrt(a)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = g * b * (1 / a**0.5)
+        elif type(b_is_zero) is not np.ndarray or b_is_zero.any():
             ga = xp.where(b_is_zero, 0, g * b * xp.where(b_is_zero, 1, a) ** (b - 1))
         else:
             ga = g * b * a ** (b - 1)
@@ -446,7 +464,10 @@ def _copysign_vjp(g, y, args, saved, needs, xp):
 def heaviside(x: Any, values: Any) -> Tensor:
     """0 where x < 0, ``values`` where x == 0, 1 where x > 0 (no gradient)."""
     x, v = _pair(x, values)
-    return wrap_array(np.heaviside(x.array, v.array).astype(x.array.dtype, copy=False))
+    out = _elementwise(np.heaviside, "heaviside", x, v)
+    if x.array.dtype.kind == "f":
+        out = np.where(x.array != x.array, 0, out)  # torch: x == 0 ? v : x > 0, so 0 at a NaN (NumPy: NaN)
+    return wrap_array(out.astype(x.array.dtype, copy=False))
 
 
 def fmax(a: Any, b: Any) -> Tensor:
@@ -574,7 +595,8 @@ def ldexp(x: Any, other: Any) -> Tensor:
 
 
 def nextafter(a: Any, b: Any) -> Tensor:
-    """The next floating value after ``a`` toward ``b`` (torch.nextafter); no gradient.
+    """The next floating value after ``a`` toward ``b`` (torch.nextafter); as torch, its gradient
+    is 1 for ``a`` and 0 for ``b``.
 
     Example:
         >>> import downslope as ds
@@ -584,4 +606,31 @@ def nextafter(a: Any, b: Any) -> Tensor:
     a, b = _pair(a, b)
     if a.array.dtype.kind != "f" or b.array.dtype.kind != "f":
         raise ArgumentTypeError(f"nextafter: expected floating tensors, got {a.dtype} and {b.dtype}")
-    return wrap_array(_elementwise(np.nextafter, "nextafter", a, b))
+    return record_op(_elementwise(np.nextafter, "nextafter", a, b), (a, b), _nextafter_vjp)
+
+
+def _nextafter_vjp(g, y, args, saved, needs, xp):
+    a, b = args
+    # zeros in g's dtype under either rule namespace (no multiplication: g may hold inf)
+    gb = xp.sum_to(xp.where(True, 0.0, g), b.shape) if needs[1] else None
+    return (xp.sum_to(g, a.shape) if needs[0] else None, gb)
+
+
+_nextafter_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def _addc_value(name: str, value: Any, x: Any, tensor1: Any, tensor2: Any) -> Any:
+    """addcmul/addcdiv's ``value`` as torch applies it: in the result dtype, so a fractional value
+    meeting integer operands only is truncated toward zero (``value=0.5`` adds nothing); addcdiv of
+    two integer tensors is refused, as torch refuses it (its old integer division is gone)."""
+    integral = _is_integral(x) and _is_integral(tensor1) and _is_integral(tensor2)
+    if name.startswith("addcdiv") and _is_integral(tensor1) and _is_integral(tensor2):
+        raise DTypeError(
+            f"{name}: integer division with addcdiv is not supported (tensor1 and tensor2 are both integer "
+            "tensors); compute (input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype) instead"
+        )
+    if integral and isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):  # host: a Python number
+            raise ArgumentError(f"{name}: value {value} cannot be converted to an integer for integer operands")
+        return int(value)  # toward zero, as the C cast torch makes
+    return value

@@ -148,7 +148,8 @@ def _new(self: Tensor, *args: Any, device: Any = None) -> Tensor:
         if isinstance(data, tuple) and all(is_int(a) for a in data):
             return zeros(*data, dtype=dt, device=where)
         if isinstance(data, (Sequence, np.ndarray)) and not isinstance(data, str):
-            return tensor(np.asarray(data).astype(dt) if len(data) else np.zeros(0, dt), device=where)  # host: data
+            arr = np.asarray(data).astype(dt) if len(data) else np.zeros(0, dt)  # host: the caller's data
+            return tensor(arr, dtype=dt, device=where)  # dtype=: tensor() would make float64 data float32
         raise ArgumentTypeError(f"new(): data must be a sequence (got {type(data).__name__})")
     raise ArgumentTypeError(f"new(): expected sizes (ints), a size, data or a tensor, got {args!r}")
 

@@ -732,6 +732,11 @@ def put(x: Any, index: Any, source: Any, accumulate: bool = False) -> Tensor:
     x = _lift(x)
     flat = reshape(x, (-1,))
     idx = _slice_index("put", _index_array(index).reshape(-1), flat, 0, negative_ok=True)
+    if isinstance(source, Tensor) and source.dtype != x.dtype:  # torch's check, for put and put_ alike
+        raise ArgumentTypeError(
+            f"put_(): self and source expected to have the same dtype, but got self.dtype = {x.dtype} and "
+            f"source.dtype = {source.dtype}"
+        )
     src = reshape(_lift(source, x), (-1,))
     if src.shape != idx.shape:
         raise ShapeError(f"put: source and index must have as many elements, got {src.shape[0]} and {idx.shape[0]}")

@@ -63,8 +63,8 @@ OUT_FUNCTIONS = (
     "sgn", "ceil", "floor", "round", "trunc", "frac", "fix", "clamp", "clip", "clamp_min", "clamp_max",
     "deg2rad", "rad2deg", "logit", "nan_to_num", "sinc", "heaviside", "signbit", "sigmoid", "isposinf",
     "isneginf", "nextafter",
-    # special functions (lgamma and igamma are not wrapped: downslope.distributions re-exports them as
-    # the very top-level objects)
+    # special functions (lgamma and igamma are wrapped in ops/special.py itself: downslope.distributions
+    # re-exports them as the very top-level objects)
     "digamma", "i0", "igammac", "polygamma", "mvlgamma",
     # integer and bit ops
     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift",
@@ -153,12 +153,12 @@ _AXIS_KEEPDIMS = {"axis": "dim", "keepdims": "keepdim"}
 # ``downslope/__init__.py`` wraps them with with_input.
 INPUT_FUNCTIONS: tuple[str, ...] = (
     "allclose", "argsort", "argwhere", "bincount", "broadcast_to", "chunk", "clone", "combinations",
-    "corrcoef", "count_nonzero", "cov", "det", "diag_embed", "diagflat", "diagonal", "diagonal_scatter",
+    "corrcoef", "count_nonzero", "cov", "det", "detach", "diag_embed", "diagflat", "diagonal", "diagonal_scatter",
     "dist", "dsplit", "empty_like", "equal", "flatten", "flip", "fliplr", "flipud", "full_like", "hsplit",
     "index_add", "index_copy", "index_reduce", "is_floating_point", "is_nonzero", "isclose", "isfinite",
     "isinf", "isnan", "logdet", "moveaxis", "movedim", "narrow", "numel", "ones_like", "permute", "pinverse",
-    "positive", "rand_like", "randint_like", "randn_like", "ravel", "repeat_interleave", "reshape", "roll",
-    "rot90", "scatter", "scatter_add", "scatter_reduce", "select", "select_scatter", "slice_scatter",
+    "positive", "rand_like", "randint_like", "randn_like", "ravel", "relu", "repeat_interleave", "reshape",
+    "roll", "rot90", "scatter", "scatter_add", "scatter_reduce", "select", "select_scatter", "slice_scatter",
     "slogdet", "squeeze", "std_mean", "swapaxes", "swapdims", "t", "tensor_split", "tile", "trace",
     "transpose", "unbind", "unflatten", "unique", "unsqueeze", "var_mean", "vsplit", "zeros_like",
 )  # fmt: skip
@@ -168,7 +168,7 @@ INPUT_FUNCTIONS += tuple(sorted(AXIS_FUNCTIONS.difference(OUT_FUNCTIONS, INPUT_F
 _INPUT_OTHER = (
     "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide", "remainder",
     "fmod", "maximum", "minimum", "fmax", "fmin", "atan2", "arctan2", "hypot", "copysign", "logaddexp",
-    "logaddexp2", "xlogy", "nextafter", "igammac", "ldexp", "bitwise_and", "bitwise_or", "bitwise_xor",
+    "logaddexp2", "xlogy", "nextafter", "igamma", "igammac", "ldexp", "bitwise_and", "bitwise_or", "bitwise_xor",
     "bitwise_left_shift", "bitwise_right_shift", "gcd", "lcm", "eq", "ne", "lt", "le", "gt", "ge", "greater",
     "greater_equal", "less", "less_equal", "not_equal", "logical_and", "logical_or", "logical_xor", "matmul",
     "vdot", "inner", "cross", "kron", "equal", "isclose", "allclose", "dist",

@@ -785,16 +785,31 @@ def logit(x: Any, eps: float | None = None) -> Tensor:
 
 
 def _logit_vjp(g, y, args, saved, needs, xp):
-    # torch's rule: without eps NaN outside [0, 1]; with eps 0 outside [eps, 1 - eps] (and at NaN)
+    # torch's backward kernel: without eps (or with eps < 0) NaN outside [0, 1], with eps 0 outside
+    # [eps, 1 - eps], whatever g is; g * inf at 0 and 1 (it tests x == 0, so -0.0 gives +inf too, where
+    # g / (x (1 - x)) would give -inf); g / (x (1 - x)) elsewhere, a NaN x's included (NaN).
+    # Under create_graph torch differentiates its formula instead, which masks with a where (a NaN x
+    # gets the fill when eps is given, -0.0 gives -inf, a negative eps bounds it): the recorded rule
+    # does the same.
     x = args[0]
     data = xp.data(x)
-    if saved is None:
+    if isinstance(g, Tensor):
+        if saved is None:
+            outside, fill = (data < 0) | (data > 1), math.nan
+        else:
+            outside, fill = ~((data >= saved[0]) & (data <= saved[1])), 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            safe = xp.where(outside, 0.5, x)  # keeps 1 / (x (1 - x)) finite where it is not used
+            return (g * xp.where(outside, fill, 1 / (safe * (1 - safe))),)
+    if saved is None or saved[0] < 0:
         outside, fill = (data < 0) | (data > 1), math.nan
     else:
-        outside, fill = ~((data >= saved[0]) & (data <= saved[1])), 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):  # inf at 0 and 1, as torch's
-        safe = xp.where(outside, 0.5, x)  # keeps 1 / (x (1 - x)) finite where it is not used
-        return (g * xp.where(outside, fill, 1 / (safe * (1 - safe))),)
+        outside, fill = (data < saved[0]) | (data > saved[1]), 0.0
+    edge = (data == 0) | (data == 1)
+    with np.errstate(invalid="ignore"):  # inf * 0 is NaN at an edge, as torch's
+        safe = xp.where(outside | edge, 0.5, x)  # keeps x (1 - x) away from 0 where it is not used
+        inner = xp.where(edge, g * math.inf, g / (safe * (1 - safe)))
+        return (xp.where(outside, fill, inner),)
 
 
 deg2rad = _unary_table_op("deg2rad")

@@ -31,6 +31,7 @@ from ..devices import like, to_host
 from ..errors import ArgumentError, ArgumentTypeError, StateError
 from ..tensor import Tensor, record_op, wrap_array
 from .operands import _lift, _lift_float, _pair_float
+from .out import with_out
 
 _SHIFT = 10.0  # the recurrences lift x to at least this before the asymptotic series
 # Bernoulli numbers B_2k, k = 1..10
@@ -283,8 +284,8 @@ def standard_gamma_grad(alpha: Any, x: Any) -> Any:
 
 def _igamma_array(a: Any, x: Any, upper: bool) -> Any:
     """P(a, x) (or Q = 1 - P with ``upper``) of two arrays with torch's edge values: NaN for a < 0,
-    x < 0, a = x = 0 or a = x = inf; P = 1 at a = 0 < x and at x = inf; P = 0 at x = 0 < a and at
-    a = inf > x."""
+    x < 0, a = x = 0 or a = x = inf; P = 1 at a = 0 < x and at x = inf; P = 0 at x = 0 and at
+    a = inf."""
     dtype = np.result_type(a.dtype, x.dtype)
     on = x if type(a) is np.ndarray else a  # the result goes back to the device of the operands
     host_a, host_x = to_host(a), to_host(x)  # host: the series below is host work
@@ -296,12 +297,20 @@ def _igamma_array(a: Any, x: Any, upper: bool) -> Any:
         q = _gammaincc_direct(np.where(ordinary, a64, 1.0), np.where(ordinary, x64, 1.0))
     value = q if upper else p
     one, zero = (0.0, 1.0) if upper else (1.0, 0.0)
-    value = np.where((x64 == 0) & (a64 > 0), zero, value)
-    value = np.where((a64 == 0) & (x64 > 0), one, value)
-    value = np.where(np.isinf(x64) & (x64 > 0) & (a64 >= 0) & np.isfinite(a64), one, value)
-    value = np.where(np.isinf(a64) & np.isfinite(x64) & (x64 >= 0), zero, value)
-    bad = (a64 < 0) | (x64 < 0) | ((a64 == 0) & (x64 == 0)) | (np.isinf(a64) & np.isinf(x64))
-    value = np.where(bad | np.isnan(a64) | np.isnan(x64), np.nan, value)
+    # torch's edge cases, tested in its order (so igamma(nan, inf) is 1, igamma(nan, 0) is 0 and
+    # igamma(inf, nan) is 0); whatever is left that is not ordinary holds a NaN
+    nan = np.nan
+    edges = (
+        ((a64 < 0) | (x64 < 0), nan),
+        ((a64 == 0) & (x64 > 0), one),
+        (a64 == 0, nan),
+        (x64 == 0, zero),
+        (np.isinf(a64) & np.isinf(x64), nan),
+        (np.isinf(a64), zero),
+        (np.isinf(x64), one),
+        (~ordinary, nan),
+    )
+    value = np.select([c for c, _ in edges], [v for _, v in edges], value)
     return like(backend.as_array(value).astype(dtype), on)
 
 
@@ -332,9 +341,9 @@ def _gammaincc_direct(a: Any, x: Any) -> Any:
 
 
 def _check_igamma_inputs(name: str, a: Tensor, x: Tensor) -> None:
-    for t in (a, x):
-        if t.array.dtype.kind not in "f":
-            raise ArgumentTypeError(f"{name}: expected floating tensors, got {a.dtype} and {x.dtype}")
+    # one floating operand is enough: the other is promoted to it, as torch does
+    if a.array.dtype.kind != "f" and x.array.dtype.kind != "f":
+        raise ArgumentTypeError(f"{name}: expected at least one floating tensor, got {a.dtype} and {x.dtype}")
 
 
 def igamma(a: Any, x: Any) -> Tensor:
@@ -387,6 +396,10 @@ def _igamma_vjp(g, y, args, saved, needs, xp):
 _igamma_vjp.reads_output = False  # type: ignore[attr-defined]
 
 
+# torch's input=/other=/out= keywords for lgamma and igamma, given here rather than at the top level:
+# downslope.distributions imports these, and they must stay the top level's very objects
+lgamma = with_out(lgamma)
+igamma = with_out(igamma)
 gammainc, gammaincc = igamma, igammac
 
 

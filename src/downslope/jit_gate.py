@@ -1,0 +1,101 @@
+"""The gate of the optional compiled path: whether numba kernels may run on some arrays, and the
+switches that turn them off.
+
+``pip install downslope[jit]`` installs numba; ops and layers then use compiled kernels where they
+apply (the core's softmax and log_softmax, ``ops._jit_softmax``; the nn layers' pooling,
+convolutions, normalisation and activations, through ``downslope.nn._jit``), and NumPy everywhere
+else. Without numba, with the environment variable ``DOWNSLOPE_JIT=0``, or inside
+:func:`disabled`, everything runs on NumPy alone with the same results (the parity tests run both
+paths against PyTorch).
+
+The gate sits in the core, below nn, so that core ops can use it too (imports run one way, core
+<- nn); ``downslope.nn._jit`` answers for the nn kernels through it, so one switch turns off both.
+
+A kernels module is imported on the first call that could use it, never at ``import downslope``
+(numba itself takes half a second to import). Kernels compile on first use and are cached on disk,
+so only the first process on a machine pays the compile time.
+
+numba works on host NumPy arrays only: :func:`kernels` answers None unless every array given is a
+``numpy.ndarray``, so device arrays (CuPy, the strict stand-in) take the NumPy-formulated path
+through their own namespace. numba has no float16 (nor long double, nor object) type, so arrays of
+those dtypes take the NumPy path too.
+
+Example:
+    >>> from downslope import jit_gate
+    >>> with jit_gate.disabled():
+    ...     jit_gate.kernels("downslope.ops._jit_softmax") is None
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+_loaded: dict[str, ModuleType | None] = {}  # module name -> the module, or None where it failed to import
+_off = 0  # depth of active disabled() blocks
+# The dtypes numba compiles for (bool, the integers, float32/64, complex64/128), by dtype.char.
+_NUMBA_DTYPES = frozenset("?bBhHiIlLqQpPfdFD")
+
+
+def switched_off() -> bool:
+    """True inside :func:`disabled` or with ``DOWNSLOPE_JIT=0`` in the environment.
+
+    Example:
+        >>> from downslope import jit_gate
+        >>> with jit_gate.disabled():
+        ...     jit_gate.switched_off()
+        True
+    """
+    return bool(_off) or os.environ.get("DOWNSLOPE_JIT", "1") == "0"
+
+
+def kernels(module: str, *arrays: Any) -> ModuleType | None:
+    """The compiled kernels ``module`` (imported once), or None when numba is missing, the path is
+    switched off, or one of ``arrays`` (the arrays the kernel would read; None entries are skipped)
+    is not a host ``numpy.ndarray`` of a dtype numba compiles for (float16 is not one).
+
+    Example:
+        >>> import numpy as np
+        >>> from downslope import jit_gate
+        >>> jit_gate.kernels("downslope.ops._jit_softmax", np.zeros(2, np.float16)) is None
+        True
+    """
+    if switched_off():
+        return None
+    if any(type(a) is not np.ndarray or a.dtype.char not in _NUMBA_DTYPES for a in arrays if a is not None):
+        return None
+    try:
+        return _loaded[module]
+    except KeyError:
+        pass
+    try:
+        found: ModuleType | None = importlib.import_module(module)
+    except ImportError:  # numba not installed (the kernels module imports it first thing)
+        found = None
+    _loaded[module] = found
+    return found
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Run the block on the NumPy kernels alone, core ops and nn layers alike (the tests compare
+    both paths).
+
+    Example:
+        >>> from downslope import jit_gate
+        >>> with jit_gate.disabled():
+        ...     pass
+    """
+    global _off
+    _off += 1
+    try:
+        yield
+    finally:
+        _off -= 1
