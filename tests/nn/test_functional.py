@@ -486,12 +486,11 @@ def test_pad_copying_modes_refuse_what_torch_refuses() -> None:
 
 
 # ---------------------------------------------------------------------- signatures
-# torch.nn.functional's parameters that downslope's functions spell or leave out on purpose: the input is
-# named x (positional use is the same), and the legacy size_average/reduce of the losses are not taken
-# (``reduction=`` replaced them in torch 1.0).
-_RENAMED_OR_LEGACY = {"size_average", "reduce"}
+# torch.nn.functional's parameters that downslope's functions leave out on purpose: none (the exact
+# signatures, order and defaults included, are checked in test_forward_signatures.py).
+_RENAMED_OR_LEGACY: set[str] = set()
 # Parameters downslope's functions do not have yet.
-_NOT_YET = {"huber_loss": {"weight"}, "l1_loss": {"weight"}, "mse_loss": {"weight"}, "normalize": {"out"}}
+_NOT_YET: dict[str, set[str]] = {}
 
 
 def test_functional_signatures_take_torchs_keyword_arguments():

@@ -53,15 +53,15 @@ def compare(
 @pytest.mark.parametrize(
     ("ours", "ref"),
     [
-        (F.mse_loss, lambda a, b, r: TF.mse_loss(a, b, reduction=r)),
-        (F.l1_loss, lambda a, b, r: TF.l1_loss(a, b, reduction=r)),
+        (lambda a, b, r: F.mse_loss(a, b, reduction=r), lambda a, b, r: TF.mse_loss(a, b, reduction=r)),
+        (lambda a, b, r: F.l1_loss(a, b, reduction=r), lambda a, b, r: TF.l1_loss(a, b, reduction=r)),
         (lambda a, b, r: F.huber_loss(a, b, r, delta=0.7), lambda a, b, r: TF.huber_loss(a, b, reduction=r, delta=0.7)),
         (
-            lambda a, b, r: F.smooth_l1_loss(a, b, r, beta=0.5),
+            lambda a, b, r: F.smooth_l1_loss(a, b, reduction=r, beta=0.5),
             lambda a, b, r: TF.smooth_l1_loss(a, b, reduction=r, beta=0.5),
         ),
         (
-            lambda a, b, r: F.smooth_l1_loss(a, b, r, beta=0.0),
+            lambda a, b, r: F.smooth_l1_loss(a, b, reduction=r, beta=0.0),
             lambda a, b, r: TF.smooth_l1_loss(a, b, reduction=r, beta=0.0),
         ),
     ],
@@ -87,7 +87,7 @@ def test_bce_matches_torch_including_weight(assert_close: Any, reduction: str) -
     )
     compare(
         assert_close,
-        lambda a, b: F.binary_cross_entropy(a, b, ds.tensor(w), reduction),
+        lambda a, b: F.binary_cross_entropy(a, b, ds.tensor(w), reduction=reduction),
         lambda a, b: TF.binary_cross_entropy(a, b, torch.tensor(w), reduction=reduction),
         [p, t],
         grad_of=(0,),

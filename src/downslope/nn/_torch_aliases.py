@@ -496,7 +496,9 @@ def binary_cross_entropy_with_logits(
         tensor(1.3863)
     """
     where = "binary_cross_entropy_with_logits"
-    return F.binary_cross_entropy_with_logits(input, target, weight, _reduction(reduction, where), pos_weight)
+    return F.binary_cross_entropy_with_logits(
+        input, target, weight, reduction=_reduction(reduction, where), pos_weight=pos_weight
+    )
 
 
 def kl_div(input: Tensor, target: Any, reduction: int = 0, *, log_target: bool = False) -> Tensor:
@@ -508,7 +510,7 @@ def kl_div(input: Tensor, target: Any, reduction: int = 0, *, log_target: bool =
         >>> ds.kl_div(ds.zeros(2), ds.ones(2), 2)
         tensor(0.)
     """
-    return F.kl_div(input, target, _reduction(reduction, "kl_div"), log_target)
+    return F.kl_div(input, target, reduction=_reduction(reduction, "kl_div"), log_target=log_target)
 
 
 def hinge_embedding_loss(input: Tensor, target: Any, margin: float = 1.0, reduction: int = 0) -> Tensor:
@@ -519,7 +521,7 @@ def hinge_embedding_loss(input: Tensor, target: Any, margin: float = 1.0, reduct
         >>> ds.hinge_embedding_loss(ds.tensor([0.5, 2.0]), ds.tensor([-1.0, 1.0]))
         tensor([0.5, 2. ])
     """
-    return F.hinge_embedding_loss(input, target, margin, _reduction(reduction, "hinge_embedding_loss"))
+    return F.hinge_embedding_loss(input, target, margin, reduction=_reduction(reduction, "hinge_embedding_loss"))
 
 
 def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Any, margin: float = 0.0, reduction: int = 0) -> Tensor:
@@ -530,7 +532,7 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Any, margin: flo
         >>> ds.margin_ranking_loss(ds.tensor([1.0]), ds.tensor([2.0]), ds.tensor([1.0]))
         tensor([1.])
     """
-    return F.margin_ranking_loss(input1, input2, target, margin, _reduction(reduction, "margin_ranking_loss"))
+    return F.margin_ranking_loss(input1, input2, target, margin, reduction=_reduction(reduction, "margin_ranking_loss"))
 
 
 def cosine_embedding_loss(
@@ -543,7 +545,9 @@ def cosine_embedding_loss(
         >>> ds.cosine_embedding_loss(ds.tensor([[1.0, 0.0]]), ds.tensor([[0.0, 1.0]]), ds.tensor([1.0]))
         tensor([1.])
     """
-    return F.cosine_embedding_loss(input1, input2, target, margin, _reduction(reduction, "cosine_embedding_loss"))
+    return F.cosine_embedding_loss(
+        input1, input2, target, margin, reduction=_reduction(reduction, "cosine_embedding_loss")
+    )
 
 
 def triplet_margin_loss(
@@ -564,7 +568,9 @@ def triplet_margin_loss(
         (1,)
     """
     where = "triplet_margin_loss"
-    return F.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap, _reduction(reduction, where))
+    return F.triplet_margin_loss(
+        anchor, positive, negative, margin, p, eps, swap, reduction=_reduction(reduction, where)
+    )
 
 
 def poisson_nll_loss(input: Tensor, target: Any, log_input: bool, full: bool, eps: float, reduction: int) -> Tensor:
@@ -575,7 +581,9 @@ def poisson_nll_loss(input: Tensor, target: Any, log_input: bool, full: bool, ep
         >>> ds.poisson_nll_loss(ds.zeros(2), ds.ones(2), True, False, 1e-8, 2)
         tensor(2.)
     """
-    return F.poisson_nll_loss(input, target, log_input, full, eps, _reduction(reduction, "poisson_nll_loss"))
+    return F.poisson_nll_loss(
+        input, target, log_input, full, eps=eps, reduction=_reduction(reduction, "poisson_nll_loss")
+    )
 
 
 def ctc_loss(

@@ -61,8 +61,8 @@ class ReLU(Module):
         super().__init__()
         self.inplace = bool(inplace)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.relu(input)
 
 
 class LeakyReLU(Module):
@@ -73,8 +73,8 @@ class LeakyReLU(Module):
         self.negative_slope = float(negative_slope)  # host: a Python number
         self.inplace = bool(inplace)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x, self.negative_slope)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.leaky_relu(input, self.negative_slope)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -88,8 +88,8 @@ class ELU(Module):
         self.alpha = float(alpha)  # host: a Python number
         self.inplace = bool(inplace)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.elu(x, self.alpha)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.elu(input, self.alpha)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
@@ -104,8 +104,8 @@ class GELU(Module):
             raise ArgumentError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.gelu(x, self.approximate)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.gelu(input, self.approximate)
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
@@ -114,15 +114,15 @@ class GELU(Module):
 class Sigmoid(Module):
     """1 / (1 + e^-x), elementwise."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.sigmoid(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.sigmoid(input)
 
 
 class Tanh(Module):
     """tanh(x), elementwise."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.tanh(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.tanh(input)
 
 
 class Softmax(Module):
@@ -133,8 +133,8 @@ class Softmax(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.softmax(x, self.dim)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softmax(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -147,8 +147,8 @@ class LogSoftmax(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.log_softmax(x, self.dim)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.log_softmax(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -162,8 +162,8 @@ class Softplus(Module):
         self.beta = float(beta)  # host: a Python number
         self.threshold = float(threshold)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.softplus(x, self.beta, self.threshold)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softplus(input, self.beta, self.threshold)
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}"
@@ -176,8 +176,8 @@ class SiLU(Module):
         super().__init__()
         self.inplace = bool(inplace)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.silu(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.silu(input)
 
 
 class _Elementwise(Module):
@@ -191,57 +191,57 @@ class _Elementwise(Module):
 class ReLU6(_Elementwise):
     """min(max(x, 0), 6)."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu6(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.relu6(input)
 
 
 class SELU(_Elementwise):
     """Self-normalizing ELU: scale * elu(x, alpha), alpha 1.6733, scale 1.0507."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.selu(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.selu(input)
 
 
 class Mish(_Elementwise):
     """x * tanh(softplus(x))."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.mish(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.mish(input)
 
 
 class Hardsigmoid(_Elementwise):
     """clamp(x / 6 + 1/2, 0, 1)."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.hardsigmoid(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardsigmoid(input)
 
 
 class Hardswish(_Elementwise):
     """x * hardsigmoid(x)."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.hardswish(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardswish(input)
 
 
 class Softsign(Module):
     """x / (1 + |x|)."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.softsign(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softsign(input)
 
 
 class LogSigmoid(Module):
     """log(sigmoid(x)), computed without overflow."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.logsigmoid(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.logsigmoid(input)
 
 
 class Tanhshrink(Module):
     """x - tanh(x)."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.tanhshrink(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.tanhshrink(input)
 
 
 class Hardtanh(Module):
@@ -269,8 +269,8 @@ class Hardtanh(Module):
         self.max_val = float(max_val)  # host: a Python number
         self.inplace = bool(inplace)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.hardtanh(x, self.min_val, self.max_val)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardtanh(input, self.min_val, self.max_val)
 
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}"
@@ -283,8 +283,8 @@ class CELU(Module):
         super().__init__()
         self.alpha, self.inplace = float(alpha), bool(inplace)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.celu(x, self.alpha)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.celu(input, self.alpha)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
@@ -299,8 +299,8 @@ class Threshold(Module):
         self.value = float(value)  # host: a Python number
         self.inplace = bool(inplace)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.threshold(x, self.threshold, self.value)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.threshold(input, self.threshold, self.value)
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, value={self.value}"
@@ -313,8 +313,8 @@ class Softmin(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.softmin(x, self.dim)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softmin(input, self.dim)
 
 
 class GLU(Module):
@@ -324,8 +324,8 @@ class GLU(Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.glu(x, self.dim)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.glu(input, self.dim)
 
 
 class PReLU(Module):
@@ -346,8 +346,8 @@ class PReLU(Module):
         dt = backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
         self.weight = Parameter(full((self.num_slopes,), init, dtype=dt))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.prelu(x, self.weight)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.prelu(input, self.weight)
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_slopes}"
@@ -382,8 +382,8 @@ class Softshrink(Module):
         super().__init__()
         self.lambd = float(lambd)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.softshrink(x, self.lambd)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softshrink(input, self.lambd)
 
 
 class Hardshrink(Module):
@@ -393,17 +393,17 @@ class Hardshrink(Module):
         super().__init__()
         self.lambd = float(lambd)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.hardshrink(x, self.lambd)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardshrink(input, self.lambd)
 
 
 class Softmax2d(Module):
     """Softmax over the channels (dim -3) of (N, C, H, W) or (C, H, W) input."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim not in (3, 4):
-            raise ArgumentError(f"Softmax2d: expected a 3-D or 4-D input, got shape {x.shape}")
-        return F.softmax(x, -3)
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim not in (3, 4):
+            raise ArgumentError(f"Softmax2d: expected a 3-D or 4-D input, got shape {input.shape}")
+        return F.softmax(input, -3)
 
 
 class RReLU(Module):
@@ -414,8 +414,8 @@ class RReLU(Module):
         super().__init__()
         self.lower, self.upper, self.inplace = float(lower), float(upper), bool(inplace)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.rrelu(x, self.lower, self.upper, self.training)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.rrelu(input, self.lower, self.upper, self.training)
 
     def extra_repr(self) -> str:
         return f"lower={self.lower}, upper={self.upper}"

@@ -69,14 +69,14 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             osz = self.cutoffs[i + 1] - self.cutoffs[i]
             self.tail.append(Sequential(Linear(in_features, hsz, bias=False), Linear(hsz, osz, bias=False)))
 
-    def forward(self, input: Tensor, target: Any) -> _ASMoutput:
+    def forward(self, input_: Tensor, target_: Any) -> _ASMoutput:
         # Which rows go to which cluster shapes the computation, so the target is read on the host
         # (PyTorch synchronises here too); the row indices then go to the input's device.
-        t = to_host(array_of(target)).astype(np.int64)  # host: the clusters' rows
+        t = to_host(array_of(target_)).astype(np.int64)  # host: the clusters' rows
         batched = t.ndim == 1
-        if t.ndim > 1 or input.ndim != t.ndim + 1 or (batched and input.shape[0] != t.shape[0]):
-            raise ShapeError(f"AdaptiveLogSoftmaxWithLoss: input {input.shape} does not fit target shape {t.shape}")
-        x = input if batched else ops.unsqueeze(input, 0)
+        if t.ndim > 1 or input_.ndim != t.ndim + 1 or (batched and input_.shape[0] != t.shape[0]):
+            raise ShapeError(f"AdaptiveLogSoftmaxWithLoss: input {input_.shape} does not fit target shape {t.shape}")
+        x = input_ if batched else ops.unsqueeze(input_, 0)
         xp = namespace_of(x.array)
         t = t.reshape(-1)
         if t.size and (t.min() < 0 or t.max() >= self.n_classes):

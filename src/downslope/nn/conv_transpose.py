@@ -238,11 +238,11 @@ class ConvTranspose2d(_ConvTransposeNd):
         (2, 3, 8, 8)
     """
 
-    def forward(self, x: Tensor, output_size: Any = None) -> Tensor:
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
         """``output_size`` (optional) picks the output padding that gives that size (see PyTorch)."""
-        output_padding = self._output_padding(x, output_size)
+        output_padding = self._output_padding(input, output_size)
         return conv_transpose2d(
-            x, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
+            input, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
         )
 
 
@@ -257,9 +257,9 @@ class ConvTranspose1d(_ConvTransposeNd):
 
     _spatial = 1
 
-    def forward(self, x: Tensor, output_size: Any = None) -> Tensor:
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
         """``output_size`` (optional) picks the output padding that gives that size (see PyTorch)."""
-        output_padding = self._output_padding(x, output_size)
+        output_padding = self._output_padding(input, output_size)
         return conv_transpose1d(
-            x, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
+            input, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
         )

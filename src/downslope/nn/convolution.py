@@ -346,11 +346,11 @@ class Conv2d(_ConvNd):
 
     _spatial = 2
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self._check_input(x)
+    def forward(self, input: Tensor) -> Tensor:
+        input = self._check_input(input)
         if self.padding_mode != "zeros":  # padded by mode first, then a plain convolution
-            return conv2d(self._mode_padded(x), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            return conv2d(self._mode_padded(input), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 class Conv1d(_ConvNd):
@@ -367,8 +367,8 @@ class Conv1d(_ConvNd):
 
     _spatial = 1
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self._check_input(x)
+    def forward(self, input: Tensor) -> Tensor:
+        input = self._check_input(input)
         if self.padding_mode != "zeros":  # padded by mode first, then a plain convolution
-            return conv1d(self._mode_padded(x), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            return conv1d(self._mode_padded(input), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)

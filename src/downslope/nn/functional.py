@@ -26,6 +26,7 @@ from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError, ShapeE
 from ..functional import gelu as _gelu
 from ..ops import normalize_dim as _dim
 from ..ops.out import with_input as _with_input
+from ..ops.out import with_out as _with_out
 from ..tensor import Tensor, record_op
 from ._arrays import array_of, is_host, scalar
 
@@ -254,7 +255,7 @@ def _elu_vjp(g, y, args, saved, needs, xp):
     return (e.astype(g.dtype, copy=False).reshape(g.shape),)
 
 
-def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x), Phi the standard normal CDF, or its tanh approximation (``approximate='tanh'``).
 
     float32 input runs as one fused op with a vectorized erfc (Numerical Recipes' Chebyshev fit,
@@ -272,7 +273,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
         >>> [round(v, 4) for v in F.gelu(ds.tensor([-1.0, 0.0, 1.0])).tolist()]
         [-0.1587, 0.0, 0.8413]
     """
-    x = _as_tensor(x, "gelu")
+    x = _as_tensor(input, "gelu")  # input: torch's parameter name (F.gelu(input=...))
     dtype = x.array.dtype
     if approximate == "tanh" and dtype in (np.float16, np.float32, np.float64):
         return _gelu_tanh(x)
@@ -456,9 +457,9 @@ def _cast(x: Tensor, dtype: Any) -> Tensor:
     return x if dtype is None else x.to(dtype)
 
 
-def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta; linear where beta x > threshold."""
-    return ops.softplus(x, beta, threshold)
+    return ops.softplus(input, beta, threshold)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -538,7 +539,7 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     return _elu_op(x, alpha, 1.0, 1.0 / alpha, "celu")
 
 
-def logsigmoid(x: Tensor) -> Tensor:
+def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)) = min(x, 0) - log1p(e^-|x|), without overflow (torch's formula), as one op.
 
     Example:
@@ -547,7 +548,7 @@ def logsigmoid(x: Tensor) -> Tensor:
         >>> [round(v, 4) for v in F.logsigmoid(ds.tensor([-100.0, 0.0, 2.0])).tolist()]
         [-100.0, -0.6931, -0.1269]
     """
-    x = _as_tensor(x, "logsigmoid")
+    x = _as_tensor(input, "logsigmoid")
     d = x.array
     if d.dtype.kind != "f":
         return -ops.softplus(-x)
@@ -687,14 +688,17 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
     return ops.pointwise.threshold(_as_tensor(x, "threshold"), threshold, value)
 
 
-def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x - lambd above lambd, x + lambd below -lambd, 0 between."""
-    return ops.pointwise.softshrink(_as_tensor(x, "softshrink"), lambd)
+    return ops.pointwise.softshrink(_as_tensor(input, "softshrink"), lambd)
 
 
-def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x where |x| > lambd, 0 elsewhere."""
-    return ops.pointwise.hardshrink(_as_tensor(x, "hardshrink"), lambd)
+    return ops.pointwise.hardshrink(_as_tensor(input, "hardshrink"), lambd)
+
+
+hardshrink = _with_out(hardshrink)  # torch's F.hardshrink is torch.hardshrink, which takes out=
 
 
 def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
@@ -720,7 +724,7 @@ def gumbel_softmax(logits: Tensor, tau: float = 1.0, hard: bool = False, eps: fl
     return soft + (one_hot_ - soft.array)  # the values of the one-hot, the gradient of the soft sample
 
 
-def pdist(x: Tensor, p: float = 2.0) -> Tensor:
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:
     """The p-norm distances between all pairs of rows of (N, M) ``x``: the upper triangle, row by row.
 
     Example:
@@ -729,7 +733,7 @@ def pdist(x: Tensor, p: float = 2.0) -> Tensor:
         >>> F.pdist(ds.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])).tolist()
         [5.0, 1.0, 4.242640495300293]
     """
-    x = _as_tensor(x, "pdist")
+    x = _as_tensor(input, "pdist")
     if x.ndim != 2:
         raise ArgumentError(f"pdist: expected a 2-D (N, M) input, got shape {x.shape}")
     if not backend.is_floating(x.array.dtype):
@@ -785,9 +789,9 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     return x[lead + (slice(0, half),)] * ops.sigmoid(x[lead + (slice(half, None),)])
 
 
-def prelu(x: Tensor, weight: Tensor) -> Tensor:
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """x for x > 0, weight * x otherwise; ``weight`` has one slope or one per channel (dim 1)."""
-    x = _as_tensor(x, "prelu")
+    x = _as_tensor(input, "prelu")
     w = weight
     if w.numel() > 1:
         if x.ndim < 2 or x.shape[1] != w.numel():
@@ -796,7 +800,7 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
     return ops.where(x.array > 0, x, x * w)
 
 
-def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Tensor | None = None) -> Tensor:
     """x / max(||x||_p, eps) along ``dim`` (unit vectors); any p of :func:`ops.vector_norm` (inf too).
 
     A zero row stays 0 with a finite gradient (1/eps), as in torch: the norm's own gradient is 0
@@ -808,6 +812,10 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -
         >>> F.normalize(ds.tensor([[3.0, 4.0]])).tolist()
         [[0.6000000238418579, 0.800000011920929]]
     """
+    if out is not None:  # written into out with torch's checks (and, as there, not differentiable)
+        from ..ops.out import with_out
+
+        return with_out(normalize)(input, p, dim, eps, out=out)
     x = input  # torch's parameter name (F.normalize(input=...))
     x = _as_tensor(x, "normalize")
     return x / ops.clip(ops.vector_norm(x, p, dim, keepdim=True), eps, None)
@@ -934,10 +942,30 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
 
 
 def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability ``p``."""
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability ``p``.
+
+    Another number of dims runs as PyTorch does, with its deprecation warning: the input is read
+    as unbatched, one draw per entry of its first dim.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.dropout3d(ds.ones(2, 3, 2, 2, 2), 0.5, training=False).shape
+        (2, 3, 2, 2, 2)
+    """
     x = input  # torch's parameter name (F.dropout3d(input=...))
     x = _as_tensor(x, "dropout3d")
-    return _feature_dropout(x, p, training, _channel_dims(x, 3, "dropout3d"), "dropout3d")
+    if x.ndim not in (4, 5):
+        import warnings
+
+        warnings.warn(
+            f"dropout3d: Received a {x.ndim}-D input to dropout3d, which is deprecated and will result in an "
+            "error in a future release. To retain the behavior and silence this warning, please use dropout "
+            "instead. Note that dropout3d exists to provide channel-wise dropout on inputs with 3 spatial "
+            "dimensions, a channel dimension, and an optional batch dimension (i.e. 4D or 5D inputs).",
+            stacklevel=2,
+        )
+    return _feature_dropout(x, p, training, x.ndim == 5, "dropout3d")
 
 
 # ---------------------------------------------------------------------- self-normalizing dropout and random slopes
@@ -1007,7 +1035,7 @@ def rrelu(
 
 
 # ---------------------------------------------------------------------- encodings
-def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
+def one_hot(input: Any, num_classes: int = -1) -> Tensor:
     """Integer class indices of any shape -> int64 one-hot tensor with a new last dim.
 
     ``num_classes=-1`` uses ``max(indices) + 1`` (on a GPU that reads the maximum back to the host).
@@ -1020,7 +1048,7 @@ def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
         tensor([[1, 0, 0],
                 [0, 0, 1]])
     """
-    idx = array_of(indices)
+    idx = array_of(input)  # input: the class indices, under torch's parameter name
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"one_hot: expected integer class indices, got dtype {idx.dtype}")
     if num_classes == -1:
@@ -1134,14 +1162,16 @@ __all__ += [
 
 
 def max_pool2d_with_indices(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-                            ceil_mode: bool = False, return_indices: bool = True) -> Any:  # fmt: skip
-    """:func:`max_pool2d` returning ``(values, indices)`` (PyTorch's explicit name)."""
+                            ceil_mode: bool = False, return_indices: bool = False) -> Any:  # fmt: skip
+    """:func:`max_pool2d` returning ``(values, indices)`` (PyTorch's explicit name; whatever
+    ``return_indices`` says, as there)."""
     return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
 
 
 def max_pool1d_with_indices(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-                            ceil_mode: bool = False, return_indices: bool = True) -> Any:  # fmt: skip
-    """:func:`max_pool1d` returning ``(values, indices)`` (PyTorch's explicit name)."""
+                            ceil_mode: bool = False, return_indices: bool = False) -> Any:  # fmt: skip
+    """:func:`max_pool1d` returning ``(values, indices)`` (PyTorch's explicit name; whatever
+    ``return_indices`` says, as there)."""
     return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
 
 
@@ -1153,44 +1183,44 @@ def _in_place(x: Tensor, fn: Any) -> Tensor:
     return x.copy_(fn(x.clone()))
 
 
-def relu_(x: Tensor) -> Tensor:
-    """:func:`relu` written into ``x`` (returns ``x``)."""
-    return _in_place(x, relu)
+def relu_(input: Tensor) -> Tensor:
+    """:func:`relu` written into ``input`` (returns ``input``)."""
+    return _in_place(input, relu)
 
 
-def leaky_relu_(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """:func:`leaky_relu` written into ``x``."""
-    return _in_place(x, lambda t: leaky_relu(t, negative_slope))
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """:func:`leaky_relu` written into ``input``."""
+    return _in_place(input, lambda t: leaky_relu(t, negative_slope))
 
 
-def elu_(x: Tensor, alpha: float = 1.0) -> Tensor:
-    """:func:`elu` written into ``x``."""
-    return _in_place(x, lambda t: elu(t, alpha))
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """:func:`elu` written into ``input``."""
+    return _in_place(input, lambda t: elu(t, alpha))
 
 
-def celu_(x: Tensor, alpha: float = 1.0) -> Tensor:
-    """:func:`celu` written into ``x``."""
-    return _in_place(x, lambda t: celu(t, alpha))
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """:func:`celu` written into ``input``."""
+    return _in_place(input, lambda t: celu(t, alpha))
 
 
-def selu_(x: Tensor) -> Tensor:
-    """:func:`selu` written into ``x``."""
-    return _in_place(x, selu)
+def selu_(input: Tensor) -> Tensor:
+    """:func:`selu` written into ``input``."""
+    return _in_place(input, selu)
 
 
-def hardtanh_(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-    """:func:`hardtanh` written into ``x``."""
-    return _in_place(x, lambda t: hardtanh(t, min_val, max_val))
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """:func:`hardtanh` written into ``input``."""
+    return _in_place(input, lambda t: hardtanh(t, min_val, max_val))
 
 
-def threshold_(x: Tensor, threshold: float, value: float) -> Tensor:
-    """:func:`threshold` written into ``x``."""
-    return _in_place(x, lambda t: globals()["threshold"](t, threshold, value))
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """:func:`threshold` written into ``input``."""
+    return _in_place(input, lambda t: globals()["threshold"](t, threshold, value))
 
 
-def rrelu_(x: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
-    """:func:`rrelu` written into ``x``."""
-    return _in_place(x, lambda t: rrelu(t, lower, upper, training))
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    """:func:`rrelu` written into ``input``."""
+    return _in_place(input, lambda t: rrelu(t, lower, upper, training))
 
 
 __all__ += ["relu_", "leaky_relu_", "elu_", "celu_", "selu_", "hardtanh_", "threshold_", "rrelu_"]

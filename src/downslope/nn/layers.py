@@ -68,11 +68,11 @@ class Linear(Module):
             bound = 1.0 / math.sqrt(self.in_features)
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if isinstance(x, Tensor):
+    def forward(self, input: Tensor) -> Tensor:
+        if isinstance(input, Tensor):
             # The usual call, a (batch, in_features) tensor of the weight's dtype, goes straight to the
             # fused op; every other case gets the full checks and messages below (issue 7: per-op overhead).
-            w, b, d = self.weight.array, self.bias, x.array
+            w, b, d = self.weight.array, self.bias, input.array
             if (
                 d.ndim == 2
                 and d.shape[1] == w.shape[1]
@@ -80,15 +80,15 @@ class Linear(Module):
                 and w.ndim == 2
                 and (b is None or b.array.shape == w.shape[:1])
             ):
-                return F._linear2d(x, self.weight, b)
-        if not isinstance(x, Tensor):
-            raise ArgumentTypeError(f"Linear: expected a Tensor input, got {type(x).__name__}")
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
+                return F._linear2d(input, self.weight, b)
+        if not isinstance(input, Tensor):
+            raise ArgumentTypeError(f"Linear: expected a Tensor input, got {type(input).__name__}")
+        if input.ndim == 0 or input.shape[-1] != self.in_features:
             raise ShapeError(
                 f"Linear(in_features={self.in_features}, out_features={self.out_features}): "
-                f"expected input of shape (..., {self.in_features}), got {x.shape}"
+                f"expected input of shape (..., {self.in_features}), got {input.shape}"
             )
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -112,8 +112,8 @@ class Dropout(Module):
         # PyTorch's memory option; the output is always a new tensor
         self.inplace = bool(inplace)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout(input, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
@@ -128,15 +128,15 @@ class AlphaDropout(Dropout):
         tensor([1., 1.])
     """
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.alpha_dropout(x, self.p, self.training)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.alpha_dropout(input, self.p, self.training)
 
 
 class FeatureAlphaDropout(Dropout):
     """:class:`AlphaDropout` of whole channels."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.feature_alpha_dropout(x, self.p, self.training)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.feature_alpha_dropout(input, self.p, self.training)
 
 
 class Dropout1d(Dropout):
@@ -149,8 +149,8 @@ class Dropout1d(Dropout):
         (1, 2, 3)
     """
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.dropout1d(x, self.p, self.training)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout1d(input, self.p, self.training)
 
 
 class Dropout2d(Dropout):
@@ -163,8 +163,8 @@ class Dropout2d(Dropout):
         (1, 2, 3, 3)
     """
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.dropout2d(x, self.p, self.training)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout2d(input, self.p, self.training)
 
 
 class Dropout3d(Dropout):
@@ -176,8 +176,8 @@ class Dropout3d(Dropout):
         (2, 2, 2, 2)
     """
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.dropout3d(x, self.p, self.training)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout3d(input, self.p, self.training)
 
 
 class Embedding(Module):
@@ -258,9 +258,9 @@ class Embedding(Module):
         emb = cls(table.shape[0], table.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
         return _with_table(emb.to(dtype) if dtype is not None else emb, table, freeze, "Embedding.from_pretrained")
 
-    def forward(self, indices: Any) -> Tensor:
+    def forward(self, input: Any) -> Tensor:
         return embedding(
-            indices, self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse
+            input, self.weight, self.padding_idx, self.max_norm, self.norm_type, self.scale_grad_by_freq, self.sparse
         )
 
     def extra_repr(self) -> str:
@@ -516,8 +516,8 @@ class PixelShuffle(Module):
         super().__init__()
         self.upscale_factor = int(upscale_factor)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return pixel_shuffle(x, self.upscale_factor)
+    def forward(self, input: Tensor) -> Tensor:
+        return pixel_shuffle(input, self.upscale_factor)
 
     def extra_repr(self) -> str:
         return f"upscale_factor={self.upscale_factor}"
@@ -530,8 +530,8 @@ class PixelUnshuffle(Module):
         super().__init__()
         self.downscale_factor = int(downscale_factor)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return pixel_unshuffle(x, self.downscale_factor)
+    def forward(self, input: Tensor) -> Tensor:
+        return pixel_unshuffle(input, self.downscale_factor)
 
     def extra_repr(self) -> str:
         return f"downscale_factor={self.downscale_factor}"
@@ -544,8 +544,8 @@ class ChannelShuffle(Module):
         super().__init__()
         self.groups = int(groups)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return channel_shuffle(x, self.groups)
+    def forward(self, input: Tensor) -> Tensor:
+        return channel_shuffle(input, self.groups)
 
     def extra_repr(self) -> str:
         return f"groups={self.groups}"

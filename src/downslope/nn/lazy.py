@@ -493,9 +493,9 @@ class _TrackedInstanceNorm:
     running_var: Any
     num_batches_tracked: Any
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         name = type(self).__name__
-        x = _input(x, name)
+        x = _input(input, name)
         unbatched = x.ndim == self._spatial + 1
         if unbatched:
             x = x.unsqueeze(0)

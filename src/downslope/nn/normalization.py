@@ -93,8 +93,9 @@ def batch_norm(
         if r_var.dtype == _HALF:  # float16 statistics of a half module, used in float32
             r_mean, r_var = r_mean.astype(np.float32), r_var.astype(np.float32)
         inv_std = 1.0 / np.sqrt(r_var + scalar(eps, r_var.dtype))
-        scale: Any = inv_std.astype(x.array.dtype, copy=False)
-        shift: Any = (-r_mean * inv_std).astype(x.array.dtype, copy=False)
+        # wrapped with their dtype: a raw array given to an op is user data, read as float32
+        scale: Any = wrap_array(inv_std.astype(x.array.dtype, copy=False))
+        shift: Any = wrap_array((-r_mean * inv_std).astype(x.array.dtype, copy=False))
         if weight is not None:
             scale = weight * scale
             shift = weight * shift
@@ -104,7 +105,12 @@ def batch_norm(
     axes = (0,) + tuple(range(2, x.ndim))
     count = x.array.size // n_ch if n_ch else 0
     if count == 0:  # an empty batch: an empty output, the running statistics unchanged (as torch)
-        return ops.clone(x)
+        out = ops.clone(x)  # through the affine, so that weight and bias get their (zero) gradients
+        if weight is not None:
+            out = out * ops.reshape(weight, bshape)
+        if bias is not None:
+            out = out + ops.reshape(bias, bshape)
+        return out
     if count == 1:
         raise ArgumentError(
             f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
@@ -396,16 +402,18 @@ class _BatchNorm(Module):
             self.running_var.array[...] = 1
             self.num_batches_tracked.array[...] = 0
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         name = type(self).__name__
-        if not isinstance(x, Tensor):
-            raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(x).__name__}")
-        if x.ndim not in self._expected_dims:
+        if not isinstance(input, Tensor):
+            raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
+        if input.ndim not in self._expected_dims:
             dims = " or ".join(f"{d}-D" for d in self._expected_dims)
-            raise ArgumentError(f"{name}({self.num_features}): expected {dims} input (N, C, ...), got shape {x.shape}")
-        if x.shape[1] != self.num_features:
             raise ArgumentError(
-                f"{name}({self.num_features}): input has {x.shape[1]} channels in dim 1 (shape {x.shape}), "
+                f"{name}({self.num_features}): expected {dims} input (N, C, ...), got shape {input.shape}"
+            )
+        if input.shape[1] != self.num_features:
+            raise ArgumentError(
+                f"{name}({self.num_features}): input has {input.shape[1]} channels in dim 1 (shape {input.shape}), "
                 f"expected {self.num_features}"
             )
         momentum: Any = 0.0 if self.momentum is None else self.momentum
@@ -417,7 +425,7 @@ class _BatchNorm(Module):
                 momentum = 1.0 / self.num_batches_tracked.array  # a 0-d array: no host sync
         use_batch = self.training or not self.track_running_stats
         return batch_norm(
-            x,
+            input,
             self.running_mean if (update or not use_batch) else None,
             self.running_var if (update or not use_batch) else None,
             self.weight,
@@ -709,8 +717,8 @@ class LayerNorm(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+    def forward(self, input: Tensor) -> Tensor:
+        return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
@@ -849,10 +857,10 @@ class GroupNorm(Module):
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim < 2 or x.shape[1] != self.num_channels:
-            raise ArgumentError(f"GroupNorm: expected input (N, {self.num_channels}, ...), got shape {x.shape}")
-        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim < 2 or input.shape[1] != self.num_channels:
+            raise ArgumentError(f"GroupNorm: expected input (N, {self.num_channels}, ...), got shape {input.shape}")
+        return group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
@@ -869,16 +877,64 @@ def instance_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """Normalize every channel of every sample over its positions: :func:`group_norm` with one
-    group per channel. Running statistics are not supported (pass none, keep ``use_input_stats``)."""
+    group per channel.
+
+    With ``use_input_stats`` (the default) each sample uses its own statistics, and running
+    statistics, when given, move toward the batch's average of them in place:
+    ``running = (1 - momentum) * running + momentum * mean over N of the per-sample statistic``
+    (the unbiased variance), as PyTorch. ``use_input_stats=False`` normalizes with the running
+    statistics instead (batch norm in eval mode).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> mean, var = ds.zeros(1), ds.ones(1)
+        >>> y = F.instance_norm(ds.tensor([[[1.0, 3.0]]]), mean, var, momentum=0.5)
+        >>> y.round(decimals=3).tolist(), mean.tolist(), var.tolist()
+        ([[[-1.0, 1.0]]], [1.0], [1.5])
+    """
     x = input  # torch's parameter name (F.instance_norm(input=...))
-    if running_mean is not None or running_var is not None or not use_input_stats:
-        raise ArgumentError("instance_norm: running statistics are not supported; normalize with the input's own")
     if not isinstance(x, Tensor) or x.ndim < 3:
         raise ArgumentError(
             f"instance_norm: expected a (N, C, ...) Tensor with positions, got {getattr(x, 'shape', x)}"
         )
+    n_ch = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and (not isinstance(t, Tensor) or t.shape != (n_ch,)):
+            raise ArgumentError(
+                f"instance_norm: {name} must be a Tensor of shape ({n_ch},) for input {x.shape}, "
+                f"got {getattr(t, 'shape', type(t).__name__)}"
+            )
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ArgumentError(
+                "instance_norm: expected running_mean and running_var to be defined when use_input_stats is False"
+            )
+        return batch_norm(x, running_mean, running_var, weight, bias, False, momentum, eps)
     _check_spatial(x, "instance_norm")
-    return group_norm(x, x.shape[1], weight, bias, eps)
+    out = group_norm(x, n_ch, weight, bias, eps)
+    if (running_mean is not None or running_var is not None) and x.shape[0] > 0:
+        _update_instance_running(x, running_mean, running_var, momentum)
+    return out
+
+
+def _update_instance_running(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, momentum: Any) -> None:
+    """PyTorch's update: each (sample, channel) moves its copy of the running statistics (the
+    unbiased variance over the positions), and the copies are averaged over the samples."""
+    a = x.array
+    if a.dtype == _HALF:
+        a = a.astype(np.float32)
+    axes = tuple(range(2, a.ndim))
+    count = math.prod(a.shape[2:])
+    for stat, values in (
+        (running_mean, lambda: a.mean(axis=axes)),
+        (running_var, lambda: a.var(axis=axes) * scalar(count / (count - 1), a.dtype)),
+    ):
+        if stat is None:
+            continue
+        dt = stat.array.dtype
+        m = scalar(momentum, dt)
+        stat.array[...] = stat.array * (1 - m) + m * values().mean(axis=0).astype(dt)
 
 
 def _check_spatial(x: Tensor, where: str) -> None:
@@ -891,24 +947,24 @@ class _InstanceNorm(Module):
     _spatial = 1
     _version = 2  # PyTorch's state format version, saved in state_dict()._metadata
 
+    running_mean: Tensor | None
+    running_var: Tensor | None
+    num_batches_tracked: Tensor | None
+
     def __init__(
         self,
         num_features: int,
         eps: float = 1e-5,
-        momentum: float = 0.1,
+        momentum: float | None = 0.1,
         affine: bool = False,
         track_running_stats: bool = False,
     ) -> None:
         super().__init__()
-        if track_running_stats:
-            raise ArgumentError(
-                f"{type(self).__name__}: track_running_stats=True is not supported; "
-                "each sample is normalized with its own statistics"
-            )
         self.num_features = num_features
         self.eps = float(eps)  # host: a Python number
         self.momentum = momentum
         self.affine = affine
+        self.track_running_stats = track_running_stats
         dt = backend.get_default_dtype()
         if affine:
             self.weight: Parameter | None = Parameter(ones(num_features, dtype=dt))
@@ -916,22 +972,52 @@ class _InstanceNorm(Module):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
+        if track_running_stats:  # PyTorch's buffers (num_batches_tracked is kept, never counted)
+            self.register_buffer("running_mean", zeros(num_features, dtype=dt))
+            self.register_buffer("running_var", ones(num_features, dtype=dt))
+            self.register_buffer("num_batches_tracked", zeros((), dtype=np.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
 
-    def forward(self, x: Tensor) -> Tensor:
-        unbatched = x.ndim == self._spatial + 1
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            assert self.running_mean is not None and self.running_var is not None
+            assert self.num_batches_tracked is not None
+            self.running_mean.array[...] = 0
+            self.running_var.array[...] = 1
+            self.num_batches_tracked.array[...] = 0
+
+    def forward(self, input: Tensor) -> Tensor:
+        unbatched = input.ndim == self._spatial + 1
         if unbatched:
-            x = ops.unsqueeze(x, 0)
-        if x.ndim != self._spatial + 2 or x.shape[1] != self.num_features:
+            input = ops.unsqueeze(input, 0)
+        if input.ndim != self._spatial + 2 or input.shape[1] != self.num_features:
             raise ArgumentError(
                 f"{type(self).__name__}: expected input (N, {self.num_features}, ...) with {self._spatial} spatial "
-                f"dim(s), got shape {x.shape}"
+                f"dim(s), got shape {input.shape}"
             )
-        _check_spatial(x, type(self).__name__)
-        y = instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        use_input_stats = self.training or not self.track_running_stats
+        if use_input_stats:
+            _check_spatial(input, type(self).__name__)
+        y = instance_norm(
+            input,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            use_input_stats,
+            0.0 if self.momentum is None else self.momentum,
+            self.eps,
+        )
         return ops.squeeze(y, 0) if unbatched else y
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class InstanceNorm1d(_InstanceNorm):
@@ -1114,8 +1200,8 @@ class LocalResponseNorm(Module):
         self.beta = float(beta)  # host: a Python number
         self.k = float(k)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        return local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+    def forward(self, input: Tensor) -> Tensor:
+        return local_response_norm(input, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -46,13 +46,17 @@ class _PadNd(Module):
         self.padding = padding
         self.value = float(value)  # host: a Python number
 
-    def forward(self, x: Tensor) -> Tensor:
-        if self._mode != "constant" and isinstance(x, Tensor) and x.ndim not in (self._dims + 1, self._dims + 2):
+    def forward(self, input: Tensor) -> Tensor:
+        if (
+            self._mode != "constant"
+            and isinstance(input, Tensor)
+            and input.ndim not in (self._dims + 1, self._dims + 2)
+        ):
             raise ShapeError(
                 f"{type(self).__name__}: expected a {self._dims + 1}-d (unbatched) or {self._dims + 2}-d "
-                f"(batched) input, got shape {x.shape}"
+                f"(batched) input, got shape {input.shape}"
             )
-        return F.pad(x, self.padding, self._mode, self.value)
+        return F.pad(input, self.padding, self._mode, self.value)
 
     def extra_repr(self) -> str:
         return f"{self.padding}" + (f", value={self.value}" if self._mode == "constant" and self.value else "")

@@ -64,14 +64,16 @@ def _pool_geometry(
         )
     span = dilation * (kernel - 1) + 1
     numer = size + 2 * pad - span
-    if numer < 0:
-        raise ShapeError(
-            f"{where}: the (padded) input length {size + 2 * pad} is smaller than the (dilated) kernel {span}"
-        )
+    # floor/ceil towards -inf: with ceil_mode a padded input shorter than the kernel still has one
+    # window (PyTorch's pooling_output_shape), without it none
     out = (-(-numer // stride) if ceil_mode else numer // stride) + 1
     # PyTorch's rule: the last window must start inside the input or its left padding.
     if ceil_mode and (out - 1) * stride >= size + pad:
         out -= 1
+    if out < 1:
+        raise ShapeError(
+            f"{where}: the (padded) input length {size + 2 * pad} is smaller than the (dilated) kernel {span}"
+        )
     extra = max(0, (out - 1) * stride + span - (size + 2 * pad))
     return out, extra
 
@@ -222,6 +224,19 @@ def _max_pool2d(
     track = return_indices or (is_grad_enabled() and x.requires_grad)
     first = _first_max_mask(stacked, out) if track else None
     _workspace.give(stacked)
+    unset = None
+    if first is not None:
+        unset = out == -np.inf  # nothing beat -inf: PyTorch keeps the window's first in-input tap
+        if type(unset) is not np.ndarray or unset.any():
+            (row0, row_at, row_in), (col0, col_at, col_in) = (
+                _first_taps(size, o, kk, ss, pp, dd, ns)
+                for size, o, kk, ss, pp, dd in zip((h, w), (oh, ow), k, s, p, d)
+            )
+            tap = row_at[:, None] * k[1] + col_at[None, :]
+            target = (ns.arange(k[0] * k[1]).reshape(-1, 1, 1) == tap) & (row_in[:, None] & col_in[None, :])
+            first = ns.where(unset, target[:, None, None], first)
+        else:
+            unset = None
     result = record_op(_swap01(out, swap), (x,), _max_pool2d_vjp, (first, pads, k, geometry, swap))
     if not return_indices:
         return result, None
@@ -230,7 +245,22 @@ def _max_pool2d(
     winner = (first * offsets).sum(axis=0)  # exactly one True per window
     rows = ns.arange(oh, dtype=np.int64)[:, None] * s[0] - p[0] + (winner // k[1]) * d[0]
     cols = ns.arange(ow, dtype=np.int64) * s[1] - p[1] + (winner % k[1]) * d[1]
-    return result, wrap_array(ns.ascontiguousarray(_swap01(rows * w + cols, swap)))
+    flat = rows * w + cols
+    if unset is not None:  # a window wholly in the padding: its first taps lie past the input
+        flat = ns.where(unset, row0[:, None] * w + col0[None, :], flat)
+    return result, wrap_array(ns.ascontiguousarray(_swap01(flat, swap)))
+
+
+def _first_taps(
+    size: int, out: int, kernel: int, stride: int, pad: int, dilation: int, xp: Any
+) -> tuple[Any, Any, Any]:
+    """Per output position along one dim: the window's first tap at or past the input's start
+    (PyTorch steps a start in the padding forward by the dilation), that tap's offset in the
+    window, and whether it is inside the input (the window reads something)."""
+    start = xp.arange(out, dtype=np.int64) * stride - pad
+    steps = xp.maximum(0, -(start // dilation))
+    tap = start + steps * dilation
+    return tap, steps, (tap < size) & (steps < kernel)
 
 
 def _relu_then_max_pool(relu: Module, pool: Module, x: Any) -> Tensor | None:
@@ -500,8 +530,8 @@ def _adaptive_sizes(output_size: Any, sizes: tuple[int, ...], where: str) -> tup
             f"{where}: output_size must be an int or a tuple of {n} ints (or None), got {output_size!r}"
         )
     out = tuple(s if o is None else int(o) for o, s in zip(raw, sizes))
-    if any(o < 1 for o in out):
-        raise ArgumentError(f"{where}: output_size must be positive, got {output_size!r}")
+    if any(o < 0 for o in out):  # 0 is allowed: an empty output, as torch
+        raise ArgumentError(f"{where}: elements of output_size must be greater than or equal to 0, got {output_size!r}")
     return out
 
 
@@ -518,6 +548,8 @@ def _adaptive_avg_last(x: Tensor, out: int) -> Tensor:
     size = x.shape[-1]
     if out == size:
         return x
+    if out == 0:
+        return x[..., :0]
     if size % out == 0:  # equal, non-overlapping windows: a reshape and a mean
         return ops.mean(ops.reshape(x, x.shape[:-1] + (out, size // out)), axis=-1)
     return ops.matmul(x, wrap_array(_adaptive_matrix(size, out, x.dtype, namespace_of(x.array)).T))
@@ -601,9 +633,9 @@ class MaxPool2d(_MaxPoolNd):
         (1, 3, 4, 3)
     """
 
-    def forward(self, x: Tensor) -> Any:
+    def forward(self, input: Tensor) -> Any:
         return max_pool2d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
         )
 
 
@@ -616,9 +648,9 @@ class MaxPool1d(_MaxPoolNd):
         (2, 4, 4)
     """
 
-    def forward(self, x: Tensor) -> Any:
+    def forward(self, input: Tensor) -> Any:
         return max_pool1d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
         )
 
 
@@ -649,9 +681,9 @@ class AvgPool2d(Module):
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         return avg_pool2d(
-            x,
+            input,
             self.kernel_size,
             self.stride,
             self.padding,
@@ -688,8 +720,8 @@ class AvgPool1d(Module):
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 
-    def forward(self, x: Tensor) -> Tensor:
-        return avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+    def forward(self, input: Tensor) -> Tensor:
+        return avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
     def extra_repr(self) -> str:
         # PyTorch's AvgPool1d keeps its sizes as 1-tuples, and shows them so
@@ -712,8 +744,8 @@ class AdaptiveAvgPool2d(Module):
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x: Tensor) -> Tensor:
-        return adaptive_avg_pool2d(x, self.output_size)
+    def forward(self, input: Tensor) -> Tensor:
+        return adaptive_avg_pool2d(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -732,8 +764,8 @@ class AdaptiveAvgPool1d(Module):
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x: Tensor) -> Tensor:
-        return adaptive_avg_pool1d(x, self.output_size)
+    def forward(self, input: Tensor) -> Tensor:
+        return adaptive_avg_pool1d(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

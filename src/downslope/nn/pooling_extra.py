@@ -37,6 +37,8 @@ def _adaptive_max_last(x: Tensor, out: int) -> Tensor:
     size = x.shape[-1]
     if out == size:
         return x
+    if out == 0:
+        return x[..., :0]
     # first_max_last, not amax: torch gives a tie's whole gradient to its first element
     if size % out == 0:  # equal, non-overlapping windows
         return first_max_last(ops.reshape(x, x.shape[:-1] + (out, size // out)))
@@ -145,8 +147,8 @@ class AdaptiveMaxPool2d(Module):
         super().__init__()
         self.output_size, self.return_indices = output_size, return_indices
 
-    def forward(self, x: Tensor) -> Any:
-        return adaptive_max_pool2d(x, self.output_size, self.return_indices)
+    def forward(self, input: Tensor) -> Any:
+        return adaptive_max_pool2d(input, self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -159,8 +161,8 @@ class AdaptiveMaxPool1d(Module):
         super().__init__()
         self.output_size, self.return_indices = output_size, return_indices
 
-    def forward(self, x: Tensor) -> Any:
-        return adaptive_max_pool1d(x, self.output_size, self.return_indices)
+    def forward(self, input: Tensor) -> Any:
+        return adaptive_max_pool1d(input, self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -173,8 +175,8 @@ class LPPool2d(Module):
         super().__init__()
         self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
 
-    def forward(self, x: Tensor) -> Tensor:
-        return lp_pool2d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+    def forward(self, input: Tensor) -> Tensor:
+        return lp_pool2d(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
     def extra_repr(self) -> str:
         return (
@@ -186,8 +188,8 @@ class LPPool2d(Module):
 class LPPool1d(LPPool2d):
     """See :func:`lp_pool1d`."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return lp_pool1d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+    def forward(self, input: Tensor) -> Tensor:
+        return lp_pool1d(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
 
 class LPPool3d(LPPool2d):
@@ -200,8 +202,8 @@ class LPPool3d(LPPool2d):
         (1, 2, 2, 2, 2)
     """
 
-    def forward(self, x: Tensor) -> Tensor:
-        return lp_pool3d(x, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+    def forward(self, input: Tensor) -> Tensor:
+        return lp_pool3d(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
 
 # ---------------------------------------------------------------------- max unpooling

@@ -37,16 +37,24 @@ __all__ = [
     "AdaptiveMaxPool3d", "FractionalMaxPool2d", "FractionalMaxPool3d",
 ]  # fmt: skip
 
-# One spatial dim's windows: positions (B, O, L) and which of them are inside the input (B, O, L);
-# B is 1 (the same windows for every plane) or N*C (fractional pooling draws them per plane).
-Table = tuple[np.ndarray, np.ndarray]
+# One spatial dim's windows: positions (B, O, L) (clipped into the input), which of them are inside
+# the input (B, O, L), and each window's first position at or past the start of the input (B, O),
+# unclipped: PyTorch's index for a window where nothing beats -inf. B is 1 (the same windows for
+# every plane) or N*C (fractional pooling draws them per plane).
+Table = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _max_over_windows(x: Tensor, tables: list[Table]) -> tuple[Tensor, Tensor]:
-    """(maxima, flat indices into the spatial plane) of ``x`` (N, C, *S) over the windows of ``tables``."""
+    """(maxima, flat indices into the spatial plane) of ``x`` (N, C, *S) over the windows of ``tables``.
+
+    PyTorch's scan: the first largest element, or the last NaN; a window where no element beats
+    -inf keeps its first position as index (its first in-input tap per dim, which lies past the
+    input when the window is wholly in the padding) and the value -inf. A window with no element
+    inside the input passes no gradient (its index may name no element, or another window's)."""
     n, c, *sizes = x.shape
     nd = len(sizes)
     planes = n * c
+    total = int(np.prod(sizes))
     a = x.array.reshape((planes, *sizes))
     xp = namespace_of(a)
     outs = [t[0].shape[1] for t in tables]
@@ -54,20 +62,28 @@ def _max_over_windows(x: Tensor, tables: list[Table]) -> tuple[Tensor, Tensor]:
     # index arrays broadcast to (planes, O1, L1, O2, L2, ...)
     index: list[Any] = [xp.arange(planes).reshape((planes,) + (1,) * (2 * nd))]
     valid: Any = None
-    for d, (pos, ok) in enumerate(tables):
+    inside: Any = True  # host: per window, whether any of its taps is inside the input (B, O1, O2, ...)
+    for d, (pos, ok, _) in enumerate(tables):
         shape = [pos.shape[0]] + [1] * (2 * nd)
         shape[1 + 2 * d], shape[2 + 2 * d] = outs[d], lens[d]
         index.append(xp.asarray(pos).reshape(shape))
         v = xp.asarray(ok).reshape(shape)
         valid = v if valid is None else valid & v
+        along = [ok.shape[0]] + [1] * nd
+        along[1 + d] = outs[d]
+        inside = inside & ok.any(axis=-1).reshape(along)
     blocks = a[tuple(index)]
     order = [0, *(1 + 2 * d for d in range(nd)), *(2 + 2 * d for d in range(nd))]
     window = int(np.prod(lens))
     blocks = blocks.transpose(order).reshape((planes, *outs, window))
     valid = valid.transpose(order).reshape((valid.shape[0], *outs, window))
     blocks = xp.where(valid, blocks, -xp.inf)
-    winner = xp.argmax(blocks, axis=-1)  # the first largest (a NaN wins, so NaN propagates)
+    nan = blocks != blocks
+    last_nan = (window - 1) - xp.argmax(nan[..., ::-1], axis=-1)
+    winner = xp.where(nan.any(axis=-1), last_nan, xp.argmax(blocks, axis=-1))  # the first largest, or the last NaN
+    unset = blocks.max(axis=-1, initial=-xp.inf) == -xp.inf  # nothing beats -inf (a NaN maximum is not equal)
     flat = xp.zeros(winner.shape, dtype=np.int64)
+    first = xp.zeros(winner.shape, dtype=np.int64)
     rest = winner
     stride = 1
     grids = xp.meshgrid(*(xp.arange(o) for o in outs), indexing="ij")
@@ -75,28 +91,40 @@ def _max_over_windows(x: Tensor, tables: list[Table]) -> tuple[Tensor, Tensor]:
         step = rest % lens[d]
         rest = rest // lens[d]
         pos = xp.asarray(tables[d][0])
+        start = xp.asarray(tables[d][2])
         rows = xp.arange(planes)[(...,) + (None,) * nd] if pos.shape[0] > 1 else 0
         flat = flat + pos[rows, grids[d], step] * stride
+        first = first + start[rows, grids[d]] * stride
         stride *= sizes[d]
-    flat = flat.astype(np.int64)
-    values = ops.gather(ops.reshape(x, (planes, -1)), 1, wrap_array(flat.reshape(planes, -1)))
-    return ops.reshape(values, (n, c, *outs)), wrap_array(flat.reshape((n, c, *outs)))
+    flat = xp.where(unset, first, flat).astype(np.int64)
+    gathered = flat
+    empty = not bool(np.all(inside))  # host: from the host tables
+    if empty:  # windows wholly in the padding read element 0 and are then set to -inf
+        outside = xp.broadcast_to(xp.asarray(~inside), flat.shape)
+        gathered = xp.where(outside, 0, flat)
+    values = ops.gather(ops.reshape(x, (planes, total)), 1, wrap_array(gathered.reshape(planes, int(np.prod(outs)))))
+    values = ops.reshape(values, (n, c, *outs))
+    if empty:
+        values = ops.where(wrap_array(~outside.reshape((n, c, *outs))), values, -np.inf)
+    return values, wrap_array(flat.reshape((n, c, *outs)))
 
 
 def _strided_table(size: int, out: int, kernel: int, stride: int, pad: int, dilation: int) -> Table:
     starts = np.arange(out, dtype=np.int64)[:, None] * stride - pad  # host: window positions from Python ints
     pos = starts + np.arange(kernel, dtype=np.int64)[None, :] * dilation  # host: window positions
     ok = (pos >= 0) & (pos < size)
-    return np.clip(pos, 0, size - 1)[None], ok[None]
+    # PyTorch steps a start in the padding forward by the dilation until it is inside (or past) the input
+    first = starts[:, 0] + np.maximum(0, -(starts[:, 0] // dilation)) * dilation
+    return np.clip(pos, 0, size - 1)[None], ok[None], first[None]
 
 
 def _adaptive_table(size: int, out: int) -> Table:
     starts = (np.arange(out) * size) // out  # host: window positions from Python ints
     ends = -((-(np.arange(out) + 1) * size) // out)  # host: window positions from Python ints
-    length = int((ends - starts).max())
+    length = int((ends - starts).max(initial=1))  # initial: no windows when out is 0
     pos = starts[:, None] + np.arange(length)[None, :]  # host: window positions
     ok = pos < ends[:, None]
-    return np.minimum(pos, size - 1).astype(np.int64)[None], ok[None]
+    return np.minimum(pos, size - 1).astype(np.int64)[None], ok[None], starts.astype(np.int64)[None]
 
 
 def _finish(out: Tensor, idx: Tensor, unbatched: bool) -> tuple[Tensor, Tensor]:
@@ -119,7 +147,7 @@ def _adaptive_max_with_indices(input: Tensor, output_size: Any, spatial: int, wh
 
 
 def adaptive_max_pool1d_with_indices(
-    input: Tensor, output_size: Any, return_indices: bool = True
+    input: Tensor, output_size: Any, return_indices: bool = False
 ) -> tuple[Tensor, Tensor]:
     """Adaptive max pooling of ``(N, C, L)`` returning (values, indices into L), PyTorch's name.
 
@@ -133,7 +161,7 @@ def adaptive_max_pool1d_with_indices(
 
 
 def adaptive_max_pool2d_with_indices(
-    input: Tensor, output_size: Any, return_indices: bool = True
+    input: Tensor, output_size: Any, return_indices: bool = False
 ) -> tuple[Tensor, Tensor]:
     """Adaptive max pooling returning (values, flat indices into H*W), PyTorch's name.
 
@@ -147,7 +175,7 @@ def adaptive_max_pool2d_with_indices(
 
 
 def adaptive_max_pool3d_with_indices(
-    input: Tensor, output_size: Any, return_indices: bool = True
+    input: Tensor, output_size: Any, return_indices: bool = False
 ) -> tuple[Tensor, Tensor]:
     """Adaptive 3-D max pooling returning (values, flat indices into D*H*W).
 
@@ -203,7 +231,7 @@ def max_pool3d_with_indices(
     padding: Any = 0,
     dilation: Any = 1,
     ceil_mode: bool = False,
-    return_indices: bool = True,
+    return_indices: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """3-D max pooling returning (values, flat indices into D*H*W), with PyTorch's padding (never
     chosen), dilation and ceil_mode; the gradient goes to each window's first largest element.
@@ -283,7 +311,7 @@ def _fractional(
     for d in range(spatial):
         starts = _intervals(u[:, columns[d]], sizes[d], outs[d], k[d])
         pos = starts[:, :, None] + np.arange(k[d])[None, None, :]  # host: window positions
-        tables.append((pos, np.ones(pos.shape, bool)))  # host: every position is inside the input
+        tables.append((pos, np.ones(pos.shape, bool), starts))  # host: every position is inside the input
     out, idx = _max_over_windows(x, tables)
     return _finish(out, idx, unbatched)
 
@@ -293,7 +321,7 @@ def fractional_max_pool2d_with_indices(
     kernel_size: Any,
     output_size: Any = None,
     output_ratio: Any = None,
-    return_indices: bool = True,
+    return_indices: bool = False,
     _random_samples: Any = None,
 ) -> tuple[Tensor, Tensor]:
     """Fractional max pooling (Graham, 2014) returning (values, flat indices into H*W).
@@ -339,7 +367,7 @@ def fractional_max_pool3d_with_indices(
     kernel_size: Any,
     output_size: Any = None,
     output_ratio: Any = None,
-    return_indices: bool = True,
+    return_indices: bool = False,
     _random_samples: Any = None,
 ) -> tuple[Tensor, Tensor]:
     """3-D fractional max pooling returning (values, flat indices into T*H*W); ``_random_samples``

@@ -2,9 +2,10 @@
 transformer's two ops).
 
 ``affine_grid`` maps the output pixel centres, in normalized coordinates [-1, 1], through a batch
-of 2x3 affine matrices. ``grid_sample`` reads the input at those (x, y) locations, blending the
-four neighbouring pixels (``bilinear``) or taking the nearest one. Both are composites of indexing
-and arithmetic ops, so gradients reach the input and the grid (hence theta).
+of 2x3 (or, in 3-D, 3x4) affine matrices. ``grid_sample`` reads the input at those (x, y) or
+(x, y, z) locations, blending the neighbouring pixels (``bilinear``, trilinear in 3-D; ``bicubic``
+in 2-D) or taking the nearest one. Both are composites of indexing and arithmetic ops, so
+gradients reach the input and the grid (hence theta).
 
 Example:
     >>> import downslope as ds
@@ -18,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -38,21 +40,43 @@ def _base_coords(n: int, align_corners: bool, dtype: Any, xp: Any) -> np.ndarray
 
 
 def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> Tensor:
-    """Sampling locations (N, H, W, 2) for output ``size`` (N, C, H, W) under the affine maps ``theta`` (N, 2, 3)."""
+    """Sampling locations for output ``size`` under the affine maps ``theta``: (N, H, W, 2) for a
+    size (N, C, H, W) and theta (N, 2, 3), or (N, D, H, W, 3) for a size (N, C, D, H, W) and
+    theta (N, 3, 4); each location is (x, y) or (x, y, z), x along the last dim.
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> theta = ds.tensor([[[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]])
+        >>> F.affine_grid(theta, [1, 1, 2, 2, 2], align_corners=True)[0, 1, 0].tolist()
+        [[-1.0, -1.0, 1.0], [1.0, -1.0, 1.0]]
+    """
     size = tuple(int(s) for s in size)
-    if len(size) != 4:
-        raise ShapeError(f"affine_grid: only 2-D sampling is supported: size must be (N, C, H, W), got {size}")
-    n, _, h, w = size
-    if theta.shape != (n, 2, 3):
-        raise ShapeError(f"affine_grid: expected theta of shape ({n}, 2, 3), got {theta.shape}")
+    if len(size) not in (4, 5):
+        raise ShapeError(
+            f"affine_grid: only 2-D and 3-D sampling are supported: size must be (N, C, H, W) or (N, C, D, H, W), "
+            f"got {size}"
+        )
+    spatial = len(size) - 2
+    n, sizes = size[0], size[2:]
+    if theta.shape != (n, spatial, spatial + 1):
+        raise ShapeError(
+            f"affine_grid: expected theta of shape ({n}, {spatial}, {spatial + 1}) for size {size}, got {theta.shape}"
+        )
     corners = align_corners is True
     xp = namespace_of(theta.array)
-    xs, ys = _base_coords(w, corners, theta.dtype, xp), _base_coords(h, corners, theta.dtype, xp)
-    base = np.stack(
-        [np.broadcast_to(xs, (h, w)), np.broadcast_to(ys[:, None], (h, w)), np.ones_like(xs, shape=(h, w))], -1
-    )
-    grid = ops.matmul(wrap_array(base.reshape(1, h * w, 3)), ops.transpose(theta, 1, 2))  # (N, H*W, 2)
-    return ops.reshape(grid, (n, h, w, 2))
+    # one column per coordinate, x (the last dim) first, then a column of ones
+    columns = [_base_coords(sizes[spatial - 1 - k], corners, theta.dtype, xp) for k in range(spatial)]
+    shaped = []
+    for k, col in enumerate(columns):
+        view = [1] * spatial
+        view[spatial - 1 - k] = sizes[spatial - 1 - k]
+        shaped.append(xp.broadcast_to(col.reshape(view), sizes))
+    shaped.append(xp.ones(sizes, dtype=theta.array.dtype))
+    base = xp.stack(shaped, -1)
+    count = int(np.prod(sizes))
+    grid = ops.matmul(wrap_array(base.reshape(1, count, spatial + 1)), ops.transpose(theta, 1, 2))
+    return ops.reshape(grid, (n, *sizes, spatial))
 
 
 def _unnormalize(coord: Tensor, size: int, align_corners: bool) -> Tensor:
@@ -121,12 +145,14 @@ def grid_sample(
     padding_mode: str = "zeros",
     align_corners: bool | None = None,
 ) -> Tensor:
-    """Sample ``input`` (N, C, H, W) at the normalized (x, y) locations of ``grid`` (N, Ho, Wo, 2).
+    """Sample ``input`` (N, C, H, W) at the normalized (x, y) locations of ``grid`` (N, Ho, Wo, 2),
+    or ``input`` (N, C, D, H, W) at the (x, y, z) locations of ``grid`` (N, Do, Ho, Wo, 3).
 
-    ``mode``: bilinear or nearest; ``padding_mode``: zeros (outside reads 0), border (the nearest
-    edge pixel) or reflection (the image mirrored at its edges: at the pixel centres of the edges
-    with ``align_corners=True``, at the image's outer borders otherwise). Gradients reach the
-    input and (bilinear) the grid, as torch's.
+    ``mode``: bilinear (trilinear for 5-D input), nearest, or bicubic (4-D input: torch's cubic
+    convolution of the 4x4 pixels around each location, A = -0.75); ``padding_mode``: zeros
+    (outside reads 0), border (the nearest edge pixel) or reflection (the image mirrored at its
+    edges: at the pixel centres of the edges with ``align_corners=True``, at the image's outer
+    borders otherwise). Gradients reach the input and (bilinear, bicubic) the grid, as torch's.
 
     Example:
         >>> import downslope as ds
@@ -136,38 +162,85 @@ def grid_sample(
         >>> F.grid_sample(image, grid, padding_mode="reflection", align_corners=True)
         tensor([[[[1.5, 2.5]]]])
     """
-    if mode not in ("bilinear", "nearest"):
-        raise ArgumentError(f"grid_sample: mode must be 'bilinear' or 'nearest', got {mode!r}")
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ArgumentError(f"grid_sample: mode must be 'bilinear', 'nearest' or 'bicubic', got {mode!r}")
     if padding_mode not in ("zeros", "border", "reflection"):
         raise ArgumentError(
             f"grid_sample: padding_mode must be 'zeros', 'border' or 'reflection', got {padding_mode!r}"
         )
-    if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
+    spatial = input.ndim - 2
+    if spatial not in (2, 3) or grid.ndim != input.ndim or grid.shape[-1] != spatial or grid.shape[0] != input.shape[0]:
         raise ShapeError(
-            f"grid_sample: expected input (N, C, H, W) and grid (N, Ho, Wo, 2), got {input.shape}, {grid.shape}"
+            "grid_sample: expected input (N, C, H, W) with grid (N, Ho, Wo, 2), or input (N, C, D, H, W) with "
+            f"grid (N, Do, Ho, Wo, 3), got {input.shape}, {grid.shape}"
         )
+    if mode == "bicubic" and spatial != 2:
+        raise ArgumentError(f"grid_sample: bicubic interpolation only supports 4-D input, got {input.shape}")
     corners = align_corners is True
-    n, c, h, w = input.shape
-    ix = _unnormalize(grid[..., 0], w, corners)
-    iy = _unnormalize(grid[..., 1], h, corners)
-    if padding_mode != "zeros":
-        ix, iy = _padded_coordinate(ix, w, padding_mode, corners), _padded_coordinate(iy, h, padding_mode, corners)
-    pixels = ops.permute(input, (0, 2, 3, 1))  # (N, H, W, C): one gather per corner
-    batch = namespace_of(input.array).arange(n).reshape(n, 1, 1)
+    n, sizes = input.shape[0], input.shape[2:]
+    # pos[d]: the pixel coordinate along input dim 2 + d (the grid lists x, the last dim, first)
+    pos = [_unnormalize(grid[..., spatial - 1 - d], sizes[d], corners) for d in range(spatial)]
+    pixels = ops.permute(input, (0, *range(2, input.ndim), 1))  # channels last: one gather per corner
+    batch = namespace_of(input.array).arange(n).reshape((n,) + (1,) * spatial)
 
-    def read(yi: np.ndarray, xi: np.ndarray) -> Tensor:
-        inside = ((xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)).astype(input.dtype)[..., None]
-        values = pixels[batch, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
-        return values * inside  # zeros padding: outside the image reads 0
+    def read(index: list[Any]) -> Tensor:
+        inside: Any = True
+        for i, size in zip(index, sizes):
+            inside = inside & (i >= 0) & (i < size)
+        values = pixels[(batch, *(np.clip(i, 0, size - 1) for i, size in zip(index, sizes)))]
+        return values * inside.astype(input.dtype)[..., None]  # zeros padding: outside the image reads 0
 
-    if mode == "nearest":
-        out = read(np.rint(iy.array).astype(np.int64), np.rint(ix.array).astype(np.int64))
-        out = _zero_gradient_for(out, grid)
+    if mode == "bicubic":
+        out = _bicubic(pos, sizes, padding_mode, corners, read, input.dtype)
+    elif mode == "nearest":
+        if padding_mode != "zeros":
+            pos = [_padded_coordinate(p, size, padding_mode, corners) for p, size in zip(pos, sizes)]
+        out = _zero_gradient_for(read([np.rint(p.array).astype(np.int64) for p in pos]), grid)
     else:
-        x0, y0 = np.floor(ix.array).astype(np.int64), np.floor(iy.array).astype(np.int64)
-        wx1 = ops.unsqueeze(ix - wrap_array(x0.astype(input.dtype)), -1)
-        wy1 = ops.unsqueeze(iy - wrap_array(y0.astype(input.dtype)), -1)
-        wx0, wy0 = 1.0 - wx1, 1.0 - wy1
-        out = (read(y0, x0) * wx0 * wy0 + read(y0, x0 + 1) * wx1 * wy0
-               + read(y0 + 1, x0) * wx0 * wy1 + read(y0 + 1, x0 + 1) * wx1 * wy1)  # fmt: skip
-    return ops.permute(out, (0, 3, 1, 2))
+        if padding_mode != "zeros":
+            pos = [_padded_coordinate(p, size, padding_mode, corners) for p, size in zip(pos, sizes)]
+        lows = [np.floor(p.array).astype(np.int64) for p in pos]
+        upper = [ops.unsqueeze(p - wrap_array(lo.astype(input.dtype)), -1) for p, lo in zip(pos, lows)]
+        lower = [1.0 - u for u in upper]
+        total: Tensor | None = None
+        for corner in itertools.product((0, 1), repeat=spatial):
+            term = read([lo + b for lo, b in zip(lows, corner)])
+            for u, lo_w, b in zip(upper[::-1], lower[::-1], corner[::-1]):  # x's weight first, as torch
+                term = term * (u if b else lo_w)
+            total = term if total is None else total + term
+        assert total is not None
+        out = total
+    return ops.permute(out, (0, input.ndim - 1, *range(1, input.ndim - 1)))
+
+
+def _bicubic(pos: list[Tensor], sizes: Any, padding_mode: str, corners: bool, read: Any, dtype: Any) -> Tensor:
+    """torch's bicubic grid sampling: a cubic convolution (A = -0.75) along x of each of the four
+    rows around a location, then along y. The padding maps each integer tap into the image (the
+    weights are not clamped), so the grid's gradient is the weights' derivative alone."""
+    from .upsampling import _cubic_weights
+
+    iy, ix = pos
+    y0, x0 = np.floor(iy.array), np.floor(ix.array)
+    wy = [ops.unsqueeze(w, -1) for w in _cubic_weights(iy - wrap_array(y0.astype(dtype)))]
+    wx = [ops.unsqueeze(w, -1) for w in _cubic_weights(ix - wrap_array(x0.astype(dtype)))]
+
+    def tap(base: Any, offset: int, size: int) -> Any:
+        a = base + offset
+        if padding_mode != "zeros":
+            xp = namespace_of(a)
+            if padding_mode == "reflection":
+                twice_low, twice_high = (0, 2 * (size - 1)) if corners else (-1, 2 * size - 1)
+                a, _ = _reflect(a, twice_low, twice_high, xp)
+            a = xp.clip(a, 0.0, size - 1.0)
+        return a.astype(np.int64)
+
+    rows = [tap(y0, i - 1, sizes[0]) for i in range(4)]
+    cols = [tap(x0, j - 1, sizes[1]) for j in range(4)]
+    total: Tensor | None = None
+    for i in range(4):
+        line = read([rows[i], cols[0]]) * wx[0]
+        for j in range(1, 4):
+            line = line + read([rows[i], cols[j]]) * wx[j]
+        total = line * wy[i] if total is None else total + line * wy[i]
+    assert total is not None
+    return total

@@ -65,7 +65,10 @@ def _cubic_weights(t: Any) -> list[Any]:
     return [far(t + 1), near(t), near(1 - t), far(2 - t)]
 
 
-def _sizes(x: Tensor, size: Any, scale_factor: Any, spatial: int) -> tuple[list[int], list[float | None]]:
+def _sizes(
+    x: Tensor, size: Any, scale_factor: Any, spatial: int, area: bool = False
+) -> tuple[list[int], list[float | None]]:
+    """The output sizes and scale factors; ``area`` (adaptive average pooling) allows an empty output."""
     if (size is None) == (scale_factor is None):
         raise ArgumentError("interpolate: give exactly one of size and scale_factor")
     in_sizes = list(x.shape[2:])
@@ -73,7 +76,7 @@ def _sizes(x: Tensor, size: Any, scale_factor: Any, spatial: int) -> tuple[list[
         out = [int(size)] * spatial if isinstance(size, (int, np.integer)) else [int(s) for s in size]
         if len(out) != spatial:
             raise ShapeError(f"interpolate: size {size} has {len(out)} entries for {spatial} spatial dim(s)")
-        _check_positive_sizes(in_sizes, out)
+        _check_positive_sizes(in_sizes, out, area)
         return out, [None] * spatial
     if isinstance(scale_factor, (int, float, np.integer, np.floating)):
         factors = [float(scale_factor)] * spatial  # host: the caller's Python numbers
@@ -82,17 +85,39 @@ def _sizes(x: Tensor, size: Any, scale_factor: Any, spatial: int) -> tuple[list[
     if len(factors) != spatial or any(f <= 0 for f in factors):
         raise ArgumentError(f"interpolate: scale_factor {scale_factor} must be {spatial} positive number(s)")
     out = [int(math.floor(n * f)) for n, f in zip(in_sizes, factors)]
-    _check_positive_sizes(in_sizes, out)
+    _check_positive_sizes(in_sizes, out, area)
     return out, list(factors)
 
 
-def _check_positive_sizes(in_sizes: list[int], out: list[int]) -> None:
-    """torch's check: a size of 0 (or less) would make an empty output, or divide by zero."""
-    if any(n <= 0 for n in in_sizes + out):
+def _check_positive_sizes(in_sizes: list[int], out: list[int], area: bool = False) -> None:
+    """torch's check: a size of 0 (or less) would make an empty output, or divide by zero. 'area'
+    is adaptive average pooling, which gives an empty output for an output size of 0."""
+    if any(n <= 0 for n in in_sizes) or any(n < 0 if area else n <= 0 for n in out):
         raise ArgumentError(
             f"interpolate: input and output sizes should be greater than 0, got input {tuple(in_sizes)} "
             f"and output {tuple(out)}"
         )
+
+
+def _nearest_source(n_in: int, n_out: int, factor: float | None, exact: bool, spatial: int, wide: bool) -> np.ndarray:
+    """The source index of each output position along one dim, as PyTorch's CPU kernels compute it.
+
+    The scale is ``1/factor`` (or ``n_in/n_out``) in float32, or in float64 for a float64 input of
+    the 1-D and 3-D kernels; ``floor(dst * scale)`` (nearest) or ``floor((dst + 0.5) * scale)``
+    (nearest-exact, the product in float64) is rounded to float32 before the floor, as torch's
+    ``floorf``. torch's 2-D nearest kernel takes two shortcuts first: an unchanged size copies
+    (``dst``), an exactly doubled one halves (``dst >> 1``), whatever the scale factor."""
+    dst = np.arange(n_out, dtype=np.int64)  # host: indices from the sizes, moved to the data's device
+    if spatial == 2 and not exact:
+        if n_out == n_in:
+            return dst
+        if n_out == 2 * n_in:
+            return dst >> 1
+    real: Any = np.float64 if wide and spatial != 2 else np.float32
+    scale: Any = real(1.0 / factor) if factor is not None else real(n_in) / real(n_out)
+    product = (dst + 0.5) * np.float64(scale) if exact else dst.astype(real) * scale
+    src = np.floor(product.astype(np.float32)).astype(np.int64)
+    return np.minimum(src, n_in - 1)
 
 
 def _gather(x: Tensor, axis: int, index: np.ndarray) -> Tensor:
@@ -135,7 +160,7 @@ def interpolate(
         raise ShapeError(f"interpolate: mode {mode!r} does not fit an input of shape {input.shape}")
     if _MODES[mode] is None and align_corners is not None:
         raise ArgumentError("interpolate: align_corners only applies to the linear modes")
-    out_sizes, factors = _sizes(input, size, scale_factor, spatial)
+    out_sizes, factors = _sizes(input, size, scale_factor, spatial, mode == "area")
     if mode == "area":  # PyTorch's 'area' is adaptive average pooling to the output size
         from .pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
         from .volumetric import adaptive_avg_pool3d
@@ -149,8 +174,10 @@ def interpolate(
         dst = xp.arange(n_out, dtype=np.float64)
         scale = 1.0 / factor if factor is not None and not recompute_scale_factor else n_in / n_out
         if mode in ("nearest", "nearest-exact"):
-            src = np.floor(dst * scale) if mode == "nearest" else np.floor((dst + 0.5) * scale)
-            x = _gather(x, axis, np.minimum(src, n_in - 1).astype(np.int64))
+            given = factor if factor is not None and not recompute_scale_factor else None
+            wide = input.array.dtype == np.float64
+            src = _nearest_source(n_in, n_out, given, mode == "nearest-exact", spatial, wide)
+            x = _gather(x, axis, like(src, input.array))
             continue
         if align_corners:
             src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros_like(dst)
@@ -254,8 +281,10 @@ class Upsample(Module):
         self.size, self.scale_factor, self.mode = size, scale_factor, mode
         self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
 
-    def forward(self, x: Tensor) -> Tensor:
-        return interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners, self.recompute_scale_factor)
+    def forward(self, input: Tensor) -> Tensor:
+        return interpolate(
+            input, self.size, self.scale_factor, self.mode, self.align_corners, self.recompute_scale_factor
+        )
 
     def extra_repr(self) -> str:
         what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"

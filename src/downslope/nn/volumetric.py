@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
-from ..tensor import Tensor, note_conv_layout, record_op
+from ..tensor import Tensor, note_conv_layout, record_op, wrap_array
 from ._conv_args import (
     _PADDING_MODES,
     _as_tensor,
@@ -38,7 +39,14 @@ from ._conv_transpose_kernels import _depth_fold_vjp, depth_fold_forward
 from .conv_transpose import _conv_transpose2d, _ConvTransposeNd
 from .convolution import _conv2d, _ConvLayer
 from .module import Module
-from .pooling import _check_non_empty, adaptive_avg_pool2d, avg_pool2d, first_max_last
+from .pooling import (
+    _adaptive_sizes,
+    _avg_divisor,
+    _pool_geometry,
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    first_max_last,
+)
 from .pooling import max_pool2d as _max_pool2d_fn
 
 __all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d", "Conv3d",
@@ -152,19 +160,72 @@ def max_pool3d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
 
 def avg_pool3d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:  # fmt: skip
-    """Mean of each (kd, kh, kw) window (padding counted, PyTorch's default)."""
+    """Mean of each (kd, kh, kw) window (padding counted, PyTorch's default). ``count_include_pad=False``
+    divides by the number of elements inside the input, ``divisor_override`` by that number instead;
+    ``ceil_mode`` adds a last, partial window where PyTorch does (divided by its part inside the
+    padded input).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> F.avg_pool3d(ds.ones(1, 1, 3, 3, 3), 2, ceil_mode=True, count_include_pad=False).flatten().tolist()
+        [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    """
+    sizes = tuple(getattr(input, "shape", ())[-3:])
+    kernel = _tuple(kernel_size, 3, "kernel_size", "avg_pool3d")
+    if len(sizes) == 3 and any(size < kk for size, kk in zip(sizes, kernel)):  # PyTorch checks the unpadded input
+        raise ShapeError(f"avg_pool3d: input image {sizes} smaller than kernel size {kernel}")
     if ceil_mode or not count_include_pad or divisor_override is not None:
-        raise ArgumentError("avg_pool3d: ceil_mode, count_include_pad=False and divisor_override are not supported")
+        return _avg_pool3d_general(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     return _pool3d(input, kernel_size, stride, padding, "mean", "avg_pool3d")
+
+
+def _avg_pool3d_general(
+    input: Tensor, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool, count_include_pad: bool,
+    divisor_override: Any,
+) -> Tensor:  # fmt: skip
+    """avg_pool3d with any of its options: window sums (2-D sum pooling of the depth slices, added over
+    the depth taps) times PyTorch's divisor, a product of one count per dim."""
+    where = "avg_pool3d"
+    x, unbatched = _batched(_as_tensor(input, where), 3, where)
+    _check_floating(x, where)
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, 3, where)
+    if divisor_override is not None and (
+        isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer))
+    ):
+        raise ArgumentTypeError(f"{where}: divisor_override must be an int, got {type(divisor_override).__name__}")
+    if divisor_override is not None and divisor_override == 0:
+        raise ArgumentError(f"{where}: divisor must be not zero")
+    n, _, depth, h, w = x.shape
+    geometry = [_pool_geometry(size, k[i], s[i], p[i], 1, ceil_mode, where) for i, size in enumerate((depth, h, w))]
+    od, extra_d = geometry[0]
+    if p[0] or extra_d:
+        x = ops.pad(x, (0, 0, 0, 0, p[0], p[0] + extra_d))
+    total: Tensor | None = None
+    for a in range(k[0]):
+        part = avg_pool2d(_depth_slices(x, a, od, s[0]), k[1:], s[1:], p[1:], ceil_mode, True, 1)
+        total = part if total is None else total + part
+    assert total is not None
+    sums = _unfold_depth(total, n, od)
+    xp = namespace_of(x.array)
+    if divisor_override is not None:
+        scale: Any = 1.0 / int(divisor_override)
+    else:
+        counts = [
+            _avg_divisor(size, k[i], s[i], p[i], g[0], count_include_pad, xp)
+            for i, (size, g) in enumerate(zip((depth, h, w), geometry))
+        ]
+        divisor = counts[0][:, None, None] * counts[1][None, :, None] * counts[2][None, None, :]
+        scale = wrap_array((1.0 / divisor).astype(x.array.dtype))
+    out = sums * scale
+    return ops.squeeze(out, 0) if unbatched else out
 
 
 def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     """Average pooling to a fixed (D, H, W) ``output_size`` (None keeps a size)."""
     where = "adaptive_avg_pool3d"
     x, unbatched = _batched(_as_tensor(input, where), 3, where)
-    _check_non_empty(x.shape[2:], where)
-    sizes = (output_size,) * 3 if isinstance(output_size, int) or output_size is None else tuple(output_size)
-    od, oh, ow = (s if o is None else int(o) for o, s in zip(sizes, x.shape[2:]))
+    od, oh, ow = _adaptive_sizes((None,) * 3 if output_size is None else output_size, x.shape[2:], where)
     n, c, d, h, w = x.shape
     # the (H, W) plane of every depth slice in 2-D, then the depth as the width of a (D, 1) image
     plane = adaptive_avg_pool2d(ops.reshape(x, (n * c, d, h, w)), (oh, ow))
@@ -202,17 +263,17 @@ class Conv3d(_ConvLayer):
         self.padding_mode = _padding_mode(padding_mode, name)
         self._make_parameters(bias, None)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         if self.padding_mode != "zeros":  # padded by mode first, then a plain convolution (as Conv1d/2d)
             name = type(self).__name__
             pads = _conv3d_pads(self.padding, self.kernel_size, self.dilation, self.stride, name)
-            x = ops.pad(
-                _as_tensor(x, name),
+            input = ops.pad(
+                _as_tensor(input, name),
                 tuple(v for pair in reversed(pads) for v in pair),
                 mode=_PADDING_MODES[self.padding_mode],
             )
-            return conv3d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            return conv3d(input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return conv3d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -230,8 +291,8 @@ class MaxPool3d(Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
 
-    def forward(self, x: Tensor) -> Any:
-        return max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+    def forward(self, input: Tensor) -> Any:
+        return max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                           self.return_indices)  # fmt: skip
 
     def extra_repr(self) -> str:
@@ -251,8 +312,8 @@ class AvgPool3d(Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
 
-    def forward(self, x: Tensor) -> Tensor:
-        return avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+    def forward(self, input: Tensor) -> Tensor:
+        return avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
                           self.divisor_override)  # fmt: skip
 
     def extra_repr(self) -> str:
@@ -267,8 +328,8 @@ class AdaptiveAvgPool3d(Module):
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, x: Tensor) -> Tensor:
-        return adaptive_avg_pool3d(x, self.output_size)
+    def forward(self, input: Tensor) -> Tensor:
+        return adaptive_avg_pool3d(input, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -347,9 +408,9 @@ class ConvTranspose3d(_ConvTransposeNd):
 
     _spatial = 3
 
-    def forward(self, x: Tensor, output_size: Any = None) -> Tensor:
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
         """``output_size`` (optional) picks the output padding that gives that size (see PyTorch)."""
-        output_padding = self._output_padding(x, output_size)
+        output_padding = self._output_padding(input, output_size)
         return conv_transpose3d(
-            x, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
+            input, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
         )

@@ -108,7 +108,7 @@ def _broadcast_pair(input: Tensor, target: Any, fn: str, warn: bool = False) -> 
             f"Using a target size ({_size(t.shape)}) that is different to the input size ({_size(x.shape)}). "
             "This will likely lead to incorrect results due to broadcasting. Please ensure they have the same size.",
             UserWarning,
-            stacklevel=4,  # the caller of the loss (through the legacy-reduction wrapper)
+            stacklevel=3,  # the caller of the loss
         )
     if x.shape != shape:
         x = ops.broadcast_to(x, shape)
@@ -159,6 +159,16 @@ def _legacy_reduction_name(size_average: bool | None, reduce: bool | None) -> st
     if reduce is not None and not reduce:
         return "none"
     return "sum" if size_average is not None and not size_average else "mean"
+
+
+def _legacy_reduction_arg(size_average: bool | None, reduce: bool | None, reduction: str, fn: str) -> str:
+    """The reduction, from the pre-1.0 ``size_average``/``reduce`` flags where either is given (they sit at
+    torch's positions in the losses' signatures, so positional calls ported from torch bind alike)."""
+    if size_average is None and reduce is None:
+        return reduction
+    if reduction != "mean":  # torch would drop the explicit reduction silently
+        raise ArgumentError(f"{fn}: give reduction, or the legacy size_average/reduce, not both")
+    return _legacy_reduction_name(size_average, reduce)
 
 
 def _legacy_reduction(fn: _F) -> _F:

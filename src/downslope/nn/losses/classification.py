@@ -21,7 +21,7 @@ from ._base import (
     _elementwise_weight,
     _float_target,
     _input,
-    _legacy_reduction,
+    _legacy_reduction_arg,
     _Loss,
     _reduce,
     _weight_buffer,
@@ -39,8 +39,14 @@ def _check_floating_target(target: Any, x: Tensor, fn: str) -> None:
         )
 
 
-@_legacy_reduction
-def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
+def binary_cross_entropy(
+    input: Tensor,
+    target: Any,
+    weight: Any = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """-(t log p + (1 - t) log(1 - p)) for probabilities ``input``; logs are clamped at -100 (as in
     PyTorch) so p = 0 or 1 gives a finite loss. Prefer :func:`binary_cross_entropy_with_logits`.
 
@@ -50,6 +56,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
         >>> round(F.binary_cross_entropy(ds.tensor([0.5]), ds.tensor([1.0])).item(), 4)
         0.6931
     """
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "binary_cross_entropy")
     x = _input(input, "binary_cross_entropy")
     _check_reduction(reduction, "binary_cross_entropy")
     _check_floating_target(target, x, "binary_cross_entropy")
@@ -85,9 +92,14 @@ def _bce_vjp(g, y, args, saved, needs, xp):
     return gx, gt
 
 
-@_legacy_reduction
 def binary_cross_entropy_with_logits(
-    input: Tensor, target: Any, weight: Any = None, reduction: str = "mean", pos_weight: Any = None
+    input: Tensor,
+    target: Any,
+    weight: Any = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    pos_weight: Any = None,
 ) -> Tensor:
     """Binary cross-entropy on raw scores (logits): (1 - t) x + lw softplus(-x) with
     lw = 1 + (pos_weight - 1) t, torch's loss, computed as
@@ -101,6 +113,7 @@ def binary_cross_entropy_with_logits(
         >>> round(F.binary_cross_entropy_with_logits(ds.tensor([0.0]), ds.tensor([1.0])).item(), 4)
         0.6931
     """
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
     x = _input(input, "binary_cross_entropy_with_logits")
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
     _check_floating_target(target, x, "binary_cross_entropy_with_logits")
@@ -205,12 +218,13 @@ def _index_target(target: Any, x: Tensor, unbatched: bool, ignore_index: int, fn
     return t.astype(np.int64, copy=False)
 
 
-@_legacy_reduction
 def cross_entropy(
     input: Tensor,
     target: Any,
     weight: Any = None,
+    size_average: bool | None = None,
     ignore_index: int = -100,
+    reduce: bool | None = None,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
@@ -230,6 +244,7 @@ def cross_entropy(
         >>> round(F.cross_entropy(logits, ds.tensor([0, 2])).item(), 4)
         0.6691
     """
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "cross_entropy")
     x = _input(input, "cross_entropy")
     _check_reduction(reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
@@ -426,9 +441,14 @@ def _cross_entropy_vjp(g, y, args, saved, needs, xp):
     return (grad,)
 
 
-@_legacy_reduction
 def nll_loss(
-    input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"
+    input: Tensor,
+    target: Any,
+    weight: Any = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
 ) -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at class indices ``target``:
     -w_t input[i, t_i]; with 'mean' the sum is divided by the targets' total weight.
@@ -439,6 +459,7 @@ def nll_loss(
         >>> F.nll_loss(ds.tensor([[-1.0, -2.0], [-3.0, -0.5]]), ds.tensor([0, 1]))
         tensor(0.75)
     """
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "nll_loss")
     x = _input(input, "nll_loss")
     _check_reduction(reduction, "nll_loss")
     x2, unbatched = _class_layout(x, "nll_loss")
@@ -467,8 +488,14 @@ def nll_loss(
     return total / wrap_array(safe) + wrap_array(xp.where(empty, np.nan, 0).astype(x.array.dtype))
 
 
-@_legacy_reduction
-def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:
+def kl_div(
+    input: Tensor,
+    target: Any,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
     """Kullback-Leibler divergence with ``input`` = log q and ``target`` = p (or log p when
     ``log_target``): pointwise p (log p - log q), 0 where p = 0. ``reduction='batchmean'`` divides
     the sum by the batch size (the true KL per sample); 'mean' divides by the number of elements,
@@ -480,6 +507,7 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
         >>> F.kl_div(ds.tensor([[0.0, 0.0]]).log_softmax(-1), ds.tensor([[0.5, 0.5]]), reduction="batchmean")
         tensor(0.)
     """
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "kl_div")
     x = _input(input, "kl_div")
     _check_reduction(reduction, "kl_div", _REDUCTIONS + ("batchmean",))
     batch = x.shape[0] if x.ndim else 1  # the input's own first dim, as in PyTorch
@@ -499,7 +527,7 @@ class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities (see :func:`binary_cross_entropy`)."""
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return binary_cross_entropy(input, target, self.weight, self.reduction)
+        return binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -518,7 +546,9 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("pos_weight", _weight_buffer(pos_weight))
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
+        return binary_cross_entropy_with_logits(
+            input, target, self.weight, reduction=self.reduction, pos_weight=self.pos_weight
+        )
 
 
 class CrossEntropyLoss(_Loss):
@@ -542,7 +572,14 @@ class CrossEntropyLoss(_Loss):
         self.label_smoothing = float(label_smoothing)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing)
+        return cross_entropy(
+            input,
+            target,
+            self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
@@ -557,7 +594,7 @@ class NLLLoss(_Loss):
         self.ignore_index = int(ignore_index)
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+        return nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
 class NLLLoss2d(_Loss):
@@ -582,4 +619,4 @@ class KLDivLoss(_Loss):
         self.log_target = bool(log_target)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return kl_div(input, target, self.reduction, self.log_target)
+        return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

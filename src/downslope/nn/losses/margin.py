@@ -21,6 +21,7 @@ from ._base import (
     _check_reduction,
     _input,
     _legacy_reduction,
+    _legacy_reduction_arg,
     _Loss,
     _reduce,
     _same_shapes,
@@ -29,9 +30,14 @@ from ._base import (
 )
 
 
-@_legacy_reduction
 def margin_ranking_loss(
-    input1: Tensor, input2: Tensor, target: Any, margin: float = 0.0, reduction: str = "mean"
+    input1: Tensor,
+    input2: Tensor,
+    target: Any,
+    margin: float = 0.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
 ) -> Tensor:
     """max(0, -y (x1 - x2) + margin) with y = 1 (x1 should rank higher) or -1.
 
@@ -41,6 +47,7 @@ def margin_ranking_loss(
         >>> F.margin_ranking_loss(ds.tensor([1.0, 0.0]), ds.tensor([0.0, 1.0]), ds.tensor([1.0, 1.0]), 0.5).item()
         0.75
     """
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "margin_ranking_loss")
     _check_reduction(reduction, "margin_ranking_loss")
     x1, x2 = _input(input1, "margin_ranking_loss"), _input(input2, "margin_ranking_loss")
     _same_shapes("margin_ranking_loss", input1=x1, input2=x2)
@@ -50,9 +57,16 @@ def margin_ranking_loss(
     return _reduce(ops.relu(-y * (x1 - x2) + margin), reduction)
 
 
-@_legacy_reduction
-def hinge_embedding_loss(input: Tensor, target: Any, margin: float = 1.0, reduction: str = "mean") -> Tensor:
+def hinge_embedding_loss(
+    input: Tensor,
+    target: Any,
+    margin: float = 1.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """x where y = 1, max(0, margin - x) where y = -1 (x usually a distance)."""
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "hinge_embedding_loss")
     _check_reduction(reduction, "hinge_embedding_loss")
     x = _input(input, "hinge_embedding_loss")
     x, y = _broadcast_pair(x, target, "hinge_embedding_loss")
@@ -61,17 +75,29 @@ def hinge_embedding_loss(input: Tensor, target: Any, margin: float = 1.0, reduct
     return _reduce(positive + negative, reduction)
 
 
-@_legacy_reduction
-def soft_margin_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def soft_margin_loss(
+    input: Tensor,
+    target: Any,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """log(1 + exp(-y x)) elementwise, y in {1, -1} (two-class logistic loss)."""
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "soft_margin_loss")
     _check_reduction(reduction, "soft_margin_loss")
     x = _input(input, "soft_margin_loss")
     x, y = _broadcast_pair(x, target, "soft_margin_loss")
     return _reduce(ops.softplus(-y * x), reduction)
 
 
-@_legacy_reduction
-def multilabel_soft_margin_loss(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
+def multilabel_soft_margin_loss(
+    input: Tensor,
+    target: Any,
+    weight: Any = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """Binary cross-entropy of logits averaged over the C labels of each (N, C) sample.
 
     Example:
@@ -80,6 +106,7 @@ def multilabel_soft_margin_loss(input: Tensor, target: Any, weight: Any = None, 
         >>> round(F.multilabel_soft_margin_loss(ds.zeros(1, 2), ds.tensor([[1.0, 0.0]])).item(), 4)
         0.6931
     """
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "multilabel_soft_margin_loss")
     _check_reduction(reduction, "multilabel_soft_margin_loss")
     x = _input(input, "multilabel_soft_margin_loss")
     x, y = _broadcast_pair(x, target, "multilabel_soft_margin_loss")
@@ -89,11 +116,17 @@ def multilabel_soft_margin_loss(input: Tensor, target: Any, weight: Any = None, 
     return _reduce(ops.mean(loss, -1), reduction)
 
 
-@_legacy_reduction
 def cosine_embedding_loss(
-    input1: Tensor, input2: Tensor, target: Any, margin: float = 0.0, reduction: str = "mean"
+    input1: Tensor,
+    input2: Tensor,
+    target: Any,
+    margin: float = 0.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
 ) -> Tensor:
     """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (cosine along dim 1)."""
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "cosine_embedding_loss")
     _check_reduction(reduction, "cosine_embedding_loss")
     x1, x2 = _input(input1, "cosine_embedding_loss"), _input(input2, "cosine_embedding_loss")
     _same_shapes("cosine_embedding_loss", input1=x1, input2=x2)
@@ -119,18 +152,20 @@ def _distance(a: Tensor, b: Tensor, p: float, eps: float) -> Tensor:
     return ops.vector_norm(a - b + eps, p, -1)
 
 
-@_legacy_reduction
 def triplet_margin_loss(
     anchor: Tensor,
     positive: Tensor,
     negative: Tensor,
     margin: float = 1.0,
     p: float = 2.0,
-    eps: float = 1e-6,
+    eps: float = 1e-06,
     swap: bool = False,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     """max(0, d(a, p) - d(a, n) + margin), d the p-norm distance (``swap`` uses min(d(a, n), d(p, n)))."""
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "triplet_margin_loss")
     _check_reduction(reduction, "triplet_margin_loss")
     a = _input(anchor, "triplet_margin_loss")
     pos, neg = _input(positive, "triplet_margin_loss"), _input(negative, "triplet_margin_loss")
@@ -142,13 +177,14 @@ def triplet_margin_loss(
     return _reduce(ops.relu(d_pos - d_neg + margin), reduction)
 
 
-@_legacy_reduction
 def multi_margin_loss(
     input: Tensor,
     target: Any,
     p: int = 1,
     margin: float = 1.0,
     weight: Any = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     """Multi-class hinge loss: for each sample, sum over classes i != y of
@@ -160,6 +196,7 @@ def multi_margin_loss(
         >>> round(F.multi_margin_loss(ds.tensor([[0.1, 0.2, 0.4, 0.8]]), ds.tensor([3])).item(), 4)
         0.325
     """
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "multi_margin_loss")
     _check_reduction(reduction, "multi_margin_loss")
     if p not in (1, 2):
         raise ArgumentError(f"multi_margin_loss: p must be 1 or 2, got {p!r}")
@@ -190,8 +227,13 @@ def multi_margin_loss(
     return _reduce(loss, reduction)
 
 
-@_legacy_reduction
-def multilabel_margin_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def multilabel_margin_loss(
+    input: Tensor,
+    target: Any,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """Multi-label hinge loss: ``target`` (N, C) lists each sample's classes, ended by the first -1;
     the loss sums max(0, 1 - (x[j] - x[i])) over its classes j and the other classes i, divided by C.
 
@@ -201,6 +243,7 @@ def multilabel_margin_loss(input: Tensor, target: Any, reduction: str = "mean") 
         >>> round(F.multilabel_margin_loss(ds.tensor([[0.1, 0.2, 0.4, 0.8]]), ds.tensor([[3, 0, -1, 1]])).item(), 4)
         0.85
     """
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "multilabel_margin_loss")
     where = "multilabel_margin_loss"
     _check_reduction(reduction, where)
     x = _input(input, where)
@@ -268,7 +311,7 @@ class MarginRankingLoss(_PairMarginLoss):
     """See :func:`margin_ranking_loss`."""
 
     def forward(self, input1: Tensor, input2: Tensor, target: Any) -> Tensor:
-        return margin_ranking_loss(input1, input2, target, self.margin, self.reduction)
+        return margin_ranking_loss(input1, input2, target, self.margin, reduction=self.reduction)
 
 
 class HingeEmbeddingLoss(_Loss):
@@ -279,28 +322,28 @@ class HingeEmbeddingLoss(_Loss):
         self.margin = float(margin)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return hinge_embedding_loss(input, target, self.margin, self.reduction)
+        return hinge_embedding_loss(input, target, self.margin, reduction=self.reduction)
 
 
 class SoftMarginLoss(_Loss):
     """See :func:`soft_margin_loss`."""
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return soft_margin_loss(input, target, self.reduction)
+        return soft_margin_loss(input, target, reduction=self.reduction)
 
 
 class MultiLabelSoftMarginLoss(_WeightedLoss):
     """See :func:`multilabel_soft_margin_loss`."""
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return multilabel_soft_margin_loss(input, target, self.weight, self.reduction)
+        return multilabel_soft_margin_loss(input, target, self.weight, reduction=self.reduction)
 
 
 class CosineEmbeddingLoss(_PairMarginLoss):
     """See :func:`cosine_embedding_loss`."""
 
     def forward(self, input1: Tensor, input2: Tensor, target: Any) -> Tensor:
-        return cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
+        return cosine_embedding_loss(input1, input2, target, self.margin, reduction=self.reduction)
 
 
 class TripletMarginLoss(_Loss):
@@ -316,7 +359,9 @@ class TripletMarginLoss(_Loss):
         self.swap = bool(swap)  # host: a Python number
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
-        return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
+        return triplet_margin_loss(
+            anchor, positive, negative, self.margin, self.p, self.eps, self.swap, reduction=self.reduction
+        )
 
 
 class MultiMarginLoss(_Loss):
@@ -328,14 +373,14 @@ class MultiMarginLoss(_Loss):
         self.register_buffer("weight", _weight_buffer(weight))
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return multi_margin_loss(input, target, self.p, self.margin, self.weight, self.reduction)
+        return multi_margin_loss(input, target, self.p, self.margin, self.weight, reduction=self.reduction)
 
 
 class MultiLabelMarginLoss(_Loss):
     """See :func:`multilabel_margin_loss`."""
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return multilabel_margin_loss(input, target, self.reduction)
+        return multilabel_margin_loss(input, target, reduction=self.reduction)
 
 
 class TripletMarginWithDistanceLoss(_Loss):

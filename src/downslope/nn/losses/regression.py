@@ -11,7 +11,7 @@ import numpy as np
 from ... import ops
 from ...backend import namespace_of
 from ...errors import ArgumentError, ShapeError
-from ...tensor import Tensor, record_op
+from ...tensor import Tensor, record_op, wrap_array
 from .._arrays import is_host, scalar
 from ._base import (
     _as_input_tensor,
@@ -19,13 +19,20 @@ from ._base import (
     _check_reduction,
     _input,
     _legacy_reduction,
+    _legacy_reduction_arg,
     _Loss,
     _reduce,
 )
 
 
-@_legacy_reduction
-def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def mse_loss(
+    input: Tensor,
+    target: Any,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Any = None,
+) -> Tensor:
     """Mean squared error: (input - target)^2, reduced. Shapes must match, up to a one-element
     target or size-1 dims (with PyTorch's warning); other broadcasts raise (see the README).
 
@@ -35,9 +42,14 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
         >>> F.mse_loss(ds.tensor([1.0, 2.0]), ds.tensor([0.0, 4.0]))
         tensor(2.5)
     """
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "mse_loss")
     x = _input(input, "mse_loss")
     _check_reduction(reduction, "mse_loss")
+    w = _sample_weight(weight, x, "mse_loss")
     x, t = _broadcast_pair(x, target, "mse_loss", warn=True)
+    if w is not None:
+        d = x - t
+        return _weighted_reduce(d * d * w, w, reduction)
     if reduction == "none":
         d = x - t
         return d * d
@@ -55,8 +67,14 @@ def _mse_vjp(g, y, args, saved, needs, xp):
     return (gd if needs[0] else None, -gd if needs[1] else None)
 
 
-@_legacy_reduction
-def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def l1_loss(
+    input: Tensor,
+    target: Any,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Any = None,
+) -> Tensor:
     """Mean absolute error: |input - target|, reduced.
 
     Example:
@@ -65,14 +83,40 @@ def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
         >>> F.l1_loss(ds.tensor([1.0, 2.0]), ds.tensor([0.0, 4.0]))
         tensor(1.5)
     """
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "l1_loss")
     x = _input(input, "l1_loss")
     _check_reduction(reduction, "l1_loss")
+    w = _sample_weight(weight, x, "l1_loss")
     x, t = _broadcast_pair(x, target, "l1_loss", warn=True)
+    if w is not None:
+        return _weighted_reduce(ops.abs(x - t) * w, w, reduction)
     return _reduce(ops.abs(x - t), reduction)
 
 
-@_legacy_reduction
-def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+def _sample_weight(weight: Any, like: Tensor, fn: str) -> Tensor | None:
+    """The per-element ``weight`` of the regression losses: exactly the input's shape, as in torch."""
+    if weight is None:
+        return None
+    w = _as_input_tensor(weight, like)
+    if w.shape != like.shape:
+        raise ShapeError(f"{fn}: expected a weight of the input's shape {like.shape}, got {w.shape}")
+    return w
+
+
+def _weighted_reduce(loss: Tensor, weight: Tensor, reduction: str) -> Tensor:
+    """torch's weighted mse/l1 reduction: 'mean' divides the weighted sum by the total weight."""
+    if reduction == "mean":
+        return ops.sum(loss) / ops.sum(weight)
+    return _reduce(loss, reduction)
+
+
+def huber_loss(
+    input: Tensor,
+    target: Any,
+    reduction: str = "mean",
+    delta: float = 1.0,
+    weight: Any = None,
+) -> Tensor:
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), with d = input - target.
 
     Example:
@@ -85,16 +129,25 @@ def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float
     _check_reduction(reduction, "huber_loss")
     if not delta > 0:
         raise ArgumentError(f"huber_loss: delta must be positive, got {delta}")
+    w = _sample_weight(weight, x, "huber_loss")
     x, t = _broadcast_pair(x, target, "huber_loss", warn=True)
     d = x - t
     ad = ops.abs(d)
     loss = ops.where(ad.array < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
-    return _reduce(loss, reduction)
+    # weighted, 'mean' is the plain mean of the weighted terms (torch's choice, unlike mse/l1)
+    return _reduce(loss if w is None else loss * w, reduction)
 
 
-@_legacy_reduction
-def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+def smooth_l1_loss(
+    input: Tensor,
+    target: Any,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (Huber divided by beta; L1 when beta=0)."""
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "smooth_l1_loss")
     x = _input(input, "smooth_l1_loss")
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
@@ -108,17 +161,19 @@ def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: fl
     return _reduce(loss, reduction)
 
 
-@_legacy_reduction
 def poisson_nll_loss(
     input: Tensor,
     target: Any,
     log_input: bool = True,
     full: bool = False,
-    eps: float = 1e-8,
+    size_average: bool | None = None,
+    eps: float = 1e-08,
+    reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     """Negative log-likelihood of a Poisson target: exp(x) - y x (log_input) or x - y log(x + eps);
     ``full`` adds Stirling's approximation of log(y!) where y > 1."""
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "poisson_nll_loss")
     _check_reduction(reduction, "poisson_nll_loss")
     x = _input(input, "poisson_nll_loss")
     x, y = _broadcast_pair(x, target, "poisson_nll_loss")
@@ -139,9 +194,21 @@ def gaussian_nll_loss(
 ) -> Tensor:
     """Negative log-likelihood of a Gaussian target: (log(var) + (x - y)^2 / var) / 2, with var
     clamped below at ``eps`` (the clamp passes the gradient through, as in PyTorch); ``full`` adds
-    log(2 pi) / 2. ``var`` has the input's shape, or lacks (or has size 1 in) its last dim."""
+    log(2 pi) / 2. ``var`` has the input's shape, or lacks (or has size 1 in) its last dim; a
+    Python float is one variance for every element (as PyTorch).
+
+    Example:
+        >>> import downslope as ds
+        >>> import downslope.nn.functional as F
+        >>> round(F.gaussian_nll_loss(ds.tensor([1.0, 2.0]), ds.tensor([1.0, 0.0]), 0.5).item(), 4)
+        1.6534
+    """
     _check_reduction(reduction, "gaussian_nll_loss")
     x = _input(input, "gaussian_nll_loss")
+    if isinstance(var, float):  # PyTorch takes a Python float (not an int) as a variance for every element
+        if var < 0:
+            raise ArgumentError("gaussian_nll_loss: var has negative entry/entries")
+        var = wrap_array(namespace_of(x.array).full(x.shape, var, dtype=x.array.dtype))
     v = _as_input_tensor(var, x)
     if v.shape != x.shape and v.shape == x.shape[:-1]:
         v = ops.unsqueeze(v, -1)
@@ -168,14 +235,14 @@ class MSELoss(_Loss):
     """
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return mse_loss(input, target, self.reduction)
+        return mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
     """Mean absolute error (see :func:`l1_loss`)."""
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return l1_loss(input, target, self.reduction)
+        return l1_loss(input, target, reduction=self.reduction)
 
 
 class HuberLoss(_Loss):
@@ -186,7 +253,7 @@ class HuberLoss(_Loss):
         self.delta = float(delta)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return huber_loss(input, target, self.reduction, self.delta)
+        return huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, delta={self.delta}"
@@ -200,7 +267,7 @@ class SmoothL1Loss(_Loss):
         self.beta = float(beta)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
-        return smooth_l1_loss(input, target, self.reduction, self.beta)
+        return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, beta={self.beta}"
@@ -214,7 +281,7 @@ class PoissonNLLLoss(_Loss):
         self.log_input, self.full, self.eps = bool(log_input), bool(full), float(eps)  # host: a Python number
 
     def forward(self, log_input: Tensor, target: Any) -> Tensor:
-        return poisson_nll_loss(log_input, target, self.log_input, self.full, self.eps, self.reduction)
+        return poisson_nll_loss(log_input, target, self.log_input, self.full, eps=self.eps, reduction=self.reduction)
 
 
 class GaussianNLLLoss(_Loss):

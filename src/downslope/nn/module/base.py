@@ -135,6 +135,10 @@ def _customized_state(module: Module, loading: bool = False) -> bool:
     return False
 
 
+def _forward_unimplemented(self: Module, *input: Any) -> Any:
+    raise NotImplementedError(f"{type(self).__name__} has no forward() method; subclasses of Module define it")
+
+
 class Module:
     """Base class of every layer and model: registers parameters, buffers and child modules.
 
@@ -194,8 +198,19 @@ class Module:
             super().__init__(*args, **kwargs)
 
     # ------------------------------------------------------------------ calling
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} has no forward() method; subclasses of Module define it")
+    # A class attribute, as in PyTorch, so that subclasses may define forward with any signature
+    # while the base's stays torch's ``forward(self, *input)``.
+    forward: Callable[..., Any] = _forward_unimplemented
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """PyTorch's in-place ``Module.compile(...)``: accepted with any arguments, and changes nothing
+        (there is no compiler; see ``downslope.compile``). Returns None, as PyTorch's.
+
+        Example:
+            >>> import downslope as ds
+            >>> ds.nn.Linear(2, 1).compile(mode="max-autotune") is None
+            True
+        """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         hooks = self.__dict__.get("_hooks")

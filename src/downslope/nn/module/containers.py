@@ -78,7 +78,7 @@ class Sequential(Module):
             for i, layer in enumerate(layers):
                 self.add_module(str(i), _check_module("Sequential", layer))
 
-    def forward(self, x: Any) -> Any:
+    def forward(self, input: Any) -> Any:
         layers = [m for m in self._modules.values() if m is not None]
         i, count = 0, len(layers)
         while i < count:
@@ -86,14 +86,14 @@ class Sequential(Module):
             if i + 1 < count:
                 fused = FUSED_PAIRS.get((type(m), type(layers[i + 1])))
                 if fused is not None and _plain(m) and _plain(layers[i + 1]):
-                    out = fused(m, layers[i + 1], x)
+                    out = fused(m, layers[i + 1], input)
                     if out is not None:
-                        x = out
+                        input = out
                         i += 2
                         continue
-            x = m(x)
+            input = m(input)
             i += 1
-        return x
+        return input
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -258,7 +258,7 @@ class ModuleList(_ListView[Module], Module):
     def _renumber(self, items: list[Module]) -> None:
         _renumber(self, items)
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
+    def forward(self, *input: Any) -> Any:
         raise NotImplementedError("ModuleList has no forward(); iterate over it and call the modules yourself")
 
     def __repr__(self) -> str:
@@ -358,7 +358,7 @@ class ModuleDict(_DictView[Module], Module):
         for key in list(self._modules):
             del self[key]
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
+    def forward(self, *input: Any) -> Any:
         raise NotImplementedError("ModuleDict has no forward(); pick a module by key and call it")
 
 
@@ -401,7 +401,7 @@ class ParameterList(_ListView[Parameter], Module):
             self.append(v)
         return self
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
+    def forward(self, *input: Any) -> Any:
         raise NotImplementedError("ParameterList has no forward(); use its parameters in your own module's forward")
 
     def extra_repr(self) -> str:
@@ -489,7 +489,7 @@ class ParameterDict(_DictView[Parameter], Module):
     def __reversed__(self) -> Iterator[str]:
         return reversed(list(self._parameters))
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
+    def forward(self, *input: Any) -> Any:
         raise NotImplementedError("ParameterDict has no forward(); use its parameters in your own module's forward")
 
     def extra_repr(self) -> str:

@@ -23,8 +23,8 @@ class Identity(Module):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 
-    def forward(self, x: Any) -> Any:
-        return x
+    def forward(self, input: Any) -> Any:
+        return input
 
 
 class Flatten(Module):
@@ -41,12 +41,12 @@ class Flatten(Module):
         self.start_dim = start_dim
         self.end_dim = end_dim
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim <= self.start_dim and self.start_dim >= 0 and x.ndim > 0:
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim <= self.start_dim and self.start_dim >= 0 and input.ndim > 0:
             raise ArgumentError(
-                f"Flatten(start_dim={self.start_dim}): input of shape {x.shape} has only {x.ndim} dim(s)"
+                f"Flatten(start_dim={self.start_dim}): input of shape {input.shape} has only {input.ndim} dim(s)"
             )
-        return _flatten(x, self.start_dim, self.end_dim)
+        return _flatten(input, self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -66,12 +66,12 @@ class Unflatten(Module):
         self.dim = dim
         self.unflattened_size = tuple(int(s) for s in unflattened_size)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, input: Tensor) -> Tensor:
         from ...ops import normalize_dim as _dim
         from ...ops import reshape
 
-        d = _dim(self.dim, x.ndim, "Unflatten")
-        return reshape(x, x.shape[:d] + self.unflattened_size + x.shape[d + 1 :])
+        d = _dim(self.dim, input.ndim, "Unflatten")
+        return reshape(input, input.shape[:d] + self.unflattened_size + input.shape[d + 1 :])
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
