@@ -19,7 +19,7 @@ import numpy as _np
 
 from . import amp, autograd, func, linalg, random  # random: torch.random's names (light)
 from . import jacobians as _jacobians  # noqa: F401  (attaches torch.autograd.functional as ds.autograd.functional)
-from .amp import autocast, is_autocast_enabled
+from .amp import autocast, get_autocast_cpu_dtype, get_autocast_dtype, is_autocast_cpu_enabled, is_autocast_enabled
 from .autograd import autograd_grad, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (
     bfloat16,
@@ -439,6 +439,18 @@ def compile(model: Any = None, **options: Any) -> Any:  # noqa: A001  (torch.com
     return model
 
 
+def _assert(condition: Any, message: Any) -> None:
+    """``torch._assert``: Python's ``assert`` as a function (an AssertionError with ``message`` when
+    ``condition`` is false), which model code calls so that tracers can see it.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds._assert(ds.tensor(2) > 1, "small")
+    """
+    if not condition:
+        raise AssertionError(message)
+
+
 def scalar_tensor(value: Any, dtype: Any = None, **options: Any) -> Tensor:
     """A 0-d tensor holding ``value`` (float32 unless ``dtype`` says otherwise)."""
     return tensor(value, dtype=float32 if dtype is None else dtype, **options)
@@ -526,6 +538,8 @@ def grad(fn_or_outputs: Any = None, inputs: Any = None, *args: Any, outputs: Any
 __version__ = "0.1.0"
 
 _LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils", "distributions", "special"}
+# torch's compiler/TorchScript/fx shims and torch.serialization's module path (see each module)
+_LAZY |= {"compiler", "_dynamo", "jit", "fx", "serialization"}
 # torch's top-level spellings of nn functions (torch.conv2d, torch.dropout(x, p, train), ...), with
 # torch's top-level signatures: downslope.nn._torch_aliases, loaded on first use like nn itself.
 from .torch_alias_names import TORCH_ALIAS_NAMES as _TORCH_ALIASES  # noqa: E402
@@ -644,7 +658,7 @@ __all__ = [
 "acos", "acosh", "addbmm", "addmm", "addmv", "addr", "aminmax", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argwhere", "asin", "asinh", "atan", "atan2", "atanh", "atleast_1d", "atleast_2d", "baddbmm", "broadcast_tensors", "clamp_max", "clamp_min", "column_stack", "copysign", "cosh", "count_nonzero", "cross", "deg2rad", "diag", "diagonal", "diff", "dsplit", "dstack", "erfc", "exp2", "float_power", "floor_divide", "fmax", "fmin", "fmod", "frac", "ger", "heaviside", "hsplit", "hypot", "index_add", "index_copy", "index_fill", "inner", "isneginf", "isposinf", "kthvalue", "log10", "log2", "logaddexp", "logical_xor", "logit", "median", "meshgrid", "moveaxis", "movedim", "multinomial", "nan_to_num", "nanmean", "nansum", "nonzero", "rad2deg", "ravel", "remainder", "repeat_interleave", "roll", "select", "signbit", "sinc", "sinh", "swapaxes", "swapdims", "take", "take_along_dim", "tan", "tensor_split", "trace", "unflatten", "vdot", "vsplit", "xlogy",
 "cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter",
 "Generator", "default_generator", "random", "FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",     "seed", "greater", "greater_equal", "less", "less_equal", "not_equal", "absolute",
-"amp", "autocast", "is_autocast_enabled", "bfloat16", "cdist", "compile", "set_float32_matmul_precision", "get_float32_matmul_precision",
+"amp", "autocast", "is_autocast_enabled", "get_autocast_dtype", "is_autocast_cpu_enabled", "get_autocast_cpu_dtype", "bfloat16", "cdist", "compile", "set_float32_matmul_precision", "get_float32_matmul_precision",
 "set_default_device", "get_default_device", "use_deterministic_algorithms", "are_deterministic_algorithms_enabled",
 "is_deterministic_algorithms_warn_only_enabled",
 "block_diag", "cartesian_prod", "chain_matmul", "combinations", "diag_embed", "diagflat", "diagonal_scatter", "fliplr",

@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,17 @@ from .backend import namespace_of
 from .devices import to_host
 from .errors import ArgumentError, StateError
 
-__all__ = ["GradScaler", "autocast", "is_autocast_enabled"]
+__all__ = [
+    "GradScaler",
+    "autocast",
+    "custom_bwd",
+    "custom_fwd",
+    "get_autocast_cpu_dtype",
+    "get_autocast_dtype",
+    "is_autocast_available",
+    "is_autocast_cpu_enabled",
+    "is_autocast_enabled",
+]
 
 # The device types PyTorch's autocast accepts (it raises for any other).
 _DEVICE_TYPES = ("cuda", "cpu", "xpu", "mps", "hpu", "xla", "mtia", "maia", "ipu", "privateuseone")
@@ -47,14 +57,101 @@ _state = threading.local()
 _warned = [False]
 
 
+def _enabled_map() -> dict[str, bool]:
+    """This thread's autocast switch per device type (PyTorch keeps it per thread too)."""
+    enabled = getattr(_state, "enabled", None)
+    if enabled is None:
+        enabled = _state.enabled = {}
+    return enabled
+
+
+def _dtype_map() -> dict[str, Any]:
+    dtypes = getattr(_state, "dtypes", None)
+    if dtypes is None:
+        dtypes = _state.dtypes = {}
+    return dtypes
+
+
+def _device_kind(device_type: Any, where: str) -> str:
+    if not isinstance(device_type, str):
+        raise ArgumentError(f"{where}: expected device_type of type str, got {type(device_type).__name__}")
+    kind = device_type.partition(":")[0]
+    if kind not in _DEVICE_TYPES:
+        raise ArgumentError(
+            f"{where}: unsupported device_type {device_type!r}; expected one of {', '.join(_DEVICE_TYPES)}"
+        )
+    return kind
+
+
 def is_autocast_enabled(device_type: str = "cuda") -> bool:
-    """Whether an enabled ``autocast`` block for ``device_type`` is open in this thread (it computes in
-    float32 all the same)."""
-    return device_type in getattr(_state, "enabled", ())
+    """Whether autocast is switched on for ``device_type`` in this thread: inside an enabled ``autocast``
+    block and not inside a nested ``autocast(enabled=False)`` one (it computes in float32 all the same).
+
+    Example:
+        >>> import downslope as ds
+        >>> with ds.autocast("cpu", enabled=False):
+        ...     ds.is_autocast_enabled("cpu")
+        False
+    """
+    return _enabled_map().get(device_type.partition(":")[0], False)
+
+
+def get_autocast_dtype(device_type: str) -> Any:
+    """The dtype an ``autocast`` block for ``device_type`` names (PyTorch's: ``bfloat16`` on the CPU,
+    ``float16`` elsewhere, or the open block's ``dtype=``); downslope computes in float32 whatever it is.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.get_autocast_dtype("cpu") is ds.bfloat16
+        True
+    """
+    kind = _device_kind(device_type, "get_autocast_dtype")
+    dtypes = _dtype_map()
+    if kind in dtypes:
+        return dtypes[kind]
+    from .backend import bfloat16, float16
+
+    return bfloat16 if kind == "cpu" else float16
+
+
+def is_autocast_cpu_enabled() -> bool:
+    """PyTorch's older spelling of ``is_autocast_enabled("cpu")``.
+
+    Example:
+        >>> is_autocast_cpu_enabled()
+        False
+    """
+    return is_autocast_enabled("cpu")
+
+
+def get_autocast_cpu_dtype() -> Any:
+    """PyTorch's older spelling of ``get_autocast_dtype("cpu")``.
+
+    Example:
+        >>> import downslope as ds
+        >>> get_autocast_cpu_dtype() is ds.bfloat16
+        True
+    """
+    return get_autocast_dtype("cpu")
+
+
+def is_autocast_available(device_type: str) -> bool:
+    """Whether ``autocast`` accepts ``device_type`` (every device type PyTorch's accepts; the blocks
+    compute in float32).
+
+    Example:
+        >>> is_autocast_available("cpu")
+        True
+    """
+    return isinstance(device_type, str) and device_type.partition(":")[0] in _DEVICE_TYPES
 
 
 class autocast:  # noqa: N801  (PyTorch's name, used as a context manager and a decorator)
     """``torch.autocast``: accepted, and the block computes in float32 (see the module docstring).
+
+    As in PyTorch, a block sets the device type's autocast switch to its ``enabled`` (a nested
+    ``autocast(enabled=False)`` turns it off) and its dtype to ``dtype`` (the current one when None),
+    and restores both on exit.
 
     Example:
         >>> import downslope as ds
@@ -65,13 +162,7 @@ class autocast:  # noqa: N801  (PyTorch's name, used as a context manager and a 
     """
 
     def __init__(self, device_type: str, dtype: Any = None, enabled: bool = True, cache_enabled: Any = None) -> None:
-        if not isinstance(device_type, str):
-            raise ArgumentError(f"autocast: expected device_type of type str, got {type(device_type).__name__}")
-        kind = device_type.partition(":")[0]
-        if kind not in _DEVICE_TYPES:
-            raise ArgumentError(
-                f"autocast: unsupported device_type {device_type!r}; expected one of {', '.join(_DEVICE_TYPES)}"
-            )
+        kind = _device_kind(device_type, "autocast")
         from .device import cuda
 
         if enabled and kind == "cuda" and not cuda.is_available():
@@ -80,8 +171,9 @@ class autocast:  # noqa: N801  (PyTorch's name, used as a context manager and a 
             )
             enabled = False
         self.device = kind
-        self.fast_dtype = dtype
+        self.fast_dtype = get_autocast_dtype(kind) if dtype is None else dtype
         self._enabled = bool(enabled)
+        self._cache_enabled = cache_enabled
         if self._enabled and not _warned[0]:
             _warned[0] = True
             warnings.warn(
@@ -92,13 +184,18 @@ class autocast:  # noqa: N801  (PyTorch's name, used as a context manager and a 
             )
 
     def __enter__(self) -> autocast:
-        self._saved = getattr(_state, "enabled", ())
-        if self._enabled:
-            _state.enabled = (*self._saved, self.device)
+        enabled, dtypes = _enabled_map(), _dtype_map()
+        self._saved = (enabled.get(self.device), dtypes.get(self.device))
+        enabled[self.device] = self._enabled
+        dtypes[self.device] = self.fast_dtype
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _state.enabled = self._saved
+        for table, saved in zip((_enabled_map(), _dtype_map()), self._saved):
+            if saved is None:
+                table.pop(self.device, None)
+            else:
+                table[self.device] = saved
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
@@ -107,6 +204,90 @@ class autocast:  # noqa: N801  (PyTorch's name, used as a context manager and a 
                 return func(*args, **kwargs)
 
         return wrapper
+
+
+def _cast_inputs(value: Any, device_type: str, dtype: Any) -> Any:
+    """PyTorch's casting of ``custom_fwd(cast_inputs=...)``: floating tensors on ``device_type`` (not
+    float64) to ``dtype``, through lists, tuples and mappings. downslope has no half precision: a dtype it
+    cannot hold (bfloat16) leaves the tensors in float32, as autocast itself does."""
+    from .backend import float16 as half
+    from .tensor import Tensor
+
+    if isinstance(value, Tensor):
+        eligible = value.is_floating_point() and value.device.type == device_type and value.dtype != np.float64
+        return value.to(dtype) if eligible and dtype == half else value
+    if isinstance(value, (str, bytes, np.ndarray)):
+        return value
+    if isinstance(value, Mapping):
+        return {_cast_inputs(k, device_type, dtype): _cast_inputs(v, device_type, dtype) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast_inputs(v, device_type, dtype) for v in value)
+    return value
+
+
+def custom_fwd(fwd: Callable[..., Any] | None = None, *, device_type: str, cast_inputs: Any = None) -> Any:
+    """``torch.amp.custom_fwd``: decorates an autograd Function's ``forward``. It records whether autocast
+    was on (for :func:`custom_bwd`); with ``cast_inputs`` inside an enabled block, it casts floating inputs
+    and runs ``forward`` with autocast off, as PyTorch's (downslope computes in float32 either way).
+
+    Example:
+        >>> import downslope as ds
+        >>> class Double(ds.autograd.Function):
+        ...     @staticmethod
+        ...     @custom_fwd(device_type="cpu")
+        ...     def forward(ctx, x):
+        ...         return x * 2
+        ...     @staticmethod
+        ...     @custom_bwd(device_type="cpu")
+        ...     def backward(ctx, g):
+        ...         return g * 2
+        >>> Double.apply(ds.ones(2)).tolist()
+        [2.0, 2.0]
+    """
+    if not isinstance(device_type, str):
+        raise ArgumentError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+    forward = fwd
+
+    @functools.wraps(forward)
+    def decorate_fwd(*args: Any, **kwargs: Any) -> Any:
+        args[0]._dtype = get_autocast_dtype(device_type)
+        if cast_inputs is None:
+            args[0]._fwd_used_autocast = is_autocast_enabled(device_type)
+            return forward(*args, **kwargs)
+        args[0]._fwd_used_autocast = False
+        if not is_autocast_enabled(device_type):
+            return forward(*args, **kwargs)
+        with autocast(device_type=device_type, enabled=False):
+            return forward(
+                *_cast_inputs(args, device_type, cast_inputs), **_cast_inputs(kwargs, device_type, cast_inputs)
+            )
+
+    return decorate_fwd
+
+
+def custom_bwd(bwd: Callable[..., Any] | None = None, *, device_type: str) -> Any:
+    """``torch.amp.custom_bwd``: runs an autograd Function's ``backward`` under the autocast state its
+    :func:`custom_fwd` ``forward`` saw, as PyTorch's.
+
+    Example:
+        >>> wrapped = custom_bwd(lambda ctx, g: g, device_type="cpu")
+        >>> callable(wrapped)
+        True
+    """
+    if not isinstance(device_type, str):
+        raise ArgumentError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+    if bwd is None:
+        return functools.partial(custom_bwd, device_type=device_type)
+    backward = bwd
+
+    @functools.wraps(backward)
+    def decorate_bwd(*args: Any, **kwargs: Any) -> Any:
+        with autocast(device_type=device_type, enabled=args[0]._fwd_used_autocast, dtype=args[0]._dtype):
+            return backward(*args, **kwargs)
+
+    return decorate_bwd
 
 
 _READY, _UNSCALED, _STEPPED = "ready", "unscaled", "stepped"

@@ -135,6 +135,12 @@ class _NoSuchDtype:
     def __repr__(self) -> str:
         return f"downslope.{self.name}"
 
+    # torch.dtype's attributes, which mixed-precision code reads (bfloat16's values, as PyTorch's)
+    is_floating_point = True
+    is_complex = False
+    is_signed = True
+    itemsize = 2
+
 
 bfloat16: Any = _NoSuchDtype("bfloat16")
 float16 = np.dtype(np.float16)

@@ -13,8 +13,10 @@ import io
 import json
 import math
 import os
+import sys
 import tempfile
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,7 +34,14 @@ READABLE_VERSIONS = (1, 2, 3)
 # Version 3 adds "__tensor__": a Tensor saved comes back a Tensor (as torch.load gives tensors), an
 # array comes back an array.
 _TAGS_V1 = ("__array__", "__tuple__", "__items__")
-_TAGS = (*_TAGS_V1, "__tensor__")
+# Tags a version-3 file may also hold, as torch.load gives these types back: an nn.Parameter
+# ("__parameter__": [array, requires_grad]), an OrderedDict ("__odict__": [[key, value], ...]) and a
+# NumPy scalar ("__scalar__": [dtype name, value]); "__tensor__": [array, true] is a tensor that
+# requires grad. A user key "__..." is escaped, so older version-3 files never hold them.
+_TAGS = (*_TAGS_V1, "__tensor__", "__parameter__", "__odict__", "__scalar__")
+_SCALAR_DTYPES = frozenset(
+    ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64")
+)
 
 # Limits of the reader (see docs/security.md). The total is checked against the zip's central
 # directory before any member is read; each member's size is then verified while it is streamed.
@@ -95,6 +104,12 @@ def _path_text(path: _Path) -> str:
 _PLAIN = frozenset((float, int, str, bool, type(None)))  # exact types returned as they are (the common case)
 
 
+def _is_parameter(obj: Any) -> bool:
+    # no Parameter exists before nn is imported: saving does not import it
+    module = sys.modules.get("downslope.nn.module.parameter")
+    return module is not None and isinstance(obj, module.Parameter)
+
+
 class _Encoder:
     """:func:`encode_tree`'s recursion, with the Tensor class looked up once."""
 
@@ -129,15 +144,28 @@ class _Encoder:
 
     def _other(self, obj: Any, path: _Path) -> Any:
         if isinstance(obj, self.tensor_type):
-            return {"__tensor__": self._array(obj.array, path)["__array__"]}  # type: ignore[attr-defined]
+            key = self._array(obj.array, path)["__array__"]  # type: ignore[attr-defined]
+            grad = bool(obj.requires_grad)  # type: ignore[attr-defined]
+            if _is_parameter(obj):  # comes back an nn.Parameter, as from torch.load
+                return {"__parameter__": [key, grad]}
+            return {"__tensor__": [key, True]} if grad else {"__tensor__": key}
         if type(obj) is not np.ndarray and is_array(obj):
             obj = to_host(obj)  # a GPU array is saved as a host array, loadable on either device
         if isinstance(obj, np.ndarray):
             return self._array(obj, path)
         if isinstance(obj, np.generic):
+            if obj.dtype.name in _SCALAR_DTYPES:  # comes back a NumPy scalar of its dtype, as from torch.load
+                return {"__scalar__": [obj.dtype.name, obj.item()]}
             return obj.item()
         if isinstance(obj, (bool, int, float, str)):  # subclasses (an IntEnum, ...)
             return obj
+        if isinstance(obj, OrderedDict):  # a state_dict: comes back an OrderedDict, as from torch.load
+            for k in obj:
+                if not isinstance(k, (str, int)):
+                    raise CheckpointError(
+                        f"save: {_path_text(path)} has a key of type {type(k).__name__}; keys must be str or int"
+                    )
+            return {"__odict__": [[k, self.encode(v, (path, k))] for k, v in obj.items()]}
         if isinstance(obj, dict):
             return self._dict(obj, path)
         if isinstance(obj, tuple):
@@ -187,15 +215,26 @@ def _decode(obj: Any, arrays: dict[str, np.ndarray], version: int, path: _Path) 
     tagged = next((t for t in _TAGS_V1 if t in obj), None) if version == 1 else None
     if version != 1 and len(obj) == 1 and next(iter(obj)) in (_TAGS if version >= 3 else _TAGS_V1):
         tagged = next(iter(obj))
-    if tagged in ("__array__", "__tensor__"):
-        key = obj[tagged]
+    if tagged in ("__array__", "__tensor__", "__parameter__"):
+        key, grad = obj[tagged], False
+        if tagged == "__parameter__" or (tagged == "__tensor__" and isinstance(key, list)):
+            if not (isinstance(key, list) and len(key) == 2 and isinstance(key[1], bool)):
+                raise _Malformed(f"{_path_text(path)} is a {tagged[2:-2]} that is not [array, requires_grad]")
+            key, grad = key
         if not isinstance(key, str) or key not in arrays:
             raise _Malformed(f"{_path_text(path)} refers to array {key!r}, which the file does not hold")
-        if tagged == "__tensor__":
-            from .tensor import wrap_array
-
-            return wrap_array(arrays[key])
-        return arrays[key]
+        if tagged == "__array__":
+            return arrays[key]
+        return _tensor_of(arrays[key], tagged == "__parameter__", grad, path)
+    if tagged == "__scalar__":
+        return _scalar_of(obj[tagged], path)
+    if tagged == "__odict__":
+        pairs = obj[tagged]
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], (str, int)) for p in pairs
+        ):
+            raise _Malformed(f"{_path_text(path)} is an OrderedDict whose items are not [key, value] pairs")
+        return OrderedDict((k, _decode(v, arrays, version, (path, k))) for k, v in pairs)
     if tagged == "__tuple__":
         items = obj[tagged]
         if not isinstance(items, list):
@@ -221,6 +260,39 @@ def _decode(obj: Any, arrays: dict[str, np.ndarray], version: int, path: _Path) 
         name = _unescape(k)
         out[name] = _decode(v, arrays, version, (path, name))
     return out
+
+
+def _tensor_of(array: np.ndarray, parameter: bool, grad: bool, path: _Path) -> Any:
+    """A saved tensor (or nn.Parameter) back, with the ``requires_grad`` it was saved with, as torch.load."""
+    from .errors import DTypeError
+    from .tensor import wrap_array
+
+    try:
+        if parameter:
+            from .nn.parameter import Parameter
+
+            return Parameter(wrap_array(array), requires_grad=grad)
+        tensor = wrap_array(array)
+        return tensor.requires_grad_(True) if grad else tensor
+    except DTypeError:
+        raise _Malformed(f"{_path_text(path)} requires grad but holds {array.dtype} data") from None
+
+
+def _scalar_of(item: Any, path: _Path) -> Any:
+    """A saved NumPy scalar back (``np.float32(1.5)``, not ``1.5``), as torch.load gives it."""
+    if not (isinstance(item, list) and len(item) == 2 and item[0] in _SCALAR_DTYPES):
+        raise _Malformed(f"{_path_text(path)} is a NumPy scalar that is not [dtype name, value]")
+    name, value = item
+    kind = np.dtype(name).kind
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    fits = isinstance(value, bool) if kind == "b" else number and (kind == "f" or isinstance(value, int))
+    if not fits:
+        raise _Malformed(f"{_path_text(path)} is a {name} scalar holding {value!r}")
+    try:
+        with np.errstate(over="ignore"):  # a float64 value too large for float16 becomes inf, as NumPy casts
+            return np.dtype(name).type(value)
+    except OverflowError:
+        raise _Malformed(f"{_path_text(path)} is a {name} scalar holding {value!r}, out of its range") from None
 
 
 def _digest(data: bytes) -> str:
@@ -261,11 +333,33 @@ def try_lock(path: str | os.PathLike[str]) -> int | None:
     return fd
 
 
+# The temporary name atomic_write_bytes writes under before its rename: ".<name>.<mkstemp's 8 random
+# characters>.tmp" beside the target. A process killed between the two leaves one behind.
+_TEMP_SUFFIX = ".tmp"
+_MKSTEMP_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def is_atomic_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary file name :func:`atomic_write_bytes` writes under (and leaves
+    behind when its process is killed before the rename).
+
+    Example:
+        >>> is_atomic_temp_name(".checkpoint.ckpt.k3_9xq0a.tmp"), is_atomic_temp_name("notes.tmp")
+        (True, False)
+    """
+    if not (name.startswith(".") and name.endswith(_TEMP_SUFFIX)):
+        return False
+    stem = name[1 : -len(_TEMP_SUFFIX)]
+    target, dot, random = stem.rpartition(".")
+    return bool(dot and target) and len(random) == 8 and set(random) <= _MKSTEMP_CHARACTERS
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one, never half."""
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one, never half
+    (a kill -9 may leave a temporary file named as :func:`is_atomic_temp_name` tells beside it)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_TEMP_SUFFIX, dir=target.parent)
     try:
         # mkstemp makes the file 0600; give it the mode open() would (0666 less the umask).
         os.fchmod(fd, 0o666 & ~_umask())
@@ -274,9 +368,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # a failed write (a full disk) names no file by itself: name the one being written
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(target.parent, os.O_RDONLY)
@@ -373,7 +470,12 @@ def _onto(tree: Any, target: Any) -> Any:
     if isinstance(tree, np.ndarray):
         return to_device(tree, target)
     if isinstance(tree, Tensor):
-        return wrap_array(to_device(tree.array, target))
+        moved = wrap_array(to_device(tree.array, target))
+        if type(tree) is not Tensor:  # an nn.Parameter stays one
+            return type(tree)(moved, requires_grad=tree.requires_grad)
+        return moved.requires_grad_(True) if tree.requires_grad else moved
+    if isinstance(tree, OrderedDict):
+        return OrderedDict((k, _onto(v, target)) for k, v in tree.items())
     if isinstance(tree, dict):
         return {k: _onto(v, target) for k, v in tree.items()}
     if isinstance(tree, (list, tuple)):
@@ -458,6 +560,11 @@ def _read_checkpoint(source: Any, name: str) -> Any:
             raise CheckpointError(
                 f"load: {name} is a Python pickle (an older torch.save, or pickle.dump); {_FROM_TORCH}"
             ) from None
+        if _looks_like_onnx(source, name):
+            raise CheckpointError(
+                f"load: {name} is an ONNX model, not a downslope checkpoint: ONNX files are run by inference "
+                "runtimes (onnxruntime); ds.load reads what ds.save wrote (and ds.load_safetensors reads weights)"
+            ) from None
         safetensors_kind = _safetensors_kind(source, name)
         if safetensors_kind:
             raise CheckpointError(
@@ -467,6 +574,20 @@ def _read_checkpoint(source: Any, name: str) -> Any:
         raise CheckpointError(
             f"load: {name} is not a readable downslope checkpoint ({type(exc).__name__}: {exc})"
         ) from None
+
+
+# The fields an ONNX ModelProto starts with after its ir_version (field 1, a varint): producer_name,
+# producer_version, domain, model_version, doc_string, graph, opset_import (protobuf tags).
+_ONNX_NEXT_TAGS = frozenset((0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42))
+
+
+def _looks_like_onnx(source: Any, name: str) -> bool:
+    """Whether a file that failed to load is an ONNX model: its name, or its first bytes (the protobuf
+    tag of ir_version, a small version number, then the tag of a ModelProto field)."""
+    if name.lower().endswith(".onnx"):
+        return True
+    head = _first_bytes(source, 3)
+    return head is not None and len(head) == 3 and head[0] == 0x08 and 1 <= head[1] <= 64 and head[2] in _ONNX_NEXT_TAGS
 
 
 def _safetensors_kind(source: Any, name: str) -> str:
@@ -610,3 +731,62 @@ def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, digest: str, na
     if hasher.hexdigest() != digest:
         raise CheckpointError(f"load: {name} is corrupted (checksum mismatch in {info.filename})")
     return flat.reshape(shape, order="F" if fortran_order else "C")
+
+
+# torch.serialization's allow-list for weights_only unpickling. downslope never unpickles (every load
+# is weights-only by construction), so the list is kept for code that reads it back and changes nothing.
+_safe_globals: dict[Any, None] = {}  # a set, as PyTorch's, kept in the order given
+
+
+def add_safe_globals(safe_globals: list[Any]) -> None:
+    """``torch.serialization.add_safe_globals``: accepted and recorded (see :func:`get_safe_globals`);
+    loading here never unpickles, so no class needs to be allowed.
+
+    Example:
+        >>> add_safe_globals([OrderedDict]); get_safe_globals()
+        [<class 'collections.OrderedDict'>]
+        >>> clear_safe_globals()
+    """
+    if not isinstance(safe_globals, list):
+        raise CheckpointError(f"add_safe_globals: expected a list, got {type(safe_globals).__name__}")
+    _safe_globals.update(dict.fromkeys(safe_globals))
+
+
+def get_safe_globals() -> list[Any]:
+    """The globals given to :func:`add_safe_globals` (and open :class:`safe_globals` blocks).
+
+    Example:
+        >>> get_safe_globals()
+        []
+    """
+    return list(_safe_globals)
+
+
+def clear_safe_globals() -> None:
+    """Forget every global given to :func:`add_safe_globals`.
+
+    Example:
+        >>> clear_safe_globals()
+    """
+    _safe_globals.clear()
+
+
+class safe_globals:  # noqa: N801  (PyTorch's name, a context manager)
+    """``torch.serialization.safe_globals([...])``: within the block the globals are recorded as allowed
+    (and removed on exit), as in PyTorch; loading here never unpickles, so they change nothing.
+
+    Example:
+        >>> with safe_globals([OrderedDict]):
+        ...     len(get_safe_globals())
+        1
+    """
+
+    def __init__(self, safe_globals: list[Any]) -> None:
+        self.safe_globals = safe_globals
+
+    def __enter__(self) -> None:
+        add_safe_globals(self.safe_globals)
+
+    def __exit__(self, *exc: object) -> None:
+        for item in self.safe_globals:
+            _safe_globals.pop(item, None)

@@ -47,6 +47,8 @@ _RANDOM = "drawn from downslope's one NumPy generator (ds.manual_seed): same dis
 _INPLACE_FLAG = "inplace= is accepted and has no effect: the result is always a new tensor"
 
 DIFFERS: dict[str, str] = {
+    "torch.nn.Module.compile": "accepted with any arguments and changes nothing (there is no compiler)",
+    "torch.get_autocast_dtype": "the dtype autocast names (bfloat16 on the CPU); blocks compute in float32",
     "torch.save": "a zip of .npy arrays + JSON, never pickle: tensors/arrays, numbers, strings, lists, dicts; "
     "a whole Module is refused (save its state_dict())",
     "torch.load": "never unpickles (always what PyTorch calls weights_only); tensors saved come back tensors, "
@@ -56,12 +58,20 @@ DIFFERS: dict[str, str] = {
     "torch.ldexp": "the gradient for a negative integer exponent is 2^exponent (torch's is 0: an integer 2^-n)",
     "torch.polygamma": "+inf at the negative integers for n = 1 (torch's trigamma gives large finite values there); "
     "0 at +inf and NaN at -inf for n >= 2 (torch: NaN and +-inf)",
+    "torch.digamma": "the gradient at 0 and the negative integers is +inf (torch's trigamma gives large finite "
+    "values there, from the rounding of its reflection formula)",
+    "torch.mode": "a NaN equals nothing, so each NaN counts once (torch's result for a slice holding a NaN depends "
+    "on where the NaN stands: it may be NaN, or not the most frequent value)",
     "torch.sinc": "the second derivative at 0 is -pi^2/3 (torch's is NaN), from a Taylor series near 0",
     "torch.searchsorted": "NaNs inside the boundaries count as the largest values (NumPy's order), where torch's "
     "binary search treats them as smaller",
     "torch.seed": "seeds downslope's NumPy generator",
     "torch.nn.functional.pad": "circular padding that wraps more than once around what negative pads leave is "
     "refused (torch reads uninitialised memory there)",
+    "torch.nn.functional.interpolate": "mode='nearest': the forward picks torch's source pixels exactly, and the "
+    "gradient is that forward's exact derivative; torch's own nearest backward can disagree with its forward "
+    "(its 1-D/3-D backward takes the 2-D kernel's same-size and doubled-size shortcuts, so a scale_factor such "
+    "as 2.19 sends gradient to pixels the forward never read)",
     "torch.get_rng_state": "a uint8 tensor of 49 bytes (downslope's PCG64 state and seed; PyTorch's has 5056)",
     "torch.set_rng_state": "takes get_rng_state()'s 49-byte tensor (or the dict of older versions); a PyTorch "
     "state is refused",
@@ -186,7 +196,8 @@ DIFFERS: dict[str, str] = {
     "torch.linalg.lu_factor": "pivot=False also works on the CPU (PyTorch: CUDA only)",
     "torch.tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float16 and "
     "float64 NumPy arrays included, and integer arrays become int64 (PyTorch keeps their dtype, so its uint8 "
-    "arithmetic wraps at 256; ds.from_numpy keeps the dtype too)",
+    "arithmetic wraps at 256; ds.from_numpy keeps the dtype too); a PyTorch tensor is such data too, while a "
+    "downslope tensor keeps its dtype as in PyTorch",
     "torch.as_tensor": "floating data becomes the default dtype (float32) unless dtype= is given, float16 and "
     "float64 NumPy arrays included, and integer arrays become int64 (copied; ds.from_numpy shares and keeps "
     "the dtype)",

@@ -132,3 +132,95 @@ def test_missing_tensorboard_names_what_to_install(tmp_path: Path, monkeypatch: 
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # import tensorboard now raises ImportError
     with pytest.raises(ImportError, match=r"needs the tensorboard package.*pip install"):
         SummaryWriter(tmp_path)
+
+
+def _log_media(writer: Any, lib: Any, tmp: Path) -> None:
+    """Images, figures, PR curves, custom scalars and embeddings: the same calls for both writers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    writer.add_image("chw", rng.random((3, 5, 6)).astype(np.float32), 0)
+    writer.add_image("hwc", (rng.random((5, 6, 3)) * 255).astype(np.uint8), 1, dataformats="HWC")
+    writer.add_image("hw", rng.random((5, 6)), 1, dataformats="HW")
+    writer.add_image("gray", lib.tensor(rng.random((1, 5, 6)).astype(np.float32)), 2)
+    writer.add_images("grid", rng.random((10, 3, 4, 4)).astype(np.float32), 0)
+    writer.add_images("nhwc", rng.random((3, 4, 4, 1)).astype(np.float32), 0, dataformats="NHWC")
+    fig = plt.figure(figsize=(1, 1), dpi=20)
+    plt.plot([0, 1])
+    writer.add_figure("fig", fig, 0)
+    writer.add_figure("figs", [plt.figure(figsize=(1, 1), dpi=20), plt.figure(figsize=(1, 1), dpi=20)], 0)
+    labels, predictions = rng.integers(0, 2, 50), rng.random(50)
+    writer.add_pr_curve("pr", labels, predictions, 0)
+    writer.add_pr_curve(
+        "pr_weighted", lib.tensor(labels), lib.tensor(predictions), 1, num_thresholds=200, weights=np.linspace(0, 1, 50)
+    )
+    writer.add_custom_scalars({"loss": {"both": ["Multiline", ["a", "b"]], "band": ["Margin", ["m", "lo", "hi"]]}})
+    points = lib.tensor(rng.random((4, 3)).astype(np.float32))
+    thumbs = lib.tensor(rng.random((4, 3, 2, 2)).astype(np.float32))
+    writer.add_embedding(points, metadata=["a", "b", "c", "d"], label_img=thumbs, tag="emb/x")
+    table = [[1, "x"], [2, "y"], [3, "z"], [4, "w"]]
+    writer.add_embedding(rng.random((4, 2)), metadata=table, metadata_header=["n", "s"], global_step=3)
+
+
+def test_media_events_and_projector_files_match_torchs_byte_for_byte(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("PIL")
+    pytest.importorskip("matplotlib")
+    from torch.utils.tensorboard import SummaryWriter as TorchWriter
+
+    with SummaryWriter(tmp_path / "ours") as w:
+        _log_media(w, ds, tmp_path)
+    with TorchWriter(tmp_path / "theirs") as w:
+        _log_media(w, torch, tmp_path)
+    ours = EventAccumulator(str(tmp_path / "ours"), size_guidance={"images": 0, "tensors": 0})
+    theirs = EventAccumulator(str(tmp_path / "theirs"), size_guidance={"images": 0, "tensors": 0})
+    ours.Reload()
+    theirs.Reload()
+    assert ours.Tags()["images"] == theirs.Tags()["images"] and len(ours.Tags()["images"]) == 8
+    for tag in theirs.Tags()["images"]:
+        a, b = ours.Images(tag), theirs.Images(tag)
+        assert [(e.step, e.width, e.height, e.encoded_image_string) for e in a] == [
+            (e.step, e.width, e.height, e.encoded_image_string) for e in b
+        ]
+    assert ours.Tags()["tensors"] == theirs.Tags()["tensors"] == ["pr", "pr_weighted", "custom_scalars__config__"]
+    for tag in theirs.Tags()["tensors"]:
+        assert [e.tensor_proto for e in ours.Tensors(tag)] == [e.tensor_proto for e in theirs.Tensors(tag)]
+    assert ours.PluginTagToContent("pr_curves") == theirs.PluginTagToContent("pr_curves")
+    files = sorted(
+        p.relative_to(tmp_path / "theirs")
+        for p in (tmp_path / "theirs").rglob("*")
+        if p.is_file() and "events" not in p.name
+    )
+    assert len(files) == 6  # projector_config.pbtxt, and tensors/metadata/sprite per embedding
+    for rel in files:
+        assert (tmp_path / "ours" / rel).read_bytes() == (tmp_path / "theirs" / rel).read_bytes(), rel
+
+
+def test_add_graph_records_nothing_and_warns_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import downslope.utils.tensorboard as tb
+
+    monkeypatch.setattr(tb, "_warned_graph", False)
+    with SummaryWriter(tmp_path) as w:
+        with pytest.warns(UserWarning, match="graph is not recorded"):
+            w.add_graph(ds.nn.Linear(2, 1), ds.ones(1, 2))
+        w.add_graph(ds.nn.Linear(2, 1), ds.ones(1, 2), verbose=True, use_strict_trace=False)  # warned already
+    assert not _read(tmp_path).Tags()["graph"]
+
+
+def test_media_bad_input_errors(tmp_path: Path) -> None:
+    with SummaryWriter(tmp_path) as w:
+        with pytest.raises(ValueError, match=r"shape \(3, 4\) does not match dataformats 'CHW'"):
+            w.add_image("i", np.zeros((3, 4)))
+        with pytest.raises(ValueError, match="letters of NCHW used once each"):
+            w.add_image("i", np.zeros((3, 4, 4)), dataformats="CCW")
+        with pytest.raises(ValueError, match="1 or 3 channels"):
+            w.add_images("i", np.zeros((2, 2, 4, 4)))
+        with pytest.raises(ValueError, match="2 metadata labels for 3 points"):
+            w.add_embedding(np.zeros((3, 2)), metadata=["a", "b"])
+        with pytest.raises(ValueError, match="mat must be 2-D"):
+            w.add_embedding(np.zeros(3), global_step=1)
+        with pytest.raises(ValueError, match="Margin chart takes"):
+            w.add_custom_scalars({"c": {"m": ["Margin", ["a"]]}})

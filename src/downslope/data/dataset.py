@@ -36,6 +36,10 @@ class Dataset:
     def __getitem__(self, index: int) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
 
+    def __add__(self, other: Dataset) -> ConcatDataset:
+        """``a + b``: the samples of ``a`` then those of ``b`` (a :class:`ConcatDataset`, as in PyTorch)."""
+        return ConcatDataset([self, other])
+
 
 class IterableDataset(Dataset):
     """A stream of samples: subclasses define ``__iter__`` (and may define ``__len__``). A DataLoader
@@ -60,6 +64,10 @@ class IterableDataset(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         raise NotImplementedError(f"{type(self).__name__} is a stream: iterate over it instead of indexing")
+
+    def __add__(self, other: Dataset) -> ChainDataset:  # type: ignore[override]
+        """``a + b``: the stream ``a`` then the stream ``b`` (a :class:`ChainDataset`, as in PyTorch)."""
+        return ChainDataset([self, other])
 
 
 class ChainDataset(IterableDataset):
@@ -298,6 +306,15 @@ class Subset(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         return self.dataset[int(self._index[index])]
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        """The samples at ``indices`` (positions in this subset), read with one call to the parent's
+        ``__getitems__`` when it has one, as PyTorch's ``Subset`` does."""
+        parent = [int(self._index[i]) for i in indices]
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if callable(getitems):
+            return list(getitems(parent))
+        return [self.dataset[i] for i in parent]
 
 
 class ConcatDataset(Dataset):

@@ -15,8 +15,9 @@ The batch size names the flavour of gradient descent:
 
 from __future__ import annotations
 
+import copy
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, MutableSequence, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from .. import backend
 from ..errors import ArgumentTypeError, CheckpointError, ConfigError, DataError, ShapeError
 from ..generator import as_numpy_generator
 from ..tensor import Tensor, wrap_array
-from .dataset import ArrayDataset, Dataset, IterableDataset, _as_sample_array, dataset_arrays
+from .dataset import ArrayDataset, Dataset, IterableDataset, Subset, _as_sample_array, dataset_arrays
 
 BatchSize = int | str | None
 
@@ -121,10 +122,15 @@ class DataLoader:
         pin_memory: bool = False,
         device: Any = None,
         worker_init_fn: Callable[[int], Any] | None = None,
+        *,
+        prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
+        timeout: float = 0,
         **ignored: Any,
     ) -> None:
-        # pin_memory / persistent_workers / prefetch_factor / timeout only tune how PyTorch moves batches
-        # to a GPU or across worker processes; batches here are gathered in this process (see num_workers).
+        # pin_memory / pin_memory_device / persistent_workers / prefetch_factor / timeout / in_order /
+        # multiprocessing_context only tune how PyTorch moves batches to a GPU or across worker processes;
+        # batches here are gathered in this process (see num_workers), always in the sampler's order.
         unknown = set(ignored) - _IGNORED_OPTIONS
         if unknown:
             raise ArgumentTypeError(
@@ -135,6 +141,10 @@ class DataLoader:
             raise ConfigError(
                 f"DataLoader: num_workers must be a non-negative integer (0: load in this process), got {num_workers!r}"
             )
+        _check_worker_options(int(num_workers), prefetch_factor, persistent_workers, timeout)
+        self.prefetch_factor = 2 if num_workers > 0 and prefetch_factor is None else prefetch_factor
+        self.persistent_workers, self.timeout = bool(persistent_workers), timeout
+        self.pin_memory = bool(pin_memory)
         if worker_init_fn is not None and not callable(worker_init_fn):
             raise ArgumentTypeError(f"DataLoader: worker_init_fn must be callable, got {type(worker_init_fn).__name__}")
         self.num_workers, self.worker_init_fn = int(num_workers), worker_init_fn
@@ -179,7 +189,9 @@ class DataLoader:
         # generator (as PyTorch's RandomSampler does): ds.manual_seed before the loop fixes it, and a
         # checkpoint's get_rng_state resumes it, wherever the loader was built.
         self.collate_fn = collate_fn
-        self._arrays = dataset_arrays(dataset) if collate_fn is None else None
+        # a dataset's own __getitems__ (PyTorch 2.x's batched read) decides what a batch holds: no array fast path
+        own_getitems = getattr(type(dataset), "__getitems__", None) not in (None, Subset.__getitems__)
+        self._arrays = dataset_arrays(dataset) if collate_fn is None and not own_getitems else None
 
     _stream = False  # True over an IterableDataset: samples arrive in the dataset's own order
     # None only over an IterableDataset without automatic batching (as PyTorch); typed int, as every
@@ -303,8 +315,7 @@ class DataLoader:
             batches = self._iter_stream()
             if self.device is not None:
                 batches = (batch_to(b, self.device) for b in batches)
-            return batches if self.num_workers == 0 else self._as_worker(batches, base_seed)
-        if self.device is None:
+        elif self.device is None:
             batches = self._iter_host()
         else:
             placed = self._device_arrays()
@@ -312,7 +323,7 @@ class DataLoader:
                 batches = (batch_to(batch, self.device) for batch in self._iter_host())
             else:
                 batches = self._iter_placed(placed)
-        return batches if self.num_workers == 0 else self._as_worker(batches, base_seed)
+        return _LoaderIterator(self, batches if self.num_workers == 0 else self._as_worker(batches, base_seed))
 
     def _as_worker(self, batches: Iterator[Any], base_seed: int) -> Iterator[Any]:
         """``batches`` read as PyTorch's worker 0 of 1: the dataset and ``worker_init_fn`` (called as each
@@ -399,7 +410,11 @@ class DataLoader:
         return self._collate(idx)
 
     def _collate(self, idx: np.ndarray) -> Any:
-        samples = [self.dataset[int(i)] for i in idx]
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if getitems:  # PyTorch 2.x's batched read: one call for the whole batch
+            samples = list(getitems([int(i) for i in idx]))
+        else:
+            samples = [self.dataset[int(i)] for i in idx]
         if self.collate_fn is not None:
             return self.collate_fn(samples)
         return _collate_samples(samples)
@@ -509,7 +524,39 @@ def batch_to(batch: Any, target: Any) -> Any:
     return batch
 
 
-_IGNORED_OPTIONS = {"persistent_workers", "prefetch_factor", "timeout", "multiprocessing_context"}
+_IGNORED_OPTIONS = {"multiprocessing_context", "pin_memory_device", "in_order"}
+
+
+def _check_worker_options(num_workers: int, prefetch_factor: Any, persistent_workers: bool, timeout: float) -> None:
+    """PyTorch's checks of its worker options (with its messages), so a configuration PyTorch refuses is
+    refused here too, although downslope reads the data in this process whatever they say."""
+    if timeout < 0:
+        raise ConfigError("timeout option should be non-negative")
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ConfigError(
+            "prefetch_factor option could only be specified in multiprocessing."
+            "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None."
+        )
+    if prefetch_factor is not None and prefetch_factor < 0:
+        raise ConfigError("prefetch_factor option should be non-negative")
+    if persistent_workers and num_workers == 0:
+        raise ConfigError("persistent_workers option needs num_workers > 0")
+
+
+class _LoaderIterator:
+    """What ``iter(loader)`` returns: the epoch's batches, with ``len()`` (PyTorch's loader iterator has one)."""
+
+    def __init__(self, loader: DataLoader, batches: Iterator[Any]) -> None:
+        self._loader, self._batches = loader, batches
+
+    def __iter__(self) -> _LoaderIterator:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._batches)
+
+    def __len__(self) -> int:
+        return len(self._loader)
 
 
 def _stack_field(values: list[Any], where: str) -> Tensor:
@@ -519,6 +566,8 @@ def _stack_field(values: list[Any], where: str) -> Tensor:
         raise ShapeError(
             f"DataLoader: samples of {where} have different shapes and cannot form a batch ({exc})"
         ) from None
+    if stacked.dtype.kind not in "fiub":  # strings, objects (None among numbers): what PyTorch refuses
+        raise ArgumentTypeError(f"{_COLLATE_TYPES.format(stacked.dtype)} (in {where})")
     return wrap_array(_as_sample_array(stacked, f"DataLoader {where}"))
 
 
@@ -539,15 +588,42 @@ def _looks_like_arrays(items: tuple[Any, ...]) -> bool:
 
 
 def _collate_samples(samples: list[Any]) -> Any:
-    if not isinstance(samples[0], (tuple, list)):
+    """The DataLoader's batch: a tuple of fields for tuple/list samples (downslope's ``x, y = batch``), a
+    namedtuple of fields for namedtuple samples, and :func:`default_collate`'s batch for anything else."""
+    first = samples[0]
+    if not isinstance(first, (tuple, list)):
         return default_collate(samples)  # a dataset of single tensors or dicts: batches as PyTorch's
-    return tuple(_collate_field([s[k] for s in samples], f"field {k}") for k in range(len(samples[0])))
+    fields = _transpose(samples)
+    if _is_namedtuple(first):
+        names: tuple[str, ...] = first._fields  # type: ignore[union-attr]  # a namedtuple, just checked
+        return type(first)(*(_collate_field(f, f"field {name!r}") for f, name in zip(fields, names)))
+    return tuple(_collate_field(f, f"field {k}") for k, f in enumerate(fields))
 
 
-def _collate_field(values: list[Any], where: str) -> Any:
-    if isinstance(values[0], (str, dict, tuple, list)):
-        return default_collate(values)
-    return _stack_field(values, where)
+def _collate_field(values: Sequence[Any], where: str) -> Any:
+    if _is_array_like(values[0]):
+        return _stack_field(list(values), where)
+    return default_collate(values)
+
+
+_COLLATE_TYPES = "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
+
+
+def _is_array_like(value: Any) -> bool:
+    # bool is an int; complex and other numbers are refused, as PyTorch's collate refuses them
+    return isinstance(value, (Tensor, np.ndarray, np.generic, int, float))
+
+
+def _is_namedtuple(value: Any) -> bool:
+    return isinstance(value, tuple) and hasattr(value, "_fields")
+
+
+def _transpose(samples: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The samples' fields (each a tuple over the batch); samples of different lengths cannot form a batch."""
+    lengths = [len(s) for s in samples]
+    if len(set(lengths)) != 1:
+        raise ShapeError(f"each element in list of batch should be of equal size (got lengths {lengths})")
+    return list(zip(*samples))
 
 
 def default_convert(data: Any) -> Any:
@@ -640,10 +716,13 @@ def get_worker_info() -> WorkerInfo | None:
     return _worker_info
 
 
-def default_collate(samples: list[Any]) -> Any:
+def default_collate(samples: Sequence[Any]) -> Any:
     """Stack a list of samples into a batch, as PyTorch's ``default_collate``: tensors, arrays and
     numbers become one Tensor with a new first axis; tuples and lists are collated field by field
-    (a list back), dicts key by key (a dict back); strings stay a list.
+    (a list back; a namedtuple keeps its type), mappings key by key (a dict, or the mapping's own type);
+    strings are returned as they come (a list, or a tuple when they were a field of tuples). Samples
+    (tuples, lists) of different lengths raise PyTorch's "each element in list of batch should be of
+    equal size"; other types (None, ...) a TypeError naming the type, as PyTorch's.
 
     Example:
         >>> import downslope as ds
@@ -654,13 +733,34 @@ def default_collate(samples: list[Any]) -> Any:
     if not isinstance(samples, (list, tuple)) or not samples:
         raise DataError(f"default_collate: expected a non-empty list of samples, got {samples!r:.80}")
     first = samples[0]
-    if isinstance(first, str):
-        return list(samples)
-    if isinstance(first, dict):
-        return {key: default_collate([s[key] for s in samples]) for key in first}
-    if isinstance(first, (tuple, list)):
-        return [default_collate([s[k] for s in samples]) for k in range(len(first))]
-    return _stack_field(list(samples), "the batch")
+    if _is_array_like(first):
+        return _stack_field(list(samples), "the batch")
+    if isinstance(first, (str, bytes)):
+        return samples
+    if isinstance(first, Mapping):
+        collated = {key: default_collate([s[key] for s in samples]) for key in first}
+        try:
+            if isinstance(first, MutableMapping):
+                clone = copy.copy(first)  # an OrderedDict, a defaultdict ... stays one, as in PyTorch
+                clone.update(collated)
+                return clone
+            return type(first)(collated)  # type: ignore[call-arg]
+        except TypeError:
+            return collated
+    if _is_namedtuple(first):
+        return type(first)(*(default_collate(f) for f in _transpose(samples)))
+    if isinstance(first, Sequence):
+        fields = [default_collate(f) for f in _transpose(samples)]
+        if isinstance(first, MutableSequence) and not isinstance(first, list | tuple):
+            try:
+                same_type = copy.copy(first)  # a MutableSequence of its own type stays one, as in PyTorch
+                for k, value in enumerate(fields):
+                    same_type[k] = value
+                return same_type
+            except TypeError:
+                return fields
+        return fields
+    raise ArgumentTypeError(_COLLATE_TYPES.format(type(first)))
 
 
 def _rng_state_to_json(state: dict[str, Any]) -> dict[str, Any]:

@@ -209,14 +209,6 @@ __all__ = [
     "CrossMapLRN2d", "LPPool3d", "MaxUnpool3d", "AdaptiveMaxPool3d", "FractionalMaxPool2d", "FractionalMaxPool3d",
 ]  # fmt: skip
 
-# PyTorch's module path ``torch.nn.modules.module`` (global hooks live there): the same module as
-# ``downslope.nn.module``, so ``from downslope.nn.modules.module import register_module_forward_hook`` ports.
-import sys as _sys  # noqa: E402
-import types as _types  # noqa: E402
-
-from . import module as _module_package  # noqa: E402
-
-modules = _types.ModuleType(f"{__name__}.modules", "PyTorch's path to the module classes: downslope.nn.module.")
-modules.module = _module_package  # type: ignore[attr-defined]
-_sys.modules[modules.__name__] = modules
-_sys.modules[f"{__name__}.modules.module"] = _module_package
+# PyTorch's module path ``torch.nn.modules``: ``modules.module`` is ``downslope.nn.module`` (global hooks
+# live there), and its other submodules (batchnorm, conv, loss ...) hold the private layer bases.
+from . import modules as modules  # noqa: E402

@@ -6,6 +6,7 @@ import math
 import types
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from ...errors import ArgumentError, ArgumentTypeError, StateDictError
@@ -93,6 +94,8 @@ class LRScheduler:
                     )
         self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        # PyTorch's flag (in its state dicts too): True only while step() asks get_lr() for the new rates
+        self._get_lr_called_within_step = False
         _track_optimizer_steps(optimizer)
         self._initial_step()
 
@@ -131,7 +134,7 @@ class LRScheduler:
         self._step_count += 1
         if epoch is None:
             self.last_epoch += 1
-            self._apply(self.get_lr())
+            self._apply(self._within_step(self.get_lr))
             return
         warnings.warn(
             "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where "
@@ -140,7 +143,14 @@ class LRScheduler:
             stacklevel=2,
         )
         self.last_epoch = int(epoch)
-        self._apply(self._get_closed_form_lr())
+        self._apply(self._within_step(self._get_closed_form_lr))
+
+    def _within_step(self, rates: Callable[[], list[float]]) -> list[float]:
+        self._get_lr_called_within_step = True
+        try:
+            return rates()
+        finally:
+            self._get_lr_called_within_step = False
 
     def _apply(self, values: list[float]) -> None:
         for group, lr in zip(self.optimizer.param_groups, values):
@@ -155,7 +165,11 @@ class LRScheduler:
         """Restore attributes saved by :meth:`state_dict`."""
         for k, v in state_dict.items():
             current = self.__dict__.get(k)
-            self.__dict__[k] = tuple(v) if isinstance(current, tuple) and isinstance(v, list) else v
+            if isinstance(current, tuple) and isinstance(v, list):
+                v = tuple(v)
+            elif isinstance(current, Counter) and isinstance(v, (list, dict)):
+                v = Counter(v)  # MultiStepLR's milestones: a list here, a Counter in PyTorch's state dicts
+            self.__dict__[k] = v
 
 
 def _jsonable(v: Any) -> Any:

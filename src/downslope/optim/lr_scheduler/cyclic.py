@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import types
 from collections.abc import Callable
 from typing import Any
 
 from ...errors import ArgumentError
 from ..optimizer import Optimizer
-from .base import LRScheduler, _check_optimizer, _cosine, _per_group
+from .base import LRScheduler, _check_optimizer, _cosine, _jsonable, _per_group
 
 
 def _set_momentum(group: dict[str, Any], use_beta1: bool, momentum: float) -> None:
@@ -102,6 +103,25 @@ class CyclicLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
+    def state_dict(self) -> dict[str, Any]:
+        """The state, with PyTorch's ``_scale_fn_custom``: a callable object's attributes (None for a
+        plain function or lambda, which cannot be saved), restored into the object on load."""
+        state = super().state_dict()
+        custom = self.scale_fn_custom
+        saved = None
+        if custom is not None and not isinstance(custom, types.FunctionType):
+            saved = {k: _jsonable(v) for k, v in vars(custom).items() if not callable(v)}
+        state["_scale_fn_custom"] = saved
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (PyTorch's too)."""
+        state = dict(state_dict)
+        custom_state = state.pop("_scale_fn_custom", None)
+        super().load_state_dict(state)
+        if custom_state is not None and self.scale_fn_custom is not None:
+            vars(self.scale_fn_custom).update(custom_state)
+
     def scale_fn(self, x: float) -> float:
         if self.scale_fn_custom is not None:
             return self.scale_fn_custom(x)
@@ -121,6 +141,9 @@ class CyclicLR(LRScheduler):
             for m_base, m_max, group in zip(self.base_momentums, self.max_momentums, self.optimizer.param_groups):
                 _set_momentum(group, self.use_beta1, m_max - (m_max - m_base) * scale_factor * scale)
         return lrs
+
+
+_PHASE_KEYS = ("end_step", "start_lr", "end_lr", "start_momentum", "end_momentum")  # PyTorch's phase dicts
 
 
 class OneCycleLR(LRScheduler):
@@ -177,21 +200,21 @@ class OneCycleLR(LRScheduler):
             raise ArgumentError(f"OneCycleLR: expected a float pct_start in [0, 1], got {pct_start!r}")
         if anneal_strategy not in ("cos", "linear"):
             raise ArgumentError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
-        self.anneal_strategy = anneal_strategy
+        self._anneal_func_type = anneal_strategy  # PyTorch's attribute (and state-dict key) names
         n = self.total_steps
         # each phase: [end step, lr key at start, lr key at end, momentum key at start, at end]
-        self._phases: list[list[Any]]
         if three_phase:
-            self._phases = [
+            phases = [
                 [float(pct_start * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"],
                 [float(2 * pct_start * n) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"],
                 [n - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"],
             ]
         else:
-            self._phases = [
+            phases = [
                 [float(pct_start * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"],
                 [n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"],
             ]
+        self._schedule_phases: list[dict[str, Any]] = [dict(zip(_PHASE_KEYS, phase)) for phase in phases]
         max_lrs = _per_group("max_lr", optimizer, max_lr)
         if last_epoch == -1:
             for top, group in zip(max_lrs, optimizer.param_groups):
@@ -211,9 +234,19 @@ class OneCycleLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
-        if self.anneal_strategy == "cos":
+        if self._anneal_func_type == "cos":
             return _cosine(start, end, pct)
         return (end - start) * pct + start
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (PyTorch's keys; an older downslope's ``_phases`` and
+        ``anneal_strategy`` are read too)."""
+        state = dict(state_dict)
+        if "_phases" in state:
+            state["_schedule_phases"] = [dict(zip(_PHASE_KEYS, phase)) for phase in state.pop("_phases")]
+        if "anneal_strategy" in state:
+            state["_anneal_func_type"] = state.pop("anneal_strategy")
+        super().load_state_dict(state)
 
     def get_lr(self) -> list[float]:
         step = self.last_epoch
@@ -222,8 +255,10 @@ class OneCycleLR(LRScheduler):
         lrs = []
         for group in self.optimizer.param_groups:
             start_step = 0.0
-            for i, (end_step, lr_from, lr_to, m_from, m_to) in enumerate(self._phases):
-                if step <= end_step or i == len(self._phases) - 1:
+            phases = self._schedule_phases
+            for i, phase in enumerate(phases):
+                end_step, lr_from, lr_to, m_from, m_to = (phase[k] for k in _PHASE_KEYS)
+                if step <= end_step or i == len(phases) - 1:
                     pct = (step - start_step) / (end_step - start_step)
                     lr = self._anneal(group[lr_from], group[lr_to], pct)
                     if self.cycle_momentum:

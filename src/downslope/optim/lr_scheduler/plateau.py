@@ -33,6 +33,7 @@ class ReduceLROnPlateau(LRScheduler):
     """
 
     needs_metric = True
+    _excluded_state = ("optimizer", "_step_count")  # PyTorch's plateau state has no step count
 
     def __init__(
         self,
@@ -43,7 +44,7 @@ class ReduceLROnPlateau(LRScheduler):
         threshold: float = 1e-4,
         threshold_mode: str = "rel",
         cooldown: int = 0,
-        min_lr: float | list[float] = 0.0,
+        min_lr: float | list[float] = 0,
         eps: float = 1e-8,
     ) -> None:
         _check_optimizer("ReduceLROnPlateau", optimizer)
@@ -60,12 +61,15 @@ class ReduceLROnPlateau(LRScheduler):
         self.optimizer = optimizer
         self.factor = factor
         self.min_lrs = _per_group("min_lr", optimizer, min_lr)
+        # one min_lr for every group (also for groups added later), or None for per-group values (PyTorch's key)
+        self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else min_lr
         self.patience = patience
         self.cooldown = cooldown
         self.eps = eps
         self.mode = mode
         self.threshold = threshold
         self.threshold_mode = threshold_mode
+        self.mode_worse = math.inf if mode == "min" else -math.inf  # PyTorch's state-dict key
         self.last_epoch = 0
         self._step_count = 0
         self._last_lr = _group_lrs(optimizer)
@@ -110,7 +114,14 @@ class ReduceLROnPlateau(LRScheduler):
             self.num_bad_epochs = 0
         self._last_lr = _group_lrs(self.optimizer)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (PyTorch's too: ``mode_worse`` follows ``mode``, as there)."""
+        super().load_state_dict(state_dict)
+        self.mode_worse = math.inf if self.mode == "min" else -math.inf
+
     def _reduce_lr(self) -> None:
+        if len(self.min_lrs) != len(self.optimizer.param_groups) and self.default_min_lr is not None:
+            self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)  # a group added since
         if len(self.min_lrs) != len(self.optimizer.param_groups):
             raise StateError(
                 f"ReduceLROnPlateau: the optimizer now has {len(self.optimizer.param_groups)} param groups but min_lr "

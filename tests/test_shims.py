@@ -1,0 +1,145 @@
+"""The compiler/TorchScript/fx/serialization shims that training libraries call: they answer as
+torch's do when nothing is being compiled."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections import OrderedDict
+
+import pytest
+
+import downslope as ds
+
+torch = pytest.importorskip("torch")
+
+
+def test_compiling_and_scripting_questions_answer_false_as_torch_eagerly() -> None:
+    for ours, theirs in (
+        (ds.compiler.is_compiling, torch.compiler.is_compiling),
+        (ds.compiler.is_dynamo_compiling, torch.compiler.is_dynamo_compiling),
+        (ds._dynamo.is_compiling, torch._dynamo.is_compiling),
+        (ds.jit.is_scripting, torch.jit.is_scripting),
+        (ds.jit.is_tracing, torch.jit.is_tracing),
+    ):
+        assert ours() is theirs() is False
+    assert ds._dynamo.reset() is None and ds.compiler.reset() is None
+    ds._dynamo.config.suppress_errors = True  # a switch that code sets: kept
+
+
+def test_decorators_return_the_function() -> None:
+    def f(x: int) -> int:
+        return x + 1
+
+    assert ds.compiler.disable(f) is f and ds.compiler.disable(recursive=False)(f) is f
+    assert ds.compiler.disable(f, reason="io") is f and ds._dynamo.disable(f) is f
+    assert ds.jit.ignore(f) is f and ds.jit.ignore(drop=True)(f) is f
+    assert ds.jit.unused(f) is f and ds.jit.export(f) is f
+    with pytest.raises(RuntimeError, match="must be a bool or a function"):
+        ds.jit.ignore("yes")
+    assert torch.compiler.disable(f)(1) == ds.compiler.disable(f)(1) == 2
+
+
+def test_fx_wrap_returns_its_argument_at_module_level_only() -> None:
+    namespace: dict[str, object] = {"ds": ds}
+    exec("import builtins\nw1 = ds.fx.wrap('len')\nw2 = ds.fx.wrap(builtins.abs)", namespace)
+    assert namespace["w1"] == "len" and namespace["w2"] is abs
+    with pytest.raises(NotImplementedError, match="top level of a module") as ours:
+        ds.fx.wrap("len")
+    with pytest.raises(NotImplementedError) as theirs:
+        torch.fx.wrap("len")
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_assert_raises_assertion_error_as_torch() -> None:
+    ds._assert(ds.tensor(True), "fine")
+    ds._assert(1, "fine")
+    for lib in (ds, torch):
+        with pytest.raises(AssertionError, match="^shape$"):
+            lib._assert(lib.tensor(False), "shape")
+
+
+def test_safe_globals_are_recorded_as_torchs() -> None:
+    for lib in (ds, torch):
+        ser = lib.serialization
+        ser.clear_safe_globals()
+        ser.add_safe_globals([OrderedDict, OrderedDict])
+        assert ser.get_safe_globals() == [OrderedDict]
+        with ser.safe_globals([dict]):
+            assert set(ser.get_safe_globals()) == {OrderedDict, dict}
+        assert ser.get_safe_globals() == [OrderedDict]
+        ser.clear_safe_globals()
+        assert ser.get_safe_globals() == []
+
+
+def test_module_compile_is_an_in_place_no_op() -> None:
+    model = ds.nn.Linear(2, 1)
+    x = ds.ones(1, 2)
+    before = model(x).tolist()
+    assert model.compile(mode="max-autotune", fullgraph=True) is None
+    assert model(x).tolist() == before
+
+
+def test_the_shims_load_lazily() -> None:
+    code = "import sys, downslope; print(any(m in sys.modules for m in ('downslope.jit', 'downslope.compiler', 'downslope.fx')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+_BASES = [
+    ("batchnorm", "_BatchNorm"),
+    ("batchnorm", "_NormBase"),
+    ("conv", "_ConvNd"),
+    ("instancenorm", "_InstanceNorm"),
+    ("pooling", "_MaxPoolNd"),
+    ("pooling", "_AvgPoolNd"),
+    ("dropout", "_DropoutNd"),
+    ("loss", "_Loss"),
+    ("loss", "_WeightedLoss"),
+]
+
+
+@pytest.mark.parametrize(("module", "name"), _BASES)
+def test_private_layer_bases_cover_the_layers_torchs_cover(module: str, name: str) -> None:
+    import importlib
+    import inspect
+
+    ours = getattr(importlib.import_module(f"downslope.nn.modules.{module}"), name)
+    theirs = getattr(importlib.import_module(f"torch.nn.modules.{module}"), name)
+    layers = [n for n, c in vars(torch.nn).items() if inspect.isclass(c) and hasattr(ds.nn, n)]
+    expected = sorted(n for n in layers if issubclass(getattr(torch.nn, n), theirs))
+    assert expected and sorted(n for n in layers if issubclass(getattr(ds.nn, n), ours)) == expected
+
+
+def test_isinstance_on_built_layers_and_subclassing_the_loss_bases() -> None:
+    from downslope.nn.modules.batchnorm import BatchNorm2d, _BatchNorm, _NormBase
+    from downslope.nn.modules.loss import _Loss, _WeightedLoss
+
+    assert BatchNorm2d is ds.nn.BatchNorm2d
+    assert ds.nn.modules.batchnorm._BatchNorm is _BatchNorm  # named without an import, as torch.nn.modules.batchnorm
+    assert ds.nn.modules.module is ds.nn.module
+    assert isinstance(ds.nn.BatchNorm2d(3), _BatchNorm) and isinstance(ds.nn.InstanceNorm1d(3), _NormBase)
+    assert not isinstance(ds.nn.Linear(2, 2), _NormBase)
+    frozen = [
+        m for m in ds.nn.Sequential(ds.nn.Conv2d(1, 2, 3), ds.nn.BatchNorm2d(2)).modules() if isinstance(m, _BatchNorm)
+    ]
+    assert len(frozen) == 1
+
+    def focal(lib: object, base: type) -> object:
+        class Focal(base):  # type: ignore[misc, valid-type]
+            def __init__(
+                self, weight: object = None, size_average: object = None, reduce: object = None, reduction: str = "mean"
+            ) -> None:
+                super().__init__(weight, size_average, reduce, reduction)
+
+        return Focal
+
+    import torch.nn.modules.loss as tloss
+
+    for size_average, reduce, reduction in ((None, None, "sum"), (False, None, "mean"), (None, False, "mean")):
+        mine = focal(ds, _WeightedLoss)(ds.ones(3), size_average, reduce, reduction)
+        with pytest.warns(UserWarning) if (size_average, reduce) != (None, None) else contextlib.nullcontext():
+            theirs = focal(torch, tloss._WeightedLoss)(torch.ones(3), size_average, reduce, reduction)
+        assert mine.reduction == theirs.reduction and list(mine.state_dict()) == ["weight"]
+        assert isinstance(mine, _Loss)
