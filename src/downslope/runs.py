@@ -39,6 +39,7 @@ import ctypes.util
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import time
@@ -192,7 +193,64 @@ def _fsync_dir(path: Path) -> None:
 
 def _is_replaceable(path: Path) -> bool:
     """Whether --overwrite may replace ``path`` as a whole: an empty directory or a downslope run."""
-    return not any(path.iterdir()) or (path / STATUS_FILE).is_file() or (path / "model.ds").is_file()
+    return not any(path.iterdir()) or is_run_directory(path)
+
+
+def is_run_directory(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds a run downslope wrote, told by the run's own markers, not by file names alone.
+
+    A file named ``status.json`` or ``model.ds`` proves nothing (a project may have its own): the
+    status marker must be the one :meth:`Run.set_status` writes (a known status, the writer's pid and
+    time, and for a published run the list of its files, status.json among them). A directory
+    without a marker counts only if its ``model.ds`` is a downslope checkpoint beside a config.toml
+    (a run written before status markers existed).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "status.json").write_text('{"build": "ok"}')
+        >>> is_run_directory(d)
+        False
+    """
+    where = Path(path)
+    if (where / STATUS_FILE).is_file():
+        status = read_status(where)
+        if status is None:
+            return False
+        pid, stamp, files = status.get("pid"), status.get("time"), status.get("files")
+        if type(pid) is not int or not isinstance(stamp, str):
+            return False
+        if status["status"] in (COMPLETE, DIVERGED):
+            return (
+                isinstance(files, list)
+                and all(isinstance(f, str) and f and "/" not in f for f in files)
+                and STATUS_FILE in files
+            )
+        return True
+    return (where / CONFIG_FILE).is_file() and _is_downslope_checkpoint(where / "model.ds")
+
+
+def _is_downslope_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a zip holding a downslope checkpoint's members (its central directory only)."""
+    import zipfile
+
+    try:
+        if not path.is_file():
+            return False
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return False
+    return {"meta.json", "meta.sha256"} <= names
+
+
+_WRITE_WITH_TEMP = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}(?P<suffix>(\.[^.]*)?)")
+
+
+def _is_write_with_temp(name: str) -> bool:
+    """Whether ``name`` is a temporary name of :meth:`Run.write_with`: ".<name>.<8 random characters><suffix>"."""
+    found = _WRITE_WITH_TEMP.fullmatch(name)
+    return found is not None and Path(found["target"]).suffix == found["suffix"]
 
 
 # ---------------------------------------------------------------------- a run being written
@@ -239,6 +297,29 @@ class Run:
                 os.unlink(tmp)
             raise
 
+    def clear_stale_temporaries(self) -> list[str]:
+        """Remove the temporary files a killed writer left in the staging directory (the names
+        :func:`serialization.is_atomic_temp_name` and :meth:`write_with` write under before their
+        rename), and return their names. Only this process writes there while it holds the run."""
+        from .serialization import is_atomic_temp_name
+
+        removed: list[str] = []
+        try:
+            entries = list(self.staging.iterdir())
+        except OSError:
+            return removed
+        for entry in entries:
+            if not (is_atomic_temp_name(entry.name) or _is_write_with_temp(entry.name)):
+                continue
+            if entry.is_symlink() or not entry.is_file():
+                continue
+            try:
+                entry.unlink()
+                removed.append(entry.name)
+            except OSError:
+                pass
+        return removed
+
     def set_status(self, status: str, **extra: Any) -> None:
         """Write the status marker (atomically) in the staging directory."""
         record = {"status": status, "pid": os.getpid(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
@@ -252,6 +333,7 @@ class Run:
         """
         if status not in (COMPLETE, DIVERGED):
             raise ConfigError(f"publish: a published run is complete or diverged, got status {status!r}")
+        self.clear_stale_temporaries()
         files = sorted(p.name for p in self.staging.iterdir() if not p.name.startswith(".") and p.is_file())
         self.set_status(status, files=sorted(set(files) | {STATUS_FILE}))
         _fsync_dir(self.staging)
@@ -259,6 +341,11 @@ class Run:
         if final.is_dir() and any(final.iterdir()):
             if not self.overwrite:
                 raise StateError(f"{final}: appeared meanwhile, so the run was left in {self.staging}")
+            if not is_run_directory(final):  # replaced by something else since the run was reserved
+                raise StateError(
+                    f"{final}: is not a downslope run directory (any more), so --overwrite will not replace it; "
+                    f"the run was left in {self.staging}"
+                )
             old = final.parent / f".{final.name}.discarded-{secrets.token_hex(3)}"
             if not _exchange(self.staging, final):
                 os.rename(final, old)
@@ -343,6 +430,13 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
             "choose another --out (to continue an unfinished run, use --resume with its name)"
         )
     _check_name_length(final)
+    _check_encodable(final)
+    for above in final.parents:  # a file where a parent directory should be: say so, not "File exists"
+        if os.path.lexists(above) and not above.is_dir():
+            raise ConfigError(
+                f"--out {final}: its parent {above} is a file, not a directory, so no run directory can be made "
+                "under it; choose another --out"
+            )
     if os.path.islink(final):
         # A run is published by renaming a directory into place: that would replace the link itself,
         # not the directory it points to.
@@ -369,7 +463,7 @@ def _reserve_at(final: Path, overwrite: bool) -> Run:
         except OSError as exc:
             raise ConfigError(f"--out {final}: cannot be read ({exc.strerror})") from None
         if taken and not overwrite:
-            what = "holds a run" if (final / STATUS_FILE).is_file() else "is not empty"
+            what = "holds a run" if is_run_directory(final) else "is not empty"
             raise _Taken(f"--out {final}: {what}; pass --overwrite to replace it, or choose another --out")
         if taken and not _is_replaceable(final):
             raise ConfigError(
@@ -435,6 +529,23 @@ def _check_name_length(final: Path) -> None:
             f"bytes (the file system allows {most + _NAME_OVERHEAD}, and downslope writes working names "
             "beside the run that are longer than its name); choose a shorter --out"
         )
+
+
+def _check_encodable(final: Path) -> None:
+    """Refuse a name that is not valid UTF-8 (Python holds its stray bytes as surrogates): a run writes
+    its own name into config.toml (TOML is UTF-8), JSON and its HTML report, and an escaped name
+    there would be another path, which repeating or resuming the run would not find. Refused before
+    anything is trained, not after."""
+    text = str(final)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        byte = f"byte 0x{ord(bad) - 0xDC00:02x}" if 0xDC80 <= ord(bad) <= 0xDCFF else f"character {bad!a}"
+        raise ConfigError(
+            f"--out {os.fsencode(final)!r}: the name is not valid UTF-8 ({byte}); a run records its own path in its "
+            "config.toml and report, which are UTF-8 text: choose a name in UTF-8"
+        ) from None
 
 
 def _enclosing_run(path: Path) -> Path | None:
@@ -591,6 +702,7 @@ def resume(run: str | os.PathLike[str]) -> Run:
     if not (staging / CONFIG_FILE).is_file():
         out.discard()
         raise ConfigError(f"--resume {run}: the run was stopped before it wrote its config.toml; start it again")
+    out.clear_stale_temporaries()  # half-written files of the killed process (its checkpoint's, say)
     out.set_status(RUNNING, resumed=True)
     return out
 
@@ -791,6 +903,7 @@ __all__ = [
     "Run",
     "check_output_file",
     "config_record",
+    "is_run_directory",
     "max_name_length",
     "write_config",
     "reserve",

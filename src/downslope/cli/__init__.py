@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def _interrupted_while_starting() -> None:
@@ -102,18 +103,49 @@ def _main(argv: Sequence[str] | None) -> int:
         _end_mpi_job(2)
         return 2
     except MemoryError as exc:  # a raw traceback says nothing a user can act on
-        print(
-            f"downslope {args.command}: error: out of memory ({exc or 'MemoryError'}); the data is too big for "
-            "the memory available: leave out wide one-hot columns with --drop, lower --max-categories, or use "
-            "fewer rows",
-            file=sys.stderr,
-        )
+        print(f"downslope {args.command}: error: {_memory_advice(exc)}", file=sys.stderr)
         _end_mpi_job(2)
         return 2
     except KeyboardInterrupt:
         print(f"downslope {args.command}: interrupted", file=sys.stderr)
         _end_mpi_job(130)
         return 130
+
+
+def _memory_advice(exc: MemoryError) -> str:
+    """What ran out of memory, told by where the allocation failed: building or running the model (its
+    layer sizes named), reading the data, or neither known."""
+    said = f"out of memory ({exc or 'MemoryError'})"
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in frames:
+        if frame.f_code.co_name == "build_model" and frame.f_code.co_filename.endswith(
+            os.path.join("experiment", "models.py")
+        ):
+            local = frame.f_locals
+            found = local.get("cfg")
+            cfg: dict[str, Any] = found if isinstance(found, dict) else {}
+            sizes = [local.get("n_features"), *(cfg.get("hidden") or []), local.get("n_outputs")]
+            shown = " -> ".join(str(n) for n in sizes if isinstance(n, int))
+            return (
+                f"{said}; the model is too big for the memory available (layer sizes {shown}): choose smaller "
+                "hidden layers (--hidden, or hidden in the config)"
+            )
+    places = {os.path.basename(os.path.dirname(frame.f_code.co_filename)) for frame in frames}
+    if "nn" in places or "train" in places:  # the forward/backward pass: activations of a batch
+        return (
+            f"{said}; the model's activations do not fit in the memory available: choose smaller hidden layers "
+            "(--hidden) or a smaller --batch-size"
+        )
+    if "data" in places or any(f.f_code.co_filename.endswith(os.path.join("experiment", "inputs.py")) for f in frames):
+        return (
+            f"{said}; the data is too big for the memory available: leave out wide one-hot columns with --drop, "
+            "lower --max-categories, or use fewer rows"
+        )
+    return f"{said}; free some memory, or use smaller data or a smaller model"
 
 
 def _end_mpi_job(code: int) -> None:

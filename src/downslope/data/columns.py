@@ -133,6 +133,8 @@ def _encode_feature_columns(
                     number & (~np.isfinite(c.num) | (np.abs(c.num) > FLOAT32_MAX))
                 )
             bad = bad | (c.kind == readers.TEXT) | wrong
+        if not bad.any():
+            continue
         row = _first_row(bad)
         if row is not None and (first_bad is None or row < first_bad):
             first_bad = row
@@ -501,7 +503,7 @@ def read_parquet(
     _check_options(missing, "read_parquet")
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"no such file: {p}")
+        raise readers.not_a_data_file(p)
     header, columns = readers.read_parquet_columns(p, progress=progress)
     if not len(next(iter(columns.values())).kind):
         raise DataError(f"{p}: no data rows")

@@ -171,7 +171,7 @@ def read_rows(
     data (a headerless file of numbers, whose values repeat)."""
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"no such file: {p}")
+        raise readers.not_a_data_file(p)
     delimiter = default_delimiter(p, delimiter)
     hint = readers.slow_hint(p) if progress else None
     if hint:
@@ -251,6 +251,13 @@ def encoding_advice(p: Path, exc: UnicodeDecodeError) -> str:
             head = handle.read(4096)
     except OSError:
         head = b""
+    if head.startswith(b"\x1f\x8b") and not p.name.lower().endswith(".gz"):
+        # gzip's magic bytes: a compressed file under a plain name, which no text encoding explains
+        return (
+            f"{p}: the file is gzip-compressed (it starts with gzip's bytes 1f 8b) but its name does not end in "
+            f".gz; rename it to '{p.name}.gz' (downslope reads .csv.gz files) or decompress it first: "
+            f"gunzip -c '{p}' > data.csv"
+        )
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[1:200:2].count(0) > 20 or head[0:200:2].count(0) > 20:
         return (
             f"{p}: the file is UTF-16 text (as Excel's 'Unicode Text' writes), not UTF-8; save it as 'CSV UTF-8' "
@@ -415,7 +422,8 @@ def read_csv(
     if explicit:
         check_number_format(decimal, thousands)
     plain = csv_suffix(p) in (".csv", ".tsv") or csv_suffix(p) is None
-    if readers.fast_csv_available() and p.is_file() and plain and not explicit:
+    columnar = readers.fast_csv_available() or readers.is_wide_csv(p, delimiter)  # wide: read without pyarrow too
+    if p.is_file() and plain and not explicit and columnar:
         try:
             return _read_csv_columnar(
                 str(path), p, target, task, categorical, missing, delimiter, drop, max_categories, progress

@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.util
 import math
 import os
@@ -96,6 +97,43 @@ def is_blank_line(row: list[str]) -> bool:
         (True, True, False)
     """
     return not row or (len(row) == 1 and not row[0].strip())
+
+
+def not_a_data_file(path: str | os.PathLike[str]) -> Exception:
+    """The error for a data path that is not a regular file: missing, a directory, a pipe or a device.
+
+    A pipe or a device is refused by name rather than as missing: a data file is sized and read more
+    than once (its rows are counted, then parsed), which a stream cannot give.
+
+    Example:
+        >>> print(not_a_data_file("/dev/null"))
+        /dev/null: is not a regular file (a character device); give a data file (save the data to a file first)
+    """
+    import stat
+
+    from ..errors import DataError
+
+    p = os.fspath(path)
+    try:
+        mode = os.stat(p).st_mode
+    except OSError:
+        if os.path.islink(p):
+            return DataError(f"{p}: is a broken symbolic link (it points to {os.readlink(p)}, which does not exist)")
+        return DataError(f"no such file: {p}")
+    if stat.S_ISDIR(mode):
+        return DataError(f"{p}: is a directory; give a data file (.csv, .parquet, .npz or .npy) inside it")
+    kind = (
+        "a named pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a character device"
+        if stat.S_ISCHR(mode)
+        else "a block device"
+        if stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a plain file"
+    )
+    return DataError(f"{p}: is not a regular file ({kind}); give a data file (save the data to a file first)")
 
 
 class Fallback(Exception):
@@ -212,8 +250,9 @@ class Column:
     strings: list[str] = field(default_factory=list)
     complete: bool = True  # codes cover every non-missing cell (False: some block lacked them)
 
-    @property
+    @functools.cached_property
     def missing(self) -> np.ndarray:
+        # computed once: the table's rules ask each column several times (200,000 columns: seconds)
         return (self.kind == EMPTY) | (self.kind == MISSING)
 
     def take(self, rows: np.ndarray) -> Column:
@@ -417,6 +456,123 @@ def _numeric_guess(path: Path, names: list[str], options: tuple[Any, Any, Any]) 
     return guess
 
 
+# A CSV with at least this many columns is read by :func:`_read_wide_csv_columns`: Arrow's CSV reader
+# costs tens of KB per column per block (200,000 columns x 12 rows: 6 GB, 50 s), whatever the rows.
+WIDE_COLUMNS = 2000
+# The wide reader classifies this many cells at a time (bounded memory whatever the file's shape).
+WIDE_BLOCK_CELLS = 2**20
+
+
+class _TextCodes:
+    """The codes of one column's cells in the blocks where it holds text (made only for such columns)."""
+
+    def __init__(self) -> None:
+        self.lookup: dict[str, int] = {}
+        self.strings: list[str] = []
+        self.blocks: dict[int, np.ndarray] = {}  # block number -> codes of its rows (-1: missing)
+
+
+def is_wide_csv(path: str | os.PathLike[str], delimiter: str = ",") -> bool:
+    """Whether a CSV's header has at least :data:`WIDE_COLUMNS` columns (read column-wise without pyarrow).
+
+    Example:
+        >>> is_wide_csv("no/such.csv")
+        False
+    """
+    try:
+        return len(csv_header(Path(path), delimiter)) >= WIDE_COLUMNS
+    except (Fallback, OSError):
+        return False
+
+
+def _read_wide_csv_columns(
+    p: Path, header: list[str], delimiter: str, meter: Progress, wide: set[str] | None
+) -> dict[str, Column]:
+    """:func:`read_csv_columns` for a file of many columns: Python's csv module (the pure-Python
+    reader's own parser) splits the rows, and each block of cells is classified on its distinct
+    texts by :func:`classify` (the pure-Python reader's rules), so the cost is per cell and per
+    distinct text, with nothing per column but for the columns that hold text. The per-column facts
+    are rows of 2-D arrays (one allocation for all columns)."""
+    n_cols = len(header)
+    wide_cols = [j for j, h in enumerate(header) if wide is None or h in wide]
+    kinds: list[np.ndarray] = []  # per block, (columns, rows)
+    nums: list[np.ndarray] = []  # per block, (columns, rows), float32
+    wide_nums: list[np.ndarray] = []  # per block, (len(wide_cols), rows), float64
+    texts: dict[int, _TextCodes] = {}
+    rows_per_block = max(1, WIDE_BLOCK_CELLS // n_cols)
+
+    def classify_block(rows: list[list[str]]) -> None:
+        lookup: dict[str, int] = {}
+        ids = np.fromiter(
+            (lookup.setdefault(cell, len(lookup)) for row in rows for cell in row),
+            dtype=np.int64,
+            count=len(rows) * n_cols,
+        ).reshape(len(rows), n_cols)
+        kind_u, num_u, stripped_u = classify(list(lookup))
+        kind = kind_u[ids].T
+        num = num_u[ids].T  # float64, (columns, rows)
+        wide_nums.append(num[wide_cols].copy())
+        narrow = np.ones(n_cols, bool)
+        narrow[wide_cols] = False
+        with np.errstate(invalid="ignore", over="ignore"):
+            big = narrow[:, None] & (kind == NUMBER) & ~(np.abs(num) <= FLOAT32_MAX)
+            kind[big] = BAD_NUMBER
+            nums.append(num.astype(np.float32))
+        kinds.append(np.ascontiguousarray(kind))
+        block = len(kinds) - 1
+        for j in np.flatnonzero((kind_u == TEXT)[ids].any(axis=0)).tolist():
+            holder = texts.setdefault(j, _TextCodes())
+            column_ids, inverse = np.unique(ids[:, j], return_inverse=True)
+            mapping = np.empty(len(column_ids), dtype=np.int32)
+            for i, u in enumerate(column_ids.tolist()):
+                text = stripped_u[u]
+                code = holder.lookup.get(text)
+                if code is None:
+                    code = holder.lookup[text] = len(holder.strings)
+                    holder.strings.append(text)
+                mapping[i] = code
+            codes = mapping[inverse.reshape(-1)]
+            codes[(kind[j] == EMPTY) | (kind[j] == MISSING)] = -1
+            holder.blocks[block] = codes
+
+    with open(p, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(counted_lines(handle, meter), delimiter=delimiter)
+        try:
+            next(reader)  # the header, read by csv_header
+            pending: list[list[str]] = []
+            for row in reader:
+                if is_blank_line(row):
+                    continue
+                if len(row) != n_cols:
+                    raise Fallback("a row with another number of cells")  # the pure-Python reader says where
+                pending.append(row)
+                if len(pending) == rows_per_block:
+                    classify_block(pending)
+                    pending = []
+            if pending:
+                classify_block(pending)
+        except (csv.Error, UnicodeDecodeError, StopIteration) as exc:
+            raise Fallback(f"csv: {exc}") from None
+    if not kinds:
+        return {h: Column(np.zeros(0, np.int8), np.zeros(0), None, [], True) for h in header}
+    kind_all = np.concatenate(kinds, axis=1) if len(kinds) > 1 else kinds[0]
+    num_all = np.concatenate(nums, axis=1) if len(nums) > 1 else nums[0]
+    wide_all = np.concatenate(wide_nums, axis=1) if len(wide_nums) > 1 else wide_nums[0]
+    sizes = [k.shape[1] for k in kinds]
+    columns: dict[str, Column] = {}
+    wide_at = {j: i for i, j in enumerate(wide_cols)}
+    for j, name in enumerate(header):
+        num = wide_all[wide_at[j]] if j in wide_at else num_all[j]
+        holder = texts.get(j)
+        if holder is None:
+            columns[name] = Column(kind_all[j], num, None, [], True)
+            continue
+        parts = [holder.blocks.get(b, np.full(size, -1, np.int32)) for b, size in enumerate(sizes)]
+        complete = len(holder.blocks) == len(sizes)
+        columns[name] = Column(kind_all[j], num, np.concatenate(parts), holder.strings, complete)
+    return columns
+
+
 def read_csv_columns(
     path: str | os.PathLike[str],
     header: list[str],
@@ -429,10 +585,15 @@ def read_csv_columns(
     Numbers are float64 in the columns named by ``wide`` (all when None), float32 in the others.
     Columns that look numeric are converted by Arrow as it parses; if one turns out not to be (a
     stray word further down), the file is read again with every column as text."""
+    p = Path(path)
+    if len(header) >= WIDE_COLUMNS:  # (needs no pyarrow)
+        meter = Progress(p.name, os.path.getsize(p), enabled=progress)
+        columns = _read_wide_csv_columns(p, header, delimiter, meter, wide)
+        meter.done(f" ({len(next(iter(columns.values())).kind):,} rows)")
+        return columns
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    p = Path(path)
     names = [f"c{i}" for i in range(len(header))]
     read_options = pacsv.ReadOptions(
         column_names=names, skip_rows=1, block_size=BLOCK_BYTES, autogenerate_column_names=False

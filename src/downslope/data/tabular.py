@@ -29,6 +29,8 @@ Example:
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import zipfile
 import zlib
@@ -109,7 +111,65 @@ __all__ = [
 LAZY_BYTES = 256 * 2**20
 
 
+# An .npy header is at most this long (NumPy writes 64-byte multiples; its own reader's limit is 10000).
+_NPY_HEADER_LIMIT = 65536
+
+
+def _npy_data_bytes(head: Any) -> tuple[tuple[int, ...], np.dtype[Any], int, int] | None:
+    """(shape, dtype, header length, data bytes) an ``.npy`` stream's header declares, None when it has
+    no readable header (NumPy's own reader then says what is wrong)."""
+    try:
+        version = np.lib.format.read_magic(head)
+        reader = np.lib.format.read_array_header_1_0 if version[0] == 1 else np.lib.format.read_array_header_2_0
+        shape, _fortran, dtype = reader(head, max_header_size=_NPY_HEADER_LIMIT)
+    except Exception:  # not an .npy header at all: left to np.load, whose message names the problem
+        return None
+    if dtype.hasobject or not all(isinstance(n, int) and n >= 0 for n in shape):
+        return None
+    return tuple(shape), dtype, head.tell(), math.prod(shape) * dtype.itemsize
+
+
+def _check_npy_sizes(p: Path) -> None:
+    """Refuse an ``.npy`` (or an ``.npz`` member) whose header declares more data than the file holds,
+    before NumPy allocates an array of the declared size: a truncated or corrupted file (or one whose
+    header lies) would otherwise be reported as running out of memory."""
+    heads: list[tuple[io.BytesIO, int, str]] = []
+    try:
+        if p.suffix.lower() == ".npz":
+            with zipfile.ZipFile(p) as archive:
+                for info in archive.infolist():
+                    if info.filename.endswith(".npy"):
+                        with archive.open(info) as member:
+                            head = io.BytesIO(member.read(min(info.file_size, _NPY_HEADER_LIMIT)))
+                        heads.append((head, info.file_size, f"{p} (array {info.filename[:-4]!r})"))
+        else:
+            with open(p, "rb") as handle:
+                heads.append((io.BytesIO(handle.read(_NPY_HEADER_LIMIT)), p.stat().st_size, str(p)))
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError):
+        return  # unreadable here: np.load reads it next and says why
+    for head, file_size, where in heads:
+        _compare_npy_sizes(head, file_size, where)
+
+
+def _compare_npy_sizes(head: io.BytesIO, file_size: int, where: str) -> None:
+    declared = _npy_data_bytes(head)
+    if declared is None:
+        return
+    shape, dtype, header_len, data_bytes = declared
+    if header_len + data_bytes > file_size:
+        raise DataError(
+            f"{where}: corrupt or truncated NumPy file: its header declares shape {shape} of {dtype} "
+            f"({data_bytes:,} bytes of data), but the file holds {max(file_size - header_len, 0):,}; refused "
+            "before reading it (write the array again with np.save)"
+        )
+
+
+def _no_rows(p: Path, shape: tuple[int, ...]) -> DataError:
+    return DataError(f"{p}: no rows (its arrays have shape {shape}); expected at least one row of data")
+
+
 def _load_npz_or_npy(p: Path, need_y: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    _check_npy_sizes(p)
     try:
         loaded = np.load(p, allow_pickle=False)
     except ValueError as exc:
@@ -177,6 +237,7 @@ def _open_npy_lazy(p: Path) -> tuple[Any, np.ndarray]:
     from .memmap import RowSource, return_big_blocks_to_the_system
 
     return_big_blocks_to_the_system()  # streaming passes must not leave a fragmented heap behind
+    _check_npy_sizes(p)
     try:
         base = np.load(p, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
@@ -285,7 +346,7 @@ def read_arrays(
 
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"no such file: {p}")
+        raise readers.not_a_data_file(p)
     X: Any
     y: Any
     keep: np.ndarray
@@ -298,6 +359,8 @@ def read_arrays(
         if len(X) != len(y):
             raise DataError(f"{p}: X has {len(X)} rows but y has {len(y)}")
         X = check_features(X, str(p), missing)
+    if not len(X):
+        raise _no_rows(p, tuple(X.shape))
     notes: list[str] = []
     if y.dtype.kind not in "fiubUS":
         raise DataError(f"{p}: labels y must be numbers or text, got dtype {y.dtype}")
@@ -361,17 +424,22 @@ def read_features(
     model's order."""
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"no such file: {p}")
+        raise readers.not_a_data_file(p)
     suffix = p.suffix.lower()
     if suffix == ".npz":
         X, y = _load_npz_or_npy(p, need_y=False)
+        if not len(X):
+            raise _no_rows(p, tuple(X.shape))
         return check_features(X, str(p), "mean"), y
     if suffix == ".npy":
+        _check_npy_sizes(p)
         try:
             loaded = np.load(p, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
             raise DataError(f"{p}: not a readable NumPy array ({exc}); object arrays and pickles are refused") from None
         data = loaded.reshape(-1, 1) if loaded.ndim == 1 else loaded
+        if not len(data):
+            raise _no_rows(p, tuple(loaded.shape))
         data = check_features(data, str(p), "mean")
     elif csv_suffix(p) is not None:
         header, rows = read_rows(p, delimiter, check_names=False)

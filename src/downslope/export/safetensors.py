@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -151,20 +152,110 @@ def _target_device(device: Any) -> Any:
 
 
 def _load_arrays(where: str) -> OrderedDict[str, np.ndarray]:
-    """The arrays of one safetensors file (bfloat16 widened to float32)."""
+    """The arrays of one safetensors file (bfloat16 widened to float32).
+
+    The file is checked against the format first (:func:`_validated_header`), so that every file the
+    safetensors library refuses is refused here too, with what is wrong; the library then reads the
+    dtypes its NumPy API knows, and :func:`_load_with_bfloat16` only the ones it does not (bfloat16,
+    and the float8/float4 types, refused by name)."""
     st = _safetensors_numpy()
     if not os.path.isfile(where):
         raise CheckpointError(f"load_safetensors: no file at {where!r}")
     with open(where, "rb") as f:
         raw = f.read()
+    tensors = _validated_header(raw, where)
+    if all(entry["dtype"] in _LIBRARY_NUMPY_DTYPES for entry in tensors.values()):
+        try:
+            loaded = st.load(raw)
+        except Exception as exc:  # a rule of a newer format version than the checks above know
+            raise CheckpointError(f"load_safetensors: {where!r} is not a readable safetensors file: {exc}") from None
+        return OrderedDict((k, np.asarray(v)) for k, v in loaded.items())
+    return _load_with_bfloat16(raw, tensors, where)
+
+
+# Every dtype of the format, with its size in bits (the float4/float6 types pack several per byte).
+_DTYPE_BITS = {"BOOL": 8, "U8": 8, "I8": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6}
+_DTYPE_BITS |= dict.fromkeys(("F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ"), 8)
+_DTYPE_BITS |= {"I16": 16, "U16": 16, "F16": 16, "BF16": 16, "I32": 32, "U32": 32, "F32": 32}
+_DTYPE_BITS |= {"C64": 64, "F64": 64, "I64": 64, "U64": 64}
+# What safetensors.numpy.load reads; the other dtypes go through _load_with_bfloat16.
+_LIBRARY_NUMPY_DTYPES = frozenset(("F64", "F32", "F16", "I64", "U64", "I32", "U32", "I16", "U16", "I8", "U8"))
+_LIBRARY_NUMPY_DTYPES |= {"BOOL", "C64"}
+
+
+def _validated_header(raw: bytes, where: str) -> OrderedDict[str, dict[str, Any]]:
+    """The tensor entries of a safetensors file (name -> {"dtype", "shape", "data_offsets"}, in the
+    header's order), after every check the format makes, in the library's order: the header length
+    (within the limit and the file), UTF-8 JSON object, ``__metadata__`` a map of strings, each
+    entry's dtype, shape and offsets well-typed, and the byte ranges contiguous from 0, not
+    overlapping, of the size dtype x shape needs, covering the data exactly. A failed check is a
+    :class:`CheckpointError` naming the file and what is wrong, before anything is allocated."""
+    import json
+
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"load_safetensors: {where!r} is not a readable safetensors file: {what}")
+
+    if len(raw) < 8:
+        raise bad(f"it has {len(raw)} bytes, fewer than the 8 of the header length")
+    n = int.from_bytes(raw[:8], "little")
+    if n > _MAX_HEADER_BYTES:
+        raise bad(f"its header length is {n} bytes, more than the format's limit of {_MAX_HEADER_BYTES}")
+    if 8 + n > len(raw):
+        raise bad(f"its header length is {n} bytes, but the file has only {len(raw) - 8} bytes after it")
     try:
-        loaded = st.load(raw)
-    except Exception as exc:  # the library's errors (bad header, a dtype NumPy lacks such as bfloat16)
-        header = _header(raw)
-        if header is not None and all(isinstance(v, dict) for v in header.values()):
-            return _load_with_bfloat16(raw, header, where)  # names any dtype it cannot hold
-        raise CheckpointError(f"load_safetensors: {where!r} is not a readable safetensors file: {exc}") from None
-    return OrderedDict((k, np.asarray(v)) for k, v in loaded.items())
+        header = json.loads(raw[8 : 8 + n].decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise bad(f"its header is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except (ValueError, RecursionError) as exc:
+        raise bad(f"its header is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise bad(f"its header is a JSON {type(header).__name__}, not an object")
+    meta = header.get("__metadata__")
+    if meta is not None and (not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values())):
+        raise bad("its __metadata__ is not a map of strings to strings")
+    tensors: OrderedDict[str, dict[str, Any]] = OrderedDict()
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict):
+            raise bad(f"tensor {name!r} is described by a {type(entry).__name__}, not an object")
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if dtype not in _DTYPE_BITS:
+            raise bad(
+                f"tensor {name!r} has the dtype {dtype!r}, which the format does not define (F32, BF16, I64, ...)"
+            )
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise bad(f"tensor {name!r} has the shape {shape!r}; expected a list of non-negative integers")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int and o >= 0 for o in offsets):
+            raise bad(f"tensor {name!r} has data_offsets {offsets!r}; expected [begin, end] byte offsets")
+        tensors[name] = {"dtype": dtype, "shape": shape, "data_offsets": offsets}
+    data_bytes = len(raw) - 8 - n
+    end_of_previous = 0
+    for name, entry in sorted(tensors.items(), key=lambda item: tuple(item[1]["data_offsets"])):
+        begin, end = entry["data_offsets"]
+        if begin != end_of_previous or end < begin:
+            why = (
+                "ends before it begins"
+                if end < begin
+                else f"overlaps the tensor before it (which ends at {end_of_previous})"
+                if begin < end_of_previous
+                else f"leaves a gap of {begin - end_of_previous} bytes after the tensor before it"
+            )
+            raise bad(f"tensor {name!r} has data_offsets [{begin}, {end}], which {why}")
+        bits = math.prod(entry["shape"]) * _DTYPE_BITS[entry["dtype"]]
+        if bits % 8 or bits // 8 != end - begin:
+            raise bad(
+                f"tensor {name!r} has shape {tuple(entry['shape'])} of {entry['dtype']} "
+                f"({f'{bits // 8:,} bytes' if bits % 8 == 0 else f'{bits:,} bits'}), but "
+                f"data_offsets [{begin}, {end}] hold {end - begin} bytes"
+            )
+        end_of_previous = end
+    if end_of_previous != data_bytes:
+        raise bad(
+            f"its tensors hold {end_of_previous} bytes of data, but the file has {data_bytes} after the header "
+            "(truncated, or bytes no tensor accounts for)"
+        )
+    return tensors
 
 
 def _read_index(where: str) -> dict[str, Any]:
@@ -228,45 +319,28 @@ def _header(raw: bytes) -> dict[str, Any] | None:
     return header if isinstance(header, dict) else None
 
 
-def _dtype_of(entry: Any) -> Any:
-    return entry.get("dtype") if isinstance(entry, dict) else None
-
-
 _NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1"}
-_NUMPY_DTYPES |= {"U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
+_NUMPY_DTYPES |= {"U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?", "C64": "<c8"}
 
 
-def _load_with_bfloat16(raw: bytes, header: dict[str, Any], where: str) -> OrderedDict[str, np.ndarray]:
-    """A file the NumPy reader refused, read here: bfloat16 tensors (NumPy has no such dtype) are
-    widened to float32, which holds every bfloat16 value exactly (bfloat16 is float32's upper 16
-    bits); any other dtype NumPy cannot hold (the float8 types) is refused by name."""
+def _load_with_bfloat16(raw: bytes, tensors: Mapping[str, dict[str, Any]], where: str) -> OrderedDict[str, np.ndarray]:
+    """A file with a dtype the NumPy reader lacks, read here from its validated header
+    (:func:`_validated_header`: every offset lies in the file and holds dtype x shape bytes): bfloat16
+    tensors are widened to float32, which holds every bfloat16 value exactly (bfloat16 is float32's
+    upper 16 bits); any other dtype NumPy cannot hold (the float8 and float4 types) is refused by name."""
     start = 8 + int.from_bytes(raw[:8], "little")
+    for name, entry in tensors.items():
+        if entry["dtype"] not in _NUMPY_DTYPES and entry["dtype"] != "BF16":
+            raise CheckpointError(
+                f"load_safetensors: {where!r}: tensor {name!r} has dtype {entry['dtype']}, which NumPy cannot hold; "
+                "convert it in torch first (e.g. to float32)"
+            )
     out: OrderedDict[str, np.ndarray] = OrderedDict()
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype, shape, (begin, end) = entry["dtype"], tuple(int(d) for d in entry["shape"]), entry["data_offsets"]
-            count = int(np.prod(shape, dtype=np.int64))
-            if dtype not in _NUMPY_DTYPES and dtype != "BF16":
-                raise CheckpointError(
-                    f"load_safetensors: {where!r}: tensor {name!r} has dtype {dtype}, which NumPy cannot hold; "
-                    "convert it in torch first (e.g. to float32)"
-                )
-            stored = np.dtype("<u2" if dtype == "BF16" else _NUMPY_DTYPES[dtype])
-            if count * stored.itemsize != int(end) - int(begin):
-                raise CheckpointError(
-                    f"load_safetensors: {where!r}: tensor {name!r} has {int(end) - int(begin)} bytes stored "
-                    f"for shape {shape} of {dtype}"
-                )
-            array = np.frombuffer(raw, stored, count, start + int(begin)).reshape(shape)
-            if dtype == "BF16":
-                array = (array.astype(np.uint32) << 16).view(np.float32)
-            else:
-                array = array.copy()
-        except CheckpointError:
-            raise
-        except Exception as exc:
-            raise CheckpointError(f"load_safetensors: {where!r}: tensor {name!r} is unreadable: {exc}") from None
-        out[name] = array.astype(array.dtype.newbyteorder("="))
+    for name, entry in tensors.items():
+        dtype, shape, (begin, _end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]
+        stored = np.dtype("<u2" if dtype == "BF16" else _NUMPY_DTYPES[dtype])
+        array = np.frombuffer(raw, stored, math.prod(shape), start + begin).reshape(shape)
+        if dtype == "BF16":
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        out[name] = array.astype(array.dtype.newbyteorder("="))  # a copy: the file's bytes are not kept
     return out
