@@ -2463,6 +2463,32 @@ def _bump(t: Tensor) -> None:
     _inplace_clock.last = seq
 
 
+def mark_written(tensors: Sequence[Tensor]) -> None:
+    """Record one in-place write to each of ``tensors`` (what ``t.add_(...)`` under ``no_grad``
+    records): version + 1 each, all stamped with one fresh creation number, so a graph that saved
+    their old values refuses to backward through them (an optimizer's step writes its parameters).
+
+    Example:
+        >>> import downslope as ds
+        >>> w = ds.zeros(2)
+        >>> mark_written([w]); w._version
+        1
+    """
+    if not tensors:
+        return
+    seq = next(_op_counter)
+    limit = _RECENT_WRITES + 1
+    for t in tensors:
+        vc = t._vc
+        if vc is None:
+            vc = t._vc = [0]
+        vc[0] += 1
+        vc.append(seq)
+        if len(vc) > limit:
+            del vc[1]
+    _inplace_clock.last = seq
+
+
 def _alias(out: Tensor, x: Tensor) -> Tensor:
     """Let a view ``out`` of ``x`` share x's version counter (a write through either changes both)."""
     base = out.array.base

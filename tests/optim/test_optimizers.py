@@ -603,14 +603,38 @@ def test_flat_buffers_equal_per_parameter_loop(name, shapes, masks):  # type: ig
 
 
 def test_adagrad_group_initial_accumulator_value_closed_form():
+    """As PyTorch's: every sum starts at the constructor's initial_accumulator_value, whatever a group
+    says, also for a group added later and for a parameter whose state is reset."""
     a, b = ds.ones(3, requires_grad=True), ds.ones(2, requires_grad=True)
     opt = optim.Adagrad(
         [{"params": [a]}, {"params": [b], "initial_accumulator_value": 3.0}], lr=0.1, initial_accumulator_value=0.5
     )
+    assert opt.param_groups[1]["initial_accumulator_value"] == 3.0  # kept in the group, as PyTorch keeps it
     ((a * a).sum() + (b * b).sum()).backward()  # gradient 2 everywhere
     opt.step()
     np.testing.assert_allclose(a.detach().numpy(), 1 - 0.1 * 2 / np.sqrt(0.5 + 4), rtol=1e-6)
-    np.testing.assert_allclose(b.detach().numpy(), 1 - 0.1 * 2 / np.sqrt(3.0 + 4), rtol=1e-6)
+    np.testing.assert_allclose(b.detach().numpy(), 1 - 0.1 * 2 / np.sqrt(0.5 + 4), rtol=1e-6)
+
+
+def test_adagrad_initial_accumulator_value_as_torch_for_added_groups_and_resets():
+    def run(lib):  # type: ignore[no-untyped-def]
+        a, b, c = (lib.nn.Parameter(lib.tensor([1.0, -2.0], dtype=lib.float64)) for _ in range(3))
+        opt = lib.optim.Adagrad(
+            [{"params": [a]}, {"params": [b], "initial_accumulator_value": 3.0}], lr=0.1, initial_accumulator_value=0.5
+        )
+        opt.add_param_group({"params": [c], "initial_accumulator_value": 7.0})
+        assert len(opt.state[c]) == 0  # a group added later gets its state at its first step
+        for i in range(4):
+            if i == 2:
+                opt.state[b] = {}  # made afresh at the next step, from the constructor's value
+            opt.zero_grad()
+            sum((p * p * (k + 1)).sum() for k, p in enumerate((a, b, c))).backward()
+            opt.step()
+        return [p.detach().numpy() for p in (a, b, c)], opt.state[c]["sum"].numpy()
+
+    (ours, our_sum), (theirs, their_sum) = run(ds), run(torch)
+    np.testing.assert_allclose(np.concatenate(ours), np.concatenate(theirs), rtol=1e-12)
+    np.testing.assert_allclose(our_sum, their_sum, rtol=1e-12)
 
 
 def test_named_parameters_are_accepted_and_named_in_the_state_dict():

@@ -95,6 +95,7 @@ class Adafactor(PerParameterOptimizer):
     """
 
     _step_as_tensor = True  # state_dict()'s step is a float32 0-d Tensor, as PyTorch's
+    _own_keys = frozenset({"step", "row_var", "col_var", "variance"})
 
     def __init__(
         self,

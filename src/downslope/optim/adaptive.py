@@ -9,7 +9,6 @@ if TYPE_CHECKING:
 
 from ..errors import ArgumentError
 from . import transforms as T
-from .buckets import state_slots
 from .optimizer import Optimizer, OptimizerOptions, check_nonnegative, check_unit_interval
 from .transforms import from_group
 
@@ -17,9 +16,9 @@ from .transforms import from_group
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al., 2011): ``sum += g**2; p -= lr / (1 + (t-1) lr_decay) * g / (sqrt(sum) + eps)``.
 
-    PyTorch's defaults: ``lr=1e-2``, ``initial_accumulator_value=0``, ``eps=1e-10``. A param group
-    may set its own ``initial_accumulator_value`` (PyTorch ignores a group's value and uses the
-    constructor's for every group).
+    PyTorch's defaults: ``lr=1e-2``, ``initial_accumulator_value=0``, ``eps=1e-10``. Every sum starts
+    at the constructor's ``initial_accumulator_value``, as in PyTorch: a param group's own value is
+    kept in the group but not used (nor for a group added later, or a parameter whose state is reset).
 
     Example:
         >>> import downslope as ds
@@ -52,33 +51,22 @@ class Adagrad(Optimizer):
             "maximize": maximize,
         }
         super().__init__(params, defaults, **options)
-        for gi in range(len(self.param_groups)):
-            self._start_sums(gi)
+        # PyTorch's Adagrad makes its state when it is built, so it shows before a step (a group
+        # added later gets its state at its first step)
+        for buckets in self._buckets:
+            for bucket in buckets:
+                bucket.started[:] = True
 
     def _check_group(self, group: dict[str, Any]) -> None:
         for key in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
             check_nonnegative("Adagrad", key, group[key])
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        super().add_param_group(param_group)
-        if not self.__dict__.get("_defer_buckets"):
-            self._start_sums(len(self.param_groups) - 1)
-
-    def _start_sums(self, gi: int) -> None:
-        # each group starts its sums at its own initial_accumulator_value (the transform's init cannot
-        # see groups); PyTorch's Adagrad makes this state when it is built, so it shows before a step
-        value = self.param_groups[gi]["initial_accumulator_value"]
-        for bucket in self._buckets[gi]:
-            for slot in state_slots(bucket.state):
-                if "sum" in slot:
-                    slot["sum"].fill(value)
-            bucket.started[:] = True
-
     def _make_transform(self) -> T.GradientTransformation:
         return T.chain(
             T.negate_if(from_group("maximize")),
             T.add_decayed_weights(from_group("weight_decay")),
-            T.scale_by_adagrad(from_group("lr_decay"), 0.0, from_group("eps")),
+            # the sums start at the constructor's value, whatever a group says (PyTorch's defaults[...])
+            T.scale_by_adagrad(from_group("lr_decay"), self.defaults["initial_accumulator_value"], from_group("eps")),
             T.scale_by_lr(from_group("lr")),
         )
 

@@ -14,21 +14,23 @@ arrays on either device.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..autograd import enable_grad
 from ..backend import namespace_of
-from ..devices import like, to_host
+from ..devices import is_array, like, to_host
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..tensor import Tensor, mark_written, wrap_array
 from . import transforms as T
-from .optimizer import Optimizer, OptimizerOptions, check_nonnegative
+from .optimizer import Optimizer, OptimizerOptions, _count, _host_value, check_nonnegative
 
 
 def _host(v: Any) -> Any:
@@ -281,7 +283,14 @@ class LBFGS(Optimizer):
             )
         if len(self._buckets[0]) != 1:
             raise ArgumentError("LBFGS needs all parameters in one dtype (it works on one flat vector)")
-        self._lbfgs: dict[str, Any] = {"func_evals": 0, "n_iter": 0}
+        # PyTorch's state: a defaultdict keyed by parameter; the algorithm's memory lives in the first
+        # parameter's entry, as torch names and shapes it (Tensors, lists of Tensors, numbers)
+        self._lbfgs_state: defaultdict[Any, dict[Any, Any]] = defaultdict(dict)
+        # id(Tensor in the state) -> (that Tensor, the array or number the algorithm works with), and
+        # id(array or number) -> (it, its Tensor): the step reads and writes the state without copies
+        # or device reads for the values it wrote itself
+        self._memo: dict[int, tuple[Any, Any]] = {}
+        self._memo_back: dict[int, tuple[Any, Any]] = {}
 
     # L-BFGS works on one flat vector of every parameter: parameters sharing memory are not split off
     _in_place_when_shared = False
@@ -316,8 +325,9 @@ class LBFGS(Optimizer):
         return flat
 
     def _add_grad(self, step_size: Any, update: np.ndarray) -> None:
-        flat = self._bucket.flat
-        flat += step_size * update
+        b = self._bucket
+        b.flat += step_size * update
+        mark_written(b.params)  # PyTorch's p.add_(...): graphs that saved the old values refuse them
 
     def _directional_evaluate(
         self, closure: Callable[[], Any], x: np.ndarray, t: Any, d: np.ndarray
@@ -326,6 +336,7 @@ class LBFGS(Optimizer):
         loss = float(closure())
         flat_grad = self._gather_flat_grad()
         self._bucket.flat[...] = x
+        mark_written(self._bucket.params)  # PyTorch's p.copy_(x)
         return loss, flat_grad
 
     def _move(
@@ -376,6 +387,8 @@ class LBFGS(Optimizer):
         tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
         history_size = group["history_size"]
         state = self._lbfgs
+        state.setdefault("func_evals", 0)
+        state.setdefault("n_iter", 0)
 
         def evaluate() -> Any:
             with enable_grad():
@@ -389,11 +402,12 @@ class LBFGS(Optimizer):
         if _host(abs(flat_grad).max()) <= tolerance_grad:
             return orig_loss
 
-        d = state.get("d")
-        t = state.get("t")
-        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
-        H_diag = state.get("H_diag")
-        prev_flat_grad, prev_loss = state.get("prev_flat_grad"), state.get("prev_loss")
+        d, t = self._vector(state.get("d")), self._number(state.get("t"))
+        old_dirs, old_stps = self._vectors(state.get("old_dirs")), self._vectors(state.get("old_stps"))
+        ro = self._numbers(state.get("ro"))
+        H_diag = self._number(state.get("H_diag"))
+        prev_flat_grad, prev_loss = self._vector(state.get("prev_flat_grad")), state.get("prev_loss")
+        al = self._numbers(state.get("al"))
 
         n_iter = 0
         while n_iter < max_iter:
@@ -407,10 +421,10 @@ class LBFGS(Optimizer):
             else:
                 assert old_dirs is not None and old_stps is not None and ro is not None and d is not None
                 assert prev_flat_grad is not None
-                if "al" not in state:
-                    state["al"] = [None] * history_size
+                if al is None:
+                    al = [None] * history_size
                 memory = (old_dirs, old_stps, ro)
-                d, H_diag = _direction(flat_grad, prev_flat_grad, d * t, memory, H_diag, history_size, state["al"])
+                d, H_diag = _direction(flat_grad, prev_flat_grad, d * t, memory, H_diag, history_size, al)
 
             prev_flat_grad = flat_grad.copy()
             prev_loss = loss
@@ -437,64 +451,177 @@ class LBFGS(Optimizer):
             if abs(loss - prev_loss) < tolerance_change:
                 break
 
-        state.update(
-            d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
-            prev_flat_grad=prev_flat_grad, prev_loss=prev_loss,
+        self._write_state(
+            state, d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
+            prev_flat_grad=prev_flat_grad, prev_loss=prev_loss, al=al,
         )  # fmt: skip
         self._bucket.steps += 1
         self._bucket.started[:] = True
         return orig_loss
 
-    # -------------------------------------------------------------- state
+    # -------------------------------------------------------------- state, as PyTorch keeps it
+    @property
+    def _lbfgs(self) -> dict[Any, Any]:
+        """The first parameter's state entry, where PyTorch's LBFGS keeps its memory."""
+        return self._lbfgs_state[self.param_groups[0]["params"][0]]
+
+    @property
+    def state(self) -> Any:
+        """PyTorch's ``defaultdict(dict)`` keyed by parameter: after a step, ``opt.state[params[0]]``
+        holds ``func_evals``, ``n_iter``, ``d``, ``t``, ``old_dirs``, ``old_stps``, ``ro``,
+        ``H_diag``, ``prev_flat_grad``, ``prev_loss`` and ``al``, named and shaped as PyTorch's (the
+        vectors are flat Tensors over every parameter, ``ro``, ``al`` and ``H_diag`` 0-d Tensors).
+        What is assigned there is what the next step uses; other keys are kept and saved.
+
+        Example:
+            >>> import downslope as ds
+            >>> x = ds.tensor([3.0, -2.0], requires_grad=True)
+            >>> opt = ds.optim.LBFGS([x], max_iter=3)
+            >>> def closure():
+            ...     opt.zero_grad()
+            ...     loss = (x * x).sum()
+            ...     loss.backward()
+            ...     return loss
+            >>> _ = opt.step(closure)
+            >>> opt.state[x]["n_iter"], tuple(opt.state[x]["d"].shape)
+            (2, (2,))
+        """
+        if "_lbfgs_state" not in self.__dict__:  # while Optimizer.__init__ runs
+            return Optimizer.state.fget(self)  # type: ignore[attr-defined]
+        return self._lbfgs_state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        if not isinstance(value, Mapping):
+            raise ArgumentTypeError(f"LBFGS.state must be a dict, got {type(value).__name__}")
+        fresh: defaultdict[Any, dict[Any, Any]] = defaultdict(dict)
+        fresh.update(value)
+        self._lbfgs_state = fresh
+
+    def _vector(self, v: Any) -> Any:
+        """A state vector (a Tensor, an array, None) as the flat array the algorithm works with."""
+        if v is None:
+            return None
+        hit = self._memo.get(id(v))
+        if hit is not None and hit[0] is v:
+            return hit[1]
+        flat = self._bucket.flat
+        arr = v.detach().array if isinstance(v, Tensor) else like(v, flat)
+        arr = like(arr, flat).astype(flat.dtype, copy=False).reshape(-1)
+        if arr.size != flat.size:
+            raise ShapeError(f"LBFGS: a state vector has {arr.size} elements, the parameters have {flat.size} together")
+        return arr
+
+    def _vectors(self, vs: Any) -> list[Any] | None:
+        return None if vs is None else [self._vector(v) for v in vs]
+
+    def _number(self, v: Any) -> Any:
+        """A state number (a 0-d Tensor or array, a Python number, None) as the algorithm holds it: a
+        Python number, or a NumPy scalar of the parameters' dtype (its arithmetic rounds as PyTorch's)."""
+        if v is None or isinstance(v, (int, float)):
+            return v
+        arr = v.detach().array if isinstance(v, Tensor) else v
+        if type(arr) is np.ndarray:  # read afresh: a write into the 0-d Tensor counts
+            return arr.astype(self._bucket.dtype, copy=False).reshape(())[()]
+        hit = self._memo.get(id(v))
+        if hit is not None and hit[0] is v:
+            return hit[1]  # on a device, no read back of a number the step wrote itself
+        host = to_host(arr) if is_array(arr) else np.asarray(arr)  # host: one number, given by the caller
+        return host.astype(self._bucket.dtype, copy=False).reshape(())[()]
+
+    def _numbers(self, vs: Any) -> list[Any] | None:
+        return None if vs is None else [self._number(v) for v in vs]
+
+    def _as_state(self, x: Any) -> Any:
+        """What the algorithm holds (an array, a NumPy scalar, a Python number, None) as PyTorch's state
+        holds it: arrays and NumPy scalars as Tensors (the same Tensor while the value is the same)."""
+        if x is None or isinstance(x, (int, float)) and not isinstance(x, np.generic):
+            return x
+        hit = self._memo_back.get(id(x))
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        return wrap_array(x if is_array(x) else np.asarray(x))  # host: a NumPy scalar as a 0-d array
+
+    def _write_state(self, state: dict[Any, Any], **values: Any) -> None:
+        """Store the algorithm's values in ``state`` as PyTorch names and shapes them, and remember
+        which Tensor stands for which value (the next step reads them back without a copy)."""
+        memo: dict[int, tuple[Any, Any]] = {}
+        back: dict[int, tuple[Any, Any]] = {}
+        for key, value in values.items():
+            if value is None and key == "al":
+                continue  # made at the second iteration, as PyTorch's
+            items = value if isinstance(value, list) else [value]
+            out = [self._as_state(x) for x in items]
+            for x, t in zip(items, out):
+                if isinstance(t, Tensor):
+                    memo[id(t)] = (t, x)
+                    back[id(x)] = (x, t)
+            state[key] = out if isinstance(value, list) else out[0]
+        self._memo, self._memo_back = memo, back
+
     def state_dict(self) -> dict[str, Any]:
-        """Adds the L-BFGS memory (directions, steps, curvature pairs) as arrays and numbers."""
-        sd = super().state_dict()
-        s = self._lbfgs
-        n = self._bucket.flat.size
-        dtype = self._bucket.dtype
-        saved: dict[str, Any] = {"func_evals": s["func_evals"], "n_iter": s["n_iter"]}
-        for key in ("d", "prev_flat_grad"):
-            if s.get(key) is not None:
-                saved[key] = to_host(s[key]).copy()
-        for key in ("t", "H_diag", "prev_loss"):
-            if s.get(key) is not None:
-                saved[key] = _scalar_out(s[key])
-        if s.get("old_dirs") is not None:
-            saved["old_dirs"] = np.array([to_host(a) for a in s["old_dirs"]], dtype).reshape(-1, n)
-            saved["old_stps"] = np.array([to_host(a) for a in s["old_stps"]], dtype).reshape(-1, n)
-            saved["ro"] = np.array(s["ro"], dtype)
-        if s.get("al") is not None:
-            saved["al"] = np.array([np.nan if a is None else _host(a) for a in s["al"]], dtype)
-        sd["lbfgs"] = saved
-        return sd
+        """PyTorch's ``LBFGS.state_dict()``: ``state`` keyed by parameter position (the memory under the
+        first parameter's, its Tensors copied) and ``param_groups`` with ``params`` as positions; plus
+        ``optimizer`` and ``options``, as the other optimizers save them."""
+        saved = self._torch_state_dict_of(self._lbfgs_state)
+        saved["optimizer"] = "LBFGS"
+        saved["options"] = {
+            "clip_norm": self.clip_norm,
+            "clip_value": self.clip_value,
+            "error_if_nonfinite": self.error_if_nonfinite,
+        }
+        return saved
+
+    def _torch_state_dict_of(self, state: Any) -> dict[str, Any]:
+        table = self.__dict__
+        table["_torch_state"] = state
+        try:
+            return self._torch_state_dict()
+        finally:
+            table["_torch_state"] = defaultdict(dict)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        saved = state_dict.get("lbfgs", {})
-        s: dict[str, Any] = {"func_evals": int(saved.get("func_evals", 0)), "n_iter": int(saved.get("n_iter", 0))}
-        for key in ("d", "prev_flat_grad"):
-            if key in saved:
-                s[key] = like(np.array(saved[key], dtype=self._bucket.dtype), self._bucket.flat)
-        for key in ("t", "H_diag", "prev_loss"):
-            if key in saved:
-                s[key] = _scalar_in(saved[key])
-        if "old_dirs" in saved:
-            s["old_dirs"] = list(like(np.array(saved["old_dirs"], self._bucket.dtype), self._bucket.flat))
-            s["old_stps"] = list(like(np.array(saved["old_stps"], self._bucket.dtype), self._bucket.flat))
-            s["ro"] = list(np.array(saved["ro"], self._bucket.dtype))
-        if "al" in saved:
-            s["al"] = [None if math.isnan(a) else a for a in np.array(saved["al"], self._bucket.dtype)]
-        self._lbfgs = s
+        """Restore a state saved by :meth:`state_dict`, by PyTorch's LBFGS (its tensors converted), or
+        by an older downslope (an ``lbfgs`` entry); floating values are cast to the parameters' dtype."""
+        name = "LBFGS"
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
+            raise ArgumentError(
+                f"{name}.load_state_dict: expected a dict from state_dict() with 'state' and 'param_groups'"
+            )
+        self._check_saved_groups(state_dict, name)
+        state = dict(state_dict["state"])
+        older = state_dict.get("lbfgs")
+        if isinstance(older, Mapping):  # a downslope checkpoint from before the state was PyTorch's
+            state = {0: _from_older(older)}
+        table = self.__dict__
+        table["_torch_state"] = defaultdict(dict)
+        try:
+            self._load_torch_state_dict({"state": state, "param_groups": state_dict["param_groups"]})
+            loaded = table["_torch_state"]
+        finally:
+            table["_torch_state"] = defaultdict(dict)
+        for entry in loaded.values():
+            for key in ("func_evals", "n_iter"):
+                if isinstance(entry, dict) and key in entry and not isinstance(entry[key], int):
+                    entry[key] = _count(_host_value(entry[key]))
+        options = state_dict.get("options", {})
+        self.clip_norm = options.get("clip_norm", self.clip_norm)
+        self.clip_value = options.get("clip_value", self.clip_value)
+        self.error_if_nonfinite = options.get("error_if_nonfinite", self.error_if_nonfinite)
+        self._lbfgs_state = loaded
+        self._memo, self._memo_back = {}, {}
 
 
-def _scalar_out(v: Any) -> Any:
-    """NumPy scalars are kept as 0-d arrays (their dtype matters for the arithmetic), Python numbers as is."""
-    if isinstance(v, np.generic):
-        return np.array(v)
-    return v
-
-
-def _scalar_in(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return v[()]
-    return v
+def _from_older(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """The memory an older downslope saved (stacked rows, NaN for an unset ``al``) as PyTorch keeps it."""
+    out: dict[str, Any] = {k: saved[k] for k in ("func_evals", "n_iter", "d", "t", "H_diag", "prev_flat_grad",
+                                                  "prev_loss") if k in saved}  # fmt: skip
+    for key in ("old_dirs", "old_stps"):
+        if key in saved:
+            out[key] = list(np.asarray(_host_value(saved[key])))  # host: a saved checkpoint
+    if "ro" in saved:
+        out["ro"] = list(np.asarray(_host_value(saved["ro"])))  # host: see above
+    if "al" in saved:
+        values = np.asarray(_host_value(saved["al"]))  # host: see above
+        out["al"] = [None if math.isnan(a) else np.asarray(a) for a in values]
+    return out

@@ -174,6 +174,8 @@ class Muon(PerParameterOptimizer):
                     "give biases, embeddings and other non-2D parameters to another optimizer such as AdamW"
                 )
 
+    _own_keys = frozenset({"momentum_buffer"})
+
     def _state_shapes(self, param: Any) -> dict[str, tuple[int, ...] | None]:
         return {"momentum_buffer": tuple(param.shape)}
 

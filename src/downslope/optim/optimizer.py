@@ -37,7 +37,7 @@ import numpy as np
 from ..autograd import enable_grad, no_grad
 from ..devices import device_of, is_array, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateDictError, StateError
-from ..tensor import Tensor, wrap_array
+from ..tensor import Tensor, mark_written, wrap_array
 from .buckets import (
     FlatBucket,
     InPlaceBucket,
@@ -738,6 +738,8 @@ class Optimizer:
         with no_grad():
             for group, b, g, present in work:
                 b.apply(self._transform, group, g, present)
+                # an in-place write, as PyTorch's p.add_(...): a graph that saved the old values refuses them
+                mark_written(b.params if present is None else [b.params[i] for i in present])
         return loss
 
     def _clip(self, grads: list[np.ndarray]) -> None:

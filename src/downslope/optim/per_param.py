@@ -12,7 +12,7 @@ groups, ``add_param_group``, ``zero_grad``, lr given as a tensor, the clipping o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,11 +20,21 @@ import numpy as np
 from ..autograd import enable_grad, no_grad
 from ..backend import namespace_of
 from ..devices import device_of, is_array, to_device, to_host
-from ..errors import ArgumentError, ShapeError, StateError
-from ..tensor import Tensor, wrap_array
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
+from ..tensor import Tensor, mark_written, wrap_array
 from . import transforms as T
 from .buckets import FlatBucket
-from .optimizer import Optimizer, OptimizerOptions, _count, _host_value, _jsonable, _restore_like
+from .optimizer import (
+    _OTHER_OPTIMIZERS_STATE,
+    Optimizer,
+    OptimizerOptions,
+    _cast_state,
+    _clone_state,
+    _count,
+    _host_value,
+    _jsonable,
+    _restore_like,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -80,6 +90,8 @@ class PerParameterOptimizer(Optimizer):
 
     # PyTorch keeps Adafactor's step count as a float32 0-d tensor and SparseAdam's as an int
     _step_as_tensor = False
+    #: every state key a parameter of some shape keeps (``opt.state[p][key] = v`` sets the state)
+    _own_keys: frozenset[str] = frozenset()
 
     def __init__(self, params: Any, defaults: dict[str, Any], **options: Unpack[OptimizerOptions]) -> None:
         self._per_param: list[list[dict[str, Any]]] = []  # per group, per parameter: its state
@@ -91,6 +103,17 @@ class PerParameterOptimizer(Optimizer):
 
     def _state_shapes(self, param: Any) -> dict[str, tuple[int, ...] | None]:
         raise NotImplementedError
+
+    def _fill_state(self, param: Any, state: dict[str, Any]) -> None:
+        """Make the state a parameter lacks (all of it at its first step; what a user's partial state
+        left out): step counts 0, buffers zeros, as PyTorch makes them."""
+        shapes = self._state_shapes(param)
+        if len(state) == len(shapes):
+            return
+        xp = namespace_of(param)
+        for key, shape in shapes.items():
+            if key not in state:
+                state[key] = 0 if shape is None else xp.zeros(shape, param.dtype)
 
     # -------------------------------------------------------------- groups and stepping
     def _make_buckets(self, params: list[Tensor], shared: set[int]) -> list[FlatBucket]:
@@ -124,35 +147,95 @@ class PerParameterOptimizer(Optimizer):
             work = [(group, p, g, state) for (group, p, _, state), g in zip(work, grads)]
         with no_grad():
             for group, p, g, state in work:
+                self._fill_state(p.array, state)
                 self._update(group, p.array, g.astype(p.array.dtype, copy=False), state)
+        # in-place writes, as PyTorch's p.add_(...): a graph that saved the old values refuses them
+        mark_written([p for _, p, _, _ in work])
         return loss
 
     # -------------------------------------------------------------- state
+    # ``opt.state`` is the base class's view (``_OptimizerState`` of ``_ParamState`` entries), reached
+    # through the hooks below: each parameter stands as a one-parameter "bucket" (a ``_Slot``) whose
+    # state is its dict in ``_per_param``. So assignments reach the state the next step uses, and any
+    # other key is stored beside it (``_user_state``), saved and loaded, as in the other optimizers.
     @property
     def state(self) -> Any:
-        """Each stepped parameter's state, as ``torch.optim.Optimizer.state``: arrays as Tensors sharing
-        the optimizer's own (writing into one changes the next step), numbers as they are.
-        Assigning an empty dict (``opt.state = defaultdict(dict)``) starts every parameter afresh."""
-        if "_per_param" not in self.__dict__:
-            return Optimizer.state.fget(self)  # type: ignore[attr-defined]
-        out: dict[Tensor, dict[str, Any]] = {}
-        for group, states in zip(self.param_groups, self._per_param):
-            for p, state in zip(group["params"], states):
-                if state:
-                    out[p] = {k: self._as_torch_value(k, v, copy=False) for k, v in state.items()}
-        return out
+        """Each parameter's state, as ``torch.optim.Optimizer.state``: a parameter appears once it has
+        state. Arrays show as Tensors sharing the optimizer's own (writing into one changes the next
+        step), the step count as PyTorch keeps it. ``opt.state[p][key] = value`` sets the optimizer's
+        own key (shape and dtype checked) or stores any other key (saved by :meth:`state_dict`);
+        ``opt.state[p] = {}``, ``del opt.state[p]``, ``opt.state.clear()`` or
+        ``opt.state = defaultdict(dict)`` start the parameter(s) afresh.
+
+        Example:
+            >>> import downslope as ds
+            >>> w = ds.ones(2, 3, requires_grad=True)
+            >>> opt = ds.optim.Adafactor([w])
+            >>> (w * w).sum().backward(); opt.step()
+            >>> opt.state[w]["row_var"] = ds.zeros(2, 1); opt.state[w]["note"] = "kept"
+            >>> opt.state[w]["row_var"].tolist(), opt.state_dict()["state"][0]["note"]
+            ([[0.0], [0.0]], 'kept')
+        """
+        return Optimizer.state.fget(self)  # type: ignore[attr-defined]
 
     @state.setter
     def state(self, value: Any) -> None:
+        if "_per_param" in self.__dict__ and isinstance(value, Mapping):
+            for key in value:
+                self._where(key)  # refused before anything changes
+            self._per_param = [[{} for _ in g["params"]] for g in self.param_groups]
+        Optimizer.state.fset(self, value)  # type: ignore[attr-defined]
+
+    def _positions(self) -> list[tuple[int, Any, int]]:
         if "_per_param" not in self.__dict__:
-            Optimizer.state.fset(self, value)  # type: ignore[attr-defined]
-            return
-        if not isinstance(value, dict) or value:
-            raise ArgumentError(
-                f"{type(self).__name__}.state can only be assigned an empty dict (a reset), got "
-                f"{type(value).__name__}{' with entries' if isinstance(value, dict) else ''}; use load_state_dict()"
+            return []
+        return [
+            (gi, _Slot(self, gi, j, p), 0) for gi, g in enumerate(self.param_groups) for j, p in enumerate(g["params"])
+        ]
+
+    def _entry_view(self, gi: int, b: Any, j: int, names: dict[str, tuple[int, str]]) -> dict[str, Any]:
+        return {k: self._as_torch_value(k, v, copy=False) for k, v in self._per_param[gi][b.j].items()}
+
+    def _builtin_key(self, gi: int, key: Any) -> bool:
+        return isinstance(key, str) and key in self._own_keys
+
+    def _set_state_entry(self, gi: int, b: Any, j: int, key: Any, value: Any) -> None:
+        """``opt.state[p][key] = value`` for a key of the optimizer's own: the step count, or an array
+        of the shape this parameter's state has, copied in the parameter's dtype and device."""
+        name = type(self).__name__
+        param = b.params[0].array
+        shapes = self._state_shapes(param)
+        if key not in shapes:
+            raise StateError(
+                f"{name}: a parameter of shape {tuple(param.shape)} keeps no state {key!r}; its state is {sorted(shapes)}"
             )
-        self._per_param = [[{} for _ in g["params"]] for g in self.param_groups]
+        state = self._per_param[gi][b.j]
+        shape = shapes[key]
+        if shape is None:
+            arr = value.detach().array if isinstance(value, Tensor) else value
+            try:
+                count = float(to_host(arr) if is_array(arr) else arr)  # host: one number, set once
+            except (TypeError, ValueError):
+                raise ArgumentTypeError(f"{name}: state {key!r} must be a number, got {type(value).__name__}") from None
+            if not (count >= 0 and count == int(count)):
+                raise ArgumentError(f"{name}: state {key!r} must be a whole number >= 0, got {count}")
+            state[key] = int(count)
+            return
+        if isinstance(value, Tensor):
+            value = value.detach().array
+        elif not is_array(value):
+            value = np.asarray(value)  # host: a user's value, copied into the state once
+        if value.dtype.kind != "f":
+            raise StateError(
+                f"{name}: state {key!r} must be a floating tensor (the parameter's dtype is {param.dtype}), "
+                f"got {value.dtype}"
+            )
+        if tuple(value.shape) != shape:
+            raise StateError(f"{name}: state {key!r} must have shape {shape}, got {tuple(value.shape)}")
+        state[key] = to_device(value, device_of(param)).astype(param.dtype, copy=True)
+
+    def _reset_state(self, b: Any, j: int) -> None:
+        self._per_param[b.gi][b.j] = {}
 
     def _as_torch_value(self, key: str, value: Any, copy: bool) -> Any:
         """A state value as PyTorch holds it: arrays as Tensors (host copies when ``copy``), the step
@@ -171,9 +254,12 @@ class PerParameterOptimizer(Optimizer):
         groups = []
         pos = 0
         for group, states in zip(self.param_groups, self._per_param):
-            for s in states:
-                if s:
+            for p, s in zip(group["params"], states):
+                extra = self._user_state.get(p)
+                if s or extra is not None:
                     state[pos] = {k: self._as_torch_value(k, v, copy=True) for k, v in s.items()}
+                if extra is not None:  # a user's keys, beside the optimizer's own
+                    state[pos].update({k: _clone_state(v) for k, v in extra.items()})
                 pos += 1
             saved = {k: _jsonable(v) for k, v in group.items() if k != "params"}
             saved["params"] = list(range(pos - len(states), pos))
@@ -200,15 +286,20 @@ class PerParameterOptimizer(Optimizer):
         saved_groups = self._check_saved_groups(state_dict, name)
         positions = [(gi, j, p) for gi, g in enumerate(self.param_groups) for j, p in enumerate(g["params"])]
         fresh: list[list[dict[str, Any]]] = [[{} for _ in g["params"]] for g in self.param_groups]
+        user_state: dict[Tensor, dict[Any, Any]] = {}
         for key, entry in state_dict["state"].items():
             pos = int(key)
-            if not 0 <= pos < len(positions) or not isinstance(entry, dict):
+            if not 0 <= pos < len(positions) or not isinstance(entry, Mapping):
                 raise ArgumentError(
                     f"{name}.load_state_dict: saved state entry {key!r} is not a dict for one of the "
                     f"{len(positions)} parameters"
                 )
             gi, j, p = positions[pos]
-            fresh[gi][j] = self._load_entry(pos, p.array, entry)
+            shapes = self._state_shapes(p.array)
+            fresh[gi][j] = self._load_entry(pos, p.array, dict(entry))
+            rest = {k: v for k, v in entry.items() if k not in shapes}
+            if rest or not fresh[gi][j]:
+                user_state[p] = {k: _cast_state(p, v, k) for k, v in rest.items()}
         # checked in full before anything changes
         for saved, group in zip(saved_groups, self.param_groups):
             for k, v in saved.items():
@@ -219,21 +310,23 @@ class PerParameterOptimizer(Optimizer):
         self.clip_value = options.get("clip_value", self.clip_value)
         self.error_if_nonfinite = options.get("error_if_nonfinite", self.error_if_nonfinite)
         self._per_param = fresh
+        self._user_state = user_state
 
     def _load_entry(self, pos: int, param: Any, entry: dict[str, Any]) -> dict[str, Any]:
         """One parameter's saved state, checked against the keys and shapes this optimizer keeps,
         as arrays on the parameter's device in its dtype (copies: the saved dict stays apart)."""
         name = type(self).__name__
         shapes = self._state_shapes(param)
-        unknown = sorted(set(entry) - set(shapes))
-        absent = sorted(set(shapes) - set(entry))
-        if unknown or absent:
+        foreign = sorted(k for k in set(entry) - set(shapes) if k in _OTHER_OPTIMIZERS_STATE)
+        if foreign:  # a user's key is stored; another optimizer's buffers (or another shape's) mean a mix-up
             raise ArgumentError(
-                f"{name}.load_state_dict: parameter {pos} (shape {tuple(param.shape)}) needs state {sorted(shapes)}, "
+                f"{name}.load_state_dict: parameter {pos} (shape {tuple(param.shape)}) keeps state {sorted(shapes)}, "
                 f"the saved entry has {sorted(entry)}; was it saved by a different optimizer or for another model?"
             )
         out: dict[str, Any] = {}
         for k, shape in shapes.items():
+            if k not in entry:
+                continue  # made afresh at the next step (a state given in part)
             v = _host_value(entry[k])
             if shape is None:  # a count (PyTorch saves Adafactor's as a float tensor)
                 out[k] = _count(v)
@@ -245,3 +338,17 @@ class PerParameterOptimizer(Optimizer):
                 )
             out[k] = to_device(arr.astype(param.dtype, copy=True), device_of(param))
         return out
+
+
+class _Slot:
+    """Parameter ``j`` of group ``gi`` as the base class's state view sees a bucket: one parameter,
+    "started" while its state dict is not empty."""
+
+    __slots__ = ("opt", "gi", "j", "params")
+
+    def __init__(self, opt: PerParameterOptimizer, gi: int, j: int, param: Tensor) -> None:
+        self.opt, self.gi, self.j, self.params = opt, gi, j, [param]
+
+    @property
+    def started(self) -> tuple[bool]:
+        return (bool(self.opt._per_param[self.gi][self.j]),)

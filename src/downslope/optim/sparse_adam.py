@@ -164,6 +164,8 @@ class SparseAdam(PerParameterOptimizer):
                 getattr(p, "__dict__", {}).pop("grad_rows", None)
         super().zero_grad(set_to_none)
 
+    _own_keys = frozenset({"step", "exp_avg", "exp_avg_sq"})
+
     def _state_shapes(self, param: Any) -> dict[str, tuple[int, ...] | None]:
         shape = tuple(param.shape)
         return {"step": None, "exp_avg": shape, "exp_avg_sq": shape}

@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 
 from ..autograd import no_grad
+from ..devices import to_host
 from ..errors import ArgumentError
 from ..nn.module import Module
 from ..nn.normalization import BatchNormBase
-from ..tensor import Tensor
+from ..tensor import Tensor, mark_written
 from .lr_scheduler import LRScheduler
 from .optimizer import Optimizer
 
@@ -129,7 +130,7 @@ class AveragedModel(Module):
     def update_parameters(self, model: Module) -> None:
         """Fold ``model``'s current parameters into the average."""
         ours, theirs = self._pairs(model)
-        n = int(self.n_averaged.array)
+        n = int(to_host(self.n_averaged.array))  # host: the count of models averaged, read once per update
         with no_grad():
             if n == 0:
                 for a, b in zip(ours, theirs):
@@ -143,6 +144,9 @@ class AveragedModel(Module):
             if not self.use_buffers:
                 for a, b in zip(self.module.buffers(), model.buffers()):
                     a.array[...] = b.array
+                mark_written(list(self.module.buffers()))
+        # in-place writes, as PyTorch's copy_: a graph that saved the old averages refuses them
+        mark_written(ours)
         self.n_averaged.array[...] = n + 1
 
 
