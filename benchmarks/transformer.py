@@ -4,6 +4,9 @@ position and mean-squared error to a random target, Adam (lr=1e-3).
 
 Peers, in one process on the same initial weights (copied by state_dict) and the same batches:
 downslope and PyTorch eager. Target: downslope's time per step <= 1.0x PyTorch's.
+
+Then causal ``scaled_dot_product_attention`` under no_grad at two shapes (B32 H4 T64 hd32 and
+B8 H8 T256 hd64, float32), CPU time per call, the peers taking turns. Target: <= 1.0x PyTorch's.
 Run: python benchmarks/transformer.py [--quick] [--threads N] [--dropout P]
 """
 
@@ -15,7 +18,18 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import Batches, Peer, add_peer, blas_report, parse_args, print_table, print_target, time_per_step  # noqa: E402
+from _common import (  # noqa: E402
+    Batches,
+    Peer,
+    add_peer,
+    blas_report,
+    interleaved,
+    parse_args,
+    print_table,
+    print_target,
+    show_ratio,
+    time_per_step,
+)
 
 LAYERS, D_MODEL, HEADS, FF, SEQ, BATCH = 2, 128, 4, 512, 64, 32
 
@@ -118,6 +132,41 @@ def main() -> None:
     results = time_per_step(peers, batches, pieces)
     print_table(results, unit="ms", scale=1e3, reference="downslope")
     print_target(results, "torch", 1.00)
+    causal_attention(args.quick)
+
+
+def causal_attention(quick: bool) -> None:
+    """Causal scaled_dot_product_attention without gradients, downslope against PyTorch."""
+    try:
+        import torch
+        import torch.nn.functional as TF
+    except ImportError:
+        print("torch: not installed, causal attention skipped")
+        return
+    import downslope as ds
+    import downslope.nn.functional as F
+
+    rng = np.random.default_rng(1)
+    for batch, heads, length, dim in ((32, 4, 64, 32), (8, 8, 256, 64)):
+        q, k, v = (rng.standard_normal((batch, heads, length, dim)).astype(np.float32) for _ in range(3))
+        qt, kt, vt = (torch.from_numpy(a) for a in (q, k, v))
+        qd, kd, vd = (ds.from_numpy(a) for a in (q, k, v))
+
+        def theirs(qt=qt, kt=kt, vt=vt):  # type: ignore[no-untyped-def]
+            with torch.no_grad():
+                return TF.scaled_dot_product_attention(qt, kt, vt, is_causal=True)
+
+        def ours(qd=qd, kd=kd, vd=vd):  # type: ignore[no-untyped-def]
+            with ds.no_grad():
+                return F.scaled_dot_product_attention(qd, kd, vd, is_causal=True)
+
+        err = float(np.abs(ours().numpy() - theirs().numpy()).max())
+        if not err <= 1e-5:
+            raise SystemExit(f"causal attention differs from torch by {err:.2e}")
+        slices, steps = (2, 1) if quick else (21, 5)
+        times = interleaved({"torch": theirs, "downslope": ours}, slices, steps)
+        show_ratio(f"SDPA causal no_grad B{batch} H{heads} T{length} hd{dim}", times, 40, "ms")
+        print_target(times, "torch", 1.00)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,11 @@ gradient and the weight-gradient products after the loop need no transposing cop
   into ``packed[t + 1]``; ``cells`` (L + 1, N, H) with ``cells[0] = c0``; ``tanh_c`` (L, N, H);
 * backward: ``dh`` (L + 1, N, H) holds the gradient reaching each output state and gets each
   step's ``dG_t @ W_hh`` added (``w_hh`` the plain W_hh, (4H, H)); ``dc`` (N, H) the gradient
-  reaching the cell; ``d_gates`` (L, N, 4H) the pre-activations' gradients.
+  reaching the cell; ``d_gates`` (L, N, 4H) the pre-activations' gradients;
+* ``active`` (int64, L): the rows ``[0, active[t])`` that have an element at step ``t``. A packed
+  batch (sorted longest first) has a prefix of its rows at each step: the others keep their
+  state and cell through the step (``_freeze_step``), so each sequence ends, or for the reverse
+  direction starts, at its own length. A plain batch has ``active[t] = N`` throughout.
 
 ``sgemm`` is oneDNN's ``dnnl_sgemm`` (``gemm.sgemm_function()``), ``pause`` libc's ``sched_yield``;
 a kernel returns its first nonzero status, -1 when a task on another thread failed, or 0.
@@ -230,6 +234,8 @@ def _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, j0, j1):
     and states."""
     columns = gates.shape[2]
     size = columns // 4
+    if j1 <= j0:
+        return 0
     a, b, c = packed[t, j0].ctypes.data, w_hh_t.ctypes.data, gates[t, j0].ctypes.data
     status = _gemm(sgemm, _N, _N, j1 - j0, columns, size, a, size, b, columns, 1.0, c, columns)
     if status != 0:
@@ -257,6 +263,45 @@ def _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, j0, j1):
             tc[r] = tanh_of_c
             h[r] = o * tanh_of_c
     return 0
+
+
+@_jit
+def _freeze_step(gates, packed, cells, tanh_c, t, j0, j1):
+    """Step ``t`` of the batch rows [j0, j1) that have no element at this step (a packed batch):
+    their state and cell stay as they are, and their gates are set to i = g = o = 0, f = 1, for
+    which the backward formulas give zero gate gradients and pass the cell's gradient unchanged."""
+    size = gates.shape[2] // 4
+    for j in range(j0, j1):
+        g = gates[t, j]
+        c_prev = cells[t, j]
+        c_new = cells[t + 1, j]
+        tc = tanh_c[t, j]
+        h_prev = packed[t, j]
+        h = packed[t + 1, j]
+        for r in range(size):
+            g[r] = _F(0.0)
+            g[size + r] = _ONE
+            g[2 * size + r] = _F(0.0)
+            g[3 * size + r] = _F(0.0)
+            c_new[r] = c_prev[r]
+            tc[r] = _F(0.0)
+        for r in range(h.shape[0]):
+            h[r] = h_prev[r]
+
+
+@_jit
+def _frozen_gradients(dh, d_gates, t, j0, j1):
+    """Backward of :func:`_freeze_step`: zero gate gradients, and the state's gradient passes to
+    the step before (the cell's, ``dc``, stays as it is)."""
+    columns = d_gates.shape[2]
+    for j in range(j0, j1):
+        d = d_gates[t, j]
+        for r in range(columns):
+            d[r] = _F(0.0)
+        before = dh[t, j]
+        after = dh[t + 1, j]
+        for r in range(after.shape[0]):
+            before[r] += after[r]
 
 
 @_jit
@@ -298,10 +343,11 @@ def _state_gradient(sgemm, w_hh, d_gates, dh, t, j0, j1):
 def lstm_forward(sgemm, pause, weights, arrays, blocks, counters):
     """The input projection, then the loop over the steps. ``weights`` = (w_in, w_hh_t),
     ``arrays`` = (inputs, gates, packed, cells, tanh_c), ``blocks`` = (columns: the projection's
-    column blocks, bounds: the batch chunks)."""
+    column blocks, bounds: the batch chunks, active: per step the rows [0, active[t]) that have an
+    element, the others keep their state: see :func:`_freeze_step`)."""
     w_in, w_hh_t = weights
     inputs, gates, packed, cells, tanh_c = arrays
-    columns, bounds = blocks
+    columns, bounds, active = blocks
     projections = columns.shape[0] - 1
     total = projections + bounds.shape[0] - 1
     while True:
@@ -316,9 +362,13 @@ def lstm_forward(sgemm, pause, weights, arrays, blocks, counters):
             j0, j1 = bounds[ticket - projections], bounds[ticket - projections + 1]
             status = 0
             for t in range(gates.shape[0]):
-                status = _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, j0, j1)
+                # rows [0, active[t]) have an element at step t (a packed batch: a prefix)
+                split = min(max(active[t], j0), j1)
+                status = _forward_step(sgemm, w_hh_t, gates, packed, cells, tanh_c, t, j0, split)
                 if status != 0:
                     break
+                if split < j1:
+                    _freeze_step(gates, packed, cells, tanh_c, t, split, j1)
         if status != 0:
             _fail(counters)
             return status
@@ -331,11 +381,11 @@ def lstm_backward(sgemm, pause, weights, arrays, grads, blocks, counters):
     gradient. ``weights`` = (w_hh, w_ih), ``arrays`` = (gates, cells, tanh_c, packed, inputs) of
     the forward pass, ``grads`` = (dh, dc, d_gates, dw_hh_t, dw_in_t, dx), ``blocks`` = (bounds:
     the batch chunks, rows: blocks of the 4H gate rows of the weight gradients, none for ``[0]``,
-    samples: blocks of the L * N rows of ``dx``, none for ``[0]``)."""
+    samples: blocks of the L * N rows of ``dx``, none for ``[0]``, active: as the forward's)."""
     w_hh, w_ih = weights
     gates, cells, tanh_c, packed, inputs = arrays
     dh, dc, d_gates, dw_hh_t, dw_in_t, dx = grads
-    bounds, rows, samples = blocks
+    bounds, rows, samples, active = blocks
     chunks = bounds.shape[0] - 1
     weight_blocks = rows.shape[0] - 1
     total = chunks + weight_blocks + samples.shape[0] - 1
@@ -347,10 +397,14 @@ def lstm_backward(sgemm, pause, weights, arrays, grads, blocks, counters):
         if ticket < chunks:
             j0, j1 = bounds[ticket], bounds[ticket + 1]
             for t in range(gates.shape[0] - 1, -1, -1):
-                _gate_gradients(gates, cells, tanh_c, dh, dc, d_gates, t, j0, j1)
-                status = _state_gradient(sgemm, w_hh, d_gates, dh, t, j0, j1)
-                if status != 0:
-                    break
+                split = min(max(active[t], j0), j1)
+                if split > j0:
+                    _gate_gradients(gates, cells, tanh_c, dh, dc, d_gates, t, j0, split)
+                    status = _state_gradient(sgemm, w_hh, d_gates, dh, t, j0, split)
+                    if status != 0:
+                        break
+                if split < j1:
+                    _frozen_gradients(dh, d_gates, t, split, j1)
         else:
             if not _wait_until_done(counters, chunks, pause):  # every gate gradient
                 return -1

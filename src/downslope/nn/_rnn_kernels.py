@@ -58,9 +58,10 @@ import numpy as np
 from .. import gemm, parallel
 from .. import workspace as _workspace
 from ..backend import namespace_of
-from ..errors import StateError
+from ..errors import ArgumentError, StateError
 from ..tensor import Tensor, record_op
 from . import _rnn_jit
+from ._arrays import array_like
 
 __all__ = ["rnn_sequence"]
 
@@ -75,12 +76,19 @@ def rnn_sequence(
     b_ih: Tensor | None,
     b_hh: Tensor | None,
     reverse: bool = False,
+    active: Any = None,
 ) -> Tensor:
     """Run one direction of a recurrent layer over ``x`` (L, N, I); returns the packed states.
 
     ``mode`` is ``"LSTM"``, ``"GRU"``, ``"RNN_TANH"`` or ``"RNN_RELU"``; ``h0`` (and ``c0`` for the
     LSTM) is ``(N, H)``; weights and biases have PyTorch's shapes. The result has shape
     ``(L + 2, N, H)`` for the LSTM and ``(L + 1, N, H)`` otherwise (see the module docstring).
+
+    ``active`` (a packed batch): a host integer array of ``L`` row counts, PyTorch's
+    ``batch_sizes`` of a batch sorted longest first, so non-increasing: at time step ``t`` only the
+    rows ``[0, active[t])`` have an element. The other rows keep their state (and cell) through the
+    step, so each sequence's final state is the one at its own last element and the reverse
+    direction starts each sequence at its own end; their gradients pass through unchanged.
 
     Example:
         >>> import downslope as ds
@@ -95,6 +103,7 @@ def rnn_sequence(
     if has_bias:
         assert b_ih is not None and b_hh is not None
         parents += (b_ih, b_hh)
+    steps = _processing_steps(active, x.shape[0], x.shape[1], reverse)
     # Every array below is made in the input's namespace (NumPy, CuPy, or the strict test stand-in):
     # the kernels' NumPy calls with ``out=`` dispatch to it; creation goes through ``xp`` or ``like=``.
     xa = x.array[::-1] if reverse else x.array
@@ -102,12 +111,29 @@ def rnn_sequence(
     bh = b_hh.array if has_bias and b_hh is not None else None
     if mode == "LSTM":
         assert c0 is not None
-        packed, saved = _lstm_forward(xa, h0.array, c0.array, w_ih.array, w_hh.array, bi, bh)
+        packed, saved = _lstm_forward(xa, h0.array, c0.array, w_ih.array, w_hh.array, bi, bh, steps)
     elif mode == "GRU":
-        packed, saved = _gru_forward(xa, h0.array, w_ih.array, w_hh.array, bi, bh)
+        packed, saved = _gru_forward(xa, h0.array, w_ih.array, w_hh.array, bi, bh, steps)
     else:
-        packed, saved = _rnn_forward(xa, h0.array, w_ih.array, w_hh.array, bi, bh, relu=mode == "RNN_RELU")
-    return record_op(packed, parents, _rnn_sequence_vjp, (mode, reverse, has_bias, xa, saved))
+        packed, saved = _rnn_forward(xa, h0.array, w_ih.array, w_hh.array, bi, bh, mode == "RNN_RELU", steps)
+    return record_op(packed, parents, _rnn_sequence_vjp, (mode, reverse, has_bias, xa, saved, steps))
+
+
+def _processing_steps(active: Any, length: int, batch: int, reverse: bool) -> np.ndarray | None:
+    """``active`` in the order the steps run (reversed for the backward direction) as host int64,
+    or None when every row has an element at every step (a plain batch)."""
+    if active is None:
+        return None
+    counts = np.asarray(active, dtype=np.int64).reshape(-1)  # host: row counts, PyTorch's batch_sizes
+    if counts.shape[0] != length or (length and (counts.max() > batch or counts.min() < 0)):
+        shown = counts.tolist()  # host: the row counts are host data
+        raise ArgumentError(f"rnn_sequence: expected {length} active row counts in [0, {batch}], got {shown}")
+    if length > 1 and bool((counts[1:] > counts[:-1]).any()):  # host: the row counts are host data
+        shown = counts.tolist()  # host: the row counts are host data
+        raise ArgumentError(f"rnn_sequence: the active row counts must not increase, got {shown}")
+    if length == 0 or counts.min() == batch:
+        return None
+    return np.ascontiguousarray(counts[::-1]) if reverse else counts  # host: the row counts are host data
 
 
 def _gate_scale(sigmoid_gates: tuple[int, ...], gates: int, size: int, like: Any) -> Any:
@@ -142,11 +168,11 @@ def _input_projection(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray | None, 
 # (4H, I+H+1) @ (I+H+1, N) product took 21.9 us on oneDNN where the separate input projection and
 # recurrent product took 5.8 + 17.9 us plus a bias pass. The backward pass gets d[W_ih | W_hh | b]
 # the same way, as ONE product dG @ [X; H; 1].T over all steps after its loop.
-def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, steps=None):
     length, batch, features = x.shape
     compiled = _rnn_jit.kernels(x, w_hh, h0, c0) if batch else None
     if compiled is not None:  # the whole loop compiled (numba and oneDNN): see _rnn_jit
-        return _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+        return _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh, steps)
     size = h0.shape[-1]
     dt = x.dtype
     xp = namespace_of(x)
@@ -170,7 +196,7 @@ def _lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     cells = _workspace.take((length + 1, size, batch), dt, like=x)
     cells[0] = c0.T
     tanh_c = _workspace.take((length, size, batch), dt, like=x)
-    _lstm_forward_steps(w, z, gates, cells, tanh_c, features)
+    _lstm_forward_steps(w, z, gates, cells, tanh_c, features, steps)
     packed = _workspace.lend((length + 2, batch, size), dt, like=x)  # the op's output: pooled memory
     np.copyto(packed[: length + 1], hs.transpose(0, 2, 1))
     np.copyto(packed[length + 1], cells[length].T)
@@ -199,7 +225,7 @@ class _BatchMajor(NamedTuple):
     bounds: tuple[int, ...]
 
 
-def _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+def _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh, steps=None):
     """The forward pass on the compiled loop, batch-major (see ``_rnn_jit_kernels``): the input
     projection of every step, bias included, in one product up front (``[X | 1] @ [W_ih | b].T``),
     then per step ``h_t @ W_hh.T`` and the gates. In PyTorch's layouts throughout, so the layer's
@@ -228,11 +254,17 @@ def _lstm_forward_compiled(compiled, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
     tanh_c = _workspace.take((length, batch, size), dt, like=x)
     chunks = len(bounds) - 1
     weights, arrays = (w_in, w_hh_t), (inputs, gates, packed, cells, tanh_c)
-    blocks = (_edges(_blocks(4 * size, chunks)), _edges(bounds))
+    active = _full_steps(length, batch) if steps is None else steps
+    blocks = (_edges(_blocks(4 * size, chunks)), _edges(bounds), active)
     _run_tasks(compiled, "lstm_forward", chunks, 4 * size * size * batch, weights, arrays, blocks)
     packed[length + 1] = cells[length]
     lease = _workspace.Lease
     return packed, _BatchMajor(lease(gates), lease(cells), lease(tanh_c), lease(inputs), bounds)
+
+
+def _full_steps(length: int, batch: int) -> np.ndarray:
+    """Every row active at every step, as the compiled loops take it."""
+    return np.full(length, batch, dtype=np.int64)  # host: the compiled loops' arguments
 
 
 #: Fewest batch rows per chunk when the compiled LSTM loops split a batch over threads: oneDNN ran
@@ -295,8 +327,10 @@ def _run_tasks(compiled: Any, kernel: str, threads: int, step_product: int, *arg
         _check(failed[0])
 
 
-def _lstm_forward_steps(w, z, gates, cells, tanh_c, features):
-    """The forward loop in NumPy calls (any namespace): per step the product, then the gates."""
+def _lstm_forward_steps(w, z, gates, cells, tanh_c, features, steps=None):
+    """The forward loop in NumPy calls (any namespace): per step the product, then the gates; the
+    rows past ``steps[t]`` then keep their state and cell, their gates set to i = g = o = 0, f = 1
+    (for which the backward pass's factors are zero and the cell's gradient passes unchanged)."""
     length, rows, batch = gates.shape
     size = rows // 4
     hs = z[:, features : features + size]
@@ -319,6 +353,12 @@ def _lstm_forward_steps(w, z, gates, cells, tanh_c, features):
         c += ig
         np.tanh(c, out=tanh_c[t])
         np.multiply(o, tanh_c[t], out=hs[t + 1])
+        if steps is not None and steps[t] < batch:
+            a = int(steps[t])  # host: a row count from the host batch_sizes
+            c[:, a:] = cells[t][:, a:]
+            hs[t + 1][:, a:] = hs[t][:, a:]
+            gates[t][:, a:] = 0
+            f[:, a:] = 1
 
 
 def _check(status: int) -> None:
@@ -326,12 +366,12 @@ def _check(status: int) -> None:
         raise StateError(f"nn.LSTM: oneDNN's sgemm failed with status {status} in the compiled recurrent loop")
 
 
-def _lstm_backward(dp, packed, saved, x, w_ih, w_hh, needs):
+def _lstm_backward(dp, packed, saved, x, w_ih, w_hh, needs, steps=None):
     """Returns (dx, dh0, dc0, dW_ih, dW_hh, db) (None where not needed; db is both biases' gradient)."""
     if isinstance(saved, _BatchMajor):
         compiled = _rnn_jit.kernels(dp, w_hh)
         if compiled is not None:
-            return _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs)
+            return _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs, steps)
         saved = _to_gate_major(saved, packed, x, has_bias=len(needs) > 5)  # the compiled loops were switched off
     gates, cells, tanh_c, z = (lease.array for lease in saved)
     length, rows, batch = gates.shape
@@ -348,7 +388,7 @@ def _lstm_backward(dp, packed, saved, x, w_ih, w_hh, needs):
     # gradients are then ONE product each over all steps (accumulated step by step, the weight
     # gradient took 1.6x as long).
     d_cols = _workspace.take((rows, length, batch), dt, like=gates)
-    _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols)
+    _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols, steps)
     dx = dw = None
     k = z.shape[1]
     d_flat = d_cols.reshape(rows, length * batch)
@@ -370,7 +410,7 @@ def _lstm_backward(dp, packed, saved, x, w_ih, w_hh, needs):
     return dx, dh0, xp.ascontiguousarray(dc.T), dw_ih, dw_hh, db
 
 
-def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
+def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs, steps=None):
     """The backward pass on the compiled loop (see ``_rnn_jit_kernels``), with the input and weight
     gradients after it as tasks of the same call, reading the forward's arrays as they are:
     ``dW_hh.T = [h_0 .. h_{L-1}].T @ dG`` (``packed``), ``[dW_ih | db].T = [X | 1].T @ dG``,
@@ -396,6 +436,7 @@ def _lstm_backward_compiled(compiled, dp, packed, saved, x, w_ih, w_hh, needs):
         _edges(saved.bounds),
         _edges(_blocks(rows, chunks if weights_needed else 0)),  # the weight gradients' row blocks
         _edges(_blocks(length * batch, chunks if needs[0] else 0)),  # the input gradient's
+        _full_steps(length, batch) if steps is None else steps,
     )
     _run_tasks(compiled, "lstm_backward", chunks, 4 * size * size * batch, weights, arrays, grads, blocks)
     _workspace.give(d_gates)
@@ -434,8 +475,10 @@ def _to_gate_major(saved: _BatchMajor, packed: np.ndarray, x: np.ndarray, has_bi
     return _GateMajor(leased_transpose(gates), leased_transpose(cells), leased_transpose(tanh_c), _workspace.Lease(z))
 
 
-def _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols):
-    """The backward loop in NumPy calls (any namespace); fills ``d_cols`` and updates ``dh``, ``dc``."""
+def _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols, steps=None):
+    """The backward loop in NumPy calls (any namespace); fills ``d_cols`` and updates ``dh``, ``dc``.
+    The rows past ``steps[t]`` kept their state through step ``t``: their gates' factors are zero
+    (see ``_lstm_forward_steps``) and their state's gradient passes to the step before."""
     length, rows, batch = gates.shape
     size = rows // 4
     dt = gates.dtype
@@ -471,6 +514,9 @@ def _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols):
         np.multiply(dc, factor[t, :3], out=grad[t, :3])
         dc *= f[t]
         to_state(t)
+        if steps is not None and steps[t] < batch:
+            a = int(steps[t])  # host: a row count from the host batch_sizes
+            dh[t][:, a:] += dh[t + 1][:, a:]
     np.copyto(d_cols, d_gates.transpose(1, 0, 2))
     _workspace.give(factors, d)
 
@@ -478,7 +524,7 @@ def _lstm_backward_steps(gates, cells, tanh_c, w_hh, dh, dc, d_cols):
 # ---------------------------------------------------------------------- GRU
 # Gate-major like the LSTM: per step W_hh (3H, H) @ h.T (H, N), so r, z and n are contiguous (H, N)
 # blocks of the step's (3H, N) block.
-def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):
+def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, steps=None):
     length, batch, _ = x.shape
     size = h0.shape[-1]
     dt = x.dtype
@@ -517,12 +563,18 @@ def _gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh):
         np.subtract(h, n, out=out)
         out *= rz[size:]
         out += n
+        if steps is not None and steps[t] < batch:
+            # The rows past steps[t] keep their state; z = 1 makes every factor of their gradient
+            # zero and passes the state's gradient unchanged (see _gru_backward).
+            k = int(steps[t])  # host: a row count from the host batch_sizes
+            out[:, k:] = h[:, k:]
+            rz[size:, k:] = 1
     packed = xp.empty((length + 1, batch, size), dtype=dt)
     np.copyto(packed, states.transpose(0, 2, 1))
     return packed, tuple(_workspace.Lease(a) for a in (acts, hn, states))
 
 
-def _gru_backward(dp, packed, saved, w_hh):
+def _gru_backward(dp, packed, saved, w_hh, steps=None):
     acts, hn, states = (lease.array for lease in saved)
     length, rows, batch = acts.shape
     size = rows // 3
@@ -576,7 +628,7 @@ def _gru_backward(dp, packed, saved, w_hh):
 
 
 # ---------------------------------------------------------------------- Elman RNN
-def _rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu):
+def _rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, steps=None):
     length, batch, _ = x.shape
     size = h0.shape[-1]
     xp = namespace_of(x)
@@ -593,11 +645,14 @@ def _rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu):
             np.maximum(out, 0, out=out)
         else:
             np.tanh(out, out=out)
+        if steps is not None and steps[t] < batch:
+            k = int(steps[t])  # host: a row count from the host batch_sizes
+            out[k:] = packed[t][k:]  # the rows past steps[t] keep their state
     _workspace.give(pre)
     return packed, (relu,)
 
 
-def _rnn_backward(dp, packed, saved, w_hh):
+def _rnn_backward(dp, packed, saved, w_hh, steps=None):
     (relu,) = saved
     length = packed.shape[0] - 1
     hs = packed[1:]
@@ -607,6 +662,11 @@ def _rnn_backward(dp, packed, saved, w_hh):
     else:
         np.multiply(hs, hs, out=slope)
         np.subtract(1, slope, out=slope)
+    batch = hs.shape[1]
+    if steps is not None:  # a row that kept its state through a step: no gradient to its pre-activation
+        for t in range(length):
+            if steps[t] < batch:
+                slope[t][int(steps[t]) :] = 0  # host: a row count from the host batch_sizes
     dpre = _workspace.take(hs.shape, hs.dtype, like=hs)
     dh = namespace_of(hs).empty(hs.shape[1:], dtype=hs.dtype)
     dh_next = np.zeros_like(dh)
@@ -615,6 +675,9 @@ def _rnn_backward(dp, packed, saved, w_hh):
         np.add(dp[t + 1], dh_next, out=dh)
         np.multiply(dh, slope[t], out=dpre[t])
         to_state(t)
+        if steps is not None and steps[t] < batch:
+            k = int(steps[t])  # host: a row count from the host batch_sizes
+            dh_next[k:] += dh[k:]  # its state's gradient passes to the step before
     _workspace.give(slope)
     flat = dpre.reshape(-1, dpre.shape[-1])
     return flat, flat, dh_next, None, (dpre,)
@@ -623,7 +686,9 @@ def _rnn_backward(dp, packed, saved, w_hh):
 _BACKWARD = {"GRU": _gru_backward, "RNN_TANH": _rnn_backward, "RNN_RELU": _rnn_backward}
 
 
-def _rnn_sequence_grads_recorded(g: Tensor, mode: str, reverse: bool, has_bias: bool, args: Any, needs: Any) -> Any:
+def _rnn_sequence_grads_recorded(
+    g: Tensor, mode: str, reverse: bool, has_bias: bool, args: Any, needs: Any, steps: Any = None
+) -> Any:
     """The sequence's gradients as recorded ops (``create_graph=True``): the forward is run again step
     by step with the cells' recorded ops (whose rules support double backward) from the node's
     inputs, and differentiated with ``autograd.grad(create_graph=True)``. Slower than the fused
@@ -632,14 +697,15 @@ def _rnn_sequence_grads_recorded(g: Tensor, mode: str, reverse: bool, has_bias: 
     from ..graph import enable_grad
 
     with enable_grad():
-        packed = _rerun_recorded(mode, reverse, has_bias, args)
+        packed = _rerun_recorded(mode, reverse, has_bias, args, steps)
         wanted = [a for a, n in zip(args, needs) if n]
         found = iter(grad([packed], wanted, [g], create_graph=True, allow_unused=True))
     return tuple(next(found) if n else None for n in needs)
 
 
-def _rerun_recorded(mode: str, reverse: bool, has_bias: bool, args: Any) -> Tensor:
-    """The packed states of :func:`rnn_sequence`, computed with recorded per-step ops."""
+def _rerun_recorded(mode: str, reverse: bool, has_bias: bool, args: Any, steps: Any = None) -> Tensor:
+    """The packed states of :func:`rnn_sequence`, computed with recorded per-step ops (``steps``:
+    the active rows of each step in processing order; the others keep their state)."""
     from .. import ops
     from ._rnn_cells import gru_cell, lstm_cell
 
@@ -649,10 +715,12 @@ def _rerun_recorded(mode: str, reverse: bool, has_bias: bool, args: Any) -> Tens
     k = 3 if lstm else 2
     w_ih, w_hh = args[k], args[k + 1]
     b_ih, b_hh = (args[k + 2], args[k + 3]) if has_bias else (None, None)
-    steps = ops.flip(x, (0,)) if reverse else x
+    inputs = ops.flip(x, (0,)) if reverse else x
+    batch = x.shape[1]
     states = [h]
-    for t in range(steps.shape[0]):
-        x_t = steps[t]
+    for t in range(inputs.shape[0]):
+        x_t = inputs[t]
+        h_prev, c_prev = h, c
         if c is not None:  # the LSTM
             pair = lstm_cell(x_t, h, c, w_ih, w_hh, b_ih, b_hh)
             h, c = pair[0], pair[1]
@@ -663,6 +731,12 @@ def _rerun_recorded(mode: str, reverse: bool, has_bias: bool, args: Any) -> Tens
             if b_ih is not None and b_hh is not None:
                 pre = pre + b_ih + b_hh
             h = ops.relu(pre) if mode == "RNN_RELU" else ops.tanh(pre)
+        if steps is not None and steps[t] < batch:  # the rows past steps[t] keep their state
+            keep = np.arange(batch)[:, None] < steps[t]  # host: from the host row counts
+            keep_here = array_like(keep, x.array)
+            h = ops.where(keep_here, h, h_prev)
+            if c is not None:
+                c = ops.where(keep_here, c, c_prev)
         states.append(h)
     if c is not None:
         states.append(c)
@@ -670,13 +744,13 @@ def _rerun_recorded(mode: str, reverse: bool, has_bias: bool, args: Any) -> Tens
 
 
 def _rnn_sequence_vjp(g, y, args, saved, needs, xp):
-    mode, reverse, has_bias, x, state = saved
+    mode, reverse, has_bias, x, state, steps = saved
     if xp.differentiable:  # double backward: through a recorded rerun of the sequence (see below)
-        return _rnn_sequence_grads_recorded(g, mode, reverse, has_bias, args, needs)
+        return _rnn_sequence_grads_recorded(g, mode, reverse, has_bias, args, needs, steps)
     lstm = mode == "LSTM"
     w_ih, w_hh = args[3 if lstm else 2], args[4 if lstm else 3]
     if lstm:  # the weight gradients come out of its backward loop (see _lstm_backward)
-        dx, dh0, dc0, dw_ih, dw_hh, db = _lstm_backward(g, y, state, x, w_ih, w_hh, needs)
+        dx, dh0, dc0, dw_ih, dw_hh, db = _lstm_backward(g, y, state, x, w_ih, w_hh, needs, steps)
         if dx is not None and reverse:
             dx = dx[::-1]
         lstm_grads = [dx, dh0 if needs[1] else None, dc0 if needs[2] else None, dw_ih, dw_hh]
@@ -684,7 +758,7 @@ def _rnn_sequence_vjp(g, y, args, saved, needs, xp):
             lstm_grads += [db if needs[5] else None, (db.copy() if needs[5] else db) if needs[6] else None]
         return tuple(lstm_grads)
     # The gradients of the pre-activations, (L*N, rows) each (views of borrowed arrays; given back below).
-    flat_i, flat_h, dh0, dc0, borrowed = _BACKWARD[mode](g, y, state, w_hh)
+    flat_i, flat_h, dh0, dc0, borrowed = _BACKWARD[mode](g, y, state, w_hh, steps)
     length, batch = x.shape[0], x.shape[1]
     dh0 += g[0]  # packed[0] is h0 itself
     grads: list[Any] = [None, dh0 if needs[1] else None] + ([dc0 if needs[2] else None] if lstm else [])

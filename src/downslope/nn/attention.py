@@ -32,13 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, gemm, ops
+from .. import backend, gemm, jit_gate, ops
 from ..backend import namespace_of
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, empty, record_op, wrap_array
 from . import init
 from ._arrays import array_like, array_of, scalar
-from .layers import Linear
+from ._nondynamic_linear import NonDynamicallyQuantizableLinear
 from .module import Module, Parameter
 
 __all__ = ["scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward"]
@@ -188,7 +188,9 @@ def _attention_node(
         q, k, v = q.astype(_F32), k.astype(_F32), v.astype(_F32)
         if float_mask is not None:
             float_mask = float_mask.astype(_F32)
-    p_arr, keep, out = _attention_forward(q, k, v, float_mask, blocked, score_shape, scale, dropout_p)
+    p_arr, keep, out = _attention_forward(
+        q, k, v, float_mask, blocked, score_shape, scale, dropout_p, is_causal, mask_kind == "bool"
+    )
     if half:
         out = out.astype(_HALF)
     parents = inputs
@@ -237,12 +239,68 @@ def _attention_forward(
     score_shape: tuple[int, ...],
     scale: float,
     dropout_p: float,
+    is_causal: bool = False,
+    bool_mask: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """(P, keep mask or None, output): the probabilities are computed in place in one buffer."""
+    """(P, keep mask or None, output): the probabilities are computed in place in one buffer.
+    ``blocked`` (True where a key is masked out) holds the causal mask when ``is_causal`` and a
+    boolean attn_mask's when ``bool_mask``."""
     dtype = q.dtype
+    s = _scores(q, k, score_shape)
+    done = _compiled_softmax(s, float_mask, blocked if bool_mask else None, scale, is_causal)
+    if not done:
+        if done is not None:  # a row's max was +inf, which the compiled pass leaves to NumPy: again
+            s = _scores(q, k, score_shape)
+        _softmax_in_place(s, float_mask, blocked, scale)
+    keep = None
+    if dropout_p > 0:
+        keep = backend.random_like(score_shape, q) >= np.float32(dropout_p)  # drawn on q's device
+        pd = s * keep
+        pd *= scalar(1.0 / (1.0 - dropout_p), dtype)
+        out = gemm.matmul(pd, v)
+    else:
+        out = gemm.matmul(s, v)
+    return s, keep, out
+
+
+def _scores(q: np.ndarray, k: np.ndarray, score_shape: tuple[int, ...]) -> np.ndarray:
+    """``q @ k^T`` as an array of the scores' shape that the caller owns."""
     s = gemm.matmul(q, np.swapaxes(k, -1, -2))
     if s.shape != score_shape:
         s = np.broadcast_to(s, score_shape).copy()  # a mask with more batch dims than q and k
+    return s
+
+
+def _compiled_softmax(
+    s: np.ndarray, float_mask: np.ndarray | None, blocked: np.ndarray | None, scale: float, is_causal: bool
+) -> bool | None:
+    """The probabilities in place by the compiled row pass (``_jit_attention``) where it applies
+    (numba, host float32/float64 scores): the scale and the causal mask in the same pass as the
+    softmax, the masked upper triangle only zeroed; the masks of ``attn_mask`` (``float_mask``
+    added, ``blocked`` True where masked out) are applied before it, in NumPy.
+    True when done; None when it did not run (``s`` as it was); False when it met a row whose max
+    is +inf (``s`` partly done: to be computed again)."""
+    if not s.size or not s.flags.c_contiguous:
+        return None
+    compiled = jit_gate.kernels("downslope.nn._jit_attention", s, float_mask, blocked)
+    if compiled is None:
+        return None
+    if float_mask is not None or blocked is not None:
+        # The attn_mask in NumPy first (with the causal part too, where ``blocked`` holds it: the
+        # compiled pass skips those keys anyway), then the pass with a scale of 1.
+        s *= scalar(scale, s.dtype)
+        if float_mask is not None:
+            s += float_mask
+        if blocked is not None:
+            np.copyto(s, scalar(-np.inf, s.dtype), where=blocked)
+        scale = 1.0
+    return bool(compiled.softmax_rows(s, scale, is_causal))  # host: numba path, a Python flag
+
+
+def _softmax_in_place(s: np.ndarray, float_mask: np.ndarray | None, blocked: np.ndarray | None, scale: float) -> None:
+    """The probabilities in place in NumPy calls (any namespace): scale, masks, the softmax of each
+    row (a row masked out entirely gives zeros)."""
+    dtype = s.dtype
     s *= scalar(scale, dtype)
     if float_mask is not None:
         s += float_mask
@@ -257,15 +315,6 @@ def _attention_forward(
     z = s.sum(axis=-1, keepdims=True)
     np.copyto(z, scalar(1, dtype), where=z == 0)
     s /= z
-    keep = None
-    if dropout_p > 0:
-        keep = backend.random_like(score_shape, q) >= np.float32(dropout_p)  # drawn on q's device
-        pd = s * keep
-        pd *= scalar(1.0 / (1.0 - dropout_p), dtype)
-        out = gemm.matmul(pd, v)
-    else:
-        out = gemm.matmul(s, v)
-    return s, keep, out
 
 
 def _sdpa_vjp(g, y, args, saved, needs, xp):
@@ -489,7 +538,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias: Parameter | None = Parameter(empty((3 * e,), dtype=dt))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(e, e, bias=bias, dtype=dt)
+        self.out_proj = NonDynamicallyQuantizableLinear(e, e, bias=bias, dtype=dt)  # PyTorch's class
         if add_bias_kv:
             self.bias_k: Parameter | None = Parameter(empty((1, 1, e), dtype=dt))
             self.bias_v: Parameter | None = Parameter(empty((1, 1, e), dtype=dt))
@@ -511,15 +560,7 @@ class MultiheadAttention(Module):
         if self.bias_v is not None:
             init.xavier_normal_(self.bias_v)
 
-    def extra_repr(self) -> str:
-        extra = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
-        if not self._qkv_same_embed_dim:
-            extra += f", kdim={self.kdim}, vdim={self.vdim}"
-        if self.dropout:
-            extra += f", dropout={self.dropout}"
-        if self.batch_first:
-            extra += ", batch_first=True"
-        return extra
+    # no extra_repr: PyTorch's MultiheadAttention prints only its out_proj child
 
     # ------------------------------------------------------------------ forward
     def forward(

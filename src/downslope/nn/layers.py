@@ -16,11 +16,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .. import backend, ops
+from .. import backend, jit_gate, ops
 from .. import workspace as _workspace
 from ..backend import namespace_of
 from ..devices import device_of, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
+from ..graph import is_grad_enabled
 from ..tensor import Tensor, empty, record_op, wrap_array
 from . import _jit, init
 from . import functional as F
@@ -264,9 +265,19 @@ class Embedding(Module):
         )
 
     def extra_repr(self) -> str:
-        pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
-        norm = f", max_norm={self.max_norm}" if self.max_norm is not None else ""
-        return f"{self.num_embeddings}, {self.embedding_dim}{pad}{norm}"
+        # PyTorch's Embedding.extra_repr: only the fields away from their defaults
+        text = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            text += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            text += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            text += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq is not False:
+            text += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        if self.sparse is not False:
+            text += ", sparse=True"
+        return text
 
 
 def embedding(
@@ -294,10 +305,18 @@ def embedding(
     if idx.dtype.kind not in "iu":
         raise ArgumentTypeError(f"embedding: expected integer indices, got dtype {idx.dtype}")
     n = weight.shape[0]
+    # The compiled lookup checks each index as it copies its row: one pass over the indices where
+    # NumPy took three (min, max, the gather). max_norm renormalises the rows before the gather.
+    compiled = _compiled_lookup(weight.array, idx) if max_norm is None else None
+    looked_up = None
+    if compiled is not None:
+        looked_up = np.empty(idx.shape + weight.shape[1:], dtype=weight.array.dtype)  # host: numba path
+        flat = np.ascontiguousarray(idx).reshape(-1)  # host: numba path
+        if compiled.gather_rows(weight.array, flat, looked_up.reshape(flat.size, -1)) >= 0:
+            _refuse_indices(idx, n, "embedding")
     # The range check reads values: host arrays only (on a device it would wait for the GPU every step).
-    if is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= n):
-        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
-        raise OutOfRangeError(f"embedding: index {bad} is out of range for a table of {n} rows (valid: 0..{n - 1})")
+    elif is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= n):
+        _refuse_indices(idx, n, "embedding")
     if padding_idx is not None:
         padding_idx = padding_idx % n
     if max_norm is not None:
@@ -308,7 +327,26 @@ def embedding(
         np.add.at(counts, idx.reshape(-1), 1)
     # sparse=True: the vjp notes the rows it looks up on the weight (only then: the dense path is unchanged)
     sparse_weight = weight if sparse and hasattr(weight, "__dict__") else None
-    return record_op(weight.array[idx], (weight,), _embedding_vjp, (idx, padding_idx, counts, sparse_weight))
+    if looked_up is None:
+        looked_up = weight.array[idx]
+    return record_op(looked_up, (weight,), _embedding_vjp, (idx, padding_idx, counts, sparse_weight))
+
+
+def _compiled_lookup(table: Any, idx: Any) -> Any:
+    """The compiled lookups (``_jit_embedding``) for a host, C-contiguous 2-D float ``table`` and
+    non-empty signed integer indices, or None."""
+    if not (idx.size and idx.dtype.kind == "i" and table.ndim == 2 and table.dtype.kind == "f"):
+        return None
+    if not getattr(table, "flags", None) or not table.flags.c_contiguous:
+        return None
+    return jit_gate.kernels("downslope.nn._jit_embedding", table, idx)
+
+
+def _refuse_indices(idx: Any, n: int, where: str) -> None:
+    """Raise for the indices ``idx`` of which some are out of range for a table of ``n`` rows."""
+    low = int(idx.min())  # host: the error path reads the host indices
+    bad = low if low < 0 else int(idx.max())  # host: the error path reads the host indices
+    raise OutOfRangeError(f"{where}: index {bad} is out of range for a table of {n} rows (valid: 0..{n - 1})")
 
 
 class LookedUpRows:
@@ -607,11 +645,14 @@ def embedding_bag(
     else:
         raise ShapeError(f"embedding_bag: expected 1-D or 2-D indices, got shape {idx.shape}")
     n_rows = weight.shape[0]
-    if is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= n_rows):  # values read on the host only
-        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
-        raise OutOfRangeError(
-            f"embedding_bag: index {bad} is out of range for a table of {n_rows} rows (valid: 0..{n_rows - 1})"
-        )
+    # No graph to record (inference, or a frozen table), sum or mean of the plain rows: each bag is
+    # summed straight from the table in one compiled pass that also checks the indices.
+    fused = None
+    if mode != "max" and per_sample_weights is None and max_norm is None:
+        if not (weight.requires_grad and is_grad_enabled()):
+            fused = _compiled_lookup(weight.array, idx)
+    if fused is None and is_host(idx) and idx.size and (idx.min() < 0 or idx.max() >= n_rows):
+        _refuse_indices(idx, n_rows, "embedding_bag")  # values read on the host only
     if padding_idx is not None:
         if not -n_rows <= padding_idx < n_rows:
             raise ArgumentError(
@@ -630,6 +671,13 @@ def embedding_bag(
             raise DTypeError(
                 f"embedding_bag: per_sample_weights must have the weight's dtype {weight.dtype}, got {per_sample_weights.dtype}"
             )
+    if fused is not None:
+        out = np.zeros((starts.size, weight.shape[1]), dtype=weight.array.dtype)  # host: numba path
+        pad = -1 if padding_idx is None else padding_idx
+        flat = np.ascontiguousarray(idx)  # host: numba path
+        if fused.bag_sums(weight.array, flat, starts, pad, mode == "mean", out) >= 0:
+            _refuse_indices(idx, n_rows, "embedding_bag")
+        return wrap_array(out)
     rows = embedding(idx, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
     if per_sample_weights is not None:
         rows = rows * ops.reshape(per_sample_weights, (-1, 1))
@@ -646,7 +694,7 @@ def _bag_starts(offsets: Any, n: int, include_last_offset: bool) -> Any:
         raise ShapeError(f"embedding_bag: offsets has to be a 1-D tensor, got shape {given.shape}")
     if given.dtype.kind not in "iu":
         raise ArgumentTypeError(f"embedding_bag: expected integer offsets (int64 or int32), got dtype {given.dtype}")
-    starts = given.astype(np.int64)
+    starts = given.astype(np.int64, copy=False)
     if starts.size:
         if starts[0] != 0:
             raise InvalidValueError(
@@ -656,7 +704,7 @@ def _bag_starts(offsets: Any, n: int, include_last_offset: bool) -> Any:
             raise InvalidValueError(
                 f"embedding_bag: offsets[-1] can not be greater than input's length {n}, got offsets[-1] of {int(starts[-1])}"
             )
-        if np.any(np.diff(starts) < 0):
+        if bool((starts[1:] < starts[:-1]).any()):  # host: the offsets were read on the host above
             shown = starts.tolist()  # host: the offsets were read on the host above
             raise InvalidValueError(f"embedding_bag: offsets must not decrease, got {shown}")
     return starts[:-1] if include_last_offset else starts
@@ -858,4 +906,15 @@ class EmbeddingBag(Module):
         )  # fmt: skip
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}"
+        # PyTorch's EmbeddingBag.extra_repr (every value through repr, mode before padding_idx)
+        text = f"{self.num_embeddings!r}, {self.embedding_dim!r}"
+        if self.max_norm is not None:
+            text += f", max_norm={self.max_norm!r}"
+        if self.norm_type != 2:
+            text += f", norm_type={self.norm_type!r}"
+        if self.scale_grad_by_freq is not False:
+            text += f", scale_grad_by_freq={self.scale_grad_by_freq!r}"
+        text += f", mode={self.mode!r}"
+        if self.padding_idx is not None:
+            text += f", padding_idx={self.padding_idx!r}"
+        return text

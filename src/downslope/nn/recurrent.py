@@ -8,7 +8,8 @@ PyTorch and by finite differences. ``LSTMCell`` and ``GRUCell`` run one step as 
 their rule is the same formula written with differentiable ops, so double backward works; the
 sequence layers' rule reruns the sequence with those cells when a gradient is differentiated again.
 ``RNNCell`` is the basic-op step below (the fused ``linear`` and the activation); the basic-op
-LSTM and GRU steps serve packed sequences.
+LSTM step serves the LSTM's projection (``proj_size``). A packed sequence runs the fused kernels
+too, on its padded batch with the count of rows that have an element at each step.
 
 Parameter names, shapes, gate order and initialization follow PyTorch, so a ``state_dict`` copies
 across in either direction:
@@ -303,28 +304,10 @@ class RNNBase(Module):
                 tuple(ops.unsqueeze(s, 0) for s in st) if isinstance(st, tuple) else ops.unsqueeze(st, 0)
                 for st in states
             ]
-        directions = 2 if self.bidirectional else 1
-        lstm = self.mode == "LSTM"
-        finals: list[Any] = []
         if self.proj_size:  # step by step (the fused kernel has no projection)
             output, finals = self._run_steps(x, states, None)
         else:
-            # Each (layer, direction) is ONE fused op over the whole sequence (see _rnn_kernels); its
-            # result holds [h0, h_1..h_L] (and c_L for the LSTM) in processing order.
-            for layer in range(self.num_layers):
-                per_direction = []
-                for direction in range(directions):
-                    state = states[layer * directions + direction]
-                    h0, c0 = state if lstm else (state, None)
-                    w_ih, w_hh, b_ih, b_hh = self._weights(layer, direction)
-                    seq = rnn_sequence(self.mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=direction == 1)
-                    # The backward direction ran from the last step to the first: reverse it back.
-                    per_direction.append(seq[length:0:-1] if direction else seq[1 : length + 1])
-                    finals.append((seq[length], seq[length + 1]) if lstm else seq[length])
-                x = ops.concatenate(per_direction, axis=-1) if directions == 2 else per_direction[0]
-                if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                    x = F.dropout(x, self.dropout, training=True)
-            output = x
+            output, finals = self._run_fused(x, states, None)
         if unbatched:
             output = ops.squeeze(output, 1)
         elif self.batch_first:
@@ -368,14 +351,42 @@ class RNNBase(Module):
         if hx is not None and packed.sorted_indices is not None:
             order = array_like(packed.sorted_indices, x.array)
             states = [tuple(s[order] for s in st) if isinstance(st, tuple) else st[order] for st in states]
-        steps = np.arange(x.shape[0])  # host: with the host lengths, then moved once
-        running = array_like((steps[:, None] < lengths[None, :])[..., None], x.array)
-        output, finals = self._run_steps(x, states, running)
+        if self.proj_size:  # step by step (the fused kernel has no projection)
+            steps = np.arange(x.shape[0])  # host: with the host lengths, then moved once
+            running = array_like((steps[:, None] < lengths[None, :])[..., None], x.array)
+            output, finals = self._run_steps(x, states, running)
+        else:
+            output, finals = self._run_fused(x, states, batch_sizes.array)
         out = PackedSequence(
             _packed_from_padded(output, batch_sizes), batch_sizes, packed.sorted_indices, packed.unsorted_indices
         )
         unsort = None if packed.unsorted_indices is None else array_like(packed.unsorted_indices, x.array)
         return out, self._final_states(finals, False, unsort)
+
+    def _run_fused(self, x: Tensor, states: list[Any], active: Any) -> tuple[Tensor, list[Any]]:
+        """Each (layer, direction) as ONE fused op over the whole time-major ``x`` (see
+        ``_rnn_kernels``), whose result holds [h0, h_1..h_L] (and c_L for the LSTM) in processing
+        order. ``active`` (a packed batch, sorted longest first): the host ``batch_sizes``; a
+        sequence's state stops changing after its last element and the reverse direction starts
+        there (the outputs past a sequence's end are left as they are: packing drops them)."""
+        length = x.shape[0]
+        directions = 2 if self.bidirectional else 1
+        lstm = self.mode == "LSTM"
+        finals: list[Any] = []
+        for layer in range(self.num_layers):
+            per_direction = []
+            for direction in range(directions):
+                state = states[layer * directions + direction]
+                h0, c0 = state if lstm else (state, None)
+                w_ih, w_hh, b_ih, b_hh = self._weights(layer, direction)
+                seq = rnn_sequence(self.mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=direction == 1, active=active)
+                # The backward direction ran from the last step to the first: reverse it back.
+                per_direction.append(seq[length:0:-1] if direction else seq[1 : length + 1])
+                finals.append((seq[length], seq[length + 1]) if lstm else seq[length])
+            x = ops.concatenate(per_direction, axis=-1) if directions == 2 else per_direction[0]
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+        return x, finals
 
     def _run_steps(self, x: Tensor, states: list[Any], running: Any) -> tuple[Tensor, list[Any]]:
         """The sequence step by step (time-major ``x``), for what the fused kernel does not do: a
@@ -421,11 +432,12 @@ class RNNBase(Module):
         return ops.stack(steps, axis=0), finals
 
     def extra_repr(self) -> str:
+        # PyTorch's RNNBase.extra_repr: its field order, and no nonlinearity (PyTorch leaves it out)
         text = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            text += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             text += f", num_layers={self.num_layers}"
-        if self.mode == "RNN_RELU":
-            text += ", nonlinearity='relu'"
         if not self.bias:
             text += ", bias=False"
         if self.batch_first:
@@ -434,8 +446,6 @@ class RNNBase(Module):
             text += f", dropout={self.dropout}"
         if self.bidirectional:
             text += ", bidirectional=True"
-        if self.proj_size:
-            text += f", proj_size={self.proj_size}"
         return text
 
 
@@ -605,10 +615,11 @@ class RNNCellBase(Module):
         return out
 
     def extra_repr(self) -> str:
-        text = f"{self.input_size}, {self.hidden_size}"
+        # PyTorch's RNNCellBase.extra_repr: bias before nonlinearity, which prints bare
+        text = f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
         if self.mode == "RNN_RELU":
-            text += ", nonlinearity='relu'"
-        return text + ("" if self.bias else ", bias=False")
+            text += ", nonlinearity=relu"
+        return text
 
 
 class RNNCell(RNNCellBase):
