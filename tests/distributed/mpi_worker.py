@@ -172,6 +172,12 @@ def fit_linear_scaling() -> tuple[dict[str, np.ndarray], Any]:
     return host_state(model), history
 
 
+class ExitOnRankOne(Callback):
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if dist.rank() == 1:
+            sys.exit(3)
+
+
 class RaiseOnRankOne(Callback):
     def on_batch_end(self, batch: int, logs: Any = None) -> None:
         if dist.rank() == 1 and batch == 2:
@@ -272,6 +278,11 @@ def main(mode: str, out: Path) -> None:
         model = make_model()
         opt = make_optimizer("adam", list(model.parameters()))
         dist.fit(model, nn.MSELoss(), opt, (x, y), batch_size=PER_RANK_BATCH, epochs=50, callbacks=[RaiseOnRankOne()])
+    elif mode == "exit_in_fit":  # rank 1 calls sys.exit(3) from a callback: no exception reaches the hook
+        x, y = make_data()
+        model = make_model()
+        opt = make_optimizer("adam", list(model.parameters()))
+        dist.fit(model, nn.MSELoss(), opt, (x, y), batch_size=PER_RANK_BATCH, epochs=50, callbacks=[ExitOnRankOne()])
     elif mode == "stop":
         x, y = make_data()
         model = make_model()

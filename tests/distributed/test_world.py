@@ -91,6 +91,13 @@ def test_a_rank_that_raises_ends_the_job_within_seconds(run_mpi: Any, mode: str)
     assert launch.seconds < 30, f"took {launch.seconds:.1f} s"
 
 
+def test_a_rank_that_calls_sys_exit_in_fit_ends_the_job_within_seconds(run_mpi: Any) -> None:
+    # sys.exit() raises SystemExit, which bypasses the fail-fast hook; dist.fit aborts the job itself
+    launch = run_mpi("exit_in_fit", n=2)
+    assert launch.returncode != 0
+    assert launch.seconds < 30, f"took {launch.seconds:.1f} s"
+
+
 def test_a_stalled_rank_ends_the_job_after_the_collective_timeout(
     run_mpi: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -44,7 +44,7 @@ from .collectives import (
 )
 from .optimizer import DistributedOptimizer
 from .sampler import DistributedDataLoader
-from .world import DisagreementError, World, get_world
+from .world import DisagreementError, World, end_job_on_error, get_world
 
 _NOT_REDUCED = {"lr", "time", "epoch_time"}
 # Callbacks that only write (files, the terminal): they run on rank 0 alone.
@@ -434,17 +434,23 @@ def fit(
 
     ordered = _rank_callbacks(callbacks, world, val_count, lr_scaling, warmup_steps)
 
-    return single_process_fit(
-        model,
-        loss_fn,
-        dopt,
-        loader,
-        validation=val_loader,
-        epochs=epochs,
-        metrics=metrics,
-        callbacks=ordered,
-        verbose=verbose if world.is_main else 0,
-        seed=seed,
-        checkpoint_dir=checkpoint_dir if world.is_main else None,
-        **fit_options,
-    )
+    try:
+        return single_process_fit(
+            model,
+            loss_fn,
+            dopt,
+            loader,
+            validation=val_loader,
+            epochs=epochs,
+            metrics=metrics,
+            callbacks=ordered,
+            verbose=verbose if world.is_main else 0,
+            seed=seed,
+            checkpoint_dir=checkpoint_dir if world.is_main else None,
+            **fit_options,
+        )
+    except SystemExit as exit_:  # sys.exit() on one rank (a callback's): the others would wait in a collective
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if code and world.world_size > 1:
+            end_job_on_error(code)
+        raise
