@@ -91,7 +91,7 @@ def test_instance_norm_with_running_stats_matches_torch(spatial: int, affine: bo
 
 def test_instance_norm_repr_and_reset_as_torch() -> None:
     d = nn.InstanceNorm2d(3, track_running_stats=True)
-    assert repr(d) == "InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=False, track_running_stats=True)"
+    assert repr(d) == "InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=False, bias=False, track_running_stats=True)"
     d(ds.randn(2, 3, 4, 4))
     d.reset_running_stats()
     np.testing.assert_array_equal(d.running_var.numpy(), np.ones(3, np.float32))

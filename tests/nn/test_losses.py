@@ -402,7 +402,7 @@ def test_mse_second_derivative_through_fused_rule() -> None:
 def test_loss_modules_have_weight_buffers_in_state_dict() -> None:
     loss = nn.CrossEntropyLoss(weight=[1.0, 2.0])
     assert list(loss.state_dict()) == ["weight"] and loss.weight.dtype == np.float32  # type: ignore[union-attr]
-    assert "label_smoothing=0.0" in repr(loss)
+    assert repr(loss) == "CrossEntropyLoss()"  # PyTorch's losses print no arguments
 
 
 @settings(max_examples=25, deadline=None)

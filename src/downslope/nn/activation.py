@@ -64,6 +64,9 @@ class ReLU(Module):
     def forward(self, input: Tensor) -> Tensor:
         return F.relu(input)
 
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
 
 class LeakyReLU(Module):
     """x for x > 0, ``negative_slope * x`` otherwise (default slope 0.01)."""
@@ -77,7 +80,7 @@ class LeakyReLU(Module):
         return F.leaky_relu(input, self.negative_slope)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}{', inplace=True' if self.inplace else ''}"
 
 
 class ELU(Module):
@@ -92,7 +95,7 @@ class ELU(Module):
         return F.elu(input, self.alpha)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}{', inplace=True' if self.inplace else ''}"
 
 
 class GELU(Module):
@@ -179,6 +182,9 @@ class SiLU(Module):
     def forward(self, input: Tensor) -> Tensor:
         return F.silu(input)
 
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
 
 class _Elementwise(Module):
     """An activation without options beyond PyTorch's ``inplace`` (accepted, no effect)."""
@@ -186,6 +192,9 @@ class _Elementwise(Module):
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = bool(inplace)  # host: a Python number
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class ReLU6(_Elementwise):
@@ -215,12 +224,18 @@ class Hardsigmoid(_Elementwise):
     def forward(self, input: Tensor) -> Tensor:
         return F.hardsigmoid(input)
 
+    def extra_repr(self) -> str:
+        return ""  # PyTorch's Hardsigmoid does not show inplace
+
 
 class Hardswish(_Elementwise):
     """x * hardsigmoid(x)."""
 
     def forward(self, input: Tensor) -> Tensor:
         return F.hardswish(input)
+
+    def extra_repr(self) -> str:
+        return ""  # PyTorch's Hardswish does not show inplace
 
 
 class Softsign(Module):
@@ -273,7 +288,7 @@ class Hardtanh(Module):
         return F.hardtanh(input, self.min_val, self.max_val)
 
     def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return f"min_val={self.min_val}, max_val={self.max_val}{', inplace=True' if self.inplace else ''}"
 
 
 class CELU(Module):
@@ -287,7 +302,7 @@ class CELU(Module):
         return F.celu(input, self.alpha)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}{', inplace=True' if self.inplace else ''}"
 
 
 class Threshold(Module):
@@ -303,7 +318,7 @@ class Threshold(Module):
         return F.threshold(input, self.threshold, self.value)
 
     def extra_repr(self) -> str:
-        return f"threshold={self.threshold}, value={self.value}"
+        return f"threshold={self.threshold}, value={self.value}{', inplace=True' if self.inplace else ''}"
 
 
 class Softmin(Module):
@@ -316,6 +331,9 @@ class Softmin(Module):
     def forward(self, input: Tensor) -> Tensor:
         return F.softmin(input, self.dim)
 
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
 
 class GLU(Module):
     """Gated linear unit: halves a, b of ``dim`` -> a * sigmoid(b)."""
@@ -326,6 +344,9 @@ class GLU(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.glu(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
 class PReLU(Module):
@@ -385,6 +406,9 @@ class Softshrink(Module):
     def forward(self, input: Tensor) -> Tensor:
         return F.softshrink(input, self.lambd)
 
+    def extra_repr(self) -> str:
+        return str(self.lambd)
+
 
 class Hardshrink(Module):
     """x where |x| > lambd, 0 elsewhere (default lambd 0.5)."""
@@ -395,6 +419,9 @@ class Hardshrink(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.hardshrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return str(self.lambd)
 
 
 class Softmax2d(Module):
@@ -418,4 +445,4 @@ class RReLU(Module):
         return F.rrelu(input, self.lower, self.upper, self.training)
 
     def extra_repr(self) -> str:
-        return f"lower={self.lower}, upper={self.upper}"
+        return f"lower={self.lower}, upper={self.upper}{', inplace=True' if self.inplace else ''}"

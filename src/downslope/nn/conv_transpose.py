@@ -214,18 +214,6 @@ class _ConvTransposeNd(_ConvLayer):
             )
         return tuple(size - lo for size, lo in zip(sizes, smallest))
 
-    def extra_repr(self) -> str:
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if any(self.padding):
-            text += f", padding={self.padding}"
-        if any(self.output_padding):
-            text += f", output_padding={self.output_padding}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
-        return text
-
 
 class ConvTranspose2d(_ConvTransposeNd):
     """2-D transposed convolution layer (see :func:`conv_transpose2d`): upsamples by ``stride``.

@@ -262,6 +262,27 @@ class _ConvLayer(Module):
             bound = 1.0 / math.sqrt(fan_in)
             init.uniform_(self.bias, -bound, bound)
 
+    def extra_repr(self) -> str:
+        # PyTorch's _ConvNd.extra_repr: fields left at their defaults are omitted, strings print bare
+        n = self._spatial
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        padding = getattr(self, "padding", (0,) * n)
+        if isinstance(padding, str) or padding != (0,) * n:
+            text += f", padding={padding}"
+        if self.dilation != (1,) * n:
+            text += f", dilation={self.dilation}"
+        output_padding = getattr(self, "output_padding", (0,) * n)
+        if output_padding != (0,) * n:
+            text += f", output_padding={output_padding}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        padding_mode = getattr(self, "padding_mode", "zeros")
+        if padding_mode != "zeros":
+            text += f", padding_mode={padding_mode}"
+        return text
+
 
 class _ConvNd(_ConvLayer):
     """Shared by Conv1d and Conv2d: PyTorch's arguments, 'same'/'valid' padding and padding modes."""
@@ -313,21 +334,6 @@ class _ConvNd(_ConvLayer):
             return ops.pad(x, pads[2:], mode=mode)
         top, bottom, left, right = _conv_pads(self.padding, self.kernel_size, self.dilation, self.stride, name)
         return ops.pad(x, (left, right, top, bottom), mode=mode)
-
-    def extra_repr(self) -> str:
-        n = self._spatial
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0,) * n:
-            text += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
-        if self.dilation != (1,) * n:
-            text += f", dilation={self.dilation}"
-        if self.groups != 1:
-            text += f", groups={self.groups}"
-        if self.bias is None:
-            text += ", bias=False"
-        if self.padding_mode != "zeros":
-            text += f", padding_mode={self.padding_mode!r}"
-        return text
 
 
 class Conv2d(_ConvNd):

@@ -530,7 +530,7 @@ class _TrackedInstanceNorm:
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}, "
-            f"track_running_stats=True"
+            f"bias={self.bias is not None}, track_running_stats=True"
         )
 
 

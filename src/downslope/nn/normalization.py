@@ -350,8 +350,24 @@ def _batch_norm_vjp(g, y, args, saved, needs, xp):
     return tuple(out)
 
 
+def _affine_parameters(layer: Module, shape: tuple[int, ...], affine: bool, bias: bool, dt: Any) -> None:
+    """weight = 1 and bias = 0 of ``shape`` when ``affine``; PyTorch's ``bias=False`` drops the bias
+    (registered as None: no state_dict entry, as in PyTorch's layout)."""
+    if affine:
+        layer.weight = Parameter(ones(shape, dtype=dt))
+        if bias:
+            layer.bias = Parameter(zeros(shape, dtype=dt))
+        else:
+            layer.register_parameter("bias", None)
+    else:
+        layer.register_parameter("weight", None)
+        layer.register_parameter("bias", None)
+
+
 class _BatchNorm(Module):
     _expected_dims: tuple[int, ...] = ()
+    weight: Parameter | None
+    bias: Parameter | None
     _version = 2  # PyTorch's state format version (with num_batches_tracked), saved in state_dict()._metadata
 
     def __init__(
@@ -361,6 +377,8 @@ class _BatchNorm(Module):
         momentum: float | None = 0.1,
         affine: bool = True,
         track_running_stats: bool = True,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features <= 0:
@@ -375,12 +393,7 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         dt = backend.get_default_dtype()
-        if affine:
-            self.weight: Parameter | None = Parameter(ones(self.num_features, dtype=dt))
-            self.bias: Parameter | None = Parameter(zeros(self.num_features, dtype=dt))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (self.num_features,), affine, bias, dt)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(self.num_features, dtype=dt))
             self.register_buffer("running_var", ones(self.num_features, dtype=dt))
@@ -438,7 +451,7 @@ class _BatchNorm(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"track_running_stats={self.track_running_stats}"
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
 
 
@@ -721,7 +734,10 @@ class LayerNorm(Module):
         return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 # ---------------------------------------------------------------------- group and instance norm
@@ -841,7 +857,12 @@ class GroupNorm(Module):
         (3, 4, 5)
     """
 
-    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True) -> None:
+    weight: Parameter | None
+    bias: Parameter | None
+
+    def __init__(
+        self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, *, bias: bool = True
+    ) -> None:
         super().__init__()
         if num_groups < 1 or num_channels % num_groups:
             raise ArgumentError(f"GroupNorm: num_channels {num_channels} must be divisible by num_groups {num_groups}")
@@ -850,12 +871,7 @@ class GroupNorm(Module):
         self.eps = float(eps)  # host: a Python number
         self.affine = affine
         dt = backend.get_default_dtype()
-        if affine:
-            self.weight: Parameter | None = Parameter(ones(num_channels, dtype=dt))
-            self.bias: Parameter | None = Parameter(zeros(num_channels, dtype=dt))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_channels,), affine, bias, dt)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim < 2 or input.shape[1] != self.num_channels:
@@ -863,7 +879,10 @@ class GroupNorm(Module):
         return group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 def instance_norm(
@@ -945,6 +964,8 @@ def _check_spatial(x: Tensor, where: str) -> None:
 
 class _InstanceNorm(Module):
     _spatial = 1
+    weight: Parameter | None
+    bias: Parameter | None
     _version = 2  # PyTorch's state format version, saved in state_dict()._metadata
 
     running_mean: Tensor | None
@@ -958,6 +979,8 @@ class _InstanceNorm(Module):
         momentum: float | None = 0.1,
         affine: bool = False,
         track_running_stats: bool = False,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.num_features = num_features
@@ -966,12 +989,7 @@ class _InstanceNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         dt = backend.get_default_dtype()
-        if affine:
-            self.weight: Parameter | None = Parameter(ones(num_features, dtype=dt))
-            self.bias: Parameter | None = Parameter(zeros(num_features, dtype=dt))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_features,), affine, bias, dt)
         if track_running_stats:  # PyTorch's buffers (num_batches_tracked is kept, never counted)
             self.register_buffer("running_mean", zeros(num_features, dtype=dt))
             self.register_buffer("running_var", ones(num_features, dtype=dt))
@@ -1016,7 +1034,7 @@ class _InstanceNorm(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"track_running_stats={self.track_running_stats}"
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
 
 

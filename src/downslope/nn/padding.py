@@ -59,7 +59,7 @@ class _PadNd(Module):
         return F.pad(input, self.padding, self._mode, self.value)
 
     def extra_repr(self) -> str:
-        return f"{self.padding}" + (f", value={self.value}" if self._mode == "constant" and self.value else "")
+        return f"{self.padding}"
 
 
 class ConstantPad1d(_PadNd):
@@ -67,6 +67,9 @@ class ConstantPad1d(_PadNd):
 
     def __init__(self, padding: Any, value: float) -> None:
         super().__init__(padding, value)
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"  # PyTorch labels these pads' padding
 
 
 class ConstantPad2d(ConstantPad1d):

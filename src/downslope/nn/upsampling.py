@@ -287,7 +287,13 @@ class Upsample(Module):
         )
 
     def extra_repr(self) -> str:
-        what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
+        # PyTorch stores the factor as a float (a tuple of floats), and a zero or None factor as None
+        factor = self.scale_factor
+        if isinstance(factor, (tuple, list)):
+            factor = tuple(float(f) for f in factor)  # host: Python numbers
+        else:
+            factor = float(factor) if factor else None  # host: a Python number
+        what = f"size={self.size!r}" if factor is None else f"scale_factor={factor!r}"
         return f"{what}, mode={self.mode!r}"
 
 

@@ -275,12 +275,6 @@ class Conv3d(_ConvLayer):
             return conv3d(input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         return conv3d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
-    def extra_repr(self) -> str:
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding_mode != "zeros":
-            text += f", padding_mode={self.padding_mode!r}"
-        return text
-
 
 class MaxPool3d(Module):
     """See :func:`max_pool3d`."""

@@ -154,11 +154,19 @@ def _elementwise_weight(weight: Any, like: Tensor, fn: str) -> Tensor | None:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _legacy_reduction_name(size_average: bool | None, reduce: bool | None) -> str:
-    """PyTorch's mapping of the pre-1.0 flags: reduce=False -> 'none', else size_average=False -> 'sum'."""
-    if reduce is not None and not reduce:
-        return "none"
-    return "sum" if size_average is not None and not size_average else "mean"
+def _legacy_reduction_name(size_average: bool | None, reduce: bool | None, stacklevel: int = 3) -> str:
+    """PyTorch's ``_Reduction.legacy_get_string``: a missing flag counts as True; ``reduce=False`` gives
+    'none', else ``size_average=False`` gives 'sum', else 'mean'. Warns as PyTorch does (the flags are
+    deprecated there), so warning filters written for PyTorch match."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    name = "mean" if size_average and reduce else "sum" if reduce else "none"
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{name}' instead.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return name
 
 
 def _legacy_reduction_arg(size_average: bool | None, reduce: bool | None, reduction: str, fn: str) -> str:
@@ -168,7 +176,7 @@ def _legacy_reduction_arg(size_average: bool | None, reduce: bool | None, reduct
         return reduction
     if reduction != "mean":  # torch would drop the explicit reduction silently
         raise ArgumentError(f"{fn}: give reduction, or the legacy size_average/reduce, not both")
-    return _legacy_reduction_name(size_average, reduce)
+    return _legacy_reduction_name(size_average, reduce, stacklevel=4)
 
 
 def _legacy_reduction(fn: _F) -> _F:
@@ -187,26 +195,33 @@ def _legacy_reduction(fn: _F) -> _F:
 
 
 class _Loss(Module):
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        init = cls.__dict__.get("__init__")
-        if init is not None:
-            setattr(cls, "__init__", _legacy_reduction(init))  # noqa: B010
+    """PyTorch's ``_Loss``: holds ``reduction``, with the pre-1.0 ``size_average``/``reduce`` flags at
+    PyTorch's positions, so a loss written for PyTorch (``super().__init__(size_average, reduce,
+    reduction)``) subclasses it unchanged. Either flag, where given, decides the reduction (with
+    PyTorch's deprecation warning) and the ``reduction`` argument is then ignored, as in PyTorch.
 
-    def __init__(self, reduction: str = "mean") -> None:
-        super().__init__()
-        _check_reduction(reduction, type(self).__name__, self._allowed)
-        self.reduction = reduction
+    Example:
+        >>> import downslope as ds
+        >>> class Doubled(_Loss):
+        ...     def forward(self, x, y):
+        ...         return ds.nn.functional.mse_loss(2 * x, y, reduction=self.reduction)
+        >>> Doubled(None, None, "sum").reduction
+        'sum'
+    """
 
     _allowed: tuple[str, ...] = _REDUCTIONS
     weight: Tensor | None  # a buffer in the losses that take class or element weights
     pos_weight: Tensor | None
 
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
-
-
-setattr(_Loss, "__init__", _legacy_reduction(_Loss.__init__))  # noqa: B010  (its subclasses are wrapped above)
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean") -> None:
+        super().__init__()
+        if size_average is not None or reduce is not None:
+            reduction = _legacy_reduction_name(size_average, reduce)
+        if type(self).__module__.startswith("downslope."):
+            # downslope's own losses refuse an unknown reduction at once; a subclass written for PyTorch
+            # may define reductions of its own, which PyTorch's base stores without a check
+            _check_reduction(reduction, type(self).__name__, self._allowed)
+        self.reduction = reduction
 
 
 def _weight_buffer(weight: Any) -> Tensor | None:
@@ -228,8 +243,24 @@ def _same_shapes(fn: str, **tensors: Tensor) -> None:
 
 
 class _WeightedLoss(_Loss):
-    """A loss with an optional ``weight`` buffer (per class or per element), as PyTorch's ``_WeightedLoss``."""
+    """PyTorch's ``_WeightedLoss``: a loss with an optional ``weight`` buffer (per class or per element),
+    with PyTorch's argument order ``(weight, size_average, reduce, reduction)``.
 
-    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    Example:
+        >>> import downslope as ds
+        >>> class Scaled(_WeightedLoss):
+        ...     def forward(self, x, y):
+        ...         return ds.nn.functional.mse_loss(x * self.weight, y, reduction=self.reduction)
+        >>> list(Scaled(ds.ones(3), None, None, "sum").state_dict())
+        ['weight']
+    """
+
+    def __init__(
+        self,
+        weight: Any = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", _weight_buffer(weight))

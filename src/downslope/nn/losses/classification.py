@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import ops
+from ... import jit_gate, ops
 from ...backend import namespace_of
 from ...errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
 from ...tensor import Tensor, record_op, wrap_array
@@ -286,6 +286,31 @@ def _plain_targets(t: np.ndarray, n_classes: int, ignore_index: int) -> bool:
     return bool(t.min() >= 0) and bool(t.max() < n_classes)  # host: called for host targets only
 
 
+def _rows_fast(d: Any) -> bool:
+    """True where core's compiled softmax row kernels serve the class dim: numba on, (N, C) C-contiguous
+    host logits of float32/float64 (where ``ops.log_softmax`` runs them). Elsewhere (float16, devices,
+    strided views, N-d input, numba off) the NumPy steps below, which keep the forward's softmax for
+    the backward pass: recomputing it there would cost a second NumPy pass."""
+    return (
+        type(d) is np.ndarray
+        and d.ndim == 2
+        and d.dtype in (np.float32, np.float64)
+        and d.flags.c_contiguous
+        and jit_gate.kernels("downslope.ops._jit_softmax", d) is not None
+    )
+
+
+def _log_softmax_rows(d: Any) -> Any:
+    """log softmax over dim 1 of (N, C) logits ``d``, as PyTorch computes it: (x - max) - log(sum exp)."""
+    return ops.log_softmax(wrap_array(d), 1).array
+
+
+def _softmax_rows(d: Any) -> Any:
+    """softmax over dim 1 of (N, C) logits ``d``, a fresh array (recomputed in the backward pass instead
+    of being kept from the forward: one compiled pass, and no (N, C) array held between the passes)."""
+    return ops.softmax(wrap_array(d), 1).array
+
+
 # The training loop's common case, (N, C) logits, class indices, no weights, no smoothing, nothing
 # ignored, fused into one node: the general path's masks and weight arrays cost more than the
 # arithmetic at small batch sizes (issue 7's per-step profile).
@@ -294,12 +319,15 @@ def _cross_entropy_plain(x: Tensor, t: np.ndarray, reduction: str) -> Tensor:
     d = x.array
     xp = namespace_of(d)
     rows = xp.arange(d.shape[0])
+    scale = 1.0 / d.shape[0] if reduction == "mean" else 1.0
+    if _rows_fast(d):
+        s = -_log_softmax_rows(d)[rows, t].sum(dtype=np.float64)
+        return record_op(xp.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (None, rows, t, scale))
     probs = d - d.max(axis=1, keepdims=True)  # shifted: the largest exponential is exactly 1, as torch
     picked = probs[rows, t].sum(dtype=np.float64)
     np.exp(probs, out=probs)  # in place: the shifted logits are not needed past the targets' picks
     total = probs.sum(axis=1, keepdims=True)
     s = np.log(total).sum(dtype=np.float64) - picked
-    scale = 1.0 / d.shape[0] if reduction == "mean" else 1.0
     probs *= np.divide(1, total, out=total)  # softmax, kept for the gradient
     return record_op(xp.asarray(s * scale, dtype=d.dtype), (x,), _cross_entropy_plain_vjp, (probs, rows, t, scale))
 
@@ -308,11 +336,15 @@ def _cross_entropy_plain_vjp(g, y, args, saved, needs, xp):
     """d loss / d x = (softmax(x) - onehot(t)) * scale * g."""
     probs, rows, t, scale = saved
     if xp.differentiable:
-        onehot = np.zeros_like(probs)
+        onehot = namespace_of(args[0].array).zeros(args[0].shape, args[0].array.dtype)
         onehot[rows, t] = 1
         return ((ops.softmax(args[0], 1) - wrap_array(onehot)) * (g * scale),)
     gs = g * scale  # a 0-d array: no host sync
-    grad = probs * gs
+    if probs is None:  # the fast path's: computed here, in a fresh array that becomes the gradient
+        grad = _softmax_rows(args[0])
+        grad *= gs
+    else:
+        grad = probs * gs
     grad[rows, t] -= gs
     return (grad,)
 
@@ -347,15 +379,23 @@ def _cross_entropy_indices(
     d = x.array
     xp = namespace_of(d)
     n_classes = d.shape[1]
-    shifted = d - d.max(axis=1, keepdims=True)
-    probs = np.exp(shifted)
-    total = probs.sum(axis=1, keepdims=True)
-    log_total = np.log(total)[:, 0]  # log p_c = shifted_c - log_total: no full log-softmax array needed
-    probs *= np.divide(1, total, out=total)  # softmax, kept for the gradient
+    fast = _rows_fast(d)
+    probs: Any = None  # the fast path recomputes the softmax in the backward pass
+    if fast:
+        logp = _log_softmax_rows(d)
+    else:
+        shifted = d - d.max(axis=1, keepdims=True)
+        probs = np.exp(shifted)
+        total = probs.sum(axis=1, keepdims=True)
+        log_total = np.log(total)[:, 0]  # log p_c = shifted_c - log_total: no full log-softmax array needed
+        probs *= np.divide(1, total, out=total)  # softmax, kept for the gradient
     valid = t != ignore_index
     all_valid = is_host(valid) and bool(valid.all())  # host: host arrays only; a device is always masked
     t_safe = t if all_valid else np.where(valid, t, 0)
-    picked = np.take_along_axis(shifted, t_safe[:, None], axis=1)[:, 0] - log_total  # log p of each target
+    if fast:
+        picked = np.take_along_axis(logp, t_safe[:, None], axis=1)[:, 0]  # log p of each target
+    else:
+        picked = np.take_along_axis(shifted, t_safe[:, None], axis=1)[:, 0] - log_total
     dtype = d.dtype
     w_t = np.ones_like(t, dtype=dtype) if w is None else w[t_safe]
     if not all_valid:
@@ -363,7 +403,9 @@ def _cross_entropy_indices(
     per_item = -picked * w_t
     if smoothing > 0:
         # -sum_c w_c log p_c = -(sum_c w_c shifted_c) + log_total * sum_c w_c
-        if w is None:
+        if fast:
+            smooth = -(logp.sum(axis=1) if w is None else logp @ w)  # (N, C) logits: w is (C,)
+        elif w is None:
             smooth = log_total * n_classes - shifted.sum(axis=1)
         else:
             wb = w.reshape((1, n_classes) + (1,) * (d.ndim - 2))
@@ -389,12 +431,15 @@ def _cross_entropy_vjp(g, y, args, saved, needs, xp):
     target distribution: (1 - eps) w_t onehot(t) + (eps / C) w. Without weights sum_c q_ic = 1."""
     probs, t_safe, w, w_t, valid, smoothing, denom = saved
     x = args[0]
-    n_classes = probs.shape[1]
-    dtype = probs.dtype
+    arr = x.array if isinstance(x, Tensor) else x  # a Tensor under create_graph, else the array
+    if probs is None and not xp.differentiable:  # the fast path's (N, C) softmax, recomputed here
+        probs = _softmax_rows(arr)
+    n_classes = arr.shape[1]
+    dtype = arr.dtype
     # s: the gradient reaching each item's loss, (N, d1, ...).
     with np.errstate(invalid="ignore", divide="ignore"):
         s = g / denom if denom is not None else g
-    wb = None if w is None else w.reshape((1, n_classes) + (1,) * (probs.ndim - 2))
+    wb = None if w is None else w.reshape((1, n_classes) + (1,) * (arr.ndim - 2))
     # Sum over classes of q: (1 - eps) w_t + eps/C * sum(w), per item (0 for ignored items).
     if w is None and valid is None:
         q_total: Any = None  # 1 everywhere
@@ -407,18 +452,18 @@ def _cross_entropy_vjp(g, y, args, saved, needs, xp):
     if xp.differentiable:
         # Double backward: rebuild the gradient from differentiable ops (softmax of the input).
         p = ops.softmax(x, 1)
-        onehot = np.zeros_like(probs)
+        onehot = namespace_of(arr).zeros(arr.shape, dtype)
         np.put_along_axis(onehot, t_safe[:, None], 1, axis=1)
         q = onehot * onehot_weight[:, None]
         if smoothing > 0:
-            uniform = namespace_of(probs).ones((1, n_classes) + (1,) * (probs.ndim - 2), dtype) if wb is None else wb
+            uniform = namespace_of(arr).ones((1, n_classes) + (1,) * (arr.ndim - 2), dtype) if wb is None else wb
             q = q + (smoothing / n_classes) * uniform * (1 if valid is None else valid[:, None])
         pq = p if q_total is None else p * q_total[:, None]
         s_b = s if s.ndim == 0 else ops.unsqueeze(s, 1)
         if valid is None:
             return ((pq - q) * s_b,)
         return (xp.where(valid[:, None], (pq - q) * s_b, 0.0),)  # ignored items: 0 (see below)
-    s_arr = namespace_of(probs).asarray(s, dtype=dtype)
+    s_arr = namespace_of(arr).asarray(s, dtype=dtype)
     s_b = s_arr if s_arr.ndim == 0 else s_arr[:, None]
     # an infinite s (every target ignored) meets the ignored items' zeros here: NaN, set to 0 below
     with np.errstate(invalid="ignore"):
@@ -430,7 +475,7 @@ def _cross_entropy_vjp(g, y, args, saved, needs, xp):
         picked = np.take_along_axis(grad, t_safe[:, None], axis=1)
         np.put_along_axis(grad, t_safe[:, None], picked - at_target[:, None], axis=1)
         if smoothing > 0:
-            uniform = namespace_of(probs).ones((1, n_classes) + (1,) * (probs.ndim - 2), dtype) if wb is None else wb
+            uniform = namespace_of(arr).ones((1, n_classes) + (1,) * (arr.ndim - 2), dtype) if wb is None else wb
             share = (smoothing / n_classes) * uniform * s_b
             grad -= share if valid is None else share * valid[:, None]
     if valid is not None:
@@ -540,8 +585,15 @@ class BCEWithLogitsLoss(_Loss):
         2.0794
     """
 
-    def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None) -> None:
-        super().__init__(reduction)
+    def __init__(
+        self,
+        weight: Any = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        pos_weight: Any = None,
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", _weight_buffer(weight))
         self.register_buffer("pos_weight", _weight_buffer(pos_weight))
 
@@ -551,7 +603,7 @@ class BCEWithLogitsLoss(_Loss):
         )
 
 
-class CrossEntropyLoss(_Loss):
+class CrossEntropyLoss(_WeightedLoss):
     """Cross-entropy of logits against class indices or probabilities (see :func:`cross_entropy`).
 
     Example:
@@ -562,12 +614,17 @@ class CrossEntropyLoss(_Loss):
     """
 
     def __init__(
-        self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0
+        self,
+        weight: Any = None,
+        size_average: bool | None = None,
+        ignore_index: int = -100,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__(reduction)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ArgumentError(f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}")
-        self.register_buffer("weight", _weight_buffer(weight))
+        super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = int(ignore_index)
         self.label_smoothing = float(label_smoothing)  # host: a Python number
 
@@ -581,32 +638,27 @@ class CrossEntropyLoss(_Loss):
             label_smoothing=self.label_smoothing,
         )
 
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
 
-
-class NLLLoss(_Loss):
+class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of log-probabilities (see :func:`nll_loss`)."""
 
-    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        self.register_buffer("weight", _weight_buffer(weight))
+    def __init__(
+        self,
+        weight: Any = None,
+        size_average: bool | None = None,
+        ignore_index: int = -100,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = int(ignore_index)
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
-class NLLLoss2d(_Loss):
+class NLLLoss2d(NLLLoss):
     """PyTorch's deprecated name for :class:`NLLLoss` on (N, C, H, W) input."""
-
-    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        self.register_buffer("weight", _weight_buffer(weight))
-        self.ignore_index = ignore_index
-
-    def forward(self, input: Tensor, target: Any) -> Tensor:
-        return nll_loss(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
 
 class KLDivLoss(_Loss):
@@ -614,8 +666,14 @@ class KLDivLoss(_Loss):
 
     _allowed = _REDUCTIONS + ("batchmean",)
 
-    def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
-        super().__init__(reduction)
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        log_target: bool = False,
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
         self.log_target = bool(log_target)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:

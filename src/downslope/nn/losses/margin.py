@@ -14,6 +14,7 @@ from ...backend import namespace_of
 from ...errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
 from ...tensor import Tensor
 from .._arrays import array_like, is_host, scalar
+from ..activation import PairwiseDistance
 from ._base import (
     _as_input_tensor,
     _broadcast_pair,
@@ -25,7 +26,6 @@ from ._base import (
     _Loss,
     _reduce,
     _same_shapes,
-    _weight_buffer,
     _WeightedLoss,
 )
 
@@ -302,8 +302,10 @@ def triplet_margin_with_distance_loss(
 class _PairMarginLoss(_Loss):
     """A loss of two inputs and a +1/-1 target with a ``margin`` (0 by default)."""
 
-    def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self, margin: float = 0.0, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean"
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
         self.margin = float(margin)  # host: a Python number
 
 
@@ -317,8 +319,10 @@ class MarginRankingLoss(_PairMarginLoss):
 class HingeEmbeddingLoss(_Loss):
     """See :func:`hinge_embedding_loss`."""
 
-    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self, margin: float = 1.0, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean"
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
         self.margin = float(margin)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
@@ -350,9 +354,16 @@ class TripletMarginLoss(_Loss):
     """See :func:`triplet_margin_loss`."""
 
     def __init__(
-        self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False, reduction: str = "mean"
+        self,
+        margin: float = 1.0,
+        p: float = 2.0,
+        eps: float = 1e-6,
+        swap: bool = False,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
     ) -> None:
-        super().__init__(reduction)
+        super().__init__(size_average, reduce, reduction)
         self.margin = float(margin)  # host: a Python number
         self.p = float(p)  # host: a Python number
         self.eps = float(eps)  # host: a Python number
@@ -364,13 +375,20 @@ class TripletMarginLoss(_Loss):
         )
 
 
-class MultiMarginLoss(_Loss):
+class MultiMarginLoss(_WeightedLoss):
     """See :func:`multi_margin_loss`."""
 
-    def __init__(self, p: int = 1, margin: float = 1.0, weight: Any = None, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self,
+        p: int = 1,
+        margin: float = 1.0,
+        weight: Any = None,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(weight, size_average, reduce, reduction)
         self.p, self.margin = p, float(margin)  # host: a Python number
-        self.register_buffer("weight", _weight_buffer(weight))
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return multi_margin_loss(input, target, self.p, self.margin, self.weight, reduction=self.reduction)
@@ -389,8 +407,9 @@ class TripletMarginWithDistanceLoss(_Loss):
     def __init__(
         self, *, distance_function: Any = None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"
     ) -> None:
-        super().__init__(reduction)
-        self.distance_function = distance_function
+        super().__init__(reduction=reduction)
+        # PyTorch's default is a PairwiseDistance module, which shows as a child in the repr
+        self.distance_function = distance_function if distance_function is not None else PairwiseDistance()
         self.margin = float(margin)  # host: a Python number
         self.swap = bool(swap)  # host: a Python number
 

@@ -249,35 +249,39 @@ class HuberLoss(_Loss):
     """Quadratic below ``delta``, linear above (see :func:`huber_loss`)."""
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.delta = float(delta)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, delta={self.delta}"
-
 
 class SmoothL1Loss(_Loss):
     """Huber loss divided by ``beta`` (see :func:`smooth_l1_loss`)."""
 
-    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
-        super().__init__(reduction)
+    def __init__(
+        self, size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean", beta: float = 1.0
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
         self.beta = float(beta)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, beta={self.beta}"
-
 
 class PoissonNLLLoss(_Loss):
     """See :func:`poisson_nll_loss`."""
 
-    def __init__(self, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self,
+        log_input: bool = True,
+        full: bool = False,
+        size_average: bool | None = None,
+        eps: float = 1e-8,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
         self.log_input, self.full, self.eps = bool(log_input), bool(full), float(eps)  # host: a Python number
 
     def forward(self, log_input: Tensor, target: Any) -> Tensor:
@@ -288,7 +292,7 @@ class GaussianNLLLoss(_Loss):
     """See :func:`gaussian_nll_loss`."""
 
     def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.full, self.eps = bool(full), float(eps)  # host: a Python number
 
     def forward(self, input: Tensor, target: Any, var: Any) -> Tensor:
