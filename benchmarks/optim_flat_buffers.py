@@ -1,20 +1,28 @@
 """Time one optimizer step with flat buffers (one vectorised pass per group) against a
-per-parameter loop (the same transforms run once per parameter: ``flat=False``).
+per-parameter loop (the same transforms run once per parameter: ``flat=False``); then, on large
+parameters (two of a Linear(2048, 2048)), the compiled one-pass step (numba, ``optim/_fused.py``)
+against the NumPy transforms path and PyTorch's step, when those are installed.
 
-    python benchmarks/optim_flat_buffers.py [--steps 200]
+    python benchmarks/optim_flat_buffers.py [--steps 200] [--rounds 15]
 
-Gradients are set once and reused, so only the optimizer step is timed.
+Gradients are set once and reused, so only the optimizer step is timed. The large-parameter
+table interleaves the contenders and reports medians of CPU time (a loaded machine's wall clock
+says little), one BLAS/OpenMP thread each.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 import downslope as ds
-from downslope import optim
+from downslope import jit_gate, optim
 
 
 def make_params(layer_sizes: list[int]) -> list[ds.Tensor]:
@@ -28,7 +36,9 @@ def make_params(layer_sizes: list[int]) -> list[ds.Tensor]:
     return params
 
 
-def time_steps(make_opt, layer_sizes: list[int], flat: bool, steps: int) -> float:  # type: ignore[no-untyped-def]
+def time_steps(
+    make_opt: Callable[[list[ds.Tensor], bool], Any], layer_sizes: list[int], flat: bool, steps: int
+) -> float:
     params = make_params(layer_sizes)
     opt = make_opt(params, flat)
     for _ in range(5):  # warm up (allocates scratch buffers)
@@ -42,10 +52,84 @@ def time_steps(make_opt, layer_sizes: list[int], flat: bool, steps: int) -> floa
     return best
 
 
+BIG_OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "SGD": ("SGD", {"lr": 0.01}),
+    "SGD(momentum)": ("SGD", {"lr": 0.01, "momentum": 0.9}),
+    "Adam": ("Adam", {"lr": 1e-3}),
+    "AdamW": ("AdamW", {"lr": 1e-3, "weight_decay": 0.01}),
+}
+
+
+def _interleaved(fns: dict[str, Callable[[], Any]], rounds: int, inner: int = 4) -> dict[str, float]:
+    """Median CPU seconds per call of each function, called in turns (order alternating per round)."""
+    for fn in fns.values():
+        fn()
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    names = list(fns)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            start = time.process_time()
+            for _ in range(inner):
+                fns[name]()
+            times[name].append((time.process_time() - start) / inner)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def big_parameters(rounds: int) -> None:
+    """Two parameters of 4.2M and 2k floats: compiled one-pass step, NumPy transforms path, PyTorch."""
+    torch: Any = None
+    try:
+        import torch
+    except ImportError:
+        pass
+    if torch is not None:
+        torch.set_num_threads(1)
+    compiled = jit_gate.kernels("downslope.optim._jit_updates") is not None
+    cpu = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]  # noqa: SIM115
+    print(f"\nlarge parameters (2048x2048 + 2048 float32), CPU {cpu[0] if cpu else '?'}, median CPU ms per step")
+    print(
+        f"{'optimizer':14s} {'compiled':>9s} {'numpy':>9s} {'torch':>9s} {'compiled/torch':>15s} {'numpy/torch':>12s}"
+    )
+    rng = np.random.default_rng(0)
+    shapes = [(2048, 2048), (2048,)]
+    for label, (name, kwargs) in BIG_OPTIMIZERS.items():
+        init = [rng.standard_normal(s).astype(np.float32) * 0.02 for s in shapes]
+        grads = [rng.standard_normal(s).astype(np.float32) * 0.01 for s in shapes]
+        fns: dict[str, Callable[[], Any]] = {}
+        for path in ("compiled", "numpy"):
+            params = [ds.from_numpy(a.copy(), requires_grad=True) for a in init]
+            for p, g in zip(params, grads):
+                p.grad = ds.from_numpy(g)
+            opt = getattr(optim, name)(params, **kwargs)
+            if path == "compiled":
+                if compiled:
+                    fns[path] = opt.step
+            else:
+
+                def numpy_step(opt: Any = opt) -> None:
+                    with jit_gate.disabled():
+                        opt.step()
+
+                fns[path] = numpy_step
+        if torch is not None:
+            tparams = [torch.tensor(a.copy(), requires_grad=True) for a in init]
+            for tp, tg in zip(tparams, grads):
+                tp.grad = torch.tensor(tg)
+            fns["torch"] = getattr(torch.optim, name)(tparams, **kwargs).step
+        ms = {k: v * 1e3 for k, v in _interleaved(fns, rounds).items()}
+        cells = [f"{ms[k]:9.3f}" if k in ms else f"{'-':>9s}" for k in ("compiled", "numpy", "torch")]
+        ratios = [f"{ms[k] / ms['torch']:.2f}x" if k in ms and "torch" in ms else "-" for k in ("compiled", "numpy")]
+        print(f"{label:14s} {' '.join(cells)} {ratios[0]:>15s} {ratios[1]:>12s}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds of the large-parameter table")
     args = parser.parse_args()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     nets = {
         "MLP 784-256-256-10 (6 tensors, 270k params)": [784, 256, 256, 10],
         "deep narrow 16x64 (34 tensors, 66k params)": [64] * 17 + [10],
@@ -61,6 +145,7 @@ def main() -> None:
             loop = time_steps(make, sizes, False, args.steps)
             flat = time_steps(make, sizes, True, args.steps)
             print(f"{net_name:46s} {opt_name:14s} {loop * 1e6:13.1f} {flat * 1e6:9.1f} {loop / flat:8.2f}x")
+    big_parameters(args.rounds)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from ..autograd import enable_grad
 from ..devices import device_of, to_device, to_host
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import wrap_array
+from . import _fused
 from . import transforms as T
 from .buckets import state_slots
 from .optimizer import Optimizer, OptimizerOptions, check_betas, check_nonnegative
@@ -100,6 +101,9 @@ class Adam(_AdamBase):
         return _adam_like_chain(
             T.scale_by_adam(from_group("betas", 0), from_group("betas", 1), from_group("eps"), from_group("amsgrad"))
         )
+
+    _fused_update = staticmethod(_fused.adam_step)
+    _fused_transform = _make_transform
 
 
 class AdamW(Adam):

@@ -437,6 +437,14 @@ class Optimizer:
         if self._torch_style:
             transform = identity()  # never applied: the subclass's step() does the update
         self._transform = transform if transform is not None else self._make_transform()
+        # the compiled one-pass step (``_fused``) computes the class's own chain: not a user's, nor
+        # a subclass's that builds another
+        self._fused_own = (
+            transform is None
+            and not self._torch_style
+            and type(self)._fused_update is not None
+            and type(self)._make_transform is type(self)._fused_transform
+        )
         if not isinstance(self._transform, GradientTransformation):
             raise ArgumentTypeError(
                 f"{name}: transform must be a GradientTransformation, got {type(self._transform).__name__}"
@@ -663,6 +671,11 @@ class Optimizer:
     #: whether parameters sharing memory are updated where they are (LBFGS needs one flat vector)
     _in_place_when_shared: bool = True
 
+    #: a built-in optimizer's one-pass step of a bucket (``_fused.sgd_step``...: a callable to run,
+    #: or None where it doesn't apply), used while ``_make_transform`` is ``_fused_transform``
+    _fused_update: Callable[[dict[str, Any], FlatBucket], Callable[[], None] | None] | None = None
+    _fused_transform: Any = None
+
     def _make_buckets(self, params: list[Tensor], shared: set[int]) -> list[FlatBucket]:
         if self._torch_style:
             return []  # the subclass's step() updates the parameters where they are
@@ -726,18 +739,27 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        work = []
+        work: list[tuple[dict[str, Any], FlatBucket, Any, Any]] = []
+        clipping = self.clip_value is not None or self.clip_norm is not None or self.error_if_nonfinite
+        fused = self._fused_update if self.__dict__.get("_fused_own") and not clipping else None
         for group, buckets in zip(self.param_groups, self._buckets):
             for b in buckets:
                 b.sync()
+                one_pass = None if fused is None else fused(group, b)
+                if one_pass is not None:  # large parameters: one compiled pass each, no gather
+                    work.append((group, b, one_pass, None))
+                    continue
                 g, present = b.gather_grads()
                 if g is not None:
                     work.append((group, b, g, present))
-        if work and (self.clip_value is not None or self.clip_norm is not None or self.error_if_nonfinite):
+        if work and clipping:
             self._clip([w[2] for w in work])
         with no_grad():
             for group, b, g, present in work:
-                b.apply(self._transform, group, g, present)
+                if callable(g):
+                    g()
+                else:
+                    b.apply(self._transform, group, g, present)
                 # an in-place write, as PyTorch's p.add_(...): a graph that saved the old values refuses them
                 mark_written(b.params if present is None else [b.params[i] for i in present])
         return loss

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 from ..errors import ArgumentError, ArgumentTypeError
+from . import _fused
 from . import transforms as T
 from .optimizer import Optimizer, OptimizerOptions, check_nonnegative, check_unit_interval, required
 from .transforms import from_group
@@ -56,6 +57,9 @@ class GD(Optimizer):
             T.add_decayed_weights(from_group("weight_decay")),
             T.scale_by_lr(from_group("lr")),
         )
+
+    _fused_update = staticmethod(_fused.sgd_step)
+    _fused_transform = _make_transform
 
 
 class SGD(Optimizer):
@@ -120,6 +124,9 @@ class SGD(Optimizer):
             T.trace(from_group("momentum"), from_group("dampening"), from_group("nesterov")),
             T.scale_by_lr(from_group("lr")),
         )
+
+    _fused_update = staticmethod(_fused.sgd_step)
+    _fused_transform = _make_transform
 
 
 class ASGD(Optimizer):

@@ -44,10 +44,13 @@ def trace(momentum: Any, dampening: Any = 0.0, nesterov: Any = False) -> Gradien
         elif isinstance(first, (bool, np.bool_)) and first:
             buf[...] = g
         else:
-            tmp = ctx.scratch(g, 1)
-            np.multiply(g, 1 - damp, out=tmp)
             buf *= mu
-            buf += tmp
+            if damp == 0:  # the usual case: no scaled copy of g (one pass over the buffers fewer)
+                buf += g
+            else:
+                tmp = ctx.scratch(g, 1)
+                np.multiply(g, 1 - damp, out=tmp)
+                buf += tmp
             if not isinstance(first, (bool, np.bool_)):  # parameters on their first step start from g
                 np.copyto(buf, g, where=first)  # not buf[first] = g[first]: masks make a GPU synchronise
         started = state.get("momentum_started")

@@ -1,0 +1,188 @@
+"""Compiled (numba) update kernels for SGD and Adam on large parameters, one pass over each
+parameter; imported only through ``jit_gate.kernels`` (see ``_fused.py``, which decides when they
+apply).
+
+The transforms path gathers every gradient into the flat gradient buffer and then runs each
+transform as a few whole-buffer NumPy passes (scale by ``-lr``, momentum, the add into the
+parameters): memory-bound, several reads and writes of every element where PyTorch makes two or
+three. These kernels read each parameter's own ``.grad`` and update the parameter and its state
+slices of the flat buffers in one loop, in PyTorch's formula order (``_single_tensor_sgd`` and
+``_single_tensor_adam``), the scalars given in the arrays' dtype, so float32 steps round as
+PyTorch's float32 steps do.
+
+Importing this module imports numba (half a second), so nothing imports it at ``import downslope``
+time. The kernels compile on first use and are cached on disk (``cache=True``). They take NumPy
+arrays only (``jit_gate.kernels`` answers None for device arrays).
+
+Example:
+    >>> import numpy as np
+    >>> from downslope import jit_gate
+    >>> k = jit_gate.kernels("downslope.optim._jit_updates")
+    >>> p, g = np.ones(4, np.float32), np.full(4, 2.0, np.float32)
+    >>> if k is not None:
+    ...     k.sgd_(p, g, np.float32(-0.1), np.float32(0.0), False)
+    ...     assert np.allclose(p, 0.8)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+# error_model="numpy": a division by zero gives inf/NaN as NumPy's (and PyTorch's) would, with no
+# check per element (the check would also keep LLVM from vectorising the loop).
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+
+# Each public kernel picks, outside its loop, one loop body specialised for its flags (inlined
+# with the flags as constants): a flag tested inside the loop keeps LLVM from vectorising it
+# (measured 6x slower for Adam).
+_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+
+
+@_inline
+def _sgd_loop(p, g, neg_lr, wd, sign, use_wd):  # pragma: no cover
+    for i in range(p.size):
+        d = g[i] * sign
+        if use_wd:
+            d = d + wd * p[i]
+        p[i] = p[i] + neg_lr * d
+
+
+@_jit
+def sgd_(p: np.ndarray, g: np.ndarray, neg_lr: float, wd: float, maximize: bool) -> None:  # pragma: no cover
+    """SGD without momentum, PyTorch's order: ``d = g + wd * p`` (``g`` negated first when
+    ``maximize``; the decay skipped when ``wd`` is 0), ``p = p + (-lr) * d``."""
+    sign = p.dtype.type(-1) if maximize else p.dtype.type(1)  # times 1 or -1: exact
+    if wd != 0:
+        _sgd_loop(p, g, neg_lr, wd, sign, True)
+    else:
+        _sgd_loop(p, g, neg_lr, wd, sign, False)
+
+
+@_inline
+def _momentum_loop(p, g, buf, neg_lr, wd, mu, keep, sign, use_wd, nesterov, first):  # pragma: no cover
+    for i in range(p.size):
+        d = g[i] * sign
+        if use_wd:
+            d = d + wd * p[i]
+        if first:
+            b = d
+        else:
+            b = buf[i] * mu + keep * d
+        buf[i] = b
+        if nesterov:
+            d = d + mu * b
+        else:
+            d = b
+        p[i] = p[i] + neg_lr * d
+
+
+@_jit
+def sgd_momentum_(
+    p: np.ndarray,
+    g: np.ndarray,
+    buf: np.ndarray,
+    neg_lr: float,
+    wd: float,
+    mu: float,
+    keep: float,
+    nesterov: bool,
+    first: bool,
+    maximize: bool,
+) -> None:  # pragma: no cover
+    """SGD with momentum, PyTorch's order: ``d = g + wd * p``; ``buf = d`` on the first step, else
+    ``buf = buf * mu + keep * d`` (``keep = 1 - dampening``); ``d = d + mu * buf`` (Nesterov) or
+    ``d = buf``; ``p = p + (-lr) * d``."""
+    sign = p.dtype.type(-1) if maximize else p.dtype.type(1)
+    use_wd = wd != 0
+    if first:
+        if use_wd:
+            if nesterov:
+                _momentum_loop(p, g, buf, neg_lr, wd, mu, keep, sign, True, True, True)
+            else:
+                _momentum_loop(p, g, buf, neg_lr, wd, mu, keep, sign, True, False, True)
+        elif nesterov:
+            _momentum_loop(p, g, buf, neg_lr, wd, mu, keep, sign, False, True, True)
+        else:
+            _momentum_loop(p, g, buf, neg_lr, wd, mu, keep, sign, False, False, True)
+    elif use_wd:
+        if nesterov:
+            _momentum_loop(p, g, buf, neg_lr, wd, mu, keep, sign, True, True, False)
+        else:
+            _momentum_loop(p, g, buf, neg_lr, wd, mu, keep, sign, True, False, False)
+    elif nesterov:
+        _momentum_loop(p, g, buf, neg_lr, wd, mu, keep, sign, False, True, False)
+    else:
+        _momentum_loop(p, g, buf, neg_lr, wd, mu, keep, sign, False, False, False)
+
+
+@_inline
+def _adam_loop(
+    p, g, m, v, vmax, sign, l2, shrink, coeff, beta2, w2, neg_step, bc2_sqrt, eps, small, use_l2, amsgrad
+):  # pragma: no cover
+    for i in range(p.size):
+        d = g[i] * sign
+        pi = p[i] * shrink  # times exactly 1 without decoupled weight decay
+        if use_l2:
+            d = d + l2 * pi
+        mi = m[i]
+        # PyTorch's lerp: m + w1 * (d - m) for a small weight, else d + (w1 - 1) * (d - m)
+        base = mi if small else d
+        mi = base + coeff * (d - mi)
+        m[i] = mi
+        vi = v[i] * beta2 + w2 * d * d
+        v[i] = vi
+        if amsgrad:
+            top = vmax[i]
+            if vi > top or vi != vi:  # NaN propagates, as torch.maximum
+                top = vi
+            vmax[i] = top
+            vi = top
+        p[i] = pi + neg_step * mi / (math.sqrt(vi) / bc2_sqrt + eps)
+
+
+@_jit
+def adam_(
+    p: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    vmax: np.ndarray,
+    maximize: bool,
+    l2: float,
+    shrink: float,
+    w1: float,
+    beta2: float,
+    w2: float,
+    neg_step: float,
+    bc2_sqrt: float,
+    eps: float,
+    amsgrad: bool,
+) -> None:  # pragma: no cover
+    """One Adam step, PyTorch's order (``_single_tensor_adam``)::
+
+        p = p * shrink                                  (decoupled weight decay: shrink = 1 - lr * wd)
+        d = g + l2 * p                                  (L2 weight decay; skipped when l2 is 0)
+        m = m.lerp(d, w1)                               (w1 = 1 - beta1)
+        v = v * beta2 + w2 * d * d                      (w2 = 1 - beta2)
+        vmax = max(vmax, v)                             (AMSGrad: the denominator reads vmax)
+        p = p + neg_step * m / (sqrt(v) / bc2_sqrt + eps)
+
+    ``shrink`` is 1 without decoupled weight decay; ``vmax`` is read only with ``amsgrad``."""
+    sign = p.dtype.type(-1) if maximize else p.dtype.type(1)
+    small = abs(w1) < 0.5
+    coeff = w1 if small else w1 - p.dtype.type(1)
+    if l2 != 0:
+        if amsgrad:
+            _adam_loop(p, g, m, v, vmax, sign, l2, shrink, coeff, beta2, w2, neg_step, bc2_sqrt, eps, small, True, True)
+        else:
+            _adam_loop(
+                p, g, m, v, vmax, sign, l2, shrink, coeff, beta2, w2, neg_step, bc2_sqrt, eps, small, True, False
+            )
+    elif amsgrad:
+        _adam_loop(p, g, m, v, vmax, sign, l2, shrink, coeff, beta2, w2, neg_step, bc2_sqrt, eps, small, False, True)
+    else:
+        _adam_loop(p, g, m, v, vmax, sign, l2, shrink, coeff, beta2, w2, neg_step, bc2_sqrt, eps, small, False, False)
