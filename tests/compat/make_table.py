@@ -71,7 +71,10 @@ DIFFERS: dict[str, str] = {
     "torch.nn.functional.interpolate": "mode='nearest': the forward picks torch's source pixels exactly, and the "
     "gradient is that forward's exact derivative; torch's own nearest backward can disagree with its forward "
     "(its 1-D/3-D backward takes the 2-D kernel's same-size and doubled-size shortcuts, so a scale_factor such "
-    "as 2.19 sends gradient to pixels the forward never read)",
+    "as 2.19 sends gradient to pixels the forward never read); likewise with a scale_factor that leaves a "
+    "size unchanged, torch's antialiased backward resamples what its forward copied and its bicubic backward "
+    "copies what its forward resampled, where downslope's gradients are its forwards' derivatives; "
+    "antialias=True to an output width of 1 resamples every row (torch repeats the first)",
     "torch.get_rng_state": "a uint8 tensor of 49 bytes (downslope's PCG64 state and seed; PyTorch's has 5056)",
     "torch.set_rng_state": "takes get_rng_state()'s 49-byte tensor (or the dict of older versions); a PyTorch "
     "state is refused",
@@ -120,6 +123,8 @@ DIFFERS: dict[str, str] = {
     "causal) on every path; PyTorch does so on its fused CPU kernel and refuses the pair on its other paths "
     "(a mask that requires grad, dropout, 3-D inputs)",
     "torch.nn.Module.cuda": "moves in place to a GPU through CuPy (downslope[cuda]); a one-line error without one",
+    "torch.nn.Module.share_memory": "returns the module unchanged: its arrays belong to this one process, where "
+    "DataLoader workers also read, so there is no shared memory to move them to",
     "torch.nn.Module.register_backward_hook": "PyTorch's deprecated non-full hook; here it is the full backward hook",
     "torch.nn.utils.skip_init": "the module is initialized as usual (cheap on the CPU)",
     "torch.nn.utils.spectral_norm": "u and v start from downslope's random generator (load a state_dict to match)",

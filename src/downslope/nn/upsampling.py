@@ -14,11 +14,16 @@ given, as PyTorch computes it):
 * linear, align_corners=True: ``dst * (in - 1) / (out - 1)``;
 * bicubic: as linear, but not clamped at 0 (the taps at -1 repeat the edge pixel).
 
+As torch's kernels, the linear modes compute the coordinate in float32 (float64 for a float64 input),
+keep the index at most ``in - 1`` and the blend weight in [0, 1], and copy a dim whose size is
+unchanged whatever the scale factor (bicubic resamples it).
+
 ``antialias=True`` (bilinear and bicubic, 4-D input) is PyTorch's (and PIL's) resampling: each output
 pixel is a normalised weighted sum of the source pixels within the filter's support around
 ``(dst + 0.5) * scale``, the support (1 for the triangle filter, 2 for the cubic one with A = -0.5)
 stretched by ``scale`` when downscaling, so every source pixel counts. Each dim's weights form an
-(out, in) matrix applied by a matrix product (the last dim first, as torch), which gives the gradients.
+(out, in) matrix applied by a matrix product (the last dim first, as torch; a dim whose size is
+unchanged is skipped), which gives the gradients.
 
 Example:
     >>> import downslope as ds
@@ -34,7 +39,6 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import namespace_of
 from ..devices import like
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, wrap_array
@@ -62,7 +66,7 @@ def _cubic_weights(t: Any) -> list[Any]:
     def far(x: Any) -> Any:  # 1 < |x| < 2
         return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
 
-    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+    return [far(t + 1), near(t), near(1 - t), far((1 - t) + 1)]  # torch's grouping of the last tap
 
 
 def _sizes(
@@ -168,83 +172,120 @@ def interpolate(
         pool = (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[spatial - 1]
         return pool(input, tuple(out_sizes) if spatial > 1 else out_sizes[0])
     x = input
-    xp = namespace_of(input.array)  # the index arrays are made on the input's device
-    for k, (n_in, n_out, factor) in enumerate(zip(input.shape[2:], out_sizes, factors)):
+    dtype = input.array.dtype
+    real: Any = np.float64 if dtype == np.float64 else np.float32  # torch's opmath type for the coordinates
+    # the last dim first: torch's kernels blend along it innermost, so float32 rounds as there
+    for k in reversed(range(spatial)):
+        n_in, n_out, factor = input.shape[2 + k], out_sizes[k], factors[k]
         axis = 2 + k
-        dst = xp.arange(n_out, dtype=np.float64)
-        scale = 1.0 / factor if factor is not None and not recompute_scale_factor else n_in / n_out
+        given = factor if factor is not None and not recompute_scale_factor else None
         if mode in ("nearest", "nearest-exact"):
-            given = factor if factor is not None and not recompute_scale_factor else None
-            wide = input.array.dtype == np.float64
-            src = _nearest_source(n_in, n_out, given, mode == "nearest-exact", spatial, wide)
+            src = _nearest_source(n_in, n_out, given, mode == "nearest-exact", spatial, dtype == np.float64)
             x = _gather(x, axis, like(src, input.array))
             continue
-        if align_corners:
-            src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros_like(dst)
-        elif mode == "bicubic":
-            src = (dst + 0.5) * scale - 0.5
-        else:
-            src = np.maximum((dst + 0.5) * scale - 0.5, 0.0)
+        if mode != "bicubic" and n_out == n_in:
+            continue  # torch's linear kernels copy a dim whose size is unchanged, whatever the scale factor
+        corners = bool(align_corners)  # host: the caller's Python flag (None: False)
+        index, lam = _linear_source(n_in, n_out, given, corners, mode == "bicubic", real)
         shape = [1] * x.ndim
         shape[axis] = n_out
+
+        def weight(w: np.ndarray, shape: list[int] = shape) -> Tensor:
+            return wrap_array(like(w.astype(dtype).reshape(shape), input.array))
+
         if mode == "bicubic":
-            base = np.floor(src)
-            weights = _cubic_weights(src - base)
-            taps = [np.clip(base.astype(np.int64) + offset, 0, n_in - 1) for offset in (-1, 0, 1, 2)]
-            parts = [
-                _gather(x, axis, tap) * wrap_array(w.astype(input.array.dtype).reshape(shape))
-                for tap, w in zip(taps, weights)
-            ]
+            taps = [np.clip(index + offset, 0, n_in - 1) for offset in (-1, 0, 1, 2)]
+            parts = [_gather(x, axis, like(t, input.array)) * weight(w) for t, w in zip(taps, _cubic_weights(lam))]
             x = parts[0] + parts[1] + parts[2] + parts[3]
             continue
-        lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-        hi = np.minimum(lo + 1, n_in - 1)
-        frac = (src - lo).astype(input.array.dtype).reshape(shape)
-        frac_t = wrap_array(frac)
-        x = _gather(x, axis, lo) * (1.0 - frac_t) + _gather(x, axis, hi) * frac_t
+        hi = index + (index < n_in - 1)
+        lo_part = _gather(x, axis, like(index, input.array)) * weight(1 - lam)
+        x = lo_part + _gather(x, axis, like(hi, input.array)) * weight(lam)
     return x
+
+
+def _linear_source(
+    n_in: int, n_out: int, factor: float | None, align_corners: bool, cubic: bool, real: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first source index and the blend weight ``lambda`` of each output position along one dim,
+    as torch's CPU kernels compute them (``area_pixel_compute_source_index``, ``guard_index_and_lambda``).
+
+    The scale is ``(in - 1) / (out - 1)`` with aligned corners, else ``1/factor`` when a scale factor
+    is given (not ``in/out``: the output size was rounded down), else ``in/out``; the coordinate is
+    computed in ``real`` (float32, float64 for a float64 input), floored in float32 (``floorf``),
+    the index kept at most ``in - 1`` and lambda clamped to [0, 1]."""
+    dst = np.arange(n_out).astype(real)  # host: positions from the sizes
+    if align_corners:
+        src = dst * (real(n_in - 1) / real(n_out - 1) if n_out > 1 else real(0))
+    else:
+        scale = real(1.0 / factor) if factor is not None else real(n_in) / real(n_out)
+        src = scale * (dst + real(0.5)) - real(0.5)
+        if real is np.float32:  # torch's vectorised build fuses this multiply-add (one rounding): exact in float64
+            src = (np.float64(scale) * (dst + real(0.5)).astype(np.float64) - 0.5).astype(real)
+        if not cubic:  # the linear modes clamp at 0; bicubic's taps at -1 repeat the edge pixel instead
+            src = np.maximum(src, real(0))
+    index = np.minimum(np.floor(src.astype(np.float32)).astype(np.int64), n_in - 1)
+    lam = np.clip(src - index.astype(real), real(0), real(1))
+    return index, lam
 
 
 def _antialiased(
     x: Tensor, out_sizes: list[int], factors: list[float | None], align_corners: bool, cubic: bool, recompute: Any
 ) -> Tensor:
-    """``x`` resampled with torch's antialiasing filters, one spatial dim at a time (width first)."""
+    """``x`` resampled with torch's antialiasing filters, one spatial dim at a time (width first); as
+    torch, a dim whose size is unchanged is left as it is, whatever the scale factor."""
+    real: Any = np.float64 if x.array.dtype == np.float64 else np.float32  # torch's weights' type
     for axis in (3, 2):
         n_in, n_out, factor = x.shape[axis], out_sizes[axis - 2], factors[axis - 2]
-        weights = _aa_weights(n_in, n_out, None if recompute else factor, align_corners, cubic)
+        if n_in == n_out:
+            continue
+        weights = _aa_weights(n_in, n_out, None if recompute else factor, align_corners, cubic, real)
         w = wrap_array(like(weights.T.astype(x.array.dtype), x.array))  # (in, out)
         x = (x.transpose(axis, -1) @ w).transpose(axis, -1)
     return x
 
 
 def _aa_filter(t: np.ndarray, cubic: bool) -> np.ndarray:
-    t = np.abs(t)
+    """torch's filters, evaluated in float64 (its C ``double`` literals) at float32 or float64 points."""
+    t = np.abs(t.astype(np.float64))
     if not cubic:
-        return np.maximum(0.0, 1.0 - t)
+        return np.where(t < 1.0, 1.0 - t, 0.0)
     a = -0.5  # PIL's (and torch's antialiased) cubic, not the -0.75 of plain bicubic
-    near = ((a + 2) * t - (a + 3)) * t * t + 1
-    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    near = ((a + 2.0) * t - (a + 3.0)) * t * t + 1
+    far = (((t - 5) * t + 8) * t - 4) * a
     return np.where(t < 1.0, near, np.where(t < 2.0, far, 0.0))
 
 
-def _aa_weights(n_in: int, n_out: int, factor: float | None, align_corners: bool, cubic: bool) -> np.ndarray:
-    """The (n_out, n_in) matrix of torch's antialiased weights along one dim (_upsample_*2d_aa)."""
+def _aa_weights(
+    n_in: int, n_out: int, factor: float | None, align_corners: bool, cubic: bool, real: Any = np.float64
+) -> np.ndarray:
+    """The (n_out, n_in) matrix of torch's antialiased weights along one dim (``_upsample_*2d_aa``).
+
+    Follows torch's ``_compute_indices_min_size_weights_aa`` step by step, including where it rounds
+    to ``real`` (the kernel's ``scalar_t``: float32, float64 for a float64 input) and where C's
+    promotion to ``double`` keeps a step wide, so the taps each output pixel reads are torch's."""
+    wide = np.float64
     if align_corners:
-        scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        scale = real(n_in - 1) / real(n_out - 1) if n_out > 1 else real(0)
     else:
-        scale = 1.0 / factor if factor is not None and factor > 0 else n_in / n_out
-    support = (2.0 if cubic else 1.0) * (scale if scale >= 1.0 else 1.0)
+        scale = real(1.0 / factor) if factor is not None and factor > 0 else real(n_in) / real(n_out)
+    half = 1.0 if cubic else 0.5  # interp_size * 0.5: 4 taps for the cubic filter, 2 for the triangle
+    support = real(half * wide(scale) * 2.0 if scale >= 1.0 else half * 2.0)
     widest = math.ceil(support) * 2 + 1
-    inv = 1.0 / scale if scale >= 1.0 else 1.0
-    weights = np.zeros((n_out, n_in))  # host: a matrix from the sizes
-    for i in range(n_out):
-        center = scale * (i + 0.5)
-        lo = max(int(center - support + 0.5), 0)  # int() truncates, as torch's cast
-        count = min(max(min(int(center + support + 0.5), n_in) - lo, 0), widest)
-        w = _aa_filter((np.arange(count) + lo - center + 0.5) * inv, cubic)  # host: taps from the sizes
-        total = w.sum()
-        weights[i, lo : lo + count] = w / total if total != 0 else w
-    return weights
+    inv = real(1.0 / wide(scale)) if scale >= 1.0 else real(1.0)
+    center = (wide(scale) * (np.arange(n_out) + 0.5)).astype(real)  # host: positions from the sizes
+    lo = np.maximum(((center - support).astype(wide) + 0.5).astype(np.int64), 0)  # a C cast truncates
+    hi = np.minimum(((center + support).astype(wide) + 0.5).astype(np.int64), n_in)
+    count = np.clip(hi - lo, 0, widest)
+    taps = lo[:, None] + np.arange(widest)  # host: tap offsets from the sizes
+    points = ((taps.astype(real) - center[:, None]).astype(wide) + 0.5) * wide(inv)
+    w = _aa_filter(points.astype(real), cubic).astype(real)
+    w = np.where(np.arange(widest) < count[:, None], w, real(0))  # host: tap offsets from the sizes
+    total = np.cumsum(w, axis=1, dtype=real)[:, -1:]  # summed in order, as torch's loop
+    w = np.where(total != 0, w / np.where(total != 0, total, real(1)), w)
+    weights = np.zeros((n_out, n_in + widest), dtype=real)  # host: a matrix from the sizes
+    np.put_along_axis(weights, taps, w, axis=1)
+    return weights[:, :n_in]
 
 
 def upsample(

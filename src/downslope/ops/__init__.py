@@ -335,6 +335,7 @@ from .shape import (
 from .shape import (
     atleast_1d,
     atleast_2d,
+    atleast_3d,
     broadcast_tensors,
     broadcast_to,
     cat,
@@ -414,6 +415,7 @@ __all__ = [
     "atanh",
     "atleast_1d",
     "atleast_2d",
+    "atleast_3d",
     "baddbmm",
     "bincount",
     "bmm",

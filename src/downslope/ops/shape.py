@@ -436,14 +436,63 @@ def broadcast_tensors(*tensors: Any) -> tuple[Tensor, ...]:
     return tuple(broadcast_to(t, shape) for t in ts)
 
 
-def atleast_1d(x: Any) -> Tensor:
-    x = _lift(x)
-    return reshape(x, (1,)) if x.ndim == 0 else x
+def _atleast(name: str, ndim: int, tensors: tuple[Any, ...]) -> Any:
+    """torch's call forms of ``atleast_Nd``: one tensor gives a tensor; several tensors, or one list
+    or tuple of them, give a tuple (``()`` for none). A tensor with ``ndim`` dims or more is returned
+    itself; the others gain size-1 dims as torch places them. A bare argument that is not a tensor (a
+    number, an array) is made into one, as the other ops do; inside a list, only tensors (as torch)."""
+    if len(tensors) == 1 and not isinstance(tensors[0], (list, tuple)):
+        return _at_least(_lift(tensors[0]), ndim)
+    items = tuple(tensors[0]) if len(tensors) == 1 else tensors
+    for i, t_ in enumerate(items):
+        if not isinstance(t_, Tensor):
+            raise ArgumentTypeError(f"{name}: expected a Tensor as element {i}, but got {type(t_).__name__}")
+    return tuple(_at_least(t_, ndim) for t_ in items)
 
 
-def atleast_2d(x: Any) -> Tensor:
-    x = _lift(x)
-    return reshape(x, (1,) * (2 - x.ndim) + x.shape) if x.ndim < 2 else x
+def _at_least(x: Tensor, ndim: int) -> Tensor:
+    if x.ndim >= ndim:
+        return x
+    if ndim == 3 and x.ndim >= 1:  # torch: (N,) -> (1, N, 1) and (M, N) -> (M, N, 1)
+        return reshape(x, ((1,) if x.ndim == 1 else ()) + x.shape + (1,))
+    return reshape(x, (1,) * (ndim - x.ndim) + x.shape)
+
+
+def atleast_1d(*tensors: Any) -> Any:
+    """``tensors`` with at least one dim: a 0-d tensor becomes shape (1,) (torch.atleast_1d).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.atleast_1d(ds.tensor(3.0))
+        tensor([3.])
+    """
+    return _atleast("atleast_1d", 1, tensors)
+
+
+def atleast_2d(*tensors: Any) -> Any:
+    """``tensors`` with at least two dims: () becomes (1, 1), (N,) becomes (1, N) (torch.atleast_2d).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.atleast_2d(ds.tensor([1.0, 2.0])).shape
+        (1, 2)
+    """
+    return _atleast("atleast_2d", 2, tensors)
+
+
+def atleast_3d(*tensors: Any) -> Any:
+    """``tensors`` with at least three dims (torch.atleast_3d): () becomes (1, 1, 1), (N,) becomes
+    (1, N, 1) and (M, N) becomes (M, N, 1); a tensor of 3 dims or more is returned as it is. One tensor
+    gives a tensor; several, or a list or tuple of them, give a tuple.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.atleast_3d(ds.ones(2, 3)).shape
+        (2, 3, 1)
+        >>> [t.shape for t in ds.atleast_3d(ds.tensor(1.0), ds.ones(4))]
+        [(1, 1, 1), (1, 4, 1)]
+    """
+    return _atleast("atleast_3d", 3, tensors)
 
 
 def column_stack(tensors: Sequence[Any]) -> Tensor:

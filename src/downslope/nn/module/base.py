@@ -1089,6 +1089,20 @@ class Module:
         """Cast floating parameters and buffers to float16."""
         return self._cast(backend.float16, f"{type(self).__name__}.half")
 
+    def share_memory(self: M) -> M:
+        """The module itself, unchanged. PyTorch moves the parameters' storage to shared memory so that
+        worker processes see one copy; downslope's arrays are ordinary NumPy (or CuPy) arrays of this
+        process, and its DataLoader workers read in this process, so every reader already sees the same
+        arrays: there is nothing to move.
+
+        Example:
+            >>> from downslope import nn
+            >>> m = nn.Linear(2, 2)
+            >>> m.share_memory() is m
+            True
+        """
+        return self
+
     def bfloat16(self: M) -> M:
         """Refused with the reason, as ``module.to(ds.bfloat16)`` is: NumPy has no bfloat16 type.
         (bfloat16 checkpoints still load: their values widen exactly to float32.)
