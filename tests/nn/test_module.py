@@ -760,3 +760,62 @@ def test_parameter_dict_has_the_dict_methods_of_torch() -> None:
     assert list(ours.fromkeys(["x", "y"], nn.Parameter(ds.ones(1))).keys()) == ["x", "y"]
     with pytest.raises(KeyError, match="keys are"):
         ours.pop("missing")
+
+
+def test_learn2learn_clone_module_and_update_through_the_registries_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+
+    def clone_module(module: Any) -> Any:  # learn2learn's recipe, abridged
+        clone = module.__new__(type(module))
+        clone.__dict__ = module.__dict__.copy()
+        clone._parameters = clone._parameters.copy()
+        clone._buffers = clone._buffers.copy()
+        clone._modules = clone._modules.copy()
+        for k, p in module._parameters.items():
+            if p is not None:
+                clone._parameters[k] = p.clone()
+        for k, m in module._modules.items():
+            clone._modules[k] = clone_module(m)
+        return clone
+
+    def update_module(module: Any, lr: float) -> None:
+        for k, p in list(module._parameters.items()):
+            if p is not None and p.grad is not None:
+                module._parameters[k] = p - lr * p.grad
+        for m in module._modules.values():
+            update_module(m, lr)
+
+    results = []
+    for lib in (ds, torch):
+        net = lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.Tanh(), lib.nn.Linear(3, 1))
+        with lib.no_grad():
+            for i, p in enumerate(net.parameters()):
+                p.copy_(lib.tensor(np.linspace(-1, 1, p.numel()).reshape(tuple(p.shape)) * (i + 1), dtype=lib.float32))
+        x = lib.tensor([[0.5, -1.0], [1.5, 2.0]])
+        learner = clone_module(net)
+        inner = learner(x).pow(2).mean()
+        grads = lib.autograd.grad(inner, list(learner.parameters()), create_graph=True)
+        for p, g in zip(learner.parameters(), grads):
+            p.grad = g
+        update_module(learner, 0.1)
+        outer = learner(x).pow(2).mean()
+        outer.backward()
+        results.append((outer.item(), [p.grad.detach().numpy().copy() for p in net.parameters()]))
+        assert [n for n, _ in net.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    (ours, our_grads), (theirs, their_grads) = results
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    for o, t in zip(our_grads, their_grads):
+        np.testing.assert_allclose(o, t, rtol=1e-4, atol=1e-6)
+
+
+def test_a_list_of_layers_registered_already_gives_no_warning() -> None:
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.l1, self.l2 = nn.Linear(2, 2), nn.Linear(2, 2)
+            self.order = [self.l1, self.l2]  # other names for registered layers: nothing is hidden
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = Twice()
+    assert len(list(m.parameters())) == 4

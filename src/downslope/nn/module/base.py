@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
@@ -137,6 +138,45 @@ def _customized_state(module: Module, loading: bool = False) -> bool:
 
 def _forward_unimplemented(self: Module, *input: Any) -> Any:
     raise NotImplementedError(f"{type(self).__name__} has no forward() method; subclasses of Module define it")
+
+
+_REGISTRIES = frozenset(("_parameters", "_buffers", "_modules"))
+
+
+class _SyncedRegistry(dict):
+    """A registry (``_parameters``, ``_buffers`` or ``_modules``) that replaced a module's own: writes
+    reach the module's attributes too, since downslope reads parameters as plain attributes where
+    PyTorch looks them up in the registries. A copy of it (deepcopy, pickle) is a plain dict."""
+
+    def __init__(self, owner: Module, items: dict[str, Any]) -> None:
+        super().__init__(items)
+        self._owner = weakref.ref(owner)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        owner = self._owner()
+        if owner is not None:
+            owner.__dict__[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        owner = self._owner()
+        if owner is not None:
+            owner.__dict__.pop(key, None)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        value = super().pop(key, *default)
+        owner = self._owner()
+        if owner is not None:
+            owner.__dict__.pop(key, None)
+        return value
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (dict, (dict(self),))
 
 
 class Module:
@@ -650,6 +690,16 @@ class Module:
             return
         if isinstance(value, (list, tuple, dict)) and value and "_modules" in d and not name.startswith("_"):
             self._warn_plain_container(name, value)
+        elif name in _REGISTRIES and isinstance(value, dict) and "_modules" in d:
+            # A registry replaced by the caller (learn2learn's clone_module copies it, then writes entries):
+            # keep attribute access in step with it, as PyTorch's lookup through the registries does.
+            registry = _SyncedRegistry(self, value)
+            for key in list(d.get(name) or ()):
+                if key not in registry and key in d:
+                    del d[key]
+            d.update(registry)
+            object.__setattr__(self, name, registry)
+            return
         modules = d.get("_modules")
         if isinstance(value, Module):
             self._check_initialized(name)
@@ -692,10 +742,13 @@ class Module:
         if isinstance(value, (list, tuple)):
             if not all(isinstance(v, Module) for v in value) or isinstance(self, (ModuleList, Sequential)):
                 return
-            wrapper = "nn.ModuleList"
+            wrapper, layers = "nn.ModuleList", list(value)
         elif all(isinstance(v, Module) for v in value.values()) and not isinstance(self, ModuleDict):
-            wrapper = "nn.ModuleDict"
+            wrapper, layers = "nn.ModuleDict", list(value.values())
         else:
+            return
+        registered = {id(m) for m in self.modules()}
+        if all(id(m) in registered for m in layers):  # other names for layers registered already: nothing hidden
             return
         warnings.warn(
             f"{type(self).__name__}.{name} is a plain {type(value).__name__} of layers: as in PyTorch their "
