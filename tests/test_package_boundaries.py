@@ -27,6 +27,7 @@ LAYERS = [
         "backend",
         "workspace",
         "jit_gate",
+        "jit_math",
         "gemm",
         "parallel",
         "device",

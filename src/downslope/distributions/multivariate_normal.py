@@ -53,6 +53,28 @@ def _precision_to_scale_tril(P: Tensor) -> Tensor:  # noqa: N803
     return _solve_lower(l_inv, ops.broadcast_to(ident, P.shape))
 
 
+def _one_matrix(fn: str, covariance_matrix: Any, precision_matrix: Any, scale_tril: Any) -> tuple[Any, str]:
+    """The one matrix given of the three, with its parameter's name (torch takes exactly one)."""
+    named = (
+        ("covariance_matrix", covariance_matrix),
+        ("precision_matrix", precision_matrix),
+        ("scale_tril", scale_tril),
+    )
+    given = [(m, name) for name, m in named if m is not None]
+    if len(given) != 1:
+        raise ArgumentError(f"{fn}: pass exactly one of covariance_matrix, precision_matrix or scale_tril")
+    return given[0]
+
+
+def _scale_tril_of(matrix: Tensor, name: str) -> Tensor:
+    """The lower Cholesky factor of the covariance, from the matrix given as parameter ``name``."""
+    if name == "scale_tril":
+        return matrix
+    if name == "covariance_matrix":
+        return linalg.cholesky(matrix)
+    return _precision_to_scale_tril(matrix)
+
+
 class MultivariateNormal(Distribution):
     """N(loc, Sigma) over the last dimension of ``loc``, with exactly one of ``covariance_matrix``,
     ``precision_matrix`` or ``scale_tril`` (lower-triangular, positive diagonal); batch dims of the
@@ -85,12 +107,8 @@ class MultivariateNormal(Distribution):
         loc_t = _param(loc)
         if loc_t.ndim < 1:
             raise ArgumentError("MultivariateNormal: loc must be at least one-dimensional")
-        given = [m is not None for m in (covariance_matrix, precision_matrix, scale_tril)]
-        if sum(given) != 1:
-            raise ArgumentError(
-                "MultivariateNormal: pass exactly one of covariance_matrix, precision_matrix or scale_tril"
-            )
-        matrix = _param(next(m for m in (covariance_matrix, precision_matrix, scale_tril) if m is not None), loc_t)
+        given, name = _one_matrix("MultivariateNormal", covariance_matrix, precision_matrix, scale_tril)
+        matrix = _param(given, loc_t)
         if matrix.ndim < 2:
             raise ArgumentError(
                 "MultivariateNormal: the matrix must be at least two-dimensional, with optional leading batch dims"
@@ -102,21 +120,10 @@ class MultivariateNormal(Distribution):
                 f"the event size {n} of loc"
             )
         batch = np.broadcast_shapes(matrix.shape[:-2], loc_t.shape[:-1])
-        full = ops.broadcast_to(matrix, batch + (n, n))
-        if scale_tril is not None:
-            self.scale_tril = full
-        elif covariance_matrix is not None:
-            self.covariance_matrix = full
-        else:
-            self.precision_matrix = full
+        setattr(self, name, ops.broadcast_to(matrix, batch + (n, n)))
         self.loc = ops.broadcast_to(loc_t, batch + (n,))
         super().__init__(batch, (n,), validate_args)  # validates the given matrix before it is factored
-        if scale_tril is not None:
-            self._unbroadcasted_scale_tril = matrix
-        elif covariance_matrix is not None:
-            self._unbroadcasted_scale_tril = linalg.cholesky(matrix)
-        else:
-            self._unbroadcasted_scale_tril = _precision_to_scale_tril(matrix)
+        self._unbroadcasted_scale_tril = _scale_tril_of(matrix, name)
 
     @lazy_property
     def scale_tril(self) -> Tensor:

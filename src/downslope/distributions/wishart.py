@@ -18,7 +18,7 @@ from ._special import digamma
 from .continuous import Chi2
 from .distribution import Distribution, _param, _shape, lazy_property
 from .more import ExponentialFamily
-from .multivariate_normal import _precision_to_scale_tril
+from .multivariate_normal import _one_matrix, _scale_tril_of
 
 __all__ = ["Wishart"]
 
@@ -76,10 +76,8 @@ class Wishart(ExponentialFamily):
         scale_tril: Any = None,
         validate_args: Any = None,
     ) -> None:
-        given = [m is not None for m in (covariance_matrix, precision_matrix, scale_tril)]
-        if sum(given) != 1:
-            raise ArgumentError("Wishart: pass exactly one of covariance_matrix, precision_matrix or scale_tril")
-        param = _param(next(m for m in (covariance_matrix, precision_matrix, scale_tril) if m is not None))
+        given, name = _one_matrix("Wishart", covariance_matrix, precision_matrix, scale_tril)
+        param = _param(given)
         if param.ndim < 2 or param.shape[-1] != param.shape[-2]:
             raise ArgumentError(
                 "Wishart: the matrix must be square and at least two-dimensional, with optional leading batch "
@@ -98,13 +96,7 @@ class Wishart(ExponentialFamily):
         df_host = constraints._host(self.df)  # host: validating arguments
         if (df_host <= p - 1).any():
             raise ArgumentError(f"Wishart: expected df greater than ndim - 1 = {p - 1}, got {_shown(df_host)}")
-        full = ops.broadcast_to(param, batch + (p, p))
-        if scale_tril is not None:
-            self.scale_tril = full
-        elif covariance_matrix is not None:
-            self.covariance_matrix = full
-        else:
-            self.precision_matrix = full
+        setattr(self, name, ops.broadcast_to(param, batch + (p, p)))
         if (df_host < p).any():
             warnings.warn(
                 "Low df values detected. Singular samples are highly likely to occur for ndim - 1 < df < ndim.",
@@ -112,12 +104,7 @@ class Wishart(ExponentialFamily):
                 stacklevel=2,
             )
         super().__init__(batch, (p, p), validate_args)  # validates the given matrix before it is factored
-        if scale_tril is not None:
-            self._unbroadcasted_scale_tril = param
-        elif covariance_matrix is not None:
-            self._unbroadcasted_scale_tril = linalg.cholesky(param)
-        else:
-            self._unbroadcasted_scale_tril = _precision_to_scale_tril(param)
+        self._unbroadcasted_scale_tril = _scale_tril_of(param, name)
         self._dist_chi2 = self._chi2()
 
     def _chi2(self) -> Chi2:

@@ -4,9 +4,8 @@ installed, not switched off, host arrays).
 
 ``Phi(x) = erfc(-x / sqrt 2) / 2`` with the same Chebyshev fit of erfc as the NumPy path of
 ``functional.gelu`` (Numerical Recipes, fractional error < 1.2e-7 for every argument, so both
-tails keep their relative accuracy), and ``exp`` written out (Cephes' float32 polynomial and a
-power of two built from its exponent bits): numba calls libm's scalar ``expf`` per element,
-which LLVM cannot vectorize without a vector math library, while this form runs in SIMD lanes.
+tails keep their relative accuracy), and ``exp`` is ``jit_math.exp_flush`` (written out to run in
+SIMD lanes; 0 where e^x would be subnormal, under 1.2e-38).
 These kernels take and make NumPy arrays only (marked ``# host: numba path``).
 
 Example:
@@ -25,18 +24,13 @@ import numpy as np
 
 from .. import parallel as _parallel
 from .. import workspace as _workspace
+from ..jit_math import exp_flush
 
 # contract: a * b + c as one fused multiply-add (one rounding fewer); nothing is reassociated
 _jit = numba.njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 _jit_inline = numba.njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy", inline="always")
 
 _F = np.float32
-_LOG2E = _F(1.4426950408889634)
-_LN2_HI = _F(0.693359375)  # ln 2 split so that n * _LN2_HI is exact for the n that occur
-_LN2_LO = _F(-2.12194440e-4)
-_EXP_P = (_F(1.9875691500e-4), _F(1.3981999507e-3), _F(8.3334519073e-3), _F(4.1665795894e-2),
-          _F(1.6666665459e-1), _F(5.0000001201e-1))  # fmt: skip
-_EXP_MIN = _F(-87.0)  # below, e^x < 1.7e-38: 0 (the smallest normal float32 is 1.2e-38)
 _HALF = _F(0.5)
 _ONE = _F(1.0)
 _TWO = _F(2.0)
@@ -47,25 +41,6 @@ _C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8, _C9 = (
     _F(0.17087277), _F(-0.82215223), _F(1.48851587), _F(-1.13520398), _F(0.27886807), _F(-0.18628806),
     _F(0.09678418), _F(0.37409196), _F(1.00002368), _F(-1.26551223),
 )  # fmt: skip
-
-
-@_jit_inline
-def _exp(x):
-    """e^x of a float32 x <= 89 (what the kernels pass): Cephes' expf without its branches, 0
-    below -87 and NaN for NaN."""
-    c = max(x, _EXP_MIN)
-    n = np.floor(c * _LOG2E + _HALF)
-    r = c - n * _LN2_HI
-    r = r - n * _LN2_LO
-    p = _EXP_P[0] * r + _EXP_P[1]
-    p = p * r + _EXP_P[2]
-    p = p * r + _EXP_P[3]
-    p = p * r + _EXP_P[4]
-    p = p * r + _EXP_P[5]
-    p = p * (r * r) + r + _ONE
-    scale = np.int32((np.int32(n) + 127) << 23).view(np.float32)  # 2^n from its exponent bits
-    e = p * scale
-    return e if c == x else (_F(0.0) if x < _EXP_MIN else x)  # x NaN: c is -87 or NaN, x returned
 
 
 @_jit_inline
@@ -83,7 +58,7 @@ def _phi_cdf(x):
     p = p * t + _C7
     p = p * t + _C8
     p = p * t + _C9
-    e = t * _exp(p - a * a)  # erfc(|z|); a * a = inf past 1.8e19: e^-inf = 0, the limit
+    e = t * exp_flush(p - a * a)  # erfc(|z|); a * a = inf past 1.8e19: e^-inf = 0, the limit
     return _HALF * (_TWO - e if z < 0 else e)
 
 
@@ -108,7 +83,7 @@ def _gelu_erf_backward(g, x, cdf, gx):
     for i in range(x.shape[0]):
         v = x[i]
         # d/dx x Phi(x) = Phi(x) + x phi(x); x^2 = inf -> phi 0, and at x = inf, inf * 0: NaN as torch
-        gx[i] = g[i] * (cdf[i] + v * (_INV_SQRT_2PI * _exp(v * v * -_HALF)))
+        gx[i] = g[i] * (cdf[i] + v * (_INV_SQRT_2PI * exp_flush(v * v * -_HALF)))
 
 
 def _fresh(like: np.ndarray) -> np.ndarray:

@@ -241,7 +241,7 @@ def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):
         a = inv_std * args[1].reshape(-1) if has_w else inv_std
         gx_rows, gw, gb = jit.batch_norm_rows_backward(g_rows, xhat, a, needs[0])
         gx = None if gx_rows is None else gx_rows.reshape((x.shape[1], x.shape[0]) + x.shape[2:]).swapaxes(0, 1)
-        return _batch_norm_outputs(gx, gw, gb, has_w, has_b, needs)
+        return _norm_outputs(gx, gw, gb, has_w, has_b, needs)
     gb = g_rows.sum(axis=1)
     tmp = _workspace.take(xhat.shape, xhat.dtype, xhat)
     np.multiply(g_rows, xhat, out=tmp)
@@ -256,10 +256,11 @@ def _batch_norm_channels_vjp(g, y, args, saved, needs, xp):
         gx_rows += (-a * gb / m)[:, None]
         gx = gx_rows.reshape((x.shape[1], x.shape[0]) + x.shape[2:]).swapaxes(0, 1)
     _workspace.give(tmp)
-    return _batch_norm_outputs(gx, gw, gb, has_w, has_b, needs)
+    return _norm_outputs(gx, gw, gb, has_w, has_b, needs)
 
 
-def _batch_norm_outputs(gx: Any, gw: Any, gb: Any, has_w: bool, has_b: bool, needs: Any) -> tuple[Any, ...]:
+def _norm_outputs(gx: Any, gw: Any, gb: Any, has_w: bool, has_b: bool, needs: Any) -> tuple[Any, ...]:
+    """A norm rule's gradients: ``gx``, then those of the weight and bias where the layer has them."""
     out = [gx]
     if has_w:
         out.append(gw if needs[1] else None)
@@ -342,12 +343,7 @@ def _batch_norm_vjp(g, y, args, saved, needs, xp):
     w = args[1] if has_w else None
     n_ch = x.shape[1]
     gx, gw, gb = _normalized_grads(g, x, w, saved, xp, axes, axes, (n_ch,))
-    out = [gx if needs[0] else None]
-    if has_w:
-        out.append(gw if needs[1] else None)
-    if has_b:
-        out.append(gb if needs[-1] else None)
-    return tuple(out)
+    return _norm_outputs(gx if needs[0] else None, gw, gb, has_w, has_b, needs)
 
 
 def _affine_parameters(layer: Module, shape: tuple[int, ...], affine: bool, bias: bool, dt: Any) -> None:
@@ -685,12 +681,7 @@ def _layer_norm_vjp(g, y, args, saved, needs, xp):
     w = args[1] if has_w else None
     lead_axes = tuple(range(x.ndim - len(bshape)))
     gx, gw, gb = _normalized_grads(g, x, w, saved, xp, axes, lead_axes, bshape)
-    out = [gx if needs[0] else None]
-    if has_w:
-        out.append(gw if needs[1] else None)
-    if has_b:
-        out.append(gb if needs[-1] else None)
-    return tuple(out)
+    return _norm_outputs(gx if needs[0] else None, gw, gb, has_w, has_b, needs)
 
 
 class LayerNorm(Module):
@@ -835,12 +826,7 @@ def _group_norm_fused_vjp(g, y, args, saved, needs, xp):
         )
         gx = None if gx3 is None else gx3.reshape(x.shape)
         gw, gb = gw64.astype(x.dtype), gb64.astype(x.dtype)
-    out = [gx if needs[0] else None]
-    if has_w:
-        out.append(gw if needs[1] else None)
-    if has_b:
-        out.append(gb if needs[-1] else None)
-    return tuple(out)
+    return _norm_outputs(gx if needs[0] else None, gw, gb, has_w, has_b, needs)
 
 
 # The rule reads the input and the saved statistics, never the output: in-place changes of it are safe.

@@ -171,12 +171,38 @@ def _legacy_reduction_name(size_average: bool | None, reduce: bool | None, stack
 
 def _legacy_reduction_arg(size_average: bool | None, reduce: bool | None, reduction: str, fn: str) -> str:
     """The reduction, from the pre-1.0 ``size_average``/``reduce`` flags where either is given (they sit at
-    torch's positions in the losses' signatures, so positional calls ported from torch bind alike)."""
+    torch's positions in the losses' signatures, so positional calls ported from torch bind alike).
+    Called by the two helpers below only: the warning points at the loss's caller, three frames up."""
     if size_average is None and reduce is None:
         return reduction
     if reduction != "mean":  # torch would drop the explicit reduction silently
         raise ArgumentError(f"{fn}: give reduction, or the legacy size_average/reduce, not both")
-    return _legacy_reduction_name(size_average, reduce, stacklevel=4)
+    return _legacy_reduction_name(size_average, reduce, stacklevel=5)
+
+
+def _reduction_arg(
+    size_average: bool | None, reduce: bool | None, reduction: str, fn: str, allowed: tuple[str, ...] = _REDUCTIONS
+) -> str:
+    """The functional losses' ``reduction``, from the legacy flags where given, checked against ``allowed``."""
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, fn)
+    _check_reduction(reduction, fn, allowed)
+    return reduction
+
+
+def _input_and_reduction(
+    input: Any,
+    fn: str,
+    size_average: bool | None,
+    reduce: bool | None,
+    reduction: str,
+    allowed: tuple[str, ...] = _REDUCTIONS,
+) -> tuple[Tensor, str]:
+    """``_input(input)`` and :func:`_reduction_arg`'s reduction, the input checked first (an input that
+    is not a floating Tensor is reported before a bad reduction)."""
+    reduction = _legacy_reduction_arg(size_average, reduce, reduction, fn)
+    x = _input(input, fn)
+    _check_reduction(reduction, fn, allowed)
+    return x, reduction
 
 
 def _legacy_reduction(fn: _F) -> _F:

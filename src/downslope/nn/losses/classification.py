@@ -16,12 +16,10 @@ from .._arrays import array_like, is_host, scalar
 from ._base import (
     _REDUCTIONS,
     _broadcast_pair,
-    _check_reduction,
     _class_weight,
     _elementwise_weight,
     _float_target,
-    _input,
-    _legacy_reduction_arg,
+    _input_and_reduction,
     _Loss,
     _reduce,
     _weight_buffer,
@@ -56,9 +54,7 @@ def binary_cross_entropy(
         >>> round(F.binary_cross_entropy(ds.tensor([0.5]), ds.tensor([1.0])).item(), 4)
         0.6931
     """
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "binary_cross_entropy")
-    x = _input(input, "binary_cross_entropy")
-    _check_reduction(reduction, "binary_cross_entropy")
+    x, reduction = _input_and_reduction(input, "binary_cross_entropy", size_average, reduce, reduction)
     _check_floating_target(target, x, "binary_cross_entropy")
     t = _float_target(target, x, "binary_cross_entropy")
     p = x.array
@@ -113,9 +109,7 @@ def binary_cross_entropy_with_logits(
         >>> round(F.binary_cross_entropy_with_logits(ds.tensor([0.0]), ds.tensor([1.0])).item(), 4)
         0.6931
     """
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
-    x = _input(input, "binary_cross_entropy_with_logits")
-    _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    x, reduction = _input_and_reduction(input, "binary_cross_entropy_with_logits", size_average, reduce, reduction)
     _check_floating_target(target, x, "binary_cross_entropy_with_logits")
     t = _float_target(target, x, "binary_cross_entropy_with_logits")
     pw = None
@@ -244,9 +238,7 @@ def cross_entropy(
         >>> round(F.cross_entropy(logits, ds.tensor([0, 2])).item(), 4)
         0.6691
     """
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "cross_entropy")
-    x = _input(input, "cross_entropy")
-    _check_reduction(reduction, "cross_entropy")
+    x, reduction = _input_and_reduction(input, "cross_entropy", size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ArgumentError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     x2, unbatched = _class_layout(x, "cross_entropy")
@@ -504,9 +496,7 @@ def nll_loss(
         >>> F.nll_loss(ds.tensor([[-1.0, -2.0], [-3.0, -0.5]]), ds.tensor([0, 1]))
         tensor(0.75)
     """
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "nll_loss")
-    x = _input(input, "nll_loss")
-    _check_reduction(reduction, "nll_loss")
+    x, reduction = _input_and_reduction(input, "nll_loss", size_average, reduce, reduction)
     x2, unbatched = _class_layout(x, "nll_loss")
     n_classes = x2.shape[1]
     w = _class_weight(weight, n_classes, x, "nll_loss")
@@ -552,9 +542,7 @@ def kl_div(
         >>> F.kl_div(ds.tensor([[0.0, 0.0]]).log_softmax(-1), ds.tensor([[0.5, 0.5]]), reduction="batchmean")
         tensor(0.)
     """
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "kl_div")
-    x = _input(input, "kl_div")
-    _check_reduction(reduction, "kl_div", _REDUCTIONS + ("batchmean",))
+    x, reduction = _input_and_reduction(input, "kl_div", size_average, reduce, reduction, _REDUCTIONS + ("batchmean",))
     batch = x.shape[0] if x.ndim else 1  # the input's own first dim, as in PyTorch
     x, t = _broadcast_pair(x, target, "kl_div")
     if log_target:

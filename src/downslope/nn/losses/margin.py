@@ -22,9 +22,9 @@ from ._base import (
     _check_reduction,
     _input,
     _legacy_reduction,
-    _legacy_reduction_arg,
     _Loss,
     _reduce,
+    _reduction_arg,
     _same_shapes,
     _WeightedLoss,
 )
@@ -47,8 +47,7 @@ def margin_ranking_loss(
         >>> F.margin_ranking_loss(ds.tensor([1.0, 0.0]), ds.tensor([0.0, 1.0]), ds.tensor([1.0, 1.0]), 0.5).item()
         0.75
     """
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "margin_ranking_loss")
-    _check_reduction(reduction, "margin_ranking_loss")
+    reduction = _reduction_arg(size_average, reduce, reduction, "margin_ranking_loss")
     x1, x2 = _input(input1, "margin_ranking_loss"), _input(input2, "margin_ranking_loss")
     _same_shapes("margin_ranking_loss", input1=x1, input2=x2)
     _, y = _broadcast_pair(x1, target, "margin_ranking_loss")
@@ -66,8 +65,7 @@ def hinge_embedding_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """x where y = 1, max(0, margin - x) where y = -1 (x usually a distance)."""
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "hinge_embedding_loss")
-    _check_reduction(reduction, "hinge_embedding_loss")
+    reduction = _reduction_arg(size_average, reduce, reduction, "hinge_embedding_loss")
     x = _input(input, "hinge_embedding_loss")
     x, y = _broadcast_pair(x, target, "hinge_embedding_loss")
     positive = ops.where(y.array == 1, x, scalar(0, x.array.dtype))
@@ -83,8 +81,7 @@ def soft_margin_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """log(1 + exp(-y x)) elementwise, y in {1, -1} (two-class logistic loss)."""
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "soft_margin_loss")
-    _check_reduction(reduction, "soft_margin_loss")
+    reduction = _reduction_arg(size_average, reduce, reduction, "soft_margin_loss")
     x = _input(input, "soft_margin_loss")
     x, y = _broadcast_pair(x, target, "soft_margin_loss")
     return _reduce(ops.softplus(-y * x), reduction)
@@ -106,8 +103,7 @@ def multilabel_soft_margin_loss(
         >>> round(F.multilabel_soft_margin_loss(ds.zeros(1, 2), ds.tensor([[1.0, 0.0]])).item(), 4)
         0.6931
     """
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "multilabel_soft_margin_loss")
-    _check_reduction(reduction, "multilabel_soft_margin_loss")
+    reduction = _reduction_arg(size_average, reduce, reduction, "multilabel_soft_margin_loss")
     x = _input(input, "multilabel_soft_margin_loss")
     x, y = _broadcast_pair(x, target, "multilabel_soft_margin_loss")
     loss = -(y * -ops.softplus(-x) + (1.0 - y) * -ops.softplus(x))
@@ -126,8 +122,7 @@ def cosine_embedding_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (cosine along dim 1)."""
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "cosine_embedding_loss")
-    _check_reduction(reduction, "cosine_embedding_loss")
+    reduction = _reduction_arg(size_average, reduce, reduction, "cosine_embedding_loss")
     x1, x2 = _input(input1, "cosine_embedding_loss"), _input(input2, "cosine_embedding_loss")
     _same_shapes("cosine_embedding_loss", input1=x1, input2=x2)
     if x1.ndim not in (1, 2):
@@ -165,8 +160,7 @@ def triplet_margin_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """max(0, d(a, p) - d(a, n) + margin), d the p-norm distance (``swap`` uses min(d(a, n), d(p, n)))."""
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "triplet_margin_loss")
-    _check_reduction(reduction, "triplet_margin_loss")
+    reduction = _reduction_arg(size_average, reduce, reduction, "triplet_margin_loss")
     a = _input(anchor, "triplet_margin_loss")
     pos, neg = _input(positive, "triplet_margin_loss"), _input(negative, "triplet_margin_loss")
     _same_shapes("triplet_margin_loss", anchor=a, positive=pos, negative=neg)
@@ -196,8 +190,7 @@ def multi_margin_loss(
         >>> round(F.multi_margin_loss(ds.tensor([[0.1, 0.2, 0.4, 0.8]]), ds.tensor([3])).item(), 4)
         0.325
     """
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "multi_margin_loss")
-    _check_reduction(reduction, "multi_margin_loss")
+    reduction = _reduction_arg(size_average, reduce, reduction, "multi_margin_loss")
     if p not in (1, 2):
         raise ArgumentError(f"multi_margin_loss: p must be 1 or 2, got {p!r}")
     x = _input(input, "multi_margin_loss")
@@ -243,9 +236,8 @@ def multilabel_margin_loss(
         >>> round(F.multilabel_margin_loss(ds.tensor([[0.1, 0.2, 0.4, 0.8]]), ds.tensor([[3, 0, -1, 1]])).item(), 4)
         0.85
     """
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "multilabel_margin_loss")
     where = "multilabel_margin_loss"
-    _check_reduction(reduction, where)
+    reduction = _reduction_arg(size_average, reduce, reduction, where)
     x = _input(input, where)
     if x.ndim > 2 or (x.ndim >= 1 and x.shape[-1] == 0):
         raise ShapeError(f"{where}: expected a non-empty (C,) or (N, C) input, got shape {x.shape}")

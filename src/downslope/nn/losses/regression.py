@@ -18,10 +18,11 @@ from ._base import (
     _broadcast_pair,
     _check_reduction,
     _input,
+    _input_and_reduction,
     _legacy_reduction,
-    _legacy_reduction_arg,
     _Loss,
     _reduce,
+    _reduction_arg,
 )
 
 
@@ -42,9 +43,7 @@ def mse_loss(
         >>> F.mse_loss(ds.tensor([1.0, 2.0]), ds.tensor([0.0, 4.0]))
         tensor(2.5)
     """
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "mse_loss")
-    x = _input(input, "mse_loss")
-    _check_reduction(reduction, "mse_loss")
+    x, reduction = _input_and_reduction(input, "mse_loss", size_average, reduce, reduction)
     w = _sample_weight(weight, x, "mse_loss")
     x, t = _broadcast_pair(x, target, "mse_loss", warn=True)
     if w is not None:
@@ -83,9 +82,7 @@ def l1_loss(
         >>> F.l1_loss(ds.tensor([1.0, 2.0]), ds.tensor([0.0, 4.0]))
         tensor(1.5)
     """
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "l1_loss")
-    x = _input(input, "l1_loss")
-    _check_reduction(reduction, "l1_loss")
+    x, reduction = _input_and_reduction(input, "l1_loss", size_average, reduce, reduction)
     w = _sample_weight(weight, x, "l1_loss")
     x, t = _broadcast_pair(x, target, "l1_loss", warn=True)
     if w is not None:
@@ -147,9 +144,7 @@ def smooth_l1_loss(
     beta: float = 1.0,
 ) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (Huber divided by beta; L1 when beta=0)."""
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "smooth_l1_loss")
-    x = _input(input, "smooth_l1_loss")
-    _check_reduction(reduction, "smooth_l1_loss")
+    x, reduction = _input_and_reduction(input, "smooth_l1_loss", size_average, reduce, reduction)
     if beta < 0:
         raise ArgumentError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     x, t = _broadcast_pair(x, target, "smooth_l1_loss", warn=True)
@@ -173,8 +168,7 @@ def poisson_nll_loss(
 ) -> Tensor:
     """Negative log-likelihood of a Poisson target: exp(x) - y x (log_input) or x - y log(x + eps);
     ``full`` adds Stirling's approximation of log(y!) where y > 1."""
-    reduction = _legacy_reduction_arg(size_average, reduce, reduction, "poisson_nll_loss")
-    _check_reduction(reduction, "poisson_nll_loss")
+    reduction = _reduction_arg(size_average, reduce, reduction, "poisson_nll_loss")
     x = _input(input, "poisson_nll_loss")
     x, y = _broadcast_pair(x, target, "poisson_nll_loss")
     loss = ops.exp(x) - y * x if log_input else x - y * ops.log(x + eps)
