@@ -330,6 +330,7 @@ def _run_backward(
         grads[id(r)] = g if id(r) not in grads else grads[id(r)] + g
     capture_ids = None if capture is None else {id(t) for t in capture}
     captured: dict[int, Any] = {}
+    fills = _retained_on_the_way(order, capture_ids) if capture_ids is not None else None
     # arrays already handed to a .grad, so a second holder gets a copy; the root gradients may be
     # the caller's own arrays (_check_root_grad), so a .grad gets a copy of those too
     owned: set[int] = _root_ids(root_grads)
@@ -369,6 +370,10 @@ def _run_backward(
                     if state is not None and vjp is None and state.hooks:
                         for hook in list(state.hooks.values()):  # AccumulateGrad's: (grad_inputs, grad_outputs)
                             hook((), (g if isinstance(g, Tensor) else wrap_array(g),))
+                elif fills and id(node) in fills:  # autograd.grad fills retained gradients too (a copy, as torch)
+                    _accumulate_grad(
+                        node, _ops().clone(g) if create_graph else g.copy(), create_graph, owned, Tensor, wrap_array
+                    )
                 if vjp is None:
                     continue
             if state is not None and state.pre_hooks:
@@ -416,6 +421,23 @@ def _run_backward(
     while _pass_end:  # register_multi_grad_hook(mode="all") calls, once the pass has computed every gradient
         _pass_end.pop(0)()
     return captured
+
+
+def _retained_on_the_way(order: list[Tensor], capture_ids: set[int]) -> set[int] | None:
+    """For autograd.grad: the non-leaf tensors that called retain_grad() and whose gradient PyTorch's
+    engine computes on its way to the inputs (an input itself, or a tensor computed from one), which
+    it fills as backward() does. None when there are none (``order`` lists inputs before their users)."""
+    if not any(n._retains_grad for n in order):
+        return None
+    leads = set(capture_ids)
+    fills = set()
+    for n in order:
+        key = id(n)
+        if key not in leads and any(id(p) in leads for p in n._parents):
+            leads.add(key)
+        if n._retains_grad and n._vjp is not None and key in leads:
+            fills.add(key)
+    return fills
 
 
 # The number of the latest backward pass, and what to call at its end (see autograd_graph.register_multi_grad_hook).

@@ -22,6 +22,7 @@ import numpy as np
 from . import backend
 from . import devices as _devices
 from .autograd import RemovableHandle as _RemovableHandle
+from .autograd import _reads_input
 from .autograd import backward as _backward
 from .autograd_graph import grad_fn_of as _grad_fn_of
 from .autograd_graph import pack_saved as _pack_saved
@@ -825,7 +826,7 @@ class Tensor:
     def detach_(self) -> Tensor:
         """Cut this tensor from the graph in place: it becomes a leaf that does not require grad.
         A view of a tensor that requires grad is refused, as in torch (its base would keep the history)."""
-        if _is_view_in_graph(self):
+        if _is_view_in_graph(self) or (self._vjp is None and _is_plain_view(self)):
             raise StateError("Can't detach views in-place. Use detach() instead.")
         if self._parents or self._vjp is not None:  # after backward the node is released but still there
             self._parents, self._vjp, self._saved, self._needs = (), None, None, None
@@ -916,6 +917,14 @@ class Tensor:
     def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
         """Copy ``src`` (broadcast to this shape, cast to this dtype) into this tensor, in place."""
         if src is self:
+            if _records(self):  # a leaf that requires grad, or a view of one: refused first, as torch
+                if self._vjp is None:
+                    raise StateError(_LEAF_MESSAGE)
+                root = self
+                while _is_view_in_graph(root):
+                    root = root._parents[0]
+                if root is not self and root._vjp is None:
+                    raise StateError(_LEAF_VIEW_MESSAGE)
             return self  # copying a tensor into itself changes nothing (its history included)
         if not _records(self, src):
             _check_writable(self, "copy_")
@@ -1029,6 +1038,8 @@ class Tensor:
             _refuse_overlap(self, name, operands)
             return _inplace_recorded(self, name, op, reads_self)
         _check_writable(self, name)
+        if operands:
+            _refuse_overlap(self, name, operands)
         with _no_grad():
             result = op(self)
         if keep_kind and not _torch_can_cast(result.array.dtype, self.array.dtype):
@@ -2575,6 +2586,8 @@ def _inplace_ufunc(
     if ufunc is np.subtract:
         _ops._check_sub(t, other)  # torch refuses a boolean operand
     value = other.array if isinstance(other, Tensor) else other
+    if value is not other and value is not arr and (arr.base is not None or value.base is not None):
+        _refuse_overlap(t, name, (other,))  # two arrays that own their memory never overlap: no check
     if type(value) is int and arr.dtype.kind in "iu":  # torch wraps the number into the dtype (uint8 += -1)
         value = _ops._int_exponent(value, arr.dtype) if ufunc is np.power else _ops._wrapped_int(value, arr.dtype)
     elif ufunc is np.power and arr.dtype.kind in "iu" and getattr(value, "dtype", arr.dtype).kind in "iu":
@@ -2648,16 +2661,58 @@ def _inplace_through_op(t: Tensor, other: Any, op: Callable[..., Tensor], name: 
 
 
 def _refuse_overlap(t: Tensor, name: str, operands: Sequence[Any]) -> None:
-    """Refuse a recorded in-place op whose operand is another view of ``t``'s memory (``y.mul_(y[0])``):
-    the write changes the operand under the op, and its gradient would read the new values. PyTorch
-    refuses it too; ``y.mul_(y)`` (the tensor itself) is fine."""
+    """PyTorch's overlap checks of an in-place op: an operand that partly overlaps ``t``'s memory
+    (``y.mul_(y[0])``, ``x[:4].add_(x[1:5])``) is refused (the write would change it under the op, and a
+    gradient would read the new values); one over exactly t's elements (``y.mul_(y)``, ``b.add_(b.detach())``)
+    is fine. The scatter family (``scatter_``, ``index_add_``...) refuses any overlap, the full one too."""
+    full = name in _NO_OVERLAP_OPS
+    arr = t.array
     for o in operands:
-        if isinstance(o, Tensor) and o is not t and o.array.size and np.may_share_memory(o.array, t.array):
-            raise StateError(
-                f"{name}: unsupported in-place operation: some elements of the input tensor and the written-to "
-                "tensor refer to a single memory location (the operand is a view of the tensor written). Please "
-                "clone() the operand first"
-            )
+        if isinstance(o, Tensor) and _overlap(o.array, arr) in ("partial", "full" if full else "partial"):
+            raise StateError(f"{name}: {_OVERLAP_MESSAGE}")
+
+
+_OVERLAP_MESSAGE = (  # torch's words
+    "unsupported operation: some elements of the input tensor and the written-to tensor refer to a single memory "
+    "location (an operand of the in-place op overlaps part of the tensor written). Please clone() the tensor "
+    "before performing the operation."
+)
+# in-place ops that refuse an operand over any of the written tensor's memory (torch's assert_no_overlap)
+_NO_OVERLAP_OPS = frozenset(
+    ("scatter_", "scatter_add_", "scatter_reduce_", "index_add_", "index_copy_", "index_reduce_", "index_put_", "put_")
+)
+
+
+def _overlap(a: Any, b: Any) -> str | None:
+    """How arrays ``a`` and ``b`` overlap, by PyTorch's rule (get_overlap_status): "full" (the same
+    elements: the same start, extent and strides), "partial" (some elements in common), or None (no
+    common memory). Where either is not laid out densely (a strided slice) torch does not tell, and
+    its result then depends on the order its kernel writes in: elements in common are "partial" here
+    (refused), so that no result differs from torch's silently."""
+    if a is b:
+        return "full"
+    if not a.size or not b.size or not np.may_share_memory(a, b):
+        return None
+    if not (_dense(a) and _dense(b)):
+        return "partial" if np.shares_memory(a, b) else None
+    start_a, start_b = Tensor.data_ptr(wrap_array(a)), Tensor.data_ptr(wrap_array(b))
+    if start_a == start_b and a.nbytes == b.nbytes:
+        return "full" if a.strides == b.strides else "partial"
+    return "partial" if start_a < start_b + b.nbytes and start_b < start_a + a.nbytes else None
+
+
+def _dense(a: Any) -> builtins.bool:
+    """Whether ``a``'s elements fill one block of memory without gaps or repeats, in some order of dims
+    (torch's is_non_overlapping_and_dense)."""
+    flags = a.flags
+    if flags.c_contiguous or flags.f_contiguous:
+        return True
+    expected = a.itemsize
+    for stride, size in sorted((s, n) for s, n in zip(a.strides, a.shape) if n != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
 
 
 # ndarray (op) Tensor and np.add(t, u): the Tensor ops, so that gradients are recorded (NumPy calls
@@ -2800,28 +2855,59 @@ def _bool_mask(mask: Any, op: str, on: Any) -> np.ndarray:
 
 
 def _storage_is_shared(t: Tensor) -> bool:
-    """Whether ``t``'s array is a view, or has other references (views of it, other tensors over it).
+    """Whether ``t``'s memory is shared: it is a view of another tensor (``_alias``), or its array (or
+    the buffer the array is a view of) has other references (views of it, other tensors or NumPy
+    arrays over it).
 
     A tensor outside the graph has no record of the views taken from it, so this counts references:
-    the array's own slot, the local name and getrefcount's argument are 3. (A 0-d result of NumPy
-    arithmetic materialized by _records owns its array too.)
+    the array's own slot, the local name and getrefcount's argument are 3. An op's fresh output is
+    often a NumPy view of a temporary no one else holds (index_select's transposed take): each buffer
+    up the array's chain of bases then has one holder, the array below it (+ local name and argument).
+    (A 0-d result of NumPy arithmetic materialized by _records owns its array too.)
     """
+    if hasattr(t, "_view_of"):
+        return True
     arr = t.array
-    return arr.base is not None or sys.getrefcount(arr) > 3
+    if sys.getrefcount(arr) > 3:
+        return True
+    base = getattr(arr, "base", None)
+    while base is not None:
+        if sys.getrefcount(base) > 3:
+            return True
+        base = getattr(base, "base", None)
+    return False
+
+
+def _is_plain_view(t: Tensor) -> bool:
+    """Whether ``t``, outside the graph, is a view (``_alias``) of another tensor still alive: one that
+    only ``t`` holds (a reduction's squeezed values, max(dim) under no_grad) is none in PyTorch."""
+    if not hasattr(t, "_view_of"):
+        return False
+    if t._view_of is not None:
+        return sys.getrefcount(t._view_of) > 2  # t's slot and getrefcount's argument
+    base = getattr(t.array, "base", None)  # taken under no_grad: the buffer's holders tell
+    return base is not None and sys.getrefcount(base) > 3  # the array's base, this name and the argument
 
 
 def _is_view_in_graph(t: Tensor) -> bool:
-    """Whether ``t`` was made by a view op from a tensor that requires grad (sharing its storage)."""
+    """Whether ``t`` was made by a view op from a tensor that requires grad (sharing its storage).
+
+    Not when nothing but ``t`` holds that tensor: a reduction's values (``max(dim)``, ``median(dim)``,
+    ``kthvalue``, ``mode``...) are taken with the reduced dim kept, then squeezed, a view of a temporary
+    no one else sees; PyTorch's are no views (``detach_()`` and in-place ops take them as they are)."""
     if t._vjp is None or t._vjp not in _ops._WRITABLE_VIEW_RULES or not t._parents:
         return False
-    return any(
-        p.requires_grad
-        and (
+    for p in t._parents:
+        if p.requires_grad and (
             np.may_share_memory(t.array, p.array)
             or (t.array.size == 0 and t._vc is not None and t._vc is p._vc)  # an empty view (y[0:0]) shares none
-        )
-        for p in t._parents
-    )
+        ):
+            if t._vjp is not _ops._reshape_vjp or p._vjp is not _ops._getitem_vjp or p._saved[1] is not True:
+                return True
+            # a squeezed gather: holders of an unseen one are t's parents, t._view_of, this frame's name
+            # and getrefcount's argument
+            return sys.getrefcount(p) > 3 + (getattr(t, "_view_of", None) is p)
+    return False
 
 
 def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], reads_self: bool = False) -> Tensor:
@@ -2870,6 +2956,8 @@ def _rebase(
     ghost = _ghost(t, reads_self)
     result = compute(ghost)
     _check_result(t, result, name)
+    if result._parents:
+        _snapshot_overlapping(result, ghost, t.array)
     np.copyto(t.array, result.array, casting="unsafe")
     _bump(t)
     _adopt(t, ghost, result)
@@ -2888,6 +2976,21 @@ def _rebase(
     return t
 
 
+def _snapshot_overlapping(result: Tensor, ghost: Tensor, arr: Any) -> None:
+    """An operand over the written tensor's memory, other than the tensor itself (``y.mul_(y.view(3))``,
+    ``b.mul_(b.detach())``: torch allows the full overlap), would show the written values to the op's
+    rule, and no version check sees that write (the tensor's node is newer than it): the rule reads a
+    recorded copy of the values taken before the write instead (its gradient reaches the operand)."""
+    parents = result._parents
+    for i, p in enumerate(parents):
+        a = p.array
+        if p is ghost or not (a is arr or a.base is not None or arr.base is not None):
+            continue  # arrays that own their memory share none
+        if a.size and np.may_share_memory(a, arr) and _reads_input(result._vjp, i, result._needs):
+            parents = (*parents[:i], _ops.clone(p), *parents[i + 1 :])
+    result._parents = parents
+
+
 def _ghost(t: Tensor, reads_self: bool) -> Tensor:
     """A new tensor object holding t's current history (and storage, or a copy of its values)."""
     ghost = Tensor.__new__(Tensor)
@@ -2899,8 +3002,10 @@ def _ghost(t: Tensor, reads_self: bool) -> Tensor:
     ghost._seq = t._seq
     # A copy keeps the old values for good (PyTorch saves such an op's input the same way), so it has
     # a counter of its own; a ghost sharing the storage shares the counter and sees later writes.
+    # The copy's counter starts as t's (a snapshot): the old history's rules must still see the writes
+    # made before (exp's saved output written under no_grad, then y.mul_(c)), as PyTorch's do.
     if reads_self:
-        ghost._vc = None
+        ghost._vc = None if t._vc is None else list(t._vc)
     else:
         vc = ghost._vc = _version_counter(t)
         key = id(vc)

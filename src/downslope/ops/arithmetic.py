@@ -266,9 +266,6 @@ for _rule in (_add_vjp, _sub_vjp, _neg_vjp):
 _mul_vjp.reads_inputs = "others"  # type: ignore[attr-defined]
 
 
-_div_vjp.reads_inputs = (1,)  # type: ignore[attr-defined]  # g / b and -g * y / b: never a
-
-
 def atan2(a: Any, b: Any) -> Tensor:
     """The angle of (b, a): atan(a / b) in the right quadrant."""
     a, b = _pair_float(a, b)
@@ -484,8 +481,13 @@ def fmin(a: Any, b: Any) -> Tensor:
     return where(take_a, a, b)
 
 
-for _rule in (_atan2_vjp, _hypot_vjp, _copysign_vjp):
-    _rule.reads_inputs = True  # type: ignore[attr-defined]
+for _rule in (_atan2_vjp, _pow_vjp, _maximum_vjp, _minimum_vjp, _xlog_vjp):
+    _rule.reads_inputs = True  # type: ignore[attr-defined]  # both inputs for either gradient
+# each input's values for its own gradient only (with the output's)
+for _rule in (_hypot_vjp, _logaddexp_vjp):
+    _rule.reads_inputs = lambda i, needs: needs is None or bool(needs[i])  # type: ignore[attr-defined]  # host: flags
+# a's values (with the output's) for a's gradient; b's gradient is zeros
+_copysign_vjp.reads_inputs = lambda i, needs: i == 0 and (needs is None or bool(needs[0]))  # type: ignore[attr-defined]  # host: flags
 
 
 def _integer_pair(name: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -579,6 +581,9 @@ def _logaddexp2_vjp(g, y, args, saved, needs, xp):
         xp.sum_to(g * xp.exp((a - y) * ln2), a.shape) if needs[0] else None,
         xp.sum_to(g * xp.exp((b - y) * ln2), b.shape) if needs[1] else None,
     )
+
+
+_logaddexp2_vjp.reads_inputs = _hypot_vjp.reads_inputs  # type: ignore[attr-defined]  # each for its own gradient
 
 
 def ldexp(x: Any, other: Any) -> Tensor:

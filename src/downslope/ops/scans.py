@@ -70,6 +70,9 @@ def _cumsum_vjp(g, y, args, saved, needs, xp):
     return (_running(np.cumsum, g[rev], saved)[rev],)
 
 
+_cumsum_vjp.reads_inputs = False  # type: ignore[attr-defined]  # a reversed running sum of g only
+
+
 def cumprod(x: Any, dim: int, *, dtype: Any = None) -> Tensor:
     """Running product along ``dim`` (exact gradients, also where inputs are 0)."""
     x = _lift(x)
