@@ -163,6 +163,35 @@ class FlatBucket:
                 p.array = view
         return new
 
+    # Python's pickle: the buffer travels without the parameters' values (they travel in the
+    # parameters themselves, which a pickle of the model shares) and is made again from them on
+    # load, the parameters re-pointed to its views as at construction. The state arrays travel as
+    # they are. Deep copies keep ``__deepcopy__``; a shallow copy shares everything, as it did.
+    _REMADE = ("flat", "views", "grad", "scratch")
+
+    def __copy__(self) -> FlatBucket:
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._REMADE}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.flat = namespace_of(self.params[0].array).zeros(self.offsets[-1], self.dtype)
+        _remember(self.flat)
+        self.views = []
+        for p, start, stop, shape in zip(self.params, self.offsets, self.offsets[1:], self.shapes):
+            view = self.flat[start:stop].reshape(shape)
+            self.views.append(view)
+            if p.array.shape == shape and p.array.dtype == self.dtype and type(p.array) is type(view):
+                view[...] = p.array
+                p.array = view
+            # else: the parameter was replaced by one of another shape or dtype; the next step's sync() says so
+        self.grad = np.empty_like(self.flat)
+        self.scratch = {}
+
     def sync(self) -> None:
         """Copy back any parameter whose ``.data`` was replaced (not written in place) since the last step."""
         first = self.params[0].array
@@ -306,6 +335,17 @@ class InPlaceBucket(FlatBucket):
             setattr(new, name, copy.deepcopy(value, memo))
         new.views = [new.flat.reshape(new.shapes[0])]
         return new
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # the parameter's memory stays its own: the buffer is the transform's copy of its values
+        self.__dict__.update(state)
+        p = self.params[0]
+        self.flat = namespace_of(p.array).zeros(self.sizes[0], self.dtype)
+        self.views = [self.flat.reshape(self.shapes[0])]
+        if p.array.shape == self.shapes[0] and p.array.dtype == self.dtype:
+            self.views[0][...] = p.array
+        self.grad = np.empty_like(self.flat)
+        self.scratch = {}
 
     def sync(self) -> None:
         """Check the parameter's array (it stays the caller's: nothing to copy back)."""

@@ -292,6 +292,17 @@ class LBFGS(Optimizer):
         self._memo: dict[int, tuple[Any, Any]] = {}
         self._memo_back: dict[int, tuple[Any, Any]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        # keyed by id(): meaningless in another process (the step reads the state's Tensors afresh)
+        state.pop("_memo", None)
+        state.pop("_memo_back", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._memo, self._memo_back = {}, {}
+
     # L-BFGS works on one flat vector of every parameter: parameters sharing memory are not split off
     _in_place_when_shared = False
 

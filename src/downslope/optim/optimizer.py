@@ -26,6 +26,7 @@ import functools
 import inspect
 import itertools
 import math
+import types
 import warnings
 import weakref
 from collections import OrderedDict, defaultdict
@@ -434,6 +435,9 @@ class Optimizer:
         # Lookahead's 'lookahead_slow_buff'): stored beside the buffers, as PyTorch stores any key
         self._user_state: dict[Tensor, dict[Any, Any]] = {}
         self._init_hooks()
+        # a transform the class builds (``_make_transform``) is built again when a pickle loads; one
+        # given (``from_transform``, LBFGS's identity) travels in the pickle
+        self._transform_given = transform is not None or self._torch_style
         if self._torch_style:
             transform = identity()  # never applied: the subclass's step() does the update
         self._transform = transform if transform is not None else self._make_transform()
@@ -591,6 +595,60 @@ class Optimizer:
             return self.step()
         finally:
             self.__dict__.pop("_hooks_off", None)
+
+    # -------------------------------------------------------------- pickle and copy
+    def __getstate__(self) -> dict[str, Any]:
+        """What Python's pickle keeps: the param groups with their parameters (shared with a model
+        pickled alongside), the state buffers and every other attribute; not the update rule (a
+        chain of closures, built again on load), the parameters' flat buffer (made again from the
+        parameters) or the hooks (as PyTorch's pickle drops them). A ``step`` a scheduler bound to
+        this optimizer is bound again to the loaded one."""
+        table = self.__dict__
+        state: dict[str, Any] = {}
+        for key, value in table.items():
+            if key in _HOOK_TABLES or key.startswith("_hooks_"):
+                continue
+            if key == "_transform" and not table.get("_transform_given", True):
+                continue
+            if isinstance(value, types.MethodType) and value.__self__ is self:
+                value = _BoundToSelf(value.__func__)
+            state[key] = value
+        transform = state.get("_transform")
+        if isinstance(transform, GradientTransformation):
+            local = [f for f in transform if "<locals>" in getattr(f, "__qualname__", "")]
+            if local:
+                raise ArgumentTypeError(
+                    f"{type(self).__name__}: can't pickle an optimizer whose transform is made of local functions "
+                    f"({local[0].__qualname__}); save opt.state_dict() and build the optimizer again instead"
+                )
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`__getstate__`'s attributes and build again what it left out."""
+        table = self.__dict__
+        for key, value in state.items():
+            table[key] = types.MethodType(value.func, self) if isinstance(value, _BoundToSelf) else value
+        if "_torch_style" not in table:
+            return  # a subclass that never called Optimizer.__init__: its attributes are all it has
+        self._init_hooks()
+        if "_transform" not in table:
+            self._transform = self._make_transform()
+
+    def __copy__(self) -> Optimizer:
+        # what copy.copy has always made: a new object sharing every attribute (PyTorch's too)
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Optimizer:
+        # every attribute copied, hooks and transform included (the buckets re-point the copied
+        # parameters to their copied buffers), as before pickling was given its own state
+        import copy
+
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
 
     # -------------------------------------------------------------- for subclasses
     def _make_transform(self) -> GradientTransformation:
@@ -1279,6 +1337,19 @@ _hook_methods(Optimizer)
 
 
 # ---------------------------------------------------------------------- helpers
+class _BoundToSelf:
+    """In a pickled optimizer, a method bound to the optimizer itself (the ``step`` a scheduler
+    wraps): its function, bound again to the loaded optimizer."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+
+    def __reduce__(self) -> Any:
+        return (_BoundToSelf, (self.func,))
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, tuple):
         return [_jsonable(x) for x in v]

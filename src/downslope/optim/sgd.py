@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -10,6 +13,7 @@ if TYPE_CHECKING:
 from ..errors import ArgumentError, ArgumentTypeError
 from . import _fused
 from . import transforms as T
+from .buckets import FlatBucket, state_slots
 from .optimizer import Optimizer, OptimizerOptions, check_nonnegative, check_unit_interval, required
 from .transforms import from_group
 
@@ -174,6 +178,43 @@ class ASGD(Optimizer):
     def _check_group(self, group: dict[str, Any]) -> None:
         for key in ("lr", "lambd", "alpha", "t0", "weight_decay"):
             check_nonnegative("ASGD", key, group[key])
+
+    # PyTorch keeps ``eta`` and ``mu`` as one 0-d tensor per parameter. The transform keeps them per
+    # element of the flat buffer (every element of a parameter holds its parameter's number), and
+    # ``state`` and ``state_dict`` give them 0-d, as PyTorch's. The ``state`` view's is a view of the
+    # parameter's first element, which is spread over the parameter's elements before each step
+    # once such views were handed out, so that writing into one changes the next step, as in PyTorch.
+    _PER_PARAMETER = ("eta", "mu")
+
+    def _param_state(self, b: FlatBucket, j: int, names: dict[str, tuple[int, str]], copy: bool) -> dict[str, Any]:
+        entry = super()._param_state(b, j, names, copy)
+        for key in self._PER_PARAMETER:
+            value = entry.get(key)
+            if value is None:
+                continue
+            if value.size == 0:  # an empty parameter: no element holds its number
+                entry[key] = np.zeros_like(value, shape=())
+            elif copy:
+                entry[key] = value.reshape(-1)[:1].reshape(()).copy()
+            else:
+                entry[key] = value.reshape(-1)[:1].reshape(())  # a view of the first element
+                self.__dict__["_number_views"] = True
+        return entry
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; return ``closure()``'s loss if a closure is given."""
+        if self.__dict__.get("_number_views"):
+            for buckets in self._buckets:
+                for b in buckets:
+                    for slot in state_slots(b.state):
+                        for key in self._PER_PARAMETER:
+                            arr = slot.get(key)
+                            if arr is None or arr.shape != b.flat.shape:
+                                continue
+                            for start, stop in zip(b.offsets, b.offsets[1:]):
+                                if stop > start + 1:
+                                    arr[start + 1 : stop] = arr[start]
+        return super().step(closure)
 
     def _make_transform(self) -> T.GradientTransformation:
         return T.chain(

@@ -35,6 +35,7 @@ from ..nn.module import Module
 from ..nn.normalization import BatchNormBase
 from ..tensor import Tensor, mark_written
 from .lr_scheduler import LRScheduler
+from .lr_scheduler.base import _warn_get_lr_called_within_step
 from .optimizer import Optimizer
 
 __all__ = [
@@ -211,6 +212,7 @@ class SWALR(LRScheduler):
         return (1 - math.cos(math.pi * t)) / 2 if self.anneal_strategy == "cos" else t
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         step = self._step_count - 1
         if self.anneal_epochs == 0:
             step = max(1, step)

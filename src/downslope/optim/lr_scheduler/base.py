@@ -62,8 +62,21 @@ def _track_optimizer_steps(optimizer: Any) -> None:
         return  # its own step attribute, or no step method of its class to call (a groups-only wrapper)
     try:
         optimizer.step = types.MethodType(_step_and_mark, optimizer)
+        # what the scheduler's first step checks: a step no longer marked was replaced since
+        optimizer._step_tracked_by_lr_sched = True
     except AttributeError:  # a duck-typed optimizer that takes no new attributes
         return
+
+
+def _warn_get_lr_called_within_step(scheduler: Any) -> None:
+    """PyTorch's warning for ``get_lr()`` called by hand: it computes the next step's rates (and, for
+    the chainable schedules, from the current ones), which is not the current learning rate."""
+    if not getattr(scheduler, "_get_lr_called_within_step", False):
+        warnings.warn(
+            "To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 class LRScheduler:
@@ -122,7 +135,17 @@ class LRScheduler:
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (or one batch, for per-batch schedules) and update the learning rates.
         ``step(epoch)``, deprecated in PyTorch, jumps to ``epoch`` by the schedule's closed form."""
-        if self._step_count == 1 and getattr(getattr(self.optimizer, "step", None), "_wrapped_by_lr_sched", False):
+        if self._step_count == 1 and not getattr(getattr(self.optimizer, "step", None), "_wrapped_by_lr_sched", False):
+            if getattr(self.optimizer, "__dict__", {}).get("_step_tracked_by_lr_sched"):
+                warnings.warn(
+                    "Seems like `optimizer.step()` has been overridden after learning rate scheduler "
+                    "initialization. Please, make sure to call `optimizer.step()` before "
+                    "`lr_scheduler.step()`. See more details at "
+                    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        elif self._step_count == 1:
             if not getattr(self.optimizer, "_opt_called", False):
                 warnings.warn(
                     "Detected call of `lr_scheduler.step()` before `optimizer.step()`. You should call them in "

@@ -79,7 +79,7 @@ class SequentialLR(_OfSchedulers):
         if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
             # the next scheduler starts from its epoch 0 (PyTorch's _update_lr(0): closed form where it has one)
             scheduler.last_epoch = 0
-            scheduler._apply(scheduler._get_closed_form_lr())
+            scheduler._apply(scheduler._within_step(scheduler._get_closed_form_lr))
         else:
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()

@@ -6,7 +6,7 @@ import math
 
 from ...errors import ArgumentError
 from ..optimizer import Optimizer
-from .base import LRScheduler, _cosine, _group_lrs
+from .base import LRScheduler, _cosine, _group_lrs, _warn_get_lr_called_within_step
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -35,6 +35,7 @@ class CosineAnnealingLR(LRScheduler):
         return [_cosine(b, self.eta_min, self.last_epoch / self.T_max) for b in self.base_lrs]
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         groups = self.optimizer.param_groups
         t, T, eta_min = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
@@ -82,6 +83,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         return [_cosine(base, self.eta_min, self.T_cur / self.T_i) for base in self.base_lrs]
 
     def step(self, epoch: float | None = None) -> None:
@@ -109,4 +111,4 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 self.T_i = self.T_0
                 self.T_cur = epoch
         self.last_epoch = math.floor(epoch)
-        self._apply(self.get_lr())
+        self._apply(self._within_step(self.get_lr))

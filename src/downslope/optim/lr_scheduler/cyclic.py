@@ -9,7 +9,7 @@ from typing import Any
 
 from ...errors import ArgumentError
 from ..optimizer import Optimizer
-from .base import LRScheduler, _check_optimizer, _cosine, _jsonable, _per_group
+from .base import LRScheduler, _check_optimizer, _cosine, _jsonable, _per_group, _warn_get_lr_called_within_step
 
 
 def _set_momentum(group: dict[str, Any], use_beta1: bool, momentum: float) -> None:
@@ -132,6 +132,7 @@ class CyclicLR(LRScheduler):
         return self.gamma**x
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         cycle = math.floor(1 + self.last_epoch / self.total_size)
         x = 1.0 + self.last_epoch / self.total_size - cycle
         scale_factor = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
@@ -249,6 +250,7 @@ class OneCycleLR(LRScheduler):
         super().load_state_dict(state)
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         step = self.last_epoch
         if step > self.total_steps:
             raise ArgumentError(f"OneCycleLR: tried to step {step} times; total_steps is {self.total_steps}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from ...errors import ArgumentError, ArgumentTypeError
 from ..optimizer import Optimizer
-from .base import LRScheduler, _check_optimizer, _group_lrs
+from .base import LRScheduler, _check_optimizer, _group_lrs, _warn_get_lr_called_within_step
 
 
 class _LambdaScheduler(LRScheduler):
@@ -79,6 +79,7 @@ class LambdaLR(_LambdaScheduler):
     """
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
 
@@ -98,6 +99,7 @@ class MultiplicativeLR(_LambdaScheduler):
     """
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         if self._is_initial:
             return _group_lrs(self.optimizer)
         return [g["lr"] * fn(self.last_epoch) for fn, g in zip(self.lr_lambdas, self.optimizer.param_groups)]
@@ -132,6 +134,7 @@ class StepLR(LRScheduler):
         return [b * self.gamma ** (self.last_epoch // self.step_size) for b in self.base_lrs]
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return _group_lrs(self.optimizer)
         return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
@@ -152,6 +155,7 @@ class MultiStepLR(LRScheduler):
         return [b * self.gamma ** bisect_right(milestones, self.last_epoch) for b in self.base_lrs]
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         if self.last_epoch not in self.milestones:
             return _group_lrs(self.optimizer)
         return [g["lr"] * self.gamma ** self.milestones[self.last_epoch] for g in self.optimizer.param_groups]
@@ -190,6 +194,7 @@ class ConstantLR(LRScheduler):
         return [b * (self.factor + after * (1 - self.factor)) for b in self.base_lrs]
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         if self.last_epoch == 0:
             return [g["lr"] * self.factor for g in self.optimizer.param_groups]
         if self.last_epoch != self.total_iters:
@@ -235,6 +240,7 @@ class LinearLR(LRScheduler):
         return [b * (self.start_factor + (self.end_factor - self.start_factor) * fraction) for b in self.base_lrs]
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         if self.last_epoch == 0:
             return [g["lr"] * self.start_factor for g in self.optimizer.param_groups]
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -268,6 +274,7 @@ class ExponentialLR(LRScheduler):
         return [b * self.gamma**self.last_epoch for b in self.base_lrs]
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         if self._is_initial:
             return _group_lrs(self.optimizer)
         return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
@@ -301,6 +308,7 @@ class PolynomialLR(LRScheduler):
         ]
 
     def get_lr(self) -> list[float]:
+        _warn_get_lr_called_within_step(self)
         if self._is_initial or self.last_epoch > self.total_iters:
             return _group_lrs(self.optimizer)
         decay = (

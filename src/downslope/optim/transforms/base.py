@@ -171,8 +171,9 @@ def identity() -> GradientTransformation:
         >>> T.update_once(T.identity(), [1.0, -2.0])
         array([ 1., -2.])
     """
+    return GradientTransformation(_no_state, _unchanged)
 
-    def update(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
-        return g, state
 
-    return GradientTransformation(_no_state, update)
+def _unchanged(g: np.ndarray, state: State, params: np.ndarray, ctx: StepContext) -> tuple[np.ndarray, State]:
+    # a module-level function, not a closure: an optimizer holding identity() can be pickled
+    return g, state
