@@ -43,6 +43,14 @@ def _tensors(xs: Any, name: str, what: str = "self") -> list[Tensor]:
     return list(xs)
 
 
+def _same_lengths(name: str, *lists: list[Tensor]) -> None:
+    """Refuse lists of tensors of different lengths (they pair up one to one)."""
+    if len({len(xs) for xs in lists}) > 1:
+        counts = [str(len(xs)) for xs in lists]
+        got = ", ".join(counts) if len(lists) > 2 else " and ".join(counts)
+        raise ArgumentError(f"{name}(): the lists must have the same number of tensors, got {got}")
+
+
 def _others(other: Any, n: int, name: str) -> list[Any]:
     """The second operand per tensor: a list (of tensors or numbers) pairs up, anything else repeats."""
     if isinstance(other, (list, tuple)):
@@ -95,10 +103,7 @@ def _pointwise3(op: str, inplace: bool) -> Callable[..., Any]:
     def function(self: Any, tensor1: Any, tensor2: Any, value: Any = 1) -> Any:
         xs = _tensors(self, name)
         t1, t2 = _tensors(tensor1, name, "tensor1"), _tensors(tensor2, name, "tensor2")
-        if not len(xs) == len(t1) == len(t2):
-            raise ArgumentError(
-                f"{name}(): the lists must have the same number of tensors, got {len(xs)}, {len(t1)}, {len(t2)}"
-            )
+        _same_lengths(name, xs, t1, t2)
         if isinstance(value, Tensor):  # one value per tensor, as a 1-d tensor
             value = [float(v) for v in value.tolist()]
         values = _others(value, len(xs), name)
@@ -115,10 +120,7 @@ def _lerp(inplace: bool) -> Callable[..., Any]:
 
     def function(self: Any, tensors1: Any, weight: Any) -> Any:
         xs, ends = _tensors(self, name), _tensors(tensors1, name, "tensors1")
-        if len(xs) != len(ends):
-            raise ArgumentError(
-                f"{name}(): the lists must have the same number of tensors, got {len(xs)} and {len(ends)}"
-            )
+        _same_lengths(name, xs, ends)
         weights = _others(weight, len(xs), name)
         out = [getattr(x, "lerp_" if inplace else "lerp")(e, w) for x, e, w in zip(xs, ends, weights)]
         return xs if inplace else tuple(out)
@@ -170,10 +172,7 @@ def _foreach_copy_(self: Sequence[Tensor], src: Sequence[Tensor], non_blocking: 
         [tensor([1., 1.])]
     """
     xs, srcs = _tensors(self, "_foreach_copy_"), _tensors(src, "_foreach_copy_", "src")
-    if len(xs) != len(srcs):
-        raise ArgumentError(
-            f"_foreach_copy_(): the lists must have the same number of tensors, got {len(xs)} and {len(srcs)}"
-        )
+    _same_lengths("_foreach_copy_", xs, srcs)
     for x, s in zip(xs, srcs):
         x.copy_(s, non_blocking)
     return xs
@@ -213,10 +212,7 @@ def _foreach_mm(self: Sequence[Tensor], mat2: Sequence[Tensor]) -> tuple[Tensor,
         (2, 1)
     """
     xs, ys = _tensors(self, "_foreach_mm"), _tensors(mat2, "_foreach_mm", "mat2")
-    if len(xs) != len(ys):
-        raise ArgumentError(
-            f"_foreach_mm(): the lists must have the same number of tensors, got {len(xs)} and {len(ys)}"
-        )
+    _same_lengths("_foreach_mm", xs, ys)
     return tuple(x.mm(y) for x, y in zip(xs, ys))
 
 

@@ -214,13 +214,18 @@ def _solve(a: Tensor, b: Tensor, left: bool, where: str, shapes: str = "") -> Te
         if b.ndim < 2:
             raise ShapeError(f"linalg.{where}: with left=False, B must be a matrix (..., k, n), got {shapes}")
         return _t(_solve(_t(a), _t(b), True, where, shapes))
-    # PyTorch's rule: B is a vector (or a batch of them) when it is 1-D, or has A's shape without its last dim
-    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1]))
+    vector = _vector_rhs(a, b)
     if vector:
         b = ops.unsqueeze(b, -1)
     _solve_shapes(a, b, True, where, shapes)
     x = record_op(_call(where, namespace_of(a.array).linalg.solve, a.array, b.array), (a, b), _solve_vjp)
     return ops.squeeze(x, -1) if vector else x
+
+
+def _vector_rhs(a: Tensor, b: Tensor) -> bool:
+    """PyTorch's rule: ``B`` is a vector (or a batch of them) when it is 1-D, or has A's shape without
+    its last dim."""
+    return b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1]))
 
 
 def _solve_shapes(a: Tensor, b: Tensor, left: bool, where: str, shapes: str = "") -> None:
@@ -375,10 +380,8 @@ def svdvals(A: Any, *, driver: str | None = None) -> Tensor:
 
 
 def _svdvals_vjp(g, y, args, saved, needs, xp):
-    if xp.differentiable:  # U and Vh recorded (the same SVD again), to differentiate through them
-        u, _, vt = svd(args[0], full_matrices=False)
-        return ((u * xp.expand_dims(g, -2)) @ vt,)
-    u, vt = saved
+    # under create_graph U and Vh recorded (the same SVD again), to differentiate through them
+    u, _, vt = svd(args[0], full_matrices=False) if xp.differentiable else (saved[0], None, saved[1])
     return ((u * xp.expand_dims(g, -2)) @ vt,)
 
 
@@ -801,8 +804,7 @@ def _lu_factor_grad_recorded(g: Tensor, y: Tensor, perm: Any) -> Tensor:
     g_square = _t(solve_triangular(u1, _t(left), upper=True))  # left U^-T
     g_perm = g_square if extra is None else ops.cat([g_square, extra], -2 if m > k else -1)
     back = ns.argsort(perm, axis=-1)  # row perm[i] of A became row i: gA's row r is row back[r]
-    index = ns.broadcast_to(ns.expand_dims(back, -1), tuple(g_perm.shape)).copy()
-    return ops.take_along_dim(g_perm, wrap_array(index), -2)
+    return _rows(g_perm, back)
 
 
 def _permutation_of(pivots: Any, m: int, dtype: Any) -> Any:
@@ -909,7 +911,8 @@ def _rows(b: Tensor, order: Any) -> Tensor:
     """``b`` (..., n, k) with row i taken from row ``order[..., i]`` (recorded), batch dims broadcast."""
     ns = namespace_of(order)
     batch = np.broadcast_shapes(order.shape[:-1], tuple(b.shape[:-2]))  # host: shapes are tuples
-    b = ops.broadcast_to(b, batch + tuple(b.shape[-2:]))
+    if tuple(b.shape[:-2]) != batch:
+        b = ops.broadcast_to(b, batch + tuple(b.shape[-2:]))
     index = ns.broadcast_to(ns.expand_dims(order, -1), batch + (order.shape[-1], b.shape[-1])).copy()
     return ops.take_along_dim(b, wrap_array(index), -2)
 
@@ -1047,7 +1050,7 @@ def solve_ex(A: Any, B: Any, *, left: bool = True, check_errors: bool = False) -
     safe = ops.where(bad, wrap_array(ns.broadcast_to(ns.eye(a.shape[-1], dtype=a.array.dtype), a.shape).copy()), a)
     b = ops._lift_float(B)
     x = solve(safe, b, left=left)
-    vector = left and (b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1])))
+    vector = left and _vector_rhs(a, b)
     bad_x = bad[..., 0] if vector else bad
     with no_grad():  # the singular matrices' results are LAPACK's getrs after a zero pivot: constants
         blown = _getrs(a, b, left)
@@ -1058,7 +1061,7 @@ def _getrs(a: Tensor, b: Tensor, left: bool) -> Tensor:
     """``solve(a, b)`` the way LAPACK's getrf and getrs reach it (row-pivoted LU ``A = P L U``, then
     two substitutions; ``left=False`` solves ``A^T X^T = B^T`` with the same factors, as getrs's
     transposed mode) in plain IEEE arithmetic: at a singular matrix, the inf and NaN PyTorch returns."""
-    vector = left and (b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1])))
+    vector = left and _vector_rhs(a, b)
     rhs = ops.unsqueeze(b, -1) if vector else (b if left else _t(b))
     lu, _, perm, _ = _lu_packed(a.array, True)
     ns = namespace_of(lu)

@@ -102,6 +102,13 @@ _interop_threads: int | None = None
 _requested: int | None = None  # what set_num_threads was given
 
 
+def _thread_count(name: str, count: Any) -> int:
+    """``count`` as an int, refused unless a positive integer (a thread count)."""
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ArgumentError(f"{name}: expected a positive int, got {count!r}")
+    return int(count)
+
+
 def set_num_threads(count: int) -> None:
     """The threads downslope's kernels use, as ``torch.set_num_threads``: oneDNN's GEMM (and with it
     the layers that split their work, see the module docstring), NumPy's BLAS when threadpoolctl is
@@ -114,9 +121,7 @@ def set_num_threads(count: int) -> None:
     """
     import sys
 
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ArgumentError(f"set_num_threads: expected a positive int, got {count!r}")
-    count = int(count)
+    count = _thread_count("set_num_threads", count)
     gemm.set_num_threads(count)
     try:
         from threadpoolctl import threadpool_limits
@@ -161,9 +166,7 @@ def set_num_interop_threads(count: int) -> None:
         1
     """
     global _interop_threads
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ArgumentError(f"set_num_interop_threads: expected a positive int, got {count!r}")
-    _interop_threads = int(count)
+    _interop_threads = _thread_count("set_num_interop_threads", count)
 
 
 def get_num_interop_threads() -> int:

@@ -13,6 +13,7 @@ from ..devices import to_host
 from ..errors import ArgumentError, ArgumentTypeError, DTypeError, OutOfRangeError, ShapeError, StateError
 from ..tensor import Tensor, record_op, wrap_array
 from .arithmetic import div, maximum, minimum
+from .comparison import _TORCH_DTYPE_NAMES
 from .indexing import _take_along
 from .operands import _builtin_any, _dim, _kept_shape, _lift, _lift_float, _norm_axes, _pick_axis
 from .pointwise import _clone_vjp, astype, clone, where
@@ -439,10 +440,6 @@ def _softmax_kernels(axes: tuple[int, ...], *arrays: Any) -> Any:
     return jit_gate.kernels(_JIT_SOFTMAX, *arrays)
 
 
-# torch's names of the dtypes its softmax kernels refuse, for the same message
-_TORCH_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
-
-
 def _floating_input(x: Any, dtype: Any, op: str) -> Tensor:
     """``x`` as a tensor, cast to ``dtype`` when given; else it must be floating already, as in torch
     (whose softmax kernels raise NotImplementedError for integer and bool tensors)."""
@@ -450,7 +447,7 @@ def _floating_input(x: Any, dtype: Any, op: str) -> Tensor:
         return astype(_lift(x), dtype)
     x = _lift(x)
     if x.array.dtype.kind != "f":
-        name = _TORCH_NAMES.get(x.array.dtype.name, x.array.dtype.name)
+        name = _TORCH_DTYPE_NAMES.get(x.array.dtype.name, x.array.dtype.name)  # torch's message
         raise DTypeError(
             f"{op}: \"{op}_lastdim_kernel_impl\" not implemented for '{name}': expected a floating tensor, "
             f"got {x.dtype}; cast it with .float() or pass dtype=ds.float32"
