@@ -363,7 +363,7 @@ def show_ratio(title: str, times: dict[str, float], width: int, unit: str = "us"
     return ratio
 
 
-def check_close(name: str, ours: np.ndarray, theirs: np.ndarray, tol: float, floor: float = 1.0) -> None:
+def check_close(name: str, ours: np.ndarray, theirs: np.ndarray, tol: float = 1e-5, floor: float = 1.0) -> None:
     """Stop unless ``ours`` matches ``theirs`` within ``tol`` of the largest value (at least ``floor``)."""
     err = float(np.abs(ours - theirs).max() / max(floor, float(np.abs(theirs).max())))
     if not err <= tol:

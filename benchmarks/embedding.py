@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import check_close, interleaved, parse_args, print_header, print_target, show_ratio  # noqa: E402
+from _common import check_close, infer_peers, interleaved, parse_args, print_header, print_target, show_ratio  # noqa: E402
 
 ROWS, DIM, BATCH, BAG = 100_000, 32, 1024, 10
 
@@ -40,23 +40,8 @@ def main() -> None:
         layer.load_state_dict({"weight": ds.from_numpy(table.copy())})
     ut, ht, ot = (torch.from_numpy(a) for a in (users, history, offsets))
     ud, hd, od = (ds.from_numpy(a) for a in (users, history, offsets))
-
-    def emb_theirs():  # type: ignore[no-untyped-def]
-        with torch.no_grad():
-            return emb_t(ut)
-
-    def emb_ours():  # type: ignore[no-untyped-def]
-        with ds.no_grad():
-            return emb_d(ud)
-
-    def bag_theirs():  # type: ignore[no-untyped-def]
-        with torch.no_grad():
-            return bag_t(ht, ot)
-
-    def bag_ours():  # type: ignore[no-untyped-def]
-        with ds.no_grad():
-            return bag_d(hd, od)
-
+    emb_theirs, emb_ours = infer_peers(emb_t, emb_d, ut, ud)
+    bag_theirs, bag_ours = infer_peers(lambda h: bag_t(h, ot), lambda h: bag_d(h, od), ht, hd)
     check_close("Embedding", emb_ours().numpy(), emb_theirs().numpy(), 0.0)
     check_close("EmbeddingBag", bag_ours().numpy(), bag_theirs().numpy(), 1e-6)
     slices, steps = (2, 1) if args.quick else (31, 20)

@@ -53,10 +53,6 @@ def show(title: str, times: dict[str, float]) -> float:
     return show_ratio(title, times, 44)
 
 
-def check(name: str, ours: np.ndarray, theirs: np.ndarray, tol: float = 1e-5) -> None:
-    check_close(name, ours, theirs, tol)
-
-
 def layer_input(name: str, shape: tuple[int, int]) -> tuple[int, ...]:
     """The input shape for a layer: GroupNorm's (N, 32, L) with as many values as ``shape`` and
     L = ``shape``'s row length / 4 (groups of 4 channels: as long as the LayerNorm rows)."""
@@ -88,9 +84,9 @@ def bench_layer(name: str, shape: tuple[int, int], slices: int, budget_us: float
     torch_step, ours_step = backward_peers(theirs, ours, xt, xd, gt, gd)
     torch_infer, ours_infer = infer_peers(theirs, ours, xt, xd)
     label = f"{name} {'x'.join(map(str, in_shape))}"
-    check(label + " output", ours_step().detach().numpy(), torch_step().detach().numpy())
-    check(label + " input gradient", xd.grad.numpy(), xt.grad.numpy(), 1e-4)
-    check(label + " no_grad output", ours_infer().numpy(), torch_infer().numpy())
+    check_close(label + " output", ours_step().detach().numpy(), torch_step().detach().numpy())
+    check_close(label + " input gradient", xd.grad.numpy(), xt.grad.numpy(), 1e-4)
+    check_close(label + " no_grad output", ours_infer().numpy(), torch_infer().numpy())
     steps = steps_for([ours_step, torch_step], budget_us)
     both = show(label + " fwd+bwd", interleaved({"torch": torch_step, "downslope": ours_step}, slices, steps))
     fwd = show(label + " fwd", interleaved({"torch": torch_infer, "downslope": ours_infer}, slices, 2 * steps))
@@ -124,7 +120,7 @@ def bench_batch_norm_eval(
     xt = torch.from_numpy(x) if not channel_major else torch.from_numpy(x.swapaxes(0, 1)).transpose(0, 1)
     xd = ds.tensor(x)
     torch_infer, ours_infer = infer_peers(theirs, ours, xt, xd)
-    check(label + " output", ours_infer().numpy(), torch_infer().numpy())
+    check_close(label + " output", ours_infer().numpy(), torch_infer().numpy())
     steps = steps_for([ours_infer, torch_infer], budget_us)
     return show(label + " fwd", interleaved({"torch": torch_infer, "downslope": ours_infer}, slices, steps))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +23,9 @@ import numpy as np
 
 import downslope as ds
 from downslope import jit_gate, optim
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import cpu_model, interleaved  # noqa: E402
 
 
 def make_params(layer_sizes: list[int]) -> list[ds.Tensor]:
@@ -60,22 +63,6 @@ BIG_OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _interleaved(fns: dict[str, Callable[[], Any]], rounds: int, inner: int = 4) -> dict[str, float]:
-    """Median CPU seconds per call of each function, called in turns (order alternating per round)."""
-    for fn in fns.values():
-        fn()
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    names = list(fns)
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
-            start = time.process_time()
-            for _ in range(inner):
-                fns[name]()
-            times[name].append((time.process_time() - start) / inner)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def big_parameters(rounds: int) -> None:
     """Two parameters of 4.2M and 2k floats: compiled one-pass step, NumPy transforms path, PyTorch."""
     torch: Any = None
@@ -86,8 +73,7 @@ def big_parameters(rounds: int) -> None:
     if torch is not None:
         torch.set_num_threads(1)
     compiled = jit_gate.kernels("downslope.optim._jit_updates") is not None
-    cpu = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]  # noqa: SIM115
-    print(f"\nlarge parameters (2048x2048 + 2048 float32), CPU {cpu[0] if cpu else '?'}, median CPU ms per step")
+    print(f"\nlarge parameters (2048x2048 + 2048 float32), CPU {cpu_model()}, median CPU ms per step")
     print(
         f"{'optimizer':14s} {'compiled':>9s} {'numpy':>9s} {'torch':>9s} {'compiled/torch':>15s} {'numpy/torch':>12s}"
     )
@@ -117,7 +103,7 @@ def big_parameters(rounds: int) -> None:
             for tp, tg in zip(tparams, grads):
                 tp.grad = torch.tensor(tg)
             fns["torch"] = getattr(torch.optim, name)(tparams, **kwargs).step
-        ms = {k: v * 1e3 for k, v in _interleaved(fns, rounds).items()}
+        ms = {k: v * 1e3 for k, v in interleaved(fns, rounds, 4).items()}
         cells = [f"{ms[k]:9.3f}" if k in ms else f"{'-':>9s}" for k in ("compiled", "numpy", "torch")]
         ratios = [f"{ms[k] / ms['torch']:.2f}x" if k in ms and "torch" in ms else "-" for k in ("compiled", "numpy")]
         print(f"{label:14s} {' '.join(cells)} {ratios[0]:>15s} {ratios[1]:>12s}")

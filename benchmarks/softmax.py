@@ -81,27 +81,10 @@ def bench_cross_entropy(slices: int, budget_us: float) -> tuple[float, float]:
     t = rng.integers(0, CE_SHAPE[1], CE_SHAPE[0])
     xt, xd = torch.from_numpy(x).requires_grad_(), ds.tensor(x, requires_grad=True)
     tt, td = torch.from_numpy(t), ds.tensor(t)
-
-    def torch_step() -> Any:
-        xt.grad = None
-        loss = torch.nn.functional.cross_entropy(xt, tt)
-        loss.backward()
-        return loss
-
-    def ours_step() -> Any:
-        xd.grad = None
-        loss = ds.nn.functional.cross_entropy(xd, td)
-        loss.backward()
-        return loss
-
-    def torch_infer() -> Any:
-        with torch.no_grad():
-            return torch.nn.functional.cross_entropy(xt, tt)
-
-    def ours_infer() -> Any:
-        with ds.no_grad():
-            return ds.nn.functional.cross_entropy(xd, td)
-
+    theirs: Callable[[Any], Any] = lambda a: torch.nn.functional.cross_entropy(a, tt)  # noqa: E731
+    ours: Callable[[Any], Any] = lambda a: ds.nn.functional.cross_entropy(a, td)  # noqa: E731
+    torch_step, ours_step = backward_peers(theirs, ours, xt, xd, None, None)  # a scalar loss: no output gradient
+    torch_infer, ours_infer = infer_peers(theirs, ours, xt, xd)
     label = f"cross_entropy {CE_SHAPE[0]}x{CE_SHAPE[1]}"
     check_close(label + " loss", ours_step().detach().numpy(), torch_step().detach().numpy(), 1e-5)
     check_close(label + " input gradient", xd.grad.numpy(), xt.grad.numpy(), 1e-5, floor=1e-6)

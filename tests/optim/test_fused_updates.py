@@ -70,22 +70,14 @@ def _start(dtype: str, shapes: list[tuple[int, ...]] = SHAPES) -> tuple[list[np.
     return init, grads
 
 
-def _run_torch(name: str, kwargs: dict[str, Any], init: list[np.ndarray], grads: list[list[np.ndarray]]) -> Any:
-    params = [torch.tensor(a.copy(), requires_grad=True) for a in init]
-    opt = getattr(torch.optim, name)(params, **kwargs)
+def _run(lib: Any, name: str, kwargs: dict[str, Any], init: list[np.ndarray], grads: list[list[np.ndarray]]) -> Any:
+    """(params, optimizer) after ``lib``'s (torch's or downslope's) optimizer ``name`` stepped through ``grads``."""
+    as_tensor = torch.tensor if lib is torch else ds.from_numpy
+    params = [as_tensor(a.copy(), requires_grad=True) for a in init]
+    opt = getattr(lib.optim, name)(params, **kwargs)
     for step in grads:
         for p, g in zip(params, step):
-            p.grad = torch.tensor(g)
-        opt.step()
-    return params, opt
-
-
-def _run_ds(name: str, kwargs: dict[str, Any], init: list[np.ndarray], grads: list[list[np.ndarray]]) -> Any:
-    params = [ds.from_numpy(a.copy(), requires_grad=True) for a in init]
-    opt = getattr(ds.optim, name)(params, **kwargs)
-    for step in grads:
-        for p, g in zip(params, step):
-            p.grad = ds.from_numpy(g)
+            p.grad = as_tensor(g)
         opt.step()
     return params, opt
 
@@ -103,8 +95,8 @@ def test_trajectories_match_torch(
     small_ok: None, kernel_calls: list[str], name: str, kwargs: dict[str, Any], dtype: str
 ) -> None:
     init, grads = _start(dtype)
-    theirs, _ = _run_torch(name, kwargs, init, grads)
-    ours, _ = _run_ds(name, kwargs, init, grads)
+    theirs, _ = _run(torch, name, kwargs, init, grads)
+    ours, _ = _run(ds, name, kwargs, init, grads)
     assert len(kernel_calls) == STEPS * len(SHAPES)  # every step took the compiled path
     tol = 2e-6 if dtype == "float32" else 1e-13
     for p, q in zip(ours, theirs):
@@ -116,8 +108,8 @@ def test_trajectories_match_torch(
 @pytest.mark.parametrize(("name", "kwargs"), CONFIGS)
 def test_state_matches_torch(small_ok: None, kernel_calls: list[str], name: str, kwargs: dict[str, Any]) -> None:
     init, grads = _start("float64")
-    _, topt = _run_torch(name, kwargs, init, grads)
-    _, dopt = _run_ds(name, kwargs, init, grads)
+    _, topt = _run(torch, name, kwargs, init, grads)
+    _, dopt = _run(ds, name, kwargs, init, grads)
     assert kernel_calls
     theirs, ours = topt.state_dict()["state"], dopt.state_dict()["state"]
     assert sorted(theirs) == sorted(ours)
@@ -137,8 +129,8 @@ def test_large_parameters_take_the_compiled_path_by_default(kernel_calls: list[s
     assert sum(int(np.prod(s)) for s in shapes) >= _fused.MIN_MEAN_SIZE * len(shapes)
     init, grads = _start("float32", shapes)
     kwargs = {"lr": 1e-3, "weight_decay": 0.01}
-    theirs, _ = _run_torch("AdamW", kwargs, init, grads)
-    ours, _ = _run_ds("AdamW", kwargs, init, grads)
+    theirs, _ = _run(torch, "AdamW", kwargs, init, grads)
+    ours, _ = _run(ds, "AdamW", kwargs, init, grads)
     assert kernel_calls == ["adam_"] * (STEPS * len(shapes))
     for p, q in zip(ours, theirs):
         assert _max_rel(p, q) < 2e-6
@@ -157,9 +149,9 @@ def test_many_small_parameters_keep_the_flat_path(kernel_calls: list[str]) -> No
 @pytest.mark.parametrize(("name", "kwargs"), [CONFIGS[3], CONFIGS[6], CONFIGS[10]])
 def test_compiled_and_numpy_paths_agree(small_ok: None, name: str, kwargs: dict[str, Any]) -> None:
     init, grads = _start("float32")
-    compiled, _ = _run_ds(name, kwargs, init, grads)
+    compiled, _ = _run(ds, name, kwargs, init, grads)
     with jit_gate.disabled():
-        plain, _ = _run_ds(name, kwargs, init, grads)
+        plain, _ = _run(ds, name, kwargs, init, grads)
     for p, q in zip(compiled, plain):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
 
@@ -265,8 +257,8 @@ def test_resetting_one_parameters_state_falls_back_then_matches_torch(small_ok: 
 def test_gd_matches_torch_sgd(small_ok: None, kernel_calls: list[str]) -> None:
     init, grads = _start("float32")
     kwargs = {"lr": 0.1, "weight_decay": 0.01}
-    theirs, _ = _run_torch("SGD", kwargs, init, grads)
-    ours, _ = _run_ds("GD", kwargs, init, grads)
+    theirs, _ = _run(torch, "SGD", kwargs, init, grads)
+    ours, _ = _run(ds, "GD", kwargs, init, grads)
     assert kernel_calls == ["sgd_"] * (STEPS * len(SHAPES))
     for p, q in zip(ours, theirs):
         assert _max_rel(p, q) < 2e-6

@@ -164,7 +164,7 @@ def _load_arrays(where: str) -> OrderedDict[str, np.ndarray]:
     with open(where, "rb") as f:
         raw = f.read()
     tensors = _validated_header(raw, where)
-    if all(entry["dtype"] in _LIBRARY_NUMPY_DTYPES for entry in tensors.values()):
+    if all(entry["dtype"] in _NUMPY_DTYPES for entry in tensors.values()):
         try:
             loaded = st.load(raw)
         except Exception as exc:  # a rule of a newer format version than the checks above know
@@ -178,9 +178,6 @@ _DTYPE_BITS = {"BOOL": 8, "U8": 8, "I8": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6}
 _DTYPE_BITS |= dict.fromkeys(("F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ"), 8)
 _DTYPE_BITS |= {"I16": 16, "U16": 16, "F16": 16, "BF16": 16, "I32": 32, "U32": 32, "F32": 32}
 _DTYPE_BITS |= {"C64": 64, "F64": 64, "I64": 64, "U64": 64}
-# What safetensors.numpy.load reads; the other dtypes go through _load_with_bfloat16.
-_LIBRARY_NUMPY_DTYPES = frozenset(("F64", "F32", "F16", "I64", "U64", "I32", "U32", "I16", "U16", "I8", "U8"))
-_LIBRARY_NUMPY_DTYPES |= {"BOOL", "C64"}
 
 
 def _validated_header(raw: bytes, where: str) -> OrderedDict[str, dict[str, Any]]:
@@ -319,6 +316,7 @@ def _header(raw: bytes) -> dict[str, Any] | None:
     return header if isinstance(header, dict) else None
 
 
+# The dtypes NumPy holds, which safetensors.numpy.load reads; the others go through _load_with_bfloat16.
 _NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1"}
 _NUMPY_DTYPES |= {"U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?", "C64": "<c8"}
 

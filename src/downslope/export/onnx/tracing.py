@@ -177,7 +177,6 @@ class _Tracer:
                     ins = [self.cast(n, p, t.array.dtype) for n, p in zip(ins, parents)]
                 name = emit(self.g, t, ins, parents)
             except ExportError as exc:
-                forward, detail = self.describe(t)
                 message = str(exc).removeprefix("ONNX export: ")
                 layer = forward.removesuffix(".forward")
                 if layer in self.library_layers:
