@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..autograd import enable_grad, grad
 from ..errors import ArgumentError, ArgumentTypeError
 from ..tensor import Tensor, zeros_like
 from ._special import digamma, lgamma
@@ -290,10 +289,7 @@ def _kl_expfamily_expfamily(p: ExponentialFamily, q: ExponentialFamily) -> Tenso
             "The cross KL-divergence between different exponential families cannot be computed using "
             "Bregman divergences"
         )
-    with enable_grad():
-        p_nparams = [t.detach().requires_grad_() for t in p._natural_params]
-        lg_normal = p._log_normalizer(*p_nparams)
-        gradients = grad(lg_normal.sum(), p_nparams, create_graph=True)
+    p_nparams, lg_normal, gradients = p._log_normalizer_and_grads()
     q_nparams = q._natural_params
     result = q._log_normalizer(*q_nparams) - lg_normal
     n_batch = len(np.broadcast_shapes(p.batch_shape, q.batch_shape))

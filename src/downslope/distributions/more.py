@@ -81,14 +81,18 @@ class ExponentialFamily(Distribution):
     def _mean_carrier_measure(self) -> Any:
         raise NotImplementedError(f"{type(self).__name__} has no _mean_carrier_measure")
 
-    def entropy(self) -> Tensor:
-        """-E[k(x)] + F(theta) - <theta, grad F(theta)> (the Bregman form), differentiable."""
-        result: Any = -self._mean_carrier_measure
+    def _log_normalizer_and_grads(self) -> tuple[list[Tensor], Tensor, Any]:
+        """theta (detached leaves), F(theta) and grad F(theta), differentiable (create_graph)."""
         with enable_grad():
             nparams = [p.detach().requires_grad_() for p in self._natural_params]
             lg_normal = self._log_normalizer(*nparams)
             gradients = grad(lg_normal.sum(), nparams, create_graph=True)
-        result = result + lg_normal
+        return nparams, lg_normal, gradients
+
+    def entropy(self) -> Tensor:
+        """-E[k(x)] + F(theta) - <theta, grad F(theta)> (the Bregman form), differentiable."""
+        nparams, lg_normal, gradients = self._log_normalizer_and_grads()
+        result: Any = -self._mean_carrier_measure + lg_normal
         for p, g in zip(nparams, gradients):
             assert g is not None
             result = result - ops.sum(ops.reshape(p * g, self.batch_shape + (-1,)), axis=-1)
@@ -595,14 +599,6 @@ class GeneralizedPareto(Distribution):
 
 
 # ----------------------------------------------------------------------------------- LKJCholesky
-def _mvlgamma(a: Tensor, p: int) -> Tensor:
-    """The multivariate log-gamma function log Gamma_p(a)."""
-    total = lgamma(a)
-    for j in range(1, p):
-        total = total + lgamma(a - j / 2)
-    return total + p * (p - 1) / 4 * math.log(math.pi)
-
-
 class LKJCholesky(Distribution):
     """The LKJ distribution over Cholesky factors of ``dim`` x ``dim`` correlation matrices, with
     ``concentration`` (eta); sampled by torch's onion method.
@@ -648,7 +644,7 @@ class LKJCholesky(Distribution):
         unnormalized = ops.sum(order * ops.log(diag_elems), axis=-1)
         dm1 = self.dim - 1
         alpha = self.concentration + 0.5 * dm1
-        normalize = 0.5 * dm1 * math.log(math.pi) + _mvlgamma(alpha - 0.5, dm1) - lgamma(alpha) * dm1
+        normalize = 0.5 * dm1 * math.log(math.pi) + ops.mvlgamma(alpha - 0.5, dm1) - lgamma(alpha) * dm1
         return unnormalized - normalize
 
 

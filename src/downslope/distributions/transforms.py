@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -152,6 +152,21 @@ class Transform:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+_T = TypeVar("_T", bound=type[Transform])
+
+
+def _equal_within_class(cls: _T) -> _T:
+    """A transform without parameters: every instance of ``cls`` (subclasses too) is equal, as torch's."""
+
+    def __eq__(self: Transform, other: object) -> bool:  # noqa: N807
+        return isinstance(other, cls)
+
+    cls.__eq__ = __eq__  # type: ignore[method-assign]
+    # set after the class is made, so defining __eq__ doesn't unset it
+    cls.__hash__ = object.__hash__  # type: ignore[method-assign,assignment]
+    return cls
 
 
 class _InverseTransform(Transform):
@@ -457,6 +472,7 @@ class ReshapeTransform(Transform):
         return self._moved(shape, self.out_shape, self.in_shape)
 
 
+@_equal_within_class
 class ExpTransform(Transform):
     """y = exp(x)."""
 
@@ -464,11 +480,6 @@ class ExpTransform(Transform):
     codomain = constraints.positive
     bijective = True
     sign = 1
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ExpTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         return ops.exp(x)
@@ -534,6 +545,7 @@ def _clipped_sigmoid(x: Tensor) -> Tensor:
     return ops.clamp(ops.sigmoid(x), min=_tiny(x.dtype), max=1.0 - _eps(x.dtype))
 
 
+@_equal_within_class
 class SigmoidTransform(Transform):
     """y = sigmoid(x), clamped into [finfo.tiny, 1 - finfo.eps] as PyTorch's is."""
 
@@ -541,11 +553,6 @@ class SigmoidTransform(Transform):
     codomain = constraints.unit_interval
     bijective = True
     sign = 1
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SigmoidTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         return _clipped_sigmoid(x)
@@ -558,6 +565,7 @@ class SigmoidTransform(Transform):
         return -ops.softplus(-x) - ops.softplus(x)
 
 
+@_equal_within_class
 class SoftplusTransform(Transform):
     """y = log(1 + exp(x)); the inverse is ``log(-expm1(-y)) + y``.
 
@@ -572,11 +580,6 @@ class SoftplusTransform(Transform):
     bijective = True
     sign = 1
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SoftplusTransform)
-
-    __hash__ = object.__hash__
-
     def _call(self, x: Tensor) -> Tensor:
         return ops.softplus(x)
 
@@ -587,6 +590,7 @@ class SoftplusTransform(Transform):
         return -ops.softplus(-x)
 
 
+@_equal_within_class
 class TanhTransform(Transform):
     """y = tanh(x); its log-det-Jacobian is PyTorch's stable 2 (log 2 - x - softplus(-2x)). No clamp,
     as in torch (use ``cache_size=1`` to invert outputs that rounded to +-1)."""
@@ -595,11 +599,6 @@ class TanhTransform(Transform):
     codomain = constraints.interval(-1.0, 1.0)
     bijective = True
     sign = 1
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TanhTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         return ops.tanh(x)
@@ -611,6 +610,7 @@ class TanhTransform(Transform):
         return 2.0 * (math.log(2.0) - x - ops.softplus(-2.0 * x))
 
 
+@_equal_within_class
 class AbsTransform(Transform):
     """y = |x| (not bijective; the inverse picks the positive root).
 
@@ -622,11 +622,6 @@ class AbsTransform(Transform):
 
     domain = constraints.real
     codomain = constraints.positive
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, AbsTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         return ops.abs(x)
@@ -791,6 +786,7 @@ class CorrCholeskyTransform(Transform):
         return shape[:-2] + (d * (d - 1) // 2,)
 
 
+@_equal_within_class
 class SoftmaxTransform(Transform):
     """Unconstrained reals to the simplex by ``exp`` and normalising (not bijective; no Jacobian).
 
@@ -802,11 +798,6 @@ class SoftmaxTransform(Transform):
 
     domain = constraints.real_vector
     codomain = constraints.simplex
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SoftmaxTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         probs = ops.exp(x - ops.amax(x.detach(), axis=-1, keepdims=True))
@@ -829,6 +820,7 @@ def _offset(n: int, like: Tensor, shift: int) -> Tensor:
     return Tensor(np.arange(shift - 1, shift - 1 - n, -1, dtype=np.float64)).astype(like.dtype).to(like.device)
 
 
+@_equal_within_class
 class StickBreakingTransform(Transform):
     """Unconstrained reals (K - 1 of them) to the K-simplex by stick-breaking, bijective, as torch's.
 
@@ -841,11 +833,6 @@ class StickBreakingTransform(Transform):
     domain = constraints.real_vector
     codomain = constraints.simplex
     bijective = True
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, StickBreakingTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         offset = _offset(x.shape[-1], x, x.shape[-1] + 1)
@@ -879,6 +866,7 @@ class StickBreakingTransform(Transform):
         return shape[:-1] + (shape[-1] - 1,)
 
 
+@_equal_within_class
 class LowerCholeskyTransform(Transform):
     """An unconstrained square matrix to a lower-triangular one with positive diagonal (the strict
     lower triangle kept, the diagonal exponentiated; no Jacobian, as torch's).
@@ -892,11 +880,6 @@ class LowerCholeskyTransform(Transform):
     domain = constraints.independent(constraints.real, 2)
     codomain = constraints.lower_cholesky
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, LowerCholeskyTransform)
-
-    __hash__ = object.__hash__
-
     def _call(self, x: Tensor) -> Tensor:
         return ops.tril(x, -1) + ops.diag_embed(ops.exp(ops.diagonal(x, dim1=-2, dim2=-1)))
 
@@ -904,6 +887,7 @@ class LowerCholeskyTransform(Transform):
         return ops.tril(y, -1) + ops.diag_embed(ops.log(ops.diagonal(y, dim1=-2, dim2=-1)))
 
 
+@_equal_within_class
 class PositiveDefiniteTransform(Transform):
     """An unconstrained square matrix to a positive definite one: L L^T of its LowerCholeskyTransform.
 
@@ -915,11 +899,6 @@ class PositiveDefiniteTransform(Transform):
 
     domain = constraints.independent(constraints.real, 2)
     codomain = constraints.positive_definite
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, PositiveDefiniteTransform)
-
-    __hash__ = object.__hash__
 
     def _call(self, x: Tensor) -> Tensor:
         lower = LowerCholeskyTransform()(x)

@@ -497,17 +497,24 @@ def reset_parameter_state(b: FlatBucket, j: int, transform: GradientTransformati
             _slot_write(b, slot, key, j, value)
 
 
-def write_parameter_state(b: FlatBucket, j: int, slot: dict[str, Any], key: str, value: Any) -> None:
-    """Write ``value`` (a Tensor, array or array-like shaped as parameter ``j``) into its part of ``slot[key]``,
-    creating the buffer (zeros) if this bucket has none yet; checks shape and dtype."""
+def floating_state_value(owner: str, key: Any, value: Any, dtype: Any) -> Any:
+    """A state value assigned into ``opt.state[p]`` (a Tensor, array or array-like) as an array, which
+    must be floating (``dtype`` is the parameter's, for the message)."""
     if isinstance(value, Tensor):
         value = value.detach().array
     elif not is_array(value):
-        value = np.asarray(value)  # host: a user's value, copied into the buffer once
+        value = np.asarray(value)  # host: a user's value, copied into the state once
     if value.dtype.kind != "f":
         raise StateError(
-            f"optimizer: state {key!r} must be a floating tensor (the parameter's dtype is {b.dtype}), got {value.dtype}"
+            f"{owner}: state {key!r} must be a floating tensor (the parameter's dtype is {dtype}), got {value.dtype}"
         )
+    return value
+
+
+def write_parameter_state(b: FlatBucket, j: int, slot: dict[str, Any], key: str, value: Any) -> None:
+    """Write ``value`` (a Tensor, array or array-like shaped as parameter ``j``) into its part of ``slot[key]``,
+    creating the buffer (zeros) if this bucket has none yet; checks shape and dtype."""
+    value = floating_state_value("optimizer", key, value, b.dtype)
     shape = b.shapes[j]
     if tuple(value.shape) != tuple(shape) and not (key in _PER_PARAMETER_NUMBERS and value.ndim == 0):
         raise StateError(

@@ -991,14 +991,7 @@ class Optimizer:
         values written into the state buffer. The parameter then has state."""
         name = type(self).__name__
         if key == "step":
-            arr = value.detach().array if isinstance(value, Tensor) else value
-            try:
-                count = float(to_host(arr) if is_array(arr) else arr)  # host: one number, set once
-            except (TypeError, ValueError):
-                raise ArgumentTypeError(f"{name}: state 'step' must be a number, got {type(value).__name__}") from None
-            if not (count >= 0 and count == int(count)):
-                raise ArgumentError(f"{name}: state 'step' must be a whole number >= 0, got {count}")
-            b.steps[j] = int(count)
+            b.steps[j] = _set_count(name, key, value)
             b.started[j] = True
             b.uniform = False  # recomputed at the next step
             return
@@ -1373,6 +1366,18 @@ def _count(v: Any) -> int:
     if is_array(v):
         v = to_host(v)  # host: one saved number, read once per load
     return int(float(v))  # host: see above
+
+
+def _set_count(owner: str, key: str, value: Any) -> int:
+    """A step count assigned into ``opt.state[p]`` (a number, or a 0-d Tensor or array) as an int >= 0."""
+    arr = value.detach().array if isinstance(value, Tensor) else value
+    try:
+        count = float(to_host(arr) if is_array(arr) else arr)  # host: one number, set once
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(f"{owner}: state {key!r} must be a number, got {type(value).__name__}") from None
+    if not (count >= 0 and count == int(count)):
+        raise ArgumentError(f"{owner}: state {key!r} must be a whole number >= 0, got {count}")
+    return int(count)
 
 
 def _int_key(key: Any) -> Any:

@@ -20,10 +20,10 @@ import numpy as np
 from ..autograd import enable_grad, no_grad
 from ..backend import namespace_of
 from ..devices import device_of, is_array, to_device, to_host
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateError
+from ..errors import ArgumentError, ShapeError, StateError
 from ..tensor import Tensor, mark_written, wrap_array
 from . import transforms as T
-from .buckets import FlatBucket
+from .buckets import FlatBucket, floating_state_value
 from .optimizer import (
     _OTHER_OPTIMIZERS_STATE,
     Optimizer,
@@ -34,6 +34,7 @@ from .optimizer import (
     _host_value,
     _jsonable,
     _restore_like,
+    _set_count,
 )
 
 if TYPE_CHECKING:
@@ -212,24 +213,9 @@ class PerParameterOptimizer(Optimizer):
         state = self._per_param[gi][b.j]
         shape = shapes[key]
         if shape is None:
-            arr = value.detach().array if isinstance(value, Tensor) else value
-            try:
-                count = float(to_host(arr) if is_array(arr) else arr)  # host: one number, set once
-            except (TypeError, ValueError):
-                raise ArgumentTypeError(f"{name}: state {key!r} must be a number, got {type(value).__name__}") from None
-            if not (count >= 0 and count == int(count)):
-                raise ArgumentError(f"{name}: state {key!r} must be a whole number >= 0, got {count}")
-            state[key] = int(count)
+            state[key] = _set_count(name, key, value)
             return
-        if isinstance(value, Tensor):
-            value = value.detach().array
-        elif not is_array(value):
-            value = np.asarray(value)  # host: a user's value, copied into the state once
-        if value.dtype.kind != "f":
-            raise StateError(
-                f"{name}: state {key!r} must be a floating tensor (the parameter's dtype is {param.dtype}), "
-                f"got {value.dtype}"
-            )
+        value = floating_state_value(name, key, value, param.dtype)
         if tuple(value.shape) != shape:
             raise StateError(f"{name}: state {key!r} must have shape {shape}, got {tuple(value.shape)}")
         state[key] = to_device(value, device_of(param)).astype(param.dtype, copy=True)
