@@ -14,14 +14,12 @@ dummy batch): built before, it refuses the uninitialized parameters with an erro
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 from .. import backend
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError, UninitializedError
 from ..random import fork_rng
 from ..tensor import Tensor, zeros
-from . import functional as F
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .convolution import Conv1d, Conv2d
 from .layers import Linear
@@ -376,7 +374,6 @@ class _LazyNormBase(LazyModuleMixin):
     running_mean: Any
     running_var: Any
     num_batches_tracked: Any
-    _tracked: type[Module] | None = None  # what an instance norm with running statistics becomes
 
     def __init__(
         self,
@@ -399,8 +396,6 @@ class _LazyNormBase(LazyModuleMixin):
             self.register_buffer("running_mean", UninitializedBuffer(dtype=dt))  # type: ignore[attr-defined]
             self.register_buffer("running_var", UninitializedBuffer(dtype=dt))  # type: ignore[attr-defined]
             self.register_buffer("num_batches_tracked", zeros((), dtype="int64"))  # type: ignore[attr-defined]
-            if self._tracked is not None:
-                self.__dict__["cls_to_become"] = self._tracked
         self._setup_lazy()
 
     def reset_parameters(self) -> None:
@@ -476,85 +471,6 @@ class LazyBatchNorm3d(_LazyNormBase, BatchNorm3d):
     cls_to_become = BatchNorm3d
 
 
-class _TrackedInstanceNorm:
-    """An instance norm with running statistics, what a lazy instance norm becomes with PyTorch's
-    default ``track_running_stats=True``: training normalizes each sample with its own statistics
-    and moves the running mean / unbiased variance toward their batch averages; eval normalizes with
-    the running statistics (``torch.nn.functional.instance_norm``'s semantics)."""
-
-    _spatial: int
-    num_features: int
-    eps: float
-    momentum: Any
-    training: bool
-    weight: Any
-    bias: Any
-    running_mean: Any
-    running_var: Any
-    num_batches_tracked: Any
-
-    def forward(self, input: Tensor) -> Tensor:
-        name = type(self).__name__
-        x = _input(input, name)
-        unbatched = x.ndim == self._spatial + 1
-        if unbatched:
-            x = x.unsqueeze(0)
-        if x.ndim != self._spatial + 2 or x.shape[1] != self.num_features:
-            raise ShapeError(
-                f"{name}: expected input (N, {self.num_features}, ...) with {self._spatial} spatial dim(s), "
-                f"got shape {x.shape}"
-            )
-        if self.training:
-            y = F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
-            # PyTorch's momentum=None leaves an instance norm's running statistics where they are
-            momentum = 0.0 if self.momentum is None else float(self.momentum)  # host: a Python number
-            axes = tuple(range(2, x.ndim))
-            arr = x.array
-            count = math.prod(x.shape[2:])
-            mean = arr.mean(axis=axes)
-            var = arr.var(axis=axes) * (count / max(count - 1, 1))
-            rm, rv = self.running_mean.array, self.running_var.array
-            rm[...] = (1 - momentum) * rm + momentum * mean.mean(axis=0).astype(rm.dtype)
-            rv[...] = (1 - momentum) * rv + momentum * var.mean(axis=0).astype(rv.dtype)
-        else:
-            shape = (1, self.num_features) + (1,) * self._spatial
-            mean = self.running_mean.reshape(shape)
-            std = (self.running_var.reshape(shape) + self.eps) ** 0.5
-            y = (x - mean) / std
-            if self.weight is not None:
-                y = y * self.weight.reshape(shape)
-            if self.bias is not None:
-                y = y + self.bias.reshape(shape)
-        return y.squeeze(0) if unbatched else y
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}, "
-            f"bias={self.bias is not None}, track_running_stats=True"
-        )
-
-
-class _TrackedInstanceNorm1d(_TrackedInstanceNorm, InstanceNorm1d):
-    _spatial = 1
-
-
-class _TrackedInstanceNorm2d(_TrackedInstanceNorm, InstanceNorm2d):
-    _spatial = 2
-
-
-class _TrackedInstanceNorm3d(_TrackedInstanceNorm, InstanceNorm3d):
-    _spatial = 3
-
-
-# Shown under the plain layers' names (PyTorch's lazy instance norms become InstanceNorm1d etc.).
-for _cls, _name in (
-    (_TrackedInstanceNorm1d, "InstanceNorm1d"),
-    (_TrackedInstanceNorm2d, "InstanceNorm2d"),
-    (_TrackedInstanceNorm3d, "InstanceNorm3d"),
-):
-    _cls.__name__ = _name
-
-
 class _LazyInstanceNorm(_LazyNormBase):
     def _channels(self, x: Tensor) -> int:
         unbatched = x.ndim == self._spatial + 1  # type: ignore[attr-defined]
@@ -575,7 +491,6 @@ class LazyInstanceNorm1d(_LazyInstanceNorm, InstanceNorm1d):
     """
 
     cls_to_become = InstanceNorm1d
-    _tracked = _TrackedInstanceNorm1d
 
 
 class LazyInstanceNorm2d(_LazyInstanceNorm, InstanceNorm2d):
@@ -589,7 +504,6 @@ class LazyInstanceNorm2d(_LazyInstanceNorm, InstanceNorm2d):
     """
 
     cls_to_become = InstanceNorm2d
-    _tracked = _TrackedInstanceNorm2d
 
 
 class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
@@ -603,4 +517,3 @@ class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
     """
 
     cls_to_become = InstanceNorm3d
-    _tracked = _TrackedInstanceNorm3d
