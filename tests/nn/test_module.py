@@ -819,3 +819,56 @@ def test_a_list_of_layers_registered_already_gives_no_warning() -> None:
         warnings.simplefilter("error")
         m = Twice()
     assert len(list(m.parameters())) == 4
+
+
+class _SurgeryNet(nn.Module):  # at module level: the test pickles it
+    def __init__(self, lib: Any = ds) -> None:
+        super().__init__()
+        self.fc = lib.nn.Linear(2, 2)
+        self.act = lib.nn.ReLU()
+
+    def forward(self, x: Any) -> Any:
+        return self.act(self.fc(x)) * getattr(self, "scale", 1.0)
+
+
+def test_writes_into_the_registries_reach_the_attributes_as_in_torch() -> None:
+    # Model surgery by registry (model._modules["fc"] = ..., weight-drop's _parameters[name] = ...):
+    # PyTorch's attribute lookup goes through these dicts, so forward sees the new entries.
+    import copy
+    import pickle
+
+    import torch
+
+    def surgery(lib, m):
+        m._modules["act"] = lib.nn.Identity()
+        m._modules["fc"] = lib.nn.Linear(2, 3)
+        m.fc._parameters["weight"] = lib.nn.Parameter(lib.ones(3, 2))
+        m.fc._parameters.pop("bias")
+        m.fc._parameters.setdefault("bias", lib.nn.Parameter(-lib.ones(3)))
+        m._buffers.update(scale=lib.full((1,), 2.0))
+        return m
+
+    def build(lib):
+        if lib is ds:
+            return _SurgeryNet()
+
+        class TorchNet(torch.nn.Module):
+            forward = _SurgeryNet.forward
+
+        net = TorchNet.__new__(TorchNet)
+        torch.nn.Module.__init__(net)
+        net.fc, net.act = torch.nn.Linear(2, 2), torch.nn.ReLU()
+        return net
+
+    x = np.array([[1.0, -3.0]], dtype=np.float32)
+    want = surgery(torch, build(torch))(torch.tensor(x)).detach().numpy()  # [[-6, -6, -6]]: Identity, not ReLU
+    ours = surgery(ds, build(ds))
+    np.testing.assert_allclose(ours(ds.tensor(x)).detach().numpy(), want)
+    for copied in (copy.deepcopy(ours), pickle.loads(pickle.dumps(ours)), copy.copy(ours)):
+        copied._modules["act"] = nn.ReLU()  # the copy's own registry: the original keeps its Identity
+        assert (copied(ds.tensor(x)).detach().numpy() == 0).all()
+        np.testing.assert_allclose(ours(ds.tensor(x)).detach().numpy(), want)
+    del ours.fc._parameters["bias"]
+    assert not hasattr(ours.fc, "bias") and [n for n, _ in ours.fc.named_parameters()] == ["weight"]
+    ours._modules["forward"] = nn.ReLU()  # a method of the class stays the class's, as torch's lookup order
+    assert ours.forward.__func__ is type(ours).forward

@@ -143,37 +143,73 @@ def _forward_unimplemented(self: Module, *input: Any) -> Any:
 _REGISTRIES = frozenset(("_parameters", "_buffers", "_modules"))
 
 
-class _SyncedRegistry(dict):
-    """A registry (``_parameters``, ``_buffers`` or ``_modules``) that replaced a module's own: writes
-    reach the module's attributes too, since downslope reads parameters as plain attributes where
-    PyTorch looks them up in the registries. A copy of it (deepcopy, pickle) is a plain dict."""
+class _Registry(dict):
+    """A module's ``_parameters``, ``_buffers`` or ``_modules``: a dict whose writes reach the module's
+    attributes too. downslope reads parameters, buffers and children as plain attributes (the fast
+    path of every forward), where PyTorch looks them up in these dicts, so code that writes into the
+    dicts directly (replacing a layer with ``model._modules["fc"] = ...``, learn2learn's
+    ``clone_module``, weight-drop's ``_parameters[name] = ...``) must change the attribute as well.
+    A name the module's class defines (a method, a property) is left to the class, as PyTorch's
+    attribute lookup finds those before the dicts. A copy (deepcopy, pickle) is a plain dict, which
+    :meth:`Module.__setstate__` wraps again for the copied module."""
 
-    def __init__(self, owner: Module, items: dict[str, Any]) -> None:
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: Module, items: Mapping[str, Any] = ()) -> None:  # type: ignore[assignment]
         super().__init__(items)
         self._owner = weakref.ref(owner)
 
+    def _attributes(self, key: Any) -> dict[str, Any] | None:
+        """The owner's attribute dict, when ``key`` is an attribute the registry keeps in step."""
+        owner = self._owner()
+        if owner is None or not isinstance(key, str) or hasattr(type(owner), key):
+            return None
+        return owner.__dict__
+
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
-        owner = self._owner()
-        if owner is not None:
-            owner.__dict__[key] = value
+        attributes = self._attributes(key)
+        if attributes is not None:
+            attributes[key] = value
 
     def __delitem__(self, key: str) -> None:
         super().__delitem__(key)
-        owner = self._owner()
-        if owner is not None:
-            owner.__dict__.pop(key, None)
+        attributes = self._attributes(key)
+        if attributes is not None:
+            attributes.pop(key, None)
 
     def pop(self, key: str, *default: Any) -> Any:
-        value = super().pop(key, *default)
-        owner = self._owner()
-        if owner is not None:
-            owner.__dict__.pop(key, None)
+        if key not in self:
+            return super().pop(key, *default)
+        value = super().pop(key)
+        attributes = self._attributes(key)
+        if attributes is not None:
+            attributes.pop(key, None)
         return value
+
+    def popitem(self) -> tuple[str, Any]:
+        key, value = super().popitem()
+        attributes = self._attributes(key)
+        if attributes is not None:
+            attributes.pop(key, None)
+        return key, value
+
+    def clear(self) -> None:
+        for key in list(self):
+            del self[key]
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         for key, value in dict(*args, **kwargs).items():
             self[key] = value
+
+    def __ior__(self, other: Any) -> _Registry:  # type: ignore[misc]
+        self.update(other)
+        return self
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         return (dict, (dict(self),))
@@ -230,12 +266,22 @@ class Module:
             )
         # object.__setattr__ because our __setattr__ needs these dicts to exist first.
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_parameters", _Registry(self))
+        object.__setattr__(self, "_buffers", _Registry(self))
         object.__setattr__(self, "_non_persistent", set())
-        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_modules", _Registry(self))
         if self.call_super_init:
             super().__init__(*args, **kwargs)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a copied or unpickled module: its registries become the copy's own again (a copy
+        holds them as plain dicts, or shares the original's after a shallow ``copy.copy``), so writes
+        into them keep reaching the copy's attributes."""
+        self.__dict__.update(state)
+        for name in _REGISTRIES:
+            registry = self.__dict__.get(name)
+            if isinstance(registry, dict) and not (type(registry) is _Registry and registry._owner() is self):
+                object.__setattr__(self, name, _Registry(self, registry))
 
     # ------------------------------------------------------------------ calling
     # A class attribute, as in PyTorch, so that subclasses may define forward with any signature
@@ -693,7 +739,7 @@ class Module:
         elif name in _REGISTRIES and isinstance(value, dict) and "_modules" in d:
             # A registry replaced by the caller (learn2learn's clone_module copies it, then writes entries):
             # keep attribute access in step with it, as PyTorch's lookup through the registries does.
-            registry = _SyncedRegistry(self, value)
+            registry = _Registry(self, value)
             for key in list(d.get(name) or ()):
                 if key not in registry and key in d:
                     del d[key]
@@ -759,8 +805,11 @@ class Module:
         )
 
     def __delattr__(self, name: str) -> None:
-        if "_parameters" in self.__dict__:
-            self._forget(name, keep=None)
+        d = self.__dict__
+        if "_parameters" in d and any(name in d[registry] for registry in _REGISTRIES):
+            self._forget(name, keep=None)  # the registry takes the attribute with it
+            d.pop(name, None)
+            return
         object.__delattr__(self, name)
 
     def _forget(self, name: str, keep: str | None) -> None:
