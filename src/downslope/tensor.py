@@ -1474,10 +1474,16 @@ class Tensor:
     def contiguous(self, memory_format: Any = None) -> Tensor:
         """Itself when its array is C-contiguous, else a contiguous copy (gradients pass through). A
         convolution's output (contiguous in PyTorch, channel-major here) is itself too, laid out in
-        order in place, unless other tensors share its memory: then a copy that refuses writes."""
-        if self.array.flags.c_contiguous:
-            return self
-        if _conv_layout(self.array) and relayout_if_unshared(self):
+        order in place, unless other tensors share its memory: then a copy that refuses writes. A
+        view of one that is C-ordered here but strided in PyTorch (its ``permute(1, 0, 2, 3)``) is
+        copied, as PyTorch copies it: a write into the result must not reach the output."""
+        a = self.array
+        if a.flags.c_contiguous:
+            if not _conv_buffers:
+                return self
+            steps = _torch_strides(a)
+            return self if steps is None or _is_dense_in_order(a.shape, steps) else _ops.clone(self)
+        if _conv_layout(a) and relayout_if_unshared(self):
             return self
         return _ops.clone(self)
 
@@ -1500,7 +1506,8 @@ class Tensor:
 
     def is_contiguous(self, memory_format: Any = None) -> builtins.bool:
         """As PyTorch's: a convolution's output (channel-major here) counts as contiguous, as there."""
-        return builtins.bool(self.array.flags.c_contiguous) or _conv_layout(self.array)
+        a = self.array
+        return builtins.bool(a.flags.c_contiguous) or _conv_layout(a) or _is_noted_output(a)
 
     def stride(self, dim: Any = None) -> Any:
         """The step in elements from one index to the next along each dimension (``dim``: that one
@@ -1516,7 +1523,7 @@ class Tensor:
             ((12, 4, 1), (1, 4, 12), 1)
         """
         a = self.array
-        if _conv_layout(a):
+        if _conv_layout(a) or _is_noted_output(a):
             steps, step = [], 1
             for size in reversed(a.shape):
                 steps.append(step)
@@ -2235,6 +2242,65 @@ def _conv_layout(a: Any) -> builtins.bool:
     noted buffer it fills whole, so it is that output, or a view that PyTorch keeps contiguous
     (squeeze, detach, a flatten of the trailing dimensions)."""
     return builtins.bool(_conv_buffers) and _channel_major(a) and _noted_size(a) == a.size
+
+
+def _is_noted_output(a: Any) -> builtins.bool:
+    """Whether ``a`` is a noted output itself (:func:`note_conv_layout`), in any layout of its buffer
+    (a 3-d convolution's is depth-major): contiguous in PyTorch."""
+    if not _conv_buffers:
+        return False
+    root = _root_buffer(a)
+    entry = _conv_buffers.get(id(root))
+    return entry is not None and entry[0]() is root and entry[2] == a.shape and entry[3] == a.strides
+
+
+def _torch_strides(a: Any) -> tuple[builtins.int, ...] | None:
+    """PyTorch's strides (in elements) of ``a`` as a view the user took of a noted output lying over
+    the same buffer (:func:`note_conv_layout`): that output is contiguous in PyTorch, so each step of
+    ``a`` through the buffer, written in whole steps of the output's dims (its layout is dense, so
+    the digits are unique), is the same combination of the output's contiguous strides. None when
+    ``a`` lies over no noted buffer, or steps backwards or between the output's elements. (A layer's
+    own view of an intermediate it noted is judged the same way, so :meth:`Tensor.contiguous` may
+    copy one that PyTorch would return as is: a copy where torch has none, never the reverse.)"""
+    root = _root_buffer(a)
+    entry = _conv_buffers.get(id(root))
+    if entry is None or entry[0]() is not root:
+        return None
+    shape, byte_steps = entry[2], entry[3]
+    dims, contiguous = [], 1
+    for size, byte_step in zip(reversed(shape), reversed(byte_steps)):
+        if size > 1:
+            dims.append((builtins.int(byte_step), contiguous))
+        contiguous *= size
+    dims.sort(reverse=True)  # the output's dims, outermost in memory first
+    steps, later = [], 1
+    for size, byte_step in zip(reversed(a.shape), reversed(a.strides)):
+        if size == 1:  # any step: PyTorch's contiguous one
+            steps.append(later)
+            continue
+        left, step = builtins.int(byte_step), 0
+        if left < 0:
+            return None
+        for unit, elements in dims:
+            count, left = divmod(left, unit)
+            step += count * elements
+        if left:
+            return None
+        steps.append(step)
+        later = step * size
+    return tuple(reversed(steps))
+
+
+def _is_dense_in_order(shape: tuple[builtins.int, ...], steps: tuple[builtins.int, ...]) -> builtins.bool:
+    """PyTorch's ``is_contiguous`` of a tensor of ``shape`` with strides ``steps`` (size-1 dims skipped)."""
+    expected = 1
+    for size, step in zip(reversed(shape), reversed(steps)):
+        if size == 1:
+            continue
+        if step != expected:
+            return False
+        expected *= size
+    return True
 
 
 def _forget_conv_buffer(key: int, _ref: Any) -> None:

@@ -26,6 +26,11 @@ HEADS = {
     "channel slice": lambda lib, y: y[:, 1:3].flatten(2),
     "batch norm": lambda lib, y: lib.flatten(lib.relu(lib.nn.BatchNorm2d(4)(y)).permute(0, 2, 3, 1), 0, 2),
     "view kept dims": lambda lib, y: y.permute(0, 2, 3, 1).view(2, 25, 4),
+    # Glow's ActNorm initialisation: the batch and channel dims swapped, made contiguous, then viewed
+    "swapped contiguous": lambda lib, y: y.permute(1, 0, 2, 3).contiguous(),
+    "swapped contiguous view": lambda lib, y: y.transpose(0, 1).contiguous().view(4, -1),
+    "batch norm swapped contiguous": lambda lib, y: lib.relu(lib.nn.BatchNorm2d(4)(y)).transpose(0, 1).contiguous(),
+    "channel slice contiguous": lambda lib, y: y[:, 1].contiguous(),
 }
 
 
@@ -112,3 +117,56 @@ def test_a_view_handed_out_keeps_the_buffer_from_being_laid_out_anew() -> None:
     y.add_(1.0)
     np.testing.assert_array_equal(image, y[0].numpy())
     assert y.is_contiguous() and y.stride() == (100, 25, 5, 1)
+
+
+VIEWS = {
+    "output": lambda y: y,
+    "swapped": lambda y: y.transpose(0, 1),
+    "channels last": lambda y: y.movedim(1, -1),
+    "channel slice": lambda y: y[:, 1],
+    "channel range": lambda y: y[:, 1:3],
+    "image": lambda y: y[1],
+    "row": lambda y: y[:, :, 2],
+    "unsqueezed": lambda y: y.unsqueeze(2),
+    "flattened": lambda y: y.flatten(2),
+    "every other column": lambda y: y[..., ::2],
+}
+
+
+@pytest.mark.parametrize("name", list(VIEWS))
+@pytest.mark.parametrize("conv", ["conv1d", "conv2d", "conv3d"])
+def test_contiguous_copies_views_of_a_convolution_output_where_torch_copies(name: str, conv: str) -> None:
+    # The output is channel-major here and contiguous in torch: a permute that is C-ordered here is
+    # strided there, so contiguous() must copy it (a write into the result must not reach the output).
+    dims = int(conv[-2])
+    if name in ("row", "every other column") and dims == 1:
+        pytest.skip("a 1-d output has no row")
+    rs = np.random.RandomState(1)
+    x, w = rs.randn(3, 4, *([5] * dims)).astype(np.float32), rs.randn(6, 4, *([3] * dims)).astype(np.float32)
+    ours = VIEWS[name](getattr(ds.nn.functional, conv)(ds.tensor(x), ds.tensor(w)))
+    theirs = VIEWS[name](getattr(torch.nn.functional, conv)(torch.tensor(x), torch.tensor(w)))
+    c = ours.contiguous()
+    assert c.is_contiguous() and c.view(-1).shape == (theirs.numel(),)
+    if theirs.contiguous() is not theirs:
+        assert c is not ours and not np.shares_memory(c.numpy(), ours.numpy())
+    if name == "output":  # the output itself (a 3-d convolution's is depth-major here) as torch's
+        assert ours.is_contiguous() and ours.stride() == theirs.stride()
+        assert ours.view(3, -1).shape == tuple(theirs.view(3, -1).shape)
+
+
+@pytest.mark.parametrize(
+    "shape, head",
+    [
+        ((3, 4, 5, 5, 5), lambda lib, x: lib.nn.Conv3d(4, 6, 3)(x)),
+        ((2, 3, 8, 8), lambda lib, x: lib.nn.AdaptiveAvgPool2d(3)(x)),
+        ((2, 3, 8, 8), lambda lib, x: lib.nn.AdaptiveMaxPool2d((3, 3))(x)),
+        ((2, 3, 8, 8), lambda lib, x: lib.nn.AdaptiveAvgPool2d(3)(lib.nn.Conv2d(3, 4, 1)(x))),
+    ],
+)
+def test_a_classifiers_flatten_by_view_works_while_gradients_are_recorded(shape, head) -> None:
+    # x.view(x.size(0), -1) before the classifier: torch's outputs of these layers are contiguous
+    x = np.random.RandomState(2).randn(*shape).astype(np.float32)
+    for lib in (ds, torch):
+        lib.manual_seed(0)
+        y = head(lib, lib.tensor(x, requires_grad=True))
+        assert y.is_contiguous() and y.view(y.shape[0], -1).shape[1] == y[0].numel()

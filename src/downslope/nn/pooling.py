@@ -575,6 +575,8 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     # Separable: pool the width, then the height (as the width of the transposed image).
     out = _adaptive_avg_last(x, ow)
     out = ops.transpose(_adaptive_avg_last(ops.transpose(out, 2, 3), oh), 2, 3)
+    if not out.array.flags.c_contiguous:  # the pooled image is small: laid out in order, as PyTorch's
+        out = ops.clone(out)  # (so view(N, -1), is_contiguous() and stride() answer as there)
     return ops.squeeze(out, 0) if unbatched else out
 
 

@@ -69,6 +69,8 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
     oh, ow = _adaptive_sizes(output_size, x.shape[2:], where)
     out = _adaptive_max_last(x, ow)
     out = ops.transpose(_adaptive_max_last(ops.transpose(out, 2, 3), oh), 2, 3)
+    if not out.array.flags.c_contiguous:  # the pooled image is small: laid out in order, as PyTorch's
+        out = ops.clone(out)  # (so view(N, -1), is_contiguous() and stride() answer as there)
     return ops.squeeze(out, 0) if unbatched else out
 
 

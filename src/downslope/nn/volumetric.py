@@ -117,6 +117,9 @@ def conv3d(
         total = part if total is None else total + part
     assert total is not None
     out = _unfold_depth(total, n, od)
+    # a depth-major permute of the buffer summed above (no other tensor holds it): contiguous in
+    # PyTorch, so noted as such, for view(N, -1), is_contiguous() and stride() (as a 2-d output is)
+    note_conv_layout(out.array)
     return ops.squeeze(out, 0) if unbatched else out
 
 
