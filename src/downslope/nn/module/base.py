@@ -131,6 +131,8 @@ def _customized_state(module: Module, loading: bool = False) -> bool:
             return True
         if cls._save_to_state_dict is not Module._save_to_state_dict:
             return True
+        if not loading and m is not module and cls.state_dict is not Module.state_dict:
+            return True
         if loading and cls._load_from_state_dict is not Module._load_from_state_dict:
             return True
     return False
@@ -1031,8 +1033,9 @@ class Module:
         """Set training mode (dropout active, batch statistics) here and in every descendant."""
         if not isinstance(mode, bool):
             raise ArgumentTypeError(f"train(mode): expected a bool, got {type(mode).__name__}")
-        for m in self.modules():
-            object.__setattr__(m, "training", mode)
+        object.__setattr__(self, "training", mode)
+        for child in self.children():  # each child's own train(), as PyTorch's: overrides run (a frozen
+            child.train(mode)  # BatchNorm kept in eval, LoRA merging its weights on eval())
         return self
 
     def eval(self: M) -> M:
@@ -1108,33 +1111,64 @@ class Module:
         from ...devices import to_device
 
         target = resolve(device, where)
-        for t in [*self.parameters(), *self.buffers()]:
+
+        def move(t: Tensor) -> Tensor:
             if is_lazy(t):
                 t._retype(device=target)  # type: ignore[attr-defined]
-                continue
-            t.array = to_device(t.array, target)
-            if t.grad is not None:
-                t.grad.array = to_device(t.grad.array, target)
-        return self
+                return t
+            moved = to_device(t.array, target)
+            return t if moved is t.array else wrap_array(moved)
+
+        return self._apply(move)
 
     def _cast(self: M, dtype: Any, where: str) -> M:
         target = backend.as_dtype(dtype)
         if not backend.is_floating(target):
             raise ArgumentTypeError(f"{where}: expected a floating dtype, got {target}")
-        for m in self.modules():
-            for p in m._parameters.values():
-                if is_lazy(p):
-                    p._retype(dtype=target)  # type: ignore[union-attr]
-                elif p is not None and p.array.dtype != target:
-                    p.array = p.array.astype(target)
+
+        def cast(t: Tensor) -> Tensor:
+            if is_lazy(t):
+                t._retype(dtype=target)  # type: ignore[attr-defined]
+            elif backend.is_floating(t.array.dtype) and t.array.dtype != target:
+                return wrap_array(t.array.astype(target))
+            return t
+
+        return self._apply(cast)
+
+    def _apply(self: M, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> M:
+        """Apply ``fn`` (a tensor to its cast or moved version) to every parameter, its gradient and
+        every buffer, children first: PyTorch's private method behind ``to``, ``double``, ``half``,
+        ``cpu``..., which models override to keep a cache or a norm in float32 (each child's own
+        ``_apply`` runs). Parameters and buffers stay the same objects and take the new values in
+        place (an optimizer keeps holding them); a plain tensor attribute is the override's to handle.
+
+        Example:
+            >>> import downslope as ds
+            >>> from downslope import nn
+            >>> lin = nn.Linear(2, 2)._apply(lambda t: t.double())
+            >>> lin.weight.dtype
+            dtype('float64')
+        """
+        from ...autograd import no_grad
+
+        if recurse:
+            for child in self.children():
+                child._apply(fn)
+        with no_grad():
+            for p in self._parameters.values():
+                if p is None:
+                    continue
+                applied = fn(p)
+                if applied is not p:
+                    p.array = applied.array
                     grad = p._grad
-                    if grad is not None:  # cast along with the parameter, as PyTorch's _apply does
-                        grad.array = grad.array.astype(target)
-            for b in m._buffers.values():
-                if is_lazy(b):
-                    b._retype(dtype=target)  # type: ignore[union-attr]
-                elif b is not None and backend.is_floating(b.array.dtype) and b.array.dtype != target:
-                    b.array = b.array.astype(target)
+                    if grad is not None:  # along with the parameter, as PyTorch's _apply does
+                        grad.array = fn(grad).array
+            for b in self._buffers.values():
+                if b is not None:
+                    applied = fn(b)
+                    if applied is not b:
+                        b.array = applied.array
         return self
 
     def to_empty(self: M, *, device: Any, recurse: bool = True) -> M:

@@ -230,6 +230,12 @@ def _loads_extra(module: Module) -> bool:
     return type(module).set_extra_state is not Module.set_extra_state
 
 
+def _module_class() -> type[Module]:
+    from .base import Module  # base imports this module
+
+    return Module
+
+
 def save_with_hooks(root: Module, destination: Any, prefix: str, keep_vars: bool) -> Any:
     """``state_dict`` the way PyTorch walks it, module by module: each module's state-dict pre-hooks,
     its own entries (``_save_to_state_dict``: parameters, persistent buffers, extra state), its
@@ -256,6 +262,10 @@ def save_with_hooks(root: Module, destination: Any, prefix: str, keep_vars: bool
                         raise StateError("state_dict post-hook must return None")
                 elif result is not None and mod is root and pre == prefix:
                     destination = result  # PyTorch's private hook: only the root module's result counts
+            continue
+        if mod is not root and type(mod).state_dict is not _module_class().state_dict:
+            # a child with its own state_dict (a wrapper renaming or filtering keys): called, as PyTorch does
+            mod.state_dict(destination=destination, prefix=pre, keep_vars=keep_vars)
             continue
         metadata = {"version": type(mod)._version}
         recorded = getattr(destination, "_metadata", None)
