@@ -6,8 +6,11 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import warnings
 from collections import OrderedDict
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 import downslope as ds
@@ -143,3 +146,54 @@ def test_isinstance_on_built_layers_and_subclassing_the_loss_bases() -> None:
             theirs = focal(torch, tloss._WeightedLoss)(torch.ones(3), size_average, reduce, reduction)
         assert mine.reduction == theirs.reduction and list(mine.state_dict()) == ["weight"]
         assert isinstance(mine, _Loss)
+
+
+def test_jit_script_and_trace_return_what_they_are_given_and_warn_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ds.jit, "_warned", set())
+    model = ds.nn.Sequential(ds.nn.Linear(3, 2), ds.nn.ReLU())
+    x = ds.randn(4, 3)
+    with pytest.warns(UserWarning, match="no TorchScript.*runs eagerly"):
+        assert ds.jit.script(model) is model
+    with pytest.warns(UserWarning, match="no TorchScript"):
+        assert ds.jit.trace(model, x) is model
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per name: no second warning
+        assert ds.jit.script(model) is model and ds.jit.trace(model, (x,)) is model
+
+        def f(a: ds.Tensor, b: ds.Tensor) -> ds.Tensor:
+            return a + b
+
+        assert ds.jit.trace(f, (x, x)) is f and ds.jit.script(f) is f
+    # torch's traced and scripted modules compute what the module computes; so do these
+    theirs = torch.nn.Linear(3, 2)
+    ours = ds.nn.Linear(3, 2)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    xt = torch.tensor(x.numpy())
+    np.testing.assert_allclose(
+        ds.jit.trace(ours, x)(x).detach().numpy(), torch.jit.trace(theirs, xt)(xt).detach().numpy(), rtol=1e-6
+    )
+    with pytest.raises(RuntimeError, match="boom"):  # trace runs the model once, as torch's, so it fails there
+
+        def broken(a: ds.Tensor) -> ds.Tensor:
+            raise RuntimeError("boom")
+
+        ds.jit.trace(broken, x)
+
+
+def test_jit_save_and_load_refuse_naming_what_to_use(tmp_path: Path) -> None:
+    model = ds.nn.Linear(2, 1)
+    with pytest.raises(RuntimeError, match=r"jit.save: .*ds.save\(model.state_dict\(\), path\).*ds.onnx.export"):
+        ds.jit.save(model, tmp_path / "m.pt")
+    with pytest.raises(RuntimeError, match=r"jit.load: .*no TorchScript"):
+        ds.jit.load(tmp_path / "m.pt")
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_vision_script_names_exist_as_in_torch() -> None:
+    for name in ("distributed.is_available", "distributed.is_initialized", "distributed.get_rank",
+                 "distributed.get_world_size", "jit.script", "jit.trace", "jit.save", "jit.load",
+                 "nn.modules.utils._pair", "utils.hooks.RemovableHandle"):  # fmt: skip
+        ours, theirs = ds, torch
+        for part in name.split("."):
+            ours, theirs = getattr(ours, part), getattr(theirs, part)
+        assert callable(ours) and callable(theirs), name

@@ -85,3 +85,19 @@ def test_update_bn_matches_torch() -> None:
     np.testing.assert_allclose(ours[1].running_mean.numpy(), theirs[1].running_mean.numpy(), rtol=1e-5)
     np.testing.assert_allclose(ours[1].running_var.numpy(), theirs[1].running_var.numpy(), rtol=1e-5)
     assert ours[1].momentum == theirs[1].momentum == 0.1 and ours.training
+
+
+@pytest.mark.parametrize("decay", [0.9, 0.75, 0.999])
+def test_ema_of_the_integer_batch_count_buffer_matches_torchs_arithmetic(decay: float) -> None:
+    # num_batches_tracked is int64: torch computes ema * decay + model * (1 - decay) in float32 and truncates
+    ours, theirs = _pair()
+    avg_ours = swa_utils.AveragedModel(ours, multi_avg_fn=swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True)
+    avg_theirs = TS.AveragedModel(theirs, multi_avg_fn=TS.get_ema_multi_avg_fn(decay), use_buffers=True)
+    for i in range(40):
+        x = np.full((4, 3), float(i), np.float32)
+        ours(ds.tensor(x))
+        theirs(torch.tensor(x))
+        avg_ours.update_parameters(ours)
+        avg_theirs.update_parameters(theirs)
+        assert int(avg_ours.module[1].num_batches_tracked) == int(avg_theirs.module[1].num_batches_tracked)
+    assert avg_ours.module[1].num_batches_tracked.dtype == ds.int64

@@ -22,6 +22,11 @@ or, by hand:
 
 mpi4py is imported only under an MPI launcher (never by ``import downslope``); a plain ``python``
 process is a world of one and every function here is then a no-op.
+
+``torch.distributed``'s queries, for code that asks them before doing anything distributed:
+``is_available()`` (True: this package is always there), ``is_initialized()`` (whether
+:func:`init` has made the process group), and ``get_rank()`` / ``get_world_size()``, which, as
+torch's, raise until it has.
 """
 
 from .agreement import check_same_config, make_parameters_identical
@@ -55,7 +60,55 @@ from .world import (
     world_size,
 )
 
+
+def is_available() -> bool:
+    """``torch.distributed.is_available()``: True, as data parallelism over MPI is always part of
+    downslope (a plain process is a world of one; several processes need mpi4py and a launcher).
+
+    Example:
+        >>> from downslope import distributed as dist
+        >>> dist.is_available()
+        True
+    """
+    return True
+
+
+def is_initialized() -> bool:
+    """``torch.distributed.is_initialized()``: whether :func:`init` (or a function that calls it, such
+    as :func:`fit`) has made this process's group.
+    """
+    from . import world
+
+    return world._world is not None
+
+
+def _initialized_world(what: str) -> World:
+    from . import world
+
+    if world._world is None:
+        from ..errors import UninitializedError
+
+        raise UninitializedError(
+            f"distributed.{what}: Default process group has not been initialized, please make sure to call "
+            "init_process_group (here: downslope.distributed.init())."
+        )
+    return world._world
+
+
+def get_rank(group: object = None) -> int:
+    """``torch.distributed.get_rank()``: this process's rank; raises, as torch's, before :func:`init`
+    (:func:`rank` answers 0 then, making a world of one)."""
+    return _initialized_world("get_rank").rank
+
+
+def get_world_size(group: object = None) -> int:
+    """``torch.distributed.get_world_size()``: the number of processes; raises, as torch's, before
+    :func:`init` (:func:`world_size` answers 1 then, making a world of one)."""
+    return _initialized_world("get_world_size").world_size
+
+
 __all__ = [
+    "is_available", "is_initialized", "get_rank", "get_world_size",
     "init", "get_world", "World", "rank", "world_size", "is_main", "barrier", "launched_size",
     "install_fail_fast", "end_job_on_error", "refuse_multi_process", "DistributedError",
     "DisagreementError", "check_same_model",

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import no_grad
+from ..backend import get_default_dtype
 from ..devices import to_host
 from ..errors import ArgumentError
 from ..nn.module import Module
@@ -67,7 +68,14 @@ def get_ema_multi_avg_fn(decay: float = 0.999) -> Callable[[list[Tensor], list[T
 
     def ema_update(ema_param_list: list[Tensor], current_param_list: list[Tensor], num_averaged: Any) -> None:
         for ema, cur in zip(ema_param_list, current_param_list):
-            ema.array[...] = decay * ema.array + (1 - decay) * cur.array
+            if ema.array.dtype.kind in "fc":
+                ema.array[...] = decay * ema.array + (1 - decay) * cur.array
+            else:
+                # an integer buffer (BatchNorm's num_batches_tracked): torch computes
+                # ema * decay + cur * (1 - decay) in the default float dtype and truncates on the copy back
+                dtype = get_default_dtype()
+                scaled = ema.array.astype(dtype) * dtype.type(decay) + cur.array.astype(dtype) * dtype.type(1 - decay)
+                ema.array[...] = scaled.astype(ema.array.dtype)
 
     return ema_update
 

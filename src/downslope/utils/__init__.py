@@ -1,6 +1,6 @@
 """PyTorch's ``torch.utils`` namespace: ``downslope.utils.data``, which re-exports :mod:`downslope.data`, and
 ``downslope.utils.checkpoint`` (activation checkpointing), ``downslope.utils.dlpack`` (``from_dlpack``,
-``to_dlpack``) and ``downslope.utils.benchmark`` (``Timer``).
+``to_dlpack``), ``downslope.utils.benchmark`` (``Timer``) and ``downslope.utils.hooks`` (``RemovableHandle``).
 
 Example:
     >>> import downslope.utils.data
@@ -11,6 +11,6 @@ Example:
 
 from __future__ import annotations
 
-from . import benchmark, checkpoint, data, dlpack
+from . import benchmark, checkpoint, data, dlpack, hooks
 
-__all__ = ["benchmark", "checkpoint", "data", "dlpack"]
+__all__ = ["benchmark", "checkpoint", "data", "dlpack", "hooks"]

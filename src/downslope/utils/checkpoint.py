@@ -4,11 +4,22 @@
 not kept; backward runs ``fn`` again from the saved inputs (with the random generator put back to
 where it was, so dropout draws the same mask) and backpropagates through that second run. The
 gradients equal those of calling ``fn`` directly, for the inputs and for every parameter ``fn``
-uses, whether or not the inputs require grad (PyTorch's ``use_reentrant=False`` behaviour). When
-``fn`` is a Module (or its method), its parameters are the checkpoint's inputs too, so
-``autograd.grad(out, x)`` fills no parameter's ``.grad``, as in PyTorch; a plain function's
-parameters reached through a closure get their ``.grad`` from any backward through it. A gradient
-through a checkpoint cannot be differentiated again (``create_graph=True`` raises).
+uses, whether or not the inputs require grad (PyTorch's ``use_reentrant=False`` behaviour, also
+downslope's when ``use_reentrant`` is not given). With ``use_reentrant=True`` and no input that
+requires grad, the result requires no grad and the parameters inside get no gradient, as
+PyTorch's reentrant variant (with its warning). When ``fn`` is a Module (or its method), its
+parameters are the checkpoint's inputs too, so ``autograd.grad(out, x)`` fills no parameter's
+``.grad``, as in PyTorch; a plain function's parameters reached through a closure get their
+``.grad`` from any backward through it. A gradient through a checkpoint cannot be differentiated
+again (``create_graph=True`` raises).
+
+``context_fn`` returns two context managers, as PyTorch's: the first is entered around the forward
+run, the second around the recompute in backward. Selective checkpointing
+(:func:`create_selective_checkpoint_contexts`, :class:`CheckpointPolicy`) is accepted and gives the
+same results, but the memory saving is not selective: downslope's recompute cannot tell ops apart,
+so every op inside is recomputed whatever the policy says. The recompute always runs ``fn`` to its
+end (PyTorch's early stop, :func:`set_checkpoint_early_stop`, is accepted and changes nothing), so
+forward hooks inside run again in backward.
 
 Example:
     >>> import downslope as ds
@@ -23,23 +34,108 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import enum
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .. import backend
 from ..autograd import Function, backward, grad
-from ..errors import ArgumentError, StateError
-from ..graph import enable_grad, is_grad_enabled
+from ..errors import ArgumentError, ArgumentTypeError, StateError
+from ..graph import enable_grad, is_grad_enabled, no_grad
 from ..nn.module import Module
 from ..tensor import Tensor, empty
 
-__all__ = ["checkpoint", "checkpoint_sequential"]
+__all__ = [
+    "checkpoint", "checkpoint_sequential", "noop_context_fn", "CheckpointPolicy",
+    "create_selective_checkpoint_contexts", "set_checkpoint_early_stop",
+]  # fmt: skip
+
+
+def noop_context_fn() -> tuple[contextlib.AbstractContextManager[Any], contextlib.AbstractContextManager[Any]]:
+    """``checkpoint``'s default ``context_fn``: two contexts that do nothing (forward, recompute).
+
+    Example:
+        >>> fwd, recompute = noop_context_fn()
+        >>> with fwd, recompute:
+        ...     pass
+    """
+    return contextlib.nullcontext(), contextlib.nullcontext()
+
+
+class CheckpointPolicy(enum.Enum):
+    """PyTorch's selective-checkpoint policy for one op (what a ``policy_fn`` returns). Accepted here;
+    downslope recomputes every op whatever the policy (see the module docstring)."""
+
+    MUST_SAVE = 0
+    PREFER_SAVE = 1
+    MUST_RECOMPUTE = 2
+    PREFER_RECOMPUTE = 3
+    MUST_CPU_OFFLOAD = 4
+    PREFER_CPU_OFFLOAD = 5
+
+
+def create_selective_checkpoint_contexts(
+    policy_fn_or_list: Any, allow_cache_entry_mutation: bool = False
+) -> tuple[contextlib.AbstractContextManager[Any], contextlib.AbstractContextManager[Any]]:
+    """``torch.utils.checkpoint.create_selective_checkpoint_contexts``: the ``context_fn`` pair for
+    selective checkpointing, from a policy function ``policy_fn(ctx, op, *args, **kwargs)`` or a list
+    of ops to save.
+
+    downslope's recompute runs the whole function again and cannot tell its ops apart, so the policy
+    is never consulted: the contexts do nothing, every op is recomputed, and the results and
+    gradients are those of plain checkpointing (which equal a direct call). Only the memory saving
+    differs from PyTorch's: nothing is kept that plain checkpointing would not keep.
+
+    Example:
+        >>> import functools
+        >>> import downslope as ds
+        >>> from downslope.utils.checkpoint import checkpoint
+        >>> context_fn = functools.partial(create_selective_checkpoint_contexts, lambda ctx, op, *a, **k: CheckpointPolicy.MUST_SAVE)
+        >>> layer = ds.nn.Linear(2, 2)
+        >>> checkpoint(layer, ds.ones(1, 2), use_reentrant=False, context_fn=context_fn).shape
+        (1, 2)
+    """
+    if not (isinstance(policy_fn_or_list, list) or callable(policy_fn_or_list)):
+        raise ArgumentTypeError(
+            "create_selective_checkpoint_contexts: policy_fn_or_list must be either a function or a list of ops, "
+            f"got {type(policy_fn_or_list).__name__}"
+        )
+    return contextlib.nullcontext(), contextlib.nullcontext()
+
+
+_early_stop: list[bool | None] = [None]  # set_checkpoint_early_stop's setting (None: the default, True)
+
+
+@contextlib.contextmanager
+def set_checkpoint_early_stop(enable: bool) -> Iterator[None]:
+    """``torch.utils.checkpoint.set_checkpoint_early_stop(enable)``: PyTorch's switch for stopping the
+    recompute once every saved tensor is recomputed. Accepted, and it changes nothing here: the
+    recompute always runs the function to its end (gradients are the same either way).
+
+    Example:
+        >>> with set_checkpoint_early_stop(False):
+        ...     pass
+    """
+    previous = _early_stop[0]
+    _early_stop[0] = enable
+    try:
+        yield
+    finally:
+        _early_stop[0] = previous
 
 
 class _Checkpoint(Function):
     @staticmethod
     def forward(
-        ctx: Any, run: Callable[..., Any], preserve_rng_state: bool, n_args: int, anchor: Tensor, *tensors: Any
+        ctx: Any,
+        run: Callable[..., Any],
+        preserve_rng_state: bool,
+        contexts: tuple[Any, Any],
+        n_args: int,
+        anchor: Tensor,
+        *tensors: Any,
     ) -> Any:
         args = tensors[:n_args]  # then the parameters of a Module function: parents of the node
         ctx.run, ctx.n_args, ctx.n_params = run, n_args, len(tensors) - n_args
@@ -47,7 +143,9 @@ class _Checkpoint(Function):
         ctx.plain = [None if isinstance(a, Tensor) else a for a in args]
         ctx.save_for_backward(*[a if isinstance(a, Tensor) else None for a in args])
         ctx.params = tensors[n_args:]
-        return run(*args)
+        forward_context, ctx.recompute_context = contexts
+        with forward_context:
+            return run(*args)
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:
@@ -64,7 +162,7 @@ class _Checkpoint(Function):
         if ctx.rng is not None:
             backend.set_rng_state(ctx.rng)  # the second run draws what the first one drew (dropout)
         try:
-            with enable_grad():
+            with enable_grad(), ctx.recompute_context:
                 out = ctx.run(*inputs)
         finally:
             backend.set_rng_state(now)
@@ -84,27 +182,52 @@ class _Checkpoint(Function):
             found = {id(t): t.grad for t in inputs if isinstance(t, Tensor) and t.requires_grad}
         input_grads = tuple(found.get(id(t)) if isinstance(t, Tensor) else None for t in inputs)
         param_grads = tuple(found.get(id(p)) for p in ctx.params)
-        return (None, None, None, None, *input_grads, *param_grads)
+        return (None, None, None, None, None, *input_grads, *param_grads)
 
 
 def checkpoint(
     function: Callable[..., Any],
     *args: Any,
     use_reentrant: bool | None = None,
-    context_fn: Any = None,
+    context_fn: Callable[[], tuple[Any, Any]] = noop_context_fn,
     determinism_check: str = "default",
     debug: bool = False,
+    early_stop: bool = True,
     preserve_rng_state: bool = True,
     **kwargs: Any,
 ) -> Any:
     """``function(*args, **kwargs)``, its activations recomputed in backward instead of stored.
 
-    ``use_reentrant``, ``determinism_check`` and ``debug`` are accepted for PyTorch's signature
-    (the behaviour is always that of ``use_reentrant=False``); ``context_fn`` is not supported.
+    ``context_fn()`` gives the two context managers entered around the forward run and around the
+    recompute (``use_reentrant=False`` or not given, as in PyTorch). ``determinism_check``
+    ("default" or "none"), ``debug`` and ``early_stop`` are accepted for PyTorch's signature. Not
+    given, ``use_reentrant`` means False here (PyTorch 2.13 warns and takes True); with
+    ``use_reentrant=True``, as PyTorch's reentrant variant, keyword arguments for ``function``,
+    ``context_fn`` and ``debug`` are refused, and when no input requires grad the result requires
+    none (warning "None of the inputs have requires_grad=True"), so the parameters inside get no
+    gradient.
     """
-    if context_fn is not None:
-        raise ArgumentError("checkpoint: context_fn is not supported")
+    if determinism_check not in ("default", "none"):
+        raise ArgumentError(
+            f"checkpoint: determinism_check should be one of ['default', 'none'], but got {determinism_check!r}"
+        )
+    if use_reentrant:
+        if context_fn is not noop_context_fn or debug is not False:
+            raise ArgumentError(
+                "checkpoint: Passing `context_fn` or `debug` is only supported when use_reentrant=False."
+            )
+        if kwargs:
+            raise ArgumentError(f"checkpoint: Unexpected keyword arguments: {','.join(kwargs)} (use_reentrant=True)")
+        if not any(isinstance(a, Tensor) and a.requires_grad for a in args):
+            # PyTorch's reentrant checkpoint records nothing then (its warning comes in any grad mode):
+            # the parameters inside get no gradient
+            warnings.warn(
+                "None of the inputs have requires_grad=True. Gradients will be None", UserWarning, stacklevel=2
+            )
+            with no_grad():
+                return function(*args)
     run = (lambda *a: function(*a, **kwargs)) if kwargs else function
+    contexts = noop_context_fn() if use_reentrant else context_fn()
     if not is_grad_enabled():
         return run(*args)
     # The anchor requires grad, so the checkpoint is recorded even when no input does: the
@@ -112,7 +235,7 @@ def checkpoint(
     anchor = empty(0, requires_grad=True)
     owner = function if isinstance(function, Module) else getattr(function, "__self__", None)
     params = [p for p in owner.parameters() if p.requires_grad] if isinstance(owner, Module) else []
-    return _Checkpoint.apply(run, preserve_rng_state, len(args), anchor, *args, *params)
+    return _Checkpoint.apply(run, preserve_rng_state, contexts, len(args), anchor, *args, *params)
 
 
 def checkpoint_sequential(

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ArgumentError, DownslopeError, ExportError
+from ...errors import ArgumentError, ArgumentTypeError, DownslopeError, ExportError
 from ...nn.module import Module
 from ...tensor import Tensor, wrap_array
 from .graph import MIN_OPSET, GraphBuilder, require_onnx
@@ -315,9 +315,17 @@ def export(
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     dynamic_batch: bool = True,
-    opset: int = MIN_OPSET,
+    opset: int | None = None,
     check: bool = True,
     dynamic_axes: Mapping[str, Any] | None = None,
+    *,
+    opset_version: int | None = None,
+    export_params: bool = True,
+    do_constant_folding: bool = True,
+    keep_initializers_as_inputs: bool = False,
+    verbose: bool | None = None,
+    training: Any = None,
+    dynamo: bool = True,
 ) -> Any:
     """Write ``model`` as an ONNX file at ``path``; return the ``onnx.ModelProto``.
 
@@ -333,6 +341,14 @@ def export(
     the graph as constants). Raises
     :class:`~downslope.errors.ExportError` naming any layer or op it cannot translate.
 
+    ``torch.onnx.export``'s keywords: ``opset_version`` is ``opset`` (default 17, the least this
+    exporter writes); ``verbose=True`` prints the graph; ``do_constant_folding`` and ``dynamo`` are
+    accepted and change nothing (torch 2.13 deprecates the first; there is one exporter here);
+    ``training`` may only ask for evaluation semantics (``"EVAL"``, 0, or torch's
+    ``TrainingMode.EVAL``; also ``PRESERVE`` for a model in eval mode). The weights are always
+    written into the graph as initializers: ``export_params=False`` and
+    ``keep_initializers_as_inputs=True`` are refused with an ExportError.
+
     Example:
         >>> import downslope as ds
         >>> model = ds.nn.Sequential(ds.nn.Linear(4, 8), ds.nn.ReLU(), ds.nn.Linear(8, 3))
@@ -340,8 +356,14 @@ def export(
         >>> [i.name for i in proto.graph.input]  # doctest: +SKIP
         ['input']
     """
+    opset = _torch_export_options(
+        model, opset, opset_version, export_params, keep_initializers_as_inputs, training, do_constant_folding, dynamo
+    )
     onnx = require_onnx()
     proto, g = _to_model(model, example_input, input_names, output_names, dynamic_batch, opset, dynamic_axes)
+    if verbose:  # torch's verbose logs the graph it wrote; onnx's text form of it
+        printer = getattr(onnx, "printer", None)
+        print(printer.to_text(proto.graph) if printer is not None else onnx.helper.printable_graph(proto.graph))
     dynamic_batch = g.dynamic_batch
     checked(proto, g, f"ONNX export of {type(model).__name__}")
     if check:
@@ -359,3 +381,46 @@ def export(
             f"{_last_line(exc)} (an ONNX file holds at most 2 GiB of weights inline)"
         ) from None
     return proto
+
+
+def _torch_export_options(
+    model: Module,
+    opset: int | None,
+    opset_version: int | None,
+    export_params: bool,
+    keep_initializers_as_inputs: bool,
+    training: Any,
+    do_constant_folding: bool,
+    dynamo: bool,
+) -> int:
+    """The opset to write, after checking ``torch.onnx.export``'s keywords against what this exporter does."""
+    if opset is not None and opset_version is not None and opset != opset_version:
+        raise ArgumentError(
+            f"ONNX export: opset={opset} and opset_version={opset_version} disagree (they are the same setting; give one)"
+        )
+    for name, value in (("do_constant_folding", do_constant_folding), ("dynamo", dynamo)):
+        if not isinstance(value, bool):
+            raise ArgumentTypeError(f"ONNX export: {name} must be True or False, got {value!r}")
+    if export_params is not True:
+        raise ExportError(
+            f"ONNX export: export_params={export_params!r} is not supported: the weights are always written into "
+            "the graph as initializers (export_params=True)"
+        )
+    if keep_initializers_as_inputs:
+        raise ExportError(
+            "ONNX export: keep_initializers_as_inputs=True is not supported: the weights are initializers, not "
+            "graph inputs (keep_initializers_as_inputs=False)"
+        )
+    mode = getattr(training, "name", training)  # torch's TrainingMode enum, its name, or its value
+    if mode in ("PRESERVE", 1) and model.training:
+        mode = "TRAINING"
+    if mode not in (None, "EVAL", 0, "PRESERVE", 1):
+        raise ExportError(
+            f"ONNX export: training={training!r} is not supported: the model is exported in evaluation semantics "
+            "(Dropout off, BatchNorm's running statistics); give training=TrainingMode.EVAL (the default), or "
+            "PRESERVE with the model in eval mode"
+        )
+    chosen = opset_version if opset_version is not None else opset
+    if chosen is not None and (isinstance(chosen, bool) or not isinstance(chosen, (int, np.integer))):
+        raise ArgumentTypeError(f"ONNX export: opset_version must be an int, got {chosen!r}")
+    return MIN_OPSET if chosen is None else int(chosen)

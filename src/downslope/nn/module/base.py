@@ -19,10 +19,11 @@ from .hooks import (
     FLAG_TABLES,
     HOOK_TABLES,
     RemovableHandle,
-    _attach_backward_hooks,
+    _BackwardHook,
     _global_flags,
     _global_hooks,
-    _identity,
+    _registration_hooks,
+    registered,
 )
 from .parameter import Buffer, Parameter, UninitializedBuffer, is_lazy
 from .state import (
@@ -38,6 +39,8 @@ from .state import (
 )
 
 M = TypeVar("M", bound="Module")
+# Non-empty while any global forward or backward hook is registered: the one table the call's fast path reads.
+_any_global_hook = _global_flags["any"]
 
 
 def _accept_factory_kwargs(cls: type) -> None:
@@ -302,7 +305,7 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         hooks = self.__dict__.get("_hooks")
-        if not hooks and not (_global_hooks["forward_pre"] or _global_hooks["forward"]):
+        if not hooks and not _any_global_hook:
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(hooks or _NO_HOOKS, args, kwargs)
 
@@ -329,9 +332,15 @@ class Module:
                     changed = hook(self, args)
                     if changed is not None:
                         args = changed if isinstance(changed, tuple) else (changed,)
-            backward = hooks["backward"] or hooks["backward_pre"]
-            if backward:
-                args = tuple(_identity(a) if isinstance(a, Tensor) and a.requires_grad else a for a in args)
+            backward = None
+            if hooks["backward"] or hooks["backward_pre"] or _global_hooks["backward"] or _global_hooks["backward_pre"]:
+                # the hooks of this call, global ones first, as PyTorch takes them when the call starts
+                backward = _BackwardHook(
+                    self,
+                    [*_global_hooks["backward"].values(), *hooks["backward"].values()],
+                    [*_global_hooks["backward_pre"].values(), *hooks["backward_pre"].values()],
+                )
+                args = backward.setup_input_hook(args)
             result = self.forward(*args, **kwargs)
             if _global_hooks["forward"] or hooks["forward"]:
                 with_kwargs, always = hooks["forward_kwargs"], hooks["forward_always"]
@@ -345,8 +354,8 @@ class Module:
                         changed = hook(self, args, result)
                     if changed is not None:
                         result = changed
-            if backward:
-                _attach_backward_hooks(self, hooks, args, result)
+            if backward is not None:
+                result = backward.setup_output_hook(result)
             return result
         except Exception:
             self._call_always_called_hooks(hooks, args, kwargs, result, called)
@@ -486,8 +495,14 @@ class Module:
 
     def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
         """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to the
-        module's tensor inputs are computed (``None`` for inputs that need none); a non-None result
-        replaces ``grad_input``. Set up at each call of the module, so register it before the forward.
+        module's tensor inputs are computed; a non-None result replaces ``grad_input``. As in PyTorch,
+        ``grad_input`` has one entry per positional argument: None for a non-tensor, zeros of the
+        input's shape for a tensor that needs no gradient (or that the loss does not reach);
+        ``grad_output`` one per output, None where no gradient reached it. When no input requires
+        grad the hook runs from the output side with a grad_input of Nones (and PyTorch's warning).
+        The hooked module's outputs (and inputs, inside its forward) refuse in-place ops, as
+        PyTorch's do: ``clone()`` first. Set up at each call of the module, so register it before
+        the forward.
 
         Example:
             >>> import downslope as ds
@@ -753,6 +768,8 @@ class Module:
             self._check_initialized(name)
             self._forget(name, keep="_modules")
             modules = self._modules
+            if _registration_hooks["module"]:
+                value = registered("module", self, name, value)
             modules[name] = value
             d[name] = value
             return
@@ -761,8 +778,9 @@ class Module:
                 raise ArgumentTypeError(
                     f"cannot assign '{_typename(value)}' as child module '{name}' (nn.Module or None expected)"
                 )
-            modules[name] = None
-            d[name] = None
+            value = registered("module", self, name, None) if _registration_hooks["module"] else None
+            modules[name] = value
+            d[name] = value
             return
         buffers = d.get("_buffers")
         if isinstance(value, (Buffer, UninitializedBuffer)) or (buffers is not None and name in buffers):
@@ -855,6 +873,8 @@ class Module:
             raise ArgumentTypeError(
                 f"cannot assign '{_typename(param)}' object to parameter '{name}' (nn.Parameter or None required)"
             )
+        if param is not None and _registration_hooks["parameter"]:
+            param = registered("parameter", self, name, param)
         self._parameters[name] = param
         self.__dict__[name] = param
 
@@ -878,6 +898,8 @@ class Module:
             raise ArgumentTypeError(
                 f"cannot assign '{_typename(tensor)}' object to buffer '{name}' (Tensor or None required)"
             )
+        if _registration_hooks["buffer"]:
+            tensor = registered("buffer", self, name, tensor)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent.discard(name)
@@ -900,6 +922,8 @@ class Module:
             raise ArgumentTypeError(f"{_typename(module)} is not a Module subclass")
         self._check_initialized(name)
         self._check_new_name(name, "module", self._modules)
+        if _registration_hooks["module"]:
+            module = registered("module", self, name, module)
         self._modules[name] = module
         self.__dict__[name] = module
 

@@ -8,7 +8,8 @@ hooks). Each other submodule gives PyTorch's names: the public layers (the same 
 Where downslope's layers share a base class with PyTorch's membership, the name is that class (so
 subclassing it works as in PyTorch); where they do not, the name is a Module subclass whose
 ``isinstance`` is widened, with :meth:`abc.ABCMeta.register`, to the downslope layers PyTorch's base
-covers (see :mod:`._bases`). The submodules load on first use.
+covers (see :mod:`._bases`). ``modules.utils`` holds the argument helpers (``_pair``...). The
+submodules load on first use.
 
 Example:
     >>> import downslope as ds
@@ -23,11 +24,16 @@ import sys
 from typing import Any
 
 from .. import module as module
+from ..module import hooks as _hooks
 
 # ``from downslope.nn.modules.module import register_module_forward_hook`` finds the same module
 sys.modules[f"{__name__}.module"] = module
+# torch.nn.modules.module's other global hooks, held by nn.module.hooks beside the forward ones
+for _name in _hooks.GLOBAL_REGISTRATIONS:
+    if not hasattr(module, _name):
+        setattr(module, _name, getattr(_hooks, _name))
 
-_SUBMODULES = frozenset(("batchnorm", "conv", "dropout", "instancenorm", "loss", "pooling"))
+_SUBMODULES = frozenset(("batchnorm", "conv", "dropout", "instancenorm", "loss", "pooling", "utils"))
 
 
 def __getattr__(name: str) -> Any:
