@@ -98,7 +98,7 @@ DIFFERS: dict[str, str] = {
     "torch.empty": "filled with zeros (PyTorch leaves the memory uninitialized)",
     "torch.empty_like": "filled with zeros (PyTorch leaves the memory uninitialized)",
     "torch.Tensor.new_empty": "filled with zeros (PyTorch leaves the memory uninitialized)",
-    "torch.Tensor.unfold": "returns a copy of the windows, not a view sharing the tensor's memory",
+    "torch.Tensor.unfold": "a view sharing the tensor's memory, as torch's; overlapping windows (step < size) are read-only: an in-place op on them is refused (torch writes them in an unspecified order)",
     "torch.unravel_index": "an index outside [-prod(shape), prod(shape)) is an error (PyTorch wraps it silently)",
     "torch.Tensor": "Tensor(n) with a single int is a 0-d tensor holding n (PyTorch: an uninitialized vector of n)",
     "torch.Tensor.dtype": "a NumPy dtype (ds.float32 == numpy.float32)",

@@ -582,7 +582,7 @@ def test_scatter_ops_bad_arguments() -> None:
 
 def test_results_are_copies_as_in_torch() -> None:
     """A write into the result of these ops leaves the input alone (torch returns new tensors)."""
-    for op in (ds.rot90, ds.fliplr, ds.flipud, lambda t: t.rot90(2), lambda t: t.unfold(1, 2, 1), ds.msort):
+    for op in (ds.rot90, ds.fliplr, ds.flipud, lambda t: t.rot90(2), ds.msort):
         x = ds.zeros(2, 3)
         op(x).add_(1.0)
         assert x.tolist() == [[0.0] * 3] * 2

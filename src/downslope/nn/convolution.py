@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, ops
-from ..errors import ArgumentError, ArgumentTypeError, ShapeError
+from ..errors import ArgumentTypeError, DTypeError, ShapeError
 from ..tensor import Tensor, note_conv_layout, record_op
 from . import init
 from ._conv_args import _PADDING_MODES as _PADDING_MODES
@@ -162,8 +162,8 @@ def _conv2d(
     _check_floating(x, where)
     if w.ndim != 4:
         raise ShapeError(f"{where}: expected weight of shape (C_out, C_in / groups, kh, kw), got {w.shape}")
-    if w.dtype != x.dtype:
-        raise ArgumentTypeError(f"{where}: input dtype {x.dtype} does not match weight dtype {w.dtype}")
+    if w.dtype != x.dtype:  # torch: a RuntimeError, which DTypeError is too
+        raise DTypeError(f"{where}: input dtype {x.dtype} does not match weight dtype {w.dtype}")
     st = _tuple(stride, 2, "stride", where)
     dil = _tuple(dilation, 2, "dilation", where)
     groups = _positive(groups, "groups", where)
@@ -171,8 +171,8 @@ def _conv2d(
     n, c_in, h, wd = x.shape
     x_shape = (n, c_in, wd) if one_d else x.shape
     w_shape = (c_out, c_per_group, kw) if one_d else w.shape
-    if c_out % groups:
-        raise ArgumentError(f"{where}: out_channels ({c_out}) must be divisible by groups ({groups})")
+    if c_out % groups:  # torch: a RuntimeError (the weight's shape), which ShapeError is too
+        raise ShapeError(f"{where}: out_channels ({c_out}) must be divisible by groups ({groups})")
     if c_per_group * groups != c_in:
         raise ShapeError(
             f"{where}: input has {c_in} channels but the weight {w_shape} with groups={groups} expects "
@@ -198,7 +198,7 @@ def _conv2d(
         if b.shape != (c_out,):
             raise ShapeError(f"{where}: expected bias of shape ({c_out},), got {b.shape}")
         if b.dtype != x.dtype:
-            raise ArgumentTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
+            raise DTypeError(f"{where}: bias dtype {b.dtype} does not match input dtype {x.dtype}")
         parents = (x, w, b)
     geometry = (st, pads, dil, groups, (oh, ow))
     # A leaf weight (a layer's parameter) is passed again and again: the Winograd path may reuse its

@@ -22,7 +22,7 @@ import numpy as np
 from .. import backend, gemm, ops
 from ..backend import namespace_of
 from ..devices import to_host
-from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DTypeError, InvalidValueError, ShapeError
 from ..functional import gelu as _gelu
 from ..ops import normalize_dim as _dim
 from ..ops.out import with_input as _with_input
@@ -96,21 +96,24 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """
     x = _as_tensor(input, "linear")
     weight = _as_tensor(weight, "linear (weight)")
+    # torch raises RuntimeError for these: ShapeError and DTypeError are RuntimeErrors too
     if weight.ndim != 2:
-        raise ArgumentError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+        raise ShapeError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     out_f, in_f = weight.shape
     if x.ndim == 0 or x.shape[-1] != in_f:
-        raise ArgumentError(
+        raise ShapeError(
             f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}: "
             f"expected the last input dim to be in_features={in_f}"
         )
     if bias is not None and bias.shape != (out_f,):
-        raise ArgumentError(f"linear: bias must have shape ({out_f},), got {bias.shape}")
+        raise ShapeError(f"linear: bias must have shape ({out_f},), got {bias.shape}")
     if x.array.dtype != weight.array.dtype:
-        raise ArgumentTypeError(
+        raise DTypeError(
             f"linear: input dtype {x.array.dtype} differs from weight dtype {weight.array.dtype}; "
             f"cast the input (x.float()) or the module (model.double())"
         )
+    if bias is not None and bias.array.dtype != weight.array.dtype:  # torch refuses; NumPy would promote
+        raise DTypeError(f"linear: bias dtype {bias.array.dtype} differs from weight dtype {weight.array.dtype}")
     if x.ndim == 2:
         return _linear2d(x, weight, bias)
     lead = x.shape[:-1]

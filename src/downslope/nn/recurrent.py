@@ -35,7 +35,7 @@ import numpy as np
 from .. import backend, ops
 from ..backend import namespace_of
 from ..devices import device_of
-from ..errors import ArgumentError, ArgumentTypeError, DeviceError
+from ..errors import ArgumentError, ArgumentTypeError, DeviceError, DTypeError, ShapeError
 from ..tensor import Tensor, empty, wrap_array
 from . import functional as F
 from . import init
@@ -256,8 +256,8 @@ class RNNBase(Module):
         name = type(self).__name__
         if not isinstance(t, Tensor):
             raise ArgumentTypeError(f"{name}: {label} must be a Tensor, got {type(t).__name__}")
-        if t.shape != expected:
-            raise ArgumentError(
+        if t.shape != expected:  # torch: a RuntimeError, which ShapeError is
+            raise ShapeError(
                 f"{name}: expected {label} of shape {expected} (num_layers * num_directions, batch, hidden_size), "
                 f"got {t.shape}"
             )
@@ -278,8 +278,9 @@ class RNNBase(Module):
         if not isinstance(input, Tensor):
             raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
+            # torch: a ValueError for the number of dims, a RuntimeError for input_size (ShapeError is both)
             layout = "(N, L, {0})" if self.batch_first else "(L, N, {0})"
-            raise ArgumentError(
+            raise ShapeError(
                 f"{name}(input_size={self.input_size}): expected input of shape {layout.format(self.input_size)} "
                 f"or unbatched (L, {self.input_size}), got {input.shape}"
             )
@@ -296,7 +297,7 @@ class RNNBase(Module):
             x = ops.transpose(input, 0, 1) if self.batch_first else input
         length, batch = x.shape[0], x.shape[1]
         if length == 0:
-            raise ArgumentError(f"{name}: the input sequence is empty (shape {input.shape})")
+            raise ShapeError(f"{name}: the input sequence is empty (shape {input.shape})")  # torch: RuntimeError
         states = self._initial_states(hx, None if unbatched else batch, x)
         _check_device(input, weight, name)
         if unbatched:
@@ -333,7 +334,7 @@ class RNNBase(Module):
         name = type(self).__name__
         data, batch_sizes = packed.data, packed.batch_sizes
         if data.ndim != 2 or data.shape[-1] != self.input_size:
-            raise ArgumentError(
+            raise ShapeError(
                 f"{name}(input_size={self.input_size}): expected a PackedSequence with data of shape "
                 f"(total steps, {self.input_size}), got {data.shape}"
             )
@@ -344,7 +345,7 @@ class RNNBase(Module):
             )
         _check_device(data, weight, name)
         if batch_sizes.shape[0] == 0:
-            raise ArgumentError(f"{name}: the packed sequence is empty (no time steps)")
+            raise ShapeError(f"{name}: the packed sequence is empty (no time steps)")
         x = _padded_from_packed(data, batch_sizes)  # (L, N, input_size), longest sequences first
         _, _, lengths = _layout(batch_sizes)
         states = self._initial_states(hx, lengths.shape[0], x)
@@ -571,12 +572,13 @@ class RNNCellBase(Module):
         if not isinstance(input, Tensor):
             raise ArgumentTypeError(f"{name}: expected a Tensor input, got {type(input).__name__}")
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
-            raise ArgumentError(
+            # torch: a ValueError for the number of dims, a RuntimeError for input_size (ShapeError is both)
+            raise ShapeError(
                 f"{name}(input_size={self.input_size}): expected input of shape (N, {self.input_size}) or "
                 f"({self.input_size},), got {input.shape}"
             )
-        if input.dtype != self.weight_ih.dtype:
-            raise ArgumentTypeError(
+        if input.dtype != self.weight_ih.dtype:  # torch: its matmul's RuntimeError
+            raise DTypeError(
                 f"{name}: input dtype {input.dtype} does not match the parameters' dtype {self.weight_ih.dtype}"
             )
         unbatched = input.ndim == 1
@@ -594,7 +596,7 @@ class RNNCellBase(Module):
                 raise ArgumentTypeError(f"{name}: the hidden state must be a Tensor, got {type(t).__name__}")
             want = expected[1:] if unbatched else expected
             if t.shape != want:
-                raise ArgumentError(f"{name}: expected a hidden state of shape {want}, got {t.shape}")
+                raise ShapeError(f"{name}: expected a hidden state of shape {want}, got {t.shape}")
             _check_device(t, self.weight_ih, name, "the hidden state")
             checked.append(ops.unsqueeze(t, 0) if unbatched else t)
         return x, (tuple(checked) if self.mode == "LSTM" else checked[0]), unbatched

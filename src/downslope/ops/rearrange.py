@@ -10,10 +10,10 @@ import numpy as np
 
 from ..backend import namespace_of
 from ..devices import like, to_host
-from ..errors import ArgumentError, ArgumentTypeError, InvalidValueError, OutOfRangeError, ShapeError
-from ..tensor import Tensor, record_op, wrap_array
+from ..errors import ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
+from ..tensor import Tensor, _forget_conv_buffer, _root_buffer, _version_counter, record_op, wrap_array
 from .arithmetic import sub
-from .indexing import getitem, index_put
+from .indexing import _getitem_vjp, getitem, index_put
 from .operands import (
     _builtin_all,
     _builtin_any,
@@ -25,7 +25,7 @@ from .operands import (
     _norm_axes,
 )
 from .pointwise import astype, clone
-from .shape import meshgrid, reshape, stack, transpose
+from .shape import meshgrid, permute, reshape, stack, transpose
 
 _NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -49,7 +49,7 @@ def pad(x: Any, pad: Sequence[Any], mode: str = "constant", value: float = 0.0) 
         out = np.pad(x.array, widths, mode="constant", constant_values=value)
         return record_op(out, (x,), _pad_vjp, widths)
     if mode not in _NUMPY_PAD_MODES:
-        raise ArgumentError(f"pad: unknown mode {mode!r}; expected one of constant, {', '.join(_NUMPY_PAD_MODES)}")
+        raise InvalidValueError(f"pad: unknown mode {mode!r}; expected one of constant, {', '.join(_NUMPY_PAD_MODES)}")
     _check_pad_sizes(x.shape, widths, mode)
     # The other modes copy input elements, so they are an integer-array index into x and get
     # their gradient (repeats summed) from getitem.
@@ -62,7 +62,7 @@ def _crop(shape: tuple[int, ...], widths: list[tuple[int, int]]) -> tuple[slice,
     """The slices that negative pads cut away (torch narrows the input first, and refuses a crop past its size)."""
     for d, (n, (before, after)) in enumerate(zip(shape, widths)):
         if n - max(-before, 0) - max(-after, 0) < 0:
-            raise ArgumentError(
+            raise InvalidValueError(
                 f"pad: padding ({before}, {after}) at dimension {d} crops more than its size {n} (input shape {shape})"
             )
     return tuple(slice(max(-b, 0), n - max(-a, 0)) for n, (b, a) in zip(shape, widths))
@@ -87,24 +87,24 @@ def _check_pad_sizes(shape: tuple[int, ...], widths: list[tuple[int, int]], mode
         if not (before or after):
             continue
         if mode == "reflect" and (before >= n or after >= n):
-            raise ArgumentError(
+            raise InvalidValueError(
                 f"pad: reflect padding size should be less than the corresponding input dimension, "
                 f"but got padding ({before}, {after}) at dimension {d} of input shape {shape}"
             )
         kept = n - max(-before, 0) - max(-after, 0)
         if mode == "circular" and n + before + after < 0:
-            raise ArgumentError(
+            raise InvalidValueError(
                 f"pad: padding ({before}, {after}) at dimension {d} of input shape {shape} leaves a negative size"
             )
         if mode == "circular" and n + before + after > 0 and (before > kept or after > kept):
-            raise ArgumentError(
+            raise InvalidValueError(
                 f"pad: circular padding ({before}, {after}) at dimension {d} of input shape {shape} "
                 f"wraps around more than once (at most the {kept} elements left after cropping)"
             )
         if mode == "replicate" and n == 0:
-            raise ArgumentError(f"pad: cannot replicate-pad dimension {d} of size 0 (input shape {shape})")
+            raise InvalidValueError(f"pad: cannot replicate-pad dimension {d} of size 0 (input shape {shape})")
         if mode in ("reflect", "replicate") and n + before + after < 1:
-            raise ArgumentError(
+            raise InvalidValueError(
                 f"pad: input (size {n} at dimension {d}) is too small for padding ({before}, {after}): "
                 f"the output size would be {n + before + after}"
             )
@@ -114,13 +114,13 @@ def _pad_widths(pad: Sequence[Any], ndim: int) -> list[tuple[int, int]]:
     pad = list(pad)
     if pad and _builtin_all(isinstance(p, (tuple, list)) for p in pad):
         if len(pad) != ndim:
-            raise ArgumentError(
+            raise InvalidValueError(
                 f"pad: NumPy-style pad_width needs one (before, after) pair per dim ({ndim}), got {len(pad)}"
             )
         widths = [(int(b), int(a)) for b, a in pad]
     else:
         if len(pad) % 2 or len(pad) // 2 > ndim:
-            raise ArgumentError(
+            raise InvalidValueError(
                 f"pad: expected an even number of PyTorch-style pads (at most {2 * ndim}), got {len(pad)}"
             )
         widths = [(0, 0)] * ndim
@@ -152,7 +152,7 @@ def repeat(x: Any, *sizes: Any) -> Tensor:
     x = _lift(x)
     reps = tuple(sizes[0]) if len(sizes) == 1 and not isinstance(sizes[0], (int, np.integer)) else sizes
     if len(reps) < x.ndim:
-        raise ArgumentError(
+        raise InvalidValueError(
             f"repeat: the number of repeats ({len(reps)}) can not be smaller than the number of dims ({x.ndim})"
         )
     lead = len(reps) - x.ndim
@@ -169,7 +169,7 @@ def split(x: Any, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ..
     if isinstance(split_size_or_sections, (int, np.integer)):
         size = int(split_size_or_sections)
         if size <= 0:
-            raise ArgumentError(f"split: split_size must be positive, got {size}")
+            raise InvalidValueError(f"split: split_size must be positive, got {size}")
         bounds = list(range(0, n, size)) + [n]
     else:
         sizes = [int(s) for s in split_size_or_sections]
@@ -198,7 +198,7 @@ def chunk(x: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     x = _lift(x)
     d = _dim(dim, x.ndim, "chunk")
     if chunks <= 0:
-        raise ArgumentError(f"chunk: chunks must be positive, got {chunks}")
+        raise InvalidValueError(f"chunk: chunks must be positive, got {chunks}")
     n = x.shape[d]
     return split(x, _builtin_max(1, -(-n // chunks)), d)
 
@@ -346,7 +346,7 @@ def _repeat_indices(counts: Tensor, output_size: Any) -> Tensor:
 
 def _check_output_size(n: int, output_size: Any) -> None:
     if output_size is not None and int(output_size) != n:
-        raise ArgumentError(f"repeat_interleave: output_size={output_size} but the result has {n} elements")
+        raise InvalidValueError(f"repeat_interleave: output_size={output_size} but the result has {n} elements")
 
 
 def rot90(x: Any, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
@@ -364,12 +364,12 @@ def rot90(x: Any, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
         raise ArgumentTypeError(f"rot90: k must be an int, got {type(k).__name__} ({k!r})")
     dims = tuple(dims)
     if len(dims) != 2:
-        raise ArgumentError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
+        raise InvalidValueError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
     if x.ndim < 2:
         raise ShapeError(f"rot90: expected total dims >= 2, but got total dims = {x.ndim} (shape {x.shape})")
     d0, d1 = _dim(dims[0], x.ndim, "rot90"), _dim(dims[1], x.ndim, "rot90")
     if d0 == d1:
-        raise ArgumentError(
+        raise InvalidValueError(
             f"rot90: expected rotation dims to be different, but got dim0 = {dims[0]} and dim1 = {dims[1]}"
         )
     turns = int(k) % 4
@@ -414,7 +414,13 @@ def flipud(x: Any) -> Tensor:
 def unfold(x: Any, dimension: int, size: int, step: int) -> Tensor:
     """The windows of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim
     (``Tensor.unfold``): dim ``dimension`` becomes the number of windows, ``(n - size) // step + 1``.
-    A copy, not a view as in torch; the gradient of an element sums over the windows it is in.
+    A view sharing ``x``'s memory, as in torch (no copy of the windows); the gradient of an element
+    sums over the windows it is in.
+
+    Windows that do not overlap (``step >= size``) take in-place writes, which reach ``x`` (recorded as
+    writes to ``x[index]`` when ``x`` is in a graph). Overlapping windows are read-only: an in-place
+    op on them is refused, since several of the written elements are one element of ``x`` (torch
+    writes them in an unspecified order).
 
     Example:
         >>> import downslope as ds
@@ -426,27 +432,92 @@ def unfold(x: Any, dimension: int, size: int, step: int) -> Tensor:
     size, step = int(size), int(step)
     n = x.shape[_dim(dimension, x.ndim, "unfold")] if x.ndim else 1
     if size < 0:
-        raise ArgumentError(f"unfold: size is {size} but must be >= 0")
+        raise InvalidValueError(f"unfold: size is {size} but must be >= 0")
     if step <= 0:
-        raise ArgumentError(f"unfold: step is {step} but must be > 0")
+        raise InvalidValueError(f"unfold: step is {step} but must be > 0")
     if size > n:
         raise ShapeError(f"unfold: maximum size for tensor at dimension {dimension} is {n} but size is {size}")
     if x.ndim == 0:  # torch: the one element as a window of size 1 (or none)
         return getitem(reshape(x, (1,)), slice(0, size))
     d = _dim(dimension, x.ndim, "unfold")
-    return record_op(_unfold_array(x.array, d, size, step), (x,), _unfold_vjp, (d, size, step))
+    count = (n - size) // step + 1
+    if step < size and count > 1:
+        # Overlapping windows: read-only (CuPy arrays have no such flag), and the gradient a strided sum
+        view = _unfold_array(x.array, d, size, step)
+        flags = view.flags
+        if hasattr(flags, "writeable"):
+            flags.writeable = False
+        result = _windows_of(x, view, _unfold_vjp, (d, size, step))
+        result._vc = _version_counter(x)  # a write to x is seen by the version checks of the view's readers
+        return result
+    # Disjoint windows: views that in-place ops may write through (into x, recorded when x is in a graph)
+    stride = step if count > 1 else size  # one window: any step gives it
+    lead = (slice(None),) * d
+    if count * stride <= n:
+        # the first count * stride elements, split into (count, stride), each cut to size: basic views
+        # (slices, a reshape, a permutation), whose gradients are copies into zeros
+        part = getitem(x, lead + (slice(0, count * stride),))
+        part = reshape(part, x.shape[:d] + (count, stride) + x.shape[d + 1 :])
+        part = getitem(part, lead + (slice(None), slice(0, size)))
+        return permute(part, tuple(k for k in range(x.ndim + 1) if k != d + 1) + (d + 1,))
+    # the last window ends before a whole stride: recorded as x[index] (diagonal's way); the index has one
+    # entry per window element, at most x's size
+    view = _unfold_array(x.array, d, size, step)
+    result = _windows_of(x, view, _getitem_vjp, (_unfold_index(view, x.shape, d, step), True))
+    result._vc = _version_counter(x)
+    return result
+
+
+def _windows_of(x: Tensor, view: Any, rule: Any, saved: Any) -> Tensor:
+    """``record_op`` of ``view``, unfold's windows over ``x``'s memory. A device's strided view has no
+    base (CuPy's as_strided), so record_op takes it for a buffer of the op's own in another layout and
+    notes it as a convolution's output (contiguous in torch): that note is dropped, the view keeping
+    its own strides."""
+    result = record_op(view, (x,), rule, saved)
+    if type(view) is not np.ndarray and _root_buffer(view) is view:
+        _forget_conv_buffer(id(view), None)
+    return result
+
+
+def _unfold_index(view: Any, shape: tuple[int, ...], d: int, step: int) -> tuple[Any, ...]:
+    """The integer index (one array per dim of an input of ``shape``) of every element of its unfold
+    ``view``, each broadcasting to the view's shape."""
+    xp = namespace_of(view)
+    ndim = len(shape) + 1
+    index = []
+    for k, n in enumerate(shape):
+        place = [1] * ndim
+        if k == d:
+            count, size = view.shape[d], view.shape[-1]
+            place[d] = count
+            starts = (xp.arange(count) * step).reshape(place)
+            place[d], place[-1] = 1, size
+            index.append(starts + xp.arange(size).reshape(place))
+        else:
+            place[k] = n
+            index.append(xp.arange(n).reshape(place))
+    return tuple(index)
 
 
 def _unfold_array(a: Any, d: int, size: int, step: int) -> Any:
-    """A copy of the windows of ``a`` (a strided view of it: no index arrays)."""
+    """The windows of ``a``: a strided view of it (no copy, no index arrays)."""
     count = (a.shape[d] - size) // step + 1
     st = a.strides
-    view = namespace_of(a).lib.stride_tricks.as_strided(
-        a,
-        shape=a.shape[:d] + (count,) + a.shape[d + 1 :] + (size,),
-        strides=st[:d] + (st[d] * step,) + st[d + 1 :] + (st[d],),
-    )
-    return view.copy()
+    shape = a.shape[:d] + (count,) + a.shape[d + 1 :] + (size,)
+    strides = st[:d] + (st[d] * step,) + st[d + 1 :] + (st[d],)
+    if type(a) is np.ndarray:
+        # A view whose base is the array that owns the memory, as a slice's is: as_strided's hangs from a
+        # stand-in object, so the view would pass for an op's own buffer in another layout (record_op
+        # would note it as a convolution's output: wrong strides, a reshape laying it out anew).
+        root = a
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        offset = a.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        try:
+            return np.ndarray(shape, a.dtype, buffer=root, offset=offset, strides=strides)
+        except (TypeError, ValueError, BufferError):  # a buffer that cannot be exported: as_strided's view
+            pass
+    return namespace_of(a).lib.stride_tricks.as_strided(a, shape=shape, strides=strides)
 
 
 def _fold_array(g: Any, shape: tuple[int, ...], d: int, size: int, step: int) -> Any:
@@ -480,7 +551,7 @@ def _fold_vjp(g, y, args, saved, needs, xp):
     d, size, step = saved
     if xp.differentiable:
         return (unfold(g, d, size, step),)
-    return (_unfold_array(g, d, size, step),)
+    return (_unfold_array(g, d, size, step).copy(),)  # a gradient may be summed into in place: no overlaps
 
 
 for _rule in (_unfold_vjp, _fold_vjp):
@@ -503,7 +574,7 @@ def split_with_sizes(x: Any, split_sizes: Sequence[int], dim: int = 0) -> tuple[
     sizes = [int(s) for s in split_sizes]
     d = _dim(dim, x.ndim, "split_with_sizes")
     if _builtin_any(s < 0 for s in sizes):
-        raise ArgumentError(f"split_with_sizes: expects split_sizes to have only non-negative entries, got {sizes}")
+        raise InvalidValueError(f"split_with_sizes: expects split_sizes to have only non-negative entries, got {sizes}")
     if _builtin_sum(sizes) != x.shape[d]:
         raise ShapeError(
             f"split_with_sizes: expects split_sizes to sum exactly to {x.shape[d]} (the input's size at "
@@ -561,7 +632,7 @@ def slice_scatter(
     d = _dim(dim, x.ndim, "slice_scatter")
     step = int(step)
     if step <= 0:
-        raise ArgumentError(f"slice_scatter: slice step must be positive, got {step}")
+        raise InvalidValueError(f"slice_scatter: slice step must be positive, got {step}")
     part = slice(None if start is None else int(start), None if end is None else int(end), step)
     count = len(range(*part.indices(x.shape[d])))
     expected = x.shape[:d] + (count,) + x.shape[d + 1 :]
@@ -581,13 +652,13 @@ def cartesian_prod(*tensors: Any) -> Tensor:
                 [2, 4]])
     """
     if not tensors:
-        raise ArgumentError("cartesian_prod: expects a non-empty list of tensors")
+        raise InvalidValueError("cartesian_prod: expects a non-empty list of tensors")
     ts = [_lift(t) for t in tensors]
     for t in ts:
         if t.ndim != 1:
             raise ShapeError(f"cartesian_prod: expects 1-D vectors, but got shape {t.shape}")
-        if t.array.dtype != ts[0].array.dtype:
-            raise ArgumentTypeError(
+        if t.array.dtype != ts[0].array.dtype:  # torch: a RuntimeError, which DTypeError is too
+            raise DTypeError(
                 f"cartesian_prod: expects all tensors to have the same dtype, got {ts[0].array.dtype} "
                 f"and {t.array.dtype}"
             )
@@ -613,7 +684,7 @@ def combinations(x: Any, r: int = 2, with_replacement: bool = False) -> Tensor:
         raise ShapeError(f"combinations: expects a 1-D vector, but got shape {x.shape}")
     r = int(r)
     if r < 0:
-        raise ArgumentError(f"combinations: expects a non-negative r, but got {r}")
+        raise InvalidValueError(f"combinations: expects a non-negative r, but got {r}")
     if r == 0:
         return getitem(x, np.zeros(0, dtype=np.int64))  # host: an empty index; getitem moves it to x's device
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..backend import as_array, namespace_of
 from ..devices import like, to_host
-from ..errors import ArgumentError, ArgumentTypeError, OutOfRangeError, ShapeError
+from ..errors import ArgumentTypeError, DTypeError, InvalidValueError, OutOfRangeError, ShapeError
 from ..tensor import Tensor, record_op, wrap_array
 from .indexing import _take_along
 from .operands import _dim, _lift
@@ -63,7 +63,15 @@ def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = Tru
 
 
 def kthvalue(x: Any, k: int, dim: int = -1, keepdim: bool = False) -> Any:
-    """``(values, indices)`` of the k-th smallest along ``dim`` (k from 1)."""
+    """``(values, indices)`` of the k-th smallest along ``dim`` (k from 1).
+
+    Among equal values, the index is the one torch's CPU kernel picks (its quickselect, run again here
+    on the host for the slices where the k-th value is tied, up to ``_TIE_RULE_LIMIT`` elements in all);
+    on a device, or beyond that, the first in order."""
+    return _kthvalue(x, k, dim, keepdim, torch_ties=True)
+
+
+def _kthvalue(x: Any, k: int, dim: int, keepdim: bool, torch_ties: bool) -> Any:
     x = _lift(x)
     d = _dim(dim, x.ndim, "kthvalue")
     _check_reduced_size("kthvalue", x, d)
@@ -72,10 +80,83 @@ def kthvalue(x: Any, k: int, dim: int = -1, keepdim: bool = False) -> Any:
         raise OutOfRangeError(f"kthvalue: k={k} is out of range for dimension {d} of size {n}")
     _, idx, d = _sorted(x, d, False, True)
     idx = idx[(slice(None),) * d + (slice(k - 1, k),)] if x.ndim else idx
+    if torch_ties and x.ndim and n > 2 and isinstance(x.array, np.ndarray):
+        idx = _quickselect_ties(x.array, idx, d, k - 1)
     values = _take_along(x, idx, d) if x.ndim else clone(x)
     if not keepdim and x.ndim:
         values, idx = squeeze(values, d), idx.squeeze(d)
     return return_types.kthvalue(values, wrap_array(as_array(idx).astype(np.int64, copy=False)))
+
+
+# The most elements (over all tied slices) kthvalue runs torch's quickselect on, in Python, to pick
+# torch's index among ties: about 0.5 s at most
+_TIE_RULE_LIMIT = 1 << 20
+
+
+def _quickselect_ties(a: np.ndarray, idx: np.ndarray, d: int, k: int) -> np.ndarray:
+    """``idx`` (the k-th smallest's index along ``d``, kept as a size-1 dim, from a stable sort) with
+    the slices where that value is tied given the index torch's CPU kthvalue returns instead."""
+    kth = np.take_along_axis(a, idx, d)
+    same = a == kth
+    if a.dtype.kind in "fc":
+        same |= np.isnan(a) & np.isnan(kth)  # torch counts NaN as the largest, and NaNs as equal
+    counts = same.sum(axis=d, keepdims=True)
+    if not counts.size or counts.max() < 2:  # no ties: the index is the only one
+        return idx
+    tied = np.flatnonzero(np.moveaxis(counts, d, -1) > 1)
+    n = a.shape[d]
+    if tied.size * n > _TIE_RULE_LIMIT:
+        return idx
+    rows = np.moveaxis(a, d, -1).reshape(-1, n)
+    out = np.moveaxis(idx, d, -1).copy()
+    flat = out.reshape(-1)
+    for r in tied:
+        flat[r] = _quickselect_index(rows[r].tolist(), k)
+    return np.moveaxis(out, -1, d)
+
+
+def _quickselect_index(values: list[Any], k: int) -> int:
+    """The position in ``values`` of the element torch's quickselect (aten's quick_select_template,
+    median-of-three pivots, NaN largest) leaves at place ``k``: which of equal values it is."""
+    order = list(range(len(values)))
+
+    def gt(p: Any, q: Any) -> bool:  # p > q, NaN above everything else
+        return (p != p and q == q) or p > q
+
+    def swap(i: int, j: int) -> None:
+        values[i], values[j] = values[j], values[i]
+        order[i], order[j] = order[j], order[i]
+
+    lo, hi = 0, len(values) - 1
+    while hi > lo:
+        if hi == lo + 1:
+            if gt(values[lo], values[hi]):
+                swap(lo, hi)
+            break
+        swap(lo + (hi - lo) // 2, lo + 1)
+        if gt(values[lo + 1], values[hi]):
+            swap(lo + 1, hi)
+        if gt(values[lo], values[hi]):
+            swap(lo, hi)
+        if gt(values[lo + 1], values[lo]):
+            swap(lo + 1, lo)
+        i, j, pivot = lo + 1, hi, values[lo]
+        while True:
+            i += 1
+            while gt(pivot, values[i]):
+                i += 1
+            j -= 1
+            while gt(values[j], pivot):
+                j -= 1
+            if j < i:
+                break
+            swap(i, j)
+        swap(lo, j)
+        if j <= k:
+            lo = i
+        if j >= k:
+            hi = j - 1
+    return order[k]
 
 
 def median(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
@@ -85,13 +166,14 @@ def median(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     if dim is None:
         flat = reshape(x, (-1,))
         if flat.shape[0] == 0 or flat.array.dtype.kind != "f":
-            return kthvalue(flat, (flat.shape[0] + 1) // 2, 0).values
+            return _kthvalue(flat, (flat.shape[0] + 1) // 2, 0, False, torch_ties=False).values
         value = median(flat.detach(), 0).values.array
         return record_op(value, (x,), _median_all_vjp)
     d = _dim(dim, x.ndim, "median")
     _check_reduced_size("median", x, d)
     if x.ndim == 0 or x.array.dtype.kind != "f":
-        r = kthvalue(x, (x.shape[d] + 1) // 2 if x.ndim else 1, d, keepdim)
+        # torch's median picks among ties by another rule than its kthvalue
+        r = _kthvalue(x, (x.shape[d] + 1) // 2 if x.ndim else 1, d, keepdim, torch_ties=False)
         return return_types.median(r.values, r.indices)
     a = x.array
     xp = namespace_of(a)
@@ -210,16 +292,16 @@ def _quantile(name: str, x: Any, q: Any, dim: Any, keepdim: bool, interpolation:
     x = _lift(x)
     a = x.array
     if a.dtype not in (np.float32, np.float64):
-        raise ArgumentTypeError(f"{name}: expected a float32 or float64 input tensor, got {a.dtype}")
+        raise DTypeError(f"{name}: expected a float32 or float64 input tensor, got {a.dtype}")  # torch: RuntimeError
     if a.size == 0:
         raise ShapeError(f"{name}: expected a non-empty input tensor, got shape {x.shape}")
     if not isinstance(interpolation, str) or interpolation not in _INTERPOLATIONS:
-        raise ArgumentError(
+        raise InvalidValueError(
             f"{name}: interpolation must be one of linear, lower, higher, midpoint or nearest, got {interpolation!r}"
         )
     if isinstance(q, Tensor):
         if q.array.dtype != a.dtype:
-            raise ArgumentTypeError(f"{name}: q must have the input's dtype {a.dtype}, got {q.array.dtype}")
+            raise DTypeError(f"{name}: q must have the input's dtype {a.dtype}, got {q.array.dtype}")
         if q.ndim > 1:
             raise ShapeError(f"{name}: q must be a number or a 1-D tensor, got shape {q.shape}")
         qa = np.asarray(to_host(as_array(q.array)), dtype=a.dtype)  # host: q's values are checked and become ranks
@@ -231,7 +313,7 @@ def _quantile(name: str, x: Any, q: Any, dim: Any, keepdim: bool, interpolation:
     qa = qa.reshape(-1)
     bad = ~((qa >= 0) & (qa <= 1))
     if bad.any():
-        raise ArgumentError(f"{name}: q must be in the range [0, 1], got {qa[bad][0].item()}")  # host: the message
+        raise InvalidValueError(f"{name}: q must be in the range [0, 1], got {qa[bad][0].item()}")  # host: the message
     if dim is None:
         work, d = reshape(x, (-1,)), 0
     else:
@@ -330,9 +412,9 @@ def searchsorted(
     values = _lift(input, seq if scalar else None)
     if side is not None:
         if side not in ("left", "right"):
-            raise ArgumentError(f"searchsorted: side can only be 'left' or 'right', got {side!r}")
+            raise InvalidValueError(f"searchsorted: side can only be 'left' or 'right', got {side!r}")
         if right and side == "left":
-            raise ArgumentError("searchsorted: side and right can't be set to opposites (side='left', right=True)")
+            raise InvalidValueError("searchsorted: side and right can't be set to opposites (side='left', right=True)")
         right = side == "right"
     if seq.ndim == 0:
         raise ShapeError("searchsorted: the boundaries tensor must have at least one dimension, got a 0-d tensor")
@@ -341,7 +423,7 @@ def searchsorted(
     if sorter is not None:
         order = to_host(_lift(sorter).array)  # host: checked here, then used by the host search below
         if order.dtype.kind not in "iu" or order.shape != s.shape:
-            raise ArgumentError(
+            raise InvalidValueError(
                 f"searchsorted: sorter must be an integer tensor of the boundaries' shape {seq.shape}, "
                 f"got {order.dtype} of shape {tuple(order.shape)}"
             )
