@@ -156,3 +156,34 @@ def test_torch_gradcheck_passes_non_tensor_inputs_and_checks_only_those_requirin
     # ds.gradcheck (the report) differentiates every floating input, and passes None along too
     report = ds.gradcheck(lambda a, b: a.exp() if b is None else a, [ds.randn(2), None])
     assert report.passed and [r.index for r in report.inputs] == [0]
+
+
+def test_gradgradcheck_of_a_once_differentiable_function_fails_as_torchs():
+    """No analytic second derivative: False with raise_exception=False, a GradcheckError otherwise (as torch,
+    which finds that derivative zero against the finite differences)."""
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (ds, torch):
+        once = importlib.import_module(lib.__name__ + ".autograd.function").once_differentiable
+
+        class Sin(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x.sin()
+
+            @staticmethod
+            @once
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return g * x.cos()
+
+        x = lib.tensor([0.3, -1.2, 2.0], dtype=lib.float64, requires_grad=True)
+        results.append(lib.autograd.gradgradcheck(Sin.apply, (x,), raise_exception=False))
+        assert lib.autograd.gradcheck(Sin.apply, (x,), raise_exception=False) is True
+        error = importlib.import_module(
+            "downslope.gradcheck" if lib is ds else "torch.autograd.gradcheck"
+        ).GradcheckError
+        with pytest.raises(error):
+            lib.autograd.gradgradcheck(Sin.apply, (x,))
+    assert results == [False, False]

@@ -309,6 +309,21 @@ def _view_at(v: Tensor, seq: int, depth: int) -> Tensor:
     return fresh
 
 
+def _current_roots(roots: Sequence[Tensor]) -> tuple[Sequence[Tensor], list[tuple[Tensor, Tensor]]]:
+    """``roots`` with each view whose base was written in place after it was taken replaced by a fresh
+    view node of the base's history now (``row = h[0]; h.mul_(3); row.backward(g)``; see
+    :func:`_current_views`), and the (fresh, root) pairs replaced. A root's own retain_grad carries over;
+    hooks registered on it stay with its old history, as torch's stay with the view's old grad_fn."""
+    # after every history a root's base can have now: its latest rebase, or its creation (before the root's)
+    now = max(_inplace_clock.rebased, *(r._seq for r in roots)) + 1
+    fresh_roots = [_view_at(r, now, 1) for r in roots]
+    stale = [(f, r) for f, r in zip(fresh_roots, roots) if f is not r]
+    for fresh, r in stale:
+        if r._retains_grad:
+            fresh._retains_grad, fresh._grad = True, r._grad
+    return (fresh_roots if stale else roots), stale
+
+
 def _run_backward(
     roots: Sequence[Tensor],
     root_grads: Sequence[Any],
@@ -323,6 +338,11 @@ def _run_backward(
     """
     Tensor, wrap_array = _tensor_api()
     xp: Any = TensorRules if create_graph else ArrayRules
+    stale = None
+    if _inplace_clock.rebased and any(r._vjp in _ops()._VIEW_RULES for r in roots):
+        roots, stale = _current_roots(roots)
+        if stale and capture is not None:
+            capture = [*capture, *(fresh for fresh, r in stale if any(r is c for c in capture))]
     order = _topological_order(roots)
     _pass_number[0] += 1
     grads: dict[int, Any] = {}
@@ -379,7 +399,9 @@ def _run_backward(
             if state is not None and state.pre_hooks:
                 g = _run_node_prehooks(state, node, g, create_graph)
             if node._seq < last_inplace:
-                _check_versions(node)
+                # values that saved_tensors_hooks packed are read back from the pack, not the tensor: no
+                # version check on them (as torch), except under create_graph, which computes with the tensors
+                _check_versions(node, state is not None and state.packed is not None and not create_graph)
             parents = node._parents
             if state is not None and state.packed:
                 y, args = _unpack_saved(node, state, create_graph)
@@ -418,6 +440,11 @@ def _run_backward(
                 node._saved = vjp  # the rule, not its saved values: grad_fn.name() still names the op
     finally:
         _mode.enabled = previous_mode
+        for fresh, r in stale or ():
+            if id(fresh) in captured:
+                captured[id(r)] = captured.pop(id(fresh))
+            if r._retains_grad:
+                r._grad = fresh._grad
     while _pass_end:  # register_multi_grad_hook(mode="all") calls, once the pass has computed every gradient
         _pass_end.pop(0)()
     return captured
@@ -580,21 +607,22 @@ def _changed_after(t: Tensor, seq: int) -> bool:
     return vc is not None and len(vc) > 1 and vc[-1] > seq
 
 
-def _check_versions(node: Tensor) -> None:
+def _check_versions(node: Tensor, packed: bool = False) -> None:
     """Refuse to run a node's rule on values (or through inputs) that an in-place op changed since.
 
     Two cases. An input object that was rebased by an in-place op after this node used it (its
     ``_seq`` is newer) now stands for the in-place result, so its gradient would flow through the
     wrong history: always an error (stricter than PyTorch, never silently wrong). An input (or the
     node's own output) whose storage was written after the node was recorded is an error when the
-    rule reads values (PyTorch's saved-tensor version check).
+    rule reads values (PyTorch's saved-tensor version check); not when ``packed`` (the rule reads
+    what saved_tensors_hooks packed).
     """
     seq = node._seq
     rule = node._vjp
     for i, p in enumerate(node._parents):
-        if p._seq > seq or (_changed_after(p, seq) and _reads_input(rule, i, node._needs)):
+        if p._seq > seq or (not packed and _changed_after(p, seq) and _reads_input(rule, i, node._needs)):
             raise StateError(_modified_message(p, seq, f"input {i} of {_rule_label(rule)}"))
-    if _changed_after(node, seq) and _reads_output(rule):
+    if not packed and _changed_after(node, seq) and _reads_output(rule):
         raise StateError(_modified_message(node, seq, f"output 0 of {_rule_label(rule)}"))
 
 
@@ -970,12 +998,18 @@ class FunctionCtx:
         self._reached: list[bool] = []  # which outputs a backward pass reached (Function.apply, _unpack_vjp)
         self.materialize_grads = True
         self._packed: tuple[Any, list[Any]] | None = None  # (unpack hook, packed values) under saved_tensors_hooks
+        self._saved_forward: tuple[tuple[Any, int], ...] | None = None  # save_for_forward's: what jvp reads
 
     def save_for_backward(self, *tensors: Any) -> None:
         self._saved = tuple((t, getattr(t, "_version", 0)) for t in tensors)
-        if _mode.saved_hooks:  # a saved_tensors_hooks context is active: what is saved goes through its hooks
-            pack, unpack = _mode.saved_hooks[-1]
-            self._packed = (unpack, [None if t is None else pack(t) for t in tensors])
+        # under saved_tensors_hooks what is saved goes through the active hooks once forward is done
+        # (Function.apply), as torch packs when it records the node: in the caller's grad mode, so a pack
+        # hook that computes (a clone) keeps the saved values in the graph for double backward
+        self._saved_hooks: tuple[Any, Any] | None = _mode.saved_hooks[-1] if _mode.saved_hooks else None
+
+    def save_for_forward(self, *tensors: Any) -> None:
+        """Keep tensors for the Function's ``jvp`` (forward-mode AD): there, ``saved_tensors`` gives them."""
+        self._saved_forward = tuple((t, getattr(t, "_version", 0)) for t in tensors)
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
@@ -983,6 +1017,9 @@ class FunctionCtx:
         if saved is None:  # freed by a backward pass without retain_graph
             _released_vjp()
             return ()
+        if self._packed is not None:  # saved_tensors_hooks keep what was saved: no version check (torch has none)
+            unpack, packed = self._packed
+            return tuple(None if p is None else unpack(p) for p in packed)
         out = []
         for i, (t, version) in enumerate(saved):
             if t is not None and getattr(t, "_version", 0) != version:
@@ -992,9 +1029,6 @@ class FunctionCtx:
                     f"Function, is at version {t._version}; expected version {version} instead."
                 )
             out.append(t)
-        if self._packed is not None:
-            unpack, packed = self._packed
-            return tuple(None if p is None else unpack(p) for p in packed)
         return tuple(out)
 
     def mark_non_differentiable(self, *outputs: Any) -> None:
@@ -1096,7 +1130,22 @@ class Function:
             for i, a in zip(differentiable, arrays):
                 _adopt(outs[i], (joint,), _unpack_vjp, (offset, a.size, joint.array.size, reached, i))
                 offset += a.size
+        if getattr(ctx, "_saved_hooks", None) is not None:
+            _pack_ctx(ctx)
+        if differentiable and forward_ad.active:  # forward AD is on: the Function's jvp runs now, as in torch
+            forward_ad.function_applied(joint if len(outs) > 1 or len(differentiable) > 1 else outs[0])
         return outs[0] if single else type(outputs)(outs) if isinstance(outputs, tuple) else outs
+
+
+def _pack_ctx(ctx: FunctionCtx) -> None:
+    """Run the pack hook of saved_tensors_hooks on what ctx saved (after forward, in the caller's grad mode)."""
+    pack, unpack = ctx._saved_hooks  # type: ignore[misc]
+    previous = _mode.saved_hooks
+    _mode.saved_hooks = []  # ops inside a hook are not themselves packed (as for the built-in ops)
+    try:
+        ctx._packed = (unpack, [None if t is None else pack(t) for t, _ in ctx._saved or ()])
+    finally:
+        _mode.saved_hooks = previous
 
 
 def _make_node(arr: Any, parents: tuple[Any, ...], rule: Any, saved: Any) -> Any:
@@ -1231,8 +1280,12 @@ def once_differentiable(backward: Any) -> Any:
     return wrapper
 
 
+class _TwiceDifferentiatedError(StateError):
+    """A backward pass reached a @once_differentiable backward's result (gradgradcheck tells it apart)."""
+
+
 def _once_vjp(g, y, args, saved, needs, xp):
-    raise StateError(
+    raise _TwiceDifferentiatedError(
         f"trying to differentiate twice a function that was marked with @once_differentiable ({saved}); "
         "write its backward with tensor ops and drop the decorator to allow it"
     )

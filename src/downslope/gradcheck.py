@@ -145,7 +145,14 @@ def _gradcheck(
         return float(to_host((value.array * projection).sum()))  # host: the finite difference is a host number
 
     if out.requires_grad:
-        analytic = autograd.grad([out], [args[i] for i in wrt], grad_outputs=[projection], allow_unused=True)
+        try:
+            analytic = autograd.grad([out], [args[i] for i in wrt], grad_outputs=[projection], allow_unused=True)
+        except autograd._TwiceDifferentiatedError as exc:
+            # gradgradcheck of a @once_differentiable Function: no analytic second derivative, a failed
+            # check (torch's finds its second derivative zero and reports a mismatch), not a crash
+            if raise_exception:
+                raise GradcheckError(f"gradcheck: no analytic gradient to compare: {exc}") from exc
+            return GradcheckReport(passed=False)
     else:
         analytic = tuple(None for _ in wrt)
 

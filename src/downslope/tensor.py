@@ -2574,11 +2574,23 @@ def _alias(out: Tensor, x: Tensor) -> Tensor:
     if base is x.array:
         out._vc = _version_counter(x)
         # a recorded in-place write through a view outside the graph reaches x this way (_inplace_on_plain_view)
-        out._view_of = x if _mode.enabled else None
+        if _mode.enabled:
+            out._view_of = x
+        else:
+            out._view_of = None
+            if x._requires_grad:
+                _mark_no_grad_view(out)
     elif base is x.array.base:
         out._vc = _version_counter(x)
         # x is a view: the tensor it was taken from (views of views must not keep each other alive)
-        out._view_of = getattr(x, "_view_of", x) if _mode.enabled else None
+        if _mode.enabled:
+            out._view_of = getattr(x, "_view_of", x)
+            if _NO_GRAD_VIEWS and id(x) in _NO_GRAD_VIEWS:  # a view of such a view is one too
+                _mark_no_grad_view(out)
+        else:
+            out._view_of = None
+            if x._requires_grad or (_NO_GRAD_VIEWS and id(x) in _NO_GRAD_VIEWS):
+                _mark_no_grad_view(out)
     else:
         return out
     if x.__class__ is not Tensor:
@@ -2619,7 +2631,25 @@ def _records(t: Tensor, *operands: Any) -> bool:
         return False
     if t.requires_grad:
         return True
-    return any(isinstance(o, Tensor) and o.requires_grad for o in operands)
+    if any(isinstance(o, Tensor) and o.requires_grad for o in operands):
+        return True
+    if _NO_GRAD_VIEWS and id(t) in _NO_GRAD_VIEWS:  # (an empty dict costs one test)
+        raise StateError(f"an in-place op on a view of shape {tuple(t.shape)}: {_NO_GRAD_VIEW_MESSAGE}")
+    return False
+
+
+# id -> weak reference of each live view taken under no_grad from a tensor that requires grad (torch refuses
+# an in-place write to it with grad mode on, which would not be recorded; see _records)
+_NO_GRAD_VIEWS: dict[builtins.int, Any] = {}
+
+
+def _mark_no_grad_view(view: Tensor) -> None:
+    key = id(view)
+
+    def forget(_: Any) -> None:  # the view is gone: its id may be reused
+        _NO_GRAD_VIEWS.pop(key, None)
+
+    _NO_GRAD_VIEWS[key] = weakref.ref(view, forget)
 
 
 def _check_writable(t: Tensor, op: str) -> None:
@@ -2760,6 +2790,9 @@ def _overlap(a: Any, b: Any) -> str | None:
     if not a.size or not b.size or not np.may_share_memory(a, b):
         return None
     if not (_dense(a) and _dense(b)):
+        if a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype:  # two views of the same elements
+            if Tensor.data_ptr(wrap_array(a)) == Tensor.data_ptr(wrap_array(b)):
+                return "full"
         return "partial" if np.shares_memory(a, b) else None
     start_a, start_b = Tensor.data_ptr(wrap_array(a)), Tensor.data_ptr(wrap_array(b))
     if start_a == start_b and a.nbytes == b.nbytes:
@@ -3020,6 +3053,11 @@ def _rebase(
     (each with its place in ``t`` and the record of its history before, or None) and any other still
     alive, become views of the new ``t``, as PyTorch's views see the base's new history."""
     ghost = _ghost(t, reads_self)
+    if _inplace_clock.hooks and getattr(t, "_hooks", None) is not None:
+        # as torch: hooks registered before the write stay with the history they were registered on (they see
+        # the gradient of the values before it); hooks registered after it see the new values' gradient
+        ghost._hooks = t._hooks
+        del t._hooks
     result = compute(ghost)
     _check_result(t, result, name)
     if result._parents:
@@ -3131,8 +3169,15 @@ def _inplace_on_view(t: Tensor, name: str, compute: Callable[[Tensor], Tensor], 
     if base._vjp is None and base.requires_grad:
         raise StateError(_LEAF_VIEW_MESSAGE)
     rule, saved = t._vjp, t._saved
-    ghost = _ghost(t, reads_self)
-    result = compute(ghost)
+    ghost = source = _ghost(t, reads_self)
+    if _inplace_clock.hooks and getattr(t, "_hooks", None) is not None:
+        # as torch: the view's hooks stay on its old history, which ops that used the view before the write
+        # reach; the write's own gradient goes to the base's old history without passing them (CopySlices),
+        # so the op is computed from a twin of that history without the hooks
+        ghost._hooks = t._hooks
+        del t._hooks
+        source = _ghost(t, reads_self)
+    result = compute(source)
     _check_result(t, result, name)
     if rule is _ops._getitem_vjp:
         base[saved[0]] = result  # recorded: base becomes index_put(old base, index, result)
