@@ -53,7 +53,8 @@ def test_two_duals_and_a_dual_itself(assert_close):
     for lib, fw in ((ds, fwAD), (torch, tfwAD)):
         with fw.dual_level():
             a, b = fw.make_dual(_t(lib, x), _t(lib, v)), fw.make_dual(_t(lib, y), _t(lib, u))
-            results.append((fw.unpack_dual(a * b.sin()).tangent.numpy(), fw.unpack_dual(a).tangent.numpy()))
+            duals = (fw.unpack_dual(a).tangent.numpy(), fw.unpack_dual(b).tangent.numpy())
+            results.append((fw.unpack_dual(a * b.sin()).tangent.numpy(), *duals))
     for got, want in zip(*results):
         assert_close(got, want, np.float64, "two duals")
 
@@ -204,9 +205,136 @@ def test_custom_function_without_jvp_raises_torchs_error():
 
     with fwAD.dual_level():
         d = fwAD.make_dual(ds.ones(2), ds.ones(2))
-        y = NoJvp.apply(d) + 1
         with pytest.raises(NotImplementedError, match="must implement the jvp function.*NoJvp"):
-            fwAD.unpack_dual(y)
+            NoJvp.apply(d)  # as PyTorch: at apply, where the jvp would run
         # off the path from the duals, a custom Function needs no jvp
         other = NoJvp.apply(ds.ones(2, requires_grad=True))
         assert fwAD.unpack_dual(other * d).tangent.tolist() == [2.0, 2.0]
+
+
+# --- tangents as PyTorch's eager forward mode gives them (found by fuzzing against torch) -----------
+
+
+def _fw(lib):
+    return fwAD if lib is ds else tfwAD
+
+
+def test_custom_function_jvp_runs_at_apply_and_reads_ctx_as_forward_left_it():
+    # a later in-place write to the input (which ctx holds) must not reach the tangent
+    results = []
+    for lib in (ds, torch):
+
+        class Sq(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.x = x
+                return x * x
+
+            @staticmethod
+            def backward(ctx, g):
+                return 2 * ctx.x * g
+
+            @staticmethod
+            def jvp(ctx, t):
+                return 2 * ctx.x * t
+
+        fw = _fw(lib)
+        with fw.dual_level():
+            h = fw.make_dual(_t(lib, [1.0, 2.0]), _t(lib, [1.0, 1.0])) * 1
+            y = Sq.apply(h)
+            h.mul_(10)
+            results.append(fw.unpack_dual(y).tangent.numpy())
+    np.testing.assert_allclose(results[0], results[1])
+
+
+def test_save_for_forward_keeps_what_jvp_reads(assert_close):
+    x, v = _rand(20, (3,)), _rand(21, (3,))
+    results = []
+    for lib in (ds, torch):
+
+        class Cube(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                ctx.save_for_forward(a)
+                ctx.save_for_backward(a * 3)
+                return a**3
+
+            @staticmethod
+            def backward(ctx, g):
+                (a3,) = ctx.saved_tensors
+                return g * a3
+
+            @staticmethod
+            def jvp(ctx, t):
+                (a,) = ctx.saved_tensors  # in jvp: what save_for_forward kept
+                return 3 * a * a * t
+
+        fw = _fw(lib)
+        with fw.dual_level():
+            results.append(fw.unpack_dual(Cube.apply(fw.make_dual(_t(lib, x), _t(lib, v)))).tangent.numpy())
+    assert_close(results[0], results[1], np.float64, "save_for_forward")
+
+
+@pytest.mark.parametrize("name", ["softplus", "leaky_relu", "layer_norm"])
+def test_ops_before_a_custom_function_keep_their_tangents(assert_close, name):
+    x, v = _rand(22, (4,)), _rand(23, (4,))
+    results = []
+    for lib in (ds, torch):
+
+        class Double(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                return a * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+            @staticmethod
+            def jvp(ctx, t):
+                return t * 2
+
+        F = lib.nn.functional
+        pre = {"softplus": F.softplus, "leaky_relu": F.leaky_relu, "layer_norm": F.layer_norm}[name]
+        args = ((4,),) if name == "layer_norm" else ()
+        fw = _fw(lib)
+        with fw.dual_level():
+            d = fw.make_dual(_t(lib, x), _t(lib, v))
+            results.append(fw.unpack_dual(Double.apply(pre(d, *args)).exp().sum()).tangent.numpy())
+    assert_close(results[0], results[1], np.float64, name)
+
+
+def test_in_place_ops_on_a_dual_change_its_tangent(assert_close):
+    x, v, w = _rand(24, (3,)), _rand(25, (3,)), _rand(26, (3,))
+    results = []
+    for lib in (ds, torch):
+        fw = _fw(lib)
+        with fw.dual_level():
+            d = fw.make_dual(_t(lib, x), _t(lib, v))
+            d.mul_(2)
+            e = fw.make_dual(_t(lib, x), _t(lib, v))
+            e[0] = fw.make_dual(_t(lib, w), _t(lib, x))[1]
+            results.append([fw.unpack_dual(t).tangent.numpy() for t in (d, e, d * e)])
+    for i, (got, want) in enumerate(zip(*results)):
+        assert_close(got, want, np.float64, f"tangent {i}")
+
+
+def test_a_view_after_its_base_is_written_has_the_new_tangent(assert_close):
+    x, v = _rand(27, (2, 3)), _rand(28, (2, 3))
+    results = []
+    for lib in (ds, torch):
+        fw = _fw(lib)
+        with fw.dual_level():
+            y = fw.make_dual(_t(lib, x), _t(lib, v)).clone()
+            row, col = y[0], y[:, 1]
+            y.mul_(y.detach() + 2)
+            results.append([fw.unpack_dual(t).tangent.numpy() for t in (row, col)])
+    for i, (got, want) in enumerate(zip(*results)):
+        assert_close(got, want, np.float64, f"view {i}")
+
+
+def test_make_dual_under_no_grad_is_refused_not_silently_tangent_free():
+    # PyTorch keeps tangents under no_grad; here they follow the recorded graph, which no_grad stops
+    with ds.no_grad(), fwAD.dual_level():
+        with pytest.raises(RuntimeError, match="no_grad"):
+            fwAD.make_dual(ds.ones(2), ds.ones(2))

@@ -402,27 +402,14 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
     return (shown, vjp_fn, aux) if has_aux else (shown, vjp_fn)
 
 
-def _jvp_flat(outs: Sequence[Any], wrt: Sequence[Any], tangents: Sequence[Any], create_graph: bool) -> list[Any]:
-    """J v for each output, as the derivative of the vector-Jacobian product: J^T u is linear in u,
-    so the gradient of (J^T u) . v with respect to u is J v."""
-    dummies = [_zeros_like(o).requires_grad_(True) for o in outs]
-    live = [(o, u) for o, u in zip(outs, dummies) if o.requires_grad]
-    if not live:
-        return [_zeros_like(o) for o in outs]
-    from .forward_ad import jvp_rules_of_custom_functions
+def _jvp_flat(outs: Sequence[Any], context: Any, create_graph: bool) -> list[Any]:
+    """J v for each output from ``context`` (``forward_ad.jvp_context``), as the derivative of the
+    vector-Jacobian product: J^T u is linear in u, so the gradient of (J^T u) . v with respect to u is
+    J v. Custom Functions on the way gave their tangents through their own jvp when they were applied,
+    as in torch.func.jvp."""
+    from .forward_ad import tangents_of
 
-    # custom Functions on the way give their tangents through their own jvp, as in torch.func.jvp
-    with enable_grad(), jvp_rules_of_custom_functions([o for o, _ in live], list(wrt)):
-        transposed = autograd.grad(
-            [o for o, _ in live], list(wrt), [u for _, u in live], create_graph=True, allow_unused=True
-        )
-        pairs = [(g, v) for g, v in zip(transposed, tangents) if g is not None and g.requires_grad]
-        if not pairs:
-            return [_zeros_like(o) for o in outs]
-        found = autograd.grad(
-            [g for g, _ in pairs], dummies, [v for _, v in pairs],
-            retain_graph=True, create_graph=create_graph, allow_unused=True,
-        )  # fmt: skip
+    found = tangents_of(outs, context, create_graph)
     return [_zeros_like(o) if f is None else f for f, o in zip(found, outs)]
 
 
@@ -465,13 +452,18 @@ def jvp(
         raise ArgumentError("func.jvp: strict=True is not implemented (PyTorch does not implement it either)")
     vs = _check_tangents(primals, tangents, "jvp")
     call_args, wrt, _, nested, level = _prepare(primals, tuple(range(len(primals))), "jvp")
-    with enable_grad():
+    from .forward_ad import jvp_context
+
+    # custom Functions run their jvp when applied: keep those tangents differentiable where the
+    # result may have to be (it is known only after func has run)
+    may_keep = nested or is_grad_enabled() or any(v.requires_grad for v in vs)
+    with enable_grad(), jvp_context(list(wrt), vs, may_keep) as context:
         result = func(*call_args)
     out, aux = _split_aux(result, has_aux, "jvp")
     outs, out_spec = _tensor_leaves(out, "the outputs of func", "jvp")
     nested = _connected(nested, outs, level)
     keep = nested or any(v.requires_grad for v in vs)
-    forward = _jvp_flat(outs, wrt, vs, keep)
+    forward = _jvp_flat(outs, context, keep)
     shown = _unflatten(out_spec, [_outer(o, nested) for o in outs])
     jvp_out = _unflatten(out_spec, [_outer(f, keep) for f in forward])
     return (shown, jvp_out, aux) if has_aux else (shown, jvp_out)

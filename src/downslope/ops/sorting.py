@@ -111,7 +111,7 @@ def _quickselect_ties(a: np.ndarray, idx: np.ndarray, d: int, k: int) -> np.ndar
     out = np.moveaxis(idx, d, -1).copy()
     flat = out.reshape(-1)
     for r in tied:
-        flat[r] = _quickselect_index(rows[r].tolist(), k)
+        flat[r] = _quickselect_index(rows[r].tolist(), k)  # host: only host rows come here (a Python quickselect)
     return np.moveaxis(out, -1, d)
 
 
