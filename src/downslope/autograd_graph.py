@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Node",
     "disable_saved_tensors_hooks",
+    "increment_version",
     "register_multi_grad_hook",
     "save_on_cpu",
     "saved_tensors_hooks",
@@ -429,3 +430,25 @@ def register_multi_grad_hook(tensors: Sequence[Tensor], fn: Callable[..., Any], 
         return hook
 
     return _MultiHandle([t.register_hook(hook_for(i)) for i, t in enumerate(tensors)])
+
+
+def increment_version(tensor: Tensor | Sequence[Tensor]) -> None:
+    """Count an in-place write that downslope did not see (a kernel writing into the tensor's memory
+    through ``data_ptr`` or a NumPy view): graphs that saved the old values then refuse them at
+    backward, as after any recorded in-place op (PyTorch's ``torch.autograd.graph.increment_version``).
+
+    Example:
+        >>> import downslope as ds
+        >>> x = ds.ones(2, requires_grad=True)
+        >>> y = x * 1
+        >>> z = (y * y).sum()
+        >>> y.detach().numpy()[:] = 5  # a write the graph cannot see
+        >>> ds.autograd.graph.increment_version(y)
+        >>> z.backward()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        downslope.errors.StateError: one of the variables needed for gradient computation has been modified by an inplace operation...
+    """
+    from .tensor import Tensor, mark_written
+
+    mark_written([tensor] if isinstance(tensor, Tensor) else list(tensor))
