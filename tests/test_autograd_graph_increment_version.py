@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import downslope as ds
+from downslope.errors import StateError
 
 torch = pytest.importorskip("torch")
 
@@ -13,7 +14,7 @@ torch = pytest.importorskip("torch")
 @pytest.mark.host_only  # writes through the host array numpy() shares
 @pytest.mark.parametrize("as_list", [False, True])
 def test_an_unseen_write_counted_by_increment_version_is_refused_at_backward_as_torch(as_list: bool) -> None:
-    for lib, error in ((torch, RuntimeError), (ds, ds.StateError)):
+    for lib, error in ((torch, RuntimeError), (ds, StateError)):
         x = lib.ones(2, requires_grad=True)
         y = x * 1
         z = (y * y).sum()
