@@ -88,3 +88,23 @@ def test_the_plot_has_panels_against_updates_and_the_updates_per_epoch_in_the_le
     n = updates["sgd lr=0.01 batch=16"]
     assert drawn["labels"]["sgd lr=0.01 batch=16"] == f"sgd lr=0.01 batch=16 ({n} updates/epoch)"
     assert drawn["labels"]["sgd lr=0.01 batch=full"] == "sgd lr=0.01 batch=full (1 update/epoch)"
+
+
+def test_a_run_at_chance_level_is_flagged_and_left_out_of_the_default_target(tmp_path, capsys):
+    # batch size 1 at lr 0.1 kills the digits MLP's ReLUs: its val loss climbs back to about ln(10), the
+    # cross-entropy of always predicting the class frequencies; its best (first-epoch) loss must not be
+    # the target, or every other run "reaches" it in one epoch
+    out = tmp_path / "cmp"
+    args = ["compare", "--data", "digits", "--optimizers", "sgd", "--lrs", "0.1", "--batch-sizes", "16,1"]
+    assert main([*args, "--epochs", "6", "--patience", "0", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    table = {r["run"]: r for r in _rows(out / "compare.csv")}
+    dead, good = table["sgd lr=0.1 batch=1"], table["sgd lr=0.1 batch=16"]
+    assert dead["at_chance"] == "True" and dead["diverged"] == "False" and good["at_chance"] == "False"
+    assert float(dead["final_val_loss"]) > 0.95 * math.log(10)  # the claim, checked against ln(classes)
+    target = _best_val(out / "histories.csv")["sgd lr=0.1 batch=16"]
+    assert f"val loss target {target:.4g} (the largest of the best validation losses" in printed
+    assert "or stay at chance level" in printed and "at chance: the run's val loss ended" in printed
+    # the warnings for the dead run name the dead ReLUs as the cause of its vanishing gradients
+    vanishing = [line for line in printed.splitlines() if "vanishingly small" in line]
+    assert vanishing and all("dead ReLUs reported" in line and "sigmoid" not in line for line in vanishing)

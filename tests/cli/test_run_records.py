@@ -124,7 +124,9 @@ def test_sigterm_while_the_report_is_written_keeps_the_run_resumable(tmp_path, m
     assert main(["train", *TINY, "--out", str(out)]) == runs.EXIT_INTERRUPTED
     assert signal.getsignal(signal.SIGTERM) == handler  # put back as it was
     # (--quiet keeps warnings about the data or the model on stderr; the interruption is said once)
-    err = "".join(line for line in capsys.readouterr().err.splitlines(True) if not line.startswith("warning: "))
+    err = "".join(
+        line for line in capsys.readouterr().err.splitlines(True) if not line.startswith(("warning: ", "note: "))
+    )
     assert err.count("\n") == 1 and "SIGTERM" in err and f"--resume {out}" in err, err
     assert runs.read_status(runs.staging_path(out))["status"] == runs.INTERRUPTED and not out.exists()
     monkeypatch.setattr(results, "_plots", lambda result, run: ({}, []))

@@ -5,6 +5,8 @@ constant targets)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from downslope.experiment import normalize_config
@@ -156,3 +158,51 @@ def test_a_class_only_the_test_rows_hold_is_named(tmp_path, csv_reader):
     said = [n for n in data.notes if "never saw" in n]
     assert len(said) == 1 and "'late' appear in 10 of the 20 test rows" in said[0]
     assert not any("never saw" in n for n in prepare(_cfg(_csv(tmp_path, "x,y", rows))).notes)  # stratified
+
+
+def test_extreme_target_values_are_named_with_their_rows_and_splits(tmp_path, csv_reader):
+    rng = np.random.default_rng(0)
+    y = rng.normal(2e5, 5e4, 120)
+    y[[2, 40]] = [6.5e6, 7e6]  # two prices tens of robust standard deviations away
+    y[70] = 2e5 + 4 * 5e4  # far, but not extreme: not named
+    data = prepare(_cfg(_csv(tmp_path, "x,y", [f"{i % 7},{v:.1f}" for i, v in enumerate(y)])))
+    said = [n for n in data.notes if "extreme value" in n]
+    # the rule spelled out: |y - median| > 10 x 1.4826 x median(|y - median|)
+    robust = np.abs(y - np.median(y)) / (1.4826 * np.median(np.abs(y - np.median(y))))
+    assert np.flatnonzero(robust > 10).tolist() == [2, 40]
+    assert len(said) == 1 and "the target 'y' has 2 extreme value(s)" in said[0]
+    assert "6.5e+06, 7e+06 (data row(s) 3, 41, counted from the first row after the header" in said[0]
+    assert "--loss huber" in said[0]
+    placed = re.findall(r"(\d+) in (training|validation|test)", said[0])  # where the two rows landed
+    assert sum(int(n) for n, _ in placed) == 2
+    # a target without such values gets no note
+    data = prepare(_cfg(_csv(tmp_path, "x,y", [f"{i % 7},{v:.1f}" for i, v in enumerate(np.delete(y, [2, 40]))])))
+    assert not [n for n in data.notes if "extreme value" in n]
+
+
+def test_text_cells_filled_by_mean_or_median_are_named_and_a_mostly_empty_column_gets_advice(tmp_path, csv_reader):
+    # 90% of the rows have no cabin; --missing median cannot take a text column's median
+    cabins = ["" if i % 10 else ("C85" if i % 20 else "E46") for i in range(200)]
+    cabins[5] = "C85"
+    rows = [f"{c},{20 + i % 30},{i % 2}" for i, c in enumerate(cabins)]
+    data = prepare(_cfg(_csv(tmp_path, "Cabin,Age,y", rows), missing="median"))
+    blank = cabins.count("")
+    counts = {c: cabins.count(c) for c in ("C85", "E46")}
+    said = [n for n in data.notes if "text column(s)" in n]
+    assert len(said) == 2
+    assert f"--missing median filled the empty cells of text column(s) 'Cabin' ({blank} of 200 cells" in said[0]
+    assert "most frequent category" in said[0]
+    filled = np.asarray(data.X_train)[:, data.feature_names.index("Cabin=C85")]
+    assert counts["C85"] > counts["E46"] and "with 'C85'" in said[0] and set(np.unique(filled)) == {0.0, 1.0}
+    assert "mostly empty" in said[1] and "--drop Cabin" in said[1] and "'missing'" in said[1]
+    # most_frequent asked for this fill: said only because the column is mostly empty
+    data = prepare(_cfg(_csv(tmp_path, "Cabin,Age,y", rows), missing="most_frequent"))
+    assert [n for n in data.notes if "text column(s)" in n and "mostly empty" in n] and not [
+        n for n in data.notes if "filled the empty cells" in n
+    ]
+    # a few blanks: the fill is named, no advice to drop the column
+    few = [("" if i % 50 == 0 else c or "C85") for i, c in enumerate(cabins)]
+    rows = [f"{c},{20 + i % 30},{i % 2}" for i, c in enumerate(few)]
+    data = prepare(_cfg(_csv(tmp_path, "Cabin,Age,y", rows), missing="mean"))
+    said = [n for n in data.notes if "text column(s)" in n]
+    assert len(said) == 1 and f"({few.count('')} of 200 cells" in said[0]

@@ -200,8 +200,27 @@ def test_divergence_guard_names_cause_and_hint_at_the_right_epoch():
     state, ran = run([DivergenceGuard(factor=100)], script)
     assert ran == 5
     assert state.stop_reason == (
-        "diverged: loss rose from 0.41 to 3e+08 in 4 epochs at lr=1; the step size is probably too large, try lr=0.1"
+        "diverged: loss rose from 0.41 to 3e+08 in 4 epochs at lr=1; the step size is probably too large, "
+        "try lr=0.07 or lower (an estimate from the loss growing about 164-fold per epoch)"
     )
+    # (3e8 / 0.41) ** (1 / 4) = 164 per epoch: overshooting by sqrt(164) = 12.8 means lr * curvature = 13.8,
+    # and lr / 13.8 = 0.072, rounded down
+    rate = (3e8 / 0.41) ** (1 / 4)
+    assert math.floor(100 / (1 + math.sqrt(rate))) / 100 == 0.07
+
+
+def test_divergence_guard_ignores_a_bounce_that_stays_below_where_the_loss_started():
+    # mini-batch noise near a minimum: 1 -> 0.0023 -> 0.246 rose 100-fold, but stays 4x below the start
+    state, ran = run([DivergenceGuard(factor=100)], losses(1.0, 0.05, 0.0023, 0.246, 0.01, 0.3))
+    assert not state.stop_training and ran == 6
+    # the same rise that climbs back above the start is a divergence
+    state, ran = run([DivergenceGuard(factor=100)], losses(1.0, 0.05, 0.0023, 0.246, 1.5, 0.3))
+    assert ran == 5 and state.stop_kind == "diverged"
+    assert state.stop_reason.startswith("diverged: loss rose from 0.0023 to 1.5 in 2 epochs")
+    # the start is the first batch's loss (before any update) when batch losses are seen
+    batches = [[{"loss": 2.0}, {"loss": 1.0}], [{"loss": 0.002}], [{"loss": 0.5}], [{"loss": 2.5}]]
+    state, ran = run([DivergenceGuard(factor=100)], losses(1.5, 0.002, 0.5, 2.5), batch_logs=batches)
+    assert ran == 4 and state.stop_kind == "diverged"
 
 
 def test_divergence_guard_does_not_fire_on_noise_below_the_factor():

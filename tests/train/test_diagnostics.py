@@ -277,3 +277,29 @@ def test_a_bias_feeding_a_batch_norm_is_not_called_vanishing():
             callbacks=[diag], verbose=0)  # fmt: skip
     assert diag.history[0]["grad_norm"]["0.bias"] < 1e-5  # measured, just not an alarm
     assert not [w for w in caught if "vanishingly small" in str(w.message)]
+
+
+def test_vanishing_gradients_name_the_causes_the_model_can_have():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 1))
+    # every ReLU dead: the layer before them gets no gradient, and the dead ReLUs are why
+    model = _net()
+    model[0].bias.array[:] = -100.0
+    text = _warnings_of(model, 0.01, x, y, epochs=2)
+    said = [t for t in text if "gradients of '0.weight' are vanishingly small" in t]
+    assert len(said) == 1 and "the dead ReLUs reported (after ReLU '1')" in said[0] and "sigmoid" not in said[0]
+    assert text.index(said[0]) > next(i for i, t in enumerate(text) if "never fired" in t)  # named first
+    # a LeakyReLU network with a tiny initialization: no sigmoid, tanh or dead ReLU to blame
+    ds.manual_seed(0)
+    model = nn.Sequential(*[m for _ in range(6) for m in (nn.Linear(3, 3), nn.LeakyReLU())], nn.Linear(3, 1))
+    for p in model.parameters():
+        p.array *= 1e-3
+    said = [t for t in _warnings_of(model, 0.1, x, y, epochs=1) if "vanishingly small" in t]
+    assert said and all("sigmoid" not in t and "too-small initialization" in t for t in said)
+    # the sigmoid network of the test above: saturated units are a cause it can have
+    ds.manual_seed(0)
+    model = nn.Sequential(*[m for _ in range(6) for m in (nn.Linear(3, 3), nn.Sigmoid())], nn.Linear(3, 1))
+    for p in model.parameters():
+        p.array *= 1e-3
+    said = [t for t in _warnings_of(model, 0.1, x, y, epochs=1) if "vanishingly small" in t]
+    assert said and all("saturated sigmoid/tanh units" in t and "ReLU" not in t for t in said)

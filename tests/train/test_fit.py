@@ -77,7 +77,7 @@ def test_linear_regression_reaches_least_squares(batch_size, lr, epochs, noise, 
     )  # fmt: skip
     np.testing.assert_allclose(_weights(model), _least_squares(x, y), atol=1e-4)
     assert counter.per_epoch == [updates] * epochs
-    assert len(history) == epochs and history.stop_reason is None
+    assert len(history) == epochs and history.stop_reason == f"reached the epoch limit ({epochs})"
 
 
 def test_mini_batch_counts_round_up_and_drop_last_rounds_down():
@@ -175,7 +175,7 @@ def test_max_epochs_runs_exactly_that_many():
     x, y = _regression()
     model = nn.Linear(3, 1)
     history = fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), epochs=7)
-    assert len(history) == 7 and history.stop_reason is None
+    assert len(history) == 7 and history.stop_reason == "reached the epoch limit (7)"
 
 
 def test_stop_at_loss_fires_at_the_first_epoch_below_target():
@@ -297,7 +297,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, split):
         np.testing.assert_array_equal(model.state_dict()[key], value)
     for key in ("loss", "val_loss", "mae", "val_mae", "lr"):
         assert resumed[key] == full[key], key
-    assert resumed.stop_reason is None
+    assert resumed.stop_reason == full.stop_reason == "reached the epoch limit (6)"
 
 
 @pytest.mark.parametrize("interval", ["epoch", "step"])
@@ -586,7 +586,7 @@ def test_history_records_why_training_stopped_as_a_kind(make_callback, lr, kind)
     )
     assert history.stop_kind == kind
     assert history.diverged == (kind == "diverged")
-    assert (history.stop_reason is None) == (kind == "max_epochs")
+    assert (history.stop_reason == "reached the epoch limit (5)") == (kind == "max_epochs")
     restored = History()
     restored.load_state_dict(history.state_dict())
     assert restored.stop_kind == kind

@@ -56,3 +56,26 @@ def test_fit_stops_a_slow_divergence_by_default():
                      batch_size=50, epochs=400, verbose=0, seed=0)  # fmt: skip
     assert history.stop_kind == "diverged" and "before training" in history.stop_reason
     assert len(history) < 400
+
+
+def test_the_divergence_advice_is_a_rate_that_does_not_diverge():
+    # full-batch GD on least squares: the stable rates are below 2 / (largest Hessian eigenvalue); at lr=5
+    # the loss grows about 1000-fold per update, and lr/10 = 0.5 would still diverge
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-3, 3, size=(100, 1)).astype(np.float32)
+    y = (3 * x + 2 + 0.5 * rng.normal(size=(100, 1))).astype(np.float32)
+    design = np.hstack([x, np.ones_like(x)]).astype(np.float64)
+    stable_limit = 2 / float(np.linalg.eigvalsh(2 * design.T @ design / len(x)).max())
+
+    def fit_at(lr: float) -> ds.train.History:
+        ds.manual_seed(0)
+        model = nn.Linear(1, 1)
+        return ds.fit(model, nn.MSELoss(), optim.GD(model.parameters(), lr=lr), (x, y), epochs=300,
+                      batch_size="full", verbose=0)  # fmt: skip
+
+    history = fit_at(5.0)
+    assert history.stop_kind == "diverged" and "an estimate from the loss growing about" in history.stop_reason
+    advised = float(history.stop_reason.split("try lr=")[1].split()[0])
+    assert advised < stable_limit
+    following = fit_at(advised)
+    assert following.stop_kind != "diverged" and following["loss"][-1] < 1.0

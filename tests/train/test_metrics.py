@@ -148,3 +148,31 @@ def test_fit_and_evaluate_cut_logits_at_zero_with_bce_with_logits():
     logs = ds.train.evaluate(model, nn.functional.binary_cross_entropy_with_logits, (x, y), metrics=["accuracy"])
     assert logs["accuracy"] == pytest.approx(truth)
     assert M.for_logits(M.as_metric("mse")) is M.as_metric("mse")  # regression metrics have no cut
+
+
+def test_a_label_metric_on_a_regression_warns_why_it_means_nothing():
+    import warnings
+
+    import downslope as ds
+    from downslope import nn, optim
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3)).astype(np.float32)
+    y = X @ np.float32([1, 2, 3])[:, None]
+
+    def fitted(targets, metrics):
+        model = nn.Linear(3, 1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            history = ds.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), (X, targets), epochs=3,
+                             metrics=metrics, verbose=0)  # fmt: skip
+        return history, [str(w.message) for w in caught if "not class labels" in str(w.message)]
+
+    history, said = fitted(y, ["accuracy", "mae"])
+    assert history["accuracy"] == [0.0, 0.0, 0.0]  # still logged, as Keras does
+    assert said and "['accuracy']" in said[0] and "'mae'" in said[0]
+    # 0/1 targets fitted with a squared error are class labels: accuracy means something, no warning
+    _, said = fitted((y > 0).astype(np.float32), ["accuracy"])
+    assert said == []
+    _, said = fitted(y, ["mae"])
+    assert said == []

@@ -115,25 +115,29 @@ def _compare_into(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], 
     has_val = all(h.get("val_loss") for h in hists.values())
     monitored = {name: (h.get("val_loss") if has_val else None) or h.get("loss") for name, h in hists.items()}
     what = "val loss" if has_val else "training loss"
+    chance = _chance_loss(base, data, has_val)
+    at_chance = {name: not histories[name].diverged and _at_chance(monitored[name], chance) for name in monitored}
     target, target_origin = base["target_loss"], "--target-loss"
     if not target:
         # Without a target, take the largest of the best losses of the runs that did not diverge: every
         # one of them reaches it, so the table says how fast each got there (epochs and seconds), which
         # is what compare is for. (A median would leave the worse half, or with two runs the worse one,
         # without a number however close they are.) A diverged run's early losses would drag the target
-        # above where the others start, and every run would "reach" it in one epoch.
-        kept = [m for name, m in monitored.items() if not histories[name].diverged]
+        # above where the others start, and every run would "reach" it in one epoch; so would a run that
+        # learned nothing (its best loss is about the chance level every run starts from).
+        kept = [m for name, m in monitored.items() if not histories[name].diverged and not at_chance[name]]
         best = [min(v for v in m if math.isfinite(v)) for m in kept if any(math.isfinite(v) for v in m)]
         target = float(max(best)) if best else 0.0
         target_origin = (
             f"the largest of the best {'validation' if has_val else 'training'} losses of the runs that did not "
-            "diverge, so each of them reaches it; set --target-loss to choose"
+            f"diverge{' or stay at chance level' if any(at_chance.values()) else ''}, so each of them reaches it; "
+            "set --target-loss to choose"
         )
     n_train = len(data.X_train)
     updates = {name: _updates_per_epoch(cfg, n_train) for name, cfg in plan}
     batch_of = {name: cfg["batch_size"] for name, cfg in plan}
     rows = [
-        _compare_row(name, result, monitored[name], hists[name], target, metric_key, updates[name])
+        _compare_row(name, result, monitored[name], hists[name], target, metric_key, updates[name], at_chance[name])
         for name, result in results
     ]
     labels = {}
@@ -145,6 +149,14 @@ def _compare_into(base: dict[str, Any], plan: list[tuple[str, dict[str, Any]]], 
         print(f"{what} target {target:.4g} ({target_origin})")
     metric_label = "test accuracy" if data.task == "classification" else "test R^2"
     _print_compare_table(rows, loss_unit, metric_label, what)
+    if chance is not None and any(at_chance.values()):
+        baseline = "class frequencies" if data.task == "classification" else "mean"
+        print(
+            f"at chance: the run's {what} ended at or above {AT_CHANCE:.0%} of {chance:.4g}, the {what} of always "
+            f"predicting the training split's {baseline}, never getting clearly below it or ending above its first "
+            "epoch's: it learned nothing usable (dead ReLUs from a too-large step are a common cause; see its "
+            "warnings), and it is left out of the default target"
+        )
     return run.final, all(history.diverged for history in histories.values())
 
 
@@ -187,9 +199,10 @@ def _compare_row(
     target: float,
     metric_key: str,
     updates_per_epoch: int,
+    at_chance: bool = False,
 ) -> tuple[Any, ...]:
-    """One line of compare.csv: final losses and metric, epochs, when the target was reached, diverged;
-    then, for the printed table only, the updates per epoch."""
+    """One line of compare.csv: final losses and metric, epochs, when the target was reached, diverged,
+    at chance level; then, for the printed table only, the updates per epoch."""
     # a diverged run is not credited with the target (its first epochs may pass it on the way up)
     reached = (
         next((i + 1 for i, v in enumerate(monitor) if v <= target), None)
@@ -207,6 +220,7 @@ def _compare_row(
         reached,
         seconds_to,
         result.history.diverged,  # the training loop's DivergenceGuard decided
+        at_chance,
         updates_per_epoch,
     )
 
@@ -222,9 +236,9 @@ def _write_compare_files(
     labels: dict[str, str],
 ) -> None:
     """compare.csv (one row a run), histories.csv (one row a run and epoch) and compare.png."""
-    header = f"run,final_loss,final_val_loss,{metric_key},epochs,epochs_to_target,seconds_to_target,diverged"
+    header = f"run,final_loss,final_val_loss,{metric_key},epochs,epochs_to_target,seconds_to_target,diverged,at_chance"
     csv_lines = [header] + [
-        ",".join("" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in r[:8]) for r in rows
+        ",".join("" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in r[:9]) for r in rows
     ]
     run.write_bytes("compare.csv", ("\n".join(csv_lines) + "\n").encode())
     long = ["run,epoch,loss,val_loss,time"]
@@ -258,6 +272,7 @@ def _print_compare_table(rows: list[tuple[Any, ...]], loss_unit: str, metric_lab
         f"{what} to target (epochs)",
         f"{what} to target (s)",
         "diverged",
+        "at chance",
         "updates/epoch",
     ]
     widths = [max(len(label), 8) for label in labels]
@@ -265,7 +280,8 @@ def _print_compare_table(rows: list[tuple[Any, ...]], loss_unit: str, metric_lab
     for r in rows:
         cells = [f"{v:.4g}" if isinstance(v, float) else "-" if v is None else str(v) for v in r[1:7]]
         cells.append("yes" if r[7] else "no")
-        cells.append(str(r[8]))
+        cells.append("yes" if r[8] else "no")
+        cells.append(str(r[9]))
         print(f"{r[0]:<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
     print(
         f'final loss: the training loss, {TRAINING_LOSS_NOTE}; "to target": the first epoch whose {what} '
@@ -273,9 +289,52 @@ def _print_compare_table(rows: list[tuple[Any, ...]], loss_unit: str, metric_lab
     )
     if any(r[7] for r in rows):  # explained only when it happened
         print(
-            "diverged: the training loop's divergence guard stopped the run (loss NaN/inf, or 100x above its best, "
-            "the first batch's loss included)"
+            "diverged: the training loop's divergence guard stopped the run (loss NaN/inf, 100x above its best and "
+            "above where it started, or 10^4x above where it started; the first batch's loss is where it started)"
         )
 
 
 TRAINING_LOSS_NOTE = "the mean over the epoch's batches, each before its update"
+
+#: A run whose loss ends at or above this fraction of the chance-level loss (and no lower than its first
+#: epoch's) learned nothing usable.
+AT_CHANCE = 0.95
+
+
+def _chance_loss(base: dict[str, Any], data: Any, has_val: bool) -> float | None:
+    """The loss of a model that learned nothing on the split the runs are judged on: always the training
+    split's class frequencies (cross-entropy; ln(classes) for balanced classes) or its mean (regression),
+    measured with the runs' own loss; None when it cannot be computed."""
+    import numpy as np
+
+    from ..experiment import build_loss, model_targets
+    from ..experiment.models import balanced_class_weights
+    from ..tensor import tensor
+
+    y = data.y_val if has_val else data.y_train
+    if y is None or not len(y) or not len(data.y_train):
+        return None
+    pre = data.preprocess
+    targets = model_targets(np.asarray(y), pre)
+    weights = None
+    if base.get("class_weight", "none") == "balanced" and data.task == "classification":
+        weights = balanced_class_weights(data.y_train, data.n_outputs)
+    loss_fn = build_loss(base, data.task, weights)
+    if data.task == "classification":
+        counts = np.bincount(np.asarray(data.y_train, np.int64).reshape(-1), minlength=data.n_outputs)
+        frequencies = (counts + 1e-3) / (counts.sum() + 1e-3 * len(counts))  # no log(0) for an absent class
+        preds = np.broadcast_to(np.log(frequencies), (len(targets), data.n_outputs)).astype(np.float32)
+    else:
+        train = model_targets(np.asarray(data.y_train), pre).astype(np.float64)
+        preds = np.broadcast_to(train.mean(axis=0), targets.shape).astype(np.float32)
+    value = float(loss_fn(tensor(np.ascontiguousarray(preds)), tensor(targets)).item())
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _at_chance(monitor: list[float], chance: float | None) -> bool:
+    """Whether a run's loss ended at chance level and no lower than its first epoch's: it learned
+    nothing usable (or unlearned it, as when a too-large step kills every ReLU)."""
+    finite = [v for v in monitor if v is not None and math.isfinite(v)]
+    if chance is None or not finite:
+        return False
+    return finite[-1] >= AT_CHANCE * chance and (finite[-1] >= finite[0] or min(finite) >= AT_CHANCE * chance)

@@ -85,7 +85,8 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         "--missing",
         choices=CHOICES["missing"],
         help="missing values in a file (empty, NA, nan, ?): error, drop the rows, or fill them with the training "
-        "split's mean/median/most_frequent (text columns: most frequent category); kept for predict [error]",
+        "split's mean/median/most_frequent (text columns: always their most frequent category, with a note naming "
+        "them); kept for predict [error]",
     )
     g.add_argument("--drop", help="CSV columns to leave out, e.g. id,name")
     g.add_argument("--sep", help="CSV field separator: one character such as ';' or '|', or 'tab' [,; tab for .tsv]")
@@ -146,7 +147,13 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--schedule", help=f"learning-rate schedule: {', '.join(CHOICES['schedule'])} [none]")
     g.add_argument("--batch-size", help="'full' = full-batch GD, 1 = stochastic GD, N = mini-batch [64]")
     g.add_argument("--epochs", type=int, help="maximum number of epochs [100]")
-    g.add_argument("--patience", type=int, help="early-stopping patience in epochs, 0 = off [10]")
+    g.add_argument(
+        "--patience",
+        type=int,
+        help="early-stopping patience in epochs, 0 = off [10]; it also restores the best epoch's weights at the "
+        "end (the model saved is the best validation loss's, even when the run reaches --epochs); 0 keeps the "
+        "last epoch's",
+    )
     g.add_argument("--target-loss", type=float, help="stop once the (validation) loss is at or below this")
     g.add_argument("--max-time", type=float, help="stop after this many seconds")
     g.add_argument("--seed", type=int, help="one seed for splits, initialization, shuffling and dropout [0]")
@@ -254,6 +261,12 @@ def _add_predict_command(sub: Any) -> None:
     )
     p.add_argument("--out", required=True, help="where to write the predictions CSV")
     p.add_argument("--sep", help="CSV field separator of --data (default: the training file's)")
+    p.add_argument(
+        "--id",
+        metavar="COLUMN",
+        help="a column of the --data CSV written as the predictions' first column, e.g. --id PassengerId for a "
+        "Kaggle submission (the column need not be one the model uses)",
+    )
     _add_unknown_categories_flag(p)
     _add_device_flag(p, "where to compute: cpu, cuda or auto (the run is loaded on the CPU) [cpu]")
 
@@ -269,7 +282,7 @@ def _add_compare_command(sub: Any) -> None:
         "initial weights and seed. Writes compare.png (losses against epoch and against wall time), "
         "compare.csv (final metrics, epochs and seconds to --target-loss, diverged) and histories.csv. "
         "Without --target-loss the target is the largest of the runs' best validation losses (every run "
-        "that did not diverge reaches it; the table says how fast). Run names carry the learning rate used.",
+        "that did not diverge or stay at chance level reaches it; the table says how fast). Run names carry the learning rate used.",
     )
     _add_training_flags(p)
     for action in p._actions:  # compare trains every run to the end and measures the time to this loss

@@ -117,16 +117,32 @@ def _plots(result: Any, run: Any) -> tuple[dict[str, Path], list[str]]:
 
 def _stopped_note(result: Any) -> str | None:
     """Why the drawn model may fall short of where gradient descent was heading: early stopping ended
-    the run, and the weights drawn are those of its best epoch (None when it ran on to the end)."""
+    the run, or the weights drawn are those of its best epoch, not the last one's (None when neither)."""
     history = result.history
     epochs = len(history.as_dict().get("loss") or [])
-    if getattr(history, "stop_kind", None) != "early_stopping":
+    stopped_early = getattr(history, "stop_kind", None) == "early_stopping"
+    restored = result.weights_epoch is not None and result.weights_epoch < epochs
+    if not (stopped_early or restored):
         return None
-    note = f"GD stopped at epoch {epochs} (early stopping)"
+    note = f"GD stopped at epoch {epochs} (early stopping)" if stopped_early else f"GD ran {epochs} epochs"
     if result.weights_epoch is not None:
         which = "validation" if "val_loss" in history.as_dict() else "training"
         note += f"; weights restored to epoch {result.weights_epoch} (best {which} loss)"
     return note
+
+
+def weights_note(result: Any) -> str | None:
+    """Plain words when the model saved is not the last epoch's: early stopping's rule (--patience)
+    puts back the best epoch's weights at the end of training, whether or not it stopped the run."""
+    history = result.history.as_dict()
+    epochs = len(history.get("loss") or [])
+    if result.weights_epoch is None or result.weights_epoch >= epochs:
+        return None
+    which = "validation" if "val_loss" in history else "training"
+    return (
+        f"the model saved is epoch {result.weights_epoch}'s, the best {which} loss, not the last epoch's "
+        f"({epochs}): --patience restores the best weights; --patience 0 keeps the last epoch's"
+    )
 
 
 def _write_run(result: Any, run: Any) -> dict[str, Any]:
@@ -142,6 +158,8 @@ def _write_run(result: Any, run: Any) -> dict[str, Any]:
     run.write_bytes("metrics.json", json_bytes(metrics))  # NaN/inf of a diverged run become null
     serialization.save(run_state(result), run.path("model.ds"))
     figures, notes = _plots(result, run)
+    saved = weights_note(result)
+    notes = notes + ([saved] if saved else [])
     try:
         from ..viz.report import render_report
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import _config_from_args, _default_stem
-from .results import _write_run
+from .results import _write_run, weights_note
 
 
 def _train_config(args: argparse.Namespace, processes: int = 1) -> tuple[dict[str, Any], Any]:
@@ -240,10 +240,16 @@ def _train(args: argparse.Namespace) -> int:
         options["extra_callbacks"] = [ModelCheckpoint(run.checkpoint), resumed_at]
         if args.resume and run.checkpoint.is_file() and "resume_from" not in options:
             options["resume_from"] = run.checkpoint
-        if cfg["verbose"]:
-            print(f"writing the run to {run.staging}/ (it becomes {run.final}/ when complete)")
     if writer:
-        options["on_data"] = lambda data: _print_target(data, cfg)
+        # said once the data is read: input refused at once is not a run being written
+        writing = f"writing the run to {run.staging}/ (it becomes {run.final}/ when complete)" if run else ""
+
+        def on_data(data: Any) -> None:
+            if writing and cfg["verbose"]:
+                print(writing, flush=True)
+            _print_target(data, cfg)
+
+        options["on_data"] = on_data
     try:
         result = run_training(cfg, **options)
     except BaseException as exc:
@@ -278,7 +284,7 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     if not cfg["verbose"]:  # (shown with the progress output otherwise) a warning about the data never vanishes
         for note in result.diagnostics:
-            print(f"warning: {note}", file=sys.stderr)
+            print(f"{'note' if note in result.data.notes else 'warning'}: {note}", file=sys.stderr)
     if result.history.stop_kind == "interrupted":  # SIGINT/SIGTERM: the epoch was finished and saved
         run.leave(runs.INTERRUPTED)
         print(
@@ -421,5 +427,8 @@ def _print_summary(result: Any, cfg: dict[str, Any], metrics: dict[str, Any], ou
     shown = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in metrics.items()}  # 1e-7 is not 0.0
     if not cfg["verbose"]:  # the progress output has already said why training stopped
         print(f"stopped: {result.stop_reason}")
+    saved = weights_note(result)
+    if saved:
+        print(f"note: {saved}")
     print("test metrics: " + ", ".join(f"{k}={v}" for k, v in shown.items() if k.startswith("test_")))
     print(f"run written to {out}/ (report.html, metrics.json, history.csv, model.ds, config.toml)")

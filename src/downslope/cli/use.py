@@ -158,23 +158,47 @@ def cmd_predict(args: argparse.Namespace) -> int:
     X, _ = _features_for(state, args.data, None, need_target=False, sep=args.sep, unknown=unknown)
     out = predict(model, X)
     preds = data_units(np.asarray(out.numpy() if hasattr(out, "numpy") else out), state["preprocess"])
+    id_column = getattr(args, "id", None)
+    ids = _id_values(args.data, id_column, args.sep, state, len(preds)) if id_column else None
     # the csv module quotes a class name holding a comma, a quote or a line break (names come from the data)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
+    first = [id_column] if ids is not None else []
     if state["task"] == "classification":
         names = state["class_names"] or [str(i) for i in range(state["n_outputs"])]
         shifted = preds - preds.max(axis=1, keepdims=True)
         probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
-        writer.writerow(["prediction"] + [f"p_{n}" for n in names])
-        for row, p in zip(preds.argmax(axis=1), probs):
-            writer.writerow([names[row]] + [_digits(v) for v in p])
+        writer.writerow(first + ["prediction"] + [f"p_{n}" for n in names])
+        for i, (row, p) in enumerate(zip(preds.argmax(axis=1), probs)):
+            writer.writerow(([ids[i]] if ids is not None else []) + [names[row]] + [_digits(v) for v in p])
     else:
         cols = preds.reshape(len(preds), -1)
-        writer.writerow(["prediction"] if cols.shape[1] == 1 else [f"prediction_{i}" for i in range(cols.shape[1])])
-        writer.writerows([_digits(v) for v in r] for r in cols)
+        header = ["prediction"] if cols.shape[1] == 1 else [f"prediction_{i}" for i in range(cols.shape[1])]
+        writer.writerow(first + header)
+        writer.writerows(([ids[i]] if ids is not None else []) + [_digits(v) for v in r] for i, r in enumerate(cols))
     atomic_write_bytes(args.out, text.getvalue().encode())
     print(f"wrote {len(preds)} prediction{'' if len(preds) == 1 else 's'} to {args.out}")
     return 0
+
+
+def _id_values(data: str, column: str, sep: str | None, state: dict[str, Any], n_rows: int) -> list[str]:
+    """The ``--id`` column of the ``--data`` CSV, one value per prediction, as written in the file."""
+    from ..data.csvfile import csv_suffix, default_delimiter, read_rows
+    from ..errors import ConfigError
+    from ..experiment.config import check_separator
+
+    if csv_suffix(data) is None:
+        raise ConfigError(f"--id {column}: takes a column of a CSV file; {data} is not one")
+    delimiter = default_delimiter(data, check_separator(sep, "--sep") if sep else str(state["config"].get("sep", ",")))
+    header, rows = read_rows(data, delimiter)
+    if column not in header:
+        raise ConfigError(f"--id {column}: {data} has no such column; its columns are {header}")
+    if len(rows) != n_rows:  # e.g. a last 'Total' row the reader left out
+        raise ConfigError(
+            f"--id {column}: {data} has {len(rows)} data rows but {n_rows} were predicted; the ids would not line up"
+        )
+    j = header.index(column)
+    return [row[j] for row in rows]
 
 
 def cmd_export(args: argparse.Namespace) -> int:

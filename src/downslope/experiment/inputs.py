@@ -245,6 +245,8 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
             notes.extend(_ordered_column_notes(X, encoder, table.name))
     if not classify:
         notes.extend(_constant_target_notes(np.asarray(y)[i_train], table))
+        splits = [("training", i_train), ("validation", i_val), ("test", i_test)]
+        notes.extend(_target_outlier_notes(np.asarray(y), splits, table, cfg.get("missing", "error") == "drop"))
     X_train, y_train, X_test, y_test = _rows(X, i_train), y[i_train], _rows(X, i_test), y[i_test]
     X_val = _rows(X, i_val) if i_val is not None else None
     y_val = y[i_val] if i_val is not None else None
@@ -273,6 +275,7 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
                 "as if dropped like scikit-learn's SimpleImputer does); their values in new data do not change "
                 "predictions"
             )
+        notes.extend(_text_fill_notes(imputer, encoder, [X_train, X_val, X_test], table.name, cfg["missing"]))
         X_train, X_test = imputer.transform(X_train), imputer.transform(X_test)
         X_val = imputer.transform(X_val) if X_val is not None else None
         preprocess["imputer"] = imputer.state_dict()
@@ -308,6 +311,51 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
         notes,
         table.target_name,
     )
+
+
+#: A text column with more than this fraction of its cells empty is told to be left out or given a word
+#: of its own for the blanks: one fill category would stand for most of its rows.
+MOSTLY_EMPTY = 0.5
+
+
+def _text_fill_notes(imputer: Any, encoder: Any, parts: list[Any], name: str, strategy: str) -> list[str]:
+    """A note naming the text columns whose empty cells the imputer fills with the column's most frequent
+    category (text has no mean or median: scikit-learn's SimpleImputer refuses it), and how many cells;
+    for a column mostly empty, what to do instead."""
+    from ..data.memmap import is_lazy
+
+    if encoder is None or imputer.fill is None or any(is_lazy(p) for p in parts if p is not None):
+        return []
+    arrays = [np.asarray(p) for p in parts if p is not None and len(p)]
+    if not arrays:
+        return []
+    n_rows = sum(len(a) for a in arrays)
+    filled, empty = [], []
+    for (start, stop, categorical), col in zip(encoder.blocks(), encoder.columns):
+        if not categorical or any(j in imputer.unseen for j in range(start, stop)):
+            continue  # (a column never seen in training has a note of its own)
+        blank = sum(int(np.isnan(a[:, start:stop]).any(axis=1).sum()) for a in arrays)
+        if not blank:
+            continue
+        category = encoder.feature_names[start + int(np.argmax(imputer.fill[start:stop]))].split("=", 1)[-1]
+        filled.append(f"{col!r} ({blank} of {n_rows} cells, with {category!r})")
+        if blank > MOSTLY_EMPTY * n_rows:
+            empty.append(str(col))
+    if not filled or (strategy == "most_frequent" and not empty):
+        return []  # most_frequent asked for exactly this; say so only when the column is mostly empty
+    notes = []
+    if strategy != "most_frequent":
+        notes.append(
+            f"{name}: --missing {strategy} filled the empty cells of text column(s) {', '.join(filled)} with the "
+            "column's most frequent category: text has no mean or median"
+        )
+    if empty:
+        notes.append(
+            f"{name}: text column(s) {empty} are mostly empty (over {MOSTLY_EMPTY:.0%} of the cells): filled with one "
+            f"category, most rows look alike there; leave them out (--drop {','.join(empty)}), or write a word of "
+            "their own for the blanks (e.g. 'missing') in the file, if being blank means something"
+        )
+    return notes
 
 
 def _one_hot_features(encoder: Any) -> list[int]:
@@ -496,6 +544,61 @@ def _constant_target_notes(y_train: np.ndarray, table: Any) -> list[str]:
     return [
         f"{table.name}: the target {target}has a single value ({value}) in all {len(wide)} training rows "
         "(standard deviation 0): there is nothing to learn, and every prediction is that value at best"
+    ]
+
+
+#: A regression target value more than this many robust standard deviations (1.4826 x the median absolute
+#: deviation, the standard deviation for normal data) from the median is an extreme outlier: for normal
+#: data one in about 10^23 values is that far out.
+OUTLIER_SCALES = 10.0
+
+
+def target_outliers(y: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Which rows of a regression target ``y`` hold an extreme value in any column: more than
+    :data:`OUTLIER_SCALES` robust standard deviations of ``reference`` (``y`` itself by default) from its
+    median. A column whose median absolute deviation is 0 (mostly one value) has no robust scale: none
+    of its values is called an outlier.
+
+    Example:
+        >>> y = np.r_[np.linspace(1e5, 3e5, 50), 6.5e6].reshape(-1, 1)
+        >>> np.flatnonzero(target_outliers(y)).tolist()
+        [50]
+    """
+    wide = np.asarray(y, np.float64).reshape(len(y), -1)
+    ref = wide if reference is None else np.asarray(reference, np.float64).reshape(len(reference), -1)
+    if not len(wide) or not len(ref):
+        return np.zeros(len(wide), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        median = np.nanmedian(ref, axis=0)
+        scale = 1.4826 * np.nanmedian(np.abs(ref - median), axis=0)
+        far = np.abs(wide - median) > OUTLIER_SCALES * np.where(scale > 0, scale, np.inf)
+    return np.asarray(far.any(axis=1), dtype=bool)
+
+
+def _target_outlier_notes(
+    y: np.ndarray, splits: list[tuple[str, np.ndarray | None]], table: Any, rows_dropped: bool
+) -> list[str]:
+    """A note naming a regression target's extreme outliers (see :func:`target_outliers`): with squared
+    errors a few such rows dominate the loss, the validation loss that early stopping watches, and r2."""
+    far = np.flatnonzero(target_outliers(y))
+    if not len(far):
+        return []
+    wide = np.asarray(y, np.float64).reshape(len(y), -1)
+    target = f"{table.target_name!r} " if table.target_name else ""
+    values = ", ".join(f"{v:.4g}" for v in wide[far[:5], 0]) + (", ..." if len(far) > 5 else "")
+    rows = ", ".join(str(int(r) + 1) for r in far[:5]) + (", ..." if len(far) > 5 else "")
+    counted = "of the rows kept, " if rows_dropped else ""
+    where = ", ".join(
+        f"{int(np.isin(far, idx).sum())} in {name}"
+        for name, idx in splits
+        if idx is not None and np.isin(far, idx).any()
+    )
+    median = ", ".join(f"{v:.4g}" for v in np.median(wide, axis=0))
+    return [
+        f"{table.name}: the target {target}has {len(far)} extreme value(s), more than {OUTLIER_SCALES:g} robust "
+        f"standard deviations (1.4826 x the median absolute deviation) from its median {median}: {values} (data "
+        f"row(s) {rows}, {counted}counted from the first row after the header; {where}). With squared errors a few "
+        "such rows drive the loss, early stopping and the model: check them, leave them out, or try --loss huber"
     ]
 
 

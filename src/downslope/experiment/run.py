@@ -176,10 +176,32 @@ def regression_warnings(data: Prepared, metrics: dict[str, Any], scale_target: b
         else "; the features may not predict the target, or the model needs other settings (look at the loss "
         "curves), or the test rows differ from the training rows"
     )
+    hint += _outlier_hint(data)
     return [
         f"the test r2 {r2:.4g} is no better than 0, the r2 of always predicting the training split's mean: "
         f"the model has learned nothing the test rows can use{hint}"
     ]
+
+
+def _outlier_hint(data: Prepared) -> str:
+    """Where the target's extreme values are, judged by the training split's median and spread: in the
+    test split they dominate r2; in the training split they pull the model towards themselves."""
+    from .inputs import OUTLIER_SCALES, target_outliers
+
+    if not len(data.y_train):
+        return ""
+    parts = [
+        f"{int(target_outliers(y, data.y_train).sum())} in the {name} split"
+        for name, y in (("training", data.y_train), ("validation", data.y_val), ("test", data.y_test))
+        if y is not None and len(y) and target_outliers(y, data.y_train).any()
+    ]
+    if not parts:
+        return ""
+    return (
+        f"; the target has extreme values (more than {OUTLIER_SCALES:g} robust standard deviations from the "
+        f"training median: {', '.join(parts)}), which squared errors let dominate the model and r2: check them, "
+        "leave them out, or try --loss huber"
+    )
 
 
 def classifier_warnings(model: ModelLike, data: Prepared, metrics: dict[str, Any]) -> list[str]:
@@ -242,6 +264,10 @@ def run_training(
     data = prepare(cfg) if data is None else data
     if on_data is not None:
         on_data(data)
+    speaks = bool(cfg["verbose"]) and (world_size == 1 or is_main())  # under mpiexec: rank 0 only
+    if speaks:  # what reading the data found is said before training, not after every epoch's line
+        for note in data.notes:
+            print(f"note: {note}", flush=True)
     model = build_model(cfg, data.n_features, data.n_outputs, data.image_shape)
     if initial_state is not None:
         model.load_state_dict(initial_state)
@@ -288,9 +314,10 @@ def run_training(
     stop_reason = getattr(history, "stop_reason", None) or f"reached the epoch limit ({cfg['epochs']})"
     notes = _run_notes(data, history, caught) + classifier_warnings(model, data, results)
     notes += regression_warnings(data, results, bool(cfg.get("scale_target", True)))
-    if cfg["verbose"] and (world_size == 1 or is_main()):  # under mpiexec: rank 0 only
+    if speaks:
         for note in notes:
-            print(f"warning: {note}")
+            if note not in data.notes:  # (the data's notes were said before training)
+                print(f"warning: {note}")
     used = resolved_config(cfg, data, optimizer_lr, loss_fn)
     used["device"] = device  # the device trained on (auto resolved), recorded in the run's config
     return RunResult(
@@ -338,7 +365,9 @@ def _stopping_rules(cfg: dict[str, Any], has_val: bool) -> list[Any]:
     from ..train import callbacks as cb
 
     monitor = "val_loss" if has_val else "loss"
-    callbacks: list[Any] = [cb.DivergenceGuard()]
+    # a loss that rises 100-fold above its best and back above where it started, or 10^4-fold above
+    # its start however slowly (ds.fit's default rule), diverged; a bounce near a minimum did not
+    callbacks: list[Any] = [cb.DivergenceGuard(initial_factor=1e4)]
     if cfg["patience"] > 0:
         callbacks.append(cb.EarlyStopping(monitor=monitor, patience=cfg["patience"], restore_best_weights=True))
     if cfg["target_loss"] > 0:

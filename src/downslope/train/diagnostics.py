@@ -99,6 +99,7 @@ class GradientDiagnostics(Callback):
         self._tables = _Tables()
         self._warned: set[tuple[str, str]] = set()
         self._said: list[str] = []  # the warnings given, in order: a resumed run gives them again
+        self._kinds: set[str] = set()  # the model's kinds of activation (see _activation_kinds)
         self._first_loss = math.nan  # the first epoch's training loss: a tenth of it counts as converged
         self._prev_loss = math.nan
 
@@ -115,6 +116,7 @@ class GradientDiagnostics(Callback):
         )
         self._matrices = {name for name, p in self._params if p.ndim >= 2}
         self._normalized_biases = _biases_before_batch_statistics(model)
+        self._kinds = _activation_kinds(model)
         self._xp = (
             None if not self._params or on_host(self._params[0][1].array) else namespace_of(self._params[0][1].array)
         )
@@ -313,6 +315,17 @@ class GradientDiagnostics(Callback):
         improving: bool = False,
     ) -> None:
         when = f"in epoch {epoch + 1}"
+        # dead ReLUs first: in the same epoch they are the cause of the vanishing gradients named below
+        for name, fraction in dead.items():
+            if fraction > self.dead_fraction:
+                self._say(
+                    "dead",
+                    name,
+                    f"{fraction:.0%} of the units after ReLU {name!r} never fired {when} (dead ReLUs pass no "
+                    "gradient and do not recover); lower the learning rate, check the initialization, or try "
+                    "LeakyReLU",
+                )
+        cause = self._vanishing_cause()
         for name, g in grads.items():
             if not math.isfinite(g):
                 self._say("nonfinite", name, f"gradients of {name!r} are not finite {when}: training has diverged")
@@ -321,8 +334,7 @@ class GradientDiagnostics(Callback):
                     "vanishing",
                     name,
                     f"gradients of {name!r} are vanishingly small {when} (mean norm {g:.1e}), so this layer has "
-                    "almost stopped learning; saturated sigmoid/tanh units, a deep stack without normalization or "
-                    "a too-small initialization are the usual causes",
+                    f"almost stopped learning; {cause}",
                 )
             elif g > self.exploding:
                 self._say(
@@ -348,15 +360,41 @@ class GradientDiagnostics(Callback):
                     f"each update changes {name!r} by only {r:.1e} of its size {when}; about 1e-3 is typical, so "
                     "the learning rate is probably too low",
                 )
-        for name, fraction in dead.items():
-            if fraction > self.dead_fraction:
-                self._say(
-                    "dead",
-                    name,
-                    f"{fraction:.0%} of the units after ReLU {name!r} never fired {when} (dead ReLUs pass no "
-                    "gradient and do not recover); lower the learning rate, check the initialization, or try "
-                    "LeakyReLU",
-                )
+
+    def _vanishing_cause(self) -> str:
+        """The likely causes of vanishing gradients in this model: dead ReLUs once they were reported
+        (a unit that never fires passes no gradient back), else those its activations can have."""
+        dead = sorted(name for kind, name in self._warned if kind == "dead")
+        if dead:
+            after = ", ".join(repr(n) for n in dead)
+            return (
+                f"the dead ReLUs reported (after ReLU {after}) are the likely cause: units that never fire pass "
+                "no gradient back; lower the learning rate or try LeakyReLU"
+            )
+        causes = []
+        if "saturating" in self._kinds:
+            causes.append("saturated sigmoid/tanh units")
+        if "relu" in self._kinds:
+            causes.append("ReLU units that rarely fire")
+        causes += ["a deep stack without normalization", "a too-small initialization"]
+        return ", ".join(causes[:-1]) + " or " + causes[-1] + " are the usual causes"
+
+
+def _activation_kinds(model: Any) -> set[str]:
+    """Which kinds of activation ``model`` holds: 'saturating' (sigmoid, tanh and their kin, whose
+    gradient vanishes for large inputs) and 'relu' (ReLU and ReLU6, zero for negative inputs)."""
+    from ..nn import activation as act
+
+    if model is None or not hasattr(model, "modules"):
+        return set()
+    saturating = (act.Sigmoid, act.Tanh, act.Hardsigmoid, act.Hardtanh, act.Softsign, act.LogSigmoid)
+    kinds = set()
+    for module in model.modules():
+        if isinstance(module, saturating):
+            kinds.add("saturating")
+        elif isinstance(module, (act.ReLU, act.ReLU6)):
+            kinds.add("relu")
+    return kinds
 
 
 def _biases_before_batch_statistics(model: Any) -> set[str]:

@@ -173,7 +173,33 @@ def score(metrics: list[Metric], outputs: list[np.ndarray], targets: list[np.nda
     if not metrics or not outputs:
         return {}
     preds, target = np.concatenate(outputs), np.concatenate(targets)
+    _warn_if_not_labels(metrics, target)
     return {m.name: float(m(preds, target)) for m in metrics}
+
+
+_LABEL_METRICS = ("accuracy", "precision", "recall", "f1")
+
+
+def _warn_if_not_labels(metrics: list[Metric], target: np.ndarray) -> None:
+    """Warn when a metric of predicted classes (accuracy, precision, recall, f1) is given targets that are
+    not class labels (a regression's continuous values): no predicted class equals 4.27, so it logs 0 at
+    every epoch. Keras computes such a metric without a word; here it is still computed (a program that
+    reads it keeps working), with this warning saying why it means nothing."""
+    named = [m.name for m in metrics if m.name in _LABEL_METRICS or (m.name[:3] == "top" and "_accuracy" in m.name)]
+    if not named or target.dtype.kind != "f":
+        return
+    with np.errstate(invalid="ignore"):
+        if not (np.isfinite(target) & (target != np.round(target))).any():
+            return
+    import warnings
+
+    warnings.warn(
+        f"metric(s) {named} compare predicted classes with class labels, but the targets are not class labels "
+        "(they hold non-integer values): on a regression they are 0 or meaningless; use 'mae', 'mse', 'rmse' or "
+        "'r2' there",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def score_on_device(metrics: list[Metric], outputs: list[Any], targets: list[Any]) -> Logs:
@@ -183,6 +209,7 @@ def score_on_device(metrics: list[Metric], outputs: list[Any], targets: list[Any
         return {}
     xp = namespace_of(outputs[0])
     preds, target = to_host(xp.concatenate(outputs)), to_host(namespace_of(targets[0]).concatenate(targets))
+    _warn_if_not_labels(metrics, np.asarray(target))
     return {m.name: float(m(preds, target)) for m in metrics}
 
 

@@ -436,9 +436,11 @@ def fit(
         history.stop_reason = state.stop_reason
         # a callback that set trainer.stop_training itself stopped the run: say so, not "max_epochs"
         history.stop_kind = state.stop_kind or ("callback" if state.stop_training else "max_epochs")
+        if history.stop_reason is None and history.stop_kind == "max_epochs":
+            history.stop_reason = f"reached the epoch limit ({epochs})"  # as the CLI says it
         cbs.on_train_end(logs)
     finally:
-        release_checkpoint_dir(held)
+        release_checkpoint_dir(held, checkpoint_dir)
     return history
 
 

@@ -26,7 +26,8 @@ class History:
     ``epoch`` numbers count from 1, as the progress output and the CSV do. ``metrics`` (fit passes
     the Metric objects it computes) say which way each metric is better, for :meth:`best`. An epoch lacking a
     key that others have (say, a metric added late) holds None there. ``stop_reason`` says why
-    training ended early, in words (None when it ran all its epochs); ``stop_kind`` says the same
+    training ended, in words ("reached the epoch limit (N)" when fit ran all its epochs; None before
+    fit has finished); ``stop_kind`` says the same
     as one of :data:`STOP_KINDS`, for programs to test (``history.diverged`` reads it).
 
     Example:

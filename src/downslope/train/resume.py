@@ -222,18 +222,30 @@ def hold_checkpoint_dir(directory: str | Path) -> int:
     """Take ``directory`` for this process's run (a lock on its ``.fit.lock``, released when the returned
     descriptor is closed or the process dies); refuse when another process is training into it, since the
     two would overwrite each other's ``last.ckpt``. Temporary files that a writer killed mid-write left
-    there are removed: while the lock is held nobody else writes in the directory."""
+    there are removed: while the lock is held nobody else writes in the directory.
+
+    :func:`release_checkpoint_dir` removes the lock file (while still holding it): a process that opened
+    the file just before and then locked it holds a lock on a removed file, so the lock taken here counts
+    only if the file at the path is still the one locked; otherwise it is taken again."""
     path = Path(directory)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        lock_file = path / ".fit.lock"
-        lock_file.touch(exist_ok=True)
-        fd = try_lock(lock_file)
-    except OSError as exc:
-        raise ConfigError(
-            f"fit(checkpoint_dir={str(directory)!r}): cannot write there ({exc.strerror or exc}); "
-            "choose a writable directory"
-        ) from None
+    lock_file = path / LOCK_FILE
+    fd: int | None = None
+    for _ in range(100):  # each retry means another process released the directory in between
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            lock_file.touch(exist_ok=True)
+            fd = try_lock(lock_file)
+        except FileNotFoundError:
+            continue  # removed by its releasing holder between the touch and the open
+        except OSError as exc:
+            raise ConfigError(
+                f"fit(checkpoint_dir={str(directory)!r}): cannot write there ({exc.strerror or exc}); "
+                "choose a writable directory"
+            ) from None
+        if fd is None or _is_the_file(fd, lock_file):
+            break
+        os.close(fd)  # a lock on a removed file guards nothing
+        fd = None
     if fd is None:
         raise StateError(
             f"fit(checkpoint_dir={str(directory)!r}): another process is training into this directory now; "
@@ -244,9 +256,31 @@ def hold_checkpoint_dir(directory: str | Path) -> int:
     return fd
 
 
-def release_checkpoint_dir(fd: int | None) -> None:
-    if fd is not None:
-        os.close(fd)
+#: The file whose lock holds a checkpoint directory for one process (removed when fit ends).
+LOCK_FILE = ".fit.lock"
+
+
+def _is_the_file(fd: int, path: Path) -> bool:
+    """Whether the open descriptor ``fd`` is the file now at ``path``."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False
+
+
+def release_checkpoint_dir(fd: int | None, directory: str | Path | None = None) -> None:
+    """Release a directory :func:`hold_checkpoint_dir` took; with ``directory``, its lock file is removed
+    first (while still locked), so a finished fit leaves only its checkpoints behind."""
+    if fd is None:
+        return
+    if directory is not None:
+        lock_file = Path(directory) / LOCK_FILE
+        if _is_the_file(fd, lock_file):
+            try:
+                lock_file.unlink()
+            except OSError:  # e.g. Windows, where an open file cannot be removed: it stays, harmless
+                pass
+    os.close(fd)
 
 
 __all__ = [

@@ -268,7 +268,11 @@ MAX_BATCHES_KEPT = 10_000
 
 class DivergenceGuard(Callback):
     """Stop (or raise) when training diverges: the loss turns NaN/inf, or grows ``factor`` times above its best
-    (the first batch's loss, taken before any update, counts as a best).
+    (the first batch's loss, taken before any update, counts as a best) and back above where it started.
+
+    A rise above the best counts only once the loss is also above its value before training (the first
+    batch's loss, or the first epoch's when no batch losses are seen): a loss that fell from 1 to 0.002
+    and bounced to 0.25 is mini-batch noise near a minimum, not a divergence, though it rose 100-fold.
 
     One batch's loss is a sample, an epoch's loss an average: a first batch that happens to be easy
     (all zeros of a target that is 99% zeros) has a loss hundreds of times below the epoch's without
@@ -278,7 +282,11 @@ class DivergenceGuard(Callback):
     device the batch losses are not read back, so there a rise from the first batch is not confirmed.)
 
     The message names what happened and what to try, e.g. ``loss rose from 0.41 to 3e+08 in 3 epochs
-    at lr=1; try lr=0.1``. Non-finite batch losses stop training at once; growth is judged per epoch.
+    at lr=1; try lr=0.1 or lower``. The suggested rate is an estimate from the measured growth: if the
+    loss grew ``r``-fold per update, plain gradient descent on a quadratic overshoots its steepest
+    direction by ``sqrt(r)``, so the step there is ``lr * curvature = 1 + sqrt(r)``; the suggestion
+    ``lr / (1 + sqrt(r))`` is the rate that stops overshooting it (half the largest stable one), and
+    never above lr/10. Non-finite batch losses stop training at once; growth is judged per epoch.
     When training on a device the batch losses are not read back one by one (each read would wait for
     the device): the first batch's loss is read once, at the end of the first epoch, and a NaN/inf loss
     is caught from the epoch's loss, stopping training after that epoch instead of at the batch.
@@ -295,7 +303,7 @@ class DivergenceGuard(Callback):
         >>> for epoch, loss in enumerate([0.41, 2.0, 30.0, 3e8]):
         ...     guard.on_epoch_end(epoch, {"loss": loss, "lr": 1.0})
         >>> state.stop_reason
-        'diverged: loss rose from 0.41 to 3e+08 in 3 epochs at lr=1; the step size is probably too large, try lr=0.1'
+        'diverged: loss rose from 0.41 to 3e+08 in 3 epochs at lr=1; the step size is probably too large, try lr=0.03 or lower (an estimate from the loss growing about 901-fold per epoch)'
     """
 
     def __init__(
@@ -315,6 +323,12 @@ class DivergenceGuard(Callback):
         self.best_epoch = 0
         self.initial: float | None = None  # the loss before training (the first batch's)
         self.diverged_epoch: int | None = None
+        self.start: float | None = None  # where the loss started: the first batch's, else the first epoch's
+        # the growth clock: updates made (batches seen) when any batch is seen, else epochs
+        self._steps = 0
+        self._epochs = 0
+        self._best_step = 0
+        self._last_finite: tuple[float, int] | None = None  # the last finite batch loss and its step
         self._first: DeviceScalar | None = None  # on a device: the first batch's loss, read at the epoch's end
         # this epoch's batch losses after the reference batch (host values only: see the class docstring)
         self._batches: list[float] = []
@@ -331,13 +345,32 @@ class DivergenceGuard(Callback):
             return True
         return bool(np.quantile(values, 0.1) > limit)
 
-    def _lr_text(self, logs: Logs | None) -> tuple[str, str]:
+    def _clock(self) -> tuple[int, str]:
+        """The step the latest loss was computed at (updates before it) and the unit of that count: a
+        batch's loss is computed after the updates of the batches before it; an epoch's loss, in a run
+        that diverges, is dominated by its last batch's. Without batch losses, epochs are counted."""
+        if self._steps:
+            return self._steps - 1, "update"
+        return self._epochs - 1, "epoch"
+
+    def _lr_text(
+        self, logs: Logs | None, growth: tuple[float, float, int] | None = None, unit: str = "update"
+    ) -> tuple[str, str]:
+        """' at lr=...' and the hint; ``growth`` (from, to, steps) measures how fast the loss rose."""
         lr = (logs or {}).get("lr")
         if lr is None and hasattr(self, "trainer"):
             lr = self.trainer.current_lr()
         if lr is None:
             return "", "try a smaller learning rate"
-        return f" at lr={float(lr):g}", f"try lr={float(lr) / 10:g}"
+        lr = float(lr)
+        rate = _growth_per_step(growth)
+        if rate is None or lr / (1 + math.sqrt(rate)) >= lr / 10:
+            return f" at lr={lr:g}", f"try lr={_round_down(lr / 10):g} or lower"
+        # lr / 10 is not enough when the loss multiplies fast (see the class docstring): estimate more
+        return f" at lr={lr:g}", (
+            f"try lr={_round_down(lr / (1 + math.sqrt(rate))):g} or lower "
+            f"(an estimate from the loss growing about {_fold(rate)}-fold per {unit})"
+        )
 
     def _diverge(self, epoch: int, message: str) -> None:
         self.diverged_epoch = epoch
@@ -349,24 +382,31 @@ class DivergenceGuard(Callback):
         if self.monitor != "loss":
             return
         loss = (logs or {}).get("loss")
+        self._steps += 1
         if isinstance(loss, DeviceScalar) and not loss.read:
             if self.best is None and self._first is None:
                 self._first = loss
             # the other batches' losses are not kept: confirming a rise would read each from the device
             return  # on a device: judged at the epoch's end (see the class docstring)
-        if loss is not None and self.best is None and math.isfinite(float(loss)):
+        if loss is None:
+            return
+        value = float(loss)
+        finite = math.isfinite(value)
+        if self.best is None and finite:
             # The first batch's loss is the loss before any update: a run whose epoch loss climbs
             # `factor` times above it diverged, even if it later comes down again.
-            self.best, self.best_epoch = float(loss), -1
-            self.initial = self.best
-        elif loss is not None and len(self._batches) < MAX_BATCHES_KEPT:
-            self._batches.append(float(loss))
-        if loss is not None and not math.isfinite(float(loss)):
-            at, hint = self._lr_text(logs)
+            self.best, self.best_epoch, self._best_step = value, -1, 0
+            self.initial = self.start = value
+        elif len(self._batches) < MAX_BATCHES_KEPT:
+            self._batches.append(value)
+        if finite:
+            self._last_finite = (value, self._steps - 1)
+        else:
+            at, hint = self._lr_text(logs, self._growth_to_last_finite())
             epoch = self.trainer.epoch if hasattr(self, "trainer") else 0
             self._diverge(
                 epoch,
-                f"diverged: loss became {float(loss)} at batch {batch + 1} of epoch {epoch + 1}{at}; "
+                f"diverged: loss became {value} at batch {batch + 1} of epoch {epoch + 1}{at}; "
                 f"the step size is probably too large (or the data holds extreme values), {hint}",
             )
 
@@ -374,23 +414,28 @@ class DivergenceGuard(Callback):
         if self._first is not None:  # the first batch's loss on a device: one read, at the first epoch's end
             first, self._first = float(self._first), None
             if self.best is None and math.isfinite(first):
-                self.best, self.best_epoch = first, -1
-                self.initial = first
+                self.best, self.best_epoch, self._best_step = first, -1, 0
+                self.initial = self.start = first
+        self._epochs += 1
         value = (logs or {}).get(self.monitor)
         if value is None:
             return
         value = float(value)
-        at, hint = self._lr_text(logs)
+        step, unit = self._clock()
         if not math.isfinite(value):
+            at, hint = self._lr_text(logs, self._growth_to_last_finite(), unit)
             self._diverge(
                 epoch,
                 f"diverged: {self.monitor} became {value} at epoch {epoch + 1}{at}; "
                 f"the step size is probably too large (or the data holds extreme values), {hint}",
             )
             return
+        if self.start is None:
+            self.start = value
         batch_reference = self.monitor == "loss" and self.best_epoch == -1
         if self.initial is not None and value > self.initial_factor * max(self.initial, 1e-12):
             if not batch_reference or self._confirmed(self.initial_factor * max(self.initial, 1e-12)):
+                at, hint = self._lr_text(logs, (self.initial, value, step), unit)
                 self._diverge(
                     epoch,
                     f"diverged: {self.monitor} rose from {fmt(self.initial)} before training to {value:.3g} by "
@@ -400,12 +445,14 @@ class DivergenceGuard(Callback):
             self._unrepresentative_first_batch(epoch, value)
             return
         if self.best is None or value < self.best:
-            self.best, self.best_epoch = value, epoch
+            self.best, self.best_epoch, self._best_step = value, epoch, step
             return
-        if value > self.factor * max(self.best, 1e-12):
+        # a rise that stays below where the loss started is noise near a minimum, not a divergence
+        if value > self.factor * max(self.best, 1e-12) and value > self.start:
             if batch_reference and not self._confirmed(self.factor * max(self.best, 1e-12)):
                 self._unrepresentative_first_batch(epoch, value)
                 return
+            at, hint = self._lr_text(logs, (self.best, value, step - self._best_step), unit)
             span = epoch - self.best_epoch
             self._diverge(
                 epoch,
@@ -416,14 +463,51 @@ class DivergenceGuard(Callback):
     def _unrepresentative_first_batch(self, epoch: int, value: float) -> None:
         """Most of the epoch's batches stayed near the first batch's loss: that batch was an easy sample,
         not a loss the training rose from; the epoch's loss is the reference from now on."""
-        self.best, self.best_epoch = value, epoch
-        self.initial = value
+        self.best, self.best_epoch, self._best_step = value, epoch, self._clock()[0]
+        self.initial = self.start = value
+
+    def _growth_to_last_finite(self) -> tuple[float, float, int] | None:
+        """(from, to, steps): the loss before training to the last finite batch loss (a loss that turned
+        NaN/inf grew at least this fast: the suggestion from it is an upper bound)."""
+        if self.initial is None or self._last_finite is None:
+            return None
+        return self.initial, self._last_finite[0], self._last_finite[1]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "initial": self.initial}
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "initial": self.initial,
+            "start": self.start,
+            "clock": [self._steps, self._epochs, self._best_step],
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = None if state["best"] is None else float(state["best"])
         self.best_epoch = int(state["best_epoch"])
         initial = state.get("initial")  # absent from checkpoints written before it was kept
         self.initial = None if initial is None else float(initial)
+        start = state.get("start", initial)  # absent from checkpoints written before it was kept
+        self.start = None if start is None else float(start)
+        self._steps, self._epochs, self._best_step = (int(v) for v in state.get("clock", (0, 0, 0)))
+
+
+def _growth_per_step(growth: tuple[float, float, int] | None) -> float | None:
+    """The factor the loss grew by per step, from (from, to, steps); None when it cannot be measured."""
+    if growth is None:
+        return None
+    start, end, steps = growth
+    if steps < 1 or not (math.isfinite(start) and math.isfinite(end)) or start <= 0 or end <= start:
+        return None
+    return float((end / start) ** (1.0 / steps))
+
+
+def _round_down(value: float) -> float:
+    """``value`` to one significant digit, rounded down (a suggested rate must not exceed the estimate)."""
+    scale = 10.0 ** math.floor(math.log10(value))
+    return math.floor(value / scale * (1 + 1e-9)) * scale
+
+
+def _fold(rate: float) -> str:
+    """A growth factor as a user reads it: 1.8, 35, 1033, 2.5e+06."""
+    return f"{rate:.2g}" if rate < 10 else f"{rate:.0f}" if rate < 1e5 else f"{rate:.2g}"
