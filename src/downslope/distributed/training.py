@@ -310,7 +310,7 @@ def _rank_callbacks(
     if not world.is_main:
         user = [cb for cb in user if not isinstance(cb, _WRITERS)]
     if not any(isinstance(cb, DivergenceGuard) for cb in user):
-        user.append(DivergenceGuard(factor=math.inf))  # ds.fit's default, placed before the agreement
+        user.append(DivergenceGuard(factor=math.inf, initial_factor=1e4))  # ds.fit's default, before the agreement
     ordered: list[Callback] = [_AverageLogsAcrossRanks(world, val_count)]
     if lr_scaling is not None:
         if lr_scaling != "linear":
