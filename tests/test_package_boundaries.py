@@ -24,6 +24,7 @@ PRIVATE_CROSSINGS_LEFT: dict[tuple[str, str], str] = {}
 LAYERS = [
     {
         "errors",
+        "version",
         "backend",
         "workspace",
         "jit_gate",
@@ -54,7 +55,7 @@ LAYERS = [
         "jit",
         "fx",
     },
-    {"gradcheck", "serialization", "jacobians"},
+    {"gradcheck", "serialization", "jacobians", "testing"},
     {"nn", "data", "utils", "distributions"},
     {"optim"},
     {"train"},

@@ -541,6 +541,7 @@ __version__ = "0.1.0"
 _LAZY = {"nn", "optim", "data", "train", "viz", "distributed", "cli", "utils", "distributions", "special"}
 # torch's compiler/TorchScript/fx shims and torch.serialization's module path (see each module)
 _LAZY |= {"compiler", "_dynamo", "jit", "fx", "serialization"}
+_LAZY |= {"testing", "version"}  # torch.testing (assert_close) and torch.version (cuda: None)
 # torch's top-level spellings of nn functions (torch.conv2d, torch.dropout(x, p, train), ...), with
 # torch's top-level signatures: downslope.nn._torch_aliases, loaded on first use like nn itself.
 from .torch_alias_names import TORCH_ALIAS_NAMES as _TORCH_ALIASES  # noqa: E402

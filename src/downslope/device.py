@@ -11,6 +11,7 @@ The ``"strict"`` device is a test stand-in for a GPU (see ``downslope/devices/st
 from __future__ import annotations
 
 import contextlib
+import enum
 import threading
 import types
 import warnings
@@ -543,10 +544,90 @@ class _CudaMatmul:
     allow_bf16_reduced_precision_reduction = True
 
 
+class SDPBackend(enum.IntEnum):
+    """``torch.nn.attention.SDPBackend``: the scaled dot-product attention kernels PyTorch can choose
+    between (torch's members and values). downslope has one attention kernel (its fused CPU/CuPy op);
+    naming a backend changes nothing."""
+
+    ERROR = -1
+    MATH = 0
+    FLASH_ATTENTION = 1
+    EFFICIENT_ATTENTION = 2
+    CUDNN_ATTENTION = 3
+    OVERRIDEABLE = 4
+
+    __str__ = enum.Enum.__str__  # "SDPBackend.MATH", as torch's (an IntEnum would print "0")
+
+
+# which attention backends are enabled, as torch.backends.cuda's enable_*_sdp flags (all, by default);
+# kept for code that sets and reads them, and used by nothing: there is one attention kernel
+_sdp_enabled = dict.fromkeys(
+    (SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH, SDPBackend.CUDNN_ATTENTION), True
+)
+
+
+def set_sdp_backends(enabled: dict[SDPBackend, bool]) -> dict[SDPBackend, bool]:
+    """Sets the attention backend flags named in ``enabled``; returns all the flags as they were."""
+    before = dict(_sdp_enabled)
+    for backend, on in enabled.items():
+        if backend in _sdp_enabled:
+            _sdp_enabled[backend] = bool(on)
+    return before
+
+
+def _sdp_flag(backend: SDPBackend, name: str) -> tuple[Any, Any]:
+    def enable(enabled: bool) -> None:
+        _sdp_enabled[backend] = bool(enabled)
+
+    def enabled() -> bool:
+        return _sdp_enabled[backend]
+
+    enable.__name__, enabled.__name__ = f"enable_{name}_sdp", f"{name}_sdp_enabled"
+    enable.__doc__ = f"``torch.backends.cuda.enable_{name}_sdp``: a flag kept for ported code; it changes nothing."
+    return staticmethod(enable), staticmethod(enabled)
+
+
 class _BackendsCuda(types.ModuleType):
-    """``torch.backends.cuda``: the ``matmul`` flags, and whether CUDA support is built."""
+    """``torch.backends.cuda``: the ``matmul`` flags, and whether CUDA support is built; the attention
+    backend flags (``enable_flash_sdp(False)``, ``sdp_kernel(...)``), kept and changing nothing:
+    downslope has one attention kernel."""
 
     matmul = _CudaMatmul()
+    SDPBackend = SDPBackend
+    enable_flash_sdp, flash_sdp_enabled = _sdp_flag(SDPBackend.FLASH_ATTENTION, "flash")
+    enable_mem_efficient_sdp, mem_efficient_sdp_enabled = _sdp_flag(SDPBackend.EFFICIENT_ATTENTION, "mem_efficient")
+    enable_math_sdp, math_sdp_enabled = _sdp_flag(SDPBackend.MATH, "math")
+    enable_cudnn_sdp, cudnn_sdp_enabled = _sdp_flag(SDPBackend.CUDNN_ATTENTION, "cudnn")
+
+    @staticmethod
+    @contextlib.contextmanager
+    def sdp_kernel(
+        enable_flash: bool = True,
+        enable_math: bool = True,
+        enable_mem_efficient: bool = True,
+        enable_cudnn: bool = True,
+    ) -> Iterator[None]:
+        """``torch.backends.cuda.sdp_kernel``, deprecated in torch (a FutureWarning, as there) for
+        ``torch.nn.attention.sdpa_kernel``: the attention backend flags set for the block, then restored.
+        downslope has one attention kernel, so they change nothing."""
+        warnings.warn(
+            "`torch.backends.cuda.sdp_kernel()` is deprecated. In the future, this context manager will be removed. "
+            "Please see `torch.nn.attention.sdpa_kernel()` for the new context manager, with updated signature.",
+            FutureWarning,
+            stacklevel=3,
+        )
+        before = set_sdp_backends(
+            {
+                SDPBackend.FLASH_ATTENTION: enable_flash,
+                SDPBackend.MATH: enable_math,
+                SDPBackend.EFFICIENT_ATTENTION: enable_mem_efficient,
+                SDPBackend.CUDNN_ATTENTION: enable_cudnn,
+            }
+        )
+        try:
+            yield
+        finally:
+            set_sdp_backends(before)
 
     @staticmethod
     def is_built() -> bool:

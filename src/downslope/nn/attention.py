@@ -27,13 +27,16 @@ returns NaN for such rows, as PyTorch's does.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from .. import backend, gemm, jit_gate, ops
 from ..backend import namespace_of
+from ..device import SDPBackend, set_sdp_backends
 from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor, empty, record_op, wrap_array
 from . import init
@@ -42,6 +45,7 @@ from ._nondynamic_linear import NonDynamicallyQuantizableLinear
 from .module import Module, Parameter
 
 __all__ = ["scaled_dot_product_attention", "MultiheadAttention", "multi_head_attention_forward"]
+__all__ += ["SDPBackend", "sdpa_kernel"]  # torch.nn.attention's names
 
 _HALF = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
@@ -924,3 +928,33 @@ def multi_head_attention_forward(
 
 def _as_mask_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else wrap_array(array_of(x))
+
+
+# ---------------------------------------------------------------------- torch.nn.attention's backend choice
+@contextlib.contextmanager
+def sdpa_kernel(backends: SDPBackend | list[SDPBackend], set_priority: bool = False) -> Iterator[dict[str, Any]]:
+    """``torch.nn.attention.sdpa_kernel``: within the block, only ``backends`` (one :class:`SDPBackend` or a
+    list) are enabled for :func:`scaled_dot_product_attention`, as ``ds.backends.cuda``'s ``*_sdp_enabled()``
+    flags say; the flags are restored on leaving. downslope has one attention kernel (the fused op of this
+    module, on the CPU and on CuPy), so the choice, and ``set_priority``, change nothing it computes.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope.nn.attention import SDPBackend, sdpa_kernel
+        >>> with sdpa_kernel(SDPBackend.MATH):
+        ...     ds.backends.cuda.flash_sdp_enabled(), ds.backends.cuda.math_sdp_enabled()
+        (False, True)
+        >>> ds.backends.cuda.flash_sdp_enabled()
+        True
+    """
+    chosen = [backends] if isinstance(backends, SDPBackend) else backends
+    if not isinstance(chosen, list) or not all(isinstance(b, SDPBackend) for b in chosen):
+        raise ArgumentTypeError(
+            "sdpa_kernel: expected an SDPBackend or a list of SDPBackend members, "
+            f"got {type(backends).__name__} {backends!r}"
+        )
+    before = set_sdp_backends({b: b in chosen for b in SDPBackend})
+    try:
+        yield {}
+    finally:
+        set_sdp_backends(before)

@@ -36,7 +36,10 @@ def _op(name: str) -> Any:
     raise StateError(f"internal error: no module of downslope.ops defines an op named {name!r}")
 
 
-def _as_method(fn: Any) -> Any:
+def _as_method(fn: Any, name: str | None = None) -> Any:
+    operands = _TORCH_OPERANDS.get(name or fn.__name__)
+    if operands is not None:  # torch's keywords for the operands (x.addmm(mat1=a, mat2=b)): see _TORCH_OPERANDS
+        return _with_torch_operands(fn, operands)
     own = _other_param(fn)
     if own is not None:  # torch's keyword for the operand is other= (x.atan2(other=y)); fn names it otherwise
 
@@ -57,6 +60,81 @@ def _as_method(fn: Any) -> Any:
     method.__name__ = method.__qualname__ = fn.__name__
     method.__doc__ = fn.__doc__
     return method
+
+
+def _operand_positions(spec: str) -> dict[str, int]:
+    """``"mat1 mat2"`` -> {"mat1": 0, "mat2": 1}; ``"indices|sections"``: two names for one position."""
+    return {name: i for i, names in enumerate(spec.split()) for name in names.split("|")}
+
+
+# torch's names for the operands that follow self in a Tensor method, where the op behind the method
+# names them otherwise (ops.baddbmm(x, b1, b2)): model code passes them by keyword (Bloom's
+# alibi.baddbmm(batch1=q, batch2=k, beta=..., alpha=...)). The names are torch's schemas' (checked by
+# tests/ops/test_method_keywords.py); each keyword is moved to its position, so the op's own names still work.
+_TORCH_OPERANDS: dict[str, dict[str, int]] = {
+    name: _operand_positions(spec)
+    for names, spec in (
+        ("addmm addmm_", "mat1 mat2"),
+        ("addmv addmv_", "mat vec"),
+        ("addr addr_", "vec1 vec2"),
+        ("baddbmm baddbmm_ addbmm addbmm_", "batch1 batch2"),
+        ("ger outer", "vec2"),
+        ("dot", "tensor"),
+        ("cholesky_solve", "input2"),
+        ("diag", "diagonal"),
+        ("float_power float_power_", "exponent"),
+        ("hsplit vsplit dsplit", "indices|sections"),
+        ("tensor_split", "indices|sections|tensor_indices_or_sections"),
+        ("swapdims swapdims_", "dim0 dim1"),
+        ("swapaxes_", "axis0 axis1"),
+        ("sum_to_size", "size"),
+    )
+    for name in names.split()
+}
+
+
+def _with_torch_operands(fn: Any, positions: dict[str, int]) -> Any:
+    """``fn`` as a method that also takes torch's keyword names for its operands (``positions``); a call
+    without keywords goes straight through."""
+
+    names = positions.keys()
+
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if kwargs and not names.isdisjoint(kwargs):  # beta=/alpha= alone go straight through
+            args = _keywords_to_positions(fn.__name__, positions, args, kwargs)
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    method.__wrapped__ = fn  # type: ignore[attr-defined]  # inspect.signature shows the op's parameters
+    return method
+
+
+_UNSET = object()
+
+
+def _keywords_to_positions(
+    name: str, positions: dict[str, int], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, ...]:
+    """``args`` with the keywords of ``kwargs`` named in ``positions`` moved (popped) to their places."""
+    given = [key for key in kwargs if key in positions]
+    filled = list(args)
+    for key in given:
+        i = positions[key]
+        filled.extend([_UNSET] * (i + 1 - len(filled)))
+        if filled[i] is not _UNSET:
+            raise ArgumentTypeError(
+                f"{name}(): got multiple values for argument {key!r} (operand {i + 1}, given twice)"
+            )
+        filled[i] = kwargs.pop(key)
+    missing = [i for i, value in enumerate(filled) if value is _UNSET]
+    if missing:
+        names = ["|".join(k for k, j in positions.items() if j == i) for i in missing]
+        raise ArgumentTypeError(
+            f"{name}(): expected operands {', '.join(names)} before {', '.join(map(repr, given))}, "
+            "got them neither by position nor by keyword"
+        )
+    return tuple(filled)
 
 
 def _other_param(fn: Any) -> str | None:
@@ -96,7 +174,23 @@ _METHODS = {
 
 for _name, _fn in _METHODS.items():
     if not hasattr(Tensor, _name):
-        setattr(Tensor, _name, _as_method(_fn))
+        setattr(Tensor, _name, _as_method(_fn, _name))
+
+
+def _with_dtype(fn: Any) -> Any:
+    """The method ``fn`` taking torch's ``dtype=``: the tensor is cast to it first (x.nansum(dtype=ds.float64)
+    sums in float64, as torch's)."""
+
+    def method(self: Tensor, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:
+        return fn(self if dtype is None else self.to(dtype), *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
+for _name in ("nansum", "nanmean"):
+    setattr(Tensor, _name, _with_dtype(getattr(Tensor, _name)))
 
 
 def _positive(self: Tensor) -> Tensor:
@@ -145,7 +239,7 @@ for _name in (
 
 for _name in ("cumprod", "cummax", "cummin", "logcumsumexp", "masked_select", "masked_scatter", "put"):
     if not hasattr(Tensor, _name):
-        setattr(Tensor, _name, _as_method(_op(_name)))
+        setattr(Tensor, _name, _as_method(_op(_name), _name))
 
 
 Tensor.index_put = _as_method(_op("index_put_op"))  # type: ignore[attr-defined]
@@ -161,12 +255,17 @@ for _name in (
     "slice_scatter diagonal_scatter"
 ).split():
     if not hasattr(Tensor, _name):
-        setattr(Tensor, _name, _as_method(_op(_name)))
+        setattr(Tensor, _name, _as_method(_op(_name), _name))
 
 
-def _broadcast_to(self: Tensor, *size: Any) -> Tensor:
-    """``x.broadcast_to(shape)``, as ``x.expand(shape)`` (the size as one sequence or as ints)."""
-    return shape.broadcast_to(self, size[0] if len(size) == 1 and not isinstance(size[0], int) else size)
+def _broadcast_to(self: Tensor, *sizes: Any, size: Any = None) -> Tensor:
+    """``x.broadcast_to(shape)``, as ``x.expand(shape)`` (the size as one sequence, as ints, or as torch's
+    keyword ``size=``)."""
+    if size is not None:
+        if sizes:
+            raise ArgumentTypeError(f"broadcast_to(): got the size twice, as {sizes} and as size={size!r}")
+        return shape.broadcast_to(self, size)
+    return shape.broadcast_to(self, sizes[0] if len(sizes) == 1 and not isinstance(sizes[0], int) else sizes)
 
 
 if not hasattr(Tensor, "broadcast_to"):
@@ -176,7 +275,7 @@ if not hasattr(Tensor, "broadcast_to"):
 # Order statistics, histograms and statistics of torch's Tensor API (quantile, mode, cov...)
 for _name in "quantile nanquantile nanmedian mode histc unique_consecutive cov corrcoef dist renorm".split():
     if not hasattr(Tensor, _name):
-        setattr(Tensor, _name, _as_method(_op(_name)))
+        setattr(Tensor, _name, _as_method(_op(_name), _name))
 if not hasattr(Tensor, "renorm_"):
     Tensor.renorm_ = _inplace_form("renorm")  # type: ignore[attr-defined]
 
@@ -186,7 +285,7 @@ from . import special as _special  # noqa: E402  (after the loops above: special
 
 for _name in "lgamma digamma erfinv i0 igamma igammac mvlgamma".split():
     if not hasattr(Tensor, _name):
-        setattr(Tensor, _name, _as_method(getattr(_special, _name)))
+        setattr(Tensor, _name, _as_method(getattr(_special, _name), _name))
 
 
 def _polygamma(self: Tensor, n: int) -> Tensor:
@@ -198,13 +297,13 @@ if not hasattr(Tensor, "polygamma"):
     Tensor.polygamma = _polygamma  # type: ignore[attr-defined]
 for _name in "gcd lcm ldexp logaddexp2 nextafter frexp".split():
     if not hasattr(Tensor, _name):
-        setattr(Tensor, _name, _as_method(_op(_name)))
+        setattr(Tensor, _name, _as_method(_op(_name), _name))
 for _name in "lgamma digamma erfinv i0 igamma igammac mvlgamma polygamma gcd lcm ldexp nextafter".split():
     if not hasattr(Tensor, _name + "_"):
         setattr(Tensor, _name + "_", _inplace_form(_name))
 for _name in ("is_neg",):
     if not hasattr(Tensor, _name):
-        setattr(Tensor, _name, _as_method(_op(_name)))
+        setattr(Tensor, _name, _as_method(_op(_name), _name))
 
 
 def _rlshift(self: Tensor, other: Any) -> Tensor:
@@ -230,4 +329,12 @@ from . import compositions, constructors, copy_variants, histograms, inplace_pro
 for _module in (copy_variants, compositions, histograms, constructors, random_samplers, inplace_products):
     for _name, _fn in _module.METHODS.items():
         if not hasattr(Tensor, _name):
-            setattr(Tensor, _name, _fn)
+            setattr(
+                Tensor, _name, _with_torch_operands(_fn, _TORCH_OPERANDS[_name]) if _name in _TORCH_OPERANDS else _fn
+            )
+
+# torch's operand keywords for the products and views tensor.py defines under the op's names
+# (x.dot(other) where torch's is x.dot(tensor=...), x.outer(vec2=...)...)
+for _name in ("dot", "outer", "cholesky_solve", "swapaxes_", "swapdims_"):
+    if _name in Tensor.__dict__:  # tests/ops/test_method_keywords.py fails should one move elsewhere
+        setattr(Tensor, _name, _with_torch_operands(Tensor.__dict__[_name], _TORCH_OPERANDS[_name]))

@@ -34,6 +34,9 @@ for _name in _hooks.GLOBAL_REGISTRATIONS:
         setattr(module, _name, getattr(_hooks, _name))
 
 _SUBMODULES = frozenset(("batchnorm", "conv", "dropout", "instancenorm", "loss", "pooling", "utils"))
+# the files of torch.nn.modules that model code names its layers by (torch.nn.modules.linear.Linear)
+_SUBMODULES |= {"activation", "adaptive", "channelshuffle", "container", "distance", "flatten", "fold", "linear"}
+_SUBMODULES |= {"normalization", "padding", "pixelshuffle", "rnn", "sparse", "transformer", "upsampling"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,5 @@
-"""``torch.nn.modules.pooling``: the max and average poolings and their bases ``_MaxPoolNd`` and
-``_AvgPoolNd``.
+"""``torch.nn.modules.pooling``: the poolings (max, average, adaptive, LP, fractional, unpooling) and
+the bases ``_MaxPoolNd`` and ``_AvgPoolNd``.
 
 Example:
     >>> import downslope as ds
@@ -9,8 +9,35 @@ Example:
 
 from __future__ import annotations
 
-from .. import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
+from .. import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    FractionalMaxPool2d,
+    FractionalMaxPool3d,
+    LPPool1d,
+    LPPool2d,
+    LPPool3d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
+)
 from ._bases import _AvgPoolNd
 from ._bases import _MaxPoolNdBase as _MaxPoolNd
 
 __all__ = ["AvgPool1d", "AvgPool2d", "AvgPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "_AvgPoolNd", "_MaxPoolNd"]
+# the other poolings of torch's module (AdaptiveAvgPool2d for ResNet heads...)
+__all__ += [
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d", "FractionalMaxPool2d", "FractionalMaxPool3d", "LPPool1d", "LPPool2d", "LPPool3d",
+    "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
+]  # fmt: skip
