@@ -140,3 +140,16 @@ def test_torch_nn_modules_linear_holds_the_attention_projection_class() -> None:
     projection = ds.nn.MultiheadAttention(4, 2).out_proj
     assert type(projection) is NonDynamicallyQuantizableLinear and isinstance(projection, Linear)
     assert type(torch.nn.MultiheadAttention(4, 2).out_proj).__name__ == NonDynamicallyQuantizableLinear.__name__
+
+
+def test_adamw_names_torchs_kernel_flags_in_its_signature() -> None:
+    # nanoGPT's configure_optimizers: `'fused' in inspect.signature(torch.optim.AdamW).parameters`
+    import inspect
+
+    import torch
+
+    ours, theirs = inspect.signature(ds.optim.AdamW).parameters, inspect.signature(torch.optim.AdamW).parameters
+    for flag in ("foreach", "capturable", "differentiable", "fused"):
+        assert flag in ours and ours[flag].default == theirs[flag].default
+    group = ds.optim.AdamW([ds.nn.Parameter(ds.ones(2))], fused=False).param_groups[0]
+    assert group["fused"] is False and group["foreach"] is None

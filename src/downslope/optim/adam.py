@@ -121,7 +121,7 @@ class AdamW(Adam):
         tensor([0.85], requires_grad=True)
     """
 
-    def __init__(
+    def __init__(  # type: ignore[misc]  # the kernel flags are named here and in OptimizerOptions
         self,
         params: Any,
         lr: float = 1e-3,
@@ -131,8 +131,15 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
         **options: Unpack[OptimizerOptions],
     ) -> None:
+        # PyTorch's kernel choices, named in the signature as there (nanoGPT looks for "fused" in it);
+        # they change how PyTorch runs the update, not the update, and are kept in the groups only
+        options.update(foreach=foreach, capturable=capturable, differentiable=differentiable, fused=fused)
         if "decoupled_weight_decay" in options:
             raise ArgumentTypeError(
                 "AdamW: weight decay is always decoupled; use Adam(decoupled_weight_decay=...) to choose"
