@@ -741,3 +741,25 @@ def test_train_says_what_it_made_of_the_file_before_it_trains(tmp_path, capsys, 
     assert main(["train", *args, "--out", str(tmp_path / "r")]) == 0
     assert events[:2] == ["target", "epoch"]  # said in time to stop a surprise
     assert "target: 'price' (regression" in capsys.readouterr().out
+
+
+def test_missing_constant_is_recorded_and_predict_fills_blanks_as_the_constants_written_out(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(120):
+        x, colour = rng.normal(), ["red", "blue", ""][i % 3]  # a third of the colours blank
+        rows.append(["" if i % 7 == 0 else f"{x:.4f}", colour, f"{2 * x + (colour == 'red'):.4f}"])
+    data = write_csv(tmp_path / "d.csv", ["x", "colour", "y"], rows)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--missing", "constant", "--out", str(run), *FAST]) == 0
+    assert tomllib.loads((run / "config.toml").read_text())["missing"] == "constant"
+    state = serialization.load(run / "model.ds")
+    assert state["feature_names"] == ["x", "colour=blue", "colour=missing_value", "colour=red"]
+    # blanks at predict are filled as in training: the same predictions as 0 and "missing_value" written out
+    blank = write_csv(tmp_path / "blank.csv", ["x", "colour"], [["", ""], ["0.5", ""], ["", "red"]])
+    rows = [["0", "missing_value"], ["0.5", "missing_value"], ["0", "red"]]
+    written = write_csv(tmp_path / "written.csv", ["x", "colour"], rows)
+    for new in (blank, written):
+        assert main(["predict", str(run), "--data", str(new), "--out", f"{new}.p.csv"]) == 0
+    assert open(f"{blank}.p.csv").read() == open(f"{written}.p.csv").read()
+    assert len(open(f"{blank}.p.csv").read().splitlines()) == 4

@@ -171,7 +171,7 @@ def test_extreme_target_values_are_named_with_their_rows_and_splits(tmp_path, cs
     robust = np.abs(y - np.median(y)) / (1.4826 * np.median(np.abs(y - np.median(y))))
     assert np.flatnonzero(robust > 10).tolist() == [2, 40]
     assert len(said) == 1 and "the target 'y' has 2 extreme value(s)" in said[0]
-    assert "6.5e+06, 7e+06 (data row(s) 3, 41, counted from the first row after the header" in said[0]
+    assert "6.5e+06, 7e+06 (file line(s) 4, 42; " in said[0]  # the header is line 1
     assert "--loss huber" in said[0]
     placed = re.findall(r"(\d+) in (training|validation|test)", said[0])  # where the two rows landed
     assert sum(int(n) for n, _ in placed) == 2
@@ -206,3 +206,45 @@ def test_text_cells_filled_by_mean_or_median_are_named_and_a_mostly_empty_column
     data = prepare(_cfg(_csv(tmp_path, "Cabin,Age,y", rows), missing="mean"))
     said = [n for n in data.notes if "text column(s)" in n]
     assert len(said) == 1 and f"({few.count('')} of 200 cells" in said[0]
+
+
+def test_a_detected_decimal_comma_is_recorded_and_the_recorded_config_reads_the_same_numbers(tmp_path, csv_reader):
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(5, 2, 60), rng.integers(0, 9, 60)
+    rows = [f"{x:.3f};{k};{3 * x + k:.3f}".replace(".", ",") for x, k in zip(a, b)]
+    path = _csv(tmp_path, "a;b;y", rows)
+    cfg = _cfg(path, sep=";")
+    detected = prepare(cfg)
+    assert any("as with --decimal ','" in n for n in detected.notes)
+    assert (cfg["decimal"], cfg["thousands"]) == (",", "")  # what the run used, for its config.toml
+    again = prepare(_cfg(path, sep=";", decimal=cfg["decimal"], thousands=cfg["thousands"]))
+    np.testing.assert_array_equal(again.X_train, detected.X_train)
+    np.testing.assert_array_equal(again.y_test, detected.y_test)
+    # the file's own numbers, read as a decimal comma says
+    raw = np.array([[float(c.replace(",", ".")) for c in r.split(";")] for r in rows])
+    assert set(np.round(detected.y_test[:, 0], 3)) <= set(np.round(raw[:, 2], 3))
+    # a text column holding a comma number ("1,5" is a category there) would be read otherwise: not recorded
+    texts = [f"{r.split(';')[0]};{'1,5' if i % 3 else 'red'};{r.split(';')[2]}" for i, r in enumerate(rows)]
+    cfg = _cfg(_csv(tmp_path, "a;b;y", texts, name="t.csv"), sep=";")
+    assert "b=1,5" in prepare(cfg).feature_names
+    assert (cfg["decimal"], cfg["thousands"]) == (".", "")
+
+
+def test_extreme_target_values_name_file_lines_past_blank_lines_multiline_fields_and_dropped_rows(tmp_path, csv_reader):
+    rng = np.random.default_rng(0)
+    y = rng.normal(2e5, 5e4, 120)
+    y[[2, 40]] = [6.5e6, 7e6]
+    lines = ["x,note,y"]
+    for i, v in enumerate(y):
+        if i == 1:
+            lines.append("")  # a blank line: skipped, but counted in the file's lines
+        note = '"two\nlines"' if i == 10 else "ok"  # a quoted field spanning two lines
+        lines.append(f"{i % 7 if i != 20 else ''},{note},{v:.1f}")  # row 20: a blank feature (dropped)
+    p = tmp_path / "d.csv"
+    p.write_text("\n".join(lines) + "\n")
+    data = prepare(_cfg(str(p), missing="drop"))
+    said = [n for n in data.notes if "extreme value" in n]
+    # the lines where the two values are written, read back from the file itself
+    at = [n + 1 for n, text in enumerate(p.read_text().split("\n")) if text.endswith((",6500000.0", ",7000000.0"))]
+    assert at == [5, 44]
+    assert len(said) == 1 and "(file line(s) 5, 44; " in said[0]

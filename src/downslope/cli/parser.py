@@ -86,7 +86,8 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         choices=CHOICES["missing"],
         help="missing values in a file (empty, NA, nan, ?): error, drop the rows, or fill them with the training "
         "split's mean/median/most_frequent (text columns: always their most frequent category, with a note naming "
-        "them); kept for predict [error]",
+        "them), or constant: scikit-learn SimpleImputer's defaults, 0 for numbers and the category "
+        "'missing_value' for text (blanks become a category of their own); kept for predict [error]",
     )
     g.add_argument("--drop", help="CSV columns to leave out, e.g. id,name")
     g.add_argument("--sep", help="CSV field separator: one character such as ';' or '|', or 'tab' [,; tab for .tsv]")

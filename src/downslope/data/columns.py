@@ -17,6 +17,7 @@ from ..errors import ConfigError, DataError
 from . import readers
 from .datasets import Table
 from .encoding import (
+    FILL_TEXT,
     FLOAT32_MAX,
     IMPUTE,
     MAX_CATEGORIES,
@@ -45,6 +46,7 @@ from .encoding import (
     stray_target_share,
     total_row_note,
     total_row_reason,
+    with_fill_category,
 )
 
 RowsAt = Callable[[list[int]], dict[int, tuple[int, list[str]]]]
@@ -157,7 +159,12 @@ def _encode_feature_columns(
                 at = positions[col][c.codes[rows]]
                 known = at >= 0  # an unseen category (handle_unknown='ignore') stays all zeros
                 X[rows[known], start + at[known]] = 1.0
-            X[c.missing, start:stop] = np.nan
+            if encoder.missing == "constant":  # blanks are the category FILL_TEXT (unseen: all zeros)
+                cats = categories[col]
+                if FILL_TEXT in cats:
+                    X[c.missing, start + cats.index(FILL_TEXT)] = 1.0
+            else:
+                X[c.missing, start:stop] = np.nan
         else:
             X[:, start] = np.where(c.missing, np.nan, c.num)
     return X
@@ -369,6 +376,18 @@ def _column_classes(t: readers.Column, exact: bool, source: str, target: str) ->
     return classes, np.array([lookup[k] for k in keys], dtype=np.int64)[inverse.reshape(-1)]
 
 
+def _lines_of(rows_at: RowsAt, keep: np.ndarray) -> Callable[[list[int]], list[int | None]]:
+    """A table's :attr:`~.datasets.Table.line_of`: the file lines of its rows (``keep``: each row's index
+    among the file's data rows), found by scanning the file once per call, as error messages do."""
+
+    def line_of(rows: list[int]) -> list[int | None]:
+        wanted = [int(keep[r]) for r in rows]
+        found = rows_at(wanted)
+        return [found[i][0] if i in found else None for i in wanted]
+
+    return line_of
+
+
 def _table_from_columns(
     source: str,
     header: list[str],
@@ -420,6 +439,8 @@ def _table_from_columns(
             ):
                 raise readers.Fallback("numbers written with commas")
     categories = _column_categories(source, columns, cols, forced, exact, max_categories)
+    if missing == "constant":
+        categories = with_fill_category(categories, lambda c: bool(cols[c].missing.any()))
     check_one_hot_memory(source, len(keep), len(columns) - len(categories), categories)
     t = cols[target]
     if t.num.dtype != np.float64 or (t.kind == readers.BAD_NUMBER).any():
@@ -481,6 +502,8 @@ def _table_from_columns(
         table.y = y  # float64 (Table makes float32): the run standardizes the target in float64
     table.notes = notes
     table.task_reason = reason
+    if exact:  # a CSV: its lines found again when a message asks (blank lines, quoted fields over lines)
+        table.line_of = _lines_of(rows_at, keep)
     return table, encoder
 
 

@@ -18,6 +18,7 @@ import csv
 import gzip
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ from .encoding import (
     stray_target_share,
     total_row_note,
     total_row_reason,
+    with_fill_category,
 )
 
 # Text files read as CSV: their name's ending, and the separator used when none is given.
@@ -382,6 +384,45 @@ def _number_formats(
     return formats
 
 
+def lines_of_rows(lines: list[int]) -> Callable[[list[int]], list[int | None]]:
+    """A table's :attr:`~.datasets.Table.line_of` from the file line of each of its rows: the lines are kept
+    (as int64) only when some differ from ``row + 2`` (rows skipped, blank lines, quoted fields spanning lines).
+
+    Example:
+        >>> lines_of_rows([2, 3, 5])([0, 2]), lines_of_rows([2, 3, 4])([1])
+        ([2, 5], [3])
+    """
+    kept: np.ndarray | None = np.asarray(lines, dtype=np.int64)
+    if kept is not None and np.array_equal(kept, np.arange(2, len(kept) + 2)):
+        kept = None  # every row on the line after the one before: nothing to keep
+
+    def line_of(rows: list[int]) -> list[int | None]:
+        return [int(r) + 2 if kept is None else int(kept[r]) for r in rows]
+
+    return line_of
+
+
+def _file_number_format(
+    header: list[str], rows: list[list[str]], columns: list[str], formats: dict[str, tuple[str, str]]
+) -> tuple[str, str] | None:
+    """The one number format detected in the file, when giving it as ``decimal``/``thousands`` reads every
+    column alike (the other columns' cells, already rewritten for the detected ones, unchanged by it),
+    so a run's config can name it; else None (no format found, or columns written differently)."""
+    found = set(formats.values())
+    if len(found) != 1:
+        return None
+    fmt = found.pop()
+    if fmt == (".", ""):  # only Excel's apostrophes or percent signs: no option of pandas' says that
+        return None
+    for col in columns:
+        if col in formats:
+            continue
+        j = header.index(col)
+        if any(canonical_number(r[j], fmt) != r[j] for r in rows if not _is_missing(r[j])):
+            return None
+    return fmt
+
+
 def read_csv(
     path: str | os.PathLike[str],
     target: str | None = None,
@@ -457,6 +498,8 @@ def read_csv(
     forced = _forced_categorical(categorical, columns)
     formats = _number_formats(source, header, rows, columns + [target], forced, delimiter, notes, (decimal, thousands))
     categories = _row_categories(source, header, rows, columns, forced, max_categories)
+    if missing == "constant":
+        categories = with_fill_category(categories, lambda c: any(_is_missing(r[header.index(c)]) for r in rows))
     check_one_hot_memory(source, len(rows), len(columns) - len(categories), categories)
     target_values = _Rows(r[t_idx] for r in rows)
     target_values.lines = rows.lines  # errors in the target name its file line (blank lines count)
@@ -491,4 +534,7 @@ def read_csv(
         table.y = y  # float64 (Table makes float32): the run standardizes the target in float64
     table.notes = notes
     table.task_reason = reason
+    if not explicit:
+        table.number_format = _file_number_format(header, rows, columns + [target], formats)
+    table.line_of = lines_of_rows(rows.lines)
     return table, encoder

@@ -35,6 +35,12 @@ class Table:
     image_shape: tuple[int, ...] | None = None  # (channels, height, width) when rows are flattened images
     task_reason: str = ""  # why the task is what it is (inferred from the labels, or given)
     notes: list[str] = field(default_factory=list)  # what reading changed, e.g. rows dropped for missing values
+    # the (decimal mark, thousands separator) a CSV reader found its numbers written with, when one format
+    # read alike for the whole file: a run records it, so its config repeats the reading without detection
+    number_format: tuple[str, str] | None = None
+    # the file line of each given row (rows counted in this table's order), for messages that name rows as
+    # every other message does (file:line); None for data that is not a text file
+    line_of: Callable[[list[int]], list[int | None]] | None = None
 
     def __post_init__(self) -> None:
         from .memmap import is_lazy

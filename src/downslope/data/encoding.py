@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,11 @@ import numpy as np
 from ..errors import ConfigError, DataError
 
 MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
-MISSING_STRATEGIES = ("error", "drop", "mean", "median", "most_frequent")
-IMPUTE = ("mean", "median", "most_frequent")
+MISSING_STRATEGIES = ("error", "drop", "mean", "median", "most_frequent", "constant")
+IMPUTE = ("mean", "median", "most_frequent", "constant")
+# --missing constant fills as scikit-learn's SimpleImputer(strategy="constant") with its default fill_value:
+# 0 for a number, "missing_value" for text (a text column's blanks become a category of their own)
+FILL_NUMBER, FILL_TEXT = 0.0, "missing_value"
 MAX_CATEGORIES = 100
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -426,7 +430,11 @@ class TabularEncoder:
         )
         if self.stage != "train":
             fill = (
-                f", or leave the cell empty: the run fills it with the training split's {self.missing}"
+                (
+                    ", or leave the cell empty: the run fills it with 0 (--missing constant)"
+                    if self.missing == "constant"
+                    else f", or leave the cell empty: the run fills it with the training split's {self.missing}"
+                )
                 if self.missing in IMPUTE
                 else f" (an empty cell is refused too: the run was trained with --missing {self.missing})"
             )
@@ -462,6 +470,8 @@ class TabularEncoder:
                 value = self._cell(col, row[j])
                 where = f"{source}:{lines[r]}:{j + 1} (column {col!r})"
                 size = len(self.categories[col]) if col in self.categories else 1
+                if self.missing == "constant" and col in self.categories and _is_missing(value):
+                    value = FILL_TEXT  # a blank is a category of its own (unseen in training: all zeros)
                 if _is_missing(value):
                     if refuse:
                         raise self._missing(where)
@@ -567,7 +577,9 @@ class Imputer:
     """Fills NaN features with values fitted on the training rows (scikit-learn's SimpleImputer).
 
     ``strategy`` is ``mean``, ``median`` or ``most_frequent`` for numeric features; a one-hot block
-    (``blocks`` from :meth:`TabularEncoder.blocks`) is filled with its most frequent category.
+    (``blocks`` from :meth:`TabularEncoder.blocks`) is filled with its most frequent category. ``constant``
+    fills numbers with :data:`FILL_NUMBER` (0, SimpleImputer's default ``fill_value``); a text column's
+    blanks are encoded as the category :data:`FILL_TEXT` by the encoder, so none is left to fill here.
 
     Example:
         >>> import numpy as np
@@ -601,6 +613,9 @@ class Imputer:
             if len(seen) == 0:
                 unseen.extend(range(start, stop))  # nothing seen in training: always 0, new values ignored
                 continue
+            if self.strategy == "constant":  # a text column's blanks were encoded as their own category
+                fill[start] = 0.0 if categorical else FILL_NUMBER
+                continue
             if categorical:
                 fill[start + int(np.argmax(seen.sum(axis=0)))] = 1.0
             elif self.strategy == "mean":
@@ -633,6 +648,9 @@ class Imputer:
         for b, (start, stop, categorical) in enumerate(blocks):
             if counts[b] == 0:
                 self.unseen.extend(range(start, stop))
+                continue
+            if self.strategy == "constant":
+                fill[start] = 0.0 if categorical else FILL_NUMBER
                 continue
             if categorical:
                 fill[start + int(np.argmax(sums[start:stop]))] = 1.0
@@ -669,6 +687,18 @@ class Imputer:
         imp.fill = np.asarray(state["fill"], dtype=np.float32)
         imp.unseen = [int(j) for j in np.asarray(state.get("unseen", []), dtype=np.int64).reshape(-1)]
         return imp
+
+
+def with_fill_category(categories: dict[str, list[str]], blank: Callable[[str], bool]) -> dict[str, list[str]]:
+    """``--missing constant``: each text column with a blank cell (``blank(column)``) gets the category
+    :data:`FILL_TEXT` (in sorted place, as scikit-learn's OneHotEncoder orders categories), as if its blanks
+    were filled with it before one-hot encoding (SimpleImputer(strategy="constant") then OneHotEncoder).
+
+    Example:
+        >>> with_fill_category({"c": ["a", "z"], "d": ["b"]}, lambda col: col == "c")
+        {'c': ['a', 'missing_value', 'z'], 'd': ['b']}
+    """
+    return {col: sorted({*cats, FILL_TEXT}) if blank(col) else cats for col, cats in categories.items()}
 
 
 def _check_options(missing: str, where: str) -> None:

@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "split": "random",
     "standardize": True,
     "scale_target": True,  # regression: standardize the target on the training split (undone for outputs)
-    "missing": "error",  # files: error | drop | mean | median | most_frequent
+    "missing": "error",  # files: error | drop | mean | median | most_frequent | constant
     "drop": [],  # CSV columns to leave out
     "sep": ",",  # CSV field separator: one character, or "tab"
     "decimal": ".",  # CSV numbers' decimal mark: "." or "," (pandas' decimal=)
@@ -61,7 +61,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "missing": ("error", "drop", "mean", "median", "most_frequent"),
+    "missing": ("error", "drop", "mean", "median", "most_frequent", "constant"),
     "task": ("auto", "classification", "regression"),
     "split": ("random", "ordered"),
     "class_weight": ("none", "balanced"),

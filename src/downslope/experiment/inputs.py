@@ -209,6 +209,11 @@ def prepare(cfg: dict[str, Any]) -> Prepared:
     from ..data.tabular import IMPUTE, Imputer
 
     table, encoder = load_table(cfg)
+    found = getattr(table, "number_format", None)
+    if found is not None and (cfg.get("decimal", "."), cfg.get("thousands", "")) == (".", ""):
+        # the number format the reader detected is the run's setting: its config.toml names it, and
+        # repeating the run reads the numbers as given, not by detecting them again
+        cfg["decimal"], cfg["thousands"] = found
     classify = table.task == "classification"
     X, y = table.X, table.y
     notes = list(table.notes)
@@ -586,8 +591,13 @@ def _target_outlier_notes(
     wide = np.asarray(y, np.float64).reshape(len(y), -1)
     target = f"{table.target_name!r} " if table.target_name else ""
     values = ", ".join(f"{v:.4g}" for v in wide[far[:5], 0]) + (", ..." if len(far) > 5 else "")
-    rows = ", ".join(str(int(r) + 1) for r in far[:5]) + (", ..." if len(far) > 5 else "")
-    counted = "of the rows kept, " if rows_dropped else ""
+    more = ", ..." if len(far) > 5 else ""
+    lines = table.line_of([int(r) for r in far[:5]]) if getattr(table, "line_of", None) is not None else []
+    if lines and None not in lines:  # a CSV: its file lines, as every other message names rows
+        rows = f"file line(s) {', '.join(str(n) for n in lines)}{more}"
+    else:
+        counted = "of the rows kept, " if rows_dropped else ""
+        rows = f"data row(s) {', '.join(str(int(r) + 1) for r in far[:5])}{more}, {counted}counted from the first row after the header"
     where = ", ".join(
         f"{int(np.isin(far, idx).sum())} in {name}"
         for name, idx in splits
@@ -596,8 +606,8 @@ def _target_outlier_notes(
     median = ", ".join(f"{v:.4g}" for v in np.median(wide, axis=0))
     return [
         f"{table.name}: the target {target}has {len(far)} extreme value(s), more than {OUTLIER_SCALES:g} robust "
-        f"standard deviations (1.4826 x the median absolute deviation) from its median {median}: {values} (data "
-        f"row(s) {rows}, {counted}counted from the first row after the header; {where}). With squared errors a few "
+        f"standard deviations (1.4826 x the median absolute deviation) from its median {median}: {values} ({rows}; "
+        f"{where}). With squared errors a few "
         "such rows drive the loss, early stopping and the model: check them, leave them out, or try --loss huber"
     ]
 
