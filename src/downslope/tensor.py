@@ -248,6 +248,7 @@ class Tensor:
         t = wrap_array(self.array)
         if self.__class__ is not Tensor:
             _note_alias(self, t)
+        _mark_data_alias(t)  # a write into it with a recorded operand is allowed (see _inplace_recorded)
         return t
 
     @data.setter
@@ -2641,6 +2642,17 @@ def _records(t: Tensor, *operands: Any) -> bool:
 # id -> weak reference of each live view taken under no_grad from a tensor that requires grad (torch refuses
 # an in-place write to it with grad mode on, which would not be recorded; see _records)
 _NO_GRAD_VIEWS: dict[builtins.int, Any] = {}
+# Tensors handed out by .data while they live (by id): full aliases outside the graph, as PyTorch's .data.
+_DATA_ALIASES: dict[builtins.int, Any] = {}
+
+
+def _mark_data_alias(alias: Tensor) -> None:
+    key = id(alias)
+
+    def forget(_: Any) -> None:  # the alias is gone: its id may be reused
+        _DATA_ALIASES.pop(key, None)
+
+    _DATA_ALIASES[key] = weakref.ref(alias, forget)
 
 
 def _mark_no_grad_view(view: Tensor) -> None:
@@ -3024,7 +3036,11 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
         raise StateError(_LEAF_MESSAGE)
     _check_writable(t, name)
     shared = t._vjp is None and _storage_is_shared(t)
-    if shared and t._vc is None:  # shared by means downslope does not track (NumPy views, from_numpy)
+    if shared and t._vc is None and id(t) in _DATA_ALIASES:
+        # a .data alias (loralib's merge: weight.data += B @ A): PyTorch records the op on the alias
+        # alone, and the tensor it was taken from just shows the new values, as here
+        shared = False
+    elif shared and t._vc is None:  # shared by means downslope does not track (NumPy views, from_numpy)
         raise StateError(
             f"{name}: an in-place op with an operand that requires grad, on a tensor outside the graph that shares "
             "its storage with other tensors (it is a view, or has views): they would show the new values but not "
