@@ -42,6 +42,11 @@ _loaded: dict[str, ModuleType | None] = {}  # module name -> the module, or None
 _off = 0  # depth of active disabled() blocks
 # The dtypes numba compiles for (bool, the integers, float32/64, complex64/128), by dtype.char.
 _NUMBA_DTYPES = frozenset("?bBhHiIlLqQpPfdFD")
+# The environment switch as os.environ stores it (bytes on POSIX, str on Windows), for switched_off.
+_ENVIRON = os.environ
+_ENV_DATA: dict[Any, Any] | None = getattr(os.environ, "_data", None)
+_ENV_KEY = os.environ.encodekey("DOWNSLOPE_JIT") if _ENV_DATA is not None else None
+_ENV_ZERO = os.environ.encodevalue("0") if _ENV_DATA is not None else None
 
 
 def switched_off() -> bool:
@@ -53,7 +58,14 @@ def switched_off() -> bool:
         ...     jit_gate.switched_off()
         True
     """
-    return bool(_off) or os.environ.get("DOWNSLOPE_JIT", "1") == "0"
+    if _off:
+        return True
+    if os.environ is _ENVIRON and _ENV_DATA is not None:
+        # os.environ's own store, read without os.environ.get's str <-> bytes conversions (0.3 us a
+        # call, paid by every kernel call); setting os.environ (monkeypatch.setenv) writes this store,
+        # so a change at run time is seen at once, as before.
+        return _ENV_DATA.get(_ENV_KEY) == _ENV_ZERO
+    return os.environ.get("DOWNSLOPE_JIT", "1") == "0"  # os.environ replaced by another mapping
 
 
 def kernels(module: str, *arrays: Any) -> ModuleType | None:
@@ -69,8 +81,9 @@ def kernels(module: str, *arrays: Any) -> ModuleType | None:
     """
     if switched_off():
         return None
-    if any(type(a) is not np.ndarray or a.dtype.char not in _NUMBA_DTYPES for a in arrays if a is not None):
-        return None
+    for a in arrays:  # a loop, not any() over a generator: this runs on every kernel call
+        if a is not None and (type(a) is not np.ndarray or a.dtype.char not in _NUMBA_DTYPES):
+            return None
     try:
         return _loaded[module]
     except KeyError:

@@ -13,10 +13,13 @@ import io
 import json
 import math
 import os
+import struct
 import sys
 import tempfile
+import time
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -299,12 +302,22 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
+def _npy_header(array: np.ndarray) -> bytes:
+    """The .npy header ``np.save`` writes before ``array``'s bytes (format 1.0, or 2.0 for a header too long)."""
     buffer = io.BytesIO()
-    # Not np.ascontiguousarray alone: it turns a 0-d array (e.g. BatchNorm's num_batches_tracked) into shape (1,).
-    array = array if array.flags.c_contiguous else np.ascontiguousarray(array)
-    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    fields = np.lib.format.header_data_from_array_1_0(array)
+    try:
+        np.lib.format.write_array_header_1_0(buffer, fields)
+    except ValueError:  # more than 65535 bytes of header (thousands of dimensions)
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_2_0(buffer, fields)
     return buffer.getvalue()
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    """``array`` as the bytes of a .npy file, as a checkpoint member holds it."""
+    array = array if array.flags.c_contiguous else np.ascontiguousarray(array)
+    return _npy_header(array) + array.tobytes()
 
 
 def _umask() -> int:
@@ -354,9 +367,12 @@ def is_atomic_temp_name(name: str) -> bool:
     return bool(dot and target) and len(random) == 8 and set(random) <= _MKSTEMP_CHARACTERS
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO], None]) -> None:
     """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one, never half
-    (a kill -9 may leave a temporary file named as :func:`is_atomic_temp_name` tells beside it)."""
+    (a kill -9 may leave a temporary file named as :func:`is_atomic_temp_name` tells beside it).
+
+    ``data`` is the bytes, or a function that writes them to the (temporary) file it is given: :func:`save`
+    streams a checkpoint's arrays that way instead of building the whole file in memory first."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_TEMP_SUFFIX, dir=target.parent)
@@ -364,8 +380,13 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         # mkstemp makes the file 0600; give it the mode open() would (0666 less the umask).
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data)
             handle.flush()
+            # the bytes reach the disk before the rename publishes them: after a power loss the final
+            # name holds the old file or the whole new one, never a half-written one
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException as exc:
@@ -407,24 +428,47 @@ def save(state: Any, path: str | os.PathLike[str] | BinaryIO, **torch_options: A
         )
     arrays: dict[str, np.ndarray] = {}
     tree = encode_tree(state, arrays, "state")
-    blobs = {key: _npy_bytes(arr) for key, arr in arrays.items()}
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "tree": tree,
-        "checksums": {key: _digest(blob) for key, blob in blobs.items()},
-    }
-    meta_bytes = json.dumps(meta, allow_nan=True).encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+
+    def write(handle: BinaryIO) -> None:
+        _write_archive(handle, tree, arrays)
+
+    if hasattr(path, "write"):
+        # a file object may not be seekable (a pipe): build the archive in memory, then write it whole
+        buffer = io.BytesIO()
+        write(buffer)
+        path.write(buffer.getbuffer())
+        return
+    atomic_write_bytes(path, write)
+
+
+def _write_archive(handle: BinaryIO, tree: Any, arrays: dict[str, np.ndarray]) -> None:
+    """The checkpoint of ``tree`` and ``arrays`` written to ``handle``, each array streamed from its own
+    memory (no copy of the whole file in memory) and read once per block for both its SHA-256 and the
+    zip's CRC-32, while the block is in the cache. The arrays come first and meta.json, which holds their
+    digests, last (a reader finds the members by the zip's central directory, in any order)."""
+    checksums = {}
+    stamp = time.localtime()[:6]
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED) as archive:
+        for key, array in arrays.items():
+            # Not np.ascontiguousarray alone: it turns a 0-d array (BatchNorm's num_batches_tracked) into shape (1,).
+            array = array if array.flags.c_contiguous else np.ascontiguousarray(array)
+            header = _npy_header(array)
+            data = memoryview(array.reshape(-1).view(np.uint8))  # type: ignore[arg-type]  # numpy stubs lack Buffer
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=stamp)
+            info.compress_type = zipfile.ZIP_STORED
+            info.file_size = len(header) + len(data)  # known up front: zipfile picks zip64 from it
+            hasher = hashlib.sha256(header)
+            with archive.open(info, "w") as member:
+                member.write(header)
+                for start in range(0, len(data), _CHUNK):
+                    block = data[start : start + _CHUNK]
+                    hasher.update(block)
+                    member.write(block)
+            checksums[key] = hasher.hexdigest()
+        meta = {"format": FORMAT, "version": VERSION, "tree": tree, "checksums": checksums}
+        meta_bytes = json.dumps(meta, allow_nan=True).encode()
         archive.writestr("meta.json", meta_bytes)
         archive.writestr("meta.sha256", _digest(meta_bytes))
-        for key, blob in blobs.items():
-            archive.writestr(f"{key}.npy", blob)
-    if hasattr(path, "write"):
-        path.write(buffer.getvalue())
-        return
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load(
@@ -548,8 +592,16 @@ def _read_checkpoint(source: Any, name: str) -> Any:
                     f"(a downslope checkpoint holds only meta.json, meta.sha256 and its arrays)"
                 )
             arrays: dict[str, np.ndarray] = {}
-            for key, digest in checksums.items():
-                arrays[key] = _read_array(archive, members[f"{key}.npy"], digest, name)
+            # The arrays are read straight from the file (each member is stored, so its bytes are the
+            # .npy file), not through zipfile's reader: its CRC-32 would hash every byte a second time
+            # beside the SHA-256 checked here, and its reads copy once more.
+            raw = open(source, "rb") if isinstance(source, (str, os.PathLike)) else source
+            try:
+                for key, digest in checksums.items():
+                    arrays[key] = _read_array(raw, members[f"{key}.npy"], digest, name)
+            finally:
+                if raw is not source:
+                    raw.close()
             return decode_tree(meta["tree"], arrays, int(version), "state")
     except _Malformed as exc:
         raise CheckpointError(f"load: {name} is malformed: {exc}") from None
@@ -689,45 +741,93 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> 
     return data
 
 
-def _read_array(archive: zipfile.ZipFile, info: zipfile.ZipInfo, digest: str, name: str) -> np.ndarray:
+# A zip member's local header (the zip format's layout, as zipfile reads it): the fields
+# _member_data_start reads.
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+_LOCAL_FLAGS, _LOCAL_NAME_LENGTH, _LOCAL_EXTRA_LENGTH = 3, 10, 11
+_ENCRYPTED, _UTF8_NAME = 0x1, 0x800
+
+
+def _member_data_start(handle: Any, info: zipfile.ZipInfo, where: str) -> int:
+    """Where the stored bytes of member ``info`` start in ``handle``, after its local header (checked as
+    zipfile checks it: signature, no encryption, the central directory's name)."""
+    handle.seek(info.header_offset)
+    fixed = _read_exactly(handle, _LOCAL_HEADER.size)
+    if len(fixed) != _LOCAL_HEADER.size:
+        raise CheckpointError(f"{where}: the file ends inside its local header")
+    fields = _LOCAL_HEADER.unpack(fixed)
+    if fields[0] != _LOCAL_SIGNATURE:
+        raise CheckpointError(f"{where}: its local header has no zip signature (expected {_LOCAL_SIGNATURE!r})")
+    if fields[_LOCAL_FLAGS] & _ENCRYPTED:
+        raise CheckpointError(f"{where} is encrypted; downslope checkpoints are never encrypted")
+    raw_name = _read_exactly(handle, fields[_LOCAL_NAME_LENGTH])
+    local_name = raw_name.decode("utf-8" if fields[_LOCAL_FLAGS] & _UTF8_NAME else "cp437", errors="replace")
+    if local_name != info.orig_filename:
+        raise CheckpointError(f"{where}: its local header names {local_name!r} (zip headers disagree)")
+    return int(info.header_offset + _LOCAL_HEADER.size + fields[_LOCAL_NAME_LENGTH] + fields[_LOCAL_EXTRA_LENGTH])
+
+
+def _read_exactly(handle: Any, count: int) -> bytes:
+    """``count`` bytes from ``handle``, fewer only where the file ends (a raw file may return less)."""
+    data = handle.read(count)
+    while len(data) < count:
+        more = handle.read(count - len(data))
+        if not more:
+            break
+        data += more
+    return bytes(data)
+
+
+def _read_array(handle: Any, info: zipfile.ZipInfo, digest: str, name: str) -> np.ndarray:
+    """Array member ``info`` of the checkpoint open as ``handle``: its .npy header checked before its
+    buffer is allocated, then its bytes read into that buffer block by block, each block hashed while
+    it is in the cache, and the SHA-256 compared with meta.json's."""
     where = f"load: {name}: array member {info.filename!r}"
+    handle.seek(_member_data_start(handle, info, where))
     hasher = hashlib.sha256()
-    with archive.open(info) as handle:
-        head = handle.read(min(info.file_size, MAX_NPY_HEADER_BYTES))
-        stream = io.BytesIO(head)
-        try:
-            major, _minor = np.lib.format.read_magic(stream)
-            reader = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape, fortran_order, dtype = reader(stream, max_header_size=MAX_NPY_HEADER_BYTES)
-        except Exception as exc:  # a malformed header (numpy raises ValueError with its reason)
-            raise CheckpointError(f"{where} has no valid .npy header ({exc})") from None
-        if dtype not in _ALLOWED_DTYPES:
-            raise CheckpointError(
-                f"{where} has dtype {dtype.str!r}; a checkpoint holds only bool, integer and float arrays "
-                f"(little-endian), never object arrays (pickle), complex, string or record arrays"
-            )
-        if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
-            raise CheckpointError(f"{where} declares the shape {shape!r}")
-        header_len = stream.tell()
-        count = math.prod(shape)
-        if header_len + count * dtype.itemsize != info.file_size:
-            raise CheckpointError(
-                f"{where} declares shape {shape} of {dtype} ({count * dtype.itemsize} bytes), but the member "
-                f"holds {info.file_size - header_len} bytes of data; refused before allocating"
-            )
-        hasher.update(head)
-        flat = np.empty(count, dtype=dtype)
-        view = memoryview(flat.view(np.uint8))  # type: ignore[arg-type]  # numpy stubs lack Buffer
-        filled = len(head) - header_len
-        view[:filled] = head[header_len:]
-        while filled < len(view):
-            got = handle.readinto(view[filled : filled + _CHUNK])  # type: ignore[attr-defined]
-            if not got:
-                raise CheckpointError(f"{where} ends after {header_len + filled} of {info.file_size} bytes")
-            hasher.update(view[filled : filled + got])
-            filled += got
-        if handle.read(1):
-            raise CheckpointError(f"{where} holds more bytes than its header declares")
+    head = _read_exactly(handle, min(info.file_size, MAX_NPY_HEADER_BYTES))
+    stream = io.BytesIO(head)
+    try:
+        major, _minor = np.lib.format.read_magic(stream)
+        reader = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = reader(stream, max_header_size=MAX_NPY_HEADER_BYTES)
+    except Exception as exc:  # a malformed header (numpy raises ValueError with its reason)
+        raise CheckpointError(f"{where} has no valid .npy header ({exc})") from None
+    if dtype not in _ALLOWED_DTYPES:
+        raise CheckpointError(
+            f"{where} has dtype {dtype.str!r}; a checkpoint holds only bool, integer and float arrays "
+            f"(little-endian), never object arrays (pickle), complex, string or record arrays"
+        )
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise CheckpointError(f"{where} declares the shape {shape!r}")
+    header_len = stream.tell()
+    count = math.prod(shape)
+    if header_len + count * dtype.itemsize != info.file_size:
+        raise CheckpointError(
+            f"{where} declares shape {shape} of {dtype} ({count * dtype.itemsize} bytes), but the member "
+            f"holds {info.file_size - header_len} bytes of data; refused before allocating"
+        )
+    if len(head) < min(info.file_size, MAX_NPY_HEADER_BYTES):
+        raise CheckpointError(f"{where} ends after {len(head)} of {info.file_size} bytes")
+    hasher.update(head)
+    flat = np.empty(count, dtype=dtype)
+    view = memoryview(flat.view(np.uint8))  # type: ignore[arg-type]  # numpy stubs lack Buffer
+    filled = len(head) - header_len
+    view[:filled] = head[header_len:]
+    readinto = getattr(handle, "readinto", None)
+    while filled < len(view):
+        block = view[filled : filled + _CHUNK]
+        if readinto is not None:
+            got = readinto(block)
+        else:  # a file object without readinto
+            data = handle.read(len(block))
+            got = len(data)
+            block[:got] = data
+        if not got:
+            raise CheckpointError(f"{where} ends after {header_len + filled} of {info.file_size} bytes")
+        hasher.update(block[:got])
+        filled += got
     if hasher.hexdigest() != digest:
         raise CheckpointError(f"load: {name} is corrupted (checksum mismatch in {info.filename})")
     return flat.reshape(shape, order="F" if fortran_order else "C")

@@ -537,11 +537,14 @@ def test_conv2d_over_batch_chunks_matches_torch(check_op, monkeypatch, chunk_byt
         (1, 20, 16, (8, 8), "same", True),
         (4, 16, 16, (3, 3), 0, True),
         (2, 16, 16, (1, 4), (1, 0), False),
+        (2, 8, 8, (6, 7), 1, True),  # the narrowest layers Winograd runs: measured faster than the others
+        (1, 12, 9, (5, 5), 1, False),
+        (1, 3, 16, (7, 6), 1, True),  # one image: Winograd from 3 input channels (an RGB input layer)
     ],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_wide_3x3_conv2d_matches_torch(check_op, kernels, n, c_in, c_out, size, padding, bias, dtype):
-    """Stride-1 3x3 convolutions with >= WINOGRAD_MIN_CHANNELS channels each: with numba installed
+    """Stride-1 3x3 convolutions with >= WINOGRAD_MIN_CHANNELS (8) channels each: with numba installed
     they run as Winograd F(2x2, 3x3) (odd sizes leave partial tiles), else as im2col."""
     rng = np.random.default_rng(c_in + c_out)
     arrays = [_randn(rng, n, c_in, *size, dtype=dtype), _randn(rng, c_out, c_in, 3, 3, dtype=dtype)]

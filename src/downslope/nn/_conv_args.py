@@ -34,6 +34,18 @@ _SHAPES = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)", 3: "(N, C, 
 
 def _tuple(value: Any, n: int, name: str, where: str, minimum: int = 1) -> tuple[int, ...]:
     """An int or a length-``n`` sequence of ints, each >= ``minimum``, as a tuple."""
+    # The common cases first, checked exactly (a layer passes its own int or tuple of ints on every
+    # forward call): a plain int, or a tuple of plain ints, already valid.
+    kind = type(value)
+    if kind is int:
+        if value >= minimum:
+            return (value,) * n
+    elif kind is tuple and len(value) == n:
+        for v in value:
+            if type(v) is not int or v < minimum:
+                break
+        else:
+            return value
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         out = (int(value),) * n
     elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == n:

@@ -141,12 +141,7 @@ def _batch_norm_eval(
     scale and one shift per channel, ``y = x * scale + shift`` in one pass (the compiled kernel) or
     two in place on a fresh output, keeping a channel-major input's layout."""
     d = x.array
-    dt = d.dtype
-    inv_std = 1.0 / np.sqrt(running_var.array + scalar(eps, dt))
-    scale = inv_std if weight is None else weight.array * inv_std
-    shift = -running_mean.array * scale
-    if bias is not None:
-        shift += bias.array
+    scale, shift = _eval_affine(running_mean, running_var, weight, bias, eps, d.dtype)
     n, c = d.shape[0], d.shape[1]
     m = math.prod(d.shape[2:])  # spelled out: -1 cannot be inferred for an empty batch
     if d.ndim > 2 and not d.flags.c_contiguous and d.swapaxes(0, 1).flags.c_contiguous:
@@ -163,6 +158,53 @@ def _batch_norm_eval(
     if channel_major:
         return wrap_array(out.reshape((c, n) + d.shape[2:]).swapaxes(0, 1))
     return wrap_array(out.reshape(d.shape))
+
+
+# Inference's per-channel scale and shift, by id of the running variance array: (the key they were
+# computed from, scale, shift). The key holds the bytes of all four arrays and eps, so a hit cannot be
+# stale whatever wrote the statistics or the affine (a training step, load_state_dict, a write through
+# .data or .array, which no version counter sees all of): comparing 4 x C values' bytes costs well
+# under a microsecond, recomputing costs five NumPy calls (~5 us, a batch-1 CNN pays it per layer).
+# Host arrays only (reading a device array's bytes would wait for the device); at most
+# _EVAL_AFFINE_CACHE_SIZE layers, forgotten all at once beyond that.
+_EVAL_AFFINE_CACHE: dict[int, tuple[tuple[Any, ...], np.ndarray, np.ndarray]] = {}
+_EVAL_AFFINE_CACHE_SIZE = 256
+
+
+def _eval_affine(
+    running_mean: Tensor, running_var: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, dt: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inference batch norm's ``scale = weight / sqrt(running_var + eps)`` and ``shift = bias -
+    running_mean * scale`` (each in ``dt``), reused while the arrays hold the same bytes."""
+    mean, var = running_mean.array, running_var.array
+    w = None if weight is None else weight.array
+    b = None if bias is None else bias.array
+    key = None
+    if type(mean) is np.ndarray and type(var) is np.ndarray and type(w) in _HOST and type(b) in _HOST:
+        key = (
+            eps,
+            dt,
+            mean.tobytes(),
+            var.tobytes(),
+            None if w is None else w.tobytes(),
+            None if b is None else b.tobytes(),
+        )
+        entry = _EVAL_AFFINE_CACHE.get(id(var))
+        if entry is not None and entry[0] == key:
+            return entry[1], entry[2]
+    inv_std = 1.0 / np.sqrt(var + scalar(eps, dt))
+    scale = inv_std if w is None else w * inv_std
+    shift = -mean * scale
+    if b is not None:
+        shift += b
+    if key is not None:
+        if len(_EVAL_AFFINE_CACHE) >= _EVAL_AFFINE_CACHE_SIZE:
+            _EVAL_AFFINE_CACHE.clear()
+        _EVAL_AFFINE_CACHE[id(var)] = (key, scale, shift)
+    return scale, shift
+
+
+_HOST = frozenset((np.ndarray, type(None)))
 
 
 def _channel_rows(a: np.ndarray) -> np.ndarray:

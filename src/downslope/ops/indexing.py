@@ -161,6 +161,20 @@ def _split_selects(idx: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
 
 def getitem(x: Any, index: Any) -> Tensor:
     """Basic and integer-array indexing; the gradient is scattered back (repeats add up)."""
+    kind = type(index)
+    if (kind is int or kind is slice) and isinstance(x, Tensor) and not x._requires_grad:
+        # t[i] / t[a:b] on a tensor outside the graph (a Dataset's __getitem__, a loop over rows): what
+        # the general path below gives for such an index (a view sharing x's version counter, nothing
+        # recorded), without its normalising and checks (half of t[i]'s cost); errors take that path
+        if kind is int or index.step is None or index.step:
+            try:
+                out = x.array[index]
+            except IndexError:
+                out = None
+            if out is not None:
+                if isinstance(out, np.generic):  # one element: NumPy's scalar copy; the 0-d view instead
+                    out = x.array[index, ...]
+                return _alias(wrap_array(out), x)
     x = _lift(x)
     idx = _normalize_index(index, keep_masks=True, on=x.array)
     split = _split_selects(idx)
