@@ -68,9 +68,5 @@ def test_a_childs_state_dict_override_is_called_as_torch() -> None:
 
         return lib.nn.Sequential(lib.nn.Linear(2, 2), Renamed(2, 2))
 
-    assert list(build(ds).state_dict()) == list(build(torch).state_dict()) == [
-        "0.weight",
-        "0.bias",
-        "1.bias",
-        "1.renamed",
-    ]
+    want = ["0.weight", "0.bias", "1.bias", "1.renamed"]
+    assert list(build(ds).state_dict()) == list(build(torch).state_dict()) == want
