@@ -1130,6 +1130,10 @@ class Function:
             for i, a in zip(differentiable, arrays):
                 _adopt(outs[i], (joint,), _unpack_vjp, (offset, a.size, joint.array.size, reached, i))
                 offset += a.size
+        if differentiable:
+            from .tensor import note_function_views
+
+            note_function_views([outs[i] for i in differentiable], parents, cls.__name__)
         if getattr(ctx, "_saved_hooks", None) is not None:
             _pack_ctx(ctx)
         if differentiable and forward_ad.active:  # forward AD is on: the Function's jvp runs now, as in torch

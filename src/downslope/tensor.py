@@ -2644,6 +2644,24 @@ def _records(t: Tensor, *operands: Any) -> bool:
 _NO_GRAD_VIEWS: dict[builtins.int, Any] = {}
 # Tensors handed out by .data while they live (by id): full aliases outside the graph, as PyTorch's .data.
 _DATA_ALIASES: dict[builtins.int, Any] = {}
+# id -> (weak reference, the Function's name) of each live output of a custom autograd Function that is
+# a view of one of its inputs: torch refuses an in-place op on it (its backward would bypass the Function's)
+_FUNCTION_VIEWS: dict[builtins.int, Any] = {}
+
+
+def note_function_views(outputs: Sequence[Tensor], inputs: Sequence[Tensor], function: str) -> None:
+    """Note the ``outputs`` of the custom Function ``function`` that share memory with one of its
+    ``inputs`` (it returned a view of one, or the input itself): an in-place op on such an output
+    is refused, as in PyTorch, since the view's new history would bypass the Function's backward."""
+    roots = {id(_root_buffer(p.array)) for p in inputs}
+    for out in outputs:
+        if id(_root_buffer(out.array)) in roots:
+            key = id(out)
+
+            def forget(_: Any, key: builtins.int = key) -> None:  # the output is gone: its id may be reused
+                _FUNCTION_VIEWS.pop(key, None)
+
+            _FUNCTION_VIEWS[key] = (weakref.ref(out, forget), function)
 
 
 def _mark_data_alias(alias: Tensor) -> None:
@@ -3034,6 +3052,14 @@ def _inplace_recorded(t: Tensor, name: str, compute: Callable[[Tensor], Tensor],
     """
     if t._vjp is None and t.requires_grad:
         raise StateError(_LEAF_MESSAGE)
+    if _FUNCTION_VIEWS and id(t) in _FUNCTION_VIEWS:  # torch's words
+        raise StateError(
+            f"{name}: Output 0 of {_FUNCTION_VIEWS[id(t)][1]} is a view and is being modified inplace. This "
+            "view was created inside a custom Function (or because an input was returned as-is) and the autograd "
+            "logic to handle view+inplace would override the custom backward associated with the custom Function, "
+            "leading to incorrect gradients. This behavior is forbidden. You can fix this by cloning the output of "
+            "the custom Function."
+        )
     _check_writable(t, name)
     shared = t._vjp is None and _storage_is_shared(t)
     if shared and t._vc is None and id(t) in _DATA_ALIASES:
