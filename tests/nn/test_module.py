@@ -242,7 +242,9 @@ def test_load_state_dict_names_missing_and_unexpected_keys() -> None:
     sd = m.state_dict()
     del sd["fc1.bias"]
     sd["fc3.weight"] = np.zeros(1)
-    with pytest.raises(KeyError, match=r"missing keys \['fc1.bias'\].*unexpected keys \['fc3.weight'\]"):
+    with pytest.raises(
+        KeyError, match=r'Missing key\(s\) in state_dict: "fc1.bias"\. Unexpected key\(s\) in state_dict: "fc3.weight"'
+    ):
         m.load_state_dict(sd)
     result = m.load_state_dict(sd, strict=False)
     assert result.missing_keys == ["fc1.bias"] and result.unexpected_keys == ["fc3.weight"]
@@ -872,3 +874,16 @@ def test_writes_into_the_registries_reach_the_attributes_as_in_torch() -> None:
     assert not hasattr(ours.fc, "bias") and [n for n, _ in ours.fc.named_parameters()] == ["weight"]
     ours._modules["forward"] = nn.ReLU()  # a method of the class stays the class's, as torch's lookup order
     assert ours.forward.__func__ is type(ours).forward
+
+
+def test_a_strict_load_names_the_keys_in_torchs_words() -> None:
+    # code written for torch reads these phrases (and the quoted keys) out of the message
+    import torch
+
+    messages = []
+    for lib in (torch, ds):
+        with pytest.raises(RuntimeError) as info:
+            lib.nn.Linear(2, 2).load_state_dict({"weight": lib.zeros(2, 2), "extra": lib.zeros(1)})
+        messages.append(str(info.value))
+    for phrase in ('Missing key(s) in state_dict: "bias".', 'Unexpected key(s) in state_dict: "extra".'):
+        assert all(phrase in m for m in messages), messages

@@ -64,13 +64,23 @@ def check_keys(
     missing = [k for k in own if k not in state_dict and not _kept_when_absent(k)]
     unexpected = [k for k in state_dict if k not in own]
     if strict and (missing or unexpected):
-        parts = [f"{where} failed:"]
-        if missing:
-            parts.append(f"missing keys {missing}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected}")
-        raise StateDictError(" ".join(parts))
+        raise StateDictError(f"{where} failed: {key_problems(missing, unexpected)}")
     return missing, unexpected
+
+
+def key_problems(missing: list[str], unexpected: list[str]) -> str:
+    """The missing and unexpected keys in PyTorch's words (code that reads them matches those).
+
+    Example:
+        >>> key_problems(["bias"], ["extra"])
+        'Missing key(s) in state_dict: "bias". Unexpected key(s) in state_dict: "extra".'
+    """
+    parts = []
+    if missing:
+        parts.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+    if unexpected:
+        parts.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+    return " ".join(parts)
 
 
 def checked_arrays(
@@ -468,12 +478,7 @@ def load_with_hooks(
 
     problems = list(error_msgs)
     if strict and (missing or unexpected):
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected}")
-        problems.insert(0, " ".join(parts))
+        problems.insert(0, key_problems(missing, unexpected))
     if problems:
         raise StateDictError(f"{where} failed: " + "; ".join(problems))
     return keys
