@@ -985,7 +985,11 @@ class Tensor:
     def ceil_(self) -> Tensor:
         return _inplace_unary(self, np.ceil, _ops.ceil, "ceil_")
 
-    def round_(self) -> Tensor:
+    def round_(self, decimals: builtins.int = 0) -> Tensor:
+        if decimals:  # torch's round_(decimals=): written through the op's own rounding
+            if _records(self):
+                return _inplace_recorded(self, "round_", lambda src: _ops.round(src, decimals=decimals))
+            return self.copy_(_ops.round(self, decimals=decimals))
         return _inplace_unary(self, np.round, _ops.round, "round_")
 
     def trunc_(self) -> Tensor:
@@ -1081,8 +1085,13 @@ class Tensor:
         return self.copy_(backend.rng().geometric(p, self.shape).astype(self.array.dtype))
 
     @_torch_options
-    def random_(self, low: builtins.int = 0, high: Any = None) -> Tensor:
-        """Fill with integers uniform on [low, high) (``random_(high)`` for [0, high))."""
+    def random_(self, low: builtins.int = 0, high: Any = None, **bounds: Any) -> Tensor:
+        """Fill with integers uniform on [low, high) (``random_(high)`` for [0, high)); torch's
+        keywords ``from=`` and ``to=`` name the same bounds."""
+        if bounds:
+            low, high = _torch_bounds("random_", bounds, low, high)
+            if high is None:  # random_(from=k): [k, the largest integer the dtype holds exactly]
+                high = 2 ** min(53, 8 * self.array.itemsize - 1)
         if high is None:
             low, high = 0, (low if low else 2 ** min(53, 8 * self.array.itemsize - 1))
         return self.copy_(backend.rng().integers(low, high, self.shape).astype(self.array.dtype))
@@ -1194,8 +1203,11 @@ class Tensor:
         return self.shape == other.shape
 
     @_torch_options
-    def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0) -> Tensor:
-        """Fill with uniform samples on [a, b) from the library's seeded generator (``ds.manual_seed``)."""
+    def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0, **bounds: Any) -> Tensor:
+        """Fill with uniform samples on [a, b) from the library's seeded generator (``ds.manual_seed``);
+        torch's keywords ``from=`` and ``to=`` name the same bounds."""
+        if bounds:
+            a, b = _torch_bounds("uniform_", bounds, a, b)
         samples = backend.rng().random(self.shape, dtype=np.float64) * (b - a) + a
         return self._fill_random(samples, "uniform_")
 
@@ -2907,6 +2919,17 @@ def _torch_can_cast(src: Any, dst: Any) -> bool:
     if dst.kind in "iu":
         return src.kind in "iub"
     return True
+
+
+def _torch_bounds(name: str, bounds: dict[str, Any], low: Any, high: Any) -> tuple[Any, Any]:
+    """``from=`` and ``to=`` (torch's keywords for the bounds of random_ and uniform_, which Python
+    cannot name as parameters) over the positional ``low`` and ``high``."""
+    unknown = sorted(set(bounds) - {"from", "to", "generator"})
+    if unknown:
+        raise ArgumentTypeError(f"{name}() got an unexpected keyword argument {unknown[0]!r}")
+    if bounds.get("generator") is not None:
+        raise ArgumentTypeError(f"{name}(generator=...): draws come from the library's generator (ds.manual_seed)")
+    return bounds.get("from", low), bounds.get("to", high)
 
 
 def _inplace_unary(t: Tensor, ufunc: Any, op: Callable[..., Tensor], name: str, reads_self: bool = False) -> Tensor:
