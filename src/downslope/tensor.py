@@ -248,7 +248,7 @@ class Tensor:
         t = wrap_array(self.array)
         if self.__class__ is not Tensor:
             _note_alias(self, t)
-        _mark_data_alias(t)  # a write into it with a recorded operand is allowed (see _inplace_recorded)
+        _remember(_DATA_ALIASES, t)  # a write into it with a recorded operand is allowed (see _inplace_recorded)
         return t
 
     @data.setter
@@ -2592,18 +2592,18 @@ def _alias(out: Tensor, x: Tensor) -> Tensor:
         else:
             out._view_of = None
             if x._requires_grad:
-                _mark_no_grad_view(out)
+                _remember(_NO_GRAD_VIEWS, out)
     elif base is x.array.base:
         out._vc = _version_counter(x)
         # x is a view: the tensor it was taken from (views of views must not keep each other alive)
         if _mode.enabled:
             out._view_of = getattr(x, "_view_of", x)
             if _NO_GRAD_VIEWS and id(x) in _NO_GRAD_VIEWS:  # a view of such a view is one too
-                _mark_no_grad_view(out)
+                _remember(_NO_GRAD_VIEWS, out)
         else:
             out._view_of = None
             if x._requires_grad or (_NO_GRAD_VIEWS and id(x) in _NO_GRAD_VIEWS):
-                _mark_no_grad_view(out)
+                _remember(_NO_GRAD_VIEWS, out)
     else:
         return out
     if x.__class__ is not Tensor:
@@ -2651,7 +2651,7 @@ def _records(t: Tensor, *operands: Any) -> bool:
     return False
 
 
-# id -> weak reference of each live view taken under no_grad from a tensor that requires grad (torch refuses
+# id -> (weak reference, None) of each live view taken under no_grad from a tensor that requires grad (torch refuses
 # an in-place write to it with grad mode on, which would not be recorded; see _records)
 _NO_GRAD_VIEWS: dict[builtins.int, Any] = {}
 # Tensors handed out by .data while they live (by id): full aliases outside the graph, as PyTorch's .data.
@@ -2668,30 +2668,17 @@ def note_function_views(outputs: Sequence[Tensor], inputs: Sequence[Tensor], fun
     roots = {id(_root_buffer(p.array)) for p in inputs}
     for out in outputs:
         if id(_root_buffer(out.array)) in roots:
-            key = id(out)
-
-            def forget(_: Any, key: builtins.int = key) -> None:  # the output is gone: its id may be reused
-                _FUNCTION_VIEWS.pop(key, None)
-
-            _FUNCTION_VIEWS[key] = (weakref.ref(out, forget), function)
+            _remember(_FUNCTION_VIEWS, out, function)
 
 
-def _mark_data_alias(alias: Tensor) -> None:
-    key = id(alias)
+def _remember(table: dict[builtins.int, Any], t: Tensor, value: Any = None) -> None:
+    """Keep ``t`` in ``table`` (by id, with ``value``) while it lives: its id may be reused after."""
+    key = id(t)
 
-    def forget(_: Any) -> None:  # the alias is gone: its id may be reused
-        _DATA_ALIASES.pop(key, None)
+    def forget(_: Any) -> None:
+        table.pop(key, None)
 
-    _DATA_ALIASES[key] = weakref.ref(alias, forget)
-
-
-def _mark_no_grad_view(view: Tensor) -> None:
-    key = id(view)
-
-    def forget(_: Any) -> None:  # the view is gone: its id may be reused
-        _NO_GRAD_VIEWS.pop(key, None)
-
-    _NO_GRAD_VIEWS[key] = weakref.ref(view, forget)
+    table[key] = (weakref.ref(t, forget), value)
 
 
 def _check_writable(t: Tensor, op: str) -> None:
