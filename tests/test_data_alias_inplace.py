@@ -30,6 +30,7 @@ def test_a_lora_merge_into_data_writes_the_parameter_as_torch(frozen: bool) -> N
     np.testing.assert_allclose(results[1][0], w + b @ a * 0.5, rtol=1e-12)
 
 
+@pytest.mark.host_only  # about NumPy memory shared with the caller (the strict device copies it)
 def test_a_numpy_view_shared_with_another_tensor_is_still_refused() -> None:
     base = np.zeros(4)
     t = ds.from_numpy(base[:2])
