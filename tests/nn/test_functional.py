@@ -571,3 +571,23 @@ def test_prelu_module_takes_dtype():
     m = nn.PReLU(3, dtype=ds.float64)
     assert m.weight.dtype == ds.float64
     assert torch.nn.PReLU(3, dtype=torch.float64).weight.dtype == torch.float64
+
+
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_float16_linear_rounds_once_as_torch(with_bias: bool) -> None:
+    """torch's float16 addmm sums the products and adds the bias in float32, then rounds once; rounding
+    the product before adding the bias made the error against float64 larger than torch's."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 128)).astype(np.float16)
+    w = (rng.standard_normal((96, 128)) / 11).astype(np.float16)
+    b = rng.standard_normal(96).astype(np.float16) if with_bias else None
+    exact = x.astype(np.float64) @ w.astype(np.float64).T + (0.0 if b is None else b.astype(np.float64))
+    theirs = TF.linear(torch.tensor(x), torch.tensor(w), None if b is None else torch.tensor(b)).numpy()
+    ours = F.linear(ds.from_numpy(x), ds.from_numpy(w), None if b is None else ds.from_numpy(b))
+    assert ours.dtype == ds.float16
+    error, torch_error = np.abs(ours.numpy() - exact), np.abs(theirs - exact)
+    assert error.max() <= torch_error.max() * 1.001
+    # one float16 rounding of the same float32 sum: at most one unit in the last place from torch's
+    np.testing.assert_array_less(
+        np.abs(ours.numpy().astype(np.float64) - theirs), np.spacing(np.abs(theirs)) * 1.01 + 1e-7
+    )
