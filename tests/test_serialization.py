@@ -54,8 +54,10 @@ def test_truncated_file_fails_clearly(tmp_path, cut):
     ds.save(_state(), path)
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * cut)])
-    with pytest.raises(ds.CheckpointError, match="ckpt.ds"):
+    with pytest.raises(ds.CheckpointError, match="ckpt.ds") as caught:
         ds.load(path)
+    # the file's start is intact, so the message says what happened: the end is missing
+    assert "is truncated or damaged" in str(caught.value), caught.value
 
 
 def test_flipped_byte_in_an_array_is_detected(tmp_path):

@@ -623,6 +623,13 @@ def _read_checkpoint(source: Any, name: str) -> Any:
                 f"load: {name} is {safetensors_kind}, not a ds.save checkpoint; read it with ds.load_safetensors "
                 f"(which merges the shards an index names): model.load_state_dict(ds.load_safetensors({name!r}))"
             ) from None
+        if isinstance(exc, zipfile.BadZipFile) and _first_bytes(source, 4) == b"PK\x03\x04":
+            # ds.save writes a zip whose directory comes last: a write cut short loses exactly that
+            raise CheckpointError(
+                f"load: {name} is truncated or damaged: it starts as a checkpoint (a zip archive) but its end "
+                f"is missing or corrupt ({type(exc).__name__}: {exc}); was its writing interrupted or the "
+                "copy incomplete? Save it again, or load an earlier copy"
+            ) from None
         raise CheckpointError(
             f"load: {name} is not a readable downslope checkpoint ({type(exc).__name__}: {exc})"
         ) from None

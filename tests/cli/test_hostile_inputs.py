@@ -4,8 +4,10 @@ is wrong (no traceback, no misleading advice), before anything is trained or all
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -59,6 +61,33 @@ def test_an_npy_whose_header_claims_more_than_the_file_holds_is_called_corrupt(t
         f.write(data)
     err = _train_error(capsys, "--data", str(truncated), "--out", str(tmp_path / "r"))
     assert "corrupt or truncated" in err or "damaged" in err, err
+
+
+def test_an_npy_whose_header_claims_fewer_rows_than_the_file_holds_is_refused(tmp_path, capsys):
+    """np.load reads the rows the header declares and drops the rest unseen: refused instead."""
+    path = tmp_path / "short_header.npy"
+    np.save(path, np.arange(20.0, dtype=np.float32).reshape(5, 4))
+    path.write_bytes(path.read_bytes().replace(b"(5, 4)", b"(2, 4)", 1))
+    err = _train_error(capsys, "--data", str(path), "--out", str(tmp_path / "r"))
+    assert "corrupt NumPy file" in err and "(2, 4)" in err and "32 bytes" in err and "80" in err, err
+    archive = tmp_path / "short_header.npz"
+    member = io.BytesIO()
+    np.save(member, np.ones((50, 3), np.float32))
+    with zipfile.ZipFile(archive, "w") as zf:  # a well-formed archive (right CRC) around a lying member
+        zf.writestr("X.npy", member.getvalue().replace(b"(50, 3)", b"(5, 3) ", 1))
+        y = io.BytesIO()
+        np.save(y, np.zeros(50))
+        zf.writestr("y.npy", y.getvalue())
+    err = _train_error(capsys, "--data", str(archive), "--out", str(tmp_path / "r"))
+    assert "corrupt NumPy file" in err and "array 'X'" in err, err
+
+
+def test_an_npz_without_a_target_says_only_that(tmp_path, capsys):
+    path = tmp_path / "no_y.npz"
+    np.savez(path, X=np.ones((4, 3), np.float32))
+    err = _train_error(capsys, "--data", str(path), "--out", str(tmp_path / "r"))
+    assert "needs arrays named 'X' and 'y', found ['X']" in err, err
+    assert "pickle" not in err and err.count("no_y.npz") == 1, err
 
 
 def test_a_model_too_big_for_memory_names_its_layer_sizes(tmp_path, capsys):

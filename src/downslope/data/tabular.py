@@ -162,6 +162,21 @@ def _compare_npy_sizes(head: io.BytesIO, file_size: int, where: str) -> None:
             f"({data_bytes:,} bytes of data), but the file holds {max(file_size - header_len, 0):,}; refused "
             "before reading it (write the array again with np.save)"
         )
+    if header_len + data_bytes < file_size:  # np.load would read the declared rows and drop the rest unseen
+        raise DataError(
+            f"{where}: corrupt NumPy file: its header declares shape {shape} of {dtype} ({data_bytes:,} "
+            f"bytes of data), but the file holds {file_size - header_len:,}; the header does not describe "
+            "all of the data, so it is refused (write the array again with np.save)"
+        )
+
+
+def _unreadable(p: Path, exc: ValueError, what: str = "cannot read") -> DataError:
+    """NumPy's ValueError while loading, as a DataError; the pickle note only where pickles are the cause."""
+    if isinstance(exc, DataError):  # already says what is wrong with the file
+        return exc
+    text = str(exc)
+    pickled = "pickle" in text.lower() or "object" in text.lower()
+    return DataError(f"{p}: {what} ({text})" + ("; object arrays and pickles are refused" if pickled else ""))
 
 
 def _no_rows(p: Path, shape: tuple[int, ...]) -> DataError:
@@ -173,7 +188,7 @@ def _load_npz_or_npy(p: Path, need_y: bool = True) -> tuple[np.ndarray, np.ndarr
     try:
         loaded = np.load(p, allow_pickle=False)
     except ValueError as exc:
-        raise DataError(f"{p}: cannot read ({exc}); object arrays and pickles are refused") from None
+        raise _unreadable(p, exc) from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{p}: not a readable NumPy file ({type(exc).__name__}: {exc}); is it truncated?") from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
@@ -186,7 +201,7 @@ def _load_npz_or_npy(p: Path, need_y: bool = True) -> tuple[np.ndarray, np.ndarr
         except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise DataError(f"{p}: a damaged .npz archive ({type(exc).__name__}: {exc}); is it truncated?") from None
         except ValueError as exc:
-            raise DataError(f"{p}: cannot read ({exc}); object arrays and pickles are refused") from None
+            raise _unreadable(p, exc) from None
     if loaded.ndim != 2 or loaded.shape[1] < 2:
         raise DataError(f"{p}: an .npy needs a 2-D array whose last column is the target, got shape {loaded.shape}")
     return loaded[:, :-1], loaded[:, -1]
@@ -241,7 +256,7 @@ def _open_npy_lazy(p: Path) -> tuple[Any, np.ndarray]:
     try:
         base = np.load(p, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
-        raise DataError(f"{p}: cannot read ({exc}); object arrays and pickles are refused") from None
+        raise _unreadable(p, exc) from None
     except (OSError, EOFError) as exc:
         raise DataError(f"{p}: not a readable NumPy file ({type(exc).__name__}: {exc}); is it truncated?") from None
     if base.ndim != 2 or base.shape[1] < 2:
@@ -435,8 +450,10 @@ def read_features(
         _check_npy_sizes(p)
         try:
             loaded = np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise DataError(f"{p}: not a readable NumPy array ({exc}); object arrays and pickles are refused") from None
+        except ValueError as exc:
+            raise _unreadable(p, exc, "not a readable NumPy array") from None
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{p}: not a readable NumPy file ({type(exc).__name__}: {exc}); is it truncated?") from None
         data = loaded.reshape(-1, 1) if loaded.ndim == 1 else loaded
         if not len(data):
             raise _no_rows(p, tuple(loaded.shape))
