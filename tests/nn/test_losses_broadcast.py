@@ -183,3 +183,60 @@ def test_margin_losses_take_a_one_element_target() -> None:
     assert ours == pytest.approx(ref, rel=1e-12)
     ours, ref = both("multilabel_soft_margin_loss", a, [1.0])
     assert ours == pytest.approx(ref, rel=1e-12)
+
+
+WARNING_LOSSES = [name for name, (_, _, warns) in LOSSES.items() if warns]
+
+
+@pytest.mark.parametrize(("shape_x", "shape_t"), HARMFUL)
+@pytest.mark.parametrize("name", WARNING_LOSSES)
+def test_regression_losses_broadcast_under_reduction_none_as_torch(
+    name: str, shape_x: tuple[int, ...], shape_t: tuple[int, ...]
+) -> None:
+    """With reduction='none' the broadcast loss is what the caller gets back (its shape shows the
+    pairing), so the losses torch warns for broadcast as torch does, with its warning."""
+    ours_fn, theirs_fn, _ = LOSSES[name]
+    rng = np.random.default_rng(3)
+    xs, ts = rng.uniform(-2, 2, shape_x), rng.uniform(-2, 2, shape_t)
+    out, gx, gt, msgs = _run(ours_fn, ds, xs, ts, "none")
+    ref, rgx, rgt, rmsgs = _run(theirs_fn, torch, xs, ts, "none")
+    assert out.shape == tuple(ref.shape)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gx.numpy(), rgx.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gt.numpy(), rgt.numpy(), rtol=1e-12, atol=1e-14)
+    size_msgs = [m for m in rmsgs if "different to the input size" in m]
+    assert size_msgs and [m for m in msgs if "different to the input size" in m] == size_msgs
+
+
+@pytest.mark.parametrize("name", [name for name in LOSSES if name not in WARNING_LOSSES])
+def test_losses_torch_does_not_warn_for_still_refuse_the_pairing_under_none(name: str) -> None:
+    ours_fn, _, _ = LOSSES[name]
+    with pytest.raises(ds.errors.ShapeError, match="pairing every input with every target") as info:
+        ours_fn(ds.rand(4, 1, dtype=ds.float64), ds.rand(4, dtype=ds.float64), "none")
+    assert "reduction='none'" not in str(info.value)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_reduced_pairing_broadcast_still_raises_and_points_to_none(reduction: str) -> None:
+    with pytest.raises(ds.errors.ShapeError, match=r"pass reduction='none': it returns the \(4, 4\) loss"):
+        F.smooth_l1_loss(ds.rand(4, 1), ds.rand(4), reduction=reduction)
+
+
+def test_quantile_huber_loss_of_qr_dqn_matches_torch() -> None:
+    """Tianshou's QR-DQN loss: every target quantile against every current one, (B, 1, N) against (B, N, 1)."""
+    rng = np.random.default_rng(0)
+    q, r = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    tau = (np.arange(3) + 0.5) / 3
+    results = []
+    for lib, fn in ((ds, F.smooth_l1_loss), (torch, TF.smooth_l1_loss)):
+        current = lib.tensor(q, dtype=lib.float64, requires_grad=True)
+        curr_dist, target_dist = current.unsqueeze(2), lib.tensor(r, dtype=lib.float64).unsqueeze(1)
+        with pytest.warns(UserWarning, match="different to the input size"):
+            diff = fn(target_dist, curr_dist, reduction="none")
+        weight = (lib.tensor(tau, dtype=lib.float64) - (target_dist - curr_dist).detach().le(0.0).double()).abs()
+        loss = (diff * weight).sum(-1).mean(1).mean()
+        loss.backward()
+        results.append((loss.item(), current.grad.numpy()))
+    (ours, ours_grad), (ref, ref_grad) = results
+    assert ours == pytest.approx(ref, rel=1e-12)
+    np.testing.assert_allclose(ours_grad, ref_grad, rtol=1e-12)

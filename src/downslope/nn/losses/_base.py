@@ -62,14 +62,18 @@ def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(n for n in shape if n != 1)
 
 
-def _broadcast_pair(input: Tensor, target: Any, fn: str, warn: bool = False) -> tuple[Tensor, Tensor]:
+def _broadcast_pair(
+    input: Tensor, target: Any, fn: str, warn: bool = False, reduction: str | None = None
+) -> tuple[Tensor, Tensor]:
     """Input and target (in the input's dtype) broadcast to one shape, where that is harmless.
 
     PyTorch broadcasts any pair of shapes, which turns the classic mistake, an (N, 1) input against
     an (N,) target, into an (N, N) loss of every input against every target. Only the broadcasts whose
     result is the elementwise loss pass here: a one-element target, or shapes that differ only in
     size-1 dims and broadcast to no more elements than either holds. ``warn`` repeats the UserWarning
-    that PyTorch's regression losses give for any size difference."""
+    that PyTorch's regression losses give for any size difference; those losses (``warn``) also pass
+    any broadcast under ``reduction='none'``, where the caller sees the broadcast shape (pairwise
+    losses such as QR-DQN's quantile Huber loss rely on it), while a mean or sum would hide it."""
     _check_operand(target, fn, "target")
     x = input
     t = target if isinstance(target, Tensor) else wrap_array(array_like(target, x.array, x.array.dtype))
@@ -86,7 +90,7 @@ def _broadcast_pair(input: Tensor, target: Any, fn: str, warn: bool = False) -> 
         ) from None
     n, nx, nt = math.prod(shape), math.prod(x.shape), math.prod(t.shape)
     harmless = nt == 1 or (_squeezed(x.shape) == _squeezed(t.shape) and n == nx == nt)
-    if not harmless:
+    if not harmless and not (warn and reduction == "none"):
         if n > nx and n > nt:
             why = (
                 f"they broadcast to {shape}, pairing every input with every target: PyTorch would compute "
@@ -99,9 +103,16 @@ def _broadcast_pair(input: Tensor, target: Any, fn: str, warn: bool = False) -> 
                 + (", with a warning)" if warn else ")")
                 + "; broadcast only one-element targets implicitly"
             )
+        on_purpose = (
+            f" (or, for a broadcast loss on purpose, pass reduction='none': it returns the {shape} loss, "
+            "with PyTorch's warning)"
+            if warn
+            else ""
+        )
         raise ShapeError(
             f"{fn}: input shape {x.shape} and target shape {t.shape} differ: {why}. Reshape or expand one "
             "of them explicitly, e.g. target.reshape(input.shape), input.squeeze(-1) or target.expand(input.shape)"
+            + on_purpose
         )
     if warn:
         warnings.warn(

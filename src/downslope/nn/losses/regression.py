@@ -35,7 +35,9 @@ def mse_loss(
     weight: Any = None,
 ) -> Tensor:
     """Mean squared error: (input - target)^2, reduced. Shapes must match, up to a one-element
-    target or size-1 dims (with PyTorch's warning); other broadcasts raise (see the README).
+    target or size-1 dims (with PyTorch's warning); other broadcasts raise (see the README), except
+    under ``reduction='none'``, which returns the broadcast loss with PyTorch's warning (its shape
+    shows the pairing; l1, huber and smooth_l1 do the same).
 
     Example:
         >>> import downslope as ds
@@ -45,7 +47,7 @@ def mse_loss(
     """
     x, reduction = _input_and_reduction(input, "mse_loss", size_average, reduce, reduction)
     w = _sample_weight(weight, x, "mse_loss")
-    x, t = _broadcast_pair(x, target, "mse_loss", warn=True)
+    x, t = _broadcast_pair(x, target, "mse_loss", warn=True, reduction=reduction)
     if w is not None:
         d = x - t
         return _weighted_reduce(d * d * w, w, reduction)
@@ -84,7 +86,7 @@ def l1_loss(
     """
     x, reduction = _input_and_reduction(input, "l1_loss", size_average, reduce, reduction)
     w = _sample_weight(weight, x, "l1_loss")
-    x, t = _broadcast_pair(x, target, "l1_loss", warn=True)
+    x, t = _broadcast_pair(x, target, "l1_loss", warn=True, reduction=reduction)
     if w is not None:
         return _weighted_reduce(ops.abs(x - t) * w, w, reduction)
     return _reduce(ops.abs(x - t), reduction)
@@ -127,7 +129,7 @@ def huber_loss(
     if not delta > 0:
         raise ArgumentError(f"huber_loss: delta must be positive, got {delta}")
     w = _sample_weight(weight, x, "huber_loss")
-    x, t = _broadcast_pair(x, target, "huber_loss", warn=True)
+    x, t = _broadcast_pair(x, target, "huber_loss", warn=True, reduction=reduction)
     d = x - t
     ad = ops.abs(d)
     loss = ops.where(ad.array < delta, 0.5 * d * d, delta * (ad - 0.5 * delta))
@@ -147,7 +149,7 @@ def smooth_l1_loss(
     x, reduction = _input_and_reduction(input, "smooth_l1_loss", size_average, reduce, reduction)
     if beta < 0:
         raise ArgumentError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
-    x, t = _broadcast_pair(x, target, "smooth_l1_loss", warn=True)
+    x, t = _broadcast_pair(x, target, "smooth_l1_loss", warn=True, reduction=reduction)
     d = x - t
     ad = ops.abs(d)
     if beta == 0:
