@@ -50,6 +50,8 @@ def run_quick(script: str, *extra: str) -> str:
             + ["peak memory: cnn_mnist", "peak memory: cnn_cifar"],
         ),
         ("startup_memory.py", ["import downslope", "downslope --help", "peak memory"]),
+        ("gpt_blocks.py", ["BLAS:", "CPU:", "d_model 128 sdpa", "d_model 128 manual", "d_model 256 manual"]),
+        ("gradient_penalty.py", ["BLAS:", "CPU:", "WGAN-GP critic step"]),
     ],
 )
 def test_benchmark_runs_in_quick_mode(script: str, expected: list[str]) -> None:

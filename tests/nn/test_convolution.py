@@ -187,6 +187,38 @@ def test_conv2d_double_backward_matches_torch_on_every_path(dtype):
         np.testing.assert_allclose(ours, theirs, **tolerance)
 
 
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "padding", "dilation", "groups"),
+    [
+        (9, 4, 2, 1, 1, 1),  # WGAN-GP's critic layer; 9 leaves a row over: output_padding 1
+        (8, 3, 2, 1, 1, 2),  # output_padding 1, groups
+        (10, 3, 3, 0, 2, 1),  # stride below the dilated kernel
+        (8, 4, 1, "same", 1, 1),  # asymmetric padding: the unfold/fold composite
+    ],
+)
+def test_gradient_penalty_through_conv2d_matches_torch(size, kernel, stride, padding, dilation, groups):
+    # create_graph=True records the input gradient as a transposed convolution (or, for asymmetric
+    # padding, a product folded back); only the input's gradient is asked of grad(), as torch does
+    rng = np.random.default_rng(1)
+    xa = rng.standard_normal((2, 2 * groups, size, size))
+    wa = rng.standard_normal((3 * groups, 2, kernel, kernel)) * 0.3
+    ba = rng.standard_normal(3 * groups)
+    grads = []
+    for lib, conv in ((ds, C.conv2d), (torch, torch.nn.functional.conv2d)):
+        x, w, b = (lib.tensor(a, dtype=lib.float64, requires_grad=True) for a in (xa, wa, ba))
+        y = conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        (g,) = lib.autograd.grad(_leaky_times_input(lib, y).sum(), [x], create_graph=True)
+        assert w.grad is None and b.grad is None
+        ((g.reshape(2, -1).norm(2, dim=1) - 1) ** 2).sum().backward()
+        grads.append((g.detach().numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()))
+    for ours, theirs in zip(*grads):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+
+
+def _leaky_times_input(lib, y):
+    return lib.nn.functional.leaky_relu(y, 0.2) * y
+
+
 # ---------------------------------------------------------------------- conv1d
 @SETTINGS
 @given(

@@ -261,9 +261,10 @@ def _conv2d_vjp(g, y, args, saved, needs, xp):
 
 def _conv2d_vjp_recorded(g: Any, args: Any, geometry: Any, needs: Any) -> tuple[Any, ...]:
     """The convolution's gradients as recorded tensor ops (``create_graph=True``), so they can be
-    differentiated again, as a gradient penalty (WGAN-GP) does: the input as columns (``unfold``),
-    the weight gradient a batched product with them, the input gradient the product folded back
-    (``fold``, unfold's adjoint). Slower than the fused kernels, which the plain backward keeps."""
+    differentiated again, as a gradient penalty (WGAN-GP) does: the weight gradient a batched
+    product with the input as columns (``unfold``), the input gradient a transposed convolution
+    (or, for padding conv_transpose2d cannot express, the product with the weight folded back by
+    ``fold``, unfold's adjoint). Slower than the fused kernels, which the plain backward keeps."""
     from ..ops import pad
     from .fold import fold, unfold
 
@@ -272,13 +273,26 @@ def _conv2d_vjp_recorded(g: Any, args: Any, geometry: Any, needs: Any) -> tuple[
     n, c, h, wd = x.shape
     c_out, c_per_group, kh, kw = w.shape
     k = c_per_group * kh * kw
-    padded = pad(x, (left, right, top, bottom)) if top or bottom or left or right else x
     g_mat = g.reshape(n, groups, c_out // groups, oh * ow)
     grads: list[Any] = [None] * len(args)
     if needs[1]:
+        padded = pad(x, (left, right, top, bottom)) if top or bottom or left or right else x
         cols = unfold(padded, (kh, kw), dil, 0, st).reshape(n, groups, k, oh * ow)
         grads[1] = (g_mat @ cols.transpose(-1, -2)).sum(0).reshape(w.shape)
-    if needs[0]:
+    # The input gradient is the transposed convolution of g by the same weight (one fused op whose
+    # own rule is fused too, so a gradient penalty's second backward runs no unfold, fold or
+    # per-image product); the extra rows and columns a stride leaves over are its output_padding.
+    # Asymmetric padding ('same' with an even kernel) takes the composite below.
+    extra = (
+        h + top + bottom - ((oh - 1) * st[0] + dil[0] * (kh - 1) + 1),
+        wd + left + right - ((ow - 1) * st[1] + dil[1] * (kw - 1) + 1),
+    )
+    fits = all(0 <= e < max(s, d) for e, s, d in zip(extra, st, dil))
+    if needs[0] and fits and top == bottom and left == right:
+        from .conv_transpose import conv_transpose2d
+
+        grads[0] = conv_transpose2d(g, w, None, st, (top, left), extra, groups, dil).contiguous()
+    elif needs[0]:
         w_mat = w.reshape(groups, c_out // groups, k)
         d_cols = (w_mat.transpose(-1, -2) @ g_mat).reshape(n, c * kh * kw, oh * ow)
         d_padded = fold(d_cols, (h + top + bottom, wd + left + right), (kh, kw), dil, 0, st)
@@ -350,8 +364,11 @@ def _im2col_vjp(g: np.ndarray, args: Any, geometry: Any, needs: Any) -> tuple[np
                 # GEMM, then fold: each kernel offset's block is added back where it was read from
                 # (kh*kw strided adds of whole (C, chunk, OH, OW) blocks, no scatter).
                 gemm.matmul(w_mat.transpose(0, 2, 1), g_chunk, cols)
-                blocks = cols.reshape(c, kh, kw, stop - start, oh, ow)
                 target = gxp[:, start:stop]
+                if jit is not None and not one_d:  # one compiled pass, the same sums
+                    jit.col2im_add(cols.reshape(c * kh * kw, -1), target, (kh, kw), (sh, sw, dh, dw, oh, ow))
+                    continue
+                blocks = cols.reshape(c, kh, kw, stop - start, oh, ow)
                 for p in range(kh):
                     rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
                     for q in range(kw):

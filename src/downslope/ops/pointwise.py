@@ -280,6 +280,11 @@ def _leaky_relu_vjp(g, y, args, saved, needs, xp):
     slope, factor = saved
     if factor is not None and not xp.differentiable:
         return ((g * factor).astype(g.dtype, copy=False),)
+    if factor is not None and xp.data(g).dtype == factor.dtype:
+        # Under create_graph, one recorded product by the forward's factor (1 or the slope: the values
+        # of the select below), which a double backward (a gradient penalty) multiplies by again,
+        # instead of a select and a product whose rule runs two selects on a data-dependent mask.
+        return (link_input(g * xp.constant(factor), args[0]),)
     if not xp.differentiable and g.dtype == np.float16:  # the product in float32, rounded once (torch's)
         return (xp.where(xp.data(args[0]) > 0, g, (g.astype(np.float32) * slope).astype(np.float16)),)
     return (link_input(xp.where(xp.data(args[0]) > 0, g, g * slope), args[0]),)
