@@ -65,7 +65,13 @@ def _outcome(fn: Callable[..., None], lib: Any, make: Callable[[Any], tuple[Any,
         fn(actual, expected, **kwargs)
     except Exception as error:  # the outcome compared: its type (as a builtin) and message
         kind = next(k for k in type(error).__mro__ if k.__module__ == "builtins")
-        text = str(error).replace("torch.Size(", "").replace("torch.", "").replace("])", "]")
+        text = (
+            str(error)
+            .replace("torch.Size(", "")
+            .replace("downslope.Size(", "")
+            .replace("torch.", "")
+            .replace("])", "]")
+        )
         return kind, text
     return None, ""
 

@@ -19,12 +19,13 @@ import operator
 import sys
 import types
 import warnings
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .backend import namespace_of
+from .backend import as_array, namespace_of
 from .devices import is_array, like, to_host
 from .errors import ArgumentError, InvalidValueError, ShapeError, StateError
 from .graph import (
@@ -171,6 +172,7 @@ def _released_vjp(*_: Any) -> Any:
 # PyTorch's sense, so, as there, another backward may pass through it (y = x + 1 twice, expand, sum,
 # basic slicing); only a node whose saved values were freed raises, when a gradient reaches it.
 _value_free_rules: dict[Any, bool] = {}
+_NDARRAY = np.ndarray  # backward's per-node test that a gradient is an array (a class identity)
 _PLAIN_SAVED = (int, float, bool, str, slice, type(Ellipsis), np.integer, np.floating, np.bool_, np.dtype)
 
 
@@ -298,6 +300,7 @@ def _view_at(v: Tensor, seq: int, depth: int) -> Tensor:
     now = _view_at(_version_before(base, seq), seq, depth + 1)
     if now is then:
         return v
+    now = _in_layout_at(now, then, seq, depth)
     Tensor, wrap_array = _tensor_api()
     fresh = Tensor.__new__(Tensor)
     fresh.array, fresh.grad, fresh.requires_grad = v.array, None, True
@@ -307,6 +310,44 @@ def _view_at(v: Tensor, seq: int, depth: int) -> Tensor:
     # made here (depth + 1) comes earlier, as its base
     fresh._seq = seq - 1 + 0.5**depth
     return fresh
+
+
+def _layout_back_vjp(g: Any, y: Any, args: Any, saved: tuple[str, Any], needs: Any, xp: Any) -> tuple[Any]:
+    """The rule of a metadata-only in-place op (squeeze_, unsqueeze_, t_, transpose_, recorded by
+    tensor.py): the gradient in the tensor's layout before the op (``saved``: a reshape to that shape or
+    a permutation of the axes)."""
+    kind, arg = saved
+    return (xp.reshape(g, arg) if kind == "reshape" else xp.permute(g, arg),)
+
+
+_layout_back_vjp.reads_inputs = False  # type: ignore[attr-defined]
+
+
+def _in_layout_at(now: Tensor, then: Tensor, seq: int, depth: int) -> Tensor:
+    """``now`` (a history of a view's base) in the base's layout at ``then``: a view taken before an
+    in-place squeeze_/t_... of its base indexes the old layout (torch's regenerated view is an as_strided,
+    which layouts do not affect), so each layout change between them is undone by a recorded reshape."""
+    changes = []
+    h: Tensor | None = now
+    while h is not None and h is not then and h._seq > then._seq:
+        if h._vjp is _layout_back_vjp:
+            changes.append(h._saved)
+        h = getattr(h, "_prior", None)
+    if not changes:
+        return now
+    Tensor, _ = _tensor_api()
+    lo, hi = seq - 1 + 0.5 ** (depth + 1), seq - 1 + 0.5**depth  # after now, before the fresh view made of it
+    for k, (kind, arg) in enumerate(changes):  # the newest change first
+        a = now.array
+        undo = Tensor.__new__(Tensor)
+        undo.array = a.reshape(arg) if kind == "reshape" else a.transpose(arg)
+        undo._grad, undo._requires_grad, undo._retains_grad, undo._vc = None, True, False, now._vc
+        undo._parents, undo._vjp, undo._needs = (now,), _layout_back_vjp, (True,)
+        inverse = tuple(sorted(range(len(arg)), key=arg.__getitem__)) if kind == "permute" else None
+        undo._saved = ("reshape", a.shape) if kind == "reshape" else ("permute", inverse)
+        undo._seq = lo + (hi - lo) * (k + 1) / (len(changes) + 1)
+        now = undo
+    return now
 
 
 def _current_roots(roots: Sequence[Tensor]) -> tuple[Sequence[Tensor], list[tuple[Tensor, Tensor]]]:
@@ -367,6 +408,8 @@ def _run_backward(
             g = pop(id(node), None)
             if g is None:
                 continue
+            if g.__class__ is not _NDARRAY and isinstance(g, np.generic):
+                g = as_array(g)  # NumPy's 0-d results are scalars; a gradient (a .grad) is a 0-d array
             state = None
             if hooks_on:
                 if not create_graph and g.dtype != node.array.dtype:
@@ -709,7 +752,7 @@ def _accumulate_grad(node: Tensor, g: Any, create_graph: bool, owned: set[int], 
         owned.add(key)
         node._grad = wrap(g)  # the slot itself: shape and dtype were checked above (the setter's checks)
     elif existing.requires_grad or not existing.array.flags.writeable:
-        node._grad = wrap(existing.array + g)
+        node._grad = wrap(as_array(existing.array + g))  # a 0-d sum is a NumPy scalar
     else:
         np.add(existing.array, g, out=existing.array)
 
@@ -735,12 +778,25 @@ def _root_ids(root_grads: Sequence[Any]) -> set[int]:
     return ids
 
 
-def _check_root_grad(output: Tensor, gradient: Any) -> Any:
+# The gradients autograd.grad returned without create_graph=True (weakly held; one add per returned
+# gradient, never per op): when one is differentiated again, the error can name the likely cause.
+_plain_gradients: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()  # by id: == is elementwise
+
+
+def _check_root_grad(output: Tensor, gradient: Any, where: str = "backward()", index: int = 0) -> Any:
     Tensor = _tensor_api()[0]
     if not output.requires_grad:
+        what = "this tensor" if where == "backward()" else f"output {index}"
+        if _plain_gradients.get(id(output)) is output:
+            raise StateError(
+                f"{where}: {what} does not require grad and has no graph: it is a gradient that an earlier "
+                "autograd.grad() call computed without create_graph=True; pass create_graph=True to that call "
+                "to differentiate its result again (a higher derivative)"
+            )
         raise StateError(
-            "backward(): this tensor does not require grad and has no graph; did you forget requires_grad=True "
-            "on a leaf, or compute it under no_grad()?"
+            f"{where}: {what} does not require grad and has no graph (torch: element {index} of tensors does "
+            "not require grad and does not have a grad_fn); did you forget requires_grad=True on a leaf, compute "
+            "it under no_grad(), or take it from a gradient computed without create_graph=True?"
         )
     if gradient is None:
         if output.array.size != 1:
@@ -879,7 +935,7 @@ def grad(
     for t in ins:
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise StateError("autograd.grad: every input must be a tensor with requires_grad=True")
-    root_grads = [_check_root_grad(o, go) for o, go in zip(outs, gos)]
+    root_grads = [_check_root_grad(o, go, "autograd.grad()", i) for i, (o, go) in enumerate(zip(outs, gos))]
     if create_graph:
         # A grad_output that requires grad stays in the graph (as in torch): the result is then
         # differentiable in it too, which a Jacobian-vector product by double backward relies on.
@@ -902,6 +958,10 @@ def grad(
             result.append(wrap_array(np.zeros_like(t.array)) if materialize_grads else None)
         else:
             result.append(g if isinstance(g, Tensor) else wrap_array(g.astype(t.array.dtype)))  # a copy
+    if not create_graph:
+        for r in result:
+            if r is not None:
+                _plain_gradients[id(r)] = r
     return tuple(result)
 
 

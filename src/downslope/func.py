@@ -292,6 +292,20 @@ def _split_aux(result: Any, has_aux: bool, fn: str) -> tuple[Any, Any]:
     return result
 
 
+def _aux_shown(aux: Any, nested: bool, level: int) -> Any:
+    """``aux`` as the caller sees it: as torch.func's, its tensors are detached from this transform's
+    graph (``aux.numpy()`` works), unless they come from an outer computation (a nested transform),
+    which must still see through them. ``nested``: whether an argument came from one."""
+    from .tensor import Tensor
+
+    leaves, spec = _flatten(aux)
+    tensors = [x for x in leaves if isinstance(x, Tensor)]
+    if not tensors:
+        return aux
+    keep = _connected(nested, tensors, level)
+    return _unflatten(spec, [_outer(x, keep) if isinstance(x, Tensor) else x for x in leaves])
+
+
 def _outer(t: Any, nested: bool) -> Any:
     """A result as the caller sees it: still connected when the inputs came from an outer computation."""
     return t if nested else t.detach()
@@ -325,6 +339,7 @@ def grad_and_value(
         if not isinstance(out, Tensor) or out.array.size != 1:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise ArgumentTypeError(f"func.grad: the function must return a scalar tensor, got {shape}")
+        aux = _aux_shown(aux, nested, level) if has_aux else aux
         nested = _connected(nested, [out], level)
         grads = _backward([out], wrt, [np.ones_like(out.array)], nested)  # host: follows out's namespace
         found = rebuild([_outer(g, nested) for g in grads])
@@ -382,6 +397,7 @@ def vjp(func: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple
         result = func(*call_args)
     out, aux = _split_aux(result, has_aux, "vjp")
     outs, out_spec = _tensor_leaves(out, "the outputs of func", "vjp")
+    aux = _aux_shown(aux, nested, level) if has_aux else aux
     nested = _connected(nested, outs, level)
 
     def vjp_fn(cotangents: Any, *, retain_graph: bool = True, create_graph: bool | None = None) -> tuple[Any, ...]:
@@ -461,6 +477,7 @@ def jvp(
         result = func(*call_args)
     out, aux = _split_aux(result, has_aux, "jvp")
     outs, out_spec = _tensor_leaves(out, "the outputs of func", "jvp")
+    aux = _aux_shown(aux, nested, level) if has_aux else aux
     nested = _connected(nested, outs, level)
     keep = nested or any(v.requires_grad for v in vs)
     forward = _jvp_flat(outs, context, keep)
@@ -544,6 +561,7 @@ def jacrev(
             result = func(*call_args, **kwargs)
         out, aux = _split_aux(result, has_aux, "jacrev")
         outs, out_spec = _tensor_leaves(out, "the outputs of func", "jacrev")
+        aux = _aux_shown(aux, nested, level) if has_aux else aux
         nested = _connected(nested, outs, level)
         jac = _unflatten(out_spec, [rebuild(_jacobian_blocks(o, wrt, nested)) for o in outs])
         return (jac, aux) if has_aux else jac

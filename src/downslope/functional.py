@@ -177,7 +177,15 @@ def square(x: Any) -> Tensor:
     x = ops._lift(x)
     if x.array.dtype == np.bool_:
         x = ops.astype(x, np.int64)
-    return x * x
+    if x.array.dtype.kind not in "fc":
+        return x * x
+    return record_op(x.array * x.array, (x,), _square_vjp)
+
+
+def _square_vjp(g, y, args, saved, needs, xp):
+    # torch's pow(x, 2) rule, g * 2 * x^1: recorded under create_graph, x^1 keeps the second derivative
+    # (2 g) a function of x, so a third derivative (0) can be taken, as in torch (x * x's has no graph)
+    return (g * (2 * args[0] ** 1),)
 
 
 def reciprocal(x: Any) -> Tensor:

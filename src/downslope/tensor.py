@@ -22,7 +22,7 @@ import numpy as np
 from . import backend
 from . import devices as _devices
 from .autograd import RemovableHandle as _RemovableHandle
-from .autograd import _reads_input
+from .autograd import _layout_back_vjp, _reads_input
 from .autograd import backward as _backward
 from .autograd_graph import grad_fn_of as _grad_fn_of
 from .autograd_graph import pack_saved as _pack_saved
@@ -48,6 +48,7 @@ from .graph import node_name as _node_name
 from .graph import rule_name as _torch_rule_name
 
 Shape = tuple[int, ...]
+_new_tuple = tuple.__new__  # Size(...) without its per-item checks: an array's shape is already ints
 
 _NONLEAF_GRAD = (  # torch's words
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute won't be "
@@ -275,9 +276,11 @@ class Tensor:
         return self.array.ndim
 
     def size(self, dim: int | None = None) -> Any:
-        """The shape (PyTorch's ``size()``), or the length of one dimension."""
+        """The shape (PyTorch's ``size()``), or the length of one dimension. The shape is a
+        :class:`downslope.Size`, as torch's, so ``ds.BoolTensor(x.size())`` makes a tensor of that shape;
+        ``.shape`` stays a plain tuple (the library's messages print it as one)."""
         if dim is None:
-            return self.array.shape
+            return _new_tuple(backend.Size, self.array.shape)
         return self.array.shape[dim]
 
     def numel(self) -> int:
@@ -1134,25 +1137,50 @@ class Tensor:
         _bump(self)
         return self
 
-    def _reshape_in_place(self, name: str, view: np.ndarray) -> Tensor:
-        if _records(self):
-            raise StateError(f"{name}: not supported on a tensor that requires grad; use the out-of-place form")
-        self.array = view
+    def _reshape_in_place(self, name: str, view: Callable[[Tensor], Tensor], back: tuple[str, Any]) -> Tensor:
+        """A metadata-only in-place op (squeeze_, t_...): ``self`` takes ``view(self)``'s layout, over the
+        same storage. With gradients recorded, as torch, the change is recorded like an in-place op (the
+        history rebased, the version bumped: ops that saved the old values refuse at backward), its rule
+        ``back`` (a reshape or permutation) giving the gradient its old layout; a leaf is refused."""
+        new = view(wrap_array(self.array)).array
+        if not _records(self):
+            self.array = new
+            return self
+        if self._vjp is None:
+            raise StateError(f"{name}: {_LEAF_MESSAGE}")
+        if _is_view_in_graph(self):  # a write into it later must reach its base: that link is a view op's
+            raise StateError(
+                f"{name}: not supported on a view of a tensor that requires grad (shape {tuple(self.array.shape)}); "
+                f"use the out-of-place form (x = x.{name[:-1]}(...))"
+            )
+        ghost = _ghost(self, False)
+        if _inplace_clock.hooks and getattr(self, "_hooks", None) is not None:
+            ghost._hooks = self._hooks  # hooks registered before stay with the old layout's history (as _rebase)
+            del self._hooks
+        result = record_op(new, (ghost,), _layout_back_vjp, back)
+        self.array = new
+        _bump(self)
+        _adopt(self, ghost, result)
         return self
 
     def t_(self) -> Tensor:
-        return self._reshape_in_place("t_", _ops.t(wrap_array(self.array)).array)
+        back = ("permute", (1, 0)) if self.array.ndim == 2 else ("reshape", self.array.shape)
+        return self._reshape_in_place("t_", _ops.t, back)
 
     def transpose_(self, dim0: builtins.int, dim1: builtins.int) -> Tensor:
-        return self._reshape_in_place("transpose_", _ops.transpose(wrap_array(self.array), dim0, dim1).array)
+        _ops.transpose(wrap_array(self.array), dim0, dim1)  # a bad dim is reported here, in torch's words
+        axes = list(range(self.array.ndim))
+        if axes:
+            axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return self._reshape_in_place("transpose_", lambda x: _ops.transpose(x, dim0, dim1), ("permute", tuple(axes)))
 
     swapaxes_ = swapdims_ = transpose_
 
     def squeeze_(self, dim: Any = None) -> Tensor:
-        return self._reshape_in_place("squeeze_", _ops.squeeze(wrap_array(self.array), dim).array)
+        return self._reshape_in_place("squeeze_", lambda x: _ops.squeeze(x, dim), ("reshape", self.array.shape))
 
     def unsqueeze_(self, dim: builtins.int) -> Tensor:
-        return self._reshape_in_place("unsqueeze_", _ops.unsqueeze(wrap_array(self.array), dim).array)
+        return self._reshape_in_place("unsqueeze_", lambda x: _ops.unsqueeze(x, dim), ("reshape", self.array.shape))
 
     def byte(self) -> Tensor:
         return _ops.astype(self, np.uint8)

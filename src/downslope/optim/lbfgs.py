@@ -281,8 +281,10 @@ class LBFGS(Optimizer):
             raise ArgumentError(
                 "LBFGS doesn't support per-parameter options (parameter groups); pass one list of parameters"
             )
-        if len(self._buckets[0]) != 1:
-            raise ArgumentError("LBFGS needs all parameters in one dtype (it works on one flat vector)")
+        # Parameters of several dtypes (a float64 network and one float32 parameter) have one flat buffer
+        # each: as PyTorch's torch.cat, the vectors the algorithm works on are then in their promoted
+        # dtype, over the parameters in order, and each update is rounded to each parameter's dtype.
+        self._dtype = np.result_type(*(b.dtype for b in self._buckets[0]))
         # PyTorch's state: a defaultdict keyed by parameter; the algorithm's memory lives in the first
         # parameter's entry, as torch names and shapes it (Tensors, lists of Tensors, numbers)
         self._lbfgs_state: defaultdict[Any, dict[Any, Any]] = defaultdict(dict)
@@ -321,14 +323,29 @@ class LBFGS(Optimizer):
 
     @property
     def _bucket(self) -> Any:
-        return self._buckets[0][0]
+        """The one flat buffer of every parameter, or None when their dtypes differ (a buffer per dtype)."""
+        buckets = self._buckets[0]
+        return buckets[0] if len(buckets) == 1 else None
+
+    @property
+    def _params(self) -> list[Any]:
+        b = self._bucket
+        return b.params if b is not None else self.param_groups[0]["params"]
+
+    def _flat_params(self) -> Any:
+        """The parameters as one flat vector: the buffer itself (live), or a new vector in the promoted dtype."""
+        b = self._bucket
+        if b is not None:
+            return b.flat
+        xp = namespace_of(self._params[0].array)
+        return xp.concatenate([p.array.reshape(-1).astype(self._dtype) for p in self._params])
 
     def _gather_flat_grad(self) -> np.ndarray:
-        b = self._bucket
-        xp = namespace_of(b.flat)
+        dtype = self._dtype
+        xp = namespace_of(self._params[0].array)
         views = [
-            xp.zeros(p.array.size, b.dtype) if p.grad is None else p.grad.array.reshape(-1).astype(b.dtype, copy=False)
-            for p in b.params
+            xp.zeros(p.array.size, dtype) if p.grad is None else p.grad.array.reshape(-1).astype(dtype, copy=False)
+            for p in self._params
         ]
         flat = xp.concatenate(views)
         if self.clip_value is not None or self.clip_norm is not None:
@@ -337,8 +354,23 @@ class LBFGS(Optimizer):
 
     def _add_grad(self, step_size: Any, update: np.ndarray) -> None:
         b = self._bucket
-        b.flat += step_size * update
-        mark_written(b.params)  # PyTorch's p.add_(...): graphs that saved the old values refuse them
+        if b is not None:
+            b.flat += step_size * update
+        else:  # PyTorch's p.add_(update[part], alpha=t): in the promoted dtype, rounded to p's
+            self._write_params(step_size * update, add=True)
+        mark_written(self._params)  # PyTorch's p.add_(...): graphs that saved the old values refuse them
+
+    def _write_params(self, values: Any, add: bool) -> None:
+        """Each parameter's part of the flat ``values`` added to it or copied into it, in its own dtype."""
+        start = 0
+        for p in self._params:
+            a = p.array
+            part = values[start : start + a.size].reshape(a.shape)
+            start += a.size
+            if add:
+                np.add(a, part, out=a, casting="unsafe")
+            else:
+                np.copyto(a, part, casting="unsafe")
 
     def _directional_evaluate(
         self, closure: Callable[[], Any], x: np.ndarray, t: Any, d: np.ndarray
@@ -346,8 +378,11 @@ class LBFGS(Optimizer):
         self._add_grad(t, d)
         loss = float(closure())
         flat_grad = self._gather_flat_grad()
-        self._bucket.flat[...] = x
-        mark_written(self._bucket.params)  # PyTorch's p.copy_(x)
+        if self._bucket is not None:
+            self._bucket.flat[...] = x
+        else:
+            self._write_params(x, add=False)
+        mark_written(self._params)  # PyTorch's p.copy_(x)
         return loss, flat_grad
 
     def _move(
@@ -370,7 +405,7 @@ class LBFGS(Optimizer):
         group = self.param_groups[0]
         tolerance_grad = group["tolerance_grad"]
         if group["line_search_fn"] is not None:
-            x_init = self._bucket.flat.copy()
+            x_init = self._flat_params().copy()
 
             def obj_func(x: np.ndarray, t: Any, d: np.ndarray) -> tuple[float, np.ndarray]:
                 return self._directional_evaluate(evaluate, x, t, d)
@@ -391,7 +426,8 @@ class LBFGS(Optimizer):
         """Run one L-BFGS "step" (up to ``max_iter`` iterations); returns the first loss."""
         if closure is None:
             raise ArgumentTypeError("LBFGS.step needs a closure that re-evaluates the model and returns the loss")
-        self._bucket.sync()
+        for b in self._buckets[0]:
+            b.sync()
         group = self.param_groups[0]
         lr = group["lr"]
         max_iter, max_eval = group["max_iter"], group["max_eval"]
@@ -466,8 +502,9 @@ class LBFGS(Optimizer):
             state, d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=H_diag,
             prev_flat_grad=prev_flat_grad, prev_loss=prev_loss, al=al,
         )  # fmt: skip
-        self._bucket.steps += 1
-        self._bucket.started[:] = True
+        for b in self._buckets[0]:
+            b.steps += 1
+            b.started[:] = True
         return orig_loss
 
     # -------------------------------------------------------------- state, as PyTorch keeps it
@@ -516,11 +553,12 @@ class LBFGS(Optimizer):
         hit = self._memo.get(id(v))
         if hit is not None and hit[0] is v:
             return hit[1]
-        flat = self._bucket.flat
-        arr = v.detach().array if isinstance(v, Tensor) else like(v, flat)
-        arr = like(arr, flat).astype(flat.dtype, copy=False).reshape(-1)
-        if arr.size != flat.size:
-            raise ShapeError(f"LBFGS: a state vector has {arr.size} elements, the parameters have {flat.size} together")
+        like_this = self._params[0].array  # the parameters' namespace
+        size = sum(p.array.size for p in self._params)
+        arr = v.detach().array if isinstance(v, Tensor) else like(v, like_this)
+        arr = like(arr, like_this).astype(self._dtype, copy=False).reshape(-1)
+        if arr.size != size:
+            raise ShapeError(f"LBFGS: a state vector has {arr.size} elements, the parameters have {size} together")
         return arr
 
     def _vectors(self, vs: Any) -> list[Any] | None:
@@ -533,12 +571,12 @@ class LBFGS(Optimizer):
             return v
         arr = v.detach().array if isinstance(v, Tensor) else v
         if type(arr) is np.ndarray:  # read afresh: a write into the 0-d Tensor counts
-            return arr.astype(self._bucket.dtype, copy=False).reshape(())[()]
+            return arr.astype(self._dtype, copy=False).reshape(())[()]
         hit = self._memo.get(id(v))
         if hit is not None and hit[0] is v:
             return hit[1]  # on a device, no read back of a number the step wrote itself
         host = to_host(arr) if is_array(arr) else np.asarray(arr)  # host: one number, given by the caller
-        return host.astype(self._bucket.dtype, copy=False).reshape(())[()]
+        return host.astype(self._dtype, copy=False).reshape(())[()]
 
     def _numbers(self, vs: Any) -> list[Any] | None:
         return None if vs is None else [self._number(v) for v in vs]

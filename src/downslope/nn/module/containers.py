@@ -409,7 +409,8 @@ class ParameterList(_ListView[Parameter], Module):
 
 
 class ParameterDict(_DictView[Parameter], Module):
-    """A dict of parameters, registered under their keys, in insertion order.
+    """A dict of parameters, registered under their keys: in insertion order, except that the items of
+    a plain mapping (not an OrderedDict or ParameterDict) are added sorted by key, as PyTorch's.
 
     Example:
         >>> import downslope as ds
@@ -419,11 +420,10 @@ class ParameterDict(_DictView[Parameter], Module):
         ['scale']
     """
 
-    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, values: Mapping[str, Any] | ParameterDict | Iterable[tuple[str, Any]] | None = None) -> None:
         super().__init__()
         if values is not None:
-            for k, v in values.items():
-                self[k] = v
+            self.update(values)
 
     def _entries(self) -> dict[str, Parameter | None]:
         return self._parameters
@@ -462,8 +462,17 @@ class ParameterDict(_DictView[Parameter], Module):
             self[key] = default
         return self._parameters[key]
 
-    def update(self, values: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
-        for k, v in values.items() if isinstance(values, Mapping) else values:
+    def update(self, values: Mapping[str, Any] | ParameterDict | Iterable[tuple[str, Any]]) -> None:
+        """Add or overwrite entries: an OrderedDict's, a ParameterDict's and an iterable of pairs' in
+        their order, a plain mapping's sorted by key (PyTorch's rule, which parameters() and
+        state_dict() follow, so both libraries list them alike)."""
+        if isinstance(values, (OrderedDict, ParameterDict)):
+            pairs: Iterable[tuple[str, Any]] = values.items()
+        elif isinstance(values, Mapping):
+            pairs = sorted(values.items())
+        else:
+            pairs = values
+        for k, v in pairs:
             self[k] = v
 
     def clear(self) -> None:
@@ -472,18 +481,18 @@ class ParameterDict(_DictView[Parameter], Module):
 
     def copy(self) -> ParameterDict:
         """A new ParameterDict holding the same Parameter objects (as PyTorch's copy)."""
-        return ParameterDict(dict(self._parameters))
+        return ParameterDict(OrderedDict(self.items()))  # the order kept: a plain dict would be sorted
 
     def fromkeys(self, keys: Iterable[str], default: Any = None) -> ParameterDict:
-        return ParameterDict({k: default for k in keys})
+        return ParameterDict((k, default) for k in keys)  # pairs: the keys' order kept, as PyTorch's
 
     def __or__(self, other: ParameterDict) -> ParameterDict:
         merged = self.copy()
-        merged.update(other.items())
+        merged.update(other)  # a plain dict's items sorted, as PyTorch's update
         return merged
 
     def __ior__(self, other: ParameterDict) -> ParameterDict:
-        self.update(other.items())
+        self.update(other)
         return self
 
     def __reversed__(self) -> Iterator[str]:

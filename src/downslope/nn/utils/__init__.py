@@ -44,7 +44,10 @@ def _grads(parameters: Any, owner: str) -> list[np.ndarray]:
         if not isinstance(p, Tensor):
             raise ArgumentTypeError(f"{owner}: item {i} is a {type(p).__name__}, expected a Tensor")
         if p.grad is not None:
-            out.append(p.grad.array)
+            a = p.grad.array
+            if isinstance(a, np.generic):  # a NumPy scalar cannot be written in place: hold a 0-d array
+                a = p.grad.array = np.asarray(a)  # host: a NumPy scalar is on the host
+            out.append(a)
     return out
 
 
