@@ -259,6 +259,33 @@ def test_grad_reused_tensor_accumulates_inside_one_backward():
     np.testing.assert_allclose(x.grad.numpy(), 2 * np.array([1, 2]) + 3 * np.array([1, 2]) ** 2 + 1)
 
 
+def test_split_pieces_used_several_times_sum_their_gradients_as_torch():
+    # backward adds a basic-indexing piece's gradient into its input's running sum in place (no
+    # scatter into zeros): pieces used twice, a piece and the whole, a root gradient left untouched
+    a = np.arange(24, dtype=np.float32).reshape(2, 12) / 10
+    results = []
+    for lib in (ds, torch):
+        x = lib.tensor(a, requires_grad=True)
+        q, k, v = x.split(4, dim=1)
+        y = q * k + v.exp() + q.sum() * v + x[:, 2:6] * 3
+        g = lib.tensor(np.ones((2, 4), dtype=np.float32))
+        (y * y).backward(g)
+        assert g.tolist() == np.ones((2, 4)).tolist()
+        results.append(x.grad.numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
+
+
+def test_grad_runs_only_the_rules_on_a_path_to_its_inputs():
+    # as torch's engine: wx's gradient is not asked of the product's rule, so wx's hook never runs
+    for lib in (ds, torch):
+        w, x = lib.tensor([2.0], requires_grad=True), lib.tensor([3.0], requires_grad=True)
+        wx = w * 1.0
+        seen = []
+        wx.register_hook(seen.append)
+        (gx,) = lib.autograd.grad((wx * x).sum(), x)
+        assert gx.tolist() == [2.0] and seen == [] and w.grad is None
+
+
 def test_second_backward_raises_mentioning_retain_graph():
     x = ds.tensor([1.0, 2.0], requires_grad=True)
     loss = (x.exp() * x).sum()

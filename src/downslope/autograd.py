@@ -392,22 +392,38 @@ def _run_backward(
     capture_ids = None if capture is None else {id(t) for t in capture}
     captured: dict[int, Any] = {}
     fills = _retained_on_the_way(order, capture_ids) if capture_ids is not None else None
+    # autograd.grad: only the nodes on a path to an input run, and each rule is asked only for the
+    # gradients of its inputs on such a path (torch's engine prunes the same way), so that a
+    # gradient penalty's grad(critic(x).sum(), x, create_graph=True) computes and records no weight
+    # gradient of the network it passes through.
+    leads = _leading_to(order, capture_ids) if capture_ids is not None else None
     # arrays already handed to a .grad, so a second holder gets a copy; the root gradients may be
     # the caller's own arrays (_check_root_grad), so a .grad gets a copy of those too
     owned: set[int] = _root_ids(root_grads)
 
     previous_mode = _mode.enabled
     _mode.enabled = create_graph
-    pop, get = grads.pop, grads.get
+    pop = grads.pop
+    get: Any = grads.get  # the gradients: arrays, or Tensors under create_graph
     last_inplace = _inplace_clock.last
     hooks_on = _inplace_clock.hooks > 0
     check_nan = _anomaly[0]
     value_free = _value_free_rules.get
+    slice_rule = _ops()._getitem_vjp
+    # Gradient arrays this pass made and nothing else holds (an indexing rule's scatter into zeros,
+    # the sum of two contributions), by id: a further contribution to the same input is added into
+    # them in place, and a basic-indexing node (split's pieces: an attention's q, k and v) adds its
+    # gradient into the slice it came from instead of scattering it into zeros of the whole input.
+    # Never under create_graph (the sums are recorded ops there) and never for arrays a rule or a
+    # caller may share (a rule's g passed through, the root gradients).
+    sums: dict[int, Any] = {}
     try:
         for node in reversed(order):
             g = pop(id(node), None)
             if g is None:
                 continue
+            if sums:
+                sums.pop(id(g), None)
             if g.__class__ is not _NDARRAY and isinstance(g, np.generic):
                 g = as_array(g)  # NumPy's 0-d results are scalars; a gradient (a .grad) is a 0-d array
             state = None
@@ -422,6 +438,11 @@ def _run_backward(
             if capture_ids is not None and id(node) in capture_ids:
                 captured[id(node)] = g
             vjp = node._vjp
+            needs: Any = node._needs
+            if leads is not None and vjp is not None:
+                if id(node) not in leads and vjp is not _released_vjp:  # a freed graph still says so
+                    continue
+                needs = tuple([n and id(p) in leads for n, p in zip(needs, node._parents)])
             if vjp is None or node._retains_grad:
                 if capture_ids is None:
                     if state is not None and vjp is None and state.pre_hooks:
@@ -448,24 +469,44 @@ def _run_backward(
             parents = node._parents
             if state is not None and state.packed:
                 y, args = _unpack_saved(node, state, create_graph)
-                input_grads = vjp(g, y, args, node._saved, node._needs, xp)
+                input_grads = vjp(g, y, args, node._saved, needs, xp)
                 if create_graph:
                     input_grads = _in_parent_dtypes(input_grads, parents, Tensor)
             elif create_graph:
-                input_grads = _in_parent_dtypes(vjp(g, node, parents, node._saved, node._needs, xp), parents, Tensor)
+                input_grads = _in_parent_dtypes(vjp(g, node, parents, node._saved, needs, xp), parents, Tensor)
+            elif (
+                vjp is slice_rule
+                and state is None
+                and not node._saved[1]
+                and (prev := get(id(parents[0]))) is not None
+                and id(prev) in sums  # (sums holds its arrays: an id there is theirs)
+                and prev.dtype == g.dtype
+            ):
+                prev[node._saved[0]] += g
+                input_grads = ()
             elif len(parents) == 1:
-                input_grads = vjp(g, node.array, (parents[0].array,), node._saved, node._needs, xp)
+                input_grads = vjp(g, node.array, (parents[0].array,), node._saved, needs, xp)
             else:
-                input_grads = vjp(g, node.array, tuple([p.array for p in parents]), node._saved, node._needs, xp)
+                input_grads = vjp(g, node.array, tuple([p.array for p in parents]), node._saved, needs, xp)
             if state is not None and state.hooks:
                 input_grads = _run_node_hooks(state, node, g, input_grads, create_graph)
             if check_nan:
                 _check_anomaly(vjp, input_grads)
-            for parent, needed, pg in zip(parents, node._needs, input_grads):  # type: ignore[arg-type]
+            scattered = vjp is slice_rule and state is None and not create_graph
+            for parent, needed, pg in zip(parents, needs, input_grads):
                 if needed and pg is not None:
                     key = id(parent)
                     prev = get(key)
-                    grads[key] = pg if prev is None else prev + pg
+                    if prev is None:
+                        grads[key] = pg
+                        if scattered:
+                            sums[id(pg)] = pg
+                    elif id(prev) in sums and prev.shape == pg.shape and prev.dtype == pg.dtype:
+                        prev += pg
+                    else:
+                        summed = grads[key] = prev + pg
+                        if not create_graph and not isinstance(summed, np.generic):  # a NumPy scalar: immutable
+                            sums[id(summed)] = summed
             if not retain_graph:
                 if state is not None and state.packed is not None:
                     state.packed = None  # the packed values go with the node, as the saved ones do
@@ -491,6 +532,19 @@ def _run_backward(
     while _pass_end:  # register_multi_grad_hook(mode="all") calls, once the pass has computed every gradient
         _pass_end.pop(0)()
     return captured
+
+
+def _leading_to(order: list[Tensor], capture_ids: set[int]) -> set[int]:
+    """The ids of ``capture_ids`` and of every node of ``order`` computed from one of them (``order``
+    lists inputs before their users): the nodes whose gradient reaches an input of autograd.grad."""
+    leads = set(capture_ids)
+    add = leads.add
+    for n in order:
+        for p in n._parents:
+            if id(p) in leads:
+                add(id(n))
+                break
+    return leads
 
 
 def _retained_on_the_way(order: list[Tensor], capture_ids: set[int]) -> set[int] | None:
