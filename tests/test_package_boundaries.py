@@ -24,6 +24,7 @@ PRIVATE_CROSSINGS_LEFT: dict[tuple[str, str], str] = {}
 LAYERS = [
     {
         "errors",
+        "_unsupported",
         "version",
         "backend",
         "workspace",

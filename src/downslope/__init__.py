@@ -11,7 +11,10 @@ Example:
 
 from __future__ import annotations
 
+import builtins as _builtins  # ds.int, ds.float and ds.bool are dtypes here
 import math as _math
+import operator as _operator
+import sys as _sys
 import warnings as _warnings
 from typing import Any
 
@@ -483,6 +486,58 @@ ByteTensor = _typed("ByteTensor", uint8)
 BoolTensor = _typed("BoolTensor", bool_)
 
 
+# torch.set_printoptions' profiles, as np.array2string's keywords (linewidth stays NumPy's 75 unless set)
+_PRINT_PROFILES: dict[str, dict[str, Any]] = {
+    "default": {"precision": 4},
+    "short": {"precision": 2, "edgeitems": 2},
+    "full": {"precision": 4, "threshold": _sys.maxsize},
+}
+
+
+def set_printoptions(
+    precision: _builtins.int | None = None,
+    threshold: _builtins.float | None = None,
+    edgeitems: _builtins.int | None = None,
+    linewidth: _builtins.int | None = None,
+    profile: str | None = None,
+    sci_mode: _builtins.bool | None = None,
+) -> None:
+    """How tensors print (torch.set_printoptions): digits after the point, the element count beyond
+    which only ``edgeitems`` per edge are shown, the line width, a ``profile`` ('default', 'short',
+    'full') applied before the other arguments, and ``sci_mode`` (True: always scientific, False:
+    never, None: NumPy's choice; reset by every call, as in torch). NumPy lays the numbers out
+    (``1.`` where torch shows ``1.0000``).
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.set_printoptions(precision=2)
+        >>> ds.tensor([1.23456])
+        tensor([1.23])
+        >>> ds.set_printoptions(profile="default")
+    """
+    options = Tensor._print_options
+    if profile is not None:
+        if profile not in _PRINT_PROFILES:
+            raise ConfigError(f"set_printoptions: profile must be one of {sorted(_PRINT_PROFILES)}, got {profile!r}")
+        options.clear()
+        options.update(_PRINT_PROFILES[profile])
+    if precision is not None:
+        options["precision"] = _operator.index(precision)
+    if threshold is not None:  # torch code passes float('inf') for "print everything"
+        options["threshold"] = _sys.maxsize if threshold == _math.inf else _math.floor(threshold)
+    if edgeitems is not None:
+        options["edgeitems"] = _operator.index(edgeitems)
+    if linewidth is not None:
+        options["max_line_width"] = _operator.index(linewidth)
+    options.pop("formatter", None)
+    options.pop("suppress_small", None)
+    if sci_mode:
+        digits = options["precision"]
+        options["formatter"] = {"float_kind": lambda v: f"{v:.{digits}e}"}
+    elif sci_mode is not None:
+        options["suppress_small"] = True
+
+
 def gelu(x: Any, approximate: str = "none") -> Tensor:
     """GELU, x * Phi(x) (``approximate='tanh'``: the tanh formula): the very function of
     ``downslope.nn.functional.gelu`` (one name, one set of numbers; fused in float32, within float32
@@ -578,7 +633,9 @@ def __getattr__(name: str) -> Any:
         from .export import safetensors
 
         return getattr(safetensors, name)
-    raise AttributeError(f"module 'downslope' has no attribute {name!r}")
+    from ._unsupported import missing_module_attribute  # says why for torch's names downslope leaves out
+
+    missing_module_attribute(name)
 
 
 # torch's top-level names for linear algebra (torch.linalg's are ds.linalg's)
@@ -632,6 +689,12 @@ from .ops.out import accept_numpy_keywords as _accept_numpy_keywords  # noqa: E4
 
 _accept_numpy_keywords(Tensor)  # NumPy's axis=/keepdims= on the Tensor methods, as torch's (A.cumsum(axis=0))
 
+# PyTorch's names left out on purpose (ds.fft, t.share_memory_(), import downslope.multiprocessing) say why
+from ._unsupported import install_module_finder, install_tensor_names  # noqa: E402
+
+install_tensor_names(Tensor)
+install_module_finder()
+
 __all__ = [
     "inverse", "det", "logdet", "slogdet", "pinverse", "matrix_power", "svd", "qr", "lu", "lu_unpack", "lu_solve",
     "triangular_solve", "cholesky", "cholesky_solve", "cholesky_inverse", "matrix_exp",
@@ -671,6 +734,7 @@ __all__ = [
 "quantile", "searchsorted", "unique_consecutive", "digamma", "erfinv", "i0", "igamma", "igammac", "lgamma",
 "mvlgamma", "polygamma", "bitwise_and", "bitwise_left_shift", "bitwise_not", "bitwise_or", "bitwise_right_shift",
 "bitwise_xor", "gcd", "lcm", "ldexp", "logaddexp2", "nextafter", "fix", "frexp", "positive", "sgn", "special",
+"set_printoptions",
 ]  # fmt: skip
 __all__ += ["GradScaler", "OutOfMemoryError", *sorted(_TORCH_ALIASES)]
 

@@ -15,7 +15,7 @@ import sys
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, SupportsIndex
+from typing import Any, ClassVar, SupportsIndex
 
 import numpy as np
 
@@ -513,8 +513,12 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
+    # torch.set_printoptions' settings as np.array2string's keywords (downslope.set_printoptions sets them)
+    _print_options: ClassVar[dict[str, Any]] = {"precision": 4}
+
     def __repr__(self) -> str:
-        body = np.array2string(_devices.to_host(self.array), separator=", ", prefix="tensor(", precision=4)
+        host = _devices.to_host(self.array)
+        body = np.array2string(host, separator=", ", prefix="tensor(", **Tensor._print_options)
         extras = []
         if self.array.size == 0 and self.array.shape != (0,):  # torch shows an empty tensor's shape
             extras.append(f"size={tuple(self.array.shape)}")

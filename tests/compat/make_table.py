@@ -5,9 +5,11 @@ Run ``PYTHONPATH=src python tests/compat/make_table.py`` after adding or changin
 The names come from the installed PyTorch at generation time (``torch.__all__``, the public
 attributes of ``torch.Tensor``, ``torch.nn``, ``torch.nn.functional``, ``torch.optim`` and
 ``torch.utils.data.__all__``); the verdicts come from downslope itself (does it have the name?)
-and from the two tables below, maintained by hand: ``DIFFERS`` (a name downslope has, and how it
+and from the tables below, maintained by hand: ``DIFFERS`` (a name downslope has, and how it
 behaves differently) and ``REASONS`` (why a family of names is absent; the first matching pattern
-wins, and a name no pattern matches is "not implemented yet").
+wins, and a name no pattern matches is "not implemented yet"). Names in downslope's own table of
+names left out on purpose (``downslope._unsupported``, whose errors give the reason) take its
+reason, ahead of the patterns.
 
 tests/compat/test_table.py checks that every name the committed table marks supported or differs
 exists in downslope (without PyTorch), and that the committed table equals this script's output.
@@ -21,6 +23,8 @@ import re
 import sys
 from pathlib import Path
 from typing import Any
+
+from downslope import _unsupported
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "docs" / "pytorch_compat.md"
@@ -55,6 +59,8 @@ DIFFERS: dict[str, str] = {
     "arrays arrays; map_location names the CPU or a GPU",
     "torch.manual_seed": "seeds downslope's NumPy generator: the numbers differ from PyTorch's; a float seed is "
     "refused (PyTorch truncates it)",
+    "torch.set_printoptions": "NumPy lays the numbers out (1. where torch prints 1.0000); linewidth is NumPy's 75 "
+    "until set (torch's 80)",
     "torch.ldexp": "the gradient for a negative integer exponent is 2^exponent (torch's is 0: an integer 2^-n)",
     "torch.polygamma": "+inf at the negative integers for n = 1 (torch's trigamma gives large finite values there); "
     "0 at +inf and NaN at -inf for n >= 2 (torch: NaN and +-inf)",
@@ -292,7 +298,7 @@ REASONS: list[tuple[str, str]] = [
     (
         r"cuda|cudnn|mps|xpu|hip|mkldnn|miopen|fbgemm|vulkan|mtia|xla|ipu|hpu|nccl|Stream|Event|stream|pin_memory"
         r"|is_pinned|share_memory|accelerator|cpu_|_cpu|nnpack|xnnpack|onednn|mkl",
-        "GPU, accelerator or kernel-library specific: downslope computes on the CPU with NumPy",
+        _unsupported.DEVICE,
     ),
     (
         r"^(?!.*quantile)(quant|.*_quant|.*quantize|qint|quint|q_|qscheme|int_repr|fake_|observer|qat|intrinsic|qconfig)",
@@ -301,10 +307,10 @@ REASONS: list[tuple[str, str]] = [
     (
         r"sparse|coalesce|to_dense|crow_|col_indices|ccol_|row_indices|csr|csc|bsr|bsc|_nnz"
         r"|^indices$|^values$|smm|sspaddmm|hspmm",
-        "sparse tensors are not supported",
+        _unsupported.SPARSE,
     ),
-    (r"complex|conj|real|imag|angle|polar|cfloat|cdouble|chalf|resolve_neg", "complex numbers are not supported"),
-    (r"fft|stft", "Fourier transforms are not implemented"),
+    (r"complex|conj|real|imag|angle|polar|cfloat|cdouble|chalf|resolve_neg", _unsupported.COMPLEX),
+    (r"fft|stft", _unsupported.FFT),
     (
         r"linalg|cholesky|svd|^qr$|_qr|orgqr|(^|_)eig|^lu_|^lu$|solve|^inverse$|pinverse|det$|slogdet|lstsq|triangular|ormqr|geqrf"
         r"|householder|matrix_exp|matrix_power|logdet|lobpcg|pca_",
@@ -315,7 +321,7 @@ REASONS: list[tuple[str, str]] = [
         r"[Ss]torage|data_ptr|stride|is_contiguous|set_|resize|as_strided|unsafe|element_size|nbytes|itemsize"
         r"|storage_offset|is_shared|untyped|dim_order|memory_format|contiguous_format|channels_last|preserve_format"
         r"|layout|strided",
-        "storage-level API: a downslope Tensor wraps one NumPy array",
+        _unsupported.STORAGE,
     ),
     (
         r"jit|script|trace|compile|export|^fx$|dynamo|onnx|^package$|^hub$|^library$|^ops$|^overrides$|inductor"
@@ -359,7 +365,7 @@ REASONS: list[tuple[str, str]] = [
         r"|num_threads|num_interop|get_device|set_default_device|default_device|is_inference|inference_mode"
         r"|_C$|^classes$|^types$|^testing$|^backends$|^utils$|^random$|^version$|^return_types$|^serialization$"
         r"|^special$|^signal$|^monitor$|^multiprocessing$|^futures$|^mtia$|^amp$|^hub$|^quasirandom$|^contrib$",
-        "PyTorch runtime machinery with no counterpart in a NumPy library",
+        _unsupported.RUNTIME,
     ),
     (
         r"^(clip_grad|convert_parameters|fusion|memory_format|init)$",
@@ -385,8 +391,8 @@ def downslope_object(namespace: str) -> Any:
 
 
 def has_name(namespace: str, name: str) -> bool:
-    try:
-        return hasattr(downslope_object(namespace), name)
+    try:  # not the placeholders that say why a Tensor name is left out
+        return _unsupported.provides(downslope_object(namespace), name)
     except Exception:  # a lazy attribute that fails to import is missing
         return False
 
@@ -407,6 +413,10 @@ def torch_names(namespace: str) -> list[str]:
         elif namespace in ("torch.nn.functional", "torch.nn", "torch.nn.init", "torch.nn.utils", "torch.nn.utils.rnn"):
             # Drop what the module merely imports (typing helpers, math, warnings, torch itself).
             names = [n for n in names if _defined_in_torch_nn(getattr(obj, n))]
+    # torch's submodules left out on purpose (torch.fft, torch.sparse...) are not in torch.__all__: listed too
+    if namespace in ("torch", "torch.Tensor"):
+        obj = torch.Tensor if namespace == "torch.Tensor" else torch
+        names += [n for ns, n in _unsupported.UNSUPPORTED if ns == namespace and hasattr(obj, n)]
     return sorted(set(names), key=lambda n: (n.lower(), n))
 
 
@@ -435,6 +445,8 @@ def verdict(namespace: str, name: str) -> tuple[str, str]:
         if qualified in DIFFERS:
             return "differs", DIFFERS[qualified]
         return "supported", ""
+    if (reason := _unsupported.reason(namespace, name)) is not None:  # what downslope's own error says
+        return "not supported", reason
     if _is_runtime_type(namespace, name):
         return "not supported", "a TorchScript / C++ runtime type: out of scope"
     for pattern, reason in REASONS:

@@ -39,6 +39,7 @@ from .compose import (
     RelaxedBernoulli,
     RelaxedOneHotCategorical,
 )
+from .constraint_registry import biject_to, transform_to
 from .continuous import (
     Beta,
     Cauchy,
@@ -164,10 +165,12 @@ __all__ = [
     "VonMises",
     "Weibull",
     "Wishart",
+    "biject_to",
     "constraints",
     "identity_transform",
     "kl_divergence",
     "register_kl",
+    "transform_to",
     "transforms",
 ]
 

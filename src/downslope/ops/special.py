@@ -813,3 +813,541 @@ def entr(x: Any) -> Tensor:
 def _entr_vjp(g, y, args, saved, needs, xp):
     with np.errstate(invalid="ignore", divide="ignore"):  # NaN below 0 and inf at 0, as torch's
         return (g * -(xp.log(args[0]) + 1.0),)
+
+
+# ------------------------------------------------------------ torch.special's orthogonal polynomials
+# Each follows torch's kernel (aten/src/ATen/native/Math.h) branch for branch: 0 for n < 0, the values at
+# the interval's ends, the closed trigonometric form inside (-1, 1) above a degree, else the three-term
+# recurrence; n is truncated to an integer (a NaN or infinite n counts as negative).
+
+
+def _no_derivative(name: str) -> Any:
+    def rule(g, y, args, saved, needs, xp):
+        raise NotImplementedError(
+            f"the derivative of ds.special.{name} is not implemented (torch.special.{name} has none: its "
+            f"output does not require grad); detach its input, or write the function from ops that have one"
+        )
+
+    rule.reads_inputs = False  # type: ignore[attr-defined]  # it reads nothing: it refuses
+    return rule
+
+
+_NO_DERIVATIVE: dict[str, Any] = {}
+
+
+def _polynomial_op(name: str, values: Any, x: Any, n: Any) -> Tensor:
+    """Run ``values(xp, x64, degree, dtype)`` on torch's result dtype of (x, n), recorded with a rule that
+    refuses to differentiate (torch records none)."""
+    x, n = _pair_float(x, n)
+    dtype = np.result_type(x.array.dtype, n.array.dtype)  # float32 with a float64 tensor n: float64, as torch
+    xp = backend.namespace_of(x.array)
+    # In float64: torch's float32 kernels round less than NumPy's float32 would (fused multiply-adds),
+    # and float64 lands within a rounding of the exact value.
+    xa, na = xp.broadcast_arrays(x.array.astype(xp.float64), n.array.astype(xp.float64))
+    with np.errstate(all="ignore"):
+        degree = xp.where(xp.isfinite(na), xp.trunc(xp.where(xp.isfinite(na), na, -1.0)), -1.0)
+        out = values(xp, xa, degree, dtype)
+        if dtype != np.float64:
+            # torch's kernel runs in the narrower dtype, where a large P_n overflows on to inf - inf: its NaN
+            narrow = values(xp, xa.astype(dtype), degree.astype(dtype), dtype)
+            out = xp.where(xp.isnan(narrow), narrow, out)
+        out = out.astype(dtype)
+    rule = _NO_DERIVATIVE.setdefault(name, _no_derivative(name))
+    return record_op(out, (x, n), rule)
+
+
+def _recurrence(xp: Any, degree: Any, todo: Any, first: Any, second: Any, step: Any) -> Any:
+    """P_n by P_k = step(k, P_(k-1), P_(k-2)) from P_0 = first, P_1 = second, where ``todo`` (elsewhere
+    the caller's branches decide), in the dtype of ``degree``."""
+    p, q = xp.zeros_like(degree) + first, xp.zeros_like(degree) + second
+    # host: the loop's length is the largest degree the recurrence has to reach
+    top = int(to_host(xp.max(xp.where(todo, degree, 0.0)))) if degree.size else 0
+    for k in range(2, top + 1):
+        r = step(k, q, p)
+        active = degree >= k
+        p, q = xp.where(active, q, p), xp.where(active, r, q)
+    return xp.where(degree == 0, first, q)
+
+
+def _odd(degree: Any) -> Any:
+    return degree % 2 == 1
+
+
+def _chebyshev_values(kind: str, big: int, shifted: bool) -> Any:
+    def values(xp: Any, x: Any, n: Any, dtype: Any) -> Any:
+        y = x + x - 1.0 if shifted else x
+        at_plus, at_minus = (x == 1.0, x == 0.0) if shifted else (y == 1.0, y == -1.0)
+        second = {"t": y, "u": y + y, "v": y + y - 1.0, "w": y + y + 1.0}[kind]
+        inside = (n > big) & (xp.abs(y) < 1.0) & ~at_plus & ~at_minus
+        todo = (n >= 2) & ~inside & ~at_plus & ~at_minus
+        out = _recurrence(xp, n, todo, 1.0, second, lambda k, q, p: (y + y) * q - p)
+        theta = xp.arccos(xp.clip(y, -1.0, 1.0))
+        odd, two_n1 = _odd(n), n + n + 1.0
+        if kind == "t":
+            closed = xp.cos(n * theta)
+            plus, minus = 1.0, xp.where(odd, -1.0, 1.0)
+        elif kind == "u":
+            s = xp.sin(theta)
+            closed = xp.where(s != 0.0, xp.sin((n + 1) * theta) / xp.where(s != 0.0, s, 1.0),
+                              (n + 1) * xp.cos((n + 1) * theta) / y)  # fmt: skip
+            plus, minus = n + 1.0, xp.where(odd, -(n + 1.0), n + 1.0)
+        elif kind == "v":
+            edge = xp.sin(theta / 2.0) != 1.0
+            closed = xp.where(edge, xp.cos((n + 0.5) * theta) / xp.cos(theta / 2.0), xp.where(odd, -two_n1, two_n1))
+            plus, minus = 1.0, xp.where(odd, -two_n1, two_n1)
+        else:
+            edge = xp.cos(theta / 2.0) != 1.0
+            parity = xp.where(odd, -1.0, 1.0)
+            # torch's unshifted W gives 2n + 1 where cos(theta/2) rounds to 1, its shifted W the parity sign
+            fallback = parity if shifted else xp.where(y > 0.0, two_n1, parity)
+            closed = xp.where(edge, xp.sin((n + 0.5) * theta) / xp.where(edge, xp.sin(theta / 2.0), 1.0), fallback)
+            plus, minus = two_n1, parity
+        out = xp.where(inside, closed, out)
+        out = xp.where(at_minus, minus, xp.where(at_plus, plus, out))
+        return xp.where(n < 0, 0.0, out)
+
+    return values
+
+
+def _legendre_values(xp: Any, x: Any, n: Any, dtype: Any) -> Any:
+    ends = xp.abs(x) == 1.0
+    out = _recurrence(xp, n, (n >= 2) & ~ends, 1.0, x, lambda k, q, p: ((k + k - 1) * x * q - (k - 1) * p) / k)
+    out = xp.where(ends, xp.where((x > 0.0) | ~_odd(n), 1.0, -1.0), out)
+    return xp.where(n < 0, 0.0, out)
+
+
+def _hermite_limit(dtype: Any) -> int:
+    return 128 if np.dtype(dtype).itemsize <= 4 else 512  # torch's: past it the recurrence is NaN
+
+
+def _hermite_h_values(xp: Any, x: Any, n: Any, dtype: Any) -> Any:
+    over = n > _hermite_limit(dtype)
+    out = _recurrence(xp, n, (n >= 2) & ~over, 1.0, x + x, lambda k, q, p: (x + x) * q - (2 * k - 2) * p)
+    out = xp.where(over, xp.nan, out)
+    return xp.where(n < 0, 0.0, out)
+
+
+def _hermite_he_values(xp: Any, x: Any, n: Any, dtype: Any) -> Any:
+    over = n > _hermite_limit(dtype)
+    out = _recurrence(xp, n, (n >= 2) & ~over, 1.0, x, lambda k, q, p: x * q - (k - 1) * p)
+    out = xp.where(over, xp.nan, out)
+    return xp.where(n < 0, 0.0, out)
+
+
+def _laguerre_values(xp: Any, x: Any, n: Any, dtype: Any) -> Any:
+    zero = x == 0.0
+    out = _recurrence(
+        xp, n, (n >= 2) & ~zero, 1.0, 1.0 - x, lambda k, q, p: (((k + k - 2) + (1.0 - x)) * q - (k - 1) * p) / k
+    )
+    out = xp.where(zero, 1.0, out)
+    return xp.where(n < 0, 0.0, out)
+
+
+def _polynomial(name: str, values: Any, formula: str) -> Any:
+    def polynomial(input: Any, n: Any) -> Tensor:  # noqa: A002  (torch's keyword)
+        return _polynomial_op(name, values, input, n)
+
+    polynomial.__name__ = polynomial.__qualname__ = name
+    polynomial.__doc__ = (
+        f"{formula} (torch.special.{name}), elementwise over ``input`` and the degree ``n`` (a number or a "
+        "tensor, broadcast; truncated to an integer; 0 for n < 0), with torch's branches and result dtype. "
+        "Not differentiable, as in torch: backward through it raises NotImplementedError."
+    )
+    return with_out(polynomial)
+
+
+chebyshev_polynomial_t = _polynomial("chebyshev_polynomial_t", _chebyshev_values("t", 6, False),
+                                     "The Chebyshev polynomial of the first kind T_n(x)")  # fmt: skip
+chebyshev_polynomial_u = _polynomial("chebyshev_polynomial_u", _chebyshev_values("u", 8, False),
+                                     "The Chebyshev polynomial of the second kind U_n(x)")  # fmt: skip
+chebyshev_polynomial_v = _polynomial("chebyshev_polynomial_v", _chebyshev_values("v", 8, False),
+                                     "The Chebyshev polynomial of the third kind V_n(x)")  # fmt: skip
+chebyshev_polynomial_w = _polynomial("chebyshev_polynomial_w", _chebyshev_values("w", 8, False),
+                                     "The Chebyshev polynomial of the fourth kind W_n(x)")  # fmt: skip
+shifted_chebyshev_polynomial_t = _polynomial("shifted_chebyshev_polynomial_t", _chebyshev_values("t", 6, True),
+                                             "T_n(2x - 1), the shifted Chebyshev polynomial of the first kind")  # fmt: skip
+shifted_chebyshev_polynomial_u = _polynomial("shifted_chebyshev_polynomial_u", _chebyshev_values("u", 6, True),
+                                             "U_n(2x - 1), the shifted Chebyshev polynomial of the second kind")  # fmt: skip
+shifted_chebyshev_polynomial_v = _polynomial("shifted_chebyshev_polynomial_v", _chebyshev_values("v", 6, True),
+                                             "V_n(2x - 1), the shifted Chebyshev polynomial of the third kind")  # fmt: skip
+shifted_chebyshev_polynomial_w = _polynomial("shifted_chebyshev_polynomial_w", _chebyshev_values("w", 4, True),
+                                             "W_n(2x - 1), the shifted Chebyshev polynomial of the fourth kind")  # fmt: skip
+legendre_polynomial_p = _polynomial("legendre_polynomial_p", _legendre_values, "The Legendre polynomial P_n(x)")
+hermite_polynomial_h = _polynomial("hermite_polynomial_h", _hermite_h_values,
+                                   "The physicists' Hermite polynomial H_n(x)")  # fmt: skip
+hermite_polynomial_he = _polynomial("hermite_polynomial_he", _hermite_he_values,
+                                    "The probabilists' Hermite polynomial He_n(x)")  # fmt: skip
+laguerre_polynomial_l = _polynomial("laguerre_polynomial_l", _laguerre_values, "The Laguerre polynomial L_n(x)")
+
+
+# ------------------------------------------------------------ torch.special's Bessel, Airy and zeta functions
+# Ports of the Cephes rational and Chebyshev approximations torch's kernels use (aten/src/ATen/native/Math.h),
+# branch for branch, computed in float64 (torch's float32 kernels use float32; they agree within its rounding).
+_AIRY_AN = (
+    3.46538101525629032477e-01, 1.20075952739645805542e+01, 7.62796053615234516538e+01,
+    1.68089224934630576269e+02, 1.59756391350164413639e+02, 7.05360906840444183113e+01,
+    1.40264691163389668864e+01, 9.99999999999999995305e-01,
+)  # fmt: skip
+_AIRY_AD = (
+    5.67594532638770212846e-01, 1.47562562584847203173e+01, 8.45138970141474626562e+01,
+    1.77318088145400459522e+02, 1.64234692871529701831e+02, 7.14778400825575695274e+01,
+    1.40959135607834029598e+01, 1.00000000000000000470e+00,
+)  # fmt: skip
+_AIRY_AFN = (
+    -1.31696323418331795333e-01, -6.26456544431912369773e-01, -6.93158036036933542233e-01,
+    -2.79779981545119124951e-01, -4.91900132609500318020e-02, -4.06265923594885404393e-03,
+    -1.59276496239262096340e-04, -2.77649108155232920844e-06, -1.67787698489114633780e-08,
+)  # fmt: skip
+_AIRY_AFD = (
+    1.33560420706553243746e+01, 3.26825032795224613948e+01, 2.67367040941499554804e+01,
+    9.18707402907259625840e+00, 1.47529146771666414581e+00, 1.15687173795188044134e-01,
+    4.40291641615211203805e-03, 7.54720348287414296618e-05, 4.51850092970580378464e-07,
+)  # fmt: skip
+_AIRY_AGN = (
+    1.97339932091685679179e-02, 3.91103029615688277255e-01, 1.06579897599595591108e+00,
+    9.39169229816650230044e-01, 3.51465656105547619242e-01, 6.33888919628925490927e-02,
+    5.85804113048388458567e-03, 2.82851600836737019778e-04, 6.98793669997260967291e-06,
+    8.11789239554389293311e-08, 3.41551784765923618484e-10,
+)  # fmt: skip
+_AIRY_AGD = (
+    9.30892908077441974853e+00, 1.98352928718312140417e+01, 1.55646628932864612953e+01,
+    5.47686069422975497931e+00, 9.54293611618961883998e-01, 8.64580826352392193095e-02,
+    4.12656523824222607191e-03, 1.01259085116509135510e-04, 1.17166733214413521882e-06,
+    4.91834570062930015649e-09,
+)  # fmt: skip
+_J0_PP = (
+    7.96936729297347051624e-04, 8.28352392107440799803e-02, 1.23953371646414299388e+00,
+    5.44725003058768775090e+00, 8.74716500199817011941e+00, 5.30324038235394892183e+00,
+    9.99999999999999997821e-01,
+)  # fmt: skip
+_J0_PQ = (
+    9.24408810558863637013e-04, 8.56288474354474431428e-02, 1.25352743901058953537e+00,
+    5.47097740330417105182e+00, 8.76190883237069594232e+00, 5.30605288235394617618e+00,
+    1.00000000000000000218e+00,
+)  # fmt: skip
+_J0_QP = (
+    -1.13663838898469149931e-02, -1.28252718670509318512e+00, -1.95539544257735972385e+01,
+    -9.32060152123768231369e+01, -1.77681167980488050595e+02, -1.47077505154951170175e+02,
+    -5.14105326766599330220e+01, -6.05014350600728481186e+00,
+)  # fmt: skip
+_J0_QQ = (
+    6.43178256118178023184e+01, 8.56430025976980587198e+02, 3.88240183605401609683e+03,
+    7.24046774195652478189e+03, 5.93072701187316984827e+03, 2.06209331660327847417e+03,
+    2.42005740240291393179e+02,
+)  # fmt: skip
+_J0_RP = (
+    -4.79443220978201773821e+09, 1.95617491946556577543e+12, -2.49248344360967716204e+14,
+    9.70862251047306323952e+15,
+)  # fmt: skip
+_J0_RQ = (
+    4.99563147152651017219e+02, 1.73785401676374683123e+05, 4.84409658339962045305e+07,
+    1.11855537045356834862e+10, 2.11277520115489217587e+12, 3.10518229857422583814e+14,
+    3.18121955943204943306e+16, 1.71086294081043136091e+18,
+)  # fmt: skip
+_J1_PP = (
+    7.62125616208173112003e-04, 7.31397056940917570436e-02, 1.12719608129684925192e+00,
+    5.11207951146807644818e+00, 8.42404590141772420927e+00, 5.21451598682361504063e+00,
+    1.00000000000000000254e+00,
+)  # fmt: skip
+_J1_PQ = (
+    5.71323128072548699714e-04, 6.88455908754495404082e-02, 1.10514232634061696926e+00,
+    5.07386386128601488557e+00, 8.39985554327604159757e+00, 5.20982848682361821619e+00,
+    9.99999999999999997461e-01,
+)  # fmt: skip
+_J1_QP = (
+    5.10862594750176621635e-02, 4.98213872951233449420e+00, 7.58238284132545283818e+01,
+    3.66779609360150777800e+02, 7.10856304998926107277e+02, 5.97489612400613639965e+02,
+    2.11688757100572135698e+02, 2.52070205858023719784e+01,
+)  # fmt: skip
+_J1_QQ = (
+    7.42373277035675149943e+01, 1.05644886038262816351e+03, 4.98641058337653607651e+03,
+    9.56231892404756170795e+03, 7.99704160447350683650e+03, 2.82619278517639096600e+03,
+    3.36093607810698293419e+02,
+)  # fmt: skip
+_J1_RP = (
+    -8.99971225705559398224e+08, 4.52228297998194034323e+11, -7.27494245221818276015e+13,
+    3.68295732863852883286e+15,
+)  # fmt: skip
+_J1_RQ = (
+    6.20836478118054335476e+02, 2.56987256757748830383e+05, 8.35146791431949253037e+07,
+    2.21511595479792499675e+10, 4.74914122079991414898e+12, 7.84369607876235854894e+14,
+    8.95222336184627338078e+16, 5.32278620332680085395e+18,
+)  # fmt: skip
+_Y0_YP = (
+    1.55924367855235737965e+04, -1.46639295903971606143e+07, 5.43526477051876500413e+09,
+    -9.82136065717911466409e+11, 8.75906394395366999549e+13, -3.46628303384729719441e+15,
+    4.42733268572569800351e+16, -1.84950800436986690637e+16,
+)  # fmt: skip
+_Y0_YQ = (
+    1.04128353664259848412e+03, 6.26107330137134956842e+05, 2.68919633393814121987e+08,
+    8.64002487103935000337e+10, 2.02979612750105546709e+13, 3.17157752842975028269e+15,
+    2.50596256172653059228e+17,
+)  # fmt: skip
+_Y1_YP = (
+    1.26320474790178026440e+09, -6.47355876379160291031e+11, 1.14509511541823727583e+14,
+    -8.12770255501325109621e+15, 2.02439475713594898196e+17, -7.78877196265950026825e+17,
+)  # fmt: skip
+_Y1_YQ = (
+    5.94301592346128195359e+02, 2.35564092943068577943e+05, 7.34811944459721705660e+07,
+    1.87601316108706159478e+10, 3.88231277496238566008e+12, 6.20557727146953693363e+14,
+    6.87141087355300489866e+16, 3.97270608116560655612e+18,
+)  # fmt: skip
+_K0_A = (
+    1.37446543561352307156e-16, 4.25981614279661018399e-14, 1.03496952576338420167e-11,
+    1.90451637722020886025e-09, 2.53479107902614945675e-07, 2.28621210311945178607e-05,
+    1.26461541144692592338e-03, 3.59799365153615016266e-02, 3.44289899924628486886e-01,
+    -5.35327393233902768720e-01,
+)  # fmt: skip
+_K0_B = (
+    5.30043377268626276149e-18, -1.64758043015242134646e-17, 5.21039150503902756861e-17,
+    -1.67823109680541210385e-16, 5.51205597852431940784e-16, -1.84859337734377901440e-15,
+    6.34007647740507060557e-15, -2.22751332699166985548e-14, 8.03289077536357521100e-14,
+    -2.98009692317273043925e-13, 1.14034058820847496303e-12, -4.51459788337394416547e-12,
+    1.85594911495471785253e-11, -7.95748924447710747776e-11, 3.57739728140030116597e-10,
+    -1.69753450938905987466e-09, 8.57403401741422608519e-09, -4.66048989768794782956e-08,
+    2.76681363944501510342e-07, -1.83175552271911948767e-06, 1.39498137188764993662e-05,
+    -1.28495495816278026384e-04, 1.56988388573005337491e-03, -3.14481013119645005427e-02,
+    2.44030308206595545468e+00,
+)  # fmt: skip
+_K1_A = (
+    -7.02386347938628759343e-18, -2.42744985051936593393e-15, -6.66690169419932900609e-13,
+    -1.41148839263352776110e-10, -2.21338763073472585583e-08, -2.43340614156596823496e-06,
+    -1.73028895751305206302e-04, -6.97572385963986435018e-03, -1.22611180822657148235e-01,
+    -3.53155960776544875667e-01, 1.52530022733894777053e+00,
+)  # fmt: skip
+_K1_B = (
+    -5.75674448366501715755e-18, 1.79405087314755922667e-17, -5.68946255844285935196e-17,
+    1.83809354436663880070e-16, -6.05704724837331885336e-16, 2.03870316562433424052e-15,
+    -7.01983709041831346144e-15, 2.47715442448130437068e-14, -8.97670518232499435011e-14,
+    3.34841966607842919884e-13, -1.28917396095102890680e-12, 5.13963967348173025100e-12,
+    -2.12996783842756842877e-11, 9.21831518760500529508e-11, -4.19035475934189648750e-10,
+    2.01504975519703286596e-09, -1.03457624656780970260e-08, 5.74108412545004946722e-08,
+    -3.50196060308781257119e-07, 2.40648494783721712015e-06, -1.93619797416608296024e-05,
+    1.95215518471351631108e-04, -2.85781685962277938680e-03, 1.03923736576817238437e-01,
+    2.72062619048444266945e+00,
+)  # fmt: skip
+_QUARTER_PI, _THREE_QUARTER_PI = 0.785398163397448309615660845819875721, 2.356194490192344928846982537459627163
+_SQRT_2_OVER_PI, _TWO_OVER_PI = 0.797884560802865355879892119868763737, 0.636619772367581343075535053490057448
+
+
+def _j0_positive(xp: Any, x: Any) -> Any:
+    xx = x * x
+    near = xx * 0.25
+    small = (xx - 5.78318596294678452118e00) * (xx - 3.04712623436620863991e01) * _poly(xx, _J0_RP) / _poly(xx, _J0_RQ)
+    small = xp.where(x < 0.00001, 1.0 - near, small)
+    w = 25.0 / xx
+    p, q = _poly(w, _J0_PP) / _poly(w, _J0_PQ), _poly(w, _J0_QP) / _poly(w, _J0_QQ)
+    large = (p * xp.cos(x - _QUARTER_PI) - 5.0 / x * q * xp.sin(x - _QUARTER_PI)) * _SQRT_2_OVER_PI / xp.sqrt(x)
+    return xp.where(x <= 5.0, small, large)
+
+
+def _j1_positive(xp: Any, x: Any) -> Any:
+    xx = x * x
+    small = (
+        _poly(xx, _J1_RP) / _poly(xx, _J1_RQ) * x * (xx - 1.46819706421238932572e01) * (xx - 4.92184563216946036703e01)
+    )
+    w = 5.0 / x * (5.0 / x)
+    p, q = _poly(w, _J1_PP) / _poly(w, _J1_PQ), _poly(w, _J1_QP) / _poly(w, _J1_QQ)
+    large = (
+        (p * xp.cos(x - _THREE_QUARTER_PI) - 5.0 / x * q * xp.sin(x - _THREE_QUARTER_PI)) * _SQRT_2_OVER_PI / xp.sqrt(x)
+    )
+    return xp.where(x <= 5.0, small, large)
+
+
+def _bessel_j0_values(xp: Any, x: Any) -> Any:
+    return _j0_positive(xp, xp.abs(x))
+
+
+def _bessel_j1_values(xp: Any, x: Any) -> Any:
+    out = _j1_positive(xp, xp.abs(x))
+    return xp.where(x < 0.0, -out, out)
+
+
+def _bessel_y0_values(xp: Any, x: Any) -> Any:
+    xx = x * x
+    small = _poly(xx, _Y0_YP) / _poly(xx, _Y0_YQ) + _TWO_OVER_PI * xp.log(x) * _j0_positive(xp, x)
+    small = xp.where(x == 0.0, -xp.inf, xp.where(x < 0.0, xp.nan, small))
+    w = 25.0 / xx
+    p, q = _poly(w, _J0_PP) / _poly(w, _J0_PQ), _poly(w, _J0_QP) / _poly(w, _J0_QQ)
+    large = (p * xp.sin(x - _QUARTER_PI) + 5.0 / x * q * xp.cos(x - _QUARTER_PI)) * _SQRT_2_OVER_PI / xp.sqrt(x)
+    return xp.where(x <= 5.0, small, large)
+
+
+def _bessel_y1_values(xp: Any, x: Any) -> Any:
+    xx = x * x
+    small = x * (_poly(xx, _Y1_YP) / _poly(xx, _Y1_YQ)) + _TWO_OVER_PI * (_j1_positive(xp, x) * xp.log(x) - 1.0 / x)
+    small = xp.where(x == 0.0, -xp.inf, xp.where(x < 0.0, xp.nan, small))
+    w = 5.0 / x * (5.0 / x)
+    p, q = _poly(w, _J1_PP) / _poly(w, _J1_PQ), _poly(w, _J1_QP) / _poly(w, _J1_QQ)
+    large = (
+        (p * xp.sin(x - _THREE_QUARTER_PI) + 5.0 / x * q * xp.cos(x - _THREE_QUARTER_PI)) * _SQRT_2_OVER_PI / xp.sqrt(x)
+    )
+    return xp.where(x <= 5.0, small, large)
+
+
+def _bessel_k_values(order: int, scaled: bool) -> Any:
+    a_coefficients, b_coefficients = (_K0_A, _K0_B) if order == 0 else (_K1_A, _K1_B)
+
+    def values(xp: Any, x: Any) -> Any:
+        i_scaled = _bessel_scaled(x, order)  # exp(-|x|) I_order(x)
+        series = _chbevl(x * x - 2.0, a_coefficients)
+        if order == 0:
+            small = series - xp.log(0.5 * x) * (i_scaled * xp.exp(x))
+        else:
+            small = xp.log(0.5 * x) * (i_scaled * xp.exp(x)) + series / x
+        large = _chbevl(8.0 / x - 2.0, b_coefficients) / xp.sqrt(x)
+        out = xp.where(x <= 2.0, small * xp.exp(x) if scaled else small, large if scaled else xp.exp(-x) * large)
+        return xp.where(x == 0.0, xp.inf, xp.where(x < 0.0, xp.nan, out))
+
+    return values
+
+
+def _airy_ai_values(xp: Any, x: Any) -> Any:
+    root = xp.sqrt(xp.abs(x))
+    # x < -2.09: the oscillating asymptotic form
+    zeta_neg = -2.0 * x * root / 3.0
+    z = 1.0 / zeta_neg
+    zz = z * z
+    f = 1.0 + zz * _poly(zz, _AIRY_AFN) / _poly(zz, _AIRY_AFD)
+    g = z * _poly(zz, _AIRY_AGN) / _poly(zz, _AIRY_AGD)
+    t = zeta_neg + 0.25 * math.pi
+    negative = 5.64189583547756286948e-01 / xp.sqrt(root) * (xp.sin(t) * f - xp.cos(t) * g)
+    # x >= 2.09: the decaying asymptotic form
+    zeta = 2.0 * x * root / 3.0
+    ratio = _poly(1.0 / zeta, _AIRY_AN) / _poly(1.0 / zeta, _AIRY_AD)
+    positive = 5.64189583547756286948e-01 * ratio / (2.0 * xp.sqrt(root) * xp.exp(zeta))
+    # in between: the Maclaurin series, summed until its terms fall below the epsilon
+    mid = (x >= -2.09) & (x < 2.09)
+    xs = xp.where(mid, x, 0.0)
+    f, g, k, m, n, cube = xp.ones_like(xs), xs + 0.0, xp.ones_like(xs), xp.ones_like(xs), xs + 0.0, xs * xs * xs
+    active = xp.ones_like(xs, dtype=bool)
+    eps = np.finfo(np.float64).eps
+    while bool(to_host(xp.any(active))):  # host: the series' length depends on x (about 20 terms at 2.09)
+        m2 = m * cube / (k + 1.0)
+        n2 = n * cube / (k + 2.0)
+        m2 = m2 / (k + 2.0)
+        f2 = f + m2
+        n2 = n2 / (k + 3.0)
+        g2 = g + n2
+        m, n, f, g = (xp.where(active, new, old) for new, old in ((m2, m), (n2, n), (f2, f), (g2, g)))
+        k = xp.where(active, k + 3.0, k)
+        active = active & (xp.abs(m / f) > eps)
+    series = 0.355028053887817239260 * f - 0.258819403792806798405 * g
+    out = xp.where(x < -2.09, negative, xp.where(x >= 2.09, positive, series))
+    out = xp.where(x > 103.892, 0.0, out)
+    return xp.where(xp.isinf(x) | xp.isnan(x), xp.nan, out)  # the series ran on 0 in place of NaN
+
+
+def _spherical_bessel_j0_values(xp: Any, x: Any) -> Any:
+    xx = x * x
+    series = 1.0 + xx * (-1.0 / 6.0 + xx * (1.0 / 120.0 + xx * (-1.0 / 5040.0 + xx * (1.0 / 362880.0
+             + xx * (-1.0 / 39916800.0 + xx * (1.0 / 6227020800.0))))))  # fmt: skip
+    out = xp.where(xp.abs(x) < 0.5, series, xp.sin(x) / x)
+    return xp.where(xp.isinf(x), 0.0, out)
+
+
+def _unary_special(name: str, values: Any, what: str) -> Any:
+    def function(input: Any) -> Tensor:  # noqa: A002  (torch's keyword)
+        x = _lift_float(input)
+        xp, a = _f64(x.array)
+        with np.errstate(all="ignore"):
+            out = values(xp, a)
+        rule = _NO_DERIVATIVE.setdefault(name, _no_derivative(name))
+        return record_op(out.astype(x.array.dtype), (x,), rule)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = (
+        f"{what} (torch.special.{name}), elementwise; Cephes' approximations as torch's kernel. Not "
+        "differentiable, as in torch: backward through it raises NotImplementedError."
+    )
+    return with_out(function)
+
+
+bessel_j0 = _unary_special("bessel_j0", _bessel_j0_values, "The Bessel function of the first kind J0(x)")
+bessel_j1 = _unary_special("bessel_j1", _bessel_j1_values, "The Bessel function of the first kind J1(x)")
+bessel_y0 = _unary_special("bessel_y0", _bessel_y0_values, "The Bessel function of the second kind Y0(x)")
+bessel_y1 = _unary_special("bessel_y1", _bessel_y1_values, "The Bessel function of the second kind Y1(x)")
+modified_bessel_k0 = _unary_special("modified_bessel_k0", _bessel_k_values(0, False),
+                                    "The modified Bessel function of the second kind K0(x)")  # fmt: skip
+modified_bessel_k1 = _unary_special("modified_bessel_k1", _bessel_k_values(1, False),
+                                    "The modified Bessel function of the second kind K1(x)")  # fmt: skip
+scaled_modified_bessel_k0 = _unary_special("scaled_modified_bessel_k0", _bessel_k_values(0, True), "exp(x) K0(x)")
+scaled_modified_bessel_k1 = _unary_special("scaled_modified_bessel_k1", _bessel_k_values(1, True), "exp(x) K1(x)")
+spherical_bessel_j0 = _unary_special("spherical_bessel_j0", _spherical_bessel_j0_values,
+                                     "The spherical Bessel function of the first kind j0(x) = sin(x) / x")  # fmt: skip
+airy_ai = _unary_special("airy_ai", _airy_ai_values, "The Airy function Ai(x)")
+
+# Euler-Maclaurin's coefficients (2k)! / B_2k, as Cephes' zeta
+_ZETA_A = (
+    12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803183791606e9, 7.47242496e10,
+    -2.950130727918164224e12, 1.1646782814350067249e14, -4.5979787224074726105e15, 1.8152105401943546773e17,
+    -7.1661652561756670113e18,
+)  # fmt: skip
+_MACHEP = 1.11022302462515654042e-16
+
+
+def zeta_array(x: Any, q: Any) -> Any:
+    """Hurwitz's zeta sum_k (k + q)^-x of two broadcast float64 arrays (Cephes' zeta, as torch's kernel)."""
+    xp = backend.namespace_of(x)
+    x, q = xp.broadcast_arrays(x, q)
+    with np.errstate(all="ignore"):
+        pole = (q <= 0.0) & (q == xp.floor(q))
+        undefined = (q <= 0.0) & ~pole & (x != xp.floor(x))
+        done = (x <= 1.0) | pole | undefined  # set below, without summing (q = -inf would never reach 9)
+        s = xp.power(q, -x)
+        a, b, i = q + 0.0, xp.zeros_like(s), 0
+        # direct summation: at least 9 terms and up to a > 9, stopping early once a term is negligible
+        while True:
+            going = ~done & ((i < 9) | (a <= 9.0))
+            if not bool(to_host(xp.any(going))):  # host: the loop's length depends on q
+                break
+            i += 1
+            a = xp.where(going, a + 1.0, a)
+            b = xp.where(going, xp.power(a, -x), b)
+            s = xp.where(going, s + b, s)
+            done = done | (going & (-_MACHEP * s < b) & (b < _MACHEP * s))
+        # Euler-Maclaurin's tail for the rest
+        w, tail = a, ~done
+        s = xp.where(tail, s + b * w / (x - 1.0) - 0.5 * b, s)
+        a, k = xp.ones_like(s), 0.0
+        for coefficient in _ZETA_A:
+            a = a * (x + k)
+            b = b / w
+            t = a * b / coefficient
+            s = xp.where(tail, s + t, s)
+            tail = tail & ~(xp.abs(t / s) < _MACHEP)
+            k += 1.0
+            a = a * (x + k)
+            b = b / w
+            k += 1.0
+        out = xp.where(pole, xp.inf, xp.where(undefined, xp.nan, s))
+        return xp.where(x == 1.0, xp.inf, xp.where(x < 1.0, xp.nan, out))
+
+
+def zeta(input: Any, other: Any) -> Tensor:  # noqa: A002  (torch's keywords)
+    """Hurwitz's zeta function sum over k >= 0 of (k + other)^-input (torch.special.zeta; other = 1 is
+    Riemann's zeta). Differentiable in ``other`` (-input * zeta(input + 1, other)); in ``input`` it raises
+    NotImplementedError, as torch does.
+
+    Example:
+        >>> import downslope as ds
+        >>> ds.special.zeta(ds.tensor([2.0]), 1.0)
+        tensor([1.6449])
+    """
+    x, q = _pair_float(input, other)
+    dtype = np.result_type(x.array.dtype, q.array.dtype)
+    xp = backend.namespace_of(x.array)
+    out = zeta_array(x.array.astype(xp.float64), q.array.astype(xp.float64))
+    return record_op(out.astype(dtype), (x, q), _zeta_vjp)
+
+
+def _zeta_vjp(g, y, args, saved, needs, xp):
+    x, q = args
+    if needs[0]:
+        raise NotImplementedError("the derivative of ds.special.zeta with respect to input (x) is not implemented, "
+                                  "as in torch; detach it (its derivative in other, q, is available)")  # fmt: skip
+    dq = zeta(x + 1.0, q) if xp.differentiable else zeta_array(x + 1.0, q).astype(q.dtype)
+    return (None, xp.sum_to(g * -x * dq, q.shape))
+
+
+zeta = with_out(zeta)

@@ -1,0 +1,161 @@
+"""PyTorch names downslope does not have on purpose, each with why and what to do instead.
+
+One table (:data:`UNSUPPORTED`) serves three readers, so they cannot drift apart:
+
+- ``downslope.__getattr__`` raises :class:`UnsupportedNameError` with the reason for ``ds.fft``,
+  ``ds.complex64``, ...;
+- :func:`install_tensor_names` puts a raising descriptor on :class:`~downslope.Tensor` for each Tensor
+  name (``t.share_memory_()``, ``t.storage()``), so an ordinary attribute read costs nothing more
+  (a ``__getattr__`` on Tensor would make every attribute read slower: CPython does not specialize
+  attribute loads on classes that define one); :func:`provides` tells these from real attributes;
+- a finder at the end of ``sys.meta_path`` makes ``import downslope.multiprocessing`` say why;
+- ``tests/compat/make_table.py`` takes its "not supported" wording for these names from here.
+
+Both errors are the built-in ones Python code tests for (``hasattr``, ``getattr(x, name, default)``
+and ``except ImportError`` keep working) and :class:`~downslope.errors.DownslopeError`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Any, NoReturn
+
+from .errors import DownslopeError
+
+# The reasons, as the compatibility table groups names by them.
+DEVICE = "GPU, accelerator or kernel-library specific: downslope computes on the CPU with NumPy"
+SPARSE = "sparse tensors are not supported"
+COMPLEX = "complex numbers are not supported"
+FFT = "Fourier transforms are not implemented"
+STORAGE = "storage-level API: a downslope Tensor wraps one NumPy array"
+RUNTIME = "PyTorch runtime machinery with no counterpart in a NumPy library"
+PROCESSES = "sharing tensors between processes is not supported: a Tensor's array belongs to one process"
+
+_NUMPY_FFT = "use numpy.fft on t.numpy() (no gradient flows through it)"
+_COMPLEX_WAY = "keep real and imaginary parts as two real tensors (a trailing dimension of 2, as view_as_real gives)"
+_SPARSE_WAY = "use a dense tensor (ds.zeros(...).index_put_ / scatter_add for COO data, ds.mm for products)"
+_STORAGE_WAY = "a Tensor's values are the NumPy array t.numpy(); use reshape/view/unfold/expand for new views"
+_PROCESS_WAY = (
+    "use Python's multiprocessing with arrays (t.numpy()) and rebuild tensors there, or "
+    "DataLoader(num_workers=...) for loading"
+)
+
+# (torch namespace, name) -> (reason, the downslope way)
+UNSUPPORTED: dict[tuple[str, str], tuple[str, str]] = {
+    ("torch", "fft"): (FFT, _NUMPY_FFT),
+    ("torch", "stft"): (FFT, "use scipy.signal.stft or numpy.fft on frames of t.numpy() (no gradient)"),
+    ("torch", "istft"): (FFT, "use scipy.signal.istft or numpy.fft on t.numpy() (no gradient)"),
+    ("torch", "sparse"): (SPARSE, _SPARSE_WAY),
+    ("torch", "sparse_coo_tensor"): (SPARSE, _SPARSE_WAY),
+    ("torch", "sparse_csr_tensor"): (SPARSE, _SPARSE_WAY),
+    ("torch", "spmm"): (SPARSE, "use ds.mm on dense tensors"),
+    ("torch", "smm"): (SPARSE, "use ds.mm on dense tensors"),
+    ("torch", "as_strided"): (STORAGE, _STORAGE_WAY),
+    ("torch", "multiprocessing"): (PROCESSES, _PROCESS_WAY),
+    ("torch.Tensor", "share_memory_"): (PROCESSES, _PROCESS_WAY),
+    ("torch.Tensor", "is_shared"): (PROCESSES, _PROCESS_WAY),
+    ("torch.Tensor", "storage"): (STORAGE, _STORAGE_WAY),
+    ("torch.Tensor", "untyped_storage"): (STORAGE, _STORAGE_WAY),
+    ("torch.Tensor", "storage_offset"): (STORAGE, _STORAGE_WAY),
+    ("torch.Tensor", "as_strided"): (STORAGE, _STORAGE_WAY),
+    ("torch.Tensor", "to_sparse"): (SPARSE, "a downslope Tensor is always dense: keep it as it is"),
+    ("torch.Tensor", "to_dense"): (SPARSE, "a downslope Tensor is always dense: drop the call"),
+}
+for _name in ("complex64", "complex128", "cfloat", "cdouble", "complex", "view_as_real", "view_as_complex", "polar"):
+    UNSUPPORTED[("torch", _name)] = (COMPLEX, _COMPLEX_WAY)
+for _name in ("real", "imag", "conj"):
+    UNSUPPORTED[("torch", _name)] = (COMPLEX, _COMPLEX_WAY)
+    UNSUPPORTED[("torch.Tensor", _name)] = (COMPLEX, _COMPLEX_WAY)
+
+# Where each torch namespace lives in downslope (the error names the object asked).
+_WHERE = {"torch": "downslope", "torch.Tensor": "downslope.Tensor"}
+
+
+class UnsupportedNameError(DownslopeError, AttributeError):
+    """A PyTorch name downslope leaves out on purpose; the message says why and what to use instead.
+    An AttributeError, so ``hasattr`` is False and ``getattr(x, name, default)`` gives the default."""
+
+
+class UnsupportedModuleError(DownslopeError, ModuleNotFoundError):
+    """``import downslope.<module>`` for a PyTorch module downslope leaves out on purpose (the message
+    says why); a ModuleNotFoundError, so ``except ImportError`` code falls back as it would."""
+
+
+def message(namespace: str, name: str) -> str | None:
+    """The error message for ``namespace.name`` (torch's spelling), or None if it is not in the table."""
+    entry = UNSUPPORTED.get((namespace, name))
+    if entry is None:
+        return None
+    reason, way = entry
+    return f"{_WHERE[namespace]}.{name} (PyTorch's {namespace}.{name}) is not available: {reason}; {way}"
+
+
+def reason(namespace: str, name: str) -> str | None:
+    """The compatibility table's wording for ``namespace.name``, or None if it is not in the table."""
+    entry = UNSUPPORTED.get((namespace, name))
+    return None if entry is None else entry[0]
+
+
+def missing_module_attribute(name: str) -> NoReturn:
+    """Raise for ``downslope.<name>`` that does not exist: with the reason when the table has one."""
+    text = message("torch", name)
+    if text is None:
+        raise AttributeError(f"module 'downslope' has no attribute {name!r}", name=name, obj=sys.modules[__package__])
+    raise UnsupportedNameError(text, name=name, obj=sys.modules[__package__])
+
+
+class _Unsupported:
+    """A Tensor attribute that raises :class:`UnsupportedNameError` when read from a tensor. Read from
+    the class it is this placeholder (as a property is), so code walking ``dir(ds.Tensor)`` with
+    ``getattr`` keeps working; :func:`provides` tells it from a real attribute."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        raise UnsupportedNameError(message("torch.Tensor", self.name), name=self.name, obj=obj)
+
+    def __repr__(self) -> str:
+        return f"<not in downslope: torch.Tensor.{self.name}>"
+
+
+def provides(obj: Any, name: str) -> bool:
+    """Whether ``obj`` (a module or class) has ``name`` for real: not missing, not a raising placeholder."""
+    if isinstance(vars(obj).get(name) if isinstance(obj, type) else None, _Unsupported):
+        return False
+    return hasattr(obj, name)
+
+
+def install_tensor_names(tensor_class: type) -> None:
+    """Put the raising descriptors on ``tensor_class`` for the table's Tensor names it lacks."""
+    for namespace, name in UNSUPPORTED:
+        if namespace == "torch.Tensor" and not hasattr(tensor_class, name):
+            setattr(tensor_class, name, _Unsupported(name))
+
+
+class _UnsupportedModuleFinder:
+    """Last on ``sys.meta_path``: asked only after every other finder failed, so imports that succeed
+    never reach it."""
+
+    @staticmethod
+    def find_spec(
+        fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        package, _, name = fullname.partition(".")
+        if package != __package__ or "." in name:
+            return None
+        text = message("torch", name)
+        if text is None:
+            return None
+        # no name= on the error: `from downslope import fft` then shows this message, not a bare ImportError
+        raise UnsupportedModuleError(text)
+
+
+def install_module_finder() -> None:
+    if not any(isinstance(f, _UnsupportedModuleFinder) for f in sys.meta_path):
+        sys.meta_path.append(_UnsupportedModuleFinder())
