@@ -69,6 +69,27 @@ def run_mpi(mpiexec: list[str], tmp_path_factory: pytest.TempPathFactory) -> Cal
     return run
 
 
+TORCH_WORKER = Path(__file__).with_name("mpi_worker_torch.py")
+
+
+@pytest.fixture
+def run_torch_worker(mpiexec: list[str], tmp_path: Path) -> Callable[..., Launch]:
+    """Run a mode of mpi_worker_torch.py (torch.distributed's calls, DDP's buffers, ranks leaving early)."""
+
+    def run(mode: str, n: int = 2, timeout: float = 60, env: dict[str, str] | None = None) -> Launch:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "PMI_", "PRTE_"))}
+        clean.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", **(env or {}))
+        cmd = [*mpiexec, "-n", str(n), sys.executable, str(TORCH_WORKER), mode, str(tmp_path)]
+        started = time.monotonic()
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=clean)
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"mpiexec -n {n} ({mode}) hung for {timeout} s; output so far:\n{exc.stdout}\n{exc.stderr}")
+        return Launch(done.returncode, done.stdout + done.stderr, time.monotonic() - started, tmp_path)
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def worker() -> ModuleType:
     spec = importlib.util.spec_from_file_location("downslope_mpi_worker", WORKER)

@@ -441,6 +441,12 @@ class DataLoader:
         """Restore :meth:`state_dict`: the shuffling stream continues where it was saved."""
         if not isinstance(state, dict):
             raise ArgumentTypeError(f"DataLoader.load_state_dict: expected a dict, got {type(state).__name__}")
+        saved_world = state.get("world_size", 1)
+        if saved_world != 1:  # a data-parallel run's: each update saw that many processes' batches together
+            raise CheckpointError(
+                f"DataLoader.load_state_dict: the state was saved by {saved_world} processes, this run has 1; "
+                f"resume under mpiexec -n {saved_world} (with downslope.distributed.fit)"
+            )
         gen_state = state.get("generator")
         if gen_state is None:
             return

@@ -17,8 +17,11 @@ or, by hand:
     loader = dist.DistributedDataLoader((x, y), batch_size=32, seed=0)
     for xb, yb in loader:
         opt.zero_grad(); loss_fn(model(xb), yb).backward()
-        dist.allreduce_gradients(model)              # average .grad over ranks
+        dist.allreduce_gradients(model)              # average .grad over ranks (before any clipping)
         opt.step()
+
+A model with buffers (BatchNorm) also needs ``dist.sync_buffers_before_forward(model)`` to keep
+rank 0's running statistics on every rank, as PyTorch's DDP does (``dist.fit`` installs it).
 
 mpi4py is imported only under an MPI launcher (never by ``import downslope``); a plain ``python``
 process is a world of one and every function here is then a no-op.
@@ -26,7 +29,10 @@ process is a world of one and every function here is then a no-op.
 ``torch.distributed``'s queries, for code that asks them before doing anything distributed:
 ``is_available()`` (True: this package is always there), ``is_initialized()`` (whether
 :func:`init` has made the process group), and ``get_rank()`` / ``get_world_size()``, which, as
-torch's, raise until it has.
+torch's, raise until it has. Its core calls run over the same MPI job (process_group.py):
+``init_process_group`` (backend and rendezvous arguments accepted, not needed), ``all_reduce``,
+``reduce``, ``broadcast``, ``all_gather``, ``all_gather_object``, ``broadcast_object_list``, ``barrier``,
+``ReduceOp``, ``get_backend`` and ``destroy_process_group``: blocking, over every rank, on host tensors.
 """
 
 from .agreement import check_same_config, make_parameters_identical
@@ -35,13 +41,29 @@ from .collectives import (
     GradientAllreducer,
     allreduce_gradients,
     allreduce_sum,
+    broadcast_buffers,
     broadcast_object,
     broadcast_optimizer_state,
     broadcast_parameters,
     check_same_model,
     reduce_metrics,
+    sync_buffers_before_forward,
 )
 from .optimizer import DistributedOptimizer
+from .process_group import (
+    ReduceOp,
+    all_gather,
+    all_gather_object,
+    all_reduce,
+    broadcast,
+    broadcast_object_list,
+    destroy_process_group,
+    get_backend,
+    group,
+    init_process_group,
+    new_group,
+    reduce,
+)
 from .sampler import DistributedDataLoader, DistributedSampler, epoch_permutation
 from .training import LinearScalingRule, fit, linear_scaling_factor
 from .world import (
@@ -116,5 +138,6 @@ __all__ = [
     "broadcast_optimizer_state", "broadcast_object", "allreduce_gradients", "GradientAllreducer",
     "allreduce_sum", "reduce_metrics", "DEFAULT_BUCKET_BYTES", "DistributedSampler",
     "DistributedDataLoader", "epoch_permutation", "DistributedOptimizer", "fit", "LinearScalingRule",
-    "linear_scaling_factor",
+    "linear_scaling_factor", "broadcast_buffers", "sync_buffers_before_forward", "ReduceOp", "group", "init_process_group", "destroy_process_group", "get_backend",
+    "all_reduce", "reduce", "broadcast", "all_gather", "all_gather_object", "broadcast_object_list", "new_group",
 ]  # fmt: skip

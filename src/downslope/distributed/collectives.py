@@ -126,7 +126,11 @@ def broadcast_parameters(
         check_same_model(model_or_params, world)
     if world.world_size == 1:
         return
-    tensors = [t for _, t in named_tensors(model_or_params)]
+    _broadcast_tensors([t for _, t in named_tensors(model_or_params)], root, world, bucket_bytes)
+
+
+def _broadcast_tensors(tensors: Sequence[Tensor], root: int, world: World, bucket_bytes: int) -> None:
+    """Rank ``root``'s values of ``tensors`` copied into every rank's, one flat buffer per dtype."""
     for dtype, group in _by_dtype(tensors).items():
         flat = np.empty(sum(t.array.size for t in group), dtype=dtype)
         offset = 0
@@ -143,6 +147,85 @@ def broadcast_parameters(
             else:
                 t.array = value.copy()
             offset += t.array.size
+
+
+def broadcast_buffers(
+    module: Any, root: int = 0, *, world: World | None = None, bucket_bytes: int = DEFAULT_BUCKET_BYTES
+) -> None:
+    """Overwrite every rank's buffers (BatchNorm's running statistics...) with rank ``root``'s, in place.
+
+    What PyTorch's ``DistributedDataParallel`` does before each forward pass (``broadcast_buffers=True``,
+    its default); :func:`sync_buffers_before_forward` does it at the same point in a hand-written loop.
+    Each rank's batch statistics still normalize its own batch, as under DDP without SyncBatchNorm.
+
+    Example:
+        >>> from downslope import nn, distributed as dist
+        >>> bn = nn.BatchNorm1d(3)
+        >>> dist.broadcast_buffers(bn); bn.running_var
+        tensor([1., 1., 1.])
+    """
+    world = world if world is not None else get_world()
+    _check_root(root, world)
+    if not hasattr(module, "named_buffers"):
+        raise ArgumentTypeError(f"broadcast_buffers: expected a Module, got {type(module).__name__}")
+    if world.world_size == 1:
+        return
+    buffers = [b for _, b in module.named_buffers()]
+    if sum(b.array.nbytes for b in buffers) > bucket_bytes:
+        _broadcast_tensors(buffers, root, world, bucket_bytes)
+        return
+    # Usually a few small buffers of two dtypes (BatchNorm's float32 statistics, its int64 count): their
+    # bytes travel in one Bcast, as this runs before every training step's forward pass
+    parts = [np.ascontiguousarray(b.array).reshape(-1).view(np.uint8) for b in buffers]
+    flat = np.concatenate(parts) if parts else np.empty(0, np.uint8)
+    world.comm.bcast(flat, root)
+    offset = 0
+    for b, part in zip(buffers, parts):
+        value = flat[offset : offset + part.size].view(b.array.dtype).reshape(b.array.shape)
+        if b.array.flags.writeable:
+            np.copyto(b.array, value)
+        else:
+            b.array = value.copy()
+        offset += part.size
+
+
+def sync_buffers_before_forward(module: Any, root: int = 0, *, world: World | None = None) -> Any:
+    """Copy rank ``root``'s buffers (BatchNorm's running statistics...) to every rank before a forward
+    pass of ``module``, when PyTorch's ``DistributedDataParallel`` does (``broadcast_buffers=True``, its
+    default): before the first forward pass, and before each one that follows a forward pass run with
+    gradients enabled. So every training step starts from rank 0's statistics, and so does the first
+    forward pass under ``no_grad`` after training (validation), not the ones after it.
+
+    Without it each rank's running statistics follow that rank's batches only and drift apart. The
+    broadcast is a collective: every rank must run its forward passes in the same sequence of
+    gradient modes (a training step each, then validation), as under DDP.
+    :func:`~downslope.distributed.fit` installs it for a model with buffers. Returns the hook's
+    handle (``handle.remove()`` stops it).
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import nn, distributed as dist
+        >>> model = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4))
+        >>> handle = dist.sync_buffers_before_forward(model)
+        >>> model(ds.ones(3, 2)).shape
+        (3, 4)
+        >>> handle.remove()
+    """
+    from ..graph import is_grad_enabled
+
+    world = world if world is not None else get_world()
+    _check_root(root, world)
+    if not hasattr(module, "register_forward_pre_hook") or not hasattr(module, "named_buffers"):
+        raise ArgumentTypeError(f"sync_buffers_before_forward: expected a Module, got {type(module).__name__}")
+
+    after_grad_forward = [True]  # DDP's require_forward_param_sync: True at first, then set by each forward
+
+    def broadcast_before_forward(mod: Any, args: Any) -> None:
+        if after_grad_forward[0]:
+            broadcast_buffers(mod, root, world=world)
+        after_grad_forward[0] = is_grad_enabled()
+
+    return module.register_forward_pre_hook(broadcast_before_forward)
 
 
 def _by_dtype(tensors: Sequence[Tensor]) -> dict[np.dtype, list[Tensor]]:

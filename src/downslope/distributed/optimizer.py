@@ -31,6 +31,16 @@ class DistributedOptimizer:
     A closure (``step(closure)``, as L-BFGS uses) is wrapped too: after each evaluation its
     gradients are averaged and the loss it returns is the mean over ranks, so line searches agree.
 
+    Clipping: the gradients are averaged in :meth:`step`, not in ``backward()`` as under PyTorch's
+    DDP, so ``clip_grad_norm_`` between ``backward()`` and ``step()`` would clip each rank's local
+    gradient (silently: the optimizer cannot see that it was scaled). Call :meth:`synchronize`
+    first, or give the wrapped optimizer ``clip_norm=``::
+
+        opt.zero_grad(); loss.backward()
+        opt.synchronize()                                  # average now
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # clips the global gradient, as under DDP
+        opt.step()
+
     Example:
         >>> import downslope as ds
         >>> from downslope import nn, optim, distributed as dist

@@ -44,11 +44,25 @@ def _check_nonneg_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _dataset_size(dataset: Any) -> Any:
+    """N for a dataset (anything with ``len()``, as PyTorch's sampler takes), or ``dataset`` itself if it
+    is a number (checked by the caller)."""
+    if isinstance(dataset, (int, np.integer)) or not hasattr(dataset, "__len__"):
+        if not isinstance(dataset, (int, np.integer)):
+            raise ArgumentTypeError(
+                f"DistributedSampler: expected a dataset with len() or its number of samples, got "
+                f"{type(dataset).__name__}"
+            )
+        return dataset
+    return len(dataset)
+
+
 class DistributedSampler:
     """The indices one rank reads in one epoch (an iterable of ints, like PyTorch's sampler).
 
     Args:
-        num_samples: N, the size of the dataset.
+        dataset: the dataset (anything with ``len()``, as PyTorch's sampler takes) or its size N;
+            ``num_samples=N`` (keyword) is the same as passing N.
         num_replicas / rank: the world size and this rank (default: from :func:`init`).
         shuffle: a fresh permutation each epoch (``False``: ``0..N-1`` in order).
         seed: must be the same on every rank.
@@ -56,6 +70,10 @@ class DistributedSampler:
 
     Call :meth:`set_epoch` before each epoch, or every epoch repeats the first one's order
     (:class:`DistributedDataLoader` does this for you).
+
+    Without shuffling the indices are PyTorch's, padding and ``drop_last`` included; a shuffled
+    epoch's order is :func:`epoch_permutation`'s, not ``torch.randperm``'s. Unlike PyTorch's
+    attribute of that name, ``num_samples`` is N, the whole dataset's size (``len(s)`` is this rank's).
 
     Example:
         >>> s = DistributedSampler(10, num_replicas=3, rank=1, shuffle=False)
@@ -65,13 +83,23 @@ class DistributedSampler:
 
     def __init__(
         self,
-        num_samples: int,
+        dataset: Any = None,
         num_replicas: int | None = None,
         rank: int | None = None,
         shuffle: bool = True,
         seed: int = 0,
         drop_last: bool = False,
+        *,
+        num_samples: int | None = None,
     ) -> None:
+        if (dataset is None) == (num_samples is None):
+            raise ArgumentTypeError(
+                "DistributedSampler: expected the dataset (or its size) as the first argument or num_samples=N, "
+                f"got {'neither' if dataset is None else 'both'}"
+            )
+        if num_samples is None:
+            num_samples = _dataset_size(dataset)
+            self.dataset = dataset
         if num_replicas is None or rank is None:
             world = get_world()
             num_replicas = world.world_size if num_replicas is None else num_replicas

@@ -41,6 +41,7 @@ from .collectives import (
     broadcast_object,
     broadcast_optimizer_state,
     broadcast_parameters,
+    sync_buffers_before_forward,
 )
 from .optimizer import DistributedOptimizer
 from .sampler import DistributedDataLoader
@@ -433,6 +434,11 @@ def fit(
     broadcast_optimizer_state(dopt.optimizer, world=world)
 
     ordered = _rank_callbacks(callbacks, world, val_count, lr_scaling, warmup_steps)
+    # BatchNorm's running statistics: rank 0's before each training step (and validation's first batch), as
+    # under PyTorch's DDP (broadcast_buffers=True), instead of W copies each following its own rank's batches
+    hookable = hasattr(model, "named_buffers") and hasattr(model, "register_forward_pre_hook")
+    buffers = list(model.named_buffers()) if world.world_size > 1 and hookable else []  # type: ignore[attr-defined]
+    synced = sync_buffers_before_forward(model, world=world) if buffers else None
 
     try:
         return single_process_fit(
@@ -454,3 +460,6 @@ def fit(
         if code and world.world_size > 1:
             end_job_on_error(code)
         raise
+    finally:
+        if synced is not None:
+            synced.remove()

@@ -14,6 +14,7 @@ other ranks would wait forever in their next collective and the job would hang.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
@@ -58,6 +59,9 @@ class _SelfComm:
     def allreduce_sum(self, buf: np.ndarray) -> None:
         pass
 
+    def allreduce(self, buf: np.ndarray, op: str) -> None:
+        pass
+
     def bcast(self, buf: np.ndarray, root: int) -> None:
         pass
 
@@ -80,6 +84,16 @@ class _SelfComm:
 DEFAULT_TIMEOUT_S = 1800.0
 # How often the watchdog looks at the collective in progress.
 _WATCH_EVERY_S = 0.25
+# A collective waiting this long makes the watchdog look for a rank that has left the job (see
+# _MPIComm.announce_exit); a departure seen is acted on only if the same collective is still waiting
+# _DEPARTED_GRACE_S later, since a collective the leaver completed just before leaving may be returning
+# (generous: on a loaded machine this rank's thread may wait seconds for a core before it returns).
+_PROBE_AFTER_S = 1.0
+_DEPARTED_GRACE_S = 5.0
+# The point-to-point tag of the "this rank has left" message (collectives do not match tags).
+_EXIT_TAG = 31_337
+_ANNOUNCE_WAIT_S = 2.0
+_MPI_OPS = {"sum": "SUM", "prod": "PROD", "max": "MAX", "min": "MIN", "band": "BAND", "bor": "BOR", "bxor": "BXOR"}
 
 
 def _timeout_from_environment() -> float:
@@ -112,6 +126,10 @@ class _MPIComm:
         self.timeout = float(timeout)
         self._entered: float | None = None  # when the collective in progress began (None: none is)
         self._what = ""
+        self._count = 0  # collectives begun: tells the watchdog whether the one it saw is still waiting
+        self._departed: int | None = None  # a rank that announced it has left the job
+        # the watchdog may look for that announcement only if MPI accepts calls from several threads at once
+        self._can_probe = mpi.Query_thread() == mpi.THREAD_MULTIPLE
         self._watchdog: threading.Thread | None = None
 
     @contextlib.contextmanager
@@ -119,17 +137,21 @@ class _MPIComm:
         if self._watchdog is None:
             self._watchdog = threading.Thread(target=self._watch, name="downslope-collective-watchdog", daemon=True)
             self._watchdog.start()
-        self._what, self._entered = what, time.monotonic()
+        self._what, self._count, self._entered = what, self._count + 1, time.monotonic()
         try:
             yield
         finally:
             self._entered = None
 
     def _watch(self) -> None:
+        suspect: tuple[int, float] | None = None  # (collective number, since when) waiting after a departure
         while True:
             time.sleep(min(_WATCH_EVERY_S, self.timeout / 4))
-            entered = self._entered
-            if entered is not None and time.monotonic() - entered > self.timeout:
+            entered, count = self._entered, self._count
+            now = time.monotonic()
+            if entered is None:
+                continue
+            if now - entered > self.timeout:
                 sys.stderr.write(
                     f"downslope.distributed: rank {self.rank} of {self.size} waited {self.timeout:g} s in {self._what} "
                     "for the other ranks: one of them stalled, died without ending the job, or took another path "
@@ -139,11 +161,60 @@ class _MPIComm:
                 sys.stderr.flush()
                 self._comm.Abort(1)
                 return
+            if now - entered <= _PROBE_AFTER_S or not self._can_probe:
+                continue
+            if self._departed is None:
+                self._departed = self._find_departed()
+                if self._departed is None:
+                    continue
+            if suspect is None or suspect[0] != count:
+                suspect = (count, now)
+            elif now - suspect[1] > _DEPARTED_GRACE_S:
+                sys.stderr.write(
+                    f"downslope.distributed: rank {self.rank} of {self.size} is waiting in {self._what} for rank "
+                    f"{self._departed}, which has left the job (its Python process ended, e.g. by sys.exit(), while "
+                    "this rank still had collectives to run); ending the job (MPI_Abort). A rank that stops early "
+                    "must stop every rank: call dist.end_job_on_error(code) before exiting\n"
+                )
+                sys.stderr.flush()
+                self._comm.Abort(1)
+                return
+
+    def _find_departed(self) -> int | None:
+        """The rank of an "I have left" message waiting for this rank (see :meth:`announce_exit`), or None."""
+        status = self._mpi.Status()
+        if not self._comm.Iprobe(source=self._mpi.ANY_SOURCE, tag=_EXIT_TAG, status=status):
+            return None
+        note = np.zeros(1, dtype=np.int64)
+        self._comm.Recv(note, source=status.Get_source(), tag=_EXIT_TAG)
+        return int(note[0])
+
+    def announce_exit(self) -> None:
+        """Tell every other rank that this process is ending (run at interpreter exit).
+
+        A rank waiting in a collective then knows that it will never complete and ends the job
+        instead of waiting for the timeout: the case of a rank that leaves by ``sys.exit()`` (which
+        bypasses ``sys.excepthook``) or by returning early. A clean end costs one small message per
+        rank, never read: the others are not waiting in a collective then."""
+        if self._mpi.Is_finalized():
+            return
+        note = np.array([self.rank], dtype=np.int64)
+        requests = [self._comm.Isend(note, dest=r, tag=_EXIT_TAG) for r in range(self.size) if r != self.rank]
+        # A few bytes go out eagerly, at once; a transport that needs the receiver's help (a first TCP
+        # contact) gets a bounded wait, never more: this process is ending either way.
+        deadline = time.monotonic() + _ANNOUNCE_WAIT_S
+        while not self._mpi.Request.Testall(requests) and time.monotonic() < deadline:
+            time.sleep(0.001)
 
     def allreduce_sum(self, buf: np.ndarray) -> None:
         # In place: no second buffer of the gradients' size is allocated per step.
         with self._collective("an Allreduce"):
             self._comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
+
+    def allreduce(self, buf: np.ndarray, op: str) -> None:
+        """In-place Allreduce with MPI's ``op``: "sum", "prod", "max", "min", "band", "bor" or "bxor"."""
+        with self._collective("an Allreduce"):
+            self._comm.Allreduce(self._mpi.IN_PLACE, buf, op=getattr(self._mpi, _MPI_OPS[op]))
 
     def bcast(self, buf: np.ndarray, root: int) -> None:
         with self._collective("a Bcast"):
@@ -271,6 +342,7 @@ def init(*, fail_fast: bool = True, require_mpi: bool = False, timeout: Any = No
             _world = World(rank=comm.rank, world_size=comm.size, backend="mpi", comm=comm)
             if fail_fast and comm.size > 1:
                 install_fail_fast(_world)
+                atexit.register(comm.announce_exit)  # before mpi4py's MPI_Finalize (a C-level exit hook)
             return _world
     tasks = _srun_tasks()
     if tasks > 1:
@@ -310,8 +382,19 @@ def is_main() -> bool:
     return get_world().is_main
 
 
-def barrier() -> None:
-    """Wait until every rank reaches this point."""
+def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> None:
+    """Wait until every rank reaches this point (``torch.distributed.barrier``'s arguments are accepted:
+    ``group`` must be None or ``group.WORLD``, ``async_op`` False; ``device_ids`` is ignored)."""
+    if group is not None and not getattr(group, "_downslope_world_group", False):
+        raise DistributedError(
+            f"barrier: process subgroups are not supported (got group={group!r}); every collective is over all "
+            "ranks: pass group=None"
+        )
+    if async_op:
+        raise DistributedError(
+            "barrier: async_op=True is not supported (downslope's collectives are blocking); call it with "
+            "async_op=False: every rank has arrived when it returns"
+        )
     get_world().comm.barrier()
 
 

@@ -87,7 +87,10 @@ def restore(
         )
     if scheduler is not None:
         scheduler.load_state_dict(ckpt["scheduler"])
-    loader.load_state_dict(ckpt["train_loader"])
+    try:
+        loader.load_state_dict(ckpt["train_loader"])
+    except CheckpointError as exc:  # e.g. a data-parallel run's checkpoint resumed in one process
+        raise CheckpointError(f"{where}: {exc}") from None
     backend.set_rng_state(ckpt["rng"])
     history.load_state_dict(ckpt["history"])
     cbs.load_state_dict(ckpt["callbacks"])

@@ -1,0 +1,346 @@
+"""``torch.distributed``'s core calls over the MPI job: init_process_group, all_reduce, broadcast...
+
+A script written for PyTorch's process group runs unchanged under ``mpiexec -n W``: the launcher
+gives every process its rank and the world size, so ``init_process_group`` needs none of torchrun's
+settings (backend, init_method, MASTER_ADDR...); it accepts them and joins MPI's world. The
+collectives follow torch's semantics: the tensor argument is written in place, on every rank (on
+``dst`` only for :func:`reduce`).
+
+What differs, each refused with a message saying what to do instead: the collectives are blocking
+(``async_op=True`` is refused: the result is there when the call returns), they always span every
+rank (no subgroups: ``group`` must be None or ``group.WORLD``), tensors live on the host, and
+``all_gather_object``/``broadcast_object_list`` carry JSON values and arrays (no pickle), as
+:func:`~downslope.distributed.broadcast_object` does.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import MutableSequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArgumentError, ArgumentTypeError, DeviceError
+from ..tensor import Tensor
+from . import collectives, world
+from .collectives import broadcast_object
+from .world import DisagreementError, DistributedError, World, init
+
+
+class ReduceOp(enum.Enum):
+    """``torch.distributed.ReduceOp``: how :func:`all_reduce` and :func:`reduce` combine the ranks' values.
+
+    ``AVG`` is the sum divided by the world size (floating tensors); ``BAND``/``BOR``/``BXOR`` are
+    bitwise (integer tensors). PyTorch's ``PREMUL_SUM`` (an NCCL scaling trick) is not provided.
+    """
+
+    SUM = "sum"
+    AVG = "avg"
+    PRODUCT = "prod"
+    MIN = "min"
+    MAX = "max"
+    BAND = "band"
+    BOR = "bor"
+    BXOR = "bxor"
+
+
+class _WorldGroup:
+    """The group of every rank, ``group.WORLD``: the only group there is."""
+
+    _downslope_world_group = True
+
+    def __repr__(self) -> str:
+        return "<downslope.distributed.group.WORLD>"
+
+
+class group:  # noqa: N801 (torch.distributed.group's name)
+    """``torch.distributed.group``: ``group.WORLD``, the default (and only) group."""
+
+    WORLD = _WorldGroup()
+
+
+_BACKENDS = {"mpi", "gloo", "nccl", "ucc", "xccl"}
+_initialized_here = False  # init_process_group was called (and not destroyed): a second call is an error
+
+
+def _check_group(group_: Any, what: str) -> None:
+    if group_ is not None and not getattr(group_, "_downslope_world_group", False):
+        raise DistributedError(
+            f"{what}: process subgroups are not supported (got group={group_!r}); every collective is over all "
+            "ranks: pass group=None (or group.WORLD)"
+        )
+
+
+def _check_sync(async_op: Any, what: str) -> None:
+    if async_op:
+        raise DistributedError(
+            f"{what}: async_op=True is not supported (downslope's collectives are blocking, so there is no Work "
+            "handle to wait on); call it with async_op=False: the result is in place when the call returns"
+        )
+
+
+def _world(what: str) -> World:
+    if world._world is None:
+        from ..errors import UninitializedError
+
+        raise UninitializedError(
+            f"distributed.{what}: Default process group has not been initialized, please make sure to call "
+            "init_process_group (here: downslope.distributed.init_process_group() or downslope.distributed.init())."
+        )
+    return world._world
+
+
+def _check_backend(backend: Any) -> None:
+    if backend is None:
+        return
+    if not isinstance(backend, str):
+        raise ArgumentTypeError(f"init_process_group: backend must be a string such as 'gloo', got {backend!r}")
+    # torch's forms: "gloo", or per device "cpu:gloo,cuda:nccl"
+    names = [part.split(":")[-1].strip().lower() for part in backend.split(",")]
+    unknown = [name for name in names if name not in _BACKENDS]
+    if unknown:
+        raise ArgumentError(
+            f"init_process_group: unknown backend {backend!r}; expected one of {sorted(_BACKENDS)} (downslope "
+            "accepts any of them and always talks over MPI)"
+        )
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def init_process_group(
+    backend: str | None = None,
+    init_method: str | None = None,
+    timeout: Any = None,
+    world_size: int = -1,
+    rank: int = -1,
+    store: Any = None,
+    group_name: str = "",
+    pg_options: Any = None,
+    device_id: Any = None,
+) -> None:
+    """``torch.distributed.init_process_group``: join the MPI job (:func:`~downslope.distributed.init`).
+
+    ``backend`` ('gloo', 'mpi', 'nccl'...), ``init_method``, ``store``, ``group_name``, ``pg_options``
+    and ``device_id`` are accepted and not needed: ``mpiexec`` gives every process its rank and the
+    world size. ``world_size``/``rank``, when given, must be MPI's (a mismatch is an error, as is a
+    torchrun launch: start the script with ``mpiexec -n W``). ``timeout`` (a ``timedelta`` or seconds)
+    is how long a collective waits for the others before the job ends.
+
+    Calling it twice without :func:`destroy_process_group` in between is an error, as in PyTorch.
+    """
+    global _initialized_here
+    if _initialized_here:
+        raise DistributedError("init_process_group: trying to initialize the default process group twice!")
+    _check_backend(backend)
+    joined = init(timeout=timeout)
+    torchrun_size = _env_int("WORLD_SIZE")
+    if joined.world_size == 1 and torchrun_size is not None and torchrun_size > 1 and world_size in (-1, None):
+        world_size = torchrun_size  # a torchrun launch: refused below, since downslope cannot join it
+    for name, given, actual in (("world_size", world_size, joined.world_size), ("rank", rank, joined.rank)):
+        if given not in (-1, None) and given != actual:
+            raise DistributedError(
+                f"init_process_group: {name}={given} was asked for, but MPI's world gives {actual} (downslope's "
+                f"process group is the MPI job: launch the script with mpiexec -n W, not torchrun, and let it "
+                f"set the rank and world size)"
+            )
+    _initialized_here = True
+
+
+def destroy_process_group(group: Any = None) -> None:
+    """``torch.distributed.destroy_process_group``: forget the process group (``is_initialized()`` is
+    False again; :func:`init_process_group` may be called again). MPI itself stays up until the
+    process exits, so a later ``init_process_group`` joins the same job."""
+    global _initialized_here
+    _check_group(group, "destroy_process_group")
+    world._world = None
+    collectives._reducers.clear()  # their World is the one forgotten
+    _initialized_here = False
+
+
+def get_backend(group: Any = None) -> str:
+    """``torch.distributed.get_backend``: ``"mpi"`` under an MPI launcher, ``"single"`` in a plain process
+    (whatever backend name was given to :func:`init_process_group`). Raises before it, as torch's."""
+    _check_group(group, "get_backend")
+    return _world("get_backend").backend
+
+
+def _check_tensor(tensor: Any, what: str) -> np.dtype:
+    """The tensor's dtype, after checking that the collectives take it (in a world of one too)."""
+    if not isinstance(tensor, Tensor):
+        raise ArgumentTypeError(f"{what}: expected a Tensor, got {type(tensor).__name__}")
+    if tensor.array.dtype == np.bool_:
+        raise ArgumentTypeError(f"{what}: bool tensors are not supported; convert to an integer dtype first")
+    return np.dtype(tensor.array.dtype)
+
+
+def _host_buffer(tensor: Tensor, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(the tensor's array, a contiguous buffer MPI can work in)``: the same array when possible."""
+    array = tensor.array
+    if not isinstance(array, np.ndarray):
+        raise DeviceError(
+            f"{what}: the tensor is on {tensor.device}; the MPI collectives work on host tensors: pass "
+            "tensor.cpu() and copy the result back"
+        )
+    if not array.flags.writeable:
+        raise ArgumentError(f"{what}: the tensor's memory is read-only; the result is written into it in place")
+    if array.dtype == np.float16:  # MPI has no half-precision type: combined in float32, stored back rounded
+        return array, array.astype(np.float32)
+    return array, array if array.flags.c_contiguous else np.ascontiguousarray(array)
+
+
+def _op_name(op: Any, dtype: np.dtype, what: str) -> str:
+    if not isinstance(op, ReduceOp):
+        raise ArgumentTypeError(f"{what}: op must be a ReduceOp (ReduceOp.SUM, AVG, PRODUCT, MIN, MAX...), got {op!r}")
+    integer = np.issubdtype(dtype, np.integer)
+    if op in (ReduceOp.BAND, ReduceOp.BOR, ReduceOp.BXOR) and not integer:
+        raise ArgumentTypeError(f"{what}: {op} is bitwise and needs an integer tensor, got {dtype}")
+    if op is ReduceOp.AVG and not np.issubdtype(dtype, np.floating):
+        raise ArgumentTypeError(f"{what}: ReduceOp.AVG needs a floating tensor, got {dtype}; use ReduceOp.SUM")
+    return "sum" if op is ReduceOp.AVG else op.value
+
+
+def _reduce_into(buf: np.ndarray, op: ReduceOp, name: str, w: World) -> None:
+    w.comm.allreduce(buf.reshape(-1), name)
+    if op is ReduceOp.AVG:
+        buf /= buf.dtype.type(w.world_size)
+
+
+def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None, async_op: bool = False) -> None:
+    """``torch.distributed.all_reduce``: combine ``tensor`` over all ranks with ``op``, in place on every rank.
+
+    Example:
+        >>> import downslope as ds
+        >>> from downslope import distributed as dist
+        >>> dist.init_process_group("gloo")                       # a plain process: a world of one
+        >>> t = ds.tensor([1.0, 2.0]); dist.all_reduce(t, op=dist.ReduceOp.SUM); t
+        tensor([1., 2.])
+        >>> dist.destroy_process_group()
+    """
+    _check_group(group, "all_reduce")
+    _check_sync(async_op, "all_reduce")
+    w = _world("all_reduce")
+    name = _op_name(op, _check_tensor(tensor, "all_reduce"), "all_reduce")
+    if w.world_size == 1:
+        return  # every op leaves a world of one's tensor as it is (the data is not touched: any device)
+    array, buf = _host_buffer(tensor, "all_reduce")
+    _reduce_into(buf, op, name, w)
+    if buf is not array:
+        np.copyto(array, buf, casting="unsafe")
+
+
+def reduce(tensor: Tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group: Any = None, async_op: bool = False) -> None:
+    """``torch.distributed.reduce``: ``tensor`` on rank ``dst`` becomes the combination over all ranks;
+    the other ranks' tensors are left as they were."""
+    _check_group(group, "reduce")
+    _check_sync(async_op, "reduce")
+    w = _world("reduce")
+    collectives._check_root(dst, w)
+    name = _op_name(op, _check_tensor(tensor, "reduce"), "reduce")
+    if w.world_size == 1:
+        return
+    array, buf = _host_buffer(tensor, "reduce")
+    work = buf.copy() if buf is array else buf
+    _reduce_into(work, op, name, w)
+    if w.rank == dst:
+        np.copyto(array, work, casting="unsafe")
+
+
+def broadcast(tensor: Tensor, src: int, group: Any = None, async_op: bool = False) -> None:
+    """``torch.distributed.broadcast``: rank ``src``'s ``tensor`` copied into ``tensor`` on every rank."""
+    _check_group(group, "broadcast")
+    _check_sync(async_op, "broadcast")
+    w = _world("broadcast")
+    collectives._check_root(src, w)
+    _check_tensor(tensor, "broadcast")
+    if w.world_size == 1:
+        return
+    array, buf = _host_buffer(tensor, "broadcast")
+    w.comm.bcast(buf.reshape(-1), src)
+    if buf is not array:
+        np.copyto(array, buf, casting="unsafe")
+
+
+def all_gather(tensor_list: MutableSequence[Tensor], tensor: Tensor, group: Any = None, async_op: bool = False) -> None:
+    """``torch.distributed.all_gather``: ``tensor_list[r]`` becomes rank r's ``tensor``, on every rank.
+
+    ``tensor_list`` holds ``world_size`` tensors of ``tensor``'s shape and dtype, written in place.
+    """
+    _check_group(group, "all_gather")
+    _check_sync(async_op, "all_gather")
+    w = _world("all_gather")
+    dtype = _check_tensor(tensor, "all_gather")
+    if not isinstance(tensor_list, MutableSequence) or len(tensor_list) != w.world_size:
+        got = len(tensor_list) if isinstance(tensor_list, MutableSequence) else type(tensor_list).__name__
+        raise ArgumentError(f"all_gather: tensor_list must be a list of world_size={w.world_size} tensors, got {got}")
+    for r, t in enumerate(tensor_list):
+        if _check_tensor(t, f"all_gather: tensor_list[{r}]") != dtype or tuple(t.shape) != tuple(tensor.shape):
+            raise ArgumentError(
+                f"all_gather: tensor_list[{r}] is {tuple(t.shape)} {t.array.dtype}, expected the tensor's "
+                f"{tuple(tensor.shape)} {dtype}"
+            )
+    if w.world_size == 1:
+        tensor_list[0].array[...] = tensor.array  # same device and dtype: no host round trip
+        return
+    _, mine = _host_buffer(tensor, "all_gather")
+    targets = [_host_buffer(t, f"all_gather: tensor_list[{r}]")[0] for r, t in enumerate(tensor_list)]
+    gathered = w.comm.allgather_bytes(mine.tobytes())
+    for r, (raw, target) in enumerate(zip(gathered, targets)):
+        if len(raw) != mine.nbytes:  # every rank sees the same lengths: every rank raises alike
+            raise DisagreementError(
+                f"all_gather: rank {r} sent {len(raw)} bytes, rank {w.rank} expected {mine.nbytes} "
+                f"({tuple(mine.shape)} {mine.dtype}); every rank must pass a tensor of the same shape and dtype"
+            )
+        np.copyto(target, np.frombuffer(raw, dtype=mine.dtype).reshape(mine.shape), casting="unsafe")
+
+
+def all_gather_object(object_list: MutableSequence[Any], obj: Any, group: Any = None) -> None:
+    """``torch.distributed.all_gather_object``: ``object_list[r]`` becomes rank r's ``obj``, on every rank.
+
+    ``obj`` is nested dicts/lists of numbers, strings, None and arrays (sent as JSON and raw bytes:
+    downslope never pickles), as :func:`~downslope.distributed.broadcast_object` takes.
+    """
+    _check_group(group, "all_gather_object")
+    w = _world("all_gather_object")
+    if not isinstance(object_list, MutableSequence) or len(object_list) != w.world_size:
+        got = len(object_list) if isinstance(object_list, MutableSequence) else type(object_list).__name__
+        raise ArgumentError(
+            f"all_gather_object: object_list must be a list of world_size={w.world_size} entries, got {got}"
+        )
+    for r in range(w.world_size):
+        object_list[r] = broadcast_object(obj if r == w.rank else None, root=r, world=w)
+
+
+def broadcast_object_list(
+    object_list: MutableSequence[Any], src: int = 0, group: Any = None, device: Any = None
+) -> None:
+    """``torch.distributed.broadcast_object_list``: every rank's ``object_list`` becomes rank ``src``'s, in
+    place (the entries as :func:`all_gather_object` takes them; the lists have the same length)."""
+    _check_group(group, "broadcast_object_list")
+    w = _world("broadcast_object_list")
+    if not isinstance(object_list, MutableSequence):
+        raise ArgumentTypeError(f"broadcast_object_list: expected a list, got {type(object_list).__name__}")
+    received = broadcast_object(list(object_list) if w.rank == src else None, root=src, world=w)
+    if len(received) != len(object_list):
+        raise ArgumentError(
+            f"broadcast_object_list: rank {src} sent {len(received)} objects, rank {w.rank}'s list holds "
+            f"{len(object_list)}; give every rank a list of the same length"
+        )
+    object_list[:] = received
+
+
+def new_group(*args: Any, **kwargs: Any) -> None:
+    """``torch.distributed.new_group``: refused; downslope's collectives always span every rank."""
+    raise DistributedError(
+        "new_group: process subgroups are not supported; every collective is over all ranks (group=None)"
+    )
+
+
+__all__ = [
+    "ReduceOp", "group", "init_process_group", "destroy_process_group", "get_backend", "all_reduce", "reduce",
+    "broadcast", "all_gather", "all_gather_object", "broadcast_object_list", "new_group",
+]  # fmt: skip
