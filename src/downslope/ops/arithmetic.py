@@ -144,6 +144,7 @@ def pow(a: Any, b: Any) -> Tensor:
     # torch's kernel for a number exponent takes 1 / sqrt(a) for -0.5 (so -0.0 gives -inf, not inf);
     # its gradient rule reads a^(0.5 - 1) through that kernel too
     half = b if type(b) is float and (b == 0.5 or b == -0.5) else None
+    number = b if type(b) is int or type(b) is float else None
     if type(b) is int and isinstance(a, Tensor) and a.array.dtype.kind in "iub":
         b = _int_exponent(b, a.array.dtype)  # torch refuses a negative or overflowing number here
     a, b = _pair(a, b)
@@ -158,7 +159,21 @@ def pow(a: Any, b: Any) -> Tensor:
     if half == -0.5 and x.dtype.kind == "f":
         with np.errstate(divide="ignore", invalid="ignore"):
             return record_op(1 / np.sqrt(x), (a, b), _pow_vjp, half)
+    if number in _MULTIPLIED and (x.dtype == np.float32 or x.dtype == np.float64):
+        # torch's kernel multiplies these exponents out (x*x*x, 1/(x*x), sqrt): its values, far faster
+        # than NumPy's power; the rule then knows the exponent as this number. (No np.errstate: it costs
+        # more than a small op, and backend.py already silences these warnings raised in ops.)
+        if number == 2 or number == 3:
+            out = x * x if number == 2 else x * x * x
+        else:
+            out = 1 / x if number == -1 else 1 / (x * x) if number == -2 else np.sqrt(x)
+        return record_op(out, (a, b), _pow_vjp, number)
     return record_op(_elementwise(np.power, "pow", a, b), (a, b), _pow_vjp, half)
+
+
+# the number exponents pow multiplies out, as torch's kernel (-0.5 has its own line above); the rule
+# multiplies out the gradient's power for 2, 3 and -1 (torch takes -2's a^-3 from its power function)
+_MULTIPLIED = (2, 3, -1, -2, 0.5)
 
 
 def _integer_power(x: Any, e: Any) -> Any:
@@ -185,6 +200,8 @@ def _pow_vjp(g, y, args, saved, needs, xp):
         if saved == 0.5:  # a^-0.5 as torch's number-exponent kernel computes it: 1 / sqrt(a)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ga = g * b * (1 / a**0.5)
+        elif saved == 2 or saved == 3 or saved == -1:  # torch's g * (b * a^(b-1)), its power multiplied out
+            ga = g * (2 * a if saved == 2 else 3 * (a * a) if saved == 3 else -1 / (a * a))
         elif type(b_is_zero) is not np.ndarray or b_is_zero.any():
             ga = xp.where(b_is_zero, 0, g * b * xp.where(b_is_zero, 1, a) ** (b - 1))
         else:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..backend import namespace_of
 from ..errors import ArgumentError
 from .optimizer import OptimizerOptions, _is_number, check_betas
@@ -35,6 +37,12 @@ def touched_rows(grad: Any) -> Any:
         >>> touched_rows(np.array([[0.0, 0.0], [0.0, 2.0], [0.0, 0.0]]))
         array([False,  True, False])
     """
+    if type(grad) is np.ndarray and grad.ndim > 1 and grad.dtype.kind == "f" and grad.flags.c_contiguous:
+        # one pass over the bits, half the time of comparing to zero and reducing the booleans (the scan
+        # reads the whole table each step): a slice is touched when some entry has a bit other than the
+        # sign bit set (-0.0 counts as zero, NaN as non-zero, as with grad != 0)
+        bits = grad.reshape(grad.shape[0], math.prod(grad.shape[1:])).view(f"u{grad.dtype.itemsize}")
+        return (np.bitwise_or.reduce(bits, axis=1) << 1) != 0
     nonzero = grad != 0
     return nonzero.any(axis=tuple(range(1, grad.ndim))) if grad.ndim > 1 else nonzero
 
@@ -90,6 +98,8 @@ def sparse_adam_update(
                [1. , 1. ]], dtype=float32)
     """
     rows = touched_rows(grad) if rows is None else touched_rows(grad) | rows
+    if type(rows) is np.ndarray:  # host: the rows' numbers once, not the mask's scan at each of the six uses
+        rows = np.flatnonzero(rows)
     g = grad[rows]
     exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
     m_old, v_old = exp_avg[rows], exp_avg_sq[rows]
