@@ -255,9 +255,29 @@ DIFFERS["torch.Tensor.new"] = (
 for _name in ("memory_format", "contiguous_format", "preserve_format", "channels_last", "channels_last_3d"):
     DIFFERS[f"torch.{_name}"] = "accepted wherever torch takes memory_format= and ignored: arrays stay row-major"
 DIFFERS["torch.Size"] = (
-    "a tuple subclass with numel() as torch's, but tensor.shape and tensor.size() return plain tuples; "
-    "repr downslope.Size([...])"
+    "a tuple subclass with numel() as torch's; tensor.size() returns one (so ds.Tensor(x.size()) and "
+    "ds.BoolTensor(x.size()) read it as a shape), but tensor.shape is a plain tuple (ds.FloatTensor(x.shape) reads "
+    "it as data); repr downslope.Size([...])"
 )
+for _name in ("squeeze_", "unsqueeze_", "t_", "transpose_", "swapdims_", "swapaxes_"):
+    DIFFERS[f"torch.Tensor.{_name}"] = (
+        "refused on a view of a tensor that requires grad (torch supports it): use the out-of-place form there"
+    )
+_TIES = (
+    "tied values come in index order (a stable sort's); torch's CPU order among ties is unspecified and often "
+    "another, so the indices (and the gradients) of tied values may differ from torch's; the values agree"
+)
+for _name in ("topk", "msort"):
+    DIFFERS[f"torch.{_name}"] = DIFFERS[f"torch.Tensor.{_name}"] = _TIES
+for _name in ("sort", "argsort"):
+    DIFFERS[f"torch.{_name}"] = DIFFERS[f"torch.Tensor.{_name}"] = (
+        "with stable=False (the default) " + _TIES + "; stable=True matches torch"
+    )
+for _name in ("torch.nn.functional.ctc_loss", "torch.nn.CTCLoss", "torch.ctc_loss"):
+    DIFFERS[_name] = (
+        "a target label equal to blank or outside [0, C) raises an ArgumentError (torch computes a meaningless "
+        "loss); where a log-probability is -inf the gradient is 0 (torch's is NaN)"
+    )
 DIFFERS["torch.set_warn_always"] = (
     "the flag is kept and read back by is_warn_always_enabled; downslope's warnings follow Python's warnings "
     "filters either way"
@@ -279,13 +299,23 @@ _LOSS_BROADCAST = (
     "differing in size-1 dims with no more elements than either); others, e.g. (N, 1) against (N,), raise a "
     "ShapeError where torch broadcasts (to (N, N) there)"
 )
-for _name in ("mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "kl_div", "poisson_nll_loss",
-              "gaussian_nll_loss", "hinge_embedding_loss", "soft_margin_loss", "multilabel_soft_margin_loss",
-              "margin_ranking_loss"):  # fmt: skip
+_LOSS_BROADCAST_NONE = (
+    "under reduction='none' input and target broadcast as in torch, with its UserWarning (the returned shape shows "
+    "the pairing; QR-DQN's quantile Huber loss relies on it); under 'mean' or 'sum' "
+    + _LOSS_BROADCAST.replace("input and target broadcast", "they broadcast").replace(
+        "there)", "there, with a warning)"
+    )
+)
+for _name in ("kl_div", "poisson_nll_loss", "gaussian_nll_loss", "hinge_embedding_loss", "soft_margin_loss",
+              "multilabel_soft_margin_loss", "margin_ranking_loss"):  # fmt: skip
     DIFFERS[f"torch.nn.functional.{_name}"] = _LOSS_BROADCAST
-for _name in ("MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss",
-              "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MarginRankingLoss"):  # fmt: skip
+for _name in ("KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "SoftMarginLoss",
+              "MultiLabelSoftMarginLoss", "MarginRankingLoss"):  # fmt: skip
     DIFFERS[f"torch.nn.{_name}"] = _LOSS_BROADCAST
+for _name in ("mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss"):
+    DIFFERS[f"torch.nn.functional.{_name}"] = _LOSS_BROADCAST_NONE
+for _name in ("MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss"):
+    DIFFERS[f"torch.nn.{_name}"] = _LOSS_BROADCAST_NONE
 for _name in ("ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "SiLU", "Mish", "Hardtanh", "Hardsigmoid",
               "Hardswish", "Threshold"):  # fmt: skip
     DIFFERS[f"torch.nn.{_name}"] = _INPLACE_FLAG
